@@ -1,0 +1,109 @@
+/**
+ * An in-process Checkpointer: same contract as SQLite, nothing durable. For tests,
+ * benchmarks and ephemeral runs.
+ */
+import { randomUUID } from "node:crypto"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { CheckpointError } from "../errors.js"
+import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
+import type { Checkpoint, RunRecord } from "./models.js"
+
+/** Build a fresh in-memory Checkpointer. */
+export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
+  const runs = new Map<string, RunRecord>()
+  const order: Array<string> = []
+  const checkpoints = new Map<string, Array<Checkpoint>>()
+  const unknownRun = (runId: string) =>
+    new CheckpointError({ reason: "unknown-run", runId, message: `no run '${runId}' in the in-memory checkpointer` })
+
+  const shape: CheckpointerShape = {
+    createRun: (run) =>
+      Effect.suspend(() => {
+        if (run.idempotency_key != null && [...runs.values()].some((r) => r.idempotency_key === run.idempotency_key)) {
+          return Effect.fail(new CheckpointError({
+            reason: "storage-failure",
+            message: `idempotency key '${run.idempotency_key}' is already used`
+          }))
+        }
+        const runId = `${run.runIdPrefix ?? "run"}-${randomUUID()}`
+        const record: RunRecord = {
+          run_id: runId,
+          graph_id: run.graph_id,
+          graph_hash: run.graph_hash,
+          runtime_hash: run.runtime_hash,
+          status: "pending",
+          inputs: run.inputs,
+          created_at: run.created_at,
+          started_at: null,
+          finished_at: null,
+          error: null,
+          waiting: null,
+          idempotency_key: run.idempotency_key ?? null,
+          parent_run_id: run.parent_run_id ?? null,
+          fork_step: run.fork_step ?? null,
+          graph_source: run.graph_source ?? null,
+          owner: null,
+          last_step: run.initial.step
+        }
+        runs.set(runId, record)
+        order.push(runId)
+        checkpoints.set(runId, [{ ...run.initial, run_id: runId }])
+        return Effect.succeed(record)
+      }),
+    commitStep: (cp, patch) =>
+      Effect.suspend(() => {
+        const list = checkpoints.get(cp.run_id)
+        const run = runs.get(cp.run_id)
+        if (!list || !run) return Effect.fail(unknownRun(cp.run_id))
+        if (list.some((c) => c.step === cp.step)) {
+          return Effect.fail(new CheckpointError({
+            reason: "storage-failure",
+            runId: cp.run_id,
+            message: `step ${cp.step} of ${cp.run_id} is already persisted`
+          }))
+        }
+        list.push(cp)
+        if (patch) runs.set(cp.run_id, { ...run, ...patch, last_step: cp.step })
+        return Effect.void
+      }),
+    updateRun: (runId, patch) =>
+      Effect.suspend(() => {
+        const run = runs.get(runId)
+        if (!run) return Effect.fail(unknownRun(runId))
+        runs.set(runId, { ...run, ...patch })
+        return Effect.void
+      }),
+    getRun: (runId) => Effect.sync(() => Option.fromNullable(runs.get(runId))),
+    findByIdempotencyKey: (key) =>
+      Effect.sync(() => Option.fromNullable([...runs.values()].find((r) => r.idempotency_key === key))),
+    latestCheckpoint: (runId) =>
+      Effect.sync(() => {
+        const list = checkpoints.get(runId) ?? []
+        return Option.fromNullable(list.reduce<Checkpoint | undefined>((a, c) => (a === undefined || c.step > a.step ? c : a), undefined))
+      }),
+    listCheckpoints: (runId) =>
+      Effect.sync(() => [...(checkpoints.get(runId) ?? [])].sort((a, b) => a.step - b.step)),
+    listRuns: (query) =>
+      Effect.sync(() => {
+        const limit = Math.max(1, Math.min(query.limit ?? 50, 500))
+        const start = query.cursor === undefined ? order.length : Number(query.cursor)
+        const matching: Array<RunRecord> = []
+        let i = start - 1
+        for (; i >= 0 && matching.length <= limit; i--) {
+          const run = runs.get(order[i]!)!
+          if (query.status && run.status !== query.status) continue
+          if (query.graph_id && run.graph_id !== query.graph_id) continue
+          matching.push(run)
+        }
+        const page = matching.slice(0, limit)
+        const nextIndex = page.length > 0 ? order.indexOf(page[page.length - 1]!.run_id) : -1
+        return { runs: page, next_cursor: matching.length > limit ? String(nextIndex) : null }
+      })
+  }
+  return shape
+})
+
+/** A Layer with a fresh in-memory Checkpointer. */
+export const layer: Layer.Layer<Checkpointer> = Layer.effect(Checkpointer, make)

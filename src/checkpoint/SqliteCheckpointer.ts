@@ -1,0 +1,329 @@
+/**
+ * The embedded SQLite Checkpointer on `@effect/sql-sqlite-node`: WAL mode, a busy
+ * timeout (so a CLI and a server can share one file), versioned migrations, and one
+ * transaction per step.
+ */
+import { randomUUID } from "node:crypto"
+import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from "node:fs"
+import { dirname } from "node:path"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { CheckpointError } from "../errors.js"
+import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
+import { migrate } from "./migrations.js"
+import { Checkpoint, type RunPatch, RunRecord } from "./models.js"
+
+/** Options of the SQLite Checkpointer. */
+export interface SqliteCheckpointerOptions {
+  /** Database file; created (with its folder) when missing. */
+  readonly filename: string
+  /**
+   * `FULL` (default): every committed step survives power loss. `NORMAL`: survives a
+   * process crash, may lose the last steps on power loss; several times faster.
+   */
+  readonly synchronous?: "FULL" | "NORMAL"
+  /** How long a writer waits for another process's lock, in ms (default 5000). */
+  readonly busyTimeoutMs?: number
+}
+
+const SQLITE_HEADER = "SQLite format 3\u0000"
+
+/** Refuse a file that exists but is not a SQLite database, before anything opens it. */
+const checkFile = (filename: string): Effect.Effect<void, CheckpointError> =>
+  Effect.try({
+    try: () => {
+      if (filename === ":memory:" || !existsSync(filename)) {
+        if (filename !== ":memory:") mkdirSync(dirname(filename), { recursive: true })
+        return undefined
+      }
+      if (statSync(filename).isDirectory()) return `${filename} is a directory`
+      const fd = openSync(filename, "r")
+      try {
+        const header = Buffer.alloc(16)
+        const n = readSync(fd, header, 0, 16, 0)
+        if (n === 0) return undefined
+        return n === 16 && header.toString("latin1") === SQLITE_HEADER ? undefined : `${filename} is not a SQLite database`
+      } finally {
+        closeSync(fd)
+      }
+    },
+    catch: (cause) => new CheckpointError({ reason: "storage-failure", filename, message: `cannot open ${filename}: ${String(cause)}` })
+  }).pipe(
+    Effect.flatMap((problem) =>
+      problem === undefined ? Effect.void : Effect.fail(
+        new CheckpointError({
+          reason: "not-a-database",
+          filename,
+          message: `${problem}; pass a path to a new or existing Stargraph SQLite file (the file was left untouched)`
+        })
+      )
+    )
+  )
+
+const storage = (filename: string, what: string) => (cause: SqlError) =>
+  new CheckpointError({
+    reason: "storage-failure",
+    filename,
+    message: `${what}: ${cause.cause instanceof Error ? cause.cause.message : cause.message}`
+  })
+
+const json = (value: unknown): string => JSON.stringify(value)
+
+interface RunRow {
+  readonly run_id: string
+  readonly graph_id: string
+  readonly graph_hash: string
+  readonly runtime_hash: string
+  readonly status: string
+  readonly inputs: string
+  readonly created_at: string
+  readonly started_at: string | null
+  readonly finished_at: string | null
+  readonly error: string | null
+  readonly waiting: string | null
+  readonly idempotency_key: string | null
+  readonly parent_run_id: string | null
+  readonly fork_step: number | null
+  readonly graph_source: string | null
+  readonly owner: string | null
+  readonly last_step: number
+  readonly seq?: number
+}
+
+interface CheckpointRow {
+  readonly run_id: string
+  readonly step: number
+  readonly node: string
+  readonly nodes: string
+  readonly state: string
+  readonly writes: string
+  readonly delta: string
+  readonly next: string
+  readonly joins: string
+  readonly graph_hash: string
+  readonly runtime_hash: string
+  readonly parent_run_id: string | null
+  readonly parent_step: number | null
+  readonly started_at: string
+  readonly finished_at: string
+  readonly duration_ms: number
+}
+
+const decodeRun = Schema.decodeUnknownEither(RunRecord)
+const decodeCheckpoint = Schema.decodeUnknownEither(Checkpoint)
+
+const parseJson = (text: string | null): unknown => (text === null ? null : JSON.parse(text))
+
+const corrupt = (filename: string, what: string, cause: unknown) =>
+  new CheckpointError({
+    reason: "corrupt-checkpoint",
+    filename,
+    message: `${what} could not be decoded: ${cause instanceof Error ? cause.message : String(cause)}`
+  })
+
+const toRun = (filename: string) => (row: RunRow): Effect.Effect<RunRecord, CheckpointError> =>
+  Effect.try({
+    try: () => ({
+      ...row,
+      seq: undefined,
+      inputs: parseJson(row.inputs),
+      error: parseJson(row.error),
+      waiting: parseJson(row.waiting)
+    }),
+    catch: (cause) => corrupt(filename, `run ${row.run_id}`, cause)
+  }).pipe(
+    Effect.flatMap((raw) => {
+      const { seq: _seq, ...rest } = raw
+      const decoded = decodeRun(rest)
+      return Either.isRight(decoded) ? Effect.succeed(decoded.right) : Effect.fail(corrupt(filename, `run ${row.run_id}`, decoded.left))
+    })
+  )
+
+const toCheckpoint = (filename: string) => (row: CheckpointRow): Effect.Effect<Checkpoint, CheckpointError> =>
+  Effect.try({
+    try: () => ({
+      ...row,
+      nodes: parseJson(row.nodes),
+      state: parseJson(row.state),
+      writes: parseJson(row.writes),
+      delta: parseJson(row.delta),
+      next: parseJson(row.next),
+      joins: parseJson(row.joins)
+    }),
+    catch: (cause) => corrupt(filename, `checkpoint ${row.run_id}#${row.step}`, cause)
+  }).pipe(
+    Effect.flatMap((raw) => {
+      const decoded = decodeCheckpoint(raw)
+      return Either.isRight(decoded)
+        ? Effect.succeed(decoded.right)
+        : Effect.fail(corrupt(filename, `checkpoint ${row.run_id}#${row.step}`, decoded.left))
+    })
+  )
+
+/** Build the Checkpointer over an open SqlClient (already migrated). */
+export const make = (filename: string): Effect.Effect<CheckpointerShape, never, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+
+    const insertCheckpoint = (cp: Checkpoint) =>
+      sql`INSERT INTO checkpoints (run_id, step, node, nodes, state, writes, delta, next, joins, graph_hash,
+        runtime_hash, parent_run_id, parent_step, started_at, finished_at, duration_ms)
+        VALUES (${cp.run_id}, ${cp.step}, ${cp.node}, ${json(cp.nodes)}, ${json(cp.state)}, ${json(cp.writes)},
+        ${json(cp.delta)}, ${json(cp.next)}, ${json(cp.joins)}, ${cp.graph_hash}, ${cp.runtime_hash},
+        ${cp.parent_run_id}, ${cp.parent_step}, ${cp.started_at}, ${cp.finished_at}, ${cp.duration_ms})`
+
+    const patchRun = (runId: string, patch: RunPatch) => {
+      const columns: Record<string, unknown> = {}
+      for (const [k, v] of Object.entries(patch)) {
+        if (v === undefined) continue
+        columns[k] = k === "error" || k === "waiting" ? (v === null ? null : json(v)) : v
+      }
+      return Object.keys(columns).length === 0
+        ? Effect.succeed(0)
+        : sql`UPDATE runs_history SET ${sql.update(columns)} WHERE run_id = ${runId}`.raw.pipe(
+          Effect.map((r) => (r as unknown as { readonly changes: number }).changes)
+        )
+    }
+
+    const unknownRun = (runId: string) =>
+      new CheckpointError({ reason: "unknown-run", runId, filename, message: `no run '${runId}' in ${filename}` })
+
+    const shape: CheckpointerShape = {
+      createRun: (run) =>
+        Effect.gen(function*() {
+          const runId = `${run.runIdPrefix ?? "run"}-${randomUUID()}`
+          const record: RunRecord = {
+            run_id: runId,
+            graph_id: run.graph_id,
+            graph_hash: run.graph_hash,
+            runtime_hash: run.runtime_hash,
+            status: "pending",
+            inputs: run.inputs,
+            created_at: run.created_at,
+            started_at: null,
+            finished_at: null,
+            error: null,
+            waiting: null,
+            idempotency_key: run.idempotency_key ?? null,
+            parent_run_id: run.parent_run_id ?? null,
+            fork_step: run.fork_step ?? null,
+            graph_source: run.graph_source ?? null,
+            owner: null,
+            last_step: run.initial.step
+          }
+          yield* Effect.gen(function*() {
+            yield* sql`INSERT INTO runs_history (run_id, graph_id, graph_hash, runtime_hash, status, inputs, created_at,
+              idempotency_key, parent_run_id, fork_step, graph_source, last_step)
+              VALUES (${runId}, ${record.graph_id}, ${record.graph_hash}, ${record.runtime_hash}, 'pending',
+              ${json(record.inputs)}, ${record.created_at}, ${record.idempotency_key}, ${record.parent_run_id},
+              ${record.fork_step}, ${record.graph_source}, ${record.last_step})`
+            yield* insertCheckpoint({ ...run.initial, run_id: runId })
+          }).pipe(sql.withTransaction, Effect.mapError(storage(filename, `creating run for ${run.graph_id}`)))
+          return record
+        }),
+
+      commitStep: (cp, patch) => {
+        const write: Effect.Effect<unknown, SqlError> = patch === undefined
+          ? insertCheckpoint(cp)
+          : Effect.zipRight(insertCheckpoint(cp), patchRun(cp.run_id, { ...patch, last_step: cp.step })).pipe(sql.withTransaction)
+        return Effect.mapError(write, storage(filename, `persisting step ${cp.step} of ${cp.run_id}`))
+      },
+
+      updateRun: (runId, patch) =>
+        patchRun(runId, patch).pipe(
+          Effect.mapError(storage(filename, `updating run ${runId}`)),
+          Effect.flatMap((changes) => (changes === 0 && Object.keys(patch).length > 0 ? Effect.fail(unknownRun(runId)) : Effect.void))
+        ),
+
+      getRun: (runId) =>
+        sql<RunRow>`SELECT * FROM runs_history WHERE run_id = ${runId}`.pipe(
+          Effect.mapError(storage(filename, `reading run ${runId}`)),
+          Effect.flatMap((rows) => (rows[0] ? Effect.map(toRun(filename)(rows[0]), Option.some) : Effect.succeedNone))
+        ),
+
+      findByIdempotencyKey: (key) =>
+        sql<RunRow>`SELECT * FROM runs_history WHERE idempotency_key = ${key}`.pipe(
+          Effect.mapError(storage(filename, "reading run by idempotency key")),
+          Effect.flatMap((rows) => (rows[0] ? Effect.map(toRun(filename)(rows[0]), Option.some) : Effect.succeedNone))
+        ),
+
+      latestCheckpoint: (runId) =>
+        sql<CheckpointRow>`SELECT * FROM checkpoints WHERE run_id = ${runId} ORDER BY step DESC LIMIT 1`.pipe(
+          Effect.mapError(storage(filename, `reading checkpoints of ${runId}`)),
+          Effect.flatMap((rows) => (rows[0] ? Effect.map(toCheckpoint(filename)(rows[0]), Option.some) : Effect.succeedNone))
+        ),
+
+      listCheckpoints: (runId) =>
+        sql<CheckpointRow>`SELECT * FROM checkpoints WHERE run_id = ${runId} ORDER BY step`.pipe(
+          Effect.mapError(storage(filename, `reading checkpoints of ${runId}`)),
+          Effect.flatMap((rows) => Effect.forEach(rows, toCheckpoint(filename)))
+        ),
+
+      listRuns: (query) =>
+        Effect.gen(function*() {
+          const limit = Math.max(1, Math.min(query.limit ?? 50, 500))
+          const before = query.cursor === undefined ? undefined : Number(Buffer.from(query.cursor, "base64url").toString())
+          if (before !== undefined && !Number.isSafeInteger(before)) {
+            return yield* new CheckpointError({ reason: "storage-failure", filename, message: `invalid cursor '${query.cursor}'` })
+          }
+          const conditions = [
+            ...(query.status ? [sql`status = ${query.status}`] : []),
+            ...(query.graph_id ? [sql`graph_id = ${query.graph_id}`] : []),
+            ...(before !== undefined ? [sql`rowid < ${before}`] : [])
+          ]
+          const rows = yield* sql<RunRow>`SELECT rowid AS seq, * FROM runs_history WHERE ${sql.and(conditions)}
+            ORDER BY rowid DESC LIMIT ${limit + 1}`.pipe(Effect.mapError(storage(filename, "listing runs")))
+          const page = rows.slice(0, limit)
+          const runs = yield* Effect.forEach(page, toRun(filename))
+          const last = page[page.length - 1]
+          const next_cursor = rows.length > limit && last?.seq !== undefined
+            ? Buffer.from(String(last.seq)).toString("base64url")
+            : null
+          return { runs, next_cursor }
+        })
+    }
+    return shape
+  })
+
+/** The SQL client layer with Stargraph's pragmas applied and migrations run. */
+export const layerClient = (
+  options: SqliteCheckpointerOptions
+): Layer.Layer<SqlClient.SqlClient | SqliteClient.SqliteClient, CheckpointError> => {
+  const { filename } = options
+  const openFailed = (message: string) =>
+    new CheckpointError({ reason: "not-a-database", filename, message: `${filename} could not be opened as SQLite: ${message}` })
+  const client = Layer.unwrapEffect(Effect.as(checkFile(filename), SqliteClient.layer({ filename }))).pipe(
+    Layer.catchAllCause((cause) =>
+      Layer.fail(
+        Cause.failureOption(cause).pipe(
+          Option.filter((e): e is CheckpointError => e instanceof CheckpointError),
+          Option.getOrElse(() => openFailed(Cause.pretty(cause).split("\n")[0] ?? "unknown error"))
+        )
+      )
+    )
+  )
+  const setup = Layer.effectDiscard(
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* Effect.all([
+        sql.unsafe(`PRAGMA busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`),
+        sql.unsafe(`PRAGMA synchronous = ${options.synchronous ?? "FULL"}`)
+      ]).pipe(Effect.mapError((e) => openFailed(e.cause instanceof Error ? e.cause.message : e.message)))
+      yield* migrate(filename)
+    })
+  )
+  return Layer.provideMerge(setup, client)
+}
+
+/** The SQLite Checkpointer as a Layer (also exposes the migrated SqlClient). */
+export const layer = (
+  options: SqliteCheckpointerOptions
+): Layer.Layer<Checkpointer | SqlClient.SqlClient | SqliteClient.SqliteClient, CheckpointError> =>
+  Layer.provideMerge(Layer.effect(Checkpointer, make(options.filename)), layerClient(options))

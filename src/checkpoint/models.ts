@@ -1,0 +1,164 @@
+/**
+ * Persisted records: the run record, the per-step checkpoint and the RunSummary. These
+ * are wire formats (CLI `--json`, HTTP, audit log), so their fields are snake_case.
+ */
+import * as Schema from "effect/Schema"
+
+/** Run lifecycle states, transitioned only by the run loop. */
+export const RunStatus = Schema.Literal("pending", "running", "paused", "awaiting-input", "done", "cancelled", "error", "failed")
+/** Run lifecycle states. */
+export type RunStatus = typeof RunStatus.Type
+
+/** States after which a run never executes again. */
+export const TERMINAL_STATUSES: ReadonlySet<RunStatus> = new Set(["done", "cancelled", "error", "failed"])
+
+/** A JSON object of state fields. */
+export const StateRecord = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+/** Why a run stopped for input: the interrupt node, its prompt and the step it waits at. */
+export const WaitingInfo = Schema.Struct({
+  node: Schema.String,
+  prompt: Schema.String,
+  step: Schema.Int,
+  response_field: Schema.String
+})
+/** Why a run stopped for input. */
+export type WaitingInfo = typeof WaitingInfo.Type
+
+/** A persisted error: its tag, one-line message and typed fields. */
+export const ErrorRecord = Schema.Struct({
+  type: Schema.String,
+  message: Schema.String,
+  details: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+})
+/** A persisted error. */
+export type ErrorRecord = typeof ErrorRecord.Type
+
+/** One node's write in a step. */
+export const WriteRecord = Schema.Struct({ node: Schema.String, update: StateRecord })
+
+/** Name of the pseudo-node of step 0 (the run's inputs). */
+export const INPUT_NODE = "__input__"
+
+/** One row per step: the state after it, what was written, and where the run goes next. */
+export const Checkpoint = Schema.Struct({
+  run_id: Schema.String,
+  step: Schema.Int,
+  /** Node(s) executed at this step, comma-joined (`__input__` for step 0). */
+  node: Schema.String,
+  nodes: Schema.Array(Schema.String),
+  state: StateRecord,
+  writes: Schema.Array(WriteRecord),
+  delta: StateRecord,
+  /** Frontier: node ids to execute at the next step. */
+  next: Schema.Array(Schema.String),
+  /** Join progress: join index → sources completed so far. */
+  joins: Schema.Record({ key: Schema.String, value: Schema.Array(Schema.String) }),
+  graph_hash: Schema.String,
+  runtime_hash: Schema.String,
+  parent_run_id: Schema.NullOr(Schema.String),
+  parent_step: Schema.NullOr(Schema.Int),
+  started_at: Schema.String,
+  finished_at: Schema.String,
+  duration_ms: Schema.Number
+})
+/** One row per step. */
+export type Checkpoint = typeof Checkpoint.Type
+
+/** The run record (`runs_history` row). */
+export const RunRecord = Schema.Struct({
+  run_id: Schema.String,
+  graph_id: Schema.String,
+  graph_hash: Schema.String,
+  runtime_hash: Schema.String,
+  status: RunStatus,
+  inputs: StateRecord,
+  created_at: Schema.String,
+  started_at: Schema.NullOr(Schema.String),
+  finished_at: Schema.NullOr(Schema.String),
+  error: Schema.NullOr(ErrorRecord),
+  waiting: Schema.NullOr(WaitingInfo),
+  idempotency_key: Schema.NullOr(Schema.String),
+  parent_run_id: Schema.NullOr(Schema.String),
+  fork_step: Schema.NullOr(Schema.Int),
+  /** Path of the graph YAML the run was started from, when known (used by `resume`). */
+  graph_source: Schema.NullOr(Schema.String),
+  /** `host:pid` of the process driving the run, while it runs. */
+  owner: Schema.NullOr(Schema.String),
+  last_step: Schema.Int
+})
+/** The run record. */
+export type RunRecord = typeof RunRecord.Type
+
+/** Fields of a run record the loop may change. */
+export type RunPatch = Partial<
+  Pick<RunRecord, "status" | "started_at" | "finished_at" | "error" | "waiting" | "owner" | "last_step">
+>
+
+/** What the Checkpointer needs to create a run (it mints the id). */
+export interface NewRun {
+  readonly runIdPrefix?: "run" | "cf"
+  readonly graph_id: string
+  readonly graph_hash: string
+  readonly runtime_hash: string
+  readonly inputs: { readonly [k: string]: unknown }
+  readonly idempotency_key?: string | null
+  readonly parent_run_id?: string | null
+  readonly fork_step?: number | null
+  readonly graph_source?: string | null
+  readonly created_at: string
+  /** Step-0 checkpoint body (everything but `run_id`). */
+  readonly initial: Omit<Checkpoint, "run_id">
+}
+
+/** The terminal (or stopped) outcome of a run. */
+export const RunSummary = Schema.Struct({
+  run_id: Schema.String,
+  graph_id: Schema.String,
+  status: RunStatus,
+  graph_hash: Schema.String,
+  runtime_hash: Schema.String,
+  started_at: Schema.NullOr(Schema.String),
+  finished_at: Schema.NullOr(Schema.String),
+  /** Index of the last persisted step. */
+  steps: Schema.Int,
+  final_state: StateRecord,
+  error: Schema.NullOr(ErrorRecord),
+  waiting: Schema.NullOr(WaitingInfo),
+  parent_run_id: Schema.NullOr(Schema.String),
+  fork_step: Schema.NullOr(Schema.Int)
+})
+/** The terminal (or stopped) outcome of a run. */
+export type RunSummary = typeof RunSummary.Type
+
+/** Build a summary from a run record and its latest state. */
+export const toSummary = (run: RunRecord, state: { readonly [k: string]: unknown }): RunSummary => ({
+  run_id: run.run_id,
+  graph_id: run.graph_id,
+  status: run.status,
+  graph_hash: run.graph_hash,
+  runtime_hash: run.runtime_hash,
+  started_at: run.started_at,
+  finished_at: run.finished_at,
+  steps: run.last_step,
+  final_state: state,
+  error: run.error,
+  waiting: run.waiting,
+  parent_run_id: run.parent_run_id,
+  fork_step: run.fork_step
+})
+
+/** Filter and page for listing runs. */
+export interface RunQuery {
+  readonly status?: RunStatus | undefined
+  readonly graph_id?: string | undefined
+  readonly limit?: number | undefined
+  /** Opaque cursor from a previous page. */
+  readonly cursor?: string | undefined
+}
+
+/** One page of runs. */
+export interface RunPage {
+  readonly runs: ReadonlyArray<RunRecord>
+  readonly next_cursor: string | null
+}

@@ -1,0 +1,159 @@
+/**
+ * Force-loud error hierarchy. Every expected failure in Stargraph is one of these
+ * `Schema.TaggedError` classes, each carrying typed context fields that are part of the
+ * public contract (assert on them, not on message text).
+ */
+import * as Schema from "effect/Schema"
+
+/** The IR (YAML graph or in-code IR object) is malformed or structurally invalid. */
+export class IRValidationError extends Schema.TaggedError<IRValidationError>()("IRValidationError", {
+  /** File the IR came from, when it came from a file. */
+  file: Schema.optional(Schema.String),
+  /** Path inside the IR, e.g. `nodes[2].kind`; empty for the document itself. */
+  path: Schema.String,
+  /** 1-based line in the file, when known. */
+  line: Schema.optional(Schema.Number),
+  message: Schema.String,
+  /** What the user should change. */
+  fix: Schema.String
+}) {
+  /** One line: `file:line path: message (fix: ...)`. */
+  summary(): string {
+    const where = [this.file, this.line !== undefined ? String(this.line) : undefined].filter((x) => x).join(":")
+    return `${where ? where + " " : ""}${this.path || "<document>"}: ${this.message} (fix: ${this.fix})`
+  }
+}
+
+/** A node module or export referenced by the IR cannot be loaded. */
+export class NodeModuleError extends Schema.TaggedError<NodeModuleError>()("NodeModuleError", {
+  nodeId: Schema.String,
+  module: Schema.String,
+  exportName: Schema.String,
+  reason: Schema.Literal("module-not-found", "export-not-found", "not-a-function", "load-failed"),
+  message: Schema.String,
+  fix: Schema.String
+}) {}
+
+/** Run state (inputs, a node's update, an interrupt response) does not match the state schema. */
+export class StateValidationError extends Schema.TaggedError<StateValidationError>()("StateValidationError", {
+  /** Where the bad state came from. */
+  source: Schema.Literal("inputs", "node-update", "response", "mutation"),
+  /** Field path inside the state, e.g. `count` or `items[1]`. */
+  field: Schema.String,
+  nodeId: Schema.optional(Schema.String),
+  step: Schema.optional(Schema.Number),
+  message: Schema.String
+}) {}
+
+/** Two nodes of one parallel step wrote the same field and that field has no merging reducer. */
+export class StateConflictError extends Schema.TaggedError<StateConflictError>()("StateConflictError", {
+  field: Schema.String,
+  nodeIds: Schema.Array(Schema.String),
+  step: Schema.Number,
+  message: Schema.String
+}) {}
+
+/** A node threw, rejected, failed or timed out. */
+export class NodeExecutionError extends Schema.TaggedError<NodeExecutionError>()("NodeExecutionError", {
+  nodeId: Schema.String,
+  step: Schema.Number,
+  /** The cause rendered as text (message plus stack head). */
+  cause: Schema.String,
+  attempts: Schema.Number
+}) {}
+
+/** A run exceeded its `max_steps` guard (a loop that never exits). */
+export class StepLimitError extends Schema.TaggedError<StepLimitError>()("StepLimitError", {
+  maxSteps: Schema.Number,
+  message: Schema.String
+}) {}
+
+/** Reasons a checkpoint operation can fail. */
+export const CheckpointErrorReason = Schema.Literal(
+  "graph-hash-mismatch",
+  "runtime-hash-mismatch",
+  "not-a-database",
+  "unknown-run",
+  "storage-failure",
+  "migration-failed",
+  "corrupt-checkpoint",
+  "no-checkpoint"
+)
+
+/** Persisting or reading checkpoints failed, or a resume was refused. */
+export class CheckpointError extends Schema.TaggedError<CheckpointError>()("CheckpointError", {
+  reason: CheckpointErrorReason,
+  message: Schema.String,
+  runId: Schema.optional(Schema.String),
+  expectedHash: Schema.optional(Schema.String),
+  actualHash: Schema.optional(Schema.String),
+  /** Database file, when relevant. */
+  filename: Schema.optional(Schema.String)
+}) {}
+
+/** An operation is not allowed in the run's current lifecycle state (e.g. resume a finished run). */
+export class RunStateError extends Schema.TaggedError<RunStateError>()("RunStateError", {
+  runId: Schema.String,
+  status: Schema.String,
+  operation: Schema.String,
+  message: Schema.String
+}) {}
+
+/** Command-line or API input that cannot be interpreted (e.g. `--inputs` syntax). */
+export class InputError extends Schema.TaggedError<InputError>()("InputError", {
+  /** The flag or field at fault, e.g. `--inputs`. */
+  field: Schema.String,
+  message: Schema.String,
+  fix: Schema.String
+}) {}
+
+/** An internal invariant broke or a service was mis-wired. */
+export class StargraphRuntimeError extends Schema.TaggedError<StargraphRuntimeError>()("StargraphRuntimeError", {
+  message: Schema.String
+}) {}
+
+/** Every expected Stargraph failure. */
+export const StargraphError = Schema.Union(
+  IRValidationError,
+  NodeModuleError,
+  StateValidationError,
+  StateConflictError,
+  NodeExecutionError,
+  StepLimitError,
+  CheckpointError,
+  RunStateError,
+  InputError,
+  StargraphRuntimeError
+)
+
+/** Every expected Stargraph failure. */
+export type StargraphError = typeof StargraphError.Type
+
+/** Errors that fail a run (persisted on the run record with status `failed`). */
+export type RunFailure = NodeExecutionError | StateValidationError | StateConflictError | StepLimitError | NodeModuleError
+
+/** Render any Stargraph error as one line for terminals and logs. */
+export const formatError = (error: StargraphError): string => {
+  switch (error._tag) {
+    case "IRValidationError":
+      return `IRValidationError: ${error.summary()}`
+    case "NodeModuleError":
+      return `NodeModuleError: node '${error.nodeId}' ${error.message} (fix: ${error.fix})`
+    case "StateValidationError":
+      return `StateValidationError: ${error.source} field '${error.field}'${
+        error.nodeId ? ` (node '${error.nodeId}', step ${error.step})` : ""
+      }: ${error.message}`
+    case "CheckpointError":
+      return `CheckpointError[${error.reason}]: ${error.message}${
+        error.expectedHash ? ` (expected ${error.expectedHash}, actual ${error.actualHash})` : ""
+      }`
+    case "NodeExecutionError":
+      return `NodeExecutionError: node '${error.nodeId}' failed at step ${error.step}: ${firstLine(error.cause)}`
+    case "InputError":
+      return `InputError: ${error.field}: ${error.message} (fix: ${error.fix})`
+    default:
+      return `${error._tag}: ${error.message}`
+  }
+}
+
+const firstLine = (s: string): string => s.split("\n")[0] ?? s

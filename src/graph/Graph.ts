@@ -1,0 +1,366 @@
+/**
+ * The static, hashable, IR-validated graph: build it from an IR object, a YAML string or
+ * a YAML file, then `start` runs (or `resume` them) against the provided Checkpointer.
+ *
+ * Construction does no I/O when every module the IR references is passed in `modules`
+ * (the Effect then completes synchronously); otherwise the modules are imported from
+ * beside the YAML (`.ts` works without a build step).
+ */
+import { readFileSync } from "node:fs"
+import { dirname, resolve } from "node:path"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { Checkpointer } from "../checkpoint/Checkpointer.js"
+import { type Checkpoint, INPUT_NODE, TERMINAL_STATUSES } from "../checkpoint/models.js"
+import {
+  CheckpointError,
+  IRValidationError,
+  type NodeModuleError,
+  RunStateError,
+  StateValidationError
+} from "../errors.js"
+import { graphHash, runtimeHash } from "../ir/hash.js"
+import { decodeIR, irError, parseIR, type IRSource } from "../ir/parse.js"
+import { IRDocument } from "../ir/schema.js"
+import { compileInline, compileModuleSchema, type CompiledStateSchema, type State } from "../ir/stateSchema.js"
+import { buildTopology } from "../ir/topology.js"
+import {
+  asFunction,
+  builtinExecutor,
+  type Executor,
+  functionExecutor,
+  type NodeFunction,
+  type RouterFunction
+} from "../nodes/executors.js"
+import { loadModule, type ModuleNamespace, pickExport } from "../nodes/loader.js"
+import { checkJson } from "../runtime/json.js"
+import { OWNER, RunLoop } from "../runtime/RunLoop.js"
+import { AuditSink } from "../telemetry/AuditSink.js"
+import type { GraphDefinition } from "./definition.js"
+import * as GraphRun from "./GraphRun.js"
+
+/** Options for starting a run. */
+export interface StartOptions {
+  /** Initial state fields; validated against the state schema (defaults fill the rest). */
+  readonly inputs?: { readonly [field: string]: unknown }
+  readonly idempotencyKey?: string
+  /** Who started the run, for the audit log (default `library`). */
+  readonly actor?: string
+}
+
+/** Options for resuming a run. */
+export interface ResumeOptions {
+  /** Answer to the interrupt the run waits at (required for `awaiting-input` runs). */
+  readonly response?: { readonly value: unknown }
+  readonly actor?: string
+  /** Resume even if this process's runtime hash differs from the run's (Node.js upgrade). */
+  readonly allowRuntimeDrift?: boolean
+}
+
+/** A validated graph. */
+export interface Graph extends GraphDefinition {
+  /** Apply defaults to `inputs` and validate them against the state schema. */
+  readonly initialState: (inputs: { readonly [field: string]: unknown }) => Either.Either<State, StateValidationError>
+  /** Persist a new run (minting its id) and return its single-use handle. */
+  readonly start: (
+    options?: StartOptions
+  ) => Effect.Effect<GraphRun.GraphRun, StateValidationError | CheckpointError, Checkpointer>
+  /** Reload a persisted run for this graph and return a handle that continues it. */
+  readonly resume: (
+    runId: string,
+    options?: ResumeOptions
+  ) => Effect.Effect<GraphRun.GraphRun, CheckpointError | RunStateError | StateValidationError, Checkpointer>
+}
+
+/** How to build a graph. */
+export interface MakeOptions {
+  /** File the IR came from (for error messages, module paths and `resume`). */
+  readonly file?: string
+  /** Folder that module paths are relative to (default: the file's folder, or cwd). */
+  readonly baseDir?: string
+  /** Module namespaces by the specifier written in the IR, instead of importing them. */
+  readonly modules?: { readonly [specifier: string]: ModuleNamespace }
+}
+
+const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
+
+const moduleRefs = (ir: IRDocument) => {
+  const refs: Array<{ nodeId: string; module: string; exportName: string }> = []
+  if ("module" in ir.state_schema) {
+    refs.push({ nodeId: "state_schema", module: ir.state_schema.module, exportName: ir.state_schema.export })
+  }
+  for (const node of ir.nodes) {
+    if (node.kind === "function") refs.push({ nodeId: node.id, module: node.module, exportName: node.export })
+  }
+  for (const [i, edge] of ir.edges.entries()) {
+    if ("router" in edge) {
+      refs.push({ nodeId: `edges[${i}].router`, module: edge.router.module, exportName: edge.router.export })
+    }
+  }
+  return refs
+}
+
+const build = (
+  ir: IRDocument,
+  source: IRSource,
+  options: MakeOptions
+): Effect.Effect<Graph, IRValidationError | NodeModuleError> =>
+  Effect.gen(function*() {
+    const baseDir = options.baseDir ?? (options.file ? dirname(resolve(options.file)) : process.cwd())
+    const namespaces = new Map<string, ModuleNamespace>()
+    const moduleHashes: Record<string, string> = {}
+    for (const ref of moduleRefs(ir)) {
+      if (namespaces.has(ref.module)) continue
+      const provided = options.modules?.[ref.module]
+      if (provided) {
+        namespaces.set(ref.module, provided)
+        moduleHashes[ref.module] = "provided"
+      } else {
+        const loaded = yield* loadModule(baseDir, ref)
+        namespaces.set(ref.module, loaded.namespace)
+        moduleHashes[ref.module] = loaded.hash
+      }
+    }
+
+    const compiled: Either.Either<CompiledStateSchema, { path: ReadonlyArray<PropertyKey>; message: string; fix: string }> =
+      "fields" in ir.state_schema
+        ? compileInline(ir.state_schema.fields)
+        : compileModuleSchema(
+          yield* pickExport(namespaces.get(ir.state_schema.module)!, {
+            nodeId: "state_schema",
+            module: ir.state_schema.module,
+            exportName: ir.state_schema.export
+          }),
+          ir.state_schema.reducers
+        )
+    if (Either.isLeft(compiled)) {
+      return yield* irError(source, compiled.left.path, compiled.left.message, compiled.left.fix)
+    }
+    const state = compiled.right
+    const topology = yield* buildTopology(ir, state.fields, source)
+
+    const executors = new Map<string, Executor>()
+    for (const node of ir.nodes) {
+      if (node.kind === "function") {
+        const ref = { nodeId: node.id, module: node.module, exportName: node.export }
+        const fn = yield* Effect.flatMap(pickExport(namespaces.get(node.module)!, ref), (v) => asFunction<NodeFunction>(v, ref))
+        executors.set(node.id, functionExecutor(node, fn))
+      } else {
+        executors.set(node.id, builtinExecutor(node))
+      }
+    }
+    const routers = new Map<number, RouterFunction>()
+    for (const [i, edge] of ir.edges.entries()) {
+      if ("router" in edge) {
+        const ref = { nodeId: `edges[${i}].router`, module: edge.router.module, exportName: edge.router.export }
+        routers.set(i, yield* Effect.flatMap(pickExport(namespaces.get(edge.router.module)!, ref), (v) => asFunction<RouterFunction>(v, ref)))
+      }
+    }
+
+    const definition: GraphDefinition = {
+      id: ir.id,
+      ir,
+      graphHash: graphHash(Schema.encodeSync(IRDocument)(ir), state.jsonSchema, moduleHashes),
+      runtimeHash: runtimeHash(),
+      state,
+      topology,
+      executors,
+      routers,
+      source: options.file ? resolve(options.file) : undefined
+    }
+    return withRuns(definition)
+  })
+
+const decodeInitial = (definition: GraphDefinition) => {
+  const decode = Schema.decodeUnknownEither(definition.state.schema, { onExcessProperty: "error" })
+  const encode = Schema.encodeEither(definition.state.schema)
+  return (inputs: { readonly [field: string]: unknown }): Either.Either<State, StateValidationError> => {
+    for (const [k, v] of Object.entries(inputs)) {
+      const problem = checkJson(v, k)
+      if (problem) return Either.left(new StateValidationError({ source: "inputs", field: problem.path, message: problem.message }))
+    }
+    const invalid = (error: ParseResult.ParseError) => {
+      const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+      const field = (issue?.path ?? []).map(String).join(".") || "<inputs>"
+      const declared = [...definition.state.fields.values()].map((f) => `${f.name}${f.type ? `: ${f.type}` : ""}`).join(", ")
+      return new StateValidationError({
+        source: "inputs",
+        field,
+        message: `${issue?.message ?? "invalid inputs"} (state fields: ${declared})`
+      })
+    }
+    return decode(inputs).pipe(
+      Either.flatMap((decoded) => encode(decoded)),
+      Either.mapLeft(invalid),
+      Either.map((s) => s as State)
+    )
+  }
+}
+
+const withRuns = (definition: GraphDefinition): Graph => {
+  const initialState = decodeInitial(definition)
+
+  const services = Effect.all({
+    checkpointer: Checkpointer,
+    loop: RunLoop,
+    audit: AuditSink
+  })
+
+  const start: Graph["start"] = (options = {}) =>
+    Effect.gen(function*() {
+      const state = yield* initialState(options.inputs ?? {})
+      const { checkpointer, loop, audit } = yield* services
+      const at = yield* nowIso
+      const initial: Omit<Checkpoint, "run_id"> = {
+        step: 0,
+        node: INPUT_NODE,
+        nodes: [INPUT_NODE],
+        state,
+        writes: [{ node: INPUT_NODE, update: state }],
+        delta: state,
+        next: [definition.topology.entry],
+        joins: {},
+        graph_hash: definition.graphHash,
+        runtime_hash: definition.runtimeHash,
+        parent_run_id: null,
+        parent_step: null,
+        started_at: at,
+        finished_at: at,
+        duration_ms: 0
+      }
+      const run = yield* checkpointer.createRun({
+        graph_id: definition.id,
+        graph_hash: definition.graphHash,
+        runtime_hash: definition.runtimeHash,
+        inputs: options.inputs ?? {},
+        idempotency_key: options.idempotencyKey ?? null,
+        graph_source: definition.source ?? null,
+        created_at: at,
+        initial
+      })
+      return yield* GraphRun.make({
+        graph: definition,
+        run,
+        checkpoint: { ...initial, run_id: run.run_id },
+        response: undefined,
+        checkpointer,
+        loop,
+        audit,
+        actor: options.actor ?? "library"
+      })
+    })
+
+  const resume: Graph["resume"] = (runId, options = {}) =>
+    Effect.gen(function*() {
+      const { checkpointer, loop, audit } = yield* services
+      const run = yield* Effect.flatMap(checkpointer.getRun(runId), Option.match({
+        onNone: () => Effect.fail(new CheckpointError({ reason: "unknown-run", runId, message: `no run '${runId}' in this checkpoint database` })),
+        onSome: Effect.succeed
+      }))
+      if (run.graph_hash !== definition.graphHash) {
+        return yield* new CheckpointError({
+          reason: "graph-hash-mismatch",
+          runId,
+          expectedHash: run.graph_hash,
+          actualHash: definition.graphHash,
+          message: `run ${runId} was started with a different graph (${run.graph_id}); the graph, its state schema or its node modules changed since. ` +
+            "Resume with the original graph, or fork the run with `stargraph replay`"
+        })
+      }
+      if (run.runtime_hash !== definition.runtimeHash && options.allowRuntimeDrift !== true) {
+        return yield* new CheckpointError({
+          reason: "runtime-hash-mismatch",
+          runId,
+          expectedHash: run.runtime_hash,
+          actualHash: definition.runtimeHash,
+          message: `run ${runId} was started under a different Node.js or Stargraph version; pass --allow-runtime-drift to resume anyway`
+        })
+      }
+      const refuse = (message: string) => new RunStateError({ runId, status: run.status, operation: "resume", message })
+      if (TERMINAL_STATUSES.has(run.status)) {
+        return yield* refuse(`run ${runId} is already ${run.status}; nothing to resume (start a new run, or fork this one with \`stargraph replay\`)`)
+      }
+      if (run.status === "awaiting-input" && options.response === undefined) {
+        return yield* refuse(`run ${runId} is awaiting input at node '${run.waiting?.node}': ${run.waiting?.prompt} (pass a response)`)
+      }
+      if (run.status !== "awaiting-input" && options.response !== undefined) {
+        return yield* refuse(`run ${runId} is ${run.status}, not awaiting input; resume it without a response`)
+      }
+      if (run.status === "running" && run.owner !== null && run.owner !== OWNER && ownerAlive(run.owner)) {
+        return yield* refuse(`run ${runId} is being driven by live process ${run.owner}; wait for it or stop that process first`)
+      }
+      const checkpoint = yield* Effect.flatMap(checkpointer.latestCheckpoint(runId), Option.match({
+        onNone: () => Effect.fail(new CheckpointError({ reason: "no-checkpoint", runId, message: `run ${runId} has no checkpoint to resume from` })),
+        onSome: Effect.succeed
+      }))
+      if (options.response !== undefined && run.waiting) {
+        const problem = checkJson(options.response.value, run.waiting.response_field)
+        const candidate = { ...checkpoint.state, [run.waiting.response_field]: options.response.value }
+        const invalid = problem ?? Either.match(Schema.decodeUnknownEither(definition.state.schema, { onExcessProperty: "error" })(candidate), {
+          onLeft: (e) => ({ path: run.waiting!.response_field, message: ParseResult.TreeFormatter.formatErrorSync(e) }),
+          onRight: () => undefined
+        })
+        if (invalid) {
+          return yield* new StateValidationError({
+            source: "response",
+            field: invalid.path,
+            nodeId: run.waiting.node,
+            step: run.waiting.step,
+            message: `the response does not fit field '${run.waiting.response_field}': ${invalid.message}`
+          })
+        }
+      }
+      return yield* GraphRun.make({
+        graph: definition,
+        run,
+        checkpoint,
+        response: options.response,
+        checkpointer,
+        loop,
+        audit,
+        actor: options.actor ?? "library"
+      })
+    })
+
+  return { ...definition, initialState, start, resume }
+}
+
+/** True when `owner` (`host:pid`) is a live process on this host. Other hosts count as live. */
+const ownerAlive = (owner: string): boolean => {
+  const [host, pid] = owner.split(":")
+  if (host !== OWNER.split(":")[0]) return true
+  try {
+    process.kill(Number(pid), 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Build a graph from an IR object (decoded with unknown fields rejected). */
+export const make = (ir: unknown, options: MakeOptions = {}): Effect.Effect<Graph, IRValidationError | NodeModuleError> =>
+  Effect.flatMap(decodeIR(ir, { file: options.file }), (doc) => build(doc, { file: options.file }, options))
+
+/** Build a graph from YAML text. */
+export const fromYaml = (text: string, options: MakeOptions = {}): Effect.Effect<Graph, IRValidationError | NodeModuleError> =>
+  Effect.suspend(() => Effect.flatMap(parseIR(text, options.file), ({ ir, source }) => build(ir, source, options)))
+
+/** Read a YAML graph file and build it; node modules are resolved beside it. */
+export const load = (file: string, options: Omit<MakeOptions, "file"> = {}): Effect.Effect<Graph, IRValidationError | NodeModuleError> =>
+  Effect.flatMap(
+    Effect.try({
+      try: () => readFileSync(file, "utf8"),
+      catch: (cause) =>
+        new IRValidationError({
+          file,
+          path: "",
+          message: `cannot read the graph file: ${cause instanceof Error ? cause.message : String(cause)}`,
+          fix: "pass the path of an existing graph.yaml"
+        })
+    }),
+    (text) => fromYaml(text, { ...options, file })
+  )

@@ -1,0 +1,132 @@
+/**
+ * The async, single-use execution half of a graph: one run id per handle. `start()`
+ * drives the run to a terminal (or stopped) state; `stream()` observes its typed events,
+ * replaying those already emitted to late subscribers.
+ */
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as PubSub from "effect/PubSub"
+import * as Ref from "effect/Ref"
+import * as Stream from "effect/Stream"
+import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
+import type { Checkpoint, RunRecord, RunStatus, RunSummary } from "../checkpoint/models.js"
+import { CheckpointError, type RunFailure, RunStateError } from "../errors.js"
+import type { AuditSinkShape } from "../telemetry/AuditSink.js"
+import { FINAL_EVENT_TYPES, type RunEvent, type RunEventInput } from "../runtime/events.js"
+import { type Control, markError, type RunLoopShape } from "../runtime/RunLoop.js"
+import type { GraphDefinition } from "./definition.js"
+
+/** A handle on one run. */
+export interface GraphRun {
+  readonly runId: string
+  readonly graph: GraphDefinition
+  /** Current lifecycle state (as last transitioned by the loop). */
+  readonly status: Effect.Effect<RunStatus>
+  /**
+   * Drive the run until it is `done`, `awaiting-input`, `paused` or `cancelled` and
+   * return its summary. A `failed` run fails this Effect with the typed cause (after
+   * persisting it); a persistence failure marks the run `error`. Single-use.
+   */
+  readonly start: () => Effect.Effect<RunSummary, RunFailure | CheckpointError | RunStateError>
+  /**
+   * The run's events, from the first, live until its final event (finished, failed,
+   * cancelled, paused or waiting for input). Does not start the run.
+   */
+  readonly stream: () => Stream.Stream<RunEvent>
+  /** Ask the run to stop: interrupts the current step and marks the run `cancelled`. */
+  readonly cancel: () => Effect.Effect<void>
+  /** Ask the run to stop after the current step, in `paused`. */
+  readonly pause: () => Effect.Effect<void>
+}
+
+/** Inputs for {@link make}. */
+export interface GraphRunOptions {
+  readonly graph: GraphDefinition
+  readonly run: RunRecord
+  readonly checkpoint: Checkpoint
+  readonly response: { readonly value: unknown } | undefined
+  readonly checkpointer: CheckpointerShape
+  readonly loop: RunLoopShape
+  readonly audit: AuditSinkShape
+  /** Who caused this run, for the audit log (e.g. `cli`, `http:<client>`). */
+  readonly actor: string
+}
+
+/** Build a run handle (no I/O). */
+export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
+  Effect.gen(function*() {
+    const { graph, run, checkpointer } = options
+    const status = yield* Ref.make<RunStatus>(run.status)
+    const control = yield* Ref.make<Control>("run")
+    const cancelled = yield* Deferred.make<void>()
+    const started = yield* Ref.make(false)
+    const log = yield* Ref.make(Chunk.empty<RunEvent>())
+    const hub = yield* PubSub.unbounded<RunEvent>()
+
+    const emit = (input: RunEventInput): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        const at = new Date(yield* Clock.currentTimeMillis).toISOString()
+        const seq = Chunk.size(yield* Ref.get(log))
+        const event = { ...input, run_id: run.run_id, seq, at } as RunEvent
+        yield* Ref.update(log, Chunk.append(event))
+        yield* PubSub.publish(hub, event)
+        const { type, ...fields } = event
+        yield* options.audit.write({ ts: at, actor: options.actor, event: type, ...fields })
+      })
+
+    const start = (): Effect.Effect<RunSummary, RunFailure | CheckpointError | RunStateError> =>
+      Effect.gen(function*() {
+        const already = yield* Ref.getAndSet(started, true)
+        if (already) {
+          return yield* new RunStateError({
+            runId: run.run_id,
+            status: yield* Ref.get(status),
+            operation: "start",
+            message: "a GraphRun is single-use; call graph.resume(runId) for a new handle"
+          })
+        }
+        return yield* options.loop.drive({
+          graph,
+          run,
+          checkpoint: options.checkpoint,
+          response: options.response,
+          checkpointer,
+          emit,
+          setStatus: (s) => Ref.set(status, s),
+          control,
+          cancelled
+        }).pipe(
+          Effect.tapError((error) =>
+            error instanceof CheckpointError
+              ? Effect.zipRight(markError(checkpointer, run.run_id, error), Ref.set(status, "error"))
+              : Effect.void
+          )
+        )
+      })
+
+    const stream = (): Stream.Stream<RunEvent> =>
+      Stream.unwrapScoped(
+        Effect.gen(function*() {
+          const subscription = yield* PubSub.subscribe(hub)
+          const past = yield* Ref.get(log)
+          const seen = Chunk.size(past)
+          const live = Stream.fromQueue(subscription).pipe(Stream.filter((e) => e.seq >= seen))
+          return Stream.concat(Stream.fromChunk(past), live).pipe(
+            Stream.takeUntil((e) => FINAL_EVENT_TYPES.has(e.type))
+          )
+        })
+      )
+
+    const handle: GraphRun = {
+      runId: run.run_id,
+      graph,
+      status: Ref.get(status),
+      start,
+      stream,
+      cancel: () => Effect.zipRight(Ref.set(control, "cancel"), Deferred.succeed(cancelled, undefined)),
+      pause: () => Ref.update(control, (c) => (c === "cancel" ? c : "pause"))
+    }
+    return handle
+  })

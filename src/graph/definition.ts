@@ -1,0 +1,25 @@
+/**
+ * The compiled, immutable description of a graph that the run loop executes: validated
+ * IR, resolved topology, compiled state schema, node executors and pinned hashes.
+ */
+import type { Executor, RouterFunction } from "../nodes/executors.js"
+import type { IRDocument } from "../ir/schema.js"
+import type { CompiledStateSchema } from "../ir/stateSchema.js"
+import type { Topology } from "../ir/topology.js"
+
+/** Everything the loop needs to run a graph. */
+export interface GraphDefinition {
+  readonly id: string
+  readonly ir: IRDocument
+  /** `sha256:<hex>` of the canonical IR + compiled state schema + node module bytes. */
+  readonly graphHash: string
+  /** `sha256:<hex>` of the Node.js and Stargraph versions. */
+  readonly runtimeHash: string
+  readonly state: CompiledStateSchema
+  readonly topology: Topology
+  readonly executors: ReadonlyMap<string, Executor>
+  /** Router functions by edge index. */
+  readonly routers: ReadonlyMap<number, RouterFunction>
+  /** The YAML file the graph was loaded from, if any. */
+  readonly source: string | undefined
+}

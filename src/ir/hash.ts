@@ -1,0 +1,31 @@
+/**
+ * Canonical JSON (RFC 8785 JCS) and the two identity hashes pinned on every Graph and
+ * carried by every checkpoint: `graph_hash` (what the graph means) and `runtime_hash`
+ * (what executes it).
+ */
+import { createHash } from "node:crypto"
+import canonicalize from "canonicalize"
+import { STARGRAPH_VERSION } from "../version.js"
+
+/** RFC 8785 canonical JSON text of a JSON value. */
+export const canonicalJson = (value: unknown): string => canonicalize(value) ?? "null"
+
+/** `sha256:<hex>` of a string or bytes. */
+export const sha256 = (data: string | Uint8Array): string =>
+  `sha256:${createHash("sha256").update(data).digest("hex")}`
+
+/** `sha256:<hex>` of the JCS canonical form of a JSON value. */
+export const hashJson = (value: unknown): string => sha256(canonicalJson(value))
+
+/**
+ * `graph_hash`: sha256 of the JCS-canonical IR with the compiled state schema (as JSON
+ * Schema) and the content hashes of referenced node modules folded in.
+ */
+export const graphHash = (
+  ir: unknown,
+  stateJsonSchema: unknown,
+  moduleHashes: { readonly [module: string]: string }
+): string => hashJson({ ir, state_schema: stateJsonSchema, modules: moduleHashes })
+
+/** `runtime_hash`: sha256 of the Node.js version and the Stargraph version. */
+export const runtimeHash = (): string => sha256(`node ${process.version}\nstargraph ${STARGRAPH_VERSION}`)

@@ -1,0 +1,173 @@
+/**
+ * Effect Schema models of the YAML graph IR. Decoding uses `onExcessProperty: "error"`
+ * (the spec's `extra='forbid'`): an unknown field anywhere is a validation error.
+ */
+import * as Schema from "effect/Schema"
+
+/** Reserved edge target that ends a branch of the run. */
+export const END = "__end__"
+
+/** How a field's new value combines with its old value when a node writes it. */
+export const Reducer = Schema.Literal("replace", "append", "add", "merge")
+/** How a field's new value combines with its old value when a node writes it. */
+export type Reducer = typeof Reducer.Type
+
+/** Scalar and container types a state field may declare. `set` is refused (determinism rule). */
+export const FieldType = Schema.Literal("string", "integer", "number", "boolean", "object", "array", "any")
+/** Scalar and container types a state field may declare. */
+export type FieldType = typeof FieldType.Type
+
+/** One declared state field (or array item / object property). */
+export interface FieldSpec {
+  readonly type: FieldType
+  readonly items?: FieldSpec | undefined
+  readonly properties?: { readonly [key: string]: FieldSpec } | undefined
+  readonly default?: unknown
+  readonly reducer?: Reducer | undefined
+  readonly nullable?: boolean | undefined
+  readonly required?: boolean | undefined
+  readonly enum?: ReadonlyArray<string | number | boolean> | undefined
+  readonly description?: string | undefined
+}
+
+/** Schema of {@link FieldSpec}. */
+export const FieldSpec: Schema.Schema<FieldSpec> = Schema.Struct({
+  type: FieldType,
+  items: Schema.optional(Schema.suspend((): Schema.Schema<FieldSpec> => FieldSpec)),
+  properties: Schema.optional(
+    Schema.Record({ key: Schema.String, value: Schema.suspend((): Schema.Schema<FieldSpec> => FieldSpec) })
+  ),
+  default: Schema.optional(Schema.Unknown),
+  reducer: Schema.optional(Reducer),
+  nullable: Schema.optional(Schema.Boolean),
+  required: Schema.optional(Schema.Boolean),
+  enum: Schema.optional(Schema.Array(Schema.Union(Schema.String, Schema.Number, Schema.Boolean))),
+  description: Schema.optional(Schema.String)
+})
+
+/** State schema declared inline in the YAML. */
+export const InlineStateSchema = Schema.Struct({
+  fields: Schema.Record({ key: Schema.String, value: FieldSpec })
+})
+
+/** State schema exported as an Effect Schema (a `Schema.Struct`) from a module beside the YAML. */
+export const ModuleStateSchema = Schema.Struct({
+  module: Schema.String,
+  export: Schema.String,
+  /** Per-field reducers for module schemas (default `replace`). */
+  reducers: Schema.optional(Schema.Record({ key: Schema.String, value: Reducer }))
+})
+
+/** Either form of state schema. */
+export const StateSchemaSpec = Schema.Union(InlineStateSchema, ModuleStateSchema)
+/** Either form of state schema. */
+export type StateSchemaSpec = typeof StateSchemaSpec.Type
+
+/** Retry policy for a node. */
+export const RetryPolicy = Schema.Struct({
+  max_attempts: Schema.Int.pipe(Schema.between(1, 100)),
+  backoff_ms: Schema.optional(Schema.Int.pipe(Schema.nonNegative()))
+})
+
+const nodeCommon = {
+  id: Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_.:-]*$/, {
+    message: () => "node id must start with a letter or '_' and contain only letters, digits, '_', '.', ':' or '-'"
+  })),
+  description: Schema.optional(Schema.String)
+}
+
+/** Writes fixed values (strings may use `{{field}}` templates) into state. */
+export const SetNode = Schema.Struct({
+  ...nodeCommon,
+  kind: Schema.Literal("set"),
+  values: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+})
+
+/** Calls an exported function `(state, ctx) => update` from a `.ts`/`.js` module beside the YAML. */
+export const FunctionNode = Schema.Struct({
+  ...nodeCommon,
+  kind: Schema.Literal("function"),
+  module: Schema.String,
+  export: Schema.String,
+  /** Bump when the code's behaviour changes; folded into the graph hash. */
+  version: Schema.optional(Schema.String),
+  retry: Schema.optional(RetryPolicy),
+  timeout_ms: Schema.optional(Schema.Int.pipe(Schema.positive()))
+})
+
+/** Stops the run in `awaiting-input` until a response is supplied; the response lands in `response_field`. */
+export const InterruptNode = Schema.Struct({
+  ...nodeCommon,
+  kind: Schema.Literal("interrupt"),
+  prompt: Schema.String,
+  response_field: Schema.String
+})
+
+/** Does nothing; useful as a join point or a named branch end. */
+export const NoopNode = Schema.Struct({
+  ...nodeCommon,
+  kind: Schema.Literal("noop")
+})
+
+/** Any node. */
+export const NodeSpec = Schema.Union(SetNode, FunctionNode, InterruptNode, NoopNode)
+/** Any node. */
+export type NodeSpec = typeof NodeSpec.Type
+
+/** Comparison operators of a declarative condition. */
+export const ConditionOp = Schema.Literal("eq", "ne", "gt", "gte", "lt", "lte", "in", "exists", "truthy", "falsy")
+
+/** A declarative test on the state: `{field: count, op: gte, value: 3}`. */
+export const Condition = Schema.Struct({
+  field: Schema.String,
+  op: ConditionOp,
+  value: Schema.optional(Schema.Unknown)
+})
+/** A declarative test on the state. */
+export type Condition = typeof Condition.Type
+
+/** Unconditional edge(s). A list `from` is a join: `to` runs once all sources have completed. */
+export const StaticEdge = Schema.Struct({
+  from: Schema.Union(Schema.String, Schema.NonEmptyArray(Schema.String)),
+  to: Schema.Union(Schema.String, Schema.NonEmptyArray(Schema.String))
+})
+
+/** Conditional edge: the first matching case wins; `default` (or the end of the branch) otherwise. */
+export const ConditionalEdge = Schema.Struct({
+  from: Schema.String,
+  cases: Schema.NonEmptyArray(Schema.Struct({ when: Condition, to: Schema.String })),
+  default: Schema.optional(Schema.String)
+})
+
+/** Conditional edge decided by a router function `(state) => target | target[]` from a module. */
+export const RouterEdge = Schema.Struct({
+  from: Schema.String,
+  router: Schema.Struct({ module: Schema.String, export: Schema.String, version: Schema.optional(Schema.String) }),
+  /** Every target the router may return (END allowed). */
+  targets: Schema.NonEmptyArray(Schema.String)
+})
+
+/** Any edge. */
+export const EdgeSpec = Schema.Union(StaticEdge, ConditionalEdge, RouterEdge)
+/** Any edge. */
+export type EdgeSpec = typeof EdgeSpec.Type
+
+/** The whole IR document. */
+export const IRDocument = Schema.Struct({
+  ir_version: Schema.Literal("1.0.0"),
+  id: Schema.String.pipe(Schema.minLength(1)),
+  description: Schema.optional(Schema.String),
+  state_schema: StateSchemaSpec,
+  nodes: Schema.NonEmptyArray(NodeSpec),
+  edges: Schema.optionalWith(Schema.Array(EdgeSpec), { default: () => [] }),
+  /** First node; defaults to the first declared node. */
+  entry: Schema.optional(Schema.String),
+  /** Nodes after which the branch ends (must have no outgoing edges). */
+  finish: Schema.optional(Schema.Array(Schema.String)),
+  /** Guard against runaway loops (default 10,000 steps). */
+  max_steps: Schema.optional(Schema.Int.pipe(Schema.positive()))
+})
+/** The whole IR document (decoded). */
+export type IRDocument = typeof IRDocument.Type
+/** The whole IR document as written (encoded). */
+export type IRDocumentInput = typeof IRDocument.Encoded

@@ -1,0 +1,225 @@
+/**
+ * Compiles the declared state schema (inline YAML fields, or an exported Effect Schema)
+ * into one Effect Schema that validates run state after every step, plus per-field
+ * reducer metadata and a JSON Schema rendering that is folded into the graph hash.
+ */
+import * as Either from "effect/Either"
+import * as JSONSchema from "effect/JSONSchema"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as AST from "effect/SchemaAST"
+import type { FieldSpec, FieldType, Reducer } from "./schema.js"
+
+/** Run state: a JSON object keyed by declared field names. */
+export type State = { readonly [field: string]: unknown }
+
+/** The schema type every compiled state schema has (JSON in, JSON out). */
+export type StateSchema = Schema.Schema<State, State>
+
+/** What the run loop needs to know about one field. */
+export interface FieldInfo {
+  readonly name: string
+  readonly reducer: Reducer
+  /** Declared type when known (inline schemas); used for `--inputs` parsing and reducer checks. */
+  readonly type: FieldType | undefined
+}
+
+/** The compiled state schema. */
+export interface CompiledStateSchema {
+  readonly schema: StateSchema
+  readonly fields: ReadonlyMap<string, FieldInfo>
+  /** JSON Schema of the state, folded into the graph hash. */
+  readonly jsonSchema: unknown
+}
+
+/** A field-level problem found while compiling; the caller turns it into an IR error. */
+export interface CompileProblem {
+  readonly path: ReadonlyArray<PropertyKey>
+  readonly message: string
+  readonly fix: string
+}
+
+const reducerTypes: Record<Reducer, ReadonlyArray<FieldType> | undefined> = {
+  replace: undefined,
+  append: ["array"],
+  add: ["integer", "number"],
+  merge: ["object"]
+}
+
+const fieldSchema = (spec: FieldSpec): Schema.Schema.Any => {
+  const base = ((): Schema.Schema.Any => {
+    if (spec.enum && spec.enum.length > 0) return Schema.Literal(...spec.enum)
+    switch (spec.type) {
+      case "string":
+        return Schema.String
+      case "integer":
+        return Schema.Int
+      case "number":
+        return Schema.Finite
+      case "boolean":
+        return Schema.Boolean
+      case "any":
+        return Schema.Unknown
+      case "array":
+        return Schema.Array(spec.items ? fieldSchema(spec.items) : Schema.Unknown)
+      case "object":
+        return spec.properties
+          ? Schema.Struct(Object.fromEntries(Object.entries(spec.properties).map(([k, v]) => [k, property(v)])))
+          : Schema.Record({ key: Schema.String, value: Schema.Unknown })
+    }
+  })()
+  return spec.nullable ? Schema.NullOr(base) : base
+}
+
+const property = (spec: FieldSpec): Schema.Schema.Any | Schema.PropertySignature.Any => {
+  const s = fieldSchema(spec)
+  if (spec.default !== undefined) {
+    const value = spec.default
+    return Schema.optionalWith(s, { default: () => structuredClone(value) })
+  }
+  return spec.required ? s : Schema.optional(s)
+}
+
+const checkDefault = (spec: FieldSpec, path: ReadonlyArray<PropertyKey>): CompileProblem | undefined => {
+  if (spec.default === undefined) return undefined
+  const result = Schema.decodeUnknownEither(fieldSchema(spec) as Schema.Schema<unknown, unknown>)(spec.default)
+  if (Either.isRight(result)) return undefined
+  return {
+    path: [...path, "default"],
+    message: `default does not match type '${spec.type}': ${ParseResult.TreeFormatter.formatErrorSync(result.left)}`,
+    fix: `give a default of type '${spec.type}' or remove it`
+  }
+}
+
+/** Compile an inline `state_schema.fields` mapping. */
+export const compileInline = (
+  fields: { readonly [name: string]: FieldSpec }
+): Either.Either<CompiledStateSchema, CompileProblem> => {
+  const infos = new Map<string, FieldInfo>()
+  for (const [name, spec] of Object.entries(fields)) {
+    const path = ["state_schema", "fields", name]
+    const reducer = spec.reducer ?? "replace"
+    const allowed = reducerTypes[reducer]
+    if (allowed && !allowed.includes(spec.type)) {
+      return Either.left({
+        path: [...path, "reducer"],
+        message: `reducer '${reducer}' cannot combine values of type '${spec.type}'`,
+        fix: `use reducer '${reducer}' only with type ${allowed.join(" or ")}, or use 'replace'`
+      })
+    }
+    const problem = checkDefault(spec, path)
+    if (problem) return Either.left(problem)
+    infos.set(name, { name, reducer, type: spec.type })
+  }
+  const schema = Schema.Struct(
+    Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, property(v)]))
+  ) as unknown as StateSchema
+  return Either.right({ schema, fields: infos, jsonSchema: JSONSchema.make(schema) })
+}
+
+/** Adopt an Effect Schema exported by a user module as the state schema. */
+export const compileModuleSchema = (
+  exported: unknown,
+  reducers: { readonly [name: string]: Reducer } | undefined
+): Either.Either<CompiledStateSchema, CompileProblem> => {
+  const path = ["state_schema", "export"]
+  if (!Schema.isSchema(exported)) {
+    return Either.left({
+      path,
+      message: "the export is not an Effect Schema",
+      fix: "export a Schema.Struct({...}) from the module (import * as Schema from \"effect/Schema\")"
+    })
+  }
+  const ast = exported.ast
+  const setPath = findSetValued(ast, [])
+  if (setPath) {
+    return Either.left({
+      path,
+      message: `set-valued state field at '${setPath}': iteration order is not deterministic, so replay could diverge`,
+      fix: "use Schema.Array instead of Schema.Set / Schema.ReadonlySet"
+    })
+  }
+  const typeLiteral = AST.typeAST(ast)
+  if (!AST.isTypeLiteral(typeLiteral)) {
+    return Either.left({ path, message: "the state schema must be a Schema.Struct", fix: "export a Schema.Struct({...})" })
+  }
+  const infos = new Map<string, FieldInfo>()
+  for (const ps of typeLiteral.propertySignatures) {
+    const name = String(ps.name)
+    infos.set(name, { name, reducer: reducers?.[name] ?? "replace", type: undefined })
+  }
+  for (const name of Object.keys(reducers ?? {})) {
+    if (!infos.has(name)) {
+      return Either.left({
+        path: ["state_schema", "reducers", name],
+        message: `reducer declared for unknown field '${name}'`,
+        fix: `declare '${name}' in the exported schema or remove its reducer`
+      })
+    }
+  }
+  const schema = exported as unknown as StateSchema
+  let jsonSchema: unknown
+  try {
+    jsonSchema = JSONSchema.make(schema)
+  } catch (e) {
+    return Either.left({
+      path,
+      message: `the state schema does not describe JSON data: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`,
+      fix: "use JSON-compatible schemas only (strings, numbers, booleans, arrays, structs, records)"
+    })
+  }
+  return Either.right({ schema, fields: infos, jsonSchema })
+}
+
+const findSetValued = (ast: AST.AST, path: ReadonlyArray<string>): string | undefined => {
+  switch (ast._tag) {
+    case "Declaration": {
+      const id = Option.getOrUndefined(AST.getIdentifierAnnotation(ast)) ??
+        Option.getOrUndefined(AST.getDescriptionAnnotation(ast)) ?? ""
+      if (/Set/.test(id) && !/Record/.test(id)) return path.join(".") || "<root>"
+      for (const t of ast.typeParameters) {
+        const found = findSetValued(t, path)
+        if (found) return found
+      }
+      return undefined
+    }
+    case "Transformation":
+      return findSetValued(ast.to, path) ?? findSetValued(ast.from, path)
+    case "Refinement":
+      return findSetValued(ast.from, path)
+    case "Suspend":
+      return undefined
+    case "TypeLiteral": {
+      for (const ps of ast.propertySignatures) {
+        const found = findSetValued(ps.type, [...path, String(ps.name)])
+        if (found) return found
+      }
+      for (const is of ast.indexSignatures) {
+        const found = findSetValued(is.type, [...path, "*"])
+        if (found) return found
+      }
+      return undefined
+    }
+    case "TupleType": {
+      for (const e of ast.elements) {
+        const found = findSetValued(e.type, path)
+        if (found) return found
+      }
+      for (const r of ast.rest) {
+        const found = findSetValued(r.type, path)
+        if (found) return found
+      }
+      return undefined
+    }
+    case "Union": {
+      for (const m of ast.types) {
+        const found = findSetValued(m, path)
+        if (found) return found
+      }
+      return undefined
+    }
+    default:
+      return undefined
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * The run loop: drives a run from its latest checkpoint, one superstep at a time. Each
+ * step executes the frontier's nodes concurrently against one state snapshot, merges
+ * their writes in declaration order through the field reducers, validates the state
+ * against the compiled schema, and commits exactly one checkpoint. Lifecycle states
+ * are transitioned only here.
+ */
+import { hostname } from "node:os"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
+import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
+import { type Checkpoint, type RunRecord, type RunStatus, type RunSummary, toSummary } from "../checkpoint/models.js"
+import {
+  type CheckpointError,
+  type NodeExecutionError,
+  type RunFailure,
+  type StargraphError,
+  StateValidationError,
+  StepLimitError
+} from "../errors.js"
+import type { GraphDefinition } from "../graph/definition.js"
+import type { State } from "../ir/stateSchema.js"
+import type { NodeOutcome } from "../nodes/executors.js"
+import { toErrorRecord } from "./errorRecord.js"
+import type { RunEventInput } from "./events.js"
+import { nextFrontier } from "./frontier.js"
+import { stateDelta } from "./json.js"
+import { applyWrites, type NodeWrite } from "./reducers.js"
+
+/** Requests a caller can make of a running loop. */
+export type Control = "run" | "pause" | "cancel"
+
+/** Everything one drive of the loop needs. */
+export interface DriveInput {
+  readonly graph: GraphDefinition
+  readonly run: RunRecord
+  readonly checkpoint: Checkpoint
+  /** The response to the interrupt the run waits at, when resuming one. */
+  readonly response: { readonly value: unknown } | undefined
+  readonly checkpointer: CheckpointerShape
+  readonly emit: (event: RunEventInput) => Effect.Effect<void>
+  readonly setStatus: (status: RunStatus) => Effect.Effect<void>
+  readonly control: Ref.Ref<Control>
+  /** Completed when cancellation is requested, so a long node step is interrupted. */
+  readonly cancelled: Deferred.Deferred<void>
+}
+
+/** The loop's contract. Override the `RunLoop` reference to wrap or instrument it. */
+export interface RunLoopShape {
+  readonly drive: (input: DriveInput) => Effect.Effect<RunSummary, RunFailure | CheckpointError>
+}
+
+/** `host:pid` of this process, recorded as the owner of runs it drives. */
+export const OWNER = `${hostname()}:${process.pid}`
+
+const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
+
+const validateState = (graph: GraphDefinition) => {
+  const decode = Schema.decodeUnknownEither(graph.state.schema, { onExcessProperty: "error" })
+  return (state: State, writes: ReadonlyArray<NodeWrite>, step: number): Either.Either<void, StateValidationError> => {
+    const result = decode(state)
+    if (Either.isRight(result)) return Either.void
+    const issue = ParseResult.ArrayFormatter.formatErrorSync(result.left)[0]
+    const path = issue?.path ?? []
+    const field = path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("")
+    const writer = writes.find((w) => path[0] !== undefined && String(path[0]) in w.update)
+    return Either.left(new StateValidationError({
+      source: "node-update",
+      field: field || "<state>",
+      nodeId: writer?.node,
+      step,
+      message: `state after step ${step} does not match the state schema: ${issue?.message ?? "invalid"}`
+    }))
+  }
+}
+
+const drive = (input: DriveInput): Effect.Effect<RunSummary, RunFailure | CheckpointError> =>
+  Effect.gen(function*() {
+    const { graph, checkpointer, emit, control } = input
+    const validate = validateState(graph)
+    let run = input.run
+    let state: State = input.checkpoint.state
+    let next = input.checkpoint.next
+    let joins = input.checkpoint.joins
+    let step = input.checkpoint.step
+    let response = input.response
+
+    const transition = (patch: Parameters<CheckpointerShape["updateRun"]>[1]) =>
+      Effect.gen(function*() {
+        yield* checkpointer.updateRun(run.run_id, patch)
+        run = { ...run, ...patch }
+        if (patch.status) yield* input.setStatus(patch.status)
+      })
+
+    const fail = (error: RunFailure) =>
+      Effect.gen(function*() {
+        const record = toErrorRecord(error as StargraphError)
+        yield* transition({ status: "failed", error: record, finished_at: yield* nowIso, owner: null })
+        yield* emit({ type: "run.failed", status: "failed", error: record })
+        return yield* Effect.fail(error)
+      })
+
+    const startedAt = run.started_at ?? (yield* nowIso)
+    yield* transition({ status: "running", started_at: startedAt, owner: OWNER, waiting: null, error: null })
+    yield* emit({
+      type: "run.started",
+      graph_id: graph.id,
+      graph_hash: graph.graphHash,
+      from_step: step,
+      resumed: input.checkpoint.step > 0 || input.run.started_at !== null
+    })
+
+    while (next.length > 0) {
+      const requested = yield* Ref.get(control)
+      if (requested === "cancel") {
+        yield* transition({ status: "cancelled", finished_at: yield* nowIso, owner: null })
+        yield* emit({ type: "run.cancelled", step })
+        return toSummary(run, state)
+      }
+      if (requested === "pause") {
+        yield* Ref.set(control, "run")
+        yield* transition({ status: "paused", owner: null })
+        yield* emit({ type: "run.paused", step })
+        return toSummary(run, state)
+      }
+      const current = step + 1
+      if (current > graph.topology.maxSteps) {
+        return yield* fail(new StepLimitError({
+          maxSteps: graph.topology.maxSteps,
+          message: `the run exceeded max_steps (${graph.topology.maxSteps}); a loop never reached its exit. ` +
+            "Fix the loop's exit condition or raise max_steps in the IR"
+        }))
+      }
+      const frontier = next
+      const interrupt = frontier.map((id) => graph.topology.nodes.get(id)!).find((n) => n.kind === "interrupt")
+      if (interrupt && interrupt.kind === "interrupt" && response === undefined) {
+        const waiting = { node: interrupt.id, prompt: interrupt.prompt, step: current, response_field: interrupt.response_field }
+        yield* transition({ status: "awaiting-input", waiting, owner: null })
+        yield* emit({ type: "run.waiting", waiting })
+        return toSummary(run, state)
+      }
+
+      const stepStartedAt = yield* nowIso
+      const t0 = performance.now()
+      yield* emit({ type: "step.started", step: current, nodes: frontier })
+      const snapshot = state
+      const execute = (id: string): Effect.Effect<NodeOutcome, NodeExecutionError> =>
+        graph.executors.get(id)!(snapshot, { runId: run.run_id, nodeId: id, step: current }, { response })
+      const outcomes = yield* (frontier.length === 1
+        ? Effect.map(execute(frontier[0]!), (o) => [o])
+        : Effect.forEach(frontier, execute, { concurrency: "unbounded" })
+      ).pipe(
+        Effect.raceFirst(Effect.as(Deferred.await(input.cancelled), "cancelled" as const)),
+        Effect.either
+      )
+      if (Either.isLeft(outcomes)) return yield* fail(outcomes.left)
+      if (outcomes.right === "cancelled") continue
+      const writes: Array<NodeWrite> = []
+      for (const [i, outcome] of outcomes.right.entries()) {
+        if (outcome._tag === "Update") writes.push({ node: frontier[i]!, update: outcome.update })
+      }
+
+      const merged = applyWrites(state, writes, graph.state.fields, current)
+      if (Either.isLeft(merged)) return yield* fail(merged.left)
+      const valid = validate(merged.right, writes, current)
+      if (Either.isLeft(valid)) return yield* fail(valid.left)
+      const routed = yield* Effect.either(nextFrontier(graph, frontier, merged.right, joins, current))
+      if (Either.isLeft(routed)) return yield* fail(routed.left)
+
+      const delta = stateDelta(state, merged.right)
+      const finishedAt = yield* nowIso
+      const duration_ms = performance.now() - t0
+      const checkpoint: Checkpoint = {
+        run_id: run.run_id,
+        step: current,
+        node: frontier.join(","),
+        nodes: frontier,
+        state: merged.right,
+        writes,
+        delta,
+        next: routed.right.next,
+        joins: routed.right.joins,
+        graph_hash: graph.graphHash,
+        runtime_hash: graph.runtimeHash,
+        parent_run_id: null,
+        parent_step: step,
+        started_at: stepStartedAt,
+        finished_at: finishedAt,
+        duration_ms
+      }
+      const done = routed.right.next.length === 0
+      const patch = done ? { status: "done" as const, finished_at: finishedAt, owner: null } : undefined
+      yield* checkpointer.commitStep(checkpoint, patch)
+      run = { ...run, ...patch, last_step: current }
+      if (done) yield* input.setStatus("done")
+      state = merged.right
+      next = routed.right.next
+      joins = routed.right.joins
+      step = current
+      response = undefined
+      yield* emit({ type: "step.completed", step: current, nodes: frontier, delta, next, duration_ms })
+    }
+
+    if (run.status !== "done") {
+      yield* transition({ status: "done", finished_at: yield* nowIso, owner: null })
+    }
+    yield* emit({ type: "run.finished", status: "done", steps: step, final_state: state })
+    return toSummary(run, state)
+  })
+
+/** The run loop service. Its default is the loop above; provide another to wrap it. */
+export class RunLoop extends Context.Reference<RunLoop>()("stargraph/RunLoop", {
+  defaultValue: (): RunLoopShape => ({ drive })
+}) {}
+
+/** Mark a run `error` after the runtime itself broke (e.g. a checkpoint write failed). */
+export const markError = (
+  checkpointer: CheckpointerShape,
+  runId: string,
+  error: CheckpointError
+): Effect.Effect<void> =>
+  Effect.flatMap(nowIso, (finished_at) =>
+    checkpointer.updateRun(runId, { status: "error", error: toErrorRecord(error), finished_at, owner: null })
+  ).pipe(Effect.ignore)
+

@@ -1,0 +1,107 @@
+/**
+ * Typed run events, emitted by the run loop on every lifecycle transition and step.
+ * They are a wire format (audit JSONL, HTTP streams), so fields are snake_case; `seq`
+ * numbers a run's events from 0 so late subscribers can de-duplicate.
+ */
+import * as Schema from "effect/Schema"
+import { ErrorRecord, RunStatus, StateRecord, WaitingInfo } from "../checkpoint/models.js"
+
+const base = {
+  run_id: Schema.String,
+  seq: Schema.Int,
+  at: Schema.String
+}
+
+/** The loop began (or resumed) driving a run. */
+export const RunStarted = Schema.Struct({
+  ...base,
+  type: Schema.Literal("run.started"),
+  graph_id: Schema.String,
+  graph_hash: Schema.String,
+  /** Step the loop continues from (0 for a fresh run). */
+  from_step: Schema.Int,
+  resumed: Schema.Boolean
+})
+
+/** A step is about to execute its node(s). */
+export const StepStarted = Schema.Struct({
+  ...base,
+  type: Schema.Literal("step.started"),
+  step: Schema.Int,
+  nodes: Schema.Array(Schema.String)
+})
+
+/** A step's checkpoint was committed. */
+export const StepCompleted = Schema.Struct({
+  ...base,
+  type: Schema.Literal("step.completed"),
+  step: Schema.Int,
+  nodes: Schema.Array(Schema.String),
+  delta: StateRecord,
+  next: Schema.Array(Schema.String),
+  duration_ms: Schema.Number
+})
+
+/** The run stopped at an interrupt and waits for a response. */
+export const WaitingForInput = Schema.Struct({
+  ...base,
+  type: Schema.Literal("run.waiting"),
+  waiting: WaitingInfo
+})
+
+/** The run stopped after a step because a pause was requested. */
+export const RunPaused = Schema.Struct({
+  ...base,
+  type: Schema.Literal("run.paused"),
+  step: Schema.Int
+})
+
+/** The run reached `done`. */
+export const RunFinished = Schema.Struct({
+  ...base,
+  type: Schema.Literal("run.finished"),
+  status: RunStatus,
+  steps: Schema.Int,
+  final_state: StateRecord
+})
+
+/** The run ended `failed` (a node or the state broke) or `error` (the runtime broke). */
+export const RunFailed = Schema.Struct({
+  ...base,
+  type: Schema.Literal("run.failed"),
+  status: RunStatus,
+  error: ErrorRecord
+})
+
+/** The run was cancelled. */
+export const RunCancelled = Schema.Struct({
+  ...base,
+  type: Schema.Literal("run.cancelled"),
+  step: Schema.Int
+})
+
+/** Any run event. */
+export const RunEvent = Schema.Union(
+  RunStarted,
+  StepStarted,
+  StepCompleted,
+  WaitingForInput,
+  RunPaused,
+  RunFinished,
+  RunFailed,
+  RunCancelled
+)
+/** Any run event. */
+export type RunEvent = typeof RunEvent.Type
+
+/** Event types after which a run's event stream ends. */
+export const FINAL_EVENT_TYPES: ReadonlySet<RunEvent["type"]> = new Set([
+  "run.waiting",
+  "run.paused",
+  "run.finished",
+  "run.failed",
+  "run.cancelled"
+])
+
+/** An event without the bookkeeping fields the emitter fills in. */
+export type RunEventInput = RunEvent extends infer E ? E extends RunEvent ? Omit<E, "seq" | "at" | "run_id"> : never : never

@@ -1,0 +1,99 @@
+/**
+ * The reducer registry and the deterministic merge of one step's node updates into state.
+ */
+import * as Either from "effect/Either"
+import { StateConflictError, StateValidationError } from "../errors.js"
+import type { Reducer } from "../ir/schema.js"
+import type { FieldInfo, State } from "../ir/stateSchema.js"
+import { checkJson } from "./json.js"
+
+/** One node's update in a step, in deterministic (declaration) order. */
+export interface NodeWrite {
+  readonly node: string
+  readonly update: State
+}
+
+const isPlainObject = (u: unknown): u is Record<string, unknown> =>
+  u !== null && typeof u === "object" && !Array.isArray(u)
+
+/** Combine `current` with `incoming` under `reducer`; Left with a message on a type mismatch. */
+export const reduce = (reducer: Reducer, current: unknown, incoming: unknown): Either.Either<unknown, string> => {
+  switch (reducer) {
+    case "replace":
+      return Either.right(incoming)
+    case "append": {
+      const base = current === undefined || current === null ? [] : current
+      if (!Array.isArray(base)) return Either.left("append reducer: the current value is not a list")
+      return Either.right(Array.isArray(incoming) ? [...base, ...incoming] : [...base, incoming])
+    }
+    case "add": {
+      const base = current === undefined || current === null ? 0 : current
+      if (typeof base !== "number" || typeof incoming !== "number") {
+        return Either.left(`add reducer: expected numbers, got ${typeof base} and ${typeof incoming}`)
+      }
+      return Either.right(base + incoming)
+    }
+    case "merge": {
+      const base = current === undefined || current === null ? {} : current
+      if (!isPlainObject(base) || !isPlainObject(incoming)) return Either.left("merge reducer: expected objects")
+      return Either.right({ ...base, ...incoming })
+    }
+  }
+}
+
+/**
+ * Apply a step's writes to `state` in the given order. Fails loudly when a write is not
+ * JSON, names an undeclared field, mismatches its reducer, or when two nodes of one
+ * parallel step write the same `replace` field.
+ */
+export const applyWrites = (
+  state: State,
+  writes: ReadonlyArray<NodeWrite>,
+  fields: ReadonlyMap<string, FieldInfo>,
+  step: number
+): Either.Either<State, StateValidationError | StateConflictError> => {
+  const next: Record<string, unknown> = { ...state }
+  const writers = new Map<string, string>()
+  for (const { node, update } of writes) {
+    for (const key of Object.keys(update)) {
+      const value = update[key]
+      const field = fields.get(key)
+      if (!field) {
+        return Either.left(new StateValidationError({
+          source: "node-update",
+          field: key,
+          nodeId: node,
+          step,
+          message: `'${key}' is not a declared state field (declared: ${[...fields.keys()].join(", ")})`
+        }))
+      }
+      const jsonProblem = checkJson(value, key)
+      if (jsonProblem) {
+        return Either.left(new StateValidationError({
+          source: "node-update",
+          field: jsonProblem.path,
+          nodeId: node,
+          step,
+          message: jsonProblem.message
+        }))
+      }
+      const previous = writers.get(key)
+      if (previous !== undefined && field.reducer === "replace") {
+        return Either.left(new StateConflictError({
+          field: key,
+          nodeIds: [previous, node],
+          step,
+          message: `parallel nodes '${previous}' and '${node}' both wrote '${key}', which has no merging reducer; ` +
+            "the result would depend on timing. Give the field a reducer (append, add, merge) or write it from one node"
+        }))
+      }
+      writers.set(key, node)
+      const merged = reduce(field.reducer, next[key], value)
+      if (Either.isLeft(merged)) {
+        return Either.left(new StateValidationError({ source: "node-update", field: key, nodeId: node, step, message: merged.left }))
+      }
+      next[key] = merged.right
+    }
+  }
+  return Either.right(next)
+}
