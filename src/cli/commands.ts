@@ -1,0 +1,222 @@
+/**
+ * The `stargraph` subcommands: `run`, `inspect`, `validate`, `resume`. Every expected
+ * failure is printed as one line on stderr with a non-zero exit code:
+ * 0 done · 1 run failed/error/cancelled · 2 bad input or refused operation · 3 stopped
+ * (awaiting-input or paused).
+ */
+import { Args, Command, Options } from "@effect/cli"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { Checkpointer } from "../checkpoint/Checkpointer.js"
+import { type RunStatus, type RunSummary, toSummary } from "../checkpoint/models.js"
+import * as SqliteCheckpointer from "../checkpoint/SqliteCheckpointer.js"
+import { CheckpointError, formatError, type StargraphError } from "../errors.js"
+import * as Graph from "../graph/Graph.js"
+import type { GraphRun } from "../graph/GraphRun.js"
+import * as AuditSink from "../telemetry/AuditSink.js"
+import { parseInputs, parseResponse } from "./inputs.js"
+import { finalLine, summaryBlock, timeline } from "./render.js"
+
+/** Default checkpoint database of the CLI. */
+export const DEFAULT_DB = ".stargraph/stargraph.sqlite"
+
+/** Process exit codes. */
+export const ExitCode = { done: 0, failed: 1, usage: 2, stopped: 3 } as const
+
+const exitFor = (status: RunStatus): number =>
+  status === "done"
+    ? ExitCode.done
+    : status === "awaiting-input" || status === "paused"
+    ? ExitCode.stopped
+    : ExitCode.failed
+
+const setExit = (code: number) => Effect.sync(() => {
+  process.exitCode = code
+})
+
+/** Print a typed error as one line and set the usage exit code. */
+const reportError = (error: StargraphError) =>
+  Effect.zipRight(Console.error(`error: ${formatError(error)}`), setExit(ExitCode.usage))
+
+const storeLayer = (db: string, logFile: Option.Option<string>) =>
+  Layer.merge(
+    SqliteCheckpointer.layer({ filename: db }),
+    Option.match(logFile, { onNone: () => Layer.empty, onSome: (path) => AuditSink.jsonl(path) })
+  )
+
+const dbOption = (name: string) =>
+  Options.text(name).pipe(
+    Options.withDefault(DEFAULT_DB),
+    Options.withDescription("SQLite checkpoint database (created if missing)")
+  )
+
+const logFileOption = Options.text("log-file").pipe(
+  Options.optional,
+  Options.withDescription("append one JSON line per run event to this file")
+)
+
+const noSummaryOption = Options.boolean("no-summary").pipe(
+  Options.withDescription("print only the final `run_id=<id> status=<status>` line")
+)
+
+/** Drive a run handle and print its outcome; shared by `run` and `resume`. */
+const driveAndReport = (run: GraphRun, noSummary: boolean) =>
+  Effect.gen(function*() {
+    const outcome = yield* Effect.either(run.start())
+    const checkpointer = yield* Checkpointer
+    const record = yield* checkpointer.getRun(run.runId)
+    const checkpoints = yield* checkpointer.listCheckpoints(run.runId)
+    if (Option.isNone(record)) {
+      return yield* new CheckpointError({ reason: "unknown-run", runId: run.runId, message: "the run record vanished" })
+    }
+    const summary: RunSummary = outcome._tag === "Right"
+      ? outcome.right
+      : toSummary(record.value, checkpoints[checkpoints.length - 1]?.state ?? {})
+    if (!noSummary) {
+      for (const line of summaryBlock(summary, record.value, checkpoints)) yield* Console.log(line)
+    }
+    yield* Console.log(finalLine(summary))
+    if (outcome._tag === "Left") yield* Console.error(`error: ${formatError(outcome.left)}`)
+    yield* setExit(exitFor(summary.status))
+  })
+
+const runCommand = Command.make(
+  "run",
+  {
+    graph: Args.text({ name: "graph.yaml" }).pipe(Args.withDescription("the graph IR file")),
+    inputs: Options.text("inputs").pipe(
+      Options.repeated,
+      Options.withDescription("initial state: field=value (repeatable) or a JSON object")
+    ),
+    checkpoint: dbOption("checkpoint"),
+    logFile: logFileOption,
+    noSummary: noSummaryOption,
+    idempotencyKey: Options.text("idempotency-key").pipe(
+      Options.optional,
+      Options.withDescription("reuse the run already started with this key instead of starting another")
+    )
+  },
+  ({ checkpoint, graph, idempotencyKey, inputs, logFile, noSummary }) =>
+    Effect.gen(function*() {
+      const g = yield* Graph.load(graph)
+      const parsed = yield* parseInputs(inputs, g.state.fields)
+      yield* Effect.gen(function*() {
+        const key = Option.getOrUndefined(idempotencyKey)
+        if (key !== undefined) {
+          const existing = yield* Effect.flatMap(Checkpointer, (c) => c.findByIdempotencyKey(key))
+          if (Option.isSome(existing)) {
+            yield* Console.log(finalLine(existing.value))
+            return yield* setExit(exitFor(existing.value.status))
+          }
+        }
+        const run = yield* g.start({ inputs: parsed, actor: "cli", ...(key !== undefined ? { idempotencyKey: key } : {}) })
+        yield* driveAndReport(run, noSummary)
+      }).pipe(Effect.provide(storeLayer(checkpoint, logFile)))
+    }).pipe(Effect.catchAll(reportError))
+).pipe(Command.withDescription("Run a graph to completion, checkpointing every step"))
+
+const resumeCommand = Command.make(
+  "resume",
+  {
+    runId: Args.text({ name: "run_id" }),
+    db: dbOption("db"),
+    response: Options.text("response").pipe(
+      Options.optional,
+      Options.withDescription("JSON answer for a run awaiting input")
+    ),
+    graph: Options.text("graph").pipe(
+      Options.optional,
+      Options.withDescription("graph file to resume with (default: the file the run was started from)")
+    ),
+    logFile: logFileOption,
+    noSummary: noSummaryOption,
+    allowRuntimeDrift: Options.boolean("allow-runtime-drift").pipe(
+      Options.withDescription("resume even though the Node.js or Stargraph version changed")
+    )
+  },
+  ({ allowRuntimeDrift, db, graph, logFile, noSummary, response, runId }) =>
+    Effect.gen(function*() {
+      const answer = yield* Option.match(response, {
+        onNone: () => Effect.succeed(undefined),
+        onSome: (text) => Effect.map(parseResponse(text), (value) => ({ value }))
+      })
+      yield* Effect.gen(function*() {
+        const checkpointer = yield* Checkpointer
+        const record = yield* Effect.flatMap(checkpointer.getRun(runId), Option.match({
+          onNone: () => Effect.fail(new CheckpointError({ reason: "unknown-run", runId, filename: db, message: `no run '${runId}' in ${db}` })),
+          onSome: Effect.succeed
+        }))
+        const file = Option.getOrElse(graph, () => record.graph_source ?? "")
+        if (file === "") {
+          return yield* new CheckpointError({
+            reason: "unknown-run",
+            runId,
+            message: `run ${runId} has no recorded graph file; pass --graph path/to/graph.yaml`
+          })
+        }
+        const g = yield* Graph.load(file)
+        const run = yield* g.resume(runId, {
+          actor: "cli",
+          allowRuntimeDrift,
+          ...(answer !== undefined ? { response: answer } : {})
+        })
+        yield* driveAndReport(run, noSummary)
+      }).pipe(Effect.provide(storeLayer(db, logFile)))
+    }).pipe(Effect.catchAll(reportError))
+).pipe(Command.withDescription("Continue a stopped run (awaiting-input, paused, or interrupted by a crash) from its last checkpoint"))
+
+const inspectCommand = Command.make(
+  "inspect",
+  {
+    runId: Args.text({ name: "run_id" }),
+    db: dbOption("db"),
+    json: Options.boolean("json").pipe(Options.withDescription("print the RunSummary and checkpoints as JSON"))
+  },
+  ({ db, json, runId }) =>
+    Effect.gen(function*() {
+      const checkpointer = yield* Checkpointer
+      const record = yield* Effect.flatMap(checkpointer.getRun(runId), Option.match({
+        onNone: () => Effect.fail(new CheckpointError({ reason: "unknown-run", runId, filename: db, message: `no run '${runId}' in ${db}` })),
+        onSome: Effect.succeed
+      }))
+      const checkpoints = yield* checkpointer.listCheckpoints(runId)
+      const summary = toSummary(record, checkpoints[checkpoints.length - 1]?.state ?? {})
+      if (json) {
+        yield* Console.log(JSON.stringify({ ...summary, checkpoints }, null, 2))
+        return
+      }
+      yield* Console.log(`run ${record.run_id}  graph ${record.graph_id}  status ${record.status}`)
+      yield* Console.log(`graph_hash ${record.graph_hash}`)
+      yield* Console.log(`runtime_hash ${record.runtime_hash}`)
+      yield* Console.log(`created ${record.created_at}  started ${record.started_at ?? "-"}  finished ${record.finished_at ?? "-"}`)
+      if (record.parent_run_id) yield* Console.log(`forked from ${record.parent_run_id} at step ${record.fork_step}`)
+      yield* Console.log("")
+      for (const line of timeline(record, checkpoints)) yield* Console.log(line)
+      yield* Console.log("")
+      yield* Console.log("RunSummary:")
+      yield* Console.log(JSON.stringify(summary, null, 2))
+    }).pipe(
+      Effect.provide(SqliteCheckpointer.layer({ filename: db })),
+      Effect.catchAll(reportError)
+    )
+).pipe(Command.withDescription("Show a run's step-by-step timeline and its RunSummary"))
+
+const validateCommand = Command.make(
+  "validate",
+  { graph: Args.text({ name: "graph.yaml" }) },
+  ({ graph }) =>
+    Effect.gen(function*() {
+      const g = yield* Graph.load(graph)
+      yield* Console.log(`ok ${g.id}: ${g.topology.nodes.size} nodes, ${g.ir.edges.length} edges, ${g.state.fields.size} state fields`)
+      yield* Console.log(`graph_hash=${g.graphHash}`)
+      yield* Console.log(`runtime_hash=${g.runtimeHash}`)
+    }).pipe(Effect.catchAll(reportError))
+).pipe(Command.withDescription("Validate a graph file and print its graph_hash and runtime_hash"))
+
+/** The root command. */
+export const stargraph = Command.make("stargraph").pipe(
+  Command.withDescription("Stargraph: a durable graph runtime with exact replay"),
+  Command.withSubcommands([runCommand, inspectCommand, validateCommand, resumeCommand])
+)

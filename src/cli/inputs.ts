@@ -1,0 +1,89 @@
+/**
+ * Parsing of `--inputs` (and `--response`) values. `key=value` pairs are typed by the
+ * declared field type: string fields take the text as is, every other type must be valid
+ * JSON (`count=3`, `tags=["a","b"]`). A JSON object (`--inputs '{"a":1}'`) is also accepted.
+ */
+import * as Either from "effect/Either"
+import { InputError } from "../errors.js"
+import type { FieldInfo } from "../ir/stateSchema.js"
+
+const parseJson = (text: string, field: string, fix: string): Either.Either<unknown, InputError> => {
+  try {
+    return Either.right(JSON.parse(text))
+  } catch (e) {
+    return Either.left(new InputError({ field, message: `not valid JSON: ${e instanceof Error ? e.message : String(e)}`, fix }))
+  }
+}
+
+/** Turn the repeated `--inputs` values into one state object. */
+export const parseInputs = (
+  values: ReadonlyArray<string>,
+  fields: ReadonlyMap<string, FieldInfo>
+): Either.Either<Record<string, unknown>, InputError> => {
+  const out: Record<string, unknown> = {}
+  for (const raw of values) {
+    const text = raw.trim()
+    if (text.startsWith("{")) {
+      const parsed = parseJson(text, "--inputs", "pass a JSON object, e.g. --inputs '{\"message\":\"hello\"}'")
+      if (Either.isLeft(parsed)) return Either.left(parsed.left)
+      if (parsed.right === null || typeof parsed.right !== "object" || Array.isArray(parsed.right)) {
+        return Either.left(new InputError({ field: "--inputs", message: "a JSON value here must be an object", fix: "pass --inputs '{\"field\": value}'" }))
+      }
+      Object.assign(out, parsed.right)
+      continue
+    }
+    const eq = raw.indexOf("=")
+    if (eq <= 0) {
+      return Either.left(new InputError({
+        field: "--inputs",
+        message: `'${raw}' is not key=value`,
+        fix: "write --inputs field=value (repeat the flag for more fields) or --inputs '{\"field\": value}'"
+      }))
+    }
+    const key = raw.slice(0, eq).trim()
+    const value = raw.slice(eq + 1)
+    const field = fields.get(key)
+    if (field === undefined) {
+      return Either.left(new InputError({
+        field: `--inputs ${key}`,
+        message: `'${key}' is not a state field`,
+        fix: `use one of: ${[...fields.keys()].join(", ")}`
+      }))
+    }
+    if (field.type === "string") {
+      out[key] = value
+      continue
+    }
+    const parsed = parseJson(value, `--inputs ${key}`, `'${key}' has type ${field.type ?? "json"}: pass a JSON value, e.g. ${key}=${exampleFor(field)}`)
+    if (Either.isLeft(parsed)) {
+      // Fields of unknown type (module schemas) fall back to text only when the text is not JSON.
+      if (field.type === undefined) {
+        out[key] = value
+        continue
+      }
+      return Either.left(parsed.left)
+    }
+    out[key] = parsed.right
+  }
+  return Either.right(out)
+}
+
+const exampleFor = (field: FieldInfo): string => {
+  switch (field.type) {
+    case "integer":
+    case "number":
+      return "3"
+    case "boolean":
+      return "true"
+    case "array":
+      return "'[\"a\",\"b\"]'"
+    case "object":
+      return "'{\"k\":1}'"
+    default:
+      return "'\"text\"'"
+  }
+}
+
+/** Parse `--response` JSON. */
+export const parseResponse = (text: string): Either.Either<unknown, InputError> =>
+  parseJson(text, "--response", "pass JSON, e.g. --response '{\"approved\":true}'")
