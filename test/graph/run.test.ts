@@ -1,0 +1,260 @@
+import { join } from "node:path"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import { describe, expect, it } from "vitest"
+import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
+import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
+import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
+import * as Graph from "../../src/graph/Graph.js"
+import { tempDir } from "../helpers/cli.js"
+
+const sqlite = () => SqliteCheckpointer.layer({ filename: join(tempDir(), "runs.sqlite") })
+
+const run = <A, E>(effect: Effect.Effect<A, E, Checkpointer>, layer: Layer.Layer<Checkpointer, unknown> = sqlite()) =>
+  Effect.runPromise(Effect.provide(effect, layer) as Effect.Effect<A, E>)
+
+const counterIR = (extra: Record<string, unknown> = {}) => ({
+  ir_version: "1.0.0",
+  id: "run:counter",
+  state_schema: {
+    fields: {
+      n: { type: "integer", default: 0, reducer: "add" },
+      log: { type: "array", items: { type: "string" }, default: [], reducer: "append" },
+      label: { type: "string" }
+    }
+  },
+  nodes: [
+    { id: "a", kind: "function", module: "m", export: "inc" },
+    { id: "b", kind: "function", module: "m", export: "inc" },
+    { id: "c", kind: "function", module: "m", export: "inc" }
+  ],
+  edges: [{ from: "a", to: "b" }, { from: "b", to: "c" }],
+  ...extra
+})
+
+const modules = {
+  m: {
+    inc: (_s: unknown, ctx: { nodeId: string }) => ({ n: 1, log: [ctx.nodeId] }),
+    slowInc: (_s: unknown, ctx: { nodeId: string }) =>
+      new Promise((r) => setTimeout(() => r({ n: 1, log: [ctx.nodeId] }), ctx.nodeId === "left" ? 30 : 1)),
+    boom: () => {
+      throw new Error("kaboom")
+    },
+    badType: () => ({ label: 42 }),
+    undeclared: () => ({ nope: 1 }),
+    setValue: () => ({ log: new Set(["x"]) }),
+    label: (_s: unknown, ctx: { nodeId: string }) => ({ label: ctx.nodeId }),
+    route: (s: { n: number }) => (s.n >= 2 ? "c" : "b")
+  }
+}
+
+describe("Graph / GraphRun", () => {
+  it("runs a linear graph on a SQLite file with one checkpoint per step", async () => {
+    const result = await run(Effect.gen(function*() {
+      const graph = yield* Graph.make(counterIR(), { modules })
+      const handle = yield* graph.start({ inputs: {} })
+      const summary = yield* handle.start()
+      const checkpoints = yield* Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(handle.runId))
+      return { summary, checkpoints }
+    }))
+    expect(result.summary.status).toBe("done")
+    expect(result.summary.run_id).toMatch(/^run-[0-9a-f-]{36}$/)
+    expect(result.summary.final_state).toEqual({ n: 3, log: ["a", "b", "c"] })
+    expect(result.checkpoints.map((c) => [c.step, c.node])).toEqual([[0, "__input__"], [1, "a"], [2, "b"], [3, "c"]])
+    expect(result.checkpoints[2]!.state).toEqual({ n: 2, log: ["a", "b"] })
+    expect(result.checkpoints.every((c) => c.graph_hash === result.summary.graph_hash)).toBe(true)
+  })
+
+  it("streams typed events in order, replaying past events to a late subscriber", async () => {
+    const types = await run(Effect.gen(function*() {
+      const graph = yield* Graph.make(counterIR(), { modules })
+      const handle = yield* graph.start()
+      const early = yield* Effect.fork(Stream.runCollect(handle.stream()))
+      yield* handle.start()
+      const late = yield* Stream.runCollect(handle.stream())
+      const live = yield* Fiber.join(early)
+      return { live: Chunk.toArray(live).map((e) => e.type), late: Chunk.toArray(late).map((e) => `${e.seq}:${e.type}`) }
+    }))
+    expect(types.live).toEqual([
+      "run.started",
+      "step.started",
+      "step.completed",
+      "step.started",
+      "step.completed",
+      "step.started",
+      "step.completed",
+      "run.finished"
+    ])
+    expect(types.late).toHaveLength(8)
+    expect(types.late[0]).toBe("0:run.started")
+  })
+
+  it("runs parallel branches concurrently and merges them in declaration order", async () => {
+    const ir = counterIR({
+      nodes: [
+        { id: "start", kind: "noop" },
+        { id: "left", kind: "function", module: "m", export: "slowInc" },
+        { id: "right", kind: "function", module: "m", export: "slowInc" },
+        { id: "join", kind: "function", module: "m", export: "inc" }
+      ],
+      edges: [{ from: "start", to: ["left", "right"] }, { from: ["left", "right"], to: "join" }]
+    })
+    const summary = await run(Effect.flatMap(Graph.make(ir, { modules }), (g) => Effect.flatMap(g.start(), (r) => r.start())))
+    // `left` finishes last but is declared first: its write is merged first.
+    expect(summary.final_state).toEqual({ n: 3, log: ["left", "right", "join"] })
+    expect(summary.steps).toBe(3)
+  })
+
+  it("refuses parallel writes to a field without a merging reducer", async () => {
+    const ir = counterIR({
+      nodes: [
+        { id: "start", kind: "noop" },
+        { id: "x", kind: "function", module: "m", export: "label" },
+        { id: "y", kind: "function", module: "m", export: "label" }
+      ],
+      edges: [{ from: "start", to: ["x", "y"] }]
+    })
+    const outcome = await run(Effect.either(Effect.flatMap(Graph.make(ir, { modules }), (g) => Effect.flatMap(g.start(), (r) => r.start()))))
+    expect(Either.isLeft(outcome) && outcome.left._tag).toBe("StateConflictError")
+  })
+
+  it("takes conditional and router edges", async () => {
+    const ir = counterIR({
+      edges: [{ from: "a", router: { module: "m", export: "route" }, targets: ["b", "c"] }, { from: "b", to: "a" }]
+    })
+    const summary = await run(Effect.flatMap(Graph.make(ir, { modules }), (g) => Effect.flatMap(g.start(), (r) => r.start())))
+    expect(summary.final_state["log"]).toEqual(["a", "b", "a", "c"])
+  })
+
+  const failing = (exportName: string) =>
+    run(Effect.gen(function*() {
+      const graph = yield* Graph.make(counterIR({ nodes: [{ id: "a", kind: "function", module: "m", export: "inc" }, { id: "b", kind: "function", module: "m", export: exportName }, { id: "c", kind: "noop" }] }), { modules })
+      const handle = yield* graph.start()
+      const outcome = yield* Effect.either(handle.start())
+      const checkpointer = yield* Checkpointer
+      const record = yield* checkpointer.getRun(handle.runId)
+      const checkpoints = yield* checkpointer.listCheckpoints(handle.runId)
+      return { outcome, record: Option.getOrThrow(record), checkpoints }
+    }))
+
+  it("fails the run with status failed when a node throws, keeping earlier checkpoints", async () => {
+    const { checkpoints, outcome, record } = await failing("boom")
+    expect(Either.isLeft(outcome) && outcome.left._tag).toBe("NodeExecutionError")
+    expect(record.status).toBe("failed")
+    expect(record.error?.type).toBe("NodeExecutionError")
+    expect(record.error?.details["nodeId"]).toBe("b")
+    expect(record.error?.message).toMatch(/kaboom/)
+    expect(checkpoints.map((c) => c.step)).toEqual([0, 1])
+  })
+
+  it("fails the run when a step leaves state of the wrong type", async () => {
+    const { outcome, record } = await failing("badType")
+    expect(Either.isLeft(outcome) && outcome.left._tag).toBe("StateValidationError")
+    expect(record.status).toBe("failed")
+    expect(record.error?.details["field"]).toBe("label")
+    expect(record.error?.details["nodeId"]).toBe("b")
+  })
+
+  it("fails the run when a node writes an undeclared field or a Set", async () => {
+    expect((await failing("undeclared")).record.error?.details["field"]).toBe("nope")
+    const set = await failing("setValue")
+    expect(set.record.error?.message).toMatch(/Set is not allowed/)
+  })
+
+  it("stops a loop that never exits at max_steps", async () => {
+    const ir = counterIR({
+      max_steps: 5,
+      edges: [{ from: "a", cases: [{ when: { field: "n", op: "gte", value: 0 }, to: "a" }], default: "b" }]
+    })
+    const outcome = await run(Effect.either(Effect.flatMap(Graph.make(ir, { modules }), (g) => Effect.flatMap(g.start(), (r) => r.start()))))
+    expect(Either.isLeft(outcome) && outcome.left._tag).toBe("StepLimitError")
+  })
+
+  it("rejects inputs that do not match the state schema, persisting nothing", async () => {
+    const result = await run(Effect.gen(function*() {
+      const graph = yield* Graph.make(counterIR(), { modules })
+      const bad = yield* Effect.either(graph.start({ inputs: { n: "three" } }))
+      const unknown = yield* Effect.either(graph.start({ inputs: { colour: "blue" } }))
+      const page = yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({}))
+      return { bad, unknown, runs: page.runs.length }
+    }))
+    expect(Either.isLeft(result.bad) && result.bad.left._tag).toBe("StateValidationError")
+    expect(Either.isLeft(result.bad) && (result.bad.left as { field: string }).field).toBe("n")
+    expect(Either.isLeft(result.unknown) && (result.unknown.left as { field: string }).field).toBe("colour")
+    expect(result.runs).toBe(0)
+  })
+
+  it("pauses at an interrupt and resumes warm with a response, refusing the wrong state", async () => {
+    const ir = {
+      ...counterIR(),
+      state_schema: { fields: { n: { type: "integer", default: 0, reducer: "add" }, ok: { type: "boolean" } } },
+      nodes: [
+        { id: "ask", kind: "interrupt", prompt: "ok?", response_field: "ok" },
+        { id: "yes", kind: "set", values: { n: 10 } },
+        { id: "no", kind: "set", values: { n: -10 } }
+      ],
+      edges: [{ from: "ask", cases: [{ when: { field: "ok", op: "eq", value: true }, to: "yes" }], default: "no" }]
+    }
+    const result = await run(Effect.gen(function*() {
+      const graph = yield* Graph.make(ir)
+      const first = yield* Effect.flatMap(graph.start(), (r) => r.start())
+      const noResponse = yield* Effect.either(graph.resume(first.run_id))
+      const wrongType = yield* Effect.either(graph.resume(first.run_id, { response: { value: "yes" } }))
+      const second = yield* Effect.flatMap(graph.resume(first.run_id, { response: { value: true } }), (r) => r.start())
+      const again = yield* Effect.either(graph.resume(first.run_id))
+      return { first, noResponse, wrongType, second, again }
+    }))
+    expect(result.first.status).toBe("awaiting-input")
+    expect(result.first.waiting?.node).toBe("ask")
+    expect(Either.isLeft(result.noResponse) && result.noResponse.left._tag).toBe("RunStateError")
+    expect(Either.isLeft(result.wrongType) && result.wrongType.left._tag).toBe("StateValidationError")
+    expect(result.second.status).toBe("done")
+    expect(result.second.final_state).toEqual({ n: 10, ok: true })
+    expect(Either.isLeft(result.again) && result.again.left._tag).toBe("RunStateError")
+  })
+
+  it("refuses to resume against an edited graph with graph-hash-mismatch", async () => {
+    const layer = sqlite()
+    const ir = counterIR({ nodes: [{ id: "a", kind: "interrupt", prompt: "?", response_field: "label" }, { id: "b", kind: "noop" }, { id: "c", kind: "noop" }] })
+    const outcome = await run(Effect.gen(function*() {
+      const original = yield* Graph.make(ir)
+      const summary = yield* Effect.flatMap(original.start(), (r) => r.start())
+      const edited = yield* Graph.make({ ...ir, description: "edited" })
+      return { error: yield* Effect.flip(edited.resume(summary.run_id, { response: { value: "x" } })), original, edited }
+    }), layer)
+    expect(outcome.error._tag).toBe("CheckpointError")
+    const error = outcome.error as { reason: string; expectedHash: string; actualHash: string }
+    expect(error.reason).toBe("graph-hash-mismatch")
+    expect(error.expectedHash).toBe(outcome.original.graphHash)
+    expect(error.actualHash).toBe(outcome.edited.graphHash)
+  })
+
+  it("cancels a running run between steps", async () => {
+    const summary = await run(Effect.gen(function*() {
+      const graph = yield* Graph.make(counterIR({
+        nodes: [
+          { id: "a", kind: "function", module: "m", export: "slowInc" },
+          { id: "b", kind: "function", module: "m", export: "slowInc" },
+          { id: "c", kind: "function", module: "m", export: "slowInc" }
+        ]
+      }), { modules: { m: { slowInc: () => new Promise((r) => setTimeout(() => r({ n: 1 }), 50)) } } })
+      const handle = yield* graph.start()
+      const fiber = yield* Effect.fork(handle.start())
+      yield* Effect.sleep("70 millis")
+      yield* handle.cancel()
+      return yield* Fiber.join(fiber)
+    }), MemoryCheckpointer.layer)
+    expect(summary.status).toBe("cancelled")
+    expect(summary.final_state["n"]).toBeLessThan(3)
+  })
+
+  it("uses the same contract with the in-memory checkpointer", async () => {
+    const summary = await run(Effect.flatMap(Graph.make(counterIR(), { modules }), (g) => Effect.flatMap(g.start(), (r) => r.start())), MemoryCheckpointer.layer)
+    expect(summary.final_state).toEqual({ n: 3, log: ["a", "b", "c"] })
+  })
+})

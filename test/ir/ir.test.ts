@@ -1,0 +1,158 @@
+import { execFileSync } from "node:child_process"
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import { describe, expect, it } from "vitest"
+import * as YAML from "yaml"
+import { IRValidationError, NodeModuleError } from "../../src/errors.js"
+import * as Graph from "../../src/graph/Graph.js"
+import { ROOT, tempDir } from "../helpers/cli.js"
+
+const base = `
+ir_version: "1.0.0"
+id: run:t
+state_schema:
+  fields:
+    n: { type: integer, default: 0, reducer: add }
+nodes:
+  - { id: a, kind: set, values: { n: 1 } }
+  - { id: b, kind: set, values: { n: 1 } }
+edges:
+  - { from: a, to: b }
+`
+
+const irErrorOf = (text: string): IRValidationError => {
+  const result = Effect.runSync(Effect.either(Graph.fromYaml(text, { file: "graph.yaml" })))
+  if (Either.isRight(result)) throw new Error("expected an IR error")
+  expect(result.left).toBeInstanceOf(IRValidationError)
+  return result.left as IRValidationError
+}
+
+describe("IR validation", () => {
+  it("accepts a valid graph, synchronously when no module is referenced", () => {
+    const graph = Effect.runSync(Graph.fromYaml(base))
+    expect(graph.id).toBe("run:t")
+    expect(graph.graphHash).toMatch(/^sha256:[0-9a-f]{64}$/)
+    expect(graph.runtimeHash).toMatch(/^sha256:[0-9a-f]{64}$/)
+  })
+
+  it("rejects malformed YAML with the line", () => {
+    const e = irErrorOf("ir_version: \"1.0.0\"\nnodes: [a, b\nid: x\n")
+    expect(e.message).toMatch(/malformed YAML/)
+    expect(e.file).toBe("graph.yaml")
+    expect(e.line).toBeGreaterThan(0)
+  })
+
+  it("rejects an unknown top-level field, naming it and the line", () => {
+    const e = irErrorOf(base + "colour: blue\n")
+    expect(e.path).toBe("colour")
+    expect(e.fix).toMatch(/remove the unknown field 'colour'/)
+    expect(e.line).toBe(12)
+  })
+
+  it("rejects an unknown node field", () => {
+    const e = irErrorOf(base.replace("{ id: b, kind: set, values: { n: 1 } }", "{ id: b, kind: set, values: { n: 1 }, retries: 3 }"))
+    expect(e.path).toBe("nodes[1].retries")
+  })
+
+  it("rejects an unknown node kind with the list of kinds", () => {
+    const e = irErrorOf(base.replace("{ id: b, kind: set", "{ id: b, kind: magic"))
+    expect(e.path).toBe("nodes[1].kind")
+    expect(e.fix).toMatch(/set, function, interrupt, noop/)
+  })
+
+  it("rejects an edge to a missing node", () => {
+    const e = irErrorOf(base.replace("{ from: a, to: b }", "{ from: a, to: c }"))
+    expect(e.path).toBe("edges[0].to")
+    expect(e.message).toMatch(/unknown node 'c'/)
+    expect(e.fix).toMatch(/a, b/)
+  })
+
+  it("rejects duplicate node ids", () => {
+    const e = irErrorOf(base.replace("{ id: b, kind: set", "{ id: a, kind: set"))
+    expect(e.path).toBe("nodes[1].id")
+    expect(e.message).toMatch(/duplicate node id 'a'/)
+  })
+
+  it("rejects a cycle with no exit and shows it", () => {
+    const e = irErrorOf(base.replace("  - { from: a, to: b }", "  - { from: a, to: b }\n  - { from: b, to: a }"))
+    expect(e.path).toBe("edges")
+    expect(e.message).toMatch(/cycle with no exit: a → b → a/)
+  })
+
+  it("accepts a cycle with a conditional exit", () => {
+    const text = base.replace(
+      "  - { from: a, to: b }",
+      "  - { from: a, to: b }\n  - from: b\n    cases:\n      - when: { field: n, op: lt, value: 5 }\n        to: a\n"
+    )
+    expect(Effect.runSync(Graph.fromYaml(text)).topology.nodes.size).toBe(2)
+  })
+
+  it("rejects set-valued state fields (determinism rule)", () => {
+    const e = irErrorOf(base.replace("n: { type: integer, default: 0, reducer: add }", "n: { type: integer, default: 0, reducer: add }\n    tags: { type: set }"))
+    expect(e.path).toBe("state_schema.fields.tags.type")
+    expect(e.message).toMatch(/set-valued/)
+  })
+
+  it("rejects a reducer that cannot combine the field type", () => {
+    const e = irErrorOf(base.replace("reducer: add", "reducer: append"))
+    expect(e.path).toBe("state_schema.fields.n.reducer")
+  })
+
+  it("rejects a set node writing an undeclared field", () => {
+    const e = irErrorOf(base.replace("{ id: b, kind: set, values: { n: 1 } }", "{ id: b, kind: set, values: { m: 1 } }"))
+    expect(e.path).toBe("nodes[1].values.m")
+  })
+
+  it("reports a missing node module and a missing export", () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, "nodes.ts"), "export const other = () => ({})\n")
+    const withFn = (module: string) =>
+      base.replace("{ id: b, kind: set, values: { n: 1 } }", `{ id: b, kind: function, module: ${module}, export: step }`)
+    const missing = Effect.runSync(Effect.either(Graph.fromYaml(withFn("./absent.ts"), { baseDir: dir })))
+    expect(Either.isLeft(missing) && missing.left).toBeInstanceOf(NodeModuleError)
+    expect(Either.isLeft(missing) && (missing.left as NodeModuleError).reason).toBe("module-not-found")
+    return Effect.runPromise(Effect.either(Graph.fromYaml(withFn("./nodes.ts"), { baseDir: dir }))).then((r) => {
+      expect(Either.isLeft(r)).toBe(true)
+      const err = Either.isLeft(r) ? (r.left as NodeModuleError) : undefined
+      expect(err?.reason).toBe("export-not-found")
+      expect(err?.message).toMatch(/exports: other/)
+    })
+  })
+})
+
+describe("graph_hash", () => {
+  const hashOf = (text: string) => Effect.runSync(Graph.fromYaml(text)).graphHash
+
+  it("is independent of key order and formatting", () => {
+    const doc = YAML.parse(base) as Record<string, unknown>
+    const reordered = Object.fromEntries(Object.entries(doc).reverse())
+    expect(hashOf(JSON.stringify(reordered))).toBe(hashOf(base))
+  })
+
+  it("changes on any semantic edit", () => {
+    const h = hashOf(base)
+    expect(hashOf(base.replace("values: { n: 1 } }\n  - { id: b", "values: { n: 2 } }\n  - { id: b"))).not.toBe(h)
+    expect(hashOf(base.replace("default: 0", "default: 1"))).not.toBe(h)
+    expect(hashOf(base.replace("reducer: add", "reducer: replace"))).not.toBe(h)
+  })
+
+  it("is the same in another process", () => {
+    const dir = tempDir()
+    const file = join(dir, "graph.yaml")
+    writeFileSync(file, base)
+    const out = execFileSync(process.execPath, [join(ROOT, "bin", "stargraph.js"), "validate", file], { encoding: "utf8" })
+    expect(out).toContain(`graph_hash=${Effect.runSync(Graph.fromYaml(base)).graphHash}`)
+  })
+
+  it("changes when a node module's code changes", async () => {
+    const dir = tempDir()
+    const text = base.replace("{ id: b, kind: set, values: { n: 1 } }", "{ id: b, kind: function, module: ./nodes.ts, export: step }")
+    writeFileSync(join(dir, "nodes.ts"), "export const step = () => ({ n: 1 })\n")
+    const before = (await Effect.runPromise(Graph.fromYaml(text, { baseDir: dir }))).graphHash
+    writeFileSync(join(dir, "nodes.ts"), "export const step = () => ({ n: 2 })\n")
+    const after = (await Effect.runPromise(Graph.fromYaml(text, { baseDir: dir }))).graphHash
+    expect(after).not.toBe(before)
+  })
+})
