@@ -113,35 +113,33 @@ const build = (
     const baseDir = options.baseDir ?? (options.file ? dirname(resolve(options.file)) : process.cwd())
     const namespaces = new Map<string, ModuleNamespace>()
     const moduleHashes: Record<string, string> = {}
-    for (const ref of moduleRefs(ir)) {
-      if (namespaces.has(ref.module)) continue
-      const provided = options.modules?.[ref.module]
-      if (provided) {
-        namespaces.set(ref.module, provided)
-        moduleHashes[ref.module] = "provided"
-      } else {
-        const loaded = yield* loadModule(baseDir, ref)
+    const resolveModule = (ref: { nodeId: string; module: string; exportName: string }) =>
+      Effect.gen(function*() {
+        const known = namespaces.get(ref.module)
+        if (known) return known
+        const provided = options.modules?.[ref.module]
+        const loaded = provided ? { namespace: provided, hash: "provided" } : yield* loadModule(baseDir, ref)
         namespaces.set(ref.module, loaded.namespace)
         moduleHashes[ref.module] = loaded.hash
-      }
-    }
+        return loaded.namespace
+      })
 
+    // Structure first (no I/O): only a module-defined state schema must be loaded before it.
+    const spec = ir.state_schema
     const compiled: Either.Either<CompiledStateSchema, { path: ReadonlyArray<PropertyKey>; message: string; fix: string }> =
-      "fields" in ir.state_schema
-        ? compileInline(ir.state_schema.fields)
-        : compileModuleSchema(
-          yield* pickExport(namespaces.get(ir.state_schema.module)!, {
-            nodeId: "state_schema",
-            module: ir.state_schema.module,
-            exportName: ir.state_schema.export
-          }),
-          ir.state_schema.reducers
-        )
+      "fields" in spec
+        ? compileInline(spec.fields)
+        : yield* Effect.gen(function*() {
+          const ref = { nodeId: "state_schema", module: spec.module, exportName: spec.export }
+          const exported = yield* Effect.flatMap(resolveModule(ref), (ns) => pickExport(ns, ref))
+          return compileModuleSchema(exported, spec.reducers)
+        })
     if (Either.isLeft(compiled)) {
       return yield* irError(source, compiled.left.path, compiled.left.message, compiled.left.fix)
     }
     const state = compiled.right
     const topology = yield* buildTopology(ir, state.fields, source)
+    for (const ref of moduleRefs(ir)) yield* resolveModule(ref)
 
     const executors = new Map<string, Executor>()
     for (const node of ir.nodes) {

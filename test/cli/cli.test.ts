@@ -1,0 +1,172 @@
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { beforeAll, describe, expect, it } from "vitest"
+import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
+
+/** A private copy of the examples so edits and DBs stay in a temp folder. */
+let work: string
+let db: string
+const copyExample = (name: string) => {
+  mkdirSync(join(work, name), { recursive: true })
+  for (const file of ["graph.yaml", "nodes.ts"]) {
+    const from = join(ROOT, "examples", name, file)
+    if (existsSync(from)) copyFileSync(from, join(work, name, file))
+  }
+}
+
+beforeAll(() => {
+  work = tempDir()
+  db = join(work, ".stargraph", "serve.sqlite")
+  copyExample("hello")
+  copyExample("approval")
+})
+
+describe("stargraph run / inspect / validate", () => {
+  it("runs hello, prints a summary and ends with run_id=<id> status=done", () => {
+    const log = join(work, ".stargraph", "audit.jsonl")
+    const r = stargraph(["run", "hello/graph.yaml", "--inputs", "message=hello", "--checkpoint", db, "--log-file", log], { cwd: work })
+    expect(r.stderr).toBe("")
+    expect(r.code).toBe(0)
+    expect(r.last).toMatch(/^run_id=run-[0-9a-f-]{36} status=done$/)
+    expect(r.stdout).toContain("summarise")
+    expect(r.stdout).toContain("final state:")
+    const events = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; actor: string; run_id: string })
+    expect(events[0]!.event).toBe("run.started")
+    expect(events[events.length - 1]!.event).toBe("run.finished")
+    expect(events.every((e) => e.actor === "cli" && e.run_id === runIdOf(r.last))).toBe(true)
+  })
+
+  it("prints only the final line with --no-summary, and inspect shows the timeline and JSON", () => {
+    const r = stargraph(["run", "hello/graph.yaml", "--inputs", "message=hi", "--checkpoint", db, "--no-summary"], { cwd: work })
+    expect(r.lines).toHaveLength(1)
+    const id = runIdOf(r.last)
+    const text = stargraph(["inspect", id, "--db", db], { cwd: work })
+    expect(text.code).toBe(0)
+    expect(text.stdout).toMatch(/step\s+node\s+status\s+duration\s+delta/)
+    expect(text.stdout).toMatch(/1\s+greet\s+completed/)
+    expect(text.stdout).toContain("RunSummary:")
+    const json = JSON.parse(stargraph(["inspect", id, "--db", db, "--json"], { cwd: work }).stdout) as Record<string, unknown>
+    expect(json["run_id"]).toBe(id)
+    expect(json["status"]).toBe("done")
+    expect(json["graph_hash"]).toMatch(/^sha256:[0-9a-f]{64}$/)
+    expect(typeof json["started_at"]).toBe("string")
+    expect(typeof json["finished_at"]).toBe("string")
+    expect((json["checkpoints"] as Array<unknown>).length).toBe(6)
+  })
+
+  it("validate prints both hashes, or a located error with a fix", () => {
+    const ok = stargraph(["validate", "hello/graph.yaml"], { cwd: work })
+    expect(ok.code).toBe(0)
+    expect(ok.stdout).toMatch(/graph_hash=sha256:[0-9a-f]{64}/)
+    expect(ok.stdout).toMatch(/runtime_hash=sha256:[0-9a-f]{64}/)
+    writeFileSync(join(work, "bad.yaml"), readFileSync(join(work, "hello", "graph.yaml"), "utf8").replace("to: summarise", "to: sumarise").replace("default: summarise", "default: sumarise"))
+    const bad = stargraph(["validate", "bad.yaml"], { cwd: work })
+    expect(bad.code).toBe(2)
+    expect(bad.stderr.trim().split("\n")).toHaveLength(1)
+    expect(bad.stderr).toMatch(/IRValidationError: bad\.yaml:\d+ edges\[1\]\.default: edge refers to unknown node 'sumarise' \(fix: use one of: greet, count, summarise/)
+  })
+
+  it("has --help for every command", () => {
+    for (const cmd of ["run", "inspect", "validate", "resume"]) {
+      const r = stargraph([cmd, "--help"])
+      expect(r.code).toBe(0)
+      expect(r.stdout).toContain(cmd)
+    }
+  })
+})
+
+describe("interrupt and cold resume", () => {
+  it("stops awaiting-input, then resumes in a new process to done", () => {
+    const first = stargraph(["run", "approval/graph.yaml", "--inputs", "request=ship it", "--checkpoint", db, "--no-summary"], { cwd: work })
+    expect(first.last).toMatch(/status=awaiting-input$/)
+    expect(first.code).toBe(3)
+    const id = runIdOf(first.last)
+    const resumed = stargraph(["resume", id, "--db", db, "--response", "{\"approved\":true}"], { cwd: work })
+    expect(resumed.code).toBe(0)
+    expect(resumed.last).toBe(`run_id=${id} status=done`)
+    expect(resumed.stdout).toContain("published: Proposed change: ship it")
+  })
+
+  it("refuses resume against an edited graph with graph-hash-mismatch and both hashes", () => {
+    const first = stargraph(["run", "approval/graph.yaml", "--inputs", "request=x", "--checkpoint", db, "--no-summary"], { cwd: work })
+    const id = runIdOf(first.last)
+    const file = join(work, "approval", "graph.yaml")
+    const original = readFileSync(file, "utf8")
+    writeFileSync(file, original.replace("published: {{draft}}", "shipped: {{draft}}"))
+    try {
+      const r = stargraph(["resume", id, "--db", db, "--response", "{\"approved\":true}"], { cwd: work })
+      expect(r.code).toBe(2)
+      expect(r.stderr).toMatch(/CheckpointError\[graph-hash-mismatch\].*\(expected sha256:[0-9a-f]{64}, actual sha256:[0-9a-f]{64}\)/)
+      const json = JSON.parse(stargraph(["inspect", id, "--db", db, "--json"], { cwd: work }).stdout) as { status: string }
+      expect(json.status).toBe("awaiting-input")
+    } finally {
+      writeFileSync(file, original)
+    }
+  })
+
+  it("refuses an unknown run id and a finished run", () => {
+    const unknown = stargraph(["resume", "run-nope", "--db", db], { cwd: work })
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toMatch(/CheckpointError\[unknown-run\]/)
+    const done = stargraph(["run", "hello/graph.yaml", "--inputs", "message=a", "--checkpoint", db, "--no-summary"], { cwd: work })
+    const again = stargraph(["resume", runIdOf(done.last), "--db", db], { cwd: work })
+    expect(again.code).toBe(2)
+    expect(again.stderr).toMatch(/RunStateError: .* is already done/)
+  })
+})
+
+describe("bad input through the CLI", () => {
+  it("rejects --inputs that do not match the state schema", () => {
+    const unknown = stargraph(["run", "hello/graph.yaml", "--inputs", "colour=blue", "--checkpoint", db], { cwd: work })
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toMatch(/InputError: --inputs colour: 'colour' is not a state field \(fix: use one of: message/)
+    const typed = stargraph(["run", "hello/graph.yaml", "--inputs", "message=hi", "--inputs", "rounds=many", "--checkpoint", db], { cwd: work })
+    expect(typed.code).toBe(2)
+    expect(typed.stderr).toMatch(/InputError: --inputs rounds: not valid JSON/)
+    const missing = stargraph(["run", "hello/graph.yaml", "--checkpoint", db], { cwd: work })
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toMatch(/StateValidationError: inputs field 'message'/)
+  })
+
+  it("refuses a DB file that is not SQLite and leaves it untouched", () => {
+    const file = join(work, "notes.txt")
+    writeFileSync(file, "these are my notes, not a database\n")
+    const r = stargraph(["run", "hello/graph.yaml", "--inputs", "message=hi", "--checkpoint", file], { cwd: work })
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/CheckpointError\[not-a-database\]/)
+    expect(readFileSync(file, "utf8")).toBe("these are my notes, not a database\n")
+  })
+
+  it("reports a failing node with status failed, exit 1 and the error persisted", () => {
+    mkdirSync(join(work, "broken"), { recursive: true })
+    writeFileSync(join(work, "broken", "nodes.ts"), "export const explode = () => { throw new Error(\"disk on fire\") }\n")
+    writeFileSync(join(work, "broken", "graph.yaml"), [
+      "ir_version: \"1.0.0\"",
+      "id: run:broken",
+      "state_schema: { fields: { x: { type: integer, default: 0 } } }",
+      "nodes:",
+      "  - { id: ok, kind: set, values: { x: 1 } }",
+      "  - { id: explode, kind: function, module: ./nodes.ts, export: explode }",
+      "edges: [ { from: ok, to: explode } ]"
+    ].join("\n"))
+    const r = stargraph(["run", "broken/graph.yaml", "--checkpoint", db, "--no-summary"], { cwd: work })
+    expect(r.code).toBe(1)
+    expect(r.last).toMatch(/status=failed$/)
+    expect(r.stderr).toMatch(/NodeExecutionError: node 'explode' failed at step 2: Error: disk on fire/)
+    const json = JSON.parse(stargraph(["inspect", runIdOf(r.last), "--db", db, "--json"], { cwd: work }).stdout) as {
+      status: string
+      error: { type: string }
+      checkpoints: Array<unknown>
+    }
+    expect(json.status).toBe("failed")
+    expect(json.error.type).toBe("NodeExecutionError")
+    expect(json.checkpoints).toHaveLength(2)
+  })
+
+  it("reports a missing node module", () => {
+    writeFileSync(join(work, "nomod.yaml"), readFileSync(join(work, "hello", "graph.yaml"), "utf8").replaceAll("./nodes.ts", "./missing.ts"))
+    const r = stargraph(["validate", "nomod.yaml"], { cwd: work })
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/NodeModuleError: node 'count' module '.\/missing.ts' not found/)
+  })
+})
