@@ -1,0 +1,100 @@
+import { spawn } from "node:child_process"
+import { join } from "node:path"
+import Database from "better-sqlite3"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import { describe, expect, it } from "vitest"
+import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
+import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
+import * as Graph from "../../src/graph/Graph.js"
+import { ROOT, tempDir } from "../helpers/cli.js"
+
+const ir = {
+  ir_version: "1.0.0",
+  id: "run:tiny",
+  state_schema: { fields: { n: { type: "integer", default: 0, reducer: "add" } } },
+  nodes: [{ id: "a", kind: "set", values: { n: 1 } }, { id: "b", kind: "set", values: { n: 1 } }],
+  edges: [{ from: "a", to: "b" }]
+}
+
+const runMany = (filename: string, count: number) =>
+  Effect.gen(function*() {
+    const graph = yield* Graph.make(ir)
+    for (let i = 0; i < count; i++) yield* Effect.flatMap(graph.start(), (r) => r.start())
+    return yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({ limit: 500 }))
+  }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename })))
+
+describe("SQLite Checkpointer", () => {
+  it("migrates once, reopens cleanly, and records the schema version", async () => {
+    const filename = join(tempDir(), "db.sqlite")
+    await Effect.runPromise(runMany(filename, 1))
+    const page = await Effect.runPromise(runMany(filename, 1))
+    expect(page.runs).toHaveLength(2)
+    const conn = new Database(filename, { readonly: true })
+    expect(conn.pragma("user_version", { simple: true })).toBe(2)
+    expect(conn.pragma("journal_mode", { simple: true })).toBe("wal")
+    const tables = (conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>).map((t) => t.name)
+    expect(tables).toEqual(["checkpoints", "pending_runs", "runs_history"])
+    conn.close()
+  })
+
+  it("refuses a database written by a newer Stargraph", async () => {
+    const filename = join(tempDir(), "db.sqlite")
+    const conn = new Database(filename)
+    conn.pragma("user_version = 99")
+    conn.close()
+    const result = await Effect.runPromise(Effect.either(runMany(filename, 1)))
+    expect(Either.isLeft(result) && result.left._tag).toBe("CheckpointError")
+    expect(Either.isLeft(result) && (result.left as { reason: string }).reason).toBe("migration-failed")
+  })
+
+  it("pages runs newest first with a cursor, filtered by status", async () => {
+    const filename = join(tempDir(), "db.sqlite")
+    await Effect.runPromise(runMany(filename, 25))
+    const pages = await Effect.runPromise(Effect.gen(function*() {
+      const c = yield* Checkpointer
+      const ids: Array<string> = []
+      let cursor: string | undefined
+      let pageCount = 0
+      do {
+        const page = yield* c.listRuns({ limit: 10, status: "done", ...(cursor ? { cursor } : {}) })
+        ids.push(...page.runs.map((r) => r.run_id))
+        cursor = page.next_cursor ?? undefined
+        pageCount++
+      } while (cursor)
+      const none = yield* c.listRuns({ status: "failed" })
+      return { ids, pageCount, none: none.runs.length }
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename }))))
+    expect(pages.pageCount).toBe(3)
+    expect(new Set(pages.ids).size).toBe(25)
+    expect(pages.none).toBe(0)
+  })
+
+  it("lets a CLI process and an in-process writer use one database at the same time", async () => {
+    const dir = tempDir()
+    const filename = join(dir, "shared.sqlite")
+    await Effect.runPromise(runMany(filename, 1))
+    const cli = Array.from({ length: 3 }, () =>
+      new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, [
+          join(ROOT, "bin", "stargraph.js"),
+          "run",
+          join(ROOT, "examples", "hello", "graph.yaml"),
+          "--inputs",
+          "message=concurrent",
+          "--checkpoint",
+          filename,
+          "--no-summary"
+        ], { stdio: "ignore" })
+        child.on("exit", (code) => resolve(code))
+      }))
+    const inProcess = Effect.runPromise(runMany(filename, 40))
+    const [codes, page] = await Promise.all([Promise.all(cli), inProcess])
+    expect(codes).toEqual([0, 0, 0])
+    expect(page.runs.filter((r) => r.status === "done").length).toBeGreaterThanOrEqual(41)
+    const conn = new Database(filename, { readonly: true })
+    const counts = conn.prepare("SELECT status, COUNT(*) AS n FROM runs_history GROUP BY status").all()
+    conn.close()
+    expect(counts).toEqual([{ status: "done", n: 44 }])
+  })
+})
