@@ -1,0 +1,36 @@
+/**
+ * Stargraph's public API: a durable graph runtime on Effect.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Graph, SqliteCheckpointer } from "stargraph"
+ * const program = Effect.gen(function*() {
+ *   const graph = yield* Graph.load("examples/hello/graph.yaml")
+ *   const run = yield* graph.start({ inputs: { message: "hello" } })
+ *   return yield* run.start()
+ * })
+ * Effect.runPromise(program.pipe(Effect.provide(SqliteCheckpointer.layer({ filename: "runs.sqlite" }))))
+ * ```
+ */
+export * from "./errors.js"
+export { STARGRAPH_VERSION } from "./version.js"
+
+export * as Graph from "./graph/Graph.js"
+export type { Graph as GraphType, MakeOptions, ResumeOptions, StartOptions } from "./graph/Graph.js"
+export * as GraphRun from "./graph/GraphRun.js"
+export type { GraphDefinition } from "./graph/definition.js"
+
+export { Checkpointer, type CheckpointerShape } from "./checkpoint/Checkpointer.js"
+export * as SqliteCheckpointer from "./checkpoint/SqliteCheckpointer.js"
+export * as MemoryCheckpointer from "./checkpoint/MemoryCheckpointer.js"
+export * from "./checkpoint/models.js"
+
+export * as IR from "./ir/schema.js"
+export { canonicalJson, graphHash, hashJson, runtimeHash, sha256 } from "./ir/hash.js"
+export type { CompiledStateSchema, FieldInfo, State } from "./ir/stateSchema.js"
+
+export type { NodeContext, NodeFunction, RouterFunction } from "./nodes/executors.js"
+export * from "./runtime/events.js"
+export { type Control, type DriveInput, RunLoop, type RunLoopShape } from "./runtime/RunLoop.js"
+export { AuditSink, type AuditRecord, type AuditSinkShape, jsonl as auditJsonl } from "./telemetry/AuditSink.js"
