@@ -3,7 +3,6 @@
  * drives the run to a terminal (or stopped) state; `stream()` observes its typed events,
  * replaying those already emitted to late subscribers.
  */
-import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -13,7 +12,7 @@ import * as Stream from "effect/Stream"
 import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import type { Checkpoint, RunRecord, RunStatus, RunSummary } from "../checkpoint/models.js"
 import { CheckpointError, type RunFailure, RunStateError } from "../errors.js"
-import type { AuditSinkShape } from "../telemetry/AuditSink.js"
+import { type AuditSinkShape, discard } from "../telemetry/AuditSink.js"
 import { FINAL_EVENT_TYPES, type RunEvent, type RunEventInput } from "../runtime/events.js"
 import { type Control, markError, type RunLoopShape } from "../runtime/RunLoop.js"
 import type { GraphDefinition } from "./definition.js"
@@ -62,18 +61,20 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
     const control = yield* Ref.make<Control>("run")
     const cancelled = yield* Deferred.make<void>()
     const started = yield* Ref.make(false)
-    const log = yield* Ref.make(Chunk.empty<RunEvent>())
+    // Append-only event log owned by this handle; late subscribers replay it.
+    const log: Array<RunEvent> = []
     const hub = yield* PubSub.unbounded<RunEvent>()
+    const auditing = options.audit !== discard
 
     const emit = (input: RunEventInput): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        const at = new Date(yield* Clock.currentTimeMillis).toISOString()
-        const seq = Chunk.size(yield* Ref.get(log))
-        const event = { ...input, run_id: run.run_id, seq, at } as RunEvent
-        yield* Ref.update(log, Chunk.append(event))
-        yield* PubSub.publish(hub, event)
+      Effect.flatMap(Clock.currentTimeMillis, (ms) => {
+        const at = new Date(ms).toISOString()
+        const event = { ...input, run_id: run.run_id, seq: log.length, at } as RunEvent
+        log.push(event)
+        const published = PubSub.publish(hub, event)
+        if (!auditing) return published
         const { type, ...fields } = event
-        yield* options.audit.write({ ts: at, actor: options.actor, event: type, ...fields })
+        return Effect.zipRight(published, options.audit.write({ ts: at, actor: options.actor, event: type, ...fields }))
       })
 
     const start = (): Effect.Effect<RunSummary, RunFailure | CheckpointError | RunStateError> =>
@@ -110,10 +111,10 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
       Stream.unwrapScoped(
         Effect.gen(function*() {
           const subscription = yield* PubSub.subscribe(hub)
-          const past = yield* Ref.get(log)
-          const seen = Chunk.size(past)
+          const past = log.slice()
+          const seen = past.length
           const live = Stream.fromQueue(subscription).pipe(Stream.filter((e) => e.seq >= seen))
-          return Stream.concat(Stream.fromChunk(past), live).pipe(
+          return Stream.concat(Stream.fromIterable(past), live).pipe(
             Stream.takeUntil((e) => FINAL_EVENT_TYPES.has(e.type))
           )
         })

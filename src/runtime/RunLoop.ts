@@ -30,7 +30,7 @@ import type { NodeOutcome } from "../nodes/executors.js"
 import { toErrorRecord } from "./errorRecord.js"
 import type { RunEventInput } from "./events.js"
 import { nextFrontier } from "./frontier.js"
-import { stateDelta } from "./json.js"
+import { writtenDelta } from "./json.js"
 import { applyWrites, type NodeWrite } from "./reducers.js"
 
 /** Requests a caller can make of a running loop. */
@@ -173,7 +173,7 @@ const drive = (input: DriveInput): Effect.Effect<RunSummary, RunFailure | Checkp
       const routed = yield* Effect.either(nextFrontier(graph, frontier, merged.right, joins, current))
       if (Either.isLeft(routed)) return yield* fail(routed.left)
 
-      const delta = stateDelta(state, merged.right)
+      const delta = writtenDelta(merged.right, writes)
       const finishedAt = yield* nowIso
       const duration_ms = performance.now() - t0
       const checkpoint: Checkpoint = {

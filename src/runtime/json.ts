@@ -56,17 +56,15 @@ export const jsonEqual = (a: unknown, b: unknown): boolean => {
   return canonicalJson(a) === canonicalJson(b)
 }
 
-/** Fields whose value differs between `before` and `after`, with their new values. */
-export const stateDelta = (
-  before: { readonly [k: string]: unknown },
-  after: { readonly [k: string]: unknown }
+/**
+ * The state delta of a step: every field the step wrote, with its value after the
+ * reducers ran (O(fields written), no deep comparison).
+ */
+export const writtenDelta = (
+  after: { readonly [k: string]: unknown },
+  writes: ReadonlyArray<{ readonly update: { readonly [k: string]: unknown } }>
 ): { readonly [k: string]: unknown } => {
   const delta: Record<string, unknown> = {}
-  for (const key of Object.keys(after)) {
-    if (!jsonEqual(before[key], after[key])) delta[key] = after[key]
-  }
-  for (const key of Object.keys(before)) {
-    if (!(key in after)) delta[key] = null
-  }
+  for (const w of writes) for (const key in w.update) delta[key] = after[key]
   return delta
 }

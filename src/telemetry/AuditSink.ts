@@ -23,9 +23,12 @@ export interface AuditSinkShape {
   readonly write: (record: AuditRecord) => Effect.Effect<void>
 }
 
-/** The audit sink service; defaults to discarding records. */
+/** The sink that discards every record (the default). Emitters skip building records for it. */
+export const discard: AuditSinkShape = { write: () => Effect.void }
+
+/** The audit sink service; defaults to {@link discard}. */
 export class AuditSink extends Context.Reference<AuditSink>()("stargraph/AuditSink", {
-  defaultValue: (): AuditSinkShape => ({ write: () => Effect.void })
+  defaultValue: (): AuditSinkShape => discard
 }) {}
 
 /** Append-only JSONL file sink. The file (and its folder) is created if missing. */
