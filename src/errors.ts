@@ -107,6 +107,39 @@ export class InputError extends Schema.TaggedError<InputError>()("InputError", {
   fix: Schema.String
 }) {}
 
+/** The scheduler refused work: an unknown graph id, a shutdown in progress. */
+export class SchedulerError extends Schema.TaggedError<SchedulerError>()("SchedulerError", {
+  reason: Schema.Literal("unknown-graph", "shutting-down", "duplicate-graph"),
+  graphId: Schema.optional(Schema.String),
+  message: Schema.String,
+  fix: Schema.String
+}) {}
+
+/** A trigger or trigger plugin is misconfigured or failed a lifecycle hook. */
+export class TriggerError extends Schema.TaggedError<TriggerError>()("TriggerError", {
+  reason: Schema.Literal(
+    "invalid-cron",
+    "unknown-timezone",
+    "missing-secret",
+    "duplicate-trigger",
+    "invalid-config",
+    "plugin-not-found",
+    "lifecycle-failed"
+  ),
+  /** The trigger (or plugin) at fault, e.g. `cron:nightly-cve-feed`. */
+  triggerId: Schema.String,
+  message: Schema.String,
+  fix: Schema.String
+}) {}
+
+/** A webhook delivery was refused; `status` is the HTTP status to answer with. */
+export class WebhookError extends Schema.TaggedError<WebhookError>()("WebhookError", {
+  reason: Schema.Literal("bad-signature", "stale-timestamp", "replayed-nonce", "body-too-large", "not-json", "missing-header"),
+  triggerId: Schema.String,
+  status: Schema.Int,
+  message: Schema.String
+}) {}
+
 /** An internal invariant broke or a service was mis-wired. */
 export class StargraphRuntimeError extends Schema.TaggedError<StargraphRuntimeError>()("StargraphRuntimeError", {
   message: Schema.String
@@ -123,6 +156,9 @@ export const StargraphError = Schema.Union(
   CheckpointError,
   RunStateError,
   InputError,
+  SchedulerError,
+  TriggerError,
+  WebhookError,
   StargraphRuntimeError
 )
 
@@ -151,6 +187,12 @@ export const formatError = (error: StargraphError): string => {
       return `NodeExecutionError: node '${error.nodeId}' failed at step ${error.step}: ${firstLine(error.cause)}`
     case "InputError":
       return `InputError: ${error.field}: ${error.message} (fix: ${error.fix})`
+    case "SchedulerError":
+      return `SchedulerError[${error.reason}]: ${error.message} (fix: ${error.fix})`
+    case "TriggerError":
+      return `TriggerError[${error.reason}] ${error.triggerId}: ${error.message} (fix: ${error.fix})`
+    case "WebhookError":
+      return `WebhookError[${error.reason}] ${error.triggerId}: ${error.message}`
     default:
       return `${error._tag}: ${error.message}`
   }

@@ -6,12 +6,16 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type { CheckpointError } from "../errors.js"
-import type { Checkpoint, NewRun, RunPage, RunPatch, RunQuery, RunRecord } from "./models.js"
+import type { Checkpoint, CreatedRun, NewRun, PendingRun, RunPage, RunPatch, RunQuery, RunRecord } from "./models.js"
 
 /** Operations every Checkpointer implements. Each write is atomic. */
 export interface CheckpointerShape {
-  /** Mint a run id and persist the run record and its step-0 checkpoint in one transaction. */
-  readonly createRun: (run: NewRun) => Effect.Effect<RunRecord, CheckpointError>
+  /**
+   * Mint a run id and persist the run record, its step-0 checkpoint and (when `queued`)
+   * its `pending_runs` row in one transaction. A run whose idempotency key already
+   * exists is returned instead, with `created: false`, and nothing is written.
+   */
+  readonly createRun: (run: NewRun) => Effect.Effect<CreatedRun, CheckpointError>
   /**
    * Persist one step's checkpoint, and optionally a run-record change, in one
    * transaction. A second checkpoint for the same `(run_id, step)` is refused.
@@ -29,6 +33,18 @@ export interface CheckpointerShape {
   readonly listCheckpoints: (runId: string) => Effect.Effect<ReadonlyArray<Checkpoint>, CheckpointError>
   /** Runs, newest first, filtered and cursor-paginated. */
   readonly listRuns: (query: RunQuery) => Effect.Effect<RunPage, CheckpointError>
+  /** Claim a queued run for `owner`; false when another process holds it (or it is gone). */
+  readonly claimPending: (runId: string, owner: string, at: string) => Effect.Effect<boolean, CheckpointError>
+  /** Remove a run from the queue (it reached a terminal or stopped state). */
+  readonly completePending: (runId: string) => Effect.Effect<void, CheckpointError>
+  /** Release every claim held by `owner` (a drained or dead process) so others pick the runs up. */
+  readonly releaseClaims: (owner: string) => Effect.Effect<number, CheckpointError>
+  /** The queue, oldest first. */
+  readonly listPending: (limit: number) => Effect.Effect<ReadonlyArray<PendingRun>, CheckpointError>
+  /** A durable per-trigger cursor (e.g. a cron trigger's last fired tick). */
+  readonly getCursor: (key: string) => Effect.Effect<Option.Option<string>, CheckpointError>
+  /** Store a per-trigger cursor. */
+  readonly setCursor: (key: string, value: string) => Effect.Effect<void, CheckpointError>
 }
 
 /** The Checkpointer service tag. */

@@ -8,25 +8,25 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { CheckpointError } from "../errors.js"
 import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
-import type { Checkpoint, RunRecord } from "./models.js"
+import type { Checkpoint, CreatedRun, PendingRun, RunRecord } from "./models.js"
 
 /** Build a fresh in-memory Checkpointer. */
 export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
   const runs = new Map<string, RunRecord>()
   const order: Array<string> = []
   const checkpoints = new Map<string, Array<Checkpoint>>()
+  const byKey = new Map<string, string>()
+  const pending = new Map<string, PendingRun>()
+  const cursors = new Map<string, string>()
   const unknownRun = (runId: string) =>
     new CheckpointError({ reason: "unknown-run", runId, message: `no run '${runId}' in the in-memory checkpointer` })
 
   const shape: CheckpointerShape = {
     createRun: (run) =>
-      Effect.suspend(() => {
-        if (run.idempotency_key != null && [...runs.values()].some((r) => r.idempotency_key === run.idempotency_key)) {
-          return Effect.fail(new CheckpointError({
-            reason: "storage-failure",
-            message: `idempotency key '${run.idempotency_key}' is already used`
-          }))
-        }
+      Effect.suspend((): Effect.Effect<CreatedRun> => {
+        const key = run.idempotency_key ?? null
+        const existing = key === null ? undefined : byKey.get(key)
+        if (existing !== undefined) return Effect.succeed({ record: runs.get(existing)!, created: false })
         const runId = `${run.runIdPrefix ?? "run"}-${randomUUID()}`
         const record: RunRecord = {
           run_id: runId,
@@ -49,8 +49,12 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
         }
         runs.set(runId, record)
         order.push(runId)
+        if (key !== null) byKey.set(key, runId)
         checkpoints.set(runId, [{ ...run.initial, run_id: runId }])
-        return Effect.succeed(record)
+        if (run.queued === true) {
+          pending.set(runId, { run_id: runId, graph_id: run.graph_id, enqueued_at: run.created_at, claimed_by: null, claimed_at: null })
+        }
+        return Effect.succeed({ record, created: true })
       }),
     commitStep: (cp, patch) =>
       Effect.suspend(() => {
@@ -77,7 +81,7 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
       }),
     getRun: (runId) => Effect.sync(() => Option.fromNullable(runs.get(runId))),
     findByIdempotencyKey: (key) =>
-      Effect.sync(() => Option.fromNullable([...runs.values()].find((r) => r.idempotency_key === key))),
+      Effect.sync(() => Option.fromNullable(runs.get(byKey.get(key) ?? ""))),
     latestCheckpoint: (runId) =>
       Effect.sync(() => {
         const list = checkpoints.get(runId) ?? []
@@ -100,7 +104,29 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
         const page = matching.slice(0, limit)
         const nextIndex = page.length > 0 ? order.indexOf(page[page.length - 1]!.run_id) : -1
         return { runs: page, next_cursor: matching.length > limit ? String(nextIndex) : null }
-      })
+      }),
+    claimPending: (runId, owner, at) =>
+      Effect.sync(() => {
+        const row = pending.get(runId)
+        if (!row || (row.claimed_by !== null && row.claimed_by !== owner)) return false
+        pending.set(runId, { ...row, claimed_by: owner, claimed_at: at })
+        return true
+      }),
+    completePending: (runId) => Effect.sync(() => void pending.delete(runId)),
+    releaseClaims: (owner) =>
+      Effect.sync(() => {
+        let n = 0
+        for (const [id, row] of pending) {
+          if (row.claimed_by === owner) {
+            pending.set(id, { ...row, claimed_by: null, claimed_at: null })
+            n++
+          }
+        }
+        return n
+      }),
+    listPending: (limit) => Effect.sync(() => [...pending.values()].slice(0, limit)),
+    getCursor: (key) => Effect.sync(() => Option.fromNullable(cursors.get(key))),
+    setCursor: (key, value) => Effect.sync(() => void cursors.set(key, value))
   }
   return shape
 })

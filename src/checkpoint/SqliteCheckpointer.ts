@@ -18,7 +18,7 @@ import * as Schema from "effect/Schema"
 import { CheckpointError } from "../errors.js"
 import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
 import { migrate } from "./migrations.js"
-import { Checkpoint, type RunPatch, RunRecord } from "./models.js"
+import { Checkpoint, type PendingRun, type RunPatch, RunRecord } from "./models.js"
 
 /** Options of the SQLite Checkpointer. */
 export interface SqliteCheckpointerOptions {
@@ -218,15 +218,28 @@ export const make = (filename: string): Effect.Effect<CheckpointerShape, never, 
             owner: null,
             last_step: run.initial.step
           }
-          yield* Effect.gen(function*() {
-            yield* sql`INSERT INTO runs_history (run_id, graph_id, graph_hash, runtime_hash, status, inputs, created_at,
-              idempotency_key, parent_run_id, fork_step, graph_source, last_step)
+          const existing = yield* Effect.gen(function*() {
+            // The insert comes first so the transaction takes the write lock at once (waiting
+            // out other processes): dedup and insert are one atomic step across processes.
+            const inserted = yield* sql`INSERT INTO runs_history (run_id, graph_id, graph_hash, runtime_hash, status,
+              inputs, created_at, idempotency_key, parent_run_id, fork_step, graph_source, last_step)
               VALUES (${runId}, ${record.graph_id}, ${record.graph_hash}, ${record.runtime_hash}, 'pending',
               ${json(record.inputs)}, ${record.created_at}, ${record.idempotency_key}, ${record.parent_run_id},
-              ${record.fork_step}, ${record.graph_source}, ${record.last_step})`
+              ${record.fork_step}, ${record.graph_source}, ${record.last_step})
+              ON CONFLICT (idempotency_key) DO NOTHING`.raw
+            if ((inserted as unknown as { readonly changes: number }).changes === 0) {
+              const rows = yield* sql<RunRow>`SELECT * FROM runs_history WHERE idempotency_key = ${record.idempotency_key}`
+              if (rows[0]) return rows[0]
+            }
             yield* insertCheckpoint({ ...run.initial, run_id: runId })
+            if (run.queued === true) {
+              yield* sql`INSERT INTO pending_runs (run_id, graph_id, params, idempotency_key, enqueued_at)
+                VALUES (${runId}, ${record.graph_id}, ${json(record.inputs)}, ${record.idempotency_key}, ${record.created_at})`
+            }
+            return undefined
           }).pipe(sql.withTransaction, Effect.mapError(storage(filename, `creating run for ${run.graph_id}`)))
-          return record
+          if (existing === undefined) return { record, created: true }
+          return { record: yield* toRun(filename)(existing), created: false }
         }),
 
       commitStep: (cp, patch) => {
@@ -287,7 +300,43 @@ export const make = (filename: string): Effect.Effect<CheckpointerShape, never, 
             ? Buffer.from(String(last.seq)).toString("base64url")
             : null
           return { runs, next_cursor }
-        })
+        }),
+
+      claimPending: (runId, owner, at) =>
+        sql`UPDATE pending_runs SET claimed_by = ${owner}, claimed_at = ${at}
+          WHERE run_id = ${runId} AND (claimed_by IS NULL OR claimed_by = ${owner})`.raw.pipe(
+          Effect.map((r) => (r as unknown as { readonly changes: number }).changes > 0),
+          Effect.mapError(storage(filename, `claiming run ${runId}`))
+        ),
+
+      completePending: (runId) =>
+        sql`DELETE FROM pending_runs WHERE run_id = ${runId}`.pipe(
+          Effect.asVoid,
+          Effect.mapError(storage(filename, `dequeuing run ${runId}`))
+        ),
+
+      releaseClaims: (owner) =>
+        sql`UPDATE pending_runs SET claimed_by = NULL, claimed_at = NULL WHERE claimed_by = ${owner}`.raw.pipe(
+          Effect.map((r) => (r as unknown as { readonly changes: number }).changes),
+          Effect.mapError(storage(filename, `releasing the claims of ${owner}`))
+        ),
+
+      listPending: (limit) =>
+        sql<PendingRun>`SELECT run_id, graph_id, enqueued_at, claimed_by, claimed_at FROM pending_runs
+          ORDER BY enqueued_at, rowid LIMIT ${limit}`.pipe(Effect.mapError(storage(filename, "reading the run queue"))),
+
+      getCursor: (key) =>
+        sql<{ value: string }>`SELECT value FROM trigger_cursors WHERE trigger_id = ${key}`.pipe(
+          Effect.map((rows) => Option.fromNullable(rows[0]?.value)),
+          Effect.mapError(storage(filename, `reading cursor ${key}`))
+        ),
+
+      setCursor: (key, value) =>
+        sql`INSERT INTO trigger_cursors (trigger_id, value, updated_at) VALUES (${key}, ${value}, ${new Date().toISOString()})
+          ON CONFLICT (trigger_id) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`.pipe(
+          Effect.asVoid,
+          Effect.mapError(storage(filename, `writing cursor ${key}`))
+        )
     }
     return shape
   })

@@ -77,6 +77,17 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
       )`,
       "CREATE INDEX IF NOT EXISTS pending_runs_graph ON pending_runs (graph_id, enqueued_at)"
     ]
+  },
+  {
+    version: 3,
+    name: "trigger_cursors",
+    statements: [
+      `CREATE TABLE IF NOT EXISTS trigger_cursors (
+        trigger_id TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      )`
+    ]
   }
 ]
 

@@ -109,7 +109,30 @@ export interface NewRun {
   readonly created_at: string
   /** Step-0 checkpoint body (everything but `run_id`). */
   readonly initial: Omit<Checkpoint, "run_id">
+  /** Also write a `pending_runs` row (the scheduler's queue) in the same transaction. */
+  readonly queued?: boolean
 }
+
+/**
+ * What `createRun` did: `created: false` means a run with the same idempotency key
+ * already existed and `record` is that run (nothing was written).
+ */
+export interface CreatedRun {
+  readonly record: RunRecord
+  readonly created: boolean
+}
+
+/** A row of the scheduler's queue (`pending_runs`). */
+export const PendingRun = Schema.Struct({
+  run_id: Schema.String,
+  graph_id: Schema.String,
+  enqueued_at: Schema.String,
+  /** `host:pid` of the process that claimed it, or null while it waits. */
+  claimed_by: Schema.NullOr(Schema.String),
+  claimed_at: Schema.NullOr(Schema.String)
+})
+/** A row of the scheduler's queue. */
+export type PendingRun = typeof PendingRun.Type
 
 /** The terminal (or stopped) outcome of a run. */
 export const RunSummary = Schema.Struct({

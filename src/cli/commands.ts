@@ -6,16 +6,20 @@
  */
 import { Args, Command, Options } from "@effect/cli"
 import * as Console from "effect/Console"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
-import { type RunStatus, type RunSummary, toSummary } from "../checkpoint/models.js"
+import { type RunStatus, toSummary } from "../checkpoint/models.js"
 import * as SqliteCheckpointer from "../checkpoint/SqliteCheckpointer.js"
 import { CheckpointError, formatError, type StargraphError } from "../errors.js"
 import * as Graph from "../graph/Graph.js"
 import type { GraphRun } from "../graph/GraphRun.js"
 import * as AuditSink from "../telemetry/AuditSink.js"
+import * as GraphRegistry from "../scheduler/GraphRegistry.js"
+import * as Scheduler from "../scheduler/Scheduler.js"
+import * as TriggerHost from "../triggers/TriggerHost.js"
 import { parseInputs, parseResponse } from "./inputs.js"
 import { finalLine, summaryBlock, timeline } from "./render.js"
 
@@ -61,26 +65,27 @@ const noSummaryOption = Options.boolean("no-summary").pipe(
   Options.withDescription("print only the final `run_id=<id> status=<status>` line")
 )
 
-/** Drive a run handle and print its outcome; shared by `run` and `resume`. */
-const driveAndReport = (run: GraphRun, noSummary: boolean) =>
+/** Print a stopped run's outcome from the database and set the exit code. */
+const report = (runId: string, noSummary: boolean) =>
   Effect.gen(function*() {
-    const outcome = yield* Effect.either(run.start())
     const checkpointer = yield* Checkpointer
-    const record = yield* checkpointer.getRun(run.runId)
-    const checkpoints = yield* checkpointer.listCheckpoints(run.runId)
+    const record = yield* checkpointer.getRun(runId)
+    const checkpoints = yield* checkpointer.listCheckpoints(runId)
     if (Option.isNone(record)) {
-      return yield* new CheckpointError({ reason: "unknown-run", runId: run.runId, message: "the run record vanished" })
+      return yield* new CheckpointError({ reason: "unknown-run", runId, message: "the run record vanished" })
     }
-    const summary: RunSummary = outcome._tag === "Right"
-      ? outcome.right
-      : toSummary(record.value, checkpoints[checkpoints.length - 1]?.state ?? {})
+    const summary = toSummary(record.value, checkpoints[checkpoints.length - 1]?.state ?? {})
     if (!noSummary) {
       for (const line of summaryBlock(summary, record.value, checkpoints)) yield* Console.log(line)
     }
     yield* Console.log(finalLine(summary))
-    if (outcome._tag === "Left") yield* Console.error(`error: ${formatError(outcome.left)}`)
+    if (summary.error) yield* Console.error(`error: ${summary.error.message}`)
     yield* setExit(exitFor(summary.status))
   })
+
+/** Drive a run handle in this process and print its outcome. */
+const driveAndReport = (run: GraphRun, noSummary: boolean) =>
+  Effect.zipRight(Effect.either(run.start()), report(run.runId, noSummary))
 
 const runCommand = Command.make(
   "run",
@@ -102,18 +107,19 @@ const runCommand = Command.make(
     Effect.gen(function*() {
       const g = yield* Graph.load(graph)
       const parsed = yield* parseInputs(inputs, g.state.fields)
+      // The CLI converges with POST /v1/runs: ManualTrigger.enqueue → Scheduler.enqueue →
+      // pending row → the run executes here. It does not pick up other processes' queue.
       yield* Effect.gen(function*() {
-        const key = Option.getOrUndefined(idempotencyKey)
-        if (key !== undefined) {
-          const existing = yield* Effect.flatMap(Checkpointer, (c) => c.findByIdempotencyKey(key))
-          if (Option.isSome(existing)) {
-            yield* Console.log(finalLine(existing.value))
-            return yield* setExit(exitFor(existing.value.status))
-          }
-        }
-        const run = yield* g.start({ inputs: parsed, actor: "cli", ...(key !== undefined ? { idempotencyKey: key } : {}) })
-        yield* driveAndReport(run, noSummary)
-      }).pipe(Effect.provide(storeLayer(checkpoint, logFile)))
+        const { manual } = yield* TriggerHost.start()
+        const enqueued = yield* manual.enqueue(g.id, parsed, Option.getOrUndefined(idempotencyKey), "cli")
+        yield* Deferred.await(enqueued.summary)
+        yield* report(enqueued.runId, noSummary)
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(Scheduler.layer({ pickUpPending: false, pollIntervalMs: 200 })),
+        Effect.provide(GraphRegistry.layer([g])),
+        Effect.provide(storeLayer(checkpoint, logFile))
+      )
     }).pipe(Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Run a graph to completion, checkpointing every step"))
 

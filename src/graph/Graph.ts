@@ -15,7 +15,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
-import { type Checkpoint, INPUT_NODE, TERMINAL_STATUSES } from "../checkpoint/models.js"
+import { INPUT_NODE, type NewRun, TERMINAL_STATUSES } from "../checkpoint/models.js"
 import {
   CheckpointError,
   IRValidationError,
@@ -38,6 +38,7 @@ import {
 } from "../nodes/executors.js"
 import { loadModule, type ModuleNamespace, pickExport } from "../nodes/loader.js"
 import { checkJson } from "../runtime/json.js"
+import { ownerAlive } from "../runtime/owner.js"
 import { OWNER, RunLoop } from "../runtime/RunLoop.js"
 import { AuditSink } from "../telemetry/AuditSink.js"
 import type { GraphDefinition } from "./definition.js"
@@ -65,10 +66,15 @@ export interface ResumeOptions {
 export interface Graph extends GraphDefinition {
   /** Apply defaults to `inputs` and validate them against the state schema. */
   readonly initialState: (inputs: { readonly [field: string]: unknown }) => Either.Either<State, StateValidationError>
-  /** Persist a new run (minting its id) and return its single-use handle. */
+  /** Validate `inputs` and build the run record and step-0 checkpoint to persist (no I/O). */
+  readonly newRun: (options?: StartOptions & { readonly queued?: boolean }) => Effect.Effect<NewRun, StateValidationError>
+  /**
+   * Persist a new run (minting its id) and return its single-use handle. An
+   * idempotency key that is already used fails with `RunStateError` naming its run.
+   */
   readonly start: (
     options?: StartOptions
-  ) => Effect.Effect<GraphRun.GraphRun, StateValidationError | CheckpointError, Checkpointer>
+  ) => Effect.Effect<GraphRun.GraphRun, StateValidationError | CheckpointError | RunStateError, Checkpointer>
   /** Reload a persisted run for this graph and return a handle that continues it. */
   readonly resume: (
     runId: string,
@@ -208,29 +214,11 @@ const withRuns = (definition: GraphDefinition): Graph => {
     audit: AuditSink
   })
 
-  const start: Graph["start"] = (options = {}) =>
+  const newRun: Graph["newRun"] = (options = {}) =>
     Effect.gen(function*() {
       const state = yield* initialState(options.inputs ?? {})
-      const { checkpointer, loop, audit } = yield* services
       const at = yield* nowIso
-      const initial: Omit<Checkpoint, "run_id"> = {
-        step: 0,
-        node: INPUT_NODE,
-        nodes: [INPUT_NODE],
-        state,
-        writes: [{ node: INPUT_NODE, update: state }],
-        delta: state,
-        next: [definition.topology.entry],
-        joins: {},
-        graph_hash: definition.graphHash,
-        runtime_hash: definition.runtimeHash,
-        parent_run_id: null,
-        parent_step: null,
-        started_at: at,
-        finished_at: at,
-        duration_ms: 0
-      }
-      const run = yield* checkpointer.createRun({
+      return {
         graph_id: definition.id,
         graph_hash: definition.graphHash,
         runtime_hash: definition.runtimeHash,
@@ -238,12 +226,45 @@ const withRuns = (definition: GraphDefinition): Graph => {
         idempotency_key: options.idempotencyKey ?? null,
         graph_source: definition.source ?? null,
         created_at: at,
-        initial
-      })
+        queued: options.queued ?? false,
+        initial: {
+          step: 0,
+          node: INPUT_NODE,
+          nodes: [INPUT_NODE],
+          state,
+          writes: [{ node: INPUT_NODE, update: state }],
+          delta: state,
+          next: [definition.topology.entry],
+          joins: {},
+          graph_hash: definition.graphHash,
+          runtime_hash: definition.runtimeHash,
+          parent_run_id: null,
+          parent_step: null,
+          started_at: at,
+          finished_at: at,
+          duration_ms: 0
+        }
+      }
+    })
+
+  const start: Graph["start"] = (options = {}) =>
+    Effect.gen(function*() {
+      const prepared = yield* newRun(options)
+      const { checkpointer, loop, audit } = yield* services
+      const { created, record: run } = yield* checkpointer.createRun(prepared)
+      if (!created) {
+        return yield* new RunStateError({
+          runId: run.run_id,
+          status: run.status,
+          operation: "start",
+          message: `idempotency key '${options.idempotencyKey}' already belongs to run ${run.run_id}; ` +
+            "resume that run, or enqueue through the Scheduler, which returns the existing run"
+        })
+      }
       return yield* GraphRun.make({
         graph: definition,
         run,
-        checkpoint: { ...initial, run_id: run.run_id },
+        checkpoint: { ...prepared.initial, run_id: run.run_id },
         response: undefined,
         checkpointer,
         loop,
@@ -324,19 +345,7 @@ const withRuns = (definition: GraphDefinition): Graph => {
       })
     })
 
-  return { ...definition, initialState, start, resume }
-}
-
-/** True when `owner` (`host:pid`) is a live process on this host. Other hosts count as live. */
-const ownerAlive = (owner: string): boolean => {
-  const [host, pid] = owner.split(":")
-  if (host !== OWNER.split(":")[0]) return true
-  try {
-    process.kill(Number(pid), 0)
-    return true
-  } catch {
-    return false
-  }
+  return { ...definition, initialState, newRun, start, resume }
 }
 
 /** Build a graph from an IR object (decoded with unknown fields rejected). */

@@ -1,0 +1,99 @@
+/**
+ * The graphs a scheduler or server can run, keyed by IR `id`. Build it from Graph
+ * values, or load every graph YAML under some paths (files without `ir_version`, such
+ * as `stargraph.yaml`, are skipped; a broken graph file is a loud error).
+ */
+import { readdirSync, readFileSync, statSync } from "node:fs"
+import { extname, join } from "node:path"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { IRValidationError, type NodeModuleError, SchedulerError } from "../errors.js"
+import * as Graph from "../graph/Graph.js"
+
+/** Lookup of runnable graphs. */
+export interface GraphRegistryShape {
+  /** The graph with this IR id, or `SchedulerError{reason:"unknown-graph"}` listing the known ids. */
+  readonly get: (graphId: string) => Effect.Effect<Graph.Graph, SchedulerError>
+  /** Every graph, by id. */
+  readonly list: () => ReadonlyArray<Graph.Graph>
+}
+
+/** The GraphRegistry service tag. */
+export class GraphRegistry extends Context.Tag("stargraph/GraphRegistry")<GraphRegistry, GraphRegistryShape>() {}
+
+/** A registry over the given graphs; two graphs with one id are refused. */
+export const make = (graphs: Iterable<Graph.Graph>): Effect.Effect<GraphRegistryShape, SchedulerError> =>
+  Effect.gen(function*() {
+    const byId = new Map<string, Graph.Graph>()
+    for (const graph of graphs) {
+      const other = byId.get(graph.id)
+      if (other) {
+        return yield* new SchedulerError({
+          reason: "duplicate-graph",
+          graphId: graph.id,
+          message: `two graphs have the id '${graph.id}' (${other.source ?? "in code"} and ${graph.source ?? "in code"})`,
+          fix: "give every graph a unique `id`"
+        })
+      }
+      byId.set(graph.id, graph)
+    }
+    const ids = () => [...byId.keys()].sort().join(", ") || "none"
+    return {
+      get: (graphId) => {
+        const graph = byId.get(graphId)
+        return graph ? Effect.succeed(graph) : Effect.fail(
+          new SchedulerError({
+            reason: "unknown-graph",
+            graphId,
+            message: `no graph with id '${graphId}' is registered`,
+            fix: `use one of: ${ids()}`
+          })
+        )
+      },
+      list: () => [...byId.values()]
+    }
+  })
+
+/** Graph YAML files under `path` (a file, or a folder searched recursively). */
+export const findGraphFiles = (path: string): Array<string> => {
+  const stat = statSync(path)
+  if (!stat.isDirectory()) return [path]
+  const found: Array<string> = []
+  for (const entry of readdirSync(path, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    if (entry.name.startsWith(".") || entry.name === "node_modules") continue
+    const full = join(path, entry.name)
+    if (entry.isDirectory()) found.push(...findGraphFiles(full))
+    else if ((extname(entry.name) === ".yaml" || extname(entry.name) === ".yml") && /^\s*ir_version\s*:/m.test(readFileSync(full, "utf8"))) {
+      found.push(full)
+    }
+  }
+  return found
+}
+
+/** Load every graph under `paths` (files or folders). */
+export const load = (
+  paths: ReadonlyArray<string>
+): Effect.Effect<GraphRegistryShape, SchedulerError | IRValidationError | NodeModuleError> =>
+  Effect.gen(function*() {
+    const files = yield* Effect.try({
+      try: () => paths.flatMap(findGraphFiles),
+      catch: (cause) =>
+        new IRValidationError({
+          path: "",
+          message: `cannot read graphs: ${cause instanceof Error ? cause.message : String(cause)}`,
+          fix: "pass existing graph files or folders"
+        })
+    })
+    const graphs = yield* Effect.forEach(files, (file) => Graph.load(file))
+    return yield* make(graphs)
+  })
+
+/** A registry Layer over the given graphs. */
+export const layer = (graphs: Iterable<Graph.Graph>): Layer.Layer<GraphRegistry, SchedulerError> =>
+  Layer.effect(GraphRegistry, make(graphs))
+
+/** A registry Layer loading every graph under `paths`. */
+export const layerFromPaths = (
+  paths: ReadonlyArray<string>
+): Layer.Layer<GraphRegistry, SchedulerError | IRValidationError | NodeModuleError> => Layer.effect(GraphRegistry, load(paths))

@@ -1,0 +1,303 @@
+/**
+ * The Scheduler: the one way runs get started. `enqueue` persists a pending run (run
+ * record, step-0 checkpoint and `pending_runs` row, deduplicated by idempotency key in
+ * one transaction) and returns its id with a Deferred of its RunSummary. Workers drive
+ * queued runs FIFO per graph under a per-graph and a global concurrency limit. Pending
+ * rows survive restarts and are picked up again; shutdown drains in-flight runs.
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
+import { type RunStatus, type RunSummary, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
+import {
+  CheckpointError,
+  type RunStateError,
+  SchedulerError,
+  type StargraphError,
+  type StateValidationError
+} from "../errors.js"
+import type { Graph } from "../graph/Graph.js"
+import type { GraphRun } from "../graph/GraphRun.js"
+import { toErrorRecord } from "../runtime/errorRecord.js"
+import { OWNER } from "../runtime/RunLoop.js"
+import { ownerAlive } from "../runtime/owner.js"
+import { GraphRegistry } from "./GraphRegistry.js"
+
+/** Limits and timings of a Scheduler. */
+export interface SchedulerOptions {
+  /** Runs of one graph executing at once (default 4). */
+  readonly perGraph?: number
+  /** Per-graph overrides of `perGraph`, by graph id. */
+  readonly perGraphOverrides?: { readonly [graphId: string]: number }
+  /** Runs executing at once over all graphs (default 16). */
+  readonly global?: number
+  /** How often the queue table is read for runs enqueued elsewhere or left by a dead process (default 1000 ms). */
+  readonly pollIntervalMs?: number
+  /** Pick up pending rows this process did not enqueue (default true; the CLI turns it off). */
+  readonly pickUpPending?: boolean
+  /** How long shutdown waits for in-flight runs before pausing them (default 10 000 ms). */
+  readonly drainTimeoutMs?: number
+}
+
+/** Who or what asked for a run. */
+export interface EnqueueOptions {
+  readonly idempotencyKey?: string | undefined
+  /** For the audit log, e.g. `cli`, `http:127.0.0.1`, `cron:nightly`. */
+  readonly actor?: string | undefined
+}
+
+/** The answer of `enqueue`. */
+export interface Enqueued {
+  readonly runId: string
+  readonly graphId: string
+  /** True when the idempotency key matched an existing run (nothing new was queued). */
+  readonly deduplicated: boolean
+  /** Status when enqueue returned. */
+  readonly status: RunStatus
+  /** Resolves with the run's summary once it is done, failed, cancelled, errored or stopped for input. */
+  readonly summary: Deferred.Deferred<RunSummary, CheckpointError>
+}
+
+/** The Scheduler's operations. */
+export interface SchedulerShape {
+  /** Validate params against the graph's state schema, persist the pending run, queue it. */
+  readonly enqueue: (
+    graphId: string,
+    params: { readonly [field: string]: unknown },
+    options?: EnqueueOptions
+  ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | CheckpointError>
+  /** Continue a stopped run (`paused`, or `awaiting-input` with a response) in this process. */
+  readonly resume: (
+    runId: string,
+    options?: { readonly response?: { readonly value: unknown }; readonly actor?: string }
+  ) => Effect.Effect<Enqueued, SchedulerError | CheckpointError | RunStateError | StateValidationError>
+  /** The run's summary once it stops (waits for it when it is still queued or running). */
+  readonly await: (runId: string) => Effect.Effect<RunSummary, CheckpointError>
+  /** The live handle of a run executing in this process. */
+  readonly live: (runId: string) => Option.Option<GraphRun>
+  /** Runs queued or executing in this process. */
+  readonly stats: Effect.Effect<{ readonly queued: number; readonly running: number }>
+}
+
+/** The Scheduler service tag. */
+export class Scheduler extends Context.Tag("stargraph/Scheduler")<Scheduler, SchedulerShape>() {}
+
+interface Job {
+  readonly runId: string
+  readonly graph: Graph
+  readonly response?: { readonly value: unknown } | undefined
+  readonly actor: string
+  readonly claim: boolean
+}
+
+const STOPPED: ReadonlySet<RunStatus> = new Set([...TERMINAL_STATUSES, "awaiting-input", "paused"])
+
+const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
+
+/** Build a Scheduler in a scope; closing the scope drains it. */
+export const make = (
+  options: SchedulerOptions = {}
+): Effect.Effect<SchedulerShape, never, Scope.Scope | Checkpointer | GraphRegistry> =>
+  Effect.gen(function*() {
+    const checkpointer = yield* Checkpointer
+    const registry = yield* GraphRegistry
+    const context = yield* Effect.context<Checkpointer>()
+    const perGraph = options.perGraph ?? 4
+    const global = yield* Effect.makeSemaphore(options.global ?? 16)
+    const lanes = new Map<string, Queue.Queue<Job>>()
+    const known = new Set<string>()
+    const waiters = new Map<string, Deferred.Deferred<RunSummary, CheckpointError>>()
+    const running = new Map<string, GraphRun>()
+    const workers: Array<Fiber.RuntimeFiber<never, never>> = []
+    let draining = false
+    const scope = yield* Effect.scope
+
+    const waiter = (runId: string) =>
+      Effect.gen(function*() {
+        const existing = waiters.get(runId)
+        if (existing) return existing
+        const created = yield* Deferred.make<RunSummary, CheckpointError>()
+        waiters.set(runId, created)
+        return created
+      })
+
+    const settle = (runId: string, summary: Either.Either<RunSummary, CheckpointError>) =>
+      Effect.gen(function*() {
+        const deferred = waiters.get(runId)
+        waiters.delete(runId)
+        if (deferred) yield* Deferred.complete(deferred, summary._tag === "Right" ? Effect.succeed(summary.right) : Effect.fail(summary.left))
+      })
+
+    const summaryFromStore = (store: CheckpointerShape, runId: string) =>
+      Effect.gen(function*() {
+        const record = yield* store.getRun(runId)
+        if (Option.isNone(record)) {
+          return yield* new CheckpointError({ reason: "unknown-run", runId, message: `run ${runId} vanished from the checkpoint database` })
+        }
+        const latest = yield* store.latestCheckpoint(runId)
+        return toSummary(record.value, Option.match(latest, { onNone: () => ({}), onSome: (c) => c.state }))
+      })
+
+    /** Execute one job: claim it, drive it, settle its waiters, dequeue it. */
+    const execute = (job: Job): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        if (job.claim) {
+          const claimed = yield* checkpointer.claimPending(job.runId, OWNER, yield* nowIso)
+          if (!claimed) {
+            known.delete(job.runId)
+            return
+          }
+        }
+        const opened = yield* Effect.either(job.graph.resume(job.runId, { response: job.response, actor: job.actor }))
+        if (Either.isLeft(opened)) {
+          // The run cannot continue here (e.g. its graph changed since it was queued): record why.
+          const error = opened.left as StargraphError
+          if (error._tag === "CheckpointError" && error.reason !== "unknown-run") {
+            yield* checkpointer.updateRun(job.runId, { status: "error", error: toErrorRecord(error), finished_at: yield* nowIso, owner: null })
+          }
+          yield* checkpointer.completePending(job.runId)
+          yield* Effect.logWarning(`scheduler: run ${job.runId} could not be resumed: ${error.message}`)
+        } else {
+          const run = opened.right
+          running.set(job.runId, run)
+          yield* Effect.either(run.start())
+        }
+        const summary = yield* Effect.either(summaryFromStore(checkpointer, job.runId))
+        if (Either.isRight(summary) && STOPPED.has(summary.right.status)) yield* checkpointer.completePending(job.runId)
+        yield* settle(job.runId, summary)
+      }).pipe(
+        Effect.catchAll((error) => Effect.logError(`scheduler: run ${job.runId}: ${error.message}`)),
+        Effect.ensuring(Effect.sync(() => {
+          running.delete(job.runId)
+          known.delete(job.runId)
+        })),
+        Effect.provide(context)
+      )
+
+    const lane = (graphId: string) =>
+      Effect.gen(function*() {
+        const existing = lanes.get(graphId)
+        if (existing) return existing
+        const queue = yield* Queue.unbounded<Job>()
+        lanes.set(graphId, queue)
+        const limit = options.perGraphOverrides?.[graphId] ?? perGraph
+        for (let i = 0; i < limit; i++) {
+          const worker = Queue.take(queue).pipe(
+            Effect.flatMap((job) => global.withPermits(1)(execute(job))),
+            Effect.forever
+          )
+          workers.push(yield* Effect.forkIn(worker, scope))
+        }
+        return queue
+      })
+
+    const offer = (job: Job) =>
+      Effect.gen(function*() {
+        known.add(job.runId)
+        const queue = yield* lane(job.graph.id)
+        yield* Queue.offer(queue, job)
+      })
+
+    const refuseWhileDraining = Effect.suspend(() =>
+      draining
+        ? Effect.fail(new SchedulerError({ reason: "shutting-down", message: "the scheduler is shutting down", fix: "retry against a running server" }))
+        : Effect.void
+    )
+
+    const enqueue: SchedulerShape["enqueue"] = (graphId, params, opts = {}) =>
+      Effect.gen(function*() {
+        yield* refuseWhileDraining
+        const graph = yield* registry.get(graphId)
+        const prepared = yield* graph.newRun({ inputs: params, idempotencyKey: opts.idempotencyKey, queued: true })
+        const { record, created } = yield* checkpointer.createRun(prepared)
+        const deferred = yield* waiter(record.run_id)
+        if (created) {
+          yield* offer({ runId: record.run_id, graph, actor: opts.actor ?? "scheduler", claim: true })
+        } else if (STOPPED.has(record.status) && !known.has(record.run_id)) {
+          yield* settle(record.run_id, yield* Effect.either(summaryFromStore(checkpointer, record.run_id)))
+        }
+        return { runId: record.run_id, graphId, deduplicated: !created, status: record.status, summary: deferred }
+      })
+
+    const resume: SchedulerShape["resume"] = (runId, opts = {}) =>
+      Effect.gen(function*() {
+        yield* refuseWhileDraining
+        const record = yield* Effect.flatMap(checkpointer.getRun(runId), Option.match({
+          onNone: () => Effect.fail(new CheckpointError({ reason: "unknown-run", runId, message: `no run '${runId}'` })),
+          onSome: Effect.succeed
+        }))
+        const graph = yield* registry.get(record.graph_id)
+        // Validate now (status rules, hashes, the response) so the caller gets the error.
+        yield* graph.resume(runId, { response: opts.response })
+        const deferred = yield* waiter(runId)
+        yield* offer({ runId, graph, response: opts.response, actor: opts.actor ?? "scheduler", claim: false })
+        return { runId, graphId: graph.id, deduplicated: false, status: record.status, summary: deferred }
+      }).pipe(Effect.provide(context))
+
+    const awaitRun: SchedulerShape["await"] = (runId) =>
+      Effect.gen(function*() {
+        const summary = yield* summaryFromStore(checkpointer, runId)
+        if (STOPPED.has(summary.status) && !known.has(runId)) return summary
+        return yield* Deferred.await(yield* waiter(runId))
+      })
+
+    /** Queue rows this process does not know yet (enqueued elsewhere, or left by a dead process). */
+    const poll = Effect.gen(function*() {
+      const rows = yield* checkpointer.listPending(500)
+      const dead = new Set(rows.flatMap((r) => (r.claimed_by !== null && r.claimed_by !== OWNER && !ownerAlive(r.claimed_by) ? [r.claimed_by] : [])))
+      for (const owner of dead) yield* checkpointer.releaseClaims(owner)
+      for (const row of options.pickUpPending === false ? [] : rows) {
+        if (known.has(row.run_id)) continue
+        if (row.claimed_by !== null && !dead.has(row.claimed_by)) continue
+        const graph = yield* Effect.either(registry.get(row.graph_id))
+        if (Either.isLeft(graph)) continue
+        yield* offer({ runId: row.run_id, graph: graph.right, actor: "scheduler", claim: true })
+      }
+      // Settle waiters for runs another process drove.
+      for (const runId of [...waiters.keys()]) {
+        if (known.has(runId)) continue
+        const summary = yield* Effect.either(summaryFromStore(checkpointer, runId))
+        if (Either.isLeft(summary) || STOPPED.has(summary.right.status)) yield* settle(runId, summary)
+      }
+    }).pipe(Effect.catchAll((e) => Effect.logWarning(`scheduler: polling the queue failed: ${e.message}`)))
+
+    yield* Effect.forkIn(Effect.repeat(poll, Schedule.spaced(Duration.millis(options.pollIntervalMs ?? 1000))), scope)
+
+    // Drain on shutdown: refuse new work, let in-flight runs finish (bounded), pause the rest.
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        draining = true
+        const deadline = Date.now() + (options.drainTimeoutMs ?? 10_000)
+        while (running.size > 0 && Date.now() < deadline) yield* Effect.sleep(Duration.millis(20))
+        for (const run of running.values()) yield* run.pause()
+        while (running.size > 0 && Date.now() < deadline + 2000) yield* Effect.sleep(Duration.millis(20))
+        yield* Effect.forEach(workers, Fiber.interrupt, { discard: true })
+        for (const runId of running.keys()) {
+          yield* checkpointer.updateRun(runId, { status: "paused", owner: null }).pipe(Effect.ignore)
+        }
+        yield* checkpointer.releaseClaims(OWNER).pipe(Effect.ignore)
+      })
+    )
+
+    return {
+      enqueue,
+      resume,
+      await: awaitRun,
+      live: (runId) => Option.fromNullable(running.get(runId)),
+      stats: Effect.sync(() => ({ queued: known.size - running.size, running: running.size }))
+    }
+  })
+
+/** The Scheduler as a scoped Layer (needs a Checkpointer and a GraphRegistry). */
+export const layer = (options: SchedulerOptions = {}): Layer.Layer<Scheduler, never, Checkpointer | GraphRegistry> =>
+  Layer.scoped(Scheduler, make(options))

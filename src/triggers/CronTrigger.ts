@@ -1,0 +1,122 @@
+/**
+ * Cron schedules on Effect's `Cron` module, one fiber per spec. Each tick enqueues one
+ * run with idempotency key sha256(trigger_id || scheduled_fire), so a restart or two
+ * processes on one database never double-fire a tick. The last fired tick is a durable
+ * cursor; ticks missed while nothing ran are handled by the spec's `catch_up` policy.
+ */
+import * as Clock from "effect/Clock"
+import * as Cron from "effect/Cron"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { TriggerError } from "../errors.js"
+import type { Trigger, TriggerDeps } from "./Trigger.js"
+import { idempotencyKeyOf } from "./TriggerEvent.js"
+
+/** What to do with ticks missed while no process was running the schedule. */
+export const CatchUp = Schema.Literal("latest", "all", "none")
+
+/** One schedule (a `schedules:` entry of `stargraph.yaml`). */
+export const CronSpec = Schema.Struct({
+  id: Schema.String.pipe(Schema.minLength(1)),
+  /** Graph id (or, in `stargraph.yaml`, a graph file resolved to its id). */
+  graph: Schema.String,
+  cron: Schema.String,
+  /** IANA time zone the expression is read in (default UTC). */
+  timezone: Schema.optionalWith(Schema.String, { default: () => "UTC" }),
+  params: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Unknown }), { default: () => ({}) }),
+  /** `latest` (default): run the most recent missed tick once; `all`: every missed tick (at most 100); `none`: skip them. */
+  catch_up: Schema.optionalWith(CatchUp, { default: () => "latest" as const })
+})
+/** One schedule. */
+export type CronSpec = typeof CronSpec.Type
+
+/** A parsed schedule. */
+interface Compiled {
+  readonly spec: CronSpec
+  readonly triggerId: string
+  readonly cron: Cron.Cron
+}
+
+const MAX_CATCH_UP = 100
+
+/** Validate specs: parse each expression in its time zone, refuse duplicate ids. */
+export const compile = (specs: ReadonlyArray<CronSpec>): Either.Either<ReadonlyArray<Compiled>, TriggerError> => {
+  const seen = new Set<string>()
+  const out: Array<Compiled> = []
+  for (const spec of specs) {
+    const triggerId = `cron:${spec.id}`
+    if (seen.has(spec.id)) {
+      return Either.left(new TriggerError({ reason: "duplicate-trigger", triggerId, message: `two schedules have the id '${spec.id}'`, fix: "give every schedule a unique id" }))
+    }
+    seen.add(spec.id)
+    const parsed = Cron.parse(spec.cron, spec.timezone)
+    if (Either.isLeft(parsed)) {
+      const zone = /time ?zone/i.test(parsed.left.message)
+      return Either.left(new TriggerError({
+        reason: zone ? "unknown-timezone" : "invalid-cron",
+        triggerId,
+        message: zone ? `unknown time zone '${spec.timezone}'` : `invalid cron expression '${spec.cron}': ${parsed.left.message}`,
+        fix: zone ? "use an IANA zone name such as Europe/Berlin or UTC" : "use five fields (minute hour day-of-month month day-of-week), e.g. \"0 2 * * *\""
+      }))
+    }
+    out.push({ spec, triggerId, cron: parsed.right })
+  }
+  return Either.right(out)
+}
+
+/** The cron trigger over validated specs (fails on the first bad spec). */
+export const make = (specs: ReadonlyArray<CronSpec>): Effect.Effect<Trigger, TriggerError> =>
+  Effect.map(compile(specs), (compiled) => {
+    let deps: TriggerDeps | undefined
+    let fibers: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
+
+    const fire = (c: Compiled, tick: Date) =>
+      Effect.gen(function*() {
+        const scheduled = tick.toISOString()
+        const key = idempotencyKeyOf(c.triggerId, scheduled)
+        yield* deps!.scheduler.enqueue(c.spec.graph, c.spec.params, { idempotencyKey: key, actor: c.triggerId })
+        yield* deps!.checkpointer.setCursor(c.triggerId, scheduled)
+      }).pipe(Effect.catchAll((e) => Effect.logError(`${c.triggerId}: could not enqueue the ${tick.toISOString()} tick: ${e.message}`)))
+
+    const loop = (c: Compiled) =>
+      Effect.gen(function*() {
+        const now = new Date(yield* Clock.currentTimeMillis)
+        const cursor = yield* deps!.checkpointer.getCursor(c.triggerId)
+        if (Option.isNone(cursor)) {
+          yield* deps!.checkpointer.setCursor(c.triggerId, now.toISOString())
+        } else if (c.spec.catch_up !== "none") {
+          const missed: Array<Date> = []
+          for (const tick of Cron.sequence(c.cron, new Date(cursor.value))) {
+            if (tick.getTime() > now.getTime()) break
+            missed.push(tick)
+            if (missed.length > MAX_CATCH_UP) missed.shift()
+          }
+          const due = c.spec.catch_up === "latest" ? missed.slice(-1) : missed
+          for (const tick of due) yield* fire(c, tick)
+        }
+        while (true) {
+          const at = yield* Clock.currentTimeMillis
+          const next = Cron.next(c.cron, new Date(at))
+          yield* Effect.sleep(Duration.millis(Math.max(0, next.getTime() - at)))
+          yield* fire(c, next)
+        }
+      }).pipe(Effect.catchAll((e) => Effect.logError(`${c.triggerId}: stopped: ${e.message}`)))
+
+    return {
+      name: "cron",
+      init: (d) => {
+        deps = d
+      },
+      start: () =>
+        Effect.gen(function*() {
+          fibers = []
+          for (const c of compiled) fibers.push(yield* Effect.forkDaemon(loop(c)))
+        }),
+      stop: () => Effect.forEach(fibers, Fiber.interrupt, { discard: true }),
+      routes: () => []
+    }
+  })

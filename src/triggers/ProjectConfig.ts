@@ -1,0 +1,102 @@
+/**
+ * `stargraph.yaml`, the project config beside the graphs: scheduler limits, cron
+ * schedules, webhooks and trigger plugins. Unknown fields are refused. A schedule's or
+ * webhook's `graph` is a graph id, or a path to a graph YAML (relative to the config).
+ */
+import { existsSync, readFileSync } from "node:fs"
+import { dirname, resolve } from "node:path"
+import * as Effect from "effect/Effect"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { parse as parseYaml } from "yaml"
+import { TriggerError } from "../errors.js"
+import { CronSpec } from "./CronTrigger.js"
+import type { PluginRef } from "./plugins.js"
+import { WebhookSpec } from "./WebhookTrigger.js"
+
+/** A trigger plugin listed in the project config. */
+export const PluginSpec = Schema.Struct({
+  name: Schema.String.pipe(Schema.minLength(1)),
+  /** Module path relative to the config file (`.ts` or `.js`). */
+  module: Schema.String,
+  export: Schema.optionalWith(Schema.String, { default: () => "default" }),
+  config: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Unknown }), { default: () => ({}) })
+})
+
+/** The whole `stargraph.yaml`. */
+export const ProjectConfig = Schema.Struct({
+  /** Extra graph files or folders to register (relative to the config). */
+  graphs: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+  scheduler: Schema.optional(Schema.Struct({
+    per_graph: Schema.optional(Schema.Int.pipe(Schema.positive())),
+    global: Schema.optional(Schema.Int.pipe(Schema.positive())),
+    per_graph_overrides: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Int.pipe(Schema.positive()) }))
+  })),
+  schedules: Schema.optionalWith(Schema.Array(CronSpec), { default: () => [] }),
+  webhooks: Schema.optionalWith(Schema.Array(WebhookSpec), { default: () => [] }),
+  plugins: Schema.optionalWith(Schema.Array(PluginSpec), { default: () => [] })
+})
+/** The whole `stargraph.yaml`. */
+export type ProjectConfig = typeof ProjectConfig.Type
+
+/** A config with graph paths made absolute and plugin modules resolved. */
+export interface ResolvedConfig {
+  readonly config: ProjectConfig
+  /** Graph files and folders to load into the registry. */
+  readonly graphPaths: ReadonlyArray<string>
+  readonly plugins: ReadonlyArray<PluginRef>
+  readonly file: string | undefined
+}
+
+/** True when a `graph` reference is a file path rather than a graph id. */
+export const isPath = (graph: string) => graph.includes("/") || /\.ya?ml$/.test(graph)
+
+/** Decode a config object (already parsed); `file` anchors relative paths. */
+export const decode = (raw: unknown, file: string | undefined): Effect.Effect<ResolvedConfig, TriggerError> =>
+  Effect.gen(function*() {
+    const label = file ?? "stargraph config"
+    const config = yield* Schema.decodeUnknown(ProjectConfig, { onExcessProperty: "error" })(raw ?? {}).pipe(
+      Effect.mapError((error) => {
+        const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+        const path = (issue?.path ?? []).map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("")
+        return new TriggerError({
+          reason: "invalid-config",
+          triggerId: path || "<config>",
+          message: `${label}: ${path || "<root>"}: ${issue?.message ?? "invalid"}`,
+          fix: "see docs/triggers.md for the stargraph.yaml fields"
+        })
+      })
+    )
+    const base = file ? dirname(resolve(file)) : process.cwd()
+    const graphPaths = [
+      ...config.graphs.map((g) => resolve(base, g)),
+      ...[...config.schedules, ...config.webhooks].flatMap((s) => (isPath(s.graph) ? [resolve(base, s.graph)] : []))
+    ]
+    const plugins: Array<PluginRef> = config.plugins.map((p) => ({
+      name: `project:${p.name}`,
+      module: resolve(base, p.module),
+      export: p.export,
+      config: p.config
+    }))
+    return { config, graphPaths: [...new Set(graphPaths)], plugins, file }
+  })
+
+/** Read and decode `stargraph.yaml`. */
+export const load = (file: string): Effect.Effect<ResolvedConfig, TriggerError> =>
+  Effect.gen(function*() {
+    const text = yield* Effect.try({
+      try: () => readFileSync(file, "utf8"),
+      catch: (e) => new TriggerError({ reason: "invalid-config", triggerId: file, message: `cannot read ${file}: ${String(e)}`, fix: "pass an existing stargraph.yaml" })
+    })
+    const raw = yield* Effect.try({
+      try: () => parseYaml(text) as unknown,
+      catch: (e) => new TriggerError({ reason: "invalid-config", triggerId: file, message: `${file} is not valid YAML: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`, fix: "fix the YAML syntax" })
+    })
+    return yield* decode(raw, file)
+  })
+
+/** `stargraph.yaml` in `dir`, if there is one. */
+export const find = (dir: string): string | undefined => {
+  const file = resolve(dir, "stargraph.yaml")
+  return existsSync(file) ? file : undefined
+}

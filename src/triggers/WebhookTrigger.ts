@@ -1,0 +1,162 @@
+/**
+ * Signed webhooks: each spec mounts `POST /v1/triggers/webhook/<id>`. A delivery is
+ * accepted only with
+ *
+ *   X-Stargraph-Timestamp: <unix seconds>          inside the window (default 300 s)
+ *   X-Stargraph-Nonce:     <unique string>         not seen inside the window
+ *   X-Stargraph-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<nonce>.<raw body>")>
+ *
+ * compared in constant time, and a JSON object body under the size limit. The run's
+ * idempotency key is sha256(trigger_id || sha256(body)), so a redelivered body never
+ * starts a second run. Every refusal is a distinct `WebhookError` and enqueues nothing.
+ */
+import { createHash, createHmac, timingSafeEqual } from "node:crypto"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import { type StargraphError, TriggerError, WebhookError } from "../errors.js"
+import { toErrorRecord } from "../runtime/errorRecord.js"
+import type { Trigger, TriggerDeps, TriggerRequest, TriggerResponse, TriggerRoute } from "./Trigger.js"
+import { idempotencyKeyOf } from "./TriggerEvent.js"
+
+/** One webhook (a `webhooks:` entry of `stargraph.yaml`). */
+export const WebhookSpec = Schema.Struct({
+  id: Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_.-]+$/, { message: () => "webhook id must be URL-safe: letters, digits, '_', '.', '-'" })),
+  graph: Schema.String,
+  /** Environment variable holding the shared secret. */
+  secret_env: Schema.String.pipe(Schema.minLength(1)),
+  /** Accepted clock skew, in seconds (default 300). */
+  window_s: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 300 }),
+  /** Largest body accepted (default 1 MiB). */
+  max_body_bytes: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 1024 * 1024 }),
+  /** Fixed params merged under the body. */
+  params: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Unknown }), { default: () => ({}) }),
+  /** Put the whole body in this state field; without it the body's keys are the params. */
+  payload_field: Schema.optional(Schema.String)
+})
+/** One webhook. */
+export type WebhookSpec = typeof WebhookSpec.Type
+
+/** Header names (lower case). */
+export const HEADERS = { timestamp: "x-stargraph-timestamp", nonce: "x-stargraph-nonce", signature: "x-stargraph-signature" } as const
+
+/** Sign a delivery the way senders must: returns the headers to send. */
+export const sign = (secret: string, body: string | Uint8Array, timestamp: number, nonce: string): Record<string, string> => ({
+  [HEADERS.timestamp]: String(timestamp),
+  [HEADERS.nonce]: nonce,
+  [HEADERS.signature]: `sha256=${createHmac("sha256", secret).update(`${timestamp}.${nonce}.`).update(body).digest("hex")}`
+})
+
+const STATUS: Record<WebhookError["reason"], number> = {
+  "missing-header": 400,
+  "not-json": 400,
+  "bad-signature": 401,
+  "stale-timestamp": 401,
+  "replayed-nonce": 409,
+  "body-too-large": 413
+}
+
+/** The HTTP answer for any Stargraph error (the shared error envelope). */
+const envelope = (status: number, error: StargraphError): TriggerResponse => {
+  const record = toErrorRecord(error)
+  return { status, body: { error: { type: record.type, message: record.message, details: record.details } } }
+}
+
+/** Validate specs against the environment: every secret must be set; ids unique. */
+export const make = (
+  specs: ReadonlyArray<WebhookSpec>,
+  env: { readonly [name: string]: string | undefined } = process.env
+): Effect.Effect<Trigger, TriggerError> =>
+  Effect.gen(function*() {
+    const secrets = new Map<string, string>()
+    for (const spec of specs) {
+      const triggerId = `webhook:${spec.id}`
+      if (secrets.has(spec.id)) {
+        return yield* new TriggerError({ reason: "duplicate-trigger", triggerId, message: `two webhooks have the id '${spec.id}'`, fix: "give every webhook a unique id" })
+      }
+      const secret = env[spec.secret_env]
+      if (secret === undefined || secret.length === 0) {
+        return yield* new TriggerError({
+          reason: "missing-secret",
+          triggerId,
+          message: `environment variable ${spec.secret_env} (secret_env) is not set`,
+          fix: `export ${spec.secret_env}=<shared secret> before starting, or remove the webhook`
+        })
+      }
+      secrets.set(spec.id, secret)
+    }
+    let deps: TriggerDeps | undefined
+    // nonce → expiry (ms); entries are dropped once outside the window.
+    const nonces = new Map<string, number>()
+
+    const verify = (spec: WebhookSpec, request: TriggerRequest, now: number): Either.Either<Record<string, unknown>, WebhookError> => {
+      const triggerId = `webhook:${spec.id}`
+      const refuse = (reason: WebhookError["reason"], message: string) =>
+        Either.left(new WebhookError({ reason, triggerId, status: STATUS[reason], message }))
+      if (request.body.byteLength > spec.max_body_bytes) {
+        return refuse("body-too-large", `body of ${request.body.byteLength} bytes exceeds the limit of ${spec.max_body_bytes}`)
+      }
+      const timestamp = request.headers[HEADERS.timestamp]
+      const nonce = request.headers[HEADERS.nonce]
+      const signature = request.headers[HEADERS.signature]
+      if (!timestamp || !nonce || !signature) {
+        return refuse("missing-header", `send ${HEADERS.timestamp}, ${HEADERS.nonce} and ${HEADERS.signature}`)
+      }
+      const seconds = Number(timestamp)
+      if (!Number.isInteger(seconds) || Math.abs(now / 1000 - seconds) > spec.window_s) {
+        return refuse("stale-timestamp", `timestamp ${timestamp} is outside the ${spec.window_s} s window`)
+      }
+      const expected = Buffer.from(sign(secrets.get(spec.id)!, request.body, seconds, nonce)[HEADERS.signature]!)
+      const given = Buffer.from(signature)
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        return refuse("bad-signature", "signature does not match HMAC-SHA256 of \"<timestamp>.<nonce>.<body>\"")
+      }
+      for (const [n, expiry] of nonces) if (expiry < now) nonces.delete(n)
+      const nonceKey = `${spec.id}\u0000${nonce}`
+      if (nonces.has(nonceKey)) return refuse("replayed-nonce", `nonce '${nonce}' was already used`)
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(Buffer.from(request.body).toString("utf8"))
+      } catch {
+        return refuse("not-json", "body is not valid JSON")
+      }
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return refuse("not-json", "body must be a JSON object")
+      nonces.set(nonceKey, now + spec.window_s * 2000)
+      return Either.right(parsed as Record<string, unknown>)
+    }
+
+    const route = (spec: WebhookSpec): TriggerRoute => ({
+      method: "POST",
+      path: `/v1/triggers/webhook/${spec.id}`,
+      maxBodyBytes: spec.max_body_bytes,
+      handle: (request) =>
+        Effect.gen(function*() {
+          const verified = verify(spec, request, yield* Clock.currentTimeMillis)
+          if (Either.isLeft(verified)) return envelope(verified.left.status, verified.left)
+          const triggerId = `webhook:${spec.id}`
+          const bodyHash = createHash("sha256").update(request.body).digest("hex")
+          const params = spec.payload_field === undefined
+            ? { ...spec.params, ...verified.right }
+            : { ...spec.params, [spec.payload_field]: verified.right }
+          const enqueued = yield* Effect.either(
+            deps!.scheduler.enqueue(spec.graph, params, { idempotencyKey: idempotencyKeyOf(triggerId, bodyHash), actor: triggerId })
+          )
+          if (Either.isLeft(enqueued)) {
+            const e = enqueued.left
+            return envelope(e._tag === "CheckpointError" ? 500 : e._tag === "SchedulerError" && e.reason === "unknown-graph" ? 404 : 400, e)
+          }
+          return { status: 202, body: { run_id: enqueued.right.runId, status: enqueued.right.status, deduplicated: enqueued.right.deduplicated } }
+        })
+    })
+
+    return {
+      name: "webhook",
+      init: (d) => {
+        deps = d
+      },
+      start: () => undefined,
+      stop: () => undefined,
+      routes: () => specs.map(route)
+    }
+  })
