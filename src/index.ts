@@ -34,3 +34,25 @@ export type { NodeContext, NodeFunction, RouterFunction } from "./nodes/executor
 export * from "./runtime/events.js"
 export { type Control, type DriveInput, RunLoop, type RunLoopShape } from "./runtime/RunLoop.js"
 export { AuditSink, type AuditRecord, type AuditSinkShape, jsonl as auditJsonl } from "./telemetry/AuditSink.js"
+
+export * as GraphRegistry from "./scheduler/GraphRegistry.js"
+export * as Scheduler from "./scheduler/Scheduler.js"
+export type { Enqueued, EnqueueOptions, SchedulerOptions, SchedulerShape } from "./scheduler/Scheduler.js"
+
+export {
+  ExtraTriggers,
+  type HookResult,
+  type Trigger,
+  type TriggerDeps,
+  type TriggerRequest,
+  type TriggerResponse,
+  type TriggerRoute
+} from "./triggers/Trigger.js"
+export { decodeTriggerEvent, idempotencyKeyOf, TriggerEvent } from "./triggers/TriggerEvent.js"
+export { collectTriggerRoutes, type DispatchResult, dispatchTriggerLifecycle, type LifecyclePhase } from "./triggers/Dispatcher.js"
+export * as ManualTrigger from "./triggers/ManualTrigger.js"
+export * as CronTrigger from "./triggers/CronTrigger.js"
+export * as WebhookTrigger from "./triggers/WebhookTrigger.js"
+export * as TriggerHost from "./triggers/TriggerHost.js"
+export * as ProjectConfig from "./triggers/ProjectConfig.js"
+export { discoverPackagePlugins, loadPlugin, type PluginRef } from "./triggers/plugins.js"

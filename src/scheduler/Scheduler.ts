@@ -16,7 +16,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
-import type * as Scope from "effect/Scope"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Scope from "effect/Scope"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type RunStatus, type RunSummary, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
 import {
@@ -120,7 +121,8 @@ export const make = (
     const running = new Map<string, GraphRun>()
     const workers: Array<Fiber.RuntimeFiber<never, never>> = []
     let draining = false
-    const scope = yield* Effect.scope
+    // Workers live in a child scope closed after the drain finalizer below has run.
+    const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
 
     const waiter = (runId: string) =>
       Effect.gen(function*() {
@@ -274,15 +276,18 @@ export const make = (
     yield* Effect.forkIn(Effect.repeat(poll, Schedule.spaced(Duration.millis(options.pollIntervalMs ?? 1000))), scope)
 
     // Drain on shutdown: refuse new work, let in-flight runs finish (bounded), pause the rest.
+    // Draining waits in wall-clock time (a test clock must not stall shutdown).
+    const pauseMs = Effect.promise(() => new Promise<void>((r) => setTimeout(r, 20)))
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         draining = true
         const deadline = Date.now() + (options.drainTimeoutMs ?? 10_000)
-        while (running.size > 0 && Date.now() < deadline) yield* Effect.sleep(Duration.millis(20))
+        while (running.size > 0 && Date.now() < deadline) yield* pauseMs
         for (const run of running.values()) yield* run.pause()
-        while (running.size > 0 && Date.now() < deadline + 2000) yield* Effect.sleep(Duration.millis(20))
+        while (running.size > 0 && Date.now() < deadline + 2000) yield* pauseMs
+        const interrupted = [...running.keys()]
         yield* Effect.forEach(workers, Fiber.interrupt, { discard: true })
-        for (const runId of running.keys()) {
+        for (const runId of interrupted) {
           yield* checkpointer.updateRun(runId, { status: "paused", owner: null }).pipe(Effect.ignore)
         }
         yield* checkpointer.releaseClaims(OWNER).pipe(Effect.ignore)

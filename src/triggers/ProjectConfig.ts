@@ -76,7 +76,8 @@ export const decode = (raw: unknown, file: string | undefined): Effect.Effect<Re
       name: `project:${p.name}`,
       module: resolve(base, p.module),
       export: p.export,
-      config: p.config
+      // `config_dir` lets a plugin resolve its own relative paths against stargraph.yaml.
+      config: { config_dir: base, ...p.config }
     }))
     return { config, graphPaths: [...new Set(graphPaths)], plugins, file }
   })

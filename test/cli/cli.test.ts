@@ -1,5 +1,6 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import Database from "better-sqlite3"
 import { beforeAll, describe, expect, it } from "vitest"
 import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
 
@@ -34,6 +35,21 @@ describe("stargraph run / inspect / validate", () => {
     expect(events[0]!.event).toBe("run.started")
     expect(events[events.length - 1]!.event).toBe("run.finished")
     expect(events.every((e) => e.actor === "cli" && e.run_id === runIdOf(r.last))).toBe(true)
+  })
+
+  it("--idempotency-key twice returns the same run id and runs the graph once", () => {
+    const local = join(work, "idem.sqlite")
+    const args = ["run", "hello/graph.yaml", "--inputs", "message=once", "--checkpoint", local, "--no-summary", "--idempotency-key", "op-1234"]
+    const first = stargraph(args, { cwd: work })
+    const second = stargraph(args, { cwd: work })
+    expect(first.code).toBe(0)
+    expect(second.code).toBe(0)
+    expect(runIdOf(second.last)).toBe(runIdOf(first.last))
+    const conn = new Database(local, { readonly: true })
+    expect(conn.prepare("SELECT count(*) AS n FROM runs_history").get()).toEqual({ n: 1 })
+    expect(conn.prepare("SELECT count(*) AS n FROM checkpoints").get()).toEqual({ n: 6 })
+    expect(conn.prepare("SELECT count(*) AS n FROM pending_runs").get()).toEqual({ n: 0 })
+    conn.close()
   })
 
   it("prints only the final line with --no-summary, and inspect shows the timeline and JSON", () => {

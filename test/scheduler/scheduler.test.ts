@@ -1,0 +1,168 @@
+import { join } from "node:path"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import { describe, expect, it } from "vitest"
+import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
+import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
+import * as Graph from "../../src/graph/Graph.js"
+import * as GraphRegistry from "../../src/scheduler/GraphRegistry.js"
+import * as Scheduler from "../../src/scheduler/Scheduler.js"
+import { tempDir } from "../helpers/cli.js"
+
+/** A graph whose node records how many runs execute at once. */
+const makeGraphs = (gauge: { now: number; max: number; calls: number }, delayMs = 0) => {
+  const work = async (state: Record<string, unknown>) => {
+    gauge.calls++
+    gauge.now++
+    gauge.max = Math.max(gauge.max, gauge.now)
+    await new Promise((r) => setTimeout(r, delayMs))
+    gauge.now--
+    return { n: (state["n"] as number) + 1 }
+  }
+  const ir = (id: string) => ({
+    ir_version: "1.0.0",
+    id,
+    state_schema: { fields: { n: { type: "integer", default: 0 }, label: { type: "string" } } },
+    nodes: [{ id: "work", kind: "function", module: "m", export: "work" }],
+    edges: []
+  })
+  return Effect.all([Graph.make(ir("g:one"), { modules: { m: { work } } }), Graph.make(ir("g:two"), { modules: { m: { work } } })])
+}
+
+const stack = (filename: string, graphs: ReadonlyArray<Graph.Graph>, options: Scheduler.SchedulerOptions = {}) =>
+  Scheduler.layer({ pollIntervalMs: 50, ...options }).pipe(
+    Layer.provideMerge(GraphRegistry.layer(graphs)),
+    Layer.provideMerge(SqliteCheckpointer.layer({ filename }))
+  )
+
+describe("Scheduler", () => {
+  it("persists a pending row, runs the graph and resolves the summary; the queue row is removed", async () => {
+    const gauge = { now: 0, max: 0, calls: 0 }
+    const filename = join(tempDir(), "db.sqlite")
+    const result = await Effect.runPromise(Effect.gen(function*() {
+      const graphs = yield* makeGraphs(gauge)
+      return yield* Effect.gen(function*() {
+        const scheduler = yield* Scheduler.Scheduler
+        const enqueued = yield* scheduler.enqueue("g:one", { n: 41 })
+        expect(enqueued.runId).toMatch(/^run-[0-9a-f-]{36}$/)
+        expect(enqueued.status).toBe("pending")
+        const summary = yield* Deferred.await(enqueued.summary)
+        const pending = yield* Effect.flatMap(Checkpointer, (c) => c.listPending(10))
+        return { summary, pending }
+      }).pipe(Effect.provide(stack(filename, graphs)))
+    }))
+    expect(result.summary.status).toBe("done")
+    expect(result.summary.final_state["n"]).toBe(42)
+    expect(result.pending).toEqual([])
+  })
+
+  it("1,000 concurrent enqueues with one idempotency key yield exactly one run", async () => {
+    const gauge = { now: 0, max: 0, calls: 0 }
+    const filename = join(tempDir(), "db.sqlite")
+    const result = await Effect.runPromise(Effect.gen(function*() {
+      const graphs = yield* makeGraphs(gauge)
+      return yield* Effect.gen(function*() {
+        const scheduler = yield* Scheduler.Scheduler
+        const all = yield* Effect.forEach(
+          Array.from({ length: 1000 }, () => 0),
+          () => scheduler.enqueue("g:one", { n: 1 }, { idempotencyKey: "op-1234" }),
+          { concurrency: "unbounded" }
+        )
+        yield* Deferred.await(all[0]!.summary)
+        const runs = yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({ limit: 500 }))
+        return { ids: new Set(all.map((e) => e.runId)), fresh: all.filter((e) => !e.deduplicated).length, runs: runs.runs.length }
+      }).pipe(Effect.provide(stack(filename, graphs)))
+    }))
+    expect(result.ids.size).toBe(1)
+    expect(result.fresh).toBe(1)
+    expect(result.runs).toBe(1)
+    expect(gauge.calls).toBe(1)
+  })
+
+  it("respects the per-graph concurrency limit and runs each graph FIFO", async () => {
+    const gauge = { now: 0, max: 0, calls: 0 }
+    const filename = join(tempDir(), "db.sqlite")
+    const order = await Effect.runPromise(Effect.gen(function*() {
+      const graphs = yield* makeGraphs(gauge, 30)
+      return yield* Effect.gen(function*() {
+        const scheduler = yield* Scheduler.Scheduler
+        const enqueued = yield* Effect.forEach(Array.from({ length: 8 }, (_, i) => i), (i) => scheduler.enqueue("g:one", { n: i }))
+        const summaries = yield* Effect.forEach(enqueued, (e) => Deferred.await(e.summary))
+        return summaries.map((s) => s.started_at!)
+      }).pipe(Effect.provide(stack(filename, graphs, { perGraph: 2 })))
+    }))
+    expect(gauge.calls).toBe(8)
+    expect(gauge.max).toBe(2)
+    // FIFO: start times are in enqueue order.
+    expect([...order].sort()).toEqual(order)
+  })
+
+  it("refuses an unknown graph id and params failing the state schema, persisting nothing", async () => {
+    const gauge = { now: 0, max: 0, calls: 0 }
+    const filename = join(tempDir(), "db.sqlite")
+    const result = await Effect.runPromise(Effect.gen(function*() {
+      const graphs = yield* makeGraphs(gauge)
+      return yield* Effect.gen(function*() {
+        const scheduler = yield* Scheduler.Scheduler
+        const unknown = yield* Effect.either(scheduler.enqueue("g:nope", {}))
+        const invalid = yield* Effect.either(scheduler.enqueue("g:one", { n: "seven" }))
+        const extra = yield* Effect.either(scheduler.enqueue("g:one", { bogus: 1 }))
+        const runs = yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({}))
+        return { unknown, invalid, extra, runs: runs.runs.length }
+      }).pipe(Effect.provide(stack(filename, graphs)))
+    }))
+    expect(Either.isLeft(result.unknown) && result.unknown.left).toMatchObject({ _tag: "SchedulerError", reason: "unknown-graph", graphId: "g:nope" })
+    expect(Either.isLeft(result.unknown) && result.unknown.left.message).toContain("g:nope")
+    expect(Either.isLeft(result.invalid) && result.invalid.left).toMatchObject({ _tag: "StateValidationError", field: "n" })
+    expect(Either.isLeft(result.extra) && result.extra.left).toMatchObject({ _tag: "StateValidationError", field: "bogus" })
+    expect(result.runs).toBe(0)
+    expect(gauge.calls).toBe(0)
+  })
+
+  it("picks up pending rows left by a stopped process after a restart", async () => {
+    const gauge = { now: 0, max: 0, calls: 0 }
+    const filename = join(tempDir(), "db.sqlite")
+    // Process 1: queue three runs, but let no worker run them (global limit 0 is not allowed,
+    // so write the queue rows directly, as a process that died right after enqueue would).
+    const queued = await Effect.runPromise(Effect.gen(function*() {
+      const [one] = yield* makeGraphs(gauge)
+      const checkpointer = yield* Checkpointer
+      const ids: Array<string> = []
+      for (let i = 0; i < 3; i++) {
+        const created = yield* checkpointer.createRun(yield* one.newRun({ inputs: { n: i }, queued: true }))
+        ids.push(created.record.run_id)
+      }
+      return ids
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename }))))
+    // Process 2: a new scheduler on the same file finds and finishes them.
+    const summaries = await Effect.runPromise(Effect.gen(function*() {
+      const graphs = yield* makeGraphs(gauge)
+      return yield* Effect.gen(function*() {
+        const scheduler = yield* Scheduler.Scheduler
+        return yield* Effect.forEach(queued, (id) => scheduler.await(id))
+      }).pipe(Effect.provide(stack(filename, graphs)))
+    }))
+    expect(summaries.map((s) => s.status)).toEqual(["done", "done", "done"])
+    expect(summaries.map((s) => s.final_state["n"])).toEqual([1, 2, 3])
+  })
+
+  it("drains on shutdown: an in-flight run finishes before the scope closes", async () => {
+    const gauge = { now: 0, max: 0, calls: 0 }
+    const filename = join(tempDir(), "db.sqlite")
+    const runId = await Effect.runPromise(Effect.gen(function*() {
+      const graphs = yield* makeGraphs(gauge, 300)
+      return yield* Effect.gen(function*() {
+        const scheduler = yield* Scheduler.Scheduler
+        const enqueued = yield* scheduler.enqueue("g:one", { n: 0 })
+        yield* Effect.sleep("100 millis")
+        return enqueued.runId
+      }).pipe(Effect.provide(stack(filename, graphs)))
+    }))
+    const status = await Effect.runPromise(
+      Effect.flatMap(Checkpointer, (c) => c.getRun(runId)).pipe(Effect.provide(SqliteCheckpointer.layer({ filename })))
+    )
+    expect(status._tag === "Some" && status.value.status).toBe("done")
+  })
+})

@@ -1,0 +1,250 @@
+import { mkdirSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { it as effectIt } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as TestClock from "effect/TestClock"
+import { describe, expect, it } from "vitest"
+import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
+import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
+import * as Graph from "../../src/graph/Graph.js"
+import * as GraphRegistry from "../../src/scheduler/GraphRegistry.js"
+import * as Scheduler from "../../src/scheduler/Scheduler.js"
+import * as CronTrigger from "../../src/triggers/CronTrigger.js"
+import { dispatchTriggerLifecycle } from "../../src/triggers/Dispatcher.js"
+import * as ProjectConfig from "../../src/triggers/ProjectConfig.js"
+import type { Trigger, TriggerDeps } from "../../src/triggers/Trigger.js"
+import { decodeTriggerEvent, idempotencyKeyOf } from "../../src/triggers/TriggerEvent.js"
+import * as TriggerHost from "../../src/triggers/TriggerHost.js"
+import * as WebhookTrigger from "../../src/triggers/WebhookTrigger.js"
+import { ROOT, tempDir } from "../helpers/cli.js"
+
+const ir = {
+  ir_version: "1.0.0",
+  id: "g:echo",
+  state_schema: { fields: { message: { type: "string", default: "" }, seen: { type: "boolean", default: false } } },
+  nodes: [{ id: "mark", kind: "set", values: { seen: true } }],
+  edges: []
+}
+
+const stack = (filename: string) =>
+  Layer.unwrapEffect(Effect.map(Graph.make(ir), (g) =>
+    Scheduler.layer({ pollIntervalMs: 60_000 }).pipe(
+      Layer.provideMerge(GraphRegistry.layer([g])),
+      Layer.provideMerge(SqliteCheckpointer.layer({ filename }))
+    )))
+
+const countRuns = Effect.flatMap(Checkpointer, (c) => Effect.map(c.listRuns({ limit: 500 }), (p) => p.runs))
+
+describe("trigger dispatcher", () => {
+  it("isolates a trigger whose init throws and one whose start dies; the good ones still run", async () => {
+    const calls: Array<string> = []
+    const good = (name: string): Trigger => ({
+      name,
+      init: () => void calls.push(`${name}.init`),
+      start: () => Promise.resolve(void calls.push(`${name}.start`)),
+      stop: () => Effect.sync(() => void calls.push(`${name}.stop`)),
+      routes: () => []
+    })
+    const throwsInInit: Trigger = { ...good("bad-init"), init: () => { throw new Error("no config") } }
+    const diesInStart: Trigger = { ...good("bad-start"), start: () => Effect.die("boom") }
+    const triggers = [good("one"), throwsInInit, diesInStart, good("two")]
+    const deps = {} as TriggerDeps
+    const [init, start] = await Effect.runPromise(Effect.all([
+      dispatchTriggerLifecycle("init", triggers, deps),
+      dispatchTriggerLifecycle("start", triggers, deps)
+    ]))
+    expect(init.map((r) => [r.pluginName, r.success])).toEqual([["one", true], ["bad-init", false], ["bad-start", true], ["two", true]])
+    expect(init[1]!.error).toMatchObject({ _tag: "TriggerError", reason: "lifecycle-failed", triggerId: "bad-init" })
+    expect(init[1]!.error!.message).toContain("no config")
+    expect(start.map((r) => r.success)).toEqual([true, true, false, true])
+    expect(start[2]!.error!.message).toContain("boom")
+    expect(calls).toEqual(["one.init", "bad-start.init", "two.init", "one.start", "bad-init.start", "two.start"])
+  })
+})
+
+describe("TriggerEvent", () => {
+  it("rejects unknown fields and accepts a well-formed event", async () => {
+    const bad = await Effect.runPromise(Effect.either(decodeTriggerEvent({
+      trigger_id: "cron:x", scheduled_fire: "2026-01-01T00:00:00Z", idempotency_key: "k", payload: {}, extra: 1
+    })))
+    expect(Either.isLeft(bad) && bad.left).toMatchObject({ _tag: "InputError", field: "extra" })
+    const good = await Effect.runPromise(decodeTriggerEvent({
+      trigger_id: "cron:x", scheduled_fire: "2026-01-01T00:00:00Z", idempotency_key: "k", payload: { a: 1 }
+    }))
+    expect(good.payload).toEqual({ a: 1 })
+  })
+})
+
+describe("cron trigger", () => {
+  const spec = (over: Partial<Record<string, unknown>> = {}) =>
+    ({ id: "nightly", graph: "g:echo", cron: "0 2 * * *", timezone: "Europe/Berlin", params: { message: "tick" }, catch_up: "latest", ...over }) as CronTrigger.CronSpec
+
+  it("refuses an invalid expression, an unknown time zone and duplicate ids", async () => {
+    const results = await Effect.runPromise(Effect.all([
+      Effect.either(CronTrigger.make([spec({ cron: "61 * * * *" })])),
+      Effect.either(CronTrigger.make([spec({ timezone: "Mars/Olympus" })])),
+      Effect.either(CronTrigger.make([spec(), spec()]))
+    ]))
+    expect(results.map((r) => Either.isLeft(r) && r.left.reason)).toEqual(["invalid-cron", "unknown-timezone", "duplicate-trigger"])
+    expect(results.map((r) => Either.isLeft(r) && r.left.triggerId)).toEqual(["cron:nightly", "cron:nightly", "cron:nightly"])
+  })
+
+  effectIt.scoped("enqueues exactly one run per tick, with key sha256(trigger_id || scheduled_fire), and never twice across restarts", () =>
+    Effect.gen(function*() {
+      const filename = join(tempDir(), "db.sqlite")
+      // 2026-11-25 00:00 UTC; ticks at 02:00 Berlin = 01:00 UTC.
+      yield* TestClock.setTime(Date.parse("2026-11-25T00:00:00Z"))
+      const everyTick = [spec({ cron: "0 * * * *", timezone: "UTC" })]
+      const session = (hours: number) =>
+        Effect.scoped(Effect.gen(function*() {
+          yield* TriggerHost.start({ config: { config: yield* decodeConfig(everyTick), graphPaths: [], plugins: [], file: undefined } })
+          yield* TestClock.adjust(`${hours} hours`)
+          return yield* countRuns
+        })).pipe(Effect.provide(stack(filename)))
+      const first = yield* session(3)
+      expect(first).toHaveLength(3)
+      const keys = first.map((r) => r.idempotency_key).sort()
+      const expected = ["01", "02", "03"].map((h) => idempotencyKeyOf("cron:nightly", `2026-11-25T${h}:00:00.000Z`)).sort()
+      expect(keys).toEqual(expected)
+      // Two "processes" on one DB with the same schedule: each tick still runs once.
+      const both = yield* Effect.scoped(Effect.gen(function*() {
+        const config = { config: yield* decodeConfig(everyTick), graphPaths: [], plugins: [], file: undefined }
+        yield* TriggerHost.start({ config })
+        yield* TriggerHost.start({ config }).pipe(Effect.provide(stack(filename)))
+        yield* TestClock.adjust("2 hours")
+        return yield* countRuns
+      })).pipe(Effect.provide(stack(filename)))
+      expect(both).toHaveLength(5)
+    }))
+
+  effectIt.scoped("catches up only the latest tick missed while down (default policy)", () =>
+    Effect.gen(function*() {
+      const filename = join(tempDir(), "db.sqlite")
+      yield* TestClock.setTime(Date.parse("2026-11-25T00:30:00Z"))
+      const hourly = [spec({ cron: "0 * * * *", timezone: "UTC" })]
+      const config = { config: yield* decodeConfig(hourly), graphPaths: [], plugins: [], file: undefined }
+      // First start records the cursor; nothing is due yet.
+      yield* Effect.scoped(Effect.zipRight(TriggerHost.start({ config }), TestClock.adjust("1 second"))).pipe(Effect.provide(stack(filename)))
+      // Down for 5 hours (the clock moves with no trigger running), then restart.
+      yield* TestClock.setTime(Date.parse("2026-11-25T05:30:00Z"))
+      const runs = yield* Effect.scoped(Effect.gen(function*() {
+        yield* TriggerHost.start({ config })
+        yield* TestClock.adjust("1 second") // let the schedule's fiber run its catch-up
+        return yield* countRuns
+      })).pipe(Effect.provide(stack(filename)))
+      expect(runs).toHaveLength(1)
+      expect(runs[0]!.idempotency_key).toBe(idempotencyKeyOf("cron:nightly", "2026-11-25T05:00:00.000Z"))
+    }))
+})
+
+const decodeConfig = (schedules: ReadonlyArray<CronTrigger.CronSpec>) =>
+  Effect.map(ProjectConfig.decode({ schedules }, undefined), (r) => r.config)
+
+describe("webhook trigger", () => {
+  const SECRET = "s3cret"
+  const specs = [{ id: "nvd-mirror", graph: "g:echo", secret_env: "NVD_SECRET", window_s: 300, max_body_bytes: 1024, params: {} }] as unknown as ReadonlyArray<WebhookTrigger.WebhookSpec>
+
+  it("refuses a spec whose secret is not set", async () => {
+    const result = await Effect.runPromise(Effect.either(WebhookTrigger.make(specs, {})))
+    expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "TriggerError", reason: "missing-secret", triggerId: "webhook:nvd-mirror" })
+    expect(Either.isLeft(result) && result.left.fix).toContain("NVD_SECRET")
+  })
+
+  it("accepts only signed, fresh, unseen JSON; every refusal is distinct and enqueues nothing", async () => {
+    const filename = join(tempDir(), "db.sqlite")
+    const out = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const started = yield* TriggerHost.start({
+        config: yield* ProjectConfig.decode({ webhooks: specs }, undefined),
+        env: { NVD_SECRET: SECRET }
+      })
+      const route = started.routes.find((r) => r.path === "/v1/triggers/webhook/nvd-mirror")!
+      const now = Math.floor(Date.now() / 1000)
+      const call = (body: string, headers: Record<string, string>) =>
+        route.handle({ headers, body: Buffer.from(body), params: {} })
+      const body = JSON.stringify({ message: "CVE-2026-0001" })
+      const ok = yield* call(body, WebhookTrigger.sign(SECRET, body, now, "n1"))
+      const redelivered = yield* call(body, WebhookTrigger.sign(SECRET, body, now, "n2"))
+      const replayed = yield* call(body, WebhookTrigger.sign(SECRET, body, now, "n1"))
+      const badSig = yield* call(body, WebhookTrigger.sign("wrong", body, now, "n3"))
+      const stale = yield* call(body, WebhookTrigger.sign(SECRET, body, now - 301, "n4"))
+      const huge = "{\"message\":\"" + "x".repeat(2000) + "\"}"
+      const tooLarge = yield* call(huge, WebhookTrigger.sign(SECRET, huge, now, "n5"))
+      const notJson = yield* call("not json", WebhookTrigger.sign(SECRET, "not json", now, "n6"))
+      const noHeaders = yield* call(body, {})
+      const other = JSON.stringify({ message: "CVE-2026-0002" })
+      const second = yield* call(other, WebhookTrigger.sign(SECRET, other, now, "n7"))
+      const runs = yield* countRuns
+      return { ok, redelivered, replayed, badSig, stale, tooLarge, notJson, noHeaders, second, runs }
+    })).pipe(Effect.provide(stack(filename))))
+    expect(out.ok.status).toBe(202)
+    const okBody = out.ok.body as { run_id: string; deduplicated: boolean }
+    expect(okBody.deduplicated).toBe(false)
+    expect(out.redelivered.body).toMatchObject({ run_id: okBody.run_id, deduplicated: true })
+    const reasonOf = (r: { status: number; body: unknown }) => [r.status, (r.body as { error: { type: string; details: { reason: string } } }).error.details.reason]
+    expect(reasonOf(out.replayed)).toEqual([409, "replayed-nonce"])
+    expect(reasonOf(out.badSig)).toEqual([401, "bad-signature"])
+    expect(reasonOf(out.stale)).toEqual([401, "stale-timestamp"])
+    expect(reasonOf(out.tooLarge)).toEqual([413, "body-too-large"])
+    expect(reasonOf(out.notJson)).toEqual([400, "not-json"])
+    expect(reasonOf(out.noHeaders)).toEqual([400, "missing-header"])
+    expect((out.badSig.body as { error: { type: string } }).error.type).toBe("WebhookError")
+    expect(out.second.status).toBe(202)
+    expect(out.runs).toHaveLength(2)
+    expect(out.runs.map((r) => r.inputs["message"]).sort()).toEqual(["CVE-2026-0001", "CVE-2026-0002"])
+  })
+})
+
+describe("plugins and project config", () => {
+  it("loads a trigger declared in a package's package.json and traces plugin.register", async () => {
+    const root = tempDir()
+    const pkg = join(root, "node_modules", "my-triggers")
+    mkdirSync(pkg, { recursive: true })
+    writeFileSync(join(pkg, "package.json"), JSON.stringify({ name: "my-triggers", type: "module", stargraph: { triggers: { ping: "./index.js#ping" } } }))
+    writeFileSync(join(pkg, "index.js"), `export const ping = () => ({ name: "ping", init() {}, start() { globalThis.__pingStarted = true }, stop() {}, routes() { return [] } })`)
+    const lines: Array<string> = []
+    const write = process.stderr.write.bind(process.stderr)
+    process.env["STARGRAPH_TRACE_PLUGINS"] = "1"
+    process.stderr.write = ((chunk: string) => lines.push(String(chunk)) > 0) as typeof process.stderr.write
+    try {
+      const started = await Effect.runPromise(Effect.scoped(TriggerHost.start({ pluginRoot: root })).pipe(Effect.provide(stack(join(root, "db.sqlite")))))
+      expect(started.triggers.map((t) => t.name)).toEqual(["manual", "ping"])
+      expect(started.start.every((r) => r.success)).toBe(true)
+    } finally {
+      process.stderr.write = write
+      delete process.env["STARGRAPH_TRACE_PLUGINS"]
+    }
+    expect((globalThis as { __pingStarted?: boolean }).__pingStarted).toBe(true)
+    const event = lines.map((l) => JSON.parse(l) as { event: string; plugin: string }).find((e) => e.event === "plugin.register")
+    expect(event?.plugin).toBe("my-triggers:stargraph.triggers:ping")
+  })
+
+  it("refuses a plugin module that does not exist, and unknown config fields, naming the culprit", async () => {
+    const root = tempDir()
+    const missing = await Effect.runPromise(Effect.either(Effect.scoped(Effect.gen(function*() {
+      const config = yield* ProjectConfig.decode({ plugins: [{ name: "ghost", module: "./nope.ts" }] }, join(root, "stargraph.yaml"))
+      return yield* TriggerHost.start({ config })
+    })).pipe(Effect.provide(stack(join(root, "db.sqlite"))))))
+    expect(Either.isLeft(missing) && missing.left).toMatchObject({ _tag: "TriggerError", reason: "plugin-not-found", triggerId: "project:ghost" })
+    const unknown = await Effect.runPromise(Effect.either(ProjectConfig.decode({ schedules: [{ id: "x", graph: "g", cron: "* * * * *", color: "red" }] }, "stargraph.yaml")))
+    expect(Either.isLeft(unknown) && unknown.left).toMatchObject({ reason: "invalid-config", triggerId: "schedules[0].color" })
+  })
+
+  it("runs the fswatch example: one run per new file, never twice", async () => {
+    const dir = tempDir()
+    mkdirSync(join(dir, "inbox"))
+    writeFileSync(join(dir, "inbox", "a.txt"), "a")
+    const config = await Effect.runPromise(ProjectConfig.decode({
+      plugins: [{ name: "fswatch", module: join(ROOT, "examples/triggers/fswatch/fswatch.ts"), export: "fswatch", config: { path: "./inbox", graph: "g:echo", interval_ms: 50 } }]
+    }, join(dir, "stargraph.yaml")))
+    const runs = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      yield* TriggerHost.start({ config })
+      yield* Effect.sleep("150 millis")
+      writeFileSync(join(dir, "inbox", "b.txt"), "b")
+      yield* Effect.sleep("300 millis")
+      return yield* countRuns
+    })).pipe(Effect.provide(stack(join(dir, "db.sqlite")))))
+    expect(runs.map((r) => r.inputs["message"]).sort()).toEqual([join(dir, "inbox", "a.txt"), join(dir, "inbox", "b.txt")])
+  })
+})
