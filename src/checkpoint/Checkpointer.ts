@@ -16,12 +16,17 @@ export interface CheckpointerShape {
    * exists is returned instead, with `created: false`, and nothing is written.
    */
   readonly createRun: (run: NewRun) => Effect.Effect<CreatedRun, CheckpointError>
+  /** `createRun` for several runs in one transaction (group commit), results in order. */
+  readonly createRuns: (runs: ReadonlyArray<NewRun>) => Effect.Effect<ReadonlyArray<CreatedRun>, CheckpointError>
   /**
    * Persist one step's checkpoint, and optionally a run-record change, in one
    * transaction. A second checkpoint for the same `(run_id, step)` is refused.
    */
   readonly commitStep: (checkpoint: Checkpoint, patch?: RunPatch) => Effect.Effect<void, CheckpointError>
-  /** Change the run record. */
+  /**
+   * Change the run record. Here and in `commitStep`, a patch that stops the run (any
+   * status but `running`/`pending`) also removes its `pending_runs` row, atomically.
+   */
   readonly updateRun: (runId: string, patch: RunPatch) => Effect.Effect<void, CheckpointError>
   /** The run record, if the run exists. */
   readonly getRun: (runId: string) => Effect.Effect<Option.Option<RunRecord>, CheckpointError>
@@ -33,7 +38,7 @@ export interface CheckpointerShape {
   readonly listCheckpoints: (runId: string) => Effect.Effect<ReadonlyArray<Checkpoint>, CheckpointError>
   /** Runs, newest first, filtered and cursor-paginated. */
   readonly listRuns: (query: RunQuery) => Effect.Effect<RunPage, CheckpointError>
-  /** Claim a queued run for `owner`; false when another process holds it (or it is gone). */
+  /** Claim an unclaimed queued run for `owner`; false when it is already claimed (or gone). */
   readonly claimPending: (runId: string, owner: string, at: string) => Effect.Effect<boolean, CheckpointError>
   /** Remove a run from the queue (it reached a terminal or stopped state). */
   readonly completePending: (runId: string) => Effect.Effect<void, CheckpointError>

@@ -56,6 +56,7 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
         }
         return Effect.succeed({ record, created: true })
       }),
+    createRuns: (list) => Effect.forEach(list, (run) => shape.createRun(run)),
     commitStep: (cp, patch) =>
       Effect.suspend(() => {
         const list = checkpoints.get(cp.run_id)
@@ -70,6 +71,7 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
         }
         list.push(cp)
         if (patch) runs.set(cp.run_id, { ...run, ...patch, last_step: cp.step })
+        if (patch?.status !== undefined && patch.status !== "running" && patch.status !== "pending") pending.delete(cp.run_id)
         return Effect.void
       }),
     updateRun: (runId, patch) =>
@@ -77,6 +79,7 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
         const run = runs.get(runId)
         if (!run) return Effect.fail(unknownRun(runId))
         runs.set(runId, { ...run, ...patch })
+        if (patch.status !== undefined && patch.status !== "running" && patch.status !== "pending") pending.delete(runId)
         return Effect.void
       }),
     getRun: (runId) => Effect.sync(() => Option.fromNullable(runs.get(runId))),
@@ -108,7 +111,7 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
     claimPending: (runId, owner, at) =>
       Effect.sync(() => {
         const row = pending.get(runId)
-        if (!row || (row.claimed_by !== null && row.claimed_by !== owner)) return false
+        if (!row || row.claimed_by !== null) return false
         pending.set(runId, { ...row, claimed_by: owner, claimed_at: at })
         return true
       }),

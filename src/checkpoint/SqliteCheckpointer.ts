@@ -18,7 +18,7 @@ import * as Schema from "effect/Schema"
 import { CheckpointError } from "../errors.js"
 import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
 import { migrate } from "./migrations.js"
-import { Checkpoint, type PendingRun, type RunPatch, RunRecord } from "./models.js"
+import { Checkpoint, type CreatedRun, type NewRun, type PendingRun, type RunPatch, RunRecord } from "./models.js"
 
 /** Options of the SQLite Checkpointer. */
 export interface SqliteCheckpointerOptions {
@@ -192,67 +192,88 @@ export const make = (filename: string): Effect.Effect<CheckpointerShape, never, 
         )
     }
 
+    /** Insert one run (inside the caller's transaction); an existing idempotency key wins. */
+    const insertRun = (run: NewRun) =>
+      Effect.gen(function*() {
+        const runId = `${run.runIdPrefix ?? "run"}-${randomUUID()}`
+        const record: RunRecord = {
+          run_id: runId,
+          graph_id: run.graph_id,
+          graph_hash: run.graph_hash,
+          runtime_hash: run.runtime_hash,
+          status: "pending",
+          inputs: run.inputs,
+          created_at: run.created_at,
+          started_at: null,
+          finished_at: null,
+          error: null,
+          waiting: null,
+          idempotency_key: run.idempotency_key ?? null,
+          parent_run_id: run.parent_run_id ?? null,
+          fork_step: run.fork_step ?? null,
+          graph_source: run.graph_source ?? null,
+          owner: null,
+          last_step: run.initial.step
+        }
+        // The insert comes first so the transaction takes the write lock at once (waiting
+        // out other processes): dedup and insert are one atomic step across processes.
+        const inserted = yield* sql`INSERT INTO runs_history (run_id, graph_id, graph_hash, runtime_hash, status,
+          inputs, created_at, idempotency_key, parent_run_id, fork_step, graph_source, last_step)
+          VALUES (${runId}, ${record.graph_id}, ${record.graph_hash}, ${record.runtime_hash}, 'pending',
+          ${json(record.inputs)}, ${record.created_at}, ${record.idempotency_key}, ${record.parent_run_id},
+          ${record.fork_step}, ${record.graph_source}, ${record.last_step})
+          ON CONFLICT (idempotency_key) DO NOTHING`.raw
+        if ((inserted as unknown as { readonly changes: number }).changes === 0) {
+          const rows = yield* sql<RunRow>`SELECT * FROM runs_history WHERE idempotency_key = ${record.idempotency_key}`
+          if (rows[0]) return { _tag: "existing" as const, row: rows[0] }
+        }
+        yield* insertCheckpoint({ ...run.initial, run_id: runId })
+        if (run.queued === true) {
+          yield* sql`INSERT INTO pending_runs (run_id, graph_id, params, idempotency_key, enqueued_at)
+            VALUES (${runId}, ${record.graph_id}, ${json(record.inputs)}, ${record.idempotency_key}, ${record.created_at})`
+        }
+        return { _tag: "created" as const, record }
+      })
+
+    const createRuns = (runs: ReadonlyArray<NewRun>): Effect.Effect<ReadonlyArray<CreatedRun>, CheckpointError> =>
+      Effect.gen(function*() {
+        const results = yield* Effect.forEach(runs, insertRun).pipe(
+          sql.withTransaction,
+          Effect.mapError(storage(filename, `creating ${runs.length === 1 ? `a run of ${runs[0]?.graph_id}` : `${runs.length} runs`}`))
+        )
+        return yield* Effect.forEach(results, (r) =>
+          r._tag === "created"
+            ? Effect.succeed<CreatedRun>({ record: r.record, created: true })
+            : Effect.map(toRun(filename)(r.row), (record): CreatedRun => ({ record, created: false })))
+      })
+
+    /** A run that stops (terminal, paused or awaiting input) leaves the queue in the same transaction. */
+    const leaveQueue = (runId: string, patch: RunPatch) =>
+      patch.status !== undefined && patch.status !== "running" && patch.status !== "pending"
+        ? sql`DELETE FROM pending_runs WHERE run_id = ${runId}`
+        : Effect.void
+
     const unknownRun = (runId: string) =>
       new CheckpointError({ reason: "unknown-run", runId, filename, message: `no run '${runId}' in ${filename}` })
 
     const shape: CheckpointerShape = {
-      createRun: (run) =>
-        Effect.gen(function*() {
-          const runId = `${run.runIdPrefix ?? "run"}-${randomUUID()}`
-          const record: RunRecord = {
-            run_id: runId,
-            graph_id: run.graph_id,
-            graph_hash: run.graph_hash,
-            runtime_hash: run.runtime_hash,
-            status: "pending",
-            inputs: run.inputs,
-            created_at: run.created_at,
-            started_at: null,
-            finished_at: null,
-            error: null,
-            waiting: null,
-            idempotency_key: run.idempotency_key ?? null,
-            parent_run_id: run.parent_run_id ?? null,
-            fork_step: run.fork_step ?? null,
-            graph_source: run.graph_source ?? null,
-            owner: null,
-            last_step: run.initial.step
-          }
-          const existing = yield* Effect.gen(function*() {
-            // The insert comes first so the transaction takes the write lock at once (waiting
-            // out other processes): dedup and insert are one atomic step across processes.
-            const inserted = yield* sql`INSERT INTO runs_history (run_id, graph_id, graph_hash, runtime_hash, status,
-              inputs, created_at, idempotency_key, parent_run_id, fork_step, graph_source, last_step)
-              VALUES (${runId}, ${record.graph_id}, ${record.graph_hash}, ${record.runtime_hash}, 'pending',
-              ${json(record.inputs)}, ${record.created_at}, ${record.idempotency_key}, ${record.parent_run_id},
-              ${record.fork_step}, ${record.graph_source}, ${record.last_step})
-              ON CONFLICT (idempotency_key) DO NOTHING`.raw
-            if ((inserted as unknown as { readonly changes: number }).changes === 0) {
-              const rows = yield* sql<RunRow>`SELECT * FROM runs_history WHERE idempotency_key = ${record.idempotency_key}`
-              if (rows[0]) return rows[0]
-            }
-            yield* insertCheckpoint({ ...run.initial, run_id: runId })
-            if (run.queued === true) {
-              yield* sql`INSERT INTO pending_runs (run_id, graph_id, params, idempotency_key, enqueued_at)
-                VALUES (${runId}, ${record.graph_id}, ${json(record.inputs)}, ${record.idempotency_key}, ${record.created_at})`
-            }
-            return undefined
-          }).pipe(sql.withTransaction, Effect.mapError(storage(filename, `creating run for ${run.graph_id}`)))
-          if (existing === undefined) return { record, created: true }
-          return { record: yield* toRun(filename)(existing), created: false }
-        }),
+      createRun: (run) => Effect.map(createRuns([run]), (created) => created[0]!),
+      createRuns,
 
       commitStep: (cp, patch) => {
         const write: Effect.Effect<unknown, SqlError> = patch === undefined
           ? insertCheckpoint(cp)
-          : Effect.zipRight(insertCheckpoint(cp), patchRun(cp.run_id, { ...patch, last_step: cp.step })).pipe(sql.withTransaction)
+          : Effect.all([insertCheckpoint(cp), patchRun(cp.run_id, { ...patch, last_step: cp.step }), leaveQueue(cp.run_id, patch)]).pipe(
+            sql.withTransaction
+          )
         return Effect.mapError(write, storage(filename, `persisting step ${cp.step} of ${cp.run_id}`))
       },
 
       updateRun: (runId, patch) =>
-        patchRun(runId, patch).pipe(
+        Effect.zip(patchRun(runId, patch), leaveQueue(runId, patch)).pipe(
+          sql.withTransaction,
           Effect.mapError(storage(filename, `updating run ${runId}`)),
-          Effect.flatMap((changes) => (changes === 0 && Object.keys(patch).length > 0 ? Effect.fail(unknownRun(runId)) : Effect.void))
+          Effect.flatMap(([changes]) => (changes === 0 && Object.keys(patch).length > 0 ? Effect.fail(unknownRun(runId)) : Effect.void))
         ),
 
       getRun: (runId) =>
@@ -304,7 +325,7 @@ export const make = (filename: string): Effect.Effect<CheckpointerShape, never, 
 
       claimPending: (runId, owner, at) =>
         sql`UPDATE pending_runs SET claimed_by = ${owner}, claimed_at = ${at}
-          WHERE run_id = ${runId} AND (claimed_by IS NULL OR claimed_by = ${owner})`.raw.pipe(
+          WHERE run_id = ${runId} AND claimed_by IS NULL`.raw.pipe(
           Effect.map((r) => (r as unknown as { readonly changes: number }).changes > 0),
           Effect.mapError(storage(filename, `claiming run ${runId}`))
         ),

@@ -15,7 +15,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
-import { INPUT_NODE, type NewRun, TERMINAL_STATUSES } from "../checkpoint/models.js"
+import { type Checkpoint, INPUT_NODE, type NewRun, type RunRecord, TERMINAL_STATUSES } from "../checkpoint/models.js"
 import {
   CheckpointError,
   IRValidationError,
@@ -75,6 +75,15 @@ export interface Graph extends GraphDefinition {
   readonly start: (
     options?: StartOptions
   ) => Effect.Effect<GraphRun.GraphRun, StateValidationError | CheckpointError | RunStateError, Checkpointer>
+  /**
+   * A handle on a run this process just created (record and step-0 checkpoint in hand),
+   * without re-reading them. Use `resume` for anything else.
+   */
+  readonly open: (
+    run: RunRecord,
+    checkpoint: Checkpoint,
+    options?: { readonly actor?: string }
+  ) => Effect.Effect<GraphRun.GraphRun, never, Checkpointer>
   /** Reload a persisted run for this graph and return a handle that continues it. */
   readonly resume: (
     runId: string,
@@ -273,6 +282,21 @@ const withRuns = (definition: GraphDefinition): Graph => {
       })
     })
 
+  const open: Graph["open"] = (run, checkpoint, options = {}) =>
+    Effect.gen(function*() {
+      const { checkpointer, loop, audit } = yield* services
+      return yield* GraphRun.make({
+        graph: definition,
+        run,
+        checkpoint,
+        response: undefined,
+        checkpointer,
+        loop,
+        audit,
+        actor: options.actor ?? "library"
+      })
+    })
+
   const resume: Graph["resume"] = (runId, options = {}) =>
     Effect.gen(function*() {
       const { checkpointer, loop, audit } = yield* services
@@ -345,7 +369,7 @@ const withRuns = (definition: GraphDefinition): Graph => {
       })
     })
 
-  return { ...definition, initialState, newRun, start, resume }
+  return { ...definition, initialState, newRun, start, open, resume }
 }
 
 /** Build a graph from an IR object (decoded with unknown fields rejected). */

@@ -5,6 +5,7 @@
  * queued runs FIFO per graph under a per-graph and a global concurrency limit. Pending
  * rows survive restarts and are picked up again; shutdown drains in-flight runs.
  */
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -19,7 +20,7 @@ import * as Schedule from "effect/Schedule"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Scope from "effect/Scope"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
-import { type RunStatus, type RunSummary, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
+import { type Checkpoint, type CreatedRun, type NewRun, type RunRecord, type RunStatus, type RunSummary, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
 import {
   CheckpointError,
   type RunStateError,
@@ -99,6 +100,8 @@ interface Job {
   readonly response?: { readonly value: unknown } | undefined
   readonly actor: string
   readonly claim: boolean
+  /** Set when this process created the run: no need to re-read it. */
+  readonly fresh?: { readonly record: RunRecord; readonly checkpoint: Checkpoint } | undefined
 }
 
 const STOPPED: ReadonlySet<RunStatus> = new Set([...TERMINAL_STATUSES, "awaiting-input", "paused"])
@@ -116,13 +119,28 @@ export const make = (
     const perGraph = options.perGraph ?? 4
     const global = yield* Effect.makeSemaphore(options.global ?? 16)
     const lanes = new Map<string, Queue.Queue<Job>>()
+    /** Runs with a job queued or executing in this process. */
     const known = new Set<string>()
+    /** Runs just written by `enqueue`, not yet offered. */
+    const enqueuing = new Set<string>()
     const waiters = new Map<string, Deferred.Deferred<RunSummary, CheckpointError>>()
     const running = new Map<string, GraphRun>()
     const workers: Array<Fiber.RuntimeFiber<never, never>> = []
     let draining = false
     // Workers live in a child scope closed after the drain finalizer below has run.
     const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+
+    // Group commit: concurrent enqueues are written in one transaction (one fsync).
+    const intake = yield* Queue.unbounded<{ readonly run: NewRun; readonly done: Deferred.Deferred<CreatedRun, CheckpointError> }>()
+    const writer = Effect.gen(function*() {
+      const batch = Chunk.toReadonlyArray(yield* Queue.takeBetween(intake, 1, 512))
+      const written = yield* Effect.either(checkpointer.createRuns(batch.map((b) => b.run)))
+      // Hide new rows from the poller until their enqueue call offers them itself.
+      if (Either.isRight(written)) for (const c of written.right) if (c.created) enqueuing.add(c.record.run_id)
+      yield* Effect.forEach(batch, (b, i) =>
+        Deferred.complete(b.done, Either.isRight(written) ? Effect.succeed(written.right[i]!) : Effect.fail(written.left)))
+    }).pipe(Effect.forever)
+    yield* Effect.forkIn(writer, scope)
 
     const waiter = (runId: string) =>
       Effect.gen(function*() {
@@ -155,12 +173,13 @@ export const make = (
       Effect.gen(function*() {
         if (job.claim) {
           const claimed = yield* checkpointer.claimPending(job.runId, OWNER, yield* nowIso)
-          if (!claimed) {
-            known.delete(job.runId)
-            return
-          }
+          if (!claimed) return // another process has it
         }
-        const opened = yield* Effect.either(job.graph.resume(job.runId, { response: job.response, actor: job.actor }))
+        const opened = yield* Effect.either(
+          job.fresh
+            ? job.graph.open(job.fresh.record, job.fresh.checkpoint, { actor: job.actor })
+            : job.graph.resume(job.runId, { response: job.response, actor: job.actor })
+        )
         if (Either.isLeft(opened)) {
           // The run cannot continue here (e.g. its graph changed since it was queued): record why.
           const error = opened.left as StargraphError
@@ -172,7 +191,9 @@ export const make = (
         } else {
           const run = opened.right
           running.set(job.runId, run)
-          yield* Effect.either(run.start())
+          const outcome = yield* Effect.either(run.start())
+          // A stopped run left the queue in the same transaction as its last status change.
+          if (Either.isRight(outcome)) return yield* settle(job.runId, Either.right(outcome.right))
         }
         const summary = yield* Effect.either(summaryFromStore(checkpointer, job.runId))
         if (Either.isRight(summary) && STOPPED.has(summary.right.status)) yield* checkpointer.completePending(job.runId)
@@ -205,6 +226,8 @@ export const make = (
 
     const offer = (job: Job) =>
       Effect.gen(function*() {
+        enqueuing.delete(job.runId)
+        if (known.has(job.runId)) return
         known.add(job.runId)
         const queue = yield* lane(job.graph.id)
         yield* Queue.offer(queue, job)
@@ -221,10 +244,13 @@ export const make = (
         yield* refuseWhileDraining
         const graph = yield* registry.get(graphId)
         const prepared = yield* graph.newRun({ inputs: params, idempotencyKey: opts.idempotencyKey, queued: true })
-        const { record, created } = yield* checkpointer.createRun(prepared)
+        const done = yield* Deferred.make<CreatedRun, CheckpointError>()
+        yield* Queue.offer(intake, { run: prepared, done })
+        const { record, created } = yield* Deferred.await(done)
         const deferred = yield* waiter(record.run_id)
         if (created) {
-          yield* offer({ runId: record.run_id, graph, actor: opts.actor ?? "scheduler", claim: true })
+          const fresh = { record, checkpoint: { ...prepared.initial, run_id: record.run_id } }
+          yield* offer({ runId: record.run_id, graph, actor: opts.actor ?? "scheduler", claim: true, fresh })
         } else if (STOPPED.has(record.status) && !known.has(record.run_id)) {
           yield* settle(record.run_id, yield* Effect.either(summaryFromStore(checkpointer, record.run_id)))
         }
@@ -259,7 +285,7 @@ export const make = (
       const dead = new Set(rows.flatMap((r) => (r.claimed_by !== null && r.claimed_by !== OWNER && !ownerAlive(r.claimed_by) ? [r.claimed_by] : [])))
       for (const owner of dead) yield* checkpointer.releaseClaims(owner)
       for (const row of options.pickUpPending === false ? [] : rows) {
-        if (known.has(row.run_id)) continue
+        if (known.has(row.run_id) || enqueuing.has(row.run_id)) continue
         if (row.claimed_by !== null && !dead.has(row.claimed_by)) continue
         const graph = yield* Effect.either(registry.get(row.graph_id))
         if (Either.isLeft(graph)) continue
