@@ -140,6 +140,13 @@ export class WebhookError extends Schema.TaggedError<WebhookError>()("WebhookErr
   message: Schema.String
 }) {}
 
+/** An HTTP request was refused before it reached a run: auth, limits, routing. */
+export class ApiError extends Schema.TaggedError<ApiError>()("ApiError", {
+  reason: Schema.Literal("unauthorized", "rate-limited", "body-too-large", "not-found", "not-implemented", "unavailable"),
+  status: Schema.Int,
+  message: Schema.String
+}) {}
+
 /** An internal invariant broke or a service was mis-wired. */
 export class StargraphRuntimeError extends Schema.TaggedError<StargraphRuntimeError>()("StargraphRuntimeError", {
   message: Schema.String
@@ -159,6 +166,7 @@ export const StargraphError = Schema.Union(
   SchedulerError,
   TriggerError,
   WebhookError,
+  ApiError,
   StargraphRuntimeError
 )
 

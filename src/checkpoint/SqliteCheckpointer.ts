@@ -303,7 +303,8 @@ export const make = (filename: string): Effect.Effect<CheckpointerShape, never, 
       listRuns: (query) =>
         Effect.gen(function*() {
           const limit = Math.max(1, Math.min(query.limit ?? 50, 500))
-          const before = query.cursor === undefined ? undefined : Number(Buffer.from(query.cursor, "base64url").toString())
+          const decoded = query.cursor === undefined ? undefined : Buffer.from(query.cursor, "base64url").toString()
+          const before = decoded === undefined ? undefined : /^[1-9][0-9]*$/.test(decoded) ? Number(decoded) : Number.NaN
           if (before !== undefined && !Number.isSafeInteger(before)) {
             return yield* new CheckpointError({ reason: "storage-failure", filename, message: `invalid cursor '${query.cursor}'` })
           }

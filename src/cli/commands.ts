@@ -13,11 +13,13 @@ import * as Option from "effect/Option"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
 import { type RunStatus, toSummary } from "../checkpoint/models.js"
 import * as SqliteCheckpointer from "../checkpoint/SqliteCheckpointer.js"
-import { CheckpointError, formatError, type StargraphError } from "../errors.js"
+import { CheckpointError, formatError, InputError, type StargraphError } from "../errors.js"
 import * as Graph from "../graph/Graph.js"
 import type { GraphRun } from "../graph/GraphRun.js"
 import * as AuditSink from "../telemetry/AuditSink.js"
 import * as GraphRegistry from "../scheduler/GraphRegistry.js"
+import * as Serve from "../serve/server.js"
+import * as ProjectConfig from "../triggers/ProjectConfig.js"
 import * as Scheduler from "../scheduler/Scheduler.js"
 import * as TriggerHost from "../triggers/TriggerHost.js"
 import { parseInputs, parseResponse } from "./inputs.js"
@@ -221,8 +223,48 @@ const validateCommand = Command.make(
     }).pipe(Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Validate a graph file and print its graph_hash and runtime_hash"))
 
+const serveCommand = Command.make(
+  "serve",
+  {
+    host: Options.text("host").pipe(Options.withDefault("127.0.0.1")),
+    port: Options.integer("port").pipe(Options.withDefault(8000)),
+    db: Options.text("db").pipe(Options.optional, Options.withDescription("SQLite checkpoint database (without it: a temporary one)")),
+    auditLog: Options.text("audit-log").pipe(Options.optional, Options.withDescription("append one JSON line per API action and run event")),
+    graphs: Options.text("graphs").pipe(Options.repeated, Options.withDescription("graph file or folder to register (repeatable)")),
+    config: Options.text("config").pipe(Options.optional, Options.withDescription("stargraph.yaml (default: ./stargraph.yaml when present)")),
+    authTokenEnv: Options.text("auth-token-env").pipe(Options.optional, Options.withDescription("environment variable holding the bearer token every route but /healthz requires")),
+    rateLimit: Options.integer("rate-limit").pipe(Options.optional, Options.withDescription("requests per client per minute (default: unlimited)")),
+    maxBodyBytes: Options.integer("max-body-bytes").pipe(Options.withDefault(1024 * 1024)),
+    synchronous: Options.choice("synchronous", ["FULL", "NORMAL"]).pipe(Options.withDefault("FULL" as const))
+  },
+  (o) =>
+    Effect.gen(function*() {
+      const tokenEnv = Option.getOrUndefined(o.authTokenEnv)
+      const authToken = tokenEnv === undefined ? undefined : process.env[tokenEnv]
+      if (tokenEnv !== undefined && !authToken) {
+        return yield* new InputError({ field: "--auth-token-env", message: `environment variable ${tokenEnv} is not set`, fix: `export ${tokenEnv}=<token>` })
+      }
+      const config = Option.getOrElse(o.config, () => ProjectConfig.find(process.cwd()))
+      const started = yield* Serve.start({
+        host: o.host,
+        port: o.port,
+        db: Option.getOrUndefined(o.db),
+        auditLog: Option.getOrUndefined(o.auditLog),
+        graphs: o.graphs,
+        config,
+        pluginRoot: process.cwd(),
+        authToken,
+        rateLimitPerMinute: Option.getOrUndefined(o.rateLimit),
+        maxBodyBytes: o.maxBodyBytes,
+        synchronous: o.synchronous
+      })
+      yield* Console.log(`stargraph serve listening on ${started.url} (db ${started.db}, ${started.routes.length} routes)`)
+      return yield* Effect.never
+    }).pipe(Effect.scoped, Effect.catchAll(reportError))
+).pipe(Command.withDescription("Serve the HTTP API: runs, graphs, triggers; Ctrl-C drains and stops"))
+
 /** The root command. */
 export const stargraph = Command.make("stargraph").pipe(
   Command.withDescription("Stargraph: a durable graph runtime with exact replay"),
-  Command.withSubcommands([runCommand, inspectCommand, validateCommand, resumeCommand])
+  Command.withSubcommands([runCommand, inspectCommand, validateCommand, resumeCommand, serveCommand])
 )

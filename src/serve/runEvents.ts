@@ -1,0 +1,114 @@
+/**
+ * A run's event stream for HTTP clients. A run executing in this process streams its
+ * live events (past ones first). Any other run (finished, queued, or driven by another
+ * process on the same database) is followed through its checkpoints: past steps first,
+ * then new ones as they land, then its final event.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
+import { type Checkpoint, type RunRecord, TERMINAL_STATUSES } from "../checkpoint/models.js"
+import { CheckpointError } from "../errors.js"
+import type { RunEvent } from "../runtime/events.js"
+import type { SchedulerShape } from "../scheduler/Scheduler.js"
+
+const STOPPED = new Set<string>([...TERMINAL_STATUSES, "awaiting-input", "paused"])
+
+const finalEvent = (run: RunRecord, state: { readonly [k: string]: unknown }, base: { run_id: string; seq: number; at: string }): RunEvent | undefined => {
+  switch (run.status) {
+    case "done":
+      return { ...base, type: "run.finished", status: "done", steps: run.last_step, final_state: state }
+    case "failed":
+    case "error":
+      return { ...base, type: "run.failed", status: run.status, error: run.error ?? { type: "Unknown", message: "", details: {} } }
+    case "cancelled":
+      return { ...base, type: "run.cancelled", step: run.last_step }
+    case "paused":
+      return { ...base, type: "run.paused", step: run.last_step }
+    case "awaiting-input":
+      return run.waiting ? { ...base, type: "run.waiting", waiting: run.waiting } : undefined
+    default:
+      return undefined
+  }
+}
+
+const stepEvent = (cp: Checkpoint, seq: number): RunEvent => ({
+  run_id: cp.run_id,
+  seq,
+  at: cp.finished_at,
+  type: "step.completed",
+  step: cp.step,
+  nodes: cp.nodes,
+  delta: cp.delta,
+  next: cp.next,
+  duration_ms: cp.duration_ms
+})
+
+/** Follow a run through the checkpoint store until it stops. */
+const fromStore = (checkpointer: CheckpointerShape, runId: string, pollMs: number): Stream.Stream<RunEvent, CheckpointError> =>
+  Stream.unwrap(Effect.gen(function*() {
+    const record = yield* checkpointer.getRun(runId)
+    if (Option.isNone(record)) {
+      return Stream.fail(new CheckpointError({ reason: "unknown-run", runId, message: `no run '${runId}'` }))
+    }
+    let seq = 0
+    let lastStep = 0
+    let done = false
+    const first: RunEvent = {
+      run_id: runId,
+      seq: seq++,
+      at: record.value.started_at ?? record.value.created_at,
+      type: "run.started",
+      graph_id: record.value.graph_id,
+      graph_hash: record.value.graph_hash,
+      from_step: 0,
+      resumed: false
+    }
+    const poll = Effect.gen(function*() {
+      const found = yield* checkpointer.getRun(runId)
+      if (Option.isNone(found)) return yield* new CheckpointError({ reason: "unknown-run", runId, message: `run '${runId}' vanished` })
+      const run = found.value
+      const checkpoints = yield* checkpointer.listCheckpoints(runId)
+      const events: Array<RunEvent> = []
+      for (const cp of checkpoints) {
+        if (cp.step > lastStep) {
+          events.push(stepEvent(cp, seq++))
+          lastStep = cp.step
+        }
+      }
+      if (STOPPED.has(run.status)) {
+        const last = finalEvent(run, checkpoints[checkpoints.length - 1]?.state ?? {}, { run_id: runId, seq: seq++, at: run.finished_at ?? new Date().toISOString() })
+        if (last) events.push(last)
+        done = true
+      }
+      return events
+    })
+    return Stream.concat(Stream.make(first), pollStream(poll, () => done, pollMs))
+  }))
+
+const pollStream = (
+  poll: Effect.Effect<Array<RunEvent>, CheckpointError>,
+  isDone: () => boolean,
+  pollMs: number
+): Stream.Stream<RunEvent, CheckpointError> =>
+  Stream.paginateEffect(true, (first: boolean) =>
+    Effect.gen(function*() {
+      if (!first) yield* Effect.sleep(Duration.millis(pollMs))
+      const events = yield* poll
+      const next: Option.Option<boolean> = isDone() ? Option.none() : Option.some(false)
+      return [events, next] as const
+    })).pipe(Stream.mapConcat((events) => events))
+
+/** The events of `runId`: live when it executes here, otherwise followed through the store. */
+export const runEvents = (
+  scheduler: SchedulerShape,
+  checkpointer: CheckpointerShape,
+  runId: string,
+  pollMs = 250
+): Stream.Stream<RunEvent, CheckpointError> =>
+  Option.match(scheduler.live(runId), {
+    onSome: (run) => run.stream(),
+    onNone: () => fromStore(checkpointer, runId, pollMs)
+  })

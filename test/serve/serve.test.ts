@@ -1,0 +1,289 @@
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import WebSocket from "ws"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
+import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
+import * as Graph from "../../src/graph/Graph.js"
+import * as Serve from "../../src/serve/server.js"
+import * as WebhookTrigger from "../../src/triggers/WebhookTrigger.js"
+import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
+
+/** A running server in its own scope. */
+const boot = async (options: Serve.ServeOptions) => {
+  const scope = Effect.runSync(Scope.make())
+  const started = await Effect.runPromise(Serve.start({ port: 0, ...options }).pipe(Scope.extend(scope)))
+  return { ...started, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+}
+
+const call = async (url: string, init: RequestInit & { json?: unknown } = {}) => {
+  const response = await fetch(url, {
+    ...init,
+    ...(init.json !== undefined ? { body: JSON.stringify(init.json), method: init.method ?? "POST", headers: { "content-type": "application/json", ...init.headers } } : {})
+  })
+  const text = await response.text()
+  return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) as Record<string, any> : {} }
+}
+
+const waitFor = async (url: string, until: (body: Record<string, any>) => boolean, ms = 10_000) => {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const r = await call(url)
+    if (until(r.body) || Date.now() > deadline) return r
+    await new Promise((res) => setTimeout(res, 25))
+  }
+}
+
+let dir: string
+let graphs: string
+let db: string
+let server: Awaited<ReturnType<typeof boot>>
+
+beforeAll(async () => {
+  dir = tempDir()
+  graphs = join(dir, "graphs")
+  mkdirSync(join(graphs, "slow"), { recursive: true })
+  for (const name of ["hello", "approval"]) {
+    mkdirSync(join(graphs, name))
+    for (const f of ["graph.yaml", "nodes.ts"]) {
+      try {
+        writeFileSync(join(graphs, name, f), readFileSync(join(ROOT, "examples", name, f)))
+      } catch { /* approval has no nodes.ts */ }
+    }
+  }
+  writeFileSync(join(graphs, "slow", "nodes.js"), "export const tick = async (s) => { await new Promise((r) => setTimeout(r, 150)); return { n: s.n + 1 } }\n")
+  writeFileSync(join(graphs, "slow", "graph.yaml"), [
+    "ir_version: \"1.0.0\"", "id: run:slow",
+    "state_schema: { fields: { n: { type: integer, default: 0 } } }",
+    "nodes:", "  - { id: a, kind: function, module: ./nodes.js, export: tick }", "  - { id: b, kind: function, module: ./nodes.js, export: tick }",
+    "  - { id: c, kind: function, module: ./nodes.js, export: tick }",
+    "edges: [{ from: a, to: b }, { from: b, to: c }]", ""
+  ].join("\n"))
+  db = join(dir, "serve.sqlite")
+  server = await boot({ db, graphs: [graphs], auditLog: join(dir, "audit.jsonl"), scheduler: { pollIntervalMs: 50 }, maxBodyBytes: 64 * 1024 })
+})
+
+afterAll(async () => {
+  await server?.close()
+})
+
+describe("stargraph serve: the tutorial flow", () => {
+  it("POST /v1/runs executes the graph; GET shows done; a CLI run on the same DB is visible too", async () => {
+    const health = await call(`${server.url}/healthz`)
+    expect(health.body).toMatchObject({ status: "ok", graphs: 3 })
+    const created = await call(`${server.url}/v1/runs`, { json: { graph_id: "run:hello-stargraph", params: { message: "hello" }, idempotency_key: "k1" } })
+    expect(created.status).toBe(202)
+    expect(created.body).toMatchObject({ status: "pending", deduplicated: false })
+    expect(created.body["run_id"]).toMatch(/^run-[0-9a-f-]{36}$/)
+    const done = await waitFor(`${server.url}/v1/runs/${created.body["run_id"]}`, (b) => b["status"] === "done")
+    expect(done.body).toMatchObject({ status: "done", graph_id: "run:hello-stargraph", steps: 5 })
+    expect(done.body["graph_hash"]).toMatch(/^sha256:[0-9a-f]{64}$/)
+    expect(done.body["final_state"]["summary"]).toBe("Hello, hello! after 3 rounds (4 log entries)")
+    const again = await call(`${server.url}/v1/runs`, { json: { graph_id: "run:hello-stargraph", params: { message: "hello" }, idempotency_key: "k1" } })
+    expect(again.status).toBe(200)
+    expect(again.body).toMatchObject({ run_id: created.body["run_id"], deduplicated: true })
+    const checkpoints = await call(`${server.url}/v1/runs/${created.body["run_id"]}/checkpoints`)
+    expect(checkpoints.body["checkpoints"].map((c: { node: string }) => c.node)).toEqual(["__input__", "greet", "count", "count", "count", "summarise"])
+    const artifacts = await call(`${server.url}/v1/runs/${created.body["run_id"]}/artifacts`)
+    expect(artifacts.body["artifacts"]).toHaveLength(5)
+
+    const cli = stargraph(["run", join(graphs, "hello", "graph.yaml"), "--inputs", "message=cli", "--checkpoint", db, "--no-summary"])
+    expect(cli.code).toBe(0)
+    const seen = await call(`${server.url}/v1/runs/${runIdOf(cli.last)}`)
+    expect(seen.body).toMatchObject({ status: "done", final_state: { message: "cli" } })
+    const graphList = await call(`${server.url}/v1/graphs`)
+    expect(graphList.body["graphs"].map((g: { id: string }) => g.id).sort()).toEqual(["run:approval", "run:hello-stargraph", "run:slow"])
+  })
+
+  it("pages 250 runs with a cursor, newest first, filtered by status and graph", async () => {
+    const local = await boot({ db: join(tempDir(), "db.sqlite"), graphs: [join(graphs, "hello")] })
+    try {
+      for (let i = 0; i < 250; i += 25) {
+        await Promise.all(Array.from({ length: 25 }, (_, j) =>
+          call(`${local.url}/v1/runs`, { json: { graph_id: "run:hello-stargraph", params: { message: `m${i + j}` } } })))
+      }
+      const seen: Array<string> = []
+      let cursor: string | null = null
+      let pages = 0
+      do {
+        const page: { body: Record<string, any> } = await call(`${local.url}/v1/runs?limit=100${cursor ? `&cursor=${cursor}` : ""}&graph_id=run:hello-stargraph`)
+        seen.push(...page.body["runs"].map((r: { run_id: string }) => r.run_id))
+        cursor = page.body["next_cursor"]
+        pages++
+      } while (cursor)
+      expect(pages).toBe(3)
+      expect(seen).toHaveLength(250)
+      expect(new Set(seen).size).toBe(250)
+      const bad = await call(`${local.url}/v1/runs?status=sleeping`)
+      expect(bad.status).toBe(400)
+      expect(bad.body["error"]).toMatchObject({ type: "InputError", details: { field: "status" } })
+      const badCursor = await call(`${local.url}/v1/runs?cursor=!!!`)
+      expect(badCursor.status).toBe(400)
+    } finally {
+      await local.close()
+    }
+  })
+})
+
+describe("run control over HTTP", () => {
+  it("respond answers an awaiting-input run warm; the state rules give 409s", async () => {
+    const created = await call(`${server.url}/v1/runs`, { json: { graph_id: "run:approval", params: { request: "rotate keys" } } })
+    const id = created.body["run_id"]
+    const waiting = await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "awaiting-input")
+    expect(waiting.body["waiting"]).toMatchObject({ node: "review", response_field: "decision" })
+    expect((await call(`${server.url}/v1/runs/${id}/pause`, { method: "POST" })).status).toBe(409)
+    expect((await call(`${server.url}/v1/runs/${id}/resume`, { method: "POST" })).status).toBe(409)
+    const invalid = await call(`${server.url}/v1/runs/${id}/respond`, { json: { response: { approved: "yes" } } })
+    expect(invalid.status).toBe(400)
+    expect(invalid.body["error"]["type"]).toBe("StateValidationError")
+    const unknownField = await call(`${server.url}/v1/runs/${id}/respond`, { json: { response: { approved: true }, extra: 1 } })
+    expect(unknownField.status).toBe(400)
+    expect(unknownField.body["error"]).toMatchObject({ type: "InputError", details: { field: "extra" } })
+    const ok = await call(`${server.url}/v1/runs/${id}/respond`, { json: { response: { approved: true } } })
+    expect(ok.status).toBe(202)
+    const done = await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "done")
+    expect(done.body["final_state"]["outcome"]).toContain("published")
+    const late = await call(`${server.url}/v1/runs/${id}/respond`, { json: { response: { approved: true } } })
+    expect(late.status).toBe(409)
+    expect(late.body["error"]["type"]).toBe("RunStateError")
+    expect((await call(`${server.url}/v1/runs/${id}/cancel`, { method: "POST" })).status).toBe(409)
+    expect((await call(`${server.url}/v1/runs/run-nope/cancel`, { method: "POST" })).status).toBe(404)
+  })
+
+  it("pause stops after the current step, resume finishes it, cancel stops a running run", async () => {
+    const created = await call(`${server.url}/v1/runs`, { json: { graph_id: "run:slow", params: {} } })
+    const id = created.body["run_id"]
+    await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "running")
+    expect((await call(`${server.url}/v1/runs/${id}/pause`, { method: "POST" })).status).toBe(202)
+    const paused = await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "paused")
+    expect(paused.body["status"]).toBe("paused")
+    expect(paused.body["steps"]).toBeLessThan(3)
+    expect((await call(`${server.url}/v1/runs/${id}/resume`, { method: "POST" })).status).toBe(202)
+    const done = await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "done")
+    expect(done.body["final_state"]).toEqual({ n: 3 })
+
+    const second = (await call(`${server.url}/v1/runs`, { json: { graph_id: "run:slow", params: {} } })).body["run_id"]
+    await waitFor(`${server.url}/v1/runs/${second}`, (b) => b["status"] === "running")
+    const cancelled = await call(`${server.url}/v1/runs/${second}/cancel`, { method: "POST" })
+    expect(cancelled.body).toMatchObject({ status: "cancelled" })
+    const counterfactual = await call(`${server.url}/v1/runs/${second}/counterfactual`, { json: {} })
+    expect(counterfactual.status).toBe(501)
+    expect(counterfactual.body["error"]).toMatchObject({ type: "ApiError", details: { reason: "not-implemented" } })
+  })
+})
+
+describe("streams", () => {
+  it("streams events over SSE and WebSocket, replaying past events to a late client", async () => {
+    const id = (await call(`${server.url}/v1/runs`, { json: { graph_id: "run:slow", params: {} } })).body["run_id"]
+    const wsEvents: Array<{ type: string; seq: number }> = []
+    const wsDone = new Promise<void>((resolve, reject) => {
+      const ws = new WebSocket(`${server.url.replace("http", "ws")}/v1/runs/${id}/stream`)
+      ws.on("message", (data: unknown) => wsEvents.push(JSON.parse(String(data))))
+      ws.on("close", () => resolve())
+      ws.on("error", reject)
+    })
+    const sse = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { accept: "text/event-stream" } })
+    expect(sse.headers.get("content-type")).toContain("text/event-stream")
+    const text = await sse.text()
+    await wsDone
+    const sseTypes = [...text.matchAll(/^event: (.+)$/gm)].map((m) => m[1])
+    expect(sseTypes[0]).toBe("run.started")
+    expect(sseTypes[sseTypes.length - 1]).toBe("run.finished")
+    expect(sseTypes.filter((t) => t === "step.completed")).toHaveLength(3)
+    expect(wsEvents.map((e) => e.type)).toEqual(sseTypes)
+    // A client connecting after the run finished still gets the whole story.
+    const late = await (await fetch(`${server.url}/v1/runs/${id}/stream`)).text()
+    expect([...late.matchAll(/^event: (.+)$/gm)].map((m) => m[1])).toEqual(["run.started", "step.completed", "step.completed", "step.completed", "run.finished"])
+  })
+})
+
+describe("bad requests get the envelope", () => {
+  it("malformed JSON, unknown fields, huge bodies, unknown graphs, invalid params, unknown routes", async () => {
+    const post = (body: string) => fetch(`${server.url}/v1/runs`, { method: "POST", body, headers: { "content-type": "application/json" } })
+      .then(async (r) => ({ status: r.status, body: await r.json() as { error: { type: string; details: Record<string, unknown> } } }))
+    const malformed = await post("{\"graph_id\":")
+    expect([malformed.status, malformed.body.error.type, malformed.body.error.details["field"]]).toEqual([400, "InputError", "body"])
+    const unknown = await post(JSON.stringify({ graph_id: "run:hello-stargraph", colour: "red" }))
+    expect([unknown.status, unknown.body.error.details["field"]]).toEqual([400, "colour"])
+    const huge = await post(JSON.stringify({ graph_id: "run:hello-stargraph", params: { message: "x".repeat(100_000) } }))
+    expect([huge.status, huge.body.error.type, huge.body.error.details["reason"]]).toEqual([413, "ApiError", "body-too-large"])
+    const noGraph = await post(JSON.stringify({ graph_id: "run:nope" }))
+    expect([noGraph.status, noGraph.body.error.type]).toEqual([404, "SchedulerError"])
+    const badParams = await post(JSON.stringify({ graph_id: "run:hello-stargraph", params: { message: 42 } }))
+    expect([badParams.status, badParams.body.error.type, badParams.body.error.details["field"]]).toEqual([400, "StateValidationError", "message"])
+    const noRoute = await call(`${server.url}/v2/nothing`)
+    expect([noRoute.status, noRoute.body["error"]["type"]]).toEqual([404, "ApiError"])
+    const noRun = await call(`${server.url}/v1/runs/run-unknown`)
+    expect([noRun.status, noRun.body["error"]["type"], noRun.body["error"]["details"]["reason"]]).toEqual([404, "CheckpointError", "unknown-run"])
+  })
+
+  it("documents every route in /openapi.json and writes one audit line per API action", async () => {
+    const doc = await call(`${server.url}/openapi.json`)
+    const paths = Object.keys(doc.body["paths"])
+    for (const p of ["/healthz", "/v1/runs", "/v1/runs/{id}", "/v1/runs/{id}/checkpoints", "/v1/graphs", "/v1/runs/{id}/cancel", "/v1/runs/{id}/pause", "/v1/runs/{id}/resume", "/v1/runs/{id}/respond", "/v1/runs/{id}/counterfactual", "/v1/runs/{id}/artifacts", "/v1/runs/{id}/stream"]) {
+      expect(paths).toContain(p)
+    }
+    expect(doc.body["paths"]["/v1/runs"]["post"]["requestBody"]["content"]["application/json"]["schema"]["required"]).toContain("graph_id")
+    const lines = readFileSync(join(dir, "audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; actor: string })
+    expect(lines.some((l) => l.event === "api.runs.create" && l.actor === "http:127.0.0.1")).toBe(true)
+    expect(lines.some((l) => l.event === "run.finished")).toBe(true)
+  })
+})
+
+describe("auth, rate limits, webhooks, restart", () => {
+  it("requires the bearer token on every route but /healthz, and rate limits per client with headers", async () => {
+    const local = await boot({ db: join(tempDir(), "db.sqlite"), graphs: [join(graphs, "hello")], authToken: "t0ken", rateLimitPerMinute: 3 })
+    try {
+      expect((await call(`${local.url}/healthz`)).status).toBe(200)
+      const denied = await call(`${local.url}/v1/graphs`)
+      expect([denied.status, denied.body["error"]["details"]["reason"]]).toEqual([401, "unauthorized"])
+      const allowed = await call(`${local.url}/v1/graphs`, { headers: { authorization: "Bearer t0ken" } })
+      expect(allowed.status).toBe(200)
+      expect(allowed.headers.get("x-ratelimit-limit")).toBe("3")
+      expect(allowed.headers.get("x-ratelimit-remaining")).toBe("0")
+      const limited = await call(`${local.url}/v1/graphs`, { headers: { authorization: "Bearer t0ken" } })
+      expect([limited.status, limited.body["error"]["details"]["reason"]]).toEqual([429, "rate-limited"])
+      expect(Number(limited.headers.get("x-ratelimit-reset"))).toBeGreaterThan(Date.now() / 1000)
+    } finally {
+      await local.close()
+    }
+  })
+
+  it("mounts signed webhooks from stargraph.yaml on the real server", async () => {
+    const local = tempDir()
+    const config = join(local, "stargraph.yaml")
+    writeFileSync(config, `webhooks:\n  - { id: nvd-mirror, graph: ${join(graphs, "hello", "graph.yaml")}, secret_env: NVD_SECRET }\n`)
+    const s = await boot({ db: join(local, "db.sqlite"), config, env: { NVD_SECRET: "k" } })
+    try {
+      const body = JSON.stringify({ message: "CVE-1" })
+      const ok = await fetch(`${s.url}/v1/triggers/webhook/nvd-mirror`, { method: "POST", body, headers: WebhookTrigger.sign("k", body, Math.floor(Date.now() / 1000), "n1") })
+      expect(ok.status).toBe(202)
+      const bad = await fetch(`${s.url}/v1/triggers/webhook/nvd-mirror`, { method: "POST", body, headers: WebhookTrigger.sign("wrong", body, Math.floor(Date.now() / 1000), "n2") })
+      expect(bad.status).toBe(401)
+      expect((await bad.json() as { error: { type: string } }).error.type).toBe("WebhookError")
+      const run = (await ok.json() as { run_id: string }).run_id
+      expect((await waitFor(`${s.url}/v1/runs/${run}`, (b) => b["status"] === "done")).body["final_state"]["message"]).toBe("CVE-1")
+    } finally {
+      await s.close()
+    }
+  })
+
+  it("picks up runs left pending by a stopped server on restart", async () => {
+    const file = join(tempDir(), "db.sqlite")
+    const ids = await Effect.runPromise(Effect.gen(function*() {
+      const g = yield* Graph.load(join(graphs, "hello", "graph.yaml"))
+      const checkpointer = yield* Checkpointer
+      return yield* Effect.forEach([1, 2], (i) =>
+        Effect.flatMap(g.newRun({ inputs: { message: `left ${i}` }, queued: true }), (r) => Effect.map(checkpointer.createRun(r), (c) => c.record.run_id)))
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: file }))))
+    const s = await boot({ db: file, graphs: [join(graphs, "hello")] })
+    try {
+      for (const id of ids) expect((await waitFor(`${s.url}/v1/runs/${id}`, (b) => b["status"] === "done")).body["status"]).toBe("done")
+    } finally {
+      await s.close()
+    }
+  })
+})
