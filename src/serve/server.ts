@@ -11,6 +11,7 @@ import { createServer } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
@@ -264,7 +265,13 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     const server = yield* NodeHttpServer.make(() => createServer(), { host: options.host ?? "127.0.0.1", port: options.port ?? 8000 }).pipe(
       Effect.mapError((e) => new StargraphRuntimeError({ message: `cannot listen on ${options.host ?? "127.0.0.1"}:${options.port ?? 8000}: ${String(e.cause ?? e)}` }))
     )
-    yield* HttpServer.serveEffect(app).pipe(Effect.provideService(HttpServer.HttpServer, server), Effect.provide(context))
+    // Request spans only when an OpenTelemetry exporter is configured: otherwise no cost.
+    const traced = process.env["OTEL_EXPORTER_OTLP_ENDPOINT"] !== undefined
+    yield* HttpServer.serveEffect(app).pipe(
+      Effect.locally(HttpMiddleware.currentTracerDisabledWhen, () => !traced),
+      Effect.provideService(HttpServer.HttpServer, server),
+      Effect.provide(context)
+    )
     const address = server.address
     const port = address._tag === "TcpAddress" ? address.port : 0
     const host = address._tag === "TcpAddress" ? address.hostname : "unix"
