@@ -140,6 +140,22 @@ export class WebhookError extends Schema.TaggedError<WebhookError>()("WebhookErr
   message: Schema.String
 }) {}
 
+/**
+ * A replayed node made a call the cassette does not hold: a different request than
+ * the recorded one (`request-mismatch`, with both request hashes) or one more call
+ * than was recorded (`missing-entry`). Never answered by a silent live call.
+ */
+export class ReplayDivergenceError extends Schema.TaggedError<ReplayDivergenceError>()("ReplayDivergenceError", {
+  reason: Schema.Literal("request-mismatch", "missing-entry"),
+  nodeId: Schema.String,
+  step: Schema.Int,
+  /** The call's name, e.g. `llm.complete` or `clock.now`. */
+  call: Schema.String,
+  expectedHash: Schema.optional(Schema.String),
+  actualHash: Schema.String,
+  message: Schema.String
+}) {}
+
 /** An HTTP request was refused before it reached a run: auth, limits, routing. */
 export class ApiError extends Schema.TaggedError<ApiError>()("ApiError", {
   reason: Schema.Literal("unauthorized", "rate-limited", "body-too-large", "not-found", "not-implemented", "unavailable"),
@@ -167,6 +183,7 @@ export const StargraphError = Schema.Union(
   TriggerError,
   WebhookError,
   ApiError,
+  ReplayDivergenceError,
   StargraphRuntimeError
 )
 
@@ -174,7 +191,13 @@ export const StargraphError = Schema.Union(
 export type StargraphError = typeof StargraphError.Type
 
 /** Errors that fail a run (persisted on the run record with status `failed`). */
-export type RunFailure = NodeExecutionError | StateValidationError | StateConflictError | StepLimitError | NodeModuleError
+export type RunFailure =
+  | NodeExecutionError
+  | StateValidationError
+  | StateConflictError
+  | StepLimitError
+  | NodeModuleError
+  | ReplayDivergenceError
 
 /** Render any Stargraph error as one line for terminals and logs. */
 export const formatError = (error: StargraphError): string => {

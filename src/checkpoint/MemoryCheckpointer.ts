@@ -45,12 +45,14 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
           fork_step: run.fork_step ?? null,
           graph_source: run.graph_source ?? null,
           owner: null,
-          last_step: run.initial.step
+          last_step: run.history?.[run.history.length - 1]?.step ?? run.initial.step,
+          derived_hash: run.derived_hash ?? null,
+          mutation: run.mutation ?? null
         }
         runs.set(runId, record)
         order.push(runId)
         if (key !== null) byKey.set(key, runId)
-        checkpoints.set(runId, [{ ...run.initial, run_id: runId }])
+        checkpoints.set(runId, [{ ...run.initial, run_id: runId }, ...(run.history ?? []).map((c) => ({ ...c, run_id: runId }))])
         if (run.queued === true) {
           pending.set(runId, { run_id: runId, graph_id: run.graph_id, enqueued_at: run.created_at, claimed_by: null, claimed_at: null })
         }

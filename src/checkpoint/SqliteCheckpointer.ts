@@ -94,6 +94,8 @@ interface RunRow {
   readonly graph_source: string | null
   readonly owner: string | null
   readonly last_step: number
+  readonly derived_hash: string | null
+  readonly mutation: string | null
   readonly seq?: number
 }
 
@@ -114,6 +116,7 @@ interface CheckpointRow {
   readonly started_at: string
   readonly finished_at: string
   readonly duration_ms: number
+  readonly calls: string
 }
 
 const decodeRun = Schema.decodeUnknownEither(RunRecord)
@@ -135,7 +138,8 @@ const toRun = (filename: string) => (row: RunRow): Effect.Effect<RunRecord, Chec
       seq: undefined,
       inputs: parseJson(row.inputs),
       error: parseJson(row.error),
-      waiting: parseJson(row.waiting)
+      waiting: parseJson(row.waiting),
+      mutation: parseJson(row.mutation)
     }),
     catch: (cause) => corrupt(filename, `run ${row.run_id}`, cause)
   }).pipe(
@@ -155,7 +159,8 @@ const toCheckpoint = (filename: string) => (row: CheckpointRow): Effect.Effect<C
       writes: parseJson(row.writes),
       delta: parseJson(row.delta),
       next: parseJson(row.next),
-      joins: parseJson(row.joins)
+      joins: parseJson(row.joins),
+      calls: parseJson(row.calls)
     }),
     catch: (cause) => corrupt(filename, `checkpoint ${row.run_id}#${row.step}`, cause)
   }).pipe(
@@ -174,10 +179,10 @@ export const make = (filename: string): Effect.Effect<CheckpointerShape, never, 
 
     const insertCheckpoint = (cp: Checkpoint) =>
       sql`INSERT INTO checkpoints (run_id, step, node, nodes, state, writes, delta, next, joins, graph_hash,
-        runtime_hash, parent_run_id, parent_step, started_at, finished_at, duration_ms)
+        runtime_hash, parent_run_id, parent_step, started_at, finished_at, duration_ms, calls)
         VALUES (${cp.run_id}, ${cp.step}, ${cp.node}, ${json(cp.nodes)}, ${json(cp.state)}, ${json(cp.writes)},
         ${json(cp.delta)}, ${json(cp.next)}, ${json(cp.joins)}, ${cp.graph_hash}, ${cp.runtime_hash},
-        ${cp.parent_run_id}, ${cp.parent_step}, ${cp.started_at}, ${cp.finished_at}, ${cp.duration_ms})`
+        ${cp.parent_run_id}, ${cp.parent_step}, ${cp.started_at}, ${cp.finished_at}, ${cp.duration_ms}, ${json(cp.calls ?? [])})`
 
     const patchRun = (runId: string, patch: RunPatch) => {
       const columns: Record<string, unknown> = {}
@@ -213,21 +218,25 @@ export const make = (filename: string): Effect.Effect<CheckpointerShape, never, 
           fork_step: run.fork_step ?? null,
           graph_source: run.graph_source ?? null,
           owner: null,
-          last_step: run.initial.step
+          last_step: run.history?.[run.history.length - 1]?.step ?? run.initial.step,
+          derived_hash: run.derived_hash ?? null,
+          mutation: run.mutation ?? null
         }
         // The insert comes first so the transaction takes the write lock at once (waiting
         // out other processes): dedup and insert are one atomic step across processes.
         const inserted = yield* sql`INSERT INTO runs_history (run_id, graph_id, graph_hash, runtime_hash, status,
-          inputs, created_at, idempotency_key, parent_run_id, fork_step, graph_source, last_step)
+          inputs, created_at, idempotency_key, parent_run_id, fork_step, graph_source, last_step, derived_hash, mutation)
           VALUES (${runId}, ${record.graph_id}, ${record.graph_hash}, ${record.runtime_hash}, 'pending',
           ${json(record.inputs)}, ${record.created_at}, ${record.idempotency_key}, ${record.parent_run_id},
-          ${record.fork_step}, ${record.graph_source}, ${record.last_step})
+          ${record.fork_step}, ${record.graph_source}, ${record.last_step}, ${record.derived_hash},
+          ${record.mutation === null ? null : json(record.mutation)})
           ON CONFLICT (idempotency_key) DO NOTHING`.raw
         if ((inserted as unknown as { readonly changes: number }).changes === 0) {
           const rows = yield* sql<RunRow>`SELECT * FROM runs_history WHERE idempotency_key = ${record.idempotency_key}`
           if (rows[0]) return { _tag: "existing" as const, row: rows[0] }
         }
         yield* insertCheckpoint({ ...run.initial, run_id: runId })
+        for (const cp of run.history ?? []) yield* insertCheckpoint({ ...cp, run_id: runId })
         if (run.queued === true) {
           yield* sql`INSERT INTO pending_runs (run_id, graph_id, params, idempotency_key, enqueued_at)
             VALUES (${runId}, ${record.graph_id}, ${json(record.inputs)}, ${record.idempotency_key}, ${record.created_at})`

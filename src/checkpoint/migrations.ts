@@ -88,6 +88,16 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
         updated_at TEXT NOT NULL
       )`
     ]
+  },
+  {
+    version: 4,
+    name: "cassettes and counterfactual forks",
+    statements: [
+      "ALTER TABLE checkpoints ADD COLUMN calls TEXT NOT NULL DEFAULT '[]'",
+      "ALTER TABLE runs_history ADD COLUMN derived_hash TEXT",
+      "ALTER TABLE runs_history ADD COLUMN mutation TEXT",
+      "CREATE INDEX IF NOT EXISTS runs_history_parent ON runs_history (parent_run_id)"
+    ]
   }
 ]
 

@@ -40,6 +40,19 @@ export const WriteRecord = Schema.Struct({ node: Schema.String, update: StateRec
 /** Name of the pseudo-node of step 0 (the run's inputs). */
 export const INPUT_NODE = "__input__"
 
+/** One non-deterministic call a node made (tool, LLM, inference, clock, random), as recorded. */
+export const CallRecord = Schema.Struct({
+  node: Schema.String,
+  /** Order of the call among this node's calls in this step, from 0. */
+  seq: Schema.Int,
+  name: Schema.String,
+  request_hash: Schema.String,
+  request: Schema.Unknown,
+  response: Schema.Unknown
+})
+/** One recorded call. */
+export type CallRecord = typeof CallRecord.Type
+
 /** One row per step: the state after it, what was written, and where the run goes next. */
 export const Checkpoint = Schema.Struct({
   run_id: Schema.String,
@@ -60,7 +73,9 @@ export const Checkpoint = Schema.Struct({
   parent_step: Schema.NullOr(Schema.Int),
   started_at: Schema.String,
   finished_at: Schema.String,
-  duration_ms: Schema.Number
+  duration_ms: Schema.Number,
+  /** The step's recorded calls: the cassette a replay answers from. */
+  calls: Schema.optional(Schema.Array(CallRecord))
 })
 /** One row per step. */
 export type Checkpoint = typeof Checkpoint.Type
@@ -85,7 +100,11 @@ export const RunRecord = Schema.Struct({
   graph_source: Schema.NullOr(Schema.String),
   /** `host:pid` of the process driving the run, while it runs. */
   owner: Schema.NullOr(Schema.String),
-  last_step: Schema.Int
+  last_step: Schema.Int,
+  /** For a counterfactual fork: sha256 of (parent graph_hash, fork step, canonical mutation). */
+  derived_hash: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
+  /** For a counterfactual fork: the applied mutation. */
+  mutation: Schema.optionalWith(Schema.NullOr(Schema.Unknown), { default: () => null })
 })
 /** The run record. */
 export type RunRecord = typeof RunRecord.Type
@@ -111,6 +130,10 @@ export interface NewRun {
   readonly initial: Omit<Checkpoint, "run_id">
   /** Also write a `pending_runs` row (the scheduler's queue) in the same transaction. */
   readonly queued?: boolean
+  /** Checkpoints after step 0 to write in the same transaction (a fork's copied prefix). */
+  readonly history?: ReadonlyArray<Omit<Checkpoint, "run_id">>
+  readonly derived_hash?: string | null
+  readonly mutation?: unknown
 }
 
 /**

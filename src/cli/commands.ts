@@ -5,6 +5,7 @@
  * (awaiting-input or paused).
  */
 import { Args, Command, Options } from "@effect/cli"
+import { readFileSync } from "node:fs"
 import * as Console from "effect/Console"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -17,6 +18,8 @@ import { CheckpointError, formatError, InputError, type StargraphError } from ".
 import * as Graph from "../graph/Graph.js"
 import type { GraphRun } from "../graph/GraphRun.js"
 import * as AuditSink from "../telemetry/AuditSink.js"
+import * as Replay from "../replay/fork.js"
+import { renderDiff } from "../replay/RunDiff.js"
 import * as GraphRegistry from "../scheduler/GraphRegistry.js"
 import * as Serve from "../serve/server.js"
 import * as ProjectConfig from "../triggers/ProjectConfig.js"
@@ -199,7 +202,10 @@ const inspectCommand = Command.make(
       yield* Console.log(`graph_hash ${record.graph_hash}`)
       yield* Console.log(`runtime_hash ${record.runtime_hash}`)
       yield* Console.log(`created ${record.created_at}  started ${record.started_at ?? "-"}  finished ${record.finished_at ?? "-"}`)
-      if (record.parent_run_id) yield* Console.log(`forked from ${record.parent_run_id} at step ${record.fork_step}`)
+      if (record.parent_run_id) {
+        yield* Console.log(`forked from ${record.parent_run_id} at step ${record.fork_step}  derived_hash ${record.derived_hash ?? "-"}`)
+        if (record.mutation !== null) yield* Console.log(`mutation ${JSON.stringify(record.mutation)}`)
+      }
       yield* Console.log("")
       for (const line of timeline(record, checkpoints)) yield* Console.log(line)
       yield* Console.log("")
@@ -222,6 +228,50 @@ const validateCommand = Command.make(
       yield* Console.log(`runtime_hash=${g.runtimeHash}`)
     }).pipe(Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Validate a graph file and print its graph_hash and runtime_hash"))
+
+const replayCommand = Command.make(
+  "replay",
+  {
+    runId: Args.text({ name: "run_id" }),
+    db: dbOption("db"),
+    fromStep: Options.integer("from-step").pipe(Options.withDefault(0), Options.withDescription("fork from the state after this step")),
+    mutation: Options.text("mutation").pipe(Options.optional, Options.withDescription("CounterfactualMutation JSON file")),
+    diff: Options.boolean("diff").pipe(Options.withDescription("print the parent-vs-fork RunDiff as canonical JSON")),
+    graph: Options.text("graph").pipe(Options.optional, Options.withDescription("graph file (default: the file the parent ran from)")),
+    liveAfterFork: Options.boolean("live-after-fork").pipe(
+      Options.withDescription("answer calls the cassette cannot with live calls instead of failing with ReplayDivergenceError")
+    ),
+    logFile: logFileOption
+  },
+  (o) =>
+    Effect.gen(function*() {
+      const mutation = yield* Option.match(o.mutation, {
+        onNone: () => Effect.succeed(undefined as unknown),
+        onSome: (file) =>
+          Effect.try({
+            try: () => JSON.parse(readFileSync(file, "utf8")) as unknown,
+            catch: (e) => new InputError({ field: "--mutation", message: `cannot read ${file} as JSON: ${e instanceof Error ? e.message : String(e)}`, fix: "pass a JSON file with a CounterfactualMutation" })
+          })
+      })
+      yield* Effect.gen(function*() {
+        const checkpointer = yield* Checkpointer
+        const parent = yield* Effect.flatMap(checkpointer.getRun(o.runId), Option.match({
+          onNone: () => Effect.fail(new CheckpointError({ reason: "unknown-run", runId: o.runId, filename: o.db, message: `no run '${o.runId}' in ${o.db}` })),
+          onSome: Effect.succeed
+        }))
+        const file = Option.getOrElse(o.graph, () => parent.graph_source ?? "")
+        if (file === "") {
+          return yield* new InputError({ field: "--graph", message: `run ${o.runId} has no recorded graph file`, fix: "pass --graph path/to/graph.yaml" })
+        }
+        const g = yield* Graph.load(file)
+        const result = yield* Replay.fork(g, o.runId, { fromStep: o.fromStep, mutation, liveAfterFork: o.liveAfterFork, actor: "cli" })
+        yield* Console.log(`cf_run_id=${result.cfRunId}`)
+        if (o.diff) yield* Console.log(renderDiff(result.diff))
+        if (result.error) yield* Console.error(`error: ${formatError(result.error)}`)
+        yield* setExit(exitFor(result.summary.status))
+      }).pipe(Effect.provide(storeLayer(o.db, o.logFile)))
+    }).pipe(Effect.catchAll(reportError))
+).pipe(Command.withDescription("Fork a counterfactual run from a persisted run, replaying its recorded calls; print the RunDiff"))
 
 const serveCommand = Command.make(
   "serve",
@@ -266,5 +316,5 @@ const serveCommand = Command.make(
 /** The root command. */
 export const stargraph = Command.make("stargraph").pipe(
   Command.withDescription("Stargraph: a durable graph runtime with exact replay"),
-  Command.withSubcommands([runCommand, inspectCommand, validateCommand, resumeCommand, serveCommand])
+  Command.withSubcommands([runCommand, inspectCommand, validateCommand, resumeCommand, replayCommand, serveCommand])
 )

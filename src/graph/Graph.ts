@@ -37,6 +37,7 @@ import {
   type RouterFunction
 } from "../nodes/executors.js"
 import { loadModule, type ModuleNamespace, pickExport } from "../nodes/loader.js"
+import type { ReplaySource } from "../replay/Cassette.js"
 import { checkJson } from "../runtime/json.js"
 import { ownerAlive } from "../runtime/owner.js"
 import { OWNER, RunLoop } from "../runtime/RunLoop.js"
@@ -60,6 +61,8 @@ export interface ResumeOptions {
   readonly actor?: string
   /** Resume even if this process's runtime hash differs from the run's (Node.js upgrade). */
   readonly allowRuntimeDrift?: boolean
+  /** Drive a counterfactual fork against its parent's cassette (see `replay/fork`). */
+  readonly replay?: ReplaySource
 }
 
 /** A validated graph. */
@@ -365,7 +368,8 @@ const withRuns = (definition: GraphDefinition): Graph => {
         checkpointer,
         loop,
         audit,
-        actor: options.actor ?? "library"
+        actor: options.actor ?? "library",
+        replay: options.replay
       })
     })
 

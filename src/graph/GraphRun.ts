@@ -15,6 +15,7 @@ import { CheckpointError, type RunFailure, RunStateError } from "../errors.js"
 import { type AuditSinkShape, discard } from "../telemetry/AuditSink.js"
 import { FINAL_EVENT_TYPES, type RunEvent, type RunEventInput } from "../runtime/events.js"
 import { type Control, markError, type RunLoopShape } from "../runtime/RunLoop.js"
+import type { ReplaySource } from "../replay/Cassette.js"
 import type { GraphDefinition } from "./definition.js"
 
 /** A handle on one run. */
@@ -51,6 +52,8 @@ export interface GraphRunOptions {
   readonly audit: AuditSinkShape
   /** Who caused this run, for the audit log (e.g. `cli`, `http:<client>`). */
   readonly actor: string
+  /** For a counterfactual fork: what the replay answers from. */
+  readonly replay?: ReplaySource | undefined
 }
 
 /** Build a run handle (no I/O). */
@@ -97,7 +100,8 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
           emit,
           setStatus: (s) => Ref.set(status, s),
           control,
-          cancelled
+          cancelled,
+          replay: options.replay
         }).pipe(
           Effect.tapError((error) =>
             error instanceof CheckpointError

@@ -6,13 +6,14 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
-import { NodeExecutionError, NodeModuleError } from "../errors.js"
+import { NodeExecutionError, NodeModuleError, ReplayDivergenceError } from "../errors.js"
 import type { NodeSpec } from "../ir/schema.js"
 import type { State } from "../ir/stateSchema.js"
+import { liveCalls, type NodeCalls } from "../replay/Cassette.js"
 import { expand } from "./template.js"
 
 /** What a node sees besides the state. */
-export interface NodeContext {
+export interface NodeContext extends NodeCalls {
   readonly runId: string
   readonly nodeId: string
   readonly step: number
@@ -40,10 +41,16 @@ export type NodeOutcome =
 /** Inputs beyond state: the response to an interrupt, when resuming one. */
 export interface ExecuteOptions {
   readonly response?: { readonly value: unknown } | undefined
+  /** The step recorder's calls for this node (live and unrecorded when absent). */
+  readonly calls?: NodeCalls | undefined
 }
 
 /** A compiled node. */
-export type Executor = (state: State, ctx: Omit<NodeContext, "attempt">, options: ExecuteOptions) => Effect.Effect<NodeOutcome, NodeExecutionError>
+export type Executor = (
+  state: State,
+  ctx: { readonly runId: string; readonly nodeId: string; readonly step: number },
+  options: ExecuteOptions
+) => Effect.Effect<NodeOutcome, NodeExecutionError | ReplayDivergenceError>
 
 const render = (cause: unknown): string => {
   if (cause instanceof Error) {
@@ -70,9 +77,11 @@ const asUpdate = (value: unknown, nodeId: string, step: number, attempt: number)
   return Effect.succeed({ _tag: "Update", update: value as State })
 }
 
-const callFunction = (fn: NodeFunction, state: State, ctx: NodeContext): Effect.Effect<NodeOutcome, NodeExecutionError> => {
+const callFunction = (fn: NodeFunction, state: State, ctx: NodeContext): Effect.Effect<NodeOutcome, NodeExecutionError | ReplayDivergenceError> => {
   const failed = (cause: unknown) =>
-    new NodeExecutionError({ nodeId: ctx.nodeId, step: ctx.step, attempts: ctx.attempt, cause: render(cause) })
+    cause instanceof ReplayDivergenceError
+      ? cause
+      : new NodeExecutionError({ nodeId: ctx.nodeId, step: ctx.step, attempts: ctx.attempt, cause: render(cause) })
   return Effect.suspend(() => {
     let result: ReturnType<NodeFunction>
     try {
@@ -99,11 +108,12 @@ const callFunction = (fn: NodeFunction, state: State, ctx: NodeContext): Effect.
 export const functionExecutor = (spec: Extract<NodeSpec, { kind: "function" }>, fn: NodeFunction): Executor => {
   const attempts = spec.retry?.max_attempts ?? 1
   const backoff = Duration.millis(spec.retry?.backoff_ms ?? 0)
-  return (state, ctx) => {
+  return (state, ctx, options) => {
     let attempt = 0
+    const calls = options.calls ?? liveCalls
     const once = Effect.suspend(() => {
       attempt += 1
-      const call = callFunction(fn, state, { ...ctx, attempt })
+      const call = callFunction(fn, state, { ...ctx, ...calls, attempt })
       return spec.timeout_ms === undefined ? call : call.pipe(
         Effect.timeoutFail({
           duration: Duration.millis(spec.timeout_ms),
@@ -118,7 +128,7 @@ export const functionExecutor = (spec: Extract<NodeSpec, { kind: "function" }>, 
       )
     })
     return attempts <= 1 ? once : once.pipe(
-      Effect.retry({ times: attempts - 1, schedule: Schedule.spaced(backoff) })
+      Effect.retry({ times: attempts - 1, schedule: Schedule.spaced(backoff), while: (e) => e._tag === "NodeExecutionError" })
     )
   }
 }

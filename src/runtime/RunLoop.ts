@@ -19,6 +19,7 @@ import { type Checkpoint, type RunRecord, type RunStatus, type RunSummary, toSum
 import {
   type CheckpointError,
   type NodeExecutionError,
+  type ReplayDivergenceError,
   type RunFailure,
   type StargraphError,
   StateValidationError,
@@ -27,6 +28,7 @@ import {
 import type { GraphDefinition } from "../graph/definition.js"
 import type { State } from "../ir/stateSchema.js"
 import type { NodeOutcome } from "../nodes/executors.js"
+import { type ReplaySource, stepRecorder } from "../replay/Cassette.js"
 import { toErrorRecord } from "./errorRecord.js"
 import type { RunEventInput } from "./events.js"
 import { nextFrontier } from "./frontier.js"
@@ -49,6 +51,8 @@ export interface DriveInput {
   readonly control: Ref.Ref<Control>
   /** Completed when cancellation is requested, so a long node step is interrupted. */
   readonly cancelled: Deferred.Deferred<void>
+  /** For a counterfactual fork: the parent's cassette, responses and output overrides. */
+  readonly replay?: ReplaySource | undefined
 }
 
 /** The loop's contract. Override the `RunLoop` reference to wrap or instrument it. */
@@ -139,6 +143,8 @@ const drive = (input: DriveInput): Effect.Effect<RunSummary, RunFailure | Checkp
       }
       const frontier = next
       const interrupt = frontier.map((id) => graph.topology.nodes.get(id)!).find((n) => n.kind === "interrupt")
+      const recorded = interrupt ? input.replay?.responses.get(`${current}:${interrupt.id}`) : undefined
+      if (response === undefined && recorded !== undefined) response = { value: recorded }
       if (interrupt && interrupt.kind === "interrupt" && response === undefined) {
         const waiting = { node: interrupt.id, prompt: interrupt.prompt, step: current, response_field: interrupt.response_field }
         yield* transition({ status: "awaiting-input", waiting, owner: null })
@@ -150,8 +156,12 @@ const drive = (input: DriveInput): Effect.Effect<RunSummary, RunFailure | Checkp
       const t0 = performance.now()
       yield* emit({ type: "step.started", step: current, nodes: frontier })
       const snapshot = state
-      const execute = (id: string): Effect.Effect<NodeOutcome, NodeExecutionError> =>
-        graph.executors.get(id)!(snapshot, { runId: run.run_id, nodeId: id, step: current }, { response })
+      const recorder = stepRecorder(current, input.replay)
+      const execute = (id: string): Effect.Effect<NodeOutcome, NodeExecutionError | ReplayDivergenceError> => {
+        const override = input.replay?.overrides.get(id)
+        if (override !== undefined) return Effect.succeed({ _tag: "Update", update: override })
+        return graph.executors.get(id)!(snapshot, { runId: run.run_id, nodeId: id, step: current }, { response, calls: recorder.forNode(id) })
+      }
       const outcomes = yield* (frontier.length === 1
         ? Effect.map(execute(frontier[0]!), (o) => [o])
         : Effect.forEach(frontier, execute, { concurrency: "unbounded" })
@@ -161,6 +171,8 @@ const drive = (input: DriveInput): Effect.Effect<RunSummary, RunFailure | Checkp
       )
       if (Either.isLeft(outcomes)) return yield* fail(outcomes.left)
       if (outcomes.right === "cancelled") continue
+      const diverged = recorder.divergence()
+      if (diverged) return yield* fail(diverged)
       const writes: Array<NodeWrite> = []
       for (const [i, outcome] of outcomes.right.entries()) {
         if (outcome._tag === "Update") writes.push({ node: frontier[i]!, update: outcome.update })
@@ -192,7 +204,8 @@ const drive = (input: DriveInput): Effect.Effect<RunSummary, RunFailure | Checkp
         parent_step: step,
         started_at: stepStartedAt,
         finished_at: finishedAt,
-        duration_ms
+        duration_ms,
+        calls: recorder.entries()
       }
       const done = routed.right.next.length === 0
       const patch = done ? { status: "done" as const, finished_at: finishedAt, owner: null } : undefined

@@ -9,8 +9,9 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
+import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { RunStatus, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
+import * as Replay from "../replay/fork.js"
 import { ApiError, CheckpointError, InputError, RunStateError, type StargraphError } from "../errors.js"
 import type { GraphRegistryShape } from "../scheduler/GraphRegistry.js"
 import type { SchedulerShape } from "../scheduler/Scheduler.js"
@@ -29,14 +30,19 @@ export const CreateRunBody = Schema.Struct({
 /** Body of `POST /v1/runs/{id}/respond`. */
 export const RespondBody = Schema.Struct({ response: Schema.Unknown })
 
+/** Body of `POST /v1/runs/{id}/counterfactual`. */
+export const CounterfactualBody = Schema.Struct({
+  from_step: Schema.optionalWith(Schema.Int.pipe(Schema.nonNegative()), { default: () => 0 }),
+  mutation: Schema.optional(Schema.Unknown),
+  live_after_fork: Schema.optionalWith(Schema.Boolean, { default: () => false })
+})
+
 /** What the API routes need. */
 export interface ApiDeps {
   readonly scheduler: SchedulerShape
   readonly checkpointer: CheckpointerShape
   readonly registry: GraphRegistryShape
   readonly db: string
-  /** The counterfactual route, once replay is wired in (501 otherwise). */
-  readonly counterfactual?: Route["handle"] | undefined
 }
 
 const json = (body: unknown, status = 200) => HttpServerResponse.unsafeJson(body, { status })
@@ -264,13 +270,28 @@ export const makeRoutes = (deps: ApiDeps): ReadonlyArray<Route> => {
       method: "POST",
       path: "/v1/runs/:id/counterfactual",
       name: "runs.counterfactual",
-      summary: "Fork a counterfactual run from a step of this run, with an optional mutation",
-      raw: true,
-      responses: { 201: "forked", 404: "unknown run", 501: "replay not available" },
-      handle: (ctx) =>
-        deps.counterfactual
-          ? deps.counterfactual(ctx)
-          : Effect.fail(new ApiError({ reason: "not-implemented", status: 501, message: "counterfactual forks are not available in this server" }))
+      summary: "Fork a counterfactual run from a step of this run (optionally mutated), replaying its recorded calls; returns the RunDiff",
+      body: CounterfactualBody,
+      responses: { 201: "forked", 400: "bad from_step or mutation", 404: "unknown run or graph", 409: "the registered graph differs from the run's" },
+      handle: ({ actor, body, params }) =>
+        Effect.gen(function*() {
+          const b = body as typeof CounterfactualBody.Type
+          const parent = yield* getRun(checkpointer, runIdOf(params))
+          const graph = yield* registry.get(parent.graph_id)
+          const result = yield* Replay.fork(graph, parent.run_id, {
+            fromStep: b.from_step,
+            mutation: b.mutation,
+            liveAfterFork: b.live_after_fork,
+            actor
+          }).pipe(Effect.provideService(Checkpointer, checkpointer))
+          return json({
+            cf_run_id: result.cfRunId,
+            status: result.summary.status,
+            derived_hash: result.derivedHash,
+            diff: result.diff,
+            error: result.error ? envelopeOf(result.error).error : null
+          }, 201)
+        })
     },
     {
       method: "GET",

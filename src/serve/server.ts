@@ -32,7 +32,7 @@ import { AuditSink, discard, jsonl } from "../telemetry/AuditSink.js"
 import * as ProjectConfig from "../triggers/ProjectConfig.js"
 import type { TriggerRoute } from "../triggers/Trigger.js"
 import * as TriggerHost from "../triggers/TriggerHost.js"
-import { type ApiDeps, makeRoutes } from "./api.js"
+import { makeRoutes } from "./api.js"
 import { errorResponse } from "./envelope.js"
 import { openApi } from "./openapi.js"
 import type { Route, RouteContext } from "./routes.js"
@@ -61,8 +61,6 @@ export interface ServeOptions {
   readonly scheduler?: Scheduler.SchedulerOptions
   /** Environment for webhook secrets (default `process.env`). */
   readonly env?: { readonly [name: string]: string | undefined }
-  /** Mounts `POST /v1/runs/{id}/counterfactual` (see the replay module). */
-  readonly counterfactual?: ApiDeps["counterfactual"]
 }
 
 /** A running server. */
@@ -256,8 +254,7 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
         scheduler: Context.get(context, Scheduler.Scheduler),
         checkpointer: Context.get(context, Checkpointer),
         registry: Context.get(context, GraphRegistry.GraphRegistry),
-        db,
-        counterfactual: options.counterfactual
+        db
       }),
       ...triggers.routes.map(fromTriggerRoute)
     ]

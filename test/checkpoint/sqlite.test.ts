@@ -31,7 +31,7 @@ describe("SQLite Checkpointer", () => {
     const page = await Effect.runPromise(runMany(filename, 1))
     expect(page.runs).toHaveLength(2)
     const conn = new Database(filename, { readonly: true })
-    expect(conn.pragma("user_version", { simple: true })).toBe(3)
+    expect(conn.pragma("user_version", { simple: true })).toBe(4)
     expect(conn.pragma("journal_mode", { simple: true })).toBe("wal")
     const tables = (conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>).map((t) => t.name)
     expect(tables).toEqual(["checkpoints", "pending_runs", "runs_history", "trigger_cursors"])

@@ -1,0 +1,53 @@
+/**
+ * `CounterfactualMutation`: what a fork changes at its fork step. Unknown fields are
+ * refused; `state_overrides` are validated against the graph's state schema before
+ * anything is written.
+ */
+import * as Effect from "effect/Effect"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { InputError } from "../errors.js"
+import { hashJson } from "../ir/hash.js"
+
+/** A fact (for the rule engine): a JSON object, e.g. `{"type": "cve", "id": "CVE-2026-1"}`. */
+export const Fact = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+/** The mutation applied at the fork step. */
+export const CounterfactualMutation = Schema.Struct({
+  /** Fields replaced in the state at the fork step. */
+  state_overrides: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Unknown }), { default: () => ({}) }),
+  /** Facts asserted into the fork's working memory. */
+  facts_assert: Schema.optionalWith(Schema.Array(Fact), { default: () => [] }),
+  /** Facts retracted from it. */
+  facts_retract: Schema.optionalWith(Schema.Array(Fact), { default: () => [] }),
+  /** Rule pack version the fork is evaluated under. */
+  rule_pack_version: Schema.optional(Schema.String),
+  /** Per node id: an output that replaces the node's execution after the fork step. */
+  node_output_overrides: Schema.optionalWith(
+    Schema.Record({ key: Schema.String, value: Schema.Record({ key: Schema.String, value: Schema.Unknown }) }),
+    { default: () => ({}) }
+  )
+})
+/** The mutation applied at the fork step. */
+export type CounterfactualMutation = typeof CounterfactualMutation.Type
+
+/** The empty mutation (a plain replay). */
+export const emptyMutation: CounterfactualMutation = { state_overrides: {}, facts_assert: [], facts_retract: [], node_output_overrides: {} }
+
+/** Decode a mutation, naming the offending field. */
+export const decodeMutation = (input: unknown, source = "mutation"): Effect.Effect<CounterfactualMutation, InputError> =>
+  Schema.decodeUnknown(CounterfactualMutation, { onExcessProperty: "error" })(input ?? {}).pipe(
+    Effect.mapError((error) => {
+      const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+      const path = (issue?.path ?? []).map(String).join(".")
+      return new InputError({
+        field: path ? `${source}.${path}` : source,
+        message: issue?.message ?? "invalid mutation",
+        fix: "a mutation has only state_overrides, facts_assert, facts_retract, rule_pack_version and node_output_overrides"
+      })
+    })
+  )
+
+/** `derived_hash` = sha256(JCS({parent_graph_hash, fork_step, mutation})). */
+export const derivedHash = (parentGraphHash: string, forkStep: number, mutation: CounterfactualMutation): string =>
+  hashJson({ parent_graph_hash: parentGraphHash, fork_step: forkStep, mutation })

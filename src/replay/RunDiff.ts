@@ -1,0 +1,89 @@
+/**
+ * RunDiff: parent vs fork. Steps are aligned by (step index, node id); each aligned
+ * step whose state differs contributes JSON-Patch-like operations (`add`, `remove`,
+ * `replace` at `/field/...` paths). Rendered as canonical (RFC 8785) JSON.
+ */
+import type { Checkpoint } from "../checkpoint/models.js"
+import { canonicalJson } from "../ir/hash.js"
+import type { CounterfactualMutation } from "./Mutation.js"
+
+/** One state difference. */
+export interface PatchOp {
+  readonly op: "add" | "remove" | "replace"
+  readonly path: string
+  /** Value in the parent (absent for `add`). */
+  readonly parent?: unknown
+  /** Value in the fork (absent for `remove`). */
+  readonly fork?: unknown
+}
+
+/** A step, identified for alignment. */
+export interface StepRef {
+  readonly step: number
+  readonly node: string
+}
+
+/** Parent vs fork. */
+export interface RunDiff {
+  readonly added_steps: ReadonlyArray<StepRef>
+  readonly removed_steps: ReadonlyArray<StepRef>
+  /** By `"<step>:<node>"`: how the state after that step differs. */
+  readonly state_deltas: { readonly [step: string]: ReadonlyArray<PatchOp> }
+  readonly fact_deltas: { readonly asserted: ReadonlyArray<unknown>; readonly retracted: ReadonlyArray<unknown> }
+  readonly derived_hash: string
+}
+
+const escape = (key: string) => key.replaceAll("~", "~0").replaceAll("/", "~1")
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v)
+
+/** JSON-Patch-like operations turning `a` into `b`. */
+export const patch = (a: unknown, b: unknown, path = ""): Array<PatchOp> => {
+  if (canonicalJson(a) === canonicalJson(b)) return []
+  if (isObject(a) && isObject(b)) {
+    const ops: Array<PatchOp> = []
+    for (const key of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
+      const p = `${path}/${escape(key)}`
+      if (!(key in b)) ops.push({ op: "remove", path: p, parent: a[key] })
+      else if (!(key in a)) ops.push({ op: "add", path: p, fork: b[key] })
+      else ops.push(...patch(a[key], b[key], p))
+    }
+    return ops
+  }
+  return [{ op: "replace", path: path || "/", parent: a, fork: b }]
+}
+
+const key = (c: Checkpoint) => `${c.step}:${c.node}`
+
+/** Compare a parent's checkpoints with its fork's. */
+export const diffRuns = (
+  parent: ReadonlyArray<Checkpoint>,
+  fork: ReadonlyArray<Checkpoint>,
+  mutation: CounterfactualMutation,
+  derived_hash: string
+): RunDiff => {
+  const byKey = new Map(parent.map((c) => [key(c), c]))
+  const forkKeys = new Set(fork.map(key))
+  const state_deltas: Record<string, ReadonlyArray<PatchOp>> = {}
+  const added_steps: Array<StepRef> = []
+  for (const c of fork) {
+    const p = byKey.get(key(c))
+    if (!p) {
+      added_steps.push({ step: c.step, node: c.node })
+      continue
+    }
+    const ops = patch(p.state, c.state)
+    if (ops.length > 0) state_deltas[key(c)] = ops
+  }
+  const removed_steps = parent.filter((c) => !forkKeys.has(key(c))).map((c) => ({ step: c.step, node: c.node }))
+  return {
+    added_steps,
+    removed_steps,
+    state_deltas,
+    fact_deltas: { asserted: mutation.facts_assert, retracted: mutation.facts_retract },
+    derived_hash
+  }
+}
+
+/** The diff as canonical (RFC 8785) JSON. */
+export const renderDiff = (diff: RunDiff): string => canonicalJson(diff)

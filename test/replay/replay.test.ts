@@ -1,0 +1,175 @@
+import { join } from "node:path"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import { describe, expect, it } from "vitest"
+import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
+import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
+import * as Graph from "../../src/graph/Graph.js"
+import type { NodeFunction } from "../../src/nodes/executors.js"
+import * as Replay from "../../src/replay/fork.js"
+import { renderDiff } from "../../src/replay/RunDiff.js"
+import { tempDir } from "../helpers/cli.js"
+
+/** A tool whose every live invocation is counted: replays must not call it. */
+const live = { tool: 0 }
+const ask: NodeFunction = async (state, ctx) => {
+  const answer = await ctx.call("llm.complete", { prompt: `classify ${state["topic"]}` }, () => {
+    live.tool++
+    return { label: `label-of-${state["topic"]}`, score: 0.9 }
+  })
+  const at = await ctx.now()
+  const dice = await ctx.random()
+  const extra: Array<string> = []
+  for (let i = 1; i < (state["times"] as number); i++) {
+    extra.push((await ctx.call("search", { q: `${state["topic"]} ${i}` }, () => {
+      live.tool++
+      return `hit ${i}`
+    })) as string)
+  }
+  return { label: (answer as { label: string }).label, seen_at: at, dice, hits: extra }
+}
+const decide: NodeFunction = (state) => ({ verdict: state["label"] === "label-of-cves" ? "urgent" : "later" })
+
+const ir = {
+  ir_version: "1.0.0",
+  id: "run:classify",
+  state_schema: {
+    fields: {
+      topic: { type: "string", required: true },
+      times: { type: "integer", default: 1 },
+      label: { type: "string" },
+      seen_at: { type: "number" },
+      dice: { type: "number" },
+      hits: { type: "array", items: { type: "string" }, default: [] },
+      verdict: { type: "string" }
+    }
+  },
+  nodes: [
+    { id: "ask", kind: "function", module: "m", export: "ask" },
+    { id: "decide", kind: "function", module: "m", export: "decide" }
+  ],
+  edges: [{ from: "ask", to: "decide" }]
+}
+
+const setup = async () => {
+  const filename = join(tempDir(), "db.sqlite")
+  const layer = SqliteCheckpointer.layer({ filename })
+  const graph = await Effect.runPromise(Graph.make(ir, { modules: { m: { ask, decide } } }))
+  const parent = await Effect.runPromise(Effect.flatMap(graph.start({ inputs: { topic: "cves" } }), (r) => r.start()).pipe(Effect.provide(layer)))
+  const fork = (options: Replay.ForkOptions, id = parent.run_id) => Effect.runPromise(Effect.either(Replay.fork(graph, id, options)).pipe(Effect.provide(layer)))
+  const runCount = () => Effect.runPromise(Effect.map(Effect.flatMap(Checkpointer, (c) => c.listRuns({ limit: 500 })), (p) => p.runs.length).pipe(Effect.provide(layer)))
+  return { graph, parent, fork, runCount, layer, filename }
+}
+
+describe("replay and counterfactual forks", () => {
+  it("replays bit-identically from the cassette: fresh cf ids, same derived_hash, empty diff, no live calls", async () => {
+    const { fork, parent } = await setup()
+    const before = { ...live }
+    const a = await fork({})
+    const b = await fork({})
+    expect(live).toEqual(before)
+    if (Either.isLeft(a) || Either.isLeft(b)) throw new Error("fork failed")
+    expect(a.right.cfRunId).toMatch(/^cf-[0-9a-f-]{36}$/)
+    expect(a.right.cfRunId).not.toBe(b.right.cfRunId)
+    expect(a.right.derivedHash).toBe(b.right.derivedHash)
+    expect(a.right.summary.status).toBe("done")
+    expect(a.right.summary.final_state).toEqual(parent.final_state)
+    expect(a.right.diff).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {}, fact_deltas: { asserted: [], retracted: [] } })
+    expect(renderDiff(a.right.diff)).toBe(renderDiff(b.right.diff))
+    expect(a.right.summary).toMatchObject({ parent_run_id: parent.run_id, fork_step: 0 })
+  })
+
+  it("applies a mutation at the fork step and shows the divergence; node output overrides replace execution", async () => {
+    const { fork } = await setup()
+    const mutated = await fork({ fromStep: 1, mutation: { state_overrides: { label: "label-of-memes" }, facts_assert: [{ type: "flag" }] } })
+    if (Either.isLeft(mutated)) throw mutated.left
+    expect(mutated.right.summary.final_state["verdict"]).toBe("later")
+    expect(mutated.right.diff.state_deltas["2:decide"]).toEqual([
+      { op: "replace", path: "/label", parent: "label-of-cves", fork: "label-of-memes" },
+      { op: "replace", path: "/verdict", parent: "urgent", fork: "later" }
+    ])
+    expect(mutated.right.diff.fact_deltas.asserted).toEqual([{ type: "flag" }])
+    const overridden = await fork({ mutation: { node_output_overrides: { decide: { verdict: "overridden" } } } })
+    if (Either.isLeft(overridden)) throw overridden.left
+    expect(overridden.right.summary.final_state["verdict"]).toBe("overridden")
+    expect(overridden.right.derivedHash).not.toBe(mutated.right.derivedHash)
+  })
+
+  it("fails loudly with ReplayDivergenceError when a request differs from the recording, unless live_after_fork", async () => {
+    const { fork } = await setup()
+    const diverged = await fork({ mutation: { state_overrides: { topic: "memes" } } })
+    if (Either.isLeft(diverged)) throw diverged.left
+    expect(diverged.right.summary.status).toBe("failed")
+    expect(diverged.right.error).toMatchObject({ _tag: "ReplayDivergenceError", reason: "request-mismatch", nodeId: "ask", step: 1, call: "llm.complete" })
+    const e = diverged.right.error as { expectedHash: string; actualHash: string }
+    expect(e.expectedHash).toMatch(/^sha256:/)
+    expect(e.actualHash).not.toBe(e.expectedHash)
+    expect(diverged.right.summary.error?.type).toBe("ReplayDivergenceError")
+    const before = live.tool
+    const allowed = await fork({ mutation: { state_overrides: { topic: "memes" } }, liveAfterFork: true })
+    if (Either.isLeft(allowed)) throw allowed.left
+    expect(allowed.right.summary.status).toBe("done")
+    expect(allowed.right.summary.final_state["label"]).toBe("label-of-memes")
+    expect(live.tool).toBe(before + 1)
+  })
+
+  it("reports a cassette with a missing entry as ReplayDivergenceError missing-entry", async () => {
+    const { fork } = await setup()
+    // With times=1 the parent made no `search` call; times=2 makes one the cassette never recorded.
+    const missing = await fork({ mutation: { state_overrides: { times: 2 } } })
+    if (Either.isLeft(missing)) throw missing.left
+    expect(missing.right.error).toMatchObject({ _tag: "ReplayDivergenceError", reason: "missing-entry", nodeId: "ask", step: 1, call: "search" })
+    expect(missing.right.summary.status).toBe("failed")
+  })
+
+  it("forks a fork", async () => {
+    const { fork } = await setup()
+    const child = await fork({ fromStep: 1, mutation: { state_overrides: { label: "x" } } })
+    if (Either.isLeft(child)) throw child.left
+    const grandchild = await fork({ fromStep: 1 }, child.right.cfRunId)
+    if (Either.isLeft(grandchild)) throw grandchild.left
+    expect(grandchild.right.summary).toMatchObject({ status: "done", parent_run_id: child.right.cfRunId })
+    expect(grandchild.right.summary.final_state["label"]).toBe("x")
+    expect(grandchild.right.diff.state_deltas).toEqual({})
+  })
+
+  it("refuses bad input with typed errors and writes nothing", async () => {
+    const { fork, runCount, parent } = await setup()
+    const count = await runCount()
+    const cases = await Promise.all([
+      fork({}, "run-unknown"),
+      fork({ fromStep: 9 }),
+      fork({ mutation: { state_overrides: {}, surprise: 1 } }),
+      fork({ mutation: { state_overrides: { times: "many" } } }),
+      fork({ mutation: { node_output_overrides: { ghost: {} } } })
+    ])
+    const tags = cases.map((c) => (Either.isLeft(c) ? [c.left._tag, "reason" in c.left ? c.left.reason : "field" in c.left ? c.left.field : ""] : ["ok"]))
+    expect(tags).toEqual([
+      ["CheckpointError", "unknown-run"],
+      ["InputError", "from_step"],
+      ["InputError", "mutation.surprise"],
+      ["StateValidationError", "times"],
+      ["InputError", "mutation.node_output_overrides.ghost"]
+    ])
+    const other = await Effect.runPromise(Graph.make({ ...ir, description: "edited" }, { modules: { m: { ask, decide } } }))
+    const mismatch = await Effect.runPromise(Effect.either(Replay.fork(other, parent.run_id, {})).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: (await setup()).filename }))))
+    expect(Either.isLeft(mismatch) && mismatch.left._tag).toBe("CheckpointError")
+    expect(await runCount()).toBe(count)
+  })
+
+  it("replays a run that waited for input with the recorded response", async () => {
+    const filename = join(tempDir(), "db.sqlite")
+    const layer = SqliteCheckpointer.layer({ filename })
+    const approval = await Effect.runPromise(Graph.load(join(import.meta.dirname, "..", "..", "examples", "approval", "graph.yaml")))
+    const done = await Effect.runPromise(Effect.gen(function*() {
+      const run = yield* approval.start({ inputs: { request: "ship it" } })
+      const stopped = yield* run.start()
+      const resumed = yield* approval.resume(stopped.run_id, { response: { value: { approved: true } } })
+      return yield* resumed.start()
+    }).pipe(Effect.provide(layer)))
+    expect(done.status).toBe("done")
+    const replayed = await Effect.runPromise(Replay.fork(approval, done.run_id, {}).pipe(Effect.provide(layer)))
+    expect(replayed.summary.status).toBe("done")
+    expect(replayed.diff.state_deltas).toEqual({})
+  })
+})
