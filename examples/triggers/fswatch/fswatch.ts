@@ -22,7 +22,10 @@ export const fswatch = (config: { readonly [key: string]: unknown }): Trigger =>
   let fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
 
   const scan = Effect.gen(function*() {
-    for (const name of readdirSync(watchPath).sort()) {
+    const names = yield* Effect.try({ try: () => readdirSync(watchPath).sort(), catch: () => `cannot read ${watchPath}` }).pipe(
+      Effect.orElseSucceed((): Array<string> => [])
+    )
+    for (const name of names) {
       const file = resolve(watchPath, name)
       // The idempotency key is stable per file, so a restart never runs a file twice.
       const event = yield* decodeTriggerEvent({
