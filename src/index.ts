@@ -34,6 +34,8 @@ export type { NodeContext, NodeFunction, RouterFunction } from "./nodes/executor
 export * from "./runtime/events.js"
 export { type Control, type DriveInput, RunLoop, type RunLoopShape } from "./runtime/RunLoop.js"
 export { AuditSink, type AuditRecord, type AuditSinkShape, jsonl as auditJsonl } from "./telemetry/AuditSink.js"
+// The OpenTelemetry layers live in the `stargraph/tracing` entry, so importing `stargraph` never loads the SDK.
+export { TracingEnabled } from "./telemetry/TracingEnabled.js"
 
 export * as GraphRegistry from "./scheduler/GraphRegistry.js"
 export * as Scheduler from "./scheduler/Scheduler.js"
@@ -56,3 +58,11 @@ export * as WebhookTrigger from "./triggers/WebhookTrigger.js"
 export * as TriggerHost from "./triggers/TriggerHost.js"
 export * as ProjectConfig from "./triggers/ProjectConfig.js"
 export { discoverPackagePlugins, loadPlugin, type PluginRef } from "./triggers/plugins.js"
+
+export * as Serve from "./serve/server.js"
+export { envelopeOf, statusOf } from "./serve/envelope.js"
+
+export * as Replay from "./replay/fork.js"
+export { type NodeCalls, type ReplaySource, requestHash } from "./replay/Cassette.js"
+export { CounterfactualMutation, decodeMutation, derivedHash } from "./replay/Mutation.js"
+export { diffRuns, type PatchOp, renderDiff, type RunDiff } from "./replay/RunDiff.js"

@@ -29,6 +29,7 @@ import type { GraphDefinition } from "../graph/definition.js"
 import type { State } from "../ir/stateSchema.js"
 import type { NodeOutcome } from "../nodes/executors.js"
 import { type ReplaySource, stepRecorder } from "../replay/Cassette.js"
+import { TracingEnabled } from "../telemetry/TracingEnabled.js"
 import { toErrorRecord } from "./errorRecord.js"
 import type { RunEventInput } from "./events.js"
 import { nextFrontier } from "./frontier.js"
@@ -85,6 +86,12 @@ const validateState = (graph: GraphDefinition) => {
 }
 
 const drive = (input: DriveInput): Effect.Effect<RunSummary, RunFailure | CheckpointError> =>
+  Effect.flatMap(TracingEnabled, (traced) =>
+    traced
+      ? Effect.withSpan(loop(input, true), "stargraph.run", { attributes: { run_id: input.run.run_id, graph_id: input.graph.id } })
+      : loop(input, false))
+
+const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, RunFailure | CheckpointError> =>
   Effect.gen(function*() {
     const { graph, checkpointer, emit, control } = input
     const validate = validateState(graph)
@@ -162,9 +169,12 @@ const drive = (input: DriveInput): Effect.Effect<RunSummary, RunFailure | Checkp
         if (override !== undefined) return Effect.succeed({ _tag: "Update", update: override })
         return graph.executors.get(id)!(snapshot, { runId: run.run_id, nodeId: id, step: current }, { response, calls: recorder.forNode(id) })
       }
-      const outcomes = yield* (frontier.length === 1
+      const nodes = frontier.length === 1
         ? Effect.map(execute(frontier[0]!), (o) => [o])
         : Effect.forEach(frontier, execute, { concurrency: "unbounded" })
+      const outcomes = yield* (traced
+        ? Effect.withSpan(nodes, "stargraph.step", { attributes: { run_id: run.run_id, step: current, nodes: frontier.join(",") } })
+        : nodes
       ).pipe(
         Effect.raceFirst(Effect.as(Deferred.await(input.cancelled), "cancelled" as const)),
         Effect.either

@@ -31,6 +31,7 @@ import * as Scheduler from "../scheduler/Scheduler.js"
 import { AuditSink, discard, jsonl } from "../telemetry/AuditSink.js"
 import * as ProjectConfig from "../triggers/ProjectConfig.js"
 import type { TriggerRoute } from "../triggers/Trigger.js"
+import { TracingEnabled } from "../telemetry/TracingEnabled.js"
 import * as TriggerHost from "../triggers/TriggerHost.js"
 import { makeRoutes } from "./api.js"
 import { errorResponse } from "./envelope.js"
@@ -262,8 +263,8 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     const server = yield* NodeHttpServer.make(() => createServer(), { host: options.host ?? "127.0.0.1", port: options.port ?? 8000 }).pipe(
       Effect.mapError((e) => new StargraphRuntimeError({ message: `cannot listen on ${options.host ?? "127.0.0.1"}:${options.port ?? 8000}: ${String(e.cause ?? e)}` }))
     )
-    // Request spans only when an OpenTelemetry exporter is configured: otherwise no cost.
-    const traced = process.env["OTEL_EXPORTER_OTLP_ENDPOINT"] !== undefined
+    // Request spans only when a tracing layer is provided (see telemetry/Tracing): otherwise no cost.
+    const traced = yield* TracingEnabled
     yield* HttpServer.serveEffect(app).pipe(
       Effect.locally(HttpMiddleware.currentTracerDisabledWhen, () => !traced),
       Effect.provideService(HttpServer.HttpServer, server),
