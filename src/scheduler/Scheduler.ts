@@ -171,6 +171,8 @@ export const make = (
     /** Execute one job: claim it, drive it, settle its waiters, dequeue it. */
     const execute = (job: Job): Effect.Effect<void> =>
       Effect.gen(function*() {
+        // Draining: runs not started yet stay queued (unclaimed) for the next process.
+        if (draining) return
         if (job.claim) {
           const claimed = yield* checkpointer.claimPending(job.runId, OWNER, yield* nowIso)
           if (!claimed) return // another process has it

@@ -1,0 +1,65 @@
+import { spawn } from "node:child_process"
+import { mkdirSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import Database from "better-sqlite3"
+import { describe, expect, it } from "vitest"
+import { ROOT, tempDir } from "../helpers/cli.js"
+
+/** Start `stargraph serve` as a real process; resolves with its URL and the child. */
+const serve = (args: ReadonlyArray<string>) =>
+  new Promise<{ url: string; child: ReturnType<typeof spawn>; stderr: () => string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, "bin", "stargraph.js"), "serve", "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    let out = ""
+    let err = ""
+    child.stderr!.on("data", (d: Buffer) => (err += d.toString()))
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString()
+      const m = /listening on (http:\/\/\S+)/.exec(out)
+      if (m) resolve({ url: m[1]!, child, stderr: () => err })
+    })
+    child.on("exit", (code) => reject(new Error(`serve exited ${code}: ${err}`)))
+  })
+
+describe("stargraph serve as a process", () => {
+  it("says loudly when it uses a temporary database", async () => {
+    const dir = tempDir()
+    mkdirSync(join(dir, "g"))
+    writeFileSync(join(dir, "g", "graph.yaml"), "ir_version: \"1.0.0\"\nid: g:noop\nstate_schema: { fields: {} }\nnodes: [{ id: a, kind: noop }]\n")
+    const s = await serve(["--graphs", join(dir, "g")])
+    try {
+      expect(s.stderr()).toMatch(/warning: no --db given: using a temporary database at .*serve\.sqlite/)
+    } finally {
+      s.child.kill("SIGTERM")
+    }
+  })
+
+  it("drains on SIGTERM: stops accepting, lets the in-flight run finish, keeps queued runs, exits 0", async () => {
+    const dir = tempDir()
+    mkdirSync(join(dir, "g"))
+    writeFileSync(join(dir, "g", "nodes.js"), "export const slow = async () => { await new Promise((r) => setTimeout(r, 700)); return { done: true } }\n")
+    writeFileSync(join(dir, "g", "graph.yaml"), [
+      "ir_version: \"1.0.0\"", "id: g:slow", "state_schema: { fields: { done: { type: boolean, default: false } } }",
+      "nodes: [{ id: a, kind: function, module: ./nodes.js, export: slow }]", ""
+    ].join("\n"))
+    const db = join(dir, "db.sqlite")
+    const s = await serve(["--graphs", join(dir, "g"), "--db", db, "--audit-log", join(dir, "audit.jsonl")])
+    // per-graph concurrency 4: six runs → four in flight, two queued
+    const ids: Array<string> = []
+    for (let i = 0; i < 6; i++) {
+      const r = await fetch(`${s.url}/v1/runs`, { method: "POST", body: JSON.stringify({ graph_id: "g:slow" }) })
+      ids.push((await r.json() as { run_id: string }).run_id)
+    }
+    await new Promise((r) => setTimeout(r, 200))
+    const exited = new Promise<number | null>((resolve) => s.child.on("exit", (code) => resolve(code)))
+    s.child.kill("SIGTERM")
+    expect(await exited).toBe(0)
+    await expect(fetch(`${s.url}/healthz`)).rejects.toThrow()
+    const conn = new Database(db, { readonly: true })
+    const statuses = ids.map((id) => (conn.prepare("SELECT status FROM runs_history WHERE run_id = ?").get(id) as { status: string }).status)
+    const pending = (conn.prepare("SELECT count(*) AS n FROM pending_runs").get() as { n: number }).n
+    conn.close()
+    expect(statuses.filter((st) => st === "done")).toHaveLength(4)
+    expect(statuses.filter((st) => st === "pending")).toHaveLength(2)
+    expect(pending).toBe(2)
+  })
+})
