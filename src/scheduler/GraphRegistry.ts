@@ -4,7 +4,7 @@
  * as `stargraph.yaml`, are skipped; a broken graph file is a loud error).
  */
 import { readdirSync, readFileSync, statSync } from "node:fs"
-import { extname, join } from "node:path"
+import { extname, join, resolve } from "node:path"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -77,7 +77,8 @@ export const load = (
 ): Effect.Effect<GraphRegistryShape, SchedulerError | IRValidationError | NodeModuleError> =>
   Effect.gen(function*() {
     const files = yield* Effect.try({
-      try: () => paths.flatMap(findGraphFiles),
+      // A file named twice (directly and through its folder) is one graph.
+      try: () => [...new Set(paths.flatMap(findGraphFiles).map((f) => resolve(f)))],
       catch: (cause) =>
         new IRValidationError({
           path: "",

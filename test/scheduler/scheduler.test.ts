@@ -166,3 +166,20 @@ describe("Scheduler", () => {
     expect(status._tag === "Some" && status.value.status).toBe("done")
   })
 })
+
+describe("GraphRegistry", () => {
+  it("loads a folder and a file inside it once, skips non-graph YAML, and refuses two graphs with one id", async () => {
+    const hello = join(import.meta.dirname, "..", "..", "examples", "hello")
+    const registry = await Effect.runPromise(GraphRegistry.load([hello, join(hello, "graph.yaml"), join(import.meta.dirname, "..", "..", "examples", "triggers")]))
+    expect(registry.list().map((g) => g.id)).toEqual(["run:hello-stargraph"])
+    const dir = tempDir()
+    const { copyFileSync, mkdirSync } = await import("node:fs")
+    for (const sub of ["a", "b"]) {
+      mkdirSync(join(dir, sub))
+      copyFileSync(join(hello, "graph.yaml"), join(dir, sub, "graph.yaml"))
+      copyFileSync(join(hello, "nodes.ts"), join(dir, sub, "nodes.ts"))
+    }
+    const dup = await Effect.runPromise(Effect.either(GraphRegistry.load([dir])))
+    expect(Either.isLeft(dup) && dup.left).toMatchObject({ _tag: "SchedulerError", reason: "duplicate-graph", graphId: "run:hello-stargraph" })
+  })
+})
