@@ -283,7 +283,7 @@ const serveCommand = Command.make(
     graphs: Options.text("graphs").pipe(Options.repeated, Options.withDescription("graph file or folder to register (repeatable)")),
     config: Options.text("config").pipe(Options.optional, Options.withDescription("stargraph.yaml (default: ./stargraph.yaml when present)")),
     authTokenEnv: Options.text("auth-token-env").pipe(Options.optional, Options.withDescription("environment variable holding the bearer token every route but /healthz requires")),
-    rateLimit: Options.integer("rate-limit").pipe(Options.optional, Options.withDescription("requests per client per minute (default: unlimited)")),
+    rateLimit: Options.integer("rate-limit").pipe(Options.optional, Options.withDescription("requests per client per minute (default: unlimited on loopback, 600 otherwise; 0: unlimited)")),
     maxBodyBytes: Options.integer("max-body-bytes").pipe(Options.withDefault(1024 * 1024)),
     synchronous: Options.choice("synchronous", ["FULL", "NORMAL"]).pipe(Options.withDefault("FULL" as const))
   },

@@ -55,7 +55,10 @@ export interface ServeOptions {
   readonly pluginRoot?: string | undefined
   /** Bearer token every route but `/healthz` requires. */
   readonly authToken?: string | undefined
-  /** Requests per client per minute; 0 or omitted: no limit. */
+  /**
+   * Requests per client per minute. Omitted: unlimited on a loopback host, 600 on any
+   * other host. 0: unlimited.
+   */
   readonly rateLimitPerMinute?: number | undefined
   /** Largest request body, bytes (default 1 MiB). */
   readonly maxBodyBytes?: number
@@ -63,6 +66,9 @@ export interface ServeOptions {
   /** Environment for webhook secrets (default `process.env`). */
   readonly env?: { readonly [name: string]: string | undefined }
 }
+
+/** Requests per client per minute when serving on a non-loopback host without `--rate-limit`. */
+export const DEFAULT_RATE_LIMIT = 600
 
 /** A running server. */
 export interface Started {
@@ -259,7 +265,10 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
       }),
       ...triggers.routes.map(fromTriggerRoute)
     ]
-    const app = makeApp(routes, options, Context.get(context, AuditSink))
+    const bindHost = options.host ?? "127.0.0.1"
+    const loopback = bindHost === "localhost" || bindHost === "::1" || bindHost.startsWith("127.")
+    const rateLimitPerMinute = options.rateLimitPerMinute ?? (loopback ? undefined : DEFAULT_RATE_LIMIT)
+    const app = makeApp(routes, { ...options, rateLimitPerMinute }, Context.get(context, AuditSink))
     const server = yield* NodeHttpServer.make(() => createServer(), { host: options.host ?? "127.0.0.1", port: options.port ?? 8000 }).pipe(
       Effect.mapError((e) => new StargraphRuntimeError({ message: `cannot listen on ${options.host ?? "127.0.0.1"}:${options.port ?? 8000}: ${String(e.cause ?? e)}` }))
     )

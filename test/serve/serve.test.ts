@@ -255,6 +255,18 @@ describe("auth, rate limits, webhooks, restart", () => {
     }
   })
 
+  it("rate limits by default when bound to a non-loopback host", async () => {
+    const open = await boot({ host: "0.0.0.0", db: join(tempDir(), "db.sqlite") })
+    try {
+      const r = await call(`http://127.0.0.1:${open.port}/healthz`)
+      expect(r.headers.get("x-ratelimit-limit")).toBe(String(Serve.DEFAULT_RATE_LIMIT))
+    } finally {
+      await open.close()
+    }
+    const r = await call(`${server.url}/healthz`)
+    expect(r.headers.get("x-ratelimit-limit")).toBeNull()
+  })
+
   it("mounts signed webhooks from stargraph.yaml on the real server", async () => {
     const local = tempDir()
     const config = join(local, "stargraph.yaml")
