@@ -257,10 +257,9 @@ export const make = (filename: string): Effect.Effect<CheckpointerShape, never, 
       })
 
     /** A run that stops (terminal, paused or awaiting input) leaves the queue in the same transaction. */
+    const stops = (patch: RunPatch) => patch.status !== undefined && patch.status !== "running" && patch.status !== "pending"
     const leaveQueue = (runId: string, patch: RunPatch) =>
-      patch.status !== undefined && patch.status !== "running" && patch.status !== "pending"
-        ? sql`DELETE FROM pending_runs WHERE run_id = ${runId}`
-        : Effect.void
+      stops(patch) ? sql`DELETE FROM pending_runs WHERE run_id = ${runId}` : Effect.void
 
     const unknownRun = (runId: string) =>
       new CheckpointError({ reason: "unknown-run", runId, filename, message: `no run '${runId}' in ${filename}` })
@@ -279,8 +278,7 @@ export const make = (filename: string): Effect.Effect<CheckpointerShape, never, 
       },
 
       updateRun: (runId, patch) =>
-        Effect.zip(patchRun(runId, patch), leaveQueue(runId, patch)).pipe(
-          sql.withTransaction,
+        (stops(patch) ? Effect.zip(patchRun(runId, patch), leaveQueue(runId, patch)).pipe(sql.withTransaction) : Effect.zip(patchRun(runId, patch), Effect.void)).pipe(
           Effect.mapError(storage(filename, `updating run ${runId}`)),
           Effect.flatMap(([changes]) => (changes === 0 && Object.keys(patch).length > 0 ? Effect.fail(unknownRun(runId)) : Effect.void))
         ),
