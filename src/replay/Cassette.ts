@@ -50,13 +50,15 @@ export interface StepRecorder {
   readonly divergence: () => ReplayDivergenceError | undefined
 }
 
+const NO_CALLS: ReadonlyArray<CallRecord> = []
+
 /** A recorder for `step`; with `replay`, calls are answered from the recording. */
 export const stepRecorder = (step: number, replay: ReplaySource | undefined): StepRecorder => {
   const entries: Array<CallRecord> = []
   let diverged: ReplayDivergenceError | undefined
   const forNode = (nodeId: string): NodeCalls => {
     let seq = 0
-    const queue = [...(replay?.calls.get(`${step}:${nodeId}`) ?? [])]
+    let queue: Array<CallRecord> | undefined
     const call = async <A>(name: string, request: unknown, live: () => A | Promise<A>): Promise<A> => {
       const problem = checkJson(request ?? null, "request")
       if (problem) throw new Error(`ctx.call('${name}'): ${problem.path}: ${problem.message}`)
@@ -64,6 +66,7 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
       const hash = requestHash(name, request)
       let response: unknown
       if (replay) {
+        queue ??= [...(replay.calls.get(`${step}:${nodeId}`) ?? [])]
         const recorded = queue.shift()
         if (recorded !== undefined && recorded.request_hash === hash) {
           response = recorded.response
@@ -102,7 +105,7 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
   }
   return {
     forNode,
-    entries: () => [...entries].sort((a, b) => (a.node === b.node ? a.seq - b.seq : a.node < b.node ? -1 : 1)),
+    entries: () => (entries.length === 0 ? NO_CALLS : [...entries].sort((a, b) => (a.node === b.node ? a.seq - b.seq : a.node < b.node ? -1 : 1))),
     divergence: () => diverged
   }
 }

@@ -14,6 +14,7 @@ import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
+import * as SchemaAST from "effect/SchemaAST"
 import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type Checkpoint, type RunRecord, type RunStatus, type RunSummary, toSummary } from "../checkpoint/models.js"
 import {
@@ -66,22 +67,49 @@ export const OWNER = `${hostname()}:${process.pid}`
 
 const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
 
+const invalidState = (
+  error: ParseResult.ParseError,
+  prefix: ReadonlyArray<PropertyKey>,
+  writes: ReadonlyArray<NodeWrite>,
+  step: number
+): StateValidationError => {
+  const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+  const path = [...prefix, ...(issue?.path ?? [])]
+  const field = path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("")
+  const writer = writes.find((w) => path[0] !== undefined && String(path[0]) in w.update)
+  return new StateValidationError({
+    source: "node-update",
+    field: field || "<state>",
+    nodeId: writer?.node,
+    step,
+    message: `state after step ${step} does not match the state schema: ${issue?.message ?? "invalid"}`
+  })
+}
+
+/**
+ * The state validator of a graph. A plain struct schema (every inline schema) is checked
+ * field by field, for the fields the step wrote only: the others were valid before and
+ * did not change. A schema with its own refinements is decoded whole after every step.
+ */
 const validateState = (graph: GraphDefinition) => {
-  const decode = Schema.decodeUnknownEither(graph.state.schema, { onExcessProperty: "error" })
+  const decodeAll = Schema.decodeUnknownEither(graph.state.schema, { onExcessProperty: "error" })
+  const whole = (state: State, writes: ReadonlyArray<NodeWrite>, step: number): Either.Either<void, StateValidationError> => {
+    const result = decodeAll(state)
+    return Either.isRight(result) ? Either.void : Either.left(invalidState(result.left, [], writes, step))
+  }
+  const ast = graph.state.schema.ast
+  if (!SchemaAST.isTypeLiteral(ast) || ast.indexSignatures.length > 0) return whole
+  const perField = new Map(ast.propertySignatures.map((ps) => [String(ps.name), Schema.decodeUnknownEither(Schema.make(ps.type))]))
   return (state: State, writes: ReadonlyArray<NodeWrite>, step: number): Either.Either<void, StateValidationError> => {
-    const result = decode(state)
-    if (Either.isRight(result)) return Either.void
-    const issue = ParseResult.ArrayFormatter.formatErrorSync(result.left)[0]
-    const path = issue?.path ?? []
-    const field = path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("")
-    const writer = writes.find((w) => path[0] !== undefined && String(path[0]) in w.update)
-    return Either.left(new StateValidationError({
-      source: "node-update",
-      field: field || "<state>",
-      nodeId: writer?.node,
-      step,
-      message: `state after step ${step} does not match the state schema: ${issue?.message ?? "invalid"}`
-    }))
+    for (const write of writes) {
+      for (const key in write.update) {
+        const decode = perField.get(key)
+        if (decode === undefined) return whole(state, writes, step)
+        const result = decode(state[key])
+        if (Either.isLeft(result)) return Either.left(invalidState(result.left, [key], writes, step))
+      }
+    }
+    return Either.void
   }
 }
 
