@@ -23,9 +23,9 @@ beforeAll(() => {
 })
 
 describe("stargraph run / inspect / validate", () => {
-  it("runs hello, prints a summary and ends with run_id=<id> status=done", () => {
+  it("runs hello, prints a summary and ends with run_id=<id> status=done", async () => {
     const log = join(work, ".stargraph", "audit.jsonl")
-    const r = stargraph(["run", "hello/graph.yaml", "--inputs", "message=hello", "--checkpoint", db, "--log-file", log], { cwd: work })
+    const r = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=hello", "--checkpoint", db, "--log-file", log], { cwd: work })
     expect(r.stderr).toBe("")
     expect(r.code).toBe(0)
     expect(r.last).toMatch(/^run_id=run-[0-9a-f-]{36} status=done$/)
@@ -37,11 +37,11 @@ describe("stargraph run / inspect / validate", () => {
     expect(events.every((e) => e.actor === "cli" && e.run_id === runIdOf(r.last))).toBe(true)
   })
 
-  it("--idempotency-key twice returns the same run id and runs the graph once", () => {
+  it("--idempotency-key twice returns the same run id and runs the graph once", async () => {
     const local = join(work, "idem.sqlite")
     const args = ["run", "hello/graph.yaml", "--inputs", "message=once", "--checkpoint", local, "--no-summary", "--idempotency-key", "op-1234"]
-    const first = stargraph(args, { cwd: work })
-    const second = stargraph(args, { cwd: work })
+    const first = await stargraph(args, { cwd: work })
+    const second = await stargraph(args, { cwd: work })
     expect(first.code).toBe(0)
     expect(second.code).toBe(0)
     expect(runIdOf(second.last)).toBe(runIdOf(first.last))
@@ -52,16 +52,16 @@ describe("stargraph run / inspect / validate", () => {
     conn.close()
   })
 
-  it("prints only the final line with --no-summary, and inspect shows the timeline and JSON", () => {
-    const r = stargraph(["run", "hello/graph.yaml", "--inputs", "message=hi", "--checkpoint", db, "--no-summary"], { cwd: work })
+  it("prints only the final line with --no-summary, and inspect shows the timeline and JSON", async () => {
+    const r = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=hi", "--checkpoint", db, "--no-summary"], { cwd: work })
     expect(r.lines).toHaveLength(1)
     const id = runIdOf(r.last)
-    const text = stargraph(["inspect", id, "--db", db], { cwd: work })
+    const text = await stargraph(["inspect", id, "--db", db], { cwd: work })
     expect(text.code).toBe(0)
     expect(text.stdout).toMatch(/step\s+node\s+status\s+duration\s+delta/)
     expect(text.stdout).toMatch(/1\s+greet\s+completed/)
     expect(text.stdout).toContain("RunSummary:")
-    const json = JSON.parse(stargraph(["inspect", id, "--db", db, "--json"], { cwd: work }).stdout) as Record<string, unknown>
+    const json = JSON.parse((await stargraph(["inspect", id, "--db", db, "--json"], { cwd: work })).stdout) as Record<string, unknown>
     expect(json["run_id"]).toBe(id)
     expect(json["status"]).toBe("done")
     expect(json["graph_hash"]).toMatch(/^sha256:[0-9a-f]{64}$/)
@@ -70,21 +70,21 @@ describe("stargraph run / inspect / validate", () => {
     expect((json["checkpoints"] as Array<unknown>).length).toBe(6)
   })
 
-  it("validate prints both hashes, or a located error with a fix", () => {
-    const ok = stargraph(["validate", "hello/graph.yaml"], { cwd: work })
+  it("validate prints both hashes, or a located error with a fix", async () => {
+    const ok = await stargraph(["validate", "hello/graph.yaml"], { cwd: work })
     expect(ok.code).toBe(0)
     expect(ok.stdout).toMatch(/graph_hash=sha256:[0-9a-f]{64}/)
     expect(ok.stdout).toMatch(/runtime_hash=sha256:[0-9a-f]{64}/)
     writeFileSync(join(work, "bad.yaml"), readFileSync(join(work, "hello", "graph.yaml"), "utf8").replace("to: summarise", "to: sumarise").replace("default: summarise", "default: sumarise"))
-    const bad = stargraph(["validate", "bad.yaml"], { cwd: work })
+    const bad = await stargraph(["validate", "bad.yaml"], { cwd: work })
     expect(bad.code).toBe(2)
     expect(bad.stderr.trim().split("\n")).toHaveLength(1)
     expect(bad.stderr).toMatch(/IRValidationError: bad\.yaml:\d+ edges\[1\]\.default: edge refers to unknown node 'sumarise' \(fix: use one of: greet, count, summarise/)
   })
 
-  it("has --help for every command", () => {
+  it("has --help for every command", async () => {
     for (const cmd of ["run", "inspect", "validate", "resume"]) {
-      const r = stargraph([cmd, "--help"])
+      const r = await stargraph([cmd, "--help"])
       expect(r.code).toBe(0)
       expect(r.stdout).toContain(cmd)
     }
@@ -92,68 +92,68 @@ describe("stargraph run / inspect / validate", () => {
 })
 
 describe("interrupt and cold resume", () => {
-  it("stops awaiting-input, then resumes in a new process to done", () => {
-    const first = stargraph(["run", "approval/graph.yaml", "--inputs", "request=ship it", "--checkpoint", db, "--no-summary"], { cwd: work })
+  it("stops awaiting-input, then resumes in a new process to done", async () => {
+    const first = await stargraph(["run", "approval/graph.yaml", "--inputs", "request=ship it", "--checkpoint", db, "--no-summary"], { cwd: work })
     expect(first.last).toMatch(/status=awaiting-input$/)
     expect(first.code).toBe(3)
     const id = runIdOf(first.last)
-    const resumed = stargraph(["resume", id, "--db", db, "--response", "{\"approved\":true}"], { cwd: work })
+    const resumed = await stargraph(["resume", id, "--db", db, "--response", "{\"approved\":true}"], { cwd: work })
     expect(resumed.code).toBe(0)
     expect(resumed.last).toBe(`run_id=${id} status=done`)
     expect(resumed.stdout).toContain("published: Proposed change: ship it")
   })
 
-  it("refuses resume against an edited graph with graph-hash-mismatch and both hashes", () => {
-    const first = stargraph(["run", "approval/graph.yaml", "--inputs", "request=x", "--checkpoint", db, "--no-summary"], { cwd: work })
+  it("refuses resume against an edited graph with graph-hash-mismatch and both hashes", async () => {
+    const first = await stargraph(["run", "approval/graph.yaml", "--inputs", "request=x", "--checkpoint", db, "--no-summary"], { cwd: work })
     const id = runIdOf(first.last)
     const file = join(work, "approval", "graph.yaml")
     const original = readFileSync(file, "utf8")
     writeFileSync(file, original.replace("published: {{draft}}", "shipped: {{draft}}"))
     try {
-      const r = stargraph(["resume", id, "--db", db, "--response", "{\"approved\":true}"], { cwd: work })
+      const r = await stargraph(["resume", id, "--db", db, "--response", "{\"approved\":true}"], { cwd: work })
       expect(r.code).toBe(2)
       expect(r.stderr).toMatch(/CheckpointError\[graph-hash-mismatch\].*\(expected sha256:[0-9a-f]{64}, actual sha256:[0-9a-f]{64}\)/)
-      const json = JSON.parse(stargraph(["inspect", id, "--db", db, "--json"], { cwd: work }).stdout) as { status: string }
+      const json = JSON.parse((await stargraph(["inspect", id, "--db", db, "--json"], { cwd: work })).stdout) as { status: string }
       expect(json.status).toBe("awaiting-input")
     } finally {
       writeFileSync(file, original)
     }
   })
 
-  it("refuses an unknown run id and a finished run", () => {
-    const unknown = stargraph(["resume", "run-nope", "--db", db], { cwd: work })
+  it("refuses an unknown run id and a finished run", async () => {
+    const unknown = await stargraph(["resume", "run-nope", "--db", db], { cwd: work })
     expect(unknown.code).toBe(2)
     expect(unknown.stderr).toMatch(/CheckpointError\[unknown-run\]/)
-    const done = stargraph(["run", "hello/graph.yaml", "--inputs", "message=a", "--checkpoint", db, "--no-summary"], { cwd: work })
-    const again = stargraph(["resume", runIdOf(done.last), "--db", db], { cwd: work })
+    const done = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=a", "--checkpoint", db, "--no-summary"], { cwd: work })
+    const again = await stargraph(["resume", runIdOf(done.last), "--db", db], { cwd: work })
     expect(again.code).toBe(2)
     expect(again.stderr).toMatch(/RunStateError: .* is already done/)
   })
 })
 
 describe("bad input through the CLI", () => {
-  it("rejects --inputs that do not match the state schema", () => {
-    const unknown = stargraph(["run", "hello/graph.yaml", "--inputs", "colour=blue", "--checkpoint", db], { cwd: work })
+  it("rejects --inputs that do not match the state schema", async () => {
+    const unknown = await stargraph(["run", "hello/graph.yaml", "--inputs", "colour=blue", "--checkpoint", db], { cwd: work })
     expect(unknown.code).toBe(2)
     expect(unknown.stderr).toMatch(/InputError: --inputs colour: 'colour' is not a state field \(fix: use one of: message/)
-    const typed = stargraph(["run", "hello/graph.yaml", "--inputs", "message=hi", "--inputs", "rounds=many", "--checkpoint", db], { cwd: work })
+    const typed = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=hi", "--inputs", "rounds=many", "--checkpoint", db], { cwd: work })
     expect(typed.code).toBe(2)
     expect(typed.stderr).toMatch(/InputError: --inputs rounds: not valid JSON/)
-    const missing = stargraph(["run", "hello/graph.yaml", "--checkpoint", db], { cwd: work })
+    const missing = await stargraph(["run", "hello/graph.yaml", "--checkpoint", db], { cwd: work })
     expect(missing.code).toBe(2)
     expect(missing.stderr).toMatch(/StateValidationError: inputs field 'message'/)
   })
 
-  it("refuses a DB file that is not SQLite and leaves it untouched", () => {
+  it("refuses a DB file that is not SQLite and leaves it untouched", async () => {
     const file = join(work, "notes.txt")
     writeFileSync(file, "these are my notes, not a database\n")
-    const r = stargraph(["run", "hello/graph.yaml", "--inputs", "message=hi", "--checkpoint", file], { cwd: work })
+    const r = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=hi", "--checkpoint", file], { cwd: work })
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/CheckpointError\[not-a-database\]/)
     expect(readFileSync(file, "utf8")).toBe("these are my notes, not a database\n")
   })
 
-  it("reports a failing node with status failed, exit 1 and the error persisted", () => {
+  it("reports a failing node with status failed, exit 1 and the error persisted", async () => {
     mkdirSync(join(work, "broken"), { recursive: true })
     writeFileSync(join(work, "broken", "nodes.ts"), "export const explode = () => { throw new Error(\"disk on fire\") }\n")
     writeFileSync(join(work, "broken", "graph.yaml"), [
@@ -165,11 +165,11 @@ describe("bad input through the CLI", () => {
       "  - { id: explode, kind: function, module: ./nodes.ts, export: explode }",
       "edges: [ { from: ok, to: explode } ]"
     ].join("\n"))
-    const r = stargraph(["run", "broken/graph.yaml", "--checkpoint", db, "--no-summary"], { cwd: work })
+    const r = await stargraph(["run", "broken/graph.yaml", "--checkpoint", db, "--no-summary"], { cwd: work })
     expect(r.code).toBe(1)
     expect(r.last).toMatch(/status=failed$/)
     expect(r.stderr).toMatch(/NodeExecutionError: node 'explode' failed at step 2: Error: disk on fire/)
-    const json = JSON.parse(stargraph(["inspect", runIdOf(r.last), "--db", db, "--json"], { cwd: work }).stdout) as {
+    const json = JSON.parse((await stargraph(["inspect", runIdOf(r.last), "--db", db, "--json"], { cwd: work })).stdout) as {
       status: string
       error: { type: string }
       checkpoints: Array<unknown>
@@ -179,20 +179,20 @@ describe("bad input through the CLI", () => {
     expect(json.checkpoints).toHaveLength(2)
   })
 
-  it("reports a missing node module", () => {
+  it("reports a missing node module", async () => {
     writeFileSync(join(work, "nomod.yaml"), readFileSync(join(work, "hello", "graph.yaml"), "utf8").replaceAll("./nodes.ts", "./missing.ts"))
-    const r = stargraph(["validate", "nomod.yaml"], { cwd: work })
+    const r = await stargraph(["validate", "nomod.yaml"], { cwd: work })
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/NodeModuleError: node 'count' module '.\/missing.ts' not found/)
   })
 })
 
 describe("stargraph replay", () => {
-  it("forks with cf_run_id first, prints the canonical diff, and inspect walks the fork", () => {
+  it("forks with cf_run_id first, prints the canonical diff, and inspect walks the fork", async () => {
     const local = join(work, "replay.sqlite")
-    const parent = runIdOf(stargraph(["run", "hello/graph.yaml", "--inputs", "message=hello", "--checkpoint", local, "--no-summary"], { cwd: work }).last)
-    const a = stargraph(["replay", parent, "--db", local, "--diff"], { cwd: work })
-    const b = stargraph(["replay", parent, "--db", local, "--diff"], { cwd: work })
+    const parent = runIdOf((await stargraph(["run", "hello/graph.yaml", "--inputs", "message=hello", "--checkpoint", local, "--no-summary"], { cwd: work })).last)
+    const a = await stargraph(["replay", parent, "--db", local, "--diff"], { cwd: work })
+    const b = await stargraph(["replay", parent, "--db", local, "--diff"], { cwd: work })
     expect(a.code).toBe(0)
     const [aId, aDiff] = a.stdout.trim().split("\n")
     const [bId, bDiff] = b.stdout.trim().split("\n")
@@ -201,28 +201,28 @@ describe("stargraph replay", () => {
     expect(aDiff).toBe(bDiff)
     expect(JSON.parse(aDiff!)).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {} })
     writeFileSync(join(work, "mutation.json"), JSON.stringify({ state_overrides: { message: "mutated" }, facts_assert: [], facts_retract: [] }))
-    const m = stargraph(["replay", parent, "--db", local, "--mutation", "mutation.json", "--from-step", "0", "--diff"], { cwd: work })
+    const m = await stargraph(["replay", parent, "--db", local, "--mutation", "mutation.json", "--from-step", "0", "--diff"], { cwd: work })
     const diff = JSON.parse(m.stdout.trim().split("\n")[1]!) as { state_deltas: Record<string, unknown>; derived_hash: string }
     expect(diff.state_deltas["1:greet"]).toContainEqual({ op: "replace", path: "/greeting", parent: "Hello, hello!", fork: "Hello, mutated!" })
     expect(diff.derived_hash).not.toBe((JSON.parse(aDiff!) as { derived_hash: string }).derived_hash)
     const cf = m.stdout.split("\n")[0]!.split("=")[1]!
-    const inspect = stargraph(["inspect", cf, "--db", local], { cwd: work })
+    const inspect = await stargraph(["inspect", cf, "--db", local], { cwd: work })
     expect(inspect.stdout).toContain(`forked from ${parent} at step 0`)
     expect(inspect.stdout).toContain("Hello, mutated!")
   })
 
-  it("refuses an unknown run, a step beyond the parent, and a mutation with unknown fields, writing nothing", () => {
+  it("refuses an unknown run, a step beyond the parent, and a mutation with unknown fields, writing nothing", async () => {
     const local = join(work, "replay-bad.sqlite")
-    const parent = runIdOf(stargraph(["run", "hello/graph.yaml", "--inputs", "message=x", "--checkpoint", local, "--no-summary"], { cwd: work }).last)
-    const unknown = stargraph(["replay", "run-nope", "--db", local], { cwd: work })
+    const parent = runIdOf((await stargraph(["run", "hello/graph.yaml", "--inputs", "message=x", "--checkpoint", local, "--no-summary"], { cwd: work })).last)
+    const unknown = await stargraph(["replay", "run-nope", "--db", local], { cwd: work })
     expect([unknown.code, unknown.stderr]).toEqual([2, expect.stringContaining("CheckpointError[unknown-run]")])
-    const beyond = stargraph(["replay", parent, "--db", local, "--from-step", "42"], { cwd: work })
+    const beyond = await stargraph(["replay", parent, "--db", local, "--from-step", "42"], { cwd: work })
     expect([beyond.code, beyond.stderr]).toEqual([2, expect.stringContaining("from_step")])
     writeFileSync(join(work, "bad.json"), JSON.stringify({ state_overides: {} }))
-    const bad = stargraph(["replay", parent, "--db", local, "--mutation", "bad.json"], { cwd: work })
+    const bad = await stargraph(["replay", parent, "--db", local, "--mutation", "bad.json"], { cwd: work })
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining("mutation.state_overides")])
     writeFileSync(join(work, "notjson.json"), "{")
-    expect(stargraph(["replay", parent, "--db", local, "--mutation", "notjson.json"], { cwd: work }).stderr).toContain("--mutation")
+    expect((await stargraph(["replay", parent, "--db", local, "--mutation", "notjson.json"], { cwd: work })).stderr).toContain("--mutation")
     const conn = new Database(local, { readonly: true })
     expect(conn.prepare("SELECT count(*) AS n FROM runs_history").get()).toEqual({ n: 1 })
     conn.close()

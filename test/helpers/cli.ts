@@ -1,5 +1,5 @@
 /** Helpers to run the real `stargraph` binary in a child process, and temp folders. */
-import { spawnSync } from "node:child_process"
+import { spawn } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
@@ -19,17 +19,29 @@ export interface CliResult {
   readonly last: string
 }
 
-/** Run `stargraph ...args` (the built bin) with `cwd`. */
-export const stargraph = (args: ReadonlyArray<string>, options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): CliResult => {
-  const result = spawnSync(process.execPath, [join(ROOT, "bin", "stargraph.js"), ...args], {
-    cwd: options.cwd ?? ROOT,
-    env: { ...process.env, ...options.env },
-    encoding: "utf8",
-    timeout: 60_000
+/**
+ * Run `stargraph ...args` (the built bin) with `cwd`. Asynchronous, so the test worker's
+ * event loop keeps running (a blocked worker trips vitest's RPC timeout).
+ */
+export const stargraph = (args: ReadonlyArray<string>, options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, "bin", "stargraph.js"), ...args], {
+      cwd: options.cwd ?? ROOT,
+      env: { ...process.env, ...options.env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d))
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d))
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
+    child.on("error", reject)
+    child.on("close", (code) => {
+      clearTimeout(timer)
+      const lines = stdout.split("\n").filter((l) => l.length > 0)
+      resolve({ code, stdout, stderr, lines, last: lines[lines.length - 1] ?? "" })
+    })
   })
-  const lines = result.stdout.split("\n").filter((l) => l.length > 0)
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr, lines, last: lines[lines.length - 1] ?? "" }
-}
 
 /** Extract the run id from a `run_id=<id> status=<s>` line. */
 export const runIdOf = (line: string): string => /run_id=(\S+)/.exec(line)?.[1] ?? ""

@@ -46,18 +46,18 @@ describe("crash safety", () => {
     expect(before.steps.length).toBeGreaterThanOrEqual(4)
     expect(before.steps.length).toBeLessThan(11)
 
-    const resumed = stargraph(["resume", before.run!.run_id, "--db", crashedDb, "--no-summary"], { env: { SLOW_NODE_MS: "5" } })
+    const resumed = await stargraph(["resume", before.run!.run_id, "--db", crashedDb, "--no-summary"], { env: { SLOW_NODE_MS: "5" } })
     expect(resumed.stderr).toBe("")
     expect(resumed.last).toBe(`run_id=${before.run!.run_id} status=done`)
     const after = readRun(crashedDb)
     expect(after.steps).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
 
     const cleanDb = join(dir, "clean.sqlite")
-    const clean = stargraph(["run", GRAPH, "--checkpoint", cleanDb, "--no-summary"], { env: { SLOW_NODE_MS: "5" } })
-    const finalState = (db: string, id: string) =>
-      (JSON.parse(stargraph(["inspect", id, "--db", db, "--json"]).stdout) as { final_state: unknown }).final_state
-    const expected = finalState(cleanDb, runIdOf(clean.last))
-    expect(finalState(crashedDb, before.run!.run_id)).toEqual(expected)
+    const clean = await stargraph(["run", GRAPH, "--checkpoint", cleanDb, "--no-summary"], { env: { SLOW_NODE_MS: "5" } })
+    const finalState = async (db: string, id: string) =>
+      (JSON.parse((await stargraph(["inspect", id, "--db", db, "--json"])).stdout) as { final_state: unknown }).final_state
+    const expected = await finalState(cleanDb, runIdOf(clean.last))
+    expect(await finalState(crashedDb, before.run!.run_id)).toEqual(expected)
     expect(expected).toEqual({
       count: 10,
       log: ["n0@0", "n1@1", "n2@2", "n3@3", "n4@4", "n5@5", "n6@6", "n7@7", "n8@8", "n9@9"]

@@ -90,7 +90,7 @@ describe("stargraph serve: the tutorial flow", () => {
     const artifacts = await call(`${server.url}/v1/runs/${created.body["run_id"]}/artifacts`)
     expect(artifacts.body["artifacts"]).toHaveLength(5)
 
-    const cli = stargraph(["run", join(graphs, "hello", "graph.yaml"), "--inputs", "message=cli", "--checkpoint", db, "--no-summary"])
+    const cli = await stargraph(["run", join(graphs, "hello", "graph.yaml"), "--inputs", "message=cli", "--checkpoint", db, "--no-summary"])
     expect(cli.code).toBe(0)
     const seen = await call(`${server.url}/v1/runs/${runIdOf(cli.last)}`)
     expect(seen.body).toMatchObject({ status: "done", final_state: { message: "cli" } })

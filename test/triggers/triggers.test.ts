@@ -14,7 +14,7 @@ import * as Scheduler from "../../src/scheduler/Scheduler.js"
 import * as CronTrigger from "../../src/triggers/CronTrigger.js"
 import { dispatchTriggerLifecycle } from "../../src/triggers/Dispatcher.js"
 import * as ProjectConfig from "../../src/triggers/ProjectConfig.js"
-import type { Trigger, TriggerDeps } from "../../src/triggers/Trigger.js"
+import { ExtraTriggers, type Trigger, type TriggerDeps } from "../../src/triggers/Trigger.js"
 import { decodeTriggerEvent, idempotencyKeyOf } from "../../src/triggers/TriggerEvent.js"
 import * as TriggerHost from "../../src/triggers/TriggerHost.js"
 import * as WebhookTrigger from "../../src/triggers/WebhookTrigger.js"
@@ -218,6 +218,19 @@ describe("plugins and project config", () => {
     expect((globalThis as { __pingStarted?: boolean }).__pingStarted).toBe(true)
     const event = lines.map((l) => JSON.parse(l) as { event: string; plugin: string }).find((e) => e.event === "plugin.register")
     expect(event?.plugin).toBe("my-triggers:stargraph.triggers:ping")
+  })
+
+  it("starts triggers an application provides in code through ExtraTriggers", async () => {
+    const root = tempDir()
+    const started: Array<string> = []
+    const mine: Trigger = { name: "mine", init: () => undefined, start: () => void started.push("mine"), stop: () => undefined, routes: () => [] }
+    const cron = await Effect.runPromise(CronTrigger.make([{ id: "in-code", graph: "g:echo", cron: "0 2 * * *", timezone: "UTC", params: {}, catch_up: "none" }]))
+    const host = await Effect.runPromise(
+      Effect.scoped(TriggerHost.start()).pipe(Effect.provide(Layer.succeed(ExtraTriggers, [mine, cron])), Effect.provide(stack(join(root, "db.sqlite"))))
+    )
+    expect(host.triggers.map((t) => t.name)).toEqual(["manual", "mine", "cron"])
+    expect(host.start.every((r) => r.success)).toBe(true)
+    expect(started).toEqual(["mine"])
   })
 
   it("refuses a plugin module that does not exist, and unknown config fields, naming the culprit", async () => {
