@@ -5,6 +5,7 @@
  */
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
+import * as Fiber from "effect/Fiber"
 import * as Effect from "effect/Effect"
 import * as PubSub from "effect/PubSub"
 import * as Ref from "effect/Ref"
@@ -62,7 +63,9 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
     const { graph, run, checkpointer } = options
     const status = yield* Ref.make<RunStatus>(run.status)
     const control = yield* Ref.make<Control>("run")
-    const cancelled = yield* Deferred.make<void>()
+    // The fiber driving the run, while it runs: `cancel` interrupts it (only its nodes are interruptible).
+    let driver: Fiber.RuntimeFiber<boolean, never> | undefined
+    let cancelRequested = false
     const started = yield* Ref.make(false)
     // Append-only event log owned by this handle; late subscribers replay it.
     const log: Array<RunEvent> = []
@@ -91,7 +94,8 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
             message: "a GraphRun is single-use; call graph.resume(runId) for a new handle"
           })
         }
-        return yield* options.loop.drive({
+        const result = yield* Deferred.make<RunSummary, RunFailure | CheckpointError>()
+        const driving = options.loop.drive({
           graph,
           run,
           checkpoint: options.checkpoint,
@@ -100,7 +104,7 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
           emit,
           setStatus: (s) => Ref.set(status, s),
           control,
-          cancelled,
+          cancelRequested: () => cancelRequested,
           replay: options.replay
         }).pipe(
           Effect.tapError((error) =>
@@ -109,6 +113,10 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
               : Effect.void
           )
         )
+        // One fiber per run (not per step) keeps the caller's fiber out of reach of `cancel`.
+        // Uninterruptible but for the nodes of a step (see RunLoop), so the result is always delivered.
+        driver = yield* Effect.fork(Effect.uninterruptible(Effect.flatMap(Effect.exit(driving), (exit) => Deferred.done(result, exit))))
+        return yield* Deferred.await(result)
       })
 
     const stream = (): Stream.Stream<RunEvent> =>
@@ -130,7 +138,14 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
       status: Ref.get(status),
       start,
       stream,
-      cancel: () => Effect.zipRight(Ref.set(control, "cancel"), Deferred.succeed(cancelled, undefined)),
+      cancel: () =>
+        Effect.zipRight(
+          Ref.set(control, "cancel"),
+          Effect.suspend(() => {
+            cancelRequested = true
+            return driver ? Fiber.interruptFork(driver) : Effect.void
+          })
+        ),
       pause: () => Ref.update(control, (c) => (c === "cancel" ? c : "pause"))
     }
     return handle

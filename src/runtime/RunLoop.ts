@@ -8,9 +8,11 @@
 import { hostname } from "node:os"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
@@ -51,8 +53,8 @@ export interface DriveInput {
   readonly emit: (event: RunEventInput) => Effect.Effect<void>
   readonly setStatus: (status: RunStatus) => Effect.Effect<void>
   readonly control: Ref.Ref<Control>
-  /** Completed when cancellation is requested, so a long node step is interrupted. */
-  readonly cancelled: Deferred.Deferred<void>
+  /** Whether a cancellation was requested (an interrupted step then means "cancelled"). */
+  readonly cancelRequested: () => boolean
   /** For a counterfactual fork: the parent's cassette, responses and output overrides. */
   readonly replay?: ReplaySource | undefined
 }
@@ -115,9 +117,11 @@ const validateState = (graph: GraphDefinition) => {
 
 const drive = (input: DriveInput): Effect.Effect<RunSummary, RunFailure | CheckpointError> =>
   Effect.flatMap(TracingEnabled, (traced) =>
-    traced
-      ? Effect.withSpan(loop(input, true), "stargraph.run", { attributes: { run_id: input.run.run_id, graph_id: input.graph.id } })
-      : loop(input, false))
+    Effect.uninterruptible(
+      traced
+        ? Effect.withSpan(loop(input, true), "stargraph.run", { attributes: { run_id: input.run.run_id, graph_id: input.graph.id } })
+        : loop(input, false)
+    ))
 
 const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, RunFailure | CheckpointError> =>
   Effect.gen(function*() {
@@ -200,15 +204,23 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
       const nodes = frontier.length === 1
         ? Effect.map(execute(frontier[0]!), (o) => [o])
         : Effect.forEach(frontier, execute, { concurrency: "unbounded" })
-      const outcomes = yield* (traced
-        ? Effect.withSpan(nodes, "stargraph.step", { attributes: { run_id: run.run_id, step: current, nodes: frontier.join(",") } })
-        : nodes
-      ).pipe(
-        Effect.raceFirst(Effect.as(Deferred.await(input.cancelled), "cancelled" as const)),
-        Effect.either
-      )
-      if (Either.isLeft(outcomes)) return yield* fail(outcomes.left)
-      if (outcomes.right === "cancelled") continue
+      // The loop is uninterruptible but for its nodes: `cancel` interrupts the driving
+      // fiber, which stops the running nodes and nothing else.
+      const exit = yield* Effect.exit(Effect.interruptible(
+        traced
+          ? Effect.withSpan(nodes, "stargraph.step", { attributes: { run_id: run.run_id, step: current, nodes: frontier.join(",") } })
+          : nodes
+      ))
+      if (Exit.isFailure(exit)) {
+        const failure = Cause.failureOption(exit.cause)
+        if (Option.isSome(failure)) return yield* fail(failure.value)
+        if (Cause.isInterruptedOnly(exit.cause)) {
+          if (input.cancelRequested()) continue
+          return yield* Effect.interrupt
+        }
+        return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
+      }
+      const outcomes = { right: exit.value }
       const diverged = recorder.divergence()
       if (diverged) return yield* fail(diverged)
       const writes: Array<NodeWrite> = []
