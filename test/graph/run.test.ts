@@ -253,6 +253,30 @@ describe("Graph / GraphRun", () => {
     expect(summary.final_state["n"]).toBeLessThan(3)
   })
 
+  it("cancels mid-step: a long node is abandoned at once, the caller gets the cancelled summary", async () => {
+    const t0 = Date.now()
+    const summary = await run(Effect.gen(function*() {
+      const graph = yield* Graph.make(counterIR({
+        nodes: [
+          { id: "a", kind: "function", module: "m", export: "inc" },
+          { id: "b", kind: "function", module: "m", export: "forever" }
+        ],
+        edges: [{ from: "a", to: "b" }]
+      }), { modules: { m: { inc: () => ({ n: 1 }), forever: () => Effect.never } } })
+      const handle = yield* graph.start()
+      const fiber = yield* Effect.fork(handle.start())
+      yield* Effect.sleep("100 millis")
+      yield* handle.cancel()
+      const result = yield* Fiber.join(fiber)
+      // The caller's own fiber is not interrupted: it carries on after the cancelled run.
+      yield* Effect.sleep("1 millis")
+      return result
+    }))
+    expect(summary.status).toBe("cancelled")
+    expect(summary.final_state["n"]).toBe(1)
+    expect(Date.now() - t0).toBeLessThan(5_000)
+  })
+
   it("uses the same contract with the in-memory checkpointer", async () => {
     const summary = await run(Effect.flatMap(Graph.make(counterIR(), { modules }), (g) => Effect.flatMap(g.start(), (r) => r.start())), MemoryCheckpointer.layer)
     expect(summary.final_state).toEqual({ n: 3, log: ["a", "b", "c"] })
