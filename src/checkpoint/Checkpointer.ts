@@ -38,7 +38,10 @@ export interface CheckpointerShape {
   readonly listCheckpoints: (runId: string) => Effect.Effect<ReadonlyArray<Checkpoint>, CheckpointError>
   /** Runs, newest first, filtered and cursor-paginated. */
   readonly listRuns: (query: RunQuery) => Effect.Effect<RunPage, CheckpointError>
-  /** Claim an unclaimed queued run for `owner`; false when it is already claimed (or gone). */
+  /**
+   * Claim an unclaimed queued run for `owner` and mark it `running` (owner, started_at)
+   * in one transaction; false when it is already claimed (or gone).
+   */
   readonly claimPending: (runId: string, owner: string, at: string) => Effect.Effect<boolean, CheckpointError>
   /** Remove a run from the queue (it reached a terminal or stopped state). */
   readonly completePending: (runId: string) => Effect.Effect<void, CheckpointError>

@@ -115,6 +115,8 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
         const row = pending.get(runId)
         if (!row || row.claimed_by !== null) return false
         pending.set(runId, { ...row, claimed_by: owner, claimed_at: at })
+        const run = runs.get(runId)
+        if (run) runs.set(runId, { ...run, status: "running", owner, started_at: run.started_at ?? at, waiting: null, error: null })
         return true
       }),
     completePending: (runId) => Effect.sync(() => void pending.delete(runId)),

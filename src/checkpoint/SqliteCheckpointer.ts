@@ -332,11 +332,14 @@ export const make = (filename: string): Effect.Effect<CheckpointerShape, never, 
         }),
 
       claimPending: (runId, owner, at) =>
-        sql`UPDATE pending_runs SET claimed_by = ${owner}, claimed_at = ${at}
-          WHERE run_id = ${runId} AND claimed_by IS NULL`.raw.pipe(
-          Effect.map((r) => (r as unknown as { readonly changes: number }).changes > 0),
-          Effect.mapError(storage(filename, `claiming run ${runId}`))
-        ),
+        Effect.gen(function*() {
+          const claimed = yield* sql`UPDATE pending_runs SET claimed_by = ${owner}, claimed_at = ${at}
+            WHERE run_id = ${runId} AND claimed_by IS NULL`.raw
+          if ((claimed as unknown as { readonly changes: number }).changes === 0) return false
+          yield* sql`UPDATE runs_history SET status = 'running', owner = ${owner}, started_at = COALESCE(started_at, ${at}),
+            waiting = NULL, error = NULL WHERE run_id = ${runId}`
+          return true
+        }).pipe(sql.withTransaction, Effect.mapError(storage(filename, `claiming run ${runId}`))),
 
       completePending: (runId) =>
         sql`DELETE FROM pending_runs WHERE run_id = ${runId}`.pipe(

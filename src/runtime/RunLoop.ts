@@ -149,8 +149,13 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
         return yield* Effect.fail(error)
       })
 
-    const startedAt = run.started_at ?? (yield* nowIso)
-    yield* transition({ status: "running", started_at: startedAt, owner: OWNER, waiting: null, error: null })
+    if (run.status === "running" && run.owner === OWNER && run.started_at !== null) {
+      // Claimed by this process's Scheduler, which marked it running in the same transaction.
+      yield* input.setStatus("running")
+    } else {
+      const startedAt = run.started_at ?? (yield* nowIso)
+      yield* transition({ status: "running", started_at: startedAt, owner: OWNER, waiting: null, error: null })
+    }
     yield* emit({
       type: "run.started",
       graph_id: graph.id,

@@ -173,13 +173,18 @@ export const make = (
       Effect.gen(function*() {
         // Draining: runs not started yet stay queued (unclaimed) for the next process.
         if (draining) return
+        const at = yield* nowIso
         if (job.claim) {
-          const claimed = yield* checkpointer.claimPending(job.runId, OWNER, yield* nowIso)
+          const claimed = yield* checkpointer.claimPending(job.runId, OWNER, at)
           if (!claimed) return // another process has it
         }
         const opened = yield* Effect.either(
           job.fresh
-            ? job.graph.open(job.fresh.record, job.fresh.checkpoint, { actor: job.actor })
+            ? job.graph.open(
+              job.claim ? { ...job.fresh.record, status: "running", owner: OWNER, started_at: job.fresh.record.started_at ?? at } : job.fresh.record,
+              job.fresh.checkpoint,
+              { actor: job.actor }
+            )
             : job.graph.resume(job.runId, { response: job.response, actor: job.actor })
         )
         if (Either.isLeft(opened)) {
