@@ -77,7 +77,9 @@ export const CheckpointErrorReason = Schema.Literal(
   "storage-failure",
   "migration-failed",
   "corrupt-checkpoint",
-  "no-checkpoint"
+  "no-checkpoint",
+  /** A `listRuns` cursor that no page handed out. */
+  "invalid-cursor"
 )
 
 /** Persisting or reading checkpoints failed, or a resume was refused. */

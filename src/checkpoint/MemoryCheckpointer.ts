@@ -8,7 +8,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { CheckpointError } from "../errors.js"
 import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
-import type { Checkpoint, CreatedRun, PendingRun, RunRecord } from "./models.js"
+import { type Checkpoint, type CreatedRun, newRunRecord, type PendingRun, type RunRecord, stopsRun } from "./models.js"
 
 /** Build a fresh in-memory Checkpointer. */
 export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
@@ -28,27 +28,7 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
         const existing = key === null ? undefined : byKey.get(key)
         if (existing !== undefined) return Effect.succeed({ record: runs.get(existing)!, created: false })
         const runId = `${run.runIdPrefix ?? "run"}-${randomUUID()}`
-        const record: RunRecord = {
-          run_id: runId,
-          graph_id: run.graph_id,
-          graph_hash: run.graph_hash,
-          runtime_hash: run.runtime_hash,
-          status: "pending",
-          inputs: run.inputs,
-          created_at: run.created_at,
-          started_at: null,
-          finished_at: null,
-          error: null,
-          waiting: null,
-          idempotency_key: run.idempotency_key ?? null,
-          parent_run_id: run.parent_run_id ?? null,
-          fork_step: run.fork_step ?? null,
-          graph_source: run.graph_source ?? null,
-          owner: null,
-          last_step: run.history?.[run.history.length - 1]?.step ?? run.initial.step,
-          derived_hash: run.derived_hash ?? null,
-          mutation: run.mutation ?? null
-        }
+        const record = newRunRecord(runId, run)
         runs.set(runId, record)
         order.push(runId)
         if (key !== null) byKey.set(key, runId)
@@ -73,7 +53,7 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
         }
         list.push(cp)
         if (patch) runs.set(cp.run_id, { ...run, ...patch, last_step: cp.step })
-        if (patch?.status !== undefined && patch.status !== "running" && patch.status !== "pending") pending.delete(cp.run_id)
+        if (stopsRun(patch?.status)) pending.delete(cp.run_id)
         return Effect.void
       }),
     updateRun: (runId, patch) =>
@@ -81,7 +61,7 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
         const run = runs.get(runId)
         if (!run) return Effect.fail(unknownRun(runId))
         runs.set(runId, { ...run, ...patch })
-        if (patch.status !== undefined && patch.status !== "running" && patch.status !== "pending") pending.delete(runId)
+        if (stopsRun(patch.status)) pending.delete(runId)
         return Effect.void
       }),
     getRun: (runId) => Effect.sync(() => Option.fromNullable(runs.get(runId))),

@@ -18,7 +18,7 @@ import * as Schema from "effect/Schema"
 import { CheckpointError } from "../errors.js"
 import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
 import { migrate } from "./migrations.js"
-import { Checkpoint, type CreatedRun, type NewRun, type PendingRun, type RunPatch, RunRecord } from "./models.js"
+import { Checkpoint, type CreatedRun, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun } from "./models.js"
 
 /** Options of the SQLite Checkpointer. */
 export interface SqliteCheckpointerOptions {
@@ -201,27 +201,7 @@ export const make = (filename: string): Effect.Effect<CheckpointerShape, never, 
     const insertRun = (run: NewRun) =>
       Effect.gen(function*() {
         const runId = `${run.runIdPrefix ?? "run"}-${randomUUID()}`
-        const record: RunRecord = {
-          run_id: runId,
-          graph_id: run.graph_id,
-          graph_hash: run.graph_hash,
-          runtime_hash: run.runtime_hash,
-          status: "pending",
-          inputs: run.inputs,
-          created_at: run.created_at,
-          started_at: null,
-          finished_at: null,
-          error: null,
-          waiting: null,
-          idempotency_key: run.idempotency_key ?? null,
-          parent_run_id: run.parent_run_id ?? null,
-          fork_step: run.fork_step ?? null,
-          graph_source: run.graph_source ?? null,
-          owner: null,
-          last_step: run.history?.[run.history.length - 1]?.step ?? run.initial.step,
-          derived_hash: run.derived_hash ?? null,
-          mutation: run.mutation ?? null
-        }
+        const record = newRunRecord(runId, run)
         // The insert comes first so the transaction takes the write lock at once (waiting
         // out other processes): dedup and insert are one atomic step across processes.
         const inserted = yield* sql`INSERT INTO runs_history (run_id, graph_id, graph_hash, runtime_hash, status,
@@ -257,9 +237,8 @@ export const make = (filename: string): Effect.Effect<CheckpointerShape, never, 
       })
 
     /** A run that stops (terminal, paused or awaiting input) leaves the queue in the same transaction. */
-    const stops = (patch: RunPatch) => patch.status !== undefined && patch.status !== "running" && patch.status !== "pending"
     const leaveQueue = (runId: string, patch: RunPatch) =>
-      stops(patch) ? sql`DELETE FROM pending_runs WHERE run_id = ${runId}` : Effect.void
+      stopsRun(patch.status) ? sql`DELETE FROM pending_runs WHERE run_id = ${runId}` : Effect.void
 
     const unknownRun = (runId: string) =>
       new CheckpointError({ reason: "unknown-run", runId, filename, message: `no run '${runId}' in ${filename}` })
@@ -278,7 +257,7 @@ export const make = (filename: string): Effect.Effect<CheckpointerShape, never, 
       },
 
       updateRun: (runId, patch) =>
-        (stops(patch) ? Effect.zip(patchRun(runId, patch), leaveQueue(runId, patch)).pipe(sql.withTransaction) : Effect.zip(patchRun(runId, patch), Effect.void)).pipe(
+        (stopsRun(patch.status) ? Effect.zip(patchRun(runId, patch), leaveQueue(runId, patch)).pipe(sql.withTransaction) : Effect.zip(patchRun(runId, patch), Effect.void)).pipe(
           Effect.mapError(storage(filename, `updating run ${runId}`)),
           Effect.flatMap(([changes]) => (changes === 0 && Object.keys(patch).length > 0 ? Effect.fail(unknownRun(runId)) : Effect.void))
         ),
@@ -313,7 +292,7 @@ export const make = (filename: string): Effect.Effect<CheckpointerShape, never, 
           const decoded = query.cursor === undefined ? undefined : Buffer.from(query.cursor, "base64url").toString()
           const before = decoded === undefined ? undefined : /^[1-9][0-9]*$/.test(decoded) ? Number(decoded) : Number.NaN
           if (before !== undefined && !Number.isSafeInteger(before)) {
-            return yield* new CheckpointError({ reason: "storage-failure", filename, message: `invalid cursor '${query.cursor}'` })
+            return yield* new CheckpointError({ reason: "invalid-cursor", filename, message: `invalid cursor '${query.cursor}'` })
           }
           const conditions = [
             ...(query.status ? [sql`status = ${query.status}`] : []),

@@ -12,6 +12,12 @@ export type RunStatus = typeof RunStatus.Type
 /** States after which a run never executes again. */
 export const TERMINAL_STATUSES: ReadonlySet<RunStatus> = new Set(["done", "cancelled", "error", "failed"])
 
+/** States in which a run is not executing and will not until someone acts (terminal, paused, waiting). */
+export const STOPPED_STATUSES: ReadonlySet<RunStatus> = new Set([...TERMINAL_STATUSES, "awaiting-input", "paused"])
+
+/** True when a status change stops the run (anything but `pending`/`running`): it then leaves the queue. */
+export const stopsRun = (status: RunStatus | undefined): boolean => status !== undefined && status !== "running" && status !== "pending"
+
 /** A JSON object of state fields. */
 export const StateRecord = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
@@ -156,6 +162,29 @@ export const PendingRun = Schema.Struct({
 })
 /** A row of the scheduler's queue. */
 export type PendingRun = typeof PendingRun.Type
+
+/** The record of a run `createRun` is about to write (status `pending`). */
+export const newRunRecord = (runId: string, run: NewRun): RunRecord => ({
+  run_id: runId,
+  graph_id: run.graph_id,
+  graph_hash: run.graph_hash,
+  runtime_hash: run.runtime_hash,
+  status: "pending",
+  inputs: run.inputs,
+  created_at: run.created_at,
+  started_at: null,
+  finished_at: null,
+  error: null,
+  waiting: null,
+  idempotency_key: run.idempotency_key ?? null,
+  parent_run_id: run.parent_run_id ?? null,
+  fork_step: run.fork_step ?? null,
+  graph_source: run.graph_source ?? null,
+  owner: null,
+  last_step: run.history?.[run.history.length - 1]?.step ?? run.initial.step,
+  derived_hash: run.derived_hash ?? null,
+  mutation: run.mutation ?? null
+})
 
 /** The terminal (or stopped) outcome of a run. */
 export const RunSummary = Schema.Struct({

@@ -8,7 +8,6 @@
  */
 import { readFileSync } from "node:fs"
 import { dirname, resolve } from "node:path"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -40,7 +39,7 @@ import { loadModule, type ModuleNamespace, pickExport } from "../nodes/loader.js
 import type { ReplaySource } from "../replay/Cassette.js"
 import { checkJson } from "../runtime/json.js"
 import { ownerAlive } from "../runtime/owner.js"
-import { OWNER, RunLoop } from "../runtime/RunLoop.js"
+import { nowIso, OWNER, RunLoop } from "../runtime/RunLoop.js"
 import { AuditSink } from "../telemetry/AuditSink.js"
 import type { GraphDefinition } from "./definition.js"
 import * as GraphRun from "./GraphRun.js"
@@ -104,7 +103,6 @@ export interface MakeOptions {
   readonly modules?: { readonly [specifier: string]: ModuleNamespace }
 }
 
-const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
 
 const moduleRefs = (ir: IRDocument) => {
   const refs: Array<{ nodeId: string; module: string; exportName: string }> = []

@@ -6,7 +6,6 @@
  * canonical mutation). A fork of a fork works the same way. Every input is validated
  * before anything is written.
  */
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -18,6 +17,7 @@ import { CheckpointError, InputError, type RunStateError, type StargraphError, S
 import type { Graph } from "../graph/Graph.js"
 import type { State } from "../ir/stateSchema.js"
 import { checkJson } from "../runtime/json.js"
+import { nowIso } from "../runtime/RunLoop.js"
 import type { ReplaySource } from "./Cassette.js"
 import { type CounterfactualMutation, decodeMutation, derivedHash } from "./Mutation.js"
 import { diffRuns, type RunDiff } from "./RunDiff.js"
@@ -142,7 +142,7 @@ export const fork = (
       }
     }
     const prefix = checkpoints.filter((c) => c.step <= fromStep).map(copy)
-    const at = new Date(yield* Clock.currentTimeMillis).toISOString()
+    const at = yield* nowIso
     const created = yield* checkpointer.createRun({
       runIdPrefix: "cf",
       graph_id: graph.id,

@@ -67,7 +67,8 @@ export interface RunLoopShape {
 /** `host:pid` of this process, recorded as the owner of runs it drives. */
 export const OWNER = `${hostname()}:${process.pid}`
 
-const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
+/** The current time (Effect `Clock`) as an ISO 8601 string. */
+export const nowIso: Effect.Effect<string> = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
 
 const invalidState = (
   error: ParseResult.ParseError,

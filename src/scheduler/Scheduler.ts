@@ -6,7 +6,6 @@
  * rows survive restarts and are picked up again; shutdown drains in-flight runs.
  */
 import * as Chunk from "effect/Chunk"
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -20,7 +19,7 @@ import * as Schedule from "effect/Schedule"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Scope from "effect/Scope"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
-import { type Checkpoint, type CreatedRun, type NewRun, type RunRecord, type RunStatus, type RunSummary, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
+import { type Checkpoint, type CreatedRun, type NewRun, type RunRecord, type RunStatus, type RunSummary, STOPPED_STATUSES, toSummary } from "../checkpoint/models.js"
 import {
   CheckpointError,
   type RunStateError,
@@ -31,7 +30,7 @@ import {
 import type { Graph } from "../graph/Graph.js"
 import type { GraphRun } from "../graph/GraphRun.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
-import { OWNER } from "../runtime/RunLoop.js"
+import { nowIso, OWNER } from "../runtime/RunLoop.js"
 import { ownerAlive } from "../runtime/owner.js"
 import { GraphRegistry } from "./GraphRegistry.js"
 
@@ -103,10 +102,6 @@ interface Job {
   /** Set when this process created the run: no need to re-read it. */
   readonly fresh?: { readonly record: RunRecord; readonly checkpoint: Checkpoint } | undefined
 }
-
-const STOPPED: ReadonlySet<RunStatus> = new Set([...TERMINAL_STATUSES, "awaiting-input", "paused"])
-
-const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
 
 /** Build a Scheduler in a scope; closing the scope drains it. */
 export const make = (
@@ -198,13 +193,11 @@ export const make = (
         } else {
           const run = opened.right
           running.set(job.runId, run)
+          // A run that stops leaves the queue in the same transaction as its last status change.
           const outcome = yield* Effect.either(run.start())
-          // A stopped run left the queue in the same transaction as its last status change.
           if (Either.isRight(outcome)) return yield* settle(job.runId, Either.right(outcome.right))
         }
-        const summary = yield* Effect.either(summaryFromStore(checkpointer, job.runId))
-        if (Either.isRight(summary) && STOPPED.has(summary.right.status)) yield* checkpointer.completePending(job.runId)
-        yield* settle(job.runId, summary)
+        yield* settle(job.runId, yield* Effect.either(summaryFromStore(checkpointer, job.runId)))
       }).pipe(
         Effect.catchAll((error) => Effect.logError(`scheduler: run ${job.runId}: ${error.message}`)),
         Effect.ensuring(Effect.sync(() => {
@@ -258,7 +251,7 @@ export const make = (
         if (created) {
           const fresh = { record, checkpoint: { ...prepared.initial, run_id: record.run_id } }
           yield* offer({ runId: record.run_id, graph, actor: opts.actor ?? "scheduler", claim: true, fresh })
-        } else if (STOPPED.has(record.status) && !known.has(record.run_id)) {
+        } else if (STOPPED_STATUSES.has(record.status) && !known.has(record.run_id)) {
           yield* settle(record.run_id, yield* Effect.either(summaryFromStore(checkpointer, record.run_id)))
         }
         return { runId: record.run_id, graphId, deduplicated: !created, status: record.status, summary: deferred }
@@ -282,7 +275,7 @@ export const make = (
     const awaitRun: SchedulerShape["await"] = (runId) =>
       Effect.gen(function*() {
         const summary = yield* summaryFromStore(checkpointer, runId)
-        if (STOPPED.has(summary.status) && !known.has(runId)) return summary
+        if (STOPPED_STATUSES.has(summary.status) && !known.has(runId)) return summary
         return yield* Deferred.await(yield* waiter(runId))
       })
 
@@ -302,7 +295,7 @@ export const make = (
       for (const runId of [...waiters.keys()]) {
         if (known.has(runId)) continue
         const summary = yield* Effect.either(summaryFromStore(checkpointer, runId))
-        if (Either.isLeft(summary) || STOPPED.has(summary.right.status)) yield* settle(runId, summary)
+        if (Either.isLeft(summary) || STOPPED_STATUSES.has(summary.right.status)) yield* settle(runId, summary)
       }
     }).pipe(Effect.catchAll((e) => Effect.logWarning(`scheduler: polling the queue failed: ${e.message}`)))
 

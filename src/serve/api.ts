@@ -139,7 +139,7 @@ export const makeRoutes = (deps: ApiDeps): ReadonlyArray<Route> => {
           }
           const page = yield* checkpointer.listRuns({ status, graph_id: query.get("graph_id") || undefined, limit, cursor: query.get("cursor") || undefined }).pipe(
             Effect.mapError((e): StargraphError =>
-              e.message.startsWith("invalid cursor") ? new InputError({ field: "cursor", message: e.message, fix: "pass the next_cursor of a previous page" }) : e)
+              e.reason === "invalid-cursor" ? new InputError({ field: "cursor", message: e.message, fix: "pass the next_cursor of a previous page" }) : e)
           )
           return json({ runs: page.runs, next_cursor: page.next_cursor })
         })

@@ -16,6 +16,8 @@ export const statusOf = (error: StargraphError): number => {
     case "CheckpointError":
       return error.reason === "unknown-run" || error.reason === "no-checkpoint"
         ? 404
+        : error.reason === "invalid-cursor"
+        ? 400
         : error.reason === "graph-hash-mismatch" || error.reason === "runtime-hash-mismatch"
         ? 409
         : 500

@@ -9,12 +9,10 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
-import { type Checkpoint, type RunRecord, TERMINAL_STATUSES } from "../checkpoint/models.js"
+import { type Checkpoint, type RunRecord, STOPPED_STATUSES } from "../checkpoint/models.js"
 import { CheckpointError } from "../errors.js"
 import type { RunEvent } from "../runtime/events.js"
 import type { SchedulerShape } from "../scheduler/Scheduler.js"
-
-const STOPPED = new Set<string>([...TERMINAL_STATUSES, "awaiting-input", "paused"])
 
 const finalEvent = (run: RunRecord, state: { readonly [k: string]: unknown }, base: { run_id: string; seq: number; at: string }): RunEvent | undefined => {
   switch (run.status) {
@@ -78,7 +76,7 @@ const fromStore = (checkpointer: CheckpointerShape, runId: string, pollMs: numbe
           lastStep = cp.step
         }
       }
-      if (STOPPED.has(run.status)) {
+      if (STOPPED_STATUSES.has(run.status)) {
         const last = finalEvent(run, checkpoints[checkpoints.length - 1]?.state ?? {}, { run_id: runId, seq: seq++, at: run.finished_at ?? new Date().toISOString() })
         if (last) events.push(last)
         done = true

@@ -16,7 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { type StargraphError, TriggerError, WebhookError } from "../errors.js"
-import { toErrorRecord } from "../runtime/errorRecord.js"
+import { envelopeOf, statusOf } from "../serve/envelope.js"
 import type { Trigger, TriggerDeps, TriggerRequest, TriggerResponse, TriggerRoute } from "./Trigger.js"
 import { idempotencyKeyOf } from "./TriggerEvent.js"
 
@@ -57,11 +57,8 @@ const STATUS: Record<WebhookError["reason"], number> = {
   "body-too-large": 413
 }
 
-/** The HTTP answer for any Stargraph error (the shared error envelope). */
-const envelope = (status: number, error: StargraphError): TriggerResponse => {
-  const record = toErrorRecord(error)
-  return { status, body: { error: { type: record.type, message: record.message, details: record.details } } }
-}
+/** The HTTP answer for any Stargraph error (the API's one error envelope and status). */
+const envelope = (error: StargraphError): TriggerResponse => ({ status: statusOf(error), body: envelopeOf(error) })
 
 /** Validate specs against the environment: every secret must be set; ids unique. */
 export const make = (
@@ -133,7 +130,7 @@ export const make = (
       handle: (request) =>
         Effect.gen(function*() {
           const verified = verify(spec, request, yield* Clock.currentTimeMillis)
-          if (Either.isLeft(verified)) return envelope(verified.left.status, verified.left)
+          if (Either.isLeft(verified)) return envelope(verified.left)
           const triggerId = `webhook:${spec.id}`
           const bodyHash = createHash("sha256").update(request.body).digest("hex")
           const params = spec.payload_field === undefined
@@ -142,10 +139,7 @@ export const make = (
           const enqueued = yield* Effect.either(
             deps!.scheduler.enqueue(spec.graph, params, { idempotencyKey: idempotencyKeyOf(triggerId, bodyHash), actor: triggerId })
           )
-          if (Either.isLeft(enqueued)) {
-            const e = enqueued.left
-            return envelope(e._tag === "CheckpointError" ? 500 : e._tag === "SchedulerError" && e.reason === "unknown-graph" ? 404 : 400, e)
-          }
+          if (Either.isLeft(enqueued)) return envelope(enqueued.left)
           return { status: 202, body: { run_id: enqueued.right.runId, status: enqueued.right.status, deduplicated: enqueued.right.deduplicated } }
         })
     })
