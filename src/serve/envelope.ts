@@ -2,8 +2,11 @@
  * The one error envelope of the HTTP API: `{error: {type, message, details}}`, with the
  * StargraphError tag as `type` and the status code the error's kind calls for.
  */
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import type { StargraphError } from "../errors.js"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { StargraphError } from "../errors.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
 
 /** The HTTP status for a Stargraph error. */
@@ -42,3 +45,32 @@ export const envelopeOf = (error: StargraphError) => {
 /** An error as an HTTP response. */
 export const errorResponse = (error: StargraphError, headers: Record<string, string> = {}) =>
   HttpServerResponse.unsafeJson(envelopeOf(error), { status: statusOf(error), headers })
+
+/** The envelope's wire schema (the OpenAPI component every error response refers to). */
+export const ErrorEnvelope = Schema.Struct({
+  error: Schema.Struct({
+    type: Schema.String.annotations({ description: "the StargraphError tag, e.g. CheckpointError" }),
+    message: Schema.String,
+    details: Schema.Record({ key: Schema.String, value: Schema.Unknown }).annotations({ description: "the error's typed fields (reason, field, fix, run_id, ...)" })
+  })
+}).annotations({ identifier: "ErrorEnvelope" })
+
+const isStargraphError = Schema.is(StargraphError)
+
+/**
+ * The StargraphErrors answered with `status`, encoded as the envelope. An `HttpApi`
+ * declares one per status it can answer; the encoder picks the one whose status the
+ * error calls for. Encode-only: clients read the envelope as plain JSON.
+ */
+export const ErrorAt = (status: number, description: string) =>
+  Schema.transformOrFail(
+    ErrorEnvelope,
+    Schema.declare((u: unknown): u is StargraphError => isStargraphError(u) && statusOf(u) === status, {
+      identifier: `StargraphError${status}`
+    }),
+    {
+      strict: true,
+      decode: (envelope, _, ast) => ParseResult.fail(new ParseResult.Forbidden(ast, envelope, "the error envelope is encode-only")),
+      encode: (error) => ParseResult.succeed(envelopeOf(error))
+    }
+  ).annotations({ ...HttpApiSchema.annotations({ status }), description })

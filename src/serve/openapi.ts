@@ -1,52 +1,73 @@
-/** OpenAPI 3.1 document generated from the route table and its Effect Schemas. */
-import * as JSONSchema from "effect/JSONSchema"
-import { STARGRAPH_VERSION } from "../version.js"
-import type { Route } from "./routes.js"
+/**
+ * `/openapi.json`: the OpenAPI 3.1 document generated from `StargraphApi`, with the
+ * trigger routes mounted at start-up and, when a token is configured, bearer auth.
+ */
+import * as OpenApi from "@effect/platform/OpenApi"
+import type { TriggerRoute } from "../triggers/Trigger.js"
+import { StargraphApi } from "./StargraphApi.js"
 
-const ErrorEnvelope = {
-  type: "object",
-  required: ["error"],
-  properties: {
-    error: {
-      type: "object",
-      required: ["type", "message", "details"],
-      properties: { type: { type: "string" }, message: { type: "string" }, details: { type: "object" } }
-    }
+const envelope = { $ref: "#/components/schemas/ErrorEnvelope" }
+
+const triggerOperation = (route: TriggerRoute) => ({
+  operationId: `trigger${route.path.replaceAll("/", ".")}`,
+  summary: "Trigger route (e.g. a signed webhook delivery)",
+  tags: ["triggers"],
+  parameters: [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } })),
+  responses: {
+    202: { description: "queued" },
+    400: { description: "missing header or not JSON", content: { "application/json": { schema: envelope } } },
+    401: { description: "bad signature or stale timestamp", content: { "application/json": { schema: envelope } } },
+    409: { description: "replayed nonce", content: { "application/json": { schema: envelope } } },
+    413: { description: "body too large", content: { "application/json": { schema: envelope } } }
   }
-}
+})
 
-/** The OpenAPI document for `routes` (trigger routes included). */
-export const openApi = (routes: ReadonlyArray<Pick<Route, "method" | "path" | "name" | "summary" | "body" | "query" | "responses" | "public">>, auth: boolean) => {
-  const paths: Record<string, Record<string, unknown>> = {}
-  for (const route of routes) {
-    const path = route.path.replace(/:([A-Za-z_]+)/g, "{$1}")
-    const params = [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }))
-    const query = (route.query ?? []).map((name) => ({ name, in: "query", required: false, schema: { type: "string" } }))
-    const responses: Record<string, unknown> = {}
-    for (const [status, description] of Object.entries(route.responses)) {
-      responses[status] = Number(status) >= 400
-        ? { description, content: { "application/json": { schema: { $ref: "#/components/schemas/ErrorEnvelope" } } } }
-        : { description }
-    }
-    responses["default"] = { description: "error envelope", content: { "application/json": { schema: { $ref: "#/components/schemas/ErrorEnvelope" } } } }
-    paths[path] = {
-      ...paths[path],
-      [route.method.toLowerCase()]: {
-        operationId: route.name,
-        summary: route.summary,
-        parameters: [...params, ...query],
-        ...(route.body ? { requestBody: { required: true, content: { "application/json": { schema: JSONSchema.make(route.body) } } } } : {}),
-        responses,
-        ...(auth && !route.public ? { security: [{ bearer: [] }] } : {})
+/** The component schemas `paths` refer to, directly or through other components. */
+const referenced = (paths: unknown, schemas: Record<string, unknown>) => {
+  const keep = new Set<string>()
+  const visit = (value: unknown) => {
+    for (const m of JSON.stringify(value).matchAll(/#\/components\/schemas\/([^"]+)"/g)) {
+      const name = m[1]!
+      if (!keep.has(name) && name in schemas) {
+        keep.add(name)
+        visit(schemas[name])
       }
     }
   }
+  visit(paths)
+  return Object.fromEntries(Object.entries(schemas).filter(([name]) => keep.has(name)))
+}
+
+/** The document for this server: the API, its trigger routes, and auth when `auth`. */
+export const openApiDocument = (triggerRoutes: ReadonlyArray<TriggerRoute>, auth: boolean) => {
+  const spec = OpenApi.fromApi(StargraphApi) as unknown as {
+    paths: Record<string, Record<string, Record<string, unknown>>>
+    components: Record<string, unknown>
+  }
+  // The API answers its own decode failures with the error envelope (an InputError),
+  // never with HttpApiDecodeError: drop that alternative from the 400 responses.
+  const paths: Record<string, Record<string, Record<string, unknown>>> = JSON.parse(
+    JSON.stringify(spec.paths)
+      .replaceAll("{\"anyOf\":[{\"$ref\":\"#/components/schemas/HttpApiDecodeError\"},", "{\"anyOf\":[")
+      .replaceAll("The request did not match the expected schema", "invalid body, query, params or state")
+  ) as typeof spec.paths
+  for (const route of triggerRoutes) {
+    const path = route.path.replace(/:([A-Za-z_]+)/g, "{$1}")
+    paths[path] = { ...paths[path], [route.method.toLowerCase()]: triggerOperation(route) }
+  }
+  paths["/openapi.json"] = { get: { operationId: "openapi", summary: "This document", responses: { 200: { description: "OpenAPI 3.1" } } } }
+  if (auth) {
+    for (const [path, operations] of Object.entries(paths)) {
+      if (path === "/healthz" || path === "/openapi.json") continue
+      for (const operation of Object.values(operations)) operation["security"] = [{ bearer: [] }]
+    }
+  }
   return {
-    openapi: "3.1.0",
-    info: { title: "Stargraph", version: STARGRAPH_VERSION },
+    ...spec,
     paths,
     components: {
-      schemas: { ErrorEnvelope },
+      ...spec.components,
+      schemas: referenced(paths, (spec.components["schemas"] ?? {}) as Record<string, unknown>),
       ...(auth ? { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } } : {})
     }
   }

@@ -1,46 +1,47 @@
 /**
- * The HTTP API's route table: one entry per route with its method, path, summary,
- * request body schema and handler. The server is built from it, and so is
- * `/openapi.json`, so the two cannot drift apart.
+ * The server's route table (the `StargraphApi` endpoints, `/openapi.json` and the
+ * trigger routes), used to name each request in the audit log (`api.<name>`).
  */
-import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import type * as Effect from "effect/Effect"
-import type * as Schema from "effect/Schema"
-import type { StargraphError } from "../errors.js"
+import * as HttpApi from "@effect/platform/HttpApi"
+import type { TriggerRoute } from "../triggers/Trigger.js"
+import { StargraphApi } from "./StargraphApi.js"
 
-/** What a handler gets besides the services it closes over. */
-export interface RouteContext {
-  readonly params: { readonly [name: string]: string | undefined }
-  readonly query: URLSearchParams
-  /** The decoded request body (for routes with a `body` schema). */
-  readonly body: unknown
-  /** `http:<client address>`, for the audit log and run records. */
-  readonly actor: string
-  readonly headers: { readonly [name: string]: string | undefined }
-  /** The raw request (for upgrades and raw bodies). */
-  readonly request: HttpServerRequest.HttpServerRequest
-  /** The raw body bytes (for `raw` routes that take a body). */
-  readonly rawBody: Uint8Array
-}
-
-/** One route. */
-export interface Route {
-  readonly method: "GET" | "POST"
+/** One route the server answers. */
+export interface RouteInfo {
+  readonly method: string
   /** Path with `:param` segments. */
   readonly path: string
-  /** Short name, used as the audit event (`api.<name>`) and OpenAPI operationId. */
+  /** Audit name: `<group>.<endpoint>` (`runs.create`), `health`, `openapi`, `trigger.<path>`. */
   readonly name: string
-  readonly summary: string
-  /** Request body schema, decoded with unknown fields refused. */
-  readonly body?: Schema.Schema.AnyNoContext
-  /** Query parameters documented in OpenAPI. */
-  readonly query?: ReadonlyArray<string>
-  /** Documented responses: status → description. */
-  readonly responses: { readonly [status: number]: string }
-  /** Skip bearer-token auth (only `/healthz`). */
-  readonly public?: boolean
-  /** Hand the raw request to the handler (streams, webhooks): no body decoding. */
-  readonly raw?: boolean
-  readonly handle: (ctx: RouteContext) => Effect.Effect<HttpServerResponse.HttpServerResponse, StargraphError>
+}
+
+/** The API's own routes. */
+export const apiRoutes: ReadonlyArray<RouteInfo> = (() => {
+  const out: Array<RouteInfo> = []
+  HttpApi.reflect(StargraphApi, {
+    onGroup: () => undefined,
+    onEndpoint: ({ endpoint, group }) => {
+      out.push({ method: endpoint.method, path: endpoint.path, name: group.identifier === endpoint.name ? endpoint.name : `${group.identifier}.${endpoint.name}` })
+    }
+  })
+  out.push({ method: "GET", path: "/openapi.json", name: "openapi" })
+  return out
+})()
+
+/** A trigger's route in the table. */
+export const triggerRouteInfo = (route: TriggerRoute): RouteInfo => ({
+  method: route.method,
+  path: route.path,
+  name: `trigger${route.path.replaceAll("/", ".")}`
+})
+
+/** `(method, path) → name` over `routes`; unmatched requests are `unknown-route`. */
+export const routeNamer = (routes: ReadonlyArray<RouteInfo>) => {
+  const compiled = routes.map((r) => ({
+    method: r.method,
+    pattern: new RegExp(`^${r.path.replace(/[.]/g, "\\.").replace(/:[A-Za-z_]+/g, "[^/]+")}/?$`),
+    name: r.name
+  }))
+  return (method: string, path: string): string =>
+    compiled.find((r) => r.method === method && r.pattern.test(path))?.name ?? "unknown-route"
 }

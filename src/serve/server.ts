@@ -11,32 +11,38 @@ import { createServer } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as Headers from "@effect/platform/Headers"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpApiError from "@effect/platform/HttpApiError"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import { Checkpointer } from "../checkpoint/Checkpointer.js"
 import * as SqliteCheckpointer from "../checkpoint/SqliteCheckpointer.js"
-import { ApiError, InputError, type StargraphError, StargraphRuntimeError } from "../errors.js"
+import { ApiError, InputError, StargraphError, StargraphRuntimeError } from "../errors.js"
 import * as GraphRegistry from "../scheduler/GraphRegistry.js"
 import * as Scheduler from "../scheduler/Scheduler.js"
 import { AuditSink, discard, jsonl } from "../telemetry/AuditSink.js"
+import { TracingEnabled } from "../telemetry/TracingEnabled.js"
 import * as ProjectConfig from "../triggers/ProjectConfig.js"
 import type { TriggerRoute } from "../triggers/Trigger.js"
-import { TracingEnabled } from "../telemetry/TracingEnabled.js"
 import * as TriggerHost from "../triggers/TriggerHost.js"
-import { makeRoutes } from "./api.js"
 import { errorResponse } from "./envelope.js"
-import { openApi } from "./openapi.js"
-import type { Route, RouteContext } from "./routes.js"
+import { handlersLayer } from "./handlers.js"
+import { openApiDocument } from "./openapi.js"
+import { apiRoutes, type RouteInfo, routeNamer, triggerRouteInfo } from "./routes.js"
+import { StargraphApi } from "./StargraphApi.js"
 
 /** How to run the server. */
 export interface ServeOptions {
@@ -75,24 +81,9 @@ export interface Started {
   readonly url: string
   readonly port: number
   readonly db: string
-  readonly routes: ReadonlyArray<Route>
+  /** Every route it answers (API, `/openapi.json`, trigger routes). */
+  readonly routes: ReadonlyArray<RouteInfo>
 }
-
-const decodeBody = (schema: Schema.Schema.AnyNoContext, bytes: Uint8Array): Effect.Effect<unknown, InputError> =>
-  Effect.gen(function*() {
-    const text = Buffer.from(bytes).toString("utf8")
-    const parsed = yield* Effect.try({
-      try: () => (text.length === 0 ? undefined : JSON.parse(text) as unknown),
-      catch: (e) => new InputError({ field: "body", message: `malformed JSON: ${e instanceof Error ? e.message : String(e)}`, fix: "send a JSON object with Content-Type: application/json" })
-    })
-    return yield* Schema.decodeUnknown(schema, { onExcessProperty: "error" })(parsed).pipe(
-      Effect.mapError((error) => {
-        const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
-        const field = (issue?.path ?? []).map(String).join(".") || "body"
-        return new InputError({ field, message: issue?.message ?? "invalid body", fix: "see /openapi.json for this route's body" })
-      })
-    )
-  })
 
 /** Fixed-window per-client limiter: returns the headers to send and whether to allow. */
 const makeLimiter = (perMinute: number) => {
@@ -122,72 +113,58 @@ const sameToken = (given: string, expected: string) => {
   return a.length === b.length && timingSafeEqual(a, b)
 }
 
-const fromTriggerRoute = (route: TriggerRoute): Route => ({
-  method: route.method === "GET" ? "GET" : "POST",
-  path: route.path,
-  name: `trigger${route.path.replaceAll("/", ".")}`,
-  summary: "Trigger route (signed webhook delivery)",
-  raw: true,
-  responses: { 202: "queued", 400: "missing header or not JSON", 401: "bad signature or stale timestamp", 409: "replayed nonce", 413: "body too large" },
-  handle: (ctx) =>
-    Effect.map(route.handle({ headers: ctx.headers, body: ctx.rawBody, params: ctx.params as Record<string, string> }), (r) =>
-      HttpServerResponse.unsafeJson(r.body, { status: r.status }))
-})
+/** The request with its body labelled JSON (every route with a body takes JSON). */
+const asJson = (request: HttpServerRequest.HttpServerRequest) =>
+  request.method === "GET" || (request.headers["content-type"] ?? "").startsWith("application/json")
+    ? request
+    : request.modify({ headers: Headers.set(request.headers, "content-type", "application/json") })
 
-/** Build the HttpApp for `routes`. */
-export const makeApp = (
-  routes: ReadonlyArray<Route>,
+/** Routes that never need the bearer token. */
+const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/healthz", "/openapi.json"])
+
+/**
+ * The concerns every route shares, around the whole app: per-client rate limit, bearer
+ * token, body size, the envelope for anything the API itself did not answer (unknown
+ * routes, defects), and one audit line per request.
+ */
+const guard = (
   options: Pick<ServeOptions, "authToken" | "rateLimitPerMinute" | "maxBodyBytes">,
-  audit: typeof AuditSink.Service
+  audit: typeof AuditSink.Service,
+  nameOf: (method: string, path: string) => string
 ) => {
   const maxBody = options.maxBodyBytes ?? 1024 * 1024
   const limiter = options.rateLimitPerMinute ? makeLimiter(options.rateLimitPerMinute) : undefined
   const auditing = audit !== discard
-
-  const wrap = (route: Route) =>
+  const bearer = options.authToken === undefined ? undefined : `Bearer ${options.authToken}`
+  return <E, R>(app: HttpApp.HttpApp<HttpServerResponse.HttpServerResponse, E, R>) =>
     Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
-      const params = yield* HttpRouter.params
-      const t0 = performance.now()
+      const t0 = auditing ? performance.now() : 0
       const client = Option.getOrElse(request.remoteAddress, () => "unknown")
-      const actor = `http:${client}`
       const limit = limiter?.(client, Date.now())
-      const headers = request.headers as { readonly [k: string]: string | undefined }
-      const respond: Effect.Effect<HttpServerResponse.HttpServerResponse, StargraphError> = Effect.gen(function*() {
-        if (limit && !limit.allowed) {
-          return yield* new ApiError({ reason: "rate-limited", status: 429, message: `more than ${options.rateLimitPerMinute} requests per minute from ${client}` })
-        }
-        if (options.authToken && !route.public && !sameToken(headers["authorization"] ?? "", `Bearer ${options.authToken}`)) {
-          return yield* new ApiError({ reason: "unauthorized", status: 401, message: "missing or wrong bearer token (send Authorization: Bearer <token>)" })
-        }
-        let rawBody = new Uint8Array(0)
-        if (route.method === "POST") {
-          const declared = Number(headers["content-length"] ?? "0")
-          if (declared > maxBody) {
-            return yield* new ApiError({ reason: "body-too-large", status: 413, message: `body of ${declared} bytes exceeds the limit of ${maxBody}` })
-          }
-          rawBody = new Uint8Array(yield* request.arrayBuffer.pipe(
-            Effect.mapError((e) => new InputError({ field: "body", message: `cannot read the body: ${e.message}`, fix: "resend the request" }))
-          ))
-          if (rawBody.byteLength > maxBody) {
-            return yield* new ApiError({ reason: "body-too-large", status: 413, message: `body of ${rawBody.byteLength} bytes exceeds the limit of ${maxBody}` })
-          }
-        }
-        const body = route.body ? yield* decodeBody(route.body, rawBody) : undefined
-        const url = new URL(request.url, "http://localhost")
-        const ctx: RouteContext = { params, query: url.searchParams, body, actor, headers, request, rawBody }
-        return yield* route.handle(ctx)
-      })
-      let response = yield* respond.pipe(
-        Effect.catchAll((e) => Effect.succeed(errorResponse(e))),
-        Effect.catchAllDefect((d) => Effect.succeed(errorResponse(new StargraphRuntimeError({ message: `internal error: ${String(d)}` }))))
-      )
+      const path = request.url.split("?")[0] ?? "/"
+      const refusal: ApiError | undefined = limit && !limit.allowed
+        ? new ApiError({ reason: "rate-limited", status: 429, message: `more than ${options.rateLimitPerMinute} requests per minute from ${client}` })
+        : bearer !== undefined && !PUBLIC_PATHS.has(path) && !sameToken(request.headers["authorization"] ?? "", bearer)
+        ? new ApiError({ reason: "unauthorized", status: 401, message: "missing or wrong bearer token (send Authorization: Bearer <token>)" })
+        : Number(request.headers["content-length"] ?? "0") > maxBody
+        ? new ApiError({ reason: "body-too-large", status: 413, message: `body of ${request.headers["content-length"]} bytes exceeds the limit of ${maxBody}` })
+        : undefined
+      let response = refusal !== undefined
+        ? errorResponse(refusal)
+        : yield* app.pipe(
+          // Bodies are JSON whatever the client labels them (`curl -d` says form-urlencoded).
+          Effect.provideService(HttpServerRequest.HttpServerRequest, asJson(request)),
+          HttpIncomingMessage.withMaxBodySize(Option.some(maxBody)),
+          Effect.catchAllCause((cause) =>
+            Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.succeed(errorResponse(errorOfCause(cause, maxBody))))
+        )
       if (limit) response = HttpServerResponse.setHeaders(response, limit.headers)
       if (auditing) {
         yield* audit.write({
           ts: new Date().toISOString(),
-          actor,
-          event: `api.${route.name}`,
+          actor: `http:${client}`,
+          event: `api.${nameOf(request.method, path)}`,
           method: request.method,
           path: request.url,
           status: response.status,
@@ -196,33 +173,74 @@ export const makeApp = (
       }
       return response
     })
-
-  const openapi = openApi(routes, options.authToken !== undefined)
-  const all: Array<Route> = [
-    ...routes,
-    {
-      method: "GET",
-      path: "/openapi.json",
-      name: "openapi",
-      summary: "This document",
-      public: true,
-      responses: { 200: "OpenAPI 3.1" },
-      handle: () => Effect.succeed(HttpServerResponse.unsafeJson(openapi))
-    }
-  ]
-  const router = all.reduce(
-    (r, route) => HttpRouter.route(route.method)(route.path as HttpRouter.PathInput, wrap(route))(r),
-    HttpRouter.empty as HttpRouter.HttpRouter<never, never>
-  )
-  return router.pipe(
-    Effect.catchAllCause(() =>
-      Effect.gen(function*() {
-        const request = yield* HttpServerRequest.HttpServerRequest
-        return errorResponse(new ApiError({ reason: "not-found", status: 404, message: `no route ${request.method} ${request.url.split("?")[0]}` }))
-      })
-    )
-  )
 }
+
+/**
+ * The StargraphError a failed request stands for: the API's own decode failures become
+ * `InputError`s naming the field, unreadable or oversize bodies and unknown routes get
+ * their envelope, anything else is an internal error.
+ */
+const errorOfCause = (cause: Cause.Cause<unknown>, maxBody: number): StargraphError => {
+  const failure = Cause.squash(cause)
+  if (isStargraphError(failure)) return failure
+  if (HttpServerError.isServerError(failure)) {
+    if (failure._tag === "RouteNotFound") {
+      return new ApiError({ reason: "not-found", status: 404, message: `no route ${failure.request.method} ${failure.request.url.split("?")[0]}` })
+    }
+    if (failure._tag === "RequestError") {
+      const reason = failure.cause instanceof Error ? failure.cause.message : String(failure.cause)
+      return reason === "maxBytes exceeded"
+        ? new ApiError({ reason: "body-too-large", status: 413, message: `body exceeds the limit of ${maxBody} bytes` })
+        : new InputError({ field: "body", message: `malformed JSON: ${reason}`, fix: "send a JSON object with Content-Type: application/json" })
+    }
+  }
+  return new StargraphRuntimeError({ message: `internal error: ${Cause.pretty(cause)}` })
+}
+
+const isStargraphError = Schema.is(StargraphError)
+
+/** The API's own decode failure as an `InputError` naming the field. */
+const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError) => {
+  const issue = failure.issues[0]
+  return new InputError({
+    field: issue && issue.path.length > 0 ? issue.path.map(String).join(".") : "body",
+    message: issue?.message ?? failure.message,
+    fix: "see /openapi.json for this route's parameters and body"
+  })
+}
+
+/** Inside the API (before its error encoder): decode failures answer with the envelope. */
+const decodeErrorsLayer = HttpApiBuilder.middleware(StargraphApi, (app) =>
+  Effect.catchAllCause(app, (cause) => {
+    const failure: Option.Option<unknown> = Cause.failureOption(cause)
+    return Option.isSome(failure) && failure.value instanceof HttpApiError.HttpApiDecodeError
+      ? Effect.fail(inputErrorOf(failure.value))
+      : Effect.failCause(cause)
+  }))
+
+/** A trigger's route (e.g. a signed webhook) on the API's router. */
+const triggerRoutesLayer = (routes: ReadonlyArray<TriggerRoute>) =>
+  HttpApiBuilder.Router.use((router) =>
+    Effect.forEach(routes, (route) =>
+      router.addRoute(HttpRouter.makeRoute(
+        route.method,
+        route.path as HttpRouter.PathInput,
+        Effect.gen(function*() {
+          const request = yield* HttpServerRequest.HttpServerRequest
+          const params = yield* HttpRouter.params
+          const body = new Uint8Array(yield* request.arrayBuffer)
+          const answer = yield* route.handle({
+            headers: request.headers as { readonly [k: string]: string | undefined },
+            body,
+            params: params as Record<string, string>
+          })
+          return HttpServerResponse.unsafeJson(answer.body, { status: answer.status })
+        })
+      )), { discard: true }))
+
+/** `GET /openapi.json`, generated from `StargraphApi` plus the trigger routes. */
+const openApiLayer = (document: unknown) =>
+  HttpApiBuilder.Router.use((router) => router.get("/openapi.json", Effect.succeed(HttpServerResponse.unsafeJson(document))))
 
 /** Resolve the database path (a temp file when none was given, said loudly). */
 const resolveDb = (db: string | undefined): string => {
@@ -256,28 +274,36 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     const triggers = yield* TriggerHost.start({ config, pluginRoot: options.pluginRoot, ...(options.env ? { env: options.env } : {}) }).pipe(
       Effect.provide(context)
     )
-    const routes = [
-      ...makeRoutes({
-        scheduler: Context.get(context, Scheduler.Scheduler),
-        checkpointer: Context.get(context, Checkpointer),
-        registry: Context.get(context, GraphRegistry.GraphRegistry),
-        db
-      }),
-      ...triggers.routes.map(fromTriggerRoute)
-    ]
+    const routes = [...apiRoutes, ...triggers.routes.map(triggerRouteInfo)]
+    const document = openApiDocument(triggers.routes, options.authToken !== undefined)
+    // The API, its handlers, the trigger routes and /openapi.json share one router.
+    const apiContext = yield* Layer.build(
+      Layer.mergeAll(
+        HttpApiBuilder.api(StargraphApi).pipe(Layer.provide(handlersLayer(db))),
+        triggerRoutesLayer(triggers.routes),
+        openApiLayer(document),
+        decodeErrorsLayer
+      ).pipe(
+        Layer.provideMerge(Layer.mergeAll(HttpApiBuilder.Router.Live, HttpApiBuilder.Middleware.layer)),
+        Layer.provide(Layer.succeedContext(context))
+      )
+    )
+    const app = yield* HttpApiBuilder.httpApp.pipe(Effect.provide(apiContext))
     const bindHost = options.host ?? "127.0.0.1"
     const loopback = bindHost === "localhost" || bindHost === "::1" || bindHost.startsWith("127.")
     const rateLimitPerMinute = options.rateLimitPerMinute ?? (loopback ? undefined : DEFAULT_RATE_LIMIT)
-    const app = makeApp(routes, { ...options, rateLimitPerMinute }, Context.get(context, AuditSink))
-    const server = yield* NodeHttpServer.make(() => createServer(), { host: options.host ?? "127.0.0.1", port: options.port ?? 8000 }).pipe(
-      Effect.mapError((e) => new StargraphRuntimeError({ message: `cannot listen on ${options.host ?? "127.0.0.1"}:${options.port ?? 8000}: ${String(e.cause ?? e)}` }))
+    const nameOf = routeNamer(routes)
+    const guarded = guard({ ...options, rateLimitPerMinute }, Context.get(context, AuditSink), nameOf)(app)
+    const server = yield* NodeHttpServer.make(() => createServer(), { host: bindHost, port: options.port ?? 8000 }).pipe(
+      Effect.mapError((e) => new StargraphRuntimeError({ message: `cannot listen on ${bindHost}:${options.port ?? 8000}: ${String(e.cause ?? e)}` }))
     )
     // Request spans only when a tracing layer is provided (see telemetry/Tracing): otherwise no cost.
     const traced = yield* TracingEnabled
-    yield* HttpServer.serveEffect(app).pipe(
+    yield* HttpServer.serveEffect(guarded).pipe(
       Effect.locally(HttpMiddleware.currentTracerDisabledWhen, () => !traced),
       Effect.provideService(HttpServer.HttpServer, server),
-      Effect.provide(context)
+      Effect.provide(context),
+      Effect.provide(NodeHttpServer.layerContext)
     )
     const address = server.address
     const port = address._tag === "TcpAddress" ? address.port : 0

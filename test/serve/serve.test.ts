@@ -217,6 +217,11 @@ describe("bad requests get the envelope", () => {
     expect([noGraph.status, noGraph.body.error.type]).toEqual([404, "SchedulerError"])
     const badParams = await post(JSON.stringify({ graph_id: "run:hello-stargraph", params: { message: 42 } }))
     expect([badParams.status, badParams.body.error.type, badParams.body.error.details["field"]]).toEqual([400, "StateValidationError", "message"])
+    // `curl -d` labels a JSON body form-urlencoded: it is still read as JSON.
+    const curlStyle = await fetch(`${server.url}/v1/runs`, { method: "POST", body: JSON.stringify({ graph_id: "run:hello-stargraph", params: { message: "curl" } }), headers: { "content-type": "application/x-www-form-urlencoded" } })
+    expect(curlStyle.status).toBe(202)
+    const badLimit = await call(`${server.url}/v1/runs?limit=0`)
+    expect([badLimit.status, badLimit.body["error"]["type"], badLimit.body["error"]["details"]["field"]]).toEqual([400, "InputError", "limit"])
     const noRoute = await call(`${server.url}/v2/nothing`)
     expect([noRoute.status, noRoute.body["error"]["type"]]).toEqual([404, "ApiError"])
     const noRun = await call(`${server.url}/v1/runs/run-unknown`)
@@ -229,7 +234,13 @@ describe("bad requests get the envelope", () => {
     for (const p of ["/healthz", "/v1/runs", "/v1/runs/{id}", "/v1/runs/{id}/checkpoints", "/v1/graphs", "/v1/runs/{id}/cancel", "/v1/runs/{id}/pause", "/v1/runs/{id}/resume", "/v1/runs/{id}/respond", "/v1/runs/{id}/counterfactual", "/v1/runs/{id}/artifacts", "/v1/runs/{id}/stream"]) {
       expect(paths).toContain(p)
     }
-    expect(doc.body["paths"]["/v1/runs"]["post"]["requestBody"]["content"]["application/json"]["schema"]["required"]).toContain("graph_id")
+    const bodyRef: string = doc.body["paths"]["/v1/runs"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    const createBody = doc.body["components"]["schemas"][bodyRef.replace("#/components/schemas/", "")]
+    expect(createBody["required"]).toContain("graph_id")
+    expect(createBody["additionalProperties"]).toBe(false)
+    // Every error status answers with the one envelope.
+    expect(JSON.stringify(doc.body["paths"]["/v1/runs/{id}"]["get"]["responses"]["404"])).toContain("#/components/schemas/ErrorEnvelope")
+    expect(JSON.stringify(doc.body)).not.toContain("HttpApiDecodeError")
     const lines = readFileSync(join(dir, "audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; actor: string })
     expect(lines.some((l) => l.event === "api.runs.create" && l.actor === "http:127.0.0.1")).toBe(true)
     expect(lines.some((l) => l.event === "run.finished")).toBe(true)

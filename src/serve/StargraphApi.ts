@@ -1,0 +1,184 @@
+/**
+ * The HTTP API as an `@effect/platform` `HttpApi`: typed endpoints with Schema-validated
+ * paths, query strings and bodies (unknown body fields refused), typed responses, and
+ * the error envelope for every status. `/openapi.json` is generated from it; the
+ * handlers live in `handlers.ts`.
+ */
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as OpenApi from "@effect/platform/OpenApi"
+import * as Schema from "effect/Schema"
+import { RunRecord, RunStatus, RunSummary, StateRecord } from "../checkpoint/models.js"
+import { STARGRAPH_VERSION } from "../version.js"
+import { ErrorAt } from "./envelope.js"
+
+/** Refuse unknown fields in a request body (the spec's `extra='forbid'`). */
+const strict = { parseOptions: { onExcessProperty: "error" } } as const
+
+/** Body of `POST /v1/runs`. */
+export const CreateRunBody = Schema.Struct({
+  graph_id: Schema.String,
+  params: Schema.optionalWith(StateRecord, { default: () => ({}) }),
+  idempotency_key: Schema.optional(Schema.String.pipe(Schema.minLength(1)))
+}).annotations({ ...strict, identifier: "CreateRunBody" })
+
+/** Body of `POST /v1/runs/{id}/respond`. */
+export const RespondBody = Schema.Struct({ response: Schema.Unknown }).annotations({ ...strict, identifier: "RespondBody" })
+
+/** Body of `POST /v1/runs/{id}/counterfactual`. */
+export const CounterfactualBody = Schema.Struct({
+  from_step: Schema.optionalWith(Schema.Int.pipe(Schema.nonNegative()), { default: () => 0 }),
+  mutation: Schema.optional(Schema.Unknown),
+  live_after_fork: Schema.optionalWith(Schema.Boolean, { default: () => false })
+}).annotations({ ...strict, identifier: "CounterfactualBody" })
+
+/** Query of `GET /v1/runs`. */
+export const ListRunsQuery = Schema.Struct({
+  status: Schema.optional(RunStatus),
+  graph_id: Schema.optional(Schema.String),
+  limit: Schema.optionalWith(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 500)), { default: () => 50 }),
+  cursor: Schema.optional(Schema.String)
+})
+
+const RunPath = Schema.Struct({ id: Schema.String })
+
+/** A run as `GET /v1/runs/{id}` shows it: the RunSummary plus the record's provenance. */
+export const RunView = Schema.Struct({
+  ...RunSummary.fields,
+  created_at: Schema.String,
+  idempotency_key: Schema.NullOr(Schema.String),
+  owner: Schema.NullOr(Schema.String),
+  inputs: StateRecord
+}).annotations({ identifier: "RunView" })
+
+const Enqueued = (deduplicated: boolean) =>
+  Schema.Struct({ run_id: Schema.String, status: RunStatus, graph_id: Schema.String, deduplicated: Schema.Literal(deduplicated) })
+
+/** A run id with the status an action left it in. */
+export const RunAction = Schema.Struct({ run_id: Schema.String, status: Schema.String }).annotations({ identifier: "RunAction" })
+
+/** Liveness answer. */
+export const Health = Schema.Struct({
+  status: Schema.Literal("ok"),
+  version: Schema.String,
+  db: Schema.String,
+  graphs: Schema.Int,
+  queued: Schema.Int,
+  running: Schema.Int
+}).annotations({ identifier: "Health" })
+
+/** A registered graph. */
+export const GraphView = Schema.Struct({
+  id: Schema.String,
+  description: Schema.NullOr(Schema.String),
+  graph_hash: Schema.String,
+  runtime_hash: Schema.String,
+  source: Schema.NullOr(Schema.String),
+  nodes: Schema.Array(Schema.String)
+}).annotations({ identifier: "GraphView" })
+
+const Checkpoints = Schema.Struct({ run_id: Schema.String, checkpoints: Schema.Array(Schema.Unknown) })
+
+const Artifacts = Schema.Struct({
+  run_id: Schema.String,
+  status: RunStatus,
+  artifacts: Schema.Array(Schema.Struct({ step: Schema.Int, node: Schema.String, output: StateRecord, at: Schema.NullOr(Schema.String) })),
+  final_state: StateRecord
+})
+
+const Forked = Schema.Struct({
+  cf_run_id: Schema.String,
+  status: RunStatus,
+  derived_hash: Schema.String,
+  diff: Schema.Unknown,
+  error: Schema.NullOr(Schema.Unknown)
+})
+
+const EventStream = Schema.String.pipe(
+  HttpApiSchema.withEncoding({ kind: "Text", contentType: "text/event-stream" })
+).annotations({ description: "Server-Sent Events (or a WebSocket when the request asks to upgrade)" })
+
+/** Health: the one route that never needs the bearer token. */
+export class HealthGroup extends HttpApiGroup.make("health").add(
+  HttpApiEndpoint.get("health", "/healthz").addSuccess(Health)
+    .annotate(OpenApi.Summary, "Liveness: the server, its database and its graphs")
+) {}
+
+/** Registered graphs. */
+export class GraphsGroup extends HttpApiGroup.make("graphs").add(
+  HttpApiEndpoint.get("list", "/v1/graphs").addSuccess(Schema.Struct({ graphs: Schema.Array(GraphView) }))
+    .annotate(OpenApi.Summary, "Registered graphs with their hashes")
+) {}
+
+/** Runs: create, list, read, control, fork, stream. */
+export class RunsGroup extends HttpApiGroup.make("runs")
+  .add(
+    HttpApiEndpoint.post("create", "/v1/runs").setPayload(CreateRunBody)
+      .addSuccess(Enqueued(false), { status: 202 })
+      .addSuccess(Enqueued(true), { status: 200 })
+      .annotate(OpenApi.Summary, "Enqueue a run (the same path as `stargraph run`); idempotent by idempotency_key (200 with the existing run)")
+  )
+  .add(
+    HttpApiEndpoint.get("list", "/v1/runs").setUrlParams(ListRunsQuery)
+      .addSuccess(Schema.Struct({ runs: Schema.Array(RunRecord), next_cursor: Schema.NullOr(Schema.String) }))
+      .annotate(OpenApi.Summary, "Runs, newest first, filtered by status and graph_id, cursor-paginated")
+  )
+  .add(
+    HttpApiEndpoint.get("get", "/v1/runs/:id").setPath(RunPath).addSuccess(RunView)
+      .annotate(OpenApi.Summary, "A run's RunSummary and record")
+  )
+  .add(
+    HttpApiEndpoint.get("checkpoints", "/v1/runs/:id/checkpoints").setPath(RunPath).addSuccess(Checkpoints)
+      .annotate(OpenApi.Summary, "A run's checkpoints, one per step")
+  )
+  .add(
+    HttpApiEndpoint.get("artifacts", "/v1/runs/:id/artifacts").setPath(RunPath).addSuccess(Artifacts)
+      .annotate(OpenApi.Summary, "What a run produced: each step's node outputs, and the final state")
+  )
+  .add(
+    HttpApiEndpoint.post("cancel", "/v1/runs/:id/cancel").setPath(RunPath).addSuccess(RunAction)
+      .annotate(OpenApi.Summary, "Cancel a queued, running (in this server), paused or waiting run")
+  )
+  .add(
+    HttpApiEndpoint.post("pause", "/v1/runs/:id/pause").setPath(RunPath).addSuccess(RunAction, { status: 202 })
+      .annotate(OpenApi.Summary, "Stop a run executing in this server after its current step (status becomes paused)")
+  )
+  .add(
+    HttpApiEndpoint.post("resume", "/v1/runs/:id/resume").setPath(RunPath).addSuccess(RunAction, { status: 202 })
+      .annotate(OpenApi.Summary, "Continue a paused run in this server")
+  )
+  .add(
+    HttpApiEndpoint.post("respond", "/v1/runs/:id/respond").setPath(RunPath).setPayload(RespondBody)
+      .addSuccess(RunAction, { status: 202 })
+      .annotate(OpenApi.Summary, "Answer a run awaiting input; it resumes in this server (warm)")
+  )
+  .add(
+    HttpApiEndpoint.post("counterfactual", "/v1/runs/:id/counterfactual").setPath(RunPath).setPayload(CounterfactualBody)
+      .addSuccess(Forked, { status: 201 })
+      .annotate(OpenApi.Summary, "Fork a counterfactual run from a step of this run (optionally mutated), replaying its recorded calls; returns the RunDiff")
+  )
+  .add(
+    HttpApiEndpoint.get("stream", "/v1/runs/:id/stream").setPath(RunPath).addSuccess(EventStream)
+      .annotate(OpenApi.Summary, "Run events live (past events first): WebSocket when upgraded, otherwise Server-Sent Events")
+  )
+{}
+
+/** The Stargraph HTTP API; every failure is the error envelope with its status. */
+export class StargraphApi extends HttpApi.make("stargraph")
+  .add(HealthGroup)
+  .add(GraphsGroup)
+  .add(RunsGroup)
+  .addError(ErrorAt(400, "invalid body, query, params or state"))
+  .addError(ErrorAt(401, "missing or wrong bearer token"))
+  .addError(ErrorAt(404, "unknown run, graph or route"))
+  .addError(ErrorAt(409, "the run is in the wrong state, or the graph changed"))
+  .addError(ErrorAt(413, "body too large"))
+  .addError(ErrorAt(429, "rate limited"))
+  .addError(ErrorAt(500, "internal error"))
+  .addError(ErrorAt(501, "not implemented"))
+  .addError(ErrorAt(503, "shutting down"))
+  .annotate(OpenApi.Title, "Stargraph")
+  .annotate(OpenApi.Version, STARGRAPH_VERSION)
+{}

@@ -1,0 +1,214 @@
+/**
+ * The handlers of `StargraphApi`, one Layer per group, over the Scheduler, Checkpointer
+ * and GraphRegistry services found in the context.
+ */
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Socket from "@effect/platform/Socket"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
+import { type RunStatus, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
+import { ApiError, CheckpointError, InputError, RunStateError, type StargraphError } from "../errors.js"
+import * as Replay from "../replay/fork.js"
+import { GraphRegistry } from "../scheduler/GraphRegistry.js"
+import { Scheduler } from "../scheduler/Scheduler.js"
+import { STARGRAPH_VERSION } from "../version.js"
+import { envelopeOf } from "./envelope.js"
+import { runEvents } from "./runEvents.js"
+import { StargraphApi } from "./StargraphApi.js"
+
+/** `http:<client address>`: who did it, for run records and the audit log. */
+export const actorOf = (request: HttpServerRequest.HttpServerRequest) =>
+  `http:${Option.getOrElse(request.remoteAddress, () => "unknown")}`
+
+/** The run record, or a 404 `CheckpointError`. */
+const getRun = (checkpointer: CheckpointerShape, runId: string) =>
+  Effect.flatMap(checkpointer.getRun(runId), Option.match({
+    onNone: () => Effect.fail(new CheckpointError({ reason: "unknown-run", runId, message: `no run '${runId}'` })),
+    onSome: Effect.succeed
+  }))
+
+const refuse = (runId: string, status: RunStatus, operation: string, message: string) =>
+  new RunStateError({ runId, status, operation, message })
+
+/** `GET /healthz`; `db` is the database the server announces. */
+export const healthLayer = (db: string) =>
+  HttpApiBuilder.group(StargraphApi, "health", (handlers) =>
+    Effect.gen(function*() {
+      const scheduler = yield* Scheduler
+      const registry = yield* GraphRegistry
+      return handlers.handle("health", () =>
+        Effect.map(scheduler.stats, (stats) => ({
+          status: "ok" as const,
+          version: STARGRAPH_VERSION,
+          db,
+          graphs: registry.list().length,
+          ...stats
+        })))
+    }))
+
+/** `GET /v1/graphs`. */
+export const graphsLayer = HttpApiBuilder.group(StargraphApi, "graphs", (handlers) =>
+  Effect.gen(function*() {
+    const registry = yield* GraphRegistry
+    return handlers.handle("list", () =>
+      Effect.succeed({
+        graphs: registry.list().map((g) => ({
+          id: g.id,
+          description: g.ir.description ?? null,
+          graph_hash: g.graphHash,
+          runtime_hash: g.runtimeHash,
+          source: g.source ?? null,
+          nodes: g.ir.nodes.map((n) => n.id)
+        }))
+      }))
+  }))
+
+/** Everything under `/v1/runs`. */
+export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =>
+  Effect.gen(function*() {
+    const scheduler = yield* Scheduler
+    const checkpointer = yield* Checkpointer
+    const registry = yield* GraphRegistry
+
+    return handlers
+      .handle("create", ({ payload, request }) =>
+        Effect.map(
+          scheduler.enqueue(payload.graph_id, payload.params, { idempotencyKey: payload.idempotency_key, actor: actorOf(request) }),
+          (enqueued) => ({ run_id: enqueued.runId, status: enqueued.status, graph_id: enqueued.graphId, deduplicated: enqueued.deduplicated })
+        ))
+      .handle("list", ({ urlParams }) =>
+        Effect.map(
+          checkpointer.listRuns(urlParams).pipe(
+            Effect.mapError((e): StargraphError =>
+              e.reason === "invalid-cursor" ? new InputError({ field: "cursor", message: e.message, fix: "pass the next_cursor of a previous page" }) : e)
+          ),
+          (page) => ({ runs: page.runs, next_cursor: page.next_cursor })
+        ))
+      .handle("get", ({ path }) =>
+        Effect.gen(function*() {
+          const record = yield* getRun(checkpointer, path.id)
+          const latest = yield* checkpointer.latestCheckpoint(path.id)
+          const summary = toSummary(record, Option.match(latest, { onNone: () => ({}), onSome: (c) => c.state }))
+          return { ...summary, created_at: record.created_at, idempotency_key: record.idempotency_key, owner: record.owner, inputs: record.inputs }
+        }))
+      .handle("checkpoints", ({ path }) =>
+        Effect.gen(function*() {
+          yield* getRun(checkpointer, path.id)
+          return { run_id: path.id, checkpoints: yield* checkpointer.listCheckpoints(path.id) }
+        }))
+      .handle("artifacts", ({ path }) =>
+        Effect.gen(function*() {
+          const record = yield* getRun(checkpointer, path.id)
+          const checkpoints = yield* checkpointer.listCheckpoints(path.id)
+          return {
+            run_id: path.id,
+            status: record.status,
+            artifacts: checkpoints.filter((c) => c.step > 0).flatMap((c) =>
+              c.writes.map((w) => ({ step: c.step, node: w.node, output: w.update, at: c.finished_at }))),
+            final_state: checkpoints[checkpoints.length - 1]?.state ?? {}
+          }
+        }))
+      .handle("cancel", ({ path }) =>
+        Effect.gen(function*() {
+          const runId = path.id
+          const record = yield* getRun(checkpointer, runId)
+          if (TERMINAL_STATUSES.has(record.status)) {
+            return yield* refuse(runId, record.status, "cancel", `run ${runId} is already ${record.status}`)
+          }
+          const live = scheduler.live(runId)
+          if (Option.isSome(live)) {
+            yield* live.value.cancel()
+            const summary = yield* scheduler.await(runId)
+            return { run_id: runId, status: summary.status }
+          }
+          if (record.status === "running" && record.owner !== null) {
+            return yield* refuse(runId, record.status, "cancel", `run ${runId} is executing in process ${record.owner}; cancel it there`)
+          }
+          yield* checkpointer.updateRun(runId, { status: "cancelled", finished_at: new Date().toISOString(), owner: null })
+          return { run_id: runId, status: "cancelled" }
+        }))
+      .handle("pause", ({ path }) =>
+        Effect.gen(function*() {
+          const runId = path.id
+          const record = yield* getRun(checkpointer, runId)
+          const live = scheduler.live(runId)
+          if (Option.isNone(live) || TERMINAL_STATUSES.has(record.status)) {
+            return yield* refuse(runId, record.status, "pause", `run ${runId} is ${record.status}${record.status === "running" ? " in another process" : ""}; only a run executing in this server can be paused`)
+          }
+          yield* live.value.pause()
+          return { run_id: runId, status: "pausing" }
+        }))
+      .handle("resume", ({ path, request }) =>
+        Effect.gen(function*() {
+          const runId = path.id
+          const record = yield* getRun(checkpointer, runId)
+          if (record.status !== "paused") {
+            return yield* refuse(runId, record.status, "resume", `run ${runId} is ${record.status}, not paused${record.status === "awaiting-input" ? " (answer it with /respond)" : ""}`)
+          }
+          yield* scheduler.resume(runId, { actor: actorOf(request) })
+          return { run_id: runId, status: "running" }
+        }))
+      .handle("respond", ({ path, payload, request }) =>
+        Effect.gen(function*() {
+          const runId = path.id
+          const record = yield* getRun(checkpointer, runId)
+          if (record.status !== "awaiting-input") {
+            return yield* refuse(runId, record.status, "respond", `run ${runId} is ${record.status}, not awaiting input`)
+          }
+          yield* scheduler.resume(runId, { actor: actorOf(request), response: { value: payload.response } })
+          return { run_id: runId, status: "running" }
+        }))
+      .handle("counterfactual", ({ path, payload, request }) =>
+        Effect.gen(function*() {
+          const parent = yield* getRun(checkpointer, path.id)
+          const graph = yield* registry.get(parent.graph_id)
+          const result = yield* Replay.fork(graph, parent.run_id, {
+            fromStep: payload.from_step,
+            mutation: payload.mutation,
+            liveAfterFork: payload.live_after_fork,
+            actor: actorOf(request)
+          }).pipe(Effect.provideService(Checkpointer, checkpointer))
+          return {
+            cf_run_id: result.cfRunId,
+            status: result.summary.status,
+            derived_hash: result.derivedHash,
+            diff: result.diff,
+            error: result.error ? envelopeOf(result.error).error : null
+          }
+        }))
+      .handle("stream", ({ path, request }) =>
+        Effect.gen(function*() {
+          const runId = path.id
+          yield* getRun(checkpointer, runId)
+          const events = runEvents(scheduler, checkpointer, runId)
+          if ((request.headers["upgrade"] ?? "").toLowerCase() === "websocket") {
+            return yield* Effect.scoped(Effect.gen(function*() {
+              const socket = yield* request.upgrade
+              const write = yield* socket.writer
+              yield* Effect.forkScoped(Effect.ignore(socket.runRaw(() => undefined)))
+              yield* events.pipe(
+                Stream.runForEach((event) => write(JSON.stringify(event))),
+                Effect.catchAll((e) => write(JSON.stringify(envelopeOf(e as StargraphError))))
+              )
+              yield* write(new Socket.CloseEvent(1000, "run stopped"))
+              return HttpServerResponse.empty()
+            })).pipe(Effect.catchAll((e) =>
+              Effect.fail(new ApiError({ reason: "unavailable", status: 400, message: `WebSocket upgrade failed: ${String((e as { message?: unknown }).message ?? e)}` }))
+            ))
+          }
+          const encoder = new TextEncoder()
+          const body = events.pipe(
+            Stream.map((event) => encoder.encode(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`)),
+            Stream.catchAll((e) => Stream.make(encoder.encode(`event: error\ndata: ${JSON.stringify(envelopeOf(e))}\n\n`)))
+          )
+          return HttpServerResponse.stream(body, { contentType: "text/event-stream", headers: { "cache-control": "no-cache" } })
+        }))
+  }))
+
+/** Every group's handlers. */
+export const handlersLayer = (db: string) => Layer.mergeAll(healthLayer(db), graphsLayer, runsLayer)
