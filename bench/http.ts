@@ -25,8 +25,11 @@ writeFileSync(join(dir, "graphs", "noop.yaml"), [
 ].join("\n"))
 
 const root = resolve(import.meta.dirname, "..")
-const server = spawn(process.execPath, [join(root, "bin", "stargraph.js"), "serve", "--port", "0", "--db", join(dir, "db.sqlite"), "--graphs", join(dir, "graphs"), "--synchronous", SYNC], { stdio: ["ignore", "pipe", "inherit"] })
-const url = await new Promise<string>((res, rej) => {
+// --url drives a server started elsewhere (e.g. under --cpu-prof) that serves bench:noop.
+const server = args.has("url")
+  ? undefined
+  : spawn(process.execPath, [join(root, "bin", "stargraph.js"), "serve", "--port", "0", "--db", join(dir, "db.sqlite"), "--graphs", join(dir, "graphs"), "--synchronous", SYNC], { stdio: ["ignore", "pipe", "inherit"] })
+const url = server === undefined ? args.get("url")! : await new Promise<string>((res, rej) => {
   let out = ""
   server.stdout!.on("data", (d: Buffer) => {
     out += d.toString()
@@ -79,5 +82,5 @@ try {
   }, 202)))
   console.log(JSON.stringify(await phase("GET /v1/runs/{id}", (i) => send("GET", `/v1/runs/${ids[i % ids.length]}`), 200)))
 } finally {
-  server.kill("SIGTERM")
+  server?.kill("SIGTERM")
 }

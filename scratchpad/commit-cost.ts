@@ -1,4 +1,4 @@
-// How much of a checkpoint commit is @effect/sql overhead? N commitStep calls vs the same insert on bare better-sqlite3.
+// How much of a checkpoint commit is @effect/sql overhead? N commitSteps calls vs the same insert on bare better-sqlite3.
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -18,8 +18,8 @@ await Effect.runPromise(Effect.gen(function*() {
   const { record } = yield* c.createRun(yield* g.newRun({}))
   const base = (yield* c.listCheckpoints(record.run_id))[0]!
   const t0 = performance.now()
-  for (let i = 1; i <= N; i++) yield* c.commitStep({ ...base, step: i, state: { n: i }, node: "a", nodes: ["a"] })
-  console.log("effect-sql commitStep", sync, Math.round(N / ((performance.now() - t0) / 1000)), "commits/s")
+  for (let i = 1; i <= N; i++) yield* c.commitSteps([{ ...base, step: i, state: { n: i }, node: "a", nodes: ["a"] }])
+  console.log("effect-sql commitSteps", sync, Math.round(N / ((performance.now() - t0) / 1000)), "commits/s")
 }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: join(dir, "a.sqlite"), synchronous: sync }))))
 const db = new Database(join(dir, "a.sqlite"))
 db.pragma(`synchronous = ${sync}`)

@@ -19,12 +19,13 @@ export interface CheckpointerShape {
   /** `createRun` for several runs in one transaction (group commit), results in order. */
   readonly createRuns: (runs: ReadonlyArray<NewRun>) => Effect.Effect<ReadonlyArray<CreatedRun>, CheckpointError>
   /**
-   * Persist one step's checkpoint, and optionally a run-record change, in one
+   * Persist consecutive steps' checkpoints of one run (usually one; a replay batches the
+   * steps it served from the cassette), and optionally a run-record change, in one
    * transaction. A second checkpoint for the same `(run_id, step)` is refused.
    */
-  readonly commitStep: (checkpoint: Checkpoint, patch?: RunPatch) => Effect.Effect<void, CheckpointError>
+  readonly commitSteps: (checkpoints: readonly [Checkpoint, ...Array<Checkpoint>], patch?: RunPatch) => Effect.Effect<void, CheckpointError>
   /**
-   * Change the run record. Here and in `commitStep`, a patch that stops the run (any
+   * Change the run record. Here and in `commitSteps`, a patch that stops the run (any
    * status but `running`/`pending`) also removes its `pending_runs` row, atomically.
    */
   readonly updateRun: (runId: string, patch: RunPatch) => Effect.Effect<void, CheckpointError>

@@ -39,21 +39,23 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
         return Effect.succeed({ record, created: true })
       }),
     createRuns: (list) => Effect.forEach(list, (run) => shape.createRun(run)),
-    commitStep: (cp, patch) =>
+    commitSteps: (batch, patch) =>
       Effect.suspend(() => {
-        const list = checkpoints.get(cp.run_id)
-        const run = runs.get(cp.run_id)
-        if (!list || !run) return Effect.fail(unknownRun(cp.run_id))
-        if (list.some((c) => c.step === cp.step)) {
+        const last = batch[batch.length - 1]!
+        const list = checkpoints.get(last.run_id)
+        const run = runs.get(last.run_id)
+        if (!list || !run) return Effect.fail(unknownRun(last.run_id))
+        const twice = batch.find((cp) => list.some((c) => c.step === cp.step))
+        if (twice) {
           return Effect.fail(new CheckpointError({
             reason: "storage-failure",
-            runId: cp.run_id,
-            message: `step ${cp.step} of ${cp.run_id} is already persisted`
+            runId: last.run_id,
+            message: `step ${twice.step} of ${last.run_id} is already persisted`
           }))
         }
-        list.push(cp)
-        if (patch) runs.set(cp.run_id, { ...run, ...patch, last_step: cp.step })
-        if (stopsRun(patch?.status)) pending.delete(cp.run_id)
+        list.push(...batch)
+        if (patch) runs.set(last.run_id, { ...run, ...patch, last_step: last.step })
+        if (stopsRun(patch?.status)) pending.delete(last.run_id)
         return Effect.void
       }),
     updateRun: (runId, patch) =>

@@ -247,13 +247,18 @@ export const make = (filename: string): Effect.Effect<CheckpointerShape, never, 
       createRun: (run) => Effect.map(createRuns([run]), (created) => created[0]!),
       createRuns,
 
-      commitStep: (cp, patch) => {
-        const write: Effect.Effect<unknown, SqlError> = patch === undefined
-          ? insertCheckpoint(cp)
-          : Effect.all([insertCheckpoint(cp), patchRun(cp.run_id, { ...patch, last_step: cp.step }), leaveQueue(cp.run_id, patch)]).pipe(
-            sql.withTransaction
-          )
-        return Effect.mapError(write, storage(filename, `persisting step ${cp.step} of ${cp.run_id}`))
+      commitSteps: (checkpoints, patch) => {
+        const last = checkpoints[checkpoints.length - 1]!
+        const inserts = checkpoints.length === 1 ? insertCheckpoint(last) : Effect.forEach(checkpoints, insertCheckpoint, { discard: true })
+        const write: Effect.Effect<unknown, SqlError> = patch === undefined && checkpoints.length === 1
+          ? inserts
+          : Effect.all([
+            inserts,
+            patch === undefined ? Effect.void : patchRun(last.run_id, { ...patch, last_step: last.step }),
+            patch === undefined ? Effect.void : leaveQueue(last.run_id, patch)
+          ]).pipe(sql.withTransaction)
+        const steps = checkpoints.length === 1 ? `step ${last.step}` : `steps ${checkpoints[0].step}..${last.step}`
+        return Effect.mapError(write, storage(filename, `persisting ${steps} of ${last.run_id}`))
       },
 
       updateRun: (runId, patch) =>

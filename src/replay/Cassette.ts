@@ -48,6 +48,8 @@ export interface StepRecorder {
   readonly entries: () => ReadonlyArray<CallRecord>
   /** The first divergence, even if the node caught the thrown error. */
   readonly divergence: () => ReplayDivergenceError | undefined
+  /** How many calls were answered live (every call of a live run; escapes of a replay). */
+  readonly liveCalls: () => number
 }
 
 const NO_CALLS: ReadonlyArray<CallRecord> = []
@@ -56,10 +58,11 @@ const NO_CALLS: ReadonlyArray<CallRecord> = []
 export const stepRecorder = (step: number, replay: ReplaySource | undefined): StepRecorder => {
   const entries: Array<CallRecord> = []
   let diverged: ReplayDivergenceError | undefined
+  let live = 0
   const forNode = (nodeId: string): NodeCalls => {
     let seq = 0
     let queue: Array<CallRecord> | undefined
-    const call = async <A>(name: string, request: unknown, live: () => A | Promise<A>): Promise<A> => {
+    const call = async <A>(name: string, request: unknown, liveCall: () => A | Promise<A>): Promise<A> => {
       const problem = checkJson(request ?? null, "request")
       if (problem) throw new Error(`ctx.call('${name}'): ${problem.path}: ${problem.message}`)
       const index = seq++
@@ -71,7 +74,8 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
         if (recorded !== undefined && recorded.request_hash === hash) {
           response = recorded.response
         } else if (replay.liveAfterFork) {
-          response = await live()
+          live++
+          response = await liveCall()
         } else {
           const error = new ReplayDivergenceError({
             reason: recorded === undefined ? "missing-entry" : "request-mismatch",
@@ -90,7 +94,8 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
           throw error
         }
       } else {
-        response = await live()
+        live++
+        response = await liveCall()
       }
       const bad = checkJson(response ?? null, "response")
       if (bad) throw new Error(`ctx.call('${name}'): ${bad.path}: ${bad.message}; a recorded response must be JSON`)
@@ -106,7 +111,8 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
   return {
     forNode,
     entries: () => (entries.length === 0 ? NO_CALLS : [...entries].sort((a, b) => (a.node === b.node ? a.seq - b.seq : a.node < b.node ? -1 : 1))),
-    divergence: () => diverged
+    divergence: () => diverged,
+    liveCalls: () => live
   }
 }
 

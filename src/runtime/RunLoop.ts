@@ -70,6 +70,9 @@ export const OWNER = `${hostname()}:${process.pid}`
 /** The current time (Effect `Clock`) as an ISO 8601 string. */
 export const nowIso: Effect.Effect<string> = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
 
+/** Replayed steps committed per transaction (see `flush` in the loop). */
+export const REPLAY_BATCH = 64
+
 const invalidState = (
   error: ParseResult.ParseError,
   prefix: ReadonlyArray<PropertyKey>,
@@ -135,8 +138,20 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
     let step = input.checkpoint.step
     let response = input.response
 
+    // Replayed steps (every call answered by the cassette) are re-derivable from the
+    // parent, so their checkpoints are committed in batches: one transaction (one fsync)
+    // per REPLAY_BATCH steps, and before any status change or live step. A crash loses
+    // at most the unflushed replayed steps; resuming re-derives them.
+    let unflushed: Array<Checkpoint> = []
+    const flush = Effect.suspend(() => {
+      const [first, ...rest] = unflushed
+      unflushed = []
+      return first === undefined ? Effect.void : checkpointer.commitSteps([first, ...rest])
+    })
+
     const transition = (patch: Parameters<CheckpointerShape["updateRun"]>[1]) =>
       Effect.gen(function*() {
+        yield* flush
         yield* checkpointer.updateRun(run.run_id, patch)
         run = { ...run, ...patch }
         if (patch.status) yield* input.setStatus(patch.status)
@@ -265,7 +280,13 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
       }
       const done = routed.right.next.length === 0
       const patch = done ? { status: "done" as const, finished_at: finishedAt, owner: null } : undefined
-      yield* checkpointer.commitStep(checkpoint, patch)
+      if (input.replay !== undefined && !done && recorder.liveCalls() === 0 && unflushed.length < REPLAY_BATCH - 1) {
+        unflushed.push(checkpoint)
+      } else {
+        const batch: [Checkpoint, ...Array<Checkpoint>] = unflushed.length === 0 ? [checkpoint] : [unflushed[0]!, ...unflushed.slice(1), checkpoint]
+        unflushed = []
+        yield* checkpointer.commitSteps(batch, patch)
+      }
       run = { ...run, ...patch, last_step: current }
       if (done) yield* input.setStatus("done")
       state = merged.right

@@ -1,6 +1,7 @@
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
 import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
@@ -171,5 +172,52 @@ describe("replay and counterfactual forks", () => {
     const replayed = await Effect.runPromise(Replay.fork(approval, done.run_id, {}).pipe(Effect.provide(layer)))
     expect(replayed.summary.status).toBe("done")
     expect(replayed.diff.state_deltas).toEqual({})
+  })
+
+  it("commits replayed steps in batches (every step persisted), and live steps one by one", async () => {
+    const filename = join(tempDir(), "db.sqlite")
+    const batches: Array<number> = []
+    // The real SQLite Checkpointer, wrapped to record how many steps each commit carries.
+    const counting = Layer.effect(
+      Checkpointer,
+      Effect.map(Checkpointer, (inner) => ({
+        ...inner,
+        commitSteps: (cps: Parameters<typeof inner.commitSteps>[0], patch?: Parameters<typeof inner.commitSteps>[1]) => {
+          batches.push(cps.length)
+          return inner.commitSteps(cps, patch)
+        }
+      }))
+    ).pipe(Layer.provide(SqliteCheckpointer.layer({ filename })))
+    const tick: NodeFunction = async (state, ctx) => {
+      const r = await ctx.call("tool", { i: state["i"], topic: state["topic"] }, () => (state["i"] as number) * 2)
+      return { i: (state["i"] as number) + 1, total: (state["total"] as number) + (r as number) }
+    }
+    const loop = await Effect.runPromise(Graph.make({
+      ir_version: "1.0.0",
+      id: "run:loop",
+      max_steps: 500,
+      state_schema: { fields: { topic: { type: "string", default: "a" }, i: { type: "integer", default: 0 }, total: { type: "integer", default: 0 } } },
+      nodes: [{ id: "tick", kind: "function", module: "m", export: "tick" }],
+      edges: [{ from: "tick", cases: [{ when: { field: "i", op: "lt", value: 150 }, to: "tick" }] }]
+    }, { modules: { m: { tick } } }))
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const parent = yield* Effect.flatMap(loop.start({}), (r) => r.start())
+      const liveBatches = batches.splice(0)
+      const replayed = yield* Replay.fork(loop, parent.run_id, {})
+      const replayBatches = batches.splice(0)
+      const steps = (yield* Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(replayed.cfRunId))).map((c) => c.step)
+      // A changed topic changes every request: each step's call is answered live.
+      const diverged = yield* Replay.fork(loop, parent.run_id, { mutation: { state_overrides: { topic: "b" } }, liveAfterFork: true })
+      return { parent, liveBatches, replayed, replayBatches, steps, diverged, divergedBatches: batches.splice(0) }
+    }).pipe(Effect.provide(counting)))
+    expect(out.parent.steps).toBe(150)
+    expect(out.liveBatches.every((n) => n === 1)).toBe(true)
+    expect(out.replayed.summary).toMatchObject({ status: "done", steps: 150, final_state: out.parent.final_state })
+    expect(out.replayed.diff.state_deltas).toEqual({})
+    expect(out.steps).toEqual(Array.from({ length: 151 }, (_, i) => i))
+    expect(out.replayBatches).toEqual([64, 64, 22])
+    expect(out.diverged.summary.status).toBe("done")
+    expect(out.divergedBatches.every((n) => n === 1)).toBe(true)
+    expect(out.divergedBatches.reduce((a, b) => a + b, 0)).toBe(150)
   })
 })
