@@ -1,15 +1,17 @@
 /**
  * HTTP benchmark: starts `stargraph serve` in a child process (SQLite, no-op graph) and
- * drives it from this process with 32 concurrent keep-alive clients for 10 s per
- * phase: `POST /v1/runs`, then `GET /v1/runs/{id}`. Prints one JSON line per phase.
+ * drives it from this process with autocannon, 32 concurrent keep-alive connections for
+ * 10 s per phase: `GET /healthz` (the floor: no database), `POST /v1/runs` (each run
+ * really executes in the server meanwhile), then `GET /v1/runs/{id}` over the newest
+ * thousand runs. Prints one JSON line per phase.
  *
  *   npx tsx bench/http.ts [--seconds 10] [--clients 32] [--synchronous FULL|NORMAL]
  */
 import { spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
-import { Agent, request } from "node:http"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
+import autocannon from "autocannon"
 
 const args = new Map<string, string>()
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ""), process.argv[i + 1] ?? "")
@@ -38,49 +40,44 @@ const url = server === undefined ? args.get("url")! : await new Promise<string>(
   })
   server.on("exit", (code) => rej(new Error(`server exited ${code}`)))
 })
-const { hostname, port } = new URL(url)
-const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS })
-
-const send = (method: string, path: string, body?: string) =>
-  new Promise<{ status: number; text: string }>((res, rej) => {
-    const req = request({ agent, hostname, port, method, path, headers: body ? { "content-type": "application/json", "content-length": Buffer.byteLength(body) } : {} }, (r) => {
-      let text = ""
-      r.setEncoding("utf8")
-      r.on("data", (c: string) => (text += c))
-      r.on("end", () => res({ status: r.statusCode ?? 0, text }))
+/** One phase: CLIENTS keep-alive connections for SECONDS, with autocannon (pipelining 1). */
+const phase = (route: string, options: Partial<autocannon.Options>) =>
+  new Promise<Record<string, unknown>>((res, rej) => {
+    autocannon({ url, connections: CLIENTS, duration: SECONDS, ...options }, (error, r) => {
+      if (error) return rej(error)
+      res({
+        bench: "http",
+        route,
+        synchronous: SYNC,
+        clients: CLIENTS,
+        seconds: SECONDS,
+        requests: r.requests.total,
+        errors: r.errors + r.timeouts + r.non2xx,
+        ok_responses: r["2xx"],
+        requests_per_s: Math.round(r.requests.total / (r.duration || SECONDS)),
+        p50_ms: r.latency.p50,
+        p99_ms: r.latency.p99
+      })
     })
-    req.on("error", rej)
-    req.end(body)
   })
 
-const phase = async (name: string, make: (i: number) => Promise<{ status: number; text: string }>, ok: number) => {
-  const latencies: Array<number> = []
-  let errors = 0
-  let n = 0
-  const end = performance.now() + SECONDS * 1000
-  const t0 = performance.now()
-  await Promise.all(Array.from({ length: CLIENTS }, async () => {
-    while (performance.now() < end) {
-      const s = performance.now()
-      const r = await make(n++)
-      latencies.push(performance.now() - s)
-      if (r.status !== ok) errors++
-    }
-  }))
-  const wall = (performance.now() - t0) / 1000
-  latencies.sort((a, b) => a - b)
-  const q = (p: number) => +(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0).toFixed(2)
-  return { bench: "http", route: name, synchronous: SYNC, clients: CLIENTS, seconds: +wall.toFixed(1), requests: latencies.length, errors, requests_per_s: Math.round(latencies.length / wall), p50_ms: q(0.5), p99_ms: q(0.99) }
-}
-
 try {
-  const ids: Array<string> = []
-  console.log(JSON.stringify(await phase("POST /v1/runs", async (i) => {
-    const r = await send("POST", "/v1/runs", JSON.stringify({ graph_id: "bench:noop", params: { n: i } }))
-    if (ids.length < 1000) ids.push((JSON.parse(r.text) as { run_id: string }).run_id)
-    return r
-  }, 202)))
-  console.log(JSON.stringify(await phase("GET /v1/runs/{id}", (i) => send("GET", `/v1/runs/${ids[i % ids.length]}`), 200)))
+  console.log(JSON.stringify(await phase("GET /healthz", { url: `${url}/healthz` })))
+  let n = 0
+  console.log(JSON.stringify(await phase("POST /v1/runs", {
+    method: "POST",
+    url: `${url}/v1/runs`,
+    headers: { "content-type": "application/json" },
+    requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify({ graph_id: "bench:noop", params: { n: n++ } }) }) }]
+  })))
+  // Ids of runs to read: the newest thousand.
+  const page = await (await fetch(`${url}/v1/runs?limit=500`)).json() as { runs: Array<{ run_id: string }>; next_cursor: string | null }
+  const more = page.next_cursor ? await (await fetch(`${url}/v1/runs?limit=500&cursor=${page.next_cursor}`)).json() as typeof page : { runs: [] }
+  const ids = [...page.runs, ...more.runs].map((r) => r.run_id)
+  let i = 0
+  console.log(JSON.stringify(await phase("GET /v1/runs/{id}", {
+    requests: [{ setupRequest: (req) => ({ ...req, method: "GET", path: `/v1/runs/${ids[i++ % ids.length]}` }) }]
+  })))
 } finally {
   server?.kill("SIGTERM")
 }

@@ -19,7 +19,7 @@ import { Scheduler } from "../scheduler/Scheduler.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { envelopeOf } from "./envelope.js"
 import { runEvents } from "./runEvents.js"
-import { StargraphApi } from "./StargraphApi.js"
+import { type RunView, StargraphApi } from "./StargraphApi.js"
 
 /** `http:<client address>`: who did it, for run records and the audit log. */
 export const actorOf = (request: HttpServerRequest.HttpServerRequest) =>
@@ -31,6 +31,21 @@ const getRun = (checkpointer: CheckpointerShape, runId: string) =>
     onNone: () => Effect.fail(new CheckpointError({ reason: "unknown-run", runId, message: `no run '${runId}'` })),
     onSome: Effect.succeed
   }))
+
+/** Finished runs whose `GET /v1/runs/{id}` view is kept in memory. */
+const FINISHED_VIEWS = 2048
+
+/** An insertion-ordered map that forgets its oldest entry beyond `capacity`. */
+const boundedCache = <A>(capacity: number) => {
+  const entries = new Map<string, A>()
+  return {
+    get: (key: string) => entries.get(key),
+    set: (key: string, value: A) => {
+      entries.set(key, value)
+      if (entries.size > capacity) entries.delete(entries.keys().next().value!)
+    }
+  }
+}
 
 const refuse = (runId: string, status: RunStatus, operation: string, message: string) =>
   new RunStateError({ runId, status, operation, message })
@@ -74,6 +89,9 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
     const scheduler = yield* Scheduler
     const checkpointer = yield* Checkpointer
     const registry = yield* GraphRegistry
+    // A run in a terminal status never changes again (nothing resumes, cancels or
+    // re-runs it; forks are new runs), so its view is kept for repeated reads.
+    const finished = boundedCache<typeof RunView.Type>(FINISHED_VIEWS)
 
     return handlers
       .handle("create", ({ payload, request }) =>
@@ -90,11 +108,16 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
           (page) => ({ runs: page.runs, next_cursor: page.next_cursor })
         ))
       .handle("get", ({ path }) =>
-        Effect.gen(function*() {
-          const record = yield* getRun(checkpointer, path.id)
-          const latest = yield* checkpointer.latestCheckpoint(path.id)
-          const summary = toSummary(record, Option.match(latest, { onNone: () => ({}), onSome: (c) => c.state }))
-          return { ...summary, created_at: record.created_at, idempotency_key: record.idempotency_key, owner: record.owner, inputs: record.inputs }
+        Effect.suspend(() => {
+          const cached = finished.get(path.id)
+          return cached !== undefined ? Effect.succeed(cached) : Effect.gen(function*() {
+            const record = yield* getRun(checkpointer, path.id)
+            const latest = yield* checkpointer.latestCheckpoint(path.id)
+            const summary = toSummary(record, Option.match(latest, { onNone: () => ({}), onSome: (c) => c.state }))
+            const view = { ...summary, created_at: record.created_at, idempotency_key: record.idempotency_key, owner: record.owner, inputs: record.inputs }
+            if (TERMINAL_STATUSES.has(record.status)) finished.set(path.id, view)
+            return view
+          })
         }))
       .handle("checkpoints", ({ path }) =>
         Effect.gen(function*() {
