@@ -21,4 +21,4 @@ proto.prepare = function (this: unknown, sql: string) {
 process.on("exit", () => {
   for (const [k, v] of [...stats].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15)) console.error(v.ms.toFixed(0).padStart(6), "ms", String(v.n).padStart(7), (v.ms / v.n * 1000).toFixed(0).padStart(5), "us", k)
 })
-await import("../bench/scheduler.ts")
+await import(process.env["TARGET"] ?? "../bench/scheduler.ts")

@@ -98,6 +98,29 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
       "ALTER TABLE runs_history ADD COLUMN mutation TEXT",
       "CREATE INDEX IF NOT EXISTS runs_history_parent ON runs_history (parent_run_id)"
     ]
+  },
+  {
+    // Fewer B-trees touched per write: the queue's unused graph index and its duplicate
+    // idempotency constraint go (runs_history dedups), and only forks enter the parent index.
+    version: 5,
+    name: "leaner queue and fork indexes",
+    statements: [
+      `CREATE TABLE pending_runs_v5 (
+        run_id TEXT PRIMARY KEY,
+        graph_id TEXT NOT NULL,
+        params TEXT NOT NULL,
+        idempotency_key TEXT,
+        enqueued_at TEXT NOT NULL,
+        claimed_by TEXT,
+        claimed_at TEXT
+      )`,
+      `INSERT INTO pending_runs_v5 (run_id, graph_id, params, idempotency_key, enqueued_at, claimed_by, claimed_at)
+        SELECT run_id, graph_id, params, idempotency_key, enqueued_at, claimed_by, claimed_at FROM pending_runs ORDER BY rowid`,
+      "DROP TABLE pending_runs",
+      "ALTER TABLE pending_runs_v5 RENAME TO pending_runs",
+      "DROP INDEX IF EXISTS runs_history_parent",
+      "CREATE INDEX runs_history_parent ON runs_history (parent_run_id) WHERE parent_run_id IS NOT NULL"
+    ]
   }
 ]
 

@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
+import { MIGRATIONS, SCHEMA_VERSION } from "../../src/checkpoint/migrations.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import { ROOT, tempDir } from "../helpers/cli.js"
@@ -31,10 +32,30 @@ describe("SQLite Checkpointer", () => {
     const page = await Effect.runPromise(runMany(filename, 1))
     expect(page.runs).toHaveLength(2)
     const conn = new Database(filename, { readonly: true })
-    expect(conn.pragma("user_version", { simple: true })).toBe(4)
+    expect(conn.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION)
     expect(conn.pragma("journal_mode", { simple: true })).toBe("wal")
     const tables = (conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>).map((t) => t.name)
     expect(tables).toEqual(["checkpoints", "pending_runs", "runs_history", "trigger_cursors"])
+    conn.close()
+  })
+
+  it("migrates a version-4 database with queued runs to the leaner queue (nothing lost)", async () => {
+    const filename = join(tempDir(), "db.sqlite")
+    const old = new Database(filename)
+    old.pragma("journal_mode = WAL")
+    for (const m of MIGRATIONS.filter((m) => m.version <= 4)) for (const st of m.statements) old.exec(st)
+    old.pragma("user_version = 4")
+    old.prepare("INSERT INTO pending_runs (run_id, graph_id, params, idempotency_key, enqueued_at, claimed_by) VALUES (?, ?, ?, ?, ?, ?)")
+      .run("run-queued", "g", "{}", "k-1", "2026-11-25T00:00:00.000Z", "host:1")
+    old.close()
+    const pending = await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listPending(10)).pipe(Effect.provide(SqliteCheckpointer.layer({ filename }))))
+    expect(pending).toEqual([{ run_id: "run-queued", graph_id: "g", enqueued_at: "2026-11-25T00:00:00.000Z", claimed_by: "host:1", claimed_at: null }])
+    const conn = new Database(filename, { readonly: true })
+    expect(conn.pragma("user_version", { simple: true })).toBe(5)
+    const indexes = (conn.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'pending_runs'").all() as Array<{ name: string }>).map((i) => i.name)
+    expect(indexes).toEqual(["sqlite_autoindex_pending_runs_1"])
+    const parent = conn.prepare("SELECT sql FROM sqlite_master WHERE name = 'runs_history_parent'").get() as { sql: string }
+    expect(parent.sql).toContain("WHERE parent_run_id IS NOT NULL")
     conn.close()
   })
 
