@@ -103,6 +103,12 @@ interface Job {
   readonly fresh?: { readonly record: RunRecord; readonly checkpoint: Checkpoint } | undefined
 }
 
+/** Resume after Node's pending I/O callbacks have run (one `setImmediate`). */
+const nextMacrotask: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
 /** Build a Scheduler in a scope; closing the scope drains it. */
 export const make = (
   options: SchedulerOptions = {}
@@ -128,7 +134,15 @@ export const make = (
     // Group commit: concurrent enqueues are written in one transaction (one fsync).
     const intake = yield* Queue.unbounded<{ readonly run: NewRun; readonly done: Deferred.Deferred<CreatedRun, CheckpointError> }>()
     const writer = Effect.gen(function*() {
-      const batch = Chunk.toReadonlyArray(yield* Queue.takeBetween(intake, 1, 512))
+      const first = yield* Queue.take(intake)
+      let rest = Chunk.toReadonlyArray(yield* Queue.takeUpTo(intake, 511))
+      if (rest.length === 0) {
+        // A lone enqueue: let the event loop deliver what is already waiting (e.g. other
+        // HTTP requests, each parsed in its own I/O callback) so they join this transaction.
+        yield* nextMacrotask
+        rest = Chunk.toReadonlyArray(yield* Queue.takeUpTo(intake, 511))
+      }
+      const batch = [first, ...rest]
       const written = yield* Effect.either(checkpointer.createRuns(batch.map((b) => b.run)))
       // Hide new rows from the poller until their enqueue call offers them itself.
       if (Either.isRight(written)) for (const c of written.right) if (c.created) enqueuing.add(c.record.run_id)
