@@ -4,7 +4,9 @@
  * (synchronous=FULL and NORMAL, a durable checkpoint after every step) and with the
  * in-memory Checkpointer. Prints one JSON line per mode.
  *
- *   npx tsx bench/engine.ts [--nodes 10] [--runs 200] [--mode full|normal|memory|all]
+ *   npx tsx bench/engine.ts [--nodes 10] [--runs 200] [--mode full|normal|memory|all|inmemory]
+ * (`inmemory`: the SQLite Checkpointer on an in-memory database, to separate the cost of
+ * the SQL path from the disk's; not part of `all`)
  */
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -74,9 +76,11 @@ const dir = mkdtempSync(join(tmpdir(), "stargraph-bench-"))
 const modes: Array<[string, () => Layer.Layer<Checkpointer, unknown>]> = [
   ["sqlite-full", () => SqliteCheckpointer.layer({ filename: join(dir, "full.sqlite"), synchronous: "FULL" })],
   ["sqlite-normal", () => SqliteCheckpointer.layer({ filename: join(dir, "normal.sqlite"), synchronous: "NORMAL" })],
-  ["memory", () => MemoryCheckpointer.layer]
+  ["memory", () => MemoryCheckpointer.layer],
+  // Diagnostic, not a durable mode: the same SQL path against an in-memory SQLite database.
+  ["sqlite-inmemory", () => SqliteCheckpointer.layer({ filename: ":memory:" })]
 ]
-const selected = modes.filter(([name]) => mode === "all" || name === `sqlite-${mode}` || name === mode)
+const selected = modes.filter(([name]) => (mode === "all" && name !== "sqlite-inmemory") || name === `sqlite-${mode}` || name === mode)
 for (const [name, layer] of selected) {
   console.log(JSON.stringify(await Effect.runPromise(measure(name, layer()))))
 }
