@@ -11,6 +11,7 @@ import { createServer } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as Headers from "@effect/platform/Headers"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiError from "@effect/platform/HttpApiError"
@@ -119,6 +120,50 @@ const asJson = (request: HttpServerRequest.HttpServerRequest) =>
     ? request
     : request.modify({ headers: Headers.set(request.headers, "content-type", "application/json") })
 
+/** A request whose body comes without a Content-Length. */
+const isChunked = (request: HttpServerRequest.HttpServerRequest) =>
+  request.method !== "GET" && request.method !== "HEAD" && request.headers["content-length"] === undefined &&
+  request.headers["transfer-encoding"] !== undefined
+
+/**
+ * Read a chunked body up to `limit` bytes and return the request with that body in
+ * memory (Content-Length set), or null when it is larger (the rest is drained, not
+ * kept, so the connection can still carry the 413).
+ */
+const readChunked = (request: HttpServerRequest.HttpServerRequest, limit: number) =>
+  Effect.async<HttpServerRequest.HttpServerRequest | null>((resume) => {
+    const incoming = NodeHttpServerRequest.toIncomingMessage(request)
+    const parts: Array<Buffer> = []
+    let size = 0
+    let over = false
+    incoming.on("data", (chunk: Buffer) => {
+      if (over) return
+      size += chunk.length
+      if (size > limit) {
+        over = true
+        resume(Effect.succeed(null))
+      } else {
+        parts.push(chunk)
+      }
+    })
+    incoming.on("error", () => {
+      if (!over) resume(Effect.succeed(null))
+      over = true
+    })
+    incoming.on("end", () => {
+      if (over) return
+      const body = Buffer.concat(parts)
+      const headers: Record<string, string> = {}
+      for (const [k, v] of Object.entries(request.headers)) if (k !== "transfer-encoding") headers[k] = v
+      headers["content-length"] = String(body.byteLength)
+      const web = new Request(`http://localhost${request.url}`, { method: request.method, headers, body })
+      resume(Effect.succeed(HttpServerRequest.fromWeb(web).modify({
+        url: request.url,
+        ...(Option.isSome(request.remoteAddress) ? { remoteAddress: request.remoteAddress.value } : {})
+      })))
+    })
+  })
+
 /** Routes that never need the bearer token. */
 const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/healthz", "/openapi.json"])
 
@@ -150,11 +195,16 @@ const guard = (
         : Number(request.headers["content-length"] ?? "0") > maxBody
         ? new ApiError({ reason: "body-too-large", status: 413, message: `body of ${request.headers["content-length"]} bytes exceeds the limit of ${maxBody}` })
         : undefined
+      // A chunked body (no Content-Length) is read here, up to the limit, so that an
+      // oversize one still gets its 413 (the platform's own limit drops the connection).
+      const buffered = refusal === undefined && isChunked(request) ? yield* readChunked(request, maxBody) : undefined
       let response = refusal !== undefined
         ? errorResponse(refusal)
+        : buffered === null
+        ? errorResponse(new ApiError({ reason: "body-too-large", status: 413, message: `chunked body exceeds the limit of ${maxBody} bytes` }))
         : yield* app.pipe(
           // Bodies are JSON whatever the client labels them (`curl -d` says form-urlencoded).
-          Effect.provideService(HttpServerRequest.HttpServerRequest, asJson(request)),
+          Effect.provideService(HttpServerRequest.HttpServerRequest, asJson(buffered ?? request)),
           HttpIncomingMessage.withMaxBodySize(Option.some(maxBody)),
           Effect.catchAllCause((cause) =>
             Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.succeed(errorResponse(errorOfCause(cause, maxBody))))
@@ -176,9 +226,9 @@ const guard = (
 }
 
 /**
- * The StargraphError a failed request stands for: the API's own decode failures become
- * `InputError`s naming the field, unreadable or oversize bodies and unknown routes get
- * their envelope, anything else is an internal error.
+ * The StargraphError a failed request stands for when the API did not answer it itself:
+ * unknown routes, unreadable (malformed JSON) or oversize (chunked, no Content-Length)
+ * bodies get their envelope; anything else is an internal error.
  */
 const errorOfCause = (cause: Cause.Cause<unknown>, maxBody: number): StargraphError => {
   const failure = Cause.squash(cause)

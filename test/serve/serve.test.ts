@@ -1,4 +1,5 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { connect } from "node:net"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -213,6 +214,27 @@ describe("bad requests get the envelope", () => {
     expect([unknown.status, unknown.body.error.details["field"]]).toEqual([400, "colour"])
     const huge = await post(JSON.stringify({ graph_id: "run:hello-stargraph", params: { message: "x".repeat(100_000) } }))
     expect([huge.status, huge.body.error.type, huge.body.error.details["reason"]]).toEqual([413, "ApiError", "body-too-large"])
+    // Chunked bodies (no Content-Length): read up to the limit; above it, a 413 on a live connection.
+    const sendChunked = (parts: ReadonlyArray<string>) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(server.port, "127.0.0.1", () => {
+          socket.write("POST /v1/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+          for (const part of parts) socket.write(`${Buffer.byteLength(part).toString(16)}\r\n${part}\r\n`)
+          socket.write("0\r\n\r\n")
+        })
+        let text = ""
+        socket.on("data", (d: Buffer) => {
+          text += d.toString()
+          if (/\r\n\r\n\{.*\}$/s.test(text)) socket.destroy()
+        })
+        socket.on("close", () => resolve(text))
+        socket.on("error", (e) => (text ? resolve(text) : reject(e)))
+      })
+    const small = JSON.stringify({ graph_id: "run:hello-stargraph", params: { message: "chunked" } })
+    expect(await sendChunked([small.slice(0, 10), small.slice(10)])).toMatch(/^HTTP\/1\.1 202/)
+    const tooBig = await sendChunked([`{"graph_id":"run:hello-stargraph","params":{"message":"`, ...Array.from({ length: 6 }, () => "x".repeat(16_000)), `"}}`])
+    expect(tooBig).toMatch(/^HTTP\/1\.1 413/)
+    expect(tooBig).toContain("\"reason\":\"body-too-large\"")
     const noGraph = await post(JSON.stringify({ graph_id: "run:nope" }))
     expect([noGraph.status, noGraph.body.error.type]).toEqual([404, "SchedulerError"])
     const badParams = await post(JSON.stringify({ graph_id: "run:hello-stargraph", params: { message: 42 } }))
