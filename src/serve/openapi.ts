@@ -38,19 +38,35 @@ const referenced = (paths: unknown, schemas: Record<string, unknown>) => {
   return Object.fromEntries(Object.entries(schemas).filter(([name]) => keep.has(name)))
 }
 
+const DECODE_ERROR_REF = "#/components/schemas/HttpApiDecodeError"
+
+/**
+ * `value` without the `HttpApiDecodeError` alternative `HttpApi` documents for every 400:
+ * the API answers its own decode failures with the error envelope (an `InputError`).
+ */
+const withoutDecodeError = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(withoutDecodeError)
+  if (typeof value !== "object" || value === null) return value
+  const out: Record<string, unknown> = {}
+  for (const [key, v] of Object.entries(value)) {
+    if (key === "anyOf" && Array.isArray(v)) {
+      out[key] = v.filter((s: unknown) => (s as { $ref?: unknown } | null)?.$ref !== DECODE_ERROR_REF).map(withoutDecodeError)
+    } else if (key === "description" && v === "The request did not match the expected schema") {
+      out[key] = "invalid body, query, path or params"
+    } else {
+      out[key] = withoutDecodeError(v)
+    }
+  }
+  return out
+}
+
 /** The document for this server: the API, its trigger routes, and auth when `auth`. */
 export const openApiDocument = (triggerRoutes: ReadonlyArray<TriggerRoute>, auth: boolean) => {
   const spec = OpenApi.fromApi(StargraphApi) as unknown as {
     paths: Record<string, Record<string, Record<string, unknown>>>
     components: Record<string, unknown>
   }
-  // The API answers its own decode failures with the error envelope (an InputError),
-  // never with HttpApiDecodeError: drop that alternative from the 400 responses.
-  const paths: Record<string, Record<string, Record<string, unknown>>> = JSON.parse(
-    JSON.stringify(spec.paths)
-      .replaceAll("{\"anyOf\":[{\"$ref\":\"#/components/schemas/HttpApiDecodeError\"},", "{\"anyOf\":[")
-      .replaceAll("The request did not match the expected schema", "invalid body, query, params or state")
-  ) as typeof spec.paths
+  const paths = withoutDecodeError(spec.paths) as typeof spec.paths
   for (const route of triggerRoutes) {
     const path = route.path.replace(/:([A-Za-z_]+)/g, "{$1}")
     paths[path] = { ...paths[path], [route.method.toLowerCase()]: triggerOperation(route) }
