@@ -61,6 +61,8 @@ export { discoverPackagePlugins, loadPlugin, type PluginRef } from "./triggers/p
 
 export * as Serve from "./serve/server.js"
 export { envelopeOf, statusOf } from "./serve/envelope.js"
+export { StargraphApi } from "./serve/StargraphApi.js"
+export { handlersLayer } from "./serve/handlers.js"
 
 export * as Replay from "./replay/fork.js"
 export { type NodeCalls, type ReplaySource, requestHash } from "./replay/Cassette.js"

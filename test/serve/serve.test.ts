@@ -1,6 +1,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { connect } from "node:net"
 import { join } from "node:path"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpApiClient from "@effect/platform/HttpApiClient"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
@@ -10,6 +12,7 @@ import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as Serve from "../../src/serve/server.js"
+import { StargraphApi } from "../../src/serve/StargraphApi.js"
 import * as WebhookTrigger from "../../src/triggers/WebhookTrigger.js"
 import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
 
@@ -266,6 +269,25 @@ describe("bad requests get the envelope", () => {
     const lines = readFileSync(join(dir, "audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; actor: string })
     expect(lines.some((l) => l.event === "api.runs.create" && l.actor === "http:127.0.0.1")).toBe(true)
     expect(lines.some((l) => l.event === "run.finished")).toBe(true)
+  })
+})
+
+describe("the API as a typed HttpApi", () => {
+  it("drives the real server from a client derived from StargraphApi", async () => {
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const client = yield* HttpApiClient.make(StargraphApi, { baseUrl: server.url })
+      const created = yield* client.runs.create({ payload: { graph_id: "run:hello-stargraph", params: { message: "typed" } } })
+      let view = yield* client.runs.get({ path: { id: created.run_id } })
+      for (let i = 0; i < 200 && view.status !== "done"; i++) {
+        yield* Effect.sleep("25 millis")
+        view = yield* client.runs.get({ path: { id: created.run_id } })
+      }
+      const graphs = yield* client.graphs.list()
+      return { created, view, graphs }
+    }).pipe(Effect.provide(FetchHttpClient.layer)))
+    expect(out.created).toMatchObject({ status: "pending", deduplicated: false })
+    expect(out.view).toMatchObject({ status: "done", final_state: { message: "typed" } })
+    expect(out.graphs.graphs.map((g) => g.id)).toContain("run:hello-stargraph")
   })
 })
 
