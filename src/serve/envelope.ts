@@ -4,6 +4,7 @@
  */
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { StargraphError } from "../errors.js"
@@ -36,10 +37,13 @@ export const statusOf = (error: StargraphError): number => {
   }
 }
 
-/** The envelope body for an error. */
+/**
+ * The envelope body for an error: `message` is the one-line rendering, `details` the
+ * error's typed fields (its own `message` included), enough to rebuild the typed error.
+ */
 export const envelopeOf = (error: StargraphError) => {
   const record = toErrorRecord(error)
-  return { error: { type: record.type, message: record.message, details: record.details } }
+  return { error: { type: record.type, message: record.message, details: { ...record.details, message: error.message } } }
 }
 
 /** An error as an HTTP response. */
@@ -57,10 +61,13 @@ export const ErrorEnvelope = Schema.Struct({
 
 const isStargraphError = Schema.is(StargraphError)
 
+const decodeError = Schema.decodeUnknownEither(StargraphError)
+
 /**
- * The StargraphErrors answered with `status`, encoded as the envelope. An `HttpApi`
- * declares one per status it can answer; the encoder picks the one whose status the
- * error calls for. Encode-only: clients read the envelope as plain JSON.
+ * The StargraphErrors answered with `status`, as the envelope on the wire. An `HttpApi`
+ * declares one per status it can answer; the server's encoder picks the one whose
+ * status the error calls for, and a client derived from the API decodes the envelope
+ * back into the typed error (its `details` are the error's fields).
  */
 export const ErrorAt = (status: number, description: string) =>
   Schema.transformOrFail(
@@ -70,7 +77,12 @@ export const ErrorAt = (status: number, description: string) =>
     }),
     {
       strict: true,
-      decode: (envelope, _, ast) => ParseResult.fail(new ParseResult.Forbidden(ast, envelope, "the error envelope is encode-only")),
+      decode: (envelope, _, ast) => {
+        const decoded = decodeError({ ...envelope.error.details, _tag: envelope.error.type })
+        return Either.isRight(decoded)
+          ? ParseResult.succeed(decoded.right)
+          : ParseResult.fail(new ParseResult.Type(ast, envelope, `not the envelope of a StargraphError: ${envelope.error.message}`))
+      },
       encode: (error) => ParseResult.succeed(envelopeOf(error))
     }
   ).annotations({ ...HttpApiSchema.annotations({ status }), description })

@@ -13,6 +13,7 @@ import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as Serve from "../../src/serve/server.js"
 import { StargraphApi } from "../../src/serve/StargraphApi.js"
+import { CheckpointError, RunStateError } from "../../src/errors.js"
 import * as WebhookTrigger from "../../src/triggers/WebhookTrigger.js"
 import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
 
@@ -283,11 +284,18 @@ describe("the API as a typed HttpApi", () => {
         view = yield* client.runs.get({ path: { id: created.run_id } })
       }
       const graphs = yield* client.graphs.list()
-      return { created, view, graphs }
+      // Error envelopes decode back into the typed StargraphError.
+      const missing = yield* Effect.flip(client.runs.get({ path: { id: "run-unknown" } }))
+      const wrongState = yield* Effect.flip(client.runs.respond({ path: { id: created.run_id }, payload: { response: 1 } }))
+      return { created, view, graphs, missing, wrongState }
     }).pipe(Effect.provide(FetchHttpClient.layer)))
     expect(out.created).toMatchObject({ status: "pending", deduplicated: false })
     expect(out.view).toMatchObject({ status: "done", final_state: { message: "typed" } })
     expect(out.graphs.graphs.map((g) => g.id)).toContain("run:hello-stargraph")
+    expect(out.missing).toBeInstanceOf(CheckpointError)
+    expect(out.missing).toMatchObject({ _tag: "CheckpointError", reason: "unknown-run", runId: "run-unknown" })
+    expect(out.wrongState).toBeInstanceOf(RunStateError)
+    expect(out.wrongState).toMatchObject({ operation: "respond", status: "done" })
   })
 })
 
