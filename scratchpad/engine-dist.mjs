@@ -14,5 +14,5 @@ await Effect.runPromise(Effect.gen(function*() {
   for (let i = 0; i < 100; i++) yield* once
   const t0 = performance.now()
   for (let i = 0; i < R; i++) yield* once
-  console.log(process.argv[2], Math.round(R * N / ((performance.now() - t0) / 1000)), "steps/s")
-}).pipe(Effect.provide(layer)))
+  console.log(process.argv[2], process.env.NOTRACE ? "tracer off" : "tracer on", Math.round(R * N / ((performance.now() - t0) / 1000)), "steps/s")
+}).pipe((e) => (process.env.NOTRACE ? Effect.withTracerEnabled(e, false) : e), Effect.provide(layer)))

@@ -214,14 +214,16 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
               const socket = yield* request.upgrade
               const write = yield* socket.writer
               yield* Effect.forkScoped(Effect.ignore(socket.runRaw(() => undefined)))
-              yield* events.pipe(
-                Stream.runForEach((event) => write(JSON.stringify(event))),
-                Effect.catchAll((e) => write(JSON.stringify(envelopeOf(e as StargraphError))))
+              // A run's events, then its error envelope if reading them failed.
+              const frames = events.pipe(
+                Stream.map((event) => JSON.stringify(event)),
+                Stream.catchAll((e) => Stream.make(JSON.stringify(envelopeOf(e))))
               )
+              yield* Stream.runForEach(frames, write)
               yield* write(new Socket.CloseEvent(1000, "run stopped"))
               return HttpServerResponse.empty()
             })).pipe(Effect.catchAll((e) =>
-              Effect.fail(new ApiError({ reason: "unavailable", status: 400, message: `WebSocket upgrade failed: ${String((e as { message?: unknown }).message ?? e)}` }))
+              Effect.fail(new ApiError({ reason: "unavailable", status: 400, message: `WebSocket failed: ${e.message}` }))
             ))
           }
           const encoder = new TextEncoder()
