@@ -145,9 +145,12 @@ const resumeCommand = Command.make(
     noSummary: noSummaryOption,
     allowRuntimeDrift: Options.boolean("allow-runtime-drift").pipe(
       Options.withDescription("resume even though the Node.js or Stargraph version changed")
+    ),
+    liveAfterFork: Options.boolean("live-after-fork").pipe(
+      Options.withDescription("for a counterfactual fork: make live calls where its parent's cassette cannot answer")
     )
   },
-  ({ allowRuntimeDrift, db, graph, logFile, noSummary, response, runId }) =>
+  ({ allowRuntimeDrift, db, graph, liveAfterFork, logFile, noSummary, response, runId }) =>
     Effect.gen(function*() {
       const answer = yield* Option.match(response, {
         onNone: () => Effect.succeed(undefined),
@@ -171,12 +174,13 @@ const resumeCommand = Command.make(
         const run = yield* g.resume(runId, {
           actor: "cli",
           allowRuntimeDrift,
+          liveAfterFork,
           ...(answer !== undefined ? { response: answer } : {})
         })
         yield* driveAndReport(run, noSummary)
       }).pipe(Effect.provide(storeLayer(db, logFile)))
     }).pipe(Effect.catchAll(reportError))
-).pipe(Command.withDescription("Continue a stopped run (awaiting-input, paused, or interrupted by a crash) from its last checkpoint"))
+).pipe(Command.withDescription("Continue a stopped run (awaiting-input, paused, or interrupted by a crash) from its last checkpoint; a counterfactual fork continues against its parent's cassette"))
 
 const inspectCommand = Command.make(
   "inspect",

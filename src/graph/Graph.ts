@@ -37,6 +37,7 @@ import {
 } from "../nodes/executors.js"
 import { loadModule, type ModuleNamespace, pickExport } from "../nodes/loader.js"
 import type { ReplaySource } from "../replay/Cassette.js"
+import { forkReplaySource } from "../replay/fork.js"
 import { checkJson } from "../runtime/json.js"
 import { ownerAlive } from "../runtime/owner.js"
 import { nowIso, OWNER, RunLoop } from "../runtime/RunLoop.js"
@@ -60,8 +61,13 @@ export interface ResumeOptions {
   readonly actor?: string
   /** Resume even if this process's runtime hash differs from the run's (Node.js upgrade). */
   readonly allowRuntimeDrift?: boolean
-  /** Drive a counterfactual fork against its parent's cassette (see `replay/fork`). */
+  /**
+   * Drive a counterfactual fork against its parent's cassette (see `replay/fork`). When
+   * omitted and the run is a fork, the source is rebuilt from its parent.
+   */
   readonly replay?: ReplaySource
+  /** For a fork rebuilt as above: answer calls the cassette cannot with live calls. */
+  readonly liveAfterFork?: boolean
 }
 
 /** A validated graph. */
@@ -358,6 +364,10 @@ const withRuns = (definition: GraphDefinition): Graph => {
           })
         }
       }
+      const isFork = run.parent_run_id !== null && run.derived_hash !== null
+      const replay = options.replay ?? (isFork
+        ? yield* forkReplaySource(definition, run, options.liveAfterFork === true).pipe(Effect.provideService(Checkpointer, checkpointer))
+        : undefined)
       return yield* GraphRun.make({
         graph: definition,
         run,
@@ -367,7 +377,7 @@ const withRuns = (definition: GraphDefinition): Graph => {
         loop,
         audit,
         actor: options.actor ?? "library",
-        replay: options.replay
+        replay
       })
     })
 

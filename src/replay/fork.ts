@@ -12,9 +12,10 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
-import { type CallRecord, type Checkpoint, type RunSummary, toSummary } from "../checkpoint/models.js"
+import { type CallRecord, type Checkpoint, type RunRecord, type RunSummary, toSummary } from "../checkpoint/models.js"
 import { CheckpointError, InputError, type RunStateError, type StargraphError, StateValidationError } from "../errors.js"
 import type { Graph } from "../graph/Graph.js"
+import type { GraphDefinition } from "../graph/definition.js"
 import type { State } from "../ir/stateSchema.js"
 import { checkJson } from "../runtime/json.js"
 import { nowIso } from "../runtime/RunLoop.js"
@@ -53,7 +54,7 @@ const group = (calls: ReadonlyArray<CallRecord>, step: number, into: Map<string,
 }
 
 /** The replay source for steps after `fromStep` of the parent. */
-const replaySource = (graph: Graph, parent: ReadonlyArray<Checkpoint>, fromStep: number, mutation: CounterfactualMutation, live: boolean): ReplaySource => {
+const replaySource = (graph: GraphDefinition, parent: ReadonlyArray<Checkpoint>, fromStep: number, mutation: CounterfactualMutation, live: boolean): ReplaySource => {
   const calls = new Map<string, Array<CallRecord>>()
   const responses = new Map<string, unknown>()
   for (const cp of parent) {
@@ -174,4 +175,28 @@ export const fork = (
       diff: diffRuns(checkpoints, forkCheckpoints, mutation, derived),
       error: Either.isLeft(outcome) ? outcome.left : undefined
     }
+  })
+
+/**
+ * The replay source of an existing fork — its parent's cassette after its fork step, and
+ * its mutation's output overrides — so that a fork stopped part-way (paused, or its
+ * process killed) continues against the recording when it is resumed, and re-derives the
+ * replayed steps it had not committed yet.
+ */
+export const forkReplaySource = (
+  graph: GraphDefinition,
+  fork: RunRecord,
+  liveAfterFork: boolean
+): Effect.Effect<ReplaySource, CheckpointError, Checkpointer> =>
+  Effect.gen(function*() {
+    const checkpointer = yield* Checkpointer
+    const parentRunId = fork.parent_run_id ?? ""
+    const parent = yield* checkpointer.listCheckpoints(parentRunId)
+    if (parent.length === 0) {
+      return yield* new CheckpointError({ reason: "unknown-run", runId: parentRunId, message: `fork ${fork.run_id} needs its parent run '${parentRunId}', which has no checkpoints here` })
+    }
+    const mutation = yield* decodeMutation(fork.mutation ?? {}).pipe(
+      Effect.mapError((e) => new CheckpointError({ reason: "corrupt-checkpoint", runId: fork.run_id, message: `the stored mutation of fork ${fork.run_id} is invalid: ${e.message}` }))
+    )
+    return replaySource(graph, parent, fork.fork_step ?? 0, mutation, liveAfterFork)
   })

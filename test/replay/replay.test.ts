@@ -1,6 +1,7 @@
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
@@ -219,5 +220,45 @@ describe("replay and counterfactual forks", () => {
     expect(out.diverged.summary.status).toBe("done")
     expect(out.divergedBatches.every((n) => n === 1)).toBe(true)
     expect(out.divergedBatches.reduce((a, b) => a + b, 0)).toBe(150)
+  })
+
+  it("resumes a fork stopped part-way against its parent's cassette: same final state, no live call", async () => {
+    const filename = join(tempDir(), "db.sqlite")
+    let liveTools = 0
+    const slow: NodeFunction = async (state, ctx) => {
+      const r = await ctx.call("tool", { i: state["i"] }, () => {
+        liveTools++
+        return (state["i"] as number) * 3
+      })
+      await new Promise((res) => setTimeout(res, 1))
+      return { i: (state["i"] as number) + 1, total: (state["total"] as number) + (r as number) }
+    }
+    const loop = await Effect.runPromise(Graph.make({
+      ir_version: "1.0.0",
+      id: "run:slowloop",
+      max_steps: 500,
+      state_schema: { fields: { i: { type: "integer", default: 0 }, total: { type: "integer", default: 0 } } },
+      nodes: [{ id: "tick", kind: "function", module: "m", export: "slow" }],
+      edges: [{ from: "tick", cases: [{ when: { field: "i", op: "lt", value: 120 }, to: "tick" }] }]
+    }, { modules: { m: { slow } } }))
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const parent = yield* Effect.flatMap(loop.start({}), (r) => r.start())
+      const liveBefore = liveTools
+      // Stop the fork part-way, as a killed process would: its record stays `running`.
+      const forking = yield* Effect.fork(Replay.fork(loop, parent.run_id, {}))
+      yield* Effect.sleep("80 millis")
+      yield* Fiber.interrupt(forking)
+      const checkpointer = yield* Checkpointer
+      const forks = (yield* checkpointer.listRuns({ limit: 10 })).runs.filter((r) => r.parent_run_id === parent.run_id)
+      const cfRunId = forks[0]!.run_id
+      const stoppedAt = (yield* checkpointer.listCheckpoints(cfRunId)).length - 1
+      const resumed = yield* Effect.flatMap(loop.resume(cfRunId), (r) => r.start())
+      const steps = (yield* checkpointer.listCheckpoints(cfRunId)).map((c) => c.step)
+      return { parent, stoppedAt, resumed, steps, liveDuringReplay: liveTools - liveBefore }
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename }))))
+    expect(out.stoppedAt).toBeLessThan(120)
+    expect(out.resumed).toMatchObject({ status: "done", steps: 120, final_state: out.parent.final_state })
+    expect(out.steps).toEqual(Array.from({ length: 121 }, (_, i) => i))
+    expect(out.liveDuringReplay).toBe(0)
   })
 })
