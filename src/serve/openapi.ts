@@ -4,12 +4,13 @@
  */
 import * as OpenApi from "@effect/platform/OpenApi"
 import type { TriggerRoute } from "../triggers/Trigger.js"
+import { triggerRouteInfo } from "./routes.js"
 import { StargraphApi } from "./StargraphApi.js"
 
 const envelope = { $ref: "#/components/schemas/ErrorEnvelope" }
 
 const triggerOperation = (route: TriggerRoute) => ({
-  operationId: `trigger${route.path.replaceAll("/", ".")}`,
+  operationId: triggerRouteInfo(route).name,
   summary: "Trigger route (e.g. a signed webhook delivery)",
   tags: ["triggers"],
   parameters: [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } })),

@@ -11,8 +11,11 @@ import * as GraphRegistry from "../../src/scheduler/GraphRegistry.js"
 import * as Scheduler from "../../src/scheduler/Scheduler.js"
 import { tempDir } from "../helpers/cli.js"
 
+/** How many runs a graph's node saw at once, and in all. */
+interface Gauge { now: number; max: number; calls: number }
+
 /** A graph whose node records how many runs execute at once. */
-const makeGraphs = (gauge: { now: number; max: number; calls: number }, delayMs = 0) => {
+const makeGraphs = (gauge: Gauge, delayMs = 0) => {
   const work = async (state: Record<string, unknown>) => {
     gauge.calls++
     gauge.now++
@@ -37,34 +40,39 @@ const stack = (filename: string, graphs: ReadonlyArray<Graph.Graph>, options: Sc
     Layer.provideMerge(SqliteCheckpointer.layer({ filename }))
   )
 
+/** Run `body` with a Scheduler over the gauge graphs and a SQLite file (`filename`, default a fresh one). */
+const withScheduler = async <A>(
+  body: (scheduler: Scheduler.SchedulerShape) => Effect.Effect<A, unknown, Checkpointer>,
+  options: { readonly delayMs?: number; readonly scheduler?: Scheduler.SchedulerOptions; readonly filename?: string; readonly gauge?: Gauge } = {}
+) => {
+  const gauge = options.gauge ?? { now: 0, max: 0, calls: 0 }
+  const filename = options.filename ?? join(tempDir(), "db.sqlite")
+  const result = await Effect.runPromise(Effect.gen(function*() {
+    const graphs = yield* makeGraphs(gauge, options.delayMs)
+    return yield* Effect.flatMap(Scheduler.Scheduler, body).pipe(Effect.provide(stack(filename, graphs, options.scheduler)))
+  }))
+  return { result, gauge, filename }
+}
+
 describe("Scheduler", () => {
   it("persists a pending row, runs the graph and resolves the summary; the queue row is removed", async () => {
-    const gauge = { now: 0, max: 0, calls: 0 }
-    const filename = join(tempDir(), "db.sqlite")
-    const result = await Effect.runPromise(Effect.gen(function*() {
-      const graphs = yield* makeGraphs(gauge)
-      return yield* Effect.gen(function*() {
-        const scheduler = yield* Scheduler.Scheduler
+    const { result } = await withScheduler((scheduler) =>
+      Effect.gen(function*() {
         const enqueued = yield* scheduler.enqueue("g:one", { n: 41 })
         expect(enqueued.runId).toMatch(/^run-[0-9a-f-]{36}$/)
         expect(enqueued.status).toBe("pending")
         const summary = yield* Deferred.await(enqueued.summary)
         const pending = yield* Effect.flatMap(Checkpointer, (c) => c.listPending(10))
         return { summary, pending }
-      }).pipe(Effect.provide(stack(filename, graphs)))
-    }))
+      }))
     expect(result.summary.status).toBe("done")
     expect(result.summary.final_state["n"]).toBe(42)
     expect(result.pending).toEqual([])
   })
 
   it("1,000 concurrent enqueues with one idempotency key yield exactly one run", async () => {
-    const gauge = { now: 0, max: 0, calls: 0 }
-    const filename = join(tempDir(), "db.sqlite")
-    const result = await Effect.runPromise(Effect.gen(function*() {
-      const graphs = yield* makeGraphs(gauge)
-      return yield* Effect.gen(function*() {
-        const scheduler = yield* Scheduler.Scheduler
+    const { gauge, result } = await withScheduler((scheduler) =>
+      Effect.gen(function*() {
         const all = yield* Effect.forEach(
           Array.from({ length: 1000 }, () => 0),
           () => scheduler.enqueue("g:one", { n: 1 }, { idempotencyKey: "op-1234" }),
@@ -73,8 +81,7 @@ describe("Scheduler", () => {
         yield* Deferred.await(all[0]!.summary)
         const runs = yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({ limit: 500 }))
         return { ids: new Set(all.map((e) => e.runId)), fresh: all.filter((e) => !e.deduplicated).length, runs: runs.runs.length }
-      }).pipe(Effect.provide(stack(filename, graphs)))
-    }))
+      }))
     expect(result.ids.size).toBe(1)
     expect(result.fresh).toBe(1)
     expect(result.runs).toBe(1)
@@ -82,17 +89,12 @@ describe("Scheduler", () => {
   })
 
   it("respects the per-graph concurrency limit and runs each graph FIFO", async () => {
-    const gauge = { now: 0, max: 0, calls: 0 }
-    const filename = join(tempDir(), "db.sqlite")
-    const order = await Effect.runPromise(Effect.gen(function*() {
-      const graphs = yield* makeGraphs(gauge, 30)
-      return yield* Effect.gen(function*() {
-        const scheduler = yield* Scheduler.Scheduler
+    const { gauge, result: order } = await withScheduler((scheduler) =>
+      Effect.gen(function*() {
         const enqueued = yield* Effect.forEach(Array.from({ length: 8 }, (_, i) => i), (i) => scheduler.enqueue("g:one", { n: i }))
         const summaries = yield* Effect.forEach(enqueued, (e) => Deferred.await(e.summary))
         return summaries.map((s) => s.started_at!)
-      }).pipe(Effect.provide(stack(filename, graphs, { perGraph: 2 })))
-    }))
+      }), { delayMs: 30, scheduler: { perGraph: 2 } })
     expect(gauge.calls).toBe(8)
     expect(gauge.max).toBe(2)
     // FIFO: start times are in enqueue order.
@@ -100,19 +102,14 @@ describe("Scheduler", () => {
   })
 
   it("refuses an unknown graph id and params failing the state schema, persisting nothing", async () => {
-    const gauge = { now: 0, max: 0, calls: 0 }
-    const filename = join(tempDir(), "db.sqlite")
-    const result = await Effect.runPromise(Effect.gen(function*() {
-      const graphs = yield* makeGraphs(gauge)
-      return yield* Effect.gen(function*() {
-        const scheduler = yield* Scheduler.Scheduler
+    const { gauge, result } = await withScheduler((scheduler) =>
+      Effect.gen(function*() {
         const unknown = yield* Effect.either(scheduler.enqueue("g:nope", {}))
         const invalid = yield* Effect.either(scheduler.enqueue("g:one", { n: "seven" }))
         const extra = yield* Effect.either(scheduler.enqueue("g:one", { bogus: 1 }))
         const runs = yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({}))
         return { unknown, invalid, extra, runs: runs.runs.length }
-      }).pipe(Effect.provide(stack(filename, graphs)))
-    }))
+      }))
     expect(Either.isLeft(result.unknown) && result.unknown.left).toMatchObject({ _tag: "SchedulerError", reason: "unknown-graph", graphId: "g:nope" })
     expect(Either.isLeft(result.unknown) && result.unknown.left.message).toContain("g:nope")
     expect(Either.isLeft(result.invalid) && result.invalid.left).toMatchObject({ _tag: "StateValidationError", field: "n" })
@@ -137,29 +134,18 @@ describe("Scheduler", () => {
       return ids
     }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename }))))
     // Process 2: a new scheduler on the same file finds and finishes them.
-    const summaries = await Effect.runPromise(Effect.gen(function*() {
-      const graphs = yield* makeGraphs(gauge)
-      return yield* Effect.gen(function*() {
-        const scheduler = yield* Scheduler.Scheduler
-        return yield* Effect.forEach(queued, (id) => scheduler.await(id))
-      }).pipe(Effect.provide(stack(filename, graphs)))
-    }))
+    const { result: summaries } = await withScheduler((scheduler) => Effect.forEach(queued, (id) => scheduler.await(id)), { filename, gauge })
     expect(summaries.map((s) => s.status)).toEqual(["done", "done", "done"])
     expect(summaries.map((s) => s.final_state["n"])).toEqual([1, 2, 3])
   })
 
   it("drains on shutdown: an in-flight run finishes before the scope closes", async () => {
-    const gauge = { now: 0, max: 0, calls: 0 }
-    const filename = join(tempDir(), "db.sqlite")
-    const runId = await Effect.runPromise(Effect.gen(function*() {
-      const graphs = yield* makeGraphs(gauge, 300)
-      return yield* Effect.gen(function*() {
-        const scheduler = yield* Scheduler.Scheduler
+    const { filename, result: runId } = await withScheduler((scheduler) =>
+      Effect.gen(function*() {
         const enqueued = yield* scheduler.enqueue("g:one", { n: 0 })
         yield* Effect.sleep("100 millis")
         return enqueued.runId
-      }).pipe(Effect.provide(stack(filename, graphs)))
-    }))
+      }), { delayMs: 300 })
     const status = await Effect.runPromise(
       Effect.flatMap(Checkpointer, (c) => c.getRun(runId)).pipe(Effect.provide(SqliteCheckpointer.layer({ filename })))
     )
