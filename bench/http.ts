@@ -6,6 +6,7 @@
  * thousand runs. Prints one JSON line per phase.
  *
  *   npx tsx bench/http.ts [--seconds 10] [--clients 32] [--synchronous FULL|NORMAL]
+ *                         [--phases healthz,post,get] [--url http://... (a server already running)]
  */
 import { spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
@@ -18,6 +19,7 @@ for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.repla
 const SECONDS = Number(args.get("seconds") ?? 10)
 const CLIENTS = Number(args.get("clients") ?? 32)
 const SYNC = args.get("synchronous") ?? "FULL"
+const PHASES = new Set((args.get("phases") ?? "healthz,post,get").split(","))
 
 const dir = mkdtempSync(join(tmpdir(), "sg-http-"))
 mkdirSync(join(dir, "graphs"))
@@ -62,9 +64,9 @@ const phase = (route: string, options: Partial<autocannon.Options>) =>
   })
 
 try {
-  console.log(JSON.stringify(await phase("GET /healthz", { url: `${url}/healthz` })))
+  if (PHASES.has("healthz")) console.log(JSON.stringify(await phase("GET /healthz", { url: `${url}/healthz` })))
   let n = 0
-  console.log(JSON.stringify(await phase("POST /v1/runs", {
+  if (PHASES.has("post")) console.log(JSON.stringify(await phase("POST /v1/runs", {
     method: "POST",
     url: `${url}/v1/runs`,
     headers: { "content-type": "application/json" },
@@ -75,7 +77,7 @@ try {
   const more = page.next_cursor ? await (await fetch(`${url}/v1/runs?limit=500&cursor=${page.next_cursor}`)).json() as typeof page : { runs: [] }
   const ids = [...page.runs, ...more.runs].map((r) => r.run_id)
   let i = 0
-  console.log(JSON.stringify(await phase("GET /v1/runs/{id}", {
+  if (PHASES.has("get")) console.log(JSON.stringify(await phase("GET /v1/runs/{id}", {
     requests: [{ setupRequest: (req) => ({ ...req, method: "GET", path: `/v1/runs/${ids[i++ % ids.length]}` }) }]
   })))
 } finally {

@@ -11,7 +11,7 @@ const layer = process.argv[2] === "memory" ? MemoryCheckpointer.layer : SqliteCh
 await Effect.runPromise(Effect.gen(function*() {
   const graph = yield* Graph.make(ir, { modules: { bench: { step } } })
   const once = Effect.flatMap(graph.start({ inputs: { counter: 0 } }), (run) => run.start())
-  for (let i = 0; i < 100; i++) yield* once
+  for (let i = 0; i < Number(process.argv[4] ?? 100); i++) yield* once
   const t0 = performance.now()
   for (let i = 0; i < R; i++) yield* once
   console.log(process.argv[2], process.env.NOTRACE ? "tracer off" : "tracer on", Math.round(R * N / ((performance.now() - t0) / 1000)), "steps/s")

@@ -18,7 +18,10 @@ proto.prepare = function (this: unknown, sql: string) {
   }
   return st
 }
-process.on("exit", () => {
+const dump = () => {
+  console.error("--- statements")
   for (const [k, v] of [...stats].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15)) console.error(v.ms.toFixed(0).padStart(6), "ms", String(v.n).padStart(7), (v.ms / v.n * 1000).toFixed(0).padStart(5), "us", k)
-})
+}
+process.on("exit", dump)
+if (process.env["EVERY_MS"]) setInterval(dump, Number(process.env["EVERY_MS"])).unref()
 await import(process.env["TARGET"] ?? "../bench/scheduler.ts")

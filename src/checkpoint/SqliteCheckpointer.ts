@@ -17,6 +17,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { CheckpointError } from "../errors.js"
 import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
+import { type Param, runOne, type Statements, transaction } from "./connection.js"
 import { migrate } from "./migrations.js"
 import { Checkpoint, type CreatedRun, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun } from "./models.js"
 
@@ -81,6 +82,48 @@ const storage = (filename: string, what: string) => (cause: SqlError) =>
   })
 
 const json = (value: unknown): string => JSON.stringify(value)
+
+const INSERT_CHECKPOINT = `INSERT INTO checkpoints (run_id, step, node, nodes, state, writes, delta, next, joins,
+  graph_hash, runtime_hash, parent_run_id, parent_step, started_at, finished_at, duration_ms, calls)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+const checkpointParams = (cp: Checkpoint): ReadonlyArray<Param> => [
+  cp.run_id, cp.step, cp.node, json(cp.nodes), json(cp.state), json(cp.writes), json(cp.delta), json(cp.next),
+  json(cp.joins), cp.graph_hash, cp.runtime_hash, cp.parent_run_id, cp.parent_step, cp.started_at, cp.finished_at,
+  cp.duration_ms, json(cp.calls ?? [])
+]
+
+// The insert comes first in its transaction, which begins IMMEDIATE: dedup and insert
+// are one atomic step across processes.
+const INSERT_RUN = `INSERT INTO runs_history (run_id, graph_id, graph_hash, runtime_hash, status, inputs, created_at,
+  idempotency_key, parent_run_id, fork_step, graph_source, last_step, derived_hash, mutation)
+  VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (idempotency_key) DO NOTHING`
+
+const SELECT_BY_KEY = "SELECT * FROM runs_history WHERE idempotency_key = ?"
+
+const INSERT_PENDING = "INSERT INTO pending_runs (run_id, graph_id, params, idempotency_key, enqueued_at) VALUES (?, ?, ?, ?, ?)"
+
+const DEQUEUE = "DELETE FROM pending_runs WHERE run_id = ?"
+
+const CLAIM = "UPDATE pending_runs SET claimed_by = ?, claimed_at = ? WHERE run_id = ? AND claimed_by IS NULL"
+
+const MARK_CLAIMED_RUNNING = `UPDATE runs_history SET status = 'running', owner = ?, started_at = COALESCE(started_at, ?),
+  waiting = NULL, error = NULL WHERE run_id = ?`
+
+/** The UPDATE for a run patch (undefined text when the patch sets nothing). JSON columns are encoded. */
+const patchStatement = (runId: string, patch: RunPatch): readonly [string | undefined, ReadonlyArray<Param>] => {
+  const columns: Array<string> = []
+  const params: Array<Param> = []
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === undefined) continue
+    columns.push(`"${k}" = ?`)
+    params.push(k === "error" || k === "waiting" ? (v === null ? null : json(v)) : (v as Param))
+  }
+  if (columns.length === 0) return [undefined, params]
+  params.push(runId)
+  return [`UPDATE runs_history SET ${columns.join(", ")} WHERE run_id = ?`, params]
+}
 
 interface RunRow {
   readonly run_id: string
@@ -183,57 +226,37 @@ export const make = (filename: string): Effect.Effect<CheckpointerShape, never, 
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
 
-    const insertCheckpoint = (cp: Checkpoint) =>
-      sql`INSERT INTO checkpoints (run_id, step, node, nodes, state, writes, delta, next, joins, graph_hash,
-        runtime_hash, parent_run_id, parent_step, started_at, finished_at, duration_ms, calls)
-        VALUES (${cp.run_id}, ${cp.step}, ${cp.node}, ${json(cp.nodes)}, ${json(cp.state)}, ${json(cp.writes)},
-        ${json(cp.delta)}, ${json(cp.next)}, ${json(cp.joins)}, ${cp.graph_hash}, ${cp.runtime_hash},
-        ${cp.parent_run_id}, ${cp.parent_step}, ${cp.started_at}, ${cp.finished_at}, ${cp.duration_ms}, ${json(cp.calls ?? [])})`
-
-    const patchRun = (runId: string, patch: RunPatch) => {
-      const columns: Record<string, unknown> = {}
-      for (const [k, v] of Object.entries(patch)) {
-        if (v === undefined) continue
-        columns[k] = k === "error" || k === "waiting" ? (v === null ? null : json(v)) : v
-      }
-      return Object.keys(columns).length === 0
-        ? Effect.succeed(0)
-        : sql`UPDATE runs_history SET ${sql.update(columns)} WHERE run_id = ${runId}`.raw.pipe(
-          Effect.map((r) => (r as unknown as { readonly changes: number }).changes)
-        )
-    }
-
     /** Insert one run (inside the caller's transaction); an existing idempotency key wins. */
-    const insertRun = (run: NewRun) =>
+    const insertRun = (db: Statements, run: NewRun) =>
       Effect.gen(function*() {
         const runId = `${run.runIdPrefix ?? "run"}-${randomUUID()}`
         const record = newRunRecord(runId, run)
-        // The insert comes first so the transaction takes the write lock at once (waiting
-        // out other processes): dedup and insert are one atomic step across processes.
-        const inserted = yield* sql`INSERT INTO runs_history (run_id, graph_id, graph_hash, runtime_hash, status,
-          inputs, created_at, idempotency_key, parent_run_id, fork_step, graph_source, last_step, derived_hash, mutation)
-          VALUES (${runId}, ${record.graph_id}, ${record.graph_hash}, ${record.runtime_hash}, 'pending',
-          ${json(record.inputs)}, ${record.created_at}, ${record.idempotency_key}, ${record.parent_run_id},
-          ${record.fork_step}, ${record.graph_source}, ${record.last_step}, ${record.derived_hash},
-          ${record.mutation === null ? null : json(record.mutation)})
-          ON CONFLICT (idempotency_key) DO NOTHING`.raw
-        if ((inserted as unknown as { readonly changes: number }).changes === 0) {
-          const rows = yield* sql<RunRow>`SELECT * FROM runs_history WHERE idempotency_key = ${record.idempotency_key}`
+        const inserted = yield* db.run(INSERT_RUN, [
+          runId, record.graph_id, record.graph_hash, record.runtime_hash, json(record.inputs), record.created_at,
+          record.idempotency_key, record.parent_run_id, record.fork_step, record.graph_source, record.last_step,
+          record.derived_hash, record.mutation === null ? null : json(record.mutation)
+        ])
+        if (inserted.changes === 0) {
+          const rows = yield* db.all<RunRow>(SELECT_BY_KEY, [record.idempotency_key])
           if (rows[0]) return { _tag: "existing" as const, row: rows[0] }
         }
-        yield* insertCheckpoint({ ...run.initial, run_id: runId })
-        for (const cp of run.history ?? []) yield* insertCheckpoint({ ...cp, run_id: runId })
+        yield* db.run(INSERT_CHECKPOINT, checkpointParams({ ...run.initial, run_id: runId }))
+        for (const cp of run.history ?? []) yield* db.run(INSERT_CHECKPOINT, checkpointParams({ ...cp, run_id: runId }))
         if (run.queued === true) {
-          yield* sql`INSERT INTO pending_runs (run_id, graph_id, params, idempotency_key, enqueued_at)
-            VALUES (${runId}, ${record.graph_id}, ${json(record.inputs)}, ${record.idempotency_key}, ${record.created_at})`
+          yield* db.run(INSERT_PENDING, [runId, record.graph_id, json(record.inputs), record.idempotency_key, record.created_at])
         }
         return { _tag: "created" as const, record }
       })
 
+    /** A patch that keeps the run going: one statement, no transaction needed. */
+    const patchAlone = (runId: string, patch: RunPatch) => {
+      const [text, params] = patchStatement(runId, patch)
+      return text === undefined ? Effect.succeed(0) : Effect.map(runOne(sql, text, params), (r) => r.changes)
+    }
+
     const createRuns = (runs: ReadonlyArray<NewRun>): Effect.Effect<ReadonlyArray<CreatedRun>, CheckpointError> =>
       Effect.gen(function*() {
-        const results = yield* Effect.forEach(runs, insertRun).pipe(
-          sql.withTransaction,
+        const results = yield* transaction(sql, (db) => Effect.forEach(runs, (run) => insertRun(db, run))).pipe(
           Effect.mapError(storage(filename, `creating ${runs.length === 1 ? `a run of ${runs[0]?.graph_id}` : `${runs.length} runs`}`))
         )
         return yield* Effect.forEach(results, (r) =>
@@ -242,9 +265,14 @@ export const make = (filename: string): Effect.Effect<CheckpointerShape, never, 
             : Effect.map(toRun(filename)(r.row), (record): CreatedRun => ({ record, created: false })))
       })
 
-    /** A run that stops (terminal, paused or awaiting input) leaves the queue in the same transaction. */
-    const leaveQueue = (runId: string, patch: RunPatch) =>
-      stopsRun(patch.status) ? sql`DELETE FROM pending_runs WHERE run_id = ${runId}` : Effect.void
+    /** Apply a run patch; a patch that stops the run also takes it off the queue. */
+    const patchRun = (db: Statements, runId: string, patch: RunPatch) =>
+      Effect.gen(function*() {
+        const [text, params] = patchStatement(runId, patch)
+        const updated = text === undefined ? { changes: 0 } : yield* db.run(text, params)
+        if (stopsRun(patch.status)) yield* db.run(DEQUEUE, [runId])
+        return updated.changes
+      })
 
     const unknownRun = (runId: string) =>
       new CheckpointError({ reason: "unknown-run", runId, filename, message: `no run '${runId}' in ${filename}` })
@@ -255,22 +283,21 @@ export const make = (filename: string): Effect.Effect<CheckpointerShape, never, 
 
       commitSteps: (checkpoints, patch) => {
         const last = checkpoints[checkpoints.length - 1]!
-        const inserts = checkpoints.length === 1 ? insertCheckpoint(last) : Effect.forEach(checkpoints, insertCheckpoint, { discard: true })
         const write: Effect.Effect<unknown, SqlError> = patch === undefined && checkpoints.length === 1
-          ? inserts
-          : Effect.all([
-            inserts,
-            patch === undefined ? Effect.void : patchRun(last.run_id, { ...patch, last_step: last.step }),
-            patch === undefined ? Effect.void : leaveQueue(last.run_id, patch)
-          ]).pipe(sql.withTransaction)
+          ? runOne(sql, INSERT_CHECKPOINT, checkpointParams(last))
+          : transaction(sql, (db) =>
+            Effect.zipRight(
+              Effect.forEach(checkpoints, (cp) => db.run(INSERT_CHECKPOINT, checkpointParams(cp)), { discard: true }),
+              patch === undefined ? Effect.void : patchRun(db, last.run_id, { ...patch, last_step: last.step })
+            ))
         const steps = checkpoints.length === 1 ? `step ${last.step}` : `steps ${checkpoints[0].step}..${last.step}`
         return Effect.mapError(write, storage(filename, `persisting ${steps} of ${last.run_id}`))
       },
 
       updateRun: (runId, patch) =>
-        (stopsRun(patch.status) ? Effect.zip(patchRun(runId, patch), leaveQueue(runId, patch)).pipe(sql.withTransaction) : Effect.zip(patchRun(runId, patch), Effect.void)).pipe(
+        (stopsRun(patch.status) ? transaction(sql, (db) => patchRun(db, runId, patch)) : patchAlone(runId, patch)).pipe(
           Effect.mapError(storage(filename, `updating run ${runId}`)),
-          Effect.flatMap(([changes]) => (changes === 0 && Object.keys(patch).length > 0 ? Effect.fail(unknownRun(runId)) : Effect.void))
+          Effect.flatMap((changes) => (changes === 0 && Object.keys(patch).length > 0 ? Effect.fail(unknownRun(runId)) : Effect.void))
         ),
 
       getRun: (runId) =>
@@ -322,17 +349,16 @@ export const make = (filename: string): Effect.Effect<CheckpointerShape, never, 
         }),
 
       claimPending: (runId, owner, at) =>
-        Effect.gen(function*() {
-          const claimed = yield* sql`UPDATE pending_runs SET claimed_by = ${owner}, claimed_at = ${at}
-            WHERE run_id = ${runId} AND claimed_by IS NULL`.raw
-          if ((claimed as unknown as { readonly changes: number }).changes === 0) return false
-          yield* sql`UPDATE runs_history SET status = 'running', owner = ${owner}, started_at = COALESCE(started_at, ${at}),
-            waiting = NULL, error = NULL WHERE run_id = ${runId}`
-          return true
-        }).pipe(sql.withTransaction, Effect.mapError(storage(filename, `claiming run ${runId}`))),
+        transaction(sql, (db) =>
+          Effect.gen(function*() {
+            const claimed = yield* db.run(CLAIM, [owner, at, runId])
+            if (claimed.changes === 0) return false
+            yield* db.run(MARK_CLAIMED_RUNNING, [owner, at, runId])
+            return true
+          })).pipe(Effect.mapError(storage(filename, `claiming run ${runId}`))),
 
       completePending: (runId) =>
-        sql`DELETE FROM pending_runs WHERE run_id = ${runId}`.pipe(
+        runOne(sql, DEQUEUE, [runId]).pipe(
           Effect.asVoid,
           Effect.mapError(storage(filename, `dequeuing run ${runId}`))
         ),

@@ -1,10 +1,12 @@
 import { spawn } from "node:child_process"
 import { join } from "node:path"
 import Database from "better-sqlite3"
+import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
+import * as Connection from "../../src/checkpoint/connection.js"
 import { MIGRATIONS, SCHEMA_VERSION } from "../../src/checkpoint/migrations.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
@@ -117,5 +119,35 @@ describe("SQLite Checkpointer", () => {
     const counts = conn.prepare("SELECT status, COUNT(*) AS n FROM runs_history GROUP BY status").all()
     conn.close()
     expect(counts).toEqual([{ status: "done", n: 44 }])
+  })
+
+  it("write transactions roll back whole on failure and nest inside a caller's sql.withTransaction", async () => {
+    const filename = join(tempDir(), "tx.sqlite")
+    const rows = await Effect.runPromise(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`CREATE TABLE t (k TEXT PRIMARY KEY)`
+      // A duplicate key fails the second insert: the first is rolled back with it.
+      const failed = yield* Effect.either(Connection.transaction(sql, (db) =>
+        Effect.zipRight(db.run("INSERT INTO t (k) VALUES (?)", ["a"]), db.run("INSERT INTO t (k) VALUES (?)", ["a"]))))
+      expect(Either.isLeft(failed)).toBe(true)
+      expect(yield* sql`SELECT k FROM t`).toEqual([])
+      // Inside the caller's transaction: a savepoint on the caller's connection (no deadlock),
+      // a failed inner write undone alone, and the caller's rollback undoing everything.
+      const outer = yield* Effect.either(sql.withTransaction(Effect.gen(function*() {
+        yield* Connection.runOne(sql, "INSERT INTO t (k) VALUES (?)", ["outer"])
+        const inner = yield* Effect.either(Connection.transaction(sql, (db) =>
+          Effect.zipRight(db.run("INSERT INTO t (k) VALUES (?)", ["inner"]), db.run("INSERT INTO t (k) VALUES (?)", ["outer"]))))
+        expect(Either.isLeft(inner)).toBe(true)
+        expect(yield* sql`SELECT k FROM t ORDER BY k`).toEqual([{ k: "outer" }])
+        yield* Connection.transaction(sql, (db) => Effect.zipRight(db.run("INSERT INTO t (k) VALUES (?)", ["kept"]), sql`SELECT 1`))
+        return yield* Effect.fail("abort" as const)
+      })))
+      expect(outer).toEqual(Either.left("abort"))
+      expect(yield* sql`SELECT k FROM t`).toEqual([])
+      const changed = yield* Connection.transaction(sql, (db) => db.run("INSERT INTO t (k) VALUES (?), (?)", ["x", "y"]))
+      expect(changed.changes).toBe(2)
+      return yield* sql<{ k: string }>`SELECT k FROM t ORDER BY k`
+    }).pipe(Effect.provide(SqliteCheckpointer.layerClient({ filename }))))
+    expect(rows).toEqual([{ k: "x" }, { k: "y" }])
   })
 })
