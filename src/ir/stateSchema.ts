@@ -31,6 +31,12 @@ export interface CompiledStateSchema {
   readonly fields: ReadonlyMap<string, FieldInfo>
   /** JSON Schema of the state, folded into the graph hash. */
   readonly jsonSchema: unknown
+  /**
+   * Per-field schemas, when checking the fields a step wrote against them is the same as
+   * validating the whole state (inline schemas, and exported structs without
+   * transformations). Absent: the run loop validates the whole state after every step.
+   */
+  readonly fieldSchemas?: ReadonlyMap<string, Schema.Schema.Any>
 }
 
 /** A field-level problem found while compiling; the caller turns it into an IR error. */
@@ -115,7 +121,8 @@ export const compileInline = (
   const schema = Schema.Struct(
     Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, property(v)]))
   ) as unknown as StateSchema
-  return Either.right({ schema, fields: infos, jsonSchema: JSONSchema.make(schema) })
+  const fieldSchemas = new Map(Object.entries(fields).map(([k, v]) => [k, fieldSchema(v)]))
+  return Either.right({ schema, fields: infos, jsonSchema: JSONSchema.make(schema), fieldSchemas })
 }
 
 /** Adopt an Effect Schema exported by a user module as the state schema. */
@@ -169,7 +176,10 @@ export const compileModuleSchema = (
       fix: "use JSON-compatible schemas only (strings, numbers, booleans, arrays, structs, records)"
     })
   }
-  return Either.right({ schema, fields: infos, jsonSchema })
+  const fieldSchemas = AST.isTypeLiteral(ast) && ast.indexSignatures.length === 0
+    ? new Map(ast.propertySignatures.map((ps) => [String(ps.name), Schema.make(ps.type)]))
+    : undefined
+  return Either.right({ schema, fields: infos, jsonSchema, ...(fieldSchemas ? { fieldSchemas } : {}) })
 }
 
 const findSetValued = (ast: AST.AST, path: ReadonlyArray<string>): string | undefined => {

@@ -16,7 +16,6 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
-import * as SchemaAST from "effect/SchemaAST"
 import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type Checkpoint, type RunRecord, type RunStatus, type RunSummary, toSummary } from "../checkpoint/models.js"
 import {
@@ -92,21 +91,28 @@ const invalidState = (
   })
 }
 
+/** Checks the state after a step; the writes say which fields changed. */
+type StateValidator = (state: State, writes: ReadonlyArray<NodeWrite>, step: number) => Either.Either<void, StateValidationError>
+
 /**
- * The state validator of a graph. A plain struct schema (every inline schema) is checked
- * field by field, for the fields the step wrote only: the others were valid before and
- * did not change. A schema with its own refinements is decoded whole after every step.
+ * The state validator of a graph, built once per graph. Where the compiled schema offers
+ * per-field schemas (every inline schema), only the fields the step wrote are checked:
+ * the others were valid before and did not change. Otherwise, and for a write to an
+ * undeclared field, the whole state is decoded.
  */
-const validateState = (graph: GraphDefinition) => {
+const validateState = (graph: GraphDefinition): StateValidator => {
+  const cached = validators.get(graph)
+  if (cached) return cached
   const decodeAll = Schema.decodeUnknownEither(graph.state.schema, { onExcessProperty: "error" })
-  const whole = (state: State, writes: ReadonlyArray<NodeWrite>, step: number): Either.Either<void, StateValidationError> => {
+  const whole: StateValidator = (state, writes, step) => {
     const result = decodeAll(state)
     return Either.isRight(result) ? Either.void : Either.left(invalidState(result.left, [], writes, step))
   }
-  const ast = graph.state.schema.ast
-  if (!SchemaAST.isTypeLiteral(ast) || ast.indexSignatures.length > 0) return whole
-  const perField = new Map(ast.propertySignatures.map((ps) => [String(ps.name), Schema.decodeUnknownEither(Schema.make(ps.type))]))
-  return (state: State, writes: ReadonlyArray<NodeWrite>, step: number): Either.Either<void, StateValidationError> => {
+  const fields = graph.state.fieldSchemas
+  const perField = fields && new Map(
+    [...fields].map(([name, schema]) => [name, Schema.decodeUnknownEither(schema as Schema.Schema<unknown, unknown>, { onExcessProperty: "error" })])
+  )
+  const validator: StateValidator = perField === undefined ? whole : (state, writes, step) => {
     for (const write of writes) {
       for (const key in write.update) {
         const decode = perField.get(key)
@@ -117,7 +123,11 @@ const validateState = (graph: GraphDefinition) => {
     }
     return Either.void
   }
+  validators.set(graph, validator)
+  return validator
 }
+
+const validators = new WeakMap<GraphDefinition, StateValidator>()
 
 const drive = (input: DriveInput): Effect.Effect<RunSummary, RunFailure | CheckpointError> =>
   Effect.flatMap(TracingEnabled, (traced) =>
