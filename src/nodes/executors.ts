@@ -82,6 +82,7 @@ const callFunction = (fn: NodeFunction, state: State, ctx: NodeContext): Effect.
     cause instanceof ReplayDivergenceError
       ? cause
       : new NodeExecutionError({ nodeId: ctx.nodeId, step: ctx.step, attempts: ctx.attempt, cause: render(cause) })
+  const defectsFail = Effect.catchAllDefect((defect: unknown) => Effect.fail(failed(defect)))
   return Effect.suspend(() => {
     let result: ReturnType<NodeFunction>
     try {
@@ -90,7 +91,7 @@ const callFunction = (fn: NodeFunction, state: State, ctx: NodeContext): Effect.
       return Effect.fail(failed(cause))
     }
     if (Effect.isEffect(result)) {
-      return Effect.flatMap(Effect.mapError(result, failed), (v) => asUpdate(v, ctx.nodeId, ctx.step, ctx.attempt))
+      return Effect.flatMap(Effect.mapError(result, failed), (v) => asUpdate(v, ctx.nodeId, ctx.step, ctx.attempt)).pipe(defectsFail)
     }
     if (result instanceof Promise) {
       return Effect.flatMap(
@@ -98,10 +99,9 @@ const callFunction = (fn: NodeFunction, state: State, ctx: NodeContext): Effect.
         (v) => asUpdate(v, ctx.nodeId, ctx.step, ctx.attempt)
       )
     }
+    // A plain value: nothing ran inside Effect, so there is no defect to catch.
     return asUpdate(result, ctx.nodeId, ctx.step, ctx.attempt)
-  }).pipe(
-    Effect.catchAllDefect((defect) => Effect.fail(failed(defect)))
-  )
+  })
 }
 
 /** Compile a `function` node around its resolved export. */

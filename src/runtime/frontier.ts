@@ -53,8 +53,18 @@ export const nextFrontier = (
   state: State,
   joins: { readonly [join: string]: ReadonlyArray<string> },
   step: number
-): Effect.Effect<NextStep, NodeExecutionError> =>
-  Effect.gen(function*() {
+): Effect.Effect<NextStep, NodeExecutionError> => {
+  // Router targets come from user code (possibly async); every other edge is evaluated synchronously.
+  const routed = new Map<number, ReadonlyArray<string>>()
+  const routers: Array<Effect.Effect<void, NodeExecutionError>> = []
+  for (const id of executed) {
+    for (const edge of graph.topology.outgoing.get(id) ?? []) {
+      if (edge._tag === "router") {
+        routers.push(Effect.map(routerTargets(graph, id, edge.edgeIndex, edge.targets, state, step), (t) => void routed.set(edge.edgeIndex, t)))
+      }
+    }
+  }
+  const follow = (): NextStep => {
     const next: Array<string> = []
     const progress: Record<string, ReadonlyArray<string>> = { ...joins }
     for (const id of executed) {
@@ -70,7 +80,7 @@ export const nextFrontier = (
             break
           }
           case "router":
-            next.push(...(yield* routerTargets(graph, id, edge.edgeIndex, edge.targets, state, step)))
+            next.push(...routed.get(edge.edgeIndex)!)
             break
           case "join": {
             const join = graph.topology.joins[edge.join]!
@@ -87,4 +97,6 @@ export const nextFrontier = (
       }
     }
     return { next: byDeclaration(graph, next.filter((n) => n !== END)), joins: progress }
-  })
+  }
+  return routers.length === 0 ? Effect.sync(follow) : Effect.zipRight(Effect.all(routers, { discard: true }), Effect.sync(follow))
+}
