@@ -3,7 +3,6 @@
  * drives the run to a terminal (or stopped) state; `stream()` observes its typed events,
  * replaying those already emitted to late subscribers.
  */
-import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Fiber from "effect/Fiber"
 import * as Effect from "effect/Effect"
@@ -72,9 +71,10 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
     const hub = yield* PubSub.unbounded<RunEvent>()
     const auditing = options.audit !== discard
 
+    const clock = yield* Effect.clock
     const emit = (input: RunEventInput): Effect.Effect<void> =>
-      Effect.flatMap(Clock.currentTimeMillis, (ms) => {
-        const at = new Date(ms).toISOString()
+      Effect.suspend(() => {
+        const at = new Date(clock.unsafeCurrentTimeMillis()).toISOString()
         const event = { ...input, run_id: run.run_id, seq: log.length, at } as RunEvent
         log.push(event)
         const published = PubSub.publish(hub, event)

@@ -141,6 +141,9 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
   Effect.gen(function*() {
     const { graph, checkpointer, emit, control } = input
     const validate = validateState(graph)
+    // The fiber's Clock (a TestClock in tests), read synchronously inside a step.
+    const clock = yield* Effect.clock
+    const isoNow = () => new Date(clock.unsafeCurrentTimeMillis()).toISOString()
     let run = input.run
     let state: State = input.checkpoint.state
     let next = input.checkpoint.next
@@ -222,7 +225,7 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
         return toSummary(run, state)
       }
 
-      const stepStartedAt = yield* nowIso
+      const stepStartedAt = isoNow()
       const t0 = performance.now()
       yield* emit({ type: "step.started", step: current, nodes: frontier })
       const snapshot = state
@@ -267,7 +270,7 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
       if (Either.isLeft(routed)) return yield* fail(routed.left)
 
       const delta = writtenDelta(merged.right, writes)
-      const finishedAt = yield* nowIso
+      const finishedAt = isoNow()
       const duration_ms = performance.now() - t0
       const checkpoint: Checkpoint = {
         run_id: run.run_id,
