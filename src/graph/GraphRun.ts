@@ -69,6 +69,8 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
     // Append-only event log owned by this handle; late subscribers replay it.
     const log: Array<RunEvent> = []
     const hub = yield* PubSub.unbounded<RunEvent>()
+    // Live subscribers; with none, an event only goes to the log.
+    let subscribers = 0
     const auditing = options.audit !== discard
 
     const clock = yield* Effect.clock
@@ -77,7 +79,7 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
         const at = new Date(clock.unsafeCurrentTimeMillis()).toISOString()
         const event = { ...input, run_id: run.run_id, seq: log.length, at } as RunEvent
         log.push(event)
-        const published = PubSub.publish(hub, event)
+        const published = subscribers === 0 ? Effect.void : PubSub.publish(hub, event)
         if (!auditing) return published
         const { type, ...fields } = event
         return Effect.zipRight(published, options.audit.write({ ts: at, actor: options.actor, event: type, ...fields }))
@@ -122,6 +124,8 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
     const stream = (): Stream.Stream<RunEvent> =>
       Stream.unwrapScoped(
         Effect.gen(function*() {
+          // Counted before subscribing: an event emitted in between is in the log snapshot below.
+          yield* Effect.acquireRelease(Effect.sync(() => subscribers++), () => Effect.sync(() => subscribers--))
           const subscription = yield* PubSub.subscribe(hub)
           const past = log.slice()
           const seen = past.length
