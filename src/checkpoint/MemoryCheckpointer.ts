@@ -1,6 +1,9 @@
 /**
  * An in-process Checkpointer: same contract as SQLite, nothing durable. For tests,
- * benchmarks and ephemeral runs.
+ * benchmarks and ephemeral runs. Checkpoints are kept as JSON text, as SQLite keeps
+ * them: a reader gets its own copy, the same values a SQLite round trip gives, and a
+ * long run's history is a few strings to the garbage collector rather than thousands
+ * of small objects.
  */
 import { randomUUID } from "node:crypto"
 import * as Effect from "effect/Effect"
@@ -10,11 +13,21 @@ import { CheckpointError } from "../errors.js"
 import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
 import { type Checkpoint, type CreatedRun, newRunRecord, type PendingRun, type RunRecord, stopsRun } from "./models.js"
 
+/** A checkpoint as kept: its step (for lookups) and its JSON text. */
+interface StoredCheckpoint {
+  readonly step: number
+  readonly json: string
+}
+
+const store = (cp: Checkpoint): StoredCheckpoint => ({ step: cp.step, json: JSON.stringify(cp) })
+
+const load = (stored: StoredCheckpoint): Checkpoint => JSON.parse(stored.json) as Checkpoint
+
 /** Build a fresh in-memory Checkpointer. */
 export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
   const runs = new Map<string, RunRecord>()
   const order: Array<string> = []
-  const checkpoints = new Map<string, Array<Checkpoint>>()
+  const checkpoints = new Map<string, Array<StoredCheckpoint>>()
   const byKey = new Map<string, string>()
   const pending = new Map<string, PendingRun>()
   const cursors = new Map<string, string>()
@@ -32,7 +45,7 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
         runs.set(runId, record)
         order.push(runId)
         if (key !== null) byKey.set(key, runId)
-        checkpoints.set(runId, [{ ...run.initial, run_id: runId }, ...(run.history ?? []).map((c) => ({ ...c, run_id: runId }))])
+        checkpoints.set(runId, [run.initial, ...(run.history ?? [])].map((c) => store({ ...c, run_id: runId })))
         if (run.queued === true) {
           pending.set(runId, { run_id: runId, graph_id: run.graph_id, enqueued_at: run.created_at, claimed_by: null, claimed_at: null })
         }
@@ -53,7 +66,7 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
             message: `step ${twice.step} of ${last.run_id} is already persisted`
           }))
         }
-        list.push(...batch)
+        for (const cp of batch) list.push(store(cp))
         if (patch) runs.set(last.run_id, { ...run, ...patch, last_step: last.step })
         if (stopsRun(patch?.status)) pending.delete(last.run_id)
         return Effect.void
@@ -72,10 +85,11 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
     latestCheckpoint: (runId) =>
       Effect.sync(() => {
         const list = checkpoints.get(runId) ?? []
-        return Option.fromNullable(list.reduce<Checkpoint | undefined>((a, c) => (a === undefined || c.step > a.step ? c : a), undefined))
+        const latest = list.reduce<StoredCheckpoint | undefined>((a, c) => (a === undefined || c.step > a.step ? c : a), undefined)
+        return Option.map(Option.fromNullable(latest), load)
       }),
     listCheckpoints: (runId) =>
-      Effect.sync(() => [...(checkpoints.get(runId) ?? [])].sort((a, b) => a.step - b.step)),
+      Effect.sync(() => [...(checkpoints.get(runId) ?? [])].sort((a, b) => a.step - b.step).map(load)),
     listRuns: (query) =>
       Effect.sync(() => {
         const limit = Math.max(1, Math.min(query.limit ?? 50, 500))
