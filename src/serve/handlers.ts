@@ -9,6 +9,7 @@ import * as Socket from "@effect/platform/Socket"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type RunStatus, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
@@ -19,7 +20,7 @@ import { Scheduler } from "../scheduler/Scheduler.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { envelopeOf } from "./envelope.js"
 import { runEvents } from "./runEvents.js"
-import { type RunView, StargraphApi } from "./StargraphApi.js"
+import { RunView, StargraphApi } from "./StargraphApi.js"
 
 /** `http:<client address>`: who did it, for run records and the audit log. */
 export const actorOf = (request: HttpServerRequest.HttpServerRequest) =>
@@ -32,7 +33,9 @@ const getRun = (checkpointer: CheckpointerShape, runId: string) =>
     onSome: Effect.succeed
   }))
 
-/** Finished runs whose `GET /v1/runs/{id}` view is kept in memory. */
+const utf8 = new TextEncoder()
+
+/** Finished runs whose `GET /v1/runs/{id}` response is kept in memory. */
 const FINISHED_VIEWS = 2048
 
 /** An insertion-ordered map that forgets its oldest entry beyond `capacity`. */
@@ -90,8 +93,9 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
     const checkpointer = yield* Checkpointer
     const registry = yield* GraphRegistry
     // A run in a terminal status never changes again (nothing resumes, cancels or
-    // re-runs it; forks are new runs), so its view is kept for repeated reads.
-    const finished = boundedCache<typeof RunView.Type>(FINISHED_VIEWS)
+    // re-runs it; forks are new runs), so its encoded response is kept for repeated reads.
+    const finished = boundedCache<HttpServerResponse.HttpServerResponse>(FINISHED_VIEWS)
+    const encodeView = Schema.encode(RunView)
 
     return handlers
       .handle("create", ({ payload, request }) =>
@@ -115,8 +119,11 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
             const latest = yield* checkpointer.latestCheckpoint(path.id)
             const summary = toSummary(record, Option.match(latest, { onNone: () => ({}), onSome: (c) => c.state }))
             const view = { ...summary, created_at: record.created_at, idempotency_key: record.idempotency_key, owner: record.owner, inputs: record.inputs }
-            if (TERMINAL_STATUSES.has(record.status)) finished.set(path.id, view)
-            return view
+            if (!TERMINAL_STATUSES.has(record.status)) return view
+            const encoded = yield* Effect.orDie(encodeView(view))
+            const response = HttpServerResponse.uint8Array(utf8.encode(JSON.stringify(encoded)), { contentType: "application/json" })
+            finished.set(path.id, response)
+            return response
           })
         }))
       .handle("checkpoints", ({ path }) =>

@@ -87,6 +87,11 @@ describe("stargraph serve: the tutorial flow", () => {
     expect(done.body).toMatchObject({ status: "done", graph_id: "run:hello-stargraph", steps: 5 })
     expect(done.body["graph_hash"]).toMatch(/^sha256:[0-9a-f]{64}$/)
     expect(done.body["final_state"]["summary"]).toBe("Hello, hello! after 3 rounds (4 log entries)")
+    // A finished run's response is served from the cache afterwards: same JSON, same type.
+    const cachedView = await call(`${server.url}/v1/runs/${created.body["run_id"]}`)
+    expect(cachedView.status).toBe(200)
+    expect(cachedView.headers.get("content-type")).toMatch(/^application\/json/)
+    expect(cachedView.body).toEqual(done.body)
     const again = await call(`${server.url}/v1/runs`, { json: { graph_id: "run:hello-stargraph", params: { message: "hello" }, idempotency_key: "k1" } })
     expect(again.status).toBe(200)
     expect(again.body).toMatchObject({ run_id: created.body["run_id"], deduplicated: true })
