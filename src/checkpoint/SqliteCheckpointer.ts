@@ -221,10 +221,19 @@ const toCheckpoint = (filename: string) => (row: CheckpointRow): Effect.Effect<C
     })
   )
 
-/** Build the Checkpointer over an open SqlClient (already migrated). */
-export const make = (filename: string): Effect.Effect<CheckpointerShape, never, SqlClient.SqlClient> =>
+/**
+ * Build the Checkpointer over an open SqlClient (already migrated), whose connection runs
+ * at `synchronous` (default `FULL`).
+ *
+ * Under `FULL`, two writes commit without their own fsync: marking a run `running` and
+ * claiming a queued run. A synced commit (the run's next step, or its stop) always follows
+ * them and makes them durable with it; a power loss before it leaves the run as it was
+ * before it started, which is what the lost write would have changed.
+ */
+export const make = (filename: string, synchronous: "FULL" | "NORMAL" = "FULL"): Effect.Effect<CheckpointerShape, never, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const startsRun = { deferSync: synchronous === "FULL" }
 
     /** Insert one run (inside the caller's transaction); an existing idempotency key wins. */
     const insertRun = (db: Statements, run: NewRun) =>
@@ -251,7 +260,9 @@ export const make = (filename: string): Effect.Effect<CheckpointerShape, never, 
     /** A patch that keeps the run going: one statement, no transaction needed. */
     const patchAlone = (runId: string, patch: RunPatch) => {
       const [text, params] = patchStatement(runId, patch)
-      return text === undefined ? Effect.succeed(0) : Effect.map(runOne(sql, text, params), (r) => r.changes)
+      return text === undefined
+        ? Effect.succeed(0)
+        : Effect.map(runOne(sql, text, params, patch.status === "running" ? startsRun : undefined), (r) => r.changes)
     }
 
     const createRuns = (runs: ReadonlyArray<NewRun>): Effect.Effect<ReadonlyArray<CreatedRun>, CheckpointError> =>
@@ -355,7 +366,7 @@ export const make = (filename: string): Effect.Effect<CheckpointerShape, never, 
             if (claimed.changes === 0) return false
             yield* db.run(MARK_CLAIMED_RUNNING, [owner, at, runId])
             return true
-          })).pipe(Effect.mapError(storage(filename, `claiming run ${runId}`))),
+          }), startsRun).pipe(Effect.mapError(storage(filename, `claiming run ${runId}`))),
 
       completePending: (runId) =>
         runOne(sql, DEQUEUE, [runId]).pipe(
@@ -424,4 +435,4 @@ export const layerClient = (
 export const layer = (
   options: SqliteCheckpointerOptions
 ): Layer.Layer<Checkpointer | SqlClient.SqlClient | SqliteClient.SqliteClient, CheckpointError> =>
-  Layer.provideMerge(Layer.effect(Checkpointer, make(options.filename)), layerClient(options))
+  Layer.provideMerge(Layer.effect(Checkpointer, make(options.filename, options.synchronous ?? "FULL")), layerClient(options))

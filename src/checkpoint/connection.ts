@@ -45,12 +45,34 @@ const withConnection = <A, E>(
       ? use(outer.value[0], outer.value[1])
       : Effect.scoped(Effect.flatMap(sql.reserve, (conn) => use(conn, undefined))))
 
+/** How a write is committed. */
+export interface WriteOptions {
+  /**
+   * Commit without waiting for the disk: `PRAGMA synchronous = NORMAL` for this commit
+   * only, then back to `FULL` (pass it only on a connection configured `FULL`). For
+   * writes that a synced commit always follows before anything depends on them: the WAL
+   * is written in order, so that commit makes this one durable too, and a power loss
+   * before it leaves the database as it was before this write. Ignored inside a
+   * caller's transaction.
+   */
+  readonly deferSync?: boolean
+}
+
+/** Around `write` on a top-level connection: relax `synchronous` for its commit when asked. */
+const syncing = <A, E>(conn: Connection, outerDepth: number | undefined, options: WriteOptions | undefined, write: Effect.Effect<A, E>) =>
+  options?.deferSync === true && outerDepth === undefined
+    ? Effect.acquireUseRelease(conn.executeRaw("PRAGMA synchronous = NORMAL", []), () => write, () =>
+      Effect.orDie(conn.executeRaw("PRAGMA synchronous = FULL", [])))
+    : write
+
 /** One write statement, atomic on its own (SQLite's implicit transaction). */
 export const runOne = (
   sql: SqlClient.SqlClient,
   text: string,
-  params: ReadonlyArray<Param>
-): Effect.Effect<WriteResult, SqlError> => withConnection(sql, (conn) => bind(conn).run(text, params))
+  params: ReadonlyArray<Param>,
+  options?: WriteOptions
+): Effect.Effect<WriteResult, SqlError> =>
+  withConnection(sql, (conn, outerDepth) => syncing(conn, outerDepth, options, bind(conn).run(text, params)))
 
 /**
  * Run `body` atomically: on a reserved connection between `BEGIN IMMEDIATE` and
@@ -60,12 +82,13 @@ export const runOne = (
  */
 export const transaction = <A, E>(
   sql: SqlClient.SqlClient,
-  body: (statements: Statements) => Effect.Effect<A, E>
+  body: (statements: Statements) => Effect.Effect<A, E>,
+  options?: WriteOptions
 ): Effect.Effect<A, E | SqlError> =>
   withConnection(sql, (conn, outerDepth) => {
     const bracket = outerDepth === undefined ? topLevel : savepoint
     const depth = outerDepth === undefined ? 0 : outerDepth + 1
-    return Effect.uninterruptible(
+    return syncing(conn, outerDepth, options, Effect.uninterruptible(
       Effect.zipRight(
         conn.executeRaw(bracket.begin, []),
         Effect.provideService(body(bind(conn)), SqlClient.TransactionConnection, [conn, depth])
@@ -73,7 +96,7 @@ export const transaction = <A, E>(
         Effect.tap(() => conn.executeRaw(bracket.commit, [])),
         Effect.tapErrorCause(() => Effect.ignore(Effect.forEach(bracket.rollback, (text) => conn.executeRaw(text, []))))
       )
-    )
+    ))
   })
 
 /** The statements that open, commit and undo one level of transaction. */

@@ -150,4 +150,18 @@ describe("SQLite Checkpointer", () => {
     }).pipe(Effect.provide(SqliteCheckpointer.layerClient({ filename }))))
     expect(rows).toEqual([{ k: "x" }, { k: "y" }])
   })
+
+  it("commits a run's start without its own fsync under FULL and leaves the connection at its configured mode", async () => {
+    const modes = await Promise.all((["FULL", "NORMAL"] as const).map((synchronous) =>
+      Effect.runPromise(Effect.gen(function*() {
+        const graph = yield* Graph.make(ir)
+        const summary = yield* Effect.flatMap(graph.start(), (r) => r.start())
+        expect(summary.status).toBe("done")
+        const sql = yield* SqlClient.SqlClient
+        const rows = yield* sql<{ synchronous: number }>`PRAGMA synchronous`
+        return rows[0]?.synchronous
+      }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: join(tempDir(), "sync.sqlite"), synchronous }))))))
+    // 2 = FULL, 1 = NORMAL: the start's relaxed commit restored FULL afterwards.
+    expect(modes).toEqual([2, 1])
+  })
 })
