@@ -109,7 +109,6 @@ export interface MakeOptions {
   readonly modules?: { readonly [specifier: string]: ModuleNamespace }
 }
 
-
 const moduleRefs = (ir: IRDocument) => {
   const refs: Array<{ nodeId: string; module: string; exportName: string }> = []
   if ("module" in ir.state_schema) {

@@ -141,7 +141,7 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
   Effect.gen(function*() {
     const { graph, checkpointer, emit, control } = input
     const validate = validateState(graph)
-    // The fiber's Clock (a TestClock in tests), read synchronously inside a step.
+    // The fiber's Clock (a TestClock in tests), read synchronously.
     const clock = yield* Effect.clock
     const isoNow = () => new Date(clock.unsafeCurrentTimeMillis()).toISOString()
     let run = input.run
@@ -173,7 +173,7 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
     const fail = (error: RunFailure) =>
       Effect.gen(function*() {
         const record = toErrorRecord(error as StargraphError)
-        yield* transition({ status: "failed", error: record, finished_at: yield* nowIso, owner: null })
+        yield* transition({ status: "failed", error: record, finished_at: isoNow(), owner: null })
         yield* emit({ type: "run.failed", status: "failed", error: record })
         return yield* Effect.fail(error)
       })
@@ -182,7 +182,7 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
       // Claimed by this process's Scheduler, which marked it running in the same transaction.
       yield* input.setStatus("running")
     } else {
-      const startedAt = run.started_at ?? (yield* nowIso)
+      const startedAt = run.started_at ?? isoNow()
       yield* transition({ status: "running", started_at: startedAt, owner: OWNER, waiting: null, error: null })
     }
     yield* emit({
@@ -196,7 +196,7 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
     while (next.length > 0) {
       const requested = yield* Ref.get(control)
       if (requested === "cancel") {
-        yield* transition({ status: "cancelled", finished_at: yield* nowIso, owner: null })
+        yield* transition({ status: "cancelled", finished_at: isoNow(), owner: null })
         yield* emit({ type: "run.cancelled", step })
         return toSummary(run, state)
       }
@@ -254,11 +254,10 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
         }
         return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
       }
-      const outcomes = { right: exit.value }
       const diverged = recorder.divergence()
       if (diverged) return yield* fail(diverged)
       const writes: Array<NodeWrite> = []
-      for (const [i, outcome] of outcomes.right.entries()) {
+      for (const [i, outcome] of exit.value.entries()) {
         if (outcome._tag === "Update") writes.push({ node: frontier[i]!, update: outcome.update })
       }
 
@@ -296,9 +295,9 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
       if (input.replay !== undefined && !done && recorder.liveCalls() === 0 && unflushed.length < REPLAY_BATCH - 1) {
         unflushed.push(checkpoint)
       } else {
-        const batch: [Checkpoint, ...Array<Checkpoint>] = unflushed.length === 0 ? [checkpoint] : [unflushed[0]!, ...unflushed.slice(1), checkpoint]
+        const [first = checkpoint, ...rest] = [...unflushed, checkpoint]
         unflushed = []
-        yield* checkpointer.commitSteps(batch, patch)
+        yield* checkpointer.commitSteps([first, ...rest], patch)
       }
       run = { ...run, ...patch, last_step: current }
       if (done) yield* input.setStatus("done")
@@ -311,7 +310,7 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
     }
 
     if (run.status !== "done") {
-      yield* transition({ status: "done", finished_at: yield* nowIso, owner: null })
+      yield* transition({ status: "done", finished_at: isoNow(), owner: null })
     }
     yield* emit({ type: "run.finished", status: "done", steps: step, final_state: state })
     return toSummary(run, state)

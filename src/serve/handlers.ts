@@ -233,10 +233,9 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
               Effect.fail(new ApiError({ reason: "unavailable", status: 400, message: `WebSocket failed: ${e.message}` }))
             ))
           }
-          const encoder = new TextEncoder()
           const body = events.pipe(
-            Stream.map((event) => encoder.encode(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`)),
-            Stream.catchAll((e) => Stream.make(encoder.encode(`event: error\ndata: ${JSON.stringify(envelopeOf(e))}\n\n`)))
+            Stream.map((event) => utf8.encode(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`)),
+            Stream.catchAll((e) => Stream.make(utf8.encode(`event: error\ndata: ${JSON.stringify(envelopeOf(e))}\n\n`)))
           )
           return HttpServerResponse.stream(body, { contentType: "text/event-stream", headers: { "cache-control": "no-cache" } })
         }))
