@@ -1,8 +1,10 @@
-// Old-space growth (promoted bytes) per iteration for pieces of a run (memory checkpointer, compiled dist).
+// Old-space growth per run (and what stays after a full GC) for a full run and for stubbed pieces
+// of one (compiled dist; MemoryCheckpointer, or SQLite in memory with SQL=1). node --expose-gc promo3.mjs
 import v8 from "node:v8"
 import * as Effect from "effect/Effect"
 import * as Graph from "../dist/src/graph/Graph.js"
 import * as MemoryCheckpointer from "../dist/src/checkpoint/MemoryCheckpointer.js"
+import * as SqliteCheckpointer from "../dist/src/checkpoint/SqliteCheckpointer.js"
 import { RunLoop } from "../dist/src/runtime/RunLoop.js"
 import { toSummary } from "../dist/src/checkpoint/models.js"
 const N = Number(process.env.NODES ?? 10)
@@ -13,7 +15,7 @@ const old = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === "old_
 await Effect.runPromise(Effect.gen(function*() {
   const graph = yield* Graph.make(ir, { modules: { bench: { step } } })
   const variants = {
-    full0: Effect.flatMap(graph.start({ inputs: { counter: 0 } }), (run) => run.start()),
+    full: Effect.flatMap(graph.start({ inputs: { counter: 0 } }), (run) => run.start()),
     startOnly: graph.start({ inputs: { counter: 0 } }),
     forkOnly: Effect.flatMap(Effect.fork(Effect.succeed(1)), (f) => f.await),
     trivialLoop: Effect.flatMap(graph.start({ inputs: { counter: 0 } }), (run) => run.start()).pipe(Effect.provideService(RunLoop, { drive: (input) => Effect.succeed(toSummary(input.run, input.checkpoint.state)) })),
@@ -31,4 +33,4 @@ await Effect.runPromise(Effect.gen(function*() {
     global.gc()
     console.log(name, "old-space growth per iteration", Math.round(grown / R), "bytes; after a full GC", Math.round((old() - before) / R))
   }
-}).pipe(Effect.provide(MemoryCheckpointer.layer)))
+}).pipe(Effect.provide(process.env.SQL ? SqliteCheckpointer.layer({ filename: ":memory:" }) : MemoryCheckpointer.layer)))

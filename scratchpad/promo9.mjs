@@ -13,7 +13,11 @@ const graph = await Effect.runPromise(Graph.make(ir))
 const eff = Effect.flatMap(graph.start(), (run) => run.start())
 for (let i = 0; i < 300; i++) await rt.runPromise(eff)
 global.gc(); let before = old(); const R = 600
-for (let i = 0; i < R; i++) await rt.runPromise(eff)
+for (let i = 0; i < R; i++) {
+  await rt.runPromise(eff)
+  // MACROTASK=1: a macrotask between runs.
+  if (process.env.MACROTASK) await new Promise((r) => setImmediate(r))
+}
 console.log("one runPromise per run", Math.round((old() - before) / R))
 global.gc(); before = old()
 await rt.runPromise(Effect.gen(function*() { for (let i = 0; i < R; i++) yield* eff }))
