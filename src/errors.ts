@@ -165,6 +165,24 @@ export class ApiError extends Schema.TaggedError<ApiError>()("ApiError", {
   message: Schema.String
 }) {}
 
+/**
+ * A rule program (inline `rules:`, a governance pack's `rules.clp`, a `when` pattern)
+ * cannot be parsed or compiled, or a rule misbehaved while the engine ran (a type error
+ * in a function call, a firing loop that never settles).
+ */
+export class RuleError extends Schema.TaggedError<RuleError>()("RuleError", {
+  reason: Schema.Literal("parse", "compile", "type", "unknown-template", "unbound-variable", "runtime", "firing-limit", "pack"),
+  /** File the rule text came from (graph YAML, pack file), when known. */
+  file: Schema.optional(Schema.String),
+  /** 1-based line and column of the offending text, when known. */
+  line: Schema.optional(Schema.Number),
+  column: Schema.optional(Schema.Number),
+  /** The construct at fault, e.g. `defrule route-high` or `deftemplate bosun.budget`. */
+  construct: Schema.optional(Schema.String),
+  message: Schema.String,
+  fix: Schema.String
+}) {}
+
 /** An internal invariant broke or a service was mis-wired. */
 export class StargraphRuntimeError extends Schema.TaggedError<StargraphRuntimeError>()("StargraphRuntimeError", {
   message: Schema.String
@@ -186,6 +204,7 @@ export const StargraphError = Schema.Union(
   WebhookError,
   ApiError,
   ReplayDivergenceError,
+  RuleError,
   StargraphRuntimeError
 )
 
@@ -200,6 +219,7 @@ export type RunFailure =
   | StepLimitError
   | NodeModuleError
   | ReplayDivergenceError
+  | RuleError
 
 /** Render any Stargraph error as one line for terminals and logs. */
 export const formatError = (error: StargraphError): string => {
@@ -226,6 +246,10 @@ export const formatError = (error: StargraphError): string => {
       return `TriggerError[${error.reason}] ${error.triggerId}: ${error.message} (fix: ${error.fix})`
     case "WebhookError":
       return `WebhookError[${error.reason}] ${error.triggerId}: ${error.message}`
+    case "RuleError": {
+      const where = [error.file, error.line, error.column].filter((x) => x !== undefined).join(":")
+      return `RuleError[${error.reason}]: ${where ? where + " " : ""}${error.construct ? `${error.construct}: ` : ""}${error.message} (fix: ${error.fix})`
+    }
     default:
       return `${error._tag}: ${error.message}`
   }
