@@ -14,7 +14,7 @@ import * as Effect from "effect/Effect"
 import * as SqliteCheckpointer from "../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../src/graph/Graph.js"
 import type { NodeFunction } from "../src/nodes/executors.js"
-import * as Replay from "../src/replay/fork.js"
+import * as Replay from "../src/replay/Replay.js"
 
 const args = new Map<string, string>()
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ""), process.argv[i + 1] ?? "")

@@ -18,7 +18,7 @@ import { CheckpointError, formatError, InputError, type StargraphError } from ".
 import * as Graph from "../graph/Graph.js"
 import type { GraphRun } from "../graph/GraphRun.js"
 import * as AuditSink from "../telemetry/AuditSink.js"
-import * as Replay from "../replay/fork.js"
+import * as Replay from "../replay/Replay.js"
 import { renderDiff } from "../replay/RunDiff.js"
 import * as GraphRegistry from "../scheduler/GraphRegistry.js"
 import * as Serve from "../serve/server.js"

@@ -36,13 +36,13 @@ import {
   type RouterFunction
 } from "../nodes/executors.js"
 import { loadModule, type ModuleNamespace, pickExport } from "../nodes/loader.js"
-import type { ReplaySource } from "../replay/Cassette.js"
-import { forkReplaySource } from "../replay/fork.js"
-import { checkJson } from "../runtime/json.js"
+import { checkJson } from "../ir/json.js"
+import type { ReplaySource } from "../runtime/Cassette.js"
+import { forkReplaySource } from "../runtime/replaySource.js"
 import { ownerAlive } from "../runtime/owner.js"
 import { nowIso, OWNER, RunLoop } from "../runtime/RunLoop.js"
 import { AuditSink } from "../telemetry/AuditSink.js"
-import type { GraphDefinition } from "./definition.js"
+import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import * as GraphRun from "./GraphRun.js"
 
 /** Options for starting a run. */

@@ -15,8 +15,8 @@ import { CheckpointError, type RunFailure, RunStateError } from "../errors.js"
 import { type AuditSinkShape, discard } from "../telemetry/AuditSink.js"
 import { FINAL_EVENT_TYPES, type RunEvent, type RunEventInput } from "../runtime/events.js"
 import { type Control, markError, type RunLoopShape } from "../runtime/RunLoop.js"
-import type { ReplaySource } from "../replay/Cassette.js"
-import type { GraphDefinition } from "./definition.js"
+import type { ReplaySource } from "../runtime/Cassette.js"
+import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 
 /** A handle on one run. */
 export interface GraphRun {

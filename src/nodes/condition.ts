@@ -1,7 +1,7 @@
 /** Evaluation of declarative edge conditions against the state. */
 import type { Condition } from "../ir/schema.js"
 import type { State } from "../ir/stateSchema.js"
-import { jsonEqual } from "../runtime/json.js"
+import { jsonEqual } from "../ir/json.js"
 import { readPath } from "./template.js"
 
 const compare = (a: unknown, b: unknown): number | undefined =>

@@ -9,7 +9,7 @@ import * as Schedule from "effect/Schedule"
 import { NodeExecutionError, NodeModuleError, ReplayDivergenceError } from "../errors.js"
 import type { NodeSpec } from "../ir/schema.js"
 import type { State } from "../ir/stateSchema.js"
-import { liveCalls, type NodeCalls } from "../replay/Cassette.js"
+import { liveCalls, type NodeCalls } from "./calls.js"
 import { expand } from "./template.js"
 
 /** What a node sees besides the state. */

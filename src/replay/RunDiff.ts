@@ -5,7 +5,7 @@
  */
 import type { Checkpoint } from "../checkpoint/models.js"
 import { canonicalJson } from "../ir/hash.js"
-import type { CounterfactualMutation } from "./Mutation.js"
+import type { CounterfactualMutation } from "../runtime/Mutation.js"
 
 /** One state difference. */
 export interface PatchOp {

@@ -27,15 +27,15 @@ import {
   StateValidationError,
   StepLimitError
 } from "../errors.js"
-import type { GraphDefinition } from "../graph/definition.js"
+import type { GraphDefinition } from "./GraphDefinition.js"
 import type { State } from "../ir/stateSchema.js"
 import type { NodeOutcome } from "../nodes/executors.js"
-import { type ReplaySource, stepRecorder } from "../replay/Cassette.js"
+import { type ReplaySource, stepRecorder } from "./Cassette.js"
 import { TracingEnabled } from "../telemetry/TracingEnabled.js"
 import { toErrorRecord } from "./errorRecord.js"
 import type { RunEventInput } from "./events.js"
 import { nextFrontier } from "./frontier.js"
-import { writtenDelta } from "./json.js"
+import { writtenDelta } from "../ir/json.js"
 import { applyWrites, type NodeWrite } from "./reducers.js"
 
 /** Requests a caller can make of a running loop. */

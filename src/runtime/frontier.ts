@@ -6,7 +6,7 @@ import * as Effect from "effect/Effect"
 import { NodeExecutionError } from "../errors.js"
 import { END } from "../ir/schema.js"
 import type { State } from "../ir/stateSchema.js"
-import type { GraphDefinition } from "../graph/definition.js"
+import type { GraphDefinition } from "./GraphDefinition.js"
 import { evaluate } from "../nodes/condition.js"
 
 /** The frontier plus updated join progress. */

@@ -5,7 +5,7 @@ import * as Either from "effect/Either"
 import { StateConflictError, StateValidationError } from "../errors.js"
 import type { Reducer } from "../ir/schema.js"
 import type { FieldInfo, State } from "../ir/stateSchema.js"
-import { checkJson } from "./json.js"
+import { checkJson } from "../ir/json.js"
 
 /** One node's update in a step, in deterministic (declaration) order. */
 export interface NodeWrite {

@@ -16,7 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { type StargraphError, TriggerError, WebhookError } from "../errors.js"
-import { envelopeOf, statusOf } from "../serve/envelope.js"
+import { envelopeOf, statusOf } from "./httpError.js"
 import type { Trigger, TriggerDeps, TriggerRequest, TriggerResponse, TriggerRoute } from "./Trigger.js"
 import { idempotencyKeyOf } from "./TriggerEvent.js"
 

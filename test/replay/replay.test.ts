@@ -8,7 +8,7 @@ import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import type { NodeFunction } from "../../src/nodes/executors.js"
-import * as Replay from "../../src/replay/fork.js"
+import * as Replay from "../../src/replay/Replay.js"
 import { renderDiff } from "../../src/replay/RunDiff.js"
 import { tempDir } from "../helpers/cli.js"
 

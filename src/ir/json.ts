@@ -3,7 +3,7 @@
  * replays bit-identically. Sets, Maps, Dates, `undefined`, functions, NaN and class
  * instances are refused, never coerced.
  */
-import { canonicalJson } from "../ir/hash.js"
+import { canonicalJson } from "./hash.js"
 
 /** Where a value stops being JSON, and why. */
 export interface JsonProblem {

@@ -12,15 +12,13 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
-import { type CallRecord, type Checkpoint, type RunRecord, type RunSummary, toSummary } from "../checkpoint/models.js"
+import { type Checkpoint, type RunSummary, toSummary } from "../checkpoint/models.js"
 import { CheckpointError, InputError, type RunStateError, type StargraphError, StateValidationError } from "../errors.js"
 import type { Graph } from "../graph/Graph.js"
-import type { GraphDefinition } from "../graph/definition.js"
-import type { State } from "../ir/stateSchema.js"
-import { checkJson } from "../runtime/json.js"
+import { checkJson } from "../ir/json.js"
 import { nowIso } from "../runtime/RunLoop.js"
-import type { ReplaySource } from "./Cassette.js"
-import { type CounterfactualMutation, decodeMutation, derivedHash } from "./Mutation.js"
+import { decodeMutation, derivedHash } from "../runtime/Mutation.js"
+import { replaySource } from "../runtime/replaySource.js"
 import { diffRuns, type RunDiff } from "./RunDiff.js"
 
 /** How to fork. */
@@ -42,37 +40,6 @@ export interface ForkResult {
   readonly diff: RunDiff
   /** Why the fork's run failed, when it did (e.g. a `ReplayDivergenceError`). */
   readonly error?: StargraphError | undefined
-}
-
-const group = (calls: ReadonlyArray<CallRecord>, step: number, into: Map<string, Array<CallRecord>>) => {
-  for (const call of calls) {
-    const key = `${step}:${call.node}`
-    const list = into.get(key) ?? []
-    list.push(call)
-    into.set(key, list)
-  }
-}
-
-/** The replay source for steps after `fromStep` of the parent. */
-const replaySource = (graph: GraphDefinition, parent: ReadonlyArray<Checkpoint>, fromStep: number, mutation: CounterfactualMutation, live: boolean): ReplaySource => {
-  const calls = new Map<string, Array<CallRecord>>()
-  const responses = new Map<string, unknown>()
-  for (const cp of parent) {
-    if (cp.step <= fromStep) continue
-    group([...(cp.calls ?? [])].sort((a, b) => a.seq - b.seq), cp.step, calls)
-    for (const write of cp.writes) {
-      const node = graph.topology.nodes.get(write.node)
-      if (node?.kind === "interrupt" && node.response_field in write.update) {
-        responses.set(`${cp.step}:${write.node}`, write.update[node.response_field])
-      }
-    }
-  }
-  return {
-    calls,
-    responses,
-    overrides: new Map(Object.entries(mutation.node_output_overrides) as Array<[string, State]>),
-    liveAfterFork: live
-  }
 }
 
 /** Fork `parentRunId` and drive the fork to a stop; returns its id, summary and the RunDiff. */
@@ -175,28 +142,4 @@ export const fork = (
       diff: diffRuns(checkpoints, forkCheckpoints, mutation, derived),
       error: Either.isLeft(outcome) ? outcome.left : undefined
     }
-  })
-
-/**
- * The replay source of an existing fork — its parent's cassette after its fork step, and
- * its mutation's output overrides — so that a fork stopped part-way (paused, or its
- * process killed) continues against the recording when it is resumed, and re-derives the
- * replayed steps it had not committed yet.
- */
-export const forkReplaySource = (
-  graph: GraphDefinition,
-  fork: RunRecord,
-  liveAfterFork: boolean
-): Effect.Effect<ReplaySource, CheckpointError, Checkpointer> =>
-  Effect.gen(function*() {
-    const checkpointer = yield* Checkpointer
-    const parentRunId = fork.parent_run_id ?? ""
-    const parent = yield* checkpointer.listCheckpoints(parentRunId)
-    if (parent.length === 0) {
-      return yield* new CheckpointError({ reason: "unknown-run", runId: parentRunId, message: `fork ${fork.run_id} needs its parent run '${parentRunId}', which has no checkpoints here` })
-    }
-    const mutation = yield* decodeMutation(fork.mutation ?? {}).pipe(
-      Effect.mapError((e) => new CheckpointError({ reason: "corrupt-checkpoint", runId: fork.run_id, message: `the stored mutation of fork ${fork.run_id} is invalid: ${e.message}` }))
-    )
-    return replaySource(graph, parent, fork.fork_step ?? 0, mutation, liveAfterFork)
   })

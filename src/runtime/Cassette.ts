@@ -11,7 +11,8 @@ import type { CallRecord } from "../checkpoint/models.js"
 import { ReplayDivergenceError } from "../errors.js"
 import { canonicalJson, sha256 } from "../ir/hash.js"
 import type { State } from "../ir/stateSchema.js"
-import { checkJson } from "../runtime/json.js"
+import { checkJson } from "../ir/json.js"
+import type { NodeCalls } from "../nodes/calls.js"
 
 /** What a replay answers from: the parent's recording, plus the fork's mutation. */
 export interface ReplaySource {
@@ -23,19 +24,6 @@ export interface ReplaySource {
   readonly overrides: ReadonlyMap<string, State>
   /** Escape hatch: answer a call the cassette cannot with a live call instead of failing. */
   readonly liveAfterFork: boolean
-}
-
-/** The calls a node can make; available as `ctx.call`, `ctx.now`, `ctx.random`. */
-export interface NodeCalls {
-  /**
-   * Make (or replay) a non-deterministic call. `request` and the response must be JSON;
-   * `live` performs the real call and is skipped in a replay.
-   */
-  readonly call: <A>(name: string, request: unknown, live: () => A | Promise<A>) => Promise<A>
-  /** The wall clock (ms since the epoch), recorded. */
-  readonly now: () => Promise<number>
-  /** A uniform random number in [0, 1), recorded. */
-  readonly random: () => Promise<number>
 }
 
 /** The hash a call is matched on: sha256 of the canonical `{name, request}`. */
@@ -114,11 +102,4 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
     divergence: () => diverged,
     liveCalls: () => live
   }
-}
-
-/** Unrecorded live calls, for executors run outside a run loop. */
-export const liveCalls: NodeCalls = {
-  call: async (_name, _request, live) => await live(),
-  now: () => Promise.resolve(Date.now()),
-  random: () => Promise.resolve(Math.random())
 }
