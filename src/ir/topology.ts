@@ -168,22 +168,28 @@ const possibleSuccessors = (topology: Topology, id: string): { readonly next: Re
   if (edges.length === 0) return { next: [], canEnd: true }
   const next: Array<string> = []
   let canEnd = false
+  const reach = (targets: ReadonlyArray<string>) => {
+    for (const t of targets) {
+      if (t === END) canEnd = true
+      else next.push(t)
+    }
+  }
   for (const e of edges) {
     switch (e._tag) {
       case "static":
-        for (const t of e.to) t === END ? (canEnd = true) : next.push(t)
+        reach(e.to)
         break
       case "join":
         next.push(...topology.joins[e.join]!.targets.filter((t) => t !== END))
         if (topology.joins[e.join]!.targets.includes(END)) canEnd = true
         break
       case "cases":
-        for (const c of e.cases) c.to === END ? (canEnd = true) : next.push(c.to)
+        reach(e.cases.map((c) => c.to))
         if (e.default === undefined || e.default === END) canEnd = true
         else next.push(e.default)
         break
       case "router":
-        for (const t of e.targets) t === END ? (canEnd = true) : next.push(t)
+        reach(e.targets)
         break
     }
   }
