@@ -38,16 +38,23 @@ export interface SqliteCheckpointerOptions {
    * make each commit cheaper under a steady write load.
    */
   readonly walAutocheckpointPages?: number
+  /**
+   * Create the file (and its folder) when it does not exist (default true). Readers such
+   * as `stargraph inspect` pass false: a mistyped path is refused, not created.
+   */
+  readonly create?: boolean
 }
 
 const SQLITE_HEADER = "SQLite format 3\u0000"
 
 /** Refuse a file that exists but is not a SQLite database, before anything opens it. */
-const checkFile = (filename: string): Effect.Effect<void, CheckpointError> =>
+const checkFile = (filename: string, create: boolean): Effect.Effect<void, CheckpointError> =>
   Effect.try({
     try: () => {
-      if (filename === ":memory:" || !existsSync(filename)) {
-        if (filename !== ":memory:") mkdirSync(dirname(filename), { recursive: true })
+      if (filename === ":memory:") return undefined
+      if (!existsSync(filename)) {
+        if (!create) return `there is no database at ${filename}`
+        mkdirSync(dirname(filename), { recursive: true })
         return undefined
       }
       if (statSync(filename).isDirectory()) return `${filename} is a directory`
@@ -68,7 +75,7 @@ const checkFile = (filename: string): Effect.Effect<void, CheckpointError> =>
         new CheckpointError({
           reason: "not-a-database",
           filename,
-          message: `${problem}; pass a path to a new or existing Stargraph SQLite file (the file was left untouched)`
+          message: `${problem}; pass the path of an existing Stargraph SQLite file (nothing was created or changed)`
         })
       )
     )
@@ -407,7 +414,7 @@ export const layerClient = (
   const { filename } = options
   const openFailed = (message: string) =>
     new CheckpointError({ reason: "not-a-database", filename, message: `${filename} could not be opened as SQLite: ${message}` })
-  const client = Layer.unwrapEffect(Effect.as(checkFile(filename), SqliteClient.layer({ filename }))).pipe(
+  const client = Layer.unwrapEffect(Effect.as(checkFile(filename, options.create !== false), SqliteClient.layer({ filename }))).pipe(
     Layer.catchAllCause((cause) =>
       Layer.fail(
         Cause.failureOption(cause).pipe(

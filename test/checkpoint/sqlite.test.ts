@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process"
+import { existsSync } from "node:fs"
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -28,6 +29,16 @@ const runMany = (filename: string, count: number) =>
   }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename })))
 
 describe("SQLite Checkpointer", () => {
+  it("with create: false, refuses a missing file instead of creating it", async () => {
+    const filename = join(tempDir(), "typo", "runs.sqlite")
+    const result = await Effect.runPromise(Effect.either(
+      Effect.flatMap(Checkpointer, (c) => c.listRuns({})).pipe(Effect.provide(SqliteCheckpointer.layer({ filename, create: false })))
+    ))
+    expect(Either.isLeft(result) && result.left._tag === "CheckpointError" && result.left.reason).toBe("not-a-database")
+    expect(existsSync(filename)).toBe(false)
+    expect(existsSync(join(filename, ".."))).toBe(false)
+  })
+
   it("migrates once, reopens cleanly, and records the schema version", async () => {
     const filename = join(tempDir(), "db.sqlite")
     await Effect.runPromise(runMany(filename, 1))
