@@ -11,42 +11,84 @@ export interface JsonProblem {
   readonly message: string
 }
 
-/** First non-JSON part of `value`, or undefined when it is plain JSON. */
-export const checkJson = (value: unknown, path: string): JsonProblem | undefined => {
+/** Deepest nesting of arrays and objects accepted in run state, inputs and responses. */
+export const MAX_JSON_DEPTH = 512
+
+/** Why `value` (found at a path) is not plain JSON, or undefined when it is. */
+const problemOf = (value: unknown): string | undefined => {
   switch (typeof value) {
     case "string":
     case "boolean":
       return undefined
     case "number":
-      return Number.isFinite(value) ? undefined : { path, message: `${value} is not a JSON number` }
+      return Number.isFinite(value) ? undefined : `${value} is not a JSON number`
     case "undefined":
-      return { path, message: "undefined is not JSON (use null, or leave the field out of the update)" }
+      return "undefined is not JSON (use null, or leave the field out of the update)"
     case "object": {
-      if (value === null) return undefined
-      if (Array.isArray(value)) {
-        for (let i = 0; i < value.length; i++) {
-          const p = checkJson(value[i], `${path}[${i}]`)
-          if (p) return p
-        }
-        return undefined
-      }
-      if (value instanceof Set) {
-        return { path, message: "a Set is not allowed in state: iteration order breaks deterministic replay (use an array)" }
-      }
+      if (value === null || Array.isArray(value)) return undefined
+      if (value instanceof Set) return "a Set is not allowed in state: iteration order breaks deterministic replay (use an array)"
       const proto: unknown = Object.getPrototypeOf(value)
       if (proto !== Object.prototype && proto !== null) {
         const name = (value as { constructor?: { name?: string } }).constructor?.name ?? "object"
-        return { path, message: `a ${name} instance is not plain JSON (convert it to a plain object, array or string)` }
-      }
-      for (const [k, v] of Object.entries(value)) {
-        const p = checkJson(v, `${path}.${k}`)
-        if (p) return p
+        return `a ${name} instance is not plain JSON (convert it to a plain object, array or string)`
       }
       return undefined
     }
     default:
-      return { path, message: `a ${typeof value} is not JSON` }
+      return `a ${typeof value} is not JSON`
   }
+}
+
+/**
+ * First non-JSON part of `value`, or undefined when it is plain JSON. Walks the value
+ * iteratively (no recursion, so a hostile 10,000-deep document cannot overflow the
+ * stack) and refuses nesting deeper than `maxDepth`.
+ */
+export const checkJson = (value: unknown, path: string, maxDepth: number = MAX_JSON_DEPTH): JsonProblem | undefined => {
+  if (typeof value !== "object" || value === null) {
+    const problem = problemOf(value)
+    return problem === undefined ? undefined : { path, message: problem }
+  }
+  // Parallel stacks: the value, its depth, and the index of its parent entry plus its
+  // key (paths are only built when a problem is found).
+  const values: Array<unknown> = [value]
+  const depths: Array<number> = [0]
+  const parents: Array<number> = [-1]
+  const keys: Array<string | number> = [""]
+  const pathOf = (entry: number): string => {
+    const segments: Array<string> = []
+    for (let i = entry; i > 0; i = parents[i]!) {
+      const key = keys[i]!
+      segments.push(typeof key === "number" ? `[${key}]` : `.${key}`)
+    }
+    return path + segments.reverse().join("")
+  }
+  for (let i = 0; i < values.length; i++) {
+    const current = values[i]
+    const problem = problemOf(current)
+    if (problem !== undefined) return { path: pathOf(i), message: problem }
+    if (typeof current !== "object" || current === null) continue
+    const depth = depths[i]! + 1
+    if (depth > maxDepth) {
+      return { path: pathOf(i), message: `nested more than ${maxDepth} levels deep (flatten the data or store it as a string)` }
+    }
+    if (Array.isArray(current)) {
+      for (let k = 0; k < current.length; k++) {
+        values.push(current[k])
+        depths.push(depth)
+        parents.push(i)
+        keys.push(k)
+      }
+    } else {
+      for (const k in current) {
+        values.push((current as Record<string, unknown>)[k])
+        depths.push(depth)
+        parents.push(i)
+        keys.push(k)
+      }
+    }
+  }
+  return undefined
 }
 
 /** Structural equality of two JSON values. */
