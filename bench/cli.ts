@@ -1,0 +1,85 @@
+/**
+ * CLI start-up benchmark: whole-process wall time and peak RSS of `stargraph --help`,
+ * `validate`, and `run` of examples/hello, through `node bin/stargraph.js` and through
+ * `npx stargraph`, with `node -e 0` as the floor. One warm-up, then the median of N runs.
+ *
+ *   npx tsx bench/cli.ts            # N=7
+ *   N=15 npx tsx bench/cli.ts       # more runs
+ *   BIN=/path/to/bin.js npx tsx bench/cli.ts   # another build of the bin
+ *   SKIP_NPX=1 npx tsx bench/cli.ts            # node only
+ *
+ * Peak RSS comes from GNU `/usr/bin/time -f %M` (the largest process of the tree: for npx
+ * that is npm's own node or the CLI, whichever is bigger). Prints one JSON object.
+ */
+import { spawnSync } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+
+const ROOT = resolve(import.meta.dirname, "..")
+const N = Number(process.env["N"] ?? 7)
+const BIN = process.env["BIN"] ?? join(ROOT, "bin", "stargraph.js")
+const GRAPH = join(ROOT, "examples", "hello", "graph.yaml")
+const TIME = "/usr/bin/time"
+const work = mkdtempSync(join(tmpdir(), "stargraph-bench-cli-"))
+
+interface Case {
+  readonly name: string
+  /** argv after the launcher; a function so each run can get a fresh database. */
+  readonly args: (i: number) => ReadonlyArray<string>
+}
+
+const cases: ReadonlyArray<Case> = [
+  { name: "--help", args: () => ["--help"] },
+  { name: "validate", args: () => ["validate", GRAPH] },
+  { name: "run", args: (i) => ["run", GRAPH, "--inputs", "message=hello", "--checkpoint", join(work, `run-${i}.sqlite`)] }
+]
+
+const median = (xs: ReadonlyArray<number>): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+/** One process: wall ms (measured here) and peak RSS in MiB (from /usr/bin/time). */
+const once = (command: string, args: ReadonlyArray<string>): { ms: number; rssMiB: number | null } => {
+  const useTime = existsSync(TIME)
+  const rssFile = join(work, "rss.txt")
+  const [cmd, argv] = useTime ? [TIME, ["-f", "%M", "-o", rssFile, command, ...args]] : [command, args]
+  const t0 = performance.now()
+  const r = spawnSync(cmd, argv, { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_UPDATE_NOTIFIER: "1" } })
+  const ms = performance.now() - t0
+  if (r.status !== 0) throw new Error(`${command} ${args.join(" ")} exited ${r.status}: ${r.stderr}`)
+  const rssMiB = useTime ? Number(readFileSync(rssFile, "utf8").trim().split("\n").pop()) / 1024 : null
+  return { ms, rssMiB }
+}
+
+const measure = (command: string, args: (i: number) => ReadonlyArray<string>) => {
+  once(command, args(-1)) // warm-up: file-system cache, npm's cache
+  const ms: Array<number> = []
+  const rss: Array<number> = []
+  for (let i = 0; i < N; i++) {
+    const r = once(command, args(i))
+    ms.push(r.ms)
+    if (r.rssMiB !== null) rss.push(r.rssMiB)
+  }
+  return {
+    wall_ms_median: Math.round(median(ms)),
+    wall_ms_min: Math.round(Math.min(...ms)),
+    peak_rss_mib_median: rss.length ? Math.round(median(rss) * 10) / 10 : null
+  }
+}
+
+const result: Record<string, unknown> = {
+  bench: "cli.startup",
+  node: process.version,
+  runs: N,
+  bin: BIN,
+  floor: { "node -e 0": measure(process.execPath, () => ["-e", "0"]) },
+  node_bin: Object.fromEntries(cases.map((c) => [c.name, measure(process.execPath, (i) => [BIN, ...c.args(i)])]))
+}
+if (!process.env["SKIP_NPX"]) {
+  result["npx"] = Object.fromEntries(cases.map((c) => [c.name, measure("npx", (i) => ["stargraph", ...c.args(i)])]))
+}
+rmSync(work, { recursive: true, force: true })
+console.log(JSON.stringify(result, null, 2))
