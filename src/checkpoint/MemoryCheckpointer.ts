@@ -31,6 +31,12 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
   const byKey = new Map<string, string>()
   const pending = new Map<string, PendingRun>()
   const cursors = new Map<string, string>()
+  /** The record with `last_step` = its highest committed step, as SQLite reads it. */
+  const withLastStep = (run: RunRecord): RunRecord => {
+    const list = checkpoints.get(run.run_id) ?? []
+    const last = list.reduce((max, c) => (c.step > max ? c.step : max), run.last_step)
+    return last === run.last_step ? run : { ...run, last_step: last }
+  }
   const unknownRun = (runId: string) =>
     new CheckpointError({ reason: "unknown-run", runId, message: `no run '${runId}' in the in-memory checkpointer` })
 
@@ -79,9 +85,9 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
         if (stopsRun(patch.status)) pending.delete(runId)
         return Effect.void
       }),
-    getRun: (runId) => Effect.sync(() => Option.fromNullable(runs.get(runId))),
+    getRun: (runId) => Effect.sync(() => Option.map(Option.fromNullable(runs.get(runId)), withLastStep)),
     findByIdempotencyKey: (key) =>
-      Effect.sync(() => Option.fromNullable(runs.get(byKey.get(key) ?? ""))),
+      Effect.sync(() => Option.map(Option.fromNullable(runs.get(byKey.get(key) ?? "")), withLastStep)),
     latestCheckpoint: (runId) =>
       Effect.sync(() => {
         const list = checkpoints.get(runId) ?? []
@@ -91,20 +97,28 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
     listCheckpoints: (runId) =>
       Effect.sync(() => [...(checkpoints.get(runId) ?? [])].sort((a, b) => a.step - b.step).map(load)),
     listRuns: (query) =>
-      Effect.sync(() => {
+      Effect.suspend(() => {
         const limit = Math.max(1, Math.min(query.limit ?? 50, 500))
-        const start = query.cursor === undefined ? order.length : Number(query.cursor)
+        // Cursors are opaque: base64url of a position, as SQLite hands out (there, a rowid).
+        const decoded = query.cursor === undefined ? undefined : Buffer.from(query.cursor, "base64url").toString()
+        // The cursor is the 1-based position of the last run handed out; the page holds older ones.
+        const position = decoded === undefined ? order.length + 1 : /^[1-9][0-9]*$/.test(decoded) ? Number(decoded) : Number.NaN
+        if (!Number.isSafeInteger(position) || position > order.length + 1) {
+          return Effect.fail(new CheckpointError({ reason: "invalid-cursor", message: `invalid cursor '${query.cursor}'` }))
+        }
         const matching: Array<RunRecord> = []
-        let i = start - 1
-        for (; i >= 0 && matching.length <= limit; i--) {
+        for (let i = position - 2; i >= 0 && matching.length <= limit; i--) {
           const run = runs.get(order[i]!)!
           if (query.status && run.status !== query.status) continue
           if (query.graph_id && run.graph_id !== query.graph_id) continue
           matching.push(run)
         }
-        const page = matching.slice(0, limit)
-        const nextIndex = page.length > 0 ? order.indexOf(page[page.length - 1]!.run_id) : -1
-        return { runs: page, next_cursor: matching.length > limit ? String(nextIndex) : null }
+        const page = matching.slice(0, limit).map(withLastStep)
+        const last = page[page.length - 1]
+        const next_cursor = matching.length > limit && last !== undefined
+          ? Buffer.from(String(order.indexOf(last.run_id) + 1)).toString("base64url")
+          : null
+        return Effect.succeed({ runs: page, next_cursor })
       }),
     claimPending: (runId, owner, at) =>
       Effect.sync(() => {

@@ -107,7 +107,15 @@ const INSERT_RUN = `INSERT INTO runs_history (run_id, graph_id, graph_hash, runt
   VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (idempotency_key) DO NOTHING`
 
-const SELECT_BY_KEY = "SELECT * FROM runs_history WHERE idempotency_key = ?"
+/**
+ * The run record's columns as read: `last_step` is the highest committed checkpoint
+ * (one primary-key probe), so a step's commit need not touch the run row.
+ */
+const RUN_COLUMNS = `run_id, graph_id, graph_hash, runtime_hash, status, inputs, created_at, started_at, finished_at,
+  error, waiting, idempotency_key, parent_run_id, fork_step, graph_source, owner, derived_hash, mutation,
+  COALESCE((SELECT MAX(step) FROM checkpoints WHERE checkpoints.run_id = runs_history.run_id), last_step) AS last_step`
+
+const SELECT_BY_KEY = `SELECT ${RUN_COLUMNS} FROM runs_history WHERE idempotency_key = ?`
 
 const INSERT_PENDING = "INSERT INTO pending_runs (run_id, graph_id, params, idempotency_key, enqueued_at) VALUES (?, ?, ?, ?, ?)"
 
@@ -319,13 +327,13 @@ export const make = (filename: string, synchronous: "FULL" | "NORMAL" = "FULL"):
         ),
 
       getRun: (runId) =>
-        sql<RunRow>`SELECT * FROM runs_history WHERE run_id = ${runId}`.pipe(
+        sql<RunRow>`SELECT ${sql.literal(RUN_COLUMNS)} FROM runs_history WHERE run_id = ${runId}`.pipe(
           Effect.mapError(storage(filename, `reading run ${runId}`)),
           Effect.flatMap((rows) => (rows[0] ? Effect.map(toRun(filename)(rows[0]), Option.some) : Effect.succeedNone))
         ),
 
       findByIdempotencyKey: (key) =>
-        sql<RunRow>`SELECT * FROM runs_history WHERE idempotency_key = ${key}`.pipe(
+        sql<RunRow>`SELECT ${sql.literal(RUN_COLUMNS)} FROM runs_history WHERE idempotency_key = ${key}`.pipe(
           Effect.mapError(storage(filename, "reading run by idempotency key")),
           Effect.flatMap((rows) => (rows[0] ? Effect.map(toRun(filename)(rows[0]), Option.some) : Effect.succeedNone))
         ),
@@ -355,7 +363,7 @@ export const make = (filename: string, synchronous: "FULL" | "NORMAL" = "FULL"):
             ...(query.graph_id ? [sql`graph_id = ${query.graph_id}`] : []),
             ...(before !== undefined ? [sql`rowid < ${before}`] : [])
           ]
-          const rows = yield* sql<RunRow>`SELECT rowid AS seq, * FROM runs_history WHERE ${sql.and(conditions)}
+          const rows = yield* sql<RunRow>`SELECT rowid AS seq, ${sql.literal(RUN_COLUMNS)} FROM runs_history WHERE ${sql.and(conditions)}
             ORDER BY rowid DESC LIMIT ${limit + 1}`.pipe(Effect.mapError(storage(filename, "listing runs")))
           const page = rows.slice(0, limit)
           const runs = yield* Effect.forEach(page, toRun(filename))

@@ -178,6 +178,11 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
         return yield* Effect.fail(error)
       })
 
+    // Driven before this drive: steps were taken, it stopped (paused, waiting for input),
+    // or another process was driving it and died. A queued run this process just claimed
+    // (running, owned here, at step 0) is a fresh start.
+    const resumed = input.checkpoint.step > 0 || run.status === "paused" || run.status === "awaiting-input" ||
+      (run.status === "running" && run.owner !== OWNER)
     if (run.status === "running" && run.owner === OWNER && run.started_at !== null) {
       // Claimed by this process's Scheduler, which marked it running in the same transaction.
       yield* input.setStatus("running")
@@ -190,7 +195,7 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
       graph_id: graph.id,
       graph_hash: graph.graphHash,
       from_step: step,
-      resumed: input.checkpoint.step > 0 || input.run.started_at !== null
+      resumed
     })
 
     while (next.length > 0) {

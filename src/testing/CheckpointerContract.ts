@@ -1,0 +1,330 @@
+/**
+ * The Checkpointer contract as executable checks: what every backend (ours, or an
+ * application's own Layer) must do for the run loop, the Scheduler, replay and the HTTP
+ * API to work on it. Framework-agnostic: each check is a named Effect that fails with a
+ * {@link ContractViolation}; run them from any test runner.
+ *
+ * ```ts
+ * import { checkpointerContract } from "stargraph/testing"
+ * for (const check of checkpointerContract(MyCheckpointer.layer)) {
+ *   it(check.name, () => Effect.runPromise(check.run))
+ * }
+ * ```
+ *
+ * Checks use fresh ids, graph ids and idempotency keys, so they may share one store.
+ */
+import { randomUUID } from "node:crypto"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import type * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
+import type { Checkpoint, NewRun, RunRecord } from "../checkpoint/models.js"
+import { canonicalJson } from "../ir/hash.js"
+
+/** A backend broke the contract: which check, and what it saw. */
+export class ContractViolation extends Schema.TaggedError<ContractViolation>()("ContractViolation", {
+  check: Schema.String,
+  message: Schema.String
+}) {}
+
+/** One named check of the contract. */
+export interface ContractCheck {
+  readonly name: string
+  readonly run: Effect.Effect<void, ContractViolation>
+}
+
+/** The checks, needing a `Checkpointer` in their context. */
+export interface ContractCase {
+  readonly name: string
+  readonly run: Effect.Effect<void, unknown, Checkpointer>
+}
+
+const AT = "2026-01-01T00:00:00.000Z"
+
+/** A step-0-only new run with fresh graph id (or the one given). */
+const newRun = (overrides: Partial<NewRun> = {}): NewRun => ({
+  graph_id: `contract:${randomUUID()}`,
+  graph_hash: "sha256:graph",
+  runtime_hash: "sha256:runtime",
+  inputs: { message: "hi" },
+  created_at: AT,
+  initial: step(0, { message: "hi" }),
+  ...overrides
+})
+
+/** A checkpoint body for `step` (without its run id). */
+const step = (n: number, state: Record<string, unknown>): Omit<Checkpoint, "run_id"> => ({
+  step: n,
+  node: n === 0 ? "__input__" : `node${n}`,
+  nodes: [n === 0 ? "__input__" : `node${n}`],
+  state,
+  writes: [{ node: n === 0 ? "__input__" : `node${n}`, update: state }],
+  delta: state,
+  next: [`node${n + 1}`],
+  joins: {},
+  graph_hash: "sha256:graph",
+  runtime_hash: "sha256:runtime",
+  parent_run_id: null,
+  parent_step: n === 0 ? null : n - 1,
+  started_at: AT,
+  finished_at: AT,
+  duration_ms: 1.5,
+  calls: []
+})
+
+const cp = (runId: string, n: number, state: Record<string, unknown> = { n }): Checkpoint => ({ ...step(n, state), run_id: runId })
+
+/** Fail the check with `message` unless `ok`. */
+const expect = (name: string) => (ok: boolean, message: string): Effect.Effect<void, ContractViolation> =>
+  ok ? Effect.void : Effect.fail(new ContractViolation({ check: name, message }))
+
+const same = (a: unknown, b: unknown) => canonicalJson(a) === canonicalJson(b)
+
+const some = <A>(name: string, what: string, option: Option.Option<A>): Effect.Effect<A, ContractViolation> =>
+  Option.match(option, {
+    onNone: () => Effect.fail(new ContractViolation({ check: name, message: `${what}: expected a value, got none` })),
+    onSome: Effect.succeed
+  })
+
+/** A failure with a CheckpointError of `reason`, else a violation. */
+const failsWith = <A>(name: string, what: string, effect: Effect.Effect<A, unknown>, reason: string) =>
+  Effect.flatMap(Effect.either(effect), (result) => {
+    const error = Either.isLeft(result) ? (result.left as { readonly _tag?: string; readonly reason?: string }) : undefined
+    return error?._tag === "CheckpointError" && error.reason === reason
+      ? Effect.void
+      : Effect.fail(new ContractViolation({
+        check: name,
+        message: `${what}: expected CheckpointError{reason:"${reason}"}, got ${Either.isLeft(result) ? JSON.stringify(result.left) : "success"}`
+      }))
+  })
+
+const check = (name: string, body: (c: CheckpointerShape, is: ReturnType<typeof expect>) => Effect.Effect<void, unknown>): ContractCase => ({
+  name,
+  run: Effect.flatMap(Checkpointer, (c) => body(c, expect(name)))
+})
+
+/** Every check of the contract, as cases that need a `Checkpointer`. */
+export const cases: ReadonlyArray<ContractCase> = [
+  check("createRun mints a run id and stores the pending record and its step-0 checkpoint", (c, is) =>
+    Effect.gen(function*() {
+      const run = newRun()
+      const { created, record } = yield* c.createRun(run)
+      yield* is(created, "created should be true for a new run")
+      yield* is(/^run-.+/.test(record.run_id), `run id '${record.run_id}' should start with 'run-'`)
+      yield* is(record.status === "pending" && record.last_step === 0 && record.owner === null, "a new run is pending, at step 0, unowned")
+      const read = yield* some("createRun", "getRun", yield* c.getRun(record.run_id))
+      yield* is(same(read, record), `getRun should return the record createRun returned: ${JSON.stringify(read)} vs ${JSON.stringify(record)}`)
+      const checkpoints = yield* c.listCheckpoints(record.run_id)
+      yield* is(checkpoints.length === 1 && same(checkpoints[0], { ...run.initial, run_id: record.run_id }), "the step-0 checkpoint is stored as given")
+      const other = yield* c.createRun(newRun())
+      yield* is(other.record.run_id !== record.run_id, "two runs get two ids")
+    })),
+
+  check("createRun with the cf prefix and a history writes the fork's copied prefix", (c, is) =>
+    Effect.gen(function*() {
+      const { record } = yield* c.createRun(newRun({
+        runIdPrefix: "cf",
+        parent_run_id: "run-parent",
+        fork_step: 2,
+        derived_hash: "sha256:derived",
+        mutation: { state_overrides: { n: 9 } },
+        history: [step(1, { n: 1 }), step(2, { n: 9 })]
+      }))
+      yield* is(record.run_id.startsWith("cf-"), `fork id '${record.run_id}' should start with 'cf-'`)
+      const read = yield* some("cf", "getRun", yield* c.getRun(record.run_id))
+      yield* is(read.last_step === 2, `last_step should be the last copied step (2), got ${read.last_step}`)
+      yield* is(read.parent_run_id === "run-parent" && read.fork_step === 2 && read.derived_hash === "sha256:derived", "fork fields round-trip")
+      yield* is(same(read.mutation, { state_overrides: { n: 9 } }), "the mutation round-trips")
+      const steps = (yield* c.listCheckpoints(record.run_id)).map((x) => x.step)
+      yield* is(same(steps, [0, 1, 2]), `checkpoints should be steps 0..2, got ${JSON.stringify(steps)}`)
+    })),
+
+  check("an idempotency key already used returns the existing run, created false, and writes nothing", (c, is) =>
+    Effect.gen(function*() {
+      const key = `contract-key-${randomUUID()}`
+      const first = yield* c.createRun(newRun({ idempotency_key: key }))
+      const second = yield* c.createRun(newRun({ idempotency_key: key, inputs: { message: "other" } }))
+      yield* is(!second.created && second.record.run_id === first.record.run_id, "the second createRun returns the first run with created false")
+      yield* is(same(second.record.inputs, { message: "hi" }), "the existing run's inputs are unchanged")
+      yield* is((yield* c.listCheckpoints(first.record.run_id)).length === 1, "no checkpoint was added")
+      const found = yield* some("idempotency", "findByIdempotencyKey", yield* c.findByIdempotencyKey(key))
+      yield* is(found.run_id === first.record.run_id, "findByIdempotencyKey returns the run")
+      yield* is(Option.isNone(yield* c.findByIdempotencyKey(`${key}-unused`)), "an unused key finds nothing")
+    })),
+
+  check("createRuns writes a batch in order and deduplicates keys inside it", (c, is) =>
+    Effect.gen(function*() {
+      const key = `contract-batch-${randomUUID()}`
+      const results = yield* c.createRuns([newRun({ idempotency_key: key }), newRun(), newRun({ idempotency_key: key })])
+      yield* is(results.length === 3, "one result per run")
+      yield* is(results[0]!.created && results[1]!.created && !results[2]!.created, "third run deduplicated against the first")
+      yield* is(results[2]!.record.run_id === results[0]!.record.run_id, "the duplicate returns the first run")
+    })),
+
+  check("commitSteps appends checkpoints; last_step is always the highest committed step", (c, is) =>
+    Effect.gen(function*() {
+      const { record } = yield* c.createRun(newRun())
+      const id = record.run_id
+      yield* c.commitSteps([cp(id, 1)])
+      const one = yield* some("commit", "getRun", yield* c.getRun(id))
+      yield* is(one.last_step === 1, `after committing step 1 without a patch, last_step should be 1, got ${one.last_step}`)
+      yield* c.commitSteps([cp(id, 2), cp(id, 3)])
+      const three = yield* some("commit", "getRun", yield* c.getRun(id))
+      yield* is(three.last_step === 3, `after steps 2..3, last_step should be 3, got ${three.last_step}`)
+      const latest = yield* some("commit", "latestCheckpoint", yield* c.latestCheckpoint(id))
+      yield* is(latest.step === 3 && same(latest, cp(id, 3)), "latestCheckpoint is step 3, as written")
+      const steps = (yield* c.listCheckpoints(id)).map((x) => x.step)
+      yield* is(same(steps, [0, 1, 2, 3]), `listCheckpoints is ordered by step, got ${JSON.stringify(steps)}`)
+      const listed = (yield* c.listRuns({ graph_id: record.graph_id })).runs[0]
+      yield* is(listed?.last_step === 3, "listRuns reports the same last_step")
+    })),
+
+  check("commitSteps refuses a step already persisted, and writes nothing of that batch", (c, is) =>
+    Effect.gen(function*() {
+      const { record } = yield* c.createRun(newRun())
+      const id = record.run_id
+      yield* c.commitSteps([cp(id, 1)])
+      const refused = yield* Effect.either(c.commitSteps([cp(id, 2), cp(id, 1, { n: 100 })], { status: "done", finished_at: AT }))
+      yield* is(Either.isLeft(refused) && refused.left._tag === "CheckpointError", "a second checkpoint for step 1 is a CheckpointError")
+      const steps = (yield* c.listCheckpoints(id)).map((x) => x.step)
+      yield* is(same(steps, [0, 1]), `the batch is atomic: steps should stay [0,1], got ${JSON.stringify(steps)}`)
+      const read = yield* some("commit", "getRun", yield* c.getRun(id))
+      yield* is(read.status === "pending", "the batch's patch was not applied")
+    })),
+
+  check("a patch that stops the run takes it off the queue in the same write", (c, is) =>
+    Effect.gen(function*() {
+      const queued = yield* c.createRun(newRun({ queued: true }))
+      const id = queued.record.run_id
+      yield* is((yield* c.listPending(10_000)).some((p) => p.run_id === id), "a queued run is in listPending")
+      yield* c.commitSteps([cp(id, 1)], { status: "done", finished_at: AT, owner: null })
+      const read = yield* some("stop", "getRun", yield* c.getRun(id))
+      yield* is(read.status === "done" && read.finished_at === AT && read.last_step === 1, "the patch is applied with last_step 1")
+      yield* is(!(yield* c.listPending(10_000)).some((p) => p.run_id === id), "a done run leaves the queue")
+      const paused = (yield* c.createRun(newRun({ queued: true }))).record.run_id
+      yield* c.updateRun(paused, { status: "paused" })
+      yield* is(!(yield* c.listPending(10_000)).some((p) => p.run_id === paused), "a paused run leaves the queue")
+    })),
+
+  check("updateRun changes the record; an unknown run is CheckpointError unknown-run", (c, is) =>
+    Effect.gen(function*() {
+      const id = (yield* c.createRun(newRun())).record.run_id
+      const error = { type: "NodeExecutionError", message: "boom", details: { nodeId: "a", step: 1 } }
+      const waiting = { node: "ask", prompt: "ok?", step: 1, response_field: "answer" }
+      yield* c.updateRun(id, { status: "awaiting-input", waiting, error, owner: null, started_at: AT })
+      const read = yield* some("update", "getRun", yield* c.getRun(id))
+      yield* is(read.status === "awaiting-input" && same(read.waiting, waiting) && same(read.error, error) && read.started_at === AT, "fields round-trip")
+      yield* failsWith("update", "updateRun of an unknown run", c.updateRun(`run-${randomUUID()}`, { status: "done" }), "unknown-run")
+    })),
+
+  check("claimPending marks the run running with its owner and start time, and succeeds once", (c, is) =>
+    Effect.gen(function*() {
+      const id = (yield* c.createRun(newRun({ queued: true }))).record.run_id
+      yield* is(yield* c.claimPending(id, "host:1", AT), "the first claim succeeds")
+      const read = yield* some("claim", "getRun", yield* c.getRun(id))
+      yield* is(read.status === "running" && read.owner === "host:1" && read.started_at === AT, `claim marks the run running, owned, started: ${JSON.stringify(read)}`)
+      const row = (yield* c.listPending(10_000)).find((p) => p.run_id === id)
+      yield* is(row?.claimed_by === "host:1" && row.claimed_at === AT, "the queue row records the claim")
+      yield* is(!(yield* c.claimPending(id, "host:2", AT)), "a second claim fails")
+      yield* is(!(yield* c.claimPending(`run-${randomUUID()}`, "host:2", AT)), "claiming an unknown run fails")
+    })),
+
+  check("releaseClaims frees an owner's claims so another process can take them", (c, is) =>
+    Effect.gen(function*() {
+      const owner = `host:${randomUUID()}`
+      const id = (yield* c.createRun(newRun({ queued: true }))).record.run_id
+      yield* c.claimPending(id, owner, AT)
+      const released = yield* c.releaseClaims(owner)
+      yield* is(released === 1, `releaseClaims should report 1 released claim, got ${released}`)
+      const row = (yield* c.listPending(10_000)).find((p) => p.run_id === id)
+      yield* is(row !== undefined && row.claimed_by === null, "the row is unclaimed again")
+      yield* is(yield* c.claimPending(id, "host:other", AT), "another owner can claim it")
+      yield* c.completePending(id)
+      yield* is(!(yield* c.listPending(10_000)).some((p) => p.run_id === id), "completePending removes it")
+    })),
+
+  check("listPending is oldest first", (c, is) =>
+    Effect.gen(function*() {
+      const graph_id = `contract:${randomUUID()}`
+      const ids: Array<string> = []
+      for (const at of ["2026-01-01T00:00:01.000Z", "2026-01-01T00:00:02.000Z", "2026-01-01T00:00:03.000Z"]) {
+        ids.push((yield* c.createRun(newRun({ graph_id, queued: true, created_at: at }))).record.run_id)
+      }
+      const order = (yield* c.listPending(10_000)).filter((p) => p.graph_id === graph_id).map((p) => p.run_id)
+      yield* is(same(order, ids), `expected ${JSON.stringify(ids)}, got ${JSON.stringify(order)}`)
+    })),
+
+  check("listRuns is newest first, filters by graph and status, and pages with next_cursor until null", (c, is) =>
+    Effect.gen(function*() {
+      const graph_id = `contract:${randomUUID()}`
+      const ids: Array<string> = []
+      for (let i = 0; i < 5; i++) ids.push((yield* c.createRun(newRun({ graph_id }))).record.run_id)
+      yield* c.updateRun(ids[1]!, { status: "done" })
+      const seen: Array<string> = []
+      let cursor: string | undefined
+      for (let page = 0; page < 10; page++) {
+        const result = yield* c.listRuns({ graph_id, limit: 2, ...(cursor !== undefined ? { cursor } : {}) })
+        yield* is(result.runs.length <= 2, "a page holds at most `limit` runs")
+        seen.push(...result.runs.map((r: RunRecord) => r.run_id))
+        if (result.next_cursor === null) break
+        cursor = result.next_cursor
+      }
+      yield* is(same(seen, [...ids].reverse()), `pages should list every run once, newest first: ${JSON.stringify(seen)}`)
+      const done = yield* c.listRuns({ graph_id, status: "done" })
+      yield* is(done.runs.length === 1 && done.runs[0]!.run_id === ids[1] && done.next_cursor === null, "the status filter applies")
+    })),
+
+  check("listRuns refuses a cursor it never handed out with CheckpointError invalid-cursor", (c) =>
+    Effect.gen(function*() {
+      yield* failsWith("cursor", "a made-up cursor", c.listRuns({ cursor: "not-a-cursor" }), "invalid-cursor")
+      yield* failsWith("cursor", "a negative position", c.listRuns({ cursor: Buffer.from("-3").toString("base64url") }), "invalid-cursor")
+    })),
+
+  check("an unknown run reads as none: no record, no latest checkpoint, no checkpoints", (c, is) =>
+    Effect.gen(function*() {
+      const id = `run-${randomUUID()}`
+      yield* is(Option.isNone(yield* c.getRun(id)), "getRun is none")
+      yield* is(Option.isNone(yield* c.latestCheckpoint(id)), "latestCheckpoint is none")
+      yield* is((yield* c.listCheckpoints(id)).length === 0, "listCheckpoints is empty")
+    })),
+
+  check("checkpoint state and calls round-trip as the same JSON", (c, is) =>
+    Effect.gen(function*() {
+      const state = { nested: { list: [1, 2.5, -0.125, "ü😀\u2028", null, true, { deep: [[[]]] }] }, big: Number.MAX_SAFE_INTEGER, empty: {} }
+      const id = (yield* c.createRun(newRun())).record.run_id
+      const calls = [{ node: "node1", seq: 0, name: "llm.complete", request_hash: "sha256:x", request: { prompt: "p" }, response: { text: "r" } }]
+      const written: Checkpoint = { ...cp(id, 1, state), calls }
+      yield* c.commitSteps([written])
+      const read = yield* some("json", "latestCheckpoint", yield* c.latestCheckpoint(id))
+      yield* is(same(read, written), `read back ${canonicalJson(read)}\nwritten   ${canonicalJson(written)}`)
+    })),
+
+  check("trigger cursors: none until set, then the latest value", (c, is) =>
+    Effect.gen(function*() {
+      const key = `cron:contract-${randomUUID()}`
+      yield* is(Option.isNone(yield* c.getCursor(key)), "an unset cursor is none")
+      yield* c.setCursor(key, "2026-01-01T00:00:00.000Z")
+      yield* c.setCursor(key, "2026-01-02T00:00:00.000Z")
+      const value = yield* some("cursor", "getCursor", yield* c.getCursor(key))
+      yield* is(value === "2026-01-02T00:00:00.000Z", `expected the latest value, got ${value}`)
+    }))
+]
+
+/** The contract's checks against `layer` (built once per check; a failure to build it fails the check). */
+export const checkpointerContract = <E>(layer: Layer.Layer<Checkpointer, E>): ReadonlyArray<ContractCheck> =>
+  cases.map((c) => ({
+    name: c.name,
+    run: c.run.pipe(
+      Effect.provide(layer),
+      Effect.catchAll((error) =>
+        error instanceof ContractViolation
+          ? Effect.fail(error)
+          : Effect.fail(new ContractViolation({ check: c.name, message: `unexpected failure: ${describe(error)}` }))
+      )
+    )
+  }))
+
+const describe = (error: unknown): string =>
+  error !== null && typeof error === "object" && "message" in error ? String((error as { message: unknown }).message) : JSON.stringify(error)
