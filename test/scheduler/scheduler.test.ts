@@ -3,13 +3,15 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as GraphRegistry from "../../src/scheduler/GraphRegistry.js"
 import * as Scheduler from "../../src/scheduler/Scheduler.js"
-import { tempDir } from "../helpers/cli.js"
+import { AuditSink } from "../../src/telemetry/AuditSink.js"
+import { ROOT, tempDir } from "../helpers/cli.js"
 
 /** How many runs a graph's node saw at once, and in all. */
 interface Gauge { now: number; max: number; calls: number }
@@ -167,5 +169,32 @@ describe("GraphRegistry", () => {
     }
     const dup = await Effect.runPromise(Effect.either(GraphRegistry.load([dir])))
     expect(Either.isLeft(dup) && dup.left).toMatchObject({ _tag: "SchedulerError", reason: "duplicate-graph", graphId: "run:hello-stargraph" })
+  })
+})
+
+describe("run records through the Scheduler", () => {
+  it("a run that stops awaiting input reports its real step count, and a fresh run says resumed:false", async () => {
+    const events: Array<Record<string, unknown>> = []
+    const audit = Layer.succeed(AuditSink, { write: (record) => Effect.sync(() => void events.push(record)) })
+    const filename = join(tempDir(), "records.sqlite")
+    const result = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.load(join(ROOT, "examples", "approval", "graph.yaml"))
+      return yield* Effect.gen(function*() {
+        const scheduler = yield* Scheduler.Scheduler
+        const enqueued = yield* scheduler.enqueue(graph.id, { request: "rotate keys" })
+        const waiting = yield* Deferred.await(enqueued.summary)
+        const record = yield* Effect.flatMap(Checkpointer, (c) => c.getRun(enqueued.runId))
+        const resumed = yield* scheduler.resume(enqueued.runId, { response: { value: { approved: true } } })
+        const done = yield* Deferred.await(resumed.summary)
+        return { waiting, record, done }
+      }).pipe(Effect.provide(stack(filename, [graph]).pipe(Layer.provideMerge(audit))))
+    }))
+    expect(result.waiting.status).toBe("awaiting-input")
+    expect(result.waiting.steps).toBe(1)
+    expect(Option.map(result.record, (r) => r.last_step)).toEqual(Option.some(1))
+    expect(result.done.status).toBe("done")
+    expect(result.done.steps).toBe(3)
+    const started = events.filter((e) => e["event"] === "run.started")
+    expect(started.map((e) => e["resumed"])).toEqual([false, true])
   })
 })
