@@ -253,6 +253,23 @@ export const make = (
         : Effect.void
     )
 
+    /**
+     * A deduplicated run that is still queued or running: drive it here unless a live
+     * process owns it (then the poller settles its waiters when it stops). A run whose
+     * owner died (e.g. a `kill -9`'d CLI) has that owner's claims released first; the
+     * claim is atomic, so if another process takes it meanwhile, this one stands back.
+     */
+    const adopt = (record: RunRecord, graph: Graph, actor: string) =>
+      Effect.gen(function*() {
+        if (record.owner !== null && record.owner !== OWNER) {
+          if (ownerAlive(record.owner)) return
+          yield* checkpointer.releaseClaims(record.owner)
+        }
+        // A run started outside the queue (`graph.start`) has no row to claim: resume it directly.
+        const queued = (yield* checkpointer.listPending(100_000)).some((row) => row.run_id === record.run_id)
+        yield* offer({ runId: record.run_id, graph, actor, claim: queued })
+      })
+
     const enqueue: SchedulerShape["enqueue"] = (graphId, params, opts = {}) =>
       Effect.gen(function*() {
         yield* refuseWhileDraining
@@ -265,8 +282,12 @@ export const make = (
         if (created) {
           const fresh = { record, checkpoint: { ...prepared.initial, run_id: record.run_id } }
           yield* offer({ runId: record.run_id, graph, actor: opts.actor ?? "scheduler", claim: true, fresh })
-        } else if (STOPPED_STATUSES.has(record.status) && !known.has(record.run_id)) {
-          yield* settle(record.run_id, yield* Effect.either(summaryFromStore(checkpointer, record.run_id)))
+        } else if (!known.has(record.run_id)) {
+          if (STOPPED_STATUSES.has(record.status)) {
+            yield* settle(record.run_id, yield* Effect.either(summaryFromStore(checkpointer, record.run_id)))
+          } else {
+            yield* adopt(record, graph, opts.actor ?? "scheduler")
+          }
         }
         return { runId: record.run_id, graphId, deduplicated: !created, status: record.status, summary: deferred }
       })

@@ -64,3 +64,30 @@ describe("crash safety", () => {
     })
   })
 })
+
+describe("idempotency after a crash", () => {
+  it("re-running `run --idempotency-key K` after the first process was kill -9'd finishes that run instead of hanging", async () => {
+    const db = join(tempDir(), "idem.sqlite")
+    const args = ["run", GRAPH, "--checkpoint", db, "--no-summary", "--idempotency-key", "nightly-42"]
+    const child = spawn(process.execPath, [join(ROOT, "bin", "stargraph.js"), ...args], { stdio: "ignore" })
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)))
+    let seen: ReturnType<typeof readRun> = { run: undefined, steps: [] }
+    for (let i = 0; i < 200 && seen.steps.length < 3; i++) {
+      await sleep(50)
+      try {
+        seen = readRun(db)
+      } catch {
+        // not created yet
+      }
+    }
+    child.kill("SIGKILL")
+    expect(await exited).toBe("SIGKILL")
+    const crashed = readRun(db)
+    expect(crashed.run?.status).toBe("running")
+
+    const again = await stargraph(args, { env: { SLOW_NODE_MS: "5" } })
+    expect(again.stderr).toBe("")
+    expect(again.last).toBe(`run_id=${crashed.run!.run_id} status=done`)
+    expect(readRun(db).steps).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+  })
+})
