@@ -5,6 +5,10 @@ const clip = (text: string, width: number): string => (text.length > width ? tex
 
 const pad = (text: string, width: number): string => text.padEnd(width)
 
+/** `text` quoted for a POSIX shell when it needs it. */
+export const shellQuote = (text: string): string =>
+  /^[A-Za-z0-9_./:@%+=,-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`
+
 /** `field=value` pairs of a state delta on one line. */
 export const formatDelta = (delta: { readonly [k: string]: unknown }, width = 100): string =>
   clip(Object.entries(delta).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(" ") || "(no change)", width)
@@ -31,13 +35,18 @@ export const timeline = (run: RunRecord, checkpoints: ReadonlyArray<Checkpoint>)
 }
 
 /** The block printed by `stargraph run` / `resume` before the final `run_id=… status=…` line. */
-export const summaryBlock = (summary: RunSummary, run: RunRecord, checkpoints: ReadonlyArray<Checkpoint>): ReadonlyArray<string> => [
+export const summaryBlock = (
+  summary: RunSummary,
+  run: RunRecord,
+  checkpoints: ReadonlyArray<Checkpoint>,
+  db?: string
+): ReadonlyArray<string> => [
   `graph ${summary.graph_id}  ${summary.graph_hash}`,
   ...timeline(run, checkpoints),
   "final state:",
   ...Object.entries(summary.final_state).map(([k, v]) => `  ${k}: ${clip(JSON.stringify(v), 120)}`),
   ...(summary.waiting
-    ? [`waiting at '${summary.waiting.node}': ${summary.waiting.prompt}`, `  answer with: stargraph resume ${summary.run_id} --response '<json>'`]
+    ? [`waiting at '${summary.waiting.node}': ${summary.waiting.prompt}`, `  answer with: stargraph resume ${summary.run_id}${db === undefined ? "" : ` --db ${shellQuote(db)}`} --response '<json>'`]
     : [])
 ]
 

@@ -52,8 +52,8 @@ describe("stargraph run / inspect / validate", () => {
     conn.close()
   })
 
-  it("prints only the final line with --no-summary, and inspect shows the timeline and JSON", async () => {
-    const r = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=hi", "--checkpoint", db, "--no-summary"], { cwd: work })
+  it("prints only the final line with --quiet, and inspect shows the timeline and JSON", async () => {
+    const r = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=hi", "--checkpoint", db, "--quiet"], { cwd: work })
     expect(r.lines).toHaveLength(1)
     const id = runIdOf(r.last)
     const text = await stargraph(["inspect", id, "--db", db], { cwd: work })
@@ -83,7 +83,7 @@ describe("stargraph run / inspect / validate", () => {
   })
 
   it("has --help for every command", async () => {
-    for (const cmd of ["run", "inspect", "validate", "resume"]) {
+    for (const cmd of ["run", "resume", "inspect", "list", "cancel", "validate", "replay", "serve"]) {
       const r = await stargraph([cmd, "--help"])
       expect(r.code).toBe(0)
       expect(r.stdout).toContain(cmd)

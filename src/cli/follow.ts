@@ -1,0 +1,117 @@
+/**
+ * Following a run that executes in this process, for `run` and `resume`: print each step
+ * as it completes (see `progress.ts`), turn Ctrl-C into pause / cancel (see
+ * `interrupt.ts`), then print the outcome from the database (summary block, final line,
+ * error line) and set the exit code.
+ */
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import { Checkpointer } from "../checkpoint/Checkpointer.js"
+import { toSummary } from "../checkpoint/models.js"
+import type { GraphRun } from "../graph/GraphRun.js"
+import { ExitCode, exitFor, setExit } from "./exit.js"
+import { interruptedLines, type Interrupts } from "./interrupt.js"
+import type { Progress } from "./progress.js"
+import { finalLine, shellQuote, summaryBlock } from "./render.js"
+import { getRun } from "./stores.js"
+
+/** How `run` and `resume` print. */
+export interface Verbosity {
+  /** Only the final line. */
+  readonly quiet: boolean
+  /** No summary block. */
+  readonly noSummary: boolean
+}
+
+/** What to follow. */
+export interface FollowOptions {
+  readonly runId: string
+  /**
+   * The run's live handle once it exists in this process, or None when the run stopped
+   * without one being seen (its steps are then printed from the database).
+   */
+  readonly handle: Effect.Effect<Option.Option<GraphRun>>
+  /** Completes once the run stopped (done, failed, paused, awaiting input, cancelled, error). */
+  readonly stopped: Effect.Effect<unknown>
+  readonly interrupts: Interrupts
+  readonly progress: Progress
+  /** The database, for the hint printed on a third Ctrl-C. */
+  readonly db: string
+}
+
+/**
+ * Wait for a Scheduler-driven run's handle: polled until it is live, or until the run
+ * stopped (`isStopped`) without becoming live here. A run's handle replays its events
+ * from the first to a late subscriber, so seeing the handle at any point before it is
+ * dropped is enough to print every step; when it is missed, `Progress.finish` prints the
+ * steps from the checkpoints.
+ */
+export const awaitHandle = (
+  live: () => Option.Option<GraphRun>,
+  isStopped: Effect.Effect<boolean>
+): Effect.Effect<Option.Option<GraphRun>> =>
+  Effect.gen(function*() {
+    while (true) {
+      const handle = live()
+      if (Option.isSome(handle)) return handle
+      if (yield* isStopped) return Option.none()
+      yield* Effect.sleep(Duration.millis(2))
+    }
+  })
+
+/** Print steps and handle Ctrl-C until the run stops. */
+export const follow = (options: FollowOptions): Effect.Effect<void> =>
+  Effect.scoped(Effect.gen(function*() {
+    const { interrupts, progress, runId } = options
+    const handle = yield* Deferred.make<Option.Option<GraphRun>>()
+    yield* Effect.forkScoped(Effect.flatMap(options.handle, (h) => Deferred.succeed(handle, h)))
+    const withHandle = (f: (run: GraphRun) => Effect.Effect<void>) =>
+      Effect.flatMap(Deferred.await(handle), Option.match({ onNone: () => Effect.void, onSome: f }))
+    yield* Effect.forkScoped(withHandle((run) => Stream.runForEach(run.stream(), progress.onEvent)))
+    if (progress.live) yield* Effect.forkScoped(Effect.repeat(progress.tick, Schedule.spaced(Duration.millis(100))))
+    yield* Effect.forkScoped(Stream.runForEach(interrupts.presses, (press) =>
+      press === 1
+        ? Effect.zipRight(
+          progress.note(`^C pausing run ${runId} after the step in flight (Ctrl-C again to cancel it)`),
+          withHandle((run) => run.pause())
+        )
+        : press === 2
+        ? Effect.zipRight(progress.note(`^C cancelling run ${runId}`), withHandle((run) => run.cancel()))
+        : Effect.zipRight(
+          progress.note(`^C exiting now; run ${runId} keeps its last checkpoint (continue it with: stargraph resume ${runId} --db ${shellQuote(options.db)})`),
+          Effect.sync(() => process.exit(ExitCode.interrupted))
+        )))
+    yield* options.stopped
+  }))
+
+/**
+ * Print a stopped run's outcome from the database: the steps not printed yet, the
+ * summary block, the final `run_id=… status=…` line, the error line; set the exit code
+ * (130 when Ctrl-C left it paused or cancelled, with the command to continue).
+ */
+export const report = (
+  runId: string,
+  options: Verbosity & { readonly db: string; readonly progress: Progress; readonly interrupted: boolean }
+) =>
+  Effect.gen(function*() {
+    const checkpointer = yield* Checkpointer
+    const record = yield* getRun(runId, options.db)
+    const checkpoints = yield* checkpointer.listCheckpoints(runId)
+    yield* options.progress.finish(checkpoints)
+    const summary = toSummary(record, checkpoints[checkpoints.length - 1]?.state ?? {})
+    if (!options.quiet && !options.noSummary) {
+      for (const line of summaryBlock(summary, record, checkpoints, options.db)) yield* Console.log(line)
+    }
+    yield* Console.log(finalLine(summary))
+    if (summary.error) yield* Console.error(`error: ${summary.error.message}`)
+    if (options.interrupted && (summary.status === "paused" || summary.status === "cancelled")) {
+      for (const line of interruptedLines(runId, summary.status, summary.steps, options.db)) yield* Console.error(line)
+      return yield* setExit(ExitCode.interrupted)
+    }
+    yield* setExit(exitFor(summary.status))
+  })

@@ -1,0 +1,85 @@
+/**
+ * `stargraph list`: the runs in a database, newest first, filtered by status and graph,
+ * one page at a time (`--limit`, `--cursor`); a table, or `{runs, next_cursor}` as JSON.
+ */
+import { Command, Options } from "@effect/cli"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { InputError } from "../errors.js"
+import { reportError } from "./exit.js"
+import { dbExisting, json } from "./options.js"
+
+const STATUSES = ["pending", "running", "paused", "awaiting-input", "done", "cancelled", "error", "failed"] as const
+
+/** Default page size of `list`. */
+export const DEFAULT_LIMIT = 20
+/** Largest page `list` asks for (the Checkpointer's own cap). */
+export const MAX_LIMIT = 500
+
+/** The `list` command. */
+export const list = Command.make(
+  "list",
+  {
+    db: dbExisting,
+    status: Options.choice("status", STATUSES).pipe(
+      Options.optional,
+      Options.withDescription(`only runs in this status: ${STATUSES.join(", ")} (default: every status)`)
+    ),
+    graph: Options.text("graph").pipe(Options.optional, Options.withDescription("only runs of this graph id (default: every graph)")),
+    limit: Options.integer("limit").pipe(
+      Options.withDefault(DEFAULT_LIMIT),
+      Options.withDescription(`runs per page, 1 to ${MAX_LIMIT} (default: ${DEFAULT_LIMIT})`)
+    ),
+    cursor: Options.text("cursor").pipe(
+      Options.optional,
+      Options.withDescription("continue after a previous page: its next_cursor (default: the newest runs)")
+    ),
+    json: json("`{runs, next_cursor}`")
+  },
+  (o) =>
+    Effect.gen(function*() {
+      if (!Number.isInteger(o.limit) || o.limit < 1 || o.limit > MAX_LIMIT) {
+        return yield* new InputError({ field: "--limit", message: `${o.limit} is out of range`, fix: `pass a number from 1 to ${MAX_LIMIT}` })
+      }
+      const [{ Checkpointer }, stores, { shellQuote }] = yield* Effect.promise(() =>
+        Promise.all([import("../checkpoint/Checkpointer.js"), import("./stores.js"), import("./render.js")])
+      )
+      const page = yield* Effect.flatMap(Checkpointer, (checkpointer) =>
+        checkpointer.listRuns({
+          status: Option.getOrUndefined(o.status),
+          graph_id: Option.getOrUndefined(o.graph),
+          limit: o.limit,
+          cursor: Option.getOrUndefined(o.cursor)
+        })).pipe(
+          Effect.mapError((e) =>
+            e.reason === "invalid-cursor"
+              ? new InputError({ field: "--cursor", message: e.message, fix: "pass the next_cursor printed by a previous `stargraph list`" })
+              : e
+          ),
+          Effect.provide(stores.storeLayer(o.db, { create: false }))
+        )
+      if (o.json) {
+        yield* Console.log(JSON.stringify({ runs: page.runs, next_cursor: page.next_cursor }, null, 2))
+        return
+      }
+      if (page.runs.length === 0) {
+        yield* Console.error(o.cursor._tag === "Some" ? "no more runs" : `no runs${o.status._tag === "Some" || o.graph._tag === "Some" ? " match" : ` in ${o.db}`}`)
+        return
+      }
+      const rows = page.runs.map((r) => [r.run_id, r.graph_id, r.status, String(r.last_step), r.created_at, r.finished_at ?? "-"])
+      const header = ["RUN_ID", "GRAPH", "STATUS", "STEPS", "CREATED", "FINISHED"]
+      const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)))
+      const line = (cells: ReadonlyArray<string>) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")
+      yield* Console.log(line(header))
+      for (const row of rows) yield* Console.log(line(row))
+      if (page.next_cursor !== null) {
+        const filters = [
+          ...(o.status._tag === "Some" ? [`--status ${o.status.value}`] : []),
+          ...(o.graph._tag === "Some" ? [`--graph ${shellQuote(o.graph.value)}`] : []),
+          ...(o.limit !== DEFAULT_LIMIT ? [`--limit ${o.limit}`] : [])
+        ]
+        yield* Console.error(`more: stargraph list --db ${shellQuote(o.db)}${filters.map((f) => ` ${f}`).join("")} --cursor ${page.next_cursor}`)
+      }
+    }).pipe(Effect.catchAll(reportError))
+).pipe(Command.withDescription("List runs, newest first, with filters and cursor pagination (the database must exist)"))

@@ -1,0 +1,59 @@
+/**
+ * The flags shared by several commands, so every command spells them the same way:
+ * `--db` (the checkpoint database), `--audit-log` (the JSONL audit log), `--quiet`,
+ * `--no-summary`, `--json`. Every description states the default.
+ */
+import { Args, Options } from "@effect/cli"
+
+/** Default checkpoint database of the CLI (relative to the current folder). */
+export const DEFAULT_DB = ".stargraph/stargraph.sqlite"
+
+/** `--db` for commands that create the database when it is missing (`run`). */
+export const dbCreating = Options.text("db").pipe(
+  Options.withAlias("checkpoint"),
+  Options.withDefault(DEFAULT_DB),
+  Options.withDescription(`SQLite checkpoint database, created with its folder if missing (default: ${DEFAULT_DB}; --checkpoint is an alias)`)
+)
+
+/** `--db` for commands that read an existing database (a missing file is refused, never created). */
+export const dbExisting = Options.text("db").pipe(
+  Options.withDefault(DEFAULT_DB),
+  Options.withDescription(`SQLite checkpoint database; it must exist (default: ${DEFAULT_DB})`)
+)
+
+/** `--audit-log` (alias `--log-file`). */
+export const auditLog = Options.text("audit-log").pipe(
+  Options.withAlias("log-file"),
+  Options.optional,
+  Options.withDescription("append one JSON line per run event to this file (default: no audit log; --log-file is an alias)")
+)
+
+/** `--no-summary`: no summary block (the per-step lines and the final line stay). */
+export const noSummary = Options.boolean("no-summary").pipe(
+  Options.withDescription("leave out the summary block (timeline, final state); step lines and the final `run_id=<id> status=<status>` line stay (default: off)")
+)
+
+/** `--quiet`: only the final line. */
+export const quiet = Options.boolean("quiet").pipe(
+  Options.withAlias("q"),
+  Options.withDescription("print only the final `run_id=<id> status=<status>` line (errors still go to stderr) (default: off)")
+)
+
+/** `--json`. */
+export const json = (what: string) =>
+  Options.boolean("json").pipe(Options.withDescription(`print ${what} as JSON (default: off)`))
+
+/** `--graph` for commands that reload a run's graph. */
+export const graphFile = (purpose: string) =>
+  Options.text("graph").pipe(
+    Options.optional,
+    Options.withDescription(`graph file to ${purpose} with (default: the file the run was started from)`)
+  )
+
+/** The `<run_id>` argument. */
+export const runIdArg = Args.text({ name: "run_id" }).pipe(
+  Args.withDescription("the run's id (`run-…`, or `cf-…` for a fork), as printed by run, list or replay")
+)
+
+/** The `<graph.yaml>` argument. */
+export const graphArg = Args.text({ name: "graph.yaml" }).pipe(Args.withDescription("the graph IR file (YAML)"))

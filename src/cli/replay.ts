@@ -1,0 +1,67 @@
+/**
+ * `stargraph replay <run_id>`: fork a counterfactual run from a persisted run, replaying
+ * its recorded calls, and print the fork's id (and the RunDiff with `--diff`).
+ */
+import { Command, Options } from "@effect/cli"
+import { readFileSync } from "node:fs"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { formatError, InputError } from "../errors.js"
+import { exitFor, reportError, setExit } from "./exit.js"
+import { auditLog, dbExisting, graphFile, runIdArg } from "./options.js"
+
+/** The `replay` command. */
+export const replay = Command.make(
+  "replay",
+  {
+    runId: runIdArg,
+    db: dbExisting,
+    fromStep: Options.integer("from-step").pipe(
+      Options.withDefault(0),
+      Options.withDescription("fork from the state after this step (default: 0)")
+    ),
+    mutation: Options.text("mutation").pipe(
+      Options.optional,
+      Options.withDescription("CounterfactualMutation JSON file (default: none, an exact replay)")
+    ),
+    diff: Options.boolean("diff").pipe(Options.withDescription("print the parent-vs-fork RunDiff as canonical JSON (default: off)")),
+    graph: graphFile("fork"),
+    liveAfterFork: Options.boolean("live-after-fork").pipe(
+      Options.withDescription("answer calls the cassette cannot with live calls instead of failing with ReplayDivergenceError (default: off)")
+    ),
+    auditLog
+  },
+  (o) =>
+    Effect.gen(function*() {
+      const mutation = yield* Option.match(o.mutation, {
+        onNone: () => Effect.succeed(undefined as unknown),
+        onSome: (file) =>
+          Effect.try({
+            try: () => JSON.parse(readFileSync(file, "utf8")) as unknown,
+            catch: (e) => new InputError({ field: "--mutation", message: `cannot read ${file} as JSON: ${e instanceof Error ? e.message : String(e)}`, fix: "pass a JSON file with a CounterfactualMutation" })
+          })
+      })
+      const [Graph, Replay, { renderDiff }, stores] = yield* Effect.promise(() =>
+        Promise.all([
+          import("../graph/Graph.js"),
+          import("../replay/Replay.js"),
+          import("../replay/RunDiff.js"),
+          import("./stores.js")
+        ])
+      )
+      yield* Effect.gen(function*() {
+        const parent = yield* stores.getRun(o.runId, o.db)
+        const file = Option.getOrElse(o.graph, () => parent.graph_source ?? "")
+        if (file === "") {
+          return yield* new InputError({ field: "--graph", message: `run ${o.runId} has no recorded graph file`, fix: "pass --graph path/to/graph.yaml" })
+        }
+        const g = yield* Graph.load(file)
+        const result = yield* Replay.fork(g, o.runId, { fromStep: o.fromStep, mutation, liveAfterFork: o.liveAfterFork, actor: "cli" })
+        yield* Console.log(`cf_run_id=${result.cfRunId}`)
+        if (o.diff) yield* Console.log(renderDiff(result.diff))
+        if (result.error) yield* Console.error(`error: ${formatError(result.error)}`)
+        yield* setExit(exitFor(result.summary.status))
+      }).pipe(Effect.provide(stores.storeLayer(o.db, { create: false, auditLog: o.auditLog })))
+    }).pipe(Effect.catchAll(reportError))
+).pipe(Command.withDescription("Fork a counterfactual run from a persisted run, replaying its recorded calls; print the RunDiff"))

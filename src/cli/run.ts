@@ -1,0 +1,85 @@
+/**
+ * `stargraph run <graph.yaml>`: start a run through the manual trigger (the same
+ * `Scheduler.enqueue` path as `POST /v1/runs`) and drive it here, printing each step as
+ * it completes; Ctrl-C pauses it (twice: cancels it). The modules that load, run and
+ * store graphs are imported when the command runs, not when the CLI starts.
+ */
+import { Command, Options } from "@effect/cli"
+import * as Console from "effect/Console"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { ExitCode, reportError, setExit } from "./exit.js"
+import * as Interrupt from "./interrupt.js"
+import { auditLog, dbCreating, graphArg, noSummary, quiet } from "./options.js"
+
+/** The `run` command. */
+export const run = Command.make(
+  "run",
+  {
+    graph: graphArg,
+    inputs: Options.text("inputs").pipe(
+      Options.repeated,
+      Options.withDescription("initial state: field=value (repeatable) or a JSON object (default: none; the state schema's defaults apply)")
+    ),
+    db: dbCreating,
+    auditLog,
+    noSummary,
+    quiet,
+    idempotencyKey: Options.text("idempotency-key").pipe(
+      Options.optional,
+      Options.withDescription("return the run already started with this key instead of starting another (default: none)")
+    )
+  },
+  (o) =>
+    Effect.scoped(Effect.gen(function*() {
+      const interrupts = yield* Interrupt.install
+      const [Graph, GraphRegistry, Scheduler, TriggerHost, inputs, stores, follow, Progress, { STOPPED_STATUSES }] = yield* Effect.promise(() =>
+        Promise.all([
+          import("../graph/Graph.js"),
+          import("../scheduler/GraphRegistry.js"),
+          import("../scheduler/Scheduler.js"),
+          import("../triggers/TriggerHost.js"),
+          import("./inputs.js"),
+          import("./stores.js"),
+          import("./follow.js"),
+          import("./progress.js"),
+          import("../checkpoint/models.js")
+        ])
+      )
+      const g = yield* Graph.load(o.graph)
+      const parsed = yield* inputs.parseInputs(o.inputs, g.state.fields)
+      if (interrupts.count() > 0) {
+        yield* Console.error("interrupted before the run started; nothing was written")
+        return yield* setExit(ExitCode.interrupted)
+      }
+      // The CLI converges with POST /v1/runs: ManualTrigger.enqueue → Scheduler.enqueue →
+      // pending row → the run executes here. It does not pick up other processes' queue.
+      yield* Effect.gen(function*() {
+        const scheduler = yield* Scheduler.Scheduler
+        const { manual } = yield* TriggerHost.start()
+        const key = Option.getOrUndefined(o.idempotencyKey)
+        const enqueued = yield* manual.enqueue(g.id, parsed, key, "cli")
+        // A deduplicated run that already stopped did no work here: no step lines for it.
+        const silent = o.quiet || (enqueued.deduplicated && STOPPED_STATUSES.has(enqueued.status))
+        if (enqueued.deduplicated && !o.quiet) {
+          yield* Console.error(`idempotency key '${key}' already belongs to run ${enqueued.runId} (${enqueued.status}): no new run was started`)
+        }
+        const progress = Progress.make({ nodeIds: g.topology.nodes.keys(), silent })
+        yield* follow.follow({
+          runId: enqueued.runId,
+          handle: follow.awaitHandle(() => scheduler.live(enqueued.runId), Deferred.isDone(enqueued.summary)),
+          stopped: Effect.either(Deferred.await(enqueued.summary)),
+          interrupts,
+          progress,
+          db: o.db
+        })
+        yield* follow.report(enqueued.runId, { ...o, progress, interrupted: interrupts.count() > 0 })
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(Scheduler.layer({ pickUpPending: false, pollIntervalMs: 200 })),
+        Effect.provide(GraphRegistry.layer([g])),
+        Effect.provide(stores.storeLayer(o.db, { create: true, auditLog: o.auditLog }))
+      )
+    })).pipe(Effect.catchAll(reportError))
+).pipe(Command.withDescription("Run a graph to completion, checkpointing and printing every step; Ctrl-C pauses it (resumable), a second Ctrl-C cancels it"))

@@ -1,0 +1,99 @@
+/**
+ * `stargraph serve`: the HTTP API (runs, graphs, triggers) over the checkpoint database.
+ * Without `--graphs` (and without `graphs:` in stargraph.yaml) it registers every graph
+ * under the current folder, as `--graphs .` would, and says how many on stderr.
+ */
+import { Command, Options } from "@effect/cli"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { InputError } from "../errors.js"
+import { reportError } from "./exit.js"
+import { auditLog } from "./options.js"
+
+/** Access-control presets `--profile` accepts. `oss-default` is today's behaviour. */
+export const PROFILES = ["oss-default"] as const
+
+/** The `serve` command. */
+export const serve = Command.make(
+  "serve",
+  {
+    host: Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("address to listen on (default: 127.0.0.1)")),
+    port: Options.integer("port").pipe(Options.withDefault(8000), Options.withDescription("port to listen on; 0 picks a free one (default: 8000)")),
+    db: Options.text("db").pipe(
+      Options.optional,
+      Options.withDescription("SQLite checkpoint database, created if missing (default: a temporary one, announced on stderr)")
+    ),
+    auditLog,
+    graphs: Options.text("graphs").pipe(
+      Options.repeated,
+      Options.withDescription("graph file or folder to register, searched recursively (repeatable) (default: the graphs in stargraph.yaml, else the current folder)")
+    ),
+    config: Options.text("config").pipe(
+      Options.optional,
+      Options.withDescription("project config with schedules, webhooks and plugins (default: ./stargraph.yaml when present)")
+    ),
+    profile: Options.text("profile").pipe(
+      Options.withDefault("oss-default"),
+      Options.withDescription(`access-control preset: ${PROFILES.join(", ")} (default: oss-default)`)
+    ),
+    authTokenEnv: Options.text("auth-token-env").pipe(
+      Options.optional,
+      Options.withDescription("environment variable holding the bearer token every route but /healthz requires (default: no token)")
+    ),
+    rateLimit: Options.integer("rate-limit").pipe(
+      Options.optional,
+      Options.withDescription("requests per client per minute; 0: unlimited (default: unlimited on loopback, 600 otherwise)")
+    ),
+    maxBodyBytes: Options.integer("max-body-bytes").pipe(
+      Options.withDefault(1024 * 1024),
+      Options.withDescription("largest request body in bytes (default: 1048576)")
+    ),
+    synchronous: Options.choice("synchronous", ["FULL", "NORMAL"]).pipe(
+      Options.withDefault("FULL" as const),
+      Options.withDescription("SQLite durability: FULL survives power loss, NORMAL a process crash (default: FULL)")
+    )
+  },
+  (o) =>
+    Effect.gen(function*() {
+      if (!(PROFILES as ReadonlyArray<string>).includes(o.profile)) {
+        return yield* new InputError({ field: "--profile", message: `unknown profile '${o.profile}'`, fix: `use one of: ${PROFILES.join(", ")}` })
+      }
+      const tokenEnv = Option.getOrUndefined(o.authTokenEnv)
+      const authToken = tokenEnv === undefined ? undefined : process.env[tokenEnv]
+      if (tokenEnv !== undefined && !authToken) {
+        return yield* new InputError({ field: "--auth-token-env", message: `environment variable ${tokenEnv} is not set`, fix: `export ${tokenEnv}=<token>` })
+      }
+      const [Serve, ProjectConfig, GraphRegistry, { resolve }] = yield* Effect.promise(() =>
+        Promise.all([
+          import("../serve/server.js"),
+          import("../triggers/ProjectConfig.js"),
+          import("../scheduler/GraphRegistry.js"),
+          import("node:path")
+        ])
+      )
+      const config = Option.getOrElse(o.config, () => ProjectConfig.find(process.cwd()))
+      const configured = config === undefined ? [] : (yield* ProjectConfig.load(config)).graphPaths
+      // Nothing named anywhere: the graphs under the current folder.
+      const graphs = o.graphs.length === 0 && configured.length === 0 ? ["."] : o.graphs
+      const started = yield* Serve.start({
+        host: o.host,
+        port: o.port,
+        db: Option.getOrUndefined(o.db),
+        auditLog: Option.getOrUndefined(o.auditLog),
+        graphs,
+        config,
+        pluginRoot: process.cwd(),
+        authToken,
+        rateLimitPerMinute: Option.getOrUndefined(o.rateLimit),
+        maxBodyBytes: o.maxBodyBytes,
+        synchronous: o.synchronous
+      })
+      // The registry loaded exactly these files (a broken one would have failed the start).
+      const registered = new Set([...graphs, ...configured].flatMap((p) => GraphRegistry.findGraphFiles(p)).map((f) => resolve(f))).size
+      const from = o.graphs.length === 0 && configured.length === 0 ? ` from ${process.cwd()} (no --graphs given)` : ""
+      yield* Console.error(`registered ${registered} graph${registered === 1 ? "" : "s"}${from}`)
+      yield* Console.log(`stargraph serve listening on ${started.url} (db ${started.db}, ${started.routes.length} routes, profile ${o.profile})`)
+      return yield* Effect.never
+    }).pipe(Effect.scoped, Effect.catchAll(reportError))
+).pipe(Command.withDescription("Serve the HTTP API: runs, graphs, triggers; Ctrl-C drains and stops"))

@@ -1,0 +1,31 @@
+/**
+ * The storage Layers of the CLI commands (loaded on demand, never by `--help`): the
+ * SQLite Checkpointer on `--db` and the audit log on `--audit-log`, plus the run lookup
+ * every command that names a run starts with.
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { Checkpointer } from "../checkpoint/Checkpointer.js"
+import type { RunRecord } from "../checkpoint/models.js"
+import * as SqliteCheckpointer from "../checkpoint/SqliteCheckpointer.js"
+import { CheckpointError } from "../errors.js"
+import * as AuditSink from "../telemetry/AuditSink.js"
+
+/**
+ * The Checkpointer on `db` (with `create: false` a missing file is refused with
+ * `CheckpointError[not-a-database]`), merged with the audit log when one is given.
+ */
+export const storeLayer = (db: string, options: { readonly create: boolean; readonly auditLog?: Option.Option<string> }) =>
+  Layer.merge(
+    SqliteCheckpointer.layer({ filename: db, create: options.create }),
+    Option.match(options.auditLog ?? Option.none(), { onNone: () => Layer.empty, onSome: (path) => AuditSink.jsonl(path) })
+  )
+
+/** The run record, or `CheckpointError[unknown-run]` naming the database. */
+export const getRun = (runId: string, db: string): Effect.Effect<RunRecord, CheckpointError, Checkpointer> =>
+  Effect.flatMap(Checkpointer, (checkpointer) =>
+    Effect.flatMap(checkpointer.getRun(runId), Option.match({
+      onNone: () => Effect.fail(new CheckpointError({ reason: "unknown-run", runId, filename: db, message: `no run '${runId}' in ${db}` })),
+      onSome: Effect.succeed
+    })))
