@@ -13,9 +13,9 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type RunStatus, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
-import { ApiError, CheckpointError, InputError, RunStateError, type StargraphError } from "../errors.js"
+import { ApiError, CheckpointError, InputError, RunStateError, SchedulerError, type StargraphError } from "../errors.js"
 import * as Replay from "../replay/Replay.js"
-import { GraphRegistry } from "../scheduler/GraphRegistry.js"
+import { GraphRegistry, type GraphRegistryShape } from "../scheduler/GraphRegistry.js"
 import { Scheduler } from "../scheduler/Scheduler.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { envelopeOf } from "../triggers/httpError.js"
@@ -49,6 +49,20 @@ const boundedCache = <A>(capacity: number) => {
     }
   }
 }
+
+/**
+ * An unknown-graph error with the way out when the server has no graph at all: start it
+ * with `--graphs`, or from the folder that holds the graph files.
+ */
+const withNoGraphsHint = (registry: GraphRegistryShape) => <E>(error: E): E | SchedulerError =>
+  error instanceof SchedulerError && error.reason === "unknown-graph" && registry.list().length === 0
+    ? new SchedulerError({
+      reason: "unknown-graph",
+      ...(error.graphId !== undefined ? { graphId: error.graphId } : {}),
+      message: `no graph with id '${error.graphId ?? ""}' is registered: this server has no graphs`,
+      fix: "restart stargraph serve with --graphs <graph file or folder> (repeatable), or put the graph files in the folder serve runs from"
+    })
+    : error
 
 const refuse = (runId: string, status: RunStatus, operation: string, message: string) =>
   new RunStateError({ runId, status, operation, message })
@@ -96,11 +110,12 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
     // re-runs it; forks are new runs), so its encoded response is kept for repeated reads.
     const finished = boundedCache<HttpServerResponse.HttpServerResponse>(FINISHED_VIEWS)
     const encodeView = Schema.encode(RunView)
+    const hint = withNoGraphsHint(registry)
 
     return handlers
       .handle("create", ({ payload, request }) =>
         Effect.map(
-          scheduler.enqueue(payload.graph_id, payload.params, { idempotencyKey: payload.idempotency_key, actor: actorOf(request) }),
+          Effect.mapError(scheduler.enqueue(payload.graph_id, payload.params, { idempotencyKey: payload.idempotency_key, actor: actorOf(request) }), hint),
           (enqueued) => ({ run_id: enqueued.runId, status: enqueued.status, graph_id: enqueued.graphId, deduplicated: enqueued.deduplicated })
         ))
       .handle("list", ({ urlParams }) =>
@@ -196,7 +211,7 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
       .handle("counterfactual", ({ path, payload, request }) =>
         Effect.gen(function*() {
           const parent = yield* getRun(checkpointer, path.id)
-          const graph = yield* registry.get(parent.graph_id)
+          const graph = yield* Effect.mapError(registry.get(parent.graph_id), hint)
           const result = yield* Replay.fork(graph, parent.run_id, {
             fromStep: payload.from_step,
             mutation: payload.mutation,

@@ -1,6 +1,8 @@
 /**
  * `/openapi.json`: the OpenAPI 3.1 document generated from `StargraphApi`, with the
- * trigger routes mounted at start-up and, when a token is configured, bearer auth.
+ * trigger routes mounted at start-up (each documenting itself, e.g. a webhook's signature
+ * headers and body), `servers` from the listening URL and, when a token is configured,
+ * bearer auth. It passes strict validators (no duplicate `$id`).
  */
 import * as OpenApi from "@effect/platform/OpenApi"
 import type { TriggerRoute } from "../triggers/Trigger.js"
@@ -9,19 +11,40 @@ import { StargraphApi } from "./StargraphApi.js"
 
 const envelope = { $ref: "#/components/schemas/ErrorEnvelope" }
 
-const triggerOperation = (route: TriggerRoute) => ({
-  operationId: triggerRouteInfo(route).name,
-  summary: "Trigger route (e.g. a signed webhook delivery)",
-  tags: ["triggers"],
-  parameters: [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } })),
-  responses: {
-    202: { description: "queued" },
-    400: { description: "missing header or not JSON", content: { "application/json": { schema: envelope } } },
-    401: { description: "bad signature or stale timestamp", content: { "application/json": { schema: envelope } } },
-    409: { description: "replayed nonce", content: { "application/json": { schema: envelope } } },
-    413: { description: "body too large", content: { "application/json": { schema: envelope } } }
+const errorAnswer = (description: string) => ({ description, content: { "application/json": { schema: envelope } } })
+
+/** A trigger route's operation: a generic entry, with what the route documents itself (`route.openapi`) over it. */
+const triggerOperation = (route: TriggerRoute) => {
+  const own = (route.openapi ?? {}) as { readonly parameters?: ReadonlyArray<unknown>; readonly responses?: Record<string, unknown> }
+  return {
+    summary: "Trigger route",
+    ...own,
+    operationId: triggerRouteInfo(route).name,
+    tags: ["triggers"],
+    parameters: [
+      ...[...route.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } })),
+      ...(own.parameters ?? [])
+    ],
+    responses: {
+      ...(route.maxBodyBytes !== undefined ? { 413: errorAnswer(`body over ${route.maxBodyBytes} bytes (ApiError body-too-large)`) } : {}),
+      500: errorAnswer("internal error (StargraphRuntimeError; the details are in the server log)"),
+      ...(own.responses ?? { default: { description: "the trigger's answer (JSON)" } })
+    }
   }
-})
+}
+
+/**
+ * `value` without JSON Schema `$id`s: the generator gives every `Schema.Unknown` the same
+ * `$id` (`/schemas/unknown`), which strict validators refuse as a duplicate, and nothing
+ * refers to them.
+ */
+const withoutIds = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(withoutIds)
+  if (typeof value !== "object" || value === null) return value
+  const out: Record<string, unknown> = {}
+  for (const [key, v] of Object.entries(value)) if (key !== "$id") out[key] = withoutIds(v)
+  return out
+}
 
 /** The component schemas `paths` refer to, directly or through other components. */
 const referenced = (paths: unknown, schemas: Record<string, unknown>) => {
@@ -61,8 +84,11 @@ const withoutDecodeError = (value: unknown): unknown => {
   return out
 }
 
-/** The document for this server: the API, its trigger routes, and auth when `auth`. */
-export const openApiDocument = (triggerRoutes: ReadonlyArray<TriggerRoute>, auth: boolean) => {
+/**
+ * The document for this server: the API, its trigger routes, auth when `auth`, and
+ * `servers` when the listening URL is known.
+ */
+export const openApiDocument = (triggerRoutes: ReadonlyArray<TriggerRoute>, auth: boolean, url?: string) => {
   const spec = OpenApi.fromApi(StargraphApi) as unknown as {
     paths: Record<string, Record<string, Record<string, unknown>>>
     components: Record<string, unknown>
@@ -79,13 +105,14 @@ export const openApiDocument = (triggerRoutes: ReadonlyArray<TriggerRoute>, auth
       for (const operation of Object.values(operations)) operation["security"] = [{ bearer: [] }]
     }
   }
-  return {
+  return withoutIds({
     ...spec,
+    ...(url !== undefined ? { servers: [{ url, description: "this server" }] } : {}),
     paths,
     components: {
       ...spec.components,
       schemas: referenced(paths, (spec.components["schemas"] ?? {}) as Record<string, unknown>),
       ...(auth ? { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } } : {})
     }
-  }
+  }) as Record<string, unknown>
 }

@@ -5,7 +5,7 @@
  * triggers stop, the Scheduler drains, the database closes: the scope's finalizers run
  * in that order).
  */
-import { timingSafeEqual } from "node:crypto"
+import { randomUUID, timingSafeEqual } from "node:crypto"
 import { mkdtempSync } from "node:fs"
 import { createServer } from "node:http"
 import { tmpdir } from "node:os"
@@ -36,7 +36,11 @@ import * as GraphRegistry from "../scheduler/GraphRegistry.js"
 import * as Scheduler from "../scheduler/Scheduler.js"
 import { AuditSink, discard, jsonl } from "../telemetry/AuditSink.js"
 import { TracingEnabled } from "../telemetry/TracingEnabled.js"
+import { MAX_JSON_DEPTH } from "../ir/json.js"
+import { statusOf } from "../triggers/httpError.js"
+import { MAX_BODY_DEPTH, nestsDeeperThan } from "../triggers/jsonDepth.js"
 import * as ProjectConfig from "../triggers/ProjectConfig.js"
+import type { DispatchResult } from "../triggers/Dispatcher.js"
 import type { TriggerRoute } from "../triggers/Trigger.js"
 import * as TriggerHost from "../triggers/TriggerHost.js"
 import { errorResponse } from "./envelope.js"
@@ -84,6 +88,17 @@ export interface Started {
   readonly db: string
   /** Every route it answers (API, `/openapi.json`, trigger routes). */
   readonly routes: ReadonlyArray<RouteInfo>
+  /**
+   * Every trigger's outcome, one `DispatchResult` per trigger and phase: `load` (plugins:
+   * their module, constructor or factory), `init`, `start` and `routes`. A failed one is
+   * logged and left out; the server and the other triggers carry on.
+   */
+  readonly triggers: {
+    readonly load: ReadonlyArray<DispatchResult>
+    readonly init: ReadonlyArray<DispatchResult>
+    readonly start: ReadonlyArray<DispatchResult>
+    readonly routes: ReadonlyArray<DispatchResult>
+  }
 }
 
 /** Fixed-window per-client limiter: returns the headers to send and whether to allow. */
@@ -202,13 +217,20 @@ const guard = (
         ? errorResponse(refusal)
         : buffered === null
         ? errorResponse(new ApiError({ reason: "body-too-large", status: 413, message: `chunked body exceeds the limit of ${maxBody} bytes` }))
-        : yield* app.pipe(
+        : yield* Effect.suspend(() => {
           // Bodies are JSON whatever the client labels them (`curl -d` says form-urlencoded).
-          Effect.provideService(HttpServerRequest.HttpServerRequest, asJson(buffered ?? request)),
-          HttpIncomingMessage.withMaxBodySize(Option.some(maxBody)),
-          Effect.catchAllCause((cause) =>
-            Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.succeed(errorResponse(errorOfCause(cause, maxBody))))
-        )
+          const effective = asJson(buffered ?? request)
+          // Trigger routes read their raw bytes themselves (a webhook checks its own depth).
+          const checked = hasBody(effective) && !nameOf(request.method, path).startsWith("trigger.")
+            ? Effect.zipRight(refuseDeepBody(effective), app)
+            : app
+          return checked.pipe(
+            Effect.provideService(HttpServerRequest.HttpServerRequest, effective),
+            HttpIncomingMessage.withMaxBodySize(Option.some(maxBody)),
+            Effect.catchAllCause((cause) =>
+              Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.map(errorOfCause(cause, maxBody), (error) => errorResponse(error)))
+          )
+        })
       if (limit) response = HttpServerResponse.setHeaders(response, limit.headers)
       if (auditing) {
         yield* audit.write({
@@ -225,26 +247,54 @@ const guard = (
     })
 }
 
+/** A request that carries a body. */
+const hasBody = (request: HttpServerRequest.HttpServerRequest) =>
+  request.method !== "GET" && request.method !== "HEAD" &&
+  (Number(request.headers["content-length"] ?? "0") > 0 || request.headers["transfer-encoding"] !== undefined)
+
+/**
+ * Refuse a body nested deeper than `MAX_BODY_DEPTH` before anything recursive (schema
+ * decoding, error formatting, the state check) sees it. The body text is cached on the
+ * request, so the API's own decoding reads it without a second pass over the socket.
+ */
+const refuseDeepBody = (request: HttpServerRequest.HttpServerRequest) =>
+  Effect.flatMap(request.text, (text) =>
+    nestsDeeperThan(text)
+      ? Effect.fail(new InputError({
+        field: "body",
+        message: `JSON nested more than ${MAX_BODY_DEPTH} levels deep`,
+        fix: `flatten the data (state values nest at most ${MAX_JSON_DEPTH} levels) or send deep structures as a string`
+      }))
+      : Effect.void)
+
 /**
  * The StargraphError a failed request stands for when the API did not answer it itself:
  * unknown routes, unreadable (malformed JSON) or oversize (chunked, no Content-Length)
- * bodies get their envelope; anything else is an internal error.
+ * bodies get their envelope; anything else is an internal error, logged here with its
+ * full cause under an incident id, and answered with that id only (no stack trace, no
+ * server file path on the wire).
  */
-const errorOfCause = (cause: Cause.Cause<unknown>, maxBody: number): StargraphError => {
+const errorOfCause = (cause: Cause.Cause<unknown>, maxBody: number): Effect.Effect<StargraphError> => {
   const failure = Cause.squash(cause)
-  if (isStargraphError(failure)) return failure
+  if (isStargraphError(failure)) return Effect.succeed(failure)
   if (HttpServerError.isServerError(failure)) {
     if (failure._tag === "RouteNotFound") {
-      return new ApiError({ reason: "not-found", status: 404, message: `no route ${failure.request.method} ${failure.request.url.split("?")[0]}` })
+      return Effect.succeed(new ApiError({ reason: "not-found", status: 404, message: `no route ${failure.request.method} ${failure.request.url.split("?")[0]}` }))
     }
     if (failure._tag === "RequestError") {
       const reason = failure.cause instanceof Error ? failure.cause.message : String(failure.cause)
-      return reason === "maxBytes exceeded"
-        ? new ApiError({ reason: "body-too-large", status: 413, message: `body exceeds the limit of ${maxBody} bytes` })
-        : new InputError({ field: "body", message: `malformed JSON: ${reason}`, fix: "send a JSON object with Content-Type: application/json" })
+      return Effect.succeed(
+        reason === "maxBytes exceeded"
+          ? new ApiError({ reason: "body-too-large", status: 413, message: `body exceeds the limit of ${maxBody} bytes` })
+          : new InputError({ field: "body", message: `malformed JSON: ${reason.split("\n")[0]}`, fix: "send a JSON object with Content-Type: application/json" })
+      )
     }
   }
-  return new StargraphRuntimeError({ message: `internal error: ${Cause.pretty(cause)}` })
+  const incident = randomUUID()
+  return Effect.as(
+    Effect.logError(`internal error (incident ${incident})`, cause),
+    new StargraphRuntimeError({ message: `internal error (incident ${incident}; the details are in the server log)` })
+  )
 }
 
 const isStargraphError = Schema.is(StargraphError)
@@ -259,13 +309,19 @@ const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError) => {
   })
 }
 
-/** Inside the API (before its error encoder): decode failures answer with the envelope. */
+/**
+ * Inside the API (before its error encoder): decode failures answer with the envelope,
+ * and an internal failure (a StargraphError answered 500) is logged in full, since its envelope
+ * carries no stack trace or file path.
+ */
 const decodeErrorsLayer = HttpApiBuilder.middleware(StargraphApi, (app) =>
   Effect.catchAllCause(app, (cause) => {
     const failure: Option.Option<unknown> = Cause.failureOption(cause)
-    return Option.isSome(failure) && failure.value instanceof HttpApiError.HttpApiDecodeError
-      ? Effect.fail(inputErrorOf(failure.value))
-      : Effect.failCause(cause)
+    if (Option.isSome(failure) && failure.value instanceof HttpApiError.HttpApiDecodeError) return Effect.fail(inputErrorOf(failure.value))
+    if (Option.isSome(failure) && isStargraphError(failure.value) && statusOf(failure.value) === 500) {
+      return Effect.zipRight(Effect.logError(`request failed: ${failure.value._tag}`, cause), Effect.failCause(cause))
+    }
+    return Effect.failCause(cause)
   }))
 
 /** A trigger's route (e.g. a signed webhook) on the API's router. */
@@ -288,9 +344,9 @@ const triggerRoutesLayer = (routes: ReadonlyArray<TriggerRoute>) =>
         })
       )), { discard: true }))
 
-/** `GET /openapi.json`, generated from `StargraphApi` plus the trigger routes. */
-const openApiLayer = (document: unknown) =>
-  HttpApiBuilder.Router.use((router) => router.get("/openapi.json", Effect.succeed(HttpServerResponse.unsafeJson(document))))
+/** `GET /openapi.json`, generated from `StargraphApi` plus the trigger routes (read per request: `servers` is set once listening). */
+const openApiLayer = (document: () => unknown) =>
+  HttpApiBuilder.Router.use((router) => router.get("/openapi.json", Effect.sync(() => HttpServerResponse.unsafeJson(document()))))
 
 /** Resolve the database path (a temp file when none was given, said loudly). */
 const resolveDb = (db: string | undefined): string => {
@@ -325,13 +381,14 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
       Effect.provide(context)
     )
     const routes = [...apiRoutes, ...triggers.routes.map(triggerRouteInfo)]
-    const document = openApiDocument(triggers.routes, options.authToken !== undefined)
+    const auth = options.authToken !== undefined
+    let document = openApiDocument(triggers.routes, auth)
     // The API, its handlers, the trigger routes and /openapi.json share one router.
     const apiContext = yield* Layer.build(
       Layer.mergeAll(
         HttpApiBuilder.api(StargraphApi).pipe(Layer.provide(handlersLayer(db))),
         triggerRoutesLayer(triggers.routes),
-        openApiLayer(document),
+        openApiLayer(() => document),
         decodeErrorsLayer
       ).pipe(
         Layer.provideMerge(Layer.mergeAll(HttpApiBuilder.Router.Live, HttpApiBuilder.Middleware.layer)),
@@ -358,5 +415,13 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     const address = server.address
     const port = address._tag === "TcpAddress" ? address.port : 0
     const host = address._tag === "TcpAddress" ? address.hostname : "unix"
-    return { url: `http://${host}:${port}`, port, db, routes }
+    const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`
+    document = openApiDocument(triggers.routes, auth, url)
+    return {
+      url,
+      port,
+      db,
+      routes,
+      triggers: { load: triggers.load, init: triggers.init, start: triggers.start, routes: triggers.routeResults }
+    }
   })

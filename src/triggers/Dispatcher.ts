@@ -20,28 +20,54 @@ export interface DispatchResult<A = unknown> {
   readonly error?: TriggerError | undefined
 }
 
-const describe = (cause: Cause.Cause<unknown>): string => {
-  const failure = Cause.squash(cause)
-  return failure instanceof Error ? failure.message : typeof failure === "object" && failure !== null && "message" in failure
-    ? String((failure as { message: unknown }).message)
-    : String(failure)
+/**
+ * One line for whatever a hook threw, rejected with, failed or died with: the error's
+ * own message, or, for errors without one (Effect's tagged errors, bare objects), its tag
+ * and its cause's message. Never a stack trace.
+ */
+export const describeFailure = (failure: unknown, depth = 0): string => {
+  if (typeof failure === "string") return failure
+  if (typeof failure !== "object" || failure === null) return String(failure)
+  const record = failure as { readonly message?: unknown; readonly _tag?: unknown; readonly name?: unknown; readonly cause?: unknown; readonly code?: unknown }
+  const message = typeof record.message === "string" ? record.message.split("\n")[0]!.trim() : ""
+  const cause = record.cause !== undefined && record.cause !== failure && depth < 5 ? describeFailure(record.cause, depth + 1) : ""
+  if (message !== "") return cause === "" || message.includes(cause) ? message : `${message}: ${cause}`
+  const label = typeof record._tag === "string" ? record._tag : typeof record.name === "string" && record.name !== "Error" ? record.name : ""
+  const code = typeof record.code === "string" ? record.code : ""
+  const parts = [label, code, cause].filter((p) => p !== "")
+  if (parts.length > 0) return parts.join(": ")
+  try {
+    return JSON.stringify(failure) ?? String(failure)
+  } catch {
+    return String(failure)
+  }
 }
+
+const describe = (cause: Cause.Cause<unknown>): string =>
+  Cause.isInterruptedOnly(cause) ? "interrupted" : describeFailure(Cause.squash(cause)) || "failed without a message"
+
+/** Log and trace a trigger's failure, and return its `DispatchResult`. */
+export const reportFailure = (pluginName: string, phase: string, error: TriggerError): Effect.Effect<DispatchResult<never>> =>
+  Effect.gen(function*() {
+    trace("trigger.lifecycle.failed", { plugin: pluginName, phase, error: error.message })
+    yield* Effect.logError(`trigger ${pluginName}: ${error.message}`)
+    return { pluginName, success: false, error }
+  })
 
 const isolate = <A>(trigger: Trigger, phase: string, run: () => Effect.Effect<A, unknown>): Effect.Effect<DispatchResult<A>> =>
   run().pipe(
     Effect.map((result): DispatchResult<A> => ({ pluginName: trigger.name, success: true, result })),
     Effect.catchAllCause((cause) =>
-      Effect.gen(function*() {
-        const error = new TriggerError({
+      reportFailure(
+        trigger.name,
+        phase,
+        new TriggerError({
           reason: "lifecycle-failed",
           triggerId: trigger.name,
           message: `${phase} failed: ${describe(cause)}`,
           fix: `fix or remove the trigger '${trigger.name}'; the other triggers carry on`
         })
-        trace("trigger.lifecycle.failed", { plugin: trigger.name, phase, error: error.message })
-        yield* Effect.logError(`trigger ${trigger.name}: ${error.message}`)
-        return { pluginName: trigger.name, success: false, error }
-      })
+      )
     )
   )
 

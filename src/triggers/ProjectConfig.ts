@@ -14,14 +14,29 @@ import { CronSpec } from "./CronTrigger.js"
 import type { PluginRef } from "./plugins.js"
 import { WebhookSpec } from "./WebhookTrigger.js"
 
-/** A trigger plugin listed in the project config. */
+/**
+ * A trigger plugin listed in the project config: either a project module (`module`), or
+ * the configuration of a trigger a package declares in its package.json (`package`,
+ * with `name` the trigger's key in that package's `stargraph.triggers`).
+ */
 export const PluginSpec = Schema.Struct({
   name: Schema.String.pipe(Schema.minLength(1)),
   /** Module path relative to the config file (`.ts` or `.js`). */
-  module: Schema.String,
+  module: Schema.optional(Schema.String.pipe(Schema.minLength(1))),
+  /** A package (under node_modules, or the project itself) whose package.json declares the trigger `name`. */
+  package: Schema.optional(Schema.String.pipe(Schema.minLength(1))),
   export: Schema.optionalWith(Schema.String, { default: () => "default" }),
   config: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Unknown }), { default: () => ({}) })
-})
+}).pipe(Schema.filter((p) => (p.module === undefined) !== (p.package === undefined) || "give exactly one of module (a project plugin) or package (a package's trigger)"))
+
+/** The configuration `stargraph.yaml` gives a trigger a package declares. */
+export interface PackagePluginConfig {
+  readonly package: string
+  /** The trigger's key in the package's `stargraph.triggers`. */
+  readonly trigger: string
+  /** `plugins[].config` plus `config_dir`. */
+  readonly config: { readonly [key: string]: unknown }
+}
 
 /** The whole `stargraph.yaml`. */
 export const ProjectConfig = Schema.Struct({
@@ -44,7 +59,10 @@ export interface ResolvedConfig {
   readonly config: ProjectConfig
   /** Graph files and folders to load into the registry. */
   readonly graphPaths: ReadonlyArray<string>
+  /** Project plugins (`plugins:` entries with a `module`). */
   readonly plugins: ReadonlyArray<PluginRef>
+  /** Configuration for triggers packages declare (`plugins:` entries with a `package`). */
+  readonly packagePlugins?: ReadonlyArray<PackagePluginConfig> | undefined
   readonly file: string | undefined
 }
 
@@ -72,14 +90,14 @@ export const decode = (raw: unknown, file: string | undefined): Effect.Effect<Re
       ...config.graphs.map((g) => resolve(base, g)),
       ...[...config.schedules, ...config.webhooks].flatMap((s) => (isPath(s.graph) ? [resolve(base, s.graph)] : []))
     ]
-    const plugins: Array<PluginRef> = config.plugins.map((p) => ({
-      name: `project:${p.name}`,
-      module: resolve(base, p.module),
-      export: p.export,
-      // `config_dir` lets a plugin resolve its own relative paths against stargraph.yaml.
-      config: { config_dir: base, ...p.config }
-    }))
-    return { config, graphPaths: [...new Set(graphPaths)], plugins, file }
+    // `config_dir` lets a plugin resolve its own relative paths against stargraph.yaml.
+    const plugins: Array<PluginRef> = config.plugins.flatMap((p) =>
+      p.module === undefined ? [] : [{ name: `project:${p.name}`, module: resolve(base, p.module), export: p.export, config: { config_dir: base, ...p.config } }]
+    )
+    const packagePlugins: Array<PackagePluginConfig> = config.plugins.flatMap((p) =>
+      p.package === undefined ? [] : [{ package: p.package, trigger: p.name, config: { config_dir: base, ...p.config } }]
+    )
+    return { config, graphPaths: [...new Set(graphPaths)], plugins, packagePlugins, file }
   })
 
 /** Read and decode `stargraph.yaml`. */

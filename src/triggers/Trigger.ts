@@ -43,6 +43,12 @@ export interface TriggerRoute {
   readonly path: string
   /** Largest body accepted, in bytes (the server answers 413 above it). */
   readonly maxBodyBytes?: number
+  /**
+   * How `/openapi.json` documents the route: an OpenAPI 3.1 Operation Object fragment
+   * (`summary`, `description`, `parameters`, `requestBody`, `responses`) merged over a
+   * generic entry. Error answers may refer to `#/components/schemas/ErrorEnvelope`.
+   */
+  readonly openapi?: { readonly [key: string]: unknown }
   readonly handle: (request: TriggerRequest) => Effect.Effect<TriggerResponse>
 }
 
@@ -56,12 +62,19 @@ export interface Trigger {
   readonly routes: () => HookResult<ReadonlyArray<TriggerRoute>>
 }
 
-/** Lift a hook result into an Effect (a thrown error or rejection becomes a failure). */
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  (typeof value === "object" || typeof value === "function") && value !== null &&
+  typeof (value as { then?: unknown }).then === "function"
+
+/**
+ * Lift a hook result into an Effect: a thrown error, a rejection (of any thenable, so a
+ * Promise from another realm or library too) or a failed Effect becomes a failure.
+ */
 export const hookEffect = <A>(run: () => HookResult<A>): Effect.Effect<A, unknown> =>
   Effect.suspend(() => {
     const result = run()
     if (Effect.isEffect(result)) return result as Effect.Effect<A, unknown>
-    if (result instanceof Promise) return Effect.tryPromise({ try: () => result, catch: (e) => e })
+    if (isThenable(result)) return Effect.tryPromise({ try: () => Promise.resolve(result) as Promise<A>, catch: (e) => e })
     return Effect.succeed(result as A)
   })
 

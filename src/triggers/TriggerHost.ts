@@ -2,18 +2,21 @@
  * Starts every trigger (manual, cron and webhook from the project config, plugins from
  * packages and the config, and the application's `ExtraTriggers`) through the isolating
  * dispatcher, and stops them when its scope closes. Configuration errors (a bad cron
- * expression, a missing secret, a plugin that cannot be found) fail loudly before
- * anything starts; lifecycle failures are per-trigger `DispatchResult`s.
+ * expression, a missing secret, a plugin declaration pointing at no module or export)
+ * fail loudly before anything starts. Anything a plugin's own code does wrong (its
+ * module throwing at top level, its constructor or factory, any hook) is a per-plugin
+ * `DispatchResult{success: false}`: logged, reported, and the others carry on.
  */
-import { resolve } from "node:path"
+import { dirname, resolve } from "node:path"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type * as Scope from "effect/Scope"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
 import { TriggerError } from "../errors.js"
 import { GraphRegistry, type GraphRegistryShape } from "../scheduler/GraphRegistry.js"
 import { Scheduler } from "../scheduler/Scheduler.js"
 import * as CronTrigger from "./CronTrigger.js"
-import { collectTriggerRoutes, type DispatchResult, dispatchTriggerLifecycle } from "./Dispatcher.js"
+import { collectTriggerRoutes, type DispatchResult, dispatchTriggerLifecycle, reportFailure } from "./Dispatcher.js"
 import * as ManualTrigger from "./ManualTrigger.js"
 import { discoverPackagePlugins, loadPlugin, type PluginRef } from "./plugins.js"
 import { isPath, type ResolvedConfig } from "./ProjectConfig.js"
@@ -23,11 +26,20 @@ import * as WebhookTrigger from "./WebhookTrigger.js"
 /** What the host started. */
 export interface StartedTriggers {
   readonly manual: ManualTrigger.ManualTrigger
+  /** Every trigger that loaded (whether or not its init and start succeeded). */
   readonly triggers: ReadonlyArray<Trigger>
+  /** One result per plugin: failed when its module, constructor or factory threw. */
+  readonly load: ReadonlyArray<DispatchResult>
   readonly init: ReadonlyArray<DispatchResult>
   readonly start: ReadonlyArray<DispatchResult>
+  /** One result per started trigger's `routes()`. */
+  readonly routeResults: ReadonlyArray<DispatchResult>
   readonly routes: ReadonlyArray<TriggerRoute>
 }
+
+/** Every result that failed, in order: load, init, start, routes. */
+export const failures = (started: StartedTriggers): ReadonlyArray<DispatchResult> =>
+  [...started.load, ...started.init, ...started.start, ...started.routeResults].filter((r) => !r.success)
 
 /** Options of {@link start}. */
 export interface TriggerHostOptions {
@@ -48,6 +60,33 @@ const graphIdOf = (graph: string, config: ResolvedConfig, registry: GraphRegistr
   )
 }
 
+/**
+ * The plugins to load: those packages declare (under `pluginRoot`), configured by
+ * `stargraph.yaml` `plugins:` entries naming their package, then the project's own.
+ */
+const pluginRefs = (options: TriggerHostOptions, config: ResolvedConfig | undefined): Effect.Effect<ReadonlyArray<PluginRef>, TriggerError> =>
+  Effect.gen(function*() {
+    const root = options.pluginRoot
+    const base = config?.file ? dirname(resolve(config.file)) : root ?? process.cwd()
+    const declared = root ? discoverPackagePlugins(root) : []
+    const configured = config?.packagePlugins ?? []
+    for (const c of configured) {
+      if (!declared.some((ref) => ref.package === c.package && ref.trigger === c.trigger)) {
+        return yield* new TriggerError({
+          reason: "plugin-not-found",
+          triggerId: `${c.package}:stargraph.triggers:${c.trigger}`,
+          message: `no package '${c.package}' declaring the trigger '${c.trigger}' was found${root ? ` in ${root} or its node_modules` : " (package discovery is off)"}`,
+          fix: `install the package (npm install ${c.package}) in the folder serve runs from, and check its package.json "stargraph": {"triggers": {"${c.trigger}": …}}`
+        })
+      }
+    }
+    const packaged = declared.map((ref): PluginRef => {
+      const given = configured.find((c) => c.package === ref.package && c.trigger === ref.trigger)
+      return { ...ref, config: given?.config ?? { config_dir: base } }
+    })
+    return [...packaged, ...(config?.plugins ?? [])]
+  })
+
 /** Build, init and start every trigger; stop them when the scope closes. */
 export const start = (
   options: TriggerHostOptions = {}
@@ -67,15 +106,20 @@ export const start = (
       if (schedules.length > 0) triggers.push(yield* CronTrigger.make(schedules))
       if (webhooks.length > 0) triggers.push(yield* WebhookTrigger.make(webhooks, options.env))
     }
-    const refs: Array<PluginRef> = [
-      ...(options.pluginRoot ? discoverPackagePlugins(options.pluginRoot) : []),
-      ...(config?.plugins ?? [])
-    ]
+    const refs = yield* pluginRefs(options, config)
     const configOf = new Map<Trigger, { readonly [key: string]: unknown }>()
+    const load: Array<DispatchResult> = []
     for (const ref of refs) {
-      const plugin = yield* loadPlugin(ref)
-      configOf.set(plugin, ref.config)
-      triggers.push(plugin)
+      const loaded = yield* Effect.either(loadPlugin(ref))
+      if (Either.isRight(loaded)) {
+        configOf.set(loaded.right, ref.config)
+        triggers.push(loaded.right)
+        load.push({ pluginName: ref.name, success: true })
+      } else if (loaded.left.reason === "plugin-not-found") {
+        return yield* loaded.left
+      } else {
+        load.push(yield* reportFailure(ref.name, "load", loaded.left))
+      }
     }
     triggers.push(...(yield* ExtraTriggers))
     const names = new Set<string>()
@@ -94,6 +138,6 @@ export const start = (
     const ready = triggers.filter((_, i) => init[i]?.success === true)
     const started = yield* dispatch("start", ready)
     yield* Effect.addFinalizer(() => Effect.asVoid(dispatch("stop", ready)))
-    const { routes } = yield* collectTriggerRoutes(ready)
-    return { manual, triggers, init, start: started, routes }
+    const { results: routeResults, routes } = yield* collectTriggerRoutes(ready)
+    return { manual, triggers, load, init, start: started, routeResults, routes }
   })

@@ -6,9 +6,10 @@
  *   X-Stargraph-Nonce:     <unique string>         not seen inside the window
  *   X-Stargraph-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<nonce>.<raw body>")>
  *
- * compared in constant time, and a JSON object body under the size limit. The run's
- * idempotency key is sha256(trigger_id || sha256(body)), so a redelivered body never
- * starts a second run. Every refusal is a distinct `WebhookError` and enqueues nothing.
+ * compared in constant time, and a JSON object body under the size limit, nested at most
+ * `MAX_BODY_DEPTH` levels. The run's idempotency key is sha256(trigger_id || sha256(body)),
+ * so a redelivered body never starts a second run. Every refusal is a distinct
+ * `WebhookError` and enqueues nothing.
  */
 import { createHash, createHmac, timingSafeEqual } from "node:crypto"
 import * as Clock from "effect/Clock"
@@ -17,6 +18,7 @@ import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { type StargraphError, TriggerError, WebhookError } from "../errors.js"
 import { envelopeOf, statusOf } from "./httpError.js"
+import { MAX_BODY_DEPTH, nestsDeeperThan } from "./jsonDepth.js"
 import type { Trigger, TriggerDeps, TriggerRequest, TriggerResponse, TriggerRoute } from "./Trigger.js"
 import { idempotencyKeyOf } from "./TriggerEvent.js"
 
@@ -59,6 +61,72 @@ const STATUS: Record<WebhookError["reason"], number> = {
 
 /** The HTTP answer for any Stargraph error (the API's one error envelope and status). */
 const envelope = (error: StargraphError): TriggerResponse => ({ status: statusOf(error), body: envelopeOf(error) })
+
+/** How `/openapi.json` documents a webhook: its signature headers, its body and its answer. */
+const operationOf = (spec: WebhookSpec) => ({
+  summary: `Signed webhook delivery: enqueues a run of ${spec.graph}`,
+  description: "Accepted only when signed with the webhook's shared secret: X-Stargraph-Signature is " +
+    "sha256=<hex HMAC-SHA256(secret, \"<timestamp>.<nonce>.<raw body>\")>. The run's idempotency key is " +
+    "sha256(trigger_id || sha256(body)), so a redelivered body never starts a second run.",
+  parameters: [
+    {
+      name: "X-Stargraph-Timestamp",
+      in: "header",
+      required: true,
+      description: `Unix time in seconds; refused when more than ${spec.window_s} s away from the server's clock`,
+      schema: { type: "string", pattern: "^[0-9]+$" }
+    },
+    {
+      name: "X-Stargraph-Nonce",
+      in: "header",
+      required: true,
+      description: `A string unique to this delivery; one seen within the last ${spec.window_s} s is refused`,
+      schema: { type: "string", minLength: 1 }
+    },
+    {
+      name: "X-Stargraph-Signature",
+      in: "header",
+      required: true,
+      description: "sha256=<hex HMAC-SHA256(secret, \"<timestamp>.<nonce>.<raw body>\")>, compared in constant time",
+      schema: { type: "string", pattern: "^sha256=[0-9a-f]{64}$" }
+    }
+  ],
+  requestBody: {
+    required: true,
+    description: `A JSON object of at most ${spec.max_body_bytes} bytes, nested at most ${MAX_BODY_DEPTH} levels; ` +
+      (spec.payload_field === undefined
+        ? "its keys are the run's params (over the webhook's fixed params)"
+        : `it becomes the run's '${spec.payload_field}' field`),
+    content: { "application/json": { schema: { type: "object", additionalProperties: true } } }
+  },
+  responses: {
+    202: {
+      description: "queued; deduplicated is true when this body was delivered before (the existing run is returned)",
+      content: {
+        "application/json": {
+          schema: {
+            type: "object",
+            required: ["run_id", "status", "deduplicated"],
+            properties: { run_id: { type: "string" }, status: { type: "string" }, deduplicated: { type: "boolean" } },
+            additionalProperties: false
+          }
+        }
+      }
+    },
+    400: refusal("missing header (missing-header), body not a JSON object (not-json), or params the graph's state schema refuses"),
+    401: refusal("bad signature (bad-signature) or timestamp outside the window (stale-timestamp)"),
+    404: refusal("the webhook's graph is not registered (SchedulerError unknown-graph)"),
+    409: refusal("nonce already used within the window (replayed-nonce)"),
+    413: refusal(`body over ${spec.max_body_bytes} bytes (body-too-large)`),
+    503: refusal("the server is draining (SchedulerError shutting-down)")
+  }
+})
+
+/** An error answer: the API's one error envelope. */
+const refusal = (description: string) => ({
+  description,
+  content: { "application/json": { schema: { $ref: "#/components/schemas/ErrorEnvelope" } } }
+})
 
 /** Validate specs against the environment: every secret must be set; ids unique. */
 export const make = (
@@ -112,6 +180,7 @@ export const make = (
       for (const [n, expiry] of nonces) if (expiry < now) nonces.delete(n)
       const nonceKey = `${spec.id}\u0000${nonce}`
       if (nonces.has(nonceKey)) return refuse("replayed-nonce", `nonce '${nonce}' was already used`)
+      if (nestsDeeperThan(request.body)) return refuse("not-json", `body nests deeper than ${MAX_BODY_DEPTH} levels`)
       let parsed: unknown
       try {
         parsed = JSON.parse(Buffer.from(request.body).toString("utf8"))
@@ -127,6 +196,7 @@ export const make = (
       method: "POST",
       path: `/v1/triggers/webhook/${spec.id}`,
       maxBodyBytes: spec.max_body_bytes,
+      openapi: operationOf(spec),
       handle: (request) =>
         Effect.gen(function*() {
           const verified = verify(spec, request, yield* Clock.currentTimeMillis)

@@ -1,8 +1,10 @@
 /**
  * The one error envelope of every HTTP surface (the API and trigger routes such as
  * signed webhooks): `{error: {type, message, details}}` with the StargraphError tag as
- * `type`, and the status code the error's kind calls for.
+ * `type`, and the status code the error's kind calls for. Stack traces and server file
+ * paths never go on the wire.
  */
+import { homedir, tmpdir } from "node:os"
 import type { StargraphError } from "../errors.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
 
@@ -33,11 +35,58 @@ export const statusOf = (error: StargraphError): number => {
   }
 }
 
+/** Folders whose paths never appear on the wire, whatever their file names. */
+const privateRoots = (): ReadonlyArray<string> =>
+  [process.cwd(), tmpdir(), homedir()].filter((root) => root.length > 1).map((root) => root.replace(/\/+$/, ""))
+
+const lastSegment = (path: string): string => path.replace(/[\\/]+$/, "").split(/[\\/]/).pop() || "<path>"
+
+const FILE_URL = /file:\/\/[^\s'"`()<>]+/g
+const WINDOWS_PATH = /\b[A-Za-z]:\\[^\s'"`()<>]+/g
+// An absolute POSIX path of two or more segments (an API route such as /v1/runs/x is
+// kept unless it looks like a file or lies under a private root; see `redact`).
+const POSIX_PATH = /(?<![\w.:/-])\/(?:[^\s/'"`()<>:]+\/)+[^\s/'"`()<>:]*/g
+const FILE_NAME = /\.[A-Za-z0-9]{1,10}$/
+
+/**
+ * `text` as it may go on the wire: cut before the first stack frame, and every server
+ * file path reduced to its file name (`/srv/app/graphs/nodes.ts` → `nodes.ts`).
+ */
+export const redact = (text: string): string => {
+  const frame = text.search(/\n\s*at\s/)
+  let out = frame === -1 ? text : text.slice(0, frame)
+  out = out.replace(FILE_URL, (url) => lastSegment(url.replace(/(:\d+)+$/, "")))
+  out = out.replace(WINDOWS_PATH, (path) => lastSegment(path))
+  const roots = privateRoots()
+  out = out.replace(POSIX_PATH, (path) =>
+    FILE_NAME.test(path.replace(/(:\d+)+$/, "")) || roots.some((root) => path === root || path.startsWith(`${root}/`))
+      ? lastSegment(path)
+      : path)
+  return out
+}
+
+const redactValue = (value: unknown, depth: number): unknown => {
+  if (typeof value === "string") return redact(value)
+  if (depth > 8 || typeof value !== "object" || value === null) return value
+  if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1))
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(value)) out[k] = redactValue(v, depth + 1)
+  return out
+}
+
 /**
  * The envelope body for an error: `message` is the one-line rendering, `details` the
  * error's typed fields (its own `message` included), enough to rebuild the typed error.
+ * No envelope carries a stack trace or a server file path (`redact`): those belong in
+ * the server's log.
  */
 export const envelopeOf = (error: StargraphError) => {
   const record = toErrorRecord(error)
-  return { error: { type: record.type, message: record.message, details: { ...record.details, message: error.message } } }
+  return {
+    error: {
+      type: record.type,
+      message: redact(record.message),
+      details: redactValue({ ...record.details, message: error.message }, 0) as { readonly [key: string]: unknown }
+    }
+  }
 }

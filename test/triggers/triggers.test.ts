@@ -249,7 +249,7 @@ describe("plugins and project config", () => {
     mkdirSync(join(dir, "inbox"))
     writeFileSync(join(dir, "inbox", "a.txt"), "a")
     const config = await Effect.runPromise(ProjectConfig.decode({
-      plugins: [{ name: "fswatch", module: join(ROOT, "examples/triggers/fswatch/fswatch.ts"), export: "fswatch", config: { path: "./inbox", graph: "g:echo", interval_ms: 50 } }]
+      plugins: [{ name: "fswatch", module: join(ROOT, "examples/triggers/fswatch/fswatch.ts"), export: "FilesystemWatchTrigger", config: { path: "./inbox", graph: "g:echo", interval_ms: 50 } }]
     }, join(dir, "stargraph.yaml")))
     const runs = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
       yield* TriggerHost.start({ config })

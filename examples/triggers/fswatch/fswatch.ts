@@ -1,56 +1,95 @@
 /**
- * A custom trigger, written as docs/triggers.md describes: poll a directory and enqueue
- * one run per new file. Registered from `stargraph.yaml` (`plugins:`) or from a
- * package's `package.json` (`"stargraph": {"triggers": {"fswatch": "./fswatch.js#fswatch"}}`).
+ * A custom trigger, the TypeScript version of the how-to's `FilesystemWatchTrigger`: poll
+ * a directory and enqueue one run per new file. A plain class, no Effect and no base
+ * class: Stargraph instantiates it (`new FilesystemWatchTrigger(config)`), calls its four
+ * hooks as methods, and gives `init` the Promise-facing deps (docs/triggers.md). Register
+ * it from `stargraph.yaml` (`plugins:`, see stargraph.yaml beside this file) or from a
+ * package's `package.json` (`"stargraph": {"triggers": {"fswatch": "./fswatch.js#FilesystemWatchTrigger"}}`).
  *
- * Config: `path` (directory to watch, relative to stargraph.yaml), `graph` (graph id to run), `field` (state field
- * that receives the file path, default `message`), `interval_ms` (default 1000).
+ * Config: `path` (directory to watch, relative to stargraph.yaml), `graph` (graph id to
+ * run), `field` (state field that receives the file path, default `message`),
+ * `interval_ms` (default 1000).
  */
-import { readdirSync } from "node:fs"
+import { readdir } from "node:fs/promises"
 import { resolve } from "node:path"
-import { Duration, Effect, Fiber, Schedule } from "effect"
-import { decodeTriggerEvent, idempotencyKeyOf, StargraphRuntimeError, type Trigger, type TriggerDeps } from "stargraph"
+import { idempotencyKeyOf, type TriggerEvent } from "stargraph"
 
-/** Build the trigger from its config (the factory form of a plugin export). */
-export const fswatch = (config: { readonly [key: string]: unknown }): Trigger => {
-  const watchPath = resolve(String(config["config_dir"] ?? "."), String(config["path"] ?? "."))
-  const graphId = String(config["graph"] ?? "")
-  const field = String(config["field"] ?? "message")
-  const every = Duration.millis(Number(config["interval_ms"] ?? 1000))
-  const triggerId = `fswatch:${graphId}`
-  let deps: TriggerDeps | undefined
-  let fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
+/** The part of the plugin deps this trigger uses (`PluginDeps` in src/triggers/PluginDeps.ts). */
+interface Deps {
+  readonly scheduler: {
+    enqueue(
+      graphId: string,
+      params: { readonly [field: string]: unknown },
+      options?: { readonly idempotencyKey?: string; readonly actor?: string }
+    ): Promise<{ readonly runId: string; readonly deduplicated: boolean }>
+  }
+  readonly config: { readonly [key: string]: unknown }
+}
 
-  const scan = Effect.gen(function*() {
-    const names = yield* Effect.try({ try: () => readdirSync(watchPath).sort(), catch: () => `cannot read ${watchPath}` }).pipe(
-      Effect.orElseSucceed((): Array<string> => [])
-    )
+export class FilesystemWatchTrigger {
+  private scheduler: Deps["scheduler"] | undefined
+  private watchPath = "."
+  private graphId = ""
+  private field = "message"
+  private intervalMs = 1000
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private scanning: Promise<void> = Promise.resolve()
+  private stopped = true
+  private readonly seen = new Set<string>()
+
+  init(deps: Deps): void {
+    if (deps.scheduler === undefined) throw new Error("FilesystemWatchTrigger.init requires deps.scheduler")
+    const config = deps.config
+    this.scheduler = deps.scheduler
+    this.watchPath = resolve(String(config["config_dir"] ?? "."), String(config["path"] ?? "."))
+    this.graphId = String(config["graph"] ?? "")
+    if (this.graphId === "") throw new Error("FilesystemWatchTrigger needs config.graph (the graph id to run)")
+    this.field = String(config["field"] ?? "message")
+    this.intervalMs = Number(config["interval_ms"] ?? 1000)
+  }
+
+  start(): void {
+    this.stopped = false
+    this.tick()
+  }
+
+  /** Stop polling and wait for a scan in progress. */
+  async stop(): Promise<void> {
+    this.stopped = true
+    clearTimeout(this.timer)
+    await this.scanning
+  }
+
+  routes(): [] {
+    return [] // cron-style: no HTTP surface
+  }
+
+  private readonly tick = (): void => {
+    this.scanning = this.scan().finally(() => {
+      if (!this.stopped) this.timer = setTimeout(this.tick, this.intervalMs)
+    })
+  }
+
+  private async scan(): Promise<void> {
+    const names = await readdir(this.watchPath).then((n) => n.sort(), () => [] as Array<string>)
+    const triggerId = `fswatch:${this.graphId}`
     for (const name of names) {
-      const file = resolve(watchPath, name)
+      const file = resolve(this.watchPath, name)
+      if (this.seen.has(file)) continue
       // The idempotency key is stable per file, so a restart never runs a file twice.
-      const event = yield* decodeTriggerEvent({
+      const event: TriggerEvent = {
         trigger_id: triggerId,
         scheduled_fire: new Date().toISOString(),
         idempotency_key: idempotencyKeyOf(triggerId, file),
-        payload: { [field]: file }
-      })
-      yield* deps!.scheduler.enqueue(graphId, event.payload, { idempotencyKey: event.idempotency_key, actor: triggerId })
+        payload: { [this.field]: file }
+      }
+      try {
+        await this.scheduler!.enqueue(this.graphId, event.payload, { idempotencyKey: event.idempotency_key, actor: event.trigger_id })
+        this.seen.add(file)
+      } catch (error) {
+        // Logged and retried on the next scan (e.g. params the graph's state schema refuses).
+        console.error(`${triggerId}: ${file}: ${error instanceof Error ? error.message : String(error)}`)
+      }
     }
-  }).pipe(Effect.catchAll((e) => Effect.logError(`${triggerId}: ${e.message}`)))
-
-  return {
-    name: "fswatch",
-    init: (d) =>
-      d.scheduler === undefined
-        ? Effect.fail(new StargraphRuntimeError({ message: "fswatch.init requires deps.scheduler" }))
-        : Effect.sync(() => {
-          deps = d
-        }),
-    start: () =>
-      Effect.map(Effect.forkDaemon(Effect.repeat(scan, Schedule.spaced(every))), (f) => {
-        fiber = f
-      }),
-    stop: () => (fiber ? Fiber.interrupt(fiber) : Effect.void),
-    routes: () => []
   }
 }
