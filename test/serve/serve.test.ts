@@ -1,11 +1,13 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { connect } from "node:net"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpApiClient from "@effect/platform/HttpApiClient"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
+import { Validator } from "@seriousme/openapi-schema-validator"
 import WebSocket from "ws"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
@@ -257,6 +259,75 @@ describe("bad requests get the envelope", () => {
     expect([noRoute.status, noRoute.body["error"]["type"]]).toEqual([404, "ApiError"])
     const noRun = await call(`${server.url}/v1/runs/run-unknown`)
     expect([noRun.status, noRun.body["error"]["type"], noRun.body["error"]["details"]["reason"]]).toEqual([404, "CheckpointError", "unknown-run"])
+  })
+
+  it("a 10,000-deep params or body answers 400 with the envelope, never a stack trace or a file path", async () => {
+    const deepObject = "{\"a\":".repeat(10_000) + "1" + "}".repeat(10_000)
+    const deepArray = "[".repeat(10_000) + "]".repeat(10_000)
+    const post = async (path: string, body: string) => {
+      const r = await fetch(`${server.url}${path}`, { method: "POST", body, headers: { "content-type": "application/json" } })
+      return { status: r.status, text: await r.text() }
+    }
+    const answers = [
+      await post("/v1/runs", `{"graph_id":"run:hello-stargraph","params":{"message":${deepObject}}}`),
+      await post("/v1/runs", `{"graph_id":"run:hello-stargraph","params":${deepObject}}`),
+      await post("/v1/runs", deepArray),
+      await post("/v1/runs", `{"graph_id":${deepArray}}`),
+      await post("/v1/runs/run-unknown/respond", `{"response":${deepObject}}`),
+      await post("/v1/runs/run-unknown/counterfactual", `{"mutation":{"state_overrides":{"message":${deepArray}}}}`)
+    ]
+    for (const answer of answers) {
+      expect(answer.status).toBe(400)
+      const envelope = JSON.parse(answer.text) as { error: { type: string; message: string; details: Record<string, unknown> } }
+      expect(envelope.error).toMatchObject({ type: "InputError", details: { field: "body" } })
+      expect(envelope.error.message).toContain("nested more than 520 levels deep")
+      expect(answer.text.length).toBeLessThan(1000)
+      for (const leak of [ROOT, tmpdir(), "file://", "    at ", ".ts:"]) expect(answer.text).not.toContain(leak)
+    }
+    // The server is still fine, and a body inside the bound goes through.
+    const ok = await post("/v1/runs", `{"graph_id":"run:hello-stargraph","params":{"message":"fine"}}`)
+    expect(ok.status).toBe(202)
+  })
+
+  it("/openapi.json passes a strict OpenAPI 3.1 validator, names its server, and documents webhook headers and body", async () => {
+    const local = tempDir()
+    const config = join(local, "stargraph.yaml")
+    writeFileSync(config, `webhooks:\n  - { id: nvd-mirror, graph: ${join(graphs, "hello", "graph.yaml")}, secret_env: NVD_SECRET }\n`)
+    const s = await boot({ db: join(local, "db.sqlite"), config, env: { NVD_SECRET: "k" }, authToken: "t0ken" })
+    try {
+      for (const target of [server, s]) {
+        const doc = await (await fetch(`${target.url}/openapi.json`)).json() as Record<string, any>
+        const result = await new Validator().validate(doc)
+        expect(result.errors ?? []).toEqual([])
+        expect(result.valid).toBe(true)
+        expect(doc["servers"]).toEqual([{ url: target.url, description: "this server" }])
+        expect(JSON.stringify(doc)).not.toContain("\"$id\"")
+      }
+      const doc = await (await fetch(`${s.url}/openapi.json`)).json() as Record<string, any>
+      const webhook = doc["paths"]["/v1/triggers/webhook/nvd-mirror"]["post"]
+      expect(webhook["parameters"].filter((p: { in: string }) => p.in === "header").map((p: { name: string; required: boolean }) => [p.name, p.required]))
+        .toEqual([["X-Stargraph-Timestamp", true], ["X-Stargraph-Nonce", true], ["X-Stargraph-Signature", true]])
+      expect(webhook["requestBody"]).toMatchObject({ required: true, content: { "application/json": { schema: { type: "object" } } } })
+      expect(Object.keys(webhook["responses"]).sort()).toEqual(["202", "400", "401", "404", "409", "413", "500", "503"])
+      expect(webhook["security"]).toEqual([{ bearer: [] }])
+    } finally {
+      await s.close()
+    }
+  })
+
+  it("an unknown graph on a server with no graphs says to pass --graphs", async () => {
+    const empty = await boot({ db: join(tempDir(), "db.sqlite") })
+    try {
+      const r = await call(`${empty.url}/v1/runs`, { json: { graph_id: "run:hello-stargraph" } })
+      expect([r.status, r.body["error"]["type"], r.body["error"]["details"]["reason"]]).toEqual([404, "SchedulerError", "unknown-graph"])
+      expect(r.body["error"]["details"]["fix"]).toContain("--graphs")
+      expect(r.body["error"]["details"]["fix"]).toContain("the folder serve runs from")
+      // With graphs registered, the fix lists them instead.
+      const known = await call(`${server.url}/v1/runs`, { json: { graph_id: "run:nope" } })
+      expect(known.body["error"]["details"]["fix"]).toContain("run:hello-stargraph")
+    } finally {
+      await empty.close()
+    }
   })
 
   it("documents every route in /openapi.json and writes one audit line per API action", async () => {
