@@ -1,0 +1,226 @@
+/**
+ * The command surface: parser errors, help, start-up loading, one flag vocabulary,
+ * `list`, `cancel`, and `serve`'s profile and default graphs.
+ */
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs"
+import { join } from "node:path"
+import { beforeAll, describe, expect, it } from "vitest"
+import { hasAnsi, ROOT, runIdOf, startStargraph, stargraph, tempDir } from "../helpers/cli.js"
+
+let work: string
+const copy = (name: string, from: string) => {
+  mkdirSync(join(work, name), { recursive: true })
+  for (const file of ["graph.yaml", "nodes.ts"]) if (existsSync(join(from, file))) copyFileSync(join(from, file), join(work, name, file))
+}
+beforeAll(() => {
+  work = tempDir()
+  copy("hello", join(ROOT, "examples", "hello"))
+  copy("approval", join(ROOT, "examples", "approval"))
+  copy("slow", join(ROOT, "test", "fixtures", "slow"))
+})
+
+const COMMANDS = ["run", "resume", "inspect", "list", "cancel", "validate", "replay", "serve"]
+
+describe("arguments and help", () => {
+  it("an unknown flag, a missing argument, a bad value or an unknown command is one line on stderr, exit 2, nothing on stdout", async () => {
+    const cases = [
+      ["run", "hello/graph.yaml", "--no-such-flag"],
+      ["inspect"],
+      ["list", "--limit", "many"],
+      ["list", "--status", "sleeping"],
+      ["frobnicate"]
+    ]
+    for (const args of cases) {
+      const r = await stargraph(args, { cwd: work })
+      expect({ args, code: r.code, stdout: r.stdout }).toEqual({ args, code: 2, stdout: "" })
+      expect(r.stderr.trim().split("\n"), args.join(" ")).toHaveLength(1)
+      expect(r.stderr).toMatch(/^error: .+ \(fix: see stargraph .*--help\)\n$/)
+      expect(hasAnsi(r.stderr)).toBe(false)
+    }
+    expect((await stargraph(["list", "--status", "sleeping"], { cwd: work })).stderr).toContain("stargraph list --help")
+  })
+
+  it("--help describes every option with its default, with no ANSI codes in a pipe or under NO_COLOR", async () => {
+    for (const command of COMMANDS) {
+      const r = await stargraph([command, "--help"], { cwd: work, env: { NO_COLOR: "1" } })
+      expect(r.code).toBe(0)
+      expect(hasAnsi(r.stdout)).toBe(false)
+      if (command === "validate") continue // no options of its own
+      const options = r.stdout.split("OPTIONS")[1] ?? ""
+      // Each option is a heading line (`--name …` or `(--name, --alias …)`) and its indented description.
+      const blocks = options.split(/\n(?=\(?--?[a-z])/).filter((b) => /^\(?--?[a-z]/.test(b.trim()))
+      expect(blocks.length, command).toBeGreaterThan(0)
+      for (const block of blocks) expect(block, `${command}: ${block.split("\n")[0]}`).toMatch(/default/)
+    }
+    const root = await stargraph(["--help"], { cwd: work })
+    expect(hasAnsi(root.stdout)).toBe(false)
+    for (const command of COMMANDS) expect(root.stdout).toContain(`- ${command} `)
+  })
+
+  it("--help and an argument error load neither SQLite nor the graph, scheduler, server or replay modules", async () => {
+    for (const args of [["--help"], ["run", "--help"], ["inspect"]]) {
+      const trace = join(tempDir(), "trace.txt")
+      await stargraph(args, {
+        cwd: work,
+        nodeArgs: ["--import", join(ROOT, "test", "cli", "fixtures", "trace-imports.mjs")],
+        env: { STARGRAPH_TRACE_IMPORTS: trace }
+      })
+      const loaded = readFileSync(trace, "utf8").split("\n")
+      expect(loaded.length).toBeGreaterThan(1)
+      const heavy = loaded.filter((m) =>
+        /better-sqlite3|@effect\/sql|\/src\/(graph|scheduler|serve|replay|triggers|runtime|nodes)\/|SqliteCheckpointer/.test(m))
+      expect({ args, heavy }).toEqual({ args, heavy: [] })
+    }
+  })
+})
+
+describe("one flag vocabulary", () => {
+  it("--db and --audit-log on run, resume, replay and cancel; --checkpoint and --log-file stay as aliases", async () => {
+    const db = join(work, "vocab.sqlite")
+    const log = join(work, "vocab.jsonl")
+    const run = await stargraph(["run", "approval/graph.yaml", "--inputs", "request=x", "--db", db, "--audit-log", log, "--quiet"], { cwd: work })
+    expect(run.last).toMatch(/status=awaiting-input$/)
+    const id = runIdOf(run.last)
+    const resumed = await stargraph(["resume", id, "--db", db, "--audit-log", log, "--response", "{\"approved\":true}", "--quiet"], { cwd: work })
+    expect(resumed.last).toBe(`run_id=${id} status=done`)
+    const replayed = await stargraph(["replay", id, "--db", db, "--audit-log", log], { cwd: work })
+    expect(replayed.code).toBe(0)
+    const aliased = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=a", "--checkpoint", db, "--log-file", log, "--quiet"], { cwd: work })
+    expect(aliased.code).toBe(0)
+    const events = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { run_id: string; event: string })
+    expect(events.filter((e) => e.run_id === id).map((e) => e.event)).toContain("run.finished")
+    expect(events.some((e) => e.run_id === runIdOf(aliased.last))).toBe(true)
+    expect(events.some((e) => e.run_id === replayed.stdout.trim().split("=")[1])).toBe(true)
+  })
+
+  it("inspect, list, resume and cancel refuse a database that does not exist, and create nothing", async () => {
+    const missing = join(work, "nowhere", "typo.sqlite")
+    for (const args of [["inspect", "run-x", "--db", missing], ["list", "--db", missing], ["resume", "run-x", "--db", missing], ["cancel", "run-x", "--db", missing]]) {
+      const r = await stargraph(args, { cwd: work })
+      expect({ args, code: r.code }).toEqual({ args, code: 2 })
+      expect(r.stderr).toMatch(/^error: CheckpointError\[not-a-database\]: there is no database at .*typo\.sqlite/)
+    }
+    expect(existsSync(join(work, "nowhere"))).toBe(false)
+  })
+})
+
+describe("stargraph list", () => {
+  it("lists runs newest first as a table, filters by status and graph, pages with --cursor, and prints {runs, next_cursor} with --json", async () => {
+    const db = join(work, "list.sqlite")
+    const ids: Array<string> = []
+    for (const message of ["a", "b", "c"]) {
+      ids.push(runIdOf((await stargraph(["run", "hello/graph.yaml", "--inputs", `message=${message}`, "--db", db, "--quiet"], { cwd: work })).last))
+    }
+    const waiting = runIdOf((await stargraph(["run", "approval/graph.yaml", "--inputs", "request=r", "--db", db, "--quiet"], { cwd: work })).last)
+    const table = await stargraph(["list", "--db", db], { cwd: work })
+    expect(table.code).toBe(0)
+    expect(table.lines[0]).toMatch(/^RUN_ID\s+GRAPH\s+STATUS\s+STEPS\s+CREATED\s+FINISHED$/)
+    expect(table.lines.slice(1).map((l) => l.split(/\s+/)[0])).toEqual([waiting, ...ids.reverse()])
+    expect(table.lines[1]).toMatch(/run:approval\s+awaiting-input\s+1\s/)
+
+    const json = async (...args: Array<string>) =>
+      JSON.parse((await stargraph(["list", "--db", db, "--json", ...args], { cwd: work })).stdout) as {
+        runs: Array<{ run_id: string; status: string; graph_id: string }>
+        next_cursor: string | null
+      }
+    expect((await json("--status", "awaiting-input")).runs.map((r) => r.run_id)).toEqual([waiting])
+    expect((await json("--graph", "run:hello-stargraph")).runs.map((r) => r.run_id)).toEqual(ids)
+    const first = await json("--limit", "2")
+    expect(first.runs.map((r) => r.run_id)).toEqual([waiting, ids[0]])
+    expect(first.next_cursor).toEqual(expect.any(String))
+    const second = await json("--limit", "2", "--cursor", first.next_cursor!)
+    expect(second.runs.map((r) => r.run_id)).toEqual(ids.slice(1))
+    expect(second.next_cursor).toBeNull()
+
+    const paged = await stargraph(["list", "--db", db, "--limit", "2"], { cwd: work })
+    expect(paged.stderr).toContain(`--cursor ${first.next_cursor}`)
+    const bad = await stargraph(["list", "--db", db, "--cursor", "not-a-cursor"], { cwd: work })
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/^error: InputError: --cursor: /)])
+    const zero = await stargraph(["list", "--db", db, "--limit", "0"], { cwd: work })
+    expect([zero.code, zero.stderr]).toEqual([2, expect.stringMatching(/^error: InputError: --limit: /)])
+  })
+})
+
+describe("stargraph cancel", () => {
+  it("cancels a run awaiting input and a paused run through the run loop (audit: run.started, run.cancelled)", async () => {
+    const db = join(work, "cancel.sqlite")
+    const log = join(work, "cancel.jsonl")
+    const waiting = runIdOf((await stargraph(["run", "approval/graph.yaml", "--inputs", "request=r", "--db", db, "--quiet"], { cwd: work })).last)
+    const r = await stargraph(["cancel", waiting, "--db", db, "--audit-log", log], { cwd: work })
+    expect([r.code, r.stderr, r.last]).toEqual([0, "", `run_id=${waiting} status=cancelled`])
+    const events = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; actor: string })
+    expect(events.map((e) => e.event)).toEqual(["run.started", "run.cancelled"])
+    expect(events.every((e) => e.actor === "cli")).toBe(true)
+
+    const cli = startStargraph(["run", "slow/graph.yaml", "--db", db, "--no-summary"], { cwd: work, env: { SLOW_NODE_MS: "300" } })
+    await cli.waitForStdout(/^step 1 /m)
+    cli.child.kill("SIGINT")
+    const paused = runIdOf((await cli.done).last)
+    const c = await stargraph(["cancel", paused, "--db", db], { cwd: work })
+    expect([c.code, c.last]).toEqual([0, `run_id=${paused} status=cancelled`])
+    const json = JSON.parse((await stargraph(["inspect", paused, "--db", db, "--json"], { cwd: work })).stdout) as { status: string; finished_at: string | null }
+    expect(json.status).toBe("cancelled")
+    expect(json.finished_at).toEqual(expect.any(String))
+  })
+
+  it("refuses a finished run and an unknown run (exit 2), and a run executing in a live process with how to stop it", async () => {
+    const db = join(work, "cancel-refuse.sqlite")
+    const done = runIdOf((await stargraph(["run", "hello/graph.yaml", "--inputs", "message=x", "--db", db, "--quiet"], { cwd: work })).last)
+    const finished = await stargraph(["cancel", done, "--db", db], { cwd: work })
+    expect([finished.code, finished.stderr]).toEqual([2, expect.stringMatching(/^error: RunStateError: run \S+ is already done; nothing to cancel\n$/)])
+    const unknown = await stargraph(["cancel", "run-nope", "--db", db], { cwd: work })
+    expect([unknown.code, unknown.stderr]).toEqual([2, expect.stringMatching(/^error: CheckpointError\[unknown-run\]/)])
+
+    const cli = startStargraph(["run", "slow/graph.yaml", "--db", db, "--no-summary"], { cwd: work, env: { SLOW_NODE_MS: "300" } })
+    try {
+      await cli.waitForStdout(/^step 1 /m)
+      const listed = JSON.parse((await stargraph(["list", "--db", db, "--status", "running", "--json"], { cwd: work })).stdout) as { runs: Array<{ run_id: string }> }
+      const running = listed.runs[0]!.run_id
+      const live = await stargraph(["cancel", running, "--db", db], { cwd: work })
+      expect(live.code).toBe(2)
+      expect(live.stderr).toMatch(/RunStateError: run \S+ is executing in live process \S+:\d+; stop it there \(Ctrl-C/)
+    } finally {
+      cli.child.kill("SIGINT")
+      await cli.done
+    }
+  })
+})
+
+describe("stargraph serve", () => {
+  const serve = async (args: ReadonlyArray<string>, cwd: string) => {
+    const cli = startStargraph(["serve", "--port", "0", ...args], { cwd })
+    await cli.waitForStdout(/listening on http:\/\/\S+/)
+    return { cli, url: /listening on (http:\/\/\S+)/.exec(cli.stdout())![1]! }
+  }
+
+  it("accepts --profile oss-default and refuses an unknown profile naming the allowed ones", async () => {
+    const bad = await stargraph(["serve", "--profile", "locked-down", "--graphs", "hello"], { cwd: work })
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toBe("error: InputError: --profile: unknown profile 'locked-down' (fix: use one of: oss-default)\n")
+    const { cli, url } = await serve(["--profile", "oss-default", "--graphs", "hello", "--db", join(work, "serve.sqlite")], work)
+    try {
+      expect((await fetch(`${url}/healthz`)).status).toBe(200)
+    } finally {
+      cli.child.kill("SIGTERM")
+      await cli.done
+    }
+  })
+
+  it("without --graphs registers the graphs under the current folder and says how many on stderr", async () => {
+    const dir = tempDir()
+    for (const name of ["hello", "approval"]) {
+      mkdirSync(join(dir, "graphs", name), { recursive: true })
+      for (const file of ["graph.yaml", "nodes.ts"]) if (existsSync(join(work, name, file))) copyFileSync(join(work, name, file), join(dir, "graphs", name, file))
+    }
+    const { cli, url } = await serve(["--db", join(dir, "serve.sqlite")], dir)
+    try {
+      const graphs = (await (await fetch(`${url}/v1/graphs`)).json()) as { graphs: Array<{ id: string }> }
+      expect(graphs.graphs.map((g) => g.id).sort()).toEqual(["run:approval", "run:hello-stargraph"])
+      expect(cli.stderr()).toMatch(/^registered 2 graphs from .* \(no --graphs given\)$/m)
+    } finally {
+      cli.child.kill("SIGTERM")
+      await cli.done
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})

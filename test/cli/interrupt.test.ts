@@ -1,0 +1,83 @@
+/** Ctrl-C during `run` and `resume`: the run is left paused (twice: cancelled), never lost. */
+import { copyFileSync, mkdirSync } from "node:fs"
+import { join } from "node:path"
+import { beforeAll, describe, expect, it } from "vitest"
+import { ROOT, runIdOf, startStargraph, stargraph, tempDir } from "../helpers/cli.js"
+
+let work: string
+let db: string
+beforeAll(() => {
+  work = tempDir()
+  db = join(work, "runs.sqlite")
+  mkdirSync(join(work, "slow"))
+  for (const file of ["graph.yaml", "nodes.ts"]) copyFileSync(join(ROOT, "test", "fixtures", "slow", file), join(work, "slow", file))
+})
+
+const inspect = async (id: string) =>
+  JSON.parse((await stargraph(["inspect", id, "--db", db, "--json"], { cwd: work })).stdout) as {
+    status: string
+    steps: number
+    final_state: { count: number; log: Array<string> }
+  }
+
+/** Start the slow graph and send SIGINT `presses` times once its first step is printed. */
+const interruptRun = async (presses: number) => {
+  const cli = startStargraph(["run", "slow/graph.yaml", "--db", db, "--no-summary"], { cwd: work, env: { SLOW_NODE_MS: "400" } })
+  await cli.waitForStdout(/^step 1 /m)
+  for (let i = 0; i < presses; i++) {
+    cli.child.kill("SIGINT")
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return cli.done
+}
+
+describe("Ctrl-C", () => {
+  it("pauses run after the step in flight, prints the run id, its state and the resume command, exits 130; that command finishes it", async () => {
+    const r = await interruptRun(1)
+    expect(r.code).toBe(130)
+    expect(r.last).toMatch(/^run_id=run-\S+ status=paused$/)
+    const id = runIdOf(r.last)
+    expect(r.stderr).toContain(`run ${id} paused after step`)
+    const command = /continue with: (stargraph resume .*)$/m.exec(r.stderr)?.[1]
+    expect(command).toBe(`stargraph resume ${id} --db ${db}`)
+    const paused = await inspect(id)
+    expect(paused.status).toBe("paused")
+    expect(paused.steps).toBeGreaterThanOrEqual(1)
+    expect(paused.steps).toBeLessThan(10)
+
+    const resumed = await stargraph(command!.split(" ").slice(1), { cwd: work, env: { SLOW_NODE_MS: "5" } })
+    expect(resumed.code).toBe(0)
+    expect(resumed.last).toBe(`run_id=${id} status=done`)
+    const done = await inspect(id)
+    // Every step ran exactly once across the two processes.
+    expect(done.final_state.count).toBe(10)
+    expect(done.final_state.log).toEqual(Array.from({ length: 10 }, (_, i) => `n${i}@${i}`))
+  })
+
+  it("a second Ctrl-C cancels the run: the step in flight is interrupted, exit 130, and resume refuses it", async () => {
+    const r = await interruptRun(2)
+    expect(r.code).toBe(130)
+    expect(r.last).toMatch(/status=cancelled$/)
+    const id = runIdOf(r.last)
+    expect(r.stderr).toContain(`run ${id} cancelled at step`)
+    expect(r.stderr).toContain(`stargraph replay ${id} --db ${db}`)
+    const cancelled = await inspect(id)
+    expect(cancelled.status).toBe("cancelled")
+    expect(cancelled.steps).toBeLessThan(10)
+    const again = await stargraph(["resume", id, "--db", db], { cwd: work })
+    expect(again.code).toBe(2)
+  })
+
+  it("pauses resume the same way", async () => {
+    const first = await interruptRun(1)
+    const id = runIdOf(first.last)
+    const cli = startStargraph(["resume", id, "--db", db, "--no-summary"], { cwd: work, env: { SLOW_NODE_MS: "400" } })
+    await cli.waitForStdout(/^step \d+ /m)
+    cli.child.kill("SIGINT")
+    const r = await cli.done
+    expect(r.code).toBe(130)
+    expect(r.last).toBe(`run_id=${id} status=paused`)
+    expect(r.stderr).toContain(`stargraph resume ${id} --db ${db}`)
+    expect((await inspect(id)).status).toBe("paused")
+  })
+})
