@@ -1,4 +1,5 @@
 import { mkdirSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { it as effectIt } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -12,7 +13,11 @@ import * as Graph from "../../src/graph/Graph.js"
 import * as GraphRegistry from "../../src/scheduler/GraphRegistry.js"
 import * as Scheduler from "../../src/scheduler/Scheduler.js"
 import * as CronTrigger from "../../src/triggers/CronTrigger.js"
-import { dispatchTriggerLifecycle } from "../../src/triggers/Dispatcher.js"
+import { NodeModuleError, SchedulerError, StargraphRuntimeError } from "../../src/errors.js"
+import { describeFailure, dispatchTriggerLifecycle } from "../../src/triggers/Dispatcher.js"
+import { envelopeOf, redact } from "../../src/triggers/httpError.js"
+import { MAX_BODY_DEPTH, nestsDeeperThan } from "../../src/triggers/jsonDepth.js"
+import { makePluginDeps } from "../../src/triggers/PluginDeps.js"
 import * as ProjectConfig from "../../src/triggers/ProjectConfig.js"
 import { ExtraTriggers, type Trigger, type TriggerDeps } from "../../src/triggers/Trigger.js"
 import { decodeTriggerEvent, idempotencyKeyOf } from "../../src/triggers/TriggerEvent.js"
@@ -144,7 +149,7 @@ const decodeConfig = (schedules: ReadonlyArray<CronTrigger.CronSpec>) =>
 
 describe("webhook trigger", () => {
   const SECRET = "s3cret"
-  const specs = [{ id: "nvd-mirror", graph: "g:echo", secret_env: "NVD_SECRET", window_s: 300, max_body_bytes: 1024, params: {} }] as unknown as ReadonlyArray<WebhookTrigger.WebhookSpec>
+  const specs = [{ id: "nvd-mirror", graph: "g:echo", secret_env: "NVD_SECRET", window_s: 300, max_body_bytes: 4096, params: {} }] as unknown as ReadonlyArray<WebhookTrigger.WebhookSpec>
 
   it("refuses a spec whose secret is not set", async () => {
     const result = await Effect.runPromise(Effect.either(WebhookTrigger.make(specs, {})))
@@ -169,14 +174,16 @@ describe("webhook trigger", () => {
       const replayed = yield* call(body, WebhookTrigger.sign(SECRET, body, now, "n1"))
       const badSig = yield* call(body, WebhookTrigger.sign("wrong", body, now, "n3"))
       const stale = yield* call(body, WebhookTrigger.sign(SECRET, body, now - 301, "n4"))
-      const huge = "{\"message\":\"" + "x".repeat(2000) + "\"}"
+      const huge = "{\"message\":\"" + "x".repeat(5000) + "\"}"
       const tooLarge = yield* call(huge, WebhookTrigger.sign(SECRET, huge, now, "n5"))
       const notJson = yield* call("not json", WebhookTrigger.sign(SECRET, "not json", now, "n6"))
       const noHeaders = yield* call(body, {})
+      const deep = `{"message":${"[".repeat(600)}${"]".repeat(600)}}`
+      const tooDeep = yield* call(deep, WebhookTrigger.sign(SECRET, deep, now, "n8"))
       const other = JSON.stringify({ message: "CVE-2026-0002" })
       const second = yield* call(other, WebhookTrigger.sign(SECRET, other, now, "n7"))
       const runs = yield* countRuns
-      return { ok, redelivered, replayed, badSig, stale, tooLarge, notJson, noHeaders, second, runs }
+      return { ok, redelivered, replayed, badSig, stale, tooLarge, notJson, noHeaders, tooDeep, second, runs }
     })).pipe(Effect.provide(stack(filename))))
     expect(out.ok.status).toBe(202)
     const okBody = out.ok.body as { run_id: string; deduplicated: boolean }
@@ -189,6 +196,8 @@ describe("webhook trigger", () => {
     expect(reasonOf(out.tooLarge)).toEqual([413, "body-too-large"])
     expect(reasonOf(out.notJson)).toEqual([400, "not-json"])
     expect(reasonOf(out.noHeaders)).toEqual([400, "missing-header"])
+    expect(reasonOf(out.tooDeep)).toEqual([400, "not-json"])
+    expect(JSON.stringify(out.tooDeep.body)).toContain("nests deeper than 520 levels")
     expect((out.badSig.body as { error: { type: string } }).error.type).toBe("WebhookError")
     expect(out.second.status).toBe(202)
     expect(out.runs).toHaveLength(2)
@@ -244,6 +253,20 @@ describe("plugins and project config", () => {
     expect(Either.isLeft(unknown) && unknown.left).toMatchObject({ reason: "invalid-config", triggerId: "schedules[0].color" })
   })
 
+  it("refuses config for a package trigger nobody declares, and a plugin entry with both or neither of module and package", async () => {
+    const root = tempDir()
+    const config = await Effect.runPromise(ProjectConfig.decode({ plugins: [{ name: "ping", package: "my-triggers", config: { a: 1 } }] }, join(root, "stargraph.yaml")))
+    expect(config.packagePlugins).toEqual([{ package: "my-triggers", trigger: "ping", config: { config_dir: root, a: 1 } }])
+    expect(config.plugins).toEqual([])
+    const missing = await Effect.runPromise(Effect.either(Effect.scoped(TriggerHost.start({ config, pluginRoot: root })).pipe(Effect.provide(stack(join(root, "db.sqlite"))))))
+    expect(Either.isLeft(missing) && missing.left).toMatchObject({ _tag: "TriggerError", reason: "plugin-not-found", triggerId: "my-triggers:stargraph.triggers:ping" })
+    expect(Either.isLeft(missing) && missing.left.fix).toContain("npm install my-triggers")
+    for (const entry of [{ name: "x" }, { name: "x", module: "./x.js", package: "p" }]) {
+      const bad = await Effect.runPromise(Effect.either(ProjectConfig.decode({ plugins: [entry] }, "stargraph.yaml")))
+      expect(Either.isLeft(bad) && bad.left.message).toContain("give exactly one of module (a project plugin) or package (a package's trigger)")
+    }
+  })
+
   it("runs the fswatch example: one run per new file, never twice", async () => {
     const dir = tempDir()
     mkdirSync(join(dir, "inbox"))
@@ -259,5 +282,76 @@ describe("plugins and project config", () => {
       return yield* countRuns
     })).pipe(Effect.provide(stack(join(dir, "db.sqlite")))))
     expect(runs.map((r) => r.inputs["message"]).sort()).toEqual([join(dir, "inbox", "a.txt"), join(dir, "inbox", "b.txt")])
+  })
+})
+
+describe("wire safety", () => {
+  it("measures JSON nesting in one pass, ignoring brackets inside strings", () => {
+    const nested = (n: number) => "[".repeat(n) + "]".repeat(n)
+    expect(nestsDeeperThan(nested(MAX_BODY_DEPTH))).toBe(false)
+    expect(nestsDeeperThan(nested(MAX_BODY_DEPTH + 1))).toBe(true)
+    expect(nestsDeeperThan(Buffer.from(nested(10_000)))).toBe(true)
+    expect(nestsDeeperThan(`{"a":"${"[".repeat(2000)}","b":"\\"[[[[["}`, 2)).toBe(false)
+    expect(nestsDeeperThan(`{"a":[{"b":[1]}]}`, 3)).toBe(true)
+  })
+
+  it("puts no stack trace and no server file path in an envelope", () => {
+    const internal = envelopeOf(new StargraphRuntimeError({
+      message: `internal error: RangeError: Maximum call stack size exceeded\n    at go (file://${ROOT}/node_modules/effect/src/Inspectable.ts:100:14)`
+    }))
+    expect(internal.error.message).toBe("StargraphRuntimeError: internal error: RangeError: Maximum call stack size exceeded")
+    expect(internal.error.details["message"]).toBe("internal error: RangeError: Maximum call stack size exceeded")
+    const module = envelopeOf(new NodeModuleError({
+      nodeId: "greet",
+      module: "./nodes.ts",
+      exportName: "greet",
+      reason: "module-not-found",
+      message: "module './nodes.ts' not found (looked for /srv/app/graphs/nodes.ts)",
+      fix: `create ${join(tmpdir(), "graphs", "nodes.ts")} or correct the 'module' path`
+    }))
+    expect(module.error.details["message"]).toBe("module './nodes.ts' not found (looked for nodes.ts)")
+    expect(module.error.details["fix"]).toBe("create nodes.ts or correct the 'module' path")
+    // API routes are not file paths.
+    expect(redact("no route GET /v2/nothing; see /v1/runs/run-1/cancel")).toBe("no route GET /v2/nothing; see /v1/runs/run-1/cancel")
+  })
+
+  it("describes any failure in one line, keeping the message of errors that have none of their own", () => {
+    const tagged = Object.assign(new Error(""), { _tag: "ServeError", cause: new Error("listen EADDRINUSE :::9") })
+    expect(describeFailure(tagged)).toBe("ServeError: listen EADDRINUSE :::9")
+    expect(describeFailure(new Error("could not start", { cause: new Error("EACCES") }))).toBe("could not start: EACCES")
+    expect(describeFailure(new Error("first line\n    at somewhere (x.js:1:1)"))).toBe("first line")
+    expect(describeFailure("busy")).toBe("busy")
+    expect(describeFailure({ code: "ECONNREFUSED" })).toBe("ECONNREFUSED")
+    expect(describeFailure(undefined)).toBe("undefined")
+  })
+})
+
+describe("plugin deps", () => {
+  it("are Promise-facing: calls run at once, results resolve, failures reject with the typed error", async () => {
+    const filename = join(tempDir(), "db.sqlite")
+    const out = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const deps: TriggerDeps = { scheduler: yield* Scheduler.Scheduler, registry: yield* GraphRegistry.GraphRegistry, checkpointer: yield* Checkpointer, config: { a: 1 } }
+      const plugin = makePluginDeps(deps, yield* Effect.runtime<never>(), "test-plugin")
+      return yield* Effect.promise(async () => {
+        const enqueued = await plugin.scheduler.enqueue("g:echo", { message: "hi" }, { idempotencyKey: "k-1" })
+        const again = await plugin.scheduler.enqueue("g:echo", { message: "hi" }, { idempotencyKey: "k-1" })
+        const missing = await plugin.scheduler.enqueue("g:nope", {}).then(() => undefined, (e: unknown) => e)
+        const before = await plugin.checkpointer.getCursor("c")
+        await plugin.checkpointer.setCursor("c", "v1")
+        const after = await plugin.checkpointer.getCursor("c")
+        const record = await plugin.checkpointer.findByIdempotencyKey("k-1")
+        return { enqueued, again, missing, before, after, record, ids: plugin.registry.ids(), config: plugin.config, effect: plugin.effect === deps }
+      })
+    })).pipe(Effect.provide(stack(filename))))
+    expect(out.enqueued).toMatchObject({ graphId: "g:echo", deduplicated: false })
+    expect(out.again).toMatchObject({ runId: out.enqueued.runId, deduplicated: true })
+    expect(out.missing).toBeInstanceOf(SchedulerError)
+    expect(out.missing).toMatchObject({ reason: "unknown-graph", graphId: "g:nope" })
+    expect([out.before, out.after]).toEqual([undefined, "v1"])
+    expect(out.record).toMatchObject({ run_id: out.enqueued.runId, owner: null })
+    expect(out.record?.inputs).toEqual({ message: "hi" })
+    expect(out.ids).toEqual(["g:echo"])
+    expect(out.config).toEqual({ a: 1 })
+    expect(out.effect).toBe(true)
   })
 })
