@@ -29,7 +29,8 @@ export const timeline = (run: RunRecord, checkpoints: ReadonlyArray<Checkpoint>)
     const node = typeof run.error.details["nodeId"] === "string" ? run.error.details["nodeId"] : (last?.next.join(",") ?? "")
     lines.push(`${pad(nextStep, 5)} ${pad(node, nodeWidth)} ${pad(run.status, 15)} ${pad("-", 10)} ${clip(run.error.message, 100)}`)
   } else if (run.status !== "done" && last && last.next.length > 0) {
-    lines.push(`${pad(nextStep, 5)} ${pad(last.next.join(","), nodeWidth)} ${pad(run.status === "running" ? "running" : "pending", 15)} ${pad("-", 10)}`)
+    const label = run.status === "running" || run.status === "paused" || run.status === "cancelled" ? run.status : "pending"
+    lines.push(`${pad(nextStep, 5)} ${pad(last.next.join(","), nodeWidth)} ${pad(label, 15)} ${pad("-", 10)}`)
   }
   return lines
 }
