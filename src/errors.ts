@@ -29,7 +29,9 @@ export class NodeModuleError extends Schema.TaggedError<NodeModuleError>()("Node
   nodeId: Schema.String,
   module: Schema.String,
   exportName: Schema.String,
-  reason: Schema.Literal("module-not-found", "export-not-found", "not-a-function", "load-failed"),
+  /** The graph file that names the module, when known. */
+  file: Schema.optional(Schema.String),
+  reason: Schema.Literal("module-not-found", "export-not-found", "not-a-function", "load-failed", "outside-root"),
   message: Schema.String,
   fix: Schema.String
 }) {}
@@ -221,13 +223,15 @@ export type RunFailure =
   | ReplayDivergenceError
   | RuleError
 
-/** Render any Stargraph error as one line for terminals and logs. */
-export const formatError = (error: StargraphError): string => {
+/** Render any Stargraph error as one line for terminals and logs (newlines in messages fold to spaces). */
+export const formatError = (error: StargraphError): string => render(error).replace(/\s*\n\s*/g, " ")
+
+const render = (error: StargraphError): string => {
   switch (error._tag) {
     case "IRValidationError":
       return `IRValidationError: ${error.summary()}`
     case "NodeModuleError":
-      return `NodeModuleError: node '${error.nodeId}' ${error.message} (fix: ${error.fix})`
+      return `NodeModuleError: node '${error.nodeId}' ${error.message}${error.file ? ` (graph ${error.file})` : ""} (fix: ${error.fix})`
     case "StateValidationError":
       return `StateValidationError: ${error.source} field '${error.field}'${
         error.nodeId ? ` (node '${error.nodeId}', step ${error.step})` : ""

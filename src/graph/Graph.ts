@@ -6,7 +6,7 @@
  * (the Effect then completes synchronously); otherwise the modules are imported from
  * beside the YAML (`.ts` works without a build step).
  */
-import { readFileSync } from "node:fs"
+import { readFileSync, statSync } from "node:fs"
 import { dirname, resolve } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -18,12 +18,12 @@ import { type Checkpoint, INPUT_NODE, type NewRun, type RunRecord, TERMINAL_STAT
 import {
   CheckpointError,
   IRValidationError,
-  type NodeModuleError,
+  NodeModuleError,
   RunStateError,
   StateValidationError
 } from "../errors.js"
 import { graphHash, runtimeHash } from "../ir/hash.js"
-import { decodeIR, irError, parseIR, type IRSource } from "../ir/parse.js"
+import { decodeIR, graphTooLarge, irError, parseIR, type IRSource } from "../ir/parse.js"
 import { IRDocument } from "../ir/schema.js"
 import { compileInline, compileModuleSchema, type CompiledStateSchema, type State } from "../ir/stateSchema.js"
 import { buildTopology } from "../ir/topology.js"
@@ -44,6 +44,7 @@ import { nowIso, OWNER, RunLoop } from "../runtime/RunLoop.js"
 import { AuditSink } from "../telemetry/AuditSink.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import * as GraphRun from "./GraphRun.js"
+import { listSome, maxGraphBytes } from "../ir/limits.js"
 
 /** Options for starting a run. */
 export interface StartOptions {
@@ -107,6 +108,14 @@ export interface MakeOptions {
   readonly baseDir?: string
   /** Module namespaces by the specifier written in the IR, instead of importing them. */
   readonly modules?: { readonly [specifier: string]: ModuleNamespace }
+  /**
+   * Extra folders node, router and state-schema modules may come from. By default a
+   * module must resolve inside the graph file's folder tree (a graph cannot import
+   * `../../etc/passwd` or an absolute path).
+   */
+  readonly moduleRoots?: ReadonlyArray<string>
+  /** Largest graph file accepted, in bytes (default 1 MiB, or STARGRAPH_MAX_GRAPH_BYTES). */
+  readonly maxGraphBytes?: number
 }
 
 const moduleRefs = (ir: IRDocument) => {
@@ -139,7 +148,7 @@ const build = (
         const known = namespaces.get(ref.module)
         if (known) return known
         const provided = options.modules?.[ref.module]
-        const loaded = provided ? { namespace: provided, hash: "provided" } : yield* loadModule(baseDir, ref)
+        const loaded = provided ? { namespace: provided, hash: "provided" } : yield* loadModule(baseDir, ref, { graphFile: options.file, roots: [baseDir, ...(options.moduleRoots ?? [])] })
         namespaces.set(ref.module, loaded.namespace)
         moduleHashes[ref.module] = loaded.hash
         return loaded.namespace
@@ -192,7 +201,14 @@ const build = (
       source: options.file ? resolve(options.file) : undefined
     }
     return withRuns(definition)
-  })
+  }).pipe(
+    // Every module error names the graph file that referenced the module.
+    Effect.mapError((error) =>
+      error._tag === "NodeModuleError" && error.file === undefined && options.file !== undefined
+        ? new NodeModuleError({ ...error, file: options.file })
+        : error
+    )
+  )
 
 const decodeInitial = (definition: GraphDefinition) => {
   const decode = Schema.decodeUnknownEither(definition.state.schema, { onExcessProperty: "error" })
@@ -205,7 +221,7 @@ const decodeInitial = (definition: GraphDefinition) => {
     const invalid = (error: ParseResult.ParseError) => {
       const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
       const field = (issue?.path ?? []).map(String).join(".") || "<inputs>"
-      const declared = [...definition.state.fields.values()].map((f) => `${f.name}${f.type ? `: ${f.type}` : ""}`).join(", ")
+      const declared = listSome([...definition.state.fields.values()].map((f) => `${f.name}${f.type ? `: ${f.type}` : ""}`))
       return new StateValidationError({
         source: "inputs",
         field,
@@ -389,13 +405,20 @@ export const make = (ir: unknown, options: MakeOptions = {}): Effect.Effect<Grap
 
 /** Build a graph from YAML text. */
 export const fromYaml = (text: string, options: MakeOptions = {}): Effect.Effect<Graph, IRValidationError | NodeModuleError> =>
-  Effect.suspend(() => Effect.flatMap(parseIR(text, options.file), ({ ir, source }) => build(ir, source, options)))
+  Effect.suspend(() =>
+    Effect.flatMap(parseIR(text, options.file, { maxBytes: maxGraphBytes(options.maxGraphBytes) }), ({ ir, source }) => build(ir, source, options))
+  )
 
 /** Read a YAML graph file and build it; node modules are resolved beside it. */
 export const load = (file: string, options: Omit<MakeOptions, "file"> = {}): Effect.Effect<Graph, IRValidationError | NodeModuleError> =>
   Effect.flatMap(
     Effect.try({
-      try: () => readFileSync(file, "utf8"),
+      try: () => {
+        // Refuse an oversize file before reading it (parseIR checks the text as well).
+        const limit = maxGraphBytes(options.maxGraphBytes)
+        const size = statSync(file).size
+        return size > limit ? { size, limit } : readFileSync(file, "utf8")
+      },
       catch: (cause) =>
         new IRValidationError({
           file,
@@ -404,5 +427,6 @@ export const load = (file: string, options: Omit<MakeOptions, "file"> = {}): Eff
           fix: "pass the path of an existing graph.yaml"
         })
     }),
-    (text) => fromYaml(text, { ...options, file })
+    (text) =>
+      typeof text === "string" ? fromYaml(text, { ...options, file }) : Effect.fail(graphTooLarge(file, text.size, text.limit))
   )

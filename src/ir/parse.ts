@@ -7,6 +7,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as YAML from "yaml"
 import { IRValidationError } from "../errors.js"
+import { MAX_IR_DEPTH, MAX_YAML_ALIASES, maxGraphBytes } from "./limits.js"
 import { IRDocument } from "./schema.js"
 
 /** Where an IR came from, for error messages and line lookups. */
@@ -86,32 +87,108 @@ export interface ParsedIR {
   readonly source: IRSource
 }
 
-/** Parse YAML text and decode it as an IR document. */
-export const parseIR = (text: string, file?: string): Either.Either<ParsedIR, IRValidationError> => {
+/** Options of {@link parseIR}. */
+export interface ParseOptions {
+  /** Largest accepted text, in bytes (default {@link maxGraphBytes}). */
+  readonly maxBytes?: number
+}
+
+/** The error for a graph file over the size limit. */
+export const graphTooLarge = (file: string | undefined, bytes: number, limit: number): IRValidationError =>
+  documentError(
+    file,
+    `the graph is ${bytes.toLocaleString("en-US")} bytes, over the ${limit.toLocaleString("en-US")}-byte limit`,
+    "split the graph into subgraphs, or raise the limit with STARGRAPH_MAX_GRAPH_BYTES (bytes) if it is really this large"
+  )
+
+/** A document-level IR error (no path inside the IR). */
+const documentError = (file: string | undefined, message: string, fix: string, line?: number) =>
+  new IRValidationError({ file, path: "", ...(line !== undefined ? { line } : {}), message, fix })
+
+/**
+ * Parse YAML text and decode it as an IR document. Hostile input fails as an
+ * `IRValidationError`, never as a crash: text over the size limit, an alias bomb, nesting
+ * deeper than {@link MAX_IR_DEPTH}, tags that would construct objects (`!!js/function`)
+ * or are unknown, and NUL bytes in strings.
+ */
+export const parseIR = (text: string, file?: string, options: ParseOptions = {}): Either.Either<ParsedIR, IRValidationError> => {
+  const limit = maxGraphBytes(options.maxBytes)
+  const bytes = Buffer.byteLength(text, "utf8")
+  if (bytes > limit) {
+    return Either.left(graphTooLarge(file, bytes, limit))
+  }
   const lineCounter = new YAML.LineCounter()
-  const document = YAML.parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false })
+  let document: YAML.Document.Parsed
+  let value: unknown
+  try {
+    document = YAML.parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false })
+    const yamlError = document.errors[0]
+    if (yamlError) {
+      return Either.left(documentError(
+        file,
+        `malformed YAML: ${yamlError.message.split("\n")[0]}`,
+        "fix the YAML syntax at the line shown (indentation, quoting, duplicate keys)",
+        lineCounter.linePos(yamlError.pos[0]).line
+      ))
+    }
+    const tag = document.warnings.find((w) => w.code === "TAG_RESOLVE_FAILED")
+    if (tag) {
+      return Either.left(documentError(
+        file,
+        `unknown YAML tag: ${tag.message.split("\n")[0].replace(/ at line.*$/, "")}`,
+        "remove the tag: a graph is plain YAML data (tags such as !!js/function are never evaluated)",
+        lineCounter.linePos(tag.pos[0]).line
+      ))
+    }
+    value = document.toJS({ maxAliasCount: MAX_YAML_ALIASES })
+  } catch (cause) {
+    // The yaml library throws for alias bombs (ReferenceError) and overflows on absurd nesting (RangeError).
+    const aliases = cause instanceof ReferenceError && /alias/i.test(cause.message)
+    return Either.left(documentError(
+      file,
+      aliases ? "the document expands too many YAML aliases (an alias bomb)" : `the document cannot be read: ${cause instanceof RangeError ? "nested too deeply" : String(cause)}`,
+      aliases ? `use at most ${MAX_YAML_ALIASES} aliases, or write the values out` : `keep nesting under ${MAX_IR_DEPTH} levels`
+    ))
+  }
   const source: IRSource = { file, document, lineCounter }
-  const yamlError = document.errors[0]
-  if (yamlError) {
-    const line = lineCounter.linePos(yamlError.pos[0]).line
-    return Either.left(new IRValidationError({
-      file,
-      path: "",
-      line,
-      message: `malformed YAML: ${yamlError.message.split("\n")[0]}`,
-      fix: "fix the YAML syntax at the line shown (indentation, quoting, duplicate keys)"
-    }))
-  }
-  const value: unknown = document.toJS({ maxAliasCount: 100 })
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    return Either.left(new IRValidationError({
-      file,
-      path: "",
-      message: "the document is not a mapping",
-      fix: "the top level must be a mapping with ir_version, id, state_schema, nodes and edges"
-    }))
+    return Either.left(documentError(file, "the document is not a mapping", "the top level must be a mapping with ir_version, id, nodes and a state schema"))
   }
+  const hostile = scanValue(value)
+  if (hostile) return Either.left(irError(source, hostile.path, hostile.message, hostile.fix))
   return Either.map(decodeIR(value, source), (ir) => ({ ir, source }))
+}
+
+/**
+ * The first part of a parsed document the loader refuses outright: nesting deeper than
+ * {@link MAX_IR_DEPTH}, or a NUL byte in a string or key. Iterative, so any depth is safe.
+ */
+export const scanValue = (
+  value: unknown
+): { readonly path: ReadonlyArray<PropertyKey>; readonly message: string; readonly fix: string } | undefined => {
+  const stack: Array<{ readonly value: unknown; readonly path: ReadonlyArray<PropertyKey> }> = [{ value, path: [] }]
+  while (stack.length > 0) {
+    const { path, value: current } = stack.pop()!
+    if (typeof current === "string") {
+      if (current.includes("\u0000")) {
+        return { path, message: "the string contains a NUL byte", fix: "remove the NUL (\\0) character" }
+      }
+      continue
+    }
+    if (typeof current !== "object" || current === null) continue
+    if (path.length >= MAX_IR_DEPTH) {
+      return { path: path.slice(0, 8), message: `nested more than ${MAX_IR_DEPTH} levels deep`, fix: `keep nesting under ${MAX_IR_DEPTH} levels` }
+    }
+    const entries: Array<readonly [PropertyKey, unknown]> = Array.isArray(current) ? current.map((v, i) => [i, v] as const) : Object.entries(current)
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, child] = entries[i]!
+      if (typeof key === "string" && key.includes("\u0000")) {
+        return { path, message: "a key contains a NUL byte", fix: "remove the NUL (\\0) character" }
+      }
+      stack.push({ value: child, path: [...path, key] })
+    }
+  }
+  return undefined
 }
 
 const findSetTypedField = (input: unknown): ReadonlyArray<PropertyKey> | undefined => {

@@ -87,13 +87,20 @@ const property = (spec: FieldSpec): Schema.Schema.Any | Schema.PropertySignature
   return spec.required ? s : Schema.optional(s)
 }
 
+/** The first issue of a parse error, as one line: `at [1]: Expected number, actual "x"`. */
+const oneLine = (error: ParseResult.ParseError): string => {
+  const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+  const at = issue && issue.path.length > 0 ? `at ${issue.path.map((p) => (typeof p === "number" ? `[${p}]` : String(p))).join(".")}: ` : ""
+  return `${at}${issue?.message ?? "invalid"}`.replace(/\s*\n\s*/g, " ")
+}
+
 const checkDefault = (spec: FieldSpec, path: ReadonlyArray<PropertyKey>): CompileProblem | undefined => {
   if (spec.default === undefined) return undefined
   const result = Schema.decodeUnknownEither(fieldSchema(spec) as Schema.Schema<unknown, unknown>)(spec.default)
   if (Either.isRight(result)) return undefined
   return {
     path: [...path, "default"],
-    message: `default does not match type '${spec.type}': ${ParseResult.TreeFormatter.formatErrorSync(result.left)}`,
+    message: `default does not match type '${spec.type}': ${oneLine(result.left)}`,
     fix: `give a default of type '${spec.type}' or remove it`
   }
 }

@@ -8,6 +8,8 @@ import type { IRValidationError } from "../errors.js"
 import { irError, type IRSource } from "./parse.js"
 import { type Condition, END, type IRDocument, type NodeSpec } from "./schema.js"
 import type { FieldInfo } from "./stateSchema.js"
+import { listSome } from "./limits.js"
+import { placeholders } from "./template.js"
 
 /** An outgoing edge, resolved. */
 export type OutEdge =
@@ -66,7 +68,7 @@ export const buildTopology = (
     const fieldProblem = checkNodeFields(node, fields)
     if (fieldProblem) return fail(["nodes", i, ...fieldProblem.path], fieldProblem.message, fieldProblem.fix)
   }
-  const known = [...nodes.keys()].join(", ")
+  const known = listSome(nodes.keys())
   const checkRef = (id: string, path: ReadonlyArray<PropertyKey>, allowEnd: boolean) =>
     nodes.has(id) || (allowEnd && id === END)
       ? undefined
@@ -196,57 +198,81 @@ const possibleSuccessors = (topology: Topology, id: string): { readonly next: Re
   return { next, canEnd }
 }
 
-/** Nodes reachable from the entry from which the run can never end, as a cycle path. */
+/**
+ * Nodes reachable from the entry from which the run can never end, as a cycle path.
+ * Linear in nodes and edges: a forward walk from the entry, then a backward walk from
+ * every node that can end.
+ */
 const findTrappedCycle = (topology: Topology): ReadonlyArray<string> | undefined => {
-  const reachable = new Set<string>([topology.entry])
-  const queue = [topology.entry]
-  while (queue.length > 0) {
-    const id = queue.shift()!
-    for (const n of possibleSuccessors(topology, id).next) {
-      if (!reachable.has(n)) {
-        reachable.add(n)
-        queue.push(n)
+  const successors = new Map<string, { readonly next: ReadonlyArray<string>; readonly canEnd: boolean }>()
+  const reachable: Array<string> = [topology.entry]
+  const seen = new Set<string>(reachable)
+  for (let i = 0; i < reachable.length; i++) {
+    const id = reachable[i]!
+    const out = possibleSuccessors(topology, id)
+    successors.set(id, out)
+    for (const n of out.next) {
+      if (!seen.has(n)) {
+        seen.add(n)
+        reachable.push(n)
       }
+    }
+  }
+  const predecessors = new Map<string, Array<string>>()
+  for (const [id, out] of successors) {
+    for (const n of out.next) {
+      const list = predecessors.get(n)
+      if (list) list.push(id)
+      else predecessors.set(n, [id])
     }
   }
   const terminates = new Set<string>()
-  let changed = true
-  while (changed) {
-    changed = false
-    for (const id of reachable) {
-      if (terminates.has(id)) continue
-      const { canEnd, next } = possibleSuccessors(topology, id)
-      if (canEnd || next.some((n) => terminates.has(n))) {
-        terminates.add(id)
-        changed = true
+  const queue = reachable.filter((id) => successors.get(id)!.canEnd)
+  for (const id of queue) terminates.add(id)
+  for (let i = 0; i < queue.length; i++) {
+    for (const p of predecessors.get(queue[i]!) ?? []) {
+      if (!terminates.has(p)) {
+        terminates.add(p)
+        queue.push(p)
       }
     }
   }
-  const stuck = [...reachable].filter((id) => !terminates.has(id))
+  const stuck = reachable.filter((id) => !terminates.has(id))
   if (stuck.length === 0) return undefined
   // Walk from the first stuck node until a node repeats: that is the cycle to show.
   const path: Array<string> = []
+  const onPath = new Set<string>()
   let current: string | undefined = stuck.sort((a, b) => topology.order.get(a)! - topology.order.get(b)!)[0]
-  while (current !== undefined && !path.includes(current)) {
+  while (current !== undefined && !onPath.has(current)) {
     path.push(current)
-    current = possibleSuccessors(topology, current).next.find((n) => !terminates.has(n))
+    onPath.add(current)
+    current = successors.get(current)!.next.find((n) => !terminates.has(n))
   }
-  return current !== undefined ? [...path.slice(path.indexOf(current)), current] : path
+  const cycle = current !== undefined ? [...path.slice(path.indexOf(current)), current] : path
+  return cycle.length > 12 ? [...cycle.slice(0, 6), `… (${cycle.length - 12} more)`, ...cycle.slice(-6)] : cycle
 }
 
 const checkNodeFields = (
   node: NodeSpec,
   fields: ReadonlyMap<string, FieldInfo>
 ): { readonly path: ReadonlyArray<PropertyKey>; readonly message: string; readonly fix: string } | undefined => {
-  const declared = [...fields.keys()].join(", ")
+  const declared = listSome(fields.keys())
   switch (node.kind) {
     case "set":
-      for (const key of Object.keys(node.values)) {
+      for (const [key, value] of Object.entries(node.values)) {
         if (!fields.has(key)) {
           return {
             path: ["values", key],
             message: `writes undeclared state field '${key}'`,
             fix: `declare '${key}' in state_schema or use one of: ${declared}`
+          }
+        }
+        const unknown = placeholders(value).find((p) => !fields.has(p.split(".")[0]!))
+        if (unknown !== undefined) {
+          return {
+            path: ["values", key],
+            message: `the template reads undeclared state field '{{${unknown}}}'`,
+            fix: `use a declared field in the placeholder: ${declared}`
           }
         }
       }
@@ -270,7 +296,7 @@ const checkCondition = (
 ): IRValidationError | undefined => {
   const head = condition.field.split(".")[0] ?? ""
   if (!fields.has(head)) {
-    return irError(source, path, `condition reads undeclared state field '${head}'`, `use one of: ${[...fields.keys()].join(", ")}`)
+    return irError(source, path, `condition reads undeclared state field '${head}'`, `use one of: ${listSome(fields.keys())}`)
   }
   const needsValue = !["exists", "truthy", "falsy"].includes(condition.op)
   if (needsValue && condition.value === undefined) {

@@ -2,7 +2,7 @@
 import type { Condition } from "../ir/schema.js"
 import type { State } from "../ir/stateSchema.js"
 import { jsonEqual } from "../ir/json.js"
-import { readPath } from "./template.js"
+import { readPath } from "../ir/template.js"
 
 const compare = (a: unknown, b: unknown): number | undefined =>
   typeof a === "number" && typeof b === "number"

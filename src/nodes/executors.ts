@@ -10,7 +10,7 @@ import { NodeExecutionError, NodeModuleError, ReplayDivergenceError } from "../e
 import type { NodeSpec } from "../ir/schema.js"
 import type { State } from "../ir/stateSchema.js"
 import { liveCalls, type NodeCalls } from "./calls.js"
-import { expand } from "./template.js"
+import { expand } from "../ir/template.js"
 
 /** What a node sees besides the state. */
 export interface NodeContext extends NodeCalls {

@@ -20,6 +20,7 @@ import { nowIso } from "../runtime/RunLoop.js"
 import { decodeMutation, derivedHash } from "../runtime/Mutation.js"
 import { replaySource } from "../runtime/replaySource.js"
 import { diffRuns, type RunDiff } from "./RunDiff.js"
+import { listSome } from "../ir/limits.js"
 
 /** How to fork. */
 export interface ForkOptions {
@@ -80,7 +81,7 @@ export const fork = (
         return yield* new InputError({
           field: `mutation.node_output_overrides.${nodeId}`,
           message: `no node '${nodeId}' in graph ${graph.id}`,
-          fix: `use one of: ${[...graph.topology.nodes.keys()].join(", ")}`
+          fix: `use one of: ${listSome(graph.topology.nodes.keys())}`
         })
       }
     }

@@ -8,6 +8,7 @@ import { END } from "../ir/schema.js"
 import type { State } from "../ir/stateSchema.js"
 import type { GraphDefinition } from "./GraphDefinition.js"
 import { evaluate } from "../nodes/condition.js"
+import { listSome } from "../ir/limits.js"
 
 /** The frontier plus updated join progress. */
 export interface NextStep {
@@ -41,7 +42,7 @@ const routerTargets = (
       const bad = targets.find((t) => !allowed.includes(t))
       return bad === undefined
         ? Effect.succeed(targets)
-        : Effect.fail(failed(`router returned '${bad}', which is not among its declared targets (${allowed.join(", ")})`))
+        : Effect.fail(failed(`router returned '${bad}', which is not among its declared targets (${listSome(allowed)})`))
     })
   )
 }

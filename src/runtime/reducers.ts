@@ -6,6 +6,7 @@ import { StateConflictError, StateValidationError } from "../errors.js"
 import type { Reducer } from "../ir/schema.js"
 import type { FieldInfo, State } from "../ir/stateSchema.js"
 import { checkJson } from "../ir/json.js"
+import { listSome } from "../ir/limits.js"
 
 /** One node's update in a step, in deterministic (declaration) order. */
 export interface NodeWrite {
@@ -64,7 +65,7 @@ export const applyWrites = (
           field: key,
           nodeId: node,
           step,
-          message: `'${key}' is not a declared state field (declared: ${[...fields.keys()].join(", ")})`
+          message: `'${key}' is not a declared state field (declared: ${listSome(fields.keys())})`
         }))
       }
       const jsonProblem = checkJson(value, key)

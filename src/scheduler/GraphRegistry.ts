@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { IRValidationError, type NodeModuleError, SchedulerError } from "../errors.js"
 import * as Graph from "../graph/Graph.js"
+import { listSome } from "../ir/limits.js"
 
 /** Lookup of runnable graphs. */
 export interface GraphRegistryShape {
@@ -38,7 +39,7 @@ export const make = (graphs: Iterable<Graph.Graph>): Effect.Effect<GraphRegistry
       }
       byId.set(graph.id, graph)
     }
-    const ids = () => [...byId.keys()].sort().join(", ") || "none"
+    const ids = () => listSome([...byId.keys()].sort()) || "none"
     return {
       get: (graphId) => {
         const graph = byId.get(graphId)

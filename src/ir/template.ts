@@ -2,7 +2,7 @@
  * `{{field}}` templates for `set` nodes. A string that is exactly one placeholder yields
  * the raw value (keeping its type); placeholders inside text are rendered as text.
  */
-import type { State } from "../ir/stateSchema.js"
+import type { State } from "./stateSchema.js"
 
 const WHOLE = /^\{\{\s*([A-Za-z_][\w.]*)\s*\}\}$/
 const PART = /\{\{\s*([A-Za-z_][\w.]*)\s*\}\}/g
@@ -29,4 +29,12 @@ export const expand = (value: unknown, state: State): unknown => {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expand(v, state)]))
   }
   return value
+}
+
+/** Every `{{path}}` placeholder in `value` (recursively through arrays and objects). */
+export const placeholders = (value: unknown): ReadonlyArray<string> => {
+  if (typeof value === "string") return [...value.matchAll(PART)].map((m) => m[1]!)
+  if (Array.isArray(value)) return value.flatMap(placeholders)
+  if (value !== null && typeof value === "object") return Object.values(value).flatMap(placeholders)
+  return []
 }
