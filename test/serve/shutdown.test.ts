@@ -33,6 +33,39 @@ describe("stargraph serve as a process", () => {
     }
   })
 
+  it("serves with a class plugin (the how-to's form) beside one that throws at load", async () => {
+    const dir = tempDir()
+    mkdirSync(join(dir, "g"))
+    writeFileSync(join(dir, "g", "graph.yaml"), "ir_version: \"1.0.0\"\nid: g:noop\nstate_schema: { fields: { message: { type: string, default: \"\" } } }\nnodes: [{ id: a, kind: noop }]\n")
+    writeFileSync(join(dir, "tick.js"), [
+      "export class Tick {",
+      "  init(deps) { this.deps = deps }",
+      "  async start() { await this.deps.scheduler.enqueue('g:noop', { message: 'tick' }, { idempotencyKey: 'tick-1' }) }",
+      "  stop() {}",
+      "  routes() { return [] }",
+      "}", ""
+    ].join("\n"))
+    writeFileSync(join(dir, "broken.js"), "throw new Error('broken at load')\n")
+    writeFileSync(join(dir, "stargraph.yaml"), [
+      "graphs: [./g]",
+      "plugins:",
+      "  - { name: tick, module: ./tick.js, export: Tick }",
+      "  - { name: broken, module: ./broken.js }", ""
+    ].join("\n"))
+    const s = await serve(["--config", join(dir, "stargraph.yaml"), "--db", join(dir, "db.sqlite")])
+    try {
+      expect((await fetch(`${s.url}/healthz`)).status).toBe(200)
+      let runs: Array<{ idempotency_key: string | null }> = []
+      for (let i = 0; i < 100 && runs.length === 0; i++) {
+        runs = (await (await fetch(`${s.url}/v1/runs`)).json() as { runs: typeof runs }).runs
+        if (runs.length === 0) await new Promise((r) => setTimeout(r, 50))
+      }
+      expect(runs.map((r) => r.idempotency_key)).toEqual(["tick-1"])
+    } finally {
+      s.child.kill("SIGTERM")
+    }
+  })
+
   it("drains on SIGTERM: stops accepting, lets the in-flight run finish, keeps queued runs, exits 0", async () => {
     const dir = tempDir()
     mkdirSync(join(dir, "g"))
