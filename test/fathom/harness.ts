@@ -96,7 +96,8 @@ export const toText = (e: SExpr): string => {
 
 /** The `(facts)` listing as CLIPS prints it. */
 export const factsListing = (engine: Engine): string => {
-  const facts = engine.facts()
+  // (facts) lists the facts visible from the current module (MAIN here).
+  const facts = engine.facts().filter((f) => f.module === "MAIN")
   let s = ""
   for (const f of facts) s += `f-${padRight(String(f.id), 5)} ${renderFact(f)}\n`
   s += `For a total of ${facts.length} fact${facts.length === 1 ? "" : "s"}.\n`

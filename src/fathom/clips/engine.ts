@@ -41,6 +41,8 @@ import { EMPTY, equals, FALSE, multifield, NIL, sym, TRUE, type Value } from "./
 export interface Fact {
   readonly id: number
   readonly template: string
+  /** The module the template belongs to. */
+  readonly module: string
   /** True for ordered facts like `(foo a b)`. */
   readonly ordered: boolean
   /** Template facts: slot name and value, in template order (empty for ordered facts). */
@@ -1237,9 +1239,9 @@ const view = (f: InternalFact): Fact => {
   const t = f.template
   if (t.implied) {
     const mf = f.fields[0]!
-    return { id: f.id, template: t.name, ordered: true, slots: [], fields: mf.type === "MULTIFIELD" ? mf.value : [mf] }
+    return { id: f.id, template: t.name, module: t.module, ordered: true, slots: [], fields: mf.type === "MULTIFIELD" ? mf.value : [mf] }
   }
-  return { id: f.id, template: t.module === "MAIN" ? t.name : t.name, ordered: false, slots: t.slots.map((s) => [s.name, f.fields[s.index]!] as const), fields: f.fields }
+  return { id: f.id, template: t.name, module: t.module, ordered: false, slots: t.slots.map((s) => [s.name, f.fields[s.index]!] as const), fields: f.fields }
 }
 
 /** Renders a fact exactly as CLIPS prints it, e.g. `(a (x 1) (m 1 2))` or `(foo a b)`. */

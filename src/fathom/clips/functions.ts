@@ -313,10 +313,11 @@ const BUILTINS: ReadonlyArray<FunctionDef> = [
   def("multifieldp", 1, 1, (a) => bool(a[0]!.type === "MULTIFIELD")),
   def("fact-addressp", 1, 1, (a) => bool(a[0]!.type === "FACT-ADDRESS")),
   // ----- facts -----
-  def("fact-index", 1, 1, (a, _e, s) => {
+  def("fact-index", 1, 1, (a, e, s) => {
     const v = a[0]!
     if (v.type !== "FACT-ADDRESS") return err(s, "function fact-index expected argument #1 to be of type fact-address", "pass a fact address", "ARGACCES5")
-    return i(v.value)
+    // A retracted fact's index reads as -1, as in CLIPS.
+    return i(e.host.factById(v.value) === undefined ? -1 : v.value)
   }),
   def("fact-existp", 1, 1, (a, e) => {
     const v = a[0]!

@@ -281,7 +281,11 @@ const compilePattern = (
   const { ctx } = b
   const ce = el.ce
   let tmpl = ctx.template(ce.relation)
-  const slotSyntax = ce.items.some((x) => x.kind === "list")
+  const slotSyntax = ce.items.some((x, k) => {
+    if (x.kind !== "list") return false
+    const prev = ce.items[k - 1]
+    return !(prev !== undefined && prev.kind === "atom" && prev.token.kind === "symbol" && (prev.token.text === ":" || prev.token.text === "="))
+  })
   if (tmpl === undefined) {
     if (slotSyntax) return err(ctx, ce.relationPos, `unknown template ${ce.relation}`, `define (deftemplate ${ce.relation} ...) before the rule, or check the spelling`, "unknown-template")
     tmpl = ctx.impliedTemplate(ce.relation, ce.relationPos)
@@ -363,10 +367,30 @@ const compilePattern = (
       const f = plan.field
       const selfPN = fieldGetter({ kind: "PN" }, plan.ref)
       const selfR = fieldGetter({ kind: "R" }, plan.ref)
-      const testInPN = f.alternatives.length > 1 ? fieldVarsLocal(f) : true
       const pnAlts: Array<Test | null> = []
       const jnAlts: Array<Test | null> = []
       let selector: FieldResult["selector"] = null
+      let leadPN: Test | null = null
+      let leadJN: Test | null = null
+      if (f.leadVar !== null) {
+        const name = f.leadVar.name
+        const prior = local.get(name)
+        if (prior !== undefined && prior.multi !== f.multi && prior.ref !== null) {
+          return err(ctx, f.leadVar.pos, `variable ?${name} is used both as a single-field and a multifield variable`, "use one kind of variable per name")
+        }
+        if (prior !== undefined) {
+          if (prior.bind === bind) leadPN = varTest(selfPN, getterFor(prior, true), false)
+          else {
+            leadJN = varTest(selfR, getterFor(prior, false), false)
+            rightHashGetters.push({ key: selfR.key, read: (am) => readField(am.binds[0]!.fact, am.binds[0]!.markers, plan.ref) })
+            leftHashGetters.push({ key: getterFor(prior, false).key, read: readLeft(prior.bind, prior.ref) })
+          }
+        }
+        // Every positive occurrence becomes the reference for later ones (CLIPS propagation).
+        local.set(name, { bind, depth, ref: plan.ref, multi: f.multi })
+        patternVars.add(name)
+      }
+      const testInPN = f.alternatives.length > 1 ? fieldVarsLocal(f) : true
       for (const alt of f.alternatives) {
         const pn: Array<Test> = []
         const jn: Array<Test> = []
@@ -377,26 +401,10 @@ const compilePattern = (
         jnAlts.push(andTests(jn))
       }
       let pn = f.alternatives.length > 1 ? orTests(pnAlts) : (pnAlts[0] ?? null)
-      let jn = f.alternatives.length > 1 ? orTests(jnAlts) : (jnAlts[0] ?? null)
-      if (f.leadVar !== null) {
-        const name = f.leadVar.name
-        const prior = local.get(name)
-        if (prior !== undefined && prior.multi !== f.multi && prior.ref !== null) {
-          return err(ctx, f.leadVar.pos, `variable ?${name} is used both as a single-field and a multifield variable`, "use one kind of variable per name")
-        }
-        if (prior !== undefined) {
-          if (prior.bind === bind) {
-            pn = andTests([varTest(selfPN, getterFor(prior, true), false), pn])
-            selector = null
-          } else {
-            jn = andTests([varTest(selfR, getterFor(prior, false), false), jn])
-            rightHashGetters.push({ key: selfR.key, read: (am) => readField(am.binds[0]!.fact, am.binds[0]!.markers, plan.ref) })
-            leftHashGetters.push({ key: getterFor(prior, false).key, read: readLeft(prior.bind, prior.ref) })
-          }
-        }
-        // Every positive occurrence becomes the reference for later ones (CLIPS propagation).
-        local.set(name, { bind, depth, ref: plan.ref, multi: f.multi })
-        patternVars.add(name)
+      const jn = andTests([leadJN, f.alternatives.length > 1 ? orTests(jnAlts) : (jnAlts[0] ?? null)])
+      if (leadPN !== null) {
+        pn = andTests([leadPN, pn])
+        selector = null
       }
       if (selector !== null) pn = null
       rs.push({ plan, pn, selector })
