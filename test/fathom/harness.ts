@@ -147,6 +147,8 @@ export const runOurs = (c: Case, setup?: (engine: Engine) => void): string => {
         const n = args[0] === undefined ? undefined : (constant(args[0]) as { value: number }).value
         const r = engine.run(n)
         if (Either.isLeft(r)) out += engine.output() + `[error] ${r.left.reason}: ${r.left.message}\n`
+        // CLIPS 6.30 prints this when the remaining limit equals the firings (its own quirk).
+        else if (n !== undefined && n - r.right.firings.length === r.right.firings.length) out += engine.output() + "rule firing limit reached\n"
         break
       }
       case "assert":
@@ -156,7 +158,10 @@ export const runOurs = (c: Case, setup?: (engine: Engine) => void): string => {
         }
         break
       case "retract":
-        for (const a of args) engine.retract((constant(a) as { value: number }).value)
+        for (const a of args) {
+          const id = (constant(a) as { value: number }).value
+          if (!engine.retract(id)) out += engine.output() + `[PRNTUTIL1] Unable to find fact f-${id}.\n`
+        }
         break
       case "modify":
       case "duplicate": {

@@ -694,7 +694,17 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
 
   testError(error: unknown, join: JoinNode): void {
     void join
+    this.reportEvalError(error)
+  }
+
+  patternError(error: unknown): void {
+    this.reportEvalError(error)
+  }
+
+  /** A test on the left-hand side failed to evaluate: CLIPS prints the error and treats the test as failed. */
+  private reportEvalError(error: unknown): void {
     if (!(error instanceof EvalError)) throw error
+    this.trace(`[${error.clipsId ?? "EVAL"}] ${error.message}${error.site.construct !== undefined ? ` (in ${error.site.construct})` : ""}\n`)
   }
 
   focus(modules: ReadonlyArray<string>, where: ErrorSite): void {

@@ -155,10 +155,11 @@ export const placePattern = (root: AlphaNodeList, specs: ReadonlyArray<NodeSpec>
     const last = k === specs.length - 1
     const rh = last ? rightHash : null
     if (s.selector !== null) {
-      const selId = specIdentity(s, true, false, null)
+      // Both the selector and the value node of the last field carry the right hash (CLIPS).
+      const selId = specIdentity(s, true, false, rh)
       let sel = findNode(level, selId).found
       if (sel === null) {
-        sel = createNode(root, upper, new AlphaNode(s.kind, s.slot, s.field, s.endSlot, s.leaveFields, s.elem, null, s.selector.getter, s.selector.guard, null, null, upper))
+        sel = createNode(root, upper, new AlphaNode(s.kind, s.slot, s.field, s.endSlot, s.leaveFields, s.elem, null, s.selector.getter, s.selector.guard, null, rh, upper))
         if (incremental) sel.initialize = true
       }
       upper = sel
@@ -186,6 +187,8 @@ export const placePattern = (root: AlphaNodeList, specs: ReadonlyArray<NodeSpec>
 
 /** The callbacks the traversal drives. */
 export interface AlphaHost {
+  /** Reports an error raised by a pattern test (the test counts as failed). */
+  patternError(error: unknown): void
   /** A reusable environment for pattern tests (its `fact` and `markers` are set by the traversal). */
   readonly env: Env
   /** An incremental reset is under way: skip nodes not marked `initialize`. */
@@ -213,11 +216,25 @@ const nextNode = (finished: boolean, node: AlphaNode): AlphaNode | null => {
   return n.rightNode
 }
 
-const runTest = (host: AlphaHost, t: PNTest | null): boolean => (t === null ? true : t.fn(host.env))
+const runTest = (host: AlphaHost, t: PNTest | null): boolean => {
+  if (t === null) return true
+  try {
+    return t.fn(host.env)
+  } catch (e) {
+    host.patternError(e)
+    return false
+  }
+}
 
 const selectChild = (host: AlphaHost, sel: AlphaNode): AlphaNode | null => {
   if (!runTest(host, sel.selectorGuard)) return null
-  const v = sel.selectorGetter!.fn(host.env)
+  let v: Value
+  try {
+    v = sel.selectorGetter!.fn(host.env)
+  } catch (e) {
+    host.patternError(e)
+    return null
+  }
   return sel.hashed!.get(valueKey(v)) ?? null
 }
 
