@@ -16,11 +16,11 @@ import { Module, visibleTemplate } from "./modules.js"
 import { factIdentifier, padRight } from "./printer.js"
 import type { SExpr } from "./reader.js"
 import { matchFact, type AlphaHost, type AlphaNode } from "./rete/alpha.js"
-import { networkAssert, networkRetract, epmDrive, ASSERT, type DriveHost, type FactMatch } from "./rete/drive.js"
+import { networkAssert, networkRetract, epmDrive, ASSERT, type DriveHost } from "./rete/drive.js"
 import type { JoinNode, JoinRoots, RuleRef } from "./rete/join.js"
 import { compileLhs, readVar, type DisjunctPlan } from "./rete/lhs.js"
 import { buildDisjunct } from "./rete/network.js"
-import { PartialMatch, addBlockedLink, removeBlockedLink } from "./rete/partial-match.js"
+import { PartialMatch, addBlockedLink, removeBlockedLink, type AlphaBind } from "./rete/partial-match.js"
 import { fromSnapshot, toSnapshot, type Snapshot } from "./snapshot.js"
 import {
   ANY_CONSTRAINT,
@@ -28,6 +28,7 @@ import {
   describeViolation,
   impliedSlot,
   makeTemplate,
+  newFact,
   renderFact as renderInternalFact,
   type Constraint,
   type Fact as InternalFact,
@@ -133,6 +134,9 @@ interface Rule {
   frameSize: number
   readonly pos: Pos
   readonly file: string | undefined
+  /** Firings in the run numbered `runEpoch` (for the firing-limit message). */
+  runEpoch: number
+  runFirings: number
 }
 
 /** The rule reference stored on terminal joins. */
@@ -148,6 +152,7 @@ interface Deffacts {
 }
 
 const DEFAULT_FIRING_LIMIT = 100_000
+const NO_SITE: ErrorSite = {}
 
 const qualified = (name: string, module: string): string => (module === "MAIN" ? name : `${module}::${name}`)
 
@@ -264,7 +269,9 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   private readonly roots: JoinRoots = { rightPrimeJoins: [], leftPrimeJoins: [] }
   /** Live facts by index (insertion order = index order). */
   private readonly factMap = new Map<number, InternalFact>()
-  private readonly dupIndex = new Map<Template, Map<number, Array<InternalFact>>>()
+  /** API template lookups by name (cleared when templates change). */
+  private readonly templateCache = new Map<string, Template>()
+  private readonly templatesByName = new Map<string, Array<Template>>()
   private nextFactId = 0
   private timetag = 0
   /** Focus stack, top last. */
@@ -275,8 +282,10 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   private returnFlag = false
   private executingRule: Rule | null = null
   private inRun = false
+  private runEpoch = 0
   private silent = false
   incrementalReset = false
+  readonly markerStack: Array<Marker> = []
   readonly env: Env
   private readonly actionEnv: Env
 
@@ -338,6 +347,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     if (name.includes("::")) return fail("unknown-template", `unknown template ${name}`, "define it first", { ...where, pos })
     const nt = makeTemplate(name, from.name, true, [impliedSlot])
     from.templates.set(name, nt)
+    this.templatesByName.clear()
     return nt
   }
 
@@ -479,6 +489,8 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       return { name: s.name, index, multi: s.multi, constraint, default: def }
     })
     module.templates.set(local, makeTemplate(local, module.name, false, slots))
+    this.templateCache.clear()
+    this.templatesByName.clear()
   }
 
   private loadDeffunction(c: Extract<Construct, { kind: "deffunction" }>, file: string | undefined): void {
@@ -580,7 +592,9 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       },
       frameSize: slots.size,
       pos: c.pos,
-      file
+      file,
+      runEpoch: 0,
+      runFirings: 0
     }
     const incremental = this.factMap.size > 0 || this.hasActivations()
     plans.forEach((plan, d) => {
@@ -609,41 +623,59 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   assertFields(template: Template, fields: ReadonlyArray<Value>, _where: ErrorSite): InternalFact | undefined {
     void _where
     const h = hashFields(fields)
-    let byHash = this.dupIndex.get(template)
-    if (byHash === undefined) {
-      byHash = new Map()
-      this.dupIndex.set(template, byHash)
+    const dup = template.dup
+    const existing = dup.get(h)
+    if (existing !== undefined) {
+      if (Array.isArray(existing)) {
+        for (const f of existing) if (sameFields(f.fields, fields)) return undefined
+      } else if (sameFields(existing.fields, fields)) return undefined
     }
-    const bucket = byHash.get(h)
-    if (bucket !== undefined) for (const f of bucket) if (sameFields(f.fields, fields)) return undefined
-    const fact: InternalFact = { id: this.nextFactId++, template, fields, garbage: false, matches: null }
-    if (bucket === undefined) byHash.set(h, [fact])
-    else bucket.push(fact)
-    this.factMap.set(fact.id, fact)
-    template.facts.add(fact)
+    const fact = newFact(this.nextFactId++, template, fields, h)
+    this.index(fact)
     if (this.watching.facts) this.trace(`==> ${factIdentifier(fact.id)}${renderInternalFact(fact)}\n`)
     matchFact(this, fact, template.network.first)
     return fact
   }
 
-  private removeFromDupIndex(fact: InternalFact): void {
-    const byHash = this.dupIndex.get(fact.template)
-    if (byHash === undefined) return
-    const h = hashFields(fact.fields)
-    const bucket = byHash.get(h)
-    if (bucket === undefined) return
-    const i = bucket.indexOf(fact)
-    if (i >= 0) bucket.splice(i, 1)
-    if (bucket.length === 0) byHash.delete(h)
+  /** Adds a fact to the fact map, its template's set and the duplicate index. */
+  private index(fact: InternalFact): void {
+    const dup = fact.template.dup
+    const existing = dup.get(fact.hash)
+    if (existing === undefined) dup.set(fact.hash, fact)
+    else if (Array.isArray(existing)) existing.push(fact)
+    else dup.set(fact.hash, [existing, fact])
+    this.factMap.set(fact.id, fact)
+    const t = fact.template
+    fact.prevOfTemplate = t.lastFact
+    fact.nextOfTemplate = null
+    if (t.lastFact === null) t.firstFact = fact
+    else t.lastFact.nextOfTemplate = fact
+    t.lastFact = fact
+  }
+
+  private unindex(fact: InternalFact): void {
+    const dup = fact.template.dup
+    const existing = dup.get(fact.hash)
+    if (existing === fact) dup.delete(fact.hash)
+    else if (Array.isArray(existing)) {
+      const i = existing.indexOf(fact)
+      if (i >= 0) existing.splice(i, 1)
+      if (existing.length === 1) dup.set(fact.hash, existing[0]!)
+    }
+    this.factMap.delete(fact.id)
+    const t = fact.template
+    if (fact.prevOfTemplate === null) t.firstFact = fact.nextOfTemplate
+    else fact.prevOfTemplate.nextOfTemplate = fact.nextOfTemplate
+    if (fact.nextOfTemplate === null) t.lastFact = fact.prevOfTemplate
+    else fact.nextOfTemplate.prevOfTemplate = fact.prevOfTemplate
+    fact.prevOfTemplate = fact.nextOfTemplate = null
   }
 
   retractId(id: number): boolean {
     const fact = this.factMap.get(id)
     if (fact === undefined) return false
     if (this.watching.facts) this.trace(`<== ${factIdentifier(fact.id)}${renderInternalFact(fact)}\n`)
-    this.factMap.delete(id)
-    fact.template.facts.delete(fact)
-    this.removeFromDupIndex(fact)
+    this.unindex(fact)
     fact.garbage = true
     networkRetract(this, fact)
     return true
@@ -655,16 +687,17 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
 
   /** Pattern-network callback: store the alpha match and feed the joins (CLIPS ProcessFactAlphaMatch). */
   alphaMatch(node: AlphaNode, fact: InternalFact, markers: ReadonlyArray<Marker> | null): void {
-    const pm = new PartialMatch([{ fact, markers }], true)
+    let bind: AlphaBind
+    if (markers === null) {
+      if (fact.bind === null) fact.bind = { fact, markers: null }
+      bind = fact.bind
+    } else bind = { fact, markers }
+    const pm = new PartialMatch([bind], true)
     pm.hashKey = node.rightHash === null ? 0 : node.rightHash.fn(fact, markers)
     pm.owner = node
     node.memory.append(pm)
-    let list = fact.matches as Array<FactMatch> | null
-    if (list === null) {
-      list = []
-      fact.matches = list
-    }
-    list.push({ node, pm })
+    if (fact.matches === null) fact.matches = [pm]
+    else fact.matches.push(pm)
     const savedFact = this.env.fact
     const savedMarkers = this.env.markers
     for (let j = node.entryJoin; j !== null; j = j.rightMatchNode) networkAssert(this, pm, j)
@@ -775,7 +808,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     this.inRun = true
     this.halted = false
     const firings: Array<Firing> = []
-    const counts = new Map<Rule, number>()
+    const epoch = ++this.runEpoch
     let fired = 0
     try {
       for (;;) {
@@ -784,7 +817,11 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
         const act = this.nextActivation()
         if (act === null) break
         if (fired >= this.firingLimit) {
-          const top = [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5)
+          const top = this.ruleList
+            .filter((r) => r.runEpoch === epoch)
+            .map((r): [Rule, number] => [r, r.runFirings])
+            .sort((a, b) => b[1] - a[1])
+            .slice(0, 5)
           const names = top.map(([r, n]) => `${qualified(r.name, r.module.name)} (${n})`).join(", ")
           return Either.left(
             ruleError("firing-limit", `more than ${this.firingLimit} rule firings in one run; the rules that kept firing: ${names}`, "make the rules stop (retract or modify the facts that trigger them), or raise firingLimit", {
@@ -799,7 +836,11 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
         const pm = act.basis
         pm.activation = null
         fired++
-        counts.set(rule, (counts.get(rule) ?? 0) + 1)
+        if (rule.runEpoch !== epoch) {
+          rule.runEpoch = epoch
+          rule.runFirings = 0
+        }
+        rule.runFirings++
         if (this.watching.rules) this.trace(`FIRE ${String(fired).padStart(4, " ")} ${rule.name}: ${this.basisText(pm)}\n`)
         firings.push({ rule: qualified(rule.name, rule.module.name), factIds: pm.binds.map((b) => (b === null ? null : b.fact.id)) })
         const d = rule.disjuncts[ref.disjunct]!
@@ -898,8 +939,12 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       f.matches = null
     }
     this.factMap.clear()
-    this.dupIndex.clear()
-    for (const m of this.modules.values()) for (const t of m.templates.values()) t.facts.clear()
+    for (const m of this.modules.values()) {
+      for (const t of m.templates.values()) {
+        t.firstFact = t.lastFact = null
+        t.dup.clear()
+      }
+    }
   }
 
   /** Primes the pattern-less and not-first joins (CLIPS ResetDefrulesPrime). */
@@ -993,15 +1038,8 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     try {
       this.primeJoins()
       for (const f of facts) {
-        const nf: InternalFact = { id: f.id, template: f.template, fields: f.fields, garbage: false, matches: null }
-        this.factMap.set(nf.id, nf)
-        nf.template.facts.add(nf)
-        const h = hashFields(nf.fields)
-        let byHash = this.dupIndex.get(nf.template)
-        if (byHash === undefined) this.dupIndex.set(nf.template, (byHash = new Map()))
-        const bucket = byHash.get(h)
-        if (bucket === undefined) byHash.set(h, [nf])
-        else bucket.push(nf)
+        const nf = newFact(f.id, f.template, f.fields, f.hash)
+        this.index(nf)
         matchFact(this, nf, nf.template.network.first)
       }
     } finally {
@@ -1047,16 +1085,26 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     try {
       return Either.right(f())
     } catch (e) {
-      if (e instanceof RuleFailure) return Either.left(e.error)
-      if (e instanceof EvalError) {
-        return Either.left(ruleError("runtime", e.message, e.fix, { file: e.site.file, pos: e.site.line !== undefined ? { line: e.site.line, column: e.site.column ?? 0 } : undefined, construct: e.site.construct }))
-      }
-      throw e
+      return this.failure(e)
     }
   }
 
+  private failure(e: unknown): Either.Either<never, RuleError> {
+    if (e instanceof RuleFailure) return Either.left(e.error)
+    if (e instanceof EvalError) {
+      return Either.left(ruleError("runtime", e.message, e.fix, { file: e.site.file, pos: e.site.line !== undefined ? { line: e.site.line, column: e.site.column ?? 0 } : undefined, construct: e.site.construct }))
+    }
+    throw e
+  }
+
   private templateFor(name: string): Template {
+    const cached = this.templateCache.get(name)
+    if (cached !== undefined) return cached
     const t = this.findTemplate(name, this.main) ?? this.findTemplateAnywhere(name)
+    if (t !== undefined && !t.implied) {
+      this.templateCache.set(name, t)
+      return t
+    }
     if (t === undefined || t.implied) return fail("unknown-template", `unknown template ${name}`, "load a program with (deftemplate " + name + " ...) first, or check the spelling")
     return t
   }
@@ -1070,28 +1118,42 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   }
 
   private checkedFields(t: Template, slots: Readonly<Record<string, Value>>): Array<Value> {
-    for (const k of Object.keys(slots)) {
-      if (!t.slotIndex.has(k)) fail("compile", `template ${t.name} has no slot ${k}`, `use one of: ${t.slots.map((s) => s.name).join(", ") || "(no slots)"}`)
-    }
-    return t.slots.map((s) => {
+    const out: Array<Value> = new Array<Value>(t.slots.length)
+    let used = 0
+    for (let i = 0; i < t.slots.length; i++) {
+      const s = t.slots[i]!
       const given = slots[s.name]
       if (given === undefined) {
         if (s.default.kind === "none") return fail("compile", `slot ${s.name} of ${t.name} requires a value (default ?NONE)`, `give a value for ${s.name}`)
-        return defaultValue(s)
+        out[i] = defaultValue(s)
+        continue
       }
-      const v = s.multi && given.type !== "MULTIFIELD" ? multifield([given]) : given
-      const why = checkSlot(s, v)
-      if (why !== null) fail("type", describeViolation(t, s, v, why), "use a value the slot's type and allowed values accept")
-      return v
-    })
+      used++
+      const v = s.multi ? (given.type !== "MULTIFIELD" ? multifield([given]) : given) : given
+      if (!t.unconstrained[i] || (!s.multi && v.type === "MULTIFIELD")) {
+        const why = checkSlot(s, v)
+        if (why !== null) fail("type", describeViolation(t, s, v, why), "use a value the slot's type and allowed values accept")
+      }
+      out[i] = v
+    }
+    let given = 0
+    for (const k in slots) if (slots[k] !== undefined) given++
+    if (given !== used) {
+      for (const k of Object.keys(slots)) {
+        if (!t.slotIndex.has(k)) fail("compile", `template ${t.name} has no slot ${k}`, `use one of: ${t.slots.map((s) => s.name).join(", ") || "(no slots)"}`)
+      }
+    }
+    return out
   }
 
   assertFact(template: string, slots: Readonly<Record<string, Value>>): Either.Either<Fact | undefined, RuleError> {
-    return this.wrap(() => {
-      const t = this.templateFor(template)
-      const f = this.assertFields(t, this.checkedFields(t, slots), {})
-      return f === undefined ? undefined : view(f)
-    })
+    try {
+      const t = this.templateCache.get(template) ?? this.templateFor(template)
+      const f = this.assertFields(t, this.checkedFields(t, slots), NO_SITE)
+      return Either.right(f === undefined ? undefined : view(f))
+    } catch (e) {
+      return this.failure(e)
+    }
   }
 
   assertOrdered(relation: string, fields: ReadonlyArray<Value>): Either.Either<Fact | undefined, RuleError> {
@@ -1142,9 +1204,18 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   }
 
   factsOf(template: string): ReadonlyArray<Fact> {
+    let ts = this.templatesByName.get(template)
+    if (ts === undefined) {
+      ts = []
+      for (const m of this.modules.values()) {
+        for (const t of m.templates.values()) if (t.name === template || qualified(t.name, t.module) === template) ts.push(t)
+      }
+      this.templatesByName.set(template, ts)
+    }
     const out: Array<Fact> = []
-    for (const f of this.factMap.values()) if (f.template.name === template || qualified(f.template.name, f.template.module) === template) out.push(view(f))
-    return out.sort((a, b) => a.id - b.id)
+    for (const t of ts) for (let f = t.firstFact; f !== null; f = f.nextOfTemplate) out.push(view(f))
+    if (ts.length > 1) out.sort((a, b) => a.id - b.id)
+    return out
   }
 
   fact(factId: number): Fact | undefined {
@@ -1220,7 +1291,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       })
       this.clearNetwork()
       for (const f of decoded.facts) {
-        const fact: InternalFact = { id: f.id, template: f.template, fields: f.fields, garbage: false, matches: null }
+        const fact = newFact(f.id, f.template, f.fields, hashFields(f.fields))
         this.factMap.set(f.id, fact)
       }
       this.nextFactId = decoded.nextFactId
@@ -1247,14 +1318,39 @@ const clearInitialize = (j: JoinNode | null): void => {
 
 import * as readerModule from "./reader.js"
 
-const view = (f: InternalFact): Fact => {
-  const t = f.template
-  if (t.implied) {
-    const mf = f.fields[0]!
-    return { id: f.id, template: t.name, module: t.module, ordered: true, slots: [], fields: mf.type === "MULTIFIELD" ? mf.value : [mf] }
+/** The API view of a fact; `slots` is built on first access (facts are immutable). */
+class FactView implements Fact {
+  readonly id: number
+  readonly template: string
+  readonly module: string
+  readonly ordered: boolean
+  readonly fields: ReadonlyArray<Value>
+  private cachedSlots: ReadonlyArray<readonly [string, Value]> | null = null
+  constructor(private readonly fact: InternalFact) {
+    const t = fact.template
+    this.id = fact.id
+    this.template = t.name
+    this.module = t.module
+    this.ordered = t.implied
+    if (t.implied) {
+      const mf = fact.fields[0]!
+      this.fields = mf.type === "MULTIFIELD" ? mf.value : [mf]
+      this.cachedSlots = []
+    } else this.fields = fact.fields
   }
-  return { id: f.id, template: t.name, module: t.module, ordered: false, slots: t.slots.map((s) => [s.name, f.fields[s.index]!] as const), fields: f.fields }
+  get slots(): ReadonlyArray<readonly [string, Value]> {
+    if (this.cachedSlots === null) {
+      const f = this.fact
+      this.cachedSlots = f.template.slots.map((s) => [s.name, f.fields[s.index]!] as const)
+    }
+    return this.cachedSlots
+  }
+  toJSON(): Fact {
+    return { id: this.id, template: this.template, module: this.module, ordered: this.ordered, slots: this.slots, fields: this.fields }
+  }
 }
+
+const view = (f: InternalFact): Fact => new FactView(f)
 
 /** Renders a fact exactly as CLIPS prints it, e.g. `(a (x 1) (m 1 2))` or `(foo a b)`. */
 export const renderFact = (fact: Fact): string => {
