@@ -13,17 +13,16 @@ import { EvalError, type ActionHost, type Compiled, type Env, type ErrorSite, ty
 import { atomValue, compileExpr, compileFactSpec, constantScope, defaultValue, type CompiledExpr, type DeffunctionRef, type FactMaker, type Scope } from "./expressions.js"
 import { builtinFunctions, type FunctionDef } from "./functions.js"
 import { Module, visibleTemplate } from "./modules.js"
-import { factIdentifier, padRight } from "./printer.js"
-import type { SExpr } from "./reader.js"
+import { factIdentifier, padRight, renderValue } from "./printer.js"
+import { readAll } from "./reader.js"
 import { matchFact, type AlphaHost, type AlphaNode } from "./rete/alpha.js"
 import { networkAssert, networkRetract, epmDrive, ASSERT, type DriveHost } from "./rete/drive.js"
 import type { JoinNode, JoinRoots, RuleRef } from "./rete/join.js"
 import { compileLhs, readVar, type DisjunctPlan } from "./rete/lhs.js"
 import { buildDisjunct } from "./rete/network.js"
-import { PartialMatch, addBlockedLink, removeBlockedLink, type AlphaBind } from "./rete/partial-match.js"
+import { PartialMatch, type AlphaBind } from "./rete/partial-match.js"
 import { fromSnapshot, toSnapshot, type Snapshot } from "./snapshot.js"
 import {
-  ANY_CONSTRAINT,
   checkSlot,
   describeViolation,
   impliedSlot,
@@ -36,7 +35,7 @@ import {
   type SlotDefault,
   type Template
 } from "./templates.js"
-import { EMPTY, equals, FALSE, multifield, NIL, sym, TRUE, type Value } from "./values.js"
+import { EMPTY, equals, FALSE, multifield, NIL, type Value } from "./values.js"
 
 /** A fact as the API shows it. */
 export interface Fact {
@@ -265,6 +264,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   private readonly globalDefs: Array<{ name: string; expr: CompiledExpr }> = []
   readonly globals = new Map<string, Value>()
   private readonly functions: Map<string, FunctionDef> = builtinFunctions()
+  private readonly hostFunctions = new Map<string, { fn: (args: ReadonlyArray<Value>) => Value }>()
   readonly regexCache = new Map<string, RegExp>()
   private readonly roots: JoinRoots = { rightPrimeJoins: [], leftPrimeJoins: [] }
   /** Live facts by index (insertion order = index order). */
@@ -1004,6 +1004,12 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   // Rebuilding memories (incremental load, restore)
   // -------------------------------------------------------------------------
 
+  /** The identity of a rule disjunct in match keys (`or` alternatives can match the same facts). */
+  private refKey(ref: TerminalRef): string {
+    const name = qualified(ref.rule.name, ref.rule.module.name)
+    return ref.rule.disjuncts.length > 1 ? `${name}#${ref.disjunct}` : name
+  }
+
   private matchKey(rule: string, pm: PartialMatch): string {
     return `${rule}|${pm.binds.map((b) => (b === null ? "*" : b.markers === null ? String(b.fact.id) : `${b.fact.id}[${b.markers.map((m) => `${m.slot}.${m.element}:${m.start}-${m.end}`).join(";")}]`)).join(",")}`
   }
@@ -1023,7 +1029,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
           const t = d.terminal
           if (t === null || t.leftMemory === null || t.initialize) continue
           oldRules.add(rule)
-          for (const pm of t.leftMemory.all()) before.set(this.matchKey(qualified(rule.name, rule.module.name), pm), { pending: pm.activation !== null, timetag: pm.activation?.timetag ?? -1 })
+          for (const pm of t.leftMemory.all()) before.set(this.matchKey(this.refKey(d.ref), pm), { pending: pm.activation !== null, timetag: pm.activation?.timetag ?? -1 })
         }
       }
     }
@@ -1049,7 +1055,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     this.focusStack = focus
     // Decide which activations survive, and in which order.
     const all: Array<{ act: Activation; key: string }> = []
-    for (const m of this.modules.values()) for (const a of m.agenda.list()) all.push({ act: a, key: this.matchKey(qualified(a.rule.name, (a.rule as TerminalRef).rule.module.name), a.basis) })
+    for (const m of this.modules.values()) for (const a of m.agenda.list()) all.push({ act: a, key: this.matchKey(this.refKey(a.rule as TerminalRef), a.basis) })
     for (const { act } of all) {
       ;(act.rule as TerminalRef).rule.module.agenda.remove(act)
       act.basis.activation = null
@@ -1168,7 +1174,6 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
 
   assertString(text: string): Either.Either<Fact | undefined, RuleError> {
     return this.wrap(() => {
-      const { readAll } = readerModule
       const { forms, error } = readAll(text)
       if (error !== undefined) return fail("parse", error.message, "write one fact like (foo (a 1))", { pos: { line: error.line, column: error.column } })
       if (forms.length !== 1) return fail("parse", "expected exactly one fact", "write one fact like (foo (a 1))")
@@ -1232,6 +1237,14 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   }
 
   registerFunction(name: string, fn: (args: ReadonlyArray<Value>) => Value): void {
+    // Re-registering replaces the implementation, also for rules already compiled.
+    const holder = this.hostFunctions.get(name)
+    if (holder !== undefined) {
+      holder.fn = fn
+      return
+    }
+    const h = { fn }
+    this.hostFunctions.set(name, h)
     this.functions.set(name, {
       name,
       min: 0,
@@ -1239,7 +1252,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       impl: (args, _env, site) => {
         let v: Value
         try {
-          v = fn(args)
+          v = h.fn(args)
         } catch (e) {
           throw new EvalError(`host function ${name} failed: ${e instanceof Error ? e.message : String(e)}`, "fix the host function or its arguments", site)
         }
@@ -1264,7 +1277,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
         rule: qualified(a.rule.name, (a.rule as TerminalRef).rule.module.name),
         salience: a.salience,
         factIds: a.basis.binds.map((b) => (b === null ? null : b.fact.id)),
-        key: this.matchKey(qualified(a.rule.name, (a.rule as TerminalRef).rule.module.name), a.basis)
+        key: this.matchKey(this.refKey(a.rule as TerminalRef), a.basis)
       })),
       globals: this.globals
     })
@@ -1316,8 +1329,6 @@ const clearInitialize = (j: JoinNode | null): void => {
   }
 }
 
-import * as readerModule from "./reader.js"
-
 /** The API view of a fact; `slots` is built on first access (facts are immutable). */
 class FactView implements Fact {
   readonly id: number
@@ -1354,16 +1365,12 @@ const view = (f: InternalFact): Fact => new FactView(f)
 
 /** Renders a fact exactly as CLIPS prints it, e.g. `(a (x 1) (m 1 2))` or `(foo a b)`. */
 export const renderFact = (fact: Fact): string => {
-  if (fact.ordered) return fact.fields.length === 0 ? `(${fact.template})` : `(${fact.template} ${fact.fields.map((v) => renderValueImport(v)).join(" ")})`
+  if (fact.ordered) return fact.fields.length === 0 ? `(${fact.template})` : `(${fact.template} ${fact.fields.map((v) => renderValue(v)).join(" ")})`
   let out = `(${fact.template}`
   for (const [name, v] of fact.slots) {
-    if (v.type === "MULTIFIELD") out += v.value.length === 0 ? ` (${name})` : ` (${name} ${v.value.map((x) => renderValueImport(x)).join(" ")})`
-    else out += ` (${name} ${renderValueImport(v)})`
+    if (v.type === "MULTIFIELD") out += v.value.length === 0 ? ` (${name})` : ` (${name} ${v.value.map((x) => renderValue(x)).join(" ")})`
+    else out += ` (${name} ${renderValue(v)})`
   }
   return out + ")"
 }
 
-import { renderValue as renderValueImport } from "./printer.js"
-
-export { ANY_CONSTRAINT, TRUE, sym, addBlockedLink, removeBlockedLink }
-export type { SExpr }
