@@ -701,4 +701,3 @@ export const constantScope = (base: Omit<Scope, "resolve" | "bindLocal" | "actio
   actions: false
 })
 
-export { NIL as NIL_VALUE }
