@@ -245,6 +245,30 @@ describe("API", () => {
     expect(e.output()).toBe("")
   })
 
+  it("load is all or nothing", () => {
+    const e = makeEngine()
+    const bad = Either.getOrThrow(parseProgram(`(deftemplate ok (slot x))\n(defrule r (ok (x ?x)) => (frob ?x))`))
+    const r = e.load(bad)
+    expect(Either.isLeft(r) && r.left.message).toBe("unknown function frob")
+    // nothing of the failed program stayed: the same template can be defined again
+    Either.getOrThrow(e.load(Either.getOrThrow(parseProgram(`(deftemplate ok (slot x))`))))
+    expect(e.rules()).toEqual([])
+  })
+
+  it("host functions may not change facts while patterns are being matched", () => {
+    const e = makeEngine()
+    let inner: unknown = null
+    e.registerFunction("sneaky", () => {
+      inner = e.assertFact("b", { x: int(1) })
+      return sym("TRUE")
+    })
+    Either.getOrThrow(e.load(Either.getOrThrow(parseProgram(`${TEMPLATES}\n(defrule r (a (x ?x&:(sneaky))) => )`))))
+    e.reset()
+    Either.getOrThrow(e.assertFact("a", { x: int(1) }))
+    expect(Either.isLeft(inner as Either.Either<unknown, unknown>)).toBe(true)
+    expect(e.factsOf("b")).toEqual([])
+  })
+
   it("rules loaded after facts exist are matched against them (incremental)", () => {
     const e = makeEngine()
     Either.getOrThrow(e.load(Either.getOrThrow(parseProgram(TEMPLATES))))

@@ -151,6 +151,9 @@ interface Deffacts {
 }
 
 const DEFAULT_FIRING_LIMIT = 100_000
+
+const busyError = (): RuleError =>
+  ruleError("runtime", "facts may not be asserted, retracted or loaded during pattern matching", "do not change facts from a host function used in a rule's conditions")
 const NO_SITE: ErrorSite = {}
 
 const qualified = (name: string, module: string): string => (module === "MAIN" ? name : `${module}::${name}`)
@@ -282,6 +285,10 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   private returnFlag = false
   private executingRule: Rule | null = null
   private inRun = false
+  /** Set while a fact change is propagating through the network (host functions may not change facts then). */
+  private matching = false
+  /** Programs loaded so far (replayed into a scratch engine to make `load` all-or-nothing). */
+  private readonly programs: Array<Program> = []
   private runEpoch = 0
   private silent = false
   incrementalReset = false
@@ -368,8 +375,24 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   // -------------------------------------------------------------------------
 
   load(program: Program): Either.Either<void, RuleError> {
+    if (this.matching) return Either.left(busyError())
+    // Loading is all or nothing: the program is first loaded into a scratch engine that has
+    // the same programs and host functions, so a failing construct leaves this engine untouched.
+    const scratch = new EngineImpl({ firingLimit: this.firingLimit })
+    for (const [name, h] of this.hostFunctions) scratch.registerFunction(name, (args) => h.fn(args))
+    for (const prior of this.programs) {
+      const r = scratch.loadConstructs(prior)
+      if (Either.isLeft(r)) return r
+    }
+    const trial = scratch.loadConstructs(program)
+    if (Either.isLeft(trial)) return trial
+    const r = this.loadConstructs(program)
+    if (Either.isRight(r)) this.programs.push(program)
+    return r
+  }
+
+  private loadConstructs(program: Program): Either.Either<void, RuleError> {
     const file = program.file
-    const saved = this.current
     this.current = this.main
     try {
       for (const c of program.constructs) this.loadConstruct(c, file)
@@ -378,7 +401,6 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       if (e instanceof RuleFailure) return Either.left(e.error)
       throw e
     } finally {
-      this.current = saved === this.main ? this.main : this.current
       this.current = this.main
     }
   }
@@ -630,10 +652,16 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
         for (const f of existing) if (sameFields(f.fields, fields)) return undefined
       } else if (sameFields(existing.fields, fields)) return undefined
     }
+    if (this.matching) throw new RuleFailure(busyError())
     const fact = newFact(this.nextFactId++, template, fields, h)
     this.index(fact)
     if (this.watching.facts) this.trace(`==> ${factIdentifier(fact.id)}${renderInternalFact(fact)}\n`)
-    matchFact(this, fact, template.network.first)
+    this.matching = true
+    try {
+      matchFact(this, fact, template.network.first)
+    } finally {
+      this.matching = false
+    }
     return fact
   }
 
@@ -673,11 +701,16 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
 
   retractId(id: number): boolean {
     const fact = this.factMap.get(id)
-    if (fact === undefined) return false
+    if (fact === undefined || this.matching) return false
     if (this.watching.facts) this.trace(`<== ${factIdentifier(fact.id)}${renderInternalFact(fact)}\n`)
     this.unindex(fact)
     fact.garbage = true
-    networkRetract(this, fact)
+    this.matching = true
+    try {
+      networkRetract(this, fact)
+    } finally {
+      this.matching = false
+    }
     return true
   }
 
