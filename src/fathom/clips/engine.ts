@@ -14,13 +14,14 @@ import { atomValue, compileExpr, compileFactSpec, constantScope, defaultValue, t
 import { builtinFunctions, type FunctionDef } from "./functions.js"
 import { Module, visibleTemplate } from "./modules.js"
 import { factIdentifier, padRight, renderValue } from "./printer.js"
-import { readAll } from "./reader.js"
+import { readAll, type SAtom } from "./reader.js"
 import { matchFact, type AlphaHost, type AlphaNode } from "./rete/alpha.js"
 import { networkAssert, networkRetract, epmDrive, ASSERT, type DriveHost } from "./rete/drive.js"
 import type { JoinNode, JoinRoots, RuleRef } from "./rete/join.js"
 import { compileLhs, readVar, type DisjunctPlan } from "./rete/lhs.js"
 import { buildDisjunct } from "./rete/network.js"
-import { PartialMatch, type AlphaBind } from "./rete/partial-match.js"
+import { Match, type AlphaBind, type PartialMatch } from "./rete/partial-match.js"
+import type { ActivationRef } from "./model.js"
 import { fromSnapshot, toSnapshot, type Snapshot } from "./snapshot.js"
 import {
   checkSlot,
@@ -35,7 +36,7 @@ import {
   type SlotDefault,
   type Template
 } from "./templates.js"
-import { EMPTY, equals, FALSE, multifield, NIL, type Value } from "./values.js"
+import { EMPTY, equals, FALSE, multifield, NIL, pushFlat, type Value } from "./values.js"
 
 /** A fact as the API shows it. */
 export interface Fact {
@@ -207,7 +208,7 @@ const buildConstraint = (attrs: SlotAttributes, multi: boolean, where: Where): C
   let stringRestriction = false
   let integerRestriction = false
   let floatRestriction = false
-  const take = (atoms: ReadonlyArray<import("./reader.js").SAtom> | undefined, check: (v: Value) => boolean, what: string): boolean => {
+  const take = (atoms: ReadonlyArray<SAtom> | undefined, check: (v: Value) => boolean, what: string): boolean => {
     if (atoms === undefined) return false
     for (const a of atoms) {
       const v = atomValue(a)
@@ -224,7 +225,7 @@ const buildConstraint = (attrs: SlotAttributes, multi: boolean, where: Where): C
   if (take(attrs.allowedFloats, (v) => v.type === "FLOAT", "allowed-floats")) floatRestriction = true
   if (take(attrs.allowedNumbers, (v) => v.type === "INTEGER" || v.type === "FLOAT", "allowed-numbers")) integerRestriction = floatRestriction = true
   if (take(attrs.allowedValues, () => true, "allowed-values")) anyRestriction = true
-  const bound = (a: import("./reader.js").SAtom | undefined): number | null => {
+  const bound = (a: SAtom | undefined): number | null => {
     if (a === undefined || a.token.kind === "sfvar") return null
     const v = atomValue(a)
     if (v === null || (v.type !== "INTEGER" && v.type !== "FLOAT")) return fail("compile", "range and cardinality bounds must be numbers or ?VARIABLE", "write (range 0 10)", { ...where, pos: { line: a.line, column: a.column } })
@@ -482,7 +483,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       const combine = (vals: ReadonlyArray<Value>): Value => {
         if (s.multi) {
           const out: Array<Value> = []
-          for (const v of vals) v.type === "MULTIFIELD" ? out.push(...v.value) : out.push(v)
+          for (const v of vals) pushFlat(out, v)
           return multifield(out)
         }
         return vals[0] ?? NIL
@@ -725,7 +726,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       if (fact.bind === null) fact.bind = { fact, markers: null }
       bind = fact.bind
     } else bind = { fact, markers }
-    const pm = new PartialMatch([bind], true)
+    const pm = new Match([bind], true)
     pm.hashKey = node.rightHash === null ? 0 : node.rightHash.fn(fact, markers)
     pm.owner = node
     node.memory.append(pm)
@@ -733,7 +734,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     else fact.matches.push(pm)
     const savedFact = this.env.fact
     const savedMarkers = this.env.markers
-    for (let j = node.entryJoin; j !== null; j = j.rightMatchNode) networkAssert(this, pm, j)
+    for (let j = node.entryJoin as JoinNode | null; j !== null; j = j.rightMatchNode) networkAssert(this, pm, j)
     this.env.fact = savedFact
     this.env.markers = savedMarkers
   }
@@ -751,7 +752,8 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     ref.rule.module.agenda.add(act)
   }
 
-  removeActivation(act: Activation): void {
+  removeActivation(activation: ActivationRef): void {
+    const act = activation as Activation
     const ref = act.rule as TerminalRef
     if (this.watching.activations) this.trace(`<== Activation ${this.activationText(act)}\n`)
     ref.rule.module.agenda.remove(act)
@@ -1199,7 +1201,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     return this.wrap(() => {
       const t = this.impliedTemplate(relation, this.main, { line: 0, column: 0 }, {})
       const flat: Array<Value> = []
-      for (const v of fields) v.type === "MULTIFIELD" ? flat.push(...v.value) : flat.push(v)
+      for (const v of fields) pushFlat(flat, v)
       const f = this.assertFields(t, [multifield(flat)], {})
       return f === undefined ? undefined : view(f)
     })

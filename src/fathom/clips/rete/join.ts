@@ -6,8 +6,11 @@
  * lists), which is what makes later rules' activations come out before earlier ones'.
  */
 import type { Env } from "../evaluation.js"
+import type { HashKey, JoinNodeRef, PartialMatch, RuleRef } from "../model.js"
 import type { AlphaNode } from "./alpha.js"
-import { emptyMatch, Memory, type HashKey, type PartialMatch } from "./partial-match.js"
+import { emptyMatch, Memory } from "./partial-match.js"
+
+export type { RuleRef } from "../model.js"
 
 /** A compiled join test with its identity key. */
 export interface JoinTest {
@@ -27,16 +30,9 @@ export interface JoinLink {
   readonly enterDirection: "LHS" | "RHS"
 }
 
-/** The rule (one disjunct) a terminal join activates. */
-export interface RuleRef {
-  readonly name: string
-  readonly salience: number
-  readonly module: string
-  readonly autoFocus: boolean
-}
-
 /** A join node. */
-export class JoinNode {
+export class JoinNode implements JoinNodeRef {
+  readonly isJoinNode = true as const
   leftMemory: Memory | null = null
   rightMemory: Memory | null = null
   /** The empty seed match of a not/exists/sub-network-first join's left memory. */
@@ -111,7 +107,7 @@ export const findShareableJoin = (
   else if (rightEntry === null) candidates = roots.rightPrimeJoins.map((l) => l.join)
   else if (!(rightEntry instanceof JoinNode)) {
     const list: Array<JoinNode> = []
-    for (let j = rightEntry.entryJoin; j !== null; j = j.rightMatchNode) list.push(j)
+    for (let j = rightEntry.entryJoin as JoinNode | null; j !== null; j = j.rightMatchNode) list.push(j)
     candidates = list
   } else candidates = rightEntry.nextLinks.map((l) => l.join)
   for (const j of candidates) {
@@ -169,7 +165,7 @@ export const createJoin = (
   }
   if (rightEntry instanceof JoinNode) rightEntry.nextLinks.unshift({ join: j, enterDirection: "RHS" })
   else {
-    j.rightMatchNode = rightEntry.entryJoin
+    j.rightMatchNode = rightEntry.entryJoin as JoinNode | null
     rightEntry.entryJoin = j
   }
   return j

@@ -5,31 +5,16 @@
  * first when one fact change produces several, so they are part of the conflict
  * resolution behaviour.
  */
-import type { Marker } from "../evaluation.js"
-import type { Fact } from "../templates.js"
-import type { Activation } from "../agenda.js"
-import type { JoinNode } from "./join.js"
-import type { AlphaNode } from "./alpha.js"
+import type { ActivationRef, AlphaBind, AlphaNodeRef, HashKey, JoinNodeRef, PartialMatch } from "../model.js"
 
-/** A key of a hashed memory: one value's key, or several joined. */
-export type HashKey = string | number
+export type { AlphaBind, HashKey, PartialMatch } from "../model.js"
 
-/** What one pattern of a partial match matched: a fact and its multifield markers. */
-export interface AlphaBind {
-  readonly fact: Fact
-  readonly markers: ReadonlyArray<Marker> | null
-}
-
-/** A (partial) match: the facts matched by a prefix of a rule's patterns, or one alpha match. */
-export class PartialMatch {
-  /** One entry per pattern position; null for not/exists/test positions. */
+/** The partial match record (see {@link PartialMatch}). */
+export class Match implements PartialMatch {
   binds: Array<AlphaBind | null>
   hashKey: HashKey = 0
-  /** The join whose memory holds this match (or the alpha node for alpha matches). */
-  owner: JoinNode | AlphaNode | null = null
-  /** True for alpha matches. */
+  owner: JoinNodeRef | AlphaNodeRef | null = null
   readonly isAlpha: boolean
-  /** True when stored in a right memory (join from the right). */
   rhsMemory = false
   nextInMemory: PartialMatch | null = null
   prevInMemory: PartialMatch | null = null
@@ -40,14 +25,11 @@ export class PartialMatch {
   prevLeftChild: PartialMatch | null = null
   nextRightChild: PartialMatch | null = null
   prevRightChild: PartialMatch | null = null
-  /** Matches this one blocks (not/exists). */
   blockList: PartialMatch | null = null
   nextBlocked: PartialMatch | null = null
   prevBlocked: PartialMatch | null = null
-  /** The match blocking this one (CLIPS's `marker` on not/exists left matches). */
   marker: PartialMatch | null = null
-  /** The activation of a complete match (CLIPS's `marker` on terminal matches). */
-  activation: Activation | null = null
+  activation: ActivationRef | null = null
   constructor(binds: Array<AlphaBind | null>, isAlpha: boolean) {
     this.binds = binds
     this.isAlpha = isAlpha
@@ -144,7 +126,7 @@ export class Memory {
 }
 
 /** A match with one empty (null) bind: the seed of not/exists-first joins and pattern-less rules. */
-export const emptyMatch = (): PartialMatch => new PartialMatch([null], false)
+export const emptyMatch = (): PartialMatch => new Match([null], false)
 
 /** Links `pm` under `blocker` (CLIPS AddBlockedLink: prepends to the block list). */
 export const addBlockedLink = (pm: PartialMatch, blocker: PartialMatch): void => {
