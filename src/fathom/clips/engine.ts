@@ -17,7 +17,7 @@ import { factIdentifier, padRight, renderValue } from "./printer.js"
 import { readAll, type SAtom } from "./reader.js"
 import { matchFact, type AlphaHost, type AlphaNode } from "./rete/alpha.js"
 import { networkAssert, networkRetract, epmDrive, ASSERT, type DriveHost } from "./rete/drive.js"
-import type { JoinNode, JoinRoots, RuleRef } from "./rete/join.js"
+import { nextActive, resetActive, type JoinNode, type JoinRoots, type RuleRef } from "./rete/join.js"
 import { compileLhs, readVar, type DisjunctPlan } from "./rete/lhs.js"
 import { buildDisjunct } from "./rete/network.js"
 import { Match, type AlphaBind, type PartialMatch } from "./rete/partial-match.js"
@@ -734,7 +734,8 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     else fact.matches.push(pm)
     const savedFact = this.env.fact
     const savedMarkers = this.env.markers
-    for (let j = node.entryJoin as JoinNode | null; j !== null; j = j.rightMatchNode) networkAssert(this, pm, j)
+    // Only the joins that can act (left unlinking; the order is the entryJoin order).
+    for (let j = node.activeFirst as JoinNode | null; j !== null; j = nextActive(j)) networkAssert(this, pm, j)
     this.env.fact = savedFact
     this.env.markers = savedMarkers
   }
@@ -969,6 +970,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       }
     }
     for (const rule of this.ruleList) for (const d of rule.disjuncts) clearJoin(d.terminal)
+    for (const n of seenNodes) resetActive(n)
     for (const f of this.factMap.values()) {
       f.garbage = true
       f.matches = null

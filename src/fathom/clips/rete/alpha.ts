@@ -112,6 +112,12 @@ export class AlphaNode implements AlphaNodeRef {
   stopNode = false
   /** Joins entered from this node, newest first (linked through the joins' `rightMatchNode`). */
   entryJoin: JoinNodeRef | null = null
+  /**
+   * The entry joins that can do anything with a new match, in `entryJoin` order: first joins,
+   * and joins with a non-empty left memory (left unlinking; maintained by join.ts).
+   */
+  activeFirst: JoinNodeRef | null = null
+  activeLast: JoinNodeRef | null = null
   readonly memory = new Memory()
   /** Children of a selector, by constant value. */
   readonly hashed: HashedChildren | null

@@ -94,7 +94,9 @@ export const networkAssertRight = (host: DriveHost, rhs: PartialMatch, join: Joi
     emptyDrive(host, join, rhs, op)
     return
   }
-  let lhs = join.leftMemory!.first(rhs.hashKey)
+  const left = join.leftMemory!
+  if (left.count === 0) return
+  let lhs = left.first(rhs.hashKey)
   while (lhs !== null) {
     const next: PartialMatch | null = lhs.nextInMemory
     if (lhs.marker !== null) {

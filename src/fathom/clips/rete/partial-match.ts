@@ -51,6 +51,10 @@ export class Memory {
   private empties = 0
   /** The bucket of key 0 (unhashed memories use only this one). */
   private readonly zero: MemoryBucket = { head: null, tail: null, key: 0 }
+  /** Called when the memory goes from empty to non-empty (left unlinking; see join.ts). */
+  onFill: (() => void) | null = null
+  /** Called when the memory becomes empty. */
+  onEmpty: (() => void) | null = null
 
   /** The first match of the bucket for `key`, or null. */
   first(key: HashKey): PartialMatch | null {
@@ -77,7 +81,7 @@ export class Memory {
     if (b.head !== null) b.head.prevInMemory = pm
     else b.tail = pm
     b.head = pm
-    this.count++
+    if (this.count++ === 0 && this.onFill !== null) this.onFill()
   }
 
   /** Appends at the tail of its bucket (right beta memories, alpha memories). */
@@ -88,7 +92,7 @@ export class Memory {
     if (b.tail !== null) b.tail.nextInMemory = pm
     else b.head = pm
     b.tail = pm
-    this.count++
+    if (this.count++ === 0 && this.onFill !== null) this.onFill()
   }
 
   /** Removes a match from its bucket. */
@@ -101,7 +105,7 @@ export class Memory {
     else pm.nextInMemory.prevInMemory = pm.prevInMemory
     pm.nextInMemory = null
     pm.prevInMemory = null
-    this.count--
+    if (--this.count === 0 && this.onEmpty !== null) this.onEmpty()
     if (b.head === null && b !== this.zero && ++this.empties > 256 && this.empties * 2 > this.buckets.size) this.sweep()
   }
 
