@@ -286,6 +286,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   private returnFlag = false
   private executingRule: Rule | null = null
   private inRun = false
+  private pendingRebuild = false
   /** Set while a fact change is propagating through the network (host functions may not change facts then). */
   private matching = false
   /** Programs loaded so far (replayed into a scratch engine to make `load` all-or-nothing). */
@@ -397,6 +398,11 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     this.current = this.main
     try {
       for (const c of program.constructs) this.loadConstruct(c, file)
+      // Rules added while facts exist: match them against working memory once, at the end.
+      if (this.pendingRebuild) {
+        this.pendingRebuild = false
+        this.rebuild(null)
+      }
       return Either.right(undefined)
     } catch (e) {
       if (e instanceof RuleFailure) return Either.left(e.error)
@@ -630,7 +636,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     this.rulesByName.set(full, rule)
     this.ruleList.push(rule)
     rule.frameSize = slots.size
-    if (incremental) this.rebuild(null)
+    if (incremental) this.pendingRebuild = true
   }
 
   private hasActivations(): boolean {
