@@ -20,6 +20,8 @@ for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.repla
 const STEPS = Number(args.get("steps") ?? 5000)
 const WARMUP = Number(args.get("warmup") ?? 1000)
 const RULE_COUNTS = (args.get("rules") ?? "10,100,1000").split(",").map(Number)
+const LOAD_COUNTS = (args.get("load") ?? "10,100,1000,10000").split(",").map(Number)
+const ONLY = new Set((args.get("only") ?? "load,memory,step").split(","))
 const FIELDS = 20
 const NODES = 50
 const VALUES = 5
@@ -159,10 +161,163 @@ const measure = (rules: number, unrelated: number, matching: "scaled" | "fixed")
   }
 }
 
-// A discarded pass first, so the first measured configuration does not pay for JIT warm-up.
-measure(100, 0, "scaled")
-const results: Array<Measured> = []
-for (const n of RULE_COUNTS) results.push(measure(n, 0, "scaled"))
-for (const n of RULE_COUNTS) results.push(measure(n, 1000, "scaled"))
-for (const n of RULE_COUNTS) if (n >= 100) results.push(measure(n, 0, "fixed"))
-console.log(JSON.stringify({ bench: "fathom-clips-rules", node: process.version, stepFacts: FIELDS + 1, results }, null, 2))
+// ---------------------------------------------------------------------------
+// Loading
+// ---------------------------------------------------------------------------
+
+/** Stargraph's edge rules for a linear graph of `n` nodes (plus its templates). */
+const edgeProgram = (n: number): string => {
+  const out: Array<string> = [ACTION_TEMPLATE, "(deftemplate node-id (slot id))"]
+  for (let k = 0; k < 3; k++) out.push(`(deftemplate field_${k} (slot value) (slot _origin) (slot _source) (slot _run_id) (slot _step) (slot _confidence) (slot _timestamp))`)
+  for (let i = 0; i < n; i++) {
+    out.push(`(defrule edges-from-n${i} (node-id (id n${i})) => (assert (stargraph_action (kind goto) (target "n${i + 1}") (rule_id "edges-from-n${i}"))))`)
+  }
+  return out.join("\n")
+}
+
+/** `n` mixed rules: shared `node-id` prefixes, joins, `not`, `test`, predicates. */
+const mixedProgram = (n: number): string => {
+  const out: Array<string> = [ACTION_TEMPLATE, "(deftemplate node-id (slot id))"]
+  for (let k = 0; k < FIELDS; k++) out.push(`(deftemplate field_${k} (slot value) (slot _origin) (slot _source) (slot _run_id) (slot _step) (slot _confidence) (slot _timestamp))`)
+  for (let r = 0; r < n; r++) {
+    const node = `n_${r % NODES}`
+    const j = r % FIELDS
+    const v = `v${r % VALUES}`
+    const then = `(assert (stargraph_action (kind goto) (target "n_${(r + 1) % NODES}") (rule_id "m${r}")))`
+    switch (r % 6) {
+      case 0:
+        out.push(`(defrule m${r} (node-id (id ${node})) (field_${j} (value "${v}")) => ${then})`)
+        break
+      case 1:
+        out.push(`(defrule m${r} (node-id (id ${node})) (not (field_${j} (value "${v}"))) => ${then})`)
+        break
+      case 2:
+        out.push(`(defrule m${r} (node-id (id ${node})) (field_${j} (value ?v) (_step ?s)) (test (> ?s ${r % 7})) => ${then})`)
+        break
+      case 3:
+        out.push(`(defrule m${r} (node-id (id ${node})) (field_${j} (value ?v)) (field_${(j + 1) % FIELDS} (value ?v)) => ${then})`)
+        break
+      case 4:
+        out.push(`(defrule m${r} (node-id (id ${node})) (field_${j} (value ?v&:(neq ?v "${v}"))) (not (field_${(j + 3) % FIELDS} (value ?v))) => ${then})`)
+        break
+      default:
+        out.push(`(defrule m${r} ?f <- (node-id (id ?n&${node}|n_${(r + 7) % NODES})) (field_${j} (_run_id ?run)) (field_${(j + 2) % FIELDS} (_run_id ?run) (value ~"${v}")) => ${then})`)
+    }
+  }
+  return out.join("\n")
+}
+
+const round1 = (x: number): number => Math.round(x * 10) / 10
+const round2 = (x: number): number => Math.round(x * 100) / 100
+
+const median = (xs: Array<number>): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]!
+}
+
+interface LoadMeasured {
+  readonly program: "edges" | "mixed"
+  readonly rules: number
+  readonly parseMs: number
+  /** makeEngine() + load(). */
+  readonly loadMs: number
+  /** The first reset() after loading. */
+  readonly firstResetUs: number
+  /** Later reset()s (median). */
+  readonly resetUs: number
+}
+
+const measureLoad = (kind: "edges" | "mixed", n: number): LoadMeasured => {
+  const text = kind === "edges" ? edgeProgram(n) : mixedProgram(n)
+  const reps = n <= 100 ? 20 : n <= 1000 ? 3 : 1
+  const parses: Array<number> = []
+  const loads: Array<number> = []
+  const firstResets: Array<number> = []
+  let e: Engine | null = null
+  for (let i = 0; i < reps; i++) {
+    let t = performance.now()
+    const p = parseProgram(text)
+    parses.push(performance.now() - t)
+    if (Either.isLeft(p)) throw new Error(p.left.message)
+    t = performance.now()
+    e = makeEngine()
+    const l = e.load(p.right)
+    loads.push(performance.now() - t)
+    if (Either.isLeft(l)) throw new Error(l.left.message)
+    t = performance.now()
+    e.reset()
+    firstResets.push((performance.now() - t) * 1000)
+  }
+  const resets: Array<number> = []
+  for (let i = 0; i < 200; i++) {
+    const t = performance.now()
+    e!.reset()
+    resets.push((performance.now() - t) * 1000)
+  }
+  return { program: kind, rules: n, parseMs: round2(median(parses)), loadMs: round2(median(loads)), firstResetUs: round1(median(firstResets)), resetUs: round1(median(resets)) }
+}
+
+// ---------------------------------------------------------------------------
+// Snapshot and restore
+// ---------------------------------------------------------------------------
+
+interface MemoryMeasured {
+  readonly rules: number
+  readonly facts: number
+  readonly snapshotUs: number
+  readonly restoreUs: number
+  /** reset() then restore(), what a pooled engine does to resume a run. */
+  readonly resetRestoreUs: number
+}
+
+const measureMemory = (rules: number): MemoryMeasured => {
+  const e = load(rules, "scaled")
+  const next = lcg(7)
+  e.assertFact("node-id", { id: sym(`n_${Math.floor(next() * NODES)}`) })
+  for (let k = 0; k < FIELDS; k++) {
+    e.assertFact(`field_${k}`, { value: str(`v${Math.floor(next() * VALUES)}`), _origin: sym("mirror"), _source: sym("state"), _run_id: str("run-bench"), _step: int(1), _confidence: { type: "FLOAT", value: 1.0 }, _timestamp: str("2025-01-01T00:00:00Z") })
+  }
+  for (let k = 0; k < 3; k++) e.assertFact("noise", { id: int(k), payload: str(`payload-${k}`) })
+  const snaps: Array<number> = []
+  const restores: Array<number> = []
+  const resetRestores: Array<number> = []
+  const snap = JSON.parse(JSON.stringify(e.snapshot())) as ReturnType<Engine["snapshot"]>
+  const f = load(rules, "scaled")
+  for (let i = 0; i < 3000; i++) {
+    let t = process.hrtime.bigint()
+    e.snapshot()
+    snaps.push(Number(process.hrtime.bigint() - t) / 1000)
+    t = process.hrtime.bigint()
+    const r = f.restore(snap)
+    restores.push(Number(process.hrtime.bigint() - t) / 1000)
+    if (Either.isLeft(r)) throw new Error(r.left.message)
+    t = process.hrtime.bigint()
+    f.reset()
+    f.restore(snap)
+    resetRestores.push(Number(process.hrtime.bigint() - t) / 1000)
+  }
+  return { rules, facts: e.facts().length, snapshotUs: round1(median(snaps)), restoreUs: round1(median(restores)), resetRestoreUs: round1(median(resetRestores)) }
+}
+
+const report: Record<string, unknown> = { bench: "fathom-clips-rules", node: process.version, stepFacts: FIELDS + 1 }
+if (ONLY.has("load")) {
+  measureLoad("edges", 100) // warm-up
+  const loads: Array<LoadMeasured> = []
+  for (const n of LOAD_COUNTS) loads.push(measureLoad("edges", n))
+  loads.push(measureLoad("mixed", 1000))
+  report.load = loads
+}
+if (ONLY.has("memory")) {
+  measureMemory(100) // warm-up
+  report.memory = [measureMemory(100), measureMemory(1000)]
+}
+if (ONLY.has("step")) {
+  // A discarded pass first, so the first measured configuration does not pay for JIT warm-up.
+  measure(100, 0, "scaled")
+  const results: Array<Measured> = []
+  for (const n of RULE_COUNTS) results.push(measure(n, 0, "scaled"))
+  for (const n of RULE_COUNTS) results.push(measure(n, 1000, "scaled"))
+  for (const n of RULE_COUNTS) if (n >= 100) results.push(measure(n, 0, "fixed"))
+  report.results = results
+}
+console.log(JSON.stringify(report, null, 2))
