@@ -25,7 +25,7 @@ import {
 import { graphHash, runtimeHash } from "../ir/hash.js"
 import { decodeIR, graphTooLarge, irError, parseIR, type IRSource } from "../ir/parse.js"
 import { IRDocument } from "../ir/schema.js"
-import { compileInline, compileModuleSchema, type CompiledStateSchema, type State } from "../ir/stateSchema.js"
+import { compileInline, compileModuleSchema, type CompiledStateSchema, type CompileProblem, type State, stateSchemaSource } from "../ir/stateSchema.js"
 import { buildTopology } from "../ir/topology.js"
 import {
   asFunction,
@@ -120,9 +120,6 @@ export interface MakeOptions {
 
 const moduleRefs = (ir: IRDocument) => {
   const refs: Array<{ nodeId: string; module: string; exportName: string }> = []
-  if ("module" in ir.state_schema) {
-    refs.push({ nodeId: "state_schema", module: ir.state_schema.module, exportName: ir.state_schema.export })
-  }
   for (const node of ir.nodes) {
     if (node.kind === "function") refs.push({ nodeId: node.id, module: node.module, exportName: node.export })
   }
@@ -155,15 +152,16 @@ const build = (
       })
 
     // Structure first (no I/O): only a module-defined state schema must be loaded before it.
-    const spec = ir.state_schema
-    const compiled: Either.Either<CompiledStateSchema, { path: ReadonlyArray<PropertyKey>; message: string; fix: string }> =
-      "fields" in spec
-        ? compileInline(spec.fields)
-        : yield* Effect.gen(function*() {
-          const ref = { nodeId: "state_schema", module: spec.module, exportName: spec.export }
-          const exported = yield* Effect.flatMap(resolveModule(ref), (ns) => pickExport(ns, ref))
-          return compileModuleSchema(exported, spec.reducers)
-        })
+    const stateSource = stateSchemaSource(ir.state_schema, ir.state_class)
+    if (Either.isLeft(stateSource)) return yield* irError(source, stateSource.left.path, stateSource.left.message, stateSource.left.fix)
+    const spec = stateSource.right
+    const compiled: Either.Either<CompiledStateSchema, CompileProblem> = spec._tag === "module"
+      ? yield* Effect.gen(function*() {
+        const ref = { nodeId: spec.path[0] === "state_class" ? "state_class" : "state_schema", module: spec.module, exportName: spec.export }
+        const exported = yield* Effect.flatMap(resolveModule(ref), (ns) => pickExport(ns, ref))
+        return compileModuleSchema(exported, spec.reducers, spec.path)
+      })
+      : compileInline(spec._tag === "inline" ? spec.fields : {})
     if (Either.isLeft(compiled)) {
       return yield* irError(source, compiled.left.path, compiled.left.message, compiled.left.fix)
     }
