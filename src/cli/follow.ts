@@ -10,9 +10,10 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
-import { toSummary } from "../checkpoint/models.js"
+import { STOPPED_STATUSES, toSummary } from "../checkpoint/models.js"
 import type { GraphRun } from "../graph/GraphRun.js"
 import { ExitCode, exitFor, setExit } from "./exit.js"
 import { interruptedLines, type Interrupts } from "./interrupt.js"
@@ -64,29 +65,52 @@ export const awaitHandle = (
     }
   })
 
-/** Print steps and handle Ctrl-C until the run stops. */
+/** How long a Ctrl-C waits for the run's handle before concluding another process drives it. */
+const HANDLE_GRACE = Duration.seconds(2)
+
+/**
+ * Print steps and handle Ctrl-C until the run stops. Ctrl-C acts on the run's handle;
+ * when none shows up (the run is driven by another process, e.g. an idempotency key that
+ * matched its run), this process stops following instead.
+ */
 export const follow = (options: FollowOptions): Effect.Effect<void> =>
   Effect.scoped(Effect.gen(function*() {
     const { interrupts, progress, runId } = options
     const handle = yield* Deferred.make<Option.Option<GraphRun>>()
-    yield* Effect.forkScoped(Effect.flatMap(options.handle, (h) => Deferred.succeed(handle, h)))
-    const withHandle = (f: (run: GraphRun) => Effect.Effect<void>) =>
-      Effect.flatMap(Deferred.await(handle), Option.match({ onNone: () => Effect.void, onSome: f }))
-    yield* Effect.forkScoped(withHandle((run) => Stream.runForEach(run.stream(), progress.onEvent)))
+    const detached = yield* Deferred.make<void>()
+    // What Ctrl-C asked for so far; applied to the handle whenever it is (or becomes) known.
+    let intent: "pause" | "cancel" | undefined
+    const apply = (run: GraphRun) => (intent === "cancel" ? run.cancel() : intent === "pause" ? run.pause() : Effect.void)
+    yield* Effect.forkScoped(options.handle.pipe(
+      Effect.tap((h) => Deferred.succeed(handle, h)),
+      Effect.flatMap(Option.match({ onNone: () => Effect.void, onSome: apply }))
+    ))
+    yield* Effect.forkScoped(Effect.flatMap(Deferred.await(handle), Option.match({
+      onNone: () => Effect.void,
+      onSome: (run) => Stream.runForEach(run.stream(), progress.onEvent)
+    })))
     if (progress.live) yield* Effect.forkScoped(Effect.repeat(progress.tick, Schedule.spaced(Duration.millis(100))))
-    yield* Effect.forkScoped(Stream.runForEach(interrupts.presses, (press) =>
-      press === 1
-        ? Effect.zipRight(
-          progress.note(`^C pausing run ${runId} after the step in flight (Ctrl-C again to cancel it)`),
-          withHandle((run) => run.pause())
-        )
-        : press === 2
-        ? Effect.zipRight(progress.note(`^C cancelling run ${runId}`), withHandle((run) => run.cancel()))
-        : Effect.zipRight(
+    const onPress = (press: number): Effect.Effect<unknown, never, Scope.Scope> => {
+      if (press >= 3) {
+        return Effect.zipRight(
           progress.note(`^C exiting now; run ${runId} keeps its last checkpoint (continue it with: stargraph resume ${runId} --db ${shellQuote(options.db)})`),
           Effect.sync(() => process.exit(ExitCode.interrupted))
-        )))
-    yield* options.stopped
+        )
+      }
+      intent = press === 1 ? "pause" : "cancel"
+      const notice = press === 1
+        ? `^C pausing run ${runId} after the step in flight (Ctrl-C again to cancel it)`
+        : `^C cancelling run ${runId}`
+      return Effect.forkScoped(Deferred.await(handle).pipe(
+        Effect.timeoutOption(HANDLE_GRACE),
+        Effect.flatMap(Option.match({
+          onNone: () => Deferred.succeed(detached, undefined),
+          onSome: Option.match({ onNone: () => Effect.void, onSome: (run) => Effect.zipRight(progress.note(notice), apply(run)) })
+        }))
+      ))
+    }
+    yield* Effect.forkScoped(Stream.runForEach(interrupts.presses, onPress))
+    yield* Effect.raceFirst(Effect.asVoid(options.stopped), Deferred.await(detached))
   }))
 
 /**
@@ -109,6 +133,10 @@ export const report = (
     }
     yield* Console.log(finalLine(summary))
     if (summary.error) yield* Console.error(`error: ${summary.error.message}`)
+    if (options.interrupted && !STOPPED_STATUSES.has(summary.status)) {
+      yield* Console.error(`interrupted: run ${runId} is ${summary.status} in another process; this one stopped following it (see: stargraph inspect ${runId} --db ${shellQuote(options.db)})`)
+      return yield* setExit(ExitCode.interrupted)
+    }
     if (options.interrupted && (summary.status === "paused" || summary.status === "cancelled")) {
       for (const line of interruptedLines(runId, summary.status, summary.steps, options.db)) yield* Console.error(line)
       return yield* setExit(ExitCode.interrupted)

@@ -18,7 +18,7 @@ import * as Replay from "../replay/Replay.js"
 import { GraphRegistry, type GraphRegistryShape } from "../scheduler/GraphRegistry.js"
 import { Scheduler } from "../scheduler/Scheduler.js"
 import { STARGRAPH_VERSION } from "../version.js"
-import { envelopeOf } from "../triggers/httpError.js"
+import { envelopeOf, redactErrorRecord } from "../triggers/httpError.js"
 import { runEvents } from "./runEvents.js"
 import { RunView, StargraphApi } from "./StargraphApi.js"
 
@@ -124,7 +124,7 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
             Effect.mapError((e): StargraphError =>
               e.reason === "invalid-cursor" ? new InputError({ field: "cursor", message: e.message, fix: "pass the next_cursor of a previous page" }) : e)
           ),
-          (page) => ({ runs: page.runs, next_cursor: page.next_cursor })
+          (page) => ({ runs: page.runs.map((r) => (r.error === null ? r : { ...r, error: redactErrorRecord(r.error) })), next_cursor: page.next_cursor })
         ))
       .handle("get", ({ path }) =>
         Effect.suspend(() => {
@@ -133,7 +133,14 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
             const record = yield* getRun(checkpointer, path.id)
             const latest = yield* checkpointer.latestCheckpoint(path.id)
             const summary = toSummary(record, Option.match(latest, { onNone: () => ({}), onSome: (c) => c.state }))
-            const view = { ...summary, created_at: record.created_at, idempotency_key: record.idempotency_key, owner: record.owner, inputs: record.inputs }
+            const view = {
+              ...summary,
+              error: summary.error === null ? null : redactErrorRecord(summary.error),
+              created_at: record.created_at,
+              idempotency_key: record.idempotency_key,
+              owner: record.owner,
+              inputs: record.inputs
+            }
             if (!TERMINAL_STATUSES.has(record.status)) return view
             const encoded = yield* Effect.orDie(encodeView(view))
             const response = HttpServerResponse.uint8Array(utf8.encode(JSON.stringify(encoded)), { contentType: "application/json" })

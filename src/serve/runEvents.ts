@@ -13,6 +13,7 @@ import { type Checkpoint, type RunRecord, STOPPED_STATUSES } from "../checkpoint
 import { CheckpointError } from "../errors.js"
 import type { RunEvent } from "../runtime/events.js"
 import type { SchedulerShape } from "../scheduler/Scheduler.js"
+import { redactErrorRecord } from "../triggers/httpError.js"
 
 const finalEvent = (run: RunRecord, state: { readonly [k: string]: unknown }, base: { run_id: string; seq: number; at: string }): RunEvent | undefined => {
   switch (run.status) {
@@ -99,6 +100,9 @@ const pollStream = (
       return [events, next] as const
     })).pipe(Stream.mapConcat((events) => events))
 
+/** A `run.failed` event's error without stack traces or server file paths (see `redact`). */
+const forTheWire = (event: RunEvent): RunEvent => (event.type === "run.failed" ? { ...event, error: redactErrorRecord(event.error) } : event)
+
 /** The events of `runId`: live when it executes here, otherwise followed through the store. */
 export const runEvents = (
   scheduler: SchedulerShape,
@@ -106,7 +110,10 @@ export const runEvents = (
   runId: string,
   pollMs = 250
 ): Stream.Stream<RunEvent, CheckpointError> =>
-  Option.match(scheduler.live(runId), {
-    onSome: (run) => run.stream(),
-    onNone: () => fromStore(checkpointer, runId, pollMs)
-  })
+  Stream.map(
+    Option.match(scheduler.live(runId), {
+      onSome: (run) => run.stream(),
+      onNone: () => fromStore(checkpointer, runId, pollMs)
+    }),
+    forTheWire
+  )

@@ -75,6 +75,16 @@ const redactValue = (value: unknown, depth: number): unknown => {
 }
 
 /**
+ * A persisted error record (a failed run's `error`) as it may go on the wire: the same
+ * redaction as an envelope, so a node's stack trace stays in the database and the logs.
+ */
+export const redactErrorRecord = <R extends { readonly type: string; readonly message: string; readonly details: { readonly [key: string]: unknown } }>(record: R): R => ({
+  ...record,
+  message: redact(record.message),
+  details: redactValue(record.details, 0) as R["details"]
+})
+
+/**
  * The envelope body for an error: `message` is the one-line rendering, `details` the
  * error's typed fields (its own `message` included), enough to rebuild the typed error.
  * No envelope carries a stack trace or a server file path (`redact`): those belong in

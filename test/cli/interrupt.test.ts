@@ -80,4 +80,20 @@ describe("Ctrl-C", () => {
     expect(r.stderr).toContain(`stargraph resume ${id} --db ${db}`)
     expect((await inspect(id)).status).toBe("paused")
   })
+
+  it("while following a run another live process drives (same idempotency key), stops following and leaves that run alone", async () => {
+    const owner = startStargraph(["run", "slow/graph.yaml", "--db", db, "--idempotency-key", "shared", "--no-summary"], { cwd: work, env: { SLOW_NODE_MS: "800" } })
+    await owner.waitForStdout(/^step 1 /m)
+    const follower = startStargraph(["run", "slow/graph.yaml", "--db", db, "--idempotency-key", "shared", "--no-summary"], { cwd: work })
+    await follower.waitForStderr(/idempotency key 'shared' already belongs to run \S+ \(running\)/)
+    follower.child.kill("SIGINT")
+    const r = await follower.done
+    expect(r.code).toBe(130)
+    const id = runIdOf(r.last)
+    expect(r.stderr).toContain(`interrupted: run ${id} is running in another process; this one stopped following it`)
+    expect((await inspect(id)).status).toBe("running")
+    owner.child.kill("SIGINT")
+    const stopped = await owner.done
+    expect([stopped.code, stopped.last]).toEqual([130, `run_id=${id} status=paused`])
+  })
 })

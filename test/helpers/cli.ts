@@ -38,6 +38,8 @@ export interface RunningCli {
   readonly stderr: () => string
   /** Resolves once stdout matches `pattern` (rejects if the process ends first or after `ms`). */
   readonly waitForStdout: (pattern: RegExp, ms?: number) => Promise<void>
+  /** The same for stderr. */
+  readonly waitForStderr: (pattern: RegExp, ms?: number) => Promise<void>
   readonly done: Promise<CliResult>
 }
 
@@ -60,7 +62,10 @@ export const startStargraph = (args: ReadonlyArray<string>, options: CliOptions 
     stdout += d
     for (const w of watchers) w()
   })
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d))
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => {
+    stderr += d
+    for (const w of watchers) w()
+  })
   const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
   const done = new Promise<CliResult>((resolve, reject) => {
     child.on("error", reject)
@@ -70,10 +75,10 @@ export const startStargraph = (args: ReadonlyArray<string>, options: CliOptions 
       resolve(resultOf(code, signal, stdout, stderr))
     })
   })
-  const waitForStdout = (pattern: RegExp, ms = 30_000) =>
+  const waitFor = (output: () => string, pattern: RegExp, ms = 30_000) =>
     new Promise<void>((resolve, reject) => {
       const check = () => {
-        if (pattern.test(stdout)) {
+        if (pattern.test(output())) {
           watchers.delete(check)
           clearTimeout(limit)
           resolve()
@@ -90,7 +95,14 @@ export const startStargraph = (args: ReadonlyArray<string>, options: CliOptions 
       watchers.add(check)
       check()
     })
-  return { child, stdout: () => stdout, stderr: () => stderr, waitForStdout, done }
+  return {
+    child,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    waitForStdout: (pattern, ms) => waitFor(() => stdout, pattern, ms),
+    waitForStderr: (pattern, ms) => waitFor(() => stderr, pattern, ms),
+    done
+  }
 }
 
 /**

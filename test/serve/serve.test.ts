@@ -315,6 +315,33 @@ describe("bad requests get the envelope", () => {
     }
   })
 
+  it("shows a failed run's error without the node's stack trace or file paths (get, list, stream)", async () => {
+    const local = tempDir()
+    mkdirSync(join(local, "boom"))
+    writeFileSync(join(local, "boom", "nodes.js"), "export const explode = () => { throw new Error(\"exploded reading /srv/secret/config.json\") }\n")
+    writeFileSync(join(local, "boom", "graph.yaml"), [
+      "ir_version: \"1.0.0\"", "id: run:boom", "state_schema: { fields: { n: { type: integer, default: 0 } } }",
+      "nodes: [{ id: a, kind: function, module: ./nodes.js, export: explode }]", ""
+    ].join("\n"))
+    const s = await boot({ db: join(local, "db.sqlite"), graphs: [join(local, "boom")], scheduler: { pollIntervalMs: 50 } })
+    try {
+      const id = (await call(`${s.url}/v1/runs`, { json: { graph_id: "run:boom" } })).body["run_id"]
+      const failed = await waitFor(`${s.url}/v1/runs/${id}`, (b) => b["status"] === "failed")
+      expect(failed.body["error"]).toMatchObject({ type: "NodeExecutionError" })
+      expect(failed.body["error"]["message"]).toBe("NodeExecutionError: node 'a' failed at step 1: Error: exploded reading config.json")
+      const texts = [
+        JSON.stringify(failed.body),
+        JSON.stringify((await call(`${s.url}/v1/runs`)).body),
+        await (await fetch(`${s.url}/v1/runs/${id}/stream`)).text()
+      ]
+      expect(texts[2]).toContain("run.failed")
+      // (A run record names its graph file on purpose: `graph_source` is data, not an error.)
+      for (const text of texts) for (const leak of ["/srv/secret", "    at ", "file://", "nodes.js:"]) expect(text).not.toContain(leak)
+    } finally {
+      await s.close()
+    }
+  })
+
   it("an unknown graph on a server with no graphs says to pass --graphs", async () => {
     const empty = await boot({ db: join(tempDir(), "db.sqlite") })
     try {

@@ -1,0 +1,321 @@
+/**
+ * The pattern (alpha) network: per template a discrimination tree of field tests, with
+ * constant tests hashed under selector nodes, built and traversed exactly like CLIPS
+ * 6.30's fact pattern network (new nodes go first among their siblings; a fact visits a
+ * node, its subtree, then its right siblings; `$?` elements enumerate their lengths from
+ * longest to shortest). A stop node owns an alpha memory and the joins fed by it.
+ */
+import type { Env, Marker } from "../evaluation.js"
+import type { Fact } from "../templates.js"
+import type { Value } from "../values.js"
+import type { ElementInfo } from "./fields.js"
+import type { JoinNode } from "./join.js"
+import { Memory, type HashKey } from "./partial-match.js"
+
+/** A compiled pattern-network test with its identity key. */
+export interface PNTest {
+  readonly key: string
+  readonly fn: (env: Env) => boolean
+}
+
+/** A compiled field getter with its identity key. */
+export interface PNGetter {
+  readonly key: string
+  readonly fn: (env: Env) => Value
+}
+
+/** The hash of an alpha match for the joins it feeds (identity key + function). */
+export interface RightHash {
+  readonly key: string
+  readonly fn: (fact: Fact, markers: ReadonlyArray<Marker> | null) => HashKey
+}
+
+/** One level of a pattern's path through the network. */
+export interface NodeSpec {
+  readonly kind: "sf" | "mf"
+  readonly slot: number
+  readonly field: number
+  readonly endSlot: boolean
+  readonly leaveFields: number
+  readonly elem: ElementInfo | null
+  /** Test of a plain node (null: always passes). */
+  readonly test: PNTest | null
+  /** A hashed constant test: selector getter, guard, and the constant. */
+  readonly selector: { readonly getter: PNGetter; readonly guard: PNTest | null; readonly value: Value } | null
+}
+
+/** The list of root nodes of a template's network. */
+export interface AlphaNodeList {
+  first: AlphaNode | null
+}
+
+/** Keys of a hashed child table. */
+const valueKey = (v: Value): string | number => {
+  switch (v.type) {
+    case "INTEGER":
+    case "FLOAT":
+      return v.type === "FLOAT" ? `f${v.value}` : v.value
+    case "SYMBOL":
+      return `y${v.value}`
+    case "STRING":
+      return `s${v.value}`
+    default:
+      return `x${v.type}${String(v.value)}`
+  }
+}
+
+/** A node of the pattern network. */
+export class AlphaNode {
+  nextLevel: AlphaNode | null = null
+  rightNode: AlphaNode | null = null
+  leftNode: AlphaNode | null = null
+  stopNode = false
+  /** Joins entered from this node, newest first (linked through `rightMatchNode`). */
+  entryJoin: JoinNode | null = null
+  readonly memory = new Memory()
+  /** Children of a selector, by constant value. */
+  readonly hashed: Map<string | number, AlphaNode> | null
+  /** Marks nodes under construction for incremental reset (rules added after facts). */
+  initialize = false
+
+  constructor(
+    readonly kind: "sf" | "mf",
+    readonly slot: number,
+    readonly field: number,
+    readonly endSlot: boolean,
+    readonly leaveFields: number,
+    readonly elem: ElementInfo | null,
+    /** Plain test, or a value node's constant test (null for selectors). */
+    readonly test: PNTest | null,
+    /** Selector nodes: the getter and guard. */
+    readonly selectorGetter: PNGetter | null,
+    readonly selectorGuard: PNTest | null,
+    /** Value nodes: the constant. */
+    readonly constant: Value | null,
+    readonly rightHash: RightHash | null,
+    readonly lastLevel: AlphaNode | null
+  ) {
+    this.hashed = selectorGetter !== null ? new Map() : null
+  }
+
+  get selector(): boolean {
+    return this.selectorGetter !== null
+  }
+
+  /** The identity compared when looking for a shareable node. */
+  identity(): string {
+    const t = this.selectorGetter !== null ? `S:${this.selectorGetter.key}|${this.selectorGuard?.key ?? ""}` : this.constant !== null ? `V:${valueKey(this.constant)}` : `T:${this.test?.key ?? ""}`
+    return `${this.kind}|${this.slot}|${this.field}|${this.endSlot ? 1 : 0}|${this.kind === "mf" ? this.leaveFields : ""}|${t}|${this.rightHash?.key ?? ""}`
+  }
+}
+
+const specIdentity = (s: NodeSpec, asSelector: boolean, asValue: boolean, rightHash: RightHash | null): string => {
+  const t = asSelector
+    ? `S:${s.selector!.getter.key}|${s.selector!.guard?.key ?? ""}`
+    : asValue
+      ? `V:${valueKey(s.selector!.value)}`
+      : `T:${s.test?.key ?? ""}`
+  return `${s.kind}|${s.slot}|${s.field}|${s.endSlot ? 1 : 0}|${s.kind === "mf" ? s.leaveFields : ""}|${t}|${rightHash?.key ?? ""}`
+}
+
+const findNode = (list: AlphaNode | null, identity: string): { found: AlphaNode | null; before: AlphaNode | null } => {
+  let before: AlphaNode | null = null
+  for (let n = list; n !== null; n = n.rightNode) {
+    if (n.identity() === identity) return { found: n, before }
+    before = n
+  }
+  return { found: null, before }
+}
+
+/**
+ * Adds a node under `upper` (or at the root): first among its siblings when siblings
+ * exist, as CLIPS does; registers value nodes in their selector's hash table.
+ */
+const createNode = (root: AlphaNodeList, upper: AlphaNode | null, node: AlphaNode): AlphaNode => {
+  if (upper !== null && upper.hashed !== null && node.constant !== null) upper.hashed.set(valueKey(node.constant), node)
+  const head = upper === null ? root.first : upper.nextLevel
+  node.rightNode = head
+  if (head !== null) head.leftNode = node
+  if (upper === null) root.first = node
+  else upper.nextLevel = node
+  return node
+}
+
+/**
+ * Places a pattern's path in a template's network, sharing existing nodes, and returns
+ * its stop node. `rightHash` goes on the last node (so patterns hashed differently for
+ * their joins end in different stop nodes).
+ */
+export const placePattern = (root: AlphaNodeList, specs: ReadonlyArray<NodeSpec>, rightHash: RightHash | null, incremental: boolean): AlphaNode => {
+  let upper: AlphaNode | null = null
+  let level: AlphaNode | null = root.first
+  let node: AlphaNode | null = null
+  for (let k = 0; k < specs.length; k++) {
+    const s = specs[k]!
+    const last = k === specs.length - 1
+    const rh = last ? rightHash : null
+    if (s.selector !== null) {
+      // Both the selector and the value node of the last field carry the right hash (CLIPS).
+      const selId = specIdentity(s, true, false, rh)
+      let sel = findNode(level, selId).found
+      if (sel === null) {
+        sel = createNode(root, upper, new AlphaNode(s.kind, s.slot, s.field, s.endSlot, s.leaveFields, s.elem, null, s.selector.getter, s.selector.guard, null, rh, upper))
+        if (incremental) sel.initialize = true
+      }
+      upper = sel
+      level = sel.nextLevel
+      const valId = specIdentity(s, false, true, rh)
+      node = findNode(level, valId).found
+      if (node === null) {
+        node = createNode(root, upper, new AlphaNode(s.kind, s.slot, s.field, s.endSlot, s.leaveFields, s.elem, null, null, null, s.selector.value, rh, upper))
+        if (incremental) node.initialize = true
+      }
+    } else {
+      const id = specIdentity(s, false, false, rh)
+      node = findNode(level, id).found
+      if (node === null) {
+        node = createNode(root, upper, new AlphaNode(s.kind, s.slot, s.field, s.endSlot, s.leaveFields, s.elem, s.test, null, null, null, rh, upper))
+        if (incremental) node.initialize = true
+      }
+    }
+    upper = node
+    level = node.nextLevel
+  }
+  node!.stopNode = true
+  return node!
+}
+
+/** The callbacks the traversal drives. */
+export interface AlphaHost {
+  /** Reports an error raised by a pattern test (the test counts as failed). */
+  patternError(error: unknown): void
+  /** A reusable environment for pattern tests (its `fact` and `markers` are set by the traversal). */
+  readonly env: Env
+  /** An incremental reset is under way: skip nodes not marked `initialize`. */
+  incrementalReset: boolean
+  /** Called at every stop node the fact reaches, with the markers of this match. */
+  alphaMatch(node: AlphaNode, fact: Fact, markers: ReadonlyArray<Marker> | null): void
+}
+
+const slotLength = (fact: Fact, slot: number): number => {
+  const v = fact.fields[slot]!
+  return v.type === "MULTIFIELD" ? v.value.length : 1
+}
+
+const skip = (host: AlphaHost, n: AlphaNode): boolean => host.incrementalReset && !n.initialize
+
+const nextNode = (finished: boolean, node: AlphaNode): AlphaNode | null => {
+  if (!finished && node.nextLevel !== null) return node.nextLevel
+  let n: AlphaNode | null = node
+  while (n.rightNode === null || (n.lastLevel !== null && n.lastLevel.selector)) {
+    n = n.lastLevel
+    if (n === null) return null
+    if (n.lastLevel !== null && n.lastLevel.selector) n = n.lastLevel
+    if (n.kind === "mf") return null
+  }
+  return n.rightNode
+}
+
+const runTest = (host: AlphaHost, t: PNTest | null): boolean => {
+  if (t === null) return true
+  try {
+    return t.fn(host.env)
+  } catch (e) {
+    host.patternError(e)
+    return false
+  }
+}
+
+const selectChild = (host: AlphaHost, sel: AlphaNode): AlphaNode | null => {
+  if (!runTest(host, sel.selectorGuard)) return null
+  let v: Value
+  try {
+    v = sel.selectorGetter!.fn(host.env)
+  } catch (e) {
+    host.patternError(e)
+    return null
+  }
+  return sel.hashed!.get(valueKey(v)) ?? null
+}
+
+/** Sends a fact through a template's pattern network (CLIPS FactPatternMatch). */
+export const matchFact = (host: AlphaHost, fact: Fact, root: AlphaNode | null): void => {
+  host.env.fact = fact
+  host.env.markers = null
+  traverse(host, fact, root, 0, [])
+}
+
+const traverse = (host: AlphaHost, fact: Fact, start: AlphaNode | null, offset: number, markers: Array<Marker>): void => {
+  if (start === null) return
+  const offsetSlot = start.slot
+  let p: AlphaNode | null = start
+  const env = host.env
+  while (p !== null) {
+    env.markers = markers.length === 0 ? null : markers
+    const slotField = p.field + (offsetSlot === p.slot ? offset : 0)
+    if (skip(host, p)) {
+      p = nextNode(true, p)
+      continue
+    }
+    if (p.kind === "sf") {
+      if (p.endSlot && p.elem !== null && markers.some((m) => m.slot === p!.slot)) {
+        if (p.leaveFields + slotField !== slotLength(fact, p.slot)) {
+          p = nextNode(true, p)
+          continue
+        }
+      }
+      if (p.selector) {
+        const child = selectChild(host, p)
+        if (child === null || skip(host, child)) p = nextNode(true, p)
+        else {
+          if (child.stopNode) host.alphaMatch(child, fact, markers.length === 0 ? null : markers.slice())
+          p = nextNode(false, child)
+        }
+      } else if (runTest(host, p.test)) {
+        if (p.stopNode) host.alphaMatch(p, fact, markers.length === 0 ? null : markers.slice())
+        p = nextNode(false, p)
+      } else p = nextNode(true, p)
+    } else {
+      multifieldNode(host, fact, p, markers, offsetSlot === p.slot ? offset : 0)
+      env.fact = fact
+      p = nextNode(true, p)
+    }
+  }
+}
+
+const multifieldNode = (host: AlphaHost, fact: Fact, node: AlphaNode, markers: Array<Marker>, offset: number): void => {
+  const len = slotLength(fact, node.slot)
+  const start = node.field - 1 + offset
+  const env = host.env
+  if (node.endSlot) {
+    let end = len - (node.leaveFields + 1)
+    if (end < start) end = start - 1
+    markers.push({ element: node.field, slot: node.slot, start, end })
+    env.markers = markers
+    let target: AlphaNode | null = node
+    let ok = true
+    if (node.selector) {
+      target = selectChild(host, node)
+      ok = target !== null
+    } else ok = runTest(host, node.test)
+    if (ok && target !== null) {
+      if (target.stopNode) host.alphaMatch(target, fact, markers.slice())
+      traverse(host, fact, target.nextLevel, 0, markers)
+    }
+    markers.pop()
+    env.markers = markers.length === 0 ? null : markers
+    return
+  }
+  for (let repeat = len - (start + node.leaveFields); repeat >= 0; repeat--) {
+    markers.push({ element: node.field, slot: node.slot, start, end: start + repeat - 1 })
+    env.markers = markers
+    if (node.selector) {
+      const child = selectChild(host, node)
+      if (child !== null) traverse(host, fact, child.nextLevel, offset + repeat - 1, markers)
+    } else if (runTest(host, node.test)) {
+      traverse(host, fact, node.nextLevel, offset + repeat - 1, markers)
+    }
+    markers.pop()
+  }
+  env.markers = markers.length === 0 ? null : markers
+}

@@ -1,0 +1,327 @@
+/**
+ * Propagating matches through the join network (CLIPS drive.c and retract.c): entering
+ * joins from the right (a new alpha match) and from the left (a new partial match),
+ * not/exists blocking, joins from the right (sub-networks of not/and groups), and the
+ * retraction paths that remove descendants and unblock negated matches. The order of
+ * every loop follows CLIPS so activations are created in the same order.
+ */
+import type { Env } from "../evaluation.js"
+import type { Fact } from "../templates.js"
+import type { Activation } from "../agenda.js"
+import type { AlphaNode } from "./alpha.js"
+import type { JoinNode, JoinTest, RuleRef } from "./join.js"
+import {
+  addBlockedLink,
+  emptyMatch,
+  linkLineage,
+  PartialMatch,
+  removeBlockedLink,
+  unlinkFullLineage,
+  unlinkNonLeftLineage,
+  willBeDeleted,
+  type HashKey
+} from "./partial-match.js"
+
+/** Whether matches are being added (assert) or removed (retract) when a join is entered. */
+export const ASSERT = 0
+export const RETRACT = 1
+type Op = typeof ASSERT | typeof RETRACT
+
+/** What the join network needs from the engine. */
+export interface DriveHost {
+  /** A reusable environment for join tests. */
+  readonly env: Env
+  incrementalReset: boolean
+  addActivation(rule: RuleRef, pm: PartialMatch): void
+  removeActivation(act: Activation): void
+  /** Reports a join-test evaluation error (the test counts as failed). */
+  testError(error: unknown, join: JoinNode): void
+}
+
+const evalTest = (host: DriveHost, test: JoinTest, join: JoinNode, lhs: PartialMatch | null, rhs: PartialMatch | null, errorResult: boolean): boolean => {
+  const env = host.env
+  const oldL = env.lhs
+  const oldR = env.rhs
+  env.lhs = lhs
+  env.rhs = rhs
+  try {
+    return test.fn(env)
+  } catch (e) {
+    host.testError(e, join)
+    return errorResult
+  } finally {
+    env.lhs = oldL
+    env.rhs = oldR
+  }
+}
+
+/** Appends `rhs`'s single bind to `lhs`'s binds (CLIPS MergePartialMatches). */
+const merge = (lhs: PartialMatch, rhs: PartialMatch | null): PartialMatch => {
+  const b = lhs.binds.slice()
+  b.push(rhs === null ? null : rhs.binds[0]!)
+  return new PartialMatch(b, false)
+}
+
+const store = (pm: PartialMatch, lhs: PartialMatch | null, rhs: PartialMatch | null, join: JoinNode, key: HashKey, side: "LHS" | "RHS"): void => {
+  pm.hashKey = key
+  pm.owner = join
+  if (side === "LHS") {
+    pm.rhsMemory = false
+    join.leftMemory!.prepend(pm)
+  } else {
+    pm.rhsMemory = true
+    join.rightMemory!.append(pm)
+  }
+  linkLineage(pm, lhs, rhs)
+}
+
+/** An alpha match enters a join it feeds (CLIPS NetworkAssert). */
+export const networkAssert = (host: DriveHost, binds: PartialMatch, join: JoinNode): void => {
+  if (host.incrementalReset && !join.initialize) return
+  if (join.firstJoin) emptyDrive(host, join, binds, ASSERT)
+  else networkAssertRight(host, binds, join, ASSERT)
+}
+
+/** A match enters a join from the right. */
+export const networkAssertRight = (host: DriveHost, rhs: PartialMatch, join: JoinNode, op: Op): void => {
+  if (host.incrementalReset && !join.initialize) return
+  if (join.firstJoin) {
+    emptyDrive(host, join, rhs, op)
+    return
+  }
+  let lhs = join.leftMemory!.first(rhs.hashKey)
+  while (lhs !== null) {
+    const next: PartialMatch | null = lhs.nextInMemory
+    if (lhs.marker !== null) {
+      lhs = next
+      continue
+    }
+    let ok = join.networkTest === null ? true : evalTest(host, join.networkTest, join, lhs, rhs, join.patternIsNegated)
+    if (ok && join.secondaryNetworkTest !== null) ok = evalTest(host, join.secondaryNetworkTest, join, lhs, rhs, false)
+    if (ok) {
+      if (join.patternIsExists) {
+        addBlockedLink(lhs, rhs)
+        ppDrive(host, lhs, null, join, op)
+      } else if (join.patternIsNegated || join.joinFromTheRight) {
+        addBlockedLink(lhs, rhs)
+        if (lhs.children !== null) posEntryRetractBeta(host, lhs, lhs.children, op)
+      } else ppDrive(host, lhs, rhs, join, op)
+    }
+    lhs = next
+  }
+}
+
+/** A match enters a join from the left. */
+export const networkAssertLeft = (host: DriveHost, lhs: PartialMatch, join: JoinNode, op: Op): void => {
+  if (op === RETRACT && willBeDeleted(lhs)) return
+  if (host.incrementalReset && !join.initialize) return
+  if (join.ruleToActivate !== null) {
+    host.addActivation(join.ruleToActivate, lhs)
+    return
+  }
+  if (join.rightSideEntry === null) {
+    const ok = join.networkTest === null ? true : evalTest(host, join.networkTest, join, lhs, null, false)
+    if (ok) ppDrive(host, lhs, null, join, op)
+    return
+  }
+  let rhs = join.joinFromTheRight ? join.rightMemory!.first(lhs.hashKey) : (join.rightSideEntry as AlphaNode).memory.first(lhs.hashKey)
+  while (rhs !== null) {
+    if (op === RETRACT && willBeDeleted(rhs)) {
+      rhs = rhs.nextInMemory
+      continue
+    }
+    let ok = join.networkTest === null ? true : evalTest(host, join.networkTest, join, lhs, rhs, join.patternIsNegated)
+    if (ok && join.secondaryNetworkTest !== null && join.patternIsExists) ok = evalTest(host, join.secondaryNetworkTest, join, lhs, rhs, false)
+    if (ok) {
+      if (!join.patternIsNegated && !join.patternIsExists && !join.joinFromTheRight) ppDrive(host, lhs, rhs, join, op)
+      else if (join.patternIsExists) {
+        addBlockedLink(lhs, rhs)
+        ppDrive(host, lhs, null, join, op)
+        return
+      } else {
+        addBlockedLink(lhs, rhs)
+        break
+      }
+    }
+    rhs = rhs.nextInMemory
+  }
+  if ((join.patternIsNegated || join.joinFromTheRight) && !join.patternIsExists && lhs.marker === null) {
+    if (join.secondaryNetworkTest !== null) {
+      if (evalTest(host, join.secondaryNetworkTest, join, lhs, null, false)) ppDrive(host, lhs, null, join, op)
+    } else ppDrive(host, lhs, null, join, op)
+  }
+}
+
+/** Sends the merge of `lhs` and `rhs` to every successor of `join` (CLIPS PPDrive). */
+export const ppDrive = (host: DriveHost, lhs: PartialMatch, rhs: PartialMatch | null, join: JoinNode, op: Op): void => {
+  const links = join.nextLinks
+  for (let k = 0; k < links.length; k++) {
+    const link = links[k]!
+    const next = link.join
+    const linker = merge(lhs, rhs)
+    let key: HashKey = 0
+    if (link.enterDirection === "LHS") {
+      if (next.leftHash !== null) key = next.leftHash.fn(linker)
+    } else if (next.rightHash !== null) key = next.rightHash.fn(linker)
+    store(linker, lhs, rhs, next, key, link.enterDirection)
+    if (link.enterDirection === "LHS") networkAssertLeft(host, linker, next, op)
+    else networkAssertRight(host, linker, next, op)
+  }
+}
+
+/** Sends an empty match below a first not/sub-network join (CLIPS EPMDrive). */
+export const epmDrive = (host: DriveHost, parent: PartialMatch, join: JoinNode, op: Op): void => {
+  const links = join.nextLinks
+  for (let k = 0; k < links.length; k++) {
+    const link = links[k]!
+    const linker = emptyMatch()
+    store(linker, parent, null, link.join, 0, link.enterDirection)
+    if (link.enterDirection === "LHS") networkAssertLeft(host, linker, link.join, op)
+    else networkAssertRight(host, linker, link.join, op)
+  }
+}
+
+/** A match enters a rule's first join (CLIPS EmptyDrive). */
+const emptyDrive = (host: DriveHost, join: JoinNode, rhs: PartialMatch, op: Op): void => {
+  if (join.networkTest !== null && !evalTest(host, join.networkTest, join, null, rhs, false)) return
+  if (join.secondaryNetworkTest !== null && !evalTest(host, join.secondaryNetworkTest, join, null, rhs, false)) return
+  if (join.patternIsNegated || (join.joinFromTheRight && !join.patternIsExists)) {
+    const notParent = join.emptyLeft!
+    if (notParent.marker !== null) return
+    addBlockedLink(notParent, rhs)
+    if (notParent.children !== null) posEntryRetractBeta(host, notParent, notParent.children, op)
+    return
+  }
+  let existsParent: PartialMatch | null = null
+  if (join.patternIsExists) {
+    existsParent = join.emptyLeft!
+    if (existsParent.marker !== null) return
+    addBlockedLink(existsParent, rhs)
+  }
+  const links = join.nextLinks
+  for (let k = 0; k < links.length; k++) {
+    const link = links[k]!
+    const next = link.join
+    const linker = join.patternIsExists ? emptyMatch() : new PartialMatch(rhs.binds.slice(), false)
+    let key: HashKey = 0
+    if (link.enterDirection === "LHS") {
+      if (next.leftHash !== null) key = next.leftHash.fn(linker)
+    } else if (next.rightHash !== null) key = next.rightHash.fn(linker)
+    if (join.patternIsExists) store(linker, existsParent, null, next, key, link.enterDirection)
+    else store(linker, null, rhs, next, key, link.enterDirection)
+    if (link.enterDirection === "LHS") networkAssertLeft(host, linker, next, op)
+    else networkAssertRight(host, linker, next, op)
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Retraction
+// ---------------------------------------------------------------------------
+
+/** One alpha match of a fact: the stop node and the alpha partial match. */
+export interface FactMatch {
+  readonly node: AlphaNode
+  readonly pm: PartialMatch
+}
+
+/** Removes a retracted fact's matches from the network (CLIPS NetworkRetract). */
+export const networkRetract = (host: DriveHost, fact: Fact): void => {
+  const matches = fact.matches as Array<FactMatch> | null
+  if (matches === null) return
+  for (let k = matches.length - 1; k >= 0; k--) {
+    const m = matches[k]!
+    if (m.pm.children !== null) posEntryRetractAlpha(host, m.pm, RETRACT)
+    if (m.pm.blockList !== null) negEntryRetractAlpha(host, m.pm, RETRACT)
+    m.node.memory.remove(m.pm)
+  }
+  fact.matches = null
+}
+
+const unlinkFromNode = (pm: PartialMatch): void => {
+  const join = pm.owner as JoinNode
+  const mem = pm.rhsMemory ? join.rightMemory! : join.leftMemory!
+  mem.remove(pm)
+}
+
+/** Removes the descendants of an alpha match (CLIPS PosEntryRetractAlpha). */
+export const posEntryRetractAlpha = (host: DriveHost, alphaMatch: PartialMatch, op: Op): void => {
+  let beta = alphaMatch.children
+  while (beta !== null) {
+    const join = beta.owner as JoinNode
+    if (beta.children !== null) posEntryRetractBeta(host, beta, beta.children, op)
+    if (beta.rhsMemory) negEntryRetractAlpha(host, beta, op)
+    if (join.ruleToActivate !== null && beta.activation !== null) host.removeActivation(beta.activation)
+    const next: PartialMatch | null = beta.nextRightChild
+    unlinkFromNode(beta)
+    unlinkFullLineage(beta)
+    beta = next
+  }
+}
+
+/** Unblocks the matches an alpha (or right-memory) match was blocking (CLIPS NegEntryRetractAlpha). */
+const negEntryRetractAlpha = (host: DriveHost, alphaMatch: PartialMatch, op: Op): void => {
+  let beta = alphaMatch.blockList
+  while (beta !== null) {
+    const join = beta.owner as JoinNode
+    if (!join.patternIsNegated && !join.patternIsExists && !join.joinFromTheRight) {
+      beta = beta.nextBlocked
+      continue
+    }
+    negEntryRetractBeta(host, join, alphaMatch, beta, op)
+    beta = alphaMatch.blockList
+  }
+}
+
+const negEntryRetractBeta = (host: DriveHost, join: JoinNode, alphaMatch: PartialMatch, beta: PartialMatch, op: Op): void => {
+  removeBlockedLink(beta)
+  if (findNextConflictingMatch(host, beta, alphaMatch.nextInMemory, join, alphaMatch, op)) return
+  if (join.patternIsExists) {
+    if (beta.children !== null) posEntryRetractBeta(host, beta, beta.children, op)
+    return
+  }
+  if (join.firstJoin && (join.patternIsNegated || join.joinFromTheRight) && !join.patternIsExists) {
+    if (join.secondaryNetworkTest !== null && !evalTest(host, join.secondaryNetworkTest, join, beta, null, false)) return
+    epmDrive(host, beta, join, op)
+    return
+  }
+  if (join.secondaryNetworkTest !== null && !evalTest(host, join.secondaryNetworkTest, join, beta, null, false)) return
+  if (op === RETRACT && willBeDeleted(beta)) return
+  ppDrive(host, beta, null, join, op)
+}
+
+/** Removes the descendants of a beta match, deepest first (CLIPS PosEntryRetractBeta). */
+export const posEntryRetractBeta = (host: DriveHost, parent: PartialMatch, first: PartialMatch, op: Op): void => {
+  let beta: PartialMatch | null = first
+  while (beta !== null) {
+    if (beta.children !== null) {
+      beta = beta.children
+      continue
+    }
+    let next: PartialMatch | null
+    if (beta.nextLeftChild !== null) next = beta.nextLeftChild
+    else {
+      next = beta.leftParent
+      beta.leftParent!.children = null
+    }
+    const owner = beta.owner as JoinNode
+    if (beta.blockList !== null) negEntryRetractAlpha(host, beta, op)
+    else if (owner.ruleToActivate !== null && beta.activation !== null) host.removeActivation(beta.activation)
+    unlinkFromNode(beta)
+    unlinkNonLeftLineage(beta)
+    if (next === parent) return
+    beta = next
+  }
+}
+
+const findNextConflictingMatch = (host: DriveHost, bind: PartialMatch, candidates: PartialMatch | null, join: JoinNode, skip: PartialMatch, op: Op): boolean => {
+  for (let c = candidates; c !== null; c = c.nextInMemory) {
+    if (c === skip) continue
+    if (op === RETRACT && willBeDeleted(c)) continue
+    const ok = join.networkTest === null ? true : evalTest(host, join.networkTest, join, bind, c, true)
+    if (ok) {
+      addBlockedLink(bind, c)
+      return true
+    }
+  }
+  return false
+}

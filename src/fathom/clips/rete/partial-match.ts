@@ -1,0 +1,227 @@
+/**
+ * Partial matches and the memories that hold them, with CLIPS 6.30's exact ordering:
+ * alpha memories and right beta memories append, left beta memories prepend; lineage
+ * (children) and block lists prepend. These orders decide which activation is created
+ * first when one fact change produces several, so they are part of the conflict
+ * resolution behaviour.
+ */
+import type { Marker } from "../evaluation.js"
+import type { Fact } from "../templates.js"
+import type { Activation } from "../agenda.js"
+import type { JoinNode } from "./join.js"
+import type { AlphaNode } from "./alpha.js"
+
+/** A key of a hashed memory: one value's key, or several joined. */
+export type HashKey = string | number
+
+/** What one pattern of a partial match matched: a fact and its multifield markers. */
+export interface AlphaBind {
+  readonly fact: Fact
+  readonly markers: ReadonlyArray<Marker> | null
+}
+
+/** A (partial) match: the facts matched by a prefix of a rule's patterns, or one alpha match. */
+export class PartialMatch {
+  /** One entry per pattern position; null for not/exists/test positions. */
+  binds: Array<AlphaBind | null>
+  hashKey: HashKey = 0
+  /** The join whose memory holds this match (or the alpha node for alpha matches). */
+  owner: JoinNode | AlphaNode | null = null
+  /** True for alpha matches. */
+  readonly isAlpha: boolean
+  /** True when stored in a right memory (join from the right). */
+  rhsMemory = false
+  nextInMemory: PartialMatch | null = null
+  prevInMemory: PartialMatch | null = null
+  children: PartialMatch | null = null
+  leftParent: PartialMatch | null = null
+  rightParent: PartialMatch | null = null
+  nextLeftChild: PartialMatch | null = null
+  prevLeftChild: PartialMatch | null = null
+  nextRightChild: PartialMatch | null = null
+  prevRightChild: PartialMatch | null = null
+  /** Matches this one blocks (not/exists). */
+  blockList: PartialMatch | null = null
+  nextBlocked: PartialMatch | null = null
+  prevBlocked: PartialMatch | null = null
+  /** The match blocking this one (CLIPS's `marker` on not/exists left matches). */
+  marker: PartialMatch | null = null
+  /** The activation of a complete match (CLIPS's `marker` on terminal matches). */
+  activation: Activation | null = null
+  /** Alpha matches only: the bucket this match is stored in. */
+  bucket: MemoryBucket | null = null
+
+  constructor(binds: Array<AlphaBind | null>, isAlpha: boolean) {
+    this.binds = binds
+    this.isAlpha = isAlpha
+  }
+}
+
+/** One hash bucket: a doubly linked list of matches. */
+export interface MemoryBucket {
+  head: PartialMatch | null
+  tail: PartialMatch | null
+  readonly key: HashKey
+}
+
+/** A hashed memory: buckets by key (an unhashed memory uses the single key 0). */
+export class Memory {
+  readonly buckets = new Map<HashKey, MemoryBucket>()
+  count = 0
+
+  /** The first match of the bucket for `key`, or null. */
+  first(key: HashKey): PartialMatch | null {
+    const b = this.buckets.get(key)
+    return b === undefined ? null : b.head
+  }
+
+  bucketFor(key: HashKey): MemoryBucket {
+    let b = this.buckets.get(key)
+    if (b === undefined) {
+      b = { head: null, tail: null, key }
+      this.buckets.set(key, b)
+    }
+    return b
+  }
+
+  /** Inserts at the head of its bucket (left beta memories). */
+  prepend(pm: PartialMatch): void {
+    const b = this.bucketFor(pm.hashKey)
+    pm.prevInMemory = null
+    pm.nextInMemory = b.head
+    if (b.head !== null) b.head.prevInMemory = pm
+    else b.tail = pm
+    b.head = pm
+    this.count++
+  }
+
+  /** Appends at the tail of its bucket (right beta memories, alpha memories). */
+  append(pm: PartialMatch): void {
+    const b = this.bucketFor(pm.hashKey)
+    pm.nextInMemory = null
+    pm.prevInMemory = b.tail
+    if (b.tail !== null) b.tail.nextInMemory = pm
+    else b.head = pm
+    b.tail = pm
+    this.count++
+  }
+
+  /** Removes a match from its bucket. */
+  remove(pm: PartialMatch): void {
+    const b = this.buckets.get(pm.hashKey)
+    if (b === undefined) return
+    if (pm.prevInMemory === null) b.head = pm.nextInMemory
+    else pm.prevInMemory.nextInMemory = pm.nextInMemory
+    if (pm.nextInMemory === null) b.tail = pm.prevInMemory
+    else pm.nextInMemory.prevInMemory = pm.prevInMemory
+    pm.nextInMemory = null
+    pm.prevInMemory = null
+    this.count--
+    if (b.head === null) this.buckets.delete(pm.hashKey)
+  }
+
+  /** Every match, bucket by bucket (diagnostics and snapshots only). */
+  *all(): IterableIterator<PartialMatch> {
+    for (const b of this.buckets.values()) for (let p = b.head; p !== null; p = p.nextInMemory) yield p
+  }
+
+  clear(): void {
+    this.buckets.clear()
+    this.count = 0
+  }
+}
+
+/** A match with one empty (null) bind: the seed of not/exists-first joins and pattern-less rules. */
+export const emptyMatch = (): PartialMatch => new PartialMatch([null], false)
+
+/** Links `pm` under `blocker` (CLIPS AddBlockedLink: prepends to the block list). */
+export const addBlockedLink = (pm: PartialMatch, blocker: PartialMatch): void => {
+  pm.marker = blocker
+  pm.nextBlocked = blocker.blockList
+  if (blocker.blockList !== null) blocker.blockList.prevBlocked = pm
+  blocker.blockList = pm
+}
+
+/** Unlinks `pm` from the block list of its blocker. */
+export const removeBlockedLink = (pm: PartialMatch): void => {
+  const blocker = pm.marker
+  if (pm.prevBlocked === null) {
+    if (blocker !== null) blocker.blockList = pm.nextBlocked
+  } else pm.prevBlocked.nextBlocked = pm.nextBlocked
+  if (pm.nextBlocked !== null) pm.nextBlocked.prevBlocked = pm.prevBlocked
+  pm.nextBlocked = null
+  pm.prevBlocked = null
+  pm.marker = null
+}
+
+/** Records `pm` as a child of its parents (CLIPS UpdateBetaPMLinks, lineage part). */
+export const linkLineage = (pm: PartialMatch, lhs: PartialMatch | null, rhs: PartialMatch | null): void => {
+  if (rhs !== null) {
+    pm.nextRightChild = rhs.children
+    if (rhs.children !== null) rhs.children.prevRightChild = pm
+    rhs.children = pm
+    pm.rightParent = rhs
+  }
+  if (lhs !== null) {
+    pm.nextLeftChild = lhs.children
+    if (lhs.children !== null) lhs.children.prevLeftChild = pm
+    lhs.children = pm
+    pm.leftParent = lhs
+  }
+}
+
+/** Unlinks from the right parent and the blocker (CLIPS UnlinkNonLeftLineage, lineage part). */
+export const unlinkNonLeftLineage = (pm: PartialMatch): void => {
+  if (pm.prevRightChild === null) {
+    if (pm.rightParent !== null) {
+      pm.rightParent.children = pm.nextRightChild
+      if (pm.nextRightChild !== null) pm.nextRightChild.rightParent = pm.rightParent
+    }
+  } else pm.prevRightChild.nextRightChild = pm.nextRightChild
+  if (pm.nextRightChild !== null) pm.nextRightChild.prevRightChild = pm.prevRightChild
+  if (pm.prevBlocked === null) {
+    if (pm.marker !== null) pm.marker.blockList = pm.nextBlocked
+  } else pm.prevBlocked.nextBlocked = pm.nextBlocked
+  if (pm.nextBlocked !== null) pm.nextBlocked.prevBlocked = pm.prevBlocked
+}
+
+/** Unlinks from both parents, the blocker and the children (CLIPS UnlinkBetaPartialMatchfromAlphaAndBetaLineage). */
+export const unlinkFullLineage = (pm: PartialMatch): void => {
+  if (pm.prevRightChild === null) {
+    if (pm.rightParent !== null) pm.rightParent.children = pm.nextRightChild
+  } else pm.prevRightChild.nextRightChild = pm.nextRightChild
+  if (pm.nextRightChild !== null) pm.nextRightChild.prevRightChild = pm.prevRightChild
+  pm.rightParent = null
+  pm.nextRightChild = null
+  pm.prevRightChild = null
+  if (pm.prevLeftChild === null) {
+    if (pm.leftParent !== null) pm.leftParent.children = pm.nextLeftChild
+  } else pm.prevLeftChild.nextLeftChild = pm.nextLeftChild
+  if (pm.nextLeftChild !== null) pm.nextLeftChild.prevLeftChild = pm.prevLeftChild
+  pm.leftParent = null
+  pm.nextLeftChild = null
+  pm.prevLeftChild = null
+  if (pm.prevBlocked === null) {
+    if (pm.marker !== null) pm.marker.blockList = pm.nextBlocked
+  } else pm.prevBlocked.nextBlocked = pm.nextBlocked
+  if (pm.nextBlocked !== null) pm.nextBlocked.prevBlocked = pm.prevBlocked
+  pm.marker = null
+  pm.nextBlocked = null
+  pm.prevBlocked = null
+  if (pm.children !== null) {
+    if (pm.rhsMemory) for (let c: PartialMatch | null = pm.children; c !== null; c = c.nextRightChild) c.rightParent = null
+    else for (let c: PartialMatch | null = pm.children; c !== null; c = c.nextLeftChild) c.leftParent = null
+    pm.children = null
+  }
+}
+
+/** True when one of the facts of `pm` is being retracted (CLIPS PartialMatchWillBeDeleted). */
+export const willBeDeleted = (pm: PartialMatch | null): boolean => {
+  if (pm === null) return false
+  const b = pm.binds
+  for (let k = 0; k < b.length; k++) {
+    const x = b[k]
+    if (x !== null && x !== undefined && x.fact.garbage) return true
+  }
+  return false
+}

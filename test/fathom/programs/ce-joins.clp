@@ -1,0 +1,12 @@
+(deftemplate person (slot name) (slot age))
+(deftemplate parent (slot p) (slot c))
+(defrule grandparent (parent (p ?a) (c ?b)) (parent (p ?b) (c ?c)) => (printout t ?a " is grandparent of " ?c crlf))
+(defrule older-child (parent (p ?p) (c ?c)) (person (name ?p) (age ?pa)) (person (name ?c) (age ?ca&:(> ?ca (- ?pa 20)))) => (printout t ?c " is close in age to " ?p crlf))
+(defrule same-age (person (name ?a) (age ?x)) (person (name ?b&~?a) (age ?x)) => (printout t ?a " same age as " ?b crlf))
+;;; script
+(assert (person (name ann) (age 70)) (person (name bob) (age 45)) (person (name cy) (age 30)) (person (name di) (age 45)))
+(assert (parent (p ann) (c bob)) (parent (p bob) (c cy)) (parent (p ann) (c di)) (parent (p di) (c ed)))
+(run)
+(retract 5)
+(assert (parent (p bob) (c fay)))
+(run)

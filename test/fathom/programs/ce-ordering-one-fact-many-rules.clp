@@ -1,0 +1,17 @@
+; One fact activating several rules, and one rule several times: CLIPS's tie-breaking.
+(deftemplate a (slot x) (slot y))
+(defrule r1 (a (x ?x)) => (printout t "r1 " ?x crlf))
+(defrule r2 (a (x 1)) => (printout t "r2" crlf))
+(defrule r3 (a (y ?y)) (a (x ?y)) => (printout t "r3 " ?y crlf))
+(defrule r4 (a) => (printout t "r4" crlf))
+(defrule r5 (a (x ?x&~1)) => (printout t "r5 " ?x crlf))
+(defrule r6 (a (x 1) (y 2)) => (printout t "r6" crlf))
+(defrule r7 (a (y 2)) => (printout t "r7" crlf))
+;;; script
+(assert (a (x 1) (y 2)))
+(assert (a (x 2) (y 1)))
+(assert (a (x 3) (y 3)))
+(agenda)
+(run)
+(assert (a (x 2) (y 2)))
+(run)

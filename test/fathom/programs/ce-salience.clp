@@ -1,0 +1,11 @@
+(deftemplate item (slot n) (slot p))
+(defrule low (declare (salience -10)) (item (n ?n)) => (printout t "low " ?n crlf))
+(defrule high (declare (salience 10)) (item (n ?n)) => (printout t "high " ?n crlf))
+(defrule mid (item (n ?n) (p ?p)) => (printout t "mid " ?n " " ?p crlf))
+(defrule chain (declare (salience 5)) (item (n 1)) => (assert (item (n 2) (p chained))))
+(defrule top (declare (salience 10000)) (item (p chained)) => (printout t "top" crlf))
+(defrule bottom (declare (salience -10000)) => (printout t "bottom" crlf))
+;;; script
+(assert (item (n 1) (p a)) (item (n 3) (p b)))
+(agenda)
+(run)

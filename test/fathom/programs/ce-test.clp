@@ -1,0 +1,12 @@
+(deftemplate n (slot v))
+(defrule first-test (test (> 3 2)) => (printout t "first test" crlf))
+(defrule test-after (n (v ?v)) (test (> ?v 5)) => (printout t "big " ?v crlf))
+(defrule test-between (n (v ?a)) (test (< ?a 10)) (n (v ?b&:(> ?b ?a))) (test (eq (mod ?b 2) 0)) => (printout t "pair " ?a " " ?b crlf))
+(defrule test-then-pattern (test (eq 1 1)) (n (v 3)) => (printout t "test then n3" crlf))
+(defrule two-tests (test (> 2 1)) (test (< 1 2)) => (printout t "two tests" crlf))
+(defrule test-after-not (n (v ?v)) (not (n (v 0))) (test (> ?v 7)) => (printout t "after not " ?v crlf))
+;;; script
+(assert (n (v 3)) (n (v 6)) (n (v 8)) (n (v 11)))
+(run)
+(assert (n (v 0)))
+(run)

@@ -1,0 +1,12 @@
+(deftemplate v (slot x) (slot y))
+(defrule or-const (v (x red|blue)) => (printout t "or-const" crlf))
+(defrule not-const (v (x ~red)) => (printout t "not-red" crlf))
+(defrule and-not (v (x ?x&~red&~blue)) => (printout t "neither " ?x crlf))
+(defrule pred (v (x ?x&:(numberp ?x)&:(> ?x 10))) => (printout t "big " ?x crlf))
+(defrule retval (v (x ?x&:(numberp ?x)) (y =(* ?x 2))) => (printout t "double " ?x crlf))
+(defrule not-pred (v (x ?x&~:(symbolp ?x))) => (printout t "not symbol " ?x crlf))
+(defrule mixed (v (x ?x&red|green) (y ?y&:(> ?y 1)|0)) => (printout t "mixed " ?x " " ?y crlf))
+(defrule cross (v (x ?a)) (v (y ?b&:(eq ?b ?a)|red)) => (printout t "cross " ?a " " ?b crlf))
+;;; script
+(assert (v (x red) (y 0)) (v (x blue) (y 2)) (v (x green) (y 5)) (v (x 12) (y 24)) (v (x 3) (y 6)) (v (x "s") (y red)))
+(run)

@@ -1,0 +1,10 @@
+(deffunction square (?x) (* ?x ?x))
+(deffunction sum-all ($?xs) (bind ?t 0) (foreach ?x ?xs do (bind ?t (+ ?t ?x))) (return ?t))
+(deffunction classify (?n) (if (> ?n 10) then big else small))
+(deffunction fact-rec (?n) (if (<= ?n 1) then 1 else (* ?n (fact-rec (- ?n 1)))))
+(deffunction greet (?name $?rest) (str-cat "hi " ?name " +" (length$ ?rest)))
+(defrule use (num ?n) (test (> (square ?n) 10)) => (printout t ?n " " (square ?n) " " (classify (square ?n)) " " (fact-rec ?n) crlf))
+(defrule use2 => (printout t (sum-all 1 2 3 4) " " (greet bob a b) " " (greet al) crlf))
+;;; script
+(assert (num 2) (num 4) (num 5))
+(run)

@@ -1,0 +1,10 @@
+(deftemplate bag (slot id) (multislot items))
+(defrule has-apple (bag (id ?i) (items $? apple $?)) => (printout t ?i " has apple" crlf))
+(defrule empty-bag (bag (id ?i) (items)) => (printout t ?i " empty" crlf))
+(defrule one-item (bag (id ?i) (items ?only)) => (printout t ?i " only " ?only crlf))
+(defrule first-two (bag (id ?i) (items ?a ?b $?)) => (printout t ?i " starts " ?a " " ?b crlf))
+(defrule count (bag (id ?i) (items $?all&:(> (length$ ?all) 2))) => (printout t ?i " has " (length$ ?all) crlf))
+(defrule shared (bag (id ?a) (items $? ?x $?)) (bag (id ?b&~?a) (items $? ?x $?)) => (printout t ?a " and " ?b " share " ?x crlf))
+;;; script
+(assert (bag (id b1) (items apple pear)) (bag (id b2) (items)) (bag (id b3) (items fig)) (bag (id b4) (items pear plum kiwi apple)))
+(run)

@@ -1,0 +1,12 @@
+(deftemplate a (slot x))
+(deffacts init (a (x 1)) (a (x 2)) (note hello))
+(defrule r (a (x ?x)) => (printout t "r " ?x crlf))
+(defrule e => (printout t "empty lhs" crlf))
+;;; script
+(run)
+(assert (a (x 3)))
+(reset)
+(run)
+(reset)
+(facts)
+(run)

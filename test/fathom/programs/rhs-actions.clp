@@ -1,0 +1,15 @@
+(deftemplate counter (slot n))
+(deftemplate log (slot msg))
+(defrule count ?c <- (counter (n ?n&:(< ?n 3))) =>
+  (bind ?next (+ ?n 1))
+  (modify ?c (n ?next))
+  (if (eq ?next 3) then (assert (log (msg "reached three"))) else (printout t "counting " ?next crlf)))
+(defrule loop => (bind ?i 0) (while (< ?i 3) do (printout t "i=" ?i crlf) (bind ?i (+ ?i 1))))
+(defrule progn-test => (progn (bind ?x 5) (printout t "progn " ?x crlf)))
+(defrule loop-count => (loop-for-count (?k 1 3) do (printout t "k" ?k " ")) (printout t crlf))
+(defrule each => (foreach ?e (create$ a b) do (printout t "e=" ?e crlf)))
+(defrule sw => (switch (+ 1 1) (case 1 then (printout t "one" crlf)) (case 2 then (printout t "two" crlf)) (default (printout t "other" crlf))))
+(defrule logged (log (msg ?m)) => (printout t "log: " ?m crlf))
+;;; script
+(assert (counter (n 0)))
+(run)
