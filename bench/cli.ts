@@ -8,8 +8,10 @@
  *   BIN=/path/to/bin.js npx tsx bench/cli.ts   # another build of the bin
  *   SKIP_NPX=1 npx tsx bench/cli.ts            # node only
  *
- * Peak RSS comes from GNU `/usr/bin/time -f %M` (the largest process of the tree: for npx
- * that is npm's own node or the CLI, whichever is bigger). Prints one JSON object.
+ * Peak RSS and CPU time (user + sys, 10 ms resolution) come from GNU `/usr/bin/time` (RSS:
+ * the largest process of the tree, for npx npm's own node or the CLI, whichever is bigger;
+ * CPU: the whole tree). Prints one JSON object. The CLI's V8 code cache is warm after the
+ * warm-up run; NODE_DISABLE_COMPILE_CACHE=1 measures without it.
  */
 import { spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -41,31 +43,36 @@ const median = (xs: ReadonlyArray<number>): number => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 
-/** One process: wall ms (measured here) and peak RSS in MiB (from /usr/bin/time). */
-const once = (command: string, args: ReadonlyArray<string>): { ms: number; rssMiB: number | null } => {
+/** One process: wall ms (measured here), CPU ms (user + sys) and peak RSS in MiB (from /usr/bin/time). */
+const once = (command: string, args: ReadonlyArray<string>): { ms: number; cpuMs: number | null; rssMiB: number | null } => {
   const useTime = existsSync(TIME)
   const rssFile = join(work, "rss.txt")
-  const [cmd, argv] = useTime ? [TIME, ["-f", "%M", "-o", rssFile, command, ...args]] : [command, args]
+  const [cmd, argv] = useTime ? [TIME, ["-f", "%M %U %S", "-o", rssFile, command, ...args]] : [command, args]
   const t0 = performance.now()
   const r = spawnSync(cmd, argv, { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_UPDATE_NOTIFIER: "1" } })
   const ms = performance.now() - t0
   if (r.status !== 0) throw new Error(`${command} ${args.join(" ")} exited ${r.status}: ${r.stderr}`)
-  const rssMiB = useTime ? Number(readFileSync(rssFile, "utf8").trim().split("\n").pop()) / 1024 : null
-  return { ms, rssMiB }
+  if (!useTime) return { ms, cpuMs: null, rssMiB: null }
+  const [kib, user, sys] = readFileSync(rssFile, "utf8").trim().split("\n").pop()!.split(" ").map(Number) as [number, number, number]
+  return { ms, cpuMs: (user + sys) * 1000, rssMiB: kib / 1024 }
 }
 
 const measure = (command: string, args: (i: number) => ReadonlyArray<string>) => {
   once(command, args(-1)) // warm-up: file-system cache, npm's cache
   const ms: Array<number> = []
   const rss: Array<number> = []
+  const cpu: Array<number> = []
   for (let i = 0; i < N; i++) {
     const r = once(command, args(i))
     ms.push(r.ms)
     if (r.rssMiB !== null) rss.push(r.rssMiB)
+    if (r.cpuMs !== null) cpu.push(r.cpuMs)
   }
   return {
     wall_ms_median: Math.round(median(ms)),
     wall_ms_min: Math.round(Math.min(...ms)),
+    // CPU time moves less than wall time when other processes share the cores.
+    cpu_ms_median: cpu.length ? Math.round(median(cpu)) : null,
     peak_rss_mib_median: rss.length ? Math.round(median(rss) * 10) / 10 : null
   }
 }

@@ -9,7 +9,7 @@
  * NODE_DISABLE_COMPILE_CACHE=1 turns the cache off. A cache that V8 refuses (another Node
  * version, other flags) is simply rewritten; any failure to read or write it is ignored.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { homedir } from "node:os"
 import { dirname, join } from "node:path"
@@ -42,34 +42,40 @@ const cacheDir = process.env.NODE_DISABLE_COMPILE_CACHE
     `cli-${fnv1a(bundle)}`
   )
 const cacheName = `${command}.${buildId}.${process.version}.${process.arch}.v8cache`
+const MAX_CACHES = 16
 const cacheFile = cacheDir && join(cacheDir, cacheName)
 
 let cachedData
-if (cacheFile && existsSync(cacheFile)) {
-  try {
-    cachedData = readFileSync(cacheFile)
-  } catch {
-    cachedData = undefined
-  }
+try {
+  cachedData = cacheFile ? readFileSync(cacheFile) : undefined
+} catch {
+  cachedData = undefined // first start of this command (or an unreadable cache)
 }
 
-const script = new Script(
-  `(function(exports,require,module,__filename,__dirname,__stargraph_import){${source}\n})`,
-  { filename: bundle, cachedData }
-)
+// The file is one function expression, `(function(exports, require, module, __filename,
+// __dirname, __stargraph_import) {...})`: the CommonJS wrapper plus the import() it needs.
+const WRAPPER = "(function(exports,require,module,__filename,__dirname,__stargraph_import){"
+// (A bundle from an older build is the body alone.)
+if (!source.slice(0, 200).includes(WRAPPER)) source = `${WRAPPER}${source}\n})`
+const script = new Script(source, { filename: bundle, cachedData })
 
 if (cacheFile && (cachedData === undefined || script.cachedDataRejected)) {
   // Written at exit, so the code this command compiled while it ran is in the cache too.
   process.once("exit", () => {
     try {
       mkdirSync(cacheDir, { recursive: true, mode: 0o700 })
+      // Caches of older builds or other Node versions are dead weight; a typo'd command
+      // gets a cache too, so at most MAX_CACHES are kept per build.
+      const current = `.${buildId}.${process.version}.${process.arch}.v8cache`
+      let kept = 0
+      for (const name of readdirSync(cacheDir)) {
+        if (!name.endsWith(current) && !name.endsWith(".tmp")) rmSync(join(cacheDir, name), { force: true })
+        else if (name.endsWith(current)) kept++
+      }
+      if (kept >= MAX_CACHES) return
       const tmp = `${cacheFile}.${process.pid}.tmp`
       writeFileSync(tmp, script.createCachedData())
       renameSync(tmp, cacheFile)
-      // Caches of this command for older builds or other Node versions are dead weight.
-      for (const name of readdirSync(cacheDir)) {
-        if (name.startsWith(`${command}.`) && name !== cacheName && !name.endsWith(".tmp")) rmSync(join(cacheDir, name), { force: true })
-      }
     } catch {
       // A cache that cannot be written only costs start-up time.
     }

@@ -52,8 +52,23 @@ const noConfigFileParsers = {
       /[\\/]@effect[\\/]cli[\\/]/.test(args.importer) ? { path: args.path, namespace: "stargraph-stub" } : undefined)
     build.onLoad({ filter: /.*/, namespace: "stargraph-stub" }, (args) => ({
       loader: "js",
-      contents: `export const parse = () => { throw new Error("stargraph's CLI reads no ${args.path} files") }`
+      contents: args.path === "effect/FastCheck"
+        ? "export const array = () => { throw new Error(\"stargraph's CLI bundle has no fast-check (effect Arbitrary)\") }"
+        : `export const parse = () => { throw new Error("stargraph's CLI reads no ${args.path} files") }`
     }))
+  }
+}
+
+/**
+ * effect/Schema imports effect/FastCheck (all of fast-check, ~370 KB) for `Arbitrary`
+ * support and calls it only inside arbitrary builders, which no CLI path runs. The bundle
+ * gets a stand-in that fails loudly if that ever changes.
+ */
+const noFastCheck = {
+  name: "no-fast-check",
+  setup(build) {
+    build.onResolve({ filter: /[\\/]FastCheck\.js$/ }, (args) =>
+      /[\\/]effect[\\/]dist[\\/]esm$/.test(args.resolveDir) ? { path: "effect/FastCheck", namespace: "stargraph-stub" } : undefined)
   }
 }
 
@@ -77,7 +92,7 @@ const buildCli = async () => {
     minifySyntax: true,
     legalComments: "eof",
     external: ["better-sqlite3", "tsx", "tsx/*"],
-    plugins: [noConfigFileParsers],
+    plugins: [noConfigFileParsers, noFastCheck],
     define: { "import.meta.url": "__stargraph_import_meta_url" },
     banner: { js: "var __stargraph_import_meta_url=require(\"node:url\").pathToFileURL(__filename).href;" },
     logLevel: "warning",
@@ -91,8 +106,10 @@ const buildCli = async () => {
     return "__stargraph_import("
   })
   if (/(?<![\w$.])import\(/.test(code)) throw new Error("build: an import( the loader cannot serve is left in the CLI bundle")
-  // The loader compiles the bundle inside this wrapper; check it parses before shipping it.
-  new Script(`(function(exports,require,module,__filename,__dirname,__stargraph_import){${code}\n})`, { filename: "stargraph.cjs" })
+  // The file is the CommonJS wrapper function itself, so the loader hands it to vm.Script as
+  // read (no second copy of a 2 MB string); check it compiles before shipping it.
+  code = `(function(exports,require,module,__filename,__dirname,__stargraph_import){${code}\n})`
+  new Script(code, { filename: "stargraph.cjs" })
   const id = createHash("sha256").update(code).digest("hex").slice(0, 16)
   const out = join(ROOT, "dist", "cli", "stargraph.cjs")
   mkdirSync(dirname(out), { recursive: true })

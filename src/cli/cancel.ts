@@ -60,7 +60,16 @@ export const cancel = Command.make(
           Effect.flatMap(Checkpointer, (c) => c.latestCheckpoint(o.runId)),
           (latest) => ({ value: Option.match(latest, { onNone: () => null, onSome: (c) => c.state[waiting.response_field] ?? null }) })
         )
-        const run = yield* g.resume(o.runId, { actor: "cli", allowRuntimeDrift: true, ...(response ? { response } : {}) })
+        const run = yield* g.resume(o.runId, { actor: "cli", allowRuntimeDrift: true, ...(response ? { response } : {}) }).pipe(
+          Effect.mapError((e) =>
+            e._tag === "StateValidationError" && waiting !== null
+              ? refuse(
+                `run ${o.runId} waits for input in field '${waiting.response_field}', which has no value it can be reopened with, ` +
+                  `so it cannot be cancelled from here yet; answer it instead: stargraph resume ${o.runId} --db ${o.db} --response '<json>'`
+              )
+              : e
+          )
+        )
         yield* run.cancel()
         const summary = yield* run.start()
         yield* Console.log(finalLine(summary))

@@ -63,6 +63,28 @@ export const generateCase = (seed: number, options: GenOptions = {}): Case => {
     for (let k = 0; k < n; k++) slots.push({ name: `f${k}`, domain: chance(0.5) ? "sym" : "num", multi: false })
     tmpls.push({ name: "o0", slots, ordered: true })
   }
+  // An ordered relation matched with multifield wildcards and variables.
+  const lists = chance(0.5) ? ["lst"] : []
+  const listPattern = (bound: ReadonlyArray<Var>, out: Array<Var>): string => {
+    const syms = bound.filter((v) => v.domain === "sym")
+    const elems: Array<string> = []
+    const n = int(1, 4)
+    for (let k = 0; k < n; k++) {
+      const roll = r()
+      if (roll < 0.35) elems.push(pick(["$?", "$?"]))
+      else if (roll < 0.5) {
+        const v = `$?w${varCounter++}`
+        elems.push(v)
+      } else if (roll < 0.7) elems.push(pick(SYMS))
+      else if (roll < 0.8 && syms.length > 0) elems.push(pick(syms).name)
+      else {
+        const v = newVar()
+        out.push({ name: v, domain: "sym" })
+        elems.push(v)
+      }
+    }
+    return `(lst ${elems.join(" ")})`
+  }
   const lines: Array<string> = []
   for (const t of tmpls) {
     if (t.ordered) continue
@@ -158,8 +180,18 @@ export const generateCase = (seed: number, options: GenOptions = {}): Case => {
           const same = bound.filter((v) => v.domain === a.domain && v !== a)
           ces.push(same.length > 0 ? `(test (neq ${a.name} ${pick(same).name}))` : `(test (eq 1 1))`)
         } else ces.push(`(test (> ${int(0, 3)} 1))`)
-      } else if (roll < 0.95) ces.push(`(not (and ${pattern(bound, [], true)} ${pattern(bound, [], false)}))`)
-      else ces.push(`(or ${pattern(bound, [], false)} ${pattern(bound, [], false)})`)
+      } else if (roll < 0.93) {
+        // a not/exists group, or a forall, whose inner patterns may bind and share variables
+        const inner: Array<Var> = []
+        const p1 = pattern(bound, inner, true)
+        const p2 = pattern([...bound, ...inner], [], true)
+        const kind = pick(["not", "not", "exists", "forall"])
+        ces.push(kind === "forall" ? `(forall ${p1} ${p2})` : kind === "exists" ? `(exists ${p1} ${p2})` : `(not (and ${p1} ${p2}))`)
+      } else if (roll < 0.96 && lists.length > 0) {
+        const out: Array<Var> = []
+        ces.push(listPattern(bound, out))
+        bound.push(...out)
+      } else ces.push(`(or ${pattern(bound, [], false)} ${pattern(bound, [], false)})`)
     }
     const salience = pick([0, 0, 0, 0, 1, -1, 5])
     const rhs: Array<string> = [`(printout t "r${i}"${bound.map((v) => ` " " ${v.name}`).join("")} crlf)`]
@@ -186,6 +218,7 @@ export const generateCase = (seed: number, options: GenOptions = {}): Case => {
 
   // Script.
   const randomFact = (): string => {
+    if (lists.length > 0 && chance(0.25)) return `(lst${Array.from({ length: int(0, 4) }, () => " " + pick(SYMS)).join("")})`
     const t = pick(tmpls)
     if (t.ordered) return `(${t.name} ${t.slots.map((s) => value(s.domain)).join(" ")})`
     const parts = t.slots

@@ -834,6 +834,8 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
           this.executingRule = null
           env.lhs = null
         }
+        // CLIPS reports a halt from a watched rule's actions.
+        if (this.halted && this.watching.rules) this.trace(`[PRCCODE4] Execution halted during the actions of defrule ${rule.name}.\n`)
         if (this.returnFlag) this.removeFocus(rule.module)
         this.returnFlag = false
       }

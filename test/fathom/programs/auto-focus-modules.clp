@@ -1,0 +1,13 @@
+(defmodule MAIN (export ?ALL))
+(deftemplate MAIN::alarm (slot level))
+(defmodule SAFETY (import MAIN ?ALL))
+(defrule SAFETY::shutdown (declare (auto-focus TRUE)) (alarm (level high)) => (printout t "shutdown" crlf))
+(defrule SAFETY::note (alarm (level ?l)) => (printout t "note " ?l crlf))
+(defmodule REPORT (import MAIN ?ALL))
+(defrule REPORT::summary (alarm (level ?l)) => (printout t "summary " ?l crlf))
+(defrule MAIN::go (alarm (level ?l)) => (printout t "main sees " ?l crlf) (focus REPORT))
+;;; script
+(assert (alarm (level low)))
+(run)
+(assert (alarm (level high)))
+(run)

@@ -1,0 +1,12 @@
+(deftemplate emp (slot name) (slot dept))
+(deftemplate dept (slot id) (slot head))
+(defrule staffed (dept (id ?d)) (exists (emp (dept ?d))) => (printout t ?d " staffed" crlf))
+(defrule empty (dept (id ?d)) (not (exists (emp (dept ?d)))) => (printout t ?d " empty" crlf))
+(defrule head-has-peer (dept (id ?d) (head ?h)) (emp (name ?h) (dept ?d)) (exists (emp (name ~?h) (dept ?d))) => (printout t ?h " has a peer" crlf))
+;;; script
+(assert (dept (id d1) (head ann)) (dept (id d2) (head bo)))
+(run)
+(assert (emp (name ann) (dept d1)) (emp (name cy) (dept d1)) (emp (name bo) (dept d2)))
+(run)
+(retract 4)
+(run)

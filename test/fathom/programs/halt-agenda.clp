@@ -1,0 +1,10 @@
+(deftemplate t (slot n))
+(defrule a1 (t (n ?n)) => (printout t "a1 " ?n crlf) (if (eq ?n 2) then (halt)))
+(defrule a2 (declare (salience -1)) (t (n ?n)) => (printout t "a2 " ?n crlf))
+;;; script
+(assert (t (n 1)) (t (n 2)) (t (n 3)))
+(run)
+(agenda)
+(run 1)
+(agenda)
+(run)

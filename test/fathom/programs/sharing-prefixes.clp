@@ -1,0 +1,18 @@
+; Rules sharing join prefixes: CLIPS shares the joins, and the order of activations follows the shared structure.
+(deftemplate a (slot x))
+(deftemplate b (slot x))
+(deftemplate c (slot x))
+(defrule p1 (a (x ?x)) (b (x ?x)) => (printout t "p1 " ?x crlf))
+(defrule p2 (a (x ?x)) (b (x ?x)) (c (x ?x)) => (printout t "p2 " ?x crlf))
+(defrule p3 (a (x ?x)) (b (x ?y)) => (printout t "p3 " ?x " " ?y crlf))
+(defrule p4 (a (x ?x)) (b (x ?x)) (c (x ?y&~?x)) => (printout t "p4 " ?x " " ?y crlf))
+(defrule p5 (b (x ?x)) (a (x ?x)) => (printout t "p5 " ?x crlf))
+;;; script
+(assert (c (x 1)) (c (x 2)))
+(assert (a (x 1)) (a (x 2)))
+(agenda)
+(assert (b (x 1)) (b (x 2)))
+(agenda)
+(run)
+(assert (c (x 3)))
+(run)
