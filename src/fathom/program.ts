@@ -69,6 +69,8 @@ export interface RuleProgram {
   readonly packs: ReadonlyArray<LoadedPack>
   /** True when the graph routes by `edges:` (a node without outgoing edges ends its branch). */
   readonly edgeMode: boolean
+  /** The graph's node ids, in declaration order. */
+  readonly nodeIds: ReadonlyArray<string>
 }
 
 const builtinText = `; Stargraph's templates
@@ -355,7 +357,7 @@ export const compileProgram = (input: {
     ...packs.flatMap((p) => p.programs.map((pr) => `; pack ${p.id}@${p.version} (${pr.file})\n${pr.text.trim()}\n`)),
     ...tails.map((p) => p.text)
   ].join("\n")
-  return Either.right({ programs: ordered, text, rules, mirrored, templates, cases, packs, edgeMode })
+  return Either.right({ programs: ordered, text, rules, mirrored, templates, cases, packs, edgeMode, nodeIds: [...nodes] })
 }
 
 /** A RuleError for rule text the program could not take. */

@@ -19,6 +19,7 @@ import {
   CheckpointError,
   IRValidationError,
   NodeModuleError,
+  type RuleError,
   RunStateError,
   StateValidationError
 } from "../errors.js"
@@ -36,6 +37,8 @@ import {
   type RouterFunction
 } from "../nodes/executors.js"
 import { loadModule, type ModuleNamespace, pickExport } from "../nodes/loader.js"
+import { loadPacks, type PackOptions } from "../fathom/packs.js"
+import { compileProgram } from "../fathom/program.js"
 import { checkJson } from "../ir/json.js"
 import type { ReplaySource } from "../runtime/Cassette.js"
 import { forkReplaySource } from "../runtime/replaySource.js"
@@ -45,6 +48,9 @@ import { AuditSink } from "../telemetry/AuditSink.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import * as GraphRun from "./GraphRun.js"
 import { listSome, maxGraphBytes } from "../ir/limits.js"
+
+/** Why a graph could not be built: its IR, a node module, or its rules (inline, compiled edges, packs). */
+export type GraphError = IRValidationError | NodeModuleError | RuleError
 
 /** Options for starting a run. */
 export interface StartOptions {
@@ -116,6 +122,8 @@ export interface MakeOptions {
   readonly moduleRoots?: ReadonlyArray<string>
   /** Largest graph file accepted, in bytes (default 1 MiB, or STARGRAPH_MAX_GRAPH_BYTES). */
   readonly maxGraphBytes?: number
+  /** Where governance packs are found and which signing keys are trusted (see fathom/packs). */
+  readonly packs?: PackOptions
 }
 
 const moduleRefs = (ir: IRDocument) => {
@@ -135,7 +143,7 @@ const build = (
   ir: IRDocument,
   source: IRSource,
   options: MakeOptions
-): Effect.Effect<Graph, IRValidationError | NodeModuleError> =>
+): Effect.Effect<Graph, GraphError> =>
   Effect.gen(function*() {
     const baseDir = options.baseDir ?? (options.file ? dirname(resolve(options.file)) : process.cwd())
     const namespaces = new Map<string, ModuleNamespace>()
@@ -187,15 +195,22 @@ const build = (
       }
     }
 
+    const packs = loadPacks(ir.governance, options.file, options.packs ?? {})
+    if (Either.isLeft(packs)) return yield* packs.left
+    const rules = compileProgram({ ir, topology, fields: state.fields, packs: packs.right, source })
+    if (Either.isLeft(rules)) return yield* rules.left
+    const packHashes = Object.fromEntries(packs.right.map((p) => [`${p.id}@${p.version}`, p.hash]))
+
     const definition: GraphDefinition = {
       id: ir.id,
       ir,
-      graphHash: graphHash(Schema.encodeSync(IRDocument)(ir), state.jsonSchema, moduleHashes),
+      graphHash: graphHash(Schema.encodeSync(IRDocument)(ir), state.jsonSchema, moduleHashes, packHashes),
       runtimeHash: runtimeHash(),
       state,
       topology,
       executors,
       routers,
+      rules: rules.right,
       source: options.file ? resolve(options.file) : undefined
     }
     return withRuns(definition)
@@ -398,17 +413,17 @@ const withRuns = (definition: GraphDefinition): Graph => {
 }
 
 /** Build a graph from an IR object (decoded with unknown fields rejected). */
-export const make = (ir: unknown, options: MakeOptions = {}): Effect.Effect<Graph, IRValidationError | NodeModuleError> =>
+export const make = (ir: unknown, options: MakeOptions = {}): Effect.Effect<Graph, GraphError> =>
   Effect.flatMap(decodeIR(ir, { file: options.file }), (doc) => build(doc, { file: options.file }, options))
 
 /** Build a graph from YAML text. */
-export const fromYaml = (text: string, options: MakeOptions = {}): Effect.Effect<Graph, IRValidationError | NodeModuleError> =>
+export const fromYaml = (text: string, options: MakeOptions = {}): Effect.Effect<Graph, GraphError> =>
   Effect.suspend(() =>
     Effect.flatMap(parseIR(text, options.file, { maxBytes: maxGraphBytes(options.maxGraphBytes) }), ({ ir, source }) => build(ir, source, options))
   )
 
 /** Read a YAML graph file and build it; node modules are resolved beside it. */
-export const load = (file: string, options: Omit<MakeOptions, "file"> = {}): Effect.Effect<Graph, IRValidationError | NodeModuleError> =>
+export const load = (file: string, options: Omit<MakeOptions, "file"> = {}): Effect.Effect<Graph, GraphError> =>
   Effect.flatMap(
     Effect.try({
       try: () => {
