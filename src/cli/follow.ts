@@ -1,6 +1,6 @@
 /**
- * Following a run that executes in this process, for `run` and `resume`: print each step
- * as it completes (see `progress.ts`), turn Ctrl-C into pause / cancel (see
+ * Following a run for `run` and `resume`: print each step as it completes (see
+ * `progress.ts`), turn Ctrl-C into pause / cancel of the run this process drives (see
  * `interrupt.ts`), then print the outcome from the database (summary block, final line,
  * error line) and set the exit code.
  */

@@ -34,7 +34,7 @@ export const run = Command.make(
   (o) =>
     Effect.scoped(Effect.gen(function*() {
       const interrupts = yield* Interrupt.install
-      const [Graph, GraphRegistry, Scheduler, TriggerHost, inputs, stores, follow, Progress, { STOPPED_STATUSES }] = yield* Effect.promise(() =>
+      const [Graph, GraphRegistry, Scheduler, TriggerHost, inputs, stores, follow, Progress, { STOPPED_STATUSES }, { OWNER }, { ownerAlive }] = yield* Effect.promise(() =>
         Promise.all([
           import("../graph/Graph.js"),
           import("../scheduler/GraphRegistry.js"),
@@ -44,7 +44,9 @@ export const run = Command.make(
           import("./stores.js"),
           import("./follow.js"),
           import("./progress.js"),
-          import("../checkpoint/models.js")
+          import("../checkpoint/models.js"),
+          import("../runtime/RunLoop.js"),
+          import("../runtime/owner.js")
         ])
       )
       const g = yield* Graph.load(o.graph)
@@ -61,9 +63,18 @@ export const run = Command.make(
         const key = Option.getOrUndefined(o.idempotencyKey)
         const enqueued = yield* manual.enqueue(g.id, parsed, key, "cli")
         // A deduplicated run that already stopped did no work here: no step lines for it.
-        const silent = o.quiet || (enqueued.deduplicated && STOPPED_STATUSES.has(enqueued.status))
+        const stopped = enqueued.deduplicated && STOPPED_STATUSES.has(enqueued.status)
+        const silent = o.quiet || stopped
         if (enqueued.deduplicated && !o.quiet) {
-          yield* Console.error(`idempotency key '${key}' already belongs to run ${enqueued.runId} (${enqueued.status}): no new run was started`)
+          // Say what happens unless this process simply drives the run (the Scheduler adopts
+          // a queued run, or one whose process died).
+          const owner = stopped ? null : (yield* stores.getRun(enqueued.runId, o.db)).owner
+          const elsewhere = owner !== null && owner !== OWNER && ownerAlive(owner)
+          if (stopped) {
+            yield* Console.error(`idempotency key '${key}' already belongs to run ${enqueued.runId} (${enqueued.status}): no new run was started`)
+          } else if (elsewhere) {
+            yield* Console.error(`idempotency key '${key}' already belongs to run ${enqueued.runId}, running in process ${owner}: following it`)
+          }
         }
         const progress = Progress.make({ nodeIds: g.topology.nodes.keys(), silent })
         yield* follow.follow({

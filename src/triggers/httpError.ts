@@ -52,8 +52,12 @@ const FILE_NAME = /\.[A-Za-z0-9]{1,10}$/
  * `text` as it may go on the wire: cut before the first stack frame, and every server
  * file path reduced to its file name (`/srv/app/graphs/nodes.ts` → `nodes.ts`).
  */
+// The first stack frame, on its own line or folded into one (`… at go (file:///…:1:2)`).
+const STACK_FRAME =
+  /\n\s*at\s|\s+at\s+(?:async\s+)?(?:(?:[^\s()]+\s+){0,3}\((?:[^\s()]*[./\\][^\s()]*:\d+(?::\d+)?|<anonymous>|native)\)|(?:file:\/\/|node:|\/|[A-Za-z]:\\)[^\s()]*:\d+(?::\d+)?)/
+
 export const redact = (text: string): string => {
-  const frame = text.search(/\n\s*at\s/)
+  const frame = text.search(STACK_FRAME)
   let out = frame === -1 ? text : text.slice(0, frame)
   out = out.replace(FILE_URL, (url) => lastSegment(url.replace(/(:\d+)+$/, "")))
   out = out.replace(WINDOWS_PATH, (path) => lastSegment(path))

@@ -85,7 +85,7 @@ describe("Ctrl-C", () => {
     const owner = startStargraph(["run", "slow/graph.yaml", "--db", db, "--idempotency-key", "shared", "--no-summary"], { cwd: work, env: { SLOW_NODE_MS: "800" } })
     await owner.waitForStdout(/^step 1 /m)
     const follower = startStargraph(["run", "slow/graph.yaml", "--db", db, "--idempotency-key", "shared", "--no-summary"], { cwd: work })
-    await follower.waitForStderr(/idempotency key 'shared' already belongs to run \S+ \(running\)/)
+    await follower.waitForStderr(/idempotency key 'shared' already belongs to run \S+, running in process \S+: following it/)
     follower.child.kill("SIGINT")
     const r = await follower.done
     expect(r.code).toBe(130)

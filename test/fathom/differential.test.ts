@@ -6,11 +6,12 @@
  */
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { beforeAll, describe, expect, it } from "vitest"
 import { generateCase } from "./generator.js"
 import { CLIPS_BINARY, clipsAvailable, diffText, runClips, runOurs, splitFixture, type Case } from "./harness.js"
 
-const PROGRAMS = join(import.meta.dirname, "programs")
+const PROGRAMS = fileURLToPath(new URL("./programs", import.meta.url))
 const RANDOM_SEEDS = 400
 
 const fixtures: Array<Case> = readdirSync(PROGRAMS)

@@ -132,9 +132,20 @@ export const runOurs = (c: Case, setup?: (engine: Engine) => void): string => {
   engine.watch("facts", true)
   engine.watch("rules", true)
   if (c.watch?.includes("activations")) engine.watch("activations", true)
+  return runScript(engine, c.script) + factsListing(engine)
+}
+
+/** The top-level commands of a script, one read form each. */
+export const scriptCommands = (script: string): Array<SExpr> => {
+  const { forms, error } = readAll(script)
+  if (error !== undefined) throw new Error(`harness: ${error.message}`)
+  return forms
+}
+
+/** Runs script commands against an engine and returns the trace they produce. */
+export const runScript = (engine: Engine, script: string | ReadonlyArray<SExpr>): string => {
   let out = ""
-  const { forms, error } = readAll(c.script)
-  if (error !== undefined) return `[script] ${error.message}\n`
+  const forms = typeof script === "string" ? scriptCommands(script) : script
   for (const form of forms) {
     if (form.kind !== "list" || form.items[0]?.kind !== "atom") throw new Error(`harness: bad command ${toText(form)}`)
     const cmd = form.items[0].token.text
@@ -202,8 +213,7 @@ export const runOurs = (c: Case, setup?: (engine: Engine) => void): string => {
         throw new Error(`harness: unsupported command ${cmd}`)
     }
   }
-  out += engine.output() + factsListing(engine)
-  return out
+  return out + engine.output()
 }
 
 /** A readable line diff of two traces (first differing line with context). */

@@ -315,8 +315,12 @@ describe("wire safety", () => {
     }))
     expect(module.error.details["message"]).toBe("module './nodes.ts' not found (looked for nodes.ts)")
     expect(module.error.details["fix"]).toBe("create nodes.ts or correct the 'module' path")
-    // API routes are not file paths.
-    expect(redact("no route GET /v2/nothing; see /v1/runs/run-1/cancel")).toBe("no route GET /v2/nothing; see /v1/runs/run-1/cancel")
+    // Frames folded onto one line are cut too; API routes and ordinary words are not paths or frames.
+    expect(redact("Error: boom at Object.handle (/srv/plugins/echo.js:16:29) at next (node:internal/x:1:2)")).toBe("Error: boom")
+    expect(redact("Error: boom at /srv/app/src/x.ts:108:28")).toBe("Error: boom")
+    for (const kept of ["no route GET /v2/nothing; see /v1/runs/run-1/cancel", "look at /v1/runs for details", "meet at noon (12:30)", "failed at step 3"]) {
+      expect(redact(kept)).toBe(kept)
+    }
   })
 
   it("describes any failure in one line, keeping the message of errors that have none of their own", () => {

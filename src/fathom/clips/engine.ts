@@ -13,21 +13,21 @@ import { EvalError, type ActionHost, type Compiled, type Env, type ErrorSite, ty
 import { atomValue, compileExpr, compileFactSpec, constantScope, defaultValue, type CompiledExpr, type DeffunctionRef, type FactMaker, type Scope } from "./expressions.js"
 import { builtinFunctions, type FunctionDef } from "./functions.js"
 import { Module, visibleTemplate } from "./modules.js"
-import { factIdentifier, padRight } from "./printer.js"
-import type { SExpr } from "./reader.js"
+import { factIdentifier, padRight, renderValue } from "./printer.js"
+import { readAll } from "./reader.js"
 import { matchFact, type AlphaHost, type AlphaNode } from "./rete/alpha.js"
-import { networkAssert, networkRetract, epmDrive, ASSERT, type DriveHost, type FactMatch } from "./rete/drive.js"
+import { networkAssert, networkRetract, epmDrive, ASSERT, type DriveHost } from "./rete/drive.js"
 import type { JoinNode, JoinRoots, RuleRef } from "./rete/join.js"
 import { compileLhs, readVar, type DisjunctPlan } from "./rete/lhs.js"
 import { buildDisjunct } from "./rete/network.js"
-import { PartialMatch, addBlockedLink, removeBlockedLink } from "./rete/partial-match.js"
+import { PartialMatch, type AlphaBind } from "./rete/partial-match.js"
 import { fromSnapshot, toSnapshot, type Snapshot } from "./snapshot.js"
 import {
-  ANY_CONSTRAINT,
   checkSlot,
   describeViolation,
   impliedSlot,
   makeTemplate,
+  newFact,
   renderFact as renderInternalFact,
   type Constraint,
   type Fact as InternalFact,
@@ -35,7 +35,7 @@ import {
   type SlotDefault,
   type Template
 } from "./templates.js"
-import { EMPTY, equals, FALSE, multifield, NIL, sym, TRUE, type Value } from "./values.js"
+import { EMPTY, equals, FALSE, multifield, NIL, type Value } from "./values.js"
 
 /** A fact as the API shows it. */
 export interface Fact {
@@ -133,6 +133,9 @@ interface Rule {
   frameSize: number
   readonly pos: Pos
   readonly file: string | undefined
+  /** Firings in the run numbered `runEpoch` (for the firing-limit message). */
+  runEpoch: number
+  runFirings: number
 }
 
 /** The rule reference stored on terminal joins. */
@@ -148,6 +151,10 @@ interface Deffacts {
 }
 
 const DEFAULT_FIRING_LIMIT = 100_000
+
+const busyError = (): RuleError =>
+  ruleError("runtime", "facts may not be asserted, retracted or loaded during pattern matching", "do not change facts from a host function used in a rule's conditions")
+const NO_SITE: ErrorSite = {}
 
 const qualified = (name: string, module: string): string => (module === "MAIN" ? name : `${module}::${name}`)
 
@@ -260,11 +267,14 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   private readonly globalDefs: Array<{ name: string; expr: CompiledExpr }> = []
   readonly globals = new Map<string, Value>()
   private readonly functions: Map<string, FunctionDef> = builtinFunctions()
+  private readonly hostFunctions = new Map<string, { fn: (args: ReadonlyArray<Value>) => Value }>()
   readonly regexCache = new Map<string, RegExp>()
   private readonly roots: JoinRoots = { rightPrimeJoins: [], leftPrimeJoins: [] }
   /** Live facts by index (insertion order = index order). */
   private readonly factMap = new Map<number, InternalFact>()
-  private readonly dupIndex = new Map<Template, Map<number, Array<InternalFact>>>()
+  /** API template lookups by name (cleared when templates change). */
+  private readonly templateCache = new Map<string, Template>()
+  private readonly templatesByName = new Map<string, Array<Template>>()
   private nextFactId = 0
   private timetag = 0
   /** Focus stack, top last. */
@@ -275,8 +285,14 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   private returnFlag = false
   private executingRule: Rule | null = null
   private inRun = false
+  /** Set while a fact change is propagating through the network (host functions may not change facts then). */
+  private matching = false
+  /** Programs loaded so far (replayed into a scratch engine to make `load` all-or-nothing). */
+  private readonly programs: Array<Program> = []
+  private runEpoch = 0
   private silent = false
   incrementalReset = false
+  readonly markerStack: Array<Marker> = []
   readonly env: Env
   private readonly actionEnv: Env
 
@@ -338,6 +354,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     if (name.includes("::")) return fail("unknown-template", `unknown template ${name}`, "define it first", { ...where, pos })
     const nt = makeTemplate(name, from.name, true, [impliedSlot])
     from.templates.set(name, nt)
+    this.templatesByName.clear()
     return nt
   }
 
@@ -358,8 +375,24 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   // -------------------------------------------------------------------------
 
   load(program: Program): Either.Either<void, RuleError> {
+    if (this.matching) return Either.left(busyError())
+    // Loading is all or nothing: the program is first loaded into a scratch engine that has
+    // the same programs and host functions, so a failing construct leaves this engine untouched.
+    const scratch = new EngineImpl({ firingLimit: this.firingLimit })
+    for (const [name, h] of this.hostFunctions) scratch.registerFunction(name, (args) => h.fn(args))
+    for (const prior of this.programs) {
+      const r = scratch.loadConstructs(prior)
+      if (Either.isLeft(r)) return r
+    }
+    const trial = scratch.loadConstructs(program)
+    if (Either.isLeft(trial)) return trial
+    const r = this.loadConstructs(program)
+    if (Either.isRight(r)) this.programs.push(program)
+    return r
+  }
+
+  private loadConstructs(program: Program): Either.Either<void, RuleError> {
     const file = program.file
-    const saved = this.current
     this.current = this.main
     try {
       for (const c of program.constructs) this.loadConstruct(c, file)
@@ -368,7 +401,6 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       if (e instanceof RuleFailure) return Either.left(e.error)
       throw e
     } finally {
-      this.current = saved === this.main ? this.main : this.current
       this.current = this.main
     }
   }
@@ -479,6 +511,8 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       return { name: s.name, index, multi: s.multi, constraint, default: def }
     })
     module.templates.set(local, makeTemplate(local, module.name, false, slots))
+    this.templateCache.clear()
+    this.templatesByName.clear()
   }
 
   private loadDeffunction(c: Extract<Construct, { kind: "deffunction" }>, file: string | undefined): void {
@@ -580,7 +614,9 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       },
       frameSize: slots.size,
       pos: c.pos,
-      file
+      file,
+      runEpoch: 0,
+      runFirings: 0
     }
     const incremental = this.factMap.size > 0 || this.hasActivations()
     plans.forEach((plan, d) => {
@@ -609,43 +645,72 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   assertFields(template: Template, fields: ReadonlyArray<Value>, _where: ErrorSite): InternalFact | undefined {
     void _where
     const h = hashFields(fields)
-    let byHash = this.dupIndex.get(template)
-    if (byHash === undefined) {
-      byHash = new Map()
-      this.dupIndex.set(template, byHash)
+    const dup = template.dup
+    const existing = dup.get(h)
+    if (existing !== undefined) {
+      if (Array.isArray(existing)) {
+        for (const f of existing) if (sameFields(f.fields, fields)) return undefined
+      } else if (sameFields(existing.fields, fields)) return undefined
     }
-    const bucket = byHash.get(h)
-    if (bucket !== undefined) for (const f of bucket) if (sameFields(f.fields, fields)) return undefined
-    const fact: InternalFact = { id: this.nextFactId++, template, fields, garbage: false, matches: null }
-    if (bucket === undefined) byHash.set(h, [fact])
-    else bucket.push(fact)
-    this.factMap.set(fact.id, fact)
-    template.facts.add(fact)
+    if (this.matching) throw new RuleFailure(busyError())
+    const fact = newFact(this.nextFactId++, template, fields, h)
+    this.index(fact)
     if (this.watching.facts) this.trace(`==> ${factIdentifier(fact.id)}${renderInternalFact(fact)}\n`)
-    matchFact(this, fact, template.network.first)
+    this.matching = true
+    try {
+      matchFact(this, fact, template.network.first)
+    } finally {
+      this.matching = false
+    }
     return fact
   }
 
-  private removeFromDupIndex(fact: InternalFact): void {
-    const byHash = this.dupIndex.get(fact.template)
-    if (byHash === undefined) return
-    const h = hashFields(fact.fields)
-    const bucket = byHash.get(h)
-    if (bucket === undefined) return
-    const i = bucket.indexOf(fact)
-    if (i >= 0) bucket.splice(i, 1)
-    if (bucket.length === 0) byHash.delete(h)
+  /** Adds a fact to the fact map, its template's set and the duplicate index. */
+  private index(fact: InternalFact): void {
+    const dup = fact.template.dup
+    const existing = dup.get(fact.hash)
+    if (existing === undefined) dup.set(fact.hash, fact)
+    else if (Array.isArray(existing)) existing.push(fact)
+    else dup.set(fact.hash, [existing, fact])
+    this.factMap.set(fact.id, fact)
+    const t = fact.template
+    fact.prevOfTemplate = t.lastFact
+    fact.nextOfTemplate = null
+    if (t.lastFact === null) t.firstFact = fact
+    else t.lastFact.nextOfTemplate = fact
+    t.lastFact = fact
+  }
+
+  private unindex(fact: InternalFact): void {
+    const dup = fact.template.dup
+    const existing = dup.get(fact.hash)
+    if (existing === fact) dup.delete(fact.hash)
+    else if (Array.isArray(existing)) {
+      const i = existing.indexOf(fact)
+      if (i >= 0) existing.splice(i, 1)
+      if (existing.length === 1) dup.set(fact.hash, existing[0]!)
+    }
+    this.factMap.delete(fact.id)
+    const t = fact.template
+    if (fact.prevOfTemplate === null) t.firstFact = fact.nextOfTemplate
+    else fact.prevOfTemplate.nextOfTemplate = fact.nextOfTemplate
+    if (fact.nextOfTemplate === null) t.lastFact = fact.prevOfTemplate
+    else fact.nextOfTemplate.prevOfTemplate = fact.prevOfTemplate
+    fact.prevOfTemplate = fact.nextOfTemplate = null
   }
 
   retractId(id: number): boolean {
     const fact = this.factMap.get(id)
-    if (fact === undefined) return false
+    if (fact === undefined || this.matching) return false
     if (this.watching.facts) this.trace(`<== ${factIdentifier(fact.id)}${renderInternalFact(fact)}\n`)
-    this.factMap.delete(id)
-    fact.template.facts.delete(fact)
-    this.removeFromDupIndex(fact)
+    this.unindex(fact)
     fact.garbage = true
-    networkRetract(this, fact)
+    this.matching = true
+    try {
+      networkRetract(this, fact)
+    } finally {
+      this.matching = false
+    }
     return true
   }
 
@@ -655,16 +720,17 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
 
   /** Pattern-network callback: store the alpha match and feed the joins (CLIPS ProcessFactAlphaMatch). */
   alphaMatch(node: AlphaNode, fact: InternalFact, markers: ReadonlyArray<Marker> | null): void {
-    const pm = new PartialMatch([{ fact, markers }], true)
+    let bind: AlphaBind
+    if (markers === null) {
+      if (fact.bind === null) fact.bind = { fact, markers: null }
+      bind = fact.bind
+    } else bind = { fact, markers }
+    const pm = new PartialMatch([bind], true)
     pm.hashKey = node.rightHash === null ? 0 : node.rightHash.fn(fact, markers)
     pm.owner = node
     node.memory.append(pm)
-    let list = fact.matches as Array<FactMatch> | null
-    if (list === null) {
-      list = []
-      fact.matches = list
-    }
-    list.push({ node, pm })
+    if (fact.matches === null) fact.matches = [pm]
+    else fact.matches.push(pm)
     const savedFact = this.env.fact
     const savedMarkers = this.env.markers
     for (let j = node.entryJoin; j !== null; j = j.rightMatchNode) networkAssert(this, pm, j)
@@ -775,7 +841,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     this.inRun = true
     this.halted = false
     const firings: Array<Firing> = []
-    const counts = new Map<Rule, number>()
+    const epoch = ++this.runEpoch
     let fired = 0
     try {
       for (;;) {
@@ -784,7 +850,11 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
         const act = this.nextActivation()
         if (act === null) break
         if (fired >= this.firingLimit) {
-          const top = [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5)
+          const top = this.ruleList
+            .filter((r) => r.runEpoch === epoch)
+            .map((r): [Rule, number] => [r, r.runFirings])
+            .sort((a, b) => b[1] - a[1])
+            .slice(0, 5)
           const names = top.map(([r, n]) => `${qualified(r.name, r.module.name)} (${n})`).join(", ")
           return Either.left(
             ruleError("firing-limit", `more than ${this.firingLimit} rule firings in one run; the rules that kept firing: ${names}`, "make the rules stop (retract or modify the facts that trigger them), or raise firingLimit", {
@@ -799,7 +869,11 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
         const pm = act.basis
         pm.activation = null
         fired++
-        counts.set(rule, (counts.get(rule) ?? 0) + 1)
+        if (rule.runEpoch !== epoch) {
+          rule.runEpoch = epoch
+          rule.runFirings = 0
+        }
+        rule.runFirings++
         if (this.watching.rules) this.trace(`FIRE ${String(fired).padStart(4, " ")} ${rule.name}: ${this.basisText(pm)}\n`)
         firings.push({ rule: qualified(rule.name, rule.module.name), factIds: pm.binds.map((b) => (b === null ? null : b.fact.id)) })
         const d = rule.disjuncts[ref.disjunct]!
@@ -898,8 +972,12 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       f.matches = null
     }
     this.factMap.clear()
-    this.dupIndex.clear()
-    for (const m of this.modules.values()) for (const t of m.templates.values()) t.facts.clear()
+    for (const m of this.modules.values()) {
+      for (const t of m.templates.values()) {
+        t.firstFact = t.lastFact = null
+        t.dup.clear()
+      }
+    }
   }
 
   /** Primes the pattern-less and not-first joins (CLIPS ResetDefrulesPrime). */
@@ -959,6 +1037,12 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   // Rebuilding memories (incremental load, restore)
   // -------------------------------------------------------------------------
 
+  /** The identity of a rule disjunct in match keys (`or` alternatives can match the same facts). */
+  private refKey(ref: TerminalRef): string {
+    const name = qualified(ref.rule.name, ref.rule.module.name)
+    return ref.rule.disjuncts.length > 1 ? `${name}#${ref.disjunct}` : name
+  }
+
   private matchKey(rule: string, pm: PartialMatch): string {
     return `${rule}|${pm.binds.map((b) => (b === null ? "*" : b.markers === null ? String(b.fact.id) : `${b.fact.id}[${b.markers.map((m) => `${m.slot}.${m.element}:${m.start}-${m.end}`).join(";")}]`)).join(",")}`
   }
@@ -978,7 +1062,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
           const t = d.terminal
           if (t === null || t.leftMemory === null || t.initialize) continue
           oldRules.add(rule)
-          for (const pm of t.leftMemory.all()) before.set(this.matchKey(qualified(rule.name, rule.module.name), pm), { pending: pm.activation !== null, timetag: pm.activation?.timetag ?? -1 })
+          for (const pm of t.leftMemory.all()) before.set(this.matchKey(this.refKey(d.ref), pm), { pending: pm.activation !== null, timetag: pm.activation?.timetag ?? -1 })
         }
       }
     }
@@ -993,15 +1077,8 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     try {
       this.primeJoins()
       for (const f of facts) {
-        const nf: InternalFact = { id: f.id, template: f.template, fields: f.fields, garbage: false, matches: null }
-        this.factMap.set(nf.id, nf)
-        nf.template.facts.add(nf)
-        const h = hashFields(nf.fields)
-        let byHash = this.dupIndex.get(nf.template)
-        if (byHash === undefined) this.dupIndex.set(nf.template, (byHash = new Map()))
-        const bucket = byHash.get(h)
-        if (bucket === undefined) byHash.set(h, [nf])
-        else bucket.push(nf)
+        const nf = newFact(f.id, f.template, f.fields, f.hash)
+        this.index(nf)
         matchFact(this, nf, nf.template.network.first)
       }
     } finally {
@@ -1011,7 +1088,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     this.focusStack = focus
     // Decide which activations survive, and in which order.
     const all: Array<{ act: Activation; key: string }> = []
-    for (const m of this.modules.values()) for (const a of m.agenda.list()) all.push({ act: a, key: this.matchKey(qualified(a.rule.name, (a.rule as TerminalRef).rule.module.name), a.basis) })
+    for (const m of this.modules.values()) for (const a of m.agenda.list()) all.push({ act: a, key: this.matchKey(this.refKey(a.rule as TerminalRef), a.basis) })
     for (const { act } of all) {
       ;(act.rule as TerminalRef).rule.module.agenda.remove(act)
       act.basis.activation = null
@@ -1047,16 +1124,26 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     try {
       return Either.right(f())
     } catch (e) {
-      if (e instanceof RuleFailure) return Either.left(e.error)
-      if (e instanceof EvalError) {
-        return Either.left(ruleError("runtime", e.message, e.fix, { file: e.site.file, pos: e.site.line !== undefined ? { line: e.site.line, column: e.site.column ?? 0 } : undefined, construct: e.site.construct }))
-      }
-      throw e
+      return this.failure(e)
     }
   }
 
+  private failure(e: unknown): Either.Either<never, RuleError> {
+    if (e instanceof RuleFailure) return Either.left(e.error)
+    if (e instanceof EvalError) {
+      return Either.left(ruleError("runtime", e.message, e.fix, { file: e.site.file, pos: e.site.line !== undefined ? { line: e.site.line, column: e.site.column ?? 0 } : undefined, construct: e.site.construct }))
+    }
+    throw e
+  }
+
   private templateFor(name: string): Template {
+    const cached = this.templateCache.get(name)
+    if (cached !== undefined) return cached
     const t = this.findTemplate(name, this.main) ?? this.findTemplateAnywhere(name)
+    if (t !== undefined && !t.implied) {
+      this.templateCache.set(name, t)
+      return t
+    }
     if (t === undefined || t.implied) return fail("unknown-template", `unknown template ${name}`, "load a program with (deftemplate " + name + " ...) first, or check the spelling")
     return t
   }
@@ -1070,28 +1157,42 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   }
 
   private checkedFields(t: Template, slots: Readonly<Record<string, Value>>): Array<Value> {
-    for (const k of Object.keys(slots)) {
-      if (!t.slotIndex.has(k)) fail("compile", `template ${t.name} has no slot ${k}`, `use one of: ${t.slots.map((s) => s.name).join(", ") || "(no slots)"}`)
-    }
-    return t.slots.map((s) => {
+    const out: Array<Value> = new Array<Value>(t.slots.length)
+    let used = 0
+    for (let i = 0; i < t.slots.length; i++) {
+      const s = t.slots[i]!
       const given = slots[s.name]
       if (given === undefined) {
         if (s.default.kind === "none") return fail("compile", `slot ${s.name} of ${t.name} requires a value (default ?NONE)`, `give a value for ${s.name}`)
-        return defaultValue(s)
+        out[i] = defaultValue(s)
+        continue
       }
-      const v = s.multi && given.type !== "MULTIFIELD" ? multifield([given]) : given
-      const why = checkSlot(s, v)
-      if (why !== null) fail("type", describeViolation(t, s, v, why), "use a value the slot's type and allowed values accept")
-      return v
-    })
+      used++
+      const v = s.multi ? (given.type !== "MULTIFIELD" ? multifield([given]) : given) : given
+      if (!t.unconstrained[i] || (!s.multi && v.type === "MULTIFIELD")) {
+        const why = checkSlot(s, v)
+        if (why !== null) fail("type", describeViolation(t, s, v, why), "use a value the slot's type and allowed values accept")
+      }
+      out[i] = v
+    }
+    let given = 0
+    for (const k in slots) if (slots[k] !== undefined) given++
+    if (given !== used) {
+      for (const k of Object.keys(slots)) {
+        if (!t.slotIndex.has(k)) fail("compile", `template ${t.name} has no slot ${k}`, `use one of: ${t.slots.map((s) => s.name).join(", ") || "(no slots)"}`)
+      }
+    }
+    return out
   }
 
   assertFact(template: string, slots: Readonly<Record<string, Value>>): Either.Either<Fact | undefined, RuleError> {
-    return this.wrap(() => {
-      const t = this.templateFor(template)
-      const f = this.assertFields(t, this.checkedFields(t, slots), {})
-      return f === undefined ? undefined : view(f)
-    })
+    try {
+      const t = this.templateCache.get(template) ?? this.templateFor(template)
+      const f = this.assertFields(t, this.checkedFields(t, slots), NO_SITE)
+      return Either.right(f === undefined ? undefined : view(f))
+    } catch (e) {
+      return this.failure(e)
+    }
   }
 
   assertOrdered(relation: string, fields: ReadonlyArray<Value>): Either.Either<Fact | undefined, RuleError> {
@@ -1106,7 +1207,6 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
 
   assertString(text: string): Either.Either<Fact | undefined, RuleError> {
     return this.wrap(() => {
-      const { readAll } = readerModule
       const { forms, error } = readAll(text)
       if (error !== undefined) return fail("parse", error.message, "write one fact like (foo (a 1))", { pos: { line: error.line, column: error.column } })
       if (forms.length !== 1) return fail("parse", "expected exactly one fact", "write one fact like (foo (a 1))")
@@ -1142,9 +1242,18 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   }
 
   factsOf(template: string): ReadonlyArray<Fact> {
+    let ts = this.templatesByName.get(template)
+    if (ts === undefined) {
+      ts = []
+      for (const m of this.modules.values()) {
+        for (const t of m.templates.values()) if (t.name === template || qualified(t.name, t.module) === template) ts.push(t)
+      }
+      this.templatesByName.set(template, ts)
+    }
     const out: Array<Fact> = []
-    for (const f of this.factMap.values()) if (f.template.name === template || qualified(f.template.name, f.template.module) === template) out.push(view(f))
-    return out.sort((a, b) => a.id - b.id)
+    for (const t of ts) for (let f = t.firstFact; f !== null; f = f.nextOfTemplate) out.push(view(f))
+    if (ts.length > 1) out.sort((a, b) => a.id - b.id)
+    return out
   }
 
   fact(factId: number): Fact | undefined {
@@ -1161,6 +1270,14 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   }
 
   registerFunction(name: string, fn: (args: ReadonlyArray<Value>) => Value): void {
+    // Re-registering replaces the implementation, also for rules already compiled.
+    const holder = this.hostFunctions.get(name)
+    if (holder !== undefined) {
+      holder.fn = fn
+      return
+    }
+    const h = { fn }
+    this.hostFunctions.set(name, h)
     this.functions.set(name, {
       name,
       min: 0,
@@ -1168,7 +1285,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       impl: (args, _env, site) => {
         let v: Value
         try {
-          v = fn(args)
+          v = h.fn(args)
         } catch (e) {
           throw new EvalError(`host function ${name} failed: ${e instanceof Error ? e.message : String(e)}`, "fix the host function or its arguments", site)
         }
@@ -1193,7 +1310,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
         rule: qualified(a.rule.name, (a.rule as TerminalRef).rule.module.name),
         salience: a.salience,
         factIds: a.basis.binds.map((b) => (b === null ? null : b.fact.id)),
-        key: this.matchKey(qualified(a.rule.name, (a.rule as TerminalRef).rule.module.name), a.basis)
+        key: this.matchKey(this.refKey(a.rule as TerminalRef), a.basis)
       })),
       globals: this.globals
     })
@@ -1220,7 +1337,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       })
       this.clearNetwork()
       for (const f of decoded.facts) {
-        const fact: InternalFact = { id: f.id, template: f.template, fields: f.fields, garbage: false, matches: null }
+        const fact = newFact(f.id, f.template, f.fields, hashFields(f.fields))
         this.factMap.set(f.id, fact)
       }
       this.nextFactId = decoded.nextFactId
@@ -1245,29 +1362,48 @@ const clearInitialize = (j: JoinNode | null): void => {
   }
 }
 
-import * as readerModule from "./reader.js"
-
-const view = (f: InternalFact): Fact => {
-  const t = f.template
-  if (t.implied) {
-    const mf = f.fields[0]!
-    return { id: f.id, template: t.name, module: t.module, ordered: true, slots: [], fields: mf.type === "MULTIFIELD" ? mf.value : [mf] }
+/** The API view of a fact; `slots` is built on first access (facts are immutable). */
+class FactView implements Fact {
+  readonly id: number
+  readonly template: string
+  readonly module: string
+  readonly ordered: boolean
+  readonly fields: ReadonlyArray<Value>
+  private cachedSlots: ReadonlyArray<readonly [string, Value]> | null = null
+  constructor(private readonly fact: InternalFact) {
+    const t = fact.template
+    this.id = fact.id
+    this.template = t.name
+    this.module = t.module
+    this.ordered = t.implied
+    if (t.implied) {
+      const mf = fact.fields[0]!
+      this.fields = mf.type === "MULTIFIELD" ? mf.value : [mf]
+      this.cachedSlots = []
+    } else this.fields = fact.fields
   }
-  return { id: f.id, template: t.name, module: t.module, ordered: false, slots: t.slots.map((s) => [s.name, f.fields[s.index]!] as const), fields: f.fields }
+  get slots(): ReadonlyArray<readonly [string, Value]> {
+    if (this.cachedSlots === null) {
+      const f = this.fact
+      this.cachedSlots = f.template.slots.map((s) => [s.name, f.fields[s.index]!] as const)
+    }
+    return this.cachedSlots
+  }
+  toJSON(): Fact {
+    return { id: this.id, template: this.template, module: this.module, ordered: this.ordered, slots: this.slots, fields: this.fields }
+  }
 }
+
+const view = (f: InternalFact): Fact => new FactView(f)
 
 /** Renders a fact exactly as CLIPS prints it, e.g. `(a (x 1) (m 1 2))` or `(foo a b)`. */
 export const renderFact = (fact: Fact): string => {
-  if (fact.ordered) return fact.fields.length === 0 ? `(${fact.template})` : `(${fact.template} ${fact.fields.map((v) => renderValueImport(v)).join(" ")})`
+  if (fact.ordered) return fact.fields.length === 0 ? `(${fact.template})` : `(${fact.template} ${fact.fields.map((v) => renderValue(v)).join(" ")})`
   let out = `(${fact.template}`
   for (const [name, v] of fact.slots) {
-    if (v.type === "MULTIFIELD") out += v.value.length === 0 ? ` (${name})` : ` (${name} ${v.value.map((x) => renderValueImport(x)).join(" ")})`
-    else out += ` (${name} ${renderValueImport(v)})`
+    if (v.type === "MULTIFIELD") out += v.value.length === 0 ? ` (${name})` : ` (${name} ${v.value.map((x) => renderValue(x)).join(" ")})`
+    else out += ` (${name} ${renderValue(v)})`
   }
   return out + ")"
 }
 
-import { renderValue as renderValueImport } from "./printer.js"
-
-export { ANY_CONSTRAINT, TRUE, sym, addBlockedLink, removeBlockedLink }
-export type { SExpr }

@@ -211,6 +211,8 @@ const compileCall = (e: SList, scope: Scope): CompiledExpr => {
   if (n === 2) {
     const a0 = args[0]!.fn
     const a1 = args[1]!.fn
+    const impl2 = fd.impl2
+    if (impl2 !== undefined) return { key, fn: (env) => impl2(a0(env), a1(env), env, site) }
     return { key, fn: (env) => impl([a0(env), a1(env)], env, site) }
   }
   const fns = args.map((a) => a.fn)
@@ -699,4 +701,3 @@ export const constantScope = (base: Omit<Scope, "resolve" | "bindLocal" | "actio
   actions: false
 })
 
-export { NIL as NIL_VALUE }

@@ -29,6 +29,8 @@ export interface FunctionDef {
   /** `Infinity` for variadic functions. */
   readonly max: number
   readonly impl: (args: ReadonlyArray<Value>, env: Env, site: ErrorSite) => Value
+  /** Optional allocation-free form for exactly two arguments (hot comparisons). */
+  readonly impl2?: (a: Value, b: Value, env: Env, site: ErrorSite) => Value
 }
 
 const err = (site: ErrorSite, message: string, fix: string, clipsId?: string): never => {
@@ -346,8 +348,26 @@ const BUILTINS: ReadonlyArray<FunctionDef> = [
   })
 ]
 
+const num2 = (name: string, ok: (x: number, y: number) => boolean) => (a: Value, b: Value, _e: Env, s: ErrorSite): Value => {
+  if ((a.type === "INTEGER" || a.type === "FLOAT") && (b.type === "INTEGER" || b.type === "FLOAT")) return ok(a.value, b.value) ? TRUE : FALSE
+  return numericCompare(name, [a, b], s, ok)
+}
+
+/** Two-argument fast paths. */
+const BINARY: Record<string, NonNullable<FunctionDef["impl2"]>> = {
+  eq: (a, b) => (equals(a, b) ? TRUE : FALSE),
+  neq: (a, b) => (equals(a, b) ? FALSE : TRUE),
+  "=": num2("=", (x, y) => x === y),
+  "<>": num2("<>", (x, y) => x !== y),
+  "<": num2("<", (x, y) => x < y),
+  ">": num2(">", (x, y) => x > y),
+  "<=": num2("<=", (x, y) => x <= y),
+  ">=": num2(">=", (x, y) => x >= y)
+}
+
 /** The built-in function table (fresh map per engine). */
-export const builtinFunctions = (): Map<string, FunctionDef> => new Map(BUILTINS.map((f) => [f.name, f]))
+export const builtinFunctions = (): Map<string, FunctionDef> =>
+  new Map(BUILTINS.map((f) => [f.name, BINARY[f.name] !== undefined ? { ...f, impl2: BINARY[f.name]! } : f]))
 
 /** Names handled by the expression compiler itself rather than as ordinary functions. */
 export const SPECIAL_FORMS: ReadonlySet<string> = new Set([

@@ -4,6 +4,7 @@
  */
 import { formatFloat, renderValue } from "./printer.js"
 import type { AlphaNodeList } from "./rete/alpha.js"
+import type { PartialMatch } from "./rete/partial-match.js"
 import { EMPTY, equals, multifield, NIL, type Value } from "./values.js"
 
 /** The compiled constraint record of a slot (CLIPS's CONSTRAINT_RECORD, the parts we support). */
@@ -65,6 +66,10 @@ export interface Slot {
   readonly default: SlotDefault
 }
 
+/** True when a constraint accepts every single-field value (checks can be skipped). */
+export const isUnconstrained = (c: Constraint): boolean =>
+  c.anyAllowed && !c.anyRestriction && !c.symbolRestriction && !c.stringRestriction && !c.integerRestriction && !c.floatRestriction && c.minValue === null && c.maxValue === null && c.minFields === null && c.maxFields === null
+
 /** A deftemplate (or an implied template for ordered facts). */
 export interface Template {
   readonly name: string
@@ -75,8 +80,13 @@ export interface Template {
   readonly slotIndex: ReadonlyMap<string, number>
   /** Roots of this template's pattern network. */
   readonly network: AlphaNodeList
-  /** Facts of this template in assertion order (maintained by the engine). */
-  readonly facts: Set<Fact>
+  /** Facts of this template in assertion order: a linked list through `nextOfTemplate` (maintained by the engine). */
+  firstFact: Fact | null
+  lastFact: Fact | null
+  /** Duplicate index: fact hash to the fact (or facts) with that hash. */
+  readonly dup: Map<number, Fact | Array<Fact>>
+  /** Per slot: true when its constraint accepts any value. */
+  readonly unconstrained: ReadonlyArray<boolean>
 }
 
 /** A fact in working memory. */
@@ -85,11 +95,31 @@ export interface Fact {
   readonly template: Template
   /** Slot values in template order; an ordered fact has one MULTIFIELD field. */
   readonly fields: ReadonlyArray<Value>
+  /** Hash of the fields (duplicate detection). */
+  readonly hash: number
   /** Set when the fact has been retracted. */
   garbage: boolean
-  /** The alpha matches of this fact, newest first (internal). */
-  matches: unknown
+  /** The alpha matches of this fact, in creation order (internal). */
+  matches: Array<PartialMatch> | null
+  /** Neighbours in the template's fact list (internal). */
+  prevOfTemplate: Fact | null
+  nextOfTemplate: Fact | null
+  /** The shared alpha bind of matches without multifield markers (internal). */
+  bind: { readonly fact: Fact; readonly markers: null } | null
 }
+
+/** Creates a fact record (not yet in working memory). */
+export const newFact = (id: number, template: Template, fields: ReadonlyArray<Value>, hash: number): Fact => ({
+  id,
+  template,
+  fields,
+  hash,
+  garbage: false,
+  matches: null,
+  prevOfTemplate: null,
+  nextOfTemplate: null,
+  bind: null
+})
 
 /** Creates an empty template record. */
 export const makeTemplate = (name: string, module: string, implied: boolean, slots: ReadonlyArray<Slot>): Template => ({
@@ -99,7 +129,10 @@ export const makeTemplate = (name: string, module: string, implied: boolean, slo
   slots,
   slotIndex: new Map(slots.map((s) => [s.name, s.index])),
   network: { first: null },
-  facts: new Set()
+  firstFact: null,
+  lastFact: null,
+  dup: new Map(),
+  unconstrained: slots.map((s) => isUnconstrained(s.constraint))
 })
 
 /** The implied multislot of ordered templates. */

@@ -49,7 +49,7 @@ export interface AlphaNodeList {
   first: AlphaNode | null
 }
 
-/** Keys of a hashed child table. */
+/** Keys of a hashed child table (identity keys at build time). */
 const valueKey = (v: Value): string | number => {
   switch (v.type) {
     case "INTEGER":
@@ -64,6 +64,46 @@ const valueKey = (v: Value): string | number => {
   }
 }
 
+/** A selector's children by constant, one map per type so lookups allocate nothing. */
+export class HashedChildren {
+  readonly symbols = new Map<string, AlphaNode>()
+  readonly strings = new Map<string, AlphaNode>()
+  readonly integers = new Map<number, AlphaNode>()
+  readonly floats = new Map<number, AlphaNode>()
+  set(v: Value, n: AlphaNode): void {
+    switch (v.type) {
+      case "SYMBOL":
+        this.symbols.set(v.value, n)
+        return
+      case "STRING":
+        this.strings.set(v.value, n)
+        return
+      case "INTEGER":
+        this.integers.set(v.value, n)
+        return
+      case "FLOAT":
+        this.floats.set(v.value, n)
+        return
+      default:
+        return
+    }
+  }
+  get(v: Value): AlphaNode | undefined {
+    switch (v.type) {
+      case "SYMBOL":
+        return this.symbols.get(v.value)
+      case "STRING":
+        return this.strings.get(v.value)
+      case "INTEGER":
+        return this.integers.get(v.value)
+      case "FLOAT":
+        return this.floats.get(v.value)
+      default:
+        return undefined
+    }
+  }
+}
+
 /** A node of the pattern network. */
 export class AlphaNode {
   nextLevel: AlphaNode | null = null
@@ -74,7 +114,7 @@ export class AlphaNode {
   entryJoin: JoinNode | null = null
   readonly memory = new Memory()
   /** Children of a selector, by constant value. */
-  readonly hashed: Map<string | number, AlphaNode> | null
+  readonly hashed: HashedChildren | null
   /** Marks nodes under construction for incremental reset (rules added after facts). */
   initialize = false
 
@@ -95,7 +135,7 @@ export class AlphaNode {
     readonly rightHash: RightHash | null,
     readonly lastLevel: AlphaNode | null
   ) {
-    this.hashed = selectorGetter !== null ? new Map() : null
+    this.hashed = selectorGetter !== null ? new HashedChildren() : null
   }
 
   get selector(): boolean {
@@ -132,7 +172,7 @@ const findNode = (list: AlphaNode | null, identity: string): { found: AlphaNode 
  * exist, as CLIPS does; registers value nodes in their selector's hash table.
  */
 const createNode = (root: AlphaNodeList, upper: AlphaNode | null, node: AlphaNode): AlphaNode => {
-  if (upper !== null && upper.hashed !== null && node.constant !== null) upper.hashed.set(valueKey(node.constant), node)
+  if (upper !== null && upper.hashed !== null && node.constant !== null) upper.hashed.set(node.constant, node)
   const head = upper === null ? root.first : upper.nextLevel
   node.rightNode = head
   if (head !== null) head.leftNode = node
@@ -191,6 +231,8 @@ export interface AlphaHost {
   patternError(error: unknown): void
   /** A reusable environment for pattern tests (its `fact` and `markers` are set by the traversal). */
   readonly env: Env
+  /** A reusable (empty between traversals) stack of multifield markers. */
+  readonly markerStack: Array<Marker>
   /** An incremental reset is under way: skip nodes not marked `initialize`. */
   incrementalReset: boolean
   /** Called at every stop node the fact reaches, with the markers of this match. */
@@ -235,14 +277,14 @@ const selectChild = (host: AlphaHost, sel: AlphaNode): AlphaNode | null => {
     host.patternError(e)
     return null
   }
-  return sel.hashed!.get(valueKey(v)) ?? null
+  return sel.hashed!.get(v) ?? null
 }
 
 /** Sends a fact through a template's pattern network (CLIPS FactPatternMatch). */
 export const matchFact = (host: AlphaHost, fact: Fact, root: AlphaNode | null): void => {
   host.env.fact = fact
   host.env.markers = null
-  traverse(host, fact, root, 0, [])
+  traverse(host, fact, root, 0, host.markerStack)
 }
 
 const traverse = (host: AlphaHost, fact: Fact, start: AlphaNode | null, offset: number, markers: Array<Marker>): void => {

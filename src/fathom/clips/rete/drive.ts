@@ -19,6 +19,7 @@ import {
   unlinkFullLineage,
   unlinkNonLeftLineage,
   willBeDeleted,
+  type AlphaBind,
   type HashKey
 } from "./partial-match.js"
 
@@ -57,8 +58,11 @@ const evalTest = (host: DriveHost, test: JoinTest, join: JoinNode, lhs: PartialM
 
 /** Appends `rhs`'s single bind to `lhs`'s binds (CLIPS MergePartialMatches). */
 const merge = (lhs: PartialMatch, rhs: PartialMatch | null): PartialMatch => {
-  const b = lhs.binds.slice()
-  b.push(rhs === null ? null : rhs.binds[0]!)
+  const src = lhs.binds
+  const n = src.length
+  const b: Array<AlphaBind | null> = new Array<AlphaBind | null>(n + 1)
+  for (let i = 0; i < n; i++) b[i] = src[i]!
+  b[n] = rhs === null ? null : rhs.binds[0]!
   return new PartialMatch(b, false)
 }
 
@@ -218,21 +222,15 @@ const emptyDrive = (host: DriveHost, join: JoinNode, rhs: PartialMatch, op: Op):
 // Retraction
 // ---------------------------------------------------------------------------
 
-/** One alpha match of a fact: the stop node and the alpha partial match. */
-export interface FactMatch {
-  readonly node: AlphaNode
-  readonly pm: PartialMatch
-}
-
 /** Removes a retracted fact's matches from the network (CLIPS NetworkRetract). */
 export const networkRetract = (host: DriveHost, fact: Fact): void => {
-  const matches = fact.matches as Array<FactMatch> | null
+  const matches = fact.matches
   if (matches === null) return
   for (let k = matches.length - 1; k >= 0; k--) {
-    const m = matches[k]!
-    if (m.pm.children !== null) posEntryRetractAlpha(host, m.pm, RETRACT)
-    if (m.pm.blockList !== null) negEntryRetractAlpha(host, m.pm, RETRACT)
-    m.node.memory.remove(m.pm)
+    const pm = matches[k]!
+    if (pm.children !== null) posEntryRetractAlpha(host, pm, RETRACT)
+    if (pm.blockList !== null) negEntryRetractAlpha(host, pm, RETRACT)
+    ;(pm.owner as AlphaNode).memory.remove(pm)
   }
   fact.matches = null
 }

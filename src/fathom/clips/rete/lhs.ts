@@ -699,5 +699,3 @@ export const compileLhs = (ctx: LhsContext, lhs: ReadonlyArray<CE>): Array<Disju
 /** Builds the `Scope.resolve` result for reading a variable of a complete match in actions. */
 export const readVar = (loc: VarLoc): ((pm: PartialMatch) => Value) => readLeft(loc.bind, loc.ref)
 
-export type { CompiledExpr }
-export { err as lhsError }

@@ -48,9 +48,6 @@ export class PartialMatch {
   marker: PartialMatch | null = null
   /** The activation of a complete match (CLIPS's `marker` on terminal matches). */
   activation: Activation | null = null
-  /** Alpha matches only: the bucket this match is stored in. */
-  bucket: MemoryBucket | null = null
-
   constructor(binds: Array<AlphaBind | null>, isAlpha: boolean) {
     this.binds = binds
     this.isAlpha = isAlpha
@@ -68,14 +65,20 @@ export interface MemoryBucket {
 export class Memory {
   readonly buckets = new Map<HashKey, MemoryBucket>()
   count = 0
+  /** Empty buckets kept for reuse; swept when they pile up. */
+  private empties = 0
+  /** The bucket of key 0 (unhashed memories use only this one). */
+  private readonly zero: MemoryBucket = { head: null, tail: null, key: 0 }
 
   /** The first match of the bucket for `key`, or null. */
   first(key: HashKey): PartialMatch | null {
+    if (key === 0) return this.zero.head
     const b = this.buckets.get(key)
     return b === undefined ? null : b.head
   }
 
   bucketFor(key: HashKey): MemoryBucket {
+    if (key === 0) return this.zero
     let b = this.buckets.get(key)
     if (b === undefined) {
       b = { head: null, tail: null, key }
@@ -108,7 +111,7 @@ export class Memory {
 
   /** Removes a match from its bucket. */
   remove(pm: PartialMatch): void {
-    const b = this.buckets.get(pm.hashKey)
+    const b = pm.hashKey === 0 ? this.zero : this.buckets.get(pm.hashKey)
     if (b === undefined) return
     if (pm.prevInMemory === null) b.head = pm.nextInMemory
     else pm.prevInMemory.nextInMemory = pm.nextInMemory
@@ -117,17 +120,26 @@ export class Memory {
     pm.nextInMemory = null
     pm.prevInMemory = null
     this.count--
-    if (b.head === null) this.buckets.delete(pm.hashKey)
+    if (b.head === null && b !== this.zero && ++this.empties > 256 && this.empties * 2 > this.buckets.size) this.sweep()
+  }
+
+  /** Drops empty buckets (kept otherwise so steady-state churn does not reallocate them). */
+  private sweep(): void {
+    for (const [k, b] of this.buckets) if (b.head === null) this.buckets.delete(k)
+    this.empties = 0
   }
 
   /** Every match, bucket by bucket (diagnostics and snapshots only). */
   *all(): IterableIterator<PartialMatch> {
+    for (let p = this.zero.head; p !== null; p = p.nextInMemory) yield p
     for (const b of this.buckets.values()) for (let p = b.head; p !== null; p = p.nextInMemory) yield p
   }
 
   clear(): void {
+    this.zero.head = this.zero.tail = null
     this.buckets.clear()
     this.count = 0
+    this.empties = 0
   }
 }
 

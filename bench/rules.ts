@@ -1,0 +1,166 @@
+/**
+ * Rule engine benchmark (Fathom CLIPS dialect). Prints JSON.
+ *
+ * A "step" mirrors what the Stargraph run loop does between nodes: retract the previous
+ * 21 state facts (one `(node-id (id X))` and 20 mirror facts `(field_k (value V) (_origin ..)
+ * (_source ..) (_run_id ..) (_step ..) (_confidence ..) (_timestamp ..))`), assert 21 new
+ * ones, run to quiescence, then collect and retract the `stargraph_action` facts the rules
+ * asserted. Measured with 10, 100 and 1,000 routing rules (most shaped
+ * `(node-id (id n_k)) (field_j (value "v")) => (assert (stargraph_action (kind goto) (target "n_m")))`,
+ * some with predicate constraints, `test` CEs and joins), and again with 1,000 unrelated
+ * facts in working memory.
+ *
+ *   npx tsx bench/rules.ts [--steps 5000] [--warmup 1000] [--rules 10,100,1000]
+ */
+import * as Either from "effect/Either"
+import { int, makeEngine, parseProgram, str, sym, type Engine, type Value } from "../src/fathom/clips/index.js"
+
+const args = new Map<string, string>()
+for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ""), process.argv[i + 1] ?? "")
+const STEPS = Number(args.get("steps") ?? 5000)
+const WARMUP = Number(args.get("warmup") ?? 1000)
+const RULE_COUNTS = (args.get("rules") ?? "10,100,1000").split(",").map(Number)
+const FIELDS = 20
+const NODES = 50
+const VALUES = 5
+
+const ACTION_TEMPLATE = `(deftemplate stargraph_action
+  (slot kind (type SYMBOL) (allowed-symbols goto parallel halt retry assert retract interrupt))
+  (slot target (type STRING) (default ""))
+  (slot reason (type STRING) (default ""))
+  (slot rule_id (type STRING) (default ""))
+  (slot step (type INTEGER) (default 0))
+  (multislot targets (type STRING))
+  (slot join (type STRING) (default ""))
+  (slot strategy (type SYMBOL) (allowed-symbols all any race quorum) (default all))
+  (slot backoff_ms (type INTEGER) (default 0))
+  (slot fact (type STRING) (default ""))
+  (slot slots (type STRING) (default ""))
+  (slot pattern (type STRING) (default ""))
+  (slot prompt (type STRING) (default ""))
+  (slot interrupt_payload (type STRING) (default ""))
+  (slot requested_capability (type STRING) (default ""))
+  (slot timeout (type STRING) (default ""))
+  (slot on_timeout (type STRING) (default "halt")))`
+
+/**
+ * `rules` routing rules. With `matching = "scaled"` the rule set covers more node/field/value
+ * combinations as it grows (more rules fire); with `matching = "fixed"` only the first 100
+ * rules can ever match and the rest route nodes that never occur (pure non-matching load).
+ */
+const program = (rules: number, matching: "scaled" | "fixed"): string => {
+  const out: Array<string> = [ACTION_TEMPLATE, "(deftemplate node-id (slot id))", "(deftemplate noise (slot id) (slot payload))"]
+  for (let k = 0; k < FIELDS; k++) {
+    out.push(`(deftemplate field_${k} (slot value) (slot _origin) (slot _source) (slot _run_id) (slot _step) (slot _confidence) (slot _timestamp))`)
+  }
+  for (let r = 0; r < rules; r++) {
+    const node = matching === "fixed" && r >= 100 ? `idle_${r}` : `n_${r % NODES}`
+    const j = r % FIELDS
+    const v = `v${Math.floor(r / NODES) % VALUES}`
+    const target = `n_${(r + 1) % NODES}`
+    const then = `(assert (stargraph_action (kind goto) (target "${target}") (rule_id "r${r}")))`
+    switch (r % 10) {
+      case 7: // predicate constraint
+        out.push(`(defrule r${r} (node-id (id ${node})) (field_${j} (value ?v&:(neq ?v "${v}"))) => ${then})`)
+        break
+      case 8: // test CE on a bound value
+        out.push(`(defrule r${r} (node-id (id ${node})) (field_${j} (value ?v) (_step ?s)) (test (> ?s 0)) => ${then})`)
+        break
+      case 9: // join across two mirror facts
+        out.push(`(defrule r${r} (node-id (id ${node})) (field_${j} (value ?v)) (field_${(j + 1) % FIELDS} (value ?v)) => ${then})`)
+        break
+      default:
+        out.push(`(defrule r${r} (node-id (id ${node})) (field_${j} (value "${v}")) => ${then})`)
+    }
+  }
+  return out.join("\n")
+}
+
+const load = (rules: number, matching: "scaled" | "fixed"): Engine => {
+  const e = makeEngine()
+  const p = parseProgram(program(rules, matching))
+  if (Either.isLeft(p)) throw new Error(p.left.message)
+  const l = e.load(p.right)
+  if (Either.isLeft(l)) throw new Error(l.left.message)
+  e.reset()
+  return e
+}
+
+/** Deterministic pseudo-random sequence (no Math.random). */
+const lcg = (seed: number) => {
+  let s = seed >>> 0
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296
+}
+
+interface Measured {
+  readonly rules: number
+  readonly matching: "scaled" | "fixed"
+  readonly unrelatedFacts: number
+  readonly steps: number
+  readonly medianUs: number
+  readonly p95Us: number
+  readonly meanUs: number
+  readonly firingsPerStep: number
+}
+
+const measure = (rules: number, unrelated: number, matching: "scaled" | "fixed"): Measured => {
+  const e = load(rules, matching)
+  for (let i = 0; i < unrelated; i++) e.assertFact("noise", { id: int(i), payload: str(`payload-${i}`) })
+  const next = lcg(rules * 31 + unrelated)
+  let live: Array<number> = []
+  const runId = str("run-bench")
+  const origin = sym("mirror")
+  const source = sym("state")
+  const times: Array<number> = []
+  let firings = 0
+  const step = (n: number): void => {
+    for (const id of live) e.retract(id)
+    live = []
+    const node = `n_${Math.floor(next() * NODES)}`
+    const f = e.assertFact("node-id", { id: sym(node) })
+    if (Either.isRight(f) && f.right !== undefined) live.push(f.right.id)
+    for (let k = 0; k < FIELDS; k++) {
+      const slots: Record<string, Value> = {
+        value: str(`v${Math.floor(next() * VALUES)}`),
+        _origin: origin,
+        _source: source,
+        _run_id: runId,
+        _step: int(n),
+        _confidence: { type: "FLOAT", value: 1.0 },
+        _timestamp: str("2025-01-01T00:00:00Z")
+      }
+      const r = e.assertFact(`field_${k}`, slots)
+      if (Either.isRight(r) && r.right !== undefined) live.push(r.right.id)
+    }
+    const run = e.run()
+    if (Either.isLeft(run)) throw new Error(run.left.message)
+    firings += run.right.firings.length
+    for (const a of e.factsOf("stargraph_action")) e.retract(a.id)
+  }
+  for (let i = 0; i < WARMUP; i++) step(i + 1)
+  firings = 0
+  for (let i = 0; i < STEPS; i++) {
+    const t0 = process.hrtime.bigint()
+    step(WARMUP + i + 1)
+    times.push(Number(process.hrtime.bigint() - t0) / 1000)
+  }
+  times.sort((a, b) => a - b)
+  const q = (p: number) => times[Math.min(times.length - 1, Math.floor(p * times.length))]!
+  const round = (x: number) => Math.round(x * 10) / 10
+  return {
+    rules,
+    matching,
+    unrelatedFacts: unrelated,
+    steps: STEPS,
+    medianUs: round(q(0.5)),
+    p95Us: round(q(0.95)),
+    meanUs: round(times.reduce((a, b) => a + b, 0) / times.length),
+    firingsPerStep: round(firings / STEPS)
+  }
+}
+
+const results: Array<Measured> = []
+for (const n of RULE_COUNTS) results.push(measure(n, 0, "scaled"))
+for (const n of RULE_COUNTS) results.push(measure(n, 1000, "scaled"))
+for (const n of RULE_COUNTS) if (n >= 100) results.push(measure(n, 0, "fixed"))
+console.log(JSON.stringify({ bench: "fathom-clips-rules", node: process.version, stepFacts: FIELDS + 1, results }, null, 2))

@@ -1,0 +1,10 @@
+(defglobal ?*count* = 0 ?*limit* = 2)
+(deftemplate n (slot v))
+(defrule tally (n (v ?v)) (test (> ?v ?*limit*)) => (bind ?*count* (+ ?*count* 1)) (printout t "big " ?v " count " ?*count* crlf))
+(defrule report (declare (salience -10)) => (printout t "total " ?*count* crlf))
+;;; script
+(assert (n (v 1)) (n (v 3)) (n (v 5)))
+(run)
+(reset)
+(assert (n (v 9)))
+(run)
