@@ -80,6 +80,17 @@ export const timeoutMs = (raw: string): number | undefined => {
   return Option.getOrUndefined(Option.map(Duration.decodeUnknown(raw), Duration.toMillis))
 }
 
+/** An `assert` action's slots (JSON object text; empty: none), or undefined when malformed. */
+const parseSlots = (raw: string): Record<string, unknown> | undefined => {
+  if (raw === "") return {}
+  try {
+    const parsed: unknown = JSON.parse(raw)
+    return parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** The value of a state field as the fact's `value` slot. */
 const mirrorValue = (value: unknown, type: RuleProgram["mirrored"][number]["type"]): Clips.Value => {
   if (value === null || value === undefined) return Clips.NIL
@@ -328,11 +339,9 @@ export const open = (program: RuleProgram, restored?: FactsSnapshot, loaded?: Lo
             if (a.effect === "assert") {
               const template = text(slot(a.fact, "fact"))
               const raw = text(slot(a.fact, "slots"))
-              let slots: Record<string, unknown> = {}
-              try {
-                slots = raw === "" ? {} : (JSON.parse(raw) as Record<string, unknown>)
-              } catch {
-                return Either.left(runtimeError(`rule ${rule} asserted slots that are not JSON: ${raw}`, "write the slots as a JSON object", rule))
+              const slots = parseSlots(raw)
+              if (slots === undefined) {
+                return Either.left(runtimeError(`rule ${rule} asserted slots that are not a JSON object: ${raw}`, "write the slots as a JSON object", rule))
               }
               const done = assertSpec(template.trim().startsWith("(") ? template : { template, slots })
               if (Either.isLeft(done)) return Either.left(done.left)

@@ -141,6 +141,17 @@ const trustedKeys = (options: PackOptions): Map<string, string> => {
   return keys
 }
 
+/** Whether `signature` (base64url) signs `signed` with the Ed25519 key `pem`, or why it cannot tell. */
+const signatureValid = (pem: string, signed: string, signature: string): boolean | string => {
+  try {
+    const key = createPublicKey(pem)
+    if (key.asymmetricKeyType !== "ed25519") return "it is not an Ed25519 key"
+    return verifySignature(null, Buffer.from(signed), key, b64url(signature))
+  } catch (cause) {
+    return cause instanceof Error ? cause.message : String(cause)
+  }
+}
+
 /** Verify `manifest.jwt` over the pack tree; returns the key id. */
 export const verifyPack = (dir: string, options: PackOptions): Either.Either<string, RuleError> => {
   const file = join(dir, "manifest.jwt")
@@ -163,14 +174,8 @@ export const verifyPack = (dir: string, options: PackOptions): Either.Either<str
       file
     ))
   }
-  let valid = false
-  try {
-    const key = createPublicKey(pem)
-    if (key.asymmetricKeyType !== "ed25519") return Either.left(packError(`trusted key '${kid}' is not an Ed25519 key`, "trust the pack's Ed25519 public key", file))
-    valid = verifySignature(null, Buffer.from(`${head}.${body}`), key, b64url(signature))
-  } catch (cause) {
-    return Either.left(packError(`cannot verify manifest.jwt: ${cause instanceof Error ? cause.message : String(cause)}`, "check the trusted key's PEM", file))
-  }
+  const valid = signatureValid(pem, `${head}.${body}`, signature)
+  if (typeof valid === "string") return Either.left(packError(`cannot verify manifest.jwt with trusted key '${kid}': ${valid}`, "trust the pack's Ed25519 public key (PEM)", file))
   if (!valid) return Either.left(packError(`the signature of manifest.jwt does not verify with key '${kid}'`, "re-sign the pack with the key it names, or trust the right key", file))
   if (payload["key_id"] !== undefined && payload["key_id"] !== kid) return Either.left(packError("manifest.jwt's key_id differs from its kid header", "re-sign the pack", file))
   const alg = payload["alg"] === "SHA-256" ? "SHA-256" : "BLAKE3"

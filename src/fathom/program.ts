@@ -12,7 +12,7 @@
  * outgoing edges a `goto __end__` (its branch ends). Join edges are kept by the run loop.
  */
 import * as Either from "effect/Either"
-import { IRValidationError, RuleError } from "../errors.js"
+import { type IRValidationError, RuleError } from "../errors.js"
 import type { Condition } from "../ir/schema.js"
 import { type IRDocument, END } from "../ir/schema.js"
 import { irError, type IRSource, lineOf } from "../ir/parse.js"
