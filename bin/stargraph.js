@@ -35,12 +35,19 @@ try {
 const buildId = /^\/\/ stargraph-build:(\w+)/.exec(source)?.[1] ?? "dev"
 const command = /^-{0,2}[a-z][a-z-]{0,30}$/.test(process.argv[2] ?? "") ? process.argv[2].replace(/^-+/, "") : "default"
 
-const cacheDir = process.env.NODE_DISABLE_COMPILE_CACHE
-  ? undefined
-  : join(
-    process.env.NODE_COMPILE_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "stargraph"),
-    `cli-${fnv1a(bundle)}`
-  )
+const cacheRoot = () => {
+  if (process.env.NODE_DISABLE_COMPILE_CACHE) return undefined
+  if (process.env.NODE_COMPILE_CACHE) return process.env.NODE_COMPILE_CACHE
+  if (process.env.XDG_CACHE_HOME) return join(process.env.XDG_CACHE_HOME, "stargraph")
+  try {
+    const home = homedir()
+    return home ? join(home, ".cache", "stargraph") : undefined
+  } catch {
+    return undefined // no home directory: no cache
+  }
+}
+const root = cacheRoot()
+const cacheDir = root && join(root, `cli-${fnv1a(bundle)}`)
 const cacheName = `${command}.${buildId}.${process.version}.${process.arch}.v8cache`
 const MAX_CACHES = 16
 const cacheFile = cacheDir && join(cacheDir, cacheName)

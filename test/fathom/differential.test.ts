@@ -13,12 +13,16 @@ import { CLIPS_BINARY, clipsAvailable, diffText, runClips, runOurs, splitFixture
 
 const PROGRAMS = fileURLToPath(new URL("./programs", import.meta.url))
 const RANDOM_SEEDS = 400
+const HEAVY_SEEDS = 100
 
 const fixtures: Array<Case> = readdirSync(PROGRAMS)
   .filter((f) => f.endsWith(".clp"))
   .sort()
   .map((f) => splitFixture(f.replace(/\.clp$/, ""), readFileSync(join(PROGRAMS, f), "utf8")))
-const randoms: Array<Case> = Array.from({ length: RANDOM_SEEDS }, (_, i) => generateCase(i + 1))
+const randoms: Array<Case> = [
+  ...Array.from({ length: RANDOM_SEEDS }, (_, i) => generateCase(i + 1)),
+  ...Array.from({ length: HEAVY_SEEDS }, (_, i) => ({ ...generateCase(i + 1, { heavy: true }), name: `heavy-${i + 1}` }))
+]
 
 const available = clipsAvailable()
 if (!available) console.warn(`differential tests skipped: ${CLIPS_BINARY} not found (install the Debian package "clips")`)
@@ -46,7 +50,7 @@ describe.skipIf(!available)("differential: our engine vs CLIPS 6.30", () => {
     for (const c of fixtures) it(c.name, () => check(c))
   })
 
-  describe(`random programs (seeds 1..${RANDOM_SEEDS})`, () => {
+  describe(`random programs (seeds 1..${RANDOM_SEEDS}, heavy 1..${HEAVY_SEEDS})`, () => {
     for (const c of randoms) it(c.name, () => check(c))
   })
 })

@@ -37,6 +37,8 @@ const NUMS = ["0", "1", "2", "3"]
 export interface GenOptions {
   readonly rules?: number
   readonly steps?: number
+  /** More CEs per rule and more groups, lists, return-value constraints and ors. */
+  readonly heavy?: boolean
 }
 
 /** Generates one differential case from a seed. */
@@ -116,7 +118,7 @@ export const generateCase = (seed: number, options: GenOptions = {}): Case => {
         local.push({ name: v, domain: d })
         return v
       }
-      if (roll < 0.82) return `~${value(d)}`
+      if (roll < 0.82) return options.heavy && chance(0.3) && same.length > 0 && d === "num" ? `=(+ ${pick(same).name} 1)` : `~${value(d)}`
       if (roll < 0.9 && allowNewVars) {
         const v = newVar()
         const cond = d === "num" ? (chance(0.5) && same.length > 0 ? `:(< ${v} ${pick(same).name})` : `:(> ${v} ${pick(["0", "1", "2"])})`) : `~${value(d)}`
@@ -156,9 +158,9 @@ export const generateCase = (seed: number, options: GenOptions = {}): Case => {
     const bound: Array<Var> = []
     const ces: Array<string> = []
     const factVars: Array<{ name: string; tmpl: Tmpl }> = []
-    const nCE = int(1, 4)
+    const nCE = options.heavy ? int(2, 6) : int(1, 4)
     for (let k = 0; k < nCE; k++) {
-      const roll = r()
+      const roll = options.heavy ? r() * 0.6 + 0.4 * r() * r() + (chance(0.3) ? 0.4 : 0) : r()
       if (roll < 0.55 || ces.length === 0) {
         const out: Array<Var> = []
         const p = pattern(bound, out, true)
