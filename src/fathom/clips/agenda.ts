@@ -4,11 +4,10 @@
  * first (every activation gets a larger time tag than all before it, so depth placement is
  * always "at the head of its salience group").
  */
-import type { RuleRef } from "./rete/join.js"
-import type { PartialMatch } from "./rete/partial-match.js"
+import type { ActivationRef, PartialMatch, RuleRef } from "./model.js"
 
 /** A rule instance ready to fire. */
-export class Activation {
+export class Activation implements ActivationRef {
   prev: Activation | null = null
   next: Activation | null = null
   group: SalienceGroup | null = null

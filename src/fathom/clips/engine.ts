@@ -14,13 +14,14 @@ import { atomValue, compileExpr, compileFactSpec, constantScope, defaultValue, t
 import { builtinFunctions, type FunctionDef } from "./functions.js"
 import { Module, visibleTemplate } from "./modules.js"
 import { factIdentifier, padRight, renderValue } from "./printer.js"
-import { readAll } from "./reader.js"
+import { readAll, type SAtom } from "./reader.js"
 import { matchFact, type AlphaHost, type AlphaNode } from "./rete/alpha.js"
 import { networkAssert, networkRetract, epmDrive, ASSERT, type DriveHost } from "./rete/drive.js"
-import type { JoinNode, JoinRoots, RuleRef } from "./rete/join.js"
+import { nextActive, resetActive, type JoinNode, type JoinRoots, type RuleRef } from "./rete/join.js"
 import { compileLhs, readVar, type DisjunctPlan } from "./rete/lhs.js"
 import { buildDisjunct } from "./rete/network.js"
-import { PartialMatch, type AlphaBind } from "./rete/partial-match.js"
+import { Match, type AlphaBind, type PartialMatch } from "./rete/partial-match.js"
+import type { ActivationRef } from "./model.js"
 import { fromSnapshot, toSnapshot, type Snapshot } from "./snapshot.js"
 import {
   checkSlot,
@@ -35,7 +36,7 @@ import {
   type SlotDefault,
   type Template
 } from "./templates.js"
-import { EMPTY, equals, FALSE, multifield, NIL, type Value } from "./values.js"
+import { EMPTY, equals, FALSE, multifield, NIL, pushFlat, type Value } from "./values.js"
 
 /** A fact as the API shows it. */
 export interface Fact {
@@ -207,7 +208,7 @@ const buildConstraint = (attrs: SlotAttributes, multi: boolean, where: Where): C
   let stringRestriction = false
   let integerRestriction = false
   let floatRestriction = false
-  const take = (atoms: ReadonlyArray<import("./reader.js").SAtom> | undefined, check: (v: Value) => boolean, what: string): boolean => {
+  const take = (atoms: ReadonlyArray<SAtom> | undefined, check: (v: Value) => boolean, what: string): boolean => {
     if (atoms === undefined) return false
     for (const a of atoms) {
       const v = atomValue(a)
@@ -224,7 +225,7 @@ const buildConstraint = (attrs: SlotAttributes, multi: boolean, where: Where): C
   if (take(attrs.allowedFloats, (v) => v.type === "FLOAT", "allowed-floats")) floatRestriction = true
   if (take(attrs.allowedNumbers, (v) => v.type === "INTEGER" || v.type === "FLOAT", "allowed-numbers")) integerRestriction = floatRestriction = true
   if (take(attrs.allowedValues, () => true, "allowed-values")) anyRestriction = true
-  const bound = (a: import("./reader.js").SAtom | undefined): number | null => {
+  const bound = (a: SAtom | undefined): number | null => {
     if (a === undefined || a.token.kind === "sfvar") return null
     const v = atomValue(a)
     if (v === null || (v.type !== "INTEGER" && v.type !== "FLOAT")) return fail("compile", "range and cardinality bounds must be numbers or ?VARIABLE", "write (range 0 10)", { ...where, pos: { line: a.line, column: a.column } })
@@ -285,6 +286,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   private returnFlag = false
   private executingRule: Rule | null = null
   private inRun = false
+  private pendingRebuild = false
   /** Set while a fact change is propagating through the network (host functions may not change facts then). */
   private matching = false
   /** Programs loaded so far (replayed into a scratch engine to make `load` all-or-nothing). */
@@ -396,6 +398,11 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     this.current = this.main
     try {
       for (const c of program.constructs) this.loadConstruct(c, file)
+      // Rules added while facts exist: match them against working memory once, at the end.
+      if (this.pendingRebuild) {
+        this.pendingRebuild = false
+        this.rebuild(null)
+      }
       return Either.right(undefined)
     } catch (e) {
       if (e instanceof RuleFailure) return Either.left(e.error)
@@ -482,7 +489,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       const combine = (vals: ReadonlyArray<Value>): Value => {
         if (s.multi) {
           const out: Array<Value> = []
-          for (const v of vals) v.type === "MULTIFIELD" ? out.push(...v.value) : out.push(v)
+          for (const v of vals) pushFlat(out, v)
           return multifield(out)
         }
         return vals[0] ?? NIL
@@ -629,7 +636,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     this.rulesByName.set(full, rule)
     this.ruleList.push(rule)
     rule.frameSize = slots.size
-    if (incremental) this.rebuild(null)
+    if (incremental) this.pendingRebuild = true
   }
 
   private hasActivations(): boolean {
@@ -725,7 +732,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       if (fact.bind === null) fact.bind = { fact, markers: null }
       bind = fact.bind
     } else bind = { fact, markers }
-    const pm = new PartialMatch([bind], true)
+    const pm = new Match([bind], true)
     pm.hashKey = node.rightHash === null ? 0 : node.rightHash.fn(fact, markers)
     pm.owner = node
     node.memory.append(pm)
@@ -733,7 +740,8 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     else fact.matches.push(pm)
     const savedFact = this.env.fact
     const savedMarkers = this.env.markers
-    for (let j = node.entryJoin; j !== null; j = j.rightMatchNode) networkAssert(this, pm, j)
+    // Only the joins that can act (left unlinking; the order is the entryJoin order).
+    for (let j = node.activeFirst as JoinNode | null; j !== null; j = nextActive(j)) networkAssert(this, pm, j)
     this.env.fact = savedFact
     this.env.markers = savedMarkers
   }
@@ -751,7 +759,8 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     ref.rule.module.agenda.add(act)
   }
 
-  removeActivation(act: Activation): void {
+  removeActivation(activation: ActivationRef): void {
+    const act = activation as Activation
     const ref = act.rule as TerminalRef
     if (this.watching.activations) this.trace(`<== Activation ${this.activationText(act)}\n`)
     ref.rule.module.agenda.remove(act)
@@ -967,6 +976,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       }
     }
     for (const rule of this.ruleList) for (const d of rule.disjuncts) clearJoin(d.terminal)
+    for (const n of seenNodes) resetActive(n)
     for (const f of this.factMap.values()) {
       f.garbage = true
       f.matches = null
@@ -1199,7 +1209,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     return this.wrap(() => {
       const t = this.impliedTemplate(relation, this.main, { line: 0, column: 0 }, {})
       const flat: Array<Value> = []
-      for (const v of fields) v.type === "MULTIFIELD" ? flat.push(...v.value) : flat.push(v)
+      for (const v of fields) pushFlat(flat, v)
       const f = this.assertFields(t, [multifield(flat)], {})
       return f === undefined ? undefined : view(f)
     })

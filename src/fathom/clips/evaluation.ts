@@ -3,9 +3,10 @@
  * test sees, the local variable frame of a rule's actions or a deffunction, and the hooks
  * into the engine that actions (assert, retract, printout, ...) use.
  */
-import type { Fact, Template } from "./templates.js"
-import type { PartialMatch } from "./rete/partial-match.js"
+import type { Fact, Marker, PartialMatch, Template } from "./model.js"
 import type { Value } from "./values.js"
+
+export type { Marker } from "./model.js"
 
 /** What actions may do to the engine while they run. */
 export interface ActionHost {
@@ -57,15 +58,6 @@ export interface Env {
   returning: boolean
   /** Set by `break` to leave a loop. */
   breaking: boolean
-}
-
-/** Where one multifield element of a pattern matched: [start, end] inclusive, 0-based. */
-export interface Marker {
-  /** The element (1-based position in the slot's pattern) this marker belongs to. */
-  readonly element: number
-  readonly slot: number
-  readonly start: number
-  readonly end: number
 }
 
 /** A compiled expression. */

@@ -11,7 +11,7 @@ import { catText, SPECIAL_FORMS, type FunctionDef } from "./functions.js"
 import { renderPrintout } from "./printer.js"
 import type { SAtom, SExpr, SList } from "./reader.js"
 import { checkSlot, describeViolation, deriveDefault, type Fact, type Slot, type Template } from "./templates.js"
-import { EMPTY, factAddress, FALSE, float, int, isTrue, multifield, NIL, str, sym, TRUE, type Value } from "./values.js"
+import { EMPTY, factAddress, FALSE, float, int, isTrue, multifield, NIL, pushFlat, str, sym, TRUE, type Value } from "./values.js"
 
 /** A compiled expression with its identity key. */
 export interface CompiledExpr {
@@ -185,7 +185,7 @@ const compileCall = (e: SList, scope: Scope): CompiledExpr => {
         for (let k = 0; k < df.params; k++) frame[k] = vals[k]!
         if (df.rest) {
           const tail: Array<Value> = []
-          for (const v of vals.slice(df.params)) v.type === "MULTIFIELD" ? tail.push(...v.value) : tail.push(v)
+          for (const v of vals.slice(df.params)) pushFlat(tail, v)
           frame[df.params] = multifield(tail)
         }
         const sub: Env = { lhs: null, rhs: null, frame, fact: null, markers: null, host: env.host, returning: false, breaking: false }
@@ -265,7 +265,7 @@ const compileSpecial = (name: string, e: SList, rest: ReadonlyArray<SExpr>, scop
                 const out: Array<Value> = []
                 for (const f of vfns) {
                   const x = f(env)
-                  x.type === "MULTIFIELD" ? out.push(...x.value) : out.push(x)
+                  pushFlat(out, x)
                 }
                 return multifield(out)
               }
@@ -575,7 +575,7 @@ const catTextSafe = (v: Value): string => {
 export const slotValue = (slot: Slot, vals: ReadonlyArray<Value>, site: ErrorSite, tmpl: Template): Value => {
   if (slot.multi) {
     const out: Array<Value> = []
-    for (const v of vals) v.type === "MULTIFIELD" ? out.push(...v.value) : out.push(v)
+    for (const v of vals) pushFlat(out, v)
     return multifield(out)
   }
   if (vals.length !== 1 || vals[0]!.type === "MULTIFIELD") {
@@ -615,7 +615,7 @@ export const compileFactSpec = (f: SExpr, scope: Scope): FactMaker => {
         const out: Array<Value> = []
         for (const p of parts) {
           const v = p(env)
-          v.type === "MULTIFIELD" ? out.push(...v.value) : out.push(v)
+          pushFlat(out, v)
         }
         return env.host.assertFields(t, [multifield(out)], site)
       }

@@ -14,6 +14,7 @@ import {
   isTrue,
   multifield,
   NIL,
+  pushFlat,
   str,
   sym,
   TRUE,
@@ -286,7 +287,7 @@ const BUILTINS: ReadonlyArray<FunctionDef> = [
     const at = expectInteger("insert$", a[1]!, 1, s)
     if (at < 1 || at > mf.length + 1) err(s, "insert$ index out of range", "use an index between 1 and length+1", "MULTIFUN1")
     const ins: Array<Value> = []
-    for (const v of a.slice(2)) v.type === "MULTIFIELD" ? ins.push(...v.value) : ins.push(v)
+    for (const v of a.slice(2)) pushFlat(ins, v)
     return multifield([...mf.slice(0, at - 1), ...ins, ...mf.slice(at - 1)])
   }),
   def("delete$", 3, 3, (a, _e, s) => {
@@ -302,7 +303,7 @@ const BUILTINS: ReadonlyArray<FunctionDef> = [
     const e = expectInteger("replace$", a[2]!, 2, s)
     if (b < 1 || e > mf.length || b > e) err(s, "replace$ range out of bounds", "use 1 <= begin <= end <= length", "MULTIFUN1")
     const ins: Array<Value> = []
-    for (const v of a.slice(3)) v.type === "MULTIFIELD" ? ins.push(...v.value) : ins.push(v)
+    for (const v of a.slice(3)) pushFlat(ins, v)
     return multifield([...mf.slice(0, b - 1), ...ins, ...mf.slice(e)])
   }),
   // ----- predicates -----

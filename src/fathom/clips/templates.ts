@@ -2,32 +2,11 @@
  * Deftemplates at run time: slots with their constraints and defaults, implied (ordered)
  * templates, facts, and the constraint checks CLIPS applies to asserted slot values.
  */
+import type { Constraint, Fact, Slot, Template } from "./model.js"
 import { formatFloat, renderValue } from "./printer.js"
-import type { AlphaNodeList } from "./rete/alpha.js"
-import type { PartialMatch } from "./rete/partial-match.js"
 import { EMPTY, equals, multifield, NIL, type Value } from "./values.js"
 
-/** The compiled constraint record of a slot (CLIPS's CONSTRAINT_RECORD, the parts we support). */
-export interface Constraint {
-  readonly anyAllowed: boolean
-  readonly symbolsAllowed: boolean
-  readonly stringsAllowed: boolean
-  readonly integersAllowed: boolean
-  readonly floatsAllowed: boolean
-  readonly factAddressesAllowed: boolean
-  readonly anyRestriction: boolean
-  readonly symbolRestriction: boolean
-  readonly stringRestriction: boolean
-  readonly integerRestriction: boolean
-  readonly floatRestriction: boolean
-  readonly restrictionList: ReadonlyArray<Value>
-  readonly minValue: number | null
-  readonly maxValue: number | null
-  readonly minFields: number | null
-  readonly maxFields: number | null
-  /** The allowed types as written, for messages. */
-  readonly typeNames: ReadonlyArray<string>
-}
+export type { Constraint, Fact, Slot, SlotDefault, Template } from "./model.js"
 
 /** The unconstrained record. */
 export const ANY_CONSTRAINT: Constraint = {
@@ -50,63 +29,9 @@ export const ANY_CONSTRAINT: Constraint = {
   typeNames: []
 }
 
-/** A slot's default: derived, required (`?NONE`), static (evaluated once) or dynamic (per assert). */
-export type SlotDefault =
-  | { readonly kind: "derive" }
-  | { readonly kind: "none" }
-  | { readonly kind: "static"; readonly value: Value }
-  | { readonly kind: "dynamic"; readonly eval: () => Value }
-
-/** A slot of a template. */
-export interface Slot {
-  readonly name: string
-  readonly index: number
-  readonly multi: boolean
-  readonly constraint: Constraint
-  readonly default: SlotDefault
-}
-
 /** True when a constraint accepts every single-field value (checks can be skipped). */
 export const isUnconstrained = (c: Constraint): boolean =>
   c.anyAllowed && !c.anyRestriction && !c.symbolRestriction && !c.stringRestriction && !c.integerRestriction && !c.floatRestriction && c.minValue === null && c.maxValue === null && c.minFields === null && c.maxFields === null
-
-/** A deftemplate (or an implied template for ordered facts). */
-export interface Template {
-  readonly name: string
-  readonly module: string
-  /** Ordered facts: one implied multislot. */
-  readonly implied: boolean
-  readonly slots: ReadonlyArray<Slot>
-  readonly slotIndex: ReadonlyMap<string, number>
-  /** Roots of this template's pattern network. */
-  readonly network: AlphaNodeList
-  /** Facts of this template in assertion order: a linked list through `nextOfTemplate` (maintained by the engine). */
-  firstFact: Fact | null
-  lastFact: Fact | null
-  /** Duplicate index: fact hash to the fact (or facts) with that hash. */
-  readonly dup: Map<number, Fact | Array<Fact>>
-  /** Per slot: true when its constraint accepts any value. */
-  readonly unconstrained: ReadonlyArray<boolean>
-}
-
-/** A fact in working memory. */
-export interface Fact {
-  readonly id: number
-  readonly template: Template
-  /** Slot values in template order; an ordered fact has one MULTIFIELD field. */
-  readonly fields: ReadonlyArray<Value>
-  /** Hash of the fields (duplicate detection). */
-  readonly hash: number
-  /** Set when the fact has been retracted. */
-  garbage: boolean
-  /** The alpha matches of this fact, in creation order (internal). */
-  matches: Array<PartialMatch> | null
-  /** Neighbours in the template's fact list (internal). */
-  prevOfTemplate: Fact | null
-  nextOfTemplate: Fact | null
-  /** The shared alpha bind of matches without multifield markers (internal). */
-  bind: { readonly fact: Fact; readonly markers: null } | null
-}
 
 /** Creates a fact record (not yet in working memory). */
 export const newFact = (id: number, template: Template, fields: ReadonlyArray<Value>, hash: number): Fact => ({

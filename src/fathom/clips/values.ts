@@ -72,6 +72,12 @@ export const EMPTY: MultifieldValue = { type: "MULTIFIELD", value: [] }
 /** `TRUE` or `FALSE` for a JS boolean. */
 export const bool = (b: boolean): SymbolValue => (b ? TRUE : FALSE)
 
+/** Appends `v` to `out`, splicing a multifield's fields (how multifields enter facts and create$). */
+export const pushFlat = (out: Array<Value>, v: Value): void => {
+  if (v.type === "MULTIFIELD") for (const x of v.value) out.push(x)
+  else out.push(v)
+}
+
 /** CLIPS truth: everything except the symbol `FALSE` is true. */
 export const isTrue = (v: Value): boolean => !(v.type === "SYMBOL" && v.value === "FALSE")
 

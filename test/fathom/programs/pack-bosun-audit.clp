@@ -1,3 +1,4 @@
+; SPDX-License-Identifier: Apache-2.0
 ; Mirror templates the audit pack reads (normally provided by Stargraph's fact mirror).
 (deftemplate stargraph.transition (slot _run_id) (slot _step) (slot kind))
 (deftemplate stargraph.tool_call (slot _run_id) (slot _step) (slot name))
@@ -7,7 +8,6 @@
 (deftemplate stargraph.pause (slot _run_id) (slot _step) (slot reason))
 (deftemplate stargraph.artifact_write (slot _run_id) (slot _step) (slot artifact_id))
 
-; SPDX-License-Identifier: Apache-2.0
 ; Bosun ``audit`` reference pack — Phase-4 implementation (task 4.2).
 ;
 ; Emits ``bosun.audit`` facts on every audit-relevant Stargraph fact.

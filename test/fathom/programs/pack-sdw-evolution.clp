@@ -1,3 +1,4 @@
+; SPDX-License-Identifier: Apache-2.0
 ; stargraph_action template as registered by the Fathom adapter (src/stargraph/fathom/_template.py)
 (deftemplate stargraph_action
   (slot kind (type SYMBOL) (allowed-symbols goto parallel halt retry assert retract interrupt))
@@ -18,7 +19,6 @@
   (slot timeout (type STRING) (default ""))
   (slot on_timeout (type STRING) (default "halt")))
 
-; SPDX-License-Identifier: Apache-2.0
 ; SDW evolution governance pack — tiered autonomy for pipeline self-improvement.
 ;
 ; Templates:

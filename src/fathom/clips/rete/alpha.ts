@@ -5,12 +5,11 @@
  * node, its subtree, then its right siblings; `$?` elements enumerate their lengths from
  * longest to shortest). A stop node owns an alpha memory and the joins fed by it.
  */
-import type { Env, Marker } from "../evaluation.js"
-import type { Fact } from "../templates.js"
+import type { Env } from "../evaluation.js"
+import type { AlphaNodeRef, Fact, HashKey, JoinNodeRef, Marker } from "../model.js"
 import type { Value } from "../values.js"
 import type { ElementInfo } from "./fields.js"
-import type { JoinNode } from "./join.js"
-import { Memory, type HashKey } from "./partial-match.js"
+import { Memory } from "./partial-match.js"
 
 /** A compiled pattern-network test with its identity key. */
 export interface PNTest {
@@ -44,9 +43,9 @@ export interface NodeSpec {
   readonly selector: { readonly getter: PNGetter; readonly guard: PNTest | null; readonly value: Value } | null
 }
 
-/** The list of root nodes of a template's network. */
+/** The list of root nodes of a template's network (typed by reference in the model). */
 export interface AlphaNodeList {
-  first: AlphaNode | null
+  first: AlphaNodeRef | null
 }
 
 /** Keys of a hashed child table (identity keys at build time). */
@@ -105,13 +104,20 @@ export class HashedChildren {
 }
 
 /** A node of the pattern network. */
-export class AlphaNode {
+export class AlphaNode implements AlphaNodeRef {
+  readonly isAlphaNode = true as const
   nextLevel: AlphaNode | null = null
   rightNode: AlphaNode | null = null
   leftNode: AlphaNode | null = null
   stopNode = false
-  /** Joins entered from this node, newest first (linked through `rightMatchNode`). */
-  entryJoin: JoinNode | null = null
+  /** Joins entered from this node, newest first (linked through the joins' `rightMatchNode`). */
+  entryJoin: JoinNodeRef | null = null
+  /**
+   * The entry joins that can do anything with a new match, in `entryJoin` order: first joins,
+   * and joins with a non-empty left memory (left unlinking; maintained by join.ts).
+   */
+  activeFirst: JoinNodeRef | null = null
+  activeLast: JoinNodeRef | null = null
   readonly memory = new Memory()
   /** Children of a selector, by constant value. */
   readonly hashed: HashedChildren | null
@@ -173,7 +179,7 @@ const findNode = (list: AlphaNode | null, identity: string): { found: AlphaNode 
  */
 const createNode = (root: AlphaNodeList, upper: AlphaNode | null, node: AlphaNode): AlphaNode => {
   if (upper !== null && upper.hashed !== null && node.constant !== null) upper.hashed.set(node.constant, node)
-  const head = upper === null ? root.first : upper.nextLevel
+  const head = upper === null ? (root.first as AlphaNode | null) : upper.nextLevel
   node.rightNode = head
   if (head !== null) head.leftNode = node
   if (upper === null) root.first = node
@@ -188,7 +194,7 @@ const createNode = (root: AlphaNodeList, upper: AlphaNode | null, node: AlphaNod
  */
 export const placePattern = (root: AlphaNodeList, specs: ReadonlyArray<NodeSpec>, rightHash: RightHash | null, incremental: boolean): AlphaNode => {
   let upper: AlphaNode | null = null
-  let level: AlphaNode | null = root.first
+  let level: AlphaNode | null = root.first as AlphaNode | null
   let node: AlphaNode | null = null
   for (let k = 0; k < specs.length; k++) {
     const s = specs[k]!
@@ -281,10 +287,10 @@ const selectChild = (host: AlphaHost, sel: AlphaNode): AlphaNode | null => {
 }
 
 /** Sends a fact through a template's pattern network (CLIPS FactPatternMatch). */
-export const matchFact = (host: AlphaHost, fact: Fact, root: AlphaNode | null): void => {
+export const matchFact = (host: AlphaHost, fact: Fact, root: AlphaNodeRef | null): void => {
   host.env.fact = fact
   host.env.markers = null
-  traverse(host, fact, root, 0, host.markerStack)
+  traverse(host, fact, root as AlphaNode | null, 0, host.markerStack)
 }
 
 const traverse = (host: AlphaHost, fact: Fact, start: AlphaNode | null, offset: number, markers: Array<Marker>): void => {
@@ -335,7 +341,7 @@ const multifieldNode = (host: AlphaHost, fact: Fact, node: AlphaNode, markers: A
     markers.push({ element: node.field, slot: node.slot, start, end })
     env.markers = markers
     let target: AlphaNode | null = node
-    let ok = true
+    let ok: boolean
     if (node.selector) {
       target = selectChild(host, node)
       ok = target !== null

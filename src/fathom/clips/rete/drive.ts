@@ -7,14 +7,15 @@
  */
 import type { Env } from "../evaluation.js"
 import type { Fact } from "../templates.js"
-import type { Activation } from "../agenda.js"
 import type { AlphaNode } from "./alpha.js"
 import type { JoinNode, JoinTest, RuleRef } from "./join.js"
+import type { ActivationRef } from "../model.js"
 import {
   addBlockedLink,
   emptyMatch,
   linkLineage,
-  PartialMatch,
+  Match,
+  type PartialMatch,
   removeBlockedLink,
   unlinkFullLineage,
   unlinkNonLeftLineage,
@@ -34,7 +35,7 @@ export interface DriveHost {
   readonly env: Env
   incrementalReset: boolean
   addActivation(rule: RuleRef, pm: PartialMatch): void
-  removeActivation(act: Activation): void
+  removeActivation(act: ActivationRef): void
   /** Reports a join-test evaluation error (the test counts as failed). */
   testError(error: unknown, join: JoinNode): void
 }
@@ -63,7 +64,7 @@ const merge = (lhs: PartialMatch, rhs: PartialMatch | null): PartialMatch => {
   const b: Array<AlphaBind | null> = new Array<AlphaBind | null>(n + 1)
   for (let i = 0; i < n; i++) b[i] = src[i]!
   b[n] = rhs === null ? null : rhs.binds[0]!
-  return new PartialMatch(b, false)
+  return new Match(b, false)
 }
 
 const store = (pm: PartialMatch, lhs: PartialMatch | null, rhs: PartialMatch | null, join: JoinNode, key: HashKey, side: "LHS" | "RHS"): void => {
@@ -93,7 +94,9 @@ export const networkAssertRight = (host: DriveHost, rhs: PartialMatch, join: Joi
     emptyDrive(host, join, rhs, op)
     return
   }
-  let lhs = join.leftMemory!.first(rhs.hashKey)
+  const left = join.leftMemory!
+  if (left.count === 0) return
+  let lhs = left.first(rhs.hashKey)
   while (lhs !== null) {
     const next: PartialMatch | null = lhs.nextInMemory
     if (lhs.marker !== null) {
@@ -206,7 +209,7 @@ const emptyDrive = (host: DriveHost, join: JoinNode, rhs: PartialMatch, op: Op):
   for (let k = 0; k < links.length; k++) {
     const link = links[k]!
     const next = link.join
-    const linker = join.patternIsExists ? emptyMatch() : new PartialMatch(rhs.binds.slice(), false)
+    const linker = join.patternIsExists ? emptyMatch() : new Match(rhs.binds.slice(), false)
     let key: HashKey = 0
     if (link.enterDirection === "LHS") {
       if (next.leftHash !== null) key = next.leftHash.fn(linker)

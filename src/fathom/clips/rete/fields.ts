@@ -3,8 +3,7 @@
  * multislots (or ordered facts) whose positions depend on how earlier `$?` elements
  * matched (the multifield markers), as CLIPS's getfield functions do.
  */
-import type { Marker } from "../evaluation.js"
-import type { Fact } from "../templates.js"
+import type { Fact, Marker } from "../model.js"
 import { multifield, NIL, type Value } from "../values.js"
 
 /** Static facts about one element of a multislot pattern. */

@@ -6,8 +6,11 @@
  * lists), which is what makes later rules' activations come out before earlier ones'.
  */
 import type { Env } from "../evaluation.js"
+import type { HashKey, JoinNodeRef, PartialMatch, RuleRef } from "../model.js"
 import type { AlphaNode } from "./alpha.js"
-import { emptyMatch, Memory, type HashKey, type PartialMatch } from "./partial-match.js"
+import { emptyMatch, Memory } from "./partial-match.js"
+
+export type { RuleRef } from "../model.js"
 
 /** A compiled join test with its identity key. */
 export interface JoinTest {
@@ -27,16 +30,9 @@ export interface JoinLink {
   readonly enterDirection: "LHS" | "RHS"
 }
 
-/** The rule (one disjunct) a terminal join activates. */
-export interface RuleRef {
-  readonly name: string
-  readonly salience: number
-  readonly module: string
-  readonly autoFocus: boolean
-}
-
 /** A join node. */
-export class JoinNode {
+export class JoinNode implements JoinNodeRef {
+  readonly isJoinNode = true as const
   leftMemory: Memory | null = null
   rightMemory: Memory | null = null
   /** The empty seed match of a not/exists/sub-network-first join's left memory. */
@@ -50,6 +46,10 @@ export class JoinNode {
   ruleToActivate: RuleRef | null = null
   /** Set on joins created while an incremental reset is prepared. */
   initialize = false
+  /** In its alpha node's active list (see {@link linkActive}). */
+  active = false
+  activeNext: JoinNode | null = null
+  activePrev: JoinNode | null = null
   readonly depth: number
 
   constructor(
@@ -111,7 +111,7 @@ export const findShareableJoin = (
   else if (rightEntry === null) candidates = roots.rightPrimeJoins.map((l) => l.join)
   else if (!(rightEntry instanceof JoinNode)) {
     const list: Array<JoinNode> = []
-    for (let j = rightEntry.entryJoin; j !== null; j = j.rightMatchNode) list.push(j)
+    for (let j = rightEntry.entryJoin as JoinNode | null; j !== null; j = j.rightMatchNode) list.push(j)
     candidates = list
   } else candidates = rightEntry.nextLinks.map((l) => l.join)
   for (const j of candidates) {
@@ -169,8 +169,75 @@ export const createJoin = (
   }
   if (rightEntry instanceof JoinNode) rightEntry.nextLinks.unshift({ join: j, enterDirection: "RHS" })
   else {
-    j.rightMatchNode = rightEntry.entryJoin
+    j.rightMatchNode = rightEntry.entryJoin as JoinNode | null
     rightEntry.entryJoin = j
+    if (j.firstJoin) linkActive(j)
+    else {
+      const mem = j.leftMemory!
+      mem.onFill = () => linkActive(j)
+      mem.onEmpty = () => unlinkActive(j)
+      if (mem.count > 0) linkActive(j)
+    }
   }
   return j
+}
+
+/*
+ * Left unlinking. A new alpha match enters every join fed by its alpha node, in
+ * `entryJoin` order; a join whose left memory is empty can do nothing with it. Each alpha
+ * node therefore keeps the joins that can act (first joins, and joins with something on
+ * their left) in a second list with the same relative order, and the engine walks that
+ * one. The order of activations is unchanged: skipped joins would have been no-ops.
+ */
+
+/** Puts a join into its alpha node's active list, at its `entryJoin` position. */
+export const linkActive = (j: JoinNode): void => {
+  const alpha = j.rightSideEntry
+  if (j.active || alpha === null || alpha instanceof JoinNode) return
+  let next: JoinNode | null = j.rightMatchNode
+  while (next !== null && !next.active) next = next.rightMatchNode
+  const prev = next === null ? (alpha.activeLast as JoinNode | null) : next.activePrev
+  j.activePrev = prev
+  j.activeNext = next
+  if (prev === null) alpha.activeFirst = j
+  else prev.activeNext = j
+  if (next === null) alpha.activeLast = j
+  else next.activePrev = j
+  j.active = true
+}
+
+/** Takes a join out of its alpha node's active list. */
+export const unlinkActive = (j: JoinNode): void => {
+  const alpha = j.rightSideEntry
+  if (!j.active || alpha === null || alpha instanceof JoinNode) return
+  if (j.activePrev === null) alpha.activeFirst = j.activeNext
+  else j.activePrev.activeNext = j.activeNext
+  if (j.activeNext === null) alpha.activeLast = j.activePrev
+  else j.activeNext.activePrev = j.activePrev
+  j.activePrev = null
+  j.activeNext = null
+  j.active = false
+}
+
+/** The next join to enter after `j` in its alpha node's list (valid even if `j` was unlinked meanwhile). */
+export const nextActive = (j: JoinNode): JoinNode | null => {
+  if (j.active) return j.activeNext
+  let n: JoinNode | null = j.rightMatchNode
+  while (n !== null && !n.active) n = n.rightMatchNode
+  return n
+}
+
+/** Rebuilds an alpha node's active list from its joins' memories (after memories were cleared). */
+export const resetActive = (alpha: AlphaNode): void => {
+  for (let j = alpha.entryJoin as JoinNode | null; j !== null; j = j.rightMatchNode) {
+    j.active = false
+    j.activeNext = j.activePrev = null
+  }
+  alpha.activeFirst = alpha.activeLast = null
+  const all: Array<JoinNode> = []
+  for (let j = alpha.entryJoin as JoinNode | null; j !== null; j = j.rightMatchNode) all.push(j)
+  for (let k = all.length - 1; k >= 0; k--) {
+    const j = all[k]!
+    if (j.firstJoin || j.leftMemory!.count > 0) linkActive(j)
+  }
 }

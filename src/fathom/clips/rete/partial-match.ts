@@ -5,31 +5,16 @@
  * first when one fact change produces several, so they are part of the conflict
  * resolution behaviour.
  */
-import type { Marker } from "../evaluation.js"
-import type { Fact } from "../templates.js"
-import type { Activation } from "../agenda.js"
-import type { JoinNode } from "./join.js"
-import type { AlphaNode } from "./alpha.js"
+import type { ActivationRef, AlphaBind, AlphaNodeRef, HashKey, JoinNodeRef, PartialMatch } from "../model.js"
 
-/** A key of a hashed memory: one value's key, or several joined. */
-export type HashKey = string | number
+export type { AlphaBind, HashKey, PartialMatch } from "../model.js"
 
-/** What one pattern of a partial match matched: a fact and its multifield markers. */
-export interface AlphaBind {
-  readonly fact: Fact
-  readonly markers: ReadonlyArray<Marker> | null
-}
-
-/** A (partial) match: the facts matched by a prefix of a rule's patterns, or one alpha match. */
-export class PartialMatch {
-  /** One entry per pattern position; null for not/exists/test positions. */
+/** The partial match record (see {@link PartialMatch}). */
+export class Match implements PartialMatch {
   binds: Array<AlphaBind | null>
   hashKey: HashKey = 0
-  /** The join whose memory holds this match (or the alpha node for alpha matches). */
-  owner: JoinNode | AlphaNode | null = null
-  /** True for alpha matches. */
+  owner: JoinNodeRef | AlphaNodeRef | null = null
   readonly isAlpha: boolean
-  /** True when stored in a right memory (join from the right). */
   rhsMemory = false
   nextInMemory: PartialMatch | null = null
   prevInMemory: PartialMatch | null = null
@@ -40,14 +25,11 @@ export class PartialMatch {
   prevLeftChild: PartialMatch | null = null
   nextRightChild: PartialMatch | null = null
   prevRightChild: PartialMatch | null = null
-  /** Matches this one blocks (not/exists). */
   blockList: PartialMatch | null = null
   nextBlocked: PartialMatch | null = null
   prevBlocked: PartialMatch | null = null
-  /** The match blocking this one (CLIPS's `marker` on not/exists left matches). */
   marker: PartialMatch | null = null
-  /** The activation of a complete match (CLIPS's `marker` on terminal matches). */
-  activation: Activation | null = null
+  activation: ActivationRef | null = null
   constructor(binds: Array<AlphaBind | null>, isAlpha: boolean) {
     this.binds = binds
     this.isAlpha = isAlpha
@@ -69,6 +51,10 @@ export class Memory {
   private empties = 0
   /** The bucket of key 0 (unhashed memories use only this one). */
   private readonly zero: MemoryBucket = { head: null, tail: null, key: 0 }
+  /** Called when the memory goes from empty to non-empty (left unlinking; see join.ts). */
+  onFill: (() => void) | null = null
+  /** Called when the memory becomes empty. */
+  onEmpty: (() => void) | null = null
 
   /** The first match of the bucket for `key`, or null. */
   first(key: HashKey): PartialMatch | null {
@@ -95,7 +81,7 @@ export class Memory {
     if (b.head !== null) b.head.prevInMemory = pm
     else b.tail = pm
     b.head = pm
-    this.count++
+    if (this.count++ === 0 && this.onFill !== null) this.onFill()
   }
 
   /** Appends at the tail of its bucket (right beta memories, alpha memories). */
@@ -106,7 +92,7 @@ export class Memory {
     if (b.tail !== null) b.tail.nextInMemory = pm
     else b.head = pm
     b.tail = pm
-    this.count++
+    if (this.count++ === 0 && this.onFill !== null) this.onFill()
   }
 
   /** Removes a match from its bucket. */
@@ -119,7 +105,7 @@ export class Memory {
     else pm.nextInMemory.prevInMemory = pm.prevInMemory
     pm.nextInMemory = null
     pm.prevInMemory = null
-    this.count--
+    if (--this.count === 0 && this.onEmpty !== null) this.onEmpty()
     if (b.head === null && b !== this.zero && ++this.empties > 256 && this.empties * 2 > this.buckets.size) this.sweep()
   }
 
@@ -144,7 +130,7 @@ export class Memory {
 }
 
 /** A match with one empty (null) bind: the seed of not/exists-first joins and pattern-less rules. */
-export const emptyMatch = (): PartialMatch => new PartialMatch([null], false)
+export const emptyMatch = (): PartialMatch => new Match([null], false)
 
 /** Links `pm` under `blocker` (CLIPS AddBlockedLink: prepends to the block list). */
 export const addBlockedLink = (pm: PartialMatch, blocker: PartialMatch): void => {
