@@ -1,9 +1,13 @@
 /** Entry point of the `stargraph` command. */
+import { Command } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { cli } from "./app.js"
+import { STARGRAPH_VERSION } from "../version.js"
+import { stargraph } from "./commands.js"
+
+const cli = Command.run(stargraph, { name: "stargraph", version: STARGRAPH_VERSION })
 
 // The OpenTelemetry SDK is loaded only when an OTLP endpoint is configured.
 const tracing = process.env["OTEL_EXPORTER_OTLP_ENDPOINT"]
