@@ -70,6 +70,14 @@ export class StepLimitError extends Schema.TaggedError<StepLimitError>()("StepLi
   message: Schema.String
 }) {}
 
+/** A run waited for input past its interrupt's timeout, whose `on_timeout` is `halt`. */
+export class InterruptTimeoutError extends Schema.TaggedError<InterruptTimeoutError>()("InterruptTimeoutError", {
+  nodeId: Schema.String,
+  step: Schema.Number,
+  deadline: Schema.String,
+  message: Schema.String
+}) {}
+
 /** Reasons a checkpoint operation can fail. */
 export const CheckpointErrorReason = Schema.Literal(
   "graph-hash-mismatch",
@@ -207,6 +215,7 @@ export const StargraphError = Schema.Union(
   ApiError,
   ReplayDivergenceError,
   RuleError,
+  InterruptTimeoutError,
   StargraphRuntimeError
 )
 
@@ -222,6 +231,7 @@ export type RunFailure =
   | NodeModuleError
   | ReplayDivergenceError
   | RuleError
+  | InterruptTimeoutError
 
 /** Render any Stargraph error as one line for terminals and logs (newlines in messages fold to spaces). */
 export const formatError = (error: StargraphError): string => render(error).replace(/\s*\n\s*/g, " ")

@@ -91,13 +91,15 @@ const storage = (filename: string, what: string) => (cause: SqlError) =>
 const json = (value: unknown): string => JSON.stringify(value)
 
 const INSERT_CHECKPOINT = `INSERT INTO checkpoints (run_id, step, node, nodes, state, writes, delta, next, joins,
-  graph_hash, runtime_hash, parent_run_id, parent_step, started_at, finished_at, duration_ms, calls)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+  graph_hash, runtime_hash, parent_run_id, parent_step, started_at, finished_at, duration_ms, calls, facts, rules, groups)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+const optionalJson = (value: unknown): string | null => (value === undefined ? null : json(value))
 
 const checkpointParams = (cp: Checkpoint): ReadonlyArray<Param> => [
   cp.run_id, cp.step, cp.node, json(cp.nodes), json(cp.state), json(cp.writes), json(cp.delta), json(cp.next),
   json(cp.joins), cp.graph_hash, cp.runtime_hash, cp.parent_run_id, cp.parent_step, cp.started_at, cp.finished_at,
-  cp.duration_ms, json(cp.calls ?? [])
+  cp.duration_ms, json(cp.calls ?? []), optionalJson(cp.facts), optionalJson(cp.rules), optionalJson(cp.groups)
 ]
 
 // The insert comes first in its transaction, which begins IMMEDIATE: dedup and insert
@@ -181,6 +183,9 @@ interface CheckpointRow {
   readonly finished_at: string
   readonly duration_ms: number
   readonly calls: string
+  readonly facts: string | null
+  readonly rules: string | null
+  readonly groups: string | null
 }
 
 const decodeRun = Schema.decodeUnknownEither(RunRecord)
@@ -216,16 +221,22 @@ const toRun = (filename: string) => (row: RunRow): Effect.Effect<RunRecord, Chec
 
 const toCheckpoint = (filename: string) => (row: CheckpointRow): Effect.Effect<Checkpoint, CheckpointError> =>
   Effect.try({
-    try: () => ({
-      ...row,
-      nodes: parseJson(row.nodes),
-      state: parseJson(row.state),
-      writes: parseJson(row.writes),
-      delta: parseJson(row.delta),
-      next: parseJson(row.next),
-      joins: parseJson(row.joins),
-      calls: parseJson(row.calls)
-    }),
+    try: () => {
+      const { facts, groups, rules, ...rest } = row
+      return {
+        ...rest,
+        nodes: parseJson(row.nodes),
+        state: parseJson(row.state),
+        writes: parseJson(row.writes),
+        delta: parseJson(row.delta),
+        next: parseJson(row.next),
+        joins: parseJson(row.joins),
+        calls: parseJson(row.calls),
+        ...(facts !== null ? { facts: parseJson(facts) } : {}),
+        ...(rules !== null ? { rules: parseJson(rules) } : {}),
+        ...(groups !== null ? { groups: parseJson(groups) } : {})
+      }
+    },
     catch: (cause) => corrupt(filename, `checkpoint ${row.run_id}#${row.step}`, cause)
   }).pipe(
     Effect.flatMap((raw) => {

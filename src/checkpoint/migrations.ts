@@ -121,6 +121,17 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
       "DROP INDEX IF EXISTS runs_history_parent",
       "CREATE INDEX runs_history_parent ON runs_history (parent_run_id) WHERE parent_run_id IS NOT NULL"
     ]
+  },
+  {
+    // Rules route transitions: each checkpoint keeps the rule engine's working memory,
+    // what the rules did, and the parallel groups of its frontier (JSON, NULL when absent).
+    version: 6,
+    name: "facts, rule firings and parallel groups per checkpoint",
+    statements: [
+      "ALTER TABLE checkpoints ADD COLUMN facts TEXT",
+      "ALTER TABLE checkpoints ADD COLUMN rules TEXT",
+      "ALTER TABLE checkpoints ADD COLUMN groups TEXT"
+    ]
   }
 ]
 

@@ -3,6 +3,9 @@
  * are wire formats (CLI `--json`, HTTP, audit log), so their fields are snake_case.
  */
 import * as Schema from "effect/Schema"
+import { StepRules } from "../fathom/Decision.js"
+import { FactsSnapshot } from "../fathom/facts.js"
+import { ParallelStrategy } from "../ir/rules.js"
 
 /** Run lifecycle states, transitioned only by the run loop. */
 export const RunStatus = Schema.Literal("pending", "running", "paused", "awaiting-input", "done", "cancelled", "error", "failed")
@@ -21,12 +24,24 @@ export const stopsRun = (status: RunStatus | undefined): boolean => status !== u
 /** A JSON object of state fields. */
 export const StateRecord = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
-/** Why a run stopped for input: the interrupt node, its prompt and the step it waits at. */
+/**
+ * Why a run stopped for input: the interrupt node (or the node after which a rule's
+ * `interrupt` action fired), its prompt and the step it waits at.
+ */
 export const WaitingInfo = Schema.Struct({
   node: Schema.String,
   prompt: Schema.String,
   step: Schema.Int,
-  response_field: Schema.String
+  /** The state field the answer is written to (absent: the answer is only asserted as evidence). */
+  response_field: Schema.String,
+  /** `rule` when a rule's `interrupt` action stopped the run (its id in `rule`). */
+  kind: Schema.optional(Schema.Literal("node", "rule")),
+  rule: Schema.optional(Schema.String),
+  /** The interrupt's `interrupt_payload`. */
+  payload: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  /** When the wait times out (ISO 8601), and what happens then: `halt` or `goto:<node>`. */
+  deadline: Schema.optional(Schema.String),
+  on_timeout: Schema.optional(Schema.String)
 })
 /** Why a run stopped for input. */
 export type WaitingInfo = typeof WaitingInfo.Type
@@ -59,6 +74,20 @@ export const CallRecord = Schema.Struct({
 /** One recorded call. */
 export type CallRecord = typeof CallRecord.Type
 
+/**
+ * A fan-out in progress: `targets` run together in the next step under `strategy`
+ * (all, any, race, quorum:N), then the run continues at `join` (empty: each winning
+ * branch routes on).
+ */
+export const ParallelGroup = Schema.Struct({
+  id: Schema.String,
+  targets: Schema.Array(Schema.String),
+  join: Schema.String,
+  strategy: ParallelStrategy
+})
+/** A fan-out in progress. */
+export type ParallelGroup = typeof ParallelGroup.Type
+
 /** One row per step: the state after it, what was written, and where the run goes next. */
 export const Checkpoint = Schema.Struct({
   run_id: Schema.String,
@@ -81,7 +110,13 @@ export const Checkpoint = Schema.Struct({
   finished_at: Schema.String,
   duration_ms: Schema.Number,
   /** The step's recorded calls: the cassette a replay answers from. */
-  calls: Schema.optional(Schema.Array(CallRecord))
+  calls: Schema.optional(Schema.Array(CallRecord)),
+  /** Working memory of the rule engine after the step's routing (compact). */
+  facts: Schema.optional(FactsSnapshot),
+  /** The rules that fired after the step, the facts they asserted or retracted, and each node's routing decision. */
+  rules: Schema.optional(StepRules),
+  /** Parallel groups among `next`: which targets join where, under which strategy. */
+  groups: Schema.optional(Schema.Array(ParallelGroup))
 })
 /** One row per step. */
 export type Checkpoint = typeof Checkpoint.Type

@@ -10,7 +10,7 @@
 import * as Effect from "effect/Effect"
 import type { Checkpoint } from "../checkpoint/models.js"
 import type { RunEvent } from "../runtime/events.js"
-import { formatDelta } from "./render.js"
+import { checkpointRulesNote, formatDelta, rulesNote } from "./render.js"
 import { colorAllowed, columns, paint, quietOnClosedPipe, stdoutIsTty, writeOut } from "./terminal.js"
 
 const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"]
@@ -60,10 +60,10 @@ export const make = (options: ProgressOptions): Progress => {
     return line.length > width ? line.slice(0, Math.max(1, width - 1)) + "…" : line
   }
 
-  const stepLine = (step: number, nodes: string, durationMs: number, delta: { readonly [k: string]: unknown }): string => {
+  const stepLine = (step: number, nodes: string, durationMs: number, delta: { readonly [k: string]: unknown }, note: string): string => {
     const text = `step ${step}  ${nodes.padEnd(nodeWidth)}  ${ms(durationMs).padStart(8)}  `
-    const room = tty ? Math.max(20, columns() - text.length - 3) : 100
-    const line = fit(`${tty ? "✔ " : ""}${text}${formatDelta(delta, room)}`)
+    const room = tty ? Math.max(20, columns() - text.length - 3 - (note ? note.length + 2 : 0)) : 100
+    const line = fit(`${tty ? "✔ " : ""}${text}${formatDelta(delta, room)}${note ? `  ${note}` : ""}`)
     return tty ? line.replace(/^✔/, paint(color, "32", "✔")) : line
   }
 
@@ -79,10 +79,10 @@ export const make = (options: ProgressOptions): Progress => {
     inFlight = undefined
   }
 
-  const printStep = (step: number, nodes: string, durationMs: number, delta: { readonly [k: string]: unknown }) => {
+  const printStep = (step: number, nodes: string, durationMs: number, delta: { readonly [k: string]: unknown }, note: string) => {
     if (step <= lastPrinted) return
     clearLive()
-    writeOut(stepLine(step, nodes, durationMs, delta) + "\n")
+    writeOut(stepLine(step, nodes, durationMs, delta, note) + "\n")
     lastPrinted = step
   }
 
@@ -94,7 +94,7 @@ export const make = (options: ProgressOptions): Progress => {
           inFlight = { step: event.step, nodes: event.nodes.join(","), since: performance.now() }
           drawLive()
         } else if (event.type === "step.completed") {
-          printStep(event.step, event.nodes.join(","), event.duration_ms, event.delta)
+          printStep(event.step, event.nodes.join(","), event.duration_ms, event.delta, rulesNote(event.rules))
         } else if (event.type === "run.started") {
           // A resumed run continues after its last step: earlier steps are not re-printed.
           lastPrinted = Math.max(lastPrinted, event.from_step)
@@ -104,7 +104,7 @@ export const make = (options: ProgressOptions): Progress => {
       Effect.sync(() => {
         if (options.silent) return
         clearLive()
-        for (const c of checkpoints) if (c.step > 0) printStep(c.step, c.node, c.duration_ms, c.delta)
+        for (const c of checkpoints) if (c.step > 0) printStep(c.step, c.node, c.duration_ms, c.delta, checkpointRulesNote(c))
       }),
     tick: Effect.sync(drawLive),
     live: tty && !options.silent,

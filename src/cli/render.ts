@@ -1,4 +1,5 @@
 /** Human-readable rendering of runs for the terminal. */
+import { describeDecision } from "../fathom/Decision.js"
 import type { Checkpoint, RunRecord, RunSummary } from "../checkpoint/models.js"
 
 const clip = (text: string, width: number): string => (text.length > width ? text.slice(0, width - 1) + "…" : text)
@@ -13,13 +14,36 @@ export const shellQuote = (text: string): string =>
 export const formatDelta = (delta: { readonly [k: string]: unknown }, width = 100): string =>
   clip(Object.entries(delta).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(" ") || "(no change)", width)
 
+/** True for the rules a graph's `edges:` compile to (shown as edges, not as rules). */
+const isEdgeRule = (rule: string): boolean => rule.startsWith("edges-from-")
+
+/**
+ * What the rules did after a step, in one short text: the rules that fired and the
+ * routing they decided (`r-advance → goto node_b`); empty when only edges routed.
+ */
+export const rulesNote = (rules: { readonly fired: ReadonlyArray<string>; readonly decisions: { readonly [node: string]: string } } | undefined): string => {
+  if (rules === undefined) return ""
+  const fired = [...new Set(rules.fired.filter((r) => !isEdgeRule(r)))]
+  const decided = Object.values(rules.decisions).filter((d) => d !== "continue" && !/\(edges-from-[^)]*\)$/.test(d))
+  if (fired.length === 0 && decided.length === 0) return ""
+  return `[${[fired.length > 0 ? `fired ${fired.join(", ")}` : "", ...decided].filter((x) => x !== "").join("; ")}]`
+}
+
+/** The rules note of a stored step. */
+export const checkpointRulesNote = (c: Checkpoint): string =>
+  c.rules === undefined ? "" : rulesNote({
+    fired: c.rules.firings.map((f) => f.rule),
+    decisions: Object.fromEntries(Object.entries(c.rules.decisions).map(([n, d]) => [n, describeDecision(d)]))
+  })
+
 /** The step table: step, node, status, duration, state delta. */
 export const timeline = (run: RunRecord, checkpoints: ReadonlyArray<Checkpoint>): ReadonlyArray<string> => {
   const nodeWidth = Math.max(10, ...checkpoints.map((c) => c.node.length), run.waiting?.node.length ?? 0)
   const lines = [`${pad("step", 5)} ${pad("node", nodeWidth)} ${pad("status", 15)} ${pad("duration", 10)} delta`]
   for (const c of checkpoints) {
     const status = c.step === 0 ? (c.parent_run_id ? "forked" : "input") : "completed"
-    lines.push(`${pad(String(c.step), 5)} ${pad(c.node, nodeWidth)} ${pad(status, 15)} ${pad(`${c.duration_ms.toFixed(1)} ms`, 10)} ${formatDelta(c.delta)}`)
+    const note = checkpointRulesNote(c)
+    lines.push(`${pad(String(c.step), 5)} ${pad(c.node, nodeWidth)} ${pad(status, 15)} ${pad(`${c.duration_ms.toFixed(1)} ms`, 10)} ${formatDelta(c.delta)}${note ? `  ${note}` : ""}`)
   }
   const last = checkpoints[checkpoints.length - 1]
   const nextStep = String((last?.step ?? 0) + 1)
@@ -46,10 +70,20 @@ export const summaryBlock = (
   ...timeline(run, checkpoints),
   "final state:",
   ...Object.entries(summary.final_state).map(([k, v]) => `  ${k}: ${clip(JSON.stringify(v), 120)}`),
+  ...haltLines(checkpoints),
   ...(summary.waiting
     ? [`waiting at '${summary.waiting.node}': ${summary.waiting.prompt}`, `  answer with: stargraph resume ${summary.run_id}${db === undefined ? "" : ` --db ${shellQuote(db)}`} --response '<json>'`]
     : [])
 ]
+
+/** `halted at node_b by r-halt: <reason>` when a rule or a halt node ended the run. */
+const haltLines = (checkpoints: ReadonlyArray<Checkpoint>): ReadonlyArray<string> => {
+  const decisions = checkpoints[checkpoints.length - 1]?.rules?.decisions ?? {}
+  for (const [node, d] of Object.entries(decisions)) {
+    if (d._tag === "halt") return [`halted at ${node}${d.rule ? ` by ${d.rule}` : ""}${d.reason ? `: ${d.reason}` : ""}`]
+  }
+  return []
+}
 
 /** The last stdout line of `run` and `resume`. */
 export const finalLine = (summary: Pick<RunSummary, "run_id" | "status">): string =>

@@ -19,13 +19,14 @@ import {
   CheckpointError,
   IRValidationError,
   NodeModuleError,
+  type RuleError,
   RunStateError,
   StateValidationError
 } from "../errors.js"
 import { graphHash, runtimeHash } from "../ir/hash.js"
 import { decodeIR, graphTooLarge, irError, parseIR, type IRSource } from "../ir/parse.js"
 import { IRDocument } from "../ir/schema.js"
-import { compileInline, compileModuleSchema, type CompiledStateSchema, type State } from "../ir/stateSchema.js"
+import { compileInline, compileModuleSchema, type CompiledStateSchema, type CompileProblem, type State, stateSchemaSource } from "../ir/stateSchema.js"
 import { buildTopology } from "../ir/topology.js"
 import {
   asFunction,
@@ -36,6 +37,8 @@ import {
   type RouterFunction
 } from "../nodes/executors.js"
 import { loadModule, type ModuleNamespace, pickExport } from "../nodes/loader.js"
+import { loadPacks, type PackOptions } from "../fathom/packs.js"
+import { compileProgram } from "../fathom/program.js"
 import { checkJson } from "../ir/json.js"
 import type { ReplaySource } from "../runtime/Cassette.js"
 import { forkReplaySource } from "../runtime/replaySource.js"
@@ -45,6 +48,9 @@ import { AuditSink } from "../telemetry/AuditSink.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import * as GraphRun from "./GraphRun.js"
 import { listSome, maxGraphBytes } from "../ir/limits.js"
+
+/** Why a graph could not be built: its IR, a node module, or its rules (inline, compiled edges, packs). */
+export type GraphError = IRValidationError | NodeModuleError | RuleError
 
 /** Options for starting a run. */
 export interface StartOptions {
@@ -116,13 +122,12 @@ export interface MakeOptions {
   readonly moduleRoots?: ReadonlyArray<string>
   /** Largest graph file accepted, in bytes (default 1 MiB, or STARGRAPH_MAX_GRAPH_BYTES). */
   readonly maxGraphBytes?: number
+  /** Where governance packs are found and which signing keys are trusted (see fathom/packs). */
+  readonly packs?: PackOptions
 }
 
 const moduleRefs = (ir: IRDocument) => {
   const refs: Array<{ nodeId: string; module: string; exportName: string }> = []
-  if ("module" in ir.state_schema) {
-    refs.push({ nodeId: "state_schema", module: ir.state_schema.module, exportName: ir.state_schema.export })
-  }
   for (const node of ir.nodes) {
     if (node.kind === "function") refs.push({ nodeId: node.id, module: node.module, exportName: node.export })
   }
@@ -138,7 +143,7 @@ const build = (
   ir: IRDocument,
   source: IRSource,
   options: MakeOptions
-): Effect.Effect<Graph, IRValidationError | NodeModuleError> =>
+): Effect.Effect<Graph, GraphError> =>
   Effect.gen(function*() {
     const baseDir = options.baseDir ?? (options.file ? dirname(resolve(options.file)) : process.cwd())
     const namespaces = new Map<string, ModuleNamespace>()
@@ -155,15 +160,16 @@ const build = (
       })
 
     // Structure first (no I/O): only a module-defined state schema must be loaded before it.
-    const spec = ir.state_schema
-    const compiled: Either.Either<CompiledStateSchema, { path: ReadonlyArray<PropertyKey>; message: string; fix: string }> =
-      "fields" in spec
-        ? compileInline(spec.fields)
-        : yield* Effect.gen(function*() {
-          const ref = { nodeId: "state_schema", module: spec.module, exportName: spec.export }
-          const exported = yield* Effect.flatMap(resolveModule(ref), (ns) => pickExport(ns, ref))
-          return compileModuleSchema(exported, spec.reducers)
-        })
+    const stateSource = stateSchemaSource(ir.state_schema, ir.state_class)
+    if (Either.isLeft(stateSource)) return yield* irError(source, stateSource.left.path, stateSource.left.message, stateSource.left.fix)
+    const spec = stateSource.right
+    const compiled: Either.Either<CompiledStateSchema, CompileProblem> = spec._tag === "module"
+      ? yield* Effect.gen(function*() {
+        const ref = { nodeId: spec.path[0] === "state_class" ? "state_class" : "state_schema", module: spec.module, exportName: spec.export }
+        const exported = yield* Effect.flatMap(resolveModule(ref), (ns) => pickExport(ns, ref))
+        return compileModuleSchema(exported, spec.reducers, spec.path)
+      })
+      : compileInline(spec._tag === "inline" ? spec.fields : {})
     if (Either.isLeft(compiled)) {
       return yield* irError(source, compiled.left.path, compiled.left.message, compiled.left.fix)
     }
@@ -189,15 +195,22 @@ const build = (
       }
     }
 
+    const packs = loadPacks(ir.governance, options.file, options.packs ?? {})
+    if (Either.isLeft(packs)) return yield* packs.left
+    const rules = compileProgram({ ir, topology, fields: state.fields, packs: packs.right, source })
+    if (Either.isLeft(rules)) return yield* rules.left
+    const packHashes = Object.fromEntries(packs.right.map((p) => [`${p.id}@${p.version}`, p.hash]))
+
     const definition: GraphDefinition = {
       id: ir.id,
       ir,
-      graphHash: graphHash(Schema.encodeSync(IRDocument)(ir), state.jsonSchema, moduleHashes),
+      graphHash: graphHash(Schema.encodeSync(IRDocument)(ir), state.jsonSchema, moduleHashes, packHashes),
       runtimeHash: runtimeHash(),
       state,
       topology,
       executors,
       routers,
+      rules: rules.right,
       source: options.file ? resolve(options.file) : undefined
     }
     return withRuns(definition)
@@ -400,17 +413,17 @@ const withRuns = (definition: GraphDefinition): Graph => {
 }
 
 /** Build a graph from an IR object (decoded with unknown fields rejected). */
-export const make = (ir: unknown, options: MakeOptions = {}): Effect.Effect<Graph, IRValidationError | NodeModuleError> =>
+export const make = (ir: unknown, options: MakeOptions = {}): Effect.Effect<Graph, GraphError> =>
   Effect.flatMap(decodeIR(ir, { file: options.file }), (doc) => build(doc, { file: options.file }, options))
 
 /** Build a graph from YAML text. */
-export const fromYaml = (text: string, options: MakeOptions = {}): Effect.Effect<Graph, IRValidationError | NodeModuleError> =>
+export const fromYaml = (text: string, options: MakeOptions = {}): Effect.Effect<Graph, GraphError> =>
   Effect.suspend(() =>
     Effect.flatMap(parseIR(text, options.file, { maxBytes: maxGraphBytes(options.maxGraphBytes) }), ({ ir, source }) => build(ir, source, options))
   )
 
 /** Read a YAML graph file and build it; node modules are resolved beside it. */
-export const load = (file: string, options: Omit<MakeOptions, "file"> = {}): Effect.Effect<Graph, IRValidationError | NodeModuleError> =>
+export const load = (file: string, options: Omit<MakeOptions, "file"> = {}): Effect.Effect<Graph, GraphError> =>
   Effect.flatMap(
     Effect.try({
       try: () => {

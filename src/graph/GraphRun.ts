@@ -107,7 +107,8 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
           setStatus: (s) => Ref.set(status, s),
           control,
           cancelRequested: () => cancelRequested,
-          replay: options.replay
+          replay: options.replay,
+          actor: options.actor
         }).pipe(
           Effect.tapError((error) =>
             error instanceof CheckpointError

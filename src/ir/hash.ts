@@ -19,13 +19,16 @@ export const hashJson = (value: unknown): string => sha256(canonicalJson(value))
 
 /**
  * `graph_hash`: sha256 of the JCS-canonical IR with the compiled state schema (as JSON
- * Schema) and the content hashes of referenced node modules folded in.
+ * Schema), the content hashes of referenced node modules and of mounted governance
+ * packs folded in.
  */
 export const graphHash = (
   ir: unknown,
   stateJsonSchema: unknown,
-  moduleHashes: { readonly [module: string]: string }
-): string => hashJson({ ir, state_schema: stateJsonSchema, modules: moduleHashes })
+  moduleHashes: { readonly [module: string]: string },
+  packHashes: { readonly [pack: string]: string } = {}
+): string =>
+  hashJson({ ir, state_schema: stateJsonSchema, modules: moduleHashes, ...(Object.keys(packHashes).length > 0 ? { packs: packHashes } : {}) })
 
 /** `runtime_hash`: sha256 of the Node.js version and the Stargraph version. */
 export const runtimeHash = (): string => sha256(`node ${process.version}\nstargraph ${STARGRAPH_VERSION}`)

@@ -3,6 +3,7 @@
  * (the spec's `extra='forbid'`): an unknown field anywhere is a validation error.
  */
 import * as Schema from "effect/Schema"
+import { CheckpointBlock, PackMount, ParallelBlock, RuleSpec } from "./rules.js"
 
 /** Reserved edge target that ends a branch of the run. */
 export const END = "__end__"
@@ -28,6 +29,8 @@ export interface FieldSpec {
   readonly required?: boolean | undefined
   readonly enum?: ReadonlyArray<string | number | boolean> | undefined
   readonly description?: string | undefined
+  /** Mirror the field into the rule engine as a fact (default: true for scalar fields). */
+  readonly mirror?: boolean | undefined
 }
 
 /** Schema of {@link FieldSpec}. */
@@ -42,7 +45,8 @@ export const FieldSpec: Schema.Schema<FieldSpec> = Schema.Struct({
   nullable: Schema.optional(Schema.Boolean),
   required: Schema.optional(Schema.Boolean),
   enum: Schema.optional(Schema.Array(Schema.Union(Schema.String, Schema.Number, Schema.Boolean))),
-  description: Schema.optional(Schema.String)
+  description: Schema.optional(Schema.String),
+  mirror: Schema.optional(Schema.Boolean)
 })
 
 /** State schema declared inline in the YAML. */
@@ -58,8 +62,34 @@ export const ModuleStateSchema = Schema.Struct({
   reducers: Schema.optional(Schema.Record({ key: Schema.String, value: Reducer }))
 })
 
+/** Type names of the original Stargraph's flat `state_schema` (`{message: str}`). */
+export const FlatType = Schema.Literal("str", "int", "float", "bool", "bytes", "list", "dict")
+/** Type names of a flat state schema. */
+export type FlatType = typeof FlatType.Type
+
+/** One field of a flat state schema: a type name, or the type with options. */
+export const FlatField = Schema.Union(
+  FlatType,
+  Schema.Struct({
+    type: FlatType,
+    default: Schema.optional(Schema.Unknown),
+    reducer: Schema.optional(Reducer),
+    /** Mirror the field into the rule engine (default: true for str, int, float, bool). */
+    mirror: Schema.optional(Schema.Boolean),
+    description: Schema.optional(Schema.String)
+  })
+)
+/** One field of a flat state schema. */
+export type FlatField = typeof FlatField.Type
+
+/**
+ * The original Stargraph's flat state schema: field name → type name. Fields without a
+ * default are required (as in the original).
+ */
+export const FlatStateSchema = Schema.Record({ key: Schema.String, value: FlatField })
+
 /** Either form of state schema. */
-export const StateSchemaSpec = Schema.Union(InlineStateSchema, ModuleStateSchema)
+export const StateSchemaSpec = Schema.Union(InlineStateSchema, ModuleStateSchema, FlatStateSchema)
 /** Either form of state schema. */
 export type StateSchemaSpec = typeof StateSchemaSpec.Type
 
@@ -109,8 +139,32 @@ export const NoopNode = Schema.Struct({
   kind: Schema.Literal("noop")
 })
 
+/** Config of the original Stargraph's node kinds (`echo`, `passthrough`, `halt`). */
+const originalCommon = {
+  ...nodeCommon,
+  /** A subgraph path, for kinds that take one. */
+  spec: Schema.optional(Schema.String),
+  config: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
+}
+
+/** Copies a state field (`config.field`, default `message`) onto itself: a visible no-op step. */
+export const EchoNode = Schema.Struct({ ...originalCommon, kind: Schema.Literal("echo") })
+
+/** The field an `echo` node copies onto itself: `config.field`, default `message`. */
+export const echoField = (spec: { readonly config?: { readonly [key: string]: unknown } | undefined }): string =>
+  typeof spec.config?.["field"] === "string" ? spec.config["field"] : "message"
+
+/** Writes nothing; the step is checkpointed and routed like any other. */
+export const PassthroughNode = Schema.Struct({ ...originalCommon, kind: Schema.Literal("passthrough") })
+
+/**
+ * A terminal marker: writes nothing, and when no rule routes away from it the run stops
+ * there (`done`, with `config.reason` as the halt reason).
+ */
+export const HaltNode = Schema.Struct({ ...originalCommon, kind: Schema.Literal("halt") })
+
 /** Any node. */
-export const NodeSpec = Schema.Union(SetNode, FunctionNode, InterruptNode, NoopNode)
+export const NodeSpec = Schema.Union(SetNode, FunctionNode, InterruptNode, NoopNode, EchoNode, PassthroughNode, HaltNode)
 /** Any node. */
 export type NodeSpec = typeof NodeSpec.Type
 
@@ -157,9 +211,22 @@ export const IRDocument = Schema.Struct({
   ir_version: Schema.Literal("1.0.0"),
   id: Schema.String.pipe(Schema.minLength(1)),
   description: Schema.optional(Schema.String),
-  state_schema: StateSchemaSpec,
+  /** Inline fields, an exported Effect Schema, or the original's flat `{field: type}` map. */
+  state_schema: Schema.optional(StateSchemaSpec),
+  /**
+   * `"./state.ts:HelloState"`: a module beside the graph exporting an Effect Schema
+   * (`Schema.Struct`), instead of `state_schema`.
+   */
+  state_class: Schema.optional(Schema.String),
   nodes: Schema.NonEmptyArray(NodeSpec),
   edges: Schema.optionalWith(Schema.Array(EdgeSpec), { default: () => [] }),
+  /** Routing rules over facts (see docs/fathom.md). */
+  rules: Schema.optionalWith(Schema.Array(RuleSpec), { default: () => [] }),
+  /** Declared fan-outs: reaching `targets[0]` runs every target, then `join`. */
+  parallel: Schema.optionalWith(Schema.Array(ParallelBlock), { default: () => [] }),
+  /** Governance rule packs mounted into the rule set. */
+  governance: Schema.optionalWith(Schema.Array(PackMount), { default: () => [] }),
+  checkpoints: Schema.optional(CheckpointBlock),
   /** First node; defaults to the first declared node. */
   entry: Schema.optional(Schema.String),
   /** Nodes after which the branch ends (must have no outgoing edges). */

@@ -9,7 +9,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
-import type { FieldSpec, FieldType, Reducer } from "./schema.js"
+import { type FieldSpec, type FieldType, FlatStateSchema, type FlatType, InlineStateSchema, ModuleStateSchema, type Reducer, type StateSchemaSpec } from "./schema.js"
 
 /** Run state: a JSON object keyed by declared field names. */
 export type State = { readonly [field: string]: unknown }
@@ -23,6 +23,8 @@ export interface FieldInfo {
   readonly reducer: Reducer
   /** Declared type when known (inline schemas); used for `--inputs` parsing and reducer checks. */
   readonly type: FieldType | undefined
+  /** Mirrored into the rule engine as a fact after every step (scalar fields unless opted out). */
+  readonly mirror: boolean
 }
 
 /** The compiled state schema. */
@@ -44,6 +46,104 @@ export interface CompileProblem {
   readonly path: ReadonlyArray<PropertyKey>
   readonly message: string
   readonly fix: string
+}
+
+/** Field types mirrored into the rule engine by default. */
+const SCALAR_TYPES: ReadonlySet<FieldType> = new Set(["string", "integer", "number", "boolean"])
+
+/**
+ * Annotation that opts a field of an exported state Schema in or out of mirroring:
+ * `Schema.String.annotations({ [MirrorAnnotationId]: false })`.
+ */
+export const MirrorAnnotationId: unique symbol = Symbol.for("stargraph/mirror")
+
+/** Whether a field of an exported Schema is mirrored: its annotation, else true for scalars. */
+const mirrorOf = (ast: AST.AST): boolean => {
+  const annotated = ast.annotations[MirrorAnnotationId]
+  if (typeof annotated === "boolean") return annotated
+  const type = AST.typeAST(ast)
+  switch (type._tag) {
+    case "StringKeyword":
+    case "NumberKeyword":
+    case "BooleanKeyword":
+    case "Literal":
+    case "Enums":
+    case "TemplateLiteral":
+      return true
+    case "Refinement":
+      return mirrorOf(type.from)
+    case "Union":
+      return type.types.every((t) => t._tag === "Literal" || t._tag === "UndefinedKeyword" || mirrorOf(t))
+    default:
+      return false
+  }
+}
+
+/** Where a graph's state schema comes from, once the IR is decoded. */
+export type StateSchemaSource =
+  | { readonly _tag: "inline"; readonly fields: { readonly [name: string]: FieldSpec } }
+  | { readonly _tag: "module"; readonly module: string; readonly export: string; readonly reducers?: { readonly [name: string]: Reducer } | undefined; readonly path: ReadonlyArray<PropertyKey> }
+  | { readonly _tag: "none" }
+
+const FLAT_TYPES: Record<FlatType, FieldType> = {
+  str: "string",
+  int: "integer",
+  float: "number",
+  bool: "boolean",
+  bytes: "string",
+  list: "array",
+  dict: "object"
+}
+
+const isInline = Schema.is(InlineStateSchema)
+const isModule = Schema.is(ModuleStateSchema)
+const isFlat = Schema.is(FlatStateSchema)
+
+/**
+ * Which state schema a graph declares: inline `fields`, an exported Schema (`module` +
+ * `export`, or the original's `state_class: "./state.ts:HelloState"`), the original's
+ * flat `{field: str}` map (fields without a default are required, as there), or none.
+ */
+export const stateSchemaSource = (
+  stateSchema: StateSchemaSpec | undefined,
+  stateClass: string | undefined
+): Either.Either<StateSchemaSource, CompileProblem> => {
+  if (stateClass !== undefined) {
+    if (stateSchema !== undefined && !(isFlat(stateSchema) && Object.keys(stateSchema).length === 0)) {
+      return Either.left({
+        path: ["state_class"],
+        message: "state_class and state_schema are both given",
+        fix: "declare the state once: remove state_schema, or remove state_class"
+      })
+    }
+    const match = /^(.+):([A-Za-z_$][\w$]*)$/.exec(stateClass)
+    const module = match?.[1]
+    if (module === undefined || !/^\.{0,2}\//.test(module) && !/\.(m|c)?[jt]sx?$/.test(module)) {
+      return Either.left({
+        path: ["state_class"],
+        message: `state_class '${stateClass}' is a Python module:Class reference`,
+        fix: "export an Effect Schema from a module beside the graph and name it with a path: state_class: \"./state.ts:HelloState\" (export const HelloState = Schema.Struct({ message: Schema.String }))"
+      })
+    }
+    return Either.right({ _tag: "module", module, export: match![2]!, path: ["state_class"] })
+  }
+  if (stateSchema === undefined) return Either.right({ _tag: "none" })
+  if (isInline(stateSchema)) return Either.right({ _tag: "inline", fields: stateSchema.fields })
+  if (isModule(stateSchema)) {
+    return Either.right({ _tag: "module", module: stateSchema.module, export: stateSchema.export, reducers: stateSchema.reducers, path: ["state_schema", "export"] })
+  }
+  const fields: Record<string, FieldSpec> = {}
+  for (const [name, field] of Object.entries(stateSchema)) {
+    const spec = typeof field === "string" ? { type: field } : field
+    fields[name] = {
+      type: FLAT_TYPES[spec.type],
+      ...(spec.default !== undefined ? { default: spec.default } : { required: true }),
+      ...(spec.reducer !== undefined ? { reducer: spec.reducer } : {}),
+      ...(spec.mirror !== undefined ? { mirror: spec.mirror } : {}),
+      ...(spec.description !== undefined ? { description: spec.description } : spec.type === "bytes" ? { description: "bytes, as base64 text" } : {})
+    }
+  }
+  return Either.right({ _tag: "inline", fields })
 }
 
 const reducerTypes: Record<Reducer, ReadonlyArray<FieldType> | undefined> = {
@@ -123,7 +223,7 @@ export const compileInline = (
     }
     const problem = checkDefault(spec, path)
     if (problem) return Either.left(problem)
-    infos.set(name, { name, reducer, type: spec.type })
+    infos.set(name, { name, reducer, type: spec.type, mirror: spec.mirror ?? SCALAR_TYPES.has(spec.type) })
   }
   const schema = Schema.Struct(
     Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, property(v)]))
@@ -135,9 +235,9 @@ export const compileInline = (
 /** Adopt an Effect Schema exported by a user module as the state schema. */
 export const compileModuleSchema = (
   exported: unknown,
-  reducers: { readonly [name: string]: Reducer } | undefined
+  reducers: { readonly [name: string]: Reducer } | undefined,
+  path: ReadonlyArray<PropertyKey> = ["state_schema", "export"]
 ): Either.Either<CompiledStateSchema, CompileProblem> => {
-  const path = ["state_schema", "export"]
   if (!Schema.isSchema(exported)) {
     return Either.left({
       path,
@@ -161,7 +261,7 @@ export const compileModuleSchema = (
   const infos = new Map<string, FieldInfo>()
   for (const ps of typeLiteral.propertySignatures) {
     const name = String(ps.name)
-    infos.set(name, { name, reducer: reducers?.[name] ?? "replace", type: undefined })
+    infos.set(name, { name, reducer: reducers?.[name] ?? "replace", type: undefined, mirror: mirrorOf(ps.type) })
   }
   for (const name of Object.keys(reducers ?? {})) {
     if (!infos.has(name)) {

@@ -6,7 +6,7 @@
 import * as Either from "effect/Either"
 import type { IRValidationError } from "../errors.js"
 import { irError, type IRSource } from "./parse.js"
-import { type Condition, END, type IRDocument, type NodeSpec } from "./schema.js"
+import { type Condition, echoField, END, type IRDocument, type NodeSpec } from "./schema.js"
 import type { FieldInfo } from "./stateSchema.js"
 import { listSome } from "./limits.js"
 import { placeholders } from "./template.js"
@@ -277,6 +277,14 @@ const checkNodeFields = (
         }
       }
       return undefined
+    case "echo": {
+      const field = echoField(node)
+      return fields.has(field) ? undefined : {
+        path: node.config?.["field"] === undefined ? ["kind"] : ["config", "field"],
+        message: `echo copies state field '${field}', which is not declared`,
+        fix: `declare '${field}' in the state schema, or set config.field to one of: ${declared}`
+      }
+    }
     case "interrupt":
       return fields.has(node.response_field) ? undefined : {
         path: ["response_field"],

@@ -7,7 +7,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import { NodeExecutionError, NodeModuleError, ReplayDivergenceError } from "../errors.js"
-import type { NodeSpec } from "../ir/schema.js"
+import { echoField, type NodeSpec } from "../ir/schema.js"
 import type { State } from "../ir/stateSchema.js"
 import { liveCalls, type NodeCalls } from "./calls.js"
 import { expand } from "../ir/template.js"
@@ -139,7 +139,13 @@ export const builtinExecutor = (spec: Exclude<NodeSpec, { kind: "function" }>): 
     case "set":
       return (state) => Effect.sync(() => ({ _tag: "Update", update: expand(spec.values, state) as State }))
     case "noop":
+    case "passthrough":
+    case "halt":
       return () => Effect.succeed({ _tag: "Update", update: {} })
+    case "echo": {
+      const field = echoField(spec)
+      return (state) => Effect.succeed({ _tag: "Update", update: { [field]: state[field] ?? null } })
+    }
     case "interrupt":
       return (_state, _ctx, options) =>
         Effect.succeed(

@@ -1,7 +1,9 @@
 /**
  * The compiled, immutable description of a graph that the run loop executes: validated
- * IR, resolved topology, compiled state schema, node executors and pinned hashes.
+ * IR, resolved topology, compiled state schema, node executors, the rule program that
+ * routes it, and pinned hashes.
  */
+import type { RuleProgram } from "../fathom/program.js"
 import type { Executor, RouterFunction } from "../nodes/executors.js"
 import type { IRDocument } from "../ir/schema.js"
 import type { CompiledStateSchema } from "../ir/stateSchema.js"
@@ -20,6 +22,8 @@ export interface GraphDefinition {
   readonly executors: ReadonlyMap<string, Executor>
   /** Router functions by edge index. */
   readonly routers: ReadonlyMap<number, RouterFunction>
+  /** The rule program that routes the graph (its rules, its edges compiled to rules, its packs). */
+  readonly rules: RuleProgram
   /** The YAML file the graph was loaded from, if any. */
   readonly source: string | undefined
 }

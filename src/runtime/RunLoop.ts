@@ -7,6 +7,7 @@
  */
 import { hostname } from "node:os"
 import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Context from "effect/Context"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -16,10 +17,21 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
-import { type Checkpoint, type RunRecord, type RunStatus, type RunSummary, toSummary } from "../checkpoint/models.js"
+import {
+  type CallRecord,
+  type Checkpoint,
+  type ParallelGroup,
+  type RunRecord,
+  type RunStatus,
+  type RunSummary,
+  toSummary,
+  type WaitingInfo
+} from "../checkpoint/models.js"
 import {
   type CheckpointError,
+  InterruptTimeoutError,
   type NodeExecutionError,
   type ReplayDivergenceError,
   type RunFailure,
@@ -28,13 +40,18 @@ import {
   StepLimitError
 } from "../errors.js"
 import type { GraphDefinition } from "./GraphDefinition.js"
+import { describeDecision } from "../fathom/Decision.js"
+import { RuleEngine } from "../fathom/RuleEngine.js"
+import { assertEvidence } from "../fathom/RuleSession.js"
+import { END } from "../ir/schema.js"
 import type { State } from "../ir/stateSchema.js"
 import type { NodeOutcome } from "../nodes/executors.js"
-import { type ReplaySource, stepRecorder } from "./Cassette.js"
+import { type ReplaySource, requestHash, stepRecorder } from "./Cassette.js"
 import { TracingEnabled } from "../telemetry/TracingEnabled.js"
 import { toErrorRecord } from "./errorRecord.js"
 import type { RunEventInput } from "./events.js"
-import { nextFrontier } from "./frontier.js"
+import { executeFrontier, PARALLEL_NODE, recordedWinners, winnersCall } from "./branches.js"
+import { evaluateRouters, route } from "./routing.js"
 import { writtenDelta } from "../ir/json.js"
 import { applyWrites, type NodeWrite } from "./reducers.js"
 
@@ -56,7 +73,12 @@ export interface DriveInput {
   readonly cancelRequested: () => boolean
   /** For a counterfactual fork: the parent's cassette, responses and output overrides. */
   readonly replay?: ReplaySource | undefined
+  /** Who drives the run (the actor of the evidence facts an answer asserts). */
+  readonly actor?: string | undefined
 }
+
+/** Node of the step that records the answer to a rule's interrupt. */
+export const RESPONSE_NODE = "__response__"
 
 /** The loop's contract. Override the `RunLoop` reference to wrap or instrument it. */
 export interface RunLoopShape {
@@ -131,25 +153,30 @@ const validators = new WeakMap<GraphDefinition, StateValidator>()
 
 const drive = (input: DriveInput): Effect.Effect<RunSummary, RunFailure | CheckpointError> =>
   Effect.flatMap(TracingEnabled, (traced) =>
-    Effect.uninterruptible(
+    Effect.uninterruptible(Effect.scoped(
       traced
         ? Effect.withSpan(loop(input, true), "stargraph.run", { attributes: { run_id: input.run.run_id, graph_id: input.graph.id } })
         : loop(input, false)
-    ))
+    )))
 
-const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, RunFailure | CheckpointError> =>
+const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, RunFailure | CheckpointError, Scope.Scope> =>
   Effect.gen(function*() {
     const { graph, checkpointer, emit, control } = input
     const validate = validateState(graph)
     // The fiber's Clock (a TestClock in tests), read synchronously.
     const clock = yield* Effect.clock
     const isoNow = () => new Date(clock.unsafeCurrentTimeMillis()).toISOString()
+    const actor = input.actor ?? "library"
     let run = input.run
     let state: State = input.checkpoint.state
     let next = input.checkpoint.next
     let joins = input.checkpoint.joins
+    let groups: ReadonlyArray<ParallelGroup> = input.checkpoint.groups ?? []
     let step = input.checkpoint.step
     let response = input.response
+    let backoffMs = 0
+    /** The rules that routed the last steps (for a loop that hits max_steps). */
+    const trail: Array<string> = []
 
     // Replayed steps (every call answered by the cassette) are re-derivable from the
     // parent, so their checkpoints are committed in batches: one transaction (one fsync)
@@ -178,11 +205,31 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
         return yield* Effect.fail(error)
       })
 
+    /** Commit a step (batched while replaying), then track it as the latest. */
+    const commit = (checkpoint: Checkpoint, patch: Parameters<CheckpointerShape["updateRun"]>[1] | undefined, replayed: boolean) =>
+      Effect.gen(function*() {
+        if (replayed && patch === undefined && unflushed.length < REPLAY_BATCH - 1) {
+          unflushed.push(checkpoint)
+        } else {
+          const [first = checkpoint, ...rest] = [...unflushed, checkpoint]
+          unflushed = []
+          yield* checkpointer.commitSteps([first, ...rest], patch)
+        }
+        run = { ...run, ...patch, last_step: checkpoint.step }
+        if (patch?.status) yield* input.setStatus(patch.status)
+        state = checkpoint.state
+        next = checkpoint.next
+        joins = checkpoint.joins
+        groups = checkpoint.groups ?? []
+        step = checkpoint.step
+      })
+
     // Driven before this drive: steps were taken, it stopped (paused, waiting for input),
     // or another process was driving it and died. A queued run this process just claimed
     // (running, owned here, at step 0) is a fresh start.
     const resumed = input.checkpoint.step > 0 || run.status === "paused" || run.status === "awaiting-input" ||
       (run.status === "running" && run.owner !== OWNER)
+    const waitingAtStart = run.status === "awaiting-input" ? run.waiting : null
     if (run.status === "running" && run.owner === OWNER && run.started_at !== null) {
       // Claimed by this process's Scheduler, which marked it running in the same transaction.
       yield* input.setStatus("running")
@@ -197,6 +244,80 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
       from_step: step,
       resumed
     })
+
+    // The run's working memory: fresh, or as the latest checkpoint left it.
+    const ruleEngine = yield* RuleEngine
+    const opened = ruleEngine.open(graph.rules, input.checkpoint.step > 0 ? input.checkpoint.facts : undefined)
+    if (Either.isLeft(opened)) return yield* fail(opened.left)
+    const session = opened.right
+    yield* Effect.addFinalizer(() => Effect.sync(() => ruleEngine.release(session)))
+
+    /** A step the loop takes itself: an answer to a rule's interrupt, or its timeout. */
+    const pseudoStep = (node: "__response__" | "__timeout__", update: State, calls: ReadonlyArray<CallRecord>, to: ReadonlyArray<string> | undefined) =>
+      Effect.gen(function*() {
+        const current = step + 1
+        const at = isoNow()
+        const writes: Array<NodeWrite> = Object.keys(update).length > 0 ? [{ node, update }] : []
+        const merged = applyWrites(state, writes, graph.state.fields, current)
+        if (Either.isLeft(merged)) return yield* fail(merged.left)
+        const valid = validate(merged.right, writes, current)
+        if (Either.isLeft(valid)) return yield* fail(valid.left)
+        const checkpoint: Checkpoint = {
+          run_id: run.run_id,
+          step: current,
+          node,
+          nodes: [node],
+          state: merged.right,
+          writes,
+          delta: writtenDelta(merged.right, writes),
+          next: to ?? next,
+          joins,
+          graph_hash: graph.graphHash,
+          runtime_hash: graph.runtimeHash,
+          parent_run_id: null,
+          parent_step: step,
+          started_at: at,
+          finished_at: at,
+          duration_ms: 0,
+          calls,
+          facts: session.snapshot(),
+          ...(to === undefined && groups.length > 0 ? { groups } : {})
+        }
+        const done = checkpoint.next.length === 0
+        yield* commit(checkpoint, done ? { status: "done", finished_at: at, owner: null } : undefined, false)
+        yield* emit({ type: "step.completed", step: current, nodes: [node], delta: checkpoint.delta, next, duration_ms: 0 })
+      })
+
+    /** Answer a rule's interrupt: the response (and its evidence fact) as a step. */
+    const answer = (waiting: WaitingInfo, value: unknown) =>
+      Effect.gen(function*() {
+        const current = step + 1
+        const evidence = assertEvidence(session, { runId: run.run_id, step: current, node: waiting.node, actor, data: value })
+        if (Either.isLeft(evidence)) return yield* fail(evidence.left)
+        const request = { prompt: waiting.prompt, node: waiting.node }
+        const call: CallRecord = { node: RESPONSE_NODE, seq: 0, name: "interrupt.response", request_hash: requestHash("interrupt.response", request), request, response: value }
+        yield* pseudoStep(RESPONSE_NODE, waiting.response_field !== "" ? { [waiting.response_field]: value } : {}, [call], undefined)
+      })
+
+    if (waitingAtStart !== null) {
+      const deadline = waitingAtStart.deadline
+      if (waitingAtStart.kind === "rule" && response !== undefined) {
+        yield* answer(waitingAtStart, response.value)
+        response = undefined
+      } else if (response === undefined && deadline !== undefined && clock.unsafeCurrentTimeMillis() >= Date.parse(deadline)) {
+        const onTimeout = waitingAtStart.on_timeout ?? "halt"
+        if (onTimeout === "halt") {
+          return yield* fail(new InterruptTimeoutError({
+            nodeId: waitingAtStart.node,
+            step: waitingAtStart.step,
+            deadline,
+            message: `nobody answered '${waitingAtStart.prompt}' at node '${waitingAtStart.node}' before ${deadline} (on_timeout: halt)`
+          }))
+        }
+        const target = onTimeout.slice("goto:".length)
+        yield* pseudoStep("__timeout__", {}, [], target === END ? [] : [target])
+      }
+    }
 
     while (next.length > 0) {
       const requested = yield* Ref.get(control)
@@ -213,18 +334,20 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
       }
       const current = step + 1
       if (current > graph.topology.maxSteps) {
+        const cycle = trail.length > 0 ? ` The rules that routed the last steps: ${trail.slice(-8).join(" → ")}.` : ""
         return yield* fail(new StepLimitError({
           maxSteps: graph.topology.maxSteps,
-          message: `the run exceeded max_steps (${graph.topology.maxSteps}); a loop never reached its exit. ` +
-            "Fix the loop's exit condition or raise max_steps in the IR"
+          message: `the run exceeded max_steps (${graph.topology.maxSteps}); a loop never reached its exit.${cycle} ` +
+            "Fix the loop's exit condition (a rule or edge that leaves it, or a halt) or raise max_steps in the IR"
         }))
       }
       const frontier = next
+      const frontierGroups = groups
       const interrupt = frontier.map((id) => graph.topology.nodes.get(id)!).find((n) => n.kind === "interrupt")
       const recorded = interrupt ? input.replay?.responses.get(`${current}:${interrupt.id}`) : undefined
       if (response === undefined && recorded !== undefined) response = { value: recorded }
       if (interrupt && interrupt.kind === "interrupt" && response === undefined) {
-        const waiting = { node: interrupt.id, prompt: interrupt.prompt, step: current, response_field: interrupt.response_field }
+        const waiting = { node: interrupt.id, prompt: interrupt.prompt, step: current, response_field: interrupt.response_field, kind: "node" as const }
         yield* transition({ status: "awaiting-input", waiting, owner: null })
         yield* emit({ type: "run.waiting", waiting })
         return toSummary(run, state)
@@ -240,15 +363,17 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
         if (override !== undefined) return Effect.succeed({ _tag: "Update", update: override })
         return graph.executors.get(id)!(snapshot, { runId: run.run_id, nodeId: id, step: current }, { response, calls: recorder.forNode(id) })
       }
-      const nodes = frontier.length === 1
-        ? Effect.map(execute(frontier[0]!), (o) => [o])
-        : Effect.forEach(frontier, execute, { concurrency: "unbounded" })
+      const parentCalls = input.replay?.calls.get(`${current}:${PARALLEL_NODE}`)
+      const nodes = executeFrontier({ frontier, groups: frontierGroups, execute, recorded: (g) => recordedWinners(parentCalls, g) })
+      // A retry's backoff is waited out before the step, except in a replay.
+      const wait = backoffMs > 0 && input.replay === undefined ? Effect.zipRight(Effect.sleep(Duration.millis(backoffMs)), nodes) : nodes
+      backoffMs = 0
       // The loop is uninterruptible but for its nodes: `cancel` interrupts the driving
       // fiber, which stops the running nodes and nothing else.
       const exit = yield* Effect.exit(Effect.interruptible(
         traced
-          ? Effect.withSpan(nodes, "stargraph.step", { attributes: { run_id: run.run_id, step: current, nodes: frontier.join(",") } })
-          : nodes
+          ? Effect.withSpan(wait, "stargraph.step", { attributes: { run_id: run.run_id, step: current, nodes: frontier.join(",") } })
+          : wait
       ))
       if (Exit.isFailure(exit)) {
         const failure = Cause.failureOption(exit.cause)
@@ -259,19 +384,35 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
         }
         return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
       }
+      const { executed, winners } = exit.value
+      // Which branches won is part of the step's cassette (a replay reruns the same ones).
+      for (const [group, ids] of winners) {
+        yield* Effect.promise(() => recorder.forNode(PARALLEL_NODE).call(winnersCall(group), { strategy: group.strategy, targets: group.targets }, () => ids).catch(() => undefined))
+      }
       const diverged = recorder.divergence()
       if (diverged) return yield* fail(diverged)
+      const executedIds = executed.map((e) => e.id)
       const writes: Array<NodeWrite> = []
-      for (const [i, outcome] of exit.value.entries()) {
-        if (outcome._tag === "Update") writes.push({ node: frontier[i]!, update: outcome.update })
+      for (const { id, outcome } of executed) {
+        if (outcome._tag === "Update") writes.push({ node: id, update: outcome.update })
       }
 
       const merged = applyWrites(state, writes, graph.state.fields, current)
       if (Either.isLeft(merged)) return yield* fail(merged.left)
       const valid = validate(merged.right, writes, current)
       if (Either.isLeft(valid)) return yield* fail(valid.left)
-      const routed = yield* Effect.either(nextFrontier(graph, frontier, merged.right, joins, current))
-      if (Either.isLeft(routed)) return yield* fail(routed.left)
+      if (interrupt !== undefined && response !== undefined && executedIds.includes(interrupt.id)) {
+        const evidence = assertEvidence(session, { runId: run.run_id, step: current, node: interrupt.id, actor, data: response.value })
+        if (Either.isLeft(evidence)) return yield* fail(evidence.left)
+      }
+      const routes = yield* Effect.either(evaluateRouters(graph, executedIds, merged.right, current))
+      if (Either.isLeft(routes)) return yield* fail(routes.left)
+      const rules = session.route({ runId: run.run_id, step: current, at: stepStartedAt, state: merged.right, nodes: executedIds, routes: routes.right })
+      if (Either.isLeft(rules)) return yield* fail(rules.left)
+      const routed = route(graph, { step: current, executed: executedIds, decisions: rules.right.decisions, joins, groups: frontierGroups })
+      for (const d of Object.values(rules.right.decisions)) if (d._tag !== "continue") trail.push(d.rule || d._tag)
+      if (trail.length > 32) trail.splice(0, trail.length - 32)
+      backoffMs = routed.backoffMs
 
       const delta = writtenDelta(merged.right, writes)
       const finishedAt = isoNow()
@@ -279,13 +420,13 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
       const checkpoint: Checkpoint = {
         run_id: run.run_id,
         step: current,
-        node: frontier.join(","),
-        nodes: frontier,
+        node: executedIds.join(","),
+        nodes: executedIds,
         state: merged.right,
         writes,
         delta,
-        next: routed.right.next,
-        joins: routed.right.joins,
+        next: routed.next,
+        joins: routed.joins,
         graph_hash: graph.graphHash,
         runtime_hash: graph.runtimeHash,
         parent_run_id: null,
@@ -293,25 +434,55 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
         started_at: stepStartedAt,
         finished_at: finishedAt,
         duration_ms,
-        calls: recorder.entries()
+        calls: recorder.entries(),
+        facts: session.snapshot(),
+        rules: rules.right,
+        ...(routed.groups.length > 0 ? { groups: routed.groups } : {})
       }
-      const done = routed.right.next.length === 0
+      const stop = routed.stop
+      const done = stop?._tag === "halt" || (stop === undefined && routed.next.length === 0)
       const patch = done ? { status: "done" as const, finished_at: finishedAt, owner: null } : undefined
-      if (input.replay !== undefined && !done && recorder.liveCalls() === 0 && unflushed.length < REPLAY_BATCH - 1) {
-        unflushed.push(checkpoint)
-      } else {
-        const [first = checkpoint, ...rest] = [...unflushed, checkpoint]
-        unflushed = []
-        yield* checkpointer.commitSteps([first, ...rest], patch)
-      }
-      run = { ...run, ...patch, last_step: current }
-      if (done) yield* input.setStatus("done")
-      state = merged.right
-      next = routed.right.next
-      joins = routed.right.joins
-      step = current
+      yield* commit(checkpoint, patch, input.replay !== undefined && recorder.liveCalls() === 0 && stop === undefined)
       response = undefined
-      yield* emit({ type: "step.completed", step: current, nodes: frontier, delta, next, duration_ms })
+      yield* emit({
+        type: "step.completed",
+        step: current,
+        nodes: executedIds,
+        delta,
+        next,
+        duration_ms,
+        rules: {
+          fired: rules.right.firings.map((f) => f.rule),
+          decisions: Object.fromEntries(Object.entries(rules.right.decisions).map(([node, d]) => [node, describeDecision(d)]))
+        }
+      })
+      if (stop?._tag === "halt") {
+        yield* emit({ type: "run.finished", status: "done", steps: step, final_state: state, halt: { rule: stop.rule, reason: stop.reason, node: stop.node } })
+        return toSummary(run, state)
+      }
+      if (stop?._tag === "interrupt") {
+        const d = stop.decision
+        const replayed = input.replay?.calls.get(`${current + 1}:${RESPONSE_NODE}`)?.[0]
+        const waiting: WaitingInfo = {
+          node: stop.node,
+          prompt: d.prompt,
+          step: current + 1,
+          response_field: d.response_field ?? "",
+          kind: "rule",
+          rule: d.rule,
+          payload: d.payload,
+          on_timeout: d.on_timeout,
+          ...(d.timeout_ms !== undefined ? { deadline: new Date(clock.unsafeCurrentTimeMillis() + d.timeout_ms).toISOString() } : {})
+        }
+        if (replayed !== undefined) {
+          // A replay answers with the parent's recorded response.
+          yield* answer(waiting, replayed.response)
+          continue
+        }
+        yield* transition({ status: "awaiting-input", waiting, owner: null })
+        yield* emit({ type: "run.waiting", waiting })
+        return toSummary(run, state)
+      }
     }
 
     if (run.status !== "done") {

@@ -39,7 +39,12 @@ export const StepCompleted = Schema.Struct({
   nodes: Schema.Array(Schema.String),
   delta: StateRecord,
   next: Schema.Array(Schema.String),
-  duration_ms: Schema.Number
+  duration_ms: Schema.Number,
+  /** The rules that fired after the step (in firing order) and each node's routing, as text. */
+  rules: Schema.optional(Schema.Struct({
+    fired: Schema.Array(Schema.String),
+    decisions: Schema.Record({ key: Schema.String, value: Schema.String })
+  }))
 })
 
 /** The run stopped at an interrupt and waits for a response. */
@@ -62,7 +67,9 @@ export const RunFinished = Schema.Struct({
   type: Schema.Literal("run.finished"),
   status: RunStatus,
   steps: Schema.Int,
-  final_state: StateRecord
+  final_state: StateRecord,
+  /** Set when a rule's `halt` action (or a halt node) ended the run. */
+  halt: Schema.optional(Schema.Struct({ rule: Schema.String, reason: Schema.String, node: Schema.String }))
 })
 
 /** The run ended `failed` (a node or the state broke) or `error` (the runtime broke). */

@@ -8,7 +8,7 @@ import { extname, join, resolve } from "node:path"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { IRValidationError, type NodeModuleError, SchedulerError } from "../errors.js"
+import { IRValidationError, SchedulerError } from "../errors.js"
 import * as Graph from "../graph/Graph.js"
 import { listSome } from "../ir/limits.js"
 
@@ -75,7 +75,7 @@ export const findGraphFiles = (path: string): Array<string> => {
 /** Load every graph under `paths` (files or folders). */
 export const load = (
   paths: ReadonlyArray<string>
-): Effect.Effect<GraphRegistryShape, SchedulerError | IRValidationError | NodeModuleError> =>
+): Effect.Effect<GraphRegistryShape, SchedulerError | Graph.GraphError> =>
   Effect.gen(function*() {
     const files = yield* Effect.try({
       // A file named twice (directly and through its folder) is one graph.
@@ -98,4 +98,4 @@ export const layer = (graphs: Iterable<Graph.Graph>): Layer.Layer<GraphRegistry,
 /** A registry Layer loading every graph under `paths`. */
 export const layerFromPaths = (
   paths: ReadonlyArray<string>
-): Layer.Layer<GraphRegistry, SchedulerError | IRValidationError | NodeModuleError> => Layer.effect(GraphRegistry, load(paths))
+): Layer.Layer<GraphRegistry, SchedulerError | Graph.GraphError> => Layer.effect(GraphRegistry, load(paths))

@@ -64,7 +64,7 @@ describe("SQLite Checkpointer", () => {
     const pending = await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listPending(10)).pipe(Effect.provide(SqliteCheckpointer.layer({ filename }))))
     expect(pending).toEqual([{ run_id: "run-queued", graph_id: "g", enqueued_at: "2026-11-25T00:00:00.000Z", claimed_by: "host:1", claimed_at: null }])
     const conn = new Database(filename, { readonly: true })
-    expect(conn.pragma("user_version", { simple: true })).toBe(5)
+    expect(conn.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION)
     const indexes = (conn.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'pending_runs'").all() as Array<{ name: string }>).map((i) => i.name)
     expect(indexes).toEqual(["sqlite_autoindex_pending_runs_1"])
     const parent = conn.prepare("SELECT sql FROM sqlite_master WHERE name = 'runs_history_parent'").get() as { sql: string }

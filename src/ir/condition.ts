@@ -1,8 +1,8 @@
 /** Evaluation of declarative edge conditions against the state. */
-import type { Condition } from "../ir/schema.js"
-import type { State } from "../ir/stateSchema.js"
-import { jsonEqual } from "../ir/json.js"
-import { readPath } from "../ir/template.js"
+import type { Condition } from "./schema.js"
+import type { State } from "./stateSchema.js"
+import { jsonEqual } from "./json.js"
+import { readPath } from "./template.js"
 
 const compare = (a: unknown, b: unknown): number | undefined =>
   typeof a === "number" && typeof b === "number"

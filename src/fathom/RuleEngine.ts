@@ -1,0 +1,53 @@
+/**
+ * The rule engine service: opens a run's rule session over a graph's compiled program.
+ * The default is Stargraph's own CLIPS-dialect engine, with a pool of loaded engines per
+ * program: compiling a program's network is done once per engine, and a run borrows an
+ * engine (reset or restored to its own facts) and gives it back when it stops. Provide
+ * another `RuleEngine` (e.g. one backed by a native CLIPS) to swap it.
+ */
+import * as Context from "effect/Context"
+import type { RuleError } from "../errors.js"
+import type { FactsSnapshot } from "./facts.js"
+import type { RuleProgram } from "./program.js"
+import * as Either from "effect/Either"
+import { load, type LoadedEngine, open, type RuleSession } from "./RuleSession.js"
+
+/** What a rule engine does. */
+export interface RuleEngineShape {
+  /** A session for one run: fresh, or restored from a checkpoint's facts without re-firing anything. */
+  readonly open: (program: RuleProgram, facts?: FactsSnapshot) => Either.Either<RuleSession, RuleError>
+  /** Give a session's engine back once its run stopped (optional: an unreleased one is simply dropped). */
+  readonly release: (session: RuleSession) => void
+}
+
+/** Most idle engines kept per program. */
+const POOL_SIZE = 8
+
+/** The built-in engine, with a pool of loaded engines per program. */
+export const make = (): RuleEngineShape => {
+  const pools = new WeakMap<RuleProgram, Array<LoadedEngine>>()
+  const owners = new WeakMap<RuleSession, LoadedEngine>()
+  return {
+    open: (program, facts) => {
+      const pooled = pools.get(program)?.pop()
+      return Either.flatMap(pooled !== undefined ? Either.right(pooled) : load(program), (engine) =>
+        Either.map(open(program, facts, engine), (session) => {
+          owners.set(session, engine)
+          return session
+        }))
+    },
+    release: (session) => {
+      const engine = owners.get(session)
+      if (engine === undefined) return
+      owners.delete(session)
+      const pool = pools.get(session.program) ?? []
+      if (pool.length < POOL_SIZE) pool.push(engine)
+      pools.set(session.program, pool)
+    }
+  }
+}
+
+/** The rule engine service; defaults to the built-in CLIPS-dialect engine. */
+export class RuleEngine extends Context.Reference<RuleEngine>()("stargraph/RuleEngine", {
+  defaultValue: make
+}) {}

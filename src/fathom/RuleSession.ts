@@ -1,0 +1,393 @@
+/**
+ * One run's working memory and the routing evaluation over it. After each step the run
+ * loop calls `route`: the previous step's `node-id`, mirror and router facts are
+ * retracted; every mirrored state field is asserted as a fact with its provenance; then,
+ * for each node the step executed (in declaration order), `(node-id (id <node>))` is
+ * asserted and the engine runs to quiescence. The `stargraph_action` facts the rules
+ * asserted are collected and retracted; `assert`/`retract` actions are applied at once
+ * (and the engine runs again, until nothing more happens); the rest decide the node's
+ * routing.
+ */
+import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import { RuleError } from "../errors.js"
+import { evaluate } from "../ir/condition.js"
+import type { State } from "../ir/stateSchema.js"
+import * as Clips from "./clips/index.js"
+import { choose, type Decision, type RuleFiring, type SideEffect, type StepRules } from "./Decision.js"
+import { compact, expand, type FactSpec, type FactsSnapshot } from "./facts.js"
+import { PROVENANCE_SLOTS, type RuleProgram } from "./program.js"
+
+/** What `route` needs to know about the step. */
+export interface RouteInput {
+  readonly runId: string
+  readonly step: number
+  /** ISO time of the step (the `_timestamp` provenance slot). */
+  readonly at: string
+  readonly state: State
+  /** The nodes whose routing to decide, in declaration order. */
+  readonly nodes: ReadonlyArray<string>
+  /** Router results by edge index, for routers of the executed nodes. */
+  readonly routes?: ReadonlyMap<number, ReadonlyArray<string>> | undefined
+}
+
+/** One run's rules. */
+export interface RuleSession {
+  readonly program: RuleProgram
+  /** Decide each node's routing after a step. */
+  readonly route: (input: RouteInput) => Either.Either<StepRules, RuleError>
+  /** Assert a fact (a counterfactual's `facts_assert`, an interrupt's evidence); undefined for a duplicate. */
+  readonly assert: (fact: FactSpec) => Either.Either<number | undefined, RuleError>
+  /** Retract every fact matching `pattern` (a template name, or a template with literal slot values); the count. */
+  readonly retract: (pattern: FactSpec) => Either.Either<number, RuleError>
+  /** Working memory now, compact. */
+  readonly snapshot: () => FactsSnapshot
+  /** Every fact now, as CLIPS text with its id. */
+  readonly facts: () => ReadonlyArray<{ readonly id: number; readonly text: string }>
+}
+
+/** The facts of the evidence a response leaves for the rules. */
+export interface Evidence {
+  readonly runId: string
+  readonly step: number
+  readonly node: string
+  readonly actor: string
+  readonly data: unknown
+}
+
+/** Most rounds of rule runs one node's evaluation takes when its rules keep asserting and retracting facts. */
+const MAX_ROUNDS = 64
+
+const runtimeError = (message: string, fix: string, construct?: string) =>
+  new RuleError({ reason: "runtime", ...(construct !== undefined ? { construct } : {}), message, fix })
+
+/** Text of a lexeme slot, or the JSON of another value. */
+const text = (v: Clips.Value | undefined): string =>
+  v === undefined ? "" : v.type === "STRING" || v.type === "SYMBOL" ? v.value : Clips.renderValue(v)
+
+const slot = (fact: Clips.Fact, name: string): Clips.Value | undefined => fact.slots.find(([n]) => n === name)?.[1]
+
+/** Seconds, an ISO 8601 duration (`PT10M`), or an Effect duration (`10 minutes`) → ms. */
+export const timeoutMs = (raw: string): number | undefined => {
+  if (raw === "") return undefined
+  if (/^\d+(\.\d+)?$/.test(raw)) return Number(raw) * 1000
+  const iso = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/.exec(raw)
+  if (iso && raw !== "P" && raw !== "PT") {
+    const [, d, h, m, s] = iso
+    return ((Number(d ?? 0) * 24 + Number(h ?? 0)) * 60 + Number(m ?? 0)) * 60_000 + Number(s ?? 0) * 1000
+  }
+  return Option.getOrUndefined(Option.map(Duration.decodeUnknown(raw), Duration.toMillis))
+}
+
+/** An `assert` action's slots (JSON object text; empty: none), or undefined when malformed. */
+const parseSlots = (raw: string): Record<string, unknown> | undefined => {
+  if (raw === "") return {}
+  try {
+    const parsed: unknown = JSON.parse(raw)
+    return parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The value of a state field as the fact's `value` slot. */
+const mirrorValue = (value: unknown, type: RuleProgram["mirrored"][number]["type"]): Clips.Value => {
+  if (value === null || value === undefined) return Clips.NIL
+  if (type === "number" && typeof value === "number") return Clips.float(value)
+  return Clips.fromJs(value)
+}
+
+const fromSpecSlots = (slots: { readonly [k: string]: unknown }): Record<string, Clips.Value> =>
+  Object.fromEntries(Object.entries(slots).map(([k, v]) => [k, Clips.fromJs(v)]))
+
+/** Parse one `stargraph_action` fact into a decision or a side effect. */
+const readAction = (fact: Clips.Fact, nodes: ReadonlySet<string>): Either.Either<Decision | { readonly effect: "assert" | "retract"; readonly fact: Clips.Fact } | undefined, RuleError> => {
+  const kind = text(slot(fact, "kind"))
+  const rule = text(slot(fact, "rule_id"))
+  const target = text(slot(fact, "target"))
+  const known = (t: string, allowEnd: boolean) =>
+    nodes.has(t) || (allowEnd && t === "__end__")
+      ? Either.void
+      : Either.left(runtimeError(`rule ${rule || "(unnamed)"} routes ${kind} to unknown node '${t}'`, `target one of: ${[...nodes].slice(0, 10).join(", ")}`, rule || undefined))
+  switch (kind) {
+    case "goto":
+    case "route":
+      return Either.map(known(target, true), () => ({ _tag: "goto", target, rule }))
+    case "retry": {
+      const backoff = slot(fact, "backoff_ms")
+      return Either.map(known(target, false), () => ({ _tag: "retry", target, backoff_ms: backoff?.type === "INTEGER" || backoff?.type === "FLOAT" ? backoff.value : 0, rule }))
+    }
+    case "halt":
+      return Either.right({ _tag: "halt", reason: text(slot(fact, "reason")), rule })
+    case "deny":
+      return Either.right({ _tag: "halt", reason: "denied-by-rule", rule })
+    case "allow":
+    case "scope":
+      return Either.right(undefined)
+    case "parallel": {
+      const targets = slot(fact, "targets")
+      const list = targets?.type === "MULTIFIELD" ? targets.value.map(text) : [text(targets)].filter((t) => t !== "")
+      for (const t of list) {
+        const bad = known(t, false)
+        if (Either.isLeft(bad)) return Either.left(bad.left)
+      }
+      const join = text(slot(fact, "join"))
+      if (join !== "") {
+        const bad = known(join, true)
+        if (Either.isLeft(bad)) return Either.left(bad.left)
+      }
+      const strategy = text(slot(fact, "strategy")) || "all"
+      if (!/^(all|any|race|quorum:\d+)$/.test(strategy)) {
+        return Either.left(runtimeError(`rule ${rule} asserted parallel strategy '${strategy}'`, "use all, any, race or quorum:N", rule))
+      }
+      if (list.length === 0) return Either.left(runtimeError(`rule ${rule} asserted a parallel action with no targets`, "list the targets", rule))
+      return Either.right({ _tag: "parallel", targets: list, join, strategy: strategy as "all", rule })
+    }
+    case "interrupt": {
+      const payloadText = text(slot(fact, "payload"))
+      let payload: Record<string, unknown> = {}
+      if (payloadText !== "") {
+        try {
+          payload = JSON.parse(payloadText) as Record<string, unknown>
+        } catch {
+          return Either.left(runtimeError(`rule ${rule} asserted an interrupt payload that is not JSON`, "assert the payload as a JSON object text", rule))
+        }
+      }
+      const timeout = timeoutMs(text(slot(fact, "timeout")))
+      const onTimeout = text(slot(fact, "on_timeout")) || "halt"
+      if (onTimeout !== "halt" && !onTimeout.startsWith("goto:")) {
+        return Either.left(runtimeError(`rule ${rule} asserted on_timeout '${onTimeout}'`, "use halt or goto:<node>", rule))
+      }
+      if (onTimeout.startsWith("goto:")) {
+        const bad = known(onTimeout.slice(5), true)
+        if (Either.isLeft(bad)) return Either.left(bad.left)
+      }
+      const responseField = text(slot(fact, "response_field"))
+      return Either.right({
+        _tag: "interrupt",
+        prompt: text(slot(fact, "prompt")),
+        payload,
+        ...(timeout !== undefined ? { timeout_ms: timeout } : {}),
+        on_timeout: onTimeout,
+        ...(responseField !== "" ? { response_field: responseField } : {}),
+        rule
+      })
+    }
+    case "assert":
+    case "retract":
+      return Either.right({ effect: kind, fact })
+    default:
+      return Either.left(runtimeError(
+        `rule ${rule || "(unnamed)"} asserted an action of unknown kind '${kind}'`,
+        "use goto, halt, parallel, retry, assert, retract or interrupt",
+        rule || undefined
+      ))
+  }
+}
+
+/** An engine with a program loaded, and the state its `stargraph-case` function reads. */
+export interface LoadedEngine {
+  readonly engine: Clips.Engine
+  readonly current: { state: State }
+}
+
+/** Load a program into a new engine (compiling its network: the expensive part, done once per engine). */
+export const load = (program: RuleProgram): Either.Either<LoadedEngine, RuleError> => {
+  const engine = Clips.makeEngine()
+  const current = { state: {} as State }
+  engine.registerFunction("stargraph-case", (args) => {
+    const [edge, index] = args.map((a) => (a.type === "INTEGER" ? a.value : -1))
+    const condition = program.cases.get(`${edge}:${index}`)
+    return Clips.bool(condition !== undefined && evaluate(condition, current.state))
+  })
+  for (const p of program.programs) {
+    const loaded = engine.load(p)
+    if (Either.isLeft(loaded)) return Either.left(loaded.left)
+  }
+  return Either.right({ engine, current })
+}
+
+/**
+ * Open a session for one run on a loaded engine: fresh (`(initial-fact)` and the
+ * deffacts), or restored from a checkpoint's facts. Whatever the engine held before is
+ * replaced.
+ */
+export const open = (program: RuleProgram, restored?: FactsSnapshot, loaded?: LoadedEngine): Either.Either<RuleSession, RuleError> => {
+  const ready = loaded === undefined ? load(program) : Either.right(loaded)
+  if (Either.isLeft(ready)) return Either.left(ready.left)
+  const { current, engine } = ready.right
+  current.state = {}
+  if (restored === undefined) {
+    engine.reset()
+  } else {
+    const ok = engine.restore(expand(restored, program.templates))
+    if (Either.isLeft(ok)) return Either.left(ok.left)
+  }
+  const nodes: ReadonlySet<string> = new Set(program.nodeIds)
+  const tickTemplates = ["node-id", "stargraph-route", ...program.mirrored.map((m) => m.template)]
+
+  const retractAll = (template: string) => {
+    for (const f of engine.factsOf(template)) engine.retract(f.id)
+  }
+
+  /** Slots of `template` that exist, from `values`. */
+  const fill = (template: string, values: Record<string, Clips.Value>): Record<string, Clips.Value> => {
+    const slots = program.templates.get(template)
+    return slots === undefined ? values : Object.fromEntries(Object.entries(values).filter(([k]) => slots.includes(k)))
+  }
+
+  const assertSpec = (spec: FactSpec): Either.Either<number | undefined, RuleError> => {
+    const asserted = typeof spec === "string"
+      ? engine.assertString(spec)
+      : program.templates.has(spec.template)
+      ? engine.assertFact(spec.template, fromSpecSlots(spec.slots))
+      : Either.left(runtimeError(`no template '${spec.template}' in this graph's rules`, `use one of: ${[...program.templates.keys()].slice(0, 12).join(", ")}`))
+    return Either.map(asserted, (f) => f?.id)
+  }
+
+  /** Facts matching a template name, `(template (slot value) ...)` text, or a template and slots. */
+  const matching = (pattern: FactSpec): Either.Either<ReadonlyArray<Clips.Fact>, RuleError> => {
+    let template: string
+    let wanted: Record<string, Clips.Value> = {}
+    if (typeof pattern === "string") {
+      const t = pattern.trim()
+      if (!t.startsWith("(")) {
+        template = t
+      } else {
+        // Parse the pattern as a fact on a scratch engine with the same templates.
+        const scratch = Clips.makeEngine()
+        for (const p of program.programs) scratch.load(p)
+        scratch.reset()
+        const parsed = scratch.assertString(t)
+        if (Either.isLeft(parsed)) return Either.left(parsed.left)
+        const fact = parsed.right ?? scratch.facts().find((f) => Clips.renderFact(f) === t)
+        if (fact === undefined) return Either.right([])
+        template = fact.template
+        // Only the slots the pattern names are compared.
+        const named = new Set([...t.matchAll(/\(\s*([^\s()]+)\s/g)].slice(1).map((m) => m[1]!))
+        wanted = Object.fromEntries(fact.slots.filter(([n]) => named.has(n)))
+        if (fact.ordered) return Either.right(engine.factsOf(template).filter((f) => f.fields.length === fact.fields.length && f.fields.every((v, i) => Clips.equals(v, fact.fields[i]!))))
+      }
+    } else {
+      template = pattern.template
+      wanted = fromSpecSlots(pattern.slots)
+    }
+    return Either.right(engine.factsOf(template).filter((f) => Object.entries(wanted).every(([k, v]) => {
+      const have = slot(f, k)
+      return have !== undefined && Clips.equals(have, v)
+    })))
+  }
+
+  const retractPattern = (pattern: FactSpec): Either.Either<number, RuleError> =>
+    Either.map(matching(pattern), (facts) => {
+      for (const f of facts) engine.retract(f.id)
+      return facts.length
+    })
+
+  const route = (input: RouteInput): Either.Either<StepRules, RuleError> => {
+    current.state = input.state
+    for (const t of tickTemplates) retractAll(t)
+    for (const m of program.mirrored) {
+      const value = input.state[m.field]
+      if (value === undefined) continue
+      const asserted = engine.assertFact(m.template, fill(m.template, {
+        value: mirrorValue(value, m.type),
+        _origin: Clips.str("state"),
+        _source: Clips.str("mirror"),
+        _run_id: Clips.str(input.runId),
+        _step: Clips.int(input.step),
+        _confidence: Clips.float(1),
+        _timestamp: Clips.str(input.at)
+      }))
+      if (Either.isLeft(asserted)) return Either.left(asserted.left)
+    }
+    for (const [edge, targets] of input.routes ?? []) {
+      const asserted = engine.assertFact("stargraph-route", { edge: Clips.int(edge), targets: Clips.multifield(targets.map(Clips.str)) })
+      if (Either.isLeft(asserted)) return Either.left(asserted.left)
+    }
+    const firings: Array<RuleFiring> = []
+    const effects: Array<SideEffect> = []
+    const decisions: Record<string, Decision> = {}
+    for (const node of input.nodes) {
+      retractAll("node-id")
+      const asserted = engine.assertFact("node-id", { id: Clips.sym(node) })
+      if (Either.isLeft(asserted)) return Either.left(asserted.left)
+      const routing: Array<Decision> = []
+      for (let round = 0; ; round++) {
+        if (round >= MAX_ROUNDS) {
+          const rules = [...new Set(firings.slice(-20).map((f) => f.rule))]
+          return Either.left(new RuleError({
+            reason: "firing-limit",
+            message: `the rules kept asserting and retracting facts after node '${node}' (${MAX_ROUNDS} rounds); rules involved: ${rules.join(", ")}`,
+            fix: "make the assert/retract actions of these rules stop: match on a fact they retract, or test that the fact is not there yet"
+          }))
+        }
+        const ran = engine.run()
+        if (Either.isLeft(ran)) return Either.left(ran.left)
+        for (const f of ran.right.firings) firings.push({ rule: f.rule, facts: f.factIds, node })
+        const actions = engine.factsOf("stargraph_action")
+        let applied = 0
+        for (const fact of actions) {
+          engine.retract(fact.id)
+          const action = readAction(fact, nodes)
+          if (Either.isLeft(action)) return Either.left(action.left)
+          const a = action.right
+          if (a === undefined) continue
+          if ("effect" in a) {
+            const rule = text(slot(a.fact, "rule_id"))
+            if (a.effect === "assert") {
+              const template = text(slot(a.fact, "fact"))
+              const raw = text(slot(a.fact, "slots"))
+              const slots = parseSlots(raw)
+              if (slots === undefined) {
+                return Either.left(runtimeError(`rule ${rule} asserted slots that are not a JSON object: ${raw}`, "write the slots as a JSON object", rule))
+              }
+              const done = assertSpec(template.trim().startsWith("(") ? template : { template, slots })
+              if (Either.isLeft(done)) return Either.left(done.left)
+              effects.push({ kind: "assert", rule, fact: template.trim().startsWith("(") ? template : `(${template}${Object.entries(slots).map(([k, v]) => ` (${k} ${Clips.renderValue(Clips.fromJs(v))})`).join("")})` })
+            } else {
+              const pattern = text(slot(a.fact, "pattern"))
+              const count = retractPattern(pattern)
+              if (Either.isLeft(count)) return Either.left(count.left)
+              effects.push({ kind: "retract", rule, fact: pattern, count: count.right })
+            }
+            applied++
+          } else {
+            routing.push(a)
+          }
+        }
+        if (applied === 0) break
+      }
+      decisions[node] = choose(routing)
+    }
+    return Either.right({ firings, effects, decisions })
+  }
+
+  return Either.right({
+    program,
+    route,
+    assert: assertSpec,
+    retract: retractPattern,
+    snapshot: () => compact(engine.snapshot(), program.templates),
+    facts: () => engine.facts().map((f) => ({ id: f.id, text: Clips.renderFact(f) }))
+  })
+}
+
+/** Assert an interrupt's answer as a `stargraph.evidence` fact (the slots its template has). */
+export const assertEvidence = (session: RuleSession, evidence: Evidence): Either.Either<number | undefined, RuleError> => {
+  const slots = session.program.templates.get("stargraph.evidence") ?? []
+  const data = typeof evidence.data === "string" ? evidence.data : JSON.stringify(evidence.data ?? null)
+  const all: Record<string, unknown> = {
+    run_id: evidence.runId,
+    step: evidence.step,
+    node: evidence.node,
+    actor: evidence.actor,
+    data,
+    text: data
+  }
+  return session.assert({ template: "stargraph.evidence", slots: Object.fromEntries(Object.entries(all).filter(([k]) => slots.includes(k))) })
+}
+
+/** Provenance slot names, re-exported for documentation and tests. */
+export { PROVENANCE_SLOTS }

@@ -1,0 +1,365 @@
+/**
+ * A graph's rule program: everything the rule engine runs for it, compiled once per
+ * graph. In order: Stargraph's own templates (`node-id`, `stargraph_action`,
+ * `stargraph.evidence`, `stargraph-route`), the mounted governance packs, one template
+ * per mirrored state field, the graph's `edges:` compiled to rules, and its `rules:`.
+ *
+ * Edges are authoring sugar over the same mechanism: each node's outgoing edges become
+ * rules that assert one routing action after it runs — a static edge a `goto` (several
+ * targets a `parallel` fan-out), each case of a conditional edge a rule whose `test`
+ * evaluates the case's condition against the state (exactly one case rule fires), a
+ * router a rule matching the router's `stargraph-route` fact, and a node without
+ * outgoing edges a `goto __end__` (its branch ends). Join edges are kept by the run loop.
+ */
+import * as Either from "effect/Either"
+import { type IRValidationError, RuleError } from "../errors.js"
+import type { Condition } from "../ir/schema.js"
+import { type IRDocument, END } from "../ir/schema.js"
+import { irError, type IRSource, lineOf } from "../ir/parse.js"
+import { type Action, type RuleSpec } from "../ir/rules.js"
+import type { FieldInfo } from "../ir/stateSchema.js"
+import type { Topology } from "../ir/topology.js"
+import * as Clips from "./clips/index.js"
+import { clipsString, isSymbolText } from "./literals.js"
+import type { LoadedPack } from "./packs.js"
+import { compileWhen } from "./when.js"
+
+/** Templates Stargraph asserts itself. */
+export const BUILTIN_TEMPLATES = ["node-id", "stargraph_action", "stargraph.evidence", "stargraph-route", "initial-fact"] as const
+
+/** The provenance slots of every mirrored fact (as in the original Fathom adapter). */
+export const PROVENANCE_SLOTS = ["_origin", "_source", "_run_id", "_step", "_confidence", "_timestamp"] as const
+
+/** Where a rule came from, for traces and errors. */
+export interface RuleSource {
+  readonly rule: string
+  readonly kind: "rule" | "edge" | "pack"
+  /** The IR path (`rules[2]`, `edges[0]`) or the pack id. */
+  readonly origin: string
+  readonly file?: string | undefined
+  readonly line?: number | undefined
+}
+
+/** A mirrored state field and its fact template. */
+export interface MirroredField {
+  readonly field: string
+  readonly template: string
+  readonly type: FieldInfo["type"]
+}
+
+/** A case condition of a conditional edge, evaluated by the `stargraph-case` function. */
+export interface CaseCondition {
+  readonly edge: number
+  readonly index: number
+  readonly when: Condition
+}
+
+/** The compiled program of one graph. */
+export interface RuleProgram {
+  /** The programs to load, in order. */
+  readonly programs: ReadonlyArray<Clips.Program>
+  /** The whole program as CLIPS text (what `validate --rules` prints). */
+  readonly text: string
+  readonly rules: ReadonlyMap<string, RuleSource>
+  readonly mirrored: ReadonlyArray<MirroredField>
+  /** Slots of every template the program defines (mirror and evidence facts fill only these). */
+  readonly templates: ReadonlyMap<string, ReadonlyArray<string>>
+  /** Conditions the `stargraph-case` host function evaluates, by `"<edge>:<case>"`. */
+  readonly cases: ReadonlyMap<string, Condition>
+  readonly packs: ReadonlyArray<LoadedPack>
+  /** True when the graph routes by `edges:` (a node without outgoing edges ends its branch). */
+  readonly edgeMode: boolean
+  /** The graph's node ids, in declaration order. */
+  readonly nodeIds: ReadonlyArray<string>
+}
+
+const builtinText = `; Stargraph's templates
+(deftemplate node-id "the node that just ran" (slot id))
+(deftemplate stargraph_action "a routing or side-effect action asserted by a rule"
+  (slot kind (type SYMBOL))
+  (slot target (default ""))
+  (multislot targets)
+  (slot join (default ""))
+  (slot strategy (default "all"))
+  (slot reason (default ""))
+  (slot rule_id (default ""))
+  (slot backoff_ms (default 0))
+  (slot prompt (default ""))
+  (slot payload (default ""))
+  (slot timeout (default ""))
+  (slot on_timeout (default "halt"))
+  (slot response_field (default ""))
+  (slot fact (default ""))
+  (slot slots (default ""))
+  (slot pattern (default "")))
+(deftemplate stargraph-route "the targets a router function returned" (slot edge) (multislot targets))
+`
+
+const evidenceText = `(deftemplate stargraph.evidence "an answer to an interrupt"
+  (slot run_id) (slot step) (slot node) (slot actor) (slot data) (slot text))
+`
+
+/** The RHS that asserts one action of rule `rule`. */
+export const actionText = (action: Action, rule: string): string => {
+  const slots: Array<string> = [`(kind ${action.kind})`]
+  switch (action.kind) {
+    case "goto":
+      slots.push(`(target ${clipsString(action.target)})`)
+      break
+    case "halt":
+      if (action.reason !== undefined) slots.push(`(reason ${clipsString(action.reason)})`)
+      break
+    case "parallel":
+      slots.push(`(targets ${action.targets.map(clipsString).join(" ")})`)
+      if (action.join !== undefined) slots.push(`(join ${clipsString(action.join)})`)
+      if (action.strategy !== undefined) slots.push(`(strategy ${clipsString(action.strategy)})`)
+      break
+    case "retry":
+      slots.push(`(target ${clipsString(action.target)})`, `(backoff_ms ${action.backoff_ms ?? 0})`)
+      break
+    case "assert":
+      slots.push(`(fact ${clipsString(action.fact)})`)
+      if (action.slots !== undefined) slots.push(`(slots ${clipsString(typeof action.slots === "string" ? action.slots : JSON.stringify(action.slots))})`)
+      break
+    case "retract":
+      slots.push(`(pattern ${clipsString(action.pattern)})`)
+      break
+    case "interrupt":
+      slots.push(`(prompt ${clipsString(action.prompt)})`)
+      if (action.interrupt_payload !== undefined) slots.push(`(payload ${clipsString(JSON.stringify(action.interrupt_payload))})`)
+      if (action.timeout !== undefined) slots.push(`(timeout ${clipsString(String(action.timeout))})`)
+      if (action.on_timeout !== undefined) slots.push(`(on_timeout ${clipsString(action.on_timeout)})`)
+      if (action.response_field !== undefined) slots.push(`(response_field ${clipsString(action.response_field)})`)
+      break
+  }
+  slots.push(`(rule_id ${clipsString(rule)})`)
+  return `(assert (stargraph_action ${slots.join(" ")}))`
+}
+
+/** One routing action for a set of edge targets: a goto, a fan-out, or the end of the branch. */
+const edgeAction = (targets: ReadonlyArray<string>, rule: string): string => {
+  const live = [...new Set(targets.filter((t) => t !== END))]
+  return actionText(
+    live.length === 0
+      ? { kind: "goto", target: END }
+      : live.length === 1
+      ? { kind: "goto", target: live[0]! }
+      : { kind: "parallel", targets: live as [string, ...Array<string>] },
+    rule
+  )
+}
+
+interface Piece {
+  readonly text: string
+  readonly file?: string | undefined
+  /** Line of the piece's first line in `file`. */
+  readonly line?: number | undefined
+  readonly sources: ReadonlyArray<RuleSource>
+}
+
+/** The rules an IR's `edges:` compile to, one group per node. */
+const edgePieces = (ir: IRDocument, topology: Topology, source: IRSource): { readonly pieces: Array<Piece>; readonly cases: Map<string, Condition> } => {
+  const pieces: Array<Piece> = []
+  const cases = new Map<string, Condition>()
+  for (const node of ir.nodes) {
+    const id = node.id
+    const outgoing = topology.outgoing.get(id) ?? []
+    const staticTargets = outgoing.flatMap((e) => (e._tag === "static" ? e.to : []))
+    const conditional = outgoing.find((e) => e._tag === "cases" || e._tag === "router")
+    const edgeIndex = ir.edges.findIndex((e) => e.from === id || (Array.isArray(e.from) && e.from.includes(id)))
+    const at = { file: source.file, line: edgeIndex >= 0 ? lineOf(source, ["edges", edgeIndex]) : lineOf(source, ["nodes"]) }
+    const head = `(node-id (id ${id}))`
+    const rules: Array<{ readonly name: string; readonly text: string; readonly origin: string }> = []
+    if (conditional?._tag === "cases") {
+      const e = ir.edges.findIndex((x) => !("router" in x) && "cases" in x && x.from === id)
+      conditional.cases.forEach((c, j) => {
+        cases.set(`${e}:${j}`, c.when)
+        const earlier = Array.from({ length: j }, (_, k) => `(test (not (stargraph-case ${e} ${k})))`).join(" ")
+        const name = `edges-from-${id}-case-${j}`
+        rules.push({ name, origin: `edges[${e}].cases[${j}]`, text: `(defrule ${name}\n  ${head} ${earlier} (test (stargraph-case ${e} ${j}))\n  =>\n  ${edgeAction([...staticTargets, c.to], name)})` })
+      })
+      const none = conditional.cases.map((_, k) => `(test (not (stargraph-case ${e} ${k})))`).join(" ")
+      const name = `edges-from-${id}-default`
+      rules.push({ name, origin: `edges[${e}].default`, text: `(defrule ${name}\n  ${head} ${none}\n  =>\n  ${edgeAction([...staticTargets, ...(conditional.default !== undefined ? [conditional.default] : [])], name)})` })
+    } else if (conditional?._tag === "router") {
+      const name = `edges-from-${id}-router`
+      rules.push({
+        name,
+        origin: `edges[${conditional.edgeIndex}]`,
+        text: `(defrule ${name}\n  ${head} (stargraph-route (edge ${conditional.edgeIndex}) (targets $?targets))\n  =>\n  ` +
+          `(assert (stargraph_action (kind parallel) (targets ${staticTargets.filter((t) => t !== END).map(clipsString).join(" ")} $?targets) (rule_id ${clipsString(name)}))))`
+      })
+    } else {
+      const name = `edges-from-${id}`
+      rules.push({ name, origin: edgeIndex >= 0 ? `edges[${edgeIndex}]` : `nodes[${topology.order.get(id)}]`, text: `(defrule ${name}\n  ${head}\n  =>\n  ${edgeAction(staticTargets, name)})` })
+    }
+    pieces.push({
+      text: rules.map((r) => r.text).join("\n"),
+      ...at,
+      sources: rules.map((r) => ({ rule: r.name, kind: "edge", origin: r.origin, ...at }))
+    })
+  }
+  return { pieces, cases }
+}
+
+/** Checks an inline rule's action targets against the graph. */
+const checkAction = (action: Action, path: ReadonlyArray<PropertyKey>, nodes: ReadonlySet<string>, fields: ReadonlyMap<string, FieldInfo>, source: IRSource): IRValidationError | undefined => {
+  const known = [...nodes].slice(0, 10).join(", ")
+  const node = (target: string, at: ReadonlyArray<PropertyKey>, allowEnd: boolean) =>
+    nodes.has(target) || (allowEnd && target === END)
+      ? undefined
+      : irError(source, at, `${action.kind} to unknown node '${target}'`, `use one of: ${known}${allowEnd ? `, ${END}` : ""}`)
+  switch (action.kind) {
+    case "goto":
+      return node(action.target, [...path, "target"], true)
+    case "retry":
+      return node(action.target, [...path, "target"], false)
+    case "parallel":
+      for (const [i, t] of action.targets.entries()) {
+        const bad = node(t, [...path, "targets", i], false)
+        if (bad) return bad
+      }
+      return action.join === undefined || action.join === "" ? undefined : node(action.join, [...path, "join"], true)
+    case "interrupt": {
+      if (action.response_field !== undefined && !fields.has(action.response_field)) {
+        return irError(source, [...path, "response_field"], `response_field '${action.response_field}' is not a state field`, `use one of: ${[...fields.keys()].join(", ")}`)
+      }
+      const goto = action.on_timeout?.startsWith("goto:") ? action.on_timeout.slice(5) : undefined
+      return goto === undefined ? undefined : node(goto, [...path, "on_timeout"], true)
+    }
+    case "assert":
+      if (typeof action.slots === "string" && action.slots.trim() !== "") {
+        try {
+          const parsed: unknown = JSON.parse(action.slots)
+          if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error("not an object")
+        } catch {
+          return irError(source, [...path, "slots"], "slots is not a JSON object", "write slots as a mapping, e.g. slots: {level: high}")
+        }
+      }
+      return undefined
+    default:
+      return undefined
+  }
+}
+
+const rulePiece = (
+  rule: RuleSpec,
+  index: number,
+  context: { readonly nodes: ReadonlySet<string>; readonly fields: ReadonlyMap<string, FieldInfo> },
+  source: IRSource
+): Either.Either<Piece, IRValidationError> => {
+  const path = ["rules", index]
+  const lhs = compileWhen(rule.when, context)
+  if (Either.isLeft(lhs)) {
+    return Either.left(irError(source, [...path, "when", ...(lhs.left.key !== undefined ? [lhs.left.key] : [])], lhs.left.message, lhs.left.fix))
+  }
+  for (const [j, action] of rule.then.entries()) {
+    const bad = checkAction(action, [...path, "then", j], context.nodes, context.fields, source)
+    if (bad) return Either.left(bad)
+  }
+  const whenLine = lineOf(source, [...path, "when"])
+  // The pattern text starts on the rule's second line, so errors point at the YAML line of `when`.
+  const text = `(defrule ${rule.id}${rule.salience !== undefined ? ` (declare (salience ${rule.salience}))` : ""}\n${lhs.right}\n  =>\n  ${rule.then.map((a) => actionText(a, rule.id)).join("\n  ")})`
+  return Either.right({
+    text,
+    file: source.file,
+    line: whenLine === undefined ? undefined : whenLine - 1,
+    sources: [{ rule: rule.id, kind: "rule", origin: `rules[${index}]`, file: source.file, line: whenLine }]
+  })
+}
+
+const templateSlots = (program: Clips.Program): Array<[string, ReadonlyArray<string>]> =>
+  program.constructs.flatMap((c) => (c.kind === "deftemplate" ? [[c.name, c.slots.map((s) => s.name)] as [string, ReadonlyArray<string>]] : []))
+
+/** Compile a graph's rule program; parse and load errors name the file, line and construct. */
+export const compileProgram = (input: {
+  readonly ir: IRDocument
+  readonly topology: Topology
+  readonly fields: ReadonlyMap<string, FieldInfo>
+  readonly packs: ReadonlyArray<LoadedPack>
+  readonly source: IRSource
+}): Either.Either<RuleProgram, IRValidationError | RuleError> => {
+  const { ir, topology, fields, packs, source } = input
+  const nodes = new Set(topology.nodes.keys())
+  const context = { nodes, fields }
+  for (const id of nodes) {
+    if (!isSymbolText(id)) {
+      return Either.left(irError(source, ["nodes", topology.order.get(id)!, "id"], `node id '${id}' cannot be written as a CLIPS symbol`, "use letters, digits, '_', '-', '.' and single ':' only"))
+    }
+  }
+  const seenRules = new Map<string, number>()
+  for (const [i, rule] of ir.rules.entries()) {
+    const first = seenRules.get(rule.id)
+    if (first !== undefined) return Either.left(irError(source, ["rules", i, "id"], `duplicate rule id '${rule.id}' (first at rules[${first}])`, "give every rule a unique id"))
+    seenRules.set(rule.id, i)
+  }
+
+  // Stargraph's templates (and the mirror templates) load first, so pack rules can match
+  // them; then the packs; then the edges and the inline rules.
+  const heads: Array<Piece> = [{ text: builtinText, sources: [] }]
+  const packTemplates = new Set(packs.flatMap((p) => p.programs.flatMap((pr) => templateSlots(pr.program).map(([name]) => name))))
+  if (!packTemplates.has("stargraph.evidence")) heads.push({ text: evidenceText, sources: [] })
+  const mirrored: Array<MirroredField> = []
+  const mirrorLines: Array<string> = []
+  for (const field of fields.values()) {
+    if (!field.mirror) continue
+    if (!isSymbolText(field.name) || (BUILTIN_TEMPLATES as ReadonlyArray<string>).includes(field.name)) {
+      return Either.left(irError(source, ["state_schema"], `state field '${field.name}' cannot be mirrored as a fact template`, "rename the field (letters, digits, '_', '-') or set mirror: false"))
+    }
+    mirrored.push({ field: field.name, template: field.name, type: field.type })
+    if (!packTemplates.has(field.name)) {
+      mirrorLines.push(`(deftemplate ${field.name} (slot value) ${PROVENANCE_SLOTS.map((s) => `(slot ${s})`).join(" ")})`)
+    }
+  }
+  if (mirrorLines.length > 0) heads.push({ text: `; mirrored state fields\n${mirrorLines.join("\n")}\n`, sources: [] })
+  const edgeMode = ir.edges.length > 0
+  const { cases, pieces: edges } = edgeMode ? edgePieces(ir, topology, source) : { cases: new Map<string, Condition>(), pieces: [] }
+  const tails: Array<Piece> = [...edges]
+  for (const [i, rule] of ir.rules.entries()) {
+    const piece = rulePiece(rule, i, context, source)
+    if (Either.isLeft(piece)) return Either.left(piece.left)
+    tails.push(piece.right)
+  }
+
+  // Parse every piece on its own, so errors carry the right file and line.
+  const parse = (piece: Piece) =>
+    Clips.parseProgram(piece.text, { ...(piece.file !== undefined ? { file: piece.file } : {}), lineOffset: (piece.line ?? 1) - 1 })
+  const ordered: Array<Clips.Program> = []
+  for (const piece of heads) {
+    const parsed = parse(piece)
+    if (Either.isLeft(parsed)) return Either.left(parsed.left)
+    ordered.push(parsed.right)
+  }
+  for (const pack of packs) ordered.push(...pack.programs.map((p) => p.program))
+  for (const piece of tails) {
+    const parsed = parse(piece)
+    if (Either.isLeft(parsed)) return Either.left(parsed.left)
+    ordered.push(parsed.right)
+  }
+  const probe = Clips.makeEngine()
+  probe.registerFunction("stargraph-case", () => Clips.FALSE)
+  for (const program of ordered) {
+    const loaded = probe.load(program)
+    if (Either.isLeft(loaded)) return Either.left(loaded.left)
+  }
+  const rules = new Map<string, RuleSource>()
+  for (const pack of packs) {
+    for (const { file, program } of pack.programs) {
+      for (const c of program.constructs) {
+        if (c.kind === "defrule") rules.set(c.name, { rule: c.name, kind: "pack", origin: pack.id, file, line: c.pos.line })
+      }
+    }
+  }
+  for (const piece of tails) for (const s of piece.sources) rules.set(s.rule, s)
+  const templates = new Map<string, ReadonlyArray<string>>(ordered.flatMap(templateSlots))
+  const text = [
+    ...heads.map((p) => p.text),
+    ...packs.flatMap((p) => p.programs.map((pr) => `; pack ${p.id}@${p.version} (${pr.file})\n${pr.text.trim()}\n`)),
+    ...tails.map((p) => p.text)
+  ].join("\n")
+  return Either.right({ programs: ordered, text, rules, mirrored, templates, cases, packs, edgeMode, nodeIds: [...nodes] })
+}
+
+/** A RuleError for rule text the program could not take. */
+export const programError = (message: string, fix: string, file?: string): RuleError =>
+  new RuleError({ reason: "compile", ...(file !== undefined ? { file } : {}), message, fix })
