@@ -8,6 +8,7 @@
  */
 import { readFileSync, statSync } from "node:fs"
 import { dirname, resolve } from "node:path"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -362,8 +363,10 @@ const withRuns = (definition: GraphDefinition): Graph => {
       if (TERMINAL_STATUSES.has(run.status)) {
         return yield* refuse(`run ${runId} is already ${run.status}; nothing to resume (start a new run, or fork this one with \`stargraph replay\`)`)
       }
-      if (run.status === "awaiting-input" && options.response === undefined) {
-        return yield* refuse(`run ${runId} is awaiting input at node '${run.waiting?.node}': ${run.waiting?.prompt} (pass a response)`)
+      const deadline = run.waiting?.deadline
+      const timedOut = deadline !== undefined && (yield* Clock.currentTimeMillis) >= Date.parse(deadline)
+      if (run.status === "awaiting-input" && options.response === undefined && !timedOut) {
+        return yield* refuse(`run ${runId} is awaiting input at node '${run.waiting?.node}': ${run.waiting?.prompt} (pass a response${deadline !== undefined ? `, or wait until it times out at ${deadline}` : ""})`)
       }
       if (run.status !== "awaiting-input" && options.response !== undefined) {
         return yield* refuse(`run ${runId} is ${run.status}, not awaiting input; resume it without a response`)
