@@ -315,6 +315,14 @@ export const compileProgram = (input: {
   const edgeMode = ir.edges.length > 0
   const { cases, pieces: edges } = edgeMode ? edgePieces(ir, topology, source) : { cases: new Map<string, Condition>(), pieces: [] }
   const tails: Array<Piece> = [...edges]
+  // A pack's YAML rules are written like inline ones, with the graph's nodes and fields.
+  for (const pack of packs) {
+    for (const [i, { file, rule }] of pack.rules.entries()) {
+      const piece = rulePiece(rule, i, context, { file })
+      if (Either.isLeft(piece)) return Either.left(piece.left)
+      tails.push({ ...piece.right, sources: piece.right.sources.map((s) => ({ ...s, kind: "pack", origin: `${pack.id}@${pack.version}` })) })
+    }
+  }
   for (const [i, rule] of ir.rules.entries()) {
     const piece = rulePiece(rule, i, context, source)
     if (Either.isLeft(piece)) return Either.left(piece.left)

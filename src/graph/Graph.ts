@@ -105,6 +105,24 @@ export interface Graph extends GraphDefinition {
     runId: string,
     options?: ResumeOptions
   ) => Effect.Effect<GraphRun.GraphRun, CheckpointError | RunStateError | StateValidationError, Checkpointer>
+  /**
+   * The same graph with other versions of its governance packs (by pack id, `*` for
+   * every pack): what a counterfactual fork with a `rule_pack_version` runs.
+   */
+  readonly withPackVersions: (versions: { readonly [packId: string]: string }) => Effect.Effect<Graph, GraphError>
+}
+
+/** `"1.1.0"` (every pack) or `"a@1.1.0,b@2.0"` as pack versions by id. */
+export const packVersions = (spec: string): { readonly [packId: string]: string } =>
+  Object.fromEntries(spec.split(",").map((part) => part.trim()).filter((p) => p !== "").map((part) => {
+    const at = part.lastIndexOf("@")
+    return at > 0 ? [part.slice(0, at), part.slice(at + 1)] : ["*", part]
+  }))
+
+/** The pack versions a fork's stored mutation asks for, if any. */
+const forkPackVersions = (mutation: unknown): { readonly [packId: string]: string } | undefined => {
+  const version = mutation !== null && typeof mutation === "object" ? (mutation as { readonly rule_pack_version?: unknown }).rule_pack_version : undefined
+  return typeof version === "string" && version !== "" ? packVersions(version) : undefined
 }
 
 /** How to build a graph. */
@@ -214,7 +232,7 @@ const build = (
       rules: rules.right,
       source: options.file ? resolve(options.file) : undefined
     }
-    return withRuns(definition)
+    return withRuns(definition, (versions) => build(ir, source, { ...options, packs: { ...options.packs, versionOverrides: { ...options.packs?.versionOverrides, ...versions } } }))
   }).pipe(
     // Every module error names the graph file that referenced the module.
     Effect.mapError((error) =>
@@ -250,7 +268,7 @@ const decodeInitial = (definition: GraphDefinition) => {
   }
 }
 
-const withRuns = (definition: GraphDefinition): Graph => {
+const withRuns = (definition: GraphDefinition, withPackVersions: Graph["withPackVersions"]): Graph => {
   const initialState = decodeInitial(definition)
 
   const services = Effect.all({
@@ -340,6 +358,14 @@ const withRuns = (definition: GraphDefinition): Graph => {
         onNone: () => Effect.fail(new CheckpointError({ reason: "unknown-run", runId, message: `no run '${runId}' in this checkpoint database` })),
         onSome: Effect.succeed
       }))
+      // A fork on other pack versions runs (and resumes) with those versions' rules.
+      const versions = forkPackVersions(run.mutation)
+      if (versions !== undefined && run.graph_hash !== definition.graphHash) {
+        const variant = yield* withPackVersions(versions).pipe(Effect.mapError((e) =>
+          new CheckpointError({ reason: "graph-hash-mismatch", runId, message: `fork ${runId} runs on pack versions ${JSON.stringify(versions)}, which cannot be loaded: ${e.message}` })
+        ))
+        if (variant.graphHash !== definition.graphHash) return yield* variant.resume(runId, options)
+      }
       if (run.graph_hash !== definition.graphHash) {
         return yield* new CheckpointError({
           reason: "graph-hash-mismatch",
@@ -412,7 +438,7 @@ const withRuns = (definition: GraphDefinition): Graph => {
       })
     })
 
-  return { ...definition, initialState, newRun, start, open, resume }
+  return { ...definition, initialState, newRun, start, open, resume, withPackVersions }
 }
 
 /** Build a graph from an IR object (decoded with unknown fields rejected). */

@@ -13,11 +13,14 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
 import { type Checkpoint, type RunSummary, toSummary } from "../checkpoint/models.js"
-import { CheckpointError, InputError, type RunStateError, type StargraphError, StateValidationError } from "../errors.js"
-import type { Graph } from "../graph/Graph.js"
+import { CheckpointError, InputError, type RuleError, type RunStateError, type StargraphError, StateValidationError } from "../errors.js"
+import { type Graph, packVersions } from "../graph/Graph.js"
 import { checkJson } from "../ir/json.js"
 import { nowIso } from "../runtime/RunLoop.js"
-import { decodeMutation, derivedHash } from "../runtime/Mutation.js"
+import { RuleEngine } from "../fathom/RuleEngine.js"
+import type { State } from "../ir/stateSchema.js"
+import { type CounterfactualMutation, decodeMutation, derivedHash } from "../runtime/Mutation.js"
+import { evaluateRouters, route } from "../runtime/routing.js"
 import { replaySource } from "../runtime/replaySource.js"
 import { diffRuns, type RunDiff } from "./RunDiff.js"
 import { listSome } from "../ir/limits.js"
@@ -43,12 +46,57 @@ export interface ForkResult {
   readonly error?: StargraphError | undefined
 }
 
+/**
+ * The fork step's routing decided again: from the working memory after the step before
+ * it (fresh at step 0), with `facts_retract` and `facts_assert` applied, over the mutated
+ * state and the fork graph's rules. Nothing to redo (the parent's step as it is) when
+ * the mutation changes neither state, facts nor rules.
+ */
+const reroute = (
+  graph: Graph,
+  checkpoints: ReadonlyArray<Checkpoint>,
+  base: Checkpoint,
+  state: State,
+  mutation: CounterfactualMutation
+): Effect.Effect<Partial<Checkpoint>, InputError | RuleError> =>
+  Effect.gen(function*() {
+    const changed = Object.keys(mutation.state_overrides).length > 0 || mutation.facts_assert.length > 0 ||
+      mutation.facts_retract.length > 0 || mutation.rule_pack_version !== undefined
+    if (!changed) return {}
+    const before = base.step === 0 ? undefined : checkpoints.find((c) => c.step === base.step - 1)?.facts
+    const engine = yield* RuleEngine
+    const session = yield* engine.open(graph.rules, before)
+    const factError = (field: string) => (e: RuleError) => new InputError({ field, message: e.message, fix: "write a fact as CLIPS text, e.g. \"(risk (level high))\", or {template, slots} of a template the graph's rules define" })
+    for (const [i, fact] of mutation.facts_retract.entries()) yield* Effect.mapError(session.retract(fact), factError(`mutation.facts_retract[${i}]`))
+    for (const [i, fact] of mutation.facts_assert.entries()) yield* Effect.mapError(session.assert(fact), factError(`mutation.facts_assert[${i}]`))
+    if (base.step === 0) {
+      engine.release(session)
+      return { facts: session.snapshot() }
+    }
+    const executed = base.nodes.filter((n) => graph.topology.nodes.has(n))
+    const routes = yield* evaluateRouters(graph, executed, state, base.step).pipe(
+      Effect.mapError((e) => new InputError({ field: "mutation", message: `a router failed while re-routing step ${base.step}: ${e.cause}`, fix: "check the overridden state" }))
+    )
+    const rules = yield* session.route({ runId: base.run_id, step: base.step, at: base.started_at, state, nodes: executed, routes })
+    const before2 = checkpoints.find((c) => c.step === base.step - 1)
+    const routed = route(graph, { step: base.step, executed, decisions: rules.decisions, joins: before2?.joins ?? {}, groups: before2?.groups ?? [] })
+    const facts = session.snapshot()
+    engine.release(session)
+    return {
+      next: routed.next,
+      joins: routed.joins,
+      facts,
+      rules,
+      ...(routed.groups.length > 0 ? { groups: routed.groups } : { groups: undefined })
+    }
+  })
+
 /** Fork `parentRunId` and drive the fork to a stop; returns its id, summary and the RunDiff. */
 export const fork = (
   graph: Graph,
   parentRunId: string,
   options: ForkOptions = {}
-): Effect.Effect<ForkResult, CheckpointError | InputError | StateValidationError | RunStateError, Checkpointer> =>
+): Effect.Effect<ForkResult, CheckpointError | InputError | StateValidationError | RunStateError | RuleError, Checkpointer> =>
   Effect.gen(function*() {
     const checkpointer = yield* Checkpointer
     const parent = yield* Effect.flatMap(checkpointer.getRun(parentRunId), Option.match({
@@ -101,13 +149,22 @@ export const fork = (
     }
 
     const derived = derivedHash(parent.graph_hash, fromStep, mutation)
+    // A fork on another pack version runs that version's rules.
+    const forkGraph = mutation.rule_pack_version === undefined
+      ? graph
+      : yield* graph.withPackVersions(packVersions(mutation.rule_pack_version)).pipe(Effect.mapError((e) =>
+        new InputError({ field: "mutation.rule_pack_version", message: `cannot load the packs at ${mutation.rule_pack_version}: ${e.message}`, fix: "name a version that exists beside the graph's packs (id@version, or a version for every pack)" })
+      ))
+    // With a changed state, changed facts or other rules, the fork step's routing is
+    // decided again from the working memory before it, so the fork can take another branch.
+    const rerouted = yield* reroute(forkGraph, checkpoints, base, state, mutation)
     const copy = (c: Checkpoint): Omit<Checkpoint, "run_id"> => {
       const { run_id: _id, ...rest } = c
       const forkPoint = c.step === fromStep
       return {
         ...rest,
         parent_run_id: parentRunId,
-        ...(forkPoint ? { state, delta: { ...c.delta, ...overrides } } : {})
+        ...(forkPoint ? { state, delta: { ...c.delta, ...overrides }, ...rerouted } : {})
       }
     }
     const prefix = checkpoints.filter((c) => c.step <= fromStep).map(copy)
@@ -115,7 +172,7 @@ export const fork = (
     const created = yield* checkpointer.createRun({
       runIdPrefix: "cf",
       graph_id: graph.id,
-      graph_hash: parent.graph_hash,
+      graph_hash: forkGraph.graphHash,
       runtime_hash: graph.runtimeHash,
       inputs: parent.inputs,
       parent_run_id: parentRunId,
@@ -128,8 +185,8 @@ export const fork = (
       history: prefix.slice(1)
     })
     const cfRunId = created.record.run_id
-    const run = yield* graph.resume(cfRunId, {
-      replay: replaySource(graph, checkpoints, fromStep, mutation, options.liveAfterFork === true),
+    const run = yield* forkGraph.resume(cfRunId, {
+      replay: replaySource(forkGraph, checkpoints, fromStep, mutation, options.liveAfterFork === true),
       actor: options.actor ?? "replay"
     })
     const outcome = yield* Effect.either(run.start())
@@ -140,7 +197,7 @@ export const fork = (
       cfRunId,
       derivedHash: derived,
       summary,
-      diff: diffRuns(checkpoints, forkCheckpoints, mutation, derived),
+      diff: diffRuns(checkpoints, forkCheckpoints, derived, forkGraph.rules.templates),
       error: Either.isLeft(outcome) ? outcome.left : undefined
     }
   })

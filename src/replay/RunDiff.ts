@@ -5,7 +5,7 @@
  */
 import type { Checkpoint } from "../checkpoint/models.js"
 import { canonicalJson } from "../ir/hash.js"
-import type { CounterfactualMutation } from "../runtime/Mutation.js"
+import { factDelta, type TemplateSlots } from "../fathom/facts.js"
 
 /** One state difference. */
 export interface PatchOp {
@@ -29,7 +29,8 @@ export interface RunDiff {
   readonly removed_steps: ReadonlyArray<StepRef>
   /** By `"<step>:<node>"`: how the state after that step differs. */
   readonly state_deltas: { readonly [step: string]: ReadonlyArray<PatchOp> }
-  readonly fact_deltas: { readonly asserted: ReadonlyArray<unknown>; readonly retracted: ReadonlyArray<unknown> }
+  /** By `"<step>:<node>"`: facts in the fork's working memory and not the parent's (asserted), and the reverse. */
+  readonly fact_deltas: { readonly [step: string]: { readonly asserted: ReadonlyArray<string>; readonly retracted: ReadonlyArray<string> } }
   readonly derived_hash: string
 }
 
@@ -59,12 +60,13 @@ const key = (c: Checkpoint) => `${c.step}:${c.node}`
 export const diffRuns = (
   parent: ReadonlyArray<Checkpoint>,
   fork: ReadonlyArray<Checkpoint>,
-  mutation: CounterfactualMutation,
-  derived_hash: string
+  derived_hash: string,
+  templates: TemplateSlots
 ): RunDiff => {
   const byKey = new Map(parent.map((c) => [key(c), c]))
   const forkKeys = new Set(fork.map(key))
   const state_deltas: Record<string, ReadonlyArray<PatchOp>> = {}
+  const fact_deltas: Record<string, { readonly asserted: ReadonlyArray<string>; readonly retracted: ReadonlyArray<string> }> = {}
   const added_steps: Array<StepRef> = []
   for (const c of fork) {
     const p = byKey.get(key(c))
@@ -74,13 +76,15 @@ export const diffRuns = (
     }
     const ops = patch(p.state, c.state)
     if (ops.length > 0) state_deltas[key(c)] = ops
+    const facts = factDelta(p.facts, c.facts, templates)
+    if (facts.asserted.length > 0 || facts.retracted.length > 0) fact_deltas[key(c)] = facts
   }
   const removed_steps = parent.filter((c) => !forkKeys.has(key(c))).map((c) => ({ step: c.step, node: c.node }))
   return {
     added_steps,
     removed_steps,
     state_deltas,
-    fact_deltas: { asserted: mutation.facts_assert, retracted: mutation.facts_retract },
+    fact_deltas,
     derived_hash
   }
 }

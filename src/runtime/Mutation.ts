@@ -7,20 +7,19 @@ import * as Effect from "effect/Effect"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { InputError } from "../errors.js"
+import { FactSpec } from "../fathom/facts.js"
 import { hashJson } from "../ir/hash.js"
 
-/** A fact (for the rule engine): a JSON object, e.g. `{"type": "cve", "id": "CVE-2026-1"}`. */
-export const Fact = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
 /** The mutation applied at the fork step. */
 export const CounterfactualMutation = Schema.Struct({
   /** Fields replaced in the state at the fork step. */
   state_overrides: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Unknown }), { default: () => ({}) }),
-  /** Facts asserted into the fork's working memory. */
-  facts_assert: Schema.optionalWith(Schema.Array(Fact), { default: () => [] }),
-  /** Facts retracted from it. */
-  facts_retract: Schema.optionalWith(Schema.Array(Fact), { default: () => [] }),
-  /** Rule pack version the fork is evaluated under. */
+  /** Facts asserted into the fork's working memory at the fork step: `"(risk (level high))"` or `{template, slots}`. */
+  facts_assert: Schema.optionalWith(Schema.Array(FactSpec), { default: () => [] }),
+  /** Facts retracted from it: a template name, a pattern with literal slots, or `{template, slots}`. */
+  facts_retract: Schema.optionalWith(Schema.Array(FactSpec), { default: () => [] }),
+  /** Governance pack version(s) the fork runs: `"1.1.0"` for every pack, or `"id@1.1.0,other@2.0"`. */
   rule_pack_version: Schema.optional(Schema.String),
   /** Per node id: an output that replaces the node's execution after the fork step. */
   node_output_overrides: Schema.optionalWith(

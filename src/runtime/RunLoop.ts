@@ -247,7 +247,7 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
 
     // The run's working memory: fresh, or as the latest checkpoint left it.
     const ruleEngine = yield* RuleEngine
-    const opened = ruleEngine.open(graph.rules, input.checkpoint.step > 0 ? input.checkpoint.facts : undefined)
+    const opened = ruleEngine.open(graph.rules, input.checkpoint.facts)
     if (Either.isLeft(opened)) return yield* fail(opened.left)
     const session = opened.right
     yield* Effect.addFinalizer(() => Effect.sync(() => ruleEngine.release(session)))

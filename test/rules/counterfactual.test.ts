@@ -1,0 +1,116 @@
+/**
+ * Counterfactuals over rules: a fork that asserts a fact takes another branch, a fork on
+ * another pack version runs that version's rules, and a plain replay stays identical
+ * (same derived_hash, no fact differences).
+ */
+import { mkdirSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import { describe, expect, it } from "vitest"
+import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
+import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
+import * as Graph from "../../src/graph/Graph.js"
+import * as Replay from "../../src/replay/Replay.js"
+import { tempDir } from "../helpers/cli.js"
+
+const graphYaml = `ir_version: "1.0.0"
+id: run:cf-rules
+state_schema: { risk: str }
+nodes:
+  - { id: classify, kind: passthrough }
+  - { id: review, kind: halt }
+  - { id: ship, kind: halt }
+governance:
+  - { id: demo.routing, version: "1.0.0" }
+rules:
+  - id: r-escalated
+    salience: 10
+    when: "(node-id (id classify)) (escalate)"
+    then: [{ kind: goto, target: review }]
+`
+
+const pack = (version: string, high: string, low: string) => ({
+  "manifest.yaml": `id: demo.routing\nversion: "${version}"\nrequires: { stargraph_facts_version: "1.0", api_version: "1" }\n`,
+  "rules.yaml": `rules:
+  - { id: p-high, when: { node: classify, risk: high }, then: [{ kind: goto, target: ${high} }] }
+  - { id: p-low, when: { node: classify, risk: low }, then: [{ kind: goto, target: ${low} }] }
+`
+})
+
+const project = () => {
+  const dir = tempDir()
+  writeFileSync(join(dir, "graph.yaml"), graphYaml)
+  for (const [version, files] of [["1.0.0", pack("1.0.0", "review", "ship")], ["1.1.0", pack("1.1.0", "ship", "ship")]] as const) {
+    const packDir = join(dir, "packs", "demo.routing", version)
+    mkdirSync(packDir, { recursive: true })
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(packDir, name), text)
+  }
+  return join(dir, "graph.yaml")
+}
+
+const nodes = (checkpoints: ReadonlyArray<{ readonly node: string }>) => checkpoints.slice(1).map((c) => c.node)
+
+describe("counterfactuals over rules", () => {
+  it("a fork asserting a fact, one on another pack version, and a plain replay", async () => {
+    const file = project()
+    const result = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.load(file)
+      const checkpointer = yield* Checkpointer
+      const low = yield* Effect.flatMap(graph.start({ inputs: { risk: "low" } }), (r) => r.start())
+      const high = yield* Effect.flatMap(graph.start({ inputs: { risk: "high" } }), (r) => r.start())
+      const escalated = yield* Replay.fork(graph, low.run_id, { fromStep: 1, mutation: { facts_assert: ["(escalate)"] } })
+      const newPolicy = yield* Replay.fork(graph, high.run_id, { fromStep: 1, mutation: { rule_pack_version: "demo.routing@1.1.0" } })
+      const replayA = yield* Replay.fork(graph, high.run_id)
+      const replayB = yield* Replay.fork(graph, high.run_id)
+      const list = (id: string) => checkpointer.listCheckpoints(id)
+      return {
+        graph,
+        low: yield* list(low.run_id),
+        high: yield* list(high.run_id),
+        escalated,
+        escalatedSteps: yield* list(escalated.cfRunId),
+        newPolicy,
+        newPolicySteps: yield* list(newPolicy.cfRunId),
+        replayA,
+        replayB
+      }
+    }).pipe(Effect.provide(MemoryCheckpointer.layer)))
+
+    expect(nodes(result.low)).toEqual(["classify", "ship"])
+    expect(nodes(result.high)).toEqual(["classify", "review"])
+    expect(result.graph.rules.packs.map((p) => `${p.id}@${p.version}`)).toEqual(["demo.routing@1.0.0"])
+
+    // The asserted fact re-routes the fork step: review instead of ship.
+    expect(result.escalated.summary.status).toBe("done")
+    expect(nodes(result.escalatedSteps)).toEqual(["classify", "review"])
+    expect(result.escalated.diff.added_steps).toEqual([{ step: 2, node: "review" }])
+    expect(result.escalated.diff.removed_steps).toEqual([{ step: 2, node: "ship" }])
+    expect(result.escalated.diff.fact_deltas["1:classify"]?.asserted).toContain("(escalate)")
+
+    // Pack 1.1.0 ships high risk: the fork runs that version's rules.
+    expect(nodes(result.newPolicySteps)).toEqual(["classify", "ship"])
+    expect(result.newPolicySteps[1]!.rules?.firings.map((f) => f.rule)).toEqual(["p-high"])
+
+    // A replay without a mutation is identical: same derived_hash, empty diff.
+    expect(result.replayA.derivedHash).toBe(result.replayB.derivedHash)
+    expect(result.replayA.cfRunId).not.toBe(result.replayB.cfRunId)
+    expect(result.replayA.diff).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {}, fact_deltas: {} })
+  })
+
+  it("a fact that does not fit a template, or an unknown pack version, is refused before anything is written", async () => {
+    const file = project()
+    const outcome = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.load(file)
+      const parent = yield* Effect.flatMap(graph.start({ inputs: { risk: "low" } }), (r) => r.start())
+      const badFact = yield* Effect.either(Replay.fork(graph, parent.run_id, { fromStep: 1, mutation: { facts_assert: [{ template: "no-such-template", slots: {} }] } }))
+      const badVersion = yield* Effect.either(Replay.fork(graph, parent.run_id, { fromStep: 1, mutation: { rule_pack_version: "9.9.9" } }))
+      const runs = yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({}))
+      return { badFact, badVersion, runs: runs.runs.length }
+    }).pipe(Effect.provide(MemoryCheckpointer.layer)))
+    expect(Either.isLeft(outcome.badFact) && outcome.badFact.left._tag).toBe("InputError")
+    expect(Either.isLeft(outcome.badVersion) && outcome.badVersion.left._tag).toBe("InputError")
+    expect(Either.isLeft(outcome.badVersion) && outcome.badVersion.left.message).toMatch(/9\.9\.9 is mounted, but only 1\.0\.0/)
+    expect(outcome.runs).toBe(1)
+  })
+})
