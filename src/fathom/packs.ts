@@ -18,7 +18,7 @@
  * pack's own sidecar key is never trusted by itself. A tampered file, an unknown key or a
  * bad signature is a `RuleError{reason:"pack"}`.
  */
-import { createHash, createPublicKey, verify as verifySignature } from "node:crypto"
+import { createHash, createPrivateKey, createPublicKey, sign as signBytes, verify as verifySignature } from "node:crypto"
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs"
 import { dirname, join, relative, resolve } from "node:path"
 import * as Either from "effect/Either"
@@ -139,6 +139,17 @@ const trustedKeys = (options: PackOptions): Map<string, string> => {
     }
   }
   return keys
+}
+
+/**
+ * Sign a pack: the compact JWS `manifest.jwt` over the pack's tree hash, with an Ed25519
+ * private key (PEM, PKCS#8). Write it to `<dir>/manifest.jwt` to sign the pack.
+ */
+export const signPack = (dir: string, privateKeyPem: string, keyId: string, alg: "BLAKE3" | "SHA-256" = "SHA-256", issuedAt: number = Math.floor(Date.now() / 1000)): string => {
+  const key = createPrivateKey(privateKeyPem)
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
+  const signed = `${part({ alg: "EdDSA", kid: keyId, typ: "JWT" })}.${part({ alg, iat: issuedAt, key_id: keyId, tree_hash: treeHash(dir, alg) })}`
+  return `${signed}.${signBytes(null, Buffer.from(signed), key).toString("base64url")}`
 }
 
 /** Whether `signature` (base64url) signs `signed` with the Ed25519 key `pem`, or why it cannot tell. */
