@@ -12,6 +12,7 @@ import { replay } from "./replay.js"
 import { resume } from "./resume.js"
 import { run } from "./run.js"
 import { serve } from "./serve.js"
+import { simulate } from "./simulate.js"
 import { validate } from "./validate.js"
 
 export { DEFAULT_DB } from "./options.js"
@@ -20,5 +21,5 @@ export { ExitCode } from "./exit.js"
 /** The root command. */
 export const stargraph = Command.make("stargraph").pipe(
   Command.withDescription("Stargraph: a durable graph runtime with exact replay"),
-  Command.withSubcommands([run, resume, inspect, list, cancel, validate, replay, serve])
+  Command.withSubcommands([run, resume, inspect, list, cancel, validate, simulate, replay, serve])
 )

@@ -1,9 +1,23 @@
 /** `stargraph inspect <run_id>`: a run's step-by-step timeline and its RunSummary. */
-import { Command } from "@effect/cli"
+import { Command, Options } from "@effect/cli"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import { InputError } from "../errors.js"
 import { reportError } from "./exit.js"
 import { dbExisting, json, runIdArg } from "./options.js"
+
+/**
+ * The fact templates of the run's graph (to print stored facts with their slot names);
+ * none when the graph file is gone or changed (facts then print as bare values).
+ */
+const templatesOf = (file: string | null) =>
+  file === null
+    ? Effect.succeed(new Map<string, ReadonlyArray<string>>())
+    : Effect.promise(() => import("../graph/Graph.js")).pipe(
+      Effect.flatMap((Graph) => Graph.load(file)),
+      Effect.map((g): ReadonlyMap<string, ReadonlyArray<string>> => g.rules.templates),
+      Effect.orElseSucceed(() => new Map<string, ReadonlyArray<string>>())
+    )
 
 /** The `inspect` command. */
 export const inspect = Command.make(
@@ -11,9 +25,13 @@ export const inspect = Command.make(
   {
     runId: runIdArg,
     db: dbExisting,
-    json: json("the RunSummary and its checkpoints")
+    json: json("the RunSummary and its checkpoints"),
+    step: Options.integer("step").pipe(
+      Options.optional,
+      Options.withDescription("show one step: the rules that fired, their routing and the facts in working memory after it (default: the whole run)")
+    )
   },
-  ({ db, json, runId }) =>
+  ({ db, json, runId, step }) =>
     Effect.gen(function*() {
       const [{ Checkpointer }, { toSummary }, stores, { timeline }] = yield* Effect.promise(() =>
         Promise.all([
@@ -27,6 +45,17 @@ export const inspect = Command.make(
         const checkpointer = yield* Checkpointer
         const record = yield* stores.getRun(runId, db)
         const checkpoints = yield* checkpointer.listCheckpoints(runId)
+        if (step._tag === "Some") {
+          const at = checkpoints.find((c) => c.step === step.value)
+          if (at === undefined) {
+            return yield* new InputError({ field: "--step", message: `run ${runId} has steps 0..${checkpoints[checkpoints.length - 1]?.step ?? 0}`, fix: "pass one of those steps" })
+          }
+          if (json) return yield* Console.log(JSON.stringify({ step: at.step, node: at.node, rules: at.rules ?? null, facts: at.facts ?? null, state: at.state }, null, 2))
+          const { stepLines } = yield* Effect.promise(() => import("./rules.js"))
+          const templates = yield* templatesOf(record.graph_source)
+          for (const line of stepLines(at, templates)) yield* Console.log(line)
+          return
+        }
         const summary = toSummary(record, checkpoints[checkpoints.length - 1]?.state ?? {})
         if (json) {
           yield* Console.log(JSON.stringify({ ...summary, checkpoints }, null, 2))

@@ -29,6 +29,9 @@ export const run = Command.make(
     idempotencyKey: Options.text("idempotency-key").pipe(
       Options.optional,
       Options.withDescription("return the run already started with this key instead of starting another (default: none)")
+    ),
+    inspect: Options.boolean("inspect").pipe(
+      Options.withDescription("dry run: print the rule trace from the entry without executing nodes or writing anything (the state is the inputs over zero values) (default: off)")
     )
   },
   (o) =>
@@ -51,6 +54,12 @@ export const run = Command.make(
       )
       const g = yield* Graph.load(o.graph)
       const parsed = yield* inputs.parseInputs(o.inputs, g.state.fields)
+      if (o.inspect) {
+        const [{ dryRun, fixtureState }, { traceLines }] = yield* Effect.promise(() => Promise.all([import("../runtime/dryRun.js"), import("./rules.js")]))
+        const trace = yield* dryRun(g, fixtureState(g, parsed))
+        for (const line of traceLines(g.graphHash, trace)) yield* Console.log(line)
+        return
+      }
       if (interrupts.count() > 0) {
         yield* Console.error("interrupted before the run started; nothing was written")
         return yield* setExit(ExitCode.interrupted)

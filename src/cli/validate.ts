@@ -1,5 +1,5 @@
 /** `stargraph validate <graph.yaml>`: validate a graph and print its hashes. */
-import { Command } from "@effect/cli"
+import { Command, Options } from "@effect/cli"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { reportError } from "./exit.js"
@@ -8,13 +8,18 @@ import { graphArg } from "./options.js"
 /** The `validate` command. */
 export const validate = Command.make(
   "validate",
-  { graph: graphArg },
-  ({ graph }) =>
+  {
+    graph: graphArg,
+    rules: Options.boolean("rules").pipe(Options.withDescription("also print the compiled rule program: templates, packs, edges as rules, and rules (default: off)"))
+  },
+  ({ graph, rules }) =>
     Effect.gen(function*() {
       const Graph = yield* Effect.promise(() => import("../graph/Graph.js"))
       const g = yield* Graph.load(graph)
-      yield* Console.log(`ok ${g.id}: ${g.topology.nodes.size} nodes, ${g.ir.edges.length} edges, ${g.state.fields.size} state fields`)
+      const packs = g.rules.packs.map((p) => `${p.id}@${p.version}${p.signedBy ? ` (signed by ${p.signedBy})` : ""}`)
+      yield* Console.log(`ok ${g.id}: ${g.topology.nodes.size} nodes, ${g.ir.edges.length} edges, ${g.ir.rules.length} rules, ${g.state.fields.size} state fields${packs.length > 0 ? `, packs ${packs.join(", ")}` : ""}`)
       yield* Console.log(`graph_hash=${g.graphHash}`)
       yield* Console.log(`runtime_hash=${g.runtimeHash}`)
+      if (rules) yield* Console.log(g.rules.text)
     }).pipe(Effect.catchAll(reportError))
-).pipe(Command.withDescription("Validate a graph file and print its graph_hash and runtime_hash"))
+).pipe(Command.withDescription("Validate a graph file and print its graph_hash and runtime_hash (and, with --rules, its compiled rules)"))

@@ -1,0 +1,44 @@
+/**
+ * Printing what the rules do: the dry-run trace of `run --inspect`, the fixture results
+ * of `simulate`, and one step's facts and firings for `inspect --step`.
+ */
+import type { Checkpoint } from "../checkpoint/models.js"
+import { describeDecision } from "../fathom/Decision.js"
+import { renderStored, type TemplateSlots } from "../fathom/facts.js"
+import type { DryRun, Simulated } from "../runtime/dryRun.js"
+
+/** The dry-run trace: one line per rule firing, with the node and its decision. */
+export const traceLines = (graphHash: string, trace: DryRun): ReadonlyArray<string> => {
+  const firings = trace.steps.reduce((n, s) => n + s.fired.length, 0)
+  return [
+    `graph_hash=${graphHash}`,
+    `rule_firings=${firings}`,
+    ...trace.steps.flatMap((s) => {
+      const nodes = s.nodes.join(",")
+      const decisions = Object.values(s.decisions).map(describeDecision).join("; ")
+      return s.fired.length === 0
+        ? [`  step=${s.step} node=${nodes} fired=none → ${decisions || "continue"}`]
+        : s.fired.map((rule) => `  step=${s.step} node=${nodes} rule=${rule} fired=True → ${decisions}`)
+    }),
+    `ended=${trace.ended}`
+  ]
+}
+
+/** One line per fixture: the node, the rules that fired and the routing. */
+export const simulatedLines = (results: ReadonlyArray<Simulated>): ReadonlyArray<string> =>
+  results.map((r, i) => `fixture ${i + 1} node=${r.node} fired=[${r.fired.join(", ")}] → ${r.description}`)
+
+/** A step's rule activity and working memory, for `inspect --step N`. */
+export const stepLines = (checkpoint: Checkpoint, templates: TemplateSlots): ReadonlyArray<string> => {
+  const rules = checkpoint.rules
+  return [
+    `step ${checkpoint.step}  node ${checkpoint.node}`,
+    "rules fired:",
+    ...(rules === undefined || rules.firings.length === 0 ? ["  (none)"] : rules.firings.map((f) => `  ${f.rule}  after ${f.node}  facts ${f.facts.map((id) => (id === null ? "*" : `f-${id}`)).join(",")}`)),
+    ...(rules !== undefined && rules.effects.length > 0 ? ["effects:", ...rules.effects.map((e) => `  ${e.kind} ${e.fact}${e.count !== undefined ? ` (${e.count} facts)` : ""}  by ${e.rule}`)] : []),
+    "routing:",
+    ...(rules === undefined ? ["  (none recorded)"] : Object.entries(rules.decisions).map(([node, d]) => `  ${node}: ${describeDecision(d)}`)),
+    "facts:",
+    ...(checkpoint.facts === undefined ? ["  (none recorded)"] : checkpoint.facts.facts.map((f) => `  f-${f[0]}  ${renderStored(f, templates)}`))
+  ]
+}

@@ -1,0 +1,49 @@
+/**
+ * `stargraph simulate <graph.yaml> --fixtures <fixtures.json>`: evaluate the graph's rules
+ * with the real engine against given states and facts, without running nodes or writing
+ * anything. A fixture is `{"node": "classify", "state": {...}, "facts": ["(escalate)"]}`;
+ * the file holds a list of them (or `{"fixtures": [...]}`).
+ */
+import { Command, Options } from "@effect/cli"
+import { readFileSync } from "node:fs"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import { InputError } from "../errors.js"
+import { reportError } from "./exit.js"
+import { graphArg, json } from "./options.js"
+
+const readFixtures = (file: string) =>
+  Effect.try({
+    try: () => JSON.parse(readFileSync(file, "utf8")) as unknown,
+    catch: (e) => new InputError({ field: "--fixtures", message: `cannot read ${file} as JSON: ${e instanceof Error ? e.message : String(e)}`, fix: "pass a JSON file with a list of {node, state, facts}" })
+  })
+
+/** The `simulate` command. */
+export const simulate = Command.make(
+  "simulate",
+  {
+    graph: graphArg,
+    fixtures: Options.text("fixtures").pipe(Options.withDescription("JSON file: a list of {node, state, facts} to evaluate the rules against")),
+    json: json("the results")
+  },
+  (o) =>
+    Effect.gen(function*() {
+      const [Graph, Schema, { simulate: evaluate }, { simulatedLines }, { FactSpec }] = yield* Effect.promise(() =>
+        Promise.all([import("../graph/Graph.js"), import("effect/Schema"), import("../runtime/dryRun.js"), import("./rules.js"), import("../fathom/facts.js")])
+      )
+      const g = yield* Graph.load(o.graph)
+      const raw = yield* readFixtures(o.fixtures)
+      const Fixture = Schema.Struct({
+        node: Schema.Literal(...(g.rules.nodeIds as [string, ...Array<string>])),
+        state: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+        facts: Schema.optional(Schema.Array(FactSpec))
+      })
+      const list = raw !== null && typeof raw === "object" && !Array.isArray(raw) && "fixtures" in raw ? (raw as { fixtures: unknown }).fixtures : raw
+      const fixtures = yield* Schema.decodeUnknown(Schema.Array(Fixture), { onExcessProperty: "error" })(list).pipe(
+        Effect.mapError((e) => new InputError({ field: "--fixtures", message: e.message.split("\n").slice(0, 3).join(" "), fix: `each fixture is {"node": one of ${g.rules.nodeIds.slice(0, 8).join(", ")}, "state": {...}, "facts": ["(fact ...)"]}` }))
+      )
+      const results = yield* evaluate(g, fixtures)
+      if (o.json) return yield* Console.log(JSON.stringify(results, null, 2))
+      for (const line of simulatedLines(results)) yield* Console.log(line)
+    }).pipe(Effect.catchAll(reportError))
+).pipe(Command.withDescription("Evaluate a graph's rules against fixture states and facts with the real engine (no node runs, nothing is written)"))

@@ -1,0 +1,87 @@
+/**
+ * Rules from the command line: the original's graphs run to done with their firings in
+ * the output, the audit log and `inspect --step`; `--inspect` dry runs, `simulate`,
+ * `validate --rules`, and bad rules as one line with exit 2.
+ */
+import { readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
+
+const EXAMPLES = join(ROOT, "examples", "rules")
+
+describe("rules from the CLI", () => {
+  it("runs the original's hello graph to done, showing the firings in the output, the audit log and inspect --step", async () => {
+    const dir = tempDir()
+    const db = join(dir, "db.sqlite")
+    const audit = join(dir, "audit.jsonl")
+    const r = await stargraph(["run", join(EXAMPLES, "hello.yaml"), "--inputs", "message=hello", "--db", db, "--audit-log", audit])
+    expect(r.code).toBe(0)
+    expect(r.last).toMatch(/^run_id=run-\S+ status=done$/)
+    expect(r.stdout).toMatch(/step 1 +node_a .*fired r-advance; goto node_b \(r-advance\)/)
+    expect(r.stdout).toMatch(/halted at node_b by r-halt: hello example reached node_b/)
+    const events = readFileSync(audit, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; rules?: { fired: Array<string> }; halt?: unknown })
+    expect(events.filter((e) => e.event === "step.completed").map((e) => e.rules?.fired)).toEqual([["r-advance"], ["r-halt"]])
+    expect(events.find((e) => e.event === "run.finished")?.halt).toEqual({ rule: "r-halt", reason: "hello example reached node_b", node: "node_b" })
+    const step = await stargraph(["inspect", runIdOf(r.last), "--db", db, "--step", "2"])
+    expect(step.code).toBe(0)
+    expect(step.stdout).toMatch(/r-halt +after node_b +facts f-\d+/)
+    expect(step.stdout).toMatch(/f-\d+ +\(node-id \(id node_b\)\)/)
+    expect(step.stdout).toMatch(/\(message \(value "hello"\) \(_origin "state"\)/)
+    const json = JSON.parse((await stargraph(["inspect", runIdOf(r.last), "--db", db, "--step", "1", "--json"])).stdout) as { rules: { firings: Array<{ rule: string }> } }
+    expect(json.rules.firings.map((f) => f.rule)).toEqual(["r-advance"])
+  })
+
+  it("runs the first-graph tutorial (state_class Schema) and the fathom-rules tutorial (a governance pack) on both branches", async () => {
+    const db = join(tempDir(), "db.sqlite")
+    const first = await stargraph(["run", join(EXAMPLES, "first-graph", "graph.yaml"), "--inputs", "message=hello", "--db", db])
+    expect(first.last).toMatch(/status=done$/)
+    for (const [risk, node] of [["high", "node_review"], ["low", "node_ship"]]) {
+      const r = await stargraph(["run", join(EXAMPLES, "fathom-rules", "graph.yaml"), "--inputs", `risk_class=${risk}`, "--db", db])
+      expect(r.last).toMatch(/status=done$/)
+      expect(r.stdout).toContain(`halted at ${node}`)
+    }
+  })
+
+  it("run --inspect prints the rule trace without running anything; simulate evaluates fixtures; validate --rules prints the program", async () => {
+    const dir = tempDir()
+    const trace = await stargraph(["run", join(EXAMPLES, "hello.yaml"), "--inspect", "--db", join(dir, "never.sqlite")], { cwd: dir })
+    expect(trace.code).toBe(0)
+    expect(trace.lines).toEqual([
+      expect.stringMatching(/^graph_hash=sha256:[0-9a-f]{64}$/),
+      "rule_firings=2",
+      "  step=1 node=node_a rule=r-advance fired=True → goto node_b (r-advance)",
+      "  step=2 node=node_b rule=r-halt fired=True → halt: hello example reached node_b (r-halt)",
+      "ended=halt"
+    ])
+    const fixtures = join(dir, "fixtures.json")
+    writeFileSync(fixtures, JSON.stringify([
+      { node: "node_a", state: { risk_class: "high" } },
+      { node: "node_a", state: { risk_class: "low" } }
+    ]))
+    const sim = await stargraph(["simulate", join(EXAMPLES, "fathom-rules", "graph.yaml"), "--fixtures", fixtures])
+    expect(sim.code).toBe(0)
+    expect(sim.lines).toEqual([
+      "fixture 1 node=node_a fired=[r-route-high-risk] → goto node_review (r-route-high-risk)",
+      "fixture 2 node=node_a fired=[r-route-low-risk] → goto node_ship (r-route-low-risk)"
+    ])
+    const rules = await stargraph(["validate", join(EXAMPLES, "fathom-rules", "graph.yaml"), "--rules"])
+    expect(rules.stdout).toMatch(/packs hello\.routing@1\.0\.0/)
+    expect(rules.stdout).toContain("(defrule r-route-high-risk")
+    expect(rules.stdout).toContain("(deftemplate risk_class (slot value)")
+  })
+
+  it("a bad rule is one line on stderr with the file, line and fix, exit 2", async () => {
+    const dir = tempDir()
+    const file = join(dir, "graph.yaml")
+    writeFileSync(file, readFileSync(join(EXAMPLES, "hello.yaml"), "utf8").replace("target: node_b", "target: node_c"))
+    const bad = await stargraph(["validate", file])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr.trim().split("\n")).toHaveLength(1)
+    expect(bad.stderr).toMatch(/IRValidationError: .*graph\.yaml:\d+ rules\[0\]\.then\[0\]\.target: goto to unknown node 'node_c' \(fix: use one of: node_a, node_b/)
+    writeFileSync(file, readFileSync(join(EXAMPLES, "hello.yaml"), "utf8").replace('when: "(initial-fact)"', 'when: "(initial-fact"'))
+    const unbalanced = await stargraph(["validate", file])
+    expect(unbalanced.code).toBe(2)
+    expect(unbalanced.stderr).toMatch(/RuleError\[parse\]: .*graph\.yaml:\d+:\d+ defrule r-advance/)
+  })
+})
