@@ -33,7 +33,13 @@ try {
 }
 
 const buildId = /^\/\/ stargraph-build:(\w+)/.exec(source)?.[1] ?? "dev"
-const command = /^-{0,2}[a-z][a-z-]{0,30}$/.test(process.argv[2] ?? "") ? process.argv[2].replace(/^-+/, "") : "default"
+// One cache per command; every `--help`/`-h` shares one ("help"): it runs other code than
+// the command it names, and a cache is written only once per build.
+const command = process.argv.slice(2).some((a) => a === "--help" || a === "-h")
+  ? "help"
+  : /^-{0,2}[a-z][a-z-]{0,30}$/.test(process.argv[2] ?? "")
+  ? process.argv[2].replace(/^-+/, "")
+  : "default"
 
 const cacheRoot = () => {
   if (process.env.NODE_DISABLE_COMPILE_CACHE) return undefined

@@ -28,6 +28,7 @@ import { execFileSync } from "node:child_process"
 import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname, join, resolve } from "node:path"
+import { pathToFileURL } from "node:url"
 import { Script } from "node:vm"
 
 const ROOT = resolve(import.meta.dirname, "..")
@@ -75,9 +76,45 @@ const noFastCheck = {
 /** Dynamic `import(` left in the output: externals and computed specifiers. */
 const DYNAMIC_IMPORT = /(?<![\w$.])import\((?=["'`\w$])/g
 
+/**
+ * The output of every argv the parser answers by itself (`--help`, `<command> --help`,
+ * `-h`, `--version`), rendered by @effect/cli's own renderer on the real commands
+ * (`renderBuiltIn` in src/cli/app.ts), ANSI codes included: src/cli/main.ts prints it
+ * without loading effect or @effect/cli (about 60 ms CPU and 11 MB of --help were
+ * @effect/printer laying the help out). Keyed by `JSON.stringify(args)`.
+ */
+const renderBuiltIns = async (esbuild) => {
+  const result = await esbuild.build({
+    absWorkingDir: ROOT,
+    entryPoints: ["src/cli/app.ts"],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    write: false,
+    outfile: "app.mjs",
+    external: ["better-sqlite3", "tsx", "tsx/*", "esbuild"],
+    plugins: [noConfigFileParsers, noFastCheck],
+    logLevel: "warning"
+  })
+  // Inside the repository, so the bundle's externals resolve from its node_modules.
+  const tmp = join(ROOT, "dist", `.render-built-ins.${process.pid}.mjs`)
+  mkdirSync(dirname(tmp), { recursive: true })
+  writeFileSync(tmp, result.outputFiles[0].text)
+  try {
+    const app = await import(pathToFileURL(tmp).href)
+    const output = {}
+    for (const args of app.BUILT_IN_ARGS) output[JSON.stringify(args)] = await app.renderBuiltIn(args)
+    return output
+  } finally {
+    rmSync(tmp, { force: true })
+  }
+}
+
 /** The CLI: one CommonJS file for bin/stargraph.js. */
 const buildCli = async () => {
   const esbuild = await import("esbuild")
+  const builtIns = await renderBuiltIns(esbuild)
   const result = await esbuild.build({
     absWorkingDir: ROOT,
     entryPoints: ["src/cli/main.ts"],
@@ -91,10 +128,14 @@ const buildCli = async () => {
     minifyWhitespace: true,
     minifySyntax: true,
     legalComments: "eof",
-    external: ["better-sqlite3", "tsx", "tsx/*"],
+    external: ["better-sqlite3", "tsx", "tsx/*", "esbuild"],
     plugins: [noConfigFileParsers, noFastCheck],
-    define: { "import.meta.url": "__stargraph_import_meta_url" },
-    banner: { js: "var __stargraph_import_meta_url=require(\"node:url\").pathToFileURL(__filename).href;" },
+    // An identifier, not the object: esbuild would make a JSON define a module that every
+    // module's initialiser calls.
+    define: { "import.meta.url": "__stargraph_import_meta_url", __STARGRAPH_BUILT_IN_OUTPUT__: "__stargraph_built_in_output" },
+    banner: {
+      js: `var __stargraph_import_meta_url=require("node:url").pathToFileURL(__filename).href;var __stargraph_built_in_output=${JSON.stringify(builtIns)};`
+    },
     logLevel: "warning",
     logOverride: { "empty-import-meta": "error" },
     metafile: true
@@ -119,7 +160,7 @@ const buildCli = async () => {
   renameSync(tmp, out)
   // What went into the bundle (for `esbuild --analyze`-style looks); not packed.
   writeFileSync(join(ROOT, "dist", "cli-meta.json"), JSON.stringify(result.metafile))
-  return { bytes: code.length, dynamicImports: rewritten, id }
+  return { bytes: code.length, dynamicImports: rewritten, id, builtIns: Object.keys(builtIns).length }
 }
 
 const t0 = performance.now()

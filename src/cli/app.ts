@@ -5,31 +5,45 @@
  * no ANSI codes when stdout is not a TTY or `NO_COLOR` is set; a stdout closed by its
  * reader (`| head -1`) ends quietly.
  *
- *   cli(process.argv).pipe(Effect.provide(NodeContext.layer), NodeRuntime.runMain)
+ * `main.ts` imports this module only when the argv is not one whose output the build
+ * rendered ahead of time (`--help`, `<command> --help`, `--version`: see `renderBuiltIn`
+ * and scripts/build.mjs), so those never load `@effect/cli`.
  */
 import { CliConfig, Command, HelpDoc, ValidationError } from "@effect/cli"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { STARGRAPH_VERSION } from "../version.js"
 import { stargraph } from "./commands.js"
 import { ExitCode, setExit } from "./exit.js"
 import { colorAllowed, quietOnClosedPipe, stripAnsi } from "./terminal.js"
 
 /** The console the parser prints through: help without colour where colour is off; its own error output dropped (see `cli`). */
-const parserConsole = (base: Console.Console): Console.Console => {
-  const color = colorAllowed()
-  return {
-    ...base,
-    log: (...args) => base.log(...args.map((a) => (typeof a === "string" && !color ? stripAnsi(a) : a))),
-    error: () => Effect.void
-  }
-}
+const parserConsole = (base: Console.Console, color: boolean): Console.Console => ({
+  ...base,
+  log: (...args) => base.log(...args.map((a) => (typeof a === "string" && !color ? stripAnsi(a) : a))),
+  error: () => Effect.void
+})
 
 /** One line out of a parser message (`HelpDoc`), without ANSI codes. */
 export const oneLine = (doc: HelpDoc.HelpDoc): string =>
   stripAnsi(HelpDoc.toAnsiText(doc)).split("\n").map((l) => l.trim()).filter((l) => l.length > 0).join(" ")
 
-const COMMANDS = new Set(["run", "resume", "inspect", "list", "cancel", "validate", "replay", "serve"])
+/** The subcommands' names (as in commands.ts). */
+export const COMMAND_NAMES = ["run", "resume", "inspect", "list", "cancel", "validate", "replay", "serve"] as const
+const COMMANDS = new Set<string>(COMMAND_NAMES)
+
+/** The argvs (after the script) whose whole output the parser produces by itself, and the build renders ahead of time. */
+export const BUILT_IN_ARGS: ReadonlyArray<ReadonlyArray<string>> = [
+  ["--help"],
+  ["-h"],
+  ["--version"],
+  ...COMMAND_NAMES.flatMap((name) => [[name, "--help"], [name, "-h"]])
+]
 
 /** Where to look for the right usage: the subcommand's help when one was named. */
 const helpHint = (argv: ReadonlyArray<string>): string => {
@@ -37,11 +51,15 @@ const helpHint = (argv: ReadonlyArray<string>): string => {
   return command === undefined ? "stargraph --help" : `stargraph ${command} --help`
 }
 
-const app = (argv: ReadonlyArray<string>) =>
+/** The parser and its configuration, for `commands` (the root command with its handlers wrapped). */
+const parse = <Name extends string, R, E, A>(commands: Command.Command<Name, R, E, A>, argv: ReadonlyArray<string>) =>
+  Command.run(commands, { name: "stargraph", version: STARGRAPH_VERSION })(argv).pipe(Effect.provide(CliConfig.layer({ showBuiltIns: false })))
+
+const app = (argv: ReadonlyArray<string>, color: boolean) =>
   Effect.consoleWith((base) => {
     const commands = stargraph.pipe(Command.transformHandler((handler) => Effect.withConsole(handler, base)))
-    return Command.run(commands, { name: "stargraph", version: STARGRAPH_VERSION })(argv).pipe(
-      Effect.withConsole(parserConsole(base)),
+    return parse(commands, argv).pipe(
+      Effect.withConsole(parserConsole(base, color)),
       Effect.catchIf(ValidationError.isValidationError, (error) =>
         Effect.zipRight(
           Console.error(`error: ${oneLine(error.error) || "invalid arguments"} (fix: see ${helpHint(argv)})`),
@@ -54,5 +72,52 @@ const app = (argv: ReadonlyArray<string>) =>
 export const cli = (argv: ReadonlyArray<string>) =>
   Effect.suspend(() => {
     quietOnClosedPipe()
-    return app(argv)
-  }).pipe(Effect.provide(CliConfig.layer({ showBuiltIns: false })))
+    return app(argv, colorAllowed())
+  })
+
+/**
+ * What the commands need from the platform: files, paths and the terminal (the parser's
+ * prompts). Not `NodeContext.layer`, which also builds a command executor and a worker
+ * manager that nothing here uses.
+ */
+const platform = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)
+
+/** Run the whole command for `argv` and exit with its code (the entry's slow path). */
+export const main = (argv: ReadonlyArray<string>): void => {
+  // The OpenTelemetry SDK is loaded only when an OTLP endpoint is configured.
+  const tracing = process.env["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    ? Layer.unwrapEffect(Effect.promise(() => import("../telemetry/Tracing.js").then((t) => t.layerFromEnv())))
+    : Layer.empty
+  cli(argv).pipe(
+    Effect.provide(Layer.merge(platform, tracing)),
+    NodeRuntime.runMain({ disableErrorReporting: false })
+  )
+}
+
+/**
+ * The exact stdout of `stargraph ...args` for an argv the parser answers by itself
+ * (`--help`, `<command> --help`, `--version`), as @effect/cli renders it, ANSI codes
+ * included (the caller strips them where colour is off, as `cli` does): what
+ * scripts/build.mjs embeds in the bundle so `main.ts` can print it without loading the
+ * parser. Fails when the argv runs a command instead.
+ */
+export const renderBuiltIn = (args: ReadonlyArray<string>): Promise<string> => {
+  const out: Array<string> = []
+  let ran = false
+  const capture: Console.Console = {
+    ...Effect.runSync(Effect.console),
+    log: (...parts) => Effect.sync(() => void out.push(`${parts.join(" ")}\n`)),
+    error: (...parts) => Effect.sync(() => void out.push(`stderr: ${parts.join(" ")}\n`))
+  }
+  const commands = stargraph.pipe(Command.transformHandler(() => Effect.sync(() => void (ran = true))))
+  return Effect.runPromise(
+    parse(commands, ["node", "stargraph", ...args]).pipe(
+      Effect.withConsole(capture),
+      Effect.provide(platform)
+    )
+  ).then(() => {
+    const text = out.join("")
+    if (ran || text.includes("stderr: ")) throw new Error(`stargraph ${args.join(" ")} is not answered by the parser alone`)
+    return text
+  })
+}

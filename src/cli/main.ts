@@ -1,20 +1,26 @@
-/** Entry point of the `stargraph` command. */
-import { Command } from "@effect/cli"
-import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import { STARGRAPH_VERSION } from "../version.js"
-import { stargraph } from "./commands.js"
+/**
+ * Entry point of the `stargraph` command.
+ *
+ * `--help`, `<command> --help` (or `-h`) and `--version` print text that scripts/build.mjs
+ * rendered with @effect/cli's own renderer when it built the bundle (`renderBuiltIn` in
+ * app.ts), byte for byte what the parser would print, ANSI codes stripped where colour is
+ * off exactly as `app.ts` does: these never load effect or @effect/cli. Everything else
+ * imports `app.ts` (a lazy part of the bundle) and runs the parser and the command.
+ * Without the build (the sources run directly) every argv takes the parser.
+ */
+import { colorAllowed, quietOnClosedPipe, stripAnsi } from "./terminal.js"
 
-const cli = Command.run(stargraph, { name: "stargraph", version: STARGRAPH_VERSION })
+/** Set by scripts/build.mjs: stdout of `stargraph <args>` keyed by `JSON.stringify(args)`. */
+declare const __STARGRAPH_BUILT_IN_OUTPUT__: { readonly [args: string]: string } | undefined
 
-// The OpenTelemetry SDK is loaded only when an OTLP endpoint is configured.
-const tracing = process.env["OTEL_EXPORTER_OTLP_ENDPOINT"]
-  ? Layer.unwrapEffect(Effect.promise(() => import("../telemetry/Tracing.js").then((t) => t.layerFromEnv())))
-  : Layer.empty
+const args = process.argv.slice(2)
+const rendered = typeof __STARGRAPH_BUILT_IN_OUTPUT__ === "undefined" ? undefined : __STARGRAPH_BUILT_IN_OUTPUT__
+const key = JSON.stringify(args)
+const text = rendered !== undefined && args.length <= 2 && Object.hasOwn(rendered, key) ? rendered[key] : undefined
 
-cli(process.argv).pipe(
-  Effect.provide(Layer.merge(NodeContext.layer, tracing)),
-  NodeRuntime.runMain({ disableErrorReporting: false })
-)
+if (text !== undefined) {
+  quietOnClosedPipe()
+  process.stdout.write(colorAllowed() ? text : stripAnsi(text))
+} else {
+  void import("./app.js").then((app) => app.main(process.argv))
+}
