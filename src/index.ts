@@ -31,6 +31,19 @@ export { canonicalJson, graphHash, hashJson, runtimeHash, sha256 } from "./ir/ha
 export type { CompiledStateSchema, FieldInfo, State } from "./ir/stateSchema.js"
 
 export type { NodeContext, NodeFunction, RouterFunction } from "./nodes/executors.js"
+
+// Rules route transitions: the CLIPS-dialect engine, a graph's rule program, packs, sessions.
+export * as Clips from "./fathom/clips/index.js"
+export * as FathomAdapter from "./fathom/FathomAdapter.js"
+export { RuleEngine, type RuleEngineShape } from "./fathom/RuleEngine.js"
+export type { RouteInput, RuleSession } from "./fathom/RuleSession.js"
+export type { MirroredField, RuleProgram, RuleSource } from "./fathom/program.js"
+export { Decision, describeDecision, RuleFiring, SideEffect, StepRules } from "./fathom/Decision.js"
+export { FactSpec, FactsSnapshot, factDelta, renderStored } from "./fathom/facts.js"
+export { type LoadedPack, loadPacks, type PackOptions, signPack, treeHash, verifyPack } from "./fathom/packs.js"
+export * as IRRules from "./ir/rules.js"
+export { MirrorAnnotationId } from "./ir/stateSchema.js"
+export { dryRun, type DryRun, type Fixture, simulate, type Simulated } from "./runtime/dryRun.js"
 export * from "./runtime/events.js"
 export { type Control, type DriveInput, RunLoop, type RunLoopShape } from "./runtime/RunLoop.js"
 export { AuditSink, type AuditRecord, type AuditSinkShape, jsonl as auditJsonl } from "./telemetry/AuditSink.js"
@@ -58,6 +71,16 @@ export * as WebhookTrigger from "./triggers/WebhookTrigger.js"
 export * as TriggerHost from "./triggers/TriggerHost.js"
 export * as ProjectConfig from "./triggers/ProjectConfig.js"
 export { discoverPackagePlugins, loadPlugin, type PluginRef } from "./triggers/plugins.js"
+export {
+  type CheckpointerFacade,
+  type EnqueuedRun,
+  makePluginDeps,
+  type PluginDeps,
+  type PluginRoute,
+  type PluginTrigger,
+  type RegistryFacade,
+  type SchedulerFacade
+} from "./triggers/PluginDeps.js"
 
 export * as Serve from "./serve/server.js"
 export { envelopeOf, statusOf } from "./triggers/httpError.js"

@@ -6,6 +6,7 @@
  * rows survive restarts and are picked up again; shutdown drains in-flight runs.
  */
 import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -325,6 +326,18 @@ export const make = (
         const graph = yield* Effect.either(registry.get(row.graph_id))
         if (Either.isLeft(graph)) continue
         yield* offer({ runId: row.run_id, graph: graph.right, actor: "scheduler", claim: true })
+      }
+      // Runs waiting for input past their interrupt's deadline: resume them, which applies
+      // the interrupt's on_timeout (halt, or goto a node).
+      if (options.pickUpPending !== false) {
+        const now = yield* Clock.currentTimeMillis
+        const waiting = yield* checkpointer.listRuns({ status: "awaiting-input", limit: 500 })
+        for (const run of waiting.runs) {
+          const deadline = run.waiting?.deadline
+          if (deadline === undefined || now < Date.parse(deadline) || known.has(run.run_id)) continue
+          const graph = yield* Effect.either(registry.get(run.graph_id))
+          if (Either.isRight(graph)) yield* offer({ runId: run.run_id, graph: graph.right, actor: "timeout", claim: false })
+        }
       }
       // Settle waiters for runs another process drove.
       for (const runId of [...waiters.keys()]) {

@@ -198,3 +198,30 @@ describe("run records through the Scheduler", () => {
     expect(started.map((e) => e["resumed"])).toEqual([false, true])
   })
 })
+
+describe("interrupt timeouts in a server", () => {
+  it("a run waiting past its interrupt's deadline is resumed by the Scheduler and follows on_timeout", async () => {
+    const filename = join(tempDir(), "timeouts.sqlite")
+    const result = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.make({
+        ir_version: "1.0.0",
+        id: "run:timeout",
+        state_schema: { message: "str" },
+        nodes: [{ id: "ask", kind: "echo" }, { id: "late", kind: "halt" }, { id: "answered", kind: "halt" }],
+        rules: [{ id: "wait", when: { node: "ask" }, then: [{ kind: "interrupt", prompt: "Quick!", timeout: 0.1, on_timeout: "goto:late" }] }]
+      })
+      return yield* Effect.gen(function*() {
+        const scheduler = yield* Scheduler.Scheduler
+        const enqueued = yield* scheduler.enqueue(graph.id, { message: "x" })
+        const waiting = yield* Deferred.await(enqueued.summary)
+        yield* Effect.sleep("400 millis")
+        const after = yield* scheduler.await(enqueued.runId)
+        const checkpoints = yield* Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(enqueued.runId))
+        return { waiting, after, nodes: checkpoints.map((c) => c.node) }
+      }).pipe(Effect.provide(stack(filename, [graph], { pollIntervalMs: 50 })))
+    }))
+    expect(result.waiting.status).toBe("awaiting-input")
+    expect(result.after.status).toBe("done")
+    expect(result.nodes).toEqual(["__input__", "ask", "__timeout__", "late"])
+  })
+})

@@ -12,19 +12,10 @@
  */
 import { readdir } from "node:fs/promises"
 import { resolve } from "node:path"
-import { idempotencyKeyOf, type TriggerEvent } from "stargraph"
+import { idempotencyKeyOf, type PluginDeps, type TriggerEvent } from "stargraph"
 
-/** The part of the plugin deps this trigger uses (`PluginDeps` in src/triggers/PluginDeps.ts). */
-interface Deps {
-  readonly scheduler: {
-    enqueue(
-      graphId: string,
-      params: { readonly [field: string]: unknown },
-      options?: { readonly idempotencyKey?: string; readonly actor?: string }
-    ): Promise<{ readonly runId: string; readonly deduplicated: boolean }>
-  }
-  readonly config: { readonly [key: string]: unknown }
-}
+/** What `init` receives: the Promise-facing scheduler and checkpointer, and this plugin's config. */
+type Deps = PluginDeps
 
 export class FilesystemWatchTrigger {
   private scheduler: Deps["scheduler"] | undefined
