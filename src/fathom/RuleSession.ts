@@ -8,16 +8,14 @@
  * (and the engine runs again, until nothing more happens); the rest decide the node's
  * routing.
  */
-import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
-import * as Option from "effect/Option"
 import { RuleError } from "../errors.js"
 import { evaluate } from "../ir/condition.js"
 import type { State } from "../ir/stateSchema.js"
 import * as Clips from "./clips/index.js"
-import { choose, type Decision, type RuleFiring, type SideEffect, type StepRules } from "./Decision.js"
+import { choose, type Decision, type RuleFiring, type SideEffect, type StepRules, timeoutMs } from "./Decision.js"
 import { compact, expand, type FactSpec, type FactsSnapshot } from "./facts.js"
-import { PROVENANCE_SLOTS, type RuleProgram } from "./program.js"
+import { type CompiledAction, PROVENANCE_SLOTS, type RuleProgram } from "./program.js"
 
 /** What `route` needs to know about the step. */
 export interface RouteInput {
@@ -67,18 +65,6 @@ const text = (v: Clips.Value | undefined): string =>
   v === undefined ? "" : v.type === "STRING" || v.type === "SYMBOL" ? v.value : Clips.renderValue(v)
 
 const slot = (fact: Clips.Fact, name: string): Clips.Value | undefined => fact.slots.find(([n]) => n === name)?.[1]
-
-/** Seconds, an ISO 8601 duration (`PT10M`), or an Effect duration (`10 minutes`) → ms. */
-export const timeoutMs = (raw: string): number | undefined => {
-  if (raw === "") return undefined
-  if (/^\d+(\.\d+)?$/.test(raw)) return Number(raw) * 1000
-  const iso = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/.exec(raw)
-  if (iso && raw !== "P" && raw !== "PT") {
-    const [, d, h, m, s] = iso
-    return ((Number(d ?? 0) * 24 + Number(h ?? 0)) * 60 + Number(m ?? 0)) * 60_000 + Number(s ?? 0) * 1000
-  }
-  return Option.getOrUndefined(Option.map(Duration.decodeUnknown(raw), Duration.toMillis))
-}
 
 /** An `assert` action's slots (JSON object text; empty: none), or undefined when malformed. */
 const parseSlots = (raw: string): Record<string, unknown> | undefined => {
@@ -186,20 +172,26 @@ const readAction = (fact: Clips.Fact, nodes: ReadonlySet<string>): Either.Either
   }
 }
 
-/** An engine with a program loaded, and the state its `stargraph-case` function reads. */
+/** An engine with a program loaded, the state its `stargraph-case` function reads, and the actions its rules handed over. */
 export interface LoadedEngine {
   readonly engine: Clips.Engine
-  readonly current: { state: State }
+  readonly current: { state: State; readonly calls: Array<readonly [index: number, args: ReadonlyArray<Clips.Value>]> }
 }
 
 /** Load a program into a new engine (compiling its network: the expensive part, done once per engine). */
 export const load = (program: RuleProgram): Either.Either<LoadedEngine, RuleError> => {
   const engine = Clips.makeEngine()
-  const current = { state: {} as State }
+  const current: LoadedEngine["current"] = { state: {}, calls: [] }
   engine.registerFunction("stargraph-case", (args) => {
     const [edge, index] = args.map((a) => (a.type === "INTEGER" ? a.value : -1))
     const condition = program.cases.get(`${edge}:${index}`)
     return Clips.bool(condition !== undefined && evaluate(condition, current.state))
+  })
+  // Compiled rules hand over their actions by index (see program.ts); the runtime reads them after the run.
+  engine.registerFunction("stargraph-act", (args) => {
+    const [index, ...rest] = args
+    if (index?.type === "INTEGER") current.calls.push([index.value, rest])
+    return Clips.TRUE
   })
   for (const p of program.programs) {
     const loaded = engine.load(p)
@@ -218,6 +210,7 @@ export const open = (program: RuleProgram, restored?: FactsSnapshot, loaded?: Lo
   if (Either.isLeft(ready)) return Either.left(ready.left)
   const { current, engine } = ready.right
   current.state = {}
+  current.calls.length = 0
   if (restored === undefined) {
     engine.reset()
   } else {
@@ -323,39 +316,57 @@ export const open = (program: RuleProgram, restored?: FactsSnapshot, loaded?: Lo
             fix: "make the assert/retract actions of these rules stop: match on a fact they retract, or test that the fact is not there yet"
           }))
         }
+        current.calls.length = 0
         const ran = engine.run()
         if (Either.isLeft(ran)) return Either.left(ran.left)
         for (const f of ran.right.firings) firings.push({ rule: f.rule, facts: f.factIds, node })
-        const actions = engine.factsOf("stargraph_action")
         let applied = 0
-        for (const fact of actions) {
+        const effect = (e: Extract<CompiledAction, { _tag: "assert" | "retract" }>) => {
+          if (e._tag === "assert") {
+            const done = assertSpec(e.fact)
+            if (Either.isLeft(done)) return Either.left(done.left)
+            effects.push({ kind: "assert", rule: e.rule, fact: e.text })
+          } else {
+            const count = retractPattern(e.pattern)
+            if (Either.isLeft(count)) return Either.left(count.left)
+            effects.push({ kind: "retract", rule: e.rule, fact: e.pattern, count: count.right })
+          }
+          applied++
+          return Either.void
+        }
+        // Compiled rules' actions, in firing order; then actions asserted as facts.
+        for (const [index, args] of current.calls.splice(0)) {
+          const compiled = program.actions[index]
+          if (compiled === undefined) continue
+          if (compiled._tag === "decision") {
+            routing.push(compiled.decision)
+          } else if (compiled._tag === "route") {
+            const returned = args.flatMap((a) => (a.type === "MULTIFIELD" ? a.value : [a])).map(text)
+            routing.push({ _tag: "parallel", targets: [...new Set([...compiled.static, ...returned])], join: "", strategy: "all", rule: compiled.rule })
+          } else {
+            const done = effect(compiled)
+            if (Either.isLeft(done)) return Either.left(done.left)
+          }
+        }
+        for (const fact of engine.factsOf("stargraph_action")) {
           engine.retract(fact.id)
           const action = readAction(fact, nodes)
           if (Either.isLeft(action)) return Either.left(action.left)
           const a = action.right
           if (a === undefined) continue
-          if ("effect" in a) {
-            const rule = text(slot(a.fact, "rule_id"))
-            if (a.effect === "assert") {
-              const template = text(slot(a.fact, "fact"))
-              const raw = text(slot(a.fact, "slots"))
-              const slots = parseSlots(raw)
-              if (slots === undefined) {
-                return Either.left(runtimeError(`rule ${rule} asserted slots that are not a JSON object: ${raw}`, "write the slots as a JSON object", rule))
-              }
-              const done = assertSpec(template.trim().startsWith("(") ? template : { template, slots })
-              if (Either.isLeft(done)) return Either.left(done.left)
-              effects.push({ kind: "assert", rule, fact: template.trim().startsWith("(") ? template : `(${template}${Object.entries(slots).map(([k, v]) => ` (${k} ${Clips.renderValue(Clips.fromJs(v))})`).join("")})` })
-            } else {
-              const pattern = text(slot(a.fact, "pattern"))
-              const count = retractPattern(pattern)
-              if (Either.isLeft(count)) return Either.left(count.left)
-              effects.push({ kind: "retract", rule, fact: pattern, count: count.right })
-            }
-            applied++
-          } else {
+          if (!("effect" in a)) {
             routing.push(a)
+            continue
           }
+          const rule = text(slot(a.fact, "rule_id"))
+          const raw = text(slot(a.fact, "slots"))
+          const slots = parseSlots(raw)
+          if (slots === undefined) return Either.left(runtimeError(`rule ${rule} asserted slots that are not a JSON object: ${raw}`, "write the slots as a JSON object", rule))
+          const template = text(slot(a.fact, "fact"))
+          const done = effect(a.effect === "assert"
+            ? { _tag: "assert", rule, fact: template.trim().startsWith("(") ? template : { template, slots }, text: template.trim().startsWith("(") ? template : `(${template}${Object.entries(slots).map(([k, v]) => ` (${k} ${Clips.renderValue(Clips.fromJs(v))})`).join("")})` }
+            : { _tag: "retract", rule, pattern: text(slot(a.fact, "pattern")) })
+          if (Either.isLeft(done)) return Either.left(done.left)
         }
         if (applied === 0) break
       }

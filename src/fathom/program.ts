@@ -20,7 +20,9 @@ import { type Action, type RuleSpec } from "../ir/rules.js"
 import type { FieldInfo } from "../ir/stateSchema.js"
 import type { Topology } from "../ir/topology.js"
 import * as Clips from "./clips/index.js"
-import { clipsString, isSymbolText } from "./literals.js"
+import { type Decision, describeDecision, timeoutMs } from "./Decision.js"
+import type { FactSpec } from "./facts.js"
+import { isSymbolText } from "./literals.js"
 import type { LoadedPack } from "./packs.js"
 import { compileWhen } from "./when.js"
 
@@ -71,6 +73,8 @@ export interface RuleProgram {
   readonly edgeMode: boolean
   /** The graph's node ids, in declaration order. */
   readonly nodeIds: ReadonlyArray<string>
+  /** Compiled rules' actions, by the index their `(stargraph-act <n>)` call passes. */
+  readonly actions: ReadonlyArray<CompiledAction>
 }
 
 const builtinText = `; Stargraph's templates
@@ -99,55 +103,86 @@ const evidenceText = `(deftemplate stargraph.evidence "an answer to an interrupt
   (slot run_id) (slot step) (slot node) (slot actor) (slot data) (slot text))
 `
 
-/** The RHS that asserts one action of rule `rule`. */
-export const actionText = (action: Action, rule: string): string => {
-  const slots: Array<string> = [`(kind ${action.kind})`]
+/**
+ * A compiled rule's action: the rule, and the decision (or fact effect) it makes, built
+ * once. Compiled rules hand their actions to the runtime through `(stargraph-act <n>)`
+ * (no fact is asserted and retracted for them); a rule that asserts a `stargraph_action`
+ * fact itself (a pack's `.clp`) is read the same way.
+ */
+export type CompiledAction =
+  | { readonly _tag: "decision"; readonly decision: Decision }
+  | { readonly _tag: "assert"; readonly rule: string; readonly fact: FactSpec; readonly text: string }
+  | { readonly _tag: "retract"; readonly rule: string; readonly pattern: string }
+  /** A router's fan-out: `static` targets plus those the router returned (the call's arguments). */
+  | { readonly _tag: "route"; readonly rule: string; readonly static: ReadonlyArray<string> }
+
+/** The decision (or fact effect) of an IR action of rule `rule`. */
+export const compileAction = (action: Action, rule: string): CompiledAction => {
   switch (action.kind) {
     case "goto":
-      slots.push(`(target ${clipsString(action.target)})`)
-      break
+      return { _tag: "decision", decision: { _tag: "goto", target: action.target, rule } }
     case "halt":
-      if (action.reason !== undefined) slots.push(`(reason ${clipsString(action.reason)})`)
-      break
+      return { _tag: "decision", decision: { _tag: "halt", reason: action.reason ?? "", rule } }
     case "parallel":
-      slots.push(`(targets ${action.targets.map(clipsString).join(" ")})`)
-      if (action.join !== undefined) slots.push(`(join ${clipsString(action.join)})`)
-      if (action.strategy !== undefined) slots.push(`(strategy ${clipsString(action.strategy)})`)
-      break
+      return { _tag: "decision", decision: { _tag: "parallel", targets: action.targets, join: action.join ?? "", strategy: action.strategy ?? "all", rule } }
     case "retry":
-      slots.push(`(target ${clipsString(action.target)})`, `(backoff_ms ${action.backoff_ms ?? 0})`)
-      break
-    case "assert":
-      slots.push(`(fact ${clipsString(action.fact)})`)
-      if (action.slots !== undefined) slots.push(`(slots ${clipsString(typeof action.slots === "string" ? action.slots : JSON.stringify(action.slots))})`)
-      break
+      return { _tag: "decision", decision: { _tag: "retry", target: action.target, backoff_ms: action.backoff_ms ?? 0, rule } }
+    case "interrupt": {
+      const timeout = action.timeout === undefined ? undefined : timeoutMs(String(action.timeout))
+      return {
+        _tag: "decision",
+        decision: {
+          _tag: "interrupt",
+          prompt: action.prompt,
+          payload: action.interrupt_payload ?? {},
+          ...(timeout !== undefined ? { timeout_ms: timeout } : {}),
+          on_timeout: action.on_timeout ?? "halt",
+          ...(action.response_field !== undefined ? { response_field: action.response_field } : {}),
+          rule
+        }
+      }
+    }
+    case "assert": {
+      const slots = typeof action.slots === "string" ? (action.slots.trim() === "" ? {} : JSON.parse(action.slots) as Record<string, unknown>) : action.slots ?? {}
+      const fact: FactSpec = action.fact.trim().startsWith("(") ? action.fact : { template: action.fact, slots }
+      return { _tag: "assert", rule, fact, text: typeof fact === "string" ? fact : `(${fact.template}${Object.entries(slots).map(([k, v]) => ` (${k} ${JSON.stringify(v)})`).join("")})` }
+    }
     case "retract":
-      slots.push(`(pattern ${clipsString(action.pattern)})`)
-      break
-    case "interrupt":
-      slots.push(`(prompt ${clipsString(action.prompt)})`)
-      if (action.interrupt_payload !== undefined) slots.push(`(payload ${clipsString(JSON.stringify(action.interrupt_payload))})`)
-      if (action.timeout !== undefined) slots.push(`(timeout ${clipsString(String(action.timeout))})`)
-      if (action.on_timeout !== undefined) slots.push(`(on_timeout ${clipsString(action.on_timeout)})`)
-      if (action.response_field !== undefined) slots.push(`(response_field ${clipsString(action.response_field)})`)
-      break
+      return { _tag: "retract", rule, pattern: action.pattern }
   }
-  slots.push(`(rule_id ${clipsString(rule)})`)
-  return `(assert (stargraph_action ${slots.join(" ")}))`
 }
 
-/** One routing action for a set of edge targets: a goto, a fan-out, or the end of the branch. */
-const edgeAction = (targets: ReadonlyArray<string>, rule: string): string => {
-  const live = [...new Set(targets.filter((t) => t !== END))]
-  return actionText(
-    live.length === 0
-      ? { kind: "goto", target: END }
-      : live.length === 1
-      ? { kind: "goto", target: live[0]! }
-      : { kind: "parallel", targets: live as [string, ...Array<string>] },
-    rule
-  )
+/** Collects a program's compiled actions; each call site gets `(stargraph-act <n>)`. */
+const actionTable = () => {
+  const table: Array<CompiledAction> = []
+  const call = (compiled: CompiledAction, extra = ""): string => {
+    table.push(compiled)
+    const note = compiled._tag === "decision" ? describeDecision(compiled.decision) : compiled._tag === "route" ? "parallel (router targets)" : `${compiled._tag} ${compiled._tag === "assert" ? compiled.text : compiled.pattern}`
+    return `(stargraph-act ${table.length - 1}${extra}) ; ${note.replace(/[\r\n]+/g, " ")}\n`
+  }
+  return {
+    table,
+    /** The RHS call for an IR action of `rule`. */
+    action: (action: Action, rule: string) => call(compileAction(action, rule)),
+    /** One routing action for a set of edge targets: a goto, a fan-out, or the end of the branch. */
+    edges: (targets: ReadonlyArray<string>, rule: string) => {
+      const live = [...new Set(targets.filter((t) => t !== END))]
+      return call(compileAction(
+        live.length === 0
+          ? { kind: "goto", target: END }
+          : live.length === 1
+          ? { kind: "goto", target: live[0]! }
+          : { kind: "parallel", targets: live as [string, ...Array<string>] },
+        rule
+      ))
+    },
+    /** A router's fan-out: static targets and `$?targets`. */
+    route: (staticTargets: ReadonlyArray<string>, rule: string) =>
+      call({ _tag: "route", rule, static: staticTargets.filter((t) => t !== END) }, " $?targets")
+  }
 }
+
+type ActionTable = ReturnType<typeof actionTable>
 
 interface Piece {
   readonly text: string
@@ -158,7 +193,7 @@ interface Piece {
 }
 
 /** The rules an IR's `edges:` compile to, one group per node. */
-const edgePieces = (ir: IRDocument, topology: Topology, source: IRSource): { readonly pieces: Array<Piece>; readonly cases: Map<string, Condition> } => {
+const edgePieces = (ir: IRDocument, topology: Topology, source: IRSource, acts: ActionTable): { readonly pieces: Array<Piece>; readonly cases: Map<string, Condition> } => {
   const pieces: Array<Piece> = []
   const cases = new Map<string, Condition>()
   for (const node of ir.nodes) {
@@ -176,22 +211,21 @@ const edgePieces = (ir: IRDocument, topology: Topology, source: IRSource): { rea
         cases.set(`${e}:${j}`, c.when)
         const earlier = Array.from({ length: j }, (_, k) => `(test (not (stargraph-case ${e} ${k})))`).join(" ")
         const name = `edges-from-${id}-case-${j}`
-        rules.push({ name, origin: `edges[${e}].cases[${j}]`, text: `(defrule ${name}\n  ${head} ${earlier} (test (stargraph-case ${e} ${j}))\n  =>\n  ${edgeAction([...staticTargets, c.to], name)})` })
+        rules.push({ name, origin: `edges[${e}].cases[${j}]`, text: `(defrule ${name}\n  ${head} ${earlier} (test (stargraph-case ${e} ${j}))\n  =>\n  ${acts.edges([...staticTargets, c.to], name)})` })
       })
       const none = conditional.cases.map((_, k) => `(test (not (stargraph-case ${e} ${k})))`).join(" ")
       const name = `edges-from-${id}-default`
-      rules.push({ name, origin: `edges[${e}].default`, text: `(defrule ${name}\n  ${head} ${none}\n  =>\n  ${edgeAction([...staticTargets, ...(conditional.default !== undefined ? [conditional.default] : [])], name)})` })
+      rules.push({ name, origin: `edges[${e}].default`, text: `(defrule ${name}\n  ${head} ${none}\n  =>\n  ${acts.edges([...staticTargets, ...(conditional.default !== undefined ? [conditional.default] : [])], name)})` })
     } else if (conditional?._tag === "router") {
       const name = `edges-from-${id}-router`
       rules.push({
         name,
         origin: `edges[${conditional.edgeIndex}]`,
-        text: `(defrule ${name}\n  ${head} (stargraph-route (edge ${conditional.edgeIndex}) (targets $?targets))\n  =>\n  ` +
-          `(assert (stargraph_action (kind parallel) (targets ${staticTargets.filter((t) => t !== END).map(clipsString).join(" ")} $?targets) (rule_id ${clipsString(name)}))))`
+        text: `(defrule ${name}\n  ${head} (stargraph-route (edge ${conditional.edgeIndex}) (targets $?targets))\n  =>\n  ${acts.route(staticTargets, name)})`
       })
     } else {
       const name = `edges-from-${id}`
-      rules.push({ name, origin: edgeIndex >= 0 ? `edges[${edgeIndex}]` : `nodes[${topology.order.get(id)}]`, text: `(defrule ${name}\n  ${head}\n  =>\n  ${edgeAction(staticTargets, name)})` })
+      rules.push({ name, origin: edgeIndex >= 0 ? `edges[${edgeIndex}]` : `nodes[${topology.order.get(id)}]`, text: `(defrule ${name}\n  ${head}\n  =>\n  ${acts.edges(staticTargets, name)})` })
     }
     pieces.push({
       text: rules.map((r) => r.text).join("\n"),
@@ -246,7 +280,8 @@ const rulePiece = (
   rule: RuleSpec,
   index: number,
   context: { readonly nodes: ReadonlySet<string>; readonly fields: ReadonlyMap<string, FieldInfo> },
-  source: IRSource
+  source: IRSource,
+  acts: ActionTable
 ): Either.Either<Piece, IRValidationError> => {
   const path = ["rules", index]
   const lhs = compileWhen(rule.when, context)
@@ -259,13 +294,24 @@ const rulePiece = (
   }
   const whenLine = lineOf(source, [...path, "when"])
   // The pattern text starts on the rule's second line, so errors point at the YAML line of `when`.
-  const text = `(defrule ${rule.id}${rule.salience !== undefined ? ` (declare (salience ${rule.salience}))` : ""}\n${lhs.right}\n  =>\n  ${rule.then.map((a) => actionText(a, rule.id)).join("\n  ")})`
+  const text = `(defrule ${rule.id}${rule.salience !== undefined ? ` (declare (salience ${rule.salience}))` : ""}\n${lhs.right}\n  =>\n  ${rule.then.map((a) => acts.action(a, rule.id)).join("  ")})`
   return Either.right({
     text,
     file: source.file,
     line: whenLine === undefined ? undefined : whenLine - 1,
     sources: [{ rule: rule.id, kind: "rule", origin: `rules[${index}]`, file: source.file, line: whenLine }]
   })
+}
+
+/** Templates the rules of `program` match in their patterns (through and/or/not/exists/forall). */
+const matchedTemplates = (program: Clips.Program): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  const visit = (ce: Clips.CE) => {
+    if (ce.kind === "pattern") out.push(ce.relation)
+    else if (ce.kind !== "test") ce.children.forEach(visit)
+  }
+  for (const c of program.constructs) if (c.kind === "defrule") c.lhs.forEach(visit)
+  return out
 }
 
 const templateSlots = (program: Clips.Program): Array<[string, ReadonlyArray<string>]> =>
@@ -294,15 +340,47 @@ export const compileProgram = (input: {
     seenRules.set(rule.id, i)
   }
 
+  const edgeMode = ir.edges.length > 0
+  const acts = actionTable()
+  const { cases, pieces: edges } = edgeMode ? edgePieces(ir, topology, source, acts) : { cases: new Map<string, Condition>(), pieces: [] }
+  const tails: Array<Piece> = [...edges]
+  // A pack's YAML rules are written like inline ones, with the graph's nodes and fields.
+  for (const pack of packs) {
+    for (const [i, { file, rule }] of pack.rules.entries()) {
+      const piece = rulePiece(rule, i, context, { file }, acts)
+      if (Either.isLeft(piece)) return Either.left(piece.left)
+      tails.push({ ...piece.right, sources: piece.right.sources.map((s) => ({ ...s, kind: "pack", origin: `${pack.id}@${pack.version}` })) })
+    }
+  }
+  for (const [i, rule] of ir.rules.entries()) {
+    const piece = rulePiece(rule, i, context, source, acts)
+    if (Either.isLeft(piece)) return Either.left(piece.left)
+    tails.push(piece.right)
+  }
+
+  // Parse every piece on its own, so errors carry the right file and line.
+  const parse = (piece: Piece) =>
+    Clips.parseProgram(piece.text, { ...(piece.file !== undefined ? { file: piece.file } : {}), lineOffset: (piece.line ?? 1) - 1 })
+  const parsedTails: Array<Clips.Program> = []
+  for (const piece of tails) {
+    const parsed = parse(piece)
+    if (Either.isLeft(parsed)) return Either.left(parsed.left)
+    parsedTails.push(parsed.right)
+  }
+  const packPrograms = packs.flatMap((p) => p.programs.map((pr) => pr.program))
+  const matched = new Set([...packPrograms, ...parsedTails].flatMap(matchedTemplates))
+
   // Stargraph's templates (and the mirror templates) load first, so pack rules can match
-  // them; then the packs; then the edges and the inline rules.
+  // them; then the packs; then the edges and the inline rules. A field is mirrored when a
+  // rule can match it (or when it asks to be, `mirror: true`): a fact no rule can see
+  // would only cost time every step.
   const heads: Array<Piece> = [{ text: builtinText, sources: [] }]
-  const packTemplates = new Set(packs.flatMap((p) => p.programs.flatMap((pr) => templateSlots(pr.program).map(([name]) => name))))
+  const packTemplates = new Set(packPrograms.flatMap((p) => templateSlots(p).map(([name]) => name)))
   if (!packTemplates.has("stargraph.evidence")) heads.push({ text: evidenceText, sources: [] })
   const mirrored: Array<MirroredField> = []
   const mirrorLines: Array<string> = []
   for (const field of fields.values()) {
-    if (!field.mirror) continue
+    if (!field.mirror || !(field.mirrorAlways === true || matched.has(field.name))) continue
     if (!isSymbolText(field.name) || (BUILTIN_TEMPLATES as ReadonlyArray<string>).includes(field.name)) {
       return Either.left(irError(source, ["state_schema"], `state field '${field.name}' cannot be mirrored as a fact template`, "rename the field (letters, digits, '_', '-') or set mirror: false"))
     }
@@ -312,40 +390,16 @@ export const compileProgram = (input: {
     }
   }
   if (mirrorLines.length > 0) heads.push({ text: `; mirrored state fields\n${mirrorLines.join("\n")}\n`, sources: [] })
-  const edgeMode = ir.edges.length > 0
-  const { cases, pieces: edges } = edgeMode ? edgePieces(ir, topology, source) : { cases: new Map<string, Condition>(), pieces: [] }
-  const tails: Array<Piece> = [...edges]
-  // A pack's YAML rules are written like inline ones, with the graph's nodes and fields.
-  for (const pack of packs) {
-    for (const [i, { file, rule }] of pack.rules.entries()) {
-      const piece = rulePiece(rule, i, context, { file })
-      if (Either.isLeft(piece)) return Either.left(piece.left)
-      tails.push({ ...piece.right, sources: piece.right.sources.map((s) => ({ ...s, kind: "pack", origin: `${pack.id}@${pack.version}` })) })
-    }
-  }
-  for (const [i, rule] of ir.rules.entries()) {
-    const piece = rulePiece(rule, i, context, source)
-    if (Either.isLeft(piece)) return Either.left(piece.left)
-    tails.push(piece.right)
-  }
-
-  // Parse every piece on its own, so errors carry the right file and line.
-  const parse = (piece: Piece) =>
-    Clips.parseProgram(piece.text, { ...(piece.file !== undefined ? { file: piece.file } : {}), lineOffset: (piece.line ?? 1) - 1 })
   const ordered: Array<Clips.Program> = []
   for (const piece of heads) {
     const parsed = parse(piece)
     if (Either.isLeft(parsed)) return Either.left(parsed.left)
     ordered.push(parsed.right)
   }
-  for (const pack of packs) ordered.push(...pack.programs.map((p) => p.program))
-  for (const piece of tails) {
-    const parsed = parse(piece)
-    if (Either.isLeft(parsed)) return Either.left(parsed.left)
-    ordered.push(parsed.right)
-  }
+  ordered.push(...packPrograms, ...parsedTails)
   const probe = Clips.makeEngine()
   probe.registerFunction("stargraph-case", () => Clips.FALSE)
+  probe.registerFunction("stargraph-act", () => Clips.TRUE)
   for (const program of ordered) {
     const loaded = probe.load(program)
     if (Either.isLeft(loaded)) return Either.left(loaded.left)
@@ -365,7 +419,7 @@ export const compileProgram = (input: {
     ...packs.flatMap((p) => p.programs.map((pr) => `; pack ${p.id}@${p.version} (${pr.file})\n${pr.text.trim()}\n`)),
     ...tails.map((p) => p.text)
   ].join("\n")
-  return Either.right({ programs: ordered, text, rules, mirrored, templates, cases, packs, edgeMode, nodeIds: [...nodes] })
+  return Either.right({ programs: ordered, text, rules, mirrored, templates, cases, packs, edgeMode, nodeIds: [...nodes], actions: acts.table })
 }
 
 /** A RuleError for rule text the program could not take. */

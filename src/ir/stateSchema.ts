@@ -23,8 +23,13 @@ export interface FieldInfo {
   readonly reducer: Reducer
   /** Declared type when known (inline schemas); used for `--inputs` parsing and reducer checks. */
   readonly type: FieldType | undefined
-  /** Mirrored into the rule engine as a fact after every step (scalar fields unless opted out). */
+  /**
+   * Whether the field may be mirrored into the rule engine as a fact (scalar fields unless
+   * opted out with `mirror: false`). It is mirrored when a rule matches its template, or
+   * always when `mirrorAlways` (an explicit `mirror: true`).
+   */
   readonly mirror: boolean
+  readonly mirrorAlways?: boolean
 }
 
 /** The compiled state schema. */
@@ -223,7 +228,7 @@ export const compileInline = (
     }
     const problem = checkDefault(spec, path)
     if (problem) return Either.left(problem)
-    infos.set(name, { name, reducer, type: spec.type, mirror: spec.mirror ?? SCALAR_TYPES.has(spec.type) })
+    infos.set(name, { name, reducer, type: spec.type, mirror: spec.mirror ?? SCALAR_TYPES.has(spec.type), mirrorAlways: spec.mirror === true })
   }
   const schema = Schema.Struct(
     Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, property(v)]))
@@ -261,7 +266,7 @@ export const compileModuleSchema = (
   const infos = new Map<string, FieldInfo>()
   for (const ps of typeLiteral.propertySignatures) {
     const name = String(ps.name)
-    infos.set(name, { name, reducer: reducers?.[name] ?? "replace", type: undefined, mirror: mirrorOf(ps.type) })
+    infos.set(name, { name, reducer: reducers?.[name] ?? "replace", type: undefined, mirror: mirrorOf(ps.type), mirrorAlways: ps.type.annotations[MirrorAnnotationId] === true })
   }
   for (const name of Object.keys(reducers ?? {})) {
     if (!infos.has(name)) {

@@ -17,7 +17,6 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
 import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import {
   type CallRecord,
@@ -41,8 +40,8 @@ import {
 } from "../errors.js"
 import type { GraphDefinition } from "./GraphDefinition.js"
 import { describeDecision } from "../fathom/Decision.js"
-import { RuleEngine } from "../fathom/RuleEngine.js"
-import { assertEvidence } from "../fathom/RuleSession.js"
+import { RuleEngine, type RuleEngineShape } from "../fathom/RuleEngine.js"
+import { assertEvidence, type RuleSession } from "../fathom/RuleSession.js"
 import { END } from "../ir/schema.js"
 import type { State } from "../ir/stateSchema.js"
 import type { NodeOutcome } from "../nodes/executors.js"
@@ -151,15 +150,26 @@ const validateState = (graph: GraphDefinition): StateValidator => {
 
 const validators = new WeakMap<GraphDefinition, StateValidator>()
 
+/** The run's rule session, once opened (given back to the engine when the drive ends). */
+interface Held {
+  session: RuleSession | undefined
+}
+
 const drive = (input: DriveInput): Effect.Effect<RunSummary, RunFailure | CheckpointError> =>
   Effect.flatMap(TracingEnabled, (traced) =>
-    Effect.uninterruptible(Effect.scoped(
-      traced
-        ? Effect.withSpan(loop(input, true), "stargraph.run", { attributes: { run_id: input.run.run_id, graph_id: input.graph.id } })
-        : loop(input, false)
-    )))
+    Effect.flatMap(RuleEngine, (ruleEngine) => {
+      const held: Held = { session: undefined }
+      const body = loop(input, traced, ruleEngine, held)
+      return Effect.uninterruptible(
+        (traced ? Effect.withSpan(body, "stargraph.run", { attributes: { run_id: input.run.run_id, graph_id: input.graph.id } }) : body).pipe(
+          Effect.ensuring(Effect.sync(() => {
+            if (held.session !== undefined) ruleEngine.release(held.session)
+          }))
+        )
+      )
+    }))
 
-const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, RunFailure | CheckpointError, Scope.Scope> =>
+const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, held: Held): Effect.Effect<RunSummary, RunFailure | CheckpointError> =>
   Effect.gen(function*() {
     const { graph, checkpointer, emit, control } = input
     const validate = validateState(graph)
@@ -205,23 +215,26 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
         return yield* Effect.fail(error)
       })
 
-    /** Commit a step (batched while replaying), then track it as the latest. */
-    const commit = (checkpoint: Checkpoint, patch: Parameters<CheckpointerShape["updateRun"]>[1] | undefined, replayed: boolean) =>
-      Effect.gen(function*() {
+    /** Commit a step (batched while replaying), then track it as the latest (few Effect operations: it runs every step). */
+    const commit = (checkpoint: Checkpoint, patch: Parameters<CheckpointerShape["updateRun"]>[1] | undefined, replayed: boolean): Effect.Effect<void, CheckpointError> =>
+      Effect.suspend(() => {
+        const track = () => {
+          run = { ...run, ...patch, last_step: checkpoint.step }
+          state = checkpoint.state
+          next = checkpoint.next
+          joins = checkpoint.joins
+          groups = checkpoint.groups ?? []
+          step = checkpoint.step
+        }
         if (replayed && patch === undefined && unflushed.length < REPLAY_BATCH - 1) {
           unflushed.push(checkpoint)
-        } else {
-          const [first = checkpoint, ...rest] = [...unflushed, checkpoint]
-          unflushed = []
-          yield* checkpointer.commitSteps([first, ...rest], patch)
+          track()
+          return Effect.void
         }
-        run = { ...run, ...patch, last_step: checkpoint.step }
-        if (patch?.status) yield* input.setStatus(patch.status)
-        state = checkpoint.state
-        next = checkpoint.next
-        joins = checkpoint.joins
-        groups = checkpoint.groups ?? []
-        step = checkpoint.step
+        const [first = checkpoint, ...rest] = [...unflushed, checkpoint]
+        unflushed = []
+        const written = Effect.map(checkpointer.commitSteps([first, ...rest], patch), track)
+        return patch?.status ? Effect.zipRight(written, input.setStatus(patch.status)) : written
       })
 
     // Driven before this drive: steps were taken, it stopped (paused, waiting for input),
@@ -246,11 +259,10 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
     })
 
     // The run's working memory: fresh, or as the latest checkpoint left it.
-    const ruleEngine = yield* RuleEngine
     const opened = ruleEngine.open(graph.rules, input.checkpoint.facts)
     if (Either.isLeft(opened)) return yield* fail(opened.left)
     const session = opened.right
-    yield* Effect.addFinalizer(() => Effect.sync(() => ruleEngine.release(session)))
+    held.session = session
 
     /** A step the loop takes itself: an answer to a rule's interrupt, or its timeout. */
     const pseudoStep = (node: "__response__" | "__timeout__", update: State, calls: ReadonlyArray<CallRecord>, to: ReadonlyArray<string> | undefined) =>
@@ -405,7 +417,9 @@ const loop = (input: DriveInput, traced: boolean): Effect.Effect<RunSummary, Run
         const evidence = assertEvidence(session, { runId: run.run_id, step: current, node: interrupt.id, actor, data: response.value })
         if (Either.isLeft(evidence)) return yield* fail(evidence.left)
       }
-      const routes = yield* Effect.either(evaluateRouters(graph, executedIds, merged.right, current))
+      // Router functions are user code (possibly async): an Effect only when the step has one.
+      const routerEdges = graph.routers.size === 0 ? undefined : evaluateRouters(graph, executedIds, merged.right, current)
+      const routes = routerEdges === undefined ? Either.right(undefined) : yield* Effect.either(routerEdges)
       if (Either.isLeft(routes)) return yield* fail(routes.left)
       const rules = session.route({ runId: run.run_id, step: current, at: stepStartedAt, state: merged.right, nodes: executedIds, routes: routes.right })
       if (Either.isLeft(rules)) return yield* fail(rules.left)

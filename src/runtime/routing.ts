@@ -127,7 +127,7 @@ export const route = (
         backoffMs = Math.max(backoffMs, decision.backoff_ms)
         break
       case "parallel":
-        next.push(...decision.targets)
+        next.push(...decision.targets.filter((t) => t !== END))
         if (decision.join !== "" || decision.strategy !== "all") {
           groups.push({ id: `${step}:${node}`, targets: decision.targets, join: decision.join, strategy: decision.strategy })
         }

@@ -27,7 +27,7 @@ describe("rules from the CLI", () => {
     expect(step.code).toBe(0)
     expect(step.stdout).toMatch(/r-halt +after node_b +facts f-\d+/)
     expect(step.stdout).toMatch(/f-\d+ +\(node-id \(id node_b\)\)/)
-    expect(step.stdout).toMatch(/\(message \(value "hello"\) \(_origin "state"\)/)
+    expect(step.stdout).toMatch(/f-0 +\(initial-fact\)/)
     const json = JSON.parse((await stargraph(["inspect", runIdOf(r.last), "--db", db, "--step", "1", "--json"])).stdout) as { rules: { firings: Array<{ rule: string }> } }
     expect(json.rules.firings.map((f) => f.rule)).toEqual(["r-advance"])
   })

@@ -56,10 +56,20 @@ describe("rules route transitions", () => {
     expect(record._tag === "Some" && record.value.last_step).toBe(2)
   })
 
-  it("mirrors every scalar field as a fact with its provenance, typed, and keeps working memory in each checkpoint", async () => {
+  it("mirrors the scalar fields rules match (or that ask for it) as typed facts with their provenance, and keeps working memory in each checkpoint", async () => {
     const { checkpoints } = await drive({
       ...hello,
-      state_schema: { message: "str", count: "int", score: "float", ok: "bool", tags: "list", quiet: { type: "str", mirror: false, default: "" } }
+      state_schema: {
+        message: "str",
+        count: "int",
+        score: "float",
+        ok: "bool",
+        tags: "list",
+        quiet: { type: "str", mirror: false, default: "" },
+        unseen: { type: "str", default: "" },
+        shown: { type: "str", default: "", mirror: true }
+      },
+      rules: [...hello.rules, { id: "watch", when: "(message (value ?m)) (count (value ?c)) (score (value ?s)) (ok (value ?o))", then: [] }]
     }, { message: "hi", count: 3, score: 0.5, ok: true, tags: ["a"] })
     const facts = checkpoints[1]!.facts!.facts
     const byTemplate = new Map(facts.map((f) => [f[1], f[2]]))
@@ -70,6 +80,8 @@ describe("rules route transitions", () => {
     expect(byTemplate.get("ok")?.[0]).toEqual({ symbol: "TRUE" })
     expect(byTemplate.has("tags")).toBe(false)
     expect(byTemplate.has("quiet")).toBe(false)
+    expect(byTemplate.has("unseen")).toBe(false)
+    expect(byTemplate.get("shown")?.[0]).toBe("")
     expect(byTemplate.get("count")?.[4]).toBe(1) // _step
     expect(byTemplate.get("initial-fact")).toEqual([])
   })
@@ -158,7 +170,7 @@ describe("rules route transitions", () => {
 
   for (const [strategy, winners] of [["race", ["fast"]], ["any", ["slow"]], ["quorum:2", ["fast", "slow"]]] as const) {
     it(`parallel strategy ${strategy} keeps ${winners.join(", ")} and records the winners in the cassette`, async () => {
-      const delays: Record<string, number> = { fast: 1, slow: 20, slower: 40 }
+      const delays: Record<string, number> = { fast: 1, slow: 40, slower: 400 }
       const { checkpoints } = await drive({
         ir_version: "1.0.0",
         id: `run:${strategy}`,
