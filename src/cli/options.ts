@@ -4,16 +4,29 @@
  * `--no-summary`, `--json`. Every description states the default.
  */
 import { Args, Options } from "@effect/cli"
+import { dirname, join } from "node:path"
 
 /** Default checkpoint database of the CLI (relative to the current folder). */
 export const DEFAULT_DB = ".stargraph/stargraph.sqlite"
 
-/** `--db` for commands that create the database when it is missing (`run`). */
+/**
+ * `--db` for commands that create the database when it is missing (`run`). Optional: a
+ * graph's `checkpoints: {store: "sqlite:<path>"}` names the database when no `--db` is
+ * given, and {@link DEFAULT_DB} otherwise (see {@link databaseFor}).
+ */
 export const dbCreating = Options.text("db").pipe(
   Options.withAlias("checkpoint"),
-  Options.withDefault(DEFAULT_DB),
-  Options.withDescription(`SQLite checkpoint database, created with its folder if missing (default: ${DEFAULT_DB}; --checkpoint is an alias)`)
+  Options.optional,
+  Options.withDescription(`SQLite checkpoint database, created with its folder if missing (default: the graph's checkpoints.store, else ${DEFAULT_DB}; --checkpoint is an alias)`)
 )
+
+/** The database of a run: `--db`, else the graph's `checkpoints.store` (relative to the graph file), else the default. */
+export const databaseFor = (flag: { readonly _tag: "Some"; readonly value: string } | { readonly _tag: "None" }, store: string | undefined, graphFile: string): string => {
+  if (flag._tag === "Some") return flag.value
+  if (store === undefined) return DEFAULT_DB
+  const path = store.slice("sqlite:".length)
+  return path.startsWith("/") ? path : join(dirname(graphFile), path)
+}
 
 /** `--db` for commands that read an existing database (a missing file is refused, never created). */
 export const dbExisting = Options.text("db").pipe(

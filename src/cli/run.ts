@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { ExitCode, reportError, setExit } from "./exit.js"
 import * as Interrupt from "./interrupt.js"
-import { auditLog, dbCreating, graphArg, noSummary, quiet } from "./options.js"
+import { auditLog, databaseFor, dbCreating, graphArg, noSummary, quiet } from "./options.js"
 
 /** The `run` command. */
 export const run = Command.make(
@@ -53,6 +53,7 @@ export const run = Command.make(
         ])
       )
       const g = yield* Graph.load(o.graph)
+      const db = databaseFor(o.db, g.ir.checkpoints?.store, o.graph)
       const parsed = yield* inputs.parseInputs(o.inputs, g.state.fields)
       if (o.inspect) {
         const [{ dryRun, fixtureState }, { traceLines }] = yield* Effect.promise(() => Promise.all([import("../runtime/dryRun.js"), import("./rules.js")]))
@@ -77,7 +78,7 @@ export const run = Command.make(
         if (enqueued.deduplicated && !o.quiet) {
           // Say what happens unless this process simply drives the run (the Scheduler adopts
           // a queued run, or one whose process died).
-          const owner = stopped ? null : (yield* stores.getRun(enqueued.runId, o.db)).owner
+          const owner = stopped ? null : (yield* stores.getRun(enqueued.runId, db)).owner
           const elsewhere = owner !== null && owner !== OWNER && ownerAlive(owner)
           if (stopped) {
             yield* Console.error(`idempotency key '${key}' already belongs to run ${enqueued.runId} (${enqueued.status}): no new run was started`)
@@ -92,14 +93,14 @@ export const run = Command.make(
           stopped: Effect.either(Deferred.await(enqueued.summary)),
           interrupts,
           progress,
-          db: o.db
+          db
         })
-        yield* follow.report(enqueued.runId, { ...o, progress, interrupted: interrupts.count() > 0 })
+        yield* follow.report(enqueued.runId, { ...o, db, progress, interrupted: interrupts.count() > 0 })
       }).pipe(
         Effect.scoped,
         Effect.provide(Scheduler.layer({ pickUpPending: false, pollIntervalMs: 200 })),
         Effect.provide(GraphRegistry.layer([g])),
-        Effect.provide(stores.storeLayer(o.db, { create: true, auditLog: o.auditLog }))
+        Effect.provide(stores.storeLayer(db, { create: true, auditLog: o.auditLog }))
       )
     })).pipe(Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Run a graph to completion, checkpointing and printing every step; Ctrl-C pauses it (resumable), a second Ctrl-C cancels it"))

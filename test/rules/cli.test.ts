@@ -85,3 +85,20 @@ describe("rules from the CLI", () => {
     expect(unbalanced.stderr).toMatch(/RuleError\[parse\]: .*graph\.yaml:\d+:\d+ defrule r-advance/)
   })
 })
+
+describe("the checkpoints policy", () => {
+  it("a graph's checkpoints.store names the database when --db is not given", async () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, "graph.yaml"), readFileSync(join(EXAMPLES, "hello.yaml"), "utf8") + 'checkpoints:\n  every: node-exit\n  store: "sqlite:./runs/here.sqlite"\n')
+    const r = await stargraph(["run", "graph.yaml", "--inputs", "message=x", "--quiet"], { cwd: dir })
+    expect(r.last).toMatch(/status=done$/)
+    const listed = await stargraph(["list", "--db", join(dir, "runs", "here.sqlite"), "--json"])
+    expect((JSON.parse(listed.stdout) as { runs: Array<{ run_id: string }> }).runs.map((x) => x.run_id)).toEqual([runIdOf(r.last)])
+    const never = await stargraph(["validate", "graph.yaml"], { cwd: dir })
+    expect(never.code).toBe(0)
+    writeFileSync(join(dir, "graph.yaml"), readFileSync(join(dir, "graph.yaml"), "utf8").replace("every: node-exit", "every: never"))
+    const refused = await stargraph(["validate", "graph.yaml"], { cwd: dir })
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toMatch(/checkpoints\.every/)
+  })
+})
