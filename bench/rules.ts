@@ -299,6 +299,13 @@ const measureMemory = (rules: number): MemoryMeasured => {
   return { rules, facts: e.facts().length, snapshotUs: round1(median(snaps)), restoreUs: round1(median(restores)), resetRestoreUs: round1(median(resetRestores)) }
 }
 
+const print = args.get("print")
+if (print !== undefined) {
+  const [kind, n] = print.split(":")
+  console.log(kind === "mixed" ? mixedProgram(Number(n)) : edgeProgram(Number(n)))
+  process.exit(0)
+}
+
 const report: Record<string, unknown> = { bench: "fathom-clips-rules", node: process.version, stepFacts: FIELDS + 1 }
 if (ONLY.has("load")) {
   measureLoad("edges", 100) // warm-up

@@ -22,12 +22,18 @@ export { parsePatterns } from "./constructs.js"
 /** Syntax-tree types: a parsed program, its constructs and conditional elements, parse options. */
 export type { CE, Construct, ParseOptions, Program } from "./constructs.js"
 
-/** Creates an engine (all state lives in the returned object). */
+/** Creates an engine (all state lives in the returned object); `load` adds programs to it. */
 export { makeEngine } from "./engine.js"
+/**
+ * Compiles programs once into a {@link CompiledProgram}; `instantiate()` then makes engines
+ * that share its network (a few µs each) but have their own working memory, agenda, focus
+ * stack, globals and host functions.
+ */
+export { compile } from "./engine.js"
 /** Renders a fact exactly as CLIPS prints it: `(a (x 1) (m 1 2))`, `(foo a b)`. */
 export { renderFact } from "./engine.js"
 /** The engine and its API types. */
-export type { AgendaEntry, Engine, EngineOptions, Fact, Firing, RunResult, WatchItem } from "./engine.js"
+export type { AgendaEntry, CompiledProgram, CompileOptions, Engine, EngineOptions, Fact, Firing, RunResult, WatchItem } from "./engine.js"
 
 /** The JSON snapshot of an engine's working memory, focus stack and agenda. */
 export type { Snapshot, SnapshotActivation, SnapshotFact } from "./snapshot.js"
