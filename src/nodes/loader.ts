@@ -2,25 +2,24 @@
  * Loads user node modules that sit beside the graph YAML (`.js`/`.mjs` as they are,
  * `.ts` without a build step), and fingerprints their source bytes for the graph hash.
  *
- * A TypeScript module is imported one of two ways, neither of which registers module
- * hooks (tsx's `tsImport` did: Node's hooks worker thread cost ~180 ms CPU and 25 MB per
- * process):
+ * A TypeScript module is compiled once with esbuild, without module hooks (tsx's
+ * `tsImport` registered some: Node's hooks worker thread cost ~180 ms CPU and 25 MB per
+ * process): its relative imports bundled in, package imports left to Node but resolved
+ * from the module's own folder (written as absolute `file:` URLs, so `effect` is the graph
+ * folder's or app's `effect`, the same instance the app imports), `import.meta.url`/
+ * `dirname`/`filename` kept as the source file's, `require` resolving from it. The output
+ * goes to a cache folder (`$STARGRAPH_CACHE_DIR`, else `$XDG_CACHE_HOME/stargraph` or
+ * `~/.cache/stargraph`, under `modules/`), keyed by the module's path and source hash,
+ * esbuild's and Node's versions; the entry records every bundled file's hash, so an
+ * edited sibling is recompiled too. A hit costs a few reads and hashes and an `import()`,
+ * and never loads esbuild. Without a writable cache folder the output is imported from a
+ * `data:` URL.
  *
- * - Where Node strips types itself (`process.features.typescript`, Node ≥ 22.6), it is
- *   imported directly; if Node refuses it (syntax it cannot strip, an `./x.js` import that
- *   names a `.ts` file, a type imported without `import type`) before any of it ran, it is
- *   compiled as below instead.
- * - Otherwise (Node 20) it is compiled once with esbuild: its relative imports bundled in,
- *   package imports left to Node but resolved from the module's own folder (written as
- *   absolute `file:` URLs, so `effect` is the graph folder's or app's `effect`, the same
- *   instance the app imports), `import.meta.url`/`dirname`/`filename` kept as the source
- *   file's, `require` resolving from it. The output goes to a cache folder
- *   (`$STARGRAPH_CACHE_DIR`, else `$XDG_CACHE_HOME/stargraph` or `~/.cache/stargraph`,
- *   under `modules/`), keyed by the module's path and source hash, esbuild's and Node's
- *   versions; the entry records every bundled file's hash, so an edited sibling is
- *   recompiled too. A hit costs a few reads and hashes and an `import()`, and never
- *   loads esbuild. Without a writable cache folder the output is imported from a `data:`
- *   URL.
+ * This holds on Node versions that strip types themselves too: importing the `.ts` file
+ * directly there cost more at every start (Node 22.23: +40 ms CPU and +15 MB for its type
+ * stripper, against a cache hit), refuses what esbuild compiles (enums, `./x.js` naming
+ * `x.ts`, types imported without `import type`, ESM syntax under `"type": "commonjs"`),
+ * and would make a module load on one Node and not another.
  *
  * The hash folded into the graph hash is always the hash of the module's own source bytes.
  */
@@ -134,7 +133,7 @@ export const loadModule = (baseDir: string, ref: ModuleRef, scope: ModuleScope =
     const hash = sha256(source)
     const namespace = yield* Effect.tryPromise({
       try: (): Promise<ModuleNamespace> =>
-        TS_EXTENSIONS.has(extname(path)) ? importTypeScript(real, hash, baseDir) : import(pathToFileURL(path).href) as Promise<ModuleNamespace>,
+        TS_EXTENSIONS.has(extname(path)) ? importCompiled(real, hash, baseDir) : import(pathToFileURL(path).href) as Promise<ModuleNamespace>,
       catch: (cause) =>
         new NodeModuleError({
           ...named,
@@ -174,33 +173,6 @@ export const pickExport = (namespace: ModuleNamespace, ref: ModuleRef): Effect.E
 
 /** Bumped when the compiled output's shape changes, so older cache entries are not used. */
 const CACHE_FORMAT = 1
-
-/** Errors Node raises for a `.ts` file it cannot strip or link, before running any of it. */
-const NOT_STRIPPABLE = new Set([
-  "ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX",
-  "ERR_INVALID_TYPESCRIPT_SYNTAX",
-  "ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING",
-  "ERR_UNKNOWN_FILE_EXTENSION",
-  "ERR_MODULE_NOT_FOUND",
-  "ERR_REQUIRE_ESM"
-])
-
-const nodeStripsTypes = (): boolean => Boolean((process.features as { readonly typescript?: unknown }).typescript)
-
-/** Import the TypeScript module at `path` (real, absolute), whose source hashes to `hash`; errors name files relative to `baseDir`. */
-const importTypeScript = async (path: string, hash: string, baseDir: string): Promise<ModuleNamespace> => {
-  if (nodeStripsTypes()) {
-    try {
-      // The source hash in the URL: an edited module is imported afresh in this process.
-      return await import(`${pathToFileURL(path).href}?stargraph=${hash.slice(7, 23)}`) as ModuleNamespace
-    } catch (cause) {
-      const code = (cause as { readonly code?: unknown }).code
-      const linkError = cause instanceof SyntaxError && /does not provide an export named/.test(cause.message)
-      if (!(typeof code === "string" && NOT_STRIPPABLE.has(code)) && !linkError) throw cause
-    }
-  }
-  return importCompiled(path, hash, baseDir)
-}
 
 /** The folder compiled modules are cached in, or undefined when there is none. */
 export const moduleCacheDir = (): string | undefined => {
@@ -259,6 +231,7 @@ const writeAtomically = (path: string, text: string): void => {
 /** Compiled outputs of this process by cache key, for when there is no cache folder. */
 const compiledHere = new Map<string, string>()
 
+/** Import the TypeScript module at `path` (real, absolute), whose source hashes to `hash`, compiled; errors name files relative to `baseDir`. */
 const importCompiled = async (path: string, hash: string, baseDir: string): Promise<ModuleNamespace> => {
   let version: string
   try {
