@@ -154,9 +154,17 @@ const hashValue = (v: Value, h: number): number => {
   switch (v.type) {
     case "SYMBOL":
     case "STRING": {
+      // Long strings are sampled (length, first and last 16 characters): the hash only picks
+      // the duplicate-index bucket, whose facts are compared in full.
       const s = v.value
+      const n = s.length
       h = Math.imul(h ^ (v.type === "SYMBOL" ? 17 : 31), 16777619)
-      for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619)
+      if (n <= 32) for (let i = 0; i < n; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619)
+      else {
+        h = Math.imul(h ^ n, 16777619)
+        for (let i = 0; i < 16; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619)
+        for (let i = n - 16; i < n; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619)
+      }
       return h
     }
     case "INTEGER":
