@@ -12,8 +12,8 @@
  * `~/.cache/stargraph`, under `modules/`), keyed by the module's path and source hash,
  * esbuild's and Node's versions; the entry records every bundled file's hash, so an
  * edited sibling is recompiled too. A hit costs a few reads and hashes and an `import()`,
- * and never loads esbuild. Without a writable cache folder the output is imported from a
- * `data:` URL.
+ * and never loads esbuild. Files older than 30 days are removed when a module is
+ * compiled. Without a writable cache folder the output is imported from a `data:` URL.
  *
  * This holds on Node versions that strip types themselves too: importing the `.ts` file
  * directly there cost more at every start (Node 22.23: +40 ms CPU and +15 MB for its type
@@ -23,7 +23,7 @@
  *
  * The hash folded into the graph hash is always the hash of the module's own source bytes.
  */
-import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { createRequire, isBuiltin } from "node:module"
 import { homedir } from "node:os"
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from "node:path"
@@ -228,6 +228,26 @@ const writeAtomically = (path: string, text: string): void => {
   renameSync(tmp, path)
 }
 
+/** Cache files older than this are removed when another module is compiled (one still in use is compiled again). */
+const CACHE_MAX_AGE_MS = 30 * 24 * 3600 * 1000
+
+/** Remove cache files (and temporary files left by a crash) older than CACHE_MAX_AGE_MS; best effort. */
+const pruneCache = (dir: string): void => {
+  const oldest = Date.now() - CACHE_MAX_AGE_MS
+  try {
+    for (const name of readdirSync(dir)) {
+      const file = join(dir, name)
+      try {
+        if (statSync(file).mtimeMs < oldest) rmSync(file, { force: true })
+      } catch {
+        // removed by another process meanwhile
+      }
+    }
+  } catch {
+    // an unreadable folder is left as it is
+  }
+}
+
 /** Compiled outputs of this process by cache key, for when there is no cache folder. */
 const compiledHere = new Map<string, string>()
 
@@ -266,6 +286,7 @@ const importCompiled = async (path: string, hash: string, baseDir: string): Prom
       writeAtomically(join(dir, output), code)
       writeAtomically(join(dir, `${key}.json`), JSON.stringify({ format: CACHE_FORMAT, inputs, output } satisfies CacheEntry))
       url = pathToFileURL(join(dir, output)).href
+      pruneCache(dir)
     } catch {
       url = undefined // an unwritable cache only costs a compile per process
     }

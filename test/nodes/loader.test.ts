@@ -5,7 +5,7 @@
  * typed with the file and line, and a second load served from the cache.
  */
 import { execFileSync } from "node:child_process"
-import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import * as Effect from "effect/Effect"
@@ -150,12 +150,18 @@ describe("TypeScript node modules", () => {
     expect(cacheFiles().length).toBe(before.size + 3)
   })
 
-  it("the cache folder is $STARGRAPH_CACHE_DIR/modules; an edited module is imported afresh in the same process", async () => {
+  it("the cache folder is $STARGRAPH_CACHE_DIR/modules; an edited module is imported afresh in the same process; old files are pruned", async () => {
     expect(moduleCacheDir()).toBe(join(cache, "modules"))
     const dir = graphFolder({ "nodes.ts": `export const f = () => ({ n: 1 })\n` })
     expect(((await loaded(dir))["f"] as () => unknown)()).toEqual({ n: 1 })
+    // A compile removes cache files older than 30 days.
+    const stale = join(cache, "modules", "0123456789abcdef0123456789abcdef.mjs")
+    writeFileSync(stale, "export {}\n")
+    const longAgo = new Date(Date.now() - 31 * 24 * 3600 * 1000)
+    utimesSync(stale, longAgo, longAgo)
     writeFileSync(join(dir, "nodes.ts"), `export const f = () => ({ n: 2 })\n`)
     expect(((await loaded(dir))["f"] as () => unknown)()).toEqual({ n: 2 })
+    expect(existsSync(stale)).toBe(false)
   })
 
   it("without a usable cache folder the module still loads (imported from a data: URL)", () => {
