@@ -718,11 +718,25 @@ export const defaultValue = (slot: Slot, env: Env): Value => {
   }
 }
 
-/** A scope for evaluating constant expressions (defaults, deffacts, globals). */
-export const constantScope = (base: Omit<Scope, "resolve" | "bindLocal" | "actions">): Scope => ({
-  ...base,
-  resolve: () => null,
-  bindLocal: () => null,
-  actions: false
+/** The parts of a scope that do not depend on variables. */
+export type BaseScope = Omit<Scope, "resolve" | "bindLocal" | "actions">
+
+const NO_VARIABLE = (): null => null
+
+/** A scope: `base` plus how variables resolve (built as one literal: scopes are made per rule). */
+export const withVariables = (base: BaseScope, actions: boolean, resolve: Scope["resolve"], bindLocal: Scope["bindLocal"]): Scope => ({
+  site: base.site,
+  functions: base.functions,
+  deffunctions: base.deffunctions,
+  template: base.template,
+  impliedTemplate: base.impliedTemplate,
+  moduleExists: base.moduleExists,
+  globalExists: base.globalExists,
+  resolve,
+  bindLocal,
+  actions
 })
+
+/** A scope for evaluating constant expressions (defaults, deffacts, globals). */
+export const constantScope = (base: BaseScope): Scope => withVariables(base, false, NO_VARIABLE, NO_VARIABLE)
 

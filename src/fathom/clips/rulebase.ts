@@ -16,7 +16,7 @@ import type { RuleError } from "../../errors.js"
 import type { Construct, DefruleConstruct, Program, SlotAttributes, SlotType } from "./constructs.js"
 import { fail, RuleFailure, type Pos, type Where } from "./diagnostics.js"
 import { EvalError, type ActionHost, type Compiled, type ErrorSite } from "./evaluation.js"
-import { atomValue, compileExpr, compileFactSpec, constantScope, type CompiledExpr, type DeffunctionRef, type FactMaker, type Scope } from "./expressions.js"
+import { atomValue, compileExpr, compileFactSpec, constantScope, withVariables, type BaseScope, type CompiledExpr, type DeffunctionRef, type FactMaker, type Scope } from "./expressions.js"
 import { builtinFunctions, type FunctionDef } from "./functions.js"
 import { Module, visibleTemplate } from "./modules.js"
 import type { SAtom } from "./reader.js"
@@ -84,6 +84,29 @@ const runActions = (actions: ReadonlyArray<Compiled>): Compiled => (env) => {
   }
   return last
 }
+
+const noBind = (): null => null
+
+/** Resolves variables to frame slots (rule actions, deffunction bodies). */
+const frameResolver =
+  (slots: ReadonlyMap<string, number>): Scope["resolve"] =>
+  (name) => {
+    const s = slots.get(name)
+    if (s === undefined) return null
+    return { key: `v${s}`, fn: (env) => env.frame[s]! }
+  }
+
+/** Finds or adds the frame slot of a local variable (`bind`). */
+const frameBinder =
+  (slots: Map<string, number>): Scope["bindLocal"] =>
+  (name) => {
+    let s = slots.get(name)
+    if (s === undefined) {
+      s = slots.size
+      slots.set(name, s)
+    }
+    return s
+  }
 
 /** A module-qualified name (`A::r`), or the bare name in MAIN. */
 export const qualified = (name: string, module: string): string => (module === "MAIN" ? name : `${module}::${name}`)
@@ -266,13 +289,6 @@ export class RuleBase {
     })
   }
 
-  private pushTo<T>(list: Array<T>, item: T): void {
-    list.push(item)
-    this.journal.push(() => {
-      list.pop()
-    })
-  }
-
   // -------------------------------------------------------------------------
   // Templates and scopes
   // -------------------------------------------------------------------------
@@ -282,10 +298,10 @@ export class RuleBase {
     return visibleTemplate(this.modules, from, name)
   }
 
-  /** A new template with the next id. */
+  /** A new template with the next id (registered in its module by the caller). */
   private newTemplate(name: string, module: string, implied: boolean, slots: ReadonlyArray<Slot>): Template {
     const t = makeTemplate(this.templates.length, name, module, implied, slots)
-    this.pushTo(this.templates, t)
+    this.templates.push(t)
     return t
   }
 
@@ -298,12 +314,12 @@ export class RuleBase {
     }
     if (name.includes("::")) return fail("unknown-template", `unknown template ${name}`, "define it first", { ...where, pos })
     const nt = this.newTemplate(name, from.name, true, [impliedSlot])
-    this.setIn(from.templates, name, nt)
+    from.templates.set(name, nt)
     return nt
   }
 
   /** The compile scope of a construct (without variables). */
-  baseScope(module: Module, file: string | undefined, construct: string, host: ActionHost): Omit<Scope, "resolve" | "bindLocal" | "actions"> {
+  baseScope(module: Module, file: string | undefined, construct: string, host: ActionHost): BaseScope {
     return {
       site: { file, construct },
       functions: this.functions,
@@ -330,10 +346,19 @@ export class RuleBase {
     this.journal = []
     this.pendingRules = []
     this.current = this.main
+    // Rules, templates, deffacts and modules are only ever added: undone by truncating.
+    const rules = this.ruleList.length
+    const templates = this.templates.length
+    const deffacts = this.deffacts.length
+    const modules = this.moduleList.length
     try {
       for (const c of program.constructs) this.loadConstruct(c, program.file)
     } catch (e) {
       for (let k = this.journal.length - 1; k >= 0; k--) this.journal[k]!()
+      for (const r of this.ruleList.splice(rules)) this.rulesByName.delete(qualified(r.name, r.module.name))
+      for (const t of this.templates.splice(templates)) this.modules.get(t.module)?.templates.delete(t.name)
+      for (const m of this.moduleList.splice(modules)) this.modules.delete(m.name)
+      this.deffacts.length = deffacts
       this.pendingRules = []
       if (e instanceof RuleFailure) return Either.left(e.error)
       throw e
@@ -375,8 +400,8 @@ export class RuleBase {
         let m = this.modules.get(c.name)
         if (m === undefined) {
           m = new Module(c.name, this.moduleList.length)
-          this.setIn(this.modules, c.name, m)
-          this.pushTo(this.moduleList, m)
+          this.modules.set(c.name, m)
+          this.moduleList.push(m)
         } else if (c.name !== "MAIN") fail("compile", `module ${c.name} is already defined`, "define each module once", where)
         for (const imp of c.imports) {
           if (imp.module !== undefined && !this.modules.has(imp.module)) fail("compile", `module ${c.name} imports from unknown module ${imp.module}`, `define (defmodule ${imp.module}) before it`, where)
@@ -399,7 +424,7 @@ export class RuleBase {
         const { module, local } = this.splitName(c.name, where)
         const scope = constantScope(this.baseScope(module, file, `deffacts ${local}`, host))
         const makers = c.facts.map((f) => compileFactSpec(f, scope))
-        this.pushTo(this.deffacts, { name: local, module, makers })
+        this.deffacts.push({ name: local, module, makers })
         return
       }
       case "deffunction":
@@ -475,7 +500,7 @@ export class RuleBase {
       }
       return { name: s.name, index, multi: s.multi, constraint, default: def }
     })
-    this.setIn(module.templates, local, this.newTemplate(local, module.name, false, slots))
+    module.templates.set(local, this.newTemplate(local, module.name, false, slots))
   }
 
   private loadDeffunction(c: Extract<Construct, { kind: "deffunction" }>, file: string | undefined): void {
@@ -486,23 +511,7 @@ export class RuleBase {
     const slots = new Map<string, number>()
     c.params.forEach((p, i) => slots.set(p, i))
     if (c.rest !== undefined) slots.set(c.rest, c.params.length)
-    const scope: Scope = {
-      ...this.baseScope(this.current, file, `deffunction ${c.name}`, this.host!),
-      actions: true,
-      resolve: (name) => {
-        const s = slots.get(name)
-        if (s === undefined) return null
-        return { key: `v${s}`, fn: (env) => env.frame[s]! }
-      },
-      bindLocal: (name) => {
-        let s = slots.get(name)
-        if (s === undefined) {
-          s = slots.size
-          slots.set(name, s)
-        }
-        return s
-      }
-    }
+    const scope = withVariables(this.baseScope(this.current, file, `deffunction ${c.name}`, this.host!), true, frameResolver(slots), frameBinder(slots))
     const body = c.body.map((e) => compileExpr(e, scope).fn)
     ref.frameSize = slots.size
     ref.body = (env) => {
@@ -528,34 +537,19 @@ export class RuleBase {
         construct,
         template: (name) => this.findTemplate(name, module),
         impliedTemplate: (name, pos) => this.impliedTemplate(name, module, pos, { file, construct }),
-        exprScope: (resolve) => ({ ...base, actions: false, resolve, bindLocal: () => null })
+        exprScope: (resolve) => withVariables(base, false, resolve, noBind)
       },
       c.lhs
     )
     // Variables usable on the RHS: those bound in every disjunct.
-    const common = [...plans[0]!.vars.keys()].filter((v) => plans.every((p) => p.vars.has(v)))
+    const common: Array<string> = []
+    for (const v of plans[0]!.vars.keys()) if (plans.length === 1 || plans.every((p) => p.vars.has(v))) common.push(v)
     const slots = new Map<string, number>()
     for (const v of common) slots.set(v, slots.size)
-    const rhsScope: Scope = {
-      ...base,
-      actions: true,
-      resolve: (name) => {
-        const s = slots.get(name)
-        if (s === undefined) return null
-        return { key: `v${s}`, fn: (env) => env.frame[s]! }
-      },
-      bindLocal: (name) => {
-        let s = slots.get(name)
-        if (s === undefined) {
-          s = slots.size
-          slots.set(name, s)
-        }
-        return s
-      }
-    }
-    const actions: Array<Compiled> = []
-    for (const e of c.rhs) actions.push(compileExpr(e, rhsScope).fn)
-    const disjuncts: Array<Disjunct> = []
+    const rhsScope = withVariables(base, true, frameResolver(slots), frameBinder(slots))
+    const actions: Array<Compiled> = new Array<Compiled>(c.rhs.length)
+    for (let k = 0; k < c.rhs.length; k++) actions[k] = compileExpr(c.rhs[k]!, rhsScope).fn
+    const disjuncts: Array<Disjunct> = new Array<Disjunct>(plans.length)
     const rule: Rule = {
       id: this.ruleList.length,
       name: local,
@@ -573,11 +567,11 @@ export class RuleBase {
       const ref: TerminalRef = { name: local, salience: c.salience, module: module.name, autoFocus: c.autoFocus, rule, disjunct: d, key: plans.length > 1 ? `${full}#${d}` : full }
       const extract: Array<{ slot: number; read: (pm: PartialMatch) => Value }> = []
       for (const v of common) extract.push({ slot: slots.get(v)!, read: readVar(plan.vars.get(v)!) })
-      disjuncts.push({ plan, ref, terminal: null, extract })
+      disjuncts[d] = { plan, ref, terminal: null, extract }
     }
-    this.setIn(this.rulesByName, full, rule)
-    this.pushTo(this.ruleList, rule)
-    this.pushTo(this.pendingRules, rule)
+    this.rulesByName.set(full, rule)
+    this.ruleList.push(rule)
+    this.pendingRules.push(rule)
   }
 }
 

@@ -125,7 +125,7 @@ export class AlphaNode implements AlphaNodeRef {
   /** The children (`nextLevel` list) by identity, for finding a shareable node in O(1). */
   childIndex: Map<string, AlphaNode> | null = null
   /** First joins entered from this node, by sharing key (see join.ts). */
-  shareIndex: Map<string, JoinNodeRef> | null = null
+  shareIndex: { readonly key: string; readonly join: JoinNodeRef } | Map<string, JoinNodeRef> | null = null
 
   constructor(
     /** Index of this node's state in an engine. */

@@ -33,11 +33,20 @@ export interface JoinLink {
   readonly enterDirection: "LHS" | "RHS"
 }
 
+/** The successors of a join without any (shared; replaced on the first link). */
+const NO_LINKS: Array<JoinLink> = []
+
+/** Adds a successor link (most joins have one: its array is allocated at its exact size). */
+const addLink = (j: JoinNode, link: JoinLink): void => {
+  if (j.nextLinks === NO_LINKS) j.nextLinks = [link]
+  else j.nextLinks.push(link)
+}
+
 /** A join node. */
 export class JoinNode implements JoinNodeRef {
   readonly isJoinNode = true as const
   /** Successor links, oldest first (they are entered newest first: walk from the end). */
-  readonly nextLinks: Array<JoinLink> = []
+  nextLinks: Array<JoinLink> = NO_LINKS
   /** Next join entered from the same alpha node (older). */
   rightMatchNode: JoinNode | null = null
   ruleToActivate: RuleRef | null = null
@@ -45,7 +54,7 @@ export class JoinNode implements JoinNodeRef {
   /** True when the join has a left (beta) memory. */
   readonly hasLeftMemory: boolean
   /** Successor joins by sharing key (see {@link findShareableJoin}). */
-  shareIndex: Map<string, JoinNode> | null = null
+  shareIndex: ShareIndex | null = null
 
   constructor(
     /** Index of this join's state in an engine. */
@@ -73,7 +82,7 @@ export interface JoinRoots {
   /** First joins that are not CEs or sub-networks, oldest first. */
   readonly leftPrimeJoins: Array<JoinLink>
   /** Pattern-less first joins by sharing key. */
-  readonly primeIndex: Map<string, JoinNode>
+  readonly primeIndex: Map<string, JoinNodeRef>
   readonly ids: NodeIds
 }
 
@@ -101,14 +110,32 @@ const isJoin = (x: AlphaNode | JoinNode): x is JoinNode => "isJoinNode" in x
 const shareKey = (rightEntry: AlphaNode | JoinNode | null, firstJoin: boolean, s: JoinSpec): string =>
   `${rightEntry === null ? "-" : isJoin(rightEntry) ? `j${rightEntry.id}` : `a${rightEntry.id}`}|${firstJoin ? 1 : 0}|${s.exists ? "E" : s.negated ? "N" : "P"}|${s.networkTest?.key ?? ""}|${s.secondaryNetworkTest?.key ?? ""}|${s.leftHash?.key ?? ""}|${s.rightHash?.key ?? ""}`
 
+/** Joins by sharing key: one entry inline (the common case), a map beyond. */
+export type ShareIndex = { readonly key: string; readonly join: JoinNodeRef } | Map<string, JoinNodeRef>
+
+const indexGet = (index: ShareIndex | null, key: string): JoinNode | null => {
+  if (index === null) return null
+  if (index instanceof Map) return (index.get(key) as JoinNode | undefined) ?? null
+  return index.key === key ? (index.join as JoinNode) : null
+}
+
+const indexSet = (index: ShareIndex | null, key: string, j: JoinNode): ShareIndex => {
+  if (index === null || (!(index instanceof Map) && index.key === key)) return { key, join: j }
+  if (index instanceof Map) return index.set(key, j)
+  return new Map<string, JoinNodeRef>([
+    [index.key, index.join],
+    [key, j]
+  ])
+}
+
 /**
  * Where CLIPS looks for a join to share: the previous join's successors, else the prime
  * list (no right entry), the alpha node's entry joins, or the sub-network's successors.
  */
-const indexOf = (roots: JoinRoots, lastJoin: JoinNode | null, rightEntry: AlphaNode | JoinNode | null): Map<string, JoinNode> | null => {
+const indexOf = (roots: JoinRoots, lastJoin: JoinNode | null, rightEntry: AlphaNode | JoinNode | null): ShareIndex | null => {
   if (lastJoin !== null) return lastJoin.shareIndex
   if (rightEntry === null) return roots.primeIndex
-  return rightEntry.shareIndex as Map<string, JoinNode> | null
+  return rightEntry.shareIndex
 }
 
 /** Finds a join to share (CLIPS FindShareableJoin: the newest join with the same key). */
@@ -118,7 +145,7 @@ export const findShareableJoin = (
   rightEntry: AlphaNode | JoinNode | null,
   firstJoin: boolean,
   spec: JoinSpec
-): JoinNode | null => indexOf(roots, lastJoin, rightEntry)?.get(shareKey(rightEntry, firstJoin, spec)) ?? null
+): JoinNode | null => indexGet(indexOf(roots, lastJoin, rightEntry), shareKey(rightEntry, firstJoin, spec))
 
 /**
  * Creates and links a join (CLIPS CreateNewJoin). A terminal join (one that activates a
@@ -140,12 +167,11 @@ export const createJoin = (roots: JoinRoots, lastJoin: JoinNode | null, rightEnt
   )
   if (!terminal) {
     const key = shareKey(rightEntry, j.firstJoin, spec)
-    if (lastJoin !== null) (lastJoin.shareIndex ??= new Map()).set(key, j)
+    if (lastJoin !== null) lastJoin.shareIndex = indexSet(lastJoin.shareIndex, key, j)
     else if (rightEntry === null) roots.primeIndex.set(key, j)
-    else if (isJoin(rightEntry)) (rightEntry.shareIndex ??= new Map()).set(key, j)
-    else ((rightEntry.shareIndex ??= new Map()) as Map<string, JoinNode>).set(key, j)
+    else rightEntry.shareIndex = indexSet(rightEntry.shareIndex, key, j)
   }
-  if (lastJoin !== null) lastJoin.nextLinks.push({ join: j, enterDirection: "LHS" })
+  if (lastJoin !== null) addLink(lastJoin, { join: j, enterDirection: "LHS" })
   if (rightEntry === null) {
     if (j.firstJoin) roots.rightPrimeJoins.push({ join: j, enterDirection: "RHS" })
     return j
@@ -153,7 +179,7 @@ export const createJoin = (roots: JoinRoots, lastJoin: JoinNode | null, rightEnt
   if (j.firstJoin && (j.patternIsNegated || j.joinFromTheRight) && !j.patternIsExists) {
     roots.leftPrimeJoins.push({ join: j, enterDirection: "LHS" })
   }
-  if (isJoin(rightEntry)) rightEntry.nextLinks.push({ join: j, enterDirection: "RHS" })
+  if (isJoin(rightEntry)) addLink(rightEntry, { join: j, enterDirection: "RHS" })
   else {
     j.rightMatchNode = rightEntry.entryJoin as JoinNode | null
     rightEntry.entryJoin = j
