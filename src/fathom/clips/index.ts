@@ -1,6 +1,7 @@
 /**
- * Fathom's CLIPS 6.30 dialect rule engine: parse programs, load them into an engine,
- * assert facts, run rules to quiescence, and snapshot/restore working memory. See
+ * Fathom's CLIPS 6.30 dialect rule engine: parse programs, load them into an engine (or
+ * compile them once and instantiate engines sharing the compiled network), assert facts,
+ * run rules to quiescence, and snapshot/restore working memory. See
  * docs/rule-language.md for the language and how it differs from CLIPS.
  *
  * @example
@@ -12,6 +13,13 @@
  * engine.assertFact("a", { x: int(1) })
  * engine.run()
  * engine.output() // "1\n"
+ *
+ * // Many engines of one program: compile once, instantiate per use (own facts, agenda,
+ * // globals and host functions; the network is shared).
+ * const compiled = Either.getOrThrow(compile(Either.getOrThrow(program), { functions: ["edge-ok"] }))
+ * const run = compiled.instantiate()
+ * run.registerFunction("edge-ok", () => TRUE)
+ * run.reset()
  * ```
  */
 
