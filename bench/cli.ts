@@ -1,7 +1,8 @@
 /**
  * CLI start-up benchmark: whole-process wall time and peak RSS of `stargraph --help`,
  * `validate`, and `run` of examples/hello, through `node bin/stargraph.js` and through
- * `npx stargraph`, with `node -e 0` as the floor. One warm-up, then the median of N runs.
+ * `npx stargraph`, with `node -e 0` as the floor, and `validate` with an empty module cache
+ * (its `nodes.ts` compiled by esbuild). One warm-up, then the median of N runs.
  *
  *   npx tsx bench/cli.ts            # N=7
  *   N=15 npx tsx bench/cli.ts       # more runs
@@ -29,12 +30,24 @@ interface Case {
   readonly name: string
   /** argv after the launcher; a function so each run can get a fresh database. */
   readonly args: (i: number) => ReadonlyArray<string>
+  /** Extra environment for run `i`. */
+  readonly env?: (i: number) => NodeJS.ProcessEnv
+  /** Measured through `node` only (not npx). */
+  readonly nodeOnly?: boolean
 }
 
 const cases: ReadonlyArray<Case> = [
   { name: "--help", args: () => ["--help"] },
   { name: "validate", args: () => ["validate", GRAPH] },
-  { name: "run", args: (i) => ["run", GRAPH, "--inputs", "message=hello", "--checkpoint", join(work, `run-${i}.sqlite`)] }
+  { name: "run", args: (i) => ["run", GRAPH, "--inputs", "message=hello", "--checkpoint", join(work, `run-${i}.sqlite`)] },
+  // examples/hello's nodes.ts compiled afresh (an empty module cache): a graph's first load
+  // on Node 20, or after its module changed. The V8 code cache stays warm.
+  {
+    name: "validate, cold module cache",
+    args: () => ["validate", GRAPH],
+    env: (i) => ({ STARGRAPH_CACHE_DIR: join(work, `module-cache-${i}`) }),
+    nodeOnly: true
+  }
 ]
 
 const median = (xs: ReadonlyArray<number>): number => {
@@ -44,12 +57,12 @@ const median = (xs: ReadonlyArray<number>): number => {
 }
 
 /** One process: wall ms (measured here), CPU ms (user + sys) and peak RSS in MiB (from /usr/bin/time). */
-const once = (command: string, args: ReadonlyArray<string>): { ms: number; cpuMs: number | null; rssMiB: number | null } => {
+const once = (command: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}): { ms: number; cpuMs: number | null; rssMiB: number | null } => {
   const useTime = existsSync(TIME)
   const rssFile = join(work, "rss.txt")
   const [cmd, argv] = useTime ? [TIME, ["-f", "%M %U %S", "-o", rssFile, command, ...args]] : [command, args]
   const t0 = performance.now()
-  const r = spawnSync(cmd, argv, { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_UPDATE_NOTIFIER: "1" } })
+  const r = spawnSync(cmd, argv, { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_UPDATE_NOTIFIER: "1", ...env } })
   const ms = performance.now() - t0
   if (r.status !== 0) throw new Error(`${command} ${args.join(" ")} exited ${r.status}: ${r.stderr}`)
   if (!useTime) return { ms, cpuMs: null, rssMiB: null }
@@ -57,13 +70,13 @@ const once = (command: string, args: ReadonlyArray<string>): { ms: number; cpuMs
   return { ms, cpuMs: (user + sys) * 1000, rssMiB: kib / 1024 }
 }
 
-const measure = (command: string, args: (i: number) => ReadonlyArray<string>) => {
-  once(command, args(-1)) // warm-up: file-system cache, npm's cache
+const measure = (command: string, args: (i: number) => ReadonlyArray<string>, env: (i: number) => NodeJS.ProcessEnv = () => ({})) => {
+  once(command, args(-1), env(-1)) // warm-up: file-system cache, npm's cache, the CLI's caches
   const ms: Array<number> = []
   const rss: Array<number> = []
   const cpu: Array<number> = []
   for (let i = 0; i < N; i++) {
-    const r = once(command, args(i))
+    const r = once(command, args(i), env(i))
     ms.push(r.ms)
     if (r.rssMiB !== null) rss.push(r.rssMiB)
     if (r.cpuMs !== null) cpu.push(r.cpuMs)
@@ -83,10 +96,10 @@ const result: Record<string, unknown> = {
   runs: N,
   bin: BIN,
   floor: { "node -e 0": measure(process.execPath, () => ["-e", "0"]) },
-  node_bin: Object.fromEntries(cases.map((c) => [c.name, measure(process.execPath, (i) => [BIN, ...c.args(i)])]))
+  node_bin: Object.fromEntries(cases.map((c) => [c.name, measure(process.execPath, (i) => [BIN, ...c.args(i)], c.env)]))
 }
 if (!process.env["SKIP_NPX"]) {
-  result["npx"] = Object.fromEntries(cases.map((c) => [c.name, measure("npx", (i) => ["stargraph", ...c.args(i)])]))
+  result["npx"] = Object.fromEntries(cases.filter((c) => !c.nodeOnly).map((c) => [c.name, measure("npx", (i) => ["stargraph", ...c.args(i)], c.env)]))
 }
 rmSync(work, { recursive: true, force: true })
 console.log(JSON.stringify(result, null, 2))

@@ -13,7 +13,7 @@
  *   npx tsx bench/rules.ts [--steps 5000] [--warmup 1000] [--rules 10,100,1000]
  */
 import * as Either from "effect/Either"
-import { int, makeEngine, parseProgram, str, sym, type Engine, type Value } from "../src/fathom/clips/index.js"
+import { compile, int, makeEngine, parseProgram, str, sym, type Engine, type Value } from "../src/fathom/clips/index.js"
 
 const args = new Map<string, string>()
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ""), process.argv[i + 1] ?? "")
@@ -21,7 +21,7 @@ const STEPS = Number(args.get("steps") ?? 5000)
 const WARMUP = Number(args.get("warmup") ?? 1000)
 const RULE_COUNTS = (args.get("rules") ?? "10,100,1000").split(",").map(Number)
 const LOAD_COUNTS = (args.get("load") ?? "10,100,1000,10000").split(",").map(Number)
-const ONLY = new Set((args.get("only") ?? "load,memory,step").split(","))
+const ONLY = new Set((args.get("only") ?? "load,engines,step").split(","))
 const FIELDS = 20
 const NODES = 50
 const VALUES = 5
@@ -50,7 +50,7 @@ const ACTION_TEMPLATE = `(deftemplate stargraph_action
  * combinations as it grows (more rules fire); with `matching = "fixed"` only the first 100
  * rules can ever match and the rest route nodes that never occur (pure non-matching load).
  */
-const program = (rules: number, matching: "scaled" | "fixed"): string => {
+const program_ = (rules: number, matching: "scaled" | "fixed"): string => {
   const out: Array<string> = [ACTION_TEMPLATE, "(deftemplate node-id (slot id))", "(deftemplate noise (slot id) (slot payload))"]
   for (let k = 0; k < FIELDS; k++) {
     out.push(`(deftemplate field_${k} (slot value) (slot _origin) (slot _source) (slot _run_id) (slot _step) (slot _confidence) (slot _timestamp))`)
@@ -80,7 +80,7 @@ const program = (rules: number, matching: "scaled" | "fixed"): string => {
 
 const load = (rules: number, matching: "scaled" | "fixed"): Engine => {
   const e = makeEngine()
-  const p = parseProgram(program(rules, matching))
+  const p = parseProgram(program_(rules, matching))
   if (Either.isLeft(p)) throw new Error(p.left.message)
   const l = e.load(p.right)
   if (Either.isLeft(l)) throw new Error(l.left.message)
@@ -258,45 +258,112 @@ const measureLoad = (kind: "edges" | "mixed", n: number): LoadMeasured => {
 }
 
 // ---------------------------------------------------------------------------
-// Snapshot and restore
+// Engines per run: instantiate, reset, snapshot, restore
 // ---------------------------------------------------------------------------
 
-interface MemoryMeasured {
+interface EnginesMeasured {
+  readonly program: "edges" | "scaled"
   readonly rules: number
+  /** compile(programs) (parsing excluded). */
+  readonly compileMs: number
+  /** compiled.instantiate(). */
+  readonly instantiateUs: number
+  /** instantiate() + reset(): a fresh engine for a new run. */
+  readonly instantiateResetUs: number
+  /** reset() of an engine that ran steps (the pooled-engine path). */
+  readonly pooledResetUs: number
+  /** Facts in working memory for the next three figures. */
   readonly facts: number
   readonly snapshotUs: number
-  readonly restoreUs: number
-  /** reset() then restore(), what a pooled engine does to resume a run. */
-  readonly resetRestoreUs: number
+  /** instantiate() + restore(snapshot): a fresh engine resuming a run. */
+  readonly instantiateRestoreUs: number
+  /** reset() + restore(snapshot) of a pooled engine that ran steps. */
+  readonly pooledResetRestoreUs: number
 }
 
-const measureMemory = (rules: number): MemoryMeasured => {
-  const e = load(rules, "scaled")
-  const next = lcg(7)
-  e.assertFact("node-id", { id: sym(`n_${Math.floor(next() * NODES)}`) })
-  for (let k = 0; k < FIELDS; k++) {
-    e.assertFact(`field_${k}`, { value: str(`v${Math.floor(next() * VALUES)}`), _origin: sym("mirror"), _source: sym("state"), _run_id: str("run-bench"), _step: int(1), _confidence: { type: "FLOAT", value: 1.0 }, _timestamp: str("2025-01-01T00:00:00Z") })
+/** Median µs of `f` over `n` runs; `setup` runs before each, unmeasured. */
+const sample = (n: number, f: () => void, setup?: () => void): number => {
+  const times: Array<number> = []
+  for (let i = 0; i < n; i++) {
+    setup?.()
+    const t = process.hrtime.bigint()
+    f()
+    times.push(Number(process.hrtime.bigint() - t) / 1000)
   }
-  for (let k = 0; k < 3; k++) e.assertFact("noise", { id: int(k), payload: str(`payload-${k}`) })
-  const snaps: Array<number> = []
-  const restores: Array<number> = []
-  const resetRestores: Array<number> = []
+  return round1(median(times))
+}
+
+/** Working memory of a Stargraph step: node-id, mirror facts and a few others (25 facts with initial-fact). */
+const fillStep = (e: Engine, program: "edges" | "scaled", step: number): void => {
+  const next = lcg(7 + step)
+  const fields = program === "edges" ? 3 : FIELDS
+  e.assertFact("node-id", { id: sym(program === "edges" ? `n${step % 10}` : `n_${Math.floor(next() * NODES)}`) })
+  for (let k = 0; k < 20; k++) {
+    e.assertFact(`field_${k % fields}`, { value: str(`v${k}-${Math.floor(next() * VALUES)}`), _origin: sym("mirror"), _source: sym("state"), _run_id: str("run-bench"), _step: int(step), _confidence: { type: "FLOAT", value: 1.0 }, _timestamp: str("2025-01-01T00:00:00Z") })
+  }
+  for (let k = 0; k < 3; k++) e.assertOrdered("stargraph-note", [int(k), str(`note-${k}`)])
+}
+
+const measureEngines = (program: "edges" | "scaled", rules: number): EnginesMeasured => {
+  const text = program === "edges" ? edgeProgram(rules) : program_(rules, "scaled")
+  const parsed = parseProgram(text)
+  if (Either.isLeft(parsed)) throw new Error(parsed.left.message)
+  const t = performance.now()
+  const c = compile(parsed.right)
+  const compileMs = round2(performance.now() - t)
+  if (Either.isLeft(c)) throw new Error(c.left.message)
+  const compiled = c.right
+  const reps = rules >= 10000 ? 200 : 2000
+  const instantiateUs = sample(reps, () => void compiled.instantiate())
+  const instantiateResetUs = sample(reps, () => compiled.instantiate().reset())
+  // A pooled engine that ran a few steps.
+  const pooled = compiled.instantiate()
+  pooled.reset()
+  for (let i = 0; i < 5; i++) {
+    fillStep(pooled, program, i)
+    pooled.run()
+  }
+  const pooledResetUs = sample(
+    reps,
+    () => pooled.reset(),
+    () => fillStep(pooled, program, 1)
+  )
+  const e = compiled.instantiate()
+  e.reset()
+  fillStep(e, program, 1)
   const snap = JSON.parse(JSON.stringify(e.snapshot())) as ReturnType<Engine["snapshot"]>
-  const f = load(rules, "scaled")
-  for (let i = 0; i < 3000; i++) {
-    let t = process.hrtime.bigint()
-    e.snapshot()
-    snaps.push(Number(process.hrtime.bigint() - t) / 1000)
-    t = process.hrtime.bigint()
-    const r = f.restore(snap)
-    restores.push(Number(process.hrtime.bigint() - t) / 1000)
+  const snapshotUs = sample(reps * 2, () => void e.snapshot())
+  const instantiateRestoreUs = sample(reps, () => {
+    const r = compiled.instantiate().restore(snap)
     if (Either.isLeft(r)) throw new Error(r.left.message)
-    t = process.hrtime.bigint()
-    f.reset()
-    f.restore(snap)
-    resetRestores.push(Number(process.hrtime.bigint() - t) / 1000)
+  })
+  const pooledResetRestoreUs = sample(
+    reps,
+    () => {
+      pooled.reset()
+      pooled.restore(snap)
+    },
+    () => fillStep(pooled, program, 2)
+  )
+  return {
+    program,
+    rules,
+    compileMs,
+    instantiateUs,
+    instantiateResetUs,
+    pooledResetUs,
+    facts: e.facts().length,
+    snapshotUs,
+    instantiateRestoreUs,
+    pooledResetRestoreUs
   }
-  return { rules, facts: e.facts().length, snapshotUs: round1(median(snaps)), restoreUs: round1(median(restores)), resetRestoreUs: round1(median(resetRestores)) }
+}
+
+const print = args.get("print")
+if (print !== undefined) {
+  const [kind, n] = print.split(":")
+  console.log(kind === "mixed" ? mixedProgram(Number(n)) : edgeProgram(Number(n)))
+  process.exit(0)
 }
 
 const report: Record<string, unknown> = { bench: "fathom-clips-rules", node: process.version, stepFacts: FIELDS + 1 }
@@ -307,9 +374,9 @@ if (ONLY.has("load")) {
   loads.push(measureLoad("mixed", 1000))
   report.load = loads
 }
-if (ONLY.has("memory")) {
-  measureMemory(100) // warm-up
-  report.memory = [measureMemory(100), measureMemory(1000)]
+if (ONLY.has("engines")) {
+  measureEngines("scaled", 100) // warm-up
+  report.engines = [measureEngines("edges", 10), measureEngines("edges", 100), measureEngines("scaled", 100), measureEngines("scaled", 1000), measureEngines("edges", 10000)]
 }
 if (ONLY.has("step")) {
   // A discarded pass first, so the first measured configuration does not pay for JIT warm-up.

@@ -26,7 +26,10 @@ const fnv1a = (text) => {
 const bundle = fileURLToPath(new URL("../dist/cli/stargraph.cjs", import.meta.url))
 let source
 try {
-  source = readFileSync(bundle, "utf8")
+  // A bundle marked `ascii` by the build is read as Latin-1: the same string as UTF-8
+  // decoding gives, without decoding 2 MB of UTF-8 (about 5 ms CPU).
+  source = readFileSync(bundle, "latin1")
+  if (!/^\/\/ stargraph-build:\w+ ascii\n/.test(source.slice(0, 100))) source = readFileSync(bundle, "utf8")
 } catch {
   process.stderr.write(`error: ${bundle} is missing (fix: run \`npm run build\` in the stargraph package)\n`)
   process.exit(1)

@@ -15,8 +15,9 @@
  * chunks 160 ms CPU, this 110–120 ms (see docs/packaging.md).
  *
  * Kept out of the bundle: `better-sqlite3` (native addon, loaded with `require`) and
- * `tsx` (loaded only to import a user's `.ts` node module). Dynamic `import()` calls that
- * remain (those two, `node:` built-ins, users' modules by URL) are rewritten to a function
+ * `esbuild` (loaded only to compile a user's `.ts` node module on a cache miss; it finds
+ * its platform binary from its own install). Dynamic `import()` calls that remain (those
+ * two, `node:` built-ins, users' modules by URL) are rewritten to a function
  * the loader passes in, because V8 refuses `import()` inside a script compiled from a code
  * cache without a flag.
  *
@@ -74,7 +75,7 @@ const noFastCheck = {
 }
 
 /** Dynamic `import(` left in the output: externals and computed specifiers. */
-const DYNAMIC_IMPORT = /(?<![\w$.])import\((?=["'`\w$])/g
+const DYNAMIC_IMPORT = /(?<![\w$.])import\((?=["'`\w$(])/g
 
 /**
  * The output of every argv the parser answers by itself (`--help`, `<command> --help`,
@@ -93,7 +94,7 @@ const renderBuiltIns = async (esbuild) => {
     target: "node20",
     write: false,
     outfile: "app.mjs",
-    external: ["better-sqlite3", "tsx", "tsx/*", "esbuild"],
+    external: ["better-sqlite3", "esbuild"],
     plugins: [noConfigFileParsers, noFastCheck],
     logLevel: "warning"
   })
@@ -109,6 +110,18 @@ const renderBuiltIns = async (esbuild) => {
   } finally {
     rmSync(tmp, { force: true })
   }
+}
+
+/**
+ * `code` with every non-ASCII character written as a `\u` escape. esbuild escapes them in
+ * strings but not everywhere (a regular expression literal keeps its `✔`), and the
+ * prerendered help has `…`; an escape means the same in a string, a template, a regular
+ * expression, an identifier or a comment. An all-ASCII file can be read as Latin-1.
+ */
+const toAscii = (code) => {
+  // After a backslash the escape would be read as a literal `\` and `u…`.
+  if (/\\[^\x00-\x7f]/.test(code)) throw new Error("build: an escaped non-ASCII character in the CLI bundle")
+  return code.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
 }
 
 /** The CLI: one CommonJS file for bin/stargraph.js. */
@@ -128,7 +141,7 @@ const buildCli = async () => {
     minifyWhitespace: true,
     minifySyntax: true,
     legalComments: "eof",
-    external: ["better-sqlite3", "tsx", "tsx/*", "esbuild"],
+    external: ["better-sqlite3", "esbuild"],
     plugins: [noConfigFileParsers, noFastCheck],
     // An identifier, not the object: esbuild would make a JSON define a module that every
     // module's initialiser calls.
@@ -147,6 +160,7 @@ const buildCli = async () => {
     return "__stargraph_import("
   })
   if (/(?<![\w$.])import\(/.test(code)) throw new Error("build: an import( the loader cannot serve is left in the CLI bundle")
+  code = toAscii(code)
   // The file is the CommonJS wrapper function itself, so the loader hands it to vm.Script as
   // read (no second copy of a 2 MB string); check it compiles before shipping it.
   code = `(function(exports,require,module,__filename,__dirname,__stargraph_import){${code}\n})`
@@ -156,7 +170,8 @@ const buildCli = async () => {
   mkdirSync(dirname(out), { recursive: true })
   // Atomic: another process may be running the CLI from this file while it is rebuilt.
   const tmp = `${out}.${process.pid}.tmp`
-  writeFileSync(tmp, `// stargraph-build:${id}\n${code}`)
+  // `ascii`: bin/stargraph.js may read it as Latin-1 (see toAscii).
+  writeFileSync(tmp, `// stargraph-build:${id} ascii\n${code}`)
   renameSync(tmp, out)
   // What went into the bundle (for `esbuild --analyze`-style looks); not packed.
   writeFileSync(join(ROOT, "dist", "cli-meta.json"), JSON.stringify(result.metafile))

@@ -2,7 +2,8 @@
  * The differential suite: every program under `programs/` plus a few hundred seeded
  * random programs run through the real CLIPS 6.30 binary and through our engine; the
  * full `(watch facts)(watch rules)` trace, printout output and final `(facts)` listing
- * must be identical. All cases share one CLIPS process.
+ * must be identical. All cases share one CLIPS process. Every case also runs on engines
+ * instantiated from a compiled program.
  */
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
@@ -33,10 +34,10 @@ describe.skipIf(!available)("differential: our engine vs CLIPS 6.30", () => {
     oracle = runClips([...fixtures, ...randoms])
   })
 
-  const check = (c: Case): void => {
+  const check = (c: Case, via: "load" | "compile" = "load"): void => {
     const expected = oracle.get(c.name)
     expect(expected, `CLIPS produced no output for ${c.name}`).toBeDefined()
-    const actual = runOurs(c)
+    const actual = runOurs(c, undefined, via)
     if (actual !== expected) {
       expect.fail(`${c.name} differs from CLIPS\n${diffText(expected!, actual)}\n\nprogram:\n${c.constructs}\n;;; script\n${c.script}`)
     }
@@ -52,5 +53,15 @@ describe.skipIf(!available)("differential: our engine vs CLIPS 6.30", () => {
 
   describe(`random programs (seeds 1..${RANDOM_SEEDS}, heavy 1..${HEAVY_SEEDS})`, () => {
     for (const c of randoms) it(c.name, () => check(c))
+  })
+
+  // The same cases on engines instantiated from one compiled program (shared network, own state).
+  describe("through compile().instantiate()", () => {
+    it("fixture programs", () => {
+      for (const c of fixtures) check(c, "compile")
+    })
+    it("random programs", () => {
+      for (const c of randoms) check(c, "compile")
+    })
   })
 })

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Either from "effect/Either"
-import { makeEngine, parseProgram, renderFact, type Engine, type Value } from "../../src/fathom/clips/index.js"
+import { compile, makeEngine, parseProgram, renderFact, type Engine, type Value } from "../../src/fathom/clips/index.js"
 import { readAll, type SExpr } from "../../src/fathom/clips/reader.js"
 import { atomValue } from "../../src/fathom/clips/expressions.js"
 import { multifield } from "../../src/fathom/clips/values.js"
@@ -119,14 +119,31 @@ const constant = (e: SExpr): Value => {
   return v
 }
 
-/** Runs a case through our engine and returns the same kind of trace CLIPS prints. */
-export const runOurs = (c: Case, setup?: (engine: Engine) => void): string => {
-  const engine = makeEngine()
-  setup?.(engine)
+/**
+ * Runs a case through our engine and returns the same kind of trace CLIPS prints. With
+ * `via: "compile"` the engine comes from `compile(program).instantiate()` (a second
+ * instance of the same compiled program first runs the case too, so instances sharing a
+ * network are exercised) instead of `makeEngine()` + `load`.
+ */
+export const runOurs = (c: Case, setup?: (engine: Engine) => void, via: "load" | "compile" = "load"): string => {
   const program = parseProgram(c.constructs, { file: c.name })
   if (Either.isLeft(program)) return `[load] ${program.left.message} (line ${program.left.line})\n`
-  const loaded = engine.load(program.right)
-  if (Either.isLeft(loaded)) return `[load] ${loaded.left.message} (line ${loaded.left.line})\n`
+  let engine: Engine
+  if (via === "compile") {
+    const compiled = compile(program.right)
+    if (Either.isLeft(compiled)) return `[load] ${compiled.left.message} (line ${compiled.left.line})\n`
+    const other = compiled.right.instantiate()
+    setup?.(other)
+    other.reset()
+    runScript(other, c.script)
+    engine = compiled.right.instantiate()
+    setup?.(engine)
+  } else {
+    engine = makeEngine()
+    setup?.(engine)
+    const loaded = engine.load(program.right)
+    if (Either.isLeft(loaded)) return `[load] ${loaded.left.message} (line ${loaded.left.line})\n`
+  }
   engine.reset()
   engine.output()
   engine.watch("facts", true)

@@ -1,42 +1,31 @@
 /**
- * The engine: working memory, the compiled network, the agenda and focus stack, the
- * run loop with CLIPS 6.30 semantics, watch output, and the public `Engine` API
- * (load, reset, assert/retract/modify, run, facts, agenda, snapshot/restore).
- * All mutable state lives in the object `makeEngine` returns.
+ * The engine: working memory, the agenda and focus stack, the run loop with CLIPS 6.30
+ * semantics, watch output, and the public `Engine` API (load, reset, assert/retract/modify,
+ * run, facts, agenda, snapshot/restore). The program itself (templates, rules, the Rete
+ * network) is a {@link RuleBase}: an engine made by `makeEngine` owns its rule base and
+ * loads into it; engines made by `compile(...).instantiate()` share one and keep only
+ * their own state (facts, memories in a {@link NetworkState}, agendas, globals).
  */
 import * as Either from "effect/Either"
 import type { RuleError } from "../../errors.js"
-import { Activation } from "./agenda.js"
-import type { Construct, DefruleConstruct, Program, SlotAttributes, SlotType } from "./constructs.js"
+import { Activation, ModuleAgenda } from "./agenda.js"
+import type { Program } from "./constructs.js"
 import { fail, ruleError, RuleFailure, type Pos, type Where } from "./diagnostics.js"
-import { EvalError, type ActionHost, type Compiled, type Env, type ErrorSite, type Marker } from "./evaluation.js"
-import { atomValue, compileExpr, compileFactSpec, constantScope, defaultValue, type CompiledExpr, type DeffunctionRef, type FactMaker, type Scope } from "./expressions.js"
-import { builtinFunctions, type FunctionDef } from "./functions.js"
-import { Module, visibleTemplate } from "./modules.js"
+import { EvalError, type ActionHost, type Env, type ErrorSite, type Marker } from "./evaluation.js"
+import { compileFactSpec, constantScope, defaultValue } from "./expressions.js"
+import type { Module } from "./modules.js"
 import { factIdentifier, padRight, renderValue } from "./printer.js"
-import { readAll, type SAtom } from "./reader.js"
+import { readAll } from "./reader.js"
 import { matchFact, type AlphaHost, type AlphaNode } from "./rete/alpha.js"
-import { networkAssert, networkRetract, epmDrive, ASSERT, type DriveHost } from "./rete/drive.js"
-import { nextActive, resetActive, type JoinNode, type JoinRoots, type RuleRef } from "./rete/join.js"
-import { compileLhs, readVar, type DisjunctPlan } from "./rete/lhs.js"
-import { buildDisjunct } from "./rete/network.js"
+import { ASSERT, epmDrive, networkAssert, networkRetract, type DriveHost } from "./rete/drive.js"
+import type { JoinNode, RuleRef } from "./rete/join.js"
 import { Match, type AlphaBind, type PartialMatch } from "./rete/partial-match.js"
+import { NetworkState } from "./rete/state.js"
 import type { ActivationRef } from "./model.js"
+import { callHostFunction, ConstantHost, qualified, RuleBase, type HostFunction, type Rule, type TerminalRef } from "./rulebase.js"
 import { fromSnapshot, toSnapshot, type Snapshot } from "./snapshot.js"
-import {
-  checkSlot,
-  describeViolation,
-  impliedSlot,
-  makeTemplate,
-  newFact,
-  renderFact as renderInternalFact,
-  type Constraint,
-  type Fact as InternalFact,
-  type Slot,
-  type SlotDefault,
-  type Template
-} from "./templates.js"
-import { EMPTY, equals, FALSE, multifield, NIL, pushFlat, type Value } from "./values.js"
+import { impliedSlot, makeTemplate, newFact, renderFact as renderInternalFact, checkSlot, describeViolation, type Fact as InternalFact, type Template, type TemplateFacts } from "./templates.js"
+import { EMPTY, equals, multifield, pushFlat, type Value } from "./values.js"
 
 /** A fact as the API shows it. */
 export interface Fact {
@@ -83,9 +72,37 @@ export interface EngineOptions {
 /** What can be watched. */
 export type WatchItem = "facts" | "rules" | "activations" | "focus"
 
+/** Options of {@link compile}. */
+export interface CompileOptions {
+  /**
+   * Host functions the rules may call. Names only: each engine registers its own
+   * implementation with `registerFunction`. Or name to implementation: the default for
+   * every engine instantiated (an engine's `registerFunction` replaces it for that engine).
+   */
+  readonly functions?: ReadonlyArray<string> | Readonly<Record<string, (args: ReadonlyArray<Value>) => Value>>
+}
+
+/**
+ * A program compiled once (parsed constructs checked, rules built into a Rete network),
+ * from which engines are made cheaply. The network is immutable and shared by every
+ * engine instantiated from it; each engine has its own working memory, agenda, focus
+ * stack, globals, output and host-function registrations.
+ */
+export interface CompiledProgram {
+  /**
+   * A new engine over this program, as `makeEngine()` followed by `load` of the same
+   * programs would give (call `reset()` to start). Costs a few microseconds whatever the
+   * number of rules: nothing per rule is allocated until facts reach it. Loading more
+   * constructs into the engine later is allowed and gives it a private copy of the program.
+   */
+  instantiate(options?: EngineOptions): Engine
+  /** The names of the defined rules (module-qualified when not in MAIN). */
+  rules(): ReadonlyArray<string>
+}
+
 /** A rule engine instance. */
 export interface Engine {
-  /** Adds the constructs of a program (may be called several times). */
+  /** Adds the constructs of a program (may be called several times), all or nothing. */
   load(program: Program): Either.Either<void, RuleError>
   /** Clears working memory and the agenda, asserts (initial-fact) as f-0 and the deffacts, focuses MAIN. */
   reset(): void
@@ -109,7 +126,10 @@ export interface Engine {
   fact(factId: number): Fact | undefined
   /** Pending activations in firing order (across the focus stack, then other modules). */
   agenda(): ReadonlyArray<AgendaEntry>
-  /** Registers (or replaces) a host function callable from rules. */
+  /**
+   * Registers (or replaces) a host function callable from rules, for this engine only. Rules
+   * loaded afterwards may call it; rules already loaded that call it use the new one.
+   */
   registerFunction(name: string, fn: (args: ReadonlyArray<Value>) => Value): void
   /** Text printed by printout and watch since the last call (then cleared). */
   output(): string
@@ -123,33 +143,6 @@ export interface Engine {
   rules(): ReadonlyArray<string>
 }
 
-/** A compiled rule. */
-interface Rule {
-  readonly name: string
-  readonly module: Module
-  readonly salience: number
-  readonly autoFocus: boolean
-  readonly disjuncts: Array<{ readonly plan: DisjunctPlan; readonly ref: TerminalRef; terminal: JoinNode | null; readonly extract: ReadonlyArray<{ slot: number; read: (pm: PartialMatch) => Value }> }>
-  actions: Compiled
-  frameSize: number
-  readonly pos: Pos
-  readonly file: string | undefined
-  /** Firings in the run numbered `runEpoch` (for the firing-limit message). */
-  runEpoch: number
-  runFirings: number
-}
-
-/** The rule reference stored on terminal joins. */
-interface TerminalRef extends RuleRef {
-  readonly rule: Rule
-  readonly disjunct: number
-}
-
-interface Deffacts {
-  readonly name: string
-  readonly module: Module
-  readonly makers: ReadonlyArray<FactMaker>
-}
 
 const DEFAULT_FIRING_LIMIT = 100_000
 
@@ -157,15 +150,21 @@ const busyError = (): RuleError =>
   ruleError("runtime", "facts may not be asserted, retracted or loaded during pattern matching", "do not change facts from a host function used in a rule's conditions")
 const NO_SITE: ErrorSite = {}
 
-const qualified = (name: string, module: string): string => (module === "MAIN" ? name : `${module}::${name}`)
-
 const hashValue = (v: Value, h: number): number => {
   switch (v.type) {
     case "SYMBOL":
     case "STRING": {
+      // Long strings are sampled (length, first and last 16 characters): the hash only picks
+      // the duplicate-index bucket, whose facts are compared in full.
       const s = v.value
+      const n = s.length
       h = Math.imul(h ^ (v.type === "SYMBOL" ? 17 : 31), 16777619)
-      for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619)
+      if (n <= 32) for (let i = 0; i < n; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619)
+      else {
+        h = Math.imul(h ^ n, 16777619)
+        for (let i = 0; i < 16; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619)
+        for (let i = n - 16; i < n; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619)
+      }
       return h
     }
     case "INTEGER":
@@ -198,79 +197,78 @@ const sameFields = (a: ReadonlyArray<Value>, b: ReadonlyArray<Value>): boolean =
   return true
 }
 
-/** Builds a constraint record from slot attributes (CLIPS's rules for type/allowed-* facets). */
-const buildConstraint = (attrs: SlotAttributes, multi: boolean, where: Where): Constraint => {
-  const types = attrs.types
-  const allowed = (t: SlotType): boolean => types === null || types.includes(t)
-  const restriction: Array<Value> = []
-  let anyRestriction = false
-  let symbolRestriction = false
-  let stringRestriction = false
-  let integerRestriction = false
-  let floatRestriction = false
-  const take = (atoms: ReadonlyArray<SAtom> | undefined, check: (v: Value) => boolean, what: string): boolean => {
-    if (atoms === undefined) return false
-    for (const a of atoms) {
-      const v = atomValue(a)
-      if (v === null) continue
-      if (!check(v)) fail("compile", `${what} contains ${a.token.text}, which is not a ${what.replace("allowed-", "").replace(/s$/, "")}`, "list values of the right type", { ...where, pos: { line: a.line, column: a.column } })
-      restriction.push(v)
-    }
-    return true
+/** Creates an engine with its own (empty) program; `load` adds constructs to it. */
+export const makeEngine = (options: EngineOptions = {}): Engine => new EngineImpl(options, new RuleBase())
+
+/**
+ * Compiles programs once (in order, as successive `load`s would) into a program engines
+ * are instantiated from. Errors are the ones `load` would report.
+ *
+ * @example
+ * ```ts
+ * const compiled = Either.getOrThrow(compile(programs, { functions: ["stargraph-case"] }))
+ * const engine = compiled.instantiate()            // per run: a few µs
+ * engine.registerFunction("stargraph-case", (args) => ...)
+ * engine.reset()
+ * ```
+ */
+export const compile = (programs: Program | ReadonlyArray<Program>, options: CompileOptions = {}): Either.Either<CompiledProgram, RuleError> => {
+  const base = new RuleBase()
+  const fns = options.functions
+  if (fns !== undefined) {
+    if (Array.isArray(fns)) for (const name of fns as ReadonlyArray<string>) base.declareHostFunction(name, null)
+    else for (const [name, fn] of Object.entries(fns as Readonly<Record<string, HostFunction>>)) base.declareHostFunction(name, fn)
   }
-  if (take(attrs.allowedSymbols, (v) => v.type === "SYMBOL", "allowed-symbols")) symbolRestriction = true
-  if (take(attrs.allowedStrings, (v) => v.type === "STRING", "allowed-strings")) stringRestriction = true
-  if (take(attrs.allowedLexemes, (v) => v.type === "STRING" || v.type === "SYMBOL", "allowed-lexemes")) symbolRestriction = stringRestriction = true
-  if (take(attrs.allowedIntegers, (v) => v.type === "INTEGER", "allowed-integers")) integerRestriction = true
-  if (take(attrs.allowedFloats, (v) => v.type === "FLOAT", "allowed-floats")) floatRestriction = true
-  if (take(attrs.allowedNumbers, (v) => v.type === "INTEGER" || v.type === "FLOAT", "allowed-numbers")) integerRestriction = floatRestriction = true
-  if (take(attrs.allowedValues, () => true, "allowed-values")) anyRestriction = true
-  const bound = (a: SAtom | undefined): number | null => {
-    if (a === undefined || a.token.kind === "sfvar") return null
-    const v = atomValue(a)
-    if (v === null || (v.type !== "INTEGER" && v.type !== "FLOAT")) return fail("compile", "range and cardinality bounds must be numbers or ?VARIABLE", "write (range 0 10)", { ...where, pos: { line: a.line, column: a.column } })
-    return v.value
+  const host = new ConstantHost(base)
+  for (const p of Array.isArray(programs) ? (programs as ReadonlyArray<Program>) : [programs as Program]) {
+    const r = base.load(p, host)
+    if (Either.isLeft(r)) return Either.left(r.left)
   }
-  const typeNames = types === null ? [] : [...new Set(types)]
-  return {
-    anyAllowed: types === null,
-    symbolsAllowed: allowed("SYMBOL"),
-    stringsAllowed: allowed("STRING"),
-    integersAllowed: allowed("INTEGER"),
-    floatsAllowed: allowed("FLOAT"),
-    factAddressesAllowed: allowed("FACT-ADDRESS"),
-    anyRestriction,
-    symbolRestriction,
-    stringRestriction,
-    integerRestriction,
-    floatRestriction,
-    restrictionList: restriction,
-    minValue: bound(attrs.range?.[0]),
-    maxValue: bound(attrs.range?.[1]),
-    minFields: multi ? bound(attrs.cardinality?.[0]) : null,
-    maxFields: multi ? bound(attrs.cardinality?.[1]) : null,
-    typeNames
+  base.initialGlobals = host.globals
+  base.shared = true
+  return Either.right(new Compiled(base))
+}
+
+class Compiled implements CompiledProgram {
+  constructor(private readonly base: RuleBase) {}
+  instantiate(options: EngineOptions = {}): Engine {
+    return new EngineImpl(options, this.base)
+  }
+  rules(): ReadonlyArray<string> {
+    return this.base.ruleList.map((r) => qualified(r.name, r.module.name))
   }
 }
 
-/** Creates an engine. */
-export const makeEngine = (options: EngineOptions = {}): Engine => new EngineImpl(options)
+/** What a rebuild keeps from the state before a load: which rules existed, which of their matches were pending. */
+interface Before {
+  readonly rules: ReadonlySet<string>
+  readonly matches: ReadonlyMap<string, { readonly pending: boolean; readonly timetag: number }>
+}
+
+/** A fact to re-derive memories from. */
+interface FactImage {
+  readonly id: number
+  readonly template: Template
+  readonly fields: ReadonlyArray<Value>
+  readonly hash: number
+}
 
 class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   private readonly firingLimit: number
-  private readonly modules = new Map<string, Module>()
-  private readonly main: Module
-  private current: Module
-  private readonly rulesByName = new Map<string, Rule>()
-  private readonly ruleList: Array<Rule> = []
-  private readonly deffacts: Array<Deffacts> = []
-  private readonly deffunctions = new Map<string, DeffunctionRef>()
-  private readonly globalDefs: Array<{ name: string; expr: CompiledExpr }> = []
-  readonly globals = new Map<string, Value>()
-  private readonly functions: Map<string, FunctionDef> = builtinFunctions()
-  private readonly hostFunctions = new Map<string, { fn: (args: ReadonlyArray<Value>) => Value }>()
+  /** The program: owned (makeEngine), or shared with other engines (compile). */
+  private base: RuleBase
+  /** Memories of the network's nodes. */
+  net = new NetworkState()
+  /** Facts per template, by template id. */
+  private tfacts: Array<TemplateFacts | undefined> = []
+  /** Agendas by module id. */
+  private agendas: Array<ModuleAgenda | undefined> = []
+  /** Ordered relations first used at run time while the rule base is shared (they have no patterns). */
+  private extraTemplates: Map<string, Template> | null = null
+  private nextExtraId = 0
+  readonly globals: Map<string, Value>
+  private hostFns: Map<string, HostFunction> | null = null
   readonly regexCache = new Map<string, RegExp>()
-  private readonly roots: JoinRoots = { rightPrimeJoins: [], leftPrimeJoins: [] }
   /** Live facts by index (insertion order = index order). */
   private readonly factMap = new Map<number, InternalFact>()
   /** API template lookups by name (cleared when templates change). */
@@ -286,26 +284,24 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   private returnFlag = false
   private executingRule: Rule | null = null
   private inRun = false
-  private pendingRebuild = false
   /** Set while a fact change is propagating through the network (host functions may not change facts then). */
   private matching = false
-  /** Programs loaded so far (replayed into a scratch engine to make `load` all-or-nothing). */
-  private readonly programs: Array<Program> = []
   private runEpoch = 0
+  /** Per rule id: the run its firings were counted in, and the count (for the firing-limit message). */
+  private readonly ruleEpochs: Array<number> = []
+  private readonly ruleFirings: Array<number> = []
   private silent = false
-  incrementalReset = false
   readonly markerStack: Array<Marker> = []
   readonly env: Env
   private readonly actionEnv: Env
 
-  constructor(options: EngineOptions) {
+  constructor(options: EngineOptions, base: RuleBase) {
     this.firingLimit = options.firingLimit ?? DEFAULT_FIRING_LIMIT
-    this.main = new Module("MAIN")
-    this.modules.set("MAIN", this.main)
-    this.current = this.main
+    this.base = base
+    this.globals = new Map(base.initialGlobals)
+    this.nextExtraId = base.templates.length
     this.env = { lhs: null, rhs: null, frame: [], fact: null, markers: null, host: this, returning: false, breaking: false }
     this.actionEnv = { lhs: null, rhs: null, frame: [], fact: null, markers: null, host: this, returning: false, breaking: false }
-    this.main.templates.set("initial-fact", makeTemplate("initial-fact", "MAIN", true, [impliedSlot]))
   }
 
   // -------------------------------------------------------------------------
@@ -340,36 +336,60 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   }
 
   // -------------------------------------------------------------------------
-  // Templates, modules and scopes
+  // Per-engine state of the program's parts
   // -------------------------------------------------------------------------
 
-  private findTemplate(name: string, from: Module = this.current): Template | undefined {
-    return visibleTemplate(this.modules, from, name)
+  private templateFacts(t: Template): TemplateFacts {
+    let tf = this.tfacts[t.id]
+    if (tf === undefined) {
+      tf = { first: null, last: null, dup: new Map() }
+      this.tfacts[t.id] = tf
+    }
+    return tf
   }
 
+  private agendaOf(m: Module): ModuleAgenda {
+    let a = this.agendas[m.id]
+    if (a === undefined) {
+      a = new ModuleAgenda()
+      this.agendas[m.id] = a
+    }
+    return a
+  }
+
+  // -------------------------------------------------------------------------
+  // Templates
+  // -------------------------------------------------------------------------
+
+  private findTemplate(name: string, from: Module): Template | undefined {
+    return this.base.findTemplate(name, from) ?? this.extraTemplates?.get(`${from.name}::${name}`)
+  }
+
+  /** The implied template of an ordered relation used at run time (created when new). */
   private impliedTemplate(name: string, from: Module, pos: Pos, where: Where): Template {
+    if (!this.base.shared) {
+      const t = this.base.impliedTemplate(name, from, pos, where)
+      this.templatesByName.clear()
+      return t
+    }
     const t = this.findTemplate(name, from)
     if (t !== undefined) {
       if (!t.implied) return fail("compile", `${name} is a deftemplate, not an ordered relation`, `use slot syntax: (${name} (slot value))`, { ...where, pos })
       return t
     }
     if (name.includes("::")) return fail("unknown-template", `unknown template ${name}`, "define it first", { ...where, pos })
-    const nt = makeTemplate(name, from.name, true, [impliedSlot])
-    from.templates.set(name, nt)
+    const nt = makeTemplate(this.nextExtraId++, name, from.name, true, [impliedSlot])
+    ;(this.extraTemplates ??= new Map()).set(`${from.name}::${name}`, nt)
     this.templatesByName.clear()
     return nt
   }
 
-  private baseScope(module: Module, file: string | undefined, construct: string): Omit<Scope, "resolve" | "bindLocal" | "actions"> {
-    return {
-      site: { file, construct },
-      functions: this.functions,
-      deffunctions: this.deffunctions,
-      template: (name) => this.findTemplate(name, module),
-      impliedTemplate: (name, pos) => this.impliedTemplate(name, module, pos, { file, construct }),
-      moduleExists: (name) => this.modules.has(name),
-      globalExists: (name) => this.globals.has(name) || this.globalDefs.some((g) => g.name === name)
-    }
+  /** Every template: the program's and the run-time relations. */
+  private allTemplates(): Array<Template> {
+    const out: Array<Template> = []
+    for (const m of this.base.moduleList) for (const t of m.templates.values()) out.push(t)
+    if (this.extraTemplates !== null) out.push(...this.extraTemplates.values())
+    return out
   }
 
   // -------------------------------------------------------------------------
@@ -378,269 +398,40 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
 
   load(program: Program): Either.Either<void, RuleError> {
     if (this.matching) return Either.left(busyError())
-    // Loading is all or nothing: the program is first loaded into a scratch engine that has
-    // the same programs and host functions, so a failing construct leaves this engine untouched.
-    const scratch = new EngineImpl({ firingLimit: this.firingLimit })
-    for (const [name, h] of this.hostFunctions) scratch.registerFunction(name, (args) => h.fn(args))
-    for (const prior of this.programs) {
-      const r = scratch.loadConstructs(prior)
-      if (Either.isLeft(r)) return r
+    const live = this.factMap.size > 0 || this.hasActivations()
+    const before = live ? this.captureBefore() : null
+    let base = this.base
+    if (base.shared) {
+      // A shared program is never changed: load into a private copy.
+      base = base.copy()
+      if (this.hostFns !== null) for (const name of this.hostFns.keys()) if (!base.hostFunctions.has(name)) base.declareHostFunction(name, null)
     }
-    const trial = scratch.loadConstructs(program)
-    if (Either.isLeft(trial)) return trial
-    const r = this.loadConstructs(program)
-    if (Either.isRight(r)) this.programs.push(program)
-    return r
-  }
-
-  private loadConstructs(program: Program): Either.Either<void, RuleError> {
-    const file = program.file
-    this.current = this.main
-    try {
-      for (const c of program.constructs) this.loadConstruct(c, file)
-      // Rules added while facts exist: match them against working memory once, at the end.
-      if (this.pendingRebuild) {
-        this.pendingRebuild = false
-        this.rebuild(null)
-      }
-      return Either.right(undefined)
-    } catch (e) {
-      if (e instanceof RuleFailure) return Either.left(e.error)
-      throw e
-    } finally {
-      this.current = this.main
-    }
-  }
-
-  private splitName(name: string, where: Where): { module: Module; local: string } {
-    const sep = name.indexOf("::")
-    if (sep < 0) return { module: this.current, local: name }
-    const mname = name.slice(0, sep)
-    const m = this.modules.get(mname)
-    if (m === undefined) return fail("compile", `unknown module ${mname}`, `define (defmodule ${mname}) first`, where)
-    this.current = m
-    return { module: m, local: name.slice(sep + 2) }
-  }
-
-  private loadConstruct(c: Construct, file: string | undefined): void {
-    switch (c.kind) {
-      case "defmodule": {
-        const where: Where = { file, pos: c.pos, construct: `defmodule ${c.name}` }
-        let m = this.modules.get(c.name)
-        if (m === undefined) {
-          m = new Module(c.name)
-          this.modules.set(c.name, m)
-        } else if (c.name !== "MAIN") fail("compile", `module ${c.name} is already defined`, "define each module once", where)
-        for (const imp of c.imports) {
-          if (imp.module !== undefined && !this.modules.has(imp.module)) fail("compile", `module ${c.name} imports from unknown module ${imp.module}`, `define (defmodule ${imp.module}) before it`, where)
-        }
-        m.imports = c.imports
-        m.exports = c.exports
-        this.current = m
-        return
-      }
-      case "deftemplate":
-        return this.loadTemplate(c, file)
-      case "deffacts": {
-        const where: Where = { file, pos: c.pos, construct: `deffacts ${c.name}` }
-        const { module, local } = this.splitName(c.name, where)
-        const scope = constantScope(this.baseScope(module, file, `deffacts ${local}`))
-        const makers = c.facts.map((f) => compileFactSpec(f, scope))
-        this.deffacts.push({ name: local, module, makers })
-        return
-      }
-      case "deffunction":
-        return this.loadDeffunction(c, file)
-      case "defglobal": {
-        for (const g of c.globals) {
-          const scope = constantScope(this.baseScope(this.current, file, `defglobal ?*${g.name}*`))
-          const expr = compileExpr(g.expr, scope)
-          const existing = this.globalDefs.findIndex((x) => x.name === g.name)
-          if (existing >= 0) this.globalDefs.splice(existing, 1)
-          this.globalDefs.push({ name: g.name, expr })
-          this.globals.set(g.name, this.evalConstant(expr, { file, line: g.pos.line, column: g.pos.column, construct: `defglobal ?*${g.name}*` }))
-        }
-        return
-      }
-      case "defrule":
-        return this.loadRule(c, file)
-    }
-  }
-
-  private evalConstant(expr: CompiledExpr, site: ErrorSite): Value {
-    try {
-      return expr.fn({ lhs: null, rhs: null, frame: [], fact: null, markers: null, host: this, returning: false, breaking: false })
-    } catch (e) {
-      if (e instanceof EvalError) return fail("runtime", e.message, e.fix, { file: site.file, pos: site.line !== undefined ? { line: site.line, column: site.column ?? 0 } : undefined, construct: site.construct })
-      throw e
-    }
-  }
-
-  private loadTemplate(c: Extract<Construct, { kind: "deftemplate" }>, file: string | undefined): void {
-    const where: Where = { file, pos: c.pos, construct: `deftemplate ${c.name}` }
-    const { module, local } = this.splitName(c.name, where)
-    if (module.templates.has(local)) fail("compile", `template ${local} is already defined`, "define each template once (or rename it)", where)
-    const scope = constantScope(this.baseScope(module, file, `deftemplate ${local}`))
-    const slots: Array<Slot> = c.slots.map((s, index) => {
-      const swhere: Where = { file, pos: s.pos, construct: `deftemplate ${local}` }
-      const constraint = buildConstraint(s.attributes, s.multi, swhere)
-      let def: SlotDefault
-      const tmpSlot: Slot = { name: s.name, index, multi: s.multi, constraint, default: { kind: "derive" } }
-      const combine = (vals: ReadonlyArray<Value>): Value => {
-        if (s.multi) {
-          const out: Array<Value> = []
-          for (const v of vals) pushFlat(out, v)
-          return multifield(out)
-        }
-        return vals[0] ?? NIL
-      }
-      switch (s.default.kind) {
-        case "derive":
-          def = { kind: "derive" }
-          break
-        case "none":
-          def = { kind: "none" }
-          break
-        case "static": {
-          const exprs = s.default.exprs.map((e) => compileExpr(e, scope))
-          const value = combine(exprs.map((e) => this.evalConstant(e, { file, line: s.pos.line, column: s.pos.column, construct: `deftemplate ${local}` })))
-          const why = checkSlot(tmpSlot, value)
-          if (why !== null) fail("type", `default value: ${describeViolation({ name: local } as Template, tmpSlot, value, why)}`, "give a default the slot's constraints accept", swhere)
-          def = { kind: "static", value }
-          break
-        }
-        case "dynamic": {
-          const exprs = s.default.exprs.map((e) => compileExpr(e, scope))
-          def = { kind: "dynamic", eval: () => combine(exprs.map((e) => e.fn(this.actionEnv))) }
-          break
-        }
-      }
-      return { name: s.name, index, multi: s.multi, constraint, default: def }
-    })
-    module.templates.set(local, makeTemplate(local, module.name, false, slots))
+    const loaded = base.load(program, this)
+    if (Either.isLeft(loaded)) return Either.left(loaded.left)
     this.templateCache.clear()
     this.templatesByName.clear()
-  }
-
-  private loadDeffunction(c: Extract<Construct, { kind: "deffunction" }>, file: string | undefined): void {
-    const where: Where = { file, pos: c.pos, construct: `deffunction ${c.name}` }
-    if (this.functions.has(c.name)) fail("compile", `deffunction ${c.name} would redefine a built-in function`, "choose another name", where)
-    const ref: DeffunctionRef = { name: c.name, params: c.params.length, rest: c.rest !== undefined, body: null, frameSize: 0 }
-    const prev = this.deffunctions.get(c.name)
-    this.deffunctions.set(c.name, ref)
-    const slots = new Map<string, number>()
-    c.params.forEach((p, i) => slots.set(p, i))
-    if (c.rest !== undefined) slots.set(c.rest, c.params.length)
-    const scope: Scope = {
-      ...this.baseScope(this.current, file, `deffunction ${c.name}`),
-      actions: true,
-      resolve: (name) => {
-        const s = slots.get(name)
-        if (s === undefined) return null
-        return { key: `v${s}`, fn: (env) => env.frame[s]! }
-      },
-      bindLocal: (name) => {
-        let s = slots.get(name)
-        if (s === undefined) {
-          s = slots.size
-          slots.set(name, s)
-        }
-        return s
-      }
+    if (base !== this.base) {
+      // Every node is new: re-derive all memories.
+      const facts = this.factImages()
+      this.base = base
+      this.focusStack = this.focusStack.map((m) => base.modules.get(m.name)!)
+      const templates = this.extraTemplates
+      this.extraTemplates = null
+      const remap = (t: Template): Template =>
+        base.modules.get(t.module)?.templates.get(t.name) ?? (templates !== null && templates.get(`${t.module}::${t.name}`) === t ? base.impliedTemplate(t.name, base.modules.get(t.module) ?? base.main, { line: 0, column: 0 }, {}) : t)
+      const mapped = facts.map((f) => ({ ...f, template: remap(f.template) }))
+      if (before !== null) this.rebuild(mapped, null, before)
+      else this.clearState()
+    } else if (before !== null) this.rebuild(this.factImages(), null, before)
+    else {
+      // Nothing to re-derive; first joins entered from alpha nodes that already have state join their active lists.
+      for (const j of loaded.right) if (this.net.alphas[(j.rightSideEntry as AlphaNode).id] !== undefined) this.net.join(j)
     }
-    try {
-      const body = c.body.map((e) => compileExpr(e, scope).fn)
-      ref.frameSize = slots.size
-      ref.body = (env) => {
-        let last: Value = FALSE
-        for (const b of body) {
-          last = b(env)
-          if (env.returning) break
-        }
-        return last
-      }
-    } catch (e) {
-      if (prev !== undefined) this.deffunctions.set(c.name, prev)
-      else this.deffunctions.delete(c.name)
-      throw e
-    }
-  }
-
-  private loadRule(c: DefruleConstruct, file: string | undefined): void {
-    const where: Where = { file, pos: c.pos, construct: `defrule ${c.name}` }
-    const { module, local } = this.splitName(c.name, where)
-    const full = qualified(local, module.name)
-    if (this.rulesByName.has(full)) fail("compile", `rule ${full} is already defined`, "give each rule a unique name", where)
-    const construct = `defrule ${local}`
-    const base = this.baseScope(module, file, construct)
-    const plans = compileLhs(
-      {
-        file,
-        construct,
-        template: (name) => this.findTemplate(name, module),
-        impliedTemplate: (name, pos) => this.impliedTemplate(name, module, pos, { file, construct }),
-        exprScope: (resolve) => ({ ...base, actions: false, resolve, bindLocal: () => null })
-      },
-      c.lhs
-    )
-    // Variables usable on the RHS: those bound in every disjunct.
-    const common = [...plans[0]!.vars.keys()].filter((v) => plans.every((p) => p.vars.has(v)))
-    const slots = new Map<string, number>()
-    for (const v of common) slots.set(v, slots.size)
-    const rhsScope: Scope = {
-      ...base,
-      actions: true,
-      resolve: (name) => {
-        const s = slots.get(name)
-        if (s === undefined) return null
-        return { key: `v${s}`, fn: (env) => env.frame[s]! }
-      },
-      bindLocal: (name) => {
-        let s = slots.get(name)
-        if (s === undefined) {
-          s = slots.size
-          slots.set(name, s)
-        }
-        return s
-      }
-    }
-    const actions = c.rhs.map((e) => compileExpr(e, rhsScope).fn)
-    const rule: Rule = {
-      name: local,
-      module,
-      salience: c.salience,
-      autoFocus: c.autoFocus,
-      disjuncts: [],
-      actions: (env) => {
-        let last: Value = FALSE
-        for (let k = 0; k < actions.length; k++) {
-          last = actions[k]!(env)
-          if (env.returning) break
-        }
-        return last
-      },
-      frameSize: slots.size,
-      pos: c.pos,
-      file,
-      runEpoch: 0,
-      runFirings: 0
-    }
-    const incremental = this.factMap.size > 0 || this.hasActivations()
-    plans.forEach((plan, d) => {
-      const ref: TerminalRef = { name: local, salience: c.salience, module: module.name, autoFocus: c.autoFocus, rule, disjunct: d }
-      const extract = common.map((v) => ({ slot: slots.get(v)!, read: readVar(plan.vars.get(v)!) }))
-      rule.disjuncts.push({ plan, ref, terminal: null, extract })
-    })
-    // Build the network (after everything compiled, so a failed rule leaves no joins behind).
-    for (const d of rule.disjuncts) d.terminal = buildDisjunct(this.roots, d.plan.steps, d.ref, incremental).terminal
-    this.rulesByName.set(full, rule)
-    this.ruleList.push(rule)
-    rule.frameSize = slots.size
-    if (incremental) this.pendingRebuild = true
+    return Either.right(undefined)
   }
 
   private hasActivations(): boolean {
-    for (const m of this.modules.values()) if (m.agenda.size > 0) return true
+    for (const a of this.agendas) if (a !== undefined && a.size > 0) return true
     return false
   }
 
@@ -652,8 +443,8 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   assertFields(template: Template, fields: ReadonlyArray<Value>, _where: ErrorSite): InternalFact | undefined {
     void _where
     const h = hashFields(fields)
-    const dup = template.dup
-    const existing = dup.get(h)
+    const tf = this.tfacts[template.id] ?? this.templateFacts(template)
+    const existing = tf.dup.get(h)
     if (existing !== undefined) {
       if (Array.isArray(existing)) {
         for (const f of existing) if (sameFields(f.fields, fields)) return undefined
@@ -661,7 +452,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     }
     if (this.matching) throw new RuleFailure(busyError())
     const fact = newFact(this.nextFactId++, template, fields, h)
-    this.index(fact)
+    this.index(fact, tf)
     if (this.watching.facts) this.trace(`==> ${factIdentifier(fact.id)}${renderInternalFact(fact)}\n`)
     this.matching = true
     try {
@@ -672,24 +463,24 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     return fact
   }
 
-  /** Adds a fact to the fact map, its template's set and the duplicate index. */
-  private index(fact: InternalFact): void {
-    const dup = fact.template.dup
+  /** Adds a fact to the fact map, its template's list and the duplicate index. */
+  private index(fact: InternalFact, tf: TemplateFacts): void {
+    const dup = tf.dup
     const existing = dup.get(fact.hash)
     if (existing === undefined) dup.set(fact.hash, fact)
     else if (Array.isArray(existing)) existing.push(fact)
     else dup.set(fact.hash, [existing, fact])
     this.factMap.set(fact.id, fact)
-    const t = fact.template
-    fact.prevOfTemplate = t.lastFact
+    fact.prevOfTemplate = tf.last
     fact.nextOfTemplate = null
-    if (t.lastFact === null) t.firstFact = fact
-    else t.lastFact.nextOfTemplate = fact
-    t.lastFact = fact
+    if (tf.last === null) tf.first = fact
+    else tf.last.nextOfTemplate = fact
+    tf.last = fact
   }
 
   private unindex(fact: InternalFact): void {
-    const dup = fact.template.dup
+    const tf = this.tfacts[fact.template.id]!
+    const dup = tf.dup
     const existing = dup.get(fact.hash)
     if (existing === fact) dup.delete(fact.hash)
     else if (Array.isArray(existing)) {
@@ -698,10 +489,9 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       if (existing.length === 1) dup.set(fact.hash, existing[0]!)
     }
     this.factMap.delete(fact.id)
-    const t = fact.template
-    if (fact.prevOfTemplate === null) t.firstFact = fact.nextOfTemplate
+    if (fact.prevOfTemplate === null) tf.first = fact.nextOfTemplate
     else fact.prevOfTemplate.nextOfTemplate = fact.nextOfTemplate
-    if (fact.nextOfTemplate === null) t.lastFact = fact.prevOfTemplate
+    if (fact.nextOfTemplate === null) tf.last = fact.prevOfTemplate
     else fact.nextOfTemplate.prevOfTemplate = fact.prevOfTemplate
     fact.prevOfTemplate = fact.nextOfTemplate = null
   }
@@ -732,16 +522,18 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       if (fact.bind === null) fact.bind = { fact, markers: null }
       bind = fact.bind
     } else bind = { fact, markers }
+    const net = this.net
+    const state = net.alphas[node.id] ?? net.alpha(node)
     const pm = new Match([bind], true)
     pm.hashKey = node.rightHash === null ? 0 : node.rightHash.fn(fact, markers)
-    pm.owner = node
-    node.memory.append(pm)
+    pm.owner = state
+    state.memory.append(pm)
     if (fact.matches === null) fact.matches = [pm]
     else fact.matches.push(pm)
     const savedFact = this.env.fact
     const savedMarkers = this.env.markers
     // Only the joins that can act (left unlinking; the order is the entryJoin order).
-    for (let j = node.activeFirst as JoinNode | null; j !== null; j = nextActive(j)) networkAssert(this, pm, j)
+    for (let j = state.activeFirst; j !== null; j = net.nextActive(j)) networkAssert(this, pm, j)
     this.env.fact = savedFact
     this.env.markers = savedMarkers
   }
@@ -756,14 +548,14 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     const act = new Activation(ref, pm, ref.salience, this.timetag++)
     pm.activation = act
     if (this.watching.activations) this.trace(`==> Activation ${this.activationText(act)}\n`)
-    ref.rule.module.agenda.add(act)
+    this.agendaOf(ref.rule.module).add(act)
   }
 
   removeActivation(activation: ActivationRef): void {
     const act = activation as Activation
     const ref = act.rule as TerminalRef
     if (this.watching.activations) this.trace(`<== Activation ${this.activationText(act)}\n`)
-    ref.rule.module.agenda.remove(act)
+    this.agendaOf(ref.rule.module).remove(act)
     act.basis.activation = null
   }
 
@@ -784,7 +576,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
 
   focus(modules: ReadonlyArray<string>, where: ErrorSite): void {
     for (let i = modules.length - 1; i >= 0; i--) {
-      const m = this.modules.get(modules[i]!)
+      const m = this.base.modules.get(modules[i]!)
       if (m === undefined) throw new EvalError(`unknown module ${modules[i]}`, "define it with defmodule", where)
       this.pushFocus(m)
     }
@@ -831,12 +623,16 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     if (this.executingRule !== null) this.returnFlag = true
   }
 
+  callHost(name: string, args: ReadonlyArray<Value>, site: ErrorSite): Value {
+    return callHostFunction(name, this.hostFns?.get(name) ?? this.base.hostFunctions.get(name), args, site)
+  }
+
   private nextActivation(): Activation | null {
-    if (this.focusStack.length === 0) this.pushFocus(this.main)
-    let act = this.focusStack[this.focusStack.length - 1]!.agenda.top()
+    if (this.focusStack.length === 0) this.pushFocus(this.base.main)
+    let act = this.agendaOf(this.focusStack[this.focusStack.length - 1]!).top()
     while (act === null && this.focusStack.length > 0) {
       this.popFocus()
-      if (this.focusStack.length > 0) act = this.focusStack[this.focusStack.length - 1]!.agenda.top()
+      if (this.focusStack.length > 0) act = this.agendaOf(this.focusStack[this.focusStack.length - 1]!).top()
     }
     return act
   }
@@ -859,9 +655,9 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
         const act = this.nextActivation()
         if (act === null) break
         if (fired >= this.firingLimit) {
-          const top = this.ruleList
-            .filter((r) => r.runEpoch === epoch)
-            .map((r): [Rule, number] => [r, r.runFirings])
+          const top = this.base.ruleList
+            .filter((r) => this.ruleEpochs[r.id] === epoch)
+            .map((r): [Rule, number] => [r, this.ruleFirings[r.id]!])
             .sort((a, b) => b[1] - a[1])
             .slice(0, 5)
           const names = top.map(([r, n]) => `${qualified(r.name, r.module.name)} (${n})`).join(", ")
@@ -874,15 +670,14 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
         }
         const ref = act.rule as TerminalRef
         const rule = ref.rule
-        rule.module.agenda.remove(act)
+        this.agendaOf(rule.module).remove(act)
         const pm = act.basis
         pm.activation = null
         fired++
-        if (rule.runEpoch !== epoch) {
-          rule.runEpoch = epoch
-          rule.runFirings = 0
-        }
-        rule.runFirings++
+        if (this.ruleEpochs[rule.id] !== epoch) {
+          this.ruleEpochs[rule.id] = epoch
+          this.ruleFirings[rule.id] = 1
+        } else this.ruleFirings[rule.id]!++
         if (this.watching.rules) this.trace(`FIRE ${String(fired).padStart(4, " ")} ${rule.name}: ${this.basisText(pm)}\n`)
         firings.push({ rule: qualified(rule.name, rule.module.name), factIds: pm.binds.map((b) => (b === null ? null : b.fact.id)) })
         const d = rule.disjuncts[ref.disjunct]!
@@ -932,71 +727,30 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   // Reset
   // -------------------------------------------------------------------------
 
-  /** Empties every memory and the agenda (the network itself stays). */
-  private clearNetwork(): void {
-    for (const m of this.modules.values()) {
-      for (const a of m.agenda.list()) a.basis.activation = null
-      m.agenda.clear()
-    }
-    const seenJoins = new Set<JoinNode>()
-    const seenNodes = new Set<AlphaNode>()
-    const clearJoin = (j: JoinNode | null): void => {
-      for (; j !== null; j = j.lastLevel) {
-        if (seenJoins.has(j)) return
-        seenJoins.add(j)
-        if (j.leftMemory !== null) {
-          j.leftMemory.clear()
-          if (j.emptyLeft !== null) {
-            const seed = j.emptyLeft
-            seed.children = null
-            seed.blockList = null
-            seed.marker = null
-            seed.nextBlocked = seed.prevBlocked = null
-            j.leftMemory.prepend(seed)
-          }
-        }
-        if (j.rightMemory !== null) {
-          j.rightMemory.clear()
-          if (j.emptyRight !== null) {
-            const seed = j.emptyRight
-            seed.children = null
-            seed.blockList = null
-            j.rightMemory.append(seed)
-          }
-        }
-        const r = j.rightSideEntry
-        if (r !== null) {
-          if ("entryJoin" in r) {
-            if (!seenNodes.has(r)) {
-              seenNodes.add(r)
-              r.memory.clear()
-            }
-          } else clearJoin(r)
-        }
-      }
-    }
-    for (const rule of this.ruleList) for (const d of rule.disjuncts) clearJoin(d.terminal)
-    for (const n of seenNodes) resetActive(n)
+  /** Empties working memory, every memory and the agenda (the network itself stays). */
+  private clearState(): void {
     for (const f of this.factMap.values()) {
       f.garbage = true
       f.matches = null
     }
     this.factMap.clear()
-    for (const m of this.modules.values()) {
-      for (const t of m.templates.values()) {
-        t.firstFact = t.lastFact = null
-        t.dup.clear()
-      }
-    }
+    for (const a of this.agendas) a?.clear()
+    this.net = new NetworkState()
+    this.tfacts = []
   }
 
-  /** Primes the pattern-less and not-first joins (CLIPS ResetDefrulesPrime). */
+  /** Primes the pattern-less and not-first joins, newest first (CLIPS ResetDefrulesPrime). */
   private primeJoins(): void {
-    for (const link of this.roots.rightPrimeJoins) networkAssert(this, link.join.emptyRight!, link.join)
-    for (const link of this.roots.leftPrimeJoins) {
-      const j = link.join
+    const roots = this.base.roots
+    for (let k = roots.rightPrimeJoins.length - 1; k >= 0; k--) {
+      const js = this.net.join(roots.rightPrimeJoins[k]!.join)
+      networkAssert(this, js.emptyRight!, js)
+    }
+    for (let k = roots.leftPrimeJoins.length - 1; k >= 0; k--) {
+      const j = roots.leftPrimeJoins[k]!.join
       if ((j.patternIsNegated || j.joinFromTheRight) && !j.patternIsExists) {
-        const notParent = j.emptyLeft!
+        const js = this.net.join(j)
+        const notParent = js.emptyLeft!
         if (notParent.marker !== null) continue
         if (j.secondaryNetworkTest !== null) {
           this.env.lhs = notParent
@@ -1010,29 +764,28 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
           this.env.lhs = null
           if (!ok) continue
         }
-        epmDrive(this, notParent, j, ASSERT)
+        epmDrive(this, notParent, js, ASSERT)
       }
     }
   }
 
   reset(): void {
     if (this.watching.facts) for (const f of this.factMap.values()) this.trace(`<== ${factIdentifier(f.id)}${renderInternalFact(f)}\n`)
-    this.clearNetwork()
+    this.clearState()
     this.focusStack = []
     this.nextFactId = 0
     this.halted = false
-    for (const g of this.globalDefs) {
+    for (const g of this.base.globalDefs) {
       try {
         this.globals.set(g.name, g.expr.fn(this.actionEnv))
       } catch {
         /* keep the old value */
       }
     }
-    this.pushFocus(this.main)
+    this.pushFocus(this.base.main)
     this.primeJoins()
-    const initial = this.main.templates.get("initial-fact")!
-    this.assertFields(initial, [EMPTY], {})
-    for (const d of this.deffacts) {
+    this.assertFields(this.base.templates[0]!, [EMPTY], {})
+    for (const d of this.base.deffacts) {
       for (const m of d.makers) {
         try {
           m.make(this.actionEnv)
@@ -1044,41 +797,52 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   }
 
   // -------------------------------------------------------------------------
-  // Rebuilding memories (incremental load, restore)
+  // Rebuilding memories (load with facts, restore)
   // -------------------------------------------------------------------------
 
-  /** The identity of a rule disjunct in match keys (`or` alternatives can match the same facts). */
-  private refKey(ref: TerminalRef): string {
-    const name = qualified(ref.rule.name, ref.rule.module.name)
-    return ref.rule.disjuncts.length > 1 ? `${name}#${ref.disjunct}` : name
+  private matchKey(rule: string, pm: PartialMatch): string {
+    let s = `${rule}|`
+    const binds = pm.binds
+    for (let k = 0; k < binds.length; k++) {
+      const b = binds[k]!
+      if (k > 0) s += ","
+      if (b === null) s += "*"
+      else if (b.markers === null) s += b.fact.id
+      else s += `${b.fact.id}[${b.markers.map((m) => `${m.slot}.${m.element}:${m.start}-${m.end}`).join(";")}]`
+    }
+    return s
   }
 
-  private matchKey(rule: string, pm: PartialMatch): string {
-    return `${rule}|${pm.binds.map((b) => (b === null ? "*" : b.markers === null ? String(b.fact.id) : `${b.fact.id}[${b.markers.map((m) => `${m.slot}.${m.element}:${m.start}-${m.end}`).join(";")}]`)).join(",")}`
+  /** The facts in index order, as rebuild takes them. */
+  private factImages(): Array<FactImage> {
+    return [...this.factMap.values()].sort((a, b) => a.id - b.id)
+  }
+
+  /** Which rules exist and which of their matches are pending (fired ones are the others). */
+  private captureBefore(): Before {
+    const rules = new Set<string>()
+    const matches = new Map<string, { pending: boolean; timetag: number }>()
+    for (const rule of this.base.ruleList) {
+      for (const d of rule.disjuncts) {
+        rules.add(d.ref.key)
+        const s = this.net.joins[d.terminal!.id]
+        if (s === undefined || s.left === null) continue
+        for (const pm of s.left.all()) matches.set(this.matchKey(d.ref.key, pm), { pending: pm.activation !== null, timetag: (pm.activation as Activation | null)?.timetag ?? -1 })
+      }
+    }
+    return { rules, matches }
   }
 
   /**
-   * Re-derives every memory from the facts (in index order) without firing or printing.
+   * Re-derives every memory from `facts` (in index order) without firing or printing.
    * Afterwards only the activations in `pending` (keys in agenda order) stay on the agenda;
    * when `pending` is null, previously pending activations keep their order, previously
-   * fired matches stay fired, and matches of rules that had none before become new activations.
+   * fired matches stay fired, and matches of rules that did not exist before become new
+   * activations (`before` says which).
    */
-  private rebuild(pending: ReadonlyArray<string> | null): void {
-    const before = new Map<string, { pending: boolean; timetag: number }>()
-    const oldRules = new Set<Rule>()
-    if (pending === null) {
-      for (const rule of this.ruleList) {
-        for (const d of rule.disjuncts) {
-          const t = d.terminal
-          if (t === null || t.leftMemory === null || t.initialize) continue
-          oldRules.add(rule)
-          for (const pm of t.leftMemory.all()) before.set(this.matchKey(this.refKey(d.ref), pm), { pending: pm.activation !== null, timetag: pm.activation?.timetag ?? -1 })
-        }
-      }
-    }
-    const facts = [...this.factMap.values()].sort((a, b) => a.id - b.id)
+  private rebuild(facts: ReadonlyArray<FactImage>, pending: ReadonlyArray<string> | null, before: Before | null): void {
     const focus = this.focusStack
-    this.clearNetwork()
+    this.clearState()
     const silent = this.silent
     this.silent = true
     const watchAct = this.watching.activations
@@ -1088,8 +852,13 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       this.primeJoins()
       for (const f of facts) {
         const nf = newFact(f.id, f.template, f.fields, f.hash)
-        this.index(nf)
-        matchFact(this, nf, nf.template.network.first)
+        this.index(nf, this.templateFacts(nf.template))
+        this.matching = true
+        try {
+          matchFact(this, nf, nf.template.network.first)
+        } finally {
+          this.matching = false
+        }
       }
     } finally {
       this.silent = silent
@@ -1098,21 +867,24 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     this.focusStack = focus
     // Decide which activations survive, and in which order.
     const all: Array<{ act: Activation; key: string }> = []
-    for (const m of this.modules.values()) for (const a of m.agenda.list()) all.push({ act: a, key: this.matchKey(this.refKey(a.rule as TerminalRef), a.basis) })
+    for (const agenda of this.agendas) if (agenda !== undefined) for (const a of agenda.list()) all.push({ act: a, key: this.matchKey((a.rule as TerminalRef).key, a.basis) })
     for (const { act } of all) {
-      ;(act.rule as TerminalRef).rule.module.agenda.remove(act)
+      this.agendaOf((act.rule as TerminalRef).rule.module).remove(act)
       act.basis.activation = null
     }
     let keep: Array<{ act: Activation; key: string; tag: number }>
     if (pending !== null) {
       const order = new Map(pending.map((k, i) => [k, i]))
-      keep = all.filter((x) => order.has(x.key)).map((x) => ({ ...x, tag: pending.length - order.get(x.key)! }))
+      keep = []
+      for (const x of all) {
+        const i = order.get(x.key)
+        if (i !== undefined) keep.push({ ...x, tag: pending.length - i })
+      }
     } else {
       keep = []
       for (const x of all) {
-        const rule = (x.act.rule as TerminalRef).rule
-        if (oldRules.has(rule)) {
-          const b = before.get(x.key)
+        if (before !== null && before.rules.has((x.act.rule as TerminalRef).key)) {
+          const b = before.matches.get(x.key)
           if (b !== undefined && b.pending) keep.push({ ...x, tag: b.timetag })
         } else keep.push({ ...x, tag: startTag + 1_000_000 + x.act.timetag })
       }
@@ -1121,9 +893,8 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     for (const x of keep) {
       const act = new Activation(x.act.rule, x.act.basis, x.act.salience, this.timetag++)
       x.act.basis.activation = act
-      ;(x.act.rule as TerminalRef).rule.module.agenda.add(act)
+      this.agendaOf((x.act.rule as TerminalRef).rule.module).add(act)
     }
-    for (const rule of this.ruleList) for (const d of rule.disjuncts) if (d.terminal !== null) clearInitialize(d.terminal)
   }
 
   // -------------------------------------------------------------------------
@@ -1149,21 +920,12 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   private templateFor(name: string): Template {
     const cached = this.templateCache.get(name)
     if (cached !== undefined) return cached
-    const t = this.findTemplate(name, this.main) ?? this.findTemplateAnywhere(name)
+    const t = this.findTemplate(name, this.base.main) ?? this.allTemplates().find((x) => x.name === name)
     if (t !== undefined && !t.implied) {
       this.templateCache.set(name, t)
       return t
     }
-    if (t === undefined || t.implied) return fail("unknown-template", `unknown template ${name}`, "load a program with (deftemplate " + name + " ...) first, or check the spelling")
-    return t
-  }
-
-  private findTemplateAnywhere(name: string): Template | undefined {
-    for (const m of this.modules.values()) {
-      const t = m.templates.get(name)
-      if (t !== undefined) return t
-    }
-    return undefined
+    return fail("unknown-template", `unknown template ${name}`, "load a program with (deftemplate " + name + " ...) first, or check the spelling")
   }
 
   private checkedFields(t: Template, slots: Readonly<Record<string, Value>>): Array<Value> {
@@ -1174,7 +936,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       const given = slots[s.name]
       if (given === undefined) {
         if (s.default.kind === "none") return fail("compile", `slot ${s.name} of ${t.name} requires a value (default ?NONE)`, `give a value for ${s.name}`)
-        out[i] = defaultValue(s)
+        out[i] = defaultValue(s, this.actionEnv)
         continue
       }
       used++
@@ -1207,7 +969,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
 
   assertOrdered(relation: string, fields: ReadonlyArray<Value>): Either.Either<Fact | undefined, RuleError> {
     return this.wrap(() => {
-      const t = this.impliedTemplate(relation, this.main, { line: 0, column: 0 }, {})
+      const t = this.impliedTemplate(relation, this.base.main, { line: 0, column: 0 }, {})
       const flat: Array<Value> = []
       for (const v of fields) pushFlat(flat, v)
       const f = this.assertFields(t, [multifield(flat)], {})
@@ -1220,7 +982,12 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       const { forms, error } = readAll(text)
       if (error !== undefined) return fail("parse", error.message, "write one fact like (foo (a 1))", { pos: { line: error.line, column: error.column } })
       if (forms.length !== 1) return fail("parse", "expected exactly one fact", "write one fact like (foo (a 1))")
-      const scope = constantScope(this.baseScope(this.main, undefined, "assert-string"))
+      const main = this.base.main
+      const scope = constantScope({
+        ...this.base.baseScope(main, undefined, "assert-string", this),
+        template: (name) => this.findTemplate(name, main),
+        impliedTemplate: (name, pos) => this.impliedTemplate(name, main, pos, { construct: "assert-string" })
+      })
       const maker = compileFactSpec(forms[0]!, scope)
       const f = maker.make(this.actionEnv)
       return f === undefined ? undefined : view(f)
@@ -1248,20 +1015,20 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   }
 
   facts(): ReadonlyArray<Fact> {
-    return [...this.factMap.values()].sort((a, b) => a.id - b.id).map(view)
+    return this.factImages().map((f) => view(f as InternalFact))
   }
 
   factsOf(template: string): ReadonlyArray<Fact> {
     let ts = this.templatesByName.get(template)
     if (ts === undefined) {
-      ts = []
-      for (const m of this.modules.values()) {
-        for (const t of m.templates.values()) if (t.name === template || qualified(t.name, t.module) === template) ts.push(t)
-      }
+      ts = this.allTemplates().filter((t) => t.name === template || qualified(t.name, t.module) === template)
       this.templatesByName.set(template, ts)
     }
     const out: Array<Fact> = []
-    for (const t of ts) for (let f = t.firstFact; f !== null; f = f.nextOfTemplate) out.push(view(f))
+    for (const t of ts) {
+      const tf = this.tfacts[t.id]
+      if (tf !== undefined) for (let f = tf.first; f !== null; f = f.nextOfTemplate) out.push(view(f))
+    }
     if (ts.length > 1) out.sort((a, b) => a.id - b.id)
     return out
   }
@@ -1281,47 +1048,37 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
 
   registerFunction(name: string, fn: (args: ReadonlyArray<Value>) => Value): void {
     // Re-registering replaces the implementation, also for rules already compiled.
-    const holder = this.hostFunctions.get(name)
-    if (holder !== undefined) {
-      holder.fn = fn
-      return
-    }
-    const h = { fn }
-    this.hostFunctions.set(name, h)
-    this.functions.set(name, {
-      name,
-      min: 0,
-      max: Infinity,
-      impl: (args, _env, site) => {
-        let v: Value
-        try {
-          v = h.fn(args)
-        } catch (e) {
-          throw new EvalError(`host function ${name} failed: ${e instanceof Error ? e.message : String(e)}`, "fix the host function or its arguments", site)
-        }
-        if (v === undefined || v === null || typeof v !== "object" || !("type" in v)) {
-          throw new EvalError(`host function ${name} returned a non-CLIPS value`, "return a Value such as TRUE/FALSE symbols", site)
-        }
-        return v
-      }
-    })
+    ;(this.hostFns ??= new Map()).set(name, fn)
+    if (!this.base.shared) this.base.declareHostFunction(name, null)
   }
 
   rules(): ReadonlyArray<string> {
-    return this.ruleList.map((r) => qualified(r.name, r.module.name))
+    return this.base.ruleList.map((r) => qualified(r.name, r.module.name))
   }
 
   snapshot(): Snapshot {
+    const facts: Array<InternalFact> = []
+    let sorted = true
+    for (const f of this.factMap.values()) {
+      if (facts.length > 0 && facts[facts.length - 1]!.id > f.id) sorted = false
+      facts.push(f)
+    }
+    if (!sorted) facts.sort((a, b) => a.id - b.id)
+    const focus: Array<string> = []
+    for (let i = this.focusStack.length - 1; i >= 0; i--) focus.push(this.focusStack[i]!.name)
     return toSnapshot({
-      facts: [...this.factMap.values()].sort((a, b) => a.id - b.id),
+      facts,
       nextFactId: this.nextFactId,
-      focus: [...this.focusStack].reverse().map((m) => m.name),
-      agenda: this.agendaActivations().map((a) => ({
-        rule: qualified(a.rule.name, (a.rule as TerminalRef).rule.module.name),
-        salience: a.salience,
-        factIds: a.basis.binds.map((b) => (b === null ? null : b.fact.id)),
-        key: this.matchKey(this.refKey(a.rule as TerminalRef), a.basis)
-      })),
+      focus,
+      agenda: this.agendaActivations().map((a) => {
+        const ref = a.rule as TerminalRef
+        return {
+          rule: qualified(ref.name, ref.module),
+          salience: a.salience,
+          factIds: a.basis.binds.map((b) => (b === null ? null : b.fact.id)),
+          key: this.matchKey(ref.key, a.basis)
+        }
+      }),
       globals: this.globals
     })
   }
@@ -1329,46 +1086,38 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   /** Activations in firing order: the focus stack top first, then the other modules. */
   private agendaActivations(): Array<Activation> {
     const order: Array<Module> = [...this.focusStack].reverse()
-    for (const m of this.modules.values()) if (!order.includes(m)) order.push(m)
+    for (const m of this.base.moduleList) if (!order.includes(m)) order.push(m)
     const out: Array<Activation> = []
-    for (const m of order) out.push(...m.agenda.list())
+    for (const m of order) {
+      const a = this.agendas[m.id]
+      if (a !== undefined && a.size > 0) out.push(...a.list())
+    }
     return out
   }
 
   restore(snapshot: Snapshot): Either.Either<void, RuleError> {
     return this.wrap(() => {
+      const base = this.base
       const decoded = fromSnapshot(snapshot, (name, module) => {
-        const m = module === undefined ? this.main : this.modules.get(module)
+        const m = module === undefined ? base.main : base.modules.get(module)
         if (m === undefined) return undefined
-        return m.templates.get(name) ?? this.findTemplate(name, m) ?? (name === "initial-fact" ? this.main.templates.get("initial-fact") : undefined)
+        return m.templates.get(name) ?? this.findTemplate(name, m) ?? (name === "initial-fact" ? base.templates[0] : undefined)
       }, (name, module) => {
-        const m = module === undefined ? this.main : this.modules.get(module) ?? this.main
+        const m = module === undefined ? base.main : base.modules.get(module) ?? base.main
         return this.impliedTemplate(name, m, { line: 0, column: 0 }, {})
       })
-      this.clearNetwork()
-      for (const f of decoded.facts) {
-        const fact = newFact(f.id, f.template, f.fields, hashFields(f.fields))
-        this.factMap.set(f.id, fact)
-      }
+      const facts: Array<FactImage> = decoded.facts.map((f) => ({ id: f.id, template: f.template, fields: f.fields, hash: hashFields(f.fields) }))
+      facts.sort((a, b) => a.id - b.id)
       this.nextFactId = decoded.nextFactId
       this.focusStack = []
-      for (const name of [...decoded.focus].reverse()) {
-        const m = this.modules.get(name)
+      for (let i = decoded.focus.length - 1; i >= 0; i--) {
+        const m = base.modules.get(decoded.focus[i]!)
         if (m !== undefined) this.focusStack.push(m)
       }
       for (const [k, v] of decoded.globals) this.globals.set(k, v)
-      // Agenda entries: most recent first in the snapshot; rebuild wants creation order keys.
-      this.rebuild(decoded.pending)
+      this.rebuild(facts, decoded.pending, null)
       this.halted = false
     })
-  }
-}
-
-const clearInitialize = (j: JoinNode | null): void => {
-  for (; j !== null; j = j.lastLevel) {
-    j.initialize = false
-    const r = j.rightSideEntry
-    if (r !== null && !("entryJoin" in r)) clearInitialize(r)
   }
 }
 

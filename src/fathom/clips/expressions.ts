@@ -473,13 +473,10 @@ const compileSpecial = (name: string, e: SList, rest: ReadonlyArray<SExpr>, scop
       if (router === undefined) return cerr(scope, e, "compile", "printout expects a logical name", "write (printout t ...)")
       const routerName = router.kind === "atom" && (router.token.kind === "symbol" || router.token.kind === "string") ? router.token.text : null
       const routerExpr = routerName === null ? compileExpr(router, scope) : null
-      const parts = rest.slice(1).map((a): Compiled => {
-        if (isSym(a, "crlf")) return () => str("\n")
-        if (isSym(a, "tab")) return () => str("\t")
-        if (isSym(a, "vtab")) return () => str("\v")
-        if (isSym(a, "ff")) return () => str("\f")
-        return compileExpr(a, scope).fn
-      })
+      // Loops rather than callbacks here and below: a callback using `scope` would keep the
+      // compile scope alive in the context of every closure this function returns.
+      const parts: Array<Compiled> = []
+      for (const a of rest.slice(1)) parts.push(printoutPart(a) ?? compileExpr(a, scope).fn)
       return {
         key: "(printout)",
         fn: (env) => {
@@ -495,7 +492,8 @@ const compileSpecial = (name: string, e: SList, rest: ReadonlyArray<SExpr>, scop
     case "assert": {
       requireActions(scope, e, name)
       if (rest.length === 0) return cerr(scope, e, "compile", "assert expects at least one fact", "write (assert (template (slot value)))")
-      const makers = rest.map((f) => compileFactSpec(f, scope))
+      const makers: Array<FactMaker> = []
+      for (const f of rest) makers.push(compileFactSpec(f, scope))
       return {
         key: "(assert)",
         fn: (env) => {
@@ -591,6 +589,21 @@ export interface FactMaker {
   readonly templateName: string
 }
 
+/** A printout argument that stands for a character (`crlf`, `tab`, ...), or null. */
+const printoutPart = (a: SExpr): Compiled | null => {
+  if (isSym(a, "crlf")) return () => str("\n")
+  if (isSym(a, "tab")) return () => str("\t")
+  if (isSym(a, "vtab")) return () => str("\v")
+  if (isSym(a, "ff")) return () => str("\f")
+  return null
+}
+
+/** True when a fact of an unknown template is written with slot syntax `(rel (slot v))`. */
+const usesSlotSyntax = (f: SList, scope: Scope): boolean =>
+  f.items
+    .slice(1)
+    .some((x) => x.kind === "list" && isSym(x.items[0]) && !scope.functions.has((x.items[0] as SAtom).token.text) && !scope.deffunctions.has((x.items[0] as SAtom).token.text) && !SPECIAL_FORMS.has((x.items[0] as SAtom).token.text))
+
 /** Compiles `(template (slot v...)...)` or `(relation field...)` in assert/deffacts. */
 export const compileFactSpec = (f: SExpr, scope: Scope): FactMaker => {
   if (f.kind !== "list" || !isSym(f.items[0])) return cerr(scope, f, "compile", "expected a fact like (relation ...) or (template (slot value))", "write (assert (a (x 1)))")
@@ -598,13 +611,13 @@ export const compileFactSpec = (f: SExpr, scope: Scope): FactMaker => {
   const rel = head.token.text
   if (rel === "initial-fact" && f.items.length === 1) {
     const t = scope.impliedTemplate("initial-fact", posOf(head))
-    return { templateName: t.name, make: (env) => env.host.assertFields(t, [EMPTY], siteOf(scope, f)) }
+    const initialSite = siteOf(scope, f)
+    return { templateName: t.name, make: (env) => env.host.assertFields(t, [EMPTY], initialSite) }
   }
   const tmpl = scope.template(rel)
   const site = siteOf(scope, f)
   if (tmpl === undefined || tmpl.implied) {
-    const slotSyntax = f.items.slice(1).some((x) => x.kind === "list" && isSym(x.items[0]) && !scope.functions.has((x.items[0] as SAtom).token.text) && !scope.deffunctions.has((x.items[0] as SAtom).token.text) && !SPECIAL_FORMS.has((x.items[0] as SAtom).token.text))
-    if (slotSyntax) {
+    if (usesSlotSyntax(f, scope)) {
       return cerr(scope, head, "unknown-template", `unknown template ${rel}`, `define (deftemplate ${rel} ...) before using slot syntax, or check the spelling`)
     }
     const t = tmpl ?? scope.impliedTemplate(rel, posOf(head))
@@ -646,24 +659,36 @@ export const compileFactSpec = (f: SExpr, scope: Scope): FactMaker => {
     }
   }
   const slots = tmpl.slots
-  const makers: Array<((env: Env) => Value) | null> = slots.map((slot) => {
+  const makers: Array<((env: Env) => Value) | null> = []
+  let allConst = true
+  for (const slot of slots) {
     const vals = given.get(slot.index)
-    if (vals === undefined) return null
-    if (!slot.multi && vals.length === 1) return vals[0]!.fn
-    const fns = vals.map((x) => x.fn)
-    return (env: Env) => slotValue(slot, fns.map((fn) => fn(env)), site, tmpl)
-  })
-  // Constant facts share one field array.
+    if (vals === undefined) {
+      makers.push(null)
+      if (slot.default.kind === "dynamic") allConst = false
+      continue
+    }
+    if (!vals.every((x) => x.key.startsWith("y:") || x.key.startsWith("s:") || x.key.startsWith("i:") || x.key.startsWith("f:"))) allConst = false
+    makers.push(slotMaker(slot, vals, site, tmpl))
+  }
+  return templateFactMaker(tmpl, makers, allConst, site)
+}
+
+/** The value maker of one slot given in a fact specification. */
+const slotMaker = (slot: Slot, vals: ReadonlyArray<CompiledExpr>, site: ErrorSite, tmpl: Template): ((env: Env) => Value) => {
+  if (!slot.multi && vals.length === 1) return vals[0]!.fn
+  const fns = vals.map((x) => x.fn)
+  return (env: Env) => slotValue(slot, fns.map((fn) => fn(env)), site, tmpl)
+}
+
+/** The maker of a template fact; a fact of constants only computes its fields once. */
+const templateFactMaker = (tmpl: Template, makers: ReadonlyArray<((env: Env) => Value) | null>, allConst: boolean, site: ErrorSite): FactMaker => {
+  const slots = tmpl.slots
   let constFields: ReadonlyArray<Value> | null = null
-  const allConst = slots.every((slot) => {
-    const vals = given.get(slot.index)
-    if (vals === undefined) return slot.default.kind !== "dynamic"
-    return vals.every((x) => x.key.startsWith("y:") || x.key.startsWith("s:") || x.key.startsWith("i:") || x.key.startsWith("f:"))
-  })
   return {
     templateName: tmpl.name,
     make: (env) => {
-      if (allConst && constFields !== null) return env.host.assertFields(tmpl, constFields, site)
+      if (constFields !== null) return env.host.assertFields(tmpl, constFields, site)
       const fields: Array<Value> = new Array<Value>(slots.length)
       for (let k = 0; k < slots.length; k++) {
         const m = makers[k]
@@ -671,7 +696,7 @@ export const compileFactSpec = (f: SExpr, scope: Scope): FactMaker => {
           const v = m(env)
           const slot = slots[k]!
           fields[k] = slot.multi && v.type !== "MULTIFIELD" ? multifield([v]) : !slot.multi && v.type === "MULTIFIELD" ? slotValue(slot, [v], site, tmpl) : v
-        } else fields[k] = defaultValue(slots[k]!)
+        } else fields[k] = defaultValue(slots[k]!, env)
       }
       if (allConst) constFields = fields
       return env.host.assertFields(tmpl, fields, site)
@@ -680,24 +705,38 @@ export const compileFactSpec = (f: SExpr, scope: Scope): FactMaker => {
 }
 
 /** A slot's default value for an assert that does not give it. */
-export const defaultValue = (slot: Slot): Value => {
+export const defaultValue = (slot: Slot, env: Env): Value => {
   const d = slot.default
   switch (d.kind) {
     case "static":
       return d.value
     case "dynamic":
-      return d.eval()
+      return d.eval(env)
     case "derive":
     case "none":
       return deriveDefault(slot.constraint, slot.multi)
   }
 }
 
-/** A scope for evaluating constant expressions (defaults, deffacts, globals). */
-export const constantScope = (base: Omit<Scope, "resolve" | "bindLocal" | "actions">): Scope => ({
-  ...base,
-  resolve: () => null,
-  bindLocal: () => null,
-  actions: false
+/** The parts of a scope that do not depend on variables. */
+export type BaseScope = Omit<Scope, "resolve" | "bindLocal" | "actions">
+
+const NO_VARIABLE = (): null => null
+
+/** A scope: `base` plus how variables resolve (built as one literal: scopes are made per rule). */
+export const withVariables = (base: BaseScope, actions: boolean, resolve: Scope["resolve"], bindLocal: Scope["bindLocal"]): Scope => ({
+  site: base.site,
+  functions: base.functions,
+  deffunctions: base.deffunctions,
+  template: base.template,
+  impliedTemplate: base.impliedTemplate,
+  moduleExists: base.moduleExists,
+  globalExists: base.globalExists,
+  resolve,
+  bindLocal,
+  actions
 })
+
+/** A scope for evaluating constant expressions (defaults, deffacts, globals). */
+export const constantScope = (base: BaseScope): Scope => withVariables(base, false, NO_VARIABLE, NO_VARIABLE)
 

@@ -1,6 +1,7 @@
 /**
- * Fathom's CLIPS 6.30 dialect rule engine: parse programs, load them into an engine,
- * assert facts, run rules to quiescence, and snapshot/restore working memory. See
+ * Fathom's CLIPS 6.30 dialect rule engine: parse programs, load them into an engine (or
+ * compile them once and instantiate engines sharing the compiled network), assert facts,
+ * run rules to quiescence, and snapshot/restore working memory. See
  * docs/rule-language.md for the language and how it differs from CLIPS.
  *
  * @example
@@ -12,6 +13,13 @@
  * engine.assertFact("a", { x: int(1) })
  * engine.run()
  * engine.output() // "1\n"
+ *
+ * // Many engines of one program: compile once, instantiate per use (own facts, agenda,
+ * // globals and host functions; the network is shared).
+ * const compiled = Either.getOrThrow(compile(Either.getOrThrow(program), { functions: ["edge-ok"] }))
+ * const run = compiled.instantiate()
+ * run.registerFunction("edge-ok", () => TRUE)
+ * run.reset()
  * ```
  */
 
@@ -22,12 +30,18 @@ export { parsePatterns } from "./constructs.js"
 /** Syntax-tree types: a parsed program, its constructs and conditional elements, parse options. */
 export type { CE, Construct, ParseOptions, Program } from "./constructs.js"
 
-/** Creates an engine (all state lives in the returned object). */
+/** Creates an engine (all state lives in the returned object); `load` adds programs to it. */
 export { makeEngine } from "./engine.js"
+/**
+ * Compiles programs once into a {@link CompiledProgram}; `instantiate()` then makes engines
+ * that share its network (a few µs each) but have their own working memory, agenda, focus
+ * stack, globals and host functions.
+ */
+export { compile } from "./engine.js"
 /** Renders a fact exactly as CLIPS prints it: `(a (x 1) (m 1 2))`, `(foo a b)`. */
 export { renderFact } from "./engine.js"
 /** The engine and its API types. */
-export type { AgendaEntry, Engine, EngineOptions, Fact, Firing, RunResult, WatchItem } from "./engine.js"
+export type { AgendaEntry, CompiledProgram, CompileOptions, Engine, EngineOptions, Fact, Firing, RunResult, WatchItem } from "./engine.js"
 
 /** The JSON snapshot of an engine's working memory, focus stack and agenda. */
 export type { Snapshot, SnapshotActivation, SnapshotFact } from "./snapshot.js"

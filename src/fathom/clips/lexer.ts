@@ -40,8 +40,14 @@ export interface LexError {
   readonly column: number
 }
 
-const DELIMS = new Set([" ", "\t", "\n", "\r", "\f", "\v", "(", ")", '"', "&", "|", "~", ";"])
 const NUMBER = /^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/
+
+/** True for characters that end an atom: whitespace, parentheses, quote, connectives, comment. */
+const isDelimiter = (c: number): boolean =>
+  c === 32 || c === 9 || c === 10 || c === 13 || c === 12 || c === 11 || c === 40 || c === 41 || c === 34 || c === 38 || c === 124 || c === 126 || c === 59
+
+/** True when an atom may be a number (a digit, sign or dot first; the regex decides). */
+const mayBeNumber = (c: number): boolean => (c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46
 
 /** Tokenizes `text`; `lineOffset` is added to every line number. */
 export const tokenize = (text: string, lineOffset = 0): { tokens: Array<Token>; error?: LexError } => {
@@ -50,100 +56,102 @@ export const tokenize = (text: string, lineOffset = 0): { tokens: Array<Token>; 
   let line = 1 + lineOffset
   let lineStart = 0
   const n = text.length
-  const push = (kind: TokenKind, tokText: string, startIdx: number, startLine: number, startCol: number, num?: number) => {
-    void startIdx
+  const push = (kind: TokenKind, tokText: string, startLine: number, startCol: number, num?: number) => {
     tokens.push(num === undefined ? { kind, text: tokText, line: startLine, column: startCol } : { kind, text: tokText, num, line: startLine, column: startCol })
   }
   while (i < n) {
-    const c = text[i]!
-    if (c === "\n") {
+    const c = text.charCodeAt(i)
+    if (c === 10) {
       i++
       line++
       lineStart = i
       continue
     }
-    if (c === " " || c === "\t" || c === "\r" || c === "\f" || c === "\v") {
+    if (c === 32 || c === 9 || c === 13 || c === 12 || c === 11) {
       i++
       continue
     }
-    if (c === ";") {
-      while (i < n && text[i] !== "\n") i++
+    if (c === 59) {
+      while (i < n && text.charCodeAt(i) !== 10) i++
       continue
     }
     const col = i - lineStart + 1
-    if (c === "(") {
-      push("lparen", "(", i, line, col)
+    if (c === 40) {
+      push("lparen", "(", line, col)
       i++
       continue
     }
-    if (c === ")") {
-      push("rparen", ")", i, line, col)
+    if (c === 41) {
+      push("rparen", ")", line, col)
       i++
       continue
     }
-    if (c === "&") {
-      push("and", "&", i, line, col)
+    if (c === 38) {
+      push("and", "&", line, col)
       i++
       continue
     }
-    if (c === "|") {
-      push("or", "|", i, line, col)
+    if (c === 124) {
+      push("or", "|", line, col)
       i++
       continue
     }
-    if (c === "~") {
-      push("not", "~", i, line, col)
+    if (c === 126) {
+      push("not", "~", line, col)
       i++
       continue
     }
-    if (c === '"') {
+    if (c === 34) {
       const startLine = line
       let j = i + 1
       let out = ""
+      let runStart = j
       let closed = false
       while (j < n) {
-        const d = text[j]!
-        if (d === "\\" && j + 1 < n) {
-          out += text[j + 1]!
-          if (text[j + 1] === "\n") {
+        const d = text.charCodeAt(j)
+        if (d === 92 && j + 1 < n) {
+          out += text.slice(runStart, j) + text[j + 1]!
+          if (text.charCodeAt(j + 1) === 10) {
             line++
             lineStart = j + 2
           }
           j += 2
+          runStart = j
           continue
         }
-        if (d === '"') {
+        if (d === 34) {
           closed = true
-          j++
           break
         }
-        if (d === "\n") {
+        if (d === 10) {
           line++
           lineStart = j + 1
         }
-        out += d
         j++
       }
       if (!closed) return { tokens, error: { message: "unterminated string", line: startLine, column: col } }
-      push("string", out, i, startLine, col)
-      i = j
+      out += text.slice(runStart, j)
+      push("string", out, startLine, col)
+      i = j + 1
       continue
     }
     // An atom: read until a delimiter.
     let j = i
-    while (j < n && !DELIMS.has(text[j]!)) j++
+    while (j < n && !isDelimiter(text.charCodeAt(j))) j++
     const atom = text.slice(i, j)
     i = j
-    if (atom === "?") push("sfwild", "?", i, line, col)
-    else if (atom === "$?") push("mfwild", "$?", i, line, col)
-    else if (atom.startsWith("?*") && atom.length > 3 && atom.endsWith("*")) push("gvar", atom.slice(2, -1), i, line, col)
-    else if (atom.startsWith("$?")) push("mfvar", atom.slice(2), i, line, col)
-    else if (atom.startsWith("?")) push("sfvar", atom.slice(1), i, line, col)
-    else if (NUMBER.test(atom)) {
+    if (c === 63 || c === 36) {
+      if (atom === "?") push("sfwild", "?", line, col)
+      else if (atom === "$?") push("mfwild", "$?", line, col)
+      else if (atom.startsWith("?*") && atom.length > 3 && atom.endsWith("*")) push("gvar", atom.slice(2, -1), line, col)
+      else if (atom.startsWith("$?")) push("mfvar", atom.slice(2), line, col)
+      else if (c === 63) push("sfvar", atom.slice(1), line, col)
+      else push("symbol", atom, line, col)
+    } else if (mayBeNumber(c) && NUMBER.test(atom)) {
       const isFloat = /[.eE]/.test(atom)
       const value = Number(atom)
-      push(isFloat ? "float" : "integer", atom, i, line, col, value)
-    } else push("symbol", atom, i, line, col)
+      push(isFloat ? "float" : "integer", atom, line, col, value)
+    } else push("symbol", atom, line, col)
   }
   tokens.push({ kind: "eof", text: "", line, column: i - lineStart + 1 })
   return { tokens }

@@ -33,6 +33,11 @@ export interface JoinNodeRef {
   readonly isJoinNode: true
 }
 
+/** Implemented by an engine's per-node state (the memories of an alpha node or a join). */
+export interface MemoryOwnerRef {
+  readonly isMemoryOwner: true
+}
+
 /** Implemented by activations. */
 export interface ActivationRef {
   readonly timetag: number
@@ -52,8 +57,8 @@ export interface PartialMatch {
   /** One entry per pattern position; null for not/exists/test positions. */
   binds: Array<AlphaBind | null>
   hashKey: HashKey
-  /** The join whose memory holds this match (or the alpha node for alpha matches). */
-  owner: JoinNodeRef | AlphaNodeRef | null
+  /** The state of the join whose memory holds this match (or of the alpha node for alpha matches). */
+  owner: MemoryOwnerRef | null
   /** True for alpha matches. */
   readonly isAlpha: boolean
   /** True when stored in a right memory (join from the right). */
@@ -104,7 +109,7 @@ export type SlotDefault =
   | { readonly kind: "derive" }
   | { readonly kind: "none" }
   | { readonly kind: "static"; readonly value: Value }
-  | { readonly kind: "dynamic"; readonly eval: () => Value }
+  | { readonly kind: "dynamic"; readonly eval: (env: Env) => Value }
 
 /** A slot of a template. */
 export interface Slot {
@@ -115,23 +120,33 @@ export interface Slot {
   readonly default: SlotDefault
 }
 
-/** A deftemplate (or an implied template for ordered facts). */
+/**
+ * A deftemplate (or an implied template for ordered facts). Immutable once its program is
+ * compiled (engines sharing a program share its templates); an engine keeps the facts of
+ * a template in its own {@link TemplateFacts}, found by `id`.
+ */
 export interface Template {
+  /** Index of the engine's {@link TemplateFacts} for this template. */
+  readonly id: number
   readonly name: string
   readonly module: string
   /** Ordered facts: one implied multislot. */
   readonly implied: boolean
   readonly slots: ReadonlyArray<Slot>
   readonly slotIndex: ReadonlyMap<string, number>
-  /** Roots of this template's pattern network. */
-  readonly network: { first: AlphaNodeRef | null }
-  /** Facts of this template in assertion order: a linked list through `nextOfTemplate` (maintained by the engine). */
-  firstFact: Fact | null
-  lastFact: Fact | null
-  /** Duplicate index: fact hash to the fact (or facts) with that hash. */
-  readonly dup: Map<number, Fact | Array<Fact>>
+  /** Roots of this template's pattern network (and an index of them by identity, built with it). */
+  readonly network: { first: AlphaNodeRef | null; index: Map<string, AlphaNodeRef> | null }
   /** Per slot: true when its constraint accepts any value. */
   readonly unconstrained: ReadonlyArray<boolean>
+}
+
+/** An engine's facts of one template. */
+export interface TemplateFacts {
+  /** Facts in assertion order: a linked list through `nextOfTemplate`. */
+  first: Fact | null
+  last: Fact | null
+  /** Duplicate index: fact hash to the fact (or facts) with that hash. */
+  readonly dup: Map<number, Fact | Array<Fact>>
 }
 
 /** A fact in working memory. */
@@ -153,3 +168,57 @@ export interface Fact {
   bind: { readonly fact: Fact; readonly markers: null } | null
 }
 
+
+/** What actions may do to the engine while they run. */
+export interface ActionHost {
+  /** Asserts a fact; undefined when it duplicates an existing fact. */
+  assertFields(template: Template, fields: ReadonlyArray<Value>, where: ErrorSite): Fact | undefined
+  /** Retracts a fact by index; false when no such fact exists. */
+  retractId(id: number): boolean
+  /** Looks up a live fact by index. */
+  factById(id: number): Fact | undefined
+  /** Appends text to the output buffer for a logical name (`t`). */
+  print(router: string, text: string): void
+  /** Requests the run to stop after the current rule. */
+  halt(): void
+  /** Pushes modules on the focus stack (the first argument ends on top). */
+  focus(modules: ReadonlyArray<string>, where: ErrorSite): void
+  /** Current module name (for `return` in a rule). */
+  readonly currentRuleModule: string | undefined
+  /** Sets the flag that makes a rule's `(return)` pop its module's focus. */
+  ruleReturned(): void
+  /** Calls the host function registered under `name` (see `Engine.registerFunction`). */
+  callHost(name: string, args: ReadonlyArray<Value>, site: ErrorSite): Value
+  /** Global variable storage. */
+  readonly globals: Map<string, Value>
+  /** Regex cache for fathom-matches. */
+  readonly regexCache: Map<string, RegExp>
+}
+
+/** Where an evaluation error happened, for messages. */
+export interface ErrorSite {
+  readonly file?: string | undefined
+  readonly line?: number | undefined
+  readonly column?: number | undefined
+  readonly construct?: string | undefined
+}
+
+/** The runtime environment of one evaluation. */
+export interface Env {
+  /** The left partial match (join tests) or the activation's match (rule actions). */
+  lhs: PartialMatch | null
+  /** The right alpha match (join tests). */
+  rhs: PartialMatch | null
+  /** Local variables (rule actions, deffunction parameters). */
+  frame: Array<Value>
+  /** The fact being examined by a pattern-network test. */
+  fact: Fact | null
+  /** Multifield markers of the pattern-network match under way. */
+  markers: ReadonlyArray<Marker> | null
+  /** Engine hooks. */
+  host: ActionHost
+  /** Set by `return` to unwind a deffunction or a rule's actions. */
+  returning: boolean
+  /** Set by `break` to leave a loop. */
+  breaking: boolean
+}

@@ -1,18 +1,21 @@
 /**
- * Defmodules: each module owns its templates and its agenda; templates of other modules
- * are visible through `(import M ?ALL)` / `(import M deftemplate ...)` when M exports them.
+ * Defmodules: each module owns its templates (and, in each engine, an agenda, found by
+ * the module's `id`); templates of other modules are visible through `(import M ?ALL)` /
+ * `(import M deftemplate ...)` when M exports them.
  */
-import { ModuleAgenda } from "./agenda.js"
 import type { PortSpec } from "./constructs.js"
 import type { Template } from "./templates.js"
 
-/** A module at run time. */
+/** A module of a compiled program. */
 export class Module {
   readonly templates = new Map<string, Template>()
-  readonly agenda = new ModuleAgenda()
   imports: ReadonlyArray<PortSpec> = []
   exports: ReadonlyArray<PortSpec> = []
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    /** Index of the module's agenda in an engine. */
+    readonly id: number
+  ) {}
 
   /** True when this module exports the template `name`. */
   exportsTemplate(name: string): boolean {

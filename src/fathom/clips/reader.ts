@@ -45,11 +45,13 @@ export const describeForm = (form: SList): string | undefined => {
 export const readAll = (text: string, lineOffset = 0): { forms: Array<SExpr>; error?: ReadError } => {
   const { tokens, error: lexError } = tokenize(text, lineOffset)
   const forms: Array<SExpr> = []
-  const stack: Array<{ items: Array<SExpr>; line: number; column: number }> = []
+  // Open lists: where their items start in `buf` (items are sliced out, exactly sized, on `)`).
+  const stack: Array<{ start: number; line: number; column: number }> = []
+  const buf: Array<SExpr> = []
   for (const tok of tokens) {
     if (tok.kind === "eof") break
     if (tok.kind === "lparen") {
-      stack.push({ items: [], line: tok.line, column: tok.column })
+      stack.push({ start: buf.length, line: tok.line, column: tok.column })
       continue
     }
     if (tok.kind === "rparen") {
@@ -57,24 +59,25 @@ export const readAll = (text: string, lineOffset = 0): { forms: Array<SExpr>; er
       if (top === undefined) {
         return { forms, error: { message: "unbalanced parentheses: unexpected ')'", line: tok.line, column: tok.column } }
       }
-      const list: SList = { kind: "list", items: top.items, line: top.line, column: top.column }
+      const list: SList = { kind: "list", items: buf.slice(top.start), line: top.line, column: top.column }
+      buf.length = top.start
       if (stack.length === 0) forms.push(list)
-      else stack[stack.length - 1]!.items.push(list)
+      else buf.push(list)
       continue
     }
     const atom: SAtom = { kind: "atom", token: tok, line: tok.line, column: tok.column }
     if (stack.length === 0) forms.push(atom)
-    else stack[stack.length - 1]!.items.push(atom)
+    else buf.push(atom)
   }
   if (lexError !== undefined) {
     const open = stack[0]
-    const construct = open ? describeForm({ kind: "list", items: open.items, line: open.line, column: open.column }) : undefined
+    const construct = open ? describeForm({ kind: "list", items: buf.slice(open.start), line: open.line, column: open.column }) : undefined
     return { forms, error: { message: lexError.message, line: lexError.line, column: lexError.column, ...(construct ? { construct } : {}) } }
   }
   if (stack.length > 0) {
     const open = stack[stack.length - 1]!
     const outer = stack[0]!
-    const construct = describeForm({ kind: "list", items: outer.items, line: outer.line, column: outer.column })
+    const construct = describeForm({ kind: "list", items: buf.slice(outer.start), line: outer.line, column: outer.column })
     return {
       forms,
       error: {

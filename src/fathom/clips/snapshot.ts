@@ -6,7 +6,7 @@
 import * as Either from "effect/Either"
 import { fail } from "./diagnostics.js"
 import type { Fact, Template } from "./templates.js"
-import { fromJson, multifield, toJson, type Value } from "./values.js"
+import { decodeJson, fromJson, multifield, toJson, type Value } from "./values.js"
 
 /** A fact in a snapshot. */
 export interface SnapshotFact {
@@ -50,25 +50,35 @@ export interface SnapshotInput {
   readonly globals: ReadonlyMap<string, Value>
 }
 
+/** The JSON form of a fact. */
+const factJson = (f: Fact): SnapshotFact => {
+  const t = f.template
+  if (t.implied) {
+    const mf = f.fields[0]!
+    const fields = mf.type === "MULTIFIELD" ? mf.value.map(toJson) : [toJson(mf)]
+    return t.module === "MAIN" ? { id: f.id, template: t.name, fields } : { id: f.id, template: t.name, module: t.module, fields }
+  }
+  const slots: Record<string, unknown> = {}
+  const ts = t.slots
+  for (let k = 0; k < ts.length; k++) slots[ts[k]!.name] = toJson(f.fields[k]!)
+  return t.module === "MAIN" ? { id: f.id, template: t.name, slots } : { id: f.id, template: t.name, module: t.module, slots }
+}
+
 /** Builds a snapshot. */
-export const toSnapshot = (s: SnapshotInput): Snapshot => ({
-  version: 1,
-  facts: s.facts.map((f): SnapshotFact => {
-    const t = f.template
-    const mod = t.module === "MAIN" ? {} : { module: t.module }
-    if (t.implied) {
-      const mf = f.fields[0]!
-      return { id: f.id, template: t.name, ...mod, fields: mf.type === "MULTIFIELD" ? mf.value.map(toJson) : [toJson(mf)] }
-    }
-    const slots: Record<string, unknown> = {}
-    for (const sl of t.slots) slots[sl.name] = toJson(f.fields[sl.index]!)
-    return { id: f.id, template: t.name, ...mod, slots }
-  }),
-  nextFactId: s.nextFactId,
-  focus: [...s.focus],
-  agenda: s.agenda.map((a) => ({ rule: a.rule, salience: a.salience, factIds: [...a.factIds], key: a.key })),
-  globals: Object.fromEntries([...s.globals].map(([k, v]) => [k, toJson(v)]))
-})
+export const toSnapshot = (s: SnapshotInput): Snapshot => {
+  const facts: Array<SnapshotFact> = new Array<SnapshotFact>(s.facts.length)
+  for (let i = 0; i < s.facts.length; i++) facts[i] = factJson(s.facts[i]!)
+  const globals: Record<string, unknown> = {}
+  for (const [k, v] of s.globals) globals[k] = toJson(v)
+  return {
+    version: 1,
+    facts,
+    nextFactId: s.nextFactId,
+    focus: [...s.focus],
+    agenda: s.agenda.map((a) => ({ rule: a.rule, salience: a.salience, factIds: [...a.factIds], key: a.key })),
+    globals
+  }
+}
 
 /** A decoded snapshot. */
 export interface DecodedSnapshot {
@@ -80,10 +90,12 @@ export interface DecodedSnapshot {
   readonly globals: ReadonlyMap<string, Value>
 }
 
-const value = (json: unknown, what: string): Value => {
+/** Decodes a value of a snapshot; `what` names it in the error (built only on failure). */
+const value = (json: unknown, what: () => string): Value => {
+  const v = decodeJson(json)
+  if (v !== undefined) return v
   const r = fromJson(json)
-  if (Either.isLeft(r)) return fail("pack", `snapshot ${what}: ${r.left.message}`, "restore a snapshot produced by snapshot()")
-  return r.right
+  return fail("pack", `snapshot ${what()}: ${Either.isLeft(r) ? r.left.message : "not a value"}`, "restore a snapshot produced by snapshot()")
 }
 
 /** Decodes and checks a snapshot against the loaded templates. */
@@ -96,29 +108,42 @@ export const fromSnapshot = (
     return fail("pack", "not a version 1 snapshot", "restore a snapshot produced by snapshot()")
   }
   const ids = new Set<number>()
-  const facts = snap.facts.map((f) => {
+  const facts: Array<{ readonly id: number; readonly template: Template; readonly fields: ReadonlyArray<Value> }> = new Array(snap.facts.length)
+  for (let i = 0; i < snap.facts.length; i++) {
+    const f = snap.facts[i]!
     if (typeof f.id !== "number" || !Number.isInteger(f.id) || f.id < 0 || ids.has(f.id)) return fail("pack", `snapshot fact has a bad or repeated id ${String(f.id)}`, "restore a snapshot produced by snapshot()")
     ids.add(f.id)
     if (f.fields !== undefined) {
       const t = template(f.template, f.module) ?? implied(f.template, f.module)
       if (!t.implied) return fail("pack", `snapshot fact f-${f.id}: ${f.template} is a deftemplate but the fact is ordered`, "load the same program before restoring")
-      return { id: f.id, template: t, fields: [multifield(f.fields.map((x: unknown, i: number) => value(x, `fact f-${f.id} field ${i + 1}`)))] }
+      facts[i] = { id: f.id, template: t, fields: [multifield(f.fields.map((x: unknown, k: number) => value(x, () => `fact f-${f.id} field ${k + 1}`)))] }
+      continue
     }
     const t = template(f.template, f.module)
     if (t === undefined || t.implied) return fail("unknown-template", `snapshot fact f-${f.id} uses unknown template ${f.template}`, "load the same program before restoring")
-    const slots = f.slots ?? {}
-    for (const k of Object.keys(slots)) if (!t.slotIndex.has(k)) return fail("pack", `snapshot fact f-${f.id}: template ${t.name} has no slot ${k}`, "load the same program before restoring")
-    const fields = t.slots.map((sl) => {
-      if (!(sl.name in slots)) return fail("pack", `snapshot fact f-${f.id} lacks slot ${sl.name}`, "restore a snapshot produced by snapshot()")
-      const v = value(slots[sl.name], `fact f-${f.id} slot ${sl.name}`)
-      return sl.multi && v.type !== "MULTIFIELD" ? multifield([v]) : v
-    })
-    return { id: f.id, template: t, fields }
-  })
+    const slots = (f.slots ?? {}) as Record<string, unknown>
+    const ts = t.slots
+    const fields: Array<Value> = new Array<Value>(ts.length)
+    let given = 0
+    // One pass in key order (reading `slots[k]` inside for-in is fast; lookups by slot name are not).
+    for (const k in slots) {
+      if (!Object.prototype.hasOwnProperty.call(slots, k)) continue
+      const idx = t.slotIndex.get(k)
+      if (idx === undefined) return fail("pack", `snapshot fact f-${f.id}: template ${t.name} has no slot ${k}`, "load the same program before restoring")
+      given++
+      const sl = ts[idx]!
+      const v = value(slots[k], () => `fact f-${f.id} slot ${sl.name}`)
+      fields[idx] = sl.multi && v.type !== "MULTIFIELD" ? multifield([v]) : v
+    }
+    if (given !== ts.length) {
+      for (const sl of ts) if (!(sl.name in slots)) return fail("pack", `snapshot fact f-${f.id} lacks slot ${sl.name}`, "restore a snapshot produced by snapshot()")
+    }
+    facts[i] = { id: f.id, template: t, fields }
+  }
   const maxId = facts.reduce((m, f) => Math.max(m, f.id), -1)
   const nextFactId = typeof snap.nextFactId === "number" && snap.nextFactId > maxId ? snap.nextFactId : maxId + 1
   const globals = new Map<string, Value>()
-  for (const [k, v] of Object.entries(snap.globals ?? {})) globals.set(k, value(v, `global ${k}`))
+  for (const [k, v] of Object.entries(snap.globals ?? {})) globals.set(k, value(v, () => `global ${k}`))
   return {
     facts,
     nextFactId,

@@ -6,7 +6,7 @@ import type { Constraint, Fact, Slot, Template } from "./model.js"
 import { formatFloat, renderValue } from "./printer.js"
 import { EMPTY, equals, multifield, NIL, type Value } from "./values.js"
 
-export type { Constraint, Fact, Slot, SlotDefault, Template } from "./model.js"
+export type { Constraint, Fact, Slot, SlotDefault, Template, TemplateFacts } from "./model.js"
 
 /** The unconstrained record. */
 export const ANY_CONSTRAINT: Constraint = {
@@ -46,17 +46,15 @@ export const newFact = (id: number, template: Template, fields: ReadonlyArray<Va
   bind: null
 })
 
-/** Creates an empty template record. */
-export const makeTemplate = (name: string, module: string, implied: boolean, slots: ReadonlyArray<Slot>): Template => ({
+/** Creates a template record; `id` indexes the engines' per-template fact lists. */
+export const makeTemplate = (id: number, name: string, module: string, implied: boolean, slots: ReadonlyArray<Slot>): Template => ({
+  id,
   name,
   module,
   implied,
   slots,
   slotIndex: new Map(slots.map((s) => [s.name, s.index])),
-  network: { first: null },
-  firstFact: null,
-  lastFact: null,
-  dup: new Map(),
+  network: { first: null, index: null },
   unconstrained: slots.map((s) => isUnconstrained(s.constraint))
 })
 

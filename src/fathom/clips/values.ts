@@ -145,8 +145,43 @@ export const toJson = (v: Value): unknown => {
   }
 }
 
+/** Inverse of {@link toJson} without the reason of a failure: undefined when `json` is not a value's JSON form. */
+export const decodeJson = (json: unknown): Value | undefined => {
+  switch (typeof json) {
+    case "string":
+      return str(json)
+    case "number":
+      return Number.isFinite(json) ? (Number.isInteger(json) ? int(json) : float(json)) : undefined
+    case "object": {
+      if (json === null) return undefined
+      if (Array.isArray(json)) {
+        const out: Array<Value> = new Array<Value>(json.length)
+        for (let i = 0; i < json.length; i++) {
+          const v = decodeJson(json[i])
+          if (v === undefined || v.type === "MULTIFIELD") return undefined
+          out[i] = v
+        }
+        return multifield(out)
+      }
+      const o = json as Record<string, unknown>
+      let keys = 0
+      for (const k in o) if (Object.prototype.hasOwnProperty.call(o, k)) keys++
+      if (keys !== 1) return undefined
+      if (typeof o.symbol === "string") return sym(o.symbol)
+      if (typeof o.float === "number") return float(o.float)
+      if (typeof o.float === "string" && (o.float === "Infinity" || o.float === "-Infinity" || o.float === "NaN")) return float(Number(o.float))
+      if (typeof o.fact === "number" && Number.isInteger(o.fact)) return factAddress(o.fact)
+      return undefined
+    }
+    default:
+      return undefined
+  }
+}
+
 /** Inverse of {@link toJson}; fails with a `RuleError` (reason "type") on anything else. */
 export const fromJson = (json: unknown): Either.Either<Value, RuleError> => {
+  const fast = decodeJson(json)
+  if (fast !== undefined) return Either.right(fast)
   if (typeof json === "string") return Either.right(str(json))
   if (typeof json === "number") {
     if (!Number.isFinite(json)) return Either.left(ruleError(`not a finite number: ${json}`, "use a finite number"))

@@ -3,13 +3,14 @@
  * constant tests hashed under selector nodes, built and traversed exactly like CLIPS
  * 6.30's fact pattern network (new nodes go first among their siblings; a fact visits a
  * node, its subtree, then its right siblings; `$?` elements enumerate their lengths from
- * longest to shortest). A stop node owns an alpha memory and the joins fed by it.
+ * longest to shortest). A stop node feeds the joins entered from it; its alpha memory is
+ * engine state (state.ts). The network is immutable once its program is compiled, so
+ * engines can share it.
  */
 import type { Env } from "../evaluation.js"
 import type { AlphaNodeRef, Fact, HashKey, JoinNodeRef, Marker } from "../model.js"
 import type { Value } from "../values.js"
 import type { ElementInfo } from "./fields.js"
-import { Memory } from "./partial-match.js"
 
 /** A compiled pattern-network test with its identity key. */
 export interface PNTest {
@@ -43,9 +44,16 @@ export interface NodeSpec {
   readonly selector: { readonly getter: PNGetter; readonly guard: PNTest | null; readonly value: Value } | null
 }
 
-/** The list of root nodes of a template's network (typed by reference in the model). */
+/** The list of root nodes of a template's network (typed by reference in the model), with an index by identity. */
 export interface AlphaNodeList {
   first: AlphaNodeRef | null
+  index: Map<string, AlphaNodeRef> | null
+}
+
+/** Counters numbering a network's nodes (the index of their state in an engine). */
+export interface NodeIds {
+  alpha: number
+  join: number
 }
 
 /** Keys of a hashed child table (identity keys at build time). */
@@ -112,19 +120,18 @@ export class AlphaNode implements AlphaNodeRef {
   stopNode = false
   /** Joins entered from this node, newest first (linked through the joins' `rightMatchNode`). */
   entryJoin: JoinNodeRef | null = null
-  /**
-   * The entry joins that can do anything with a new match, in `entryJoin` order: first joins,
-   * and joins with a non-empty left memory (left unlinking; maintained by join.ts).
-   */
-  activeFirst: JoinNodeRef | null = null
-  activeLast: JoinNodeRef | null = null
-  readonly memory = new Memory()
   /** Children of a selector, by constant value. */
   readonly hashed: HashedChildren | null
-  /** Marks nodes under construction for incremental reset (rules added after facts). */
-  initialize = false
+  /** The children (`nextLevel` list) by identity, for finding a shareable node in O(1). */
+  childIndex: Map<string, AlphaNode> | null = null
+  /** First joins entered from this node, by sharing key (see join.ts). */
+  shareIndex: { readonly key: string; readonly join: JoinNodeRef } | Map<string, JoinNodeRef> | null = null
 
   constructor(
+    /** Index of this node's state in an engine. */
+    readonly id: number,
+    /** The identity compared when looking for a shareable node. */
+    readonly identity: string,
     readonly kind: "sf" | "mf",
     readonly slot: number,
     readonly field: number,
@@ -147,12 +154,6 @@ export class AlphaNode implements AlphaNodeRef {
   get selector(): boolean {
     return this.selectorGetter !== null
   }
-
-  /** The identity compared when looking for a shareable node. */
-  identity(): string {
-    const t = this.selectorGetter !== null ? `S:${this.selectorGetter.key}|${this.selectorGuard?.key ?? ""}` : this.constant !== null ? `V:${valueKey(this.constant)}` : `T:${this.test?.key ?? ""}`
-    return `${this.kind}|${this.slot}|${this.field}|${this.endSlot ? 1 : 0}|${this.kind === "mf" ? this.leaveFields : ""}|${t}|${this.rightHash?.key ?? ""}`
-  }
 }
 
 const specIdentity = (s: NodeSpec, asSelector: boolean, asValue: boolean, rightHash: RightHash | null): string => {
@@ -164,13 +165,10 @@ const specIdentity = (s: NodeSpec, asSelector: boolean, asValue: boolean, rightH
   return `${s.kind}|${s.slot}|${s.field}|${s.endSlot ? 1 : 0}|${s.kind === "mf" ? s.leaveFields : ""}|${t}|${rightHash?.key ?? ""}`
 }
 
-const findNode = (list: AlphaNode | null, identity: string): { found: AlphaNode | null; before: AlphaNode | null } => {
-  let before: AlphaNode | null = null
-  for (let n = list; n !== null; n = n.rightNode) {
-    if (n.identity() === identity) return { found: n, before }
-    before = n
-  }
-  return { found: null, before }
+/** The node of identity `identity` among the children of `upper` (or the roots), if any. */
+const findNode = (root: AlphaNodeList, upper: AlphaNode | null, identity: string): AlphaNode | null => {
+  const index = upper === null ? (root.index as Map<string, AlphaNode> | null) : upper.childIndex
+  return index?.get(identity) ?? null
 }
 
 /**
@@ -182,8 +180,13 @@ const createNode = (root: AlphaNodeList, upper: AlphaNode | null, node: AlphaNod
   const head = upper === null ? (root.first as AlphaNode | null) : upper.nextLevel
   node.rightNode = head
   if (head !== null) head.leftNode = node
-  if (upper === null) root.first = node
-  else upper.nextLevel = node
+  if (upper === null) {
+    root.first = node
+    ;(root.index ??= new Map()).set(node.identity, node)
+  } else {
+    upper.nextLevel = node
+    ;(upper.childIndex ??= new Map()).set(node.identity, node)
+  }
   return node
 }
 
@@ -192,9 +195,8 @@ const createNode = (root: AlphaNodeList, upper: AlphaNode | null, node: AlphaNod
  * its stop node. `rightHash` goes on the last node (so patterns hashed differently for
  * their joins end in different stop nodes).
  */
-export const placePattern = (root: AlphaNodeList, specs: ReadonlyArray<NodeSpec>, rightHash: RightHash | null, incremental: boolean): AlphaNode => {
+export const placePattern = (root: AlphaNodeList, specs: ReadonlyArray<NodeSpec>, rightHash: RightHash | null, ids: NodeIds): AlphaNode => {
   let upper: AlphaNode | null = null
-  let level: AlphaNode | null = root.first as AlphaNode | null
   let node: AlphaNode | null = null
   for (let k = 0; k < specs.length; k++) {
     const s = specs[k]!
@@ -203,29 +205,18 @@ export const placePattern = (root: AlphaNodeList, specs: ReadonlyArray<NodeSpec>
     if (s.selector !== null) {
       // Both the selector and the value node of the last field carry the right hash (CLIPS).
       const selId = specIdentity(s, true, false, rh)
-      let sel = findNode(level, selId).found
-      if (sel === null) {
-        sel = createNode(root, upper, new AlphaNode(s.kind, s.slot, s.field, s.endSlot, s.leaveFields, s.elem, null, s.selector.getter, s.selector.guard, null, rh, upper))
-        if (incremental) sel.initialize = true
-      }
+      let sel = findNode(root, upper, selId)
+      if (sel === null) sel = createNode(root, upper, new AlphaNode(ids.alpha++, selId, s.kind, s.slot, s.field, s.endSlot, s.leaveFields, s.elem, null, s.selector.getter, s.selector.guard, null, rh, upper))
       upper = sel
-      level = sel.nextLevel
-      const valId = specIdentity(s, false, true, rh)
-      node = findNode(level, valId).found
-      if (node === null) {
-        node = createNode(root, upper, new AlphaNode(s.kind, s.slot, s.field, s.endSlot, s.leaveFields, s.elem, null, null, null, s.selector.value, rh, upper))
-        if (incremental) node.initialize = true
-      }
+      // The value nodes under one selector differ only in their constant: look them up by value.
+      node = sel.hashed!.get(s.selector.value) ?? null
+      if (node === null) node = createNode(root, upper, new AlphaNode(ids.alpha++, specIdentity(s, false, true, rh), s.kind, s.slot, s.field, s.endSlot, s.leaveFields, s.elem, null, null, null, s.selector.value, rh, upper))
     } else {
       const id = specIdentity(s, false, false, rh)
-      node = findNode(level, id).found
-      if (node === null) {
-        node = createNode(root, upper, new AlphaNode(s.kind, s.slot, s.field, s.endSlot, s.leaveFields, s.elem, s.test, null, null, null, rh, upper))
-        if (incremental) node.initialize = true
-      }
+      node = findNode(root, upper, id)
+      if (node === null) node = createNode(root, upper, new AlphaNode(ids.alpha++, id, s.kind, s.slot, s.field, s.endSlot, s.leaveFields, s.elem, s.test, null, null, null, rh, upper))
     }
     upper = node
-    level = node.nextLevel
   }
   node!.stopNode = true
   return node!
@@ -239,8 +230,6 @@ export interface AlphaHost {
   readonly env: Env
   /** A reusable (empty between traversals) stack of multifield markers. */
   readonly markerStack: Array<Marker>
-  /** An incremental reset is under way: skip nodes not marked `initialize`. */
-  incrementalReset: boolean
   /** Called at every stop node the fact reaches, with the markers of this match. */
   alphaMatch(node: AlphaNode, fact: Fact, markers: ReadonlyArray<Marker> | null): void
 }
@@ -249,8 +238,6 @@ const slotLength = (fact: Fact, slot: number): number => {
   const v = fact.fields[slot]!
   return v.type === "MULTIFIELD" ? v.value.length : 1
 }
-
-const skip = (host: AlphaHost, n: AlphaNode): boolean => host.incrementalReset && !n.initialize
 
 const nextNode = (finished: boolean, node: AlphaNode): AlphaNode | null => {
   if (!finished && node.nextLevel !== null) return node.nextLevel
@@ -301,10 +288,6 @@ const traverse = (host: AlphaHost, fact: Fact, start: AlphaNode | null, offset: 
   while (p !== null) {
     env.markers = markers.length === 0 ? null : markers
     const slotField = p.field + (offsetSlot === p.slot ? offset : 0)
-    if (skip(host, p)) {
-      p = nextNode(true, p)
-      continue
-    }
     if (p.kind === "sf") {
       if (p.endSlot && p.elem !== null && markers.some((m) => m.slot === p!.slot)) {
         if (p.leaveFields + slotField !== slotLength(fact, p.slot)) {
@@ -314,7 +297,7 @@ const traverse = (host: AlphaHost, fact: Fact, start: AlphaNode | null, offset: 
       }
       if (p.selector) {
         const child = selectChild(host, p)
-        if (child === null || skip(host, child)) p = nextNode(true, p)
+        if (child === null) p = nextNode(true, p)
         else {
           if (child.stopNode) host.alphaMatch(child, fact, markers.length === 0 ? null : markers.slice())
           p = nextNode(false, child)

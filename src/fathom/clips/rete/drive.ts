@@ -10,6 +10,7 @@ import type { Fact } from "../templates.js"
 import type { AlphaNode } from "./alpha.js"
 import type { JoinNode, JoinTest, RuleRef } from "./join.js"
 import type { ActivationRef } from "../model.js"
+import type { AlphaState, JoinState, NetworkState } from "./state.js"
 import {
   addBlockedLink,
   emptyMatch,
@@ -33,7 +34,8 @@ type Op = typeof ASSERT | typeof RETRACT
 export interface DriveHost {
   /** A reusable environment for join tests. */
   readonly env: Env
-  incrementalReset: boolean
+  /** The engine's memories. */
+  readonly net: NetworkState
   addActivation(rule: RuleRef, pm: PartialMatch): void
   removeActivation(act: ActivationRef): void
   /** Reports a join-test evaluation error (the test counts as failed). */
@@ -67,34 +69,33 @@ const merge = (lhs: PartialMatch, rhs: PartialMatch | null): PartialMatch => {
   return new Match(b, false)
 }
 
-const store = (pm: PartialMatch, lhs: PartialMatch | null, rhs: PartialMatch | null, join: JoinNode, key: HashKey, side: "LHS" | "RHS"): void => {
+const store = (pm: PartialMatch, lhs: PartialMatch | null, rhs: PartialMatch | null, js: JoinState, key: HashKey, side: "LHS" | "RHS"): void => {
   pm.hashKey = key
-  pm.owner = join
+  pm.owner = js
   if (side === "LHS") {
     pm.rhsMemory = false
-    join.leftMemory!.prepend(pm)
+    js.left!.prepend(pm)
   } else {
     pm.rhsMemory = true
-    join.rightMemory!.append(pm)
+    js.right!.append(pm)
   }
   linkLineage(pm, lhs, rhs)
 }
 
 /** An alpha match enters a join it feeds (CLIPS NetworkAssert). */
-export const networkAssert = (host: DriveHost, binds: PartialMatch, join: JoinNode): void => {
-  if (host.incrementalReset && !join.initialize) return
-  if (join.firstJoin) emptyDrive(host, join, binds, ASSERT)
-  else networkAssertRight(host, binds, join, ASSERT)
+export const networkAssert = (host: DriveHost, binds: PartialMatch, js: JoinState): void => {
+  if (js.join.firstJoin) emptyDrive(host, js, binds, ASSERT)
+  else networkAssertRight(host, binds, js, ASSERT)
 }
 
 /** A match enters a join from the right. */
-export const networkAssertRight = (host: DriveHost, rhs: PartialMatch, join: JoinNode, op: Op): void => {
-  if (host.incrementalReset && !join.initialize) return
+export const networkAssertRight = (host: DriveHost, rhs: PartialMatch, js: JoinState, op: Op): void => {
+  const join = js.join
   if (join.firstJoin) {
-    emptyDrive(host, join, rhs, op)
+    emptyDrive(host, js, rhs, op)
     return
   }
-  const left = join.leftMemory!
+  const left = js.left!
   if (left.count === 0) return
   let lhs = left.first(rhs.hashKey)
   while (lhs !== null) {
@@ -108,30 +109,35 @@ export const networkAssertRight = (host: DriveHost, rhs: PartialMatch, join: Joi
     if (ok) {
       if (join.patternIsExists) {
         addBlockedLink(lhs, rhs)
-        ppDrive(host, lhs, null, join, op)
+        ppDrive(host, lhs, null, js, op)
       } else if (join.patternIsNegated || join.joinFromTheRight) {
         addBlockedLink(lhs, rhs)
         if (lhs.children !== null) posEntryRetractBeta(host, lhs, lhs.children, op)
-      } else ppDrive(host, lhs, rhs, join, op)
+      } else ppDrive(host, lhs, rhs, js, op)
     }
     lhs = next
   }
 }
 
 /** A match enters a join from the left. */
-export const networkAssertLeft = (host: DriveHost, lhs: PartialMatch, join: JoinNode, op: Op): void => {
+export const networkAssertLeft = (host: DriveHost, lhs: PartialMatch, js: JoinState, op: Op): void => {
   if (op === RETRACT && willBeDeleted(lhs)) return
-  if (host.incrementalReset && !join.initialize) return
+  const join = js.join
   if (join.ruleToActivate !== null) {
     host.addActivation(join.ruleToActivate, lhs)
     return
   }
   if (join.rightSideEntry === null) {
     const ok = join.networkTest === null ? true : evalTest(host, join.networkTest, join, lhs, null, false)
-    if (ok) ppDrive(host, lhs, null, join, op)
+    if (ok) ppDrive(host, lhs, null, js, op)
     return
   }
-  let rhs = join.joinFromTheRight ? join.rightMemory!.first(lhs.hashKey) : (join.rightSideEntry as AlphaNode).memory.first(lhs.hashKey)
+  let rhs: PartialMatch | null
+  if (join.joinFromTheRight) rhs = js.right!.first(lhs.hashKey)
+  else {
+    const alpha = host.net.alphas[(join.rightSideEntry as AlphaNode).id]
+    rhs = alpha === undefined ? null : alpha.memory.first(lhs.hashKey)
+  }
   while (rhs !== null) {
     if (op === RETRACT && willBeDeleted(rhs)) {
       rhs = rhs.nextInMemory
@@ -140,10 +146,10 @@ export const networkAssertLeft = (host: DriveHost, lhs: PartialMatch, join: Join
     let ok = join.networkTest === null ? true : evalTest(host, join.networkTest, join, lhs, rhs, join.patternIsNegated)
     if (ok && join.secondaryNetworkTest !== null && join.patternIsExists) ok = evalTest(host, join.secondaryNetworkTest, join, lhs, rhs, false)
     if (ok) {
-      if (!join.patternIsNegated && !join.patternIsExists && !join.joinFromTheRight) ppDrive(host, lhs, rhs, join, op)
+      if (!join.patternIsNegated && !join.patternIsExists && !join.joinFromTheRight) ppDrive(host, lhs, rhs, js, op)
       else if (join.patternIsExists) {
         addBlockedLink(lhs, rhs)
-        ppDrive(host, lhs, null, join, op)
+        ppDrive(host, lhs, null, js, op)
         return
       } else {
         addBlockedLink(lhs, rhs)
@@ -154,46 +160,49 @@ export const networkAssertLeft = (host: DriveHost, lhs: PartialMatch, join: Join
   }
   if ((join.patternIsNegated || join.joinFromTheRight) && !join.patternIsExists && lhs.marker === null) {
     if (join.secondaryNetworkTest !== null) {
-      if (evalTest(host, join.secondaryNetworkTest, join, lhs, null, false)) ppDrive(host, lhs, null, join, op)
-    } else ppDrive(host, lhs, null, join, op)
+      if (evalTest(host, join.secondaryNetworkTest, join, lhs, null, false)) ppDrive(host, lhs, null, js, op)
+    } else ppDrive(host, lhs, null, js, op)
   }
 }
 
-/** Sends the merge of `lhs` and `rhs` to every successor of `join` (CLIPS PPDrive). */
-export const ppDrive = (host: DriveHost, lhs: PartialMatch, rhs: PartialMatch | null, join: JoinNode, op: Op): void => {
-  const links = join.nextLinks
-  for (let k = 0; k < links.length; k++) {
+/** Sends the merge of `lhs` and `rhs` to every successor of `join`, newest first (CLIPS PPDrive). */
+export const ppDrive = (host: DriveHost, lhs: PartialMatch, rhs: PartialMatch | null, js: JoinState, op: Op): void => {
+  const links = js.join.nextLinks
+  for (let k = links.length - 1; k >= 0; k--) {
     const link = links[k]!
     const next = link.join
+    const ns = host.net.join(next)
     const linker = merge(lhs, rhs)
     let key: HashKey = 0
     if (link.enterDirection === "LHS") {
       if (next.leftHash !== null) key = next.leftHash.fn(linker)
     } else if (next.rightHash !== null) key = next.rightHash.fn(linker)
-    store(linker, lhs, rhs, next, key, link.enterDirection)
-    if (link.enterDirection === "LHS") networkAssertLeft(host, linker, next, op)
-    else networkAssertRight(host, linker, next, op)
+    store(linker, lhs, rhs, ns, key, link.enterDirection)
+    if (link.enterDirection === "LHS") networkAssertLeft(host, linker, ns, op)
+    else networkAssertRight(host, linker, ns, op)
   }
 }
 
 /** Sends an empty match below a first not/sub-network join (CLIPS EPMDrive). */
-export const epmDrive = (host: DriveHost, parent: PartialMatch, join: JoinNode, op: Op): void => {
-  const links = join.nextLinks
-  for (let k = 0; k < links.length; k++) {
+export const epmDrive = (host: DriveHost, parent: PartialMatch, js: JoinState, op: Op): void => {
+  const links = js.join.nextLinks
+  for (let k = links.length - 1; k >= 0; k--) {
     const link = links[k]!
+    const ns = host.net.join(link.join)
     const linker = emptyMatch()
-    store(linker, parent, null, link.join, 0, link.enterDirection)
-    if (link.enterDirection === "LHS") networkAssertLeft(host, linker, link.join, op)
-    else networkAssertRight(host, linker, link.join, op)
+    store(linker, parent, null, ns, 0, link.enterDirection)
+    if (link.enterDirection === "LHS") networkAssertLeft(host, linker, ns, op)
+    else networkAssertRight(host, linker, ns, op)
   }
 }
 
 /** A match enters a rule's first join (CLIPS EmptyDrive). */
-const emptyDrive = (host: DriveHost, join: JoinNode, rhs: PartialMatch, op: Op): void => {
+const emptyDrive = (host: DriveHost, js: JoinState, rhs: PartialMatch, op: Op): void => {
+  const join = js.join
   if (join.networkTest !== null && !evalTest(host, join.networkTest, join, null, rhs, false)) return
   if (join.secondaryNetworkTest !== null && !evalTest(host, join.secondaryNetworkTest, join, null, rhs, false)) return
   if (join.patternIsNegated || (join.joinFromTheRight && !join.patternIsExists)) {
-    const notParent = join.emptyLeft!
+    const notParent = js.emptyLeft!
     if (notParent.marker !== null) return
     addBlockedLink(notParent, rhs)
     if (notParent.children !== null) posEntryRetractBeta(host, notParent, notParent.children, op)
@@ -201,23 +210,24 @@ const emptyDrive = (host: DriveHost, join: JoinNode, rhs: PartialMatch, op: Op):
   }
   let existsParent: PartialMatch | null = null
   if (join.patternIsExists) {
-    existsParent = join.emptyLeft!
+    existsParent = js.emptyLeft!
     if (existsParent.marker !== null) return
     addBlockedLink(existsParent, rhs)
   }
   const links = join.nextLinks
-  for (let k = 0; k < links.length; k++) {
+  for (let k = links.length - 1; k >= 0; k--) {
     const link = links[k]!
     const next = link.join
+    const ns = host.net.join(next)
     const linker = join.patternIsExists ? emptyMatch() : new Match(rhs.binds.slice(), false)
     let key: HashKey = 0
     if (link.enterDirection === "LHS") {
       if (next.leftHash !== null) key = next.leftHash.fn(linker)
     } else if (next.rightHash !== null) key = next.rightHash.fn(linker)
-    if (join.patternIsExists) store(linker, existsParent, null, next, key, link.enterDirection)
-    else store(linker, null, rhs, next, key, link.enterDirection)
-    if (link.enterDirection === "LHS") networkAssertLeft(host, linker, next, op)
-    else networkAssertRight(host, linker, next, op)
+    if (join.patternIsExists) store(linker, existsParent, null, ns, key, link.enterDirection)
+    else store(linker, null, rhs, ns, key, link.enterDirection)
+    if (link.enterDirection === "LHS") networkAssertLeft(host, linker, ns, op)
+    else networkAssertRight(host, linker, ns, op)
   }
 }
 
@@ -233,14 +243,14 @@ export const networkRetract = (host: DriveHost, fact: Fact): void => {
     const pm = matches[k]!
     if (pm.children !== null) posEntryRetractAlpha(host, pm, RETRACT)
     if (pm.blockList !== null) negEntryRetractAlpha(host, pm, RETRACT)
-    ;(pm.owner as AlphaNode).memory.remove(pm)
+    ;(pm.owner as AlphaState).memory.remove(pm)
   }
   fact.matches = null
 }
 
 const unlinkFromNode = (pm: PartialMatch): void => {
-  const join = pm.owner as JoinNode
-  const mem = pm.rhsMemory ? join.rightMemory! : join.leftMemory!
+  const js = pm.owner as JoinState
+  const mem = pm.rhsMemory ? js.right! : js.left!
   mem.remove(pm)
 }
 
@@ -248,7 +258,7 @@ const unlinkFromNode = (pm: PartialMatch): void => {
 export const posEntryRetractAlpha = (host: DriveHost, alphaMatch: PartialMatch, op: Op): void => {
   let beta = alphaMatch.children
   while (beta !== null) {
-    const join = beta.owner as JoinNode
+    const join = (beta.owner as JoinState).join
     if (beta.children !== null) posEntryRetractBeta(host, beta, beta.children, op)
     if (beta.rhsMemory) negEntryRetractAlpha(host, beta, op)
     if (join.ruleToActivate !== null && beta.activation !== null) host.removeActivation(beta.activation)
@@ -263,17 +273,19 @@ export const posEntryRetractAlpha = (host: DriveHost, alphaMatch: PartialMatch, 
 const negEntryRetractAlpha = (host: DriveHost, alphaMatch: PartialMatch, op: Op): void => {
   let beta = alphaMatch.blockList
   while (beta !== null) {
-    const join = beta.owner as JoinNode
+    const js = beta.owner as JoinState
+    const join = js.join
     if (!join.patternIsNegated && !join.patternIsExists && !join.joinFromTheRight) {
       beta = beta.nextBlocked
       continue
     }
-    negEntryRetractBeta(host, join, alphaMatch, beta, op)
+    negEntryRetractBeta(host, js, alphaMatch, beta, op)
     beta = alphaMatch.blockList
   }
 }
 
-const negEntryRetractBeta = (host: DriveHost, join: JoinNode, alphaMatch: PartialMatch, beta: PartialMatch, op: Op): void => {
+const negEntryRetractBeta = (host: DriveHost, js: JoinState, alphaMatch: PartialMatch, beta: PartialMatch, op: Op): void => {
+  const join = js.join
   removeBlockedLink(beta)
   if (findNextConflictingMatch(host, beta, alphaMatch.nextInMemory, join, alphaMatch, op)) return
   if (join.patternIsExists) {
@@ -282,12 +294,12 @@ const negEntryRetractBeta = (host: DriveHost, join: JoinNode, alphaMatch: Partia
   }
   if (join.firstJoin && (join.patternIsNegated || join.joinFromTheRight) && !join.patternIsExists) {
     if (join.secondaryNetworkTest !== null && !evalTest(host, join.secondaryNetworkTest, join, beta, null, false)) return
-    epmDrive(host, beta, join, op)
+    epmDrive(host, beta, js, op)
     return
   }
   if (join.secondaryNetworkTest !== null && !evalTest(host, join.secondaryNetworkTest, join, beta, null, false)) return
   if (op === RETRACT && willBeDeleted(beta)) return
-  ppDrive(host, beta, null, join, op)
+  ppDrive(host, beta, null, js, op)
 }
 
 /** Removes the descendants of a beta match, deepest first (CLIPS PosEntryRetractBeta). */
@@ -304,7 +316,7 @@ export const posEntryRetractBeta = (host: DriveHost, parent: PartialMatch, first
       next = beta.leftParent
       beta.leftParent!.children = null
     }
-    const owner = beta.owner as JoinNode
+    const owner = (beta.owner as JoinState).join
     if (beta.blockList !== null) negEntryRetractAlpha(host, beta, op)
     else if (owner.ruleToActivate !== null && beta.activation !== null) host.removeActivation(beta.activation)
     unlinkFromNode(beta)

@@ -1,14 +1,17 @@
 /**
  * Join nodes of the beta network and their construction with CLIPS 6.30's sharing rules:
  * a join is reused when it hangs off the same previous join and the same alpha node (or
- * sub-network) with identical tests and hashes. New joins are linked first in every list
- * they join (the previous join's successors, the alpha node's entry joins, the prime
- * lists), which is what makes later rules' activations come out before earlier ones'.
+ * sub-network) with identical tests and hashes. New joins come first in every list they
+ * join (the previous join's successors, the alpha node's entry joins, the prime lists),
+ * which is what makes later rules' activations come out before earlier ones'. Successor
+ * and prime lists are stored oldest first and walked from the end (appending is O(1)).
+ * Sharing is found through indexes by sharing key, so building is linear in the rules.
+ * The network is immutable once its program is compiled; memories are engine state
+ * (state.ts).
  */
 import type { Env } from "../evaluation.js"
 import type { HashKey, JoinNodeRef, PartialMatch, RuleRef } from "../model.js"
-import type { AlphaNode } from "./alpha.js"
-import { emptyMatch, Memory } from "./partial-match.js"
+import type { AlphaNode, NodeIds } from "./alpha.js"
 
 export type { RuleRef } from "../model.js"
 
@@ -30,29 +33,32 @@ export interface JoinLink {
   readonly enterDirection: "LHS" | "RHS"
 }
 
+/** The successors of a join without any (shared; replaced on the first link). */
+const NO_LINKS: Array<JoinLink> = []
+
+/** Adds a successor link (most joins have one: its array is allocated at its exact size). */
+const addLink = (j: JoinNode, link: JoinLink): void => {
+  if (j.nextLinks === NO_LINKS) j.nextLinks = [link]
+  else j.nextLinks.push(link)
+}
+
 /** A join node. */
 export class JoinNode implements JoinNodeRef {
   readonly isJoinNode = true as const
-  leftMemory: Memory | null = null
-  rightMemory: Memory | null = null
-  /** The empty seed match of a not/exists/sub-network-first join's left memory. */
-  emptyLeft: PartialMatch | null = null
-  /** The empty seed match of a pattern-less first join's right memory. */
-  emptyRight: PartialMatch | null = null
-  /** Successor links, newest first. */
-  readonly nextLinks: Array<JoinLink> = []
+  /** Successor links, oldest first (they are entered newest first: walk from the end). */
+  nextLinks: Array<JoinLink> = NO_LINKS
   /** Next join entered from the same alpha node (older). */
   rightMatchNode: JoinNode | null = null
   ruleToActivate: RuleRef | null = null
-  /** Set on joins created while an incremental reset is prepared. */
-  initialize = false
-  /** In its alpha node's active list (see {@link linkActive}). */
-  active = false
-  activeNext: JoinNode | null = null
-  activePrev: JoinNode | null = null
   readonly depth: number
+  /** True when the join has a left (beta) memory. */
+  readonly hasLeftMemory: boolean
+  /** Successor joins by sharing key (see {@link findShareableJoin}). */
+  shareIndex: ShareIndex | null = null
 
   constructor(
+    /** Index of this join's state in an engine. */
+    readonly id: number,
     readonly firstJoin: boolean,
     readonly patternIsNegated: boolean,
     readonly patternIsExists: boolean,
@@ -65,16 +71,23 @@ export class JoinNode implements JoinNodeRef {
     readonly rightSideEntry: AlphaNode | JoinNode | null
   ) {
     this.depth = lastLevel === null ? 1 : lastLevel.depth + 1
+    this.hasLeftMemory = lastLevel !== null || patternIsExists || patternIsNegated || joinFromTheRight
   }
 }
 
-/** The network-wide join lists. */
+/** The network-wide join lists and node counters. */
 export interface JoinRoots {
-  /** First joins with no pattern (empty LHS, leading test CE), newest first. */
+  /** First joins with no pattern (empty LHS, leading test CE), oldest first. */
   readonly rightPrimeJoins: Array<JoinLink>
-  /** First joins that are not CEs or sub-networks, newest first. */
+  /** First joins that are not CEs or sub-networks, oldest first. */
   readonly leftPrimeJoins: Array<JoinLink>
+  /** Pattern-less first joins by sharing key. */
+  readonly primeIndex: Map<string, JoinNodeRef>
+  readonly ids: NodeIds
 }
+
+/** An empty network. */
+export const emptyRoots = (): JoinRoots => ({ rightPrimeJoins: [], leftPrimeJoins: [], primeIndex: new Map(), ids: { alpha: 0, join: 0 } })
 
 /** What a new join looks like (arguments of CLIPS CreateNewJoin / FindShareableJoin). */
 export interface JoinSpec {
@@ -87,48 +100,60 @@ export interface JoinSpec {
   readonly joinFromTheRight: boolean
 }
 
-const sameKey = (a: { key: string } | null, b: { key: string } | null): boolean => (a === null ? b === null : b !== null && a.key === b.key)
+const isJoin = (x: AlphaNode | JoinNode): x is JoinNode => "isJoinNode" in x
 
-const reusable = (j: JoinNode, firstJoin: boolean, s: JoinSpec): boolean =>
-  j.firstJoin === firstJoin &&
-  (j.patternIsNegated === s.negated || s.exists) &&
-  j.patternIsExists === s.exists &&
-  sameKey(j.networkTest, s.networkTest) &&
-  sameKey(j.secondaryNetworkTest, s.secondaryNetworkTest) &&
-  sameKey(j.leftHash, s.leftHash) &&
-  sameKey(j.rightHash, s.rightHash)
+/**
+ * The sharing key of a join: what CLIPS's FindShareableJoin compares (first join or not,
+ * negated/exists, tests and hashes) plus the right entry. A join with `exists` has
+ * `patternIsNegated` false, so the kind is one of exists, negated or positive.
+ */
+const shareKey = (rightEntry: AlphaNode | JoinNode | null, firstJoin: boolean, s: JoinSpec): string =>
+  `${rightEntry === null ? "-" : isJoin(rightEntry) ? `j${rightEntry.id}` : `a${rightEntry.id}`}|${firstJoin ? 1 : 0}|${s.exists ? "E" : s.negated ? "N" : "P"}|${s.networkTest?.key ?? ""}|${s.secondaryNetworkTest?.key ?? ""}|${s.leftHash?.key ?? ""}|${s.rightHash?.key ?? ""}`
 
-/** Finds a join to share (CLIPS FindShareableJoin). */
+/** Joins by sharing key: one entry inline (the common case), a map beyond. */
+export type ShareIndex = { readonly key: string; readonly join: JoinNodeRef } | Map<string, JoinNodeRef>
+
+const indexGet = (index: ShareIndex | null, key: string): JoinNode | null => {
+  if (index === null) return null
+  if (index instanceof Map) return (index.get(key) as JoinNode | undefined) ?? null
+  return index.key === key ? (index.join as JoinNode) : null
+}
+
+const indexSet = (index: ShareIndex | null, key: string, j: JoinNode): ShareIndex => {
+  if (index === null || (!(index instanceof Map) && index.key === key)) return { key, join: j }
+  if (index instanceof Map) return index.set(key, j)
+  return new Map<string, JoinNodeRef>([
+    [index.key, index.join],
+    [key, j]
+  ])
+}
+
+/**
+ * Where CLIPS looks for a join to share: the previous join's successors, else the prime
+ * list (no right entry), the alpha node's entry joins, or the sub-network's successors.
+ */
+const indexOf = (roots: JoinRoots, lastJoin: JoinNode | null, rightEntry: AlphaNode | JoinNode | null): ShareIndex | null => {
+  if (lastJoin !== null) return lastJoin.shareIndex
+  if (rightEntry === null) return roots.primeIndex
+  return rightEntry.shareIndex
+}
+
+/** Finds a join to share (CLIPS FindShareableJoin: the newest join with the same key). */
 export const findShareableJoin = (
   roots: JoinRoots,
   lastJoin: JoinNode | null,
   rightEntry: AlphaNode | JoinNode | null,
   firstJoin: boolean,
   spec: JoinSpec
-): JoinNode | null => {
-  let candidates: Iterable<JoinNode>
-  if (lastJoin !== null) candidates = lastJoin.nextLinks.map((l) => l.join)
-  else if (rightEntry === null) candidates = roots.rightPrimeJoins.map((l) => l.join)
-  else if (!(rightEntry instanceof JoinNode)) {
-    const list: Array<JoinNode> = []
-    for (let j = rightEntry.entryJoin as JoinNode | null; j !== null; j = j.rightMatchNode) list.push(j)
-    candidates = list
-  } else candidates = rightEntry.nextLinks.map((l) => l.join)
-  for (const j of candidates) {
-    if (j.rightSideEntry === rightEntry && j.ruleToActivate === null && reusable(j, firstJoin, spec)) return j
-  }
-  return null
-}
+): JoinNode | null => indexGet(indexOf(roots, lastJoin, rightEntry), shareKey(rightEntry, firstJoin, spec))
 
-/** Creates and links a join (CLIPS CreateNewJoin). */
-export const createJoin = (
-  roots: JoinRoots,
-  lastJoin: JoinNode | null,
-  rightEntry: AlphaNode | JoinNode | null,
-  spec: JoinSpec,
-  incremental: boolean
-): JoinNode => {
+/**
+ * Creates and links a join (CLIPS CreateNewJoin). A terminal join (one that activates a
+ * rule) is never shared, so it is not indexed.
+ */
+export const createJoin = (roots: JoinRoots, lastJoin: JoinNode | null, rightEntry: AlphaNode | JoinNode | null, spec: JoinSpec, terminal: boolean): JoinNode => {
   const j = new JoinNode(
+    roots.ids.join++,
     lastJoin === null,
     spec.exists ? false : spec.negated,
     spec.exists,
@@ -140,104 +165,24 @@ export const createJoin = (
     lastJoin,
     rightEntry
   )
-  j.initialize = incremental
-  if (lastJoin !== null || spec.exists || spec.negated || spec.joinFromTheRight) {
-    j.leftMemory = new Memory()
-    if (lastJoin === null) {
-      const seed = emptyMatch()
-      seed.owner = j
-      j.emptyLeft = seed
-      j.leftMemory.prepend(seed)
-    }
+  if (!terminal) {
+    const key = shareKey(rightEntry, j.firstJoin, spec)
+    if (lastJoin !== null) lastJoin.shareIndex = indexSet(lastJoin.shareIndex, key, j)
+    else if (rightEntry === null) roots.primeIndex.set(key, j)
+    else rightEntry.shareIndex = indexSet(rightEntry.shareIndex, key, j)
   }
-  if (spec.joinFromTheRight) j.rightMemory = new Memory()
-  else if (lastJoin === null && rightEntry === null) {
-    j.rightMemory = new Memory()
-    const seed = emptyMatch()
-    seed.owner = j
-    seed.rhsMemory = true
-    j.emptyRight = seed
-    j.rightMemory.append(seed)
-  }
-  if (lastJoin !== null) lastJoin.nextLinks.unshift({ join: j, enterDirection: "LHS" })
+  if (lastJoin !== null) addLink(lastJoin, { join: j, enterDirection: "LHS" })
   if (rightEntry === null) {
-    if (j.firstJoin) roots.rightPrimeJoins.unshift({ join: j, enterDirection: "RHS" })
+    if (j.firstJoin) roots.rightPrimeJoins.push({ join: j, enterDirection: "RHS" })
     return j
   }
   if (j.firstJoin && (j.patternIsNegated || j.joinFromTheRight) && !j.patternIsExists) {
-    roots.leftPrimeJoins.unshift({ join: j, enterDirection: "LHS" })
+    roots.leftPrimeJoins.push({ join: j, enterDirection: "LHS" })
   }
-  if (rightEntry instanceof JoinNode) rightEntry.nextLinks.unshift({ join: j, enterDirection: "RHS" })
+  if (isJoin(rightEntry)) addLink(rightEntry, { join: j, enterDirection: "RHS" })
   else {
     j.rightMatchNode = rightEntry.entryJoin as JoinNode | null
     rightEntry.entryJoin = j
-    if (j.firstJoin) linkActive(j)
-    else {
-      const mem = j.leftMemory!
-      mem.onFill = () => linkActive(j)
-      mem.onEmpty = () => unlinkActive(j)
-      if (mem.count > 0) linkActive(j)
-    }
   }
   return j
-}
-
-/*
- * Left unlinking. A new alpha match enters every join fed by its alpha node, in
- * `entryJoin` order; a join whose left memory is empty can do nothing with it. Each alpha
- * node therefore keeps the joins that can act (first joins, and joins with something on
- * their left) in a second list with the same relative order, and the engine walks that
- * one. The order of activations is unchanged: skipped joins would have been no-ops.
- */
-
-/** Puts a join into its alpha node's active list, at its `entryJoin` position. */
-export const linkActive = (j: JoinNode): void => {
-  const alpha = j.rightSideEntry
-  if (j.active || alpha === null || alpha instanceof JoinNode) return
-  let next: JoinNode | null = j.rightMatchNode
-  while (next !== null && !next.active) next = next.rightMatchNode
-  const prev = next === null ? (alpha.activeLast as JoinNode | null) : next.activePrev
-  j.activePrev = prev
-  j.activeNext = next
-  if (prev === null) alpha.activeFirst = j
-  else prev.activeNext = j
-  if (next === null) alpha.activeLast = j
-  else next.activePrev = j
-  j.active = true
-}
-
-/** Takes a join out of its alpha node's active list. */
-export const unlinkActive = (j: JoinNode): void => {
-  const alpha = j.rightSideEntry
-  if (!j.active || alpha === null || alpha instanceof JoinNode) return
-  if (j.activePrev === null) alpha.activeFirst = j.activeNext
-  else j.activePrev.activeNext = j.activeNext
-  if (j.activeNext === null) alpha.activeLast = j.activePrev
-  else j.activeNext.activePrev = j.activePrev
-  j.activePrev = null
-  j.activeNext = null
-  j.active = false
-}
-
-/** The next join to enter after `j` in its alpha node's list (valid even if `j` was unlinked meanwhile). */
-export const nextActive = (j: JoinNode): JoinNode | null => {
-  if (j.active) return j.activeNext
-  let n: JoinNode | null = j.rightMatchNode
-  while (n !== null && !n.active) n = n.rightMatchNode
-  return n
-}
-
-/** Rebuilds an alpha node's active list from its joins' memories (after memories were cleared). */
-export const resetActive = (alpha: AlphaNode): void => {
-  for (let j = alpha.entryJoin as JoinNode | null; j !== null; j = j.rightMatchNode) {
-    j.active = false
-    j.activeNext = j.activePrev = null
-  }
-  alpha.activeFirst = alpha.activeLast = null
-  const all: Array<JoinNode> = []
-  for (let j = alpha.entryJoin as JoinNode | null; j !== null; j = j.rightMatchNode) all.push(j)
-  for (let k = all.length - 1; k >= 0; k--) {
-    const j = all[k]!
-    if (j.firstJoin || j.leftMemory!.count > 0) linkActive(j)
-  }
 }

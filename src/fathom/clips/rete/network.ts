@@ -4,7 +4,7 @@
  * an existing one, sub-networks are built for not/exists groups, and a terminal join
  * activates the rule.
  */
-import { placePattern } from "./alpha.js"
+import { placePattern, type AlphaNode } from "./alpha.js"
 import { createJoin, findShareableJoin, type JoinNode, type JoinRoots, type JoinSpec, type RuleRef } from "./join.js"
 import type { JoinStep } from "./lhs.js"
 
@@ -23,13 +23,13 @@ interface BuildState {
   tryToReuse: boolean
 }
 
-const buildSteps = (roots: JoinRoots, steps: ReadonlyArray<JoinStep>, st: BuildState, incremental: boolean, created: Array<JoinNode>): void => {
+const buildSteps = (roots: JoinRoots, steps: ReadonlyArray<JoinStep>, st: BuildState, created: Array<JoinNode>): void => {
   for (const step of steps) {
-    let right: JoinNode | ReturnType<typeof placePattern> | null = null
-    if (step.kind === "pattern") right = placePattern(step.template.network, step.nodes, step.rightHash, incremental)
+    let right: JoinNode | AlphaNode | null = null
+    if (step.kind === "pattern") right = placePattern(step.template.network, step.nodes, step.rightHash, roots.ids)
     else if (step.kind === "group") {
       const sub: BuildState = { lastJoin: st.lastJoin, tryToReuse: st.tryToReuse }
-      buildSteps(roots, step.steps, sub, incremental, created)
+      buildSteps(roots, step.steps, sub, created)
       right = sub.lastJoin
     }
     const firstJoin = st.lastJoin === null
@@ -37,30 +37,25 @@ const buildSteps = (roots: JoinRoots, steps: ReadonlyArray<JoinStep>, st: BuildS
     if (shared !== null) st.lastJoin = shared
     else {
       st.tryToReuse = false
-      st.lastJoin = createJoin(roots, st.lastJoin, right, step.join, incremental)
+      st.lastJoin = createJoin(roots, st.lastJoin, right, step.join, false)
       created.push(st.lastJoin)
     }
   }
 }
 
 /** Builds one disjunct and returns its terminal join plus the joins it created. */
-export const buildDisjunct = (
-  roots: JoinRoots,
-  steps: ReadonlyArray<JoinStep>,
-  rule: RuleRef,
-  incremental: boolean
-): { terminal: JoinNode; created: Array<JoinNode> } => {
+export const buildDisjunct = (roots: JoinRoots, steps: ReadonlyArray<JoinStep>, rule: RuleRef): { terminal: JoinNode; created: Array<JoinNode> } => {
   const created: Array<JoinNode> = []
   const st: BuildState = { lastJoin: null, tryToReuse: true }
   if (steps.length === 0) {
     const shared = findShareableJoin(roots, null, null, true, EMPTY_SPEC)
     if (shared !== null) st.lastJoin = shared
     else {
-      st.lastJoin = createJoin(roots, null, null, EMPTY_SPEC, incremental)
+      st.lastJoin = createJoin(roots, null, null, EMPTY_SPEC, false)
       created.push(st.lastJoin)
     }
-  } else buildSteps(roots, steps, st, incremental, created)
-  const terminal = createJoin(roots, st.lastJoin, null, EMPTY_SPEC, incremental)
+  } else buildSteps(roots, steps, st, created)
+  const terminal = createJoin(roots, st.lastJoin, null, EMPTY_SPEC, true)
   terminal.ruleToActivate = rule
   created.push(terminal)
   return { terminal, created }

@@ -5,7 +5,7 @@
  * first when one fact change produces several, so they are part of the conflict
  * resolution behaviour.
  */
-import type { ActivationRef, AlphaBind, AlphaNodeRef, HashKey, JoinNodeRef, PartialMatch } from "../model.js"
+import type { ActivationRef, AlphaBind, HashKey, MemoryOwnerRef, PartialMatch } from "../model.js"
 
 export type { AlphaBind, HashKey, PartialMatch } from "../model.js"
 
@@ -13,7 +13,7 @@ export type { AlphaBind, HashKey, PartialMatch } from "../model.js"
 export class Match implements PartialMatch {
   binds: Array<AlphaBind | null>
   hashKey: HashKey = 0
-  owner: JoinNodeRef | AlphaNodeRef | null = null
+  owner: MemoryOwnerRef | null = null
   readonly isAlpha: boolean
   rhsMemory = false
   nextInMemory: PartialMatch | null = null
@@ -43,28 +43,34 @@ export interface MemoryBucket {
   readonly key: HashKey
 }
 
+/** Told when a memory goes from empty to non-empty and back (left unlinking; see state.ts). */
+export interface MemoryListener {
+  filled(): void
+  emptied(): void
+}
+
 /** A hashed memory: buckets by key (an unhashed memory uses the single key 0). */
 export class Memory {
-  readonly buckets = new Map<HashKey, MemoryBucket>()
+  /** Buckets of non-zero keys (created on first use). */
+  private buckets: Map<HashKey, MemoryBucket> | null = null
   count = 0
   /** Empty buckets kept for reuse; swept when they pile up. */
   private empties = 0
   /** The bucket of key 0 (unhashed memories use only this one). */
   private readonly zero: MemoryBucket = { head: null, tail: null, key: 0 }
-  /** Called when the memory goes from empty to non-empty (left unlinking; see join.ts). */
-  onFill: (() => void) | null = null
-  /** Called when the memory becomes empty. */
-  onEmpty: (() => void) | null = null
+  constructor(private readonly listener: MemoryListener | null = null) {}
 
   /** The first match of the bucket for `key`, or null. */
   first(key: HashKey): PartialMatch | null {
     if (key === 0) return this.zero.head
+    if (this.buckets === null) return null
     const b = this.buckets.get(key)
     return b === undefined ? null : b.head
   }
 
-  bucketFor(key: HashKey): MemoryBucket {
+  private bucketFor(key: HashKey): MemoryBucket {
     if (key === 0) return this.zero
+    if (this.buckets === null) this.buckets = new Map()
     let b = this.buckets.get(key)
     if (b === undefined) {
       b = { head: null, tail: null, key }
@@ -81,7 +87,7 @@ export class Memory {
     if (b.head !== null) b.head.prevInMemory = pm
     else b.tail = pm
     b.head = pm
-    if (this.count++ === 0 && this.onFill !== null) this.onFill()
+    if (this.count++ === 0 && this.listener !== null) this.listener.filled()
   }
 
   /** Appends at the tail of its bucket (right beta memories, alpha memories). */
@@ -92,12 +98,12 @@ export class Memory {
     if (b.tail !== null) b.tail.nextInMemory = pm
     else b.head = pm
     b.tail = pm
-    if (this.count++ === 0 && this.onFill !== null) this.onFill()
+    if (this.count++ === 0 && this.listener !== null) this.listener.filled()
   }
 
   /** Removes a match from its bucket. */
   remove(pm: PartialMatch): void {
-    const b = pm.hashKey === 0 ? this.zero : this.buckets.get(pm.hashKey)
+    const b = pm.hashKey === 0 ? this.zero : this.buckets?.get(pm.hashKey)
     if (b === undefined) return
     if (pm.prevInMemory === null) b.head = pm.nextInMemory
     else pm.prevInMemory.nextInMemory = pm.nextInMemory
@@ -105,27 +111,20 @@ export class Memory {
     else pm.nextInMemory.prevInMemory = pm.prevInMemory
     pm.nextInMemory = null
     pm.prevInMemory = null
-    if (--this.count === 0 && this.onEmpty !== null) this.onEmpty()
-    if (b.head === null && b !== this.zero && ++this.empties > 256 && this.empties * 2 > this.buckets.size) this.sweep()
+    if (--this.count === 0 && this.listener !== null) this.listener.emptied()
+    if (b.head === null && b !== this.zero && ++this.empties > 256 && this.empties * 2 > this.buckets!.size) this.sweep()
   }
 
   /** Drops empty buckets (kept otherwise so steady-state churn does not reallocate them). */
   private sweep(): void {
-    for (const [k, b] of this.buckets) if (b.head === null) this.buckets.delete(k)
+    for (const [k, b] of this.buckets!) if (b.head === null) this.buckets!.delete(k)
     this.empties = 0
   }
 
   /** Every match, bucket by bucket (diagnostics and snapshots only). */
   *all(): IterableIterator<PartialMatch> {
     for (let p = this.zero.head; p !== null; p = p.nextInMemory) yield p
-    for (const b of this.buckets.values()) for (let p = b.head; p !== null; p = p.nextInMemory) yield p
-  }
-
-  clear(): void {
-    this.zero.head = this.zero.tail = null
-    this.buckets.clear()
-    this.count = 0
-    this.empties = 0
+    if (this.buckets !== null) for (const b of this.buckets.values()) for (let p = b.head; p !== null; p = p.nextInMemory) yield p
   }
 }
 

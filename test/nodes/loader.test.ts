@@ -1,0 +1,188 @@
+/**
+ * TypeScript node modules without tsx (src/nodes/loader.ts): compiled once with esbuild
+ * (on a Node that does not strip types itself) into the module cache, relative imports
+ * bundled, packages resolved from the module's folder and shared with the app, errors
+ * typed with the file and line, and a second load served from the cache.
+ */
+import { execFileSync } from "node:child_process"
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { pathToFileURL } from "node:url"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { formatError, type NodeModuleError } from "../../src/errors.js"
+import { sha256 } from "../../src/ir/hash.js"
+import { loadModule, type ModuleNamespace, moduleCacheDir, pickExport } from "../../src/nodes/loader.js"
+import { ROOT, tempDir } from "../helpers/cli.js"
+
+let cache: string
+const saved = process.env["STARGRAPH_CACHE_DIR"]
+beforeAll(() => {
+  cache = tempDir("stargraph-module-cache-")
+  process.env["STARGRAPH_CACHE_DIR"] = cache
+})
+afterAll(() => {
+  if (saved === undefined) delete process.env["STARGRAPH_CACHE_DIR"]
+  else process.env["STARGRAPH_CACHE_DIR"] = saved
+})
+
+/** A graph folder with `files`, and `node_modules/effect` linked to this repository's. */
+const graphFolder = (files: Record<string, string>): string => {
+  const dir = tempDir()
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(dir, name, ".."), { recursive: true })
+    writeFileSync(join(dir, name), text)
+  }
+  mkdirSync(join(dir, "node_modules"), { recursive: true })
+  symlinkSync(join(ROOT, "node_modules", "effect"), join(dir, "node_modules", "effect"))
+  return dir
+}
+
+const load = (dir: string, module = "./nodes.ts") =>
+  Effect.runPromise(Effect.either(loadModule(dir, { nodeId: "n", module, exportName: "f" }, { roots: [dir] })))
+
+const loaded = async (dir: string, module = "./nodes.ts"): Promise<ModuleNamespace> => {
+  const r = await load(dir, module)
+  if (Either.isLeft(r)) throw new Error(formatError(r.left))
+  return r.right.namespace
+}
+
+/** `f()` of `dir`'s nodes.ts, loaded in a new process by the built library with `STARGRAPH_CACHE_DIR=cacheDir`. */
+const probeIn = (dir: string, cacheDir: string): string =>
+  execFileSync(process.execPath, [
+    "--input-type=module",
+    "-e",
+    `import * as Effect from "effect/Effect"
+const { loadModule } = await import(${JSON.stringify(pathToFileURL(join(ROOT, "dist", "src", "nodes", "loader.js")).href)})
+const m = await Effect.runPromise(loadModule(${JSON.stringify(dir)}, { nodeId: "n", module: "./nodes.ts", exportName: "f" }))
+console.log(JSON.stringify(m.namespace.f()))`
+  ], { cwd: ROOT, encoding: "utf8", env: { ...process.env, STARGRAPH_CACHE_DIR: cacheDir } }).trim()
+
+const cacheFiles = () => readdirSync(join(cache, "modules")).sort()
+
+describe("TypeScript node modules", () => {
+  it("import a sibling .ts file and a package: the package is the app's own instance, resolved from the graph's folder", async () => {
+    const dir = graphFolder({
+      "nodes.ts": [
+        `import { Effect } from "effect"`,
+        `import { bump, type Counter } from "./lib/bump.js"`,
+        `import { twice } from "./lib/twice.ts"`,
+        `import { which } from "local-only"`,
+        `export const f = (s: Counter) => Effect.succeed({ n: twice(bump(s.n)) })`,
+        `export const EffectNs = Effect`,
+        `export const url: string = import.meta.url`,
+        `export const local = which`,
+        ``
+      ].join("\n"),
+      "lib/bump.ts": `export interface Counter { readonly n: number }\nexport const bump = (n: number): number => n + 1\nexport const url = import.meta.url\n`,
+      "lib/twice.ts": `export const twice = (n: number): number => n * 2\n`,
+      // A package only the graph's folder has, with an ESM and a CommonJS side: Node's
+      // `import` resolution picks the ESM one.
+      "node_modules/local-only/package.json": JSON.stringify({ name: "local-only", exports: { import: "./esm.mjs", require: "./cjs.cjs" } }),
+      "node_modules/local-only/esm.mjs": `export const which = "esm"\n`,
+      "node_modules/local-only/cjs.cjs": `exports.which = "cjs"\n`
+    })
+    const ns = await loaded(dir)
+    const f = ns["f"] as (s: { n: number }) => Effect.Effect<{ n: number }>
+    expect(Effect.runSync(f({ n: 1 }))).toEqual({ n: 4 })
+    // The same module instance the app (this test) imports, not a copy.
+    expect(ns["EffectNs"]).toBe(Effect)
+    expect(ns["local"]).toBe("esm")
+    // import.meta is the source file's, not the cache's.
+    expect(ns["url"]).toBe(pathToFileURL(join(dir, "nodes.ts")).href)
+  })
+
+  it("a default export is picked through `default`", async () => {
+    const dir = graphFolder({ "nodes.ts": `const f = (): { n: number } => ({ n: 7 })\nexport default { f }\n` })
+    const ns = await loaded(dir)
+    const f = Effect.runSync(pickExport(ns, { nodeId: "n", module: "./nodes.ts", exportName: "f" })) as () => unknown
+    expect(f()).toEqual({ n: 7 })
+  })
+
+  it("a syntax error is a typed load-failed error naming the file and line", async () => {
+    const dir = graphFolder({
+      "nodes.ts": `import { g } from "./lib/helper.ts"\nexport const f = () => g()\n`,
+      "lib/helper.ts": `export const g = () => {\n  return { n: 1 ]\n}\n`
+    })
+    const r = await load(dir)
+    expect(Either.isLeft(r)).toBe(true)
+    const error = (r as Either.Left<NodeModuleError, unknown>).left
+    expect(error._tag).toBe("NodeModuleError")
+    expect(error.reason).toBe("load-failed")
+    expect(error.message).toMatch(/^module '\.\/nodes\.ts' failed to load: lib\/helper\.ts:2:\d+: /)
+    expect(error.fix).toBe("fix lib/helper.ts at line 2")
+    expect(formatError(error)).not.toMatch(/\n/)
+  })
+
+  it("an error thrown while the module runs is load-failed with its first line", async () => {
+    const dir = graphFolder({ "nodes.ts": `throw new Error("no config\\nsecond line")\nexport const f = () => ({})\n` })
+    const error = (await load(dir) as Either.Left<NodeModuleError, unknown>).left
+    expect(error.reason).toBe("load-failed")
+    expect(error.message).toBe("module './nodes.ts' failed to load: no config")
+  })
+
+  it("are compiled once: a second process imports the cached output; an edited sibling is compiled again", async () => {
+    const dir = graphFolder({
+      "nodes.ts": `import { value } from "./value.ts"\nexport const f = () => ({ n: value })\n`,
+      "value.ts": `export const value: number = 1\n`
+    })
+    const before = new Set(readdirSync(join(cache, "modules")))
+    expect((await loaded(dir))["f"]).toBeTypeOf("function")
+    const added = cacheFiles().filter((name) => !before.has(name))
+    expect(added.map((name) => name.replace(/^[0-9a-f]+/, "")).sort()).toEqual([".json", ".mjs"])
+    const output = join(cache, "modules", added.find((name) => name.endsWith(".mjs"))!)
+    const entry = JSON.parse(readFileSync(join(cache, "modules", added.find((name) => name.endsWith(".json"))!), "utf8")) as {
+      inputs: Record<string, string>
+    }
+    expect(Object.keys(entry.inputs).sort()).toEqual([join(dir, "nodes.ts"), join(dir, "value.ts")].sort())
+    expect(entry.inputs[join(dir, "nodes.ts")]).toBe(sha256(readFileSync(join(dir, "nodes.ts"))))
+
+    // Tamper with the cached output: a process that reuses it (no recompile) sees the change.
+    writeFileSync(output, readFileSync(output, "utf8").replace("var value = 1", "var value = 42"))
+    const probe = () => probeIn(dir, cache)
+    expect(probe()).toBe(`{"n":42}`)
+    expect(cacheFiles()).toEqual([...before, ...added].sort())
+
+    // The entry records the sibling's hash: editing it compiles again, into a new output.
+    writeFileSync(join(dir, "value.ts"), `export const value: number = 2\n`)
+    expect(probe()).toBe(`{"n":2}`)
+    expect(cacheFiles().length).toBe(before.size + 3)
+  })
+
+  it("the cache folder is $STARGRAPH_CACHE_DIR/modules; an edited module is imported afresh in the same process; old files are pruned", async () => {
+    expect(moduleCacheDir()).toBe(join(cache, "modules"))
+    const dir = graphFolder({ "nodes.ts": `export const f = () => ({ n: 1 })\n` })
+    expect(((await loaded(dir))["f"] as () => unknown)()).toEqual({ n: 1 })
+    // A compile removes cache files older than 30 days.
+    const stale = join(cache, "modules", "0123456789abcdef0123456789abcdef.mjs")
+    writeFileSync(stale, "export {}\n")
+    const longAgo = new Date(Date.now() - 31 * 24 * 3600 * 1000)
+    utimesSync(stale, longAgo, longAgo)
+    writeFileSync(join(dir, "nodes.ts"), `export const f = () => ({ n: 2 })\n`)
+    expect(((await loaded(dir))["f"] as () => unknown)()).toEqual({ n: 2 })
+    expect(existsSync(stale)).toBe(false)
+  })
+
+  it("without a usable cache folder the module still loads (imported from a data: URL)", () => {
+    const dir = graphFolder({
+      "nodes.ts": `import { Effect } from "effect"\nimport { two } from "./two.ts"\nexport const f = () => Effect.runSync(Effect.succeed({ n: two }))\n`,
+      "two.ts": `export const two: number = 2\n`
+    })
+    const notADir = join(tempDir(), "file")
+    writeFileSync(notADir, "")
+    expect(probeIn(dir, notADir)).toBe(`{"n":2}`)
+  })
+
+  it("a module linked from outside the graph's folder is still refused, and the hash is the source's", async () => {
+    const outside = graphFolder({ "evil.ts": `export const f = () => ({})\n` })
+    const dir = graphFolder({})
+    symlinkSync(join(outside, "evil.ts"), join(dir, "nodes.ts"))
+    const error = (await load(dir) as Either.Left<NodeModuleError, unknown>).left
+    expect(error.reason).toBe("outside-root")
+
+    const ok = graphFolder({ "nodes.ts": `export const f = (): number => 1\n` })
+    const r = await load(ok)
+    expect(Either.isRight(r) && r.right.hash).toBe(sha256(readFileSync(join(ok, "nodes.ts"))))
+  })
+})
