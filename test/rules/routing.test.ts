@@ -9,6 +9,7 @@ import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import type { Checkpoint } from "../../src/checkpoint/models.js"
 import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
 import type { IRValidationError, RuleError, StargraphError } from "../../src/errors.js"
+import * as FathomAdapter from "../../src/fathom/FathomAdapter.js"
 import * as Graph from "../../src/graph/Graph.js"
 
 const run = <A, E>(effect: Effect.Effect<A, E, Checkpointer>) => Effect.runPromise(Effect.provide(effect, MemoryCheckpointer.layer))
@@ -382,5 +383,29 @@ describe("bad rules are typed errors with the file, path and fix", () => {
     const raw = irError({ ...base, rules: [{ id: "r3", when: "(node-id (id a)) (test (> ?nope 1))", then: [{ kind: "halt" }] }] }) as RuleError
     expect(raw._tag).toBe("RuleError")
     expect(raw.reason).toBe("unbound-variable")
+  })
+})
+
+describe("FathomAdapter", () => {
+  it("drives a graph's rules outside a run: assert facts with provenance, evaluate after a node, read the facts", async () => {
+    const result = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const graph = yield* Graph.make({
+        ir_version: "1.0.0",
+        id: "run:adapter",
+        state_schema: { verdict: "str" },
+        nodes: [{ id: "classify", kind: "passthrough" }, { id: "urgent", kind: "halt" }, { id: "routine", kind: "halt" }],
+        rules: [
+          { id: "r-urgent", when: "(node-id (id classify)) (verdict (value \"urgent\"))", then: [{ kind: "goto", target: "urgent" }] },
+          { id: "r-audited", salience: 5, when: "(node-id (id classify)) (verdict (value ?v) (_origin \"analyst\"))", then: [{ kind: "goto", target: "routine" }] }
+        ]
+      })
+      const adapter = yield* FathomAdapter.make(graph)
+      const plain = yield* adapter.evaluate({ node: "classify", state: { verdict: "urgent" } })
+      yield* adapter.assertWithProvenance("verdict", { value: "routine" }, { origin: "analyst", source: "review", runId: "r", step: 1, timestamp: "2026-01-01T00:00:00Z" })
+      const facts = yield* adapter.facts
+      return { plain, facts }
+    })))
+    expect(result.plain.decisions["classify"]).toEqual({ _tag: "goto", target: "urgent", rule: "r-urgent" })
+    expect(result.facts.some((f) => f.text.includes("(verdict (value \"routine\") (_origin \"analyst\")"))).toBe(true)
   })
 })
