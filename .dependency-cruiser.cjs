@@ -2,12 +2,12 @@
  * The house rule for src/: folders import downward only, in this order (a folder may
  * import itself, any folder before it, and src/errors.ts or src/version.ts):
  *
- *   ir → fathom → checkpoint → telemetry → nodes → runtime → graph → replay →
+ *   ir → fathom → telemetry → checkpoint → nodes → runtime → graph → replay →
  *   scheduler → triggers → serve → testing → cli
  *
  * src/index.ts (the public entry) may import anything. No file-level cycles anywhere.
  */
-const ORDER = ["ir", "fathom", "checkpoint", "telemetry", "nodes", "runtime", "graph", "replay", "scheduler", "triggers", "serve", "testing", "cli"]
+const ORDER = ["ir", "fathom", "telemetry", "checkpoint", "nodes", "runtime", "graph", "replay", "scheduler", "triggers", "serve", "testing", "cli"]
 
 const upward = ORDER.map((folder, i) => ({
   name: `${folder}-imports-downward-only`,

@@ -16,6 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { CheckpointError } from "../errors.js"
+import { traced } from "../telemetry/TracingEnabled.js"
 import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
 import { type Param, runOne, type Statements, transaction } from "./connection.js"
 import { migrate } from "./migrations.js"
@@ -452,7 +453,7 @@ export const layerClient = (
         sql.unsafe(`PRAGMA wal_autocheckpoint = ${Math.trunc(options.walAutocheckpointPages ?? 10_000)}`)
       ]).pipe(Effect.mapError((e) => openFailed(e.cause instanceof Error ? e.cause.message : e.message)))
       yield* migrate(filename)
-    })
+    }).pipe(traced("stargraph.checkpoint.open", { "stargraph.db": filename }))
   )
   return Layer.provideMerge(setup, client)
 }

@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { InputError, RunStateError } from "../errors.js"
 import { ExitCode, reportError, setExit } from "./exit.js"
+import { traced } from "../telemetry/TracingEnabled.js"
 import { auditLog, dbExisting, graphFile, runIdArg } from "./options.js"
 
 /** The `cancel` command. */
@@ -75,5 +76,5 @@ export const cancel = Command.make(
         yield* Console.log(finalLine(summary))
         yield* setExit(summary.status === "cancelled" ? ExitCode.done : ExitCode.failed)
       }).pipe(Effect.provide(stores.storeLayer(o.db, { create: false, auditLog: o.auditLog })))
-    }).pipe(Effect.catchAll(reportError))
+    }).pipe(traced("stargraph.cli.cancel"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Cancel a stopped run (pending, paused or awaiting input); a run executing in another live process or already ended is refused"))

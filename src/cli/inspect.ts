@@ -3,6 +3,7 @@ import { Command, Options } from "@effect/cli"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { InputError } from "../errors.js"
+import { traced } from "../telemetry/TracingEnabled.js"
 import { reportError } from "./exit.js"
 import { dbExisting, json, runIdArg } from "./options.js"
 
@@ -75,5 +76,5 @@ export const inspect = Command.make(
         yield* Console.log("RunSummary:")
         yield* Console.log(JSON.stringify(summary, null, 2))
       }).pipe(Effect.provide(stores.storeLayer(db, { create: false })))
-    }).pipe(Effect.catchAll(reportError))
+    }).pipe(traced("stargraph.cli.inspect"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Show a run's step-by-step timeline and its RunSummary (the database must exist)"))

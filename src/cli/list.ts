@@ -7,6 +7,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { InputError } from "../errors.js"
+import { traced } from "../telemetry/TracingEnabled.js"
 import { reportError } from "./exit.js"
 import { dbExisting, json } from "./options.js"
 
@@ -81,5 +82,5 @@ export const list = Command.make(
         ]
         yield* Console.error(`more: stargraph list --db ${shellQuote(o.db)}${filters.map((f) => ` ${f}`).join("")} --cursor ${page.next_cursor}`)
       }
-    }).pipe(Effect.catchAll(reportError))
+    }).pipe(traced("stargraph.cli.list"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("List runs, newest first, with filters and cursor pagination (the database must exist)"))

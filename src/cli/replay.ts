@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { formatError, InputError } from "../errors.js"
 import { exitFor, reportError, setExit } from "./exit.js"
+import { traced } from "../telemetry/TracingEnabled.js"
 import { auditLog, dbExisting, graphFile, runIdArg } from "./options.js"
 
 /** The `replay` command. */
@@ -63,5 +64,5 @@ export const replay = Command.make(
         if (result.error) yield* Console.error(`error: ${formatError(result.error)}`)
         yield* setExit(exitFor(result.summary.status))
       }).pipe(Effect.provide(stores.storeLayer(o.db, { create: false, auditLog: o.auditLog })))
-    }).pipe(Effect.catchAll(reportError))
+    }).pipe(traced("stargraph.cli.replay"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Fork a counterfactual run from a persisted run, replaying its recorded calls; print the RunDiff"))

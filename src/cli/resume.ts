@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import { CheckpointError } from "../errors.js"
+import { traced } from "../telemetry/TracingEnabled.js"
 import { reportError } from "./exit.js"
 import * as Interrupt from "./interrupt.js"
 import { auditLog, dbExisting, graphFile, noSummary, quiet, runIdArg } from "./options.js"
@@ -79,5 +80,5 @@ export const resume = Command.make(
         })
         yield* follow.report(o.runId, { ...o, progress, interrupted: interrupts.count() > 0 })
       }).pipe(Effect.provide(stores.storeLayer(o.db, { create: false, auditLog: o.auditLog })))
-    })).pipe(Effect.catchAll(reportError))
+    })).pipe(traced("stargraph.cli.resume"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Continue a stopped run (awaiting-input, paused, or interrupted by a crash) from its last checkpoint, printing every step; a counterfactual fork continues against its parent's cassette"))

@@ -10,6 +10,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { ExitCode, reportError, setExit } from "./exit.js"
+import { traced } from "../telemetry/TracingEnabled.js"
 import * as Interrupt from "./interrupt.js"
 import { auditLog, databaseFor, dbCreating, graphArg, noSummary, quiet } from "./options.js"
 
@@ -102,5 +103,5 @@ export const run = Command.make(
         Effect.provide(GraphRegistry.layer([g])),
         Effect.provide(stores.storeLayer(db, { create: true, auditLog: o.auditLog }))
       )
-    })).pipe(Effect.catchAll(reportError))
+    })).pipe(traced("stargraph.cli.run"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Run a graph to completion, checkpointing and printing every step; Ctrl-C pauses it (resumable), a second Ctrl-C cancels it"))

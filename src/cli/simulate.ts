@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { InputError } from "../errors.js"
+import { traced } from "../telemetry/TracingEnabled.js"
 import { reportError } from "./exit.js"
 import { graphArg, json } from "./options.js"
 
@@ -45,5 +46,5 @@ export const simulate = Command.make(
       const results = yield* evaluate(g, fixtures)
       if (o.json) return yield* Console.log(JSON.stringify(results, null, 2))
       for (const line of simulatedLines(results)) yield* Console.log(line)
-    }).pipe(Effect.catchAll(reportError))
+    }).pipe(traced("stargraph.cli.simulate"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Evaluate a graph's rules against fixture states and facts with the real engine (no node runs, nothing is written)"))

@@ -2,6 +2,7 @@
 import { Command, Options } from "@effect/cli"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import { traced } from "../telemetry/TracingEnabled.js"
 import { reportError } from "./exit.js"
 import { graphArg } from "./options.js"
 
@@ -21,5 +22,5 @@ export const validate = Command.make(
       yield* Console.log(`graph_hash=${g.graphHash}`)
       yield* Console.log(`runtime_hash=${g.runtimeHash}`)
       if (rules) yield* Console.log(g.rules.text)
-    }).pipe(Effect.catchAll(reportError))
+    }).pipe(traced("stargraph.cli.validate"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Validate a graph file and print its graph_hash and runtime_hash (and, with --rules, its compiled rules)"))

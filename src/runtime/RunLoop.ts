@@ -46,7 +46,7 @@ import { END } from "../ir/schema.js"
 import type { State } from "../ir/stateSchema.js"
 import type { NodeOutcome } from "../nodes/executors.js"
 import { type ReplaySource, requestHash, stepRecorder } from "./Cassette.js"
-import { TracingEnabled } from "../telemetry/TracingEnabled.js"
+import { tracing } from "../telemetry/TracingEnabled.js"
 import { toErrorRecord } from "./errorRecord.js"
 import type { RunEventInput } from "./events.js"
 import { executeFrontier, PARALLEL_NODE, recordedWinners, winnersCall } from "./branches.js"
@@ -156,12 +156,12 @@ interface Held {
 }
 
 const drive = (input: DriveInput): Effect.Effect<RunSummary, RunFailure | CheckpointError> =>
-  Effect.flatMap(TracingEnabled, (traced) =>
+  Effect.flatMap(tracing, (traced) =>
     Effect.flatMap(RuleEngine, (ruleEngine) => {
       const held: Held = { session: undefined }
       const body = loop(input, traced, ruleEngine, held)
       return Effect.uninterruptible(
-        (traced ? Effect.withSpan(body, "stargraph.run", { attributes: { run_id: input.run.run_id, graph_id: input.graph.id } }) : body).pipe(
+        (traced ? Effect.withSpan(body, "stargraph.run", { attributes: { "stargraph.run_id": input.run.run_id, "stargraph.graph_id": input.graph.id, "stargraph.from_step": input.checkpoint.step } }) : body).pipe(
           Effect.ensuring(Effect.sync(() => {
             if (held.session !== undefined) ruleEngine.release(held.session)
           }))
@@ -233,7 +233,13 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         }
         const [first = checkpoint, ...rest] = [...unflushed, checkpoint]
         unflushed = []
-        const written = Effect.map(checkpointer.commitSteps([first, ...rest], patch), track)
+        const batch = checkpointer.commitSteps([first, ...rest], patch)
+        const written = Effect.map(
+          traced
+            ? Effect.withSpan(batch, "stargraph.checkpoint.commit", { attributes: { "stargraph.run_id": run.run_id, "stargraph.step": checkpoint.step, "stargraph.steps": rest.length + 1 } })
+            : batch,
+          track
+        )
         return patch?.status ? Effect.zipRight(written, input.setStatus(patch.status)) : written
       })
 
@@ -373,7 +379,10 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       const execute = (id: string): Effect.Effect<NodeOutcome, NodeExecutionError | ReplayDivergenceError> => {
         const override = input.replay?.overrides.get(id)
         if (override !== undefined) return Effect.succeed({ _tag: "Update", update: override })
-        return graph.executors.get(id)!(snapshot, { runId: run.run_id, nodeId: id, step: current }, { response, calls: recorder.forNode(id) })
+        const node = graph.executors.get(id)!(snapshot, { runId: run.run_id, nodeId: id, step: current }, { response, calls: recorder.forNode(id) })
+        return traced
+          ? Effect.withSpan(node, "stargraph.node", { attributes: { "stargraph.run_id": run.run_id, "stargraph.node_id": id, "stargraph.node_kind": graph.topology.nodes.get(id)!.kind, "stargraph.step": current } })
+          : node
       }
       const parentCalls = input.replay?.calls.get(`${current}:${PARALLEL_NODE}`)
       const nodes = executeFrontier({ frontier, groups: frontierGroups, execute, recorded: (g) => recordedWinners(parentCalls, g) })
@@ -384,7 +393,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       // fiber, which stops the running nodes and nothing else.
       const exit = yield* Effect.exit(Effect.interruptible(
         traced
-          ? Effect.withSpan(wait, "stargraph.step", { attributes: { run_id: run.run_id, step: current, nodes: frontier.join(",") } })
+          ? Effect.withSpan(wait, "stargraph.step", { attributes: { "stargraph.run_id": run.run_id, "stargraph.step": current, "stargraph.nodes": frontier.join(",") } })
           : wait
       ))
       if (Exit.isFailure(exit)) {

@@ -19,6 +19,7 @@ import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Scope from "effect/Scope"
+import type * as Tracer from "effect/Tracer"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type Checkpoint, type CreatedRun, type NewRun, type RunRecord, type RunStatus, type RunSummary, STOPPED_STATUSES, toSummary } from "../checkpoint/models.js"
 import {
@@ -33,6 +34,7 @@ import type { GraphRun } from "../graph/GraphRun.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
 import { nowIso, OWNER } from "../runtime/RunLoop.js"
 import { ownerAlive } from "../runtime/owner.js"
+import { traced } from "../telemetry/TracingEnabled.js"
 import { GraphRegistry } from "./GraphRegistry.js"
 
 /** Limits and timings of a Scheduler. */
@@ -102,6 +104,8 @@ interface Job {
   readonly claim: boolean
   /** Set when this process created the run: no need to re-read it. */
   readonly fresh?: { readonly record: RunRecord; readonly checkpoint: Checkpoint } | undefined
+  /** The span of the caller that queued it (the run's span is its child, in the caller's trace). */
+  readonly parent?: Tracer.AnySpan | undefined
 }
 
 /** Resume after Node's pending I/O callbacks have run (one `setImmediate`). */
@@ -231,7 +235,7 @@ export const make = (
         const limit = options.perGraphOverrides?.[graphId] ?? perGraph
         for (let i = 0; i < limit; i++) {
           const worker = Queue.take(queue).pipe(
-            Effect.flatMap((job) => global.withPermits(1)(execute(job))),
+            Effect.flatMap((job) => global.withPermits(1)(job.parent === undefined ? execute(job) : Effect.withParentSpan(execute(job), job.parent))),
             Effect.forever
           )
           workers.push(yield* Effect.forkIn(worker, scope))
@@ -245,7 +249,8 @@ export const make = (
         if (known.has(job.runId)) return
         known.add(job.runId)
         const queue = yield* lane(job.graph.id)
-        yield* Queue.offer(queue, job)
+        const parent = Option.getOrUndefined(yield* Effect.currentSpan.pipe(Effect.option))
+        yield* Queue.offer(queue, parent === undefined ? job : { ...job, parent })
       })
 
     const refuseWhileDraining = Effect.suspend(() =>
@@ -290,8 +295,9 @@ export const make = (
             yield* adopt(record, graph, opts.actor ?? "scheduler")
           }
         }
+        yield* Effect.annotateCurrentSpan({ "stargraph.run_id": record.run_id, "stargraph.deduplicated": !created })
         return { runId: record.run_id, graphId, deduplicated: !created, status: record.status, summary: deferred }
-      })
+      }).pipe(traced("stargraph.scheduler.enqueue", { "stargraph.graph_id": graphId, "stargraph.actor": opts.actor ?? "scheduler" }))
 
     const resume: SchedulerShape["resume"] = (runId, opts = {}) =>
       Effect.gen(function*() {
@@ -347,7 +353,9 @@ export const make = (
       }
     }).pipe(Effect.catchAll((e) => Effect.logWarning(`scheduler: polling the queue failed: ${e.message}`)))
 
-    yield* Effect.forkIn(Effect.repeat(poll, Schedule.spaced(Duration.millis(options.pollIntervalMs ?? 1000))), scope)
+    // An idle poll is bookkeeping, not work anyone traces: its reads make no spans (a run it
+    // picks up starts its own trace).
+    yield* Effect.forkIn(Effect.repeat(Effect.withTracerEnabled(poll, false), Schedule.spaced(Duration.millis(options.pollIntervalMs ?? 1000))), scope)
 
     // Drain on shutdown: refuse new work, let in-flight runs finish (bounded), pause the rest.
     // Draining waits in wall-clock time (a test clock must not stall shutdown).
@@ -365,7 +373,7 @@ export const make = (
           yield* checkpointer.updateRun(runId, { status: "paused", owner: null }).pipe(Effect.ignore)
         }
         yield* checkpointer.releaseClaims(OWNER).pipe(Effect.ignore)
-      })
+      }).pipe(traced("stargraph.scheduler.drain"))
     )
 
     return {

@@ -35,7 +35,7 @@ import { ApiError, InputError, StargraphError, StargraphRuntimeError } from "../
 import * as GraphRegistry from "../scheduler/GraphRegistry.js"
 import * as Scheduler from "../scheduler/Scheduler.js"
 import { AuditSink, discard, jsonl } from "../telemetry/AuditSink.js"
-import { TracingEnabled } from "../telemetry/TracingEnabled.js"
+import { tracing } from "../telemetry/TracingEnabled.js"
 import { MAX_JSON_DEPTH } from "../ir/json.js"
 import { statusOf } from "../triggers/httpError.js"
 import { MAX_BODY_DEPTH, nestsDeeperThan } from "../triggers/jsonDepth.js"
@@ -405,7 +405,7 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
       Effect.mapError((e) => new StargraphRuntimeError({ message: `cannot listen on ${bindHost}:${options.port ?? 8000}: ${String(e.cause ?? e)}` }))
     )
     // Request spans only when a tracing layer is provided (see telemetry/Tracing): otherwise no cost.
-    const traced = yield* TracingEnabled
+    const traced = yield* tracing
     yield* HttpServer.serveEffect(guarded).pipe(
       Effect.locally(HttpMiddleware.currentTracerDisabledWhen, () => !traced),
       Effect.provideService(HttpServer.HttpServer, server),

@@ -3,12 +3,18 @@ import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { join } from "node:path"
 import { type ReadableSpan, SimpleSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base"
+import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Tracer from "effect/Tracer"
 import { TracingEnabled } from "../../src/telemetry/TracingEnabled.js"
 import { describe, expect, it } from "vitest"
 import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
+import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
+import * as GraphRegistry from "../../src/scheduler/GraphRegistry.js"
+import * as Scheduler from "../../src/scheduler/Scheduler.js"
 import * as Tracing from "../../src/telemetry/Tracing.js"
 import { ROOT, tempDir } from "../helpers/cli.js"
 
@@ -33,9 +39,9 @@ describe("tracing", () => {
     }
     const program = Effect.flatMap(Graph.make(ir), (g) => Effect.flatMap(g.start(), (r) => r.start()))
     const summary = await Effect.runPromise(program.pipe(Effect.provide(MemoryCheckpointer.layer), Effect.provide(Tracing.layerWith(new SimpleSpanProcessor(exporter)))))
-    expect(spans.filter((s) => s.name === "stargraph.step").map((s) => s.attributes["step"])).toEqual([1, 2])
+    expect(spans.filter((s) => s.name === "stargraph.step").map((s) => s.attributes["stargraph.step"])).toEqual([1, 2])
     const run = spans.find((s) => s.name === "stargraph.run")
-    expect(run?.attributes["run_id"]).toBe(summary.run_id)
+    expect(run?.attributes["stargraph.run_id"]).toBe(summary.run_id)
     // Without a tracing layer the loop creates no spans at all (checked with a recording Effect tracer).
     const names: Array<string> = []
     const recorded = (enabled: boolean) =>
@@ -48,7 +54,9 @@ describe("tracing", () => {
     await Effect.runPromise(recorded(false))
     expect(names.filter((n) => n.startsWith("stargraph."))).toEqual([])
     await Effect.runPromise(recorded(true))
-    expect(names.filter((n) => n.startsWith("stargraph."))).toEqual(["stargraph.run", "stargraph.step", "stargraph.step"])
+    expect(names.filter((n) => n.startsWith("stargraph."))).toEqual([
+      "stargraph.run", "stargraph.step", "stargraph.node", "stargraph.checkpoint.commit", "stargraph.step", "stargraph.node", "stargraph.checkpoint.commit"
+    ])
 
   })
 
@@ -79,5 +87,51 @@ describe("tracing", () => {
     } finally {
       collector.close()
     }
+  })
+
+  it("one trace per caller: the app's span → enqueue → run → step → node, commits under the run; stargraph.* attributes; an idle poll makes no span; an app's own SDK needs no switch", async () => {
+    const spans: Array<ReadableSpan> = []
+    const exporter: SpanExporter = {
+      export: (batch, done) => {
+        spans.push(...batch)
+        done({ code: 0 })
+      },
+      shutdown: () => Promise.resolve()
+    }
+    // The application's own OpenTelemetry Layer, not stargraph/tracing: no TracingEnabled.
+    const appSdk = NodeSdk.layer(() => ({ resource: { serviceName: "my-app" }, spanProcessor: new SimpleSpanProcessor(exporter) }))
+    const summary = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.make(ir)
+      return yield* Effect.gen(function*() {
+        const scheduler = yield* Scheduler.Scheduler
+        // Idle: the queue is polled every 20 ms, no span may come of it.
+        yield* Effect.sleep("150 millis")
+        const enqueued = yield* scheduler.enqueue(graph.id, {}).pipe(Effect.withSpan("app.request"))
+        return yield* Deferred.await(enqueued.summary)
+      }).pipe(Effect.provide(Scheduler.layer({ pollIntervalMs: 20 }).pipe(
+        Layer.provideMerge(GraphRegistry.layer([graph])),
+        Layer.provideMerge(SqliteCheckpointer.layer({ filename: join(tempDir(), "traced.sqlite") }))
+      )))
+    }).pipe(Effect.provide(appSdk)))
+    const byId = new Map(spans.map((s) => [s.spanContext().spanId, s]))
+    const parentName = (s: ReadableSpan | undefined) => {
+      const parent = s?.parentSpanContext?.spanId
+      return parent === undefined ? undefined : byId.get(parent)?.name
+    }
+    const one = (name: string) => spans.find((s) => s.name === name)
+    expect(parentName(one("stargraph.scheduler.enqueue"))).toBe("app.request")
+    expect(parentName(one("stargraph.run"))).toBe("stargraph.scheduler.enqueue")
+    expect(spans.filter((s) => s.name === "stargraph.step").map(parentName)).toEqual(["stargraph.run", "stargraph.run"])
+    expect(spans.filter((s) => s.name === "stargraph.node").map(parentName)).toEqual(["stargraph.step", "stargraph.step"])
+    expect(spans.filter((s) => s.name === "stargraph.checkpoint.commit").map(parentName)).toEqual(["stargraph.run", "stargraph.run"])
+    expect(one("stargraph.run")?.attributes["stargraph.run_id"]).toBe(summary.run_id)
+    expect(one("stargraph.node")?.attributes["stargraph.node_id"]).toBe("a")
+    expect(one("stargraph.scheduler.enqueue")?.attributes["stargraph.run_id"]).toBe(summary.run_id)
+    // Every span is in the app's one trace (nothing from the idle polls).
+    // Three traces: opening the database, the app's request (everything the run did), the drain
+    // at shutdown; nothing from the idle polls.
+    const roots = spans.filter((s) => s.parentSpanContext === undefined).map((s) => s.name)
+    expect(roots.sort()).toEqual(["app.request", "stargraph.checkpoint.open", "stargraph.scheduler.drain"])
+    expect(spans.every((s) => Object.keys(s.attributes).every((k) => !/^(run_id|graph_id|step|nodes)$/.test(k)))).toBe(true)
   })
 })
