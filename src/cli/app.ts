@@ -18,7 +18,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { STARGRAPH_VERSION } from "../version.js"
-import { stargraph } from "./commands.js"
+import { COMMAND_NAMES, stargraph } from "./commands.js"
 import { ExitCode, setExit } from "./exit.js"
 import { colorAllowed, quietOnClosedPipe, stripAnsi } from "./terminal.js"
 
@@ -33,8 +33,6 @@ const parserConsole = (base: Console.Console, color: boolean): Console.Console =
 export const oneLine = (doc: HelpDoc.HelpDoc): string =>
   stripAnsi(HelpDoc.toAnsiText(doc)).split("\n").map((l) => l.trim()).filter((l) => l.length > 0).join(" ")
 
-/** The subcommands' names (as in commands.ts). */
-export const COMMAND_NAMES = ["run", "resume", "inspect", "list", "cancel", "validate", "replay", "serve"] as const
 const COMMANDS = new Set<string>(COMMAND_NAMES)
 
 /** The argvs (after the script) whose whole output the parser produces by itself, and the build renders ahead of time. */

@@ -18,8 +18,15 @@ import { validate } from "./validate.js"
 export { DEFAULT_DB } from "./options.js"
 export { ExitCode } from "./exit.js"
 
+const subcommands = [run, resume, inspect, list, cancel, validate, simulate, replay, serve] as const
+
+/** The subcommands' names, in help order. */
+export const COMMAND_NAMES: ReadonlyArray<string> = subcommands.flatMap((command) => [
+  ...Command.getNames(command as Command.Command<string, never, never, unknown>)
+])
+
 /** The root command. */
 export const stargraph = Command.make("stargraph").pipe(
   Command.withDescription("Stargraph: a durable graph runtime with exact replay"),
-  Command.withSubcommands([run, resume, inspect, list, cancel, validate, simulate, replay, serve])
+  Command.withSubcommands(subcommands)
 )
