@@ -117,6 +117,28 @@ describe("agenda ordering (depth strategy)", () => {
     expect(Either.getOrThrow(e.assertFact("a", { x: float(1) }))!.id).toBe(f1!.id + 1)
   })
 
+  it("refuses duplicates however many facts a template has (scanned when few, hashed when many)", () => {
+    const e = engineWith(TEMPLATES)
+    const ids: Array<number> = []
+    const add = (x: number, y: string): number | undefined => Either.getOrThrow(e.assertFact("a", { x: int(x), y: str(y) }))?.id
+    const long = (k: number): string => `${"p".repeat(40)}${k}${"s".repeat(40)}` // differs only in the middle
+    for (let round = 0; round < 2; round++) {
+      for (let k = 0; k < 30; k++) {
+        ids.push(add(k, long(k))!)
+        expect(add(k, long(k))).toBeUndefined()
+        for (let j = 0; j <= k; j += 7) expect(add(j, long(j))).toBeUndefined()
+      }
+      // retract all but two, then the retracted ones are new again and the kept ones still duplicates
+      for (const id of ids.splice(0, 28)) expect(e.retract(id)).toBe(true)
+      expect(add(28, long(28))).toBeUndefined()
+      expect(add(29, long(29))).toBeUndefined()
+      expect(add(3, long(3))).toBeDefined()
+      for (const id of ids.splice(0)) e.retract(id)
+      e.reset()
+    }
+    expect(e.factsOf("a")).toEqual([])
+  })
+
   it("reset restarts fact indices at 0 with (initial-fact) and the deffacts", () => {
     const e = engineWith(`${TEMPLATES}\n(deffacts d (a (x 1)) (b (x 2)))`)
     e.assertFact("c", { x: int(9) })

@@ -191,10 +191,24 @@ const hashFields = (fields: ReadonlyArray<Value>): number => {
   return h >>> 0
 }
 
+/** A fact's hash (computed when first needed). */
+const factHash = (f: InternalFact): number => (f.hash >= 0 ? f.hash : (f.hash = hashFields(f.fields)))
+
+/** Templates with more facts than this get a duplicate index; smaller ones are scanned. */
+const DUP_INDEX_FROM = 8
+
 const sameFields = (a: ReadonlyArray<Value>, b: ReadonlyArray<Value>): boolean => {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (!equals(a[i]!, b[i]!)) return false
   return true
+}
+
+const addDup = (dup: Map<number, InternalFact | Array<InternalFact>>, fact: InternalFact): void => {
+  const h = factHash(fact)
+  const existing = dup.get(h)
+  if (existing === undefined) dup.set(h, fact)
+  else if (Array.isArray(existing)) existing.push(fact)
+  else dup.set(h, [existing, fact])
 }
 
 /** Creates an engine with its own (empty) program; `load` adds constructs to it. */
@@ -342,10 +356,30 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   private templateFacts(t: Template): TemplateFacts {
     let tf = this.tfacts[t.id]
     if (tf === undefined) {
-      tf = { first: null, last: null, dup: new Map() }
+      tf = { first: null, last: null, count: 0, dup: null }
       this.tfacts[t.id] = tf
     }
     return tf
+  }
+
+  /**
+   * Whether `fields` duplicate a fact of `tf` (CLIPS refuses duplicate facts): -2 when they
+   * do, else their hash when it was computed (-1 when not).
+   */
+  private duplicateCheck(tf: TemplateFacts, fields: ReadonlyArray<Value>): number {
+    const dup = tf.dup
+    if (dup === null) {
+      for (let f = tf.first; f !== null; f = f.nextOfTemplate) if (sameFields(f.fields, fields)) return -2
+      return -1
+    }
+    const h = hashFields(fields)
+    const existing = dup.get(h)
+    if (existing === undefined) return h
+    if (Array.isArray(existing)) {
+      for (const f of existing) if (sameFields(f.fields, fields)) return -2
+      return h
+    }
+    return sameFields(existing.fields, fields) ? -2 : h
   }
 
   private agendaOf(m: Module): ModuleAgenda {
@@ -442,14 +476,9 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   /** Asserts a fact with complete field values (the one path every assert goes through). */
   assertFields(template: Template, fields: ReadonlyArray<Value>, _where: ErrorSite): InternalFact | undefined {
     void _where
-    const h = hashFields(fields)
     const tf = this.tfacts[template.id] ?? this.templateFacts(template)
-    const existing = tf.dup.get(h)
-    if (existing !== undefined) {
-      if (Array.isArray(existing)) {
-        for (const f of existing) if (sameFields(f.fields, fields)) return undefined
-      } else if (sameFields(existing.fields, fields)) return undefined
-    }
+    const h = tf.count > 0 ? this.duplicateCheck(tf, fields) : -1
+    if (h === -2) return undefined
     if (this.matching) throw new RuleFailure(busyError())
     const fact = newFact(this.nextFactId++, template, fields, h)
     this.index(fact, tf)
@@ -465,11 +494,14 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
 
   /** Adds a fact to the fact map, its template's list and the duplicate index. */
   private index(fact: InternalFact, tf: TemplateFacts): void {
-    const dup = tf.dup
-    const existing = dup.get(fact.hash)
-    if (existing === undefined) dup.set(fact.hash, fact)
-    else if (Array.isArray(existing)) existing.push(fact)
-    else dup.set(fact.hash, [existing, fact])
+    if (tf.dup !== null) addDup(tf.dup, fact)
+    else if (tf.count >= DUP_INDEX_FROM) {
+      const dup = new Map<number, InternalFact | Array<InternalFact>>()
+      for (let f = tf.first; f !== null; f = f.nextOfTemplate) addDup(dup, f)
+      addDup(dup, fact)
+      tf.dup = dup
+    }
+    tf.count++
     this.factMap.set(fact.id, fact)
     fact.prevOfTemplate = tf.last
     fact.nextOfTemplate = null
@@ -481,13 +513,18 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   private unindex(fact: InternalFact): void {
     const tf = this.tfacts[fact.template.id]!
     const dup = tf.dup
-    const existing = dup.get(fact.hash)
-    if (existing === fact) dup.delete(fact.hash)
-    else if (Array.isArray(existing)) {
-      const i = existing.indexOf(fact)
-      if (i >= 0) existing.splice(i, 1)
-      if (existing.length === 1) dup.set(fact.hash, existing[0]!)
+    if (dup !== null) {
+      const h = factHash(fact)
+      const existing = dup.get(h)
+      if (existing === fact) dup.delete(h)
+      else if (Array.isArray(existing)) {
+        const i = existing.indexOf(fact)
+        if (i >= 0) existing.splice(i, 1)
+        if (existing.length === 1) dup.set(h, existing[0]!)
+      }
+      if (tf.count <= 1) tf.dup = null
     }
+    tf.count--
     this.factMap.delete(fact.id)
     if (fact.prevOfTemplate === null) tf.first = fact.nextOfTemplate
     else fact.prevOfTemplate.nextOfTemplate = fact.nextOfTemplate
@@ -1106,7 +1143,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
         const m = module === undefined ? base.main : base.modules.get(module) ?? base.main
         return this.impliedTemplate(name, m, { line: 0, column: 0 }, {})
       })
-      const facts: Array<FactImage> = decoded.facts.map((f) => ({ id: f.id, template: f.template, fields: f.fields, hash: hashFields(f.fields) }))
+      const facts: Array<FactImage> = decoded.facts.map((f) => ({ id: f.id, template: f.template, fields: f.fields, hash: -1 }))
       facts.sort((a, b) => a.id - b.id)
       this.nextFactId = decoded.nextFactId
       this.focusStack = []

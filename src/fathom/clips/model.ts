@@ -145,8 +145,12 @@ export interface TemplateFacts {
   /** Facts in assertion order: a linked list through `nextOfTemplate`. */
   first: Fact | null
   last: Fact | null
-  /** Duplicate index: fact hash to the fact (or facts) with that hash. */
-  readonly dup: Map<number, Fact | Array<Fact>>
+  count: number
+  /**
+   * Duplicate index: fact hash to the fact (or facts) with that hash. Built once the
+   * template has more than a few facts (below that the list is scanned).
+   */
+  dup: Map<number, Fact | Array<Fact>> | null
 }
 
 /** A fact in working memory. */
@@ -155,8 +159,8 @@ export interface Fact {
   readonly template: Template
   /** Slot values in template order; an ordered fact has one MULTIFIELD field. */
   readonly fields: ReadonlyArray<Value>
-  /** Hash of the fields (duplicate detection). */
-  readonly hash: number
+  /** Hash of the fields (duplicate detection); -1 until needed. */
+  hash: number
   /** Set when the fact has been retracted. */
   garbage: boolean
   /** The alpha matches of this fact, in creation order (internal). */
