@@ -313,7 +313,9 @@ const measureEngines = (program: "edges" | "scaled", rules: number): EnginesMeas
   const compileMs = round2(performance.now() - t)
   if (Either.isLeft(c)) throw new Error(c.left.message)
   const compiled = c.right
-  const reps = rules >= 10000 ? 200 : 2000
+  // About 0.2 s per figure (fewer repetitions when making an engine is slow).
+  const once = sample(3, () => compiled.instantiate().reset())
+  const reps = Math.max(10, Math.min(2000, Math.floor(200_000 / Math.max(1, once))))
   const instantiateUs = sample(reps, () => void compiled.instantiate())
   const instantiateResetUs = sample(reps, () => compiled.instantiate().reset())
   // A pooled engine that ran a few steps.
@@ -362,7 +364,7 @@ const measureEngines = (program: "edges" | "scaled", rules: number): EnginesMeas
 const print = args.get("print")
 if (print !== undefined) {
   const [kind, n] = print.split(":")
-  console.log(kind === "mixed" ? mixedProgram(Number(n)) : edgeProgram(Number(n)))
+  console.log(kind === "mixed" ? mixedProgram(Number(n)) : kind === "scaled" ? program_(Number(n), "scaled") : edgeProgram(Number(n)))
   process.exit(0)
 }
 

@@ -966,17 +966,25 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   }
 
   private checkedFields(t: Template, slots: Readonly<Record<string, Value>>): Array<Value> {
-    const out: Array<Value> = new Array<Value>(t.slots.length)
-    let used = 0
-    for (let i = 0; i < t.slots.length; i++) {
-      const s = t.slots[i]!
-      const given = slots[s.name]
+    const ts = t.slots
+    const out: Array<Value> = new Array<Value>(ts.length)
+    // One pass over the given slots (reading `slots[k]` inside for-in is fast; lookups by slot name are not).
+    let unknown: string | null = null
+    for (const k in slots) {
+      const v = slots[k]
+      if (v === undefined) continue
+      const idx = t.slotIndex.get(k)
+      if (idx === undefined) unknown ??= k
+      else out[idx] = v
+    }
+    for (let i = 0; i < ts.length; i++) {
+      const s = ts[i]!
+      const given = out[i]
       if (given === undefined) {
         if (s.default.kind === "none") return fail("compile", `slot ${s.name} of ${t.name} requires a value (default ?NONE)`, `give a value for ${s.name}`)
         out[i] = defaultValue(s, this.actionEnv)
         continue
       }
-      used++
       const v = s.multi ? (given.type !== "MULTIFIELD" ? multifield([given]) : given) : given
       if (!t.unconstrained[i] || (!s.multi && v.type === "MULTIFIELD")) {
         const why = checkSlot(s, v)
@@ -984,13 +992,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       }
       out[i] = v
     }
-    let given = 0
-    for (const k in slots) if (slots[k] !== undefined) given++
-    if (given !== used) {
-      for (const k of Object.keys(slots)) {
-        if (!t.slotIndex.has(k)) fail("compile", `template ${t.name} has no slot ${k}`, `use one of: ${t.slots.map((s) => s.name).join(", ") || "(no slots)"}`)
-      }
-    }
+    if (unknown !== null) fail("compile", `template ${t.name} has no slot ${unknown}`, `use one of: ${ts.map((s) => s.name).join(", ") || "(no slots)"}`)
     return out
   }
 
