@@ -272,6 +272,10 @@ interface EnginesMeasured {
   readonly instantiateResetUs: number
   /** reset() of an engine that ran steps (the pooled-engine path). */
   readonly pooledResetUs: number
+  /** instantiate() + reset() + a first step (asserting the 24 facts below, run): a fresh engine fills its memories lazily. */
+  readonly instantiateFirstStepUs: number
+  /** reset() + the same step on a pooled engine. */
+  readonly pooledFirstStepUs: number
   /** Facts in working memory for the next three figures. */
   readonly facts: number
   readonly snapshotUs: number
@@ -330,6 +334,13 @@ const measureEngines = (program: "edges" | "scaled", rules: number): EnginesMeas
     () => pooled.reset(),
     () => fillStep(pooled, program, 1)
   )
+  const stepOf = (e: Engine): void => {
+    e.reset()
+    fillStep(e, program, 1)
+    e.run()
+  }
+  const instantiateFirstStepUs = sample(reps, () => stepOf(compiled.instantiate()))
+  const pooledFirstStepUs = sample(reps, () => stepOf(pooled))
   const e = compiled.instantiate()
   e.reset()
   fillStep(e, program, 1)
@@ -354,6 +365,8 @@ const measureEngines = (program: "edges" | "scaled", rules: number): EnginesMeas
     instantiateUs,
     instantiateResetUs,
     pooledResetUs,
+    instantiateFirstStepUs,
+    pooledFirstStepUs,
     facts: e.facts().length,
     snapshotUs,
     instantiateRestoreUs,
