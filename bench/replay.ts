@@ -13,7 +13,7 @@ import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import * as SqliteCheckpointer from "../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../src/graph/Graph.js"
-import type { NodeFunction } from "../src/nodes/executors.js"
+import type { NodeFunction } from "../src/nodes/Executor.js"
 import * as Replay from "../src/replay/Replay.js"
 
 const args = new Map<string, string>()

@@ -61,7 +61,14 @@ export class NodeExecutionError extends Schema.TaggedError<NodeExecutionError>()
   step: Schema.Number,
   /** The cause rendered as text (message plus stack head). */
   cause: Schema.String,
-  attempts: Schema.Number
+  attempts: Schema.Number,
+  /** The `_tag` (or class name) of the node's own error, when it had one. */
+  errorTag: Schema.optional(Schema.String),
+  /**
+   * The node's own error value, as it failed or threw (in memory only; the run record
+   * keeps `errorTag` and `cause`). Match it with `Predicate.isTagged(e.error, "MyError")`.
+   */
+  error: Schema.optional(Schema.Unknown)
 }) {}
 
 /** A run exceeded its `max_steps` guard (a loop that never exits). */
@@ -232,6 +239,9 @@ export type RunFailure =
   | ReplayDivergenceError
   | RuleError
   | InterruptTimeoutError
+
+/** Why a graph could not be built: its IR, a node module, or its rules (inline, compiled edges, packs). */
+export type GraphError = IRValidationError | NodeModuleError | RuleError
 
 /** Render any Stargraph error as one line for terminals and logs (newlines in messages fold to spaces). */
 export const formatError = (error: StargraphError): string => render(error).replace(/\s*\n\s*/g, " ")

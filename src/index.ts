@@ -30,7 +30,11 @@ export * as IR from "./ir/schema.js"
 export { canonicalJson, graphHash, hashJson, runtimeHash, sha256 } from "./ir/hash.js"
 export type { CompiledStateSchema, FieldInfo, State } from "./ir/stateSchema.js"
 
-export type { NodeContext, NodeFunction, RouterFunction } from "./nodes/executors.js"
+export type { InterruptOptions, NodeContext, NodeFunction, RouterFunction, Executor, NodeInput, NodeOutcome, InterruptRequest, NodeFailure, NodeEnv } from "./nodes/Executor.js"
+export * as NodeKind from "./nodes/NodeKind.js"
+export { NodeKinds, layer as nodeKindsLayer } from "./nodes/NodeKinds.js"
+export { builtinKinds } from "./nodes/kinds/index.js"
+export type { ChildGraph, ChildOutcome, ChildRunRequest } from "./nodes/ChildGraph.js"
 
 // Rules route transitions: the CLIPS-dialect engine, a graph's rule program, packs, sessions.
 export * as Clips from "./fathom/clips/index.js"

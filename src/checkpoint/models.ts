@@ -41,7 +41,9 @@ export const WaitingInfo = Schema.Struct({
   payload: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
   /** When the wait times out (ISO 8601), and what happens then: `halt` or `goto:<node>`. */
   deadline: Schema.optional(Schema.String),
-  on_timeout: Schema.optional(Schema.String)
+  on_timeout: Schema.optional(Schema.String),
+  /** Earlier answers the waiting node consumed before it asked again (`ctx.interrupt` called more than once). */
+  answers: Schema.optional(Schema.Array(Schema.Unknown))
 })
 /** Why a run stopped for input. */
 export type WaitingInfo = typeof WaitingInfo.Type

@@ -4,8 +4,6 @@
  * interrupt > halt > goto/retry > parallel > continue (the first action wins within a
  * kind: the first rule that fired).
  */
-import * as Duration from "effect/Duration"
-import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { ParallelStrategy } from "../ir/rules.js"
 
@@ -112,14 +110,3 @@ export const describeDecision = (d: Decision): string => {
   }
 }
 
-/** Seconds, an ISO 8601 duration (`PT10M`), or an Effect duration (`10 minutes`) → ms. */
-export const timeoutMs = (raw: string): number | undefined => {
-  if (raw === "") return undefined
-  if (/^\d+(\.\d+)?$/.test(raw)) return Number(raw) * 1000
-  const iso = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/.exec(raw)
-  if (iso && raw !== "P" && raw !== "PT") {
-    const [, d, h, m, s] = iso
-    return ((Number(d ?? 0) * 24 + Number(h ?? 0)) * 60 + Number(m ?? 0)) * 60_000 + Number(s ?? 0) * 1000
-  }
-  return Option.getOrUndefined(Option.map(Duration.decodeUnknown(raw), Duration.toMillis))
-}

@@ -18,9 +18,8 @@ import { Checkpointer } from "../checkpoint/Checkpointer.js"
 import { type Checkpoint, INPUT_NODE, type NewRun, type RunRecord, TERMINAL_STATUSES } from "../checkpoint/models.js"
 import {
   CheckpointError,
-  IRValidationError,
+  type GraphError,
   NodeModuleError,
-  type RuleError,
   RunStateError,
   StateValidationError
 } from "../errors.js"
@@ -29,18 +28,17 @@ import { decodeIR, graphTooLarge, irError, parseIR, type IRSource } from "../ir/
 import { IRDocument } from "../ir/schema.js"
 import { compileInline, compileModuleSchema, type CompiledStateSchema, type CompileProblem, type State, stateSchemaSource } from "../ir/stateSchema.js"
 import { buildTopology } from "../ir/topology.js"
-import {
-  asFunction,
-  builtinExecutor,
-  type Executor,
-  functionExecutor,
-  type NodeFunction,
-  type RouterFunction
-} from "../nodes/executors.js"
+import { asFunction } from "../nodes/callFunction.js"
+import type { ChildGraph } from "../nodes/ChildGraph.js"
+import type { RouterFunction } from "../nodes/Executor.js"
+import type { CompiledNode } from "../nodes/NodeKind.js"
+import { decodeNodes } from "./decodeNodes.js"
+import { loadChild } from "./Subgraph.js"
 import { loadModule, type ModuleNamespace, pickExport } from "../nodes/loader.js"
 import { loadPacks, type PackOptions } from "../fathom/packs.js"
 import { compileProgram } from "../fathom/program.js"
 import { checkJson } from "../ir/json.js"
+import { IRValidationError } from "../errors.js"
 import type { ReplaySource } from "../runtime/Cassette.js"
 import { forkReplaySource } from "../runtime/replaySource.js"
 import { ownerAlive } from "../runtime/owner.js"
@@ -51,7 +49,7 @@ import * as GraphRun from "./GraphRun.js"
 import { listSome, maxGraphBytes } from "../ir/limits.js"
 
 /** Why a graph could not be built: its IR, a node module, or its rules (inline, compiled edges, packs). */
-export type GraphError = IRValidationError | NodeModuleError | RuleError
+export type { GraphError }
 
 /** Options for starting a run. */
 export interface StartOptions {
@@ -143,20 +141,16 @@ export interface MakeOptions {
   readonly maxGraphBytes?: number
   /** Where governance packs are found and which signing keys are trusted (see fathom/packs). */
   readonly packs?: PackOptions
+  /** Override the IR's `max_steps` (a `subgraph` node's `config.max_steps` does this for its child). */
+  readonly maxSteps?: number
+  /** Graph files that contain this one through `subgraph` nodes (a graph that contains itself is refused). */
+  readonly ancestors?: ReadonlyArray<string>
 }
 
-const moduleRefs = (ir: IRDocument) => {
-  const refs: Array<{ nodeId: string; module: string; exportName: string }> = []
-  for (const node of ir.nodes) {
-    if (node.kind === "function") refs.push({ nodeId: node.id, module: node.module, exportName: node.export })
-  }
-  for (const [i, edge] of ir.edges.entries()) {
-    if ("router" in edge) {
-      refs.push({ nodeId: `edges[${i}].router`, module: edge.router.module, exportName: edge.router.export })
-    }
-  }
-  return refs
-}
+const routerRefs = (ir: IRDocument) =>
+  ir.edges.flatMap((edge, i) =>
+    "router" in edge ? [{ nodeId: `edges[${i}].router`, module: edge.router.module, exportName: edge.router.export }] : []
+  )
 
 const build = (
   ir: IRDocument,
@@ -165,18 +159,21 @@ const build = (
 ): Effect.Effect<Graph, GraphError> =>
   Effect.gen(function*() {
     const baseDir = options.baseDir ?? (options.file ? dirname(resolve(options.file)) : process.cwd())
+    const roots = [baseDir, ...(options.moduleRoots ?? [])]
     const namespaces = new Map<string, ModuleNamespace>()
     const moduleHashes: Record<string, string> = {}
-    const resolveModule = (ref: { nodeId: string; module: string; exportName: string }) =>
+    const resolveModule = (ref: { nodeId: string; module: string; exportName: string }, moduleRoots: ReadonlyArray<string> = roots) =>
       Effect.gen(function*() {
         const known = namespaces.get(ref.module)
         if (known) return known
         const provided = options.modules?.[ref.module]
-        const loaded = provided ? { namespace: provided, hash: "provided" } : yield* loadModule(baseDir, ref, { graphFile: options.file, roots: [baseDir, ...(options.moduleRoots ?? [])] })
+        const loaded = provided ? { namespace: provided, hash: "provided" } : yield* loadModule(baseDir, ref, { graphFile: options.file, roots: moduleRoots })
         namespaces.set(ref.module, loaded.namespace)
         moduleHashes[ref.module] = loaded.hash
         return loaded.namespace
       })
+    const exported = (ref: { nodeId: string; module: string; exportName: string }) =>
+      Effect.flatMap(resolveModule(ref), (ns) => pickExport(ns, ref))
 
     // Structure first (no I/O): only a module-defined state schema must be loaded before it.
     const stateSource = stateSchemaSource(ir.state_schema, ir.state_class)
@@ -185,32 +182,63 @@ const build = (
     const compiled: Either.Either<CompiledStateSchema, CompileProblem> = spec._tag === "module"
       ? yield* Effect.gen(function*() {
         const ref = { nodeId: spec.path[0] === "state_class" ? "state_class" : "state_schema", module: spec.module, exportName: spec.export }
-        const exported = yield* Effect.flatMap(resolveModule(ref), (ns) => pickExport(ns, ref))
-        return compileModuleSchema(exported, spec.reducers, spec.path)
+        return compileModuleSchema(yield* exported(ref), spec.reducers, spec.path)
       })
       : compileInline(spec._tag === "inline" ? spec.fields : {})
     if (Either.isLeft(compiled)) {
       return yield* irError(source, compiled.left.path, compiled.left.message, compiled.left.fix)
     }
     const state = compiled.right
-    const topology = yield* buildTopology(ir, state.fields, source)
-    for (const ref of moduleRefs(ir)) yield* resolveModule(ref)
 
-    const executors = new Map<string, Executor>()
-    for (const node of ir.nodes) {
-      if (node.kind === "function") {
-        const ref = { nodeId: node.id, module: node.module, exportName: node.export }
-        const fn = yield* Effect.flatMap(pickExport(namespaces.get(node.module)!, ref), (v) => asFunction<NodeFunction>(v, ref))
-        executors.set(node.id, functionExecutor(node, fn))
-      } else {
-        executors.set(node.id, builtinExecutor(node))
-      }
+    // Every node decoded by its kind.
+    const decoded = yield* decodeNodes(ir, source, { baseDir, resolveModule })
+    const structure = yield* buildTopology(ir, state.fields, source)
+    const topology = options.maxSteps === undefined ? structure : { ...structure, maxSteps: options.maxSteps }
+    const declared = listSome(state.fields.keys())
+    const checkContext = { fields: state.fields, nodes: new Set(topology.nodes.keys()), declared }
+    for (const [i, node] of decoded.entries()) {
+      const problem = node.check(checkContext)
+      if (problem) return yield* irError(source, ["nodes", i, ...problem.path], problem.message, problem.fix)
+      for (const ref of node.modules) yield* resolveModule({ nodeId: node.id, ...ref })
+    }
+    for (const ref of routerRefs(ir)) yield* resolveModule(ref)
+
+    const nodes = new Map<string, CompiledNode>()
+    const kindHashes: Record<string, string> = {}
+    const children = new Map<string, ChildGraph>()
+    for (const [i, node] of decoded.entries()) {
+      const compiledNode = yield* node.compile({
+        ...checkContext,
+        graphId: ir.id,
+        file: options.file,
+        baseDir,
+        exported: (ref) => exported({ nodeId: node.id, ...ref }),
+        invalid: (path, message, fix) => irError(source, ["nodes", i, ...path], message, fix),
+        subgraph: (path, { at, maxSteps }) => {
+          const key = `${path}|${maxSteps ?? ""}`
+          const known = children.get(key)
+          return known !== undefined ? Effect.succeed(known) : Effect.tap(
+            loadChild(path, maxSteps, {
+              parentFile: options.file,
+              baseDir,
+              ancestors: options.ancestors ?? [],
+              source,
+              at: ["nodes", i, ...at],
+              build: (file, ancestors, steps) =>
+                load(file, { packs: options.packs, moduleRoots: options.moduleRoots, maxGraphBytes: options.maxGraphBytes, maxSteps: steps, ancestors })
+            }),
+            (child) => Effect.sync(() => children.set(key, child))
+          )
+        }
+      })
+      nodes.set(node.id, compiledNode)
+      for (const [key, hash] of Object.entries(compiledNode.hashes ?? {})) kindHashes[`${node.id}:${key}`] = hash
     }
     const routers = new Map<number, RouterFunction>()
     for (const [i, edge] of ir.edges.entries()) {
       if ("router" in edge) {
         const ref = { nodeId: `edges[${i}].router`, module: edge.router.module, exportName: edge.router.export }
-        routers.set(i, yield* Effect.flatMap(pickExport(namespaces.get(edge.router.module)!, ref), (v) => asFunction<RouterFunction>(v, ref)))
+        routers.set(i, yield* Effect.flatMap(exported(ref), (v) => asFunction<RouterFunction>(v, ref)))
       }
     }
 
@@ -223,11 +251,11 @@ const build = (
     const definition: GraphDefinition = {
       id: ir.id,
       ir,
-      graphHash: graphHash(Schema.encodeSync(IRDocument)(ir), state.jsonSchema, moduleHashes, packHashes),
+      graphHash: graphHash(Schema.encodeSync(IRDocument)(ir), state.jsonSchema, { ...moduleHashes, ...kindHashes }, packHashes),
       runtimeHash: runtimeHash(),
       state,
       topology,
-      executors,
+      nodes,
       routers,
       rules: rules.right,
       source: options.file ? resolve(options.file) : undefined
@@ -405,8 +433,9 @@ const withRuns = (definition: GraphDefinition, withPackVersions: Graph["withPack
         onSome: Effect.succeed
       }))
       if (options.response !== undefined && run.waiting) {
-        const problem = checkJson(options.response.value, run.waiting.response_field)
-        const candidate = { ...checkpoint.state, [run.waiting.response_field]: options.response.value }
+        const field = run.waiting.response_field
+        const problem = checkJson(options.response.value, field === "" ? "response" : field)
+        const candidate = field === "" ? checkpoint.state : { ...checkpoint.state, [field]: options.response.value }
         const invalid = problem ?? Either.match(Schema.decodeUnknownEither(definition.state.schema, { onExcessProperty: "error" })(candidate), {
           onLeft: (e) => ({ path: run.waiting!.response_field, message: ParseResult.TreeFormatter.formatErrorSync(e) }),
           onRight: () => undefined

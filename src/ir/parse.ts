@@ -50,7 +50,7 @@ const fixFor = (message: string, path: ReadonlyArray<PropertyKey>): string => {
     return `remove the unknown field '${String(path[path.length - 1])}' (unknown fields are rejected)`
   }
   if (message.includes("is missing")) return `add the required field '${String(path[path.length - 1])}'`
-  if (formatPath(path).endsWith("kind")) return "use one of the node kinds: set, function, interrupt, noop"
+  if (formatPath(path).endsWith("kind")) return "set kind to a node kind (docs/nodes.md lists them) or a module reference such as ./my-node.ts:MyNode"
   if (formatPath(path) === "ir_version") return "set ir_version: \"1.0.0\""
   return "correct the value to match the expected type shown"
 }
@@ -70,15 +70,18 @@ export const decodeIR = (
     ))
   }
   return Schema.decodeUnknownEither(IRDocument, { onExcessProperty: "error", errors: "all" })(input).pipe(
-    Either.mapLeft((error) => {
-      const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
-      const first = issues[0]
-      const path = first?.path ?? []
-      const more = issues.length > 1 ? ` (and ${issues.length - 1} more issue${issues.length > 2 ? "s" : ""})` : ""
-      const message = (first?.message ?? "invalid IR") + more
-      return irError(source, path, message, fixFor(first?.message ?? "", path))
-    })
+    Either.mapLeft((error) => decodeError(source, error))
   )
+}
+
+/** A decode failure as an IR error at its first issue (under `prefix`), counting the others. */
+export const decodeError = (source: IRSource, error: ParseResult.ParseError, prefix: ReadonlyArray<PropertyKey> = []): IRValidationError => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const first = issues[0]
+  const path = [...prefix, ...(first?.path ?? [])]
+  const more = issues.length > 1 ? ` (and ${issues.length - 1} more issue${issues.length > 2 ? "s" : ""})` : ""
+  const message = (first?.message ?? "invalid IR") + more
+  return irError(source, path, message, fixFor(first?.message ?? "", path))
 }
 
 /** A decoded IR plus where it came from (for line numbers in later errors). */

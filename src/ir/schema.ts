@@ -99,73 +99,24 @@ export const RetryPolicy = Schema.Struct({
   backoff_ms: Schema.optional(Schema.Int.pipe(Schema.nonNegative()))
 })
 
-const nodeCommon = {
+/** The fields every node has, whatever its kind. */
+export const nodeCommon = {
   id: Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_.:-]*$/, {
     message: () => "node id must start with a letter or '_' and contain only letters, digits, '_', '.', ':' or '-'"
   })),
   description: Schema.optional(Schema.String)
 }
 
-/** Writes fixed values (strings may use `{{field}}` templates) into state. */
-export const SetNode = Schema.Struct({
-  ...nodeCommon,
-  kind: Schema.Literal("set"),
-  values: Schema.Record({ key: Schema.String, value: Schema.Unknown })
-})
-
-/** Calls an exported function `(state, ctx) => update` from a `.ts`/`.js` module beside the YAML. */
-export const FunctionNode = Schema.Struct({
-  ...nodeCommon,
-  kind: Schema.Literal("function"),
-  module: Schema.String,
-  export: Schema.String,
-  /** Bump when the code's behaviour changes; folded into the graph hash. */
-  version: Schema.optional(Schema.String),
-  retry: Schema.optional(RetryPolicy),
-  timeout_ms: Schema.optional(Schema.Int.pipe(Schema.positive()))
-})
-
-/** Stops the run in `awaiting-input` until a response is supplied; the response lands in `response_field`. */
-export const InterruptNode = Schema.Struct({
-  ...nodeCommon,
-  kind: Schema.Literal("interrupt"),
-  prompt: Schema.String,
-  response_field: Schema.String
-})
-
-/** Does nothing; useful as a join point or a named branch end. */
-export const NoopNode = Schema.Struct({
-  ...nodeCommon,
-  kind: Schema.Literal("noop")
-})
-
-/** Config of the original Stargraph's node kinds (`echo`, `passthrough`, `halt`). */
-const originalCommon = {
-  ...nodeCommon,
-  /** A subgraph path, for kinds that take one. */
-  spec: Schema.optional(Schema.String),
-  config: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
-}
-
-/** Copies a state field (`config.field`, default `message`) onto itself: a visible no-op step. */
-export const EchoNode = Schema.Struct({ ...originalCommon, kind: Schema.Literal("echo") })
-
-/** The field an `echo` node copies onto itself: `config.field`, default `message`. */
-export const echoField = (spec: { readonly config?: { readonly [key: string]: unknown } | undefined }): string =>
-  typeof spec.config?.["field"] === "string" ? spec.config["field"] : "message"
-
-/** Writes nothing; the step is checkpointed and routed like any other. */
-export const PassthroughNode = Schema.Struct({ ...originalCommon, kind: Schema.Literal("passthrough") })
-
 /**
- * A terminal marker: writes nothing, and when no rule routes away from it the run stops
- * there (`done`, with `config.reason` as the halt reason).
+ * A node as the IR declares it: an id, a kind (a registered kind's name, or a module
+ * reference `./my-node.ts:MyNode`) and the kind's own fields. The kind decodes and
+ * checks its fields when the graph is built (see `src/nodes/kinds/`).
  */
-export const HaltNode = Schema.Struct({ ...originalCommon, kind: Schema.Literal("halt") })
-
-/** Any node. */
-export const NodeSpec = Schema.Union(SetNode, FunctionNode, InterruptNode, NoopNode, EchoNode, PassthroughNode, HaltNode)
-/** Any node. */
+export const NodeSpec = Schema.Struct(
+  { ...nodeCommon, kind: Schema.String.pipe(Schema.minLength(1, { message: () => "kind must not be empty" })) },
+  Schema.Record({ key: Schema.String, value: Schema.Unknown })
+)
+/** A node as the IR declares it. */
 export type NodeSpec = typeof NodeSpec.Type
 
 /** Comparison operators of a declarative condition. */

@@ -6,10 +6,9 @@
 import * as Either from "effect/Either"
 import type { IRValidationError } from "../errors.js"
 import { irError, type IRSource } from "./parse.js"
-import { type Condition, echoField, END, type IRDocument, type NodeSpec } from "./schema.js"
+import { type Condition, END, type IRDocument, type NodeSpec } from "./schema.js"
 import type { FieldInfo } from "./stateSchema.js"
 import { listSome } from "./limits.js"
-import { placeholders } from "./template.js"
 
 /** An outgoing edge, resolved. */
 export type OutEdge =
@@ -65,8 +64,6 @@ export const buildTopology = (
     }
     nodes.set(node.id, node)
     order.set(node.id, i)
-    const fieldProblem = checkNodeFields(node, fields)
-    if (fieldProblem) return fail(["nodes", i, ...fieldProblem.path], fieldProblem.message, fieldProblem.fix)
   }
   const known = listSome(nodes.keys())
   const checkRef = (id: string, path: ReadonlyArray<PropertyKey>, allowEnd: boolean) =>
@@ -250,50 +247,6 @@ const findTrappedCycle = (topology: Topology): ReadonlyArray<string> | undefined
   }
   const cycle = current !== undefined ? [...path.slice(path.indexOf(current)), current] : path
   return cycle.length > 12 ? [...cycle.slice(0, 6), `… (${cycle.length - 12} more)`, ...cycle.slice(-6)] : cycle
-}
-
-const checkNodeFields = (
-  node: NodeSpec,
-  fields: ReadonlyMap<string, FieldInfo>
-): { readonly path: ReadonlyArray<PropertyKey>; readonly message: string; readonly fix: string } | undefined => {
-  const declared = listSome(fields.keys())
-  switch (node.kind) {
-    case "set":
-      for (const [key, value] of Object.entries(node.values)) {
-        if (!fields.has(key)) {
-          return {
-            path: ["values", key],
-            message: `writes undeclared state field '${key}'`,
-            fix: `declare '${key}' in state_schema or use one of: ${declared}`
-          }
-        }
-        const unknown = placeholders(value).find((p) => !fields.has(p.split(".")[0]!))
-        if (unknown !== undefined) {
-          return {
-            path: ["values", key],
-            message: `the template reads undeclared state field '{{${unknown}}}'`,
-            fix: `use a declared field in the placeholder: ${declared}`
-          }
-        }
-      }
-      return undefined
-    case "echo": {
-      const field = echoField(node)
-      return fields.has(field) ? undefined : {
-        path: node.config?.["field"] === undefined ? ["kind"] : ["config", "field"],
-        message: `echo copies state field '${field}', which is not declared`,
-        fix: `declare '${field}' in the state schema, or set config.field to one of: ${declared}`
-      }
-    }
-    case "interrupt":
-      return fields.has(node.response_field) ? undefined : {
-        path: ["response_field"],
-        message: `response_field '${node.response_field}' is not a declared state field`,
-        fix: `declare '${node.response_field}' in state_schema or use one of: ${declared}`
-      }
-    default:
-      return undefined
-  }
 }
 
 const checkCondition = (

@@ -4,6 +4,9 @@
  * run, {@link liveCalls} calls through without recording.
  */
 
+import type * as Effect from "effect/Effect"
+import type { NodeExecutionError, ReplayDivergenceError } from "../errors.js"
+
 /** The calls a node can make; available as `ctx.call`, `ctx.now`, `ctx.random`. */
 export interface NodeCalls {
   /**
@@ -11,6 +14,11 @@ export interface NodeCalls {
    * `live` performs the real call and is skipped in a replay.
    */
   readonly call: <A>(name: string, request: unknown, live: () => A | Promise<A>) => Promise<A>
+  /**
+   * The same as an Effect: `live` runs only when the call is not answered from the
+   * recording. A request or response that is not JSON fails with `NodeExecutionError`.
+   */
+  readonly callEffect: <A, E, R>(name: string, request: unknown, live: Effect.Effect<A, E, R>) => Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R>
   /** The wall clock (ms since the epoch), recorded. */
   readonly now: () => Promise<number>
   /** A uniform random number in [0, 1), recorded. */
@@ -20,6 +28,7 @@ export interface NodeCalls {
 /** Unrecorded live calls, for executors run outside a run loop. */
 export const liveCalls: NodeCalls = {
   call: async (_name, _request, live) => await live(),
+  callEffect: (_name, _request, live) => live,
   now: () => Promise.resolve(Date.now()),
   random: () => Promise.resolve(Math.random())
 }

@@ -7,8 +7,9 @@
  * the recording, is a loud `ReplayDivergenceError` — never a silent live call, unless
  * the fork opted into `live_after_fork`.
  */
+import * as Effect from "effect/Effect"
 import type { CallRecord } from "../checkpoint/models.js"
-import { ReplayDivergenceError } from "../errors.js"
+import { NodeExecutionError, ReplayDivergenceError } from "../errors.js"
 import { canonicalJson, sha256 } from "../ir/hash.js"
 import type { State } from "../ir/stateSchema.js"
 import { checkJson } from "../ir/json.js"
@@ -42,6 +43,12 @@ export interface StepRecorder {
 
 const NO_CALLS: ReadonlyArray<CallRecord> = []
 
+/** How one call is answered: from the recording, live, or not at all (a divergence). */
+type Answer =
+  | { readonly _tag: "recorded"; readonly response: unknown }
+  | { readonly _tag: "live" }
+  | { readonly _tag: "diverged"; readonly error: ReplayDivergenceError }
+
 /** A recorder for `step`; with `replay`, calls are answered from the recording. */
 export const stepRecorder = (step: number, replay: ReplaySource | undefined): StepRecorder => {
   const entries: Array<CallRecord> = []
@@ -50,48 +57,71 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
   const forNode = (nodeId: string): NodeCalls => {
     let seq = 0
     let queue: Array<CallRecord> | undefined
-    const call = async <A>(name: string, request: unknown, liveCall: () => A | Promise<A>): Promise<A> => {
+    /** Claim the next call slot and decide how it is answered. */
+    const begin = (name: string, request: unknown): { readonly index: number; readonly hash: string; readonly answer: Answer } => {
       const problem = checkJson(request ?? null, "request")
       if (problem) throw new Error(`ctx.call('${name}'): ${problem.path}: ${problem.message}`)
       const index = seq++
       const hash = requestHash(name, request)
-      let response: unknown
-      if (replay) {
-        queue ??= [...(replay.calls.get(`${step}:${nodeId}`) ?? [])]
-        const recorded = queue.shift()
-        if (recorded !== undefined && recorded.request_hash === hash) {
-          response = recorded.response
-        } else if (replay.liveAfterFork) {
-          live++
-          response = await liveCall()
-        } else {
-          const error = new ReplayDivergenceError({
-            reason: recorded === undefined ? "missing-entry" : "request-mismatch",
-            nodeId,
-            step,
-            call: name,
-            ...(recorded ? { expectedHash: recorded.request_hash } : {}),
-            actualHash: hash,
-            message: recorded === undefined
-              ? `node '${nodeId}' made call #${index} '${name}' at step ${step}, but the cassette holds no such call; ` +
-                "the fork took a path the parent never recorded (fork with live_after_fork to allow live calls)"
-              : `node '${nodeId}' call #${index} '${name}' at step ${step} differs from the recorded request ` +
-                `(recorded '${recorded.name}' ${recorded.request_hash}, now ${hash}); fork with live_after_fork to allow live calls`
-          })
-          diverged ??= error
-          throw error
-        }
-      } else {
+      if (!replay) {
         live++
-        response = await liveCall()
+        return { index, hash, answer: { _tag: "live" } }
       }
+      queue ??= [...(replay.calls.get(`${step}:${nodeId}`) ?? [])]
+      const recorded = queue.shift()
+      if (recorded !== undefined && recorded.request_hash === hash) return { index, hash, answer: { _tag: "recorded", response: recorded.response } }
+      if (replay.liveAfterFork) {
+        live++
+        return { index, hash, answer: { _tag: "live" } }
+      }
+      const error = new ReplayDivergenceError({
+        reason: recorded === undefined ? "missing-entry" : "request-mismatch",
+        nodeId,
+        step,
+        call: name,
+        ...(recorded ? { expectedHash: recorded.request_hash } : {}),
+        actualHash: hash,
+        message: recorded === undefined
+          ? `node '${nodeId}' made call #${index} '${name}' at step ${step}, but the cassette holds no such call; ` +
+            "the fork took a path the parent never recorded (fork with live_after_fork to allow live calls)"
+          : `node '${nodeId}' call #${index} '${name}' at step ${step} differs from the recorded request ` +
+            `(recorded '${recorded.name}' ${recorded.request_hash}, now ${hash}); fork with live_after_fork to allow live calls`
+      })
+      diverged ??= error
+      return { index, hash, answer: { _tag: "diverged", error } }
+    }
+    /** Record the call's response (it must be JSON). */
+    const finish = (name: string, request: unknown, index: number, hash: string, response: unknown): void => {
       const bad = checkJson(response ?? null, "response")
       if (bad) throw new Error(`ctx.call('${name}'): ${bad.path}: ${bad.message}; a recorded response must be JSON`)
       entries.push({ node: nodeId, seq: index, name, request_hash: hash, request: request ?? null, response: response ?? null })
+    }
+    const call = async <A>(name: string, request: unknown, liveCall: () => A | Promise<A>): Promise<A> => {
+      const { answer, hash, index } = begin(name, request)
+      if (answer._tag === "diverged") throw answer.error
+      const response = answer._tag === "recorded" ? answer.response : await liveCall()
+      finish(name, request, index, hash, response)
       return response as A
     }
+    const notJson = (cause: unknown) =>
+      new NodeExecutionError({ nodeId, step, attempts: 1, cause: cause instanceof Error ? cause.message : String(cause) })
+    const callEffect = <A, E, R>(name: string, request: unknown, liveCall: Effect.Effect<A, E, R>): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R> =>
+      Effect.suspend((): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R> => {
+        let begun: ReturnType<typeof begin>
+        try {
+          begun = begin(name, request)
+        } catch (cause) {
+          return Effect.fail(notJson(cause))
+        }
+        const { answer, hash, index } = begun
+        if (answer._tag === "diverged") return Effect.fail(answer.error)
+        const response: Effect.Effect<unknown, E, R> = answer._tag === "recorded" ? Effect.succeed(answer.response) : liveCall
+        return Effect.flatMap(response, (value) =>
+          Effect.try({ try: () => (finish(name, request, index, hash, value), value as A), catch: notJson }))
+      })
     return {
       call,
+      callEffect,
       now: () => call("clock.now", null, () => Date.now()),
       random: () => call("random", null, () => Math.random())
     }

@@ -4,7 +4,8 @@
  * routes it, and pinned hashes.
  */
 import type { RuleProgram } from "../fathom/program.js"
-import type { Executor, RouterFunction } from "../nodes/executors.js"
+import type { RouterFunction } from "../nodes/Executor.js"
+import type { CompiledNode } from "../nodes/NodeKind.js"
 import type { IRDocument } from "../ir/schema.js"
 import type { CompiledStateSchema } from "../ir/stateSchema.js"
 import type { Topology } from "../ir/topology.js"
@@ -19,7 +20,8 @@ export interface GraphDefinition {
   readonly runtimeHash: string
   readonly state: CompiledStateSchema
   readonly topology: Topology
-  readonly executors: ReadonlyMap<string, Executor>
+  /** Every node, compiled by its kind. */
+  readonly nodes: ReadonlyMap<string, CompiledNode>
   /** Router functions by edge index. */
   readonly routers: ReadonlyMap<number, RouterFunction>
   /** The rule program that routes the graph (its rules, its edges compiled to rules, its packs). */

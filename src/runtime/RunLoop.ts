@@ -17,7 +17,6 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
-import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import {
   type CallRecord,
   type Checkpoint,
@@ -31,8 +30,6 @@ import {
 import {
   type CheckpointError,
   InterruptTimeoutError,
-  type NodeExecutionError,
-  type ReplayDivergenceError,
   type RunFailure,
   type StargraphError,
   StateValidationError,
@@ -44,7 +41,8 @@ import { RuleEngine, type RuleEngineShape } from "../fathom/RuleEngine.js"
 import { assertEvidence, type RuleSession } from "../fathom/RuleSession.js"
 import { END } from "../ir/schema.js"
 import type { State } from "../ir/stateSchema.js"
-import type { NodeOutcome } from "../nodes/executors.js"
+import type { InterruptRequest, NodeEnv, NodeFailure, NodeOutcome } from "../nodes/Executor.js"
+import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type ReplaySource, requestHash, stepRecorder } from "./Cassette.js"
 import { tracing } from "../telemetry/TracingEnabled.js"
 import { toErrorRecord } from "./errorRecord.js"
@@ -74,6 +72,16 @@ export interface DriveInput {
   readonly replay?: ReplaySource | undefined
   /** Who drives the run (the actor of the evidence facts an answer asserts). */
   readonly actor?: string | undefined
+}
+
+const NO_ANSWERS: ReadonlyArray<unknown> = []
+
+/** The step's calls plus the answer an `interrupt` node consumed (what a replay answers it with). */
+const withResponse = (calls: ReadonlyArray<CallRecord>, node: string, prompt: string, value: unknown): ReadonlyArray<CallRecord> => {
+  const request = { prompt, node }
+  const seq = calls.filter((c) => c.node === node).length
+  const call: CallRecord = { node, seq, name: "interrupt.response", request_hash: requestHash("interrupt.response", request), request, response: value }
+  return [...calls, call].sort((a, b) => (a.node === b.node ? a.seq - b.seq : a.node < b.node ? -1 : 1))
 }
 
 /** Node of the step that records the answer to a rule's interrupt. */
@@ -183,7 +191,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     let joins = input.checkpoint.joins
     let groups: ReadonlyArray<ParallelGroup> = input.checkpoint.groups ?? []
     let step = input.checkpoint.step
-    let response = input.response
+    const response = input.response
     let backoffMs = 0
     /** The rules that routed the last steps (for a loop that hits max_steps). */
     const trail: Array<string> = []
@@ -321,7 +329,6 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       const deadline = waitingAtStart.deadline
       if (waitingAtStart.kind === "rule" && response !== undefined) {
         yield* answer(waitingAtStart, response.value)
-        response = undefined
       } else if (response === undefined && deadline !== undefined && clock.unsafeCurrentTimeMillis() >= Date.parse(deadline)) {
         const onTimeout = waitingAtStart.on_timeout ?? "halt"
         if (onTimeout === "halt") {
@@ -336,6 +343,30 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         yield* pseudoStep("__timeout__", {}, [], target === END ? [] : [target])
       }
     }
+
+    // The answers for the node the run waited at (its earlier answers, then the response),
+    // consumed by the step that runs it.
+    let answersFor = waitingAtStart !== null && waitingAtStart.kind !== "rule" && response !== undefined ? waitingAtStart.node : undefined
+    let answers: ReadonlyArray<unknown> = answersFor === undefined ? NO_ANSWERS : [...(waitingAtStart?.answers ?? []), response!.value]
+
+    /** Stop the run in `awaiting-input` for `request`, asked by `node` at `at`. */
+    const waitFor = (node: string, request: InterruptRequest, at: number, given: ReadonlyArray<unknown>) =>
+      Effect.gen(function*() {
+        const waiting: WaitingInfo = {
+          node,
+          prompt: request.prompt,
+          step: at,
+          response_field: request.responseField,
+          kind: "node",
+          ...(request.payload !== undefined ? { payload: request.payload } : {}),
+          ...(given.length > 0 ? { answers: given } : {}),
+          ...(request.timeoutMs !== undefined
+            ? { deadline: new Date(clock.unsafeCurrentTimeMillis() + request.timeoutMs).toISOString(), on_timeout: request.onTimeout ?? "halt" }
+            : {})
+        }
+        yield* transition({ status: "awaiting-input", waiting, owner: null })
+        yield* emit({ type: "run.waiting", waiting })
+      })
 
     while (next.length > 0) {
       const requested = yield* Ref.get(control)
@@ -361,14 +392,18 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       }
       const frontier = next
       const frontierGroups = groups
-      const interrupt = frontier.map((id) => graph.topology.nodes.get(id)!).find((n) => n.kind === "interrupt")
-      const recorded = interrupt ? input.replay?.responses.get(`${current}:${interrupt.id}`) : undefined
-      if (response === undefined && recorded !== undefined) response = { value: recorded }
-      if (interrupt && interrupt.kind === "interrupt" && response === undefined) {
-        const waiting = { node: interrupt.id, prompt: interrupt.prompt, step: current, response_field: interrupt.response_field, kind: "node" as const }
-        yield* transition({ status: "awaiting-input", waiting, owner: null })
-        yield* emit({ type: "run.waiting", waiting })
-        return toSummary(run, state)
+      // A node that waits for input before it runs (an `interrupt` node) stops the step
+      // unless it has its answer (from the resume, or from the parent's recording).
+      const waitsAt = frontier.find((id) => graph.nodes.get(id)!.waitsForInput !== undefined)
+      if (waitsAt !== undefined && answersFor !== waitsAt) {
+        const recorded = input.replay?.responses.get(`${current}:${waitsAt}`)
+        if (recorded !== undefined) {
+          answersFor = waitsAt
+          answers = [recorded]
+        } else {
+          yield* waitFor(waitsAt, graph.nodes.get(waitsAt)!.waitsForInput!, current, NO_ANSWERS)
+          return toSummary(run, state)
+        }
       }
 
       const stepStartedAt = isoNow()
@@ -376,16 +411,27 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       yield* emit({ type: "step.started", step: current, nodes: frontier })
       const snapshot = state
       const recorder = stepRecorder(current, input.replay)
-      const execute = (id: string): Effect.Effect<NodeOutcome, NodeExecutionError | ReplayDivergenceError> => {
+      const execute = (id: string): Effect.Effect<NodeOutcome, NodeFailure, NodeEnv> => {
         const override = input.replay?.overrides.get(id)
         if (override !== undefined) return Effect.succeed({ _tag: "Update", update: override })
-        const node = graph.executors.get(id)!(snapshot, { runId: run.run_id, nodeId: id, step: current }, { response, calls: recorder.forNode(id) })
+        const node = graph.nodes.get(id)!.execute(snapshot, {
+          runId: run.run_id,
+          nodeId: id,
+          step: current,
+          calls: recorder.forNode(id),
+          answers: id === answersFor ? answers : NO_ANSWERS,
+          graphHash: graph.graphHash
+        })
         return traced
           ? Effect.withSpan(node, "stargraph.node", { attributes: { "stargraph.run_id": run.run_id, "stargraph.node_id": id, "stargraph.node_kind": graph.topology.nodes.get(id)!.kind, "stargraph.step": current } })
           : node
       }
       const parentCalls = input.replay?.calls.get(`${current}:${PARALLEL_NODE}`)
-      const nodes = executeFrontier({ frontier, groups: frontierGroups, execute, recorded: (g) => recordedWinners(parentCalls, g) })
+      const nodes = Effect.provideService(
+        executeFrontier({ frontier, groups: frontierGroups, execute, recorded: (g) => recordedWinners(parentCalls, g) }),
+        Checkpointer,
+        checkpointer
+      )
       // A retry's backoff is waited out before the step, except in a replay.
       const wait = backoffMs > 0 && input.replay === undefined ? Effect.zipRight(Effect.sleep(Duration.millis(backoffMs)), nodes) : nodes
       backoffMs = 0
@@ -398,7 +444,10 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       ))
       if (Exit.isFailure(exit)) {
         const failure = Cause.failureOption(exit.cause)
-        if (Option.isSome(failure)) return yield* fail(failure.value)
+        if (Option.isSome(failure)) {
+          // A child run's storage failure is the runtime's, not the run's (the run is marked `error`).
+          return yield* (failure.value._tag === "CheckpointError" ? Effect.fail(failure.value) : fail(failure.value))
+        }
         if (Cause.isInterruptedOnly(exit.cause)) {
           if (input.cancelRequested()) continue
           return yield* Effect.interrupt
@@ -406,6 +455,13 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
       }
       const { executed, winners } = exit.value
+      // A node asked for input (ctx.interrupt, a child run waiting): the step is not
+      // committed; it runs again, with the answer, when the run is resumed.
+      const asked = executed.find((e) => e.outcome._tag === "Interrupt")
+      if (asked !== undefined && asked.outcome._tag === "Interrupt") {
+        yield* waitFor(asked.id, asked.outcome, current, (asked.id === answersFor ? answers : NO_ANSWERS).slice(0, asked.outcome.answered))
+        return toSummary(run, state)
+      }
       // Which branches won is part of the step's cassette (a replay reruns the same ones).
       for (const [group, ids] of winners) {
         yield* Effect.promise(() => recorder.forNode(PARALLEL_NODE).call(winnersCall(group), { strategy: group.strategy, targets: group.targets }, () => ids).catch(() => undefined))
@@ -422,8 +478,10 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       if (Either.isLeft(merged)) return yield* fail(merged.left)
       const valid = validate(merged.right, writes, current)
       if (Either.isLeft(valid)) return yield* fail(valid.left)
-      if (interrupt !== undefined && response !== undefined && executedIds.includes(interrupt.id)) {
-        const evidence = assertEvidence(session, { runId: run.run_id, step: current, node: interrupt.id, actor, data: response.value })
+      // The answer the waiting node consumed is evidence for the rules.
+      const answered = answersFor !== undefined && answers.length > 0 && executedIds.includes(answersFor) ? answersFor : undefined
+      if (answered !== undefined) {
+        const evidence = assertEvidence(session, { runId: run.run_id, step: current, node: answered, actor, data: answers[answers.length - 1] })
         if (Either.isLeft(evidence)) return yield* fail(evidence.left)
       }
       // Router functions are user code (possibly async): an Effect only when the step has one.
@@ -457,7 +515,9 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         started_at: stepStartedAt,
         finished_at: finishedAt,
         duration_ms,
-        calls: recorder.entries(),
+        calls: answered !== undefined && graph.nodes.get(answered)!.waitsForInput !== undefined
+          ? withResponse(recorder.entries(), answered, graph.nodes.get(answered)!.waitsForInput!.prompt, answers[0])
+          : recorder.entries(),
         facts: session.snapshot(),
         rules: rules.right,
         ...(routed.groups.length > 0 ? { groups: routed.groups } : {})
@@ -466,7 +526,8 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       const done = stop?._tag === "halt" || (stop === undefined && routed.next.length === 0)
       const patch = done ? { status: "done" as const, finished_at: finishedAt, owner: null } : undefined
       yield* commit(checkpoint, patch, input.replay !== undefined && recorder.liveCalls() === 0 && stop === undefined)
-      response = undefined
+      answersFor = undefined
+      answers = NO_ANSWERS
       yield* emit({
         type: "step.completed",
         step: current,

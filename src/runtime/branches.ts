@@ -10,10 +10,9 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import type { CallRecord, ParallelGroup } from "../checkpoint/models.js"
-import type { NodeExecutionError, ReplayDivergenceError } from "../errors.js"
-import type { NodeOutcome } from "../nodes/executors.js"
+import type { NodeEnv, NodeFailure, NodeOutcome } from "../nodes/Executor.js"
 
-type StepError = NodeExecutionError | ReplayDivergenceError
+type StepError = NodeFailure
 
 /** The outcome of one executed node. */
 export interface Executed {
@@ -30,8 +29,8 @@ export const PARALLEL_NODE = "__parallel__"
 const quorum = (
   ids: ReadonlyArray<string>,
   n: number,
-  execute: (id: string) => Effect.Effect<NodeOutcome, StepError>
-): Effect.Effect<ReadonlyArray<Executed>, StepError> =>
+  execute: (id: string) => Effect.Effect<NodeOutcome, StepError, NodeEnv>
+): Effect.Effect<ReadonlyArray<Executed>, StepError, NodeEnv> =>
   Effect.gen(function*() {
     const done = yield* Deferred.make<ReadonlyArray<Executed>, StepError>()
     const wins: Array<Executed> = []
@@ -56,8 +55,8 @@ const quorum = (
 const contest = (
   group: ParallelGroup,
   ids: ReadonlyArray<string>,
-  execute: (id: string) => Effect.Effect<NodeOutcome, StepError>
-): Effect.Effect<ReadonlyArray<Executed>, StepError> => {
+  execute: (id: string) => Effect.Effect<NodeOutcome, StepError, NodeEnv>
+): Effect.Effect<ReadonlyArray<Executed>, StepError, NodeEnv> => {
   switch (group.strategy) {
     case "all":
       return Effect.forEach(ids, (id) => Effect.map(execute(id), (outcome) => ({ id, outcome })), { concurrency: "unbounded" })
@@ -81,9 +80,9 @@ const contest = (
 export const executeFrontier = (input: {
   readonly frontier: ReadonlyArray<string>
   readonly groups: ReadonlyArray<ParallelGroup>
-  readonly execute: (id: string) => Effect.Effect<NodeOutcome, StepError>
+  readonly execute: (id: string) => Effect.Effect<NodeOutcome, StepError, NodeEnv>
   readonly recorded: (group: ParallelGroup) => ReadonlyArray<string> | undefined
-}): Effect.Effect<{ readonly executed: ReadonlyArray<Executed>; readonly winners: ReadonlyArray<readonly [ParallelGroup, ReadonlyArray<string>]> }, StepError> => {
+}): Effect.Effect<{ readonly executed: ReadonlyArray<Executed>; readonly winners: ReadonlyArray<readonly [ParallelGroup, ReadonlyArray<string>]> }, StepError, NodeEnv> => {
   const { execute, frontier } = input
   const contested = input.groups.filter((g) => g.strategy !== "all")
   if (contested.length === 0) {
@@ -93,7 +92,7 @@ export const executeFrontier = (input: {
   }
   const inGroup = new Set(contested.flatMap((g) => g.targets))
   const free = frontier.filter((id) => !inGroup.has(id))
-  const tasks: Array<Effect.Effect<ReadonlyArray<Executed>, StepError>> = [
+  const tasks: Array<Effect.Effect<ReadonlyArray<Executed>, StepError, NodeEnv>> = [
     Effect.forEach(free, (id) => Effect.map(execute(id), (outcome) => ({ id, outcome })), { concurrency: "unbounded" }),
     ...contested.map((group) => {
       const ids = group.targets.filter((t) => frontier.includes(t))

@@ -6,7 +6,8 @@ import { formatError, type StargraphError } from "../errors.js"
 export const toErrorRecord = (error: StargraphError): ErrorRecord => {
   const details: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(error)) {
-    if (k !== "_tag" && k !== "stack" && v !== undefined) details[k] = v
+    // A node's own error value stays in memory: the record keeps its tag and rendering.
+    if (k !== "_tag" && k !== "stack" && k !== "error" && v !== undefined) details[k] = v
   }
   return { type: error._tag, message: formatError(error), details }
 }

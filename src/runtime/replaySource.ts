@@ -29,11 +29,15 @@ export const replaySource = (graph: GraphDefinition, parent: ReadonlyArray<Check
   for (const cp of parent) {
     if (cp.step <= fromStep) continue
     group([...(cp.calls ?? [])].sort((a, b) => a.seq - b.seq), cp.step, calls)
-    for (const write of cp.writes) {
-      const node = graph.topology.nodes.get(write.node)
-      if (node?.kind === "interrupt" && node.response_field in write.update) {
-        responses.set(`${cp.step}:${write.node}`, write.update[node.response_field])
-      }
+    for (const node of cp.nodes) {
+      const waits = graph.nodes.get(node)?.waitsForInput
+      if (waits === undefined) continue
+      // The answer is recorded as the node's `interrupt.response` call (and, before that
+      // was recorded, only as its write to the response field).
+      const recorded = cp.calls?.find((c) => c.node === node && c.name === "interrupt.response")
+      const write = cp.writes.find((w) => w.node === node)
+      if (recorded !== undefined) responses.set(`${cp.step}:${node}`, recorded.response)
+      else if (write !== undefined && waits.responseField in write.update) responses.set(`${cp.step}:${node}`, write.update[waits.responseField])
     }
   }
   return {

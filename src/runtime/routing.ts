@@ -134,9 +134,8 @@ export const route = (
         break
       case "continue": {
         if (graph.rules.edgeMode) break
-        const spec = graph.topology.nodes.get(node)
-        if (spec?.kind === "halt") {
-          const reason = typeof spec.config?.["reason"] === "string" ? spec.config["reason"] : `reached halt node '${node}'`
+        const reason = graph.nodes.get(node)?.halts
+        if (reason !== undefined) {
           stop ??= { _tag: "halt", node, rule: "", reason }
           break
         }

@@ -157,7 +157,7 @@ console.log(JSON.stringify({ version: STARGRAPH_VERSION, status: summary.status,
     const validate = await exec("npx", ["--no", "stargraph", "validate", "graphs/hello/graph.yaml"], app, env)
     expect(validate.stderr).toBe("")
     expect(validate.code).toBe(0)
-    expect(validate.stdout).toMatch(/^ok run:hello-stargraph: 3 nodes, 2 edges, 5 state fields\ngraph_hash=sha256:[0-9a-f]{64}\nruntime_hash=sha256:[0-9a-f]{64}\n$/)
+    expect(validate.stdout).toMatch(/^ok run:hello-stargraph: 3 nodes, 2 edges, 0 rules, 5 state fields\ngraph_hash=sha256:[0-9a-f]{64}\nruntime_hash=sha256:[0-9a-f]{64}\n$/)
 
     const run = await exec("npx", ["--no", "stargraph", "run", "graphs/hello/graph.yaml", "--inputs", "message=hello", "--checkpoint", join(work, "cli.sqlite")], app, env)
     expect(run.stderr).toBe("")

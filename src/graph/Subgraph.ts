@@ -1,0 +1,148 @@
+/**
+ * Child graphs of `subgraph` nodes. The child graph is loaded once per parent graph (a
+ * path that leads back to an ancestor is refused), and each parent step that reaches the
+ * node runs the child as its own run: `parent_run_id` is the parent run, `fork_step` and
+ * its step-0 checkpoint's `parent_step` are the parent step, and its idempotency key
+ * (`subgraph:<parent run>:<step>:<node>`) finds it again. So a parent that crashed, or
+ * waits for input the child asked for, continues the same child run instead of starting
+ * another: the child resumes inside itself, from its own last checkpoint.
+ */
+import { existsSync } from "node:fs"
+import { basename, resolve } from "node:path"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { Checkpointer } from "../checkpoint/Checkpointer.js"
+import { type Checkpoint, type NewRun, type RunRecord, type RunSummary, toSummary } from "../checkpoint/models.js"
+import { type CheckpointError, formatError, type GraphError, NodeExecutionError, type RunFailure, type RunStateError, type StateValidationError } from "../errors.js"
+import { irError, type IRSource } from "../ir/parse.js"
+import type { ChildGraph, ChildOutcome, ChildRunRequest } from "../nodes/ChildGraph.js"
+import type { GraphDefinition } from "../runtime/GraphDefinition.js"
+import type { GraphRun } from "./GraphRun.js"
+
+/** The part of a built graph a child run needs (a `Graph` has it). */
+export interface RunnableGraph extends GraphDefinition {
+  readonly newRun: (options: { readonly inputs: { readonly [field: string]: unknown }; readonly idempotencyKey: string; readonly actor: string }) => Effect.Effect<NewRun, StateValidationError>
+  readonly open: (run: RunRecord, checkpoint: Checkpoint, options: { readonly actor: string }) => Effect.Effect<GraphRun, never, Checkpointer>
+  readonly resume: (runId: string, options: { readonly response?: { readonly value: unknown }; readonly actor: string }) => Effect.Effect<GraphRun, CheckpointError | RunStateError | StateValidationError, Checkpointer>
+}
+
+/** Where a child graph is named, and how to build one. */
+export interface ChildSource {
+  /** The parent graph's file (absent for a graph built from an object). */
+  readonly parentFile: string | undefined
+  readonly baseDir: string
+  /** Graph files that contain the parent (for cycle detection). */
+  readonly ancestors: ReadonlyArray<string>
+  /** Where the path is written, for errors. */
+  readonly source: IRSource
+  readonly at: ReadonlyArray<PropertyKey>
+  /** Build the child graph at `file`, knowing its ancestors, with a step limit. */
+  readonly build: (file: string, ancestors: ReadonlyArray<string>, maxSteps: number | undefined) => Effect.Effect<RunnableGraph, GraphError>
+}
+
+/** Load the child graph at `path` (relative to the parent graph's folder). */
+export const loadChild = (path: string, maxSteps: number | undefined, from: ChildSource): Effect.Effect<ChildGraph, GraphError> =>
+  Effect.gen(function*() {
+    const file = resolve(from.baseDir, path)
+    const chain = [...from.ancestors, ...(from.parentFile !== undefined ? [resolve(from.parentFile)] : [])]
+    if (chain.includes(file)) {
+      return yield* irError(from.source, from.at, `subgraph '${path}' includes its parent: ${[...chain, file].map((f) => basename(f)).join(" → ")}`,
+        "a graph cannot contain itself, directly or through other subgraphs; break the cycle")
+    }
+    if (!existsSync(file)) {
+      return yield* irError(from.source, from.at, `subgraph '${path}' does not exist (looked for ${file})`,
+        "set spec to the child graph's YAML file, relative to this graph's folder")
+    }
+    return childGraph(yield* from.build(file, chain, maxSteps))
+  })
+
+/** The idempotency key of the child run a parent step starts. */
+export const childRunKey = (request: Pick<ChildRunRequest, "parentRunId" | "parentStep" | "nodeId">): string =>
+  `subgraph:${request.parentRunId}:${request.parentStep}:${request.nodeId}`
+
+const childFailed = (request: ChildRunRequest, runId: string, message: string, error?: unknown): NodeExecutionError =>
+  new NodeExecutionError({
+    nodeId: request.nodeId,
+    step: request.parentStep,
+    attempts: 1,
+    cause: `child run ${runId} ${message}`,
+    ...(error !== undefined && typeof error === "object" && error !== null && "_tag" in error ? { errorTag: String(error._tag), error } : {})
+  })
+
+/** What a summary of the child's drive means to the parent step. */
+const outcomeOf = (request: ChildRunRequest, summary: RunSummary): Effect.Effect<ChildOutcome, NodeExecutionError> => {
+  switch (summary.status) {
+    case "done":
+      return Effect.succeed({ _tag: "Done", runId: summary.run_id, state: summary.final_state })
+    case "awaiting-input": {
+      const waiting = summary.waiting
+      return Effect.succeed({
+        _tag: "Waiting",
+        runId: summary.run_id,
+        prompt: waiting?.prompt ?? "",
+        responseField: "",
+        payload: { ...waiting?.payload, child_run_id: summary.run_id, child_node: waiting?.node ?? "" },
+        // The child keeps its own answers: the parent passes on only the next one.
+        answered: 0
+      })
+    }
+    default:
+      return Effect.fail(childFailed(request, summary.run_id, `stopped ${summary.status}${summary.error ? `: ${summary.error.message}` : ""}`))
+  }
+}
+
+/** Drive a child run handle; interrupting the parent's step cancels the child. */
+const drive = (request: ChildRunRequest, handle: GraphRun): Effect.Effect<ChildOutcome, NodeExecutionError | CheckpointError> =>
+  handle.start().pipe(
+    Effect.onInterrupt(() => handle.cancel()),
+    Effect.catchAll((error): Effect.Effect<never, NodeExecutionError | CheckpointError> =>
+      error._tag === "CheckpointError" ? Effect.fail(error) : Effect.fail(childFailed(request, handle.runId, `failed: ${formatError(error)}`, error))),
+    Effect.flatMap((summary) => outcomeOf(request, summary))
+  )
+
+/** A loaded child graph as the `subgraph` kind uses it. */
+const childGraph = (graph: RunnableGraph): ChildGraph => ({
+  id: graph.id,
+  graphHash: graph.graphHash,
+  fields: graph.state.fields,
+  run: (request) =>
+    Effect.gen(function*() {
+      const checkpointer = yield* Checkpointer
+      const actor = `subgraph:${request.parentRunId}`
+      const prepared = yield* graph.newRun({ inputs: request.inputs, idempotencyKey: childRunKey(request), actor })
+      const linked: NewRun = {
+        ...prepared,
+        parent_run_id: request.parentRunId,
+        fork_step: request.parentStep,
+        initial: { ...prepared.initial, parent_run_id: request.parentRunId, parent_step: request.parentStep }
+      }
+      const { created, record } = yield* checkpointer.createRun(linked)
+      if (created) return yield* drive(request, yield* graph.open(record, { ...linked.initial, run_id: record.run_id }, { actor }))
+      // The child this parent step started before: finish it, pass it the answer, or report it.
+      switch (record.status) {
+        case "done": {
+          const latest = yield* checkpointer.latestCheckpoint(record.run_id)
+          return { _tag: "Done", runId: record.run_id, state: Option.match(latest, { onNone: () => ({}), onSome: (c) => c.state }) } satisfies ChildOutcome
+        }
+        case "failed":
+        case "error":
+        case "cancelled":
+          return yield* childFailed(request, record.run_id, `is ${record.status}${record.error ? `: ${record.error.message}` : ""}`)
+        case "awaiting-input":
+          if (request.answer === undefined) {
+            return yield* outcomeOf(request, toSummary(record, {}))
+          }
+          return yield* drive(request, yield* resumeChild(graph, request, record.run_id, request.answer))
+        default:
+          return yield* drive(request, yield* resumeChild(graph, request, record.run_id, undefined))
+      }
+    })
+})
+
+const resumeChild = (graph: RunnableGraph, request: ChildRunRequest, runId: string, answer: { readonly value: unknown } | undefined) =>
+  graph.resume(runId, { ...(answer !== undefined ? { response: answer } : {}), actor: `subgraph:${request.parentRunId}` }).pipe(
+    Effect.catchAll((error): Effect.Effect<never, NodeExecutionError | CheckpointError | RunFailure> =>
+      error._tag === "CheckpointError" && error.reason !== "graph-hash-mismatch"
+        ? Effect.fail(error)
+        : Effect.fail(childFailed(request, runId, `cannot be resumed: ${formatError(error)}`, error)))
+  )

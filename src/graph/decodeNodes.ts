@@ -1,0 +1,66 @@
+/**
+ * Decoding a graph's nodes: each node's `kind` is looked up (built-ins, kinds provided as
+ * a Layer, kinds declared by packages, or a module reference) and the kind decodes the
+ * node's own fields, so an unknown field or a bad value is an IR error at its path.
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import type { GraphError, NodeModuleError } from "../errors.js"
+import { listSome } from "../ir/limits.js"
+import { decodeError, irError, type IRSource } from "../ir/parse.js"
+import type { IRDocument } from "../ir/schema.js"
+import type { ModuleNamespace } from "../nodes/loader.js"
+import { pickExport } from "../nodes/loader.js"
+import type { DecodedNode, NodeKind } from "../nodes/NodeKind.js"
+import { fromExport, isPathRef, kindTable, NodeKinds, packageKinds, parseKindRef, projectRoot } from "../nodes/NodeKinds.js"
+
+/** How {@link decodeNodes} loads the modules of module-referenced and package kinds. */
+export interface KindModules {
+  readonly baseDir: string
+  readonly resolveModule: (ref: { nodeId: string; module: string; exportName: string }, roots?: ReadonlyArray<string>) => Effect.Effect<ModuleNamespace, NodeModuleError>
+}
+
+/** Decode every node of `ir` with its kind. */
+export const decodeNodes = (ir: IRDocument, source: IRSource, modules: KindModules): Effect.Effect<ReadonlyArray<DecodedNode>, GraphError> =>
+  Effect.gen(function*() {
+    const { table, clash } = kindTable(yield* NodeKinds)
+    if (clash !== undefined) {
+      return yield* irError(source, [], `two node kinds are named '${clash}'`, "rename the provided kind: it cannot replace a built-in kind or another provided kind")
+    }
+    const byModule = new Map<string, NodeKind>()
+    const resolveKind = (name: string, i: number): Effect.Effect<NodeKind, GraphError> => {
+      const known = table.get(name) ?? byModule.get(name)
+      if (known !== undefined) return Effect.succeed(known)
+      const at = ["nodes", i, "kind"]
+      const nodeId = ir.nodes[i]!.id
+      const ref = parseKindRef(name)
+      if (ref !== undefined) {
+        if (!isPathRef(ref)) {
+          return Effect.fail(irError(source, at, `'${name}' is a Python module reference; this runtime loads JavaScript and TypeScript modules`,
+            `port the node to a module beside the graph and write kind: "./path/to/module.ts:${ref.exportName}" (exporting a NodeKind, a class with execute(state, ctx), or a function)`))
+        }
+        const full = { nodeId, module: ref.module, exportName: ref.exportName }
+        return Effect.flatMap(modules.resolveModule(full), (ns) => Effect.flatMap(pickExport(ns, full), (value) => fromExport(value, name, full))).pipe(
+          Effect.tap((kind) => Effect.sync(() => byModule.set(name, kind)))
+        )
+      }
+      const root = projectRoot(modules.baseDir)
+      const declared = root === undefined ? undefined : packageKinds(root).get(name)
+      if (declared !== undefined) {
+        const full = { nodeId, module: declared.module, exportName: declared.exportName }
+        return Effect.flatMap(modules.resolveModule(full, [declared.dir]), (ns) => Effect.flatMap(pickExport(ns, full), (value) => fromExport(value, name, full))).pipe(
+          Effect.tap((kind) => Effect.sync(() => byModule.set(name, kind)))
+        )
+      }
+      return Effect.fail(irError(source, at, `unknown node kind '${name}'`,
+        `use one of: ${listSome(table.keys(), 40)}; or a module reference such as ./my-node.ts:MyNode`))
+    }
+    const decoded: Array<DecodedNode> = []
+    for (const [i, node] of ir.nodes.entries()) {
+      const kind = yield* resolveKind(node.kind, i)
+      const result = kind.decode(node)
+      if (Either.isLeft(result)) return yield* decodeError(source, result.left, ["nodes", i])
+      decoded.push(result.right)
+    }
+    return decoded
+  })

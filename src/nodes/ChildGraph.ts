@@ -1,0 +1,36 @@
+/**
+ * The contract between the `subgraph` node kind and the graph layer that runs child
+ * graphs: the kind maps state in and out, the graph layer loads the child graph and runs
+ * it as its own run linked to the parent step.
+ */
+import type * as Effect from "effect/Effect"
+import type { Checkpointer } from "../checkpoint/Checkpointer.js"
+import type { State, FieldInfo } from "../ir/stateSchema.js"
+import type { InterruptRequest, NodeFailure } from "./Executor.js"
+
+/** One parent step's request to run (or continue) its child run. */
+export interface ChildRunRequest {
+  readonly parentRunId: string
+  readonly parentStep: number
+  readonly nodeId: string
+  /** The child's initial state (already mapped from the parent's). */
+  readonly inputs: State
+  /** The answer to the child's pending interrupt, when the parent is resumed with one. */
+  readonly answer?: { readonly value: unknown } | undefined
+}
+
+/** How a child run ended for now. */
+export type ChildOutcome =
+  | { readonly _tag: "Done"; readonly runId: string; readonly state: State }
+  | ({ readonly _tag: "Waiting"; readonly runId: string } & InterruptRequest)
+
+/** A loaded child graph. */
+export interface ChildGraph {
+  readonly id: string
+  /** The child's graph hash, folded into the parent's. */
+  readonly graphHash: string
+  /** The child's declared state fields. */
+  readonly fields: ReadonlyMap<string, FieldInfo>
+  /** Run the child for a parent step: start it, or continue the one that step started. */
+  readonly run: (request: ChildRunRequest) => Effect.Effect<ChildOutcome, NodeFailure, Checkpointer>
+}

@@ -1,0 +1,95 @@
+/**
+ * What a compiled node is to the run loop: an {@link Executor} from the state snapshot of
+ * a step (and the step's cassette) to a {@link NodeOutcome}, and the types user code
+ * sees: {@link NodeContext}, {@link NodeFunction}, {@link RouterFunction}.
+ */
+import type * as Effect from "effect/Effect"
+import type { Checkpointer } from "../checkpoint/Checkpointer.js"
+import type { CheckpointError, RunFailure } from "../errors.js"
+import type { State } from "../ir/stateSchema.js"
+import type { NodeCalls } from "./calls.js"
+
+/** Options of {@link NodeContext.interrupt}. */
+export interface InterruptOptions {
+  /** Data shown with the prompt (`interrupt_payload`), JSON. */
+  readonly payload?: { readonly [key: string]: unknown }
+}
+
+/** What a node function sees besides the state. */
+export interface NodeContext extends NodeCalls {
+  readonly runId: string
+  readonly nodeId: string
+  readonly step: number
+  /** 1-based attempt number under a retry policy. */
+  readonly attempt: number
+  /**
+   * Ask a person for input, like LangGraph's `interrupt()`. The first time, the run stops
+   * in `awaiting-input` with `prompt` (the step is not committed); when the run is resumed
+   * with a response, the node runs again from its start and this call returns the
+   * response. A node may ask several times: each call is answered in order. Answers are
+   * recorded in the step's cassette, so replays and forks get the same ones.
+   */
+  readonly interrupt: (prompt: string, options?: InterruptOptions) => Promise<unknown>
+}
+
+/**
+ * The signature of a `function` node export: return an object of state updates (or
+ * nothing), synchronously, as a Promise, or as an Effect. The Effect may need services
+ * (`R`): it runs in the fiber that drives the run, so the services the app provides where
+ * it starts or resumes the run (or to its Scheduler layer) are there; a missing one fails
+ * the node with a `NodeExecutionError` naming it. Its typed error is kept as the
+ * `NodeExecutionError`'s `error`.
+ */
+export type NodeFunction<E = unknown, R = never> = (
+  state: State,
+  ctx: NodeContext
+) => State | void | undefined | null | Promise<State | void | undefined | null> | Effect.Effect<State | void | undefined | null, E, R>
+
+/** A router export: return the next node id (or several, or `__end__`). */
+export type RouterFunction = (state: State) => string | ReadonlyArray<string> | Promise<string | ReadonlyArray<string>>
+
+/** A request for human input, from an `interrupt` node, `ctx.interrupt` or a child run. */
+export interface InterruptRequest {
+  readonly prompt: string
+  /** The state field the answer is written to ("" when it is only evidence or the node consumes it). */
+  readonly responseField: string
+  readonly payload?: { readonly [key: string]: unknown } | undefined
+  /** How many of the answers given so far the node consumed before asking again. */
+  readonly answered: number
+  /** How long to wait (ms) and what happens then: `halt` or `goto:<node>`. */
+  readonly timeoutMs?: number | undefined
+  readonly onTimeout?: string | undefined
+}
+
+/** Result of executing one node. */
+export type NodeOutcome =
+  | { readonly _tag: "Update"; readonly update: State }
+  | ({ readonly _tag: "Interrupt" } & InterruptRequest)
+
+/** What the run loop hands a node besides the state. */
+export interface NodeInput {
+  readonly runId: string
+  readonly nodeId: string
+  readonly step: number
+  /** The step recorder's calls for this node (live and unrecorded outside a run). */
+  readonly calls: NodeCalls
+  /** Answers given to this node's interrupts, in order (empty unless resuming one). */
+  readonly answers: ReadonlyArray<unknown>
+  /** The run's graph hash (a child run records it as its parent's). */
+  readonly graphHash: string
+}
+
+/** What an executor may fail with: an error that fails the run (most often `NodeExecutionError`). */
+export type NodeFailure = RunFailure | CheckpointError
+
+/** Services the run loop provides to every executor. */
+export type NodeEnv = Checkpointer
+
+/** A compiled node. */
+export type Executor = (state: State, input: NodeInput) => Effect.Effect<NodeOutcome, NodeFailure, NodeEnv>
+
+/** An update outcome. */
+export const update = (value: State): NodeOutcome => ({ _tag: "Update", update: value })
+
+/** The empty update (a node that writes nothing). */
+export const NO_UPDATE: NodeOutcome = { _tag: "Update", update: {} }

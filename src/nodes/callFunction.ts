@@ -1,0 +1,168 @@
+/**
+ * Calling user code as a node: a function `(state, ctx) => update` that returns a value, a
+ * Promise or an Effect, under the node's retry policy and timeout, with `ctx.interrupt`
+ * for human input. Whatever it throws or fails with becomes a `NodeExecutionError` that
+ * keeps the original error.
+ */
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import { NodeExecutionError, NodeModuleError, ReplayDivergenceError } from "../errors.js"
+import type { State } from "../ir/stateSchema.js"
+import type { Executor, InterruptRequest, NodeContext, NodeFailure, NodeFunction, NodeInput, NodeOutcome } from "./Executor.js"
+
+/** Retry and timeout of a node that runs user code. */
+export interface CallPolicy {
+  readonly retry?: { readonly max_attempts: number; readonly backoff_ms?: number | undefined } | undefined
+  readonly timeout_ms?: number | undefined
+}
+
+/** Thrown by `ctx.interrupt` to stop the node; never seen by the run loop. */
+class InterruptSignal extends Error {
+  constructor() {
+    super("the node asked for input (ctx.interrupt); the run waits for a response")
+  }
+}
+
+/** The error's text: message plus the head of its stack, or its tag and message. */
+export const renderCause = (cause: unknown): string => {
+  if (cause instanceof Error) {
+    const stack = cause.stack?.split("\n").slice(0, 4).join("\n")
+    return stack ?? `${cause.name}: ${cause.message}`
+  }
+  if (cause !== null && typeof cause === "object" && "_tag" in cause) {
+    const tagged = cause as { readonly _tag: unknown; readonly message?: unknown }
+    return `${String(tagged._tag)}: ${String(tagged.message ?? JSON.stringify(cause))}`
+  }
+  return typeof cause === "string" ? cause : JSON.stringify(cause)
+}
+
+const tagOf = (cause: unknown): string | undefined => {
+  if (cause !== null && typeof cause === "object" && "_tag" in cause && typeof cause._tag === "string") return cause._tag
+  return cause instanceof Error ? cause.name : undefined
+}
+
+/** A `NodeExecutionError` that keeps `cause` as its `error`. */
+export const nodeFailed = (input: { readonly nodeId: string; readonly step: number }, attempts: number, cause: unknown): NodeExecutionError =>
+  new NodeExecutionError({
+    nodeId: input.nodeId,
+    step: input.step,
+    attempts,
+    cause: renderCause(cause),
+    ...(tagOf(cause) !== undefined ? { errorTag: tagOf(cause) } : {}),
+    error: cause
+  })
+
+/** Check a node's return value: an object of updates, or nothing. */
+export const asUpdate = (value: unknown, input: { readonly nodeId: string; readonly step: number }, attempt: number): Effect.Effect<NodeOutcome, NodeExecutionError> => {
+  if (value === undefined || value === null) return Effect.succeed({ _tag: "Update", update: {} })
+  if (typeof value !== "object" || Array.isArray(value)) {
+    return Effect.fail(new NodeExecutionError({
+      nodeId: input.nodeId,
+      step: input.step,
+      attempts: attempt,
+      cause: `node returned ${Array.isArray(value) ? "an array" : `a ${typeof value}`}; return an object of state updates such as { count: 1 }`
+    }))
+  }
+  return Effect.succeed({ _tag: "Update", update: value as State })
+}
+
+/** The context a node function sees, with `ctx.interrupt` answered from `input.answers`. */
+const contextFor = (input: NodeInput, attempt: number, asked: { pending: InterruptRequest | undefined }): NodeContext => {
+  let count = 0
+  return {
+    ...input.calls,
+    runId: input.runId,
+    nodeId: input.nodeId,
+    step: input.step,
+    attempt,
+    interrupt: (prompt, options) => {
+      const index = count++
+      const payload = options?.payload
+      // Through the cassette: a replay gets the recorded answer back.
+      return input.calls.call("interrupt", { prompt, index, ...(payload !== undefined ? { payload } : {}) }, () => {
+        if (index < input.answers.length) return input.answers[index]
+        asked.pending ??= { prompt, responseField: "", payload, answered: index }
+        throw new InterruptSignal()
+      })
+    }
+  }
+}
+
+const once = (fn: NodeFunction<unknown, unknown>, state: State, input: NodeInput, attempt: number): Effect.Effect<NodeOutcome, NodeFailure> => {
+  const asked: { pending: InterruptRequest | undefined } = { pending: undefined }
+  const interrupted = (): Option.Option<NodeOutcome> => Option.map(Option.fromNullable(asked.pending), (r) => ({ _tag: "Interrupt", ...r }))
+  const failed = (cause: unknown): Effect.Effect<NodeOutcome, NodeFailure> =>
+    Option.match(interrupted(), {
+      onSome: Effect.succeed,
+      onNone: () => Effect.fail(cause instanceof ReplayDivergenceError ? cause : nodeFailed(input, attempt, cause))
+    })
+  const returned = (value: unknown) => Option.match(interrupted(), { onSome: Effect.succeed, onNone: () => asUpdate(value, input, attempt) })
+  return Effect.suspend(() => {
+    let result: ReturnType<NodeFunction<unknown, unknown>>
+    try {
+      result = fn(state, contextFor(input, attempt, asked))
+    } catch (cause) {
+      return failed(cause)
+    }
+    if (Effect.isEffect(result)) {
+      // The Effect's requirements are the app's: they are in the fiber that drives the run.
+      const effect = result as Effect.Effect<unknown, unknown>
+      return Effect.matchCauseEffect(effect, {
+        onSuccess: returned,
+        onFailure: (cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.failCause(cause as Cause.Cause<never>)
+            : failed(Option.getOrElse(Cause.failureOption(cause), () => Option.getOrElse(Cause.dieOption(cause), () => Cause.pretty(cause))))
+      })
+    }
+    if (result instanceof Promise) {
+      return Effect.flatMap(
+        Effect.either(Effect.tryPromise({ try: () => result as Promise<unknown>, catch: (cause) => cause })),
+        (either) => (either._tag === "Right" ? returned(either.right) : failed(either.left))
+      )
+    }
+    // A plain value: nothing ran inside Effect, so there is no defect to catch.
+    return returned(result)
+  })
+}
+
+/** An executor that calls `fn` under `policy` (retries only `NodeExecutionError`s). */
+export const functionExecutor = (fn: NodeFunction<unknown, unknown>, policy: CallPolicy): Executor => {
+  const attempts = policy.retry?.max_attempts ?? 1
+  const backoff = Duration.millis(policy.retry?.backoff_ms ?? 0)
+  const timeout = policy.timeout_ms
+  return (state, input) => {
+    let attempt = 0
+    const one = Effect.suspend(() => {
+      attempt += 1
+      const call = once(fn, state, input, attempt)
+      return timeout === undefined ? call : call.pipe(
+        Effect.timeoutFail({
+          duration: Duration.millis(timeout),
+          onTimeout: () =>
+            new NodeExecutionError({ nodeId: input.nodeId, step: input.step, attempts: attempt, cause: `timed out after ${timeout} ms (timeout_ms)` })
+        })
+      )
+    })
+    return attempts <= 1 ? one : one.pipe(
+      Effect.retry({ times: attempts - 1, schedule: Schedule.spaced(backoff), while: (e) => e._tag === "NodeExecutionError" })
+    )
+  }
+}
+
+/** Check that a resolved export is callable. */
+export const asFunction = <F>(
+  value: unknown,
+  ref: { readonly nodeId: string; readonly module: string; readonly exportName: string }
+): Effect.Effect<F, NodeModuleError> =>
+  typeof value === "function"
+    ? Effect.succeed(value as F)
+    : Effect.fail(new NodeModuleError({
+      ...ref,
+      reason: "not-a-function",
+      message: `export '${ref.exportName}' of '${ref.module}' is a ${typeof value}, not a function`,
+      fix: `export a function (state, ctx) => ({ ...updates }) named '${ref.exportName}'`
+    }))

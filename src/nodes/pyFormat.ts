@@ -1,0 +1,146 @@
+/**
+ * Python `str.format` templates over state fields, as the original Stargraph's `template`
+ * node writes them: `{field}`, `{field!r}`, `{field:>8}`, `{score:.2f}`, `{{` and `}}`
+ * for literal braces. Placeholders name state fields only (no positional, dotted or
+ * indexed placeholders), so what a template reads is visible when the graph is built.
+ */
+import * as Either from "effect/Either"
+
+/** One piece of a parsed template. */
+export type Piece =
+  | { readonly _tag: "text"; readonly text: string }
+  | { readonly _tag: "field"; readonly name: string; readonly conversion: "s" | "r" | "a" | undefined; readonly spec: string }
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/** Parse `template`, or say what is wrong with it. */
+export const parse = (template: string): Either.Either<ReadonlyArray<Piece>, string> => {
+  const pieces: Array<Piece> = []
+  let text = ""
+  let i = 0
+  while (i < template.length) {
+    const c = template[i]!
+    if (c === "{" && template[i + 1] === "{") {
+      text += "{"
+      i += 2
+    } else if (c === "}" && template[i + 1] === "}") {
+      text += "}"
+      i += 2
+    } else if (c === "}") {
+      return Either.left(`single '}' at offset ${i}; write '}}' for a literal brace`)
+    } else if (c === "{") {
+      const end = template.indexOf("}", i)
+      if (end < 0) return Either.left(`unclosed '{' at offset ${i}; write '{{' for a literal brace`)
+      const body = template.slice(i + 1, end)
+      const colon = body.indexOf(":")
+      const head = colon < 0 ? body : body.slice(0, colon)
+      const spec = colon < 0 ? "" : body.slice(colon + 1)
+      const bang = head.indexOf("!")
+      const name = bang < 0 ? head : head.slice(0, bang)
+      const conversion = bang < 0 ? undefined : head.slice(bang + 1)
+      if (!IDENTIFIER.test(name)) {
+        return Either.left(`placeholder {${body}} must name a state field (no positional, dotted or indexed placeholders)`)
+      }
+      if (conversion !== undefined && conversion !== "s" && conversion !== "r" && conversion !== "a") {
+        return Either.left(`placeholder {${body}}: unknown conversion '!${conversion}' (use !s, !r or !a)`)
+      }
+      if (spec !== "" && SPEC.exec(spec) === null) return Either.left(`placeholder {${body}}: unsupported format spec '${spec}'`)
+      if (text !== "") pieces.push({ _tag: "text", text })
+      text = ""
+      pieces.push({ _tag: "field", name, conversion, spec })
+      i = end + 1
+    } else {
+      text += c
+      i++
+    }
+  }
+  if (text !== "") pieces.push({ _tag: "text", text })
+  return Either.right(pieces)
+}
+
+/** The state fields a parsed template reads. */
+export const fieldsOf = (pieces: ReadonlyArray<Piece>): ReadonlyArray<string> =>
+  pieces.flatMap((p) => (p._tag === "field" ? [p.name] : []))
+
+/** Python's `repr` of a JSON value. */
+export const pyRepr = (value: unknown): string => {
+  if (typeof value === "string") return `'${value.replace(/\\/g, "\\\\").replace(/'/g, "\\'").replace(/\n/g, "\\n")}'`
+  if (Array.isArray(value)) return `[${value.map(pyRepr).join(", ")}]`
+  if (value !== null && typeof value === "object") {
+    return `{${Object.entries(value).map(([k, v]) => `${pyRepr(k)}: ${pyRepr(v)}`).join(", ")}}`
+  }
+  return pyStr(value)
+}
+
+/** Python's `str` of a JSON value. */
+export const pyStr = (value: unknown): string => {
+  if (value === null || value === undefined) return "None"
+  if (value === true) return "True"
+  if (value === false) return "False"
+  if (typeof value === "string") return value
+  if (typeof value === "number") return Number.isFinite(value) ? String(value) : value > 0 ? "inf" : value < 0 ? "-inf" : "nan"
+  return pyRepr(value)
+}
+
+// [[fill]align][sign][#][0][width][,|_][.precision][type]
+const SPEC = /^(?:(.)?([<>^=]))?([+\- ])?(#)?(0)?(\d+)?([,_])?(?:\.(\d+))?([bcdeEfFgGnosxX%])?$/
+
+const group = (digits: string, sep: string): string => digits.replace(/\B(?=(\d{3})+(?!\d))/g, sep)
+
+/** Apply a format spec to a value (the subset of Python's mini-language above). */
+export const formatValue = (value: unknown, spec: string): string => {
+  const m = SPEC.exec(spec)
+  if (m === null || spec === "") return pyStr(value)
+  const [, fillChar, alignChar, sign = "-", , zero, widthText, sep, precisionText, type] = m
+  const precision = precisionText === undefined ? undefined : Number(precisionText)
+  let body: string
+  let negative = false
+  if (typeof value === "number" && type !== "s") {
+    negative = value < 0 || Object.is(value, -0)
+    const n = Math.abs(value)
+    switch (type) {
+      case "d": case "n": body = Math.trunc(n).toString(); break
+      case "b": body = Math.trunc(n).toString(2); break
+      case "o": body = Math.trunc(n).toString(8); break
+      case "x": body = Math.trunc(n).toString(16); break
+      case "X": body = Math.trunc(n).toString(16).toUpperCase(); break
+      case "c": body = String.fromCodePoint(Math.trunc(n)); break
+      case "e": case "E": {
+        const s = n.toExponential(precision ?? 6).replace(/e([+-])(\d)$/, "e$10$2")
+        body = type === "E" ? s.toUpperCase() : s
+        break
+      }
+      case "f": case "F": body = n.toFixed(precision ?? 6); break
+      case "%": body = `${(n * 100).toFixed(precision ?? 6)}%`; break
+      case "g": case "G": body = precision === undefined ? String(n) : String(Number(n.toPrecision(Math.max(precision, 1)))); break
+      default: body = precision === undefined ? String(n) : String(Number(n.toPrecision(Math.max(precision, 1))))
+    }
+    if (sep !== undefined) {
+      const [int = "", frac] = body.split(".")
+      body = group(int, sep) + (frac !== undefined ? `.${frac}` : "")
+    }
+  } else {
+    body = pyStr(value)
+    if (precision !== undefined) body = body.slice(0, precision)
+  }
+  const signText = typeof value === "number" && type !== "s" ? (negative ? "-" : sign === "+" ? "+" : sign === " " ? " " : "") : ""
+  const width = widthText === undefined ? 0 : Number(widthText)
+  const fill = fillChar ?? (zero !== undefined && alignChar === undefined ? "0" : " ")
+  const align = alignChar ?? (zero !== undefined ? "=" : typeof value === "number" && type !== "s" ? ">" : "<")
+  const pad = Math.max(0, width - signText.length - body.length)
+  switch (align) {
+    case "<": return signText + body + fill.repeat(pad)
+    case ">": return fill.repeat(pad) + signText + body
+    case "^": return fill.repeat(Math.floor(pad / 2)) + signText + body + fill.repeat(pad - Math.floor(pad / 2))
+    default: return signText + fill.repeat(pad) + body
+  }
+}
+
+/** Render parsed pieces over `values`. */
+export const render = (pieces: ReadonlyArray<Piece>, values: { readonly [field: string]: unknown }): string =>
+  pieces.map((p) => {
+    if (p._tag === "text") return p.text
+    const value = values[p.name]
+    const converted = p.conversion === "r" || p.conversion === "a" ? pyRepr(value) : p.conversion === "s" ? pyStr(value) : value
+    return formatValue(converted, p.spec)
+  }).join("")
