@@ -149,6 +149,18 @@ describe("compile / instantiate", () => {
     const c = compiled.instantiate()
     Either.getOrThrow(c.restore(JSON.parse(JSON.stringify(a.snapshot())) as Snapshot))
     expect(c.facts().map((f) => f.template)).toEqual(["initial-fact", "note", "memo"])
+    // loading into the instance: the relation exists there as it would in a loaded engine
+    const loaded = makeEngine()
+    Either.getOrThrow(loaded.load(parse(`(deftemplate a (slot x))`)))
+    loaded.reset()
+    Either.getOrThrow(loaded.assertOrdered("note", [sym("x"), int(1)]))
+    for (const e of [a, loaded]) {
+      const r = e.load(parse(`(deftemplate note (slot x))`))
+      expect(Either.isLeft(r) && r.left.message).toBe("template note is already defined")
+      Either.getOrThrow(e.load(parse(`(defrule seen (note ?s ?n) => (printout t "seen " ?s " " ?n crlf))`)))
+      expect(runOut(e)).toBe("seen x 1\n")
+    }
+    expect(b.factsOf("note")).toEqual([])
   })
 
   it("snapshots move between loaded and instantiated engines", () => {

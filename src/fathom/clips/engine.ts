@@ -436,9 +436,11 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
     const before = live ? this.captureBefore() : null
     let base = this.base
     if (base.shared) {
-      // A shared program is never changed: load into a private copy.
+      // A shared program is never changed: load into a private copy (with this engine's
+      // host functions and run-time relations, as if they had been created in it).
       base = base.copy()
       if (this.hostFns !== null) for (const name of this.hostFns.keys()) if (!base.hostFunctions.has(name)) base.declareHostFunction(name, null)
+      if (this.extraTemplates !== null) for (const t of this.extraTemplates.values()) base.impliedTemplate(t.name, base.modules.get(t.module) ?? base.main, { line: 0, column: 0 }, {})
     }
     const loaded = base.load(program, this)
     if (Either.isLeft(loaded)) return Either.left(loaded.left)
@@ -449,11 +451,8 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
       const facts = this.factImages()
       this.base = base
       this.focusStack = this.focusStack.map((m) => base.modules.get(m.name)!)
-      const templates = this.extraTemplates
       this.extraTemplates = null
-      const remap = (t: Template): Template =>
-        base.modules.get(t.module)?.templates.get(t.name) ?? (templates !== null && templates.get(`${t.module}::${t.name}`) === t ? base.impliedTemplate(t.name, base.modules.get(t.module) ?? base.main, { line: 0, column: 0 }, {}) : t)
-      const mapped = facts.map((f) => ({ ...f, template: remap(f.template) }))
+      const mapped = facts.map((f) => ({ id: f.id, template: base.modules.get(f.template.module)!.templates.get(f.template.name)!, fields: f.fields, hash: f.hash }))
       if (before !== null) this.rebuild(mapped, null, before)
       else this.clearState()
     } else if (before !== null) this.rebuild(this.factImages(), null, before)

@@ -20,7 +20,6 @@ import { atomValue, compileExpr, compileFactSpec, constantScope, withVariables, 
 import { builtinFunctions, type FunctionDef } from "./functions.js"
 import { Module, visibleTemplate } from "./modules.js"
 import type { SAtom } from "./reader.js"
-import type { AlphaNode } from "./rete/alpha.js"
 import { emptyRoots, type JoinNode, type JoinRoots, type RuleRef } from "./rete/join.js"
 import { compileLhs, readVar, type DisjunctPlan } from "./rete/lhs.js"
 import { buildDisjunct } from "./rete/network.js"
@@ -575,5 +574,3 @@ export class RuleBase {
   }
 }
 
-/** True when `x` is an alpha node (for callers holding a join's right entry). */
-export const isAlphaNode = (x: AlphaNode | JoinNode | null): x is AlphaNode => x !== null && "isAlphaNode" in x
