@@ -9,6 +9,7 @@ import type * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import type * as SchemaAST from "effect/SchemaAST"
 import type { GraphError, IRValidationError, NodeModuleError } from "../errors.js"
 import { nodeCommon } from "../ir/schema.js"
 import type { FieldInfo } from "../ir/stateSchema.js"
@@ -115,6 +116,17 @@ export interface KindDefinition<F extends Schema.Struct.Fields> {
   readonly compile: (node: NodeOf<F>, ctx: CompileContext) => Effect.Effect<CompiledNode, GraphError>
 }
 
+/** `a`, `b?`, `config.x`, …: a struct's fields, one level into nested structs (for the docs). */
+const fieldNames = (ast: SchemaAST.AST, prefix = ""): ReadonlyArray<string> => {
+  if (ast._tag !== "TypeLiteral") return []
+  return ast.propertySignatures.flatMap((p) => {
+    const name = `${prefix}${String(p.name)}`
+    const inner = p.type._tag === "Union" ? p.type.types.find((t) => t._tag === "TypeLiteral") : p.type
+    const nested = prefix === "" && inner !== undefined ? fieldNames(inner, `${name}.`) : []
+    return nested.length > 0 ? nested.map((n) => (p.isOptional && !n.startsWith(`${name}?`) ? n.replace(`${name}.`, `${name}?.`) : n)) : [`${name}${p.isOptional ? "?" : ""}`]
+  })
+}
+
 /** Node kind names: a letter, then letters, digits, `_` or `-`. */
 export const KIND_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/
 
@@ -127,7 +139,7 @@ export const make = <F extends Schema.Struct.Fields>(definition: KindDefinition<
     _tag: "NodeKind",
     name: definition.name,
     summary: definition.summary,
-    fieldNames: Object.keys(definition.fields),
+    fieldNames: fieldNames(Schema.Struct(definition.fields).ast),
     stops: definition.stops ?? "never",
     decode: (raw) =>
       Either.map(decode(raw), (node): DecodedNode => ({
