@@ -221,6 +221,7 @@ const build = (
             loadChild(path, maxSteps, {
               parentFile: options.file,
               baseDir,
+              roots,
               ancestors: options.ancestors ?? [],
               source,
               at: ["nodes", i, ...at],
