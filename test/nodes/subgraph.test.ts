@@ -185,4 +185,35 @@ describe("subgraph nodes", () => {
     expect(childLog.map((c) => c.step)).toEqual([0, 1, 2, 3, 4, 5, 6])
     expect(log).toMatchObject({ count: 6, log: ["c0@0:crash", "c1@1:crash", "c2@2:crash", "c3@3:crash", "c4@4:crash", "c5@5:crash"] })
   })
+
+  it("inspect shows the nesting: the child's steps under the parent step that ran them, and the child's link to its parent", async () => {
+    const dir = fixtures()
+    const db = join(dir, "runs.sqlite")
+    const ran = await stargraph(["run", join(dir, "parent.yaml"), "--db", db, "--inputs", "topic=cves", "--quiet"])
+    expect(ran.code).toBe(0)
+    const parentId = ran.last.replace(/^run_id=(\S+) .*$/, "$1")
+    const shown = await stargraph(["inspect", parentId, "--db", db])
+    expect(shown.code).toBe(0)
+    const childLine = shown.lines.find((l) => l.includes("↳ child run"))!
+    const childId = /child run (\S+)/.exec(childLine)![1]!
+    expect(childLine).toMatch(/↳ child run \S+ {2}graph run:child {2}status done/)
+    const at = shown.lines.indexOf(childLine)
+    expect(shown.lines[at - 1]).toMatch(/^2 +work +completed/)
+    expect(shown.lines[at + 2]).toMatch(/^ {8}0 +__input__ +child/)
+    expect(shown.lines[at + 3]).toMatch(/^ {8}1 +c0 +completed .*count=1/)
+    const json = JSON.parse((await stargraph(["inspect", parentId, "--db", db, "--json"])).stdout) as { children: unknown }
+    expect(json.children).toEqual([{ run_id: childId, parent_step: 2, node: "work", graph_id: "run:child", status: "done" }])
+    const child = await stargraph(["inspect", childId, "--db", db])
+    expect(child.lines).toContain(`child run of ${parentId} at step 2 (a subgraph node)`)
+
+    // A parent waiting on its child shows the child's wait under its own.
+    const waiting = await stargraph(["run", join(dir, "approval-parent.yaml"), "--db", db, "--inputs", "request=deploy", "--quiet"])
+    expect(waiting.code).toBe(3)
+    const waitingId = waiting.last.replace(/^run_id=(\S+) .*$/, "$1")
+    const nested = await stargraph(["inspect", waitingId, "--db", db])
+    const wait = nested.lines.findIndex((l) => /^1 +review +awaiting-input +- +Approve the request\?/.test(l))
+    expect(wait).toBeGreaterThan(0)
+    expect(nested.lines[wait + 1]).toMatch(/↳ child run \S+ {2}graph run:approval-child {2}status awaiting-input/)
+    expect(nested.lines.some((l) => /^ {8}2 +ask +awaiting-input/.test(l))).toBe(true)
+  })
 })
