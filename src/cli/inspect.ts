@@ -6,6 +6,10 @@ import { InputError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { reportError } from "./exit.js"
 import { dbExisting, json, runIdArg } from "./options.js"
+import type { ChildRun } from "./render.js"
+
+/** At most this many child runs are read for one `inspect`. */
+const MAX_CHILDREN = 200
 
 /**
  * The fact templates of the run's graph (to print stored facts with their slot names);
@@ -34,7 +38,7 @@ export const inspect = Command.make(
   },
   ({ db, json, runId, step }) =>
     Effect.gen(function*() {
-      const [{ Checkpointer }, { toSummary }, stores, { timeline }] = yield* Effect.promise(() =>
+      const [{ Checkpointer }, { toSummary }, stores, { childRunIds, timeline }] = yield* Effect.promise(() =>
         Promise.all([
           import("../checkpoint/Checkpointer.js"),
           import("../checkpoint/models.js"),
@@ -58,20 +62,41 @@ export const inspect = Command.make(
           return
         }
         const summary = toSummary(record, checkpoints[checkpoints.length - 1]?.state ?? {})
+        // Child runs of subgraph nodes, to any depth (each read once).
+        const children = new Map<string, ChildRun>()
+        const queue = [...childRunIds(record, checkpoints)]
+        while (queue.length > 0 && children.size < MAX_CHILDREN) {
+          const { runId: childId } = queue.shift()!
+          if (children.has(childId)) continue
+          const child = yield* checkpointer.getRun(childId)
+          if (child._tag === "None") continue
+          const childCheckpoints = yield* checkpointer.listCheckpoints(childId)
+          children.set(childId, { record: child.value, checkpoints: childCheckpoints })
+          queue.push(...childRunIds(child.value, childCheckpoints))
+        }
         if (json) {
-          yield* Console.log(JSON.stringify({ ...summary, checkpoints }, null, 2))
+          const nested = childRunIds(record, checkpoints).map((c) => ({
+            run_id: c.runId,
+            parent_step: c.step,
+            node: c.node,
+            graph_id: children.get(c.runId)?.record.graph_id ?? null,
+            status: children.get(c.runId)?.record.status ?? null
+          }))
+          yield* Console.log(JSON.stringify({ ...summary, children: nested, checkpoints }, null, 2))
           return
         }
         yield* Console.log(`run ${record.run_id}  graph ${record.graph_id}  status ${record.status}`)
         yield* Console.log(`graph_hash ${record.graph_hash}`)
         yield* Console.log(`runtime_hash ${record.runtime_hash}`)
         yield* Console.log(`created ${record.created_at}  started ${record.started_at ?? "-"}  finished ${record.finished_at ?? "-"}`)
-        if (record.parent_run_id) {
+        if (record.parent_run_id !== null && record.derived_hash === null) {
+          yield* Console.log(`child run of ${record.parent_run_id} at step ${record.fork_step} (a subgraph node)`)
+        } else if (record.parent_run_id !== null) {
           yield* Console.log(`forked from ${record.parent_run_id} at step ${record.fork_step}  derived_hash ${record.derived_hash ?? "-"}`)
           if (record.mutation !== null) yield* Console.log(`mutation ${JSON.stringify(record.mutation)}`)
         }
         yield* Console.log("")
-        for (const line of timeline(record, checkpoints)) yield* Console.log(line)
+        for (const line of timeline(record, checkpoints, (id) => children.get(id))) yield* Console.log(line)
         yield* Console.log("")
         yield* Console.log("RunSummary:")
         yield* Console.log(JSON.stringify(summary, null, 2))

@@ -36,19 +36,62 @@ export const checkpointRulesNote = (c: Checkpoint): string =>
     decisions: Object.fromEntries(Object.entries(c.rules.decisions).map(([n, d]) => [n, describeDecision(d)]))
   })
 
-/** The step table: step, node, status, duration, state delta. */
-export const timeline = (run: RunRecord, checkpoints: ReadonlyArray<Checkpoint>): ReadonlyArray<string> => {
+/** A child run of a `subgraph` node, with its checkpoints (for nested timelines). */
+export interface ChildRun {
+  readonly record: RunRecord
+  readonly checkpoints: ReadonlyArray<Checkpoint>
+}
+
+/** The child runs a run's steps started (`subgraph` calls, and the child it waits on), by step. */
+export const childRunIds = (run: RunRecord, checkpoints: ReadonlyArray<Checkpoint>): ReadonlyArray<{ readonly step: number; readonly node: string; readonly runId: string }> => {
+  const ids: Array<{ step: number; node: string; runId: string }> = []
+  for (const c of checkpoints) {
+    for (const call of c.calls ?? []) {
+      const runId = call.name === "subgraph" ? (call.response as { readonly run_id?: unknown } | null)?.run_id : undefined
+      if (typeof runId === "string") ids.push({ step: c.step, node: call.node, runId })
+    }
+  }
+  const waitingOn = run.waiting?.payload?.["child_run_id"]
+  if (run.status === "awaiting-input" && typeof waitingOn === "string") ids.push({ step: run.waiting!.step, node: run.waiting!.node, runId: waitingOn })
+  return ids
+}
+
+/** How deep nested timelines go. */
+const MAX_NESTING = 4
+
+/**
+ * The step table: step, node, status, duration, state delta. With `children`, each step
+ * that ran a child graph is followed by the child run's own table, indented.
+ */
+export const timeline = (
+  run: RunRecord,
+  checkpoints: ReadonlyArray<Checkpoint>,
+  children?: (runId: string) => ChildRun | undefined,
+  depth = 0
+): ReadonlyArray<string> => {
   const nodeWidth = Math.max(10, ...checkpoints.map((c) => c.node.length), run.waiting?.node.length ?? 0)
   const lines = [`${pad("step", 5)} ${pad("node", nodeWidth)} ${pad("status", 15)} ${pad("duration", 10)} delta`]
+  const nested = children === undefined || depth >= MAX_NESTING ? [] : childRunIds(run, checkpoints)
+  const childLines = (step: number): ReadonlyArray<string> =>
+    nested.filter((n) => n.step === step).flatMap((n) => {
+      const child = children?.(n.runId)
+      if (child === undefined) return [`      ↳ child run ${n.runId} (not in this database)`]
+      return [
+        `      ↳ child run ${n.runId}  graph ${child.record.graph_id}  status ${child.record.status}`,
+        ...timeline(child.record, child.checkpoints, children, depth + 1).map((l) => `        ${l}`)
+      ]
+    })
   for (const c of checkpoints) {
-    const status = c.step === 0 ? (c.parent_run_id ? "forked" : "input") : "completed"
+    const status = c.step === 0 ? (c.parent_run_id ? (run.derived_hash === null ? "child" : "forked") : "input") : "completed"
     const note = checkpointRulesNote(c)
     lines.push(`${pad(String(c.step), 5)} ${pad(c.node, nodeWidth)} ${pad(status, 15)} ${pad(`${c.duration_ms.toFixed(1)} ms`, 10)} ${formatDelta(c.delta)}${note ? `  ${note}` : ""}`)
+    lines.push(...childLines(c.step))
   }
   const last = checkpoints[checkpoints.length - 1]
   const nextStep = String((last?.step ?? 0) + 1)
   if (run.status === "awaiting-input" && run.waiting) {
     lines.push(`${pad(String(run.waiting.step), 5)} ${pad(run.waiting.node, nodeWidth)} ${pad("awaiting-input", 15)} ${pad("-", 10)} ${run.waiting.prompt}`)
+    lines.push(...childLines(run.waiting.step))
   } else if ((run.status === "failed" || run.status === "error") && run.error) {
     const node = typeof run.error.details["nodeId"] === "string" ? run.error.details["nodeId"] : (last?.next.join(",") ?? "")
     lines.push(`${pad(nextStep, 5)} ${pad(node, nodeWidth)} ${pad(run.status, 15)} ${pad("-", 10)} ${clip(run.error.message, 100)}`)

@@ -221,6 +221,7 @@ const build = (
             loadChild(path, maxSteps, {
               parentFile: options.file,
               baseDir,
+              roots,
               ancestors: options.ancestors ?? [],
               source,
               at: ["nodes", i, ...at],
@@ -265,7 +266,15 @@ const build = (
     // Every module error names the graph file that referenced the module.
     Effect.mapError((error) =>
       error._tag === "NodeModuleError" && error.file === undefined && options.file !== undefined
-        ? new NodeModuleError({ ...error, file: options.file })
+        ? new NodeModuleError({
+          nodeId: error.nodeId,
+          module: error.module,
+          exportName: error.exportName,
+          reason: error.reason,
+          message: error.message,
+          fix: error.fix,
+          file: options.file
+        })
         : error
     )
   )

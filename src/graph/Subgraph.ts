@@ -8,7 +8,7 @@
  * another: the child resumes inside itself, from its own last checkpoint.
  */
 import { existsSync } from "node:fs"
-import { basename, resolve } from "node:path"
+import { basename, isAbsolute, relative, resolve } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
@@ -31,6 +31,8 @@ export interface ChildSource {
   /** The parent graph's file (absent for a graph built from an object). */
   readonly parentFile: string | undefined
   readonly baseDir: string
+  /** Folders a child graph file must be inside (the parent's folder and its module roots). */
+  readonly roots: ReadonlyArray<string>
   /** Graph files that contain the parent (for cycle detection). */
   readonly ancestors: ReadonlyArray<string>
   /** Where the path is written, for errors. */
@@ -49,12 +51,21 @@ export const loadChild = (path: string, maxSteps: number | undefined, from: Chil
       return yield* irError(from.source, from.at, `subgraph '${path}' includes its parent: ${[...chain, file].map((f) => basename(f)).join(" → ")}`,
         "a graph cannot contain itself, directly or through other subgraphs; break the cycle")
     }
+    if (!from.roots.some((root) => isInside(file, root))) {
+      return yield* irError(from.source, from.at, `subgraph '${path}' resolves outside the graph's folder (${file})`,
+        "put the child graph in this graph's folder tree and name it with a relative path such as ./child.yaml (or add its folder to moduleRoots)")
+    }
     if (!existsSync(file)) {
       return yield* irError(from.source, from.at, `subgraph '${path}' does not exist (looked for ${file})`,
         "set spec to the child graph's YAML file, relative to this graph's folder")
     }
     return childGraph(yield* from.build(file, chain, maxSteps))
   })
+
+const isInside = (path: string, root: string): boolean => {
+  const rel = relative(resolve(root), path)
+  return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel))
+}
 
 /** The idempotency key of the child run a parent step starts. */
 export const childRunKey = (request: Pick<ChildRunRequest, "parentRunId" | "parentStep" | "nodeId">): string =>

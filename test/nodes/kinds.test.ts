@@ -1,0 +1,346 @@
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import type * as Layer from "effect/Layer"
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+import { describe, expect, it } from "vitest"
+import type { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
+import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
+import * as Graph from "../../src/graph/Graph.js"
+import type { NodeFunction } from "../../src/nodes/Executor.js"
+import * as NodeKind from "../../src/nodes/NodeKind.js"
+import * as NodeKinds from "../../src/nodes/NodeKinds.js"
+import * as Replay from "../../src/replay/Replay.js"
+import { ROOT, tempDir } from "../helpers/cli.js"
+
+const sqlite = () => SqliteCheckpointer.layer({ filename: join(tempDir(), "runs.sqlite") })
+const run = <A, E>(effect: Effect.Effect<A, E, Checkpointer>, layer: Layer.Layer<Checkpointer, unknown> = sqlite()) =>
+  Effect.runPromise(Effect.provide(effect, layer) as Effect.Effect<A, E>)
+const buildError = async (effect: Effect.Effect<unknown, Graph.GraphError>) => {
+  const result = await Effect.runPromise(Effect.either(effect))
+  if (Either.isRight(result)) throw new Error("expected the graph to be refused")
+  return result.left
+}
+const runToEnd = (graph: Graph.Graph, inputs: Record<string, unknown> = {}) =>
+  Effect.flatMap(graph.start({ inputs }), (r) => r.start())
+
+const yaml = (body: string) => `ir_version: "1.0.0"\nid: run:kinds\n${body}`
+
+describe("template kind", () => {
+  it("renders a Python str.format template over state fields into config.out", async () => {
+    const graph = await Effect.runPromise(Graph.fromYaml(yaml(`
+state_schema: { task: str, score: float, tags: list, prompt: { type: str, default: "" } }
+nodes:
+  - id: render
+    kind: template
+    config:
+      template: "{task}! score={score:.2f} [{score:>8.1f}] {{literal}} {tags!r} {task!r}"
+      out: prompt
+`)))
+    const summary = await run(runToEnd(graph, { task: "fix it", score: 0.875, tags: ["a", "b"] }))
+    expect(summary.status).toBe("done")
+    expect(summary.final_state["prompt"]).toBe("fix it! score=0.88 [     0.9] {literal} ['a', 'b'] 'fix it'")
+  })
+
+  it("refuses placeholders that are not bare declared fields, bad braces and an undeclared out field, at their path", async () => {
+    const cases: Array<[string, string, RegExp]> = [
+      ["{nope}", "prompt", /undeclared state field '\{nope\}'/],
+      ["{task.attr}", "prompt", /must name a state field/],
+      ["{0}", "prompt", /must name a state field/],
+      ["open { brace", "prompt", /unclosed '\{'/],
+      ["{task}", "missing", /out 'missing' is not a declared state field/]
+    ]
+    for (const [template, out, message] of cases) {
+      const error = await buildError(Graph.fromYaml(yaml(`
+state_schema: { task: str, prompt: str }
+nodes:
+  - { id: render, kind: template, config: { template: ${JSON.stringify(template)}, out: ${out} } }
+`), { file: "g.yaml" }))
+      expect(error._tag).toBe("IRValidationError")
+      expect(error.message).toMatch(message)
+      expect((error as { path: string }).path).toMatch(/^nodes\[0\]\.config\.(template|out)$/)
+      expect((error as { line?: number }).line).toBe(6)
+    }
+  })
+})
+
+describe("node decoding by kind", () => {
+  it("an unknown field of a kind is refused at its path and line", async () => {
+    const error = await buildError(Graph.fromYaml(yaml(`
+state_schema: { message: str }
+nodes:
+  - id: a
+    kind: set
+    values: { message: hi }
+    valuez: { message: typo }
+`), { file: "g.yaml" }))
+    expect(error).toMatchObject({ _tag: "IRValidationError", path: "nodes[0].valuez", line: 9 })
+    expect(error.message).toMatch(/is unexpected/)
+  })
+
+  it("an unknown kind lists the kinds; a Python module reference says to port it", async () => {
+    const unknown = await buildError(Graph.fromYaml(yaml(`
+state_schema: { message: str }
+nodes: [{ id: a, kind: sett }]
+`)))
+    expect(unknown).toMatchObject({ _tag: "IRValidationError", path: "nodes[0].kind", message: "unknown node kind 'sett'" })
+    expect((unknown as { fix: string }).fix).toMatch(/set, function, interrupt, .*subgraph.*\.\/my-node\.ts:MyNode/)
+    const python = await buildError(Graph.fromYaml(yaml(`
+state_schema: { message: str }
+nodes: [{ id: a, kind: "demos.sentinel.graph.nodes:PassthroughNode" }]
+`)))
+    expect(python.message).toMatch(/Python module reference/)
+    expect((python as { fix: string }).fix).toMatch(/\.\/path\/to\/module\.ts:PassthroughNode/)
+  })
+})
+
+/** A folder with node-kind modules of every accepted shape. */
+const kindModules = () => {
+  const dir = tempDir()
+  // The modules import effect like an app's would: from the project's node_modules.
+  symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"))
+  writeFileSync(join(dir, "kinds.ts"), `
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import { make } from ${JSON.stringify(join(ROOT, "src/nodes/NodeKind.ts"))}
+
+/** A NodeKind with its own config schema. */
+export const Shout = make({
+  name: "shout",
+  summary: "Upper-cases a field.",
+  fields: { config: Schema.Struct({ field: Schema.String, times: Schema.optionalWith(Schema.Int, { default: () => 1 }) }) },
+  check: (node, ctx) => ctx.fields.has(node.config.field) ? undefined : { path: ["config", "field"], message: "undeclared field " + node.config.field, fix: "declare it" },
+  compile: (node) => Effect.succeed({
+    execute: (state) => Effect.succeed({ _tag: "Update", update: { [node.config.field]: String(state[node.config.field]).toUpperCase().repeat(node.config.times) } })
+  })
+})
+
+/** The original's shape: a class constructed with the node's config, with execute(state, ctx). */
+export class Greeter {
+  constructor(private readonly config: { greeting?: string }) {}
+  async execute(state: { name: string }) {
+    return { message: \`\${this.config.greeting ?? "hello"} \${state.name}\` }
+  }
+}
+
+/** An object with execute. */
+export const counter = { execute: (state: { n: number }) => ({ n: state.n + 1 }) }
+
+/** A plain node function. */
+export const tag = (_state: unknown, ctx: { nodeId: string }) => ({ message: "tagged by " + ctx.nodeId })
+
+export const notAKind = 42
+`)
+  return dir
+}
+
+describe("third-party kinds", () => {
+  it("loads kinds by module reference: a NodeKind, a class with execute (constructed with config), an object and a function", async () => {
+    const dir = kindModules()
+    writeFileSync(join(dir, "graph.yaml"), yaml(`
+state_schema: { name: str, message: { type: str, default: "" }, n: { type: int, default: 0 } }
+nodes:
+  - { id: greet, kind: "./kinds.ts:Greeter", config: { greeting: howdy } }
+  - { id: shout, kind: "./kinds.ts:Shout", config: { field: message, times: 2 } }
+  - { id: count, kind: "./kinds.ts#counter" }
+  - { id: count_again, kind: "./kinds.ts#counter" }
+`))
+    const graph = await Effect.runPromise(Graph.load(join(dir, "graph.yaml")))
+    const summary = await run(runToEnd(graph, { name: "ada" }))
+    expect(summary.status).toBe("done")
+    expect(summary.final_state).toEqual({ name: "ada", message: "HOWDY ADAHOWDY ADA", n: 2 })
+
+    // The kind's own schema and checks apply, located in the graph.
+    writeFileSync(join(dir, "bad.yaml"), yaml(`
+state_schema: { name: str }
+nodes:
+  - { id: shout, kind: "./kinds.ts:Shout", config: { field: nope } }
+`))
+    const undeclared = await buildError(Graph.load(join(dir, "bad.yaml")))
+    expect(undeclared).toMatchObject({ _tag: "IRValidationError", path: "nodes[0].config.field", message: "undeclared field nope" })
+    writeFileSync(join(dir, "bad2.yaml"), yaml(`
+state_schema: { name: str }
+nodes:
+  - { id: loud, kind: "./kinds.ts:Shout", config: { field: name, volume: 11 } }
+`))
+    expect(await buildError(Graph.load(join(dir, "bad2.yaml")))).toMatchObject({ _tag: "IRValidationError", path: "nodes[0].config.volume" })
+
+    // An export that is not a kind, and a module outside the graph's folder, are refused.
+    writeFileSync(join(dir, "bad3.yaml"), yaml(`
+state_schema: { name: str }
+nodes: [{ id: x, kind: "./kinds.ts:notAKind" }]
+`))
+    expect(await buildError(Graph.load(join(dir, "bad3.yaml")))).toMatchObject({ _tag: "NodeModuleError", reason: "not-a-function", nodeId: "x" })
+    writeFileSync(join(dir, "bad4.yaml"), yaml(`
+state_schema: { name: str }
+nodes: [{ id: x, kind: "../elsewhere/kinds.ts:Shout" }]
+`))
+    expect(await buildError(Graph.load(join(dir, "bad4.yaml")))).toMatchObject({ _tag: "NodeModuleError", reason: "outside-root" })
+  })
+
+  it("a module-referenced kind's code is part of the graph hash", async () => {
+    const dir = kindModules()
+    writeFileSync(join(dir, "graph.yaml"), yaml(`
+state_schema: { message: str }
+nodes: [{ id: t, kind: "./kinds.ts:tag" }]
+`))
+    const before = await Effect.runPromise(Graph.load(join(dir, "graph.yaml")))
+    writeFileSync(join(dir, "kinds.ts"), "export const tag = () => ({ message: 'changed' })\n")
+    const after = await Effect.runPromise(Graph.load(join(dir, "graph.yaml")))
+    expect(after.graphHash).not.toBe(before.graphHash)
+  })
+
+  it("kinds provided as a Layer are available to every graph built in that context; a provided kind cannot replace a built-in", async () => {
+    const Stamp = NodeKind.make({
+      name: "stamp",
+      summary: "Writes a fixed stamp.",
+      fields: { stamp: Schema.String },
+      compile: (node) => Effect.succeed({ execute: () => Effect.succeed({ _tag: "Update", update: { message: node.stamp } }) })
+    })
+    const text = yaml(`
+state_schema: { message: str }
+nodes: [{ id: s, kind: stamp, stamp: approved }]
+`)
+    expect(await buildError(Graph.fromYaml(text))).toMatchObject({ message: "unknown node kind 'stamp'" })
+    const summary = await run(Effect.flatMap(Graph.fromYaml(text), (g) => runToEnd(g, { message: "draft" })).pipe(Effect.provide(NodeKinds.layer(Stamp))))
+    expect(summary.final_state).toEqual({ message: "approved" })
+    const impostor = NodeKind.make({ name: "set", summary: "Not the real set kind.", fields: {}, compile: () => Effect.die("never") })
+    const clash = await buildError(Graph.fromYaml(text).pipe(Effect.provide(NodeKinds.layer(Stamp, impostor))))
+    expect(clash.message).toBe("two node kinds are named 'set'")
+  })
+
+  it("kinds a package declares in package.json ('stargraph': {'nodes': …}) are found from the graph's project", async () => {
+    const project = tempDir()
+    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "my-app", private: true }))
+    const pkg = join(project, "node_modules", "@acme", "geo-nodes")
+    mkdirSync(join(pkg, "dist"), { recursive: true })
+    writeFileSync(join(pkg, "package.json"), JSON.stringify({ name: "@acme/geo-nodes", stargraph: { nodes: { geo_lookup: "./dist/geo.mjs#GeoLookup" } } }))
+    writeFileSync(join(pkg, "dist", "geo.mjs"), `
+export class GeoLookup {
+  constructor(config) { this.config = config }
+  execute(state) { return { country: (this.config.table ?? {})[state.city] ?? "unknown" } }
+}
+`)
+    mkdirSync(join(project, "graphs"))
+    writeFileSync(join(project, "graphs", "graph.yaml"), yaml(`
+state_schema: { city: str, country: { type: str, default: "" } }
+nodes: [{ id: geo, kind: geo_lookup, config: { table: { Paris: FR } } }]
+`))
+    const graph = await Effect.runPromise(Graph.load(join(project, "graphs", "graph.yaml")))
+    const summary = await run(runToEnd(graph, { city: "Paris" }))
+    expect(summary.final_state).toEqual({ city: "Paris", country: "FR" })
+  })
+})
+
+describe("interrupts", () => {
+  const original = yaml(`
+state_schema: { message: str, approval: { type: str, default: "" } }
+nodes:
+  - id: gate
+    kind: interrupt
+    config:
+      prompt: "Approve the release?"
+      interrupt_payload: { ticket: T-1 }
+      response_field: approval
+  - { id: done, kind: echo }
+`)
+
+  it("an interrupt node in the original's config form stops the run, and its answer lands in response_field", async () => {
+    const layer = sqlite()
+    const graph = await Effect.runPromise(Graph.fromYaml(original))
+    const first = await run(runToEnd(graph, { message: "v2" }), layer)
+    expect(first.status).toBe("awaiting-input")
+    expect(first.waiting).toMatchObject({ node: "gate", prompt: "Approve the release?", payload: { ticket: "T-1" }, response_field: "approval", step: 1 })
+    const second = await run(Effect.flatMap(graph.resume(first.run_id, { response: { value: "yes" } }), (r) => r.start()), layer)
+    expect(second).toMatchObject({ status: "done", final_state: { message: "v2", approval: "yes" } })
+  })
+
+  it("refuses an interrupt configured twice or without a prompt, and an on_timeout to an unknown node", async () => {
+    const twice = await buildError(Graph.fromYaml(yaml(`
+state_schema: { a: str }
+nodes: [{ id: g, kind: interrupt, prompt: x, config: { prompt: y } }]
+`)))
+    expect(twice).toMatchObject({ path: "nodes[0].config", message: "the interrupt is configured twice (on the node and under config)" })
+    const none = await buildError(Graph.fromYaml(yaml(`
+state_schema: { a: str }
+nodes: [{ id: g, kind: interrupt, response_field: a }]
+`)))
+    expect(none).toMatchObject({ path: "nodes[0].prompt", message: "an interrupt needs a prompt" })
+    const target = await buildError(Graph.fromYaml(yaml(`
+state_schema: { a: str }
+nodes: [{ id: g, kind: interrupt, config: { prompt: x, timeout: 60, on_timeout: "goto:nowhere" } }]
+`)))
+    expect(target).toMatchObject({ path: "nodes[0].config.on_timeout", message: "on_timeout goes to unknown node 'nowhere'" })
+  })
+
+  it("a function node asks with ctx.interrupt: the step is not committed; on resume it runs again and gets the answers in order; forks replay them", async () => {
+    const calls = { ask: 0 }
+    const ask: NodeFunction = async (state, ctx) => {
+      calls.ask++
+      const name = await ctx.interrupt("Who is deploying?", { payload: { env: state["env"] } })
+      const ok = await ctx.interrupt(`Confirm deploy by ${String(name)}?`)
+      return { deployer: name, confirmed: ok }
+    }
+    const ir = {
+      ir_version: "1.0.0",
+      id: "run:ask",
+      state_schema: { env: "str", deployer: { type: "str", default: "" }, confirmed: { type: "bool", default: false } },
+      nodes: [{ id: "ask", kind: "function", module: "m", export: "ask" }]
+    }
+    const layer = sqlite()
+    const graph = await Effect.runPromise(Graph.make(ir, { modules: { m: { ask } } }))
+    const first = await run(runToEnd(graph, { env: "prod" }), layer)
+    expect(first).toMatchObject({ status: "awaiting-input", steps: 0, waiting: { node: "ask", prompt: "Who is deploying?", payload: { env: "prod" }, step: 1 } })
+    const second = await run(Effect.flatMap(graph.resume(first.run_id, { response: { value: "ada" } }), (r) => r.start()), layer)
+    expect(second).toMatchObject({ status: "awaiting-input", steps: 0, waiting: { node: "ask", prompt: "Confirm deploy by ada?", answers: ["ada"] } })
+    const third = await run(Effect.flatMap(graph.resume(first.run_id, { response: { value: true } }), (r) => r.start()), layer)
+    expect(third).toMatchObject({ status: "done", steps: 1, final_state: { env: "prod", deployer: "ada", confirmed: true } })
+    expect(calls.ask).toBe(3)
+    // The answers are in the step's cassette: a fork replays them without waiting.
+    const fork = await run(Replay.fork(graph, first.run_id, {}), layer)
+    expect(fork.summary).toMatchObject({ status: "done", final_state: third.final_state })
+    expect(calls.ask).toBe(4)
+  })
+})
+
+class Greeting extends Context.Tag("test/Greeting")<Greeting, { readonly word: string }>() {}
+class Refused extends Schema.TaggedError<Refused>()("Refused", { reason: Schema.String }) {}
+
+describe("node functions in Effect apps", () => {
+  const ir = (exportName: string) => ({
+    ir_version: "1.0.0",
+    id: "run:app",
+    state_schema: { name: "str", message: { type: "str", default: "" } },
+    nodes: [{ id: "greet", kind: "function", module: "m", export: exportName }]
+  })
+  const greet: NodeFunction<never, Greeting> = (state) => Effect.map(Greeting, (g) => ({ message: `${g.word} ${String(state["name"])}` }))
+  const refuse: NodeFunction<Refused> = () => Effect.fail(new Refused({ reason: "not today" }))
+
+  it("a node's Effect gets the services the app provides where it runs the graph", async () => {
+    const graph = await Effect.runPromise(Graph.make(ir("greet"), { modules: { m: { greet } } }))
+    const summary = await run(runToEnd(graph, { name: "ada" }).pipe(Effect.provideService(Greeting, { word: "hi" })))
+    expect(summary.final_state["message"]).toBe("hi ada")
+    // Without the service: a NodeExecutionError that names it.
+    const missing = await run(Effect.flip(runToEnd(graph, { name: "ada" })))
+    expect(missing._tag).toBe("NodeExecutionError")
+    expect((missing as { cause: string }).cause).toMatch(/test\/Greeting/)
+  })
+
+  it("a node's own typed error is kept as the NodeExecutionError's error (and its tag persisted)", async () => {
+    const graph = await Effect.runPromise(Graph.make(ir("refuse"), { modules: { m: { refuse } } }))
+    const layer = sqlite()
+    const error = await run(Effect.flip(runToEnd(graph, { name: "ada" })), layer)
+    expect(error._tag).toBe("NodeExecutionError")
+    if (error._tag !== "NodeExecutionError") return
+    expect(Predicate.isTagged(error.error, "Refused")).toBe(true)
+    expect(error.error).toBeInstanceOf(Refused)
+    expect(error.errorTag).toBe("Refused")
+    const caught = await run(runToEnd(graph, { name: "ada" }).pipe(
+      Effect.catchTag("NodeExecutionError", (e) => Effect.succeed(e.error instanceof Refused ? `refused: ${e.error.reason}` : "other"))
+    ))
+    expect(caught).toBe("refused: not today")
+  })
+})

@@ -1,0 +1,219 @@
+import { spawn } from "node:child_process"
+import { cpSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import Database from "better-sqlite3"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import { describe, expect, it } from "vitest"
+import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
+import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
+import * as Graph from "../../src/graph/Graph.js"
+import * as Replay from "../../src/replay/Replay.js"
+import { ROOT, stargraph, tempDir } from "../helpers/cli.js"
+
+const FIXTURES = join(ROOT, "test", "fixtures", "subgraph")
+
+/** A copy of the fixtures folder (tests edit or crash in it). */
+const fixtures = () => {
+  const dir = tempDir()
+  cpSync(FIXTURES, dir, { recursive: true })
+  return dir
+}
+
+const setup = (file: string) => {
+  const db = join(tempDir(), "runs.sqlite")
+  const layer = SqliteCheckpointer.layer({ filename: db })
+  const run = <A, E>(effect: Effect.Effect<A, E, Checkpointer>) => Effect.runPromise(Effect.provide(effect, layer) as Effect.Effect<A, E>)
+  const graph = Effect.runPromise(Graph.load(file))
+  const runs = () => run(Effect.map(Effect.flatMap(Checkpointer, (c) => c.listRuns({ limit: 100 })), (page) => page.runs))
+  const checkpoints = (runId: string) => run(Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(runId)))
+  const record = (runId: string) => run(Effect.map(Effect.flatMap(Checkpointer, (c) => c.getRun(runId)), Option.getOrThrow))
+  return { db, layer, run, graph, runs, checkpoints, record }
+}
+
+const buildError = async (file: string) => {
+  const result = await Effect.runPromise(Effect.either(Graph.load(file)))
+  if (Either.isRight(result)) throw new Error("expected the graph to be refused")
+  return result.left
+}
+
+describe("subgraph nodes", () => {
+  it("run the child as its own run, linked to the parent step, checkpointed step by step, with fields mapped in and out", async () => {
+    const t = setup(join(FIXTURES, "parent.yaml"))
+    const graph = await t.graph
+    const summary = await t.run(Effect.flatMap(graph.start({ inputs: { topic: "cves" } }), (r) => r.start()))
+    expect(summary.status).toBe("done")
+    expect(summary.final_state).toEqual({
+      topic: "cves",
+      count: 6,
+      log: ["c0@0:cves", "c1@1:cves", "c2@2:cves", "c3@3:cves", "c4@4:cves", "c5@5:cves"],
+      report: "cves: 6 ticks"
+    })
+    const runs = await t.runs()
+    expect(runs).toHaveLength(2)
+    const child = runs.find((r) => r.run_id !== summary.run_id)!
+    expect(child).toMatchObject({ graph_id: "run:child", status: "done", parent_run_id: summary.run_id, fork_step: 2, derived_hash: null })
+    const childSteps = await t.checkpoints(child.run_id)
+    expect(childSteps.map((c) => c.step)).toEqual([0, 1, 2, 3, 4, 5, 6])
+    expect(childSteps[0]).toMatchObject({ parent_run_id: summary.run_id, parent_step: 2, state: { subject: "cves", count: 0, log: [] } })
+    // The parent step records the child's outcome: what a replay answers with.
+    const work = (await t.checkpoints(summary.run_id)).find((c) => c.nodes.includes("work"))!
+    expect(work.step).toBe(2)
+    expect(work.calls).toEqual([expect.objectContaining({ node: "work", name: "subgraph", response: { run_id: child.run_id, state: childSteps[6]!.state } })])
+  })
+
+  it("fold the child's graph hash into the parent's", async () => {
+    const dir = fixtures()
+    const before = await Effect.runPromise(Graph.load(join(dir, "parent.yaml")))
+    writeFileSync(join(dir, "child.yaml"), readFileSync(join(dir, "child.yaml"), "utf8").replace("- { id: c5, kind: function, module: ./nodes.ts, export: tick }\n", ""))
+    const after = await Effect.runPromise(Graph.load(join(dir, "parent.yaml")))
+    expect(after.graphHash).not.toBe(before.graphHash)
+  })
+
+  it("surface an interrupt inside the child on the parent (awaiting-input), and the parent's response reaches the child", async () => {
+    const t = setup(join(FIXTURES, "approval-parent.yaml"))
+    const graph = await t.graph
+    const first = await t.run(Effect.flatMap(graph.start({ inputs: { request: "deploy v2" } }), (r) => r.start()))
+    expect(first.status).toBe("awaiting-input")
+    expect(first.waiting).toMatchObject({ node: "review", prompt: "Approve the request?", step: 1, response_field: "" })
+    const childId = String(first.waiting?.payload?.["child_run_id"])
+    expect(first.waiting?.payload).toMatchObject({ level: 2, child_node: "ask" })
+    expect(await t.record(childId)).toMatchObject({ status: "awaiting-input", parent_run_id: first.run_id, waiting: { node: "ask" } })
+
+    const second = await t.run(Effect.flatMap(graph.resume(first.run_id, { response: { value: "approved" } }), (r) => r.start()))
+    expect(second).toMatchObject({ status: "done", final_state: { request: "deploy v2", decision: "approved", note: "deploy v2 -> approved" } })
+    const child = await t.record(childId)
+    expect(child.status).toBe("done")
+    expect((await t.checkpoints(childId)).at(-1)?.state).toEqual({ request: "deploy v2", decision: "approved", checked: true })
+    expect(await t.runs()).toHaveLength(2)
+  })
+
+  it("replay and fork through a subgraph bit-identically, without running the child again; a changed input diverges loudly unless live_after_fork", async () => {
+    const t = setup(join(FIXTURES, "parent.yaml"))
+    const graph = await t.graph
+    const parent = await t.run(Effect.flatMap(graph.start({ inputs: { topic: "cves" } }), (r) => r.start()))
+    const parentSteps = await t.checkpoints(parent.run_id)
+    for (const fromStep of [0, 1]) {
+      const fork = await t.run(Replay.fork(graph, parent.run_id, { fromStep }))
+      expect(fork.summary).toMatchObject({ status: "done", final_state: parent.final_state })
+      expect(fork.diff).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {} })
+      const forkSteps = await t.checkpoints(fork.cfRunId)
+      expect(forkSteps.map((c) => [c.step, c.nodes, c.state, c.calls ?? []])).toEqual(parentSteps.map((c) => [c.step, c.nodes, c.state, c.calls ?? []]))
+    }
+    // Two forks, and still one child run.
+    expect((await t.runs()).filter((r) => r.graph_id === "run:child")).toHaveLength(1)
+
+    const diverged = await t.run(Replay.fork(graph, parent.run_id, { fromStep: 1, mutation: { state_overrides: { topic: "memes" } } }))
+    expect(diverged.summary.status).toBe("failed")
+    expect(diverged.error).toMatchObject({ _tag: "ReplayDivergenceError", reason: "request-mismatch", nodeId: "work", call: "subgraph" })
+    const live = await t.run(Replay.fork(graph, parent.run_id, { fromStep: 1, mutation: { state_overrides: { topic: "memes" } }, liveAfterFork: true }))
+    expect(live.summary).toMatchObject({ status: "done", final_state: { topic: "memes", count: 6, report: "memes: 6 ticks" } })
+    const children = (await t.runs()).filter((r) => r.graph_id === "run:child")
+    expect(children).toHaveLength(2)
+    expect(children.find((c) => c.parent_run_id === live.cfRunId)?.status).toBe("done")
+  })
+
+  it("refuse a child graph that does not exist, leaves the graph's folder, includes its parent, or does not declare a mapped field", async () => {
+    const dir = fixtures()
+    const write = (name: string, body: string) => {
+      writeFileSync(join(dir, name), `ir_version: "1.0.0"\nid: run:${name.replace(".yaml", "")}\n${body}`)
+      return join(dir, name)
+    }
+    expect(await buildError(write("missing.yaml", "state_schema: { x: str }\nnodes: [{ id: s, kind: subgraph, spec: ./nope.yaml }]\n")))
+      .toMatchObject({ _tag: "IRValidationError", path: "nodes[0].spec", line: 4, message: expect.stringMatching(/^subgraph '\.\/nope\.yaml' does not exist/) })
+    expect(await buildError(write("outside.yaml", "state_schema: { x: str }\nnodes: [{ id: s, kind: subgraph, spec: ../elsewhere/child.yaml }]\n")))
+      .toMatchObject({ path: "nodes[0].spec", message: expect.stringMatching(/resolves outside the graph's folder/) })
+    expect(await buildError(join(dir, "cycle-a.yaml")))
+      .toMatchObject({ _tag: "IRValidationError", path: "nodes[0].spec", message: "subgraph './cycle-a.yaml' includes its parent: cycle-a.yaml → cycle-b.yaml → cycle-a.yaml" })
+    expect(await buildError(write("self.yaml", "state_schema: { x: str }\nnodes: [{ id: s, kind: subgraph, spec: ./self.yaml }]\n")))
+      .toMatchObject({ message: "subgraph './self.yaml' includes its parent: self.yaml → self.yaml" })
+    expect(await buildError(write("parent-field.yaml", "state_schema: { x: str }\nnodes: [{ id: s, kind: subgraph, spec: ./child.yaml, config: { inputs: { subject: nope } } }]\n")))
+      .toMatchObject({ path: "nodes[0].config.inputs.subject", message: "inputs reads undeclared parent field 'nope'" })
+    expect(await buildError(write("child-field.yaml", "state_schema: { x: str }\nnodes: [{ id: s, kind: subgraph, spec: ./child.yaml, config: { outputs: { x: nope } } }]\n")))
+      .toMatchObject({ path: "nodes[0].config.outputs.x", message: "outputs reads child field 'nope', which graph 'run:child' does not declare" })
+  })
+
+  it("a kill -9 inside the child resumes inside the child: the same child run continues from its last checkpoint", async () => {
+    const dir = fixtures()
+    const db = join(dir, "runs.sqlite")
+    const proc = spawn(process.execPath, [join(ROOT, "bin", "stargraph.js"), "run", join(dir, "parent.yaml"), "--db", db, "--inputs", "topic=crash", "--quiet"], {
+      stdio: "ignore",
+      env: { ...process.env, SLOW_NODE_MS: "150" }
+    })
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => proc.on("exit", (_code, signal) => resolve(signal)))
+    const childSteps = (): { runs: Array<{ run_id: string; graph_id: string; status: string }>; steps: number } => {
+      const conn = new Database(db, { readonly: true, fileMustExist: true })
+      try {
+        const runs = conn.prepare("SELECT run_id, graph_id, status FROM runs_history").all() as Array<{ run_id: string; graph_id: string; status: string }>
+        const child = runs.find((r) => r.graph_id === "run:child")
+        const steps = child ? (conn.prepare("SELECT COUNT(*) AS n FROM checkpoints WHERE run_id = ?").get(child.run_id) as { n: number }).n : 0
+        return { runs, steps }
+      } finally {
+        conn.close()
+      }
+    }
+    let seen = { runs: [] as Array<{ run_id: string; graph_id: string; status: string }>, steps: 0 }
+    for (let i = 0; i < 300 && seen.steps < 3; i++) {
+      await new Promise((r) => setTimeout(r, 50))
+      try {
+        seen = childSteps()
+      } catch {
+        // not created yet
+      }
+    }
+    proc.kill("SIGKILL")
+    expect(await exited).toBe("SIGKILL")
+    const before = childSteps()
+    const parent = before.runs.find((r) => r.graph_id === "run:parent")!
+    const child = before.runs.find((r) => r.graph_id === "run:child")!
+    expect(parent.status).toBe("running")
+    expect(child.status).toBe("running")
+    expect(before.steps).toBeGreaterThanOrEqual(3)
+    expect(before.steps).toBeLessThan(7)
+
+    const resumed = await stargraph(["resume", parent.run_id, "--db", db, "--quiet"], { env: { SLOW_NODE_MS: "1" } })
+    expect(resumed.stderr).toBe("")
+    expect(resumed.last).toBe(`run_id=${parent.run_id} status=done`)
+    const after = childSteps()
+    expect(after.runs.filter((r) => r.graph_id === "run:child")).toEqual([{ ...child, status: "done" }])
+    const conn = new Database(db, { readonly: true })
+    const log = JSON.parse((conn.prepare("SELECT state FROM checkpoints WHERE run_id = ? ORDER BY step DESC LIMIT 1").get(parent.run_id) as { state: string }).state) as { log: Array<string>; count: number }
+    const childLog = (conn.prepare("SELECT step, writes FROM checkpoints WHERE run_id = ? ORDER BY step").all(child.run_id) as Array<{ step: number; writes: string }>)
+    conn.close()
+    // Every child step ran once and in order across the crash: no step repeated, none lost.
+    expect(childLog.map((c) => c.step)).toEqual([0, 1, 2, 3, 4, 5, 6])
+    expect(log).toMatchObject({ count: 6, log: ["c0@0:crash", "c1@1:crash", "c2@2:crash", "c3@3:crash", "c4@4:crash", "c5@5:crash"] })
+  })
+
+  it("inspect shows the nesting: the child's steps under the parent step that ran them, and the child's link to its parent", async () => {
+    const dir = fixtures()
+    const db = join(dir, "runs.sqlite")
+    const ran = await stargraph(["run", join(dir, "parent.yaml"), "--db", db, "--inputs", "topic=cves", "--quiet"])
+    expect(ran.code).toBe(0)
+    const parentId = ran.last.replace(/^run_id=(\S+) .*$/, "$1")
+    const shown = await stargraph(["inspect", parentId, "--db", db])
+    expect(shown.code).toBe(0)
+    const childLine = shown.lines.find((l) => l.includes("↳ child run"))!
+    const childId = /child run (\S+)/.exec(childLine)![1]!
+    expect(childLine).toMatch(/↳ child run \S+ {2}graph run:child {2}status done/)
+    const at = shown.lines.indexOf(childLine)
+    expect(shown.lines[at - 1]).toMatch(/^2 +work +completed/)
+    expect(shown.lines[at + 2]).toMatch(/^ {8}0 +__input__ +child/)
+    expect(shown.lines[at + 3]).toMatch(/^ {8}1 +c0 +completed .*count=1/)
+    const json = JSON.parse((await stargraph(["inspect", parentId, "--db", db, "--json"])).stdout) as { children: unknown }
+    expect(json.children).toEqual([{ run_id: childId, parent_step: 2, node: "work", graph_id: "run:child", status: "done" }])
+    const child = await stargraph(["inspect", childId, "--db", db])
+    expect(child.lines).toContain(`child run of ${parentId} at step 2 (a subgraph node)`)
+
+    // A parent waiting on its child shows the child's wait under its own.
+    const waiting = await stargraph(["run", join(dir, "approval-parent.yaml"), "--db", db, "--inputs", "request=deploy", "--quiet"])
+    expect(waiting.code).toBe(3)
+    const waitingId = waiting.last.replace(/^run_id=(\S+) .*$/, "$1")
+    const nested = await stargraph(["inspect", waitingId, "--db", db])
+    const wait = nested.lines.findIndex((l) => /^1 +review +awaiting-input +- +Approve the request\?/.test(l))
+    expect(wait).toBeGreaterThan(0)
+    expect(nested.lines[wait + 1]).toMatch(/↳ child run \S+ {2}graph run:approval-child {2}status awaiting-input/)
+    expect(nested.lines.some((l) => /^ {8}2 +ask +awaiting-input/.test(l))).toBe(true)
+  })
+})
