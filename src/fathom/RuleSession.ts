@@ -179,9 +179,9 @@ export interface LoadedEngine {
   readonly current: { state: State; readonly calls: Array<readonly [index: number, args: ReadonlyArray<Clips.Value>]> }
 }
 
-/** Load a program into a new engine (compiling its network: the expensive part, done once per engine). */
+/** A new engine for `program`: an instance of its compiled network, with the host functions bound to its own state. */
 export const load = (program: RuleProgram): Either.Either<LoadedEngine, RuleError> => {
-  const engine = Clips.makeEngine()
+  const engine = program.compiled.instantiate()
   const current: LoadedEngine["current"] = { state: {}, calls: [] }
   engine.registerFunction("stargraph-case", (args) => {
     const [edge, index] = args.map((a) => (a.type === "INTEGER" ? a.value : -1))
@@ -194,10 +194,6 @@ export const load = (program: RuleProgram): Either.Either<LoadedEngine, RuleErro
     if (index?.type === "INTEGER") current.calls.push([index.value, rest])
     return Clips.TRUE
   })
-  for (const p of program.programs) {
-    const loaded = engine.load(p)
-    if (Either.isLeft(loaded)) return Either.left(loaded.left)
-  }
   return Either.right({ engine, current })
 }
 
@@ -250,8 +246,7 @@ export const open = (program: RuleProgram, restored?: FactsSnapshot, loaded?: Lo
         template = t
       } else {
         // Parse the pattern as a fact on a scratch engine with the same templates.
-        const scratch = Clips.makeEngine()
-        for (const p of program.programs) scratch.load(p)
+        const scratch = program.compiled.instantiate()
         scratch.reset()
         const parsed = scratch.assertString(t)
         if (Either.isLeft(parsed)) return Either.left(parsed.left)

@@ -61,6 +61,8 @@ export interface CaseCondition {
 export interface RuleProgram {
   /** The programs to load, in order. */
   readonly programs: ReadonlyArray<Clips.Program>
+  /** The programs compiled into one network; each run's engine is an instance of it. */
+  readonly compiled: Clips.CompiledProgram
   /** The whole program as CLIPS text (what `validate --rules` prints). */
   readonly text: string
   readonly rules: ReadonlyMap<string, RuleSource>
@@ -398,13 +400,9 @@ export const compileProgram = (input: {
     ordered.push(parsed.right)
   }
   ordered.push(...packPrograms, ...parsedTails)
-  const probe = Clips.makeEngine()
-  probe.registerFunction("stargraph-case", () => Clips.FALSE)
-  probe.registerFunction("stargraph-act", () => Clips.TRUE)
-  for (const program of ordered) {
-    const loaded = probe.load(program)
-    if (Either.isLeft(loaded)) return Either.left(loaded.left)
-  }
+  // Compiled once per graph: every run's engine is an instance sharing this network.
+  const compiled = Clips.compile(ordered, { functions: HOST_FUNCTIONS })
+  if (Either.isLeft(compiled)) return Either.left(compiled.left)
   const rules = new Map<string, RuleSource>()
   for (const pack of packs) {
     for (const { file, program } of pack.programs) {
@@ -420,8 +418,11 @@ export const compileProgram = (input: {
     ...packs.flatMap((p) => p.programs.map((pr) => `; pack ${p.id}@${p.version} (${pr.file})\n${pr.text.trim()}\n`)),
     ...tails.map((p) => p.text)
   ].join("\n")
-  return Either.right({ programs: ordered, text, rules, mirrored, templates, cases, packs, edgeMode, nodeIds: [...nodes], actions: acts.table })
+  return Either.right({ programs: ordered, compiled: compiled.right, text, rules, mirrored, templates, cases, packs, edgeMode, nodeIds: [...nodes], actions: acts.table })
 }
+
+/** The host functions compiled rules call: `stargraph-case` (edge conditions) and `stargraph-act` (actions). */
+export const HOST_FUNCTIONS: ReadonlyArray<string> = ["stargraph-case", "stargraph-act"]
 
 /** A RuleError for rule text the program could not take. */
 export const programError = (message: string, fix: string, file?: string): RuleError =>

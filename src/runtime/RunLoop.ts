@@ -181,6 +181,8 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
   Effect.gen(function*() {
     const { graph, checkpointer, emit, control } = input
     const validate = validateState(graph)
+    // Nodes get the run's Checkpointer; a run driven through a Graph already has it in its context.
+    const hasCheckpointer = Option.exists(Context.getOption(yield* Effect.context<never>(), Checkpointer), (c) => c === checkpointer)
     // The fiber's Clock (a TestClock in tests), read synchronously.
     const clock = yield* Effect.clock
     const isoNow = () => new Date(clock.unsafeCurrentTimeMillis()).toISOString()
@@ -427,11 +429,11 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           : node
       }
       const parentCalls = input.replay?.calls.get(`${current}:${PARALLEL_NODE}`)
-      const nodes = Effect.provideService(
-        executeFrontier({ frontier, groups: frontierGroups, execute, recorded: (g) => recordedWinners(parentCalls, g) }),
-        Checkpointer,
-        checkpointer
-      )
+      const frontierRun = executeFrontier({ frontier, groups: frontierGroups, execute, recorded: (g) => recordedWinners(parentCalls, g) })
+      // (The context holds this Checkpointer already when `hasCheckpointer`: checked at the start of the drive.)
+      const nodes = hasCheckpointer
+        ? (frontierRun as Effect.Effect<Effect.Effect.Success<typeof frontierRun>, NodeFailure>)
+        : Effect.provideService(frontierRun, Checkpointer, checkpointer)
       // A retry's backoff is waited out before the step, except in a replay.
       const wait = backoffMs > 0 && input.replay === undefined ? Effect.zipRight(Effect.sleep(Duration.millis(backoffMs)), nodes) : nodes
       backoffMs = 0

@@ -77,16 +77,15 @@ describe("hostile graph files", () => {
     expect(Either.isRight(raised)).toBe(true)
   })
 
-  it("a large graph validates quickly and its error lists only the first few node ids", () => {
-    const count = 300
+  // A 10,000-node graph builds (rules compiled) well within the test timeout; bench/rules.ts measures it.
+  it("a 10,000-node graph builds, and its error lists only the first few node ids", () => {
+    const count = 10_000
     const nodes = Array.from({ length: count }, (_, i) => `  - { id: n${i}, kind: noop }`).join("\n")
     const edges = Array.from({ length: count - 1 }, (_, i) => `  - { from: n${i}, to: n${i + 1} }`).join("\n")
-    const t0 = Date.now()
     const ok = Effect.runSync(Effect.either(Graph.fromYaml(`${header}nodes:\n${nodes}\nedges:\n${edges}\n`)))
     expect(Either.isRight(ok)).toBe(true)
     const error = fromYaml(`${header}nodes:\n${nodes}\nedges:\n${edges}\n  - { from: n0, to: nowhere }\n`) as IRValidationError
-    expect(Date.now() - t0).toBeLessThan(15_000)
-    expect(error.fix).toMatch(/n0, n1, .*n9, … \(290 more\)/)
+    expect(error.fix).toMatch(/n0, n1, .*n9, … \(9,990 more\)/)
     expect(error.fix.length).toBeLessThan(200)
   })
 
