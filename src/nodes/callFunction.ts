@@ -69,11 +69,21 @@ export const asUpdate = (value: unknown, input: { readonly nodeId: string; reado
   return Effect.succeed({ _tag: "Update", update: value as State })
 }
 
+/** Interrupt requests a node made while it ran (`ctx.interrupt` without an answer). */
+interface Asked {
+  pending: InterruptRequest | undefined
+}
+
 /** The context a node function sees, with `ctx.interrupt` answered from `input.answers`. */
-const contextFor = (input: NodeInput, attempt: number, asked: { pending: InterruptRequest | undefined }): NodeContext => {
+const contextFor = (input: NodeInput, attempt: number, asked: Asked): NodeContext => {
+  const calls = input.calls
   let count = 0
+  // A literal of fixed shape (no spread): built for every call of every node.
   return {
-    ...input.calls,
+    call: calls.call,
+    callEffect: calls.callEffect,
+    now: calls.now,
+    random: calls.random,
     runId: input.runId,
     nodeId: input.nodeId,
     step: input.step,
@@ -82,7 +92,7 @@ const contextFor = (input: NodeInput, attempt: number, asked: { pending: Interru
       const index = count++
       const payload = options?.payload
       // Through the cassette: a replay gets the recorded answer back.
-      return input.calls.call("interrupt", { prompt, index, ...(payload !== undefined ? { payload } : {}) }, () => {
+      return calls.call("interrupt", { prompt, index, ...(payload !== undefined ? { payload } : {}) }, () => {
         if (index < input.answers.length) return input.answers[index]
         asked.pending ??= { prompt, responseField: "", payload, answered: index }
         throw new InterruptSignal()
@@ -91,43 +101,45 @@ const contextFor = (input: NodeInput, attempt: number, asked: { pending: Interru
   }
 }
 
-const once = (fn: NodeFunction<unknown, unknown>, state: State, input: NodeInput, attempt: number): Effect.Effect<NodeOutcome, NodeFailure> => {
-  const asked: { pending: InterruptRequest | undefined } = { pending: undefined }
-  const interrupted = (): Option.Option<NodeOutcome> => Option.map(Option.fromNullable(asked.pending), (r) => ({ _tag: "Interrupt", ...r }))
-  const failed = (cause: unknown): Effect.Effect<NodeOutcome, NodeFailure> =>
-    Option.match(interrupted(), {
-      onSome: Effect.succeed,
-      onNone: () => Effect.fail(cause instanceof ReplayDivergenceError ? cause : nodeFailed(input, attempt, cause))
-    })
-  const returned = (value: unknown) => Option.match(interrupted(), { onSome: Effect.succeed, onNone: () => asUpdate(value, input, attempt) })
-  return Effect.suspend(() => {
+/** The node's outcome once it returned `value`: its interrupt request if it made one, else its update. */
+const returned = (value: unknown, input: NodeInput, attempt: number, asked: Asked): Effect.Effect<NodeOutcome, NodeExecutionError> =>
+  asked.pending === undefined ? asUpdate(value, input, attempt) : Effect.succeed({ _tag: "Interrupt", ...asked.pending })
+
+/** The node's outcome once it failed with `cause`: its interrupt request if it made one, else the failure. */
+const failed = (cause: unknown, input: NodeInput, attempt: number, asked: Asked): Effect.Effect<NodeOutcome, NodeFailure> =>
+  asked.pending !== undefined
+    ? Effect.succeed({ _tag: "Interrupt", ...asked.pending })
+    : Effect.fail(cause instanceof ReplayDivergenceError ? cause : nodeFailed(input, attempt, cause))
+
+const once = (fn: NodeFunction<unknown, unknown>, state: State, input: NodeInput, attempt: number): Effect.Effect<NodeOutcome, NodeFailure> =>
+  Effect.suspend(() => {
+    const asked: Asked = { pending: undefined }
     let result: ReturnType<NodeFunction<unknown, unknown>>
     try {
       result = fn(state, contextFor(input, attempt, asked))
     } catch (cause) {
-      return failed(cause)
+      return failed(cause, input, attempt, asked)
     }
     if (Effect.isEffect(result)) {
       // The Effect's requirements are the app's: they are in the fiber that drives the run.
       const effect = result as Effect.Effect<unknown, unknown>
       return Effect.matchCauseEffect(effect, {
-        onSuccess: returned,
+        onSuccess: (value) => returned(value, input, attempt, asked),
         onFailure: (cause) =>
           Cause.isInterruptedOnly(cause)
             ? Effect.failCause(cause as Cause.Cause<never>)
-            : failed(Option.getOrElse(Cause.failureOption(cause), () => Option.getOrElse(Cause.dieOption(cause), () => Cause.pretty(cause))))
+            : failed(Option.getOrElse(Cause.failureOption(cause), () => Option.getOrElse(Cause.dieOption(cause), () => Cause.pretty(cause))), input, attempt, asked)
       })
     }
     if (result instanceof Promise) {
       return Effect.flatMap(
         Effect.either(Effect.tryPromise({ try: () => result as Promise<unknown>, catch: (cause) => cause })),
-        (either) => (either._tag === "Right" ? returned(either.right) : failed(either.left))
+        (either) => (either._tag === "Right" ? returned(either.right, input, attempt, asked) : failed(either.left, input, attempt, asked))
       )
     }
     // A plain value: nothing ran inside Effect, so there is no defect to catch.
-    return returned(result)
+    return returned(result, input, attempt, asked)
   })
-}
 
 /** An executor that calls `fn` under `policy` (retries only `NodeExecutionError`s). */
 export const functionExecutor = (fn: NodeFunction<unknown, unknown>, policy: CallPolicy): Executor => {

@@ -185,7 +185,17 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     const hasCheckpointer = Option.exists(Context.getOption(yield* Effect.context<never>(), Checkpointer), (c) => c === checkpointer)
     // The fiber's Clock (a TestClock in tests), read synchronously.
     const clock = yield* Effect.clock
-    const isoNow = () => new Date(clock.unsafeCurrentTimeMillis()).toISOString()
+    // Steps often start and finish within one millisecond: format each millisecond once.
+    let lastMs = -1
+    let lastIso = ""
+    const isoNow = () => {
+      const ms = clock.unsafeCurrentTimeMillis()
+      if (ms !== lastMs) {
+        lastMs = ms
+        lastIso = new Date(ms).toISOString()
+      }
+      return lastIso
+    }
     const actor = input.actor ?? "library"
     let run = input.run
     let state: State = input.checkpoint.state
