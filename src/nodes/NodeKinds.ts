@@ -136,6 +136,14 @@ const isExecutableClass = (value: unknown): value is new (config: { readonly [ke
  */
 export const fromExport = (value: unknown, name: string, ref: { readonly nodeId: string; readonly module: string; readonly exportName: string }): Effect.Effect<NodeKind.NodeKind, NodeModuleError> => {
   if (NodeKind.isNodeKind(value)) return Effect.succeed(value)
+  if (typeof value === "function" && /^class[\s{]/.test(Function.prototype.toString.call(value)) && !isExecutableClass(value)) {
+    return Effect.fail(new NodeModuleError({
+      ...ref,
+      reason: "not-a-function",
+      message: `class '${ref.exportName}' of '${ref.module}' has no execute(state, ctx) method`,
+      fix: "give the class an execute(state, ctx) method returning the node's state updates"
+    }))
+  }
   const asFunction = (instance: Executable): NodeFunction<unknown, unknown> => (state, ctx) =>
     (instance.execute as unknown as NodeFunction<unknown, unknown>).call(instance, state, ctx)
   if (isExecutableClass(value) || hasExecute(value) || typeof value === "function") {

@@ -133,6 +133,10 @@ export const counter = { execute: (state: { n: number }) => ({ n: state.n + 1 })
 export const tag = (_state: unknown, ctx: { nodeId: string }) => ({ message: "tagged by " + ctx.nodeId })
 
 export const notAKind = 42
+
+export class NoExecute {
+  run() { return {} }
+}
 `)
   return dir
 }
@@ -174,6 +178,11 @@ state_schema: { name: str }
 nodes: [{ id: x, kind: "./kinds.ts:notAKind" }]
 `))
     expect(await buildError(Graph.load(join(dir, "bad3.yaml")))).toMatchObject({ _tag: "NodeModuleError", reason: "not-a-function", nodeId: "x" })
+    writeFileSync(join(dir, "bad5.yaml"), yaml(`
+state_schema: { name: str }
+nodes: [{ id: x, kind: "./kinds.ts:NoExecute" }]
+`))
+    expect(await buildError(Graph.load(join(dir, "bad5.yaml")))).toMatchObject({ _tag: "NodeModuleError", message: "class 'NoExecute' of './kinds.ts' has no execute(state, ctx) method" })
     writeFileSync(join(dir, "bad4.yaml"), yaml(`
 state_schema: { name: str }
 nodes: [{ id: x, kind: "../elsewhere/kinds.ts:Shout" }]
