@@ -13,6 +13,7 @@ import { PassthroughKind } from "./passthrough.js"
 import { SetKind } from "./set.js"
 import { SubgraphKind } from "./subgraph.js"
 import { TemplateKind } from "./template.js"
+import { ToolKind } from "./tool.js"
 
 /** Every built-in node kind. */
 export const builtinKinds: ReadonlyArray<NodeKind> = [
@@ -24,5 +25,6 @@ export const builtinKinds: ReadonlyArray<NodeKind> = [
   PassthroughKind,
   HaltKind,
   TemplateKind,
-  SubgraphKind
+  SubgraphKind,
+  ToolKind
 ]
