@@ -14,6 +14,7 @@ import { SetKind } from "./set.js"
 import { SubgraphKind } from "./subgraph.js"
 import { TemplateKind } from "./template.js"
 import { ToolKind } from "./tool.js"
+import { WriteArtifactKind } from "./writeArtifact.js"
 
 /** Every built-in node kind. */
 export const builtinKinds: ReadonlyArray<NodeKind> = [
@@ -26,5 +27,6 @@ export const builtinKinds: ReadonlyArray<NodeKind> = [
   HaltKind,
   TemplateKind,
   SubgraphKind,
-  ToolKind
+  ToolKind,
+  WriteArtifactKind
 ]
