@@ -1,4 +1,4 @@
-/** `stargraph inspect <run_id>`: a run's step-by-step timeline and its RunSummary. */
+/** `stargraph inspect <run_id>`: a run's step-by-step timeline, the artifacts it stored, and its RunSummary. */
 import { Command, Options } from "@effect/cli"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
@@ -26,7 +26,7 @@ export const inspect = Command.make(
   {
     runId: runIdArg,
     db: dbExisting,
-    json: json("the RunSummary and its checkpoints"),
+    json: json("the RunSummary, its checkpoints and its artifacts"),
     step: Options.integer("step").pipe(
       Options.optional,
       Options.withDescription("show one step: the rules that fired, their routing and the facts in working memory after it (default: the whole run)")
@@ -34,12 +34,13 @@ export const inspect = Command.make(
   },
   ({ db, json, runId, step }) =>
     Effect.gen(function*() {
-      const [{ Checkpointer }, { toSummary }, stores, { timeline }] = yield* Effect.promise(() =>
+      const [{ Checkpointer }, { toSummary }, stores, { timeline }, { ArtifactStore }] = yield* Effect.promise(() =>
         Promise.all([
           import("../checkpoint/Checkpointer.js"),
           import("../checkpoint/models.js"),
           import("./stores.js"),
-          import("./render.js")
+          import("./render.js"),
+          import("../checkpoint/ArtifactStore.js")
         ])
       )
       yield* Effect.gen(function*() {
@@ -58,8 +59,9 @@ export const inspect = Command.make(
           return
         }
         const summary = toSummary(record, checkpoints[checkpoints.length - 1]?.state ?? {})
+        const artifacts = yield* Effect.flatMap(ArtifactStore, (store) => store.list(runId))
         if (json) {
-          yield* Console.log(JSON.stringify({ ...summary, checkpoints }, null, 2))
+          yield* Console.log(JSON.stringify({ ...summary, checkpoints, artifacts }, null, 2))
           return
         }
         yield* Console.log(`run ${record.run_id}  graph ${record.graph_id}  status ${record.status}`)
@@ -72,9 +74,16 @@ export const inspect = Command.make(
         }
         yield* Console.log("")
         for (const line of timeline(record, checkpoints)) yield* Console.log(line)
+        if (artifacts.length > 0) {
+          yield* Console.log("")
+          yield* Console.log(`artifacts (${artifacts.length}):`)
+          for (const a of artifacts) {
+            yield* Console.log(`  step ${a.step}  ${a.node}  ${a.name}  ${a.content_type}  ${a.size} bytes  ${a.artifact_id}`)
+          }
+        }
         yield* Console.log("")
         yield* Console.log("RunSummary:")
         yield* Console.log(JSON.stringify(summary, null, 2))
       }).pipe(Effect.provide(stores.storeLayer(db, { create: false })))
     }).pipe(traced("stargraph.cli.inspect"), Effect.catchAll(reportError))
-).pipe(Command.withDescription("Show a run's step-by-step timeline and its RunSummary (the database must exist)"))
+).pipe(Command.withDescription("Show a run's step-by-step timeline, the artifacts it stored and its RunSummary (the database must exist)"))
