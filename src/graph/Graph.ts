@@ -265,7 +265,7 @@ const build = (
     // Every module error names the graph file that referenced the module.
     Effect.mapError((error) =>
       error._tag === "NodeModuleError" && error.file === undefined && options.file !== undefined
-        ? new NodeModuleError({ ...error, file: options.file })
+        ? new NodeModuleError({ ...error, message: error.message, file: options.file }) // `message` is not an own enumerable field
         : error
     )
   )
