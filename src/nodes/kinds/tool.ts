@@ -239,7 +239,12 @@ export const ToolKind = NodeKind.make({
             })
           }
           for (const capability of tool.capabilities) yield* Capabilities.demand(capability)
-          const called = Effect.suspend(() => tool.run(decoded.right)).pipe(
+          const called = Effect.suspend(() => {
+            const effect: unknown = tool.run(decoded.right)
+            return Effect.isEffect(effect)
+              ? (effect as Effect.Effect<unknown, ToolError>)
+              : Effect.fail(new ToolError({ reason: "failed", message: `its run returned ${effect instanceof Promise ? "a Promise" : `a ${typeof effect}`}, not an Effect`, fix: "return an Effect from run: Effect.succeed(result), or Effect.tryPromise(() => …) for a Promise" }))
+          }).pipe(
             Effect.catchAllDefect((defect) =>
               Effect.fail(new ToolError({ reason: "failed", message: `the tool threw: ${defect instanceof Error ? defect.message : String(defect)}`, fix: "fix the tool: its run should fail with a ToolError, not throw" }))
             )

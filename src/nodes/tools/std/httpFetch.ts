@@ -128,7 +128,7 @@ export const httpFetch = Tool.make({
         })
         const location = response.headers.get("location")
         if (response.status >= 300 && response.status < 400 && location !== null) {
-          yield* Effect.promise(() => response.body?.cancel() ?? Promise.resolve())
+          yield* Effect.ignore(Effect.tryPromise(() => response.body?.cancel() ?? Promise.resolve()))
           if (hop >= MAX_REDIRECTS) {
             return yield* failed("failed", `more than ${MAX_REDIRECTS} redirects from ${input.url}`, "fetch the final URL directly")
           }
