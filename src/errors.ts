@@ -71,6 +71,56 @@ export class NodeExecutionError extends Schema.TaggedError<NodeExecutionError>()
   error: Schema.optional(Schema.Unknown)
 }) {}
 
+/** Why a tool call failed (see {@link ToolError}). */
+export const ToolErrorReason = Schema.Literal(
+  /** An argument does not fit the tool's input Schema. */
+  "invalid-input",
+  /** The tool's result does not fit its output Schema (or is not JSON). */
+  "invalid-output",
+  /** The tool needs a capability the run was not granted (e.g. `net.fetch`). */
+  "capability-denied",
+  /** The tool ran past its time limit. */
+  "timeout",
+  /** The tool itself failed (bad expression, network error, ...). */
+  "failed"
+)
+
+/**
+ * A `tool` node's call failed: its arguments, its capability gate, the tool itself or
+ * its result. Tools fail with it from their `run`; the node fills in `tool`, `nodeId`
+ * and `step`.
+ */
+export class ToolError extends Schema.TaggedError<ToolError>()("ToolError", {
+  reason: ToolErrorReason,
+  /** `ns.name@version`. */
+  tool: Schema.optional(Schema.String),
+  nodeId: Schema.optional(Schema.String),
+  step: Schema.optional(Schema.Int),
+  /** The tool argument at fault, for `invalid-input`. */
+  argument: Schema.optional(Schema.String),
+  /** The capability that was missing, for `capability-denied`. */
+  capability: Schema.optional(Schema.String),
+  message: Schema.String,
+  fix: Schema.String
+}) {}
+
+/**
+ * Writing, reading or listing artifacts failed: a bad name or content (a
+ * `write_artifact` node's), or the store's storage.
+ */
+export class ArtifactStoreError extends Schema.TaggedError<ArtifactStoreError>()("ArtifactStoreError", {
+  reason: Schema.Literal("invalid-name", "invalid-content", "storage-failure", "corrupt-index"),
+  runId: Schema.optional(Schema.String),
+  nodeId: Schema.optional(Schema.String),
+  step: Schema.optional(Schema.Int),
+  /** The artifact's name, when it had one. */
+  name: Schema.optional(Schema.String),
+  /** The file the store could not read or write, when relevant. */
+  path: Schema.optional(Schema.String),
+  message: Schema.String,
+  fix: Schema.String
+}) {}
+
 /** A run exceeded its `max_steps` guard (a loop that never exits). */
 export class StepLimitError extends Schema.TaggedError<StepLimitError>()("StepLimitError", {
   maxSteps: Schema.Number,
@@ -223,6 +273,8 @@ export const StargraphError = Schema.Union(
   ReplayDivergenceError,
   RuleError,
   InterruptTimeoutError,
+  ToolError,
+  ArtifactStoreError,
   StargraphRuntimeError
 )
 
@@ -239,6 +291,8 @@ export type RunFailure =
   | ReplayDivergenceError
   | RuleError
   | InterruptTimeoutError
+  | ToolError
+  | ArtifactStoreError
 
 /** Why a graph could not be built: its IR, a node module, or its rules (inline, compiled edges, packs). */
 export type GraphError = IRValidationError | NodeModuleError | RuleError
@@ -270,6 +324,10 @@ const render = (error: StargraphError): string => {
       return `TriggerError[${error.reason}] ${error.triggerId}: ${error.message} (fix: ${error.fix})`
     case "WebhookError":
       return `WebhookError[${error.reason}] ${error.triggerId}: ${error.message}`
+    case "ToolError":
+      return `ToolError[${error.reason}]: ${error.tool ? `${error.tool} ` : ""}${error.nodeId !== undefined ? `(node '${error.nodeId}'${error.step !== undefined ? `, step ${error.step}` : ""}) ` : ""}${error.argument !== undefined ? `argument '${error.argument}': ` : ""}${error.message} (fix: ${error.fix})`
+    case "ArtifactStoreError":
+      return `ArtifactStoreError[${error.reason}]: ${error.nodeId !== undefined ? `node '${error.nodeId}': ` : ""}${error.message} (fix: ${error.fix})`
     case "RuleError": {
       const where = [error.file, error.line, error.column].filter((x) => x !== undefined).join(":")
       return `RuleError[${error.reason}]: ${where ? where + " " : ""}${error.construct ? `${error.construct}: ` : ""}${error.message} (fix: ${error.fix})`

@@ -36,6 +36,18 @@ export { NodeKinds, layer as nodeKindsLayer } from "./nodes/NodeKinds.js"
 export { builtinKinds } from "./nodes/kinds/index.js"
 export type { ChildGraph, ChildOutcome, ChildRunRequest } from "./nodes/ChildGraph.js"
 
+// Tools (`tool` nodes) and artifacts (`write_artifact` nodes).
+/** `Tool.make({id, version, description, input, output, run})`: a tool for `tool` nodes. */
+export * as Tool from "./nodes/tools/Tool.js"
+/** The tools graphs name by id (`ToolRegistry.layer(...tools)` adds some; the `std.*` tools by default). */
+export * as ToolRegistry from "./nodes/tools/ToolRegistry.js"
+/** What runs may do beyond computing (`Capabilities.layer(["net.fetch"])`, or `STARGRAPH_CAPABILITIES`). */
+export * as Capabilities from "./nodes/tools/Capabilities.js"
+export { stdTools } from "./nodes/tools/std/index.js"
+/** Where `write_artifact` nodes store artifacts (`ArtifactStore.filesystem(dir)`, `ArtifactStore.memory`, `ArtifactStore.layer(store)`). */
+export * as ArtifactStore from "./checkpoint/ArtifactStore.js"
+export { ArtifactEntry, ArtifactRef, type ArtifactBlob, type ArtifactStoreShape, type ArtifactWrite } from "./checkpoint/artifactModels.js"
+
 // Rules route transitions: the CLIPS-dialect engine, a graph's rule program, packs, sessions.
 export * as Clips from "./fathom/clips/index.js"
 export * as FathomAdapter from "./fathom/FathomAdapter.js"

@@ -1,4 +1,4 @@
-/** `stargraph inspect <run_id>`: a run's step-by-step timeline and its RunSummary. */
+/** `stargraph inspect <run_id>`: a run's step-by-step timeline, the artifacts it stored, and its RunSummary. */
 import { Command, Options } from "@effect/cli"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
@@ -30,7 +30,7 @@ export const inspect = Command.make(
   {
     runId: runIdArg,
     db: dbExisting,
-    json: json("the RunSummary and its checkpoints"),
+    json: json("the RunSummary, its checkpoints and its artifacts"),
     step: Options.integer("step").pipe(
       Options.optional,
       Options.withDescription("show one step: the rules that fired, their routing and the facts in working memory after it (default: the whole run)")
@@ -38,12 +38,13 @@ export const inspect = Command.make(
   },
   ({ db, json, runId, step }) =>
     Effect.gen(function*() {
-      const [{ Checkpointer }, { toSummary }, stores, { childRunIds, timeline }] = yield* Effect.promise(() =>
+      const [{ Checkpointer }, { toSummary }, stores, { childRunIds, timeline }, { ArtifactStore }] = yield* Effect.promise(() =>
         Promise.all([
           import("../checkpoint/Checkpointer.js"),
           import("../checkpoint/models.js"),
           import("./stores.js"),
-          import("./render.js")
+          import("./render.js"),
+          import("../checkpoint/ArtifactStore.js")
         ])
       )
       yield* Effect.gen(function*() {
@@ -74,6 +75,7 @@ export const inspect = Command.make(
           children.set(childId, { record: child.value, checkpoints: childCheckpoints })
           queue.push(...childRunIds(child.value, childCheckpoints))
         }
+        const artifacts = yield* Effect.flatMap(ArtifactStore, (store) => store.list(runId))
         if (json) {
           const nested = childRunIds(record, checkpoints).map((c) => ({
             run_id: c.runId,
@@ -82,7 +84,7 @@ export const inspect = Command.make(
             graph_id: children.get(c.runId)?.record.graph_id ?? null,
             status: children.get(c.runId)?.record.status ?? null
           }))
-          yield* Console.log(JSON.stringify({ ...summary, children: nested, checkpoints }, null, 2))
+          yield* Console.log(JSON.stringify({ ...summary, children: nested, checkpoints, artifacts }, null, 2))
           return
         }
         yield* Console.log(`run ${record.run_id}  graph ${record.graph_id}  status ${record.status}`)
@@ -97,9 +99,16 @@ export const inspect = Command.make(
         }
         yield* Console.log("")
         for (const line of timeline(record, checkpoints, (id) => children.get(id))) yield* Console.log(line)
+        if (artifacts.length > 0) {
+          yield* Console.log("")
+          yield* Console.log(`artifacts (${artifacts.length}):`)
+          for (const a of artifacts) {
+            yield* Console.log(`  step ${a.step}  ${a.node}  ${a.name}  ${a.content_type}  ${a.size} bytes  ${a.artifact_id}`)
+          }
+        }
         yield* Console.log("")
         yield* Console.log("RunSummary:")
         yield* Console.log(JSON.stringify(summary, null, 2))
       }).pipe(Effect.provide(stores.storeLayer(db, { create: false })))
     }).pipe(traced("stargraph.cli.inspect"), Effect.catchAll(reportError))
-).pipe(Command.withDescription("Show a run's step-by-step timeline and its RunSummary (the database must exist)"))
+).pipe(Command.withDescription("Show a run's step-by-step timeline, the artifacts it stored and its RunSummary (the database must exist)"))

@@ -6,6 +6,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as ArtifactStore from "../checkpoint/ArtifactStore.js"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
 import type { RunRecord } from "../checkpoint/models.js"
 import * as SqliteCheckpointer from "../checkpoint/SqliteCheckpointer.js"
@@ -14,11 +15,13 @@ import * as AuditSink from "../telemetry/AuditSink.js"
 
 /**
  * The Checkpointer on `db` (with `create: false` a missing file is refused with
- * `CheckpointError[not-a-database]`), merged with the audit log when one is given.
+ * `CheckpointError[not-a-database]`), the artifact store beside it (`<db>.artifacts/`,
+ * the same as `stargraph serve` uses), and the audit log when one is given.
  */
 export const storeLayer = (db: string, options: { readonly create: boolean; readonly auditLog?: Option.Option<string> }) =>
-  Layer.merge(
+  Layer.mergeAll(
     SqliteCheckpointer.layer({ filename: db, create: options.create }),
+    ArtifactStore.filesystem(ArtifactStore.besideDatabase(db)),
     Option.match(options.auditLog ?? Option.none(), { onNone: () => Layer.empty, onSome: (path) => AuditSink.jsonl(path) })
   )
 

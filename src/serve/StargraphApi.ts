@@ -10,6 +10,7 @@ import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
 import * as Schema from "effect/Schema"
+import { ArtifactEntry } from "../checkpoint/artifactModels.js"
 import { RunRecord, RunStatus, RunSummary, StateRecord } from "../checkpoint/models.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { ErrorAt } from "./envelope.js"
@@ -81,11 +82,20 @@ export const GraphView = Schema.Struct({
 
 const Checkpoints = Schema.Struct({ run_id: Schema.String, checkpoints: Schema.Array(Schema.Unknown) })
 
-const Artifacts = Schema.Struct({
+/** `GET /v1/runs/{id}/artifacts`: the artifacts the run stored, each step's node outputs, and the final state. */
+export const RunArtifacts = Schema.Struct({
   run_id: Schema.String,
   status: RunStatus,
-  artifacts: Schema.Array(Schema.Struct({ step: Schema.Int, node: Schema.String, output: StateRecord, at: Schema.NullOr(Schema.String) })),
+  artifacts: Schema.Array(ArtifactEntry).annotations({ description: "what write_artifact nodes of this run stored (a fork lists only what it wrote live)" }),
+  outputs: Schema.Array(Schema.Struct({ step: Schema.Int, node: Schema.String, output: StateRecord, at: Schema.NullOr(Schema.String) })),
   final_state: StateRecord
+}).annotations({ identifier: "RunArtifacts" })
+
+const ArtifactPath = Schema.Struct({ id: Schema.String.annotations({ description: "sha256:<64 hex digits>" }) })
+
+/** The bytes of an artifact, served with the content type they were stored with. */
+const ArtifactBytes = HttpApiSchema.Uint8Array({ contentType: "application/octet-stream" }).annotations({
+  description: "the bytes, with the Content-Type they were stored with, Content-Length, and the artifact id as ETag"
 })
 
 const Forked = Schema.Struct({
@@ -141,8 +151,8 @@ export class RunsGroup extends HttpApiGroup.make("runs")
       .annotate(OpenApi.Summary, "A run's checkpoints, one per step")
   )
   .add(
-    HttpApiEndpoint.get("artifacts", "/v1/runs/:id/artifacts").setPath(RunPath).addSuccess(Artifacts).addError(UnknownRun)
-      .annotate(OpenApi.Summary, "What a run produced: each step's node outputs, and the final state")
+    HttpApiEndpoint.get("artifacts", "/v1/runs/:id/artifacts").setPath(RunPath).addSuccess(RunArtifacts).addError(UnknownRun)
+      .annotate(OpenApi.Summary, "What a run produced: the artifacts it stored (ids, hashes, sizes), each step's node outputs, and the final state")
   )
   .add(
     HttpApiEndpoint.post("cancel", "/v1/runs/:id/cancel").setPath(RunPath).addSuccess(RunAction).addError(UnknownRun).addError(WrongState)
@@ -176,11 +186,21 @@ export class RunsGroup extends HttpApiGroup.make("runs")
   )
 {}
 
+/** Artifacts by id (content-addressed: the same bytes have one id across runs). */
+export class ArtifactsGroup extends HttpApiGroup.make("artifacts").add(
+  HttpApiEndpoint.get("get", "/v1/artifacts/:id").setPath(ArtifactPath)
+    .addSuccess(ArtifactBytes)
+    .addSuccess(HttpApiSchema.Empty(304).annotations({ description: "not modified (If-None-Match named this artifact's ETag)" }))
+    .addError(ErrorAt(404, "unknown artifact (ApiError not-found)"))
+    .annotate(OpenApi.Summary, "An artifact's bytes, with the content type they were stored with")
+) {}
+
 /** The Stargraph HTTP API; every failure is the error envelope with its status. */
 export class StargraphApi extends HttpApi.make("stargraph")
   .add(HealthGroup)
   .add(GraphsGroup)
   .add(RunsGroup)
+  .add(ArtifactsGroup)
   .addError(ErrorAt(400, "invalid body, query, path or params (InputError, StateValidationError)"))
   .addError(ErrorAt(401, "missing or wrong bearer token (ApiError unauthorized)"))
   .addError(ErrorAt(413, "body too large (ApiError body-too-large)"))

@@ -11,6 +11,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import { ArtifactStore } from "../checkpoint/ArtifactStore.js"
+import { ARTIFACT_ID } from "../checkpoint/artifactModels.js"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type RunStatus, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
 import { ApiError, CheckpointError, InputError, RunStateError, SchedulerError, type StargraphError } from "../errors.js"
@@ -106,6 +108,7 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
     const scheduler = yield* Scheduler
     const checkpointer = yield* Checkpointer
     const registry = yield* GraphRegistry
+    const artifacts = yield* ArtifactStore
     // A run in a terminal status never changes again (nothing resumes, cancels or
     // re-runs it; forks are new runs), so its encoded response is kept for repeated reads.
     const finished = boundedCache<HttpServerResponse.HttpServerResponse>(FINISHED_VIEWS)
@@ -160,7 +163,8 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
           return {
             run_id: path.id,
             status: record.status,
-            artifacts: checkpoints.filter((c) => c.step > 0).flatMap((c) =>
+            artifacts: yield* artifacts.list(path.id),
+            outputs: checkpoints.filter((c) => c.step > 0).flatMap((c) =>
               c.writes.map((w) => ({ step: c.step, node: w.node, output: w.update, at: c.finished_at }))),
             final_state: checkpoints[checkpoints.length - 1]?.state ?? {}
           }
@@ -263,5 +267,31 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
         }))
   }))
 
+/**
+ * `GET /v1/artifacts/{id}`: the bytes with the content type they were stored with,
+ * their length, and the id as a strong ETag (`If-None-Match` with it answers 304).
+ */
+export const artifactsLayer = HttpApiBuilder.group(StargraphApi, "artifacts", (handlers) =>
+  Effect.gen(function*() {
+    const store = yield* ArtifactStore
+    return handlers.handle("get", ({ path, request }) =>
+      Effect.gen(function*() {
+        if (!ARTIFACT_ID.test(path.id)) {
+          return yield* new InputError({ field: "id", message: `'${path.id}' is not an artifact id`, fix: "pass sha256:<64 hex digits>, as listed by GET /v1/runs/{id}/artifacts" })
+        }
+        const blob = yield* Effect.flatMap(store.get(path.id), Option.match({
+          onNone: () => Effect.fail(new ApiError({ reason: "not-found", status: 404, message: `no artifact '${path.id}'` })),
+          onSome: Effect.succeed
+        }))
+        const etag = `"${blob.artifact_id}"`
+        const matches = (request.headers["if-none-match"] ?? "").split(",").some((tag) => tag.trim().replace(/^W\//, "") === etag)
+        if (matches) return HttpServerResponse.empty({ status: 304, headers: { etag } })
+        return HttpServerResponse.uint8Array(blob.bytes, {
+          contentType: blob.content_type,
+          headers: { etag, "content-length": String(blob.size), "cache-control": "public, max-age=31536000, immutable", "x-content-type-options": "nosniff" }
+        })
+      }))
+  }))
+
 /** Every group's handlers. */
-export const handlersLayer = (db: string) => Layer.mergeAll(healthLayer(db), graphsLayer, runsLayer)
+export const handlersLayer = (db: string) => Layer.mergeAll(healthLayer(db), graphsLayer, runsLayer, artifactsLayer)

@@ -30,6 +30,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as ArtifactStore from "../checkpoint/ArtifactStore.js"
+import type { ArtifactStoreShape } from "../checkpoint/artifactModels.js"
 import * as SqliteCheckpointer from "../checkpoint/SqliteCheckpointer.js"
 import { ApiError, InputError, StargraphError, StargraphRuntimeError } from "../errors.js"
 import * as GraphRegistry from "../scheduler/GraphRegistry.js"
@@ -76,6 +78,11 @@ export interface ServeOptions {
   readonly scheduler?: Scheduler.SchedulerOptions
   /** Environment for webhook secrets (default `process.env`). */
   readonly env?: { readonly [name: string]: string | undefined }
+  /**
+   * Where `write_artifact` nodes store artifacts and `/v1/artifacts` reads them (default:
+   * the filesystem store beside the database, `<db>.artifacts/`, as `stargraph run` uses).
+   */
+  readonly artifacts?: ArtifactStoreShape
 }
 
 /** Requests per client per minute when serving on a non-loopback host without `--rate-limit`. */
@@ -374,7 +381,8 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     const base = Scheduler.layer(schedulerOptions).pipe(
       Layer.provideMerge(GraphRegistry.layerFromPaths([...new Set(paths)])),
       Layer.provideMerge(options.auditLog ? jsonl(options.auditLog) : Layer.succeed(AuditSink, discard)),
-      Layer.provideMerge(SqliteCheckpointer.layer({ filename: db, ...(options.synchronous ? { synchronous: options.synchronous } : {}) }))
+      Layer.provideMerge(SqliteCheckpointer.layer({ filename: db, ...(options.synchronous ? { synchronous: options.synchronous } : {}) })),
+      Layer.provideMerge(options.artifacts !== undefined ? ArtifactStore.layer(options.artifacts) : ArtifactStore.filesystem(ArtifactStore.besideDatabase(db)))
     )
     const context = yield* Layer.build(base)
     const triggers = yield* TriggerHost.start({ config, pluginRoot: options.pluginRoot, ...(options.env ? { env: options.env } : {}) }).pipe(

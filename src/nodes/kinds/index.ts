@@ -13,6 +13,8 @@ import { PassthroughKind } from "./passthrough.js"
 import { SetKind } from "./set.js"
 import { SubgraphKind } from "./subgraph.js"
 import { TemplateKind } from "./template.js"
+import { ToolKind } from "./tool.js"
+import { WriteArtifactKind } from "./writeArtifact.js"
 
 /** Every built-in node kind. */
 export const builtinKinds: ReadonlyArray<NodeKind> = [
@@ -24,5 +26,7 @@ export const builtinKinds: ReadonlyArray<NodeKind> = [
   PassthroughKind,
   HaltKind,
   TemplateKind,
-  SubgraphKind
+  SubgraphKind,
+  ToolKind,
+  WriteArtifactKind
 ]

@@ -1,0 +1,157 @@
+/**
+ * The filesystem artifact store. Under its root folder:
+ *
+ *   blobs/<hex[0..2]>/<hex>        the bytes, written once (temp file, fsync, rename)
+ *   blobs/<hex[0..2]>/<hex>.json   {content_type, size, created_at} of the first write
+ *   runs/<run id>/<key>.json       one index entry per (step, node, name)
+ *
+ * Every file is written to a temporary name and renamed into place, so a reader never
+ * sees half a file and a crash leaves at most a stray temporary file.
+ */
+import { createHash, randomUUID } from "node:crypto"
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs"
+import { join } from "node:path"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { ArtifactStoreError } from "../errors.js"
+import { ARTIFACT_ID, ArtifactEntry, type ArtifactStoreShape, type ArtifactWrite } from "./artifactModels.js"
+
+const BlobMeta = Schema.parseJson(Schema.Struct({ content_type: Schema.String, size: Schema.Int, created_at: Schema.String }))
+const decodeEntry = Schema.decodeUnknownEither(Schema.parseJson(ArtifactEntry))
+const decodeMeta = Schema.decodeUnknownEither(BlobMeta)
+
+/** Write `data` to `path` atomically and durably: a temp file, fsync, rename. */
+const writeAtomic = (path: string, data: Uint8Array | string): void => {
+  const temp = `${path}.tmp-${process.pid}-${randomUUID().slice(0, 8)}`
+  const fd = openSync(temp, "wx")
+  try {
+    const buffer = typeof data === "string" ? Buffer.from(data, "utf8") : data
+    let at = 0
+    while (at < buffer.byteLength) at += writeSync(fd, buffer, at, buffer.byteLength - at)
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  try {
+    renameSync(temp, path)
+  } catch (error) {
+    rmSync(temp, { force: true })
+    throw error
+  }
+}
+
+/** A run id as one folder name (run ids are `run-<uuid>`/`cf-<uuid>`; anything else is escaped). */
+const runFolder = (runId: string): string => {
+  const safe = encodeURIComponent(runId)
+  return safe === "." || safe === ".." ? `%2E${safe.slice(1)}` : safe
+}
+
+/** The index file name of `(step, node, name)`. */
+const entryFile = (step: number, node: string, name: string): string =>
+  `${String(step).padStart(6, "0")}-${createHash("sha256").update(`${step}\u0000${node}\u0000${name}`).digest("hex").slice(0, 32)}.json`
+
+const storageFailure = (path: string, cause: unknown, runId?: string) =>
+  new ArtifactStoreError({
+    reason: "storage-failure",
+    path,
+    ...(runId !== undefined ? { runId } : {}),
+    message: `cannot use ${path}: ${cause instanceof Error ? cause.message : String(cause)}`,
+    fix: "check that the artifact folder exists, is writable and has free space (set STARGRAPH_ARTIFACTS_DIR to move it)"
+  })
+
+const sameEntry = (a: ArtifactEntry, b: Omit<ArtifactEntry, "created_at">): boolean =>
+  a.artifact_id === b.artifact_id && a.content_type === b.content_type && a.node === b.node && a.name === b.name &&
+  a.step === b.step && JSON.stringify(a.metadata) === JSON.stringify(b.metadata)
+
+/** A filesystem store rooted at `root` (created on the first write; a relative root is taken from the current folder). */
+export const make = (root: string): ArtifactStoreShape => {
+  const blobPath = (hex: string) => join(root, "blobs", hex.slice(0, 2), hex)
+  const runPath = (runId: string) => join(root, "runs", runFolder(runId))
+
+  const put: ArtifactStoreShape["put"] = (write: ArtifactWrite) =>
+    Effect.suspend(() => {
+      const hex = createHash("sha256").update(write.bytes).digest("hex")
+      const blob = blobPath(hex)
+      const createdAt = new Date().toISOString()
+      const entryPath = join(runPath(write.run_id), entryFile(write.step, write.node, write.name))
+      const entry = {
+        artifact_id: `sha256:${hex}`,
+        run_id: write.run_id,
+        step: write.step,
+        node: write.node,
+        name: write.name,
+        content_type: write.content_type,
+        size: write.bytes.byteLength,
+        sha256: hex,
+        metadata: write.metadata
+      }
+      let at = blob
+      try {
+        if (!existsSync(blob)) {
+          mkdirSync(join(root, "blobs", hex.slice(0, 2)), { recursive: true })
+          writeAtomic(blob, write.bytes)
+        }
+        at = `${blob}.json`
+        if (!existsSync(at)) writeAtomic(at, JSON.stringify({ content_type: write.content_type, size: entry.size, created_at: createdAt }))
+        at = entryPath
+        if (existsSync(entryPath)) {
+          const known = decodeEntry(readFileSync(entryPath, "utf8"))
+          if (Either.isRight(known) && sameEntry(known.right, entry)) return Effect.succeed(known.right)
+        }
+        mkdirSync(runPath(write.run_id), { recursive: true })
+        const written: ArtifactEntry = { ...entry, created_at: createdAt }
+        writeAtomic(entryPath, JSON.stringify(written))
+        return Effect.succeed(written)
+      } catch (cause) {
+        return Effect.fail(storageFailure(at, cause, write.run_id))
+      }
+    })
+
+  const list: ArtifactStoreShape["list"] = (runId) =>
+    Effect.suspend(() => {
+      const folder = runPath(runId)
+      let files: Array<string>
+      try {
+        if (!existsSync(folder)) return Effect.succeed([])
+        files = readdirSync(folder).filter((f) => f.endsWith(".json"))
+      } catch (cause) {
+        return Effect.fail(storageFailure(folder, cause, runId))
+      }
+      const entries: Array<ArtifactEntry> = []
+      for (const file of files) {
+        const path = join(folder, file)
+        let text: string
+        try {
+          text = readFileSync(path, "utf8")
+        } catch (cause) {
+          return Effect.fail(storageFailure(path, cause, runId))
+        }
+        const decoded = decodeEntry(text)
+        if (Either.isLeft(decoded)) {
+          return Effect.fail(new ArtifactStoreError({ reason: "corrupt-index", runId, path, message: `the index entry ${path} is not an artifact entry`, fix: "restore it from a backup or delete it (the blob stays)" }))
+        }
+        entries.push(decoded.right)
+      }
+      return Effect.succeed(entries.sort((a, b) => a.step - b.step || (a.node < b.node ? -1 : a.node > b.node ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0)))
+    })
+
+  const get: ArtifactStoreShape["get"] = (artifactId) =>
+    Effect.suspend(() => {
+      if (!ARTIFACT_ID.test(artifactId)) return Effect.succeed(Option.none())
+      const hex = artifactId.slice("sha256:".length)
+      const blob = blobPath(hex)
+      try {
+        if (!existsSync(blob)) return Effect.succeed(Option.none())
+        const bytes = readFileSync(blob)
+        const meta = existsSync(`${blob}.json`) ? decodeMeta(readFileSync(`${blob}.json`, "utf8")) : undefined
+        const contentType = meta !== undefined && Either.isRight(meta) ? meta.right.content_type : "application/octet-stream"
+        return Effect.succeed(Option.some({ artifact_id: artifactId, sha256: hex, size: bytes.byteLength, content_type: contentType, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) }))
+      } catch (cause) {
+        return Effect.fail(storageFailure(blob, cause))
+      }
+    })
+
+  return { put, list, get }
+}

@@ -1,0 +1,111 @@
+/**
+ * What the artifact store holds: content-addressed blobs (`sha256:<hex>` ids, written
+ * once however many runs write the same bytes) and an index of which run, step and node
+ * wrote which blob under which name, with its content type and metadata.
+ */
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type { ArtifactStoreError } from "../errors.js"
+
+/** A blob's id: `sha256:` and the hex SHA-256 of its bytes. */
+export const ARTIFACT_ID = /^sha256:[0-9a-f]{64}$/
+
+/** One index entry: a blob a run's node wrote at a step, under a name. */
+export const ArtifactEntry = Schema.Struct({
+  /** `sha256:<hex>` of the bytes. */
+  artifact_id: Schema.String,
+  run_id: Schema.String,
+  step: Schema.Int,
+  node: Schema.String,
+  name: Schema.String,
+  content_type: Schema.String,
+  /** Bytes. */
+  size: Schema.Int,
+  /** Hex SHA-256 of the bytes. */
+  sha256: Schema.String,
+  metadata: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  /** When the entry was first written (ISO 8601). */
+  created_at: Schema.String
+}).annotations({ identifier: "ArtifactEntry" })
+/** One index entry. */
+export type ArtifactEntry = typeof ArtifactEntry.Type
+
+/** What a `write_artifact` node writes to its `output_field` (and records in its cassette). */
+export const ArtifactRef = Schema.Struct({
+  artifact_id: Schema.String,
+  sha256: Schema.String,
+  size: Schema.Int,
+  name: Schema.String,
+  content_type: Schema.String
+}).annotations({ identifier: "ArtifactRef" })
+/** What a `write_artifact` node writes to state. */
+export type ArtifactRef = typeof ArtifactRef.Type
+
+/** A write: the bytes and where they come from. */
+export interface ArtifactWrite {
+  readonly run_id: string
+  readonly step: number
+  readonly node: string
+  readonly name: string
+  readonly content_type: string
+  readonly metadata: { readonly [key: string]: unknown }
+  readonly bytes: Uint8Array
+}
+
+/** A blob as read back, with the content type it was first written with. */
+export interface ArtifactBlob {
+  readonly artifact_id: string
+  readonly sha256: string
+  readonly size: number
+  readonly content_type: string
+  readonly bytes: Uint8Array
+}
+
+/** The operations of an artifact store. */
+export interface ArtifactStoreShape {
+  /**
+   * Store the bytes (once per content) and index them under `(run_id, step, node, name)`.
+   * Idempotent: writing the same again changes nothing and returns the first entry;
+   * other bytes under the same key replace the entry (a step re-run after a crash).
+   */
+  readonly put: (write: ArtifactWrite) => Effect.Effect<ArtifactEntry, ArtifactStoreError>
+  /** A run's entries, by step, node and name (none for an unknown run). */
+  readonly list: (runId: string) => Effect.Effect<ReadonlyArray<ArtifactEntry>, ArtifactStoreError>
+  /** The blob with this id, if stored. */
+  readonly get: (artifactId: string) => Effect.Effect<Option.Option<ArtifactBlob>, ArtifactStoreError>
+}
+
+/** The reference to an entry. */
+export const refOf = (entry: ArtifactEntry): ArtifactRef => ({
+  artifact_id: entry.artifact_id,
+  sha256: entry.sha256,
+  size: entry.size,
+  name: entry.name,
+  content_type: entry.content_type
+})
+
+/** Longest artifact name, in characters. */
+export const MAX_NAME = 255
+
+/**
+ * What is wrong with an artifact name, if anything: it is one file name (no `/`, `\`,
+ * `..`, NUL or other control character, not empty, at most {@link MAX_NAME} characters).
+ */
+export const nameProblem = (name: string): string | undefined =>
+  name.length === 0
+    ? "the name is empty"
+    : name.length > MAX_NAME
+    ? `the name is longer than ${MAX_NAME} characters`
+    : /[/\\]/.test(name)
+    ? `'${name}' holds a path separator`
+    : name.includes("..")
+    ? `'${name}' holds '..'`
+    : [...name].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)
+    ? "the name holds a NUL or another control character"
+    : name === "."
+    ? "'.' is not a name"
+    : undefined
+
+/** Content types: `type/subtype` with optional parameters (`text/plain; charset=utf-8`). */
+export const CONTENT_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(\s*;\s*[A-Za-z0-9!#$&^_.+-]+=("[^"\r\n]*"|[A-Za-z0-9!#$&^_.+-]+))*$/

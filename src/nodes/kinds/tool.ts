@@ -1,0 +1,295 @@
+/**
+ * `tool`: calls a tool through the step's cassette. The node names the tool (`tool:
+ * std.calculator@1`, from the `ToolRegistry`, or `./tools.ts:lookup` exported by a module
+ * beside the graph), maps tool arguments from state (`inputs: {arg: field}`, a dotted
+ * path or a `{{field}}` template) and constants (`static: {arg: value}`), and writes the
+ * result to one field (`out: field`, default `tool_result`) or picks parts of it into
+ * several (`out: {field: key}`). The original's form, the same keys under `config:`, is
+ * accepted too; a `tool` node with neither (the original's placeholder) copies `message`
+ * onto itself like `echo`.
+ *
+ * Arguments are checked against the tool's input Schema: names and constants when the
+ * graph is built, state-fed values at each call. Each call goes through
+ * `ctx.calls.callEffect("tool.<id>", {tool: "id@version", args})`, so a replay or fork
+ * answers it from the recording without running the tool.
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import type * as SchemaAST from "effect/SchemaAST"
+import { ToolError } from "../../errors.js"
+import { checkJson } from "../../ir/json.js"
+import type { State } from "../../ir/stateSchema.js"
+import { expand, placeholders, readPath } from "../../ir/template.js"
+import type { NodeInput } from "../Executor.js"
+import * as NodeKind from "../NodeKind.js"
+import * as Capabilities from "../tools/Capabilities.js"
+import { isTool, problemOf, type Tool } from "../tools/Tool.js"
+import { ToolRegistry } from "../tools/ToolRegistry.js"
+
+const FieldMap = Schema.Record({ key: Schema.String, value: Schema.String })
+
+/** The node's settings, in either form. */
+const settings = {
+  /** `ns.name@version`, `ns.name` (its highest version) or `./module.ts:export[@version]`. */
+  tool: Schema.optional(Schema.String.pipe(Schema.minLength(1, { message: () => "tool must not be empty" }))),
+  /** Tool argument → state field (a dotted path) or a `{{field}}` template. */
+  inputs: Schema.optional(FieldMap),
+  /** Tool argument → a constant (JSON). */
+  static: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  /** The state field for the result (default `tool_result`), or state field → key of the result. */
+  out: Schema.optional(Schema.Union(Schema.String, FieldMap)),
+  /** Time limit of one call, in ms (default none). */
+  timeout_ms: Schema.optional(Schema.Int.pipe(Schema.positive()))
+}
+
+type Settings = Schema.Struct.Type<typeof settings>
+
+/** Default field for the result (the original's). */
+const DEFAULT_OUT = "tool_result"
+
+/** The settings in effect and where they are written (`[]` or `["config"]`), or the placeholder. */
+const formOf = (node: Settings & { readonly config?: Settings | undefined }):
+  | { readonly _tag: "Settings"; readonly at: ReadonlyArray<string>; readonly s: Settings & { readonly tool: string } }
+  | { readonly _tag: "Placeholder" }
+  | { readonly _tag: "Problem"; readonly path: ReadonlyArray<string>; readonly message: string; readonly fix: string } => {
+  const flat = (["tool", "inputs", "static", "out", "timeout_ms"] as const).filter((k) => node[k] !== undefined)
+  const config = node.config
+  if (flat.length > 0 && config !== undefined) {
+    return { _tag: "Problem", path: [flat[0]!], message: `'${flat[0]}' is given both beside and under config`, fix: "write the tool settings either on the node (tool, inputs, static, out) or under config:, not both" }
+  }
+  const s = config ?? node
+  const at = config !== undefined ? ["config"] : []
+  if (s.tool === undefined) {
+    const given = (["inputs", "static", "out", "timeout_ms"] as const).find((k) => s[k] !== undefined)
+    if (given === undefined) return { _tag: "Placeholder" }
+    return { _tag: "Problem", path: at.length > 0 ? at : [given], message: "a tool node without 'tool'", fix: "name the tool, e.g. tool: std.calculator@1 (registered) or tool: ./tools.ts:myTool (a module beside the graph)" }
+  }
+  return { _tag: "Settings", at, s: { ...s, tool: s.tool } }
+}
+
+/**
+ * `./tools.ts:lookup@2` (or `#lookup`) → the module, export and pinned version;
+ * `undefined` for a registry id (ids have no `:` or `#`).
+ */
+const moduleRef = (tool: string): { readonly module: string; readonly exportName: string; readonly version?: string } | undefined => {
+  const cut = Math.max(tool.lastIndexOf(":"), tool.lastIndexOf("#"))
+  if (cut <= 0) return undefined
+  const module = tool.slice(0, cut)
+  const exportName = tool.slice(cut + 1)
+  const at = exportName.lastIndexOf("@")
+  return at > 0 ? { module, exportName: exportName.slice(0, at), version: exportName.slice(at + 1) } : { module, exportName }
+}
+
+/** Whether a module reference is a path (`./x.ts`, `/abs/x.mjs`), not a Python dotted module (as for kinds). */
+const isPathRef = (ref: { readonly module: string }): boolean => /^(\.{1,2}\/|\/)/.test(ref.module) || /\.(m|c)?(t|j)sx?$/.test(ref.module)
+
+/** The struct an input Schema decodes from, when it is one (for the checks at build). */
+const structOf = (ast: SchemaAST.AST): SchemaAST.TypeLiteral | undefined =>
+  ast._tag === "TypeLiteral" ? ast : ast._tag === "Transformation" && ast.from._tag === "TypeLiteral" ? ast.from : undefined
+
+const firstIssue = (error: ParseResult.ParseError) => ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+
+/** A tool's `ToolError`, with the tool, node and step it happened at. */
+const located = (error: ToolError, tool: Tool, input: NodeInput): ToolError =>
+  new ToolError({
+    reason: error.reason,
+    tool: tool.key,
+    nodeId: input.nodeId,
+    step: input.step,
+    ...(error.argument !== undefined ? { argument: error.argument } : {}),
+    ...(error.capability !== undefined ? { capability: error.capability } : {}),
+    message: error.message,
+    fix: error.fix
+  })
+
+/** The `tool` kind. */
+export const ToolKind = NodeKind.make({
+  name: "tool",
+  summary: "Calls a tool (std.calculator@1, or ./tools.ts:myTool) with arguments from state (inputs) and constants (static), recorded in the cassette; writes its result to out.",
+  fields: {
+    spec: Schema.optional(Schema.String),
+    ...settings,
+    /** The original's form: the same settings under `config:`. */
+    config: Schema.optional(Schema.Struct(settings))
+  },
+  modules: (node) => {
+    const form = formOf(node)
+    const ref = form._tag === "Settings" ? moduleRef(form.s.tool) : undefined
+    return ref !== undefined && isPathRef(ref) ? [{ module: ref.module, exportName: ref.exportName }] : []
+  },
+  check: (node, ctx) => {
+    const form = formOf(node)
+    if (form._tag === "Problem") return form
+    if (form._tag === "Placeholder") {
+      return ctx.fields.has("message") ? undefined : {
+        path: ["kind"],
+        message: "a tool node without a tool copies state field 'message' (the original's placeholder), which is not declared",
+        fix: `name the tool, e.g. tool: std.calculator@1 with inputs and out; or declare 'message' (state fields: ${ctx.declared})`
+      }
+    }
+    const { at, s } = form
+    const ref = moduleRef(s.tool)
+    if (ref !== undefined && !isPathRef(ref)) {
+      return { path: [...at, "tool"], message: `'${s.tool}' is a Python module reference; this runtime loads JavaScript and TypeScript modules`, fix: `export a tool made with Tool.make from a module beside the graph and write tool: "./tools.ts:${ref.exportName}"` }
+    }
+    for (const [arg, source] of Object.entries(s.inputs ?? {})) {
+      const roots = source.includes("{{") ? placeholders(source).map((p) => p.split(".")[0]!) : [source.split(".")[0]!]
+      const unknown = roots.find((f) => !ctx.fields.has(f))
+      if (unknown !== undefined) {
+        return { path: [...at, "inputs", arg], message: `argument '${arg}' reads undeclared state field '${unknown}'`, fix: `map it from one of: ${ctx.declared}` }
+      }
+      if (s.static !== undefined && Object.hasOwn(s.static, arg)) {
+        return { path: [...at, "static", arg], message: `argument '${arg}' is given in both inputs and static`, fix: "give each argument once: from state in inputs, or as a constant in static" }
+      }
+    }
+    const problem = checkJson(s.static ?? {}, "static")
+    if (problem !== undefined) return { path: [...at, ...problem.path.split(".")], message: problem.message, fix: "static arguments are JSON values" }
+    const out = s.out ?? DEFAULT_OUT
+    if (typeof out === "string") {
+      return ctx.fields.has(out) ? undefined : {
+        path: s.out === undefined ? [...at, "tool"] : [...at, "out"],
+        message: `the result goes to state field '${out}'${s.out === undefined ? " (out's default)" : ""}, which is not declared`,
+        fix: `declare it, or set out to one of: ${ctx.declared}`
+      }
+    }
+    const undeclared = Object.keys(out).find((f) => !ctx.fields.has(f))
+    return undeclared === undefined ? undefined : { path: [...at, "out", undeclared], message: `out writes undeclared state field '${undeclared}'`, fix: `write to one of: ${ctx.declared}` }
+  },
+  compile: (node, ctx) =>
+    Effect.gen(function*() {
+      const form = formOf(node)
+      if (form._tag === "Problem") return yield* ctx.invalid(form.path, form.message, form.fix)
+      if (form._tag === "Placeholder") {
+        return { execute: (state) => Effect.succeed({ _tag: "Update", update: { message: state["message"] ?? null } }) }
+      }
+      const { at, s } = form
+      const ref = moduleRef(s.tool)
+      let tool: Tool
+      if (ref !== undefined) {
+        const value = yield* ctx.exported({ module: ref.module, exportName: ref.exportName })
+        if (!isTool(value)) {
+          return yield* ctx.invalid([...at, "tool"], `export '${ref.exportName}' of '${ref.module}' is not a tool`, "export a tool made with Tool.make({id, version, description, input, output, run}) under that name")
+        }
+        const problem = problemOf(value)
+        if (problem !== undefined) return yield* ctx.invalid([...at, "tool"], problem, "fix the tool's id or version in its Tool.make call")
+        if (ref.version !== undefined && ref.version !== value.version) {
+          return yield* ctx.invalid([...at, "tool"], `'${s.tool}' asks for version ${ref.version}, but the module exports ${value.key}`, `write tool: "${ref.module}:${ref.exportName}@${value.version}" or update the module`)
+        }
+        tool = value
+      } else {
+        const registry = yield* ToolRegistry
+        const resolved = registry.resolve(s.tool)
+        if (Either.isLeft(resolved)) return yield* ctx.invalid([...at, "tool"], resolved.left.message, resolved.left.fix)
+        tool = resolved.right
+      }
+      const inputs = Object.entries(s.inputs ?? {})
+      const constants = s.static ?? {}
+
+      // The arguments against the input Schema: names, required ones, and constants' values.
+      const struct = structOf(tool.input.ast)
+      if (struct !== undefined) {
+        const props = new Map(struct.propertySignatures.map((p) => [String(p.name), p]))
+        const open = struct.indexSignatures.length > 0
+        const takes = [...props.values()].map((p) => `${String(p.name)}${p.isOptional ? "?" : ""}`).join(", ") || "none"
+        for (const [where, names] of [["inputs", inputs.map(([a]) => a)], ["static", Object.keys(constants)]] as const) {
+          const extra = names.find((n) => !props.has(n))
+          if (extra !== undefined && !open) {
+            return yield* ctx.invalid([...at, where, extra], `${tool.key} takes no argument '${extra}'`, `its arguments: ${takes}`)
+          }
+        }
+        const given = new Set([...inputs.map(([a]) => a), ...Object.keys(constants)])
+        const missing = [...props.values()].find((p) => !p.isOptional && !given.has(String(p.name)))
+        if (missing !== undefined) {
+          return yield* ctx.invalid([...at, "tool"], `${tool.key} needs argument '${String(missing.name)}', which neither inputs nor static gives`, `map it from a state field (inputs: {${String(missing.name)}: <field>}) or give it in static; its arguments: ${takes}`)
+        }
+        for (const [arg, value] of Object.entries(constants)) {
+          const prop = props.get(arg)
+          if (prop === undefined) continue
+          const decoded = Schema.decodeUnknownEither(Schema.make(prop.type), { onExcessProperty: "error" })(value)
+          if (Either.isLeft(decoded)) {
+            const issue = firstIssue(decoded.left)
+            return yield* ctx.invalid([...at, "static", arg, ...(issue?.path ?? [])], `argument '${arg}' of ${tool.key}: ${issue?.message ?? "invalid"}`, `give static.${arg} a value the tool accepts (its arguments: ${takes})`)
+          }
+        }
+      }
+
+      const decodeArgs = Schema.decodeUnknownEither(tool.input, { onExcessProperty: "error" })
+      const encodeResult = Schema.encodeEither(tool.output)
+      const out = s.out ?? DEFAULT_OUT
+      const timeout = s.timeout_ms
+      const sourceOf = (arg: string | undefined) => {
+        const from = inputs.find(([a]) => a === arg)?.[1]
+        return from !== undefined ? `inputs.${arg} (${from.includes("{{") ? `template ${from}` : `state field '${from}'`})` : arg !== undefined ? `static.${arg}` : "the arguments"
+      }
+
+      /** Run the tool (live): input decoding, capabilities, the call, the result's encoding. */
+      const live = (args: State, input: NodeInput): Effect.Effect<unknown, ToolError> =>
+        Effect.gen(function*() {
+          const decoded = decodeArgs(args)
+          if (Either.isLeft(decoded)) {
+            const issue = firstIssue(decoded.left)
+            const arg = issue?.path[0] === undefined ? undefined : String(issue.path[0])
+            return yield* new ToolError({
+              reason: "invalid-input",
+              ...(arg !== undefined ? { argument: arg } : {}),
+              message: `${issue?.path.length ? `${issue.path.map(String).join(".")}: ` : ""}${issue?.message ?? "invalid arguments"}`,
+              fix: `the value comes from ${sourceOf(arg)}; make it fit the tool's input`
+            })
+          }
+          for (const capability of tool.capabilities) yield* Capabilities.demand(capability)
+          const called = Effect.suspend(() => {
+            const effect: unknown = tool.run(decoded.right)
+            return Effect.isEffect(effect)
+              ? (effect as Effect.Effect<unknown, ToolError>)
+              : Effect.fail(new ToolError({ reason: "failed", message: `its run returned ${effect instanceof Promise ? "a Promise" : `a ${typeof effect}`}, not an Effect`, fix: "return an Effect from run: Effect.succeed(result), or Effect.tryPromise(() => …) for a Promise" }))
+          }).pipe(
+            Effect.catchAllDefect((defect) =>
+              Effect.fail(new ToolError({ reason: "failed", message: `the tool threw: ${defect instanceof Error ? defect.message : String(defect)}`, fix: "fix the tool: its run should fail with a ToolError, not throw" }))
+            )
+          )
+          const result = yield* (timeout === undefined ? called : called.pipe(
+            Effect.timeoutFail({ duration: timeout, onTimeout: () => new ToolError({ reason: "timeout", message: `the call took more than ${timeout} ms (timeout_ms)`, fix: "raise timeout_ms, or make the call faster" }) })
+          ))
+          const encoded = encodeResult(result)
+          if (Either.isLeft(encoded)) {
+            return yield* new ToolError({ reason: "invalid-output", message: `its result does not fit its output Schema: ${ParseResult.TreeFormatter.formatErrorSync(encoded.left)}`, fix: "fix the tool so that run returns what its output Schema declares" })
+          }
+          const problem = checkJson(encoded.right, "result")
+          if (problem !== undefined) {
+            return yield* new ToolError({ reason: "invalid-output", message: `${problem.path}: ${problem.message}`, fix: "a tool's output Schema must encode to JSON" })
+          }
+          return encoded.right
+        }).pipe(Effect.mapError((e) => located(e, tool, input)))
+
+      /** The state update from the result (one field, or picked parts). */
+      const update = (result: unknown, input: NodeInput): Effect.Effect<State, ToolError> => {
+        if (typeof out === "string") return Effect.succeed({ [out]: result })
+        const picked: Record<string, unknown> = {}
+        for (const [field, key] of Object.entries(out)) {
+          const value = result !== null && typeof result === "object" ? readPath(result as State, key) : undefined
+          if (value === undefined) {
+            const keys = result !== null && typeof result === "object" ? Object.keys(result).join(", ") : typeof result
+            return Effect.fail(located(new ToolError({ reason: "invalid-output", message: `out.${field} picks '${key}', which the result does not have (it has: ${keys})`, fix: "pick a key the tool returns, or write the whole result to one field (out: <field>)" }), tool, input))
+          }
+          picked[field] = value
+        }
+        return Effect.succeed(picked)
+      }
+
+      return {
+        hashes: { tool: tool.key },
+        execute: (state, input) =>
+          Effect.gen(function*() {
+            const args: Record<string, unknown> = { ...constants }
+            for (const [arg, source] of inputs) {
+              const value = source.includes("{{") ? expand(source, state) : readPath(state, source)
+              if (value !== undefined) args[arg] = value
+            }
+            const result = yield* input.calls.callEffect(`tool.${tool.id}`, { tool: tool.key, args }, live(args, input))
+            return { _tag: "Update" as const, update: yield* update(result, input) }
+          })
+      }
+    })
+})

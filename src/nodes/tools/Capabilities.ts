@@ -1,0 +1,72 @@
+/**
+ * Capabilities: what a run may do beyond computing (reach the network, touch a system).
+ * A tool that needs one is refused with `ToolError[capability-denied]` unless it is
+ * granted, by a Layer ({@link layer}) where the app runs graphs, or by the
+ * `STARGRAPH_CAPABILITIES` environment variable (comma- or space-separated, read at
+ * each call) for the CLI and the server.
+ *
+ * A capability is `name` or `name:scope`. A grant of `name` covers every scope of that
+ * name; a grant of `name:<glob>` covers the scopes its glob matches (`*` any run of
+ * characters, `?` one). `net.fetch` lets `std.http_fetch` reach any URL;
+ * `net.fetch:http://127.0.0.1:*` only local ones.
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { ToolError } from "../../errors.js"
+
+/** The capabilities granted to the runs of this context. */
+export interface CapabilitiesShape {
+  readonly granted: ReadonlyArray<string>
+}
+
+/** Granted capabilities (default: none besides `STARGRAPH_CAPABILITIES`). */
+export class Capabilities extends Context.Reference<Capabilities>()("stargraph/Capabilities", {
+  defaultValue: (): CapabilitiesShape => ({ granted: [] })
+}) {}
+
+/** The environment variable read at each check. */
+export const ENV_VAR = "STARGRAPH_CAPABILITIES"
+
+/** A Layer granting `capabilities` besides the ones already granted. */
+export const layer = (capabilities: Iterable<string>): Layer.Layer<Capabilities> =>
+  Layer.effect(Capabilities, Effect.map(Capabilities, (current) => ({ granted: [...current.granted, ...capabilities] })))
+
+/** The grants in `STARGRAPH_CAPABILITIES` (comma- or space-separated). */
+export const fromEnv = (env: { readonly [name: string]: string | undefined } = process.env): ReadonlyArray<string> =>
+  (env[ENV_VAR] ?? "").split(/[\s,]+/).filter((c) => c !== "")
+
+const globRegex = (glob: string): RegExp =>
+  new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`, "s")
+
+/** Whether `granted` covers `required` (`name` or `name:scope`). */
+export const covers = (granted: ReadonlyArray<string>, required: string): boolean => {
+  const colon = required.indexOf(":")
+  const name = colon < 0 ? required : required.slice(0, colon)
+  const scope = colon < 0 ? undefined : required.slice(colon + 1)
+  return granted.some((grant) => {
+    const at = grant.indexOf(":")
+    if (at < 0) return grant === name
+    if (grant.slice(0, at) !== name || scope === undefined) return false
+    return globRegex(grant.slice(at + 1)).test(scope)
+  })
+}
+
+/** Everything granted here: the context's grants and `STARGRAPH_CAPABILITIES`. */
+export const granted: Effect.Effect<ReadonlyArray<string>> = Effect.map(Capabilities, (c) => [...c.granted, ...fromEnv()])
+
+/**
+ * Succeed when `capability` is granted, else fail with `ToolError[capability-denied]`
+ * saying how to grant it. Tools call it before doing what needs it.
+ */
+export const demand = (capability: string): Effect.Effect<void, ToolError> =>
+  Effect.flatMap(granted, (all) => {
+    if (covers(all, capability)) return Effect.void
+    const name = capability.split(":")[0]!
+    return Effect.fail(new ToolError({
+      reason: "capability-denied",
+      capability,
+      message: `'${capability}' is not granted${all.length > 0 ? ` (granted: ${all.join(", ")})` : " (nothing is granted)"}`,
+      fix: `grant it: ${ENV_VAR}=${name} in the environment of stargraph run/serve, or provide Capabilities.layer(["${name}"]) where the app runs the graph`
+    }))
+  })

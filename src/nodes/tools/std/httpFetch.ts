@@ -1,0 +1,164 @@
+/**
+ * `std.http_fetch@1`: one HTTP request, refused with `ToolError[capability-denied]`
+ * unless the run is granted `net.fetch` (any URL) or `net.fetch:<url glob>` (see
+ * `Capabilities`). Redirects are followed (at most {@link MAX_REDIRECTS}), each hop
+ * checked against the grant; the whole call has a time limit (`timeout_ms`) and the body
+ * read is capped (`max_bytes`, the rest dropped and `truncated` set). The body is
+ * decoded as UTF-8 text.
+ *
+ * Its arguments and response are recorded in the step's cassette like every tool call
+ * (a replay makes no request): keep secrets out of `headers`, or wrap the call in a tool
+ * of your own that reads them from its environment.
+ */
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import { ToolError } from "../../../errors.js"
+import * as Capabilities from "../Capabilities.js"
+import * as Tool from "../Tool.js"
+
+/** The capability this tool needs (scoped by the URL). */
+export const CAPABILITY = "net.fetch"
+/** Redirects followed before the call fails. */
+export const MAX_REDIRECTS = 5
+/** Default and largest `timeout_ms`. */
+export const DEFAULT_TIMEOUT_MS = 10_000
+const MAX_TIMEOUT_MS = 60_000
+/** Default and largest `max_bytes`. */
+export const DEFAULT_MAX_BYTES = 1024 * 1024
+const MAX_MAX_BYTES = 10 * 1024 * 1024
+
+const Method = Schema.Literal("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+const failed = (reason: ToolError["reason"], message: string, fix: string, argument?: string) =>
+  new ToolError({ reason, message, fix, ...(argument !== undefined ? { argument } : {}) })
+
+/** Parse an http(s) URL, or fail naming the argument. */
+const parseUrl = (url: string, base?: string): Effect.Effect<URL, ToolError> =>
+  Effect.suspend(() => {
+    let parsed: URL
+    try {
+      parsed = new URL(url, base)
+    } catch {
+      return Effect.fail(failed("invalid-input", `'${url}' is not a URL`, "pass an absolute http:// or https:// URL", "url"))
+    }
+    return parsed.protocol === "http:" || parsed.protocol === "https:"
+      ? Effect.succeed(parsed)
+      : Effect.fail(failed("invalid-input", `'${url}' uses ${parsed.protocol}; only http and https are fetched`, "pass an http:// or https:// URL", "url"))
+  })
+
+/** Read at most `limit` bytes of a body. */
+const readCapped = async (response: Response, limit: number): Promise<{ readonly bytes: Uint8Array; readonly truncated: boolean }> => {
+  if (response.body === null) return { bytes: new Uint8Array(0), truncated: false }
+  const reader = response.body.getReader()
+  const parts: Array<Uint8Array> = []
+  let size = 0
+  let truncated = false
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    if (size + value.byteLength > limit) {
+      parts.push(value.subarray(0, limit - size))
+      size = limit
+      truncated = true
+      await reader.cancel()
+      break
+    }
+    parts.push(value)
+    size += value.byteLength
+  }
+  const bytes = new Uint8Array(size)
+  let at = 0
+  for (const part of parts) {
+    bytes.set(part, at)
+    at += part.byteLength
+  }
+  return { bytes, truncated }
+}
+
+/** `std.http_fetch@1`. */
+export const httpFetch = Tool.make({
+  id: "std.http_fetch",
+  version: "1",
+  description: "One HTTP request (needs the net.fetch capability): status, headers and the body as text, with a time limit and a size cap.",
+  input: Schema.Struct({
+    url: Schema.String,
+    method: Schema.optional(Method),
+    headers: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+    body: Schema.optional(Schema.String),
+    timeout_ms: Schema.optional(Schema.Int.pipe(Schema.between(1, MAX_TIMEOUT_MS))),
+    max_bytes: Schema.optional(Schema.Int.pipe(Schema.between(1, MAX_MAX_BYTES)))
+  }),
+  output: Schema.Struct({
+    status: Schema.Int,
+    url: Schema.String,
+    headers: Schema.Record({ key: Schema.String, value: Schema.String }),
+    content_type: Schema.String,
+    body: Schema.String,
+    size: Schema.Int,
+    truncated: Schema.Boolean
+  }),
+  run: (input) =>
+    Effect.gen(function*() {
+      const timeout = input.timeout_ms ?? DEFAULT_TIMEOUT_MS
+      const limit = input.max_bytes ?? DEFAULT_MAX_BYTES
+      let method = input.method ?? "GET"
+      let body = input.body
+      if (body !== undefined && (method === "GET" || method === "HEAD")) {
+        return yield* failed("invalid-input", `a ${method} request has no body`, "drop body, or use method POST, PUT or PATCH", "body")
+      }
+      let url = yield* parseUrl(input.url)
+      // One deadline for the whole call: every hop and the body read.
+      const deadline = AbortSignal.timeout(timeout)
+      for (let hop = 0; ; hop++) {
+        yield* Capabilities.demand(`${CAPABILITY}:${url.href}`)
+        const target = url
+        const response = yield* Effect.tryPromise({
+          try: (signal) =>
+            fetch(target, {
+              method,
+              redirect: "manual",
+              signal: AbortSignal.any([signal, deadline]),
+              ...(input.headers !== undefined ? { headers: input.headers } : {}),
+              ...(body !== undefined ? { body } : {})
+            }),
+          catch: (error) =>
+            error instanceof Error && error.name === "TimeoutError"
+              ? failed("timeout", `${method} ${target.href} took more than ${timeout} ms`, "raise timeout_ms (at most 60000) or fetch a faster endpoint")
+              : failed("failed", `${method} ${target.href} failed: ${error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)}`, "check the URL and that the server is reachable")
+        })
+        const location = response.headers.get("location")
+        if (response.status >= 300 && response.status < 400 && location !== null) {
+          yield* Effect.ignore(Effect.tryPromise(() => response.body?.cancel() ?? Promise.resolve()))
+          if (hop >= MAX_REDIRECTS) {
+            return yield* failed("failed", `more than ${MAX_REDIRECTS} redirects from ${input.url}`, "fetch the final URL directly")
+          }
+          url = yield* parseUrl(location, target.href)
+          if (response.status === 303 || ((response.status === 301 || response.status === 302) && method === "POST")) {
+            method = "GET"
+            body = undefined
+          }
+          continue
+        }
+        const read = yield* Effect.tryPromise({
+          try: () => readCapped(response, limit),
+          catch: (error) =>
+            error instanceof Error && error.name === "TimeoutError"
+              ? failed("timeout", `reading ${target.href} took more than ${timeout} ms`, "raise timeout_ms (at most 60000) or lower max_bytes")
+              : failed("failed", `reading ${target.href} failed: ${error instanceof Error ? error.message : String(error)}`, "retry, or check the server")
+        })
+        const headers: Record<string, string> = {}
+        response.headers.forEach((value, name) => {
+          headers[name] = value
+        })
+        return {
+          status: response.status,
+          url: target.href,
+          headers,
+          content_type: response.headers.get("content-type") ?? "",
+          body: new TextDecoder().decode(read.bytes),
+          size: read.bytes.byteLength,
+          truncated: read.truncated
+        }
+      }
+    })
+})

@@ -1,0 +1,154 @@
+/**
+ * The artifact routes on the real server (127.0.0.1, ephemeral port): a run's listing
+ * with ids, hashes and sizes, the bytes with their content type, length and ETag, 304,
+ * 404 and 400, the same store as `stargraph run` on the same database, forks that list
+ * nothing they did not write, and the OpenAPI document still valid.
+ */
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpApiClient from "@effect/platform/HttpApiClient"
+import { Validator } from "@seriousme/openapi-schema-validator"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Serve from "../../src/serve/server.js"
+import { StargraphApi } from "../../src/serve/StargraphApi.js"
+import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
+
+const boot = async (options: Serve.ServeOptions) => {
+  const scope = Effect.runSync(Scope.make())
+  const started = await Effect.runPromise(Serve.start({ port: 0, ...options }).pipe(Scope.extend(scope)))
+  return { ...started, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+}
+
+const json = async (url: string, init: RequestInit = {}) => {
+  const response = await fetch(url, init)
+  return { status: response.status, headers: response.headers, body: await response.json() as Record<string, any> }
+}
+
+const REPORT = "# Order A-1042\n\nSKUs: [\"KB-01\",\"MS-07\"]\n\nTotal with tax: 148.8\n"
+
+let dir: string
+let db: string
+let graphFile: string
+let server: Awaited<ReturnType<typeof boot>>
+
+const blobCount = () => {
+  const root = join(`${db}.artifacts`, "blobs")
+  return readdirSync(root).flatMap((d) => readdirSync(join(root, d))).filter((f) => !f.endsWith(".json")).length
+}
+
+/** Start a run over HTTP and wait until it is done. */
+const runToDone = async (params: Record<string, unknown> = {}) => {
+  const created = await json(`${server.url}/v1/runs`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ graph_id: "run:tools-demo", params }) })
+  expect(created.status).toBe(202)
+  const id = created.body["run_id"] as string
+  for (let i = 0; i < 400; i++) {
+    const view = await json(`${server.url}/v1/runs/${id}`)
+    if (view.body["status"] === "done") return id
+    if (view.body["status"] === "failed") throw new Error(JSON.stringify(view.body))
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  throw new Error(`run ${id} did not finish`)
+}
+
+beforeAll(async () => {
+  dir = tempDir()
+  mkdirSync(join(dir, "tools"))
+  graphFile = join(dir, "tools", "graph.yaml")
+  writeFileSync(graphFile, readFileSync(join(ROOT, "examples", "tools", "graph.yaml")))
+  db = join(dir, "serve.sqlite")
+  server = await boot({ db, graphs: [graphFile] })
+})
+
+afterAll(() => server.close())
+
+describe("GET /v1/runs/{id}/artifacts and GET /v1/artifacts/{id}", () => {
+  it("lists a run's artifacts with ids, hashes and sizes, and serves the bytes with their content type, length and ETag", async () => {
+    const id = await runToDone()
+    const listed = await json(`${server.url}/v1/runs/${id}/artifacts`)
+    expect(listed.status).toBe(200)
+    expect(listed.body["status"]).toBe("done")
+    expect(listed.body["artifacts"]).toHaveLength(1)
+    const [entry] = listed.body["artifacts"] as Array<Record<string, any>>
+    expect(entry).toMatchObject({ run_id: id, step: 4, node: "store", name: "order-A-1042.md", content_type: "text/markdown", size: 63, metadata: { kind: "order-report" } })
+    expect(entry!["artifact_id"]).toBe(`sha256:${entry!["sha256"]}`)
+    expect(listed.body["outputs"].map((o: { node: string }) => o.node)).toEqual(["price", "list_skus", "render", "store"])
+    expect(listed.body["final_state"]["report_ref"]).toEqual({ artifact_id: entry!["artifact_id"], sha256: entry!["sha256"], size: 63, name: "order-A-1042.md", content_type: "text/markdown" })
+
+    const response = await fetch(`${server.url}/v1/artifacts/${entry!["artifact_id"]}`)
+    expect(response.status).toBe(200)
+    expect(response.headers.get("content-type")).toBe("text/markdown")
+    expect(response.headers.get("content-length")).toBe("63")
+    expect(response.headers.get("etag")).toBe(`"${entry!["artifact_id"]}"`)
+    expect(await response.text()).toBe(REPORT)
+    const cached = await fetch(`${server.url}/v1/artifacts/${entry!["artifact_id"]}`, { headers: { "if-none-match": `"${entry!["artifact_id"]}"` } })
+    expect(cached.status).toBe(304)
+    expect(await cached.text()).toBe("")
+  })
+
+  it("answers 404 for an unknown run or artifact, and 400 for a malformed artifact id", async () => {
+    const run = await json(`${server.url}/v1/runs/run-nope/artifacts`)
+    expect([run.status, run.body["error"]["type"], run.body["error"]["details"]["reason"]]).toEqual([404, "CheckpointError", "unknown-run"])
+    const artifact = await json(`${server.url}/v1/artifacts/sha256:${"0".repeat(64)}`)
+    expect([artifact.status, artifact.body["error"]["type"], artifact.body["error"]["details"]["reason"]]).toEqual([404, "ApiError", "not-found"])
+    for (const bad of ["report.md", "sha256:xyz", `sha256:${"A".repeat(64)}`, "..%2F..%2Fetc%2Fpasswd"]) {
+      const r = await json(`${server.url}/v1/artifacts/${bad}`)
+      expect([r.status, r.body["error"]["type"], r.body["error"]["details"]["field"]], bad).toEqual([400, "InputError", "id"])
+    }
+  })
+
+  it("shares the store with `stargraph run` on the same database; a fork lists nothing it did not write, and writes nothing", async () => {
+    const cli = await stargraph(["run", graphFile, "--db", db, "--inputs", "tax_rate=0.1", "--no-summary"])
+    expect(cli.code, cli.stderr).toBe(0)
+    const cliRun = runIdOf(cli.last)
+    const listed = await json(`${server.url}/v1/runs/${cliRun}/artifacts`)
+    const [entry] = listed.body["artifacts"] as Array<Record<string, any>>
+    const bytes = await (await fetch(`${server.url}/v1/artifacts/${entry!["artifact_id"]}`)).text()
+    expect(bytes).toContain("Total with tax: 136.4")
+    const before = blobCount()
+    const fork = await json(`${server.url}/v1/runs/${cliRun}/counterfactual`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ from_step: 1 }) })
+    expect(fork.status).toBe(201)
+    expect(fork.body["status"]).toBe("done")
+    const forkListing = await json(`${server.url}/v1/runs/${fork.body["cf_run_id"]}/artifacts`)
+    expect(forkListing.body["artifacts"]).toEqual([])
+    expect(forkListing.body["final_state"]["report_ref"]).toEqual(listed.body["final_state"]["report_ref"])
+    expect(blobCount()).toBe(before)
+    expect((await json(`${server.url}/v1/runs/${cliRun}/artifacts`)).body["artifacts"]).toEqual(listed.body["artifacts"])
+  })
+
+  it("decodes with a client derived from StargraphApi, and the routes need the bearer token when one is set", async () => {
+    const id = await runToDone({ tax_rate: 0 })
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const client = yield* HttpApiClient.make(StargraphApi, { baseUrl: server.url })
+      const listing = yield* client.runs.artifacts({ path: { id } })
+      const bytes = yield* client.artifacts.get({ path: { id: listing.artifacts[0]!.artifact_id } })
+      return { listing, bytes }
+    }).pipe(Effect.provide(FetchHttpClient.layer)))
+    expect(out.listing.artifacts[0]).toMatchObject({ name: "order-A-1042.md", size: 61 })
+    expect(new TextDecoder().decode(out.bytes as Uint8Array)).toContain("Total with tax: 124")
+
+    const locked = await boot({ db: join(tempDir(), "locked.sqlite"), graphs: [graphFile], authToken: "t0ken" })
+    try {
+      expect((await json(`${locked.url}/v1/artifacts/sha256:${"0".repeat(64)}`)).status).toBe(401)
+      expect((await json(`${locked.url}/v1/artifacts/sha256:${"0".repeat(64)}`, { headers: { authorization: "Bearer t0ken" } })).status).toBe(404)
+    } finally {
+      await locked.close()
+    }
+  })
+
+  it("documents both routes in an /openapi.json that passes the strict validator", async () => {
+    const doc = await (await fetch(`${server.url}/openapi.json`)).json() as Record<string, any>
+    const result = await new Validator().validate(doc)
+    expect(result.errors ?? []).toEqual([])
+    expect(result.valid).toBe(true)
+    const get = doc["paths"]["/v1/artifacts/{id}"]["get"]
+    expect(Object.keys(get["responses"])).toEqual(expect.arrayContaining(["200", "304", "400", "404"]))
+    expect(get["responses"]["200"]["content"]).toHaveProperty("application/octet-stream")
+    const listing = JSON.stringify(doc["paths"]["/v1/runs/{id}/artifacts"]["get"]["responses"]["200"])
+    expect(listing).toContain("RunArtifacts")
+    expect(JSON.stringify(doc["components"]["schemas"]["ArtifactEntry"])).toContain("sha256")
+  })
+})
