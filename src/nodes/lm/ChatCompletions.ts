@@ -7,8 +7,9 @@
  * `streamText`, the request says `stream: true` and the SSE chunks (ending
  * `data: [DONE]`) become text deltas.
  *
- * `@effect/ai` and `@effect/ai-openai` are optional peers: they are imported here only
- * when a model is built, so `import "stargraph"` works without them.
+ * `@effect/ai` and `@effect/ai-openai` are optional peers: this module imports only
+ * their types, and `provider.ts` imports them when a model is built, so
+ * `import "stargraph"` works without them.
  */
 import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -96,7 +97,7 @@ const textOf = (content: ReadonlyArray<{ readonly type: string }>): string =>
   content.map((part) => (part.type === "text" ? (part as Prompt.TextPart).text : "")).join("")
 
 /** The prompt as chat messages (text parts only: these nodes send text). */
-const chatMessages = (prompt: Prompt.Prompt): Array<{ readonly role: string; readonly content: string }> =>
+export const chatMessages = (prompt: Prompt.Prompt): Array<{ readonly role: string; readonly content: string }> =>
   prompt.content.flatMap((message) => {
     switch (message.role) {
       case "system":

@@ -12,7 +12,6 @@
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import type * as LanguageModelModule from "@effect/ai/LanguageModel"
 import type * as OpenAiClientModule from "@effect/ai-openai/OpenAiClient"
-import type * as OpenAiLanguageModelModule from "@effect/ai-openai/OpenAiLanguageModel"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
@@ -21,6 +20,7 @@ import * as Stream from "effect/Stream"
 import { LanguageModelError } from "../../errors.js"
 import * as ChatCompletions from "./ChatCompletions.js"
 import type { AiModules } from "./ChatCompletions.js"
+import * as Responses from "./Responses.js"
 import type { Message } from "./prompt.js"
 
 /** The wire API of a node's own model: `/chat/completions` or `/responses`. */
@@ -68,7 +68,6 @@ export const wireModel = (model: string): string => model.replace(/^openai\//, "
 
 interface OpenAiModules extends AiModules {
   readonly OpenAiClient: typeof OpenAiClientModule
-  readonly OpenAiLanguageModel: typeof OpenAiLanguageModelModule
 }
 
 let languageModelModule: Promise<typeof LanguageModelModule> | undefined
@@ -101,9 +100,8 @@ const loadOpenAi = (site: CallSite, model: string): Effect.Effect<OpenAiModules,
       (openAiModules ??= Promise.all([
         import("@effect/ai/AiError"),
         import("@effect/ai/LanguageModel"),
-        import("@effect/ai-openai/OpenAiClient"),
-        import("@effect/ai-openai/OpenAiLanguageModel")
-      ]).then(([AiError, LanguageModel, OpenAiClient, OpenAiLanguageModel]) => ({ AiError, LanguageModel, OpenAiClient, OpenAiLanguageModel }))),
+        import("@effect/ai-openai/OpenAiClient")
+      ]).then(([AiError, LanguageModel, OpenAiClient]) => ({ AiError, LanguageModel, OpenAiClient }))),
     catch: notInstalled(site, model, "@effect/ai-openai")
   })
 
@@ -139,15 +137,8 @@ const withConfigModel = <A>(
       apiUrl: config.apiBase ?? OPENAI_API,
       ...(key !== undefined ? { apiKey: Redacted.make(key) } : {})
     })
-    const lm = apiOf(config) === "chat"
-      ? yield* ChatCompletions.make(modules, client, { model: wireModel(model), temperature: config.temperature, maxTokens: config.maxTokens })
-      : yield* modules.OpenAiLanguageModel.make({
-        model: wireModel(model),
-        config: {
-          ...(config.temperature !== undefined ? { temperature: config.temperature } : {}),
-          ...(config.maxTokens !== undefined ? { max_output_tokens: config.maxTokens } : {})
-        }
-      }).pipe(Effect.provideService(modules.OpenAiClient.OpenAiClient, client))
+    const options = { model: wireModel(model), temperature: config.temperature, maxTokens: config.maxTokens }
+    const lm = apiOf(config) === "chat" ? yield* ChatCompletions.make(modules, client, options) : yield* Responses.make(modules, client, options)
     return yield* use(lm)
   }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer))
 
