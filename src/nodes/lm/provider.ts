@@ -182,10 +182,9 @@ const serverMessage = (body: string | undefined): string | undefined => {
 }
 
 /** A provider's failure as a `LanguageModelError`. */
-export const toLanguageModelError = (error: unknown, site: CallSite, config: ProviderConfig): LanguageModelError => {
+export const toLanguageModelError = (error: unknown, site: CallSite, config: ProviderConfig, where: string): LanguageModelError => {
   if (error instanceof LanguageModelError) return error
   const base = { ...ids(site), ...(config.model !== undefined ? { model: config.model } : {}) }
-  const where = config.apiBase ?? (config.model !== undefined ? OPENAI_API : "the app's LanguageModel")
   if (Predicate.isTagged(error, "HttpResponseError")) {
     const e = error as unknown as { readonly reason: string; readonly response: { readonly status: number }; readonly body?: string; readonly message: string }
     if (e.reason !== "StatusCode") {
@@ -224,6 +223,10 @@ export const toLanguageModelError = (error: unknown, site: CallSite, config: Pro
 export const complete = (config: ProviderConfig, messages: ReadonlyArray<Message>, site: CallSite): Effect.Effect<Completion, LanguageModelError> =>
   Effect.flatMap(appModel(), (provided) =>
     Option.match(provided, {
-      onSome: (lm) => generate(lm, messages, config.stream) as Effect.Effect<Completion, unknown>,
-      onNone: () => withConfigModel(config, site, (lm) => generate(lm, messages, config.stream))
-    })).pipe(Effect.mapError((error) => toLanguageModelError(error, site, config)))
+      onSome: (lm) => Effect.mapError(generate(lm, messages, config.stream), (e) => toLanguageModelError(e, site, config, "the app's LanguageModel")),
+      onNone: () =>
+        Effect.mapError(
+          withConfigModel(config, site, (lm) => generate(lm, messages, config.stream)),
+          (e) => toLanguageModelError(e, site, config, config.apiBase ?? OPENAI_API)
+        )
+    }))
