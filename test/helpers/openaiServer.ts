@@ -25,6 +25,8 @@ export interface ServerOptions {
   readonly respond?: (request: ReceivedRequest) => Reply
   /** Delay before answering each request, in ms (a stand-in for a real model's latency). */
   readonly latencyMs?: number
+  /** The port (default: an ephemeral one); to bring a stopped server back where it was. */
+  readonly port?: number
 }
 
 /** A running server. */
@@ -162,7 +164,7 @@ export const start = async (options: ServerOptions = {}): Promise<OpenAiServer> 
       else responses(res, request, reply)
     })()
   })
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve))
   const { port } = server.address() as AddressInfo
   return {
     url: `http://127.0.0.1:${port}/v1`,

@@ -103,12 +103,13 @@ export const parseType = (text: string): Either.Either<FieldType, string> => {
         return Either.right({ _tag: "dict" })
       case "literal": {
         const values: Array<string | number | boolean> = []
+        if (generic[2]!.trim() === "") return Either.left(`${t}: Literal needs at least one value`)
         for (const arg of args) {
           const v = literalValue(arg)
           if (Either.isLeft(v)) return Either.left(v.left)
           values.push(v.right)
         }
-        return values.length > 0 ? Either.right({ _tag: "literal", values }) : Either.left(`${t}: Literal needs at least one value`)
+        return Either.right({ _tag: "literal", values })
       }
     }
   }
@@ -179,7 +180,7 @@ export const typeText = (type: FieldType): string => {
     case "list":
       return type.item === undefined ? "list" : `list[${typeText(type.item)}]`
     case "literal":
-      return `Literal[${type.values.map((v) => (typeof v === "string" ? `'${v}'` : String(v))).join(", ")}]`
+      return `Literal[${type.values.map((v) => (typeof v === "string" ? `'${v}'` : typeof v === "boolean" ? (v ? "True" : "False") : String(v))).join(", ")}]`
     case "any":
       return "Any"
     default:
