@@ -16,7 +16,7 @@ import * as Schema from "effect/Schema"
 import { LanguageModelError, ModelOutputError } from "../../errors.js"
 import type { State } from "../../ir/stateSchema.js"
 import type { Executor, NodeFailure, NodeOutcome } from "../Executor.js"
-import { decodeCompletion, type OutputProblem } from "./parseCompletion.js"
+import { completionDecoder, type OutputProblem } from "./parseCompletion.js"
 import { type Message, messages as firstMessages, type PromptSpec, REASONING, repair } from "./prompt.js"
 import { type Completion, complete, type ProviderConfig } from "./provider.js"
 import * as Signature from "./Signature.js"
@@ -74,7 +74,7 @@ export const lmRequest = (spec: LmNodeSpec, messages: ReadonlyArray<Message>) =>
 
 /** Compile a language-model node. */
 export const lmExecutor = (spec: LmNodeSpec): Executor => {
-  const schema = Signature.outputSchema(spec.prompt.signature.outputs)
+  const decode = completionDecoder(Signature.outputSchema(spec.prompt.signature.outputs))
   const attempts = spec.retry?.max_attempts ?? 1
   const backoff = Duration.millis(spec.retry?.backoff_ms ?? 0)
   const name = `lm.${spec.kind}`
@@ -120,10 +120,7 @@ export const lmExecutor = (spec: LmNodeSpec): Executor => {
           return Effect.fail(outputError(JSON.stringify(response) ?? "", { message: "the recorded response is not a completion ({text: string})" }, "the run's cassette is damaged: record the run again"))
         }
         const text = response.text
-        const decoded = Either.flatMap(decodeCompletion(text, schema), (outputs) => {
-          const object = outputs as { readonly [field: string]: unknown }
-          return spec.post(object, reasoningOf(text, spec))
-        })
+        const decoded = Either.flatMap(decode(text), (outputs) => spec.post(outputs, spec.prompt.module === "cot" ? reasoningOf(text) : ""))
         if (Either.isRight(decoded)) return Effect.succeed({ _tag: "Update", update: decoded.right })
         // The next attempt shows the model its reply and what was wrong with it.
         messages = repair(sent, text, decoded.left.message, spec.prompt)
@@ -134,10 +131,11 @@ export const lmExecutor = (spec: LmNodeSpec): Executor => {
   }
 }
 
-/** The `reasoning` of a `cot` reply ("" when it has none or it is not a string). */
-const reasoningOf = (text: string, spec: LmNodeSpec): string => {
-  if (spec.prompt.module !== "cot") return ""
-  const decoded = decodeCompletion(text, Schema.Struct({ [REASONING]: Schema.optional(Schema.Unknown) }))
+const decodeReasoning = completionDecoder(Schema.Struct({ [REASONING]: Schema.optional(Schema.Unknown) }))
+
+/** The `reasoning` of a `cot` reply ("" when it has none; JSON text when it is not a string). */
+const reasoningOf = (text: string): string => {
+  const decoded = decodeReasoning(text)
   const value = Either.isRight(decoded) ? decoded.right[REASONING] : undefined
   return typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value)
 }

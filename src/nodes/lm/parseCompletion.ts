@@ -44,17 +44,21 @@ export const jsonObject = (completion: string): Either.Either<{ readonly [key: s
   })
 }
 
+/** A decoder of completions with the outputs' Schema (compile it once per node). */
+export const completionDecoder = <A, I>(schema: Schema.Schema<A, I>): (completion: string) => Either.Either<A, OutputProblem> => {
+  const decode = Schema.decodeUnknownEither(schema, { errors: "first" })
+  return (completion) =>
+    Either.flatMap(jsonObject(completion), (object) =>
+      Either.mapLeft(decode(object), (error): OutputProblem => {
+        const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+        const field = issue?.path[0] === undefined ? undefined : String(issue.path[0])
+        const message = issue === undefined
+          ? error.message
+          : issue._tag === "Missing" ? `the reply has no '${field}'` : `'${issue.path.map(String).join(".")}': ${issue.message}`
+        return { field, message }
+      }))
+}
+
 /** Decode a completion with the outputs' Schema. */
-export const decodeCompletion = <A, I>(
-  completion: string,
-  schema: Schema.Schema<A, I>
-): Either.Either<A, OutputProblem> =>
-  Either.flatMap(jsonObject(completion), (object) =>
-    Either.mapLeft(Schema.decodeUnknownEither(schema, { errors: "first" })(object), (error): OutputProblem => {
-      const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
-      const field = issue?.path[0] === undefined ? undefined : String(issue.path[0])
-      const message = issue === undefined
-        ? error.message
-        : issue._tag === "Missing" ? `the reply has no '${field}'` : `'${issue.path.map(String).join(".")}': ${issue.message}`
-      return { field, message }
-    }))
+export const decodeCompletion = <A, I>(completion: string, schema: Schema.Schema<A, I>): Either.Either<A, OutputProblem> =>
+  completionDecoder(schema)(completion)

@@ -105,12 +105,14 @@ const loadOpenAi = (site: CallSite, model: string): Effect.Effect<OpenAiModules,
     catch: notInstalled(site, model, "@effect/ai-openai")
   })
 
-/** Run `use` with the model the node's config names (built for this call). */
-const withConfigModel = <A>(
-  config: ProviderConfig,
-  site: CallSite,
-  use: (model: LanguageModelModule.Service) => Effect.Effect<A, unknown>
-): Effect.Effect<A, unknown> =>
+/**
+ * The models built from node configs, by config (one per compiled node) and API key: the
+ * client is built on a node's first live call and reused by the next ones.
+ */
+const built = new WeakMap<ProviderConfig, Map<string, LanguageModelModule.Service>>()
+
+/** The model the node's config names (the API key is read from the environment on every call). */
+const configModel = (config: ProviderConfig, site: CallSite): Effect.Effect<LanguageModelModule.Service, LanguageModelError> =>
   Effect.gen(function*() {
     const model = config.model
     if (model === undefined) {
@@ -132,15 +134,23 @@ const withConfigModel = <A>(
         fix: `export ${keyEnv}=<your key>, or set config.api_key_env to the variable that holds it`
       })
     }
+    const byKey = built.get(config) ?? new Map<string, LanguageModelModule.Service>()
+    built.set(config, byKey)
+    const known = byKey.get(key ?? "")
+    if (known !== undefined) return known
     const modules = yield* loadOpenAi(site, model)
-    const client = yield* modules.OpenAiClient.make({
-      apiUrl: config.apiBase ?? OPENAI_API,
-      ...(key !== undefined ? { apiKey: Redacted.make(key) } : {})
-    })
-    const options = { model: wireModel(model), temperature: config.temperature, maxTokens: config.maxTokens }
-    const lm = apiOf(config) === "chat" ? yield* ChatCompletions.make(modules, client, options) : yield* Responses.make(modules, client, options)
-    return yield* use(lm)
-  }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer))
+    // The client's scope only restores a logging setting (redacted header names) once built.
+    const lm = yield* Effect.gen(function*() {
+      const client = yield* modules.OpenAiClient.make({
+        apiUrl: config.apiBase ?? OPENAI_API,
+        ...(key !== undefined ? { apiKey: Redacted.make(key) } : {})
+      })
+      const options = { model: wireModel(model), temperature: config.temperature, maxTokens: config.maxTokens }
+      return apiOf(config) === "chat" ? yield* ChatCompletions.make(modules, client, options) : yield* Responses.make(modules, client, options)
+    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer))
+    byKey.set(key ?? "", lm)
+    return lm
+  })
 
 /** One completion from `lm`, streamed or not. */
 const generate = (lm: LanguageModelModule.Service, messages: ReadonlyArray<Message>, stream: boolean) => {
@@ -226,7 +236,7 @@ export const complete = (config: ProviderConfig, messages: ReadonlyArray<Message
       onSome: (lm) => Effect.mapError(generate(lm, messages, config.stream), (e) => toLanguageModelError(e, site, config, "the app's LanguageModel")),
       onNone: () =>
         Effect.mapError(
-          withConfigModel(config, site, (lm) => generate(lm, messages, config.stream)),
+          Effect.flatMap(configModel(config, site), (lm) => generate(lm, messages, config.stream) as Effect.Effect<Completion, unknown>),
           (e) => toLanguageModelError(e, site, config, config.apiBase ?? OPENAI_API)
         )
     }))
