@@ -140,7 +140,7 @@ export const start = async (options: ServerOptions = {}): Promise<OpenAiServer> 
     void (async () => {
       const text = await readBody(req)
       const path = (req.url ?? "").split("?")[0]!
-      let body: Record<string, any> = {}
+      let body: Record<string, any>
       try {
         body = text === "" ? {} : JSON.parse(text)
       } catch {

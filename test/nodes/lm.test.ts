@@ -8,8 +8,10 @@
 import { join } from "node:path"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import type * as Response from "@effect/ai/Response"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
@@ -17,6 +19,7 @@ import type { Checkpoint, RunSummary } from "../../src/checkpoint/models.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import { formatError, type StargraphError } from "../../src/errors.js"
 import * as Graph from "../../src/graph/Graph.js"
+import { LanguageModels } from "../../src/index.js"
 import * as Replay from "../../src/replay/Replay.js"
 import { tempDir } from "../helpers/cli.js"
 import * as OpenAiServer from "../helpers/openaiServer.js"
@@ -353,6 +356,19 @@ describe("an app's own LanguageModel", () => {
     expect(streamed.summary?.final_state["answer"]).toBe("streamed")
     expect(seen).toEqual(["text:2", "stream", "stream", "stream"])
     expect(server.requests.length).toBe(before)
+  })
+
+  it.each([
+    ["chatCompletions", LanguageModels.chatCompletions, "/v1/chat/completions"],
+    ["responses", LanguageModels.responses, "/v1/responses"]
+  ] as const)("LanguageModels.%s is a layer an app provides for every node", async (_name, make, path) => {
+    const before = server.requests.length
+    const layer = make({ apiUrl: server.url, model: "shared-model" }).pipe(Layer.provide(FetchHttpClient.layer))
+    const r = await runGraph(irOf(qa, [{ id: "ask", kind: "dspy", config: { signature: "question -> answer" } }]), { question: "q" }, dbLayer(), (e) => Effect.provide(e, layer) as typeof e)
+    expect(r.summary?.final_state["answer"]).toBe("echo q")
+    expect(server.requests.slice(before).map((q) => [q.path, q.body["model"]])).toEqual([[path, "shared-model"]])
+    // The node names no model: the cassette says so.
+    expect(r.checkpoints[1]!.calls![0]!.request).toMatchObject({ model: null })
   })
 
   it("an app model's failure is a LanguageModelError (provider-error)", async () => {

@@ -61,8 +61,19 @@ const isRetryable = (error: NodeFailure): boolean => {
   }
 }
 
-/** The request recorded for a call: stable JSON (no endpoint, no key, no clock). */
-export const lmRequest = (spec: LmNodeSpec, messages: ReadonlyArray<Message>) => ({
+/** The request a language-model node records for each call (`lm.<kind>`): stable JSON, no endpoint, key or clock. */
+export interface LmRequest {
+  /** `config.model`, or null (an app-provided model). */
+  readonly model: string | null
+  readonly messages: ReadonlyArray<Message>
+  /** The signature in canonical form, e.g. `question -> answer, confidence: float`. */
+  readonly signature: string
+  /** `temperature` and `max_tokens`, when set. */
+  readonly params: { readonly temperature?: number; readonly max_tokens?: number }
+}
+
+/** The request recorded for a call. */
+export const lmRequest = (spec: LmNodeSpec, messages: ReadonlyArray<Message>): LmRequest => ({
   model: spec.provider.model ?? null,
   messages: messages.map((m) => ({ role: m.role, content: m.content })),
   signature: Signature.format(spec.prompt.signature),
