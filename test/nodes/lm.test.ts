@@ -283,6 +283,18 @@ describe("bad completions and failed calls", () => {
     expect(server.requests.length).toBe(n + 1)
   })
 
+  it("a run failed by the model loses nothing: its steps stay, and a live fork from the last one runs on", async () => {
+    const layer = dbLayer()
+    const ir = irOf({ ...qa, topic: str }, [{ id: "prep", kind: "set", values: { topic: "math" } }, ask({ api_base: server.url })])
+    server.script({ status: 503, message: "down for maintenance" })
+    const failed = await runGraph(ir, { question: "2+2?" }, layer)
+    expect(failed.record?.status).toBe("failed")
+    expect(failed.error).toMatchObject({ _tag: "LanguageModelError", status: 503, step: 2 })
+    expect(failed.checkpoints.map((c) => c.node)).toEqual(["__input__", "prep"])
+    const fork = await Effect.runPromise(Replay.fork(failed.graph, failed.runId, { fromStep: 1, liveAfterFork: true }).pipe(Effect.provide(layer)))
+    expect(fork.summary).toMatchObject({ status: "done", final_state: { question: "2+2?", topic: "math", answer: "echo 2+2?" } })
+  })
+
   it("an unreachable server is request-failed; a slow one past timeout_ms is timeout", async () => {
     const gone = await OpenAiServer.start()
     const url = gone.url
