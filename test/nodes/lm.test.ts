@@ -498,6 +498,7 @@ describe("bad config is refused when the graph is built", () => {
     ["an undeclared output", { question: str }, ask({}), "nodes[0].config.signature", "writes state field 'answer'"],
     ["an output of the wrong type", { question: str, answer: { type: "number" } }, ask({}), "nodes[0].config.signature", "writes a str to state field 'answer', declared number"],
     ["signature_map to a field not in the signature", qa, ask({ signature_map: { question: "q" } }), "nodes[0].config.signature_map.question", "not in the signature"],
+    ["signature_map mapping two fields to one", { ...qa, q2: str }, ask({ signature_map: { question: "question", q2: "question" } }), "nodes[0].config.signature_map.q2", "to the same signature field 'question'"],
     ["an unknown config key", qa, ask({ temprature: 0.2 }), "nodes[0].config.temprature", ""],
     ["a temperature out of range", qa, ask({ temperature: 3 }), "nodes[0].config.temperature", ""],
     ["an unknown module", qa, ask({ module: "react" }), "nodes[0].config.module", ""],

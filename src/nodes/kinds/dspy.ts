@@ -106,7 +106,13 @@ export const DspyKind = NodeKind.make({
     const signature = parsed.right
     if (signature === undefined) return undefined
     const names = new Set([...signature.inputs, ...signature.outputs].map((f) => f.name))
+    const mappedTo = new Map<string, string>()
     for (const [state, sig] of Object.entries(config?.signature_map ?? {})) {
+      const other = mappedTo.get(sig)
+      if (other !== undefined) {
+        return { path: ["config", "signature_map", state], message: `maps '${state}' and '${other}' to the same signature field '${sig}'`, fix: "map each signature field from one state field" }
+      }
+      mappedTo.set(sig, state)
       if (!names.has(sig)) {
         return { path: ["config", "signature_map", state], message: `maps state field '${state}' to '${sig}', which is not in the signature`, fix: `map to one of the signature's fields: ${[...names].join(", ")}` }
       }
