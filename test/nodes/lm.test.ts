@@ -508,6 +508,7 @@ describe("bad config is refused when the graph is built", () => {
     ["classify with repeated labels", { text: str, verdict: str, confidence: str }, { id: "c", kind: "classify", config: { labels: ["a", "A"] } }, "nodes[0].config.labels[1]", "repeats label 0"],
     ["classify without labels", { text: str, verdict: str, confidence: str }, { id: "c", kind: "classify" }, "nodes[0].config", "classify needs config.labels"],
     ["classify writing an undeclared verdict", { text: str, confidence: str }, { id: "c", kind: "classify", config: { labels: ["a", "b"] } }, "nodes[0].kind", "classify writes state field 'verdict'"],
+    ["classify writing confidence to a boolean field", { text: str, verdict: str, confidence: { type: "boolean" } }, { id: "c", kind: "classify", config: { labels: ["a", "b"] } }, "nodes[0].kind", "writes a score to state field 'confidence', declared boolean"],
     ["reason reading an undeclared default input", { answer: str }, { id: "r", kind: "reason" }, "nodes[0].kind", "reason reads state field 'question' by default"],
     ["an undeclared config.input", { answer: str }, { id: "r", kind: "reason", config: { input: "prompt" } }, "nodes[0].config.input", "reads state field 'prompt'"],
     ["extract with an unknown type", { text: str, who: str }, { id: "e", kind: "extract", config: { fields: { who: "person" } } }, "nodes[0].config.fields.who", "unknown type 'person'"],

@@ -114,6 +114,11 @@ export const makePreset = <F extends Schema.Struct.Fields>(definition: PresetDef
         if (write.optional === true) continue
         const problem = checkWrite(write.field, write.type, ["kind"], ctx)
         if (problem !== undefined) return { ...problem, message: `${definition.name} ${problem.message}` }
+        // A score (no signature type) is a number or the original's float-as-string.
+        const declared = ctx.fields.get(write.field)?.type
+        if (write.type === undefined && declared !== undefined && declared !== "string" && declared !== "number" && declared !== "any") {
+          return { path: ["kind"], message: `${definition.name} writes a score to state field '${write.field}', declared ${declared}`, fix: `declare '${write.field}' as a number (or a string, for the original's float-as-string)` }
+        }
       }
       return undefined
     },
