@@ -283,6 +283,16 @@ describe("bad completions and failed calls", () => {
     expect(server.requests.length).toBe(n + 1)
   })
 
+  it.each([
+    ["chat, streamed", { stream: true }],
+    ["responses", { api: "responses" }],
+    ["responses, streamed", { api: "responses", stream: true }]
+  ])("an error status over %s is the same LanguageModelError", async (_label, config) => {
+    server.script({ status: 502, message: "bad gateway" })
+    const r = await runGraph(irOf(qa, [ask({ api_base: server.url, ...config })]), { question: "q" })
+    expect(r.error).toMatchObject({ _tag: "LanguageModelError", reason: "http-status", status: 502 })
+  })
+
   it("a run failed by the model loses nothing: its steps stay, and a live fork from the last one runs on", async () => {
     const layer = dbLayer()
     const ir = irOf({ ...qa, topic: str }, [{ id: "prep", kind: "set", values: { topic: "math" } }, ask({ api_base: server.url })])
