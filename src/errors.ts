@@ -121,6 +121,64 @@ export class ArtifactStoreError extends Schema.TaggedError<ArtifactStoreError>()
   fix: Schema.String
 }) {}
 
+/**
+ * A language model's completion does not fit the node's signature: it is not a JSON
+ * object, an output field is missing or of the wrong type, or a preset's field is out of
+ * range (a `classify` label outside its `labels`, a `judge` verdict other than pass/fail).
+ * Retried under the node's `retry` policy (the next attempt shows the model its reply
+ * and this message); the run fails with it once the attempts are spent.
+ */
+export class ModelOutputError extends Schema.TaggedError<ModelOutputError>()("ModelOutputError", {
+  nodeId: Schema.String,
+  step: Schema.Number,
+  /** The output field at fault, when one is. */
+  field: Schema.optional(Schema.String),
+  /** The completion, truncated to 2,000 characters. */
+  completion: Schema.String,
+  attempts: Schema.Number,
+  message: Schema.String,
+  fix: Schema.String
+}) {}
+
+/** Why a language-model call could not be made, or failed. */
+export const LanguageModelErrorReason = Schema.Literal(
+  /** No `model` in the node's config and no `LanguageModel` layer provided. */
+  "no-model",
+  /** The environment variable `api_key_env` names is not set. */
+  "missing-api-key",
+  /** `@effect/ai` / `@effect/ai-openai` (optional peers) are not installed. */
+  "not-installed",
+  /** The server answered with an error status (`status`). */
+  "http-status",
+  /** The request did not reach the server, or its answer was cut off. */
+  "request-failed",
+  /** The server's answer does not follow the wire format. */
+  "bad-response",
+  /** No answer within the node's `timeout_ms`. */
+  "timeout",
+  /** Any other failure of the provider (an app's own `LanguageModel`). */
+  "provider-error"
+)
+
+/**
+ * A language-model call could not be made or failed: no model configured, a missing
+ * API key, an error status, a connection failure, a timeout. Transient ones (a status of
+ * 408, 409, 429 or 5xx, a failed request, a malformed answer, a timeout) are retried
+ * under the node's `retry` policy.
+ */
+export class LanguageModelError extends Schema.TaggedError<LanguageModelError>()("LanguageModelError", {
+  nodeId: Schema.String,
+  step: Schema.Number,
+  reason: LanguageModelErrorReason,
+  /** The model the node asked for, when it names one. */
+  model: Schema.optional(Schema.String),
+  /** The HTTP status, for `http-status`. */
+  status: Schema.optional(Schema.Int),
+  attempts: Schema.Number,
+  message: Schema.String,
+  fix: Schema.String
+}) {}
+
 /** A run exceeded its `max_steps` guard (a loop that never exits). */
 export class StepLimitError extends Schema.TaggedError<StepLimitError>()("StepLimitError", {
   maxSteps: Schema.Number,
@@ -275,6 +333,8 @@ export const StargraphError = Schema.Union(
   InterruptTimeoutError,
   ToolError,
   ArtifactStoreError,
+  ModelOutputError,
+  LanguageModelError,
   StargraphRuntimeError
 )
 
@@ -293,6 +353,8 @@ export type RunFailure =
   | InterruptTimeoutError
   | ToolError
   | ArtifactStoreError
+  | ModelOutputError
+  | LanguageModelError
 
 /** Why a graph could not be built: its IR, a node module, or its rules (inline, compiled edges, packs). */
 export type GraphError = IRValidationError | NodeModuleError | RuleError
@@ -332,6 +394,10 @@ const render = (error: StargraphError): string => {
       const where = [error.file, error.line, error.column].filter((x) => x !== undefined).join(":")
       return `RuleError[${error.reason}]: ${where ? where + " " : ""}${error.construct ? `${error.construct}: ` : ""}${error.message} (fix: ${error.fix})`
     }
+    case "ModelOutputError":
+      return `ModelOutputError: node '${error.nodeId}' step ${error.step}${error.field !== undefined ? ` field '${error.field}'` : ""}: ${error.message} (fix: ${error.fix})`
+    case "LanguageModelError":
+      return `LanguageModelError[${error.reason}]: node '${error.nodeId}' step ${error.step}${error.status !== undefined ? ` (status ${error.status})` : ""}: ${error.message} (fix: ${error.fix})`
     default:
       return `${error._tag}: ${error.message}`
   }

@@ -48,6 +48,13 @@ export { stdTools } from "./nodes/tools/std/index.js"
 export * as ArtifactStore from "./checkpoint/ArtifactStore.js"
 export { ArtifactEntry, ArtifactRef, type ArtifactBlob, type ArtifactStoreShape, type ArtifactWrite } from "./checkpoint/artifactModels.js"
 
+// Language-model nodes (`dspy` and the presets): the layers an app may provide, the signature
+// parser, and the shapes of their cassette entries (see docs/language-models.md).
+export * as LanguageModels from "./nodes/lm/LanguageModels.js"
+export * as LmSignature from "./nodes/lm/Signature.js"
+export type { LmRequest } from "./nodes/lm/lmExecutor.js"
+export type { Completion as LmCompletion, ProviderConfig as LmProviderConfig } from "./nodes/lm/provider.js"
+
 // Rules route transitions: the CLIPS-dialect engine, a graph's rule program, packs, sessions.
 export * as Clips from "./fathom/clips/index.js"
 export * as FathomAdapter from "./fathom/FathomAdapter.js"

@@ -1,9 +1,11 @@
 /**
  * What the library imports must be installed in an app: every package `src/` imports
  * (outside `src/cli/`, which ships bundled) is a dependency or a peer; the optional peers
- * (OpenTelemetry) are imported only by the `stargraph/tracing` entry, so `import
- * "stargraph"` works without them; and the CLI's externals (what the bundle leaves to
- * `require`/`import()`) are dependencies or peers too.
+ * are imported statically only by the `stargraph/tracing` entry (OpenTelemetry), and
+ * elsewhere only through `import()` when a feature needs them (`@effect/ai` when a
+ * language-model node calls a model), so `import "stargraph"` works without them; and
+ * the CLI's externals (what the bundle leaves to `require`/`import()`) are dependencies
+ * or peers too.
  */
 import { readdirSync, readFileSync } from "node:fs"
 import { builtinModules } from "node:module"
@@ -29,23 +31,28 @@ const tracingEntry = ((): string => {
 const files = (dir: string): Array<string> =>
   readdirSync(dir, { withFileTypes: true }).flatMap((e) => e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : [])
 
-/** Package names a file imports at run time (type-only imports are erased). */
-const imported = (file: string): Array<string> => {
-  const text = readFileSync(file, "utf8")
-  const specifiers = [
-    ...[...text.matchAll(/^\s*(?:import|export)\s+(?!type\s)[^'"]*?from\s+"([^"]+)"/gm)].map((m) => m[1]!),
-    ...[...text.matchAll(/^\s*import\s+"([^"]+)"/gm)].map((m) => m[1]!),
-    ...[...text.matchAll(/import\(\s*"([^"]+)"\s*\)/g)].map((m) => m[1]!)
-  ]
-  return specifiers
+const packageOf = (specifiers: ReadonlyArray<string>): Array<string> =>
+  specifiers
     .filter((s) => !s.startsWith(".") && !s.startsWith("node:") && !builtinModules.includes(s))
     .map((s) => (s.startsWith("@") ? s.split("/").slice(0, 2).join("/") : s.split("/")[0]!))
+
+/** Package names a file imports at load time (type-only imports are erased). */
+const imported = (file: string): Array<string> => {
+  const text = readFileSync(file, "utf8")
+  return packageOf([
+    ...[...text.matchAll(/^\s*(?:import|export)\s+(?!type\s)[^'"]*?from\s+"([^"]+)"/gm)].map((m) => m[1]!),
+    ...[...text.matchAll(/^\s*import\s+"([^"]+)"/gm)].map((m) => m[1]!)
+  ])
 }
+
+/** Package names a file imports lazily, with `import("...")` (not `typeof import(...)` types). */
+const importedLazily = (file: string): Array<string> =>
+  packageOf([...readFileSync(file, "utf8").matchAll(/(?<!typeof\s)import\(\s*"([^"]+)"\s*\)/g)].map((m) => m[1]!))
 
 describe("the package's dependencies", () => {
   const library = files(join(ROOT, "src")).filter((f) => !relative(ROOT, f).startsWith(join("src", "cli")))
 
-  it("every package the library imports is a dependency or a required peer (optional peers only in the tracing entry)", () => {
+  it("every package the library imports is a dependency or a required peer (optional peers statically only in the tracing entry, else through import())", () => {
     const wrong: Array<string> = []
     for (const file of library) {
       const rel = relative(ROOT, file)
@@ -53,8 +60,13 @@ describe("the package's dependencies", () => {
         const ok = installed.has(name) || (optional.has(name) && rel === tracingEntry)
         if (!ok) wrong.push(`${rel} imports ${name}`)
       }
+      for (const name of importedLazily(file)) {
+        if (!installed.has(name) && !optional.has(name)) wrong.push(`${rel} imports ${name} with import()`)
+      }
     }
     expect(wrong).toEqual([])
+    // The language-model nodes load @effect/ai only when they call a model.
+    expect(library.some((f) => importedLazily(f).includes("@effect/ai"))).toBe(true)
   })
 
   it("the CLI bundle leaves to Node only packages an install has", () => {

@@ -4,12 +4,14 @@
  * is one file in this folder plus one line here.
  */
 import type { NodeKind } from "../NodeKind.js"
+import { DspyKind } from "./dspy.js"
 import { EchoKind } from "./echo.js"
 import { FunctionKind } from "./function.js"
 import { HaltKind } from "./halt.js"
 import { InterruptKind } from "./interrupt.js"
 import { NoopKind } from "./noop.js"
 import { PassthroughKind } from "./passthrough.js"
+import { ClassifyKind, ExtractKind, JudgeKind, PlanKind, ReasonKind, SummarizeKind } from "./presets.js"
 import { SetKind } from "./set.js"
 import { SubgraphKind } from "./subgraph.js"
 import { TemplateKind } from "./template.js"
@@ -28,5 +30,12 @@ export const builtinKinds: ReadonlyArray<NodeKind> = [
   TemplateKind,
   SubgraphKind,
   ToolKind,
-  WriteArtifactKind
+  WriteArtifactKind,
+  DspyKind,
+  ReasonKind,
+  SummarizeKind,
+  ClassifyKind,
+  ExtractKind,
+  JudgeKind,
+  PlanKind
 ]

@@ -1,0 +1,97 @@
+/**
+ * Language-model node benchmark: one `dspy` node (`question -> answer`, `/chat/completions`)
+ * executed live against a real OpenAI-compatible HTTP server on 127.0.0.1
+ * (test/helpers/openaiServer.ts), and the same node replayed from the cassette of that
+ * call (the step recorder answering it, as in a replay or fork), interleaved pair by pair.
+ * Both sides build the same messages and decode the same completion; the replay skips
+ * the HTTP round trip only.
+ *
+ * Two servers: `local` answers at once (the bare local round trip: HTTP, JSON, our
+ * provider stack), `latency_20ms` waits 20 ms before answering (a stand-in for a fast
+ * real model; real ones take 100 ms to seconds). Figures are µs medians per node
+ * execution; `ratio` is live / replay (goal ≥ 50).
+ *
+ *   npx tsx bench/nodes/lm.ts [--pairs 200]
+ */
+import * as Effect from "effect/Effect"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
+import * as Graph from "../../src/graph/Graph.js"
+import type { NodeInput } from "../../src/nodes/Executor.js"
+import { stepRecorder } from "../../src/runtime/Cassette.js"
+import * as OpenAiServer from "../../test/helpers/openaiServer.js"
+
+const arg = (name: string, fallback: number): number => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback
+}
+
+const median = (xs: ReadonlyArray<number>): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 === 1 ? s[(s.length - 1) >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+}
+
+const scenario = async (latencyMs: number, pairs: number) => {
+  const server = await OpenAiServer.start({ latencyMs, respond: () => "{\"answer\": \"Paris is the capital of France.\"}" })
+  const runtime = ManagedRuntime.make(MemoryCheckpointer.layer)
+  try {
+    const graph = await Effect.runPromise(Graph.make({
+      ir_version: "1.0.0",
+      id: "bench:lm",
+      state_schema: { fields: { question: { type: "string" }, answer: { type: "string" } } },
+      nodes: [{ id: "ask", kind: "dspy", config: { signature: "question -> answer", model: "bench-model", api_base: server.url } }]
+    }))
+    const node = graph.nodes.get("ask")!
+    const state = { question: "What is the capital of France?" }
+    const input = (calls: NodeInput["calls"]): NodeInput => ({ runId: "bench", nodeId: "ask", step: 1, calls, answers: [], graphHash: graph.graphHash })
+    const once = async (replay: boolean) => {
+      const recorder = stepRecorder(1, replay ? cassette : undefined)
+      const t0 = performance.now()
+      const outcome = await runtime.runPromise(node.execute(state, input(recorder.forNode("ask"))))
+      const us = (performance.now() - t0) * 1000
+      if (outcome._tag !== "Update" || outcome.update["answer"] !== "Paris is the capital of France.") throw new Error("unexpected outcome")
+      if (recorder.liveCalls() !== (replay ? 0 : 1)) throw new Error(`a ${replay ? "replay" : "live"} execution made ${recorder.liveCalls()} live calls`)
+      return { us, entries: recorder.entries() }
+    }
+    // Record the cassette once (and warm both paths up).
+    const recorded = await once(false)
+    const cassette = { calls: new Map([["1:ask", recorded.entries]]), responses: new Map(), overrides: new Map(), liveAfterFork: false }
+    for (let i = 0; i < 20; i++) {
+      await once(false)
+      await once(true)
+    }
+    const requestsBefore = server.requests.length
+    const live: Array<number> = []
+    const replayed: Array<number> = []
+    for (let i = 0; i < pairs; i++) {
+      live.push((await once(false)).us)
+      replayed.push((await once(true)).us)
+    }
+    if (server.requests.length - requestsBefore !== pairs) throw new Error("the replays reached the server")
+    const liveUs = median(live)
+    const replayUs = median(replayed)
+    return {
+      server_latency_ms: latencyMs,
+      pairs,
+      live_us_median: Math.round(liveUs),
+      replay_us_median: Math.round(replayUs),
+      ratio: Math.round(liveUs / replayUs)
+    }
+  } finally {
+    await runtime.dispose()
+    await server.close()
+  }
+}
+
+/** Run the benchmark; the figures as JSON. */
+export const run = async (): Promise<Record<string, unknown>> => {
+  const pairs = arg("pairs", 200)
+  return {
+    bench: "nodes/lm",
+    what: "one dspy node executed live against a local OpenAI-compatible server vs replayed from its cassette, interleaved (µs medians per execution)",
+    local: await scenario(0, pairs),
+    latency_20ms: await scenario(20, Math.max(20, Math.round(pairs / 4)))
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) console.log(JSON.stringify(await run(), null, 2))

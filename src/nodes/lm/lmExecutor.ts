@@ -1,0 +1,157 @@
+/**
+ * The executor every language-model kind compiles to: read the signature's inputs from
+ * state, build the messages, make the call through the step's cassette
+ * (`lm.<kind>`, request `{model, messages, signature, params}`, response the completion),
+ * decode the completion with the signature's Schema and map it to state writes. A reply
+ * that does not fit is a `ModelOutputError`, and a failed call a `LanguageModelError`;
+ * both are retried under the node's `retry` policy (a retry after a bad reply shows the
+ * model its reply and what was wrong). A replay rebuilds the same requests and gets the
+ * recorded completions back, so it makes no call and re-derives the same writes.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import { LanguageModelError, ModelOutputError } from "../../errors.js"
+import type { State } from "../../ir/stateSchema.js"
+import type { Executor, NodeFailure, NodeOutcome } from "../Executor.js"
+import { completionDecoder, type OutputProblem } from "./parseCompletion.js"
+import { type Message, messages as firstMessages, type PromptSpec, REASONING, repair } from "./prompt.js"
+import { type Completion, complete, type ProviderConfig } from "./provider.js"
+import * as Signature from "./Signature.js"
+
+/** What a language-model node is compiled from. */
+export interface LmNodeSpec {
+  /** The kind's name; calls are recorded as `lm.<kind>`. */
+  readonly kind: string
+  readonly prompt: PromptSpec
+  readonly provider: ProviderConfig
+  /** Which state field each signature input reads. */
+  readonly reads: ReadonlyArray<{ readonly input: string; readonly field: string }>
+  /** The decoded outputs (and the `cot` reasoning, "" when absent) as state writes, or what is wrong with them. */
+  readonly post: (outputs: { readonly [field: string]: unknown }, reasoning: string) => Either.Either<State, OutputProblem>
+  /** The deterministic offline answer (`config.stub: true`): no model, no call. */
+  readonly stub?: ((inputs: { readonly [input: string]: unknown }) => State) | undefined
+  readonly retry?: { readonly max_attempts: number; readonly backoff_ms?: number | undefined } | undefined
+  readonly timeout_ms?: number | undefined
+}
+
+/** The longest completion kept on a `ModelOutputError`. */
+const MAX_SHOWN = 2000
+
+/** A recorded (or fresh) completion, as the cassette holds it. */
+const RecordedCompletion = Schema.Struct({ text: Schema.String })
+const isCompletion = Schema.is(RecordedCompletion)
+
+const isRetryable = (error: NodeFailure): boolean => {
+  if (error._tag === "ModelOutputError") return true
+  if (error._tag !== "LanguageModelError") return false
+  switch (error.reason) {
+    case "request-failed":
+    case "bad-response":
+    case "timeout":
+      return true
+    case "http-status": {
+      const status = error.status ?? 0
+      return status === 408 || status === 409 || status === 429 || status >= 500
+    }
+    default:
+      return false
+  }
+}
+
+/** The request a language-model node records for each call (`lm.<kind>`): stable JSON, no endpoint, key or clock. */
+export interface LmRequest {
+  /** `config.model`, or null (an app-provided model). */
+  readonly model: string | null
+  readonly messages: ReadonlyArray<Message>
+  /** The signature in canonical form, e.g. `question -> answer, confidence: float`. */
+  readonly signature: string
+  /** `temperature` and `max_tokens`, when set. */
+  readonly params: { readonly temperature?: number; readonly max_tokens?: number }
+}
+
+/** The request recorded for a call. */
+export const lmRequest = (spec: LmNodeSpec, messages: ReadonlyArray<Message>): LmRequest => ({
+  model: spec.provider.model ?? null,
+  messages: messages.map((m) => ({ role: m.role, content: m.content })),
+  signature: Signature.format(spec.prompt.signature),
+  params: {
+    ...(spec.provider.temperature !== undefined ? { temperature: spec.provider.temperature } : {}),
+    ...(spec.provider.maxTokens !== undefined ? { max_tokens: spec.provider.maxTokens } : {})
+  }
+})
+
+/** Compile a language-model node. */
+export const lmExecutor = (spec: LmNodeSpec): Executor => {
+  const decode = completionDecoder(Signature.outputSchema(spec.prompt.signature.outputs))
+  const attempts = spec.retry?.max_attempts ?? 1
+  const backoff = Duration.millis(spec.retry?.backoff_ms ?? 0)
+  const name = `lm.${spec.kind}`
+  const inputsOf = (state: State) => Object.fromEntries(spec.reads.map((r) => [r.input, state[r.field] ?? null]))
+  return (state, input) => {
+    const inputs = inputsOf(state)
+    const stub = spec.stub
+    if (stub !== undefined) return Effect.sync((): NodeOutcome => ({ _tag: "Update", update: stub(inputs) }))
+    let attempt = 0
+    let messages: ReadonlyArray<Message> = firstMessages(spec.prompt, inputs)
+    const outputError = (completion: string, problem: OutputProblem, fix: string) =>
+      new ModelOutputError({
+        nodeId: input.nodeId,
+        step: input.step,
+        ...(problem.field !== undefined ? { field: problem.field } : {}),
+        completion: completion.length > MAX_SHOWN ? `${completion.slice(0, MAX_SHOWN)}…` : completion,
+        attempts: attempt,
+        message: problem.message,
+        fix
+      })
+    const one = Effect.suspend(() => {
+      attempt += 1
+      const site = { nodeId: input.nodeId, step: input.step, attempt }
+      const sent = messages
+      const call = complete(spec.provider, sent, site)
+      const live: Effect.Effect<Completion, LanguageModelError> = spec.timeout_ms === undefined ? call : call.pipe(
+        Effect.timeoutFail({
+          duration: Duration.millis(spec.timeout_ms),
+          onTimeout: () =>
+            new LanguageModelError({
+              nodeId: input.nodeId,
+              step: input.step,
+              reason: "timeout",
+              ...(spec.provider.model !== undefined ? { model: spec.provider.model } : {}),
+              attempts: attempt,
+              message: `no completion within ${spec.timeout_ms} ms (timeout_ms)`,
+              fix: "raise the node's timeout_ms, or add a retry policy"
+            })
+        })
+      )
+      return Effect.flatMap(input.calls.callEffect(name, lmRequest(spec, sent), live), (response): Effect.Effect<NodeOutcome, ModelOutputError> => {
+        if (!isCompletion(response)) {
+          return Effect.fail(outputError(JSON.stringify(response) ?? "", { message: "the recorded response is not a completion ({text: string})" }, "the run's cassette is damaged: record the run again"))
+        }
+        const text = response.text
+        const decoded = Either.flatMap(decode(text), (outputs) => spec.post(outputs, spec.prompt.module === "cot" ? reasoningOf(text) : ""))
+        if (Either.isRight(decoded)) return Effect.succeed({ _tag: "Update", update: decoded.right })
+        // The next attempt shows the model its reply and what was wrong with it.
+        messages = repair(sent, text, decoded.left.message, spec.prompt)
+        return Effect.fail(outputError(text, decoded.left, fixFor(attempts)))
+      })
+    })
+    return attempts <= 1 ? one : one.pipe(Effect.retry({ times: attempts - 1, schedule: Schedule.spaced(backoff), while: isRetryable }))
+  }
+}
+
+const decodeReasoning = completionDecoder(Schema.Struct({ [REASONING]: Schema.optional(Schema.Unknown) }))
+
+/** The `reasoning` of a `cot` reply ("" when it has none; JSON text when it is not a string). */
+const reasoningOf = (text: string): string => {
+  const decoded = decodeReasoning(text)
+  const value = Either.isRight(decoded) ? decoded.right[REASONING] : undefined
+  return typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value)
+}
+
+const fixFor = (attempts: number) =>
+  attempts <= 1
+    ? "add retry: {max_attempts: 3} to the node (a retry shows the model what was wrong), sharpen config.instructions, or use a model that follows JSON instructions"
+    : "sharpen config.instructions, raise retry.max_attempts, or use a model that follows JSON instructions"

@@ -1,0 +1,64 @@
+/**
+ * Reading a completion: the JSON object in it (bare, or in a fenced ```json block, or
+ * between the first `{` and the last `}` of a chatty reply), decoded with the signature's
+ * output Schema. Anything else is a problem naming the field at fault; the node turns it
+ * into a `ModelOutputError`.
+ */
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+
+/** Why a completion could not be read. */
+export interface OutputProblem {
+  readonly field?: string | undefined
+  readonly message: string
+}
+
+const FENCE = /```(?:json|JSON)?[ \t]*\r?\n([\s\S]*?)\r?\n?```/
+
+/** The JSON object a completion holds. */
+export const jsonObject = (completion: string): Either.Either<{ readonly [key: string]: unknown }, OutputProblem> => {
+  const text = completion.trim()
+  const candidates: Array<string> = [text]
+  const fenced = FENCE.exec(text)
+  if (fenced) candidates.push(fenced[1]!.trim())
+  const first = text.indexOf("{")
+  const last = text.lastIndexOf("}")
+  if (first >= 0 && last > first) candidates.push(text.slice(first, last + 1))
+  let sawJson: unknown = undefined
+  for (const candidate of candidates) {
+    let value: unknown
+    try {
+      value = JSON.parse(candidate)
+    } catch {
+      continue
+    }
+    if (value !== null && typeof value === "object" && !Array.isArray(value)) return Either.right(value as { readonly [key: string]: unknown })
+    sawJson ??= value
+  }
+  if (text === "") return Either.left({ message: "the completion is empty" })
+  return Either.left({
+    message: sawJson !== undefined
+      ? `the completion is JSON but not an object (${Array.isArray(sawJson) ? "an array" : typeof sawJson})`
+      : "the completion is not a JSON object"
+  })
+}
+
+/** A decoder of completions with the outputs' Schema (compile it once per node). */
+export const completionDecoder = <A, I>(schema: Schema.Schema<A, I>): (completion: string) => Either.Either<A, OutputProblem> => {
+  const decode = Schema.decodeUnknownEither(schema, { errors: "first" })
+  return (completion) =>
+    Either.flatMap(jsonObject(completion), (object) =>
+      Either.mapLeft(decode(object), (error): OutputProblem => {
+        const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+        const field = issue?.path[0] === undefined ? undefined : String(issue.path[0])
+        const message = issue === undefined
+          ? error.message
+          : issue._tag === "Missing" ? `the reply has no '${field}'` : `'${issue.path.map(String).join(".")}': ${issue.message}`
+        return { field, message }
+      }))
+}
+
+/** Decode a completion with the outputs' Schema. */
+export const decodeCompletion = <A, I>(completion: string, schema: Schema.Schema<A, I>): Either.Either<A, OutputProblem> =>
+  completionDecoder(schema)(completion)

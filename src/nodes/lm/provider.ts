@@ -1,0 +1,242 @@
+/**
+ * Where a language-model node's completions come from. A `LanguageModel` (from
+ * `@effect/ai`) that the app provides where it drives the run is used for every node;
+ * otherwise each node builds one from its config: an OpenAI-compatible server at
+ * `api_base` (`api: chat`, `/chat/completions`, the default for a custom `api_base`) or
+ * OpenAI's Responses API (`api: responses`, the default without one), with the key read
+ * from the environment variable `api_key_env` names. `stream: true` streams the reply.
+ *
+ * Only a live call gets here: a replay answers from the cassette, without a model, a key
+ * or `@effect/ai` installed.
+ */
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import type * as LanguageModelModule from "@effect/ai/LanguageModel"
+import type * as OpenAiClientModule from "@effect/ai-openai/OpenAiClient"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import { LanguageModelError } from "../../errors.js"
+import * as ChatCompletions from "./ChatCompletions.js"
+import type { AiModules } from "./ChatCompletions.js"
+import * as Responses from "./Responses.js"
+import type { Message } from "./prompt.js"
+
+/** The wire API of a node's own model: `/chat/completions` or `/responses`. */
+export type Api = "chat" | "responses"
+
+/** How a node reaches its model, from its config. */
+export interface ProviderConfig {
+  readonly model: string | undefined
+  readonly apiBase: string | undefined
+  readonly apiKeyEnv: string | undefined
+  readonly api: Api | undefined
+  readonly stream: boolean
+  readonly temperature: number | undefined
+  readonly maxTokens: number | undefined
+}
+
+/** A completion, as the cassette records it. */
+export interface Completion {
+  readonly text: string
+  readonly finish_reason?: string
+  readonly usage?: { readonly input_tokens?: number; readonly output_tokens?: number }
+}
+
+/** Where a call is made (for its errors). */
+export interface CallSite {
+  readonly nodeId: string
+  readonly step: number
+  readonly attempt: number
+}
+
+/** The OpenAI endpoint a node without `api_base` talks to. */
+export const OPENAI_API = "https://api.openai.com/v1"
+/** The key variable of a node without `api_base` and `api_key_env`. */
+export const OPENAI_KEY_ENV = "OPENAI_API_KEY"
+
+/** The API a node's config resolves to. */
+export const apiOf = (config: Pick<ProviderConfig, "api" | "apiBase">): Api => config.api ?? (config.apiBase === undefined ? "responses" : "chat")
+
+/** The key variable a node's config resolves to (none for a custom `api_base` without `api_key_env`). */
+export const keyEnvOf = (config: Pick<ProviderConfig, "apiKeyEnv" | "apiBase">): string | undefined =>
+  config.apiKeyEnv ?? (config.apiBase === undefined ? OPENAI_KEY_ENV : undefined)
+
+/** `openai/gpt-4o-mini` (a LiteLLM model string, as the original takes) → `gpt-4o-mini`. */
+export const wireModel = (model: string): string => model.replace(/^openai\//, "")
+
+interface OpenAiModules extends AiModules {
+  readonly OpenAiClient: typeof OpenAiClientModule
+}
+
+let languageModelModule: Promise<typeof LanguageModelModule> | undefined
+let openAiModules: Promise<OpenAiModules> | undefined
+
+const notInstalled = (site: CallSite, model: string | undefined, what: string) => (cause: unknown) =>
+  new LanguageModelError({
+    ...ids(site),
+    reason: "not-installed",
+    ...(model !== undefined ? { model } : {}),
+    message: `${what} could not be loaded: ${cause instanceof Error ? cause.message : String(cause)}`,
+    fix: "install the optional peers: npm install @effect/ai @effect/ai-openai (or set config.stub: true for an offline stub)"
+  })
+
+const ids = (site: CallSite) => ({ nodeId: site.nodeId, step: site.step, attempts: site.attempt })
+
+/** The app's `LanguageModel`, if it provided one (needs `@effect/ai`; without it, none can have been). */
+const appModel = (): Effect.Effect<Option.Option<LanguageModelModule.Service>> =>
+  Effect.flatMap(
+    Effect.option(Effect.tryPromise(() => (languageModelModule ??= import("@effect/ai/LanguageModel")))),
+    Option.match({
+      onNone: () => Effect.succeedNone,
+      onSome: (module) => Effect.serviceOption(module.LanguageModel)
+    })
+  )
+
+const loadOpenAi = (site: CallSite, model: string): Effect.Effect<OpenAiModules, LanguageModelError> =>
+  Effect.tryPromise({
+    try: () =>
+      (openAiModules ??= Promise.all([
+        import("@effect/ai/AiError"),
+        import("@effect/ai/LanguageModel"),
+        import("@effect/ai-openai/OpenAiClient")
+      ]).then(([AiError, LanguageModel, OpenAiClient]) => ({ AiError, LanguageModel, OpenAiClient }))),
+    catch: notInstalled(site, model, "@effect/ai-openai")
+  })
+
+/**
+ * The models built from node configs, by config (one per compiled node) and API key: the
+ * client is built on a node's first live call and reused by the next ones.
+ */
+const built = new WeakMap<ProviderConfig, Map<string, LanguageModelModule.Service>>()
+
+/** The model the node's config names (the API key is read from the environment on every call). */
+const configModel = (config: ProviderConfig, site: CallSite): Effect.Effect<LanguageModelModule.Service, LanguageModelError> =>
+  Effect.gen(function*() {
+    const model = config.model
+    if (model === undefined) {
+      return yield* new LanguageModelError({
+        ...ids(site),
+        reason: "no-model",
+        message: "the node names no model and the app provided no LanguageModel",
+        fix: "set config.model (and config.api_base for a local server), provide an @effect/ai LanguageModel layer where the run is driven, or set config.stub: true"
+      })
+    }
+    const keyEnv = keyEnvOf(config)
+    const key = keyEnv === undefined ? undefined : process.env[keyEnv]
+    if (keyEnv !== undefined && (key === undefined || key === "")) {
+      return yield* new LanguageModelError({
+        ...ids(site),
+        reason: "missing-api-key",
+        model,
+        message: `the environment variable ${keyEnv} (${config.apiKeyEnv !== undefined ? "config.api_key_env" : "the default for OpenAI's API"}) is not set`,
+        fix: `export ${keyEnv}=<your key>, or set config.api_key_env to the variable that holds it`
+      })
+    }
+    const byKey = built.get(config) ?? new Map<string, LanguageModelModule.Service>()
+    built.set(config, byKey)
+    const known = byKey.get(key ?? "")
+    if (known !== undefined) return known
+    const modules = yield* loadOpenAi(site, model)
+    // The client's scope only restores a logging setting (redacted header names) once built.
+    const lm = yield* Effect.gen(function*() {
+      const client = yield* modules.OpenAiClient.make({
+        apiUrl: config.apiBase ?? OPENAI_API,
+        ...(key !== undefined ? { apiKey: Redacted.make(key) } : {})
+      })
+      const options = { model: wireModel(model), temperature: config.temperature, maxTokens: config.maxTokens }
+      return apiOf(config) === "chat" ? yield* ChatCompletions.make(modules, client, options) : yield* Responses.make(modules, client, options)
+    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer))
+    byKey.set(key ?? "", lm)
+    return lm
+  })
+
+/** One completion from `lm`, streamed or not. */
+const generate = (lm: LanguageModelModule.Service, messages: ReadonlyArray<Message>, stream: boolean) => {
+  const prompt = messages.map((m) => ({ role: m.role, content: m.content }))
+  if (!stream) {
+    return Effect.map(lm.generateText({ prompt }), (r): Completion => completion(r.text, r.finishReason, r.usage))
+  }
+  return Stream.runFold(
+    lm.streamText({ prompt }),
+    { text: "", reason: "unknown", usage: undefined as { readonly inputTokens?: number | undefined; readonly outputTokens?: number | undefined } | undefined },
+    (acc, part) =>
+      part.type === "text-delta" ? { ...acc, text: acc.text + part.delta } : part.type === "finish" ? { ...acc, reason: part.reason, usage: part.usage } : acc
+  ).pipe(Effect.map((acc) => completion(acc.text, acc.reason, acc.usage)))
+}
+
+const completion = (
+  text: string,
+  reason: string,
+  usage: { readonly inputTokens?: number | undefined; readonly outputTokens?: number | undefined } | undefined
+): Completion => {
+  const tokens = {
+    ...(usage?.inputTokens !== undefined ? { input_tokens: usage.inputTokens } : {}),
+    ...(usage?.outputTokens !== undefined ? { output_tokens: usage.outputTokens } : {})
+  }
+  return { text, finish_reason: reason, ...(Object.keys(tokens).length > 0 ? { usage: tokens } : {}) }
+}
+
+const serverMessage = (body: string | undefined): string | undefined => {
+  if (body === undefined || body === "") return undefined
+  try {
+    const parsed: unknown = JSON.parse(body)
+    const error = Predicate.isRecord(parsed) ? parsed["error"] : undefined
+    const message = Predicate.isRecord(error) ? error["message"] : Predicate.isRecord(parsed) ? parsed["message"] : undefined
+    if (typeof message === "string") return message
+  } catch {
+    // Not JSON: the text itself.
+  }
+  return body.slice(0, 300)
+}
+
+/** A provider's failure as a `LanguageModelError`. */
+export const toLanguageModelError = (error: unknown, site: CallSite, config: ProviderConfig, where: string): LanguageModelError => {
+  if (error instanceof LanguageModelError) return error
+  const base = { ...ids(site), ...(config.model !== undefined ? { model: config.model } : {}) }
+  if (Predicate.isTagged(error, "HttpResponseError")) {
+    const e = error as unknown as { readonly reason: string; readonly response: { readonly status: number }; readonly body?: string; readonly message: string }
+    if (e.reason !== "StatusCode") {
+      return new LanguageModelError({ ...base, reason: "bad-response", status: e.response.status, message: `${where} answered with something that is not a completion: ${e.message}`, fix: "check that api_base points at an OpenAI-compatible server (…/v1) and that api matches what it speaks (chat or responses)" })
+    }
+    const status = e.response.status
+    const said = serverMessage(e.body)
+    return new LanguageModelError({
+      ...base,
+      reason: "http-status",
+      status,
+      message: `${where} answered ${status}${said !== undefined ? `: ${said}` : ""}`,
+      fix: status === 401 || status === 403
+        ? "check the API key (the variable config.api_key_env names)"
+        : status === 404
+        ? "check config.api_base (it usually ends in /v1), config.api (chat or responses) and config.model"
+        : status === 429 || status >= 500
+        ? "the server is busy or failing: add retry: {max_attempts: 3, backoff_ms: 1000} to the node, or try later"
+        : "check the node's config (model, temperature, max_tokens) against what the server accepts"
+    })
+  }
+  if (Predicate.isTagged(error, "HttpRequestError")) {
+    return new LanguageModelError({ ...base, reason: "request-failed", message: `no answer from ${where}: ${(error as unknown as { readonly message: string }).message}`, fix: "check that the server is running and config.api_base is right; add a retry policy for flaky networks" })
+  }
+  if (Predicate.isTagged(error, "MalformedOutput")) {
+    return new LanguageModelError({ ...base, reason: "bad-response", message: `${where} answered with something that is not a completion: ${(error as unknown as { readonly message: string }).message}`, fix: "check that api_base points at an OpenAI-compatible server and that config.api matches what it speaks (chat or responses)" })
+  }
+  const message = error instanceof Error || Predicate.hasProperty(error, "message") ? String((error as { readonly message: unknown }).message) : String(error)
+  return new LanguageModelError({ ...base, reason: "provider-error", message: `${where} failed: ${message}`, fix: "see the provider's error above" })
+}
+
+/**
+ * One live completion of `messages`: the app's `LanguageModel` if it provided one, else
+ * the model the node's config names.
+ */
+export const complete = (config: ProviderConfig, messages: ReadonlyArray<Message>, site: CallSite): Effect.Effect<Completion, LanguageModelError> =>
+  Effect.flatMap(appModel(), (provided) =>
+    Option.match(provided, {
+      onSome: (lm) => Effect.mapError(generate(lm, messages, config.stream), (e) => toLanguageModelError(e, site, config, "the app's LanguageModel")),
+      onNone: () =>
+        Effect.mapError(
+          Effect.flatMap(configModel(config, site), (lm) => generate(lm, messages, config.stream) as Effect.Effect<Completion, unknown>),
+          (e) => toLanguageModelError(e, site, config, config.apiBase ?? OPENAI_API)
+        )
+    }))

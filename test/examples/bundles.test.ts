@@ -1,0 +1,135 @@
+/**
+ * The original Stargraph's bundles (examples/bundles): each runs to `done` from the CLI
+ * with its stubbed model (hitl_approval after a resume), and the evaluator-optimizer loop
+ * runs on a live model (a real OpenAI-compatible server on 127.0.0.1), then replays from
+ * its cassette with the server stopped, and forks live with --live-after-fork.
+ */
+import { copyFileSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import * as Effect from "effect/Effect"
+import { describe, expect, it } from "vitest"
+import * as YAML from "yaml"
+import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
+import * as Graph from "../../src/graph/Graph.js"
+import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
+import * as OpenAiServer from "../helpers/openaiServer.js"
+
+const BUNDLES = join(ROOT, "examples", "bundles")
+const graphOf = (name: string) => join(BUNDLES, name, "graph.yaml")
+
+const inspect = async (id: string, db: string) =>
+  JSON.parse((await stargraph(["inspect", id, "--db", db, "--json"])).stdout) as { status: string; final_state: Record<string, unknown> }
+
+describe("the original's bundles", () => {
+  it("each runs to done in the library, routing on its stubbed model's fields", async () => {
+    const layer = SqliteCheckpointer.layer({ filename: join(tempDir(), "runs.sqlite") })
+    const run = (name: string, inputs: Record<string, unknown>, response?: unknown) =>
+      Effect.runPromise(Effect.gen(function*() {
+        const graph = yield* Graph.load(graphOf(name))
+        const first = yield* Effect.flatMap(graph.start({ inputs }), (r) => r.start())
+        if (first.status !== "awaiting-input") return [first.status, first.final_state] as const
+        const done = yield* Effect.flatMap(graph.resume(first.run_id, { response: { value: response } }), (r) => r.start())
+        return [`${first.status} → ${done.status}`, done.final_state] as const
+      }).pipe(Effect.provide(layer)))
+    expect(await run("hitl_approval", { request: "rotate the keys" }, "approved")).toEqual([
+      "awaiting-input → done",
+      { request: "rotate the keys", answer: "stub-answer", rationale: "stub-rationale", approved_plan: "APPROVED:\nstub-answer" }
+    ])
+    const triage = (item: string) => run("triage_router", { item })
+    expect(await triage("URGENT: the payments API is down")).toEqual(["done", { item: "URGENT: the payments API is down", verdict: "urgent", confidence: "1.0", answer: "stub-answer", summary: "", rationale: "stub-rationale" }])
+    expect((await triage("the routine weekly report"))[1]).toMatchObject({ verdict: "routine", summary: "stub-summary", answer: "" })
+    expect((await triage("an irrelevant newsletter"))[1]).toMatchObject({ verdict: "irrelevant", summary: "", answer: "" })
+    const refined = await run("evaluator_optimizer", { task: "write a haiku about replay" })
+    expect(refined[0]).toBe("done")
+    expect(refined[1]).toMatchObject({ answer: "stub-answer", verdict: "pass", score: "1.0" })
+  })
+
+  it("each runs to done from the CLI; hitl_approval stops in awaiting-input and resume finishes it", async () => {
+    const db = join(tempDir(), "runs.sqlite")
+    const triage = await stargraph(["run", graphOf("triage_router"), "--inputs", "item=the routine weekly report", "--db", db])
+    expect(triage.code).toBe(0)
+    expect(triage.last).toMatch(/^run_id=run-\S+ status=done$/)
+    expect(triage.stdout).toMatch(/halted at routine-path by r-routine-done: routine path handled/)
+    const refine = await stargraph(["run", graphOf("evaluator_optimizer"), "--inputs", "task=write a haiku", "--db", db])
+    expect(refine.code).toBe(0)
+    expect(refine.stdout).toMatch(/halted at evaluate by r-evaluate-pass-halt: draft accepted by evaluator/)
+    const asked = await stargraph(["run", graphOf("hitl_approval"), "--inputs", "request=rotate the keys", "--db", db])
+    expect(asked.code).toBe(3)
+    expect(asked.last).toMatch(/status=awaiting-input$/)
+    expect(asked.stdout).toContain("waiting at 'approve': Approve the proposed plan?")
+    const id = runIdOf(asked.last)
+    const resumed = await stargraph(["resume", id, "--response", "\"approved\"", "--db", db])
+    expect(resumed.code).toBe(0)
+    expect(resumed.last).toBe(`run_id=${id} status=done`)
+    expect((await inspect(id, db)).final_state["approved_plan"]).toBe("APPROVED:\nstub-answer")
+  })
+
+  it("evaluator_optimizer on a live model: the judge's rationale feeds the next draft; the CLI replays it with the server stopped", async () => {
+    let drafts = 0
+    const server = await OpenAiServer.start({
+      respond: (r) => {
+        const [system, user] = r.body["messages"] as Array<{ content: string }>
+        if (system!.content.includes("Judge the content")) {
+          return JSON.stringify(user!.content.includes("second")
+            ? { reasoning: "it names replay now", verdict: "pass", score: 0.9 }
+            : { reasoning: "it never mentions replay", verdict: "fail", score: 0.2 })
+        }
+        drafts++
+        return JSON.stringify({ reasoning: "draft", answer: drafts === 1 ? "first draft" : "second draft, about replay" })
+      }
+    })
+    // The bundle with its stubs swapped for the server, beside its state module.
+    const dir = tempDir()
+    const doc = YAML.parse(readFileSync(graphOf("evaluator_optimizer"), "utf8")) as { nodes: Array<{ config: Record<string, unknown> }> }
+    for (const node of doc.nodes) {
+      if (node.config["stub"] === true) {
+        delete node.config["stub"]
+        Object.assign(node.config, { model: "test-model", api_base: server.url })
+      }
+    }
+    writeFileSync(join(dir, "graph.yaml"), YAML.stringify(doc))
+    copyFileSync(join(BUNDLES, "evaluator_optimizer", "state.ts"), join(dir, "state.ts"))
+    // state.ts imports effect: resolve it from the repository's packages.
+    symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"))
+    const db = join(dir, "runs.sqlite")
+
+    const live = await stargraph(["run", join(dir, "graph.yaml"), "--inputs", "task=write a haiku about replay", "--db", db])
+    expect(live.code).toBe(0)
+    const id = runIdOf(live.last)
+    const recorded = await inspect(id, db)
+    expect(recorded.final_state).toMatchObject({ answer: "second draft, about replay", verdict: "pass", score: "0.9", rationale: "it names replay now" })
+    // The second brief carried the judge's objection to the drafter.
+    const second = server.requests.filter((r) => !String(r.body["messages"][0].content).includes("Judge the content"))[1]!
+    expect(second.body["messages"][1].content).toContain("it never mentions replay")
+    expect(server.requests).toHaveLength(4)
+    const url = server.url
+    await server.close()
+
+    const replayed = await stargraph(["replay", id, "--db", db, "--diff"])
+    expect(replayed.code).toBe(0)
+    const cf = /cf_run_id=(\S+)/.exec(replayed.stdout)![1]!
+    expect((await inspect(cf, db)).final_state).toEqual(recorded.final_state)
+    expect(JSON.parse(replayed.lines.at(-1)!)).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {} })
+
+    // A changed task is a divergence, unless the fork may call the model (which is gone: a typed error).
+    const mutation = join(dir, "mutation.json")
+    writeFileSync(mutation, JSON.stringify({ state_overrides: { task: "write a limerick" } }))
+    const diverged = await stargraph(["replay", id, "--db", db, "--mutation", mutation])
+    expect(diverged.code).toBe(1)
+    expect(diverged.stderr).toMatch(/error: ReplayDivergenceError: .*node 'draft' call #0 'lm\.reason'/)
+    const offline = await stargraph(["replay", id, "--db", db, "--mutation", mutation, "--live-after-fork"])
+    expect(offline.code).toBe(1)
+    expect(offline.stderr).toContain(`error: LanguageModelError[request-failed]: node 'draft' step 2: no answer from ${url}`)
+    // The server back on its port: the fork calls it where the cassette cannot answer.
+    const back = await OpenAiServer.start({ port: Number(new URL(url).port), respond: () => JSON.stringify({ reasoning: "ok", answer: "a limerick", verdict: "pass", score: 1 }) })
+    try {
+      const relive = await stargraph(["replay", id, "--db", db, "--mutation", mutation, "--live-after-fork"])
+      expect(relive.code).toBe(0)
+      const fork = /cf_run_id=(\S+)/.exec(relive.stdout)![1]!
+      expect((await inspect(fork, db)).final_state).toMatchObject({ task: "write a limerick", answer: "a limerick", verdict: "pass", score: "1.0" })
+      expect(back.requests).toHaveLength(2)
+    } finally {
+      await back.close()
+    }
+  })
+})

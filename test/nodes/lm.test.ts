@@ -1,0 +1,533 @@
+/**
+ * Language-model nodes against a real OpenAI-compatible server on 127.0.0.1
+ * (test/helpers/openaiServer.ts): live calls over /chat/completions and /responses, plain
+ * and streamed; a recorded run replayed with the server stopped; forks that diverge or
+ * call live; bad completions and error statuses retried; an app's own LanguageModel;
+ * stubs; and every bad-input case.
+ */
+import { join } from "node:path"
+import * as LanguageModel from "@effect/ai/LanguageModel"
+import type * as Response from "@effect/ai/Response"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
+import type { Checkpoint, RunSummary } from "../../src/checkpoint/models.js"
+import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
+import { formatError, type StargraphError } from "../../src/errors.js"
+import * as Graph from "../../src/graph/Graph.js"
+import { LanguageModels } from "../../src/index.js"
+import * as Replay from "../../src/replay/Replay.js"
+import { tempDir } from "../helpers/cli.js"
+import * as OpenAiServer from "../helpers/openaiServer.js"
+
+type Fields = Record<string, { type: string; default?: unknown }>
+const str = { type: "string" }
+
+const irOf = (fields: Fields, nodes: ReadonlyArray<Record<string, unknown>>, extra: Record<string, unknown> = {}) => ({
+  ir_version: "1.0.0",
+  id: "run:lm",
+  state_schema: { fields },
+  nodes,
+  ...extra
+})
+
+const dbLayer = () => SqliteCheckpointer.layer({ filename: join(tempDir(), "runs.sqlite") })
+
+/** Run a graph to its end on `layer`; the summary and its checkpoints (and the run's error). */
+const runGraph = (
+  ir: unknown,
+  inputs: Record<string, unknown>,
+  layer = dbLayer(),
+  around: <A, E, R>(e: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = (e) => e
+) =>
+  Effect.runPromise(Effect.gen(function*() {
+    const graph = yield* Graph.make(ir)
+    const handle = yield* graph.start({ inputs })
+    const result = yield* around(Effect.either(handle.start()))
+    const checkpoints = yield* Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(handle.runId))
+    const run = yield* Effect.flatMap(Checkpointer, (c) => c.getRun(handle.runId))
+    return {
+      graph,
+      runId: handle.runId,
+      summary: Either.getOrUndefined(result) as RunSummary | undefined,
+      error: Either.isLeft(result) ? (result.left as StargraphError) : undefined,
+      record: run._tag === "Some" ? run.value : undefined,
+      checkpoints
+    }
+  }).pipe(Effect.provide(layer)))
+
+const ask = (config: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ id: "ask", kind: "dspy", config: { signature: "question -> answer", model: "test-model", ...config }, ...extra })
+
+let server: OpenAiServer.OpenAiServer
+beforeAll(async () => {
+  server = await OpenAiServer.start({
+    respond: (r) => {
+      const user = String((r.body["messages"] ?? r.body["input"])?.at(-1)?.content ?? "")
+      return JSON.stringify({ answer: `echo ${user.split("\n").at(-1)}` })
+    }
+  })
+})
+afterAll(() => server.close())
+
+const qa = { question: str, answer: str }
+
+describe("dspy nodes call a model over HTTP", () => {
+  it.each([
+    ["chat", {}, "/v1/chat/completions"],
+    ["chat, streamed (SSE)", { stream: true }, "/v1/chat/completions"],
+    ["responses", { api: "responses" }, "/v1/responses"],
+    ["responses, streamed (SSE)", { api: "responses", stream: true }, "/v1/responses"]
+  ])("%s: writes the decoded outputs and records {model, messages, signature, params} → completion", async (_label, config, path) => {
+    const before = server.requests.length
+    const r = await runGraph(irOf(qa, [ask({ api_base: server.url, temperature: 0, max_tokens: 64, ...config })]), { question: "2+2?" })
+    expect(r.summary?.status).toBe("done")
+    expect(r.summary?.final_state).toEqual({ question: "2+2?", answer: "echo 2+2?" })
+    const sent = server.requests.slice(before)
+    expect(sent.map((s) => s.path)).toEqual([path])
+    expect(sent[0]!.body["model"]).toBe("test-model")
+    expect(sent[0]!.body["stream"]).toBe("stream" in config ? true : undefined)
+    const [call] = r.checkpoints[1]!.calls ?? []
+    expect(call).toMatchObject({
+      node: "ask",
+      name: "lm.dspy",
+      request: { model: "test-model", signature: "question -> answer", params: { temperature: 0, max_tokens: 64 } },
+      response: { text: "{\"answer\":\"echo 2+2?\"}", finish_reason: "stop" }
+    })
+    const messages = (call!.request as { messages: Array<{ role: string; content: string }> }).messages
+    expect(messages.map((m) => m.role)).toEqual(["system", "user"])
+    expect(messages[0]!.content).toContain("Given the fields `question`, produce the fields `answer`.")
+    expect(messages[0]!.content).toContain("- \"answer\": string")
+    expect(messages[1]!.content).toBe("## question\n2+2?")
+    // The endpoint is an environment binding, not part of the request.
+    expect(JSON.stringify(call!.request)).not.toContain("127.0.0.1")
+    expect((call!.response as { usage?: unknown }).usage).toMatchObject({ input_tokens: expect.any(Number), output_tokens: expect.any(Number) })
+  })
+
+  it("module: cot asks for `reasoning` first and does not write it unless the signature declares it", async () => {
+    server.script("{\"reasoning\": \"two and two\", \"answer\": \"4\"}", "{\"reasoning\": \"two and two\", \"answer\": \"4\"}")
+    const before = server.requests.length
+    const r = await runGraph(irOf(qa, [ask({ api_base: server.url, module: "cot", instructions: "Answer briefly." })]), { question: "2+2?" })
+    expect(r.summary?.final_state).toEqual({ question: "2+2?", answer: "4" })
+    const system = server.requests[before]!.body["messages"][0].content as string
+    expect(system.startsWith("Answer briefly.")).toBe(true)
+    expect(system.indexOf("\"reasoning\"")).toBeLessThan(system.indexOf("\"answer\""))
+    const declared = await runGraph(
+      irOf({ ...qa, reasoning: str }, [ask({ api_base: server.url, module: "cot", signature: "question -> reasoning, answer" })]),
+      { question: "2+2?" }
+    )
+    expect(declared.summary?.final_state).toEqual({ question: "2+2?", reasoning: "two and two", answer: "4" })
+  })
+
+  it("reads typed signatures and signature_map, tolerating a fenced or chatty JSON reply", async () => {
+    server.script("Sure! Here it is:\n```json\n{\"label\": \"b\", \"score\": \"0.75\", \"ok\": true, \"tags\": [\"x\"]}\n```\nAnything else?")
+    const r = await runGraph(
+      irOf({ text: str, verdict: str, score: { type: "number" }, ok: { type: "boolean" }, tags: { type: "array" } }, [{
+        id: "ask",
+        kind: "dspy",
+        config: {
+          signature: "body -> label: Literal['a', 'b'], score: float, ok: bool, tags: list[str]",
+          signature_map: { text: "body", verdict: "label" },
+          model: "m",
+          api_base: server.url
+        }
+      }]),
+      { text: "hello" }
+    )
+    expect(r.summary?.final_state).toEqual({ text: "hello", verdict: "b", score: 0.75, ok: true, tags: ["x"] })
+    const request = r.checkpoints[1]!.calls![0]!.request as { signature: string; messages: Array<{ content: string }> }
+    expect(request.signature).toBe("body -> label: Literal['a', 'b'], score: float, ok: bool, tags: list[str]")
+    expect(request.messages[1]!.content).toBe("## body\nhello")
+  })
+
+  it("takes inputs/outputs mappings instead of a signature", async () => {
+    server.script("{\"n\": 3}")
+    const r = await runGraph(irOf({ words: str, n: { type: "integer" } }, [{ id: "count", kind: "dspy", config: { inputs: { words: "str" }, outputs: { n: "int" }, model: "m", api_base: server.url } }]), { words: "a b c" })
+    expect(r.summary?.final_state).toEqual({ words: "a b c", n: 3 })
+    expect(r.checkpoints[1]!.calls![0]!.request).toMatchObject({ signature: "words -> n: int" })
+  })
+})
+
+describe("the cassette: replay and forks", () => {
+  /** classify → (rule) → reason, recorded live against the server. */
+  const triage = (base: string) =>
+    irOf(
+      { item: str, verdict: str, confidence: str, answer: str, rationale: str },
+      [
+        { id: "classify", kind: "classify", config: { input: "item", labels: ["urgent", "routine"], model: "m", api_base: base } },
+        { id: "act", kind: "reason", config: { input: "item", model: "m", api_base: base, stream: true } },
+        { id: "file", kind: "noop" }
+      ],
+      {
+        rules: [
+          { id: "r-urgent", when: { node: "classify", verdict: "urgent" }, then: [{ kind: "goto", target: "act" }] },
+          { id: "r-routine", when: { node: "classify", verdict: "routine" }, then: [{ kind: "goto", target: "file" }] },
+          { id: "r-done", when: { node: "act" }, then: [{ kind: "halt", reason: "handled" }] }
+        ]
+      }
+    )
+  const replies = (r: OpenAiServer.ReceivedRequest) => {
+    const system = String(r.body["messages"][0].content)
+    const item = String(r.body["messages"].at(-1).content)
+    if (system.includes("Choose the one label")) return JSON.stringify({ label: item.includes("down") ? "Urgent." : "routine", confidence: 0.9 })
+    return JSON.stringify({ reasoning: "it is down", answer: `page the on-call for: ${item.split("\n").at(-1)}` })
+  }
+
+  it("records a live run, then replays it with the server stopped: identical checkpoints and no request", async () => {
+    const own = await OpenAiServer.start({ respond: replies })
+    const layer = dbLayer()
+    const live = await runGraph(triage(own.url), { item: "the API is down" }, layer)
+    expect(live.summary?.status).toBe("done")
+    expect(live.summary?.final_state).toMatchObject({ verdict: "urgent", confidence: "0.9", answer: "page the on-call for: the API is down", rationale: "it is down" })
+    expect(own.requests).toHaveLength(2)
+    await own.close()
+
+    const fork = await Effect.runPromise(Replay.fork(live.graph, live.runId, {}).pipe(Effect.provide(layer)))
+    expect(fork.summary.status).toBe("done")
+    expect(fork.error).toBeUndefined()
+    expect(fork.summary.final_state).toEqual(live.summary?.final_state)
+    expect(fork.diff).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {} })
+    const replayed = await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(fork.cfRunId)).pipe(Effect.provide(layer)))
+    const same = (cps: ReadonlyArray<Checkpoint>) => cps.map((c) => ({ step: c.step, nodes: c.nodes, state: c.state, writes: c.writes, next: c.next, calls: c.calls }))
+    expect(same(replayed)).toEqual(same(live.checkpoints))
+    expect(replayed.flatMap((c) => c.calls ?? []).map((c) => c.name)).toEqual(["lm.classify", "lm.reason"])
+    // The server is gone: nothing reached it (a live call would have failed the fork).
+    expect(own.requests).toHaveLength(2)
+  })
+
+  it("a fork that changes an input diverges loudly; with live_after_fork it calls the model", async () => {
+    const own = await OpenAiServer.start({ respond: replies })
+    const layer = dbLayer()
+    const live = await runGraph(triage(own.url), { item: "the API is down" }, layer)
+    const mutation = { state_overrides: { item: "the DB is down" } }
+    const diverged = await Effect.runPromise(Replay.fork(live.graph, live.runId, { mutation }).pipe(Effect.provide(layer)))
+    expect(diverged.summary.status).toBe("failed")
+    expect(diverged.error).toMatchObject({ _tag: "ReplayDivergenceError", reason: "request-mismatch", nodeId: "classify", step: 1, call: "lm.classify" })
+    expect(own.requests).toHaveLength(2)
+    const relive = await Effect.runPromise(Replay.fork(live.graph, live.runId, { mutation, liveAfterFork: true }).pipe(Effect.provide(layer)))
+    expect(relive.summary.status).toBe("done")
+    expect(relive.summary.final_state["answer"]).toBe("page the on-call for: the DB is down")
+    expect(own.requests).toHaveLength(4)
+    // A fork after the calls (from the last step) replays them without asking again.
+    const after = await Effect.runPromise(Replay.fork(live.graph, live.runId, { fromStep: 1 }).pipe(Effect.provide(layer)))
+    expect(after.summary).toMatchObject({ status: "done", final_state: live.summary!.final_state })
+    expect(own.requests).toHaveLength(4)
+    await own.close()
+  })
+})
+
+describe("bad completions and failed calls", () => {
+  it("a completion that does not parse is a ModelOutputError; retried, the model sees its reply and what was wrong", async () => {
+    server.script("I think the answer is four.", "{\"answer\": \"4\"}")
+    const before = server.requests.length
+    const layer = dbLayer()
+    const r = await runGraph(irOf(qa, [ask({ api_base: server.url }, { retry: { max_attempts: 2 } })]), { question: "2+2?" }, layer)
+    expect(r.summary?.status).toBe("done")
+    expect(r.summary?.final_state["answer"]).toBe("4")
+    const [first, second] = server.requests.slice(before)
+    expect(second!.body["messages"].slice(0, 2)).toEqual(first!.body["messages"])
+    expect(second!.body["messages"][2]).toEqual({ role: "assistant", content: "I think the answer is four." })
+    expect(second!.body["messages"][3].content).toMatch(/^That reply could not be used: the completion is not a JSON object\. Reply again with only the JSON object, with the keys "answer"\.$/)
+    // Both calls are recorded, so a replay retries the same way without the server.
+    expect(r.checkpoints[1]!.calls!.map((c) => c.seq)).toEqual([0, 1])
+    const fork = await Effect.runPromise(Replay.fork(r.graph, r.runId, {}).pipe(Effect.provide(layer)))
+    expect(fork.summary).toMatchObject({ status: "done", final_state: r.summary!.final_state })
+    expect(server.requests.length).toBe(before + 2)
+  })
+
+  it("without a retry the run fails with the ModelOutputError, persisted on the run record", async () => {
+    server.script("not json")
+    const r = await runGraph(irOf(qa, [ask({ api_base: server.url })]), { question: "2+2?" })
+    expect(r.error).toMatchObject({ _tag: "ModelOutputError", nodeId: "ask", step: 1, completion: "not json", attempts: 1, message: "the completion is not a JSON object" })
+    expect(r.record?.status).toBe("failed")
+    expect(r.record?.error).toMatchObject({ type: "ModelOutputError", details: { nodeId: "ask", completion: "not json" } })
+    expect(formatError(r.error!)).toMatch(/^ModelOutputError: node 'ask' step 1: the completion is not a JSON object \(fix: add retry/)
+  })
+
+  it.each([
+    ["a missing field", "{\"other\": 1}", "answer", "the reply has no 'answer'"],
+    ["a wrong type", "{\"answer\": \"4\", \"confidence\": \"high\"}", "confidence", "'confidence'"],
+    ["JSON that is not an object", "[\"4\"]", undefined, "the completion is JSON but not an object (an array)"],
+    ["an empty completion", "", undefined, "the completion is empty"]
+  ])("%s is a ModelOutputError naming the field", async (_label, reply, field, message) => {
+    server.script(reply)
+    const r = await runGraph(irOf({ ...qa, confidence: { type: "number" } }, [ask({ api_base: server.url, signature: "question -> answer, confidence: float" })]), { question: "q" })
+    expect(r.error?._tag).toBe("ModelOutputError")
+    expect((r.error as { field?: string }).field).toBe(field)
+    expect((r.error as { message: string }).message).toContain(message)
+  })
+
+  it("a server error status is a LanguageModelError, retried under the policy (5xx, 429) or not (401)", async () => {
+    server.script({ status: 500, message: "overloaded" }, { status: 429, message: "slow down" }, "{\"answer\": \"4\"}")
+    const before = server.requests.length
+    const ok = await runGraph(irOf(qa, [ask({ api_base: server.url }, { retry: { max_attempts: 3, backoff_ms: 1 } })]), { question: "2+2?" })
+    expect(ok.summary?.final_state["answer"]).toBe("4")
+    expect(server.requests.length).toBe(before + 3)
+    // Only the answered call is in the cassette.
+    expect(ok.checkpoints[1]!.calls).toHaveLength(1)
+
+    server.script({ status: 500, message: "overloaded" })
+    const failed = await runGraph(irOf(qa, [ask({ api_base: server.url })]), { question: "2+2?" })
+    expect(failed.error).toMatchObject({ _tag: "LanguageModelError", reason: "http-status", status: 500, nodeId: "ask", model: "test-model", attempts: 1 })
+    expect((failed.error as { message: string }).message).toBe(`${server.url} answered 500: overloaded`)
+    expect(failed.record?.error?.type).toBe("LanguageModelError")
+
+    server.script({ status: 401, message: "bad key" })
+    const n = server.requests.length
+    const denied = await runGraph(irOf(qa, [ask({ api_base: server.url }, { retry: { max_attempts: 3 } })]), { question: "2+2?" })
+    expect(denied.error).toMatchObject({ _tag: "LanguageModelError", reason: "http-status", status: 401 })
+    expect((denied.error as { fix: string }).fix).toContain("API key")
+    expect(server.requests.length).toBe(n + 1)
+  })
+
+  it.each([
+    ["chat, streamed", { stream: true }],
+    ["responses", { api: "responses" }],
+    ["responses, streamed", { api: "responses", stream: true }]
+  ])("an error status over %s is the same LanguageModelError", async (_label, config) => {
+    server.script({ status: 502, message: "bad gateway" })
+    const r = await runGraph(irOf(qa, [ask({ api_base: server.url, ...config })]), { question: "q" })
+    expect(r.error).toMatchObject({ _tag: "LanguageModelError", reason: "http-status", status: 502 })
+  })
+
+  it("a run failed by the model loses nothing: its steps stay, and a live fork from the last one runs on", async () => {
+    const layer = dbLayer()
+    const ir = irOf({ ...qa, topic: str }, [{ id: "prep", kind: "set", values: { topic: "math" } }, ask({ api_base: server.url })])
+    server.script({ status: 503, message: "down for maintenance" })
+    const failed = await runGraph(ir, { question: "2+2?" }, layer)
+    expect(failed.record?.status).toBe("failed")
+    expect(failed.error).toMatchObject({ _tag: "LanguageModelError", status: 503, step: 2 })
+    expect(failed.checkpoints.map((c) => c.node)).toEqual(["__input__", "prep"])
+    const fork = await Effect.runPromise(Replay.fork(failed.graph, failed.runId, { fromStep: 1, liveAfterFork: true }).pipe(Effect.provide(layer)))
+    expect(fork.summary).toMatchObject({ status: "done", final_state: { question: "2+2?", topic: "math", answer: "echo 2+2?" } })
+  })
+
+  it("an unreachable server is request-failed; a slow one past timeout_ms is timeout", async () => {
+    const gone = await OpenAiServer.start()
+    const url = gone.url
+    await gone.close()
+    const down = await runGraph(irOf(qa, [ask({ api_base: url })]), { question: "q" })
+    expect(down.error).toMatchObject({ _tag: "LanguageModelError", reason: "request-failed" })
+    const slow = await OpenAiServer.start({ latencyMs: 1000 })
+    const late = await runGraph(irOf(qa, [ask({ api_base: slow.url }, { timeout_ms: 50 })]), { question: "q" })
+    expect(late.error).toMatchObject({ _tag: "LanguageModelError", reason: "timeout", message: "no completion within 50 ms (timeout_ms)" })
+    await slow.close()
+  })
+
+  it("a missing api_key_env variable is a LanguageModelError naming it, and no request is made; a set one is sent as a bearer token", async () => {
+    const before = server.requests.length
+    const missing = await runGraph(irOf(qa, [ask({ api_base: server.url, api_key_env: "STARGRAPH_TEST_NO_SUCH_KEY" })]), { question: "q" })
+    expect(missing.error).toMatchObject({ _tag: "LanguageModelError", reason: "missing-api-key", model: "test-model" })
+    expect((missing.error as { message: string }).message).toContain("STARGRAPH_TEST_NO_SUCH_KEY (config.api_key_env)")
+    expect(server.requests.length).toBe(before)
+    process.env["STARGRAPH_TEST_LM_KEY"] = "sk-test-123"
+    try {
+      const keyed = await runGraph(irOf(qa, [ask({ api_base: server.url, api_key_env: "STARGRAPH_TEST_LM_KEY" })]), { question: "q" })
+      expect(keyed.summary?.status).toBe("done")
+      expect(server.requests.at(-1)!.headers["authorization"]).toBe("Bearer sk-test-123")
+      expect(JSON.stringify(keyed.checkpoints)).not.toContain("sk-test-123")
+    } finally {
+      delete process.env["STARGRAPH_TEST_LM_KEY"]
+    }
+  })
+
+  it("without api_base the node talks to OpenAI and needs OPENAI_API_KEY; without a model it is no-model", async () => {
+    const saved = process.env["OPENAI_API_KEY"]
+    delete process.env["OPENAI_API_KEY"]
+    try {
+      const openai = await runGraph(irOf(qa, [ask({})]), { question: "q" })
+      expect(openai.error).toMatchObject({ _tag: "LanguageModelError", reason: "missing-api-key" })
+      expect((openai.error as { message: string }).message).toContain("OPENAI_API_KEY")
+    } finally {
+      if (saved !== undefined) process.env["OPENAI_API_KEY"] = saved
+    }
+    const none = await runGraph(irOf(qa, [{ id: "ask", kind: "dspy", config: { signature: "question -> answer" } }]), { question: "q" })
+    expect(none.error).toMatchObject({ _tag: "LanguageModelError", reason: "no-model" })
+    expect((none.error as { fix: string }).fix).toContain("LanguageModel layer")
+  })
+})
+
+describe("an app's own LanguageModel", () => {
+  const appModel = (seen: Array<string>) =>
+    LanguageModel.make({
+      generateText: (options) =>
+        Effect.sync((): Array<Response.PartEncoded> => {
+          seen.push(`text:${options.prompt.content.length}`)
+          return [{ type: "text", text: "{\"answer\": \"from the app\"}" }, { type: "finish", reason: "stop", usage: { inputTokens: 3, outputTokens: 4, totalTokens: 7 } }]
+        }),
+      streamText: () =>
+        Stream.fromIterable<Response.StreamPartEncoded>([
+          { type: "text-delta", id: "0", delta: "{\"answer\": " },
+          { type: "text-delta", id: "0", delta: "\"streamed\"}" },
+          { type: "finish", reason: "stop", usage: { inputTokens: 1, outputTokens: 2, totalTokens: 3 } }
+        ]).pipe(Stream.tap(() => Effect.sync(() => seen.push("stream"))))
+    })
+
+  it("is used instead of HTTP for every node, plain and streamed, and recorded like any call", async () => {
+    const seen: Array<string> = []
+    const lm = await Effect.runPromise(appModel(seen))
+    const before = server.requests.length
+    const provide = <A, E, R>(e: Effect.Effect<A, E, R>) => Effect.provideService(e, LanguageModel.LanguageModel, lm)
+    const plain = await runGraph(irOf(qa, [ask({ api_base: server.url })]), { question: "q" }, dbLayer(), provide)
+    expect(plain.summary?.final_state["answer"]).toBe("from the app")
+    expect(plain.checkpoints[1]!.calls![0]!.response).toEqual({ text: "{\"answer\": \"from the app\"}", finish_reason: "stop", usage: { input_tokens: 3, output_tokens: 4 } })
+    const streamed = await runGraph(irOf(qa, [{ id: "ask", kind: "dspy", config: { signature: "question -> answer", stream: true } }]), { question: "q" }, dbLayer(), provide)
+    expect(streamed.summary?.final_state["answer"]).toBe("streamed")
+    expect(seen).toEqual(["text:2", "stream", "stream", "stream"])
+    expect(server.requests.length).toBe(before)
+  })
+
+  it.each([
+    ["chatCompletions", LanguageModels.chatCompletions, "/v1/chat/completions"],
+    ["responses", LanguageModels.responses, "/v1/responses"]
+  ] as const)("LanguageModels.%s is a layer an app provides for every node", async (_name, make, path) => {
+    const before = server.requests.length
+    const layer = make({ apiUrl: server.url, model: "shared-model" }).pipe(Layer.provide(FetchHttpClient.layer))
+    const r = await runGraph(irOf(qa, [{ id: "ask", kind: "dspy", config: { signature: "question -> answer" } }]), { question: "q" }, dbLayer(), (e) => Effect.provide(e, layer) as typeof e)
+    expect(r.summary?.final_state["answer"]).toBe("echo q")
+    expect(server.requests.slice(before).map((q) => [q.path, q.body["model"]])).toEqual([[path, "shared-model"]])
+    // The node names no model: the cassette says so.
+    expect(r.checkpoints[1]!.calls![0]!.request).toMatchObject({ model: null })
+  })
+
+  it("an app model's failure is a LanguageModelError (provider-error)", async () => {
+    const failing = await Effect.runPromise(LanguageModel.make({
+      generateText: () => Effect.die(new Error("never")),
+      streamText: () => Stream.die(new Error("never"))
+    }))
+    const broken: LanguageModel.Service = { ...failing, generateText: () => Effect.fail({ _tag: "QuotaExceeded", message: "out of credits" }) as never }
+    const r = await runGraph(irOf(qa, [ask({})]), { question: "q" }, dbLayer(), (e) => Effect.provideService(e, LanguageModel.LanguageModel, broken))
+    expect(r.error).toMatchObject({ _tag: "LanguageModelError", reason: "provider-error", message: "the app's LanguageModel failed: out of credits" })
+  })
+})
+
+describe("presets", () => {
+  const run1 = (fields: Fields, node: Record<string, unknown>, inputs: Record<string, unknown>, ...replies: Array<OpenAiServer.Reply>) => {
+    server.script(...replies)
+    return runGraph(irOf(fields, [{ ...node, config: { model: "m", api_base: server.url, ...(node["config"] as object) } }]), inputs)
+  }
+
+  it("classify: canonical label, clamped confidence (float-as-string, or a number for a numeric field)", async () => {
+    const a = await run1({ text: str, verdict: str, confidence: str }, { id: "c", kind: "classify", config: { labels: ["urgent", "routine"] } }, { text: "x" }, "{\"label\": \" Urgent. \", \"confidence\": 1.3}")
+    expect(a.summary?.final_state).toEqual({ text: "x", verdict: "urgent", confidence: "1.0" })
+    const b = await run1({ text: str, verdict: str, confidence: { type: "number" } }, { id: "c", kind: "classify", config: { labels: ["urgent", "routine"] } }, { text: "x" }, "{\"label\": \"routine\", \"confidence\": \"0.25\"}")
+    expect(b.summary?.final_state).toEqual({ text: "x", verdict: "routine", confidence: 0.25 })
+    const system = String(b.checkpoints[1]!.calls![0]!.request && (b.checkpoints[1]!.calls![0]!.request as { messages: Array<{ content: string }> }).messages[0]!.content)
+    expect(system).toContain("from: urgent, routine")
+    const c = await run1({ text: str, verdict: str, confidence: str }, { id: "c", kind: "classify", config: { labels: ["urgent", "routine"] } }, { text: "x" }, "{\"label\": \"spam\", \"confidence\": 1}")
+    expect(c.error).toMatchObject({ _tag: "ModelOutputError", field: "label", message: "label 'spam' is not one of the labels: urgent, routine" })
+  })
+
+  it("judge: pass/fail, score and the reasoning as rationale; anything else is a ModelOutputError", async () => {
+    const fields = { content: str, verdict: str, score: str, rationale: str }
+    const ok = await run1(fields, { id: "j", kind: "judge", config: { rubric: "Be right." } }, { content: "x" }, "{\"reasoning\": \"it is right\", \"verdict\": \"PASS\", \"score\": 0.8}")
+    expect(ok.summary?.final_state).toEqual({ content: "x", verdict: "pass", score: "0.8", rationale: "it is right" })
+    const bad = await run1(fields, { id: "j", kind: "judge", config: { rubric: "Be right." } }, { content: "x" }, "{\"verdict\": \"maybe\", \"score\": 0.5}")
+    expect(bad.error).toMatchObject({ _tag: "ModelOutputError", field: "verdict", message: "verdict 'maybe' is neither pass nor fail" })
+  })
+
+  it("reason, summarize, plan and extract write their standard fields (rationale only when declared)", async () => {
+    const reason = await run1({ question: str, answer: str }, { id: "r", kind: "reason" }, { question: "q" }, "{\"reasoning\": \"r\", \"answer\": \"a\"}")
+    expect(reason.summary?.final_state).toEqual({ question: "q", answer: "a" })
+    const summary = await run1({ text: str, summary: str }, { id: "s", kind: "summarize" }, { text: "long" }, "{\"summary\": \"short\"}")
+    expect(summary.summary?.final_state).toEqual({ text: "long", summary: "short" })
+    const plan = await run1({ goal: str, tasks: { type: "array" } }, { id: "p", kind: "plan" }, { goal: "g" }, "{\"tasks\": [\"one\", \"two\"]}")
+    expect(plan.summary?.final_state).toEqual({ goal: "g", tasks: ["one", "two"] })
+    const extract = await run1(
+      { text: str, who: str, amount: { type: "number" }, paid: { type: "boolean" }, items: { type: "array" } },
+      { id: "e", kind: "extract", config: { fields: { who: "str", amount: "float", paid: "bool", items: "list" } } },
+      { text: "Ann paid 12.5 for a, b" },
+      "{\"who\": \"Ann\", \"amount\": 12.5, \"paid\": true, \"items\": [\"a\", \"b\"]}"
+    )
+    expect(extract.summary?.final_state).toEqual({ text: "Ann paid 12.5 for a, b", who: "Ann", amount: 12.5, paid: true, items: ["a", "b"] })
+    expect(extract.checkpoints[1]!.calls![0]!.request).toMatchObject({ signature: "text -> who, amount: float, paid: bool, items: list[str]" })
+  })
+})
+
+describe("stub: true", () => {
+  const stubs = irOf(
+    { question: str, text: str, answer: str, rationale: str, summary: str, verdict: str, confidence: str, score: str, tasks: { type: "array" }, who: str, n: { type: "integer" }, label: str },
+    [
+      { id: "d", kind: "dspy", config: { signature: "question -> label: Literal['x', 'y'], n: int", stub: true } },
+      { id: "bare", kind: "dspy", config: { stub: true } },
+      { id: "r", kind: "reason", config: { stub: true } },
+      { id: "s", kind: "summarize", config: { stub: true } },
+      { id: "c", kind: "classify", config: { labels: ["urgent", "routine"], stub: true } },
+      { id: "p", kind: "plan", config: { input: "question", stub: true } },
+      { id: "e", kind: "extract", config: { fields: { who: "str" }, stub: true } },
+      { id: "j", kind: "judge", config: { input: "answer", rubric: "ok", stub: true } }
+    ]
+  )
+
+  it("answers every kind offline, deterministically, and records no call", async () => {
+    const before = server.requests.length
+    const a = await runGraph(stubs, { question: "q", text: "a routine report" })
+    const b = await runGraph(stubs, { question: "q", text: "a routine report" })
+    expect(a.summary?.final_state).toEqual({
+      question: "q",
+      text: "a routine report",
+      label: "x",
+      n: 0,
+      answer: "stub-answer",
+      rationale: "stub-rationale",
+      summary: "stub-summary",
+      verdict: "pass",
+      confidence: "1.0",
+      tasks: ["stub-task"],
+      who: "stub-who",
+      score: "1.0"
+    })
+    expect(b.summary?.final_state).toEqual(a.summary?.final_state)
+    expect(a.checkpoints.flatMap((c) => c.calls ?? [])).toEqual([])
+    expect(server.requests.length).toBe(before)
+  })
+
+  it("the stub classifier picks the first label the input mentions, else the first label with confidence 0", async () => {
+    const ir = irOf({ text: str, verdict: str, confidence: str }, [{ id: "c", kind: "classify", config: { labels: ["urgent", "routine", "irrelevant"], stub: true } }])
+    const pick = async (text: string) => (await runGraph(ir, { text })).summary?.final_state
+    expect(await pick("Routine: weekly report")).toMatchObject({ verdict: "routine", confidence: "1.0" })
+    expect(await pick("irrelevant, but urgent-ish")).toMatchObject({ verdict: "urgent", confidence: "1.0" })
+    expect(await pick("nothing here")).toMatchObject({ verdict: "urgent", confidence: "0.0" })
+    expect(await pick("routinely")).toMatchObject({ verdict: "urgent", confidence: "0.0" })
+  })
+})
+
+describe("bad config is refused when the graph is built", () => {
+  const build = (fields: Fields, node: Record<string, unknown>) => Effect.runPromise(Effect.either(Graph.make(irOf(fields, [node]))))
+  it.each([
+    ["no signature", qa, { id: "n", kind: "dspy", config: { model: "m" } }, "nodes[0].config", "needs config.signature"],
+    ["no config at all", qa, { id: "n", kind: "dspy" }, "nodes[0].config", "needs config.signature"],
+    ["a signature without ->", qa, ask({ signature: "question answer" }), "nodes[0].config.signature", "needs '->'"],
+    ["an unknown type", qa, ask({ signature: "question -> answer: complex" }), "nodes[0].config.signature", "unknown type 'complex'"],
+    ["a duplicated field", qa, ask({ signature: "question -> question" }), "nodes[0].config.signature", "appears twice"],
+    ["signature and inputs", qa, ask({ inputs: { question: "str" }, outputs: { answer: "str" } }), "nodes[0].config.signature", "given twice"],
+    ["an undeclared input", { answer: str }, ask({}), "nodes[0].config.signature", "reads state field 'question'"],
+    ["an undeclared output", { question: str }, ask({}), "nodes[0].config.signature", "writes state field 'answer'"],
+    ["an output of the wrong type", { question: str, answer: { type: "number" } }, ask({}), "nodes[0].config.signature", "writes a str to state field 'answer', declared number"],
+    ["signature_map to a field not in the signature", qa, ask({ signature_map: { question: "q" } }), "nodes[0].config.signature_map.question", "not in the signature"],
+    ["signature_map mapping two fields to one", { ...qa, q2: str }, ask({ signature_map: { question: "question", q2: "question" } }), "nodes[0].config.signature_map.q2", "to the same signature field 'question'"],
+    ["an unknown config key", qa, ask({ temprature: 0.2 }), "nodes[0].config.temprature", ""],
+    ["a temperature out of range", qa, ask({ temperature: 3 }), "nodes[0].config.temperature", ""],
+    ["an unknown module", qa, ask({ module: "react" }), "nodes[0].config.module", ""],
+    ["api_base not a URL", qa, ask({ api_base: "localhost:8000" }), "nodes[0].config.api_base", "not an http(s) URL"],
+    ["api_key_env holding a key", qa, ask({ api_key_env: "sk-abc-123456789" }), "nodes[0].config.api_key_env", "not an environment variable name"],
+    ["classify with one label", { text: str, verdict: str, confidence: str }, { id: "c", kind: "classify", config: { labels: ["only"] } }, "nodes[0].config.labels", "at least two labels"],
+    ["classify with repeated labels", { text: str, verdict: str, confidence: str }, { id: "c", kind: "classify", config: { labels: ["a", "A"] } }, "nodes[0].config.labels[1]", "repeats label 0"],
+    ["classify without labels", { text: str, verdict: str, confidence: str }, { id: "c", kind: "classify" }, "nodes[0].config", "classify needs config.labels"],
+    ["classify writing an undeclared verdict", { text: str, confidence: str }, { id: "c", kind: "classify", config: { labels: ["a", "b"] } }, "nodes[0].kind", "classify writes state field 'verdict'"],
+    ["classify writing confidence to a boolean field", { text: str, verdict: str, confidence: { type: "boolean" } }, { id: "c", kind: "classify", config: { labels: ["a", "b"] } }, "nodes[0].kind", "writes a score to state field 'confidence', declared boolean"],
+    ["reason reading an undeclared default input", { answer: str }, { id: "r", kind: "reason" }, "nodes[0].kind", "reason reads state field 'question' by default"],
+    ["an undeclared config.input", { answer: str }, { id: "r", kind: "reason", config: { input: "prompt" } }, "nodes[0].config.input", "reads state field 'prompt'"],
+    ["extract with an unknown type", { text: str, who: str }, { id: "e", kind: "extract", config: { fields: { who: "person" } } }, "nodes[0].config.fields.who", "unknown type 'person'"],
+    ["judge with an empty rubric", { content: str, verdict: str, score: str }, { id: "j", kind: "judge", config: { rubric: " " } }, "nodes[0].config.rubric", "the rubric is empty"],
+    ["a preset with a dspy-only key", { question: str, answer: str }, { id: "r", kind: "reason", config: { signature: "a -> b" } }, "nodes[0].config.signature", ""]
+  ])("%s", async (_label, fields, node, path, message) => {
+    const r = await build(fields as Fields, node)
+    if (Either.isRight(r)) throw new Error("built")
+    expect(r.left).toMatchObject({ _tag: "IRValidationError", path })
+    expect((r.left as { message: string }).message).toContain(message)
+  })
+})
