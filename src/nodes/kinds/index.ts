@@ -8,6 +8,7 @@ import { EchoKind } from "./echo.js"
 import { FunctionKind } from "./function.js"
 import { HaltKind } from "./halt.js"
 import { InterruptKind } from "./interrupt.js"
+import { MlKind } from "./ml.js"
 import { NoopKind } from "./noop.js"
 import { PassthroughKind } from "./passthrough.js"
 import { SetKind } from "./set.js"
@@ -24,5 +25,6 @@ export const builtinKinds: ReadonlyArray<NodeKind> = [
   PassthroughKind,
   HaltKind,
   TemplateKind,
-  SubgraphKind
+  SubgraphKind,
+  MlKind
 ]
