@@ -241,10 +241,10 @@ export const MlKind = NodeKind.make({
           const prepared = prepare(model.input, value)
           if (Either.isLeft(prepared)) return Effect.fail(invalidInput(input.step, prepared.left, model.input.name))
           const { single } = prepared.right
-          const live = Effect.flatMap(
-            Effect.mapError(model.run(prepared.right, fetches, execution), (message) => failed(input.step, `onnxruntime failed: ${message}`)),
-            (raw) => recorded(raw, fetches, single, input.step, failed)
-          )
+          const live = model.run(prepared.right, fetches, execution, {
+            done: (raw) => recorded(raw, fetches, single, input.step, failed),
+            failed: (message) => failed(input.step, `onnxruntime failed: ${message}`)
+          })
           return Effect.map(input.calls.callEffect(callName, requestOf(value), live), (response) => {
             const update: Record<string, unknown> = {}
             for (const [field, name] of targets) update[field] = (response as State)[name]
@@ -262,15 +262,15 @@ const recorded = (
   single: boolean,
   step: number,
   failed: (step: number, message: string) => ModelError
-): Effect.Effect<State, ModelError> => {
+): Either.Either<State, ModelError> => {
   const response: Record<string, unknown> = {}
   for (let i = 0; i < fetches.length; i++) {
     const out = raw[i]!
     const json = toJson(fetches[i]!, out.type, out.dims, out.data, single)
-    if (Either.isLeft(json)) return Effect.fail(failed(step, json.left))
+    if (Either.isLeft(json)) return Either.left(failed(step, json.left))
     response[fetches[i]!] = json.right
   }
-  return Effect.succeed(response)
+  return Either.right(response)
 }
 
 /** An XGBoost input: one row of numFeature numbers (null = missing), or a batch of rows. */

@@ -17,7 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { ModelError } from "../../errors.js"
 import type { ModelFile, ModelRef } from "./ModelFile.js"
-import { modelWorker, type ModelWorker, type RawOutput, type WorkerReply } from "./onnxWorker.js"
+import { modelWorker, type ModelWorker, type RawOutput } from "./onnxWorker.js"
 import { type PreparedInput, prepare, TENSOR_TYPES, type TensorData, type TensorSpec, type TensorType } from "./tensors.js"
 
 /** A tensor of the runtime. */
@@ -68,14 +68,20 @@ export interface OnnxModel {
   /** Every output: tensors with their type and shape; other values (maps, sequences) by name. */
   readonly outputs: ReadonlyArray<OrtValueMetadata>
   /**
-   * Run the model on an input prepared for {@link input}, returning the `fetches`
-   * outputs in order; fails with the runtime's message.
+   * Run the model on an input prepared for {@link input}: `handle.done` gets the
+   * `fetches` outputs in order, `handle.failed` the runtime's message when it fails.
    */
-  readonly run: (input: PreparedInput, fetches: ReadonlyArray<string>, execution: Execution) => Effect.Effect<ReadonlyArray<RawOutput>, string>
+  readonly run: <A, E>(input: PreparedInput, fetches: ReadonlyArray<string>, execution: Execution, handle: RunHandler<A, E>) => Effect.Effect<A, E>
   /** The measured cost of one row (ms), when known: what `auto` decides on. */
   readonly msPerRow: () => number | undefined
   /** Where `auto` would run a batch of `rows`. */
   readonly placement: (rows: number, execution: Execution) => "inline" | "worker"
+}
+
+/** What becomes of an inference's outputs, or of its failure. */
+export interface RunHandler<A, E> {
+  readonly done: (outputs: ReadonlyArray<RawOutput>) => Either.Either<A, E>
+  readonly failed: (message: string) => E
 }
 
 /** The ONNX runtime a process uses: how it is loaded, and its models. */
@@ -110,6 +116,9 @@ export class OnnxRuntime extends Context.Reference<OnnxRuntime>()("stargraph/Onn
 }) {}
 
 const message = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause)).split("\n")[0] ?? ""
+
+/** The warm-up keeps nothing. */
+const warmUp: RunHandler<void, string> = { done: () => Either.void, failed: (m) => m }
 
 /** A zero input of the model's shape (open dims as 1), for the warm-up run. */
 const zeroInput = (spec: TensorSpec): PreparedInput | undefined => {
@@ -193,24 +202,37 @@ const open = (runtime: OnnxRuntimeShape, ref: ModelRef, file: ModelFile): Effect
     let worker: ModelWorker | undefined
     let msPerRow: number | undefined
 
-    /** One inference on this thread, with its duration. */
-    const inline = (prepared: PreparedInput, fetches: ReadonlyArray<string>) =>
-      Effect.async<WorkerReply, string>((resume) => {
+    /** Fold a run's cost per row into the estimate `auto` decides on. */
+    const learn = (ms: number, rows: number) => {
+      const perRow = ms / Math.max(rows, 1)
+      msPerRow = msPerRow === undefined ? perRow : 0.8 * msPerRow + 0.2 * perRow
+    }
+
+    /** One inference on this thread, timed (the outputs handled in the same callback). */
+    const inline = <A, E>(prepared: PreparedInput, fetches: ReadonlyArray<string>, handle: RunHandler<A, E>) =>
+      Effect.async<A, E>((resume) => {
         const started = performance.now()
         session.run({ [input.name]: new ort.Tensor(prepared.type, prepared.data, prepared.dims) }, fetches).then(
           (out) => {
-            const ms = performance.now() - started
+            learn(performance.now() - started, prepared.rows)
             const result: Array<RawOutput> = []
             for (const name of fetches) result.push(out[name]!)
-            resume(Effect.succeed({ outputs: result, ms }))
+            resume(handle.done(result))
           },
-          (cause: unknown) => resume(Effect.fail(message(cause)))
+          (cause: unknown) => resume(Effect.fail(handle.failed(message(cause))))
         )
       })
 
-    const inWorker = (prepared: PreparedInput, fetches: ReadonlyArray<string>) => {
+    /** One inference in the model's worker thread (timed there). */
+    const inWorker = <A, E>(prepared: PreparedInput, fetches: ReadonlyArray<string>, handle: RunHandler<A, E>) => {
       worker ??= modelWorker({ modulePath: runtime.modulePath(), bytes: file.bytes, sessionOptions: SESSION_OPTIONS })
-      return worker.run(input.name, prepared, fetches)
+      return Effect.matchEffect(worker.run(input.name, prepared, fetches), {
+        onFailure: (cause) => Effect.fail(handle.failed(cause)),
+        onSuccess: (reply) => {
+          learn(reply.ms, prepared.rows)
+          return handle.done(reply.outputs)
+        }
+      })
     }
 
     const placement = (rows: number, execution: Execution): "inline" | "worker" =>
@@ -222,23 +244,20 @@ const open = (runtime: OnnxRuntimeShape, ref: ModelRef, file: ModelFile): Effect
       const names = outputs.filter((o) => o.isTensor).map((o) => o.name)
       const timed: Array<number> = []
       for (let i = 0; i < 3; i++) {
-        const run = yield* Effect.either(inline({ ...zeros, data: zeros.data.slice() as TensorData }, names))
+        const started = performance.now()
+        const run = yield* Effect.either(inline({ ...zeros, data: zeros.data.slice() as TensorData }, names, warmUp))
         if (Either.isLeft(run)) break
-        if (i > 0) timed.push(run.right.ms)
+        if (i > 0) timed.push(performance.now() - started)
       }
-      if (timed.length === 2) msPerRow = Math.min(...timed)
+      msPerRow = timed.length === 2 ? Math.min(...timed) : undefined
     }
 
     return {
       sha256: file.sha256,
       input,
       outputs,
-      run: (prepared, fetches, execution) =>
-        Effect.map(placement(prepared.rows, execution) === "inline" ? inline(prepared, fetches) : inWorker(prepared, fetches), (reply) => {
-          const perRow = reply.ms / Math.max(prepared.rows, 1)
-          msPerRow = msPerRow === undefined ? perRow : 0.8 * msPerRow + 0.2 * perRow
-          return reply.outputs
-        }),
+      run: (prepared, fetches, execution, handle) =>
+        placement(prepared.rows, execution) === "inline" ? inline(prepared, fetches, handle) : inWorker(prepared, fetches, handle),
       msPerRow: () => msPerRow,
       placement
     } satisfies OnnxModel

@@ -167,54 +167,20 @@ const setElement = (type: TensorType, data: TensorData, at: number, value: unkno
   }
 }
 
-/**
- * Fit a state value to a model input: a value one rank below the input's is one sample
- * (the batch axis of 1 is added); a value of the input's rank is a batch. Every declared
- * size must match and every element must fit the element type.
- */
-export const prepare = (spec: TensorSpec, value: unknown): Either.Either<PreparedInput, TensorProblem> => {
-  const expected = describeSpec(spec)
-  const valueDims = dimsOf(value)
-  const rank = spec.shape.length
-  const single = rank > 0 && valueDims.length === rank - 1
-  if (rank > 0 && !single && valueDims.length !== rank) {
-    const sample = spec.shape.slice(1).join(", ")
-    return Either.left({
-      expected,
-      actual: describeDims(valueDims),
-      message: `input '${spec.name}' expects ${expected}: one sample [${sample}] or a batch [${spec.shape.join(", ")}]; got ${describeDims(valueDims)}`
-    })
-  }
-  const dims = single ? [1, ...valueDims] : valueDims
-  for (const [axis, size] of spec.shape.entries()) {
-    if (typeof size === "number" && dims[axis] !== size) {
-      return Either.left({
-        expected,
-        actual: `${describeDims(valueDims)}${single ? " (one sample)" : ""}`,
-        message: `input '${spec.name}' expects ${expected}; axis ${axis} has size ${dims[axis]}, not ${size} (given ${describeDims(valueDims)}${single ? " as one sample" : ""})`
-      })
-    }
-  }
-  let size = 1
-  for (const d of dims) size *= d
-  const data = allocate(spec.type, size)
-  // Walk the nested arrays depth-first, checking each level's length (ragged arrays are refused).
+/** Depth-first copy of a nested array into `data`, checking each level's length (ragged arrays are refused). */
+const fill = (spec: TensorSpec, valueDims: ReadonlyArray<number>, data: TensorData, value: unknown): TensorProblem | undefined => {
   let at = 0
   const index: Array<number> = []
   const walk = (node: unknown, depth: number): TensorProblem | undefined => {
     if (depth === valueDims.length) {
       if (Array.isArray(node)) {
-        return { expected, actual: "a ragged array", message: `input '${spec.name}' expects ${expected}; element ${indexText(index)} is an array where a ${spec.type} value belongs (the rows differ in depth)` }
+        return problemOf(spec, "a ragged array", `element ${indexText(index)} is an array where a ${spec.type} value belongs (the rows differ in depth)`)
       }
       const problem = setElement(spec.type, data, at++, node)
-      return problem === undefined ? undefined : { expected, actual: `${kindOf(node)} at ${indexText(index) || "the top"}`, message: `input '${spec.name}' expects ${expected}; element ${indexText(index) || "(the value)"} ${problem}` }
+      return problem === undefined ? undefined : problemOf(spec, `${kindOf(node)} at ${indexText(index) || "the top"}`, `element ${indexText(index) || "(the value)"} ${problem}`)
     }
     if (!Array.isArray(node) || node.length !== valueDims[depth]) {
-      return {
-        expected,
-        actual: "a ragged array",
-        message: `input '${spec.name}' expects ${expected}; ${indexText(index) || "the value"} has ${Array.isArray(node) ? `${node.length} entries` : `no entries (${kindOf(node)})`} where its siblings have ${valueDims[depth]}`
-      }
+      return problemOf(spec, "a ragged array", `${indexText(index) || "the value"} has ${Array.isArray(node) ? `${node.length} entries` : `no entries (${kindOf(node)})`} where its siblings have ${valueDims[depth]}`)
     }
     for (let i = 0; i < node.length; i++) {
       index.push(i)
@@ -224,21 +190,62 @@ export const prepare = (spec: TensorSpec, value: unknown): Either.Either<Prepare
     }
     return undefined
   }
-  // The common case, a flat vector of numbers into a float input, without the walk.
-  if (valueDims.length === 1 && (spec.type === "float32" || spec.type === "float64")) {
-    const row = value as ReadonlyArray<unknown>
-    for (let i = 0; i < row.length; i++) {
-      const v = row[i]
-      if (typeof v === "number") (data as Float32Array)[i] = v
-      else {
-        const problem = setElement(spec.type, data, i, v)
-        if (problem !== undefined) return Either.left({ expected, actual: `${kindOf(v)} at [${i}]`, message: `input '${spec.name}' expects ${expected}; element [${i}] ${problem}` })
-      }
-    }
-  } else {
-    const problem = walk(value, 0)
-    if (problem) return Either.left(problem)
+  return walk(value, 0)
+}
+
+const problemOf = (spec: TensorSpec, actual: string, detail: string): TensorProblem => {
+  const expected = describeSpec(spec)
+  return { expected, actual, message: `input '${spec.name}' expects ${expected}; ${detail}` }
+}
+
+/** The common case without the general walk: a flat vector of numbers, one sample of a [N, k] float input. */
+const oneFloatSample = (spec: TensorSpec, value: unknown): PreparedInput | undefined => {
+  if (!Array.isArray(value) || spec.shape.length !== 2 || (spec.type !== "float32" && spec.type !== "float64")) return undefined
+  const n = value.length
+  const [batch, width] = spec.shape
+  if ((typeof batch === "number" && batch !== 1) || (typeof width === "number" && width !== n)) return undefined
+  const data = spec.type === "float32" ? new Float32Array(n) : new Float64Array(n)
+  for (let i = 0; i < n; i++) {
+    const v: unknown = value[i]
+    // Anything else (null, a nested array, a string) takes the general path and its checks.
+    if (typeof v !== "number") return undefined
+    data[i] = v
   }
+  return { type: spec.type, data, dims: [1, n], single: true, rows: 1 }
+}
+
+/**
+ * Fit a state value to a model input: a value one rank below the input's is one sample
+ * (the batch axis of 1 is added); a value of the input's rank is a batch. Every declared
+ * size must match and every element must fit the element type.
+ */
+export const prepare = (spec: TensorSpec, value: unknown): Either.Either<PreparedInput, TensorProblem> => {
+  const fast = oneFloatSample(spec, value)
+  if (fast !== undefined) return Either.right(fast)
+  const valueDims = dimsOf(value)
+  const rank = spec.shape.length
+  const single = rank > 0 && valueDims.length === rank - 1
+  if (rank > 0 && !single && valueDims.length !== rank) {
+    const expected = describeSpec(spec)
+    return Either.left({
+      expected,
+      actual: describeDims(valueDims),
+      message: `input '${spec.name}' expects ${expected}: one sample [${spec.shape.slice(1).join(", ")}] or a batch [${spec.shape.join(", ")}]; got ${describeDims(valueDims)}`
+    })
+  }
+  const dims = single ? [1, ...valueDims] : valueDims
+  for (let axis = 0; axis < rank; axis++) {
+    const size = spec.shape[axis]
+    if (typeof size === "number" && dims[axis] !== size) {
+      const given = `${describeDims(valueDims)}${single ? " (one sample)" : ""}`
+      return Either.left(problemOf(spec, given, `axis ${axis} has size ${dims[axis]}, not ${size} (given ${describeDims(valueDims)}${single ? " as one sample" : ""})`))
+    }
+  }
+  let size = 1
+  for (const d of dims) size *= d
+  const data = allocate(spec.type, size)
+  const problem = fill(spec, valueDims, data, value)
+  if (problem) return Either.left(problem)
   return Either.right({ type: spec.type, data, dims, single, rows: single ? 1 : dims[0] ?? 1 })
 }
 
@@ -248,7 +255,25 @@ export const prepare = (spec: TensorSpec, value: unknown): Either.Either<Prepare
  * with a message for what state cannot hold (NaN, an int64 beyond 2^53).
  */
 export const toJson = (name: string, type: string, dims: ReadonlyArray<number>, data: ArrayLike<unknown>, single: boolean): Either.Either<unknown, string> => {
-  const shape = single && dims.length > 0 && dims[0] === 1 ? dims.slice(1) : dims
+  const drop = single && dims.length > 0 && dims[0] === 1 ? 1 : 0
+  const rank = dims.length - drop
+  // Plain float outputs of rank 0 or 1 (a score, a row of probabilities): no walk.
+  if (rank <= 1 && (type === "float32" || type === "float64")) {
+    const floats = data as Float32Array
+    if (rank === 0) {
+      const v = floats[0]!
+      return Number.isFinite(v) ? Either.right(v) : Either.left(notJson(name, `${v} at element 0, which is not a JSON number`))
+    }
+    const n = dims[drop]!
+    const out = new Array<number>(n)
+    for (let i = 0; i < n; i++) {
+      const v = floats[i]!
+      if (!Number.isFinite(v)) return Either.left(notJson(name, `${v} at element ${i}, which is not a JSON number`))
+      out[i] = v
+    }
+    return Either.right(out)
+  }
+  const shape = dims.slice(drop)
   let fault: string | undefined
   const element = (i: number): unknown => {
     const v = data[i]
@@ -272,8 +297,10 @@ export const toJson = (name: string, type: string, dims: ReadonlyArray<number>, 
     return out
   }
   const value = shape.length === 0 ? element(0) : build(0)
-  return fault === undefined ? Either.right(value) : Either.left(`output '${name}' holds ${fault}; state holds JSON only`)
+  return fault === undefined ? Either.right(value) : Either.left(notJson(name, fault))
 }
+
+const notJson = (name: string, fault: string): string => `output '${name}' holds ${fault}; state holds JSON only`
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER)
