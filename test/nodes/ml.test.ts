@@ -393,8 +393,9 @@ describe("ml node: bad input", () => {
     expect((text as Either.Left<ModelError, unknown>).left.message).toContain("element [1] is \"2\" (string), not a number")
     const nested = await execute(graph, { features: [[1, 2, 3, true]] })
     expect(Either.isLeft(nested) && (nested.left as ModelError).message).toContain("element [0][3] is true (boolean), not a number")
-    const missing = await execute(graph, { features: undefined as unknown as number })
-    expect(Either.isLeft(missing) && missing.left).toMatchObject({ reason: "invalid-input" })
+    const missing = await execute(graph, {})
+    expect(Either.isLeft(missing) && missing.left).toMatchObject({ reason: "invalid-input", field: "input_field", actual: "no value" })
+    expect((missing as Either.Left<ModelError, unknown>).left.message).toBe("state field 'features' has no value to score")
     const ints = await built(irOf({ fields: { counts: ANY, total: ANY }, node: { model_id: "c", version: "1", runtime: "onnx", file_uri: "counts.onnx", input_field: "counts", output_field: "total" } }))
     const fraction = await execute(ints, { counts: [1, 2.5, 3] })
     expect(Either.isLeft(fraction) && fraction.left).toMatchObject({ reason: "invalid-input", tensor: "counts", expected: "int64 [N, 3]" })
@@ -425,6 +426,14 @@ describe("ml node: bad input", () => {
   it("refuses an unknown runtime and a remote URI", async () => {
     expect(await buildError(linearGraph({ runtime: "tensorflow" }))).toMatchObject({ _tag: "ModelError", reason: "unsupported-runtime", field: "runtime" })
     expect(await buildError(linearGraph({ file_uri: "s3://bucket/model.onnx" }))).toMatchObject({ reason: "unsupported-uri", field: "file_uri" })
+  })
+
+  it("fails the inference (typed) when the worker thread cannot load the runtime", async () => {
+    const runtime = OnnxRuntime.make({ modulePath: () => { throw new Error("no such module") } })
+    const graph = await built(linearGraph({ execution: "worker" }), runtime)
+    const result = await execute(graph, { features: [1, 2, 0.5, 1] })
+    expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "ModelError", reason: "inference-failed", step: 1 })
+    expect((result as Either.Left<ModelError, unknown>).left.message).toContain("cannot find onnxruntime-node: no such module")
   })
 
   it("says how to install onnxruntime-node when it cannot be imported", async () => {
@@ -578,6 +587,23 @@ describe("ml node: the CLI and the examples", () => {
     expect(churn.stdout).toContain("churn=0.5744425058364868")
     expect(churn.stdout).toContain("goto retention_offer")
     expect(churn.last).toMatch(/status=done/)
+  })
+
+  it("runs inference in the worker thread from the CLI bundle, and the process still exits", async () => {
+    const dir = inTemp("linear.onnx")
+    writeFileSync(join(dir, "graph.yaml"), [
+      "ir_version: \"1.0.0\"",
+      "id: run:ml-worker",
+      "state_schema: { fields: { features: { type: array }, score: { type: number } } }",
+      "nodes:",
+      "  - { id: m, kind: ml, model_id: risk, version: \"1\", runtime: onnx, file_uri: linear.onnx, input_field: features, output_field: score, execution: worker }",
+      "edges: [{ from: m, to: __end__ }]"
+    ].join("\n"))
+    const run = await stargraph(["run", join(dir, "graph.yaml"), "--inputs", "features=[1,2,0.5,1]", "--db", join(dir, "runs.sqlite")])
+    expect(run.stderr).toBe("")
+    expect(run.code).toBe(0)
+    expect(run.stdout).toContain("score=0.6791787147521973")
+    expect(run.last).toMatch(/status=done/)
   })
 
   it("exits non-zero from validate and run on a tampered model file, naming both hashes", async () => {

@@ -172,6 +172,16 @@ export const MlKind = NodeKind.make({
           message: `state field '${inputField}': ${problem.message}`,
           fix: `write ${inputField} as the model expects: ${problem.expected}`
         })
+      const unset = (step: number) =>
+        new ModelError({
+          ...ref,
+          reason: "invalid-input",
+          field: "input_field",
+          step,
+          actual: "no value",
+          message: `state field '${inputField}' has no value to score`,
+          fix: `set ${inputField} before this node runs (in the run's inputs, or from an earlier node)`
+        })
       const failed = (step: number, message: string) =>
         new ModelError({ ...ref, reason: "inference-failed", file: path, step, message, fix: "check the model and the input it was given" })
 
@@ -192,6 +202,7 @@ export const MlKind = NodeKind.make({
           hashes,
           execute: (state, input) => {
             const value = state[inputField]
+            if (value === undefined) return Effect.fail(unset(input.step))
             const rows = xgbRows(value, xgb.numFeature)
             if (Either.isLeft(rows)) return Effect.fail(invalidInput(input.step, rows.left, undefined))
             const live = Effect.sync(() => (rows.right.single ? xgb.predictRow(rows.right.rows[0]!) : rows.right.rows.map(xgb.predictRow)))
@@ -238,6 +249,7 @@ export const MlKind = NodeKind.make({
         hashes,
         execute: (state, input) => {
           const value = state[inputField]
+          if (value === undefined) return Effect.fail(unset(input.step))
           const prepared = prepare(model.input, value)
           if (Either.isLeft(prepared)) return Effect.fail(invalidInput(input.step, prepared.left, model.input.name))
           const { single } = prepared.right

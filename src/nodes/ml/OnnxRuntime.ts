@@ -224,16 +224,21 @@ const open = (runtime: OnnxRuntimeShape, ref: ModelRef, file: ModelFile): Effect
       })
 
     /** One inference in the model's worker thread (timed there). */
-    const inWorker = <A, E>(prepared: PreparedInput, fetches: ReadonlyArray<string>, handle: RunHandler<A, E>) => {
-      worker ??= modelWorker({ modulePath: runtime.modulePath(), bytes: file.bytes, sessionOptions: SESSION_OPTIONS })
-      return Effect.matchEffect(worker.run(input.name, prepared, fetches), {
-        onFailure: (cause) => Effect.fail(handle.failed(cause)),
-        onSuccess: (reply) => {
-          learn(reply.ms, prepared.rows)
-          return handle.done(reply.outputs)
+    const inWorker = <A, E>(prepared: PreparedInput, fetches: ReadonlyArray<string>, handle: RunHandler<A, E>) =>
+      Effect.suspend(() => {
+        if (worker === undefined) {
+          const modulePath = Either.try(() => runtime.modulePath())
+          if (Either.isLeft(modulePath)) return Effect.fail(handle.failed(`the inference worker cannot find onnxruntime-node: ${message(modulePath.left)}`))
+          worker = modelWorker({ modulePath: modulePath.right, bytes: file.bytes, sessionOptions: SESSION_OPTIONS })
         }
+        return Effect.matchEffect(worker.run(input.name, prepared, fetches), {
+          onFailure: (cause) => Effect.fail(handle.failed(cause)),
+          onSuccess: (reply) => {
+            learn(reply.ms, prepared.rows)
+            return handle.done(reply.outputs)
+          }
+        })
       })
-    }
 
     const placement = (rows: number, execution: Execution): "inline" | "worker" =>
       execution !== "auto" ? execution : msPerRow !== undefined && msPerRow * Math.max(rows, 1) < INLINE_BUDGET_MS ? "inline" : "worker"

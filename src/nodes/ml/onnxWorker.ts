@@ -103,7 +103,13 @@ export const modelWorker = (options: WorkerOptions): ModelWorker => {
 
   const run: ModelWorker["run"] = (inputName, input, fetches) =>
     Effect.async<WorkerReply, string>((resume) => {
-      const target = worker ??= start()
+      let target: Worker
+      try {
+        target = worker ??= start()
+      } catch (cause) {
+        resume(Effect.fail(`the inference worker cannot start: ${cause instanceof Error ? cause.message : String(cause)}`))
+        return
+      }
       const id = nextId++
       pending.set(id, resume)
       if (pending.size === 1) target.ref()
