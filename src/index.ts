@@ -35,6 +35,8 @@ export * as NodeKind from "./nodes/NodeKind.js"
 export { NodeKinds, layer as nodeKindsLayer } from "./nodes/NodeKinds.js"
 export { builtinKinds } from "./nodes/kinds/index.js"
 export type { ChildGraph, ChildOutcome, ChildRunRequest } from "./nodes/ChildGraph.js"
+// The `ml` kind's ONNX runtime: onnxruntime-node is imported only when an onnx node is built.
+export * as OnnxRuntime from "./nodes/ml/OnnxRuntime.js"
 
 // Rules route transitions: the CLIPS-dialect engine, a graph's rule program, packs, sessions.
 export * as Clips from "./fathom/clips/index.js"

@@ -2,6 +2,7 @@
  * The `ml` node kind on real model files (test/fixtures/models, written by generate.ts),
  * real onnxruntime-node sessions, real SQLite checkpoints and the real CLI.
  */
+import { spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -566,6 +567,20 @@ describe("ml node: runs, replays and the graph hash", () => {
 })
 
 describe("ml node: the CLI and the examples", () => {
+  it("does not load onnxruntime-node on import of the package, only when an onnx node is built", () => {
+    const ir = JSON.stringify(linearGraph())
+    const script = `
+      const loaded = () => Object.keys(require.cache).some((k) => k.includes("onnxruntime-node"))
+      Promise.all([import("./dist/src/index.js"), import("effect")]).then(async ([sg, { Effect }]) => {
+        const before = loaded()
+        await Effect.runPromise(sg.Graph.make(${ir}, { baseDir: ${JSON.stringify(MODELS)} }))
+        console.log(JSON.stringify({ before, after: loaded() }))
+      })`
+    const child = spawnSync(process.execPath, ["-e", script], { cwd: ROOT, encoding: "utf8" })
+    expect(child.stderr).toBe("")
+    expect(JSON.parse(child.stdout)).toEqual({ before: false, after: true })
+  })
+
   it("runs examples/ml/graph.yaml (ONNX) and routes on the score by rule", async () => {
     const db = join(tempDir(), "runs.sqlite")
     const high = await stargraph(["run", "examples/ml/graph.yaml", "--inputs", "features=[1,2,0.5,1]", "--db", db])
