@@ -325,6 +325,13 @@ describe("ml node: XGBoost", () => {
     expect((await updateOf(await at("poisson.json"), { x: [5, 0] }))["y"]).toBeCloseTo(Math.exp(0 + 1.25 + 0.5), 5)
     expect((await updateOf(await at("softmax.json"), { x: [-1, 1] }))["y"]).toBe(0)
     expect((await updateOf(await at("softmax.json"), { x: [1, 1] }))["y"]).toBe(1)
+    // exp() of a huge margin is not JSON: a typed failure, not a corrupt state.
+    const overflow = structuredClone(poisson)
+    overflow.learner.gradient_booster.model.trees[1].split_conditions[0] = 1e30
+    writeFileSync(join(dir, "overflow.json"), JSON.stringify(overflow))
+    const failed = await execute(await at("overflow.json"), { x: [5, 0] })
+    expect(Either.isLeft(failed) && failed.left).toMatchObject({ _tag: "ModelError", reason: "inference-failed" })
+    expect((failed as Either.Left<ModelError, unknown>).left.message).toContain("the prediction holds Infinity")
   })
 })
 

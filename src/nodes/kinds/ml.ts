@@ -54,20 +54,11 @@ const required = {
   file_uri: Schema.NullOr(Schema.String)
 }
 
+/** The node's settings as the original writes them, under `config`. */
+const MlConfig = Schema.Struct({ ...required, ...options })
+
 /** The node's settings, whichever form they were written in. */
-interface MlSpec {
-  readonly model_id: string
-  readonly version: string
-  readonly runtime: string
-  readonly file_uri: string | null
-  readonly expected_sha256?: string | null | undefined
-  readonly input_field?: string | undefined
-  readonly output_field?: string | undefined
-  readonly allow_unsafe_pickle?: boolean | undefined
-  readonly output?: string | undefined
-  readonly outputs?: { readonly [field: string]: string } | undefined
-  readonly execution?: "auto" | "inline" | "worker" | undefined
-}
+type MlSpec = typeof MlConfig.Type
 
 const REQUIRED = ["model_id", "version", "runtime", "file_uri"] as const
 const FLAT = [...REQUIRED, ...Object.keys(options)]
@@ -83,7 +74,7 @@ const fields = {
   runtime: Schema.optional(Schema.String),
   file_uri: Schema.optional(Schema.NullOr(Schema.String)),
   ...options,
-  config: Schema.optional(Schema.Struct({ ...required, ...options }))
+  config: Schema.optional(MlConfig)
 }
 
 /** The `ml` kind. */
@@ -205,7 +196,13 @@ export const MlKind = NodeKind.make({
             if (value === undefined) return Effect.fail(unset(input.step))
             const rows = xgbRows(value, xgb.numFeature)
             if (Either.isLeft(rows)) return Effect.fail(invalidInput(input.step, rows.left, undefined))
-            const live = Effect.sync(() => (rows.right.single ? xgb.predictRow(rows.right.rows[0]!) : rows.right.rows.map(xgb.predictRow)))
+            const live = Effect.suspend(() => {
+              const prediction = rows.right.single ? xgb.predictRow(rows.right.rows[0]!) : rows.right.rows.map((row) => xgb.predictRow(row))
+              const bad = firstNonFinite(prediction)
+              return bad === undefined
+                ? Effect.succeed(prediction)
+                : Effect.fail(failed(input.step, `the prediction holds ${bad} (the ${xgb.objective} transform overflowed); state holds JSON only`))
+            })
             return Effect.map(input.calls.callEffect(callName, requestOf(value), live), (prediction): NodeOutcome => ({ _tag: "Update", update: { [outputField]: prediction } }))
           }
         }
@@ -283,6 +280,16 @@ const recorded = (
     response[fetches[i]!] = json.right
   }
   return Either.right(response)
+}
+
+/** The first number in a prediction that is not finite (not JSON), if any. */
+const firstNonFinite = (prediction: number | ReadonlyArray<unknown>): number | undefined => {
+  if (typeof prediction === "number") return Number.isFinite(prediction) ? undefined : prediction
+  for (const p of prediction) {
+    const bad = firstNonFinite(p as number | ReadonlyArray<unknown>)
+    if (bad !== undefined) return bad
+  }
+  return undefined
 }
 
 /** An XGBoost input: one row of numFeature numbers (null = missing), or a batch of rows. */
