@@ -14,10 +14,12 @@
  * only when that `import()` does. Measured on the `--help` path of the same code: ESM
  * chunks 160 ms CPU, this 110–120 ms (see docs/packaging.md).
  *
- * Kept out of the bundle: `better-sqlite3` (native addon, loaded with `require`) and
+ * Kept out of the bundle: `better-sqlite3` (native addon, loaded with `require`),
  * `esbuild` (loaded only to compile a user's `.ts` node module on a cache miss; it finds
- * its platform binary from its own install). Dynamic `import()` calls that remain (those
- * two, `node:` built-ins, users' modules by URL) are rewritten to a function
+ * its platform binary from its own install) and `onnxruntime-node` (an optional peer with
+ * a native addon, imported only when a graph with an onnx `ml` node is built). Dynamic
+ * `import()` calls that remain (those, `node:` built-ins, users' modules by URL) are
+ * rewritten to a function
  * the loader passes in, because V8 refuses `import()` inside a script compiled from a code
  * cache without a flag.
  *
@@ -94,7 +96,7 @@ const renderBuiltIns = async (esbuild) => {
     target: "node20",
     write: false,
     outfile: "app.mjs",
-    external: ["better-sqlite3", "esbuild"],
+    external: ["better-sqlite3", "esbuild", "onnxruntime-node"],
     plugins: [noConfigFileParsers, noFastCheck],
     logLevel: "warning"
   })
@@ -141,7 +143,7 @@ const buildCli = async () => {
     minifyWhitespace: true,
     minifySyntax: true,
     legalComments: "eof",
-    external: ["better-sqlite3", "esbuild"],
+    external: ["better-sqlite3", "esbuild", "onnxruntime-node"],
     plugins: [noConfigFileParsers, noFastCheck],
     // An identifier, not the object: esbuild would make a JSON define a module that every
     // module's initialiser calls.

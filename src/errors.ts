@@ -140,6 +140,50 @@ export class ModelOutputError extends Schema.TaggedError<ModelOutputError>()("Mo
   fix: Schema.String
 }) {}
 
+/** Why an `ml` node's model cannot be loaded or run (see {@link ModelError}). */
+export const ModelErrorReason = Schema.Literal(
+  /** `file_uri` names no readable file. */
+  "missing-file",
+  /** `file_uri` is not a `file://` URI or a path (e.g. `s3://`). */
+  "unsupported-uri",
+  /** `runtime` is not `onnx` or `xgboost`. */
+  "unsupported-runtime",
+  /** A sklearn pickle (`runtime: sklearn`, a `.pkl`/`.joblib` file or pickle bytes): never loaded. */
+  "pickle-refused",
+  /** The runtime's package (`onnxruntime-node`) is not installed. */
+  "runtime-missing",
+  /** The state field's value does not fit the model's input. */
+  "invalid-input",
+  /** The file is not a model the runtime can load, or one the node cannot use. */
+  "invalid-model",
+  /** The runtime failed while running the model, or gave an output state cannot hold. */
+  "inference-failed"
+)
+
+/**
+ * An `ml` node's model cannot be loaded (at graph build: `stargraph validate` reports it)
+ * or run (the run fails with it). `field` names the node's config field at fault.
+ */
+export class ModelError extends Schema.TaggedError<ModelError>()("ModelError", {
+  reason: ModelErrorReason,
+  nodeId: Schema.String,
+  modelId: Schema.String,
+  /** The node's config field at fault, e.g. `file_uri`, `runtime` or `input_field`. */
+  field: Schema.optional(Schema.String),
+  /** The model file, when one is involved. */
+  file: Schema.optional(Schema.String),
+  /** The step the node ran at (run-time failures). */
+  step: Schema.optional(Schema.Number),
+  /** The model input or output concerned (`invalid-input`, `invalid-model`). */
+  tensor: Schema.optional(Schema.String),
+  /** What the model expects there, e.g. `float32 [N, 4]`. */
+  expected: Schema.optional(Schema.String),
+  /** What it was given. */
+  actual: Schema.optional(Schema.String),
+  message: Schema.String,
+  fix: Schema.String
+}) {}
+
 /** Why a language-model call could not be made, or failed. */
 export const LanguageModelErrorReason = Schema.Literal(
   /** No `model` in the node's config and no `LanguageModel` layer provided. */
@@ -175,6 +219,22 @@ export class LanguageModelError extends Schema.TaggedError<LanguageModelError>()
   /** The HTTP status, for `http-status`. */
   status: Schema.optional(Schema.Int),
   attempts: Schema.Number,
+  message: Schema.String,
+  fix: Schema.String
+}) {}
+
+/**
+ * An `ml` node's model file does not have the SHA-256 its `expected_sha256` pins; the
+ * file is not loaded. Raised when the graph is built.
+ */
+export class ModelIntegrityError extends Schema.TaggedError<ModelIntegrityError>()("ModelIntegrityError", {
+  nodeId: Schema.String,
+  modelId: Schema.String,
+  file: Schema.String,
+  /** The pinned digest (hex). */
+  expectedSha256: Schema.String,
+  /** The file's digest (hex). */
+  actualSha256: Schema.String,
   message: Schema.String,
   fix: Schema.String
 }) {}
@@ -335,6 +395,8 @@ export const StargraphError = Schema.Union(
   ArtifactStoreError,
   ModelOutputError,
   LanguageModelError,
+  ModelError,
+  ModelIntegrityError,
   StargraphRuntimeError
 )
 
@@ -355,9 +417,13 @@ export type RunFailure =
   | ArtifactStoreError
   | ModelOutputError
   | LanguageModelError
+  | ModelError
 
-/** Why a graph could not be built: its IR, a node module, or its rules (inline, compiled edges, packs). */
-export type GraphError = IRValidationError | NodeModuleError | RuleError
+/**
+ * Why a graph could not be built: its IR, a node module, its rules (inline, compiled
+ * edges, packs), or an `ml` node's model file.
+ */
+export type GraphError = IRValidationError | NodeModuleError | RuleError | ModelError | ModelIntegrityError
 
 /** Render any Stargraph error as one line for terminals and logs (newlines in messages fold to spaces). */
 export const formatError = (error: StargraphError): string => render(error).replace(/\s*\n\s*/g, " ")
@@ -398,6 +464,10 @@ const render = (error: StargraphError): string => {
       return `ModelOutputError: node '${error.nodeId}' step ${error.step}${error.field !== undefined ? ` field '${error.field}'` : ""}: ${error.message} (fix: ${error.fix})`
     case "LanguageModelError":
       return `LanguageModelError[${error.reason}]: node '${error.nodeId}' step ${error.step}${error.status !== undefined ? ` (status ${error.status})` : ""}: ${error.message} (fix: ${error.fix})`
+    case "ModelError":
+      return `ModelError[${error.reason}]: node '${error.nodeId}' (model ${error.modelId}${error.step !== undefined ? `, step ${error.step}` : ""}): ${error.message} (fix: ${error.fix})`
+    case "ModelIntegrityError":
+      return `ModelIntegrityError: node '${error.nodeId}' (model ${error.modelId}): ${error.message} (expected sha256 ${error.expectedSha256}, actual ${error.actualSha256}) (fix: ${error.fix})`
     default:
       return `${error._tag}: ${error.message}`
   }

@@ -35,6 +35,8 @@ export * as NodeKind from "./nodes/NodeKind.js"
 export { NodeKinds, layer as nodeKindsLayer } from "./nodes/NodeKinds.js"
 export { builtinKinds } from "./nodes/kinds/index.js"
 export type { ChildGraph, ChildOutcome, ChildRunRequest } from "./nodes/ChildGraph.js"
+// The `ml` kind's ONNX runtime: onnxruntime-node is imported only when an onnx node is built.
+export * as OnnxRuntime from "./nodes/ml/OnnxRuntime.js"
 
 // Tools (`tool` nodes) and artifacts (`write_artifact` nodes).
 /** `Tool.make({id, version, description, input, output, run})`: a tool for `tool` nodes. */

@@ -9,6 +9,7 @@ import { EchoKind } from "./echo.js"
 import { FunctionKind } from "./function.js"
 import { HaltKind } from "./halt.js"
 import { InterruptKind } from "./interrupt.js"
+import { MlKind } from "./ml.js"
 import { NoopKind } from "./noop.js"
 import { PassthroughKind } from "./passthrough.js"
 import { ClassifyKind, ExtractKind, JudgeKind, PlanKind, ReasonKind, SummarizeKind } from "./presets.js"
@@ -37,5 +38,6 @@ export const builtinKinds: ReadonlyArray<NodeKind> = [
   ClassifyKind,
   ExtractKind,
   JudgeKind,
-  PlanKind
+  PlanKind,
+  MlKind
 ]
