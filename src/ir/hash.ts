@@ -10,6 +10,33 @@ import { STARGRAPH_VERSION } from "../version.js"
 /** RFC 8785 canonical JSON text of a JSON value. */
 export const canonicalJson = (value: unknown): string => canonicalize(value) ?? "null"
 
+/**
+ * The same canonical JSON for values already known to be plain JSON (acyclic, finite
+ * numbers, no `toJSON`, no `undefined` in arrays), such as every request the cassette
+ * records (checked by `checkJson` first): native `JSON.stringify` for every scalar and
+ * no per-character scan, several times faster than `canonicalJson` on long strings. A
+ * lone surrogate is escaped (`\udc00`) instead of refused.
+ */
+export const canonicalPlainJson = (value: unknown): string => {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null"
+  if (Array.isArray(value)) {
+    let out = "["
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? "" : ",") + canonicalPlainJson(value[i])
+    return out + "]"
+  }
+  const record = value as { readonly [key: string]: unknown }
+  const keys = Object.keys(record).sort()
+  let out = "{"
+  let first = true
+  for (const key of keys) {
+    const item = record[key]
+    if (item === undefined) continue
+    out += (first ? "" : ",") + JSON.stringify(key) + ":" + canonicalPlainJson(item)
+    first = false
+  }
+  return out + "}"
+}
+
 /** `sha256:<hex>` of a string or bytes. */
 export const sha256 = (data: string | Uint8Array): string =>
   `sha256:${createHash("sha256").update(data).digest("hex")}`

@@ -10,7 +10,7 @@
 import * as Effect from "effect/Effect"
 import type { CallRecord } from "../checkpoint/models.js"
 import { NodeExecutionError, ReplayDivergenceError } from "../errors.js"
-import { canonicalJson, sha256 } from "../ir/hash.js"
+import { canonicalPlainJson, sha256 } from "../ir/hash.js"
 import type { State } from "../ir/stateSchema.js"
 import { checkJson } from "../ir/json.js"
 import type { NodeCalls } from "../nodes/calls.js"
@@ -28,7 +28,7 @@ export interface ReplaySource {
 }
 
 /** The hash a call is matched on: sha256 of the canonical `{name, request}`. */
-export const requestHash = (name: string, request: unknown): string => sha256(canonicalJson({ name, request: request ?? null }))
+export const requestHash = (name: string, request: unknown): string => sha256(canonicalPlainJson({ name, request: request ?? null }))
 
 /** Records (or replays) the calls of one step. */
 export interface StepRecorder {

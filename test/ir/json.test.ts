@@ -1,3 +1,4 @@
+import { canonicalJson, canonicalPlainJson } from "../../src/ir/hash.js"
 import { describe, expect, it } from "vitest"
 import { checkJson, MAX_JSON_DEPTH } from "../../src/ir/json.js"
 
@@ -21,5 +22,16 @@ describe("checkJson", () => {
     expect(problem?.message).toMatch(new RegExp(`nested more than ${MAX_JSON_DEPTH} levels`))
     expect(problem?.path.startsWith("params")).toBe(true)
     expect(checkJson(nested(MAX_JSON_DEPTH - 1), "params")).toBeUndefined()
+  })
+})
+
+describe("canonicalPlainJson", () => {
+  it("is byte-for-byte the RFC 8785 form canonicalJson gives, for plain JSON values", () => {
+    const values: ReadonlyArray<unknown> = [
+      null, true, 0, -0, 1e21, 1e-7, 123.456, "", "é😀\u2028\u0000\"\\", [], {},
+      { b: [1, { d: 2, c: [3, "4"] }], a: { "é": 1, "e": 2, "\u00e9a": 3, "10": 4, "9": 5, "\ud83d\ude00": 6, "\uff61": 7 } },
+      { skipped: undefined, kept: null, nested: [[[]]], n: -1.5e-300 }
+    ]
+    for (const v of values) expect(canonicalPlainJson(v)).toBe(canonicalJson(v))
   })
 })
