@@ -106,8 +106,8 @@ const checkpointParams = (cp: Checkpoint): ReadonlyArray<Param> => [
 // The insert comes first in its transaction, which begins IMMEDIATE: dedup and insert
 // are one atomic step across processes.
 const INSERT_RUN = `INSERT INTO runs_history (run_id, graph_id, graph_hash, runtime_hash, status, inputs, created_at,
-  idempotency_key, parent_run_id, fork_step, graph_source, last_step, derived_hash, mutation)
-  VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  idempotency_key, parent_run_id, fork_step, graph_source, last_step, derived_hash, mutation, owner, started_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (idempotency_key) DO NOTHING`
 
 /**
@@ -268,9 +268,9 @@ export const make = (filename: string, synchronous: "FULL" | "NORMAL" = "FULL"):
         const runId = `${run.runIdPrefix ?? "run"}-${randomUUID()}`
         const record = newRunRecord(runId, run)
         const inserted = yield* db.run(INSERT_RUN, [
-          runId, record.graph_id, record.graph_hash, record.runtime_hash, json(record.inputs), record.created_at,
+          runId, record.graph_id, record.graph_hash, record.runtime_hash, record.status, json(record.inputs), record.created_at,
           record.idempotency_key, record.parent_run_id, record.fork_step, record.graph_source, record.last_step,
-          record.derived_hash, record.mutation === null ? null : json(record.mutation)
+          record.derived_hash, record.mutation === null ? null : json(record.mutation), record.owner, record.started_at
         ])
         if (inserted.changes === 0) {
           const rows = yield* db.all<RunRow>(SELECT_BY_KEY, [record.idempotency_key])

@@ -177,6 +177,12 @@ export interface NewRun {
   readonly history?: ReadonlyArray<Omit<Checkpoint, "run_id">>
   readonly derived_hash?: string | null
   readonly mutation?: unknown
+  /**
+   * Create the run already `running`, owned by `owner` from `started_at` (a process that
+   * drives it at once, such as a subgraph node starting its child run): no separate
+   * transition to `running` is written.
+   */
+  readonly running?: { readonly owner: string; readonly started_at: string }
 }
 
 /**
@@ -206,10 +212,10 @@ export const newRunRecord = (runId: string, run: NewRun): RunRecord => ({
   graph_id: run.graph_id,
   graph_hash: run.graph_hash,
   runtime_hash: run.runtime_hash,
-  status: "pending",
+  status: run.running !== undefined ? "running" : "pending",
   inputs: run.inputs,
   created_at: run.created_at,
-  started_at: null,
+  started_at: run.running?.started_at ?? null,
   finished_at: null,
   error: null,
   waiting: null,
@@ -217,7 +223,7 @@ export const newRunRecord = (runId: string, run: NewRun): RunRecord => ({
   parent_run_id: run.parent_run_id ?? null,
   fork_step: run.fork_step ?? null,
   graph_source: run.graph_source ?? null,
-  owner: null,
+  owner: run.running?.owner ?? null,
   last_step: run.history?.[run.history.length - 1]?.step ?? run.initial.step,
   derived_hash: run.derived_hash ?? null,
   mutation: run.mutation ?? null

@@ -96,7 +96,11 @@ export interface Graph extends GraphDefinition {
   readonly open: (
     run: RunRecord,
     checkpoint: Checkpoint,
-    options?: { readonly actor?: string }
+    options?: {
+      readonly actor?: string
+      /** Keep the run's events for `stream()` (default true; false when nobody will stream them). */
+      readonly retainEvents?: boolean
+    }
   ) => Effect.Effect<GraphRun.GraphRun, never, Checkpointer>
   /** Reload a persisted run for this graph and return a handle that continues it. */
   readonly resume: (
@@ -298,7 +302,7 @@ const decodeInitial = (definition: GraphDefinition) => {
       })
     }
     return decode(inputs).pipe(
-      Either.flatMap((decoded) => encode(decoded)),
+      Either.flatMap((decoded) => (definition.state.decodedIsJson === true ? Either.right(decoded) : encode(decoded))),
       Either.mapLeft(invalid),
       Either.map((s) => s as State)
     )
@@ -384,7 +388,8 @@ const withRuns = (definition: GraphDefinition, withPackVersions: Graph["withPack
         checkpointer,
         loop,
         audit,
-        actor: options.actor ?? "library"
+        actor: options.actor ?? "library",
+        retainEvents: options.retainEvents
       })
     })
 

@@ -54,6 +54,11 @@ export interface GraphRunOptions {
   readonly actor: string
   /** For a counterfactual fork: what the replay answers from. */
   readonly replay?: ReplaySource | undefined
+  /**
+   * Keep the run's events for `stream()` (default true). A handle nobody streams (a
+   * subgraph's child run) passes false: its events then only go to the audit sink.
+   */
+  readonly retainEvents?: boolean | undefined
 }
 
 /** Build a run handle (no I/O). */
@@ -68,18 +73,30 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
     const started = yield* Ref.make(false)
     // Append-only event log owned by this handle; late subscribers replay it.
     const log: Array<RunEvent> = []
-    const hub = yield* PubSub.unbounded<RunEvent>()
+    // Made by the first `stream()`: most runs are never streamed.
+    let hub: PubSub.PubSub<RunEvent> | undefined
     // Live subscribers; with none, an event only goes to the log.
     let subscribers = 0
     const auditing = options.audit !== discard
 
     const clock = yield* Effect.clock
+    const retain = options.retainEvents !== false
+    let seq = 0
+    // Events often share a millisecond: format each millisecond once.
+    let lastMs = -1
+    let lastIso = ""
     const emit = (input: RunEventInput): Effect.Effect<void> =>
       Effect.suspend(() => {
-        const at = new Date(clock.unsafeCurrentTimeMillis()).toISOString()
-        const event = { ...input, run_id: run.run_id, seq: log.length, at } as RunEvent
-        log.push(event)
-        const published = subscribers === 0 ? Effect.void : PubSub.publish(hub, event)
+        if (!retain && !auditing) return Effect.void
+        const ms = clock.unsafeCurrentTimeMillis()
+        if (ms !== lastMs) {
+          lastMs = ms
+          lastIso = new Date(ms).toISOString()
+        }
+        const at = lastIso
+        const event = { ...input, run_id: run.run_id, seq: seq++, at } as RunEvent
+        if (retain) log.push(event)
+        const published = subscribers === 0 || hub === undefined ? Effect.void : PubSub.publish(hub, event)
         if (!auditing) return published
         const { type, ...fields } = event
         return Effect.zipRight(published, options.audit.write({ ts: at, actor: options.actor, event: type, ...fields }))
@@ -125,9 +142,10 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
     const stream = (): Stream.Stream<RunEvent> =>
       Stream.unwrapScoped(
         Effect.gen(function*() {
+          const pubsub = hub ?? (hub = yield* PubSub.unbounded<RunEvent>())
           // Counted before subscribing: an event emitted in between is in the log snapshot below.
           yield* Effect.acquireRelease(Effect.sync(() => subscribers++), () => Effect.sync(() => subscribers--))
-          const subscription = yield* PubSub.subscribe(hub)
+          const subscription = yield* PubSub.subscribe(pubsub)
           const past = log.slice()
           const seen = past.length
           const live = Stream.fromQueue(subscription).pipe(Stream.filter((e) => e.seq >= seen))

@@ -17,12 +17,13 @@ import { type CheckpointError, formatError, type GraphError, NodeExecutionError,
 import { irError, type IRSource } from "../ir/parse.js"
 import type { ChildGraph, ChildOutcome, ChildRunRequest } from "../nodes/ChildGraph.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
+import { OWNER } from "../runtime/RunLoop.js"
 import type { GraphRun } from "./GraphRun.js"
 
 /** The part of a built graph a child run needs (a `Graph` has it). */
 export interface RunnableGraph extends GraphDefinition {
   readonly newRun: (options: { readonly inputs: { readonly [field: string]: unknown }; readonly idempotencyKey: string; readonly actor: string }) => Effect.Effect<NewRun, StateValidationError>
-  readonly open: (run: RunRecord, checkpoint: Checkpoint, options: { readonly actor: string }) => Effect.Effect<GraphRun, never, Checkpointer>
+  readonly open: (run: RunRecord, checkpoint: Checkpoint, options: { readonly actor: string; readonly retainEvents?: boolean }) => Effect.Effect<GraphRun, never, Checkpointer>
   readonly resume: (runId: string, options: { readonly response?: { readonly value: unknown }; readonly actor: string }) => Effect.Effect<GraphRun, CheckpointError | RunStateError | StateValidationError, Checkpointer>
 }
 
@@ -123,12 +124,14 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
       const prepared = yield* graph.newRun({ inputs: request.inputs, idempotencyKey: childRunKey(request), actor })
       const linked: NewRun = {
         ...prepared,
+        // Driven at once by this process: created running (no separate transition).
+        running: { owner: OWNER, started_at: prepared.created_at },
         parent_run_id: request.parentRunId,
         fork_step: request.parentStep,
         initial: { ...prepared.initial, parent_run_id: request.parentRunId, parent_step: request.parentStep }
       }
       const { created, record } = yield* checkpointer.createRun(linked)
-      if (created) return yield* drive(request, yield* graph.open(record, { ...linked.initial, run_id: record.run_id }, { actor }))
+      if (created) return yield* drive(request, yield* graph.open(record, { ...linked.initial, run_id: record.run_id }, { actor, retainEvents: false }))
       // The child this parent step started before: finish it, pass it the answer, or report it.
       switch (record.status) {
         case "done": {

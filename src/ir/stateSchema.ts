@@ -44,6 +44,8 @@ export interface CompiledStateSchema {
    * transformations). Absent: the run loop validates the whole state after every step.
    */
   readonly fieldSchemas?: ReadonlyMap<string, Schema.Schema.Any>
+  /** The decoded state is already its encoded (JSON) form (inline schemas): no encode needed. */
+  readonly decodedIsJson?: boolean
 }
 
 /** A field-level problem found while compiling; the caller turns it into an IR error. */
@@ -234,7 +236,7 @@ export const compileInline = (
     Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, property(v)]))
   ) as unknown as StateSchema
   const fieldSchemas = new Map(Object.entries(fields).map(([k, v]) => [k, fieldSchema(v)]))
-  return Either.right({ schema, fields: infos, jsonSchema: JSONSchema.make(schema), fieldSchemas })
+  return Either.right({ schema, fields: infos, jsonSchema: JSONSchema.make(schema), fieldSchemas, decodedIsJson: true })
 }
 
 /** Adopt an Effect Schema exported by a user module as the state schema. */

@@ -141,6 +141,15 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* is(same(steps, [0, 1, 2]), `checkpoints should be steps 0..2, got ${JSON.stringify(steps)}`)
     })),
 
+  check("createRun with running creates the run running, owned and started (a child run driven at once)", (c, is) =>
+    Effect.gen(function*() {
+      const { record } = yield* c.createRun(newRun({ running: { owner: "host:42", started_at: "2026-01-01T00:00:01.000Z" }, parent_run_id: "run-parent", fork_step: 3 }))
+      yield* is(record.status === "running" && record.owner === "host:42" && record.started_at === "2026-01-01T00:00:01.000Z", `the returned record should be running, got ${JSON.stringify(record)}`)
+      const read = yield* some("running", "getRun", yield* c.getRun(record.run_id))
+      yield* is(read.status === "running" && read.owner === "host:42" && read.started_at === "2026-01-01T00:00:01.000Z", `the stored record should be running, owned and started, got ${JSON.stringify(read)}`)
+      yield* is(read.parent_run_id === "run-parent" && read.fork_step === 3 && read.derived_hash === null, "a child run's link round-trips (no derived_hash: not a fork)")
+    })),
+
   check("an idempotency key already used returns the existing run, created false, and writes nothing", (c, is) =>
     Effect.gen(function*() {
       const key = `contract-key-${randomUUID()}`
