@@ -10,6 +10,7 @@ import type { RuleError } from "../errors.js"
 import type { FactsSnapshot } from "./facts.js"
 import type { RuleProgram } from "./program.js"
 import * as Either from "effect/Either"
+import * as EdgeSession from "./EdgeSession.js"
 import { load, type LoadedEngine, open, type RuleSession } from "./RuleSession.js"
 
 /** What a rule engine does. */
@@ -23,20 +24,46 @@ export interface RuleEngineShape {
 /** Most idle engines kept per program. */
 const POOL_SIZE = 8
 
-/** The built-in engine, with a pool of loaded engines per program. */
-export const make = (): RuleEngineShape => {
+/**
+ * The built-in engine, with a pool of loaded engines per program. A program whose only
+ * rules are compiled `edges:` is routed by an edges-only session (EdgeSession.ts: same
+ * results, no engine) until something else enters its working memory.
+ */
+export const make = (options: {
+  /** Route edges-only programs without the engine (default true; false: always the engine). */
+  readonly edgesWithoutEngine?: boolean
+} = {}): RuleEngineShape => {
+  const edgesWithoutEngine = options.edgesWithoutEngine !== false
   const pools = new WeakMap<RuleProgram, Array<LoadedEngine>>()
   const owners = new WeakMap<RuleSession, LoadedEngine>()
+  /** The engine session an edges-only session handed over to. */
+  const handedOver = new WeakMap<RuleSession, RuleSession>()
+  const engineSession = (program: RuleProgram, facts: FactsSnapshot | undefined): Either.Either<RuleSession, RuleError> => {
+    const pooled = pools.get(program)?.pop()
+    return Either.flatMap(pooled !== undefined ? Either.right(pooled) : load(program), (engine) =>
+      Either.map(open(program, facts, engine), (session) => {
+        owners.set(session, engine)
+        return session
+      }))
+  }
   return {
     open: (program, facts) => {
-      const pooled = pools.get(program)?.pop()
-      return Either.flatMap(pooled !== undefined ? Either.right(pooled) : load(program), (engine) =>
-        Either.map(open(program, facts, engine), (session) => {
-          owners.set(session, engine)
-          return session
-        }))
+      if (edgesWithoutEngine && program.edgePlan !== undefined) {
+        const holder: { session?: RuleSession } = {}
+        const edges = EdgeSession.open(program, program.edgePlan, facts, (snapshot) =>
+          Either.map(engineSession(program, snapshot), (inner) => {
+            if (holder.session !== undefined) handedOver.set(holder.session, inner)
+            return inner
+          }))
+        if (edges !== undefined) {
+          holder.session = edges
+          return Either.right(edges)
+        }
+      }
+      return engineSession(program, facts)
     },
-    release: (session) => {
+    release: (outer) => {
+      const session = handedOver.get(outer) ?? outer
       const engine = owners.get(session)
       if (engine === undefined) return
       owners.delete(session)
@@ -49,5 +76,5 @@ export const make = (): RuleEngineShape => {
 
 /** The rule engine service; defaults to the built-in CLIPS-dialect engine. */
 export class RuleEngine extends Context.Reference<RuleEngine>()("stargraph/RuleEngine", {
-  defaultValue: make
+  defaultValue: () => make()
 }) {}

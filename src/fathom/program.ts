@@ -78,7 +78,27 @@ export interface RuleProgram {
   readonly nodeIds: ReadonlyArray<string>
   /** Compiled rules' actions, by the index their `(stargraph-act <n>)` call passes. */
   readonly actions: ReadonlyArray<CompiledAction>
+  /**
+   * For a program whose rules are only the graph's compiled `edges:` (no `rules:`, no
+   * packs, no mirrored fields): which rule routes each node, so that a session can route
+   * it without running the engine (see EdgeSession.ts). Undefined otherwise.
+   */
+  readonly edgePlan?: ReadonlyMap<string, EdgePlan> | undefined
 }
+
+/** A compiled edge rule: its name and the index of its action. */
+export interface EdgeRule {
+  readonly rule: string
+  readonly action: number
+}
+
+/** The rules one node's outgoing edges compiled to. */
+export type EdgePlan =
+  | { readonly _tag: "static"; readonly rule: EdgeRule }
+  /** Exactly one rule fires: the first case whose condition holds, else the default. */
+  | { readonly _tag: "cases"; readonly edge: number; readonly cases: ReadonlyArray<EdgeRule>; readonly default: EdgeRule }
+  /** Fires on the router's `stargraph-route` fact for `edge`. */
+  | { readonly _tag: "router"; readonly edge: number; readonly rule: EdgeRule }
 
 const builtinText = `; Stargraph's templates
 (deftemplate node-id "the node that just ran" (slot id))
@@ -196,9 +216,16 @@ interface Piece {
 }
 
 /** The rules an IR's `edges:` compile to, one group per node. */
-const edgePieces = (ir: IRDocument, topology: Topology, source: IRSource, acts: ActionTable): { readonly pieces: Array<Piece>; readonly cases: Map<string, Condition> } => {
+const edgePieces = (
+  ir: IRDocument,
+  topology: Topology,
+  source: IRSource,
+  acts: ActionTable
+): { readonly pieces: Array<Piece>; readonly cases: Map<string, Condition>; readonly plan: Map<string, EdgePlan> } => {
   const pieces: Array<Piece> = []
   const cases = new Map<string, Condition>()
+  const plan = new Map<string, EdgePlan>()
+  const rule = (name: string): EdgeRule => ({ rule: name, action: acts.table.length - 1 })
   for (const node of ir.nodes) {
     const id = node.id
     const outgoing = topology.outgoing.get(id) ?? []
@@ -210,25 +237,34 @@ const edgePieces = (ir: IRDocument, topology: Topology, source: IRSource, acts: 
     const rules: Array<{ readonly name: string; readonly text: string; readonly origin: string }> = []
     if (conditional?._tag === "cases") {
       const e = ir.edges.findIndex((x) => !("router" in x) && "cases" in x && x.from === id)
+      const caseRules: Array<EdgeRule> = []
       conditional.cases.forEach((c, j) => {
         cases.set(`${e}:${j}`, c.when)
         const earlier = Array.from({ length: j }, (_, k) => `(test (not (stargraph-case ${e} ${k})))`).join(" ")
         const name = `edges-from-${id}-case-${j}`
-        rules.push({ name, origin: `edges[${e}].cases[${j}]`, text: `(defrule ${name}\n  ${head} ${earlier} (test (stargraph-case ${e} ${j}))\n  =>\n  ${acts.edges([...staticTargets, c.to], name)})` })
+        const act = acts.edges([...staticTargets, c.to], name)
+        caseRules.push(rule(name))
+        rules.push({ name, origin: `edges[${e}].cases[${j}]`, text: `(defrule ${name}\n  ${head} ${earlier} (test (stargraph-case ${e} ${j}))\n  =>\n  ${act})` })
       })
       const none = conditional.cases.map((_, k) => `(test (not (stargraph-case ${e} ${k})))`).join(" ")
       const name = `edges-from-${id}-default`
-      rules.push({ name, origin: `edges[${e}].default`, text: `(defrule ${name}\n  ${head} ${none}\n  =>\n  ${acts.edges([...staticTargets, ...(conditional.default !== undefined ? [conditional.default] : [])], name)})` })
+      const act = acts.edges([...staticTargets, ...(conditional.default !== undefined ? [conditional.default] : [])], name)
+      plan.set(id, { _tag: "cases", edge: e, cases: caseRules, default: rule(name) })
+      rules.push({ name, origin: `edges[${e}].default`, text: `(defrule ${name}\n  ${head} ${none}\n  =>\n  ${act})` })
     } else if (conditional?._tag === "router") {
       const name = `edges-from-${id}-router`
+      const act = acts.route(staticTargets, name)
+      plan.set(id, { _tag: "router", edge: conditional.edgeIndex, rule: rule(name) })
       rules.push({
         name,
         origin: `edges[${conditional.edgeIndex}]`,
-        text: `(defrule ${name}\n  ${head} (stargraph-route (edge ${conditional.edgeIndex}) (targets $?targets))\n  =>\n  ${acts.route(staticTargets, name)})`
+        text: `(defrule ${name}\n  ${head} (stargraph-route (edge ${conditional.edgeIndex}) (targets $?targets))\n  =>\n  ${act})`
       })
     } else {
       const name = `edges-from-${id}`
-      rules.push({ name, origin: edgeIndex >= 0 ? `edges[${edgeIndex}]` : `nodes[${topology.order.get(id)}]`, text: `(defrule ${name}\n  ${head}\n  =>\n  ${acts.edges(staticTargets, name)})` })
+      const act = acts.edges(staticTargets, name)
+      plan.set(id, { _tag: "static", rule: rule(name) })
+      rules.push({ name, origin: edgeIndex >= 0 ? `edges[${edgeIndex}]` : `nodes[${topology.order.get(id)}]`, text: `(defrule ${name}\n  ${head}\n  =>\n  ${act})` })
     }
     pieces.push({
       text: rules.map((r) => r.text).join("\n"),
@@ -236,7 +272,7 @@ const edgePieces = (ir: IRDocument, topology: Topology, source: IRSource, acts: 
       sources: rules.map((r) => ({ rule: r.name, kind: "edge", origin: r.origin, ...at }))
     })
   }
-  return { pieces, cases }
+  return { pieces, cases, plan }
 }
 
 /** Checks an inline rule's action targets against the graph. */
@@ -345,7 +381,7 @@ export const compileProgram = (input: {
 
   const edgeMode = ir.edges.length > 0
   const acts = actionTable()
-  const { cases, pieces: edges } = edgeMode ? edgePieces(ir, topology, source, acts) : { cases: new Map<string, Condition>(), pieces: [] }
+  const { cases, pieces: edges, plan } = edgeMode ? edgePieces(ir, topology, source, acts) : { cases: new Map<string, Condition>(), pieces: [], plan: undefined }
   const tails: Array<Piece> = [...edges]
   // A pack's YAML rules are written like inline ones, with the graph's nodes and fields.
   for (const pack of packs) {
@@ -418,7 +454,21 @@ export const compileProgram = (input: {
     ...packs.flatMap((p) => p.programs.map((pr) => `; pack ${p.id}@${p.version} (${pr.file})\n${pr.text.trim()}\n`)),
     ...tails.map((p) => p.text)
   ].join("\n")
-  return Either.right({ programs: ordered, compiled: compiled.right, text, rules, mirrored, templates, cases, packs, edgeMode, nodeIds: [...nodes], actions: acts.table })
+  const edgesOnly = plan !== undefined && packs.length === 0 && ir.rules.length === 0 && mirrored.length === 0
+  return Either.right({
+    programs: ordered,
+    compiled: compiled.right,
+    text,
+    rules,
+    mirrored,
+    templates,
+    cases,
+    packs,
+    edgeMode,
+    nodeIds: [...nodes],
+    actions: acts.table,
+    edgePlan: edgesOnly ? plan : undefined
+  })
 }
 
 /** The host functions compiled rules call: `stargraph-case` (edge conditions) and `stargraph-act` (actions). */
