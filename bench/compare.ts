@@ -6,8 +6,11 @@
  * process running `--runs` sequential runs of the same 10-node linear graph. Prints one
  * JSON line per round with steps/s and the ratios, then the ranges.
  *
- *   npx tsx bench/compare.ts [--rounds 3] [--runs 500] [--nodes 10]
+ *   npx tsx bench/compare.ts [--rounds 3] [--runs 500] [--nodes 10] [--routing edges]
  *        [--peer ../shared/bench-peers/langgraph] [--baseline /path/to/older/checkout]
+ *
+ * `--routing` (edges, rules, order, facts: see bench/engine.ts) applies to this build; the
+ * baseline runs its own bench/engine.ts, whatever routing that one has.
  */
 import { execFileSync } from "node:child_process"
 import { existsSync } from "node:fs"
@@ -22,6 +25,7 @@ const runs = String(args.get("runs") ?? 500)
 const nodes = String(args.get("nodes") ?? 10)
 const peer = resolve(args.get("peer") ?? join(ROOT, "..", "shared", "bench-peers", "langgraph"))
 const baseline = args.get("baseline")
+const routing = args.get("routing") ?? "edges"
 
 if (!existsSync(join(peer, "node_modules"))) {
   console.error(`the peer at ${peer} is not installed: run \`npm ci\` there first`)
@@ -35,7 +39,10 @@ const stepsPerS = (output: string): number => {
 const langgraph = (checkpoint: "sqlite" | "none") =>
   stepsPerS(execFileSync(process.execPath, ["bench.mjs", "--nodes", nodes, "--runs", runs, "--checkpoint", checkpoint], { cwd: peer, encoding: "utf8" }))
 const stargraph = (checkout: string, mode: "normal" | "memory") =>
-  stepsPerS(execFileSync(process.execPath, ["--import", "tsx", "bench/engine.ts", "--nodes", nodes, "--runs", runs, "--mode", mode], { cwd: checkout, encoding: "utf8" }))
+  stepsPerS(execFileSync(process.execPath, [
+    "--import", "tsx", "bench/engine.ts", "--nodes", nodes, "--runs", runs, "--mode", mode,
+    ...(checkout === ROOT ? ["--routing", routing] : [])
+  ], { cwd: checkout, encoding: "utf8" }))
 
 const ratio = (a: number, b: number) => Number((a / b).toFixed(2))
 const all: Array<Record<string, number>> = []
@@ -64,6 +71,7 @@ const range = (key: string) => {
 }
 console.log(JSON.stringify({
   summary: "ranges over rounds",
+  routing,
   ratio_normal: range("ratio_normal"),
   ratio_memory: range("ratio_memory"),
   ...(baseline !== undefined

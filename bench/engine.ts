@@ -5,8 +5,15 @@
  * in-memory Checkpointer. Prints one JSON line per mode.
  *
  *   npx tsx bench/engine.ts [--nodes 10] [--runs 200] [--mode full|normal|memory|all|inmemory]
+ *        [--routing edges|rules|order|facts]
  * (`inmemory`: the SQLite Checkpointer on an in-memory database, to separate the cost of
  * the SQL path from the disk's; not part of `all`)
+ *
+ * `--routing` says how the same linear graph is routed: `edges` (default: `edges:`
+ * compiled to rules), `rules` (the original's form: a `goto` rule per node on its
+ * `node-id` fact), `order` (the original's form with no rules: declaration order), or
+ * `facts` (a `goto` rule per node that also matches the mirrored `counter` fact, so the
+ * rule engine evaluates every step).
  */
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -24,6 +31,21 @@ for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.repla
 const N = Number(args.get("nodes") ?? 10)
 const R = Number(args.get("runs") ?? 200)
 const mode = args.get("mode") ?? "all"
+const routing = args.get("routing") ?? "edges"
+if (!["edges", "rules", "order", "facts"].includes(routing)) throw new Error(`--routing ${routing}: use edges, rules, order or facts`)
+
+const ids = Array.from({ length: N }, (_, i) => `n${i}`)
+const routes = routing === "edges"
+  ? { edges: ids.slice(1).map((to, i) => ({ from: ids[i]!, to })) }
+  : routing === "order"
+  ? {}
+  : {
+    rules: ids.slice(1).map((to, i) => ({
+      id: `r-${ids[i]}`,
+      when: routing === "rules" ? { node: ids[i] } : `(node-id (id ${ids[i]})) (counter (value ?v&:(>= ?v 0)))`,
+      then: [{ kind: "goto", target: to }]
+    }))
+  }
 
 const ir = {
   ir_version: "1.0.0",
@@ -34,8 +56,8 @@ const ir = {
       log: { type: "array", items: { type: "string" }, default: [], reducer: "append" }
     }
   },
-  nodes: Array.from({ length: N }, (_, i) => ({ id: `n${i}`, kind: "function", module: "bench", export: "step" })),
-  edges: Array.from({ length: N - 1 }, (_, i) => ({ from: `n${i}`, to: `n${i + 1}` }))
+  nodes: ids.map((id) => ({ id, kind: "function", module: "bench", export: "step" })),
+  ...routes
 }
 
 const step = (state: State, ctx: { readonly nodeId: string }) => ({ counter: (state["counter"] as number) + 1, log: [ctx.nodeId] })
@@ -60,6 +82,7 @@ const measure = (label: string, layer: Layer.Layer<Checkpointer, unknown>) =>
     return {
       bench: "engine",
       checkpoint: label,
+      routing,
       nodes: N,
       runs: R,
       wall_s: +wall.toFixed(3),

@@ -15,7 +15,7 @@ export const formatDelta = (delta: { readonly [k: string]: unknown }, width = 10
   clip(Object.entries(delta).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(" ") || "(no change)", width)
 
 /** True for the rules a graph's `edges:` compile to (shown as edges, not as rules). */
-const isEdgeRule = (rule: string): boolean => rule.startsWith("edges-from-")
+const isPlannedRule = (rule: string): boolean => rule.startsWith("edges-from-")
 
 /**
  * What the rules did after a step, in one short text: the rules that fired and the
@@ -23,7 +23,7 @@ const isEdgeRule = (rule: string): boolean => rule.startsWith("edges-from-")
  */
 export const rulesNote = (rules: { readonly fired: ReadonlyArray<string>; readonly decisions: { readonly [node: string]: string } } | undefined): string => {
   if (rules === undefined) return ""
-  const fired = [...new Set(rules.fired.filter((r) => !isEdgeRule(r)))]
+  const fired = [...new Set(rules.fired.filter((r) => !isPlannedRule(r)))]
   const decided = Object.values(rules.decisions).filter((d) => d !== "continue" && !/\(edges-from-[^)]*\)$/.test(d))
   if (fired.length === 0 && decided.length === 0) return ""
   return `[${[fired.length > 0 ? `fired ${fired.join(", ")}` : "", ...decided].filter((x) => x !== "").join("; ")}]`

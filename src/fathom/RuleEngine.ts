@@ -10,7 +10,7 @@ import type { RuleError } from "../errors.js"
 import type { FactsSnapshot } from "./facts.js"
 import type { RuleProgram } from "./program.js"
 import * as Either from "effect/Either"
-import * as EdgeSession from "./EdgeSession.js"
+import * as PlannedSession from "./PlannedSession.js"
 import { load, type LoadedEngine, open, type RuleSession } from "./RuleSession.js"
 
 /** What a rule engine does. */
@@ -25,15 +25,16 @@ export interface RuleEngineShape {
 const POOL_SIZE = 8
 
 /**
- * The built-in engine, with a pool of loaded engines per program. A program whose only
- * rules are compiled `edges:` is routed by an edges-only session (EdgeSession.ts: same
- * results, no engine) until something else enters its working memory.
+ * The built-in engine, with a pool of loaded engines per program. A program whose routing
+ * depends only on which node ran (`RuleProgram.routePlan`) is routed by a planned session
+ * (PlannedSession.ts: the same results without running the engine) until something else
+ * enters its working memory.
  */
 export const make = (options: {
-  /** Route edges-only programs without the engine (default true; false: always the engine). */
-  readonly edgesWithoutEngine?: boolean
+  /** Route programs that have a route plan without the engine (default true; false: always the engine). */
+  readonly plannedRouting?: boolean
 } = {}): RuleEngineShape => {
-  const edgesWithoutEngine = options.edgesWithoutEngine !== false
+  const plannedRouting = options.plannedRouting !== false
   const pools = new WeakMap<RuleProgram, Array<LoadedEngine>>()
   const owners = new WeakMap<RuleSession, LoadedEngine>()
   /** The engine session an edges-only session handed over to. */
@@ -48,9 +49,9 @@ export const make = (options: {
   }
   return {
     open: (program, facts) => {
-      if (edgesWithoutEngine && program.edgePlan !== undefined) {
+      if (plannedRouting && program.routePlan !== undefined) {
         const holder: { session?: RuleSession } = {}
-        const edges = EdgeSession.open(program, program.edgePlan, facts, (snapshot) =>
+        const edges = PlannedSession.open(program, program.routePlan, facts, (snapshot) =>
           Either.map(engineSession(program, snapshot), (inner) => {
             if (holder.session !== undefined) handedOver.set(holder.session, inner)
             return inner

@@ -79,26 +79,33 @@ export interface RuleProgram {
   /** Compiled rules' actions, by the index their `(stargraph-act <n>)` call passes. */
   readonly actions: ReadonlyArray<CompiledAction>
   /**
-   * For a program whose rules are only the graph's compiled `edges:` (no `rules:`, no
-   * packs, no mirrored fields): which rule routes each node, so that a session can route
-   * it without running the engine (see EdgeSession.ts). Undefined otherwise.
+   * For a program whose routing depends on nothing but which node ran (no packs, no
+   * mirrored fields; only the graph's compiled `edges:` and rules that match just
+   * `(node-id (id X))` and decide where to go): how each node is routed, so that a session
+   * can route it without running the engine (see PlannedSession.ts). A node absent from
+   * the map has no rule. Undefined for any other program.
    */
-  readonly edgePlan?: ReadonlyMap<string, EdgePlan> | undefined
+  readonly routePlan?: ReadonlyMap<string, RoutePlan> | undefined
 }
 
 /** A compiled edge rule: its name and the index of its action. */
-export interface EdgeRule {
+export interface PlannedRule {
   readonly rule: string
   readonly action: number
 }
 
-/** The rules one node's outgoing edges compiled to. */
-export type EdgePlan =
-  | { readonly _tag: "static"; readonly rule: EdgeRule }
+/** How one node is routed: the rules its outgoing edges compiled to, or a fixed outcome. */
+export type RoutePlan =
+  /**
+   * Rules (edge rules and inline rules) that all match only this node's `node-id` fact and
+   * only decide: their outcome depends on nothing else, so the engine works it out once.
+   */
+  | { readonly _tag: "fixed" }
+  | { readonly _tag: "static"; readonly rule: PlannedRule }
   /** Exactly one rule fires: the first case whose condition holds, else the default. */
-  | { readonly _tag: "cases"; readonly edge: number; readonly cases: ReadonlyArray<EdgeRule>; readonly default: EdgeRule }
+  | { readonly _tag: "cases"; readonly edge: number; readonly cases: ReadonlyArray<PlannedRule>; readonly default: PlannedRule }
   /** Fires on the router's `stargraph-route` fact for `edge`. */
-  | { readonly _tag: "router"; readonly edge: number; readonly rule: EdgeRule }
+  | { readonly _tag: "router"; readonly edge: number; readonly rule: PlannedRule }
 
 const builtinText = `; Stargraph's templates
 (deftemplate node-id "the node that just ran" (slot id))
@@ -221,11 +228,11 @@ const edgePieces = (
   topology: Topology,
   source: IRSource,
   acts: ActionTable
-): { readonly pieces: Array<Piece>; readonly cases: Map<string, Condition>; readonly plan: Map<string, EdgePlan> } => {
+): { readonly pieces: Array<Piece>; readonly cases: Map<string, Condition>; readonly plan: Map<string, RoutePlan> } => {
   const pieces: Array<Piece> = []
   const cases = new Map<string, Condition>()
-  const plan = new Map<string, EdgePlan>()
-  const rule = (name: string): EdgeRule => ({ rule: name, action: acts.table.length - 1 })
+  const plan = new Map<string, RoutePlan>()
+  const rule = (name: string): PlannedRule => ({ rule: name, action: acts.table.length - 1 })
   for (const node of ir.nodes) {
     const id = node.id
     const outgoing = topology.outgoing.get(id) ?? []
@@ -237,7 +244,7 @@ const edgePieces = (
     const rules: Array<{ readonly name: string; readonly text: string; readonly origin: string }> = []
     if (conditional?._tag === "cases") {
       const e = ir.edges.findIndex((x) => !("router" in x) && "cases" in x && x.from === id)
-      const caseRules: Array<EdgeRule> = []
+      const caseRules: Array<PlannedRule> = []
       conditional.cases.forEach((c, j) => {
         cases.set(`${e}:${j}`, c.when)
         const earlier = Array.from({ length: j }, (_, k) => `(test (not (stargraph-case ${e} ${k})))`).join(" ")
@@ -340,6 +347,37 @@ const rulePiece = (
     line: whenLine === undefined ? undefined : whenLine - 1,
     sources: [{ rule: rule.id, kind: "rule", origin: `rules[${index}]`, file: source.file, line: whenLine }]
   })
+}
+
+/** The node of a rule whose only pattern is `(node-id (id X))` (bound to a variable or not); else undefined. */
+const onlyNode = (program: Clips.Program): string | undefined => {
+  const [rule, ...more] = program.constructs
+  if (rule?.kind !== "defrule" || more.length > 0 || rule.autoFocus || rule.lhs.length !== 1) return undefined
+  const ce = rule.lhs[0]!
+  if (ce.kind !== "pattern" || ce.relation !== "node-id" || ce.items.length !== 1) return undefined
+  const slot = ce.items[0]!
+  if (slot.kind !== "list" || slot.items.length !== 2) return undefined
+  const [name, value] = slot.items
+  return name?.kind === "atom" && name.token.kind === "symbol" && name.token.text === "id" && value?.kind === "atom" && value.token.kind === "symbol"
+    ? value.token.text
+    : undefined
+}
+
+/**
+ * The routing plan of a program without packs or mirrored fields, when its inline rules
+ * (`inline`, parsed, in `ir.rules` order) all match only a node's `node-id` fact and only
+ * decide (no assert/retract), on nodes routed by static edges or by no edge; else undefined.
+ */
+const plannedRouting = (ir: IRDocument, edges: ReadonlyMap<string, RoutePlan>, inline: ReadonlyArray<Clips.Program>): ReadonlyMap<string, RoutePlan> | undefined => {
+  const plan = new Map(edges)
+  for (const [i, rule] of ir.rules.entries()) {
+    const node = onlyNode(inline[i]!)
+    if (node === undefined || rule.then.some((a) => a.kind === "assert" || a.kind === "retract")) return undefined
+    const edge = plan.get(node)
+    if (edge !== undefined && edge._tag !== "static" && edge._tag !== "fixed") return undefined
+    plan.set(node, { _tag: "fixed" })
+  }
+  return plan
 }
 
 /** Templates the rules of `program` match in their patterns (through and/or/not/exists/forall). */
@@ -454,7 +492,9 @@ export const compileProgram = (input: {
     ...packs.flatMap((p) => p.programs.map((pr) => `; pack ${p.id}@${p.version} (${pr.file})\n${pr.text.trim()}\n`)),
     ...tails.map((p) => p.text)
   ].join("\n")
-  const edgesOnly = plan !== undefined && packs.length === 0 && ir.rules.length === 0 && mirrored.length === 0
+  const routePlan = packs.length === 0 && mirrored.length === 0
+    ? plannedRouting(ir, plan ?? new Map(), parsedTails.slice(edges.length))
+    : undefined
   return Either.right({
     programs: ordered,
     compiled: compiled.right,
@@ -467,7 +507,7 @@ export const compileProgram = (input: {
     edgeMode,
     nodeIds: [...nodes],
     actions: acts.table,
-    edgePlan: edgesOnly ? plan : undefined
+    routePlan
   })
 }
 

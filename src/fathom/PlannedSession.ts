@@ -1,12 +1,15 @@
 /**
- * A rule session for programs whose only rules are a graph's compiled `edges:` (no
- * `rules:`, no packs, no mirrored fields; see `RuleProgram.edgePlan`). Such a program is
- * fully predictable: after each node exactly one of its edge rules fires (its static
- * rule, the first case whose condition holds or the default, or its router rule on the
- * router's `stargraph-route` fact), and working memory only ever holds `(initial-fact)`
- * and the tick's `node-id` and `stargraph-route` facts. This session computes the same
- * firings, decisions and working-memory snapshots the engine would, fact ids included,
- * without running it (a differential test holds the two to the same results).
+ * A rule session for programs whose routing depends only on which node ran (see
+ * `RuleProgram.routePlan`: the graph's compiled `edges:` and rules that match nothing but
+ * `(node-id (id X))` and only decide; no packs, no mirrored fields). Such a program is
+ * fully predictable: after each node its static edge rule fires, or the first case whose
+ * condition holds (else the default), or its router rule on the router's
+ * `stargraph-route` fact, or the fixed set of rules on its `node-id` fact (their outcome
+ * is worked out once per program by the engine itself); and working memory only ever
+ * holds `(initial-fact)` and the tick's `node-id` and `stargraph-route` facts. This
+ * session computes the same firings, decisions and working-memory snapshots the engine
+ * would, fact ids included, without running it (a differential test holds the two to the
+ * same results).
  *
  * The moment anything else enters working memory (an interrupt's evidence, a
  * counterfactual's `facts_assert` or `facts_retract`, a restored snapshot holding other
@@ -18,8 +21,8 @@ import type { RuleError } from "../errors.js"
 import { evaluate } from "../ir/condition.js"
 import { choose, type Decision, type RuleFiring } from "./Decision.js"
 import { type FactsSnapshot, renderStored, type StoredFact } from "./facts.js"
-import type { EdgePlan, EdgeRule, RuleProgram } from "./program.js"
-import type { RuleSession } from "./RuleSession.js"
+import type { RoutePlan, PlannedRule, RuleProgram } from "./program.js"
+import { open as openEngine, type RuleSession } from "./RuleSession.js"
 
 /** The templates of the facts an edges-only session keeps itself. */
 const KEPT = new Set(["initial-fact", "node-id", "stargraph-route"])
@@ -30,8 +33,31 @@ const INITIAL: StoredFact = [0, "initial-fact", []]
 const keepable = (facts: FactsSnapshot): boolean =>
   facts.agenda === undefined && facts.focus === undefined && facts.globals === undefined && facts.facts.every(([, t]) => KEPT.has(t))
 
+/** What the rules of a `fixed` node do: the rules that fire, in order, and the decision. */
+interface FixedOutcome {
+  readonly rules: ReadonlyArray<string>
+  readonly decision: Decision
+}
+
+/** Outcomes of `fixed` nodes, by program, worked out by the engine the first time a run needs them. */
+const fixedOutcomes = new WeakMap<RuleProgram, Map<string, Either.Either<FixedOutcome, RuleError>>>()
+
+const fixedOutcome = (program: RuleProgram, node: string): Either.Either<FixedOutcome, RuleError> => {
+  let known = fixedOutcomes.get(program)
+  if (known === undefined) fixedOutcomes.set(program, known = new Map())
+  const memo = known.get(node)
+  if (memo !== undefined) return memo
+  const outcome = Either.flatMap(openEngine(program), (session) =>
+    Either.map(session.route({ runId: "", step: 0, at: "", state: {}, nodes: [node] }), (r) => ({
+      rules: r.firings.map((f) => f.rule),
+      decision: r.decisions[node] ?? { _tag: "continue" }
+    })))
+  known.set(node, outcome)
+  return outcome
+}
+
 /** The decision of a fired edge rule (`returned`: a router's targets). */
-const decide = (program: RuleProgram, fired: EdgeRule, returned: ReadonlyArray<string>): Decision => {
+const decide = (program: RuleProgram, fired: PlannedRule, returned: ReadonlyArray<string>): Decision => {
   const action = program.actions[fired.action]
   if (action === undefined) return { _tag: "continue" }
   if (action._tag === "decision") return choose([action.decision])
@@ -45,7 +71,7 @@ const decide = (program: RuleProgram, fired: EdgeRule, returned: ReadonlyArray<s
  */
 export const open = (
   program: RuleProgram,
-  plan: ReadonlyMap<string, EdgePlan>,
+  plan: ReadonlyMap<string, RoutePlan>,
   restored: FactsSnapshot | undefined,
   materialize: (facts: FactsSnapshot) => Either.Either<RuleSession, RuleError>
 ): RuleSession | undefined => {
@@ -81,7 +107,14 @@ export const open = (
         const id = next++
         nodeFact = [id, "node-id", [{ symbol: node }]]
         const p = plan.get(node)
-        let fired: EdgeRule | undefined
+        if (p?._tag === "fixed") {
+          const outcome = fixedOutcome(program, node)
+          if (Either.isLeft(outcome)) return Either.left(outcome.left)
+          for (const rule of outcome.right.rules) firings.push({ rule, facts: [id], node })
+          decisions[node] = outcome.right.decision
+          continue
+        }
+        let fired: PlannedRule | undefined
         let matched: ReadonlyArray<number> = [id]
         let returned: ReadonlyArray<string> = []
         if (p?._tag === "static") {
