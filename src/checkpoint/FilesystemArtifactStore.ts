@@ -16,7 +16,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { ArtifactStoreError } from "../errors.js"
-import { ARTIFACT_ID, ArtifactEntry, type ArtifactStoreShape, type ArtifactWrite } from "./artifactModels.js"
+import { ARTIFACT_ID, ArtifactEntry, type ArtifactStoreShape, type ArtifactWrite, entryOf, sameEntry } from "./artifactModels.js"
 
 const BlobMeta = Schema.parseJson(Schema.Struct({ content_type: Schema.String, size: Schema.Int, created_at: Schema.String }))
 const decodeEntry = Schema.decodeUnknownEither(Schema.parseJson(ArtifactEntry))
@@ -61,10 +61,6 @@ const storageFailure = (path: string, cause: unknown, runId?: string) =>
     fix: "check that the artifact folder exists, is writable and has free space (set STARGRAPH_ARTIFACTS_DIR to move it)"
   })
 
-const sameEntry = (a: ArtifactEntry, b: Omit<ArtifactEntry, "created_at">): boolean =>
-  a.artifact_id === b.artifact_id && a.content_type === b.content_type && a.node === b.node && a.name === b.name &&
-  a.step === b.step && JSON.stringify(a.metadata) === JSON.stringify(b.metadata)
-
 /** A filesystem store rooted at `root` (created on the first write; a relative root is taken from the current folder). */
 export const make = (root: string): ArtifactStoreShape => {
   const blobPath = (hex: string) => join(root, "blobs", hex.slice(0, 2), hex)
@@ -72,21 +68,11 @@ export const make = (root: string): ArtifactStoreShape => {
 
   const put: ArtifactStoreShape["put"] = (write: ArtifactWrite) =>
     Effect.suspend(() => {
-      const hex = createHash("sha256").update(write.bytes).digest("hex")
+      const entry = entryOf(write)
+      const hex = entry.sha256
       const blob = blobPath(hex)
       const createdAt = new Date().toISOString()
       const entryPath = join(runPath(write.run_id), entryFile(write.step, write.node, write.name))
-      const entry = {
-        artifact_id: `sha256:${hex}`,
-        run_id: write.run_id,
-        step: write.step,
-        node: write.node,
-        name: write.name,
-        content_type: write.content_type,
-        size: write.bytes.byteLength,
-        sha256: hex,
-        metadata: write.metadata
-      }
       let at = blob
       try {
         if (!existsSync(blob)) {

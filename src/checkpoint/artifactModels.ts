@@ -3,6 +3,7 @@
  * once however many runs write the same bytes) and an index of which run, step and node
  * wrote which blob under which name, with its content type and metadata.
  */
+import { createHash } from "node:crypto"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -52,6 +53,27 @@ export interface ArtifactWrite {
   readonly metadata: { readonly [key: string]: unknown }
   readonly bytes: Uint8Array
 }
+
+/** The index entry a write makes, but its creation time: its content address, size and the write's fields. */
+export const entryOf = (write: ArtifactWrite): Omit<ArtifactEntry, "created_at"> => {
+  const hex = createHash("sha256").update(write.bytes).digest("hex")
+  return {
+    artifact_id: `sha256:${hex}`,
+    run_id: write.run_id,
+    step: write.step,
+    node: write.node,
+    name: write.name,
+    content_type: write.content_type,
+    size: write.bytes.byteLength,
+    sha256: hex,
+    metadata: write.metadata
+  }
+}
+
+/** Whether a stored entry records the same write (so writing it again, e.g. in a replay, changes nothing). */
+export const sameEntry = (a: ArtifactEntry, b: Omit<ArtifactEntry, "created_at">): boolean =>
+  a.artifact_id === b.artifact_id && a.content_type === b.content_type && a.node === b.node && a.name === b.name &&
+  a.step === b.step && JSON.stringify(a.metadata) === JSON.stringify(b.metadata)
 
 /** A blob as read back, with the content type it was first written with. */
 export interface ArtifactBlob {
