@@ -1,4 +1,4 @@
-// Profile the in-memory engine on the built library: node --cpu-prof scratchpad/engine-prof.mjs
+// Profile the in-memory engine on the built library: node --cpu-prof scratchpad/engine-prof.mjs [runs] [edges|facts]
 import * as Effect from "effect/Effect"
 import * as MemoryCheckpointer from "../dist/src/checkpoint/MemoryCheckpointer.js"
 import * as Graph from "../dist/src/graph/Graph.js"
@@ -7,7 +7,9 @@ const ir = {
   ir_version: "1.0.0", id: "bench:linear",
   state_schema: { fields: { counter: { type: "integer", default: 0 }, log: { type: "array", items: { type: "string" }, default: [], reducer: "append" } } },
   nodes: Array.from({ length: N }, (_, i) => ({ id: `n${i}`, kind: "function", module: "bench", export: "step" })),
-  edges: Array.from({ length: N - 1 }, (_, i) => ({ from: `n${i}`, to: `n${i + 1}` }))
+  ...(process.argv[3] === "facts"
+    ? { rules: Array.from({ length: N - 1 }, (_, i) => ({ id: `r${i}`, when: `(node-id (id n${i})) (counter (value ?v&:(>= ?v 0)))`, then: [{ kind: "goto", target: `n${i + 1}` }] })) }
+    : { edges: Array.from({ length: N - 1 }, (_, i) => ({ from: `n${i}`, to: `n${i + 1}` })) })
 }
 const step = (state, ctx) => ({ counter: state.counter + 1, log: [ctx.nodeId] })
 const runs = Number(process.argv[2] ?? 3000)

@@ -55,6 +55,10 @@ export interface Evidence {
   readonly data: unknown
 }
 
+const ORIGIN = Clips.str("state")
+const SOURCE = Clips.str("mirror")
+const CONFIDENCE = Clips.float(1)
+
 /** Most rounds of rule runs one node's evaluation takes when its rules keep asserting and retracting facts. */
 const MAX_ROUNDS = 64
 
@@ -221,11 +225,15 @@ export const open = (program: RuleProgram, restored?: FactsSnapshot, loaded?: Lo
     for (const f of engine.factsOf(template)) engine.retract(f.id)
   }
 
-  /** Slots of `template` that exist, from `values`. */
-  const fill = (template: string, values: Record<string, Clips.Value>): Record<string, Clips.Value> => {
-    const slots = program.templates.get(template)
-    return slots === undefined ? values : Object.fromEntries(Object.entries(values).filter(([k]) => slots.includes(k)))
-  }
+  /** Each mirrored field with the slots its template has (a pack may define the template with fewer). */
+  const mirrors = program.mirrored.map((m) => {
+    const slots = program.templates.get(m.template)
+    return {
+      ...m,
+      value: slots === undefined || slots.includes("value"),
+      provenance: PROVENANCE_SLOTS.filter((p) => slots === undefined || slots.includes(p))
+    }
+  })
 
   const assertSpec = (spec: FactSpec): Either.Either<number | undefined, RuleError> => {
     const asserted = typeof spec === "string"
@@ -277,19 +285,24 @@ export const open = (program: RuleProgram, restored?: FactsSnapshot, loaded?: Lo
   const route = (input: RouteInput): Either.Either<StepRules, RuleError> => {
     current.state = input.state
     for (const t of tickTemplates) retractAll(t)
-    for (const m of program.mirrored) {
-      const value = input.state[m.field]
-      if (value === undefined) continue
-      const asserted = engine.assertFact(m.template, fill(m.template, {
-        value: mirrorValue(value, m.type),
-        _origin: Clips.str("state"),
-        _source: Clips.str("mirror"),
+    if (mirrors.length > 0) {
+      const provenance: Record<string, Clips.Value> = {
+        _origin: ORIGIN,
+        _source: SOURCE,
         _run_id: Clips.str(input.runId),
         _step: Clips.int(input.step),
-        _confidence: Clips.float(1),
+        _confidence: CONFIDENCE,
         _timestamp: Clips.str(input.at)
-      }))
-      if (Either.isLeft(asserted)) return Either.left(asserted.left)
+      }
+      for (const m of mirrors) {
+        const value = input.state[m.field]
+        if (value === undefined) continue
+        const slots: Record<string, Clips.Value> = {}
+        if (m.value) slots["value"] = mirrorValue(value, m.type)
+        for (const name of m.provenance) slots[name] = provenance[name]!
+        const asserted = engine.assertFact(m.template, slots)
+        if (Either.isLeft(asserted)) return Either.left(asserted.left)
+      }
     }
     for (const [edge, targets] of input.routes ?? []) {
       const asserted = engine.assertFact("stargraph-route", { edge: Clips.int(edge), targets: Clips.multifield(targets.map(Clips.str)) })
