@@ -100,6 +100,8 @@ export interface Graph extends GraphDefinition {
       readonly actor?: string
       /** Keep the run's events for `stream()` (default true; false when nobody will stream them). */
       readonly retainEvents?: boolean
+      /** Drive it on the fiber that calls `start()` (see `GraphRunOptions.onCallerFiber`). */
+      readonly onCallerFiber?: boolean
     }
   ) => Effect.Effect<GraphRun.GraphRun, never, Checkpointer>
   /** Reload a persisted run for this graph and return a handle that continues it. */
@@ -389,7 +391,8 @@ const withRuns = (definition: GraphDefinition, withPackVersions: Graph["withPack
         loop,
         audit,
         actor: options.actor ?? "library",
-        retainEvents: options.retainEvents
+        retainEvents: options.retainEvents,
+        onCallerFiber: options.onCallerFiber
       })
     })
 
