@@ -252,10 +252,12 @@ const toCheckpoint = (filename: string) => (row: CheckpointRow): Effect.Effect<C
  * Build the Checkpointer over an open SqlClient (already migrated), whose connection runs
  * at `synchronous` (default `FULL`).
  *
- * Under `FULL`, two writes commit without their own fsync: marking a run `running` and
- * claiming a queued run. A synced commit (the run's next step, or its stop) always follows
- * them and makes them durable with it; a power loss before it leaves the run as it was
- * before it started, which is what the lost write would have changed.
+ * Under `FULL`, three writes commit without their own fsync: marking a run `running`,
+ * claiming a queued run, and creating runs that are created `running` (`NewRun.running`:
+ * a subgraph's child run, driven at once). A synced commit (the run's next step, or its
+ * stop) always follows them and makes them durable with it; a power loss before it leaves
+ * the run as it was before it started (a child run not there at all: its parent step,
+ * never committed either, starts it again), which is what the lost write would have changed.
  */
 export const make = (filename: string, synchronous: "FULL" | "NORMAL" = "FULL"): Effect.Effect<CheckpointerShape, never, SqlClient.SqlClient> =>
   Effect.gen(function*() {
@@ -294,7 +296,10 @@ export const make = (filename: string, synchronous: "FULL" | "NORMAL" = "FULL"):
 
     const createRuns = (runs: ReadonlyArray<NewRun>): Effect.Effect<ReadonlyArray<CreatedRun>, CheckpointError> =>
       Effect.gen(function*() {
-        const results = yield* transaction(sql, (db) => Effect.forEach(runs, (run) => insertRun(db, run))).pipe(
+        // Runs created `running` are driven at once by this process: like the `running`
+        // transition, their creation needs no fsync of its own (see `make`).
+        const sync = runs.length > 0 && runs.every((run) => run.running !== undefined) ? startsRun : undefined
+        const results = yield* transaction(sql, (db) => Effect.forEach(runs, (run) => insertRun(db, run)), sync).pipe(
           Effect.mapError(storage(filename, `creating ${runs.length === 1 ? `a run of ${runs[0]?.graph_id}` : `${runs.length} runs`}`))
         )
         return yield* Effect.forEach(results, (r) =>

@@ -9,6 +9,7 @@
 import { readFileSync, statSync } from "node:fs"
 import { dirname, resolve } from "node:path"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -100,6 +101,8 @@ export interface Graph extends GraphDefinition {
       readonly actor?: string
       /** Keep the run's events for `stream()` (default true; false when nobody will stream them). */
       readonly retainEvents?: boolean
+      /** Drive it on the fiber that calls `start()` (see `GraphRunOptions.onCallerFiber`). */
+      readonly onCallerFiber?: boolean
     }
   ) => Effect.Effect<GraphRun.GraphRun, never, Checkpointer>
   /** Reload a persisted run for this graph and return a handle that continues it. */
@@ -312,11 +315,12 @@ const decodeInitial = (definition: GraphDefinition) => {
 const withRuns = (definition: GraphDefinition, withPackVersions: Graph["withPackVersions"]): Graph => {
   const initialState = decodeInitial(definition)
 
-  const services = Effect.all({
-    checkpointer: Checkpointer,
-    loop: RunLoop,
-    audit: AuditSink
-  })
+  // One context read for the three (an `Effect.all` of them costs several µs a run).
+  const services = Effect.contextWith((context: Context.Context<Checkpointer>) => ({
+    checkpointer: Context.get(context, Checkpointer),
+    loop: Context.get(context, RunLoop),
+    audit: Context.get(context, AuditSink)
+  }))
 
   const newRun: Graph["newRun"] = (options = {}) =>
     Effect.gen(function*() {
@@ -389,7 +393,8 @@ const withRuns = (definition: GraphDefinition, withPackVersions: Graph["withPack
         loop,
         audit,
         actor: options.actor ?? "library",
-        retainEvents: options.retainEvents
+        retainEvents: options.retainEvents,
+        onCallerFiber: options.onCallerFiber
       })
     })
 

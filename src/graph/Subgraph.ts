@@ -11,19 +11,23 @@ import { existsSync } from "node:fs"
 import { basename, isAbsolute, relative, resolve } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { Checkpointer } from "../checkpoint/Checkpointer.js"
+import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type Checkpoint, type NewRun, type RunRecord, type RunSummary, toSummary } from "../checkpoint/models.js"
 import { type CheckpointError, formatError, type GraphError, NodeExecutionError, type RunFailure, type RunStateError, type StateValidationError } from "../errors.js"
 import { irError, type IRSource } from "../ir/parse.js"
 import type { ChildGraph, ChildOutcome, ChildRunRequest } from "../nodes/ChildGraph.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
-import { OWNER } from "../runtime/RunLoop.js"
+import { nowIso, OWNER } from "../runtime/RunLoop.js"
 import type { GraphRun } from "./GraphRun.js"
 
 /** The part of a built graph a child run needs (a `Graph` has it). */
 export interface RunnableGraph extends GraphDefinition {
   readonly newRun: (options: { readonly inputs: { readonly [field: string]: unknown }; readonly idempotencyKey: string; readonly actor: string }) => Effect.Effect<NewRun, StateValidationError>
-  readonly open: (run: RunRecord, checkpoint: Checkpoint, options: { readonly actor: string; readonly retainEvents?: boolean }) => Effect.Effect<GraphRun, never, Checkpointer>
+  readonly open: (
+    run: RunRecord,
+    checkpoint: Checkpoint,
+    options: { readonly actor: string; readonly retainEvents?: boolean; readonly onCallerFiber?: boolean }
+  ) => Effect.Effect<GraphRun, never, Checkpointer>
   readonly resume: (runId: string, options: { readonly response?: { readonly value: unknown }; readonly actor: string }) => Effect.Effect<GraphRun, CheckpointError | RunStateError | StateValidationError, Checkpointer>
 }
 
@@ -103,10 +107,17 @@ const outcomeOf = (request: ChildRunRequest, summary: RunSummary): Effect.Effect
   }
 }
 
-/** Drive a child run handle; interrupting the parent's step cancels the child. */
-const drive = (request: ChildRunRequest, handle: GraphRun): Effect.Effect<ChildOutcome, NodeExecutionError | CheckpointError> =>
+/**
+ * Drive a child run handle; interrupting the parent's step cancels the child. A handle
+ * driven on the parent's fiber (`onCallerFiber`) stops its nodes when interrupted and
+ * leaves its record to us: still `running`, it is marked `cancelled` here.
+ */
+const drive = (request: ChildRunRequest, handle: GraphRun, onCaller?: CheckpointerShape): Effect.Effect<ChildOutcome, NodeExecutionError | CheckpointError> =>
   handle.start().pipe(
-    Effect.onInterrupt(() => handle.cancel()),
+    Effect.onInterrupt(() =>
+      onCaller === undefined ? handle.cancel() : Effect.flatMap(handle.status, (status) =>
+        status !== "running" ? Effect.void : Effect.flatMap(nowIso, (finished_at) =>
+          Effect.ignore(onCaller.updateRun(handle.runId, { status: "cancelled", finished_at, owner: null }))))),
     Effect.catchAll((error): Effect.Effect<never, NodeExecutionError | CheckpointError> =>
       error._tag === "CheckpointError" ? Effect.fail(error) : Effect.fail(childFailed(request, handle.runId, `failed: ${formatError(error)}`, error))),
     Effect.flatMap((summary) => outcomeOf(request, summary))
@@ -131,7 +142,10 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
         initial: { ...prepared.initial, parent_run_id: request.parentRunId, parent_step: request.parentStep }
       }
       const { created, record } = yield* checkpointer.createRun(linked)
-      if (created) return yield* drive(request, yield* graph.open(record, { ...linked.initial, run_id: record.run_id }, { actor, retainEvents: false }))
+      if (created) {
+        const handle = yield* graph.open(record, { ...linked.initial, run_id: record.run_id }, { actor, retainEvents: false, onCallerFiber: true })
+        return yield* drive(request, handle, checkpointer)
+      }
       // The child this parent step started before: finish it, pass it the answer, or report it.
       switch (record.status) {
         case "done": {

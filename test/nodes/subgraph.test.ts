@@ -4,6 +4,7 @@ import { join } from "node:path"
 import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
@@ -61,6 +62,32 @@ describe("subgraph nodes", () => {
     const work = (await t.checkpoints(summary.run_id)).find((c) => c.nodes.includes("work"))!
     expect(work.step).toBe(2)
     expect(work.calls).toEqual([expect.objectContaining({ node: "work", name: "subgraph", response: { run_id: child.run_id, state: childSteps[6]!.state } })])
+  })
+
+  it("cancelling the parent while its child runs cancels the child too, which keeps its committed steps", async () => {
+    const t = setup(join(FIXTURES, "parent.yaml"))
+    const graph = await t.graph
+    const before = process.env["SLOW_NODE_MS"]
+    process.env["SLOW_NODE_MS"] = "150"
+    try {
+      const summary = await t.run(Effect.gen(function*() {
+        const handle = yield* graph.start({ inputs: { topic: "cves" } })
+        const fiber = yield* Effect.fork(handle.start())
+        yield* Effect.sleep("400 millis")
+        yield* handle.cancel()
+        return yield* Fiber.join(fiber)
+      }))
+      expect(summary.status).toBe("cancelled")
+      const child = (await t.runs()).find((r) => r.run_id !== summary.run_id)!
+      expect(child).toMatchObject({ status: "cancelled", parent_run_id: summary.run_id, owner: null })
+      expect(child.finished_at).not.toBeNull()
+      const steps = (await t.checkpoints(child.run_id)).map((c) => c.step)
+      expect(steps.length).toBeGreaterThan(1)
+      expect(steps.length).toBeLessThan(7)
+    } finally {
+      if (before === undefined) delete process.env["SLOW_NODE_MS"]
+      else process.env["SLOW_NODE_MS"] = before
+    }
   })
 
   it("fold the child's graph hash into the parent's", async () => {
