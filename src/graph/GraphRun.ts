@@ -61,9 +61,9 @@ export interface GraphRunOptions {
   readonly retainEvents?: boolean | undefined
   /**
    * Drive the run on the fiber that calls `start()` instead of a fiber of its own (a
-   * subgraph's child run, driven by its parent's step). `cancel` cannot reach it then:
-   * interrupting the caller stops the run's current nodes and fails `start` with the
-   * interruption, leaving the run's record to the caller.
+   * subgraph's child run, driven by its parent's step). Interrupting the caller then
+   * cancels the run: its current nodes stop, it is recorded `cancelled` (status and
+   * `run.cancelled` event, as `cancel()` does), and the caller sees the interruption.
    */
   readonly onCallerFiber?: boolean | undefined
 }
@@ -130,6 +130,7 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
           setStatus: (s) => Ref.set(status, s),
           control,
           cancelRequested: () => cancelRequested,
+          interruptCancels: options.onCallerFiber === true,
           replay: options.replay,
           actor: options.actor
         }).pipe(

@@ -10,14 +10,15 @@
 import { existsSync } from "node:fs"
 import { basename, isAbsolute, relative, resolve } from "node:path"
 import * as Effect from "effect/Effect"
+import { identity } from "effect/Function"
 import * as Option from "effect/Option"
-import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
+import { Checkpointer } from "../checkpoint/Checkpointer.js"
 import { type Checkpoint, type NewRun, type RunRecord, type RunSummary, toSummary } from "../checkpoint/models.js"
 import { type CheckpointError, formatError, type GraphError, NodeExecutionError, type RunFailure, type RunStateError, type StateValidationError } from "../errors.js"
 import { irError, type IRSource } from "../ir/parse.js"
 import type { ChildGraph, ChildOutcome, ChildRunRequest } from "../nodes/ChildGraph.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
-import { nowIso, OWNER } from "../runtime/RunLoop.js"
+import { OWNER } from "../runtime/RunLoop.js"
 import type { GraphRun } from "./GraphRun.js"
 
 /** The part of a built graph a child run needs (a `Graph` has it). */
@@ -108,16 +109,12 @@ const outcomeOf = (request: ChildRunRequest, summary: RunSummary): Effect.Effect
 }
 
 /**
- * Drive a child run handle; interrupting the parent's step cancels the child. A handle
- * driven on the parent's fiber (`onCallerFiber`) stops its nodes when interrupted and
- * leaves its record to us: still `running`, it is marked `cancelled` here.
+ * Drive a child run handle; interrupting the parent's step cancels the child (a handle
+ * driven on the parent's fiber, `onCallerFiber`, records that itself).
  */
-const drive = (request: ChildRunRequest, handle: GraphRun, onCaller?: CheckpointerShape): Effect.Effect<ChildOutcome, NodeExecutionError | CheckpointError> =>
+const drive = (request: ChildRunRequest, handle: GraphRun, onCallerFiber = false): Effect.Effect<ChildOutcome, NodeExecutionError | CheckpointError> =>
   handle.start().pipe(
-    Effect.onInterrupt(() =>
-      onCaller === undefined ? handle.cancel() : Effect.flatMap(handle.status, (status) =>
-        status !== "running" ? Effect.void : Effect.flatMap(nowIso, (finished_at) =>
-          Effect.ignore(onCaller.updateRun(handle.runId, { status: "cancelled", finished_at, owner: null }))))),
+    onCallerFiber ? identity : Effect.onInterrupt(() => handle.cancel()),
     Effect.catchAll((error): Effect.Effect<never, NodeExecutionError | CheckpointError> =>
       error._tag === "CheckpointError" ? Effect.fail(error) : Effect.fail(childFailed(request, handle.runId, `failed: ${formatError(error)}`, error))),
     Effect.flatMap((summary) => outcomeOf(request, summary))
@@ -144,7 +141,7 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
       const { created, record } = yield* checkpointer.createRun(linked)
       if (created) {
         const handle = yield* graph.open(record, { ...linked.initial, run_id: record.run_id }, { actor, retainEvents: false, onCallerFiber: true })
-        return yield* drive(request, handle, checkpointer)
+        return yield* drive(request, handle, true)
       }
       // The child this parent step started before: finish it, pass it the answer, or report it.
       switch (record.status) {

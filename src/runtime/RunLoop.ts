@@ -68,6 +68,12 @@ export interface DriveInput {
   readonly control: Ref.Ref<Control>
   /** Whether a cancellation was requested (an interrupted step then means "cancelled"). */
   readonly cancelRequested: () => boolean
+  /**
+   * The run is driven on its caller's fiber (a subgraph's child run): interrupting that
+   * fiber cancels the run, recorded as `cancel` would (status, event), before the caller
+   * sees the interruption.
+   */
+  readonly interruptCancels?: boolean | undefined
   /** For a counterfactual fork: the parent's cassette, responses and output overrides. */
   readonly replay?: ReplaySource | undefined
   /** Who drives the run (the actor of the evidence facts an answer asserts). */
@@ -462,6 +468,10 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         }
         if (Cause.isInterruptedOnly(exit.cause)) {
           if (input.cancelRequested()) continue
+          if (input.interruptCancels === true) {
+            yield* Ref.set(control, "cancel")
+            continue
+          }
           return yield* Effect.interrupt
         }
         return yield* Effect.failCause(exit.cause as Cause.Cause<never>)

@@ -11,6 +11,7 @@ import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as Replay from "../../src/replay/Replay.js"
+import { AuditSink, type AuditSinkShape } from "../../src/telemetry/AuditSink.js"
 import { ROOT, stargraph, tempDir } from "../helpers/cli.js"
 
 const FIXTURES = join(ROOT, "test", "fixtures", "subgraph")
@@ -70,16 +71,20 @@ describe("subgraph nodes", () => {
     const before = process.env["SLOW_NODE_MS"]
     process.env["SLOW_NODE_MS"] = "150"
     try {
+      const audit: Array<{ readonly run_id?: unknown; readonly event: string }> = []
+      const sink: AuditSinkShape = { write: (record) => Effect.sync(() => void audit.push(record)) }
       const summary = await t.run(Effect.gen(function*() {
         const handle = yield* graph.start({ inputs: { topic: "cves" } })
         const fiber = yield* Effect.fork(handle.start())
         yield* Effect.sleep("400 millis")
         yield* handle.cancel()
         return yield* Fiber.join(fiber)
-      }))
+      }).pipe(Effect.provideService(AuditSink, sink)))
       expect(summary.status).toBe("cancelled")
       const child = (await t.runs()).find((r) => r.run_id !== summary.run_id)!
       expect(child).toMatchObject({ status: "cancelled", parent_run_id: summary.run_id, owner: null })
+      // Recorded as a cancel is: the child's own run.cancelled event, in the audit log.
+      expect(audit.filter((r) => r.event === "run.cancelled").map((r) => r.run_id).sort()).toEqual([child.run_id, summary.run_id].sort())
       expect(child.finished_at).not.toBeNull()
       const steps = (await t.checkpoints(child.run_id)).map((c) => c.step)
       expect(steps.length).toBeGreaterThan(1)
