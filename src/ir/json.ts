@@ -39,6 +39,16 @@ const problemOf = (value: unknown): string | undefined => {
   }
 }
 
+/** The path of entry `entry` of `checkJson`'s walk (built only for a problem). */
+const pathOf = (path: string, parents: ReadonlyArray<number>, keys: ReadonlyArray<string | number>, entry: number): string => {
+  const segments: Array<string> = []
+  for (let i = entry; i > 0; i = parents[i]!) {
+    const key = keys[i]!
+    segments.push(typeof key === "number" ? `[${key}]` : `.${key}`)
+  }
+  return path + segments.reverse().join("")
+}
+
 /**
  * First non-JSON part of `value`, or undefined when it is plain JSON. Walks the value
  * iteratively (no recursion, so a hostile 10,000-deep document cannot overflow the
@@ -55,22 +65,14 @@ export const checkJson = (value: unknown, path: string, maxDepth: number = MAX_J
   const depths: Array<number> = [0]
   const parents: Array<number> = [-1]
   const keys: Array<string | number> = [""]
-  const pathOf = (entry: number): string => {
-    const segments: Array<string> = []
-    for (let i = entry; i > 0; i = parents[i]!) {
-      const key = keys[i]!
-      segments.push(typeof key === "number" ? `[${key}]` : `.${key}`)
-    }
-    return path + segments.reverse().join("")
-  }
   for (let i = 0; i < values.length; i++) {
     const current = values[i]
     const problem = problemOf(current)
-    if (problem !== undefined) return { path: pathOf(i), message: problem }
+    if (problem !== undefined) return { path: pathOf(path, parents, keys, i), message: problem }
     if (typeof current !== "object" || current === null) continue
     const depth = depths[i]! + 1
     if (depth > maxDepth) {
-      return { path: pathOf(i), message: `nested more than ${maxDepth} levels deep (flatten the data or store it as a string)` }
+      return { path: pathOf(path, parents, keys, i), message: `nested more than ${maxDepth} levels deep (flatten the data or store it as a string)` }
     }
     if (Array.isArray(current)) {
       for (let k = 0; k < current.length; k++) {
