@@ -1,6 +1,7 @@
 // Live call, then replay, many pairs, against the compiled build (npm run build); for --cpu-prof of the
 // replay after a live call (the samples under `replayOnce`):
-//   node --cpu-prof scratchpad/lm-prof-mix.mjs <openaiServer.mjs> [pairs] [distDir]
+//   npx esbuild test/helpers/openaiServer.ts --format=esm --platform=node --outfile=/tmp/openaiServer.mjs
+//   node --cpu-prof scratchpad/lm-prof-mix.mjs /tmp/openaiServer.mjs [pairs] [distDir or file://…/src/ with --import tsx]
 import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 const [serverModule, pairsArg, distArg] = process.argv.slice(2)
