@@ -3,7 +3,7 @@
  * carried by every checkpoint: `graph_hash` (what the graph means) and `runtime_hash`
  * (what executes it).
  */
-import { createHash } from "node:crypto"
+import * as crypto from "node:crypto"
 import canonicalize from "canonicalize"
 import { STARGRAPH_VERSION } from "../version.js"
 
@@ -37,9 +37,12 @@ export const canonicalPlainJson = (value: unknown): string => {
   return out + "}"
 }
 
-/** `sha256:<hex>` of a string or bytes. */
+/** `crypto.hash` (Node 20.12+, 21.7+): one call, no Hash object; else undefined. */
+const oneShot = (crypto as { readonly hash?: (algorithm: string, data: string | Uint8Array, encoding: "hex") => string }).hash
+
+/** `sha256:<hex>` of a string (as UTF-8) or bytes. */
 export const sha256 = (data: string | Uint8Array): string =>
-  `sha256:${createHash("sha256").update(data).digest("hex")}`
+  `sha256:${oneShot !== undefined ? oneShot("sha256", data, "hex") : crypto.createHash("sha256").update(data).digest("hex")}`
 
 /** `sha256:<hex>` of the JCS canonical form of a JSON value. */
 export const hashJson = (value: unknown): string => sha256(canonicalJson(value))

@@ -39,6 +39,31 @@ const problemOf = (value: unknown): string | undefined => {
   }
 }
 
+/** How many levels of nesting the fast check of `checkJson` looks into. */
+const SHALLOW = 16
+
+/** True when `value` is plain JSON nested at most `levels` deep (false: not known, walk it). */
+const plainWithin = (value: unknown, levels: number): boolean => {
+  if (typeof value !== "object" || value === null) return problemOf(value) === undefined
+  if (levels === 0 || problemOf(value) !== undefined) return false
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!plainWithin(value[i], levels - 1)) return false
+    return true
+  }
+  for (const key in value) if (!plainWithin((value as { readonly [key: string]: unknown })[key], levels - 1)) return false
+  return true
+}
+
+/** The path of entry `entry` of `checkJson`'s walk (built only for a problem). */
+const pathOf = (path: string, parents: ReadonlyArray<number>, keys: ReadonlyArray<string | number>, entry: number): string => {
+  const segments: Array<string> = []
+  for (let i = entry; i > 0; i = parents[i]!) {
+    const key = keys[i]!
+    segments.push(typeof key === "number" ? `[${key}]` : `.${key}`)
+  }
+  return path + segments.reverse().join("")
+}
+
 /**
  * First non-JSON part of `value`, or undefined when it is plain JSON. Walks the value
  * iteratively (no recursion, so a hostile 10,000-deep document cannot overflow the
@@ -49,28 +74,23 @@ export const checkJson = (value: unknown, path: string, maxDepth: number = MAX_J
     const problem = problemOf(value)
     return problem === undefined ? undefined : { path, message: problem }
   }
+  // Small, shallow values (most requests and responses) are answered by a plain recursive
+  // check; anything else, or anything it doubts, gets the full walk below.
+  if (plainWithin(value, Math.min(maxDepth, SHALLOW))) return undefined
   // Parallel stacks: the value, its depth, and the index of its parent entry plus its
   // key (paths are only built when a problem is found).
   const values: Array<unknown> = [value]
   const depths: Array<number> = [0]
   const parents: Array<number> = [-1]
   const keys: Array<string | number> = [""]
-  const pathOf = (entry: number): string => {
-    const segments: Array<string> = []
-    for (let i = entry; i > 0; i = parents[i]!) {
-      const key = keys[i]!
-      segments.push(typeof key === "number" ? `[${key}]` : `.${key}`)
-    }
-    return path + segments.reverse().join("")
-  }
   for (let i = 0; i < values.length; i++) {
     const current = values[i]
     const problem = problemOf(current)
-    if (problem !== undefined) return { path: pathOf(i), message: problem }
+    if (problem !== undefined) return { path: pathOf(path, parents, keys, i), message: problem }
     if (typeof current !== "object" || current === null) continue
     const depth = depths[i]! + 1
     if (depth > maxDepth) {
-      return { path: pathOf(i), message: `nested more than ${maxDepth} levels deep (flatten the data or store it as a string)` }
+      return { path: pathOf(path, parents, keys, i), message: `nested more than ${maxDepth} levels deep (flatten the data or store it as a string)` }
     }
     if (Array.isArray(current)) {
       for (let k = 0; k < current.length; k++) {

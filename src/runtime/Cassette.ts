@@ -14,6 +14,7 @@ import { canonicalPlainJson, sha256 } from "../ir/hash.js"
 import type { State } from "../ir/stateSchema.js"
 import { checkJson } from "../ir/json.js"
 import type { NodeCalls } from "../nodes/calls.js"
+import { takeCanonical } from "../nodes/preparedRequest.js"
 
 /** What a replay answers from: the parent's recording, plus the fork's mutation. */
 export interface ReplaySource {
@@ -29,6 +30,9 @@ export interface ReplaySource {
 
 /** The hash a call is matched on: sha256 of the canonical `{name, request}`. */
 export const requestHash = (name: string, request: unknown): string => sha256(canonicalPlainJson({ name, request: request ?? null }))
+
+/** {@link requestHash} of a request whose canonical text is known (`prepared`): the same text, assembled. */
+const preparedHash = (name: string, canonical: string): string => sha256(`{"name":${JSON.stringify(name)},"request":${canonical}}`)
 
 /** Records (or replays) the calls of one step. */
 export interface StepRecorder {
@@ -49,87 +53,140 @@ type Answer =
   | { readonly _tag: "live" }
   | { readonly _tag: "diverged"; readonly error: ReplayDivergenceError }
 
+/** A step's recording: shared by its nodes. */
+interface StepState {
+  readonly step: number
+  readonly replay: ReplaySource | undefined
+  readonly entries: Array<CallRecord>
+  diverged: ReplayDivergenceError | undefined
+  live: number
+}
+
+/** Where one node is in the step's recording. */
+interface NodeState {
+  readonly nodeId: string
+  seq: number
+  /** The node's recorded calls in this step (a replay), and the next one to answer with. */
+  recorded: ReadonlyArray<CallRecord> | undefined
+  next: number
+}
+
+/** A claimed call slot and how it is answered. */
+interface Begun {
+  readonly index: number
+  readonly hash: string
+  readonly answer: Answer
+}
+
+/** Claim the node's next call slot and decide how it is answered. */
+const begin = (state: StepState, node: NodeState, name: string, request: unknown): Begun => {
+  const canonical = takeCanonical(request)
+  if (canonical === undefined) {
+    const problem = checkJson(request ?? null, "request")
+    if (problem) throw new Error(`ctx.call('${name}'): ${problem.path}: ${problem.message}`)
+  }
+  const index = node.seq++
+  const hash = canonical === undefined ? requestHash(name, request) : preparedHash(name, canonical)
+  const { replay, step } = state
+  if (!replay) {
+    state.live++
+    return { index, hash, answer: { _tag: "live" } }
+  }
+  node.recorded ??= replay.calls.get(`${step}:${node.nodeId}`) ?? NO_CALLS
+  const recorded = node.recorded[node.next++]
+  if (recorded !== undefined && recorded.request_hash === hash) return { index, hash, answer: { _tag: "recorded", response: recorded.response } }
+  if (replay.liveAfterFork) {
+    state.live++
+    return { index, hash, answer: { _tag: "live" } }
+  }
+  const nodeId = node.nodeId
+  const error = new ReplayDivergenceError({
+    reason: recorded === undefined ? "missing-entry" : "request-mismatch",
+    nodeId,
+    step,
+    call: name,
+    ...(recorded ? { expectedHash: recorded.request_hash } : {}),
+    actualHash: hash,
+    message: recorded === undefined
+      ? `node '${nodeId}' made call #${index} '${name}' at step ${step}, but the cassette holds no such call; ` +
+        "the fork took a path the parent never recorded (fork with live_after_fork to allow live calls)"
+      : `node '${nodeId}' call #${index} '${name}' at step ${step} differs from the recorded request ` +
+        `(recorded '${recorded.name}' ${recorded.request_hash}, now ${hash}); fork with live_after_fork to allow live calls`
+  })
+  state.diverged ??= error
+  return { index, hash, answer: { _tag: "diverged", error } }
+}
+
+/** Record the call's response (it must be JSON). */
+const finish = (state: StepState, node: NodeState, name: string, request: unknown, begun: Begun, response: unknown): void => {
+  const bad = checkJson(response ?? null, "response")
+  if (bad) throw new Error(`ctx.call('${name}'): ${bad.path}: ${bad.message}; a recorded response must be JSON`)
+  state.entries.push({ node: node.nodeId, seq: begun.index, name, request_hash: begun.hash, request: request ?? null, response: response ?? null })
+}
+
+const notJson = (state: StepState, node: NodeState, cause: unknown) =>
+  new NodeExecutionError({ nodeId: node.nodeId, step: state.step, attempts: 1, cause: cause instanceof Error ? cause.message : String(cause) })
+
+/** Record the call's response, as an Effect. */
+const recordEffect = <A>(state: StepState, node: NodeState, name: string, request: unknown, begun: Begun, value: unknown): Effect.Effect<A, NodeExecutionError> => {
+  try {
+    finish(state, node, name, request, begun, value)
+  } catch (cause) {
+    return Effect.fail(notJson(state, node, cause))
+  }
+  return Effect.succeed(value as A)
+}
+
 /** A recorder for `step`; with `replay`, calls are answered from the recording. */
 export const stepRecorder = (step: number, replay: ReplaySource | undefined): StepRecorder => {
-  const entries: Array<CallRecord> = []
-  let diverged: ReplayDivergenceError | undefined
-  let live = 0
-  const forNode = (nodeId: string): NodeCalls => {
-    let seq = 0
-    let queue: Array<CallRecord> | undefined
-    /** Claim the next call slot and decide how it is answered. */
-    const begin = (name: string, request: unknown): { readonly index: number; readonly hash: string; readonly answer: Answer } => {
-      const problem = checkJson(request ?? null, "request")
-      if (problem) throw new Error(`ctx.call('${name}'): ${problem.path}: ${problem.message}`)
-      const index = seq++
-      const hash = requestHash(name, request)
-      if (!replay) {
-        live++
-        return { index, hash, answer: { _tag: "live" } }
-      }
-      queue ??= [...(replay.calls.get(`${step}:${nodeId}`) ?? [])]
-      const recorded = queue.shift()
-      if (recorded !== undefined && recorded.request_hash === hash) return { index, hash, answer: { _tag: "recorded", response: recorded.response } }
-      if (replay.liveAfterFork) {
-        live++
-        return { index, hash, answer: { _tag: "live" } }
-      }
-      const error = new ReplayDivergenceError({
-        reason: recorded === undefined ? "missing-entry" : "request-mismatch",
-        nodeId,
-        step,
-        call: name,
-        ...(recorded ? { expectedHash: recorded.request_hash } : {}),
-        actualHash: hash,
-        message: recorded === undefined
-          ? `node '${nodeId}' made call #${index} '${name}' at step ${step}, but the cassette holds no such call; ` +
-            "the fork took a path the parent never recorded (fork with live_after_fork to allow live calls)"
-          : `node '${nodeId}' call #${index} '${name}' at step ${step} differs from the recorded request ` +
-            `(recorded '${recorded.name}' ${recorded.request_hash}, now ${hash}); fork with live_after_fork to allow live calls`
-      })
-      diverged ??= error
-      return { index, hash, answer: { _tag: "diverged", error } }
-    }
-    /** Record the call's response (it must be JSON). */
-    const finish = (name: string, request: unknown, index: number, hash: string, response: unknown): void => {
-      const bad = checkJson(response ?? null, "response")
-      if (bad) throw new Error(`ctx.call('${name}'): ${bad.path}: ${bad.message}; a recorded response must be JSON`)
-      entries.push({ node: nodeId, seq: index, name, request_hash: hash, request: request ?? null, response: response ?? null })
-    }
-    const call = async <A>(name: string, request: unknown, liveCall: () => A | Promise<A>): Promise<A> => {
-      const { answer, hash, index } = begin(name, request)
-      if (answer._tag === "diverged") throw answer.error
-      const response = answer._tag === "recorded" ? answer.response : await liveCall()
-      finish(name, request, index, hash, response)
-      return response as A
-    }
-    const notJson = (cause: unknown) =>
-      new NodeExecutionError({ nodeId, step, attempts: 1, cause: cause instanceof Error ? cause.message : String(cause) })
-    const callEffect = <A, E, R>(name: string, request: unknown, liveCall: Effect.Effect<A, E, R>): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R> =>
-      Effect.suspend((): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R> => {
-        let begun: ReturnType<typeof begin>
-        try {
-          begun = begin(name, request)
-        } catch (cause) {
-          return Effect.fail(notJson(cause))
-        }
-        const { answer, hash, index } = begun
-        if (answer._tag === "diverged") return Effect.fail(answer.error)
-        const response: Effect.Effect<unknown, E, R> = answer._tag === "recorded" ? Effect.succeed(answer.response) : liveCall
-        return Effect.flatMap(response, (value) =>
-          Effect.try({ try: () => (finish(name, request, index, hash, value), value as A), catch: notJson }))
-      })
-    return {
-      call,
-      callEffect,
-      now: () => call("clock.now", null, () => Date.now()),
-      random: () => call("random", null, () => Math.random())
-    }
-  }
+  const state: StepState = { step, replay, entries: [], diverged: undefined, live: 0 }
+  // Methods, not named closures: a node's calls are made for every node of every step.
   return {
-    forNode,
-    entries: () => (entries.length === 0 ? NO_CALLS : [...entries].sort((a, b) => (a.node === b.node ? a.seq - b.seq : a.node < b.node ? -1 : 1))),
-    divergence: () => diverged,
-    liveCalls: () => live
+    forNode(nodeId: string): NodeCalls {
+      const node: NodeState = { nodeId, seq: 0, recorded: undefined, next: 0 }
+      const calls: NodeCalls = {
+        async call<A>(name: string, request: unknown, liveCall: () => A | Promise<A>): Promise<A> {
+          const begun = begin(state, node, name, request)
+          const answer = begun.answer
+          if (answer._tag === "diverged") throw answer.error
+          const response = answer._tag === "recorded" ? answer.response : await liveCall()
+          finish(state, node, name, request, begun, response)
+          return response as A
+        },
+        callEffect<A, E, R>(name: string, request: unknown, liveCall: Effect.Effect<A, E, R>): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R> {
+          return Effect.suspend((): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R> => {
+            let begun: Begun
+            try {
+              begun = begin(state, node, name, request)
+            } catch (cause) {
+              return Effect.fail(notJson(state, node, cause))
+            }
+            const answer = begun.answer
+            if (answer._tag === "diverged") return Effect.fail(answer.error)
+            // A recorded answer is recorded again at once: no step through the live call's Effect.
+            return answer._tag === "recorded"
+              ? recordEffect<A>(state, node, name, request, begun, answer.response)
+              : Effect.flatMap(liveCall, (value) => recordEffect<A>(state, node, name, request, begun, value))
+          })
+        },
+        now() {
+          return calls.call("clock.now", null, () => Date.now())
+        },
+        random() {
+          return calls.call("random", null, () => Math.random())
+        }
+      }
+      return calls
+    },
+    entries() {
+      const entries = state.entries
+      return entries.length === 0 ? NO_CALLS : [...entries].sort((a, b) => (a.node === b.node ? a.seq - b.seq : a.node < b.node ? -1 : 1))
+    },
+    divergence() {
+      return state.diverged
+    },
+    liveCalls() {
+      return state.live
+    }
   }
 }

@@ -14,10 +14,13 @@ import * as Either from "effect/Either"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { LanguageModelError, ModelOutputError } from "../../errors.js"
+import { canonicalPlainJson } from "../../ir/hash.js"
+import { checkJson } from "../../ir/json.js"
 import type { State } from "../../ir/stateSchema.js"
-import type { Executor, NodeFailure, NodeOutcome } from "../Executor.js"
+import { prepared } from "../preparedRequest.js"
+import type { Executor, NodeFailure, NodeInput, NodeOutcome } from "../Executor.js"
 import { completionDecoder, type OutputProblem } from "./parseCompletion.js"
-import { type Message, messages as firstMessages, type PromptSpec, REASONING, repair } from "./prompt.js"
+import { type Message, type PromptSpec, REASONING, repair, systemMessage, userMessage } from "./prompt.js"
 import { type Completion, complete, type ProviderConfig } from "./provider.js"
 import * as Signature from "./Signature.js"
 
@@ -40,9 +43,9 @@ export interface LmNodeSpec {
 /** The longest completion kept on a `ModelOutputError`. */
 const MAX_SHOWN = 2000
 
-/** A recorded (or fresh) completion, as the cassette holds it. */
-const RecordedCompletion = Schema.Struct({ text: Schema.String })
-const isCompletion = Schema.is(RecordedCompletion)
+/** A recorded (or fresh) completion, as the cassette holds it: `{text: string, ...}`. */
+const isCompletion = (response: unknown): response is { readonly text: string } =>
+  typeof response === "object" && response !== null && typeof (response as { readonly text?: unknown }).text === "string"
 
 const isRetryable = (error: NodeFailure): boolean => {
   if (error._tag === "ModelOutputError") return true
@@ -83,59 +86,115 @@ export const lmRequest = (spec: LmNodeSpec, messages: ReadonlyArray<Message>): L
   }
 })
 
+/** The end of a message's canonical text, by role. */
+const ROLE_TEXT: { readonly [role in Message["role"]]: string } = {
+  system: ",\"role\":\"system\"}",
+  user: ",\"role\":\"user\"}",
+  assistant: ",\"role\":\"assistant\"}"
+}
+
+/** The canonical JSON text of one message (`{"content":…,"role":…}`, keys sorted). */
+const messageCanonical = (message: Message): string => `{"content":${JSON.stringify(message.content)}${ROLE_TEXT[message.role]}`
+
+/**
+ * A node's requests, built from what is fixed per node (model, signature text, params, the
+ * system message and their canonical JSON) and each call's messages; every request goes to
+ * the cassette with its canonical text (`prepared`), so neither a live call nor a replay
+ * canonicalizes the fixed parts again. The request and its text are those of
+ * {@link lmRequest} and `canonicalPlainJson`.
+ */
+export const lmRequests = (spec: LmNodeSpec) => {
+  const fixed = lmRequest(spec, [])
+  const system = systemMessage(spec.prompt)
+  const systemText = messageCanonical({ role: "system", content: system })
+  // Params that are not JSON (a NaN temperature) go unprepared: the recorder refuses them as before.
+  const tail = checkJson(fixed.params, "params") === undefined
+    ? `],"model":${canonicalPlainJson(fixed.model)},"params":${canonicalPlainJson(fixed.params)},"signature":${canonicalPlainJson(fixed.signature)}}`
+    : undefined
+  return {
+    /** The first attempt's messages for these inputs. */
+    first: (inputs: { readonly [field: string]: unknown }): ReadonlyArray<Message> => [
+      { role: "system", content: system },
+      { role: "user", content: userMessage(spec.prompt, inputs) }
+    ],
+    /**
+     * The request recorded for `messages` (built here: `{role, content}` each, never
+     * changed afterwards), with its canonical text.
+     */
+    request: (messages: ReadonlyArray<Message>): LmRequest => {
+      const request: LmRequest = { model: fixed.model, messages, signature: fixed.signature, params: fixed.params }
+      if (tail === undefined) return request
+      let text = "{\"messages\":["
+      for (let i = 0; i < messages.length; i++) {
+        const m = messages[i]!
+        text += (i === 0 ? "" : ",") + (m.role === "system" && m.content === system ? systemText : messageCanonical(m))
+      }
+      return prepared(request, text + tail)
+    }
+  }
+}
+
 /** Compile a language-model node. */
 export const lmExecutor = (spec: LmNodeSpec): Executor => {
   const decode = completionDecoder(Signature.outputSchema(spec.prompt.signature.outputs))
   const attempts = spec.retry?.max_attempts ?? 1
   const backoff = Duration.millis(spec.retry?.backoff_ms ?? 0)
   const name = `lm.${spec.kind}`
+  const requests = lmRequests(spec)
   const inputsOf = (state: State) => Object.fromEntries(spec.reads.map((r) => [r.input, state[r.field] ?? null]))
+  // Compile-level helpers, not closures made per execution.
+  const outputError = (input: NodeInput, attempt: number, completion: string, problem: OutputProblem, fix: string) =>
+    new ModelOutputError({
+      nodeId: input.nodeId,
+      step: input.step,
+      ...(problem.field !== undefined ? { field: problem.field } : {}),
+      completion: completion.length > MAX_SHOWN ? `${completion.slice(0, MAX_SHOWN)}…` : completion,
+      attempts: attempt,
+      message: problem.message,
+      fix
+    })
+  /** The live completion of `sent`, under the node's timeout. */
+  const liveCall = (input: NodeInput, sent: ReadonlyArray<Message>, attempt: number): Effect.Effect<Completion, LanguageModelError> => {
+    const call = complete(spec.provider, sent, { nodeId: input.nodeId, step: input.step, attempt })
+    return spec.timeout_ms === undefined ? call : call.pipe(
+      Effect.timeoutFail({
+        duration: Duration.millis(spec.timeout_ms),
+        onTimeout: () =>
+          new LanguageModelError({
+            nodeId: input.nodeId,
+            step: input.step,
+            reason: "timeout",
+            ...(spec.provider.model !== undefined ? { model: spec.provider.model } : {}),
+            attempts: attempt,
+            message: `no completion within ${spec.timeout_ms} ms (timeout_ms)`,
+            fix: "raise the node's timeout_ms, or add a retry policy"
+          })
+      })
+    )
+  }
   return (state, input) => {
     const inputs = inputsOf(state)
     const stub = spec.stub
     if (stub !== undefined) return Effect.sync((): NodeOutcome => ({ _tag: "Update", update: stub(inputs) }))
     let attempt = 0
-    let messages: ReadonlyArray<Message> = firstMessages(spec.prompt, inputs)
-    const outputError = (completion: string, problem: OutputProblem, fix: string) =>
-      new ModelOutputError({
-        nodeId: input.nodeId,
-        step: input.step,
-        ...(problem.field !== undefined ? { field: problem.field } : {}),
-        completion: completion.length > MAX_SHOWN ? `${completion.slice(0, MAX_SHOWN)}…` : completion,
-        attempts: attempt,
-        message: problem.message,
-        fix
-      })
+    let messages: ReadonlyArray<Message> = requests.first(inputs)
     const one = Effect.suspend(() => {
       attempt += 1
-      const site = { nodeId: input.nodeId, step: input.step, attempt }
       const sent = messages
-      const call = complete(spec.provider, sent, site)
-      const live: Effect.Effect<Completion, LanguageModelError> = spec.timeout_ms === undefined ? call : call.pipe(
-        Effect.timeoutFail({
-          duration: Duration.millis(spec.timeout_ms),
-          onTimeout: () =>
-            new LanguageModelError({
-              nodeId: input.nodeId,
-              step: input.step,
-              reason: "timeout",
-              ...(spec.provider.model !== undefined ? { model: spec.provider.model } : {}),
-              attempts: attempt,
-              message: `no completion within ${spec.timeout_ms} ms (timeout_ms)`,
-              fix: "raise the node's timeout_ms, or add a retry policy"
-            })
-        })
-      )
-      return Effect.flatMap(input.calls.callEffect(name, lmRequest(spec, sent), live), (response): Effect.Effect<NodeOutcome, ModelOutputError> => {
+      const current = attempt
+      // Built only when the cassette does not answer the call.
+      const live = Effect.suspend(() => liveCall(input, sent, current))
+      return Effect.flatMap(input.calls.callEffect(name, requests.request(sent), live), (response): Effect.Effect<NodeOutcome, ModelOutputError> => {
         if (!isCompletion(response)) {
-          return Effect.fail(outputError(JSON.stringify(response) ?? "", { message: "the recorded response is not a completion ({text: string})" }, "the run's cassette is damaged: record the run again"))
+          return Effect.fail(outputError(input, current, JSON.stringify(response) ?? "", { message: "the recorded response is not a completion ({text: string})" }, "the run's cassette is damaged: record the run again"))
         }
         const text = response.text
-        const decoded = Either.flatMap(decode(text), (outputs) => spec.post(outputs, spec.prompt.module === "cot" ? reasoningOf(text) : ""))
+        const outputs = decode(text)
+        const decoded = Either.isRight(outputs) ? spec.post(outputs.right, spec.prompt.module === "cot" ? reasoningOf(text) : "") : outputs
         if (Either.isRight(decoded)) return Effect.succeed({ _tag: "Update", update: decoded.right })
         // The next attempt shows the model its reply and what was wrong with it.
         messages = repair(sent, text, decoded.left.message, spec.prompt)
-        return Effect.fail(outputError(text, decoded.left, fixFor(attempts)))
+        return Effect.fail(outputError(input, current, text, decoded.left, fixFor(attempts)))
       })
     })
     return attempts <= 1 ? one : one.pipe(Effect.retry({ times: attempts - 1, schedule: Schedule.spaced(backoff), while: isRetryable }))

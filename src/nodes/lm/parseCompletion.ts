@@ -16,25 +16,39 @@ export interface OutputProblem {
 
 const FENCE = /```(?:json|JSON)?[ \t]*\r?\n([\s\S]*?)\r?\n?```/
 
+const NOT_JSON: unique symbol = Symbol("not JSON")
+
+/** The JSON value a candidate holds, or `NOT_JSON`. */
+const parseCandidate = (candidate: string): unknown => {
+  try {
+    return JSON.parse(candidate)
+  } catch {
+    return NOT_JSON
+  }
+}
+
+const isObject = (value: unknown): value is { readonly [key: string]: unknown } => value !== null && typeof value === "object" && !Array.isArray(value)
+
 /** The JSON object a completion holds. */
 export const jsonObject = (completion: string): Either.Either<{ readonly [key: string]: unknown }, OutputProblem> => {
   const text = completion.trim()
-  const candidates: Array<string> = [text]
+  // The candidates in order, each tried only if the ones before it hold no object: the
+  // whole text, a fenced block, the span from the first `{` to the last `}`.
+  const whole = parseCandidate(text)
+  if (isObject(whole)) return Either.right(whole)
+  let sawJson: unknown = whole === NOT_JSON ? undefined : whole
   const fenced = FENCE.exec(text)
-  if (fenced) candidates.push(fenced[1]!.trim())
+  if (fenced) {
+    const value = parseCandidate(fenced[1]!.trim())
+    if (isObject(value)) return Either.right(value)
+    if (value !== NOT_JSON) sawJson ??= value
+  }
   const first = text.indexOf("{")
   const last = text.lastIndexOf("}")
-  if (first >= 0 && last > first) candidates.push(text.slice(first, last + 1))
-  let sawJson: unknown = undefined
-  for (const candidate of candidates) {
-    let value: unknown
-    try {
-      value = JSON.parse(candidate)
-    } catch {
-      continue
-    }
-    if (value !== null && typeof value === "object" && !Array.isArray(value)) return Either.right(value as { readonly [key: string]: unknown })
-    sawJson ??= value
+  if (first >= 0 && last > first) {
+    const value = parseCandidate(text.slice(first, last + 1))
+    if (isObject(value)) return Either.right(value)
+    if (value !== NOT_JSON) sawJson ??= value
   }
   if (text === "") return Either.left({ message: "the completion is empty" })
   return Either.left({
@@ -47,16 +61,22 @@ export const jsonObject = (completion: string): Either.Either<{ readonly [key: s
 /** A decoder of completions with the outputs' Schema (compile it once per node). */
 export const completionDecoder = <A, I>(schema: Schema.Schema<A, I>): (completion: string) => Either.Either<A, OutputProblem> => {
   const decode = Schema.decodeUnknownEither(schema, { errors: "first" })
-  return (completion) =>
-    Either.flatMap(jsonObject(completion), (object) =>
-      Either.mapLeft(decode(object), (error): OutputProblem => {
-        const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
-        const field = issue?.path[0] === undefined ? undefined : String(issue.path[0])
-        const message = issue === undefined
-          ? error.message
-          : issue._tag === "Missing" ? `the reply has no '${field}'` : `'${issue.path.map(String).join(".")}': ${issue.message}`
-        return { field, message }
-      }))
+  return (completion) => {
+    const object = jsonObject(completion)
+    if (Either.isLeft(object)) return Either.left(object.left)
+    const decoded = decode(object.right)
+    return Either.isRight(decoded) ? decoded : Either.left(problemOf(decoded.left))
+  }
+}
+
+/** What a decode error says, at the first field at fault. */
+const problemOf = (error: ParseResult.ParseError): OutputProblem => {
+  const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const field = issue?.path[0] === undefined ? undefined : String(issue.path[0])
+  const message = issue === undefined
+    ? error.message
+    : issue._tag === "Missing" ? `the reply has no '${field}'` : `'${issue.path.map(String).join(".")}': ${issue.message}`
+  return { field, message }
 }
 
 /** Decode a completion with the outputs' Schema. */
