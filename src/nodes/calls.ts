@@ -17,8 +17,17 @@ export interface NodeCalls {
   /**
    * The same as an Effect: `live` runs only when the call is not answered from the
    * recording. A request or response that is not JSON fails with `NodeExecutionError`.
+   * `canonical`, when the caller has it already (a node kind that builds its requests in
+   * a fixed shape), is the request's canonical JSON text, exactly what
+   * `canonicalPlainJson(request)` gives: the recorder hashes it instead of checking and
+   * canonicalizing the request again (same hash, same record).
    */
-  readonly callEffect: <A, E, R>(name: string, request: unknown, live: Effect.Effect<A, E, R>) => Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R>
+  readonly callEffect: <A, E, R>(
+    name: string,
+    request: unknown,
+    live: Effect.Effect<A, E, R>,
+    canonical?: string
+  ) => Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R>
   /** The wall clock (ms since the epoch), recorded. */
   readonly now: () => Promise<number>
   /** A uniform random number in [0, 1), recorded. */

@@ -14,7 +14,6 @@ import { canonicalPlainJson, sha256 } from "../ir/hash.js"
 import type { State } from "../ir/stateSchema.js"
 import { checkJson } from "../ir/json.js"
 import type { NodeCalls } from "../nodes/calls.js"
-import { takeCanonical } from "../nodes/preparedRequest.js"
 
 /** What a replay answers from: the parent's recording, plus the fork's mutation. */
 export interface ReplaySource {
@@ -31,7 +30,7 @@ export interface ReplaySource {
 /** The hash a call is matched on: sha256 of the canonical `{name, request}`. */
 export const requestHash = (name: string, request: unknown): string => sha256(canonicalPlainJson({ name, request: request ?? null }))
 
-/** {@link requestHash} of a request whose canonical text is known (`prepared`): the same text, assembled. */
+/** {@link requestHash} of a request whose canonical text the caller gave: the same text, assembled. */
 const preparedHash = (name: string, canonical: string): string => sha256(`{"name":${JSON.stringify(name)},"request":${canonical}}`)
 
 /** Records (or replays) the calls of one step. */
@@ -79,8 +78,7 @@ interface Begun {
 }
 
 /** Claim the node's next call slot and decide how it is answered. */
-const begin = (state: StepState, node: NodeState, name: string, request: unknown): Begun => {
-  const canonical = takeCanonical(request)
+const begin = (state: StepState, node: NodeState, name: string, request: unknown, canonical?: string): Begun => {
   if (canonical === undefined) {
     const problem = checkJson(request ?? null, "request")
     if (problem) throw new Error(`ctx.call('${name}'): ${problem.path}: ${problem.message}`)
@@ -153,11 +151,11 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
           finish(state, node, name, request, begun, response)
           return response as A
         },
-        callEffect<A, E, R>(name: string, request: unknown, liveCall: Effect.Effect<A, E, R>): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R> {
+        callEffect<A, E, R>(name: string, request: unknown, liveCall: Effect.Effect<A, E, R>, canonical?: string): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R> {
           return Effect.suspend((): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R> => {
             let begun: Begun
             try {
-              begun = begin(state, node, name, request)
+              begun = begin(state, node, name, request, canonical)
             } catch (cause) {
               return Effect.fail(notJson(state, node, cause))
             }

@@ -14,7 +14,6 @@ import { type LmNodeSpec, lmRequest, lmRequests } from "../../src/nodes/lm/lmExe
 import { type Module, repair } from "../../src/nodes/lm/prompt.js"
 import type { ProviderConfig } from "../../src/nodes/lm/provider.js"
 import * as Signature from "../../src/nodes/lm/Signature.js"
-import { prepared, takeCanonical } from "../../src/nodes/preparedRequest.js"
 import { requestHash, stepRecorder } from "../../src/runtime/Cassette.js"
 
 const provider = (over: Partial<ProviderConfig> = {}): ProviderConfig => ({
@@ -65,10 +64,10 @@ describe("prepared language-model requests", () => {
         const first = requests.first(inputs)
         const rounds = [first, repair(first, String(value), "a problem with \"quotes\" \ud800", spec.prompt)]
         for (const messages of rounds) {
-          const request = requests.request(messages)
+          const { canonical, request } = requests.request(messages)
           expect(request).toEqual(lmRequest(spec, messages))
           expect(JSON.stringify(request)).toBe(JSON.stringify(lmRequest(spec, messages)))
-          expect(takeCanonical(request)).toBe(canonicalPlainJson(request))
+          expect(canonical).toBe(canonicalPlainJson(request))
         }
       }
     }
@@ -78,9 +77,9 @@ describe("prepared language-model requests", () => {
     for (const spec of specs) {
       const requests = lmRequests(spec)
       for (const text of awkward) {
-        const request = requests.request(requests.first(Object.fromEntries(spec.reads.map((r) => [r.input, text]))))
+        const { canonical, request } = requests.request(requests.first(Object.fromEntries(spec.reads.map((r) => [r.input, text]))))
         const recorder = stepRecorder(1, undefined)
-        Effect.runSync(recorder.forNode("n").callEffect("lm.dspy", request, Effect.succeed({ text: "{}" })))
+        Effect.runSync(recorder.forNode("n").callEffect("lm.dspy", request, Effect.succeed({ text: "{}" }), canonical))
         const [entry] = recorder.entries()
         expect(entry!.request).toBe(request)
         expect(entry!.request_hash).toBe(requestHash("lm.dspy", request))
@@ -91,23 +90,11 @@ describe("prepared language-model requests", () => {
   it("params that are not JSON go unprepared, so the recorder refuses them as before", () => {
     const spec = specOf("question -> answer", { provider: provider({ temperature: Number.NaN }) })
     const requests = lmRequests(spec)
-    const request = requests.request(requests.first({ question: "q" }))
-    expect(takeCanonical(request)).toBeUndefined()
+    const { canonical, request } = requests.request(requests.first({ question: "q" }))
+    expect(canonical).toBeUndefined()
     const recorder = stepRecorder(1, undefined)
     const result = Effect.runSync(Effect.either(recorder.forNode("n").callEffect("lm.dspy", request, Effect.succeed({ text: "{}" }))))
     expect(Either.isLeft(result) && result.left._tag).toBe("NodeExecutionError")
-  })
-
-  it("a registered text is taken once, and only for the very request it was registered with", () => {
-    const request = prepared({ a: 1 }, "{\"a\":1}")
-    expect(takeCanonical({ a: 1 })).toBeUndefined()
-    expect(takeCanonical(request)).toBe("{\"a\":1}")
-    expect(takeCanonical(request)).toBeUndefined()
-    // A request registered and never handed over is replaced by the next one.
-    const stale = prepared({ b: 1 }, "{\"b\":1}")
-    const fresh = prepared({ c: 1 }, "{\"c\":1}")
-    expect(takeCanonical(stale)).toBeUndefined()
-    expect(takeCanonical(fresh)).toBe("{\"c\":1}")
   })
 
   it("a dspy node records the hash recordings made before the prepared requests have", async () => {

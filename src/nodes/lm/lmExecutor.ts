@@ -17,7 +17,6 @@ import { LanguageModelError, ModelOutputError } from "../../errors.js"
 import { canonicalPlainJson } from "../../ir/hash.js"
 import { checkJson } from "../../ir/json.js"
 import type { State } from "../../ir/stateSchema.js"
-import { prepared } from "../preparedRequest.js"
 import type { Executor, NodeFailure, NodeInput, NodeOutcome } from "../Executor.js"
 import { completionDecoder, type OutputProblem } from "./parseCompletion.js"
 import { type Message, type PromptSpec, REASONING, repair, systemMessage, userMessage } from "./prompt.js"
@@ -99,7 +98,7 @@ const messageCanonical = (message: Message): string => `{"content":${JSON.string
 /**
  * A node's requests, built from what is fixed per node (model, signature text, params, the
  * system message and their canonical JSON) and each call's messages; every request goes to
- * the cassette with its canonical text (`prepared`), so neither a live call nor a replay
+ * the cassette with its canonical text (`callEffect`'s `canonical`), so neither a live call nor a replay
  * canonicalizes the fixed parts again. The request and its text are those of
  * {@link lmRequest} and `canonicalPlainJson`.
  */
@@ -119,17 +118,17 @@ export const lmRequests = (spec: LmNodeSpec) => {
     ],
     /**
      * The request recorded for `messages` (built here: `{role, content}` each, never
-     * changed afterwards), with its canonical text.
+     * changed afterwards), with its canonical text (none when the params are not JSON).
      */
-    request: (messages: ReadonlyArray<Message>): LmRequest => {
+    request: (messages: ReadonlyArray<Message>): { readonly request: LmRequest; readonly canonical: string | undefined } => {
       const request: LmRequest = { model: fixed.model, messages, signature: fixed.signature, params: fixed.params }
-      if (tail === undefined) return request
+      if (tail === undefined) return { request, canonical: undefined }
       let text = "{\"messages\":["
       for (let i = 0; i < messages.length; i++) {
         const m = messages[i]!
         text += (i === 0 ? "" : ",") + (m.role === "system" && m.content === system ? systemText : messageCanonical(m))
       }
-      return prepared(request, text + tail)
+      return { request, canonical: text + tail }
     }
   }
 }
@@ -184,7 +183,8 @@ export const lmExecutor = (spec: LmNodeSpec): Executor => {
       const current = attempt
       // Built only when the cassette does not answer the call.
       const live = Effect.suspend(() => liveCall(input, sent, current))
-      return Effect.flatMap(input.calls.callEffect(name, requests.request(sent), live), (response): Effect.Effect<NodeOutcome, ModelOutputError> => {
+      const { canonical, request } = requests.request(sent)
+      return Effect.flatMap(input.calls.callEffect(name, request, live, canonical), (response): Effect.Effect<NodeOutcome, ModelOutputError> => {
         if (!isCompletion(response)) {
           return Effect.fail(outputError(input, current, JSON.stringify(response) ?? "", { message: "the recorded response is not a completion ({text: string})" }, "the run's cassette is damaged: record the run again"))
         }
