@@ -21,7 +21,7 @@ import { liveCalls } from "../../src/nodes/calls.js"
 import type { NodeInput } from "../../src/nodes/Executor.js"
 import * as OnnxRuntime from "../../src/nodes/ml/OnnxRuntime.js"
 import * as Replay from "../../src/replay/Replay.js"
-import { stepRecorder } from "../../src/runtime/Cassette.js"
+import { requestHash, stepRecorder } from "../../src/runtime/Cassette.js"
 import { ROOT, stargraph, tempDir } from "../helpers/cli.js"
 import { CLASSIFIER, LINEAR } from "../fixtures/models/generate.js"
 
@@ -259,6 +259,12 @@ describe("ml node: ONNX", () => {
       request: { version: "1.0.0", sha256: sha256Of(join(MODELS, "linear.onnx")), input: [1, 2, 0.5, 1] },
       response: { score: (outcome as { update: State }).update["score"] }
     })
+    // The node hands the cassette its request's canonical text: the same hash as the generic path.
+    expect(entry!.request_hash).toBe(requestHash("ml.risk", entry!.request))
+    const other = stepRecorder(1, undefined)
+    await Effect.runPromise(graph.nodes.get("m")!.execute({ features: [0.1, -0, 1e21, 1.5e-7] }, { ...input, calls: other.forNode("m") }).pipe(Effect.provide(MemoryCheckpointer.layer)))
+    const [awkward] = other.entries()
+    expect(awkward!.request_hash).toBe(requestHash("ml.risk", awkward!.request))
   })
 })
 

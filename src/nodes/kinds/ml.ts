@@ -16,6 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { ModelError } from "../../errors.js"
+import { canonicalPlainJson } from "../../ir/hash.js"
 import type { State } from "../../ir/stateSchema.js"
 import type { NodeOutcome } from "../Executor.js"
 import * as ModelFile from "../ml/ModelFile.js"
@@ -151,6 +152,9 @@ export const MlKind = NodeKind.make({
       const hashes = { model: `sha256:${file.sha256}` }
       const callName = `ml.${spec.model_id}`
       const requestOf = (input: unknown) => ({ version: spec.version, sha256: file.sha256, input })
+      // The request's canonical text around its input (keys in order: input, sha256, version).
+      const tail = `,"sha256":${canonicalPlainJson(file.sha256)},"version":${canonicalPlainJson(spec.version)}}`
+      const canonicalOf = (input: unknown): string | undefined => (numeric(input, 0) ? `{"input":${JSON.stringify(input)}${tail}` : undefined)
       const invalidInput = (step: number, problem: { readonly expected: string; readonly actual: string; readonly message: string }, tensor: string | undefined) =>
         new ModelError({
           ...ref,
@@ -203,7 +207,7 @@ export const MlKind = NodeKind.make({
                 ? Effect.succeed(prediction)
                 : Effect.fail(failed(input.step, `the prediction holds ${bad} (the ${xgb.objective} transform overflowed); state holds JSON only`))
             })
-            return Effect.map(input.calls.callEffect(callName, requestOf(value), live), (prediction): NodeOutcome => ({ _tag: "Update", update: { [outputField]: prediction } }))
+            return Effect.map(input.calls.callEffect(callName, requestOf(value), live, canonicalOf(value)), (prediction): NodeOutcome => ({ _tag: "Update", update: { [outputField]: prediction } }))
           }
         }
       }
@@ -254,7 +258,7 @@ export const MlKind = NodeKind.make({
             done: (raw) => recorded(raw, fetches, single, input.step, failed),
             failed: (message) => failed(input.step, `onnxruntime failed: ${message}`)
           })
-          return Effect.map(input.calls.callEffect(callName, requestOf(value), live), (response) => {
+          return Effect.map(input.calls.callEffect(callName, requestOf(value), live, canonicalOf(value)), (response) => {
             const update: Record<string, unknown> = {}
             for (const [field, name] of targets) update[field] = (response as State)[name]
             return { _tag: "Update", update } satisfies NodeOutcome
@@ -263,6 +267,17 @@ export const MlKind = NodeKind.make({
       }
     })
 })
+
+/**
+ * Whether `value` is a number or (nested) array of finite numbers, whose `JSON.stringify`
+ * text is its canonical JSON (RFC 8785 writes numbers as JavaScript does).
+ */
+const numeric = (value: unknown, depth: number): boolean => {
+  if (typeof value === "number") return Number.isFinite(value)
+  if (!Array.isArray(value) || depth > 8) return false
+  for (let i = 0; i < value.length; i++) if (!numeric(value[i], depth + 1)) return false
+  return true
+}
 
 /** The outputs as the cassette records them: output name → JSON value. */
 const recorded = (
