@@ -24,7 +24,7 @@ import { type FactsSnapshot, renderStored, type StoredFact } from "./facts.js"
 import type { RoutePlan, PlannedRule, RuleProgram } from "./program.js"
 import { open as openEngine, type RuleSession } from "./RuleSession.js"
 
-/** The templates of the facts an edges-only session keeps itself. */
+/** The templates of the facts an planned session keeps itself. */
 const KEPT = new Set(["initial-fact", "node-id", "stargraph-route"])
 
 const INITIAL: StoredFact = [0, "initial-fact", []]
@@ -66,7 +66,7 @@ const decide = (program: RuleProgram, fired: PlannedRule, returned: ReadonlyArra
 }
 
 /**
- * Open an edges-only session, fresh or restored; undefined when `restored` holds facts
+ * Open a planned session, fresh or restored; undefined when `restored` holds facts
  * only the engine can keep. `materialize` opens an engine session on a snapshot.
  */
 export const open = (

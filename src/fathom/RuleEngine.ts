@@ -37,7 +37,7 @@ export const make = (options: {
   const plannedRouting = options.plannedRouting !== false
   const pools = new WeakMap<RuleProgram, Array<LoadedEngine>>()
   const owners = new WeakMap<RuleSession, LoadedEngine>()
-  /** The engine session an edges-only session handed over to. */
+  /** The engine session an planned session handed over to. */
   const handedOver = new WeakMap<RuleSession, RuleSession>()
   const engineSession = (program: RuleProgram, facts: FactsSnapshot | undefined): Either.Either<RuleSession, RuleError> => {
     const pooled = pools.get(program)?.pop()
@@ -51,14 +51,14 @@ export const make = (options: {
     open: (program, facts) => {
       if (plannedRouting && program.routePlan !== undefined) {
         const holder: { session?: RuleSession } = {}
-        const edges = PlannedSession.open(program, program.routePlan, facts, (snapshot) =>
+        const planned = PlannedSession.open(program, program.routePlan, facts, (snapshot) =>
           Either.map(engineSession(program, snapshot), (inner) => {
             if (holder.session !== undefined) handedOver.set(holder.session, inner)
             return inner
           }))
-        if (edges !== undefined) {
-          holder.session = edges
-          return Either.right(edges)
+        if (planned !== undefined) {
+          holder.session = planned
+          return Either.right(planned)
         }
       }
       return engineSession(program, facts)

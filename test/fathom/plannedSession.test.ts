@@ -156,7 +156,7 @@ describe("planned rule sessions", () => {
           edges = restored ?? engineSession(program, facts)
           restores++
         } else if (event < 0.14) {
-          // An interrupt's evidence: the edges-only session hands over to an engine.
+          // An interrupt's evidence: the planned session hands over to an engine.
           const evidence = { runId: "r1", step, node: nodes[0]!, actor: "test", data: { ok: step } }
           expect(RuleSession.assertEvidence(edges, evidence)).toEqual(RuleSession.assertEvidence(engine, evidence))
           handOvers++
