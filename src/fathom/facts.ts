@@ -84,28 +84,48 @@ export const renderStored = (fact: StoredFact, templates: TemplateSlots): string
   }).join("")})`
 }
 
-/** Provenance slots that differ between a run and its replay by construction. */
-const RUN_IDENTITY = new Set(["_run_id", "_timestamp"])
+/**
+ * Slots that differ between a run and its replay by construction: the provenance slots
+ * naming the run and the time of mirrored facts, and the run of an answer's evidence.
+ */
+const runIdentity = (template: string, slot: string): boolean =>
+  slot === "_run_id" || slot === "_timestamp" || (template === "stargraph.evidence" && slot === "run_id")
 
-/** A fact's identity for comparison: template and slots, without run identity. */
-const identity = (fact: StoredFact, templates: TemplateSlots): string => {
-  const [, name, values] = fact
-  const slots = templates.get(name)
-  const kept = slots === undefined ? values : values.filter((_, i) => !RUN_IDENTITY.has(slots[i]!))
-  return JSON.stringify([name, kept])
+/** A stored template's name without its module (`MOD::risk` → `risk`). */
+const baseName = (name: string): string => (name.includes("::") ? name.split("::")[1]! : name)
+
+/** A stored fact without its run-identity slots (see {@link runIdentity}). */
+const withoutRunIdentity = (fact: StoredFact, templates: TemplateSlots): StoredFact => {
+  const [id, name, values] = fact
+  const template = baseName(name)
+  const slots = templates.get(template)
+  return slots === undefined ? fact : [id, name, values.filter((_, i) => !runIdentity(template, slots[i]!))]
 }
 
-/** Facts in `b` and not in `a` (asserted), and in `a` and not in `b` (retracted), as CLIPS text. */
+/** The CLIPS text of a fact without its run-identity slots. */
+const renderWithoutRunIdentity = (fact: StoredFact, templates: TemplateSlots): string => {
+  const template = baseName(fact[1])
+  const slots = templates.get(template)
+  if (slots === undefined) return renderStored(fact, templates)
+  return renderStored(withoutRunIdentity(fact, templates), new Map([[template, slots.filter((s) => !runIdentity(template, s))]]))
+}
+
+/**
+ * Facts in `b` and not in `a` (asserted), and in `a` and not in `b` (retracted), as CLIPS
+ * text. Slots that name the run or the time are left out of the comparison and the text:
+ * a replay asserts the same facts in another run.
+ */
 export const factDelta = (
   a: FactsSnapshot | undefined,
   b: FactsSnapshot | undefined,
   templates: TemplateSlots
 ): { readonly asserted: ReadonlyArray<string>; readonly retracted: ReadonlyArray<string> } => {
-  const left = new Map((a?.facts ?? []).map((f) => [identity(f, templates), f]))
-  const right = new Map((b?.facts ?? []).map((f) => [identity(f, templates), f]))
+  const identity = (f: StoredFact) => JSON.stringify(withoutRunIdentity(f, templates).slice(1))
+  const left = new Map((a?.facts ?? []).map((f) => [identity(f), f]))
+  const right = new Map((b?.facts ?? []).map((f) => [identity(f), f]))
   return {
-    asserted: [...right].filter(([k]) => !left.has(k)).map(([, f]) => renderStored(f, templates)),
-    retracted: [...left].filter(([k]) => !right.has(k)).map(([, f]) => renderStored(f, templates))
+    asserted: [...right].filter(([k]) => !left.has(k)).map(([, f]) => renderWithoutRunIdentity(f, templates)),
+    retracted: [...left].filter(([k]) => !right.has(k)).map(([, f]) => renderWithoutRunIdentity(f, templates))
   }
 }
 

@@ -17,6 +17,7 @@ import { CheckpointError, InputError, type RuleError, type RunStateError, type S
 import { type Graph, packVersions } from "../graph/Graph.js"
 import { checkJson } from "../ir/json.js"
 import { nowIso } from "../runtime/RunLoop.js"
+import type { FactsSnapshot } from "../fathom/facts.js"
 import { RuleEngine } from "../fathom/RuleEngine.js"
 import type { State } from "../ir/stateSchema.js"
 import { type CounterfactualMutation, decodeMutation, derivedHash } from "../runtime/Mutation.js"
@@ -52,6 +53,15 @@ export interface ForkResult {
  * state and the fork graph's rules. Nothing to redo (the parent's step as it is) when
  * the mutation changes neither state, facts nor rules.
  */
+/** The working memory a fresh run of `graph` starts with (what a step-0 checkpoint without facts stands for). */
+const freshFacts = (graph: Graph): Effect.Effect<FactsSnapshot, RuleError> =>
+  Effect.flatMap(RuleEngine, (engine) =>
+    Effect.map(engine.open(graph.rules), (session) => {
+      const facts = session.snapshot()
+      engine.release(session)
+      return facts
+    }))
+
 const reroute = (
   graph: Graph,
   checkpoints: ReadonlyArray<Checkpoint>,
@@ -197,7 +207,7 @@ export const fork = (
       cfRunId,
       derivedHash: derived,
       summary,
-      diff: diffRuns(checkpoints, forkCheckpoints, derived, forkGraph.rules.templates),
+      diff: diffRuns(checkpoints, forkCheckpoints, derived, forkGraph.rules.templates, yield* freshFacts(graph)),
       error: Either.isLeft(outcome) ? outcome.left : undefined
     }
   })

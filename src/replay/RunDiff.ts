@@ -5,7 +5,7 @@
  */
 import type { Checkpoint } from "../checkpoint/models.js"
 import { canonicalJson } from "../ir/hash.js"
-import { factDelta, type TemplateSlots } from "../fathom/facts.js"
+import { factDelta, type FactsSnapshot, type TemplateSlots } from "../fathom/facts.js"
 
 /** One state difference. */
 export interface PatchOp {
@@ -56,12 +56,16 @@ export const patch = (a: unknown, b: unknown, path = ""): Array<PatchOp> => {
 
 const key = (c: Checkpoint) => `${c.step}:${c.node}`
 
-/** Compare a parent's checkpoints with its fork's. */
+/**
+ * Compare a parent's checkpoints with its fork's. `initialFacts`: the working memory of a
+ * fresh run, which a checkpoint without facts (a run's step 0) stands for.
+ */
 export const diffRuns = (
   parent: ReadonlyArray<Checkpoint>,
   fork: ReadonlyArray<Checkpoint>,
   derived_hash: string,
-  templates: TemplateSlots
+  templates: TemplateSlots,
+  initialFacts?: FactsSnapshot
 ): RunDiff => {
   const byKey = new Map(parent.map((c) => [key(c), c]))
   const forkKeys = new Set(fork.map(key))
@@ -76,7 +80,7 @@ export const diffRuns = (
     }
     const ops = patch(p.state, c.state)
     if (ops.length > 0) state_deltas[key(c)] = ops
-    const facts = factDelta(p.facts, c.facts, templates)
+    const facts = factDelta(p.facts ?? initialFacts, c.facts ?? initialFacts, templates)
     if (facts.asserted.length > 0 || facts.retracted.length > 0) fact_deltas[key(c)] = facts
   }
   const removed_steps = parent.filter((c) => !forkKeys.has(key(c))).map((c) => ({ step: c.step, node: c.node }))

@@ -19,7 +19,7 @@ import type { NodeCalls } from "../nodes/calls.js"
 export interface ReplaySource {
   /** Recorded calls by `"<step>:<node>"`, in call order. */
   readonly calls: ReadonlyMap<string, ReadonlyArray<CallRecord>>
-  /** Recorded interrupt responses by `"<step>:<node>"`. */
+  /** Answers nodes consumed in the parent (their `interrupt.response`), by `"<step>:<node>"`. */
   readonly responses: ReadonlyMap<string, unknown>
   /** `node_output_overrides`: these nodes' outputs replace their execution. */
   readonly overrides: ReadonlyMap<string, State>

@@ -82,9 +82,18 @@ export interface DriveInput {
 
 const NO_ANSWERS: ReadonlyArray<unknown> = []
 
-/** The step's calls plus the answer an `interrupt` node consumed (what a replay answers it with). */
-const withResponse = (calls: ReadonlyArray<CallRecord>, node: string, prompt: string, value: unknown): ReadonlyArray<CallRecord> => {
-  const request = { prompt, node }
+/** The actor an `interrupt.response` record names (recordings made before it was recorded name none). */
+const actorOf = (request: unknown): string | undefined => {
+  const actor = typeof request === "object" && request !== null && "actor" in request ? request.actor : undefined
+  return typeof actor === "string" ? actor : undefined
+}
+
+/**
+ * The step's calls plus the answer a node consumed and who gave it (what a replay answers
+ * it with, and the evidence it asserts again).
+ */
+const withResponse = (calls: ReadonlyArray<CallRecord>, node: string, prompt: string, value: unknown, actor: string): ReadonlyArray<CallRecord> => {
+  const request = { prompt, node, actor }
   const seq = calls.filter((c) => c.node === node).length
   const call: CallRecord = { node, seq, name: "interrupt.response", request_hash: requestHash("interrupt.response", request), request, response: value }
   return [...calls, call].sort((a, b) => (a.node === b.node ? a.seq - b.seq : a.node < b.node ? -1 : 1))
@@ -333,12 +342,12 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       })
 
     /** Answer a rule's interrupt: the response (and its evidence fact) as a step. */
-    const answer = (waiting: WaitingInfo, value: unknown) =>
+    const answer = (waiting: WaitingInfo, value: unknown, by: string) =>
       Effect.gen(function*() {
         const current = step + 1
-        const evidence = assertEvidence(session, { runId: run.run_id, step: current, node: waiting.node, actor, data: value })
+        const evidence = assertEvidence(session, { runId: run.run_id, step: current, node: waiting.node, actor: by, data: value })
         if (Either.isLeft(evidence)) return yield* fail(evidence.left)
-        const request = { prompt: waiting.prompt, node: waiting.node }
+        const request = { prompt: waiting.prompt, node: waiting.node, actor: by }
         const call: CallRecord = { node: RESPONSE_NODE, seq: 0, name: "interrupt.response", request_hash: requestHash("interrupt.response", request), request, response: value }
         yield* pseudoStep(RESPONSE_NODE, waiting.response_field !== "" ? { [waiting.response_field]: value } : {}, [call], undefined)
       })
@@ -346,7 +355,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     if (waitingAtStart !== null) {
       const deadline = waitingAtStart.deadline
       if (waitingAtStart.kind === "rule" && response !== undefined) {
-        yield* answer(waitingAtStart, response.value)
+        yield* answer(waitingAtStart, response.value, actor)
       } else if (response === undefined && deadline !== undefined && clock.unsafeCurrentTimeMillis() >= Date.parse(deadline)) {
         const onTimeout = waitingAtStart.on_timeout ?? "halt"
         if (onTimeout === "halt") {
@@ -500,10 +509,16 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       if (Either.isLeft(merged)) return yield* fail(merged.left)
       const valid = validate(merged.right, writes, current)
       if (Either.isLeft(valid)) return yield* fail(valid.left)
-      // The answer the waiting node consumed is evidence for the rules.
-      const answered = answersFor !== undefined && answers.length > 0 && executedIds.includes(answersFor) ? answersFor : undefined
+      // The answer the waiting node consumed is evidence for the rules. In a replay, a node
+      // that consumed an answer in the parent's step (ctx.interrupt, a child run's answer:
+      // recorded as its `interrupt.response`) leaves the same evidence.
+      const resumed = answersFor !== undefined && answers.length > 0 && executedIds.includes(answersFor) ? answersFor : undefined
+      const answered = resumed ?? (input.replay === undefined ? undefined : executedIds.find((id) => input.replay!.responses.has(`${current}:${id}`)))
+      const consumed = resumed !== undefined ? answers[answers.length - 1] : answered !== undefined ? input.replay!.responses.get(`${current}:${answered}`) : undefined
+      // Who answered: in a replay, whoever answered the parent.
+      const by = answered === undefined ? actor : actorOf(input.replay?.calls.get(`${current}:${answered}`)?.find((c) => c.name === "interrupt.response")?.request) ?? actor
       if (answered !== undefined) {
-        const evidence = assertEvidence(session, { runId: run.run_id, step: current, node: answered, actor, data: answers[answers.length - 1] })
+        const evidence = assertEvidence(session, { runId: run.run_id, step: current, node: answered, actor: by, data: consumed })
         if (Either.isLeft(evidence)) return yield* fail(evidence.left)
       }
       // Router functions are user code (possibly async): an Effect only when the step has one.
@@ -537,9 +552,11 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         started_at: stepStartedAt,
         finished_at: finishedAt,
         duration_ms,
-        calls: answered !== undefined && graph.nodes.get(answered)!.waitsForInput !== undefined
-          ? withResponse(recorder.entries(), answered, graph.nodes.get(answered)!.waitsForInput!.prompt, answers[0])
-          : recorder.entries(),
+        // The answer a node consumed is recorded as its `interrupt.response` (an interrupt
+        // node's: the response; a node that asked through ctx.interrupt or a child run: the last answer).
+        calls: answered === undefined
+          ? recorder.entries()
+          : withResponse(recorder.entries(), answered, graph.nodes.get(answered)!.waitsForInput?.prompt ?? "", resumed !== undefined && graph.nodes.get(answered)!.waitsForInput !== undefined ? answers[0] : consumed, by),
         facts: session.snapshot(),
         rules: rules.right,
         ...(routed.groups.length > 0 ? { groups: routed.groups } : {})
@@ -582,7 +599,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         }
         if (replayed !== undefined) {
           // A replay answers with the parent's recorded response.
-          yield* answer(waiting, replayed.response)
+          yield* answer(waiting, replayed.response, actorOf(replayed.request) ?? actor)
           continue
         }
         yield* transition({ status: "awaiting-input", waiting, owner: null })

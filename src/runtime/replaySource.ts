@@ -30,14 +30,15 @@ export const replaySource = (graph: GraphDefinition, parent: ReadonlyArray<Check
     if (cp.step <= fromStep) continue
     group([...(cp.calls ?? [])].sort((a, b) => a.seq - b.seq), cp.step, calls)
     for (const node of cp.nodes) {
-      const waits = graph.nodes.get(node)?.waitsForInput
-      if (waits === undefined) continue
-      // The answer is recorded as the node's `interrupt.response` call (and, before that
-      // was recorded, only as its write to the response field).
+      // (A rule interrupt's answer is its own step, `__response__`: answered from `calls`.)
+      if (!graph.nodes.has(node)) continue
+      const waits = graph.nodes.get(node)!.waitsForInput
+      // The answer a node consumed is recorded as its `interrupt.response` call (an
+      // interrupt node's, before that was recorded, only as its write to the response field).
       const recorded = cp.calls?.find((c) => c.node === node && c.name === "interrupt.response")
       const write = cp.writes.find((w) => w.node === node)
       if (recorded !== undefined) responses.set(`${cp.step}:${node}`, recorded.response)
-      else if (write !== undefined && waits.responseField in write.update) responses.set(`${cp.step}:${node}`, write.update[waits.responseField])
+      else if (waits !== undefined && write !== undefined && waits.responseField in write.update) responses.set(`${cp.step}:${node}`, write.update[waits.responseField])
     }
   }
   return {

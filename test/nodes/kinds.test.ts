@@ -7,7 +7,7 @@ import type * as Layer from "effect/Layer"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import { describe, expect, it } from "vitest"
-import type { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
+import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import type { NodeFunction } from "../../src/nodes/Executor.js"
@@ -312,6 +312,11 @@ nodes: [{ id: g, kind: interrupt, config: { prompt: x, timeout: 60, on_timeout: 
     const fork = await run(Replay.fork(graph, first.run_id, {}), layer)
     expect(fork.summary).toMatchObject({ status: "done", final_state: third.final_state })
     expect(calls.ask).toBe(4)
+    // The answer is evidence for the rules, in the run and in its replay alike: an empty diff.
+    expect(fork.diff).toEqual({ added_steps: [], removed_steps: [], state_deltas: {}, fact_deltas: {}, derived_hash: fork.derivedHash })
+    const steps = await run(Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(first.run_id)), layer)
+    expect(steps[1]!.calls?.at(-1)).toMatchObject({ node: "ask", name: "interrupt.response", response: true })
+    expect(JSON.stringify(steps[1]!.facts)).toContain("stargraph.evidence")
   })
 })
 

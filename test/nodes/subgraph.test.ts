@@ -119,6 +119,10 @@ describe("subgraph nodes", () => {
     expect(child.status).toBe("done")
     expect((await t.checkpoints(childId)).at(-1)?.state).toEqual({ request: "deploy v2", decision: "approved", checked: true })
     expect(await t.runs()).toHaveLength(2)
+    // A replay of the answered parent: the same evidence fact at the same step, an empty diff.
+    const fork = await t.run(Replay.fork(graph, first.run_id, {}))
+    expect(fork.summary).toMatchObject({ status: "done", final_state: second.final_state })
+    expect(fork.diff).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {}, fact_deltas: {} })
   })
 
   it("replay and fork through a subgraph bit-identically, without running the child again; a changed input diverges loudly unless live_after_fork", async () => {

@@ -63,6 +63,8 @@ describe("counterfactuals over rules", () => {
       const newPolicy = yield* Replay.fork(graph, high.run_id, { fromStep: 1, mutation: { rule_pack_version: "demo.routing@1.1.0" } })
       const replayA = yield* Replay.fork(graph, high.run_id)
       const replayB = yield* Replay.fork(graph, high.run_id)
+      const fromZero = yield* Replay.fork(graph, low.run_id, { fromStep: 0, mutation: { facts_assert: ["(escalate)"] } })
+      const overridden = yield* Replay.fork(graph, low.run_id, { fromStep: 1, mutation: { state_overrides: { risk: "high" } } })
       const list = (id: string) => checkpointer.listCheckpoints(id)
       return {
         graph,
@@ -73,7 +75,9 @@ describe("counterfactuals over rules", () => {
         newPolicy,
         newPolicySteps: yield* list(newPolicy.cfRunId),
         replayA,
-        replayB
+        replayB,
+        fromZero,
+        overridden
       }
     }).pipe(Effect.provide(MemoryCheckpointer.layer)))
 
@@ -96,6 +100,13 @@ describe("counterfactuals over rules", () => {
     expect(result.replayA.derivedHash).toBe(result.replayB.derivedHash)
     expect(result.replayA.cfRunId).not.toBe(result.replayB.cfRunId)
     expect(result.replayA.diff).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {}, fact_deltas: {} })
+
+    // A fork from step 0: the parent's step 0 stands for a fresh working memory, so only the asserted fact differs.
+    expect(result.fromZero.diff.fact_deltas["0:__input__"]).toEqual({ asserted: ["(escalate)"], retracted: [] })
+    // Deltas leave out the slots that name the run or the time, in the comparison and in the text.
+    const texts = Object.values(result.overridden.diff.fact_deltas).flatMap((d) => [...d.asserted, ...d.retracted])
+    expect(texts.some((t) => t.startsWith("(risk (value \"high\")"))).toBe(true)
+    expect(texts.filter((t) => /_run_id|_timestamp/.test(t))).toEqual([])
   })
 
   it("a fact that does not fit a template, or an unknown pack version, is refused before anything is written", async () => {
