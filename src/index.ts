@@ -60,7 +60,7 @@ export type { Completion as LmCompletion, ProviderConfig as LmProviderConfig } f
 // Rules route transitions: the CLIPS-dialect engine, a graph's rule program, packs, sessions.
 export * as Clips from "./fathom/clips/index.js"
 export * as FathomAdapter from "./fathom/FathomAdapter.js"
-export { RuleEngine, type RuleEngineShape } from "./fathom/RuleEngine.js"
+export { make as makeRuleEngine, RuleEngine, type RuleEngineShape } from "./fathom/RuleEngine.js"
 export type { RouteInput, RuleSession } from "./fathom/RuleSession.js"
 export type { MirroredField, RuleProgram, RuleSource } from "./fathom/program.js"
 export { Decision, describeDecision, RuleFiring, SideEffect, StepRules } from "./fathom/Decision.js"

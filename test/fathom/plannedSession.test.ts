@@ -15,7 +15,8 @@ import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
 import * as PlannedSession from "../../src/fathom/PlannedSession.js"
-import * as RuleEngine from "../../src/fathom/RuleEngine.js"
+import type * as RuleEngine from "../../src/fathom/RuleEngine.js"
+import { makeRuleEngine, RuleEngine as RuleEngineTag } from "../../src/index.js"
 import * as RuleSession from "../../src/fathom/RuleSession.js"
 import type { RuleProgram } from "../../src/fathom/program.js"
 import * as Graph from "../../src/graph/Graph.js"
@@ -202,9 +203,10 @@ describe("planned rule sessions", () => {
         const summary = yield* handle.start()
         const checkpoints = yield* (yield* Checkpointer).listCheckpoints(handle.runId)
         return { summary, checkpoints: checkpoints.map(({ duration_ms: _d, finished_at: _f, run_id: _r, started_at: _s, ...c }) => c) }
-      }).pipe(Effect.provide(Layer.merge(MemoryCheckpointer.layer, Layer.succeed(RuleEngine.RuleEngine, engine)))))
-    const fast = await runWith(RuleEngine.make())
-    const slow = await runWith(RuleEngine.make({ plannedRouting: false }))
+      }).pipe(Effect.provide(Layer.merge(MemoryCheckpointer.layer, Layer.succeed(RuleEngineTag, engine)))))
+    // Through the public entry, as docs/fathom.md shows.
+    const fast = await runWith(makeRuleEngine())
+    const slow = await runWith(makeRuleEngine({ plannedRouting: false }))
     expect(fast.summary.status).toBe("done")
     expect(fast.checkpoints.length).toBeGreaterThan(10)
     expect(fast.checkpoints).toEqual(slow.checkpoints)
