@@ -8,7 +8,7 @@ import * as Schema from "effect/Schema"
 import * as YAML from "yaml"
 import { IRValidationError } from "../errors.js"
 import { MAX_IR_DEPTH, MAX_YAML_ALIASES, maxGraphBytes } from "./limits.js"
-import { IRDocument } from "./schema.js"
+import { FlatField, FlatType, IRDocument } from "./schema.js"
 
 /** Where an IR came from, for error messages and line lookups. */
 export interface IRSource {
@@ -50,6 +50,9 @@ const fixFor = (message: string, path: ReadonlyArray<PropertyKey>): string => {
     return `remove the unknown field '${String(path[path.length - 1])}' (unknown fields are rejected)`
   }
   if (message.includes("is missing")) return `add the required field '${String(path[path.length - 1])}'`
+  if (path[0] === "rules" && path[2] === "then" && path[path.length - 1] === "kind") {
+    return "set kind to a rule action: goto, halt, parallel, retry, interrupt, assert or retract (docs/fathom.md, Actions)"
+  }
   if (formatPath(path).endsWith("kind")) return "set kind to a node kind (docs/nodes.md lists them) or a module reference such as ./my-node.ts:MyNode"
   if (formatPath(path) === "ir_version") return "set ir_version: \"1.0.0\""
   return "correct the value to match the expected type shown"
@@ -70,8 +73,36 @@ export const decodeIR = (
     ))
   }
   return Schema.decodeUnknownEither(IRDocument, { onExcessProperty: "error", errors: "all" })(input).pipe(
-    Either.mapLeft((error) => decodeError(source, error))
+    Either.mapLeft((error) => flatSchemaError(source, input) ?? decodeError(source, error))
   )
+}
+
+const decodeFlatField = Schema.decodeUnknownEither(FlatField, { onExcessProperty: "error" })
+/** The `{type, ...options}` form alone, for the error of an entry written as a mapping. */
+const decodeFlatOptions = Schema.decodeUnknownEither(FlatField.members[1], { onExcessProperty: "error" })
+
+/**
+ * The error of a `state_schema` in the original's flat form (neither `fields:` nor
+ * `module:`) with an entry that is not a flat field, named at that entry: the decoder's
+ * own report would blame the first field for not being `fields`.
+ */
+const flatSchemaError = (source: IRSource, input: unknown): IRValidationError | undefined => {
+  const schema = typeof input === "object" && input !== null && "state_schema" in input ? input.state_schema : undefined
+  if (typeof schema !== "object" || schema === null || Array.isArray(schema) || "fields" in schema || "module" in schema) return undefined
+  const types = FlatType.literals.join(", ")
+  for (const [key, value] of Object.entries(schema)) {
+    const decoded = decodeFlatField(value)
+    if (Either.isRight(decoded)) continue
+    const type = typeof value === "string" ? value : typeof value === "object" && value !== null && "type" in value ? value.type : undefined
+    const fix = `use one of ${types}, or declare the schema in the fields: form (state_schema: {fields: {${key}: {type: …}}}) for other types`
+    if (type !== undefined && !(FlatType.literals as ReadonlyArray<unknown>).includes(type)) {
+      const path = typeof value === "string" ? ["state_schema", key] : ["state_schema", key, "type"]
+      return irError(source, path, `${JSON.stringify(type)} is not a type of the flat state_schema form`, fix)
+    }
+    const options = typeof value === "object" && value !== null ? decodeFlatOptions(value) : undefined
+    return decodeError(source, options !== undefined && Either.isLeft(options) ? options.left : decoded.left, ["state_schema", key])
+  }
+  return undefined
 }
 
 /** A decode failure as an IR error at its first issue (under `prefix`), counting the others. */

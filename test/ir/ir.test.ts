@@ -95,6 +95,36 @@ describe("IR validation", () => {
     expect(e.message).toMatch(/set-valued/)
   })
 
+  it("names the bad entry of a flat state_schema, not its first field", () => {
+    const flat = (entry: string) => `
+ir_version: "1.0.0"
+id: run:flat
+state_schema:
+  text: str
+  ${entry}
+nodes:
+  - { id: a, kind: noop }
+`
+    const typed = irErrorOf(flat("res: { type: object }"))
+    expect(typed).toMatchObject({ path: "state_schema.res.type", line: 6, message: "\"object\" is not a type of the flat state_schema form" })
+    expect(typed.fix).toMatch(/use one of str, int, float, bool, bytes, list, dict, or declare the schema in the fields: form/)
+    expect(irErrorOf(flat("res: integer"))).toMatchObject({ path: "state_schema.res", message: "\"integer\" is not a type of the flat state_schema form" })
+    expect(irErrorOf(flat("res: { type: int, mirorr: true }"))).toMatchObject({ path: "state_schema.res.mirorr" })
+  })
+
+  it("an unknown rule action kind gets the list of actions as its fix", () => {
+    const error = irErrorOf(`
+ir_version: "1.0.0"
+id: run:act
+nodes:
+  - { id: a, kind: noop }
+rules:
+  - { id: r, when: { node: a }, then: [{ kind: gotoo, target: a }] }
+`)
+    expect(error.path).toBe("rules[0].then[0].kind")
+    expect(error.fix).toBe("set kind to a rule action: goto, halt, parallel, retry, interrupt, assert or retract (docs/fathom.md, Actions)")
+  })
+
   it("rejects a reducer that cannot combine the field type", () => {
     const e = irErrorOf(base.replace("reducer: add", "reducer: append"))
     expect(e.path).toBe("state_schema.fields.n.reducer")
