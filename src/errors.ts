@@ -44,7 +44,9 @@ export class StateValidationError extends Schema.TaggedError<StateValidationErro
   field: Schema.String,
   nodeId: Schema.optional(Schema.String),
   step: Schema.optional(Schema.Number),
-  message: Schema.String
+  message: Schema.String,
+  /** How to correct it, when the runtime can say. */
+  fix: Schema.optional(Schema.String)
 }) {}
 
 /** Two nodes of one parallel step wrote the same field and that field has no merging reducer. */
@@ -437,7 +439,7 @@ const render = (error: StargraphError): string => {
     case "StateValidationError":
       return `StateValidationError: ${error.source} field '${error.field}'${
         error.nodeId ? ` (node '${error.nodeId}', step ${error.step})` : ""
-      }: ${error.message}`
+      }: ${error.message}${error.fix !== undefined ? ` (fix: ${error.fix})` : ""}`
     case "CheckpointError":
       return `CheckpointError[${error.reason}]: ${error.message}${
         error.expectedHash ? ` (expected ${error.expectedHash}, actual ${error.actualHash})` : ""

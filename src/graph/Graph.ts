@@ -298,10 +298,14 @@ const decodeInitial = (definition: GraphDefinition) => {
       const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
       const field = (issue?.path ?? []).map(String).join(".") || "<inputs>"
       const declared = listSome([...definition.state.fields.values()].map((f) => `${f.name}${f.type ? `: ${f.type}` : ""}`))
+      const missing = issue?.message === "is missing"
       return new StateValidationError({
         source: "inputs",
         field,
-        message: `${issue?.message ?? "invalid inputs"} (state fields: ${declared})`
+        message: `${issue?.message ?? "invalid inputs"} (state fields: ${declared})`,
+        fix: missing
+          ? `pass it: --inputs ${field}=<value> on the CLI, or "inputs": {"${field}": …} over HTTP`
+          : `give '${field}' a value of its declared type, or leave out a field that is not declared`
       })
     }
     return decode(inputs).pipe(

@@ -107,9 +107,9 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
     actualHash: hash,
     message: recorded === undefined
       ? `node '${nodeId}' made call #${index} '${name}' at step ${step}, but the cassette holds no such call; ` +
-        "the fork took a path the parent never recorded (fork with live_after_fork to allow live calls)"
+        "the fork took a path the parent never recorded (fork with live_after_fork, or --live-after-fork on the CLI, to allow live calls)"
       : `node '${nodeId}' call #${index} '${name}' at step ${step} differs from the recorded request ` +
-        `(recorded '${recorded.name}' ${recorded.request_hash}, now ${hash}); fork with live_after_fork to allow live calls`
+        `(recorded '${recorded.name}' ${recorded.request_hash}, now ${hash}); fork with live_after_fork, or --live-after-fork on the CLI, to allow live calls`
   })
   state.diverged ??= error
   return { index, hash, answer: { _tag: "diverged", error } }
