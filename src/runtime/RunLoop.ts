@@ -88,11 +88,53 @@ const actorOf = (request: unknown): string | undefined => {
   return typeof actor === "string" ? actor : undefined
 }
 
+/** The answer a node of a step consumed, who gave it, and what its record keeps. */
+interface ConsumedAnswer {
+  readonly node: string
+  /** The answer the evidence carries (a node that asked several times: the last). */
+  readonly value: unknown
+  /** What `interrupt.response` records: an interrupt node's response, else `value`. */
+  readonly recorded: unknown
+  readonly prompt: string
+  readonly actor: string
+}
+
+/**
+ * The answer a node of this step consumed: the one the run was resumed with, or, in a
+ * replay, the one the parent's node consumed at this step (its `interrupt.response`:
+ * ctx.interrupt, a child run's answer), given by whoever answered the parent.
+ */
+const consumedAnswer = (
+  graph: GraphDefinition,
+  step: number,
+  executed: ReadonlyArray<string>,
+  answersFor: string | undefined,
+  answers: ReadonlyArray<unknown>,
+  replay: ReplaySource | undefined,
+  actor: string
+): ConsumedAnswer | undefined => {
+  const resumed = answersFor !== undefined && answers.length > 0 && executed.includes(answersFor) ? answersFor : undefined
+  const node = resumed ?? (replay === undefined ? undefined : executed.find((id) => replay.responses.has(`${step}:${id}`)))
+  if (node === undefined) return undefined
+  const waits = graph.nodes.get(node)!.waitsForInput
+  const value = resumed !== undefined ? answers[answers.length - 1] : replay!.responses.get(`${step}:${node}`)
+  const record = replay?.calls.get(`${step}:${node}`)?.find((c) => c.name === "interrupt.response")
+  return {
+    node,
+    value,
+    recorded: resumed !== undefined && waits !== undefined ? answers[0] : value,
+    prompt: waits?.prompt ?? "",
+    actor: actorOf(record?.request) ?? actor
+  }
+}
+
 /**
  * The step's calls plus the answer a node consumed and who gave it (what a replay answers
  * it with, and the evidence it asserts again).
  */
-const withResponse = (calls: ReadonlyArray<CallRecord>, node: string, prompt: string, value: unknown, actor: string): ReadonlyArray<CallRecord> => {
+const withResponse = (calls: ReadonlyArray<CallRecord>, answered: ConsumedAnswer): ReadonlyArray<CallRecord> => {
+  const { node, prompt, actor } = answered
+  const value = answered.recorded
   const request = { prompt, node, actor }
   const seq = calls.filter((c) => c.node === node).length
   const call: CallRecord = { node, seq, name: "interrupt.response", request_hash: requestHash("interrupt.response", request), request, response: value }
@@ -509,16 +551,10 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       if (Either.isLeft(merged)) return yield* fail(merged.left)
       const valid = validate(merged.right, writes, current)
       if (Either.isLeft(valid)) return yield* fail(valid.left)
-      // The answer the waiting node consumed is evidence for the rules. In a replay, a node
-      // that consumed an answer in the parent's step (ctx.interrupt, a child run's answer:
-      // recorded as its `interrupt.response`) leaves the same evidence.
-      const resumed = answersFor !== undefined && answers.length > 0 && executedIds.includes(answersFor) ? answersFor : undefined
-      const answered = resumed ?? (input.replay === undefined ? undefined : executedIds.find((id) => input.replay!.responses.has(`${current}:${id}`)))
-      const consumed = resumed !== undefined ? answers[answers.length - 1] : answered !== undefined ? input.replay!.responses.get(`${current}:${answered}`) : undefined
-      // Who answered: in a replay, whoever answered the parent.
-      const by = answered === undefined ? actor : actorOf(input.replay?.calls.get(`${current}:${answered}`)?.find((c) => c.name === "interrupt.response")?.request) ?? actor
+      // The answer a node consumed is evidence for the rules.
+      const answered = consumedAnswer(graph, current, executedIds, answersFor, answers, input.replay, actor)
       if (answered !== undefined) {
-        const evidence = assertEvidence(session, { runId: run.run_id, step: current, node: answered, actor: by, data: consumed })
+        const evidence = assertEvidence(session, { runId: run.run_id, step: current, node: answered.node, actor: answered.actor, data: answered.value })
         if (Either.isLeft(evidence)) return yield* fail(evidence.left)
       }
       // Router functions are user code (possibly async): an Effect only when the step has one.
@@ -552,11 +588,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         started_at: stepStartedAt,
         finished_at: finishedAt,
         duration_ms,
-        // The answer a node consumed is recorded as its `interrupt.response` (an interrupt
-        // node's: the response; a node that asked through ctx.interrupt or a child run: the last answer).
-        calls: answered === undefined
-          ? recorder.entries()
-          : withResponse(recorder.entries(), answered, graph.nodes.get(answered)!.waitsForInput?.prompt ?? "", resumed !== undefined && graph.nodes.get(answered)!.waitsForInput !== undefined ? answers[0] : consumed, by),
+        calls: answered === undefined ? recorder.entries() : withResponse(recorder.entries(), answered),
         facts: session.snapshot(),
         rules: rules.right,
         ...(routed.groups.length > 0 ? { groups: routed.groups } : {})
