@@ -21,6 +21,7 @@ export const validate = Command.make(
       yield* Console.log(`ok ${g.id}: ${g.topology.nodes.size} nodes, ${g.ir.edges.length} edges, ${g.ir.rules.length} rules, ${g.state.fields.size} state fields${packs.length > 0 ? `, packs ${packs.join(", ")}` : ""}`)
       yield* Console.log(`graph_hash=${g.graphHash}`)
       yield* Console.log(`runtime_hash=${g.runtimeHash}`)
+      for (const warning of g.rules.warnings) yield* Console.error(`warning: ${warning}`)
       if (rules) yield* Console.log(g.rules.text)
     }).pipe(traced("stargraph.cli.validate"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Validate a graph file and print its graph_hash and runtime_hash (and, with --rules, its compiled rules)"))

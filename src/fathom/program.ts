@@ -86,6 +86,11 @@ export interface RuleProgram {
    * the map has no rule. Undefined for any other program.
    */
   readonly routePlan?: ReadonlyMap<string, RoutePlan> | undefined
+  /**
+   * Likely mistakes that are still valid CLIPS: a rule pattern on an ordered fact (no
+   * template) that nothing in the program asserts, e.g. a misspelt `(initail-fact)`.
+   */
+  readonly warnings: ReadonlyArray<string>
 }
 
 /** A compiled edge rule: its name and the index of its action. */
@@ -380,6 +385,47 @@ const plannedRouting = (ir: IRDocument, edges: ReadonlyMap<string, RoutePlan>, i
   return plan
 }
 
+/** The relation an assert form or fact names: `(escalate)` → `escalate`. */
+const relationOf = (form: Clips.SExpr | undefined): string | undefined =>
+  form?.kind === "list" && form.items[0]?.kind === "atom" && form.items[0].token.kind === "symbol" ? form.items[0].token.text : undefined
+
+/** Relations the right-hand sides and deffacts of `programs` assert (through any nesting). */
+const assertedRelations = (programs: ReadonlyArray<Clips.Program>): Set<string> => {
+  const out = new Set<string>()
+  const visit = (form: Clips.SExpr) => {
+    if (form.kind !== "list") return
+    if (relationOf(form) === "assert") for (const fact of form.items.slice(1)) out.add(relationOf(fact) ?? "")
+    form.items.forEach(visit)
+  }
+  for (const p of programs) {
+    for (const c of p.constructs) {
+      if (c.kind === "defrule") c.rhs.forEach(visit)
+      if (c.kind === "deffacts") for (const fact of c.facts) out.add(relationOf(fact) ?? "")
+    }
+  }
+  return out
+}
+
+/** Warnings for rule patterns on ordered facts that nothing asserts (see `RuleProgram.warnings`). */
+const unassertedPatterns = (programs: ReadonlyArray<Clips.Program>, templates: ReadonlyMap<string, unknown>, actions: ReadonlyArray<CompiledAction>): Array<string> => {
+  const asserted = assertedRelations(programs)
+  for (const a of actions) {
+    if (a._tag !== "assert") continue
+    asserted.add(typeof a.fact === "string" ? a.fact.trim().slice(1).split(/[\s()]/)[0] ?? "" : a.fact.template)
+  }
+  const warnings: Array<string> = []
+  const visit = (rule: string, ce: Clips.CE) => {
+    if (ce.kind === "pattern") {
+      const name = ce.relation
+      if (!templates.has(name) && !asserted.has(name) && name !== "initial-fact" && !(BUILTIN_TEMPLATES as ReadonlyArray<string>).includes(name)) {
+        warnings.push(`rule ${rule} matches (${name}), an ordered fact nothing in the graph asserts: a misspelt name? (fine if your app or a fork's facts_assert asserts it)`)
+      }
+    } else if (ce.kind !== "test") ce.children.forEach((child) => visit(rule, child))
+  }
+  for (const p of programs) for (const c of p.constructs) if (c.kind === "defrule") c.lhs.forEach((ce) => visit(c.name, ce))
+  return [...new Set(warnings)]
+}
+
 /** Templates the rules of `program` match in their patterns (through and/or/not/exists/forall). */
 const matchedTemplates = (program: Clips.Program): ReadonlyArray<string> => {
   const out: Array<string> = []
@@ -507,7 +553,8 @@ export const compileProgram = (input: {
     edgeMode,
     nodeIds: [...nodes],
     actions: acts.table,
-    routePlan
+    routePlan,
+    warnings: unassertedPatterns(ordered, templates, acts.table)
   })
 }
 

@@ -355,6 +355,19 @@ describe("bad rules are typed errors with the file, path and fix", () => {
     expect(error.message).toContain("risk")
   })
 
+  it("a pattern on an ordered fact nothing asserts is valid CLIPS, and a warning naming the rule", () => {
+    const warningsOf = (rules: ReadonlyArray<unknown>) => Effect.runSync(Effect.map(Graph.make({ ...base, rules }), (g) => g.rules.warnings))
+    expect(warningsOf([{ id: "r-typo", when: "(initail-fact) (node-id (id a))", then: [{ kind: "halt" }] }])).toEqual([
+      "rule r-typo matches (initail-fact), an ordered fact nothing in the graph asserts: a misspelt name? (fine if your app or a fork's facts_assert asserts it)"
+    ])
+    // Asserted by another rule (an action, or a raw assert in a pack's .clp): no warning.
+    expect(warningsOf([
+      { id: "r-esc", when: "(escalate) (node-id (id a))", then: [{ kind: "goto", target: "b" }] },
+      { id: "r-set", when: { node: "b" }, then: [{ kind: "assert", fact: "(escalate)" }] }
+    ])).toEqual([])
+    expect(warningsOf([{ id: "r1", when: "(initial-fact)", then: [{ kind: "goto", target: "b" }] }])).toEqual([])
+  })
+
   it("goto to an unknown node is an IRValidationError at the action's target", () => {
     const error = irError({ ...base, rules: [{ id: "r1", when: { node: "a" }, then: [{ kind: "goto", target: "nowhere" }] }] }) as IRValidationError
     expect(error._tag).toBe("IRValidationError")

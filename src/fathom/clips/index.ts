@@ -29,6 +29,8 @@ export { parseProgram } from "./constructs.js"
 export { parsePatterns } from "./constructs.js"
 /** Syntax-tree types: a parsed program, its constructs and conditional elements, parse options. */
 export type { CE, Construct, ParseOptions, Program } from "./constructs.js"
+/** A node of the read tree (a list or an atom), as constructs carry their right-hand sides. */
+export type { SExpr } from "./reader.js"
 
 /** Creates an engine (all state lives in the returned object); `load` adds programs to it. */
 export { makeEngine } from "./engine.js"
