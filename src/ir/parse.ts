@@ -45,7 +45,13 @@ export const irError = (
 ): IRValidationError =>
   new IRValidationError({ file: source.file, path: formatPath(path), line: lineOf(source, path), message, fix })
 
-const fixFor = (message: string, path: ReadonlyArray<PropertyKey>): string => {
+/** The literals an issue expects: `Expected "a" | "b", actual "c"` → a, b. */
+const expectedLiterals = (message: string): ReadonlyArray<string> => {
+  const expected = /^Expected ((?:"[^"]*"(?: \| )?)+), actual/.exec(message)
+  return expected === null ? [] : [...expected[1]!.matchAll(/"([^"]*)"/g)].map((m) => m[1]!)
+}
+
+const fixFor = (message: string, path: ReadonlyArray<PropertyKey>, choices: ReadonlyArray<string> = []): string => {
   if (message.includes("is unexpected")) {
     return `remove the unknown field '${String(path[path.length - 1])}' (unknown fields are rejected)`
   }
@@ -55,6 +61,7 @@ const fixFor = (message: string, path: ReadonlyArray<PropertyKey>): string => {
   }
   if (formatPath(path).endsWith("kind")) return "set kind to a node kind (docs/nodes.md lists them) or a module reference such as ./my-node.ts:MyNode"
   if (formatPath(path) === "ir_version") return "set ir_version: \"1.0.0\""
+  if (choices.length > 0) return `use one of: ${choices.join(", ")}`
   return "correct the value to match the expected type shown"
 }
 
@@ -112,7 +119,10 @@ export const decodeError = (source: IRSource, error: ParseResult.ParseError, pre
   const path = [...prefix, ...(first?.path ?? [])]
   const more = issues.length > 1 ? ` (and ${issues.length - 1} more issue${issues.length > 2 ? "s" : ""})` : ""
   const message = (first?.message ?? "invalid IR") + more
-  return irError(source, path, message, fixFor(first?.message ?? "", path))
+  // A union of literals reports each member as an issue at the same path: the fix lists them all.
+  const at = JSON.stringify(first?.path ?? [])
+  const choices = [...new Set(issues.filter((i) => JSON.stringify(i.path) === at).flatMap((i) => expectedLiterals(i.message)))]
+  return irError(source, path, message, fixFor(first?.message ?? "", path, expectedLiterals(first?.message ?? "").length > 0 ? choices : []))
 }
 
 /** A decoded IR plus where it came from (for line numbers in later errors). */

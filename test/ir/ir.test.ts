@@ -112,6 +112,12 @@ nodes:
     expect(irErrorOf(flat("res: { type: int, mirorr: true }"))).toMatchObject({ path: "state_schema.res.mirorr" })
   })
 
+  it("a value outside a choice of literals gets every choice as its fix", () => {
+    const error = irErrorOf(base.replace("reducer: add", "reducer: addd"))
+    expect(error.path).toBe("state_schema.fields.n.reducer")
+    expect(error.fix).toMatch(/^use one of: replace, append, add/)
+  })
+
   it("an unknown rule action kind gets the list of actions as its fix", () => {
     const error = irErrorOf(`
 ir_version: "1.0.0"
