@@ -4,7 +4,11 @@
  * linked to the parent step). Interleaved pairs, per Checkpointer: in memory, SQLite
  * `synchronous=NORMAL` and `FULL`. Goal: subgraph / inlined ≤ 1.5x.
  *
- *   npx tsx bench/nodes/subgraph.ts [--nodes 10] [--runs 200]
+ *   npx tsx bench/nodes/subgraph.ts [--nodes 10] [--runs 200] [--warmup 200] [--build]
+ *
+ * `--warmup` pairs run first, not counted (JIT warm-up). `--build` runs the compiled
+ * library (`dist/`, what an installed package runs; `npm run build` first) instead of the
+ * sources through tsx, whose per-call wrappers weigh on a run of a few µs-long nodes.
  */
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -13,9 +17,19 @@ import { fileURLToPath } from "node:url"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import type { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
-import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
-import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
-import * as Graph from "../../src/graph/Graph.js"
+import type * as MemoryCheckpointerModule from "../../src/checkpoint/MemoryCheckpointer.js"
+import type * as SqliteCheckpointerModule from "../../src/checkpoint/SqliteCheckpointer.js"
+import type * as GraphModule from "../../src/graph/Graph.js"
+
+/** The library's modules: the sources, or the compiled build (`--build`). */
+const library = async (build: boolean) => {
+  const root = build ? "../../dist/src/" : "../../src/"
+  return {
+    MemoryCheckpointer: (await import(`${root}checkpoint/MemoryCheckpointer.js`)) as typeof MemoryCheckpointerModule,
+    SqliteCheckpointer: (await import(`${root}checkpoint/SqliteCheckpointer.js`)) as typeof SqliteCheckpointerModule,
+    Graph: (await import(`${root}graph/Graph.js`)) as typeof GraphModule
+  }
+}
 
 const median = (xs: ReadonlyArray<number>): number => {
   const s = [...xs].sort((a, b) => a - b)
@@ -34,18 +48,18 @@ const graphs = (k: number) => {
   return dir
 }
 
-const pairs = (label: string, layer: Layer.Layer<Checkpointer, unknown>, dir: string, k: number, runs: number) =>
+const pairs = (Graph: typeof GraphModule, label: string, layer: Layer.Layer<Checkpointer, unknown>, dir: string, k: number, runs: number, warmup: number) =>
   Effect.gen(function*() {
     const inlined = yield* Graph.load(join(dir, "inlined.yaml"))
     const parent = yield* Graph.load(join(dir, "parent.yaml"))
-    const once = (g: Graph.Graph) =>
+    const once = (g: GraphModule.Graph) =>
       Effect.gen(function*() {
         const t = performance.now()
         const s = yield* Effect.flatMap(g.start({ inputs: { counter: 0 } }), (r) => r.start())
         if (s.status !== "done" || s.final_state["counter"] !== k) throw new Error(`wrong result ${JSON.stringify(s)}`)
         return (performance.now() - t) * 1000
       })
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < warmup; i++) {
       yield* once(inlined)
       yield* once(parent)
     }
@@ -61,21 +75,31 @@ const pairs = (label: string, layer: Layer.Layer<Checkpointer, unknown>, dir: st
   }).pipe(Effect.provide(layer))
 
 /** Run the subgraph benchmark; one entry per Checkpointer and size. */
-export const run = async (options: { readonly nodes?: ReadonlyArray<number>; readonly runs?: number } = {}): Promise<Record<string, unknown>> => {
+export const run = async (
+  options: { readonly nodes?: ReadonlyArray<number>; readonly runs?: number; readonly warmup?: number; readonly build?: boolean } = {}
+): Promise<Record<string, unknown>> => {
+  const { Graph, MemoryCheckpointer, SqliteCheckpointer } = await library(options.build === true)
   const results: Array<unknown> = []
+  const warmup = options.warmup ?? 200
   for (const k of options.nodes ?? [10, 3]) {
     const dir = graphs(k)
     const runs = options.runs ?? 200
-    results.push(await Effect.runPromise(pairs("memory", MemoryCheckpointer.layer, dir, k, runs)))
-    results.push(await Effect.runPromise(pairs("sqlite NORMAL", SqliteCheckpointer.layer({ filename: join(dir, `normal-${k}.sqlite`), synchronous: "NORMAL" }), dir, k, runs)))
-    results.push(await Effect.runPromise(pairs("sqlite FULL", SqliteCheckpointer.layer({ filename: join(dir, `full-${k}.sqlite`), synchronous: "FULL" }), dir, k, Math.min(runs, 100))))
+    results.push(await Effect.runPromise(pairs(Graph, "memory", MemoryCheckpointer.layer, dir, k, runs, warmup)))
+    results.push(await Effect.runPromise(pairs(Graph, "sqlite NORMAL", SqliteCheckpointer.layer({ filename: join(dir, `normal-${k}.sqlite`), synchronous: "NORMAL" }), dir, k, runs, warmup)))
+    results.push(await Effect.runPromise(pairs(Graph, "sqlite FULL", SqliteCheckpointer.layer({ filename: join(dir, `full-${k}.sqlite`), synchronous: "FULL" }), dir, k, Math.min(runs, 100), Math.min(warmup, 50))))
   }
-  return { subgraph: results, goal: "subgraph / inlined <= 1.5" }
+  return { subgraph: results, library: options.build === true ? "dist (compiled)" : "src (tsx)", warmup, goal: "subgraph / inlined <= 1.5" }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const argv = process.argv.slice(2).filter((a) => a !== "--build")
   const args = new Map<string, string>()
-  for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ""), process.argv[i + 1] ?? "")
+  for (let i = 0; i < argv.length; i += 2) args.set(argv[i]!.replace(/^--/, ""), argv[i + 1] ?? "")
   const nodes = args.has("nodes") ? [Number(args.get("nodes"))] : undefined
-  console.log(JSON.stringify(await run({ ...(nodes ? { nodes } : {}), ...(args.has("runs") ? { runs: Number(args.get("runs")) } : {}) }), null, 1))
+  console.log(JSON.stringify(await run({
+    ...(nodes ? { nodes } : {}),
+    ...(args.has("runs") ? { runs: Number(args.get("runs")) } : {}),
+    ...(args.has("warmup") ? { warmup: Number(args.get("warmup")) } : {}),
+    build: process.argv.includes("--build")
+  }), null, 1))
 }
