@@ -48,7 +48,23 @@ export interface SqliteCheckpointerOptions {
 
 const SQLITE_HEADER = "SQLite format 3\u0000"
 
-/** Refuse a file that exists but is not a SQLite database, before anything opens it. */
+/**
+ * Whether a SQLite file's header says it holds Stargraph's schema (or, with `allowEmpty`,
+ * nothing yet): its `user_version` (offset 60, set by Stargraph's migrations) is not 0,
+ * or its write-ahead log holds changes the header does not show yet (a process killed
+ * before its WAL was copied back), or it has no page beyond the schema page (offset 28).
+ */
+const stargraphOrEmpty = (filename: string, header: Buffer, allowEmpty: boolean): boolean => {
+  if (header.readUInt32BE(60) !== 0 || (allowEmpty && header.readUInt32BE(28) <= 1)) return true
+  const wal = `${filename}-wal`
+  return existsSync(wal) && statSync(wal).size > 0
+}
+
+/**
+ * Refuse, before anything opens it, a file that exists but is not SQLite, or is a SQLite
+ * database of something else (migrating it would add Stargraph's tables to it); with
+ * `create: false`, also a missing or empty file.
+ */
 const checkFile = (filename: string, create: boolean): Effect.Effect<void, CheckpointError> =>
   Effect.try({
     try: () => {
@@ -61,10 +77,11 @@ const checkFile = (filename: string, create: boolean): Effect.Effect<void, Check
       if (statSync(filename).isDirectory()) return `${filename} is a directory`
       const fd = openSync(filename, "r")
       try {
-        const header = Buffer.alloc(16)
-        const n = readSync(fd, header, 0, 16, 0)
-        if (n === 0) return undefined
-        return n === 16 && header.toString("latin1") === SQLITE_HEADER ? undefined : `${filename} is not a SQLite database`
+        const header = Buffer.alloc(100)
+        const n = readSync(fd, header, 0, 100, 0)
+        if (n === 0) return create ? undefined : `${filename} is an empty file, not a Stargraph database`
+        if (n < 100 || header.toString("latin1", 0, 16) !== SQLITE_HEADER) return `${filename} is not a SQLite database`
+        return stargraphOrEmpty(filename, header, create) ? undefined : `${filename} is a SQLite database without Stargraph's schema (another application's?)`
       } finally {
         closeSync(fd)
       }
@@ -76,7 +93,7 @@ const checkFile = (filename: string, create: boolean): Effect.Effect<void, Check
         new CheckpointError({
           reason: "not-a-database",
           filename,
-          message: `${problem}; pass the path of an existing Stargraph SQLite file (nothing was created or changed)`
+          message: `${problem}; pass the path of a Stargraph SQLite file${create ? " or of a new one" : ""} (nothing was created or changed)`
         })
       )
     )

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process"
-import { existsSync } from "node:fs"
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -37,6 +37,35 @@ describe("SQLite Checkpointer", () => {
     expect(Either.isLeft(result) && result.left._tag === "CheckpointError" && result.left.reason).toBe("not-a-database")
     expect(existsSync(filename)).toBe(false)
     expect(existsSync(join(filename, ".."))).toBe(false)
+  })
+
+  it("leaves another application's SQLite file untouched, and (readers) an empty file; an empty database is taken by a writer", async () => {
+    const dir = tempDir()
+    const listWith = (filename: string, create: boolean) =>
+      Effect.runPromise(Effect.either(
+        Effect.flatMap(Checkpointer, (c) => c.listRuns({})).pipe(Effect.provide(SqliteCheckpointer.layer({ filename, create })))
+      ))
+    const reason = (result: Awaited<ReturnType<typeof listWith>>) => Either.isLeft(result) && result.left._tag === "CheckpointError" ? result.left.reason : "ok"
+    const foreign = join(dir, "other.sqlite")
+    const db = new Database(foreign)
+    db.exec("CREATE TABLE foo (x)")
+    db.close()
+    const before = readFileSync(foreign)
+    for (const create of [false, true]) {
+      const result = await listWith(foreign, create)
+      expect(reason(result)).toBe("not-a-database")
+      expect(Either.isLeft(result) && result.left.message).toMatch(/without Stargraph's schema/)
+    }
+    expect(readFileSync(foreign).equals(before)).toBe(true)
+    expect(existsSync(`${foreign}-wal`)).toBe(false)
+    // A 0-byte file: refused by a reader (nothing written), taken by a writer.
+    const zero = join(dir, "zero.sqlite")
+    writeFileSync(zero, "")
+    expect(reason(await listWith(zero, false))).toBe("not-a-database")
+    expect(statSync(zero).size).toBe(0)
+    expect(reason(await listWith(zero, true))).toBe("ok")
+    // Once a writer has given it Stargraph's schema, readers take it.
+    expect(reason(await listWith(zero, false))).toBe("ok")
   })
 
   it("migrates once, reopens cleanly, and records the schema version", async () => {
