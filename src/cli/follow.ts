@@ -99,7 +99,9 @@ export const follow = (options: FollowOptions): Effect.Effect<void> =>
       }
       intent = press === 1 ? "pause" : "cancel"
       const notice = press === 1
-        ? `^C pausing run ${runId} after the step in flight (Ctrl-C again to cancel it)`
+        ? interrupts.terminated()
+          ? `SIGTERM: pausing run ${runId} after the step in flight`
+          : `^C pausing run ${runId} after the step in flight (Ctrl-C again to cancel it)`
         : `^C cancelling run ${runId}`
       return Effect.forkScoped(Deferred.await(handle).pipe(
         Effect.timeoutOption(HANDLE_GRACE),

@@ -3,9 +3,11 @@
  * after the step in flight (the run is left `paused`, resumable with `stargraph resume`),
  * the second cancels it (the step in flight is interrupted, the run is left `cancelled`),
  * a third exits at once (the run keeps its last checkpoint; as its process is gone,
- * `stargraph resume` continues it). While installed, these handlers replace the
- * runtime's own SIGINT handler (which would interrupt the whole program and drain the
- * scheduler instead); it is put back when the scope closes.
+ * `stargraph resume` continues it). SIGTERM (a supervisor stopping the process) counts
+ * as a first Ctrl-C: the run pauses after the step in flight, resumable; later SIGTERMs
+ * change nothing. While installed, these handlers replace the runtime's own SIGINT and
+ * SIGTERM handlers (which would interrupt the whole program and drain the scheduler
+ * instead, losing the progress lines); they are put back when the scope closes.
  */
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
@@ -19,30 +21,42 @@ export interface Interrupts {
   readonly count: () => number
   /** Each press, numbered from 1, as it arrives. */
   readonly presses: Stream.Stream<number>
+  /** Whether the first press was a SIGTERM rather than a Ctrl-C. */
+  readonly terminated: () => boolean
 }
 
-/** Take over SIGINT for the current scope. */
-export const install: Effect.Effect<Interrupts, never, Scope.Scope> = Effect.gen(function*() {
-  const queue = yield* Queue.unbounded<number>()
-  let count = 0
-  const listener = () => {
-    count++
-    queue.unsafeOffer(count)
-  }
-  yield* Effect.acquireRelease(
+/** Replace the listeners of `signal` with `listener` for the current scope. */
+const takeOver = (signal: NodeJS.Signals, listener: () => void): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.asVoid(Effect.acquireRelease(
     Effect.sync(() => {
-      const previous = process.listeners("SIGINT")
-      for (const l of previous) process.removeListener("SIGINT", l)
-      process.on("SIGINT", listener)
+      const previous = process.listeners(signal)
+      for (const l of previous) process.removeListener(signal, l)
+      process.on(signal, listener)
       return previous
     }),
     (previous) =>
       Effect.sync(() => {
-        process.removeListener("SIGINT", listener)
-        for (const l of previous) process.on("SIGINT", l)
+        process.removeListener(signal, listener)
+        for (const l of previous) process.on(signal, l)
       })
-  )
-  return { count: () => count, presses: Stream.fromQueue(queue) }
+  ))
+
+/** Take over SIGINT and SIGTERM for the current scope. */
+export const install: Effect.Effect<Interrupts, never, Scope.Scope> = Effect.gen(function*() {
+  const queue = yield* Queue.unbounded<number>()
+  let count = 0
+  let terminated = false
+  const press = () => {
+    count++
+    queue.unsafeOffer(count)
+  }
+  yield* takeOver("SIGINT", press)
+  yield* takeOver("SIGTERM", () => {
+    if (count > 0) return
+    terminated = true
+    press()
+  })
+  return { count: () => count, presses: Stream.fromQueue(queue), terminated: () => terminated }
 })
 
 /** The lines printed after an interrupted run, naming where it was left and how to go on. */

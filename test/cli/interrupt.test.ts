@@ -54,6 +54,25 @@ describe("Ctrl-C", () => {
     expect(done.final_state.log).toEqual(Array.from({ length: 10 }, (_, i) => `n${i}@${i}`))
   })
 
+  it("SIGTERM pauses the run like a first Ctrl-C: every step line, the final line, the resume command; a second SIGTERM changes nothing", async () => {
+    const cli = startStargraph(["run", "slow/graph.yaml", "--db", db], { cwd: work, env: { SLOW_NODE_MS: "400" } })
+    await cli.waitForStdout(/^step 1 /m)
+    cli.child.kill("SIGTERM")
+    await new Promise((r) => setTimeout(r, 50))
+    cli.child.kill("SIGTERM")
+    const r = await cli.done
+    expect(r.code).toBe(130)
+    expect(r.last).toMatch(/^run_id=run-\S+ status=paused$/)
+    const id = runIdOf(r.last)
+    expect(r.stderr).toContain(`SIGTERM: pausing run ${id} after the step in flight`)
+    expect(r.stderr).toContain(`continue with: stargraph resume ${id} --db ${db}`)
+    const paused = await inspect(id)
+    expect(paused.status).toBe("paused")
+    // Every committed step was printed, once.
+    const lines = r.stdout.split("\n").filter((l) => /^step \d+ /.test(l)).map((l) => Number(/^step (\d+)/.exec(l)![1]))
+    expect(lines).toEqual(Array.from({ length: paused.steps }, (_, i) => i + 1))
+  })
+
   it("a second Ctrl-C cancels the run: the step in flight is interrupted, exit 130, and resume refuses it", async () => {
     const r = await interruptRun(2)
     expect(r.code).toBe(130)
