@@ -167,6 +167,10 @@ export const parseIR = (text: string, file?: string, options: ParseOptions = {})
   try {
     document = YAML.parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false })
     const yamlError = document.errors[0]
+    // Absurd nesting overflows the parser's stack, which it reports as a document error.
+    if (yamlError && /call stack/i.test(yamlError.message)) {
+      return Either.left(documentError(file, `the document is nested too deeply to read (more than ${MAX_IR_DEPTH} levels)`, `keep nesting under ${MAX_IR_DEPTH} levels`))
+    }
     if (yamlError) {
       return Either.left(documentError(
         file,

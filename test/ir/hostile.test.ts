@@ -60,6 +60,14 @@ describe("hostile graph files", () => {
     expect(error._tag).toBe("IRValidationError")
   })
 
+  it("10,000 and 1,000 levels of flow nesting say so (the parser's stack overflow is not shown as a syntax error)", () => {
+    for (const depth of [10_000, 1_000]) {
+      const error = fromYaml(header + `nodes: [{ id: x, kind: noop }]\nextra: ${"[".repeat(depth)}${"]".repeat(depth)}\n`) as IRValidationError
+      expect(error.message).toMatch(/nested (too deeply|more than 64 levels)/)
+      expect(error.fix).toBe("keep nesting under 64 levels")
+    }
+  })
+
   it("deep flow nesting is refused with a typed error", () => {
     const error = fromYaml(header + `nodes: [{ id: x, kind: set, values: { s: ${"[".repeat(200)}1${"]".repeat(200)} } }]\n`)
     expect(error._tag).toBe("IRValidationError")
