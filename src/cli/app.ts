@@ -17,6 +17,7 @@ import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import { STARGRAPH_VERSION } from "../version.js"
 import { COMMAND_NAMES, stargraph } from "./commands.js"
 import { ExitCode, setExit } from "./exit.js"
@@ -80,6 +81,9 @@ export const cli = (argv: ReadonlyArray<string>) =>
  */
 const platform = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)
 
+/** Log lines (a trigger that failed to load, a request that failed) go to stderr: stdout carries results only. */
+const logToStderr = Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true }))
+
 /** Run the whole command for `argv` and exit with its code (the entry's slow path). */
 export const main = (argv: ReadonlyArray<string>): void => {
   // The OpenTelemetry SDK is loaded only when an OTLP endpoint is configured.
@@ -87,8 +91,8 @@ export const main = (argv: ReadonlyArray<string>): void => {
     ? Layer.unwrapEffect(Effect.promise(() => import("../telemetry/Tracing.js").then((t) => t.layerFromEnv())))
     : Layer.empty
   cli(argv).pipe(
-    Effect.provide(Layer.merge(platform, tracing)),
-    NodeRuntime.runMain({ disableErrorReporting: false })
+    Effect.provide(Layer.mergeAll(platform, tracing, logToStderr)),
+    NodeRuntime.runMain({ disableErrorReporting: false, disablePrettyLogger: true })
   )
 }
 

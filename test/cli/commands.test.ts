@@ -2,7 +2,7 @@
  * The command surface: parser errors, help, start-up loading, one flag vocabulary,
  * `list`, `cancel`, and `serve`'s profile and default graphs.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs"
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import { hasAnsi, ROOT, runIdOf, startStargraph, stargraph, tempDir } from "../helpers/cli.js"
@@ -203,6 +203,22 @@ describe("stargraph serve", () => {
     } finally {
       cli.child.kill("SIGTERM")
       await cli.done
+    }
+  })
+
+  it("logs a trigger plugin that fails to load on stderr; stdout keeps only the listening line", async () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, "broken.mjs"), "throw new Error(\"top-level boom\")\n")
+    writeFileSync(join(dir, "stargraph.yaml"), "graphs: []\nplugins:\n  - { name: broken, module: ./broken.mjs }\n")
+    const { cli } = await serve(["--config", join(dir, "stargraph.yaml"), "--db", join(dir, "serve.sqlite")], dir)
+    try {
+      await new Promise((r) => setTimeout(r, 200))
+      expect(cli.stderr()).toMatch(/trigger project:broken: load failed: .*top-level boom/)
+      expect(cli.stdout()).not.toMatch(/broken|ERROR/)
+    } finally {
+      cli.child.kill("SIGTERM")
+      await cli.done
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 
