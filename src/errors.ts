@@ -443,6 +443,10 @@ const render = (error: StargraphError): string => {
     case "CheckpointError":
       return `CheckpointError[${error.reason}]: ${error.message}${
         error.expectedHash ? ` (expected ${error.expectedHash}, actual ${error.actualHash})` : ""
+      }${
+        error.reason === "unknown-run"
+          ? ` (fix: list the runs of this database with stargraph list${error.filename !== undefined ? ` --db ${error.filename}` : ""}, or pass the --db the run was written to)`
+          : ""
       }`
     case "NodeExecutionError":
       return `NodeExecutionError: node '${error.nodeId}' failed at step ${error.step}: ${firstLine(error.cause)}`
