@@ -29,8 +29,8 @@ export const simulate = Command.make(
   },
   (o) =>
     Effect.gen(function*() {
-      const [Graph, Schema, { simulate: evaluate }, { simulatedLines }, { FactSpec }] = yield* Effect.promise(() =>
-        Promise.all([import("../graph/Graph.js"), import("effect/Schema"), import("../runtime/dryRun.js"), import("./rules.js"), import("../fathom/facts.js")])
+      const [Graph, Schema, ParseResult, { simulate: evaluate }, { simulatedLines }, { FactSpec }] = yield* Effect.promise(() =>
+        Promise.all([import("../graph/Graph.js"), import("effect/Schema"), import("effect/ParseResult"), import("../runtime/dryRun.js"), import("./rules.js"), import("../fathom/facts.js")])
       )
       const g = yield* Graph.load(o.graph)
       const raw = yield* readFixtures(o.fixtures)
@@ -41,7 +41,11 @@ export const simulate = Command.make(
       })
       const list = raw !== null && typeof raw === "object" && !Array.isArray(raw) && "fixtures" in raw ? (raw as { fixtures: unknown }).fixtures : raw
       const fixtures = yield* Schema.decodeUnknown(Schema.Array(Fixture), { onExcessProperty: "error" })(list).pipe(
-        Effect.mapError((e) => new InputError({ field: "--fixtures", message: e.message.split("\n").slice(0, 3).join(" "), fix: `each fixture is {"node": one of ${g.rules.nodeIds.slice(0, 8).join(", ")}, "state": {...}, "facts": ["(fact ...)"]}` }))
+        Effect.mapError((e) => {
+          const issue = ParseResult.ArrayFormatter.formatErrorSync(e)[0]
+          const at = (issue?.path ?? []).map((k) => (typeof k === "number" ? `[${k}]` : `.${String(k)}`)).join("")
+          return new InputError({ field: `--fixtures${at}`, message: issue?.message ?? "not a list of fixtures", fix: `each fixture is {"node": one of ${g.rules.nodeIds.slice(0, 8).join(", ")}, "state": {...}, "facts": ["(fact ...)"]}` })
+        })
       )
       const results = yield* evaluate(g, fixtures)
       if (o.json) return yield* Console.log(JSON.stringify(results, null, 2))

@@ -65,6 +65,13 @@ describe("rules from the CLI", () => {
       "fixture 1 node=node_a fired=[r-route-high-risk] → goto node_review (r-route-high-risk)",
       "fixture 2 node=node_a fired=[r-route-low-risk] → goto node_ship (r-route-low-risk)"
     ])
+    // The README's own fixtures file gives the same; a bad fixture is one line naming it.
+    const shipped = await stargraph(["simulate", join(EXAMPLES, "fathom-rules", "graph.yaml"), "--fixtures", join(EXAMPLES, "fathom-rules", "fixtures.json")])
+    expect(shipped.lines).toEqual(sim.lines)
+    writeFileSync(fixtures, JSON.stringify([{ node: "nope", state: {} }]))
+    const bad = await stargraph(["simulate", join(EXAMPLES, "fathom-rules", "graph.yaml"), "--fixtures", fixtures])
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/^error: InputError: --fixtures\[0\]\.node: Expected "node_a", actual "nope" \(fix: each fixture is/)])
+    expect(bad.stderr.trim().split("\n")).toHaveLength(1)
     const rules = await stargraph(["validate", join(EXAMPLES, "fathom-rules", "graph.yaml"), "--rules"])
     expect(rules.stdout).toMatch(/packs hello\.routing@1\.0\.0/)
     expect(rules.stdout).toContain("(defrule r-route-high-risk")
