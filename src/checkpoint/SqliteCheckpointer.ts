@@ -44,6 +44,12 @@ export interface SqliteCheckpointerOptions {
    * as `stargraph inspect` pass false: a mistyped path is refused, not created.
    */
   readonly create?: boolean
+  /**
+   * Add Stargraph's tables to a SQLite file that already holds another application's
+   * (default false: such a file is refused with `CheckpointError[not-a-database]` and
+   * left untouched, so a mistyped `--db` never migrates someone else's database).
+   */
+  readonly shareFile?: boolean
 }
 
 const SQLITE_HEADER = "SQLite format 3\u0000"
@@ -65,7 +71,7 @@ const stargraphOrEmpty = (filename: string, header: Buffer, allowEmpty: boolean)
  * database of something else (migrating it would add Stargraph's tables to it); with
  * `create: false`, also a missing or empty file.
  */
-const checkFile = (filename: string, create: boolean): Effect.Effect<void, CheckpointError> =>
+const checkFile = (filename: string, create: boolean, shareFile: boolean): Effect.Effect<void, CheckpointError> =>
   Effect.try({
     try: () => {
       if (filename === ":memory:") return undefined
@@ -81,7 +87,9 @@ const checkFile = (filename: string, create: boolean): Effect.Effect<void, Check
         const n = readSync(fd, header, 0, 100, 0)
         if (n === 0) return create ? undefined : `${filename} is an empty file, not a Stargraph database`
         if (n < 100 || header.toString("latin1", 0, 16) !== SQLITE_HEADER) return `${filename} is not a SQLite database`
-        return stargraphOrEmpty(filename, header, create) ? undefined : `${filename} is a SQLite database without Stargraph's schema (another application's?)`
+        return (create && shareFile) || stargraphOrEmpty(filename, header, create)
+          ? undefined
+          : `${filename} is a SQLite database without Stargraph's schema (another application's?)`
       } finally {
         closeSync(fd)
       }
@@ -456,7 +464,7 @@ export const layerClient = (
   const { filename } = options
   const openFailed = (message: string) =>
     new CheckpointError({ reason: "not-a-database", filename, message: `${filename} could not be opened as SQLite: ${message}` })
-  const client = Layer.unwrapEffect(Effect.as(checkFile(filename, options.create !== false), SqliteClient.layer({ filename }))).pipe(
+  const client = Layer.unwrapEffect(Effect.as(checkFile(filename, options.create !== false, options.shareFile === true), SqliteClient.layer({ filename }))).pipe(
     Layer.catchAllCause((cause) =>
       Layer.fail(
         Cause.failureOption(cause).pipe(

@@ -58,6 +58,14 @@ describe("SQLite Checkpointer", () => {
     }
     expect(readFileSync(foreign).equals(before)).toBe(true)
     expect(existsSync(`${foreign}-wal`)).toBe(false)
+    // An app that wants its checkpoints in its own database says so.
+    const shared = await Effect.runPromise(Effect.either(
+      Effect.flatMap(Checkpointer, (c) => c.listRuns({})).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: foreign, shareFile: true })))
+    ))
+    expect(reason(shared)).toBe("ok")
+    const check = new Database(foreign, { readonly: true })
+    expect(check.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name IN ('foo', 'checkpoints')").get()).toEqual({ n: 2 })
+    check.close()
     // A 0-byte file: refused by a reader (nothing written), taken by a writer.
     const zero = join(dir, "zero.sqlite")
     writeFileSync(zero, "")
