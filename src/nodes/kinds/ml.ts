@@ -216,27 +216,16 @@ export const MlKind = NodeKind.make({
       const names = model.outputs.map((o) => o.name)
       const pick = (name: string, field: string) => {
         const meta = model.outputs.find((o) => o.name === name)
+        const invalid = (message: string, fix: string) =>
+          Effect.fail(new ModelError({ ...ref, reason: "invalid-model", field, file: path, tensor: name, message, fix }))
         if (meta === undefined) {
-          return Effect.fail(new ModelError({
-            ...ref,
-            reason: "invalid-model",
-            field,
-            file: path,
-            tensor: name,
-            message: `the model has no output '${name}' (its outputs: ${names.join(", ")})`,
-            fix: `name one of the model's outputs: ${names.join(", ")}`
-          }))
+          return invalid(`the model has no output '${name}' (its outputs: ${names.join(", ")})`, `name one of the model's outputs: ${names.join(", ")}`)
         }
         if (!meta.isTensor) {
-          return Effect.fail(new ModelError({
-            ...ref,
-            reason: "invalid-model",
-            field,
-            file: path,
-            tensor: name,
-            message: `the model's output '${name}' is not a tensor (a map or sequence, e.g. skl2onnx's ZipMap)`,
-            fix: "export the classifier with zipmap=False (skl2onnx: options={id(model): {'zipmap': False}}), or pick another output"
-          }))
+          return invalid(
+            `the model's output '${name}' is not a tensor (a map or sequence, e.g. skl2onnx's ZipMap)`,
+            "export the classifier with zipmap=False (skl2onnx: options={id(model): {'zipmap': False}}), or pick another output"
+          )
         }
         return Effect.succeed(name)
       }

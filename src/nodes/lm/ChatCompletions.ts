@@ -111,6 +111,32 @@ export const chatMessages = (prompt: Prompt.Prompt): Array<{ readonly role: stri
     }
   })
 
+/**
+ * POST `body` to `path` on `client` and decode the reply with `schema`; a transport
+ * failure, a non-2xx status and a reply of the wrong shape become the `AiError`s
+ * `@effect/ai` reports (`module` names the caller in them).
+ */
+export const postJson = <A, I>(
+  ai: AiModules,
+  client: OpenAiClientModule.Service,
+  path: string,
+  body: unknown,
+  schema: Schema.Schema<A, I>,
+  module: string
+): Effect.Effect<A, AiErrorModule.AiError> => {
+  const where = { module, method: "generateText" } as const
+  return client.client.httpClient.execute(HttpClientRequest.post(path).pipe(HttpClientRequest.bodyUnsafeJson(body))).pipe(
+    Effect.flatMap(HttpClientResponse.filterStatusOk),
+    Effect.flatMap(HttpClientResponse.schemaBodyJson(schema)),
+    Effect.scoped,
+    Effect.catchTags({
+      RequestError: (error) => Effect.fail(ai.AiError.HttpRequestError.fromRequestError({ ...where, error })),
+      ResponseError: (error) => ai.AiError.HttpResponseError.fromResponseError({ ...where, error }),
+      ParseError: (error) => Effect.fail(ai.AiError.MalformedOutput.fromParseError({ ...where, error }))
+    })
+  )
+}
+
 /** A `LanguageModel` service over `client`'s `/chat/completions`. */
 export const make = (
   ai: AiModules,
@@ -123,28 +149,15 @@ export const make = (
     ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
     ...(options.maxTokens !== undefined ? { max_tokens: options.maxTokens } : {})
   })
-  const where = { module: "ChatCompletions" } as const
   return ai.LanguageModel.make({
     generateText: (provider) =>
-      client.client.httpClient.execute(
-        HttpClientRequest.post("/chat/completions").pipe(HttpClientRequest.bodyUnsafeJson(body(provider.prompt)))
-      ).pipe(
-        Effect.flatMap(HttpClientResponse.filterStatusOk),
-        Effect.flatMap(HttpClientResponse.schemaBodyJson(ChatCompletion)),
-        Effect.scoped,
-        Effect.map((reply): Array<Response.PartEncoded> => {
-          const choice = reply.choices[0]
-          return [
-            { type: "text", text: choice.message.content ?? "" },
-            { type: "finish", reason: finishReason(choice.finish_reason), usage: usageOf(reply.usage) }
-          ]
-        }),
-        Effect.catchTags({
-          RequestError: (error) => Effect.fail(ai.AiError.HttpRequestError.fromRequestError({ ...where, method: "generateText", error })),
-          ResponseError: (error) => ai.AiError.HttpResponseError.fromResponseError({ ...where, method: "generateText", error }),
-          ParseError: (error) => Effect.fail(ai.AiError.MalformedOutput.fromParseError({ ...where, method: "generateText", error }))
-        })
-      ),
+      Effect.map(postJson(ai, client, "/chat/completions", body(provider.prompt), ChatCompletion, "ChatCompletions"), (reply): Array<Response.PartEncoded> => {
+        const choice = reply.choices[0]
+        return [
+          { type: "text", text: choice.message.content ?? "" },
+          { type: "finish", reason: finishReason(choice.finish_reason), usage: usageOf(reply.usage) }
+        ]
+      }),
     streamText: (provider) =>
       Stream.suspend(() => {
         let reason: string | null | undefined

@@ -9,7 +9,6 @@
  */
 import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import type * as LanguageModelModule from "@effect/ai/LanguageModel"
 import type * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
@@ -17,7 +16,7 @@ import type * as OpenAiClientModule from "@effect/ai-openai/OpenAiClient"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { type AiModules, type ChatOptions, chatMessages } from "./ChatCompletions.js"
+import { type AiModules, type ChatOptions, chatMessages, postJson } from "./ChatCompletions.js"
 
 const Usage = Schema.NullOr(Schema.Struct({
   input_tokens: Schema.optional(Schema.NullOr(Schema.Number)),
@@ -92,20 +91,10 @@ export const make = (
   const where = { module: "Responses" } as const
   return ai.LanguageModel.make({
     generateText: (provider) =>
-      client.client.httpClient.execute(HttpClientRequest.post("/responses").pipe(HttpClientRequest.bodyUnsafeJson(body(provider.prompt)))).pipe(
-        Effect.flatMap(HttpClientResponse.filterStatusOk),
-        Effect.flatMap(HttpClientResponse.schemaBodyJson(ResponseObject)),
-        Effect.scoped,
-        Effect.map((response): Array<Response.PartEncoded> => [
-          { type: "text", text: textOf(response) },
-          { type: "finish", reason: finishOf(response), usage: usageOf(response) }
-        ]),
-        Effect.catchTags({
-          RequestError: (error) => Effect.fail(ai.AiError.HttpRequestError.fromRequestError({ ...where, method: "generateText", error })),
-          ResponseError: (error) => ai.AiError.HttpResponseError.fromResponseError({ ...where, method: "generateText", error }),
-          ParseError: (error) => Effect.fail(ai.AiError.MalformedOutput.fromParseError({ ...where, method: "generateText", error }))
-        })
-      ),
+      Effect.map(postJson(ai, client, "/responses", body(provider.prompt), ResponseObject, "Responses"), (response): Array<Response.PartEncoded> => [
+        { type: "text", text: textOf(response) },
+        { type: "finish", reason: finishOf(response), usage: usageOf(response) }
+      ]),
     streamText: (provider) => {
       const request = HttpClientRequest.post("/responses", { body: HttpBody.unsafeJson({ ...body(provider.prompt), stream: true }) })
       const start: Array<Response.StreamPartEncoded> = [{ type: "text-start", id: "0" }]
