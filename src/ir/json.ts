@@ -111,6 +111,43 @@ export const checkJson = (value: unknown, path: string, maxDepth: number = MAX_J
   return undefined
 }
 
+/** How deep {@link plainJsonEqual} compares before it gives up (answers false). */
+const EQUAL_DEPTH = 64
+
+const isPlainObject = (value: object): boolean => {
+  const proto: unknown = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+const plainEqualWithin = (a: unknown, b: unknown, levels: number): boolean => {
+  if (a === b) return typeof a !== "number" || Number.isFinite(a)
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null || levels === 0) return false
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) if (!plainEqualWithin(a[i], b[i], levels - 1)) return false
+    return true
+  }
+  if (Array.isArray(b) || !isPlainObject(a) || !isPlainObject(b)) return false
+  const x = a as { readonly [key: string]: unknown }
+  const y = b as { readonly [key: string]: unknown }
+  let keys = 0
+  for (const key in x) {
+    if (!Object.hasOwn(y, key) || !plainEqualWithin(x[key], y[key], levels - 1)) return false
+    keys++
+  }
+  for (const _ in y) keys--
+  return keys === 0
+}
+
+/**
+ * True when `a` and `b` are both plain JSON (strings, finite numbers, booleans, null,
+ * arrays, plain objects) and equal, so that their canonical texts are equal; false when
+ * they differ, and also when either holds anything else (undefined, a class instance)
+ * or is nested deeper than it looks: false means "not shown equal", for a caller that
+ * then compares canonical texts or hashes. No text is built.
+ */
+export const plainJsonEqual = (a: unknown, b: unknown): boolean => plainEqualWithin(a, b, EQUAL_DEPTH)
+
 /** Structural equality of two JSON values. */
 export const jsonEqual = (a: unknown, b: unknown): boolean => {
   if (a === b) return true

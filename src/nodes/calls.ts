@@ -17,16 +17,18 @@ export interface NodeCalls {
   /**
    * The same as an Effect: `live` runs only when the call is not answered from the
    * recording. A request or response that is not JSON fails with `NodeExecutionError`.
-   * `canonical`, when the caller has it already (a node kind that builds its requests in
-   * a fixed shape), is the request's canonical JSON text, exactly what
-   * `canonicalPlainJson(request)` gives: the recorder hashes it instead of checking and
-   * canonicalizing the request again (same hash, same record).
+   * `canonical`, from a caller that can build it cheaply (a node kind that builds its
+   * requests in a fixed shape), gives the request's canonical JSON text, exactly what
+   * `canonicalPlainJson(request)` gives, or undefined: the recorder hashes that text
+   * instead of checking and canonicalizing the request again (same hash, same record).
+   * It is called only when the request is hashed: live calls, and replayed calls whose
+   * request differs from the recorded one.
    */
   readonly callEffect: <A, E, R>(
     name: string,
     request: unknown,
     live: Effect.Effect<A, E, R>,
-    canonical?: string
+    canonical?: () => string | undefined
   ) => Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R>
   /** The wall clock (ms since the epoch), recorded. */
   readonly now: () => Promise<number>

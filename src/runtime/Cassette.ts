@@ -12,7 +12,7 @@ import type { CallRecord } from "../checkpoint/models.js"
 import { NodeExecutionError, ReplayDivergenceError } from "../errors.js"
 import { canonicalPlainJson, sha256 } from "../ir/hash.js"
 import type { State } from "../ir/stateSchema.js"
-import { checkJson } from "../ir/json.js"
+import { checkJson, plainJsonEqual } from "../ir/json.js"
 import type { NodeCalls } from "../nodes/calls.js"
 
 /** What a replay answers from: the parent's recording, plus the fork's mutation. */
@@ -77,21 +77,31 @@ interface Begun {
   readonly answer: Answer
 }
 
-/** Claim the node's next call slot and decide how it is answered. */
-const begin = (state: StepState, node: NodeState, name: string, request: unknown, canonical?: string): Begun => {
+/**
+ * Claim the node's next call slot and decide how it is answered. A replayed call whose
+ * name and request equal the recorded ones (plain JSON, compared as values) is answered
+ * at once with the recorded hash, which equal requests share; any other call is hashed:
+ * a live call for its record, a call that differs for the divergence it reports.
+ */
+const begin = (state: StepState, node: NodeState, name: string, request: unknown, canonicalOf?: () => string | undefined): Begun => {
+  const { replay, step } = state
+  const recorded = replay ? (node.recorded ??= replay.calls.get(`${step}:${node.nodeId}`) ?? NO_CALLS)[node.next] : undefined
+  if (recorded !== undefined && recorded.name === name && plainJsonEqual(request ?? null, recorded.request)) {
+    node.next++
+    return { index: node.seq++, hash: recorded.request_hash, answer: { _tag: "recorded", response: recorded.response } }
+  }
+  const canonical = canonicalOf?.()
   if (canonical === undefined) {
     const problem = checkJson(request ?? null, "request")
     if (problem) throw new Error(`ctx.call('${name}'): ${problem.path}: ${problem.message}`)
   }
   const index = node.seq++
   const hash = canonical === undefined ? requestHash(name, request) : preparedHash(name, canonical)
-  const { replay, step } = state
   if (!replay) {
     state.live++
     return { index, hash, answer: { _tag: "live" } }
   }
-  node.recorded ??= replay.calls.get(`${step}:${node.nodeId}`) ?? NO_CALLS
-  const recorded = node.recorded[node.next++]
+  node.next++
   if (recorded !== undefined && recorded.request_hash === hash) return { index, hash, answer: { _tag: "recorded", response: recorded.response } }
   if (replay.liveAfterFork) {
     state.live++
@@ -151,7 +161,7 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
           finish(state, node, name, request, begun, response)
           return response as A
         },
-        callEffect<A, E, R>(name: string, request: unknown, liveCall: Effect.Effect<A, E, R>, canonical?: string): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R> {
+        callEffect<A, E, R>(name: string, request: unknown, liveCall: Effect.Effect<A, E, R>, canonical?: () => string | undefined): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R> {
           return Effect.suspend((): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R> => {
             let begun: Begun
             try {

@@ -1,6 +1,6 @@
 import { canonicalJson, canonicalPlainJson } from "../../src/ir/hash.js"
 import { describe, expect, it } from "vitest"
-import { checkJson, MAX_JSON_DEPTH } from "../../src/ir/json.js"
+import { checkJson, MAX_JSON_DEPTH, plainJsonEqual } from "../../src/ir/json.js"
 
 const nested = (depth: number): unknown => {
   let value: unknown = "leaf"
@@ -33,5 +33,57 @@ describe("canonicalPlainJson", () => {
       { skipped: undefined, kept: null, nested: [[[]]], n: -1.5e-300 }
     ]
     for (const v of values) expect(canonicalPlainJson(v)).toBe(canonicalJson(v))
+  })
+})
+
+describe("plainJsonEqual", () => {
+  /** A small random JSON value (numbers include -0 and fractions; keys repeat across values). */
+  const random = (seed: { n: number }, depth: number): unknown => {
+    const next = () => (seed.n = (seed.n * 1103515245 + 12345) % 2147483648) / 2147483648
+    const kind = Math.floor(next() * (depth > 3 ? 4 : 6))
+    switch (kind) {
+      case 0: return [null, true, false][Math.floor(next() * 3)]
+      case 1: return [0, -0, 1, 1.5, -2e-7, 1e21][Math.floor(next() * 6)]
+      case 2: return ["", "a", "b", "é😀"][Math.floor(next() * 4)]
+      case 3: return Math.floor(next() * 3)
+      case 4: return Array.from({ length: Math.floor(next() * 3) }, () => random(seed, depth + 1))
+      default: {
+        const out: Record<string, unknown> = {}
+        for (let i = Math.floor(next() * 3); i > 0; i--) out[["a", "b", "c"][Math.floor(next() * 3)]!] = random(seed, depth + 1)
+        return out
+      }
+    }
+  }
+
+  it("says equal exactly when the canonical texts are equal, for plain JSON values", () => {
+    const seed = { n: 7 }
+    let equal = 0
+    for (let i = 0; i < 20_000; i++) {
+      const a = random(seed, 0)
+      const b = random(seed, 0)
+      const same = canonicalJson(a) === canonicalJson(b)
+      expect(plainJsonEqual(a, b)).toBe(same)
+      expect(plainJsonEqual(a, JSON.parse(JSON.stringify(a)))).toBe(true)
+      if (same && typeof a === "object" && a !== null && a !== b) equal++
+    }
+    // The corpus holds equal arrays and objects that are not the same object, not only different ones.
+    expect(equal).toBeGreaterThan(100)
+  })
+
+  it("ignores key order and -0, as the canonical text does", () => {
+    expect(plainJsonEqual({ a: 1, b: [0, { c: "x", d: null }] }, { b: [-0, { d: null, c: "x" }], a: 1 })).toBe(true)
+    expect(plainJsonEqual(Object.assign(Object.create(null) as object, { a: 1 }), { a: 1 })).toBe(true)
+  })
+
+  it("answers false for anything it cannot show equal: non-JSON values, missing keys, deep nesting", () => {
+    expect(plainJsonEqual({ d: new Date(0) }, { d: {} })).toBe(false)
+    expect(plainJsonEqual({ a: undefined }, {})).toBe(false)
+    expect(plainJsonEqual({}, { a: undefined })).toBe(false)
+    expect(plainJsonEqual(Number.NaN, Number.NaN)).toBe(false)
+    expect(plainJsonEqual(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY)).toBe(false)
+    expect(plainJsonEqual([1, 2], { 0: 1, 1: 2 })).toBe(false)
+    expect(plainJsonEqual(new Float32Array([1]), [1])).toBe(false)
+    expect(plainJsonEqual(nested(64), nested(64))).toBe(true)
+    expect(plainJsonEqual(nested(65), nested(65))).toBe(false)
   })
 })

@@ -64,7 +64,8 @@ describe("prepared language-model requests", () => {
         const first = requests.first(inputs)
         const rounds = [first, repair(first, String(value), "a problem with \"quotes\" \ud800", spec.prompt)]
         for (const messages of rounds) {
-          const { canonical, request } = requests.request(messages)
+          const request = requests.request(messages)
+          const canonical = requests.canonical(messages)
           expect(request).toEqual(lmRequest(spec, messages))
           expect(JSON.stringify(request)).toBe(JSON.stringify(lmRequest(spec, messages)))
           expect(canonical).toBe(canonicalPlainJson(request))
@@ -77,9 +78,10 @@ describe("prepared language-model requests", () => {
     for (const spec of specs) {
       const requests = lmRequests(spec)
       for (const text of awkward) {
-        const { canonical, request } = requests.request(requests.first(Object.fromEntries(spec.reads.map((r) => [r.input, text]))))
+        const messages = requests.first(Object.fromEntries(spec.reads.map((r) => [r.input, text])))
+        const request = requests.request(messages)
         const recorder = stepRecorder(1, undefined)
-        Effect.runSync(recorder.forNode("n").callEffect("lm.dspy", request, Effect.succeed({ text: "{}" }), canonical))
+        Effect.runSync(recorder.forNode("n").callEffect("lm.dspy", request, Effect.succeed({ text: "{}" }), () => requests.canonical(messages)))
         const [entry] = recorder.entries()
         expect(entry!.request).toBe(request)
         expect(entry!.request_hash).toBe(requestHash("lm.dspy", request))
@@ -90,8 +92,9 @@ describe("prepared language-model requests", () => {
   it("params that are not JSON go unprepared, so the recorder refuses them as before", () => {
     const spec = specOf("question -> answer", { provider: provider({ temperature: Number.NaN }) })
     const requests = lmRequests(spec)
-    const { canonical, request } = requests.request(requests.first({ question: "q" }))
-    expect(canonical).toBeUndefined()
+    const messages = requests.first({ question: "q" })
+    const request = requests.request(messages)
+    expect(requests.canonical(messages)).toBeUndefined()
     const recorder = stepRecorder(1, undefined)
     const result = Effect.runSync(Effect.either(recorder.forNode("n").callEffect("lm.dspy", request, Effect.succeed({ text: "{}" }))))
     expect(Either.isLeft(result) && result.left._tag).toBe("NodeExecutionError")

@@ -19,6 +19,7 @@ import * as Graph from "../../src/graph/Graph.js"
 import type { State } from "../../src/ir/stateSchema.js"
 import { liveCalls } from "../../src/nodes/calls.js"
 import type { NodeInput } from "../../src/nodes/Executor.js"
+import { nativeSessions } from "../../src/nodes/ml/nativeSession.js"
 import * as OnnxRuntime from "../../src/nodes/ml/OnnxRuntime.js"
 import * as Replay from "../../src/replay/Replay.js"
 import { requestHash, stepRecorder } from "../../src/runtime/Cassette.js"
@@ -201,6 +202,37 @@ describe("ml node: ONNX", () => {
     expect(JSON.stringify(b)).toBe(JSON.stringify(a))
     const tiny = await built(linearGraph({ execution: "worker" }))
     expect(await updateOf(tiny, { features: [1, 2, 0.5, 1] })).toEqual(await updateOf(await built(linearGraph()), { features: [1, 2, 0.5, 1] }))
+  })
+
+  it("gives the same outputs and metadata on the native binding as through the public InferenceSession", async () => {
+    const cases: ReadonlyArray<readonly [string, string, unknown]> = [
+      ["linear.onnx", "features", [[1, 2, 0.5, 1], [-3, 0.25, 7, 1e-3]]],
+      ["classifier.onnx", "x", [0.1, -2, 3.5]],
+      ["counts.onnx", "counts", [[1, 2, 3]]],
+      ["heavy.onnx", "x", [Array.from({ length: 512 }, (_, i) => Math.sin(i) / 2)]]
+    ]
+    const publicApi = OnnxRuntime.make({ native: false })
+    const native = OnnxRuntime.make()
+    expect(native.native()).toBeDefined()
+    expect(publicApi.native()).toBeUndefined()
+    for (const [file, field, x] of cases) {
+      const ir = irOf({ fields: { [field]: ANY, y: ANY, p: ANY }, node: { model_id: "m", version: "1", runtime: "onnx", file_uri: file, input_field: field, output_field: "y", execution: "inline" } })
+      const [a, b] = [await built(ir, publicApi), await built(ir, native)]
+      expect(JSON.stringify(await updateOf(b, { [field]: x }))).toBe(JSON.stringify(await updateOf(a, { [field]: x })))
+      const [ma, mb] = await Promise.all([publicApi, native].map(async (r) => Either.getOrThrow(await [...r.models.values()].at(-1)!)))
+      expect(mb!.input).toEqual(ma!.input)
+      expect(mb!.outputs).toEqual(ma!.outputs)
+    }
+    // A runtime whose package has no binding where it is expected uses the public API.
+    expect(nativeSessions(join(tempDir(), "index.js"))).toBeUndefined()
+    // An inference the runtime refuses fails through the handler on either path, with the runtime's message.
+    const wrong = { type: "float32", data: Float32Array.of(1, 2, 3), dims: [1, 3], single: true, rows: 1 } as const
+    const failures = await Promise.all([publicApi, native].map(async (r) => {
+      const linear = Either.getOrThrow(await [...r.models.values()][0]!)
+      return Effect.runPromise(Effect.flip(linear.run(wrong, ["score"], "inline", { done: () => Either.right("ran"), failed: (m) => m })))
+    }))
+    expect(failures[0]).toMatch(/features/)
+    expect(failures[1]).toBe(failures[0])
   })
 
   it("places inference by its measured cost: a tiny model inline, a heavy one off the event loop", async () => {

@@ -207,7 +207,7 @@ export const MlKind = NodeKind.make({
                 ? Effect.succeed(prediction)
                 : Effect.fail(failed(input.step, `the prediction holds ${bad} (the ${xgb.objective} transform overflowed); state holds JSON only`))
             })
-            return Effect.map(input.calls.callEffect(callName, requestOf(value), live, canonicalOf(value)), (prediction): NodeOutcome => ({ _tag: "Update", update: { [outputField]: prediction } }))
+            return Effect.map(input.calls.callEffect(callName, requestOf(value), live, () => canonicalOf(value)), (prediction): NodeOutcome => ({ _tag: "Update", update: { [outputField]: prediction } }))
           }
         }
       }
@@ -247,7 +247,7 @@ export const MlKind = NodeKind.make({
             done: (raw) => recorded(raw, fetches, single, input.step, failed),
             failed: (message) => failed(input.step, `onnxruntime failed: ${message}`)
           })
-          return Effect.map(input.calls.callEffect(callName, requestOf(value), live, canonicalOf(value)), (response) => {
+          return Effect.map(input.calls.callEffect(callName, requestOf(value), live, () => canonicalOf(value)), (response) => {
             const update: Record<string, unknown> = {}
             for (const [field, name] of targets) update[field] = (response as State)[name]
             return { _tag: "Update", update } satisfies NodeOutcome

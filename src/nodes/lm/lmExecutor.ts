@@ -116,19 +116,17 @@ export const lmRequests = (spec: LmNodeSpec) => {
       { role: "system", content: system },
       { role: "user", content: userMessage(spec.prompt, inputs) }
     ],
-    /**
-     * The request recorded for `messages` (built here: `{role, content}` each, never
-     * changed afterwards), with its canonical text (none when the params are not JSON).
-     */
-    request: (messages: ReadonlyArray<Message>): { readonly request: LmRequest; readonly canonical: string | undefined } => {
-      const request: LmRequest = { model: fixed.model, messages, signature: fixed.signature, params: fixed.params }
-      if (tail === undefined) return { request, canonical: undefined }
+    /** The request recorded for `messages` (built here: `{role, content}` each, never changed afterwards). */
+    request: (messages: ReadonlyArray<Message>): LmRequest => ({ model: fixed.model, messages, signature: fixed.signature, params: fixed.params }),
+    /** The canonical text of `request(messages)` (undefined when the params are not JSON). */
+    canonical: (messages: ReadonlyArray<Message>): string | undefined => {
+      if (tail === undefined) return undefined
       let text = "{\"messages\":["
       for (let i = 0; i < messages.length; i++) {
         const m = messages[i]!
         text += (i === 0 ? "" : ",") + (m.role === "system" && m.content === system ? systemText : messageCanonical(m))
       }
-      return { request, canonical: text + tail }
+      return text + tail
     }
   }
 }
@@ -183,8 +181,7 @@ export const lmExecutor = (spec: LmNodeSpec): Executor => {
       const current = attempt
       // Built only when the cassette does not answer the call.
       const live = Effect.suspend(() => liveCall(input, sent, current))
-      const { canonical, request } = requests.request(sent)
-      return Effect.flatMap(input.calls.callEffect(name, request, live, canonical), (response): Effect.Effect<NodeOutcome, ModelOutputError> => {
+      return Effect.flatMap(input.calls.callEffect(name, requests.request(sent), live, () => requests.canonical(sent)), (response): Effect.Effect<NodeOutcome, ModelOutputError> => {
         if (!isCompletion(response)) {
           return Effect.fail(outputError(input, current, JSON.stringify(response) ?? "", { message: "the recorded response is not a completion ({text: string})" }, "the run's cassette is damaged: record the run again"))
         }

@@ -9,7 +9,10 @@
  * model's measured cost for the batch is under {@link INLINE_BUDGET_MS} (there a worker
  * hop, ~0.1 ms, would cost more than the blocking) and in the model's worker thread
  * otherwise; `inline` and `worker` force one or the other. Both paths give the same
- * numbers: the same runtime runs the same bytes with the same session options.
+ * numbers: the same runtime runs the same bytes with the same session options. Inline
+ * inferences call the runtime's native binding synchronously (`nativeSession.ts`), without
+ * the public `run`'s argument checks and `setImmediate` hop; a package without that binding
+ * is used through its public API.
  */
 import { createRequire } from "node:module"
 import * as Context from "effect/Context"
@@ -17,6 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { ModelError } from "../../errors.js"
 import type { ModelFile, ModelRef } from "./ModelFile.js"
+import { isSyncSession, nativeSessions, type SyncSession } from "./nativeSession.js"
 import { modelWorker, type ModelWorker, type RawOutput } from "./onnxWorker.js"
 import { type PreparedInput, prepare, TENSOR_TYPES, type TensorData, type TensorSpec, type TensorType } from "./tensors.js"
 
@@ -90,6 +94,11 @@ export interface OnnxRuntimeShape {
   readonly load: () => Promise<OrtModule>
   /** The absolute path a worker thread requires `onnxruntime-node` from. */
   readonly modulePath: () => string
+  /**
+   * Sessions whose inferences run synchronously on the runtime's native binding
+   * (`nativeSession.ts`), or undefined to open every session with the public API.
+   */
+  readonly native: () => ((bytes: Uint8Array, options: unknown) => SyncSession) | undefined
   /** Models by content digest (each one session, one worker when needed), or why one failed to load. */
   readonly models: Map<string, Promise<Either.Either<OnnxModel, ModelError>>>
 }
@@ -101,14 +110,31 @@ const importRuntime = async (): Promise<OrtModule> => {
 
 /**
  * A runtime with its own model cache; `load` and `modulePath` default to
- * `onnxruntime-node` as installed beside Stargraph. Tests pass a `load` that fails to see
- * the `runtime-missing` error, or one that counts sessions.
+ * `onnxruntime-node` as installed beside Stargraph, and sessions are opened on its native
+ * binding unless `load` is given (then through that module's public API) or `native` is
+ * false. Tests pass a `load` that fails to see the `runtime-missing` error, or one that
+ * counts sessions.
  */
-export const make = (options: { readonly load?: () => Promise<OrtModule>; readonly modulePath?: () => string } = {}): OnnxRuntimeShape => ({
-  load: options.load ?? importRuntime,
-  modulePath: options.modulePath ?? (() => createRequire(import.meta.url).resolve("onnxruntime-node")),
-  models: new Map()
-})
+export const make = (
+  options: { readonly load?: () => Promise<OrtModule>; readonly modulePath?: () => string; readonly native?: boolean } = {}
+): OnnxRuntimeShape => {
+  const modulePath = options.modulePath ?? (() => createRequire(import.meta.url).resolve("onnxruntime-node"))
+  const useNative = options.native ?? options.load === undefined
+  let native: ReturnType<OnnxRuntimeShape["native"]> | null = null
+  return {
+    load: options.load ?? importRuntime,
+    modulePath,
+    native: () => {
+      if (!useNative) return undefined
+      if (native === null) {
+        const path = Either.try(modulePath)
+        native = Either.isRight(path) ? nativeSessions(path.right) : undefined
+      }
+      return native
+    },
+    models: new Map()
+  }
+}
 
 /** The process's ONNX runtime (one default instance; provide another with `Effect.provideService`). */
 export class OnnxRuntime extends Context.Reference<OnnxRuntime>()("stargraph/OnnxRuntime", {
@@ -148,8 +174,9 @@ const open = (runtime: OnnxRuntimeShape, ref: ModelRef, file: ModelFile): Effect
           fix: `npm install onnxruntime-node@${ONNXRUNTIME_VERSION}`
         })
     })
-    const session = yield* Effect.tryPromise({
-      try: () => ort.InferenceSession.create(file.bytes, SESSION_OPTIONS),
+    const native = runtime.native()
+    const session: OrtSession | SyncSession = yield* Effect.tryPromise({
+      try: () => (native !== undefined ? Promise.resolve().then(() => native(file.bytes, SESSION_OPTIONS)) : ort.InferenceSession.create(file.bytes, SESSION_OPTIONS)),
       catch: (cause) =>
         new ModelError({
           ...ref,
@@ -208,16 +235,35 @@ const open = (runtime: OnnxRuntimeShape, ref: ModelRef, file: ModelFile): Effect
       msPerRow = msPerRow === undefined ? perRow : 0.8 * msPerRow + 0.2 * perRow
     }
 
-    /** One inference on this thread, timed (the outputs handled in the same callback). */
-    const inline = <A, E>(prepared: PreparedInput, fetches: ReadonlyArray<string>, handle: RunHandler<A, E>) =>
+    /** The fetched outputs of `out`, in order, handed to `handle`. */
+    const outputsOf = <A, E>(out: { readonly [name: string]: OrtTensor }, fetches: ReadonlyArray<string>, handle: RunHandler<A, E>) => {
+      const result: Array<RawOutput> = []
+      for (const name of fetches) result.push(out[name]!)
+      return handle.done(result)
+    }
+
+    /** One inference on this thread, synchronously on the native binding, timed. */
+    const inlineSync = (sync: SyncSession) => <A, E>(prepared: PreparedInput, fetches: ReadonlyArray<string>, handle: RunHandler<A, E>) =>
+      Effect.suspend((): Effect.Effect<A, E> => {
+        const started = performance.now()
+        let out: { readonly [name: string]: OrtTensor }
+        try {
+          out = sync.runSync({ [input.name]: new ort.Tensor(prepared.type, prepared.data, prepared.dims) }, fetches)
+        } catch (cause) {
+          return Effect.fail(handle.failed(message(cause)))
+        }
+        learn(performance.now() - started, prepared.rows)
+        return outputsOf(out, fetches, handle)
+      })
+
+    /** One inference on this thread through the public API, timed (the outputs handled in the same callback). */
+    const inlineAsync = <A, E>(prepared: PreparedInput, fetches: ReadonlyArray<string>, handle: RunHandler<A, E>) =>
       Effect.async<A, E>((resume) => {
         const started = performance.now()
         session.run({ [input.name]: new ort.Tensor(prepared.type, prepared.data, prepared.dims) }, fetches).then(
           (out) => {
             learn(performance.now() - started, prepared.rows)
-            const result: Array<RawOutput> = []
-            for (const name of fetches) result.push(out[name]!)
-            resume(handle.done(result))
+            resume(outputsOf(out, fetches, handle))
           },
           (cause: unknown) => resume(Effect.fail(handle.failed(message(cause))))
         )
@@ -239,6 +285,8 @@ const open = (runtime: OnnxRuntimeShape, ref: ModelRef, file: ModelFile): Effect
           }
         })
       })
+
+    const inline = isSyncSession(session) ? inlineSync(session) : inlineAsync
 
     const placement = (rows: number, execution: Execution): "inline" | "worker" =>
       execution !== "auto" ? execution : msPerRow !== undefined && msPerRow * Math.max(rows, 1) < INLINE_BUDGET_MS ? "inline" : "worker"
