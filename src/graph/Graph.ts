@@ -92,7 +92,8 @@ export interface Graph extends GraphDefinition {
   ) => Effect.Effect<GraphRun.GraphRun, StateValidationError | CheckpointError | RunStateError, Checkpointer>
   /**
    * A handle on a run this process just created (record and step-0 checkpoint in hand),
-   * without re-reading them. Use `resume` for anything else.
+   * without re-reading them, or, with `create`, one it will create with its first write.
+   * Use `resume` for anything else.
    */
   readonly open: (
     run: RunRecord,
@@ -103,6 +104,8 @@ export interface Graph extends GraphDefinition {
       readonly retainEvents?: boolean
       /** Drive it on the fiber that calls `start()` (see `GraphRunOptions.onCallerFiber`). */
       readonly onCallerFiber?: boolean
+      /** The run is not written yet: its first write creates it (see `GraphRunOptions.create`). */
+      readonly create?: NewRun
     }
   ) => Effect.Effect<GraphRun.GraphRun, never, Checkpointer>
   /** Reload a persisted run for this graph and return a handle that continues it. */
@@ -381,7 +384,8 @@ const withRuns = (definition: GraphDefinition, withPackVersions: Graph["withPack
         checkpointer,
         loop,
         audit,
-        actor: options.actor ?? "library"
+        actor: options.actor ?? "library",
+        created: true
       })
     })
 
@@ -398,7 +402,8 @@ const withRuns = (definition: GraphDefinition, withPackVersions: Graph["withPack
         audit,
         actor: options.actor ?? "library",
         retainEvents: options.retainEvents,
-        onCallerFiber: options.onCallerFiber
+        onCallerFiber: options.onCallerFiber,
+        create: options.create
       })
     })
 
