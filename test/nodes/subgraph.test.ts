@@ -5,10 +5,9 @@ import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { describe, expect, it } from "vitest"
-import { Checkpointer, type CheckpointerShape } from "../../src/checkpoint/Checkpointer.js"
+import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as Replay from "../../src/replay/Replay.js"
@@ -252,57 +251,5 @@ describe("subgraph nodes", () => {
     expect(wait).toBeGreaterThan(0)
     expect(nested.lines[wait + 1]).toMatch(/↳ child run \S+ {2}graph run:approval-child {2}status awaiting-input/)
     expect(nested.lines.some((l) => /^ {8}2 +ask +awaiting-input/.test(l))).toBe(true)
-  })
-
-  it("writes a new child with its first step in one transaction, and looks for an existing child only when the parent step may have run before", async () => {
-    const t = setup(join(FIXTURES, "parent.yaml"))
-    const graph = await t.graph
-    const log: Array<string> = []
-    const counted = Layer.effect(Checkpointer, Effect.map(Checkpointer, (c): CheckpointerShape => ({
-      ...c,
-      createRun: (run) => {
-        log.push(`create ${run.graph_id} steps ${[run.initial, ...(run.history ?? [])].map((s) => s.step).join(",")}`)
-        return c.createRun(run)
-      },
-      commitSteps: (checkpoints, patch) => {
-        log.push(`commit ${checkpoints.map((s) => s.step).join(",")}${patch?.status !== undefined ? ` ${patch.status}` : ""}`)
-        return c.commitSteps(checkpoints, patch)
-      },
-      findByIdempotencyKey: (key) => {
-        log.push(`find ${key.split(":")[0]}`)
-        return c.findByIdempotencyKey(key)
-      }
-    }))).pipe(Layer.provide(t.layer))
-    const summary = await Effect.runPromise(Effect.provide(Effect.flatMap(graph.start({ inputs: { topic: "cves" } }), (r) => r.start()), counted))
-    expect(summary.status).toBe("done")
-    // The parent's step 2 runs the child: created with its step 1, then steps 2..6 (the last one done), then the parent's step 2.
-    expect(log).toEqual([
-      "create run:parent steps 0",
-      "commit 1",
-      "create run:child steps 0,1",
-      "commit 2", "commit 3", "commit 4", "commit 5", "commit 6 done",
-      "commit 2",
-      "commit 3 done"
-    ])
-    const child = (await t.runs()).find((r) => r.run_id !== summary.run_id)!
-    expect((await t.checkpoints(child.run_id)).map((c) => c.step)).toEqual([0, 1, 2, 3, 4, 5, 6])
-  })
-
-  it("refuses to drive a child whose run appeared while its first step ran, keeping the run that was there", async () => {
-    const t = setup(join(FIXTURES, "parent.yaml"))
-    const graph = await t.graph
-    const result = await t.run(Effect.gen(function*() {
-      const handle = yield* graph.start({ inputs: { topic: "cves" } })
-      // Another writer creates the run the parent's step 2 would start, under its key.
-      const prepared = yield* (yield* Effect.promise(() => Effect.runPromise(Graph.load(join(FIXTURES, "child.yaml"))))).newRun({ inputs: { subject: "cves" }, idempotencyKey: `subgraph:${handle.runId}:2:work` })
-      const other = yield* Effect.flatMap(Checkpointer, (c) => c.createRun(prepared))
-      return { other: other.record.run_id, outcome: yield* Effect.either(handle.start()), parent: handle.runId }
-    }))
-    expect(Either.isLeft(result.outcome) && result.outcome.left).toMatchObject({ _tag: "CheckpointError", reason: "storage-failure" })
-    expect((result.outcome as Either.Left<{ message: string }, unknown>).left.message).toMatch(/created by another driver/)
-    expect(await t.record(result.parent)).toMatchObject({ status: "error" })
-    const runs = await t.runs()
-    expect(runs).toHaveLength(2)
-    expect((await t.checkpoints(result.other)).map((c) => c.step)).toEqual([0])
   })
 })
