@@ -5,12 +5,13 @@
  * long run's history is a few strings to the garbage collector rather than thousands
  * of small objects.
  */
+import { randomUUID } from "node:crypto"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { CheckpointError } from "../errors.js"
 import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
-import { type Checkpoint, type CreatedRun, mintRunId, newRunRecord, type PendingRun, type RunRecord, stopsRun } from "./models.js"
+import { type Checkpoint, type CreatedRun, newRunRecord, type PendingRun, type RunRecord, stopsRun } from "./models.js"
 
 /** A checkpoint as kept: its step (for lookups) and its JSON text. */
 interface StoredCheckpoint {
@@ -45,7 +46,7 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
         const key = run.idempotency_key ?? null
         const existing = key === null ? undefined : byKey.get(key)
         if (existing !== undefined) return Effect.succeed({ record: runs.get(existing)!, created: false })
-        const runId = run.run_id ?? mintRunId(run.runIdPrefix)
+        const runId = `${run.runIdPrefix ?? "run"}-${randomUUID()}`
         const record = newRunRecord(runId, run)
         runs.set(runId, record)
         order.push(runId)

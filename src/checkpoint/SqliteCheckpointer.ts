@@ -3,6 +3,7 @@
  * timeout (so a CLI and a server can share one file), versioned migrations, and one
  * transaction per step.
  */
+import { randomUUID } from "node:crypto"
 import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from "node:fs"
 import { dirname } from "node:path"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
@@ -19,7 +20,7 @@ import { traced } from "../telemetry/TracingEnabled.js"
 import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
 import { type Param, runOne, type Statements, transaction } from "./connection.js"
 import { migrate } from "./migrations.js"
-import { Checkpoint, type CreatedRun, mintRunId, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun } from "./models.js"
+import { Checkpoint, type CreatedRun, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun } from "./models.js"
 
 /** Options of the SQLite Checkpointer. */
 export interface SqliteCheckpointerOptions {
@@ -291,7 +292,7 @@ export const make = (filename: string, synchronous: "FULL" | "NORMAL" = "FULL"):
     /** Insert one run (inside the caller's transaction); an existing idempotency key wins. */
     const insertRun = (db: Statements, run: NewRun) =>
       Effect.gen(function*() {
-        const runId = run.run_id ?? mintRunId(run.runIdPrefix)
+        const runId = `${run.runIdPrefix ?? "run"}-${randomUUID()}`
         const record = newRunRecord(runId, run)
         const inserted = yield* db.run(INSERT_RUN, [
           runId, record.graph_id, record.graph_hash, record.runtime_hash, record.status, json(record.inputs), record.created_at,
@@ -321,9 +322,8 @@ export const make = (filename: string, synchronous: "FULL" | "NORMAL" = "FULL"):
     const createRuns = (runs: ReadonlyArray<NewRun>): Effect.Effect<ReadonlyArray<CreatedRun>, CheckpointError> =>
       Effect.gen(function*() {
         // Runs created `running` are driven at once by this process: like the `running`
-        // transition, their creation needs no fsync of its own (see `make`), unless it
-        // also writes steps they took (a child run created with its first step).
-        const sync = runs.length > 0 && runs.every((run) => run.running !== undefined && (run.history ?? []).length === 0) ? startsRun : undefined
+        // transition, their creation needs no fsync of its own (see `make`).
+        const sync = runs.length > 0 && runs.every((run) => run.running !== undefined) ? startsRun : undefined
         const results = yield* transaction(sql, (db) => Effect.forEach(runs, (run) => insertRun(db, run)), sync).pipe(
           Effect.mapError(storage(filename, `creating ${runs.length === 1 ? `a run of ${runs[0]?.graph_id}` : `${runs.length} runs`}`))
         )

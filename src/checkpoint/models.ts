@@ -2,7 +2,6 @@
  * Persisted records: the run record, the per-step checkpoint and the RunSummary. These
  * are wire formats (CLI `--json`, HTTP, audit log), so their fields are snake_case.
  */
-import { randomUUID } from "node:crypto"
 import * as Schema from "effect/Schema"
 import { StepRules } from "../fathom/Decision.js"
 import { FactsSnapshot } from "../fathom/facts.js"
@@ -158,46 +157,9 @@ export type RunPatch = Partial<
   Pick<RunRecord, "status" | "started_at" | "finished_at" | "error" | "waiting" | "owner" | "last_step">
 >
 
-/** The last UUIDv7 timestamp and its sequence (ids minted within one millisecond stay ordered). */
-const v7 = { ms: 0, seq: 0 }
-
-/**
- * A UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, then a 12-bit sequence
- * that keeps ids of one process in order within a millisecond, then 62 random bits.
- * Ids minted one after another sort, and land, next to each other: new rows of the run
- * table and its indexes go to the same B-tree pages instead of random ones.
- */
-const uuidV7 = (): string => {
-  let ms = Date.now()
-  if (ms <= v7.ms) {
-    v7.seq += 1
-    if (v7.seq > 0xfff) {
-      v7.ms += 1
-      v7.seq = 0
-    }
-    ms = v7.ms
-  } else {
-    v7.ms = ms
-    v7.seq = 0
-  }
-  const random = randomUUID()
-  const hex = ms.toString(16).padStart(12, "0")
-  const seq = v7.seq.toString(16).padStart(3, "0")
-  // The random UUID's variant nibble (8-b) and its random tail are kept as they are.
-  return `${hex.slice(0, 8)}-${hex.slice(8)}-7${seq}-${random.slice(19)}`
-}
-
-/** A fresh run id: `<prefix>-<UUIDv7>` (time-ordered). */
-export const mintRunId = (prefix: "run" | "cf" = "run"): string => `${prefix}-${uuidV7()}`
-
-/** What the Checkpointer needs to create a run (it mints the id, unless `run_id` gives one). */
+/** What the Checkpointer needs to create a run (it mints the id). */
 export interface NewRun {
   readonly runIdPrefix?: "run" | "cf"
-  /**
-   * The id to write the run under, minted by the caller with {@link mintRunId}: a run
-   * driven before it is written (a subgraph's child run, created with its first step).
-   */
-  readonly run_id?: string
   readonly graph_id: string
   readonly graph_hash: string
   readonly runtime_hash: string

@@ -92,8 +92,7 @@ export interface Graph extends GraphDefinition {
   ) => Effect.Effect<GraphRun.GraphRun, StateValidationError | CheckpointError | RunStateError, Checkpointer>
   /**
    * A handle on a run this process just created (record and step-0 checkpoint in hand),
-   * without re-reading them, or, with `create`, one it will create with its first write.
-   * Use `resume` for anything else.
+   * without re-reading them. Use `resume` for anything else.
    */
   readonly open: (
     run: RunRecord,
@@ -104,8 +103,6 @@ export interface Graph extends GraphDefinition {
       readonly retainEvents?: boolean
       /** Drive it on the fiber that calls `start()` (see `GraphRunOptions.onCallerFiber`). */
       readonly onCallerFiber?: boolean
-      /** The run is not written yet: its first write creates it (see `GraphRunOptions.create`). */
-      readonly create?: NewRun
     }
   ) => Effect.Effect<GraphRun.GraphRun, never, Checkpointer>
   /** Reload a persisted run for this graph and return a handle that continues it. */
@@ -384,8 +381,7 @@ const withRuns = (definition: GraphDefinition, withPackVersions: Graph["withPack
         checkpointer,
         loop,
         audit,
-        actor: options.actor ?? "library",
-        created: true
+        actor: options.actor ?? "library"
       })
     })
 
@@ -402,8 +398,7 @@ const withRuns = (definition: GraphDefinition, withPackVersions: Graph["withPack
         audit,
         actor: options.actor ?? "library",
         retainEvents: options.retainEvents,
-        onCallerFiber: options.onCallerFiber,
-        create: options.create
+        onCallerFiber: options.onCallerFiber
       })
     })
 

@@ -10,7 +10,7 @@ import * as PubSub from "effect/PubSub"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
-import type { Checkpoint, NewRun, RunRecord, RunStatus, RunSummary } from "../checkpoint/models.js"
+import type { Checkpoint, RunRecord, RunStatus, RunSummary } from "../checkpoint/models.js"
 import { CheckpointError, type RunFailure, RunStateError } from "../errors.js"
 import { type AuditSinkShape, discard } from "../telemetry/AuditSink.js"
 import { FINAL_EVENT_TYPES, type RunEvent, type RunEventInput } from "../runtime/events.js"
@@ -66,10 +66,6 @@ export interface GraphRunOptions {
    * `run.cancelled` event, as `cancel()` does), and the caller sees the interruption.
    */
   readonly onCallerFiber?: boolean | undefined
-  /** The run is not written yet: its first write creates it (see `DriveInput.create`). */
-  readonly create?: NewRun | undefined
-  /** The caller just created the run for this handle (see `DriveInput.created`). */
-  readonly created?: boolean | undefined
 }
 
 /** Build a run handle (no I/O). */
@@ -136,9 +132,7 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
           cancelRequested: () => cancelRequested,
           interruptCancels: options.onCallerFiber === true,
           replay: options.replay,
-          actor: options.actor,
-          create: options.create,
-          created: options.created
+          actor: options.actor
         }).pipe(
           Effect.tapError((error) =>
             error instanceof CheckpointError

@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import { identity } from "effect/Function"
 import * as Option from "effect/Option"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
-import { type Checkpoint, mintRunId, type NewRun, newRunRecord, type RunRecord, type RunSummary, toSummary } from "../checkpoint/models.js"
+import { type Checkpoint, type NewRun, type RunRecord, type RunSummary, toSummary } from "../checkpoint/models.js"
 import { type CheckpointError, formatError, type GraphError, NodeExecutionError, type RunFailure, type RunStateError, type StateValidationError } from "../errors.js"
 import { irError, type IRSource } from "../ir/parse.js"
 import type { ChildGraph, ChildOutcome, ChildRunRequest } from "../nodes/ChildGraph.js"
@@ -27,7 +27,7 @@ export interface RunnableGraph extends GraphDefinition {
   readonly open: (
     run: RunRecord,
     checkpoint: Checkpoint,
-    options: { readonly actor: string; readonly retainEvents?: boolean; readonly onCallerFiber?: boolean; readonly create?: NewRun }
+    options: { readonly actor: string; readonly retainEvents?: boolean; readonly onCallerFiber?: boolean }
   ) => Effect.Effect<GraphRun, never, Checkpointer>
   readonly resume: (runId: string, options: { readonly response?: { readonly value: unknown }; readonly actor: string }) => Effect.Effect<GraphRun, CheckpointError | RunStateError | StateValidationError, Checkpointer>
 }
@@ -129,8 +129,7 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
     Effect.gen(function*() {
       const checkpointer = yield* Checkpointer
       const actor = `subgraph:${request.parentRunId}`
-      const key = childRunKey(request)
-      const prepared = yield* graph.newRun({ inputs: request.inputs, idempotencyKey: key, actor })
+      const prepared = yield* graph.newRun({ inputs: request.inputs, idempotencyKey: childRunKey(request), actor })
       const linked: NewRun = {
         ...prepared,
         // Driven at once by this process: created running (no separate transition).
@@ -139,15 +138,11 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
         fork_step: request.parentStep,
         initial: { ...prepared.initial, parent_run_id: request.parentRunId, parent_step: request.parentStep }
       }
-      // A fresh parent step has no child yet: no lookup.
-      const existing = request.fresh === true ? Option.none() : yield* checkpointer.findByIdempotencyKey(key)
-      if (Option.isNone(existing)) {
-        // A new child: written with its first step, in one transaction (`create`).
-        const runId = mintRunId()
-        const handle = yield* graph.open(newRunRecord(runId, linked), { ...linked.initial, run_id: runId }, { actor, retainEvents: false, onCallerFiber: true, create: { ...linked, run_id: runId } })
+      const { created, record } = yield* checkpointer.createRun(linked)
+      if (created) {
+        const handle = yield* graph.open(record, { ...linked.initial, run_id: record.run_id }, { actor, retainEvents: false, onCallerFiber: true })
         return yield* drive(request, handle, true)
       }
-      const record = existing.value
       // The child this parent step started before: finish it, pass it the answer, or report it.
       switch (record.status) {
         case "done": {

@@ -17,8 +17,6 @@ export interface ChildRunRequest {
   readonly inputs: State
   /** The answer to the child's pending interrupt, when the parent is resumed with one. */
   readonly answer?: { readonly value: unknown } | undefined
-  /** The parent step is fresh (`NodeInput.fresh`): its child cannot exist yet. */
-  readonly fresh?: boolean | undefined
 }
 
 /** How a child run ended for now. */

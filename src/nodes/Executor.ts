@@ -77,13 +77,6 @@ export interface NodeInput {
   readonly answers: ReadonlyArray<unknown>
   /** The run's graph hash (a child run records it as its parent's). */
   readonly graphHash: string
-  /**
-   * True when no earlier drive can have started this step: a step after the first one a
-   * drive takes, or the first step of a run its caller created for this drive. Nothing
-   * keyed by (run, step, node) exists yet. Absent or false: something may (a drive that
-   * stopped inside this step), so look before creating it.
-   */
-  readonly fresh?: boolean
 }
 
 /** What an executor may fail with: an error that fails the run (most often `NodeExecutionError`). */

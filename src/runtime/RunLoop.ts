@@ -20,9 +20,7 @@ import * as Schema from "effect/Schema"
 import {
   type CallRecord,
   type Checkpoint,
-  type NewRun,
   type ParallelGroup,
-  type RunPatch,
   type RunRecord,
   type RunStatus,
   type RunSummary,
@@ -30,7 +28,7 @@ import {
   type WaitingInfo
 } from "../checkpoint/models.js"
 import {
-  CheckpointError,
+  type CheckpointError,
   InterruptTimeoutError,
   type RunFailure,
   type StargraphError,
@@ -80,14 +78,6 @@ export interface DriveInput {
   readonly replay?: ReplaySource | undefined
   /** Who drives the run (the actor of the evidence facts an answer asserts). */
   readonly actor?: string | undefined
-  /**
-   * The run is not written yet (`run` and `checkpoint` are what `create` will write):
-   * its first write creates it, together with the steps that write commits (one
-   * transaction instead of two). A subgraph's child run is driven this way.
-   */
-  readonly create?: NewRun | undefined
-  /** The caller created the run for this drive: no drive has started its first step (see `NodeInput.fresh`). */
-  readonly created?: boolean | undefined
 }
 
 const NO_ANSWERS: ReadonlyArray<unknown> = []
@@ -280,21 +270,9 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     // per REPLAY_BATCH steps, and before any status change or live step. A crash loses
     // at most the unflushed replayed steps; resuming re-derives them.
     let unflushed: Array<Checkpoint> = []
-    // A run not written yet: its first write creates it (see `DriveInput.create`).
-    let uncreated = input.create
-    /** Create the run with `steps` (its record, step 0 and these steps, one transaction), then apply `patch`. */
-    const create = (pending: NewRun, steps: ReadonlyArray<Checkpoint>, patch: RunPatch | undefined) => {
-      uncreated = undefined
-      const history = steps.map(({ run_id: _, ...body }) => body)
-      return Effect.flatMap(checkpointer.createRun({ ...pending, run_id: run.run_id, history }), ({ created }) =>
-        !created
-          ? Effect.fail(new CheckpointError({ reason: "storage-failure", runId: run.run_id, message: `run ${run.run_id} was created by another driver while this one drove it` }))
-          : patch === undefined ? Effect.void : checkpointer.updateRun(run.run_id, patch))
-    }
     const flush = Effect.suspend(() => {
       const [first, ...rest] = unflushed
       unflushed = []
-      if (uncreated !== undefined) return create(uncreated, first === undefined ? [] : [first, ...rest], undefined)
       return first === undefined ? Effect.void : checkpointer.commitSteps([first, ...rest])
     })
 
@@ -332,7 +310,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         }
         const [first = checkpoint, ...rest] = [...unflushed, checkpoint]
         unflushed = []
-        const batch = uncreated === undefined ? checkpointer.commitSteps([first, ...rest], patch) : create(uncreated, [first, ...rest], patch)
+        const batch = checkpointer.commitSteps([first, ...rest], patch)
         const written = Effect.map(
           traced
             ? Effect.withSpan(batch, "stargraph.checkpoint.commit", { attributes: { "stargraph.run_id": run.run_id, "stargraph.step": checkpoint.step, "stargraph.steps": rest.length + 1 } })
@@ -345,9 +323,6 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     // Driven before this drive: steps were taken, it stopped (paused, waiting for input),
     // or another process was driving it and died. A queued run this process just claimed
     // (running, owned here, at step 0) is a fresh start.
-    // The first step this drive takes may have been started by an earlier drive, unless the run was created for this one.
-    const firstStep = input.checkpoint.step + 1
-    const freshStart = input.create !== undefined || input.created === true
     const resumed = input.checkpoint.step > 0 || run.status === "paused" || run.status === "awaiting-input" ||
       (run.status === "running" && run.owner !== OWNER)
     const waitingAtStart = run.status === "awaiting-input" ? run.waiting : null
@@ -476,7 +451,6 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         return toSummary(run, state)
       }
       const current = step + 1
-      const fresh = current > firstStep || freshStart
       if (current > graph.topology.maxSteps) {
         const cycle = trail.length > 0 ? ` The rules that routed the last steps: ${trail.slice(-8).join(" → ")}.` : ""
         return yield* fail(new StepLimitError({
@@ -515,8 +489,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           step: current,
           calls: recorder.forNode(id),
           answers: id === answersFor ? answers : NO_ANSWERS,
-          graphHash: graph.graphHash,
-          fresh
+          graphHash: graph.graphHash
         })
         return traced
           ? Effect.withSpan(node, "stargraph.node", { attributes: { "stargraph.run_id": run.run_id, "stargraph.node_id": id, "stargraph.node_kind": graph.topology.nodes.get(id)!.kind, "stargraph.step": current } })
