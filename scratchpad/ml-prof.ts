@@ -3,6 +3,7 @@ import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import * as MemoryCheckpointer from "../src/checkpoint/MemoryCheckpointer.js"
 import * as Graph from "../src/graph/Graph.js"
+import { liveCalls } from "../src/nodes/calls.js"
 import type { NodeInput } from "../src/nodes/Executor.js"
 import { stepRecorder } from "../src/runtime/Cassette.js"
 const MODELS = join(import.meta.dirname, "..", "test", "fixtures", "models")
@@ -18,8 +19,8 @@ await Effect.runPromise(Effect.gen(function*() {
   for (let r = 0; r < 5; r++) {
     const t0 = performance.now()
     for (let i = 0; i < 200_000; i++) {
-      const calls = mode === "recorded" ? stepRecorder(1, undefined).forNode("m") : (yield* Effect.succeed((await_) => 0), undefined)
-      const input = { runId: "bench", nodeId: "m", step: 1, calls, answers: [], graphHash: graph.graphHash } as unknown as NodeInput
+      const calls = mode === "recorded" ? stepRecorder(1, undefined).forNode("m") : liveCalls
+      const input: NodeInput = { runId: "bench", nodeId: "m", step: 1, calls, answers: [], graphHash: graph.graphHash }
       yield* execute({ x: [1, 2, 0.5, 1] }, input)
     }
     console.log(mode, ((performance.now() - t0) / 200).toFixed(2), "µs")

@@ -6,7 +6,10 @@
  *
  * Arms, on test/fixtures/models/linear.onnx (4 features → 1 score, ~15 µs a run):
  * - `bare`: `await session.run({features: new Tensor("float32", Float32Array.from(x), [1, 4])})`
- *   and reading the score, as a user would without the node;
+ *   and reading the score, as a user would without the node (the goal's baseline);
+ * - `bare_native`: the same inference on the runtime's native binding, called
+ *   synchronously: what the node itself calls for an inline inference
+ *   (`src/nodes/ml/nativeSession.ts`), so the node's own overhead is measured against it;
  * - `bare_effect`: the same call wrapped in `Effect.async` inside an Effect program (what
  *   any Effect code calling the runtime pays: a fiber suspends and resumes);
  * - `node_unrecorded`: the executor with `liveCalls` (outside a run: no cassette);
@@ -28,7 +31,9 @@ import * as Graph from "../../src/graph/Graph.js"
 import type { State } from "../../src/ir/stateSchema.js"
 import { liveCalls } from "../../src/nodes/calls.js"
 import type { Executor, NodeInput } from "../../src/nodes/Executor.js"
+import * as OnnxRuntime from "../../src/nodes/ml/OnnxRuntime.js"
 import type { OrtModule, OrtSession } from "../../src/nodes/ml/OnnxRuntime.js"
+import type { SyncSession } from "../../src/nodes/ml/nativeSession.js"
 import { stepRecorder } from "../../src/runtime/Cassette.js"
 
 const MODELS = join(import.meta.dirname, "..", "..", "test", "fixtures", "models")
@@ -72,6 +77,18 @@ const timeBare = async (ort: OrtModule, session: OrtSession, name: string, dims:
   return sink
 }
 
+/** `n` bare runs on the native binding (synchronous), each timed (µs) into `out`. */
+const timeBareNative = (ort: OrtModule, session: SyncSession, x: ReadonlyArray<number>, n: number, out: Array<number>) => {
+  let sink = 0
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now()
+    const result = session.runSync({ features: new ort.Tensor("float32", Float32Array.from(x), [1, 4]) }, ["score"])
+    sink += result["score"]!.data[0] as number
+    out.push((performance.now() - t0) * 1000)
+  }
+  return sink
+}
+
 /** The same bare run inside an Effect program (`Effect.async` around the Promise). */
 const timeBareEffect = (ort: OrtModule, session: OrtSession, x: ReadonlyArray<number>, n: number, out: Array<number>) =>
   Effect.runPromise(Effect.gen(function*() {
@@ -95,23 +112,30 @@ export const run = async (options: { readonly rounds?: number; readonly calls?: 
 
   // Tiny model, batch 1.
   const x = [1, 2, 0.5, 1]
-  const bareSession = await ort.InferenceSession.create(readFileSync(join(MODELS, "linear.onnx")))
+  const linearBytes = readFileSync(join(MODELS, "linear.onnx"))
+  const bareSession = await ort.InferenceSession.create(linearBytes, OnnxRuntime.SESSION_OPTIONS)
+  const opener = OnnxRuntime.make().native()
+  if (opener === undefined) throw new Error("onnxruntime-node's native binding is not where the node expects it")
+  const nativeSession = opener(linearBytes, OnnxRuntime.SESSION_OPTIONS)
   const { graph, execute } = await nodeOf("linear.onnx", "onnx")
   const recorded = () => stepRecorder(1, undefined).forNode("m")
-  const tiny = { bare: [] as Array<number>, bare_effect: [] as Array<number>, node_unrecorded: [] as Array<number>, node_recorded: [] as Array<number> }
+  const tiny = { bare: [] as Array<number>, bare_native: [] as Array<number>, bare_effect: [] as Array<number>, node_unrecorded: [] as Array<number>, node_recorded: [] as Array<number> }
   // Warm-up: JIT and allocations for every arm.
   await timeBare(ort, bareSession, "features", [1, 4], x, n, [])
+  timeBareNative(ort, nativeSession, x, n, [])
   await timeBareEffect(ort, bareSession, x, n, [])
   await timeNode(execute, { x }, n, graph.graphHash, () => liveCalls, [])
   await timeNode(execute, { x }, n, graph.graphHash, recorded, [])
   for (let r = 0; r < rounds; r++) {
     await timeBare(ort, bareSession, "features", [1, 4], x, n, tiny.bare)
+    timeBareNative(ort, nativeSession, x, n, tiny.bare_native)
     await timeBareEffect(ort, bareSession, x, n, tiny.bare_effect)
     await timeNode(execute, { x }, n, graph.graphHash, () => liveCalls, tiny.node_unrecorded)
     await timeNode(execute, { x }, n, graph.graphHash, recorded, tiny.node_recorded)
   }
   const us = {
     bare: round2(median(tiny.bare)),
+    bare_native: round2(median(tiny.bare_native)),
     bare_effect: round2(median(tiny.bare_effect)),
     node_unrecorded: round2(median(tiny.node_unrecorded)),
     node_recorded: round2(median(tiny.node_recorded))
@@ -121,7 +145,7 @@ export const run = async (options: { readonly rounds?: number; readonly calls?: 
   const heavyRounds = Math.max(3, Math.round(rounds / 3))
   const heavyCalls = Math.max(20, Math.round(n / 40))
   const hx = Array.from({ length: 512 }, (_, i) => Math.sin(i) / 2)
-  const heavyBare = await ort.InferenceSession.create(readFileSync(join(MODELS, "heavy.onnx")))
+  const heavyBare = await ort.InferenceSession.create(readFileSync(join(MODELS, "heavy.onnx")), OnnxRuntime.SESSION_OPTIONS)
   const auto = await nodeOf("heavy.onnx", "onnx")
   const inline = await nodeOf("heavy.onnx", "onnx", { execution: "inline" })
   const heavy = { bare: [] as Array<number>, node_auto_worker: [] as Array<number>, node_inline: [] as Array<number> }
@@ -149,6 +173,8 @@ export const run = async (options: { readonly rounds?: number; readonly calls?: 
     calls_per_round: n,
     linear_onnx_batch1_us: us,
     overhead_vs_bare_pct: { node_unrecorded: pct(us.node_unrecorded, us.bare), node_recorded: pct(us.node_recorded, us.bare), bare_effect: pct(us.bare_effect, us.bare) },
+    // The node's own overhead: against the native call it makes itself.
+    overhead_vs_bare_native_pct: { node_unrecorded: pct(us.node_unrecorded, us.bare_native), node_recorded: pct(us.node_recorded, us.bare_native) },
     overhead_vs_bare_effect_pct: { node_unrecorded: pct(us.node_unrecorded, us.bare_effect), node_recorded: pct(us.node_recorded, us.bare_effect) },
     // The model cost at which the node's fixed cost would be 10% of a bare run.
     model_us_for_10pct: { node_unrecorded: round2((us.node_unrecorded - us.bare) * 10), node_recorded: round2((us.node_recorded - us.bare) * 10) },

@@ -120,8 +120,11 @@ const isPlainObject = (value: object): boolean => {
 }
 
 const plainEqualWithin = (a: unknown, b: unknown, levels: number): boolean => {
-  if (a === b) return typeof a !== "number" || Number.isFinite(a)
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null || levels === 0) return false
+  if (typeof a !== "object" || a === null) {
+    // A primitive: equal and JSON (one object is walked like two: it may hold non-JSON).
+    return a === b && (typeof a === "string" || typeof a === "boolean" || a === null || (typeof a === "number" && Number.isFinite(a)))
+  }
+  if (typeof b !== "object" || b === null || levels === 0) return false
   if (Array.isArray(a)) {
     if (!Array.isArray(b) || a.length !== b.length) return false
     for (let i = 0; i < a.length; i++) if (!plainEqualWithin(a[i], b[i], levels - 1)) return false

@@ -22,7 +22,9 @@ export interface NodeCalls {
    * `canonicalPlainJson(request)` gives, or undefined: the recorder hashes that text
    * instead of checking and canonicalizing the request again (same hash, same record).
    * It is called only when the request is hashed: live calls, and replayed calls whose
-   * request differs from the recorded one.
+   * request differs from the recorded one. With it, the request is recorded as it is
+   * (without it, as a copy) and a replay may answer it by value: pass it only for a
+   * request that nothing changes after the call.
    */
   readonly callEffect: <A, E, R>(
     name: string,

@@ -75,37 +75,52 @@ interface Begun {
   readonly index: number
   readonly hash: string
   readonly answer: Answer
+  /** The request as recorded: a copy made when it was hashed (see `begin`), or the caller's. */
+  readonly request: unknown
 }
 
 /**
- * Claim the node's next call slot and decide how it is answered. A replayed call whose
- * name and request equal the recorded ones (plain JSON, compared as values) is answered
- * at once with the recorded hash, which equal requests share; any other call is hashed:
- * a live call for its record, a call that differs for the divergence it reports.
+ * Claim the node's next call slot and decide how it is answered.
+ *
+ * A request without `canonicalOf` (a node's own `ctx.call`, whose object the node may
+ * change afterwards) is checked, canonicalized and hashed, and recorded as a copy parsed
+ * from its canonical text: the record holds what was asked, whatever happens to the
+ * object before the step commits. A replayed one matches when its hash is the recorded one.
+ *
+ * A request with `canonicalOf` comes from a node kind that builds it for this call from
+ * its config and the run's state, neither of which changes (nodes never change their
+ * state in place), and gives its canonical text (built only when it is hashed); it is
+ * recorded as it is. In a replay it matches first by value: equal to the recorded request
+ * (plain JSON, compared as values) under the same name, it is answered with the recorded
+ * hash, which equal requests share, without hashing it; otherwise it is hashed and
+ * compared as above.
  */
 const begin = (state: StepState, node: NodeState, name: string, request: unknown, canonicalOf?: () => string | undefined): Begun => {
   const { replay, step } = state
   const recorded = replay ? (node.recorded ??= replay.calls.get(`${step}:${node.nodeId}`) ?? NO_CALLS)[node.next] : undefined
-  if (recorded !== undefined && recorded.name === name && plainJsonEqual(request ?? null, recorded.request)) {
+  if (canonicalOf !== undefined && recorded !== undefined && recorded.name === name && plainJsonEqual(request ?? null, recorded.request)) {
     node.next++
-    return { index: node.seq++, hash: recorded.request_hash, answer: { _tag: "recorded", response: recorded.response } }
+    return { index: node.seq++, hash: recorded.request_hash, answer: { _tag: "recorded", response: recorded.response }, request: recorded.request }
   }
-  const canonical = canonicalOf?.()
+  let canonical = canonicalOf?.()
+  let kept = request
   if (canonical === undefined) {
     const problem = checkJson(request ?? null, "request")
     if (problem) throw new Error(`ctx.call('${name}'): ${problem.path}: ${problem.message}`)
+    canonical = canonicalPlainJson(request ?? null)
+    kept = JSON.parse(canonical)
   }
   const index = node.seq++
-  const hash = canonical === undefined ? requestHash(name, request) : preparedHash(name, canonical)
+  const hash = preparedHash(name, canonical)
   if (!replay) {
     state.live++
-    return { index, hash, answer: { _tag: "live" } }
+    return { index, hash, answer: { _tag: "live" }, request: kept }
   }
   node.next++
-  if (recorded !== undefined && recorded.request_hash === hash) return { index, hash, answer: { _tag: "recorded", response: recorded.response } }
+  if (recorded !== undefined && recorded.request_hash === hash) return { index, hash, answer: { _tag: "recorded", response: recorded.response }, request: kept }
   if (replay.liveAfterFork) {
     state.live++
-    return { index, hash, answer: { _tag: "live" } }
+    return { index, hash, answer: { _tag: "live" }, request: kept }
   }
   const nodeId = node.nodeId
   const error = new ReplayDivergenceError({
@@ -122,23 +137,23 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
         `(recorded '${recorded.name}' ${recorded.request_hash}, now ${hash}); fork with live_after_fork, or --live-after-fork on the CLI, to allow live calls`
   })
   state.diverged ??= error
-  return { index, hash, answer: { _tag: "diverged", error } }
+  return { index, hash, answer: { _tag: "diverged", error }, request: kept }
 }
 
 /** Record the call's response (it must be JSON). */
-const finish = (state: StepState, node: NodeState, name: string, request: unknown, begun: Begun, response: unknown): void => {
+const finish = (state: StepState, node: NodeState, name: string, begun: Begun, response: unknown): void => {
   const bad = checkJson(response ?? null, "response")
   if (bad) throw new Error(`ctx.call('${name}'): ${bad.path}: ${bad.message}; a recorded response must be JSON`)
-  state.entries.push({ node: node.nodeId, seq: begun.index, name, request_hash: begun.hash, request: request ?? null, response: response ?? null })
+  state.entries.push({ node: node.nodeId, seq: begun.index, name, request_hash: begun.hash, request: begun.request ?? null, response: response ?? null })
 }
 
 const notJson = (state: StepState, node: NodeState, cause: unknown) =>
   new NodeExecutionError({ nodeId: node.nodeId, step: state.step, attempts: 1, cause: cause instanceof Error ? cause.message : String(cause) })
 
 /** Record the call's response, as an Effect. */
-const recordEffect = <A>(state: StepState, node: NodeState, name: string, request: unknown, begun: Begun, value: unknown): Effect.Effect<A, NodeExecutionError> => {
+const recordEffect = <A>(state: StepState, node: NodeState, name: string, begun: Begun, value: unknown): Effect.Effect<A, NodeExecutionError> => {
   try {
-    finish(state, node, name, request, begun, value)
+    finish(state, node, name, begun, value)
   } catch (cause) {
     return Effect.fail(notJson(state, node, cause))
   }
@@ -158,7 +173,7 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
           const answer = begun.answer
           if (answer._tag === "diverged") throw answer.error
           const response = answer._tag === "recorded" ? answer.response : await liveCall()
-          finish(state, node, name, request, begun, response)
+          finish(state, node, name, begun, response)
           return response as A
         },
         callEffect<A, E, R>(name: string, request: unknown, liveCall: Effect.Effect<A, E, R>, canonical?: () => string | undefined): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R> {
@@ -173,8 +188,8 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
             if (answer._tag === "diverged") return Effect.fail(answer.error)
             // A recorded answer is recorded again at once: no step through the live call's Effect.
             return answer._tag === "recorded"
-              ? recordEffect<A>(state, node, name, request, begun, answer.response)
-              : Effect.flatMap(liveCall, (value) => recordEffect<A>(state, node, name, request, begun, value))
+              ? recordEffect<A>(state, node, name, begun, answer.response)
+              : Effect.flatMap(liveCall, (value) => recordEffect<A>(state, node, name, begun, value))
           })
         },
         now() {

@@ -83,6 +83,13 @@ describe("plainJsonEqual", () => {
     expect(plainJsonEqual(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY)).toBe(false)
     expect(plainJsonEqual([1, 2], { 0: 1, 1: 2 })).toBe(false)
     expect(plainJsonEqual(new Float32Array([1]), [1])).toBe(false)
+    // The same object is walked like two: it may hold something that is not JSON.
+    const dated = { at: new Date(0) }
+    expect(plainJsonEqual(dated, dated)).toBe(false)
+    const holey = { f: () => 1, n: 1n }
+    expect(plainJsonEqual(holey, holey)).toBe(false)
+    const plain = { a: [1, "x", null, true] }
+    expect(plainJsonEqual(plain, plain)).toBe(true)
     expect(plainJsonEqual(nested(64), nested(64))).toBe(true)
     expect(plainJsonEqual(nested(65), nested(65))).toBe(false)
   })

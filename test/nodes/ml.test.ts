@@ -233,6 +233,17 @@ describe("ml node: ONNX", () => {
     }))
     expect(failures[0]).toMatch(/features/)
     expect(failures[1]).toBe(failures[0])
+    // On the binding an inline inference is synchronous: it completes inside Effect.runSync.
+    const linear = Either.getOrThrow(await [...native.models.values()][0]!)
+    const right = { type: "float32", data: Float32Array.of(1, 2, 0.5, 1), dims: [1, 4], single: true, rows: 1 } as const
+    const score = Effect.runSync(linear.run(right, ["score"], "inline", { done: (out) => Either.right(Number(out[0]!.data[0])), failed: (m) => m }))
+    expect(score).toBeCloseTo(sigmoid(dot([1, 2, 0.5, 1], LINEAR.w) + LINEAR.b), 5)
+    // A model whose output type the runtime has no JavaScript type for is refused when built, on either path, alike.
+    const bf16 = irOf({ fields: { x: ANY, y: ANY }, node: { model_id: "b", version: "1", runtime: "onnx", file_uri: "bfloat16_output.onnx" } })
+    const refused = await Promise.all([publicApi, native].map(async (r) => (await buildError(bf16, r)) as ModelError))
+    expect(refused[0]).toMatchObject({ _tag: "ModelError", reason: "invalid-model", field: "file_uri" })
+    expect(refused[0]!.message).toContain("Unsupported data type: 16")
+    expect(refused[1]!.message).toBe(refused[0]!.message)
   })
 
   it("places inference by its measured cost: a tiny model inline, a heavy one off the event loop", async () => {

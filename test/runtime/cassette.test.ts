@@ -67,13 +67,35 @@ describe("replayed calls", () => {
     expect(changed.lived + renamed.lived).toBe(0)
   })
 
-  it("a recording whose request body is not kept as JSON still matches on its hash", () => {
+  it("a request that is not equal as a value still matches on its hash (its canonical text built then)", () => {
     const recorded = record("ml.m", { input: [1, 2] })
-    // The body differs in form (a typed array), the canonical text does not.
-    const out = replay(recorded, "ml.m", { input: [1, 2] }, () => "{\"input\":[1,2]}")
+    // Not plain JSON (a typed array), so not equal as a value; its canonical text is the recorded one.
+    let built = 0
+    const out = replay(recorded, "ml.m", { input: Float32Array.of(1, 2) }, () => {
+      built++
+      return "{\"input\":[1,2]}"
+    })
     expect(out.result).toEqual(Either.right({ text: "answer" }))
-    const odd = replay([{ ...recorded[0]!, request: "not the body" }], "ml.m", { input: [1, 2] })
-    expect(odd.result).toEqual(Either.right({ text: "answer" }))
+    expect(built).toBe(1)
+    expect(out.entries[0]!.request_hash).toBe(recorded[0]!.request_hash)
+  })
+
+  it("a node's own call is matched on its hash only, and recorded as it was when asked", () => {
+    // A node that changes its request object after the call (a page cursor, a message list).
+    const recorder = stepRecorder(1, undefined)
+    const request = { args: { page: 1 } }
+    Effect.runSync(recorder.forNode("n").callEffect("tool.search", request, Effect.succeed({ hits: ["page-1"] })))
+    request.args.page = 2
+    const recorded = recorder.entries()
+    expect(recorded[0]!.request).toEqual({ args: { page: 1 } })
+    expect(recorded[0]!.request_hash).toBe(requestHash("tool.search", { args: { page: 1 } }))
+    // A replay asking for page 2 diverges; asking for page 1 gets page 1.
+    const page2 = replay(recorded, "tool.search", { args: { page: 2 } })
+    expect(Either.isLeft(page2.result) && page2.result.left).toMatchObject({ _tag: "ReplayDivergenceError", reason: "request-mismatch" })
+    expect(replay(recorded, "tool.search", { args: { page: 1 } }).result).toEqual(Either.right({ hits: ["page-1"] }))
+    // A recorded body that does not hash to its recorded hash (a hand-edited checkpoint) never answers a node's own call.
+    const edited = [{ ...recorded[0]!, request: { args: { page: 2 } } }]
+    expect(Either.isLeft(replay(edited, "tool.search", { args: { page: 2 } }).result)).toBe(true)
   })
 
   it("a request that is not JSON is refused as before, and live_after_fork answers a differing one live", () => {

@@ -18,7 +18,7 @@ import * as Schema from "effect/Schema"
 import { ModelError } from "../../errors.js"
 import { canonicalPlainJson } from "../../ir/hash.js"
 import type { State } from "../../ir/stateSchema.js"
-import type { NodeOutcome } from "../Executor.js"
+import type { NodeInput, NodeOutcome } from "../Executor.js"
 import * as ModelFile from "../ml/ModelFile.js"
 import * as OnnxRuntime from "../ml/OnnxRuntime.js"
 import type { RawOutput } from "../ml/onnxWorker.js"
@@ -151,10 +151,11 @@ export const MlKind = NodeKind.make({
       const file = yield* ModelFile.read(ref, path, spec.expected_sha256 ?? undefined)
       const hashes = { model: `sha256:${file.sha256}` }
       const callName = `ml.${spec.model_id}`
-      const requestOf = (input: unknown) => ({ version: spec.version, sha256: file.sha256, input })
       // The request's canonical text around its input (keys in order: input, sha256, version).
       const tail = `,"sha256":${canonicalPlainJson(file.sha256)},"version":${canonicalPlainJson(spec.version)}}`
-      const canonicalOf = (input: unknown): string | undefined => (numeric(input, 0) ? `{"input":${JSON.stringify(input)}${tail}` : undefined)
+      /** The call for `input`, with the request's canonical text for a numeric input (built only when the recorder hashes it). */
+      const callOf = <A, E, R>(input: NodeInput, value: unknown, live: Effect.Effect<A, E, R>) =>
+        input.calls.callEffect(callName, { version: spec.version, sha256: file.sha256, input: value }, live, () => (numeric(value, 0) ? `{"input":${JSON.stringify(value)}${tail}` : undefined))
       const invalidInput = (step: number, problem: { readonly expected: string; readonly actual: string; readonly message: string }, tensor: string | undefined) =>
         new ModelError({
           ...ref,
@@ -207,7 +208,7 @@ export const MlKind = NodeKind.make({
                 ? Effect.succeed(prediction)
                 : Effect.fail(failed(input.step, `the prediction holds ${bad} (the ${xgb.objective} transform overflowed); state holds JSON only`))
             })
-            return Effect.map(input.calls.callEffect(callName, requestOf(value), live, () => canonicalOf(value)), (prediction): NodeOutcome => ({ _tag: "Update", update: { [outputField]: prediction } }))
+            return Effect.map(callOf(input, value, live), (prediction): NodeOutcome => ({ _tag: "Update", update: { [outputField]: prediction } }))
           }
         }
       }
@@ -247,7 +248,7 @@ export const MlKind = NodeKind.make({
             done: (raw) => recorded(raw, fetches, single, input.step, failed),
             failed: (message) => failed(input.step, `onnxruntime failed: ${message}`)
           })
-          return Effect.map(input.calls.callEffect(callName, requestOf(value), live, () => canonicalOf(value)), (response) => {
+          return Effect.map(callOf(input, value, live), (response) => {
             const update: Record<string, unknown> = {}
             for (const [field, name] of targets) update[field] = (response as State)[name]
             return { _tag: "Update", update } satisfies NodeOutcome

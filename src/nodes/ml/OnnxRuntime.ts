@@ -21,35 +21,11 @@ import * as Either from "effect/Either"
 import { ModelError } from "../../errors.js"
 import type { ModelFile, ModelRef } from "./ModelFile.js"
 import { isSyncSession, nativeSessions, type SyncSession } from "./nativeSession.js"
+import type { OrtModule, OrtSession, OrtTensor, OrtValueMetadata } from "./ortTypes.js"
 import { modelWorker, type ModelWorker, type RawOutput } from "./onnxWorker.js"
 import { type PreparedInput, prepare, TENSOR_TYPES, type TensorData, type TensorSpec, type TensorType } from "./tensors.js"
 
-/** A tensor of the runtime. */
-export interface OrtTensor {
-  readonly type: string
-  readonly dims: ReadonlyArray<number>
-  readonly data: ArrayLike<unknown>
-}
-
-/** An input's or output's metadata as the runtime reports it. */
-export type OrtValueMetadata =
-  | { readonly name: string; readonly isTensor: false }
-  | { readonly name: string; readonly isTensor: true; readonly type: string; readonly shape: ReadonlyArray<number | string> }
-
-/** The part of `InferenceSession` the node uses. */
-export interface OrtSession {
-  readonly inputNames: ReadonlyArray<string>
-  readonly outputNames: ReadonlyArray<string>
-  readonly inputMetadata?: ReadonlyArray<OrtValueMetadata>
-  readonly outputMetadata?: ReadonlyArray<OrtValueMetadata>
-  run(feeds: { readonly [name: string]: OrtTensor }, fetches: ReadonlyArray<string>): Promise<{ readonly [name: string]: OrtTensor }>
-}
-
-/** The part of the `onnxruntime-node` module the node uses. */
-export interface OrtModule {
-  readonly InferenceSession: { create(buffer: Uint8Array, options?: unknown): Promise<OrtSession> }
-  readonly Tensor: new (type: string, data: TensorData, dims: ReadonlyArray<number>) => OrtTensor
-}
+export type { OrtModule, OrtSession, OrtTensor, OrtValueMetadata } from "./ortTypes.js"
 
 /** Where an ONNX inference runs. */
 export type Execution = "auto" | "inline" | "worker"
@@ -60,8 +36,8 @@ export const INLINE_BUDGET_MS = 1
 /** The version the install fix names (the peer dependency's range). */
 export const ONNXRUNTIME_VERSION = "1.30"
 
-/** CPU only, as the original: no silent GPU fallback; the worker uses the same options. */
-const SESSION_OPTIONS = { executionProviders: ["cpu"], graphOptimizationLevel: "all" }
+/** The options every session is opened with. CPU only, as the original: no silent GPU fallback; the worker uses the same. */
+export const SESSION_OPTIONS = { executionProviders: ["cpu"], graphOptimizationLevel: "all" }
 
 /** A loaded ONNX model. */
 export interface OnnxModel {

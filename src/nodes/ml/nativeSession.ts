@@ -12,7 +12,7 @@
  */
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
-import type { OrtSession, OrtTensor, OrtValueMetadata } from "./OnnxRuntime.js"
+import type { OrtSession, OrtTensor, OrtValueMetadata } from "./ortTypes.js"
 
 /** An input's or output's metadata as the binding reports it (types as ONNX enum values). */
 interface RawMetadata {
@@ -52,13 +52,23 @@ const TYPES: ReadonlyArray<string | undefined> = [
   undefined, undefined, undefined, undefined, undefined, undefined, undefined, "uint4", "int4"
 ]
 
-/** The binding's metadata in the public API's form (an unknown type is left for the caller to refuse). */
+/**
+ * The binding's metadata in the public API's form. Throws, as the public API does when it
+ * opens the session, on an element type it has no name for (bfloat16, float8) and on a
+ * negative dimension other than -1 (symbolic).
+ */
 const metadataOf = (raw: ReadonlyArray<RawMetadata>): ReadonlyArray<OrtValueMetadata> =>
-  raw.map((m) =>
-    m.isTensor
-      ? { name: m.name, isTensor: true, type: TYPES[m.type] ?? `onnx type ${m.type}`, shape: m.shape.map((d, i) => (d === -1 ? m.symbolicDimensions[i] ?? "" : d)) }
-      : { name: m.name, isTensor: false }
-  )
+  raw.map((m): OrtValueMetadata => {
+    if (!m.isTensor) return { name: m.name, isTensor: false }
+    const type = TYPES[m.type]
+    if (type === undefined) throw new Error(`Unsupported data type: ${m.type}`)
+    const shape = m.shape.map((d, i) => {
+      if (d === -1) return m.symbolicDimensions[i] ?? ""
+      if (d < 0) throw new Error(`Invalid dimension: ${d}`)
+      return d
+    })
+    return { name: m.name, isTensor: true, type, shape }
+  })
 
 const NO_OPTIONS = Object.freeze({})
 
