@@ -16,7 +16,8 @@
  * - `node_recorded`: the executor with a fresh live step recorder per call, as in a run (the
  *   cassette hashes the request `{version, sha256, input}` and checks and keeps the
  *   response); the recorder is made before the clock starts, since the run loop makes one
- *   per step whatever the node.
+ *   per step whatever the node. Serializing the entry into the step's checkpoint, at the
+ *   commit, is not timed.
  * On heavy.onnx (512 features, ~2 ms a row): `bare` against the node under `auto` (which
  * runs it in the worker thread, keeping the event loop free) and under `inline`.
  * XGBoost (xgb_binary.json) per-call time is reported on its own (batch 1 and 100).
