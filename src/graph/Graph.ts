@@ -15,7 +15,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { Checkpointer } from "../checkpoint/Checkpointer.js"
+import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type Checkpoint, INPUT_NODE, type NewRun, type RunRecord, TERMINAL_STATUSES } from "../checkpoint/models.js"
 import {
   CheckpointError,
@@ -110,6 +110,12 @@ export interface Graph extends GraphDefinition {
     runId: string,
     options?: ResumeOptions
   ) => Effect.Effect<GraphRun.GraphRun, CheckpointError | RunStateError | StateValidationError, Checkpointer>
+  /**
+   * Check an answer for the interrupt run `runId` waits at (in a child run too, when it
+   * waits for one) without changing anything: what `resume` with that response would refuse.
+   * A run that is not awaiting input passes.
+   */
+  readonly checkResponse: (runId: string, value: unknown) => Effect.Effect<void, StateValidationError | CheckpointError, Checkpointer>
   /**
    * The same graph with other versions of its governance packs (by pack id, `*` for
    * every pack): what a counterfactual fork with a `rule_pack_version` runs.
@@ -213,6 +219,7 @@ const build = (
     const nodes = new Map<string, CompiledNode>()
     const kindHashes: Record<string, string> = {}
     const children = new Map<string, ChildGraph>()
+    const childrenByNode = new Map<string, ChildGraph>()
     for (const [i, node] of decoded.entries()) {
       const compiledNode = yield* node.compile({
         ...checkContext,
@@ -224,7 +231,7 @@ const build = (
         subgraph: (path, { at, maxSteps }) => {
           const key = `${path}|${maxSteps ?? ""}`
           const known = children.get(key)
-          return known !== undefined ? Effect.succeed(known) : Effect.tap(
+          const found = known !== undefined ? Effect.succeed(known) : Effect.tap(
             loadChild(path, maxSteps, {
               parentFile: options.file,
               baseDir,
@@ -237,6 +244,7 @@ const build = (
             }),
             (child) => Effect.sync(() => children.set(key, child))
           )
+          return Effect.tap(found, (child) => Effect.sync(() => childrenByNode.set(node.id, child)))
         }
       })
       nodes.set(node.id, compiledNode)
@@ -268,7 +276,7 @@ const build = (
       rules: rules.right,
       source: options.file ? resolve(options.file) : undefined
     }
-    return withRuns(definition, (versions) => build(ir, source, { ...options, packs: { ...options.packs, versionOverrides: { ...options.packs?.versionOverrides, ...versions } } }))
+    return withRuns(definition, childrenByNode, (versions) => build(ir, source, { ...options, packs: { ...options.packs, versionOverrides: { ...options.packs?.versionOverrides, ...versions } } }))
   }).pipe(
     // Every module error names the graph file that referenced the module.
     Effect.mapError((error) =>
@@ -316,7 +324,7 @@ const decodeInitial = (definition: GraphDefinition) => {
   }
 }
 
-const withRuns = (definition: GraphDefinition, withPackVersions: Graph["withPackVersions"]): Graph => {
+const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, ChildGraph>, withPackVersions: Graph["withPackVersions"]): Graph => {
   const initialState = decodeInitial(definition)
 
   // One context read for the three (an `Effect.all` of them costs several µs a run).
@@ -325,6 +333,63 @@ const withRuns = (definition: GraphDefinition, withPackVersions: Graph["withPack
     loop: Context.get(context, RunLoop),
     audit: Context.get(context, AuditSink)
   }))
+
+  /**
+   * Refuse an answer that cannot answer the interrupt `run` waits at, before anything
+   * changes: it must be JSON and fit the field it is written to; a run waiting for its
+   * child run (a `subgraph` node) hands it to the child graph, which checks it against the
+   * child's own interrupt.
+   */
+  const decodeState = Schema.decodeUnknownEither(definition.state.schema, { onExcessProperty: "error" })
+  const checkWaiting = (checkpointer: CheckpointerShape, run: RunRecord, state: State, value: unknown): Effect.Effect<void, StateValidationError | CheckpointError> => {
+    const waiting = run.waiting
+    if (waiting === null) return Effect.void
+    const child = children.get(waiting.node)
+    const childRunId = waiting.payload?.["child_run_id"]
+    if (child !== undefined && typeof childRunId === "string") {
+      return child.checkResponse(childRunId, value).pipe(
+        Effect.provideService(Checkpointer, checkpointer),
+        Effect.mapError((e) =>
+          e._tag === "StateValidationError"
+            ? new StateValidationError({ ...e, message: `${e.message} (the answer goes to child run ${childRunId} of subgraph node '${waiting.node}', which waits at its node '${e.nodeId ?? "?"}')` })
+            : e
+        )
+      )
+    }
+    const field = waiting.response_field
+    const refused = (path: string, message: string) =>
+      Effect.fail(
+        new StateValidationError({
+          source: "response",
+          field: path,
+          nodeId: waiting.node,
+          step: waiting.step,
+          message: `the response does not fit field '${field}': ${message}`,
+          fix: `answer with a value of the field's declared type${definition.state.fields.get(field)?.type !== undefined ? ` (${definition.state.fields.get(field)?.type})` : ""}: ` +
+            `--response '<JSON>' on the CLI, {"response": <JSON>} in POST /v1/runs/{id}/respond`
+        })
+      )
+    const problem = checkJson(value, field === "" ? "response" : field)
+    if (problem) return refused(problem.path, problem.message)
+    if (field === "") return Effect.void
+    return Either.match(decodeState({ ...state, [field]: value }), {
+      onLeft: (e) => {
+        const issue = ParseResult.ArrayFormatter.formatErrorSync(e)[0]
+        return refused(issue === undefined || issue.path.length === 0 ? field : issue.path.map(String).join("."), issue?.message ?? "invalid")
+      },
+      onRight: () => Effect.void
+    })
+  }
+
+  const checkResponse: Graph["checkResponse"] = (runId, value) =>
+    Effect.gen(function*() {
+      const checkpointer = yield* Checkpointer
+      const run = yield* checkpointer.getRun(runId)
+      if (Option.isNone(run) || run.value.status !== "awaiting-input") return
+      const latest = yield* checkpointer.latestCheckpoint(runId)
+      if (Option.isNone(latest)) return
+      yield* checkWaiting(checkpointer, run.value, latest.value.state, value)
+    })
 
   const newRun: Graph["newRun"] = (options = {}) =>
     Effect.gen(function*() {
@@ -448,6 +513,12 @@ const withRuns = (definition: GraphDefinition, withPackVersions: Graph["withPack
       if (run.status !== "awaiting-input" && options.response !== undefined) {
         return yield* refuse(`run ${runId} is ${run.status}, not awaiting input; resume it without a response`)
       }
+      if (timedOut && options.response !== undefined) {
+        return yield* refuse(
+          `run ${runId} stopped waiting for '${run.waiting?.prompt}' at node '${run.waiting?.node}' at ${deadline}; a late answer is refused ` +
+            `(resume it without a response to apply on_timeout: ${run.waiting?.on_timeout ?? "halt"})`
+        )
+      }
       if (run.status === "running" && run.owner !== null && run.owner !== OWNER && ownerAlive(run.owner)) {
         return yield* refuse(`run ${runId} is being driven by live process ${run.owner}; wait for it or stop that process first`)
       }
@@ -455,24 +526,7 @@ const withRuns = (definition: GraphDefinition, withPackVersions: Graph["withPack
         onNone: () => Effect.fail(new CheckpointError({ reason: "no-checkpoint", runId, message: `run ${runId} has no checkpoint to resume from` })),
         onSome: Effect.succeed
       }))
-      if (options.response !== undefined && run.waiting) {
-        const field = run.waiting.response_field
-        const problem = checkJson(options.response.value, field === "" ? "response" : field)
-        const candidate = field === "" ? checkpoint.state : { ...checkpoint.state, [field]: options.response.value }
-        const invalid = problem ?? Either.match(Schema.decodeUnknownEither(definition.state.schema, { onExcessProperty: "error" })(candidate), {
-          onLeft: (e) => ({ path: run.waiting!.response_field, message: ParseResult.TreeFormatter.formatErrorSync(e) }),
-          onRight: () => undefined
-        })
-        if (invalid) {
-          return yield* new StateValidationError({
-            source: "response",
-            field: invalid.path,
-            nodeId: run.waiting.node,
-            step: run.waiting.step,
-            message: `the response does not fit field '${run.waiting.response_field}': ${invalid.message}`
-          })
-        }
-      }
+      if (options.response !== undefined) yield* checkWaiting(checkpointer, run, checkpoint.state, options.response.value)
       const isFork = run.parent_run_id !== null && run.derived_hash !== null
       const replay = options.replay ?? (isFork
         ? yield* forkReplaySource(definition, run, options.liveAfterFork === true).pipe(Effect.provideService(Checkpointer, checkpointer))
@@ -490,7 +544,7 @@ const withRuns = (definition: GraphDefinition, withPackVersions: Graph["withPack
       })
     })
 
-  return { ...definition, initialState, newRun, start, open, resume, withPackVersions }
+  return { ...definition, initialState, newRun, start, open, resume, checkResponse, withPackVersions }
 }
 
 /** Build a graph from an IR object (decoded with unknown fields rejected). */

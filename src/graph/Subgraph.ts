@@ -30,6 +30,7 @@ export interface RunnableGraph extends GraphDefinition {
     options: { readonly actor: string; readonly retainEvents?: boolean; readonly onCallerFiber?: boolean }
   ) => Effect.Effect<GraphRun, never, Checkpointer>
   readonly resume: (runId: string, options: { readonly response?: { readonly value: unknown }; readonly actor: string }) => Effect.Effect<GraphRun, CheckpointError | RunStateError | StateValidationError, Checkpointer>
+  readonly checkResponse: (runId: string, value: unknown) => Effect.Effect<void, StateValidationError | CheckpointError, Checkpointer>
 }
 
 /** Where a child graph is named, and how to build one. */
@@ -125,6 +126,7 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
   id: graph.id,
   graphHash: graph.graphHash,
   fields: graph.state.fields,
+  checkResponse: graph.checkResponse,
   run: (request) =>
     Effect.gen(function*() {
       const checkpointer = yield* Checkpointer

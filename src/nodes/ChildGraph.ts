@@ -5,6 +5,7 @@
  */
 import type * as Effect from "effect/Effect"
 import type { Checkpointer } from "../checkpoint/Checkpointer.js"
+import type { CheckpointError, StateValidationError } from "../errors.js"
 import type { State, FieldInfo } from "../ir/stateSchema.js"
 import type { InterruptRequest, NodeFailure } from "./Executor.js"
 
@@ -33,4 +34,6 @@ export interface ChildGraph {
   readonly fields: ReadonlyMap<string, FieldInfo>
   /** Run the child for a parent step: start it, or continue the one that step started. */
   readonly run: (request: ChildRunRequest) => Effect.Effect<ChildOutcome, NodeFailure, Checkpointer>
+  /** Refuse, before anything changes, an answer the child run `runId` could not take (see `Graph.checkResponse`). */
+  readonly checkResponse: (runId: string, value: unknown) => Effect.Effect<void, StateValidationError | CheckpointError, Checkpointer>
 }

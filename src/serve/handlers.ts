@@ -212,6 +212,9 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
       .handle("respond", ({ path, payload, request }) =>
         Effect.gen(function*() {
           const runId = path.id
+          if (payload.response === undefined) {
+            return yield* new InputError({ field: "response", message: "the body has no \"response\"", fix: "send the answer as {\"response\": <JSON>} (null is an answer too)" })
+          }
           const record = yield* getRun(checkpointer, runId)
           if (record.status !== "awaiting-input") {
             return yield* refuse(runId, record.status, "respond", `run ${runId} is ${record.status}, not awaiting input`)

@@ -267,7 +267,7 @@ nodes:
     expect(second).toMatchObject({ status: "done", final_state: { message: "v2", approval: "yes" } })
   })
 
-  it("refuses an interrupt configured twice or without a prompt, and an on_timeout to an unknown node", async () => {
+  it("refuses an interrupt configured twice or without a prompt, an on_timeout to an unknown node, and an on_timeout without a timeout", async () => {
     const twice = await buildError(Graph.fromYaml(yaml(`
 state_schema: { a: str }
 nodes: [{ id: g, kind: interrupt, prompt: x, config: { prompt: y } }]
@@ -283,6 +283,11 @@ state_schema: { a: str }
 nodes: [{ id: g, kind: interrupt, config: { prompt: x, timeout: 60, on_timeout: "goto:nowhere" } }]
 `)))
     expect(target).toMatchObject({ path: "nodes[0].config.on_timeout", message: "on_timeout goes to unknown node 'nowhere'" })
+    const idle = await buildError(Graph.fromYaml(yaml(`
+state_schema: { a: str }
+nodes: [{ id: g, kind: interrupt, prompt: x, on_timeout: halt }]
+`)))
+    expect(idle).toMatchObject({ path: "nodes[0].on_timeout", message: "on_timeout has no effect without a timeout" })
   })
 
   it("a function node asks with ctx.interrupt: the step is not committed; on resume it runs again and gets the answers in order; forks replay them", async () => {

@@ -125,6 +125,30 @@ describe("subgraph nodes", () => {
     expect(fork.diff).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {}, fact_deltas: {} })
   })
 
+  it("refuse a bad answer to the child's interrupt at the parent's resume, before anything changes: parent and child keep waiting", async () => {
+    const t = setup(join(FIXTURES, "approval-parent.yaml"))
+    const graph = await t.graph
+    const first = await t.run(Effect.flatMap(graph.start({ inputs: { request: "deploy v2" } }), (r) => r.start()))
+    const childId = String(first.waiting?.payload?.["child_run_id"])
+    const before = { parent: await t.checkpoints(first.run_id), child: await t.checkpoints(childId) }
+    // `decision` is a string in the child: a boolean does not fit it.
+    const refused = await t.run(Effect.either(graph.resume(first.run_id, { response: { value: true } })))
+    if (Either.isRight(refused)) throw new Error("expected the answer to be refused")
+    expect(refused.left).toMatchObject({ _tag: "StateValidationError", source: "response", field: "decision", nodeId: "ask" })
+    expect(refused.left.message).toContain(`child run ${childId}`)
+    expect(refused.left.message).toContain("Expected string, actual true")
+    expect((refused.left as { fix?: string }).fix).toContain("(string)")
+    // So does the check on its own, and an answer that is not JSON.
+    const direct = await t.run(Effect.either(graph.checkResponse(first.run_id, { when: new Date(0) })))
+    expect(Either.isLeft(direct) && direct.left).toMatchObject({ _tag: "StateValidationError", field: "decision.when" })
+    expect(await t.record(first.run_id)).toMatchObject({ status: "awaiting-input" })
+    expect(await t.record(childId)).toMatchObject({ status: "awaiting-input" })
+    expect({ parent: await t.checkpoints(first.run_id), child: await t.checkpoints(childId) }).toEqual(before)
+    // A good answer still goes through.
+    const second = await t.run(Effect.flatMap(graph.resume(first.run_id, { response: { value: "approved" } }), (r) => r.start()))
+    expect(second).toMatchObject({ status: "done", final_state: { decision: "approved" } })
+  })
+
   it("replay and fork through a subgraph bit-identically, without running the child again; a changed input diverges loudly unless live_after_fork", async () => {
     const t = setup(join(FIXTURES, "parent.yaml"))
     const graph = await t.graph

@@ -90,6 +90,13 @@ describe("rules from the CLI", () => {
     const unbalanced = await stargraph(["validate", file])
     expect(unbalanced.code).toBe(2)
     expect(unbalanced.stderr).toMatch(/RuleError\[parse\]: .*graph\.yaml:\d+:\d+ defrule r-advance/)
+    writeFileSync(file, [
+      'ir_version: "1.0.0"', "id: run:idle-timeout", "state_schema: { message: str }",
+      "nodes: [{ id: ask, kind: echo }, { id: late, kind: halt }]",
+      'rules: [{ id: wait, when: { node: ask }, then: [{ kind: interrupt, prompt: "Answer", on_timeout: "goto:late" }] }]'
+    ].join("\n"))
+    const idle = await stargraph(["validate", file])
+    expect([idle.code, idle.stderr.trim()]).toEqual([2, expect.stringMatching(/rules\[0\]\.then\[0\]\.on_timeout: on_timeout has no effect without a timeout \(fix: add timeout/)])
   })
 })
 

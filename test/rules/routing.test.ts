@@ -4,6 +4,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import type { Checkpoint } from "../../src/checkpoint/models.js"
@@ -273,12 +274,18 @@ describe("rules route transitions", () => {
         const graph = yield* Graph.make(ir(onTimeout))
         const first = yield* Effect.flatMap(graph.start({ inputs: { message: "x" } }), (h) => h.start())
         yield* Effect.sleep("30 millis")
+        // A late answer is refused, and changes nothing.
+        const late = yield* Effect.either(graph.resume(first.run_id, { response: { value: "too late" } }))
+        const waiting = yield* Effect.flatMap(Checkpointer, (c) => c.getRun(first.run_id))
         const resumed = yield* Effect.either(Effect.flatMap(graph.resume(first.run_id), (h) => h.start()))
         const checkpoints = yield* Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(first.run_id))
-        return { first, resumed, checkpoints }
+        return { first, late, waiting, resumed, checkpoints }
       }))
     const goto = await outcome("goto:late")
     expect(goto.first.waiting?.deadline).toBeDefined()
+    expect(Either.isLeft(goto.late) && goto.late.left).toMatchObject({ _tag: "RunStateError", operation: "resume" })
+    expect(Either.isLeft(goto.late) && goto.late.left.message).toContain("a late answer is refused (resume it without a response to apply on_timeout: goto:late)")
+    expect(Option.getOrThrow(goto.waiting).status).toBe("awaiting-input")
     expect(Either.isRight(goto.resumed) && goto.resumed.right.status).toBe("done")
     expect(nodesOf(goto.checkpoints)).toEqual(["ask", "__timeout__", "late"])
     const halt = await outcome("halt")

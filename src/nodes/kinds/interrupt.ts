@@ -54,6 +54,9 @@ export const InterruptKind = NodeKind.make({
     if (spec.timeout !== undefined && timeoutMs(String(spec.timeout)) === undefined) {
       return { path: at("timeout"), message: `timeout '${spec.timeout}' is not a duration`, fix: "write seconds (300), an ISO 8601 duration (PT5M) or '5 minutes'" }
     }
+    if (spec.on_timeout !== undefined && spec.timeout === undefined) {
+      return { path: at("on_timeout"), message: "on_timeout has no effect without a timeout", fix: "add timeout (seconds, PT30M or '30 minutes'), or remove on_timeout" }
+    }
     const target = spec.on_timeout?.startsWith("goto:") ? spec.on_timeout.slice(5) : undefined
     if (target !== undefined && !ctx.nodes.has(target) && target !== "__end__") {
       return { path: at("on_timeout"), message: `on_timeout goes to unknown node '${target}'`, fix: "use goto:<an existing node id> or halt" }
