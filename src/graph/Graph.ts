@@ -312,7 +312,7 @@ const decodeInitial = (definition: GraphDefinition) => {
         field,
         message: `${issue?.message ?? "invalid inputs"} (state fields: ${declared})`,
         fix: missing
-          ? `pass it: --inputs ${field}=<value> on the CLI, or "inputs": {"${field}": …} over HTTP`
+          ? `pass it: --inputs ${field}=<value> on the CLI, or "params": {"${field}": …} in POST /v1/runs`
           : `give '${field}' a value of its declared type, or leave out a field that is not declared`
       })
     }
