@@ -87,24 +87,49 @@ const SPEC = /^(?:(.)?([<>^=]))?([+\- ])?(#)?(0)?(\d+)?([,_])?(?:\.(\d+))?([bcde
 
 const group = (digits: string, sep: string): string => digits.replace(/\B(?=(\d{3})+(?!\d))/g, sep)
 
-/** Apply a format spec to a value (the subset of Python's mini-language above). */
-export const formatValue = (value: unknown, spec: string): string => {
+/** Python's type name of a JSON value, for errors. */
+const pyType = (value: unknown): string =>
+  value === null || value === undefined ? "NoneType"
+    : typeof value === "boolean" ? "bool"
+    : typeof value === "number" ? (Number.isInteger(value) ? "int" : "float")
+    : typeof value === "string" ? "str"
+    : Array.isArray(value) ? "list" : "dict"
+
+const INTEGER_TYPES = new Set(["b", "c", "d", "o", "x", "X"])
+
+/**
+ * Apply a format spec to a value (the subset of Python's mini-language above), refusing
+ * what Python's `format` refuses rather than guessing: a spec on None, a list or a dict;
+ * a float with an integer code (`d`, `x`…); a string with a number code, a sign, `,` or `=`;
+ * a number with `s`. JSON numbers that are whole count as ints, booleans as 0 and 1.
+ */
+export const formatValue = (input: unknown, spec: string): Either.Either<string, string> => {
   const m = SPEC.exec(spec)
-  if (m === null || spec === "") return pyStr(value)
-  const [, fillChar, alignChar, sign = "-", , zero, widthText, sep, precisionText, type] = m
+  if (m === null || spec === "") return Either.right(pyStr(input))
+  const [, fillChar, alignChar, sign, alternate, zero, widthText, sep, precisionText, type] = m
+  const value = typeof input === "boolean" ? Number(input) : input
   const precision = precisionText === undefined ? undefined : Number(precisionText)
+  const numeric = typeof value === "number"
+  if (!numeric && typeof value !== "string") return Either.left(`unsupported format string passed to ${pyType(input)}.__format__ (the value is ${pyRepr(input)})`)
+  if (numeric && type === "s") return Either.left(`Unknown format code 's' for object of type '${pyType(input)}'`)
+  if (numeric && type !== undefined && INTEGER_TYPES.has(type) && !Number.isInteger(value)) return Either.left(`Unknown format code '${type}' for object of type 'float' (the value is ${value})`)
+  if (!numeric && type !== undefined && type !== "s") return Either.left(`Unknown format code '${type}' for object of type 'str'`)
+  if (!numeric && sign !== undefined) return Either.left("Sign not allowed in string format specifier")
+  if (!numeric && alternate !== undefined) return Either.left("Alternate form (#) not allowed in string format specifier")
+  if (!numeric && alignChar === "=") return Either.left("'=' alignment not allowed in string format specifier")
+  if (!numeric && sep !== undefined) return Either.left(`Cannot specify '${sep}' with 's'.`)
   let body: string
   let negative = false
-  if (typeof value === "number" && type !== "s") {
+  if (numeric) {
     negative = value < 0 || Object.is(value, -0)
     const n = Math.abs(value)
     switch (type) {
-      case "d": case "n": body = Math.trunc(n).toString(); break
-      case "b": body = Math.trunc(n).toString(2); break
-      case "o": body = Math.trunc(n).toString(8); break
-      case "x": body = Math.trunc(n).toString(16); break
-      case "X": body = Math.trunc(n).toString(16).toUpperCase(); break
-      case "c": body = String.fromCodePoint(Math.trunc(n)); break
+      case "d": body = n.toString(); break
+      case "b": body = n.toString(2); break
+      case "o": body = n.toString(8); break
+      case "x": body = n.toString(16); break
+      case "X": body = n.toString(16).toUpperCase(); break
+      case "c": body = String.fromCodePoint(n); break
       case "e": case "E": {
         const s = n.toExponential(precision ?? 6).replace(/e([+-])(\d)$/, "e$10$2")
         body = type === "E" ? s.toUpperCase() : s
@@ -112,35 +137,46 @@ export const formatValue = (value: unknown, spec: string): string => {
       }
       case "f": case "F": body = n.toFixed(precision ?? 6); break
       case "%": body = `${(n * 100).toFixed(precision ?? 6)}%`; break
-      case "g": case "G": body = precision === undefined ? String(n) : String(Number(n.toPrecision(Math.max(precision, 1)))); break
       default: body = precision === undefined ? String(n) : String(Number(n.toPrecision(Math.max(precision, 1))))
     }
+    if (alternate !== undefined && (type === "b" || type === "o" || type === "x" || type === "X")) body = `0${type}${body}`
     if (sep !== undefined) {
       const [int = "", frac] = body.split(".")
       body = group(int, sep) + (frac !== undefined ? `.${frac}` : "")
     }
   } else {
-    body = pyStr(value)
+    body = value
     if (precision !== undefined) body = body.slice(0, precision)
   }
-  const signText = typeof value === "number" && type !== "s" ? (negative ? "-" : sign === "+" ? "+" : sign === " " ? " " : "") : ""
+  const signText = numeric ? (negative ? "-" : sign === "+" ? "+" : sign === " " ? " " : "") : ""
   const width = widthText === undefined ? 0 : Number(widthText)
   const fill = fillChar ?? (zero !== undefined && alignChar === undefined ? "0" : " ")
-  const align = alignChar ?? (zero !== undefined ? "=" : typeof value === "number" && type !== "s" ? ">" : "<")
+  const align = alignChar ?? (zero !== undefined && numeric ? "=" : numeric ? ">" : "<")
   const pad = Math.max(0, width - signText.length - body.length)
   switch (align) {
-    case "<": return signText + body + fill.repeat(pad)
-    case ">": return fill.repeat(pad) + signText + body
-    case "^": return fill.repeat(Math.floor(pad / 2)) + signText + body + fill.repeat(pad - Math.floor(pad / 2))
-    default: return signText + fill.repeat(pad) + body
+    case "<": return Either.right(signText + body + fill.repeat(pad))
+    case ">": return Either.right(fill.repeat(pad) + signText + body)
+    case "^": return Either.right(fill.repeat(Math.floor(pad / 2)) + signText + body + fill.repeat(pad - Math.floor(pad / 2)))
+    default: return Either.right(signText + fill.repeat(pad) + body)
   }
 }
 
-/** Render parsed pieces over `values`. */
-export const render = (pieces: ReadonlyArray<Piece>, values: { readonly [field: string]: unknown }): string =>
-  pieces.map((p) => {
-    if (p._tag === "text") return p.text
+/**
+ * Render parsed pieces over `values`, or say which placeholder Python's `format` would
+ * refuse and why.
+ */
+export const render = (pieces: ReadonlyArray<Piece>, values: { readonly [field: string]: unknown }): Either.Either<string, string> => {
+  let out = ""
+  for (const p of pieces) {
+    if (p._tag === "text") {
+      out += p.text
+      continue
+    }
     const value = values[p.name]
     const converted = p.conversion === "r" || p.conversion === "a" ? pyRepr(value) : p.conversion === "s" ? pyStr(value) : value
-    return formatValue(converted, p.spec)
-  }).join("")
+    const formatted = formatValue(converted, p.spec)
+    if (Either.isLeft(formatted)) return Either.left(`{${p.name}${p.conversion !== undefined ? `!${p.conversion}` : ""}:${p.spec}}: ${formatted.left}`)
+    out += formatted.right
+  }
+  return Either.right(out)
+}

@@ -45,6 +45,18 @@ nodes:
     expect(summary.final_state["prompt"]).toBe("fix it! score=0.88 [     0.9] {literal} ['a', 'b'] 'fix it'")
   })
 
+  it("fails the node, naming the placeholder, on a value its spec cannot format (as Python's format raises): no silent coercion", async () => {
+    const graph = await Effect.runPromise(Graph.fromYaml(yaml(`
+state_schema: { fields: { score: { type: any, default: null }, topic: { type: string, default: "" }, out: { type: string, default: "" } } }
+nodes:
+  - { id: render, kind: template, config: { template: "a={score:.2f} b={topic:>4}", out: out } }
+`)))
+    expect((await run(runToEnd(graph, { score: 2.5, topic: "x" }))).final_state["out"]).toBe("a=2.50 b=   x")
+    const unset = await run(Effect.either(runToEnd(graph, { topic: "x" })))
+    expect(Either.isLeft(unset) && unset.left).toMatchObject({ _tag: "NodeExecutionError", nodeId: "render" })
+    expect(Either.isLeft(unset) && String((unset.left as { cause: unknown }).cause)).toMatch(/^template placeholder \{score:\.2f\}: unsupported format string passed to NoneType\.__format__.*give the field a value/)
+  })
+
   it("refuses placeholders that are not bare declared fields, bad braces and an undeclared out field, at their path", async () => {
     const cases: Array<[string, string, RegExp]> = [
       ["{nope}", "prompt", /undeclared state field '\{nope\}'/],

@@ -1,11 +1,14 @@
 /**
  * `template` (the original Stargraph's kind): renders a Python `str.format` template over
  * state fields into one field. No model, no I/O: it replays identically. Its common use
- * is feeding a judge's feedback back into the field a generator reads.
+ * is feeding a judge's feedback back into the field a generator reads. A value the spec
+ * cannot format (`{score:d}` on 2.5, `{x:.2f}` on a string or on None) fails the node,
+ * as Python's `format` raises.
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
+import { NodeExecutionError } from "../../errors.js"
 import * as NodeKind from "../NodeKind.js"
 import * as PyFormat from "../pyFormat.js"
 
@@ -32,6 +35,20 @@ export const TemplateKind = NodeKind.make({
   compile: (node) => {
     const pieces = Either.getOrElse(PyFormat.parse(node.config.template), () => [])
     const out = node.config.out
-    return Effect.succeed({ execute: (state) => Effect.sync(() => ({ _tag: "Update", update: { [out]: PyFormat.render(pieces, state) } })) })
+    return Effect.succeed({
+      execute: (state, input) =>
+        Either.match(PyFormat.render(pieces, state), {
+          onRight: (text) => Effect.succeed({ _tag: "Update", update: { [out]: text } }),
+          onLeft: (problem) =>
+            Effect.fail(
+              new NodeExecutionError({
+                nodeId: input.nodeId,
+                step: input.step,
+                attempts: 1,
+                cause: `template placeholder ${problem}; Python's str.format refuses it too: give the field a value of the type the spec formats, or change the spec (e.g. {x:.0f} rounds a float, {x} prints any value)`
+              })
+            )
+        })
+    })
   }
 })
