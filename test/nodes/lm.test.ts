@@ -5,6 +5,8 @@
  * call live; bad completions and error statuses retried; an app's own LanguageModel;
  * stubs; and every bad-input case.
  */
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import { join } from "node:path"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import type * as Response from "@effect/ai/Response"
@@ -315,6 +317,23 @@ describe("bad completions and failed calls", () => {
     const late = await runGraph(irOf(qa, [ask({ api_base: slow.url }, { timeout_ms: 50 })]), { question: "q" })
     expect(late.error).toMatchObject({ _tag: "LanguageModelError", reason: "timeout", message: "no completion within 50 ms (timeout_ms)" })
     await slow.close()
+  })
+
+  it("a reply that is not a completion is bad-response, naming what is missing (no internal dump)", async () => {
+    for (const body of [{ foo: 1 }, { choices: [] }]) {
+      const server = createServer((_req, res) => {
+        res.writeHead(200, { "content-type": "application/json" })
+        res.end(JSON.stringify(body))
+      })
+      await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok))
+      const { port } = server.address() as AddressInfo
+      const bad = await runGraph(irOf(qa, [ask({ api_base: `http://127.0.0.1:${port}/v1` })]), { question: "q" })
+      server.close()
+      expect(bad.error).toMatchObject({ _tag: "LanguageModelError", reason: "bad-response" })
+      const message = (bad.error as { message: string }).message
+      expect(message).toMatch(/answered with something that is not a completion: \S/)
+      expect(message).not.toMatch(/undefined|readonly|\{ "module"/)
+    }
   })
 
   it("a missing api_key_env variable is a LanguageModelError naming it, and no request is made; a set one is sent as a bearer token", async () => {

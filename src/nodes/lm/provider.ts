@@ -14,6 +14,7 @@ import type * as LanguageModelModule from "@effect/ai/LanguageModel"
 import type * as OpenAiClientModule from "@effect/ai-openai/OpenAiClient"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
@@ -191,6 +192,21 @@ const serverMessage = (body: string | undefined): string | undefined => {
   return body.slice(0, 300)
 }
 
+/**
+ * What is wrong with a reply that is not a completion: the first issue of the schema
+ * error behind it (`choices: is missing`), else its description or message.
+ */
+const malformed = (error: unknown): string => {
+  const cause = Predicate.hasProperty(error, "cause") ? error.cause : undefined
+  if (ParseResult.isParseError(cause)) {
+    const issue = ParseResult.ArrayFormatter.formatErrorSync(cause)[0]
+    if (issue !== undefined) return `${issue.path.length > 0 ? `${issue.path.map(String).join(".")}: ` : ""}${issue.message}`
+  }
+  const description = Predicate.hasProperty(error, "description") ? error.description : undefined
+  if (typeof description === "string" && description !== "") return description
+  return Predicate.hasProperty(error, "message") ? String(error.message) : String(error)
+}
+
 /** A provider's failure as a `LanguageModelError`. */
 export const toLanguageModelError = (error: unknown, site: CallSite, config: ProviderConfig, where: string): LanguageModelError => {
   if (error instanceof LanguageModelError) return error
@@ -198,7 +214,7 @@ export const toLanguageModelError = (error: unknown, site: CallSite, config: Pro
   if (Predicate.isTagged(error, "HttpResponseError")) {
     const e = error as unknown as { readonly reason: string; readonly response: { readonly status: number }; readonly body?: string; readonly message: string }
     if (e.reason !== "StatusCode") {
-      return new LanguageModelError({ ...base, reason: "bad-response", status: e.response.status, message: `${where} answered with something that is not a completion: ${e.message}`, fix: "check that api_base points at an OpenAI-compatible server (…/v1) and that api matches what it speaks (chat or responses)" })
+      return new LanguageModelError({ ...base, reason: "bad-response", status: e.response.status, message: `${where} answered with something that is not a completion: ${malformed(error)}`, fix: "check that api_base points at an OpenAI-compatible server (…/v1) and that api matches what it speaks (chat or responses)" })
     }
     const status = e.response.status
     const said = serverMessage(e.body)
@@ -220,7 +236,7 @@ export const toLanguageModelError = (error: unknown, site: CallSite, config: Pro
     return new LanguageModelError({ ...base, reason: "request-failed", message: `no answer from ${where}: ${(error as unknown as { readonly message: string }).message}`, fix: "check that the server is running and config.api_base is right; add a retry policy for flaky networks" })
   }
   if (Predicate.isTagged(error, "MalformedOutput")) {
-    return new LanguageModelError({ ...base, reason: "bad-response", message: `${where} answered with something that is not a completion: ${(error as unknown as { readonly message: string }).message}`, fix: "check that api_base points at an OpenAI-compatible server and that config.api matches what it speaks (chat or responses)" })
+    return new LanguageModelError({ ...base, reason: "bad-response", message: `${where} answered with something that is not a completion: ${malformed(error)}`, fix: "check that api_base points at an OpenAI-compatible server and that config.api matches what it speaks (chat or responses)" })
   }
   const message = error instanceof Error || Predicate.hasProperty(error, "message") ? String((error as { readonly message: unknown }).message) : String(error)
   return new LanguageModelError({ ...base, reason: "provider-error", message: `${where} failed: ${message}`, fix: "see the provider's error above" })
