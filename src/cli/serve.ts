@@ -88,7 +88,10 @@ export const serve = Command.make(
         rateLimitPerMinute: Option.getOrUndefined(o.rateLimit),
         maxBodyBytes: o.maxBodyBytes,
         synchronous: o.synchronous
-      })
+      }).pipe(
+        // The library names its options; the CLI, its flags.
+        Effect.mapError((e) => (e._tag === "InputError" && (e.field === "port" || e.field === "host") ? new InputError({ field: `--${e.field}`, message: e.message, fix: e.fix }) : e))
+      )
       // The registry loaded exactly these files (a broken one would have failed the start).
       const registered = new Set([...graphs, ...configured].flatMap((p) => GraphRegistry.findGraphFiles(p)).map((f) => resolve(f))).size
       const from = o.graphs.length === 0 && configured.length === 0 ? ` from ${process.cwd()} (no --graphs given)` : ""

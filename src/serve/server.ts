@@ -27,6 +27,7 @@ import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Predicate from "effect/Predicate"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -369,6 +370,9 @@ const resolveDb = (db: string | undefined): string => {
 /** Start everything in the current scope; returns where it listens. */
 export const start = (options: ServeOptions = {}): Effect.Effect<Started, StargraphError, Scope.Scope> =>
   Effect.gen(function*() {
+    if (options.port !== undefined && !(Number.isInteger(options.port) && options.port >= 0 && options.port <= 65535)) {
+      return yield* new InputError({ field: "port", message: `port ${options.port} is not a TCP port`, fix: "use 1–65535, or 0 to pick a free one" })
+    }
     const db = resolveDb(options.db)
     const config = options.config ? yield* ProjectConfig.load(options.config) : undefined
     const paths = [...(options.graphs ?? []), ...(config?.graphPaths ?? [])]
@@ -409,8 +413,20 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     const rateLimitPerMinute = options.rateLimitPerMinute ?? (loopback ? undefined : DEFAULT_RATE_LIMIT)
     const nameOf = routeNamer(routes)
     const guarded = guard({ ...options, rateLimitPerMinute }, Context.get(context, AuditSink), nameOf)(app)
-    const server = yield* NodeHttpServer.make(() => createServer(), { host: bindHost, port: options.port ?? 8000 }).pipe(
-      Effect.mapError((e) => new StargraphRuntimeError({ message: `cannot listen on ${bindHost}:${options.port ?? 8000}: ${String(e.cause ?? e)}` }))
+    const wanted = options.port ?? 8000
+    const server = yield* NodeHttpServer.make(() => createServer(), { host: bindHost, port: wanted }).pipe(
+      Effect.mapError((e) => {
+        const code = Predicate.hasProperty(e.cause, "code") ? e.cause.code : undefined
+        return code === "EADDRINUSE" || code === "EACCES" || code === "EADDRNOTAVAIL"
+          ? new InputError({
+            field: code === "EADDRNOTAVAIL" ? "host" : "port",
+            message: code === "EADDRINUSE"
+              ? `${bindHost}:${wanted} is already in use`
+              : code === "EACCES" ? `this process may not listen on ${bindHost}:${wanted}` : `${bindHost} is not an address of this machine`,
+            fix: code === "EADDRNOTAVAIL" ? "listen on 127.0.0.1, 0.0.0.0 or one of this machine's addresses" : "stop what holds it or pick another port (--port 0 picks a free one; ports under 1024 need privileges)"
+          })
+          : new StargraphRuntimeError({ message: `cannot listen on ${bindHost}:${wanted}: ${String(e.cause ?? e)}` })
+      })
     )
     // Request spans only when a tracing layer is provided (see telemetry/Tracing): otherwise no cost.
     const traced = yield* tracing

@@ -193,13 +193,19 @@ describe("stargraph serve", () => {
     return { cli, url: /listening on (http:\/\/\S+)/.exec(cli.stdout())![1]! }
   }
 
-  it("accepts --profile oss-default and refuses an unknown profile naming the allowed ones", async () => {
+  it("accepts --profile oss-default and refuses an unknown profile naming the allowed ones, a bad port and a port in use", async () => {
     const bad = await stargraph(["serve", "--profile", "locked-down", "--graphs", "hello"], { cwd: work })
     expect(bad.code).toBe(2)
     expect(bad.stderr).toBe("error: InputError: --profile: unknown profile 'locked-down' (fix: use one of: oss-default)\n")
     const { cli, url } = await serve(["--profile", "oss-default", "--graphs", "hello", "--db", join(work, "serve.sqlite")], work)
     try {
       expect((await fetch(`${url}/healthz`)).status).toBe(200)
+      // A port that is not one, or one already taken, is one line naming --port and the fix.
+      const range = await stargraph(["serve", "--port", "99999", "--graphs", "hello"], { cwd: work })
+      expect([range.code, range.stderr]).toEqual([2, "error: InputError: --port: port 99999 is not a TCP port (fix: use 1–65535, or 0 to pick a free one)\n"])
+      const taken = await stargraph(["serve", "--port", new URL(url).port, "--graphs", "hello", "--db", join(work, "serve2.sqlite")], { cwd: work })
+      expect(taken.code).toBe(2)
+      expect(taken.stderr).toMatch(/^error: InputError: --port: 127\.0\.0\.1:\d+ is already in use \(fix: stop what holds it or pick another port/)
     } finally {
       cli.child.kill("SIGTERM")
       await cli.done
