@@ -73,7 +73,8 @@ export const checkProvider = (config: ProviderFields | undefined): NodeProblem |
   if (config?.api_key_env !== undefined && !ENV_NAME.test(config.api_key_env)) {
     return {
       path: ["config", "api_key_env"],
-      message: `api_key_env '${config.api_key_env.length > 12 ? `${config.api_key_env.slice(0, 4)}…` : config.api_key_env}' is not an environment variable name`,
+      // It may be a pasted key: echo no more than its first characters.
+      message: `api_key_env '${config.api_key_env.slice(0, 3)}…' is not an environment variable name`,
       fix: "name the variable that holds the key (e.g. OPENAI_API_KEY), never the key itself"
     }
   }
