@@ -315,6 +315,18 @@ export const loadPacks = (
   graphFile: string | undefined,
   options: PackOptions
 ): Either.Either<ReadonlyArray<LoadedPack>, RuleError> => {
+  // A version override for a pack the graph does not mount would select nothing: refuse it.
+  const mounted = new Set(mounts.map((m) => m.id))
+  const stray = Object.keys(options.versionOverrides ?? {}).find((id) => (id === "*" ? mounts.length === 0 : !mounted.has(id)))
+  if (stray !== undefined) {
+    return Either.left(packError(
+      mounts.length === 0
+        ? "the graph mounts no governance packs, so there is no pack version to choose"
+        : `pack '${stray}' is not mounted by the graph (it mounts: ${[...mounted].join(", ")})`,
+      "leave out rule_pack_version, or name a pack the graph mounts under governance: (id@version, or a version for every pack)",
+      graphFile
+    ))
+  }
   if (mounts.length === 0) return Either.right([])
   const graphDir = graphFile ? dirname(resolve(graphFile)) : process.cwd()
   const roots = packRoots(graphDir, options)
@@ -331,7 +343,7 @@ export const loadPacks = (
       return Either.left(packError(
         wanted === undefined
           ? `governance pack '${mount.id}' exists in several versions (${sameId.map((c) => c.version).join(", ")})`
-          : `governance pack '${mount.id}' version ${wanted} is mounted, but only ${sameId.map((c) => `${c.version} (${c.dir})`).join(", ")} exist`,
+          : `governance pack '${mount.id}' has no version ${wanted}; found: ${sameId.map((c) => `${c.version} (${c.dir})`).join(", ")}`,
         wanted === undefined ? "give the mount a version" : "mount a version that exists, or install the one mounted",
         graphFile
       ))

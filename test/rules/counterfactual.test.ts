@@ -109,19 +109,28 @@ describe("counterfactuals over rules", () => {
     expect(texts.filter((t) => /_run_id|_timestamp/.test(t))).toEqual([])
   })
 
-  it("a fact that does not fit a template, or an unknown pack version, is refused before anything is written", async () => {
+  it("a fact that does not fit a template, an unknown pack version, or a pack version for a pack the graph does not mount, is refused before anything is written", async () => {
     const file = project()
     const outcome = await Effect.runPromise(Effect.gen(function*() {
       const graph = yield* Graph.load(file)
       const parent = yield* Effect.flatMap(graph.start({ inputs: { risk: "low" } }), (r) => r.start())
       const badFact = yield* Effect.either(Replay.fork(graph, parent.run_id, { fromStep: 1, mutation: { facts_assert: [{ template: "no-such-template", slots: {} }] } }))
       const badVersion = yield* Effect.either(Replay.fork(graph, parent.run_id, { fromStep: 1, mutation: { rule_pack_version: "9.9.9" } }))
+      const badPack = yield* Effect.either(Replay.fork(graph, parent.run_id, { fromStep: 1, mutation: { rule_pack_version: "no.such.pack@1.0.0" } }))
+      // A graph without packs has no version to choose.
+      const plain = yield* Graph.make({ ir_version: "1.0.0", id: "run:plain", state_schema: { risk: "str" }, nodes: [{ id: "a", kind: "passthrough" }] })
+      const plainParent = yield* Effect.flatMap(plain.start({ inputs: { risk: "low" } }), (r) => r.start())
+      const noPacks = yield* Effect.either(Replay.fork(plain, plainParent.run_id, { fromStep: 0, mutation: { rule_pack_version: "2026.11" } }))
       const runs = yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({}))
-      return { badFact, badVersion, runs: runs.runs.length }
+      return { badFact, badVersion, badPack, noPacks, runs: runs.runs.length }
     }).pipe(Effect.provide(MemoryCheckpointer.layer)))
     expect(Either.isLeft(outcome.badFact) && outcome.badFact.left._tag).toBe("InputError")
     expect(Either.isLeft(outcome.badVersion) && outcome.badVersion.left._tag).toBe("InputError")
-    expect(Either.isLeft(outcome.badVersion) && outcome.badVersion.left.message).toMatch(/9\.9\.9 is mounted, but only 1\.0\.0/)
-    expect(outcome.runs).toBe(1)
+    expect(Either.isLeft(outcome.badVersion) && outcome.badVersion.left.message).toMatch(/has no version 9\.9\.9; found: 1\.0\.0/)
+    expect(Either.isLeft(outcome.badPack) && outcome.badPack.left).toMatchObject({ _tag: "InputError", field: "mutation.rule_pack_version" })
+    expect(Either.isLeft(outcome.badPack) && outcome.badPack.left.message).toMatch(/pack 'no\.such\.pack' is not mounted by the graph \(it mounts: /)
+    expect(Either.isLeft(outcome.noPacks) && outcome.noPacks.left).toMatchObject({ _tag: "InputError", field: "mutation.rule_pack_version" })
+    expect(Either.isLeft(outcome.noPacks) && outcome.noPacks.left.message).toMatch(/the graph mounts no governance packs/)
+    expect(outcome.runs).toBe(2)
   })
 })
