@@ -39,10 +39,17 @@ export const decodeMutation = (input: unknown, source = "mutation"): Effect.Effe
     Effect.mapError((error) => {
       const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
       const path = (issue?.path ?? []).map(String).join(".")
+      const top = issue?.path[0]
       return new InputError({
         field: path ? `${source}.${path}` : source,
         message: issue?.message ?? "invalid mutation",
-        fix: "a mutation has only state_overrides, facts_assert, facts_retract, rule_pack_version and node_output_overrides"
+        fix: top === "facts_assert" || top === "facts_retract"
+          ? `write each fact as CLIPS text, "(risk (level high))", or as {"template": "risk", "slots": {"level": "high"}}`
+          : top === "state_overrides" || top === "node_output_overrides"
+          ? `${String(top)} maps ${top === "state_overrides" ? "state fields to their new values" : "node ids to the output ({field: value}) that replaces the node's execution"}`
+          : top === "rule_pack_version"
+          ? "give a version for every pack (\"1.1.0\") or per pack (\"id@1.1.0,other@2.0\")"
+          : "a mutation has only state_overrides, facts_assert, facts_retract, rule_pack_version and node_output_overrides"
       })
     })
   )

@@ -222,6 +222,11 @@ describe("stargraph replay", () => {
     writeFileSync(join(work, "bad.json"), JSON.stringify({ state_overides: {} }))
     const bad = await stargraph(["replay", parent, "--db", local, "--mutation", "bad.json"], { cwd: work })
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining("mutation.state_overides")])
+    expect(bad.stderr).toContain("fix: a mutation has only state_overrides, facts_assert")
+    // A fact in a shape the mutation does not take: the fix shows the two that it does.
+    writeFileSync(join(work, "badfact.json"), JSON.stringify({ facts_assert: [{ type: "cve", id: "CVE-2026-1" }] }))
+    const badFact = await stargraph(["replay", parent, "--db", local, "--mutation", "badfact.json"], { cwd: work })
+    expect([badFact.code, badFact.stderr]).toEqual([2, expect.stringMatching(/mutation\.facts_assert\.0.*fix: write each fact as CLIPS text, "\(risk \(level high\)\)", or as \{"template"/)])
     writeFileSync(join(work, "notjson.json"), "{")
     expect((await stargraph(["replay", parent, "--db", local, "--mutation", "notjson.json"], { cwd: work })).stderr).toContain("--mutation")
     const conn = new Database(local, { readonly: true })
