@@ -35,7 +35,7 @@ import type { RouterFunction } from "../nodes/Executor.js"
 import type { CompiledNode } from "../nodes/NodeKind.js"
 import { decodeNodes } from "./decodeNodes.js"
 import { loadChild } from "./Subgraph.js"
-import { loadModule, type ModuleNamespace, pickExport } from "../nodes/loader.js"
+import { type ExportNaming, loadModule, type ModuleNamespace, pickExport } from "../nodes/loader.js"
 import { loadPacks, type PackOptions } from "../fathom/packs.js"
 import { compileProgram } from "../fathom/program.js"
 import { checkJson } from "../ir/json.js"
@@ -185,8 +185,8 @@ const build = (
         moduleHashes[ref.module] = loaded.hash
         return loaded.namespace
       })
-    const exported = (ref: { nodeId: string; module: string; exportName: string }) =>
-      Effect.flatMap(resolveModule(ref), (ns) => pickExport(ns, ref))
+    const exported = (ref: { nodeId: string; module: string; exportName: string }, naming?: ExportNaming) =>
+      Effect.flatMap(resolveModule(ref), (ns) => pickExport(ns, ref, naming))
 
     // Structure first (no I/O): only a module-defined state schema must be loaded before it.
     const stateSource = stateSchemaSource(ir.state_schema, ir.state_class)
@@ -195,7 +195,7 @@ const build = (
     const compiled: Either.Either<CompiledStateSchema, CompileProblem> = spec._tag === "module"
       ? yield* Effect.gen(function*() {
         const ref = { nodeId: spec.path[0] === "state_class" ? "state_class" : "state_schema", module: spec.module, exportName: spec.export }
-        return compileModuleSchema(yield* exported(ref), spec.reducers, spec.path)
+        return compileModuleSchema(yield* exported(ref, spec.path[0] === "state_class" ? "reference" : "field"), spec.reducers, spec.path)
       })
       : compileInline(spec._tag === "inline" ? spec.fields : {})
     if (Either.isLeft(compiled)) {
@@ -226,7 +226,7 @@ const build = (
         graphId: ir.id,
         file: options.file,
         baseDir,
-        exported: (ref) => exported({ nodeId: node.id, ...ref }),
+        exported: (ref, naming) => exported({ nodeId: node.id, ...ref }, naming),
         invalid: (path, message, fix) => irError(source, ["nodes", i, ...path], message, fix),
         subgraph: (path, { at, maxSteps }) => {
           const key = `${path}|${maxSteps ?? ""}`
@@ -489,7 +489,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
           expectedHash: run.graph_hash,
           actualHash: definition.graphHash,
           message: `run ${runId} was started with a different graph (${run.graph_id}); the graph, its state schema or its node modules changed since. ` +
-            "Resume with the original graph, or fork the run with `stargraph replay`"
+            "Resume (or replay) it with the graph it ran with: check out the original files and pass --graph <that graph.yaml>; the changed graph can only start new runs"
         })
       }
       if (run.runtime_hash !== definition.runtimeHash && options.allowRuntimeDrift !== true) {

@@ -40,7 +40,7 @@ export const decodeNodes = (ir: IRDocument, source: IRSource, modules: KindModul
             `port the node to a module beside the graph and write kind: "./path/to/module.ts:${ref.exportName}" (exporting a NodeKind, a class with execute(state, ctx), or a function)`))
         }
         const full = { nodeId, module: ref.module, exportName: ref.exportName }
-        return Effect.flatMap(modules.resolveModule(full), (ns) => Effect.flatMap(pickExport(ns, full), (value) => fromExport(value, name, full))).pipe(
+        return Effect.flatMap(modules.resolveModule(full), (ns) => Effect.flatMap(pickExport(ns, full, "reference"), (value) => fromExport(value, name, full))).pipe(
           Effect.tap((kind) => Effect.sync(() => byModule.set(name, kind)))
         )
       }
@@ -48,7 +48,7 @@ export const decodeNodes = (ir: IRDocument, source: IRSource, modules: KindModul
       const declared = root === undefined ? undefined : packageKinds(root).get(name)
       if (declared !== undefined) {
         const full = { nodeId, module: declared.module, exportName: declared.exportName }
-        return Effect.flatMap(modules.resolveModule(full, [declared.dir]), (ns) => Effect.flatMap(pickExport(ns, full), (value) => fromExport(value, name, full))).pipe(
+        return Effect.flatMap(modules.resolveModule(full, [declared.dir]), (ns) => Effect.flatMap(pickExport(ns, full, "package"), (value) => fromExport(value, name, full))).pipe(
           Effect.tap((kind) => Effect.sync(() => byModule.set(name, kind)))
         )
       }

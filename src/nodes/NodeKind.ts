@@ -15,6 +15,7 @@ import { nodeCommon } from "../ir/schema.js"
 import type { FieldInfo } from "../ir/stateSchema.js"
 import type { ChildGraph } from "./ChildGraph.js"
 import type { Executor, InterruptRequest } from "./Executor.js"
+import type { ExportNaming } from "./loader.js"
 
 /** A module export a node needs, resolved beside the graph and folded into its hash. */
 export interface ModuleRef {
@@ -46,7 +47,7 @@ export interface CompileContext extends CheckContext {
   /** The folder relative paths in the node's config are resolved against. */
   readonly baseDir: string
   /** An export of one of the modules the node listed in `modules` (already loaded). */
-  readonly exported: (ref: ModuleRef) => Effect.Effect<unknown, NodeModuleError>
+  readonly exported: (ref: ModuleRef, naming?: ExportNaming) => Effect.Effect<unknown, NodeModuleError>
   /** An IR error located at `path` under this node. */
   readonly invalid: (path: ReadonlyArray<PropertyKey>, message: string, fix: string) => IRValidationError
   /**

@@ -147,8 +147,14 @@ export const loadModule = (baseDir: string, ref: ModuleRef, scope: ModuleScope =
     return { namespace, hash }
   })
 
+/**
+ * How the graph names an export, for the fix of a missing one: an `export:` field beside
+ * `module:`, a `./module.ts:Name` reference, or a package's `stargraph.nodes` entry.
+ */
+export type ExportNaming = "field" | "reference" | "package"
+
 /** Pick `ref.exportName` from a loaded module, failing loudly when it is absent. */
-export const pickExport = (namespace: ModuleNamespace, ref: ModuleRef): Effect.Effect<unknown, NodeModuleError> => {
+export const pickExport = (namespace: ModuleNamespace, ref: ModuleRef, naming: ExportNaming = "field"): Effect.Effect<unknown, NodeModuleError> => {
   // A module compiled to CommonJS somewhere (a .cts file, `module.exports = …`) has its
   // exports under `default`.
   const value = namespace[ref.exportName] ??
@@ -160,7 +166,11 @@ export const pickExport = (namespace: ModuleNamespace, ref: ModuleRef): Effect.E
         ...ref,
         reason: "export-not-found",
         message: `module '${ref.module}' has no export '${ref.exportName}' (exports: ${available})`,
-        fix: `export '${ref.exportName}' from ${ref.module} or set 'export' to one of: ${available}`
+        fix: naming === "field"
+          ? `export '${ref.exportName}' from ${ref.module} or set 'export' to one of: ${available}`
+          : naming === "reference"
+          ? `export '${ref.exportName}' from ${ref.module}, or reference one of its exports as ${ref.module}:<name> (${available})`
+          : `export '${ref.exportName}' from ${ref.module}, or correct the package.json "stargraph": {"nodes": …} entry that names it`
       })
     )
   }

@@ -119,7 +119,7 @@ export const fork = (
         runId: parentRunId,
         expectedHash: parent.graph_hash,
         actualHash: graph.graphHash,
-        message: `run ${parentRunId} was recorded with a different graph than ${graph.source ?? graph.id}; replay needs the graph it ran with`
+        message: `run ${parentRunId} was recorded with a different graph than ${graph.source ?? graph.id}; replay needs the graph it ran with (check out the original files and pass --graph <that graph.yaml>)`
       })
     }
     const checkpoints = yield* checkpointer.listCheckpoints(parentRunId)

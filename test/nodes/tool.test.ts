@@ -526,6 +526,8 @@ describe("user tools from a module beside the graph", () => {
     writeFileSync(join(dir, "graph.yaml"), yaml("./tools.ts:nothing"))
     const missing = await Effect.runPromiseExit(Graph.load(join(dir, "graph.yaml")))
     expect(Exit.isFailure(missing) && missing.cause._tag === "Fail" && missing.cause.error).toMatchObject({ _tag: "NodeModuleError", reason: "export-not-found" })
+    // The fix speaks of the reference the graph wrote, not of an `export` field the tool node does not have.
+    expect(Exit.isFailure(missing) && missing.cause._tag === "Fail" && (missing.cause.error as { fix: string }).fix).toMatch(/or reference one of its exports as \.\/tools\.ts:<name> \(/)
   })
 })
 

@@ -168,7 +168,7 @@ export const ToolKind = NodeKind.make({
       const ref = moduleRef(s.tool)
       let tool: Tool
       if (ref !== undefined) {
-        const value = yield* ctx.exported({ module: ref.module, exportName: ref.exportName })
+        const value = yield* ctx.exported({ module: ref.module, exportName: ref.exportName }, "reference")
         if (!isTool(value)) {
           return yield* ctx.invalid([...at, "tool"], `export '${ref.exportName}' of '${ref.module}' is not a tool`, "export a tool made with Tool.make({id, version, description, input, output, run}) under that name")
         }
