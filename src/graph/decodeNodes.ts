@@ -5,6 +5,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
 import type { GraphError, NodeModuleError } from "../errors.js"
 import { listSome } from "../ir/limits.js"
 import { decodeError, irError, type IRSource } from "../ir/parse.js"
@@ -59,8 +60,20 @@ export const decodeNodes = (ir: IRDocument, source: IRSource, modules: KindModul
     for (const [i, node] of ir.nodes.entries()) {
       const kind = yield* resolveKind(node.kind, i)
       const result = kind.decode(node)
-      if (Either.isLeft(result)) return yield* decodeError(source, result.left, ["nodes", i])
+      if (Either.isLeft(result)) {
+        const error = decodeError(source, result.left, ["nodes", i])
+        const misplaced = misplacedConfigField(kind, result.left)
+        return yield* misplaced === undefined ? error : irError(source, ["nodes", i, misplaced], error.message, `move '${misplaced}' under config: (config: {${misplaced}: …}); a ${kind.name} node takes it there`)
+      }
       decoded.push(result.right)
     }
     return decoded
   })
+
+/** The field a node wrote beside `config` that its kind takes under `config` (the first issue's), if that is the problem. */
+const misplacedConfigField = (kind: NodeKind, error: ParseResult.ParseError): string | undefined => {
+  const first = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+  if (first === undefined || first.path.length !== 1 || !first.message.includes("is unexpected")) return undefined
+  const name = String(first.path[0])
+  return kind.fieldNames.some((f) => f.replace(/\?/g, "") === `config.${name}`) ? name : undefined
+}

@@ -93,6 +93,19 @@ nodes:
     expect(error.message).toMatch(/is unexpected/)
   })
 
+  it("a field its kind takes under config, written beside it, is refused with the fix to move it", async () => {
+    const error = await buildError(Graph.fromYaml(yaml(`
+state_schema: { a: str, b: { type: str, default: "" } }
+nodes:
+  - id: r
+    kind: template
+    template: "{a}"
+    out: b
+`), { file: "g.yaml" }))
+    expect(error).toMatchObject({ _tag: "IRValidationError", path: "nodes[0].template", line: 8 })
+    expect((error as { fix: string }).fix).toBe("move 'template' under config: (config: {template: …}); a template node takes it there")
+  })
+
   it("an unknown kind lists the kinds; a Python module reference says to port it", async () => {
     const unknown = await buildError(Graph.fromYaml(yaml(`
 state_schema: { message: str }
