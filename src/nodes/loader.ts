@@ -61,6 +61,9 @@ const safeRealpath = (path: string): string => {
 
 const TS_EXTENSIONS = new Set([".ts", ".mts", ".cts", ".tsx"])
 
+/** What the loader imports: TypeScript (compiled on load) and JavaScript modules. */
+const MODULE_EXTENSIONS = new Set([...TS_EXTENSIONS, ".js", ".mjs", ".cjs", ".jsx"])
+
 /** Resolve a module specifier written in the IR against the YAML's directory. */
 export const resolveModulePath = (baseDir: string, specifier: string): string =>
   isAbsolute(specifier) ? specifier : resolve(baseDir, specifier)
@@ -118,6 +121,16 @@ export const loadModule = (baseDir: string, ref: ModuleRef, scope: ModuleScope =
         reason: "outside-root",
         message: `module '${ref.module}' is a link to ${real}, outside the graph's folder`,
         fix: "copy the module into the graph's folder tree instead of linking to it (or add its folder to moduleRoots)"
+      })
+    }
+    if (!MODULE_EXTENSIONS.has(extname(path))) {
+      return yield* new NodeModuleError({
+        ...named,
+        reason: "load-failed",
+        message: `module '${ref.module}' is not a JavaScript or TypeScript module`,
+        fix: extname(path) === ".py"
+          ? "this runtime loads JavaScript and TypeScript: port the Python code to a .ts module beside the graph (same export name)"
+          : `name a .ts, .mts, .cts, .js, .mjs or .cjs file`
       })
     }
     const source = yield* Effect.try({

@@ -149,6 +149,11 @@ rules:
     const missing = Effect.runSync(Effect.either(Graph.fromYaml(withFn("./absent.ts"), { baseDir: dir })))
     expect(Either.isLeft(missing) && missing.left).toBeInstanceOf(NodeModuleError)
     expect(Either.isLeft(missing) && (missing.left as NodeModuleError).reason).toBe("module-not-found")
+    // A Python module (the original's node code) is not imported: the fix says to port it.
+    writeFileSync(join(dir, "nodes.py"), "def step(state):\n    return {}\n")
+    const python = Effect.runSync(Effect.either(Graph.fromYaml(withFn("./nodes.py"), { baseDir: dir })))
+    expect(Either.isLeft(python) && python.left).toMatchObject({ _tag: "NodeModuleError", reason: "load-failed", message: "module './nodes.py' is not a JavaScript or TypeScript module" })
+    expect(Either.isLeft(python) && (python.left as NodeModuleError).fix).toMatch(/port the Python code to a \.ts module/)
     return Effect.runPromise(Effect.either(Graph.fromYaml(withFn("./nodes.ts"), { baseDir: dir }))).then((r) => {
       expect(Either.isLeft(r)).toBe(true)
       const err = Either.isLeft(r) ? (r.left as NodeModuleError) : undefined
