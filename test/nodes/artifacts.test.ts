@@ -267,7 +267,7 @@ describe("the write_artifact kind", () => {
     expect(underConfig.path).toBe("nodes[0].config.name")
   })
 
-  it("refuses a templated name that renders to a path at run time, writing nothing", async () => {
+  it("refuses a templated name that renders to a path, or reads an unset field, at run time, writing nothing", async () => {
     const root = join(tempDir(), "artifacts")
     const r = await run(Effect.gen(function*() {
       const graph = yield* Graph.make(node({ content_field: "report", name: "{{title}}.md" }))
@@ -275,6 +275,13 @@ describe("the write_artifact kind", () => {
     }).pipe(Effect.provide(Layer.merge(SqliteCheckpointer.layer({ filename: join(tempDir(), "r.sqlite") }), ArtifactStore.filesystem(root)))))
     expect(Either.isLeft(r) && r.left).toBeInstanceOf(ArtifactStoreError)
     expect(Either.isLeft(r) && r.left).toMatchObject({ reason: "invalid-name", nodeId: "w", step: 1, name: "../../etc/passwd.md" })
+    expect(filesUnder(root)).toEqual([])
+    // A name made from an unset field is refused too (not stored as ".md").
+    const unset = await run(Effect.gen(function*() {
+      const graph = yield* Graph.make(node({ content_field: "report", name: "{{data}}.md" }))
+      return yield* Effect.either(Effect.flatMap(graph.start({ inputs: { report: "x" } }), (h) => h.start()))
+    }).pipe(Effect.provide(Layer.merge(SqliteCheckpointer.layer({ filename: join(tempDir(), "r.sqlite") }), ArtifactStore.filesystem(root)))))
+    expect(Either.isLeft(unset) && unset.left).toMatchObject({ reason: "invalid-name", message: "the name template {{data}}.md reads 'data', which is not set" })
     expect(filesUnder(root)).toEqual([])
   })
 
@@ -290,8 +297,8 @@ describe("the write_artifact kind", () => {
     const noOutput = await buildError({ ...node({ content_field: "report", name: "r.md" }), state_schema: { fields: { report: { type: "string" } } } })
     expect(noOutput.message).toContain("'artifact_ref' (output_field's default)")
     expect((await buildError(node({ name: "r.md" }))).message).toContain("needs 'content_field'")
-    expect((await buildError(node({ content_field: "report" }))).message).toContain("needs 'name'")
-    expect((await buildError(node({}))).path).toBe("nodes[0].kind")
+    expect(await buildError(node({ content_field: "report" }))).toMatchObject({ path: "nodes[0].name", message: "a write_artifact node needs 'name'" })
+    expect((await buildError(node({}))).path).toBe("nodes[0].content_field")
     expect((await buildError(node({ config: { content_field: "report" } }))).path).toBe("nodes[0].config.name")
     expect((await buildError(node({ content_field: "report", name: "r.md", config: { content_field: "report", name: "r.md" } }))).message).toContain("both beside and under config")
     expect((await buildError(node({ content_field: "report", name: "{{nope}}.md" }))).message).toContain("'{{nope}}'")

@@ -20,7 +20,7 @@ import { CONTENT_TYPE, nameProblem, refOf } from "../../checkpoint/artifactModel
 import { ArtifactStoreError } from "../../errors.js"
 import { canonicalJson } from "../../ir/hash.js"
 import { checkJson } from "../../ir/json.js"
-import { expand, placeholders } from "../../ir/template.js"
+import { expand, placeholders, readPath } from "../../ir/template.js"
 import * as NodeKind from "../NodeKind.js"
 
 const Metadata = Schema.Record({ key: Schema.String, value: Schema.Unknown })
@@ -59,7 +59,7 @@ const formOf = (node: Settings & { readonly config?: Settings | undefined }):
   const at = node.config !== undefined ? ["config"] : []
   if (s.content_field === undefined || s.name === undefined) {
     const missing = s.content_field === undefined ? "content_field" : "name"
-    return { _tag: "Problem", path: given.length > 0 ? [given[0]!] : ["kind"], message: `a write_artifact node needs '${missing}'`, fix: "give content_field (the state field to store) and name (the artifact's file name), e.g. content_field: report, name: report.md" }
+    return { _tag: "Problem", path: [...at, missing], message: `a write_artifact node needs '${missing}'`, fix: "give content_field (the state field to store) and name (the artifact's file name), e.g. content_field: report, name: report.md" }
   }
   return { _tag: "Settings", at, s: { ...s, content_field: s.content_field, name: s.name } }
 }
@@ -126,6 +126,11 @@ export const WriteArtifactKind = NodeKind.make({
             const content = state[s.content_field]
             if (content === undefined || content === null) {
               return yield* fail("invalid-content", `content_field '${s.content_field}' is ${content === null ? "null" : "not set"}: there is nothing to store`, `set '${s.content_field}' before this node runs (or route around it when it is empty)`)
+            }
+            // A name made from an unset field would be a different name, not an error: refuse it.
+            const unset = templated ? placeholders(s.name).find((path) => readPath(state, path) == null) : undefined
+            if (unset !== undefined) {
+              return yield* fail("invalid-name", `the name template ${s.name} reads '${unset}', which is ${readPath(state, unset) === null ? "null" : "not set"}`, `set '${unset}' before this node runs, or name the artifact without it`)
             }
             const rendered = templated ? expand(s.name, state) : s.name
             const name = typeof rendered === "string" ? rendered : rendered === null ? "" : JSON.stringify(rendered)
