@@ -550,6 +550,8 @@ describe("ml node: bad input", () => {
     await expectIR({ version: "1", runtime: "onnx", file_uri: "./linear.onnx", input_field: "features", output_field: "score" }, "nodes[0].model_id", /needs model_id/)
     await expectIR({ config: { ...linearNode(), file_uri: null } }, "nodes[0].config.file_uri", /no model registry/)
     await expectIR(linearNode({ expected_sha256: "abc" }), "nodes[0].expected_sha256", /not a SHA-256 digest/)
+    // YAML reads an all-digit digest as a number: say to quote it.
+    await expectIR(linearNode({ expected_sha256: 1.2345678901234568e+63 }), "nodes[0].expected_sha256", /read as a number \(YAML reads a digest of only digits as one/)
     await expectIR(linearNode({ input_field: "nope" }), "nodes[0].input_field", /'nope' is not a declared state field/)
     const { input_field: _omitted, ...noInput } = linearNode()
     await expectIR(noInput, "nodes[0].input_field", /'x' is not a declared state field \(the default\)/)

@@ -32,7 +32,8 @@ const Execution = Schema.Literal("auto", "inline", "worker")
 /** The options besides the required four, in both forms. */
 const options = {
   /** SHA-256 the model file must have (hex, `sha256:` prefix allowed). */
-  expected_sha256: Schema.optional(Schema.NullOr(Schema.String)),
+  /** A number only to say to quote it: YAML reads an all-digit digest as a number. */
+  expected_sha256: Schema.optional(Schema.NullOr(Schema.Union(Schema.String, Schema.Number))),
   /** State field read as the model input (default `x`, as the original). */
   input_field: Schema.optional(Schema.String),
   /** State field the prediction is written to (default `y`). */
@@ -98,6 +99,9 @@ export const MlKind = NodeKind.make({
     if (spec.file_uri === null || spec.file_uri.trim() === "") {
       return { path: at("file_uri"), message: "file_uri is empty; this runtime has no model registry to look the model up in", fix: "set file_uri to the model file: a file:// URI or a path relative to the graph file" }
     }
+    if (typeof spec.expected_sha256 === "number") {
+      return { path: at("expected_sha256"), message: "expected_sha256 was read as a number (YAML reads a digest of only digits as one, losing digits)", fix: "quote it: expected_sha256: \"<the 64 hex digits>\"" }
+    }
     if (spec.expected_sha256 !== undefined && spec.expected_sha256 !== null && !ModelFile.isSha256(spec.expected_sha256)) {
       return { path: at("expected_sha256"), message: `expected_sha256 '${spec.expected_sha256}' is not a SHA-256 digest`, fix: "write the 64 hex digits `sha256sum model.onnx` prints (a sha256: prefix is allowed)" }
     }
@@ -148,7 +152,7 @@ export const MlKind = NodeKind.make({
         })
       }
       const path = yield* ModelFile.resolvePath(ref, spec.file_uri ?? "", ctx.baseDir)
-      const file = yield* ModelFile.read(ref, path, spec.expected_sha256 ?? undefined)
+      const file = yield* ModelFile.read(ref, path, typeof spec.expected_sha256 === "string" ? spec.expected_sha256 : undefined)
       const hashes = { model: `sha256:${file.sha256}` }
       const callName = `ml.${spec.model_id}`
       // The request's canonical text around its input (keys in order: input, sha256, version).
