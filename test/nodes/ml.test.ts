@@ -515,7 +515,14 @@ describe("ml node: bad input", () => {
     const xgbBad = (file: string) => buildError(irOf({ fields: { x: ANY, y: ANY }, node: { model_id: "xgb", version: "1", runtime: "xgboost", file_uri: file } }), undefined, dir)
     expect(await xgbBad("bad.json")).toMatchObject({ reason: "invalid-model" })
     writeFileSync(join(dir, "model.ubj"), Buffer.from([0x7b, 0x4c, 0x00]))
-    expect(((await xgbBad("model.ubj")) as ModelError).message).toContain("not JSON")
+    expect(((await xgbBad("model.ubj")) as ModelError).message).toContain("a binary file, not an XGBoost JSON model")
+    // An ONNX file given to the XGBoost runtime: no raw bytes in the message.
+    const onnx = ((await buildError(irOf({ fields: { x: ANY, y: ANY }, node: { model_id: "xgb", version: "1", runtime: "xgboost", file_uri: join(MODELS, "linear.onnx") } }), undefined, MODELS)) as ModelError).message
+    expect(onnx).toContain("a binary file, not an XGBoost JSON model")
+    // eslint-disable-next-line no-control-regex
+    expect(onnx).not.toMatch(/[\u0000-\u001f]/)
+    writeFileSync(join(dir, "text.json"), "learner = 1")
+    expect(((await xgbBad("text.json")) as ModelError).message).toContain("not JSON (")
     const categorical = JSON.parse(readFileSync(join(MODELS, "xgb_binary.json"), "utf8"))
     categorical.learner.gradient_booster.model.trees[0].split_type[0] = 1
     writeFileSync(join(dir, "cat.json"), JSON.stringify(categorical))

@@ -183,7 +183,11 @@ export const load = (text: string): Either.Either<XGBoostModel, string> => {
   try {
     json = JSON.parse(text)
   } catch (cause) {
-    return Either.left(`not JSON (${cause instanceof Error ? cause.message : String(cause)})`)
+    // eslint-disable-next-line no-control-regex
+    const control = /[\u0000-\u0008\u000e-\u001f]/
+    if (control.test(text.slice(0, 512))) return Either.left("a binary file, not an XGBoost JSON model (save the booster with save_model(\"model.json\"); an ONNX model takes runtime: onnx)")
+    // eslint-disable-next-line no-control-regex
+    return Either.left(`not JSON (${(cause instanceof Error ? cause.message : String(cause)).replace(/[\u0000-\u001f]/g, " ").slice(0, 200)})`)
   }
   const decoded = Schema.decodeUnknownEither(XGBoostDocument)(json)
   if (Either.isLeft(decoded)) return Either.left(problem(decoded.left, ""))
