@@ -310,10 +310,17 @@ const isStargraphError = Schema.is(StargraphError)
 /** The API's own decode failure as an `InputError` naming the field. */
 const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError) => {
   const issue = failure.issues[0]
+  // A union of literals (a status) reports one issue per member at the same path: list them all.
+  const at = JSON.stringify(issue?.path ?? [])
+  const choices = [...new Set(failure.issues.filter((i) => JSON.stringify(i.path) === at).flatMap((i) => {
+    const m = /^Expected ("[^"]*"), actual/.exec(i.message)
+    return m === null ? [] : [m[1]!]
+  }))]
+  const actual = issue === undefined ? undefined : /, actual (.*)$/.exec(issue.message)?.[1]
   return new InputError({
     field: issue && issue.path.length > 0 ? issue.path.map(String).join(".") : "body",
-    message: issue?.message ?? failure.message,
-    fix: "see /openapi.json for this route's parameters and body"
+    message: choices.length > 1 ? `Expected one of ${choices.join(" | ")}, actual ${actual ?? "?"}` : issue?.message ?? failure.message,
+    fix: choices.length > 1 ? `use one of: ${choices.map((c) => c.slice(1, -1)).join(", ")}` : "see /openapi.json for this route's parameters and body"
   })
 }
 

@@ -133,7 +133,8 @@ describe("stargraph serve: the tutorial flow", () => {
       expect(new Set(seen).size).toBe(250)
       const bad = await call(`${local.url}/v1/runs?status=sleeping`)
       expect(bad.status).toBe(400)
-      expect(bad.body["error"]).toMatchObject({ type: "InputError", details: { field: "status" } })
+      expect(bad.body["error"]).toMatchObject({ type: "InputError", details: { field: "status", fix: expect.stringMatching(/^use one of: pending, running, .*done/) } })
+      expect(bad.body["error"]["message"]).toMatch(/^InputError: status: Expected one of "pending" \| "running" \| .*, actual "sleeping" \(fix: /)
       const badCursor = await call(`${local.url}/v1/runs?cursor=!!!`)
       expect(badCursor.status).toBe(400)
     } finally {
