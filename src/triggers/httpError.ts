@@ -96,10 +96,14 @@ export const redactErrorRecord = <R extends { readonly type: string; readonly me
  */
 export const envelopeOf = (error: StargraphError) => {
   const record = toErrorRecord(error)
+  // The terminal's advice for an unknown run (stargraph list --db …) does not fit an HTTP client.
+  const message = error._tag === "CheckpointError" && error.reason === "unknown-run"
+    ? `CheckpointError[unknown-run]: ${error.message} (fix: GET /v1/runs lists this server's runs)`
+    : record.message
   return {
     error: {
       type: record.type,
-      message: redact(record.message),
+      message: redact(message),
       details: redactValue({ ...record.details, message: error.message }, 0) as { readonly [key: string]: unknown }
     }
   }

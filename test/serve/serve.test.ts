@@ -265,6 +265,7 @@ describe("bad requests get the envelope", () => {
     expect([noRoute.status, noRoute.body["error"]["type"]]).toEqual([404, "ApiError"])
     const noRun = await call(`${server.url}/v1/runs/run-unknown`)
     expect([noRun.status, noRun.body["error"]["type"], noRun.body["error"]["details"]["reason"]]).toEqual([404, "CheckpointError", "unknown-run"])
+    expect(noRun.body["error"]["message"]).toMatch(/\(fix: GET \/v1\/runs lists this server's runs\)$/)
   })
 
   it("a 10,000-deep params or body answers 400 with the envelope, never a stack trace or a file path", async () => {
