@@ -76,7 +76,8 @@ export const run = Command.make(
         // A deduplicated run that already stopped did no work here: no step lines for it.
         const stopped = enqueued.deduplicated && STOPPED_STATUSES.has(enqueued.status)
         const silent = o.quiet || stopped
-        if (enqueued.deduplicated && !o.quiet) {
+        // Even with --quiet: a script must be able to tell a deduplicated run (the note is on stderr).
+        if (enqueued.deduplicated) {
           // Say what happens unless this process simply drives the run (the Scheduler adopts
           // a queued run, or one whose process died).
           const owner = stopped ? null : (yield* stores.getRun(enqueued.runId, db)).owner

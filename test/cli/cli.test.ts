@@ -45,6 +45,11 @@ describe("stargraph run / inspect / validate", () => {
     expect(first.code).toBe(0)
     expect(second.code).toBe(0)
     expect(runIdOf(second.last)).toBe(runIdOf(first.last))
+    expect(second.stderr).toContain("idempotency key 'op-1234' already belongs to run")
+    // --quiet keeps stdout to the final line; the note that nothing new started stays on stderr.
+    const quiet = await stargraph([...args, "--quiet"], { cwd: work })
+    expect([quiet.code, quiet.lines.length, runIdOf(quiet.last)]).toEqual([0, 1, runIdOf(first.last)])
+    expect(quiet.stderr).toMatch(/^idempotency key 'op-1234' already belongs to run \S+ \(done\): no new run was started\n$/)
     const conn = new Database(local, { readonly: true })
     expect(conn.prepare("SELECT count(*) AS n FROM runs_history").get()).toEqual({ n: 1 })
     expect(conn.prepare("SELECT count(*) AS n FROM checkpoints").get()).toEqual({ n: 6 })
