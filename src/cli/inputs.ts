@@ -21,6 +21,9 @@ export const parseInputs = (
   fields: ReadonlyMap<string, FieldInfo>
 ): Either.Either<Record<string, unknown>, InputError> => {
   const out: Record<string, unknown> = {}
+  // A field given twice is a mistake to report, not one value to drop.
+  const twice = (key: string) =>
+    new InputError({ field: `--inputs ${key}`, message: `'${key}' is given more than once`, fix: `give '${key}' once (the --inputs flags and JSON objects together set each field once)` })
   for (const raw of values) {
     const text = raw.trim()
     if (text.startsWith("{")) {
@@ -29,6 +32,8 @@ export const parseInputs = (
       if (parsed.right === null || typeof parsed.right !== "object" || Array.isArray(parsed.right)) {
         return Either.left(new InputError({ field: "--inputs", message: "a JSON value here must be an object", fix: "pass --inputs '{\"field\": value}'" }))
       }
+      const repeated = Object.keys(parsed.right).find((k) => Object.hasOwn(out, k))
+      if (repeated !== undefined) return Either.left(twice(repeated))
       Object.assign(out, parsed.right)
       continue
     }
@@ -42,6 +47,7 @@ export const parseInputs = (
     }
     const key = raw.slice(0, eq).trim()
     const value = raw.slice(eq + 1)
+    if (Object.hasOwn(out, key)) return Either.left(twice(key))
     const field = fields.get(key)
     if (field === undefined) {
       return Either.left(new InputError({
