@@ -150,11 +150,17 @@ export const fork = (
     const invalid = Either.getLeft(Schema.decodeUnknownEither(graph.state.schema, { onExcessProperty: "error" })(state))
     if (Option.isSome(invalid)) {
       const issue = ParseResult.ArrayFormatter.formatErrorSync(invalid.value)[0]
+      const field = (issue?.path ?? []).map(String).join(".") || "<state>"
+      const top = String(issue?.path[0] ?? "")
+      const declared = graph.state.fields.get(top)
       return yield* new StateValidationError({
         source: "mutation",
-        field: (issue?.path ?? []).map(String).join(".") || "<state>",
+        field,
         step: fromStep,
-        message: `state_overrides do not fit the state schema: ${issue?.message ?? "invalid"}`
+        message: `state_overrides do not fit the state schema: ${issue?.message ?? "invalid"}`,
+        fix: declared === undefined
+          ? `override declared fields only: ${listSome(graph.state.fields.keys())}`
+          : `give '${top}' a value of its declared type${declared.type !== undefined ? ` (${declared.type})` : ""}`
       })
     }
 

@@ -145,7 +145,8 @@ describe("replay and counterfactual forks", () => {
       fork({ fromStep: 9 }),
       fork({ mutation: { state_overrides: {}, surprise: 1 } }),
       fork({ mutation: { state_overrides: { times: "many" } } }),
-      fork({ mutation: { node_output_overrides: { ghost: {} } } })
+      fork({ mutation: { node_output_overrides: { ghost: {} } } }),
+      fork({ mutation: { state_overrides: { ghost: 1 } } })
     ])
     const tags = cases.map((c) => (Either.isLeft(c) ? [c.left._tag, "reason" in c.left ? c.left.reason : "field" in c.left ? c.left.field : ""] : ["ok"]))
     expect(tags).toEqual([
@@ -153,8 +154,12 @@ describe("replay and counterfactual forks", () => {
       ["InputError", "from_step"],
       ["InputError", "mutation.surprise"],
       ["StateValidationError", "times"],
-      ["InputError", "mutation.node_output_overrides.ghost"]
+      ["InputError", "mutation.node_output_overrides.ghost"],
+      ["StateValidationError", "ghost"]
     ])
+    // The fix names the declared type, or the declared fields.
+    expect(Either.isLeft(cases[3]!) && (cases[3].left as { fix?: string }).fix).toBe("give 'times' a value of its declared type (integer)")
+    expect(Either.isLeft(cases[5]!) && (cases[5].left as { fix?: string }).fix).toMatch(/^override declared fields only: topic, times, label/)
     const other = await Effect.runPromise(Graph.make({ ...ir, description: "edited" }, { modules: { m: { ask, decide } } }))
     const mismatch = await Effect.runPromise(Effect.either(Replay.fork(other, parent.run_id, {})).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: (await setup()).filename }))))
     expect(Either.isLeft(mismatch) && mismatch.left._tag).toBe("CheckpointError")
