@@ -7,15 +7,15 @@
  * waits for input the child asked for, continues the same child run instead of starting
  * another: the child resumes inside itself, from its own last checkpoint.
  */
-import { existsSync } from "node:fs"
+import { existsSync, statSync } from "node:fs"
 import { basename, isAbsolute, relative, resolve } from "node:path"
 import * as Effect from "effect/Effect"
 import { identity } from "effect/Function"
 import * as Option from "effect/Option"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
 import { type Checkpoint, type NewRun, type RunRecord, type RunSummary, toSummary } from "../checkpoint/models.js"
-import { type CheckpointError, formatError, type GraphError, NodeExecutionError, type RunFailure, type RunStateError, type StateValidationError } from "../errors.js"
-import { irError, type IRSource } from "../ir/parse.js"
+import { type CheckpointError, formatError, type GraphError, IRValidationError, NodeExecutionError, type RunFailure, type RunStateError, type StateValidationError } from "../errors.js"
+import { formatPath, irError, type IRSource } from "../ir/parse.js"
 import type { ChildGraph, ChildOutcome, ChildRunRequest } from "../nodes/ChildGraph.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import { OWNER } from "../runtime/RunLoop.js"
@@ -66,7 +66,18 @@ export const loadChild = (path: string, maxSteps: number | undefined, from: Chil
       return yield* irError(from.source, from.at, `subgraph '${path}' does not exist (looked for ${file})`,
         "set spec to the child graph's YAML file, relative to this graph's folder")
     }
-    return childGraph(yield* from.build(file, chain, maxSteps))
+    if (statSync(file).isDirectory()) {
+      return yield* irError(from.source, from.at, `subgraph '${path}' is a folder (${file})`, "set spec to the child graph's YAML file, e.g. ./child/graph.yaml")
+    }
+    // The child's own error locates the problem in the child; say which parent node led there.
+    const via = `${from.parentFile !== undefined ? basename(from.parentFile) : "the parent graph"} ${formatPath(from.at)}`
+    return childGraph(yield* from.build(file, chain, maxSteps).pipe(
+      Effect.mapError((error) =>
+        error._tag === "IRValidationError" && error.file === file
+          ? new IRValidationError({ file: error.file, path: error.path, line: error.line, message: `${error.message} (in subgraph ${path}, named at ${via})`, fix: error.fix })
+          : error
+      )
+    ))
   })
 
 const isInside = (path: string, root: string): boolean => {

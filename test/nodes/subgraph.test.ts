@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process"
-import { cpSync, readFileSync, writeFileSync } from "node:fs"
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
@@ -174,7 +174,7 @@ describe("subgraph nodes", () => {
     expect(children.find((c) => c.parent_run_id === live.cfRunId)?.status).toBe("done")
   })
 
-  it("refuse a child graph that does not exist, leaves the graph's folder, includes its parent, or does not declare a mapped field", async () => {
+  it("refuse a child graph that does not exist, is a folder, is broken, leaves the graph's folder, includes its parent, or does not declare a mapped field", async () => {
     const dir = fixtures()
     const write = (name: string, body: string) => {
       writeFileSync(join(dir, name), `ir_version: "1.0.0"\nid: run:${name.replace(".yaml", "")}\n${body}`)
@@ -185,13 +185,20 @@ describe("subgraph nodes", () => {
     expect(await buildError(write("outside.yaml", "state_schema: { x: str }\nnodes: [{ id: s, kind: subgraph, spec: ../elsewhere/child.yaml }]\n")))
       .toMatchObject({ path: "nodes[0].spec", message: expect.stringMatching(/resolves outside the graph's folder/) })
     expect(await buildError(join(dir, "cycle-a.yaml")))
-      .toMatchObject({ _tag: "IRValidationError", path: "nodes[0].spec", message: "subgraph './cycle-a.yaml' includes its parent: cycle-a.yaml → cycle-b.yaml → cycle-a.yaml" })
+      .toMatchObject({ _tag: "IRValidationError", path: "nodes[0].spec", message: "subgraph './cycle-a.yaml' includes its parent: cycle-a.yaml → cycle-b.yaml → cycle-a.yaml (in subgraph ./cycle-b.yaml, named at cycle-a.yaml nodes[0].spec)" })
     expect(await buildError(write("self.yaml", "state_schema: { x: str }\nnodes: [{ id: s, kind: subgraph, spec: ./self.yaml }]\n")))
       .toMatchObject({ message: "subgraph './self.yaml' includes its parent: self.yaml → self.yaml" })
     expect(await buildError(write("parent-field.yaml", "state_schema: { x: str }\nnodes: [{ id: s, kind: subgraph, spec: ./child.yaml, config: { inputs: { subject: nope } } }]\n")))
       .toMatchObject({ path: "nodes[0].config.inputs.subject", message: "inputs reads undeclared parent field 'nope'" })
     expect(await buildError(write("child-field.yaml", "state_schema: { x: str }\nnodes: [{ id: s, kind: subgraph, spec: ./child.yaml, config: { outputs: { x: nope } } }]\n")))
       .toMatchObject({ path: "nodes[0].config.outputs.x", message: "outputs reads child field 'nope', which graph 'run:child' does not declare" })
+    // A folder, and a child that is itself broken: its own location, and the parent node that named it.
+    mkdirSync(join(dir, "folder"))
+    expect(await buildError(write("folder-parent.yaml", "state_schema: { x: str }\nnodes: [{ id: s, kind: subgraph, spec: ./folder }]\n")))
+      .toMatchObject({ path: "nodes[0].spec", message: expect.stringMatching(/^subgraph '\.\/folder' is a folder/) })
+    write("broken-child.yaml", "state_schema: { x: str }\nnodes: [{ id: b, kind: sett }]\n")
+    expect(await buildError(write("broken-parent.yaml", "state_schema: { x: str }\nnodes: [{ id: s, kind: subgraph, spec: ./broken-child.yaml }]\n")))
+      .toMatchObject({ file: join(dir, "broken-child.yaml"), path: "nodes[0].kind", message: "unknown node kind 'sett' (in subgraph ./broken-child.yaml, named at broken-parent.yaml nodes[0].spec)" })
   })
 
   it("a kill -9 inside the child resumes inside the child: the same child run continues from its last checkpoint", async () => {
