@@ -334,13 +334,14 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
     audit: Context.get(context, AuditSink)
   }))
 
+  const decodeState = Schema.decodeUnknownEither(definition.state.schema, { onExcessProperty: "error" })
+
   /**
    * Refuse an answer that cannot answer the interrupt `run` waits at, before anything
    * changes: it must be JSON and fit the field it is written to; a run waiting for its
    * child run (a `subgraph` node) hands it to the child graph, which checks it against the
    * child's own interrupt.
    */
-  const decodeState = Schema.decodeUnknownEither(definition.state.schema, { onExcessProperty: "error" })
   const checkWaiting = (checkpointer: CheckpointerShape, run: RunRecord, state: State, value: unknown): Effect.Effect<void, StateValidationError | CheckpointError> => {
     const waiting = run.waiting
     if (waiting === null) return Effect.void
@@ -351,12 +352,20 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         Effect.provideService(Checkpointer, checkpointer),
         Effect.mapError((e) =>
           e._tag === "StateValidationError"
-            ? new StateValidationError({ ...e, message: `${e.message} (the answer goes to child run ${childRunId} of subgraph node '${waiting.node}', which waits at its node '${e.nodeId ?? "?"}')` })
+            ? new StateValidationError({
+              source: e.source,
+              field: e.field,
+              nodeId: e.nodeId,
+              step: e.step,
+              message: `${e.message} (the answer goes to child run ${childRunId} of subgraph node '${waiting.node}', which waits at its node '${e.nodeId ?? "?"}')`,
+              fix: e.fix
+            })
             : e
         )
       )
     }
     const field = waiting.response_field
+    const type = definition.state.fields.get(field)?.type
     const refused = (path: string, message: string) =>
       Effect.fail(
         new StateValidationError({
@@ -364,8 +373,8 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
           field: path,
           nodeId: waiting.node,
           step: waiting.step,
-          message: `the response does not fit field '${field}': ${message}`,
-          fix: `answer with a value of the field's declared type${definition.state.fields.get(field)?.type !== undefined ? ` (${definition.state.fields.get(field)?.type})` : ""}: ` +
+          message: field === "" ? `the response is not JSON: ${message}` : `the response does not fit field '${field}': ${message}`,
+          fix: `answer with ${field === "" ? "any JSON value" : `a value of the field's declared type${type !== undefined ? ` (${type})` : ""}`}: ` +
             `--response '<JSON>' on the CLI, {"response": <JSON>} in POST /v1/runs/{id}/respond`
         })
       )
