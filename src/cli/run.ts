@@ -21,6 +21,8 @@ export const run = Command.make(
     graph: graphArg,
     inputs: Options.text("inputs").pipe(
       Options.repeated,
+      // Optional (zero is fine): shown as [--flag text...] in --help.
+      Options.withDefault([] as Array<string>),
       Options.withDescription("initial state: field=value (repeatable) or a JSON object (default: none; the state schema's defaults apply)")
     ),
     db: dbCreating,

@@ -27,6 +27,8 @@ export const serve = Command.make(
     auditLog,
     graphs: Options.text("graphs").pipe(
       Options.repeated,
+      // Optional (zero is fine): shown as [--flag text...] in --help.
+      Options.withDefault([] as Array<string>),
       Options.withDescription("graph file or folder to register, searched recursively (repeatable) (default: the graphs in stargraph.yaml, else the current folder)")
     ),
     config: Options.text("config").pipe(

@@ -313,7 +313,9 @@ const decodeInitial = (definition: GraphDefinition) => {
         message: `${issue?.message ?? "invalid inputs"} (state fields: ${declared})`,
         fix: missing
           ? `pass it: --inputs ${field}=<value> on the CLI, or "params": {"${field}": …} in POST /v1/runs`
-          : `give '${field}' a value of its declared type, or leave out a field that is not declared`
+          : issue?.message.startsWith("is unexpected") === true
+          ? `leave out '${field}' (it is not a state field), or declare it in the state schema`
+          : `give '${field}' a value of its declared type`
       })
     }
     return decode(inputs).pipe(

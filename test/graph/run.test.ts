@@ -186,6 +186,9 @@ describe("Graph / GraphRun", () => {
     expect(Either.isLeft(result.bad) && result.bad.left._tag).toBe("StateValidationError")
     expect(Either.isLeft(result.bad) && (result.bad.left as { field: string }).field).toBe("n")
     expect(Either.isLeft(result.unknown) && (result.unknown.left as { field: string }).field).toBe("colour")
+    // Each gets the fix for its own mistake.
+    expect(Either.isLeft(result.bad) && (result.bad.left as { fix?: string }).fix).toBe("give 'n' a value of its declared type")
+    expect(Either.isLeft(result.unknown) && (result.unknown.left as { fix?: string }).fix).toBe("leave out 'colour' (it is not a state field), or declare it in the state schema")
     expect(result.runs).toBe(0)
   })
 
