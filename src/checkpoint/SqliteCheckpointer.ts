@@ -488,8 +488,15 @@ export const layerClient = (
   return Layer.provideMerge(setup, client)
 }
 
-/** The SQLite Checkpointer as a Layer (also exposes the migrated SqlClient). */
-export const layer = (
+/**
+ * The SQLite Checkpointer as a Layer. It provides only `Checkpointer`: its SQL client stays
+ * inside, so an app's own `SqlClient` (another database) is not shadowed by it.
+ */
+export const layer = (options: SqliteCheckpointerOptions): Layer.Layer<Checkpointer, CheckpointError> =>
+  Layer.provide(Layer.effect(Checkpointer, make(options.filename, options.synchronous ?? "FULL")), layerClient(options))
+
+/** The SQLite Checkpointer and its migrated SQL client, for code that queries Stargraph's tables itself. */
+export const layerWithClient = (
   options: SqliteCheckpointerOptions
 ): Layer.Layer<Checkpointer | SqlClient.SqlClient | SqliteClient.SqliteClient, CheckpointError> =>
   Layer.provideMerge(Layer.effect(Checkpointer, make(options.filename, options.synchronous ?? "FULL")), layerClient(options))

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process"
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import Database from "better-sqlite3"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -208,8 +209,25 @@ describe("SQLite Checkpointer", () => {
         const sql = yield* SqlClient.SqlClient
         const rows = yield* sql<{ synchronous: number }>`PRAGMA synchronous`
         return rows[0]?.synchronous
-      }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: join(tempDir(), "sync.sqlite"), synchronous }))))))
+      }).pipe(Effect.provide(SqliteCheckpointer.layerWithClient({ filename: join(tempDir(), "sync.sqlite"), synchronous }))))))
     // 2 = FULL, 1 = NORMAL: the start's relaxed commit restored FULL afterwards.
     expect(modes).toEqual([2, 1])
+  })
+
+  it("layer provides only the Checkpointer: an app's own SqlClient (another database) is not shadowed", async () => {
+    const dir = tempDir()
+    const app = new Database(join(dir, "app.sqlite"))
+    app.exec("CREATE TABLE orders (id INTEGER PRIMARY KEY)")
+    app.close()
+    const tables = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.make(ir)
+      expect((yield* Effect.flatMap(graph.start(), (r) => r.start())).status).toBe("done")
+      const sql = yield* SqlClient.SqlClient
+      return (yield* sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).map((r) => r.name)
+    }).pipe(
+      Effect.provide(SqliteCheckpointer.layer({ filename: join(dir, "runs.sqlite") })),
+      Effect.provide(SqliteClient.layer({ filename: join(dir, "app.sqlite") }))
+    ))
+    expect(tables).toEqual(["orders"])
   })
 })
