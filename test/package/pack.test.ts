@@ -152,6 +152,29 @@ console.log(JSON.stringify({ version: STARGRAPH_VERSION, status: summary.status,
     expect(JSON.parse(ran.stdout.trim())).toEqual({ version: pkg.version, status: "done", n: 42 })
   })
 
+  it("typechecks an app importing the whole public API under strict settings, without skipLibCheck", async () => {
+    writeFileSync(join(app, "typed.ts"), `
+import { Effect } from "effect"
+import { Graph, LanguageModels, SqliteCheckpointer, type StargraphError } from "stargraph"
+export const program = Effect.gen(function*() {
+  const graph = yield* Graph.make({ ir_version: "1.0.0", id: "run:typed", state_schema: { fields: { n: { type: "integer", default: 0 } } }, nodes: [{ id: "a", kind: "noop" }], edges: [] })
+  return yield* Effect.flatMap(graph.start(), (run) => run.start())
+}).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: "typed.sqlite" })))
+export const model = LanguageModels.chatCompletions({ model: "m", apiUrl: "http://127.0.0.1:9/v1" })
+export const tagOf = (e: StargraphError): string => e._tag
+`)
+    writeFileSync(join(app, "tsconfig.json"), JSON.stringify({
+      compilerOptions: {
+        strict: true, noEmit: true, skipLibCheck: false, module: "nodenext", moduleResolution: "nodenext", target: "es2022",
+        types: ["node"], typeRoots: [join(ROOT, "node_modules", "@types")]
+      },
+      files: ["typed.ts"]
+    }))
+    const tsc = await exec(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"], app)
+    expect(tsc.stdout + tsc.stderr).toBe("")
+    expect(tsc.code).toBe(0)
+  }, 120_000)
+
   it("npx stargraph validate and run work, with nothing on stderr (no npm warning), and keep a compile cache", async () => {
     const env = { NODE_COMPILE_CACHE: join(work, "compile-cache"), npm_config_registry: registry.url, npm_config_update_notifier: "false" }
     const validate = await exec("npx", ["--no", "stargraph", "validate", "graphs/hello/graph.yaml"], app, env)
