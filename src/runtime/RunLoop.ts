@@ -523,6 +523,11 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
             yield* Ref.set(control, "cancel")
             continue
           }
+          // Interrupted from outside (the caller's timeout, a closed scope, a disposed
+          // runtime): the step in flight is dropped, and the run is left `paused` with no
+          // owner, resumable by any process, as Ctrl-C leaves it; then the interruption goes on.
+          yield* transition({ status: "paused", owner: null })
+          yield* emit({ type: "run.paused", step })
           return yield* Effect.interrupt
         }
         return yield* Effect.failCause(exit.cause as Cause.Cause<never>)

@@ -280,6 +280,40 @@ describe("Graph / GraphRun", () => {
     expect(Date.now() - t0).toBeLessThan(5_000)
   })
 
+  it("interrupting the caller of start() (a timeout) leaves the run paused, ends its stream, and another handle resumes it", async () => {
+    let calls = 0
+    const result = await run(Effect.gen(function*() {
+      const graph = yield* Graph.make(counterIR({
+        nodes: [
+          { id: "a", kind: "function", module: "m", export: "inc" },
+          { id: "b", kind: "function", module: "m", export: "slow" },
+          { id: "c", kind: "function", module: "m", export: "inc" }
+        ]
+      }), {
+        modules: {
+          m: {
+            inc: () => ({ n: 1 }),
+            // Slow the first time only: the resumed run finishes.
+            slow: () => (calls++ === 0 ? Effect.as(Effect.sleep("10 seconds"), { n: 1 }) : { n: 1 })
+          }
+        }
+      })
+      const handle = yield* graph.start()
+      const events = yield* Effect.fork(Stream.runCollect(handle.stream()))
+      const timedOut = yield* handle.start().pipe(Effect.timeout("200 millis"), Effect.either)
+      const streamed = Chunk.toReadonlyArray(yield* Fiber.join(events)).map((e) => e.type)
+      const record = Option.getOrThrow(yield* Effect.flatMap(Checkpointer, (c) => c.getRun(handle.runId)))
+      const status = yield* handle.status
+      const resumed = yield* Effect.flatMap(graph.resume(handle.runId), (h) => h.start())
+      return { timedOut, streamed, record, status, resumed }
+    }))
+    expect(Either.isLeft(result.timedOut) && result.timedOut.left._tag).toBe("TimeoutException")
+    expect(result.record).toMatchObject({ status: "paused", owner: null, last_step: 1 })
+    expect(result.status).toBe("paused")
+    expect(result.streamed.at(-1)).toBe("run.paused")
+    expect(result.resumed).toMatchObject({ status: "done", final_state: { n: 3 } })
+  })
+
   it("uses the same contract with the in-memory checkpointer", async () => {
     const summary = await run(Effect.flatMap(Graph.make(counterIR(), { modules }), (g) => Effect.flatMap(g.start(), (r) => r.start())), MemoryCheckpointer.layer)
     expect(summary.final_state).toEqual({ n: 3, log: ["a", "b", "c"] })
