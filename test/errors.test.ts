@@ -1,0 +1,19 @@
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+import { StargraphError } from "../src/errors.js"
+import * as Stargraph from "../src/index.js"
+import { ROOT } from "./helpers/cli.js"
+
+const tags = StargraphError.members.map((m) => (m as unknown as { readonly identifier: string }).identifier)
+
+describe("the StargraphError union", () => {
+  it("every member is exported from the package entry and named in docs/engine.md's Errors section", () => {
+    expect(tags.length).toBeGreaterThanOrEqual(23)
+    const exported = Stargraph as unknown as Record<string, unknown>
+    expect(tags.filter((tag) => typeof exported[tag] !== "function")).toEqual([])
+    const engine = readFileSync(join(ROOT, "docs", "engine.md"), "utf8")
+    const section = engine.slice(engine.indexOf("## Errors"), engine.indexOf("\n## ", engine.indexOf("## Errors") + 1))
+    expect(tags.filter((tag) => !section.includes(`\`${tag}`))).toEqual([])
+  })
+})
