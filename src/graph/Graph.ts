@@ -35,7 +35,7 @@ import type { RouterFunction } from "../nodes/Executor.js"
 import type { CompiledNode } from "../nodes/NodeKind.js"
 import { decodeNodes } from "./decodeNodes.js"
 import { loadChild } from "./Subgraph.js"
-import { type ExportNaming, loadModule, type ModuleNamespace, pickExport } from "../nodes/loader.js"
+import { type ExportNaming, loadModule, type ModuleNamespace, pickExport, providedModuleHash } from "../nodes/loader.js"
 import { loadPacks, type PackOptions } from "../fathom/packs.js"
 import { compileProgram } from "../fathom/program.js"
 import { checkJson } from "../ir/json.js"
@@ -180,7 +180,7 @@ const build = (
         const known = namespaces.get(ref.module)
         if (known) return known
         const provided = options.modules?.[ref.module]
-        const loaded = provided ? { namespace: provided, hash: "provided" } : yield* loadModule(baseDir, ref, { graphFile: options.file, roots: moduleRoots })
+        const loaded = provided ? { namespace: provided, hash: providedModuleHash(provided) } : yield* loadModule(baseDir, ref, { graphFile: options.file, roots: moduleRoots })
         namespaces.set(ref.module, loaded.namespace)
         moduleHashes[ref.module] = loaded.hash
         return loaded.namespace

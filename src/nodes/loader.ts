@@ -37,6 +37,25 @@ import { listSome } from "../ir/limits.js"
 /** A loaded module namespace. */
 export type ModuleNamespace = { readonly [name: string]: unknown }
 
+/** The source text a value's code shows: a function's (or class's) `toString()`; an object's methods, one level down. */
+const codeOf = (value: unknown): unknown => {
+  if (typeof value === "function") return value.toString()
+  if (value === null || typeof value !== "object") return typeof value === "symbol" ? value.toString() : value ?? null
+  return Object.keys(value).sort().map((key) => {
+    const item = (value as { readonly [key: string]: unknown })[key]
+    return [key, typeof item === "function" ? item.toString() : typeof item]
+  })
+}
+
+/**
+ * The content hash of a module an app gives as an object (`Graph.make(ir, {modules})`):
+ * its exports' source text, so changing a node function's code changes the graph hash as
+ * editing a module file does. What a function closes over is not in its text: bump the
+ * node's `version` when only that changes.
+ */
+export const providedModuleHash = (namespace: ModuleNamespace): string =>
+  sha256(JSON.stringify(Object.keys(namespace).sort().map((name) => [name, codeOf(namespace[name])])))
+
 /** A loaded module plus the hash of its source bytes. */
 export interface LoadedModule {
   readonly namespace: ModuleNamespace
@@ -144,9 +163,11 @@ export const loadModule = (baseDir: string, ref: ModuleRef, scope: ModuleScope =
         })
     })
     const hash = sha256(source)
-    const namespace = yield* Effect.tryPromise({
-      try: (): Promise<ModuleNamespace> =>
-        TS_EXTENSIONS.has(extname(path)) ? importCompiled(real, hash, baseDir) : import(pathToFileURL(path).href) as Promise<ModuleNamespace>,
+    const { namespace, inputs } = yield* Effect.tryPromise({
+      try: (): Promise<Imported> =>
+        TS_EXTENSIONS.has(extname(path))
+          ? importCompiled(real, hash, baseDir)
+          : (import(pathToFileURL(path).href) as Promise<ModuleNamespace>).then((namespace) => ({ namespace, inputs: undefined })),
       catch: (cause) =>
         new NodeModuleError({
           ...named,
@@ -157,8 +178,27 @@ export const loadModule = (baseDir: string, ref: ModuleRef, scope: ModuleScope =
             : "fix the error in the module (run it with `npx tsx` to see the full trace)"
         })
     })
-    return { namespace, hash }
+    return { namespace, hash: moduleHash(real, hash, inputs) }
   })
+
+/** An imported module, with the files compiled into it (a TypeScript module) and their hashes. */
+interface Imported {
+  readonly namespace: ModuleNamespace
+  readonly inputs: { readonly [path: string]: string } | undefined
+}
+
+/**
+ * A module's content hash: its own file's, with the hashes of the files bundled into it (a
+ * TypeScript module's relative imports, by path relative to it) folded in, so editing a
+ * helper it imports changes the graph hash too. A module of one file keeps its file's hash.
+ */
+const moduleHash = (entry: string, hash: string, inputs: Imported["inputs"]): string => {
+  const others = Object.entries(inputs ?? {})
+    .filter(([file]) => file !== entry)
+    .map(([file, h]) => [relative(dirname(entry), file).split(sep).join("/"), h] as const)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  return others.length === 0 ? hash : sha256(JSON.stringify([hash, others]))
+}
 
 /**
  * How the graph names an export, for the fix of a missing one: an `export:` field beside
@@ -275,7 +315,7 @@ const pruneCache = (dir: string): void => {
 const compiledHere = new Map<string, string>()
 
 /** Import the TypeScript module at `path` (real, absolute), whose source hashes to `hash`, compiled; errors name files relative to `baseDir`. */
-const importCompiled = async (path: string, hash: string, baseDir: string): Promise<ModuleNamespace> => {
+const importCompiled = async (path: string, hash: string, baseDir: string): Promise<Imported> => {
   let version: string
   try {
     version = esbuildVersionOf()
@@ -291,7 +331,7 @@ const importCompiled = async (path: string, hash: string, baseDir: string): Prom
     const entry = readJson(join(dir, `${key}.json`)) as CacheEntry | undefined
     if (entry?.format === CACHE_FORMAT && Object.entries(entry.inputs).every(([file, h]) => (file === path ? hash : fileHash(file)) === h)) {
       try {
-        return await import(pathToFileURL(join(dir, entry.output)).href) as ModuleNamespace
+        return { namespace: await import(pathToFileURL(join(dir, entry.output)).href) as ModuleNamespace, inputs: entry.inputs }
       } catch (cause) {
         // An output removed by hand is compiled again; any other error is the module's.
         if ((cause as { readonly code?: unknown }).code !== "ERR_MODULE_NOT_FOUND" || !String((cause as Error).message).includes(entry.output)) {
@@ -318,7 +358,7 @@ const importCompiled = async (path: string, hash: string, baseDir: string): Prom
     if (!compiledHere.has(key)) compiledHere.set(key, `data:text/javascript;base64,${Buffer.from(code).toString("base64")}`)
     url = compiledHere.get(key)!
   }
-  return await import(url) as ModuleNamespace
+  return { namespace: await import(url) as ModuleNamespace, inputs }
 }
 
 /** A bare specifier or a URL, not a path: `effect`, `@scope/pkg/sub`, `#internal`, `node:fs`, `file:///…`. */

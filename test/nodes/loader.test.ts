@@ -185,4 +185,31 @@ describe("TypeScript node modules", () => {
     const r = await load(ok)
     expect(Either.isRight(r) && r.right.hash).toBe(sha256(readFileSync(join(ok, "nodes.ts"))))
   })
+
+  it("the hash covers the files bundled into the module: editing a helper it imports changes it", async () => {
+    const dir = graphFolder({
+      "nodes.ts": `import { step } from "./lib/step.ts"\nexport const f = (): number => step(1)\n`,
+      "lib/step.ts": `export const step = (n: number): number => n + 1\n`
+    })
+    const hashOf = async () => {
+      const r = await load(dir)
+      if (Either.isLeft(r)) throw new Error(formatError(r.left))
+      return r.right.hash
+    }
+    const first = await hashOf()
+    expect(first).not.toBe(sha256(readFileSync(join(dir, "nodes.ts"))))
+    // Loaded again (from the cache): the same hash.
+    expect(await hashOf()).toBe(first)
+    writeFileSync(join(dir, "lib", "step.ts"), `export const step = (n: number): number => n + 2\n`)
+    const edited = await hashOf()
+    expect(edited).not.toBe(first)
+    expect((await loaded(dir))["f"] as () => number).toBeTypeOf("function")
+    // The same folder copied elsewhere: the same hash (paths are relative to the module).
+    const copy = graphFolder({
+      "nodes.ts": readFileSync(join(dir, "nodes.ts"), "utf8"),
+      "lib/step.ts": readFileSync(join(dir, "lib", "step.ts"), "utf8")
+    })
+    const moved = await load(copy)
+    expect(Either.isRight(moved) && moved.right.hash).toBe(edited)
+  })
 })
