@@ -6,7 +6,7 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type { CheckpointError } from "../errors.js"
-import type { Checkpoint, CreatedRun, NewRun, PendingRun, RunPage, RunPatch, RunQuery, RunRecord } from "./models.js"
+import type { Checkpoint, CreatedRun, NewRun, PendingRun, RunPage, RunPatch, RunQuery, RunRecord, RunStatus } from "./models.js"
 
 /** Operations every Checkpointer implements. Each write is atomic. */
 export interface CheckpointerShape {
@@ -29,6 +29,13 @@ export interface CheckpointerShape {
    * status but `running`/`pending`) also removes its `pending_runs` row, atomically.
    */
   readonly updateRun: (runId: string, patch: RunPatch) => Effect.Effect<void, CheckpointError>
+  /**
+   * Compare and set: apply `patch` only if the record's `status` and `owner` are still
+   * `expected` (what the caller read), atomically; false when another process changed
+   * them first (or the run is gone). How a process takes a run over to drive it: two
+   * processes resuming one run cannot both win.
+   */
+  readonly takeOver: (runId: string, expected: TakeOverExpectation, patch: RunPatch) => Effect.Effect<boolean, CheckpointError>
   /** The run record, if the run exists. */
   readonly getRun: (runId: string) => Effect.Effect<Option.Option<RunRecord>, CheckpointError>
   /** The run with this idempotency key, if any. */
@@ -54,6 +61,12 @@ export interface CheckpointerShape {
   readonly getCursor: (key: string) => Effect.Effect<Option.Option<string>, CheckpointError>
   /** Store a per-trigger cursor. */
   readonly setCursor: (key: string, value: string) => Effect.Effect<void, CheckpointError>
+}
+
+/** The `status` and `owner` a run record must still have for `takeOver` to apply. */
+export interface TakeOverExpectation {
+  readonly status: RunStatus
+  readonly owner: string | null
 }
 
 /** The Checkpointer service tag. */

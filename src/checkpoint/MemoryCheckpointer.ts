@@ -85,6 +85,14 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
         if (stopsRun(patch.status)) pending.delete(runId)
         return Effect.void
       }),
+    takeOver: (runId, expected, patch) =>
+      Effect.sync(() => {
+        const run = runs.get(runId)
+        if (!run || run.status !== expected.status || run.owner !== expected.owner) return false
+        runs.set(runId, { ...run, ...patch })
+        if (stopsRun(patch.status)) pending.delete(runId)
+        return true
+      }),
     getRun: (runId) => Effect.sync(() => Option.map(Option.fromNullable(runs.get(runId)), withLastStep)),
     findByIdempotencyKey: (key) =>
       Effect.sync(() => Option.map(Option.fromNullable(runs.get(byKey.get(key) ?? "")), withLastStep)),

@@ -368,6 +368,20 @@ export const make = (filename: string, synchronous: "FULL" | "NORMAL" = "FULL"):
           Effect.flatMap((changes) => (changes === 0 && Object.keys(patch).length > 0 ? Effect.fail(unknownRun(runId)) : Effect.void))
         ),
 
+      takeOver: (runId, expected, patch) =>
+        Effect.suspend(() => {
+          const [text, params] = patchStatement(runId, patch)
+          if (text === undefined) return Effect.succeed(false)
+          // The same UPDATE, guarded by the status and owner the caller read.
+          const guarded = `${text} AND status = ? AND owner IS ?`
+          const write = stopsRun(patch.status)
+            ? transaction(sql, (db) =>
+              Effect.flatMap(db.run(guarded, [...params, expected.status, expected.owner]), (r) =>
+                r.changes === 0 ? Effect.succeed(0) : Effect.as(db.run(DEQUEUE, [runId]), r.changes)))
+            : Effect.map(runOne(sql, guarded, [...params, expected.status, expected.owner], patch.status === "running" ? startsRun : undefined), (r) => r.changes)
+          return write.pipe(Effect.map((changes) => changes > 0), Effect.mapError(storage(filename, `taking over run ${runId}`)))
+        }),
+
       getRun: (runId) =>
         sql<RunRow>`SELECT ${sql.literal(RUN_COLUMNS)} FROM runs_history WHERE run_id = ${runId}`.pipe(
           Effect.mapError(storage(filename, `reading run ${runId}`)),

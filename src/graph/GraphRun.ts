@@ -142,7 +142,7 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
         )
         // No fiber or Deferred of its own (about 15 µs a run): the loop is uninterruptible but for its nodes.
         if (options.onCallerFiber === true) return yield* Effect.uninterruptible(driving)
-        const result = yield* Deferred.make<RunSummary, RunFailure | CheckpointError>()
+        const result = yield* Deferred.make<RunSummary, RunFailure | CheckpointError | RunStateError>()
         // One fiber per run (not per step) keeps the caller's fiber out of reach of `cancel`.
         // Uninterruptible but for the nodes of a step (see RunLoop), so the result is always delivered.
         driver = yield* Effect.fork(Effect.uninterruptible(Effect.flatMap(Effect.exit(driving), (exit) => Deferred.done(result, exit))))

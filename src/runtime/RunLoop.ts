@@ -21,6 +21,7 @@ import {
   type CallRecord,
   type Checkpoint,
   type ParallelGroup,
+  type RunPatch,
   type RunRecord,
   type RunStatus,
   type RunSummary,
@@ -31,6 +32,7 @@ import {
   type CheckpointError,
   InterruptTimeoutError,
   type RunFailure,
+  RunStateError,
   type StargraphError,
   StateValidationError,
   StepLimitError
@@ -146,7 +148,11 @@ export const RESPONSE_NODE = "__response__"
 
 /** The loop's contract. Override the `RunLoop` reference to wrap or instrument it. */
 export interface RunLoopShape {
-  readonly drive: (input: DriveInput) => Effect.Effect<RunSummary, RunFailure | CheckpointError>
+  /**
+   * Drive the run to a stop. Fails with `RunStateError` (and does nothing) when another
+   * process took the run over between reading it and this drive.
+   */
+  readonly drive: (input: DriveInput) => Effect.Effect<RunSummary, RunFailure | CheckpointError | RunStateError>
 }
 
 /** `host:pid` of this process, recorded as the owner of runs it drives. */
@@ -220,7 +226,7 @@ interface Held {
   session: RuleSession | undefined
 }
 
-const drive = (input: DriveInput): Effect.Effect<RunSummary, RunFailure | CheckpointError> =>
+const drive = (input: DriveInput): Effect.Effect<RunSummary, RunFailure | CheckpointError | RunStateError> =>
   Effect.flatMap(tracing, (traced) =>
     Effect.flatMap(RuleEngine, (ruleEngine) => {
       const held: Held = { session: undefined }
@@ -234,7 +240,7 @@ const drive = (input: DriveInput): Effect.Effect<RunSummary, RunFailure | Checkp
       )
     }))
 
-const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, held: Held): Effect.Effect<RunSummary, RunFailure | CheckpointError> =>
+const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, held: Held): Effect.Effect<RunSummary, RunFailure | CheckpointError | RunStateError> =>
   Effect.gen(function*() {
     const { graph, checkpointer, emit, control } = input
     const validate = validateState(graph)
@@ -330,8 +336,21 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       // Claimed by this process's Scheduler, which marked it running in the same transaction.
       yield* input.setStatus("running")
     } else {
-      const startedAt = run.started_at ?? isoNow()
-      yield* transition({ status: "running", started_at: startedAt, owner: OWNER, waiting: null, error: null })
+      // Taken over atomically from the status and owner it was read with: of two
+      // processes resuming one run at once, one drives it and the other does nothing.
+      const patch: RunPatch = { status: "running", started_at: run.started_at ?? isoNow(), owner: OWNER, waiting: null, error: null }
+      if (!(yield* checkpointer.takeOver(run.run_id, { status: run.status, owner: run.owner }, patch))) {
+        const now = yield* checkpointer.getRun(run.run_id)
+        const seen = Option.match(now, { onNone: () => "gone", onSome: (r) => `${r.status}${r.owner !== null ? `, driven by ${r.owner}` : ""}` })
+        return yield* new RunStateError({
+          runId: run.run_id,
+          status: Option.match(now, { onNone: () => "unknown", onSome: (r) => r.status }),
+          operation: "resume",
+          message: `run ${run.run_id} changed since it was read (${run.status} then, ${seen} now): another process took it over first; nothing was done here`
+        })
+      }
+      run = { ...run, ...patch }
+      yield* input.setStatus("running")
     }
     yield* emit({
       type: "run.started",

@@ -228,6 +228,24 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* failsWith("update", "updateRun of an unknown run", c.updateRun(`run-${randomUUID()}`, { status: "done" }), "unknown-run")
     })),
 
+  check("takeOver applies its patch only while status and owner are as expected, once", (c, is) =>
+    Effect.gen(function*() {
+      const id = (yield* c.createRun(newRun())).record.run_id
+      yield* c.updateRun(id, { status: "paused", owner: null })
+      const patch = { status: "running" as const, owner: "host:1", started_at: AT }
+      yield* is(!(yield* c.takeOver(id, { status: "running", owner: null }, patch)), "a wrong expected status does not apply")
+      yield* is(!(yield* c.takeOver(id, { status: "paused", owner: "host:9" }, patch)), "a wrong expected owner does not apply")
+      yield* is(yield* c.takeOver(id, { status: "paused", owner: null }, patch), "the expected status and owner apply")
+      const read = yield* some("takeOver", "getRun", yield* c.getRun(id))
+      yield* is(read.status === "running" && read.owner === "host:1" && read.started_at === AT, `the patch is applied: ${JSON.stringify(read)}`)
+      yield* is(!(yield* c.takeOver(id, { status: "paused", owner: null }, { ...patch, owner: "host:2" })), "a second take-over from the same read fails")
+      yield* is((yield* some("takeOver", "getRun", yield* c.getRun(id))).owner === "host:1", "the first owner keeps the run")
+      yield* is(!(yield* c.takeOver(`run-${randomUUID()}`, { status: "paused", owner: null }, patch)), "an unknown run is not taken over")
+      const queued = (yield* c.createRun(newRun({ queued: true }))).record.run_id
+      yield* is(yield* c.takeOver(queued, { status: "pending", owner: null }, { status: "cancelled", owner: null }), "a stopping take-over applies")
+      yield* is(!(yield* c.listPending(10_000)).some((p) => p.run_id === queued), "a take-over that stops the run takes it off the queue")
+    })),
+
   check("claimPending marks the run running with its owner and start time, and succeeds once", (c, is) =>
     Effect.gen(function*() {
       const id = (yield* c.createRun(newRun({ queued: true }))).record.run_id

@@ -314,6 +314,33 @@ describe("Graph / GraphRun", () => {
     expect(result.resumed).toMatchObject({ status: "done", final_state: { n: 3 } })
   })
 
+  it("two handles resuming one paused run at once: one drives it, the other is refused and does nothing", async () => {
+    const executed: Array<string> = []
+    const result = await run(Effect.gen(function*() {
+      const graph = yield* Graph.make(counterIR(), {
+        modules: { m: { inc: (_s: unknown, ctx: { nodeId: string }) => Effect.as(Effect.sync(() => executed.push(ctx.nodeId)), { n: 1, log: [ctx.nodeId] }) } }
+      })
+      const first = yield* graph.start()
+      yield* first.pause()
+      const paused = yield* first.start()
+      // Both read the run as paused and unowned, then both start.
+      const [a, b] = [yield* graph.resume(paused.run_id), yield* graph.resume(paused.run_id)]
+      const outcomes = yield* Effect.all([Effect.either(a.start()), Effect.either(b.start())], { concurrency: 2 })
+      const checkpoints = yield* Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(paused.run_id))
+      const record = Option.getOrThrow(yield* Effect.flatMap(Checkpointer, (c) => c.getRun(paused.run_id)))
+      return { paused, outcomes, checkpoints, record }
+    }))
+    expect(result.paused.status).toBe("paused")
+    const [won, lost] = Either.isRight(result.outcomes[0]) ? result.outcomes : [result.outcomes[1], result.outcomes[0]]
+    expect(Either.isRight(won) && won.right).toMatchObject({ status: "done", final_state: { n: 3 } })
+    expect(Either.isLeft(lost) && lost.left).toMatchObject({ _tag: "RunStateError", operation: "resume" })
+    expect(Either.isLeft(lost) && lost.left.message).toMatch(/another process took it over first; nothing was done here/)
+    // Every step ran once, and the run ends done (not error).
+    expect(executed.sort()).toEqual(["a", "b", "c"])
+    expect(result.checkpoints.map((c) => c.step)).toEqual([0, 1, 2, 3])
+    expect(result.record.status).toBe("done")
+  })
+
   it("uses the same contract with the in-memory checkpointer", async () => {
     const summary = await run(Effect.flatMap(Graph.make(counterIR(), { modules }), (g) => Effect.flatMap(g.start(), (r) => r.start())), MemoryCheckpointer.layer)
     expect(summary.final_state).toEqual({ n: 3, log: ["a", "b", "c"] })
