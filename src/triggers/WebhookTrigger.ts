@@ -16,7 +16,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { type StargraphError, TriggerError, WebhookError } from "../errors.js"
+import { formatError, type StargraphError, TriggerError, WebhookError } from "../errors.js"
 import { envelopeOf, statusOf } from "./httpError.js"
 import { MAX_BODY_DEPTH, nestsDeeperThan } from "./jsonDepth.js"
 import type { Trigger, TriggerDeps, TriggerRequest, TriggerResponse, TriggerRoute } from "./Trigger.js"
@@ -188,6 +188,7 @@ export const make = (
         return refuse("not-json", "body is not valid JSON")
       }
       if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return refuse("not-json", "body must be a JSON object")
+      // Reserved now (a concurrent replay is refused); released if the delivery is not accepted.
       nonces.set(nonceKey, now + spec.window_s * 2000)
       return Either.right(parsed as Record<string, unknown>)
     }
@@ -209,7 +210,13 @@ export const make = (
           const enqueued = yield* Effect.either(
             deps!.scheduler.enqueue(spec.graph, params, { idempotencyKey: idempotencyKeyOf(triggerId, bodyHash), actor: triggerId })
           )
-          if (Either.isLeft(enqueued)) return envelope(enqueued.left)
+          if (Either.isLeft(enqueued)) {
+            // Not accepted (e.g. the database was locked): the sender may retry with the same nonce.
+            nonces.delete(`${spec.id}\u0000${request.headers[HEADERS.nonce]}`)
+            const failed = envelope(enqueued.left)
+            if (failed.status >= 500) yield* Effect.logError(`${triggerId}: delivery failed (${failed.status}): ${formatError(enqueued.left)}`)
+            return failed
+          }
           return { status: 202, body: { run_id: enqueued.right.runId, status: enqueued.right.status, deduplicated: enqueued.right.deduplicated } }
         })
     })

@@ -205,6 +205,25 @@ describe("webhook trigger", () => {
   })
 })
 
+describe("webhook trigger, a delivery that is not accepted", () => {
+  it("releases its nonce: the sender's retry with the same nonce is not refused as a replay", async () => {
+    const specs = [{ id: "to-nowhere", graph: "g:missing", secret_env: "S", window_s: 300, max_body_bytes: 4096, params: {} }] as unknown as ReadonlyArray<WebhookTrigger.WebhookSpec>
+    const out = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const started = yield* TriggerHost.start({ config: yield* ProjectConfig.decode({ webhooks: specs }, undefined), env: { S: "k" } })
+      const route = started.routes.find((r) => r.path === "/v1/triggers/webhook/to-nowhere")!
+      const body = JSON.stringify({ message: "x" })
+      const headers = WebhookTrigger.sign("k", body, Math.floor(Date.now() / 1000), "same")
+      const first = yield* route.handle({ headers, body: Buffer.from(body), params: {} })
+      const retry = yield* route.handle({ headers, body: Buffer.from(body), params: {} })
+      return { first, retry, runs: yield* countRuns }
+    })).pipe(Effect.provide(stack(join(tempDir(), "db.sqlite")))))
+    const typeOf = (r: { status: number; body: unknown }) => [r.status, (r.body as { error: { type: string } }).error.type]
+    expect(typeOf(out.first)).toEqual([404, "SchedulerError"])
+    expect(typeOf(out.retry)).toEqual([404, "SchedulerError"])
+    expect(out.runs).toHaveLength(0)
+  })
+})
+
 describe("plugins and project config", () => {
   it("loads a trigger declared in a package's package.json and traces plugin.register", async () => {
     const root = tempDir()
