@@ -53,6 +53,11 @@ export const compile = (specs: ReadonlyArray<CronSpec>): Either.Either<ReadonlyA
       return Either.left(new TriggerError({ reason: "duplicate-trigger", triggerId, message: `two schedules have the id '${spec.id}'`, fix: "give every schedule a unique id" }))
     }
     seen.add(spec.id)
+    const invalid = (message: string) =>
+      Either.left(new TriggerError({ reason: "invalid-cron", triggerId, message: `invalid cron expression '${spec.cron}': ${message}`, fix: "use five fields (minute hour day-of-month month day-of-week), e.g. \"0 2 * * *\"" }))
+    // Effect's parser also takes a leading seconds field; a schedule here has five.
+    const fields = spec.cron.trim().split(/\s+/).length
+    if (fields !== 5) return invalid(`${fields} fields, not five`)
     const parsed = Cron.parse(spec.cron, spec.timezone)
     if (Either.isLeft(parsed)) {
       const zone = /time ?zone/i.test(parsed.left.message)
@@ -62,6 +67,12 @@ export const compile = (specs: ReadonlyArray<CronSpec>): Either.Either<ReadonlyA
         message: zone ? `unknown time zone '${spec.timezone}'` : `invalid cron expression '${spec.cron}': ${parsed.left.message}`,
         fix: zone ? "use an IANA zone name such as Europe/Berlin or UTC" : "use five fields (minute hour day-of-month month day-of-week), e.g. \"0 2 * * *\""
       }))
+    }
+    // A date that never comes (the 31st of February) would never fire: refuse it.
+    try {
+      Cron.next(parsed.right, new Date())
+    } catch {
+      return invalid("it never fires (no date matches it)")
     }
     out.push({ spec, triggerId, cron: parsed.right })
   }

@@ -13,6 +13,7 @@ import * as Either from "effect/Either"
 import type * as Scope from "effect/Scope"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
 import { TriggerError } from "../errors.js"
+import { listSome } from "../ir/limits.js"
 import { GraphRegistry, type GraphRegistryShape } from "../scheduler/GraphRegistry.js"
 import { Scheduler } from "../scheduler/Scheduler.js"
 import * as CronTrigger from "./CronTrigger.js"
@@ -52,12 +53,47 @@ export interface TriggerHostOptions {
 
 /** Map a spec's `graph` (id, or path relative to the config) to a registered graph id. */
 const graphIdOf = (graph: string, config: ResolvedConfig, registry: GraphRegistryShape): Effect.Effect<string, TriggerError> => {
-  if (!isPath(graph)) return Effect.succeed(graph)
+  if (!isPath(graph)) {
+    return registry.list().some((g) => g.id === graph) ? Effect.succeed(graph) : Effect.fail(
+      new TriggerError({
+        reason: "invalid-config",
+        triggerId: graph,
+        message: `graph '${graph}' is not registered`,
+        fix: `name a registered graph (${listSome(registry.list().map((g) => g.id)) || "none: pass --graphs"}) or the graph file's path, relative to stargraph.yaml`
+      })
+    )
+  }
   const file = resolve(config.file ? resolve(config.file, "..") : process.cwd(), graph)
   const found = registry.list().find((g) => g.source === file)
   return found ? Effect.succeed(found.id) : Effect.fail(
     new TriggerError({ reason: "invalid-config", triggerId: graph, message: `graph file ${file} is not registered`, fix: "check the path (it is relative to stargraph.yaml)" })
   )
+}
+
+/**
+ * A trigger's fixed params against its graph's state schema: a schedule's are the run's
+ * whole inputs (`complete`); a webhook's are merged with each delivery's body (`partial`:
+ * only their names are checked, and `payload_field`'s).
+ */
+const checkParams = (
+  triggerId: string,
+  registry: GraphRegistryShape,
+  graphId: string,
+  params: { readonly [field: string]: unknown },
+  how: "complete" | "partial"
+): Effect.Effect<void, TriggerError> => {
+  const graph = registry.list().find((g) => g.id === graphId)
+  if (graph === undefined) return Effect.void
+  const refuse = (message: string, fix: string) => Effect.fail(new TriggerError({ reason: "invalid-config", triggerId, message, fix }))
+  const unknown = Object.keys(params).find((field) => !graph.state.fields.has(field))
+  if (unknown !== undefined) {
+    return refuse(`params names '${unknown}', which graph '${graphId}' does not declare`, `use its state fields: ${listSome(graph.state.fields.keys())}`)
+  }
+  if (how === "partial") return Effect.void
+  return Either.match(graph.initialState(params), {
+    onLeft: (e) => refuse(`params do not fit graph '${graphId}': field '${e.field}': ${e.message}`, e.fix ?? "give each field a value of its declared type"),
+    onRight: () => Effect.void
+  })
 }
 
 /**
@@ -99,10 +135,13 @@ export const start = (
     const triggers: Array<Trigger> = [manual]
     const config = options.config
     if (config) {
+      // Checked now, so a mistake stops the start instead of failing at every tick.
       const schedules = yield* Effect.forEach(config.config.schedules, (s) =>
-        Effect.map(graphIdOf(s.graph, config, registry), (graph) => ({ ...s, graph })))
+        Effect.flatMap(graphIdOf(s.graph, config, registry), (graph) =>
+          Effect.as(checkParams(`cron:${s.id}`, registry, graph, s.params, "complete"), { ...s, graph })))
       const webhooks = yield* Effect.forEach(config.config.webhooks, (w) =>
-        Effect.map(graphIdOf(w.graph, config, registry), (graph) => ({ ...w, graph })))
+        Effect.flatMap(graphIdOf(w.graph, config, registry), (graph) =>
+          Effect.as(checkParams(`webhook:${w.id}`, registry, graph, { ...w.params, ...(w.payload_field !== undefined ? { [w.payload_field]: null } : {}) }, "partial"), { ...w, graph })))
       if (schedules.length > 0) triggers.push(yield* CronTrigger.make(schedules))
       if (webhooks.length > 0) triggers.push(yield* WebhookTrigger.make(webhooks, options.env))
     }

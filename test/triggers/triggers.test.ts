@@ -86,14 +86,20 @@ describe("cron trigger", () => {
   const spec = (over: Partial<Record<string, unknown>> = {}) =>
     ({ id: "nightly", graph: "g:echo", cron: "0 2 * * *", timezone: "Europe/Berlin", params: { message: "tick" }, catch_up: "latest", ...over }) as CronTrigger.CronSpec
 
-  it("refuses an invalid expression, an unknown time zone and duplicate ids", async () => {
+  it("refuses an invalid expression, a six-field one, one that never fires, an unknown time zone and duplicate ids", async () => {
     const results = await Effect.runPromise(Effect.all([
       Effect.either(CronTrigger.make([spec({ cron: "61 * * * *" })])),
+      Effect.either(CronTrigger.make([spec({ cron: "* * * * * *" })])),
+      Effect.either(CronTrigger.make([spec({ cron: "0 0 31 2 *" })])),
       Effect.either(CronTrigger.make([spec({ timezone: "Mars/Olympus" })])),
       Effect.either(CronTrigger.make([spec(), spec()]))
     ]))
-    expect(results.map((r) => Either.isLeft(r) && r.left.reason)).toEqual(["invalid-cron", "unknown-timezone", "duplicate-trigger"])
-    expect(results.map((r) => Either.isLeft(r) && r.left.triggerId)).toEqual(["cron:nightly", "cron:nightly", "cron:nightly"])
+    expect(results.map((r) => Either.isLeft(r) && r.left.reason)).toEqual(["invalid-cron", "invalid-cron", "invalid-cron", "unknown-timezone", "duplicate-trigger"])
+    expect(results.map((r) => Either.isLeft(r) && r.left.triggerId)).toEqual(["cron:nightly", "cron:nightly", "cron:nightly", "cron:nightly", "cron:nightly"])
+    expect(results.map((r) => Either.isLeft(r) && r.left.message).slice(1, 3)).toEqual([
+      "invalid cron expression '* * * * * *': 6 fields, not five",
+      "invalid cron expression '0 0 31 2 *': it never fires (no date matches it)"
+    ])
   })
 
   effectIt.scoped("enqueues exactly one run per tick, with key sha256(trigger_id || scheduled_fire), and never twice across restarts", () =>
@@ -207,20 +213,46 @@ describe("webhook trigger", () => {
 
 describe("webhook trigger, a delivery that is not accepted", () => {
   it("releases its nonce: the sender's retry with the same nonce is not refused as a replay", async () => {
-    const specs = [{ id: "to-nowhere", graph: "g:missing", secret_env: "S", window_s: 300, max_body_bytes: 4096, params: {} }] as unknown as ReadonlyArray<WebhookTrigger.WebhookSpec>
+    const specs = [{ id: "strict", graph: "g:echo", secret_env: "S", window_s: 300, max_body_bytes: 4096, params: {} }] as unknown as ReadonlyArray<WebhookTrigger.WebhookSpec>
     const out = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
       const started = yield* TriggerHost.start({ config: yield* ProjectConfig.decode({ webhooks: specs }, undefined), env: { S: "k" } })
-      const route = started.routes.find((r) => r.path === "/v1/triggers/webhook/to-nowhere")!
-      const body = JSON.stringify({ message: "x" })
+      const route = started.routes.find((r) => r.path === "/v1/triggers/webhook/strict")!
+      // A field the graph does not declare: the enqueue is refused.
+      const body = JSON.stringify({ colour: "blue" })
       const headers = WebhookTrigger.sign("k", body, Math.floor(Date.now() / 1000), "same")
       const first = yield* route.handle({ headers, body: Buffer.from(body), params: {} })
       const retry = yield* route.handle({ headers, body: Buffer.from(body), params: {} })
       return { first, retry, runs: yield* countRuns }
     })).pipe(Effect.provide(stack(join(tempDir(), "db.sqlite")))))
     const typeOf = (r: { status: number; body: unknown }) => [r.status, (r.body as { error: { type: string } }).error.type]
-    expect(typeOf(out.first)).toEqual([404, "SchedulerError"])
-    expect(typeOf(out.retry)).toEqual([404, "SchedulerError"])
+    expect(typeOf(out.first)).toEqual([400, "StateValidationError"])
+    expect(typeOf(out.retry)).toEqual([400, "StateValidationError"])
     expect(out.runs).toHaveLength(0)
+  })
+})
+
+describe("trigger configuration is checked at start", () => {
+  const startWith = (raw: unknown) =>
+    Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      return yield* Effect.either(TriggerHost.start({ config: yield* ProjectConfig.decode(raw, undefined), env: { S: "k" } }))
+    })).pipe(Effect.provide(stack(join(tempDir(), "db.sqlite")))))
+  const cron = { id: "nightly", cron: "0 2 * * *", timezone: "UTC", catch_up: "none" }
+
+  it("a schedule or webhook naming an unregistered graph, or params the graph does not take, stops the start", async () => {
+    const cases: Array<[unknown, string, RegExp]> = [
+      [{ schedules: [{ ...cron, graph: "run:nope", params: {} }] }, "run:nope", /graph 'run:nope' is not registered/],
+      [{ schedules: [{ ...cron, graph: "g:echo", params: { nope: "x" } }] }, "cron:nightly", /params names 'nope', which graph 'g:echo' does not declare/],
+      [{ schedules: [{ ...cron, graph: "g:echo", params: { message: 3 } }] }, "cron:nightly", /params do not fit graph 'g:echo': field 'message'/],
+      [{ webhooks: [{ id: "w", graph: "g:echo", secret_env: "S", params: { nope: 1 } }] }, "webhook:w", /params names 'nope'/],
+      [{ webhooks: [{ id: "w", graph: "g:missing", secret_env: "S" }] }, "g:missing", /graph 'g:missing' is not registered/]
+    ]
+    for (const [raw, triggerId, message] of cases) {
+      const result = await startWith(raw)
+      expect(Either.isLeft(result) && result.left, JSON.stringify(raw)).toMatchObject({ _tag: "TriggerError", reason: "invalid-config", triggerId })
+      expect(Either.isLeft(result) && result.left.message).toMatch(message)
+    }
+    const ok = await startWith({ schedules: [{ ...cron, graph: "g:echo", params: { message: "tick" } }] })
+    expect(Either.isRight(ok)).toBe(true)
   })
 })
 
