@@ -51,6 +51,12 @@ export interface CheckpointerShape {
    * in one transaction; false when it is already claimed (or gone).
    */
   readonly claimPending: (runId: string, owner: string, at: string) => Effect.Effect<boolean, CheckpointError>
+  /**
+   * Put a run back on the queue, unclaimed (a row enqueued `at`; an existing row has its
+   * claim released): what a draining server does with the runs it stopped, so the next
+   * process resumes them. An unknown run is `CheckpointError{reason: "unknown-run"}`.
+   */
+  readonly requeue: (runId: string, at: string) => Effect.Effect<void, CheckpointError>
   /** Remove a run from the queue (it reached a terminal or stopped state). */
   readonly completePending: (runId: string) => Effect.Effect<void, CheckpointError>
   /** Release every claim held by `owner` (a drained or dead process) so others pick the runs up. */

@@ -137,6 +137,14 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
         if (run) runs.set(runId, { ...run, status: "running", owner, started_at: run.started_at ?? at, waiting: null, error: null })
         return true
       }),
+    requeue: (runId, at) =>
+      Effect.suspend(() => {
+        const run = runs.get(runId)
+        if (!run) return Effect.fail(unknownRun(runId))
+        const row = pending.get(runId)
+        pending.set(runId, row ? { ...row, claimed_by: null, claimed_at: null } : { run_id: runId, graph_id: run.graph_id, enqueued_at: at, claimed_by: null, claimed_at: null })
+        return Effect.void
+      }),
     completePending: (runId) => Effect.sync(() => void pending.delete(runId)),
     releaseClaims: (owner) =>
       Effect.sync(() => {

@@ -149,6 +149,11 @@ const INSERT_PENDING = "INSERT INTO pending_runs (run_id, graph_id, params, idem
 
 const DEQUEUE = "DELETE FROM pending_runs WHERE run_id = ?"
 
+/** Back on the queue, unclaimed: a new row from the run's record, or the existing row's claim released. */
+const REQUEUE = `INSERT INTO pending_runs (run_id, graph_id, params, idempotency_key, enqueued_at)
+  SELECT run_id, graph_id, inputs, idempotency_key, ? FROM runs_history WHERE run_id = ?
+  ON CONFLICT (run_id) DO UPDATE SET claimed_by = NULL, claimed_at = NULL`
+
 const CLAIM = "UPDATE pending_runs SET claimed_by = ?, claimed_at = ? WHERE run_id = ? AND claimed_by IS NULL"
 
 const MARK_CLAIMED_RUNNING = `UPDATE runs_history SET status = 'running', owner = ?, started_at = COALESCE(started_at, ?),
@@ -438,6 +443,12 @@ export const make = (filename: string, synchronous: "FULL" | "NORMAL" = "FULL"):
             yield* db.run(MARK_CLAIMED_RUNNING, [owner, at, runId])
             return true
           }), startsRun).pipe(Effect.mapError(storage(filename, `claiming run ${runId}`))),
+
+      requeue: (runId, at) =>
+        runOne(sql, REQUEUE, [at, runId]).pipe(
+          Effect.mapError(storage(filename, `requeuing run ${runId}`)),
+          Effect.flatMap((r) => (r.changes === 0 ? Effect.fail(unknownRun(runId)) : Effect.void))
+        ),
 
       completePending: (runId) =>
         runOne(sql, DEQUEUE, [runId]).pipe(

@@ -246,6 +246,22 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* is(!(yield* c.listPending(10_000)).some((p) => p.run_id === queued), "a take-over that stops the run takes it off the queue")
     })),
 
+  check("requeue puts a stopped run back on the queue unclaimed, where claimPending takes it again", (c, is) =>
+    Effect.gen(function*() {
+      const id = (yield* c.createRun(newRun({ queued: true }))).record.run_id
+      yield* is(yield* c.claimPending(id, "host:1", AT), "the first claim succeeds")
+      yield* c.updateRun(id, { status: "paused", owner: null })
+      yield* is(!(yield* c.listPending(10_000)).some((p) => p.run_id === id), "a paused run leaves the queue")
+      yield* c.requeue(id, AT)
+      const row = (yield* c.listPending(10_000)).find((p) => p.run_id === id)
+      yield* is(row !== undefined && row.claimed_by === null, `the run is queued again, unclaimed: ${JSON.stringify(row)}`)
+      yield* is(yield* c.claimPending(id, "host:2", AT), "another process claims it")
+      yield* c.requeue(id, AT)
+      yield* is((yield* c.listPending(10_000)).filter((p) => p.run_id === id).every((p) => p.claimed_by === null), "requeuing a queued run releases its claim")
+      yield* is((yield* c.listPending(10_000)).filter((p) => p.run_id === id).length === 1, "and keeps one row")
+      yield* failsWith("requeue", "requeue of an unknown run", c.requeue(`run-${randomUUID()}`, AT), "unknown-run")
+    })),
+
   check("claimPending marks the run running with its owner and start time, and succeeds once", (c, is) =>
     Effect.gen(function*() {
       const id = (yield* c.createRun(newRun({ queued: true }))).record.run_id

@@ -4,6 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
@@ -153,6 +154,34 @@ describe("Scheduler", () => {
     )
     expect(status._tag === "Some" && status.value.status).toBe("done")
   })
+
+  it("a run still going when the drain times out goes back on the queue, and the next process resumes it", async () => {
+    const gauge = { now: 0, max: 0, calls: 0 }
+    const { filename, result: runId } = await withScheduler((scheduler) =>
+      Effect.gen(function*() {
+        const enqueued = yield* scheduler.enqueue("g:one", { n: 0 })
+        yield* Effect.sleep("100 millis")
+        return enqueued.runId
+      }), { delayMs: 4000, gauge, scheduler: { drainTimeoutMs: 50 } })
+    const after = await Effect.runPromise(Effect.gen(function*() {
+      const c = yield* Checkpointer
+      return { run: Option.getOrThrow(yield* c.getRun(runId)), queue: yield* c.listPending(10) }
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename }))))
+    expect(after.run).toMatchObject({ status: "paused", owner: null })
+    expect(after.queue.map((r) => [r.run_id, r.claimed_by])).toEqual([[runId, null]])
+    // The next process: picks it up from the queue (its poll) and finishes it.
+    const { result: record } = await withScheduler(() =>
+      Effect.flatMap(Checkpointer, (c) =>
+        c.getRun(runId).pipe(
+          Effect.map(Option.getOrThrow),
+          Effect.repeat({ until: (r) => r.status === "done", schedule: Schedule.spaced("50 millis") }),
+          Effect.timeout("10 seconds"),
+          Effect.zipRight(Effect.map(c.getRun(runId), Option.getOrThrow))
+        )), { filename })
+    expect(record).toMatchObject({ status: "done" })
+    const last = await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.latestCheckpoint(runId)).pipe(Effect.provide(SqliteCheckpointer.layer({ filename }))))
+    expect(Option.getOrThrow(last)).toMatchObject({ step: 1, state: { n: 1 } })
+  }, 20_000)
 })
 
 describe("GraphRegistry", () => {
