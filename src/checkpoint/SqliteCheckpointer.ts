@@ -30,26 +30,26 @@ export interface SqliteCheckpointerOptions {
    * `FULL` (default): every committed step survives power loss. `NORMAL`: survives a
    * process crash, may lose the last steps on power loss; several times faster.
    */
-  readonly synchronous?: "FULL" | "NORMAL"
+  readonly synchronous?: "FULL" | "NORMAL" | undefined
   /** How long a writer waits for another process's lock, in ms (default 5000). */
-  readonly busyTimeoutMs?: number
+  readonly busyTimeoutMs?: number | undefined
   /**
    * WAL pages after which a commit copies the log back into the database (default
    * 10,000, about 40 MB; SQLite's own default is 1,000). Fewer, larger WAL checkpoints
    * make each commit cheaper under a steady write load.
    */
-  readonly walAutocheckpointPages?: number
+  readonly walAutocheckpointPages?: number | undefined
   /**
    * Create the file (and its folder) when it does not exist (default true). Readers such
    * as `stargraph inspect` pass false: a mistyped path is refused, not created.
    */
-  readonly create?: boolean
+  readonly create?: boolean | undefined
   /**
    * Add Stargraph's tables to a SQLite file that already holds another application's
    * (default false: such a file is refused with `CheckpointError[not-a-database]` and
    * left untouched, so a mistyped `--db` never migrates someone else's database).
    */
-  readonly shareFile?: boolean
+  readonly shareFile?: boolean | undefined
 }
 
 const SQLITE_HEADER = "SQLite format 3\u0000"
@@ -193,7 +193,7 @@ interface RunRow {
   readonly last_step: number
   readonly derived_hash: string | null
   readonly mutation: string | null
-  readonly seq?: number
+  readonly seq?: number | undefined
 }
 
 interface CheckpointRow {

@@ -159,30 +159,30 @@ export type RunPatch = Partial<
 
 /** What the Checkpointer needs to create a run (it mints the id). */
 export interface NewRun {
-  readonly runIdPrefix?: "run" | "cf"
+  readonly runIdPrefix?: "run" | "cf" | undefined
   readonly graph_id: string
   readonly graph_hash: string
   readonly runtime_hash: string
   readonly inputs: { readonly [k: string]: unknown }
-  readonly idempotency_key?: string | null
-  readonly parent_run_id?: string | null
-  readonly fork_step?: number | null
-  readonly graph_source?: string | null
+  readonly idempotency_key?: string | null | undefined
+  readonly parent_run_id?: string | null | undefined
+  readonly fork_step?: number | null | undefined
+  readonly graph_source?: string | null | undefined
   readonly created_at: string
   /** Step-0 checkpoint body (everything but `run_id`). */
   readonly initial: Omit<Checkpoint, "run_id">
   /** Also write a `pending_runs` row (the scheduler's queue) in the same transaction. */
-  readonly queued?: boolean
+  readonly queued?: boolean | undefined
   /** Checkpoints after step 0 to write in the same transaction (a fork's copied prefix). */
-  readonly history?: ReadonlyArray<Omit<Checkpoint, "run_id">>
-  readonly derived_hash?: string | null
+  readonly history?: ReadonlyArray<Omit<Checkpoint, "run_id">> | undefined
+  readonly derived_hash?: string | null | undefined
   readonly mutation?: unknown
   /**
    * Create the run already `running`, owned by `owner` from `started_at` (a process that
    * drives it at once, such as a subgraph node starting its child run): no separate
    * transition to `running` is written.
    */
-  readonly running?: { readonly owner: string; readonly started_at: string }
+  readonly running?: { readonly owner: string; readonly started_at: string } | undefined
 }
 
 /**

@@ -55,26 +55,26 @@ export type { GraphError }
 /** Options for starting a run. */
 export interface StartOptions {
   /** Initial state fields; validated against the state schema (defaults fill the rest). */
-  readonly inputs?: { readonly [field: string]: unknown }
-  readonly idempotencyKey?: string
+  readonly inputs?: { readonly [field: string]: unknown } | undefined
+  readonly idempotencyKey?: string | undefined
   /** Who started the run, for the audit log (default `library`). */
-  readonly actor?: string
+  readonly actor?: string | undefined
 }
 
 /** Options for resuming a run. */
 export interface ResumeOptions {
   /** Answer to the interrupt the run waits at (required for `awaiting-input` runs). */
-  readonly response?: { readonly value: unknown }
-  readonly actor?: string
+  readonly response?: { readonly value: unknown } | undefined
+  readonly actor?: string | undefined
   /** Resume even if this process's runtime hash differs from the run's (Node.js upgrade). */
-  readonly allowRuntimeDrift?: boolean
+  readonly allowRuntimeDrift?: boolean | undefined
   /**
    * Drive a counterfactual fork against its parent's cassette (see `replay/fork`). When
    * omitted and the run is a fork, the source is rebuilt from its parent.
    */
-  readonly replay?: ReplaySource
+  readonly replay?: ReplaySource | undefined
   /** For a fork rebuilt as above: answer calls the cassette cannot with live calls. */
-  readonly liveAfterFork?: boolean
+  readonly liveAfterFork?: boolean | undefined
 }
 
 /** A validated graph. */
@@ -98,11 +98,11 @@ export interface Graph extends GraphDefinition {
     run: RunRecord,
     checkpoint: Checkpoint,
     options?: {
-      readonly actor?: string
+      readonly actor?: string | undefined
       /** Keep the run's events for `stream()` (default true; false when nobody will stream them). */
-      readonly retainEvents?: boolean
+      readonly retainEvents?: boolean | undefined
       /** Drive it on the fiber that calls `start()` (see `GraphRunOptions.onCallerFiber`). */
-      readonly onCallerFiber?: boolean
+      readonly onCallerFiber?: boolean | undefined
     }
   ) => Effect.Effect<GraphRun.GraphRun, never, Checkpointer>
   /** Reload a persisted run for this graph and return a handle that continues it. */
@@ -139,25 +139,25 @@ const forkPackVersions = (mutation: unknown): { readonly [packId: string]: strin
 /** How to build a graph. */
 export interface MakeOptions {
   /** File the IR came from (for error messages, module paths and `resume`). */
-  readonly file?: string
+  readonly file?: string | undefined
   /** Folder that module paths are relative to (default: the file's folder, or cwd). */
-  readonly baseDir?: string
+  readonly baseDir?: string | undefined
   /** Module namespaces by the specifier written in the IR, instead of importing them. */
-  readonly modules?: { readonly [specifier: string]: ModuleNamespace }
+  readonly modules?: { readonly [specifier: string]: ModuleNamespace } | undefined
   /**
    * Extra folders node, router and state-schema modules may come from. By default a
    * module must resolve inside the graph file's folder tree (a graph cannot import
    * `../../etc/passwd` or an absolute path).
    */
-  readonly moduleRoots?: ReadonlyArray<string>
+  readonly moduleRoots?: ReadonlyArray<string> | undefined
   /** Largest graph file accepted, in bytes (default 1 MiB, or STARGRAPH_MAX_GRAPH_BYTES). */
-  readonly maxGraphBytes?: number
+  readonly maxGraphBytes?: number | undefined
   /** Where governance packs are found and which signing keys are trusted (see fathom/packs). */
-  readonly packs?: PackOptions
+  readonly packs?: PackOptions | undefined
   /** Override the IR's `max_steps` (a `subgraph` node's `config.max_steps` does this for its child). */
-  readonly maxSteps?: number
+  readonly maxSteps?: number | undefined
   /** Graph files that contain this one through `subgraph` nodes (a graph that contains itself is refused). */
-  readonly ancestors?: ReadonlyArray<string>
+  readonly ancestors?: ReadonlyArray<string> | undefined
 }
 
 const routerRefs = (ir: IRDocument) =>

@@ -12,7 +12,7 @@ import type { NodeCalls } from "./calls.js"
 /** Options of {@link NodeContext.interrupt}. */
 export interface InterruptOptions {
   /** Data shown with the prompt (`interrupt_payload`), JSON. */
-  readonly payload?: { readonly [key: string]: unknown }
+  readonly payload?: { readonly [key: string]: unknown } | undefined
 }
 
 /** What a node function sees besides the state. */

@@ -108,7 +108,7 @@ export interface KindDefinition<F extends Schema.Struct.Fields> {
   readonly summary: string
   /** The node's own fields; unknown fields are refused. */
   readonly fields: F
-  readonly stops?: StopSemantics
+  readonly stops?: StopSemantics | undefined
   /** Modules the node loads (default none). */
   readonly modules?: (node: NodeOf<F>) => ReadonlyArray<ModuleRef>
   /** Checks against the declared state fields (default none). */

@@ -29,12 +29,12 @@ import { listSome } from "../ir/limits.js"
 /** How to fork. */
 export interface ForkOptions {
   /** Step whose (mutated) state the fork continues from (default 0). */
-  readonly fromStep?: number
+  readonly fromStep?: number | undefined
   /** A `CounterfactualMutation` (raw JSON; decoded and validated here). */
-  readonly mutation?: unknown
+  readonly mutation?: unknown | undefined
   /** Escape hatch: answer calls the cassette cannot with live calls instead of failing. */
-  readonly liveAfterFork?: boolean
-  readonly actor?: string
+  readonly liveAfterFork?: boolean | undefined
+  readonly actor?: string | undefined
 }
 
 /** What a fork produced. */

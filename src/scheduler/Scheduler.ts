@@ -40,17 +40,17 @@ import { GraphRegistry } from "./GraphRegistry.js"
 /** Limits and timings of a Scheduler. */
 export interface SchedulerOptions {
   /** Runs of one graph executing at once (default 4). */
-  readonly perGraph?: number
+  readonly perGraph?: number | undefined
   /** Per-graph overrides of `perGraph`, by graph id. */
-  readonly perGraphOverrides?: { readonly [graphId: string]: number }
+  readonly perGraphOverrides?: { readonly [graphId: string]: number } | undefined
   /** Runs executing at once over all graphs (default 16). */
-  readonly global?: number
+  readonly global?: number | undefined
   /** How often the queue table is read for runs enqueued elsewhere or left by a dead process (default 1000 ms). */
-  readonly pollIntervalMs?: number
+  readonly pollIntervalMs?: number | undefined
   /** Pick up pending rows this process did not enqueue (default true; the CLI turns it off). */
-  readonly pickUpPending?: boolean
+  readonly pickUpPending?: boolean | undefined
   /** How long shutdown waits for in-flight runs before pausing them (default 10 000 ms). */
-  readonly drainTimeoutMs?: number
+  readonly drainTimeoutMs?: number | undefined
 }
 
 /** Who or what asked for a run. */

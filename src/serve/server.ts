@@ -54,15 +54,15 @@ import { StargraphApi } from "./StargraphApi.js"
 
 /** How to run the server. */
 export interface ServeOptions {
-  readonly host?: string
+  readonly host?: string | undefined
   /** 0 picks a free port. */
-  readonly port?: number
+  readonly port?: number | undefined
   /** SQLite file; omitted → a temporary database (announced loudly). */
   readonly db?: string | undefined
-  readonly synchronous?: "FULL" | "NORMAL"
+  readonly synchronous?: "FULL" | "NORMAL" | undefined
   readonly auditLog?: string | undefined
   /** Graph files or folders to register. */
-  readonly graphs?: ReadonlyArray<string>
+  readonly graphs?: ReadonlyArray<string> | undefined
   /** `stargraph.yaml` with schedules, webhooks and plugins. */
   readonly config?: string | undefined
   /** Folder scanned for trigger plugins in package.json files (default: none). */
@@ -75,15 +75,15 @@ export interface ServeOptions {
    */
   readonly rateLimitPerMinute?: number | undefined
   /** Largest request body, bytes (default 1 MiB). */
-  readonly maxBodyBytes?: number
-  readonly scheduler?: Scheduler.SchedulerOptions
+  readonly maxBodyBytes?: number | undefined
+  readonly scheduler?: Scheduler.SchedulerOptions | undefined
   /** Environment for webhook secrets (default `process.env`). */
   readonly env?: { readonly [name: string]: string | undefined }
   /**
    * Where `write_artifact` nodes store artifacts and `/v1/artifacts` reads them (default:
    * the filesystem store beside the database, `<db>.artifacts/`, as `stargraph run` uses).
    */
-  readonly artifacts?: ArtifactStoreShape
+  readonly artifacts?: ArtifactStoreShape | undefined
 }
 
 /** Requests per client per minute when serving on a non-loopback host without `--rate-limit`. */

@@ -42,13 +42,13 @@ export interface TriggerRoute {
   readonly method: "GET" | "POST" | "PUT" | "DELETE"
   readonly path: string
   /** Largest body accepted, in bytes (the server answers 413 above it). */
-  readonly maxBodyBytes?: number
+  readonly maxBodyBytes?: number | undefined
   /**
    * How `/openapi.json` documents the route: an OpenAPI 3.1 Operation Object fragment
    * (`summary`, `description`, `parameters`, `requestBody`, `responses`) merged over a
    * generic entry. Error answers may refer to `#/components/schemas/ErrorEnvelope`.
    */
-  readonly openapi?: { readonly [key: string]: unknown }
+  readonly openapi?: { readonly [key: string]: unknown } | undefined
   readonly handle: (request: TriggerRequest) => Effect.Effect<TriggerResponse>
 }
 

@@ -152,20 +152,27 @@ console.log(JSON.stringify({ version: STARGRAPH_VERSION, status: summary.status,
     expect(JSON.parse(ran.stdout.trim())).toEqual({ version: pkg.version, status: "done", n: 42 })
   })
 
-  it("typechecks an app importing the whole public API under strict settings, without skipLibCheck", async () => {
+  it("typechecks an app importing the whole public API under strict settings (exactOptionalPropertyTypes too), without skipLibCheck", async () => {
     writeFileSync(join(app, "typed.ts"), `
 import { Effect } from "effect"
-import { Graph, LanguageModels, SqliteCheckpointer, type StargraphError } from "stargraph"
+import { Graph, LanguageModels, Replay, SqliteCheckpointer, type StargraphError } from "stargraph"
 export const program = Effect.gen(function*() {
   const graph = yield* Graph.make({ ir_version: "1.0.0", id: "run:typed", state_schema: { fields: { n: { type: "integer", default: 0 } } }, nodes: [{ id: "a", kind: "noop" }], edges: [] })
   return yield* Effect.flatMap(graph.start(), (run) => run.start())
 }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: "typed.sqlite" })))
 export const model = LanguageModels.chatCompletions({ model: "m", apiUrl: "http://127.0.0.1:9/v1" })
 export const tagOf = (e: StargraphError): string => e._tag
+// Under exactOptionalPropertyTypes an app passes its own optional values through.
+declare const key: string | undefined
+declare const step: number | undefined
+export const keyed = Effect.flatMap(Graph.make({ ir_version: "1.0.0", id: "run:k", nodes: [{ id: "a", kind: "noop" }] }), (g) =>
+  Effect.flatMap(g.start({ idempotencyKey: key, actor: undefined }), (run) => run.start()))
+export const forked = (g: Graph.Graph, runId: string) => Replay.fork(g, runId, { fromStep: step, liveAfterFork: undefined })
+export const db = SqliteCheckpointer.layer({ filename: "x.sqlite", synchronous: undefined })
 `)
     writeFileSync(join(app, "tsconfig.json"), JSON.stringify({
       compilerOptions: {
-        strict: true, noEmit: true, skipLibCheck: false, module: "nodenext", moduleResolution: "nodenext", target: "es2022",
+        strict: true, exactOptionalPropertyTypes: true, noEmit: true, skipLibCheck: false, module: "nodenext", moduleResolution: "nodenext", target: "es2022",
         types: ["node"], typeRoots: [join(ROOT, "node_modules", "@types")]
       },
       files: ["typed.ts"]

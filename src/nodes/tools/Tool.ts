@@ -49,7 +49,7 @@ export interface ToolDefinition<In extends Schema.Schema.AnyNoContext, Out exten
   readonly description: string
   readonly input: In
   readonly output: Out
-  readonly capabilities?: ReadonlyArray<string>
+  readonly capabilities?: ReadonlyArray<string> | undefined
   readonly run: (input: Schema.Schema.Type<In>) => Effect.Effect<Schema.Schema.Type<Out>, ToolError>
 }
 
