@@ -198,9 +198,11 @@ const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/healthz", "/openapi.json"])
 const guard = (
   options: Pick<ServeOptions, "authToken" | "rateLimitPerMinute" | "maxBodyBytes">,
   audit: typeof AuditSink.Service,
-  nameOf: (method: string, path: string) => string
+  nameOf: (method: string, path: string) => string,
+  /** A route's own body limit (a webhook's `max_body_bytes`), which replaces the server's. */
+  routeBodyLimit: (method: string, path: string) => number | undefined = () => undefined
 ) => {
-  const maxBody = options.maxBodyBytes ?? 1024 * 1024
+  const serverMaxBody = options.maxBodyBytes ?? 1024 * 1024
   const limiter = options.rateLimitPerMinute ? makeLimiter(options.rateLimitPerMinute) : undefined
   const auditing = audit !== discard
   const bearer = options.authToken === undefined ? undefined : `Bearer ${options.authToken}`
@@ -211,6 +213,7 @@ const guard = (
       const client = Option.getOrElse(request.remoteAddress, () => "unknown")
       const limit = limiter?.(client, Date.now())
       const path = request.url.split("?")[0] ?? "/"
+      const maxBody = routeBodyLimit(request.method, path) ?? serverMaxBody
       const refusal: ApiError | undefined = limit && !limit.allowed
         ? new ApiError({ reason: "rate-limited", status: 429, message: `more than ${options.rateLimitPerMinute} requests per minute from ${client}` })
         : bearer !== undefined && !PUBLIC_PATHS.has(path) && !sameToken(request.headers["authorization"] ?? "", bearer)
@@ -419,7 +422,8 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     const loopback = bindHost === "localhost" || bindHost === "::1" || bindHost.startsWith("127.")
     const rateLimitPerMinute = options.rateLimitPerMinute ?? (loopback ? undefined : DEFAULT_RATE_LIMIT)
     const nameOf = routeNamer(routes)
-    const guarded = guard({ ...options, rateLimitPerMinute }, Context.get(context, AuditSink), nameOf)(app)
+    const bodyLimits = new Map<string, number>(triggers.routes.flatMap((r) => (r.maxBodyBytes !== undefined ? [[`${r.method} ${r.path}`, r.maxBodyBytes] as const] : [])))
+    const guarded = guard({ ...options, rateLimitPerMinute }, Context.get(context, AuditSink), nameOf, (method, path) => bodyLimits.get(`${method} ${path}`))(app)
     const wanted = options.port ?? 8000
     const server = yield* NodeHttpServer.make(() => createServer(), { host: bindHost, port: wanted }).pipe(
       Effect.mapError((e) => {

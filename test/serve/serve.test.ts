@@ -459,6 +459,30 @@ describe("auth, rate limits, webhooks, restart", () => {
     }
   })
 
+  it("a webhook's own max_body_bytes applies on its route, above or below the server's --max-body-bytes", async () => {
+    const local = tempDir()
+    const config = join(local, "stargraph.yaml")
+    writeFileSync(config, [
+      "webhooks:",
+      `  - { id: big, graph: ${join(graphs, "hello", "graph.yaml")}, secret_env: S, max_body_bytes: 300000 }`,
+      `  - { id: small, graph: ${join(graphs, "hello", "graph.yaml")}, secret_env: S, max_body_bytes: 100 }`
+    ].join("\n") + "\n")
+    const s = await boot({ db: join(local, "db.sqlite"), config, env: { S: "k" }, maxBodyBytes: 1000 })
+    try {
+      const post = (id: string, body: string, nonce: string) =>
+        fetch(`${s.url}/v1/triggers/webhook/${id}`, { method: "POST", body, headers: WebhookTrigger.sign("k", body, Math.floor(Date.now() / 1000), nonce) })
+      const large = JSON.stringify({ message: "x".repeat(200_000) })
+      expect((await post("big", large, "b1")).status).toBe(202)
+      const over = await post("small", JSON.stringify({ message: "x".repeat(200) }), "s1")
+      expect(over.status).toBe(413)
+      // Other routes keep the server's limit.
+      const api = await fetch(`${s.url}/v1/runs`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ graph_id: "run:hello-stargraph", params: { message: "y".repeat(2000) } }) })
+      expect(api.status).toBe(413)
+    } finally {
+      await s.close()
+    }
+  })
+
   it("picks up runs left pending by a stopped server on restart", async () => {
     const file = join(tempDir(), "db.sqlite")
     const ids = await Effect.runPromise(Effect.gen(function*() {
