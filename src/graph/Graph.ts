@@ -513,7 +513,9 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         })
       }
       const refuse = (message: string) => new RunStateError({ runId, status: run.status, operation: "resume", message })
-      if (TERMINAL_STATUSES.has(run.status)) {
+      // `error` is the runtime's failure (a checkpoint write failed, e.g. a database locked
+      // too long), not the run's: its committed steps are intact, so it resumes from them.
+      if (TERMINAL_STATUSES.has(run.status) && run.status !== "error") {
         return yield* refuse(`run ${runId} is already ${run.status}; nothing to resume (start a new run, or fork this one with \`stargraph replay\`)`)
       }
       const deadline = run.waiting?.deadline

@@ -144,7 +144,8 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
               owner: record.owner,
               inputs: record.inputs
             }
-            if (!TERMINAL_STATUSES.has(record.status)) return view
+            // Kept once final; an `error` run can still be resumed, so it is read afresh.
+            if (!TERMINAL_STATUSES.has(record.status) || record.status === "error") return view
             const encoded = yield* Effect.orDie(encodeView(view))
             const response = HttpServerResponse.uint8Array(utf8.encode(JSON.stringify(encoded)), { contentType: "application/json" })
             finished.set(path.id, response)

@@ -3,13 +3,14 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
+import { CheckpointError } from "../../src/errors.js"
 import * as Graph from "../../src/graph/Graph.js"
 import { tempDir } from "../helpers/cli.js"
 
@@ -339,6 +340,31 @@ describe("Graph / GraphRun", () => {
     expect(executed.sort()).toEqual(["a", "b", "c"])
     expect(result.checkpoints.map((c) => c.step)).toEqual([0, 1, 2, 3])
     expect(result.record.status).toBe("done")
+  })
+
+  it("a run whose checkpoint write failed is error, keeps its committed steps, and resumes from them", async () => {
+    // The in-memory Checkpointer, failing its second step commit once (a database locked too long).
+    let failures = 1
+    const flaky = Layer.effect(Checkpointer, Effect.map(MemoryCheckpointer.make, (inner) => ({
+      ...inner,
+      commitSteps: (batch, patch) =>
+        batch[0].step === 2 && failures-- > 0
+          ? Effect.fail(new CheckpointError({ reason: "storage-failure", message: "database is locked" }))
+          : inner.commitSteps(batch, patch)
+    })))
+    const result = await run(Effect.gen(function*() {
+      const graph = yield* Graph.make(counterIR(), { modules })
+      const handle = yield* graph.start()
+      const failed = yield* Effect.either(handle.start())
+      const record = Option.getOrThrow(yield* Effect.flatMap(Checkpointer, (c) => c.getRun(handle.runId)))
+      const resumed = yield* Effect.flatMap(graph.resume(handle.runId), (h) => h.start())
+      const steps = (yield* Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(handle.runId))).map((c) => c.step)
+      return { failed, record, resumed, steps }
+    }), flaky)
+    expect(Either.isLeft(result.failed) && result.failed.left).toMatchObject({ _tag: "CheckpointError", reason: "storage-failure" })
+    expect(result.record).toMatchObject({ status: "error", last_step: 1 })
+    expect(result.resumed).toMatchObject({ status: "done", final_state: { n: 3, log: ["a", "b", "c"] } })
+    expect(result.steps).toEqual([0, 1, 2, 3])
   })
 
   it("uses the same contract with the in-memory checkpointer", async () => {
