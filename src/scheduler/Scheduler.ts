@@ -24,7 +24,7 @@ import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer
 import { type Checkpoint, type CreatedRun, type NewRun, type RunRecord, type RunStatus, type RunSummary, STOPPED_STATUSES, toSummary } from "../checkpoint/models.js"
 import {
   CheckpointError,
-  type RunStateError,
+  RunStateError,
   SchedulerError,
   type StargraphError,
   type StateValidationError
@@ -79,7 +79,7 @@ export interface SchedulerShape {
     graphId: string,
     params: { readonly [field: string]: unknown },
     options?: EnqueueOptions
-  ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | CheckpointError>
+  ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | CheckpointError | RunStateError>
   /** Continue a stopped run (`paused`, or `awaiting-input` with a response) in this process. */
   readonly resume: (
     runId: string,
@@ -284,6 +284,16 @@ export const make = (
         const done = yield* Deferred.make<CreatedRun, CheckpointError>()
         yield* Queue.offer(intake, { run: prepared, done })
         const { record, created } = yield* Deferred.await(done)
+        if (!created && record.graph_id !== graph.id) {
+          // The same key for another graph's run is a mistake, not a retry of this request.
+          return yield* new RunStateError({
+            runId: record.run_id,
+            status: record.status,
+            operation: "enqueue",
+            message: `idempotency key '${opts.idempotencyKey}' already belongs to run ${record.run_id} of graph ${record.graph_id}, not ${graph.id}; ` +
+              "use another key for this graph (keys are unique across every graph of the database)"
+          })
+        }
         const deferred = yield* waiter(record.run_id)
         if (created) {
           const fresh = { record, checkpoint: { ...prepared.initial, run_id: record.run_id } }

@@ -4,7 +4,7 @@
  * HTTP API see identical run records and idempotency (the spec's convergence guarantee).
  */
 import * as Effect from "effect/Effect"
-import { type CheckpointError, type SchedulerError, StargraphRuntimeError, type StateValidationError } from "../errors.js"
+import { type CheckpointError, type RunStateError, type SchedulerError, StargraphRuntimeError, type StateValidationError } from "../errors.js"
 import type { Enqueued, SchedulerShape } from "../scheduler/Scheduler.js"
 import type { Trigger } from "./Trigger.js"
 
@@ -16,7 +16,7 @@ export interface ManualTrigger extends Trigger {
     params: { readonly [field: string]: unknown },
     idempotencyKey?: string,
     actor?: string
-  ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | CheckpointError | StargraphRuntimeError>
+  ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | CheckpointError | RunStateError | StargraphRuntimeError>
 }
 
 /** A fresh manual trigger; `init` must receive the scheduler before `enqueue` works. */
@@ -36,7 +36,7 @@ export const make = (): ManualTrigger => {
     stop: () => undefined,
     routes: () => [],
     enqueue: (graphId, params, idempotencyKey, actor) =>
-      Effect.suspend((): Effect.Effect<Enqueued, SchedulerError | StateValidationError | CheckpointError | StargraphRuntimeError> =>
+      Effect.suspend((): Effect.Effect<Enqueued, SchedulerError | StateValidationError | CheckpointError | RunStateError | StargraphRuntimeError> =>
         scheduler === undefined
           ? Effect.fail(new StargraphRuntimeError({ message: "ManualTrigger.enqueue called before init: start the triggers first" }))
           : scheduler.enqueue(graphId, params, { idempotencyKey, actor: actor ?? "manual" })

@@ -104,21 +104,29 @@ describe("Scheduler", () => {
     expect([...order].sort()).toEqual(order)
   })
 
-  it("refuses an unknown graph id and params failing the state schema, persisting nothing", async () => {
+  it("refuses an unknown graph id, params failing the state schema, and another graph's idempotency key, persisting nothing", async () => {
     const { gauge, result } = await withScheduler((scheduler) =>
       Effect.gen(function*() {
         const unknown = yield* Effect.either(scheduler.enqueue("g:nope", {}))
         const invalid = yield* Effect.either(scheduler.enqueue("g:one", { n: "seven" }))
         const extra = yield* Effect.either(scheduler.enqueue("g:one", { bogus: 1 }))
         const runs = yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({}))
-        return { unknown, invalid, extra, runs: runs.runs.length }
+        // A key already used by another graph's run: refused, not that run returned.
+        const first = yield* scheduler.enqueue("g:one", { n: 1 }, { idempotencyKey: "k-1" })
+        yield* Deferred.await(first.summary)
+        const otherGraph = yield* Effect.either(scheduler.enqueue("g:two", { n: 1 }, { idempotencyKey: "k-1" }))
+        const sameGraph = yield* scheduler.enqueue("g:one", { n: 1 }, { idempotencyKey: "k-1" })
+        return { unknown, invalid, extra, runs: runs.runs.length, first, otherGraph, sameGraph }
       }))
+    expect(Either.isLeft(result.otherGraph) && result.otherGraph.left).toMatchObject({ _tag: "RunStateError", operation: "enqueue", runId: result.first.runId })
+    expect(Either.isLeft(result.otherGraph) && result.otherGraph.left.message).toMatch(/already belongs to run \S+ of graph g:one, not g:two/)
+    expect(result.sameGraph).toMatchObject({ runId: result.first.runId, deduplicated: true })
     expect(Either.isLeft(result.unknown) && result.unknown.left).toMatchObject({ _tag: "SchedulerError", reason: "unknown-graph", graphId: "g:nope" })
     expect(Either.isLeft(result.unknown) && result.unknown.left.message).toContain("g:nope")
     expect(Either.isLeft(result.invalid) && result.invalid.left).toMatchObject({ _tag: "StateValidationError", field: "n" })
     expect(Either.isLeft(result.extra) && result.extra.left).toMatchObject({ _tag: "StateValidationError", field: "bogus" })
     expect(result.runs).toBe(0)
-    expect(gauge.calls).toBe(0)
+    expect(gauge.calls).toBe(1)
   })
 
   it("picks up pending rows left by a stopped process after a restart", async () => {
