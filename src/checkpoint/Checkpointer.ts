@@ -48,9 +48,12 @@ export interface CheckpointerShape {
   readonly listRuns: (query: RunQuery) => Effect.Effect<RunPage, CheckpointError>
   /**
    * Claim an unclaimed queued run for `owner` and mark it `running` (owner, started_at)
-   * in one transaction; false when it is already claimed (or gone).
+   * in one transaction; false when it is already claimed (or gone). With `expected`, the
+   * run's owner must still be `expected.owner` (what the caller read: none, or a dead
+   * process), else nothing changes and the result is false: a process that took the run
+   * over meanwhile keeps it.
    */
-  readonly claimPending: (runId: string, owner: string, at: string) => Effect.Effect<boolean, CheckpointError>
+  readonly claimPending: (runId: string, owner: string, at: string, expected?: { readonly owner: string | null } | undefined) => Effect.Effect<boolean, CheckpointError>
   /**
    * Put a run back on the queue, unclaimed (a row enqueued `at`; an existing row has its
    * claim released): what a draining server does with the runs it stopped, so the next

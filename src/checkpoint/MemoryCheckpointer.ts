@@ -128,10 +128,11 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
           : null
         return Effect.succeed({ runs: page, next_cursor })
       }),
-    claimPending: (runId, owner, at) =>
+    claimPending: (runId, owner, at, expected) =>
       Effect.sync(() => {
         const row = pending.get(runId)
         if (!row || row.claimed_by !== null) return false
+        if (expected !== undefined && runs.get(runId)?.owner !== expected.owner) return false
         pending.set(runId, { ...row, claimed_by: owner, claimed_at: at })
         const run = runs.get(runId)
         if (run) runs.set(runId, { ...run, status: "running", owner, started_at: run.started_at ?? at, waiting: null, error: null })

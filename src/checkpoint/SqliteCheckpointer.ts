@@ -156,6 +156,8 @@ const REQUEUE = `INSERT INTO pending_runs (run_id, graph_id, params, idempotency
 
 const CLAIM = "UPDATE pending_runs SET claimed_by = ?, claimed_at = ? WHERE run_id = ? AND claimed_by IS NULL"
 
+const UNCLAIM = "UPDATE pending_runs SET claimed_by = NULL, claimed_at = NULL WHERE run_id = ? AND claimed_by = ?"
+
 const MARK_CLAIMED_RUNNING = `UPDATE runs_history SET status = 'running', owner = ?, started_at = COALESCE(started_at, ?),
   waiting = NULL, error = NULL WHERE run_id = ?`
 
@@ -435,13 +437,20 @@ export const make = (filename: string, synchronous: "FULL" | "NORMAL" = "FULL"):
           return { runs, next_cursor }
         }),
 
-      claimPending: (runId, owner, at) =>
+      claimPending: (runId, owner, at, expected) =>
         transaction(sql, (db) =>
           Effect.gen(function*() {
             const claimed = yield* db.run(CLAIM, [owner, at, runId])
             if (claimed.changes === 0) return false
-            yield* db.run(MARK_CLAIMED_RUNNING, [owner, at, runId])
-            return true
+            if (expected === undefined) {
+              yield* db.run(MARK_CLAIMED_RUNNING, [owner, at, runId])
+              return true
+            }
+            const marked = yield* db.run(`${MARK_CLAIMED_RUNNING} AND owner IS ?`, [owner, at, runId, expected.owner])
+            if (marked.changes > 0) return true
+            // Another process took the run over meanwhile: undo the claim.
+            yield* db.run(UNCLAIM, [runId, owner])
+            return false
           }), startsRun).pipe(Effect.mapError(storage(filename, `claiming run ${runId}`))),
 
       requeue: (runId, at) =>

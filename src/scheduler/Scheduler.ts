@@ -189,7 +189,13 @@ export const make = (
         if (draining) return
         const at = yield* nowIso
         if (job.claim) {
-          const claimed = yield* checkpointer.claimPending(job.runId, OWNER, at)
+          // The run's owner as read now (none, or a dead process): if another process takes
+          // the run over before the claim (a `stargraph resume`), the claim does nothing.
+          const read = job.fresh !== undefined ? Option.some(job.fresh.record) : yield* checkpointer.getRun(job.runId)
+          if (Option.isNone(read)) return
+          const current = read.value.owner
+          if (current !== null && current !== OWNER && ownerAlive(current)) return // a live process drives it
+          const claimed = yield* checkpointer.claimPending(job.runId, OWNER, at, { owner: current })
           if (!claimed) return // another process has it
         }
         const opened = yield* Effect.either(

@@ -246,6 +246,19 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* is(!(yield* c.listPending(10_000)).some((p) => p.run_id === queued), "a take-over that stops the run takes it off the queue")
     })),
 
+  check("claimPending with an expected owner claims only while the run still has it, else changes nothing", (c, is) =>
+    Effect.gen(function*() {
+      const id = (yield* c.createRun(newRun({ queued: true }))).record.run_id
+      // Another process took the run over after the claimer read it (owner none).
+      yield* c.updateRun(id, { status: "running", owner: "host:7" })
+      yield* is(!(yield* c.claimPending(id, "host:1", AT, { owner: null })), "a claim expecting no owner fails")
+      const read = yield* some("claim", "getRun", yield* c.getRun(id))
+      yield* is(read.owner === "host:7" && read.status === "running", `the run keeps its owner: ${JSON.stringify(read)}`)
+      yield* is((yield* c.listPending(10_000)).some((p) => p.run_id === id && p.claimed_by === null), "the row stays unclaimed")
+      yield* is(yield* c.claimPending(id, "host:1", AT, { owner: "host:7" }), "a claim expecting the current owner (a dead one) succeeds")
+      yield* is((yield* some("claim", "getRun", yield* c.getRun(id))).owner === "host:1", "and the claimer owns the run")
+    })),
+
   check("requeue puts a stopped run back on the queue unclaimed, where claimPending takes it again", (c, is) =>
     Effect.gen(function*() {
       const id = (yield* c.createRun(newRun({ queued: true }))).record.run_id
