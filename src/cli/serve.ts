@@ -99,6 +99,9 @@ export const serve = Command.make(
       const from = o.graphs.length === 0 && configured.length === 0 ? ` from ${process.cwd()} (no --graphs given)` : ""
       yield* Console.error(`registered ${registered} graph${registered === 1 ? "" : "s"}${from}`)
       yield* Console.log(`stargraph serve listening on ${started.url} (db ${started.db}, ${started.routes.length} routes, profile ${o.profile})`)
-      return yield* Effect.never
+      // Ctrl-C or SIGTERM: say what happens before the drain (runs finishing, then requeued).
+      return yield* Effect.never.pipe(
+        Effect.onInterrupt(() => Console.error("stopping: new runs are refused; in-flight runs get 10 s to finish, then go back on the queue for the next server"))
+      )
     }).pipe(Effect.scoped, Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Serve the HTTP API: runs, graphs, triggers; Ctrl-C drains and stops"))

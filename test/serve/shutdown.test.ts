@@ -29,7 +29,11 @@ describe("stargraph serve as a process", () => {
     try {
       expect(s.stderr()).toMatch(/warning: no --db given: using a temporary database at .*serve\.sqlite/)
     } finally {
+      const exited = new Promise<number | null>((r) => s.child.on("exit", r))
       s.child.kill("SIGTERM")
+      // SIGTERM: it says it is draining, then exits 0.
+      expect(await exited).toBe(0)
+      expect(s.stderr()).toContain("stopping: new runs are refused; in-flight runs get 10 s to finish, then go back on the queue")
     }
   })
 
