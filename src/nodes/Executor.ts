@@ -5,7 +5,7 @@
  */
 import type * as Effect from "effect/Effect"
 import type { Checkpointer } from "../checkpoint/Checkpointer.js"
-import type { CheckpointError, RunFailure } from "../errors.js"
+import type { CheckpointError, NodeExecutionError, ReplayDivergenceError, RunFailure } from "../errors.js"
 import type { State } from "../ir/stateSchema.js"
 import type { NodeCalls } from "./calls.js"
 
@@ -30,13 +30,17 @@ export interface NodeContext extends NodeCalls {
    * recorded in the step's cassette, so replays and forks get the same ones.
    */
   readonly interrupt: (prompt: string, options?: InterruptOptions) => Promise<unknown>
+  /** `ctx.now()` as an Effect for Effect-based nodes: the same recorded call (`clock.now`). */
+  readonly nowEffect: Effect.Effect<number, ReplayDivergenceError | NodeExecutionError>
+  /** `ctx.random()` as an Effect: the same recorded call (`random`). */
+  readonly randomEffect: Effect.Effect<number, ReplayDivergenceError | NodeExecutionError>
 }
 
 /**
  * The signature of a `function` node export: return an object of state updates (or
  * nothing), synchronously, as a Promise, or as an Effect. The Effect may need services
- * (`R`): it runs in the fiber that drives the run, so the services the app provides where
- * it starts or resumes the run (or to its Scheduler layer) are there; a missing one fails
+ * (`R`): it runs in the fiber that drives the run, so the services the app provides to
+ * the Effect that calls `run.start()` (or to its Scheduler layer) are there; a missing one fails
  * the node with a `NodeExecutionError` naming it. Its typed error is kept as the
  * `NodeExecutionError`'s `error`.
  */

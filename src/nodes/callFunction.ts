@@ -84,6 +84,13 @@ const contextFor = (input: NodeInput, attempt: number, asked: Asked): NodeContex
     callEffect: calls.callEffect,
     now: calls.now,
     random: calls.random,
+    // Getters: the Effects are made only for a node that uses them.
+    get nowEffect() {
+      return calls.callEffect("clock.now", null, Effect.sync(() => Date.now()))
+    },
+    get randomEffect() {
+      return calls.callEffect("random", null, Effect.sync(() => Math.random()))
+    },
     runId: input.runId,
     nodeId: input.nodeId,
     step: input.step,

@@ -81,6 +81,28 @@ describe("replay and counterfactual forks", () => {
     expect(a.right.summary).toMatchObject({ parent_run_id: parent.run_id, fork_step: 0 })
   })
 
+  it("an Effect node's ctx.nowEffect and ctx.randomEffect are recorded as ctx.now() and ctx.random() are, and replayed", async () => {
+    const sample: NodeFunction = (_state, ctx) =>
+      Effect.map(Effect.all([ctx.nowEffect, ctx.randomEffect, ctx.randomEffect]), ([at, a, b]) => ({ seen_at: at, dice: a + b }))
+    const layer = SqliteCheckpointer.layer({ filename: join(tempDir(), "fx.sqlite") })
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.make({
+        ir_version: "1.0.0",
+        id: "run:effect-clock",
+        state_schema: { fields: { seen_at: { type: "number" }, dice: { type: "number" } } },
+        nodes: [{ id: "sample", kind: "function", module: "m", export: "sample" }]
+      }, { modules: { m: { sample } } })
+      const parent = yield* Effect.flatMap(graph.start(), (r) => r.start())
+      const calls = (yield* Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(parent.run_id)))[1]!.calls ?? []
+      const fork = yield* Replay.fork(graph, parent.run_id, {})
+      return { parent, calls, fork }
+    }).pipe(Effect.provide(layer)))
+    expect(out.calls.map((c) => c.name)).toEqual(["clock.now", "random", "random"])
+    expect(out.parent.final_state["seen_at"]).toBe(out.calls[0]!.response)
+    expect(out.fork.summary.final_state).toEqual(out.parent.final_state)
+    expect(out.fork.diff).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {} })
+  })
+
   it("applies a mutation at the fork step and shows the divergence; node output overrides replace execution", async () => {
     const { fork } = await setup()
     const mutated = await fork({ fromStep: 1, mutation: { state_overrides: { label: "label-of-memes" }, facts_assert: ["(flag raised)"] } })
