@@ -3,6 +3,7 @@
  * `Schema.TaggedError` classes, each carrying typed context fields that are part of the
  * public contract (assert on them, not on message text).
  */
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 
 /** The IR (YAML graph or in-code IR object) is malformed or structurally invalid. */
@@ -35,6 +36,18 @@ export class NodeModuleError extends Schema.TaggedError<NodeModuleError>()("Node
   message: Schema.String,
   fix: Schema.String
 }) {}
+
+/**
+ * The node's own error behind a `NodeExecutionError`, typed, when it is an `ErrorClass`
+ * (a `Schema.TaggedError` class): the instance itself, or, for an error made by a copy
+ * of the class (a node module bundles its relative imports, so `instanceof` fails), one
+ * decoded from it with the class's Schema, typed fields checked.
+ */
+export const nodeErrorAs = <A, I>(
+  error: NodeExecutionError,
+  ErrorClass: Schema.Schema<A, I, never> & (abstract new(...args: ReadonlyArray<never>) => A)
+): Option.Option<A> =>
+  error.error instanceof ErrorClass ? Option.some(error.error as A) : Schema.decodeUnknownOption(ErrorClass)(error.error)
 
 /** Run state (inputs, a node's update, an interrupt response) does not match the state schema. */
 export class StateValidationError extends Schema.TaggedError<StateValidationError>()("StateValidationError", {

@@ -21,7 +21,7 @@ export type { Graph as GraphType, MakeOptions, ResumeOptions, StartOptions } fro
 export * as GraphRun from "./graph/GraphRun.js"
 export type { GraphDefinition } from "./runtime/GraphDefinition.js"
 
-export { Checkpointer, type CheckpointerShape } from "./checkpoint/Checkpointer.js"
+export { Checkpointer, type CheckpointerShape, type TakeOverExpectation } from "./checkpoint/Checkpointer.js"
 export * as SqliteCheckpointer from "./checkpoint/SqliteCheckpointer.js"
 export * as MemoryCheckpointer from "./checkpoint/MemoryCheckpointer.js"
 export * from "./checkpoint/models.js"

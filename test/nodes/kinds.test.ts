@@ -4,11 +4,13 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
+import { NodeExecutionError, nodeErrorAs } from "../../src/errors.js"
 import * as Graph from "../../src/graph/Graph.js"
 import type { NodeFunction } from "../../src/nodes/Executor.js"
 import * as NodeKind from "../../src/nodes/NodeKind.js"
@@ -386,5 +388,11 @@ describe("node functions in Effect apps", () => {
       Effect.catchTag("NodeExecutionError", (e) => Effect.succeed(e.error instanceof Refused ? `refused: ${e.error.reason}` : "other"))
     ))
     expect(caught).toBe("refused: not today")
+    // Typed, by class or from a copy of the class (a bundled node module's own instance).
+    expect(Option.map(nodeErrorAs(error, Refused), (e) => [e instanceof Refused, e.reason])).toEqual(Option.some([true, "not today"]))
+    const copy = new NodeExecutionError({ nodeId: "n", step: 1, attempts: 1, cause: "x", error: { _tag: "Refused", reason: "copied" } })
+    expect(Option.map(nodeErrorAs(copy, Refused), (e) => [e instanceof Refused, e.reason])).toEqual(Option.some([true, "copied"]))
+    const other = new NodeExecutionError({ nodeId: "n", step: 1, attempts: 1, cause: "x", error: { _tag: "Other", reason: "no" } })
+    expect(Option.isNone(nodeErrorAs(other, Refused))).toBe(true)
   })
 })
