@@ -8,6 +8,7 @@ import { mkdirSync, symlinkSync, writeFileSync } from "node:fs"
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { join } from "node:path"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
@@ -430,6 +431,23 @@ describe("the tool kind at run", () => {
     const picked = Either.getLeft(await one({ tool: "test.double", inputs: { n: "n" }, out: { doubled: "nope" } }))
     expect(picked._tag === "Some" && picked.value).toMatchObject({ reason: "invalid-output" })
     expect(picked._tag === "Some" && (picked.value as ToolError).message).toContain("it has: doubled")
+  })
+
+  it("a tool may need the app's services: provided to run.start(), they are there; missing, a ToolError names it", async () => {
+    class Rates extends Context.Tag("test/Rates")<Rates, { readonly factor: number }>() {}
+    const convert = Tool.make({
+      id: "acme.convert", version: "1", description: "scales n by the app's rate",
+      input: Schema.Struct({ n: Schema.Number }), output: Schema.Struct({ doubled: Schema.Number }),
+      run: ({ n }) => Effect.map(Rates, (rates) => ({ doubled: n * rates.factor }))
+    })
+    const ir = graphIr(fields, [{ id: "c", kind: "tool", tool: "acme.convert@1", inputs: { n: "n" }, out: { doubled: "doubled" } }])
+    const registry = Layer.orDie(ToolRegistry.layer(convert))
+    const provided = await runIr(ir, { inputs: { n: 2 }, layer: Layer.merge(registry, Layer.succeed(Rates, { factor: 3 })) })
+    expect(Either.isRight(provided) && provided.right.final_state["doubled"]).toBe(6)
+    const missing = await runIr(ir, { inputs: { n: 2 }, layer: registry })
+    expect(Either.isLeft(missing) && missing.left).toMatchObject({ _tag: "ToolError", reason: "failed", tool: "acme.convert@1", nodeId: "c" })
+    expect(Either.isLeft(missing) && (missing.left as ToolError).message).toContain("the tool needs a service the run does not have: Service not found: test/Rates")
+    expect(Either.isLeft(missing) && (missing.left as ToolError).fix).toBe("provide it to the Effect that calls run.start() (or to the Scheduler's layer)")
   })
 
   it("a tool's own capabilities are checked before it runs", async () => {

@@ -245,9 +245,14 @@ export const ToolKind = NodeKind.make({
               ? (effect as Effect.Effect<unknown, ToolError>)
               : Effect.fail(new ToolError({ reason: "failed", message: `its run returned ${effect instanceof Promise ? "a Promise" : `a ${typeof effect}`}, not an Effect`, fix: "return an Effect from run: Effect.succeed(result), or Effect.tryPromise(() => …) for a Promise" }))
           }).pipe(
-            Effect.catchAllDefect((defect) =>
-              Effect.fail(new ToolError({ reason: "failed", message: `the tool threw: ${defect instanceof Error ? defect.message : String(defect)}`, fix: "fix the tool: its run should fail with a ToolError, not throw" }))
-            )
+            Effect.catchAllDefect((defect) => {
+              const message = defect instanceof Error ? defect.message : String(defect)
+              return Effect.fail(
+                message.startsWith("Service not found")
+                  ? new ToolError({ reason: "failed", message: `the tool needs a service the run does not have: ${message}`, fix: "provide it to the Effect that calls run.start() (or to the Scheduler's layer)" })
+                  : new ToolError({ reason: "failed", message: `the tool threw: ${message}`, fix: "fix the tool: its run should fail with a ToolError, not throw" })
+              )
+            })
           )
           const result = yield* (timeout === undefined ? called : called.pipe(
             Effect.timeoutFail({ duration: timeout, onTimeout: () => new ToolError({ reason: "timeout", message: `the call took more than ${timeout} ms (timeout_ms)`, fix: "raise timeout_ms, or make the call faster" }) })

@@ -40,8 +40,12 @@ export interface Tool {
   readonly run: (input: unknown) => Effect.Effect<unknown, ToolError>
 }
 
-/** What {@link make} takes. */
-export interface ToolDefinition<In extends Schema.Schema.AnyNoContext, Out extends Schema.Schema.AnyNoContext> {
+/**
+ * What {@link make} takes. `run` may need services (`R`): it runs in the fiber that drives
+ * the run, so the services the app provides to the Effect that calls `run.start()` (or to
+ * its Scheduler layer) are there; a missing one fails the call with a `ToolError` naming it.
+ */
+export interface ToolDefinition<In extends Schema.Schema.AnyNoContext, Out extends Schema.Schema.AnyNoContext, R = never> {
   /** `namespace.name`: letters, digits, `_` or `-`, in two or more dot-separated parts. */
   readonly id: string
   /** Bump it when the tool's behaviour changes: graphs pin `id@version`. */
@@ -50,12 +54,12 @@ export interface ToolDefinition<In extends Schema.Schema.AnyNoContext, Out exten
   readonly input: In
   readonly output: Out
   readonly capabilities?: ReadonlyArray<string> | undefined
-  readonly run: (input: Schema.Schema.Type<In>) => Effect.Effect<Schema.Schema.Type<Out>, ToolError>
+  readonly run: (input: Schema.Schema.Type<In>) => Effect.Effect<Schema.Schema.Type<Out>, ToolError, R>
 }
 
-/** Make a tool. */
-export const make = <In extends Schema.Schema.AnyNoContext, Out extends Schema.Schema.AnyNoContext>(
-  definition: ToolDefinition<In, Out>
+/** Make a tool (its services, `R`, come from the run's context when it is called). */
+export const make = <In extends Schema.Schema.AnyNoContext, Out extends Schema.Schema.AnyNoContext, R = never>(
+  definition: ToolDefinition<In, Out, R>
 ): Tool => ({
   _tag: "Tool",
   id: definition.id,
@@ -65,7 +69,8 @@ export const make = <In extends Schema.Schema.AnyNoContext, Out extends Schema.S
   input: definition.input as unknown as Schema.Schema<unknown, unknown>,
   output: definition.output as unknown as Schema.Schema<unknown, unknown>,
   capabilities: definition.capabilities ?? [],
-  run: definition.run as (input: unknown) => Effect.Effect<unknown, ToolError>
+  // The services are the run's: erased here, provided by the fiber that drives the run.
+  run: definition.run as unknown as (input: unknown) => Effect.Effect<unknown, ToolError>
 })
 
 /** Fail a tool's `run` with `ToolError[failed]` (or another reason). */
