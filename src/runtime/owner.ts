@@ -1,5 +1,21 @@
 /** Liveness of the process that owns (drives) a run. */
+import { readFileSync } from "node:fs"
 import { OWNER } from "./RunLoop.js"
+
+/**
+ * Whether process `pid` has exited but not been reaped yet (a zombie, state `Z` in
+ * `/proc/<pid>/stat` on Linux): it answers signals, but it drives nothing any more.
+ * False where `/proc` cannot tell.
+ */
+const isZombie = (pid: number): boolean => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    // `pid (comm) state …`: comm may hold spaces and parentheses, so read after the last ')'.
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z"
+  } catch {
+    return false
+  }
+}
 
 /** True when `owner` (`host:pid`) is a live process on this host. Other hosts count as live. */
 export const ownerAlive = (owner: string): boolean => {
@@ -7,8 +23,8 @@ export const ownerAlive = (owner: string): boolean => {
   if (host !== OWNER.split(":")[0]) return true
   try {
     process.kill(Number(pid), 0)
-    return true
   } catch {
     return false
   }
+  return !isZombie(Number(pid))
 }
