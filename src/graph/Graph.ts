@@ -392,6 +392,14 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
     })
   }
 
+  /** The child run `run` waits for (its subgraph node's interrupt), if it no longer waits. */
+  const settledChild = (checkpointer: CheckpointerShape, run: RunRecord): Effect.Effect<{ readonly runId: string; readonly status: string } | undefined, CheckpointError> => {
+    const childRunId = run.waiting?.payload?.["child_run_id"]
+    if (run.waiting === null || !children.has(run.waiting.node) || typeof childRunId !== "string") return Effect.succeed(undefined)
+    return Effect.map(checkpointer.getRun(childRunId), (child) =>
+      Option.isSome(child) && child.value.status !== "awaiting-input" ? { runId: childRunId, status: child.value.status } : undefined)
+  }
+
   const checkResponse: Graph["checkResponse"] = (runId, value) =>
     Effect.gen(function*() {
       const checkpointer = yield* Checkpointer
@@ -520,7 +528,14 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
       }
       const deadline = run.waiting?.deadline
       const timedOut = deadline !== undefined && (yield* Clock.currentTimeMillis) >= Date.parse(deadline)
-      if (run.status === "awaiting-input" && options.response === undefined && !timedOut) {
+      // Waiting for a child run that was answered directly: nothing to ask any more.
+      const settled = run.status === "awaiting-input" ? yield* settledChild(checkpointer, run) : undefined
+      if (settled !== undefined && options.response !== undefined) {
+        return yield* refuse(
+          `run ${runId} waited for child run ${settled.runId}, which was answered directly and is now ${settled.status}; resume it without a response`
+        )
+      }
+      if (run.status === "awaiting-input" && options.response === undefined && !timedOut && settled === undefined) {
         return yield* refuse(`run ${runId} is awaiting input at node '${run.waiting?.node}': ${run.waiting?.prompt} (pass a response${deadline !== undefined ? `, or wait until it times out at ${deadline}` : ""})`)
       }
       if (run.status !== "awaiting-input" && options.response !== undefined) {

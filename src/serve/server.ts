@@ -320,10 +320,14 @@ const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError) => {
     return m === null ? [] : [m[1]!]
   }))]
   const actual = issue === undefined ? undefined : /, actual (.*)$/.exec(issue.message)?.[1]
+  const field = issue && issue.path.length > 0 ? issue.path.map(String).join(".") : "body"
   return new InputError({
-    field: issue && issue.path.length > 0 ? issue.path.map(String).join(".") : "body",
+    field,
     message: choices.length > 1 ? `Expected one of ${choices.join(" | ")}, actual ${actual ?? "?"}` : issue?.message ?? failure.message,
-    fix: choices.length > 1 ? `use one of: ${choices.map((c) => c.slice(1, -1)).join(", ")}` : "see /openapi.json for this route's parameters and body"
+    fix: choices.length > 1
+      ? `use one of: ${choices.map((c) => c.slice(1, -1)).join(", ")}`
+      // The CLI's --inputs is "params" in a POST /v1/runs body.
+      : field === "inputs" ? "send a run's initial state as \"params\": {…}" : "see /openapi.json for this route's parameters and body"
   })
 }
 

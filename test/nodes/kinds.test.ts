@@ -56,7 +56,7 @@ nodes:
     expect((await run(runToEnd(graph, { score: 2.5, topic: "x" }))).final_state["out"]).toBe("a=2.50 b=   x")
     const unset = await run(Effect.either(runToEnd(graph, { topic: "x" })))
     expect(Either.isLeft(unset) && unset.left).toMatchObject({ _tag: "NodeExecutionError", nodeId: "render" })
-    expect(Either.isLeft(unset) && String((unset.left as { cause: unknown }).cause)).toMatch(/^template placeholder \{score:\.2f\}: unsupported format string passed to NoneType\.__format__.*give the field a value/)
+    expect(Either.isLeft(unset) && String((unset.left as { cause: unknown }).cause)).toMatch(/^template placeholder \{score:\.2f\}: unsupported format string passed to NoneType\.__format__ \(the value is None\), as Python.s str\.format says \(fix: give the field a value/)
   })
 
   it("refuses placeholders that are not bare declared fields, bad braces and an undeclared out field, at their path", async () => {

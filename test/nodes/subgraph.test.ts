@@ -149,6 +149,22 @@ describe("subgraph nodes", () => {
     expect(second).toMatchObject({ status: "done", final_state: { decision: "approved" } })
   })
 
+  it("a child answered directly: the parent resumes without a response and takes the child's result; a response is refused", async () => {
+    const t = setup(join(FIXTURES, "approval-parent.yaml"))
+    const graph = await t.graph
+    const child = await Effect.runPromise(Graph.load(join(FIXTURES, "approval-child.yaml")))
+    const first = await t.run(Effect.flatMap(graph.start({ inputs: { request: "deploy v3" } }), (r) => r.start()))
+    const childId = String(first.waiting?.payload?.["child_run_id"])
+    const answered = await t.run(Effect.flatMap(child.resume(childId, { response: { value: "approved" } }), (r) => r.start()))
+    expect(answered.status).toBe("done")
+    const withAnswer = await t.run(Effect.either(graph.resume(first.run_id, { response: { value: "ignored" } })))
+    expect(Either.isLeft(withAnswer) && withAnswer.left).toMatchObject({ _tag: "RunStateError", operation: "resume" })
+    expect(Either.isLeft(withAnswer) && withAnswer.left.message).toContain(`waited for child run ${childId}, which was answered directly and is now done; resume it without a response`)
+    const resumed = await t.run(Effect.flatMap(graph.resume(first.run_id), (r) => r.start()))
+    expect(resumed).toMatchObject({ status: "done", final_state: { request: "deploy v3", decision: "approved", note: "deploy v3 -> approved" } })
+    expect(await t.runs()).toHaveLength(2)
+  })
+
   it("replay and fork through a subgraph bit-identically, without running the child again; a changed input diverges loudly unless live_after_fork", async () => {
     const t = setup(join(FIXTURES, "parent.yaml"))
     const graph = await t.graph

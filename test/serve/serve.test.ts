@@ -135,6 +135,8 @@ describe("stargraph serve: the tutorial flow", () => {
       expect(bad.status).toBe(400)
       expect(bad.body["error"]).toMatchObject({ type: "InputError", details: { field: "status", fix: expect.stringMatching(/^use one of: pending, running, .*done/) } })
       expect(bad.body["error"]["message"]).toMatch(/^InputError: status: Expected one of "pending" \| "running" \| .*, actual "sleeping" \(fix: /)
+      const inputs = await call(`${local.url}/v1/runs`, { json: { graph_id: "run:hello-stargraph", inputs: { message: "x" } } })
+      expect([inputs.status, inputs.body["error"]["details"]]).toEqual([400, expect.objectContaining({ field: "inputs", fix: "send a run's initial state as \"params\": {…}" })])
       const badCursor = await call(`${local.url}/v1/runs?cursor=!!!`)
       expect(badCursor.status).toBe(400)
     } finally {

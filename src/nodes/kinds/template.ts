@@ -45,7 +45,7 @@ export const TemplateKind = NodeKind.make({
                 nodeId: input.nodeId,
                 step: input.step,
                 attempts: 1,
-                cause: `template placeholder ${problem}; Python's str.format refuses it too: give the field a value of the type the spec formats, or change the spec (e.g. {x:.0f} rounds a float, {x} prints any value)`
+                cause: `template placeholder ${problem.replace(/\.$/, "")}, as Python's str.format says (fix: give the field a value of the type the spec formats, or change the spec: {x:.0f} rounds a float, {x} prints any value)`
               })
             )
         })
