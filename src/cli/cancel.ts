@@ -2,7 +2,9 @@
  * `stargraph cancel <run_id>`: mark a stopped run (pending, paused, awaiting input, or
  * left `running` by a process that died) `cancelled`. The transition is the run loop's:
  * the run is reopened with its graph, asked to cancel, and started, so the loop records
- * `cancelled` (and emits `run.cancelled` to the audit log) before running any step. A run
+ * `cancelled` (and emits `run.cancelled` to the audit log) before running any step. When
+ * its graph changed since (or is gone), the record is changed directly (atomically, from
+ * the status and owner read) and `run.cancelled` is written to the audit log. A run
  * executing in a live process is refused (stop it there: Ctrl-C pauses it, a second
  * Ctrl-C cancels it; a server cancels through `POST /v1/runs/{id}/cancel`); so is a run
  * that already ended.
@@ -10,6 +12,7 @@
 import { Command } from "@effect/cli"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { InputError, RunStateError } from "../errors.js"
 import { ExitCode, reportError, setExit } from "./exit.js"
@@ -27,14 +30,15 @@ export const cancel = Command.make(
   },
   (o) =>
     Effect.gen(function*() {
-      const [Graph, { Checkpointer }, { TERMINAL_STATUSES }, { ownerAlive }, stores, { finalLine }] = yield* Effect.promise(() =>
+      const [Graph, { Checkpointer }, { TERMINAL_STATUSES }, { ownerAlive }, stores, { finalLine }, { AuditSink }] = yield* Effect.promise(() =>
         Promise.all([
           import("../graph/Graph.js"),
           import("../checkpoint/Checkpointer.js"),
           import("../checkpoint/models.js"),
           import("../runtime/owner.js"),
           import("./stores.js"),
-          import("./render.js")
+          import("./render.js"),
+          import("../telemetry/AuditSink.js")
         ])
       )
       yield* Effect.gen(function*() {
@@ -53,7 +57,20 @@ export const cancel = Command.make(
         if (file === "") {
           return yield* new InputError({ field: "--graph", message: `run ${o.runId} has no recorded graph file`, fix: "pass --graph path/to/graph.yaml" })
         }
-        const g = yield* Graph.load(file)
+        const g = yield* Effect.either(Graph.load(file))
+        const sameGraph = Either.isRight(g) && g.right.graphHash === record.graph_hash
+        if (!sameGraph) {
+          // The graph changed (or is gone) since the run started: cancelling needs no graph,
+          // so the record is changed directly, from the status and owner just read.
+          const at = new Date().toISOString()
+          const done = yield* Effect.flatMap(Checkpointer, (c) => c.takeOver(o.runId, { status: record.status, owner: record.owner }, { status: "cancelled", finished_at: at, owner: null }))
+          if (!done) return yield* refuse(`run ${o.runId} changed while it was being cancelled (another process resumed it?); try again`)
+          const audit = yield* Effect.serviceOption(AuditSink)
+          if (Option.isSome(audit)) yield* audit.value.write({ ts: at, actor: "cli", event: "run.cancelled", run_id: o.runId, step: record.last_step })
+          yield* Console.log(finalLine({ run_id: o.runId, status: "cancelled" }))
+          return yield* setExit(ExitCode.done)
+        }
+        const graph = g.right
         // A run awaiting input reopens only with an answer; it is never applied (the loop
         // sees the cancel before the interrupt), so the field's current value serves.
         const waiting = record.status === "awaiting-input" ? record.waiting : null
@@ -61,7 +78,7 @@ export const cancel = Command.make(
           Effect.flatMap(Checkpointer, (c) => c.latestCheckpoint(o.runId)),
           (latest) => ({ value: Option.match(latest, { onNone: () => null, onSome: (c) => c.state[waiting.response_field] ?? null }) })
         )
-        const run = yield* g.resume(o.runId, { actor: "cli", allowRuntimeDrift: true, ...(response ? { response } : {}) }).pipe(
+        const run = yield* graph.resume(o.runId, { actor: "cli", allowRuntimeDrift: true, ...(response ? { response } : {}) }).pipe(
           Effect.mapError((e) =>
             e._tag === "StateValidationError" && waiting !== null
               ? refuse(

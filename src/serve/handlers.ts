@@ -186,7 +186,10 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
           if (record.status === "running" && record.owner !== null) {
             return yield* refuse(runId, record.status, "cancel", `run ${runId} is executing in process ${record.owner}; cancel it there`)
           }
-          yield* checkpointer.updateRun(runId, { status: "cancelled", finished_at: new Date().toISOString(), owner: null })
+          // From the status and owner just read, atomically: a run another process resumed
+          // meanwhile is not marked cancelled under it.
+          const cancelled = yield* checkpointer.takeOver(runId, { status: record.status, owner: record.owner }, { status: "cancelled", finished_at: new Date().toISOString(), owner: null })
+          if (!cancelled) return yield* refuse(runId, record.status, "cancel", `run ${runId} changed while it was being cancelled (another process resumed it?); read it again`)
           return { run_id: runId, status: "cancelled" }
         }))
       .handle("pause", ({ path }) =>

@@ -2,7 +2,7 @@
  * The command surface: parser errors, help, start-up loading, one flag vocabulary,
  * `list`, `cancel`, and `serve`'s profile and default graphs.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import { hasAnsi, ROOT, runIdOf, startStargraph, stargraph, tempDir } from "../helpers/cli.js"
@@ -161,6 +161,17 @@ describe("stargraph cancel", () => {
     const json = JSON.parse((await stargraph(["inspect", paused, "--db", db, "--json"], { cwd: work })).stdout) as { status: string; finished_at: string | null }
     expect(json.status).toBe("cancelled")
     expect(json.finished_at).toEqual(expect.any(String))
+
+    // A run whose graph changed since it started is still cancelled (directly; the audit log says so).
+    const dir = tempDir()
+    cpSync(join(work, "approval"), join(dir, "approval"), { recursive: true })
+    const stale = runIdOf((await stargraph(["run", "approval/graph.yaml", "--inputs", "request=r", "--db", db, "--quiet"], { cwd: dir })).last)
+    writeFileSync(join(dir, "approval", "graph.yaml"), readFileSync(join(dir, "approval", "graph.yaml"), "utf8").replace("description: Draft a change", "description: Draft another change"))
+    expect((await stargraph(["validate", "approval/graph.yaml"], { cwd: dir })).code).toBe(0)
+    const staleLog = join(dir, "stale.jsonl")
+    const s = await stargraph(["cancel", stale, "--db", db, "--audit-log", staleLog], { cwd: dir })
+    expect([s.code, s.stderr, s.last]).toEqual([0, "", `run_id=${stale} status=cancelled`])
+    expect(readFileSync(staleLog, "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { event: string }).event)).toEqual(["run.cancelled"])
   })
 
   it("refuses a finished run and an unknown run (exit 2), and a run executing in a live process with how to stop it", async () => {
