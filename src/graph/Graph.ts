@@ -338,6 +338,13 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
 
   const decodeState = Schema.decodeUnknownEither(definition.state.schema, { onExcessProperty: "error" })
 
+  /** The child run (and its graph) `run` waits for, when a `subgraph` node's child asked for input. */
+  const waitedChild = (run: RunRecord): { readonly child: ChildGraph; readonly runId: string } | undefined => {
+    const child = run.waiting === null ? undefined : children.get(run.waiting.node)
+    const runId = run.waiting?.payload?.["child_run_id"]
+    return child !== undefined && typeof runId === "string" ? { child, runId } : undefined
+  }
+
   /**
    * Refuse an answer that cannot answer the interrupt `run` waits at, before anything
    * changes: it must be JSON and fit the field it is written to; a run waiting for its
@@ -347,10 +354,10 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
   const checkWaiting = (checkpointer: CheckpointerShape, run: RunRecord, state: State, value: unknown): Effect.Effect<void, StateValidationError | CheckpointError> => {
     const waiting = run.waiting
     if (waiting === null) return Effect.void
-    const child = children.get(waiting.node)
-    const childRunId = waiting.payload?.["child_run_id"]
-    if (child !== undefined && typeof childRunId === "string") {
-      return child.checkResponse(childRunId, value).pipe(
+    const waited = waitedChild(run)
+    if (waited !== undefined) {
+      const childRunId = waited.runId
+      return waited.child.checkResponse(childRunId, value).pipe(
         Effect.provideService(Checkpointer, checkpointer),
         Effect.mapError((e) =>
           e._tag === "StateValidationError"
@@ -394,10 +401,10 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
 
   /** The child run `run` waits for (its subgraph node's interrupt), if it no longer waits. */
   const settledChild = (checkpointer: CheckpointerShape, run: RunRecord): Effect.Effect<{ readonly runId: string; readonly status: string } | undefined, CheckpointError> => {
-    const childRunId = run.waiting?.payload?.["child_run_id"]
-    if (run.waiting === null || !children.has(run.waiting.node) || typeof childRunId !== "string") return Effect.succeed(undefined)
-    return Effect.map(checkpointer.getRun(childRunId), (child) =>
-      Option.isSome(child) && child.value.status !== "awaiting-input" ? { runId: childRunId, status: child.value.status } : undefined)
+    const waited = waitedChild(run)
+    if (waited === undefined) return Effect.succeed(undefined)
+    return Effect.map(checkpointer.getRun(waited.runId), (child) =>
+      Option.isSome(child) && child.value.status !== "awaiting-input" ? { runId: waited.runId, status: child.value.status } : undefined)
   }
 
   const checkResponse: Graph["checkResponse"] = (runId, value) =>

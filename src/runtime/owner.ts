@@ -11,7 +11,7 @@ const isZombie = (pid: number): boolean => {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
     // `pid (comm) state …`: comm may hold spaces and parentheses, so read after the last ')'.
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z"
+    return stat[stat.lastIndexOf(")") + 2] === "Z"
   } catch {
     return false
   }

@@ -14,6 +14,7 @@ import type * as Scope from "effect/Scope"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
 import { TriggerError } from "../errors.js"
 import { listSome } from "../ir/limits.js"
+import type { Graph } from "../graph/Graph.js"
 import { GraphRegistry, type GraphRegistryShape } from "../scheduler/GraphRegistry.js"
 import { Scheduler } from "../scheduler/Scheduler.js"
 import * as CronTrigger from "./CronTrigger.js"
@@ -51,10 +52,11 @@ export interface TriggerHostOptions {
   readonly env?: { readonly [name: string]: string | undefined }
 }
 
-/** Map a spec's `graph` (id, or path relative to the config) to a registered graph id. */
-const graphIdOf = (graph: string, config: ResolvedConfig, registry: GraphRegistryShape): Effect.Effect<string, TriggerError> => {
+/** The registered graph a spec's `graph` (id, or path relative to the config) names. */
+const graphOf = (graph: string, config: ResolvedConfig, registry: GraphRegistryShape): Effect.Effect<Graph, TriggerError> => {
   if (!isPath(graph)) {
-    return registry.list().some((g) => g.id === graph) ? Effect.succeed(graph) : Effect.fail(
+    const found = registry.list().find((g) => g.id === graph)
+    return found !== undefined ? Effect.succeed(found) : Effect.fail(
       new TriggerError({
         reason: "invalid-config",
         triggerId: graph,
@@ -65,7 +67,7 @@ const graphIdOf = (graph: string, config: ResolvedConfig, registry: GraphRegistr
   }
   const file = resolve(config.file ? resolve(config.file, "..") : process.cwd(), graph)
   const found = registry.list().find((g) => g.source === file)
-  return found ? Effect.succeed(found.id) : Effect.fail(
+  return found ? Effect.succeed(found) : Effect.fail(
     new TriggerError({ reason: "invalid-config", triggerId: graph, message: `graph file ${file} is not registered`, fix: "check the path (it is relative to stargraph.yaml)" })
   )
 }
@@ -77,13 +79,11 @@ const graphIdOf = (graph: string, config: ResolvedConfig, registry: GraphRegistr
  */
 const checkParams = (
   triggerId: string,
-  registry: GraphRegistryShape,
-  graphId: string,
+  graph: Graph,
   params: { readonly [field: string]: unknown },
   how: "complete" | "partial"
 ): Effect.Effect<void, TriggerError> => {
-  const graph = registry.list().find((g) => g.id === graphId)
-  if (graph === undefined) return Effect.void
+  const graphId = graph.id
   const refuse = (message: string, fix: string) => Effect.fail(new TriggerError({ reason: "invalid-config", triggerId, message, fix }))
   const unknown = Object.keys(params).find((field) => !graph.state.fields.has(field))
   if (unknown !== undefined) {
@@ -137,11 +137,11 @@ export const start = (
     if (config) {
       // Checked now, so a mistake stops the start instead of failing at every tick.
       const schedules = yield* Effect.forEach(config.config.schedules, (s) =>
-        Effect.flatMap(graphIdOf(s.graph, config, registry), (graph) =>
-          Effect.as(checkParams(`cron:${s.id}`, registry, graph, s.params, "complete"), { ...s, graph })))
+        Effect.flatMap(graphOf(s.graph, config, registry), (graph) =>
+          Effect.as(checkParams(`cron:${s.id}`, graph, s.params, "complete"), { ...s, graph: graph.id })))
       const webhooks = yield* Effect.forEach(config.config.webhooks, (w) =>
-        Effect.flatMap(graphIdOf(w.graph, config, registry), (graph) =>
-          Effect.as(checkParams(`webhook:${w.id}`, registry, graph, { ...w.params, ...(w.payload_field !== undefined ? { [w.payload_field]: null } : {}) }, "partial"), { ...w, graph })))
+        Effect.flatMap(graphOf(w.graph, config, registry), (graph) =>
+          Effect.as(checkParams(`webhook:${w.id}`, graph, { ...w.params, ...(w.payload_field !== undefined ? { [w.payload_field]: null } : {}) }, "partial"), { ...w, graph: graph.id })))
       if (schedules.length > 0) triggers.push(yield* CronTrigger.make(schedules))
       if (webhooks.length > 0) triggers.push(yield* WebhookTrigger.make(webhooks, options.env))
     }
