@@ -40,7 +40,8 @@ export type ModuleNamespace = { readonly [name: string]: unknown }
 /** The source text a value's code shows: a function's (or class's) `toString()`; an object's methods, one level down. */
 const codeOf = (value: unknown): unknown => {
   if (typeof value === "function") return value.toString()
-  if (value === null || typeof value !== "object") return typeof value === "symbol" ? value.toString() : value ?? null
+  // Any other value by its type and text (JSON cannot hold a bigint or a symbol).
+  if (value === null || typeof value !== "object") return `${typeof value}:${String(value)}`
   return Object.keys(value).sort().map((key) => {
     const item = (value as { readonly [key: string]: unknown })[key]
     return [key, typeof item === "function" ? item.toString() : typeof item]

@@ -13,7 +13,7 @@ import * as Either from "effect/Either"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { formatError, type NodeModuleError } from "../../src/errors.js"
 import { sha256 } from "../../src/ir/hash.js"
-import { loadModule, type ModuleNamespace, moduleCacheDir, pickExport } from "../../src/nodes/loader.js"
+import { loadModule, type ModuleNamespace, moduleCacheDir, pickExport, providedModuleHash } from "../../src/nodes/loader.js"
 import { ROOT, tempDir } from "../helpers/cli.js"
 
 let cache: string
@@ -211,5 +211,15 @@ describe("TypeScript node modules", () => {
     })
     const moved = await load(copy)
     expect(Either.isRight(moved) && moved.right.hash).toBe(edited)
+  })
+})
+
+describe("modules an app gives as objects", () => {
+  it("are hashed from their exports' source text, whatever the exports are (a bigint or a symbol too)", () => {
+    const a = providedModuleHash({ f: (n: number) => n + 1, big: 10n, tag: Symbol("t"), name: "x", nothing: undefined })
+    expect(a).toMatch(/^sha256:[0-9a-f]{64}$/)
+    expect(providedModuleHash({ f: (n: number) => n + 1, big: 10n, tag: Symbol("t"), name: "x", nothing: undefined })).toBe(a)
+    expect(providedModuleHash({ f: (n: number) => n + 2, big: 10n, tag: Symbol("t"), name: "x", nothing: undefined })).not.toBe(a)
+    expect(providedModuleHash({ f: (n: number) => n + 1, big: 11n, tag: Symbol("t"), name: "x", nothing: undefined })).not.toBe(a)
   })
 })
