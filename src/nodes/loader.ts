@@ -21,7 +21,10 @@
  * `x.ts`, types imported without `import type`, ESM syntax under `"type": "commonjs"`),
  * and would make a module load on one Node and not another.
  *
- * The hash folded into the graph hash is always the hash of the module's own source bytes.
+ * A JavaScript module is imported by Node as it is. The hash folded into the graph hash is
+ * the module's source bytes' with the hashes of the files it imports by relative path
+ * folded in (bundled into a TypeScript module; found by esbuild's analysis of a JavaScript
+ * one, cached the same way).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { createRequire, isBuiltin } from "node:module"
@@ -168,7 +171,7 @@ export const loadModule = (baseDir: string, ref: ModuleRef, scope: ModuleScope =
       try: (): Promise<Imported> =>
         TS_EXTENSIONS.has(extname(path))
           ? importCompiled(real, hash, baseDir)
-          : (import(pathToFileURL(path).href) as Promise<ModuleNamespace>).then((namespace) => ({ namespace, inputs: undefined })),
+          : importPlain(real, hash, source, baseDir),
       catch: (cause) =>
         new NodeModuleError({
           ...named,
@@ -292,6 +295,17 @@ const writeAtomically = (path: string, text: string): void => {
   renameSync(tmp, path)
 }
 
+/** Write `text` to `dir`/`name` (made if missing), atomically; false when the folder is not writable. */
+const writesTo = (dir: string, name: string, text: string): boolean => {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    writeAtomically(join(dir, name), text)
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** Cache files older than this are removed when another module is compiled (one still in use is compiled again). */
 const CACHE_MAX_AGE_MS = 30 * 24 * 3600 * 1000
 
@@ -360,6 +374,59 @@ const importCompiled = async (path: string, hash: string, baseDir: string): Prom
     url = compiledHere.get(key)!
   }
   return { namespace: await import(url) as ModuleNamespace, inputs }
+}
+
+// ---------------------------------------------------------------------------------------
+// JavaScript modules
+// ---------------------------------------------------------------------------------------
+
+/** A static or dynamic import, an export-from or a `require` of a relative path (`./`, `../`). */
+const RELATIVE_IMPORT = /(?:\bfrom|\bimport|\brequire\s*\()\s*\(?\s*["'`]\.\.?\//
+
+/** What a JavaScript module's cache entry records: the files it imports by relative path (itself included), with their hashes. */
+interface ImportsEntry {
+  readonly format: number
+  readonly kind: "imports"
+  readonly inputs: { readonly [path: string]: string }
+}
+
+/** Relative imports found in this process by cache key, for when there is no cache folder. */
+const importsHere = new Map<string, { readonly [path: string]: string }>()
+
+/**
+ * Import the JavaScript module at `path` (real, absolute) as it is, with Node, and list the
+ * files it imports by relative path, for the graph hash. A module without a relative import
+ * is its own file. Otherwise the list comes from esbuild's analysis of the module (nothing
+ * is compiled or written but the list), cached like a TypeScript module's entry and checked
+ * against the files' hashes, so a hit never loads esbuild and an edited helper is found
+ * again. When esbuild cannot read the module, Node's import decides: its error is the
+ * module's; a module Node imports anyway is hashed as its own file.
+ */
+const importPlain = async (path: string, hash: string, source: Uint8Array, baseDir: string): Promise<Imported> => {
+  const namespace = await (import(pathToFileURL(path).href) as Promise<ModuleNamespace>)
+  if (!RELATIVE_IMPORT.test(Buffer.from(source).toString("utf8"))) return { namespace, inputs: undefined }
+  let version: string
+  try {
+    version = esbuildVersionOf()
+  } catch {
+    return { namespace, inputs: undefined }
+  }
+  const key = sha256(JSON.stringify([CACHE_FORMAT, "imports", version, path, hash])).slice(7, 39)
+  const fresh = (inputs: ImportsEntry["inputs"] | undefined): boolean =>
+    inputs !== undefined && Object.entries(inputs).every(([file, h]) => (file === path ? hash : fileHash(file)) === h)
+  const dir = moduleCacheDir()
+  const entry = dir === undefined ? undefined : readJson(join(dir, `${key}.json`)) as ImportsEntry | undefined
+  const known = importsHere.get(key) ?? (entry?.format === CACHE_FORMAT && entry.kind === "imports" ? entry.inputs : undefined)
+  if (fresh(known)) return { namespace, inputs: known }
+  let inputs: Record<string, string>
+  try {
+    inputs = (await compile(path, baseDir)).inputs
+  } catch {
+    return { namespace, inputs: undefined }
+  }
+  const saved = dir !== undefined && writesTo(dir, `${key}.json`, JSON.stringify({ format: CACHE_FORMAT, kind: "imports", inputs } satisfies ImportsEntry))
+  if (!saved) importsHere.set(key, inputs) // without a writable cache folder: an analysis per process
+  return { namespace, inputs }
 }
 
 /** A bare specifier or a URL, not a path: `effect`, `@scope/pkg/sub`, `#internal`, `node:fs`, `file:///…`. */

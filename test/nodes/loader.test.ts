@@ -214,6 +214,61 @@ describe("TypeScript node modules", () => {
   })
 })
 
+describe("JavaScript node modules", () => {
+  const hashOf = async (dir: string, module: string) => {
+    const r = await load(dir, module)
+    if (Either.isLeft(r)) throw new Error(formatError(r.left))
+    return r.right.hash
+  }
+
+  it("the hash covers the files an .mjs module imports by relative path: editing a helper changes it", async () => {
+    const dir = graphFolder({
+      "nodes.mjs": `import { step } from "./lib/step.mjs"\nexport const f = () => step(1)\n`,
+      "lib/step.mjs": `import { inc } from "../util/inc.mjs"\nexport const step = (n) => inc(n)\n`,
+      "util/inc.mjs": `export const inc = (n) => n + 1\n`
+    })
+    const first = await hashOf(dir, "./nodes.mjs")
+    expect(first).not.toBe(sha256(readFileSync(join(dir, "nodes.mjs"))))
+    // Loaded again (from the cache entry): the same hash.
+    expect(await hashOf(dir, "./nodes.mjs")).toBe(first)
+    // A helper two imports down, edited: a new hash.
+    writeFileSync(join(dir, "util", "inc.mjs"), `export const inc = (n) => n + 2\n`)
+    const edited = await hashOf(dir, "./nodes.mjs")
+    expect(edited).not.toBe(first)
+    // The same folder elsewhere: the same hash (paths are relative to the module).
+    const copy = graphFolder({
+      "nodes.mjs": readFileSync(join(dir, "nodes.mjs"), "utf8"),
+      "lib/step.mjs": readFileSync(join(dir, "lib", "step.mjs"), "utf8"),
+      "util/inc.mjs": readFileSync(join(dir, "util", "inc.mjs"), "utf8")
+    })
+    expect(await hashOf(copy, "./nodes.mjs")).toBe(edited)
+  })
+
+  it("are Node's own modules: a helper's state is the one the app imports", async () => {
+    const dir = graphFolder({
+      "nodes.mjs": `import { counter } from "./state.mjs"\nexport const f = () => ++counter.n\n`,
+      "state.mjs": `export const counter = { n: 0 }\n`
+    })
+    const f = (await loaded(dir, "./nodes.mjs"))["f"] as () => number
+    const state = await import(pathToFileURL(join(dir, "state.mjs")).href) as { counter: { n: number } }
+    state.counter.n = 41
+    expect(f()).toBe(42)
+  })
+
+  it("a .cjs module's relative require is hashed too; a module without relative imports is its own file", async () => {
+    const dir = graphFolder({
+      "nodes.cjs": `const { g } = require("./helper.cjs")\nexports.f = () => g()\n`,
+      "helper.cjs": `exports.g = () => 1\n`,
+      "alone.mjs": `import { readFileSync } from "node:fs"\nexport const f = () => typeof readFileSync\n`
+    })
+    const first = await hashOf(dir, "./nodes.cjs")
+    expect(first).not.toBe(sha256(readFileSync(join(dir, "nodes.cjs"))))
+    writeFileSync(join(dir, "helper.cjs"), `exports.g = () => 2\n`)
+    expect(await hashOf(dir, "./nodes.cjs")).not.toBe(first)
+    expect(await hashOf(dir, "./alone.mjs")).toBe(sha256(readFileSync(join(dir, "alone.mjs"))))
+  })
+})
+
 describe("modules an app gives as objects", () => {
   it("are hashed from their exports' source text, whatever the exports are (a bigint or a symbol too)", () => {
     const a = providedModuleHash({ f: (n: number) => n + 1, big: 10n, tag: Symbol("t"), name: "x", nothing: undefined })
