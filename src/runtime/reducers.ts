@@ -5,7 +5,7 @@ import * as Either from "effect/Either"
 import { StateConflictError, StateValidationError } from "../errors.js"
 import type { Reducer } from "../ir/schema.js"
 import type { FieldInfo, State } from "../ir/stateSchema.js"
-import { checkJson } from "../ir/json.js"
+import { checkJson, jsonEqual } from "../ir/json.js"
 import { listSome } from "../ir/limits.js"
 
 /** One node's update in a step, in deterministic (declaration) order. */
@@ -45,7 +45,7 @@ export const reduce = (reducer: Reducer, current: unknown, incoming: unknown): E
 /**
  * Apply a step's writes to `state` in the given order. Fails loudly when a write is not
  * JSON, names an undeclared field, mismatches its reducer, or when two nodes of one
- * parallel step write the same `replace` field.
+ * parallel step write different values to the same `replace` field.
  */
 export const applyWrites = (
   state: State,
@@ -79,7 +79,8 @@ export const applyWrites = (
         }))
       }
       const previous = writers.get(key)
-      if (previous !== undefined && field.reducer === "replace") {
+      // The same value written twice is no conflict: the result does not depend on timing.
+      if (previous !== undefined && field.reducer === "replace" && !jsonEqual(next[key], value)) {
         return Either.left(new StateConflictError({
           field: key,
           nodeIds: [previous, node],

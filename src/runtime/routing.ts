@@ -161,16 +161,16 @@ export const route = (
     }
   }
 
-  // Declared parallel blocks fan out when the run reaches their first target.
+  // Declared parallel blocks fan out when the run reaches their first target; the block
+  // goes on at its join, and without one (`join: ""`, as in the original) it ends there.
   const grouped = new Set(groups.flatMap((g) => g.targets))
   for (const [i, block] of graph.ir.parallel.entries()) {
     const first = block.targets[0]
     if (next.includes(first) && !grouped.has(first)) {
       next.push(...block.targets)
       for (const t of block.targets) grouped.add(t)
-      const join = block.join ?? ""
-      const strategy = block.strategy ?? "all"
-      if (join !== "" || strategy !== "all") groups.push({ id: `${step}:parallel[${i}]`, targets: block.targets, join, strategy })
+      const join = block.join === undefined || block.join === "" ? END : block.join
+      groups.push({ id: `${step}:parallel[${i}]`, targets: block.targets, join, strategy: block.strategy ?? "all" })
     }
   }
 

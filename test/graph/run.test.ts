@@ -50,6 +50,7 @@ const modules = {
     undeclared: () => ({ nope: 1 }),
     setValue: () => ({ log: new Set(["x"]) }),
     label: (_s: unknown, ctx: { nodeId: string }) => ({ label: ctx.nodeId }),
+    same: () => ({ label: "same" }),
     route: (s: { n: number }) => (s.n >= 2 ? "c" : "b")
   }
 }
@@ -122,6 +123,55 @@ describe("Graph / GraphRun", () => {
     })
     const outcome = await run(Effect.either(Effect.flatMap(Graph.make(ir, { modules }), (g) => Effect.flatMap(g.start(), (r) => r.start()))))
     expect(Either.isLeft(outcome) && outcome.left._tag).toBe("StateConflictError")
+  })
+
+  it("two parallel nodes writing the same value to a replace field is no conflict", async () => {
+    const ir = counterIR({
+      nodes: [
+        { id: "start", kind: "noop" },
+        { id: "x", kind: "function", module: "m", export: "same" },
+        { id: "y", kind: "function", module: "m", export: "same" }
+      ],
+      edges: [{ from: "start", to: ["x", "y"] }]
+    })
+    const summary = await run(Effect.flatMap(Graph.make(ir, { modules }), (g) => Effect.flatMap(g.start(), (r) => r.start())))
+    expect(summary.final_state["label"]).toBe("same")
+  })
+
+  it("a declared parallel block fans out at its first target and goes on at its join", async () => {
+    const ir = counterIR({
+      nodes: [
+        { id: "start", kind: "function", module: "m", export: "inc" },
+        { id: "left", kind: "function", module: "m", export: "slowInc" },
+        { id: "right", kind: "function", module: "m", export: "slowInc" },
+        { id: "skipped", kind: "function", module: "m", export: "inc" },
+        { id: "joined", kind: "function", module: "m", export: "inc" },
+        { id: "last", kind: "function", module: "m", export: "inc" }
+      ],
+      edges: [],
+      parallel: [{ targets: ["left", "right"], join: "joined" }]
+    })
+    const summary = await run(Effect.flatMap(Graph.make(ir, { modules }), (g) => Effect.flatMap(g.start(), (r) => r.start())))
+    expect(summary.final_state["log"]).toEqual(["start", "left", "right", "joined", "last"])
+    expect(summary.steps).toBe(4)
+  })
+
+  it("a declared parallel block without a join ends the run after it, as in the original", async () => {
+    const ir = counterIR({
+      nodes: [
+        { id: "start", kind: "function", module: "m", export: "inc" },
+        { id: "left", kind: "function", module: "m", export: "inc" },
+        { id: "right", kind: "function", module: "m", export: "inc" },
+        { id: "after", kind: "function", module: "m", export: "inc" }
+      ],
+      edges: [],
+      parallel: [{ targets: ["left", "right"], join: "" }]
+    })
+    const summary = await run(Effect.flatMap(Graph.make(ir, { modules }), (g) => Effect.flatMap(g.start(), (r) => r.start())))
+    expect(summary.status).toBe("done")
+    // Each branch ran once; neither went on to its next node in declaration order.
+    expect(summary.final_state["log"]).toEqual(["start", "left", "right"])
+    expect(summary.steps).toBe(2)
   })
 
   it("takes conditional and router edges", async () => {
