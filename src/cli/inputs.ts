@@ -1,11 +1,14 @@
 /**
  * Parsing of `--inputs` (and `--response`) values. `key=value` pairs are typed by the
- * declared field type: string fields take the text as is, every other type must be valid
- * JSON (`count=3`, `tags=["a","b"]`). A JSON object (`--inputs '{"a":1}'`) is also accepted.
+ * declared field type: string fields take the text as is, boolean fields also the original's
+ * words (`yes`/`no`, `y`/`n`, `1`/`0`), every other type must be valid JSON (`count=3`,
+ * `tags=["a","b"]`). A JSON object (`--inputs '{"a":1}'`) is also accepted.
  */
 import * as Either from "effect/Either"
 import { InputError } from "../errors.js"
 import type { FieldInfo } from "../ir/stateSchema.js"
+
+export { flatZeroInputs } from "../ir/stateSchema.js"
 
 const parseJson = (text: string, field: string, fix: string): Either.Either<unknown, InputError> => {
   try {
@@ -14,6 +17,8 @@ const parseJson = (text: string, field: string, fix: string): Either.Either<unkn
     return Either.left(new InputError({ field, message: `not valid JSON: ${e instanceof Error ? e.message : String(e)}`, fix }))
   }
 }
+
+const BOOLEAN_WORDS = new Map([["true", true], ["yes", true], ["y", true], ["1", true], ["false", false], ["no", false], ["n", false], ["0", false]])
 
 /** Turn the repeated `--inputs` values into one state object. */
 export const parseInputs = (
@@ -58,6 +63,12 @@ export const parseInputs = (
     }
     if (field.type === "string") {
       out[key] = value
+      continue
+    }
+    // The original's CLI words for a boolean, any case: true/false, yes/no, y/n, 1/0.
+    const word = field.type === "boolean" ? BOOLEAN_WORDS.get(value.trim().toLowerCase()) : undefined
+    if (word !== undefined) {
+      out[key] = word
       continue
     }
     const parsed = parseJson(value, `--inputs ${key}`, `'${key}' has type ${field.type ?? "json"}: pass a JSON value, e.g. ${key}=${exampleFor(field)}`)

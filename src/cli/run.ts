@@ -20,6 +20,7 @@ export const run = Command.make(
   {
     graph: graphArg,
     inputs: Options.text("inputs").pipe(
+      Options.withAlias("i"),
       Options.repeated,
       // Optional (zero is fine): shown as [--flag text...] in --help.
       Options.withDefault([] as Array<string>),
@@ -34,6 +35,7 @@ export const run = Command.make(
       Options.withDescription("return the run already started with this key instead of starting another (default: none)")
     ),
     inspect: Options.boolean("inspect").pipe(
+      Options.withAlias("dry-run"),
       Options.withDescription("dry run: print the rule trace from the entry without executing nodes or writing anything (the state is the inputs over zero values) (default: off)")
     )
   },
@@ -57,7 +59,8 @@ export const run = Command.make(
       )
       const g = yield* Graph.load(o.graph)
       const db = databaseFor(o.db, g.ir.checkpoints?.store, o.graph)
-      const parsed = yield* inputs.parseInputs(o.inputs, g.state.fields)
+      // The original's flat state_schema: fields not given start at their zero value, as in its CLI.
+      const parsed = { ...inputs.flatZeroInputs(g.ir.state_schema, g.ir.state_class), ...yield* inputs.parseInputs(o.inputs, g.state.fields) }
       if (o.inspect) {
         const [{ dryRun, fixtureState }, { traceLines }] = yield* Effect.promise(() => Promise.all([import("../runtime/dryRun.js"), import("./rules.js")]))
         const trace = yield* dryRun(g, fixtureState(g, parsed))

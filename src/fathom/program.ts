@@ -309,7 +309,7 @@ const checkAction = (action: Action, path: ReadonlyArray<PropertyKey>, nodes: Re
       if (action.response_field !== undefined && !fields.has(action.response_field)) {
         return irError(source, [...path, "response_field"], `response_field '${action.response_field}' is not a state field`, `use one of: ${[...fields.keys()].join(", ")}`)
       }
-      if (action.on_timeout !== undefined && action.timeout === undefined) {
+      if (action.on_timeout !== undefined && action.on_timeout !== "halt" && action.timeout === undefined) {
         return irError(source, [...path, "on_timeout"], "on_timeout has no effect without a timeout", "add timeout (seconds, PT30M or '30 minutes'), or remove on_timeout")
       }
       const goto = action.on_timeout?.startsWith("goto:") ? action.on_timeout.slice(5) : undefined

@@ -60,7 +60,7 @@ const fixFor = (message: string, path: ReadonlyArray<PropertyKey>, choices: Read
     return "set kind to a rule action: goto, halt, parallel, retry, interrupt, assert or retract (docs/fathom.md, Actions)"
   }
   if (formatPath(path).endsWith("kind")) return "set kind to a node kind (docs/nodes.md lists them) or a module reference such as ./my-node.ts:MyNode"
-  if (formatPath(path) === "ir_version") return "set ir_version: \"1.0.0\""
+  if (formatPath(path) === "ir_version") return "set ir_version: \"1.1.0\" (or any 1.x.y)"
   if (choices.length > 0) return `use one of: ${choices.join(", ")}`
   return "correct the value to match the expected type shown"
 }
@@ -78,6 +78,9 @@ export const decodeIR = (
       "set-valued state fields are not allowed: iteration order is not deterministic, so replay could diverge",
       "declare the field as `type: array` (optionally with `reducer: append`) and keep it sorted or de-duplicated in your node"
     ))
+  }
+  if (typeof input === "object" && input !== null && "nodes" in input && Array.isArray(input.nodes) && input.nodes.length === 0) {
+    return Either.left(irError(source, ["nodes"], "the graph has no nodes", "add at least one node, e.g. nodes: [{id: start, kind: noop}]"))
   }
   return Schema.decodeUnknownEither(IRDocument, { onExcessProperty: "error", errors: "all" })(input).pipe(
     Either.mapLeft((error) => flatSchemaError(source, input) ?? decodeError(source, error))

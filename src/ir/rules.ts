@@ -60,14 +60,19 @@ export const OnTimeout = Schema.String.pipe(Schema.pattern(/^(halt|goto:[A-Za-z0
   message: () => "on_timeout is 'halt' or 'goto:<node id>'"
 }))
 
+/**
+ * An interrupt's `timeout`: seconds, or a duration as text (ISO 8601 `PT10M`, `HH:MM:SS`,
+ * `10 minutes`); `null`, as the original writes "no timeout", is the same as leaving it out.
+ */
+export const TimeoutField = Schema.optionalWith(Schema.Union(Schema.Number.pipe(Schema.positive()), Schema.String), { nullable: true })
+
 /** Stop the run in `awaiting-input` until someone answers `prompt`. */
 export const InterruptAction = Schema.Struct({
   kind: Schema.Literal("interrupt"),
   prompt: Schema.String,
   interrupt_payload: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
   requested_capability: Schema.optional(Schema.String),
-  /** Seconds, or an ISO 8601 duration (`PT10M`). */
-  timeout: Schema.optional(Schema.Union(Schema.Number.pipe(Schema.positive()), Schema.String)),
+  timeout: TimeoutField,
   on_timeout: Schema.optional(OnTimeout),
   /** State field the response is written to (besides the `stargraph.evidence` fact). */
   response_field: Schema.optional(Schema.String)

@@ -159,7 +159,10 @@ export type EdgeSpec = typeof EdgeSpec.Type
 
 /** The whole IR document. */
 export const IRDocument = Schema.Struct({
-  ir_version: Schema.Literal("1.0.0"),
+  /** `1.x.y`: the original's 1.0 and 1.1 documents (a later minor's new fields are refused as unknown). */
+  ir_version: Schema.String.pipe(Schema.pattern(/^1\.\d+\.\d+$/, {
+    message: () => "ir_version must be a 1.x.y version (this runtime reads IR major version 1)"
+  })),
   id: Schema.String.pipe(Schema.minLength(1)),
   description: Schema.optional(Schema.String),
   /** Inline fields, an exported Effect Schema, or the original's flat `{field: type}` map. */

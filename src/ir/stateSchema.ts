@@ -153,6 +153,26 @@ export const stateSchemaSource = (
   return Either.right({ _tag: "inline", fields })
 }
 
+const FLAT_ZEROS: Record<FlatType, unknown> = { str: "", int: 0, float: 0, bool: false, bytes: "", list: [], dict: {} }
+
+/**
+ * The zero values `stargraph run` gives the fields of the original's flat `state_schema`
+ * that have no default, as the original's CLI does (`""`, `0`, `false`, `[]`, `{}`); none
+ * for the other forms, whose fields without a default stay required.
+ */
+export const flatZeroInputs = (
+  stateSchema: StateSchemaSpec | undefined,
+  stateClass: string | undefined
+): Record<string, unknown> => {
+  const zeros: Record<string, unknown> = {}
+  if (stateClass !== undefined || stateSchema === undefined || isInline(stateSchema) || isModule(stateSchema)) return zeros
+  for (const [name, field] of Object.entries(stateSchema)) {
+    const spec = typeof field === "string" ? { type: field, default: undefined } : field
+    if (spec.default === undefined) zeros[name] = structuredClone(FLAT_ZEROS[spec.type])
+  }
+  return zeros
+}
+
 const reducerTypes: Record<Reducer, ReadonlyArray<FieldType> | undefined> = {
   replace: undefined,
   append: ["array"],

@@ -137,6 +137,44 @@ describe("interrupt and cold resume", () => {
   })
 })
 
+describe("the original's CLI conventions", () => {
+  it("a flat state_schema's fields not given start at zero values; -i, boolean words and --dry-run", async () => {
+    const dir = join(work, "flat")
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(join(dir, "graph.yaml"), [
+      "ir_version: \"1.1.0\"",
+      "id: run:flat",
+      "nodes:",
+      "  - {id: a, kind: echo}",
+      "  - {id: b, kind: halt}",
+      "state_schema:",
+      "  message: str",
+      "  count: int",
+      "  ratio: float",
+      "  flag: bool",
+      "  items: list",
+      "  meta: dict",
+      "  named: {type: str, default: preset}",
+      ""
+    ].join("\n"))
+    const finalOf = async (args: ReadonlyArray<string>) => {
+      const r = await stargraph(["run", "flat/graph.yaml", ...args, "--checkpoint", db, "--quiet"], { cwd: work })
+      expect([r.code, r.stderr]).toEqual([0, ""])
+      const shown = await stargraph(["inspect", runIdOf(r.last), "--db", db, "--json"], { cwd: work })
+      return (JSON.parse(shown.stdout) as { final_state: Record<string, unknown> }).final_state
+    }
+    expect(await finalOf([])).toEqual({ message: "", count: 0, ratio: 0, flag: false, items: [], meta: {}, named: "preset" })
+    expect(await finalOf(["-i", "message=hi", "-i", "flag=yes", "-i", "count=3"])).toMatchObject({ message: "hi", flag: true, count: 3 })
+    expect(await finalOf(["-i", "flag=N"])).toMatchObject({ flag: false })
+    expect(await finalOf(["-i", "flag=1"])).toMatchObject({ flag: true })
+    const bad = await stargraph(["run", "flat/graph.yaml", "-i", "flag=maybe", "--checkpoint", db], { cwd: work })
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining("InputError: --inputs flag: not valid JSON")])
+    const dry = await stargraph(["run", "flat/graph.yaml", "--dry-run"], { cwd: work })
+    expect(dry.code).toBe(0)
+    expect(dry.stdout).toMatch(/ended=halt/)
+  })
+})
+
 describe("bad input through the CLI", () => {
   it("rejects --inputs that do not match the state schema", async () => {
     const unknown = await stargraph(["run", "hello/graph.yaml", "--inputs", "colour=blue", "--checkpoint", db], { cwd: work })

@@ -51,6 +51,20 @@ describe("IR validation", () => {
     expect(e.line).toBe(12)
   })
 
+  it("accepts the original's IR 1.1.0 (any 1.x.y) and refuses another major version with the fix", () => {
+    expect(Effect.runSync(Graph.fromYaml(base.replace('"1.0.0"', '"1.1.0"'))).id).toBe("run:t")
+    const e = irErrorOf(base.replace('"1.0.0"', '"2.0.0"'))
+    expect([e.path, e.line]).toEqual(["ir_version", 2])
+    expect(e.message).toMatch(/must be a 1\.x\.y version/)
+    expect(e.fix).toBe('set ir_version: "1.1.0" (or any 1.x.y)')
+  })
+
+  it("an empty node list is named as such", () => {
+    const e = irErrorOf(base.replace(/nodes:\n(  - .*\n)+edges:\n  - .*\n/, "nodes: []\n"))
+    expect([e.path, e.message]).toEqual(["nodes", "the graph has no nodes"])
+    expect(e.fix).toMatch(/add at least one node/)
+  })
+
   it("rejects an unknown node field", () => {
     const e = irErrorOf(base.replace("{ id: b, kind: set, values: { n: 1 } }", "{ id: b, kind: set, values: { n: 1 }, retries: 3 }"))
     expect(e.path).toBe("nodes[1].retries")

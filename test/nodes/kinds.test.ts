@@ -312,9 +312,28 @@ nodes: [{ id: g, kind: interrupt, config: { prompt: x, timeout: 60, on_timeout: 
     expect(target).toMatchObject({ path: "nodes[0].config.on_timeout", message: "on_timeout goes to unknown node 'nowhere'" })
     const idle = await buildError(Graph.fromYaml(yaml(`
 state_schema: { a: str }
-nodes: [{ id: g, kind: interrupt, prompt: x, on_timeout: halt }]
+nodes: [{ id: g, kind: interrupt, prompt: x, on_timeout: "goto:g" }]
 `)))
     expect(idle).toMatchObject({ path: "nodes[0].on_timeout", message: "on_timeout has no effect without a timeout" })
+  })
+
+  it("takes the original's interrupt forms: timeout null, on_timeout halt alone, a timedelta's HH:MM:SS", async () => {
+    const requestOf = async (config: string) => {
+      const graph = await Effect.runPromise(Graph.fromYaml(yaml(`
+state_schema: { a: str }
+nodes: [{ id: g, kind: interrupt, config: ${config} }]
+`)))
+      return graph.nodes.get("g")?.waitsForInput
+    }
+    expect(await requestOf(`{ prompt: x, timeout: null, on_timeout: halt }`)).toMatchObject({ prompt: "x", timeoutMs: undefined })
+    expect(await requestOf(`{ prompt: x, on_timeout: halt }`)).toMatchObject({ timeoutMs: undefined, onTimeout: "halt" })
+    expect(await requestOf(`{ prompt: x, timeout: "00:15:00" }`)).toMatchObject({ timeoutMs: 15 * 60_000 })
+    expect(await requestOf(`{ prompt: x, timeout: "1 day, 2:00:30.5" }`)).toMatchObject({ timeoutMs: (26 * 3600 + 30.5) * 1000 })
+    const bad = await buildError(Graph.fromYaml(yaml(`
+state_schema: { a: str }
+nodes: [{ id: g, kind: interrupt, config: { prompt: x, timeout: "00:61:00" } }]
+`)))
+    expect(bad).toMatchObject({ path: "nodes[0].config.timeout", message: "timeout '00:61:00' is not a duration" })
   })
 
   it("a function node asks with ctx.interrupt: the step is not committed; on resume it runs again and gets the answers in order; forks replay them", async () => {

@@ -97,6 +97,10 @@ describe("rules from the CLI", () => {
     ].join("\n"))
     const idle = await stargraph(["validate", file])
     expect([idle.code, idle.stderr.trim()]).toEqual([2, expect.stringMatching(/rules\[0\]\.then\[0\]\.on_timeout: on_timeout has no effect without a timeout \(fix: add timeout/)])
+    // The original's way of writing "no timeout" (its soc-triage demo): timeout null, on_timeout halt.
+    writeFileSync(file, readFileSync(file, "utf8").replace('on_timeout: "goto:late"', "timeout: null, on_timeout: halt"))
+    const none = await stargraph(["validate", file])
+    expect([none.code, none.stderr]).toEqual([0, ""])
   })
 })
 

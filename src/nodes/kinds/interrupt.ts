@@ -6,17 +6,14 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { timeoutMs } from "../../ir/duration.js"
-import { OnTimeout } from "../../ir/rules.js"
+import { OnTimeout, TimeoutField } from "../../ir/rules.js"
 import type { InterruptRequest } from "../Executor.js"
 import * as NodeKind from "../NodeKind.js"
 
 const Payload = Schema.Record({ key: Schema.String, value: Schema.Unknown })
-/** Seconds, or an ISO 8601 / Effect duration. */
-const Timeout = Schema.Union(Schema.Number.pipe(Schema.positive()), Schema.String)
-
 const options = {
   interrupt_payload: Schema.optional(Payload),
-  timeout: Schema.optional(Timeout),
+  timeout: TimeoutField,
   on_timeout: Schema.optional(OnTimeout)
 }
 
@@ -52,9 +49,9 @@ export const InterruptKind = NodeKind.make({
       return { path: at("response_field"), message: `response_field '${spec.response_field}' is not a declared state field`, fix: `declare '${spec.response_field}' in state_schema or use one of: ${ctx.declared}` }
     }
     if (spec.timeout !== undefined && timeoutMs(String(spec.timeout)) === undefined) {
-      return { path: at("timeout"), message: `timeout '${spec.timeout}' is not a duration`, fix: "write seconds (300), an ISO 8601 duration (PT5M) or '5 minutes'" }
+      return { path: at("timeout"), message: `timeout '${spec.timeout}' is not a duration`, fix: "write seconds (300), an ISO 8601 duration (PT5M), HH:MM:SS (00:05:00) or '5 minutes'" }
     }
-    if (spec.on_timeout !== undefined && spec.timeout === undefined) {
+    if (spec.on_timeout !== undefined && spec.on_timeout !== "halt" && spec.timeout === undefined) {
       return { path: at("on_timeout"), message: "on_timeout has no effect without a timeout", fix: "add timeout (seconds, PT30M or '30 minutes'), or remove on_timeout" }
     }
     const target = spec.on_timeout?.startsWith("goto:") ? spec.on_timeout.slice(5) : undefined
