@@ -429,6 +429,97 @@ const unassertedPatterns = (programs: ReadonlyArray<Clips.Program>, templates: R
   return [...new Set(warnings)]
 }
 
+/** The CLIPS literal kinds a mirrored field's `value` slot can hold, by field type; nil (a null) for every type. */
+const MIRROR_LITERALS: { readonly [type: string]: { readonly kinds: ReadonlyArray<string>; readonly shown: string; readonly example: (text: string) => string } } = {
+  string: { kinds: ["string"], shown: "a string (STRING)", example: (t) => JSON.stringify(t) },
+  integer: { kinds: ["integer"], shown: "an integer (INTEGER)", example: (t) => String(Math.trunc(Number(t)) || 1) },
+  number: { kinds: ["float"], shown: "a number (FLOAT)", example: (t) => (Number.isFinite(Number(t)) ? Number(t).toFixed(1) : "1.0") },
+  boolean: { kinds: ["symbol"], shown: "a boolean (the symbol TRUE or FALSE)", example: (t) => (/^(true|yes|y|1)$/i.test(t) ? "TRUE" : "FALSE") },
+  // A module schema's number: mirrored as it is, INTEGER when whole.
+  anyNumber: { kinds: ["integer", "float"], shown: "a number (INTEGER or FLOAT)", example: (t) => (Number.isFinite(Number(t)) && t.trim() !== "" ? String(Number(t)) : "1") }
+}
+
+/** Which literals a mirrored field can match: by its declared type, or a module schema's value type. */
+const literalType = (field: FieldInfo | undefined): string | undefined =>
+  field === undefined ? undefined : field.type ?? (field.valueType === "number" ? "anyNumber" : field.valueType)
+
+/**
+ * A rule pattern that compares a mirrored state field with a literal of another type can
+ * never match (the original mirrored every value as text, so its rules write `(rounds
+ * (value "1"))` where this runtime mirrors the integer 1): refused, with the literal to
+ * write instead, rather than left to never fire.
+ */
+const mirrorLiteralError = (programs: ReadonlyArray<Clips.Program>, mirrored: ReadonlyArray<MirroredField>, fields: ReadonlyMap<string, FieldInfo>): RuleError | undefined => {
+  const types = new Map(mirrored.flatMap((m) => {
+    const type = literalType(fields.get(m.field))
+    return type !== undefined && MIRROR_LITERALS[type] !== undefined ? [[m.template, type] as const] : []
+  }))
+  if (types.size === 0) return undefined
+  let found: RuleError | undefined
+  const check = (program: Clips.Program, rule: string, ce: Clips.CE) => {
+    if (found !== undefined) return
+    if (ce.kind !== "pattern") {
+      if (ce.kind !== "test") ce.children.forEach((child) => check(program, rule, child))
+      return
+    }
+    const type = types.get(ce.relation)
+    if (type === undefined) return
+    const allowed = MIRROR_LITERALS[type]!
+    for (const item of ce.items) {
+      if (item.kind !== "list" || item.items[0]?.kind !== "atom" || item.items[0].token.text !== "value") continue
+      // Plain literals and `|` alternatives; a term after `~`, `:` or `=` is not a literal match.
+      const terms = item.items.slice(1)
+      for (const [i, term] of terms.entries()) {
+        if (term.kind !== "atom") continue
+        const { kind, text } = term.token
+        if (!["string", "integer", "float", "symbol"].includes(kind) || (kind === "symbol" && (text === "nil" || text === ":" || text === "="))) continue
+        const before = terms[i - 1]
+        if (before?.kind === "atom" && before.token.kind === "not") continue
+        if (allowed.kinds.includes(kind) && (type !== "boolean" || text === "TRUE" || text === "FALSE")) continue
+        const written = kind === "string" ? JSON.stringify(text) : text
+        found = new RuleError({
+          reason: "type",
+          ...(program.file !== undefined ? { file: program.file } : {}),
+          line: term.line,
+          column: term.column,
+          construct: `defrule ${rule}`,
+          message: `(${ce.relation} (value ${written})) can never match: state field '${ce.relation}' is mirrored as ${allowed.shown}`,
+          fix: `compare with ${allowed.shown}: (${ce.relation} (value ${allowed.example(text)})), or declare the field with that type`
+        })
+        return
+      }
+    }
+  }
+  for (const program of programs) for (const c of program.constructs) if (c.kind === "defrule") c.lhs.forEach((ce) => check(program, c.name, ce))
+  return found
+}
+
+/**
+ * `(state (risk_class "high"))`, as the original's tutorials write it, names no template:
+ * each mirrored field is its own. The compiler's fix ("define the template") says so instead.
+ */
+const withStateTemplateFix = (error: RuleError, programs: ReadonlyArray<Clips.Program>, fields: ReadonlyMap<string, FieldInfo>): RuleError => {
+  if (error.reason !== "unknown-template" || error.message !== "unknown template state" || fields.has("state")) return error
+  // The slot the rule wrote, `(state (risk_class high))`, for the example.
+  let slot: { readonly field: string; readonly value: string } | undefined
+  const visit = (ce: Clips.CE) => {
+    if (ce.kind === "pattern") {
+      const first = ce.relation === "state" ? ce.items[0] : undefined
+      if (slot === undefined && first?.kind === "list" && first.items[0]?.kind === "atom" && first.items[1]?.kind === "atom") {
+        slot = { field: first.items[0].token.text, value: first.items[1].token.text }
+      }
+    } else if (ce.kind !== "test") ce.children.forEach(visit)
+  }
+  for (const p of programs) for (const c of p.constructs) if (c.kind === "defrule") c.lhs.forEach(visit)
+  const { field, value } = slot ?? { field: [...fields.values()].find((f) => f.mirror)?.name ?? "<field>", value: "high" }
+  const literal = fields.get(field)?.type === "string" ? JSON.stringify(value) : value
+  return new RuleError({
+    ...error,
+    message: "unknown template state: state fields are not slots of one state fact",
+    fix: `match each mirrored field as its own template: write (state (${field} ${value})) as (${field} (value ${literal}))`
+  })
+}
+
 /** Templates the rules of `program` match in their patterns (through and/or/not/exists/forall). */
 const matchedTemplates = (program: Clips.Program): ReadonlyArray<string> => {
   const out: Array<string> = []
@@ -523,9 +614,11 @@ export const compileProgram = (input: {
     ordered.push(parsed.right)
   }
   ordered.push(...packPrograms, ...parsedTails)
+  const literal = mirrorLiteralError([...packPrograms, ...parsedTails], mirrored.filter((m) => !packTemplates.has(m.template)), fields)
+  if (literal !== undefined) return Either.left(literal)
   // Compiled once per graph: every run's engine is an instance sharing this network.
   const compiled = Clips.compile(ordered, { functions: HOST_FUNCTIONS })
-  if (Either.isLeft(compiled)) return Either.left(compiled.left)
+  if (Either.isLeft(compiled)) return Either.left(withStateTemplateFix(compiled.left, ordered, fields))
   const rules = new Map<string, RuleSource>()
   for (const pack of packs) {
     for (const { file, program } of pack.programs) {

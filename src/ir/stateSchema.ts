@@ -30,6 +30,11 @@ export interface FieldInfo {
    */
   readonly mirror: boolean
   readonly mirrorAlways?: boolean
+  /**
+   * The JSON type of the values of a module schema's scalar field, when its Schema shows one
+   * (inline fields have `type`); the rule compiler checks mirrored literals against it.
+   */
+  readonly valueType?: "string" | "number" | "boolean" | undefined
 }
 
 /** The compiled state schema. */
@@ -65,6 +70,32 @@ const SCALAR_TYPES: ReadonlySet<FieldType> = new Set(["string", "integer", "numb
 export const MirrorAnnotationId: unique symbol = Symbol.for("stargraph/mirror")
 
 /** Whether a field of an exported Schema is mirrored: its annotation, else true for scalars. */
+/** The one JSON scalar type a field's values have, when its Schema shows it (nullable aside). */
+const valueTypeOf = (ast: AST.AST): FieldInfo["valueType"] => {
+  const type = AST.typeAST(ast)
+  switch (type._tag) {
+    case "StringKeyword":
+    case "TemplateLiteral":
+      return "string"
+    case "NumberKeyword":
+      return "number"
+    case "BooleanKeyword":
+      return "boolean"
+    case "Literal": {
+      const t = typeof type.literal
+      return t === "string" || t === "number" || t === "boolean" ? t : undefined
+    }
+    case "Refinement":
+      return valueTypeOf(type.from)
+    case "Union": {
+      const types = new Set(type.types.filter((t) => t._tag !== "UndefinedKeyword" && !(t._tag === "Literal" && t.literal === null)).map(valueTypeOf))
+      return types.size === 1 ? [...types][0] : undefined
+    }
+    default:
+      return undefined
+  }
+}
+
 const mirrorOf = (ast: AST.AST): boolean => {
   const annotated = ast.annotations[MirrorAnnotationId]
   if (typeof annotated === "boolean") return annotated
@@ -288,7 +319,7 @@ export const compileModuleSchema = (
   const infos = new Map<string, FieldInfo>()
   for (const ps of typeLiteral.propertySignatures) {
     const name = String(ps.name)
-    infos.set(name, { name, reducer: reducers?.[name] ?? "replace", type: undefined, mirror: mirrorOf(ps.type), mirrorAlways: ps.type.annotations[MirrorAnnotationId] === true })
+    infos.set(name, { name, reducer: reducers?.[name] ?? "replace", type: undefined, mirror: mirrorOf(ps.type), mirrorAlways: ps.type.annotations[MirrorAnnotationId] === true, valueType: valueTypeOf(ps.type) })
   }
   for (const name of Object.keys(reducers ?? {})) {
     if (!infos.has(name)) {

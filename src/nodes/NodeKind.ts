@@ -118,11 +118,13 @@ export interface KindDefinition<F extends Schema.Struct.Fields> {
 }
 
 /** `a`, `b?`, `config.x`, …: a struct's fields, one level into nested structs (for the docs). */
-const fieldNames = (ast: SchemaAST.AST, prefix = ""): ReadonlyArray<string> => {
+const fieldNames = (schema: SchemaAST.AST, prefix = ""): ReadonlyArray<string> => {
+  // A struct with an `optionalWith` field is a transformation: its fields as written.
+  const ast = schema._tag === "Transformation" ? schema.from : schema
   if (ast._tag !== "TypeLiteral") return []
   return ast.propertySignatures.flatMap((p) => {
     const name = `${prefix}${String(p.name)}`
-    const inner = p.type._tag === "Union" ? p.type.types.find((t) => t._tag === "TypeLiteral") : p.type
+    const inner = p.type._tag === "Union" ? p.type.types.find((t) => t._tag === "TypeLiteral" || t._tag === "Transformation") : p.type
     const nested = prefix === "" && inner !== undefined ? fieldNames(inner, `${name}.`) : []
     return nested.length > 0 ? nested.map((n) => (p.isOptional && !n.startsWith(`${name}?`) ? n.replace(`${name}.`, `${name}?.`) : n)) : [`${name}${p.isOptional ? "?" : ""}`]
   })

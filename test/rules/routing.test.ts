@@ -5,6 +5,7 @@
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import type { Checkpoint } from "../../src/checkpoint/models.js"
@@ -360,6 +361,48 @@ describe("bad rules are typed errors with the file, path and fix", () => {
     expect(error._tag).toBe("RuleError")
     expect(error.reason).toBe("unknown-template")
     expect(error.message).toContain("risk")
+  })
+
+  it("a literal that can never match a mirrored field's type is a RuleError with the literal to write (the original mirrored values as text)", () => {
+    const typed = { ...base, state_schema: { message: "str", rounds: "int", score: "float", ok: "bool", level: { type: "str", default: "" } } }
+    const refused = (when: string) => {
+      const error = irError({ ...typed, rules: [{ id: "r1", when: `(node-id (id a)) ${when}`, then: [{ kind: "goto", target: "b" }] }] }) as RuleError
+      expect([error._tag, error.reason, error.construct]).toEqual(["RuleError", "type", "defrule r1"])
+      return `${error.message} | ${error.fix}`
+    }
+    expect(refused('(rounds (value "1"))')).toBe(
+      "(rounds (value \"1\")) can never match: state field 'rounds' is mirrored as an integer (INTEGER) | compare with an integer (INTEGER): (rounds (value 1)), or declare the field with that type"
+    )
+    expect(refused("(level (value high))")).toMatch(/state field 'level' is mirrored as a string \(STRING\) \| .*\(level \(value "high"\)\)/)
+    expect(refused("(score (value 1))")).toMatch(/\(score \(value 1\.0\)\)/)
+    expect(refused('(ok (value "true"))')).toMatch(/\(ok \(value TRUE\)\)/)
+    expect(refused('(rounds (value 2|"3"))')).toMatch(/value "3"/)
+    // Literals of the field's type, nil, a negation, a variable with a predicate: accepted.
+    for (const when of ['(rounds (value 1|2))', '(level (value "high"))', "(score (value 0.5))", "(ok (value TRUE))", "(level (value nil))", '(rounds (value ~"1"))', "(rounds (value ?r&:(> ?r 1)))"]) {
+      const graph = Effect.runSync(Effect.either(Graph.make({ ...typed, rules: [{ id: "r1", when: `(node-id (id a)) ${when}`, then: [{ kind: "goto", target: "b" }] }] })))
+      expect([when, Either.isRight(graph)]).toEqual([when, true])
+    }
+  })
+
+  it("the same check holds for a module schema's fields, typed from their Schema", () => {
+    const ir = (when: string) => ({
+      ...base,
+      state_schema: { module: "s", export: "S" },
+      rules: [{ id: "r1", when: `(node-id (id a)) ${when}`, then: [{ kind: "goto", target: "b" }] }]
+    })
+    const modules = { s: { S: Schema.Struct({ message: Schema.String, rounds: Schema.Int, mode: Schema.Literal("fast", "slow") }) } }
+    const made = (when: string) => Effect.runSync(Effect.either(Graph.make(ir(when), { modules })))
+    const bad = made('(rounds (value "1"))')
+    expect(Either.isLeft(bad) && bad.left._tag === "RuleError" && bad.left.fix).toBe("compare with a number (INTEGER or FLOAT): (rounds (value 1)), or declare the field with that type")
+    const symbol = made("(mode (value fast))")
+    expect(Either.isLeft(symbol) && symbol.left.message).toMatch(/'mode' is mirrored as a string/)
+    expect(Either.isRight(made('(rounds (value 1)) (mode (value "fast"))'))).toBe(true)
+  })
+
+  it("the original tutorials' (state (field value)) pattern gets the form to write instead", () => {
+    const error = irError({ ...base, state_schema: { message: "str", risk_class: "str" }, rules: [{ id: "r1", when: "(node-id (id a)) (state (risk_class high))", then: [{ kind: "goto", target: "b" }] }] }) as RuleError
+    expect([error._tag, error.reason]).toEqual(["RuleError", "unknown-template"])
+    expect(error.fix).toBe('match each mirrored field as its own template: write (state (risk_class high)) as (risk_class (value "high"))')
   })
 
   it("a pattern on an ordered fact nothing asserts is valid CLIPS, and a warning naming the rule", () => {
