@@ -60,7 +60,7 @@ describe("IR validation", () => {
   })
 
   it("an empty node list is named as such", () => {
-    const e = irErrorOf(base.replace(/nodes:\n(  - .*\n)+edges:\n  - .*\n/, "nodes: []\n"))
+    const e = irErrorOf(base.replace(/nodes:\n( {2}- .*\n)+edges:\n {2}- .*\n/, "nodes: []\n"))
     expect([e.path, e.message]).toEqual(["nodes", "the graph has no nodes"])
     expect(e.fix).toMatch(/add at least one node/)
   })
