@@ -515,7 +515,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
           expectedHash: run.graph_hash,
           actualHash: definition.graphHash,
           message: `run ${runId} was started with a different graph (${run.graph_id}); the graph, its state schema or its node modules changed since. ` +
-            "Resume (or replay) it with the graph it ran with: check out the original files and pass --graph <that graph.yaml>; the changed graph can only start new runs"
+            "Resume (or replay) it with the graph it ran with: check out the original files and load that graph (the CLI's --graph <that graph.yaml>; a server started with it); the changed graph can only start new runs"
         })
       }
       if (run.runtime_hash !== definition.runtimeHash && options.allowRuntimeDrift !== true) {

@@ -134,7 +134,7 @@ export const loadModule = (baseDir: string, ref: ModuleRef, scope: ModuleScope =
         ...named,
         reason: "module-not-found",
         message: `module '${ref.module}' not found (looked for ${path})`,
-        fix: `create ${path} or correct the 'module' path (it is relative to the graph YAML)`
+        fix: `create ${path} or correct the 'module' path (it is relative to ${baseDir}, the folder of the file that names it)`
       })
     }
     const real = safeRealpath(path)

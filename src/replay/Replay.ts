@@ -119,7 +119,7 @@ export const fork = (
         runId: parentRunId,
         expectedHash: parent.graph_hash,
         actualHash: graph.graphHash,
-        message: `run ${parentRunId} was recorded with a different graph than ${graph.source ?? graph.id}; replay needs the graph it ran with (check out the original files and pass --graph <that graph.yaml>)`
+        message: `run ${parentRunId} was recorded with a different graph than ${graph.source ?? graph.id}; replay needs the graph it ran with (check out the original files and load that graph: the CLI's --graph <that graph.yaml>, or a server started with it)`
       })
     }
     const checkpoints = yield* checkpointer.listCheckpoints(parentRunId)

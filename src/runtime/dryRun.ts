@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import { type Decision, describeDecision } from "../fathom/Decision.js"
 import type { FactSpec } from "../fathom/facts.js"
 import { RuleEngine } from "../fathom/RuleEngine.js"
-import type { RuleError } from "../errors.js"
+import { RuleError } from "../errors.js"
 import type { FieldSpec } from "../ir/schema.js"
 import { type State, stateSchemaSource } from "../ir/stateSchema.js"
 import type { GraphDefinition } from "./GraphDefinition.js"
@@ -105,11 +105,13 @@ export interface Simulated {
 
 /** Evaluate each fixture with a fresh working memory (its facts asserted first). */
 export const simulate = (graph: GraphDefinition, fixtures: ReadonlyArray<Fixture>): Effect.Effect<ReadonlyArray<Simulated>, RuleError> =>
-  Effect.forEach(fixtures, (fixture) =>
+  Effect.forEach(fixtures, (fixture, i) =>
     Effect.gen(function*() {
       const engine = yield* RuleEngine
       const session = yield* engine.open(graph.rules)
-      for (const fact of fixture.facts ?? []) yield* session.assert(fact)
+      for (const fact of fixture.facts ?? []) {
+        yield* Effect.mapError(session.assert(fact), (e) => new RuleError({ ...e, message: `fixture ${i + 1}, fact ${typeof fact === "string" ? fact : JSON.stringify(fact)}: ${e.message}` }))
+      }
       const state = fixtureState(graph, fixture.state ?? {})
       const rules = yield* session.route({ runId: "simulate", step: 1, at: "", state, nodes: [fixture.node] })
       engine.release(session)

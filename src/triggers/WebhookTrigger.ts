@@ -34,8 +34,8 @@ export const WebhookSpec = Schema.Struct({
   max_body_bytes: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 1024 * 1024 }),
   /** Fixed params merged under the body. */
   params: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Unknown }), { default: () => ({}) }),
-  /** Put the whole body in this state field; without it the body's keys are the params. */
-  payload_field: Schema.optional(Schema.String)
+  /** Put the whole body in this state field; without it (or with `null`) the body's keys are the params. */
+  payload_field: Schema.optionalWith(Schema.String, { nullable: true })
 })
 /** One webhook. */
 export type WebhookSpec = typeof WebhookSpec.Type

@@ -79,3 +79,16 @@ describe("the package's dependencies", () => {
     expect(externals.filter((name) => !installed.has(name) && !viaPeers.has(name) && !lazy.has(name))).toEqual([])
   })
 })
+
+describe("the README's peer table", () => {
+  it("names every peer dependency with its range, and says which are optional", () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8")
+    const section = readme.slice(readme.indexOf("## Use it from your Effect app"))
+    const table = section.slice(0, section.indexOf("\n\n", section.indexOf("| package |")))
+    for (const [name, range] of Object.entries(pkg.peerDependencies)) {
+      const row = table.split("\n").find((line) => line.startsWith("|") && line.includes(`\`${name}\``))
+      expect([name, row !== undefined && row.includes(`\`${range}\``)]).toEqual([name, true])
+      expect([name, /optional/.test(row ?? "")]).toEqual([name, optional.has(name)])
+    }
+  })
+})

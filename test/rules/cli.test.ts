@@ -72,6 +72,16 @@ describe("rules from the CLI", () => {
     const bad = await stargraph(["simulate", join(EXAMPLES, "fathom-rules", "graph.yaml"), "--fixtures", fixtures])
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/^error: InputError: --fixtures\[0\]\.node: Expected "node_a", actual "nope" \(fix: each fixture is/)])
     expect(bad.stderr.trim().split("\n")).toHaveLength(1)
+    // An undeclared field, a value of the wrong type, a fact no template takes: each names its fixture.
+    const refusal = async (fixture: unknown) => {
+      writeFileSync(fixtures, JSON.stringify([{ node: "node_a", state: { risk_class: "low" } }, fixture]))
+      const r = await stargraph(["simulate", join(EXAMPLES, "fathom-rules", "graph.yaml"), "--fixtures", fixtures])
+      expect([r.code, r.stdout]).toEqual([2, ""])
+      return r.stderr.trim()
+    }
+    expect(await refusal({ node: "node_a", state: { nofield: 1 } })).toMatch(/^error: InputError: --fixtures\[1\]\.state\.nofield: fixture 2: 'nofield' is not a state field \(fix: use one of: /)
+    expect(await refusal({ node: "node_a", state: { risk_class: 5 } })).toMatch(/^error: InputError: --fixtures\[1\]\.state\.risk_class: fixture 2: Expected "low", actual 5 \(fix: give 'risk_class' a value of its declared type\)$/)
+    expect(await refusal({ node: "node_a", facts: ["(risk_class (nope 1))"] })).toMatch(/^error: RuleError\[.*fixture 2, fact \(risk_class \(nope 1\)\): /)
     const rules = await stargraph(["validate", join(EXAMPLES, "fathom-rules", "graph.yaml"), "--rules"])
     expect(rules.stdout).toMatch(/packs hello\.routing@1\.0\.0/)
     expect(rules.stdout).toContain("(defrule r-route-high-risk")

@@ -253,6 +253,10 @@ describe("trigger configuration is checked at start", () => {
     }
     const ok = await startWith({ schedules: [{ ...cron, graph: "g:echo", params: { message: "tick" } }] })
     expect(Either.isRight(ok)).toBe(true)
+    // `payload_field: null`, as docs/triggers.md's example writes it: the body's keys are the params.
+    const nullPayload = await Effect.runPromise(Effect.either(ProjectConfig.decode({ webhooks: [{ id: "w", graph: "g:echo", secret_env: "S", payload_field: null }] }, undefined)))
+    expect(Either.isRight(nullPayload) && nullPayload.right.config.webhooks[0]).toMatchObject({ id: "w" })
+    expect(Either.isRight(nullPayload) && "payload_field" in nullPayload.right.config.webhooks[0]!).toBe(false)
   })
 })
 

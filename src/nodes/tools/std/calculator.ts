@@ -64,13 +64,28 @@ const tokenize = (text: string): Array<Token> => {
   return tokens
 }
 
+/**
+ * Python's `round(x, digits)`: the double's exact value rounded to `digits` decimals, an
+ * exact tie to the even digit (`round(2.675, 2)` is 2.67: 2.675 is stored as 2.67499…).
+ * `toFixed` rounds the exact value (ties up); its longer expansion tells a true tie.
+ */
 const roundHalfEven = (x: number, digits: number): number => {
-  const factor = 10 ** digits
-  const y = x * factor
-  const floor = Math.floor(y)
-  const rest = y - floor
-  const r = rest > 0.5 ? floor + 1 : rest < 0.5 ? floor : floor % 2 === 0 ? floor : floor + 1
-  return r / factor
+  if (digits < 0 || digits > 60) {
+    const factor = 10 ** digits
+    const y = x * factor
+    const floor = Math.floor(y)
+    const rest = y - floor
+    const r = rest > 0.5 ? floor + 1 : rest < 0.5 ? floor : floor % 2 === 0 ? floor : floor + 1
+    return r / factor
+  }
+  const abs = Math.abs(x)
+  const [whole, fraction = ""] = abs.toFixed(digits + 30).split(".")
+  const rest = fraction.slice(digits)
+  const kept = `${whole}${digits > 0 ? `.${fraction.slice(0, digits)}` : ""}`
+  const tie = rest[0] === "5" && /^0*$/.test(rest.slice(1))
+  const lastKept = Number(kept.slice(-1))
+  const rounded = tie && lastKept % 2 === 0 ? Number(kept) : Number(abs.toFixed(digits))
+  return x < 0 ? -rounded : rounded
 }
 
 const arity = (name: string, args: ReadonlyArray<number>, min: number, max: number): void => {
@@ -152,10 +167,10 @@ export const evaluate = (expression: string): Either.Either<number, string> => {
     const term = (): number => {
       let left = factor()
       while (isOp("*") || isOp("/") || isOp("//") || isOp("%")) {
-        const op = (tokens[pos++] as { value: string }).value
+        const { value: op, at } = tokens[pos++] as { value: string; at: number }
         const right = factor()
         if (op === "*") left = left * right
-        else if (right === 0) throw new Bad(op === "%" ? "modulo by zero" : "division by zero")
+        else if (right === 0) throw new Bad(`${op === "%" ? "modulo" : "division"} by zero ('${op}' at position ${at})`)
         else if (op === "/") left = left / right
         else if (op === "//") left = Math.floor(left / right)
         else left = left - right * Math.floor(left / right)
