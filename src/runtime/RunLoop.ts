@@ -38,7 +38,7 @@ import {
   StepLimitError
 } from "../errors.js"
 import type { GraphDefinition } from "./GraphDefinition.js"
-import { describeDecision } from "../fathom/Decision.js"
+import { type Decision, describeDecision } from "../fathom/Decision.js"
 import { RuleEngine, type RuleEngineShape } from "../fathom/RuleEngine.js"
 import { assertEvidence, type RuleSession } from "../fathom/RuleSession.js"
 import { END } from "../ir/schema.js"
@@ -402,6 +402,22 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         yield* emit({ type: "step.completed", step: current, nodes: [node], delta: checkpoint.delta, next, duration_ms: 0 })
       })
 
+    /** What a run waits for when a rule's `interrupt` action stopped the routing of step `at`. */
+    const ruleWaiting = (node: string, d: Extract<Decision, { _tag: "interrupt" }>, at: number): WaitingInfo => ({
+      node,
+      prompt: d.prompt,
+      step: at + 1,
+      response_field: d.response_field ?? "",
+      kind: "rule",
+      rule: d.rule,
+      payload: d.payload,
+      on_timeout: d.on_timeout,
+      ...(d.timeout_ms !== undefined ? { deadline: new Date(clock.unsafeCurrentTimeMillis() + d.timeout_ms).toISOString() } : {})
+    })
+
+    /** The response the replayed run recorded to the rule interrupt after step `at`, if any. */
+    const recordedResponse = (at: number) => input.replay?.calls.get(`${at + 1}:${RESPONSE_NODE}`)?.[0]
+
     /** Answer a rule's interrupt: the response (and its evidence fact) as a step. */
     const answer = (waiting: WaitingInfo, value: unknown, by: string) =>
       Effect.gen(function*() {
@@ -429,6 +445,23 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         }
         const target = onTimeout.slice("goto:".length)
         yield* pseudoStep("__timeout__", {}, [], target === END ? [] : [target])
+      }
+    }
+
+    // Started from a step whose routing stopped at a rule's interrupt that was not answered
+    // since (a fork from that step; a run a crash left running there before its status was
+    // written with the step): the replayed run's recorded answer, or the run waits again.
+    if (waitingAtStart === null && step > 0) {
+      const pending = unansweredInterrupt(input.checkpoint)
+      if (pending !== undefined) {
+        const asking = ruleWaiting(pending.node, pending.decision, step)
+        const replayed = recordedResponse(step)
+        if (replayed === undefined) {
+          yield* transition({ status: "awaiting-input", waiting: asking, owner: null })
+          yield* emit({ type: "run.waiting", waiting: asking })
+          return toSummary(run, state)
+        }
+        yield* answer(asking, replayed.response, actorOf(replayed.request) ?? actor)
       }
     }
 
@@ -619,7 +652,15 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       }
       const stop = routed.stop
       const done = stop?._tag === "halt" || (stop === undefined && routed.next.length === 0)
-      const patch = done ? { status: "done" as const, finished_at: finishedAt, owner: null } : undefined
+      // A rule's interrupt: unless a replay answers it, the run waits, written with the step
+      // (a crash between the two would leave a committed step the run then went past).
+      const asking = stop?._tag === "interrupt" ? ruleWaiting(stop.node, stop.decision, current) : undefined
+      const waits = asking !== undefined && recordedResponse(current) === undefined
+      const patch = done
+        ? { status: "done" as const, finished_at: finishedAt, owner: null }
+        : waits
+        ? { status: "awaiting-input" as const, waiting: asking, owner: null }
+        : undefined
       yield* commit(checkpoint, patch, input.replay !== undefined && recorder.liveCalls() === 0 && stop === undefined)
       answersFor = undefined
       answers = NO_ANSWERS
@@ -639,27 +680,14 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         yield* emit({ type: "run.finished", status: "done", steps: step, final_state: state, halt: { rule: stop.rule, reason: stop.reason, node: stop.node } })
         return toSummary(run, state)
       }
-      if (stop?._tag === "interrupt") {
-        const d = stop.decision
-        const replayed = input.replay?.calls.get(`${current + 1}:${RESPONSE_NODE}`)?.[0]
-        const waiting: WaitingInfo = {
-          node: stop.node,
-          prompt: d.prompt,
-          step: current + 1,
-          response_field: d.response_field ?? "",
-          kind: "rule",
-          rule: d.rule,
-          payload: d.payload,
-          on_timeout: d.on_timeout,
-          ...(d.timeout_ms !== undefined ? { deadline: new Date(clock.unsafeCurrentTimeMillis() + d.timeout_ms).toISOString() } : {})
-        }
+      if (asking !== undefined) {
+        const replayed = recordedResponse(current)
         if (replayed !== undefined) {
           // A replay answers with the parent's recorded response.
-          yield* answer(waiting, replayed.response, actorOf(replayed.request) ?? actor)
+          yield* answer(asking, replayed.response, actorOf(replayed.request) ?? actor)
           continue
         }
-        yield* transition({ status: "awaiting-input", waiting, owner: null })
-        yield* emit({ type: "run.waiting", waiting })
+        yield* emit({ type: "run.waiting", waiting: asking })
         return toSummary(run, state)
       }
     }
@@ -670,6 +698,21 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     yield* emit({ type: "run.finished", status: "done", steps: step, final_state: state })
     return toSummary(run, state)
   })
+
+/**
+ * The rule interrupt a step's routing stopped at (an `interrupt` decision for one of the
+ * nodes it ran; it outranks every other action), if any. The loop's own pseudo-steps
+ * (`__response__`, `__timeout__`) route nothing.
+ */
+const unansweredInterrupt = (checkpoint: Checkpoint): { readonly node: string; readonly decision: Extract<Decision, { _tag: "interrupt" }> } | undefined => {
+  const decisions = checkpoint.rules?.decisions
+  if (decisions === undefined) return undefined
+  for (const node of checkpoint.nodes) {
+    const decision = decisions[node]
+    if (decision?._tag === "interrupt") return { node, decision }
+  }
+  return undefined
+}
 
 /** The run loop service. Its default is the loop above; provide another to wrap it. */
 export class RunLoop extends Context.Reference<RunLoop>()("stargraph/RunLoop", {

@@ -1,8 +1,10 @@
+import { hostname } from "node:os"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
@@ -202,6 +204,42 @@ describe("replay and counterfactual forks", () => {
     const replayed = await Effect.runPromise(Replay.fork(approval, done.run_id, {}).pipe(Effect.provide(layer)))
     expect(replayed.summary.status).toBe("done")
     expect(replayed.diff.state_deltas).toEqual({})
+  })
+
+  it("a rule's interrupt: a fork from the step where it fired replays the answer; a run left running at that step asks again", async () => {
+    const filename = join(tempDir(), "db.sqlite")
+    const layer = SqliteCheckpointer.layer({ filename })
+    const gate = await Effect.runPromise(Graph.make({
+      ir_version: "1.0.0",
+      id: "run:rule-gate",
+      state_schema: { fields: { log: { type: "array", items: { type: "string" }, default: [], reducer: "append" }, answer: { type: "integer" } } },
+      nodes: [{ id: "a", kind: "set", values: { log: ["a"] } }, { id: "b", kind: "set", values: { log: ["b"] } }],
+      rules: [{ id: "ask", when: { node: "a" }, then: [{ kind: "interrupt", prompt: "number?", response_field: "answer" }] }]
+    }))
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const checkpointer = yield* Checkpointer
+      const stopped = yield* Effect.flatMap(gate.start({}), (r) => r.start())
+      // The step and the wait are one write: the record says awaiting-input at step 1.
+      const waiting = yield* checkpointer.getRun(stopped.run_id)
+      const done = yield* Effect.flatMap(gate.resume(stopped.run_id, { response: { value: 5 } }), (r) => r.start())
+      const forks = yield* Effect.forEach([0, 1, 2], (fromStep) => Replay.fork(gate, done.run_id, { fromStep }))
+      // A run still waiting, forked from the step that asked: the fork waits too.
+      const pending = yield* Effect.flatMap(gate.start({}), (r) => r.start())
+      const pendingFork = yield* Replay.fork(gate, pending.run_id, { fromStep: 1 })
+      // A run a crash left `running` at that step (as before the step and the wait were one
+      // write): resumed, it asks again instead of going past the gate.
+      yield* checkpointer.updateRun(pending.run_id, { status: "running", waiting: null, owner: `${hostname()}:999999999` })
+      const again = yield* Effect.flatMap(gate.resume(pending.run_id), (r) => r.start())
+      return { waiting, done, forks, pendingFork, again }
+    }).pipe(Effect.provide(layer)))
+    expect(Option.getOrThrow(out.waiting)).toMatchObject({ status: "awaiting-input", last_step: 1, waiting: { prompt: "number?", step: 2 } })
+    expect(out.done.final_state).toEqual({ log: ["a", "b"], answer: 5 })
+    for (const fork of out.forks) {
+      expect(fork.summary.final_state).toEqual(out.done.final_state)
+      expect([fork.diff.added_steps, fork.diff.removed_steps, fork.diff.state_deltas]).toEqual([[], [], {}])
+    }
+    expect(out.pendingFork.summary.status).toBe("awaiting-input")
+    expect([out.again.status, out.again.waiting?.prompt, out.again.final_state]).toEqual(["awaiting-input", "number?", { log: ["a"] }])
   })
 
   it("commits replayed steps in batches (every step persisted), and live steps one by one", async () => {
