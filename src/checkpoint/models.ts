@@ -43,7 +43,12 @@ export const WaitingInfo = Schema.Struct({
   deadline: Schema.optional(Schema.String),
   on_timeout: Schema.optional(Schema.String),
   /** Earlier answers the waiting node consumed before it asked again (`ctx.interrupt` called more than once). */
-  answers: Schema.optional(Schema.Array(Schema.Unknown))
+  answers: Schema.optional(Schema.Array(Schema.Unknown)),
+  /**
+   * Answers other nodes of the same step were given (several interrupt nodes in one
+   * fan-out): kept until the step runs with all of them.
+   */
+  others: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Array(Schema.Unknown) }))
 })
 /** Why a run stopped for input. */
 export type WaitingInfo = typeof WaitingInfo.Type

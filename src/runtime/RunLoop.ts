@@ -102,45 +102,48 @@ interface ConsumedAnswer {
 }
 
 /**
- * The answer a node of this step consumed: the one the run was resumed with, or, in a
- * replay, the one the parent's node consumed at this step (its `interrupt.response`:
- * ctx.interrupt, a child run's answer), given by whoever answered the parent.
+ * The answers nodes of this step consumed, in frontier order: the ones the run was resumed
+ * with (for every node of the step that asked, a losing branch's too: a replay must find
+ * it to run the step), or, in a replay, the ones the parent's nodes consumed at this step
+ * (their `interrupt.response`: ctx.interrupt, a child run's answer), given by whoever
+ * answered the parent.
  */
-const consumedAnswer = (
+const consumedAnswers = (
   graph: GraphDefinition,
   step: number,
-  executed: ReadonlyArray<string>,
-  answersFor: string | undefined,
-  answers: ReadonlyArray<unknown>,
+  frontier: ReadonlyArray<string>,
+  given: ReadonlyMap<string, ReadonlyArray<unknown>>,
   replay: ReplaySource | undefined,
   actor: string
-): ConsumedAnswer | undefined => {
-  const resumed = answersFor !== undefined && answers.length > 0 && executed.includes(answersFor) ? answersFor : undefined
-  const node = resumed ?? (replay === undefined ? undefined : executed.find((id) => replay.responses.has(`${step}:${id}`)))
-  if (node === undefined) return undefined
-  const waits = graph.nodes.get(node)!.waitsForInput
-  const value = resumed !== undefined ? answers[answers.length - 1] : replay!.responses.get(`${step}:${node}`)
-  const record = replay?.calls.get(`${step}:${node}`)?.find((c) => c.name === "interrupt.response")
-  return {
-    node,
-    value,
-    recorded: resumed !== undefined && waits !== undefined ? answers[0] : value,
-    prompt: waits?.prompt ?? "",
-    actor: actorOf(record?.request) ?? actor
-  }
-}
+): ReadonlyArray<ConsumedAnswer> =>
+  frontier.flatMap((node) => {
+    const answers = given.get(node)
+    const resumed = answers !== undefined && answers.length > 0
+    if (!resumed && replay?.responses.has(`${step}:${node}`) !== true) return []
+    const waits = graph.nodes.get(node)!.waitsForInput
+    const value = resumed ? answers[answers.length - 1] : replay!.responses.get(`${step}:${node}`)
+    const record = replay?.calls.get(`${step}:${node}`)?.find((c) => c.name === "interrupt.response")
+    return [{
+      node,
+      value,
+      recorded: resumed && waits !== undefined ? answers[0] : value,
+      prompt: waits?.prompt ?? "",
+      actor: actorOf(record?.request) ?? actor
+    }]
+  })
 
 /**
- * The step's calls plus the answer a node consumed and who gave it (what a replay answers
- * it with, and the evidence it asserts again).
+ * The step's calls plus the answers its nodes consumed and who gave them (what a replay
+ * answers them with, and the evidence it asserts again).
  */
-const withResponse = (calls: ReadonlyArray<CallRecord>, answered: ConsumedAnswer): ReadonlyArray<CallRecord> => {
-  const { node, prompt, actor } = answered
-  const value = answered.recorded
-  const request = { prompt, node, actor }
-  const seq = calls.filter((c) => c.node === node).length
-  const call: CallRecord = { node, seq, name: "interrupt.response", request_hash: requestHash("interrupt.response", request), request, response: value }
-  return [...calls, call].sort((a, b) => (a.node === b.node ? a.seq - b.seq : a.node < b.node ? -1 : 1))
+const withResponses = (calls: ReadonlyArray<CallRecord>, answered: ReadonlyArray<ConsumedAnswer>): ReadonlyArray<CallRecord> => {
+  if (answered.length === 0) return calls
+  const added = answered.map(({ node, prompt, actor, recorded }): CallRecord => {
+    const request = { prompt, node, actor }
+    const seq = calls.filter((c) => c.node === node).length
+    return { node, seq, name: "interrupt.response", request_hash: requestHash("interrupt.response", request), request, response: recorded }
+  })
+  return [...calls, ...added].sort((a, b) => (a.node === b.node ? a.seq - b.seq : a.node < b.node ? -1 : 1))
 }
 
 /** Node of the step that records the answer to a rule's interrupt. */
@@ -465,14 +468,19 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       }
     }
 
-    // The answers for the node the run waited at (its earlier answers, then the response),
-    // consumed by the step that runs it.
-    let answersFor = waitingAtStart !== null && waitingAtStart.kind !== "rule" && response !== undefined ? waitingAtStart.node : undefined
-    let answers: ReadonlyArray<unknown> = answersFor === undefined ? NO_ANSWERS : [...(waitingAtStart?.answers ?? []), response!.value]
+    // The answers nodes of the next step get, by node: the node the run waited at (its
+    // earlier answers, then the response) and the nodes of its step answered before it;
+    // consumed by the step that runs them.
+    let answered = new Map<string, ReadonlyArray<unknown>>()
+    if (waitingAtStart !== null && waitingAtStart.kind !== "rule" && response !== undefined) {
+      for (const [node, list] of Object.entries(waitingAtStart.others ?? {})) answered.set(node, list)
+      answered.set(waitingAtStart.node, [...(waitingAtStart.answers ?? []), response.value])
+    }
 
-    /** Stop the run in `awaiting-input` for `request`, asked by `node` at `at`. */
+    /** Stop the run in `awaiting-input` for `request`, asked by `node` at `at` (the answers of the step's other nodes kept). */
     const waitFor = (node: string, request: InterruptRequest, at: number, given: ReadonlyArray<unknown>) =>
       Effect.gen(function*() {
+        const others = [...answered].filter(([id]) => id !== node)
         const waiting: WaitingInfo = {
           node,
           prompt: request.prompt,
@@ -481,6 +489,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           kind: "node",
           ...(request.payload !== undefined ? { payload: request.payload } : {}),
           ...(given.length > 0 ? { answers: given } : {}),
+          ...(others.length > 0 ? { others: Object.fromEntries(others) } : {}),
           ...(request.timeoutMs !== undefined
             ? { deadline: new Date(clock.unsafeCurrentTimeMillis() + request.timeoutMs).toISOString(), on_timeout: request.onTimeout ?? "halt" }
             : {})
@@ -514,17 +523,17 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       const frontier = next
       const frontierGroups = groups
       // A node that waits for input before it runs (an `interrupt` node) stops the step
-      // unless it has its answer (from the resume, or from the parent's recording).
-      const waitsAt = frontier.find((id) => graph.nodes.get(id)!.waitsForInput !== undefined)
-      if (waitsAt !== undefined && answersFor !== waitsAt) {
-        const recorded = input.replay?.responses.get(`${current}:${waitsAt}`)
-        if (recorded !== undefined) {
-          answersFor = waitsAt
-          answers = [recorded]
-        } else {
-          yield* waitFor(waitsAt, graph.nodes.get(waitsAt)!.waitsForInput!, current, NO_ANSWERS)
+      // unless it has its answer (from the resume, or from the parent's recording); with
+      // several in the step, the run asks for each in turn and keeps the answers given.
+      for (const id of frontier) {
+        const waits = graph.nodes.get(id)!.waitsForInput
+        if (waits === undefined || answered.has(id)) continue
+        const recorded = input.replay?.responses.get(`${current}:${id}`)
+        if (recorded === undefined) {
+          yield* waitFor(id, waits, current, NO_ANSWERS)
           return toSummary(run, state)
         }
+        answered.set(id, [recorded])
       }
 
       const stepStartedAt = isoNow()
@@ -540,7 +549,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           nodeId: id,
           step: current,
           calls: recorder.forNode(id),
-          answers: id === answersFor ? answers : NO_ANSWERS,
+          answers: answered.get(id) ?? NO_ANSWERS,
           graphHash: graph.graphHash
         })
         return traced
@@ -589,7 +598,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       // committed; it runs again, with the answer, when the run is resumed.
       const asked = executed.find((e) => e.outcome._tag === "Interrupt")
       if (asked !== undefined && asked.outcome._tag === "Interrupt") {
-        yield* waitFor(asked.id, asked.outcome, current, (asked.id === answersFor ? answers : NO_ANSWERS).slice(0, asked.outcome.answered))
+        yield* waitFor(asked.id, asked.outcome, current, (answered.get(asked.id) ?? NO_ANSWERS).slice(0, asked.outcome.answered))
         return toSummary(run, state)
       }
       // Which branches won is part of the step's cassette (a replay reruns the same ones).
@@ -608,10 +617,12 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       if (Either.isLeft(merged)) return yield* fail(merged.left)
       const valid = validate(merged.right, writes, current)
       if (Either.isLeft(valid)) return yield* fail(valid.left)
-      // The answer a node consumed is evidence for the rules.
-      const answered = consumedAnswer(graph, current, executedIds, answersFor, answers, input.replay, actor)
-      if (answered !== undefined) {
-        const evidence = assertEvidence(session, { runId: run.run_id, step: current, node: answered.node, actor: answered.actor, data: answered.value })
+      // The answers the step's nodes consumed are evidence for the rules (a losing branch's
+      // answer is recorded, for a replay, but its effects are dropped with its writes).
+      const consumed = consumedAnswers(graph, current, frontier, answered, input.replay, actor)
+      for (const a of consumed) {
+        if (!executedIds.includes(a.node)) continue
+        const evidence = assertEvidence(session, { runId: run.run_id, step: current, node: a.node, actor: a.actor, data: a.value })
         if (Either.isLeft(evidence)) return yield* fail(evidence.left)
       }
       // Router functions are user code (possibly async): an Effect only when the step has one.
@@ -645,7 +656,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         started_at: stepStartedAt,
         finished_at: finishedAt,
         duration_ms,
-        calls: answered === undefined ? recorder.entries() : withResponse(recorder.entries(), answered),
+        calls: withResponses(recorder.entries(), consumed),
         facts: session.snapshot(),
         rules: rules.right,
         ...(routed.groups.length > 0 ? { groups: routed.groups } : {})
@@ -662,8 +673,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         ? { status: "awaiting-input" as const, waiting: asking, owner: null }
         : undefined
       yield* commit(checkpoint, patch, input.replay !== undefined && recorder.liveCalls() === 0 && stop === undefined)
-      answersFor = undefined
-      answers = NO_ANSWERS
+      answered = new Map()
       yield* emit({
         type: "step.completed",
         step: current,

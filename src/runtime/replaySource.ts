@@ -29,7 +29,9 @@ export const replaySource = (graph: GraphDefinition, parent: ReadonlyArray<Check
   for (const cp of parent) {
     if (cp.step <= fromStep) continue
     group([...(cp.calls ?? [])].sort((a, b) => a.seq - b.seq), cp.step, calls)
-    for (const node of cp.nodes) {
+    // The step's nodes, and a losing branch that was answered too (its answer is recorded).
+    const answered = (cp.calls ?? []).flatMap((c) => (c.name === "interrupt.response" ? [c.node] : []))
+    for (const node of new Set([...cp.nodes, ...answered])) {
       // (A rule interrupt's answer is its own step, `__response__`: answered from `calls`.)
       if (!graph.nodes.has(node)) continue
       const waits = graph.nodes.get(node)!.waitsForInput

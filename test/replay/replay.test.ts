@@ -242,6 +242,70 @@ describe("replay and counterfactual forks", () => {
     expect([out.again.status, out.again.waiting?.prompt, out.again.final_state]).toEqual(["awaiting-input", "number?", { log: ["a"] }])
   })
 
+  it("several nodes asking in one step: each is asked in turn, the answers are kept, the step runs with all; a replay is exact", async () => {
+    const filename = join(tempDir(), "db.sqlite")
+    const layer = SqliteCheckpointer.layer({ filename })
+    const both: NodeFunction = async (_state, ctx) => ({ [ctx.nodeId === "ask_c" ? "c" : "d"]: await ctx.interrupt(`${ctx.nodeId}?`) })
+    const fields = { a: { type: "integer" }, b: { type: "integer" }, c: { type: "integer" }, d: { type: "integer" }, done: { type: "string", default: "no" } }
+    const fanOut = await Effect.runPromise(Graph.make({
+      ir_version: "1.0.0",
+      id: "run:fan-asks",
+      state_schema: { fields },
+      nodes: [
+        { id: "start", kind: "noop" },
+        { id: "ask_a", kind: "interrupt", prompt: "A?", response_field: "a" },
+        { id: "ask_b", kind: "interrupt", prompt: "B?", response_field: "b" },
+        { id: "ask_c", kind: "function", module: "m", export: "both" },
+        { id: "ask_d", kind: "function", module: "m", export: "both" },
+        { id: "finish", kind: "set", values: { done: "yes" } }
+      ],
+      edges: [{ from: "start", to: ["ask_a", "ask_b", "ask_c", "ask_d"] }, { from: ["ask_a", "ask_b", "ask_c", "ask_d"], to: "finish" }]
+    }, { modules: { m: { both } } }))
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      let summary = yield* Effect.flatMap(fanOut.start({}), (r) => r.start())
+      const prompts: Array<string | undefined> = []
+      for (let i = 1; summary.status === "awaiting-input" && i < 10; i++) {
+        prompts.push(summary.waiting?.prompt)
+        summary = yield* Effect.flatMap(fanOut.resume(summary.run_id, { response: { value: i } }), (r) => r.start())
+      }
+      const fork = yield* Replay.fork(fanOut, summary.run_id, {})
+      return { summary, prompts, fork }
+    }).pipe(Effect.provide(layer)))
+    expect(out.prompts).toEqual(["A?", "B?", "ask_c?", "ask_d?"])
+    expect(out.summary.final_state).toEqual({ a: 1, b: 2, c: 3, d: 4, done: "yes" })
+    expect(out.fork.summary.final_state).toEqual(out.summary.final_state)
+    expect([out.fork.diff.added_steps, out.fork.diff.removed_steps, out.fork.diff.state_deltas]).toEqual([[], [], {}])
+  })
+
+  it("a losing branch that was answered (quorum:1) is recorded, so the replay runs the step as the run did", async () => {
+    const filename = join(tempDir(), "db.sqlite")
+    const layer = SqliteCheckpointer.layer({ filename })
+    const quorum = await Effect.runPromise(Graph.make({
+      ir_version: "1.0.0",
+      id: "run:quorum-gate",
+      state_schema: { fields: { log: { type: "array", items: { type: "string" }, default: [], reducer: "append" }, ok: { type: "integer" } } },
+      nodes: [
+        { id: "start", kind: "set", values: { log: ["start"] } },
+        { id: "fast", kind: "set", values: { log: ["fast"] } },
+        { id: "gate", kind: "interrupt", prompt: "ok?", response_field: "ok" },
+        { id: "join", kind: "set", values: { log: ["join"] } }
+      ],
+      rules: [
+        { id: "fan", when: { node: "start" }, then: [{ kind: "parallel", targets: ["fast", "gate"], join: "join", strategy: "quorum:1" }] },
+        { id: "stop", when: { node: "join" }, then: [{ kind: "halt", reason: "joined" }] }
+      ]
+    }))
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const stopped = yield* Effect.flatMap(quorum.start({}), (r) => r.start())
+      const done = yield* Effect.flatMap(quorum.resume(stopped.run_id, { response: { value: 1 } }), (r) => r.start())
+      const fork = yield* Replay.fork(quorum, done.run_id, {})
+      return { stopped, done, fork }
+    }).pipe(Effect.provide(layer)))
+    expect(out.stopped.status).toBe("awaiting-input")
+    expect([out.done.status, out.fork.summary.status]).toEqual(["done", "done"])
+    expect(out.fork.summary.final_state).toEqual(out.done.final_state)
+  })
+
   it("commits replayed steps in batches (every step persisted), and live steps one by one", async () => {
     const filename = join(tempDir(), "db.sqlite")
     const batches: Array<number> = []
