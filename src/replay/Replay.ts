@@ -16,9 +16,10 @@ import { type Checkpoint, type RunSummary, toSummary } from "../checkpoint/model
 import { CheckpointError, InputError, type RuleError, type RunStateError, type StargraphError, StateValidationError } from "../errors.js"
 import { type Graph, packVersions } from "../graph/Graph.js"
 import { checkJson } from "../ir/json.js"
-import { nowIso } from "../runtime/RunLoop.js"
+import { actorOf, nowIso } from "../runtime/RunLoop.js"
 import type { FactsSnapshot } from "../fathom/facts.js"
 import { RuleEngine } from "../fathom/RuleEngine.js"
+import { assertEvidence } from "../fathom/RuleSession.js"
 import type { State } from "../ir/stateSchema.js"
 import { type CounterfactualMutation, decodeMutation, derivedHash } from "../runtime/Mutation.js"
 import { evaluateRouters, route } from "../runtime/routing.js"
@@ -73,17 +74,29 @@ const reroute = (
     const changed = Object.keys(mutation.state_overrides).length > 0 || mutation.facts_assert.length > 0 ||
       mutation.facts_retract.length > 0 || mutation.rule_pack_version !== undefined
     if (!changed) return {}
-    const before = base.step === 0 ? undefined : checkpoints.find((c) => c.step === base.step - 1)?.facts
+    const executed = base.nodes.filter((n) => graph.topology.nodes.has(n))
+    // A step of the loop's own (an answer to a rule's interrupt, its timeout) routes
+    // nothing: its routing was decided at the step before. The fork keeps it and changes
+    // the working memory it left.
+    const routing = base.step > 0 && executed.length > 0
+    const before = !routing ? base.step === 0 ? undefined : base.facts : checkpoints.find((c) => c.step === base.step - 1)?.facts
     const engine = yield* RuleEngine
     const session = yield* engine.open(graph.rules, before)
+    if (routing) {
+      // The answers the step's nodes consumed were evidence for its routing, as in the run.
+      for (const call of base.calls ?? []) {
+        if (call.name !== "interrupt.response" || !executed.includes(call.node)) continue
+        const evidence = assertEvidence(session, { runId: base.run_id, step: base.step, node: call.node, actor: actorOf(call.request) ?? "", data: call.response })
+        if (Either.isLeft(evidence)) return yield* Effect.fail(evidence.left)
+      }
+    }
     const factError = (field: string) => (e: RuleError) => new InputError({ field, message: e.message, fix: "write a fact as CLIPS text, e.g. \"(risk (level high))\", or {template, slots} of a template the graph's rules define" })
     for (const [i, fact] of mutation.facts_retract.entries()) yield* Effect.mapError(session.retract(fact), factError(`mutation.facts_retract[${i}]`))
     for (const [i, fact] of mutation.facts_assert.entries()) yield* Effect.mapError(session.assert(fact), factError(`mutation.facts_assert[${i}]`))
-    if (base.step === 0) {
+    if (!routing) {
       engine.release(session)
       return { facts: session.snapshot() }
     }
-    const executed = base.nodes.filter((n) => graph.topology.nodes.has(n))
     const routes = yield* evaluateRouters(graph, executed, state, base.step).pipe(
       Effect.mapError((e) => new InputError({ field: "mutation", message: `a router failed while re-routing step ${base.step}: ${e.cause}`, fix: "check the overridden state" }))
     )

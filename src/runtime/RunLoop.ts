@@ -85,7 +85,7 @@ export interface DriveInput {
 const NO_ANSWERS: ReadonlyArray<unknown> = []
 
 /** The actor an `interrupt.response` record names (recordings made before it was recorded name none). */
-const actorOf = (request: unknown): string | undefined => {
+export const actorOf = (request: unknown): string | undefined => {
   const actor = typeof request === "object" && request !== null && "actor" in request ? request.actor : undefined
   return typeof actor === "string" ? actor : undefined
 }

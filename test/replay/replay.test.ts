@@ -306,6 +306,46 @@ describe("replay and counterfactual forks", () => {
     expect(out.fork.summary.final_state).toEqual(out.done.final_state)
   })
 
+  it("a counterfactual at a step that consumed an answer keeps its evidence; one at the answer's own step keeps the route", async () => {
+    const filename = join(tempDir(), "db.sqlite")
+    const layer = SqliteCheckpointer.layer({ filename })
+    const fields = { note: { type: "string", default: "" }, ok: { type: "integer" }, log: { type: "array", items: { type: "string" }, default: [], reducer: "append" } }
+    const evidence = await Effect.runPromise(Graph.make({
+      ir_version: "1.0.0",
+      id: "run:evidence-routing",
+      state_schema: { fields },
+      nodes: [
+        { id: "gate", kind: "interrupt", prompt: "approve?", response_field: "ok" },
+        { id: "rejected", kind: "set", values: { log: ["rejected"] } },
+        { id: "approved", kind: "set", values: { log: ["approved"] } }
+      ],
+      rules: [
+        { id: "r-approved", when: "(stargraph.evidence (node \"gate\")) (node-id (id gate))", then: [{ kind: "goto", target: "approved" }] },
+        { id: "r-rejected-stops", when: { node: "rejected" }, then: [{ kind: "halt", reason: "rejected" }] }
+      ]
+    }))
+    const ruleGate = await Effect.runPromise(Graph.make({
+      ir_version: "1.0.0",
+      id: "run:rule-gate-cf",
+      state_schema: { fields },
+      nodes: [{ id: "a", kind: "set", values: { log: ["a"] } }, { id: "b", kind: "set", values: { log: ["b"] } }],
+      rules: [{ id: "ask", when: { node: "a" }, then: [{ kind: "interrupt", prompt: "number?", response_field: "ok" }] }]
+    }))
+    const answered = (graph: Graph.Graph) =>
+      Effect.flatMap(Effect.flatMap(graph.start({}), (r) => r.start()), (s) => Effect.flatMap(graph.resume(s.run_id, { response: { value: 5 } }), (r) => r.start()))
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const first = yield* answered(evidence)
+      const unrelated = yield* Replay.fork(evidence, first.run_id, { fromStep: 1, mutation: { state_overrides: { note: "changed" } } })
+      const second = yield* answered(ruleGate)
+      const atResponse = yield* Replay.fork(ruleGate, second.run_id, { fromStep: 2, mutation: { state_overrides: { ok: 6 } } })
+      return { first, unrelated, second, atResponse }
+    }).pipe(Effect.provide(layer)))
+    expect(out.first.final_state["log"]).toEqual(["approved"])
+    expect(out.unrelated.summary.final_state).toEqual({ ...out.first.final_state, note: "changed" })
+    expect(out.second.final_state).toEqual({ note: "", ok: 5, log: ["a", "b"] })
+    expect([out.atResponse.summary.status, out.atResponse.summary.steps, out.atResponse.summary.final_state]).toEqual(["done", 3, { note: "", ok: 6, log: ["a", "b"] }])
+  })
+
   it("commits replayed steps in batches (every step persisted), and live steps one by one", async () => {
     const filename = join(tempDir(), "db.sqlite")
     const batches: Array<number> = []
