@@ -19,8 +19,8 @@ export const replay = Command.make(
     runId: runIdArg,
     db: dbExisting,
     fromStep: Options.integer("from-step").pipe(
-      Options.withDefault(0),
-      Options.withDescription("fork from the state after this step (default: 0)")
+      Options.optional,
+      Options.withDescription("fork from the state after this step (default: 0; for a fork, its own fork step)")
     ),
     mutation: Options.text("mutation").pipe(
       Options.optional,
@@ -58,7 +58,7 @@ export const replay = Command.make(
           return yield* new InputError({ field: "--graph", message: `run ${o.runId} has no recorded graph file`, fix: "pass --graph path/to/graph.yaml" })
         }
         const g = yield* Graph.load(file)
-        const result = yield* Replay.fork(g, o.runId, { fromStep: o.fromStep, mutation, liveAfterFork: o.liveAfterFork, actor: "cli" })
+        const result = yield* Replay.fork(g, o.runId, { fromStep: Option.getOrUndefined(o.fromStep), mutation, liveAfterFork: o.liveAfterFork, actor: "cli" })
         yield* Console.log(`cf_run_id=${result.cfRunId}`)
         if (o.diff) yield* Console.log(renderDiff(result.diff))
         if (result.error) yield* Console.error(`error: ${formatError(result.error)}`)

@@ -126,7 +126,19 @@ export const fork = (
       onNone: () => Effect.fail(new CheckpointError({ reason: "unknown-run", runId: parentRunId, message: `no run '${parentRunId}' to replay` })),
       onSome: Effect.succeed
     }))
-    if (parent.graph_hash !== graph.graphHash) {
+    // A fork of a fork: what the first fork's mutation goes on doing after its fork step
+    // (its node output overrides, its pack version) carries on into this one.
+    const inherited = parent.fork_step !== null && parent.mutation !== null
+      ? yield* decodeMutation(parent.mutation).pipe(Effect.mapError((e) =>
+        new CheckpointError({ reason: "corrupt-checkpoint", runId: parentRunId, message: `the stored mutation of fork ${parentRunId} is invalid: ${e.message}` })
+      ))
+      : undefined
+    const packLoadError = (version: string) => (e: { readonly message: string }) =>
+      new InputError({ field: "mutation.rule_pack_version", message: `cannot load the packs at ${version}: ${e.message}`, fix: "name a version that exists beside the graph's packs (id@version, or a version for every pack)" })
+    const recordedWith = inherited?.rule_pack_version === undefined || parent.graph_hash === graph.graphHash
+      ? graph
+      : yield* graph.withPackVersions(packVersions(inherited.rule_pack_version)).pipe(Effect.mapError(packLoadError(inherited.rule_pack_version)))
+    if (parent.graph_hash !== recordedWith.graphHash) {
       return yield* new CheckpointError({
         reason: "graph-hash-mismatch",
         runId: parentRunId,
@@ -137,16 +149,30 @@ export const fork = (
     }
     const checkpoints = yield* checkpointer.listCheckpoints(parentRunId)
     const lastStep = checkpoints[checkpoints.length - 1]?.step ?? 0
-    const fromStep = options.fromStep ?? 0
+    // A fork's steps before its fork step are its parent's: it is replayed from its fork step on.
+    const firstStep = inherited !== undefined ? parent.fork_step ?? 0 : 0
+    const fromStep = options.fromStep ?? firstStep
     const base = checkpoints.find((c) => c.step === fromStep)
     if (!Number.isInteger(fromStep) || base === undefined) {
       return yield* new InputError({
         field: "from_step",
         message: `run ${parentRunId} has steps 0..${lastStep}; there is no step ${fromStep}`,
-        fix: `pass a step from 0 to ${lastStep}`
+        fix: `pass a step from ${firstStep} to ${lastStep}`
       })
     }
-    const mutation = yield* decodeMutation(options.mutation)
+    if (fromStep < firstStep) {
+      return yield* new InputError({
+        field: "from_step",
+        message: `run ${parentRunId} is a fork of ${parent.parent_run_id} from step ${firstStep}: its steps before that are its parent's, and its mutation applies at step ${firstStep}`,
+        fix: `pass a step from ${firstStep} to ${lastStep}, or fork ${parent.parent_run_id} from step ${fromStep}`
+      })
+    }
+    const asked = yield* decodeMutation(options.mutation)
+    const mutation: CounterfactualMutation = inherited === undefined ? asked : {
+      ...asked,
+      node_output_overrides: { ...inherited.node_output_overrides, ...asked.node_output_overrides },
+      ...(asked.rule_pack_version ?? inherited.rule_pack_version) !== undefined ? { rule_pack_version: asked.rule_pack_version ?? inherited.rule_pack_version } : {}
+    }
     for (const nodeId of Object.keys(mutation.node_output_overrides)) {
       if (!graph.topology.nodes.has(nodeId)) {
         return yield* new InputError({
@@ -181,9 +207,9 @@ export const fork = (
     // A fork on another pack version runs that version's rules.
     const forkGraph = mutation.rule_pack_version === undefined
       ? graph
-      : yield* graph.withPackVersions(packVersions(mutation.rule_pack_version)).pipe(Effect.mapError((e) =>
-        new InputError({ field: "mutation.rule_pack_version", message: `cannot load the packs at ${mutation.rule_pack_version}: ${e.message}`, fix: "name a version that exists beside the graph's packs (id@version, or a version for every pack)" })
-      ))
+      : mutation.rule_pack_version === inherited?.rule_pack_version
+      ? recordedWith
+      : yield* graph.withPackVersions(packVersions(mutation.rule_pack_version)).pipe(Effect.mapError(packLoadError(mutation.rule_pack_version)))
     // With a changed state, changed facts or other rules, the fork step's routing is
     // decided again from the working memory before it, so the fork can take another branch.
     const rerouted = yield* reroute(forkGraph, checkpoints, base, state, mutation)

@@ -30,7 +30,8 @@ export const RespondBody = Schema.Struct({ response: Schema.Unknown }).annotatio
 
 /** Body of `POST /v1/runs/{id}/counterfactual`. */
 export const CounterfactualBody = Schema.Struct({
-  from_step: Schema.optionalWith(Schema.Int.pipe(Schema.nonNegative()), { default: () => 0 }),
+  /** Default 0; for a fork, its own fork step. */
+  from_step: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
   mutation: Schema.optional(Schema.Unknown),
   live_after_fork: Schema.optionalWith(Schema.Boolean, { default: () => false })
 }).annotations({ ...strict, identifier: "CounterfactualBody" })

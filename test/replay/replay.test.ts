@@ -346,6 +346,31 @@ describe("replay and counterfactual forks", () => {
     expect([out.atResponse.summary.status, out.atResponse.summary.steps, out.atResponse.summary.final_state]).toEqual(["done", 3, { note: "", ok: 6, log: ["a", "b"] }])
   })
 
+  it("a fork of a fork goes on with the first fork's node overrides, from its fork step on", async () => {
+    const filename = join(tempDir(), "db.sqlite")
+    const layer = SqliteCheckpointer.layer({ filename })
+    const chain = await Effect.runPromise(Graph.make({
+      ir_version: "1.0.0",
+      id: "run:chain",
+      state_schema: { fields: { msg: { type: "string", default: "" }, log: { type: "array", items: { type: "string" }, default: [], reducer: "append" } } },
+      nodes: [{ id: "a", kind: "set", values: { log: ["a"] } }, { id: "b", kind: "set", values: { log: ["b"] } }, { id: "c", kind: "set", values: { log: ["c"] } }]
+    }))
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const parent = yield* Effect.flatMap(chain.start({}), (r) => r.start())
+      const first = yield* Replay.fork(chain, parent.run_id, { fromStep: 1, mutation: { node_output_overrides: { b: { log: ["B!"] } } } })
+      const again = yield* Replay.fork(chain, first.cfRunId, {})
+      const later = yield* Replay.fork(chain, first.cfRunId, { fromStep: 2, mutation: { state_overrides: { msg: "x" } } })
+      const before = yield* Effect.either(Replay.fork(chain, first.cfRunId, { fromStep: 0 }))
+      return { first, again, later, before }
+    }).pipe(Effect.provide(layer)))
+    expect(out.first.summary.final_state["log"]).toEqual(["a", "B!", "c"])
+    expect(out.again.summary.final_state).toEqual(out.first.summary.final_state)
+    expect([out.again.diff.added_steps, out.again.diff.removed_steps, out.again.diff.state_deltas]).toEqual([[], [], {}])
+    expect(out.later.summary.final_state).toEqual({ msg: "x", log: ["a", "B!", "c"] })
+    expect(Either.isLeft(out.before) && out.before.left).toMatchObject({ _tag: "InputError", field: "from_step" })
+    expect(Either.isLeft(out.before) && out.before.left.message).toMatch(/is a fork of run-.* from step 1/)
+  })
+
   it("commits replayed steps in batches (every step persisted), and live steps one by one", async () => {
     const filename = join(tempDir(), "db.sqlite")
     const batches: Array<number> = []
