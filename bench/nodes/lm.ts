@@ -69,7 +69,7 @@ const scenario = async (latencyMs: number, pairs: number) => {
     // Record the cassette once (and warm both paths up).
     const recorded = await once(false)
     // As a replay reads it: parsed from the checkpoint's JSON (no object shared with the live call).
-    const cassette = { calls: new Map([["1:ask", JSON.parse(JSON.stringify(recorded.entries)) as typeof recorded.entries]]), responses: new Map(), overrides: new Map(), liveAfterFork: false }
+    const cassette = { calls: new Map([["1:ask", JSON.parse(JSON.stringify(recorded.entries)) as typeof recorded.entries]]), responses: new Map(), overrides: new Map(), liveAfterFork: false, timeouts: new Map() }
     for (let i = 0; i < 20; i++) {
       await once(false)
       await once(true)

@@ -25,6 +25,10 @@ export interface ReplaySource {
   readonly overrides: ReadonlyMap<string, State>
   /** Escape hatch: answer a call the cassette cannot with a live call instead of failing. */
   readonly liveAfterFork: boolean
+  /** Steps the parent took as `__timeout__` (an interrupt unanswered past its deadline), with where each went. */
+  readonly timeouts: ReadonlyMap<number, ReadonlyArray<string>>
+  /** The parent's `on_timeout: halt` failure: the step its timeout took the place of, and the error's fields. */
+  readonly timedOut?: { readonly step: number; readonly nodeId: string; readonly deadline: string; readonly message: string } | undefined
 }
 
 /** The hash a call is matched on: sha256 of the canonical `{name, request}`. */

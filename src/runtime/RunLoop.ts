@@ -421,6 +421,24 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     /** The response the replayed run recorded to the rule interrupt after step `at`, if any. */
     const recordedResponse = (at: number) => input.replay?.calls.get(`${at + 1}:${RESPONSE_NODE}`)?.[0]
 
+    /** True when, in a replay, the parent's wait whose answer would have been step `at` timed out instead. */
+    const timesOutInReplay = (at: number): boolean =>
+      input.replay !== undefined && (input.replay.timeouts.has(at) || input.replay.timedOut?.step === at)
+
+    /**
+     * Replay the parent's timeout of the wait whose answer would have been step `at`: its
+     * `__timeout__` step to the same node, or its `on_timeout: halt` failure.
+     */
+    const replayTimeout = (at: number) =>
+      Effect.gen(function*() {
+        const to = input.replay?.timeouts.get(at)
+        if (to !== undefined) return yield* pseudoStep("__timeout__", {}, [], to)
+        const halted = input.replay?.timedOut
+        if (halted !== undefined) {
+          return yield* fail(new InterruptTimeoutError({ nodeId: halted.nodeId, step: halted.step, deadline: halted.deadline, message: halted.message }))
+        }
+      })
+
     /** Answer a rule's interrupt: the response (and its evidence fact) as a step. */
     const answer = (waiting: WaitingInfo, value: unknown, by: string) =>
       Effect.gen(function*() {
@@ -459,12 +477,13 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       if (pending !== undefined) {
         const asking = ruleWaiting(pending.node, pending.decision, step)
         const replayed = recordedResponse(step)
-        if (replayed === undefined) {
+        if (replayed !== undefined) yield* answer(asking, replayed.response, actorOf(replayed.request) ?? actor)
+        else if (timesOutInReplay(step + 1)) yield* replayTimeout(step + 1)
+        else {
           yield* transition({ status: "awaiting-input", waiting: asking, owner: null })
           yield* emit({ type: "run.waiting", waiting: asking })
           return toSummary(run, state)
         }
-        yield* answer(asking, replayed.response, actorOf(replayed.request) ?? actor)
       }
     }
 
@@ -525,16 +544,25 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       // A node that waits for input before it runs (an `interrupt` node) stops the step
       // unless it has its answer (from the resume, or from the parent's recording); with
       // several in the step, the run asks for each in turn and keeps the answers given.
+      let timedOut = false
       for (const id of frontier) {
         const waits = graph.nodes.get(id)!.waitsForInput
         if (waits === undefined || answered.has(id)) continue
         const recorded = input.replay?.responses.get(`${current}:${id}`)
-        if (recorded === undefined) {
-          yield* waitFor(id, waits, current, NO_ANSWERS)
-          return toSummary(run, state)
+        if (recorded !== undefined) {
+          answered.set(id, [recorded])
+          continue
         }
-        answered.set(id, [recorded])
+        // In a replay, a wait the parent let time out times out again.
+        if (timesOutInReplay(current)) {
+          yield* replayTimeout(current)
+          timedOut = true
+          break
+        }
+        yield* waitFor(id, waits, current, NO_ANSWERS)
+        return toSummary(run, state)
       }
+      if (timedOut) continue
 
       const stepStartedAt = isoNow()
       const t0 = performance.now()
@@ -666,7 +694,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       // A rule's interrupt: unless a replay answers it, the run waits, written with the step
       // (a crash between the two would leave a committed step the run then went past).
       const asking = stop?._tag === "interrupt" ? ruleWaiting(stop.node, stop.decision, current) : undefined
-      const waits = asking !== undefined && recordedResponse(current) === undefined
+      const waits = asking !== undefined && recordedResponse(current) === undefined && !timesOutInReplay(current + 1)
       const patch = done
         ? { status: "done" as const, finished_at: finishedAt, owner: null }
         : waits
@@ -695,6 +723,10 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         if (replayed !== undefined) {
           // A replay answers with the parent's recorded response.
           yield* answer(asking, replayed.response, actorOf(replayed.request) ?? actor)
+          continue
+        }
+        if (timesOutInReplay(current + 1)) {
+          yield* replayTimeout(current + 1)
           continue
         }
         yield* emit({ type: "run.waiting", waiting: asking })

@@ -5,8 +5,9 @@
  * part-way is resumed.
  */
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
-import type { CallRecord, Checkpoint, RunRecord } from "../checkpoint/models.js"
+import type { CallRecord, Checkpoint, ErrorRecord, RunRecord } from "../checkpoint/models.js"
 import { CheckpointError } from "../errors.js"
 import type { State } from "../ir/stateSchema.js"
 import type { ReplaySource } from "./Cassette.js"
@@ -22,12 +23,33 @@ const group = (calls: ReadonlyArray<CallRecord>, step: number, into: Map<string,
   }
 }
 
-/** The replay source for steps after `fromStep` of the parent. */
-export const replaySource = (graph: GraphDefinition, parent: ReadonlyArray<Checkpoint>, fromStep: number, mutation: CounterfactualMutation, live: boolean): ReplaySource => {
+/** The parent's `on_timeout: halt` failure, when it failed so after `fromStep`. */
+const haltedByTimeout = (error: ErrorRecord | null | undefined, fromStep: number): ReplaySource["timedOut"] => {
+  if (error?.type !== "InterruptTimeoutError") return undefined
+  const { nodeId, step, deadline } = error.details
+  return typeof nodeId === "string" && typeof step === "number" && typeof deadline === "string" && step > fromStep
+    ? { step, nodeId, deadline, message: error.message }
+    : undefined
+}
+
+/** The loop's step for an interrupt that timed out (`on_timeout: goto:<node>`). */
+export const TIMEOUT_NODE = "__timeout__"
+
+/** The replay source for steps after `fromStep` of the parent (`parentError`: how the parent failed, if it did). */
+export const replaySource = (
+  graph: GraphDefinition,
+  parent: ReadonlyArray<Checkpoint>,
+  fromStep: number,
+  mutation: CounterfactualMutation,
+  live: boolean,
+  parentError?: ErrorRecord | null
+): ReplaySource => {
   const calls = new Map<string, Array<CallRecord>>()
   const responses = new Map<string, unknown>()
+  const timeouts = new Map<number, ReadonlyArray<string>>()
   for (const cp of parent) {
     if (cp.step <= fromStep) continue
+    if (cp.node === TIMEOUT_NODE) timeouts.set(cp.step, cp.next)
     group([...(cp.calls ?? [])].sort((a, b) => a.seq - b.seq), cp.step, calls)
     // The step's nodes, and a losing branch that was answered too (its answer is recorded).
     const answered = (cp.calls ?? []).flatMap((c) => (c.name === "interrupt.response" ? [c.node] : []))
@@ -47,7 +69,9 @@ export const replaySource = (graph: GraphDefinition, parent: ReadonlyArray<Check
     calls,
     responses,
     overrides: new Map(Object.entries(mutation.node_output_overrides) as Array<[string, State]>),
-    liveAfterFork: live
+    liveAfterFork: live,
+    timeouts,
+    timedOut: haltedByTimeout(parentError, fromStep)
   }
 }
 
@@ -72,5 +96,6 @@ export const forkReplaySource = (
     const mutation = yield* decodeMutation(fork.mutation ?? {}).pipe(
       Effect.mapError((e) => new CheckpointError({ reason: "corrupt-checkpoint", runId: fork.run_id, message: `the stored mutation of fork ${fork.run_id} is invalid: ${e.message}` }))
     )
-    return replaySource(graph, parent, fork.fork_step ?? 0, mutation, liveAfterFork)
+    const parentRecord = yield* checkpointer.getRun(parentRunId)
+    return replaySource(graph, parent, fork.fork_step ?? 0, mutation, liveAfterFork, Option.getOrUndefined(parentRecord)?.error)
   })

@@ -118,7 +118,7 @@ describe("prepared language-model requests", () => {
       request: null,
       response: { text: "{\"answer\": \"Paris is the capital of France.\"}", finish_reason: "stop" }
     }
-    const recorder = stepRecorder(1, { calls: new Map([["1:ask", [entry]]]), responses: new Map(), overrides: new Map(), liveAfterFork: false })
+    const recorder = stepRecorder(1, { calls: new Map([["1:ask", [entry]]]), responses: new Map(), overrides: new Map(), liveAfterFork: false, timeouts: new Map() })
     const outcome = await Effect.runPromise(
       Effect.provide(
         node.execute({ question: "What is the capital of France?" }, { runId: "r", nodeId: "ask", step: 1, calls: recorder.forNode("ask"), answers: [], graphHash: graph.graphHash }),

@@ -371,6 +371,56 @@ describe("replay and counterfactual forks", () => {
     expect(Either.isLeft(out.before) && out.before.left.message).toMatch(/is a fork of run-.* from step 1/)
   })
 
+  it("a wait that timed out times out again in the replay: on_timeout goto (node and rule interrupts) and halt", async () => {
+    const filename = join(tempDir(), "db.sqlite")
+    const layer = SqliteCheckpointer.layer({ filename })
+    const fields = { log: { type: "array", items: { type: "string" }, default: [], reducer: "append" }, ok: { type: "integer" } }
+    const graphWith = (id: string, gate: Record<string, unknown>, rules: ReadonlyArray<unknown> = []) =>
+      Graph.make({
+        ir_version: "1.0.0",
+        id,
+        state_schema: { fields },
+        nodes: [{ id: "a", kind: "set", values: { log: ["a"] } }, gate, { id: "b", kind: "set", values: { log: ["b"] } }, { id: "late", kind: "set", values: { log: ["late"] } }],
+        edges: [{ from: "a", to: "gate" }, { from: "gate", to: "b" }],
+        rules
+      })
+    const nodeGoto = await Effect.runPromise(graphWith("run:t-node", { id: "gate", kind: "interrupt", prompt: "ok?", response_field: "ok", timeout: 0.05, on_timeout: "goto:late" }))
+    const nodeHalt = await Effect.runPromise(graphWith("run:t-halt", { id: "gate", kind: "interrupt", prompt: "ok?", response_field: "ok", timeout: 0.05 }))
+    const timedOut = (graph: Graph.Graph) =>
+      Effect.gen(function*() {
+        const stopped = yield* Effect.flatMap(graph.start({}), (r) => r.start())
+        yield* Effect.promise(() => new Promise((r) => setTimeout(r, 120)))
+        const after = yield* Effect.either(Effect.flatMap(graph.resume(stopped.run_id), (r) => r.start()))
+        const forks = yield* Effect.forEach([0, 1], (fromStep) => Replay.fork(graph, stopped.run_id, { fromStep }))
+        return { after, forks }
+      })
+    const ruleGoto = await Effect.runPromise(Graph.make({
+      ir_version: "1.0.0",
+      id: "run:t-rule",
+      state_schema: { fields },
+      nodes: [{ id: "a", kind: "set", values: { log: ["a"] } }, { id: "b", kind: "set", values: { log: ["b"] } }, { id: "late", kind: "set", values: { log: ["late"] } }],
+      rules: [
+        { id: "ask", when: { node: "a" }, then: [{ kind: "interrupt", prompt: "ok?", response_field: "ok", timeout: 0.05, on_timeout: "goto:late" }] },
+        { id: "end", when: { node: "late" }, then: [{ kind: "halt", reason: "late" }] }
+      ]
+    }))
+    const out = await Effect.runPromise(Effect.all([timedOut(nodeGoto), timedOut(nodeHalt), timedOut(ruleGoto)]).pipe(Effect.provide(layer)))
+    const [goto, halt, rule] = out
+    expect(Either.isRight(rule.after) && rule.after.right.final_state["log"]).toEqual(["a", "late"])
+    for (const fork of rule.forks) {
+      expect([fork.summary.status, fork.summary.final_state["log"], fork.diff.added_steps, fork.diff.removed_steps]).toEqual(["done", ["a", "late"], [], []])
+    }
+    expect(Either.isRight(goto.after) && goto.after.right.final_state["log"]).toEqual(["a", "late"])
+    for (const fork of goto.forks) {
+      expect([fork.summary.status, fork.summary.final_state["log"]]).toEqual(["done", ["a", "late"]])
+      expect([fork.diff.added_steps, fork.diff.removed_steps]).toEqual([[], []])
+    }
+    expect(Either.isLeft(halt.after) && halt.after.left._tag).toBe("InterruptTimeoutError")
+    for (const fork of halt.forks) {
+      expect([fork.summary.status, fork.error?._tag]).toEqual(["failed", "InterruptTimeoutError"])
+    }
+  })
+
   it("commits replayed steps in batches (every step persisted), and live steps one by one", async () => {
     const filename = join(tempDir(), "db.sqlite")
     const batches: Array<number> = []

@@ -22,7 +22,8 @@ const source = (entries: ReadonlyArray<CallRecord>, liveAfterFork = false): Repl
   calls: new Map([["1:n", entries]]),
   responses: new Map(),
   overrides: new Map(),
-  liveAfterFork
+  liveAfterFork,
+  timeouts: new Map()
 })
 
 /** Replay one call; its result, the entries the replay recorded and how many calls went live. */
