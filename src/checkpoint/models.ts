@@ -24,6 +24,29 @@ export const stopsRun = (status: RunStatus | undefined): boolean => status !== u
 /** A JSON object of state fields. */
 export const StateRecord = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
+/** One non-deterministic call a node made (tool, LLM, inference, clock, random), as recorded. */
+export const CallRecord = Schema.Struct({
+  node: Schema.String,
+  /** Order of the call among this node's calls in this step, from 0. */
+  seq: Schema.Int,
+  name: Schema.String,
+  request_hash: Schema.String,
+  request: Schema.Unknown,
+  response: Schema.Unknown
+})
+/** One recorded call. */
+export type CallRecord = typeof CallRecord.Type
+
+/**
+ * The calls a step made before it stopped without a checkpoint (a node asked for input
+ * part-way, or failed): the step runs again from the start, and these answer its calls
+ * again, so a resumed step sees what it saw before and a replay of a failed run fails
+ * as it did.
+ */
+export const StepAttempt = Schema.Struct({ step: Schema.Int, calls: Schema.Array(CallRecord) })
+/** The calls of a step that stopped without a checkpoint. */
+export type StepAttempt = typeof StepAttempt.Type
+
 /**
  * Why a run stopped for input: the interrupt node (or the node after which a rule's
  * `interrupt` action fired), its prompt and the step it waits at.
@@ -48,7 +71,9 @@ export const WaitingInfo = Schema.Struct({
    * Answers other nodes of the same step were given (several interrupt nodes in one
    * fan-out): kept until the step runs with all of them.
    */
-  others: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Array(Schema.Unknown) }))
+  others: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Array(Schema.Unknown) })),
+  /** The calls the step made before it asked (answered again when it runs again). */
+  attempt: Schema.optional(StepAttempt)
 })
 /** Why a run stopped for input. */
 export type WaitingInfo = typeof WaitingInfo.Type
@@ -57,7 +82,9 @@ export type WaitingInfo = typeof WaitingInfo.Type
 export const ErrorRecord = Schema.Struct({
   type: Schema.String,
   message: Schema.String,
-  details: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+  details: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  /** The calls the failing step made before it failed (a replay answers them to fail the same way). */
+  attempt: Schema.optional(StepAttempt)
 })
 /** A persisted error. */
 export type ErrorRecord = typeof ErrorRecord.Type
@@ -68,18 +95,6 @@ export const WriteRecord = Schema.Struct({ node: Schema.String, update: StateRec
 /** Name of the pseudo-node of step 0 (the run's inputs). */
 export const INPUT_NODE = "__input__"
 
-/** One non-deterministic call a node made (tool, LLM, inference, clock, random), as recorded. */
-export const CallRecord = Schema.Struct({
-  node: Schema.String,
-  /** Order of the call among this node's calls in this step, from 0. */
-  seq: Schema.Int,
-  name: Schema.String,
-  request_hash: Schema.String,
-  request: Schema.Unknown,
-  response: Schema.Unknown
-})
-/** One recorded call. */
-export type CallRecord = typeof CallRecord.Type
 
 /**
  * A fan-out in progress: `targets` run together in the next step under `strategy`

@@ -241,7 +241,7 @@ export const fork = (
     })
     const cfRunId = created.record.run_id
     const run = yield* forkGraph.resume(cfRunId, {
-      replay: replaySource(forkGraph, checkpoints, fromStep, mutation, options.liveAfterFork === true, parent.error),
+      replay: replaySource(forkGraph, checkpoints, fromStep, mutation, options.liveAfterFork === true, parent),
       actor: options.actor ?? "replay"
     })
     const outcome = yield* Effect.either(run.start())

@@ -122,7 +122,9 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
   }
   node.next++
   if (recorded !== undefined && recorded.request_hash === hash) return { index, hash, answer: { _tag: "recorded", response: recorded.response }, request: kept }
-  if (replay.liveAfterFork) {
+  // A `ctx.interrupt` the recording never answered is where the parent stopped to wait:
+  // the replay asks again (nothing happens "live" but the wait).
+  if (replay.liveAfterFork || (recorded === undefined && name === "interrupt")) {
     state.live++
     return { index, hash, answer: { _tag: "live" }, request: kept }
   }

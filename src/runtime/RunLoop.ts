@@ -25,6 +25,7 @@ import {
   type RunRecord,
   type RunStatus,
   type RunSummary,
+  type StepAttempt,
   toSummary,
   type WaitingInfo
 } from "../checkpoint/models.js"
@@ -293,9 +294,9 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         if (patch.status) yield* input.setStatus(patch.status)
       })
 
-    const fail = (error: RunFailure) =>
+    const fail = (error: RunFailure, attempt?: StepAttempt) =>
       Effect.gen(function*() {
-        const record = toErrorRecord(error as StargraphError)
+        const record = { ...toErrorRecord(error as StargraphError), ...(attempt !== undefined ? { attempt } : {}) }
         yield* transition({ status: "failed", error: record, finished_at: isoNow(), owner: null })
         yield* emit({ type: "run.failed", status: "failed", error: record })
         return yield* Effect.fail(error)
@@ -496,8 +497,18 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       answered.set(waitingAtStart.node, [...(waitingAtStart.answers ?? []), response.value])
     }
 
+    // A step that asked part-way runs again from its start: the calls it made before it
+    // asked answer it again (then it goes on live), so it sees what it saw before.
+    let resumedAttempt = waitingAtStart !== null && waitingAtStart.kind !== "rule" && response !== undefined ? waitingAtStart.attempt : undefined
+    const attemptSource = (at: number): ReplaySource | undefined => {
+      if (resumedAttempt === undefined || resumedAttempt.step !== at) return undefined
+      const calls = new Map<string, Array<CallRecord>>()
+      for (const call of resumedAttempt.calls) calls.set(`${at}:${call.node}`, [...(calls.get(`${at}:${call.node}`) ?? []), call])
+      return { calls, responses: new Map(), overrides: new Map(), liveAfterFork: true, timeouts: new Map() }
+    }
+
     /** Stop the run in `awaiting-input` for `request`, asked by `node` at `at` (the answers of the step's other nodes kept). */
-    const waitFor = (node: string, request: InterruptRequest, at: number, given: ReadonlyArray<unknown>) =>
+    const waitFor = (node: string, request: InterruptRequest, at: number, given: ReadonlyArray<unknown>, attempt?: StepAttempt) =>
       Effect.gen(function*() {
         const others = [...answered].filter(([id]) => id !== node)
         const waiting: WaitingInfo = {
@@ -509,6 +520,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           ...(request.payload !== undefined ? { payload: request.payload } : {}),
           ...(given.length > 0 ? { answers: given } : {}),
           ...(others.length > 0 ? { others: Object.fromEntries(others) } : {}),
+          ...(attempt !== undefined ? { attempt } : {}),
           ...(request.timeoutMs !== undefined
             ? { deadline: new Date(clock.unsafeCurrentTimeMillis() + request.timeoutMs).toISOString(), on_timeout: request.onTimeout ?? "halt" }
             : {})
@@ -568,7 +580,12 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       const t0 = performance.now()
       yield* emit({ type: "step.started", step: current, nodes: frontier })
       const snapshot = state
-      const recorder = stepRecorder(current, input.replay)
+      const recorder = stepRecorder(current, input.replay ?? attemptSource(current))
+      /** This attempt's calls, kept with a wait or a failure that leaves the step uncommitted. */
+      const attempt = (): StepAttempt | undefined => {
+        const calls = recorder.entries()
+        return calls.length > 0 ? { step: current, calls } : undefined
+      }
       const execute = (id: string): Effect.Effect<NodeOutcome, NodeFailure, NodeEnv> => {
         const override = input.replay?.overrides.get(id)
         if (override !== undefined) return Effect.succeed({ _tag: "Update", update: override })
@@ -604,7 +621,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         const failure = Cause.failureOption(exit.cause)
         if (Option.isSome(failure)) {
           // A child run's storage failure is the runtime's, not the run's (the run is marked `error`).
-          return yield* (failure.value._tag === "CheckpointError" ? Effect.fail(failure.value) : fail(failure.value))
+          return yield* (failure.value._tag === "CheckpointError" ? Effect.fail(failure.value) : fail(failure.value, attempt()))
         }
         if (Cause.isInterruptedOnly(exit.cause)) {
           if (input.cancelRequested()) continue
@@ -626,7 +643,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       // committed; it runs again, with the answer, when the run is resumed.
       const asked = executed.find((e) => e.outcome._tag === "Interrupt")
       if (asked !== undefined && asked.outcome._tag === "Interrupt") {
-        yield* waitFor(asked.id, asked.outcome, current, (answered.get(asked.id) ?? NO_ANSWERS).slice(0, asked.outcome.answered))
+        yield* waitFor(asked.id, asked.outcome, current, (answered.get(asked.id) ?? NO_ANSWERS).slice(0, asked.outcome.answered), attempt())
         return toSummary(run, state)
       }
       // Which branches won is part of the step's cassette (a replay reruns the same ones).
@@ -634,7 +651,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         yield* Effect.promise(() => recorder.forNode(PARALLEL_NODE).call(winnersCall(group), { strategy: group.strategy, targets: group.targets }, () => ids).catch(() => undefined))
       }
       const diverged = recorder.divergence()
-      if (diverged) return yield* fail(diverged)
+      if (diverged) return yield* fail(diverged, attempt())
       const executedIds = executed.map((e) => e.id)
       const writes: Array<NodeWrite> = []
       for (const { id, outcome } of executed) {
@@ -642,23 +659,23 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       }
 
       const merged = applyWrites(state, writes, graph.state.fields, current)
-      if (Either.isLeft(merged)) return yield* fail(merged.left)
+      if (Either.isLeft(merged)) return yield* fail(merged.left, attempt())
       const valid = validate(merged.right, writes, current)
-      if (Either.isLeft(valid)) return yield* fail(valid.left)
+      if (Either.isLeft(valid)) return yield* fail(valid.left, attempt())
       // The answers the step's nodes consumed are evidence for the rules (a losing branch's
       // answer is recorded, for a replay, but its effects are dropped with its writes).
       const consumed = consumedAnswers(graph, current, frontier, answered, input.replay, actor)
       for (const a of consumed) {
         if (!executedIds.includes(a.node)) continue
         const evidence = assertEvidence(session, { runId: run.run_id, step: current, node: a.node, actor: a.actor, data: a.value })
-        if (Either.isLeft(evidence)) return yield* fail(evidence.left)
+        if (Either.isLeft(evidence)) return yield* fail(evidence.left, attempt())
       }
       // Router functions are user code (possibly async): an Effect only when the step has one.
       const routerEdges = graph.routers.size === 0 ? undefined : evaluateRouters(graph, executedIds, merged.right, current)
       const routes = routerEdges === undefined ? Either.right(undefined) : yield* Effect.either(routerEdges)
-      if (Either.isLeft(routes)) return yield* fail(routes.left)
+      if (Either.isLeft(routes)) return yield* fail(routes.left, attempt())
       const rules = session.route({ runId: run.run_id, step: current, at: stepStartedAt, state: merged.right, nodes: executedIds, routes: routes.right })
-      if (Either.isLeft(rules)) return yield* fail(rules.left)
+      if (Either.isLeft(rules)) return yield* fail(rules.left, attempt())
       const routed = route(graph, { step: current, executed: executedIds, decisions: rules.right.decisions, joins, groups: frontierGroups })
       for (const d of Object.values(rules.right.decisions)) if (d._tag !== "continue") trail.push(d.rule || d._tag)
       if (trail.length > 32) trail.splice(0, trail.length - 32)
@@ -702,6 +719,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         : undefined
       yield* commit(checkpoint, patch, input.replay !== undefined && recorder.liveCalls() === 0 && stop === undefined)
       answered = new Map()
+      resumedAttempt = undefined
       yield* emit({
         type: "step.completed",
         step: current,

@@ -35,16 +35,23 @@ const haltedByTimeout = (error: ErrorRecord | null | undefined, fromStep: number
 /** The loop's step for an interrupt that timed out (`on_timeout: goto:<node>`). */
 export const TIMEOUT_NODE = "__timeout__"
 
-/** The replay source for steps after `fromStep` of the parent (`parentError`: how the parent failed, if it did). */
+/**
+ * The replay source for steps after `fromStep` of the parent (`parentRecord`: how the
+ * parent stopped: a failure, or a wait, with the calls of the step it left uncommitted).
+ */
 export const replaySource = (
   graph: GraphDefinition,
   parent: ReadonlyArray<Checkpoint>,
   fromStep: number,
   mutation: CounterfactualMutation,
   live: boolean,
-  parentError?: ErrorRecord | null
+  parentRecord?: Pick<RunRecord, "error" | "waiting">
 ): ReplaySource => {
   const calls = new Map<string, Array<CallRecord>>()
+  // The step the parent left uncommitted (it failed, or asked part-way): its calls so far.
+  for (const attempt of [parentRecord?.error?.attempt, parentRecord?.waiting?.attempt]) {
+    if (attempt !== undefined && attempt.step > fromStep && !parent.some((cp) => cp.step === attempt.step)) group(attempt.calls, attempt.step, calls)
+  }
   const responses = new Map<string, unknown>()
   const timeouts = new Map<number, ReadonlyArray<string>>()
   for (const cp of parent) {
@@ -71,7 +78,7 @@ export const replaySource = (
     overrides: new Map(Object.entries(mutation.node_output_overrides) as Array<[string, State]>),
     liveAfterFork: live,
     timeouts,
-    timedOut: haltedByTimeout(parentError, fromStep)
+    timedOut: haltedByTimeout(parentRecord?.error, fromStep)
   }
 }
 
@@ -97,5 +104,5 @@ export const forkReplaySource = (
       Effect.mapError((e) => new CheckpointError({ reason: "corrupt-checkpoint", runId: fork.run_id, message: `the stored mutation of fork ${fork.run_id} is invalid: ${e.message}` }))
     )
     const parentRecord = yield* checkpointer.getRun(parentRunId)
-    return replaySource(graph, parent, fork.fork_step ?? 0, mutation, liveAfterFork, Option.getOrUndefined(parentRecord)?.error)
+    return replaySource(graph, parent, fork.fork_step ?? 0, mutation, liveAfterFork, Option.getOrUndefined(parentRecord))
   })

@@ -421,6 +421,47 @@ describe("replay and counterfactual forks", () => {
     }
   })
 
+  it("a step that asked part-way sees its earlier calls again when resumed; replays of a waiting or failed run stop the same way", async () => {
+    const filename = join(tempDir(), "db.sqlite")
+    const layer = SqliteCheckpointer.layer({ filename })
+    const pick: NodeFunction = async (_state, ctx) => {
+      const draw = await ctx.random()
+      const choice = await ctx.interrupt(`pick for ${draw}?`, { payload: { draw } })
+      return { draw, choice }
+    }
+    const flaky: NodeFunction = async (_state, ctx) => {
+      const draw = await ctx.random()
+      throw new Error(`failed after drawing ${draw}`)
+    }
+    const make = (id: string, exportName: string) =>
+      Graph.make({
+        ir_version: "1.0.0",
+        id,
+        state_schema: { fields: { draw: { type: "number", default: 0 }, choice: { type: "string", default: "" } } },
+        nodes: [{ id: "start", kind: "noop" }, { id: "n", kind: "function", module: "m", export: exportName }]
+      }, { modules: { m: { pick, flaky } } })
+    const asking = await Effect.runPromise(make("run:pick", "pick"))
+    const failing = await Effect.runPromise(make("run:flaky", "flaky"))
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const waiting = yield* Effect.flatMap(asking.start({}), (r) => r.start())
+      const waitingFork = yield* Replay.fork(asking, waiting.run_id, { fromStep: 1 })
+      const done = yield* Effect.flatMap(asking.resume(waiting.run_id, { response: { value: "left" } }), (r) => r.start())
+      const failed = yield* Effect.either(Effect.flatMap(failing.start({}), (r) => r.start()))
+      const failedId = Either.isLeft(failed) ? ((yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({ graph_id: "run:flaky" }))).runs[0]!.run_id) : ""
+      const failedFork = yield* Replay.fork(failing, failedId, { fromStep: 1 })
+      return { waiting, waitingFork, done, failed, failedFork }
+    }).pipe(Effect.provide(layer)))
+    const draw = (out.waiting.waiting?.payload as { draw: number }).draw
+    expect(out.waitingFork.summary.status).toBe("awaiting-input")
+    expect(out.waitingFork.summary.waiting?.prompt).toBe(out.waiting.waiting?.prompt)
+    // Resumed, the node drew the same number it showed with its question.
+    expect(out.done.final_state).toEqual({ draw, choice: "left" })
+    expect(Either.isLeft(out.failed) && out.failed.left._tag).toBe("NodeExecutionError")
+    expect(out.failedFork.summary.status).toBe("failed")
+    expect(out.failedFork.error?._tag).toBe("NodeExecutionError")
+    expect(out.failedFork.error?.message).toBe(Either.isLeft(out.failed) ? out.failed.left.message : "")
+  })
+
   it("commits replayed steps in batches (every step persisted), and live steps one by one", async () => {
     const filename = join(tempDir(), "db.sqlite")
     const batches: Array<number> = []
