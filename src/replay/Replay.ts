@@ -252,7 +252,10 @@ export const fork = (
       cfRunId,
       derivedHash: derived,
       summary,
-      diff: diffRuns(checkpoints, forkCheckpoints, derived, forkGraph.rules.templates, yield* freshFacts(graph)),
+      diff: diffRuns(checkpoints, forkCheckpoints, derived, forkGraph.rules.templates, yield* freshFacts(graph), {
+        parent: { status: parent.status, ...(parent.error !== null ? { error: parent.error.type } : {}) },
+        fork: { status: summary.status, ...(Either.isLeft(outcome) ? { error: outcome.left._tag } : record.error !== null ? { error: record.error.type } : {}) }
+      }),
       error: Either.isLeft(outcome) ? outcome.left : undefined
     }
   })

@@ -32,7 +32,21 @@ export interface RunDiff {
   /** By `"<step>:<node>"`: facts in the fork's working memory and not the parent's (asserted), and the reverse. */
   readonly fact_deltas: { readonly [step: string]: { readonly asserted: ReadonlyArray<string>; readonly retracted: ReadonlyArray<string> } }
   readonly derived_hash: string
+  /**
+   * How each run stopped, when that differs (the status, or the type of the error): a
+   * fork that failed where the parent finished, or failed another way. Absent when they
+   * stopped alike.
+   */
+  readonly outcome?: { readonly parent: RunOutcome; readonly fork: RunOutcome } | undefined
 }
+
+/** How a run stopped: its status, and its error's type when it has one. */
+export interface RunOutcome {
+  readonly status: string
+  readonly error?: string | undefined
+}
+
+const outcomeText = (o: RunOutcome) => `${o.status}${o.error !== undefined ? `:${o.error}` : ""}`
 
 const escape = (key: string) => key.replaceAll("~", "~0").replaceAll("/", "~1")
 
@@ -65,7 +79,8 @@ export const diffRuns = (
   fork: ReadonlyArray<Checkpoint>,
   derived_hash: string,
   templates: TemplateSlots,
-  initialFacts?: FactsSnapshot
+  initialFacts?: FactsSnapshot,
+  outcomes?: { readonly parent: RunOutcome; readonly fork: RunOutcome }
 ): RunDiff => {
   const byKey = new Map(parent.map((c) => [key(c), c]))
   const forkKeys = new Set(fork.map(key))
@@ -89,7 +104,8 @@ export const diffRuns = (
     removed_steps,
     state_deltas,
     fact_deltas,
-    derived_hash
+    derived_hash,
+    ...(outcomes !== undefined && outcomeText(outcomes.parent) !== outcomeText(outcomes.fork) ? { outcome: outcomes } : {})
   }
 }
 

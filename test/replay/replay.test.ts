@@ -133,6 +133,8 @@ describe("replay and counterfactual forks", () => {
     expect(e.expectedHash).toMatch(/^sha256:/)
     expect(e.actualHash).not.toBe(e.expectedHash)
     expect(diverged.right.summary.error?.type).toBe("ReplayDivergenceError")
+    // The diff says the two runs stopped differently.
+    expect(diverged.right.diff.outcome).toEqual({ parent: { status: "done" }, fork: { status: "failed", error: "ReplayDivergenceError" } })
     const before = live.tool
     const allowed = await fork({ mutation: { state_overrides: { topic: "memes" } }, liveAfterFork: true })
     if (Either.isLeft(allowed)) throw allowed.left
@@ -460,6 +462,8 @@ describe("replay and counterfactual forks", () => {
     expect(out.failedFork.summary.status).toBe("failed")
     expect(out.failedFork.error?._tag).toBe("NodeExecutionError")
     expect(out.failedFork.error?.message).toBe(Either.isLeft(out.failed) ? out.failed.left.message : "")
+    // Stopped alike: no outcome in either diff.
+    expect([out.failedFork.diff.outcome, out.waitingFork.diff.outcome]).toEqual([undefined, undefined])
   })
 
   it("commits replayed steps in batches (every step persisted), and live steps one by one", async () => {
