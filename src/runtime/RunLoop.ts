@@ -272,8 +272,6 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     let step = input.checkpoint.step
     const response = input.response
     let backoffMs = 0
-    /** The rules that routed the last steps (for a loop that hits max_steps). */
-    const trail: Array<string> = []
 
     // Replayed steps (every call answered by the cassette) are re-derivable from the
     // parent, so their checkpoints are committed in batches: one transaction (one fsync)
@@ -544,7 +542,13 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       }
       const current = step + 1
       if (current > graph.topology.maxSteps) {
-        const cycle = trail.length > 0 ? ` The rules that routed the last steps: ${trail.slice(-8).join(" → ")}.` : ""
+        // The rules that routed the last steps, from the checkpoints (the same message
+        // whichever process, or replay, drove the steps before).
+        yield* flush
+        const trail = (yield* checkpointer.listCheckpoints(run.run_id)).slice(-8).flatMap((cp) =>
+          Object.values(cp.rules?.decisions ?? {}).flatMap((d) => (d._tag !== "continue" ? [d.rule || d._tag] : []))
+        ).slice(-8)
+        const cycle = trail.length > 0 ? ` The rules that routed the last steps: ${trail.join(" → ")}.` : ""
         return yield* fail(new StepLimitError({
           maxSteps: graph.topology.maxSteps,
           message: `the run exceeded max_steps (${graph.topology.maxSteps}); a loop never reached its exit.${cycle} ` +
@@ -677,8 +681,6 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       const rules = session.route({ runId: run.run_id, step: current, at: stepStartedAt, state: merged.right, nodes: executedIds, routes: routes.right })
       if (Either.isLeft(rules)) return yield* fail(rules.left, attempt())
       const routed = route(graph, { step: current, executed: executedIds, decisions: rules.right.decisions, joins, groups: frontierGroups })
-      for (const d of Object.values(rules.right.decisions)) if (d._tag !== "continue") trail.push(d.rule || d._tag)
-      if (trail.length > 32) trail.splice(0, trail.length - 32)
       backoffMs = routed.backoffMs
 
       const delta = writtenDelta(merged.right, writes)

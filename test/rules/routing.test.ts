@@ -13,6 +13,7 @@ import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
 import type { IRValidationError, RuleError, StargraphError } from "../../src/errors.js"
 import * as FathomAdapter from "../../src/fathom/FathomAdapter.js"
 import * as Graph from "../../src/graph/Graph.js"
+import * as Replay from "../../src/replay/Replay.js"
 
 const run = <A, E>(effect: Effect.Effect<A, E, Checkpointer>) => Effect.runPromise(Effect.provide(effect, MemoryCheckpointer.layer))
 
@@ -315,7 +316,7 @@ describe("rules route transitions", () => {
   })
 
   it("a rule loop that never halts stops at max_steps, naming the rules in the cycle", async () => {
-    const { outcome } = await drive({
+    const loopIR = {
       ir_version: "1.0.0",
       id: "run:loop",
       max_steps: 12,
@@ -325,10 +326,19 @@ describe("rules route transitions", () => {
         { id: "to-pong", when: { node: "ping" }, then: [{ kind: "goto", target: "pong" }] },
         { id: "to-ping", when: { node: "pong" }, then: [{ kind: "goto", target: "ping" }] }
       ]
-    }, { message: "x" })
+    }
+    const { outcome } = await drive(loopIR, { message: "x" })
     const error = Either.isLeft(outcome) ? (outcome.left as StargraphError) : undefined
     expect(error?._tag).toBe("StepLimitError")
     expect(error?.message).toMatch(/to-pong → to-ping → to-pong/)
+    // A fork from a late step hits the limit after two steps of its own: the same message.
+    const fork = await run(Effect.gen(function*() {
+      const graph = yield* Graph.make(loopIR)
+      const parent = yield* Effect.flatMap(graph.start({ inputs: { message: "x" } }), (r) => Effect.either(r.start()))
+      const runs = yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({ graph_id: "run:loop" }))
+      return { parent, fork: yield* Replay.fork(graph, runs.runs[0]!.run_id, { fromStep: 10 }) }
+    }))
+    expect(Either.isLeft(fork.parent) && fork.fork.error?.message).toBe(Either.isLeft(fork.parent) ? fork.parent.left.message : "")
   })
 
   it("edges compile to rules: the same run, and the compiled rules in the trace", async () => {
