@@ -703,7 +703,9 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         started_at: stepStartedAt,
         finished_at: finishedAt,
         duration_ms,
-        calls: withResponses(recorder.entries(), consumed),
+        // A branch that lost its race left no writes, and its calls go with them (a replay
+        // does not run it); its answer, if it had one, stays (a replay needs it to start the step).
+        calls: withResponses(executedIds.length === frontier.length ? recorder.entries() : recorder.entries().filter((c) => executedIds.includes(c.node) || !frontier.includes(c.node)), consumed),
         facts: session.snapshot(),
         rules: rules.right,
         ...(routed.groups.length > 0 ? { groups: routed.groups } : {})

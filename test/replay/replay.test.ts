@@ -466,6 +466,33 @@ describe("replay and counterfactual forks", () => {
     expect([out.failedFork.diff.outcome, out.waitingFork.diff.outcome]).toEqual([undefined, undefined])
   })
 
+  it("a branch that lost its race leaves no calls in the step: the replay's step is the parent's", async () => {
+    const filename = join(tempDir(), "db.sqlite")
+    const layer = SqliteCheckpointer.layer({ filename })
+    const slow: NodeFunction = async (_state, ctx) => {
+      const price = await ctx.call("price", { item: "x" }, () => 3)
+      await new Promise((r) => setTimeout(r, 200))
+      return { log: [`price ${String(price)}`] }
+    }
+    const race = await Effect.runPromise(Graph.make({
+      ir_version: "1.0.0",
+      id: "run:race-calls",
+      state_schema: { fields: { log: { type: "array", items: { type: "string" }, default: [], reducer: "append" } } },
+      nodes: [{ id: "start", kind: "noop" }, { id: "fast", kind: "set", values: { log: ["fast"] } }, { id: "slow", kind: "function", module: "m", export: "slow" }],
+      rules: [{ id: "fan", when: { node: "start" }, then: [{ kind: "parallel", targets: ["fast", "slow"], strategy: "quorum:1" }] }]
+    }, { modules: { m: { slow } } }))
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const checkpointer = yield* Checkpointer
+      const parent = yield* Effect.flatMap(race.start({}), (r) => r.start())
+      const fork = yield* Replay.fork(race, parent.run_id, {})
+      return { parent: yield* checkpointer.listCheckpoints(parent.run_id), fork: yield* checkpointer.listCheckpoints(fork.cfRunId) }
+    }).pipe(Effect.provide(layer)))
+    const step2 = (cps: ReadonlyArray<{ step: number; nodes: ReadonlyArray<string>; calls?: ReadonlyArray<{ node: string }> }>) => cps.find((c) => c.step === 2)!
+    expect(step2(out.parent).nodes).toEqual(["fast"])
+    expect(step2(out.parent).calls?.map((c) => c.node)).toEqual(["__parallel__"])
+    expect(step2(out.fork).calls).toEqual(step2(out.parent).calls)
+  })
+
   it("commits replayed steps in batches (every step persisted), and live steps one by one", async () => {
     const filename = join(tempDir(), "db.sqlite")
     const batches: Array<number> = []
