@@ -15,6 +15,17 @@ import { pickExport } from "../nodes/loader.js"
 import type { DecodedNode, NodeKind } from "../nodes/NodeKind.js"
 import { fromExport, isPathRef, kindTable, NodeKinds, packageKinds, parseKindRef, projectRoot } from "../nodes/NodeKinds.js"
 
+/** Node kinds of the original Stargraph that this runtime does not have, with what to write instead. */
+const UNPORTED_KINDS: { readonly [kind: string]: { readonly why: string; readonly fix: string } } = {
+  react: {
+    why: "a tool-calling agent loop",
+    fix: "build the loop from a dspy node that picks a tool and tool nodes, routed by rules back to it until it answers (docs/nodes.md), or write a module node (./my-node.ts:MyNode)"
+  },
+  code: { why: "it runs Python code", fix: "write the code as a function node in a .ts module beside the graph (kind: function, module: ./nodes.ts, export: …)" },
+  rag: { why: "retrieval stores are not ported", fix: "call your store from a function node's ctx.call, or a tool registered with Tool.make (docs/tools.md)" },
+  broker: { why: "the Nautilus broker is not ported", fix: "call the broker from a function node's ctx.call, or a tool registered with Tool.make (docs/tools.md)" }
+}
+
 /** How {@link decodeNodes} loads the modules of module-referenced and package kinds. */
 export interface KindModules {
   readonly baseDir: string
@@ -53,8 +64,9 @@ export const decodeNodes = (ir: IRDocument, source: IRSource, modules: KindModul
           Effect.tap((kind) => Effect.sync(() => byModule.set(name, kind)))
         )
       }
-      return Effect.fail(irError(source, at, `unknown node kind '${name}'`,
-        `use one of: ${listSome(table.keys(), 40)}; or a module reference such as ./my-node.ts:MyNode`))
+      const original = UNPORTED_KINDS[name]
+      return Effect.fail(irError(source, at, original !== undefined ? `the original's '${name}' kind is not part of this runtime (${original.why})` : `unknown node kind '${name}'`,
+        original !== undefined ? original.fix : `use one of: ${listSome(table.keys(), 40)}; or a module reference such as ./my-node.ts:MyNode`))
     }
     const decoded: Array<DecodedNode> = []
     for (const [i, node] of ir.nodes.entries()) {

@@ -65,6 +65,61 @@ const fixFor = (message: string, path: ReadonlyArray<PropertyKey>, choices: Read
   return "correct the value to match the expected type shown"
 }
 
+/** Top-level fields of the original's IR that this runtime does not take, with what to do instead. */
+const ORIGINAL_FIELDS: { readonly [field: string]: { readonly message: string; readonly fix: string } } = {
+  tools: {
+    message: "the original's top-level tool declarations are not used here: tool nodes name their tools, and the tool registry checks them when the graph is built",
+    fix: "remove tools (name each tool on its node: {kind: tool, tool: std.calculator@1}; capabilities allow network tools, docs/tools.md)"
+  },
+  stores: { message: "retrieval stores (the original's rag kind) are not part of this runtime", fix: "remove stores, and call your store from a function node or a tool (docs/tools.md)" },
+  skills: { message: "the original's skills are not part of this runtime", fix: "remove skills; the graph's nodes and rules are all this runtime reads" },
+  migrate: {
+    message: "graph migrations are not supported: a run resumes only with the graph it started with (its graph_hash)",
+    fix: "remove migrate; finish or cancel runs of the old graph with the old files, and start new runs with the new graph"
+  },
+  lm: {
+    message: "a graph cannot launch its model server here",
+    fix: "remove lm and point language-model nodes at a running server (config.api_base and config.model, or an app's LanguageModel layer; docs/language-models.md)"
+  }
+}
+
+/** An empty list or null: what the original writes for a field it has nothing in (`stores: []`). */
+const declaresNothing = (value: unknown): boolean => value === null || (Array.isArray(value) && value.length === 0)
+
+/** The document without the original's empty top-level fields ({@link ORIGINAL_FIELDS}), which say nothing. */
+const withoutEmptyOriginalFields = (input: unknown): unknown => {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) return input
+  const doc = input as Record<string, unknown>
+  const empty = Object.keys(ORIGINAL_FIELDS).filter((field) => field in doc && declaresNothing(doc[field]))
+  return empty.length === 0 ? input : Object.fromEntries(Object.entries(doc).filter(([k]) => !empty.includes(k)))
+}
+
+/**
+ * The original's forms this runtime does not read, named as such: the authoring format
+ * (no `ir_version`; `state`, a `nodes` mapping, `routes`), its other top-level fields, and
+ * `checkpoints.every: never`. Otherwise the decoder would call them unknown fields.
+ */
+const originalFormError = (input: unknown, source: IRSource): IRValidationError | undefined => {
+  if (typeof input !== "object" || input === null) return undefined
+  const doc = input as Record<string, unknown>
+  if (!("ir_version" in doc) && ("state" in doc || "routes" in doc || (typeof doc["nodes"] === "object" && doc["nodes"] !== null && !Array.isArray(doc["nodes"])))) {
+    return irError(
+      source,
+      [],
+      "this is the original's authoring format (no ir_version; state, a nodes mapping, routes), which this runtime does not compile",
+      "write the IR form: ir_version: \"1.1.0\", state_schema (the same field: type map), nodes as a list of {id, kind, config}, and rules for the routes (docs/engine.md, docs/fathom.md)"
+    )
+  }
+  for (const [field, why] of Object.entries(ORIGINAL_FIELDS)) {
+    if (field in doc && !declaresNothing(doc[field])) return irError(source, [field], why.message, why.fix)
+  }
+  const checkpoints = doc["checkpoints"]
+  if (typeof checkpoints === "object" && checkpoints !== null && (checkpoints as Record<string, unknown>)["every"] === "never") {
+    return irError(source, ["checkpoints", "every"], "every step of a run is checkpointed here: runs without checkpoints are not supported", "remove every, or set it to node-exit")
+  }
+  return undefined
+}
+
 /** Decode an already-parsed JS value as an IR document. */
 export const decodeIR = (
   input: unknown,
@@ -79,10 +134,12 @@ export const decodeIR = (
       "declare the field as `type: array` (optionally with `reducer: append`) and keep it sorted or de-duplicated in your node"
     ))
   }
+  const original = originalFormError(input, source)
+  if (original !== undefined) return Either.left(original)
   if (typeof input === "object" && input !== null && "nodes" in input && Array.isArray(input.nodes) && input.nodes.length === 0) {
     return Either.left(irError(source, ["nodes"], "the graph has no nodes", "add at least one node, e.g. nodes: [{id: start, kind: noop}]"))
   }
-  return Schema.decodeUnknownEither(IRDocument, { onExcessProperty: "error", errors: "all" })(input).pipe(
+  return Schema.decodeUnknownEither(IRDocument, { onExcessProperty: "error", errors: "all" })(withoutEmptyOriginalFields(input)).pipe(
     Either.mapLeft((error) => flatSchemaError(source, input) ?? decodeError(source, error))
   )
 }

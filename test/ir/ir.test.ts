@@ -59,6 +59,23 @@ describe("IR validation", () => {
     expect(e.fix).toBe('set ir_version: "1.1.0" (or any 1.x.y)')
   })
 
+  it("names the original's forms this runtime does not read, with what to write instead", () => {
+    const authoring = irErrorOf("id: research-bot\nstate:\n  question: str\nnodes:\n  brief: {kind: template, template: \"{question}\"}\nroutes:\n  brief: {pass: done}\n")
+    expect([authoring.path, authoring.message]).toEqual(["", expect.stringContaining("the original's authoring format")])
+    expect(authoring.fix).toMatch(/^write the IR form: ir_version/)
+    const tools = irErrorOf(base + "tools: [{id: std.calculator, version: \"1\"}]\n")
+    expect([tools.path, tools.fix]).toEqual(["tools", expect.stringMatching(/^remove tools \(name each tool on its node/)])
+    const lm = irErrorOf(base + "lm: {provider: sglang, model: phi}\n")
+    expect([lm.path, lm.fix]).toEqual(["lm", expect.stringMatching(/point language-model nodes at a running server/)])
+    const never = irErrorOf(base + "checkpoints: {every: never}\n")
+    expect([never.path, never.fix]).toEqual(["checkpoints.every", "remove every, or set it to node-exit"])
+    const react = Effect.runSync(Effect.either(Graph.fromYaml(base.replace("{ id: b, kind: set, values: { n: 1 } }", "{ id: b, kind: react }"))))
+    expect(Either.isLeft(react) && react.left.message).toBe("the original's 'react' kind is not part of this runtime (a tool-calling agent loop)")
+    // What the original writes when it has nothing to declare is accepted, and hashes as without it.
+    const empty = Effect.runSync(Graph.fromYaml(base + "tools: []\nstores: []\nskills: null\n"))
+    expect(empty.graphHash).toBe(Effect.runSync(Graph.fromYaml(base)).graphHash)
+  })
+
   it("an empty node list is named as such", () => {
     const e = irErrorOf(base.replace(/nodes:\n( {2}- .*\n)+edges:\n {2}- .*\n/, "nodes: []\n"))
     expect([e.path, e.message]).toEqual(["nodes", "the graph has no nodes"])
