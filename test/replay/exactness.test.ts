@@ -13,19 +13,10 @@ import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import type { NodeFunction } from "../../src/nodes/Executor.js"
 import * as Replay from "../../src/replay/Replay.js"
+import { rng as seededRng } from "../fathom/generator.js"
 import { tempDir } from "../helpers/cli.js"
 
 type Rng = () => number
-const mulberry32 = (seed: number): Rng => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 const pick = <A>(rng: Rng, xs: ReadonlyArray<A>): A => xs[Math.floor(rng() * xs.length)]!
 
 const draw: NodeFunction = async (_state, ctx) => ({ log: [`${ctx.nodeId}:${(await ctx.random()).toFixed(6)}`] })
@@ -40,7 +31,7 @@ type Kind = "set" | "draw" | "ask" | "interrupt"
 
 /** A random graph: `stages` of one node or a fan-out of two joined at the next stage. */
 const randomGraph = (seed: number) => {
-  const rng = mulberry32(seed)
+  const rng = seededRng(seed)
   const ruled = rng() < 0.35
   const fields: Record<string, unknown> = { log: { type: "array", items: { type: "string" }, default: [], reducer: "append" } }
   const nodes: Array<Record<string, unknown>> = [{ id: "start", kind: "noop" }]
