@@ -84,6 +84,7 @@ export interface DriveInput {
 }
 
 const NO_ANSWERS: ReadonlyArray<unknown> = []
+const NO_CONSUMED: ReadonlyArray<ConsumedAnswer> = []
 
 /** The actor an `interrupt.response` record names (recordings made before it was recorded name none). */
 export const actorOf = (request: unknown): string | undefined => {
@@ -117,7 +118,7 @@ const consumedAnswers = (
   replay: ReplaySource | undefined,
   actor: string
 ): ReadonlyArray<ConsumedAnswer> =>
-  frontier.flatMap((node) => {
+  given.size === 0 && replay === undefined ? NO_CONSUMED : frontier.flatMap((node) => {
     const answers = given.get(node)
     const resumed = answers !== undefined && answers.length > 0
     if (!resumed && replay?.responses.has(`${step}:${node}`) !== true) return []
@@ -722,7 +723,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         ? { status: "awaiting-input" as const, waiting: asking, owner: null }
         : undefined
       yield* commit(checkpoint, patch, input.replay !== undefined && recorder.liveCalls() === 0 && stop === undefined)
-      answered = new Map()
+      if (answered.size > 0) answered = new Map()
       resumedAttempt = undefined
       yield* emit({
         type: "step.completed",
