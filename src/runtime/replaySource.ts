@@ -27,8 +27,11 @@ const group = (calls: ReadonlyArray<CallRecord>, step: number, into: Map<string,
 const haltedByTimeout = (error: ErrorRecord | null | undefined, fromStep: number): ReplaySource["timedOut"] => {
   if (error?.type !== "InterruptTimeoutError") return undefined
   const { nodeId, step, deadline } = error.details
+  // `error.message` is the one-line rendering, `InterruptTimeoutError: <message>`.
+  const prefix = `${error.type}: `
+  const message = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message
   return typeof nodeId === "string" && typeof step === "number" && typeof deadline === "string" && step > fromStep
-    ? { step, nodeId, deadline, message: error.message }
+    ? { step, nodeId, deadline, message }
     : undefined
 }
 

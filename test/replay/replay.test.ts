@@ -12,6 +12,7 @@ import * as Graph from "../../src/graph/Graph.js"
 import type { NodeFunction } from "../../src/nodes/Executor.js"
 import * as Replay from "../../src/replay/Replay.js"
 import { renderDiff } from "../../src/replay/RunDiff.js"
+import { formatError } from "../../src/errors.js"
 import { tempDir } from "../helpers/cli.js"
 
 /** A tool whose every live invocation is counted: replays must not call it. */
@@ -420,6 +421,8 @@ describe("replay and counterfactual forks", () => {
     expect(Either.isLeft(halt.after) && halt.after.left._tag).toBe("InterruptTimeoutError")
     for (const fork of halt.forks) {
       expect([fork.summary.status, fork.error?._tag]).toEqual(["failed", "InterruptTimeoutError"])
+      // The same error, rendered the same way.
+      expect(fork.summary.error?.message).toBe(Either.isLeft(halt.after) ? formatError(halt.after.left) : "")
     }
   })
 
