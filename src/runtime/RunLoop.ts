@@ -648,7 +648,10 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       // committed; it runs again, with the answer, when the run is resumed.
       const asked = executed.find((e) => e.outcome._tag === "Interrupt")
       if (asked !== undefined && asked.outcome._tag === "Interrupt") {
-        yield* waitFor(asked.id, asked.outcome, current, (answered.get(asked.id) ?? NO_ANSWERS).slice(0, asked.outcome.answered), attempt())
+        // The answers it consumed before asking: its answered `interrupt` calls, whether the
+        // answer came with the resume or, in a replay, from the recording.
+        const given = recorder.entries().flatMap((c) => (c.node === asked.id && c.name === "interrupt" ? [c.response] : []))
+        yield* waitFor(asked.id, asked.outcome, current, given, attempt())
         return toSummary(run, state)
       }
       // Which branches won is part of the step's cassette (a replay reruns the same ones).

@@ -55,7 +55,14 @@ export const replaySource = (
   for (const attempt of [parentRecord?.error?.attempt, parentRecord?.waiting?.attempt]) {
     if (attempt !== undefined && attempt.step > fromStep && !parent.some((cp) => cp.step === attempt.step)) group(attempt.calls, attempt.step, calls)
   }
+  // The answers interrupt nodes of that step were already given while the parent waited for another.
   const responses = new Map<string, unknown>()
+  const waiting = parentRecord?.waiting
+  if (waiting !== undefined && waiting !== null && waiting.step > fromStep) {
+    for (const [node, answers] of Object.entries(waiting.others ?? {})) {
+      if (graph.nodes.get(node)?.waitsForInput !== undefined && answers.length > 0) responses.set(`${waiting.step}:${node}`, answers[answers.length - 1])
+    }
+  }
   const timeouts = new Map<number, ReadonlyArray<string>>()
   for (const cp of parent) {
     if (cp.step <= fromStep) continue

@@ -267,14 +267,28 @@ describe("replay and counterfactual forks", () => {
     const out = await Effect.runPromise(Effect.gen(function*() {
       let summary = yield* Effect.flatMap(fanOut.start({}), (r) => r.start())
       const prompts: Array<string | undefined> = []
+      const partial: Array<{ prompt: string | undefined; others: unknown; answers: unknown }> = []
       for (let i = 1; summary.status === "awaiting-input" && i < 10; i++) {
         prompts.push(summary.waiting?.prompt)
         summary = yield* Effect.flatMap(fanOut.resume(summary.run_id, { response: { value: i } }), (r) => r.start())
+        if (i === 3) {
+          // Forked while it waits part-way through the step: the fork waits at the same
+          // question with the answers given so far, and one answer finishes it the same way.
+          const waitingFork = yield* Replay.fork(fanOut, summary.run_id, { fromStep: 1 })
+          partial.push({ prompt: waitingFork.summary.waiting?.prompt, others: waitingFork.summary.waiting?.others, answers: waitingFork.summary.waiting?.answers })
+          const finished = yield* Effect.flatMap(fanOut.resume(waitingFork.cfRunId, { response: { value: 4 } }), (r) => r.start())
+          partial.push({ prompt: finished.status, others: finished.final_state, answers: undefined })
+        }
       }
       const fork = yield* Replay.fork(fanOut, summary.run_id, {})
-      return { summary, prompts, fork }
+      return { summary, prompts, fork, partial }
     }).pipe(Effect.provide(layer)))
     expect(out.prompts).toEqual(["A?", "B?", "ask_c?", "ask_d?"])
+    expect(out.partial).toEqual([
+      // (ask_c's answer went through ctx.interrupt: the fork has it from the recording.)
+      { prompt: "ask_d?", others: { ask_a: [1], ask_b: [2] }, answers: undefined },
+      { prompt: "done", others: { a: 1, b: 2, c: 3, d: 4, done: "yes" }, answers: undefined }
+    ])
     expect(out.summary.final_state).toEqual({ a: 1, b: 2, c: 3, d: 4, done: "yes" })
     expect(out.fork.summary.final_state).toEqual(out.summary.final_state)
     expect([out.fork.diff.added_steps, out.fork.diff.removed_steps, out.fork.diff.state_deltas]).toEqual([[], [], {}])
