@@ -73,7 +73,12 @@ export const WaitingInfo = Schema.Struct({
    */
   others: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Array(Schema.Unknown) })),
   /** The calls the step made before it asked (answered again when it runs again). */
-  attempt: Schema.optional(StepAttempt)
+  attempt: Schema.optional(StepAttempt),
+  /**
+   * The answer a resume brought, kept (with the run `running`) until the step it answers
+   * is checkpointed: a process that dies before then leaves it for the next resume.
+   */
+  given: Schema.optional(Schema.Struct({ value: Schema.Unknown, actor: Schema.String }))
 })
 /** Why a run stopped for input. */
 export type WaitingInfo = typeof WaitingInfo.Type

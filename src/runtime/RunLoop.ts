@@ -271,7 +271,12 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     let joins = input.checkpoint.joins
     let groups: ReadonlyArray<ParallelGroup> = input.checkpoint.groups ?? []
     let step = input.checkpoint.step
-    const response = input.response
+    // A run whose process died (or was paused) while it drove the step an answer was for:
+    // the answer it was resumed with, kept on the record until that step's checkpoint.
+    const carried = run.status !== "awaiting-input" && run.waiting?.given !== undefined && input.response === undefined ? run.waiting : null
+    const response = input.response ?? (carried?.given !== undefined ? { value: carried.given.value } : undefined)
+    // Who gave the answer this drive consumes (a kept answer: whoever gave it then).
+    const answerActor = carried?.given?.actor ?? actor
     let backoffMs = 0
 
     // Replayed steps (every call answered by the cassette) are re-derivable from the
@@ -285,8 +290,13 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       return first === undefined ? Effect.void : checkpointer.commitSteps([first, ...rest])
     })
 
-    const transition = (patch: Parameters<CheckpointerShape["updateRun"]>[1]) =>
+    const transition = (given: Parameters<CheckpointerShape["updateRun"]>[1]) =>
       Effect.gen(function*() {
+        // A run that ends drops an answer still kept on its record (one that pauses, or
+        // breaks on its storage, keeps it for the resume).
+        const patch = run.waiting?.given !== undefined && (given.status === "done" || given.status === "failed" || given.status === "cancelled")
+          ? { waiting: null, ...given }
+          : given
         yield* flush
         yield* checkpointer.updateRun(run.run_id, patch)
         run = { ...run, ...patch }
@@ -302,8 +312,10 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       })
 
     /** Commit a step (batched while replaying), then track it as the latest (few Effect operations: it runs every step). */
-    const commit = (checkpoint: Checkpoint, patch: Parameters<CheckpointerShape["updateRun"]>[1] | undefined, replayed: boolean): Effect.Effect<void, CheckpointError> =>
+    const commit = (checkpoint: Checkpoint, given: Parameters<CheckpointerShape["updateRun"]>[1] | undefined, replayed: boolean): Effect.Effect<void, CheckpointError> =>
       Effect.suspend(() => {
+        // The first checkpoint after an answer also drops the answer kept on the record.
+        const patch = run.waiting?.given !== undefined && run.status === "running" ? { waiting: null, ...given } : given
         const track = () => {
           run = { ...run, ...patch, last_step: checkpoint.step }
           state = checkpoint.state
@@ -334,14 +346,20 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     // (running, owned here, at step 0) is a fresh start.
     const resumed = input.checkpoint.step > 0 || run.status === "paused" || run.status === "awaiting-input" ||
       (run.status === "running" && run.owner !== OWNER)
-    const waitingAtStart = run.status === "awaiting-input" ? run.waiting : null
+    const waitingAtStart = run.status === "awaiting-input" ? run.waiting : carried
     if (run.status === "running" && run.owner === OWNER && run.started_at !== null) {
       // Claimed by this process's Scheduler, which marked it running in the same transaction.
       yield* input.setStatus("running")
     } else {
       // Taken over atomically from the status and owner it was read with: of two
       // processes resuming one run at once, one drives it and the other does nothing.
-      const patch: RunPatch = { status: "running", started_at: run.started_at ?? isoNow(), owner: OWNER, waiting: null, error: null }
+      const patch: RunPatch = {
+        status: "running",
+        started_at: run.started_at ?? isoNow(),
+        owner: OWNER,
+        waiting: waitingAtStart !== null && response !== undefined ? { ...waitingAtStart, given: { value: response.value, actor: carried?.given?.actor ?? actor } } : null,
+        error: null
+      }
       if (!(yield* checkpointer.takeOver(run.run_id, { status: run.status, owner: run.owner }, patch))) {
         const now = yield* checkpointer.getRun(run.run_id)
         const seen = Option.match(now, { onNone: () => "gone", onSome: (r) => `${r.status}${r.owner !== null ? `, driven by ${r.owner}` : ""}` })
@@ -453,7 +471,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     if (waitingAtStart !== null) {
       const deadline = waitingAtStart.deadline
       if (waitingAtStart.kind === "rule" && response !== undefined) {
-        yield* answer(waitingAtStart, response.value, actor)
+        yield* answer(waitingAtStart, response.value, answerActor)
       } else if (response === undefined && deadline !== undefined && clock.unsafeCurrentTimeMillis() >= Date.parse(deadline)) {
         const onTimeout = waitingAtStart.on_timeout ?? "halt"
         if (onTimeout === "halt") {
@@ -672,7 +690,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       if (Either.isLeft(valid)) return yield* fail(valid.left, attempt())
       // The answers the step's nodes consumed are evidence for the rules (a losing branch's
       // answer is recorded, for a replay, but its effects are dropped with its writes).
-      const consumed = consumedAnswers(graph, current, frontier, answered, input.replay, actor)
+      const consumed = consumedAnswers(graph, current, frontier, answered, input.replay, answerActor)
       for (const a of consumed) {
         if (!executedIds.includes(a.node)) continue
         const evidence = assertEvidence(session, { runId: run.run_id, step: current, node: a.node, actor: a.actor, data: a.value })

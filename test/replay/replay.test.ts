@@ -510,6 +510,33 @@ describe("replay and counterfactual forks", () => {
     expect(step2(out.fork).calls).toEqual(step2(out.parent).calls)
   })
 
+  it("an answer is kept on the record until its step is checkpointed: a process that died before then leaves it to the next resume", async () => {
+    const filename = join(tempDir(), "db.sqlite")
+    const layer = SqliteCheckpointer.layer({ filename })
+    const gate = await Effect.runPromise(Graph.make({
+      ir_version: "1.0.0",
+      id: "run:kept-answer",
+      state_schema: { fields: { log: { type: "array", items: { type: "string" }, default: [], reducer: "append" }, ok: { type: "integer" } } },
+      nodes: [{ id: "a", kind: "set", values: { log: ["a"] } }, { id: "ask", kind: "interrupt", prompt: "ok?", response_field: "ok" }, { id: "b", kind: "set", values: { log: ["b"] } }]
+    }))
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const checkpointer = yield* Checkpointer
+      const stopped = yield* Effect.flatMap(gate.start({}), (r) => r.start())
+      const waiting = Option.getOrThrow(yield* checkpointer.getRun(stopped.run_id)).waiting!
+      // What a process that took the run over with the answer 7 and died before the step's
+      // checkpoint leaves: running, a dead owner, the answer kept with the wait.
+      yield* checkpointer.updateRun(stopped.run_id, { status: "running", owner: `${hostname()}:999999999`, waiting: { ...waiting, given: { value: 7, actor: "cli" } } })
+      const resumed = yield* Effect.flatMap(gate.resume(stopped.run_id), (r) => r.start())
+      const record = Option.getOrThrow(yield* checkpointer.getRun(stopped.run_id))
+      const steps = yield* checkpointer.listCheckpoints(stopped.run_id)
+      return { resumed, record, steps }
+    }).pipe(Effect.provide(layer)))
+    expect([out.resumed.status, out.resumed.final_state]).toEqual(["done", { log: ["a", "b"], ok: 7 }])
+    expect(out.steps.find((c) => c.node === "ask")?.calls?.[0]).toMatchObject({ name: "interrupt.response", response: 7, request: { actor: "cli" } })
+    // Checkpointed: the kept answer is gone from the record.
+    expect(out.record.waiting).toBeNull()
+  })
+
   it("commits replayed steps in batches (every step persisted), and live steps one by one", async () => {
     const filename = join(tempDir(), "db.sqlite")
     const batches: Array<number> = []
