@@ -136,7 +136,11 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
     call: name,
     ...(recorded ? { expectedHash: recorded.request_hash } : {}),
     actualHash: hash,
-    message: recorded === undefined
+    message: recorded === undefined && name === "subgraph"
+      ? `node '${nodeId}' runs a child graph at step ${step}, and the recording holds no outcome of it: the parent stopped inside ` +
+        "that child run (it waited for input or failed there), or the fork took another path. A child run that had not finished is not " +
+        "replayed: fork from a step after the subgraph node's, answer the parent and fork it then, or fork with live_after_fork (--live-after-fork) to run the child live"
+      : recorded === undefined
       ? `node '${nodeId}' made call #${index} '${name}' at step ${step}, but the cassette holds no such call; ` +
         "the fork took a path the parent never recorded (fork with live_after_fork, or --live-after-fork on the CLI, to allow live calls)"
       : `node '${nodeId}' call #${index} '${name}' at step ${step} differs from the recorded request ` +

@@ -112,13 +112,18 @@ describe("subgraph nodes", () => {
     const childId = String(first.waiting?.payload?.["child_run_id"])
     expect(first.waiting?.payload).toMatchObject({ level: 2, child_node: "ask" })
     expect(await t.record(childId)).toMatchObject({ status: "awaiting-input", parent_run_id: first.run_id, waiting: { node: "ask" } })
+    // A fork of the parent while it waits inside its child: a child run that had not
+    // finished is not replayed, and the fork says so (and how to fork it instead).
+    const early = await t.run(Replay.fork(graph, first.run_id, {}))
+    expect([early.summary.status, early.error?._tag, early.diff.outcome?.fork]).toEqual(["failed", "ReplayDivergenceError", { status: "failed", error: "ReplayDivergenceError" }])
+    expect(early.error?.message).toMatch(/the parent stopped inside that child run .* fork from a step after the subgraph node's, answer the parent and fork it then/)
 
     const second = await t.run(Effect.flatMap(graph.resume(first.run_id, { response: { value: "approved" } }), (r) => r.start()))
     expect(second).toMatchObject({ status: "done", final_state: { request: "deploy v2", decision: "approved", note: "deploy v2 -> approved" } })
     const child = await t.record(childId)
     expect(child.status).toBe("done")
     expect((await t.checkpoints(childId)).at(-1)?.state).toEqual({ request: "deploy v2", decision: "approved", checked: true })
-    expect(await t.runs()).toHaveLength(2)
+    expect(await t.runs()).toHaveLength(3)
     // A replay of the answered parent: the same evidence fact at the same step, an empty diff.
     const fork = await t.run(Replay.fork(graph, first.run_id, {}))
     expect(fork.summary).toMatchObject({ status: "done", final_state: second.final_state })
