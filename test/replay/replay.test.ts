@@ -66,6 +66,11 @@ const setup = async () => {
   return { graph, parent, fork, runCount, layer, filename }
 }
 
+/** A SQLite Checkpointer on a new file. */
+const freshLayer = () => SqliteCheckpointer.layer({ filename: join(tempDir(), "db.sqlite") })
+/** An appended list of strings, the log most test graphs keep. */
+const LOG_FIELD = { type: "array", items: { type: "string" }, default: [], reducer: "append" }
+
 describe("replay and counterfactual forks", () => {
   it("replays bit-identically from the cassette: fresh cf ids, same derived_hash, empty diff, no live calls", async () => {
     const { fork, parent } = await setup()
@@ -194,8 +199,7 @@ describe("replay and counterfactual forks", () => {
   })
 
   it("replays a run that waited for input with the recorded response", async () => {
-    const filename = join(tempDir(), "db.sqlite")
-    const layer = SqliteCheckpointer.layer({ filename })
+    const layer = freshLayer()
     const approval = await Effect.runPromise(Graph.load(join(import.meta.dirname, "..", "..", "examples", "approval", "graph.yaml")))
     const done = await Effect.runPromise(Effect.gen(function*() {
       const run = yield* approval.start({ inputs: { request: "ship it" } })
@@ -210,12 +214,11 @@ describe("replay and counterfactual forks", () => {
   })
 
   it("a rule's interrupt: a fork from the step where it fired replays the answer; a run left running at that step asks again", async () => {
-    const filename = join(tempDir(), "db.sqlite")
-    const layer = SqliteCheckpointer.layer({ filename })
+    const layer = freshLayer()
     const gate = await Effect.runPromise(Graph.make({
       ir_version: "1.0.0",
       id: "run:rule-gate",
-      state_schema: { fields: { log: { type: "array", items: { type: "string" }, default: [], reducer: "append" }, answer: { type: "integer" } } },
+      state_schema: { fields: { log: LOG_FIELD, answer: { type: "integer" } } },
       nodes: [{ id: "a", kind: "set", values: { log: ["a"] } }, { id: "b", kind: "set", values: { log: ["b"] } }],
       rules: [{ id: "ask", when: { node: "a" }, then: [{ kind: "interrupt", prompt: "number?", response_field: "answer" }] }]
     }))
@@ -246,8 +249,7 @@ describe("replay and counterfactual forks", () => {
   })
 
   it("several nodes asking in one step: each is asked in turn, the answers are kept, the step runs with all; a replay is exact", async () => {
-    const filename = join(tempDir(), "db.sqlite")
-    const layer = SqliteCheckpointer.layer({ filename })
+    const layer = freshLayer()
     const both: NodeFunction = async (_state, ctx) => ({ [ctx.nodeId === "ask_c" ? "c" : "d"]: await ctx.interrupt(`${ctx.nodeId}?`) })
     const fields = { a: { type: "integer" }, b: { type: "integer" }, c: { type: "integer" }, d: { type: "integer" }, done: { type: "string", default: "no" } }
     const fanOut = await Effect.runPromise(Graph.make({
@@ -295,12 +297,11 @@ describe("replay and counterfactual forks", () => {
   })
 
   it("a losing branch that was answered (quorum:1) is recorded, so the replay runs the step as the run did", async () => {
-    const filename = join(tempDir(), "db.sqlite")
-    const layer = SqliteCheckpointer.layer({ filename })
+    const layer = freshLayer()
     const quorum = await Effect.runPromise(Graph.make({
       ir_version: "1.0.0",
       id: "run:quorum-gate",
-      state_schema: { fields: { log: { type: "array", items: { type: "string" }, default: [], reducer: "append" }, ok: { type: "integer" } } },
+      state_schema: { fields: { log: LOG_FIELD, ok: { type: "integer" } } },
       nodes: [
         { id: "start", kind: "set", values: { log: ["start"] } },
         { id: "fast", kind: "set", values: { log: ["fast"] } },
@@ -324,9 +325,8 @@ describe("replay and counterfactual forks", () => {
   })
 
   it("a counterfactual at a step that consumed an answer keeps its evidence; one at the answer's own step keeps the route", async () => {
-    const filename = join(tempDir(), "db.sqlite")
-    const layer = SqliteCheckpointer.layer({ filename })
-    const fields = { note: { type: "string", default: "" }, ok: { type: "integer" }, log: { type: "array", items: { type: "string" }, default: [], reducer: "append" } }
+    const layer = freshLayer()
+    const fields = { note: { type: "string", default: "" }, ok: { type: "integer" }, log: LOG_FIELD }
     const evidence = await Effect.runPromise(Graph.make({
       ir_version: "1.0.0",
       id: "run:evidence-routing",
@@ -364,12 +364,11 @@ describe("replay and counterfactual forks", () => {
   })
 
   it("a fork of a fork goes on with the first fork's node overrides, from its fork step on", async () => {
-    const filename = join(tempDir(), "db.sqlite")
-    const layer = SqliteCheckpointer.layer({ filename })
+    const layer = freshLayer()
     const chain = await Effect.runPromise(Graph.make({
       ir_version: "1.0.0",
       id: "run:chain",
-      state_schema: { fields: { msg: { type: "string", default: "" }, log: { type: "array", items: { type: "string" }, default: [], reducer: "append" } } },
+      state_schema: { fields: { msg: { type: "string", default: "" }, log: LOG_FIELD } },
       nodes: [{ id: "a", kind: "set", values: { log: ["a"] } }, { id: "b", kind: "set", values: { log: ["b"] } }, { id: "c", kind: "set", values: { log: ["c"] } }]
     }))
     const out = await Effect.runPromise(Effect.gen(function*() {
@@ -389,9 +388,8 @@ describe("replay and counterfactual forks", () => {
   })
 
   it("a wait that timed out times out again in the replay: on_timeout goto (node and rule interrupts) and halt", async () => {
-    const filename = join(tempDir(), "db.sqlite")
-    const layer = SqliteCheckpointer.layer({ filename })
-    const fields = { log: { type: "array", items: { type: "string" }, default: [], reducer: "append" }, ok: { type: "integer" } }
+    const layer = freshLayer()
+    const fields = { log: LOG_FIELD, ok: { type: "integer" } }
     const graphWith = (id: string, gate: Record<string, unknown>, rules: ReadonlyArray<unknown> = []) =>
       Graph.make({
         ir_version: "1.0.0",
@@ -441,8 +439,7 @@ describe("replay and counterfactual forks", () => {
   })
 
   it("a step that asked part-way sees its earlier calls again when resumed; replays of a waiting or failed run stop the same way", async () => {
-    const filename = join(tempDir(), "db.sqlite")
-    const layer = SqliteCheckpointer.layer({ filename })
+    const layer = freshLayer()
     const pick: NodeFunction = async (_state, ctx) => {
       const draw = await ctx.random()
       const choice = await ctx.interrupt(`pick for ${draw}?`, { payload: { draw } })
@@ -484,8 +481,7 @@ describe("replay and counterfactual forks", () => {
   })
 
   it("a branch that lost its race leaves no calls in the step: the replay's step is the parent's", async () => {
-    const filename = join(tempDir(), "db.sqlite")
-    const layer = SqliteCheckpointer.layer({ filename })
+    const layer = freshLayer()
     const slow: NodeFunction = async (_state, ctx) => {
       const price = await ctx.call("price", { item: "x" }, () => 3)
       await new Promise((r) => setTimeout(r, 200))
@@ -494,7 +490,7 @@ describe("replay and counterfactual forks", () => {
     const race = await Effect.runPromise(Graph.make({
       ir_version: "1.0.0",
       id: "run:race-calls",
-      state_schema: { fields: { log: { type: "array", items: { type: "string" }, default: [], reducer: "append" } } },
+      state_schema: { fields: { log: LOG_FIELD } },
       nodes: [{ id: "start", kind: "noop" }, { id: "fast", kind: "set", values: { log: ["fast"] } }, { id: "slow", kind: "function", module: "m", export: "slow" }],
       rules: [{ id: "fan", when: { node: "start" }, then: [{ kind: "parallel", targets: ["fast", "slow"], strategy: "quorum:1" }] }]
     }, { modules: { m: { slow } } }))
@@ -511,12 +507,11 @@ describe("replay and counterfactual forks", () => {
   })
 
   it("an answer is kept on the record until its step is checkpointed: a process that died before then leaves it to the next resume", async () => {
-    const filename = join(tempDir(), "db.sqlite")
-    const layer = SqliteCheckpointer.layer({ filename })
+    const layer = freshLayer()
     const gate = await Effect.runPromise(Graph.make({
       ir_version: "1.0.0",
       id: "run:kept-answer",
-      state_schema: { fields: { log: { type: "array", items: { type: "string" }, default: [], reducer: "append" }, ok: { type: "integer" } } },
+      state_schema: { fields: { log: LOG_FIELD, ok: { type: "integer" } } },
       nodes: [{ id: "a", kind: "set", values: { log: ["a"] } }, { id: "ask", kind: "interrupt", prompt: "ok?", response_field: "ok" }, { id: "b", kind: "set", values: { log: ["b"] } }]
     }))
     const out = await Effect.runPromise(Effect.gen(function*() {
