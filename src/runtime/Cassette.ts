@@ -146,7 +146,12 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
       : `node '${nodeId}' call #${index} '${name}' at step ${step} differs from the recorded request ` +
         `(recorded '${recorded.name}' ${recorded.request_hash}, now ${hash}); fork with live_after_fork, or --live-after-fork on the CLI, to allow live calls`
   })
-  state.diverged ??= error
+  if (state.diverged === undefined) {
+    state.diverged = error
+    // The step fails uncommitted, with its calls kept on the run's error: the recorded call
+    // it differed from goes with them, so a replay of this run diverges the same way.
+    if (recorded !== undefined) state.entries.push(recorded)
+  }
   return { index, hash, answer: { _tag: "diverged", error }, request: kept }
 }
 

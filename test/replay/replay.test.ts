@@ -141,6 +141,11 @@ describe("replay and counterfactual forks", () => {
     expect(diverged.right.summary.error?.type).toBe("ReplayDivergenceError")
     // The diff says the two runs stopped differently.
     expect(diverged.right.diff.outcome).toEqual({ parent: { status: "done" }, fork: { status: "failed", error: "ReplayDivergenceError" } })
+    // A replay of the diverged fork diverges the same way (the recorded call it differed from is kept with its error).
+    const again = await fork({}, diverged.right.cfRunId)
+    if (Either.isLeft(again)) throw again.left
+    expect(again.right.error).toMatchObject({ _tag: "ReplayDivergenceError", reason: "request-mismatch", expectedHash: e.expectedHash, actualHash: e.actualHash })
+    expect(again.right.diff.outcome).toBeUndefined()
     const before = live.tool
     const allowed = await fork({ mutation: { state_overrides: { topic: "memes" } }, liveAfterFork: true })
     if (Either.isLeft(allowed)) throw allowed.left
