@@ -69,7 +69,6 @@ const SCALAR_TYPES: ReadonlySet<FieldType> = new Set(["string", "integer", "numb
  */
 export const MirrorAnnotationId: unique symbol = Symbol.for("stargraph/mirror")
 
-/** Whether a field of an exported Schema is mirrored: its annotation, else true for scalars. */
 /** The one JSON scalar type a field's values have, when its Schema shows it (nullable aside). */
 const valueTypeOf = (ast: AST.AST): FieldInfo["valueType"] => {
   const type = AST.typeAST(ast)
@@ -96,6 +95,7 @@ const valueTypeOf = (ast: AST.AST): FieldInfo["valueType"] => {
   }
 }
 
+/** Whether a field of an exported Schema is mirrored: its annotation, else true for scalars. */
 const mirrorOf = (ast: AST.AST): boolean => {
   const annotated = ast.annotations[MirrorAnnotationId]
   if (typeof annotated === "boolean") return annotated
@@ -184,7 +184,24 @@ export const stateSchemaSource = (
   return Either.right({ _tag: "inline", fields })
 }
 
-const FLAT_ZEROS: Record<FlatType, unknown> = { str: "", int: 0, float: 0, bool: false, bytes: "", list: [], dict: {} }
+/** The zero value of a field type (a new array or object each time); null for `any` or an unknown type. */
+export const zeroOf = (type: FieldType | undefined): unknown => {
+  switch (type) {
+    case "string":
+      return ""
+    case "integer":
+    case "number":
+      return 0
+    case "boolean":
+      return false
+    case "array":
+      return []
+    case "object":
+      return {}
+    default:
+      return null
+  }
+}
 
 /**
  * The zero values `stargraph run` gives the fields of the original's flat `state_schema`
@@ -199,7 +216,7 @@ export const flatZeroInputs = (
   if (stateClass !== undefined || stateSchema === undefined || isInline(stateSchema) || isModule(stateSchema)) return zeros
   for (const [name, field] of Object.entries(stateSchema)) {
     const spec = typeof field === "string" ? { type: field, default: undefined } : field
-    if (spec.default === undefined) zeros[name] = structuredClone(FLAT_ZEROS[spec.type])
+    if (spec.default === undefined) zeros[name] = zeroOf(FLAT_TYPES[spec.type])
   }
   return zeros
 }

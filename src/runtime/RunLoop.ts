@@ -151,6 +151,9 @@ const withResponses = (calls: ReadonlyArray<CallRecord>, answered: ReadonlyArray
 /** Node of the step that records the answer to a rule's interrupt. */
 export const RESPONSE_NODE = "__response__"
 
+/** Node of the step the loop takes when an interrupt timed out with `on_timeout: goto:<node>`. */
+export const TIMEOUT_NODE = "__timeout__"
+
 /** The loop's contract. Override the `RunLoop` reference to wrap or instrument it. */
 export interface RunLoopShape {
   /**
@@ -388,7 +391,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     held.session = session
 
     /** A step the loop takes itself: an answer to a rule's interrupt, or its timeout. */
-    const pseudoStep = (node: "__response__" | "__timeout__", update: State, calls: ReadonlyArray<CallRecord>, to: ReadonlyArray<string> | undefined) =>
+    const pseudoStep = (node: typeof RESPONSE_NODE | typeof TIMEOUT_NODE, update: State, calls: ReadonlyArray<CallRecord>, to: ReadonlyArray<string> | undefined) =>
       Effect.gen(function*() {
         const current = step + 1
         const at = isoNow()
@@ -450,7 +453,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     const replayTimeout = (at: number) =>
       Effect.gen(function*() {
         const to = input.replay?.timeouts.get(at)
-        if (to !== undefined) return yield* pseudoStep("__timeout__", {}, [], to)
+        if (to !== undefined) return yield* pseudoStep(TIMEOUT_NODE, {}, [], to)
         const halted = input.replay?.timedOut
         if (halted !== undefined) {
           return yield* fail(new InterruptTimeoutError({ nodeId: halted.nodeId, step: halted.step, deadline: halted.deadline, message: halted.message }))
@@ -483,7 +486,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           }))
         }
         const target = onTimeout.slice("goto:".length)
-        yield* pseudoStep("__timeout__", {}, [], target === END ? [] : [target])
+        yield* pseudoStep(TIMEOUT_NODE, {}, [], target === END ? [] : [target])
       }
     }
 

@@ -10,7 +10,7 @@ import type { FactSpec } from "../fathom/facts.js"
 import { RuleEngine } from "../fathom/RuleEngine.js"
 import { RuleError } from "../errors.js"
 import type { FieldSpec } from "../ir/schema.js"
-import { type State, stateSchemaSource } from "../ir/stateSchema.js"
+import { type State, stateSchemaSource, zeroOf } from "../ir/stateSchema.js"
 import type { GraphDefinition } from "./GraphDefinition.js"
 import { route } from "./routing.js"
 
@@ -28,24 +28,6 @@ export interface DryRun {
   readonly ended: "done" | "halt" | "interrupt" | "step-limit"
 }
 
-const zero = (field: FieldSpec | undefined): unknown => {
-  switch (field?.type) {
-    case "string":
-      return ""
-    case "integer":
-    case "number":
-      return 0
-    case "boolean":
-      return false
-    case "array":
-      return []
-    case "object":
-      return {}
-    default:
-      return null
-  }
-}
-
 /**
  * The state a dry run assumes: the graph's defaults and `inputs` over zero values of
  * every declared field (as the original's `--inspect` uses zero-value fixtures).
@@ -54,7 +36,7 @@ export const fixtureState = (graph: GraphDefinition, inputs: State): State => {
   const source = stateSchemaSource(graph.ir.state_schema, graph.ir.state_class)
   const declared: { readonly [name: string]: FieldSpec } = source._tag === "Right" && source.right._tag === "inline" ? source.right.fields : {}
   const base: Record<string, unknown> = {}
-  for (const field of graph.state.fields.values()) base[field.name] = declared[field.name]?.default ?? zero(declared[field.name] ?? (field.type ? { type: field.type } : undefined))
+  for (const field of graph.state.fields.values()) base[field.name] = declared[field.name]?.default ?? zeroOf(declared[field.name]?.type ?? field.type)
   return { ...base, ...inputs }
 }
 

@@ -11,6 +11,7 @@ import type { CallRecord, Checkpoint, ErrorRecord, RunRecord } from "../checkpoi
 import { CheckpointError } from "../errors.js"
 import type { State } from "../ir/stateSchema.js"
 import type { ReplaySource } from "./Cassette.js"
+import { TIMEOUT_NODE } from "./RunLoop.js"
 import type { GraphDefinition } from "./GraphDefinition.js"
 import { type CounterfactualMutation, decodeMutation } from "./Mutation.js"
 
@@ -34,9 +35,6 @@ const haltedByTimeout = (error: ErrorRecord | null | undefined, fromStep: number
     ? { step, nodeId, deadline, message }
     : undefined
 }
-
-/** The loop's step for an interrupt that timed out (`on_timeout: goto:<node>`). */
-export const TIMEOUT_NODE = "__timeout__"
 
 /**
  * The replay source for steps after `fromStep` of the parent (`parentRecord`: how the
