@@ -24,6 +24,23 @@ export const stopsRun = (status: RunStatus | undefined): boolean => status !== u
 /** A JSON object of state fields. */
 export const StateRecord = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
+/**
+ * How a recorded call failed: what a replay fails with again. A Stargraph error comes
+ * back as the same class with the same fields; another error as an `Error` with the
+ * same name, message, `_tag` and JSON fields (a field that is not JSON is not kept).
+ */
+export const CallFailure = Schema.Struct({
+  /** The error's `name` (`ToolError`, `TypeError`, a user's tagged error's name). */
+  name: Schema.String,
+  message: Schema.String,
+  /** The error's own enumerable JSON fields (with its `_tag`, for a tagged error). */
+  fields: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  /** The value itself, when what failed was not an object (`throw "busy"`, `Effect.fail(42)`). */
+  thrown: Schema.optional(Schema.Unknown)
+})
+/** How a recorded call failed. */
+export type CallFailure = typeof CallFailure.Type
+
 /** One non-deterministic call a node made (tool, LLM, inference, clock, random), as recorded. */
 export const CallRecord = Schema.Struct({
   node: Schema.String,
@@ -32,7 +49,10 @@ export const CallRecord = Schema.Struct({
   name: Schema.String,
   request_hash: Schema.String,
   request: Schema.Unknown,
-  response: Schema.Unknown
+  /** The answer (null when the call failed). */
+  response: Schema.Unknown,
+  /** Present when the call failed: a replay fails the same way instead of calling again. */
+  error: Schema.optional(CallFailure)
 })
 /** One recorded call. */
 export type CallRecord = typeof CallRecord.Type

@@ -11,6 +11,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { NodeExecutionError, NodeModuleError, ReplayDivergenceError } from "../errors.js"
 import type { State } from "../ir/stateSchema.js"
+import { Unrecorded } from "./calls.js"
 import type { Executor, InterruptRequest, NodeContext, NodeFailure, NodeFunction, NodeInput, NodeOutcome } from "./Executor.js"
 
 /** Retry and timeout of a node that runs user code. */
@@ -19,8 +20,9 @@ export interface CallPolicy {
   readonly timeout_ms?: number | undefined
 }
 
-/** Thrown by `ctx.interrupt` to stop the node; never seen by the run loop. */
+/** Thrown by `ctx.interrupt` to stop the node; never seen by the run loop, never recorded as the call's failure. */
 class InterruptSignal extends Error {
+  readonly [Unrecorded] = true
   constructor() {
     super("the node asked for input (ctx.interrupt); the run waits for a response")
   }

@@ -7,6 +7,12 @@
 import type * as Effect from "effect/Effect"
 import type { NodeExecutionError, ReplayDivergenceError } from "../errors.js"
 
+/**
+ * Marks a failure that is a signal to the caller, not the call's outcome (a node asking
+ * for input, a child run waiting): the cassette does not record it.
+ */
+export const Unrecorded: unique symbol = Symbol.for("stargraph/cassette/Unrecorded")
+
 /** The calls a node can make; available as `ctx.call`, `ctx.now`, `ctx.random`. */
 export interface NodeCalls {
   /**

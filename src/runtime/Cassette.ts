@@ -1,19 +1,20 @@
 /**
  * The tool-call cassette. Every non-deterministic call a node makes (tool and LLM calls,
  * ML inference, wall-clock reads, random numbers) goes through `ctx.call`, `ctx.now` or
- * `ctx.random`. In a live run each call's request and response are recorded into the
- * step's checkpoint (atomically with it). In a replay, responses come from the parent's
- * recording in order; a request that differs from the recorded one, or a call beyond
+ * `ctx.random`. In a live run each call's request and response (or how it failed, see
+ * `callFailure.ts`) are recorded into the step's checkpoint (atomically with it). In a
+ * replay, responses come from the parent's recording in order; a request that differs from the recorded one, or a call beyond
  * the recording, is a loud `ReplayDivergenceError` — never a silent live call, unless
  * the fork opted into `live_after_fork`.
  */
 import * as Effect from "effect/Effect"
-import type { CallRecord } from "../checkpoint/models.js"
+import type { CallFailure, CallRecord } from "../checkpoint/models.js"
 import { NodeExecutionError, ReplayDivergenceError } from "../errors.js"
 import { canonicalPlainJson, sha256 } from "../ir/hash.js"
 import type { State } from "../ir/stateSchema.js"
 import { checkJson, plainJsonEqual } from "../ir/json.js"
 import type { NodeCalls } from "../nodes/calls.js"
+import { failureOf, isCallOutcome, replayedFailure } from "./callFailure.js"
 
 /** What a replay answers from: the parent's recording, plus the fork's mutation. */
 export interface ReplaySource {
@@ -50,9 +51,10 @@ export interface StepRecorder {
 
 const NO_CALLS: ReadonlyArray<CallRecord> = []
 
-/** How one call is answered: from the recording, live, or not at all (a divergence). */
+/** How one call is answered: from the recording (an answer or a failure), live, or not at all (a divergence). */
 type Answer =
   | { readonly _tag: "recorded"; readonly response: unknown }
+  | { readonly _tag: "failed"; readonly failure: CallFailure }
   | { readonly _tag: "live" }
   | { readonly _tag: "diverged"; readonly error: ReplayDivergenceError }
 
@@ -104,7 +106,7 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
   const recorded = replay ? (node.recorded ??= replay.calls.get(`${step}:${node.nodeId}`) ?? NO_CALLS)[node.next] : undefined
   if (canonicalOf !== undefined && recorded !== undefined && recorded.name === name && plainJsonEqual(request ?? null, recorded.request)) {
     node.next++
-    return { index: node.seq++, hash: recorded.request_hash, answer: { _tag: "recorded", response: recorded.response }, request: recorded.request }
+    return { index: node.seq++, hash: recorded.request_hash, answer: recordedAnswer(recorded), request: recorded.request }
   }
   let canonical = canonicalOf?.()
   let kept = request
@@ -121,7 +123,7 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
     return { index, hash, answer: { _tag: "live" }, request: kept }
   }
   node.next++
-  if (recorded !== undefined && recorded.request_hash === hash) return { index, hash, answer: { _tag: "recorded", response: recorded.response }, request: kept }
+  if (recorded !== undefined && recorded.request_hash === hash) return { index, hash, answer: recordedAnswer(recorded), request: kept }
   // A `ctx.interrupt` the recording never answered is where the parent stopped to wait:
   // the replay asks again (nothing happens "live" but the wait).
   if (replay.liveAfterFork || (recorded === undefined && name === "interrupt")) {
@@ -138,7 +140,7 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
     actualHash: hash,
     message: recorded === undefined && name === "subgraph"
       ? `node '${nodeId}' runs a child graph at step ${step}, and the recording holds no outcome of it: the parent stopped inside ` +
-        "that child run (it waited for input or failed there), or the fork took another path. A child run that had not finished is not " +
+        "that child run (it waited for input there), or the fork took another path. A child run that had not finished is not " +
         "replayed: fork from a step after the subgraph node's, answer the parent and fork it then, or fork with live_after_fork (--live-after-fork) to run the child live"
       : recorded === undefined
       ? `node '${nodeId}' made call #${index} '${name}' at step ${step}, but the cassette holds no such call; ` +
@@ -153,6 +155,19 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
     if (recorded !== undefined) state.entries.push(recorded)
   }
   return { index, hash, answer: { _tag: "diverged", error }, request: kept }
+}
+
+const recordedAnswer = (recorded: CallRecord): Answer =>
+  recorded.error !== undefined ? { _tag: "failed", failure: recorded.error } : { _tag: "recorded", response: recorded.response }
+
+/** Record that the call failed with `failure` (a replay fails with it again). */
+const failed = (state: StepState, node: NodeState, name: string, begun: Begun, failure: CallFailure): void => {
+  state.entries.push({ node: node.nodeId, seq: begun.index, name, request_hash: begun.hash, request: begun.request ?? null, response: null, error: failure })
+}
+
+/** Record a live call's failure when it is the call's outcome (not a signal to the caller). */
+const failedLive = (state: StepState, node: NodeState, name: string, begun: Begun, error: unknown): void => {
+  if (isCallOutcome(error)) failed(state, node, name, begun, failureOf(error))
 }
 
 /** Record the call's response (it must be JSON). */
@@ -187,7 +202,20 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
           const begun = begin(state, node, name, request)
           const answer = begun.answer
           if (answer._tag === "diverged") throw answer.error
-          const response = answer._tag === "recorded" ? answer.response : await liveCall()
+          if (answer._tag === "failed") {
+            failed(state, node, name, begun, answer.failure)
+            throw replayedFailure(answer.failure, { nodeId, step })
+          }
+          let response: unknown
+          if (answer._tag === "recorded") response = answer.response
+          else {
+            try {
+              response = await liveCall()
+            } catch (error) {
+              failedLive(state, node, name, begun, error)
+              throw error
+            }
+          }
           finish(state, node, name, begun, response)
           return response as A
         },
@@ -201,10 +229,21 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
             }
             const answer = begun.answer
             if (answer._tag === "diverged") return Effect.fail(answer.error)
+            if (answer._tag === "failed") {
+              failed(state, node, name, begun, answer.failure)
+              // What the live call failed with, as recorded: the caller's own error type.
+              return Effect.fail(replayedFailure(answer.failure, { nodeId, step }) as E)
+            }
             // A recorded answer is recorded again at once: no step through the live call's Effect.
             return answer._tag === "recorded"
               ? recordEffect<A>(state, node, name, begun, answer.response)
-              : Effect.flatMap(liveCall, (value) => recordEffect<A>(state, node, name, begun, value))
+              : Effect.matchEffect(liveCall, {
+                onFailure: (error) => {
+                  failedLive(state, node, name, begun, error)
+                  return Effect.fail(error)
+                },
+                onSuccess: (value) => recordEffect<A>(state, node, name, begun, value)
+              })
           })
         },
         now() {

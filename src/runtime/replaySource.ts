@@ -7,7 +7,7 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
-import type { CallRecord, Checkpoint, ErrorRecord, RunRecord } from "../checkpoint/models.js"
+import type { CallRecord, Checkpoint, ErrorRecord, RunRecord, StepAttempt } from "../checkpoint/models.js"
 import { CheckpointError } from "../errors.js"
 import type { State } from "../ir/stateSchema.js"
 import type { ReplaySource } from "./Cassette.js"
@@ -22,6 +22,15 @@ const group = (calls: ReadonlyArray<CallRecord>, step: number, into: Map<string,
     list.push(call)
     into.set(key, list)
   }
+}
+
+/** A failed step's calls without each node's first failed call and what followed it. */
+const untilFailure = (attempt: StepAttempt): StepAttempt => {
+  const failedAt = new Map<string, number>()
+  for (const call of attempt.calls) {
+    if (call.error !== undefined && call.seq < (failedAt.get(call.node) ?? Infinity)) failedAt.set(call.node, call.seq)
+  }
+  return { step: attempt.step, calls: attempt.calls.filter((call) => call.seq < (failedAt.get(call.node) ?? Infinity)) }
 }
 
 /** The parent's `on_timeout: halt` failure, when it failed so after `fromStep`. */
@@ -50,7 +59,10 @@ export const replaySource = (
 ): ReplaySource => {
   const calls = new Map<string, Array<CallRecord>>()
   // The step the parent left uncommitted (it failed, or asked part-way): its calls so far.
-  for (const attempt of [parentRecord?.error?.attempt, parentRecord?.waiting?.attempt]) {
+  // A fork that may call live retries the failed step's calls from each node's first failure
+  // (the outage is over, the tool is fixed); an exact replay fails again as the parent did.
+  const failedAttempt = parentRecord?.error?.attempt
+  for (const attempt of [live && failedAttempt !== undefined ? untilFailure(failedAttempt) : failedAttempt, parentRecord?.waiting?.attempt]) {
     if (attempt !== undefined && attempt.step > fromStep && !parent.some((cp) => cp.step === attempt.step)) group(attempt.calls, attempt.step, calls)
   }
   // The answers interrupt nodes of that step were already given while the parent waited for another.

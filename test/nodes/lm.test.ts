@@ -265,11 +265,21 @@ describe("bad completions and failed calls", () => {
   it("a server error status is a LanguageModelError, retried under the policy (5xx, 429) or not (401)", async () => {
     server.script({ status: 500, message: "overloaded" }, { status: 429, message: "slow down" }, "{\"answer\": \"4\"}")
     const before = server.requests.length
-    const ok = await runGraph(irOf(qa, [ask({ api_base: server.url }, { retry: { max_attempts: 3, backoff_ms: 1 } })]), { question: "2+2?" })
+    const layer = dbLayer()
+    const ok = await runGraph(irOf(qa, [ask({ api_base: server.url }, { retry: { max_attempts: 3, backoff_ms: 1 } })]), { question: "2+2?" }, layer)
     expect(ok.summary?.final_state["answer"]).toBe("4")
     expect(server.requests.length).toBe(before + 3)
-    // Only the answered call is in the cassette.
-    expect(ok.checkpoints[1]!.calls).toHaveLength(1)
+    // The two failed attempts are in the cassette with how they failed; a replay fails
+    // and retries as the run did, without a request.
+    const calls = ok.checkpoints[1]!.calls ?? []
+    expect(calls.map((c) => [c.seq, c.error?.fields?.["status"] ?? null])).toEqual([[0, 500], [1, 429], [2, null]])
+    expect(calls[0]!.error).toMatchObject({ name: "LanguageModelError", message: `${server.url} answered 500: overloaded`, fields: { _tag: "LanguageModelError", reason: "http-status" } })
+    const replayed = await Effect.runPromise(Replay.fork(ok.graph, ok.runId, {}).pipe(Effect.provide(layer)))
+    expect(server.requests.length).toBe(before + 3)
+    expect(replayed.summary.final_state).toEqual(ok.summary?.final_state)
+    expect(replayed.diff).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {} })
+    const forkCalls = (await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(replayed.cfRunId)).pipe(Effect.provide(layer))))[1]!.calls
+    expect(forkCalls).toEqual(calls)
 
     server.script({ status: 500, message: "overloaded" })
     const failed = await runGraph(irOf(qa, [ask({ api_base: server.url })]), { question: "2+2?" })
@@ -303,8 +313,16 @@ describe("bad completions and failed calls", () => {
     expect(failed.record?.status).toBe("failed")
     expect(failed.error).toMatchObject({ _tag: "LanguageModelError", status: 503, step: 2 })
     expect(failed.checkpoints.map((c) => c.node)).toEqual(["__input__", "prep"])
+    // An exact replay fails as the run did, without a request; a fork that may call live
+    // calls the model again and runs on.
+    const requests = server.requests.length
+    const exact = await Effect.runPromise(Replay.fork(failed.graph, failed.runId, { fromStep: 1 }).pipe(Effect.provide(layer)))
+    expect(exact.summary.status).toBe("failed")
+    expect(exact.error).toMatchObject({ _tag: "LanguageModelError", status: 503, step: 2 })
+    expect(server.requests.length).toBe(requests)
     const fork = await Effect.runPromise(Replay.fork(failed.graph, failed.runId, { fromStep: 1, liveAfterFork: true }).pipe(Effect.provide(layer)))
     expect(fork.summary).toMatchObject({ status: "done", final_state: { question: "2+2?", topic: "math", answer: "echo 2+2?" } })
+    expect(server.requests.length).toBe(requests + 1)
   })
 
   it("an unreachable server is request-failed; a slow one past timeout_ms is timeout", async () => {

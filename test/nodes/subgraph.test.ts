@@ -195,6 +195,38 @@ describe("subgraph nodes", () => {
     expect(children.find((c) => c.parent_run_id === live.cfRunId)?.status).toBe("done")
   })
 
+  it("replay a parent whose child failed: the fork fails as the parent did, without running the child again", async () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, "child.yaml"), [
+      "ir_version: \"1.0.0\"",
+      "id: run:divide",
+      "state_schema: { fields: { expression: { type: string, required: true }, total: { type: number } } }",
+      "nodes:",
+      "  - { id: calc, kind: tool, tool: std.calculator@1, inputs: { expression: expression }, out: { total: result } }"
+    ].join("\n"))
+    writeFileSync(join(dir, "parent.yaml"), [
+      "ir_version: \"1.0.0\"",
+      "id: run:sum",
+      "state_schema: { fields: { expression: { type: string, required: true }, total: { type: number } } }",
+      "nodes:",
+      "  - { id: work, kind: subgraph, spec: ./child.yaml }"
+    ].join("\n"))
+    const t = setup(join(dir, "parent.yaml"))
+    const graph = await t.graph
+    const failed = await t.run(Effect.either(Effect.flatMap(graph.start({ inputs: { expression: "1 / 0" } }), (r) => r.start())))
+    if (Either.isRight(failed)) throw new Error("expected the parent to fail")
+    expect(failed.left).toMatchObject({ _tag: "NodeExecutionError", nodeId: "work", errorTag: "ToolError" })
+    const parentId = (await t.runs()).find((r) => r.graph_id === "run:sum")!.run_id
+    const fork = await t.run(Replay.fork(graph, parentId, {}))
+    expect(fork.summary.status).toBe("failed")
+    expect(fork.error).toMatchObject({ _tag: "NodeExecutionError", nodeId: "work", errorTag: "ToolError", cause: failed.left.cause })
+    const [parentError, forkError] = [(await t.record(parentId)).error, (await t.record(fork.cfRunId)).error]
+    expect(forkError?.message).toContain("division by zero")
+    expect([forkError?.type, forkError?.message, forkError?.details]).toEqual([parentError?.type, parentError?.message, parentError?.details])
+    expect(fork.diff.outcome).toBeUndefined()
+    expect((await t.runs()).filter((r) => r.graph_id === "run:divide")).toHaveLength(1)
+  })
+
   it("refuse a child graph that does not exist, is a folder, is broken, leaves the graph's folder, includes its parent, or does not declare a mapped field", async () => {
     const dir = fixtures()
     const write = (name: string, body: string) => {

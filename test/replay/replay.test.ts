@@ -485,6 +485,72 @@ describe("replay and counterfactual forks", () => {
     expect([out.failedFork.diff.outcome, out.waitingFork.diff.outcome]).toEqual([undefined, undefined])
   })
 
+  it("a call that failed replays its failure: a caught one takes the same fallback, a retried one retries, a fatal one fails alike", async () => {
+    const layer = freshLayer()
+    let calls = 0
+    const asked = new Set<string>()
+    // Fails the first time a sku is asked for, then answers.
+    const api = (sku: string) => () => {
+      calls++
+      if (!asked.has(sku)) {
+        asked.add(sku)
+        throw Object.assign(new TypeError("socket hang up"), { code: "ECONNRESET" })
+      }
+      return { price: 42 }
+    }
+    const guarded: NodeFunction = async (_state, ctx) => {
+      try {
+        return { note: `price ${(await ctx.call("prices", { sku: "a" }, api("a")) as { price: number }).price}` }
+      } catch (e) {
+        return { note: `fallback after ${(e as Error).name} ${(e as { code?: string }).code}` }
+      }
+    }
+    const retried: NodeFunction = async (_state, ctx) => {
+      const quote = await ctx.call("prices", { sku: "b" }, api("b")) as { price: number }
+      return { note: `price ${quote.price} on attempt ${ctx.attempt}` }
+    }
+    const make = (id: string, node: Record<string, unknown>) =>
+      Graph.make({
+        ir_version: "1.0.0",
+        id,
+        state_schema: { fields: { note: { type: "string", default: "" }, expression: { type: "string", default: "1 / 0" }, total: { type: "number" } } },
+        nodes: [{ id: "start", kind: "noop" }, node]
+      }, { modules: { m: { guarded, retried } } })
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const forked = []
+      for (const [id, node] of [
+        ["run:guarded", { id: "n", kind: "function", module: "m", export: "guarded" }],
+        ["run:retried", { id: "n", kind: "function", module: "m", export: "retried", retry: { max_attempts: 2 } }]
+      ] as const) {
+        const graph = yield* make(id, node)
+        const parent = yield* Effect.flatMap(graph.start({}), (r) => r.start())
+        const before = calls
+        const fork = yield* Replay.fork(graph, parent.run_id, {})
+        forked.push({ parent, fork, liveCalls: calls - before })
+      }
+      const calculator = yield* make("run:divide", { id: "n", kind: "tool", tool: "std.calculator@1", inputs: { expression: "expression" }, out: { total: "result" } })
+      const failed = yield* Effect.either(Effect.flatMap(calculator.start({}), (r) => r.start()))
+      const failedId = (yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({ graph_id: "run:divide" }))).runs[0]!.run_id
+      const failedFork = yield* Replay.fork(calculator, failedId, {})
+      return { forked, failed, failedFork }
+    }).pipe(Effect.provide(layer)))
+    const [caught, retry] = out.forked
+    expect(caught!.parent.final_state["note"]).toBe("fallback after TypeError ECONNRESET")
+    expect(retry!.parent.final_state["note"]).toBe("price 42 on attempt 2")
+    for (const { parent, fork, liveCalls } of out.forked) {
+      expect(liveCalls).toBe(0)
+      expect(fork.summary.status).toBe("done")
+      expect(fork.summary.final_state).toEqual(parent.final_state)
+      expect(fork.diff).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {} })
+    }
+    // The tool's failure (division by zero) fails the replay with the same ToolError, not a divergence.
+    expect(Either.isLeft(out.failed) && out.failed.left).toMatchObject({ _tag: "ToolError", nodeId: "n", step: 2 })
+    expect(out.failedFork.summary.status).toBe("failed")
+    expect(out.failedFork.error?._tag).toBe("ToolError")
+    expect(out.failedFork.error?.message).toBe(Either.isLeft(out.failed) ? out.failed.left.message : "")
+    expect(out.failedFork.diff.outcome).toBeUndefined()
+  })
+
   it("a branch that lost its race leaves no calls in the step: the replay's step is the parent's", async () => {
     const layer = freshLayer()
     const slow: NodeFunction = async (_state, ctx) => {

@@ -2,11 +2,15 @@
  * The step recorder's matching: a replayed call is answered when its name and request
  * equal the recorded ones (compared as values) or when its request hashes to the
  * recorded hash; anything else diverges. The replay records what the live run recorded.
+ * A call that failed is recorded with how it failed, and fails so again in a replay.
  */
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { describe, expect, it } from "vitest"
 import type { CallRecord } from "../../src/checkpoint/models.js"
+import { CheckpointError, ReplayDivergenceError, ToolError } from "../../src/errors.js"
+import { Unrecorded } from "../../src/nodes/calls.js"
 import { requestHash, type ReplaySource, stepRecorder } from "../../src/runtime/Cassette.js"
 
 const request = { model: "m", messages: [{ role: "user", content: "q" }], params: { temperature: 0 } }
@@ -108,5 +112,103 @@ describe("replayed calls", () => {
     expect(answer).toEqual({ text: "live" })
     expect(recorder.liveCalls()).toBe(1)
     expect(recorder.entries()[0]!.request_hash).toBe(requestHash("lm.dspy", { ...request, model: "other" }))
+  })
+})
+
+describe("failed calls", () => {
+  /** A live `ctx.call` whose function throws `thrown`: what the caller saw and the entries recorded. */
+  const liveThrow = async (thrown: unknown) => {
+    const recorder = stepRecorder(1, undefined)
+    const seen = await recorder.forNode("n").call("api", { q: 1 }, () => {
+      throw thrown
+    }).then(() => undefined, (e: unknown) => e)
+    return { seen, entries: recorder.entries() }
+  }
+  /** The same call replayed against `entries`: what it failed with, and what it recorded. */
+  const replayThrow = async (entries: ReadonlyArray<CallRecord>) => {
+    const recorder = stepRecorder(1, source(entries))
+    let lived = 0
+    const seen = await recorder.forNode("n").call("api", { q: 1 }, () => {
+      lived++
+      return "live"
+    }).then(() => undefined, (e: unknown) => e)
+    return { seen, entries: recorder.entries(), lived }
+  }
+
+  it("a thrown error is recorded with its name, message and JSON fields, and the replay throws it again without calling", async () => {
+    const thrown = Object.assign(new TypeError("socket hang up"), { code: "ECONNRESET", retryable: true, socket: { close: () => undefined } })
+    const run = await liveThrow(thrown)
+    expect(run.seen).toBe(thrown)
+    expect(run.entries).toEqual([{
+      node: "n",
+      seq: 0,
+      name: "api",
+      request_hash: requestHash("api", { q: 1 }),
+      request: { q: 1 },
+      response: null,
+      // The socket is not JSON: not kept.
+      error: { name: "TypeError", message: "socket hang up", fields: { code: "ECONNRESET", retryable: true } }
+    }])
+    const again = await replayThrow(run.entries)
+    expect(again.lived).toBe(0)
+    expect(again.seen).toBeInstanceOf(TypeError)
+    expect(again.seen).toMatchObject({ name: "TypeError", message: "socket hang up", code: "ECONNRESET", retryable: true })
+    expect(again.entries).toEqual(run.entries)
+  })
+
+  it("a thrown value that is not an object is thrown again as it was; an unknown name keeps its name on an Error", async () => {
+    const busy = await liveThrow("busy")
+    expect(busy.entries[0]!.error).toEqual({ name: "string", message: "busy", thrown: "busy" })
+    expect((await replayThrow(busy.entries)).seen).toBe("busy")
+    class QuotaExceeded extends Error {
+      override readonly name = "QuotaExceeded"
+    }
+    const quota = await replayThrow((await liveThrow(new QuotaExceeded("over quota"))).entries)
+    expect(quota.seen).toBeInstanceOf(Error)
+    expect(quota.seen).toMatchObject({ name: "QuotaExceeded", message: "over quota" })
+  })
+
+  it("an Effect call's typed failure comes back as the same class (Stargraph errors) or with its _tag (the app's own)", () => {
+    const failing = <E>(error: E) => {
+      const recorder = stepRecorder(1, undefined)
+      const exit = Effect.runSync(Effect.either(recorder.forNode("n").callEffect("tool.t", { a: 1 }, Effect.fail(error))))
+      return { exit, entries: recorder.entries() }
+    }
+    const replayed = (entries: ReadonlyArray<CallRecord>) =>
+      Effect.runSync(Effect.either(stepRecorder(1, source(entries)).forNode("n").callEffect("tool.t", { a: 1 }, Effect.die("must not run live"))))
+    const tool = new ToolError({ reason: "timeout", message: "took too long", fix: "raise timeout_ms", tool: "t@1", nodeId: "n", step: 1 })
+    const live = failing(tool)
+    expect(live.exit).toEqual(Either.left(tool))
+    const back = replayed(live.entries)
+    expect(Either.isLeft(back) && back.left).toBeInstanceOf(ToolError)
+    expect(Either.isLeft(back) && back.left).toEqual(tool)
+
+    class Throttled extends Data.TaggedError("Throttled")<{ readonly retryAfter: number }> {}
+    const own = replayed(failing(new Throttled({ retryAfter: 3 })).entries)
+    if (Either.isRight(own)) throw new Error("the replay did not fail")
+    const caught = Effect.runSync(Effect.catchTag(Effect.fail(own.left as unknown as Throttled), "Throttled", (e) => Effect.succeed(`retry after ${e.retryAfter}`)))
+    expect(caught).toBe("retry after 3")
+  })
+
+  it("a recorded Stargraph error that no longer decodes fails the node loudly, saying the cassette is damaged", () => {
+    const entries: ReadonlyArray<CallRecord> = [{
+      node: "n",
+      seq: 0,
+      name: "tool.t",
+      request_hash: requestHash("tool.t", { a: 1 }),
+      request: { a: 1 },
+      response: null,
+      error: { name: "ToolError", message: "boom", fields: { _tag: "ToolError", reason: "no-such-reason" } }
+    }]
+    const out = Effect.runSync(Effect.either(stepRecorder(1, source(entries)).forNode("n").callEffect("tool.t", { a: 1 }, Effect.die("must not run live"))))
+    expect(Either.isLeft(out) && out.left).toMatchObject({ _tag: "NodeExecutionError", nodeId: "n", step: 1 })
+    expect(Either.isLeft(out) && out.left._tag === "NodeExecutionError" && out.left.cause).toMatch(/the recorded ToolError of this call cannot be rebuilt .*reason.*cassette is damaged/s)
+  })
+
+  it("signals, divergences and storage failures are not the call's outcome: nothing is recorded", async () => {
+    const signal = Object.assign(new Error("asking"), { [Unrecorded]: true })
+    expect((await liveThrow(signal)).entries).toEqual([])
+    expect((await liveThrow(new CheckpointError({ reason: "storage-failure", runId: "r", message: "disk full" }))).entries).toEqual([])
+    expect((await liveThrow(new ReplayDivergenceError({ reason: "missing-entry", nodeId: "n", step: 1, call: "x", actualHash: "h", message: "m" }))).entries).toEqual([])
   })
 })

@@ -11,6 +11,7 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { State } from "../../ir/stateSchema.js"
+import { Unrecorded } from "../calls.js"
 import type { ChildGraph, ChildOutcome } from "../ChildGraph.js"
 import type { NodeOutcome } from "../Executor.js"
 import * as NodeKind from "../NodeKind.js"
@@ -20,6 +21,7 @@ const FieldMap = Schema.Record({ key: Schema.String, value: Schema.String })
 /** A child run that stopped for input (not a result: nothing is recorded for it). */
 interface ChildWaiting {
   readonly _tag: "ChildWaiting"
+  readonly [Unrecorded]: true
   readonly outcome: Extract<ChildOutcome, { _tag: "Waiting" }>
 }
 
@@ -77,7 +79,7 @@ export const SubgraphKind = NodeKind.make({
             Effect.flatMap((outcome) =>
               outcome._tag === "Done"
                 ? Effect.succeed({ run_id: outcome.runId, state: outcome.state })
-                : Effect.fail<ChildWaiting>({ _tag: "ChildWaiting", outcome })
+                : Effect.fail<ChildWaiting>({ _tag: "ChildWaiting", [Unrecorded]: true, outcome })
             )
           )
           return input.calls.callEffect("subgraph", { graph: child.graphHash, inputs: childInputs }, run).pipe(
