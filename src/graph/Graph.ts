@@ -103,6 +103,8 @@ export interface Graph extends GraphDefinition {
       readonly retainEvents?: boolean | undefined
       /** Drive it on the fiber that calls `start()` (see `GraphRunOptions.onCallerFiber`). */
       readonly onCallerFiber?: boolean | undefined
+      /** Answer its calls from a recording (a replay's new child run; see `ResumeOptions.replay`). */
+      readonly replay?: ReplaySource | undefined
     }
   ) => Effect.Effect<GraphRun.GraphRun, never, Checkpointer>
   /** Reload a persisted run for this graph and return a handle that continues it. */
@@ -489,7 +491,8 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         audit,
         actor: options.actor ?? "library",
         retainEvents: options.retainEvents,
-        onCallerFiber: options.onCallerFiber
+        onCallerFiber: options.onCallerFiber,
+        replay: options.replay
       })
     })
 

@@ -14,9 +14,24 @@ import { identity } from "effect/Function"
 import * as Option from "effect/Option"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
 import { type Checkpoint, type NewRun, type RunRecord, type RunSummary, toSummary } from "../checkpoint/models.js"
-import { type CheckpointError, formatError, type GraphError, IRValidationError, NodeExecutionError, type RunFailure, type RunStateError, type StateValidationError } from "../errors.js"
+import {
+  type CheckpointError,
+  formatError,
+  type GraphError,
+  IRValidationError,
+  NodeExecutionError,
+  ReplayDivergenceError,
+  type RunFailure,
+  type RunStateError,
+  type StateValidationError
+} from "../errors.js"
 import { formatPath, irError, type IRSource } from "../ir/parse.js"
 import type { ChildGraph, ChildOutcome, ChildRunRequest } from "../nodes/ChildGraph.js"
+import type { UnfinishedChild } from "../nodes/Executor.js"
+import { plainJsonEqual } from "../ir/json.js"
+import { requestHash, type ReplaySource } from "../runtime/Cassette.js"
+import { emptyMutation } from "../runtime/Mutation.js"
+import { replaySource } from "../runtime/replaySource.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import { OWNER } from "../runtime/RunLoop.js"
 import type { GraphRun } from "./GraphRun.js"
@@ -27,7 +42,7 @@ export interface RunnableGraph extends GraphDefinition {
   readonly open: (
     run: RunRecord,
     checkpoint: Checkpoint,
-    options: { readonly actor: string; readonly retainEvents?: boolean; readonly onCallerFiber?: boolean }
+    options: { readonly actor: string; readonly retainEvents?: boolean; readonly onCallerFiber?: boolean; readonly replay?: ReplaySource | undefined }
   ) => Effect.Effect<GraphRun, never, Checkpointer>
   readonly resume: (runId: string, options: { readonly response?: { readonly value: unknown }; readonly actor: string }) => Effect.Effect<GraphRun, CheckpointError | RunStateError | StateValidationError, Checkpointer>
   readonly checkResponse: (runId: string, value: unknown) => Effect.Effect<void, StateValidationError | CheckpointError, Checkpointer>
@@ -153,7 +168,8 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
       }
       const { created, record } = yield* checkpointer.createRun(linked)
       if (created) {
-        const handle = yield* graph.open(record, { ...linked.initial, run_id: record.run_id }, { actor, retainEvents: false, onCallerFiber: true })
+        const replay = request.replayOf === undefined ? undefined : yield* childReplay(graph, request, request.replayOf)
+        const handle = yield* graph.open(record, { ...linked.initial, run_id: record.run_id }, { actor, retainEvents: false, onCallerFiber: true, replay })
         return yield* drive(request, handle, true)
       }
       // The child this parent step started before: finish it, pass it the answer, or report it.
@@ -176,6 +192,34 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
       }
     })
 })
+
+/**
+ * What a replay's new child replays: the recorded child run its parent was still waiting
+ * inside, from its first step, so the new child asks the same question with the same calls
+ * behind it. Started with other inputs (or another child graph), it diverges, unless the
+ * fork may call live (then it runs live).
+ */
+const childReplay = (graph: RunnableGraph, request: ChildRunRequest, recorded: UnfinishedChild) =>
+  Effect.gen(function*() {
+    const checkpointer = yield* Checkpointer
+    const record = Option.getOrUndefined(yield* checkpointer.getRun(recorded.runId))
+    const checkpoints = yield* checkpointer.listCheckpoints(recorded.runId)
+    const same = record !== undefined && checkpoints.length > 0 && record.graph_hash === graph.graphHash && plainJsonEqual(record.inputs, request.inputs)
+    if (same) return replaySource(graph, checkpoints, 0, emptyMutation, recorded.liveAfterFork, record)
+    if (recorded.liveAfterFork) return undefined
+    const actualHash = requestHash("subgraph", { graph: graph.graphHash, inputs: request.inputs })
+    return yield* new ReplayDivergenceError({
+      reason: "request-mismatch",
+      nodeId: request.nodeId,
+      step: request.parentStep,
+      call: "subgraph",
+      ...(record !== undefined ? { expectedHash: requestHash("subgraph", { graph: record.graph_hash, inputs: record.inputs }) } : {}),
+      actualHash,
+      message: `node '${request.nodeId}' starts its child graph at step ${request.parentStep} ` +
+        (record === undefined ? `to replay child run ${recorded.runId}, which is not in this database` : `with other inputs than child run ${recorded.runId}, which the parent waited inside`) +
+        "; fork with live_after_fork, or --live-after-fork on the CLI, to run the child live"
+    })
+  })
 
 const resumeChild = (graph: RunnableGraph, request: ChildRunRequest, runId: string, answer: { readonly value: unknown } | undefined) =>
   graph.resume(runId, { ...(answer !== undefined ? { response: answer } : {}), actor: `subgraph:${request.parentRunId}` }).pipe(

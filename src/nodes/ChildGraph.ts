@@ -7,7 +7,7 @@ import type * as Effect from "effect/Effect"
 import type { Checkpointer } from "../checkpoint/Checkpointer.js"
 import type { CheckpointError, StateValidationError } from "../errors.js"
 import type { State, FieldInfo } from "../ir/stateSchema.js"
-import type { InterruptRequest, NodeFailure } from "./Executor.js"
+import type { InterruptRequest, NodeFailure, UnfinishedChild } from "./Executor.js"
 
 /** One parent step's request to run (or continue) its child run. */
 export interface ChildRunRequest {
@@ -18,6 +18,8 @@ export interface ChildRunRequest {
   readonly inputs: State
   /** The answer to the child's pending interrupt, when the parent is resumed with one. */
   readonly answer?: { readonly value: unknown } | undefined
+  /** In a replay: the recorded child run a new child replays (see `NodeInput.unfinishedChild`). */
+  readonly replayOf?: UnfinishedChild | undefined
 }
 
 /** How a child run ended for now. */

@@ -81,6 +81,18 @@ export interface NodeInput {
   readonly answers: ReadonlyArray<unknown>
   /** The run's graph hash (a child run records it as its parent's). */
   readonly graphHash: string
+  /**
+   * In a replay: the child run the recorded run was still waiting inside at this node and
+   * step. A `subgraph` node's new child replays that child's recording up to its question.
+   */
+  readonly unfinishedChild?: UnfinishedChild | undefined
+}
+
+/** A recorded child run that had not finished, for a replay's new child to replay. */
+export interface UnfinishedChild {
+  readonly runId: string
+  /** The fork may answer what the recording cannot with live calls (`live_after_fork`). */
+  readonly liveAfterFork: boolean
 }
 
 /** What an executor may fail with: an error that fails the run (most often `NodeExecutionError`). */

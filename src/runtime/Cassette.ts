@@ -28,6 +28,12 @@ export interface ReplaySource {
   readonly liveAfterFork: boolean
   /** Steps the parent took as `__timeout__` (an interrupt unanswered past its deadline), with where each went. */
   readonly timeouts: ReadonlyMap<number, ReadonlyArray<string>>
+  /**
+   * Child runs the parent was still waiting inside, by `"<step>:<node>"` (absent: none):
+   * the fork's `subgraph` node there runs a new child that replays that child's recording
+   * up to the same question.
+   */
+  readonly children?: ReadonlyMap<string, string> | undefined
   /** The parent's `on_timeout: halt` failure: the step its timeout took the place of, and the error's fields. */
   readonly timedOut?: { readonly step: number; readonly nodeId: string; readonly deadline: string; readonly message: string } | undefined
 }
@@ -125,8 +131,9 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
   node.next++
   if (recorded !== undefined && recorded.request_hash === hash) return { index, hash, answer: recordedAnswer(recorded), request: kept }
   // A `ctx.interrupt` the recording never answered is where the parent stopped to wait:
-  // the replay asks again (nothing happens "live" but the wait).
-  if (replay.liveAfterFork || (recorded === undefined && name === "interrupt")) {
+  // the replay asks again (nothing happens "live" but the wait). So does a child run the
+  // parent waited inside: the fork's child replays it up to the same question.
+  if (replay.liveAfterFork || (recorded === undefined && (name === "interrupt" || (name === "subgraph" && replay.children?.has(`${step}:${node.nodeId}`) === true)))) {
     state.live++
     return { index, hash, answer: { _tag: "live" }, request: kept }
   }
@@ -140,8 +147,8 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
     actualHash: hash,
     message: recorded === undefined && name === "subgraph"
       ? `node '${nodeId}' runs a child graph at step ${step}, and the recording holds no outcome of it: the parent stopped inside ` +
-        "that child run (it waited for input there), or the fork took another path. A child run that had not finished is not " +
-        "replayed: fork from a step after the subgraph node's, answer the parent and fork it then, or fork with live_after_fork (--live-after-fork) to run the child live"
+        "that child run before it finished (paused, cancelled, or its process stopped), or the fork took another path. " +
+        "Fork from a step after the subgraph node's, resume the parent and fork it then, or fork with live_after_fork (--live-after-fork) to run the child live"
       : recorded === undefined
       ? `node '${nodeId}' made call #${index} '${name}' at step ${step}, but the cassette holds no such call; ` +
         "the fork took a path the parent never recorded (fork with live_after_fork, or --live-after-fork on the CLI, to allow live calls)"

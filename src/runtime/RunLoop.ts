@@ -44,7 +44,7 @@ import { RuleEngine, type RuleEngineShape } from "../fathom/RuleEngine.js"
 import { assertEvidence, type RuleSession } from "../fathom/RuleSession.js"
 import { END } from "../ir/schema.js"
 import type { State } from "../ir/stateSchema.js"
-import type { InterruptRequest, NodeEnv, NodeFailure, NodeOutcome } from "../nodes/Executor.js"
+import type { InterruptRequest, NodeEnv, NodeFailure, NodeOutcome, UnfinishedChild } from "../nodes/Executor.js"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type ReplaySource, requestHash, stepRecorder } from "./Cassette.js"
 import { tracing } from "../telemetry/TracingEnabled.js"
@@ -90,6 +90,12 @@ const NO_CONSUMED: ReadonlyArray<ConsumedAnswer> = []
 export const actorOf = (request: unknown): string | undefined => {
   const actor = typeof request === "object" && request !== null && "actor" in request ? request.actor : undefined
   return typeof actor === "string" ? actor : undefined
+}
+
+/** The child run a replayed parent was still waiting inside at `node` and `step`, if any. */
+const unfinishedChild = (replay: ReplaySource | undefined, step: number, node: string): UnfinishedChild | undefined => {
+  const runId = replay?.children?.get(`${step}:${node}`)
+  return runId === undefined ? undefined : { runId, liveAfterFork: replay!.liveAfterFork }
 }
 
 /** The answer a node of a step consumed, who gave it, and what its record keeps. */
@@ -621,7 +627,8 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           step: current,
           calls: recorder.forNode(id),
           answers: answered.get(id) ?? NO_ANSWERS,
-          graphHash: graph.graphHash
+          graphHash: graph.graphHash,
+          unfinishedChild: unfinishedChild(input.replay, current, id)
         })
         return traced
           ? Effect.withSpan(node, "stargraph.node", { attributes: { "stargraph.run_id": run.run_id, "stargraph.node_id": id, "stargraph.node_kind": graph.topology.nodes.get(id)!.kind, "stargraph.step": current } })

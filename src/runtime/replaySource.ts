@@ -67,8 +67,12 @@ export const replaySource = (
   }
   // The answers interrupt nodes of that step were already given while the parent waited for another.
   const responses = new Map<string, unknown>()
+  const children = new Map<string, string>()
   const waiting = parentRecord?.waiting
   if (waiting !== undefined && waiting !== null && waiting.step > fromStep) {
+    // The child run the parent waits inside (its `subgraph` node's question).
+    const child = waiting.payload?.["child_run_id"]
+    if (typeof child === "string" && graph.topology.nodes.get(waiting.node)?.kind === "subgraph") children.set(`${waiting.step}:${waiting.node}`, child)
     for (const [node, answers] of Object.entries(waiting.others ?? {})) {
       if (graph.nodes.get(node)?.waitsForInput !== undefined && answers.length > 0) responses.set(`${waiting.step}:${node}`, answers[answers.length - 1])
     }
@@ -97,6 +101,7 @@ export const replaySource = (
     responses,
     overrides: new Map(Object.entries(mutation.node_output_overrides) as Array<[string, State]>),
     liveAfterFork: live,
+    ...(children.size > 0 ? { children } : {}),
     timeouts,
     timedOut: haltedByTimeout(parentRecord?.error, fromStep)
   }
@@ -124,5 +129,22 @@ export const forkReplaySource = (
       Effect.mapError((e) => new CheckpointError({ reason: "corrupt-checkpoint", runId: fork.run_id, message: `the stored mutation of fork ${fork.run_id} is invalid: ${e.message}` }))
     )
     const parentRecord = yield* checkpointer.getRun(parentRunId)
-    return replaySource(graph, parent, fork.fork_step ?? 0, mutation, liveAfterFork, Option.getOrUndefined(parentRecord))
+    return ownChildWait(graph, fork, replaySource(graph, parent, fork.fork_step ?? 0, mutation, liveAfterFork, Option.getOrUndefined(parentRecord)))
   })
+
+/**
+ * A fork that waits inside its own child run (forked while its parent waited there) takes
+ * its own answer into that child, even if the parent was answered since: the child call
+ * of that step is the fork's, not the parent's later recording.
+ */
+const ownChildWait = (graph: GraphDefinition, fork: RunRecord, source: ReplaySource): ReplaySource => {
+  const waiting = fork.waiting
+  const child = waiting?.payload?.["child_run_id"]
+  if (waiting === null || waiting === undefined || typeof child !== "string" || graph.topology.nodes.get(waiting.node)?.kind !== "subgraph") return source
+  const key = `${waiting.step}:${waiting.node}`
+  const calls = new Map(source.calls)
+  calls.delete(key)
+  const responses = new Map(source.responses)
+  responses.delete(key)
+  return { ...source, calls, responses, children: new Map([...(source.children ?? []), [key, child]]) }
+}

@@ -112,22 +112,31 @@ describe("subgraph nodes", () => {
     const childId = String(first.waiting?.payload?.["child_run_id"])
     expect(first.waiting?.payload).toMatchObject({ level: 2, child_node: "ask" })
     expect(await t.record(childId)).toMatchObject({ status: "awaiting-input", parent_run_id: first.run_id, waiting: { node: "ask" } })
-    // A fork of the parent while it waits inside its child: a child run that had not
-    // finished is not replayed, and the fork says so (and how to fork it instead).
+    // A fork of the parent while it waits inside its child: the fork's own child replays
+    // the waiting child's steps and asks the same question.
     const early = await t.run(Replay.fork(graph, first.run_id, {}))
-    expect([early.summary.status, early.error?._tag, early.diff.outcome?.fork]).toEqual(["failed", "ReplayDivergenceError", { status: "failed", error: "ReplayDivergenceError" }])
-    expect(early.error?.message).toMatch(/the parent stopped inside that child run .* fork from a step after the subgraph node's, answer the parent and fork it then/)
+    expect(early.summary.status).toBe("awaiting-input")
+    expect(early.summary.waiting).toMatchObject({ node: "review", prompt: "Approve the request?", step: 1, payload: { level: 2, child_node: "ask" } })
+    expect(early.diff.outcome).toBeUndefined()
+    const forkChildId = String(early.summary.waiting?.payload?.["child_run_id"])
+    expect(forkChildId).not.toBe(childId)
+    expect(await t.record(forkChildId)).toMatchObject({ status: "awaiting-input", parent_run_id: early.cfRunId, waiting: { node: "ask", step: 2 } })
+    expect((await t.checkpoints(forkChildId)).map((c) => [c.step, c.nodes, c.state])).toEqual((await t.checkpoints(childId)).map((c) => [c.step, c.nodes, c.state]))
 
     const second = await t.run(Effect.flatMap(graph.resume(first.run_id, { response: { value: "approved" } }), (r) => r.start()))
     expect(second).toMatchObject({ status: "done", final_state: { request: "deploy v2", decision: "approved", note: "deploy v2 -> approved" } })
     const child = await t.record(childId)
     expect(child.status).toBe("done")
     expect((await t.checkpoints(childId)).at(-1)?.state).toEqual({ request: "deploy v2", decision: "approved", checked: true })
-    expect(await t.runs()).toHaveLength(3)
+    expect(await t.runs()).toHaveLength(4)
     // A replay of the answered parent: the same evidence fact at the same step, an empty diff.
     const fork = await t.run(Replay.fork(graph, first.run_id, {}))
     expect(fork.summary).toMatchObject({ status: "done", final_state: second.final_state })
     expect(fork.diff).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {}, fact_deltas: {} })
+    // The fork made while the parent waited takes its own answer, into its own child.
+    const other = await t.run(Effect.flatMap(graph.resume(early.cfRunId, { response: { value: "rejected" } }), (r) => r.start()))
+    expect(other).toMatchObject({ status: "done", final_state: { request: "deploy v2", decision: "rejected", note: "deploy v2 -> rejected" } })
+    expect(await t.record(forkChildId)).toMatchObject({ status: "done" })
   })
 
   it("refuse a bad answer to the child's interrupt at the parent's resume, before anything changes: parent and child keep waiting", async () => {
@@ -193,6 +202,42 @@ describe("subgraph nodes", () => {
     const children = (await t.runs()).filter((r) => r.graph_id === "run:child")
     expect(children).toHaveLength(2)
     expect(children.find((c) => c.parent_run_id === live.cfRunId)?.status).toBe("done")
+  })
+
+  it("fork a parent that waits two levels down: each new child replays its recorded one (same draws, same question); other inputs diverge unless live_after_fork", async () => {
+    const dir = tempDir()
+    const write = (name: string, lines: ReadonlyArray<string>) => writeFileSync(join(dir, name), [`ir_version: "1.0.0"`, ...lines].join("\n"))
+    writeFileSync(join(dir, "nodes.mjs"), [
+      "export const draw = async (_state, ctx) => ({ draw: await ctx.random() })",
+      "export const ask = async (state, ctx) => ({ choice: await ctx.interrupt(`pick for ${state.draw}?`) })"
+    ].join("\n"))
+    const fields = "state_schema: { fields: { topic: { type: string, default: \"\" }, draw: { type: number, default: 0 }, choice: { type: string, default: \"\" } } }"
+    write("leaf.yaml", ["id: run:leaf", fields, "nodes:", "  - { id: draw, kind: function, module: ./nodes.mjs, export: draw }", "  - { id: ask, kind: function, module: ./nodes.mjs, export: ask }"])
+    write("mid.yaml", ["id: run:mid", fields, "nodes:", "  - { id: inner, kind: subgraph, spec: ./leaf.yaml }"])
+    write("top.yaml", ["id: run:top", fields, "nodes:", "  - { id: prep, kind: noop }", "  - { id: outer, kind: subgraph, spec: ./mid.yaml }"])
+    const t = setup(join(dir, "top.yaml"))
+    const graph = await t.graph
+    const first = await t.run(Effect.flatMap(graph.start({ inputs: { topic: "cves" } }), (r) => r.start()))
+    expect(first.status).toBe("awaiting-input")
+    const fork = await t.run(Replay.fork(graph, first.run_id, {}))
+    expect(fork.summary.status).toBe("awaiting-input")
+    // The same question, with the draw the leaf made in the recorded run.
+    expect(fork.summary.waiting?.prompt).toBe(first.waiting?.prompt)
+    const byGraph = async (graphId: string) => (await t.runs()).filter((r) => r.graph_id === graphId)
+    expect((await byGraph("run:leaf")).map((r) => r.status)).toEqual(["awaiting-input", "awaiting-input"])
+    expect((await byGraph("run:mid")).map((r) => r.status)).toEqual(["awaiting-input", "awaiting-input"])
+    // Answered, the fork finishes with the recorded draw and its own answer.
+    const done = await t.run(Effect.flatMap(graph.resume(fork.cfRunId, { response: { value: "left" } }), (r) => r.start()))
+    const draw = Number(/pick for (.*)\?/.exec(first.waiting?.prompt ?? "")?.[1])
+    expect(done).toMatchObject({ status: "done", final_state: { topic: "cves", draw, choice: "left" } })
+
+    const changed = await t.run(Replay.fork(graph, first.run_id, { fromStep: 1, mutation: { state_overrides: { topic: "memes" } } }))
+    expect(changed.summary.status).toBe("failed")
+    expect(changed.error).toMatchObject({ _tag: "ReplayDivergenceError", reason: "request-mismatch", nodeId: "outer", call: "subgraph" })
+    expect(changed.error?.message).toContain("with other inputs than child run")
+    const live = await t.run(Replay.fork(graph, first.run_id, { fromStep: 1, mutation: { state_overrides: { topic: "memes" } }, liveAfterFork: true }))
+    expect(live.summary.status).toBe("awaiting-input")
+    expect(live.summary.waiting?.prompt).toMatch(/^pick for .*\?$/)
   })
 
   it("replay a parent whose child failed: the fork fails as the parent did, without running the child again", async () => {
