@@ -34,7 +34,7 @@ import type { ChildGraph } from "../nodes/ChildGraph.js"
 import type { RouterFunction } from "../nodes/Executor.js"
 import type { CompiledNode } from "../nodes/NodeKind.js"
 import { decodeNodes } from "./decodeNodes.js"
-import { loadChild } from "./Subgraph.js"
+import { askedAgain, childActor, loadChild } from "./Subgraph.js"
 import { type ExportNaming, loadModule, type ModuleNamespace, pickExport, providedModuleHash } from "../nodes/loader.js"
 import { loadPacks, type PackOptions } from "../fathom/packs.js"
 import { compileProgram } from "../fathom/program.js"
@@ -569,7 +569,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
       const replay = options.replay ?? (isFork
         ? yield* forkReplaySource(definition, run, options.liveAfterFork === true).pipe(Effect.provideService(Checkpointer, checkpointer))
         : undefined)
-      return yield* GraphRun.make({
+      const handle = yield* GraphRun.make({
         graph: definition,
         run,
         checkpoint,
@@ -580,6 +580,12 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         actor: options.actor ?? "library",
         replay
       })
+      // A child run answered directly (not through its parent) that asks again: the runs
+      // waiting on it show its new question.
+      const answeredDirectly = run.parent_run_id !== null && run.derived_hash === null && options.actor !== childActor(run.parent_run_id)
+      return answeredDirectly
+        ? { ...handle, start: () => Effect.tap(handle.start(), (summary) => askedAgain(checkpointer, summary)) }
+        : handle
     })
 
   return { ...definition, initialState, newRun, start, open, resume, checkResponse, withPackVersions }

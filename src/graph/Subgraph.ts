@@ -12,8 +12,8 @@ import { basename, isAbsolute, relative, resolve } from "node:path"
 import * as Effect from "effect/Effect"
 import { identity } from "effect/Function"
 import * as Option from "effect/Option"
-import { Checkpointer } from "../checkpoint/Checkpointer.js"
-import { type Checkpoint, type NewRun, type RunRecord, type RunSummary, toSummary } from "../checkpoint/models.js"
+import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
+import { type Checkpoint, type NewRun, type RunRecord, type RunSummary, toSummary, type WaitingInfo } from "../checkpoint/models.js"
 import {
   type CheckpointError,
   formatError,
@@ -100,6 +100,39 @@ const isInside = (path: string, root: string): boolean => {
   return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel))
 }
 
+/** Who drives a child run for its parent (the actor of its audit records). */
+export const childActor = (parentRunId: string): string => `subgraph:${parentRunId}`
+
+/** The question a run waiting on child run `childRunId` shows for the child's `waiting`. */
+const parentWaiting = (parent: WaitingInfo, childRunId: string, asked: WaitingInfo): WaitingInfo => ({
+  ...parent,
+  prompt: asked.prompt,
+  payload: { ...asked.payload, child_run_id: childRunId, child_node: asked.node }
+})
+
+/**
+ * A child run that stopped for input again after it was answered directly: every run
+ * still waiting on it (its parent, and theirs up the chain) shows its new question, as if
+ * it had asked through them. A parent no longer waiting on it (answered, resumed, changed
+ * meanwhile) is left as it is.
+ */
+export const askedAgain = (checkpointer: CheckpointerShape, summary: RunSummary): Effect.Effect<void, CheckpointError> =>
+  Effect.gen(function*() {
+    if (summary.status !== "awaiting-input" || summary.waiting === null || summary.waiting === undefined) return
+    let childId = summary.run_id
+    let asked: WaitingInfo = summary.waiting
+    let parentId = summary.parent_run_id ?? null
+    while (parentId !== null) {
+      const parent = Option.getOrUndefined(yield* checkpointer.getRun(parentId))
+      if (parent === undefined || parent.status !== "awaiting-input" || parent.waiting?.payload?.["child_run_id"] !== childId) return
+      const waiting = parentWaiting(parent.waiting, childId, asked)
+      if (!(yield* checkpointer.takeOver(parentId, { status: "awaiting-input", owner: parent.owner }, { waiting }))) return
+      childId = parentId
+      asked = waiting
+      parentId = parent.derived_hash === null ? parent.parent_run_id : null
+    }
+  })
+
 /** The idempotency key of the child run a parent step starts. */
 export const childRunKey = (request: Pick<ChildRunRequest, "parentRunId" | "parentStep" | "nodeId">): string =>
   `subgraph:${request.parentRunId}:${request.parentStep}:${request.nodeId}`
@@ -156,7 +189,7 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
   run: (request) =>
     Effect.gen(function*() {
       const checkpointer = yield* Checkpointer
-      const actor = `subgraph:${request.parentRunId}`
+      const actor = childActor(request.parentRunId)
       const prepared = yield* graph.newRun({ inputs: request.inputs, idempotencyKey: childRunKey(request), actor })
       const linked: NewRun = {
         ...prepared,
@@ -222,7 +255,7 @@ const childReplay = (graph: RunnableGraph, request: ChildRunRequest, recorded: U
   })
 
 const resumeChild = (graph: RunnableGraph, request: ChildRunRequest, runId: string, answer: { readonly value: unknown } | undefined) =>
-  graph.resume(runId, { ...(answer !== undefined ? { response: answer } : {}), actor: `subgraph:${request.parentRunId}` }).pipe(
+  graph.resume(runId, { ...(answer !== undefined ? { response: answer } : {}), actor: childActor(request.parentRunId) }).pipe(
     Effect.catchAll((error): Effect.Effect<never, NodeExecutionError | CheckpointError | RunFailure> =>
       error._tag === "CheckpointError" && error.reason !== "graph-hash-mismatch"
         ? Effect.fail(error)

@@ -179,6 +179,28 @@ describe("subgraph nodes", () => {
     expect(await t.runs()).toHaveLength(2)
   })
 
+  it("a child answered directly that asks again: the parents waiting on it show its new question, and their answer reaches it", async () => {
+    const dir = tempDir()
+    const write = (name: string, lines: ReadonlyArray<string>) => writeFileSync(join(dir, name), [`ir_version: "1.0.0"`, ...lines].join("\n"))
+    const fields = "state_schema: { fields: { a: { type: string, default: \"\" }, b: { type: string, default: \"\" } } }"
+    write("leaf.yaml", ["id: run:leaf", fields, "nodes:", "  - { id: ask_a, kind: interrupt, prompt: \"A?\", response_field: a }", "  - { id: ask_b, kind: interrupt, prompt: \"B?\", response_field: b }"])
+    write("mid.yaml", ["id: run:mid", fields, "nodes:", "  - { id: inner, kind: subgraph, spec: ./leaf.yaml }"])
+    write("top.yaml", ["id: run:top", fields, "nodes:", "  - { id: outer, kind: subgraph, spec: ./mid.yaml }"])
+    const t = setup(join(dir, "top.yaml"))
+    const graph = await t.graph
+    const leaf = await Effect.runPromise(Graph.load(join(dir, "leaf.yaml")))
+    const first = await t.run(Effect.flatMap(graph.start({}), (r) => r.start()))
+    expect(first.waiting).toMatchObject({ prompt: "A?", payload: { child_node: "inner" } })
+    const midId = String(first.waiting?.payload?.["child_run_id"])
+    const leafId = String((await t.record(midId)).waiting?.payload?.["child_run_id"])
+    const again = await t.run(Effect.flatMap(leaf.resume(leafId, { response: { value: "yes" } }), (r) => r.start()))
+    expect(again.waiting).toMatchObject({ node: "ask_b", prompt: "B?" })
+    expect((await t.record(midId)).waiting).toMatchObject({ node: "inner", prompt: "B?", payload: { child_run_id: leafId, child_node: "ask_b" } })
+    expect((await t.record(first.run_id)).waiting).toMatchObject({ node: "outer", step: 1, prompt: "B?", payload: { child_run_id: midId, child_node: "inner" } })
+    const done = await t.run(Effect.flatMap(graph.resume(first.run_id, { response: { value: "no" } }), (r) => r.start()))
+    expect(done).toMatchObject({ status: "done", final_state: { a: "yes", b: "no" } })
+  })
+
   it("replay and fork through a subgraph bit-identically, without running the child again; a changed input diverges loudly unless live_after_fork", async () => {
     const t = setup(join(FIXTURES, "parent.yaml"))
     const graph = await t.graph
