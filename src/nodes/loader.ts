@@ -4,16 +4,19 @@
  *
  * A TypeScript module is compiled once with esbuild, without module hooks (tsx's
  * `tsImport` registered some: Node's hooks worker thread cost ~180 ms CPU and 25 MB per
- * process): its relative imports bundled in, package imports left to Node but resolved
- * from the module's own folder (written as absolute `file:` URLs, so `effect` is the graph
- * folder's or app's `effect`, the same instance the app imports), `import.meta.url`/
- * `dirname`/`filename` kept as the source file's, `require` resolving from it. The output
- * goes to a cache folder (`$STARGRAPH_CACHE_DIR`, else `$XDG_CACHE_HOME/stargraph` or
- * `~/.cache/stargraph`, under `modules/`), keyed by the module's path and source hash,
- * esbuild's and Node's versions; the entry records every bundled file's hash, so an
- * edited sibling is recompiled too. A hit costs a few reads and hashes and an `import()`,
- * and never loads esbuild. Files older than 30 days are removed when a module is
- * compiled. Without a writable cache folder the output is imported from a `data:` URL.
+ * process), each file of the project on its own: a TypeScript file it imports is compiled
+ * the same way and imported from its output, an ES-module JavaScript file is Node's, so a
+ * helper several modules import is one module (see `compile`). Package imports are left
+ * to Node but resolved from the module's own folder (written as absolute `file:` URLs, so
+ * `effect` is the graph folder's or app's `effect`, the same instance the app imports),
+ * `import.meta.url`/`dirname`/`filename` kept as the source file's, `require` resolving
+ * from it. The output goes to a cache folder (`$STARGRAPH_CACHE_DIR`, else
+ * `$XDG_CACHE_HOME/stargraph` or `~/.cache/stargraph`, under `modules/`), keyed by the
+ * module's path and source hash, esbuild's and Node's versions; the entry records the hash
+ * of every file it is made of (its imports', however deep), so an edited sibling is
+ * recompiled too. A hit costs a few reads and hashes and an `import()`, and never loads
+ * esbuild. Files older than 30 days are removed when a module is compiled. Without a
+ * writable cache folder the output is imported from a `data:` URL.
  *
  * This holds on Node versions that strip types themselves too: importing the `.ts` file
  * directly there cost more at every start (Node 22.23: +40 ms CPU and +15 MB for its type
@@ -23,8 +26,8 @@
  *
  * A JavaScript module is imported by Node as it is. The hash folded into the graph hash is
  * the module's source bytes' with the hashes of the files it imports by relative path
- * folded in (bundled into a TypeScript module; found by esbuild's analysis of a JavaScript
- * one, cached the same way).
+ * folded in (read by a TypeScript module's compilation; found by esbuild's analysis of a
+ * JavaScript one, cached the same way).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { createRequire, isBuiltin } from "node:module"
@@ -331,31 +334,56 @@ const compiledHere = new Map<string, string>()
 
 /** Import the TypeScript module at `path` (real, absolute), whose source hashes to `hash`, compiled; errors name files relative to `baseDir`. */
 const importCompiled = async (path: string, hash: string, baseDir: string): Promise<Imported> => {
-  let version: string
+  for (let attempt = 0; ; attempt++) {
+    const { url, inputs } = await compiledUrl(path, hash, baseDir, new Set())
+    try {
+      return { namespace: await import(url) as ModuleNamespace, inputs }
+    } catch (cause) {
+      // A cached output (its own, or one it imports) removed by hand or pruned is compiled again.
+      const dir = moduleCacheDir()
+      const gone = (cause as { readonly code?: unknown }).code === "ERR_MODULE_NOT_FOUND" && dir !== undefined && String((cause as Error).message).includes(dir)
+      if (!gone || attempt > 0) throw cause
+      forgetOutputs(dir, inputs)
+    }
+  }
+}
+
+/** Drop the cache entries of `inputs`' TypeScript files, so that they are compiled again. */
+const forgetOutputs = (dir: string, inputs: { readonly [path: string]: string }): void => {
+  for (const file of Object.keys(inputs)) {
+    if (TS_EXTENSIONS.has(extname(file))) rmSync(join(dir, `${cacheKey(file, inputs[file]!)}.json`), { force: true })
+  }
+}
+
+/** The cache key of the TypeScript file at `path` whose source hashes to `hash`. */
+const cacheKey = (path: string, hash: string): string => sha256(JSON.stringify([CACHE_FORMAT, esbuildVersionOf(), process.version, path, hash])).slice(7, 39)
+
+/**
+ * The URL of the TypeScript module at `path` compiled (from the cache, or compiled now), and
+ * every file it is made of. `visiting` holds the modules whose compilation led here (an
+ * import cycle among them is bundled instead, see `compile`).
+ */
+const compiledUrl = async (path: string, hash: string, baseDir: string, visiting: ReadonlySet<string>): Promise<{ readonly url: string; readonly inputs: { readonly [path: string]: string } }> => {
   try {
-    version = esbuildVersionOf()
+    esbuildVersionOf()
   } catch {
     throw new LoadFailure(
       "esbuild is not installed, and this Node cannot import TypeScript itself",
       "reinstall stargraph's dependencies (npm ci), or use Node >= 22.6, or compile the module to .mjs"
     )
   }
-  const key = sha256(JSON.stringify([CACHE_FORMAT, version, process.version, path, hash])).slice(7, 39)
+  const key = cacheKey(path, hash)
   const dir = moduleCacheDir()
   if (dir !== undefined) {
     const entry = readJson(join(dir, `${key}.json`)) as CacheEntry | undefined
-    if (entry?.format === CACHE_FORMAT && Object.entries(entry.inputs).every(([file, h]) => (file === path ? hash : fileHash(file)) === h)) {
-      try {
-        return { namespace: await import(pathToFileURL(join(dir, entry.output)).href) as ModuleNamespace, inputs: entry.inputs }
-      } catch (cause) {
-        // An output removed by hand is compiled again; any other error is the module's.
-        if ((cause as { readonly code?: unknown }).code !== "ERR_MODULE_NOT_FOUND" || !String((cause as Error).message).includes(entry.output)) {
-          throw cause
-        }
-      }
+    if (
+      entry?.format === CACHE_FORMAT && existsSync(join(dir, entry.output)) &&
+      Object.entries(entry.inputs).every(([file, h]) => (file === path ? hash : fileHash(file)) === h)
+    ) {
+      return { url: pathToFileURL(join(dir, entry.output)).href, inputs: entry.inputs }
     }
   }
-  const { code, inputs } = await compile(path, baseDir)
+  const { code, inputs } = await compile(path, baseDir, new Set([...visiting, path]))
   const output = `${sha256(code).slice(7, 39)}.mjs`
   let url: string | undefined
   if (dir !== undefined) {
@@ -373,7 +401,7 @@ const importCompiled = async (path: string, hash: string, baseDir: string): Prom
     if (!compiledHere.has(key)) compiledHere.set(key, `data:text/javascript;base64,${Buffer.from(code).toString("base64")}`)
     url = compiledHere.get(key)!
   }
-  return { namespace: await import(url) as ModuleNamespace, inputs }
+  return { url, inputs }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -404,12 +432,17 @@ const importsHere = new Map<string, { readonly [path: string]: string }>()
  */
 const importPlain = async (path: string, hash: string, source: Uint8Array, baseDir: string): Promise<Imported> => {
   const namespace = await (import(pathToFileURL(path).href) as Promise<ModuleNamespace>)
-  if (!RELATIVE_IMPORT.test(Buffer.from(source).toString("utf8"))) return { namespace, inputs: undefined }
+  return { namespace, inputs: await plainInputs(path, hash, source, baseDir) }
+}
+
+/** The files the JavaScript module at `path` imports by relative path, with their hashes (undefined: it is its own file). */
+const plainInputs = async (path: string, hash: string, source: Uint8Array, baseDir: string): Promise<ImportsEntry["inputs"] | undefined> => {
+  if (!RELATIVE_IMPORT.test(Buffer.from(source).toString("utf8"))) return undefined
   let version: string
   try {
     version = esbuildVersionOf()
   } catch {
-    return { namespace, inputs: undefined }
+    return undefined
   }
   const key = sha256(JSON.stringify([CACHE_FORMAT, "imports", version, path, hash])).slice(7, 39)
   const fresh = (inputs: ImportsEntry["inputs"] | undefined): boolean =>
@@ -417,16 +450,16 @@ const importPlain = async (path: string, hash: string, source: Uint8Array, baseD
   const dir = moduleCacheDir()
   const entry = dir === undefined ? undefined : readJson(join(dir, `${key}.json`)) as ImportsEntry | undefined
   const known = importsHere.get(key) ?? (entry?.format === CACHE_FORMAT && entry.kind === "imports" ? entry.inputs : undefined)
-  if (fresh(known)) return { namespace, inputs: known }
+  if (fresh(known)) return known
   let inputs: Record<string, string>
   try {
-    inputs = (await compile(path, baseDir)).inputs
+    inputs = (await compile(path, baseDir, new Set([path]))).inputs
   } catch {
-    return { namespace, inputs: undefined }
+    return undefined
   }
   const saved = dir !== undefined && writesTo(dir, `${key}.json`, JSON.stringify({ format: CACHE_FORMAT, kind: "imports", inputs } satisfies ImportsEntry))
   if (!saved) importsHere.set(key, inputs) // without a writable cache folder: an analysis per process
-  return { namespace, inputs }
+  return inputs
 }
 
 /** A bare specifier or a URL, not a path: `effect`, `@scope/pkg/sub`, `#internal`, `node:fs`, `file:///…`. */
@@ -434,19 +467,71 @@ const isBareOrUrl = (specifier: string): boolean => !specifier.startsWith(".") &
 
 const inNodeModules = (path: string): boolean => path.split(sep).includes("node_modules")
 
+/** JavaScript that Node imports as it is, as ES modules. */
+const PLAIN_EXTENSIONS = new Set([".js", ".mjs"])
 
-/** Compile `path` (real, absolute) into one ES module, as described at the top of this file. */
-const compile = async (path: string, baseDir: string): Promise<{ code: string; inputs: Record<string, string> }> => {
+/** The `type` of the nearest package.json above `dir` (what Node reads a `.js` file as). */
+const packageType = (dir: string): string | undefined => {
+  for (let at = dir; ; at = dirname(at)) {
+    const pkg = readJson(join(at, "package.json")) as { readonly type?: unknown } | undefined
+    if (pkg !== undefined) return typeof pkg.type === "string" ? pkg.type : undefined
+    if (dirname(at) === at) return undefined
+  }
+}
+
+
+/**
+ * Compile `path` (real, absolute) into one ES module, as described at the top of this file.
+ * `visiting` holds it and the modules whose compilation led here.
+ */
+const compile = async (path: string, baseDir: string, visiting: ReadonlySet<string>): Promise<{ code: string; inputs: Record<string, string> }> => {
   const esbuild: typeof Esbuild = await import("esbuild")
   const workDir = dirname(path)
   const RESOLVING = Symbol("stargraph-resolving")
+  // The files of the modules it imports as modules of their own (see `shared`), and the
+  // first of them that failed to compile.
+  const imported: Record<string, string> = {}
+  let failed: LoadFailure | undefined
+  /**
+   * A file of the project imported with `import`: a module of its own, which Node loads once
+   * for every module that imports it (one instance of its state and classes), not a copy
+   * bundled into each. A TypeScript file is compiled on its own; a JavaScript file (that
+   * imports no TypeScript) is Node's as it is. Anything else (a `require`, a `.cts`/`.cjs`,
+   * JSON, JSX, an import cycle back to a module being compiled) is bundled in.
+   */
+  const shared = async (file: string, kind: Esbuild.ImportKind): Promise<Esbuild.OnResolveResult | undefined> => {
+    if ((kind !== "import-statement" && kind !== "dynamic-import") || inNodeModules(file) || visiting.has(file)) return undefined
+    const ext = extname(file)
+    const hash = fileHash(file)
+    if (hash === undefined) return undefined
+    if (ext === ".ts" || ext === ".mts" || ext === ".tsx") {
+      const dep = await compiledUrl(file, hash, baseDir, visiting).catch((cause: unknown) => {
+        // The imported module's own failure, not one at the import that led to it.
+        if (cause instanceof LoadFailure) failed ??= cause
+        throw cause
+      })
+      Object.assign(imported, dep.inputs)
+      return { path: dep.url, external: true }
+    }
+    if (ext === ".mjs" || (ext === ".js" && packageType(dirname(file)) === "module")) {
+      const inputs = await plainInputs(file, hash, readFileSync(file), baseDir) ?? { [file]: hash }
+      if (Object.keys(inputs).some((f) => !PLAIN_EXTENSIONS.has(extname(f)))) return undefined
+      Object.assign(imported, inputs)
+      return { path: pathToFileURL(file).href, external: true }
+    }
+    return undefined
+  }
   const plugin: Esbuild.Plugin = {
     name: "stargraph-node-module",
     setup(build) {
       // Packages stay Node's to load (one instance shared with the app), but resolved from
       // the importing file's folder, not the cache folder the output is imported from.
       build.onResolve({ filter: /.*/ }, async (args) => {
-        if (args.pluginData === RESOLVING || !isBareOrUrl(args.path) || args.kind === "entry-point") return undefined
+        if (args.pluginData === RESOLVING || args.kind === "entry-point") return undefined
+        if (!isBareOrUrl(args.path)) {
+          const resolved = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: RESOLVING })
+          return resolved.errors.length > 0 || resolved.external || resolved.path === "" ? undefined : await shared(safeRealpath(resolved.path), args.kind)
+        }
         if (isBuiltin(args.path)) return { path: args.path, external: true }
         if (/^[a-z][a-z0-9+.-]+:/i.test(args.path)) return { path: args.path, external: true } // file:, data:, …
         const resolved = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: RESOLVING })
@@ -503,6 +588,7 @@ const compile = async (path: string, baseDir: string): Promise<{ code: string; i
       plugins: [plugin]
     })
   } catch (cause) {
+    if (failed !== undefined) throw failed
     const errors = (cause as { readonly errors?: ReadonlyArray<Esbuild.Message> }).errors
     const first = errors?.[0]
     if (first === undefined) throw cause
@@ -515,7 +601,7 @@ const compile = async (path: string, baseDir: string): Promise<{ code: string; i
       `fix ${file} at line ${first.location.line}`
     )
   }
-  const inputs: Record<string, string> = {}
+  const inputs: Record<string, string> = { ...imported }
   for (const input of Object.keys(result.metafile.inputs)) {
     const file = resolve(workDir, input)
     const h = fileHash(file)

@@ -1,11 +1,12 @@
 /**
  * TypeScript node modules without tsx (src/nodes/loader.ts): compiled once with esbuild
- * (on a Node that does not strip types itself) into the module cache, relative imports
- * bundled, packages resolved from the module's folder and shared with the app, errors
+ * (on a Node that does not strip types itself) into the module cache, each file of the
+ * project on its own (one instance of a shared helper), packages resolved from the
+ * module's folder and shared with the app, errors
  * typed with the file and line, and a second load served from the cache.
  */
 import { execFileSync } from "node:child_process"
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import * as Effect from "effect/Effect"
@@ -129,25 +130,55 @@ describe("TypeScript node modules", () => {
     })
     const before = new Set(readdirSync(join(cache, "modules")))
     expect((await loaded(dir))["f"]).toBeTypeOf("function")
+    // Each TypeScript file is compiled on its own: an entry and an output each.
     const added = cacheFiles().filter((name) => !before.has(name))
-    expect(added.map((name) => name.replace(/^[0-9a-f]+/, "")).sort()).toEqual([".json", ".mjs"])
-    const output = join(cache, "modules", added.find((name) => name.endsWith(".mjs"))!)
-    const entry = JSON.parse(readFileSync(join(cache, "modules", added.find((name) => name.endsWith(".json"))!), "utf8")) as {
-      inputs: Record<string, string>
-    }
-    expect(Object.keys(entry.inputs).sort()).toEqual([join(dir, "nodes.ts"), join(dir, "value.ts")].sort())
-    expect(entry.inputs[join(dir, "nodes.ts")]).toBe(sha256(readFileSync(join(dir, "nodes.ts"))))
+    expect(added.map((name) => name.replace(/^[0-9a-f]+/, "")).sort()).toEqual([".json", ".json", ".mjs", ".mjs"])
+    const entries = added.filter((name) => name.endsWith(".json")).map((name) =>
+      JSON.parse(readFileSync(join(cache, "modules", name), "utf8")) as { inputs: Record<string, string>; output: string }
+    )
+    const nodes = entries.find((e) => join(dir, "nodes.ts") in e.inputs)!
+    const value = entries.find((e) => e !== nodes)!
+    expect(Object.keys(nodes.inputs).sort()).toEqual([join(dir, "nodes.ts"), join(dir, "value.ts")].sort())
+    expect(nodes.inputs[join(dir, "nodes.ts")]).toBe(sha256(readFileSync(join(dir, "nodes.ts"))))
+    expect(Object.keys(value.inputs)).toEqual([join(dir, "value.ts")])
+    // The importer imports the helper's own output.
+    expect(readFileSync(join(cache, "modules", nodes.output), "utf8")).toContain(value.output)
 
-    // Tamper with the cached output: a process that reuses it (no recompile) sees the change.
+    // Tamper with the helper's cached output: a process that reuses it (no recompile) sees the change.
+    const output = join(cache, "modules", value.output)
     writeFileSync(output, readFileSync(output, "utf8").replace("var value = 1", "var value = 42"))
     const probe = () => probeIn(dir, cache)
     expect(probe()).toBe(`{"n":42}`)
     expect(cacheFiles()).toEqual([...before, ...added].sort())
 
-    // The entry records the sibling's hash: editing it compiles again, into a new output.
+    // The entries record the sibling's hash: editing it compiles both again (the helper
+    // under a new entry), into new outputs.
     writeFileSync(join(dir, "value.ts"), `export const value: number = 2\n`)
     expect(probe()).toBe(`{"n":2}`)
-    expect(cacheFiles().length).toBe(before.size + 3)
+    expect(cacheFiles().length).toBe(before.size + 7)
+    // A removed output is compiled again.
+    for (const name of cacheFiles().filter((n) => n.endsWith(".mjs") && !before.has(n))) rmSync(join(cache, "modules", name))
+    expect(probe()).toBe(`{"n":2}`)
+  })
+
+  it("a helper imported by several modules is one module: its state and classes are shared; an import cycle still loads", async () => {
+    const dir = graphFolder({
+      "package.json": JSON.stringify({ type: "module" }),
+      "a.ts": `import { store, Oops } from "./lib/store.ts"\nimport { seen } from "./lib/plain.js"\nexport const f = () => { store.n++; seen.push("a"); return new Oops() }\n`,
+      "b.ts": `import { store, Oops } from "./lib/store.js"\nimport { seen } from "./lib/plain.js"\nexport const f = (e: unknown) => ({ n: store.n, same: e instanceof Oops, seen: [...seen] })\n`,
+      "c.mjs": `import { seen } from "./lib/plain.js"\nexport const f = () => seen.length\n`,
+      "lib/store.ts": `export const store = { n: 0 }\nexport class Oops extends Error {}\n`,
+      "lib/plain.js": `export const seen = []\n`,
+      "x.ts": `import { y } from "./y.ts"\nexport const x = 1\nexport const f = () => x + y()\n`,
+      "y.ts": `import { x } from "./x.ts"\nexport const y = () => x + 1\n`
+    })
+    const a = (await loaded(dir, "./a.ts"))["f"] as () => unknown
+    const b = (await loaded(dir, "./b.ts"))["f"] as (e: unknown) => unknown
+    const c = (await loaded(dir, "./c.mjs"))["f"] as () => number
+    const oops = a()
+    expect(b(oops)).toEqual({ n: 1, same: true, seen: ["a"] })
+    expect(c()).toBe(1)
+    expect(((await loaded(dir, "./x.ts"))["f"] as () => number)()).toBe(3)
   })
 
   it("the cache folder is $STARGRAPH_CACHE_DIR/modules; an edited module is imported afresh in the same process; old files are pruned", async () => {
