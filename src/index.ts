@@ -64,7 +64,7 @@ export { make as makeRuleEngine, RuleEngine, type RuleEngineShape } from "./fath
 export type { RouteInput, RuleSession } from "./fathom/RuleSession.js"
 export type { MirroredField, RuleProgram, RuleSource } from "./fathom/program.js"
 export { Decision, describeDecision, RuleFiring, SideEffect, StepRules } from "./fathom/Decision.js"
-export { FactSpec, FactsSnapshot, factDelta, renderStored } from "./fathom/facts.js"
+export { FactSpec, FactsSnapshot, factDelta, renderStored, type TemplateSlots } from "./fathom/facts.js"
 export { type LoadedPack, loadPacks, type PackOptions, signPack, treeHash, verifyPack } from "./fathom/packs.js"
 export * as IRRules from "./ir/rules.js"
 export { MirrorAnnotationId } from "./ir/stateSchema.js"

@@ -13,6 +13,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as HashSet from "effect/HashSet"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Ref from "effect/Ref"
@@ -32,6 +33,7 @@ import {
 import {
   type CheckpointError,
   InterruptTimeoutError,
+  NodeExecutionError,
   type RunFailure,
   RunStateError,
   type StargraphError,
@@ -91,6 +93,16 @@ export const actorOf = (request: unknown): string | undefined => {
   const actor = typeof request === "object" && request !== null && "actor" in request ? request.actor : undefined
   return typeof actor === "string" ? actor : undefined
 }
+
+/** A step whose nodes ended interrupted though nobody interrupted the run. */
+const selfInterrupted = (frontier: ReadonlyArray<string>, step: number): NodeExecutionError =>
+  new NodeExecutionError({
+    nodeId: frontier.join(","),
+    step,
+    attempts: 1,
+    cause: `the node's Effect ended interrupted, though nothing interrupted the run (it ran Effect.interrupt, or joined a fiber it had interrupted); ` +
+      "a node that gives up should fail with an error of its own"
+  })
 
 /** The child run a replayed parent was still waiting inside at `node` and `step`, if any. */
 const unfinishedChild = (replay: ReplaySource | undefined, step: number, node: string): UnfinishedChild | undefined => {
@@ -240,19 +252,37 @@ interface Held {
   session: RuleSession | undefined
 }
 
-const drive = (input: DriveInput): Effect.Effect<RunSummary, RunFailure | CheckpointError | RunStateError> =>
-  Effect.flatMap(tracing, (traced) =>
-    Effect.flatMap(RuleEngine, (ruleEngine) => {
-      const held: Held = { session: undefined }
-      const body = loop(input, traced, ruleEngine, held)
-      return Effect.uninterruptible(
-        (traced ? Effect.withSpan(body, "stargraph.run", { attributes: { "stargraph.run_id": input.run.run_id, "stargraph.graph_id": input.graph.id, "stargraph.from_step": input.checkpoint.step } }) : body).pipe(
-          Effect.ensuring(Effect.sync(() => {
-            if (held.session !== undefined) ruleEngine.release(held.session)
+/**
+ * The loop's `drive`, refusing a run that this loop is driving already: the owner check
+ * between processes cannot tell two handles of one process apart (both are `OWNER`).
+ */
+const makeDrive = (): RunLoopShape["drive"] => {
+  const driving = new Set<string>()
+  return (input) =>
+    Effect.flatMap(tracing, (traced) =>
+      Effect.flatMap(RuleEngine, (ruleEngine) => {
+        const runId = input.run.run_id
+        if (driving.has(runId)) {
+          return Effect.fail(new RunStateError({
+            runId,
+            status: "running",
+            operation: "resume",
+            message: `run ${runId} is being driven in this process already (by another handle); nothing was done here: wait for that handle, or cancel it`
           }))
+        }
+        driving.add(runId)
+        const held: Held = { session: undefined }
+        const body = loop(input, traced, ruleEngine, held)
+        return Effect.uninterruptible(
+          (traced ? Effect.withSpan(body, "stargraph.run", { attributes: { "stargraph.run_id": runId, "stargraph.graph_id": input.graph.id, "stargraph.from_step": input.checkpoint.step } }) : body).pipe(
+            Effect.ensuring(Effect.sync(() => {
+              driving.delete(runId)
+              if (held.session !== undefined) ruleEngine.release(held.session)
+            }))
+          )
         )
-      )
-    }))
+      }))
+}
 
 const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, held: Held): Effect.Effect<RunSummary, RunFailure | CheckpointError | RunStateError> =>
   Effect.gen(function*() {
@@ -658,11 +688,16 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         }
         if (Cause.isInterruptedOnly(exit.cause)) {
           if (input.cancelRequested()) continue
+          // Nobody interrupted the run: a node's own Effect ended interrupted (it ran
+          // `Effect.interrupt`, or joined a fiber it interrupted). That is the node's failure.
+          if (HashSet.size((yield* Effect.descriptor).interruptors) === 0) {
+            return yield* fail(selfInterrupted(frontier, current), attempt())
+          }
           if (input.interruptCancels === true) {
             yield* Ref.set(control, "cancel")
             continue
           }
-          // Interrupted from outside (the caller's timeout, a closed scope, a disposed
+          // Interrupted from outside (the caller's timeout, a closed scope, an interrupted
           // runtime): the step in flight is dropped, and the run is left `paused` with no
           // owner, resumable by any process, as Ctrl-C leaves it; then the interruption goes on.
           yield* transition({ status: "paused", owner: null })
@@ -812,7 +847,7 @@ const unansweredInterrupt = (checkpoint: Checkpoint): { readonly node: string; r
 
 /** The run loop service. Its default is the loop above; provide another to wrap it. */
 export class RunLoop extends Context.Reference<RunLoop>()("stargraph/RunLoop", {
-  defaultValue: (): RunLoopShape => ({ drive })
+  defaultValue: (): RunLoopShape => ({ drive: makeDrive() })
 }) {}
 
 /** Mark a run `error` after the runtime itself broke (e.g. a checkpoint write failed). */

@@ -5,6 +5,7 @@
  * queued runs FIFO per graph under a per-graph and a global concurrency limit. Pending
  * rows survive restarts and are picked up again; shutdown drains in-flight runs.
  */
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -13,6 +14,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
+import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -225,6 +227,17 @@ export const make = (
         yield* settle(job.runId, yield* Effect.either(summaryFromStore(checkpointer, job.runId)))
       }).pipe(
         Effect.catchAll((error) => Effect.logError(`scheduler: run ${job.runId}: ${error.message}`)),
+        // A defect, or an interruption that is not the worker's own (the scheduler stopping),
+        // ends this run only: the worker goes on with the next one.
+        Effect.catchAllCause((cause) =>
+          Effect.flatMap(Effect.descriptor, (fiber) =>
+            HashSet.size(fiber.interruptors) > 0
+              ? Effect.failCause(cause)
+              : Effect.zipRight(
+                Effect.logError(`scheduler: run ${job.runId} ended unexpectedly: ${Cause.pretty(cause)}`),
+                Effect.flatMap(Effect.either(summaryFromStore(checkpointer, job.runId)), (summary) => settle(job.runId, summary))
+              ))
+        ),
         Effect.ensuring(Effect.sync(() => {
           running.delete(job.runId)
           known.delete(job.runId)

@@ -392,6 +392,51 @@ describe("Graph / GraphRun", () => {
     expect(result.record.status).toBe("done")
   })
 
+  it("a node whose own Effect ends interrupted fails the run with NodeExecutionError (nobody interrupted the run): failed, not paused", async () => {
+    const selfInterrupt = () => Effect.interrupt
+    const joinsInterrupted = () =>
+      Effect.gen(function*() {
+        const sub = yield* Effect.fork(Effect.never)
+        yield* Fiber.interrupt(sub)
+        return yield* Fiber.join(sub)
+      })
+    for (const node of ["selfInterrupt", "joinsInterrupted"]) {
+      const result = await run(Effect.gen(function*() {
+        const graph = yield* Graph.make(counterIR({ nodes: [{ id: "a", kind: "function", module: "m", export: "inc" }, { id: "b", kind: "function", module: "m", export: node }], edges: [{ from: "a", to: "b" }] }), {
+          modules: { m: { inc: () => ({ n: 1 }), selfInterrupt, joinsInterrupted } }
+        })
+        const handle = yield* graph.start()
+        const outcome = yield* Effect.either(handle.start())
+        const record = Option.getOrThrow(yield* Effect.flatMap(Checkpointer, (c) => c.getRun(handle.runId)))
+        return { outcome, record }
+      }))
+      expect(Either.isLeft(result.outcome) && result.outcome.left).toMatchObject({ _tag: "NodeExecutionError", nodeId: "b", step: 2 })
+      expect(Either.isLeft(result.outcome) && result.outcome.left._tag === "NodeExecutionError" && result.outcome.left.cause).toContain("ended interrupted, though nothing interrupted the run")
+      expect(result.record).toMatchObject({ status: "failed", owner: null, last_step: 1, error: { type: "NodeExecutionError" } })
+    }
+  })
+
+  it("a second handle on a run this process is driving is refused at start and does nothing", async () => {
+    const executed: Array<string> = []
+    const result = await run(Effect.gen(function*() {
+      const graph = yield* Graph.make(counterIR(), {
+        modules: { m: { inc: (_s: unknown, ctx: { nodeId: string }) => Effect.as(Effect.zipRight(Effect.sleep("50 millis"), Effect.sync(() => executed.push(ctx.nodeId))), { n: 1 }) } }
+      })
+      const first = yield* graph.start()
+      const driving = yield* Effect.fork(first.start())
+      yield* Effect.sleep("20 millis")
+      const second = yield* Effect.either(Effect.flatMap(graph.resume(first.runId), (h) => h.start()))
+      const done = yield* Fiber.join(driving)
+      const record = Option.getOrThrow(yield* Effect.flatMap(Checkpointer, (c) => c.getRun(first.runId)))
+      return { second, done, record }
+    }))
+    expect(Either.isLeft(result.second) && result.second.left).toMatchObject({ _tag: "RunStateError", operation: "resume" })
+    expect(Either.isLeft(result.second) && result.second.left.message).toContain("is being driven in this process already")
+    expect(result.done).toMatchObject({ status: "done", final_state: { n: 3 } })
+    expect(executed).toEqual(["a", "b", "c"])
+    expect(result.record.status).toBe("done")
+  })
+
   it("a run whose checkpoint write failed is error, keeps its committed steps, and resumes from them", async () => {
     // The in-memory Checkpointer, failing its second step commit once (a database locked too long).
     let failures = 1

@@ -7,6 +7,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
+import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as GraphRegistry from "../../src/scheduler/GraphRegistry.js"
@@ -71,6 +72,35 @@ describe("Scheduler", () => {
     expect(result.summary.status).toBe("done")
     expect(result.summary.final_state["n"]).toBe(42)
     expect(result.pending).toEqual([])
+  })
+
+  it("a run that ends badly ends only itself: its graph's worker runs the next one (a node interrupting itself, a Checkpointer that dies)", async () => {
+    const ir = (id: string) => ({
+      ir_version: "1.0.0",
+      id,
+      state_schema: { fields: { mode: { type: "string", default: "ok" }, n: { type: "integer", default: 0 } } },
+      nodes: [{ id: "work", kind: "function", module: "m", export: "work" }]
+    })
+    const work = (state: { readonly mode: string; readonly n: number }) => (state.mode === "interrupt" ? Effect.interrupt : Effect.succeed({ n: state.n + 1 }))
+    // A Checkpointer that dies (a defect, not a CheckpointError) committing the steps of runs started with n = 99.
+    const dying = Layer.effect(Checkpointer, Effect.map(MemoryCheckpointer.make, (inner) => ({
+      ...inner,
+      commitSteps: (batch, patch) => (batch.some((c) => c.state["n"] === 100) ? Effect.die(new Error("disk controller on fire")) : inner.commitSteps(batch, patch))
+    })))
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.make(ir("g:bad"), { modules: { m: { work } } })
+      return yield* Effect.gen(function*() {
+        const scheduler = yield* Scheduler.Scheduler
+        const statuses: Array<string> = []
+        for (const params of [{ mode: "interrupt" }, { n: 1 }, { n: 99 }, { n: 5 }]) {
+          const enqueued = yield* scheduler.enqueue("g:bad", params)
+          const summary = yield* Deferred.await(enqueued.summary).pipe(Effect.timeout("10 seconds"))
+          statuses.push(`${summary.status}:${summary.final_state["n"]}`)
+        }
+        return statuses
+      }).pipe(Effect.provide(Scheduler.layer({ pollIntervalMs: 50, perGraph: 1 }).pipe(Layer.provideMerge(GraphRegistry.layer([graph])), Layer.provideMerge(dying))))
+    }))
+    expect(out).toEqual(["failed:0", "done:2", "running:99", "done:6"])
   })
 
   it("1,000 concurrent enqueues with one idempotency key yield exactly one run", async () => {
