@@ -26,20 +26,38 @@ export const StateRecord = Schema.Record({ key: Schema.String, value: Schema.Unk
 
 /**
  * How a recorded call failed: what a replay fails with again. A Stargraph error comes
- * back as the same class with the same fields; another error as an `Error` with the
- * same name, message, `_tag` and JSON fields (a field that is not JSON is not kept).
+ * back as the same class with the same fields; another error as an `Error` of the same
+ * built-in class (a `TypeError` stays one) with the same name, message and fields; a
+ * plain object as a plain object; a primitive as itself. Fields that are errors (`cause`,
+ * `AggregateError.errors`) are kept as failures; other fields that are not JSON are not.
  */
-export const CallFailure = Schema.Struct({
-  /** The error's `name` (`ToolError`, `TypeError`, a user's tagged error's name). */
+export interface CallFailure {
+  /** What failed: a Stargraph error, another `Error`, another object, or a primitive (absent: `error`). */
+  readonly kind?: "stargraph" | "error" | "object" | "value" | undefined
+  /** The error's `name`; for a primitive, its type (`string`, `number`, `undefined`, `null`, …). */
+  readonly name: string
+  /** The error's message; for a primitive, its text (`String(value)`). */
+  readonly message: string
+  /** Its own and inherited (getter) fields that are JSON, `_tag` included. */
+  readonly fields?: { readonly [key: string]: unknown } | undefined
+  /** Its fields that are errors (`cause`, `errors`), recorded the same way. */
+  readonly nested?: { readonly [key: string]: CallFailure | ReadonlyArray<CallFailure> } | undefined
+  /** An Effect's defect (`Effect.die`) rather than its failure: a replay dies with it. */
+  readonly defect?: boolean | undefined
+}
+
+/** {@link CallFailure}'s Schema. */
+export const CallFailure: Schema.Schema<CallFailure> = Schema.Struct({
+  kind: Schema.optional(Schema.Literal("stargraph", "error", "object", "value")),
   name: Schema.String,
   message: Schema.String,
-  /** The error's own enumerable JSON fields (with its `_tag`, for a tagged error). */
   fields: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
-  /** The value itself, when what failed was not an object (`throw "busy"`, `Effect.fail(42)`). */
-  thrown: Schema.optional(Schema.Unknown)
+  nested: Schema.optional(Schema.Record({
+    key: Schema.String,
+    value: Schema.Union(Schema.suspend(() => CallFailure), Schema.Array(Schema.suspend(() => CallFailure)))
+  })),
+  defect: Schema.optional(Schema.Boolean)
 })
-/** How a recorded call failed. */
-export type CallFailure = typeof CallFailure.Type
 
 /** One non-deterministic call a node made (tool, LLM, inference, clock, random), as recorded. */
 export const CallRecord = Schema.Struct({

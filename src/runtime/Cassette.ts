@@ -7,7 +7,9 @@
  * the recording, is a loud `ReplayDivergenceError` — never a silent live call, unless
  * the fork opted into `live_after_fork`.
  */
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type { CallFailure, CallRecord } from "../checkpoint/models.js"
 import { NodeExecutionError, ReplayDivergenceError } from "../errors.js"
 import { canonicalPlainJson, sha256 } from "../ir/hash.js"
@@ -172,9 +174,16 @@ const failed = (state: StepState, node: NodeState, name: string, begun: Begun, f
   state.entries.push({ node: node.nodeId, seq: begun.index, name, request_hash: begun.hash, request: begun.request ?? null, response: null, error: failure })
 }
 
-/** Record a live call's failure when it is the call's outcome (not a signal to the caller). */
-const failedLive = (state: StepState, node: NodeState, name: string, begun: Begun, error: unknown): void => {
-  if (isCallOutcome(error)) failed(state, node, name, begun, failureOf(error))
+/** Record a live call's failure (or an Effect's defect) when it is the call's outcome (not a signal to the caller). */
+const failedLive = (state: StepState, node: NodeState, name: string, begun: Begun, error: unknown, defect = false): void => {
+  if (!isCallOutcome(error)) return
+  let failure: CallFailure
+  try {
+    failure = failureOf(error, defect)
+  } catch {
+    return // an object that cannot be read (a hostile Proxy): unrecorded, so a replay diverges loudly
+  }
+  failed(state, node, name, begun, failure)
 }
 
 /** Record the call's response (it must be JSON). */
@@ -238,16 +247,20 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
             if (answer._tag === "diverged") return Effect.fail(answer.error)
             if (answer._tag === "failed") {
               failed(state, node, name, begun, answer.failure)
-              // What the live call failed with, as recorded: the caller's own error type.
-              return Effect.fail(replayedFailure(answer.failure, { nodeId, step }) as E)
+              // What the live call failed (or died) with, as recorded: the caller's own error type.
+              const error = replayedFailure(answer.failure, { nodeId, step })
+              return answer.failure.defect === true ? Effect.die(error) : Effect.fail(error as E)
             }
             // A recorded answer is recorded again at once: no step through the live call's Effect.
             return answer._tag === "recorded"
               ? recordEffect<A>(state, node, name, begun, answer.response)
-              : Effect.matchEffect(liveCall, {
-                onFailure: (error) => {
-                  failedLive(state, node, name, begun, error)
-                  return Effect.fail(error)
+              : Effect.matchCauseEffect(liveCall, {
+                onFailure: (cause) => {
+                  // Its failure, else its defect; an interruption is not the call's answer.
+                  const failure = Cause.failureOption(cause)
+                  if (Option.isSome(failure)) failedLive(state, node, name, begun, failure.value)
+                  else Option.map(Cause.dieOption(cause), (defect) => failedLive(state, node, name, begun, defect, true))
+                  return Effect.failCause(cause)
                 },
                 onSuccess: (value) => recordEffect<A>(state, node, name, begun, value)
               })

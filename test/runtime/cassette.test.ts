@@ -4,12 +4,15 @@
  * recorded hash; anything else diverges. The replay records what the live run recorded.
  * A call that failed is recorded with how it failed, and fails so again in a replay.
  */
+import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import { describe, expect, it } from "vitest"
 import type { CallRecord } from "../../src/checkpoint/models.js"
-import { CheckpointError, ReplayDivergenceError, ToolError } from "../../src/errors.js"
+import { CheckpointError, NodeExecutionError, ReplayDivergenceError, ToolError } from "../../src/errors.js"
 import { Unrecorded } from "../../src/nodes/calls.js"
 import { requestHash, type ReplaySource, stepRecorder } from "../../src/runtime/Cassette.js"
 
@@ -147,7 +150,7 @@ describe("failed calls", () => {
       request: { q: 1 },
       response: null,
       // The socket is not JSON: not kept.
-      error: { name: "TypeError", message: "socket hang up", fields: { code: "ECONNRESET", retryable: true } }
+      error: { kind: "error", name: "TypeError", message: "socket hang up", fields: { code: "ECONNRESET", retryable: true } }
     }])
     const again = await replayThrow(run.entries)
     expect(again.lived).toBe(0)
@@ -156,16 +159,51 @@ describe("failed calls", () => {
     expect(again.entries).toEqual(run.entries)
   })
 
-  it("a thrown value that is not an object is thrown again as it was; an unknown name keeps its name on an Error", async () => {
+  it("a thrown primitive or plain object comes back as it was; an error of an unknown class keeps its name, getters, cause and errors", async () => {
+    const again = async (value: unknown) => (await replayThrow((await liveThrow(value)).entries)).seen
     const busy = await liveThrow("busy")
-    expect(busy.entries[0]!.error).toEqual({ name: "string", message: "busy", thrown: "busy" })
-    expect((await replayThrow(busy.entries)).seen).toBe("busy")
-    class QuotaExceeded extends Error {
-      override readonly name = "QuotaExceeded"
+    expect(busy.entries[0]!.error).toEqual({ kind: "value", name: "string", message: "busy" })
+    expect(await again("busy")).toBe("busy")
+    expect(await again(undefined)).toBeUndefined()
+    expect(await again(null)).toBeNull()
+    expect(await again(Number.NaN)).toBeNaN()
+    expect(await again(-Infinity)).toBe(-Infinity)
+    expect(await again(false)).toBe(false)
+    expect(await again(12n)).toBe(12n)
+    const plain = await again({ code: 7, detail: { retry: true } })
+    expect(plain).not.toBeInstanceOf(Error)
+    expect(plain).toEqual({ code: 7, detail: { retry: true } })
+    expect(String(plain)).toBe("[object Object]")
+
+    class HttpFailure extends Error {
+      override readonly name = "HttpFailure"
+      constructor(readonly response: { readonly status: number }, options?: ErrorOptions) {
+        super(`upstream ${response.status}`, options)
+      }
+      get status() {
+        return this.response.status
+      }
+      get body(): string {
+        throw new Error("body already consumed")
+      }
     }
-    const quota = await replayThrow((await liveThrow(new QuotaExceeded("over quota"))).entries)
-    expect(quota.seen).toBeInstanceOf(Error)
-    expect(quota.seen).toMatchObject({ name: "QuotaExceeded", message: "over quota" })
+    const failed = new HttpFailure({ status: 503 }, { cause: new RangeError("socket closed") })
+    const run = await liveThrow(new AggregateError([failed, new TypeError("dns")], "all attempts failed", { cause: "budget" }))
+    const back = (await replayThrow(run.entries)).seen as AggregateError
+    expect(back).toBeInstanceOf(AggregateError)
+    expect(back.message).toBe("all attempts failed")
+    expect(back.cause).toBe("budget")
+    const [first, second] = back.errors as [HttpFailure, TypeError]
+    // An app's class is rebuilt as an Error with its name, fields and getters' values (not its class).
+    expect(first).toBeInstanceOf(Error)
+    expect(first).toMatchObject({ name: "HttpFailure", message: "upstream 503", status: 503, response: { status: 503 } })
+    expect(first.cause).toBeInstanceOf(RangeError)
+    expect((first.cause as Error).message).toBe("socket closed")
+    expect(second).toBeInstanceOf(TypeError)
+    // A getter that throws is skipped: the call's own failure is what the node sees, live and replayed.
+    const thrower = await liveThrow(failed)
+    expect(thrower.seen).toBe(failed)
+    expect(thrower.entries[0]!.error?.fields).not.toHaveProperty("body")
   })
 
   it("an Effect call's typed failure comes back as the same class (Stargraph errors) or with its _tag (the app's own)", () => {
@@ -188,6 +226,24 @@ describe("failed calls", () => {
     if (Either.isRight(own)) throw new Error("the replay did not fail")
     const caught = Effect.runSync(Effect.catchTag(Effect.fail(own.left as unknown as Throttled), "Throttled", (e) => Effect.succeed(`retry after ${e.retryAfter}`)))
     expect(caught).toBe("retry after 3")
+
+    // An app's error whose tag is also a Stargraph error's is the app's: not decoded as Stargraph's.
+    class ApiError extends Data.TaggedError("ApiError")<{ readonly status: number }> {}
+    const clash = replayed(failing(new ApiError({ status: 404 })).entries)
+    expect(Either.isLeft(clash) && clash.left).toMatchObject({ _tag: "ApiError", status: 404 })
+    expect(Either.isLeft(clash) && clash.left).not.toBeInstanceOf(NodeExecutionError)
+  })
+
+  it("an Effect call's defect (Effect.die) is recorded and replayed as a defect; an interruption is not recorded", () => {
+    const recorder = stepRecorder(1, undefined)
+    const dying = Effect.runSync(Effect.exit(recorder.forNode("n").callEffect("tool.t", { a: 1 }, Effect.die(new Error("socket destroyed")))))
+    expect(Exit.isFailure(dying) && Cause.isDie(dying.cause)).toBe(true)
+    expect(recorder.entries()[0]!.error).toMatchObject({ kind: "error", message: "socket destroyed", defect: true })
+    const replayed = Effect.runSync(Effect.exit(stepRecorder(1, source(recorder.entries())).forNode("n").callEffect("tool.t", { a: 1 }, Effect.succeed("live"))))
+    expect(Exit.isFailure(replayed) && Option.getOrUndefined(Cause.dieOption(replayed.cause))).toMatchObject({ message: "socket destroyed" })
+    const interrupted = stepRecorder(1, undefined)
+    Effect.runSync(Effect.exit(interrupted.forNode("n").callEffect("tool.t", { a: 1 }, Effect.interrupt)))
+    expect(interrupted.entries()).toEqual([])
   })
 
   it("a recorded Stargraph error that no longer decodes fails the node loudly, saying the cassette is damaged", () => {
@@ -198,7 +254,7 @@ describe("failed calls", () => {
       request_hash: requestHash("tool.t", { a: 1 }),
       request: { a: 1 },
       response: null,
-      error: { name: "ToolError", message: "boom", fields: { _tag: "ToolError", reason: "no-such-reason" } }
+      error: { kind: "stargraph", name: "ToolError", message: "boom", fields: { _tag: "ToolError", reason: "no-such-reason" } }
     }]
     const out = Effect.runSync(Effect.either(stepRecorder(1, source(entries)).forNode("n").callEffect("tool.t", { a: 1 }, Effect.die("must not run live"))))
     expect(Either.isLeft(out) && out.left).toMatchObject({ _tag: "NodeExecutionError", nodeId: "n", step: 1 })
