@@ -38,8 +38,10 @@ export interface CallFailure {
   readonly name: string
   /** The error's message; for a primitive, its text (`String(value)`). */
   readonly message: string
-  /** Its own and inherited (getter) fields that are JSON, `_tag` included. */
+  /** Its own enumerable fields that are JSON, `_tag` included. */
   readonly fields?: { readonly [key: string]: unknown } | undefined
+  /** Its other fields that are JSON: own but not enumerable (`cause`), and its classes' getters' values (`status`). */
+  readonly hidden?: { readonly [key: string]: unknown } | undefined
   /** Its fields that are errors (`cause`, `errors`), recorded the same way. */
   readonly nested?: { readonly [key: string]: CallFailure | ReadonlyArray<CallFailure> } | undefined
   /** An Effect's defect (`Effect.die`) rather than its failure: a replay dies with it. */
@@ -52,6 +54,7 @@ export const CallFailure: Schema.Schema<CallFailure> = Schema.Struct({
   name: Schema.String,
   message: Schema.String,
   fields: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  hidden: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
   nested: Schema.optional(Schema.Record({
     key: Schema.String,
     value: Schema.Union(Schema.suspend(() => CallFailure), Schema.Array(Schema.suspend(() => CallFailure)))

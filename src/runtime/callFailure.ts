@@ -59,6 +59,7 @@ export const failureOf = (error: unknown, defect = false, depth = 0): CallFailur
     return { kind: "value", name: error === null ? "null" : typeof error, message: String(error), ...marks }
   }
   const fields: Record<string, unknown> = {}
+  const hidden: Record<string, unknown> = {}
   const nested: Record<string, CallFailure | ReadonlyArray<CallFailure>> = {}
   for (const key of propertyNames(error)) {
     if (key === "stack" || key === "message" || key === "constructor") continue
@@ -67,7 +68,10 @@ export const failureOf = (error: unknown, defect = false, depth = 0): CallFailur
     if (depth < MAX_NESTING && value instanceof Error) nested[key] = failureOf(value, false, depth + 1)
     else if (depth < MAX_NESTING && Array.isArray(value) && value.length > 0 && value.every((item) => item instanceof Error)) {
       nested[key] = value.map((item) => failureOf(item, false, depth + 1))
-    } else if (checkJson(value, key) === undefined) fields[key] = value
+    } else if (checkJson(value, key) === undefined) {
+      if (Object.prototype.propertyIsEnumerable.call(error, key)) fields[key] = value
+      else hidden[key] = value
+    }
   }
   const name = read(error, "name")
   const message = read(error, "message")
@@ -76,6 +80,7 @@ export const failureOf = (error: unknown, defect = false, depth = 0): CallFailur
     name: typeof name === "string" ? name : error instanceof Error ? "Error" : "Object",
     message: typeof message === "string" ? message : "",
     ...(Object.keys(fields).length > 0 ? { fields } : {}),
+    ...(Object.keys(hidden).length > 0 ? { hidden } : {}),
     ...(Object.keys(nested).length > 0 ? { nested } : {}),
     ...marks
   }
@@ -115,6 +120,12 @@ const primitive = (failure: CallFailure): unknown => {
   }
 }
 
+/** Define `values` on `target` as own properties that are not enumerable. */
+const defineHidden = <T extends object>(target: T, values: { readonly [key: string]: unknown }): T => {
+  for (const [key, value] of Object.entries(values)) Object.defineProperty(target, key, { value, enumerable: false, writable: true, configurable: true })
+  return target
+}
+
 /** The fields that were errors, rebuilt. */
 const nestedOf = (failure: CallFailure, at: Location): Record<string, unknown> => {
   const out: Record<string, unknown> = {}
@@ -144,9 +155,9 @@ export const replayedFailure = (failure: CallFailure, at: Location): unknown => 
     case "value":
       return primitive(failure)
     case "object":
-      return { ...fields, ...nestedOf(failure, at) }
+      return defineHidden({ ...fields }, { ...failure.hidden, ...nestedOf(failure, at) })
     case "stargraph": {
-      const decoded = decodeStargraphError({ message: failure.message, ...fields, ...nestedOf(failure, at) })
+      const decoded = decodeStargraphError({ message: failure.message, ...failure.hidden, ...fields, ...nestedOf(failure, at) })
       return Either.isRight(decoded) ? decoded.right : new NodeExecutionError({
         nodeId: at.nodeId,
         step: at.step,
@@ -159,10 +170,8 @@ export const replayedFailure = (failure: CallFailure, at: Location): unknown => 
       const error = failure.name === "AggregateError" ? new AggregateError([], failure.message) : new (BUILT_IN[failure.name] ?? Error)(failure.message)
       Object.assign(error, fields)
       // Errors inside it (`cause`, `errors`) are not enumerable, as the engine makes them.
-      for (const [key, value] of Object.entries(nestedOf(failure, at))) {
-        Object.defineProperty(error, key, { value, enumerable: false, writable: true, configurable: true })
-      }
-      if (error.name !== failure.name) Object.defineProperty(error, "name", { value: failure.name, enumerable: false, writable: true, configurable: true })
+      defineHidden(error, { ...failure.hidden, ...nestedOf(failure, at) })
+      if (error.name !== failure.name) defineHidden(error, { name: failure.name })
       return error
     }
   }

@@ -197,6 +197,8 @@ describe("failed calls", () => {
     // An app's class is rebuilt as an Error with its name, fields and getters' values (not its class).
     expect(first).toBeInstanceOf(Error)
     expect(first).toMatchObject({ name: "HttpFailure", message: "upstream 503", status: 503, response: { status: 503 } })
+    // Getters' values and the cause are not enumerable, as they were: the same keys.
+    expect(Object.keys(first).sort()).toEqual(Object.keys(failed).sort())
     expect(first.cause).toBeInstanceOf(RangeError)
     expect((first.cause as Error).message).toBe("socket closed")
     expect(second).toBeInstanceOf(TypeError)
