@@ -44,7 +44,10 @@ export interface RunnableGraph extends GraphDefinition {
     checkpoint: Checkpoint,
     options: { readonly actor: string; readonly retainEvents?: boolean; readonly onCallerFiber?: boolean; readonly replay?: ReplaySource | undefined }
   ) => Effect.Effect<GraphRun, never, Checkpointer>
-  readonly resume: (runId: string, options: { readonly response?: { readonly value: unknown }; readonly actor: string }) => Effect.Effect<GraphRun, CheckpointError | RunStateError | StateValidationError, Checkpointer>
+  readonly resume: (
+    runId: string,
+    options: { readonly response?: { readonly value: unknown }; readonly actor: string; readonly replay?: ReplaySource }
+  ) => Effect.Effect<GraphRun, CheckpointError | RunStateError | StateValidationError, Checkpointer>
   readonly checkResponse: (runId: string, value: unknown) => Effect.Effect<void, StateValidationError | CheckpointError, Checkpointer>
 }
 
@@ -199,9 +202,11 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
         fork_step: request.parentStep,
         initial: { ...prepared.initial, parent_run_id: request.parentRunId, parent_step: request.parentStep }
       }
+      // In a replay of the step its parent waited at: the recorded child it replays (a
+      // divergence is refused before a child run is made).
+      const replay = request.replayOf === undefined ? undefined : yield* childReplay(graph, request, request.replayOf)
       const { created, record } = yield* checkpointer.createRun(linked)
       if (created) {
-        const replay = request.replayOf === undefined ? undefined : yield* childReplay(graph, request, request.replayOf)
         const handle = yield* graph.open(record, { ...linked.initial, run_id: record.run_id }, { actor, retainEvents: false, onCallerFiber: true, replay })
         return yield* drive(request, handle, true)
       }
@@ -221,41 +226,45 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
           }
           return yield* drive(request, yield* resumeChild(graph, request, record.run_id, request.answer))
         default:
-          return yield* drive(request, yield* resumeChild(graph, request, record.run_id, undefined))
+          // Stopped part-way (paused, or its process died): a replaying child goes on replaying.
+          return yield* drive(request, yield* resumeChild(graph, request, record.run_id, undefined, replay))
       }
     })
 })
 
 /**
- * What a replay's new child replays: the recorded child run its parent was still waiting
- * inside, from its first step, so the new child asks the same question with the same calls
- * behind it. Started with other inputs (or another child graph), it diverges, unless the
- * fork may call live (then it runs live).
+ * What a replay's new child replays: the recorded parent's child run of the same node and
+ * step (the step the parent stopped at for input), from its first step, so the new child
+ * asks the same question with the same calls behind it. Started with other inputs (or
+ * another child graph), or where the parent started none, it diverges, unless the fork may
+ * call live (then it runs live).
  */
 const childReplay = (graph: RunnableGraph, request: ChildRunRequest, recorded: UnfinishedChild) =>
   Effect.gen(function*() {
     const checkpointer = yield* Checkpointer
-    const record = Option.getOrUndefined(yield* checkpointer.getRun(recorded.runId))
-    const checkpoints = yield* checkpointer.listCheckpoints(recorded.runId)
-    const same = record !== undefined && checkpoints.length > 0 && record.graph_hash === graph.graphHash && plainJsonEqual(record.inputs, request.inputs)
-    if (same) return replaySource(graph, checkpoints, 0, emptyMutation, recorded.liveAfterFork, record)
+    const record = Option.getOrUndefined(yield* checkpointer.findByIdempotencyKey(childRunKey({ ...request, parentRunId: recorded.parentRunId })))
+    const checkpoints = record === undefined ? [] : yield* checkpointer.listCheckpoints(record.run_id)
+    if (record !== undefined && checkpoints.length > 0 && record.graph_hash === graph.graphHash && plainJsonEqual(record.inputs, request.inputs)) {
+      return replaySource(graph, checkpoints, 0, emptyMutation, recorded.liveAfterFork, record)
+    }
     if (recorded.liveAfterFork) return undefined
-    const actualHash = requestHash("subgraph", { graph: graph.graphHash, inputs: request.inputs })
     return yield* new ReplayDivergenceError({
-      reason: "request-mismatch",
+      reason: record === undefined ? "missing-entry" : "request-mismatch",
       nodeId: request.nodeId,
       step: request.parentStep,
       call: "subgraph",
       ...(record !== undefined ? { expectedHash: requestHash("subgraph", { graph: record.graph_hash, inputs: record.inputs }) } : {}),
-      actualHash,
+      actualHash: requestHash("subgraph", { graph: graph.graphHash, inputs: request.inputs }),
       message: `node '${request.nodeId}' starts its child graph at step ${request.parentStep} ` +
-        (record === undefined ? `to replay child run ${recorded.runId}, which is not in this database` : `with other inputs than child run ${recorded.runId}, which the parent waited inside`) +
+        (record === undefined
+          ? `where run ${recorded.parentRunId} started none`
+          : `with other inputs than child run ${record.run_id}, which run ${recorded.parentRunId} started there`) +
         "; fork with live_after_fork, or --live-after-fork on the CLI, to run the child live"
     })
   })
 
-const resumeChild = (graph: RunnableGraph, request: ChildRunRequest, runId: string, answer: { readonly value: unknown } | undefined) =>
-  graph.resume(runId, { ...(answer !== undefined ? { response: answer } : {}), actor: childActor(request.parentRunId) }).pipe(
+const resumeChild = (graph: RunnableGraph, request: ChildRunRequest, runId: string, answer: { readonly value: unknown } | undefined, replay?: ReplaySource) =>
+  graph.resume(runId, { ...(answer !== undefined ? { response: answer } : {}), actor: childActor(request.parentRunId), ...(replay !== undefined ? { replay } : {}) }).pipe(
     Effect.catchAll((error): Effect.Effect<never, NodeExecutionError | CheckpointError | RunFailure> =>
       error._tag === "CheckpointError" && error.reason !== "graph-hash-mismatch"
         ? Effect.fail(error)

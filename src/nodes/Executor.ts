@@ -82,15 +82,17 @@ export interface NodeInput {
   /** The run's graph hash (a child run records it as its parent's). */
   readonly graphHash: string
   /**
-   * In a replay: the child run the recorded run was still waiting inside at this node and
-   * step. A `subgraph` node's new child replays that child's recording up to its question.
+   * In a replay of the step the recorded run stopped at for input (uncommitted): the run
+   * whose child run of this node and step a `subgraph` node's new child replays, up to
+   * the same question.
    */
   readonly unfinishedChild?: UnfinishedChild | undefined
 }
 
-/** A recorded child run that had not finished, for a replay's new child to replay. */
+/** Where a replay's new child run finds the recorded child it replays. */
 export interface UnfinishedChild {
-  readonly runId: string
+  /** The recorded parent run: its child of this node and step has `childRunKey(parent, step, node)`. */
+  readonly parentRunId: string
   /** The fork may answer what the recording cannot with live calls (`live_after_fork`). */
   readonly liveAfterFork: boolean
 }

@@ -31,11 +31,11 @@ export interface ReplaySource {
   /** Steps the parent took as `__timeout__` (an interrupt unanswered past its deadline), with where each went. */
   readonly timeouts: ReadonlyMap<number, ReadonlyArray<string>>
   /**
-   * Child runs the parent was still waiting inside, by `"<step>:<node>"` (absent: none):
-   * the fork's `subgraph` node there runs a new child that replays that child's recording
-   * up to the same question.
+   * The step the parent stopped at for input, uncommitted (absent: none): its `subgraph`
+   * nodes there run new child runs that replay the parent's child runs of that step (found
+   * by their idempotency keys under `runId`), up to the same question.
    */
-  readonly children?: ReadonlyMap<string, string> | undefined
+  readonly waitedAt?: { readonly runId: string; readonly step: number } | undefined
   /** The parent's `on_timeout: halt` failure: the step its timeout took the place of, and the error's fields. */
   readonly timedOut?: { readonly step: number; readonly nodeId: string; readonly deadline: string; readonly message: string } | undefined
 }
@@ -133,9 +133,9 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
   node.next++
   if (recorded !== undefined && recorded.request_hash === hash) return { index, hash, answer: recordedAnswer(recorded), request: kept }
   // A `ctx.interrupt` the recording never answered is where the parent stopped to wait:
-  // the replay asks again (nothing happens "live" but the wait). So does a child run the
-  // parent waited inside: the fork's child replays it up to the same question.
-  if (replay.liveAfterFork || (recorded === undefined && (name === "interrupt" || (name === "subgraph" && replay.children?.has(`${step}:${node.nodeId}`) === true)))) {
+  // the replay asks again (nothing happens "live" but the wait). So does a child run of
+  // the step the parent waited at: the fork's child replays it up to the same question.
+  if (replay.liveAfterFork || (recorded === undefined && (name === "interrupt" || (name === "subgraph" && replay.waitedAt?.step === step)))) {
     state.live++
     return { index, hash, answer: { _tag: "live" }, request: kept }
   }

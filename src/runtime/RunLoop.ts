@@ -104,10 +104,10 @@ const selfInterrupted = (frontier: ReadonlyArray<string>, step: number): NodeExe
       "a node that gives up should fail with an error of its own"
   })
 
-/** The child run a replayed parent was still waiting inside at `node` and `step`, if any. */
-const unfinishedChild = (replay: ReplaySource | undefined, step: number, node: string): UnfinishedChild | undefined => {
-  const runId = replay?.children?.get(`${step}:${node}`)
-  return runId === undefined ? undefined : { runId, liveAfterFork: replay!.liveAfterFork }
+/** In a replay of the step the parent stopped at for input: where the parent's child runs of that step are found. */
+const unfinishedChild = (replay: ReplaySource | undefined, step: number): UnfinishedChild | undefined => {
+  const waited = replay?.waitedAt
+  return waited === undefined || waited.step !== step ? undefined : { parentRunId: waited.runId, liveAfterFork: replay!.liveAfterFork }
 }
 
 /** The answer a node of a step consumed, who gave it, and what its record keeps. */
@@ -658,7 +658,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           calls: recorder.forNode(id),
           answers: answered.get(id) ?? NO_ANSWERS,
           graphHash: graph.graphHash,
-          unfinishedChild: unfinishedChild(input.replay, current, id)
+          unfinishedChild: unfinishedChild(input.replay, current)
         })
         return traced
           ? Effect.withSpan(node, "stargraph.node", { attributes: { "stargraph.run_id": run.run_id, "stargraph.node_id": id, "stargraph.node_kind": graph.topology.nodes.get(id)!.kind, "stargraph.step": current } })

@@ -55,7 +55,7 @@ export const replaySource = (
   fromStep: number,
   mutation: CounterfactualMutation,
   live: boolean,
-  parentRecord?: Pick<RunRecord, "error" | "waiting">
+  parentRecord?: Pick<RunRecord, "run_id" | "error" | "waiting">
 ): ReplaySource => {
   const calls = new Map<string, Array<CallRecord>>()
   // The step the parent left uncommitted (it failed, or asked part-way): its calls so far.
@@ -67,12 +67,8 @@ export const replaySource = (
   }
   // The answers interrupt nodes of that step were already given while the parent waited for another.
   const responses = new Map<string, unknown>()
-  const children = new Map<string, string>()
   const waiting = parentRecord?.waiting
   if (waiting !== undefined && waiting !== null && waiting.step > fromStep) {
-    // The child run the parent waits inside (its `subgraph` node's question).
-    const child = waiting.payload?.["child_run_id"]
-    if (typeof child === "string" && graph.topology.nodes.get(waiting.node)?.kind === "subgraph") children.set(`${waiting.step}:${waiting.node}`, child)
     for (const [node, answers] of Object.entries(waiting.others ?? {})) {
       if (graph.nodes.get(node)?.waitsForInput !== undefined && answers.length > 0) responses.set(`${waiting.step}:${node}`, answers[answers.length - 1])
     }
@@ -101,7 +97,9 @@ export const replaySource = (
     responses,
     overrides: new Map(Object.entries(mutation.node_output_overrides) as Array<[string, State]>),
     liveAfterFork: live,
-    ...(children.size > 0 ? { children } : {}),
+    ...(waiting !== undefined && waiting !== null && waiting.step > fromStep && parentRecord?.run_id !== undefined
+      ? { waitedAt: { runId: parentRecord.run_id, step: waiting.step } }
+      : {}),
     timeouts,
     timedOut: haltedByTimeout(parentRecord?.error, fromStep)
   }
@@ -133,18 +131,19 @@ export const forkReplaySource = (
   })
 
 /**
- * A fork that waits inside its own child run (forked while its parent waited there) takes
- * its own answer into that child, even if the parent was answered since: the child call
- * of that step is the fork's, not the parent's later recording.
+ * A fork that waits inside its own child runs (forked while its parent waited there) takes
+ * its own answer into them, even if the parent was answered since: the child calls of that
+ * step are the fork's, not the parent's later recording.
  */
 const ownChildWait = (graph: GraphDefinition, fork: RunRecord, source: ReplaySource): ReplaySource => {
   const waiting = fork.waiting
-  const child = waiting?.payload?.["child_run_id"]
-  if (waiting === null || waiting === undefined || typeof child !== "string" || graph.topology.nodes.get(waiting.node)?.kind !== "subgraph") return source
-  const key = `${waiting.step}:${waiting.node}`
+  if (waiting === null || waiting === undefined || typeof waiting.payload?.["child_run_id"] !== "string") return source
   const calls = new Map(source.calls)
-  calls.delete(key)
   const responses = new Map(source.responses)
-  responses.delete(key)
-  return { ...source, calls, responses, children: new Map([...(source.children ?? []), [key, child]]) }
+  for (const [id, node] of graph.topology.nodes) {
+    if (node.kind !== "subgraph") continue
+    calls.delete(`${waiting.step}:${id}`)
+    responses.delete(`${waiting.step}:${id}`)
+  }
+  return { ...source, calls, responses, waitedAt: { runId: source.waitedAt?.runId ?? fork.parent_run_id ?? fork.run_id, step: waiting.step } }
 }
