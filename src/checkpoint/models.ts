@@ -73,7 +73,12 @@ export const CallRecord = Schema.Struct({
   /** The answer (null when the call failed). */
   response: Schema.Unknown,
   /** Present when the call failed: a replay fails the same way instead of calling again. */
-  error: Schema.optional(CallFailure)
+  error: Schema.optional(CallFailure),
+  /**
+   * The node stopped waiting before the call answered (its attempt timed out, the step
+   * ended): what came after is not recorded, and a replay never answers it either.
+   */
+  abandoned: Schema.optional(Schema.Literal(true))
 })
 /** One recorded call. */
 export type CallRecord = typeof CallRecord.Type

@@ -160,13 +160,17 @@ export const functionExecutor = (fn: NodeFunction<unknown, unknown>, policy: Cal
     const one = Effect.suspend(() => {
       attempt += 1
       const call = once(fn, state, input, attempt)
-      return timeout === undefined ? call : call.pipe(
+      if (timeout === undefined && attempts <= 1) return call
+      const timed = timeout === undefined ? call : call.pipe(
         Effect.timeoutFail({
           duration: Duration.millis(timeout),
           onTimeout: () =>
             new NodeExecutionError({ nodeId: input.nodeId, step: input.step, attempts: attempt, cause: `timed out after ${timeout} ms (timeout_ms)` })
         })
       )
+      // The attempt is over (timed out, failed, or done): its calls still in flight are given
+      // up, so that a late answer is not recorded as one the next attempt saw.
+      return Effect.ensuring(timed, Effect.sync(() => input.calls.abandonPending?.()))
     })
     return attempts <= 1 ? one : one.pipe(
       Effect.retry({ times: attempts - 1, schedule: Schedule.spaced(backoff), while: (e) => e._tag === "NodeExecutionError" })

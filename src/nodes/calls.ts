@@ -42,6 +42,12 @@ export interface NodeCalls {
   readonly now: () => Promise<number>
   /** A uniform random number in [0, 1), recorded. */
   readonly random: () => Promise<number>
+  /**
+   * Give up the calls still waiting for their answer (the run loop's executors call it when
+   * a node's attempt ends, e.g. timed out, before it retries): they are recorded as
+   * `abandoned`, and what they answer later is not recorded.
+   */
+  readonly abandonPending?: () => void
 }
 
 /** Unrecorded live calls, for executors run outside a run loop. */

@@ -63,6 +63,7 @@ const NO_CALLS: ReadonlyArray<CallRecord> = []
 type Answer =
   | { readonly _tag: "recorded"; readonly response: unknown }
   | { readonly _tag: "failed"; readonly failure: CallFailure }
+  | { readonly _tag: "abandoned" }
   | { readonly _tag: "live" }
   | { readonly _tag: "diverged"; readonly error: ReplayDivergenceError }
 
@@ -71,6 +72,8 @@ interface StepState {
   readonly step: number
   readonly replay: ReplaySource | undefined
   readonly entries: Array<CallRecord>
+  /** The nodes that made calls (their live calls not answered yet are given up when the step ends). */
+  readonly nodes: Array<NodeState>
   diverged: ReplayDivergenceError | undefined
   live: number
 }
@@ -82,15 +85,20 @@ interface NodeState {
   /** The node's recorded calls in this step (a replay), and the next one to answer with. */
   recorded: ReadonlyArray<CallRecord> | undefined
   next: number
+  /** Its live calls (some may be answered since). */
+  live: Array<Begun>
 }
 
 /** A claimed call slot and how it is answered. */
 interface Begun {
+  readonly name: string
   readonly index: number
   readonly hash: string
   readonly answer: Answer
   /** The request as recorded: a copy made when it was hashed (see `begin`), or the caller's. */
   readonly request: unknown
+  /** A live call waiting for its answer, answered (or failed), or given up by its node. */
+  status: "pending" | "settled" | "abandoned"
 }
 
 /**
@@ -114,7 +122,7 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
   const recorded = replay ? (node.recorded ??= replay.calls.get(`${step}:${node.nodeId}`) ?? NO_CALLS)[node.next] : undefined
   if (canonicalOf !== undefined && recorded !== undefined && recorded.name === name && plainJsonEqual(request ?? null, recorded.request)) {
     node.next++
-    return { index: node.seq++, hash: recorded.request_hash, answer: recordedAnswer(recorded), request: recorded.request }
+    return { name, index: node.seq++, hash: recorded.request_hash, answer: recordedAnswer(recorded), request: recorded.request, status: "settled" }
   }
   let canonical = canonicalOf?.()
   let kept = request
@@ -126,18 +134,14 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
   }
   const index = node.seq++
   const hash = preparedHash(name, canonical)
-  if (!replay) {
-    state.live++
-    return { index, hash, answer: { _tag: "live" }, request: kept }
-  }
+  if (!replay) return liveSlot(state, node, name, index, hash, kept)
   node.next++
-  if (recorded !== undefined && recorded.request_hash === hash) return { index, hash, answer: recordedAnswer(recorded), request: kept }
+  if (recorded !== undefined && recorded.request_hash === hash) return { name, index, hash, answer: recordedAnswer(recorded), request: kept, status: "settled" }
   // A `ctx.interrupt` the recording never answered is where the parent stopped to wait:
   // the replay asks again (nothing happens "live" but the wait). So does a child run of
   // the step the parent waited at: the fork's child replays it up to the same question.
   if (replay.liveAfterFork || (recorded === undefined && (name === "interrupt" || (name === "subgraph" && replay.waitedAt?.step === step)))) {
-    state.live++
-    return { index, hash, answer: { _tag: "live" }, request: kept }
+    return liveSlot(state, node, name, index, hash, kept)
   }
   const nodeId = node.nodeId
   const error = new ReplayDivergenceError({
@@ -163,31 +167,74 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
     // it differed from goes with them, so a replay of this run diverges the same way.
     if (recorded !== undefined) state.entries.push(recorded)
   }
-  return { index, hash, answer: { _tag: "diverged", error }, request: kept }
+  return { name, index, hash, answer: { _tag: "diverged", error }, request: kept, status: "settled" }
+}
+
+/** A call answered live: pending until it answers, or its node gives it up. */
+const liveSlot = (state: StepState, node: NodeState, name: string, index: number, hash: string, request: unknown): Begun => {
+  state.live++
+  const begun: Begun = { name, index, hash, answer: LIVE, request, status: "pending" }
+  node.live.push(begun)
+  return begun
+}
+
+const LIVE: Answer = { _tag: "live" }
+
+/** What a replayed call its node gave up on answers: nothing, ever (as in the recording). */
+const NEVER: Promise<never> = new Promise<never>(() => undefined)
+
+/**
+ * Give up the node's live calls that have not answered (its attempt timed out and it
+ * moves on, or the step ended): each is recorded as `abandoned`, and what it answers
+ * later is not recorded. A replay never answers them, as they never answered in time.
+ */
+const abandon = (state: StepState, node: NodeState): void => {
+  for (const begun of node.live) {
+    if (begun.status !== "pending") continue
+    begun.status = "abandoned"
+    state.entries.push({ node: node.nodeId, seq: begun.index, name: begun.name, request_hash: begun.hash, request: begun.request ?? null, response: null, abandoned: true })
+  }
+  node.live.length = 0
 }
 
 const recordedAnswer = (recorded: CallRecord): Answer =>
-  recorded.error !== undefined ? { _tag: "failed", failure: recorded.error } : { _tag: "recorded", response: recorded.response }
+  recorded.abandoned === true
+    ? ABANDONED
+    : recorded.error !== undefined
+    ? { _tag: "failed", failure: recorded.error }
+    : { _tag: "recorded", response: recorded.response }
 
-/** Record that the call failed with `failure` (a replay fails with it again). */
+const ABANDONED: Answer = { _tag: "abandoned" }
+
+/** Record that the call failed with `failure` (a replay fails with it again), unless its node gave it up. */
 const failed = (state: StepState, node: NodeState, name: string, begun: Begun, failure: CallFailure): void => {
+  if (begun.status === "abandoned") return
+  begun.status = "settled"
   state.entries.push({ node: node.nodeId, seq: begun.index, name, request_hash: begun.hash, request: begun.request ?? null, response: null, error: failure })
+}
+
+/** Record a replayed call its node gave up on in the recording. */
+const abandonedAgain = (state: StepState, node: NodeState, name: string, begun: Begun): void => {
+  state.entries.push({ node: node.nodeId, seq: begun.index, name, request_hash: begun.hash, request: begun.request ?? null, response: null, abandoned: true })
 }
 
 /** Record a live call's failure (or an Effect's defect) when it is the call's outcome (not a signal to the caller). */
 const failedLive = (state: StepState, node: NodeState, name: string, begun: Begun, error: unknown, defect = false): void => {
-  if (!isCallOutcome(error)) return
-  let failure: CallFailure
+  let failure: CallFailure | undefined
   try {
-    failure = failureOf(error, defect)
+    // A signal to the caller (asking for input, a child waiting) is not the call's answer.
+    failure = isCallOutcome(error) ? failureOf(error, defect) : undefined
   } catch {
-    return // an object that cannot be read (a hostile Proxy): unrecorded, so a replay diverges loudly
+    failure = undefined // an object that cannot be read (a hostile Proxy): unrecorded, so a replay diverges loudly
   }
-  failed(state, node, name, begun, failure)
+  if (failure !== undefined) failed(state, node, name, begun, failure)
+  else if (begun.status === "pending") begun.status = "settled"
 }
 
-/** Record the call's response (it must be JSON). */
+/** Record the call's response (it must be JSON), unless its node gave it up. */
 const finish = (state: StepState, node: NodeState, name: string, begun: Begun, response: unknown): void => {
+  if (begun.status === "abandoned") return
+  begun.status = "settled"
   const bad = checkJson(response ?? null, "response")
   if (bad) throw new Error(`ctx.call('${name}'): ${bad.path}: ${bad.message}; a recorded response must be JSON`)
   state.entries.push({ node: node.nodeId, seq: begun.index, name, request_hash: begun.hash, request: begun.request ?? null, response: response ?? null })
@@ -208,11 +255,12 @@ const recordEffect = <A>(state: StepState, node: NodeState, name: string, begun:
 
 /** A recorder for `step`; with `replay`, calls are answered from the recording. */
 export const stepRecorder = (step: number, replay: ReplaySource | undefined): StepRecorder => {
-  const state: StepState = { step, replay, entries: [], diverged: undefined, live: 0 }
+  const state: StepState = { step, replay, entries: [], nodes: [], diverged: undefined, live: 0 }
   // Methods, not named closures: a node's calls are made for every node of every step.
   return {
     forNode(nodeId: string): NodeCalls {
-      const node: NodeState = { nodeId, seq: 0, recorded: undefined, next: 0 }
+      const node: NodeState = { nodeId, seq: 0, recorded: undefined, next: 0, live: [] }
+      state.nodes.push(node)
       const calls: NodeCalls = {
         async call<A>(name: string, request: unknown, liveCall: () => A | Promise<A>): Promise<A> {
           const begun = begin(state, node, name, request)
@@ -221,6 +269,10 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
           if (answer._tag === "failed") {
             failed(state, node, name, begun, answer.failure)
             throw replayedFailure(answer.failure, { nodeId, step })
+          }
+          if (answer._tag === "abandoned") {
+            abandonedAgain(state, node, name, begun)
+            return NEVER as Promise<A>
           }
           let response: unknown
           if (answer._tag === "recorded") response = answer.response
@@ -251,6 +303,10 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
               const error = replayedFailure(answer.failure, { nodeId, step })
               return answer.failure.defect === true ? Effect.die(error) : Effect.fail(error as E)
             }
+            if (answer._tag === "abandoned") {
+              abandonedAgain(state, node, name, begun)
+              return Effect.never
+            }
             // A recorded answer is recorded again at once: no step through the live call's Effect.
             return answer._tag === "recorded"
               ? recordEffect<A>(state, node, name, begun, answer.response)
@@ -258,8 +314,10 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
                 onFailure: (cause) => {
                   // Its failure, else its defect; an interruption is not the call's answer.
                   const failure = Cause.failureOption(cause)
+                  const defect = Option.isNone(failure) ? Cause.dieOption(cause) : Option.none()
                   if (Option.isSome(failure)) failedLive(state, node, name, begun, failure.value)
-                  else Option.map(Cause.dieOption(cause), (defect) => failedLive(state, node, name, begun, defect, true))
+                  else if (Option.isSome(defect)) failedLive(state, node, name, begun, defect.value, true)
+                  else if (begun.status === "pending") begun.status = "settled"
                   return Effect.failCause(cause)
                 },
                 onSuccess: (value) => recordEffect<A>(state, node, name, begun, value)
@@ -271,11 +329,15 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
         },
         random() {
           return calls.call("random", null, () => Math.random())
+        },
+        abandonPending() {
+          abandon(state, node)
         }
       }
       return calls
     },
     entries() {
+      for (const node of state.nodes) abandon(state, node)
       const entries = state.entries
       return entries.length === 0 ? NO_CALLS : [...entries].sort((a, b) => (a.node === b.node ? a.seq - b.seq : a.node < b.node ? -1 : 1))
     },

@@ -551,6 +551,41 @@ describe("replay and counterfactual forks", () => {
     expect(out.failedFork.diff.outcome).toBeUndefined()
   })
 
+  it("a call its node gave up on (the attempt timed out) is recorded as abandoned: its late answer is not, and the replay times out and retries alike", async () => {
+    const layer = freshLayer()
+    let asked = 0
+    // The first call answers after 300 ms, past its attempt's 200 ms timeout and during the
+    // second attempt, whose call answers after 150 ms.
+    const slow: NodeFunction = async (_state, ctx) => {
+      const quote = await ctx.call("prices", { sku: "a" }, () => {
+        asked++
+        const ms = asked === 1 ? 300 : 150
+        return new Promise<{ price: number }>((resolve) => setTimeout(() => resolve({ price: asked === 1 ? 1 : 42 }), ms))
+      })
+      return { note: `price ${quote.price} on attempt ${ctx.attempt}` }
+    }
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.make({
+        ir_version: "1.0.0",
+        id: "run:slow-quote",
+        state_schema: { fields: { note: { type: "string", default: "" } } },
+        nodes: [{ id: "start", kind: "noop" }, { id: "n", kind: "function", module: "m", export: "slow", timeout_ms: 200, retry: { max_attempts: 2 } }]
+      }, { modules: { m: { slow } } })
+      const parent = yield* Effect.flatMap(graph.start({}), (r) => r.start())
+      const calls = (yield* Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(parent.run_id)))[2]!.calls ?? []
+      const before = asked
+      const fork = yield* Replay.fork(graph, parent.run_id, {})
+      const forkCalls = (yield* Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(fork.cfRunId)))[2]!.calls ?? []
+      return { parent, calls, fork, forkCalls, live: asked - before }
+    }).pipe(Effect.provide(layer)))
+    expect(out.parent.final_state["note"]).toBe("price 42 on attempt 2")
+    expect(out.calls.map((c) => [c.seq, c.abandoned ?? false, c.response])).toEqual([[0, true, null], [1, false, { price: 42 }]])
+    expect(out.live).toBe(0)
+    expect(out.fork.summary.final_state).toEqual(out.parent.final_state)
+    expect(out.fork.diff).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {} })
+    expect(out.forkCalls).toEqual(out.calls)
+  })
+
   it("a branch that lost its race leaves no calls in the step: the replay's step is the parent's", async () => {
     const layer = freshLayer()
     const slow: NodeFunction = async (_state, ctx) => {
