@@ -60,7 +60,7 @@ export const CallFailure: Schema.Schema<CallFailure> = Schema.Struct({
     value: Schema.Union(Schema.suspend(() => CallFailure), Schema.Array(Schema.suspend(() => CallFailure)))
   })),
   defect: Schema.optional(Schema.Boolean)
-})
+}).annotations({ identifier: "CallFailure" })
 
 /** One non-deterministic call a node made (tool, LLM, inference, clock, random), as recorded. */
 export const CallRecord = Schema.Struct({
