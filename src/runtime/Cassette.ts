@@ -72,7 +72,7 @@ interface StepState {
   readonly step: number
   readonly replay: ReplaySource | undefined
   readonly entries: Array<CallRecord>
-  /** The nodes that made calls (their live calls not answered yet are given up when the step ends). */
+  /** The nodes that made live calls (those not answered yet are given up when the step ends). */
   readonly nodes: Array<NodeState>
   diverged: ReplayDivergenceError | undefined
   live: number
@@ -85,8 +85,8 @@ interface NodeState {
   /** The node's recorded calls in this step (a replay), and the next one to answer with. */
   recorded: ReadonlyArray<CallRecord> | undefined
   next: number
-  /** Its live calls (some may be answered since). */
-  live: Array<Begun>
+  /** Its live calls (some may be answered since); made by the first. */
+  live: Array<Begun> | undefined
 }
 
 /** A claimed call slot and how it is answered. */
@@ -174,6 +174,10 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
 const liveSlot = (state: StepState, node: NodeState, name: string, index: number, hash: string, request: unknown): Begun => {
   state.live++
   const begun: Begun = { name, index, hash, answer: LIVE, request, status: "pending" }
+  if (node.live === undefined) {
+    node.live = []
+    state.nodes.push(node)
+  }
   node.live.push(begun)
   return begun
 }
@@ -189,6 +193,7 @@ const NEVER: Promise<never> = new Promise<never>(() => undefined)
  * later is not recorded. A replay never answers them, as they never answered in time.
  */
 const abandon = (state: StepState, node: NodeState): void => {
+  if (node.live === undefined) return
   for (const begun of node.live) {
     if (begun.status !== "pending") continue
     begun.status = "abandoned"
@@ -259,8 +264,7 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
   // Methods, not named closures: a node's calls are made for every node of every step.
   return {
     forNode(nodeId: string): NodeCalls {
-      const node: NodeState = { nodeId, seq: 0, recorded: undefined, next: 0, live: [] }
-      state.nodes.push(node)
+      const node: NodeState = { nodeId, seq: 0, recorded: undefined, next: 0, live: undefined }
       const calls: NodeCalls = {
         async call<A>(name: string, request: unknown, liveCall: () => A | Promise<A>): Promise<A> {
           const begun = begin(state, node, name, request)

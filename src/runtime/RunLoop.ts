@@ -658,7 +658,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           calls: recorder.forNode(id),
           answers: answered.get(id) ?? NO_ANSWERS,
           graphHash: graph.graphHash,
-          unfinishedChild: unfinishedChild(input.replay, current)
+          unfinishedChild: input.replay === undefined ? undefined : unfinishedChild(input.replay, current)
         })
         return traced
           ? Effect.withSpan(node, "stargraph.node", { attributes: { "stargraph.run_id": run.run_id, "stargraph.node_id": id, "stargraph.node_kind": graph.topology.nodes.get(id)!.kind, "stargraph.step": current } })
