@@ -11,7 +11,7 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import { describe, expect, it } from "vitest"
-import type { CallRecord } from "../../src/checkpoint/models.js"
+import type { CallFailure, CallRecord } from "../../src/checkpoint/models.js"
 import { CheckpointError, NodeExecutionError, ReplayDivergenceError, ToolError } from "../../src/errors.js"
 import { Unrecorded } from "../../src/nodes/calls.js"
 import { requestHash, type ReplaySource, stepRecorder } from "../../src/runtime/Cassette.js"
@@ -118,6 +118,10 @@ describe("replayed calls", () => {
   })
 })
 
+/** The record of node `n`'s first call, `name` with `request`, that failed with `error`. */
+const failedCall = (name: string, request: unknown, error: CallFailure): CallRecord =>
+  ({ node: "n", seq: 0, name, request_hash: requestHash(name, request), request, response: null, error })
+
 describe("failed calls", () => {
   /** A live `ctx.call` whose function throws `thrown`: what the caller saw and the entries recorded. */
   const liveThrow = async (thrown: unknown) => {
@@ -142,16 +146,8 @@ describe("failed calls", () => {
     const thrown = Object.assign(new TypeError("socket hang up"), { code: "ECONNRESET", retryable: true, socket: { close: () => undefined } })
     const run = await liveThrow(thrown)
     expect(run.seen).toBe(thrown)
-    expect(run.entries).toEqual([{
-      node: "n",
-      seq: 0,
-      name: "api",
-      request_hash: requestHash("api", { q: 1 }),
-      request: { q: 1 },
-      response: null,
-      // The socket is not JSON: not kept.
-      error: { kind: "error", name: "TypeError", message: "socket hang up", fields: { code: "ECONNRESET", retryable: true } }
-    }])
+    // The socket is not JSON: not kept.
+    expect(run.entries).toEqual([failedCall("api", { q: 1 }, { kind: "error", name: "TypeError", message: "socket hang up", fields: { code: "ECONNRESET", retryable: true } })])
     const again = await replayThrow(run.entries)
     expect(again.lived).toBe(0)
     expect(again.seen).toBeInstanceOf(TypeError)
@@ -249,15 +245,7 @@ describe("failed calls", () => {
   })
 
   it("a recorded Stargraph error that no longer decodes fails the node loudly, saying the cassette is damaged", () => {
-    const entries: ReadonlyArray<CallRecord> = [{
-      node: "n",
-      seq: 0,
-      name: "tool.t",
-      request_hash: requestHash("tool.t", { a: 1 }),
-      request: { a: 1 },
-      response: null,
-      error: { kind: "stargraph", name: "ToolError", message: "boom", fields: { _tag: "ToolError", reason: "no-such-reason" } }
-    }]
+    const entries = [failedCall("tool.t", { a: 1 }, { kind: "stargraph", name: "ToolError", message: "boom", fields: { _tag: "ToolError", reason: "no-such-reason" } })]
     const out = Effect.runSync(Effect.either(stepRecorder(1, source(entries)).forNode("n").callEffect("tool.t", { a: 1 }, Effect.die("must not run live"))))
     expect(Either.isLeft(out) && out.left).toMatchObject({ _tag: "NodeExecutionError", nodeId: "n", step: 1 })
     expect(Either.isLeft(out) && out.left._tag === "NodeExecutionError" && out.left.cause).toMatch(/the recorded ToolError of this call cannot be rebuilt .*reason.*cassette is damaged/s)
