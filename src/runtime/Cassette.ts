@@ -2,10 +2,11 @@
  * The tool-call cassette. Every non-deterministic call a node makes (tool and LLM calls,
  * ML inference, wall-clock reads, random numbers) goes through `ctx.call`, `ctx.now` or
  * `ctx.random`. In a live run each call's request and response (or how it failed, see
- * `callFailure.ts`) are recorded into the step's checkpoint (atomically with it). In a
- * replay, responses come from the parent's recording in order; a request that differs from the recorded one, or a call beyond
- * the recording, is a loud `ReplayDivergenceError` — never a silent live call, unless
- * the fork opted into `live_after_fork`.
+ * `callFailure.ts`, or that its node gave up on it) are recorded into the step's
+ * checkpoint (atomically with it). In a replay, responses come from the parent's recording
+ * in order; a request that differs from the recorded one, or a call beyond the recording,
+ * is a loud `ReplayDivergenceError` — never a silent live call, unless the fork opted
+ * into `live_after_fork`.
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
