@@ -1,8 +1,8 @@
 /**
  * Exact replay over random graphs (seeded): linear stages of single nodes and fan-outs
  * with joins, made of `set` nodes, nodes drawing `ctx.random`, nodes asking with
- * `ctx.interrupt`, `interrupt` nodes, and (in rule-routed graphs) rules' `interrupt`
- * actions. Each graph is run on SQLite, every question answered, then forked from every
+ * `ctx.interrupt`, nodes whose live call fails at random (caught, or retried), `interrupt`
+ * nodes, and (in rule-routed graphs) rules' `interrupt` actions. Each graph is run on SQLite, every question answered, then forked from every
  * step without a mutation: each fork must stop as the run did, with the same final state
  * and an empty RunDiff.
  */
@@ -25,9 +25,22 @@ const ask: NodeFunction = async (_state, ctx) => {
   const answer = await ctx.interrupt(`${ctx.nodeId} (${r.toFixed(3)})?`)
   return { log: [`${ctx.nodeId}:${String(answer)}:${r.toFixed(6)}`] }
 }
-const modules = { m: { draw, ask } }
+/** A live call that fails half the time, with a code; caught by `flaky`, retried by `retried`. */
+const api = () => {
+  if (Math.random() < 0.5) throw Object.assign(new Error("upstream down"), { code: Math.random() < 0.5 ? "ECONNRESET" : "ETIMEDOUT" })
+  return Math.random().toFixed(6)
+}
+const flaky: NodeFunction = async (_state, ctx) => {
+  try {
+    return { log: [`${ctx.nodeId}:ok:${await ctx.call("api", { node: ctx.nodeId }, api)}`] }
+  } catch (e) {
+    return { log: [`${ctx.nodeId}:fallback:${(e as { code?: string }).code}`] }
+  }
+}
+const retried: NodeFunction = async (_state, ctx) => ({ log: [`${ctx.nodeId}:${await ctx.call("api", { node: ctx.nodeId }, api)}@${ctx.attempt}`] })
+const modules = { m: { draw, ask, flaky, retried } }
 
-type Kind = "set" | "draw" | "ask" | "interrupt"
+type Kind = "set" | "draw" | "ask" | "interrupt" | "flaky" | "retried"
 
 /** A random graph: `stages` of one node or a fan-out of two joined at the next stage. */
 const randomGraph = (seed: number) => {
@@ -44,6 +57,10 @@ const randomGraph = (seed: number) => {
         return { id, kind: "function", module: "m", export: "draw" }
       case "ask":
         return { id, kind: "function", module: "m", export: "ask" }
+      case "flaky":
+        return { id, kind: "function", module: "m", export: "flaky" }
+      case "retried":
+        return { id, kind: "function", module: "m", export: "retried", retry: { max_attempts: 20 } }
       case "interrupt":
         fields[`a_${id}`] = { type: "integer", nullable: true, default: null }
         return { id, kind: "interrupt", prompt: `${id}?`, response_field: `a_${id}` }
@@ -53,7 +70,7 @@ const randomGraph = (seed: number) => {
   for (let s = 1; s <= count; s++) {
     const fan = !ruled && rng() < 0.35
     const ids = fan ? [`s${s}a`, `s${s}b`] : [`s${s}`]
-    for (const id of ids) nodes.push(node(id, pick(rng, ruled ? ["set", "draw", "ask"] as const : ["set", "draw", "ask", "interrupt"] as const)))
+    for (const id of ids) nodes.push(node(id, pick(rng, ruled ? ["set", "draw", "ask", "flaky", "retried"] as const : ["set", "draw", "ask", "interrupt", "flaky", "retried"] as const)))
     stages.push(ids)
   }
   nodes.push({ id: "end", kind: "set", values: { log: ["end"] } })
