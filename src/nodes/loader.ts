@@ -29,7 +29,7 @@
  * folded in (read by a TypeScript module's compilation; found by esbuild's analysis of a
  * JavaScript one, cached the same way).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs"
 import { createRequire, isBuiltin } from "node:module"
 import { homedir } from "node:os"
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from "node:path"
@@ -242,7 +242,7 @@ export const pickExport = (namespace: ModuleNamespace, ref: ModuleRef, naming: E
 // ---------------------------------------------------------------------------------------
 
 /** Bumped when the compiled output's shape changes, so older cache entries are not used. */
-const CACHE_FORMAT = 1
+const CACHE_FORMAT = 2
 
 /** The folder compiled modules are cached in, or undefined when there is none. */
 export const moduleCacheDir = (): string | undefined => {
@@ -257,11 +257,12 @@ export const moduleCacheDir = (): string | undefined => {
   }
 }
 
-/** What a cache entry records: every file bundled in (with its hash) and the output's file name. */
+/** What a cache entry records: every file the module is made of (with its hash), its output's file name, and the cached outputs it imports. */
 interface CacheEntry {
   readonly format: number
   readonly inputs: { readonly [path: string]: string }
   readonly output: string
+  readonly outputs: ReadonlyArray<string>
 }
 
 let esbuildVersion: string | undefined
@@ -329,30 +330,41 @@ const pruneCache = (dir: string): void => {
   }
 }
 
-/** Compiled outputs of this process by cache key, for when there is no cache folder. */
-const compiledHere = new Map<string, string>()
+/** A compiled TypeScript module: where to import it from, the files it is made of, and the cached outputs it imports (its own included). */
+interface Compiled {
+  readonly url: string
+  readonly inputs: { readonly [path: string]: string }
+  readonly outputs: ReadonlyArray<string>
+}
+
+/** Modules compiled (or found in the cache) by this process, by cache key: each file is compiled once however many modules import it. */
+const compiledHere = new Map<string, Compiled>()
 
 /** Import the TypeScript module at `path` (real, absolute), whose source hashes to `hash`, compiled; errors name files relative to `baseDir`. */
 const importCompiled = async (path: string, hash: string, baseDir: string): Promise<Imported> => {
-  for (let attempt = 0; ; attempt++) {
-    const { url, inputs } = await compiledUrl(path, hash, baseDir, new Set())
-    try {
-      return { namespace: await import(url) as ModuleNamespace, inputs }
-    } catch (cause) {
-      // A cached output (its own, or one it imports) removed by hand or pruned is compiled again.
-      const dir = moduleCacheDir()
-      const gone = (cause as { readonly code?: unknown }).code === "ERR_MODULE_NOT_FOUND" && dir !== undefined && String((cause as Error).message).includes(dir)
-      if (!gone || attempt > 0) throw cause
-      forgetOutputs(dir, inputs)
-    }
-  }
+  const { url, inputs } = await compiledUrl(path, hash, baseDir, new Set())
+  return { namespace: await import(url) as ModuleNamespace, inputs }
 }
 
-/** Drop the cache entries of `inputs`' TypeScript files, so that they are compiled again. */
-const forgetOutputs = (dir: string, inputs: { readonly [path: string]: string }): void => {
-  for (const file of Object.keys(inputs)) {
-    if (TS_EXTENSIONS.has(extname(file))) rmSync(join(dir, `${cacheKey(file, inputs[file]!)}.json`), { force: true })
+/** Whether every file of `inputs` still hashes as recorded (`path`, the module itself, hashes to `hash`). */
+const unchanged = (inputs: { readonly [path: string]: string }, path: string, hash: string): boolean =>
+  Object.entries(inputs).every(([file, h]) => (file === path ? hash : fileHash(file)) === h)
+
+/** A day: cached outputs in use are touched at most this often, so the 30-day pruning spares them. */
+const TOUCH_AFTER_MS = 24 * 3600 * 1000
+
+/** Whether every output is still in `dir` (one pruned or removed by hand means compiling again); old ones in use are touched. */
+const outputsPresent = (dir: string, outputs: ReadonlyArray<string>): boolean => {
+  const now = Date.now()
+  for (const name of outputs) {
+    const file = join(dir, name)
+    try {
+      if (statSync(file).mtimeMs < now - TOUCH_AFTER_MS) utimesSync(file, new Date(now), new Date(now))
+    } catch {
+      return false
+    }
   }
+  return true
 }
 
 /** The cache key of the TypeScript file at `path` whose source hashes to `hash`. */
@@ -363,7 +375,7 @@ const cacheKey = (path: string, hash: string): string => sha256(JSON.stringify([
  * every file it is made of. `visiting` holds the modules whose compilation led here (an
  * import cycle among them is bundled instead, see `compile`).
  */
-const compiledUrl = async (path: string, hash: string, baseDir: string, visiting: ReadonlySet<string>): Promise<{ readonly url: string; readonly inputs: { readonly [path: string]: string } }> => {
+const compiledUrl = async (path: string, hash: string, baseDir: string, visiting: ReadonlySet<string>): Promise<Compiled> => {
   try {
     esbuildVersionOf()
   } catch {
@@ -373,35 +385,35 @@ const compiledUrl = async (path: string, hash: string, baseDir: string, visiting
     )
   }
   const key = cacheKey(path, hash)
+  const here = compiledHere.get(key)
+  if (here !== undefined && unchanged(here.inputs, path, hash)) return here
   const dir = moduleCacheDir()
   if (dir !== undefined) {
     const entry = readJson(join(dir, `${key}.json`)) as CacheEntry | undefined
-    if (
-      entry?.format === CACHE_FORMAT && existsSync(join(dir, entry.output)) &&
-      Object.entries(entry.inputs).every(([file, h]) => (file === path ? hash : fileHash(file)) === h)
-    ) {
-      return { url: pathToFileURL(join(dir, entry.output)).href, inputs: entry.inputs }
+    if (entry?.format === CACHE_FORMAT && unchanged(entry.inputs, path, hash) && outputsPresent(dir, entry.outputs)) {
+      return remember(key, { url: pathToFileURL(join(dir, entry.output)).href, inputs: entry.inputs, outputs: entry.outputs })
     }
   }
-  const { code, inputs } = await compile(path, baseDir, new Set([...visiting, path]))
+  const { code, inputs, outputs: imported } = await compile(path, baseDir, new Set([...visiting, path]))
   const output = `${sha256(code).slice(7, 39)}.mjs`
-  let url: string | undefined
+  const outputs = [output, ...imported]
   if (dir !== undefined) {
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 })
       writeAtomically(join(dir, output), code)
-      writeAtomically(join(dir, `${key}.json`), JSON.stringify({ format: CACHE_FORMAT, inputs, output } satisfies CacheEntry))
-      url = pathToFileURL(join(dir, output)).href
+      writeAtomically(join(dir, `${key}.json`), JSON.stringify({ format: CACHE_FORMAT, inputs, output, outputs } satisfies CacheEntry))
       pruneCache(dir)
+      return remember(key, { url: pathToFileURL(join(dir, output)).href, inputs, outputs })
     } catch {
-      url = undefined // an unwritable cache only costs a compile per process
+      // an unwritable cache only costs a compile per process
     }
   }
-  if (url === undefined) {
-    if (!compiledHere.has(key)) compiledHere.set(key, `data:text/javascript;base64,${Buffer.from(code).toString("base64")}`)
-    url = compiledHere.get(key)!
-  }
-  return { url, inputs }
+  return remember(key, { url: `data:text/javascript;base64,${Buffer.from(code).toString("base64")}`, inputs, outputs: [] })
+}
+
+const remember = (key: string, compiled: Compiled): Compiled => {
+  compiledHere.set(key, compiled)
+  return compiled
 }
 
 // ---------------------------------------------------------------------------------------
@@ -435,8 +447,17 @@ const importPlain = async (path: string, hash: string, source: Uint8Array, baseD
   return { namespace, inputs: await plainInputs(path, hash, source, baseDir) }
 }
 
-/** The files the JavaScript module at `path` imports by relative path, with their hashes (undefined: it is its own file). */
-const plainInputs = async (path: string, hash: string, source: Uint8Array, baseDir: string): Promise<ImportsEntry["inputs"] | undefined> => {
+/**
+ * The files the JavaScript module at `path` imports by relative path, with their hashes
+ * (undefined: it is its own file). `visiting`: it and the modules whose compilation led here.
+ */
+const plainInputs = async (
+  path: string,
+  hash: string,
+  source: Uint8Array,
+  baseDir: string,
+  visiting: ReadonlySet<string> = new Set([path])
+): Promise<ImportsEntry["inputs"] | undefined> => {
   if (!RELATIVE_IMPORT.test(Buffer.from(source).toString("utf8"))) return undefined
   let version: string
   try {
@@ -453,7 +474,7 @@ const plainInputs = async (path: string, hash: string, source: Uint8Array, baseD
   if (fresh(known)) return known
   let inputs: Record<string, string>
   try {
-    inputs = (await compile(path, baseDir, new Set([path]))).inputs
+    inputs = (await compile(path, baseDir, visiting)).inputs
   } catch {
     return undefined
   }
@@ -484,13 +505,18 @@ const packageType = (dir: string): string | undefined => {
  * Compile `path` (real, absolute) into one ES module, as described at the top of this file.
  * `visiting` holds it and the modules whose compilation led here.
  */
-const compile = async (path: string, baseDir: string, visiting: ReadonlySet<string>): Promise<{ code: string; inputs: Record<string, string> }> => {
+const compile = async (
+  path: string,
+  baseDir: string,
+  visiting: ReadonlySet<string>
+): Promise<{ code: string; inputs: Record<string, string>; outputs: ReadonlyArray<string> }> => {
   const esbuild: typeof Esbuild = await import("esbuild")
   const workDir = dirname(path)
   const RESOLVING = Symbol("stargraph-resolving")
   // The files of the modules it imports as modules of their own (see `shared`), and the
   // first of them that failed to compile.
   const imported: Record<string, string> = {}
+  const outputs = new Set<string>()
   let failed: LoadFailure | undefined
   /**
    * A file of the project imported with `import`: a module of its own, which Node loads once
@@ -511,10 +537,11 @@ const compile = async (path: string, baseDir: string, visiting: ReadonlySet<stri
         throw cause
       })
       Object.assign(imported, dep.inputs)
+      for (const output of dep.outputs) outputs.add(output)
       return { path: dep.url, external: true }
     }
     if (ext === ".mjs" || (ext === ".js" && packageType(dirname(file)) === "module")) {
-      const inputs = await plainInputs(file, hash, readFileSync(file), baseDir) ?? { [file]: hash }
+      const inputs = await plainInputs(file, hash, readFileSync(file), baseDir, new Set([...visiting, file])) ?? { [file]: hash }
       if (Object.keys(inputs).some((f) => !PLAIN_EXTENSIONS.has(extname(f)))) return undefined
       Object.assign(imported, inputs)
       return { path: pathToFileURL(file).href, external: true }
@@ -620,5 +647,5 @@ const compile = async (path: string, baseDir: string, visiting: ReadonlySet<stri
     })
     code += `//# sourceMappingURL=data:application/json;base64,${Buffer.from(JSON.stringify(parsed)).toString("base64")}\n`
   }
-  return { code, inputs }
+  return { code, inputs, outputs: [...outputs] }
 }

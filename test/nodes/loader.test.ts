@@ -181,6 +181,49 @@ describe("TypeScript node modules", () => {
     expect(((await loaded(dir, "./x.ts"))["f"] as () => number)()).toBe(3)
   })
 
+  it("an import cycle between JavaScript files loads, as a node module or behind a TypeScript one, and is hashed", async () => {
+    const dir = graphFolder({
+      "a.mjs": `import { b } from "./b.mjs"\nexport const a = () => 1\nexport const f = () => b()\n`,
+      "b.mjs": `import { a } from "./a.mjs"\nexport const b = () => a() + 1\n`,
+      "t.ts": `import { b } from "./b.mjs"\nexport const f = (): number => b() * 10\n`
+    })
+    expect(((await loaded(dir, "./a.mjs"))["f"] as () => number)()).toBe(2)
+    expect(((await loaded(dir, "./t.ts"))["f"] as () => number)()).toBe(20)
+    const before = await load(dir, "./t.ts")
+    writeFileSync(join(dir, "a.mjs"), `import { b } from "./b.mjs"\nexport const a = () => 5\nexport const f = () => b()\n`)
+    const after = await load(dir, "./t.ts")
+    expect(Either.isRight(before) && Either.isRight(after) && before.right.hash !== after.right.hash).toBe(true)
+  })
+
+  it("a helper's output pruned from the cache (or removed) is compiled again when a module that imports it is loaded", async () => {
+    const dir = graphFolder({
+      "nodes.ts": `import { b } from "./b.ts"\nexport const f = () => ({ n: b() })\n`,
+      "b.ts": `export const b = (): number => 4\n`
+    })
+    const own = join(tempDir(), "cache")
+    expect(probeIn(dir, own)).toBe(`{"n":4}`)
+    // Everything 40 days old, then the module edited: its compile prunes what is old, and
+    // the helper, unchanged, is found again (touched when used, or compiled again).
+    const longAgo = new Date(Date.now() - 40 * 24 * 3600 * 1000)
+    for (const name of readdirSync(join(own, "modules"))) utimesSync(join(own, "modules", name), longAgo, longAgo)
+    writeFileSync(join(dir, "nodes.ts"), `import { b } from "./b.ts"\nexport const f = () => ({ n: b() + 1 })\n`)
+    expect(probeIn(dir, own)).toBe(`{"n":5}`)
+    for (const name of readdirSync(join(own, "modules")).filter((n) => n.endsWith(".mjs"))) rmSync(join(own, "modules", name))
+    expect(probeIn(dir, own)).toBe(`{"n":5}`)
+  })
+
+  it("without a cache folder a helper several modules import is compiled once and is one module", () => {
+    const dir = graphFolder({
+      "nodes.ts": `import { left } from "./left.ts"\nimport { right } from "./right.ts"\nexport const f = () => ({ same: left() === right() })\n`,
+      "left.ts": `import { shared } from "./shared.ts"\nexport const left = () => shared\n`,
+      "right.ts": `import { shared } from "./shared.ts"\nexport const right = () => shared\n`,
+      "shared.ts": `export const shared = { id: Math.random() }\n`
+    })
+    const notADir = join(tempDir(), "file")
+    writeFileSync(notADir, "")
+    expect(probeIn(dir, notADir)).toBe(`{"same":true}`)
+  })
+
   it("the cache folder is $STARGRAPH_CACHE_DIR/modules; an edited module is imported afresh in the same process; old files are pruned", async () => {
     expect(moduleCacheDir()).toBe(join(cache, "modules"))
     const dir = graphFolder({ "nodes.ts": `export const f = () => ({ n: 1 })\n` })
