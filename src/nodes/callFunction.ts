@@ -11,7 +11,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { NodeExecutionError, NodeModuleError, ReplayDivergenceError } from "../errors.js"
 import type { State } from "../ir/stateSchema.js"
-import { Unrecorded } from "./calls.js"
+import { type NodeCalls, Unrecorded } from "./calls.js"
 import type { Executor, InterruptRequest, NodeContext, NodeFailure, NodeFunction, NodeInput, NodeOutcome } from "./Executor.js"
 
 /** Retry and timeout of a node that runs user code. */
@@ -111,14 +111,45 @@ const contextFor = (input: NodeInput, attempt: number, asked: Asked): NodeContex
 }
 
 /** The node's outcome once it returned `value`: its interrupt request if it made one, else its update. */
-const returned = (value: unknown, input: NodeInput, attempt: number, asked: Asked): Effect.Effect<NodeOutcome, NodeExecutionError> =>
-  asked.pending === undefined ? asUpdate(value, input, attempt) : Effect.succeed({ _tag: "Interrupt", ...asked.pending })
+const returned = (value: unknown, input: NodeInput, attempt: number, asked: Asked): Effect.Effect<NodeOutcome, NodeExecutionError> => {
+  // Calls it started and did not wait for answer nobody: given up, not recorded when they answer.
+  input.calls.abandonPending?.()
+  return asked.pending === undefined ? asUpdate(value, input, attempt) : Effect.succeed({ _tag: "Interrupt", ...asked.pending })
+}
 
 /** The node's outcome once it failed with `cause`: its interrupt request if it made one, else the failure. */
-const failed = (cause: unknown, input: NodeInput, attempt: number, asked: Asked): Effect.Effect<NodeOutcome, NodeFailure> =>
-  asked.pending !== undefined
+const failed = (cause: unknown, input: NodeInput, attempt: number, asked: Asked): Effect.Effect<NodeOutcome, NodeFailure> => {
+  input.calls.abandonPending?.()
+  return asked.pending !== undefined
     ? Effect.succeed({ _tag: "Interrupt", ...asked.pending })
     : Effect.fail(cause instanceof ReplayDivergenceError ? cause : nodeFailed(input, attempt, cause))
+}
+
+/** What a call of an attempt that is over answers: nothing, ever. */
+const NEVER: Promise<never> = new Promise<never>(() => undefined)
+
+/**
+ * The calls of one attempt of a node that may time out or retry. Once the attempt is over
+ * (`close`), its calls still waiting are given up, and its code, which may still be running
+ * after a timeout, gets no answer to a call it makes and records nothing, in a live run as
+ * in a replay.
+ */
+const attemptScope = (calls: NodeCalls): { readonly calls: NodeCalls; readonly close: () => void } => {
+  let open = true
+  return {
+    calls: {
+      call: (name, request, live) => (open ? calls.call(name, request, live) : NEVER),
+      callEffect: (name, request, live, canonical) => Effect.suspend(() => (open ? calls.callEffect(name, request, live, canonical) : Effect.never)),
+      now: () => (open ? calls.now() : NEVER),
+      random: () => (open ? calls.random() : NEVER),
+      abandonPending: () => calls.abandonPending?.()
+    },
+    close: () => {
+      open = false
+      calls.abandonPending?.()
+    }
+  }
+}
 
 const once = (fn: NodeFunction<unknown, unknown>, state: State, input: NodeInput, attempt: number): Effect.Effect<NodeOutcome, NodeFailure> =>
   Effect.suspend(() => {
@@ -159,8 +190,9 @@ export const functionExecutor = (fn: NodeFunction<unknown, unknown>, policy: Cal
     let attempt = 0
     const one = Effect.suspend(() => {
       attempt += 1
-      const call = once(fn, state, input, attempt)
-      if (timeout === undefined && attempts <= 1) return call
+      if (timeout === undefined && attempts <= 1) return once(fn, state, input, attempt)
+      const scope = attemptScope(input.calls)
+      const call = once(fn, state, { ...input, calls: scope.calls }, attempt)
       const timed = timeout === undefined ? call : call.pipe(
         Effect.timeoutFail({
           duration: Duration.millis(timeout),
@@ -170,7 +202,7 @@ export const functionExecutor = (fn: NodeFunction<unknown, unknown>, policy: Cal
       )
       // The attempt is over (timed out, failed, or done): its calls still in flight are given
       // up, so that a late answer is not recorded as one the next attempt saw.
-      return Effect.ensuring(timed, Effect.sync(() => input.calls.abandonPending?.()))
+      return Effect.ensuring(timed, Effect.sync(scope.close))
     })
     return attempts <= 1 ? one : one.pipe(
       Effect.retry({ times: attempts - 1, schedule: Schedule.spaced(backoff), while: (e) => e._tag === "NodeExecutionError" })

@@ -120,7 +120,10 @@ interface Begun {
  */
 const begin = (state: StepState, node: NodeState, name: string, request: unknown, canonicalOf?: () => string | undefined): Begun => {
   const { replay, step } = state
-  const recorded = replay ? (node.recorded ??= replay.calls.get(`${step}:${node.nodeId}`) ?? NO_CALLS)[node.next] : undefined
+  const listed = replay ? (node.recorded ??= replay.calls.get(`${step}:${node.nodeId}`) ?? NO_CALLS)[node.next] : undefined
+  // A call given up on in the recording is made live again when the fork may call live
+  // (never answering it could only hang the fork where the parent moved on).
+  const recorded = listed?.abandoned === true && replay?.liveAfterFork === true ? undefined : listed
   if (canonicalOf !== undefined && recorded !== undefined && recorded.name === name && plainJsonEqual(request ?? null, recorded.request)) {
     node.next++
     return { name, index: node.seq++, hash: recorded.request_hash, answer: recordedAnswer(recorded), request: recorded.request, status: "settled" }

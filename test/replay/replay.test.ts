@@ -586,6 +586,76 @@ describe("replay and counterfactual forks", () => {
     expect(out.forkCalls).toEqual(out.calls)
   })
 
+  it("calls given up on replay alike: a race's loser, a timed-out attempt that calls on, and a failed run's pending call (live after fork)", async () => {
+    const layer = freshLayer()
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+    let live = 0
+    const answer = <A>(ms: number, value: A) => async () => {
+      live++
+      await sleep(ms)
+      return value
+    }
+    // Not awaited: `a` answers after the node returned, while its slower sibling runs.
+    const raced: NodeFunction = async (_s, ctx) => ({ out: await Promise.race([ctx.call("a", {}, answer(100, "a")), ctx.call("b", {}, answer(5, "b"))]) as string })
+    // Attempt 1 times out, then its code goes on and calls `c2` while attempt 2 runs.
+    const timed: NodeFunction = async (_s, ctx) => {
+      const first = await ctx.call("c1", {}, answer(ctx.attempt === 1 ? 300 : 100, ctx.attempt))
+      const second = await ctx.call("c2", { attempt: ctx.attempt }, answer(5, ctx.attempt * 10))
+      return { out: `attempt ${ctx.attempt}: ${first}/${second}` }
+    }
+    let outage = true
+    const slow: NodeFunction = async (_s, ctx) => ({ out: await ctx.call("slow", {}, answer(300, "slow")) as string })
+    const failing: NodeFunction = async () => {
+      if (outage) throw new Error("outage")
+      return { side: 2 }
+    }
+    const sibling: NodeFunction = async () => {
+      await sleep(250)
+      return { side: 1 }
+    }
+    const graphOf = (id: string, node: Record<string, unknown>, other: string) =>
+      Graph.make({
+        ir_version: "1.0.0",
+        id,
+        state_schema: { fields: { out: { type: "string", default: "" }, side: { type: "integer", default: 0 } } },
+        nodes: [{ id: "start", kind: "noop" }, { id: "n", kind: "function", module: "m", ...node }, { id: "s", kind: "function", module: "m", export: other }],
+        edges: [{ from: "start", to: ["n", "s"] }]
+      }, { modules: { m: { raced, timed, slow, failing, sibling } } })
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const exact = []
+      for (const [id, node] of [["run:raced", { export: "raced" }], ["run:timed", { export: "timed", timeout_ms: 200, retry: { max_attempts: 2 } }]] as const) {
+        const graph = yield* graphOf(id, node, "sibling")
+        const parent = yield* Effect.flatMap(graph.start({}), (r) => r.start())
+        const calls = (yield* Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(parent.run_id)))[2]!.calls ?? []
+        const before = live
+        const fork = yield* Replay.fork(graph, parent.run_id, {}).pipe(Effect.timeout("10 seconds"))
+        exact.push({ parent, calls, fork, live: live - before })
+      }
+      const graph = yield* graphOf("run:outage", { export: "slow" }, "failing")
+      const failed = yield* Effect.either(Effect.flatMap(graph.start({}), (r) => r.start()))
+      const failedId = (yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({ graph_id: "run:outage" }))).runs[0]!.run_id
+      const attempt = Option.getOrThrow(yield* Effect.flatMap(Checkpointer, (c) => c.getRun(failedId))).error?.attempt?.calls ?? []
+      outage = false
+      const retried = yield* Replay.fork(graph, failedId, { liveAfterFork: true }).pipe(Effect.timeout("10 seconds"))
+      return { exact, failed, attempt, retried }
+    }).pipe(Effect.provide(layer)))
+    const [race, timeout] = out.exact
+    expect(race!.parent.final_state["out"]).toBe("b")
+    expect(race!.calls.filter((c) => c.node === "n").map((c) => [c.name, c.abandoned ?? false])).toEqual([["a", true], ["b", false]])
+    expect(timeout!.parent.final_state["out"]).toBe("attempt 2: 2/20")
+    // Attempt 1's late `c1` answer and its `c2` afterwards are not recorded.
+    expect(timeout!.calls.filter((c) => c.node === "n").map((c) => [c.name, c.abandoned ?? false, c.response])).toEqual([["c1", true, null], ["c1", false, 2], ["c2", false, 20]])
+    for (const { parent, fork, live: calledLive } of out.exact) {
+      expect(calledLive).toBe(0)
+      expect(fork.summary.final_state).toEqual(parent.final_state)
+      expect(fork.diff).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {} })
+    }
+    // The failed run's slow call was cut off by the failure: a fork that may call live calls it.
+    expect(Either.isLeft(out.failed)).toBe(true)
+    expect(out.attempt.filter((c) => c.node === "n").map((c) => c.abandoned ?? false)).toEqual([true])
+    expect(out.retried.summary).toMatchObject({ status: "done", final_state: { out: "slow", side: 2 } })
+  })
+
   it("a branch that lost its race leaves no calls in the step: the replay's step is the parent's", async () => {
     const layer = freshLayer()
     const slow: NodeFunction = async (_state, ctx) => {
