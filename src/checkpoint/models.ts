@@ -75,10 +75,12 @@ export const CallRecord = Schema.Struct({
   /** Present when the call failed: a replay fails the same way instead of calling again. */
   error: Schema.optional(CallFailure),
   /**
-   * The node stopped waiting before the call answered (its attempt timed out, the step
-   * ended): what came after is not recorded, and a replay never answers it either.
+   * The node stopped waiting before the call answered: what came after is not recorded.
+   * `true`: its attempt timed out, or the step failed around it; a replay never answers it
+   * either. `"returned"`: the node returned without waiting for it; a replay that waits for
+   * it after all (the fork took another path) gets a `ReplayDivergenceError`.
    */
-  abandoned: Schema.optional(Schema.Literal(true))
+  abandoned: Schema.optional(Schema.Literal(true, "returned"))
 })
 /** One recorded call. */
 export type CallRecord = typeof CallRecord.Type

@@ -44,10 +44,11 @@ export interface NodeCalls {
   readonly random: () => Promise<number>
   /**
    * Give up the calls still waiting for their answer (the run loop's executors call it when
-   * a node's attempt ends, e.g. timed out, before it retries): they are recorded as
-   * `abandoned`, and what they answer later is not recorded.
+   * a node's attempt ends: `returned` when the node returned or threw without waiting for
+   * them, else it timed out): they are recorded as `abandoned`, and what they answer later
+   * is not recorded.
    */
-  readonly abandonPending?: () => void
+  readonly abandonPending?: (returned: boolean) => void
 }
 
 /** Unrecorded live calls, for executors run outside a run loop. */

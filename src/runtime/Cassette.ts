@@ -65,6 +65,7 @@ type Answer =
   | { readonly _tag: "recorded"; readonly response: unknown }
   | { readonly _tag: "failed"; readonly failure: CallFailure }
   | { readonly _tag: "abandoned" }
+  | { readonly _tag: "unawaited" }
   | { readonly _tag: "live" }
   | { readonly _tag: "diverged"; readonly error: ReplayDivergenceError }
 
@@ -123,7 +124,7 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
   const listed = replay ? (node.recorded ??= replay.calls.get(`${step}:${node.nodeId}`) ?? NO_CALLS)[node.next] : undefined
   // A call given up on in the recording is made live again when the fork may call live
   // (never answering it could only hang the fork where the parent moved on).
-  const recorded = listed?.abandoned === true && replay?.liveAfterFork === true ? undefined : listed
+  const recorded = listed?.abandoned !== undefined && replay?.liveAfterFork === true ? undefined : listed
   if (canonicalOf !== undefined && recorded !== undefined && recorded.name === name && plainJsonEqual(request ?? null, recorded.request)) {
     node.next++
     return { name, index: node.seq++, hash: recorded.request_hash, answer: recordedAnswer(recorded), request: recorded.request, status: "settled" }
@@ -196,12 +197,13 @@ const NEVER: Promise<never> = new Promise<never>(() => undefined)
  * moves on, or the step ended): each is recorded as `abandoned`, and what it answers
  * later is not recorded. A replay never answers them, as they never answered in time.
  */
-const abandon = (state: StepState, node: NodeState): void => {
+const abandon = (state: StepState, node: NodeState, returned: boolean): void => {
   if (node.live === undefined) return
   for (const begun of node.live) {
     if (begun.status !== "pending") continue
     begun.status = "abandoned"
-    state.entries.push({ node: node.nodeId, seq: begun.index, name: begun.name, request_hash: begun.hash, request: begun.request ?? null, response: null, abandoned: true })
+    const abandoned = returned ? "returned" as const : true
+    state.entries.push({ node: node.nodeId, seq: begun.index, name: begun.name, request_hash: begun.hash, request: begun.request ?? null, response: null, abandoned })
   }
   node.live.length = 0
 }
@@ -209,11 +211,38 @@ const abandon = (state: StepState, node: NodeState): void => {
 const recordedAnswer = (recorded: CallRecord): Answer =>
   recorded.abandoned === true
     ? ABANDONED
+    : recorded.abandoned === "returned"
+    ? UNAWAITED
     : recorded.error !== undefined
     ? { _tag: "failed", failure: recorded.error }
     : { _tag: "recorded", response: recorded.response }
 
 const ABANDONED: Answer = { _tag: "abandoned" }
+const UNAWAITED: Answer = { _tag: "unawaited" }
+
+/**
+ * What a replayed call its node returned without waiting for answers: a
+ * `ReplayDivergenceError`, one macrotask later (after the answers the node got in the
+ * meantime, as in the recording: a race it lost stays lost). Only a fork that waits for it
+ * after all (it took another path) sees it; nothing else does.
+ */
+const unawaited = (node: NodeState, step: number, name: string, begun: Begun): ReplayDivergenceError =>
+  new ReplayDivergenceError({
+    reason: "missing-entry",
+    nodeId: node.nodeId,
+    step,
+    call: name,
+    actualHash: begun.hash,
+    message: `node '${node.nodeId}' waits for call #${begun.index} '${name}' at step ${step}, which the recorded run never got an answer to ` +
+      "(its node returned, or its step failed, first): the fork took another path (fork with live_after_fork, or --live-after-fork on the CLI, to make the call)"
+  })
+
+/** A promise that rejects with `error` one macrotask from now, handled (no unhandled rejection if nobody waits for it). */
+const rejectLater = <A>(error: unknown): Promise<A> => {
+  const later = new Promise<A>((_resolve, reject) => setImmediate(() => reject(error)))
+  later.catch(() => undefined)
+  return later
+}
 
 /** Record that the call failed with `failure` (a replay fails with it again), unless its node gave it up. */
 const failed = (state: StepState, node: NodeState, name: string, begun: Begun, failure: CallFailure): void => {
@@ -223,8 +252,8 @@ const failed = (state: StepState, node: NodeState, name: string, begun: Begun, f
 }
 
 /** Record a replayed call its node gave up on in the recording. */
-const abandonedAgain = (state: StepState, node: NodeState, name: string, begun: Begun): void => {
-  state.entries.push({ node: node.nodeId, seq: begun.index, name, request_hash: begun.hash, request: begun.request ?? null, response: null, abandoned: true })
+const abandonedAgain = (state: StepState, node: NodeState, name: string, begun: Begun, abandoned: true | "returned"): void => {
+  state.entries.push({ node: node.nodeId, seq: begun.index, name, request_hash: begun.hash, request: begun.request ?? null, response: null, abandoned })
 }
 
 /** Record a live call's failure (or an Effect's defect) when it is the call's outcome (not a signal to the caller). */
@@ -279,8 +308,12 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
             throw replayedFailure(answer.failure, { nodeId, step })
           }
           if (answer._tag === "abandoned") {
-            abandonedAgain(state, node, name, begun)
+            abandonedAgain(state, node, name, begun, true)
             return NEVER as Promise<A>
+          }
+          if (answer._tag === "unawaited") {
+            abandonedAgain(state, node, name, begun, "returned")
+            return rejectLater<A>(unawaited(node, step, name, begun))
           }
           let response: unknown
           if (answer._tag === "recorded") response = answer.response
@@ -312,8 +345,12 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
               return answer.failure.defect === true ? Effect.die(error) : Effect.fail(error as E)
             }
             if (answer._tag === "abandoned") {
-              abandonedAgain(state, node, name, begun)
+              abandonedAgain(state, node, name, begun, true)
               return Effect.never
+            }
+            if (answer._tag === "unawaited") {
+              abandonedAgain(state, node, name, begun, "returned")
+              return Effect.zipRight(Effect.yieldNow(), Effect.fail(unawaited(node, step, name, begun)))
             }
             // A recorded answer is recorded again at once: no step through the live call's Effect.
             return answer._tag === "recorded"
@@ -338,14 +375,14 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
         random() {
           return calls.call("random", null, () => Math.random())
         },
-        abandonPending() {
-          abandon(state, node)
+        abandonPending(returned: boolean) {
+          abandon(state, node, returned)
         }
       }
       return calls
     },
     entries() {
-      for (const node of state.nodes) abandon(state, node)
+      for (const node of state.nodes) abandon(state, node, false)
       const entries = state.entries
       return entries.length === 0 ? NO_CALLS : [...entries].sort((a, b) => (a.node === b.node ? a.seq - b.seq : a.node < b.node ? -1 : 1))
     },

@@ -33,6 +33,11 @@ export type CounterfactualMutation = typeof CounterfactualMutation.Type
 /** The empty mutation (a plain replay). */
 export const emptyMutation: CounterfactualMutation = { state_overrides: {}, facts_assert: [], facts_retract: [], node_output_overrides: {} }
 
+/** Whether `mutation` changes nothing (the fork is a plain replay). */
+export const isEmptyMutation = (mutation: CounterfactualMutation): boolean =>
+  Object.keys(mutation.state_overrides).length === 0 && mutation.facts_assert.length === 0 && mutation.facts_retract.length === 0 &&
+  mutation.rule_pack_version === undefined && Object.keys(mutation.node_output_overrides).length === 0
+
 /** Decode a mutation, naming the offending field. */
 export const decodeMutation = (input: unknown, source = "mutation"): Effect.Effect<CounterfactualMutation, InputError> =>
   Schema.decodeUnknown(CounterfactualMutation, { onExcessProperty: "error" })(input ?? {}).pipe(

@@ -13,7 +13,7 @@ import type { State } from "../ir/stateSchema.js"
 import type { ReplaySource } from "./Cassette.js"
 import { TIMEOUT_NODE } from "./RunLoop.js"
 import type { GraphDefinition } from "./GraphDefinition.js"
-import { type CounterfactualMutation, decodeMutation } from "./Mutation.js"
+import { type CounterfactualMutation, decodeMutation, isEmptyMutation } from "./Mutation.js"
 
 const group = (calls: ReadonlyArray<CallRecord>, step: number, into: Map<string, Array<CallRecord>>) => {
   for (const call of calls) {
@@ -32,6 +32,12 @@ const untilFailure = (attempt: StepAttempt): StepAttempt => {
   }
   return { step: attempt.step, calls: attempt.calls.filter((call) => call.seq < (failedAt.get(call.node) ?? Infinity)) }
 }
+
+/** A failed step's calls, those its failure cut off marked as never waited for. */
+const cutOff = (attempt: StepAttempt): StepAttempt => ({
+  step: attempt.step,
+  calls: attempt.calls.map((call) => (call.abandoned === true ? { ...call, abandoned: "returned" as const } : call))
+})
 
 /** The parent's `on_timeout: halt` failure, when it failed so after `fromStep`. */
 const haltedByTimeout = (error: ErrorRecord | null | undefined, fromStep: number): ReplaySource["timedOut"] => {
@@ -61,8 +67,11 @@ export const replaySource = (
   // The step the parent left uncommitted (it failed, or asked part-way): its calls so far.
   // A fork that may call live retries the failed step's calls from each node's first failure
   // (the outage is over, the tool is fixed); an exact replay fails again as the parent did.
+  // A counterfactual may avoid the failure: a call the failure cut off is then one the parent
+  // never waited for (a divergence when waited for), not one that never answers.
   const failedAttempt = parentRecord?.error?.attempt
-  for (const attempt of [live && failedAttempt !== undefined ? untilFailure(failedAttempt) : failedAttempt, parentRecord?.waiting?.attempt]) {
+  const replayedFailure = failedAttempt === undefined ? undefined : live ? untilFailure(failedAttempt) : isEmptyMutation(mutation) ? failedAttempt : cutOff(failedAttempt)
+  for (const attempt of [replayedFailure, parentRecord?.waiting?.attempt]) {
     if (attempt !== undefined && attempt.step > fromStep && !parent.some((cp) => cp.step === attempt.step)) group(attempt.calls, attempt.step, calls)
   }
   // The answers interrupt nodes of that step were already given while the parent waited for another.

@@ -595,8 +595,13 @@ describe("replay and counterfactual forks", () => {
       await sleep(ms)
       return value
     }
-    // Not awaited: `a` answers after the node returned, while its slower sibling runs.
-    const raced: NodeFunction = async (_s, ctx) => ({ out: await Promise.race([ctx.call("a", {}, answer(100, "a")), ctx.call("b", {}, answer(5, "b"))]) as string })
+    // Not awaited: `a` answers after the node returned, while its slower sibling runs (a fork
+    // whose mutation changes `side` waits for both).
+    let awaitBoth = false
+    const raced: NodeFunction = async (s, ctx) => {
+      const [a, b] = [ctx.call("a", {}, answer(100, "a")), ctx.call("b", {}, answer(5, "b"))]
+      return { out: awaitBoth && s["side"] === 5 ? `${await a}${await b}` : await Promise.race([a, b]) as string }
+    }
     // Attempt 1 times out, then its code goes on and calls `c2` while attempt 2 runs.
     const timed: NodeFunction = async (_s, ctx) => {
       const first = await ctx.call("c1", {}, answer(ctx.attempt === 1 ? 300 : 100, ctx.attempt))
@@ -605,8 +610,8 @@ describe("replay and counterfactual forks", () => {
     }
     let outage = true
     const slow: NodeFunction = async (_s, ctx) => ({ out: await ctx.call("slow", {}, answer(300, "slow")) as string })
-    const failing: NodeFunction = async () => {
-      if (outage) throw new Error("outage")
+    const failing: NodeFunction = async (s) => {
+      if (outage && s["side"] !== 5) throw new Error("outage")
       return { side: 2 }
     }
     const sibling: NodeFunction = async () => {
@@ -637,11 +642,19 @@ describe("replay and counterfactual forks", () => {
       const attempt = Option.getOrThrow(yield* Effect.flatMap(Checkpointer, (c) => c.getRun(failedId))).error?.attempt?.calls ?? []
       outage = false
       const retried = yield* Replay.fork(graph, failedId, { liveAfterFork: true }).pipe(Effect.timeout("10 seconds"))
-      return { exact, failed, attempt, retried }
+      // Forks that wait for a call the parent never got an answer to fail loudly (no hang):
+      // the race's loser awaited after all, the failed step's cut-off call once it no longer fails.
+      const racedGraph = yield* graphOf("run:raced", { export: "raced" }, "sibling")
+      const racedParent = (yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({ graph_id: "run:raced" }))).runs.find((r) => r.parent_run_id === null)!.run_id
+      awaitBoth = true
+      const awaited = yield* Replay.fork(racedGraph, racedParent, { fromStep: 1, mutation: { state_overrides: { side: 5 } } }).pipe(Effect.timeout("10 seconds"))
+      outage = true
+      const cut = yield* Replay.fork(graph, failedId, { fromStep: 1, mutation: { state_overrides: { side: 5 } } }).pipe(Effect.timeout("10 seconds"))
+      return { exact, failed, attempt, retried, awaited, cut }
     }).pipe(Effect.provide(layer)))
     const [race, timeout] = out.exact
     expect(race!.parent.final_state["out"]).toBe("b")
-    expect(race!.calls.filter((c) => c.node === "n").map((c) => [c.name, c.abandoned ?? false])).toEqual([["a", true], ["b", false]])
+    expect(race!.calls.filter((c) => c.node === "n").map((c) => [c.name, c.abandoned ?? false])).toEqual([["a", "returned"], ["b", false]])
     expect(timeout!.parent.final_state["out"]).toBe("attempt 2: 2/20")
     // Attempt 1's late `c1` answer and its `c2` afterwards are not recorded.
     expect(timeout!.calls.filter((c) => c.node === "n").map((c) => [c.name, c.abandoned ?? false, c.response])).toEqual([["c1", true, null], ["c1", false, 2], ["c2", false, 20]])
@@ -654,6 +667,11 @@ describe("replay and counterfactual forks", () => {
     expect(Either.isLeft(out.failed)).toBe(true)
     expect(out.attempt.filter((c) => c.node === "n").map((c) => c.abandoned ?? false)).toEqual([true])
     expect(out.retried.summary).toMatchObject({ status: "done", final_state: { out: "slow", side: 2 } })
+    for (const fork of [out.awaited, out.cut]) {
+      expect(fork.summary.status).toBe("failed")
+      expect(fork.error).toMatchObject({ _tag: "ReplayDivergenceError", reason: "missing-entry", nodeId: "n" })
+      expect(fork.error?.message).toContain("which the recorded run never got an answer to")
+    }
   })
 
   it("a branch that lost its race leaves no calls in the step: the replay's step is the parent's", async () => {
