@@ -113,13 +113,13 @@ const contextFor = (input: NodeInput, attempt: number, asked: Asked): NodeContex
 /** The node's outcome once it returned `value`: its interrupt request if it made one, else its update. */
 const returned = (value: unknown, input: NodeInput, attempt: number, asked: Asked): Effect.Effect<NodeOutcome, NodeExecutionError> => {
   // Calls it started and did not wait for answer nobody: given up, not recorded when they answer.
-  input.calls.abandonPending?.(true)
+  input.calls.abandonPending?.(true, true)
   return asked.pending === undefined ? asUpdate(value, input, attempt) : Effect.succeed({ _tag: "Interrupt", ...asked.pending })
 }
 
 /** The node's outcome once it failed with `cause`: its interrupt request if it made one, else the failure. */
 const failed = (cause: unknown, input: NodeInput, attempt: number, asked: Asked): Effect.Effect<NodeOutcome, NodeFailure> => {
-  input.calls.abandonPending?.(true)
+  input.calls.abandonPending?.(true, true)
   return asked.pending !== undefined
     ? Effect.succeed({ _tag: "Interrupt", ...asked.pending })
     : Effect.fail(cause instanceof ReplayDivergenceError ? cause : nodeFailed(input, attempt, cause))
@@ -142,7 +142,11 @@ const attemptScope = (calls: NodeCalls): { readonly calls: NodeCalls; readonly c
       callEffect: (name, request, live, canonical) => Effect.suspend(() => (open ? calls.callEffect(name, request, live, canonical) : Effect.never)),
       now: () => (open ? calls.now() : NEVER),
       random: () => (open ? calls.random() : NEVER),
-      abandonPending: (returned) => calls.abandonPending?.(returned)
+      // The attempt is done, not the node: a retry makes calls of its own.
+      abandonPending: (returned, final) => {
+        if (final === true) open = false
+        calls.abandonPending?.(returned, false)
+      }
     },
     close: () => {
       open = false

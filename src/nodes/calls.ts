@@ -46,9 +46,10 @@ export interface NodeCalls {
    * Give up the calls still waiting for their answer (the run loop's executors call it when
    * a node's attempt ends: `returned` when the node returned or threw without waiting for
    * them, else it timed out): they are recorded as `abandoned`, and what they answer later
-   * is not recorded.
+   * is not recorded. `final`: the node is done for this step, and a call it still makes
+   * (from a timer, say) gets no answer and is not recorded.
    */
-  readonly abandonPending?: (returned: boolean) => void
+  readonly abandonPending?: (returned: boolean, final?: boolean) => void
 }
 
 /** Unrecorded live calls, for executors run outside a run loop. */

@@ -89,6 +89,8 @@ interface NodeState {
   next: number
   /** Its live calls (some may be answered since); made by the first. */
   live: Array<Begun> | undefined
+  /** Done for the step (it returned): a call it still makes gets no answer and is not recorded. */
+  closed: boolean
 }
 
 /** A claimed call slot and how it is answered. */
@@ -297,9 +299,10 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
   // Methods, not named closures: a node's calls are made for every node of every step.
   return {
     forNode(nodeId: string): NodeCalls {
-      const node: NodeState = { nodeId, seq: 0, recorded: undefined, next: 0, live: undefined }
+      const node: NodeState = { nodeId, seq: 0, recorded: undefined, next: 0, live: undefined, closed: false }
       const calls: NodeCalls = {
         async call<A>(name: string, request: unknown, liveCall: () => A | Promise<A>): Promise<A> {
+          if (node.closed) return NEVER as Promise<A>
           const begun = begin(state, node, name, request)
           const answer = begun.answer
           if (answer._tag === "diverged") throw answer.error
@@ -330,6 +333,7 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
         },
         callEffect<A, E, R>(name: string, request: unknown, liveCall: Effect.Effect<A, E, R>, canonical?: () => string | undefined): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R> {
           return Effect.suspend((): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R> => {
+            if (node.closed) return Effect.never
             let begun: Begun
             try {
               begun = begin(state, node, name, request, canonical)
@@ -375,8 +379,9 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
         random() {
           return calls.call("random", null, () => Math.random())
         },
-        abandonPending(returned: boolean) {
+        abandonPending(returned: boolean, final?: boolean) {
           abandon(state, node, returned)
+          if (final === true) node.closed = true
         }
       }
       return calls

@@ -608,6 +608,11 @@ describe("replay and counterfactual forks", () => {
       const second = await ctx.call("c2", { attempt: ctx.attempt }, answer(5, ctx.attempt * 10))
       return { out: `attempt ${ctx.attempt}: ${first}/${second}` }
     }
+    // A call made after the node returned (from a timer): no answer, not recorded.
+    const late: NodeFunction = async (_s, ctx) => {
+      void sleep(50).then(() => ctx.call("late", {}, answer(1, "L")))
+      return { out: "n" }
+    }
     let outage = true
     const slow: NodeFunction = async (_s, ctx) => ({ out: await ctx.call("slow", {}, answer(300, "slow")) as string })
     const failing: NodeFunction = async (s) => {
@@ -625,10 +630,10 @@ describe("replay and counterfactual forks", () => {
         state_schema: { fields: { out: { type: "string", default: "" }, side: { type: "integer", default: 0 } } },
         nodes: [{ id: "start", kind: "noop" }, { id: "n", kind: "function", module: "m", ...node }, { id: "s", kind: "function", module: "m", export: other }],
         edges: [{ from: "start", to: ["n", "s"] }]
-      }, { modules: { m: { raced, timed, slow, failing, sibling } } })
+      }, { modules: { m: { raced, timed, late, slow, failing, sibling } } })
     const out = await Effect.runPromise(Effect.gen(function*() {
       const exact = []
-      for (const [id, node] of [["run:raced", { export: "raced" }], ["run:timed", { export: "timed", timeout_ms: 200, retry: { max_attempts: 2 } }]] as const) {
+      for (const [id, node] of [["run:raced", { export: "raced" }], ["run:timed", { export: "timed", timeout_ms: 200, retry: { max_attempts: 2 } }], ["run:late", { export: "late" }]] as const) {
         const graph = yield* graphOf(id, node, "sibling")
         const parent = yield* Effect.flatMap(graph.start({}), (r) => r.start())
         const calls = (yield* Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(parent.run_id)))[2]!.calls ?? []
@@ -652,7 +657,8 @@ describe("replay and counterfactual forks", () => {
       const cut = yield* Replay.fork(graph, failedId, { fromStep: 1, mutation: { state_overrides: { side: 5 } } }).pipe(Effect.timeout("10 seconds"))
       return { exact, failed, attempt, retried, awaited, cut }
     }).pipe(Effect.provide(layer)))
-    const [race, timeout] = out.exact
+    const [race, timeout, afterReturn] = out.exact
+    expect(afterReturn!.calls.filter((c) => c.node === "n")).toEqual([])
     expect(race!.parent.final_state["out"]).toBe("b")
     expect(race!.calls.filter((c) => c.node === "n").map((c) => [c.name, c.abandoned ?? false])).toEqual([["a", "returned"], ["b", false]])
     expect(timeout!.parent.final_state["out"]).toBe("attempt 2: 2/20")
