@@ -443,8 +443,23 @@ const importsHere = new Map<string, { readonly [path: string]: string }>()
  * module's; a module Node imports anyway is hashed as its own file.
  */
 const importPlain = async (path: string, hash: string, source: Uint8Array, baseDir: string): Promise<Imported> => {
-  const namespace = await (import(pathToFileURL(path).href) as Promise<ModuleNamespace>)
+  const namespace = await (import(plainUrl(path, hash)) as Promise<ModuleNamespace>)
   return { namespace, inputs: await plainInputs(path, hash, source, baseDir) }
+}
+
+/** The source hash each JavaScript module had when this process first imported it. */
+const firstImported = new Map<string, string>()
+
+/**
+ * The URL to import the JavaScript module at `path` from: its file's, the instance the app
+ * imports too; once its source changed within this process, its file's with the new
+ * hash as a query, so that the edited code runs (Node keeps a module per URL).
+ */
+const plainUrl = (path: string, hash: string): string => {
+  const url = pathToFileURL(path).href
+  const first = firstImported.get(path)
+  if (first === undefined) firstImported.set(path, hash)
+  return first === undefined || first === hash ? url : `${url}?v=${hash.slice(7, 23)}`
 }
 
 /**

@@ -329,6 +329,26 @@ describe("JavaScript node modules", () => {
     expect(f()).toBe(42)
   })
 
+  it("a module edited within the process runs its new code (and an unchanged one stays the app's instance)", () => {
+    const dir = graphFolder({ "nodes.mjs": `export const f = () => 1\n` })
+    // In a plain Node process (the test runner has its own module loader), with the built library.
+    const out = execFileSync(process.execPath, [
+      "--input-type=module",
+      "-e",
+      `import * as Effect from "effect/Effect"
+import { writeFileSync } from "node:fs"
+import { pathToFileURL } from "node:url"
+const { loadModule } = await import(${JSON.stringify(pathToFileURL(join(ROOT, "dist", "src", "nodes", "loader.js")).href)})
+const load = () => Effect.runPromise(loadModule(${JSON.stringify(dir)}, { nodeId: "n", module: "./nodes.mjs", exportName: "f" }))
+const first = await load()
+const app = await import(${JSON.stringify(pathToFileURL(join(dir, "nodes.mjs")).href)})
+writeFileSync(${JSON.stringify(join(dir, "nodes.mjs"))}, "export const f = () => 51\\n")
+const edited = await load()
+console.log(JSON.stringify([first.namespace.f === app.f, first.namespace.f(), edited.namespace.f(), first.hash !== edited.hash]))`
+    ], { cwd: ROOT, encoding: "utf8", env: { ...process.env, STARGRAPH_CACHE_DIR: cache } }).trim()
+    expect(out).toBe("[true,1,51,true]")
+  })
+
   it("a .cjs module's relative require is hashed too; a module without relative imports is its own file", async () => {
     const dir = graphFolder({
       "nodes.cjs": `const { g } = require("./helper.cjs")\nexports.f = () => g()\n`,
