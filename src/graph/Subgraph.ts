@@ -26,7 +26,7 @@ import {
   type StateValidationError
 } from "../errors.js"
 import { formatPath, irError, type IRSource } from "../ir/parse.js"
-import type { ChildGraph, ChildOutcome, ChildRunRequest } from "../nodes/ChildGraph.js"
+import { type ChildGraph, type ChildOutcome, type ChildRunRequest, childRunKey } from "../nodes/ChildGraph.js"
 import type { UnfinishedChild } from "../nodes/Executor.js"
 import { plainJsonEqual } from "../ir/json.js"
 import { requestHash, type ReplaySource } from "../runtime/Cassette.js"
@@ -136,9 +136,6 @@ export const askedAgain = (checkpointer: CheckpointerShape, summary: RunSummary)
     }
   })
 
-/** The idempotency key of the child run a parent step starts. */
-export const childRunKey = (request: Pick<ChildRunRequest, "parentRunId" | "parentStep" | "nodeId">): string =>
-  `subgraph:${request.parentRunId}:${request.parentStep}:${request.nodeId}`
 
 const childFailed = (request: ChildRunRequest, runId: string, message: string, error?: unknown): NodeExecutionError =>
   new NodeExecutionError({

@@ -22,6 +22,10 @@ export interface ChildRunRequest {
   readonly replayOf?: UnfinishedChild | undefined
 }
 
+/** The idempotency key of the child run a parent step starts (it finds that child again). */
+export const childRunKey = (request: Pick<ChildRunRequest, "parentRunId" | "parentStep" | "nodeId">): string =>
+  `subgraph:${request.parentRunId}:${request.parentStep}:${request.nodeId}`
+
 /** How a child run ended for now. */
 export type ChildOutcome =
   | { readonly _tag: "Done"; readonly runId: string; readonly state: State }

@@ -7,9 +7,10 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
-import type { CallRecord, Checkpoint, ErrorRecord, RunRecord, StepAttempt } from "../checkpoint/models.js"
+import { type CallRecord, type Checkpoint, type ErrorRecord, type RunRecord, type StepAttempt, TERMINAL_STATUSES } from "../checkpoint/models.js"
 import { CheckpointError } from "../errors.js"
 import type { State } from "../ir/stateSchema.js"
+import { childRunKey } from "../nodes/ChildGraph.js"
 import type { ReplaySource } from "./Cassette.js"
 import { TIMEOUT_NODE } from "./RunLoop.js"
 import type { GraphDefinition } from "./GraphDefinition.js"
@@ -136,23 +137,38 @@ export const forkReplaySource = (
       Effect.mapError((e) => new CheckpointError({ reason: "corrupt-checkpoint", runId: fork.run_id, message: `the stored mutation of fork ${fork.run_id} is invalid: ${e.message}` }))
     )
     const parentRecord = yield* checkpointer.getRun(parentRunId)
-    return ownChildWait(graph, fork, replaySource(graph, parent, fork.fork_step ?? 0, mutation, liveAfterFork, Option.getOrUndefined(parentRecord)))
+    const source = replaySource(graph, parent, fork.fork_step ?? 0, mutation, liveAfterFork, Option.getOrUndefined(parentRecord))
+    // The step the fork stopped in with child runs of its own: one it waits inside (forked
+    // while its parent waited there), or, stopped part-way (paused, its process killed),
+    // one its children had not finished.
+    const waiting = fork.waiting
+    if (waiting !== null && waiting !== undefined && typeof waiting.payload?.["child_run_id"] === "string") return ownChildren(graph, fork, source, waiting.step)
+    // Where its children can be: a step of the parent that ran a subgraph node (the fork's
+    // replayed steps may not be committed yet), or the one after its last.
+    const subgraphs = [...graph.topology.nodes].flatMap(([id, node]) => (node.kind === "subgraph" ? [id] : []))
+    if (subgraphs.length === 0) return source
+    const steps = new Set([fork.last_step + 1, ...parent.filter((cp) => cp.step > (fork.fork_step ?? 0) && cp.nodes.some((n) => subgraphs.includes(n))).map((cp) => cp.step)])
+    for (const step of steps) {
+      for (const id of subgraphs) {
+        const child = yield* checkpointer.findByIdempotencyKey(childRunKey({ parentRunId: fork.run_id, parentStep: step, nodeId: id }))
+        if (Option.isSome(child) && !TERMINAL_STATUSES.has(child.value.status)) return ownChildren(graph, fork, source, step)
+      }
+    }
+    return source
   })
 
 /**
- * A fork that waits inside its own child runs (forked while its parent waited there) takes
- * its own answer into them, even if the parent was answered since: the child calls of that
- * step are the fork's, not the parent's later recording.
+ * The fork's own child runs of `step` go on (its own answer goes into them, what they had
+ * not replayed yet is replayed), even if the parent was answered since: the child calls of
+ * that step are the fork's, not the parent's later recording.
  */
-const ownChildWait = (graph: GraphDefinition, fork: RunRecord, source: ReplaySource): ReplaySource => {
-  const waiting = fork.waiting
-  if (waiting === null || waiting === undefined || typeof waiting.payload?.["child_run_id"] !== "string") return source
+const ownChildren = (graph: GraphDefinition, fork: RunRecord, source: ReplaySource, step: number): ReplaySource => {
   const calls = new Map(source.calls)
   const responses = new Map(source.responses)
   for (const [id, node] of graph.topology.nodes) {
     if (node.kind !== "subgraph") continue
-    calls.delete(`${waiting.step}:${id}`)
-    responses.delete(`${waiting.step}:${id}`)
+    calls.delete(`${step}:${id}`)
+    responses.delete(`${step}:${id}`)
   }
-  return { ...source, calls, responses, waitedAt: { runId: source.waitedAt?.runId ?? fork.parent_run_id ?? fork.run_id, step: waiting.step } }
+  return { ...source, calls, responses, waitedAt: { runId: source.waitedAt?.runId ?? fork.parent_run_id ?? fork.run_id, step } }
 }

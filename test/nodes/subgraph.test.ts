@@ -12,7 +12,7 @@ import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as Replay from "../../src/replay/Replay.js"
 import { AuditSink, type AuditSinkShape } from "../../src/telemetry/AuditSink.js"
-import { ROOT, stargraph, tempDir } from "../helpers/cli.js"
+import { ROOT, stargraph, startStargraph, tempDir } from "../helpers/cli.js"
 
 const FIXTURES = join(ROOT, "test", "fixtures", "subgraph")
 
@@ -319,6 +319,43 @@ describe("subgraph nodes", () => {
     write("broken-child.yaml", "state_schema: { x: str }\nnodes: [{ id: b, kind: sett }]\n")
     expect(await buildError(write("broken-parent.yaml", "state_schema: { x: str }\nnodes: [{ id: s, kind: subgraph, spec: ./broken-child.yaml }]\n")))
       .toMatchObject({ file: join(dir, "broken-child.yaml"), path: "nodes[0].kind", message: "unknown node kind 'sett' (in subgraph ./broken-child.yaml, named at broken-parent.yaml nodes[0].spec)" })
+  })
+
+  it("a fork killed while its child replays, resumed after the parent was answered, finishes that child: no child run is left running", async () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, "nodes.mjs"), [
+      "export const draw = async (_s, ctx) => ({ a: await ctx.random() })",
+      "export const slow = async () => { await new Promise((r) => setTimeout(r, Number(process.env.SLOW_NODE_MS ?? 0))); return {} }",
+      "export const ask = async (s, ctx) => ({ choice: await ctx.interrupt(`pick for ${s.a}?`) })"
+    ].join("\n"))
+    const fields = "state_schema: { fields: { a: { type: number, default: 0 }, choice: { type: string, default: \"\" } } }"
+    const write = (name: string, lines: ReadonlyArray<string>) => writeFileSync(join(dir, name), [`ir_version: "1.0.0"`, ...lines].join("\n"))
+    write("leaf.yaml", ["id: run:leaf", fields, "nodes:", ...["draw", "slow", "ask"].map((n) => `  - { id: ${n}, kind: function, module: ./nodes.mjs, export: ${n} }`)])
+    write("top.yaml", ["id: run:top", fields, "nodes:", "  - { id: prep, kind: noop }", "  - { id: outer, kind: subgraph, spec: ./leaf.yaml }"])
+    const db = join(dir, "runs.sqlite")
+    const started = await stargraph(["run", join(dir, "top.yaml"), "--db", db, "--quiet"])
+    const parentId = /run_id=(\S+)/.exec(started.last)![1]!
+    const runs = () => {
+      const conn = new Database(db, { readonly: true, fileMustExist: true })
+      try {
+        return conn.prepare("SELECT run_id, graph_id, status, parent_run_id FROM runs_history").all() as Array<{ run_id: string; graph_id: string; status: string; parent_run_id: string | null }>
+      } finally {
+        conn.close()
+      }
+    }
+    // The fork's child replays slowly; the fork's process is killed inside it.
+    const replay = startStargraph(["replay", parentId, "--db", db], { env: { SLOW_NODE_MS: "5000" } })
+    for (let i = 0; i < 300 && !runs().some((r) => r.graph_id === "run:leaf" && r.parent_run_id?.startsWith("cf-") === true); i++) await new Promise((r) => setTimeout(r, 50))
+    await new Promise((r) => setTimeout(r, 300))
+    replay.child.kill("SIGKILL")
+    expect([(await replay.done).signal, replay.stderr()]).toEqual(["SIGKILL", ""])
+    const forkId = runs().find((r) => r.run_id.startsWith("cf-"))!.run_id
+    expect(runs().find((r) => r.parent_run_id === forkId)?.status).toBe("running")
+    // The parent is answered meanwhile; then the fork is resumed: it replays the parent's answer.
+    expect((await stargraph(["resume", parentId, "--db", db, "--response", "\"P\"", "--quiet"])).last).toBe(`run_id=${parentId} status=done`)
+    const resumed = await stargraph(["resume", forkId, "--db", db, "--quiet"], { env: { SLOW_NODE_MS: "1" } })
+    expect(resumed.last).toBe(`run_id=${forkId} status=done`)
+    expect(runs().filter((r) => r.status !== "done").map((r) => [r.graph_id, r.status])).toEqual([])
   })
 
   it("a kill -9 inside the child resumes inside the child: the same child run continues from its last checkpoint", async () => {
