@@ -11,7 +11,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { NodeExecutionError, NodeModuleError, ReplayDivergenceError } from "../errors.js"
 import type { State } from "../ir/stateSchema.js"
-import { type NodeCalls, Unrecorded } from "./calls.js"
+import { type NodeCalls, neverAnswered, Unrecorded } from "./calls.js"
 import type { Executor, InterruptRequest, NodeContext, NodeFailure, NodeFunction, NodeInput, NodeOutcome } from "./Executor.js"
 
 /** Retry and timeout of a node that runs user code. */
@@ -125,9 +125,6 @@ const failed = (cause: unknown, input: NodeInput, attempt: number, asked: Asked)
     : Effect.fail(cause instanceof ReplayDivergenceError ? cause : nodeFailed(input, attempt, cause))
 }
 
-/** What a call of an attempt that is over answers: nothing, ever. */
-const NEVER: Promise<never> = new Promise<never>(() => undefined)
-
 /**
  * The calls of one attempt of a node that may time out or retry. Once the attempt is over
  * (`close`), its calls still waiting are given up, and its code, which may still be running
@@ -138,10 +135,10 @@ const attemptScope = (calls: NodeCalls): { readonly calls: NodeCalls; readonly c
   let open = true
   return {
     calls: {
-      call: (name, request, live) => (open ? calls.call(name, request, live) : NEVER),
+      call: (name, request, live) => (open ? calls.call(name, request, live) : neverAnswered),
       callEffect: (name, request, live, canonical) => Effect.suspend(() => (open ? calls.callEffect(name, request, live, canonical) : Effect.never)),
-      now: () => (open ? calls.now() : NEVER),
-      random: () => (open ? calls.random() : NEVER),
+      now: () => (open ? calls.now() : neverAnswered),
+      random: () => (open ? calls.random() : neverAnswered),
       // The attempt is done, not the node: a retry makes calls of its own.
       abandonPending: (returned, final) => {
         if (final === true) open = false

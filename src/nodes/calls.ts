@@ -13,6 +13,9 @@ import type { NodeExecutionError, ReplayDivergenceError } from "../errors.js"
  */
 export const Unrecorded: unique symbol = Symbol.for("stargraph/cassette/Unrecorded")
 
+/** What a call that is never answered returns (one given up on, or made after its node was done). */
+export const neverAnswered: Promise<never> = new Promise<never>(() => undefined)
+
 /** The calls a node can make; available as `ctx.call`, `ctx.now`, `ctx.random`. */
 export interface NodeCalls {
   /**

@@ -16,7 +16,7 @@ import { NodeExecutionError, ReplayDivergenceError } from "../errors.js"
 import { canonicalPlainJson, sha256 } from "../ir/hash.js"
 import type { State } from "../ir/stateSchema.js"
 import { checkJson, plainJsonEqual } from "../ir/json.js"
-import type { NodeCalls } from "../nodes/calls.js"
+import { type NodeCalls, neverAnswered } from "../nodes/calls.js"
 import { failureOf, isCallOutcome, replayedFailure } from "./callFailure.js"
 
 /** What a replay answers from: the parent's recording, plus the fork's mutation. */
@@ -191,8 +191,10 @@ const liveSlot = (state: StepState, node: NodeState, name: string, index: number
 
 const LIVE: Answer = { _tag: "live" }
 
-/** What a replayed call its node gave up on answers: nothing, ever (as in the recording). */
-const NEVER: Promise<never> = new Promise<never>(() => undefined)
+/** Record `begun`'s call with its outcome: its response, or how it failed or was given up. */
+const push = (state: StepState, node: NodeState, begun: Begun, outcome: Pick<CallRecord, "response" | "error" | "abandoned">): void => {
+  state.entries.push({ node: node.nodeId, seq: begun.index, name: begun.name, request_hash: begun.hash, request: begun.request ?? null, ...outcome })
+}
 
 /**
  * Give up the node's live calls that have not answered (its attempt timed out and it
@@ -204,8 +206,7 @@ const abandon = (state: StepState, node: NodeState, returned: boolean): void => 
   for (const begun of node.live) {
     if (begun.status !== "pending") continue
     begun.status = "abandoned"
-    const abandoned = returned ? "returned" as const : true
-    state.entries.push({ node: node.nodeId, seq: begun.index, name: begun.name, request_hash: begun.hash, request: begun.request ?? null, response: null, abandoned })
+    push(state, node, begun, { response: null, abandoned: returned ? "returned" : true })
   }
   node.live.length = 0
 }
@@ -247,19 +248,17 @@ const rejectLater = <A>(error: unknown): Promise<A> => {
 }
 
 /** Record that the call failed with `failure` (a replay fails with it again), unless its node gave it up. */
-const failed = (state: StepState, node: NodeState, name: string, begun: Begun, failure: CallFailure): void => {
+const failed = (state: StepState, node: NodeState, begun: Begun, failure: CallFailure): void => {
   if (begun.status === "abandoned") return
   begun.status = "settled"
-  state.entries.push({ node: node.nodeId, seq: begun.index, name, request_hash: begun.hash, request: begun.request ?? null, response: null, error: failure })
+  push(state, node, begun, { response: null, error: failure })
 }
 
 /** Record a replayed call its node gave up on in the recording. */
-const abandonedAgain = (state: StepState, node: NodeState, name: string, begun: Begun, abandoned: true | "returned"): void => {
-  state.entries.push({ node: node.nodeId, seq: begun.index, name, request_hash: begun.hash, request: begun.request ?? null, response: null, abandoned })
-}
+const abandonedAgain = (state: StepState, node: NodeState, begun: Begun, abandoned: true | "returned"): void => push(state, node, begun, { response: null, abandoned })
 
 /** Record a live call's failure (or an Effect's defect) when it is the call's outcome (not a signal to the caller). */
-const failedLive = (state: StepState, node: NodeState, name: string, begun: Begun, error: unknown, defect = false): void => {
+const failedLive = (state: StepState, node: NodeState, begun: Begun, error: unknown, defect = false): void => {
   let failure: CallFailure | undefined
   try {
     // A signal to the caller (asking for input, a child waiting) is not the call's answer.
@@ -267,7 +266,7 @@ const failedLive = (state: StepState, node: NodeState, name: string, begun: Begu
   } catch {
     failure = undefined // an object that cannot be read (a hostile Proxy): unrecorded, so a replay diverges loudly
   }
-  if (failure !== undefined) failed(state, node, name, begun, failure)
+  if (failure !== undefined) failed(state, node, begun, failure)
   else if (begun.status === "pending") begun.status = "settled"
 }
 
@@ -277,7 +276,7 @@ const finish = (state: StepState, node: NodeState, name: string, begun: Begun, r
   begun.status = "settled"
   const bad = checkJson(response ?? null, "response")
   if (bad) throw new Error(`ctx.call('${name}'): ${bad.path}: ${bad.message}; a recorded response must be JSON`)
-  state.entries.push({ node: node.nodeId, seq: begun.index, name, request_hash: begun.hash, request: begun.request ?? null, response: response ?? null })
+  push(state, node, begun, { response: response ?? null })
 }
 
 const notJson = (state: StepState, node: NodeState, cause: unknown) =>
@@ -302,20 +301,20 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
       const node: NodeState = { nodeId, seq: 0, recorded: undefined, next: 0, live: undefined, closed: false }
       const calls: NodeCalls = {
         async call<A>(name: string, request: unknown, liveCall: () => A | Promise<A>): Promise<A> {
-          if (node.closed) return NEVER as Promise<A>
+          if (node.closed) return neverAnswered
           const begun = begin(state, node, name, request)
           const answer = begun.answer
           if (answer._tag === "diverged") throw answer.error
           if (answer._tag === "failed") {
-            failed(state, node, name, begun, answer.failure)
+            failed(state, node, begun, answer.failure)
             throw replayedFailure(answer.failure, { nodeId, step })
           }
           if (answer._tag === "abandoned") {
-            abandonedAgain(state, node, name, begun, true)
-            return NEVER as Promise<A>
+            abandonedAgain(state, node, begun, true)
+            return neverAnswered
           }
           if (answer._tag === "unawaited") {
-            abandonedAgain(state, node, name, begun, "returned")
+            abandonedAgain(state, node, begun, "returned")
             return rejectLater<A>(unawaited(node, step, name, begun))
           }
           let response: unknown
@@ -324,7 +323,7 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
             try {
               response = await liveCall()
             } catch (error) {
-              failedLive(state, node, name, begun, error)
+              failedLive(state, node, begun, error)
               throw error
             }
           }
@@ -343,17 +342,17 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
             const answer = begun.answer
             if (answer._tag === "diverged") return Effect.fail(answer.error)
             if (answer._tag === "failed") {
-              failed(state, node, name, begun, answer.failure)
+              failed(state, node, begun, answer.failure)
               // What the live call failed (or died) with, as recorded: the caller's own error type.
               const error = replayedFailure(answer.failure, { nodeId, step })
               return answer.failure.defect === true ? Effect.die(error) : Effect.fail(error as E)
             }
             if (answer._tag === "abandoned") {
-              abandonedAgain(state, node, name, begun, true)
+              abandonedAgain(state, node, begun, true)
               return Effect.never
             }
             if (answer._tag === "unawaited") {
-              abandonedAgain(state, node, name, begun, "returned")
+              abandonedAgain(state, node, begun, "returned")
               return Effect.zipRight(Effect.yieldNow(), Effect.fail(unawaited(node, step, name, begun)))
             }
             // A recorded answer is recorded again at once: no step through the live call's Effect.
@@ -364,8 +363,8 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
                   // Its failure, else its defect; an interruption is not the call's answer.
                   const failure = Cause.failureOption(cause)
                   const defect = Option.isNone(failure) ? Cause.dieOption(cause) : Option.none()
-                  if (Option.isSome(failure)) failedLive(state, node, name, begun, failure.value)
-                  else if (Option.isSome(defect)) failedLive(state, node, name, begun, defect.value, true)
+                  if (Option.isSome(failure)) failedLive(state, node, begun, failure.value)
+                  else if (Option.isSome(defect)) failedLive(state, node, begun, defect.value, true)
                   else if (begun.status === "pending") begun.status = "settled"
                   return Effect.failCause(cause)
                 },
