@@ -1,5 +1,5 @@
 // Profile K-node subgraph runs vs inlined, built library:
-//   K=3 DB=NORMAL node --cpu-prof scratchpad/subgraph-prof-k.mjs <inlined|parent> [runs]   (no DB: memory)
+//   K=3 DB=NORMAL node --cpu-prof scratchpad/subgraph-prof.mjs <inlined|parent> [runs]   (no DB: memory)
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
