@@ -418,6 +418,11 @@ export const StargraphError = Schema.Union(
 /** Every expected Stargraph failure. */
 export type StargraphError = typeof StargraphError.Type
 
+const stargraphClasses: ReadonlyArray<abstract new(...args: never) => unknown> = StargraphError.members
+
+/** Whether `value` is one of Stargraph's own errors (an instance of a class of {@link StargraphError}). */
+export const isStargraphError = (value: unknown): value is StargraphError => stargraphClasses.some((c) => value instanceof c)
+
 /** Errors that fail a run (persisted on the run record with status `failed`). */
 export type RunFailure =
   | NodeExecutionError

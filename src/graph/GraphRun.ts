@@ -11,7 +11,7 @@ import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import type { Checkpoint, RunRecord, RunStatus, RunSummary } from "../checkpoint/models.js"
-import { CheckpointError, type RunFailure, RunStateError } from "../errors.js"
+import { CheckpointError, type RunFailure, RunStateError, StargraphRuntimeError } from "../errors.js"
 import { type AuditSinkShape, discard } from "../telemetry/AuditSink.js"
 import { FINAL_EVENT_TYPES, type RunEvent, type RunEventInput } from "../runtime/events.js"
 import { type Control, markError, type RunLoopShape } from "../runtime/RunLoop.js"
@@ -138,7 +138,13 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
             error instanceof CheckpointError
               ? Effect.zipRight(markError(checkpointer, run.run_id, error), Ref.set(status, "error"))
               : Effect.void
-          )
+          ),
+          // A defect of the runtime itself: the run is marked `error` (not left `running`), then the defect goes on.
+          Effect.tapDefect((defect) =>
+            Effect.zipRight(
+              markError(checkpointer, run.run_id, new StargraphRuntimeError({ message: `the run loop broke: ${defect instanceof Error ? defect.stack ?? defect.message : String(defect)}` })),
+              Ref.set(status, "error")
+            ))
         )
         // No fiber or Deferred of its own (about 15 µs a run): the loop is uninterruptible but for its nodes.
         if (options.onCallerFiber === true) return yield* Effect.uninterruptible(driving)

@@ -13,6 +13,8 @@ import type { IRDocument } from "../ir/schema.js"
 import type { ModuleNamespace } from "../nodes/loader.js"
 import { pickExport } from "../nodes/loader.js"
 import type { DecodedNode, NodeKind } from "../nodes/NodeKind.js"
+import { guardKind } from "../nodes/guardKind.js"
+import { builtinKinds } from "../nodes/kinds/index.js"
 import { fromExport, isPathRef, kindTable, NodeKinds, packageKinds, parseKindRef, projectRoot } from "../nodes/NodeKinds.js"
 
 /** Node kinds of the original Stargraph that this runtime does not have, with what to write instead. */
@@ -39,10 +41,16 @@ export const decodeNodes = (ir: IRDocument, source: IRSource, modules: KindModul
     if (clash !== undefined) {
       return yield* irError(source, [], `two node kinds are named '${clash}'`, "rename the provided kind: it cannot replace a built-in kind or another provided kind")
     }
+    // Kinds that are not built in run behind a guard (a broken kind fails its node, typed).
     const byModule = new Map<string, NodeKind>()
     const resolveKind = (name: string, i: number): Effect.Effect<NodeKind, GraphError> => {
-      const known = table.get(name) ?? byModule.get(name)
-      if (known !== undefined) return Effect.succeed(known)
+      const known = byModule.get(name) ?? table.get(name)
+      if (known !== undefined) {
+        if (builtinKinds.includes(known) || byModule.has(name)) return Effect.succeed(known)
+        const guarded = guardKind(known, "provided as a Layer")
+        byModule.set(name, guarded)
+        return Effect.succeed(guarded)
+      }
       const at = ["nodes", i, "kind"]
       const nodeId = ir.nodes[i]!.id
       const ref = parseKindRef(name)
@@ -53,6 +61,7 @@ export const decodeNodes = (ir: IRDocument, source: IRSource, modules: KindModul
         }
         const full = { nodeId, module: ref.module, exportName: ref.exportName }
         return Effect.flatMap(modules.resolveModule(full), (ns) => Effect.flatMap(pickExport(ns, full, "reference"), (value) => fromExport(value, name, full))).pipe(
+          Effect.map((kind) => guardKind(kind, `exported as ${ref.exportName} by ${ref.module}`)),
           Effect.tap((kind) => Effect.sync(() => byModule.set(name, kind)))
         )
       }
@@ -61,6 +70,7 @@ export const decodeNodes = (ir: IRDocument, source: IRSource, modules: KindModul
       if (declared !== undefined) {
         const full = { nodeId, module: declared.module, exportName: declared.exportName }
         return Effect.flatMap(modules.resolveModule(full, [declared.dir]), (ns) => Effect.flatMap(pickExport(ns, full, "package"), (value) => fromExport(value, name, full))).pipe(
+          Effect.map((kind) => guardKind(kind, `declared by the package ${declared.package}`)),
           Effect.tap((kind) => Effect.sync(() => byModule.set(name, kind)))
         )
       }

@@ -5,7 +5,7 @@
  * {@link make}; the registry (`kinds/index.ts`), the IR validator, the docs table and the
  * run loop only ever see this interface.
  */
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -150,7 +150,10 @@ export const make = <F extends Schema.Struct.Fields>(definition: KindDefinition<
         kind: node.kind,
         modules: definition.modules?.(node) ?? noModules,
         check: (ctx) => definition.check?.(node, ctx),
-        compile: (ctx) => definition.compile(node, ctx)
+        compile: (ctx) =>
+          typeof definition.compile === "function"
+            ? definition.compile(node, ctx)
+            : Effect.fail(ctx.invalid(["kind"], `node kind '${definition.name}' has no compile function`, "give NodeKind.make a compile: (node, ctx) => Effect.succeed({ execute })"))
       }))
   }
 }

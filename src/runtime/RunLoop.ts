@@ -37,6 +37,7 @@ import {
   type RunFailure,
   RunStateError,
   type StargraphError,
+  type StargraphRuntimeError,
   StateValidationError,
   StepLimitError
 } from "../errors.js"
@@ -47,6 +48,7 @@ import { assertEvidence, type RuleSession } from "../fathom/RuleSession.js"
 import { END } from "../ir/schema.js"
 import type { State } from "../ir/stateSchema.js"
 import type { InterruptRequest, NodeEnv, NodeFailure, NodeOutcome, UnfinishedChild } from "../nodes/Executor.js"
+import { nodeFailed } from "../nodes/callFunction.js"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type ReplaySource, requestHash, stepRecorder } from "./Cassette.js"
 import { tracing } from "../telemetry/TracingEnabled.js"
@@ -620,13 +622,16 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       // several in the step, the run asks for each in turn and keeps the answers given.
       let timedOut = false
       for (const id of frontier) {
-        const waits = graph.nodes.get(id)!.waitsForInput
-        if (waits === undefined || answered.has(id)) continue
+        if (answered.has(id)) continue
+        // In a replay, a node that consumed an answer at this step in the recording (an
+        // interrupt node, or a node that asked while it ran) is given it again.
         const recorded = input.replay?.responses.get(`${current}:${id}`)
         if (recorded !== undefined) {
           answered.set(id, [recorded])
           continue
         }
+        const waits = graph.nodes.get(id)!.waitsForInput
+        if (waits === undefined) continue
         // In a replay, a wait the parent let time out times out again.
         if (timesOutInReplay(current)) {
           yield* replayTimeout(current)
@@ -704,7 +709,8 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           yield* emit({ type: "run.paused", step })
           return yield* Effect.interrupt
         }
-        return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
+        // A defect in the step (a node's executor threw, or broke the contract): the node's failure.
+        return yield* fail(nodeFailed({ nodeId: frontier.join(","), step: current }, 1, Cause.squash(exit.cause)), attempt())
       }
       const { executed, winners } = exit.value
       // A node asked for input (ctx.interrupt, a child run waiting): the step is not
@@ -850,11 +856,11 @@ export class RunLoop extends Context.Reference<RunLoop>()("stargraph/RunLoop", {
   defaultValue: (): RunLoopShape => ({ drive: makeDrive() })
 }) {}
 
-/** Mark a run `error` after the runtime itself broke (e.g. a checkpoint write failed). */
+/** Mark a run `error` after the runtime itself broke (a checkpoint write failed, a defect). */
 export const markError = (
   checkpointer: CheckpointerShape,
   runId: string,
-  error: CheckpointError
+  error: CheckpointError | StargraphRuntimeError
 ): Effect.Effect<void> =>
   Effect.flatMap(nowIso, (finished_at) =>
     checkpointer.updateRun(runId, { status: "error", error: toErrorRecord(error), finished_at, owner: null })

@@ -3,12 +3,13 @@ import { join } from "node:path"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
+import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import { NodeExecutionError, nodeErrorAs } from "../../src/errors.js"
 import * as Graph from "../../src/graph/Graph.js"
@@ -268,6 +269,131 @@ nodes: [{ id: geo, kind: geo_lookup, config: { table: { Paris: FR } } }]
     const graph = await Effect.runPromise(Graph.load(join(project, "graphs", "graph.yaml")))
     const summary = await run(runToEnd(graph, { city: "Paris" }))
     expect(summary.final_state).toEqual({ city: "Paris", country: "FR" })
+  })
+})
+
+describe("kinds that break their contract", () => {
+  class KindFailure extends Schema.TaggedError<KindFailure>()("KindFailure", { reason: Schema.String }) {}
+  const kind = (name: string, execute: (...args: ReadonlyArray<unknown>) => unknown) =>
+    NodeKind.make({ name, summary: "A broken kind.", fields: {}, compile: () => Effect.succeed({ execute: execute as never }) })
+  const broken = [
+    kind("dies", () => Effect.sync(() => (undefined as unknown as { boom: string }).boom)),
+    kind("throws", () => {
+      throw new RangeError("thrown outside any Effect")
+    }),
+    kind("promise", async () => ({ _tag: "Update", update: { n: 2 } })),
+    kind("plain", () => Effect.succeed({ n: 2 })),
+    kind("nullupdate", () => Effect.succeed({ _tag: "Update", update: null })),
+    kind("ownerror", () => Effect.fail(new KindFailure({ reason: "quota" })))
+  ]
+  const graphOf = (name: string) => Graph.fromYaml(yaml(`
+state_schema: { n: { type: int, default: 1 } }
+nodes: [{ id: x, kind: ${name} }]
+`)).pipe(Effect.provide(NodeKinds.layer(...broken)))
+
+  it("an executor that dies, throws, returns no Effect or a bad outcome, or fails with its own error fails the run with NodeExecutionError naming the node; nothing is left running", async () => {
+    const layer = sqlite()
+    const expected: Record<string, RegExp> = {
+      dies: /TypeError: Cannot read properties of undefined/,
+      throws: /RangeError: thrown outside any Effect/,
+      promise: /node kind 'promise' execute returned a Promise, not an Effect/,
+      plain: /node kind 'plain' returned \{"n":2\}; its execute must return an Effect of \{_tag: "Update"/,
+      nullupdate: /node kind 'nullupdate' returned an Update whose update is null/,
+      ownerror: /KindFailure/
+    }
+    for (const [name, cause] of Object.entries(expected)) {
+      const graph = await Effect.runPromise(graphOf(name))
+      const failed = await run(Effect.flatMap(graph.start({ inputs: {} }), (r) => Effect.either(r.start())), layer)
+      expect(Either.isLeft(failed), name).toBe(true)
+      if (Either.isRight(failed)) continue
+      expect(failed.left, name).toBeInstanceOf(NodeExecutionError)
+      expect(failed.left, name).toMatchObject({ nodeId: "x", step: 1 })
+      expect((failed.left as NodeExecutionError).cause, name).toMatch(cause)
+      if (name === "ownerror") expect(failed.left, name).toMatchObject({ errorTag: "KindFailure", error: { reason: "quota" } })
+    }
+    const runs = await run(Effect.flatMap(Checkpointer, (c) => c.listRuns({ limit: 50 })), layer)
+    expect(runs.runs.map((r) => r.status)).toEqual(Object.keys(expected).map(() => "failed"))
+    for (const r of runs.runs) expect(r.error).toMatchObject({ type: "NodeExecutionError", details: { nodeId: "x", step: 1 } })
+  })
+
+  it("a defect of the runtime itself (here an app Checkpointer whose step commit dies) marks the run error, not running", async () => {
+    const dyingCommits = Layer.effect(Checkpointer, Effect.map(MemoryCheckpointer.make, (c) => ({ ...c, commitSteps: () => Effect.die(new Error("disk controller on fire")) })))
+    const graph = await Effect.runPromise(Graph.fromYaml(yaml(`
+state_schema: { n: { type: int, default: 1 } }
+nodes: [{ id: s, kind: set, values: { n: 2 } }]
+`)))
+    const outcome = await Effect.runPromise(Effect.gen(function*() {
+      const handle = yield* graph.start({ inputs: {} })
+      const exit = yield* Effect.exit(handle.start())
+      const record = yield* Effect.flatMap(Checkpointer, (c) => c.getRun(handle.runId))
+      return { exit, record: Option.getOrThrow(record) }
+    }).pipe(Effect.provide(dyingCommits)))
+    expect(outcome.exit._tag).toBe("Failure")
+    expect(outcome.record).toMatchObject({ status: "error", owner: null, error: { type: "StargraphRuntimeError" } })
+    expect(outcome.record.error?.message).toMatch(/disk controller on fire/)
+  })
+
+  it("a kind whose check or compile throws, returns the wrong shape, or is missing is refused when the graph is built, at the node's kind, naming the kind", async () => {
+    const ok = () => Effect.succeed({ execute: () => Effect.succeed({ _tag: "Update" as const, update: {} }) })
+    const half = [
+      NodeKind.make({ name: "compilethrows", summary: "x", fields: {}, compile: () => {
+        throw new Error("compile threw")
+      } }),
+      NodeKind.make({ name: "checkthrows", summary: "x", fields: {}, check: () => {
+        throw new Error("check threw")
+      }, compile: ok }),
+      NodeKind.make({ name: "nopath", summary: "x", fields: {}, check: () => ({ message: "the node is wrong", fix: "fix it" }) as unknown as NodeKind.NodeProblem, compile: ok }),
+      NodeKind.make({ name: "noeffect", summary: "x", fields: {}, compile: (() => ({ execute: () => Effect.succeed({ _tag: "Update", update: {} }) })) as never }),
+      NodeKind.make({ name: "nocompile", summary: "x", fields: {} } as unknown as NodeKind.KindDefinition<Record<string, never>>),
+      NodeKind.make({ name: "plainerror", summary: "x", fields: {}, compile: () => Effect.fail(new Error("compile broke")) as never }),
+      NodeKind.make({ name: "noexecute", summary: "x", fields: {}, compile: () => Effect.succeed({}) as never })
+    ]
+    const expected: Record<string, { readonly path: string; readonly message: RegExp }> = {
+      compilethrows: { path: "nodes[0].kind", message: /^node kind 'compilethrows' broke while compiling the node: Error: compile threw$/ },
+      checkthrows: { path: "nodes[0].kind", message: /^node kind 'checkthrows' broke while checking the node: Error: check threw$/ },
+      nopath: { path: "nodes[0]", message: /^the node is wrong$/ },
+      noeffect: { path: "nodes[0].kind", message: /^node kind 'noeffect' returned no Effect from compile/ },
+      nocompile: { path: "nodes[0].kind", message: /^node kind 'nocompile' has no compile function$/ },
+      plainerror: { path: "nodes[0].kind", message: /^node kind 'plainerror' failed to compile the node: Error: compile broke$/ },
+      noexecute: { path: "nodes[0].kind", message: /^node kind 'noexecute' compiled to no executor/ }
+    }
+    for (const [name, { message, path }] of Object.entries(expected)) {
+      const error = await buildError(Graph.fromYaml(yaml(`
+state_schema: { n: { type: int, default: 1 } }
+nodes: [{ id: x, kind: ${name} }]
+`)).pipe(Effect.provide(NodeKinds.layer(...half))))
+      expect(error._tag, name).toBe("IRValidationError")
+      expect(error, name).toMatchObject({ path })
+      expect(error.message, name).toMatch(message)
+    }
+  })
+
+  it("a kind that asks for input with an Interrupt outcome gets its answer again in an exact replay: an empty diff", async () => {
+    const Ask = NodeKind.make({
+      name: "ask",
+      summary: "Asks for a name, then writes it.",
+      fields: {},
+      stops: "may-ask-for-input",
+      compile: () =>
+        Effect.succeed({
+          execute: (_state, input) =>
+            Effect.succeed(input.answers.length === 0
+              ? { _tag: "Interrupt" as const, prompt: "Name?", responseField: "", answered: 0 }
+              : { _tag: "Update" as const, update: { name: String(input.answers[0]) } })
+        })
+    })
+    const layer = sqlite()
+    const graph = await Effect.runPromise(Graph.fromYaml(yaml(`
+state_schema: { name: { type: str, default: "" } }
+nodes: [{ id: a, kind: ask }]
+`)).pipe(Effect.provide(NodeKinds.layer(Ask))))
+    const first = await run(runToEnd(graph), layer)
+    expect(first).toMatchObject({ status: "awaiting-input", waiting: { node: "a", prompt: "Name?" } })
+    const done = await run(Effect.flatMap(graph.resume(first.run_id, { response: { value: "ada" } }), (r) => r.start()), layer)
+    expect(done).toMatchObject({ status: "done", final_state: { name: "ada" } })
+    const fork = await run(Replay.fork(graph, first.run_id, {}), layer)
+    expect(fork.summary).toMatchObject({ status: "done", final_state: { name: "ada" } })
+    expect(fork.diff).toEqual({ added_steps: [], removed_steps: [], state_deltas: {}, fact_deltas: {}, derived_hash: fork.derivedHash })
   })
 })
 
