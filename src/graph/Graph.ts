@@ -177,14 +177,17 @@ const build = (
     const roots = [baseDir, ...(options.moduleRoots ?? [])]
     const namespaces = new Map<string, ModuleNamespace>()
     const moduleHashes: Record<string, string> = {}
-    const resolveModule = (ref: { nodeId: string; module: string; exportName: string }, moduleRoots: ReadonlyArray<string> = roots) =>
+    // `hashKey`: the name the module's hash is folded in under when `module` is an absolute
+    // path found on this machine (a package's kind), so the hash does not depend on where
+    // the project lives.
+    const resolveModule = (ref: { nodeId: string; module: string; exportName: string }, moduleRoots: ReadonlyArray<string> = roots, hashKey?: string) =>
       Effect.gen(function*() {
         const known = namespaces.get(ref.module)
         if (known) return known
         const provided = options.modules?.[ref.module]
         const loaded = provided ? { namespace: provided, hash: providedModuleHash(provided) } : yield* loadModule(baseDir, ref, { graphFile: options.file, roots: moduleRoots })
         namespaces.set(ref.module, loaded.namespace)
-        moduleHashes[ref.module] = loaded.hash
+        moduleHashes[hashKey ?? ref.module] = loaded.hash
         return loaded.namespace
       })
     const exported = (ref: { nodeId: string; module: string; exportName: string }, naming?: ExportNaming) =>

@@ -3,10 +3,11 @@
  * a Layer, kinds declared by packages, or a module reference) and the kind decodes the
  * node's own fields, so an unknown field or a bad value is an IR error at its path.
  */
+import { isAbsolute, relative, sep } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
-import type { GraphError, NodeModuleError } from "../errors.js"
+import { type GraphError, IRValidationError, NodeModuleError } from "../errors.js"
 import { listSome } from "../ir/limits.js"
 import { decodeError, irError, type IRSource } from "../ir/parse.js"
 import type { IRDocument } from "../ir/schema.js"
@@ -15,7 +16,7 @@ import { pickExport } from "../nodes/loader.js"
 import type { DecodedNode, NodeKind } from "../nodes/NodeKind.js"
 import { guardKind } from "../nodes/guardKind.js"
 import { builtinKinds } from "../nodes/kinds/index.js"
-import { fromExport, isPathRef, kindTable, NodeKinds, packageKinds, parseKindRef, projectRoot } from "../nodes/NodeKinds.js"
+import { fromExport, isPathRef, kindTable, NodeKinds, type PackageKind, packageKinds, parseKindRef } from "../nodes/NodeKinds.js"
 
 /** Node kinds of the original Stargraph that this runtime does not have, with what to write instead. */
 const UNPORTED_KINDS: { readonly [kind: string]: { readonly why: string; readonly fix: string } } = {
@@ -31,7 +32,8 @@ const UNPORTED_KINDS: { readonly [kind: string]: { readonly why: string; readonl
 /** How {@link decodeNodes} loads the modules of module-referenced and package kinds. */
 export interface KindModules {
   readonly baseDir: string
-  readonly resolveModule: (ref: { nodeId: string; module: string; exportName: string }, roots?: ReadonlyArray<string>) => Effect.Effect<ModuleNamespace, NodeModuleError>
+  /** Load a module; `hashKey` names its hash in the graph hash instead of its (absolute) path. */
+  readonly resolveModule: (ref: { nodeId: string; module: string; exportName: string }, roots?: ReadonlyArray<string>, hashKey?: string) => Effect.Effect<ModuleNamespace, NodeModuleError>
 }
 
 /** Decode every node of `ir` with its kind. */
@@ -54,6 +56,12 @@ export const decodeNodes = (ir: IRDocument, source: IRSource, modules: KindModul
       const at = ["nodes", i, "kind"]
       const nodeId = ir.nodes[i]!.id
       const ref = parseKindRef(name)
+      // A package entry whose name cannot be a kind name (`acme:stamp` reads as a module reference).
+      const invalidName = ref === undefined ? undefined : packageKinds(modules.baseDir).get(name)
+      if (invalidName?._tag === "Invalid") {
+        return Effect.fail(irError(source, at, `the package ${invalidName.package} declares the node kind '${name}' as '${invalidName.target}', but ${invalidName.problem}`,
+          `${invalidName.fix}, in ${invalidName.package}'s package.json ("stargraph": {"nodes": …})`))
+      }
       if (ref !== undefined) {
         if (!isPathRef(ref)) {
           return Effect.fail(irError(source, at, `'${name}' is a Python module reference; this runtime loads JavaScript and TypeScript modules`,
@@ -65,18 +73,30 @@ export const decodeNodes = (ir: IRDocument, source: IRSource, modules: KindModul
           Effect.tap((kind) => Effect.sync(() => byModule.set(name, kind)))
         )
       }
-      const root = projectRoot(modules.baseDir)
-      const declared = root === undefined ? undefined : packageKinds(root).get(name)
-      if (declared !== undefined) {
+      const declaration = packageKinds(modules.baseDir).get(name)
+      if (declaration?._tag === "Clash") {
+        return Effect.fail(irError(source, at, `the node kind '${name}' is declared by several packages: ${declaration.packages.join(", ")}`,
+          "keep one of them (uninstall, or rename the kind in the other's package.json \"stargraph\": {\"nodes\": …}), or name the kind by module reference: kind: \"./node_modules/<package>/<file>.js:<Export>\""))
+      }
+      if (declaration?._tag === "Invalid") {
+        return Effect.fail(irError(source, at, `the package ${declaration.package} declares the node kind '${name}' as '${declaration.target}', but ${declaration.problem}`,
+          `${declaration.fix}, in ${declaration.package}'s package.json ("stargraph": {"nodes": …})`))
+      }
+      if (declaration !== undefined) {
+        const declared = declaration.kind
         const full = { nodeId, module: declared.module, exportName: declared.exportName }
-        return Effect.flatMap(modules.resolveModule(full, [declared.dir]), (ns) => Effect.flatMap(pickExport(ns, full, "package"), (value) => fromExport(value, name, full))).pipe(
+        // Hashed under the package's name and the module's path in it: the same wherever the project is.
+        const owner = isAbsolute(declared.package) ? relative(modules.baseDir, declared.dir).split(sep).join("/") || "." : declared.package
+        const hashKey = `package:${owner}/${relative(declared.dir, declared.module).split(sep).join("/")}`
+        return Effect.flatMap(modules.resolveModule(full, [declared.dir], hashKey), (ns) => Effect.flatMap(pickExport(ns, full, "package"), (value) => fromExport(value, name, full))).pipe(
+          Effect.mapError((error) => packageModuleError(error, declared)),
           Effect.map((kind) => guardKind(kind, `declared by the package ${declared.package}`)),
           Effect.tap((kind) => Effect.sync(() => byModule.set(name, kind)))
         )
       }
       const original = UNPORTED_KINDS[name]
       return Effect.fail(irError(source, at, original !== undefined ? `the original's '${name}' kind is not part of this runtime (${original.why})` : `unknown node kind '${name}'`,
-        original !== undefined ? original.fix : `use one of: ${listSome(table.keys(), 40)}; or a module reference such as ./my-node.ts:MyNode`))
+        original !== undefined ? original.fix : `use one of: ${listSome(table.keys(), 40)}${packaged(modules.baseDir)}; or a module reference such as ./my-node.ts:MyNode`))
     }
     const decoded: Array<DecodedNode> = []
     for (const [i, node] of ir.nodes.entries()) {
@@ -85,7 +105,20 @@ export const decodeNodes = (ir: IRDocument, source: IRSource, modules: KindModul
       if (Either.isLeft(result)) {
         const error = decodeError(source, result.left, ["nodes", i])
         const misplaced = misplacedConfigField(kind, result.left)
-        return yield* misplaced === undefined ? error : irError(source, ["nodes", i, misplaced], error.message, `move '${misplaced}' under config: (config: {${misplaced}: …}); a ${kind.name} node takes it there`)
+        if (misplaced === undefined) {
+          // A package's kind of the same name never reaches the graph: the built-in or provided kind wins.
+          const shadowed = packageKinds(modules.baseDir).get(node.kind)
+          const packages = shadowed?._tag === "Kind" ? [shadowed.kind.package] : shadowed?._tag === "Clash" ? shadowed.packages : []
+          const which = builtinKinds.includes(kind) ? "built-in" : "provided"
+          return yield* packages.length > 0
+            ? new IRValidationError({
+              ...error,
+              message: `${error.message} (${packages.length > 1 ? "the packages" : "the package"} ${packages.join(", ")} also declare${packages.length > 1 ? "" : "s"} a kind named '${node.kind}', but the ${which} kind '${node.kind}' takes precedence)`,
+              fix: `${error.fix}; or, to use the package's kind, rename it in ${packages[0]}'s package.json ("stargraph": {"nodes": …})`
+            })
+            : error
+        }
+        return yield* irError(source, ["nodes", i, misplaced], error.message, `move '${misplaced}' under config: (config: {${misplaced}: …}); a ${kind.name} node takes it there`)
       }
       decoded.push(result.right)
     }
@@ -98,4 +131,28 @@ const misplacedConfigField = (kind: NodeKind, error: ParseResult.ParseError): st
   if (first === undefined || first.path.length !== 1 || !first.message.includes("is unexpected")) return undefined
   const name = String(first.path[0])
   return kind.fieldNames.some((f) => f.replace(/\?/g, "") === `config.${name}`) ? name : undefined
+}
+
+/** The kinds packages declare, for the list of an unknown kind's fix. */
+const packaged = (baseDir: string): string => {
+  const names = [...packageKinds(baseDir)].flatMap(([name, d]) => (d._tag === "Kind" ? [`${name} (${d.kind.package})`] : []))
+  return names.length > 0 ? `; from packages: ${listSome(names, 20)}` : ""
+}
+
+/** A package kind's module error, told in terms of the package's `package.json` entry. */
+const packageModuleError = (error: GraphError, declared: PackageKind): GraphError => {
+  if (error._tag !== "NodeModuleError" || (error.reason !== "module-not-found" && error.reason !== "outside-root")) return error
+  const where = `${declared.package}'s package.json ("stargraph": {"nodes": {"${declared.name}": "${declared.target}"}})`
+  return new NodeModuleError({
+    nodeId: error.nodeId,
+    module: error.module,
+    exportName: error.exportName,
+    reason: error.reason,
+    message: error.reason === "module-not-found"
+      ? `the package ${declared.package} declares the node kind '${declared.name}' in ${declared.target}, which does not exist (${declared.module})`
+      : `the package ${declared.package} declares the node kind '${declared.name}' in ${declared.target}, outside the package's folder (${declared.dir})`,
+    fix: error.reason === "module-not-found"
+      ? `reinstall the package (is it built?), or correct the entry in ${where}`
+      : `point the entry in ${where} at a file inside the package`
+  })
 }

@@ -63,53 +63,90 @@ export interface PackageKind {
   readonly package: string
   /** The package's folder (the module is confined to it). */
   readonly dir: string
+  /** The entry as written (`./dist/geo.js#GeoLookup`). */
+  readonly target: string
   readonly module: string
   readonly exportName: string
 }
 
-const discovered = new Map<string, ReadonlyMap<string, PackageKind>>()
+/**
+ * What the packages of a project declare, by kind name: the kind, or what is wrong with
+ * the declaration (reported when a graph uses the name, not before: a package a graph
+ * does not use cannot break it).
+ */
+export type PackageDeclaration =
+  | { readonly _tag: "Kind"; readonly kind: PackageKind }
+  /** Two or more packages declare the name. */
+  | { readonly _tag: "Clash"; readonly packages: ReadonlyArray<string> }
+  /** The package's entry cannot be used as it is written. */
+  | { readonly _tag: "Invalid"; readonly package: string; readonly target: string; readonly problem: string; readonly fix: string }
 
-/** The nearest folder at or above `dir` with a `package.json`. */
-export const projectRoot = (dir: string): string | undefined => {
+const discovered = new Map<string, ReadonlyMap<string, PackageDeclaration>>()
+
+/** Every folder at or above `dir` with a `node_modules` or a `package.json`, nearest first (where Node looks for packages). */
+const packageFolders = (dir: string): ReadonlyArray<string> => {
+  const folders: Array<string> = []
   for (let current = resolve(dir); ; current = dirname(current)) {
-    if (existsSync(join(current, "package.json"))) return current
-    if (dirname(current) === current) return undefined
+    if (existsSync(join(current, "package.json")) || existsSync(join(current, "node_modules"))) folders.push(current)
+    if (dirname(current) === current) return folders
   }
 }
 
-/** Kinds declared by the project's `package.json` at `root` and by every package in its `node_modules` (read once per root). */
-export const packageKinds = (root: string): ReadonlyMap<string, PackageKind> => {
-  const cached = discovered.get(root)
+const readManifest = (dir: string): { readonly name?: unknown; readonly stargraph?: { readonly nodes?: unknown } } | undefined => {
+  const manifest = join(dir, "package.json")
+  if (!existsSync(manifest)) return undefined
+  try {
+    return JSON.parse(readFileSync(manifest, "utf8")) as { readonly name?: unknown; readonly stargraph?: { readonly nodes?: unknown } }
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Kinds declared by the `package.json` of the folders at and above `dir` and by every
+ * package in their `node_modules` (where Node itself would find them: a graph folder
+ * with its own `package.json`, a workspace whose packages are hoisted to the root). Read
+ * once per folder.
+ */
+export const packageKinds = (dir: string): ReadonlyMap<string, PackageDeclaration> => {
+  const start = resolve(dir)
+  const cached = discovered.get(start)
   if (cached) return cached
-  const dirs = [root]
-  const modules = join(root, "node_modules")
-  if (existsSync(modules)) {
+  const dirs: Array<string> = []
+  for (const folder of packageFolders(start)) {
+    dirs.push(folder)
+    const modules = join(folder, "node_modules")
+    if (!existsSync(modules)) continue
     for (const entry of readdirSync(modules)) {
       if (entry.startsWith(".")) continue
       if (entry.startsWith("@")) for (const sub of readdirSync(join(modules, entry))) dirs.push(join(modules, entry, sub))
       else dirs.push(join(modules, entry))
     }
   }
-  const kinds = new Map<string, PackageKind>()
-  for (const dir of dirs) {
-    const manifest = join(dir, "package.json")
-    if (!existsSync(manifest)) continue
-    let pkg: { readonly name?: unknown; readonly stargraph?: { readonly nodes?: unknown } }
-    try {
-      pkg = JSON.parse(readFileSync(manifest, "utf8")) as typeof pkg
-    } catch {
-      continue
-    }
-    const nodes = pkg.stargraph?.nodes
-    if (nodes === null || typeof nodes !== "object") continue
-    for (const [name, target] of Object.entries(nodes as Record<string, unknown>)) {
+  const found = new Map<string, PackageDeclaration>()
+  const seen = new Set<string>()
+  for (const pkgDir of dirs) {
+    const pkg = readManifest(pkgDir)
+    const nodes = pkg?.stargraph?.nodes
+    if (pkg === undefined || nodes === null || typeof nodes !== "object") continue
+    const name = typeof pkg.name === "string" ? pkg.name : pkgDir
+    // One package reached twice (a symlinked workspace member, a nested copy of the same version) counts once.
+    if (seen.has(name)) continue
+    seen.add(name)
+    for (const [kind, target] of Object.entries(nodes as Record<string, unknown>)) {
       const ref = typeof target === "string" ? parseKindRef(target) : undefined
-      if (ref === undefined || kinds.has(name)) continue
-      kinds.set(name, { name, package: typeof pkg.name === "string" ? pkg.name : dir, dir, module: resolve(dir, ref.module), exportName: ref.exportName })
+      const declaration: PackageDeclaration = !NodeKind.KIND_NAME.test(kind)
+        ? { _tag: "Invalid", package: name, target: String(target), problem: `the kind name '${kind}' is not a valid kind name`, fix: "name kinds with a letter, then letters, digits, '_' or '-' (a ':' or '#' makes it a module reference)" }
+        : ref === undefined || ref.exportName === ""
+        ? { _tag: "Invalid", package: name, target: String(target), problem: `'${String(target)}' names no export`, fix: `write the entry as "./path/to/module.js#ExportName"` }
+        : { _tag: "Kind", kind: { name: kind, package: name, dir: pkgDir, target: String(target), module: resolve(pkgDir, ref.module), exportName: ref.exportName } }
+      const existing = found.get(kind)
+      if (existing === undefined) found.set(kind, declaration)
+      else found.set(kind, { _tag: "Clash", packages: [...(existing._tag === "Clash" ? existing.packages : [existing._tag === "Kind" ? existing.kind.package : existing.package]), name] })
     }
   }
-  discovered.set(root, kinds)
-  return kinds
+  discovered.set(start, found)
+  return found
 }
 
 /** Config of a kind a module exports as a class, an object or a function. */

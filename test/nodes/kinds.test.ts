@@ -272,6 +272,68 @@ nodes: [{ id: geo, kind: geo_lookup, config: { table: { Paris: FR } } }]
   })
 })
 
+describe("kinds declared by packages", () => {
+  /** A project with `node_modules/<name>` packages declaring `nodes` (kind → entry), each with k.mjs exporting K. */
+  const project = (packages: Record<string, Record<string, string>>, dir = tempDir()) => {
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "app", private: true }))
+    for (const [name, nodes] of Object.entries(packages)) {
+      mkdirSync(join(dir, "node_modules", name), { recursive: true })
+      writeFileSync(join(dir, "node_modules", name, "package.json"), JSON.stringify({ name, stargraph: { nodes } }))
+      writeFileSync(join(dir, "node_modules", name, "k.mjs"), `export class K { execute() { return { who: "${name}" } } }\n`)
+    }
+    return dir
+  }
+  const graphIn = (dir: string, kind: string, extra = "") => {
+    writeFileSync(join(dir, "graph.yaml"), yaml(`
+state_schema: { who: { type: str, default: none } }
+nodes: [{ id: x, kind: "${kind}"${extra} }]
+`))
+    return join(dir, "graph.yaml")
+  }
+
+  it("a package kind's graph hash does not depend on where the project is", async () => {
+    const a = project({ "acme-kinds": { stamp: "./k.mjs#K" } })
+    const b = project({ "acme-kinds": { stamp: "./k.mjs#K" } }, join(tempDir(), "deeper", "elsewhere"))
+    const [ga, gb] = await Promise.all([a, b].map((dir) => Effect.runPromise(Graph.load(graphIn(dir, "stamp")))))
+    expect(ga!.graphHash).toBe(gb!.graphHash)
+    writeFileSync(join(b, "node_modules", "acme-kinds", "k.mjs"), `export class K { execute() { return { who: "changed" } } }\n`)
+    const changed = await Effect.runPromise(Graph.load(graphIn(b, "stamp", ", description: reloaded")))
+    const same = await Effect.runPromise(Graph.load(graphIn(a, "stamp", ", description: reloaded")))
+    expect(changed.graphHash).not.toBe(same.graphHash)
+  })
+
+  it("package kinds are found from a graph folder with its own package.json, and in node_modules of folders above (hoisted workspaces)", async () => {
+    const root = project({ "acme-kinds": { stamp: "./k.mjs#K" } })
+    const graphs = join(root, "packages", "graphs")
+    mkdirSync(graphs, { recursive: true })
+    writeFileSync(join(graphs, "package.json"), JSON.stringify({ type: "module" }))
+    const graph = await Effect.runPromise(Graph.load(graphIn(graphs, "stamp")))
+    expect((await run(runToEnd(graph))).final_state).toEqual({ who: "acme-kinds" })
+  })
+
+  it("refuses a kind two packages declare, naming both; says when a package's kind is shadowed by a built-in", async () => {
+    const dir = project({ "pkg-a": { stamp: "./k.mjs#K", set: "./k.mjs#K" }, "pkg-b": { stamp: "./k.mjs#K" } })
+    const clash = await buildError(Graph.load(graphIn(dir, "stamp")))
+    expect(clash).toMatchObject({ _tag: "IRValidationError", path: "nodes[0].kind", message: "the node kind 'stamp' is declared by several packages: pkg-a, pkg-b" })
+    const shadowed = await buildError(Graph.load(graphIn(dir, "set", ", config: { anything: 1 }")))
+    expect(shadowed.message).toMatch(/\(the package pkg-a also declares a kind named 'set', but the built-in kind 'set' takes precedence\)$/)
+  })
+
+  it("a package entry with no export, a missing file, a path out of the package or a name that is no kind name is an error about that entry", async () => {
+    const dir = project({ "acme-kinds": { noexport: "./k.mjs", missing: "./dist/gone.mjs#K", escape: "../../outside.mjs#K", "acme:stamp": "./k.mjs#K" } })
+    writeFileSync(join(dir, "outside.mjs"), "export class K { execute() { return {} } }\n")
+    const errors = await Promise.all(["noexport", "missing", "escape", "acme:stamp"].map((kind) => buildError(Graph.load(graphIn(dir, kind)))))
+    expect(errors.map((e) => e.message)).toEqual([
+      "the package acme-kinds declares the node kind 'noexport' as './k.mjs', but './k.mjs' names no export",
+      expect.stringMatching(/^the package acme-kinds declares the node kind 'missing' in \.\/dist\/gone\.mjs#K, which does not exist/),
+      expect.stringMatching(/^the package acme-kinds declares the node kind 'escape' in \.\.\/\.\.\/outside\.mjs#K, outside the package's folder/),
+      "the package acme-kinds declares the node kind 'acme:stamp' as './k.mjs#K', but the kind name 'acme:stamp' is not a valid kind name"
+    ])
+    for (const e of errors) expect(e.fix).toContain("acme-kinds's package.json")
+  })
+})
+
 describe("kinds that break their contract", () => {
   class KindFailure extends Schema.TaggedError<KindFailure>()("KindFailure", { reason: Schema.String }) {}
   const kind = (name: string, execute: (...args: ReadonlyArray<unknown>) => unknown) =>
