@@ -132,6 +132,13 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
       "ALTER TABLE checkpoints ADD COLUMN rules TEXT",
       "ALTER TABLE checkpoints ADD COLUMN groups TEXT"
     ]
+  },
+  {
+    // A fork made with live_after_fork keeps it: resumed, answered or re-queued later, it
+    // still calls live where its recording runs out.
+    version: 7,
+    name: "forks keep live_after_fork",
+    statements: ["ALTER TABLE runs_history ADD COLUMN live_after_fork INTEGER NOT NULL DEFAULT 0"]
   }
 ]
 

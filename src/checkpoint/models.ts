@@ -220,7 +220,9 @@ export const RunRecord = Schema.Struct({
   /** For a counterfactual fork: sha256 of (parent graph_hash, fork step, canonical mutation). */
   derived_hash: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
   /** For a counterfactual fork: the applied mutation. */
-  mutation: Schema.optionalWith(Schema.NullOr(Schema.Unknown), { default: () => null })
+  mutation: Schema.optionalWith(Schema.NullOr(Schema.Unknown), { default: () => null }),
+  /** For a counterfactual fork: where its recording runs out, it calls live (kept for every later resume). */
+  live_after_fork: Schema.optionalWith(Schema.Boolean, { default: () => false })
 })
 /** The run record. */
 export type RunRecord = typeof RunRecord.Type
@@ -250,6 +252,8 @@ export interface NewRun {
   readonly history?: ReadonlyArray<Omit<Checkpoint, "run_id">> | undefined
   readonly derived_hash?: string | null | undefined
   readonly mutation?: unknown
+  /** A fork that calls live where its recording runs out. */
+  readonly live_after_fork?: boolean | undefined
   /**
    * Create the run already `running`, owned by `owner` from `started_at` (a process that
    * drives it at once, such as a subgraph node starting its child run): no separate
@@ -299,7 +303,8 @@ export const newRunRecord = (runId: string, run: NewRun): RunRecord => ({
   owner: run.running?.owner ?? null,
   last_step: run.history?.[run.history.length - 1]?.step ?? run.initial.step,
   derived_hash: run.derived_hash ?? null,
-  mutation: run.mutation ?? null
+  mutation: run.mutation ?? null,
+  live_after_fork: run.live_after_fork === true
 })
 
 /** The terminal (or stopped) outcome of a run. */

@@ -73,7 +73,10 @@ export interface ResumeOptions {
    * omitted and the run is a fork, the source is rebuilt from its parent.
    */
   readonly replay?: ReplaySource | undefined
-  /** For a fork rebuilt as above: answer calls the cassette cannot with live calls. */
+  /**
+   * For a fork rebuilt as above: answer calls the cassette cannot with live calls. A fork
+   * made with `live_after_fork` keeps it without this (its run record says so).
+   */
   readonly liveAfterFork?: boolean | undefined
 }
 
@@ -570,7 +573,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
       if (options.response !== undefined) yield* checkWaiting(checkpointer, run, checkpoint.state, options.response.value)
       const isFork = run.parent_run_id !== null && run.derived_hash !== null
       const replay = options.replay ?? (isFork
-        ? yield* forkReplaySource(definition, run, options.liveAfterFork === true).pipe(Effect.provideService(Checkpointer, checkpointer))
+        ? yield* forkReplaySource(definition, run, options.liveAfterFork === true || run.live_after_fork).pipe(Effect.provideService(Checkpointer, checkpointer))
         : undefined)
       const handle = yield* GraphRun.make({
         graph: definition,

@@ -236,6 +236,7 @@ export const fork = (
       created_at: at,
       derived_hash: derived,
       mutation,
+      live_after_fork: options.liveAfterFork === true,
       initial: prefix[0]!,
       history: prefix.slice(1)
     })

@@ -253,6 +253,34 @@ describe("replay and counterfactual forks", () => {
     expect([out.again.status, out.again.waiting?.prompt, out.again.final_state]).toEqual(["awaiting-input", "number?", { log: ["a"] }])
   })
 
+  it("a fork made with live_after_fork keeps it: answered later (without saying so again), it calls live where its recording runs out", async () => {
+    const layer = freshLayer()
+    const calls = { live: 0 }
+    const work: NodeFunction = async (state, ctx) => ({ result: await ctx.call("svc", { answer: state["answer"] }, () => `live-${++calls.live}`) })
+    const waiter = await Effect.runPromise(Graph.make({
+      ir_version: "1.0.0",
+      id: "run:laf-wait",
+      state_schema: { fields: { answer: { type: "string", default: "" }, result: { type: "string", default: "" } } },
+      nodes: [{ id: "ask", kind: "interrupt", prompt: "go?", response_field: "answer" }, { id: "work", kind: "function", module: "m", export: "work" }],
+      edges: [{ from: "ask", to: "work" }]
+    }, { modules: { m: { work } } }))
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const parent = yield* Effect.flatMap(waiter.start({}), (r) => r.start())
+      const live = yield* Replay.fork(waiter, parent.run_id, { liveAfterFork: true })
+      const exact = yield* Replay.fork(waiter, parent.run_id, {})
+      const record = yield* Effect.flatMap(Checkpointer, (c) => c.getRun(live.cfRunId))
+      const answered = yield* Effect.flatMap(waiter.resume(live.cfRunId, { response: { value: "yes" } }), (r) => r.start())
+      const refused = yield* Effect.either(Effect.flatMap(waiter.resume(exact.cfRunId, { response: { value: "yes" } }), (r) => r.start()))
+      return { parent, live, exact, record: Option.getOrThrow(record), answered, refused }
+    }).pipe(Effect.provide(layer)))
+    expect([out.parent.status, out.live.summary.status, out.exact.summary.status]).toEqual(["awaiting-input", "awaiting-input", "awaiting-input"])
+    expect(out.record.live_after_fork).toBe(true)
+    expect(out.answered).toMatchObject({ status: "done", final_state: { answer: "yes", result: "live-1" } })
+    expect(calls.live).toBe(1)
+    // A fork made without it still refuses the call its recording cannot answer.
+    expect(Either.isLeft(out.refused) && out.refused.left._tag).toBe("ReplayDivergenceError")
+  })
+
   it("several nodes asking in one step: each is asked in turn, the answers are kept, the step runs with all; a replay is exact", async () => {
     const layer = freshLayer()
     const both: NodeFunction = async (_state, ctx) => ({ [ctx.nodeId === "ask_c" ? "c" : "d"]: await ctx.interrupt(`${ctx.nodeId}?`) })
