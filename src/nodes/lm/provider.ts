@@ -179,23 +179,23 @@ const completion = (
   return { text, finish_reason: reason, ...(Object.keys(tokens).length > 0 ? { usage: tokens } : {}) }
 }
 
+/** The longest piece of a provider's error text kept in a message. */
+const MAX_DETAIL = 300
+
+const cut = (text: string): string => (text.length > MAX_DETAIL ? `${text.slice(0, MAX_DETAIL)}…` : text)
+
 const serverMessage = (body: string | undefined): string | undefined => {
   if (body === undefined || body === "") return undefined
   try {
     const parsed: unknown = JSON.parse(body)
     const error = Predicate.isRecord(parsed) ? parsed["error"] : undefined
     const message = Predicate.isRecord(error) ? error["message"] : Predicate.isRecord(parsed) ? parsed["message"] : undefined
-    if (typeof message === "string") return message
+    if (typeof message === "string") return cut(message)
   } catch {
     // Not JSON: the text itself.
   }
-  return body.slice(0, 300)
+  return cut(body)
 }
-
-/** The longest piece of a provider's error text kept in a message. */
-const MAX_DETAIL = 300
-
-const cut = (text: string): string => (text.length > MAX_DETAIL ? `${text.slice(0, MAX_DETAIL)}…` : text)
 
 const stringField = (error: unknown, key: string): string | undefined => {
   const value = Predicate.hasProperty(error, key) ? error[key] : undefined
