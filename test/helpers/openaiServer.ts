@@ -4,7 +4,10 @@
  * chunks ending `data: [DONE]` when the request says `stream: true`) and
  * `POST /v1/responses` (the Responses API object, or its SSE events). Each request is
  * answered by the next scripted reply, else by `respond(request)`; a reply may be an
- * error status. Every request is kept, so a test can show that a replay made none.
+ * error status, or a raw one ({@link Raw}: any body, a broken stream, a cut connection)
+ * for a server that does not answer as it should. Streamed chat sends the usage chunk
+ * only when the request asks for it (`stream_options.include_usage`), as OpenAI does.
+ * Every request is kept, so a test can show that a replay made none.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
@@ -16,8 +19,38 @@ export interface ReceivedRequest {
   readonly body: Record<string, any>
 }
 
-/** What the server answers: completion text, or an error status with a message. */
-export type Reply = string | { readonly status: number; readonly message: string }
+/** A reply written as it is: status, content type, body pieces, and how it ends. */
+export interface RawReply {
+  readonly status?: number
+  /** Omitted: no content-type header. */
+  readonly contentType?: string | undefined
+  /** Written in order, one write each. */
+  readonly chunks: ReadonlyArray<string>
+  /** `end` (default) ends the reply; `cut` destroys the connection after the chunks. */
+  readonly end?: "end" | "cut"
+}
+
+/** What the server answers: completion text, an error status with a message, or a raw reply. */
+export type Reply = string | { readonly status: number; readonly message: string } | { readonly raw: RawReply }
+
+/** Raw replies: what a broken or non-conforming server sends. */
+export const Raw = {
+  /** A body as it is (content type `application/json` unless given; `null`: none). */
+  body: (body: string, contentType: string | null = "application/json", status = 200): Reply => ({ raw: { status, contentType: contentType ?? undefined, chunks: [body] } }),
+  /** An event stream of `lines` (each written as it is: end them with "\n\n"). */
+  sse: (lines: ReadonlyArray<string>, end: "end" | "cut" = "end"): Reply => ({ raw: { contentType: "text/event-stream", chunks: lines, end } }),
+  /** One chat chunk as an SSE event. */
+  chatChunk: (content: string | undefined, finish: string | null = null): string =>
+    `data: ${JSON.stringify({ id: "chatcmpl-test", object: "chat.completion.chunk", choices: [{ index: 0, delta: content === undefined ? {} : { content }, finish_reason: finish }] })}\n\n`,
+  /** A whole chat completion, as a server that ignores `stream: true` answers. */
+  chatCompletion: (text: string): Reply =>
+    Raw.body(JSON.stringify({
+      id: "chatcmpl-test",
+      object: "chat.completion",
+      choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }],
+      usage: { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 }
+    }))
+}
 
 /** Options of {@link start}. */
 export interface ServerOptions {
@@ -69,7 +102,9 @@ const chat = (res: ServerResponse, request: ReceivedRequest, text: string) => {
     res.write(chunk({ role: "assistant", content: "" }, null))
     for (const piece of pieces(text)) res.write(chunk({ content: piece }, null))
     res.write(chunk({}, "stop"))
-    res.write(`data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model, choices: [], usage: { prompt_tokens: u.prompt, completion_tokens: u.completion, total_tokens: u.prompt + u.completion } })}\n\n`)
+    if (request.body["stream_options"]?.["include_usage"] === true) {
+      res.write(`data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model, choices: [], usage: { prompt_tokens: u.prompt, completion_tokens: u.completion, total_tokens: u.prompt + u.completion } })}\n\n`)
+    }
     res.end("data: [DONE]\n\n")
     return
   }
@@ -155,6 +190,14 @@ export const start = async (options: ServerOptions = {}): Promise<OpenAiServer> 
         return
       }
       const reply = queued.shift() ?? respond(request)
+      if (typeof reply !== "string" && "raw" in reply) {
+        const raw = reply.raw
+        res.writeHead(raw.status ?? 200, raw.contentType !== undefined ? { "content-type": raw.contentType } : {})
+        for (const chunk of raw.chunks) res.write(chunk)
+        if (raw.end === "cut") setTimeout(() => res.socket?.destroy(), 20)
+        else res.end()
+        return
+      }
       if (typeof reply !== "string") {
         res.writeHead(reply.status, { "content-type": "application/json" })
         res.end(JSON.stringify({ error: { message: reply.message, type: "server_error", code: null } }))

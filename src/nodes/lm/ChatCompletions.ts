@@ -2,32 +2,29 @@
  * An `@effect/ai` `LanguageModel` over an OpenAI-compatible `POST /chat/completions`
  * endpoint, the API vLLM, llama.cpp, Ollama, LM Studio and most local servers speak
  * (`@effect/ai-openai`'s own `OpenAiLanguageModel` speaks `/responses`). It rides on
- * `OpenAiClient` (base URL, bearer key, header redaction) and reads replies with lenient
- * wire schemas: a server that leaves out `refusal`, `logprobs` or `usage` is fine. With
- * `streamText`, the request says `stream: true` and the SSE chunks (ending
- * `data: [DONE]`) become text deltas.
+ * `OpenAiClient`'s HTTP client (base URL, bearer key) through {@link Wire} and reads replies
+ * with lenient wire schemas: a server that leaves out `refusal`, `logprobs` or `usage` is
+ * fine. With `streamText`, the request says `stream: true` (and asks for the usage in the
+ * last chunk) and the SSE chunks become text deltas; the stream must end with
+ * `data: [DONE]` or a finish reason, and a server that answers a whole JSON completion
+ * instead is read as one.
  *
  * `@effect/ai` and `@effect/ai-openai` are optional peers: this module imports only
  * their types, and `provider.ts` imports them when a model is built, so
  * `import "stargraph"` works without them.
  */
-import * as HttpBody from "@effect/platform/HttpBody"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import type * as AiErrorModule from "@effect/ai/AiError"
 import type * as LanguageModelModule from "@effect/ai/LanguageModel"
 import type * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
 import type * as OpenAiClientModule from "@effect/ai-openai/OpenAiClient"
 import * as Effect from "effect/Effect"
+import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import { type AiModules, decode, eventJson, postJson, postStream, preview, unfinished, type Wire } from "./wire.js"
 
-/** The `@effect/ai` modules a chat model is made with. */
-export interface AiModules {
-  readonly AiError: typeof AiErrorModule
-  readonly LanguageModel: typeof LanguageModelModule
-}
+export type { AiModules } from "./wire.js"
 
 /** Options of {@link make}. */
 export interface ChatOptions {
@@ -63,8 +60,18 @@ const ChatChunk = Schema.Struct({
     })),
     { default: () => [] }
   ),
-  usage: Schema.optional(Usage)
+  usage: Schema.optional(Usage),
+  /** An error a server sends in the stream (vLLM, OpenRouter). */
+  error: Schema.optional(Schema.Unknown)
 })
+
+const PATH = "/chat/completions"
+
+/** The message of an error a server put in the stream. */
+const errorText = (error: unknown): string => {
+  const message = Predicate.isRecord(error) ? error["message"] : error
+  return typeof message === "string" ? preview(message) : preview(JSON.stringify(error) ?? String(error))
+}
 
 type FinishReason = Response.FinishPartEncoded["reason"]
 
@@ -111,38 +118,13 @@ export const chatMessages = (prompt: Prompt.Prompt): Array<{ readonly role: stri
     }
   })
 
-/**
- * POST `body` to `path` on `client` and decode the reply with `schema`; a transport
- * failure, a non-2xx status and a reply of the wrong shape become the `AiError`s
- * `@effect/ai` reports (`module` names the caller in them).
- */
-export const postJson = <A, I>(
-  ai: AiModules,
-  client: OpenAiClientModule.Service,
-  path: string,
-  body: unknown,
-  schema: Schema.Schema<A, I>,
-  module: string
-): Effect.Effect<A, AiErrorModule.AiError> => {
-  const where = { module, method: "generateText" } as const
-  return client.client.httpClient.execute(HttpClientRequest.post(path).pipe(HttpClientRequest.bodyUnsafeJson(body))).pipe(
-    Effect.flatMap(HttpClientResponse.filterStatusOk),
-    Effect.flatMap(HttpClientResponse.schemaBodyJson(schema)),
-    Effect.scoped,
-    Effect.catchTags({
-      RequestError: (error) => Effect.fail(ai.AiError.HttpRequestError.fromRequestError({ ...where, error })),
-      ResponseError: (error) => ai.AiError.HttpResponseError.fromResponseError({ ...where, error }),
-      ParseError: (error) => Effect.fail(ai.AiError.MalformedOutput.fromParseError({ ...where, error }))
-    })
-  )
-}
-
 /** A `LanguageModel` service over `client`'s `/chat/completions`. */
 export const make = (
   ai: AiModules,
   client: OpenAiClientModule.Service,
   options: ChatOptions
 ): Effect.Effect<LanguageModelModule.Service> => {
+  const wire: Wire = { ai, client, module: "ChatCompletions" }
   const body = (prompt: Prompt.Prompt) => ({
     model: options.model,
     messages: chatMessages(prompt),
@@ -151,7 +133,7 @@ export const make = (
   })
   return ai.LanguageModel.make({
     generateText: (provider) =>
-      Effect.map(postJson(ai, client, "/chat/completions", body(provider.prompt), ChatCompletion, "ChatCompletions"), (reply): Array<Response.PartEncoded> => {
+      Effect.map(postJson(wire, PATH, body(provider.prompt), ChatCompletion), (reply): Array<Response.PartEncoded> => {
         const choice = reply.choices[0]
         return [
           { type: "text", text: choice.message.content ?? "" },
@@ -162,25 +144,52 @@ export const make = (
       Stream.suspend(() => {
         let reason: string | null | undefined
         let usage: typeof Usage.Type | undefined
-        const request = HttpClientRequest.post("/chat/completions", { body: HttpBody.unsafeJson({ ...body(provider.prompt), stream: true }) })
-        const deltas = client.streamRequest(request, ChatChunk).pipe(
-          Stream.mapConcat((chunk): Array<Response.StreamPartEncoded> => {
-            if (chunk.usage !== undefined && chunk.usage !== null) usage = chunk.usage
-            const choice = chunk.choices[0]
-            if (choice === undefined) return []
-            if (choice.finish_reason !== undefined && choice.finish_reason !== null) reason = choice.finish_reason
-            const text = choice.delta?.content
-            return text === undefined || text === null || text === "" ? [] : [{ type: "text-delta", id: "0", delta: text }]
-          })
+        let done = false
+        const items = postStream(wire, PATH, { ...body(provider.prompt), stream: true, stream_options: { include_usage: true } })
+        const deltas = items.pipe(
+          Stream.takeUntil((item) => item._tag === "Whole" || item.data.trim() === "[DONE]"),
+          Stream.mapEffect((item): Effect.Effect<Array<Response.StreamPartEncoded>, AiErrorModule.AiError> => {
+            if (item._tag === "Whole") {
+              // The server ignored `stream: true` and answered the whole completion.
+              return Effect.map(decode(wire, "streamText", ChatCompletion, item.value), (reply) => {
+                const choice = reply.choices[0]
+                done = true
+                reason = choice.finish_reason
+                usage = reply.usage
+                const text = choice.message.content ?? ""
+                return text === "" ? [] : [{ type: "text-delta", id: "0", delta: text }]
+              })
+            }
+            if (item.data.trim() === "[DONE]") {
+              done = true
+              return Effect.succeed([])
+            }
+            return Effect.flatMap(eventJson(wire, item.data), (json) =>
+              Effect.flatMap(decode(wire, "streamText", ChatChunk, json), (chunk): Effect.Effect<Array<Response.StreamPartEncoded>, AiErrorModule.AiError> => {
+                if (chunk.error !== undefined && chunk.error !== null) {
+                  return Effect.fail(new ai.AiError.UnknownError({ module: wire.module, method: "streamText", description: `the stream ended with an error: ${errorText(chunk.error)}` }))
+                }
+                if (chunk.usage !== undefined && chunk.usage !== null) usage = chunk.usage
+                const choice = chunk.choices[0]
+                if (choice === undefined) return Effect.succeed([])
+                if (choice.finish_reason !== undefined && choice.finish_reason !== null) reason = choice.finish_reason
+                const text = choice.delta?.content
+                return Effect.succeed(text === undefined || text === null || text === "" ? [] : [{ type: "text-delta", id: "0", delta: text }])
+              }))
+          }),
+          Stream.flattenIterables
         )
         const start: Array<Response.StreamPartEncoded> = [{ type: "text-start", id: "0" }]
         return Stream.fromIterable(start).pipe(
           Stream.concat(deltas),
           Stream.concat(Stream.suspend(() =>
-            Stream.fromIterable<Response.StreamPartEncoded>([
-              { type: "text-end", id: "0" },
-              { type: "finish", reason: finishReason(reason), usage: usageOf(usage) }
-            ])
+            // A stream that ends without `[DONE]` or a finish reason was cut short.
+            !done && (reason === undefined || reason === null)
+              ? Stream.fail(unfinished(wire, "streamText", PATH))
+              : Stream.fromIterable<Response.StreamPartEncoded>([
+                { type: "text-end", id: "0" },
+                { type: "finish", reason: finishReason(reason), usage: usageOf(usage) }
+              ])
           ))
         )
       })

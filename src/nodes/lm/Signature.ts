@@ -251,6 +251,23 @@ export const schemaOf = (type: FieldType): Schema.Schema<unknown, unknown> => {
   }
 }
 
-/** The struct the outputs decode with (extra keys, such as `reasoning`, are ignored). */
-export const outputSchema = (fields: ReadonlyArray<SignatureField>): Schema.Schema<{ readonly [field: string]: unknown }, unknown> =>
-  Schema.Struct(Object.fromEntries(fields.map((f) => [f.name, schemaOf(f.type)]))) as unknown as Schema.Schema<{ readonly [field: string]: unknown }, unknown>
+/** The values each output may take, by output name (the `enum` of the state field it is written to). */
+export interface AllowedValues {
+  readonly [output: string]: ReadonlyArray<string | number | boolean>
+}
+
+/** `schema`, narrowed to `values`: a value outside them is named with the ones allowed. */
+const oneOf = (schema: Schema.Schema<unknown, unknown>, values: ReadonlyArray<string | number | boolean>): Schema.Schema<unknown, unknown> =>
+  schema.pipe(Schema.filter((value) => values.some((v) => v === value), {
+    message: (issue) => `must be one of ${values.map((v) => JSON.stringify(v)).join(", ")}, not ${JSON.stringify(issue.actual) ?? String(issue.actual)}`
+  }))
+
+/**
+ * The struct the outputs decode with (extra keys, such as `reasoning`, are ignored). An
+ * output in `allowed` decodes as its type and must then be one of the values there.
+ */
+export const outputSchema = (fields: ReadonlyArray<SignatureField>, allowed: AllowedValues = {}): Schema.Schema<{ readonly [field: string]: unknown }, unknown> =>
+  Schema.Struct(Object.fromEntries(fields.map((f) => {
+    const values = Object.hasOwn(allowed, f.name) ? allowed[f.name] : undefined
+    return [f.name, values !== undefined && values.length > 0 ? oneOf(schemaOf(f.type), values) : schemaOf(f.type)]
+  }))) as unknown as Schema.Schema<{ readonly [field: string]: unknown }, unknown>

@@ -9,7 +9,7 @@ import type { FieldType as StateType } from "../../ir/schema.js"
 import { RetryPolicy } from "../../ir/schema.js"
 import type { CheckContext, NodeProblem } from "../NodeKind.js"
 import type { ProviderConfig } from "./provider.js"
-import type { FieldType } from "./Signature.js"
+import type { AllowedValues, FieldType } from "./Signature.js"
 import { typeText } from "./Signature.js"
 
 /** Config keys every language-model kind accepts. */
@@ -122,4 +122,22 @@ export const checkWrite = (field: string, type: FieldType | undefined, path: Rea
     return { path, message: `writes a ${typeText(type)} to state field '${field}', declared ${info.type}`, fix: `declare '${field}' with a matching type, or change the output's type in the signature` }
   }
   return undefined
+}
+
+/**
+ * The values each output may take (for `LmNodeSpec.allowed`): the `enum` of the state
+ * field it is written to, for a scalar output (`str`, `int`, `float`, `bool`, `Any`,
+ * `Literal`) whose field declares one; `enumOf` gives a field's enum.
+ */
+export const allowedValues = (
+  outputs: ReadonlyArray<{ readonly name: string; readonly field: string; readonly type: FieldType }>,
+  enumOf: (field: string) => ReadonlyArray<string | number | boolean> | undefined
+): AllowedValues => {
+  const allowed: Record<string, ReadonlyArray<string | number | boolean>> = {}
+  for (const output of outputs) {
+    if (output.type._tag === "list" || output.type._tag === "dict") continue
+    const values = enumOf(output.field)
+    if (values !== undefined && values.length > 0) allowed[output.name] = values
+  }
+  return allowed
 }

@@ -35,6 +35,12 @@ export interface LmNodeSpec {
   readonly post: (outputs: { readonly [field: string]: unknown }, reasoning: string) => Either.Either<State, OutputProblem>
   /** The deterministic offline answer (`config.stub: true`): no model, no call. */
   readonly stub?: ((inputs: { readonly [input: string]: unknown }) => State) | undefined
+  /**
+   * The values an output may take, by output name: the `enum` of the state field it is
+   * written to. A reply outside them is a `ModelOutputError` naming the output and the
+   * values (retried with a repair turn), not a state that fails validation after the step.
+   */
+  readonly allowed?: Signature.AllowedValues | undefined
   readonly retry?: { readonly max_attempts: number; readonly backoff_ms?: number | undefined } | undefined
   readonly timeout_ms?: number | undefined
 }
@@ -133,7 +139,7 @@ export const lmRequests = (spec: LmNodeSpec) => {
 
 /** Compile a language-model node. */
 export const lmExecutor = (spec: LmNodeSpec): Executor => {
-  const decode = completionDecoder(Signature.outputSchema(spec.prompt.signature.outputs))
+  const decode = completionDecoder(Signature.outputSchema(spec.prompt.signature.outputs, spec.allowed))
   const attempts = spec.retry?.max_attempts ?? 1
   const backoff = Duration.millis(spec.retry?.backoff_ms ?? 0)
   const name = `lm.${spec.kind}`

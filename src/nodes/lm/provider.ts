@@ -179,40 +179,83 @@ const completion = (
   return { text, finish_reason: reason, ...(Object.keys(tokens).length > 0 ? { usage: tokens } : {}) }
 }
 
+/** The longest piece of a provider's error text kept in a message. */
+const MAX_DETAIL = 300
+
+const cut = (text: string): string => (text.length > MAX_DETAIL ? `${text.slice(0, MAX_DETAIL)}…` : text)
+
 const serverMessage = (body: string | undefined): string | undefined => {
   if (body === undefined || body === "") return undefined
   try {
     const parsed: unknown = JSON.parse(body)
     const error = Predicate.isRecord(parsed) ? parsed["error"] : undefined
     const message = Predicate.isRecord(error) ? error["message"] : Predicate.isRecord(parsed) ? parsed["message"] : undefined
-    if (typeof message === "string") return message
+    if (typeof message === "string") return cut(message)
   } catch {
     // Not JSON: the text itself.
   }
-  return body.slice(0, 300)
+  return cut(body)
+}
+
+const stringField = (error: unknown, key: string): string | undefined => {
+  const value = Predicate.hasProperty(error, key) ? error[key] : undefined
+  return typeof value === "string" && value !== "" ? value : undefined
 }
 
 /**
  * What is wrong with a reply that is not a completion: the first issue of the schema
- * error behind it (`choices: is missing`), else its description or message.
+ * error behind it (`choices: is missing`), else its description, else its reason. Never
+ * an `@effect/ai` error's `message`: it prints the request (headers included) and the
+ * failed body read whole.
  */
 const malformed = (error: unknown): string => {
   const cause = Predicate.hasProperty(error, "cause") ? error.cause : undefined
   if (ParseResult.isParseError(cause)) {
     const issue = ParseResult.ArrayFormatter.formatErrorSync(cause)[0]
-    if (issue !== undefined) return `${issue.path.length > 0 ? `${issue.path.map(String).join(".")}: ` : ""}${issue.message}`
+    if (issue !== undefined) return cut(`${issue.path.length > 0 ? `${issue.path.map(String).join(".")}: ` : ""}${issue.message}`)
   }
-  const description = Predicate.hasProperty(error, "description") ? error.description : undefined
-  if (typeof description === "string" && description !== "") return description
-  return Predicate.hasProperty(error, "message") ? String(error.message) : String(error)
+  const description = stringField(error, "description")
+  if (description !== undefined) return cut(description)
+  const reason = stringField(error, "reason")
+  return reason !== undefined ? `the reply could not be read (${reason})` : "the reply could not be read"
 }
 
-/** A provider's failure as a `LanguageModelError`. */
-export const toLanguageModelError = (error: unknown, site: CallSite, config: ProviderConfig, where: string): LanguageModelError => {
-  if (error instanceof LanguageModelError) return error
+/** A key's value (4 characters or more) and any `Bearer <token>`, replaced in `text`. */
+export const redact = (text: string, key: string | undefined): string => {
+  const keyless = key !== undefined && key.length >= 4 ? text.split(key).join("<redacted>") : text
+  return keyless.replace(/\bBearer\s+[^\s"'`,;\\)\]}]+/gi, "Bearer <redacted>")
+}
+
+/** `error` with the node's API key and bearer tokens redacted from its message and fix. */
+const redacted = (error: LanguageModelError, config: ProviderConfig): LanguageModelError => {
+  const keyEnv = keyEnvOf(config)
+  const key = keyEnv === undefined ? undefined : process.env[keyEnv]
+  const message = redact(error.message, key)
+  const fix = redact(error.fix, key)
+  if (message === error.message && fix === error.fix) return error
+  return new LanguageModelError({
+    nodeId: error.nodeId,
+    step: error.step,
+    reason: error.reason,
+    ...(error.model !== undefined ? { model: error.model } : {}),
+    ...(error.status !== undefined ? { status: error.status } : {}),
+    attempts: error.attempts,
+    message,
+    fix
+  })
+}
+
+/**
+ * A provider's failure as a `LanguageModelError`, with the node's API key and any bearer
+ * token redacted from it (an app's model may put its request in its errors).
+ */
+export const toLanguageModelError = (error: unknown, site: CallSite, config: ProviderConfig, where: string): LanguageModelError =>
+  redacted(error instanceof LanguageModelError ? error : languageModelError(error, site, config, where), config)
+
+const languageModelError = (error: unknown, site: CallSite, config: ProviderConfig, where: string): LanguageModelError => {
   const base = { ...ids(site), ...(config.model !== undefined ? { model: config.model } : {}) }
   if (Predicate.isTagged(error, "HttpResponseError")) {
-    const e = error as unknown as { readonly reason: string; readonly response: { readonly status: number }; readonly body?: string; readonly message: string }
+    const e = error as unknown as { readonly reason: string; readonly response: { readonly status: number }; readonly body?: string }
     if (e.reason !== "StatusCode") {
       return new LanguageModelError({ ...base, reason: "bad-response", status: e.response.status, message: `${where} answered with something that is not a completion: ${malformed(error)}`, fix: "check that api_base points at an OpenAI-compatible server (…/v1) and that api matches what it speaks (chat or responses)" })
     }
@@ -233,13 +276,16 @@ export const toLanguageModelError = (error: unknown, site: CallSite, config: Pro
     })
   }
   if (Predicate.isTagged(error, "HttpRequestError")) {
-    return new LanguageModelError({ ...base, reason: "request-failed", message: `no answer from ${where}: ${(error as unknown as { readonly message: string }).message}`, fix: "check that the server is running and config.api_base is right; add a retry policy for flaky networks" })
+    const what = stringField(error, "description") ?? stringField(error, "reason") ?? "the request failed"
+    return new LanguageModelError({ ...base, reason: "request-failed", message: `no answer from ${where}: ${cut(what)}`, fix: "check that the server is running and config.api_base is right; add a retry policy for flaky networks" })
   }
   if (Predicate.isTagged(error, "MalformedOutput")) {
     return new LanguageModelError({ ...base, reason: "bad-response", message: `${where} answered with something that is not a completion: ${malformed(error)}`, fix: "check that api_base points at an OpenAI-compatible server and that config.api matches what it speaks (chat or responses)" })
   }
-  const message = error instanceof Error || Predicate.hasProperty(error, "message") ? String((error as { readonly message: unknown }).message) : String(error)
-  return new LanguageModelError({ ...base, reason: "provider-error", message: `${where} failed: ${message}`, fix: "see the provider's error above" })
+  const message = Predicate.isTagged(error, "UnknownError") && stringField(error, "description") !== undefined
+    ? stringField(error, "description")!
+    : error instanceof Error || Predicate.hasProperty(error, "message") ? String((error as { readonly message: unknown }).message) : String(error)
+  return new LanguageModelError({ ...base, reason: "provider-error", message: `${where} failed: ${cut(message)}`, fix: "see the provider's error above" })
 }
 
 /**
