@@ -35,6 +35,8 @@ export interface FieldInfo {
    * (inline fields have `type`); the rule compiler checks mirrored literals against it.
    */
   readonly valueType?: "string" | "number" | "boolean" | undefined
+  /** The values an inline field's `enum` allows, when it declares one. */
+  readonly enum?: ReadonlyArray<string | number | boolean> | undefined
 }
 
 /** The compiled state schema. */
@@ -298,7 +300,14 @@ export const compileInline = (
     }
     const problem = checkDefault(spec, path)
     if (problem) return Either.left(problem)
-    infos.set(name, { name, reducer, type: spec.type, mirror: spec.mirror ?? SCALAR_TYPES.has(spec.type), mirrorAlways: spec.mirror === true })
+    infos.set(name, {
+      name,
+      reducer,
+      type: spec.type,
+      mirror: spec.mirror ?? SCALAR_TYPES.has(spec.type),
+      mirrorAlways: spec.mirror === true,
+      ...(spec.enum !== undefined && spec.enum.length > 0 ? { enum: spec.enum } : {})
+    })
   }
   const schema = Schema.Struct(
     Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, property(v)]))

@@ -303,3 +303,25 @@ describe("an output written to a state field with an enum", () => {
     )
   })
 })
+
+describe("a dspy output written to a state field with an enum (the graph)", () => {
+  const ir = (retry: number) => ({
+    ir_version: "1.0.0",
+    id: "run:enum",
+    state_schema: { fields: { question: str, level: { type: "string", enum: ["low", "high"] }, n: { type: "integer" } } },
+    nodes: [{ id: "ask", kind: "dspy", config: { signature: "question -> level, n: int", model: "m", api_base: server.url }, retry: { max_attempts: retry } }]
+  })
+
+  it("is decoded against the enum: another value is a ModelOutputError, retried with a repair turn (not a StateValidationError)", async () => {
+    server.script("{\"level\": \"medium\", \"n\": 1}", "{\"level\": \"high\", \"n\": 1}")
+    const before = server.requests.length
+    const r = await runGraph(ir(3))
+    expect(r.summary).toMatchObject({ status: "done", final_state: { level: "high", n: 1 } })
+    const sent = server.requests.slice(before)
+    expect(sent).toHaveLength(2)
+    expect(sent[1]!.body["messages"].at(-1).content).toContain("'level': must be one of \"low\", \"high\", not \"medium\"")
+    server.script("{\"level\": \"medium\", \"n\": 1}")
+    const failed = await runGraph(ir(1))
+    expect(failed.error).toMatchObject({ _tag: "ModelOutputError", field: "level", message: "'level': must be one of \"low\", \"high\", not \"medium\"" })
+  })
+})

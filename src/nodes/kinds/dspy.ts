@@ -5,14 +5,15 @@
  * `signature_map`, state field → signature field), the reply must be a JSON object with
  * the outputs, decoded with the signature's Schema, and the outputs are written back.
  * `module: cot` asks for a `reasoning` field first (written only if the signature
- * declares it). `config.stub: true` answers offline and deterministically: `stub-<field>`
+ * declares it). An output written to a state field with an `enum` must be one of its
+ * values. `config.stub: true` answers offline and deterministically: `stub-<field>`
  * for a string output (`{answer: "stub-answer"}`, as the original), zero values otherwise.
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import type { State } from "../../ir/stateSchema.js"
-import { checkProvider, checkRead, checkWrite, nodeFields, providerFields, providerOf } from "../lm/config.js"
+import { allowedValues, checkProvider, checkRead, checkWrite, nodeFields, providerFields, providerOf } from "../lm/config.js"
 import { lmExecutor } from "../lm/lmExecutor.js"
 import type { Module } from "../lm/prompt.js"
 import * as Signature from "../lm/Signature.js"
@@ -148,6 +149,8 @@ export const DspyKind = NodeKind.make({
         provider: providerOf(config),
         reads: signature.inputs.map((f) => ({ input: f.name, field: field(f.name) })),
         post: (values) => Either.right(Object.fromEntries(outputs.map((o) => [o.field, values[o.name]])) as State),
+        // An output written to a field with an `enum` must be one of its values (a ModelOutputError, retried).
+        allowed: allowedValues(outputs, (f) => ctx.fields.get(f)?.enum),
         stub,
         retry: node.retry,
         timeout_ms: node.timeout_ms
