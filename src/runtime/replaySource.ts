@@ -26,12 +26,21 @@ const group = (calls: ReadonlyArray<CallRecord>, step: number, into: Map<string,
 }
 
 /** A failed step's calls without each node's first failed call and what followed it. */
-const untilFailure = (attempt: StepAttempt): StepAttempt => {
+const untilFailure = (attempt: StepAttempt, failedNodes: ReadonlyArray<string>): StepAttempt => {
   const failedAt = new Map<string, number>()
   for (const call of attempt.calls) {
     if (call.error !== undefined && call.seq < (failedAt.get(call.node) ?? Infinity)) failedAt.set(call.node, call.seq)
   }
+  // A node the run failed on whose calls all answered (it could not use an answer: a
+  // completion that did not parse) makes every call of its attempt live again.
+  for (const node of failedNodes) if (!failedAt.has(node)) failedAt.set(node, 0)
   return { step: attempt.step, calls: attempt.calls.filter((call) => call.seq < (failedAt.get(call.node) ?? Infinity)) }
+}
+
+/** The nodes a run's error names (`nodeId`, several for a parallel step: `a,b`). */
+const failedNodes = (error: ErrorRecord | null | undefined): ReadonlyArray<string> => {
+  const nodeId = error?.details["nodeId"]
+  return typeof nodeId === "string" ? nodeId.split(",") : []
 }
 
 /** A failed step's calls, those its failure cut off marked as never waited for. */
@@ -71,7 +80,7 @@ export const replaySource = (
   // A counterfactual may avoid the failure: a call the failure cut off is then one the parent
   // never waited for (a divergence when waited for), not one that never answers.
   const failedAttempt = parentRecord?.error?.attempt
-  const replayedFailure = failedAttempt === undefined ? undefined : live ? untilFailure(failedAttempt) : isEmptyMutation(mutation) ? failedAttempt : cutOff(failedAttempt)
+  const replayedFailure = failedAttempt === undefined ? undefined : live ? untilFailure(failedAttempt, failedNodes(parentRecord?.error)) : isEmptyMutation(mutation) ? failedAttempt : cutOff(failedAttempt)
   for (const attempt of [replayedFailure, parentRecord?.waiting?.attempt]) {
     if (attempt !== undefined && attempt.step > fromStep && !parent.some((cp) => cp.step === attempt.step)) group(attempt.calls, attempt.step, calls)
   }

@@ -325,6 +325,21 @@ describe("bad completions and failed calls", () => {
     expect(server.requests.length).toBe(requests + 1)
   })
 
+  it("a run failed on completions it could not use (ModelOutputError) is re-run live by a live_after_fork fork; an exact replay fails again", async () => {
+    const layer = dbLayer()
+    const ir = irOf(qa, [ask({ api_base: server.url })])
+    server.script("not json at all")
+    const failed = await runGraph(ir, { question: "3+3?" }, layer)
+    expect(failed.error).toMatchObject({ _tag: "ModelOutputError", nodeId: "ask" })
+    const requests = server.requests.length
+    const exact = await Effect.runPromise(Replay.fork(failed.graph, failed.runId, {}).pipe(Effect.provide(layer)))
+    expect(exact.error).toMatchObject({ _tag: "ModelOutputError" })
+    expect(server.requests.length).toBe(requests)
+    const fork = await Effect.runPromise(Replay.fork(failed.graph, failed.runId, { liveAfterFork: true }).pipe(Effect.provide(layer)))
+    expect(fork.summary).toMatchObject({ status: "done", final_state: { question: "3+3?", answer: "echo 3+3?" } })
+    expect(server.requests.length).toBe(requests + 1)
+  })
+
   it("an unreachable server is request-failed; a slow one past timeout_ms is timeout", async () => {
     const gone = await OpenAiServer.start()
     const url = gone.url
