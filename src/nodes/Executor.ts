@@ -55,7 +55,11 @@ export type RouterFunction = (state: State) => string | ReadonlyArray<string> | 
 /** A request for human input, from an `interrupt` node, `ctx.interrupt` or a child run. */
 export interface InterruptRequest {
   readonly prompt: string
-  /** The state field the answer is written to ("" when it is only evidence or the node consumes it). */
+  /**
+   * The state field the answer must fit (checked when it is given; "" for none). The node
+   * writes it itself on the step that consumes it (the `interrupt` kind does; a rule's
+   * `interrupt` action is written by the loop).
+   */
   readonly responseField: string
   readonly payload?: { readonly [key: string]: unknown } | undefined
   /** How many of the answers given so far the node consumed before asking again. */
