@@ -137,7 +137,7 @@ export const loadModule = (baseDir: string, ref: ModuleRef, scope: ModuleScope =
         ...named,
         reason: "module-not-found",
         message: `module '${ref.module}' not found (looked for ${path})`,
-        fix: `create ${path} or correct the 'module' path (it is relative to ${baseDir}, the folder of the file that names it)`
+        fix: `create ${path}, or correct the module path '${ref.module}' where the graph names it (it is relative to ${baseDir}, the folder of the file that names it)`
       })
     }
     const real = safeRealpath(path)
@@ -227,7 +227,7 @@ export const pickExport = (namespace: ModuleNamespace, ref: ModuleRef, naming: E
         reason: "export-not-found",
         message: `module '${ref.module}' has no export '${ref.exportName}' (exports: ${available})`,
         fix: naming === "field"
-          ? `export '${ref.exportName}' from ${ref.module} or set 'export' to one of: ${available}`
+          ? `export '${ref.exportName}' from ${ref.module}, or name one of its exports instead: ${available}`
           : naming === "reference"
           ? `export '${ref.exportName}' from ${ref.module}, or reference one of its exports as ${ref.module}:<name> (${available})`
           : `export '${ref.exportName}' from ${ref.module}, or correct the package.json "stargraph": {"nodes": …} entry that names it`

@@ -190,7 +190,7 @@ rules:
       const err = Either.isLeft(r) ? (r.left as NodeModuleError) : undefined
       expect(err?.reason).toBe("export-not-found")
       expect(err?.message).toMatch(/exports: other/)
-      expect(err?.fix).toBe("export 'step' from ./nodes.ts or set 'export' to one of: other")
+      expect(err?.fix).toBe("export 'step' from ./nodes.ts, or name one of its exports instead: other")
     })
   })
 })
