@@ -13,8 +13,12 @@ import type * as Response from "@effect/ai/Response"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import * as TestContext from "effect/TestContext"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import type { Checkpoint, RunSummary } from "../../src/checkpoint/models.js"
@@ -323,6 +327,27 @@ describe("bad completions and failed calls", () => {
     const fork = await Effect.runPromise(Replay.fork(failed.graph, failed.runId, { fromStep: 1, liveAfterFork: true }).pipe(Effect.provide(layer)))
     expect(fork.summary).toMatchObject({ status: "done", final_state: { question: "2+2?", topic: "math", answer: "echo 2+2?" } })
     expect(server.requests.length).toBe(requests + 1)
+  })
+
+  it("a model server that never answers fails the call after the default timeout_ms (10 minutes), not never", async () => {
+    const silent = await OpenAiServer.start({ latencyMs: 30_000 })
+    try {
+      const result = await Effect.runPromise(Effect.gen(function*() {
+        const graph = yield* Graph.make(irOf(qa, [ask({ api_base: silent.url })]))
+        const handle = yield* graph.start({ inputs: { question: "q" } })
+        const fiber = yield* Effect.fork(Effect.either(handle.start()))
+        // Real time for the request to go out (the test clock stands still meanwhile), then ten minutes of test time.
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 300)))
+        yield* TestClock.adjust("599 seconds")
+        const early = yield* Fiber.poll(fiber)
+        yield* TestClock.adjust("2 seconds")
+        return { early, outcome: yield* Fiber.join(fiber) }
+      }).pipe(Effect.provide(dbLayer()), Effect.provide(TestContext.TestContext)))
+      expect(Option.isNone(result.early)).toBe(true)
+      expect(Either.isLeft(result.outcome) && result.outcome.left).toMatchObject({ _tag: "LanguageModelError", reason: "timeout", message: "no completion within 600000 ms (the default timeout_ms)" })
+    } finally {
+      await silent.close()
+    }
   })
 
   it("a run failed on completions it could not use (ModelOutputError) is re-run live by a live_after_fork fork; an exact replay fails again", async () => {

@@ -48,6 +48,9 @@ export interface LmNodeSpec {
 /** The longest completion kept on a `ModelOutputError`. */
 const MAX_SHOWN = 2000
 
+/** A live completion's time limit when the node sets no `timeout_ms`: 10 minutes (the OpenAI SDK's default). */
+export const DEFAULT_LM_TIMEOUT_MS = 600_000
+
 /** A recorded (or fresh) completion, as the cassette holds it: `{text: string, ...}`. */
 const isCompletion = (response: unknown): response is { readonly text: string } =>
   typeof response === "object" && response !== null && typeof (response as { readonly text?: unknown }).text === "string"
@@ -156,12 +159,13 @@ export const lmExecutor = (spec: LmNodeSpec): Executor => {
       message: problem.message,
       fix
     })
-  /** The live completion of `sent`, under the node's timeout. */
+  /** The live completion of `sent`, under the node's timeout (by default {@link DEFAULT_LM_TIMEOUT_MS}: a server that never answers fails the call). */
+  const timeoutMs = spec.timeout_ms ?? DEFAULT_LM_TIMEOUT_MS
   const liveCall = (input: NodeInput, sent: ReadonlyArray<Message>, attempt: number): Effect.Effect<Completion, LanguageModelError> => {
     const call = complete(spec.provider, sent, { nodeId: input.nodeId, step: input.step, attempt })
-    return spec.timeout_ms === undefined ? call : call.pipe(
+    return call.pipe(
       Effect.timeoutFail({
-        duration: Duration.millis(spec.timeout_ms),
+        duration: Duration.millis(timeoutMs),
         onTimeout: () =>
           new LanguageModelError({
             nodeId: input.nodeId,
@@ -169,8 +173,8 @@ export const lmExecutor = (spec: LmNodeSpec): Executor => {
             reason: "timeout",
             ...(spec.provider.model !== undefined ? { model: spec.provider.model } : {}),
             attempts: attempt,
-            message: `no completion within ${spec.timeout_ms} ms (timeout_ms)`,
-            fix: "raise the node's timeout_ms, or add a retry policy"
+            message: `no completion within ${timeoutMs} ms (${spec.timeout_ms === undefined ? "the default timeout_ms" : "timeout_ms"})`,
+            fix: spec.retry === undefined || spec.retry.max_attempts <= 1 ? "raise the node's timeout_ms, or add a retry policy" : "raise the node's timeout_ms"
           })
       })
     )
