@@ -9,8 +9,7 @@
  * with an `execute(state, ctx)` method (constructed with the node's `config`, like the
  * original's `module.path:ClassName`), an object with `execute`, or a node function.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs"
-import { dirname, join, resolve } from "node:path"
+import { resolve } from "node:path"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -20,6 +19,7 @@ import { functionExecutor } from "./callFunction.js"
 import type { NodeFunction } from "./Executor.js"
 import { builtinKinds } from "./kinds/index.js"
 import * as NodeKind from "./NodeKind.js"
+import { installedPackages } from "./packages.js"
 
 /** Extra node kinds available to every graph built in this context. */
 export class NodeKinds extends Context.Reference<NodeKinds>()("stargraph/NodeKinds", {
@@ -83,66 +83,28 @@ export type PackageDeclaration =
 
 const discovered = new Map<string, ReadonlyMap<string, PackageDeclaration>>()
 
-/** Every folder at or above `dir` with a `node_modules` or a `package.json`, nearest first (where Node looks for packages). */
-const packageFolders = (dir: string): ReadonlyArray<string> => {
-  const folders: Array<string> = []
-  for (let current = resolve(dir); ; current = dirname(current)) {
-    if (existsSync(join(current, "package.json")) || existsSync(join(current, "node_modules"))) folders.push(current)
-    if (dirname(current) === current) return folders
-  }
-}
-
-const readManifest = (dir: string): { readonly name?: unknown; readonly stargraph?: { readonly nodes?: unknown } } | undefined => {
-  const manifest = join(dir, "package.json")
-  if (!existsSync(manifest)) return undefined
-  try {
-    return JSON.parse(readFileSync(manifest, "utf8")) as { readonly name?: unknown; readonly stargraph?: { readonly nodes?: unknown } }
-  } catch {
-    return undefined
-  }
-}
-
 /**
- * Kinds declared by the `package.json` of the folders at and above `dir` and by every
- * package in their `node_modules` (where Node itself would find them: a graph folder
- * with its own `package.json`, a workspace whose packages are hoisted to the root). Read
- * once per folder.
+ * Kinds declared in the `package.json` of the packages `dir` can use (see
+ * {@link installedPackages}: where Node itself would find them). Read once per folder.
  */
 export const packageKinds = (dir: string): ReadonlyMap<string, PackageDeclaration> => {
   const start = resolve(dir)
   const cached = discovered.get(start)
   if (cached) return cached
-  const dirs: Array<string> = []
-  for (const folder of packageFolders(start)) {
-    dirs.push(folder)
-    const modules = join(folder, "node_modules")
-    if (!existsSync(modules)) continue
-    for (const entry of readdirSync(modules)) {
-      if (entry.startsWith(".")) continue
-      if (entry.startsWith("@")) for (const sub of readdirSync(join(modules, entry))) dirs.push(join(modules, entry, sub))
-      else dirs.push(join(modules, entry))
-    }
-  }
   const found = new Map<string, PackageDeclaration>()
-  const seen = new Set<string>()
-  for (const pkgDir of dirs) {
-    const pkg = readManifest(pkgDir)
-    const nodes = pkg?.stargraph?.nodes
-    if (pkg === undefined || nodes === null || typeof nodes !== "object") continue
-    const name = typeof pkg.name === "string" ? pkg.name : pkgDir
-    // One package reached twice (a symlinked workspace member, a nested copy of the same version) counts once.
-    if (seen.has(name)) continue
-    seen.add(name)
+  for (const pkg of installedPackages(start)) {
+    const nodes = pkg.stargraph["nodes"]
+    if (nodes === null || typeof nodes !== "object") continue
     for (const [kind, target] of Object.entries(nodes as Record<string, unknown>)) {
       const ref = typeof target === "string" ? parseKindRef(target) : undefined
       const declaration: PackageDeclaration = !NodeKind.KIND_NAME.test(kind)
-        ? { _tag: "Invalid", package: name, target: String(target), problem: `the kind name '${kind}' is not a valid kind name`, fix: "name kinds with a letter, then letters, digits, '_' or '-' (a ':' or '#' makes it a module reference)" }
+        ? { _tag: "Invalid", package: pkg.name, target: String(target), problem: `the kind name '${kind}' is not a valid kind name`, fix: "name kinds with a letter, then letters, digits, '_' or '-' (a ':' or '#' makes it a module reference)" }
         : ref === undefined || ref.exportName === ""
-        ? { _tag: "Invalid", package: name, target: String(target), problem: `'${String(target)}' names no export`, fix: `write the entry as "./path/to/module.js#ExportName"` }
-        : { _tag: "Kind", kind: { name: kind, package: name, dir: pkgDir, target: String(target), module: resolve(pkgDir, ref.module), exportName: ref.exportName } }
+        ? { _tag: "Invalid", package: pkg.name, target: String(target), problem: `'${String(target)}' names no export`, fix: `write the entry as "./path/to/module.js#ExportName"` }
+        : { _tag: "Kind", kind: { name: kind, package: pkg.name, dir: pkg.dir, target: String(target), module: resolve(pkg.dir, ref.module), exportName: ref.exportName } }
       const existing = found.get(kind)
       if (existing === undefined) found.set(kind, declaration)
-      else found.set(kind, { _tag: "Clash", packages: [...(existing._tag === "Clash" ? existing.packages : [existing._tag === "Kind" ? existing.kind.package : existing.package]), name] })
+      else found.set(kind, { _tag: "Clash", packages: [...(existing._tag === "Clash" ? existing.packages : [existing._tag === "Kind" ? existing.kind.package : existing.package]), pkg.name] })
     }
   }
   discovered.set(start, found)

@@ -10,11 +10,11 @@
  * the trigger's hooks are always called as its methods, so a class instance keeps its
  * prototype. Its `init` receives the Promise-facing {@link PluginDeps}.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs"
-import { dirname, join, resolve } from "node:path"
+import { dirname, resolve } from "node:path"
 import * as Effect from "effect/Effect"
 import { TriggerError } from "../errors.js"
 import { loadModule, pickExport } from "../nodes/loader.js"
+import { installedPackages } from "../nodes/packages.js"
 import { describeFailure } from "./Dispatcher.js"
 import { makePluginDeps, type PluginRoute, type PluginTrigger } from "./PluginDeps.js"
 import { hookEffect, type Trigger, type TriggerRoute } from "./Trigger.js"
@@ -39,48 +39,19 @@ const parseTarget = (target: string): { module: string; exportName: string } => 
   return { module: module ?? target, exportName: exportName ?? "default" }
 }
 
-const readJson = (path: string): unknown => JSON.parse(readFileSync(path, "utf8"))
-
-/** Plugin refs declared by `root`'s package.json and every package under `root/node_modules`. */
-export const discoverPackagePlugins = (root: string): ReadonlyArray<PluginRef> => {
-  const packageDirs = [root]
-  const modules = join(root, "node_modules")
-  if (existsSync(modules)) {
-    for (const entry of readdirSync(modules)) {
-      if (entry.startsWith(".")) continue
-      if (entry.startsWith("@")) {
-        for (const sub of readdirSync(join(modules, entry))) packageDirs.push(join(modules, entry, sub))
-      } else {
-        packageDirs.push(join(modules, entry))
-      }
-    }
-  }
-  const refs: Array<PluginRef> = []
-  for (const dir of packageDirs) {
-    const manifest = join(dir, "package.json")
-    if (!existsSync(manifest)) continue
-    let pkg: { name?: string; stargraph?: { triggers?: Record<string, string> } }
-    try {
-      pkg = readJson(manifest) as typeof pkg
-    } catch {
-      continue
-    }
-    const triggers = pkg.stargraph?.triggers
-    if (triggers === undefined || typeof triggers !== "object" || triggers === null) continue
-    for (const [name, target] of Object.entries(triggers)) {
+/**
+ * Plugin refs declared by the packages `root` can use: its own `package.json` and the
+ * packages Node would find from it (`node_modules` here and in the folders above).
+ */
+export const discoverPackagePlugins = (root: string): ReadonlyArray<PluginRef> =>
+  installedPackages(root).flatMap((pkg) => {
+    const triggers = pkg.stargraph["triggers"]
+    if (triggers === undefined || typeof triggers !== "object" || triggers === null) return []
+    return Object.entries(triggers as Record<string, unknown>).map(([name, target]): PluginRef => {
       const { module, exportName } = parseTarget(String(target))
-      refs.push({
-        name: `${pkg.name ?? dir}:stargraph.triggers:${name}`,
-        module: resolve(dir, module),
-        export: exportName,
-        config: {},
-        package: pkg.name ?? dir,
-        trigger: name
-      })
-    }
-  }
-  return refs
-}
+      return { name: `${pkg.name}:stargraph.triggers:${name}`, module: resolve(pkg.dir, module), export: exportName, config: {}, package: pkg.name, trigger: name }
+    })
+  })
 
 const HOOKS = ["init", "start", "stop", "routes"] as const
 
