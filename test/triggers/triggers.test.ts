@@ -284,6 +284,27 @@ describe("plugins and project config", () => {
     expect(event?.plugin).toBe("my-triggers:stargraph.triggers:ping")
   })
 
+  it("finds trigger packages where Node would: hoisted to a workspace root above the serving folder, each package once", async () => {
+    const root = tempDir()
+    writeFileSync(join(root, "package.json"), JSON.stringify({ name: "workspace", private: true }))
+    const pkg = join(root, "node_modules", "hoisted-triggers")
+    mkdirSync(pkg, { recursive: true })
+    writeFileSync(join(pkg, "package.json"), JSON.stringify({ name: "hoisted-triggers", type: "module", stargraph: { triggers: { pong: "./index.js#pong" } } }))
+    writeFileSync(join(pkg, "index.js"), "export const pong = () => ({ name: \"pong\", init() {}, start() {}, stop() {}, routes() { return [] } })")
+    const app = join(root, "apps", "server")
+    mkdirSync(join(app, "node_modules", "hoisted-triggers"), { recursive: true })
+    writeFileSync(join(app, "package.json"), JSON.stringify({ name: "server", private: true }))
+    // A nearer copy of the same package wins; the root's is not loaded twice.
+    writeFileSync(join(app, "node_modules", "hoisted-triggers", "package.json"), JSON.stringify({ name: "hoisted-triggers", type: "module", stargraph: { triggers: { pong: "./index.js#pong" } } }))
+    writeFileSync(join(app, "node_modules", "hoisted-triggers", "index.js"), "export const pong = () => ({ name: \"pong-near\", init() {}, start() {}, stop() {}, routes() { return [] } })")
+    const started = await Effect.runPromise(Effect.scoped(TriggerHost.start({ pluginRoot: app })).pipe(Effect.provide(stack(join(root, "db.sqlite")))))
+    expect(started.triggers.map((t) => t.name)).toEqual(["manual", "pong-near"])
+    const other = join(root, "apps", "other")
+    mkdirSync(other, { recursive: true })
+    const fromRoot = await Effect.runPromise(Effect.scoped(TriggerHost.start({ pluginRoot: other })).pipe(Effect.provide(stack(join(root, "db2.sqlite")))))
+    expect(fromRoot.triggers.map((t) => t.name)).toEqual(["manual", "pong"])
+  })
+
   it("starts triggers an application provides in code through ExtraTriggers", async () => {
     const root = tempDir()
     const started: Array<string> = []
