@@ -86,6 +86,11 @@ export interface NodeInput {
   /** The run's graph hash (a child run records it as its parent's). */
   readonly graphHash: string
   /**
+   * Publish text a live call of this node streams, as a `node.delta` run event (absent
+   * outside a run; a replayed call has nothing to stream).
+   */
+  readonly emitDelta?: ((text: string, node: string, step: number) => Effect.Effect<void>) | undefined
+  /**
    * In a replay of the step the recorded run stopped at for input (uncommitted): the run
    * whose child run of this node and step a `subgraph` node's new child replays, up to
    * the same question.

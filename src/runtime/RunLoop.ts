@@ -306,6 +306,8 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       return lastIso
     }
     const actor = input.actor ?? "library"
+    /** A live call's streamed text, as a run event (one function for every node and step). */
+    const emitDelta = (text: string, node: string, at: number) => emit({ type: "node.delta", step: at, node, text })
     let run = input.run
     let state: State = input.checkpoint.state
     let next = input.checkpoint.next
@@ -663,7 +665,8 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           calls: recorder.forNode(id),
           answers: answered.get(id) ?? NO_ANSWERS,
           graphHash: graph.graphHash,
-          unfinishedChild: input.replay === undefined ? undefined : unfinishedChild(input.replay, current)
+          unfinishedChild: input.replay === undefined ? undefined : unfinishedChild(input.replay, current),
+          emitDelta
         })
         return traced
           ? Effect.withSpan(node, "stargraph.node", { attributes: { "stargraph.run_id": run.run_id, "stargraph.node_id": id, "stargraph.node_kind": graph.topology.nodes.get(id)!.kind, "stargraph.step": current } })

@@ -87,10 +87,23 @@ export const RunCancelled = Schema.Struct({
   step: Schema.Int
 })
 
+/**
+ * Text a node's live model call streamed (a language-model node with `stream: true`), as it
+ * arrives: for a chat UI. Not written to the audit log; a replayed call streams nothing.
+ */
+export const NodeDelta = Schema.Struct({
+  ...base,
+  type: Schema.Literal("node.delta"),
+  step: Schema.Int,
+  node: Schema.String,
+  text: Schema.String
+})
+
 /** Any run event. */
 export const RunEvent = Schema.Union(
   RunStarted,
   StepStarted,
+  NodeDelta,
   StepCompleted,
   WaitingForInput,
   RunPaused,

@@ -5,12 +5,14 @@
  * call live; bad completions and error statuses retried; an app's own LanguageModel;
  * stubs; and every bad-input case.
  */
+import { readFileSync } from "node:fs"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { join } from "node:path"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import type * as Response from "@effect/ai/Response"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
@@ -27,6 +29,7 @@ import { formatError, type StargraphError } from "../../src/errors.js"
 import * as Graph from "../../src/graph/Graph.js"
 import { LanguageModels } from "../../src/index.js"
 import * as Replay from "../../src/replay/Replay.js"
+import * as AuditSink from "../../src/telemetry/AuditSink.js"
 import { tempDir } from "../helpers/cli.js"
 import * as OpenAiServer from "../helpers/openaiServer.js"
 
@@ -424,6 +427,38 @@ describe("bad completions and failed calls", () => {
     const none = await runGraph(irOf(qa, [{ id: "ask", kind: "dspy", config: { signature: "question -> answer" } }]), { question: "q" })
     expect(none.error).toMatchObject({ _tag: "LanguageModelError", reason: "no-model" })
     expect((none.error as { fix: string }).fix).toContain("LanguageModel layer")
+  })
+})
+
+describe("streamed text as run events", () => {
+  it("a live streamed completion is published as node.delta events as it arrives, not audited", async () => {
+    const server = await OpenAiServer.start({ respond: () => "{\"answer\": \"forty-two, as streamed\"}" })
+    try {
+      const auditFile = join(tempDir(), "audit.jsonl")
+      const layer = Layer.merge(dbLayer(), AuditSink.jsonl(auditFile))
+      const out = await Effect.runPromise(Effect.gen(function*() {
+        const graph = yield* Graph.make(irOf(qa, [ask({ api_base: server.url, stream: true })]))
+        const handle = yield* graph.start({ inputs: { question: "q" } })
+        const watching = yield* Effect.fork(Stream.runCollect(handle.stream()))
+        const summary = yield* handle.start()
+        const events = Chunk.toArray(yield* Fiber.join(watching))
+        return { summary, events }
+      }).pipe(Effect.provide(layer)))
+      expect(out.summary.final_state["answer"]).toBe("forty-two, as streamed")
+      const deltas = out.events.filter((e) => e.type === "node.delta")
+      expect(deltas.length).toBeGreaterThan(1)
+      expect(deltas.every((e) => e.type === "node.delta" && e.node === "ask" && e.step === 1)).toBe(true)
+      expect(deltas.map((e) => (e.type === "node.delta" ? e.text : "")).join("")).toBe("{\"answer\": \"forty-two, as streamed\"}")
+      // Between the step's start and its completion.
+      const types = out.events.map((e) => e.type)
+      expect(types.indexOf("step.started")).toBeLessThan(types.indexOf("node.delta"))
+      expect(types.lastIndexOf("node.delta")).toBeLessThan(types.indexOf("step.completed"))
+      const audited = readFileSync(auditFile, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string })
+      expect(audited.some((r) => r.event === "step.completed")).toBe(true)
+      expect(audited.some((r) => r.event === "node.delta")).toBe(false)
+    } finally {
+      await server.close()
+    }
   })
 })
 

@@ -162,7 +162,8 @@ export const lmExecutor = (spec: LmNodeSpec): Executor => {
   /** The live completion of `sent`, under the node's timeout (by default {@link DEFAULT_LM_TIMEOUT_MS}: a server that never answers fails the call). */
   const timeoutMs = spec.timeout_ms ?? DEFAULT_LM_TIMEOUT_MS
   const liveCall = (input: NodeInput, sent: ReadonlyArray<Message>, attempt: number): Effect.Effect<Completion, LanguageModelError> => {
-    const call = complete(spec.provider, sent, { nodeId: input.nodeId, step: input.step, attempt })
+    const emit = input.emitDelta
+    const call = complete(spec.provider, sent, { nodeId: input.nodeId, step: input.step, attempt }, emit === undefined ? undefined : (text) => emit(text, input.nodeId, input.step))
     return call.pipe(
       Effect.timeoutFail({
         duration: Duration.millis(timeoutMs),

@@ -154,13 +154,17 @@ const configModel = (config: ProviderConfig, site: CallSite): Effect.Effect<Lang
   })
 
 /** One completion from `lm`, streamed or not. */
-const generate = (lm: LanguageModelModule.Service, messages: ReadonlyArray<Message>, stream: boolean) => {
+/** What a streamed completion's text is handed to as it arrives (the node's `node.delta` events). */
+export type OnDelta = (text: string) => Effect.Effect<void>
+
+const generate = (lm: LanguageModelModule.Service, messages: ReadonlyArray<Message>, stream: boolean, onDelta: OnDelta | undefined) => {
   const prompt = messages.map((m) => ({ role: m.role, content: m.content }))
   if (!stream) {
     return Effect.map(lm.generateText({ prompt }), (r): Completion => completion(r.text, r.finishReason, r.usage))
   }
+  const parts = lm.streamText({ prompt })
   return Stream.runFold(
-    lm.streamText({ prompt }),
+    onDelta === undefined ? parts : Stream.tap(parts, (part) => (part.type === "text-delta" && part.delta !== "" ? onDelta(part.delta) : Effect.void)),
     { text: "", reason: "unknown", usage: undefined as { readonly inputTokens?: number | undefined; readonly outputTokens?: number | undefined } | undefined },
     (acc, part) =>
       part.type === "text-delta" ? { ...acc, text: acc.text + part.delta } : part.type === "finish" ? { ...acc, reason: part.reason, usage: part.usage } : acc
@@ -292,13 +296,13 @@ const languageModelError = (error: unknown, site: CallSite, config: ProviderConf
  * One live completion of `messages`: the app's `LanguageModel` if it provided one, else
  * the model the node's config names.
  */
-export const complete = (config: ProviderConfig, messages: ReadonlyArray<Message>, site: CallSite): Effect.Effect<Completion, LanguageModelError> =>
+export const complete = (config: ProviderConfig, messages: ReadonlyArray<Message>, site: CallSite, onDelta?: OnDelta): Effect.Effect<Completion, LanguageModelError> =>
   Effect.flatMap(appModel(), (provided) =>
     Option.match(provided, {
-      onSome: (lm) => Effect.mapError(generate(lm, messages, config.stream), (e) => toLanguageModelError(e, site, config, "the app's LanguageModel")),
+      onSome: (lm) => Effect.mapError(generate(lm, messages, config.stream, onDelta), (e) => toLanguageModelError(e, site, config, "the app's LanguageModel")),
       onNone: () =>
         Effect.mapError(
-          Effect.flatMap(configModel(config, site), (lm) => generate(lm, messages, config.stream) as Effect.Effect<Completion, unknown>),
+          Effect.flatMap(configModel(config, site), (lm) => generate(lm, messages, config.stream, onDelta) as Effect.Effect<Completion, unknown>),
           (e) => toLanguageModelError(e, site, config, config.apiBase ?? OPENAI_API)
         )
     }))
