@@ -153,10 +153,10 @@ const configModel = (config: ProviderConfig, site: CallSite): Effect.Effect<Lang
     return lm
   })
 
-/** One completion from `lm`, streamed or not. */
 /** What a streamed completion's text is handed to as it arrives (the node's `node.delta` events). */
 export type OnDelta = (text: string) => Effect.Effect<void>
 
+/** One completion from `lm`, streamed or not (a stream's text handed to `onDelta` as it comes). */
 const generate = (lm: LanguageModelModule.Service, messages: ReadonlyArray<Message>, stream: boolean, onDelta: OnDelta | undefined) => {
   const prompt = messages.map((m) => ({ role: m.role, content: m.content }))
   if (!stream) {
