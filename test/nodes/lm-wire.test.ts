@@ -153,6 +153,45 @@ describe("the API key never leaks into an error", () => {
       (lm) => <A, E, R>(e: Effect.Effect<A, E, R>) => Effect.provideService(e, LanguageModel.LanguageModel, lm)
     )
 
+  it("a key whose variable ends in a newline is redacted too (as sent, trimmed)", async () => {
+    process.env[KEY_ENV] = `${KEY}\n`
+    try {
+      server.script({ status: 401, message: `Invalid API key: ${KEY}` })
+      const r = await runGraph(irOf([ask({ api_key_env: KEY_ENV })]))
+      expect(server.requests.at(-1)!.headers["authorization"]).toBe(`Bearer ${KEY}`)
+      expect((r.error as { message: string }).message).toBe(`${server.url} answered 401: Invalid API key: <redacted>`)
+      expect(dbBytes(r.filename).includes(KEY)).toBe(false)
+    } finally {
+      process.env[KEY_ENV] = KEY
+    }
+  })
+
+  it("no part of the key is left where a server's text is cut to fit an error", async () => {
+    // The key starts 16 characters before the cut (300 for a server's message, 120 for a body's preview).
+    const head = KEY.slice(0, 16)
+    for (const reply of [
+      { status: 401, message: `${"x".repeat(300 - 16)}${KEY}` },
+      Raw.body(`${"p".repeat(120 - 16)}${KEY}`, "text/html")
+    ]) {
+      server.script(reply)
+      const r = await runGraph(irOf([ask({ api_key_env: KEY_ENV })]))
+      const message = (r.error as { message: string }).message
+      expect(message).toContain("<redacted>")
+      expect(message).not.toContain(head)
+      expect(dbBytes(r.filename).includes(head)).toBe(false)
+    }
+  })
+
+  it("an app model that dies (not fails) with the key in its message is a redacted LanguageModelError", async () => {
+    const dying = LanguageModel.make({ generateText: () => Effect.die(new Error(`auth failed for ${KEY}`)), streamText: () => Stream.die(new Error(`auth failed for ${KEY}`)) })
+    for (const stream of [false, true]) {
+      const lm = await Effect.runPromise(dying)
+      const r = await runGraph(irOf([ask({ api_key_env: KEY_ENV, stream })]), (e) => Effect.provideService(e, LanguageModel.LanguageModel, lm))
+      expect(r.error).toMatchObject({ _tag: "LanguageModelError", reason: "provider-error", message: "the app's LanguageModel failed: auth failed for <redacted>" })
+      expect(dbBytes(r.filename).includes(KEY)).toBe(false)
+    }
+  })
+
   it("an app model's error is redacted: the node's key and any bearer token", async () => {
     const provide = await Effect.runPromise(failing({ _tag: "Quota", message: `POST failed; authorization: Bearer abc.DEF-123_x; the key was ${KEY}` }))
     const r = await runGraph(irOf([ask({ api_key_env: KEY_ENV })]), provide)
@@ -260,11 +299,47 @@ describe("a reply in the wrong format is bad-response, never an empty completion
     expect(streamed.checkpoints[1]!.calls![0]!.response).toEqual(shape)
   })
 
-  it("an error a server sends in a chat stream is the server's error, not an empty completion", async () => {
-    server.script(Raw.sse([Raw.chatChunk("{\"ans"), `data: ${JSON.stringify({ error: { message: "the model crashed" } })}\n\n`, "data: [DONE]\n\n"]))
-    const r = await runGraph(irOf([ask({ stream: true })]))
-    expect(r.error).toMatchObject({ _tag: "LanguageModelError", reason: "provider-error" })
-    expect((r.error as { message: string }).message).toBe(`${server.url} failed: the stream ended with an error: the model crashed`)
+  it("an error a server sends in a stream is the server's error, with its message, tried again like a cut stream", async () => {
+    const errors: ReadonlyArray<[string, ReadonlyArray<string>, Record<string, unknown>]> = [
+      ["chat: an error field", [Raw.chatChunk("{\"ans"), `data: ${JSON.stringify({ error: { message: "model overloaded" } })}\n\n`, "data: [DONE]\n\n"], {}],
+      ["chat: an error event", [Raw.chatChunk("{\"ans"), `event: error\ndata: ${JSON.stringify({ message: "model overloaded" })}\n\n`], {}],
+      ["responses: a nested error event", [`data: ${JSON.stringify({ type: "error", error: { message: "model overloaded" } })}\n\n`], { api: "responses" }],
+      ["responses: response.failed", [`data: ${JSON.stringify({ type: "response.failed", response: { status: "failed", error: { message: "model overloaded" } } })}\n\n`], { api: "responses" }]
+    ]
+    for (const [label, lines, config] of errors) {
+      const before = server.requests.length
+      server.script(Raw.sse(lines), Raw.sse(lines))
+      const r = await runGraph(irOf([ask({ stream: true, ...config }, { retry: { max_attempts: 2 } })]))
+      expect(r.error, label).toMatchObject({ _tag: "LanguageModelError", reason: "request-failed" })
+      expect((r.error as { message: string }).message, label).toBe(`no answer from ${server.url}: the server ended the stream with an error: model overloaded`)
+      expect(server.requests.length - before, label).toBe(2)
+    }
+  })
+
+  it("reads SSE with lone CR line ends, skips events with empty data, picks choice 0 by index", async () => {
+    const cr = [`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: "{\"answer\": \"cr\"}" }, finish_reason: "stop" }] })}\r\r`, "data: [DONE]\r\r"]
+    server.script(Raw.sse(cr))
+    expect((await runGraph(irOf([ask({ stream: true })]))).summary?.final_state).toMatchObject({ answer: "cr" })
+    const responsesCr = [`data: ${JSON.stringify({ type: "response.output_text.delta", delta: "{\"answer\": \"r-cr\"}" })}\r\r`, `data: ${JSON.stringify({ type: "response.completed", response: { status: "completed", output: [] } })}\r\r`]
+    server.script(Raw.sse(responsesCr))
+    expect((await runGraph(irOf([ask({ stream: true, api: "responses" })]))).summary?.final_state).toMatchObject({ answer: "r-cr" })
+    server.script(Raw.sse(["data:\n\n", "data: \n\n", Raw.chatChunk("{\"answer\": \"after empty\"}", "stop"), "data: [DONE]\n\n"]))
+    expect((await runGraph(irOf([ask({ stream: true })]))).summary?.final_state).toMatchObject({ answer: "after empty" })
+    const two = (index: number, content: string) => `data: ${JSON.stringify({ choices: [{ index, delta: { content }, finish_reason: null }] })}\n\n`
+    server.script(Raw.sse([two(1, "SECOND"), two(0, "{\"answer\": \"first\"}"), Raw.chatChunk(undefined, "stop"), "data: [DONE]\n\n"]))
+    expect((await runGraph(irOf([ask({ stream: true })]))).summary?.final_state).toMatchObject({ answer: "first" })
+  })
+
+  it("a whole JSON completion sent as text/event-stream is read as the completion", async () => {
+    server.script({ raw: { contentType: "text/event-stream", chunks: [JSON.stringify({ choices: [{ index: 0, message: { role: "assistant", content: "{\"answer\": \"whole\"}" }, finish_reason: "stop" }] })] } })
+    expect((await runGraph(irOf([ask({ stream: true })]))).summary?.final_state).toMatchObject({ answer: "whole" })
+  })
+
+  it("a 200 that is an error object shows the server's message", async () => {
+    server.script(Raw.body(JSON.stringify({ error: { message: "no such model: m" } })))
+    const r = await runGraph(irOf([ask({})]))
+    expect(r.error).toMatchObject({ _tag: "LanguageModelError", reason: "bad-response" })
+    expect((r.error as { message: string }).message).toBe(`${server.url} answered with something that is not a completion: the reply is an error, not a completion: no such model: m`)
   })
 })
 

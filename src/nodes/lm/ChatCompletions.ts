@@ -19,10 +19,10 @@ import type * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
 import type * as OpenAiClientModule from "@effect/ai-openai/OpenAiClient"
 import * as Effect from "effect/Effect"
-import * as Predicate from "effect/Predicate"
+import { identity } from "effect/Function"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { type AiModules, decode, eventJson, postJson, postStream, preview, unfinished, type Wire } from "./wire.js"
+import { type AiModules, decode, eventJson, postJson, postStream, serverErrorMessage, streamError, unfinished, type Wire } from "./wire.js"
 
 export type { AiModules } from "./wire.js"
 
@@ -34,6 +34,8 @@ export interface ChatOptions {
   readonly temperature?: number | undefined
   /** Largest completion, in tokens (`max_tokens`), when set. */
   readonly maxTokens?: number | undefined
+  /** Remove secrets (the API key) from server text before it goes into an error (default: none to remove). */
+  readonly redact?: ((text: string) => string) | undefined
 }
 
 const Usage = Schema.NullOr(Schema.Struct({
@@ -55,6 +57,8 @@ const ChatCompletion = Schema.Struct({
 const ChatChunk = Schema.Struct({
   choices: Schema.optionalWith(
     Schema.Array(Schema.Struct({
+      /** Which choice the chunk continues (several when the request asks for `n` > 1; we read choice 0). */
+      index: Schema.optional(Schema.NullOr(Schema.Number)),
       delta: Schema.optional(Schema.NullOr(Schema.Struct({ content: Schema.optional(Schema.NullOr(Schema.String)) }))),
       finish_reason: Schema.optional(Schema.NullOr(Schema.String))
     })),
@@ -68,10 +72,7 @@ const ChatChunk = Schema.Struct({
 const PATH = "/chat/completions"
 
 /** The message of an error a server put in the stream. */
-const errorText = (error: unknown): string => {
-  const message = Predicate.isRecord(error) ? error["message"] : error
-  return typeof message === "string" ? preview(message) : preview(JSON.stringify(error) ?? String(error))
-}
+const errorText = (error: unknown): string => serverErrorMessage(error) ?? JSON.stringify(error) ?? String(error)
 
 type FinishReason = Response.FinishPartEncoded["reason"]
 
@@ -124,7 +125,7 @@ export const make = (
   client: OpenAiClientModule.Service,
   options: ChatOptions
 ): Effect.Effect<LanguageModelModule.Service> => {
-  const wire: Wire = { ai, client, module: "ChatCompletions" }
+  const wire: Wire = { ai, client, module: "ChatCompletions", redact: options.redact ?? identity }
   const body = (prompt: Prompt.Prompt) => ({
     model: options.model,
     messages: chatMessages(prompt),
@@ -165,12 +166,13 @@ export const make = (
               return Effect.succeed([])
             }
             return Effect.flatMap(eventJson(wire, item.data), (json) =>
-              Effect.flatMap(decode(wire, "streamText", ChatChunk, json), (chunk): Effect.Effect<Array<Response.StreamPartEncoded>, AiErrorModule.AiError> => {
-                if (chunk.error !== undefined && chunk.error !== null) {
-                  return Effect.fail(new ai.AiError.UnknownError({ module: wire.module, method: "streamText", description: `the stream ended with an error: ${errorText(chunk.error)}` }))
-                }
+              // `event: error` (with `{message}` or `{error: {message}}`) ends the stream as an error, as an `error` field does.
+              item.event === "error"
+                ? Effect.fail(streamError(wire, PATH, errorText(json)))
+                : Effect.flatMap(decode(wire, "streamText", ChatChunk, json), (chunk): Effect.Effect<Array<Response.StreamPartEncoded>, AiErrorModule.AiError> => {
+                if (chunk.error !== undefined && chunk.error !== null) return Effect.fail(streamError(wire, PATH, errorText(chunk.error)))
                 if (chunk.usage !== undefined && chunk.usage !== null) usage = chunk.usage
-                const choice = chunk.choices[0]
+                const choice = chunk.choices.find((c) => (c.index ?? 0) === 0)
                 if (choice === undefined) return Effect.succeed([])
                 if (choice.finish_reason !== undefined && choice.finish_reason !== null) reason = choice.finish_reason
                 const text = choice.delta?.content

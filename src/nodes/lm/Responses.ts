@@ -15,10 +15,11 @@ import type * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
 import type * as OpenAiClientModule from "@effect/ai-openai/OpenAiClient"
 import * as Effect from "effect/Effect"
+import { identity } from "effect/Function"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { type ChatOptions, chatMessages } from "./ChatCompletions.js"
-import { type AiModules, decode, eventJson, malformed, postJson, postStream, preview, unfinished, type Wire } from "./wire.js"
+import { type AiModules, decode, eventJson, malformed, postJson, postStream, preview, serverErrorMessage, streamError, unfinished, type Wire } from "./wire.js"
 
 const Usage = Schema.NullOr(Schema.Struct({
   input_tokens: Schema.optional(Schema.NullOr(Schema.Number)),
@@ -33,7 +34,8 @@ const OutputItems = Schema.Array(Schema.Struct({
 
 const ResponseFields = {
   status: Schema.optional(Schema.NullOr(Schema.String)),
-  error: Schema.optional(Schema.NullOr(Schema.Struct({ message: Schema.optional(Schema.NullOr(Schema.String)) }))),
+  /** The server's error (`{message}` as OpenAI sends it; anything else is shown as it is). */
+  error: Schema.optional(Schema.Unknown),
   incomplete_details: Schema.optional(Schema.NullOr(Schema.Struct({ reason: Schema.optional(Schema.NullOr(Schema.String)) }))),
   usage: Schema.optional(Usage)
 }
@@ -48,7 +50,9 @@ const StreamResponse = Schema.Struct({ ...ResponseFields, output: Schema.optiona
 const StreamEvent = Schema.Struct({
   type: Schema.optional(Schema.String),
   delta: Schema.optional(Schema.String),
-  message: Schema.optional(Schema.String),
+  /** An `error` event's message, at the top (`{type: "error", message}`) or nested (`{error: {message}}`). */
+  message: Schema.optional(Schema.Unknown),
+  error: Schema.optional(Schema.Unknown),
   response: Schema.optional(StreamResponse)
 })
 
@@ -95,8 +99,8 @@ const completed = (wire: Wire, method: "generateText" | "streamText", response: 
   const status = response.status
   if (status === undefined || status === null || status === "completed" || status === "incomplete") return Effect.succeed(response)
   if (status === "failed") {
-    const message = response.error?.message
-    return Effect.fail(new wire.ai.AiError.UnknownError({ module: wire.module, method, description: `the response failed${message !== undefined && message !== null ? `: ${preview(message)}` : ""}` }))
+    const message = serverErrorMessage(response.error)
+    return Effect.fail(new wire.ai.AiError.UnknownError({ module: wire.module, method, description: `the response failed${message !== undefined ? `: ${preview(message, wire)}` : ""}` }))
   }
   return Effect.fail(malformed(wire, method, `status: the response is ${preview(status)}, not completed`))
 }
@@ -120,7 +124,7 @@ export const make = (
   client: OpenAiClientModule.Service,
   options: ChatOptions
 ): Effect.Effect<LanguageModelModule.Service> => {
-  const wire: Wire = { ai, client, module: "Responses" }
+  const wire: Wire = { ai, client, module: "Responses", redact: options.redact ?? identity }
   const body = (prompt: Prompt.Prompt) => ({
     model: options.model,
     input: chatMessages(prompt),
@@ -168,13 +172,12 @@ export const make = (
                     return Effect.succeed({ parts: ending(event.response, streamed || event.response === undefined ? "" : textOf(event.response)), last: true })
                   case "response.failed":
                   case "error":
-                    return Effect.fail(
-                      new ai.AiError.UnknownError({
-                        module: wire.module,
-                        method: "streamText",
-                        description: preview(event.message ?? event.response?.error?.message ?? `the stream ended with ${event.type ?? item.event}`)
-                      })
-                    )
+                    // The server broke off (overloaded, rate limited, its own failure): tried again like a cut stream.
+                    return Effect.fail(streamError(
+                      wire,
+                      PATH,
+                      serverErrorMessage(event.message) ?? serverErrorMessage(event.error) ?? serverErrorMessage(event.response?.error) ?? `the stream ended with ${event.type ?? item.event}`
+                    ))
                   default:
                     return Effect.succeed({ parts: [], last: false })
                 }

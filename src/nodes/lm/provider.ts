@@ -9,7 +9,7 @@
  * Only a live call gets here: a replay answers from the cassette, without a model, a key
  * or `@effect/ai` installed.
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
 import type * as LanguageModelModule from "@effect/ai/LanguageModel"
 import type * as OpenAiClientModule from "@effect/ai-openai/OpenAiClient"
 import * as Effect from "effect/Effect"
@@ -69,6 +69,12 @@ export const wireModel = (model: string): string => model.replace(/^openai\//, "
 
 interface OpenAiModules extends AiModules {
   readonly OpenAiClient: typeof OpenAiClientModule
+  /**
+   * The HTTP client model calls go through: undici without its own 300-second limits on
+   * a reply's headers and between its chunks (Node's `fetch` has them), so a slow model
+   * is bound by the node's `timeout_ms` (default 10 minutes) and nothing shorter.
+   */
+  readonly httpClient: HttpClient.HttpClient
 }
 
 let languageModelModule: Promise<typeof LanguageModelModule> | undefined
@@ -101,8 +107,15 @@ const loadOpenAi = (site: CallSite, model: string): Effect.Effect<OpenAiModules,
       (openAiModules ??= Promise.all([
         import("@effect/ai/AiError"),
         import("@effect/ai/LanguageModel"),
-        import("@effect/ai-openai/OpenAiClient")
-      ]).then(([AiError, LanguageModel, OpenAiClient]) => ({ AiError, LanguageModel, OpenAiClient }))),
+        import("@effect/ai-openai/OpenAiClient"),
+        import("@effect/platform-node/NodeHttpClient"),
+        import("@effect/platform-node/Undici")
+      ]).then(([AiError, LanguageModel, OpenAiClient, NodeHttpClient, Undici]) => ({
+        AiError,
+        LanguageModel,
+        OpenAiClient,
+        httpClient: NodeHttpClient.makeUndici(new Undici.Agent({ headersTimeout: 0, bodyTimeout: 0 }))
+      }))),
     catch: notInstalled(site, model, "@effect/ai-openai")
   })
 
@@ -125,7 +138,8 @@ const configModel = (config: ProviderConfig, site: CallSite): Effect.Effect<Lang
       })
     }
     const keyEnv = keyEnvOf(config)
-    const key = keyEnv === undefined ? undefined : process.env[keyEnv]
+    // A key read from a mounted secret file often ends in a newline: the key is what is inside.
+    const key = keyEnv === undefined ? undefined : process.env[keyEnv]?.trim()
     if (keyEnv !== undefined && (key === undefined || key === "")) {
       return yield* new LanguageModelError({
         ...ids(site),
@@ -146,9 +160,10 @@ const configModel = (config: ProviderConfig, site: CallSite): Effect.Effect<Lang
         apiUrl: config.apiBase ?? OPENAI_API,
         ...(key !== undefined ? { apiKey: Redacted.make(key) } : {})
       })
-      const options = { model: wireModel(model), temperature: config.temperature, maxTokens: config.maxTokens }
+      const secrets = secretsOf(config)
+      const options = { model: wireModel(model), temperature: config.temperature, maxTokens: config.maxTokens, redact: (text: string) => redact(text, secrets) }
       return apiOf(config) === "chat" ? yield* ChatCompletions.make(modules, client, options) : yield* Responses.make(modules, client, options)
-    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer))
+    }).pipe(Effect.scoped, Effect.provideService(HttpClient.HttpClient, modules.httpClient))
     byKey.set(key ?? "", lm)
     return lm
   })
@@ -186,19 +201,25 @@ const completion = (
 /** The longest piece of a provider's error text kept in a message. */
 const MAX_DETAIL = 300
 
-const cut = (text: string): string => (text.length > MAX_DETAIL ? `${text.slice(0, MAX_DETAIL)}…` : text)
+/** Text for an error: secrets removed first, then cut to {@link MAX_DETAIL} (a cut never leaves part of a key). */
+type Clean = (text: string) => string
 
-const serverMessage = (body: string | undefined): string | undefined => {
+const cleaner = (secrets: ReadonlyArray<string>): Clean => (text) => {
+  const clean = redact(text, secrets)
+  return clean.length > MAX_DETAIL ? `${clean.slice(0, MAX_DETAIL)}…` : clean
+}
+
+const serverMessage = (body: string | undefined, clean: Clean): string | undefined => {
   if (body === undefined || body === "") return undefined
   try {
     const parsed: unknown = JSON.parse(body)
     const error = Predicate.isRecord(parsed) ? parsed["error"] : undefined
     const message = Predicate.isRecord(error) ? error["message"] : Predicate.isRecord(parsed) ? parsed["message"] : undefined
-    if (typeof message === "string") return cut(message)
+    if (typeof message === "string") return clean(message)
   } catch {
     // Not JSON: the text itself.
   }
-  return cut(body)
+  return clean(body)
 }
 
 const stringField = (error: unknown, key: string): string | undefined => {
@@ -212,30 +233,39 @@ const stringField = (error: unknown, key: string): string | undefined => {
  * an `@effect/ai` error's `message`: it prints the request (headers included) and the
  * failed body read whole.
  */
-const malformed = (error: unknown): string => {
+const malformed = (error: unknown, clean: Clean): string => {
   const cause = Predicate.hasProperty(error, "cause") ? error.cause : undefined
   if (ParseResult.isParseError(cause)) {
     const issue = ParseResult.ArrayFormatter.formatErrorSync(cause)[0]
-    if (issue !== undefined) return cut(`${issue.path.length > 0 ? `${issue.path.map(String).join(".")}: ` : ""}${issue.message}`)
+    if (issue !== undefined) return clean(`${issue.path.length > 0 ? `${issue.path.map(String).join(".")}: ` : ""}${issue.message}`)
   }
   const description = stringField(error, "description")
-  if (description !== undefined) return cut(description)
+  if (description !== undefined) return clean(description)
   const reason = stringField(error, "reason")
   return reason !== undefined ? `the reply could not be read (${reason})` : "the reply could not be read"
 }
 
-/** A key's value (4 characters or more) and any `Bearer <token>`, replaced in `text`. */
-export const redact = (text: string, key: string | undefined): string => {
-  const keyless = key !== undefined && key.length >= 4 ? text.split(key).join("<redacted>") : text
+/** Secrets (4 characters or more) and any `Bearer <token>`, replaced in `text`. */
+export const redact = (text: string, secrets: ReadonlyArray<string>): string => {
+  let keyless = text
+  for (const secret of secrets) if (secret.length >= 4) keyless = keyless.split(secret).join("<redacted>")
   return keyless.replace(/\bBearer\s+[^\s"'`,;\\)\]}]+/gi, "Bearer <redacted>")
 }
 
-/** `error` with the node's API key and bearer tokens redacted from its message and fix. */
-const redacted = (error: LanguageModelError, config: ProviderConfig): LanguageModelError => {
+/** The node's API key as its variable holds it, and trimmed (as it is sent): what errors must not show. */
+const secretsOf = (config: ProviderConfig): ReadonlyArray<string> => {
   const keyEnv = keyEnvOf(config)
-  const key = keyEnv === undefined ? undefined : process.env[keyEnv]
-  const message = redact(error.message, key)
-  const fix = redact(error.fix, key)
+  const raw = keyEnv === undefined ? undefined : process.env[keyEnv]
+  if (raw === undefined) return []
+  const trimmed = raw.trim()
+  // Longest first: the raw value (with its newline) before the key inside it.
+  return trimmed === raw ? [raw] : [raw, trimmed]
+}
+
+/** `error` with the node's API key and bearer tokens redacted from its message and fix. */
+const redacted = (error: LanguageModelError, secrets: ReadonlyArray<string>): LanguageModelError => {
+  const message = redact(error.message, secrets)
+  const fix = redact(error.fix, secrets)
   if (message === error.message && fix === error.fix) return error
   return new LanguageModelError({
     nodeId: error.nodeId,
@@ -253,18 +283,20 @@ const redacted = (error: LanguageModelError, config: ProviderConfig): LanguageMo
  * A provider's failure as a `LanguageModelError`, with the node's API key and any bearer
  * token redacted from it (an app's model may put its request in its errors).
  */
-export const toLanguageModelError = (error: unknown, site: CallSite, config: ProviderConfig, where: string): LanguageModelError =>
-  redacted(error instanceof LanguageModelError ? error : languageModelError(error, site, config, where), config)
+export const toLanguageModelError = (error: unknown, site: CallSite, config: ProviderConfig, where: string): LanguageModelError => {
+  const secrets = secretsOf(config)
+  return redacted(error instanceof LanguageModelError ? error : languageModelError(error, site, config, where, cleaner(secrets)), secrets)
+}
 
-const languageModelError = (error: unknown, site: CallSite, config: ProviderConfig, where: string): LanguageModelError => {
+const languageModelError = (error: unknown, site: CallSite, config: ProviderConfig, where: string, clean: Clean): LanguageModelError => {
   const base = { ...ids(site), ...(config.model !== undefined ? { model: config.model } : {}) }
   if (Predicate.isTagged(error, "HttpResponseError")) {
     const e = error as unknown as { readonly reason: string; readonly response: { readonly status: number }; readonly body?: string }
     if (e.reason !== "StatusCode") {
-      return new LanguageModelError({ ...base, reason: "bad-response", status: e.response.status, message: `${where} answered with something that is not a completion: ${malformed(error)}`, fix: "check that api_base points at an OpenAI-compatible server (…/v1) and that api matches what it speaks (chat or responses)" })
+      return new LanguageModelError({ ...base, reason: "bad-response", status: e.response.status, message: `${where} answered with something that is not a completion: ${malformed(error, clean)}`, fix: "check that api_base points at an OpenAI-compatible server (…/v1) and that api matches what it speaks (chat or responses)" })
     }
     const status = e.response.status
-    const said = serverMessage(e.body)
+    const said = serverMessage(e.body, clean)
     return new LanguageModelError({
       ...base,
       reason: "http-status",
@@ -274,6 +306,8 @@ const languageModelError = (error: unknown, site: CallSite, config: ProviderConf
         ? "check the API key (the variable config.api_key_env names)"
         : status === 404
         ? "check config.api_base (it usually ends in /v1), config.api (chat or responses) and config.model"
+        : status >= 300 && status < 400
+        ? "the server redirects the request elsewhere (requests to a model are not followed): set config.api_base to the URL it redirects to"
         : status === 429 || status >= 500
         ? "the server is busy or failing: add retry: {max_attempts: 3, backoff_ms: 1000} to the node, or try later"
         : "check the node's config (model, temperature, max_tokens) against what the server accepts"
@@ -281,15 +315,15 @@ const languageModelError = (error: unknown, site: CallSite, config: ProviderConf
   }
   if (Predicate.isTagged(error, "HttpRequestError")) {
     const what = stringField(error, "description") ?? stringField(error, "reason") ?? "the request failed"
-    return new LanguageModelError({ ...base, reason: "request-failed", message: `no answer from ${where}: ${cut(what)}`, fix: "check that the server is running and config.api_base is right; add a retry policy for flaky networks" })
+    return new LanguageModelError({ ...base, reason: "request-failed", message: `no answer from ${where}: ${clean(what)}`, fix: "check that the server is running and config.api_base is right; add a retry policy for flaky networks" })
   }
   if (Predicate.isTagged(error, "MalformedOutput")) {
-    return new LanguageModelError({ ...base, reason: "bad-response", message: `${where} answered with something that is not a completion: ${malformed(error)}`, fix: "check that api_base points at an OpenAI-compatible server and that config.api matches what it speaks (chat or responses)" })
+    return new LanguageModelError({ ...base, reason: "bad-response", message: `${where} answered with something that is not a completion: ${malformed(error, clean)}`, fix: "check that api_base points at an OpenAI-compatible server and that config.api matches what it speaks (chat or responses)" })
   }
   const message = Predicate.isTagged(error, "UnknownError") && stringField(error, "description") !== undefined
     ? stringField(error, "description")!
     : error instanceof Error || Predicate.hasProperty(error, "message") ? String((error as { readonly message: unknown }).message) : String(error)
-  return new LanguageModelError({ ...base, reason: "provider-error", message: `${where} failed: ${cut(message)}`, fix: "see the provider's error above" })
+  return new LanguageModelError({ ...base, reason: "provider-error", message: `${where} failed: ${clean(message)}`, fix: "see the provider's error above" })
 }
 
 /**
@@ -299,10 +333,19 @@ const languageModelError = (error: unknown, site: CallSite, config: ProviderConf
 export const complete = (config: ProviderConfig, messages: ReadonlyArray<Message>, site: CallSite, onDelta?: OnDelta): Effect.Effect<Completion, LanguageModelError> =>
   Effect.flatMap(appModel(), (provided) =>
     Option.match(provided, {
-      onSome: (lm) => Effect.mapError(generate(lm, messages, config.stream, onDelta), (e) => toLanguageModelError(e, site, config, "the app's LanguageModel")),
+      onSome: (lm) => asLanguageModelError(generate(lm, messages, config.stream, onDelta), site, config, "the app's LanguageModel"),
       onNone: () =>
-        Effect.mapError(
+        asLanguageModelError(
           Effect.flatMap(configModel(config, site), (lm) => generate(lm, messages, config.stream, onDelta) as Effect.Effect<Completion, unknown>),
-          (e) => toLanguageModelError(e, site, config, config.apiBase ?? OPENAI_API)
+          site,
+          config,
+          config.apiBase ?? OPENAI_API
         )
     }))
+
+/** A model's failures, and its defects (a provider that throws), as redacted `LanguageModelError`s. */
+const asLanguageModelError = <A>(effect: Effect.Effect<A, unknown>, site: CallSite, config: ProviderConfig, where: string): Effect.Effect<A, LanguageModelError> =>
+  effect.pipe(
+    Effect.mapError((e) => toLanguageModelError(e, site, config, where)),
+    Effect.catchAllDefect((defect) => Effect.fail(toLanguageModelError(defect, site, config, where)))
+  )

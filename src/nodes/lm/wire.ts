@@ -39,6 +39,11 @@ export interface Wire {
   readonly client: OpenAiClientModule.Service
   /** The caller, e.g. `ChatCompletions`. */
   readonly module: string
+  /**
+   * Remove secrets (the node's API key) from text a server sent or a transport error
+   * holds, before it is cut to fit an error: a cut must not leave part of a key.
+   */
+  readonly redact: (text: string) => string
 }
 
 /** What a call is, for its errors. */
@@ -54,9 +59,9 @@ const MAX_BODY = 2000
 /** The longest piece of a body shown in a description. */
 const PREVIEW = 120
 
-/** A body's first characters, on one line. */
-export const preview = (text: string): string => {
-  const flat = text.replace(/\s+/g, " ").trim()
+/** A body's first characters, on one line (secrets removed first, when `wire` is given). */
+export const preview = (text: string, wire?: Wire): string => {
+  const flat = (wire === undefined ? text : wire.redact(text)).replace(/\s+/g, " ").trim()
   return flat.length > PREVIEW ? `${flat.slice(0, PREVIEW)}…` : flat
 }
 
@@ -67,7 +72,7 @@ const requestOf = (path: string) => ({ method: "POST" as const, url: path, urlPa
  * What broke on the wire, from a platform error's causes: their messages (or codes) only,
  * never the error itself (it holds the request).
  */
-const causeText = (error: unknown): string => {
+const causeText = (wire: Wire, error: unknown): string => {
   const parts: Array<string> = []
   let current: unknown = Predicate.hasProperty(error, "cause") ? error.cause : undefined
   for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
@@ -78,13 +83,13 @@ const causeText = (error: unknown): string => {
     }
     current = Predicate.hasProperty(current, "cause") ? current.cause : undefined
   }
-  const text = parts.join(": ")
+  const text = wire.redact(parts.join(": "))
   return text.length > 200 ? `${text.slice(0, 200)}…` : text
 }
 
 /** A transport failure (`what` went wrong), as `@effect/ai` reports it. */
 const transport = (wire: Wire, method: Method, path: string, what: string, error?: unknown): AiErrorModule.AiError => {
-  const detail = error === undefined ? "" : causeText(error)
+  const detail = error === undefined ? "" : causeText(wire, error)
   return new wire.ai.AiError.HttpRequestError({
     module: wire.module,
     method,
@@ -101,6 +106,22 @@ export const malformed = (wire: Wire, method: Method, description: string): AiEr
 /** The stream ended before the completion did (a connection cut between events, a server that stopped). */
 export const unfinished = (wire: Wire, method: Method, path: string): AiErrorModule.AiError =>
   transport(wire, method, path, "the stream ended before the completion did")
+
+/**
+ * The server broke off the stream with an error of its own (overloaded, rate limited, a
+ * failed response): the completion did not finish, so, like a cut stream, the call may
+ * be tried again.
+ */
+export const streamError = (wire: Wire, path: string, message: string): AiErrorModule.AiError =>
+  transport(wire, "streamText", path, `the server ended the stream with an error: ${preview(message, wire)}`)
+
+/** The message of an error object a server sent (`{message}`, `{error: {message}}`, a string), if it has one. */
+export const serverErrorMessage = (value: unknown): string | undefined => {
+  if (typeof value === "string") return value === "" ? undefined : value
+  if (!Predicate.isRecord(value)) return undefined
+  if (typeof value["message"] === "string" && value["message"] !== "") return value["message"]
+  return serverErrorMessage(value["error"])
+}
 
 const contentType = (response: HttpClientResponse.HttpClientResponse): string => response.headers["content-type"] ?? ""
 
@@ -126,8 +147,10 @@ const statusError = (wire: Wire, method: Method, path: string, status: number, t
     reason: "StatusCode",
     request: requestOf(path),
     response: { status, headers: {} },
-    body: text.length > MAX_BODY ? `${text.slice(0, MAX_BODY)}…` : text
+    body: cutBody(wire.redact(text))
   })
+
+const cutBody = (text: string): string => (text.length > MAX_BODY ? `${text.slice(0, MAX_BODY)}…` : text)
 
 const NOT_JSON: unique symbol = Symbol("not JSON")
 
@@ -143,17 +166,28 @@ const parseJson = (text: string): unknown => {
 const bodyJson = (wire: Wire, method: Method, type: string, text: string): Effect.Effect<unknown, AiErrorModule.AiError> => {
   const value = parseJson(text)
   if (value !== NOT_JSON) return Effect.succeed(value)
-  return Effect.fail(malformed(wire, method, text.trim() === "" ? `the reply is empty (${describeType(type)})` : `the reply is not JSON (${describeType(type)}): ${preview(text)}`))
+  return Effect.fail(malformed(wire, method, text.trim() === "" ? `the reply is empty (${describeType(type)})` : `the reply is not JSON (${describeType(type)}): ${preview(text, wire)}`))
 }
 
-/** Decode `value` with `schema`; a mismatch is a `MalformedOutput` with the parse error as its cause. */
+/**
+ * Decode `value` with `schema`; a mismatch is a `MalformedOutput` with the parse error as
+ * its cause, or, for a reply that is an error object (`{error: {message}}` with a 200),
+ * one that shows the server's message.
+ */
 export const decode = <A, I>(wire: Wire, method: Method, schema: Schema.Schema<A, I>, value: unknown): Effect.Effect<A, AiErrorModule.AiError> =>
-  Effect.catchAll(Schema.decodeUnknown(schema)(value), (error) => Effect.fail(wire.ai.AiError.MalformedOutput.fromParseError({ module: wire.module, method, error })))
+  Effect.catchAll(Schema.decodeUnknown(schema)(value), (error) => {
+    const said = Predicate.isRecord(value) && value["error"] !== undefined ? serverErrorMessage(value["error"]) : undefined
+    return Effect.fail(
+      said !== undefined
+        ? malformed(wire, method, `the reply is an error, not a completion: ${preview(said, wire)}`)
+        : wire.ai.AiError.MalformedOutput.fromParseError({ module: wire.module, method, error })
+    )
+  })
 
 /** The JSON of one SSE event's data, or a `MalformedOutput`. */
 export const eventJson = (wire: Wire, data: string): Effect.Effect<unknown, AiErrorModule.AiError> => {
   const value = parseJson(data)
-  return value === NOT_JSON ? Effect.fail(malformed(wire, "streamText", `a stream event is not JSON: ${preview(data)}`)) : Effect.succeed(value)
+  return value === NOT_JSON ? Effect.fail(malformed(wire, "streamText", `a stream event is not JSON: ${preview(data, wire)}`)) : Effect.succeed(value)
 }
 
 /** POST `body` to `path` and decode the JSON reply with `schema`. */
@@ -172,16 +206,23 @@ interface SseState {
   data: Array<string>
   events: number
   junk: string | undefined
+  /** The text so far while no event was seen (a whole JSON reply sent as an event stream), up to MAX_RAW. */
+  raw: string
 }
+
+/** The longest reply kept to be read as whole JSON when an "event stream" has no event. */
+const MAX_RAW = 64 * 1024 * 1024
 
 /** One line of an event stream: an event when it ends one (a blank line). */
 const sseLine = (state: SseState, line: string): Array<StreamItem> => {
+  if (state.events === 0 && state.raw.length < MAX_RAW) state.raw += `${line}\n`
   if (line === "") {
     const event = state.event
     const data = state.data
     state.event = undefined
     state.data = []
-    if (data.length === 0) return []
+    // No data, or only empty data lines (a keep-alive): nothing to dispatch.
+    if (data.every((d) => d.trim() === "")) return []
     state.events++
     return [{ _tag: "Event", event, data: data.join("\n") }]
   }
@@ -206,22 +247,62 @@ const sseLine = (state: SseState, line: string): Array<StreamItem> => {
 }
 
 /**
+ * Text cut into lines at LF, CRLF or a lone CR (all three end an SSE line), whatever the
+ * chunks' boundaries (a CRLF split across two chunks is one line end).
+ */
+const sseLines = <E>(text: Stream.Stream<string, E>): Stream.Stream<string, E> =>
+  Stream.suspend(() => {
+    let pending = ""
+    let afterCR = false
+    return text.pipe(
+      Stream.mapConcat((chunk) => {
+        const lines: Array<string> = []
+        let start = 0
+        let i = 0
+        if (afterCR && chunk.startsWith("\n")) {
+          start = 1
+          i = 1
+        }
+        afterCR = false
+        for (; i < chunk.length; i++) {
+          const c = chunk.charCodeAt(i)
+          if (c !== 10 && c !== 13) continue
+          lines.push(pending + chunk.slice(start, i))
+          pending = ""
+          if (c === 13) {
+            if (i + 1 < chunk.length) {
+              if (chunk.charCodeAt(i + 1) === 10) i++
+            } else afterCR = true
+          }
+          start = i + 1
+        }
+        pending += chunk.slice(start)
+        return lines
+      }),
+      Stream.concat(Stream.suspend(() => (pending === "" ? Stream.empty : Stream.make(pending))))
+    )
+  })
+
+/**
  * The events of an event stream's text: `data:` lines (several make one event's data,
  * joined by newlines), `event:` lines, comments (`:`) skipped, an event ending at a blank
- * line or at the end. A stream with no event but lines that are not SSE is not a stream.
+ * line or at the end. A stream with no event that holds one JSON value is that value (a
+ * whole reply under an event-stream content type); one with no event but lines that are
+ * not SSE is not a stream.
  */
 const sseEvents = (wire: Wire, type: string, text: Stream.Stream<string, AiErrorModule.AiError>): Stream.Stream<StreamItem, AiErrorModule.AiError> =>
   Stream.suspend(() => {
-    const state: SseState = { event: undefined, data: [], events: 0, junk: undefined }
-    return text.pipe(
-      Stream.splitLines,
+    const state: SseState = { event: undefined, data: [], events: 0, junk: undefined, raw: "" }
+    return sseLines(text).pipe(
       Stream.concat(Stream.make("")),
       Stream.mapConcat((line) => sseLine(state, line)),
-      Stream.concat(Stream.suspend(() =>
-        state.events === 0 && state.junk !== undefined
-          ? Stream.fail(malformed(wire, "streamText", `the reply is not an event stream (${describeType(type)}): ${preview(state.junk)}`))
-          : Stream.empty
-      ))
+      Stream.concat(Stream.suspend(() => {
+        if (state.events > 0 || state.junk === undefined) return Stream.empty
+        const whole = parseJson(state.raw)
+        return whole !== NOT_JSON
+          ? Stream.succeed<StreamItem>({ _tag: "Whole", value: whole })
+          : Stream.fail(malformed(wire, "streamText", `the reply is not an event stream (${describeType(type)}): ${preview(state.junk, wire)}`))
+      }))
     )
   })
 
@@ -253,6 +334,6 @@ export const postStream = (wire: Wire, path: string, body: unknown): Stream.Stre
     return yield* Effect.fail(malformed(
       wire,
       "streamText",
-      text.trim() === "" ? `the reply is empty (${describeType(type)})` : type.includes("json") ? `the reply is not JSON (${describeType(type)}): ${preview(text)}` : `the reply is neither an event stream nor JSON (${describeType(type)}): ${preview(text)}`
+      text.trim() === "" ? `the reply is empty (${describeType(type)})` : type.includes("json") ? `the reply is not JSON (${describeType(type)}): ${preview(text, wire)}` : `the reply is neither an event stream nor JSON (${describeType(type)}): ${preview(text, wire)}`
     ))
   }))
