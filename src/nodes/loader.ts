@@ -123,8 +123,11 @@ export const loadModule = (baseDir: string, ref: ModuleRef, scope: ModuleScope =
     const path = resolveModulePath(baseDir, ref.module)
     const named = { ...ref, ...(scope.graphFile !== undefined ? { file: scope.graphFile } : {}) }
     const roots = scope.roots
+    // A path as written is inside a root as written (a graph folder or package reached
+    // through a symlink: a deploy's `current/`, a workspace member, pnpm); a real path
+    // inside the root's real path.
     const outside = (real: string) => roots !== undefined && !roots.some((root) => inside(real, safeRealpath(root)))
-    if (outside(path)) {
+    if (roots !== undefined && !roots.some((root) => inside(path, resolve(root)) || inside(path, safeRealpath(root)))) {
       return yield* new NodeModuleError({
         ...named,
         reason: "outside-root",

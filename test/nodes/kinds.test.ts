@@ -312,6 +312,30 @@ nodes: [{ id: x, kind: "${kind}"${extra} }]
     expect((await run(runToEnd(graph))).final_state).toEqual({ who: "acme-kinds" })
   })
 
+  it("symlinked packages (workspaces, pnpm, npm link) and a graph folder reached through a symlink load their modules", async () => {
+    const root = tempDir()
+    // A workspace member linked into node_modules, as npm, yarn and pnpm install it.
+    const member = join(root, "packages", "acme-kinds")
+    mkdirSync(member, { recursive: true })
+    writeFileSync(join(member, "package.json"), JSON.stringify({ name: "acme-kinds", stargraph: { nodes: { stamp: "./k.mjs#K" } } }))
+    writeFileSync(join(member, "k.mjs"), "export class K { execute() { return { who: \"linked\" } } }\n")
+    const app = project({}, join(root, "releases", "v1"))
+    mkdirSync(join(app, "node_modules"), { recursive: true })
+    symlinkSync(member, join(app, "node_modules", "acme-kinds"), "dir")
+    writeFileSync(join(app, "nodes.mjs"), "export const own = () => ({ who: \"own\" })\n")
+    // The graph is loaded through a `current` link to its release, as deploys do.
+    symlinkSync(app, join(root, "current"), "dir")
+    graphIn(app, "stamp")
+    const linked = await Effect.runPromise(Graph.load(join(root, "current", "graph.yaml")))
+    expect((await run(runToEnd(linked))).final_state).toEqual({ who: "linked" })
+    writeFileSync(join(app, "own.yaml"), yaml(`
+state_schema: { who: { type: str, default: none } }
+nodes: [{ id: x, kind: function, module: ./nodes.mjs, export: own }]
+`))
+    const own = await Effect.runPromise(Graph.load(join(root, "current", "own.yaml")))
+    expect((await run(runToEnd(own))).final_state).toEqual({ who: "own" })
+  })
+
   it("refuses a kind two packages declare, naming both; says when a package's kind is shadowed by a built-in", async () => {
     const dir = project({ "pkg-a": { stamp: "./k.mjs#K", set: "./k.mjs#K" }, "pkg-b": { stamp: "./k.mjs#K" } })
     const clash = await buildError(Graph.load(graphIn(dir, "stamp")))
