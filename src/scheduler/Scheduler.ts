@@ -362,6 +362,20 @@ export const make = (
         if (Either.isLeft(graph)) continue
         yield* offer({ runId: row.run_id, graph: graph.right, actor: "scheduler", claim: true })
       }
+      // Runs left `running` by a process of this host that died (kill -9, a crash) while it
+      // drove them outside the queue (a run it resumed: /respond, /resume, a fork): nothing
+      // would pick them up, so adopt them, as the queue's rows of a dead process are.
+      if (options.pickUpPending !== false) {
+        const orphans = yield* checkpointer.listRuns({ status: "running", limit: 500 })
+        for (const run of orphans.runs) {
+          if (run.owner === null || ownerAlive(run.owner) || known.has(run.run_id) || enqueuing.has(run.run_id)) continue
+          // A subgraph's child run goes on when its parent does (its subgraph node resumes it).
+          if (run.parent_run_id !== null && run.derived_hash === null) continue
+          if (rows.some((row) => row.run_id === run.run_id)) continue
+          const graph = yield* Effect.either(registry.get(run.graph_id))
+          if (Either.isRight(graph)) yield* offer({ runId: run.run_id, graph: graph.right, actor: "scheduler", claim: false })
+        }
+      }
       // Runs waiting for input past their interrupt's deadline: resume them, which applies
       // the interrupt's on_timeout (halt, or goto a node).
       if (options.pickUpPending !== false) {

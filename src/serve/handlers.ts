@@ -16,6 +16,7 @@ import { ARTIFACT_ID } from "../checkpoint/artifactModels.js"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type RunStatus, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
 import { ApiError, CheckpointError, InputError, RunStateError, SchedulerError, type StargraphError } from "../errors.js"
+import { ownerAlive } from "../runtime/owner.js"
 import * as Replay from "../replay/Replay.js"
 import { GraphRegistry, type GraphRegistryShape } from "../scheduler/GraphRegistry.js"
 import { Scheduler } from "../scheduler/Scheduler.js"
@@ -183,7 +184,8 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
             const summary = yield* scheduler.await(runId)
             return { run_id: runId, status: summary.status }
           }
-          if (record.status === "running" && record.owner !== null) {
+          // A run whose process died (kill -9, a crash) is not executing anywhere: it can be cancelled here.
+          if (record.status === "running" && record.owner !== null && ownerAlive(record.owner)) {
             return yield* refuse(runId, record.status, "cancel", `run ${runId} is executing in process ${record.owner}; cancel it there`)
           }
           // From the status and owner just read, atomically: a run another process resumed
@@ -207,7 +209,9 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
         Effect.gen(function*() {
           const runId = path.id
           const record = yield* getRun(checkpointer, runId)
-          if (record.status !== "paused") {
+          // Paused, or left `running` by a process that died (it resumes from its last checkpoint).
+          const orphaned = record.status === "running" && record.owner !== null && !ownerAlive(record.owner) && Option.isNone(scheduler.live(runId))
+          if (record.status !== "paused" && !orphaned) {
             return yield* refuse(runId, record.status, "resume", `run ${runId} is ${record.status}, not paused${record.status === "awaiting-input" ? " (answer it with /respond)" : ""}`)
           }
           yield* scheduler.resume(runId, { actor: actorOf(request) })

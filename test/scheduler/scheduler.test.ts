@@ -1,3 +1,4 @@
+import { hostname } from "node:os"
 import { join } from "node:path"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -179,6 +180,34 @@ describe("Scheduler", () => {
     const { result: summaries } = await withScheduler((scheduler) => Effect.forEach(queued, (id) => scheduler.await(id)), { filename, gauge })
     expect(summaries.map((s) => s.status)).toEqual(["done", "done", "done"])
     expect(summaries.map((s) => s.final_state["n"])).toEqual([1, 2, 3])
+  })
+
+  it("adopts runs a dead process of this host left running outside the queue (a run it resumed, a fork); not their child runs", async () => {
+    const gauge = { now: 0, max: 0, calls: 0 }
+    const filename = join(tempDir(), "db.sqlite")
+    const dead = `${hostname()}:999999999`
+    const orphans = await Effect.runPromise(Effect.gen(function*() {
+      const [one] = yield* makeGraphs(gauge)
+      const checkpointer = yield* Checkpointer
+      // Runs with no queue row, `running` under a process that is gone (as a server killed -9 leaves a run it resumed).
+      const ids: Array<string> = []
+      for (const n of [10, 20]) {
+        const created = yield* checkpointer.createRun(yield* one.newRun({ inputs: { n } }))
+        yield* checkpointer.updateRun(created.record.run_id, { status: "running", owner: dead })
+        ids.push(created.record.run_id)
+      }
+      // A child run of one of them: resumed by its parent's subgraph node, never on its own.
+      const child = yield* checkpointer.createRun({ ...(yield* one.newRun({ inputs: { n: 99 } })), parent_run_id: ids[0]!, running: { owner: dead, started_at: new Date().toISOString() } })
+      return { ids, child: child.record.run_id }
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename }))))
+    const { result } = await withScheduler((scheduler) =>
+      Effect.gen(function*() {
+        const summaries = yield* Effect.forEach(orphans.ids, (id) => scheduler.await(id))
+        const child = yield* Effect.flatMap(Checkpointer, (c) => c.getRun(orphans.child))
+        return { summaries, child: Option.getOrThrow(child) }
+      }), { filename, gauge })
+    expect(result.summaries.map((s) => [s.status, s.final_state["n"]])).toEqual([["done", 11], ["done", 21]])
+    expect(result.child).toMatchObject({ status: "running", owner: dead })
   })
 
   it("drains on shutdown: an in-flight run finishes before the scope closes", async () => {

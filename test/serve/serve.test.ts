@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { connect } from "node:net"
-import { tmpdir } from "node:os"
+import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpApiClient from "@effect/platform/HttpApiClient"
@@ -171,6 +171,26 @@ describe("run control over HTTP", () => {
     expect(late.body["error"]["type"]).toBe("RunStateError")
     expect((await call(`${server.url}/v1/runs/${id}/cancel`, { method: "POST" })).status).toBe(409)
     expect((await call(`${server.url}/v1/runs/run-nope/cancel`, { method: "POST" })).status).toBe(404)
+  })
+
+  it("a run a dead process left running can be resumed or cancelled over HTTP (a server that does not adopt it)", async () => {
+    const own = join(dir, "orphans.sqlite")
+    const quiet = await boot({ db: own, graphs: [graphs], scheduler: { pollIntervalMs: 50, pickUpPending: false } })
+    try {
+      const dead = `${hostname()}:999999999`
+      const ids = await Effect.runPromise(Effect.gen(function*() {
+        const graph = yield* Graph.load(join(graphs, "slow", "graph.yaml"))
+        const checkpointer = yield* Checkpointer
+        return yield* Effect.forEach([0, 1], () =>
+          Effect.flatMap(Effect.flatMap(graph.newRun({ inputs: {} }), checkpointer.createRun), ({ record }) =>
+            Effect.as(checkpointer.updateRun(record.run_id, { status: "running", owner: dead }), record.run_id)))
+      }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: own }))))
+      expect((await call(`${quiet.url}/v1/runs/${ids[0]}/cancel`, { method: "POST" })).body).toMatchObject({ status: "cancelled" })
+      expect((await call(`${quiet.url}/v1/runs/${ids[1]}/resume`, { method: "POST" })).status).toBe(202)
+      expect((await waitFor(`${quiet.url}/v1/runs/${ids[1]}`, (b) => b["status"] === "done")).body).toMatchObject({ status: "done", final_state: { n: 3 } })
+    } finally {
+      await quiet.close()
+    }
   })
 
   it("pause stops after the current step, resume finishes it, cancel stops a running run", async () => {
