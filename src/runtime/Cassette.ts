@@ -25,6 +25,8 @@ export interface ReplaySource {
   readonly calls: ReadonlyMap<string, ReadonlyArray<CallRecord>>
   /** Answers nodes consumed in the parent (their `interrupt.response`), by `"<step>:<node>"`. */
   readonly responses: ReadonlyMap<string, unknown>
+  /** Every answer a node consumed at a step, in order, where it consumed several (a node that asked more than once). */
+  readonly answers?: ReadonlyMap<string, ReadonlyArray<unknown>> | undefined
   /** `node_output_overrides`: these nodes' outputs replace their execution. */
   readonly overrides: ReadonlyMap<string, State>
   /** Escape hatch: answer a call the cassette cannot with a live call instead of failing. */

@@ -138,11 +138,17 @@ const consumedAnswers = (
   replay: ReplaySource | undefined,
   actor: string
 ): ReadonlyArray<ConsumedAnswer> =>
-  given.size === 0 && replay === undefined ? NO_CONSUMED : frontier.flatMap((node) => {
+  given.size === 0 && replay === undefined ? NO_CONSUMED : frontier.flatMap((node): ReadonlyArray<ConsumedAnswer> => {
     const answers = given.get(node)
     const resumed = answers !== undefined && answers.length > 0
     if (!resumed && replay?.responses.has(`${step}:${node}`) !== true) return []
     const waits = graph.nodes.get(node)!.waitsForInput
+    if (resumed && waits === undefined && answers.length > 1) {
+      // A node that asked several times consumed each answer: each is recorded (a replay
+      // gives them all back) and is evidence.
+      const records = replay?.calls.get(`${step}:${node}`)?.filter((c) => c.name === "interrupt.response") ?? []
+      return answers.map((value, i) => ({ node, value, recorded: value, prompt: "", actor: actorOf(records[i]?.request) ?? actor }))
+    }
     const value = resumed ? answers[answers.length - 1] : replay!.responses.get(`${step}:${node}`)
     const record = replay?.calls.get(`${step}:${node}`)?.find((c) => c.name === "interrupt.response")
     return [{
@@ -160,9 +166,12 @@ const consumedAnswers = (
  */
 const withResponses = (calls: ReadonlyArray<CallRecord>, answered: ReadonlyArray<ConsumedAnswer>): ReadonlyArray<CallRecord> => {
   if (answered.length === 0) return calls
+  const next = new Map<string, number>()
   const added = answered.map(({ node, prompt, actor, recorded }): CallRecord => {
     const request = { prompt, node, actor }
-    const seq = calls.filter((c) => c.node === node).length
+    // After the node's calls, and after its answers recorded before this one.
+    const seq = next.get(node) ?? calls.filter((c) => c.node === node).length
+    next.set(node, seq + 1)
     return { node, seq, name: "interrupt.response", request_hash: requestHash("interrupt.response", request), request, response: recorded }
   })
   return [...calls, ...added].sort((a, b) => (a.node === b.node ? a.seq - b.seq : a.node < b.node ? -1 : 1))
@@ -625,11 +634,12 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       let timedOut = false
       for (const id of frontier) {
         if (answered.has(id)) continue
-        // In a replay, a node that consumed an answer at this step in the recording (an
-        // interrupt node, or a node that asked while it ran) is given it again.
+        // In a replay, a node that consumed answers at this step in the recording (an
+        // interrupt node, or a node that asked while it ran) is given them again.
         const recorded = input.replay?.responses.get(`${current}:${id}`)
         if (recorded !== undefined) {
-          answered.set(id, [recorded])
+          const all = input.replay?.answers?.get(`${current}:${id}`)
+          answered.set(id, all !== undefined && all.length > 1 ? all : [recorded])
           continue
         }
         const waits = graph.nodes.get(id)!.waitsForInput
@@ -720,9 +730,11 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       // committed; it runs again, with the answer, when the run is resumed.
       const asked = executed.find((e) => e.outcome._tag === "Interrupt")
       if (asked !== undefined && asked.outcome._tag === "Interrupt") {
-        // The answers it consumed before asking: its answered `interrupt` calls, whether the
-        // answer came with the resume or, in a replay, from the recording.
-        const given = recorder.entries().flatMap((c) => (c.node === asked.id && c.name === "interrupt" ? [c.response] : []))
+        // The answers it consumed before asking: its answered `interrupt` calls (ctx.interrupt),
+        // whether the answer came with the resume or, in a replay, from the recording; for a
+        // node that reads `input.answers` (a kind's Interrupt outcome), the first `answered` of them.
+        const fromCalls = recorder.entries().flatMap((c) => (c.node === asked.id && c.name === "interrupt" ? [c.response] : []))
+        const given = fromCalls.length > 0 ? fromCalls : (answered.get(asked.id) ?? NO_ANSWERS).slice(0, Math.max(0, asked.outcome.answered))
         yield* waitFor(asked.id, asked.outcome, current, given, attempt())
         return toSummary(run, state)
       }

@@ -86,6 +86,7 @@ export const replaySource = (
   }
   // The answers interrupt nodes of that step were already given while the parent waited for another.
   const responses = new Map<string, unknown>()
+  const answers = new Map<string, ReadonlyArray<unknown>>()
   const waiting = parentRecord?.waiting
   if (waiting !== undefined && waiting !== null && waiting.step > fromStep) {
     for (const [node, answers] of Object.entries(waiting.others ?? {})) {
@@ -105,8 +106,10 @@ export const replaySource = (
       const waits = graph.nodes.get(node)!.waitsForInput
       // The answer a node consumed is recorded as its `interrupt.response` call (an
       // interrupt node's, before that was recorded, only as its write to the response field).
-      const recorded = cp.calls?.find((c) => c.node === node && c.name === "interrupt.response")
+      const records = (cp.calls ?? []).filter((c) => c.node === node && c.name === "interrupt.response")
+      const recorded = records[records.length - 1]
       const write = cp.writes.find((w) => w.node === node)
+      if (records.length > 1) answers.set(`${cp.step}:${node}`, records.map((c) => c.response))
       if (recorded !== undefined) responses.set(`${cp.step}:${node}`, recorded.response)
       else if (waits !== undefined && write !== undefined && waits.responseField in write.update) responses.set(`${cp.step}:${node}`, write.update[waits.responseField])
     }
@@ -114,6 +117,7 @@ export const replaySource = (
   return {
     calls,
     responses,
+    answers,
     overrides: new Map(Object.entries(mutation.node_output_overrides) as Array<[string, State]>),
     liveAfterFork: live,
     ...(waiting !== undefined && waiting !== null && waiting.step > fromStep && parentRecord?.run_id !== undefined

@@ -454,6 +454,38 @@ nodes: [{ id: x, kind: ${name} }]
     }
   })
 
+  it("a kind that asks twice gets both answers (answered: what it consumed), and an exact replay gives both back: an empty diff", async () => {
+    const AskTwice = NodeKind.make({
+      name: "asktwice",
+      summary: "Asks two questions, then writes both answers.",
+      fields: {},
+      stops: "may-ask-for-input",
+      compile: () =>
+        Effect.succeed({
+          execute: (_state, input) =>
+            Effect.succeed(input.answers.length < 2
+              ? { _tag: "Interrupt" as const, prompt: `question ${input.answers.length + 1}`, responseField: "", answered: input.answers.length }
+              : { _tag: "Update" as const, update: { out: input.answers.join("+") } })
+        })
+    })
+    const layer = sqlite()
+    const graph = await Effect.runPromise(Graph.fromYaml(yaml(`
+state_schema: { out: { type: str, default: "" } }
+nodes: [{ id: x, kind: asktwice }]
+`)).pipe(Effect.provide(NodeKinds.layer(AskTwice))))
+    const first = await run(runToEnd(graph), layer)
+    expect(first).toMatchObject({ status: "awaiting-input", waiting: { prompt: "question 1" } })
+    const second = await run(Effect.flatMap(graph.resume(first.run_id, { response: { value: "A" } }), (r) => r.start()), layer)
+    expect(second).toMatchObject({ status: "awaiting-input", waiting: { prompt: "question 2", answers: ["A"] } })
+    const done = await run(Effect.flatMap(graph.resume(first.run_id, { response: { value: "B" } }), (r) => r.start()), layer)
+    expect(done).toMatchObject({ status: "done", final_state: { out: "A+B" } })
+    const fork = await run(Replay.fork(graph, first.run_id, {}), layer)
+    expect(fork.summary).toMatchObject({ status: "done", final_state: { out: "A+B" } })
+    expect(fork.diff).toEqual({ added_steps: [], removed_steps: [], state_deltas: {}, fact_deltas: {}, derived_hash: fork.derivedHash })
+    const steps = await run(Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(first.run_id)), layer)
+    expect(steps[1]!.calls?.map((c) => [c.name, c.seq, c.response])).toEqual([["interrupt.response", 0, "A"], ["interrupt.response", 1, "B"]])
+  })
+
   it("a kind that asks for input with an Interrupt outcome gets its answer again in an exact replay: an empty diff", async () => {
     const Ask = NodeKind.make({
       name: "ask",
