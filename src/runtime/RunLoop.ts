@@ -56,7 +56,7 @@ import { toErrorRecord } from "./errorRecord.js"
 import type { RunEventInput } from "./events.js"
 import { executeFrontier, PARALLEL_NODE, recordedWinners, winnersCall } from "./branches.js"
 import { evaluateRouters, route } from "./routing.js"
-import { writtenDelta } from "../ir/json.js"
+import { checkJson, writtenDelta } from "../ir/json.js"
 import { applyWrites, type NodeWrite } from "./reducers.js"
 
 /** Requests a caller can make of a running loop. */
@@ -105,6 +105,30 @@ const selfInterrupted = (frontier: ReadonlyArray<string>, step: number): NodeExe
     cause: `the node's Effect ended interrupted, though nothing interrupted the run (it ran Effect.interrupt, or joined a fiber it had interrupted); ` +
       "a node that gives up should fail with an error of its own"
   })
+
+/** The longest wait an interrupt may ask for (a year), so its deadline is a date. */
+const MAX_WAIT_MS = 366 * 24 * 3600 * 1000
+
+/**
+ * What is wrong with a node's request for input, if anything (a kind's own Interrupt may
+ * carry anything): a wait that is no duration, an `on_timeout` to no node, a response
+ * field the state does not declare, a payload that is not JSON.
+ */
+const interruptProblem = (request: InterruptRequest, graph: GraphDefinition): string | undefined => {
+  const { timeoutMs, onTimeout, responseField, payload } = request
+  if (timeoutMs !== undefined && !(typeof timeoutMs === "number" && Number.isFinite(timeoutMs) && timeoutMs >= 0 && timeoutMs <= MAX_WAIT_MS)) {
+    return `timeoutMs ${JSON.stringify(timeoutMs) ?? String(timeoutMs)}, not a wait of 0 ms to a year`
+  }
+  if (onTimeout !== undefined && onTimeout !== "halt" && !(typeof onTimeout === "string" && onTimeout.startsWith("goto:") && graph.nodes.has(onTimeout.slice("goto:".length)))) {
+    return `onTimeout ${JSON.stringify(onTimeout)}: use "halt" or "goto:<node>" with a node of the graph`
+  }
+  if (responseField !== "" && !graph.state.fields.has(responseField)) {
+    return `responseField '${responseField}', which the state schema does not declare: declare it, or use "" to check the answer against nothing`
+  }
+  const notJson = payload === undefined ? undefined : checkJson(payload, "payload")
+  if (notJson !== undefined) return `a payload that is not JSON: ${notJson.path}: ${notJson.message}`
+  return undefined
+}
 
 /** In a replay of the step the parent stopped at for input: where the parent's child runs of that step are found. */
 const unfinishedChild = (replay: ReplaySource | undefined, step: number): UnfinishedChild | undefined => {
@@ -730,6 +754,10 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       // committed; it runs again, with the answer, when the run is resumed.
       const asked = executed.find((e) => e.outcome._tag === "Interrupt")
       if (asked !== undefined && asked.outcome._tag === "Interrupt") {
+        const bad = interruptProblem(asked.outcome, graph)
+        if (bad !== undefined) {
+          return yield* fail(new NodeExecutionError({ nodeId: asked.id, step: current, attempts: 1, cause: `the node asked for input with ${bad}` }), attempt())
+        }
         // The answers it consumed before asking: its answered `interrupt` calls (ctx.interrupt),
         // whether the answer came with the resume or, in a replay, from the recording; for a
         // node that reads `input.answers` (a kind's Interrupt outcome), the first `answered` of them.

@@ -454,6 +454,38 @@ nodes: [{ id: x, kind: ${name} }]
     }
   })
 
+  it("a kind asking with a bad Interrupt (a wait that is no duration, on_timeout to no node, an undeclared field, a payload that is not JSON) fails its node", async () => {
+    const asks = (name: string, extra: Record<string, unknown>) =>
+      NodeKind.make({
+        name,
+        summary: "Asks badly.",
+        fields: {},
+        compile: () => Effect.succeed({ execute: () => Effect.succeed({ _tag: "Interrupt" as const, prompt: "?", responseField: "", answered: 0, ...extra }) })
+      })
+    const cyclic: Record<string, unknown> = {}
+    cyclic["self"] = cyclic
+    const cases: Record<string, [Record<string, unknown>, RegExp]> = {
+      soon: [{ timeoutMs: "soon" }, /timeoutMs "soon", not a wait of 0 ms to a year/],
+      huge: [{ timeoutMs: 1e20 }, /timeoutMs 100000000000000000000, not a wait/],
+      nowhere: [{ timeoutMs: 1000, onTimeout: "goto:nowhere" }, /onTimeout "goto:nowhere": use "halt" or "goto:<node>"/],
+      field: [{ responseField: "missing" }, /responseField 'missing', which the state schema does not declare/],
+      big: [{ payload: { n: 10n } }, /a payload that is not JSON: payload\.n/],
+      cycle: [{ payload: cyclic }, /a payload that is not JSON/]
+    }
+    const layer = sqlite()
+    for (const [name, [extra, message]] of Object.entries(cases)) {
+      const graph = await Effect.runPromise(Graph.fromYaml(yaml(`
+state_schema: { n: { type: int, default: 1 } }
+nodes: [{ id: x, kind: ${name} }]
+`)).pipe(Effect.provide(NodeKinds.layer(asks(name, extra)))))
+      const failed = await run(Effect.flatMap(graph.start({ inputs: {} }), (r) => Effect.either(r.start())), layer)
+      expect(Either.isLeft(failed) && failed.left, name).toMatchObject({ _tag: "NodeExecutionError", nodeId: "x", step: 1 })
+      expect(Either.isLeft(failed) && (failed.left as NodeExecutionError).cause, name).toMatch(message)
+    }
+    const runs = await run(Effect.flatMap(Checkpointer, (c) => c.listRuns({ limit: 50 })), layer)
+    expect(runs.runs.map((r) => r.status)).toEqual(Object.keys(cases).map(() => "failed"))
+  })
+
   it("a kind that asks twice gets both answers (answered: what it consumed), and an exact replay gives both back: an empty diff", async () => {
     const AskTwice = NodeKind.make({
       name: "asktwice",
