@@ -168,7 +168,7 @@ const patchStatement = (runId: string, patch: RunPatch): readonly [string | unde
   for (const [k, v] of Object.entries(patch)) {
     if (v === undefined) continue
     columns.push(`"${k}" = ?`)
-    params.push(k === "error" || k === "waiting" ? (v === null ? null : json(v)) : (v as Param))
+    params.push(k === "error" || k === "waiting" ? (v === null ? null : json(v)) : typeof v === "boolean" ? (v ? 1 : 0) : (v as Param))
   }
   if (columns.length === 0) return [undefined, params]
   params.push(runId)

@@ -572,6 +572,10 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
       }))
       if (options.response !== undefined) yield* checkWaiting(checkpointer, run, checkpoint.state, options.response.value)
       const isFork = run.parent_run_id !== null && run.derived_hash !== null
+      // A fork resumed with live calls allowed keeps that for every later resume (a crash, a pause).
+      if (isFork && options.liveAfterFork === true && !run.live_after_fork && options.replay === undefined) {
+        yield* checkpointer.updateRun(runId, { live_after_fork: true })
+      }
       const replay = options.replay ?? (isFork
         ? yield* forkReplaySource(definition, run, options.liveAfterFork === true || run.live_after_fork).pipe(Effect.provideService(Checkpointer, checkpointer))
         : undefined)

@@ -89,8 +89,10 @@ export const replaySource = (
   const answers = new Map<string, ReadonlyArray<unknown>>()
   const waiting = parentRecord?.waiting
   if (waiting !== undefined && waiting !== null && waiting.step > fromStep) {
-    for (const [node, answers] of Object.entries(waiting.others ?? {})) {
-      if (graph.nodes.get(node)?.waitsForInput !== undefined && answers.length > 0) responses.set(`${waiting.step}:${node}`, answers[answers.length - 1])
+    for (const [node, given] of Object.entries(waiting.others ?? {})) {
+      if (!graph.nodes.has(node) || given.length === 0) continue
+      responses.set(`${waiting.step}:${node}`, given[given.length - 1])
+      if (given.length > 1 && graph.nodes.get(node)!.waitsForInput === undefined) answers.set(`${waiting.step}:${node}`, given)
     }
   }
   const timeouts = new Map<number, ReadonlyArray<string>>()

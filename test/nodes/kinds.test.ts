@@ -454,6 +454,39 @@ nodes: [{ id: x, kind: ${name} }]
     }
   })
 
+  it("a fork of a run waiting in a parallel step where one kind was answered asks the one still waiting, as the parent does", async () => {
+    const Ask = NodeKind.make({
+      name: "askonce",
+      summary: "Asks once, writes the answer to its field.",
+      fields: { out: Schema.String },
+      stops: "may-ask-for-input",
+      compile: (node) =>
+        Effect.succeed({
+          execute: (_state, input) =>
+            Effect.succeed(input.answers.length === 0
+              ? { _tag: "Interrupt" as const, prompt: `${input.nodeId}?`, responseField: "", answered: 0 }
+              : { _tag: "Update" as const, update: { [node.out]: String(input.answers[0]) } })
+        })
+    })
+    const layer = sqlite()
+    const graph = await Effect.runPromise(Graph.fromYaml(yaml(`
+state_schema: { a: { type: str, default: "" }, b: { type: str, default: "" }, s: { type: str, default: "" } }
+nodes:
+  - { id: start, kind: set, values: { s: started } }
+  - { id: x, kind: askonce, out: a }
+  - { id: y, kind: askonce, out: b }
+edges: [{ from: start, to: [x, y] }]
+`)).pipe(Effect.provide(NodeKinds.layer(Ask))))
+    const first = await run(runToEnd(graph), layer)
+    expect(first.waiting?.prompt).toBe("x?")
+    const second = await run(Effect.flatMap(graph.resume(first.run_id, { response: { value: "X" } }), (r) => r.start()), layer)
+    expect(second).toMatchObject({ status: "awaiting-input", waiting: { prompt: "y?", others: { x: ["X"] } } })
+    const fork = await run(Replay.fork(graph, first.run_id, {}), layer)
+    expect(fork.summary).toMatchObject({ status: "awaiting-input", waiting: { prompt: "y?", others: { x: ["X"] } } })
+    const done = await run(Effect.flatMap(graph.resume(fork.cfRunId, { response: { value: "Y" } }), (r) => r.start()), layer)
+    expect(done).toMatchObject({ status: "done", final_state: { a: "X", b: "Y", s: "started" } })
+  })
+
   it("a kind asking with a bad Interrupt (a wait that is no duration, on_timeout to no node, an undeclared field, a payload that is not JSON) fails its node", async () => {
     const asks = (name: string, extra: Record<string, unknown>) =>
       NodeKind.make({

@@ -271,14 +271,21 @@ describe("replay and counterfactual forks", () => {
       const record = yield* Effect.flatMap(Checkpointer, (c) => c.getRun(live.cfRunId))
       const answered = yield* Effect.flatMap(waiter.resume(live.cfRunId, { response: { value: "yes" } }), (r) => r.start())
       const refused = yield* Effect.either(Effect.flatMap(waiter.resume(exact.cfRunId, { response: { value: "yes" } }), (r) => r.start()))
-      return { parent, live, exact, record: Option.getOrThrow(record), answered, refused }
+      // A fork made without it, resumed with it: kept from then on.
+      const later = yield* Replay.fork(waiter, parent.run_id, {})
+      const resumedLive = yield* Effect.flatMap(waiter.resume(later.cfRunId, { response: { value: "yes" }, liveAfterFork: true }), (r) => r.start())
+      const laterRecord = yield* Effect.flatMap(Checkpointer, (c) => c.getRun(later.cfRunId))
+      return { parent, live, exact, record: Option.getOrThrow(record), answered, refused, resumedLive, laterRecord: Option.getOrThrow(laterRecord) }
     }).pipe(Effect.provide(layer)))
     expect([out.parent.status, out.live.summary.status, out.exact.summary.status]).toEqual(["awaiting-input", "awaiting-input", "awaiting-input"])
     expect(out.record.live_after_fork).toBe(true)
     expect(out.answered).toMatchObject({ status: "done", final_state: { answer: "yes", result: "live-1" } })
-    expect(calls.live).toBe(1)
+    // One live call each: the live fork answered, and the fork resumed with live calls allowed.
+    expect(calls.live).toBe(2)
     // A fork made without it still refuses the call its recording cannot answer.
     expect(Either.isLeft(out.refused) && out.refused.left._tag).toBe("ReplayDivergenceError")
+    expect(out.resumedLive).toMatchObject({ status: "done", final_state: { result: "live-2" } })
+    expect(out.laterRecord.live_after_fork).toBe(true)
   })
 
   it("several nodes asking in one step: each is asked in turn, the answers are kept, the step runs with all; a replay is exact", async () => {
@@ -310,6 +317,7 @@ describe("replay and counterfactual forks", () => {
           // Forked while it waits part-way through the step: the fork waits at the same
           // question with the answers given so far, and one answer finishes it the same way.
           const waitingFork = yield* Replay.fork(fanOut, summary.run_id, { fromStep: 1 })
+          partial.push({ prompt: summary.waiting?.prompt, others: summary.waiting?.others, answers: summary.waiting?.answers })
           partial.push({ prompt: waitingFork.summary.waiting?.prompt, others: waitingFork.summary.waiting?.others, answers: waitingFork.summary.waiting?.answers })
           const finished = yield* Effect.flatMap(fanOut.resume(waitingFork.cfRunId, { response: { value: 4 } }), (r) => r.start())
           partial.push({ prompt: finished.status, others: finished.final_state, answers: undefined })
@@ -320,8 +328,9 @@ describe("replay and counterfactual forks", () => {
     }).pipe(Effect.provide(layer)))
     expect(out.prompts).toEqual(["A?", "B?", "ask_c?", "ask_d?"])
     expect(out.partial).toEqual([
-      // (ask_c's answer went through ctx.interrupt: the fork has it from the recording.)
-      { prompt: "ask_d?", others: { ask_a: [1], ask_b: [2] }, answers: undefined },
+      // The parent, and its fork: the same question, the same answers kept.
+      { prompt: "ask_d?", others: { ask_a: [1], ask_b: [2], ask_c: [3] }, answers: undefined },
+      { prompt: "ask_d?", others: { ask_a: [1], ask_b: [2], ask_c: [3] }, answers: undefined },
       { prompt: "done", others: { a: 1, b: 2, c: 3, d: 4, done: "yes" }, answers: undefined }
     ])
     expect(out.summary.final_state).toEqual({ a: 1, b: 2, c: 3, d: 4, done: "yes" })
