@@ -10,6 +10,7 @@
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as HashSet from "effect/HashSet"
 import { isStargraphError, NodeExecutionError } from "../errors.js"
 import { nodeFailed, renderCause } from "./callFunction.js"
 import type { Executor, NodeOutcome } from "./Executor.js"
@@ -70,7 +71,20 @@ export const guardExecutor = (execute: Executor, kind: string, origin: string): 
     if (!Effect.isEffect(result)) return Effect.fail(broke(`execute returned ${describeValue(result)}, not an Effect`))
     return (result as ReturnType<Executor>).pipe(
       Effect.catchAllCause((cause) => {
-        if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+        if (Cause.isInterruptedOnly(cause)) {
+          // Nobody interrupted this node (the run was not cancelled): its own Effect ended
+          // interrupted, which fails this node only, not the whole step.
+          return Effect.flatMap(Effect.descriptor, (fiber) =>
+            HashSet.size(fiber.interruptors) > 0
+              ? Effect.failCause(cause as Cause.Cause<never>)
+              : Effect.fail(new NodeExecutionError({
+                nodeId: input.nodeId,
+                step: input.step,
+                attempts: 1,
+                cause: `node kind '${kind}' ended interrupted though nothing interrupted the run (it ran Effect.interrupt, or joined a fiber it had interrupted); ` +
+                  "a node that gives up should fail with an error of its own"
+              })))
+        }
         const failure = Cause.failureOption(cause)
         if (failure._tag === "Some") return Effect.fail(isStargraphError(failure.value) ? failure.value : nodeFailed(input, 1, failure.value))
         return Effect.fail(nodeFailed(input, 1, Cause.squash(cause)))

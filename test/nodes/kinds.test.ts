@@ -402,6 +402,35 @@ nodes: [{ id: x, kind: ${name} }]
     for (const r of runs.runs) expect(r.error).toMatchObject({ type: "NodeExecutionError", details: { nodeId: "x", step: 1 } })
   })
 
+  it("a kind whose Effect ends interrupted in a parallel step fails only its own node; its sibling's call is replayed by a live fork", async () => {
+    const draws = { n: 0 }
+    const Good = NodeKind.make({
+      name: "good",
+      summary: "Draws a number through a call.",
+      fields: {},
+      compile: () =>
+        Effect.succeed({
+          execute: (_state, input) => Effect.map(input.calls.callEffect("lookup", { q: 1 }, Effect.sync(() => ++draws.n)), (n) => ({ _tag: "Update" as const, update: { a: n } }))
+        })
+    })
+    const Quits = NodeKind.make({ name: "quits", summary: "Gives up.", fields: {}, compile: () => Effect.succeed({ execute: () => Effect.zipRight(Effect.sleep("20 millis"), Effect.interrupt) }) })
+    const layer = sqlite()
+    const graph = await Effect.runPromise(Graph.fromYaml(yaml(`
+state_schema: { a: { type: int, default: 0 }, s: { type: str, default: "" } }
+nodes:
+  - { id: start, kind: set, values: { s: x } }
+  - { id: good, kind: good }
+  - { id: quits, kind: quits }
+edges: [{ from: start, to: [good, quits] }]
+`)).pipe(Effect.provide(NodeKinds.layer(Good, Quits))))
+    const failed = await run(Effect.flatMap(graph.start({ inputs: {} }), (r) => Effect.either(r.start())), layer)
+    expect(Either.isLeft(failed) && failed.left).toMatchObject({ _tag: "NodeExecutionError", nodeId: "quits", step: 2 })
+    const runId = (await run(Effect.flatMap(Checkpointer, (c) => c.listRuns({ limit: 1 })), layer)).runs[0]!.run_id
+    await run(Replay.fork(graph, runId, { fromStep: 1, liveAfterFork: true }), layer)
+    // The fork called quits again and failed again, but good's lookup was answered from the recording.
+    expect(draws.n).toBe(1)
+  })
+
   it("a defect of the runtime itself (here an app Checkpointer whose step commit dies) marks the run error, not running", async () => {
     const dyingCommits = Layer.effect(Checkpointer, Effect.map(MemoryCheckpointer.make, (c) => ({ ...c, commitSteps: () => Effect.die(new Error("disk controller on fire")) })))
     const graph = await Effect.runPromise(Graph.fromYaml(yaml(`
