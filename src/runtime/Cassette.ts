@@ -166,9 +166,9 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
         "Fork from a step after the subgraph node's, resume the parent and fork it then, or fork with live_after_fork (--live-after-fork) to run the child live"
       : recorded === undefined
       ? `node '${nodeId}' made call #${index} '${name}' at step ${step}, but the cassette holds no such call; ` +
-        "the fork took a path the parent never recorded (fork with live_after_fork, or --live-after-fork on the CLI, or resume this fork with --live-after-fork, to allow live calls)"
+        "the fork took a path the parent never recorded (fork with live_after_fork, or --live-after-fork on the CLI, to allow live calls)"
       : `node '${nodeId}' call #${index} '${name}' at step ${step} differs from the recorded request ` +
-        `(recorded '${recorded.name}' ${recorded.request_hash}, now ${hash}); fork with live_after_fork, or --live-after-fork on the CLI, or resume this fork with --live-after-fork, to allow live calls`
+        `(recorded '${recorded.name}' ${recorded.request_hash}, now ${hash}); fork with live_after_fork, or --live-after-fork on the CLI, to allow live calls`
   })
   if (state.diverged === undefined) {
     state.diverged = error

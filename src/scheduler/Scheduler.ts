@@ -369,11 +369,18 @@ export const make = (
         const orphans = yield* checkpointer.listRuns({ status: "running", limit: 500 })
         for (const run of orphans.runs) {
           if (run.owner === null || ownerAlive(run.owner) || known.has(run.run_id) || enqueuing.has(run.run_id)) continue
-          // A subgraph's child run goes on when its parent does (its subgraph node resumes it).
-          if (run.parent_run_id !== null && run.derived_hash === null) continue
           if (rows.some((row) => row.run_id === run.run_id)) continue
+          // A subgraph's child run goes on when its parent does (its subgraph node resumes
+          // it), unless the parent is not running (it waits for the child's answer, given
+          // to the child directly): then the child is adopted on its own.
+          if (run.parent_run_id !== null && run.derived_hash === null) {
+            const parent = Option.getOrUndefined(yield* checkpointer.getRun(run.parent_run_id))
+            if (parent === undefined || parent.status === "running" || parent.status === "pending") continue
+          }
           const graph = yield* Effect.either(registry.get(run.graph_id))
-          if (Either.isRight(graph)) yield* offer({ runId: run.run_id, graph: graph.right, actor: "scheduler", claim: false })
+          // Only a run of the graph this server has (same hash): another version's run is
+          // left to whoever runs that version (`stargraph resume` with its graph).
+          if (Either.isRight(graph) && graph.right.graphHash === run.graph_hash) yield* offer({ runId: run.run_id, graph: graph.right, actor: "scheduler", claim: false })
         }
       }
       // Runs waiting for input past their interrupt's deadline: resume them, which applies

@@ -182,7 +182,7 @@ describe("Scheduler", () => {
     expect(summaries.map((s) => s.final_state["n"])).toEqual([1, 2, 3])
   })
 
-  it("adopts runs a dead process of this host left running outside the queue (a run it resumed, a fork); not their child runs", async () => {
+  it("adopts runs a dead process of this host left running outside the queue (a run it resumed, a fork, a child answered directly); not a running parent's child, nor another graph version's run", async () => {
     const gauge = { now: 0, max: 0, calls: 0 }
     const filename = join(tempDir(), "db.sqlite")
     const dead = `${hostname()}:999999999`
@@ -196,18 +196,28 @@ describe("Scheduler", () => {
         yield* checkpointer.updateRun(created.record.run_id, { status: "running", owner: dead })
         ids.push(created.record.run_id)
       }
-      // A child run of one of them: resumed by its parent's subgraph node, never on its own.
-      const child = yield* checkpointer.createRun({ ...(yield* one.newRun({ inputs: { n: 99 } })), parent_run_id: ids[0]!, running: { owner: dead, started_at: new Date().toISOString() } })
-      return { ids, child: child.record.run_id }
+      // A child run of a running parent (driven by a live process): its parent's subgraph node resumes it, not the poll.
+      const liveParent = yield* checkpointer.createRun(yield* one.newRun({ inputs: { n: 40 } }))
+      yield* checkpointer.updateRun(liveParent.record.run_id, { status: "running", owner: `${hostname()}:${process.pid}` })
+      const child = yield* checkpointer.createRun({ ...(yield* one.newRun({ inputs: { n: 99 } })), parent_run_id: liveParent.record.run_id, running: { owner: dead, started_at: new Date().toISOString() } })
+      // A child whose parent waits (the child was answered directly): nothing else would drive it.
+      const waitingParent = yield* checkpointer.createRun(yield* one.newRun({ inputs: { n: 50 } }))
+      yield* checkpointer.updateRun(waitingParent.record.run_id, { status: "awaiting-input" })
+      const answeredChild = yield* checkpointer.createRun({ ...(yield* one.newRun({ inputs: { n: 60 } })), parent_run_id: waitingParent.record.run_id, running: { owner: dead, started_at: new Date().toISOString() } })
+      // A run of another version of the graph (another hash): left to whoever runs that version.
+      const other = yield* checkpointer.createRun({ ...(yield* one.newRun({ inputs: { n: 70 } })), graph_hash: "sha256:another-version", running: { owner: dead, started_at: new Date().toISOString() } })
+      return { ids, child: child.record.run_id, answeredChild: answeredChild.record.run_id, other: other.record.run_id }
     }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename }))))
     const { result } = await withScheduler((scheduler) =>
       Effect.gen(function*() {
-        const summaries = yield* Effect.forEach(orphans.ids, (id) => scheduler.await(id))
+        const summaries = yield* Effect.forEach([...orphans.ids, orphans.answeredChild], (id) => scheduler.await(id))
         const child = yield* Effect.flatMap(Checkpointer, (c) => c.getRun(orphans.child))
-        return { summaries, child: Option.getOrThrow(child) }
+        const other = yield* Effect.flatMap(Checkpointer, (c) => c.getRun(orphans.other))
+        return { summaries, child: Option.getOrThrow(child), other: Option.getOrThrow(other) }
       }), { filename, gauge })
-    expect(result.summaries.map((s) => [s.status, s.final_state["n"]])).toEqual([["done", 11], ["done", 21]])
+    expect(result.summaries.map((s) => [s.status, s.final_state["n"]])).toEqual([["done", 11], ["done", 21], ["done", 61]])
     expect(result.child).toMatchObject({ status: "running", owner: dead })
+    expect(result.other).toMatchObject({ status: "running", owner: dead })
   })
 
   it("drains on shutdown: an in-flight run finishes before the scope closes", async () => {
