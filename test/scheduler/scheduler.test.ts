@@ -182,6 +182,21 @@ describe("Scheduler", () => {
     expect(summaries.map((s) => s.final_state["n"])).toEqual([1, 2, 3])
   })
 
+  it("a queued run of another version of the graph (another hash) is left paused for that version, not failed", async () => {
+    const gauge = { now: 0, max: 0, calls: 0 }
+    const filename = join(tempDir(), "db.sqlite")
+    const runId = await Effect.runPromise(Effect.gen(function*() {
+      const [one] = yield* makeGraphs(gauge)
+      const created = yield* (yield* Checkpointer).createRun({ ...(yield* one.newRun({ inputs: { n: 5 }, queued: true })), graph_hash: "sha256:an-edited-copy" })
+      return created.record.run_id
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename }))))
+    const { result } = await withScheduler((scheduler) => scheduler.await(runId), { filename, gauge })
+    expect(result).toMatchObject({ status: "paused", error: null })
+    expect(gauge.calls).toBe(0)
+    const pending = await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listPending(10)).pipe(Effect.provide(SqliteCheckpointer.layer({ filename }))))
+    expect(pending).toEqual([])
+  })
+
   it("adopts runs a dead process of this host left running outside the queue (a run it resumed, a fork, a child answered directly); not a running parent's child, nor another graph version's run", async () => {
     const gauge = { now: 0, max: 0, calls: 0 }
     const filename = join(tempDir(), "db.sqlite")
