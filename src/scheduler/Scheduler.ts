@@ -212,10 +212,10 @@ export const make = (
         if (Either.isLeft(opened)) {
           // The run cannot continue here (e.g. its graph changed since it was queued): record why.
           const error = opened.left as StargraphError
-          if (error._tag === "CheckpointError" && error.reason === "graph-hash-mismatch" && job.claim) {
-            // A run of another version of the graph (a CLI run of an edited copy, a server
-            // restarted on a new version): nothing is wrong with it. It is left paused for
-            // whoever runs that version (`stargraph resume` with its graph), not failed.
+          if (error._tag === "CheckpointError" && (error.reason === "graph-hash-mismatch" || error.reason === "runtime-hash-mismatch") && job.claim) {
+            // A run of another version of the graph or of Stargraph (a CLI run of an edited
+            // copy, a server restarted on a new version): nothing is wrong with it. It is
+            // left paused for whoever runs that version (`stargraph resume`), not failed.
             yield* checkpointer.updateRun(job.runId, { status: "paused", owner: null })
           } else if (error._tag === "CheckpointError" && error.reason !== "unknown-run") {
             yield* checkpointer.updateRun(job.runId, { status: "error", error: toErrorRecord(error), finished_at: yield* nowIso, owner: null })
