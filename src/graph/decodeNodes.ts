@@ -56,31 +56,27 @@ export const decodeNodes = (ir: IRDocument, source: IRSource, modules: KindModul
       const at = ["nodes", i, "kind"]
       const nodeId = ir.nodes[i]!.id
       const ref = parseKindRef(name)
-      // A package entry whose name cannot be a kind name (`acme:stamp` reads as a module reference).
-      const invalidName = ref === undefined ? undefined : packageKinds(modules.baseDir).get(name)
-      if (invalidName?._tag === "Invalid") {
-        return Effect.fail(irError(source, at, `the package ${invalidName.package} declares the node kind '${name}' as '${invalidName.target}', but ${invalidName.problem}`,
-          `${invalidName.fix}, in ${invalidName.package}'s package.json ("stargraph": {"nodes": …})`))
-      }
-      if (ref !== undefined) {
-        if (!isPathRef(ref)) {
-          return Effect.fail(irError(source, at, `'${name}' is a Python module reference; this runtime loads JavaScript and TypeScript modules`,
-            `port the node to a module beside the graph and write kind: "./path/to/module.ts:${ref.exportName}" (exporting a NodeKind, a class with execute(state, ctx), or a function)`))
-        }
+      if (ref !== undefined && isPathRef(ref)) {
         const full = { nodeId, module: ref.module, exportName: ref.exportName }
         return Effect.flatMap(modules.resolveModule(full), (ns) => Effect.flatMap(pickExport(ns, full, "reference"), (value) => fromExport(value, name, full))).pipe(
           Effect.map((kind) => guardKind(kind, `exported as ${ref.exportName} by ${ref.module}`)),
           Effect.tap((kind) => Effect.sync(() => byModule.set(name, kind)))
         )
       }
+      // A name, or a reference that is no path: a package's kind (or a package entry that
+      // cannot be one, such as `acme:stamp`, which reads as a module reference).
       const declaration = packageKinds(modules.baseDir).get(name)
-      if (declaration?._tag === "Clash") {
-        return Effect.fail(irError(source, at, `the node kind '${name}' is declared by several packages: ${declaration.packages.join(", ")}`,
-          "keep one of them (uninstall, or rename the kind in the other's package.json \"stargraph\": {\"nodes\": …}), or name the kind by module reference: kind: \"./node_modules/<package>/<file>.js:<Export>\""))
-      }
       if (declaration?._tag === "Invalid") {
         return Effect.fail(irError(source, at, `the package ${declaration.package} declares the node kind '${name}' as '${declaration.target}', but ${declaration.problem}`,
           `${declaration.fix}, in ${declaration.package}'s package.json ("stargraph": {"nodes": …})`))
+      }
+      if (ref !== undefined) {
+        return Effect.fail(irError(source, at, `'${name}' is a Python module reference; this runtime loads JavaScript and TypeScript modules`,
+          `port the node to a module beside the graph and write kind: "./path/to/module.ts:${ref.exportName}" (exporting a NodeKind, a class with execute(state, ctx), or a function)`))
+      }
+      if (declaration?._tag === "Clash") {
+        return Effect.fail(irError(source, at, `the node kind '${name}' is declared by several packages: ${declaration.packages.join(", ")}`,
+          "keep one of them (uninstall, or rename the kind in the other's package.json \"stargraph\": {\"nodes\": …}), or name the kind by module reference: kind: \"./node_modules/<package>/<file>.js:<Export>\""))
       }
       if (declaration !== undefined) {
         const declared = declaration.kind
