@@ -231,8 +231,9 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
 
 /**
  * What a replay's new child replays: the recorded parent's child run of the same node and
- * step (the step the parent stopped at for input), from its first step, so the new child
- * asks the same question with the same calls behind it. Started with other inputs (or
+ * step (the step the parent stopped at for input, or failed at), from its first step, so
+ * the new child asks the same question (or, live, retries the failure) with the same
+ * calls behind it. Started with other inputs (or
  * another child graph), or where the parent started none, it diverges, unless the fork may
  * call live (then it runs live).
  */

@@ -91,9 +91,9 @@ export interface NodeInput {
    */
   readonly emitDelta?: ((text: string, node: string, step: number) => Effect.Effect<void>) | undefined
   /**
-   * In a replay of the step the recorded run stopped at for input (uncommitted): the run
-   * whose child run of this node and step a `subgraph` node's new child replays, up to
-   * the same question.
+   * In a replay of the step the recorded run stopped at for input, or failed at in a fork
+   * that may call live (uncommitted): the run whose child run of this node and step a
+   * `subgraph` node's new child replays, up to the same question or failure.
    */
   readonly unfinishedChild?: UnfinishedChild | undefined
 }

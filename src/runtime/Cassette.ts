@@ -39,6 +39,12 @@ export interface ReplaySource {
    * by their idempotency keys under `runId`), up to the same question.
    */
   readonly waitedAt?: { readonly runId: string; readonly step: number } | undefined
+  /**
+   * In a fork that may call live: the step the parent failed at, uncommitted (absent:
+   * none). Its `subgraph` nodes that run again start new child runs that replay the
+   * parent's child runs of that step up to where they failed, then go on live.
+   */
+  readonly failedAt?: { readonly runId: string; readonly step: number } | undefined
   /** The parent's `on_timeout: halt` failure: the step its timeout took the place of, and the error's fields. */
   readonly timedOut?: { readonly step: number; readonly nodeId: string; readonly deadline: string; readonly message: string } | undefined
 }

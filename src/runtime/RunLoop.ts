@@ -130,10 +130,13 @@ const interruptProblem = (request: InterruptRequest, graph: GraphDefinition): st
   return undefined
 }
 
-/** In a replay of the step the parent stopped at for input: where the parent's child runs of that step are found. */
+/**
+ * In a replay of the step the parent stopped at for input, or failed at (a fork that may
+ * call live): where the parent's child runs of that step are found.
+ */
 const unfinishedChild = (replay: ReplaySource | undefined, step: number): UnfinishedChild | undefined => {
-  const waited = replay?.waitedAt
-  return waited === undefined || waited.step !== step ? undefined : { parentRunId: waited.runId, liveAfterFork: replay!.liveAfterFork }
+  const stopped = replay?.waitedAt?.step === step ? replay.waitedAt : replay?.failedAt?.step === step ? replay.failedAt : undefined
+  return stopped === undefined ? undefined : { parentRunId: stopped.runId, liveAfterFork: replay!.liveAfterFork }
 }
 
 /** The answer a node of a step consumed, who gave it, and what its record keeps. */

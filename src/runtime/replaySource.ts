@@ -125,6 +125,9 @@ export const replaySource = (
     ...(waiting !== undefined && waiting !== null && waiting.step > fromStep && parentRecord?.run_id !== undefined
       ? { waitedAt: { runId: parentRecord.run_id, step: waiting.step } }
       : {}),
+    ...(live && failedAttempt !== undefined && failedAttempt.step > fromStep && parentRecord?.run_id !== undefined
+      ? { failedAt: { runId: parentRecord.run_id, step: failedAttempt.step } }
+      : {}),
     timeouts,
     timedOut: haltedByTimeout(parentRecord?.error, fromStep)
   }

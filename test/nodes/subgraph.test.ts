@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process"
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
@@ -292,6 +292,49 @@ describe("subgraph nodes", () => {
     expect([forkError?.type, forkError?.message, forkError?.details]).toEqual([parentError?.type, parentError?.message, parentError?.details])
     expect(fork.diff.outcome).toBeUndefined()
     expect((await t.runs()).filter((r) => r.graph_id === "run:divide")).toHaveLength(1)
+  })
+
+  it("a live fork of a parent whose child failed replays the child's finished steps and calls only from the failed one live", async () => {
+    const dir = tempDir()
+    const counter = join(dir, "draws.txt")
+    const flag = join(dir, "outage")
+    writeFileSync(counter, "")
+    writeFileSync(flag, "")
+    writeFileSync(join(dir, "nodes.mjs"), [
+      "import { appendFileSync, existsSync } from 'node:fs'",
+      `export const draw = async (state, ctx) => ({ draw: await ctx.call('draw', {}, () => { appendFileSync(${JSON.stringify(counter)}, 'x'); return 7 }) })`,
+      `export const flaky = async (state, ctx) => ({ total: await ctx.call('lookup', { draw: state.draw }, () => { if (existsSync(${JSON.stringify(flag)})) throw new Error('service down'); return state.draw * 6 }) })`
+    ].join("\n"))
+    const fields = "state_schema: { fields: { draw: { type: integer }, total: { type: integer } } }"
+    writeFileSync(join(dir, "child.yaml"), [
+      "ir_version: \"1.0.0\"",
+      "id: run:child",
+      fields,
+      "nodes:",
+      "  - { id: draw, kind: function, module: ./nodes.mjs, export: draw }",
+      "  - { id: flaky, kind: function, module: ./nodes.mjs, export: flaky }"
+    ].join("\n"))
+    writeFileSync(join(dir, "parent.yaml"), [
+      "ir_version: \"1.0.0\"",
+      "id: run:outer",
+      fields,
+      "nodes:",
+      "  - { id: work, kind: subgraph, spec: ./child.yaml }"
+    ].join("\n"))
+    const t = setup(join(dir, "parent.yaml"))
+    const graph = await t.graph
+    const failed = await t.run(Effect.either(Effect.flatMap(graph.start({}), (r) => r.start())))
+    if (Either.isRight(failed)) throw new Error("expected the parent to fail")
+    expect(readFileSync(counter, "utf8")).toBe("x")
+    const parentId = (await t.runs()).find((r) => r.graph_id === "run:outer")!.run_id
+    // The outage is over: the live fork calls the failed lookup again, not the draw before it.
+    rmSync(flag)
+    const fork = await t.run(Replay.fork(graph, parentId, { liveAfterFork: true }))
+    expect(fork.summary.status).toBe("done")
+    expect(fork.summary.final_state).toMatchObject({ draw: 7, total: 42 })
+    expect(readFileSync(counter, "utf8")).toBe("x")
+    const children = (await t.runs()).filter((r) => r.graph_id === "run:child")
+    expect(children.map((r) => r.status).sort()).toEqual(["done", "failed"])
   })
 
   it("refuse a child graph that does not exist, is a folder, is broken, leaves the graph's folder, includes its parent, or does not declare a mapped field", async () => {
