@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest"
 import { float, int, makeEngine, multifield, parseProgram, str, sym, type Engine, type Snapshot } from "../../src/fathom/clips/index.js"
 import { generateCase } from "./generator.js"
 import { factsListing, runScript, scriptCommands } from "./harness.js"
-import { engineWith, runOut } from "./helpers.js"
+import { engineWith, loadError, runOut } from "./helpers.js"
 
 const TEMPLATES = `
 (deftemplate a (slot x) (slot y))
@@ -178,6 +178,21 @@ describe("modules and focus", () => {
     e.assertFact("alarm", { level: sym("high") })
     const r = Either.getOrThrow(e.run())
     expect(r.firings).toEqual([{ rule: "SAFETY::stop", factIds: [1] }])
+  })
+
+  it("a module-qualified deffunction (as Fathom's compiler writes them) is called by its plain or its qualified name; a clash across modules is refused", () => {
+    // The same program prints the same line in CLIPS 6.30.
+    const e = engineWith(`
+      (defmodule MAIN (export ?ALL))
+      (deffunction MAIN::next-of (?n) (if (eq ?n a) then "c" else "b"))
+      (defmodule GATE (import MAIN ?ALL) (export ?ALL))
+      (deffunction GATE::twice (?x) (* 2 ?x))
+      (defrule GATE::r (declare (auto-focus TRUE)) => (printout t (next-of a) " " (MAIN::next-of z) " " (twice 4) " " (GATE::twice 5) crlf))`)
+    expect(runOut(e)).toBe("c b 8 10\n")
+    expect(loadError("(defmodule A (export ?ALL))\n(deffunction A::f (?x) ?x)\n(defmodule B)\n(deffunction B::f (?x) ?x)")).toMatchObject({
+      message: expect.stringContaining("deffunction f is already defined in module A")
+    })
+    expect(loadError("(deffunction NOPE::f (?x) ?x)").message).toContain("unknown module NOPE")
   })
 })
 

@@ -50,6 +50,8 @@ export interface Scope {
 /** A deffunction as callable from compiled code. */
 export interface DeffunctionRef {
   readonly name: string
+  /** The module it was defined in (deffunctions share one namespace; see the rule base). */
+  readonly module?: string | undefined
   readonly params: number
   readonly rest: boolean
   /** Filled in after the body compiles (allows recursion). */

@@ -504,13 +504,21 @@ export class RuleBase {
 
   private loadDeffunction(c: Extract<Construct, { kind: "deffunction" }>, file: string | undefined): void {
     const where: Where = { file, pos: c.pos, construct: `deffunction ${c.name}` }
-    if (this.functions.has(c.name)) fail("compile", `deffunction ${c.name} would redefine a built-in function`, "choose another name", where)
-    const ref: DeffunctionRef = { name: c.name, params: c.params.length, rest: c.rest !== undefined, body: null, frameSize: 0 }
-    this.setIn(this.deffunctions, c.name, ref)
+    // `(deffunction MOD::f ...)`, as CLIPS takes it: defined in MOD (which becomes the
+    // current module), called as `(f ...)` or `(MOD::f ...)`.
+    const { module, local } = this.splitName(c.name, where)
+    if (this.functions.has(local)) fail("compile", `deffunction ${local} would redefine a built-in function`, "choose another name", where)
+    const existing = this.deffunctions.get(local)
+    if (existing !== undefined && existing.module !== module.name) {
+      fail("compile", `deffunction ${local} is already defined in module ${existing.module ?? "MAIN"}`, "give it another name: deffunctions of different modules may not share a name here", where)
+    }
+    const ref: DeffunctionRef = { name: local, module: module.name, params: c.params.length, rest: c.rest !== undefined, body: null, frameSize: 0 }
+    this.setIn(this.deffunctions, local, ref)
+    this.setIn(this.deffunctions, `${module.name}::${local}`, ref)
     const slots = new Map<string, number>()
     c.params.forEach((p, i) => slots.set(p, i))
     if (c.rest !== undefined) slots.set(c.rest, c.params.length)
-    const scope = withVariables(this.baseScope(this.current, file, `deffunction ${c.name}`, this.host!), true, frameResolver(slots), frameBinder(slots))
+    const scope = withVariables(this.baseScope(module, file, `deffunction ${local}`, this.host!), true, frameResolver(slots), frameBinder(slots))
     const body = c.body.map((e) => compileExpr(e, scope).fn)
     ref.frameSize = slots.size
     ref.body = (env) => {
