@@ -110,6 +110,8 @@ export const WaitingInfo = Schema.Struct({
   rule: Schema.optional(Schema.String),
   /** The interrupt's `interrupt_payload`. */
   payload: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  /** The capability the interrupt says its answerer needs (`requested_capability`), for the client that answers; not checked by Stargraph. */
+  requested_capability: Schema.optional(Schema.String),
   /** When the wait times out (ISO 8601), and what happens then: `halt` or `goto:<node>`. */
   deadline: Schema.optional(Schema.String),
   on_timeout: Schema.optional(Schema.String),

@@ -35,6 +35,8 @@ export const Interrupt = Schema.TaggedStruct("interrupt", {
   timeout_ms: Schema.optional(Schema.Number),
   on_timeout: Schema.String,
   response_field: Schema.optional(Schema.String),
+  /** The capability the answerer needs (`requested_capability`), recorded on the wait. */
+  requested_capability: Schema.optional(Schema.String),
   rule: Schema.String,
   /** Where the run goes once answered: the node's routing apart from the interrupt. */
   after: Schema.optional(Schema.Union(Continue, Goto, Retry, Parallel))

@@ -136,7 +136,8 @@ const readAction = (fact: Clips.Fact, nodes: ReadonlySet<string>): Either.Either
       return Either.right({ _tag: "parallel", targets: list, join, strategy: strategy as "all", rule })
     }
     case "interrupt": {
-      const payloadText = text(slot(fact, "payload"))
+      // `payload`, or `interrupt_payload` as the original's template names it.
+      const payloadText = text(slot(fact, "payload")) || text(slot(fact, "interrupt_payload"))
       let payload: Record<string, unknown> = {}
       if (payloadText !== "") {
         try {
@@ -155,6 +156,7 @@ const readAction = (fact: Clips.Fact, nodes: ReadonlySet<string>): Either.Either
         if (Either.isLeft(bad)) return Either.left(bad.left)
       }
       const responseField = text(slot(fact, "response_field"))
+      const capability = text(slot(fact, "requested_capability"))
       return Either.right({
         _tag: "interrupt",
         prompt: text(slot(fact, "prompt")),
@@ -162,6 +164,7 @@ const readAction = (fact: Clips.Fact, nodes: ReadonlySet<string>): Either.Either
         ...(timeout !== undefined ? { timeout_ms: timeout } : {}),
         on_timeout: onTimeout,
         ...(responseField !== "" ? { response_field: responseField } : {}),
+        ...(capability !== "" ? { requested_capability: capability } : {}),
         rule
       })
     }

@@ -125,6 +125,9 @@ const builtinText = `; Stargraph's templates
   (slot backoff_ms (default 0))
   (slot prompt (default ""))
   (slot payload (default ""))
+  (slot interrupt_payload (default ""))
+  (slot requested_capability (default ""))
+  (slot step (default 0))
   (slot timeout (default ""))
   (slot on_timeout (default "halt"))
   (slot response_field (default ""))
@@ -173,6 +176,7 @@ export const compileAction = (action: Action, rule: string): CompiledAction => {
           ...(timeout !== undefined ? { timeout_ms: timeout } : {}),
           on_timeout: action.on_timeout ?? "halt",
           ...(action.response_field !== undefined ? { response_field: action.response_field } : {}),
+          ...(action.requested_capability !== undefined ? { requested_capability: action.requested_capability } : {}),
           rule
         }
       }

@@ -62,6 +62,8 @@ export interface InterruptRequest {
    */
   readonly responseField: string
   readonly payload?: { readonly [key: string]: unknown } | undefined
+  /** The capability the answerer needs (`requested_capability`), recorded on the wait; not checked. */
+  readonly requestedCapability?: string | undefined
   /** How many of the answers given so far the node consumed before asking again. */
   readonly answered: number
   /** How long to wait (ms) and what happens then: `halt` or `goto:<node>`. */

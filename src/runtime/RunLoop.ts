@@ -112,7 +112,7 @@ const MAX_WAIT_MS = 366 * 24 * 3600 * 1000
 /**
  * What is wrong with a node's request for input, if anything (a kind's own Interrupt may
  * carry anything): a wait that is no duration, an `on_timeout` to no node, a response
- * field the state does not declare, a payload that is not JSON.
+ * field the state does not declare, a payload that is not JSON, a capability that is no string.
  */
 const interruptProblem = (request: InterruptRequest, graph: GraphDefinition): string | undefined => {
   const { timeoutMs, onTimeout, responseField, payload } = request
@@ -127,6 +127,8 @@ const interruptProblem = (request: InterruptRequest, graph: GraphDefinition): st
   }
   const notJson = payload === undefined ? undefined : checkJson(payload, "payload")
   if (notJson !== undefined) return `a payload that is not JSON: ${notJson.path}: ${notJson.message}`
+  const capability: unknown = request.requestedCapability
+  if (capability !== undefined && typeof capability !== "string") return `requestedCapability ${JSON.stringify(capability) ?? String(capability)}, not a string`
   return undefined
 }
 
@@ -511,6 +513,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       kind: "rule",
       rule: d.rule,
       payload: d.payload,
+      ...(d.requested_capability !== undefined ? { requested_capability: d.requested_capability } : {}),
       on_timeout: d.on_timeout,
       ...(d.timeout_ms !== undefined ? { deadline: new Date(clock.unsafeCurrentTimeMillis() + d.timeout_ms).toISOString() } : {})
     })
@@ -614,6 +617,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           response_field: request.responseField,
           kind: "node",
           ...(request.payload !== undefined ? { payload: request.payload } : {}),
+          ...(request.requestedCapability !== undefined ? { requested_capability: request.requestedCapability } : {}),
           ...(given.length > 0 ? { answers: given } : {}),
           ...(others.length > 0 ? { others: Object.fromEntries(others) } : {}),
           ...(attempt !== undefined ? { attempt } : {}),

@@ -618,6 +618,7 @@ nodes:
     config:
       prompt: "Approve the release?"
       interrupt_payload: { ticket: T-1 }
+      requested_capability: release:approve
       response_field: approval
   - { id: done, kind: echo }
 `)
@@ -627,7 +628,7 @@ nodes:
     const graph = await Effect.runPromise(Graph.fromYaml(original))
     const first = await run(runToEnd(graph, { message: "v2" }), layer)
     expect(first.status).toBe("awaiting-input")
-    expect(first.waiting).toMatchObject({ node: "gate", prompt: "Approve the release?", payload: { ticket: "T-1" }, response_field: "approval", step: 1 })
+    expect(first.waiting).toMatchObject({ node: "gate", prompt: "Approve the release?", payload: { ticket: "T-1" }, requested_capability: "release:approve", response_field: "approval", step: 1 })
     const second = await run(Effect.flatMap(graph.resume(first.run_id, { response: { value: "yes" } }), (r) => r.start()), layer)
     expect(second).toMatchObject({ status: "done", final_state: { message: "v2", approval: "yes" } })
   })

@@ -152,4 +152,20 @@ rules:
     expect(checkpoints.map((c) => c.node)).toEqual(["__input__", "triage", "analyst"])
     expect(checkpoints[1]!.rules?.firings.map((f) => f.rule)).toEqual(["describe-asset", "soc-policy-prod-autoremediate-interrupt", "follow-policy"])
   })
+
+  it("a pack rule asserts stargraph_action with the original template's slots: interrupt_payload (JSON text), requested_capability, step", async () => {
+    const file = graphWith({
+      gate: {
+        "manifest.yaml": "id: gate\nversion: \"1.0\"\n",
+        "rules.clp": `(defrule gate-ask (node-id (id a)) =>
+  (assert (stargraph_action (kind interrupt) (prompt "Approve?") (interrupt_payload "{\\"ticket\\":\\"T-1\\"}") (requested_capability "runs:respond") (step 1) (rule_id "gate-ask"))))`
+      }
+    }, "[{ id: gate, version: \"1.0\" }]")
+    const summary = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.load(file)
+      return yield* Effect.flatMap(graph.start({ inputs: { message: "x" } }), (r) => r.start())
+    }).pipe(Effect.provide(MemoryCheckpointer.layer)))
+    expect(summary.status).toBe("awaiting-input")
+    expect(summary.waiting).toMatchObject({ node: "a", prompt: "Approve?", kind: "rule", rule: "gate-ask", payload: { ticket: "T-1" }, requested_capability: "runs:respond" })
+  })
 })

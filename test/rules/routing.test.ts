@@ -242,7 +242,7 @@ describe("rules route transitions", () => {
       state_schema: { fields: { request: { type: "string", default: "rotate keys" }, answer: { type: "object", nullable: true } } },
       nodes: [{ id: "propose", kind: "noop" }, { id: "check", kind: "noop" }, { id: "apply", kind: "halt" }, { id: "reject", kind: "halt" }],
       rules: [
-        { id: "ask", when: { node: "propose" }, then: [{ kind: "interrupt", prompt: "Approve?", interrupt_payload: { risk: "high" }, response_field: "answer" }, { kind: "goto", target: "check" }] },
+        { id: "ask", when: { node: "propose" }, then: [{ kind: "interrupt", prompt: "Approve?", interrupt_payload: { risk: "high" }, requested_capability: "deploy:approve", response_field: "answer" }, { kind: "goto", target: "check" }] },
         { id: "yes", when: "(node-id (id check)) (stargraph.evidence (actor \"alice\") (data ?d&:(fathom-matches ?d \"approved.:true\")))", then: [{ kind: "goto", target: "apply" }] },
         { id: "no", when: "(node-id (id check)) (not (stargraph.evidence (data ?d&:(fathom-matches ?d \"approved.:true\"))))", then: [{ kind: "goto", target: "reject" }] }
       ]
@@ -255,7 +255,7 @@ describe("rules route transitions", () => {
       return { first, resumed, checkpoints }
     }))
     expect(result.first.status).toBe("awaiting-input")
-    expect(result.first.waiting).toMatchObject({ node: "propose", prompt: "Approve?", kind: "rule", rule: "ask", payload: { risk: "high" }, response_field: "answer" })
+    expect(result.first.waiting).toMatchObject({ node: "propose", prompt: "Approve?", kind: "rule", rule: "ask", payload: { risk: "high" }, requested_capability: "deploy:approve", response_field: "answer" })
     expect(result.resumed.status).toBe("done")
     expect(result.checkpoints.map((c) => c.node)).toEqual(["__input__", "propose", "__response__", "check", "apply"])
     expect(result.checkpoints[2]!.state["answer"]).toEqual({ approved: true })

@@ -13,6 +13,7 @@ import * as NodeKind from "../NodeKind.js"
 const Payload = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 const options = {
   interrupt_payload: Schema.optional(Payload),
+  requested_capability: Schema.optional(Schema.String),
   timeout: TimeoutField,
   on_timeout: Schema.optional(OnTimeout)
 }
@@ -29,14 +30,13 @@ export const InterruptKind = NodeKind.make({
     config: Schema.optional(Schema.Struct({
       prompt: Schema.String,
       response_field: Schema.optional(Schema.String),
-      requested_capability: Schema.optional(Schema.String),
       ...options
     }))
   },
   stops: "waits-for-input",
   check: (node, ctx) => {
     const inline = node.prompt !== undefined || node.response_field !== undefined || node.interrupt_payload !== undefined ||
-      node.timeout !== undefined || node.on_timeout !== undefined
+      node.requested_capability !== undefined || node.timeout !== undefined || node.on_timeout !== undefined
     if (node.config !== undefined && inline) {
       return { path: ["config"], message: "the interrupt is configured twice (on the node and under config)", fix: "keep one form: prompt and response_field on the node, or everything under config" }
     }
@@ -67,6 +67,7 @@ export const InterruptKind = NodeKind.make({
       prompt: spec.prompt ?? "",
       responseField,
       payload: spec.interrupt_payload,
+      requestedCapability: spec.requested_capability,
       answered: 0,
       timeoutMs: spec.timeout === undefined ? undefined : timeoutMs(String(spec.timeout)),
       onTimeout: spec.on_timeout
