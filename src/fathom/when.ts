@@ -52,11 +52,8 @@ const literal = (value: unknown, field: FieldInfo): string | undefined => {
 
 /** The CLIPS left-hand side for `when`: strings as written, mappings compiled. */
 export const compileWhen = (when: string | { readonly [key: string]: unknown }, context: WhenContext): Either.Either<string, WhenProblem> => {
-  if (typeof when === "string") {
-    return when.trim() === ""
-      ? Either.left({ key: undefined, message: "the when pattern is empty", fix: "write CLIPS patterns such as \"(node-id (id a))\", or a mapping such as {node: a}" })
-      : Either.right(when)
-  }
+  // An empty string is an empty left-hand side (CLIPS matches it once, after the first node).
+  if (typeof when === "string") return Either.right(when)
   const keys = Object.keys(when)
   if (keys.length === 0) {
     return Either.left({ key: undefined, message: "the when mapping is empty", fix: "give a node key and/or mirrored field conditions, e.g. {node: work, verdict: pass}" })

@@ -88,15 +88,17 @@ export const ACTION_KINDS = ["goto", "halt", "parallel", "retry", "assert", "ret
 
 /**
  * One rule. `when` is CLIPS patterns (`"?n <- (node-id (id node_b))"`) or the mapping
- * sugar `{node: X, field: value}`; `then` lists the actions asserted when it fires.
+ * sugar `{node: X, field: value}`; `then` lists the actions asserted when it fires. As in
+ * the original, both may be left out: no `when` (or `""`) is an empty left-hand side,
+ * which CLIPS matches once, at the first routing; no `then` is a rule that only fires.
  */
 export const RuleSpec = Schema.Struct({
   id: Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_.-]*$/, {
     message: () => "rule id must start with a letter or '_' and contain only letters, digits, '_', '.' or '-'"
   })),
   description: Schema.optional(Schema.String),
-  when: Schema.Union(Schema.String, Schema.Record({ key: Schema.String, value: Schema.Unknown })),
-  then: Schema.Array(Action),
+  when: Schema.optionalWith(Schema.Union(Schema.String, Schema.Record({ key: Schema.String, value: Schema.Unknown })), { default: () => "" }),
+  then: Schema.optionalWith(Schema.Array(Action), { default: () => [] }),
   /** The node the rule belongs to (IR 1.1 metadata; informational). */
   node_id: Schema.optional(Schema.String),
   /** Rules with higher salience fire first (CLIPS salience, default 0). */

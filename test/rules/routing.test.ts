@@ -101,6 +101,24 @@ describe("rules route transitions", () => {
     expect(nodesOf(checkpoints)).toEqual(["a", "b", "c"])
   })
 
+  it("as in the original, a rule may leave out when (an empty left-hand side: fires once, at the first routing) and then (it only fires)", async () => {
+    const { checkpoints, outcome } = await drive({
+      ir_version: "1.0.0",
+      id: "run:defaults",
+      state_schema: { message: "str" },
+      nodes: [{ id: "a", kind: "echo" }, { id: "x", kind: "echo" }, { id: "b", kind: "echo" }, { id: "c", kind: "echo" }],
+      rules: [
+        { id: "always", then: [{ kind: "goto", target: "b" }] },
+        { id: "blank", when: "", then: [] },
+        { id: "observe", when: { node: "b" } }
+      ]
+    }, { message: "x" })
+    expect(Either.isRight(outcome) && outcome.right.status).toBe("done")
+    expect(nodesOf(checkpoints)).toEqual(["a", "b", "c"])
+    expect(checkpoints[1]!.rules?.firings.map((f) => f.rule).sort()).toEqual(["always", "blank"])
+    expect(checkpoints[2]!.rules?.firings.map((f) => f.rule)).toEqual(["observe"])
+  })
+
   it("a halt node stops the run when no rule routes away from it", async () => {
     const { checkpoints, outcome } = await drive({
       ir_version: "1.0.0",
