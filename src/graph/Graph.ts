@@ -78,6 +78,12 @@ export interface ResumeOptions {
    * made with `live_after_fork` keeps it without this (its run record says so).
    */
   readonly liveAfterFork?: boolean | undefined
+  /**
+   * Drive it on the fiber that calls `start()`, and whether an interruption of that fiber
+   * cancels it (a parent run's node driving its child; see `GraphRunOptions`).
+   */
+  readonly onCallerFiber?: boolean | undefined
+  readonly cancelledWith?: (() => boolean) | undefined
 }
 
 /** A validated graph. */
@@ -106,6 +112,8 @@ export interface Graph extends GraphDefinition {
       readonly retainEvents?: boolean | undefined
       /** Drive it on the fiber that calls `start()` (see `GraphRunOptions.onCallerFiber`). */
       readonly onCallerFiber?: boolean | undefined
+      /** With `onCallerFiber`: whether an interruption cancels it (see `GraphRunOptions.cancelledWith`). */
+      readonly cancelledWith?: (() => boolean) | undefined
       /** Answer its calls from a recording (a replay's new child run; see `ResumeOptions.replay`). */
       readonly replay?: ReplaySource | undefined
     }
@@ -498,6 +506,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         actor: options.actor ?? "library",
         retainEvents: options.retainEvents,
         onCallerFiber: options.onCallerFiber,
+        cancelledWith: options.cancelledWith,
         replay: options.replay
       })
     })
@@ -588,7 +597,9 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         loop,
         audit,
         actor: options.actor ?? "library",
-        replay
+        replay,
+        onCallerFiber: options.onCallerFiber,
+        cancelledWith: options.cancelledWith
       })
       // A child run answered directly (not through its parent) that asks again: the runs
       // waiting on it show its new question.

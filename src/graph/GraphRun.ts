@@ -62,10 +62,17 @@ export interface GraphRunOptions {
   /**
    * Drive the run on the fiber that calls `start()` instead of a fiber of its own (a
    * subgraph's child run, driven by its parent's step). Interrupting the caller then
-   * cancels the run: its current nodes stop, it is recorded `cancelled` (status and
-   * `run.cancelled` event, as `cancel()` does), and the caller sees the interruption.
+   * stops its current nodes and records the run `cancelled` (status and `run.cancelled`
+   * event, as `cancel()` does) when `cancelledWith` says so, else `paused`; then the
+   * caller sees the interruption.
    */
   readonly onCallerFiber?: boolean | undefined
+  /**
+   * With `onCallerFiber`: whether an interruption of the caller's fiber cancels the run
+   * (the parent run is being cancelled). Otherwise (absent, or false then) the run is left
+   * `paused` with no owner, resumable, as a top-level run is.
+   */
+  readonly cancelledWith?: (() => boolean) | undefined
 }
 
 /** Build a run handle (no I/O). */
@@ -131,7 +138,7 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
           setStatus: (s) => Ref.set(status, s),
           control,
           cancelRequested: () => cancelRequested,
-          interruptCancels: options.onCallerFiber === true,
+          parentCancelling: options.onCallerFiber === true ? options.cancelledWith : undefined,
           replay: options.replay,
           actor: options.actor
         }).pipe(

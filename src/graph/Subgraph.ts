@@ -10,7 +10,6 @@
 import { existsSync, statSync } from "node:fs"
 import { basename, isAbsolute, relative, resolve } from "node:path"
 import * as Effect from "effect/Effect"
-import { identity } from "effect/Function"
 import * as Option from "effect/Option"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type Checkpoint, type NewRun, type RunRecord, type RunSummary, toSummary, type WaitingInfo } from "../checkpoint/models.js"
@@ -36,17 +35,23 @@ import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import { OWNER } from "../runtime/RunLoop.js"
 import type { GraphRun } from "./GraphRun.js"
 
+/** How a child run is driven: on its parent's fiber, cancelled with it or else paused. */
+interface ChildDriving {
+  readonly onCallerFiber?: boolean | undefined
+  readonly cancelledWith?: (() => boolean) | undefined
+}
+
 /** The part of a built graph a child run needs (a `Graph` has it). */
 export interface RunnableGraph extends GraphDefinition {
   readonly newRun: (options: { readonly inputs: { readonly [field: string]: unknown }; readonly idempotencyKey: string; readonly actor: string }) => Effect.Effect<NewRun, StateValidationError>
   readonly open: (
     run: RunRecord,
     checkpoint: Checkpoint,
-    options: { readonly actor: string; readonly retainEvents?: boolean; readonly onCallerFiber?: boolean; readonly replay?: ReplaySource | undefined }
+    options: ChildDriving & { readonly actor: string; readonly retainEvents?: boolean; readonly replay?: ReplaySource | undefined }
   ) => Effect.Effect<GraphRun, never, Checkpointer>
   readonly resume: (
     runId: string,
-    options: { readonly response?: { readonly value: unknown }; readonly actor: string; readonly replay?: ReplaySource }
+    options: ChildDriving & { readonly response?: { readonly value: unknown }; readonly actor: string; readonly replay?: ReplaySource }
   ) => Effect.Effect<GraphRun, CheckpointError | RunStateError | StateValidationError, Checkpointer>
   readonly checkResponse: (runId: string, value: unknown) => Effect.Effect<void, StateValidationError | CheckpointError, Checkpointer>
 }
@@ -169,16 +174,19 @@ const outcomeOf = (request: ChildRunRequest, summary: RunSummary): Effect.Effect
 }
 
 /**
- * Drive a child run handle; interrupting the parent's step cancels the child (a handle
- * driven on the parent's fiber, `onCallerFiber`, records that itself).
+ * Drive a child run handle, made to run on the parent's fiber (`driving`): interrupting
+ * the parent's step cancels the child when the parent is being cancelled, and leaves it
+ * paused otherwise (the child's run loop records either).
  */
-const drive = (request: ChildRunRequest, handle: GraphRun, onCallerFiber = false): Effect.Effect<ChildOutcome, NodeExecutionError | CheckpointError> =>
+const drive = (request: ChildRunRequest, handle: GraphRun): Effect.Effect<ChildOutcome, NodeExecutionError | CheckpointError> =>
   handle.start().pipe(
-    onCallerFiber ? identity : Effect.onInterrupt(() => handle.cancel()),
     Effect.catchAll((error): Effect.Effect<never, NodeExecutionError | CheckpointError> =>
       error._tag === "CheckpointError" ? Effect.fail(error) : Effect.fail(childFailed(request, handle.runId, `failed: ${formatError(error)}`, error))),
     Effect.flatMap((summary) => outcomeOf(request, summary))
   )
+
+/** A child run is driven on its parent's fiber, and cancelled only with its parent. */
+const driving = (request: ChildRunRequest): ChildDriving => ({ onCallerFiber: true, cancelledWith: request.cancelling })
 
 /** A loaded child graph as the `subgraph` kind uses it. */
 const childGraph = (graph: RunnableGraph): ChildGraph => ({
@@ -204,8 +212,8 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
       const replay = request.replayOf === undefined ? undefined : yield* childReplay(graph, request, request.replayOf)
       const { created, record } = yield* checkpointer.createRun(linked)
       if (created) {
-        const handle = yield* graph.open(record, { ...linked.initial, run_id: record.run_id }, { actor, retainEvents: false, onCallerFiber: true, replay })
-        return yield* drive(request, handle, true)
+        const handle = yield* graph.open(record, { ...linked.initial, run_id: record.run_id }, { actor, retainEvents: false, replay, ...driving(request) })
+        return yield* drive(request, handle)
       }
       // The child this parent step started before: finish it, pass it the answer, or report it.
       switch (record.status) {
@@ -262,7 +270,7 @@ const childReplay = (graph: RunnableGraph, request: ChildRunRequest, recorded: U
   })
 
 const resumeChild = (graph: RunnableGraph, request: ChildRunRequest, runId: string, answer: { readonly value: unknown } | undefined, replay?: ReplaySource) =>
-  graph.resume(runId, { ...(answer !== undefined ? { response: answer } : {}), actor: childActor(request.parentRunId), ...(replay !== undefined ? { replay } : {}) }).pipe(
+  graph.resume(runId, { ...(answer !== undefined ? { response: answer } : {}), actor: childActor(request.parentRunId), ...(replay !== undefined ? { replay } : {}), ...driving(request) }).pipe(
     Effect.catchAll((error): Effect.Effect<never, NodeExecutionError | CheckpointError | RunFailure> =>
       error._tag === "CheckpointError" && error.reason !== "graph-hash-mismatch"
         ? Effect.fail(error)

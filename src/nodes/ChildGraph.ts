@@ -20,6 +20,8 @@ export interface ChildRunRequest {
   readonly answer?: { readonly value: unknown } | undefined
   /** In a replay: the recorded child run a new child replays (see `NodeInput.unfinishedChild`). */
   readonly replayOf?: UnfinishedChild | undefined
+  /** Whether the parent run is being cancelled (`NodeInput.cancelling`): an interrupted child is then cancelled, else paused. */
+  readonly cancelling?: (() => boolean) | undefined
 }
 
 /** The idempotency key of the child run a parent step starts (it finds that child again). */

@@ -98,6 +98,12 @@ export interface NodeInput {
    * `subgraph` node's new child replays, up to the same question or failure.
    */
   readonly unfinishedChild?: UnfinishedChild | undefined
+  /**
+   * Whether the run is being cancelled (absent outside a run: no). A node that drives a
+   * child run on its own fiber (a `subgraph`) cancels the child when its step is
+   * interrupted for this reason, and leaves it paused for any other (a timeout, a shutdown).
+   */
+  readonly cancelling?: (() => boolean) | undefined
 }
 
 /** Where a replay's new child run finds the recorded child it replays. */

@@ -76,11 +76,13 @@ export interface DriveInput {
   /** Whether a cancellation was requested (an interrupted step then means "cancelled"). */
   readonly cancelRequested: () => boolean
   /**
-   * The run is driven on its caller's fiber (a subgraph's child run): interrupting that
-   * fiber cancels the run, recorded as `cancel` would (status, event), before the caller
-   * sees the interruption.
+   * The run is driven on its caller's fiber (a subgraph's child run): whether an
+   * interruption of that fiber cancels the run (its parent is being cancelled), recorded
+   * as `cancel` would (status, event), before the caller sees the interruption. Otherwise
+   * (the parent's caller timed out, its server shuts down) the run is left `paused`, as
+   * its parent is, and resuming the parent resumes it.
    */
-  readonly interruptCancels?: boolean | undefined
+  readonly parentCancelling?: (() => boolean) | undefined
   /** For a counterfactual fork: the parent's cassette, responses and output overrides. */
   readonly replay?: ReplaySource | undefined
   /** Who drives the run (the actor of the evidence facts an answer asserts). */
@@ -346,6 +348,8 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     const actor = input.actor ?? "library"
     /** A live call's streamed text, as a run event (one function for every node and step). */
     const emitDelta = (text: string, node: string, at: number) => emit({ type: "node.delta", step: at, node, text })
+    /** Whether this run is being cancelled (by its own `cancel`, or its parent's): its nodes' child runs are cancelled with it. */
+    const cancelling = (): boolean => input.cancelRequested() || input.parentCancelling?.() === true
     let run = input.run
     let state: State = input.checkpoint.state
     let next = input.checkpoint.next
@@ -707,6 +711,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           answers: answered.get(id) ?? NO_ANSWERS,
           graphHash: graph.graphHash,
           unfinishedChild: input.replay === undefined ? undefined : unfinishedChild(input.replay, current),
+          cancelling,
           emitDelta
         })
         return traced
@@ -742,7 +747,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           if (HashSet.size((yield* Effect.descriptor).interruptors) === 0) {
             return yield* fail(selfInterrupted(frontier, current), attempt())
           }
-          if (input.interruptCancels === true) {
+          if (input.parentCancelling?.() === true) {
             yield* Ref.set(control, "cancel")
             continue
           }

@@ -95,6 +95,56 @@ describe("subgraph nodes", () => {
     }
   })
 
+  it("interrupting the parent's caller while its child runs (a timeout, a server shutting down) leaves both paused; resuming the parent resumes the same child, also when interrupted again while resumed", async () => {
+    const t = setup(join(FIXTURES, "parent.yaml"))
+    const graph = await t.graph
+    const before = process.env["SLOW_NODE_MS"]
+    process.env["SLOW_NODE_MS"] = "120"
+    try {
+      // Start (or continue) the parent on a fiber, and interrupt that fiber part-way through the child.
+      const interruptAfter = (handle: { readonly start: () => Effect.Effect<unknown, unknown> }, ms: number) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(handle.start())
+          yield* Effect.sleep(`${ms} millis`)
+          yield* Fiber.interrupt(fiber)
+        })
+      const parentId = await t.run(Effect.gen(function*() {
+        const handle = yield* graph.start({ inputs: { topic: "cves" } })
+        yield* interruptAfter(handle, 350)
+        return handle.runId
+      }))
+      const childOf = async () => (await t.runs()).filter((r) => r.run_id !== parentId)
+      expect(await t.record(parentId)).toMatchObject({ status: "paused", owner: null })
+      const [child] = await childOf()
+      expect(child).toMatchObject({ status: "paused", owner: null, parent_run_id: parentId })
+      const stepsAtFirst = (await t.checkpoints(child!.run_id)).length
+      expect(stepsAtFirst).toBeLessThan(7)
+      // Resumed, the parent resumes the child (its own fiber no more): interrupted again, both pause again.
+      await t.run(Effect.flatMap(graph.resume(parentId), (handle) => interruptAfter(handle, 200)))
+      expect(await t.record(parentId)).toMatchObject({ status: "paused", owner: null })
+      expect((await childOf()).map((r) => [r.run_id, r.status])).toEqual([[child!.run_id, "paused"]])
+      const summary = await t.run(Effect.flatMap(graph.resume(parentId), (handle) => handle.start()))
+      expect(summary).toMatchObject({ status: "done", final_state: { count: 6, report: "cves: 6 ticks" } })
+      expect((await childOf()).map((r) => [r.run_id, r.status])).toEqual([[child!.run_id, "done"]])
+      expect((await t.checkpoints(child!.run_id)).map((c) => c.step)).toEqual([0, 1, 2, 3, 4, 5, 6])
+      // A parent cancelled while it resumes its paused child cancels that child.
+      const other = await t.run(Effect.gen(function*() {
+        const handle = yield* graph.start({ inputs: { topic: "kev" } })
+        yield* interruptAfter(handle, 350)
+        const resumed = yield* graph.resume(handle.runId)
+        const fiber = yield* Effect.fork(resumed.start())
+        yield* Effect.sleep("200 millis")
+        yield* resumed.cancel()
+        return yield* Fiber.join(fiber)
+      }))
+      expect(other.status).toBe("cancelled")
+      expect((await t.runs()).filter((r) => r.parent_run_id === other.run_id).map((r) => r.status)).toEqual(["cancelled"])
+    } finally {
+      if (before === undefined) delete process.env["SLOW_NODE_MS"]
+      else process.env["SLOW_NODE_MS"] = before
+    }
+  })
+
   it("fold the child's graph hash into the parent's", async () => {
     const dir = fixtures()
     const before = await Effect.runPromise(Graph.load(join(dir, "parent.yaml")))
