@@ -47,8 +47,9 @@ export interface CheckpointerShape {
   /** Runs, newest first, filtered and cursor-paginated. */
   readonly listRuns: (query: RunQuery) => Effect.Effect<RunPage, CheckpointError>
   /**
-   * Claim an unclaimed queued run for `owner` and mark it `running` (owner, started_at)
-   * in one transaction; false when it is already claimed (or gone). With `expected`, the
+   * Claim an unclaimed queued run for `owner` and mark it `running` (owner, started_at;
+   * `error` cleared, `waiting` cleared unless it keeps an answer given to the run,
+   * `waiting.given`, which the run consumes when it continues) in one transaction; false when it is already claimed (or gone). With `expected`, the
    * run's owner must still be `expected.owner` (what the caller read: none, or a dead
    * process), else nothing changes and the result is false: a process that took the run
    * over meanwhile keeps it.

@@ -135,7 +135,7 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
         if (expected !== undefined && runs.get(runId)?.owner !== expected.owner) return false
         pending.set(runId, { ...row, claimed_by: owner, claimed_at: at })
         const run = runs.get(runId)
-        if (run) runs.set(runId, { ...run, status: "running", owner, started_at: run.started_at ?? at, waiting: null, error: null })
+        if (run) runs.set(runId, { ...run, status: "running", owner, started_at: run.started_at ?? at, waiting: run.waiting?.given !== undefined ? run.waiting : null, error: null })
         return true
       }),
     requeue: (runId, at) =>

@@ -158,8 +158,9 @@ const CLAIM = "UPDATE pending_runs SET claimed_by = ?, claimed_at = ? WHERE run_
 
 const UNCLAIM = "UPDATE pending_runs SET claimed_by = NULL, claimed_at = NULL WHERE run_id = ? AND claimed_by = ?"
 
+/** Marks a claimed run running; a wait is dropped unless it keeps an answer given to the run (`waiting.given`). */
 const MARK_CLAIMED_RUNNING = `UPDATE runs_history SET status = 'running', owner = ?, started_at = COALESCE(started_at, ?),
-  waiting = NULL, error = NULL WHERE run_id = ?`
+  waiting = CASE WHEN json_extract(waiting, '$.given') IS NULL THEN NULL ELSE waiting END, error = NULL WHERE run_id = ?`
 
 /** The UPDATE for a run patch (undefined text when the patch sets nothing). JSON columns are encoded. */
 const patchStatement = (runId: string, patch: RunPatch): readonly [string | undefined, ReadonlyArray<Param>] => {

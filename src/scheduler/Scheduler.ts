@@ -23,7 +23,7 @@ import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Scope from "effect/Scope"
 import type * as Tracer from "effect/Tracer"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
-import { type Checkpoint, type CreatedRun, type NewRun, type RunRecord, type RunStatus, type RunSummary, STOPPED_STATUSES, toSummary } from "../checkpoint/models.js"
+import { type Checkpoint, type CreatedRun, type NewRun, type RunPatch, type RunRecord, type RunStatus, type RunSummary, STOPPED_STATUSES, toSummary } from "../checkpoint/models.js"
 import {
   CheckpointError,
   RunStateError,
@@ -82,7 +82,12 @@ export interface SchedulerShape {
     params: { readonly [field: string]: unknown },
     options?: EnqueueOptions
   ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | CheckpointError | RunStateError>
-  /** Continue a stopped run (`paused`, or `awaiting-input` with a response) in this process. */
+  /**
+   * Continue a stopped run (`paused`, or `awaiting-input` with a response) in this
+   * process. Durable before it returns: the run is put on the queue, `paused` with the
+   * answer kept on its record (`waiting.given`), so a restart (or another server on the
+   * database) resumes it with that answer if this process does not get to it.
+   */
   readonly resume: (
     runId: string,
     options?: { readonly response?: { readonly value: unknown }; readonly actor?: string }
@@ -343,8 +348,30 @@ export const make = (
         const graph = yield* registry.get(record.graph_id)
         // Validate now (status rules, hashes, the response) so the caller gets the error.
         yield* graph.resume(runId, { response: opts.response })
+        const actor = opts.actor ?? "scheduler"
         const deferred = yield* waiter(runId)
-        yield* offer({ runId, graph, response: opts.response, actor: opts.actor ?? "scheduler", claim: false })
+        if (known.has(runId)) return { runId, graphId: graph.id, deduplicated: false, status: record.status, summary: deferred }
+        // Durable before the caller is told: `paused` with the answer kept on the record (as
+        // a resumed run keeps it until its step commits), then on the queue. Taken from the
+        // status and owner just read: an answer or resume that raced this one wins alone.
+        const patch: RunPatch = {
+          status: "paused",
+          owner: null,
+          ...(opts.response !== undefined && record.waiting !== null && record.waiting !== undefined
+            ? { waiting: { ...record.waiting, given: { value: opts.response.value, actor } } }
+            : {})
+        }
+        if (!(yield* checkpointer.takeOver(runId, { status: record.status, owner: record.owner }, patch))) {
+          const now = Option.getOrUndefined(yield* checkpointer.getRun(runId))
+          return yield* new RunStateError({
+            runId,
+            status: now?.status ?? record.status,
+            operation: opts.response !== undefined ? "respond" : "resume",
+            message: `run ${runId} changed while it was being ${opts.response !== undefined ? "answered" : "resumed"} (now ${now?.status ?? "gone"}): another request or process got there first; read it again`
+          })
+        }
+        yield* checkpointer.requeue(runId, yield* nowIso)
+        yield* offer({ runId, graph, actor, claim: true })
         return { runId, graphId: graph.id, deduplicated: false, status: record.status, summary: deferred }
       }).pipe(Effect.provide(context))
 

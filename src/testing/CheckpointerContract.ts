@@ -287,6 +287,22 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* is(!(yield* c.claimPending(`run-${randomUUID()}`, "host:2", AT)), "claiming an unknown run fails")
     })),
 
+  check("claimPending keeps an answer given to a requeued run (waiting.given) and drops a wait without one", (c, is) =>
+    Effect.gen(function*() {
+      const waiting = { node: "review", prompt: "Approve?", step: 2, response_field: "decision", kind: "node" as const }
+      const answered = (yield* c.createRun(newRun())).record.run_id
+      yield* c.updateRun(answered, { status: "paused", owner: null, waiting: { ...waiting, given: { value: { approved: true }, actor: "alice" } } })
+      yield* c.requeue(answered, AT)
+      yield* is(yield* c.claimPending(answered, "host:1", AT), "the answered run is claimed")
+      const kept = yield* some("claim", "getRun", yield* c.getRun(answered))
+      yield* is(kept.status === "running" && same(kept.waiting?.given, { value: { approved: true }, actor: "alice" }), `the given answer is kept: ${JSON.stringify(kept.waiting)}`)
+      const unanswered = (yield* c.createRun(newRun())).record.run_id
+      yield* c.updateRun(unanswered, { status: "paused", owner: null, waiting })
+      yield* c.requeue(unanswered, AT)
+      yield* is(yield* c.claimPending(unanswered, "host:1", AT), "the other run is claimed")
+      yield* is((yield* some("claim", "getRun", yield* c.getRun(unanswered))).waiting === null, "a wait without an answer is dropped")
+    })),
+
   check("releaseClaims frees an owner's claims so another process can take them", (c, is) =>
     Effect.gen(function*() {
       const owner = `host:${randomUUID()}`

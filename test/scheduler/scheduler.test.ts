@@ -321,6 +321,47 @@ describe("run records through the Scheduler", () => {
   })
 })
 
+describe("answers and resumes through the Scheduler are durable before it returns", () => {
+  it("an answer (or a resume) waiting for a free slot survives the server stopping: the next process resumes the run with it; a second answer meanwhile is refused", async () => {
+    const filename = join(tempDir(), "durable.sqlite")
+    const gauge: Gauge = { now: 0, max: 0, calls: 0 }
+    const first = await Effect.runPromise(Effect.gen(function*() {
+      const approval = yield* Graph.load(join(ROOT, "examples", "approval", "graph.yaml"))
+      const [busy] = yield* makeGraphs(gauge, 1500)
+      return yield* Effect.gen(function*() {
+        const scheduler = yield* Scheduler.Scheduler
+        const checkpointer = yield* Checkpointer
+        const asked = yield* scheduler.enqueue(approval.id, { request: "rotate keys" })
+        expect((yield* Deferred.await(asked.summary)).status).toBe("awaiting-input")
+        // One slot, taken by a slow run: the answer waits for it.
+        yield* scheduler.enqueue(busy!.id, { n: 0 })
+        yield* Effect.sleep("200 millis")
+        yield* scheduler.resume(asked.runId, { response: { value: { approved: true } }, actor: "alice" })
+        const record = Option.getOrThrow(yield* checkpointer.getRun(asked.runId))
+        const pending = (yield* checkpointer.listPending(10)).map((p) => p.run_id)
+        const second = yield* Effect.either(scheduler.resume(asked.runId, { response: { value: { approved: false } } }))
+        return { runId: asked.runId, record, pending, second }
+      }).pipe(Effect.provide(stack(filename, [approval, busy!], { global: 1, drainTimeoutMs: 100 })))
+    }))
+    expect(first.record).toMatchObject({ status: "paused", owner: null, waiting: { node: "review", given: { value: { approved: true }, actor: "alice" } } })
+    expect(first.pending).toContain(first.runId)
+    expect(Either.isLeft(first.second) && first.second.left).toMatchObject({ _tag: "RunStateError" })
+    // The server stopped before the answer's turn; the next one resumes the run with it.
+    const done = await Effect.runPromise(Effect.gen(function*() {
+      const approval = yield* Graph.load(join(ROOT, "examples", "approval", "graph.yaml"))
+      const [busy] = yield* makeGraphs(gauge)
+      return yield* Effect.flatMap(Checkpointer, (c) =>
+        c.getRun(first.runId).pipe(
+          Effect.map(Option.getOrThrow),
+          Effect.repeat({ until: (r) => r.status === "done", schedule: Schedule.spaced("50 millis") }),
+          Effect.timeout("10 seconds"),
+          Effect.zipRight(c.latestCheckpoint(first.runId))
+        )).pipe(Effect.provide(stack(filename, [approval, busy!])))
+    }))
+    expect(Option.getOrThrow(done).state).toMatchObject({ decision: { approved: true }, outcome: "published: Proposed change: rotate keys" })
+  })
+})
+
 describe("interrupt timeouts in a server", () => {
   it("a run waiting past its interrupt's deadline is resumed by the Scheduler and follows on_timeout", async () => {
     const filename = join(tempDir(), "timeouts.sqlite")
