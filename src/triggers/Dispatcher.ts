@@ -1,10 +1,12 @@
 /**
  * Per-trigger isolation: every lifecycle hook of every trigger runs, and each outcome is
- * a `DispatchResult` value. A trigger that throws, rejects, fails or dies is logged and
- * reported; the others still init, start and stop.
+ * a `DispatchResult` value. A trigger that throws, rejects, fails, dies or does not
+ * settle in time is logged and reported; the others still init, start and stop.
  */
 import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { TriggerError } from "../errors.js"
 import { hookEffect, type Trigger, type TriggerDeps, type TriggerRoute } from "./Trigger.js"
 import { trace } from "./trace.js"
@@ -54,38 +56,54 @@ export const reportFailure = (pluginName: string, phase: string, error: TriggerE
     return { pluginName, success: false, error }
   })
 
-const isolate = <A>(trigger: Trigger, phase: string, run: () => Effect.Effect<A, unknown>): Effect.Effect<DispatchResult<A>> =>
+/**
+ * How long a lifecycle hook may take (default 10 s): one that has not settled by then is
+ * reported failed, so it cannot hold up the other triggers or the server.
+ */
+export const HOOK_TIMEOUT_MS = 10_000
+
+const isolate = <A>(trigger: Trigger, phase: string, run: () => Effect.Effect<A, unknown>, timeoutMs = HOOK_TIMEOUT_MS): Effect.Effect<DispatchResult<A>> =>
   run().pipe(
     Effect.map((result): DispatchResult<A> => ({ pluginName: trigger.name, success: true, result })),
-    Effect.catchAllCause((cause) =>
-      reportFailure(
+    Effect.timeout(Duration.millis(timeoutMs)),
+    Effect.catchAllCause((cause) => {
+      const failure = Cause.failureOption(cause)
+      const timedOut = Option.isSome(failure) && Cause.isTimeoutException(failure.value)
+      return reportFailure(
         trigger.name,
         phase,
         new TriggerError({
           reason: "lifecycle-failed",
           triggerId: trigger.name,
-          message: `${phase} failed: ${describe(cause)}`,
-          fix: `fix or remove the trigger '${trigger.name}'; the other triggers carry on`
+          message: timedOut ? `${phase} did not finish within ${timeoutMs} ms` : `${phase} failed: ${describe(cause)}`,
+          fix: timedOut
+            ? `make '${trigger.name}'.${phase}() return once it is done: start a poll loop without awaiting it (end it in stop()); the other triggers carry on`
+            : `fix or remove the trigger '${trigger.name}'; the other triggers carry on`
         })
       )
-    )
+    })
   )
 
-/** Run `phase` on every trigger, in order, isolating each. Never fails. */
+/**
+ * Run `phase` on every trigger, in order, isolating each (a hook that has not settled
+ * after `timeoutMs`, default {@link HOOK_TIMEOUT_MS}, is reported failed). Never fails.
+ */
 export const dispatchTriggerLifecycle = (
   phase: LifecyclePhase,
   triggers: ReadonlyArray<Trigger>,
-  deps: TriggerDeps
+  deps: TriggerDeps,
+  timeoutMs?: number
 ): Effect.Effect<ReadonlyArray<DispatchResult>> =>
   Effect.forEach(triggers, (trigger) =>
-    isolate(trigger, phase, () => hookEffect(() => (phase === "init" ? trigger.init(deps) : trigger[phase]()))))
+    isolate(trigger, phase, () => hookEffect(() => (phase === "init" ? trigger.init(deps) : trigger[phase]())), timeoutMs))
 
 /** Every trigger's routes, isolating each trigger's `routes()` the same way. */
 export const collectTriggerRoutes = (
-  triggers: ReadonlyArray<Trigger>
+  triggers: ReadonlyArray<Trigger>,
+  timeoutMs?: number
 ): Effect.Effect<{ readonly routes: ReadonlyArray<TriggerRoute>; readonly results: ReadonlyArray<DispatchResult> }> =>
   Effect.map(
-    Effect.forEach(triggers, (trigger) => isolate(trigger, "routes", () => hookEffect(() => trigger.routes()))),
+    Effect.forEach(triggers, (trigger) => isolate(trigger, "routes", () => hookEffect(() => trigger.routes()), timeoutMs)),
     (results) => ({
       routes: results.flatMap((r) => (r.success && Array.isArray(r.result) ? (r.result as ReadonlyArray<TriggerRoute>) : [])),
       results

@@ -50,6 +50,8 @@ export interface TriggerHostOptions {
   readonly pluginRoot?: string | undefined
   /** Environment for webhook secrets (default `process.env`). */
   readonly env?: { readonly [name: string]: string | undefined }
+  /** How long each trigger's init, start, routes and stop may take (default 10 s; see `HOOK_TIMEOUT_MS`). */
+  readonly hookTimeoutMs?: number | undefined
 }
 
 /** The registered graph a spec's `graph` (id, or path relative to the config) names. */
@@ -171,12 +173,12 @@ export const start = (
 
     const depsFor = (t: Trigger): TriggerDeps => ({ scheduler, registry, checkpointer, config: configOf.get(t) ?? {} })
     const dispatch = (phase: "init" | "start" | "stop", list: ReadonlyArray<Trigger>) =>
-      Effect.map(Effect.forEach(list, (t) => dispatchTriggerLifecycle(phase, [t], depsFor(t))), (r) => r.flat())
+      Effect.map(Effect.forEach(list, (t) => dispatchTriggerLifecycle(phase, [t], depsFor(t), options.hookTimeoutMs)), (r) => r.flat())
 
     const init = yield* dispatch("init", triggers)
     const ready = triggers.filter((_, i) => init[i]?.success === true)
     const started = yield* dispatch("start", ready)
     yield* Effect.addFinalizer(() => Effect.asVoid(dispatch("stop", ready)))
-    const { results: routeResults, routes } = yield* collectTriggerRoutes(ready)
+    const { results: routeResults, routes } = yield* collectTriggerRoutes(ready, options.hookTimeoutMs)
     return { manual, triggers, load, init, start: started, routeResults, routes }
   })

@@ -67,6 +67,31 @@ describe("trigger dispatcher", () => {
     expect(start[2]!.error!.message).toContain("boom")
     expect(calls).toEqual(["one.init", "bad-start.init", "two.init", "one.start", "bad-init.start", "two.start"])
   })
+
+  it("a hook that never settles (a start that is its own poll loop) is reported failed after the timeout; the triggers after it still start", async () => {
+    let polling = false
+    const looping: Trigger = {
+      name: "looping",
+      init: () => undefined,
+      start: async () => {
+        polling = true
+        while (polling) await new Promise((r) => setTimeout(r, 20))
+      },
+      stop: () => void (polling = false),
+      routes: () => []
+    }
+    const started: Array<string> = []
+    const after: Trigger = { ...looping, name: "after", start: () => void started.push("after") }
+    const results = await Effect.runPromise(dispatchTriggerLifecycle("start", [looping, after], {} as TriggerDeps, 150))
+    expect(results.map((r) => [r.pluginName, r.success])).toEqual([["looping", false], ["after", true]])
+    expect(results[0]!.error).toMatchObject({ _tag: "TriggerError", reason: "lifecycle-failed", triggerId: "looping", message: "start did not finish within 150 ms" })
+    expect(results[0]!.error!.fix).toContain("start a poll loop without awaiting it")
+    expect(started).toEqual(["after"])
+    // Its stop still ends the loop it started.
+    const stopped = await Effect.runPromise(dispatchTriggerLifecycle("stop", [looping], {} as TriggerDeps, 150))
+    expect(stopped[0]!.success).toBe(true)
+    expect(polling).toBe(false)
+  })
 })
 
 describe("TriggerEvent", () => {
