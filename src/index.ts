@@ -89,7 +89,7 @@ export {
   type TriggerRoute
 } from "./triggers/Trigger.js"
 export { decodeTriggerEvent, idempotencyKeyOf, TriggerEvent } from "./triggers/TriggerEvent.js"
-export { collectTriggerRoutes, type DispatchResult, dispatchTriggerLifecycle, type LifecyclePhase } from "./triggers/Dispatcher.js"
+export { collectTriggerRoutes, type DispatchResult, dispatchTriggerLifecycle, HOOK_TIMEOUT_MS, type LifecyclePhase } from "./triggers/Dispatcher.js"
 export * as ManualTrigger from "./triggers/ManualTrigger.js"
 export * as CronTrigger from "./triggers/CronTrigger.js"
 export * as WebhookTrigger from "./triggers/WebhookTrigger.js"
