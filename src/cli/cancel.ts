@@ -1,10 +1,12 @@
 /**
  * `stargraph cancel <run_id>`: mark a stopped run (pending, paused, awaiting input, or
- * left `running` by a process that died) `cancelled`. The transition is the run loop's:
- * the run is reopened with its graph, asked to cancel, and started, so the loop records
- * `cancelled` (and emits `run.cancelled` to the audit log) before running any step. When
- * its graph changed since (or is gone), the record is changed directly (atomically, from
- * the status and owner read) and `run.cancelled` is written to the audit log. A run
+ * left `running` by a process that died) `cancelled`. A paused (or orphaned) run is
+ * cancelled by the run loop: reopened with its graph, asked to cancel, and started, so
+ * the loop records `cancelled` (and emits `run.cancelled` to the audit log) before running
+ * any step. A run awaiting input (which reopens only with an answer), or one whose graph
+ * changed since (or is gone), is cancelled on its record directly (atomically, from the
+ * status and owner read; a child run it waits for is cancelled with it) and
+ * `run.cancelled` is written to the audit log. A run
  * executing in a live process is refused (stop it there: Ctrl-C pauses it, a second
  * Ctrl-C cancels it; a server cancels through `POST /v1/runs/{id}/cancel`); so is a run
  * that already ended.
@@ -30,12 +32,13 @@ export const cancel = Command.make(
   },
   (o) =>
     Effect.gen(function*() {
-      const [Graph, { Checkpointer }, { TERMINAL_STATUSES }, { ownerAlive }, stores, { finalLine }, { AuditSink }] = yield* Effect.promise(() =>
+      const [Graph, { Checkpointer }, { TERMINAL_STATUSES }, { ownerAlive }, { cancelStopped }, stores, { finalLine }, { AuditSink }] = yield* Effect.promise(() =>
         Promise.all([
           import("../graph/Graph.js"),
           import("../checkpoint/Checkpointer.js"),
           import("../checkpoint/models.js"),
           import("../runtime/owner.js"),
+          import("../runtime/cancelStopped.js"),
           import("./stores.js"),
           import("./render.js"),
           import("../telemetry/AuditSink.js")
@@ -59,35 +62,21 @@ export const cancel = Command.make(
         }
         const g = yield* Effect.either(Graph.load(file))
         const sameGraph = Either.isRight(g) && g.right.graphHash === record.graph_hash
-        if (!sameGraph) {
-          // The graph changed (or is gone) since the run started: cancelling needs no graph,
-          // so the record is changed directly, from the status and owner just read.
+        if (!sameGraph || record.status === "awaiting-input") {
+          // Waiting for an answer (it reopens only with one), or its graph changed (or is
+          // gone) since it started: cancelling needs no graph, so the record is changed
+          // directly, from the status and owner just read (with the child it waits for).
           const at = new Date().toISOString()
-          const done = yield* Effect.flatMap(Checkpointer, (c) => c.takeOver(o.runId, { status: record.status, owner: record.owner }, { status: "cancelled", finished_at: at, owner: null }))
-          if (!done) return yield* refuse(`run ${o.runId} changed while it was being cancelled (another process resumed it?); try again`)
+          const cancelled = yield* Effect.flatMap(Checkpointer, (c) => cancelStopped(c, record, at))
+          if (cancelled.length === 0) return yield* refuse(`run ${o.runId} changed while it was being cancelled (another process resumed it?); try again`)
           const audit = yield* Effect.serviceOption(AuditSink)
-          if (Option.isSome(audit)) yield* audit.value.write({ ts: at, actor: "cli", event: "run.cancelled", run_id: o.runId, step: record.last_step })
+          if (Option.isSome(audit)) {
+            for (const id of cancelled) yield* audit.value.write({ ts: at, actor: "cli", event: "run.cancelled", run_id: id, ...(id === o.runId ? { step: record.last_step } : {}) })
+          }
           yield* Console.log(finalLine({ run_id: o.runId, status: "cancelled" }))
           return yield* setExit(ExitCode.done)
         }
-        const graph = g.right
-        // A run awaiting input reopens only with an answer; it is never applied (the loop
-        // sees the cancel before the interrupt), so the field's current value serves.
-        const waiting = record.status === "awaiting-input" ? record.waiting : null
-        const response = waiting === null ? undefined : yield* Effect.map(
-          Effect.flatMap(Checkpointer, (c) => c.latestCheckpoint(o.runId)),
-          (latest) => ({ value: Option.match(latest, { onNone: () => null, onSome: (c) => c.state[waiting.response_field] ?? null }) })
-        )
-        const run = yield* graph.resume(o.runId, { actor: "cli", allowRuntimeDrift: true, ...(response ? { response } : {}) }).pipe(
-          Effect.mapError((e) =>
-            e._tag === "StateValidationError" && waiting !== null
-              ? refuse(
-                `run ${o.runId} waits for input in field '${waiting.response_field}', which has no value it can be reopened with, ` +
-                  `so it cannot be cancelled from here yet; answer it instead: stargraph resume ${o.runId} --db ${o.db} --response '<json>'`
-              )
-              : e
-          )
-        )
+        const run = yield* g.right.resume(o.runId, { actor: "cli", allowRuntimeDrift: true })
         yield* run.cancel()
         const summary = yield* run.start()
         yield* Console.log(finalLine(summary))

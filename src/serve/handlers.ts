@@ -17,6 +17,7 @@ import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer
 import { type RunStatus, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
 import { ApiError, CheckpointError, InputError, RunStateError, SchedulerError, type StargraphError } from "../errors.js"
 import { ownerAlive } from "../runtime/owner.js"
+import { cancelStopped } from "../runtime/cancelStopped.js"
 import * as Replay from "../replay/Replay.js"
 import { GraphRegistry, type GraphRegistryShape } from "../scheduler/GraphRegistry.js"
 import { Scheduler } from "../scheduler/Scheduler.js"
@@ -189,9 +190,9 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
             return yield* refuse(runId, record.status, "cancel", `run ${runId} is executing in process ${record.owner}; cancel it there`)
           }
           // From the status and owner just read, atomically: a run another process resumed
-          // meanwhile is not marked cancelled under it.
-          const cancelled = yield* checkpointer.takeOver(runId, { status: record.status, owner: record.owner }, { status: "cancelled", finished_at: new Date().toISOString(), owner: null })
-          if (!cancelled) return yield* refuse(runId, record.status, "cancel", `run ${runId} changed while it was being cancelled (another process resumed it?); read it again`)
+          // meanwhile is not marked cancelled under it. A child run it waits for goes with it.
+          const cancelled = yield* cancelStopped(checkpointer, record, new Date().toISOString())
+          if (cancelled.length === 0) return yield* refuse(runId, record.status, "cancel", `run ${runId} changed while it was being cancelled (another process resumed it?); read it again`)
           return { run_id: runId, status: "cancelled" }
         }))
       .handle("pause", ({ path }) =>

@@ -142,15 +142,40 @@ describe("stargraph list", () => {
 })
 
 describe("stargraph cancel", () => {
-  it("cancels a run awaiting input and a paused run through the run loop (audit: run.started, run.cancelled)", async () => {
+  it("cancels a run awaiting input on its record (with the child run it waits for), and a paused run through the run loop", async () => {
     const db = join(work, "cancel.sqlite")
     const log = join(work, "cancel.jsonl")
     const waiting = runIdOf((await stargraph(["run", "approval/graph.yaml", "--inputs", "request=r", "--db", db, "--quiet"], { cwd: work })).last)
     const r = await stargraph(["cancel", waiting, "--db", db, "--audit-log", log], { cwd: work })
     expect([r.code, r.stderr, r.last]).toEqual([0, "", `run_id=${waiting} status=cancelled`])
-    const events = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; actor: string })
-    expect(events.map((e) => e.event)).toEqual(["run.started", "run.cancelled"])
-    expect(events.every((e) => e.actor === "cli")).toBe(true)
+    const events = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; actor: string; run_id: string })
+    expect(events.map((e) => [e.event, e.run_id, e.actor])).toEqual([["run.cancelled", waiting, "cli"]])
+
+    // A response field with no value yet (a boolean without a default) is no obstacle; a
+    // parent waiting for its child's question cancels the child with it.
+    const nested = tempDir()
+    writeFileSync(join(nested, "child.yaml"), [
+      "ir_version: \"1.0.0\"",
+      "id: run:ask-child",
+      "state_schema: { fields: { approved: { type: boolean } } }",
+      "nodes:",
+      "  - { id: ask, kind: interrupt, prompt: \"Approve?\", response_field: approved }"
+    ].join("\n"))
+    writeFileSync(join(nested, "parent.yaml"), [
+      "ir_version: \"1.0.0\"",
+      "id: run:ask-parent",
+      "state_schema: { fields: { approved: { type: boolean } } }",
+      "nodes:",
+      "  - { id: review, kind: subgraph, spec: ./child.yaml }"
+    ].join("\n"))
+    const parent = runIdOf((await stargraph(["run", "parent.yaml", "--db", db, "--quiet"], { cwd: nested })).last)
+    const nestedLog = join(nested, "cancel.jsonl")
+    const n = await stargraph(["cancel", parent, "--db", db, "--audit-log", nestedLog], { cwd: nested })
+    expect([n.code, n.stderr, n.last]).toEqual([0, "", `run_id=${parent} status=cancelled`])
+    const runs = JSON.parse((await stargraph(["list", "--db", db, "--json"], { cwd: nested })).stdout) as { runs: Array<{ run_id: string; graph_id: string; status: string }> }
+    const child = runs.runs.find((x) => x.graph_id === "run:ask-child")!
+    expect([child.status, runs.runs.find((x) => x.run_id === parent)!.status]).toEqual(["cancelled", "cancelled"])
+    expect(readFileSync(nestedLog, "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { run_id: string }).run_id)).toEqual([parent, child.run_id])
 
     const cli = startStargraph(["run", "slow/graph.yaml", "--db", db, "--no-summary"], { cwd: work, env: { SLOW_NODE_MS: "300" } })
     await cli.waitForStdout(/^step 1 /m)
