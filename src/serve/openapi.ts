@@ -101,7 +101,7 @@ export const openApiDocument = (triggerRoutes: ReadonlyArray<TriggerRoute>, auth
   paths["/openapi.json"] = { get: { operationId: "openapi", summary: "This document", responses: { 200: { description: "OpenAPI 3.1" } } } }
   if (auth) {
     for (const [path, operations] of Object.entries(paths)) {
-      if (path === "/healthz" || path === "/openapi.json") continue
+      if (path === "/healthz") continue
       for (const operation of Object.values(operations)) operation["security"] = [{ bearer: [] }]
     }
   }

@@ -187,8 +187,8 @@ const readChunked = (request: HttpServerRequest.HttpServerRequest, limit: number
     })
   })
 
-/** Routes that never need the bearer token. */
-const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/healthz", "/openapi.json"])
+/** Routes that never need the bearer token (`/openapi.json` does: it names every graph and webhook). */
+const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/healthz"])
 
 /**
  * The concerns every route shares, around the whole app: per-client rate limit, bearer

@@ -324,15 +324,18 @@ describe("bad requests get the envelope", () => {
     writeFileSync(config, `webhooks:\n  - { id: nvd-mirror, graph: ${join(graphs, "hello", "graph.yaml")}, secret_env: NVD_SECRET }\n`)
     const s = await boot({ db: join(local, "db.sqlite"), config, env: { NVD_SECRET: "k" }, authToken: "t0ken" })
     try {
+      // With a token, the document is behind it too (it names every graph and webhook).
+      expect((await fetch(`${s.url}/openapi.json`)).status).toBe(401)
+      const authorized = { headers: { authorization: "Bearer t0ken" } }
       for (const target of [server, s]) {
-        const doc = await (await fetch(`${target.url}/openapi.json`)).json() as Record<string, any>
+        const doc = await (await fetch(`${target.url}/openapi.json`, authorized)).json() as Record<string, any>
         const result = await new Validator().validate(doc)
         expect(result.errors ?? []).toEqual([])
         expect(result.valid).toBe(true)
         expect(doc["servers"]).toEqual([{ url: target.url, description: "this server" }])
         expect(JSON.stringify(doc)).not.toContain("\"$id\"")
       }
-      const doc = await (await fetch(`${s.url}/openapi.json`)).json() as Record<string, any>
+      const doc = await (await fetch(`${s.url}/openapi.json`, authorized)).json() as Record<string, any>
       const webhook = doc["paths"]["/v1/triggers/webhook/nvd-mirror"]["post"]
       expect(webhook["parameters"].filter((p: { in: string }) => p.in === "header").map((p: { name: string; required: boolean }) => [p.name, p.required]))
         .toEqual([["X-Stargraph-Timestamp", true], ["X-Stargraph-Nonce", true], ["X-Stargraph-Signature", true]])
