@@ -14,6 +14,14 @@ import { auditLog } from "./options.js"
 /** Access-control presets `--profile` accepts. `oss-default` is today's behaviour. */
 export const PROFILES = ["oss-default"] as const
 
+/** The flag of each `Serve.start` option its InputErrors name. */
+const FLAG_OF: { readonly [option: string]: string } = {
+  port: "--port",
+  host: "--host",
+  rateLimitPerMinute: "--rate-limit",
+  maxBodyBytes: "--max-body-bytes"
+}
+
 /** The `serve` command. */
 export const serve = Command.make(
   "serve",
@@ -92,7 +100,7 @@ export const serve = Command.make(
         synchronous: o.synchronous
       }).pipe(
         // The library names its options; the CLI, its flags.
-        Effect.mapError((e) => (e._tag === "InputError" && (e.field === "port" || e.field === "host") ? new InputError({ field: `--${e.field}`, message: e.message, fix: e.fix }) : e))
+        Effect.mapError((e) => (e._tag === "InputError" && e.field in FLAG_OF ? new InputError({ field: FLAG_OF[e.field]!, message: e.message, fix: e.fix }) : e))
       )
       // The registry loaded exactly these files (a broken one would have failed the start).
       const registered = new Set([...graphs, ...configured].flatMap((p) => GraphRegistry.findGraphFiles(p)).map((f) => resolve(f))).size

@@ -387,6 +387,14 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     if (options.port !== undefined && !(Number.isInteger(options.port) && options.port >= 0 && options.port <= 65535)) {
       return yield* new InputError({ field: "port", message: `port ${options.port} is not a TCP port`, fix: "use 1–65535, or 0 to pick a free one" })
     }
+    const limit = options.rateLimitPerMinute
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) {
+      return yield* new InputError({ field: "rateLimitPerMinute", message: `a rate limit of ${limit} requests per minute is not a count`, fix: "use a whole number of requests per client per minute, or 0 for no limit" })
+    }
+    const maxBody = options.maxBodyBytes
+    if (maxBody !== undefined && !(Number.isInteger(maxBody) && maxBody > 0)) {
+      return yield* new InputError({ field: "maxBodyBytes", message: `a body limit of ${maxBody} bytes lets no request through`, fix: "use a positive number of bytes (default 1048576)" })
+    }
     const db = resolveDb(options.db)
     const config = options.config ? yield* ProjectConfig.load(options.config) : undefined
     const paths = [...(options.graphs ?? []), ...(config?.graphPaths ?? [])]

@@ -239,6 +239,13 @@ describe("stargraph serve", () => {
       // A port that is not one, or one already taken, is one line naming --port and the fix.
       const range = await stargraph(["serve", "--port", "99999", "--graphs", "hello"], { cwd: work })
       expect([range.code, range.stderr]).toEqual([2, "error: InputError: --port: port 99999 is not a TCP port (fix: use 1–65535, or 0 to pick a free one)\n"])
+      // A negative rate limit or a body limit below one byte would refuse every request: refused at start.
+      const db = join(work, "limits.sqlite")
+      const rate = await stargraph(["serve", "--port", "0", "--rate-limit", "-1", "--graphs", "hello", "--db", db], { cwd: work })
+      expect([rate.code, rate.stderr]).toEqual([2, expect.stringMatching(/^error: InputError: --rate-limit: .*\(fix: use a whole number of requests per client per minute, or 0 for no limit\)\n$/)])
+      const body = await stargraph(["serve", "--port", "0", "--max-body-bytes", "-5", "--graphs", "hello", "--db", db], { cwd: work })
+      expect([body.code, body.stderr]).toEqual([2, expect.stringMatching(/^error: InputError: --max-body-bytes: .*\(fix: use a positive number of bytes/)])
+      expect(existsSync(db)).toBe(false)
       const taken = await stargraph(["serve", "--port", new URL(url).port, "--graphs", "hello", "--db", join(work, "serve2.sqlite")], { cwd: work })
       expect(taken.code).toBe(2)
       expect(taken.stderr).toMatch(/^error: InputError: --port: 127\.0\.0\.1:\d+ is already in use \(fix: stop what holds it or pick another port/)
