@@ -179,10 +179,18 @@ export const decodeError = (source: IRSource, error: ParseResult.ParseError, pre
   const path = [...prefix, ...(first?.path ?? [])]
   const more = issues.length > 1 ? ` (and ${issues.length - 1} more issue${issues.length > 2 ? "s" : ""})` : ""
   const message = (first?.message ?? "invalid IR") + more
-  // A union of literals reports each member as an issue at the same path: the fix lists them all.
-  const at = JSON.stringify(first?.path ?? [])
-  const choices = [...new Set(issues.filter((i) => JSON.stringify(i.path) === at).flatMap((i) => expectedLiterals(i.message)))]
-  return irError(source, path, message, fixFor(first?.message ?? "", path, expectedLiterals(first?.message ?? "").length > 0 ? choices : []))
+  return irError(source, path, message, fixFor(first?.message ?? "", path, literalChoices(issues)))
+}
+
+/**
+ * The values a union of literals allows, when the first issue is one of them (the union
+ * reports each member as an issue at the same path); empty otherwise.
+ */
+export const literalChoices = (issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>): ReadonlyArray<string> => {
+  const first = issues[0]
+  if (first === undefined || expectedLiterals(first.message).length === 0) return []
+  const at = JSON.stringify(first.path)
+  return [...new Set(issues.filter((i) => JSON.stringify(i.path) === at).flatMap((i) => expectedLiterals(i.message)))]
 }
 
 /** A decoded IR plus where it came from (for line numbers in later errors). */

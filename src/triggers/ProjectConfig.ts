@@ -10,6 +10,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { parse as parseYaml } from "yaml"
 import { TriggerError } from "../errors.js"
+import { literalChoices } from "../ir/parse.js"
 import { CronSpec } from "./CronTrigger.js"
 import type { PluginRef } from "./plugins.js"
 import { WebhookSpec } from "./WebhookTrigger.js"
@@ -75,13 +76,17 @@ export const decode = (raw: unknown, file: string | undefined): Effect.Effect<Re
     const label = file ?? "stargraph config"
     const config = yield* Schema.decodeUnknown(ProjectConfig, { onExcessProperty: "error" })(raw ?? {}).pipe(
       Effect.mapError((error) => {
-        const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+        const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+        const issue = issues[0]
         const path = (issue?.path ?? []).map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("")
+        // A value outside a set of choices (catch_up): the message and the fix name them all.
+        const choices = literalChoices(issues)
+        const actual = /, actual (.*)$/.exec(issue?.message ?? "")?.[1]
         return new TriggerError({
           reason: "invalid-config",
           triggerId: path || "<config>",
-          message: `${label}: ${path || "<root>"}: ${issue?.message ?? "invalid"}`,
-          fix: "see docs/triggers.md for the stargraph.yaml fields"
+          message: `${label}: ${path || "<root>"}: ${choices.length > 1 && actual !== undefined ? `expected one of ${choices.map((c) => JSON.stringify(c)).join(", ")}, got ${actual}` : issue?.message ?? "invalid"}`,
+          fix: choices.length > 1 ? `use one of: ${choices.join(", ")}` : "see docs/triggers.md for the stargraph.yaml fields"
         })
       })
     )

@@ -352,6 +352,14 @@ describe("plugins and project config", () => {
     expect(Either.isLeft(missing) && missing.left).toMatchObject({ _tag: "TriggerError", reason: "plugin-not-found", triggerId: "project:ghost" })
     const unknown = await Effect.runPromise(Effect.either(ProjectConfig.decode({ schedules: [{ id: "x", graph: "g", cron: "* * * * *", color: "red" }] }, "stargraph.yaml")))
     expect(Either.isLeft(unknown) && unknown.left).toMatchObject({ reason: "invalid-config", triggerId: "schedules[0].color" })
+    // A value outside a set of choices names every choice.
+    const catchUp = await Effect.runPromise(Effect.either(ProjectConfig.decode({ schedules: [{ id: "x", graph: "g", cron: "* * * * *", catch_up: "every" }] }, "stargraph.yaml")))
+    expect(Either.isLeft(catchUp) && catchUp.left).toMatchObject({
+      reason: "invalid-config",
+      triggerId: "schedules[0].catch_up",
+      message: "stargraph.yaml: schedules[0].catch_up: expected one of \"latest\", \"all\", \"none\", got \"every\"",
+      fix: "use one of: latest, all, none"
+    })
   })
 
   it("refuses config for a package trigger nobody declares, and a plugin entry with both or neither of module and package", async () => {
