@@ -93,7 +93,8 @@ const checkParams = (
   }
   if (how === "partial") return Effect.void
   return Either.match(graph.initialState(params), {
-    onLeft: (e) => refuse(`params do not fit graph '${graphId}': field '${e.field}': ${e.message}`, e.fix ?? "give each field a value of its declared type"),
+    // The fix is in stargraph.yaml (the state check's own fix is for --inputs and POST /v1/runs).
+    onLeft: (e) => refuse(`params do not fit graph '${graphId}': field '${e.field}': ${e.message}`, `set params.${e.field} of ${triggerId} in stargraph.yaml to a value of its declared type`),
     onRight: () => Effect.void
   })
 }

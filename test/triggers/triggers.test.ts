@@ -276,6 +276,9 @@ describe("trigger configuration is checked at start", () => {
       expect(Either.isLeft(result) && result.left, JSON.stringify(raw)).toMatchObject({ _tag: "TriggerError", reason: "invalid-config", triggerId })
       expect(Either.isLeft(result) && result.left.message).toMatch(message)
     }
+    // The fix is where the mistake is: the schedule in stargraph.yaml, not --inputs or POST /v1/runs.
+    const typed = await startWith({ schedules: [{ ...cron, graph: "g:echo", params: { message: 3 } }] })
+    expect(Either.isLeft(typed) && typed.left.fix).toBe("set params.message of cron:nightly in stargraph.yaml to a value of its declared type")
     const ok = await startWith({ schedules: [{ ...cron, graph: "g:echo", params: { message: "tick" } }] })
     expect(Either.isRight(ok)).toBe(true)
     // `payload_field: null`, as docs/triggers.md's example writes it: the body's keys are the params.
