@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { TriggerError } from "../errors.js"
 import type { Trigger, TriggerDeps } from "./Trigger.js"
@@ -33,6 +34,21 @@ export const CronSpec = Schema.Struct({
 })
 /** One schedule. */
 export type CronSpec = typeof CronSpec.Type
+/** One schedule as written (`timezone`, `params` and `catch_up` may be left to their defaults). */
+export type CronSpecInput = typeof CronSpec.Encoded
+
+/** Apply a schedule's defaults and check its fields (unknown ones refused). */
+const decodeSpec = (input: CronSpecInput): Either.Either<CronSpec, TriggerError> =>
+  Either.mapLeft(Schema.decodeUnknownEither(CronSpec, { onExcessProperty: "error" })(input), (error) => {
+    const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+    const id = typeof input?.id === "string" ? input.id : "?"
+    return new TriggerError({
+      reason: "invalid-config",
+      triggerId: `cron:${id}`,
+      message: `schedule '${id}': ${(issue?.path ?? []).join(".") || "<spec>"}: ${issue?.message ?? "invalid"}`,
+      fix: "give id, graph and cron; timezone (default UTC), params (default {}) and catch_up (latest, all or none; default latest) are optional"
+    })
+  })
 
 /** A parsed schedule. */
 interface Compiled {
@@ -79,9 +95,9 @@ export const compile = (specs: ReadonlyArray<CronSpec>): Either.Either<ReadonlyA
   return Either.right(out)
 }
 
-/** The cron trigger over validated specs (fails on the first bad spec). */
-export const make = (specs: ReadonlyArray<CronSpec>): Effect.Effect<Trigger, TriggerError> =>
-  Effect.map(compile(specs), (compiled) => {
+/** The cron trigger over validated specs, defaults applied (fails on the first bad spec). */
+export const make = (specs: ReadonlyArray<CronSpecInput>): Effect.Effect<Trigger, TriggerError> =>
+  Effect.map(Either.flatMap(Either.all(specs.map(decodeSpec)), compile), (compiled) => {
     let deps: TriggerDeps | undefined
     let fibers: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
 

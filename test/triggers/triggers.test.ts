@@ -117,10 +117,11 @@ describe("cron trigger", () => {
       Effect.either(CronTrigger.make([spec({ cron: "* * * * * *" })])),
       Effect.either(CronTrigger.make([spec({ cron: "0 0 31 2 *" })])),
       Effect.either(CronTrigger.make([spec({ timezone: "Mars/Olympus" })])),
-      Effect.either(CronTrigger.make([spec(), spec()]))
+      Effect.either(CronTrigger.make([spec(), spec()])),
+      Effect.either(CronTrigger.make([spec({ catch_up: "every" })]))
     ]))
-    expect(results.map((r) => Either.isLeft(r) && r.left.reason)).toEqual(["invalid-cron", "invalid-cron", "invalid-cron", "unknown-timezone", "duplicate-trigger"])
-    expect(results.map((r) => Either.isLeft(r) && r.left.triggerId)).toEqual(["cron:nightly", "cron:nightly", "cron:nightly", "cron:nightly", "cron:nightly"])
+    expect(results.map((r) => Either.isLeft(r) && r.left.reason)).toEqual(["invalid-cron", "invalid-cron", "invalid-cron", "unknown-timezone", "duplicate-trigger", "invalid-config"])
+    expect(results.map((r) => Either.isLeft(r) && r.left.triggerId)).toEqual(["cron:nightly", "cron:nightly", "cron:nightly", "cron:nightly", "cron:nightly", "cron:nightly"])
     expect(results.map((r) => Either.isLeft(r) && r.left.message).slice(1, 3)).toEqual([
       "invalid cron expression '* * * * * *': 6 fields, not five",
       "invalid cron expression '0 0 31 2 *': it never fires (no date matches it)"
@@ -337,7 +338,8 @@ describe("plugins and project config", () => {
     const root = tempDir()
     const started: Array<string> = []
     const mine: Trigger = { name: "mine", init: () => undefined, start: () => void started.push("mine"), stop: () => undefined, routes: () => [] }
-    const cron = await Effect.runPromise(CronTrigger.make([{ id: "in-code", graph: "g:echo", cron: "0 2 * * *", timezone: "UTC", params: {}, catch_up: "none" }]))
+    // timezone, params and catch_up keep their defaults (UTC, {}, latest), as in stargraph.yaml.
+    const cron = await Effect.runPromise(CronTrigger.make([{ id: "in-code", graph: "g:echo", cron: "0 2 * * *" }]))
     const host = await Effect.runPromise(
       Effect.scoped(TriggerHost.start()).pipe(Effect.provide(Layer.succeed(ExtraTriggers, [mine, cron])), Effect.provide(stack(join(root, "db.sqlite"))))
     )
