@@ -9,7 +9,7 @@ import { cancel } from "./cancel.js"
 import { inspect } from "./inspect.js"
 import { list } from "./list.js"
 import { replay } from "./replay.js"
-import { resume } from "./resume.js"
+import { respond, resume } from "./resume.js"
 import { run } from "./run.js"
 import { serve } from "./serve.js"
 import { simulate } from "./simulate.js"
@@ -18,7 +18,7 @@ import { validate } from "./validate.js"
 export { DEFAULT_DB } from "./options.js"
 export { ExitCode } from "./exit.js"
 
-const subcommands = [run, resume, inspect, list, cancel, validate, simulate, replay, serve] as const
+const subcommands = [run, resume, respond, inspect, list, cancel, validate, simulate, replay, serve] as const
 
 /** The subcommands' names, in help order. */
 export const COMMAND_NAMES: ReadonlyArray<string> = subcommands.flatMap((command) => [

@@ -27,6 +27,8 @@ export interface Verbosity {
   readonly quiet: boolean
   /** No summary block. */
   readonly noSummary: boolean
+  /** The summary as one JSON object instead of the text block. */
+  readonly summaryJson?: boolean | undefined
 }
 
 /** What to follow. */
@@ -131,7 +133,8 @@ export const report = (
     yield* options.progress.finish(checkpoints)
     const summary = toSummary(record, checkpoints[checkpoints.length - 1]?.state ?? {})
     if (!options.quiet && !options.noSummary) {
-      for (const line of summaryBlock(summary, record, checkpoints, options.db)) yield* Console.log(line)
+      if (options.summaryJson === true) yield* Console.log(JSON.stringify({ ...summary, checkpoint: options.db }))
+      else for (const line of summaryBlock(summary, record, checkpoints, options.db)) yield* Console.log(line)
     }
     yield* Console.log(finalLine(summary))
     if (summary.error) yield* Console.error(`error: ${summary.error.message}`)

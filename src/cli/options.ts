@@ -52,6 +52,22 @@ export const quiet = Options.boolean("quiet").pipe(
   Options.withDescription("print only the final `run_id=<id> status=<status>` line (errors still go to stderr) (default: off)")
 )
 
+/** `--summary-json`: the summary as one JSON object instead of the text block (the original's flag). */
+export const summaryJson = Options.boolean("summary-json").pipe(
+  Options.withDescription("print the summary as one JSON object (the RunSummary, with the database as `checkpoint`) instead of the text block; the final `run_id=<id> status=<status>` line stays last (default: off)")
+)
+
+/** `--verbose`: each step's whole state delta under its line (the original's flag). */
+export const verbose = Options.boolean("verbose").pipe(
+  Options.withAlias("v"),
+  Options.withDescription("print each step's whole state delta (tool and model outputs included) under its step line, which clips long values (default: off)")
+)
+
+/** `--non-interactive`: what every run already is (the original's flag, kept for its scripts). */
+export const nonInteractive = Options.boolean("non-interactive").pipe(
+  Options.withDescription("accepted for scripts written for the original Stargraph: runs never prompt; a run that stops for input exits 3 (answer it with resume --response or respond) (default: off)")
+)
+
 /** `--json`. */
 export const json = (what: string) =>
   Options.boolean("json").pipe(Options.withDescription(`print ${what} as JSON (default: off)`))

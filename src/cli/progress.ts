@@ -24,6 +24,8 @@ export interface ProgressOptions {
   readonly fromStep?: number
   /** Print nothing at all (`--quiet`). */
   readonly silent: boolean
+  /** Print each step's whole delta, one field a line, under its step line (`--verbose`). */
+  readonly verbose?: boolean | undefined
   /** Override TTY detection (tests). */
   readonly tty?: boolean
 }
@@ -83,6 +85,7 @@ export const make = (options: ProgressOptions): Progress => {
     if (step <= lastPrinted) return
     clearLive()
     writeOut(stepLine(step, nodes, durationMs, delta, note) + "\n")
+    if (options.verbose === true) for (const [field, value] of Object.entries(delta)) writeOut(`    ${field} = ${JSON.stringify(value)}\n`)
     lastPrinted = step
   }
 

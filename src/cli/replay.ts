@@ -26,7 +26,7 @@ export const replay = Command.make(
       Options.optional,
       Options.withDescription("CounterfactualMutation JSON file (default: none, an exact replay)")
     ),
-    diff: Options.boolean("diff").pipe(Options.withDescription("print the parent-vs-fork RunDiff as canonical JSON (default: off)")),
+    diff: Options.boolean("diff", { negationNames: ["no-diff"] }).pipe(Options.withDescription("print the parent-vs-fork RunDiff as canonical JSON; --no-diff: do not (default: off)")),
     graph: graphFile("fork"),
     liveAfterFork: Options.boolean("live-after-fork").pipe(
       Options.withDescription("answer calls the cassette cannot with live calls instead of failing with ReplayDivergenceError (default: off)")

@@ -1,84 +1,128 @@
 /**
  * `stargraph resume <run_id>`: continue a stopped run (awaiting input, paused, or left
  * `running` by a process that died) from its last checkpoint in this process, printing
- * each step as it completes; Ctrl-C pauses it again (twice: cancels it).
+ * each step as it completes; Ctrl-C pauses it again (twice: cancels it). `stargraph
+ * respond <run_id> --response …` (the original's command) is the same with an answer.
  */
 import { Command, Options } from "@effect/cli"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import { CheckpointError } from "../errors.js"
+import { CheckpointError, InputError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { reportError } from "./exit.js"
 import * as Interrupt from "./interrupt.js"
-import { auditLog, dbExisting, graphFile, noSummary, quiet, runIdArg } from "./options.js"
+import { auditLog, dbExisting, graphFile, noSummary, quiet, runIdArg, summaryJson, verbose } from "./options.js"
+
+/** Options `resume` and `respond` share. */
+const common = {
+  runId: runIdArg,
+  db: dbExisting,
+  graph: graphFile("resume"),
+  auditLog,
+  noSummary,
+  quiet,
+  summaryJson,
+  verbose,
+  actor: Options.text("actor").pipe(
+    Options.withDefault("cli"),
+    Options.withDescription("who answers or resumes: recorded with the answer (its stargraph.evidence fact) and in the audit log (default: cli)")
+  ),
+  allowRuntimeDrift: Options.boolean("allow-runtime-drift").pipe(
+    Options.withDescription("resume even though the Node.js or Stargraph version changed (default: off)")
+  ),
+  liveAfterFork: Options.boolean("live-after-fork").pipe(
+    Options.withDescription("for a counterfactual fork: make live calls where its parent's cassette cannot answer (default: off)")
+  )
+}
+
+/** What `resume` and `respond` are given. */
+interface ResumeInput {
+  readonly runId: string
+  readonly db: string
+  readonly response: Option.Option<string>
+  readonly graph: Option.Option<string>
+  readonly auditLog: Option.Option<string>
+  readonly noSummary: boolean
+  readonly quiet: boolean
+  readonly summaryJson: boolean
+  readonly verbose: boolean
+  readonly actor: string
+  readonly allowRuntimeDrift: boolean
+  readonly liveAfterFork: boolean
+}
+
+/** Continue the run, printing its steps, then report how it stopped. */
+const resumeRun = (o: ResumeInput) =>
+  Effect.scoped(Effect.gen(function*() {
+    if (o.quiet && o.verbose) {
+      return yield* new InputError({ field: "--verbose", message: "--quiet and --verbose ask for opposite output", fix: "pass one of them" })
+    }
+    const interrupts = yield* Interrupt.install
+    const [Graph, inputs, stores, follow, Progress] = yield* Effect.promise(() =>
+      Promise.all([
+        import("../graph/Graph.js"),
+        import("./inputs.js"),
+        import("./stores.js"),
+        import("./follow.js"),
+        import("./progress.js")
+      ])
+    )
+    const answer = yield* Option.match(o.response, {
+      onNone: () => Effect.succeed(undefined),
+      onSome: (text) => Effect.map(inputs.parseResponse(text), (value) => ({ value }))
+    })
+    yield* Effect.gen(function*() {
+      const record = yield* stores.getRun(o.runId, o.db)
+      const file = Option.getOrElse(o.graph, () => record.graph_source ?? "")
+      if (file === "") {
+        return yield* new CheckpointError({
+          reason: "unknown-run",
+          runId: o.runId,
+          message: `run ${o.runId} has no recorded graph file; pass --graph path/to/graph.yaml`
+        })
+      }
+      const g = yield* Graph.load(file)
+      const run = yield* g.resume(o.runId, {
+        actor: o.actor,
+        allowRuntimeDrift: o.allowRuntimeDrift,
+        liveAfterFork: o.liveAfterFork,
+        ...(answer !== undefined ? { response: answer } : {})
+      })
+      const progress = Progress.make({ nodeIds: g.topology.nodes.keys(), silent: o.quiet, verbose: o.verbose, fromStep: record.last_step })
+      // Subscribed before the run starts; the handle also replays past events to late subscribers.
+      const driving = yield* Effect.fork(Effect.either(run.start()))
+      yield* follow.follow({
+        runId: o.runId,
+        handle: Effect.succeed(Option.some(run)),
+        stopped: Fiber.join(driving),
+        interrupts,
+        progress,
+        db: o.db
+      })
+      yield* follow.report(o.runId, { ...o, progress, interrupted: interrupts.count() > 0 })
+    }).pipe(Effect.provide(stores.storeLayer(o.db, { create: false, auditLog: o.auditLog })))
+  }))
 
 /** The `resume` command. */
 export const resume = Command.make(
   "resume",
   {
-    runId: runIdArg,
-    db: dbExisting,
+    ...common,
     response: Options.text("response").pipe(
       Options.optional,
       Options.withDescription("JSON answer for a run awaiting input (default: none; required for such a run)")
-    ),
-    graph: graphFile("resume"),
-    auditLog,
-    noSummary,
-    quiet,
-    allowRuntimeDrift: Options.boolean("allow-runtime-drift").pipe(
-      Options.withDescription("resume even though the Node.js or Stargraph version changed (default: off)")
-    ),
-    liveAfterFork: Options.boolean("live-after-fork").pipe(
-      Options.withDescription("for a counterfactual fork: make live calls where its parent's cassette cannot answer (default: off)")
     )
   },
-  (o) =>
-    Effect.scoped(Effect.gen(function*() {
-      const interrupts = yield* Interrupt.install
-      const [Graph, inputs, stores, follow, Progress] = yield* Effect.promise(() =>
-        Promise.all([
-          import("../graph/Graph.js"),
-          import("./inputs.js"),
-          import("./stores.js"),
-          import("./follow.js"),
-          import("./progress.js")
-        ])
-      )
-      const answer = yield* Option.match(o.response, {
-        onNone: () => Effect.succeed(undefined),
-        onSome: (text) => Effect.map(inputs.parseResponse(text), (value) => ({ value }))
-      })
-      yield* Effect.gen(function*() {
-        const record = yield* stores.getRun(o.runId, o.db)
-        const file = Option.getOrElse(o.graph, () => record.graph_source ?? "")
-        if (file === "") {
-          return yield* new CheckpointError({
-            reason: "unknown-run",
-            runId: o.runId,
-            message: `run ${o.runId} has no recorded graph file; pass --graph path/to/graph.yaml`
-          })
-        }
-        const g = yield* Graph.load(file)
-        const run = yield* g.resume(o.runId, {
-          actor: "cli",
-          allowRuntimeDrift: o.allowRuntimeDrift,
-          liveAfterFork: o.liveAfterFork,
-          ...(answer !== undefined ? { response: answer } : {})
-        })
-        const progress = Progress.make({ nodeIds: g.topology.nodes.keys(), silent: o.quiet, fromStep: record.last_step })
-        // Subscribed before the run starts; the handle also replays past events to late subscribers.
-        const driving = yield* Effect.fork(Effect.either(run.start()))
-        yield* follow.follow({
-          runId: o.runId,
-          handle: Effect.succeed(Option.some(run)),
-          stopped: Fiber.join(driving),
-          interrupts,
-          progress,
-          db: o.db
-        })
-        yield* follow.report(o.runId, { ...o, progress, interrupted: interrupts.count() > 0 })
-      }).pipe(Effect.provide(stores.storeLayer(o.db, { create: false, auditLog: o.auditLog })))
-    })).pipe(traced("stargraph.cli.resume"), Effect.catchAll(reportError))
+  (o) => resumeRun(o).pipe(traced("stargraph.cli.resume"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Continue a stopped run (awaiting-input, paused, or interrupted by a crash) from its last checkpoint, printing every step; a counterfactual fork continues against its parent's cassette"))
+
+/** The `respond` command: the original's name for answering a run (`resume --response`). */
+export const respond = Command.make(
+  "respond",
+  {
+    ...common,
+    response: Options.text("response").pipe(Options.withDescription("JSON answer to the question the run waits at (required: no default)"))
+  },
+  (o) => resumeRun({ ...o, response: Option.some(o.response) }).pipe(traced("stargraph.cli.respond"), Effect.catchAll(reportError))
+).pipe(Command.withDescription("Answer a run awaiting input and continue it, printing every step (resume --response, as the original Stargraph names it)"))

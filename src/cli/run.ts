@@ -9,10 +9,11 @@ import * as Console from "effect/Console"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import { InputError } from "../errors.js"
 import { ExitCode, reportError, setExit } from "./exit.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import * as Interrupt from "./interrupt.js"
-import { auditLog, databaseFor, dbCreating, graphArg, noSummary, quiet } from "./options.js"
+import { auditLog, databaseFor, dbCreating, graphArg, nonInteractive, noSummary, quiet, summaryJson, verbose } from "./options.js"
 
 /** The `run` command. */
 export const run = Command.make(
@@ -30,6 +31,9 @@ export const run = Command.make(
     auditLog,
     noSummary,
     quiet,
+    summaryJson,
+    verbose,
+    nonInteractive,
     idempotencyKey: Options.text("idempotency-key").pipe(
       Options.optional,
       Options.withDescription("return the run already started with this key instead of starting another (default: none)")
@@ -41,6 +45,9 @@ export const run = Command.make(
   },
   (o) =>
     Effect.scoped(Effect.gen(function*() {
+      if (o.quiet && o.verbose) {
+        return yield* new InputError({ field: "--verbose", message: "--quiet and --verbose ask for opposite output", fix: "pass one of them" })
+      }
       const interrupts = yield* Interrupt.install
       const [Graph, GraphRegistry, Scheduler, TriggerHost, inputs, stores, follow, Progress, { STOPPED_STATUSES }, { OWNER }, { ownerAlive }] = yield* Effect.promise(() =>
         Promise.all([
@@ -93,7 +100,7 @@ export const run = Command.make(
             yield* Console.error(`idempotency key '${key}' already belongs to run ${enqueued.runId}, running in process ${owner}: following it`)
           }
         }
-        const progress = Progress.make({ nodeIds: g.topology.nodes.keys(), silent })
+        const progress = Progress.make({ nodeIds: g.topology.nodes.keys(), silent, verbose: o.verbose })
         yield* follow.follow({
           runId: enqueued.runId,
           handle: follow.awaitHandle(() => scheduler.live(enqueued.runId), Deferred.isDone(enqueued.summary)),

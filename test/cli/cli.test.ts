@@ -88,7 +88,7 @@ describe("stargraph run / inspect / validate", () => {
   })
 
   it("has --help for every command", async () => {
-    for (const cmd of ["run", "resume", "inspect", "list", "cancel", "validate", "replay", "serve"]) {
+    for (const cmd of ["run", "resume", "respond", "inspect", "list", "cancel", "validate", "replay", "serve"]) {
       const r = await stargraph([cmd, "--help"])
       expect(r.code).toBe(0)
       expect(r.stdout).toContain(cmd)

@@ -19,7 +19,7 @@ beforeAll(() => {
   copy("slow", join(ROOT, "test", "fixtures", "slow"))
 })
 
-const COMMANDS = ["run", "resume", "inspect", "list", "cancel", "validate", "replay", "serve"]
+const COMMANDS = ["run", "resume", "respond", "inspect", "list", "cancel", "validate", "replay", "serve"]
 
 describe("arguments and help", () => {
   it("an unknown flag, a missing argument, a bad value or an unknown command is one line on stderr, exit 2, nothing on stdout", async () => {
@@ -138,6 +138,34 @@ describe("stargraph list", () => {
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/^error: InputError: --cursor: /)])
     const zero = await stargraph(["list", "--db", db, "--limit", "0"], { cwd: work })
     expect([zero.code, zero.stderr]).toEqual([2, expect.stringMatching(/^error: InputError: --limit: /)])
+  })
+})
+
+describe("the original CLI's flags and respond command", () => {
+  it("run --non-interactive --summary-json --verbose, respond --actor, replay --no-diff; --quiet with --verbose is refused", async () => {
+    const db = join(work, "original-flags.sqlite")
+    const ran = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=hi", "--db", db, "--non-interactive", "--summary-json", "--verbose"], { cwd: work })
+    expect(ran.code).toBe(0)
+    const lines = ran.stdout.trim().split("\n")
+    // Each step's whole delta under its line; the summary as one JSON object; the final line last.
+    expect(lines).toContain("    summary = \"Hello, hi! after 3 rounds (4 log entries)\"")
+    const summary = JSON.parse(lines[lines.length - 2]!) as { run_id: string; status: string; final_state: { rounds: number }; checkpoint: string }
+    expect(summary).toMatchObject({ status: "done", final_state: { rounds: 3 }, checkpoint: db })
+    expect(lines[lines.length - 1]).toBe(`run_id=${summary.run_id} status=done`)
+    const noDiff = await stargraph(["replay", summary.run_id, "--db", db, "--no-diff"], { cwd: work })
+    expect([noDiff.code, noDiff.stdout.trim().split("\n")]).toEqual([0, [expect.stringMatching(/^cf_run_id=cf-/)]])
+
+    const waiting = runIdOf((await stargraph(["run", "approval/graph.yaml", "--inputs", "request=r", "--db", db, "--quiet", "--non-interactive"], { cwd: work })).last)
+    const answered = await stargraph(["respond", waiting, "--db", db, "--response", "{\"approved\": true}", "--actor", "analyst", "--quiet"], { cwd: work })
+    expect([answered.code, answered.last]).toEqual([0, `run_id=${waiting} status=done`])
+    const steps = JSON.parse((await stargraph(["inspect", waiting, "--db", db, "--json"], { cwd: work })).stdout) as { checkpoints: Array<{ calls?: Array<{ name: string; request: { actor?: string } }> }> }
+    const response = steps.checkpoints.flatMap((c) => c.calls ?? []).find((c) => c.name === "interrupt.response")
+    expect(response?.request.actor).toBe("analyst")
+    const noAnswer = await stargraph(["respond", waiting, "--db", db], { cwd: work })
+    expect([noAnswer.code, noAnswer.stdout]).toEqual([2, ""])
+
+    const both = await stargraph(["run", "hello/graph.yaml", "--db", db, "-q", "-v"], { cwd: work })
+    expect([both.code, both.stderr]).toEqual([2, "error: InputError: --verbose: --quiet and --verbose ask for opposite output (fix: pass one of them)\n"])
   })
 })
 
