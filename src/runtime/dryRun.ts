@@ -100,3 +100,34 @@ export const simulate = (graph: GraphDefinition, fixtures: ReadonlyArray<Fixture
       const decision = rules.decisions[fixture.node] ?? { _tag: "continue" }
       return { node: fixture.node, fired: rules.firings.map((f) => f.rule), decision, description: describeDecision(decision) }
     }))
+
+/** The rules that fired after one node, in a walk through synthetic node outputs. */
+export interface OutputStep {
+  readonly node: string
+  readonly fired: ReadonlyArray<string>
+  readonly decision: Decision
+}
+
+/**
+ * The original's simulation: each node in turn (as given, in the graph's declaration
+ * order) "returns" its synthetic output, which is written over the state (the graph's
+ * defaults over zero values to begin with), and the rules are evaluated after it, in one
+ * working memory, as a run that went through those nodes would evaluate them.
+ */
+export const simulateOutputs = (
+  graph: GraphDefinition,
+  outputs: ReadonlyArray<readonly [node: string, output: State]>
+): Effect.Effect<ReadonlyArray<OutputStep>, RuleError> =>
+  Effect.gen(function*() {
+    const engine = yield* RuleEngine
+    const session = yield* engine.open(graph.rules)
+    let state = fixtureState(graph, {})
+    const steps: Array<OutputStep> = []
+    for (const [i, [node, output]] of outputs.entries()) {
+      state = { ...state, ...output }
+      const rules = yield* session.route({ runId: "simulate", step: i + 1, at: "", state, nodes: [node] })
+      steps.push({ node, fired: rules.firings.map((f) => f.rule), decision: rules.decisions[node] ?? { _tag: "continue" } })
+    }
+    engine.release(session)
+    return steps
+  })

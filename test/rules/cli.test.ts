@@ -82,6 +82,24 @@ describe("rules from the CLI", () => {
     expect(await refusal({ node: "node_a", state: { nofield: 1 } })).toMatch(/^error: InputError: --fixtures\[1\]\.state\.nofield: fixture 2: 'nofield' is not a state field \(fix: use one of: /)
     expect(await refusal({ node: "node_a", state: { risk_class: 5 } })).toMatch(/^error: InputError: --fixtures\[1\]\.state\.risk_class: fixture 2: Expected "low", actual 5 \(fix: give 'risk_class' a value of its declared type\)$/)
     expect(await refusal({ node: "node_a", facts: ["(risk_class (nope 1))"] })).toMatch(/^error: RuleError\[.*fixture 2, fact \(risk_class \(nope 1\)\): /)
+    // The original's form: a YAML mapping of every node to its synthetic output, walked in
+    // declaration order with one working memory; the original's trace lines.
+    const outputs = join(dir, "outputs.yaml")
+    writeFileSync(outputs, "node_a: {}\nnode_b: { message: done }\n")
+    const original = await stargraph(["simulate", join(EXAMPLES, "hello.yaml"), "--fixtures", outputs])
+    expect([original.code, original.lines]).toEqual([0, [
+      expect.stringMatching(/^graph_hash=sha256:[0-9a-f]{64}$/),
+      "rule_firings=2",
+      "  rule=r-advance fired=true matched=[node_a] actions=[goto]",
+      "  rule=r-halt fired=true matched=[node_b] actions=[halt]"
+    ]])
+    writeFileSync(outputs, "node_a: {}\n")
+    const missing = await stargraph(["simulate", join(EXAMPLES, "hello.yaml"), "--fixtures", outputs])
+    expect([missing.code, missing.stderr]).toEqual([2, "error: InputError: --fixtures.node_b: no synthetic output for node 'node_b': simulate runs no node, so every node needs one (fix: add 'node_b: {}' (the fields it writes, or nothing))\n"])
+    writeFileSync(outputs, "node_a: {}\nnode_b: {}\nnode_z: {}\n")
+    expect((await stargraph(["simulate", join(EXAMPLES, "hello.yaml"), "--fixtures", outputs])).stderr).toMatch(/^error: InputError: --fixtures\.node_z: 'node_z' is not a node of run:hello/)
+    writeFileSync(outputs, "node_a: { nofield: 1 }\nnode_b: {}\n")
+    expect((await stargraph(["simulate", join(EXAMPLES, "hello.yaml"), "--fixtures", outputs])).stderr).toMatch(/^error: InputError: --fixtures\.node_a\.nofield: node node_a: 'nofield' is not a state field/)
     const rules = await stargraph(["validate", join(EXAMPLES, "fathom-rules", "graph.yaml"), "--rules"])
     expect(rules.stdout).toMatch(/packs hello\.routing@1\.0\.0/)
     expect(rules.stdout).toContain("(defrule r-route-high-risk")
