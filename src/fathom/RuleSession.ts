@@ -412,5 +412,57 @@ export const assertEvidence = (session: RuleSession, evidence: Evidence): Either
   return session.assert({ template: "stargraph.evidence", slots: Object.fromEntries(Object.entries(all).filter(([k]) => slots.includes(k))) })
 }
 
+/** A recorded call, as far as the tool facts read it (the cassette's `CallRecord` has these fields). */
+export interface RecordedCall {
+  readonly node: string
+  readonly name: string
+  readonly request: unknown
+  readonly response: unknown
+  readonly error?: unknown
+  readonly abandoned?: unknown
+}
+
+/** A `tool` node's call as the cassette records it: `tool.<id>` with `{tool, args}`. */
+const toolCall = (call: RecordedCall): { readonly id: string; readonly args: { readonly [k: string]: unknown } } | undefined => {
+  if (!call.name.startsWith("tool.") || call.abandoned !== undefined) return undefined
+  const request = call.request as { readonly tool?: unknown; readonly args?: unknown } | null
+  if (request === null || typeof request !== "object" || typeof request.tool !== "string" || typeof request.args !== "object" || request.args === null) return undefined
+  return { id: call.name.slice("tool.".length), args: request.args as { readonly [k: string]: unknown } }
+}
+
+/**
+ * Assert the facts of a step's `tool` calls, for the rules routing it (when a rule can
+ * match them: `program.toolFacts`): for each call, `stargraph-tool-call {tool_id,
+ * args_count}`; for each that answered, `stargraph-tool-result {tool_id, fields}` (how
+ * many fields its result has) and, when the result reports `_tokens.total`,
+ * `stargraph-tokens-used {tool_id, total}`; each with its provenance (origin `tool`,
+ * source the node). A replay asserts the same facts: they come from the step's calls.
+ */
+export const assertToolFacts = (
+  session: RuleSession,
+  input: { readonly runId: string; readonly step: number; readonly at: string; readonly calls: ReadonlyArray<RecordedCall> }
+): Either.Either<void, RuleError> => {
+  for (const call of input.calls) {
+    const tool = toolCall(call)
+    if (tool === undefined) continue
+    const provenance = { _origin: "tool", _source: call.node, _run_id: input.runId, _step: input.step, _confidence: 1, _timestamp: input.at }
+    const facts: Array<FactSpec> = [{ template: "stargraph-tool-call", slots: { tool_id: tool.id, args_count: Object.keys(tool.args).length, ...provenance } }]
+    const result = call.error === undefined ? call.response : undefined
+    if (result !== null && typeof result === "object") {
+      const output = result as { readonly [k: string]: unknown; readonly _tokens?: { readonly total?: unknown } }
+      facts.push({ template: "stargraph-tool-result", slots: { tool_id: tool.id, fields: Object.keys(output).length, ...provenance } })
+      const total = output._tokens?.total
+      if (typeof total === "number" && Number.isInteger(total) && total > 0) {
+        facts.push({ template: "stargraph-tokens-used", slots: { tool_id: tool.id, total, ...provenance } })
+      }
+    }
+    for (const fact of facts) {
+      const asserted = session.assert(fact)
+      if (Either.isLeft(asserted)) return Either.left(asserted.left)
+    }
+  }
+  return Either.void
+}
+
 /** Provenance slot names, re-exported for documentation and tests. */
 export { PROVENANCE_SLOTS }

@@ -87,6 +87,11 @@ export interface RuleProgram {
    */
   readonly routePlan?: ReadonlyMap<string, RoutePlan> | undefined
   /**
+   * True when a rule matches the facts of a step's tool calls (`TOOL_FACT_TEMPLATES`):
+   * the run loop then asserts them before the step is routed (otherwise nothing could see them).
+   */
+  readonly toolFacts: boolean
+  /**
    * Likely mistakes that are still valid CLIPS: a rule pattern on an ordered fact (no
    * template) that nothing in the program asserts, e.g. a misspelt `(initail-fact)`.
    */
@@ -139,6 +144,21 @@ const builtinText = `; Stargraph's templates
 
 const evidenceText = `(deftemplate stargraph.evidence "an answer to an interrupt"
   (slot run_id) (slot step) (slot node) (slot actor) (slot data) (slot text))
+`
+
+/**
+ * The facts a step's `tool` calls leave for the rules routing it (the original's
+ * tool-execution vocabulary, dot-mangled as it registers them): a call, its result (how
+ * many fields it returned), and the tokens it reported (`_tokens.total`).
+ */
+export const TOOL_FACT_TEMPLATES = ["stargraph-tool-call", "stargraph-tool-result", "stargraph-tokens-used"] as const
+
+const provenanceSlots = PROVENANCE_SLOTS.map((s) => `(slot ${s})`).join(" ")
+
+const toolFactsText = `; facts of a step's tool calls
+(deftemplate stargraph-tool-call "a tool node called its tool" (slot tool_id) (slot args_count) ${provenanceSlots})
+(deftemplate stargraph-tool-result "a tool call's result" (slot tool_id) (slot fields) ${provenanceSlots})
+(deftemplate stargraph-tokens-used "tokens a tool call reported" (slot tool_id) (slot total) ${provenanceSlots})
 `
 
 /**
@@ -598,6 +618,8 @@ export const compileProgram = (input: {
   const heads: Array<Piece> = [{ text: builtinText, sources: [] }]
   const packTemplates = new Set(packPrograms.flatMap((p) => templateSlots(p).map(([name]) => name)))
   if (!packTemplates.has("stargraph.evidence")) heads.push({ text: evidenceText, sources: [] })
+  const toolFacts = TOOL_FACT_TEMPLATES.some((t) => matched.has(t))
+  if (toolFacts && !TOOL_FACT_TEMPLATES.some((t) => packTemplates.has(t))) heads.push({ text: toolFactsText, sources: [] })
   const mirrored: Array<MirroredField> = []
   const mirrorLines: Array<string> = []
   for (const field of fields.values()) {
@@ -654,6 +676,7 @@ export const compileProgram = (input: {
     nodeIds: [...nodes],
     actions: acts.table,
     routePlan,
+    toolFacts,
     warnings: unassertedPatterns(ordered, templates, acts.table)
   })
 }

@@ -44,7 +44,7 @@ import {
 import type { GraphDefinition } from "./GraphDefinition.js"
 import { type Decision, describeDecision } from "../fathom/Decision.js"
 import { RuleEngine, type RuleEngineShape } from "../fathom/RuleEngine.js"
-import { assertEvidence, type RuleSession } from "../fathom/RuleSession.js"
+import { assertEvidence, assertToolFacts, type RuleSession } from "../fathom/RuleSession.js"
 import { END } from "../ir/schema.js"
 import type { State } from "../ir/stateSchema.js"
 import type { InterruptRequest, NodeEnv, NodeFailure, NodeOutcome, UnfinishedChild } from "../nodes/Executor.js"
@@ -806,6 +806,11 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       const routerEdges = graph.routers.size === 0 ? undefined : evaluateRouters(graph, executedIds, merged.right, current)
       const routes = routerEdges === undefined ? Either.right(undefined) : yield* Effect.either(routerEdges)
       if (Either.isLeft(routes)) return yield* fail(routes.left, attempt())
+      // The facts of the step's tool calls, when a rule can match them (the winners' calls only).
+      if (graph.rules.toolFacts) {
+        const asserted = assertToolFacts(session, { runId: run.run_id, step: current, at: stepStartedAt, calls: recorder.entries().filter((c) => executedIds.includes(c.node)) })
+        if (Either.isLeft(asserted)) return yield* fail(asserted.left, attempt())
+      }
       const rules = session.route({ runId: run.run_id, step: current, at: stepStartedAt, state: merged.right, nodes: executedIds, routes: routes.right })
       if (Either.isLeft(rules)) return yield* fail(rules.left, attempt())
       const routed = route(graph, { step: current, executed: executedIds, decisions: rules.right.decisions, joins, groups: frontierGroups })

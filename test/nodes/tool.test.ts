@@ -600,3 +600,46 @@ describe("tool calls in the cassette", () => {
     expect(out.live.end).toBe(out.live.liveAfterDiverged + 1)
   })
 })
+
+describe("tool calls as facts for the rules", () => {
+  const tokens = Tool.make({
+    id: "test.tokens",
+    version: "1",
+    description: "Answers and reports the tokens it used",
+    input: Schema.Struct({ q: Schema.String }),
+    output: Schema.Struct({ answer: Schema.String, _tokens: Schema.Struct({ total: Schema.Number }) }),
+    run: ({ q }) => Effect.succeed({ answer: q.toUpperCase(), _tokens: { total: 250 } })
+  })
+  // The original's IR form (no edges): rules over the facts of the step's tool calls route it.
+  const ir = {
+    ir_version: "1.0.0",
+    id: "run:tool-facts",
+    state_schema: { fields: { expression: { type: "string", default: "3 * 7" }, total: { type: "number" }, answer: { type: "string" } } },
+    nodes: [
+      { id: "compute", kind: "tool", tool: "std.calculator@1", inputs: { expression: "expression" }, out: { total: "result" } },
+      { id: "ask", kind: "tool", tool: "test.tokens@1", static: { q: "why" }, out: { answer: "answer" } },
+      { id: "cheap", kind: "halt" },
+      { id: "expensive", kind: "halt" }
+    ],
+    rules: [
+      { id: "r-called", when: "(node-id (id compute)) (stargraph-tool-call (tool_id \"std.calculator\") (args_count 1)) (stargraph-tool-result (tool_id \"std.calculator\") (fields 1) (_source \"compute\"))", then: [{ kind: "goto", target: "ask" }] },
+      { id: "r-expensive", when: "(node-id (id ask)) (stargraph-tokens-used (tool_id \"test.tokens\") (total ?t&:(> ?t 100)))", then: [{ kind: "goto", target: "expensive" }] }
+    ]
+  }
+
+  it("a step's tool calls are asserted as stargraph-tool-call, -tool-result and -tokens-used facts before it is routed; a replay asserts the same", async () => {
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.make(ir)
+      const checkpointer = yield* Checkpointer
+      const parent = yield* Effect.flatMap(graph.start({}), (r) => r.start())
+      const replayed = yield* Replay.fork(graph, parent.run_id, {})
+      return { parent: yield* checkpointer.listCheckpoints(parent.run_id), replayed: yield* checkpointer.listCheckpoints(replayed.cfRunId) }
+    }).pipe(Effect.provide(Layer.merge(MemoryCheckpointer.layer, Layer.orDie(ToolRegistry.layer(tokens))))))
+    expect(out.parent.map((c) => c.node)).toEqual(["__input__", "compute", "ask", "expensive"])
+    expect(out.parent[1]!.rules?.firings.map((f) => f.rule)).toEqual(["r-called"])
+    expect(out.parent[2]!.rules?.firings.map((f) => f.rule)).toEqual(["r-expensive"])
+    expect(out.parent[2]!.facts!.facts.some((f) => f[1] === "stargraph-tokens-used")).toBe(true)
+    expect(out.replayed.map((c) => [c.node, c.rules?.firings.map((f) => f.rule)])).toEqual(out.parent.map((c) => [c.node, c.rules?.firings.map((f) => f.rule)]))
+  })
+})
+
