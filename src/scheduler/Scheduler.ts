@@ -106,7 +106,6 @@ export class Scheduler extends Context.Tag("stargraph/Scheduler")<Scheduler, Sch
 interface Job {
   readonly runId: string
   readonly graph: Graph
-  readonly response?: { readonly value: unknown } | undefined
   readonly actor: string
   readonly claim: boolean
   /** Set when this process created the run: no need to re-read it. */
@@ -212,7 +211,8 @@ export const make = (
               job.fresh.checkpoint,
               { actor: job.actor }
             )
-            : job.graph.resume(job.runId, { response: job.response, actor: job.actor })
+            // An answer given through `resume` is on the record (`waiting.given`): the run consumes it.
+            : job.graph.resume(job.runId, { actor: job.actor })
         )
         if (Either.isLeft(opened)) {
           // The run cannot continue here (e.g. its graph changed since it was queued): record why.
