@@ -192,6 +192,15 @@ describe("ml node: ONNX", () => {
     expect(counts.runs).toBe(before + 3)
   })
 
+  it("reads a float16 output as numbers (onnxruntime-node hands over its raw bits), inline and in the worker", async () => {
+    // 1.5, 2, -0.25, the largest half (65504), a subnormal (2^-24) and a value rounded to the nearest half (0.1 → 0.0999755859375).
+    const x = [1.5, 2, -0.25, 65504, 2 ** -24, 0.1]
+    for (const execution of ["inline", "worker"]) {
+      const graph = await built(irOf({ fields: { x: ANY, y: ANY }, node: { model_id: "half", version: "1", runtime: "onnx", file_uri: "float16_output.onnx", execution } }))
+      expect(await updateOf(graph, { x }), execution).toEqual({ y: [1.5, 2, -0.25, 65504, 2 ** -24, 0.0999755859375] })
+    }
+  })
+
   it("gives the same numbers inline and in the worker thread", async () => {
     const inline = await built(irOf({ fields: { x: ANY, y: ANY }, node: { model_id: "h", version: "1", runtime: "onnx", file_uri: "heavy.onnx", execution: "inline" } }))
     const worker = await built(irOf({ fields: { x: ANY, y: ANY }, node: { model_id: "h", version: "1", runtime: "onnx", file_uri: "heavy.onnx", execution: "worker" } }))

@@ -22,7 +22,7 @@ import type { NodeInput, NodeOutcome } from "../Executor.js"
 import * as ModelFile from "../ml/ModelFile.js"
 import * as OnnxRuntime from "../ml/OnnxRuntime.js"
 import type { RawOutput } from "../ml/onnxWorker.js"
-import { prepare, toJson } from "../ml/tensors.js"
+import { OUTPUT_TYPES, prepare, toJson } from "../ml/tensors.js"
 import * as XGBoost from "../ml/XGBoost.js"
 import * as NodeKind from "../NodeKind.js"
 
@@ -231,6 +231,9 @@ export const MlKind = NodeKind.make({
             `the model's output '${name}' is not a tensor (a map or sequence, e.g. skl2onnx's ZipMap)`,
             "export the classifier with zipmap=False (skl2onnx: options={id(model): {'zipmap': False}}), or pick another output"
           )
+        }
+        if (!OUTPUT_TYPES.has(meta.type)) {
+          return invalid(`the model's output '${name}' is of type ${meta.type}, which state cannot hold`, "export the model with a float32, float64, float16, integer, boolean or string output, or pick another output")
         }
         return Effect.succeed(name)
       }

@@ -249,6 +249,19 @@ export const prepare = (spec: TensorSpec, value: unknown): Either.Either<Prepare
   return Either.right({ type: spec.type, data, dims, single, rows: single ? 1 : dims[0] ?? 1 })
 }
 
+/** The element types a model output may have (the input types, and float16, read as numbers). */
+export const OUTPUT_TYPES: ReadonlySet<string> = new Set([...TENSOR_TYPES, "float16"])
+
+/** An IEEE 754 half-precision value from its 16 bits (how onnxruntime-node hands float16 tensors over). */
+export const halfToNumber = (bits: number): number => {
+  const sign = bits & 0x8000 ? -1 : 1
+  const exponent = (bits >> 10) & 0x1f
+  const fraction = bits & 0x3ff
+  if (exponent === 0) return sign * fraction * 2 ** -24
+  if (exponent === 31) return fraction === 0 ? sign * Infinity : NaN
+  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15)
+}
+
 /**
  * A model output as JSON: nested arrays along `dims`; with `single`, the leading batch
  * axis of 1 is dropped (a [1] output is a number, a [1, k] output a vector of k). Fails
@@ -275,8 +288,10 @@ export const toJson = (name: string, type: string, dims: ReadonlyArray<number>, 
   }
   const shape = dims.slice(drop)
   let fault: string | undefined
+  // float16 arrives as its raw bits (a Uint16Array): each element is decoded.
+  const half = type === "float16" && data instanceof Uint16Array
   const element = (i: number): unknown => {
-    const v = data[i]
+    const v = half ? halfToNumber(data[i] as number) : data[i]
     if (typeof v === "bigint") {
       if (v <= MAX_SAFE && v >= MIN_SAFE) return Number(v)
       fault ??= `${v} at element ${i}, which does not fit a JSON number exactly (beyond 2^53)`
