@@ -436,6 +436,16 @@ describe("the tool kind at run", () => {
     expect(picked._tag === "Some" && (picked.value as ToolError).message).toContain("it has: doubled")
   })
 
+  it("a templated argument that reads an unset field is left out, as a named one is: no blank is sent to the tool", async () => {
+    const ir = graphIr({ revenue: { type: "number" }, cost: { type: "number" }, margin: { type: "number" } }, [
+      { id: "calc", kind: "tool", tool: "std.calculator@1", inputs: { expression: "{{revenue}} - {{cost}}" }, out: { margin: "result" } }
+    ])
+    const unset = Either.getLeft(await runIr(ir, { inputs: { cost: 30 } }))
+    expect(unset._tag === "Some" && unset.value).toMatchObject({ _tag: "ToolError", reason: "invalid-input", argument: "expression" })
+    const set = await runIr(ir, { inputs: { revenue: 100, cost: 30 } })
+    expect(Either.isRight(set) && set.right.final_state["margin"]).toBe(70)
+  })
+
   it("a tool may need the app's services: provided to run.start(), they are there; missing, a ToolError names it", async () => {
     class Rates extends Context.Tag("test/Rates")<Rates, { readonly factor: number }>() {}
     const convert = Tool.make({

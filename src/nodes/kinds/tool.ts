@@ -185,6 +185,8 @@ export const ToolKind = NodeKind.make({
         tool = resolved.right
       }
       const inputs = Object.entries(s.inputs ?? {})
+      // The fields each templated argument reads, found once.
+      const templatePaths = new Map(inputs.flatMap(([arg, source]) => (source.includes("{{") ? [[arg, placeholders(source)] as const] : [])))
       const constants = s.static ?? {}
 
       // The arguments against the input Schema: names, required ones, and constants' values.
@@ -289,7 +291,10 @@ export const ToolKind = NodeKind.make({
           Effect.gen(function*() {
             const args: Record<string, unknown> = { ...constants }
             for (const [arg, source] of inputs) {
-              const value = source.includes("{{") ? expand(source, state) : readPath(state, source)
+              // An unset field leaves the argument out, whether named or in a template (which
+              // would otherwise render it as "": `{{revenue}} - {{cost}}` → " - 30").
+              const paths = templatePaths.get(arg)
+              const value = paths === undefined ? readPath(state, source) : paths.some((p) => readPath(state, p) === undefined) ? undefined : expand(source, state)
               if (value !== undefined) args[arg] = value
             }
             const result = yield* input.calls.callEffect(`tool.${tool.id}`, { tool: tool.key, args }, live(args, input))
