@@ -96,6 +96,9 @@ describe("std.calculator", () => {
     expect(value("-7 % 3")).toBe(2)
     expect(value("7 // 2")).toBe(3)
     expect(value("-7 // 2")).toBe(-4)
+    // Floats too, as Python computes them (fmod-based), not as floor(a / b).
+    expect([value("1 // 0.1"), value("1 % 0.1"), value("5 // 0.1"), value("5 % 0.1")]).toEqual([9, 0.09999999999999995, 49, 0.09999999999999973])
+    expect([value("-7.5 // 2"), value("-7.5 % 2"), value("7.5 // -2"), value("7.5 % -2"), value("-3 % 7"), value("7 % -2")]).toEqual([-4, 0.5, -4, -0.5, 4, -1])
     expect(value("1.5e3 + .5")).toBe(1500.5)
     expect(value("--3")).toBe(3)
   })
@@ -171,6 +174,9 @@ describe("std.json_path", () => {
     }
     const wide = await err(jsonPath, { data: Array.from({ length: 10_001 }, (_, i) => i), path: "$[*]" })
     expect(wide).toMatchObject({ reason: "failed", argument: "path" })
+    // Far wider (an array too large to spread into one call) is the same error, not a stack overflow.
+    const huge = await err(jsonPath, { data: Array.from({ length: 300_000 }, (_, i) => i), path: "$[*]" })
+    expect(huge).toMatchObject({ reason: "failed", argument: "path", message: "'$[*]' selects more than 10000 values" })
   })
 })
 
@@ -434,6 +440,17 @@ describe("the tool kind at run", () => {
     const picked = Either.getLeft(await one({ tool: "test.double", inputs: { n: "n" }, out: { doubled: "nope" } }))
     expect(picked._tag === "Some" && picked.value).toMatchObject({ reason: "invalid-output" })
     expect(picked._tag === "Some" && (picked.value as ToolError).message).toContain("it has: doubled")
+  })
+
+  it("an argument failing the tool's Schema is named in a readable message: a huge value is not copied into it", async () => {
+    const ir = graphIr({ text: { type: "string" }, found: { type: "any" } }, [
+      { id: "find", kind: "tool", tool: "std.regex_extract@1", inputs: { text: "text" }, static: { pattern: "x+" }, out: { found: "matches" } }
+    ])
+    const failed = Either.getLeft(await runIr(ir, { inputs: { text: "x".repeat(150_000) } }))
+    expect(failed._tag === "Some" && failed.value).toMatchObject({ _tag: "ToolError", reason: "invalid-input", argument: "text" })
+    const message = failed._tag === "Some" ? (failed.value as ToolError).message : ""
+    expect(message).toMatch(/^text: Expected a string at most 100000 character\(s\) long/)
+    expect(message.length).toBeLessThan(400)
   })
 
   it("a templated argument that reads an unset field is left out, as a named one is: no blank is sent to the tool", async () => {

@@ -91,6 +91,13 @@ const structOf = (ast: SchemaAST.AST): SchemaAST.TypeLiteral | undefined =>
 
 const firstIssue = (error: ParseResult.ParseError) => ParseResult.ArrayFormatter.formatErrorSync(error)[0]
 
+/** The longest issue text an error repeats: a Schema issue quotes the whole value it refused. */
+const MAX_ISSUE = 300
+
+/** An issue's text, cut to {@link MAX_ISSUE} characters (a 150 KB document is not an error message). */
+const issueText = (message: string): string =>
+  message.length <= MAX_ISSUE ? message : `${message.slice(0, MAX_ISSUE)}… (${message.length.toLocaleString("en-US")} characters in all)`
+
 /** A tool's `ToolError`, with the tool, node and step it happened at. */
 const located = (error: ToolError, tool: Tool, input: NodeInput): ToolError =>
   new ToolError({
@@ -212,7 +219,7 @@ export const ToolKind = NodeKind.make({
           const decoded = Schema.decodeUnknownEither(Schema.make(prop.type), { onExcessProperty: "error" })(value)
           if (Either.isLeft(decoded)) {
             const issue = firstIssue(decoded.left)
-            return yield* ctx.invalid([...at, "static", arg, ...(issue?.path ?? [])], `argument '${arg}' of ${tool.key}: ${issue?.message ?? "invalid"}`, `give static.${arg} a value the tool accepts (its arguments: ${takes})`)
+            return yield* ctx.invalid([...at, "static", arg, ...(issue?.path ?? [])], `argument '${arg}' of ${tool.key}: ${issueText(issue?.message ?? "invalid")}`, `give static.${arg} a value the tool accepts (its arguments: ${takes})`)
           }
         }
       }
@@ -236,7 +243,7 @@ export const ToolKind = NodeKind.make({
             return yield* new ToolError({
               reason: "invalid-input",
               ...(arg !== undefined ? { argument: arg } : {}),
-              message: `${issue?.path.length ? `${issue.path.map(String).join(".")}: ` : ""}${issue?.message ?? "invalid arguments"}`,
+              message: `${issue?.path.length ? `${issue.path.map(String).join(".")}: ` : ""}${issueText(issue?.message ?? "invalid arguments")}`,
               fix: `the value comes from ${sourceOf(arg)}; make it fit the tool's input`
             })
           }

@@ -26,6 +26,33 @@ type Token =
 
 const NUMBER = /(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?/y
 const NAME = /[A-Za-z_][A-Za-z0-9_]*/y
+/**
+ * Python's `divmod` of two floats (CPython's float_divmod): the remainder from `fmod`
+ * (JavaScript's `%`), moved to the divisor's sign, and the quotient from it, so that
+ * `1 // 0.1` is 9 and `1 % 0.1` about 0.1, as in Python (`Math.floor(1 / 0.1)` is 10).
+ * Integers give the same results as Python's integer `//` and `%`.
+ */
+const pyDivmod = (a: number, b: number): readonly [number, number] => {
+  let mod = a % b
+  let div = (a - mod) / b
+  if (mod !== 0) {
+    if (b < 0 !== mod < 0) {
+      mod += b
+      div -= 1
+    }
+  } else {
+    mod = b < 0 ? -0 : 0
+  }
+  let floordiv: number
+  if (div !== 0) {
+    floordiv = Math.floor(div)
+    if (div - floordiv > 0.5) floordiv += 1
+  } else {
+    floordiv = a / b < 0 ? -0 : 0
+  }
+  return [floordiv, mod]
+}
+
 const OPS = ["**", "//", "+", "-", "*", "/", "%", "(", ")", ","]
 
 class Bad {
@@ -172,8 +199,10 @@ export const evaluate = (expression: string): Either.Either<number, string> => {
         if (op === "*") left = left * right
         else if (right === 0) throw new Bad(`${op === "%" ? "modulo" : "division"} by zero ('${op}' at position ${at})`)
         else if (op === "/") left = left / right
-        else if (op === "//") left = Math.floor(left / right)
-        else left = left - right * Math.floor(left / right)
+        else {
+          const [quotient, remainder] = pyDivmod(left, right)
+          left = op === "//" ? quotient : remainder
+        }
       }
       return left
     }

@@ -103,14 +103,22 @@ export const select = (data: unknown, segments: ReadonlyArray<Segment>, limit = 
   for (const segment of segments) {
     const next: Array<unknown> = []
     for (const value of current) {
+      // Appended one by one and counted as they come: spreading a large array into push
+      // overflows the stack before any limit is checked.
+      const add = (values: ReadonlyArray<unknown>): boolean => {
+        for (const v of values) {
+          if (next.length >= limit) return false
+          next.push(v)
+        }
+        return true
+      }
       if (segment.deep) {
         const all: Array<unknown> = []
         descendants(value, all)
-        for (const d of all) next.push(...step(d, segment))
-      } else {
-        next.push(...step(value, segment))
+        for (const d of all) if (!add(step(d, segment))) return undefined
+      } else if (!add(step(value, segment))) {
+        return undefined
       }
-      if (next.length > limit) return undefined
     }
     current = next
   }
