@@ -47,6 +47,7 @@ import { RuleEngine, type RuleEngineShape } from "../fathom/RuleEngine.js"
 import { assertEvidence, assertToolFacts, type RuleSession } from "../fathom/RuleSession.js"
 import { END } from "../ir/schema.js"
 import type { State } from "../ir/stateSchema.js"
+import { childRunKey } from "../nodes/ChildGraph.js"
 import type { InterruptRequest, NodeEnv, NodeFailure, NodeOutcome, UnfinishedChild } from "../nodes/Executor.js"
 import { nodeFailed } from "../nodes/callFunction.js"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
@@ -396,6 +397,21 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         return yield* Effect.fail(error)
       })
 
+    /**
+     * The child runs `nodes` started at step `at` and left `paused` when their node was
+     * stopped inside a step that goes on without it (a race's losers) or failed: nothing
+     * will resume them, so they are cancelled, as a cancelled parent's are. (A node
+     * interrupted because the whole run was leaves its child paused, to be resumed with it.)
+     */
+    const cancelLeftChildren = (nodes: ReadonlyArray<string>, at: number) =>
+      Effect.forEach(nodes.filter((id) => graph.topology.nodes.get(id)?.kind === "subgraph"), (nodeId) =>
+        Effect.gen(function*() {
+          const child = Option.getOrUndefined(yield* checkpointer.findByIdempotencyKey(childRunKey({ parentRunId: run.run_id, parentStep: at, nodeId })))
+          if (child?.status === "paused") {
+            yield* checkpointer.takeOver(child.run_id, { status: "paused", owner: child.owner }, { status: "cancelled", finished_at: isoNow(), owner: null })
+          }
+        }), { discard: true })
+
     /** Commit a step (batched while replaying), then track it as the latest (few Effect operations: it runs every step). */
     const commit = (checkpoint: Checkpoint, given: Parameters<CheckpointerShape["updateRun"]>[1] | undefined, replayed: boolean): Effect.Effect<void, CheckpointError> =>
       Effect.suspend(() => {
@@ -736,6 +752,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       ))
       if (Exit.isFailure(exit)) {
         const failure = Cause.failureOption(exit.cause)
+        if (Option.isSome(failure) || !Cause.isInterruptedOnly(exit.cause)) yield* cancelLeftChildren(frontier, current)
         if (Option.isSome(failure)) {
           // A child run's storage failure is the runtime's, not the run's (the run is marked `error`).
           return yield* (failure.value._tag === "CheckpointError" ? Effect.fail(failure.value) : fail(failure.value, attempt()))
@@ -762,6 +779,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         return yield* fail(nodeFailed({ nodeId: frontier.join(","), step: current }, 1, Cause.squash(exit.cause)), attempt())
       }
       const { executed, winners } = exit.value
+      if (executed.length < frontier.length) yield* cancelLeftChildren(frontier.filter((id) => !executed.some((e) => e.id === id)), current)
       // A node asked for input (ctx.interrupt, a child run waiting): the step is not
       // committed; it runs again, with the answer, when the run is resumed.
       const asked = executed.find((e) => e.outcome._tag === "Interrupt")

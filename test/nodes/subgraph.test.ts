@@ -145,6 +145,42 @@ describe("subgraph nodes", () => {
     }
   })
 
+  it("a subgraph that loses a parallel race has its child run cancelled, not left paused", async () => {
+    const dir = fixtures()
+    writeFileSync(join(dir, "quick.yaml"), [
+      "ir_version: \"1.0.0\"",
+      "id: run:quick",
+      "state_schema: { fields: { subject: { type: string, required: true }, count: { type: integer, default: 0, reducer: add }, log: { type: array, items: { type: string }, default: [], reducer: append } } }",
+      "nodes:",
+      "  - { id: q, kind: function, module: ./nodes.ts, export: tick }"
+    ].join("\n"))
+    writeFileSync(join(dir, "race.yaml"), [
+      "ir_version: \"1.0.0\"",
+      "id: run:race",
+      "state_schema: { fields: { topic: { type: string, required: true }, count: { type: integer, default: 0 } } }",
+      "nodes:",
+      "  - { id: start, kind: noop }",
+      "  - { id: quick, kind: subgraph, spec: ./quick.yaml, config: { inputs: { subject: topic }, outputs: { count: count } } }",
+      "  - { id: slow, kind: subgraph, spec: ./child.yaml, config: { inputs: { subject: topic }, outputs: { count: count } } }",
+      "  - { id: join, kind: noop }",
+      "rules:",
+      "  - { id: fan, when: { node: start }, then: [{ kind: parallel, targets: [quick, slow], join: join, strategy: race }] }"
+    ].join("\n"))
+    const t = setup(join(dir, "race.yaml"))
+    const graph = await t.graph
+    const before = process.env["SLOW_NODE_MS"]
+    process.env["SLOW_NODE_MS"] = "100"
+    try {
+      const summary = await t.run(Effect.flatMap(graph.start({ inputs: { topic: "cves" } }), (r) => r.start()))
+      expect(summary).toMatchObject({ status: "done", final_state: { count: 1 } })
+      const children = (await t.runs()).filter((r) => r.parent_run_id === summary.run_id)
+      expect(children.map((r) => [r.graph_id, r.status]).sort()).toEqual([["run:child", "cancelled"], ["run:quick", "done"]])
+    } finally {
+      if (before === undefined) delete process.env["SLOW_NODE_MS"]
+      else process.env["SLOW_NODE_MS"] = before
+    }
+  })
+
   it("fold the child's graph hash into the parent's", async () => {
     const dir = fixtures()
     const before = await Effect.runPromise(Graph.load(join(dir, "parent.yaml")))
