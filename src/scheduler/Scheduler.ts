@@ -84,7 +84,7 @@ export interface SchedulerShape {
   ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | CheckpointError | RunStateError>
   /**
    * Continue a stopped run (`paused`, or `awaiting-input` with a response) in this
-   * process. Durable before it returns: the run is put on the queue, `paused` with the
+   * process. Durable before it returns: the run is put on the queue, `pending` with the
    * answer kept on its record (`waiting.given`), so a restart (or another server on the
    * database) resumes it with that answer if this process does not get to it.
    */
@@ -351,11 +351,12 @@ export const make = (
         const actor = opts.actor ?? "scheduler"
         const deferred = yield* waiter(runId)
         if (known.has(runId)) return { runId, graphId: graph.id, deduplicated: false, status: record.status, summary: deferred }
-        // Durable before the caller is told: `paused` with the answer kept on the record (as
-        // a resumed run keeps it until its step commits), then on the queue. Taken from the
-        // status and owner just read: an answer or resume that raced this one wins alone.
+        // Durable before the caller is told: `pending` (queued for its turn) with the answer
+        // kept on the record (as a resumed run keeps it until its step commits), then on the
+        // queue. Taken from the status and owner just read: an answer or resume that raced
+        // this one wins alone.
         const patch: RunPatch = {
-          status: "paused",
+          status: "pending",
           owner: null,
           ...(opts.response !== undefined && record.waiting !== null && record.waiting !== undefined
             ? { waiting: { ...record.waiting, given: { value: opts.response.value, actor } } }

@@ -343,7 +343,7 @@ describe("answers and resumes through the Scheduler are durable before it return
         return { runId: asked.runId, record, pending, second }
       }).pipe(Effect.provide(stack(filename, [approval, busy!], { global: 1, drainTimeoutMs: 100 })))
     }))
-    expect(first.record).toMatchObject({ status: "paused", owner: null, waiting: { node: "review", given: { value: { approved: true }, actor: "alice" } } })
+    expect(first.record).toMatchObject({ status: "pending", owner: null, waiting: { node: "review", given: { value: { approved: true }, actor: "alice" } } })
     expect(first.pending).toContain(first.runId)
     expect(Either.isLeft(first.second) && first.second.left).toMatchObject({ _tag: "RunStateError" })
     // The server stopped before the answer's turn; the next one resumes the run with it.
