@@ -32,7 +32,7 @@ export const cancel = Command.make(
   },
   (o) =>
     Effect.gen(function*() {
-      const [Graph, { Checkpointer }, { TERMINAL_STATUSES }, { ownerAlive }, { cancelStopped }, stores, { finalLine }, { AuditSink }] = yield* Effect.promise(() =>
+      const [Graph, { Checkpointer }, { TERMINAL_STATUSES }, { ownerAlive }, { cancelStopped, subgraphNodeIds }, stores, { finalLine }, { AuditSink }] = yield* Effect.promise(() =>
         Promise.all([
           import("../graph/Graph.js"),
           import("../checkpoint/Checkpointer.js"),
@@ -62,12 +62,13 @@ export const cancel = Command.make(
         }
         const g = yield* Effect.either(Graph.load(file))
         const sameGraph = Either.isRight(g) && g.right.graphHash === record.graph_hash
-        if (!sameGraph || record.status === "awaiting-input") {
-          // Waiting for an answer (it reopens only with one), or its graph changed (or is
-          // gone) since it started: cancelling needs no graph, so the record is changed
-          // directly, from the status and owner just read (with the child it waits for).
+        if (!sameGraph || record.status === "awaiting-input" || record.status === "pending") {
+          // Waiting for an answer (it reopens only with one) or for its turn in a queue, or
+          // its graph changed (or is gone) since it started: cancelling needs no graph, so
+          // the record is changed directly, from the status and owner just read (with the
+          // child runs it waits for).
           const at = new Date().toISOString()
-          const cancelled = yield* Effect.flatMap(Checkpointer, (c) => cancelStopped(c, record, at))
+          const cancelled = yield* Effect.flatMap(Checkpointer, (c) => cancelStopped(c, record, at, sameGraph ? subgraphNodeIds(g.right) : []))
           if (cancelled.length === 0) return yield* refuse(`run ${o.runId} changed while it was being cancelled (another process resumed it?); try again`)
           const audit = yield* Effect.serviceOption(AuditSink)
           if (Option.isSome(audit)) {

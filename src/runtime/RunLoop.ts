@@ -398,17 +398,18 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       })
 
     /**
-     * The child runs `nodes` started at step `at` and left `paused` when their node was
-     * stopped inside a step that goes on without it (a race's losers) or failed: nothing
-     * will resume them, so they are cancelled, as a cancelled parent's are. (A node
-     * interrupted because the whole run was leaves its child paused, to be resumed with it.)
+     * The child runs `nodes` started at step `at` and left stopped (paused, or waiting for
+     * input) when their node was stopped inside a step that goes on without it (a race's
+     * losers), failed, or was cancelled: nothing will resume them, so they are cancelled,
+     * as a cancelled parent's are. (A node interrupted because the whole run was leaves
+     * its child paused, to be resumed with it.)
      */
     const cancelLeftChildren = (nodes: ReadonlyArray<string>, at: number) =>
       Effect.forEach(nodes.filter((id) => graph.topology.nodes.get(id)?.kind === "subgraph"), (nodeId) =>
         Effect.gen(function*() {
           const child = Option.getOrUndefined(yield* checkpointer.findByIdempotencyKey(childRunKey({ parentRunId: run.run_id, parentStep: at, nodeId })))
-          if (child?.status === "paused") {
-            yield* checkpointer.takeOver(child.run_id, { status: "paused", owner: child.owner }, { status: "cancelled", finished_at: isoNow(), owner: null })
+          if (child !== undefined && (child.status === "paused" || child.status === "awaiting-input" || child.status === "pending")) {
+            yield* checkpointer.takeOver(child.run_id, { status: child.status, owner: child.owner }, { status: "cancelled", finished_at: isoNow(), owner: null })
           }
         }), { discard: true })
 
@@ -653,6 +654,8 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       const requested = yield* Ref.get(control)
       if (requested === "cancel") {
         yield* transition({ status: "cancelled", finished_at: isoNow(), owner: null })
+        // A child a pause or a shutdown left paused in the step that had not committed goes with it.
+        yield* cancelLeftChildren(next, step + 1)
         yield* emit({ type: "run.cancelled", step })
         return toSummary(run, state)
       }

@@ -9,35 +9,44 @@ import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type RunRecord, TERMINAL_STATUSES } from "../checkpoint/models.js"
 import type { CheckpointError } from "../errors.js"
 import { ownerAlive } from "./owner.js"
+import { childRunKey } from "../nodes/ChildGraph.js"
+import type { GraphDefinition } from "./GraphDefinition.js"
+import { waitedChildId } from "./waitedChild.js"
 
-/** The child run a run waits for (a `subgraph` node's child that asked), if any. */
-const waitedChild = (record: RunRecord): string | undefined => {
-  const child = record.status === "awaiting-input" ? record.waiting?.payload?.["child_run_id"] : undefined
-  return typeof child === "string" ? child : undefined
-}
+
+/** The ids of a graph's `subgraph` nodes (whose child runs a cancelled run takes with it). */
+export const subgraphNodeIds = (graph: GraphDefinition): ReadonlyArray<string> =>
+  [...graph.topology.nodes].flatMap(([id, node]) => (node.kind === "subgraph" ? [id] : []))
 
 /**
  * Mark `record`'s run `cancelled`, atomically from the status and owner it was read with
- * (a run another process resumed meanwhile is left alone: the result is then empty). A
- * run waiting for its subgraph's child cancels that child too, and so on down the chain,
- * as cancelling a live parent does. Returns the runs cancelled, `record`'s first.
+ * (a run another process resumed meanwhile is left alone: the result is then empty). Its
+ * child runs go with it, as a cancelled live parent's do: the one it waits for (named on
+ * its wait, also while an answer to it waits for its turn), and, given its graph's
+ * `subgraph` node ids (`childNodes`), the ones of its uncommitted step a pause or a
+ * shutdown left paused; and so on down each chain of waits. Returns the runs cancelled,
+ * `record`'s first.
  */
 export const cancelStopped = (
   checkpointer: CheckpointerShape,
   record: RunRecord,
-  at: string
+  at: string,
+  childNodes: ReadonlyArray<string> = []
 ): Effect.Effect<ReadonlyArray<string>, CheckpointError> =>
   Effect.gen(function*() {
     const patch = { status: "cancelled" as const, finished_at: at, owner: null }
     if (!(yield* checkpointer.takeOver(record.run_id, { status: record.status, owner: record.owner }, patch))) return []
     const cancelled = [record.run_id]
-    let child = waitedChild(record)
-    while (child !== undefined) {
-      const next = Option.getOrUndefined(yield* checkpointer.getRun(child))
-      if (next === undefined || TERMINAL_STATUSES.has(next.status) || (next.status === "running" && next.owner !== null && ownerAlive(next.owner))) break
-      if (!(yield* checkpointer.takeOver(next.run_id, { status: next.status, owner: next.owner }, patch))) break
+    const left = yield* Effect.forEach(childNodes, (nodeId) =>
+      Effect.map(checkpointer.findByIdempotencyKey(childRunKey({ parentRunId: record.run_id, parentStep: record.last_step + 1, nodeId })), Option.getOrUndefined))
+    const pending = [waitedChildId(record), ...left.map((c) => c?.run_id)].filter((id): id is string => id !== undefined)
+    while (pending.length > 0) {
+      const next = Option.getOrUndefined(yield* checkpointer.getRun(pending.shift()!))
+      if (next === undefined || cancelled.includes(next.run_id) || TERMINAL_STATUSES.has(next.status) || (next.status === "running" && next.owner !== null && ownerAlive(next.owner))) continue
+      if (!(yield* checkpointer.takeOver(next.run_id, { status: next.status, owner: next.owner }, patch))) continue
       cancelled.push(next.run_id)
-      child = waitedChild(next)
+      const deeper = waitedChildId(next)
+      if (deeper !== undefined) pending.push(deeper)
     }
     return cancelled
   })

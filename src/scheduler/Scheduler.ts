@@ -36,6 +36,7 @@ import type { GraphRun } from "../graph/GraphRun.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
 import { nowIso, OWNER } from "../runtime/RunLoop.js"
 import { ownerAlive } from "../runtime/owner.js"
+import { settledChild } from "../runtime/waitedChild.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { GraphRegistry } from "./GraphRegistry.js"
 
@@ -417,15 +418,21 @@ export const make = (
         }
       }
       // Runs waiting for input past their interrupt's deadline: resume them, which applies
-      // the interrupt's on_timeout (halt, or goto a node).
+      // the interrupt's on_timeout (halt, or goto a node). Parents whose child was answered
+      // directly: resume them without an answer.
       if (options.pickUpPending !== false) {
         const now = yield* Clock.currentTimeMillis
         const waiting = yield* checkpointer.listRuns({ status: "awaiting-input", limit: 500 })
         for (const run of waiting.runs) {
+          if (known.has(run.run_id)) continue
           const deadline = run.waiting?.deadline
-          if (deadline === undefined || now < Date.parse(deadline) || known.has(run.run_id)) continue
+          const timedOut = deadline !== undefined && now >= Date.parse(deadline)
+          // A parent whose child was answered directly and no longer waits goes on too (it takes the child's outcome).
+          if (!timedOut && (yield* settledChild(checkpointer, run)) === undefined) continue
           const graph = yield* Effect.either(registry.get(run.graph_id))
-          if (Either.isRight(graph)) yield* offer({ runId: run.run_id, graph: graph.right, actor: "timeout", claim: false })
+          if (Either.isRight(graph) && graph.right.graphHash === run.graph_hash) {
+            yield* offer({ runId: run.run_id, graph: graph.right, actor: timedOut ? "timeout" : "scheduler", claim: false })
+          }
         }
       }
       // Settle waiters for runs another process drove.

@@ -7,6 +7,7 @@ import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Socket from "@effect/platform/Socket"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -17,7 +18,8 @@ import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer
 import { type RunStatus, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
 import { ApiError, CheckpointError, InputError, RunStateError, SchedulerError, type StargraphError } from "../errors.js"
 import { ownerAlive } from "../runtime/owner.js"
-import { cancelStopped } from "../runtime/cancelStopped.js"
+import { cancelStopped, subgraphNodeIds } from "../runtime/cancelStopped.js"
+import { settledChild } from "../runtime/waitedChild.js"
 import * as Replay from "../replay/Replay.js"
 import { GraphRegistry, type GraphRegistryShape } from "../scheduler/GraphRegistry.js"
 import { Scheduler } from "../scheduler/Scheduler.js"
@@ -191,7 +193,9 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
           }
           // From the status and owner just read, atomically: a run another process resumed
           // meanwhile is not marked cancelled under it. A child run it waits for goes with it.
-          const cancelled = yield* cancelStopped(checkpointer, record, new Date().toISOString())
+          const graph = Either.getOrUndefined(yield* Effect.either(registry.get(record.graph_id)))
+          const nodes = graph !== undefined && graph.graphHash === record.graph_hash ? subgraphNodeIds(graph) : []
+          const cancelled = yield* cancelStopped(checkpointer, record, new Date().toISOString(), nodes)
           if (cancelled.length === 0) return yield* refuse(runId, record.status, "cancel", `run ${runId} changed while it was being cancelled (another process resumed it?); read it again`)
           return { run_id: runId, status: "cancelled" }
         }))
@@ -212,7 +216,9 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
           const record = yield* getRun(checkpointer, runId)
           // Paused, or left `running` by a process that died (it resumes from its last checkpoint).
           const orphaned = record.status === "running" && record.owner !== null && !ownerAlive(record.owner) && Option.isNone(scheduler.live(runId))
-          if (record.status !== "paused" && !orphaned) {
+          // Waiting for a child run that was answered directly and no longer waits: it goes on without an answer.
+          const settled = record.status === "awaiting-input" && (yield* settledChild(checkpointer, record)) !== undefined
+          if (record.status !== "paused" && !orphaned && !settled) {
             return yield* refuse(runId, record.status, "resume", `run ${runId} is ${record.status}, not paused${record.status === "awaiting-input" ? " (answer it with /respond)" : ""}`)
           }
           yield* scheduler.resume(runId, { actor: actorOf(request) })

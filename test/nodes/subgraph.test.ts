@@ -2,15 +2,21 @@ import { spawn } from "node:child_process"
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import Database from "better-sqlite3"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as Replay from "../../src/replay/Replay.js"
+import { cancelStopped, subgraphNodeIds } from "../../src/runtime/cancelStopped.js"
+import * as GraphRegistry from "../../src/scheduler/GraphRegistry.js"
+import * as Scheduler from "../../src/scheduler/Scheduler.js"
 import { AuditSink, type AuditSinkShape } from "../../src/telemetry/AuditSink.js"
 import { ROOT, stargraph, startStargraph, tempDir } from "../helpers/cli.js"
 
@@ -179,6 +185,75 @@ describe("subgraph nodes", () => {
       if (before === undefined) delete process.env["SLOW_NODE_MS"]
       else process.env["SLOW_NODE_MS"] = before
     }
+  })
+
+  it("cancelling a stopped parent takes its child runs with it: the one an answer queued for it waits for, and one a pause left paused", async () => {
+    const t = setup(join(FIXTURES, "approval-parent.yaml"))
+    const graph = await t.graph
+    // Answered through the parent while a server's slots are busy: pending, the answer kept on the record.
+    const asked = await t.run(Effect.flatMap(graph.start({ inputs: { request: "r" } }), (r) => r.start()))
+    const askedChild = String(asked.waiting?.payload?.["child_run_id"])
+    await t.run(Effect.flatMap(Checkpointer, (c) =>
+      c.takeOver(asked.run_id, { status: "awaiting-input", owner: null }, { status: "pending", waiting: { ...asked.waiting!, given: { value: "yes", actor: "alice" } } })))
+    // A second answer, to the child directly, is refused meanwhile.
+    const childGraph = await Effect.runPromise(Graph.load(join(FIXTURES, "approval-child.yaml")))
+    const second = await t.run(Effect.either(childGraph.resume(askedChild, { response: { value: "no" }, actor: "bob" })))
+    expect(Either.isLeft(second) && second.left).toMatchObject({ _tag: "RunStateError", message: expect.stringContaining(`already answered through its parent run ${asked.run_id}`) })
+    const cancelled = await stargraph(["cancel", asked.run_id, "--db", t.db])
+    expect([cancelled.code, cancelled.last]).toEqual([0, `run_id=${asked.run_id} status=cancelled`])
+    expect((await t.record(askedChild)).status).toBe("cancelled")
+
+    // Paused inside its child (the caller's timeout): cancelled through the run loop (the CLI) and directly.
+    const slow = setup(join(FIXTURES, "parent.yaml"))
+    const slowGraph = await slow.graph
+    const before = process.env["SLOW_NODE_MS"]
+    process.env["SLOW_NODE_MS"] = "100"
+    try {
+      const pausedIds: Array<string> = []
+      for (let i = 0; i < 2; i++) {
+        pausedIds.push(await slow.run(Effect.gen(function*() {
+          const handle = yield* slowGraph.start({ inputs: { topic: "cves" } })
+          const fiber = yield* Effect.fork(handle.start())
+          yield* Effect.sleep("250 millis")
+          yield* Fiber.interrupt(fiber)
+          return handle.runId
+        })))
+      }
+      const childOf = async (parent: string) => (await slow.runs()).find((r) => r.parent_run_id === parent)!
+      expect([(await childOf(pausedIds[0]!)).status, (await childOf(pausedIds[1]!)).status]).toEqual(["paused", "paused"])
+      // Through the run loop: reopened, asked to cancel.
+      await slow.run(Effect.flatMap(slowGraph.resume(pausedIds[0]!), (h) => Effect.zipRight(h.cancel(), h.start())))
+      // Directly on the records, given the graph's subgraph nodes (what the server's /cancel does).
+      const record = await slow.record(pausedIds[1]!)
+      await slow.run(Effect.flatMap(Checkpointer, (c) => cancelStopped(c, record, new Date().toISOString(), subgraphNodeIds(slowGraph))))
+      for (const id of pausedIds) expect([(await slow.record(id)).status, (await childOf(id)).status]).toEqual(["cancelled", "cancelled"])
+    } finally {
+      if (before === undefined) delete process.env["SLOW_NODE_MS"]
+      else process.env["SLOW_NODE_MS"] = before
+    }
+  })
+
+  it("a server goes on with a parent whose child was answered directly: it takes the child's outcome without an answer of its own", async () => {
+    const t = setup(join(FIXTURES, "approval-parent.yaml"))
+    const graph = await t.graph
+    const done = await t.run(Effect.gen(function*() {
+      const scheduler = yield* Scheduler.Scheduler
+      const asked = yield* scheduler.enqueue(graph.id, { request: "deploy" })
+      const waiting = yield* Deferred.await(asked.summary)
+      const child = String(waiting.waiting?.payload?.["child_run_id"])
+      // Answered directly, in this process: the child finishes; the parent still waits.
+      const childGraph = yield* Graph.load(join(FIXTURES, "approval-child.yaml"))
+      yield* Effect.flatMap(childGraph.resume(child, { response: { value: "approved" }, actor: "alice" }), (h) => h.start())
+      const read = Effect.map(Effect.flatMap(Checkpointer, (c) => c.getRun(asked.runId)), Option.getOrThrow)
+      return yield* read.pipe(
+        Effect.repeat({ until: (r) => r.status === "done", schedule: Schedule.spaced("50 millis") }),
+        Effect.timeout("10 seconds"),
+        Effect.zipRight(read)
+      )
+    }).pipe(Effect.provide(Scheduler.layer({ pollIntervalMs: 50 }).pipe(Layer.provideMerge(GraphRegistry.layer([graph]))))))
+    expect(done.status).toBe("done")
+    const last = (await t.checkpoints(done.run_id)).at(-1)!
+    expect(last.state).toMatchObject({ decision: "approved", note: "deploy -> approved" })
   })
 
   it("fold the child's graph hash into the parent's", async () => {

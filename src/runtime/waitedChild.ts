@@ -1,0 +1,33 @@
+/**
+ * The child run a run waits for: a `subgraph` node's child that asked a question, named
+ * on the parent's wait (`waiting.payload.child_run_id`), and whether it still waits.
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
+import { type RunRecord, TERMINAL_STATUSES } from "../checkpoint/models.js"
+import type { CheckpointError } from "../errors.js"
+import { ownerAlive } from "./owner.js"
+
+/** The id of the child run `record`'s wait names (kept on a parent answered and queued too), if any. */
+export const waitedChildId = (record: RunRecord): string | undefined => {
+  const child = record.waiting?.payload?.["child_run_id"]
+  return typeof child === "string" ? child : undefined
+}
+
+/**
+ * The child a parent awaiting input waits for, when that child no longer waits and no
+ * live process drives it (it was answered directly and finished, failed, was cancelled or
+ * paused): the parent can go on without an answer of its own, taking the child's outcome.
+ */
+export const settledChild = (checkpointer: CheckpointerShape, record: RunRecord): Effect.Effect<RunRecord | undefined, CheckpointError> => {
+  const id = record.status === "awaiting-input" ? waitedChildId(record) : undefined
+  if (id === undefined) return Effect.succeed(undefined)
+  return Effect.map(checkpointer.getRun(id), (found) => {
+    const child = Option.getOrUndefined(found)
+    if (child === undefined) return undefined
+    const settled = TERMINAL_STATUSES.has(child.status) || child.status === "paused" ||
+      (child.status === "running" && (child.owner === null || !ownerAlive(child.owner)))
+    return settled ? child : undefined
+  })
+}
