@@ -32,7 +32,7 @@ export const cancel = Command.make(
   },
   (o) =>
     Effect.gen(function*() {
-      const [Graph, { Checkpointer }, { TERMINAL_STATUSES }, { ownerAlive }, { cancelStopped, subgraphNodeIds }, stores, { finalLine }, { AuditSink }] = yield* Effect.promise(() =>
+      const [Graph, { Checkpointer }, { TERMINAL_STATUSES }, { ownerAlive }, { cancelStopped, subgraphIndex }, stores, { finalLine }, { AuditSink }] = yield* Effect.promise(() =>
         Promise.all([
           import("../graph/Graph.js"),
           import("../checkpoint/Checkpointer.js"),
@@ -68,7 +68,7 @@ export const cancel = Command.make(
           // the record is changed directly, from the status and owner just read (with the
           // child runs it waits for).
           const at = new Date().toISOString()
-          const cancelled = yield* Effect.flatMap(Checkpointer, (c) => cancelStopped(c, record, at, sameGraph ? subgraphNodeIds(g.right) : []))
+          const cancelled = yield* Effect.flatMap(Checkpointer, (c) => cancelStopped(c, record, at, sameGraph ? subgraphIndex(g.right) : undefined))
           if (cancelled.length === 0) return yield* refuse(`run ${o.runId} changed while it was being cancelled (another process resumed it?); try again`)
           const audit = yield* Effect.serviceOption(AuditSink)
           if (Option.isSome(audit)) {

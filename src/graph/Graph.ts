@@ -566,12 +566,18 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
       if (run.status !== "awaiting-input" && options.response !== undefined) {
         return yield* refuse(`run ${runId} is ${run.status}, not awaiting input; resume it without a response`)
       }
-      // A child run whose parent was already answered (the answer kept on the parent while it
-      // waits for its turn, and passed on to this child then): a second answer is refused.
+      // A child run whose question was already answered through a parent up its chain (the
+      // answer kept on that parent while it waits for its turn, and passed down then): a
+      // second answer is refused.
       if (options.response !== undefined && run.parent_run_id !== null && run.derived_hash === null && options.actor !== childActor(run.parent_run_id)) {
-        const parent = Option.getOrUndefined(yield* checkpointer.getRun(run.parent_run_id))
-        if (parent?.waiting?.given !== undefined && parent.waiting.payload?.["child_run_id"] === runId) {
-          return yield* refuse(`run ${runId} was already answered through its parent run ${parent.run_id}, which passes that answer on when it continues; a second answer is refused`)
+        let below: RunRecord = run
+        while (below.parent_run_id !== null && below.derived_hash === null) {
+          const parent = Option.getOrUndefined(yield* checkpointer.getRun(below.parent_run_id))
+          if (parent === undefined || parent.waiting?.payload?.["child_run_id"] !== below.run_id) break
+          if (parent.waiting.given !== undefined) {
+            return yield* refuse(`run ${runId} was already answered through its parent run ${parent.run_id}, which passes that answer on when it continues; a second answer is refused`)
+          }
+          below = parent
         }
       }
       if (timedOut && options.response !== undefined) {

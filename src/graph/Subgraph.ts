@@ -188,11 +188,16 @@ const drive = (request: ChildRunRequest, handle: GraphRun): Effect.Effect<ChildO
 /** A child run is driven on its parent's fiber, and cancelled only with its parent. */
 const driving = (request: ChildRunRequest): ChildDriving => ({ onCallerFiber: true, cancelledWith: request.cancelling })
 
+/** A graph's `subgraph` nodes and the child graphs they run. */
+const subgraphsOf = (graph: GraphDefinition): ReadonlyMap<string, ChildGraph> =>
+  new Map([...graph.nodes].flatMap(([id, node]) => (node.childGraph !== undefined ? [[id, node.childGraph] as const] : [])))
+
 /** A loaded child graph as the `subgraph` kind uses it. */
 const childGraph = (graph: RunnableGraph): ChildGraph => ({
   id: graph.id,
   graphHash: graph.graphHash,
   fields: graph.state.fields,
+  subgraphs: subgraphsOf(graph),
   checkResponse: graph.checkResponse,
   run: (request) =>
     Effect.gen(function*() {

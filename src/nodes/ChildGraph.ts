@@ -42,6 +42,8 @@ export interface ChildGraph {
   readonly fields: ReadonlyMap<string, FieldInfo>
   /** Run the child for a parent step: start it, or continue the one that step started. */
   readonly run: (request: ChildRunRequest) => Effect.Effect<ChildOutcome, NodeFailure, Checkpointer>
+  /** The child graph's own `subgraph` nodes and the graphs they run (nested children), by node id. */
+  readonly subgraphs: ReadonlyMap<string, ChildGraph>
   /** Refuse, before anything changes, an answer the child run `runId` could not take (see `Graph.checkResponse`). */
   readonly checkResponse: (runId: string, value: unknown) => Effect.Effect<void, StateValidationError | CheckpointError, Checkpointer>
 }

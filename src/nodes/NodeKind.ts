@@ -66,6 +66,8 @@ export interface CompiledNode {
   readonly halts?: string | undefined
   /** Content folded into the graph hash beside the IR (a child graph's hash, a model file's digest). */
   readonly hashes?: { readonly [key: string]: string } | undefined
+  /** The child graph a `subgraph` node runs (what cancelling a parent needs to find its child runs' own children). */
+  readonly childGraph?: ChildGraph | undefined
 }
 
 /** How a kind can stop a run, for the docs and tools. */

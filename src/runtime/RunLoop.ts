@@ -5,7 +5,6 @@
  * against the compiled schema, and commits exactly one checkpoint. Lifecycle states
  * are transitioned only here.
  */
-import { hostname } from "node:os"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Context from "effect/Context"
@@ -48,6 +47,8 @@ import { assertEvidence, assertToolFacts, type RuleSession } from "../fathom/Rul
 import { END } from "../ir/schema.js"
 import type { State } from "../ir/stateSchema.js"
 import { childRunKey } from "../nodes/ChildGraph.js"
+import { cancelStopped, subgraphIndex } from "./cancelStopped.js"
+import { OWNER } from "./owner.js"
 import type { InterruptRequest, NodeEnv, NodeFailure, NodeOutcome, UnfinishedChild } from "../nodes/Executor.js"
 import { nodeFailed } from "../nodes/callFunction.js"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
@@ -224,8 +225,8 @@ export interface RunLoopShape {
   readonly drive: (input: DriveInput) => Effect.Effect<RunSummary, RunFailure | CheckpointError | RunStateError>
 }
 
-/** `host:pid` of this process, recorded as the owner of runs it drives. */
-export const OWNER = `${hostname()}:${process.pid}`
+/** `host:pid` of this process, recorded as the owner of runs it drives (see `owner.ts`). */
+export { OWNER }
 
 /** The current time (Effect `Clock`) as an ISO 8601 string. */
 export const nowIso: Effect.Effect<string> = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
@@ -405,11 +406,12 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
      * its child paused, to be resumed with it.)
      */
     const cancelLeftChildren = (nodes: ReadonlyArray<string>, at: number) =>
-      Effect.forEach(nodes.filter((id) => graph.topology.nodes.get(id)?.kind === "subgraph"), (nodeId) =>
+      Effect.forEach(nodes.filter((id) => graph.nodes.get(id)?.childGraph !== undefined), (nodeId) =>
         Effect.gen(function*() {
           const child = Option.getOrUndefined(yield* checkpointer.findByIdempotencyKey(childRunKey({ parentRunId: run.run_id, parentStep: at, nodeId })))
+          // With its own children, at every depth.
           if (child !== undefined && (child.status === "paused" || child.status === "awaiting-input" || child.status === "pending")) {
-            yield* checkpointer.takeOver(child.run_id, { status: child.status, owner: child.owner }, { status: "cancelled", finished_at: isoNow(), owner: null })
+            yield* cancelStopped(checkpointer, child, isoNow(), subgraphIndex(graph))
           }
         }), { discard: true })
 

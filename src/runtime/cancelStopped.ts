@@ -9,44 +9,64 @@ import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type RunRecord, TERMINAL_STATUSES } from "../checkpoint/models.js"
 import type { CheckpointError } from "../errors.js"
 import { ownerAlive } from "./owner.js"
-import { childRunKey } from "../nodes/ChildGraph.js"
+import { type ChildGraph, childRunKey } from "../nodes/ChildGraph.js"
 import type { GraphDefinition } from "./GraphDefinition.js"
 import { waitedChildId } from "./waitedChild.js"
 
 
-/** The ids of a graph's `subgraph` nodes (whose child runs a cancelled run takes with it). */
-export const subgraphNodeIds = (graph: GraphDefinition): ReadonlyArray<string> =>
-  [...graph.topology.nodes].flatMap(([id, node]) => (node.kind === "subgraph" ? [id] : []))
+/** The `subgraph` node ids of a graph and of every graph nested under it, by graph hash. */
+export type SubgraphIndex = ReadonlyMap<string, ReadonlyArray<string>>
+
+/**
+ * The {@link SubgraphIndex} of `graph`: its `subgraph` node ids, and, through the child
+ * graphs those nodes run, those of every nested graph (what finding a run's child runs,
+ * at any depth, takes).
+ */
+export const subgraphIndex = (graph: GraphDefinition): SubgraphIndex => {
+  const index = new Map<string, ReadonlyArray<string>>()
+  const visit = (hash: string, subgraphs: ReadonlyMap<string, ChildGraph>) => {
+    if (index.has(hash)) return
+    index.set(hash, [...subgraphs.keys()])
+    for (const child of subgraphs.values()) visit(child.graphHash, child.subgraphs)
+  }
+  visit(graph.graphHash, new Map([...graph.nodes].flatMap(([id, node]) => (node.childGraph !== undefined ? [[id, node.childGraph] as const] : []))))
+  return index
+}
+
+/** The child runs of `record` that may be left stopped: the one its wait names, and those of its uncommitted step. */
+const childrenOf = (checkpointer: CheckpointerShape, record: RunRecord, index: SubgraphIndex) =>
+  Effect.map(
+    Effect.forEach(index.get(record.graph_hash) ?? [], (nodeId) =>
+      Effect.map(checkpointer.findByIdempotencyKey(childRunKey({ parentRunId: record.run_id, parentStep: record.last_step + 1, nodeId })), (c) => Option.getOrUndefined(c)?.run_id)),
+    (ids) => [...new Set([waitedChildId(record), ...ids].filter((id): id is string => id !== undefined))]
+  )
 
 /**
  * Mark `record`'s run `cancelled`, atomically from the status and owner it was read with
  * (a run another process resumed meanwhile is left alone: the result is then empty). Its
- * child runs go with it, as a cancelled live parent's do: the one it waits for (named on
- * its wait, also while an answer to it waits for its turn), and, given its graph's
- * `subgraph` node ids (`childNodes`), the ones of its uncommitted step a pause or a
- * shutdown left paused; and so on down each chain of waits. Returns the runs cancelled,
- * `record`'s first.
+ * child runs go with it, as a cancelled live parent's do, at every depth: the one it
+ * waits for (named on its wait, also while an answer to it waits for its turn) and,
+ * given the graphs' `subgraph` nodes (`index`), those of its uncommitted step a pause or
+ * a shutdown left stopped. A child a live process drives is left to it. Returns the runs
+ * cancelled, `record`'s first.
  */
 export const cancelStopped = (
   checkpointer: CheckpointerShape,
   record: RunRecord,
   at: string,
-  childNodes: ReadonlyArray<string> = []
+  index: SubgraphIndex = new Map()
 ): Effect.Effect<ReadonlyArray<string>, CheckpointError> =>
   Effect.gen(function*() {
     const patch = { status: "cancelled" as const, finished_at: at, owner: null }
     if (!(yield* checkpointer.takeOver(record.run_id, { status: record.status, owner: record.owner }, patch))) return []
     const cancelled = [record.run_id]
-    const left = yield* Effect.forEach(childNodes, (nodeId) =>
-      Effect.map(checkpointer.findByIdempotencyKey(childRunKey({ parentRunId: record.run_id, parentStep: record.last_step + 1, nodeId })), Option.getOrUndefined))
-    const pending = [waitedChildId(record), ...left.map((c) => c?.run_id)].filter((id): id is string => id !== undefined)
+    const pending = [...(yield* childrenOf(checkpointer, record, index))]
     while (pending.length > 0) {
       const next = Option.getOrUndefined(yield* checkpointer.getRun(pending.shift()!))
       if (next === undefined || cancelled.includes(next.run_id) || TERMINAL_STATUSES.has(next.status) || (next.status === "running" && next.owner !== null && ownerAlive(next.owner))) continue
       if (!(yield* checkpointer.takeOver(next.run_id, { status: next.status, owner: next.owner }, patch))) continue
       cancelled.push(next.run_id)
-      const deeper = waitedChildId(next)
-      if (deeper !== undefined) pending.push(deeper)
+      pending.push(...(yield* childrenOf(checkpointer, next, index)))
     }
     return cancelled
   })

@@ -1,6 +1,9 @@
 /** Liveness of the process that owns (drives) a run. */
 import { readFileSync } from "node:fs"
-import { OWNER } from "./RunLoop.js"
+import { hostname } from "node:os"
+
+/** `host:pid` of this process, recorded as the owner of runs it drives. */
+export const OWNER = `${hostname()}:${process.pid}`
 
 /**
  * Whether process `pid` has exited but not been reaped yet (a zombie, state `Z` in

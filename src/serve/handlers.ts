@@ -18,7 +18,7 @@ import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer
 import { type RunStatus, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
 import { ApiError, CheckpointError, InputError, RunStateError, SchedulerError, type StargraphError } from "../errors.js"
 import { ownerAlive } from "../runtime/owner.js"
-import { cancelStopped, subgraphNodeIds } from "../runtime/cancelStopped.js"
+import { cancelStopped, subgraphIndex } from "../runtime/cancelStopped.js"
 import { settledChild } from "../runtime/waitedChild.js"
 import * as Replay from "../replay/Replay.js"
 import { GraphRegistry, type GraphRegistryShape } from "../scheduler/GraphRegistry.js"
@@ -194,8 +194,8 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
           // From the status and owner just read, atomically: a run another process resumed
           // meanwhile is not marked cancelled under it. A child run it waits for goes with it.
           const graph = Either.getOrUndefined(yield* Effect.either(registry.get(record.graph_id)))
-          const nodes = graph !== undefined && graph.graphHash === record.graph_hash ? subgraphNodeIds(graph) : []
-          const cancelled = yield* cancelStopped(checkpointer, record, new Date().toISOString(), nodes)
+          const index = graph !== undefined && graph.graphHash === record.graph_hash ? subgraphIndex(graph) : undefined
+          const cancelled = yield* cancelStopped(checkpointer, record, new Date().toISOString(), index)
           if (cancelled.length === 0) return yield* refuse(runId, record.status, "cancel", `run ${runId} changed while it was being cancelled (another process resumed it?); read it again`)
           return { run_id: runId, status: "cancelled" }
         }))

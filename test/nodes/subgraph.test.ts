@@ -14,7 +14,7 @@ import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as Replay from "../../src/replay/Replay.js"
-import { cancelStopped, subgraphNodeIds } from "../../src/runtime/cancelStopped.js"
+import { cancelStopped, subgraphIndex } from "../../src/runtime/cancelStopped.js"
 import * as GraphRegistry from "../../src/scheduler/GraphRegistry.js"
 import * as Scheduler from "../../src/scheduler/Scheduler.js"
 import { AuditSink, type AuditSinkShape } from "../../src/telemetry/AuditSink.js"
@@ -225,12 +225,56 @@ describe("subgraph nodes", () => {
       await slow.run(Effect.flatMap(slowGraph.resume(pausedIds[0]!), (h) => Effect.zipRight(h.cancel(), h.start())))
       // Directly on the records, given the graph's subgraph nodes (what the server's /cancel does).
       const record = await slow.record(pausedIds[1]!)
-      await slow.run(Effect.flatMap(Checkpointer, (c) => cancelStopped(c, record, new Date().toISOString(), subgraphNodeIds(slowGraph))))
+      await slow.run(Effect.flatMap(Checkpointer, (c) => cancelStopped(c, record, new Date().toISOString(), subgraphIndex(slowGraph))))
       for (const id of pausedIds) expect([(await slow.record(id)).status, (await childOf(id)).status]).toEqual(["cancelled", "cancelled"])
     } finally {
       if (before === undefined) delete process.env["SLOW_NODE_MS"]
       else process.env["SLOW_NODE_MS"] = before
     }
+  })
+
+  it("two levels down: cancelling the top run takes the paused grandchild too, and an answer queued at the top refuses the grandchild's own", async () => {
+    const dir = fixtures()
+    const level = (id: string, spec: string, fields: string) => [
+      "ir_version: \"1.0.0\"", `id: ${id}`, `state_schema: { fields: { ${fields} } }`, "nodes:",
+      `  - { id: down, kind: subgraph, spec: ${spec} }`
+    ].join("\n")
+    const slowFields = "subject: { type: string, required: true }, count: { type: integer, default: 0, reducer: add }, log: { type: array, items: { type: string }, default: [], reducer: append }"
+    writeFileSync(join(dir, "mid.yaml"), level("run:mid", "./child.yaml", slowFields))
+    writeFileSync(join(dir, "top.yaml"), level("run:top", "./mid.yaml", slowFields))
+    const askFields = "request: { type: string }, decision: { type: string, default: \"\" }, checked: { type: boolean, default: false }"
+    writeFileSync(join(dir, "ask-mid.yaml"), level("run:ask-mid", "./approval-child.yaml", askFields))
+    writeFileSync(join(dir, "ask-top.yaml"), level("run:ask-top", "./ask-mid.yaml", askFields))
+    const t = setup(join(dir, "top.yaml"))
+    const top = await t.graph
+    const before = process.env["SLOW_NODE_MS"]
+    process.env["SLOW_NODE_MS"] = "100"
+    try {
+      const topId = await t.run(Effect.gen(function*() {
+        const handle = yield* top.start({ inputs: { subject: "cves" } })
+        const fiber = yield* Effect.fork(handle.start())
+        yield* Effect.sleep("300 millis")
+        yield* Fiber.interrupt(fiber)
+        return handle.runId
+      }))
+      const runs = async () => (await t.runs()).map((r) => [r.graph_id, r.status]).sort()
+      expect(await runs()).toEqual([["run:child", "paused"], ["run:mid", "paused"], ["run:top", "paused"]])
+      await t.run(Effect.flatMap(top.resume(topId), (h) => Effect.zipRight(h.cancel(), h.start())))
+      expect(await runs()).toEqual([["run:child", "cancelled"], ["run:mid", "cancelled"], ["run:top", "cancelled"]])
+    } finally {
+      if (before === undefined) delete process.env["SLOW_NODE_MS"]
+      else process.env["SLOW_NODE_MS"] = before
+    }
+    const asked = setup(join(dir, "ask-top.yaml"))
+    const askTop = await asked.graph
+    const waiting = await asked.run(Effect.flatMap(askTop.start({ inputs: { request: "r" } }), (r) => r.start()))
+    const mid = await asked.record(String(waiting.waiting?.payload?.["child_run_id"]))
+    const grandchild = String(mid.waiting?.payload?.["child_run_id"])
+    await asked.run(Effect.flatMap(Checkpointer, (c) =>
+      c.takeOver(waiting.run_id, { status: "awaiting-input", owner: null }, { status: "pending", waiting: { ...waiting.waiting!, given: { value: "yes", actor: "alice" } } })))
+    const childGraph = await Effect.runPromise(Graph.load(join(dir, "approval-child.yaml")))
+    const second = await asked.run(Effect.either(childGraph.resume(grandchild, { response: { value: "no" }, actor: "bob" })))
+    expect(Either.isLeft(second) && second.left).toMatchObject({ _tag: "RunStateError", message: expect.stringContaining(`already answered through its parent run ${waiting.run_id}`) })
   })
 
   it("a server goes on with a parent whose child was answered directly: it takes the child's outcome without an answer of its own", async () => {

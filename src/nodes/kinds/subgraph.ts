@@ -72,6 +72,7 @@ export const SubgraphKind = NodeKind.make({
       const out = projectOut(child, outputs, ctx.fields)
       return {
         hashes: { subgraph: child.graphHash },
+        childGraph: child,
         execute: (state, input) => {
           const childInputs = into(state)
           const answer = input.answers.length > 0 ? { value: input.answers[input.answers.length - 1] } : undefined
