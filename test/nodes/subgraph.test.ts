@@ -29,6 +29,18 @@ const fixtures = () => {
   return dir
 }
 
+/** Run `body` with the fixtures' tick nodes taking `ms` each (SLOW_NODE_MS), restored after. */
+const withSlowNodes = async <A>(ms: number, body: () => Promise<A>): Promise<A> => {
+  const before = process.env["SLOW_NODE_MS"]
+  process.env["SLOW_NODE_MS"] = String(ms)
+  try {
+    return await body()
+  } finally {
+    if (before === undefined) delete process.env["SLOW_NODE_MS"]
+    else process.env["SLOW_NODE_MS"] = before
+  }
+}
+
 const setup = (file: string) => {
   const db = join(tempDir(), "runs.sqlite")
   const layer = SqliteCheckpointer.layer({ filename: db })
@@ -74,9 +86,7 @@ describe("subgraph nodes", () => {
   it("cancelling the parent while its child runs cancels the child too, which keeps its committed steps", async () => {
     const t = setup(join(FIXTURES, "parent.yaml"))
     const graph = await t.graph
-    const before = process.env["SLOW_NODE_MS"]
-    process.env["SLOW_NODE_MS"] = "150"
-    try {
+    await withSlowNodes(150, async () => {
       const audit: Array<{ readonly run_id?: unknown; readonly event: string }> = []
       const sink: AuditSinkShape = { write: (record) => Effect.sync(() => void audit.push(record)) }
       const summary = await t.run(Effect.gen(function*() {
@@ -95,18 +105,13 @@ describe("subgraph nodes", () => {
       const steps = (await t.checkpoints(child.run_id)).map((c) => c.step)
       expect(steps.length).toBeGreaterThan(1)
       expect(steps.length).toBeLessThan(7)
-    } finally {
-      if (before === undefined) delete process.env["SLOW_NODE_MS"]
-      else process.env["SLOW_NODE_MS"] = before
-    }
+    })
   })
 
   it("interrupting the parent's caller while its child runs (a timeout, a server shutting down) leaves both paused; resuming the parent resumes the same child, also when interrupted again while resumed", async () => {
     const t = setup(join(FIXTURES, "parent.yaml"))
     const graph = await t.graph
-    const before = process.env["SLOW_NODE_MS"]
-    process.env["SLOW_NODE_MS"] = "120"
-    try {
+    await withSlowNodes(120, async () => {
       // Start (or continue) the parent on a fiber, and interrupt that fiber part-way through the child.
       const interruptAfter = (handle: { readonly start: () => Effect.Effect<unknown, unknown> }, ms: number) =>
         Effect.gen(function*() {
@@ -145,10 +150,7 @@ describe("subgraph nodes", () => {
       }))
       expect(other.status).toBe("cancelled")
       expect((await t.runs()).filter((r) => r.parent_run_id === other.run_id).map((r) => r.status)).toEqual(["cancelled"])
-    } finally {
-      if (before === undefined) delete process.env["SLOW_NODE_MS"]
-      else process.env["SLOW_NODE_MS"] = before
-    }
+    })
   })
 
   it("a subgraph that loses a parallel race has its child run cancelled, not left paused", async () => {
@@ -174,17 +176,12 @@ describe("subgraph nodes", () => {
     ].join("\n"))
     const t = setup(join(dir, "race.yaml"))
     const graph = await t.graph
-    const before = process.env["SLOW_NODE_MS"]
-    process.env["SLOW_NODE_MS"] = "100"
-    try {
+    await withSlowNodes(100, async () => {
       const summary = await t.run(Effect.flatMap(graph.start({ inputs: { topic: "cves" } }), (r) => r.start()))
       expect(summary).toMatchObject({ status: "done", final_state: { count: 1 } })
       const children = (await t.runs()).filter((r) => r.parent_run_id === summary.run_id)
       expect(children.map((r) => [r.graph_id, r.status]).sort()).toEqual([["run:child", "cancelled"], ["run:quick", "done"]])
-    } finally {
-      if (before === undefined) delete process.env["SLOW_NODE_MS"]
-      else process.env["SLOW_NODE_MS"] = before
-    }
+    })
   })
 
   it("cancelling a stopped parent takes its child runs with it: the one an answer queued for it waits for, and one a pause left paused", async () => {
@@ -206,9 +203,7 @@ describe("subgraph nodes", () => {
     // Paused inside its child (the caller's timeout): cancelled through the run loop (the CLI) and directly.
     const slow = setup(join(FIXTURES, "parent.yaml"))
     const slowGraph = await slow.graph
-    const before = process.env["SLOW_NODE_MS"]
-    process.env["SLOW_NODE_MS"] = "100"
-    try {
+    await withSlowNodes(100, async () => {
       const pausedIds: Array<string> = []
       for (let i = 0; i < 2; i++) {
         pausedIds.push(await slow.run(Effect.gen(function*() {
@@ -227,10 +222,7 @@ describe("subgraph nodes", () => {
       const record = await slow.record(pausedIds[1]!)
       await slow.run(Effect.flatMap(Checkpointer, (c) => cancelStopped(c, record, new Date().toISOString(), subgraphIndex(slowGraph))))
       for (const id of pausedIds) expect([(await slow.record(id)).status, (await childOf(id)).status]).toEqual(["cancelled", "cancelled"])
-    } finally {
-      if (before === undefined) delete process.env["SLOW_NODE_MS"]
-      else process.env["SLOW_NODE_MS"] = before
-    }
+    })
   })
 
   it("two levels down: cancelling the top run takes the paused grandchild too, and an answer queued at the top refuses the grandchild's own", async () => {
@@ -247,9 +239,7 @@ describe("subgraph nodes", () => {
     writeFileSync(join(dir, "ask-top.yaml"), level("run:ask-top", "./ask-mid.yaml", askFields))
     const t = setup(join(dir, "top.yaml"))
     const top = await t.graph
-    const before = process.env["SLOW_NODE_MS"]
-    process.env["SLOW_NODE_MS"] = "100"
-    try {
+    await withSlowNodes(100, async () => {
       const topId = await t.run(Effect.gen(function*() {
         const handle = yield* top.start({ inputs: { subject: "cves" } })
         const fiber = yield* Effect.fork(handle.start())
@@ -261,10 +251,7 @@ describe("subgraph nodes", () => {
       expect(await runs()).toEqual([["run:child", "paused"], ["run:mid", "paused"], ["run:top", "paused"]])
       await t.run(Effect.flatMap(top.resume(topId), (h) => Effect.zipRight(h.cancel(), h.start())))
       expect(await runs()).toEqual([["run:child", "cancelled"], ["run:mid", "cancelled"], ["run:top", "cancelled"]])
-    } finally {
-      if (before === undefined) delete process.env["SLOW_NODE_MS"]
-      else process.env["SLOW_NODE_MS"] = before
-    }
+    })
     const asked = setup(join(dir, "ask-top.yaml"))
     const askTop = await asked.graph
     const waiting = await asked.run(Effect.flatMap(askTop.start({ inputs: { request: "r" } }), (r) => r.start()))
