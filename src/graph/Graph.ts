@@ -43,6 +43,7 @@ import { IRValidationError } from "../errors.js"
 import type { ReplaySource } from "../runtime/Cassette.js"
 import { forkReplaySource } from "../runtime/replaySource.js"
 import { ownerAlive } from "../runtime/owner.js"
+import { waitedChildId } from "../runtime/waitedChild.js"
 import { nowIso, OWNER, RunLoop } from "../runtime/RunLoop.js"
 import { AuditSink } from "../telemetry/AuditSink.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
@@ -357,8 +358,8 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
   /** The child run (and its graph) `run` waits for, when a `subgraph` node's child asked for input. */
   const waitedChild = (run: RunRecord): { readonly child: ChildGraph; readonly runId: string } | undefined => {
     const child = run.waiting === null ? undefined : children.get(run.waiting.node)
-    const runId = run.waiting?.payload?.["child_run_id"]
-    return child !== undefined && typeof runId === "string" ? { child, runId } : undefined
+    const runId = waitedChildId(run)
+    return child !== undefined && runId !== undefined ? { child, runId } : undefined
   }
 
   /**
@@ -573,8 +574,8 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         let below: RunRecord = run
         while (below.parent_run_id !== null && below.derived_hash === null) {
           const parent = Option.getOrUndefined(yield* checkpointer.getRun(below.parent_run_id))
-          if (parent === undefined || parent.waiting?.payload?.["child_run_id"] !== below.run_id) break
-          if (parent.waiting.given !== undefined) {
+          if (parent === undefined || waitedChildId(parent) !== below.run_id) break
+          if (parent.waiting?.given !== undefined) {
             return yield* refuse(`run ${runId} was already answered through its parent run ${parent.run_id}, which passes that answer on when it continues; a second answer is refused`)
           }
           below = parent

@@ -25,12 +25,13 @@ import {
   type StateValidationError
 } from "../errors.js"
 import { formatPath, irError, type IRSource } from "../ir/parse.js"
-import { type ChildGraph, type ChildOutcome, type ChildRunRequest, childRunKey } from "../nodes/ChildGraph.js"
+import { type ChildGraph, type ChildOutcome, type ChildRunRequest, childRunKey, subgraphsOf } from "../nodes/ChildGraph.js"
 import type { UnfinishedChild } from "../nodes/Executor.js"
 import { plainJsonEqual } from "../ir/json.js"
 import { requestHash, type ReplaySource } from "../runtime/Cassette.js"
 import { emptyMutation } from "../runtime/Mutation.js"
 import { replaySource } from "../runtime/replaySource.js"
+import { waitedChildId } from "../runtime/waitedChild.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import { OWNER } from "../runtime/RunLoop.js"
 import type { GraphRun } from "./GraphRun.js"
@@ -132,7 +133,7 @@ export const askedAgain = (checkpointer: CheckpointerShape, summary: RunSummary)
     let parentId = summary.parent_run_id ?? null
     while (parentId !== null) {
       const parent = Option.getOrUndefined(yield* checkpointer.getRun(parentId))
-      if (parent === undefined || parent.status !== "awaiting-input" || parent.waiting?.payload?.["child_run_id"] !== childId) return
+      if (parent === undefined || parent.status !== "awaiting-input" || parent.waiting === null || waitedChildId(parent) !== childId) return
       const waiting = parentWaiting(parent.waiting, childId, asked)
       if (!(yield* checkpointer.takeOver(parentId, { status: "awaiting-input", owner: parent.owner }, { waiting }))) return
       childId = parentId
@@ -140,7 +141,6 @@ export const askedAgain = (checkpointer: CheckpointerShape, summary: RunSummary)
       parentId = parent.derived_hash === null ? parent.parent_run_id : null
     }
   })
-
 
 const childFailed = (request: ChildRunRequest, runId: string, message: string, error?: unknown): NodeExecutionError =>
   new NodeExecutionError({
@@ -188,16 +188,12 @@ const drive = (request: ChildRunRequest, handle: GraphRun): Effect.Effect<ChildO
 /** A child run is driven on its parent's fiber, and cancelled only with its parent. */
 const driving = (request: ChildRunRequest): ChildDriving => ({ onCallerFiber: true, cancelledWith: request.cancelling })
 
-/** A graph's `subgraph` nodes and the child graphs they run. */
-const subgraphsOf = (graph: GraphDefinition): ReadonlyMap<string, ChildGraph> =>
-  new Map([...graph.nodes].flatMap(([id, node]) => (node.childGraph !== undefined ? [[id, node.childGraph] as const] : [])))
-
 /** A loaded child graph as the `subgraph` kind uses it. */
 const childGraph = (graph: RunnableGraph): ChildGraph => ({
   id: graph.id,
   graphHash: graph.graphHash,
   fields: graph.state.fields,
-  subgraphs: subgraphsOf(graph),
+  subgraphs: subgraphsOf(graph.nodes),
   checkResponse: graph.checkResponse,
   run: (request) =>
     Effect.gen(function*() {

@@ -24,6 +24,10 @@ export interface ChildRunRequest {
   readonly cancelling?: (() => boolean) | undefined
 }
 
+/** The `subgraph` nodes among `nodes` (a graph's compiled nodes) and the child graphs they run, by node id. */
+export const subgraphsOf = (nodes: ReadonlyMap<string, { readonly childGraph?: ChildGraph | undefined }>): ReadonlyMap<string, ChildGraph> =>
+  new Map([...nodes].flatMap(([id, node]) => (node.childGraph !== undefined ? [[id, node.childGraph] as const] : [])))
+
 /** The idempotency key of the child run a parent step starts (it finds that child again). */
 export const childRunKey = (request: Pick<ChildRunRequest, "parentRunId" | "parentStep" | "nodeId">): string =>
   `subgraph:${request.parentRunId}:${request.parentStep}:${request.nodeId}`

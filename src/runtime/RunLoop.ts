@@ -47,7 +47,7 @@ import { assertEvidence, assertToolFacts, type RuleSession } from "../fathom/Rul
 import { END } from "../ir/schema.js"
 import type { State } from "../ir/stateSchema.js"
 import { childRunKey } from "../nodes/ChildGraph.js"
-import { cancelStopped, subgraphIndex } from "./cancelStopped.js"
+import { cancelStopped, type SubgraphIndex, subgraphIndex } from "./cancelStopped.js"
 import { OWNER } from "./owner.js"
 import type { InterruptRequest, NodeEnv, NodeFailure, NodeOutcome, UnfinishedChild } from "../nodes/Executor.js"
 import { nodeFailed } from "../nodes/callFunction.js"
@@ -405,13 +405,14 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
      * as a cancelled parent's are. (A node interrupted because the whole run was leaves
      * its child paused, to be resumed with it.)
      */
+    let childIndex: SubgraphIndex | undefined
     const cancelLeftChildren = (nodes: ReadonlyArray<string>, at: number) =>
       Effect.forEach(nodes.filter((id) => graph.nodes.get(id)?.childGraph !== undefined), (nodeId) =>
         Effect.gen(function*() {
           const child = Option.getOrUndefined(yield* checkpointer.findByIdempotencyKey(childRunKey({ parentRunId: run.run_id, parentStep: at, nodeId })))
           // With its own children, at every depth.
           if (child !== undefined && (child.status === "paused" || child.status === "awaiting-input" || child.status === "pending")) {
-            yield* cancelStopped(checkpointer, child, isoNow(), subgraphIndex(graph))
+            yield* cancelStopped(checkpointer, child, isoNow(), childIndex ??= subgraphIndex(graph))
           }
         }), { discard: true })
 

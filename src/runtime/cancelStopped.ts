@@ -8,11 +8,10 @@ import * as Option from "effect/Option"
 import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type RunRecord, TERMINAL_STATUSES } from "../checkpoint/models.js"
 import type { CheckpointError } from "../errors.js"
-import { ownerAlive } from "./owner.js"
-import { type ChildGraph, childRunKey } from "../nodes/ChildGraph.js"
+import { type ChildGraph, childRunKey, subgraphsOf } from "../nodes/ChildGraph.js"
 import type { GraphDefinition } from "./GraphDefinition.js"
+import { ownerAlive } from "./owner.js"
 import { waitedChildId } from "./waitedChild.js"
-
 
 /** The `subgraph` node ids of a graph and of every graph nested under it, by graph hash. */
 export type SubgraphIndex = ReadonlyMap<string, ReadonlyArray<string>>
@@ -29,7 +28,7 @@ export const subgraphIndex = (graph: GraphDefinition): SubgraphIndex => {
     index.set(hash, [...subgraphs.keys()])
     for (const child of subgraphs.values()) visit(child.graphHash, child.subgraphs)
   }
-  visit(graph.graphHash, new Map([...graph.nodes].flatMap(([id, node]) => (node.childGraph !== undefined ? [[id, node.childGraph] as const] : []))))
+  visit(graph.graphHash, subgraphsOf(graph.nodes))
   return index
 }
 
