@@ -722,6 +722,15 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         const calls = recorder.entries()
         return calls.length > 0 ? { step: current, calls } : undefined
       }
+      /**
+       * A failed attempt's calls and the answers its nodes consumed (an interrupt node's,
+       * a losing branch's): a replay of the failed run has them, and fails as it did
+       * instead of asking again.
+       */
+      const failedAttempt = (): StepAttempt | undefined => {
+        const calls = withResponses(recorder.entries(), consumedAnswers(graph, current, frontier, answered, input.replay, answerActor))
+        return calls.length > 0 ? { step: current, calls } : undefined
+      }
       const execute = (id: string): Effect.Effect<NodeOutcome, NodeFailure, NodeEnv> => {
         const override = input.replay?.overrides.get(id)
         if (override !== undefined) return Effect.succeed({ _tag: "Update", update: override })
@@ -761,14 +770,14 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         if (Option.isSome(failure) || !Cause.isInterruptedOnly(exit.cause)) yield* cancelLeftChildren(frontier, current)
         if (Option.isSome(failure)) {
           // A child run's storage failure is the runtime's, not the run's (the run is marked `error`).
-          return yield* (failure.value._tag === "CheckpointError" ? Effect.fail(failure.value) : fail(failure.value, attempt()))
+          return yield* (failure.value._tag === "CheckpointError" ? Effect.fail(failure.value) : fail(failure.value, failedAttempt()))
         }
         if (Cause.isInterruptedOnly(exit.cause)) {
           if (input.cancelRequested()) continue
           // Nobody interrupted the run: a node's own Effect ended interrupted (it ran
           // `Effect.interrupt`, or joined a fiber it interrupted). That is the node's failure.
           if (HashSet.size((yield* Effect.descriptor).interruptors) === 0) {
-            return yield* fail(selfInterrupted(frontier, current), attempt())
+            return yield* fail(selfInterrupted(frontier, current), failedAttempt())
           }
           if (input.parentCancelling?.() === true) {
             yield* Ref.set(control, "cancel")
@@ -782,7 +791,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           return yield* Effect.interrupt
         }
         // A defect in the step (a node's executor threw, or broke the contract): the node's failure.
-        return yield* fail(nodeFailed({ nodeId: frontier.join(","), step: current }, 1, Cause.squash(exit.cause)), attempt())
+        return yield* fail(nodeFailed({ nodeId: frontier.join(","), step: current }, 1, Cause.squash(exit.cause)), failedAttempt())
       }
       const { executed, winners } = exit.value
       if (executed.length < frontier.length) yield* cancelLeftChildren(frontier.filter((id) => !executed.some((e) => e.id === id)), current)
@@ -792,7 +801,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       if (asked !== undefined && asked.outcome._tag === "Interrupt") {
         const bad = interruptProblem(asked.outcome, graph)
         if (bad !== undefined) {
-          return yield* fail(new NodeExecutionError({ nodeId: asked.id, step: current, attempts: 1, cause: `the node asked for input with ${bad}` }), attempt())
+          return yield* fail(new NodeExecutionError({ nodeId: asked.id, step: current, attempts: 1, cause: `the node asked for input with ${bad}` }), failedAttempt())
         }
         // The answers it consumed before asking: its answered `interrupt` calls (ctx.interrupt),
         // whether the answer came with the resume or, in a replay, from the recording; for a
@@ -807,7 +816,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         yield* Effect.promise(() => recorder.forNode(PARALLEL_NODE).call(winnersCall(group), { strategy: group.strategy, targets: group.targets }, () => ids).catch(() => undefined))
       }
       const diverged = recorder.divergence()
-      if (diverged) return yield* fail(diverged, attempt())
+      if (diverged) return yield* fail(diverged, failedAttempt())
       const executedIds = executed.map((e) => e.id)
       const writes: Array<NodeWrite> = []
       for (const { id, outcome } of executed) {
@@ -815,28 +824,28 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       }
 
       const merged = applyWrites(state, writes, graph.state.fields, current)
-      if (Either.isLeft(merged)) return yield* fail(merged.left, attempt())
+      if (Either.isLeft(merged)) return yield* fail(merged.left, failedAttempt())
       const valid = validate(merged.right, writes, current)
-      if (Either.isLeft(valid)) return yield* fail(valid.left, attempt())
+      if (Either.isLeft(valid)) return yield* fail(valid.left, failedAttempt())
       // The answers the step's nodes consumed are evidence for the rules (a losing branch's
       // answer is recorded, for a replay, but its effects are dropped with its writes).
       const consumed = consumedAnswers(graph, current, frontier, answered, input.replay, answerActor)
       for (const a of consumed) {
         if (!executedIds.includes(a.node)) continue
         const evidence = assertEvidence(session, { runId: run.run_id, step: current, node: a.node, actor: a.actor, data: a.value })
-        if (Either.isLeft(evidence)) return yield* fail(evidence.left, attempt())
+        if (Either.isLeft(evidence)) return yield* fail(evidence.left, failedAttempt())
       }
       // Router functions are user code (possibly async): an Effect only when the step has one.
       const routerEdges = graph.routers.size === 0 ? undefined : evaluateRouters(graph, executedIds, merged.right, current)
       const routes = routerEdges === undefined ? Either.right(undefined) : yield* Effect.either(routerEdges)
-      if (Either.isLeft(routes)) return yield* fail(routes.left, attempt())
+      if (Either.isLeft(routes)) return yield* fail(routes.left, failedAttempt())
       // The facts of the step's tool calls, when a rule can match them (the winners' calls only).
       if (graph.rules.toolFacts) {
         const asserted = assertToolFacts(session, { runId: run.run_id, step: current, at: stepStartedAt, calls: recorder.entries().filter((c) => executedIds.includes(c.node)) })
-        if (Either.isLeft(asserted)) return yield* fail(asserted.left, attempt())
+        if (Either.isLeft(asserted)) return yield* fail(asserted.left, failedAttempt())
       }
       const rules = session.route({ runId: run.run_id, step: current, at: stepStartedAt, state: merged.right, nodes: executedIds, routes: routes.right })
-      if (Either.isLeft(rules)) return yield* fail(rules.left, attempt())
+      if (Either.isLeft(rules)) return yield* fail(rules.left, failedAttempt())
       const routed = route(graph, { step: current, executed: executedIds, decisions: rules.right.decisions, joins, groups: frontierGroups })
       backoffMs = routed.backoffMs
 

@@ -62,6 +62,36 @@ const haltedByTimeout = (error: ErrorRecord | null | undefined, fromStep: number
 }
 
 /**
+ * The answers the nodes of one recorded step consumed, into `responses` (the last each
+ * node got) and `answers` (every one, for a node that asked several times).
+ */
+const consumed = (
+  graph: GraphDefinition,
+  step: number,
+  calls: ReadonlyArray<CallRecord>,
+  nodes: ReadonlyArray<string>,
+  writes: Checkpoint["writes"],
+  responses: Map<string, unknown>,
+  answers: Map<string, ReadonlyArray<unknown>>
+): void => {
+  // The step's nodes, and a losing branch that was answered too (its answer is recorded).
+  const answered = calls.flatMap((c) => (c.name === "interrupt.response" ? [c.node] : []))
+  for (const node of new Set([...nodes, ...answered])) {
+    // (A rule interrupt's answer is its own step, `__response__`: answered from `calls`.)
+    if (!graph.nodes.has(node)) continue
+    const waits = graph.nodes.get(node)!.waitsForInput
+    // The answer a node consumed is recorded as its `interrupt.response` call (an
+    // interrupt node's, before that was recorded, only as its write to the response field).
+    const records = calls.filter((c) => c.node === node && c.name === "interrupt.response")
+    const recorded = records[records.length - 1]
+    const write = writes.find((w) => w.node === node)
+    if (records.length > 1) answers.set(`${step}:${node}`, records.map((c) => c.response))
+    if (recorded !== undefined) responses.set(`${step}:${node}`, recorded.response)
+    else if (waits !== undefined && write !== undefined && waits.responseField in write.update) responses.set(`${step}:${node}`, write.update[waits.responseField])
+  }
+}
+
+/**
  * The replay source for steps after `fromStep` of the parent (`parentRecord`: how the
  * parent stopped: a failure, or a wait, with the calls of the step it left uncommitted).
  */
@@ -100,21 +130,11 @@ export const replaySource = (
     if (cp.step <= fromStep) continue
     if (cp.node === TIMEOUT_NODE) timeouts.set(cp.step, cp.next)
     group([...(cp.calls ?? [])].sort((a, b) => a.seq - b.seq), cp.step, calls)
-    // The step's nodes, and a losing branch that was answered too (its answer is recorded).
-    const answered = (cp.calls ?? []).flatMap((c) => (c.name === "interrupt.response" ? [c.node] : []))
-    for (const node of new Set([...cp.nodes, ...answered])) {
-      // (A rule interrupt's answer is its own step, `__response__`: answered from `calls`.)
-      if (!graph.nodes.has(node)) continue
-      const waits = graph.nodes.get(node)!.waitsForInput
-      // The answer a node consumed is recorded as its `interrupt.response` call (an
-      // interrupt node's, before that was recorded, only as its write to the response field).
-      const records = (cp.calls ?? []).filter((c) => c.node === node && c.name === "interrupt.response")
-      const recorded = records[records.length - 1]
-      const write = cp.writes.find((w) => w.node === node)
-      if (records.length > 1) answers.set(`${cp.step}:${node}`, records.map((c) => c.response))
-      if (recorded !== undefined) responses.set(`${cp.step}:${node}`, recorded.response)
-      else if (waits !== undefined && write !== undefined && waits.responseField in write.update) responses.set(`${cp.step}:${node}`, write.update[waits.responseField])
-    }
+    consumed(graph, cp.step, cp.calls ?? [], cp.nodes, cp.writes, responses, answers)
+  }
+  // The answers the failed step's nodes had consumed: given again, it fails as the parent did.
+  if (replayedFailure !== undefined && replayedFailure.step > fromStep && !parent.some((cp) => cp.step === replayedFailure.step)) {
+    consumed(graph, replayedFailure.step, replayedFailure.calls, [], [], responses, answers)
   }
   return {
     calls,

@@ -522,6 +522,59 @@ describe("replay and counterfactual forks", () => {
     expect([out.failedFork.diff.outcome, out.waitingFork.diff.outcome]).toEqual([undefined, undefined])
   })
 
+  it("a step that failed after consuming answers replays them: an exact fork fails as the run did instead of asking again", async () => {
+    const layer = freshLayer()
+    // A node that asks, is answered on resume, then fails; and a parallel step whose
+    // answered interrupt node runs beside a node that fails.
+    const askThenFail: NodeFunction = async (_state, ctx) => {
+      const answer = await ctx.interrupt("go?")
+      throw new Error(`failed after the answer ${JSON.stringify(answer)}`)
+    }
+    const boom: NodeFunction = () => {
+      throw new Error("boom")
+    }
+    const asking = await Effect.runPromise(Graph.make({
+      ir_version: "1.0.0",
+      id: "run:ask-then-fail",
+      state_schema: { fields: { log: LOG_FIELD } },
+      nodes: [{ id: "start", kind: "noop" }, { id: "n", kind: "function", module: "m", export: "askThenFail" }]
+    }, { modules: { m: { askThenFail } } }))
+    const parallel = await Effect.runPromise(Graph.make({
+      ir_version: "1.0.0",
+      id: "run:gate-and-boom",
+      state_schema: { fields: { log: LOG_FIELD, ok: { type: "integer" } } },
+      nodes: [
+        { id: "start", kind: "set", values: { log: ["start"] } },
+        { id: "gate", kind: "interrupt", prompt: "ok?", response_field: "ok" },
+        { id: "boom", kind: "function", module: "m", export: "boom" },
+        { id: "join", kind: "set", values: { log: ["join"] } }
+      ],
+      rules: [
+        { id: "fan", when: { node: "start" }, then: [{ kind: "parallel", targets: ["boom", "gate"], join: "join", strategy: "all" }] },
+        { id: "stop", when: { node: "join" }, then: [{ kind: "halt", reason: "joined" }] }
+      ]
+    }, { modules: { m: { boom } } }))
+    const failedRun = (graph: Graph.Graph) =>
+      Effect.gen(function*() {
+        const stopped = yield* Effect.flatMap(graph.start({}), (r) => r.start())
+        const failed = yield* Effect.either(Effect.flatMap(graph.resume(stopped.run_id, { response: { value: 1 } }), (r) => r.start()))
+        const record = Option.getOrThrow(yield* Effect.flatMap(Checkpointer, (c) => c.getRun(stopped.run_id)))
+        const fork = yield* Replay.fork(graph, stopped.run_id, { fromStep: 1 })
+        return { stopped, failed, record, fork }
+      })
+    const out = await Effect.runPromise(Effect.all([failedRun(asking), failedRun(parallel)]).pipe(Effect.provide(layer)))
+    for (const { stopped, failed, record, fork } of out) {
+      expect(stopped.status).toBe("awaiting-input")
+      expect(Either.isLeft(failed)).toBe(true)
+      expect(record.status).toBe("failed")
+      // The failed step's answer is kept with its calls.
+      expect(record.error?.attempt?.calls.some((c) => c.name === "interrupt.response" && JSON.stringify(c.response) === "1")).toBe(true)
+      expect(fork.summary.status).toBe("failed")
+      expect(fork.error?.message).toBe(Either.isLeft(failed) ? failed.left.message : "")
+      expect(fork.diff.outcome).toBeUndefined()
+    }
+  })
+
   it("a call that failed replays its failure: a caught one takes the same fallback, a retried one retries, a fatal one fails alike", async () => {
     const layer = freshLayer()
     let calls = 0
