@@ -47,6 +47,11 @@ export interface ReplaySource {
   readonly failedAt?: { readonly runId: string; readonly step: number } | undefined
   /** The parent's `on_timeout: halt` failure: the step its timeout took the place of, and the error's fields. */
   readonly timedOut?: { readonly step: number; readonly nodeId: string; readonly deadline: string; readonly message: string } | undefined
+  /**
+   * The parent's own divergence from its recording (it failed so; absent in a fork that may
+   * call live): the same call, with the same request, at the same step, diverges the same way.
+   */
+  readonly divergence?: ReplayDivergenceError | undefined
 }
 
 /** The hash a call is matched on: sha256 of the canonical `{name, request}`. */
@@ -159,7 +164,23 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
     return liveSlot(state, node, name, index, hash, kept)
   }
   const nodeId = node.nodeId
-  const error = new ReplayDivergenceError({
+  const again = replay.divergence
+  // Where the parent itself diverged (same call, same request): its error again.
+  const error = recorded === undefined && again !== undefined && again.step === step && again.nodeId === nodeId && again.call === name && again.actualHash === hash
+    ? again
+    : divergence(nodeId, step, index, name, hash, recorded)
+  if (state.diverged === undefined) {
+    state.diverged = error
+    // The step fails uncommitted, with its calls kept on the run's error: the recorded call
+    // it differed from goes with them, so a replay of this run diverges the same way.
+    if (recorded !== undefined) state.entries.push(recorded)
+  }
+  return { name, index, hash, answer: { _tag: "diverged", error }, request: kept, status: "settled" }
+}
+
+/** The divergence of call #`index` (`name`, hashed `hash`) from the recording (`recorded`: the call in its place, if any). */
+const divergence = (nodeId: string, step: number, index: number, name: string, hash: string, recorded: CallRecord | undefined): ReplayDivergenceError =>
+  new ReplayDivergenceError({
     reason: recorded === undefined ? "missing-entry" : "request-mismatch",
     nodeId,
     step,
@@ -176,14 +197,6 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
       : `node '${nodeId}' call #${index} '${name}' at step ${step} differs from the recorded request ` +
         `(recorded '${recorded.name}' ${recorded.request_hash}, now ${hash}); fork with live_after_fork, or --live-after-fork on the CLI, to allow live calls`
   })
-  if (state.diverged === undefined) {
-    state.diverged = error
-    // The step fails uncommitted, with its calls kept on the run's error: the recorded call
-    // it differed from goes with them, so a replay of this run diverges the same way.
-    if (recorded !== undefined) state.entries.push(recorded)
-  }
-  return { name, index, hash, answer: { _tag: "diverged", error }, request: kept, status: "settled" }
-}
 
 /** A call answered live: pending until it answers, or its node gives it up. */
 const liveSlot = (state: StepState, node: NodeState, name: string, index: number, hash: string, request: unknown): Begun => {

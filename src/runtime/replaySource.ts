@@ -6,9 +6,10 @@
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
 import { type CallRecord, type Checkpoint, type ErrorRecord, type RunRecord, type StepAttempt, TERMINAL_STATUSES } from "../checkpoint/models.js"
-import { CheckpointError } from "../errors.js"
+import { CheckpointError, ReplayDivergenceError } from "../errors.js"
 import type { State } from "../ir/stateSchema.js"
 import { childRunKey } from "../nodes/ChildGraph.js"
 import type { ReplaySource } from "./Cassette.js"
@@ -49,16 +50,26 @@ const cutOff = (attempt: StepAttempt): StepAttempt => ({
   calls: attempt.calls.map((call) => (call.abandoned === true ? { ...call, abandoned: "returned" as const } : call))
 })
 
+/** An error record's own message: `error.message` is its one-line rendering, `<type>: <message>`. */
+const ownMessage = (error: ErrorRecord): string => {
+  const prefix = `${error.type}: `
+  return error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message
+}
+
 /** The parent's `on_timeout: halt` failure, when it failed so after `fromStep`. */
 const haltedByTimeout = (error: ErrorRecord | null | undefined, fromStep: number): ReplaySource["timedOut"] => {
   if (error?.type !== "InterruptTimeoutError") return undefined
   const { nodeId, step, deadline } = error.details
-  // `error.message` is the one-line rendering, `InterruptTimeoutError: <message>`.
-  const prefix = `${error.type}: `
-  const message = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message
   return typeof nodeId === "string" && typeof step === "number" && typeof deadline === "string" && step > fromStep
-    ? { step, nodeId, deadline, message }
+    ? { step, nodeId, deadline, message: ownMessage(error) }
     : undefined
+}
+
+/** The parent's own divergence from its recording, when it failed so after `fromStep`, in a fork that may not call live. */
+const divergedAgain = (error: ErrorRecord | null | undefined, fromStep: number, live: boolean): ReplayDivergenceError | undefined => {
+  if (live || error?.type !== "ReplayDivergenceError") return undefined
+  const decoded = Schema.decodeUnknownOption(ReplayDivergenceError)({ ...error.details, _tag: error.type, message: ownMessage(error) })
+  return Option.isSome(decoded) && decoded.value.step > fromStep ? decoded.value : undefined
 }
 
 /**
@@ -149,7 +160,8 @@ export const replaySource = (
       ? { failedAt: { runId: parentRecord.run_id, step: failedAttempt.step } }
       : {}),
     timeouts,
-    timedOut: haltedByTimeout(parentRecord?.error, fromStep)
+    timedOut: haltedByTimeout(parentRecord?.error, fromStep),
+    divergence: divergedAgain(parentRecord?.error, fromStep, live)
   }
 }
 

@@ -449,6 +449,11 @@ describe("subgraph nodes", () => {
     expect(changed.summary.status).toBe("failed")
     expect(changed.error).toMatchObject({ _tag: "ReplayDivergenceError", reason: "request-mismatch", nodeId: "outer", call: "subgraph" })
     expect(changed.error?.message).toContain("with other inputs than child run")
+    // A fork of that failed fork replays it: it diverges the same way, with the same error.
+    const again = await t.run(Replay.fork(graph, changed.cfRunId, {}))
+    expect(again.summary.status).toBe("failed")
+    expect(again.error).toEqual(changed.error)
+    expect(again.diff.outcome).toBeUndefined()
     const live = await t.run(Replay.fork(graph, first.run_id, { fromStep: 1, mutation: { state_overrides: { topic: "memes" } }, liveAfterFork: true }))
     expect(live.summary.status).toBe("awaiting-input")
     expect(live.summary.waiting?.prompt).toMatch(/^pick for .*\?$/)
