@@ -19,7 +19,7 @@ import { checkJson } from "../ir/json.js"
 import { actorOf, nowIso } from "../runtime/RunLoop.js"
 import type { FactsSnapshot } from "../fathom/facts.js"
 import { RuleEngine } from "../fathom/RuleEngine.js"
-import { assertEvidence } from "../fathom/RuleSession.js"
+import { assertEvidence, assertToolFacts } from "../fathom/RuleSession.js"
 import type { State } from "../ir/stateSchema.js"
 import { type CounterfactualMutation, decodeMutation, derivedHash } from "../runtime/Mutation.js"
 import { evaluateRouters, route } from "../runtime/routing.js"
@@ -88,6 +88,11 @@ const reroute = (
         if (call.name !== "interrupt.response" || !executed.includes(call.node)) continue
         const evidence = assertEvidence(session, { runId: base.run_id, step: base.step, node: call.node, actor: actorOf(call.request) ?? "", data: call.response })
         if (Either.isLeft(evidence)) return yield* Effect.fail(evidence.left)
+      }
+      // And the facts of its tool calls, when a rule can match them.
+      if (graph.rules.toolFacts) {
+        const asserted = assertToolFacts(session, { runId: base.run_id, step: base.step, at: base.started_at, calls: (base.calls ?? []).filter((c) => executed.includes(c.node)) })
+        if (Either.isLeft(asserted)) return yield* Effect.fail(asserted.left)
       }
     }
     const factError = (field: string) => (e: RuleError) => new InputError({ field, message: e.message, fix: "write a fact as CLIPS text, e.g. \"(risk (level high))\", or {template, slots} of a template the graph's rules define" })

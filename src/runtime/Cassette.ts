@@ -52,6 +52,18 @@ export interface ReplaySource {
    * call live): the same call, with the same request, at the same step, diverges the same way.
    */
   readonly divergence?: ReplayDivergenceError | undefined
+  /**
+   * When the parent's steps started, by step, with the frontier each ran from: a replayed
+   * step that runs the same frontier starts at its recorded time (its `started_at`, and
+   * the `_timestamp` of the facts it asserts), so rules that read it route alike.
+   */
+  readonly startedAt?: ReadonlyMap<number, { readonly frontier: string; readonly at: string }> | undefined
+}
+
+/** The recorded start of `step` when the replay runs it from the parent's frontier (else undefined: the step is the fork's own). */
+export const recordedStart = (replay: ReplaySource | undefined, step: number, frontier: ReadonlyArray<string>): string | undefined => {
+  const recorded = replay?.startedAt?.get(step)
+  return recorded !== undefined && recorded.frontier === frontier.join("\n") ? recorded.at : undefined
 }
 
 /** The hash a call is matched on: sha256 of the canonical `{name, request}`. */

@@ -52,7 +52,7 @@ import { OWNER } from "./owner.js"
 import type { InterruptRequest, NodeEnv, NodeFailure, NodeOutcome, UnfinishedChild } from "../nodes/Executor.js"
 import { nodeFailed } from "../nodes/callFunction.js"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
-import { type ReplaySource, requestHash, stepRecorder } from "./Cassette.js"
+import { recordedStart, type ReplaySource, requestHash, stepRecorder } from "./Cassette.js"
 import { tracing } from "../telemetry/TracingEnabled.js"
 import { toErrorRecord } from "./errorRecord.js"
 import type { RunEventInput } from "./events.js"
@@ -712,7 +712,8 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       }
       if (timedOut) continue
 
-      const stepStartedAt = isoNow()
+      // A replayed step keeps its recorded start: the time its facts carry, as rules saw it.
+      const stepStartedAt = recordedStart(input.replay, current, frontier) ?? isoNow()
       const t0 = performance.now()
       yield* emit({ type: "step.started", step: current, nodes: frontier })
       const snapshot = state

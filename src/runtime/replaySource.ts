@@ -137,8 +137,11 @@ export const replaySource = (
     }
   }
   const timeouts = new Map<number, ReadonlyArray<string>>()
-  for (const cp of parent) {
+  const startedAt = new Map<number, { readonly frontier: string; readonly at: string }>()
+  for (const [i, cp] of parent.entries()) {
     if (cp.step <= fromStep) continue
+    const before = parent[i - 1]
+    if (before !== undefined && before.step === cp.step - 1) startedAt.set(cp.step, { frontier: before.next.join("\n"), at: cp.started_at })
     if (cp.node === TIMEOUT_NODE) timeouts.set(cp.step, cp.next)
     group([...(cp.calls ?? [])].sort((a, b) => a.seq - b.seq), cp.step, calls)
     consumed(graph, cp.step, cp.calls ?? [], cp.nodes, cp.writes, responses, answers)
@@ -161,7 +164,8 @@ export const replaySource = (
       : {}),
     timeouts,
     timedOut: haltedByTimeout(parentRecord?.error, fromStep),
-    divergence: divergedAgain(parentRecord?.error, fromStep, live)
+    divergence: divergedAgain(parentRecord?.error, fromStep, live),
+    startedAt
   }
 }
 

@@ -654,19 +654,26 @@ describe("tool calls as facts for the rules", () => {
     ]
   }
 
-  it("a step's tool calls are asserted as stargraph-tool-call, -tool-result and -tokens-used facts before it is routed; a replay asserts the same", async () => {
+  it("a step's tool calls are asserted as stargraph-tool-call, -tool-result and -tokens-used facts before it is routed; a replay, and a counterfactual that re-routes the step, assert the same", async () => {
     const out = await Effect.runPromise(Effect.gen(function*() {
       const graph = yield* Graph.make(ir)
       const checkpointer = yield* Checkpointer
       const parent = yield* Effect.flatMap(graph.start({}), (r) => r.start())
       const replayed = yield* Replay.fork(graph, parent.run_id, {})
-      return { parent: yield* checkpointer.listCheckpoints(parent.run_id), replayed: yield* checkpointer.listCheckpoints(replayed.cfRunId) }
+      // A counterfactual at the tool step re-routes it with the same tool facts.
+      const moved = yield* Replay.fork(graph, parent.run_id, { fromStep: 1, mutation: { state_overrides: { answer: "unrelated" } } })
+      return {
+        parent: yield* checkpointer.listCheckpoints(parent.run_id),
+        replayed: yield* checkpointer.listCheckpoints(replayed.cfRunId),
+        moved: yield* checkpointer.listCheckpoints(moved.cfRunId)
+      }
     }).pipe(Effect.provide(Layer.merge(MemoryCheckpointer.layer, Layer.orDie(ToolRegistry.layer(tokens))))))
     expect(out.parent.map((c) => c.node)).toEqual(["__input__", "compute", "ask", "expensive"])
     expect(out.parent[1]!.rules?.firings.map((f) => f.rule)).toEqual(["r-called"])
     expect(out.parent[2]!.rules?.firings.map((f) => f.rule)).toEqual(["r-expensive"])
     expect(out.parent[2]!.facts!.facts.some((f) => f[1] === "stargraph-tokens-used")).toBe(true)
     expect(out.replayed.map((c) => [c.node, c.rules?.firings.map((f) => f.rule)])).toEqual(out.parent.map((c) => [c.node, c.rules?.firings.map((f) => f.rule)]))
+    expect(out.moved.map((c) => [c.node, c.rules?.firings.map((f) => f.rule)])).toEqual(out.parent.map((c) => [c.node, c.rules?.firings.map((f) => f.rule)]))
   })
 })
 

@@ -5,6 +5,8 @@ import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as TestClock from "effect/TestClock"
+import * as TestContext from "effect/TestContext"
 import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
@@ -573,6 +575,46 @@ describe("replay and counterfactual forks", () => {
       expect(fork.error?.message).toBe(Either.isLeft(failed) ? failed.left.message : "")
       expect(fork.diff.outcome).toBeUndefined()
     }
+  })
+
+  it("a replayed step starts at its recorded time: rules that read a fact's _timestamp route as the run did", async () => {
+    const layer = freshLayer()
+    const cutoff = "2026-06-01T00:00:00.000Z"
+    const graph = await Effect.runPromise(Graph.make({
+      ir_version: "1.0.0",
+      id: "run:business-hours",
+      state_schema: { fields: { flag: { type: "string", default: "x" }, path: { type: "string", default: "" } } },
+      nodes: [
+        { id: "a", kind: "set", values: { flag: "y" } },
+        { id: "early", kind: "set", values: { path: "early" } },
+        { id: "late", kind: "set", values: { path: "late" } }
+      ],
+      rules: [
+        { id: "r-early", when: `(node-id (id a)) (flag (value "y") (_timestamp ?t&:(< (str-compare ?t "${cutoff}") 0)))`, then: [{ kind: "goto", target: "early" }] },
+        { id: "r-late", when: `(node-id (id a)) (flag (value "y") (_timestamp ?t&:(>= (str-compare ?t "${cutoff}") 0)))`, then: [{ kind: "goto", target: "late" }] },
+        { id: "r-other", when: '(node-id (id a)) (flag (value "z"))', then: [{ kind: "goto", target: "late" }] },
+        { id: "end", when: "(node-id (id ?n&early|late))", then: [{ kind: "halt", reason: "routed" }] }
+      ]
+    }))
+    /** `effect` run with the clock at `iso`. */
+    const at = (iso: string) => <A, E>(effect: Effect.Effect<A, E, Checkpointer>) =>
+      Effect.runPromise(Effect.zipRight(TestClock.setTime(Date.parse(iso)), effect).pipe(Effect.provide(TestContext.TestContext), Effect.provide(layer)))
+    const parent = await at("2026-05-31T12:00:00.000Z")(Effect.flatMap(graph.start({}), (r) => r.start()))
+    const fork = await at("2026-07-01T12:00:00.000Z")(Replay.fork(graph, parent.run_id, {}))
+    const reforked = await at("2026-08-01T12:00:00.000Z")(Replay.fork(graph, fork.cfRunId, {}))
+    const checkpoints = await at("2026-08-01T12:00:00.000Z")(Effect.all([parent.run_id, fork.cfRunId, reforked.cfRunId].map((id) => Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(id)))))
+    expect(parent.final_state["path"]).toBe("early")
+    expect([fork.summary.final_state["path"], reforked.summary.final_state["path"]]).toEqual(["early", "early"])
+    expect([fork.diff.added_steps, reforked.diff.added_steps]).toEqual([[], []])
+    // Every replayed step keeps the recorded start, which its facts carry.
+    const starts = checkpoints.map((cps) => cps.map((c) => c.started_at))
+    expect(starts[1]).toEqual(starts[0])
+    expect(starts[2]).toEqual(starts[0])
+    // A step the fork runs from another frontier than the parent's is its own: it starts now.
+    const moved = await at("2026-07-01T12:00:00.000Z")(Replay.fork(graph, parent.run_id, { fromStep: 1, mutation: { state_overrides: { flag: "z" } } }))
+    const movedSteps = await at("2026-07-01T12:00:00.000Z")(Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(moved.cfRunId)))
+    expect(moved.summary.final_state["path"]).toBe("late")
+    expect(movedSteps.map((c) => c.started_at)).toEqual([...starts[0]!.slice(0, 2), "2026-07-01T12:00:00.000Z"])
   })
 
   it("a call that failed replays its failure: a caught one takes the same fallback, a retried one retries, a fatal one fails alike", async () => {
