@@ -6,9 +6,11 @@ import { Command, Options } from "@effect/cli"
 import { readFileSync } from "node:fs"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import { formatError, InputError } from "../errors.js"
-import { exitFor, reportError, setExit } from "./exit.js"
+import { ExitCode, exitFor, reportError, setExit } from "./exit.js"
+import * as Interrupt from "./interrupt.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { auditLog, dbExisting, graphFile, runIdArg } from "./options.js"
 
@@ -34,7 +36,8 @@ export const replay = Command.make(
     auditLog
   },
   (o) =>
-    Effect.gen(function*() {
+    Effect.scoped(Effect.gen(function*() {
+      const interrupts = yield* Interrupt.install
       const mutation = yield* Option.match(o.mutation, {
         onNone: () => Effect.succeed(undefined as unknown),
         onSome: (file) =>
@@ -43,12 +46,14 @@ export const replay = Command.make(
             catch: (e) => new InputError({ field: "--mutation", message: `cannot read ${file} as JSON: ${e instanceof Error ? e.message : String(e)}`, fix: "pass a JSON file with a CounterfactualMutation" })
           })
       })
-      const [Graph, Replay, { renderDiff }, stores] = yield* Effect.promise(() =>
+      const [Graph, Replay, { renderDiff }, stores, follow, Progress] = yield* Effect.promise(() =>
         Promise.all([
           import("../graph/Graph.js"),
           import("../replay/Replay.js"),
           import("../replay/RunDiff.js"),
-          import("./stores.js")
+          import("./stores.js"),
+          import("./follow.js"),
+          import("./progress.js")
         ])
       )
       yield* Effect.gen(function*() {
@@ -58,11 +63,32 @@ export const replay = Command.make(
           return yield* new InputError({ field: "--graph", message: `run ${o.runId} has no recorded graph file`, fix: "pass --graph path/to/graph.yaml" })
         }
         const g = yield* Graph.load(file)
-        const result = yield* Replay.fork(g, o.runId, { fromStep: Option.getOrUndefined(o.fromStep), mutation, liveAfterFork: o.liveAfterFork, actor: "cli" })
-        yield* Console.log(`cf_run_id=${result.cfRunId}`)
+        if (interrupts.count() > 0) {
+          yield* Console.error("interrupted before the fork started; nothing was written")
+          return yield* setExit(ExitCode.interrupted)
+        }
+        const started = yield* Replay.start(g, o.runId, { fromStep: Option.getOrUndefined(o.fromStep), mutation, liveAfterFork: o.liveAfterFork, actor: "cli" })
+        // Its id first: a fork stopped part-way (Ctrl-C, a killed process) is resumed by it.
+        yield* Console.log(`cf_run_id=${started.cfRunId}`)
+        // Ctrl-C pauses the fork after the step in flight, again cancels it, as for `run`.
+        const driving = yield* Effect.fork(Effect.either(started.run.start()))
+        yield* follow.follow({
+          runId: started.cfRunId,
+          handle: Effect.succeed(Option.some(started.run)),
+          stopped: Fiber.join(driving),
+          interrupts,
+          progress: Progress.make({ nodeIds: g.topology.nodes.keys(), silent: true, verbose: false, fromStep: 0 }),
+          db: o.db
+        })
+        const result = yield* Effect.flatMap(Fiber.join(driving), started.finish)
         if (o.diff) yield* Console.log(renderDiff(result.diff))
         if (result.error) yield* Console.error(`error: ${formatError(result.error)}`)
-        yield* setExit(exitFor(result.summary.status))
+        const status = result.summary.status
+        if (interrupts.count() > 0 && (status === "paused" || status === "cancelled")) {
+          for (const line of Interrupt.interruptedLines(started.cfRunId, status, result.summary.steps, o.db)) yield* Console.error(line)
+          return yield* setExit(ExitCode.interrupted)
+        }
+        yield* setExit(exitFor(status))
       }).pipe(Effect.provide(stores.storeLayer(o.db, { create: false, auditLog: o.auditLog })))
-    }).pipe(traced("stargraph.cli.replay"), Effect.catchAll(reportError))
+    })).pipe(traced("stargraph.cli.replay"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Fork a counterfactual run from a persisted run, replaying its recorded calls; print the RunDiff"))

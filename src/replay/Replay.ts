@@ -15,6 +15,7 @@ import { Checkpointer } from "../checkpoint/Checkpointer.js"
 import { type Checkpoint, type RunSummary, toSummary } from "../checkpoint/models.js"
 import { CheckpointError, InputError, type RuleError, type RunStateError, type StargraphError, StateValidationError } from "../errors.js"
 import { type Graph, packVersions } from "../graph/Graph.js"
+import type { GraphRun } from "../graph/GraphRun.js"
 import { checkJson } from "../ir/json.js"
 import { actorOf, nowIso } from "../runtime/RunLoop.js"
 import type { FactsSnapshot } from "../fathom/facts.js"
@@ -119,12 +120,26 @@ const reroute = (
     }
   })
 
-/** Fork `parentRunId` and drive the fork to a stop; returns its id, summary and the RunDiff. */
-export const fork = (
+/** A fork written and ready to drive. */
+export interface StartedFork {
+  readonly cfRunId: string
+  readonly derivedHash: string
+  /** The fork's run: `run.start()` drives it against its parent's cassette (Ctrl-C: `run.pause()`). */
+  readonly run: GraphRun
+  /** How the fork stopped (`run.start()`'s outcome), read back with the RunDiff against its parent. */
+  readonly finish: (outcome: Either.Either<RunSummary, StargraphError>) => Effect.Effect<ForkResult, CheckpointError | RuleError>
+}
+
+/**
+ * Validate the fork, write it (its run record and the parent's checkpoints up to the fork
+ * step, mutated there) and hand back its run, not driven yet: for a caller that follows
+ * the run (its events, Ctrl-C) while it runs. {@link fork} drives it to a stop at once.
+ */
+export const start = (
   graph: Graph,
   parentRunId: string,
   options: ForkOptions = {}
-): Effect.Effect<ForkResult, CheckpointError | InputError | StateValidationError | RunStateError | RuleError, Checkpointer> =>
+): Effect.Effect<StartedFork, CheckpointError | InputError | StateValidationError | RunStateError | RuleError, Checkpointer> =>
   Effect.gen(function*() {
     const checkpointer = yield* Checkpointer
     const parent = yield* Effect.flatMap(checkpointer.getRun(parentRunId), Option.match({
@@ -250,18 +265,29 @@ export const fork = (
       replay: replaySource(forkGraph, checkpoints, fromStep, mutation, options.liveAfterFork === true, parent),
       actor: options.actor ?? "replay"
     })
-    const outcome = yield* Effect.either(run.start())
-    const forkCheckpoints = yield* checkpointer.listCheckpoints(cfRunId)
-    const record = Option.getOrElse(yield* checkpointer.getRun(cfRunId), () => created.record)
-    const summary = Either.isRight(outcome) ? outcome.right : toSummary(record, forkCheckpoints[forkCheckpoints.length - 1]?.state ?? {})
-    return {
-      cfRunId,
-      derivedHash: derived,
-      summary,
-      diff: diffRuns(checkpoints, forkCheckpoints, derived, forkGraph.rules.templates, yield* freshFacts(graph), {
-        parent: { status: parent.status, ...(parent.error !== null ? { error: parent.error.type } : {}) },
-        fork: { status: summary.status, ...(Either.isLeft(outcome) ? { error: outcome.left._tag } : record.error !== null ? { error: record.error.type } : {}) }
-      }),
-      error: Either.isLeft(outcome) ? outcome.left : undefined
-    }
+    const finish = (outcome: Either.Either<RunSummary, StargraphError>) =>
+      Effect.gen(function*() {
+        const forkCheckpoints = yield* checkpointer.listCheckpoints(cfRunId)
+        const record = Option.getOrElse(yield* checkpointer.getRun(cfRunId), () => created.record)
+        const summary = Either.isRight(outcome) ? outcome.right : toSummary(record, forkCheckpoints[forkCheckpoints.length - 1]?.state ?? {})
+        return {
+          cfRunId,
+          derivedHash: derived,
+          summary,
+          diff: diffRuns(checkpoints, forkCheckpoints, derived, forkGraph.rules.templates, yield* freshFacts(graph), {
+            parent: { status: parent.status, ...(parent.error !== null ? { error: parent.error.type } : {}) },
+            fork: { status: summary.status, ...(Either.isLeft(outcome) ? { error: outcome.left._tag } : record.error !== null ? { error: record.error.type } : {}) }
+          }),
+          error: Either.isLeft(outcome) ? outcome.left : undefined
+        }
+      })
+    return { cfRunId, derivedHash: derived, run, finish }
   })
+
+/** Fork `parentRunId` and drive the fork to a stop; returns its id, summary and the RunDiff. */
+export const fork = (
+  graph: Graph,
+  parentRunId: string,
+  options: ForkOptions = {}
+): Effect.Effect<ForkResult, CheckpointError | InputError | StateValidationError | RunStateError | RuleError, Checkpointer> =>
+  Effect.flatMap(start(graph, parentRunId, options), (started) => Effect.flatMap(Effect.either(started.run.start()), started.finish))

@@ -1,4 +1,4 @@
-/** Ctrl-C during `run` and `resume`: the run is left paused (twice: cancelled), never lost. */
+/** Ctrl-C during `run`, `resume` and `replay`: the run is left paused (twice: cancelled), never lost. */
 import { copyFileSync, mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
@@ -98,6 +98,26 @@ describe("Ctrl-C", () => {
     expect(r.last).toBe(`run_id=${id} status=paused`)
     expect(r.stderr).toContain(`stargraph resume ${id} --db ${db}`)
     expect((await inspect(id)).status).toBe("paused")
+  })
+
+  it("pauses a replay's fork the same way: its id is printed first, exit 130 with the resume command, which finishes it as its parent finished", async () => {
+    const parent = await stargraph(["run", "slow/graph.yaml", "--db", db, "--no-summary"], { cwd: work, env: { SLOW_NODE_MS: "1" } })
+    const parentId = runIdOf(parent.last)
+    const cli = startStargraph(["replay", parentId, "--db", db], { cwd: work, env: { SLOW_NODE_MS: "400" } })
+    await cli.waitForStdout(/^cf_run_id=cf-\S+$/m)
+    await new Promise((r) => setTimeout(r, 100))
+    cli.child.kill("SIGINT")
+    const r = await cli.done
+    expect(r.code).toBe(130)
+    const cf = /^cf_run_id=(cf-\S+)$/m.exec(r.stdout)![1]!
+    expect(r.stderr).toContain(`^C pausing run ${cf} after the step in flight`)
+    expect(r.stderr).toContain(`continue with: stargraph resume ${cf} --db ${db}`)
+    const paused = await inspect(cf)
+    expect(paused.status).toBe("paused")
+    expect(paused.steps).toBeLessThan(10)
+    const resumed = await stargraph(["resume", cf, "--db", db, "--no-summary"], { cwd: work, env: { SLOW_NODE_MS: "1" } })
+    expect([resumed.code, resumed.last]).toEqual([0, `run_id=${cf} status=done`])
+    expect((await inspect(cf)).final_state).toEqual((await inspect(parentId)).final_state)
   })
 
   it("while following a run another live process drives (same idempotency key), stops following and leaves that run alone", async () => {
