@@ -17,6 +17,7 @@ import { ARTIFACT_ID } from "../checkpoint/artifactModels.js"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type RunStatus, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
 import { ApiError, CheckpointError, InputError, RunStateError, SchedulerError, type StargraphError } from "../errors.js"
+import { canonicalJson } from "../ir/hash.js"
 import { ownerAlive } from "../runtime/owner.js"
 import { cancelStopped, subgraphIndex } from "../runtime/cancelStopped.js"
 import { settledChild } from "../runtime/waitedChild.js"
@@ -247,13 +248,14 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
             liveAfterFork: payload.live_after_fork,
             actor: actorOf(request)
           }).pipe(Effect.provideService(Checkpointer, checkpointer))
-          return {
+          // RFC 8785 canonical JSON, as the CLI prints the diff: equal forks answer byte-equal bodies.
+          return HttpServerResponse.text(canonicalJson({
             cf_run_id: result.cfRunId,
             status: result.summary.status,
             derived_hash: result.derivedHash,
             diff: result.diff,
             error: result.error ? envelopeOf(result.error).error : null
-          }
+          }), { status: 201, contentType: "application/json" })
         }))
       .handle("stream", ({ path, request }) =>
         Effect.gen(function*() {

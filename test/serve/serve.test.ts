@@ -16,6 +16,7 @@ import * as Graph from "../../src/graph/Graph.js"
 import * as Serve from "../../src/serve/server.js"
 import { StargraphApi } from "../../src/serve/StargraphApi.js"
 import { CheckpointError, RunStateError } from "../../src/errors.js"
+import { canonicalJson } from "../../src/ir/hash.js"
 import * as WebhookTrigger from "../../src/triggers/WebhookTrigger.js"
 import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
 
@@ -32,7 +33,7 @@ const call = async (url: string, init: RequestInit & { json?: unknown } = {}) =>
     ...(init.json !== undefined ? { body: JSON.stringify(init.json), method: init.method ?? "POST", headers: { "content-type": "application/json", ...init.headers } } : {})
   })
   const text = await response.text()
-  return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) as Record<string, any> : {} }
+  return { status: response.status, headers: response.headers, text, body: text ? JSON.parse(text) as Record<string, any> : {} }
 }
 
 const waitFor = async (url: string, until: (body: Record<string, any>) => boolean, ms = 10_000) => {
@@ -213,6 +214,9 @@ describe("run control over HTTP", () => {
     expect(counterfactual.status).toBe(201)
     expect(counterfactual.body["cf_run_id"]).toMatch(/^cf-/)
     expect(counterfactual.body).toMatchObject({ status: "done", diff: { state_deltas: { "3:c": [{ op: "replace", path: "/n", parent: 3, fork: 12 }] } } })
+    // The body is RFC 8785 canonical JSON, as the CLI prints the diff.
+    expect(counterfactual.text).toBe(canonicalJson(counterfactual.body))
+    expect(counterfactual.headers.get("content-type")).toMatch(/^application\/json/)
     const beyond = await call(`${server.url}/v1/runs/${id}/counterfactual`, { json: { from_step: 99 } })
     expect([beyond.status, beyond.body["error"]["details"]["field"]]).toEqual([400, "from_step"])
   })
