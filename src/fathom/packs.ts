@@ -19,7 +19,7 @@
  * bad signature is a `RuleError{reason:"pack"}`.
  */
 import { createHash, createPrivateKey, createPublicKey, sign as signBytes, verify as verifySignature } from "node:crypto"
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { dirname, join, relative, resolve } from "node:path"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
@@ -142,14 +142,35 @@ const trustedKeys = (options: PackOptions): Map<string, string> => {
 }
 
 /**
- * Sign a pack: the compact JWS `manifest.jwt` over the pack's tree hash, with an Ed25519
- * private key (PEM, PKCS#8). Write it to `<dir>/manifest.jwt` to sign the pack.
+ * Sign a pack: write `<dir>/manifest.jwt`, the compact JWS over the pack's tree hash
+ * signed with an Ed25519 private key (PEM, PKCS#8), and return its text. A key that is
+ * not an Ed25519 private key, or a folder that cannot be read or written, is a
+ * `RuleError` (`pack`) and writes nothing.
  */
-export const signPack = (dir: string, privateKeyPem: string, keyId: string, alg: "BLAKE3" | "SHA-256" = "SHA-256", issuedAt: number = Math.floor(Date.now() / 1000)): string => {
-  const key = createPrivateKey(privateKeyPem)
+export const signPack = (
+  dir: string,
+  privateKeyPem: string,
+  keyId: string,
+  alg: "BLAKE3" | "SHA-256" = "SHA-256",
+  issuedAt: number = Math.floor(Date.now() / 1000)
+): Either.Either<string, RuleError> => {
+  const refuse = (message: string, fix: string) => Either.left(new RuleError({ reason: "pack", file: dir, message: `cannot sign pack ${dir}: ${message}`, fix }))
+  let key: ReturnType<typeof createPrivateKey>
+  try {
+    key = createPrivateKey(privateKeyPem)
+  } catch (cause) {
+    return refuse(`the private key cannot be read (${cause instanceof Error ? cause.message : String(cause)})`, "pass an Ed25519 private key in PEM (PKCS#8), e.g. generateKeyPairSync(\"ed25519\")'s privateKey.export({type: \"pkcs8\", format: \"pem\"})")
+  }
+  if (key.asymmetricKeyType !== "ed25519") return refuse(`the key is ${key.asymmetricKeyType ?? "not an asymmetric key"}, not Ed25519`, "sign with an Ed25519 key: packs are signed with EdDSA")
   const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
-  const signed = `${part({ alg: "EdDSA", kid: keyId, typ: "JWT" })}.${part({ alg, iat: issuedAt, key_id: keyId, tree_hash: treeHash(dir, alg) })}`
-  return `${signed}.${signBytes(null, Buffer.from(signed), key).toString("base64url")}`
+  try {
+    const signed = `${part({ alg: "EdDSA", kid: keyId, typ: "JWT" })}.${part({ alg, iat: issuedAt, key_id: keyId, tree_hash: treeHash(dir, alg) })}`
+    const token = `${signed}.${signBytes(null, Buffer.from(signed), key).toString("base64url")}`
+    writeFileSync(join(dir, "manifest.jwt"), token)
+    return Either.right(token)
+  } catch (cause) {
+    return refuse(cause instanceof Error ? cause.message : String(cause), "name the pack's folder (the one with manifest.yaml), readable and writable")
+  }
 }
 
 /** Whether `signature` (base64url) signs `signed` with the Ed25519 key `pem`, or why it cannot tell. */

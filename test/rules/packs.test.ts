@@ -75,13 +75,22 @@ describe("pack signatures", () => {
     expect(Either.isLeft(wrong) && wrong.left.message).toMatch(/does not verify/)
   })
 
-  it("signs a pack (SHA-256 or BLAKE3 tree hash) so that it verifies, and trusts keys from STARGRAPH_TRUSTED_KEYS", () => {
+  it("signs a pack (SHA-256 or BLAKE3 tree hash: manifest.jwt written) so that it verifies, refuses a key that is not Ed25519, and trusts keys from STARGRAPH_TRUSTED_KEYS", () => {
     const dir = copyPack("soc-budgets")
     const keys = keyPair()
     for (const alg of ["SHA-256", "BLAKE3"] as const) {
-      writeFileSync(join(dir, "manifest.jwt"), signPack(dir, keys.privatePem, "team-key", alg))
+      const token = signPack(dir, keys.privatePem, "team-key", alg)
+      // It writes manifest.jwt: the pack is signed.
+      expect(token).toEqual(Either.right(readFileSync(join(dir, "manifest.jwt"), "utf8")))
       expect(verifyPack(dir, { trustedKeys: { "team-key": keys.publicPem } })).toEqual(Either.right("team-key"))
     }
+    // A key that is not an Ed25519 private key, or no such folder: a RuleError, nothing written.
+    const rsa = generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey.export({ type: "pkcs8", format: "pem" }).toString()
+    for (const [folder, pem, message] of [[dir, "not a key", /private key cannot be read/], [dir, rsa, /rsa, not Ed25519/], [join(dir, "missing"), keys.privatePem, /ENOENT/]] as const) {
+      const refused = signPack(folder, pem, "team-key")
+      expect(Either.isLeft(refused) && [refused.left.reason, refused.left.message]).toEqual(["pack", expect.stringMatching(message)])
+    }
+    expect(verifyPack(dir, { trustedKeys: { "team-key": keys.publicPem } })).toEqual(Either.right("team-key"))
     const keyDir = tempDir()
     writeFileSync(join(keyDir, "team-key.pub.pem"), keys.publicPem)
     expect(verifyPack(dir, { env: { STARGRAPH_TRUSTED_KEYS: keyDir } })).toEqual(Either.right("team-key"))
