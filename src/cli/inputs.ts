@@ -103,4 +103,4 @@ const exampleFor = (field: FieldInfo): string => {
 
 /** Parse `--response` JSON. */
 export const parseResponse = (text: string): Either.Either<unknown, InputError> =>
-  parseJson(text, "--response", "pass JSON, e.g. --response '{\"approved\":true}'")
+  parseJson(text, "--response", "pass JSON of the answer's type: a string quoted, --response '\"approve\"', a number --response 3, an object --response '{\"approved\":true}'")

@@ -67,7 +67,10 @@ export const replay = Command.make(
           yield* Console.error("interrupted before the fork started; nothing was written")
           return yield* setExit(ExitCode.interrupted)
         }
-        const started = yield* Replay.start(g, o.runId, { fromStep: Option.getOrUndefined(o.fromStep), mutation, liveAfterFork: o.liveAfterFork, actor: "cli" })
+        const started = yield* Replay.start(g, o.runId, { fromStep: Option.getOrUndefined(o.fromStep), mutation, liveAfterFork: o.liveAfterFork, actor: "cli" }).pipe(
+          // The step is the flag the user typed (`from_step` is its name over HTTP).
+          Effect.mapError((e) => (e._tag === "InputError" && e.field === "from_step" ? new InputError({ field: "--from-step", message: e.message, fix: e.fix.replace(/^pass a step/, "pass a --from-step") }) : e))
+        )
         // Its id first: a fork stopped part-way (Ctrl-C, a killed process) is resumed by it.
         yield* Console.log(`cf_run_id=${started.cfRunId}`)
         // Ctrl-C pauses the fork after the step in flight, again cancels it, as for `run`.

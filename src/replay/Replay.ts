@@ -153,8 +153,9 @@ export const start = (
         new CheckpointError({ reason: "corrupt-checkpoint", runId: parentRunId, message: `the stored mutation of fork ${parentRunId} is invalid: ${e.message}` })
       ))
       : undefined
-    const packLoadError = (version: string) => (e: { readonly message: string }) =>
-      new InputError({ field: "mutation.rule_pack_version", message: `cannot load the packs at ${version}: ${e.message}`, fix: "name a version that exists beside the graph's packs (id@version, or a version for every pack)" })
+    // The loader's own fix when it has one (no packs mounted: leave the field out).
+    const packLoadError = (version: string) => (e: { readonly message: string; readonly fix?: string | undefined }) =>
+      new InputError({ field: "mutation.rule_pack_version", message: `cannot load the packs at ${version}: ${e.message}`, fix: e.fix ?? "name a version that exists beside the graph's packs (id@version, or a version for every pack)" })
     const recordedWith = inherited?.rule_pack_version === undefined || parent.graph_hash === graph.graphHash
       ? graph
       : yield* graph.withPackVersions(packVersions(inherited.rule_pack_version)).pipe(Effect.mapError(packLoadError(inherited.rule_pack_version)))

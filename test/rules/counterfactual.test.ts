@@ -131,6 +131,7 @@ describe("counterfactuals over rules", () => {
     expect(Either.isLeft(outcome.badPack) && outcome.badPack.left.message).toMatch(/pack 'no\.such\.pack' is not mounted by the graph \(it mounts: /)
     expect(Either.isLeft(outcome.noPacks) && outcome.noPacks.left).toMatchObject({ _tag: "InputError", field: "mutation.rule_pack_version" })
     expect(Either.isLeft(outcome.noPacks) && outcome.noPacks.left.message).toMatch(/the graph mounts no governance packs/)
+    expect(Either.isLeft(outcome.noPacks) && outcome.noPacks.left._tag === "InputError" && outcome.noPacks.left.fix).toMatch(/^leave out rule_pack_version/)
     expect(outcome.runs).toBe(2)
   })
 })
