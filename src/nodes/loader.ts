@@ -641,9 +641,14 @@ const compile = async (
     // The file as the graph's author knows it: relative to the graph's folder when inside it.
     const abs = resolve(workDir, first.location.file)
     const file = inside(abs, safeRealpath(baseDir)) ? relative(safeRealpath(baseDir), abs) : abs
+    // An import of a package that is not installed: the line is right, the folder is not.
+    const missing = /^Could not resolve "([^"]+)"/.exec(first.text)?.[1]
+    const bare = missing !== undefined && !missing.startsWith(".") && !missing.startsWith("/") && !missing.startsWith("node:")
     throw new LoadFailure(
       `${file}:${first.location.line}:${first.location.column + 1}: ${first.text}`,
-      `fix ${file} at line ${first.location.line}`
+      bare
+        ? `install '${missing}' where the graph's modules can import it (npm install ${missing} in ${safeRealpath(baseDir)} or a folder above it), or fix the import at ${file} line ${first.location.line}`
+        : `fix ${file} at line ${first.location.line}`
     )
   }
   const inputs: Record<string, string> = { ...imported }

@@ -116,6 +116,15 @@ describe("TypeScript node modules", () => {
     expect(formatError(error)).not.toMatch(/\n/)
   })
 
+  it("an import of a package that is not installed says to install it, not to edit the line", async () => {
+    const dir = graphFolder({ "nodes.ts": `import { nothing } from "no-such-package-anywhere"\nexport const f = () => nothing\n` })
+    const r = await load(dir)
+    const error = (r as Either.Left<NodeModuleError, unknown>).left
+    expect(error.reason).toBe("load-failed")
+    expect(error.message).toMatch(/Could not resolve "no-such-package-anywhere"/)
+    expect(error.fix).toMatch(/^install 'no-such-package-anywhere' where the graph's modules can import it \(npm install no-such-package-anywhere in .+\), or fix the import at nodes\.ts line 1$/)
+  })
+
   it("an error thrown while the module runs is load-failed with its first line", async () => {
     const dir = graphFolder({ "nodes.ts": `throw new Error("no config\\nsecond line")\nexport const f = () => ({})\n` })
     const error = (await load(dir) as Either.Left<NodeModuleError, unknown>).left
