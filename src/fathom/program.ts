@@ -523,7 +523,8 @@ const mirrorLiteralError = (programs: ReadonlyArray<Clips.Program>, mirrored: Re
  * each mirrored field is its own. The compiler's fix ("define the template") says so instead.
  */
 const withStateTemplateFix = (error: RuleError, programs: ReadonlyArray<Clips.Program>, fields: ReadonlyMap<string, FieldInfo>): RuleError => {
-  if (error.reason !== "unknown-template" || error.message !== "unknown template state" || fields.has("state")) return error
+  if (error.reason !== "unknown-template") return error
+  if (error.message !== "unknown template state" || fields.has("state")) return withFieldSpelling(error, fields)
   // The slot the rule wrote, `(state (risk_class high))`, for the example.
   let slot: { readonly field: string; readonly value: string } | undefined
   const visit = (ce: Clips.CE) => {
@@ -541,6 +542,32 @@ const withStateTemplateFix = (error: RuleError, programs: ReadonlyArray<Clips.Pr
     ...error,
     message: "unknown template state: state fields are not slots of one state fact",
     fix: `match each mirrored field as its own template: write (state (${field} ${value})) as (${field} (value ${literal}))`
+  })
+}
+
+/** Edit distance of two short names (insertions, deletions, substitutions). */
+const distance = (a: string, b: string): number => {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i]
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    row = next
+  }
+  return row[b.length]!
+}
+
+/** An unknown template one or two edits away from a state field: the misspelt field, named in the fix. */
+const withFieldSpelling = (error: RuleError, fields: ReadonlyMap<string, FieldInfo>): RuleError => {
+  const name = /^unknown template (\S+)$/.exec(error.message)?.[1]
+  if (name === undefined) return error
+  const near = [...fields.keys()]
+    .map((field) => ({ field, d: distance(name, field) }))
+    .filter(({ d }) => d > 0 && d <= Math.min(2, Math.floor(name.length / 3)))
+    .sort((a, b) => a.d - b.d)[0]
+  return near === undefined ? error : new RuleError({
+    ...error,
+    message: error.message,
+    fix: `the state has a field '${near.field}': match it as its own template, (${near.field} (value ...)); or ${error.fix}`
   })
 }
 

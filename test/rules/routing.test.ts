@@ -389,6 +389,12 @@ describe("bad rules are typed errors with the file, path and fix", () => {
     expect(error._tag).toBe("RuleError")
     expect(error.reason).toBe("unknown-template")
     expect(error.message).toContain("risk")
+    // Not near any state field: the compiler's own fix.
+    expect(error.fix).toBe("define (deftemplate risk ...) before the rule, or check the spelling")
+    // A misspelt state field (slot syntax, as fields are matched): the fix names the field.
+    const misspelt = irError({ ...base, rules: [{ id: "r1", when: '(mesage (value "hello"))', then: [{ kind: "halt" }] }] }) as RuleError
+    expect([misspelt.reason, misspelt.message]).toEqual(["unknown-template", "unknown template mesage"])
+    expect(misspelt.fix).toBe("the state has a field 'message': match it as its own template, (message (value ...)); or define (deftemplate mesage ...) before the rule, or check the spelling")
   })
 
   it("a literal that can never match a mirrored field's type is a RuleError with the literal to write (the original mirrored values as text)", () => {
