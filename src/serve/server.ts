@@ -53,6 +53,10 @@ import { apiRoutes, type RouteInfo, routeNamer, triggerRouteInfo } from "./route
 import { StargraphApi } from "./StargraphApi.js"
 
 /** How to run the server. */
+
+/** The fix a 413 names: the body, or the server's limit. */
+const RAISE_LIMIT = "; send a smaller body, or start the server with a larger --max-body-bytes"
+
 export interface ServeOptions {
   readonly host?: string | undefined
   /** 0 picks a free port. */
@@ -219,7 +223,7 @@ const guard = (
         : bearer !== undefined && !PUBLIC_PATHS.has(path) && !sameToken(request.headers["authorization"] ?? "", bearer)
         ? new ApiError({ reason: "unauthorized", status: 401, message: "missing or wrong bearer token (send Authorization: Bearer <token>)" })
         : Number(request.headers["content-length"] ?? "0") > maxBody
-        ? new ApiError({ reason: "body-too-large", status: 413, message: `body of ${request.headers["content-length"]} bytes exceeds the limit of ${maxBody}` })
+        ? new ApiError({ reason: "body-too-large", status: 413, message: `body of ${request.headers["content-length"]} bytes exceeds the limit of ${maxBody} bytes${RAISE_LIMIT}` })
         : undefined
       // A chunked body (no Content-Length) is read here, up to the limit, so that an
       // oversize one still gets its 413 (the platform's own limit drops the connection).
@@ -227,7 +231,7 @@ const guard = (
       let response = refusal !== undefined
         ? errorResponse(refusal)
         : buffered === null
-        ? errorResponse(new ApiError({ reason: "body-too-large", status: 413, message: `chunked body exceeds the limit of ${maxBody} bytes` }))
+        ? errorResponse(new ApiError({ reason: "body-too-large", status: 413, message: `chunked body exceeds the limit of ${maxBody} bytes${RAISE_LIMIT}` }))
         : yield* Effect.suspend(() => {
           // Bodies are JSON whatever the client labels them (`curl -d` says form-urlencoded).
           const effective = asJson(buffered ?? request)
@@ -296,7 +300,7 @@ const errorOfCause = (cause: Cause.Cause<unknown>, maxBody: number): Effect.Effe
       const reason = failure.cause instanceof Error ? failure.cause.message : String(failure.cause)
       return Effect.succeed(
         reason === "maxBytes exceeded"
-          ? new ApiError({ reason: "body-too-large", status: 413, message: `body exceeds the limit of ${maxBody} bytes` })
+          ? new ApiError({ reason: "body-too-large", status: 413, message: `body exceeds the limit of ${maxBody} bytes${RAISE_LIMIT}` })
           : new InputError({ field: "body", message: `malformed JSON: ${reason.split("\n")[0]}`, fix: "send a JSON object with Content-Type: application/json" })
       )
     }

@@ -160,7 +160,7 @@ export const make = (
       const refuse = (reason: WebhookError["reason"], message: string) =>
         Either.left(new WebhookError({ reason, triggerId, status: STATUS[reason], message }))
       if (request.body.byteLength > spec.max_body_bytes) {
-        return refuse("body-too-large", `body of ${request.body.byteLength} bytes exceeds the limit of ${spec.max_body_bytes}`)
+        return refuse("body-too-large", `body of ${request.body.byteLength} bytes exceeds the limit of ${spec.max_body_bytes} bytes; send a smaller body, or raise max_body_bytes in the webhook's config`)
       }
       const timestamp = request.headers[HEADERS.timestamp]
       const nonce = request.headers[HEADERS.nonce]

@@ -257,6 +257,7 @@ describe("bad requests get the envelope", () => {
     expect([unknown.status, unknown.body.error.details["field"]]).toEqual([400, "colour"])
     const huge = await post(JSON.stringify({ graph_id: "run:hello-stargraph", params: { message: "x".repeat(100_000) } }))
     expect([huge.status, huge.body.error.type, huge.body.error.details["reason"]]).toEqual([413, "ApiError", "body-too-large"])
+    expect(huge.body.error.message).toMatch(/exceeds the limit of \d+ bytes; send a smaller body, or start the server with a larger --max-body-bytes$/)
     // Chunked bodies (no Content-Length): read up to the limit; above it, a 413 on a live connection.
     const sendChunked = (parts: ReadonlyArray<string>) =>
       new Promise<string>((resolve, reject) => {

@@ -226,6 +226,7 @@ describe("webhook trigger", () => {
     expect(reasonOf(out.badSig)).toEqual([401, "bad-signature"])
     expect(reasonOf(out.stale)).toEqual([401, "stale-timestamp"])
     expect(reasonOf(out.tooLarge)).toEqual([413, "body-too-large"])
+    expect((out.tooLarge.body as { error: { message: string } }).error.message).toMatch(/; send a smaller body, or raise max_body_bytes in the webhook's config$/)
     expect(reasonOf(out.notJson)).toEqual([400, "not-json"])
     expect(reasonOf(out.noHeaders)).toEqual([400, "missing-header"])
     expect(reasonOf(out.tooDeep)).toEqual([400, "not-json"])
