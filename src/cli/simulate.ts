@@ -115,8 +115,12 @@ export const simulate = Command.make(
       const fixtures = yield* Schema.decodeUnknown(Schema.Array(Fixture), { onExcessProperty: "error" })(list).pipe(
         Effect.mapError((e) => {
           const issue = ParseResult.ArrayFormatter.formatErrorSync(e)[0]
-          const at = (issue?.path ?? []).map((k) => (typeof k === "number" ? `[${k}]` : `.${String(k)}`)).join("")
-          return new InputError({ field: `--fixtures${at}`, message: issue?.message ?? "not a list of fixtures", fix: `each fixture is {"node": one of ${g.rules.nodeIds.slice(0, 8).join(", ")}, "state": {...}, "facts": ["(fact ...)"]}; or give ${FORMATS}` })
+          const path = issue?.path ?? []
+          const at = path.map((k) => (typeof k === "number" ? `[${k}]` : `.${String(k)}`)).join("")
+          // A node that is not one of the graph's: the Schema's message names only its first literal.
+          const given = path.length === 2 && path[1] === "node" && Array.isArray(list) ? (list[Number(path[0])] as { node?: unknown } | undefined)?.node : undefined
+          const message = given !== undefined ? `${JSON.stringify(given)} is not a node of ${g.id}` : issue?.message ?? "not a list of fixtures"
+          return new InputError({ field: `--fixtures${at}`, message, fix: `each fixture is {"node": one of ${g.rules.nodeIds.slice(0, 8).join(", ")}, "state": {...}, "facts": ["(fact ...)"]}; or give ${FORMATS}` })
         })
       )
       for (const [i, fixture] of fixtures.entries()) yield* checkState(fixture.state ?? {}, `--fixtures[${i}].state`, `fixture ${i + 1}`)

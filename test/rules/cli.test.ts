@@ -70,7 +70,7 @@ describe("rules from the CLI", () => {
     expect(shipped.lines).toEqual(sim.lines)
     writeFileSync(fixtures, JSON.stringify([{ node: "nope", state: {} }]))
     const bad = await stargraph(["simulate", join(EXAMPLES, "fathom-rules", "graph.yaml"), "--fixtures", fixtures])
-    expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/^error: InputError: --fixtures\[0\]\.node: Expected "node_a", actual "nope" \(fix: each fixture is/)])
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/^error: InputError: --fixtures\[0\]\.node: "nope" is not a node of run:hello-governed \(fix: each fixture is \{"node": one of node_a, node_review, node_ship,/)])
     expect(bad.stderr.trim().split("\n")).toHaveLength(1)
     // An undeclared field, a value of the wrong type, a fact no template takes: each names its fixture.
     const refusal = async (fixture: unknown) => {

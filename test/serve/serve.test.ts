@@ -250,7 +250,7 @@ describe("streams", () => {
 describe("bad requests get the envelope", () => {
   it("malformed JSON, unknown fields, huge bodies, unknown graphs, invalid params, unknown routes", async () => {
     const post = (body: string) => fetch(`${server.url}/v1/runs`, { method: "POST", body, headers: { "content-type": "application/json" } })
-      .then(async (r) => ({ status: r.status, body: await r.json() as { error: { type: string; details: Record<string, unknown> } } }))
+      .then(async (r) => ({ status: r.status, body: await r.json() as { error: { type: string; message: string; details: Record<string, unknown> } } }))
     const malformed = await post("{\"graph_id\":")
     expect([malformed.status, malformed.body.error.type, malformed.body.error.details["field"]]).toEqual([400, "InputError", "body"])
     const unknown = await post(JSON.stringify({ graph_id: "run:hello-stargraph", colour: "red" }))
