@@ -190,7 +190,7 @@ const compileCall = (e: SList, scope: Scope): CompiledExpr => {
           for (const v of vals.slice(df.params)) pushFlat(tail, v)
           frame[df.params] = multifield(tail)
         }
-        const sub: Env = { lhs: null, rhs: null, frame, fact: null, markers: null, host: env.host, returning: false, breaking: false }
+        const sub: Env = { lhs: null, rhs: null, frame, fact: null, markers: null, host: env.host, returning: false, breaking: false, inFunction: true }
         return body(sub)
       }
     }
@@ -315,12 +315,13 @@ const compileSpecial = (name: string, e: SList, rest: ReadonlyArray<SExpr>, scop
         key: `(while ${c.key})`,
         fn: (env) => {
           while (isTrue(c.fn(env))) {
-            body(env)
+            const value = body(env)
             if (env.breaking) {
               env.breaking = false
               break
             }
-            if (env.returning) break
+            // `return` inside the loop: its value is the enclosing call's.
+            if (env.returning) return value
           }
           return FALSE
         }
@@ -351,12 +352,12 @@ const compileSpecial = (name: string, e: SList, rest: ReadonlyArray<SExpr>, scop
           if (a.type !== "INTEGER" || b.type !== "INTEGER") throw new EvalError("loop-for-count expects integer bounds", "use integers", site)
           for (let k = a.value; k <= b.value; k++) {
             if (varSlot !== null) env.frame[varSlot] = int(k)
-            body(env)
+            const value = body(env)
             if (env.breaking) {
               env.breaking = false
               break
             }
-            if (env.returning) break
+            if (env.returning) return value
           }
           return FALSE
         }
@@ -376,17 +377,19 @@ const compileSpecial = (name: string, e: SList, rest: ReadonlyArray<SExpr>, scop
         fn: (env) => {
           const mf = list.fn(env)
           const items = mf.type === "MULTIFIELD" ? mf.value : [mf]
+          // foreach (progn$) is worth its last action's value, as in CLIPS.
+          let last: Value = FALSE
           for (let k = 0; k < items.length; k++) {
             if (varSlot !== null) env.frame[varSlot] = items[k]!
             if (idxSlot !== null) env.frame[idxSlot] = int(k + 1)
-            body(env)
+            last = body(env)
             if (env.breaking) {
               env.breaking = false
               break
             }
-            if (env.returning) break
+            if (env.returning) return last
           }
-          return FALSE
+          return last
         }
       }
     }
@@ -430,7 +433,8 @@ const compileSpecial = (name: string, e: SList, rest: ReadonlyArray<SExpr>, scop
         fn: (env) => {
           const v = val === null ? FALSE : val.fn(env)
           env.returning = true
-          env.host.ruleReturned()
+          // A rule's `return` also ends its module's focus; a deffunction's only its call.
+          if (env.inFunction !== true) env.host.ruleReturned()
           return v
         }
       }

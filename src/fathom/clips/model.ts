@@ -223,6 +223,8 @@ export interface Env {
   host: ActionHost
   /** Set by `return` to unwind a deffunction or a rule's actions. */
   returning: boolean
+  /** In a deffunction's body: its `return` ends the call, not the rule's module focus. */
+  readonly inFunction?: boolean | undefined
   /** Set by `break` to leave a loop. */
   breaking: boolean
 }

@@ -1,0 +1,15 @@
+(deffunction index-of (?x $?l)
+  (foreach ?e ?l (if (eq ?e ?x) then (return ?e-index)))
+  0)
+(deffunction first-over (?limit)
+  (bind ?i 0)
+  (while TRUE do (bind ?i (+ ?i 1)) (if (> ?i ?limit) then (return ?i))))
+(deffunction count-to (?n)
+  (loop-for-count (?i 1 10) do (if (= ?i ?n) then (return (* ?i 100))))
+  -1)
+(defrule r =>
+  (printout t "index-of c: " (index-of c a b c d) crlf)
+  (printout t "first-over 4: " (first-over 4) crlf)
+  (printout t "count-to 3: " (count-to 3) crlf))
+;;; script
+(run)
