@@ -40,7 +40,7 @@ describe("built-in functions", () => {
     ["(integer 4.9)", "4"],
     ["(integer -4.9)", "-4"],
     ["(float 3)", "3.0"],
-    ["(round 2.5)", "3"],
+    ["(round 2.5)", "2"],
     ["(sqrt 16)", "4.0"],
     // strings
     ['(str-cat "a" b 1 2.5)', "ab12.5"],
@@ -85,6 +85,14 @@ describe("built-in functions", () => {
     expect(out).toMatch(/^ERROR runtime: attempt to divide by zero in div function \(while firing eval-it\)/)
     expect(evalPrint("(/ 1 0)")).toMatch(/divide by zero/)
     expect(evalPrint("(mod 1 0)")).toMatch(/divide by zero/)
+  })
+
+  it("fails a math domain error (CLIPS's EMATHFUN1) instead of answering nan or inf", () => {
+    expect(evalPrint("(sqrt -1)")).toMatch(/^ERROR runtime: domain error for sqrt function \(while firing eval-it\)/)
+    expect(evalPrint("(** -8 0.5)")).toMatch(/^ERROR runtime: domain error for \*\* function/)
+    expect(evalPrint("(** 0 -1)")).toMatch(/^ERROR runtime: domain error for \*\* function/)
+    // An overflow is not a domain error: it prints as CLIPS prints it.
+    expect(evalPrint("(** 10.0 400)")).toBe("inf.0")
   })
 
   it("reports type errors at run time", () => {

@@ -161,7 +161,13 @@ const BUILTINS: ReadonlyArray<FunctionDef> = [
     if (x.type === "INTEGER" && y.type === "INTEGER") return i(x.value % y.value)
     return float(x.value - Math.trunc(x.value / y.value) * y.value)
   }),
-  def("**", 2, 2, (a, _e, s) => float(Math.pow(expectNumber("**", a[0]!, 0, s).value, expectNumber("**", a[1]!, 1, s).value))),
+  def("**", 2, 2, (a, _e, s) => {
+    const x = expectNumber("**", a[0]!, 0, s).value
+    const y = expectNumber("**", a[1]!, 1, s).value
+    // A negative base to a fractional power, or zero to a negative one: CLIPS's domain error.
+    if ((x < 0 && !Number.isInteger(y)) || (x === 0 && y < 0)) err(s, "domain error for ** function", "guard the arguments with a test", "EMATHFUN1")
+    return float(Math.pow(x, y))
+  }),
   def("abs", 1, 1, (a, _e, s) => {
     const x = expectNumber("abs", a[0]!, 0, s)
     return x.type === "INTEGER" ? i(Math.abs(x.value)) : float(Math.abs(x.value))
@@ -184,11 +190,16 @@ const BUILTINS: ReadonlyArray<FunctionDef> = [
   }),
   def("integer", 1, 1, (a, _e, s) => i(Math.trunc(expectNumber("integer", a[0]!, 0, s).value))),
   def("float", 1, 1, (a, _e, s) => float(expectNumber("float", a[0]!, 0, s).value)),
-  def("sqrt", 1, 1, (a, _e, s) => float(Math.sqrt(expectNumber("sqrt", a[0]!, 0, s).value))),
+  def("sqrt", 1, 1, (a, _e, s) => {
+    const x = expectNumber("sqrt", a[0]!, 0, s).value
+    if (x < 0) err(s, "domain error for sqrt function", "guard the argument with a test", "EMATHFUN1")
+    return float(Math.sqrt(x))
+  }),
   def("round", 1, 1, (a, _e, s) => {
     const x = expectNumber("round", a[0]!, 0, s)
     if (x.type === "INTEGER") return x
-    return i(x.value < 0 ? -Math.floor(-x.value + 0.5) : Math.floor(x.value + 0.5))
+    // CLIPS 6.30 rounds with ceil(x - 0.5): halves go down (2.5 → 2, -2.5 → -3).
+    return i(Math.ceil(x.value - 0.5))
   }),
   def("evenp", 1, 1, (a, _e, s) => bool(expectInteger("evenp", a[0]!, 0, s) % 2 === 0)),
   def("oddp", 1, 1, (a, _e, s) => bool(expectInteger("oddp", a[0]!, 0, s) % 2 !== 0)),
@@ -213,17 +224,20 @@ const BUILTINS: ReadonlyArray<FunctionDef> = [
   }),
   def("upcase", 1, 1, (a, _e, s) => {
     const v = a[0]!
-    const t = expectLexeme("upcase", v, 0, s).toUpperCase()
+    // ASCII letters only, as CLIPS's C toupper does ("straße" → "STRAßE").
+    const t = expectLexeme("upcase", v, 0, s).replace(/[a-z]+/g, (m) => m.toUpperCase())
     return v.type === "SYMBOL" ? sym(t) : str(t)
   }),
   def("lowcase", 1, 1, (a, _e, s) => {
     const v = a[0]!
-    const t = expectLexeme("lowcase", v, 0, s).toLowerCase()
+    const t = expectLexeme("lowcase", v, 0, s).replace(/[A-Z]+/g, (m) => m.toLowerCase())
     return v.type === "SYMBOL" ? sym(t) : str(t)
   }),
   def("str-compare", 2, 3, (a, _e, s) => {
-    const x = expectLexeme("str-compare", a[0]!, 0, s)
-    const y = expectLexeme("str-compare", a[1]!, 1, s)
+    // With a length, only the first that many characters are compared (C's strncmp).
+    const n = a[2] === undefined ? undefined : Math.max(0, expectInteger("str-compare", a[2], 2, s))
+    const x = expectLexeme("str-compare", a[0]!, 0, s).slice(0, n)
+    const y = expectLexeme("str-compare", a[1]!, 1, s).slice(0, n)
     return i(x < y ? -1 : x > y ? 1 : 0)
   }),
   def("string-to-field", 1, 1, (a, _e, s) => {

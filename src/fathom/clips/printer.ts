@@ -28,10 +28,10 @@ export const formatG = (x: number, precision = 15): string => {
   return fixed
 }
 
-/** A float as CLIPS prints it: `%.15g`, then `.0` appended when there is no `.` or `e`. */
+/** A float as CLIPS prints it: `%.15g`, then `.0` appended when there is no `.` or `e` (`inf.0` too). */
 export const formatFloat = (x: number): string => {
   const s = formatG(x, 15)
-  if (/^-?[0-9]+$/.test(s)) return s + ".0"
+  if (!/[.e]/.test(s)) return s + ".0"
   return s
 }
 
