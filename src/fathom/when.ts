@@ -4,10 +4,12 @@
  * The reserved `node` key names the node the rule fires after; every other key is a
  * mirrored state field compared with its mirrored value, written as the literal of the
  * field's type (strings as strings, integers and floats as numbers, booleans as
- * TRUE/FALSE). A string `when` is passed to the engine as it is.
+ * TRUE/FALSE). A string `when` is passed to the engine as written, once it is known to
+ * hold conditions only (it becomes the left-hand side of the rule's `defrule`).
  */
 import * as Either from "effect/Either"
 import type { FieldInfo } from "../ir/stateSchema.js"
+import { readAll } from "./clips/reader.js"
 import { clipsString } from "./literals.js"
 
 /** The reserved sugar key naming the node. */
@@ -50,10 +52,41 @@ const literal = (value: unknown, field: FieldInfo): string | undefined => {
   }
 }
 
+/**
+ * Why a `when` string is not a list of conditional elements, if it is not: it must read
+ * as balanced forms, each a pattern or CE (`(...)`, or `?f <- (...)`), with no `=>`
+ * (actions go under `then`), so that it cannot close the rule it is put in.
+ */
+const conditionsOnly = (text: string): Omit<WhenProblem, "key"> | undefined => {
+  const { forms, error } = readAll(text)
+  // An unclosed '(' the rule's compiler reports (RuleError parse); a ')' too many would close the rule.
+  if (error !== undefined) {
+    return error.message.includes("unexpected ')'") ? { message: `${error.message} (line ${error.line} of when)`, fix: "balance the parentheses of the conditions" } : undefined
+  }
+  for (let k = 0; k < forms.length; k++) {
+    const form = forms[k]!
+    if (form.kind === "list") continue
+    const token = form.token
+    if (token.text === "=>") {
+      return { message: "when holds the rule's conditions only, and this one has '=>' and actions after it", fix: "write the actions under then (goto, halt, assert, …), and leave only the patterns in when" }
+    }
+    // `?f <- (pattern)`: a fact address bound to the pattern after it.
+    if (token.kind === "sfvar" && forms[k + 1]?.kind === "atom" && (forms[k + 1] as { token: { text: string } }).token.text === "<-" && forms[k + 2]?.kind === "list") {
+      k += 2
+      continue
+    }
+    return { message: `when holds patterns and conditional elements, each in parentheses; '${token.text}' is not one`, fix: "write conditions such as (node-id (id work)) (verdict (value \"pass\")), or ?f <- (pattern)" }
+  }
+  return undefined
+}
+
 /** The CLIPS left-hand side for `when`: strings as written, mappings compiled. */
 export const compileWhen = (when: string | { readonly [key: string]: unknown }, context: WhenContext): Either.Either<string, WhenProblem> => {
   // An empty string is an empty left-hand side (CLIPS matches it once, after the first node).
-  if (typeof when === "string") return Either.right(when)
+  if (typeof when === "string") {
+    const problem = conditionsOnly(when)
+    return problem === undefined ? Either.right(when) : Either.left({ key: undefined, ...problem })
+  }
   const keys = Object.keys(when)
   if (keys.length === 0) {
     return Either.left({ key: undefined, message: "the when mapping is empty", fix: "give a node key and/or mirrored field conditions, e.g. {node: work, verdict: pass}" })

@@ -384,6 +384,19 @@ describe("bad rules are typed errors with the file, path and fix", () => {
     expect(error.line).toBeGreaterThan(0)
   })
 
+  it("a when that is not conditions only (a ')' too many, '=>' and actions, a bare word) is refused at the when, not spliced into the rule", () => {
+    const refused = (when: string) => {
+      const error = irError({ ...base, rules: [{ id: "r1", when, then: [{ kind: "goto", target: "b" }] }] })
+      expect([error._tag, (error as { path?: string }).path]).toEqual(["IRValidationError", "rules[0].when"])
+      return error.message
+    }
+    expect(refused("(node-id (id a)) => (halt)) (defrule r2 (node-id (id a))")).toMatch(/unbalanced parentheses: unexpected '\)'/)
+    expect(refused("(node-id (id a)) => (printout t hi crlf)")).toMatch(/when holds the rule's conditions only, and this one has '=>'/)
+    expect(refused("(node-id (id a)) high")).toMatch(/'high' is not one/)
+    // A fact address bound to its pattern is a condition.
+    expect(Either.isRight(Effect.runSync(Effect.either(Graph.make({ ...base, rules: [{ id: "r1", when: "?f <- (node-id (id a))", then: [{ kind: "goto", target: "b" }] }] }))))).toBe(true)
+  })
+
   it("a pattern on an unknown template is a RuleError naming it", () => {
     const error = irError({ ...base, rules: [{ id: "r1", when: "(risk (level high))", then: [{ kind: "halt" }] }] }) as RuleError
     expect(error._tag).toBe("RuleError")
