@@ -215,6 +215,8 @@ export const open = (program: RuleProgram, restored?: FactsSnapshot, loaded?: Lo
   const { current, engine } = ready.right
   current.state = {}
   current.calls.length = 0
+  // A pooled engine starts without the failed conditions of its last session.
+  engine.conditionErrors()
   if (restored === undefined) {
     engine.reset()
   } else {
@@ -331,6 +333,9 @@ export const open = (program: RuleProgram, restored?: FactsSnapshot, loaded?: Lo
         current.calls.length = 0
         const ran = engine.run()
         if (Either.isLeft(ran)) return Either.left(ran.left)
+        // A condition that could not be evaluated would route as if it were false: loud instead.
+        const failed = engine.conditionErrors()
+        if (failed.length > 0) return Either.left(failed[0]!)
         for (const f of ran.right.firings) firings.push({ rule: f.rule, facts: f.factIds, node })
         let applied = 0
         const effect = (e: Extract<CompiledAction, { _tag: "assert" | "retract" }>) => {

@@ -397,6 +397,18 @@ describe("bad rules are typed errors with the file, path and fix", () => {
     expect(Either.isRight(Effect.runSync(Effect.either(Graph.make({ ...base, rules: [{ id: "r1", when: "?f <- (node-id (id a))", then: [{ kind: "goto", target: "b" }] }] }))))).toBe(true)
   })
 
+  it("a rule condition that cannot be evaluated fails the step loudly (CLIPS prints it and takes the condition as false)", async () => {
+    const graph = Effect.runSync(Graph.make({
+      ...base,
+      state_schema: { label: "str" },
+      nodes: [{ id: "a", kind: "echo", config: { field: "label" } }, { id: "b", kind: "halt" }, { id: "review", kind: "halt" }],
+      rules: [{ id: "r-escalate", when: "(node-id (id a)) (label (value ?l)) (test (> ?l 1))", then: [{ kind: "goto", target: "review" }] }]
+    }))
+    const outcome = await run(Effect.either(Effect.flatMap(graph.start({ inputs: { label: "x" } }), (r) => r.start())))
+    expect(Either.isLeft(outcome) && outcome.left).toMatchObject({ _tag: "RuleError", reason: "runtime", construct: "defrule r-escalate" })
+    expect(Either.isLeft(outcome) && outcome.left.message).toMatch(/a condition of defrule r-escalate could not be evaluated: function > expected argument #1 to be of type integer or float/)
+  })
+
   it("a pattern on an unknown template is a RuleError naming it", () => {
     const error = irError({ ...base, rules: [{ id: "r1", when: "(risk (level high))", then: [{ kind: "halt" }] }] }) as RuleError
     expect(error._tag).toBe("RuleError")

@@ -133,6 +133,12 @@ export interface Engine {
   registerFunction(name: string, fn: (args: ReadonlyArray<Value>) => Value): void
   /** Text printed by printout and watch since the last call (then cleared). */
   output(): string
+  /**
+   * The rule conditions that failed to evaluate since the last call (then cleared): CLIPS
+   * prints each and treats the condition as not matched; a host that must not route on a
+   * silently failed condition reads them here.
+   */
+  conditionErrors(): ReadonlyArray<RuleError>
   /** Turns a watch item on or off. */
   watch(what: WatchItem, on: boolean): void
   /** A JSON-serializable snapshot of working memory, the focus stack and the agenda. */
@@ -298,6 +304,8 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   private returnFlag = false
   private executingRule: Rule | null = null
   private inRun = false
+  /** Rule conditions that failed to evaluate, until read by `conditionErrors`. */
+  private readonly failedConditions: Array<RuleError> = []
   /** Set while a fact change is propagating through the network (host functions may not change facts then). */
   private matching = false
   private runEpoch = 0
@@ -325,6 +333,10 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   print(router: string, text: string): void {
     if (router === "nil") return
     this.out.push(text)
+  }
+
+  conditionErrors(): ReadonlyArray<RuleError> {
+    return this.failedConditions.splice(0)
   }
 
   output(): string {
@@ -607,6 +619,11 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   /** A test on the left-hand side failed to evaluate: CLIPS prints the error and treats the test as failed. */
   private reportEvalError(error: unknown): void {
     if (!(error instanceof EvalError)) throw error
+    this.failedConditions.push(ruleError("runtime", `a condition of ${error.site.construct ?? "a rule"} could not be evaluated: ${error.message}`, error.fix, {
+      file: error.site.file,
+      pos: error.site.line !== undefined ? { line: error.site.line, column: error.site.column ?? 0 } : undefined,
+      construct: error.site.construct
+    }))
     this.trace(`[${error.clipsId ?? "EVAL"}] ${error.message}${error.site.construct !== undefined ? ` (in ${error.site.construct})` : ""}\n`)
   }
 
