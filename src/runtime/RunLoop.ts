@@ -16,6 +16,7 @@ import * as HashSet from "effect/HashSet"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import {
   type CallRecord,
@@ -950,7 +951,12 @@ export class RunLoop extends Context.Reference<RunLoop>()("stargraph/RunLoop", {
   defaultValue: (): RunLoopShape => ({ drive: makeDrive() })
 }) {}
 
-/** Mark a run `error` after the runtime itself broke (a checkpoint write failed, a defect). */
+/**
+ * Mark a run `error` after the runtime itself broke (a checkpoint write failed, a defect).
+ * The write that broke may break this one too (a database locked past its busy timeout, a
+ * full disk): it is retried, every second for two minutes, so that the run is not left
+ * `running` under a process that no longer drives it (nothing else would take it over).
+ */
 export const markError = (
   checkpointer: CheckpointerShape,
   runId: string,
@@ -958,5 +964,11 @@ export const markError = (
 ): Effect.Effect<void> =>
   Effect.flatMap(nowIso, (finished_at) =>
     checkpointer.updateRun(runId, { status: "error", error: toErrorRecord(error), finished_at, owner: null })
-  ).pipe(Effect.ignore)
+  ).pipe(
+    Effect.retry({ schedule: MARK_ERROR_RETRIES, while: (e) => e.reason === "storage-failure" }),
+    Effect.tapError((e) => Effect.logError(`run ${runId} could not be marked error (${e.message}); it stays running under this process until it ends`)),
+    Effect.ignore
+  )
+
+const MARK_ERROR_RETRIES = Schedule.intersect(Schedule.spaced(Duration.seconds(1)), Schedule.recurs(120))
 

@@ -462,6 +462,30 @@ describe("Graph / GraphRun", () => {
     expect(result.steps).toEqual([0, 1, 2, 3])
   })
 
+  it("a run whose error status cannot be written at once (the database still locked) is marked error once it can be, not left running", async () => {
+    // Step 2's commit fails, and so do the first two writes of the run's error status.
+    let statusFailures = 2
+    const locked = Layer.effect(Checkpointer, Effect.map(MemoryCheckpointer.make, (inner) => ({
+      ...inner,
+      commitSteps: (batch, patch) =>
+        batch[0].step === 2 ? Effect.fail(new CheckpointError({ reason: "storage-failure", message: "database is locked" })) : inner.commitSteps(batch, patch),
+      updateRun: (runId, patch) =>
+        patch.status === "error" && statusFailures-- > 0
+          ? Effect.fail(new CheckpointError({ reason: "storage-failure", message: "database is locked" }))
+          : inner.updateRun(runId, patch)
+    })))
+    const result = await run(Effect.gen(function*() {
+      const graph = yield* Graph.make(counterIR(), { modules })
+      const handle = yield* graph.start()
+      const failed = yield* Effect.either(handle.start())
+      const record = Option.getOrThrow(yield* Effect.flatMap(Checkpointer, (c) => c.getRun(handle.runId)))
+      return { failed, record }
+    }), locked)
+    expect(Either.isLeft(result.failed) && result.failed.left).toMatchObject({ _tag: "CheckpointError", reason: "storage-failure" })
+    expect(statusFailures).toBe(-1)
+    expect(result.record).toMatchObject({ status: "error", owner: null, last_step: 1 })
+  })
+
   it("uses the same contract with the in-memory checkpointer", async () => {
     const summary = await run(Effect.flatMap(Graph.make(counterIR(), { modules }), (g) => Effect.flatMap(g.start(), (r) => r.start())), MemoryCheckpointer.layer)
     expect(summary.final_state).toEqual({ n: 3, log: ["a", "b", "c"] })
