@@ -33,7 +33,10 @@ export interface CheckpointerShape {
    * Compare and set: apply `patch` only if the record's `status` and `owner` are still
    * `expected` (what the caller read), atomically; false when another process changed
    * them first (or the run is gone). How a process takes a run over to drive it: two
-   * processes resuming one run cannot both win.
+   * processes resuming one run cannot both win. A take-over that stops the run takes it
+   * off the queue; one that sets it `pending` puts it on the queue (unclaimed), in the
+   * same transaction: a run answered or resumed through the queue is never `pending`
+   * without its row, whenever the process dies.
    */
   readonly takeOver: (runId: string, expected: TakeOverExpectation, patch: RunPatch) => Effect.Effect<boolean, CheckpointError>
   /** The run record, if the run exists. */

@@ -6,6 +6,7 @@
  * of small objects.
  */
 import { randomUUID } from "node:crypto"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -86,11 +87,15 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
         return Effect.void
       }),
     takeOver: (runId, expected, patch) =>
-      Effect.sync(() => {
+      Effect.map(Clock.currentTimeMillis, (now) => {
         const run = runs.get(runId)
         if (!run || run.status !== expected.status || run.owner !== expected.owner) return false
         runs.set(runId, { ...run, ...patch })
         if (stopsRun(patch.status)) pending.delete(runId)
+        if (patch.status === "pending") {
+          const row = pending.get(runId)
+          pending.set(runId, row ? { ...row, claimed_by: null, claimed_at: null } : { run_id: runId, graph_id: run.graph_id, enqueued_at: new Date(now).toISOString(), claimed_by: null, claimed_at: null })
+        }
         return true
       }),
     getRun: (runId) => Effect.sync(() => Option.map(Option.fromNullable(runs.get(runId)), withLastStep)),

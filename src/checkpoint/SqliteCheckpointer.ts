@@ -10,6 +10,7 @@ import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -385,10 +386,13 @@ export const make = (filename: string, synchronous: "FULL" | "NORMAL" = "FULL"):
           if (text === undefined) return Effect.succeed(false)
           // The same UPDATE, guarded by the status and owner the caller read.
           const guarded = `${text} AND status = ? AND owner IS ?`
-          const write = stopsRun(patch.status)
-            ? transaction(sql, (db) =>
-              Effect.flatMap(db.run(guarded, [...params, expected.status, expected.owner]), (r) =>
-                r.changes === 0 ? Effect.succeed(0) : Effect.as(db.run(DEQUEUE, [runId]), r.changes)))
+          // Stopped: off the queue; pending: on it (unclaimed), in the take-over's transaction.
+          const queueing = stopsRun(patch.status) ? DEQUEUE : patch.status === "pending" ? REQUEUE : undefined
+          const write = queueing !== undefined
+            ? Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              transaction(sql, (db) =>
+                Effect.flatMap(db.run(guarded, [...params, expected.status, expected.owner]), (r) =>
+                  r.changes === 0 ? Effect.succeed(0) : Effect.as(db.run(queueing, queueing === DEQUEUE ? [runId] : [new Date(now).toISOString(), runId]), r.changes))))
             : Effect.map(runOne(sql, guarded, [...params, expected.status, expected.owner], patch.status === "running" ? startsRun : undefined), (r) => r.changes)
           return write.pipe(Effect.map((changes) => changes > 0), Effect.mapError(storage(filename, `taking over run ${runId}`)))
         }),

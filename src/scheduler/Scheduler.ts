@@ -352,10 +352,10 @@ export const make = (
         const actor = opts.actor ?? "scheduler"
         const deferred = yield* waiter(runId)
         if (known.has(runId)) return { runId, graphId: graph.id, deduplicated: false, status: record.status, summary: deferred }
-        // Durable before the caller is told: `pending` (queued for its turn) with the answer
-        // kept on the record (as a resumed run keeps it until its step commits), then on the
-        // queue. Taken from the status and owner just read: an answer or resume that raced
-        // this one wins alone.
+        // Durable before the caller is told: `pending` and on the queue (one transaction) with
+        // the answer kept on the record (as a resumed run keeps it until its step commits).
+        // Taken from the status and owner just read: an answer or resume that raced this one
+        // wins alone.
         const patch: RunPatch = {
           status: "pending",
           owner: null,
@@ -372,7 +372,6 @@ export const make = (
             message: `run ${runId} changed while it was being ${opts.response !== undefined ? "answered" : "resumed"} (now ${now?.status ?? "gone"}): another request or process got there first; read it again`
           })
         }
-        yield* checkpointer.requeue(runId, yield* nowIso)
         yield* offer({ runId, graph, actor, claim: true })
         return { runId, graphId: graph.id, deduplicated: false, status: record.status, summary: deferred }
       }).pipe(Effect.provide(context))

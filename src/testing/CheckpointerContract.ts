@@ -244,6 +244,12 @@ export const cases: ReadonlyArray<ContractCase> = [
       const queued = (yield* c.createRun(newRun({ queued: true }))).record.run_id
       yield* is(yield* c.takeOver(queued, { status: "pending", owner: null }, { status: "cancelled", owner: null }), "a stopping take-over applies")
       yield* is(!(yield* c.listPending(10_000)).some((p) => p.run_id === queued), "a take-over that stops the run takes it off the queue")
+      // A take-over to `pending` (an answer or a resume, queued) puts the run on the queue at once.
+      const answered = (yield* c.createRun(newRun())).record.run_id
+      yield* c.updateRun(answered, { status: "awaiting-input", owner: null })
+      yield* is(yield* c.takeOver(answered, { status: "awaiting-input", owner: null }, { status: "pending", owner: null }), "a take-over to pending applies")
+      const row = (yield* c.listPending(10_000)).find((p) => p.run_id === answered)
+      yield* is(row !== undefined && row.claimed_by === null, `a take-over to pending queues the run, unclaimed: ${JSON.stringify(row)}`)
     })),
 
   check("claimPending with an expected owner claims only while the run still has it, else changes nothing", (c, is) =>
