@@ -2,32 +2,42 @@
 import { readFileSync } from "node:fs"
 import { hostname } from "node:os"
 
-/** `host:pid` of this process, recorded as the owner of runs it drives. */
-export const OWNER = `${hostname()}:${process.pid}`
-
-/**
- * Whether process `pid` has exited but not been reaped yet (a zombie, state `Z` in
- * `/proc/<pid>/stat` on Linux): it answers signals, but it drives nothing any more.
- * False where `/proc` cannot tell.
- */
-const isZombie = (pid: number): boolean => {
+/** The fields of `/proc/<pid>/stat` after `comm` (which may hold spaces and parentheses), or undefined where `/proc` cannot tell. */
+const statFields = (pid: number): ReadonlyArray<string> | undefined => {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    // `pid (comm) state …`: comm may hold spaces and parentheses, so read after the last ')'.
-    return stat[stat.lastIndexOf(")") + 2] === "Z"
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")
   } catch {
-    return false
+    return undefined
   }
 }
 
-/** True when `owner` (`host:pid`) is a live process on this host. Other hosts count as live. */
+/** When process `pid` started, in clock ticks since boot (field 22 of its stat), where `/proc` tells. */
+const startedAt = (pid: number): string | undefined => statFields(pid)?.[19]
+
+/**
+ * `host:pid:start` of this process, recorded as the owner of runs it drives. The start
+ * time (where `/proc` gives it) tells this process from a later one that got the same pid:
+ * a container restarted with the same hostname runs its server as pid 1 again.
+ */
+export const OWNER = [hostname(), String(process.pid), ...[startedAt(process.pid)].filter((t) => t !== undefined)].join(":")
+
+/**
+ * True when `owner` (`host:pid`, or `host:pid:start`) is a live process on this host: the
+ * pid answers signals, is not a zombie (exited, not reaped: it drives nothing any more),
+ * and, when the owner recorded its start, started then (else the pid was reused by another
+ * process). Other hosts count as live.
+ */
 export const ownerAlive = (owner: string): boolean => {
-  const [host, pid] = owner.split(":")
-  if (host !== OWNER.split(":")[0]) return true
+  const [host, pid, started] = owner.split(":")
+  if (host !== hostname()) return true
   try {
     process.kill(Number(pid), 0)
   } catch {
     return false
   }
-  return !isZombie(Number(pid))
+  const fields = statFields(Number(pid))
+  if (fields === undefined) return true
+  if (fields[0] === "Z") return false
+  return started === undefined || fields[19] === started
 }

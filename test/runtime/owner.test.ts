@@ -39,4 +39,21 @@ describe("ownerAlive", () => {
     }
     expect(ownerAlive(`${host}:999999999`)).toBe(false)
   })
+
+  it("tells a live process from a later one that got the same pid: the owner records when it started", async () => {
+    expect(OWNER.split(":")).toHaveLength(3)
+    const child = spawn("sleep", ["5"], { stdio: "ignore" })
+    try {
+      await new Promise((r) => setTimeout(r, 50))
+      const stat = readFileSync(`/proc/${child.pid}/stat`, "utf8")
+      const started = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]!
+      expect(ownerAlive(`${host}:${child.pid}:${started}`)).toBe(true)
+      // The same pid with another start: the recorded owner died and its pid went to this process.
+      expect(ownerAlive(`${host}:${child.pid}:${Number(started) - 1}`)).toBe(false)
+      // An owner recorded before starts were recorded: the pid alone.
+      expect(ownerAlive(`${host}:${child.pid}`)).toBe(true)
+    } finally {
+      child.kill("SIGKILL")
+    }
+  })
 })
