@@ -6,7 +6,7 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type { CheckpointError } from "../errors.js"
-import type { Checkpoint, CreatedRun, NewRun, PendingRun, RunPage, RunPatch, RunQuery, RunRecord, RunStatus } from "./models.js"
+import type { Checkpoint, CreatedRun, NewRun, PendingFilter, PendingRun, RunPage, RunPatch, RunQuery, RunRecord, RunStatus } from "./models.js"
 
 /** Operations every Checkpointer implements. Each write is atomic. */
 export interface CheckpointerShape {
@@ -68,8 +68,11 @@ export interface CheckpointerShape {
   readonly completePending: (runId: string) => Effect.Effect<void, CheckpointError>
   /** Release every claim held by `owner` (a drained or dead process) so others pick the runs up. */
   readonly releaseClaims: (owner: string) => Effect.Effect<number, CheckpointError>
-  /** The queue, oldest first. */
-  readonly listPending: (limit: number) => Effect.Effect<ReadonlyArray<PendingRun>, CheckpointError>
+  /**
+   * The queue, oldest first; with `filter`, only claimed (or unclaimed) rows, of the given
+   * graphs: a server reads the rows it can run, past any number of rows it cannot.
+   */
+  readonly listPending: (limit: number, filter?: PendingFilter) => Effect.Effect<ReadonlyArray<PendingRun>, CheckpointError>
   /** A durable per-trigger cursor (e.g. a cron trigger's last fired tick). */
   readonly getCursor: (key: string) => Effect.Effect<Option.Option<string>, CheckpointError>
   /** Store a per-trigger cursor. */

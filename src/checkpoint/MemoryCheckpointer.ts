@@ -163,7 +163,13 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
         }
         return n
       }),
-    listPending: (limit) => Effect.sync(() => [...pending.values()].slice(0, limit)),
+    listPending: (limit, filter = {}) =>
+      Effect.sync(() =>
+        [...pending.values()].filter((row) =>
+          (filter.claimed === undefined || (row.claimed_by !== null) === filter.claimed) &&
+          (filter.graphIds === undefined || filter.graphIds.includes(row.graph_id))
+        ).slice(0, limit)
+      ),
     getCursor: (key) => Effect.sync(() => Option.fromNullable(cursors.get(key))),
     setCursor: (key, value) => Effect.sync(() => void cursors.set(key, value))
   }

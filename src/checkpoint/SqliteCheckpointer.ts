@@ -479,9 +479,12 @@ export const make = (filename: string, synchronous: "FULL" | "NORMAL" = "FULL"):
           Effect.mapError(storage(filename, `releasing the claims of ${owner}`))
         ),
 
-      listPending: (limit) =>
-        sql<PendingRun>`SELECT run_id, graph_id, enqueued_at, claimed_by, claimed_at FROM pending_runs
-          ORDER BY enqueued_at, rowid LIMIT ${limit}`.pipe(Effect.mapError(storage(filename, "reading the run queue"))),
+      listPending: (limit, filter = {}) => {
+        const claimed = filter.claimed === undefined ? sql`1 = 1` : filter.claimed ? sql`claimed_by IS NOT NULL` : sql`claimed_by IS NULL`
+        const graphs = filter.graphIds === undefined ? sql`1 = 1` : filter.graphIds.length === 0 ? sql`1 = 0` : sql.in("graph_id", filter.graphIds)
+        return sql<PendingRun>`SELECT run_id, graph_id, enqueued_at, claimed_by, claimed_at FROM pending_runs
+          WHERE ${claimed} AND ${graphs} ORDER BY enqueued_at, rowid LIMIT ${limit}`.pipe(Effect.mapError(storage(filename, "reading the run queue")))
+      },
 
       getCursor: (key) =>
         sql<{ value: string }>`SELECT value FROM trigger_cursors WHERE trigger_id = ${key}`.pipe(

@@ -278,12 +278,18 @@ export const PendingRun = Schema.Struct({
   run_id: Schema.String,
   graph_id: Schema.String,
   enqueued_at: Schema.String,
-  /** `host:pid` of the process that claimed it, or null while it waits. */
+  /** `host:pid:start` of the process that claimed it, or null while it waits. */
   claimed_by: Schema.NullOr(Schema.String),
   claimed_at: Schema.NullOr(Schema.String)
 })
 /** A row of the scheduler's queue. */
 export type PendingRun = typeof PendingRun.Type
+
+/** Which queue rows to read: claimed or unclaimed ones (default both), of these graphs only (default all). */
+export interface PendingFilter {
+  readonly claimed?: boolean | undefined
+  readonly graphIds?: ReadonlyArray<string> | undefined
+}
 
 /** The record of a run `createRun` is about to write (status `pending`). */
 export const newRunRecord = (runId: string, run: NewRun): RunRecord => ({

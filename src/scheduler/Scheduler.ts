@@ -18,6 +18,7 @@ import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Scope from "effect/Scope"
@@ -383,14 +384,31 @@ export const make = (
         return yield* Deferred.await(yield* waiter(runId))
       })
 
+    /**
+     * Runs of `status`, a page per poll, each poll going on where the last one stopped
+     * (back to the newest after the last page): every such run is seen, however many.
+     */
+    const rotating = (status: RunStatus) => {
+      const cursor = Ref.unsafeMake<string | undefined>(undefined)
+      return Effect.gen(function*() {
+        const page = yield* checkpointer.listRuns({ status, limit: 500, cursor: yield* Ref.get(cursor) })
+        yield* Ref.set(cursor, page.next_cursor ?? undefined)
+        return page.runs
+      })
+    }
+    const runningRuns = rotating("running")
+    const waitingRuns = rotating("awaiting-input")
+
     /** Queue rows this process does not know yet (enqueued elsewhere, or left by a dead process). */
     const poll = Effect.gen(function*() {
-      const rows = yield* checkpointer.listPending(500)
-      const dead = new Set(rows.flatMap((r) => (r.claimed_by !== null && r.claimed_by !== OWNER && !ownerAlive(r.claimed_by) ? [r.claimed_by] : [])))
+      // Claims of dead processes are released first, so their rows are read as unclaimed below.
+      const claimed = yield* checkpointer.listPending(500, { claimed: true })
+      const dead = new Set(claimed.flatMap((r) => (r.claimed_by !== null && r.claimed_by !== OWNER && !ownerAlive(r.claimed_by) ? [r.claimed_by] : [])))
       for (const owner of dead) yield* checkpointer.releaseClaims(owner)
-      for (const row of options.pickUpPending === false ? [] : rows) {
+      // The rows this server can run: unclaimed, of its graphs (past any number of others').
+      const rows = options.pickUpPending === false ? [] : yield* checkpointer.listPending(500, { claimed: false, graphIds: registry.list().map((g) => g.id) })
+      for (const row of rows) {
         if (known.has(row.run_id) || enqueuing.has(row.run_id)) continue
-        if (row.claimed_by !== null && !dead.has(row.claimed_by)) continue
         const graph = yield* Effect.either(registry.get(row.graph_id))
         if (Either.isLeft(graph)) continue
         yield* offer({ runId: row.run_id, graph: graph.right, actor: "scheduler", claim: true })
@@ -399,8 +417,7 @@ export const make = (
       // drove them outside the queue (a run it resumed: /respond, /resume, a fork): nothing
       // would pick them up, so adopt them, as the queue's rows of a dead process are.
       if (options.pickUpPending !== false) {
-        const orphans = yield* checkpointer.listRuns({ status: "running", limit: 500 })
-        for (const run of orphans.runs) {
+        for (const run of yield* runningRuns) {
           if (run.owner === null || ownerAlive(run.owner) || known.has(run.run_id) || enqueuing.has(run.run_id)) continue
           if (rows.some((row) => row.run_id === run.run_id)) continue
           // A subgraph's child run goes on when its parent does (its subgraph node resumes
@@ -421,8 +438,7 @@ export const make = (
       // directly: resume them without an answer.
       if (options.pickUpPending !== false) {
         const now = yield* Clock.currentTimeMillis
-        const waiting = yield* checkpointer.listRuns({ status: "awaiting-input", limit: 500 })
-        for (const run of waiting.runs) {
+        for (const run of yield* waitingRuns) {
           if (known.has(run.run_id)) continue
           const deadline = run.waiting?.deadline
           const timedOut = deadline !== undefined && now >= Date.parse(deadline)

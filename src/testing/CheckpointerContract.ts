@@ -217,6 +217,22 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* is(!(yield* c.listPending(10_000)).some((p) => p.run_id === paused), "a paused run leaves the queue")
     })),
 
+  check("listPending reads claimed or unclaimed rows of the given graphs only, oldest first", (c, is) =>
+    Effect.gen(function*() {
+      const graph = `contract:${randomUUID()}`
+      const other = `contract:${randomUUID()}`
+      const first = (yield* c.createRun(newRun({ queued: true, graph_id: graph }))).record.run_id
+      const foreign = (yield* c.createRun(newRun({ queued: true, graph_id: other }))).record.run_id
+      const second = (yield* c.createRun(newRun({ queued: true, graph_id: graph }))).record.run_id
+      yield* is(yield* c.claimPending(first, "host:1", AT), "the first row is claimed")
+      const ids = (rows: ReadonlyArray<{ readonly run_id: string }>) => rows.map((r) => r.run_id).filter((id) => [first, foreign, second].includes(id))
+      yield* is(same(ids(yield* c.listPending(10_000, { graphIds: [graph] })), [first, second]), "only the given graphs' rows")
+      yield* is(same(ids(yield* c.listPending(10_000, { claimed: false, graphIds: [graph, other] })), [foreign, second]), "only unclaimed rows")
+      yield* is(same(ids(yield* c.listPending(10_000, { claimed: true })), [first]), "only claimed rows")
+      yield* is(same(ids(yield* c.listPending(10_000, { graphIds: [] })), []), "no graphs, no rows")
+      yield* is(same(ids(yield* c.listPending(10_000)), [first, foreign, second]), "without a filter, every row")
+    })),
+
   check("updateRun changes the record; an unknown run is CheckpointError unknown-run", (c, is) =>
     Effect.gen(function*() {
       const id = (yield* c.createRun(newRun())).record.run_id

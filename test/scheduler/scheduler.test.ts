@@ -182,6 +182,21 @@ describe("Scheduler", () => {
     expect(summaries.map((s) => s.final_state["n"])).toEqual([1, 2, 3])
   })
 
+  it("picks up a queued run of its graphs behind any number of rows it cannot run (another server's graphs)", async () => {
+    const gauge = { now: 0, max: 0, calls: 0 }
+    const filename = join(tempDir(), "db.sqlite")
+    const queued = await Effect.runPromise(Effect.gen(function*() {
+      const [one] = yield* makeGraphs(gauge)
+      const checkpointer = yield* Checkpointer
+      // 600 rows of a graph this server does not register, queued first.
+      const foreign = yield* one.newRun({ inputs: { n: 0 }, queued: true })
+      for (let i = 0; i < 600; i++) yield* checkpointer.createRun({ ...foreign, graph_id: "g:elsewhere" })
+      return (yield* checkpointer.createRun(yield* one.newRun({ inputs: { n: 7 }, queued: true }))).record.run_id
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename }))))
+    const { result: summary } = await withScheduler((scheduler) => Effect.timeout(scheduler.await(queued), "10 seconds"), { filename, gauge })
+    expect(summary).toMatchObject({ status: "done", final_state: { n: 8 } })
+  })
+
   it("a queued run of another version of the graph (another hash) is left paused for that version, not failed", async () => {
     const gauge = { now: 0, max: 0, calls: 0 }
     const filename = join(tempDir(), "db.sqlite")
