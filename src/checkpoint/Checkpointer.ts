@@ -26,7 +26,8 @@ export interface CheckpointerShape {
   readonly commitSteps: (checkpoints: readonly [Checkpoint, ...Array<Checkpoint>], patch?: RunPatch) => Effect.Effect<void, CheckpointError>
   /**
    * Change the run record. Here and in `commitSteps`, a patch that stops the run (any
-   * status but `running`/`pending`) also removes its `pending_runs` row, atomically.
+   * status but `running`/`pending`) also removes its `pending_runs` row, and a patch
+   * that sets it `pending` puts it on the queue (unclaimed), atomically.
    */
   readonly updateRun: (runId: string, patch: RunPatch) => Effect.Effect<void, CheckpointError>
   /**

@@ -14,6 +14,15 @@ import { CheckpointError } from "../errors.js"
 import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
 import { type Checkpoint, type CreatedRun, newRunRecord, type PendingRun, type RunRecord, stopsRun } from "./models.js"
 
+/** The queue after a run's status changed: a stopped run leaves it, a `pending` one is on it (unclaimed). */
+const queueAfter = (pending: Map<string, PendingRun>, run: RunRecord, status: RunRecord["status"] | undefined, now: number): void => {
+  if (stopsRun(status)) pending.delete(run.run_id)
+  else if (status === "pending") {
+    const row = pending.get(run.run_id)
+    pending.set(run.run_id, row ? { ...row, claimed_by: null, claimed_at: null } : { run_id: run.run_id, graph_id: run.graph_id, enqueued_at: new Date(now).toISOString(), claimed_by: null, claimed_at: null })
+  }
+}
+
 /** A checkpoint as kept: its step (for lookups) and its JSON text. */
 interface StoredCheckpoint {
   readonly step: number
@@ -75,7 +84,7 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
         }
         for (const cp of batch) list.push(store(cp))
         if (patch) runs.set(last.run_id, { ...run, ...patch, last_step: last.step })
-        if (stopsRun(patch?.status)) pending.delete(last.run_id)
+        queueAfter(pending, run, patch?.status, Date.now())
         return Effect.void
       }),
     updateRun: (runId, patch) =>
@@ -83,7 +92,7 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
         const run = runs.get(runId)
         if (!run) return Effect.fail(unknownRun(runId))
         runs.set(runId, { ...run, ...patch })
-        if (stopsRun(patch.status)) pending.delete(runId)
+        queueAfter(pending, run, patch.status, Date.now())
         return Effect.void
       }),
     takeOver: (runId, expected, patch) =>
@@ -91,11 +100,7 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
         const run = runs.get(runId)
         if (!run || run.status !== expected.status || run.owner !== expected.owner) return false
         runs.set(runId, { ...run, ...patch })
-        if (stopsRun(patch.status)) pending.delete(runId)
-        if (patch.status === "pending") {
-          const row = pending.get(runId)
-          pending.set(runId, row ? { ...row, claimed_by: null, claimed_at: null } : { run_id: runId, graph_id: run.graph_id, enqueued_at: new Date(now).toISOString(), claimed_by: null, claimed_at: null })
-        }
+        queueAfter(pending, run, patch.status, now)
         return true
       }),
     getRun: (runId) => Effect.sync(() => Option.map(Option.fromNullable(runs.get(runId)), withLastStep)),

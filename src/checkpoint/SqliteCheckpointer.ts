@@ -345,12 +345,13 @@ export const make = (filename: string, synchronous: "FULL" | "NORMAL" = "FULL"):
             : Effect.map(toRun(filename)(r.row), (record): CreatedRun => ({ record, created: false })))
       })
 
-    /** Apply a run patch; a patch that stops the run also takes it off the queue. */
+    /** Apply a run patch; a patch that stops the run also takes it off the queue, one that sets it `pending` puts it on (unclaimed). */
     const patchRun = (db: Statements, runId: string, patch: RunPatch) =>
       Effect.gen(function*() {
         const [text, params] = patchStatement(runId, patch)
         const updated = text === undefined ? { changes: 0 } : yield* db.run(text, params)
         if (stopsRun(patch.status)) yield* db.run(DEQUEUE, [runId])
+        else if (patch.status === "pending" && updated.changes > 0) yield* db.run(REQUEUE, [new Date(yield* Clock.currentTimeMillis).toISOString(), runId])
         return updated.changes
       })
 
@@ -375,7 +376,7 @@ export const make = (filename: string, synchronous: "FULL" | "NORMAL" = "FULL"):
       },
 
       updateRun: (runId, patch) =>
-        (stopsRun(patch.status) ? transaction(sql, (db) => patchRun(db, runId, patch)) : patchAlone(runId, patch)).pipe(
+        (stopsRun(patch.status) || patch.status === "pending" ? transaction(sql, (db) => patchRun(db, runId, patch)) : patchAlone(runId, patch)).pipe(
           Effect.mapError(storage(filename, `updating run ${runId}`)),
           Effect.flatMap((changes) => (changes === 0 && Object.keys(patch).length > 0 ? Effect.fail(unknownRun(runId)) : Effect.void))
         ),

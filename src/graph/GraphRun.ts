@@ -37,8 +37,11 @@ export interface GraphRun {
   readonly stream: () => Stream.Stream<RunEvent>
   /** Ask the run to stop: interrupts the current step and marks the run `cancelled`. */
   readonly cancel: () => Effect.Effect<void>
-  /** Ask the run to stop after the current step, in `paused`. */
-  readonly pause: () => Effect.Effect<void>
+  /**
+   * Ask the run to stop after the current step, in `paused`; with `requeue`, in `pending`
+   * and back on the queue (what a draining server does, so the next process goes on).
+   */
+  readonly pause: (options?: { readonly requeue?: boolean | undefined }) => Effect.Effect<void>
 }
 
 /** Inputs for {@link make}. */
@@ -193,7 +196,7 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
             return driver ? Fiber.interruptFork(driver) : Effect.void
           })
         ),
-      pause: () => Ref.update(control, (c) => (c === "cancel" ? c : "pause"))
+      pause: (options) => Ref.update(control, (c) => (c === "cancel" ? c : options?.requeue === true ? "requeue" : "pause"))
     }
     return handle
   })

@@ -63,7 +63,7 @@ import { checkJson, writtenDelta } from "../ir/json.js"
 import { applyWrites, type NodeWrite } from "./reducers.js"
 
 /** Requests a caller can make of a running loop. */
-export type Control = "run" | "pause" | "cancel"
+export type Control = "run" | "pause" | "requeue" | "cancel"
 
 /** Everything one drive of the loop needs. */
 export interface DriveInput {
@@ -663,9 +663,10 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         yield* emit({ type: "run.cancelled", step })
         return toSummary(run, state)
       }
-      if (requested === "pause") {
+      if (requested === "pause" || requested === "requeue") {
         yield* Ref.set(control, "run")
-        yield* transition({ status: "paused", owner: null })
+        // Requeued (a server draining): `pending` and back on the queue in one write, for the next process.
+        yield* transition({ status: requested === "pause" ? "paused" : "pending", owner: null })
         yield* emit({ type: "run.paused", step })
         return toSummary(run, state)
       }

@@ -470,21 +470,15 @@ export const make = (
         draining = true
         const deadline = Date.now() + (options.drainTimeoutMs ?? 10_000)
         while (running.size > 0 && Date.now() < deadline) yield* pauseMs
-        // The runs still going are paused after their current step, or interrupted; either
-        // way they go back on the queue, so the next process resumes them.
-        const stopped = [...running.keys()]
-        for (const run of running.values()) yield* run.pause()
+        // The runs still going stop after their current step, or are interrupted; either way
+        // they go back on the queue, `pending`, in the same write as their status (whenever
+        // this process dies), so the next process resumes them.
+        for (const run of running.values()) yield* run.pause({ requeue: true })
         while (running.size > 0 && Date.now() < deadline + 2000) yield* pauseMs
         const interrupted = [...running.keys()]
         yield* Effect.forEach(workers, Fiber.interrupt, { discard: true })
         for (const runId of interrupted) {
-          yield* checkpointer.updateRun(runId, { status: "paused", owner: null }).pipe(Effect.ignore)
-        }
-        const at = new Date().toISOString()
-        for (const runId of stopped) {
-          const record = yield* Effect.option(checkpointer.getRun(runId))
-          const status = Option.flatten(record).pipe(Option.map((r) => r.status), Option.getOrUndefined)
-          if (status === "paused") yield* checkpointer.requeue(runId, at).pipe(Effect.ignore)
+          yield* checkpointer.updateRun(runId, { status: "pending", owner: null }).pipe(Effect.ignore)
         }
         yield* checkpointer.releaseClaims(OWNER).pipe(Effect.ignore)
       }).pipe(traced("stargraph.scheduler.drain"))

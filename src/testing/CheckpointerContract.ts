@@ -203,7 +203,7 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* is(read.status === "pending", "the batch's patch was not applied")
     })),
 
-  check("a patch that stops the run takes it off the queue in the same write", (c, is) =>
+  check("a patch that stops the run takes it off the queue in the same write; one that sets it pending puts it back", (c, is) =>
     Effect.gen(function*() {
       const queued = yield* c.createRun(newRun({ queued: true }))
       const id = queued.record.run_id
@@ -215,6 +215,10 @@ export const cases: ReadonlyArray<ContractCase> = [
       const paused = (yield* c.createRun(newRun({ queued: true }))).record.run_id
       yield* c.updateRun(paused, { status: "paused" })
       yield* is(!(yield* c.listPending(10_000)).some((p) => p.run_id === paused), "a paused run leaves the queue")
+      // And back: a patch that sets it pending (a draining server's run) puts it on the queue, unclaimed.
+      yield* c.updateRun(paused, { status: "pending", owner: null })
+      const row = (yield* c.listPending(10_000)).find((p) => p.run_id === paused)
+      yield* is(row !== undefined && row.claimed_by === null, `a run set pending is queued, unclaimed: ${JSON.stringify(row)}`)
     })),
 
   check("listPending reads claimed or unclaimed rows of the given graphs only, oldest first", (c, is) =>

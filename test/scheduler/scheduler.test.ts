@@ -275,7 +275,7 @@ describe("Scheduler", () => {
       const c = yield* Checkpointer
       return { run: Option.getOrThrow(yield* c.getRun(runId)), queue: yield* c.listPending(10) }
     }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename }))))
-    expect(after.run).toMatchObject({ status: "paused", owner: null })
+    expect(after.run).toMatchObject({ status: "pending", owner: null })
     expect(after.queue.map((r) => [r.run_id, r.claimed_by])).toEqual([[runId, null]])
     // The next process: picks it up from the queue (its poll) and finishes it.
     const { result: record } = await withScheduler(() =>
