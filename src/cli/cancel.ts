@@ -11,7 +11,7 @@
  * Ctrl-C cancels it; a server cancels through `POST /v1/runs/{id}/cancel`); so is a run
  * that already ended.
  */
-import { Command } from "@effect/cli"
+import { Command, Options } from "@effect/cli"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -28,11 +28,14 @@ export const cancel = Command.make(
     runId: runIdArg,
     db: dbExisting,
     graph: graphFile("reopen the run"),
-    auditLog
+    auditLog,
+    takeOver: Options.boolean("take-over").pipe(
+      Options.withDescription("cancel a run left running by a process on another host or container that is gone (it cannot be checked from here; default: off)")
+    )
   },
   (o) =>
     Effect.gen(function*() {
-      const [Graph, { Checkpointer }, { TERMINAL_STATUSES }, { ownerAlive }, { cancelStopped, subgraphIndex }, stores, { finalLine }, { AuditSink }] = yield* Effect.promise(() =>
+      const [Graph, { Checkpointer }, { TERMINAL_STATUSES }, { ownerElsewhere, ownerGone }, { cancelStopped, subgraphIndex }, stores, { finalLine }, { AuditSink }] = yield* Effect.promise(() =>
         Promise.all([
           import("../graph/Graph.js"),
           import("../checkpoint/Checkpointer.js"),
@@ -50,10 +53,13 @@ export const cancel = Command.make(
         if (TERMINAL_STATUSES.has(record.status)) {
           return yield* refuse(`run ${o.runId} is already ${record.status}; nothing to cancel`)
         }
-        if (record.status === "running" && record.owner !== null && ownerAlive(record.owner)) {
+        if (record.status === "running" && !ownerGone(record.owner, o.takeOver)) {
           return yield* refuse(
-            `run ${o.runId} is executing in live process ${record.owner}; stop it there (Ctrl-C in its terminal pauses it, ` +
-              `a second Ctrl-C cancels it; a server cancels it with POST /v1/runs/${o.runId}/cancel)`
+            ownerElsewhere(record.owner ?? "")
+              ? `run ${o.runId} is executing in process ${record.owner} on another host or container, which cannot be checked from here; ` +
+                `stop it there, or, if that host or container is gone, cancel with --take-over`
+              : `run ${o.runId} is executing in live process ${record.owner}; stop it there (Ctrl-C in its terminal pauses it, ` +
+                `a second Ctrl-C cancels it; a server cancels it with POST /v1/runs/${o.runId}/cancel)`
           )
         }
         const file = Option.getOrElse(o.graph, () => record.graph_source ?? "")
@@ -77,7 +83,7 @@ export const cancel = Command.make(
           yield* Console.log(finalLine({ run_id: o.runId, status: "cancelled" }))
           return yield* setExit(ExitCode.done)
         }
-        const run = yield* g.right.resume(o.runId, { actor: "cli", allowRuntimeDrift: true })
+        const run = yield* g.right.resume(o.runId, { actor: "cli", allowRuntimeDrift: true, takeOver: o.takeOver })
         yield* run.cancel()
         const summary = yield* run.start()
         yield* Console.log(finalLine(summary))

@@ -33,6 +33,9 @@ const common = {
   ),
   liveAfterFork: Options.boolean("live-after-fork").pipe(
     Options.withDescription("for a counterfactual fork: make live calls where its parent's cassette cannot answer (default: off)")
+  ),
+  takeOver: Options.boolean("take-over").pipe(
+    Options.withDescription("take over a run left running by a process on another host or container that is gone (it cannot be checked from here; default: off)")
   )
 }
 
@@ -50,6 +53,7 @@ interface ResumeInput {
   readonly actor: string
   readonly allowRuntimeDrift: boolean
   readonly liveAfterFork: boolean
+  readonly takeOver: boolean
 }
 
 /** Continue the run, printing its steps, then report how it stopped. */
@@ -87,6 +91,7 @@ const resumeRun = (o: ResumeInput) =>
         actor: o.actor,
         allowRuntimeDrift: o.allowRuntimeDrift,
         liveAfterFork: o.liveAfterFork,
+        takeOver: o.takeOver,
         ...(answer !== undefined ? { response: answer } : {})
       })
       const progress = Progress.make({ nodeIds: g.topology.nodes.keys(), silent: o.quiet, verbose: o.verbose, fromStep: record.last_step })

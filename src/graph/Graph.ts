@@ -42,7 +42,7 @@ import { checkJson } from "../ir/json.js"
 import { IRValidationError } from "../errors.js"
 import type { ReplaySource } from "../runtime/Cassette.js"
 import { forkReplaySource } from "../runtime/replaySource.js"
-import { ownerAlive } from "../runtime/owner.js"
+import { ownerElsewhere, ownerGone } from "../runtime/owner.js"
 import { waitedChildId } from "../runtime/waitedChild.js"
 import { nowIso, OWNER, RunLoop } from "../runtime/RunLoop.js"
 import { AuditSink } from "../telemetry/AuditSink.js"
@@ -85,6 +85,12 @@ export interface ResumeOptions {
    */
   readonly onCallerFiber?: boolean | undefined
   readonly cancelledWith?: (() => boolean) | undefined
+  /**
+   * Take over a run left `running` by a process on another host or container, which
+   * cannot be checked from here (a container recreated, a host gone): the caller says it
+   * is gone. A live process of this host is never taken over.
+   */
+  readonly takeOver?: boolean | undefined
 }
 
 /** A validated graph. */
@@ -587,8 +593,11 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
             `(resume it without a response to apply on_timeout: ${run.waiting?.on_timeout ?? "halt"})`
         )
       }
-      if (run.status === "running" && run.owner !== null && run.owner !== OWNER && ownerAlive(run.owner)) {
-        return yield* refuse(`run ${runId} is being driven by live process ${run.owner}; wait for it or stop that process first`)
+      if (run.status === "running" && run.owner !== null && run.owner !== OWNER && !ownerGone(run.owner, options.takeOver === true)) {
+        return yield* refuse(ownerElsewhere(run.owner)
+          ? `run ${runId} is being driven by process ${run.owner} on another host or container, which cannot be checked from here; ` +
+            "wait for it, or, if that host or container is gone, take the run over (stargraph resume --take-over)"
+          : `run ${runId} is being driven by live process ${run.owner}; wait for it or stop that process first`)
       }
       const checkpoint = yield* Effect.flatMap(checkpointer.latestCheckpoint(runId), Option.match({
         onNone: () => Effect.fail(new CheckpointError({ reason: "no-checkpoint", runId, message: `run ${runId} has no checkpoint to resume from` })),

@@ -41,3 +41,10 @@ export const ownerAlive = (owner: string): boolean => {
   if (fields[0] === "Z") return false
   return started === undefined || fields[19] === started
 }
+
+/** Whether `owner` is a process of another host (or container): its liveness cannot be checked from here. */
+export const ownerElsewhere = (owner: string): boolean => owner.split(":")[0] !== hostname()
+
+/** Who may take over a run `owner` drives: none, a dead process of this host, or (told so: `takeOver`) a process elsewhere. */
+export const ownerGone = (owner: string | null, takeOver = false): boolean =>
+  owner === null || !ownerAlive(owner) || (takeOver && ownerElsewhere(owner))

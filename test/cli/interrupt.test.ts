@@ -1,6 +1,7 @@
 /** Ctrl-C during `run`, `resume` and `replay`: the run is left paused (twice: cancelled), never lost. */
 import { copyFileSync, mkdirSync } from "node:fs"
 import { join } from "node:path"
+import Database from "better-sqlite3"
 import { beforeAll, describe, expect, it } from "vitest"
 import { ROOT, runIdOf, startStargraph, stargraph, tempDir } from "../helpers/cli.js"
 
@@ -12,6 +13,9 @@ beforeAll(() => {
   mkdirSync(join(work, "slow"))
   for (const file of ["graph.yaml", "nodes.ts"]) copyFileSync(join(ROOT, "test", "fixtures", "slow", file), join(work, "slow", file))
 })
+
+const inspectList = async () =>
+  (JSON.parse((await stargraph(["list", "--db", db, "--json"], { cwd: work })).stdout) as { runs: Array<{ run_id: string; status: string }> }).runs
 
 const inspect = async (id: string) =>
   JSON.parse((await stargraph(["inspect", id, "--db", db, "--json"], { cwd: work })).stdout) as {
@@ -118,6 +122,27 @@ describe("Ctrl-C", () => {
     const resumed = await stargraph(["resume", cf, "--db", db, "--no-summary"], { cwd: work, env: { SLOW_NODE_MS: "1" } })
     expect([resumed.code, resumed.last]).toEqual([0, `run_id=${cf} status=done`])
     expect((await inspect(cf)).final_state).toEqual((await inspect(parentId)).final_state)
+  })
+
+  it("a run left running by a process on another host or container: resume and cancel refuse it, and say how to take it over; --take-over does", async () => {
+    const cli = startStargraph(["run", "slow/graph.yaml", "--db", db, "--no-summary"], { cwd: work, env: { SLOW_NODE_MS: "400" } })
+    await cli.waitForStdout(/^step 2 /m)
+    cli.child.kill("SIGKILL")
+    await cli.done
+    const id = (await inspectList()).find((r) => r.status === "running")!.run_id
+    // The owner as a container's server would leave it: another hostname, not checkable here.
+    const conn = new Database(db)
+    conn.prepare("UPDATE runs_history SET owner = 'gone-container:1:4242' WHERE run_id = ?").run(id)
+    conn.close()
+    const refused = await stargraph(["resume", id, "--db", db], { cwd: work })
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toContain("on another host or container, which cannot be checked from here")
+    expect(refused.stderr).toContain("stargraph resume --take-over")
+    const cancelRefused = await stargraph(["cancel", id, "--db", db], { cwd: work })
+    expect([cancelRefused.code, cancelRefused.stderr]).toEqual([2, expect.stringContaining("cancel with --take-over")])
+    const taken = await stargraph(["resume", id, "--db", db, "--take-over", "--no-summary"], { cwd: work, env: { SLOW_NODE_MS: "1" } })
+    expect([taken.code, taken.last]).toEqual([0, `run_id=${id} status=done`])
+    expect((await inspect(id)).final_state.count).toBe(10)
   })
 
   it("while following a run another live process drives (same idempotency key), stops following and leaves that run alone", async () => {
