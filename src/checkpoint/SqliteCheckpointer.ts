@@ -4,7 +4,7 @@
  * transaction per step.
  */
 import { randomUUID } from "node:crypto"
-import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from "node:fs"
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readSync, statSync } from "node:fs"
 import { dirname } from "node:path"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -503,13 +503,32 @@ export const make = (filename: string, synchronous: "FULL" | "NORMAL" = "FULL"):
     return shape
   })
 
+/** Whether an existing `filename`, or the folder it is in, cannot be written (SQLite's WAL needs both). */
+const readOnly = (filename: string): boolean => {
+  if (!existsSync(filename)) return false
+  try {
+    accessSync(filename, constants.W_OK)
+    accessSync(dirname(filename), constants.W_OK)
+    return false
+  } catch {
+    return true
+  }
+}
+
 /** The SQL client layer with Stargraph's pragmas applied and migrations run. */
 export const layerClient = (
   options: SqliteCheckpointerOptions
 ): Layer.Layer<SqlClient.SqlClient | SqliteClient.SqliteClient, CheckpointError> => {
   const { filename } = options
   const openFailed = (message: string) =>
-    new CheckpointError({ reason: "not-a-database", filename, message: `${filename} could not be opened as SQLite: ${message}` })
+    readOnly(filename)
+      ? new CheckpointError({
+        reason: "storage-failure",
+        filename,
+        message: `${filename} cannot be opened for writing (${message}): it or its folder is read-only (a read-only mount, a snapshot); ` +
+          "Stargraph opens its database read-write (WAL, migrations); copy it to a writable folder to read it"
+      })
+      : new CheckpointError({ reason: "not-a-database", filename, message: `${filename} could not be opened as SQLite: ${message}` })
   const client = Layer.unwrapEffect(Effect.as(checkFile(filename, options.create !== false, options.shareFile === true), SqliteClient.layer({ filename }))).pipe(
     Layer.catchAllCause((cause) =>
       Layer.fail(

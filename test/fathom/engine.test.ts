@@ -196,6 +196,29 @@ describe("modules and focus", () => {
   })
 })
 
+describe("slot constraints in rule patterns", () => {
+  const ticket = `(deftemplate ticket (slot priority (allowed-symbols low high)) (slot retries (type INTEGER) (range 0 5)) (multislot owner (cardinality 0 1)))`
+  it("a literal its slot refuses can never match: refused at load, as CLIPS does ([CSTRNCHK1])", () => {
+    const refused = (pattern: string) => loadError(`${ticket}\n(defrule r ${pattern} => (printout t "never" crlf))`)
+    expect(refused("(ticket (priority hgih))")).toMatchObject({ reason: "compile", construct: "defrule r", message: expect.stringMatching(/a literal that can never match: slot priority of ticket: hgih is not one of the allowed values \(low high\)/) })
+    expect(refused('(ticket (retries "3"))').message).toMatch(/slot retries of ticket: "3" does not match the allowed types \(INTEGER\)/)
+    expect(refused("(ticket (retries 9))").message).toMatch(/slot retries of ticket: 9 is outside the allowed range 0 to 5/)
+    expect(refused("(ticket (owner a b))").message).toMatch(/slot owner of ticket: \(a b\) does not satisfy the cardinality 0 to 1/)
+    expect(refused("(ticket (priority hgih|lwo))").message).toMatch(/hgih is not one of the allowed values/)
+  })
+
+  it("min and max take two arguments or more, as in CLIPS", () => {
+    expect(loadError("(defrule r => (printout t (max 2) crlf))").message).toMatch(/function max expects at least 2 argument\(s\), got 1/)
+    expect(loadError("(defrule r => (printout t (min 2) crlf))").message).toMatch(/function min expects/)
+  })
+
+  it("patterns that can match load: allowed literals, one allowed alternative, variables, negations, predicates", () => {
+    for (const pattern of ["(ticket (priority high))", "(ticket (priority hgih|high))", "(ticket (priority ?p))", "(ticket (priority ~hgih))", "(ticket (retries ?r&:(> ?r 9)))", "(ticket (owner a))", "(ticket (owner $?o))"]) {
+      expect(() => engineWith(`${ticket}\n(defrule r ${pattern} =>)`), pattern).not.toThrow()
+    }
+  })
+})
+
 describe("run control", () => {
   it("halt stops the run and reports halted", () => {
     const e = engineWith(`${TEMPLATES}\n(defrule h (a (x ?x)) => (printout t ?x crlf) (halt))`)

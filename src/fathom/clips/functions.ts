@@ -172,7 +172,7 @@ const BUILTINS: ReadonlyArray<FunctionDef> = [
     const x = expectNumber("abs", a[0]!, 0, s)
     return x.type === "INTEGER" ? i(Math.abs(x.value)) : float(Math.abs(x.value))
   }),
-  def("min", 1, Infinity, (a, _e, s) => {
+  def("min", 2, Infinity, (a, _e, s) => {
     let best = expectNumber("min", a[0]!, 0, s)
     for (let k = 1; k < a.length; k++) {
       const v = expectNumber("min", a[k]!, k, s)
@@ -180,7 +180,7 @@ const BUILTINS: ReadonlyArray<FunctionDef> = [
     }
     return best
   }),
-  def("max", 1, Infinity, (a, _e, s) => {
+  def("max", 2, Infinity, (a, _e, s) => {
     let best = expectNumber("max", a[0]!, 0, s)
     for (let k = 1; k < a.length; k++) {
       const v = expectNumber("max", a[k]!, k, s)

@@ -10,9 +10,9 @@ import { fail, type Pos } from "../diagnostics.js"
 import { compileExpr, type CompiledExpr, type Scope } from "../expressions.js"
 import type { SAtom, SExpr } from "../reader.js"
 import type { CE } from "../constructs.js"
-import type { Fact, Template } from "../templates.js"
+import { checkField, describeViolation, type Fact, type Template } from "../templates.js"
 import type { Env, Marker } from "../evaluation.js"
-import { hashKey, type Value } from "../values.js"
+import { hashKey, multifield, type Value } from "../values.js"
 import type { NodeSpec, RightHash } from "./alpha.js"
 import { parseFields, type FieldConstraint, type Term } from "./constraints.js"
 import { readField, type ElementInfo, type FieldRef } from "./fields.js"
@@ -232,6 +232,45 @@ interface SlotPattern {
   readonly pos: Pos
 }
 
+/** The literals a field can only be (every alternative one plain constant), or undefined when it can be anything else. */
+const onlyLiterals = (f: FieldConstraint): ReadonlyArray<{ readonly value: Value; readonly pos: Pos }> | undefined => {
+  if (f.multi || f.leadVar !== null || f.alternatives.length === 0) return undefined
+  const out: Array<{ value: Value; pos: Pos }> = []
+  for (const alt of f.alternatives) {
+    const only = alt.length === 1 ? alt[0]! : undefined
+    if (only === undefined || only.kind !== "const" || only.negated) return undefined
+    out.push({ value: only.value, pos: only.pos })
+  }
+  return out
+}
+
+/**
+ * A slot pattern of literals its slot's constraints refuse can never match: refused when
+ * the rule is loaded, as CLIPS does ([CSTRNCHK1]): a misspelt allowed symbol, a string in
+ * an INTEGER slot, a number out of its range, more fields than its cardinality.
+ */
+const checkLiterals = (ctx: LhsContext, tmpl: Template, sp: SlotPattern): void => {
+  const slot = tmpl.slots[sp.slot]!
+  const fix = `match a value the slot allows (see (deftemplate ${tmpl.name} ...)), or change the slot's constraints`
+  const fields = sp.fields.map(onlyLiterals)
+  for (const literals of fields) {
+    // With alternatives (a|b), the field is refused only when none of them can match.
+    const refused = literals?.map((l) => ({ ...l, why: checkField(slot.constraint, l.value) }))
+    if (refused !== undefined && refused.every((r) => r.why !== null)) {
+      const first = refused[0]!
+      err(ctx, first.pos, `a literal that can never match: ${describeViolation(tmpl, slot, first.value, first.why!)}`, fix)
+    }
+  }
+  // A multislot matched by a fixed number of literal fields: its cardinality.
+  if (sp.multi && fields.every((l) => l !== undefined && l.length === 1)) {
+    const values = fields.map((l) => l![0]!.value)
+    const c = slot.constraint
+    if ((c.minFields !== null && values.length < c.minFields) || (c.maxFields !== null && values.length > c.maxFields)) {
+      err(ctx, sp.pos, `a literal that can never match: ${describeViolation(tmpl, slot, multifield(values), "cardinality")}`, fix)
+    }
+  }
+}
+
 const isSym = (e: SExpr | undefined): e is SAtom => e !== undefined && e.kind === "atom" && e.token.kind === "symbol"
 
 const slotPatterns = (ctx: LhsContext, ce: Extract<CE, { kind: "pattern" }>, tmpl: Template): Array<SlotPattern> => {
@@ -291,6 +330,7 @@ const compilePattern = (
     tmpl = ctx.impliedTemplate(ce.relation, ce.relationPos)
   }
   const slots = slotPatterns(ctx, ce, tmpl)
+  if (!tmpl.implied) for (const sp of slots) checkLiterals(ctx, tmpl, sp)
   // Local scope for variables bound inside this pattern (visible to later patterns only if positive).
   const local = new VarScope(scope)
   const fieldPlans: Array<Array<FieldPlan>> = []
