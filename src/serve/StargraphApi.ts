@@ -119,6 +119,7 @@ const ShuttingDown = ErrorAt(503, "the server is draining (SchedulerError shutti
 /** Health: the one route that never needs the bearer token. */
 export class HealthGroup extends HttpApiGroup.make("health").add(
   HttpApiEndpoint.get("health", "/healthz").addSuccess(Health)
+    .addError(ErrorAt(503, "the database file was removed or replaced while the server runs (ApiError unavailable): restart the server"))
     .annotate(OpenApi.Summary, "Liveness: the server, its database and its graphs")
 ) {}
 

@@ -6,6 +6,7 @@ import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Socket from "@effect/platform/Socket"
+import { statSync } from "node:fs"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -74,20 +75,41 @@ const withNoGraphsHint = (registry: GraphRegistryShape) => <E>(error: E): E | Sc
 const refuse = (runId: string, status: RunStatus, operation: string, message: string) =>
   new RunStateError({ runId, status, operation, message })
 
-/** `GET /healthz`; `db` is the database the server announces. */
+/** The file at `path` (device and inode), or undefined when there is none. */
+const fileIdentity = (path: string): string | undefined => {
+  try {
+    const st = statSync(path)
+    return `${st.dev}:${st.ino}`
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * `GET /healthz`; `db` is the database the server announces. Unhealthy (503) once that
+ * file is gone or replaced: the server's connection then writes to a file no other
+ * process, and no restart, will see.
+ */
 export const healthLayer = (db: string) =>
   HttpApiBuilder.group(StargraphApi, "health", (handlers) =>
     Effect.gen(function*() {
       const scheduler = yield* Scheduler
       const registry = yield* GraphRegistry
+      const opened = fileIdentity(db)
       return handlers.handle("health", () =>
-        Effect.map(scheduler.stats, (stats) => ({
-          status: "ok" as const,
-          version: STARGRAPH_VERSION,
-          db,
-          graphs: registry.list().length,
-          ...stats
-        })))
+        opened !== undefined && fileIdentity(db) !== opened
+          ? Effect.fail(new ApiError({
+            reason: "unavailable",
+            status: 503,
+            message: `the database file ${db} was removed or replaced while the server runs: what it writes now goes to a file nobody else sees; restart the server`
+          }))
+          : Effect.map(scheduler.stats, (stats) => ({
+            status: "ok" as const,
+            version: STARGRAPH_VERSION,
+            db,
+            graphs: registry.list().length,
+            ...stats
+          })))
     }))
 
 /** `GET /v1/graphs`. */

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process"
-import { mkdirSync, writeFileSync } from "node:fs"
+import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import { describe, expect, it } from "vitest"
@@ -21,6 +21,24 @@ const serve = (args: ReadonlyArray<string>) =>
   })
 
 describe("stargraph serve as a process", () => {
+  it("/healthz turns 503 once its database file is removed (writes would go to a file nobody sees)", async () => {
+    const dir = tempDir()
+    mkdirSync(join(dir, "g"))
+    writeFileSync(join(dir, "g", "graph.yaml"), "ir_version: \"1.0.0\"\nid: g:noop\nstate_schema: { fields: {} }\nnodes: [{ id: a, kind: noop }]\n")
+    const db = join(dir, "data", "serve.sqlite")
+    const s = await serve(["--graphs", join(dir, "g"), "--db", db])
+    try {
+      expect((await fetch(`${s.url}/healthz`)).status).toBe(200)
+      rmSync(join(dir, "data"), { recursive: true, force: true })
+      const gone = await fetch(`${s.url}/healthz`)
+      const body = await gone.json() as { error: { type: string; message: string; details: { reason: string } } }
+      expect([gone.status, body.error.type, body.error.details.reason]).toEqual([503, "ApiError", "unavailable"])
+      expect(body.error.message).toMatch(/the database file .*serve\.sqlite was removed or replaced while the server runs: .*restart the server/)
+    } finally {
+      s.child.kill("SIGKILL")
+    }
+  })
+
   it("says loudly when it uses a temporary database", async () => {
     const dir = tempDir()
     mkdirSync(join(dir, "g"))
