@@ -58,6 +58,11 @@ export interface ReplaySource {
    * the `_timestamp` of the facts it asserts), so rules that read it route alike.
    */
   readonly startedAt?: ReadonlyMap<number, { readonly frontier: string; readonly at: string }> | undefined
+  /**
+   * Where the recording ends when the parent stopped part-way (paused, cancelled, or left
+   * running by a process that stopped): a call past it names that, not another path.
+   */
+  readonly endsAt?: { readonly runId: string; readonly step: number; readonly status: string } | undefined
 }
 
 /** The recorded start of `step` when the replay runs it from the parent's frontier (else undefined: the step is the fork's own). */
@@ -180,7 +185,7 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
   // Where the parent itself diverged (same call, same request): its error again.
   const error = recorded === undefined && again !== undefined && again.step === step && again.nodeId === nodeId && again.call === name && again.actualHash === hash
     ? again
-    : divergence(nodeId, step, index, name, hash, recorded)
+    : divergence(nodeId, step, index, name, hash, recorded, replay.endsAt)
   if (state.diverged === undefined) {
     state.diverged = error
     // The step fails uncommitted, with its calls kept on the run's error: the recorded call
@@ -191,24 +196,37 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
 }
 
 /** The divergence of call #`index` (`name`, hashed `hash`) from the recording (`recorded`: the call in its place, if any). */
-const divergence = (nodeId: string, step: number, index: number, name: string, hash: string, recorded: CallRecord | undefined): ReplayDivergenceError =>
-  new ReplayDivergenceError({
+const divergence = (
+  nodeId: string,
+  step: number,
+  index: number,
+  name: string,
+  hash: string,
+  recorded: CallRecord | undefined,
+  endsAt?: ReplaySource["endsAt"]
+): ReplayDivergenceError => {
+  const message = recorded === undefined && endsAt !== undefined && step > endsAt.step
+    ? `node '${nodeId}' made call #${index} '${name}' at step ${step}, past the end of the recording: run ${endsAt.runId} stopped after step ${endsAt.step} ` +
+      `(it is ${endsAt.status}). Resume that run and fork it again once it went further, or fork with live_after_fork (--live-after-fork) to make the call live`
+    : recorded === undefined && name === "subgraph"
+    ? `node '${nodeId}' runs a child graph at step ${step}, and the recording holds no outcome of it: the parent stopped inside ` +
+      "that child run before it finished (paused, cancelled, or its process stopped), or the fork took another path. " +
+      "Fork from a step after the subgraph node's, resume the parent and fork it then, or fork with live_after_fork (--live-after-fork) to run the child live"
+    : recorded === undefined
+    ? `node '${nodeId}' made call #${index} '${name}' at step ${step}, but the cassette holds no such call; ` +
+      "the fork took a path the parent never recorded (fork with live_after_fork, or --live-after-fork on the CLI, to allow live calls)"
+    : `node '${nodeId}' call #${index} '${name}' at step ${step} differs from the recorded request ` +
+      `(recorded '${recorded.name}' ${recorded.request_hash}, now ${hash}); fork with live_after_fork, or --live-after-fork on the CLI, to allow live calls`
+  return new ReplayDivergenceError({
     reason: recorded === undefined ? "missing-entry" : "request-mismatch",
     nodeId,
     step,
     call: name,
     ...(recorded ? { expectedHash: recorded.request_hash } : {}),
     actualHash: hash,
-    message: recorded === undefined && name === "subgraph"
-      ? `node '${nodeId}' runs a child graph at step ${step}, and the recording holds no outcome of it: the parent stopped inside ` +
-        "that child run before it finished (paused, cancelled, or its process stopped), or the fork took another path. " +
-        "Fork from a step after the subgraph node's, resume the parent and fork it then, or fork with live_after_fork (--live-after-fork) to run the child live"
-      : recorded === undefined
-      ? `node '${nodeId}' made call #${index} '${name}' at step ${step}, but the cassette holds no such call; ` +
-        "the fork took a path the parent never recorded (fork with live_after_fork, or --live-after-fork on the CLI, to allow live calls)"
-      : `node '${nodeId}' call #${index} '${name}' at step ${step} differs from the recorded request ` +
-        `(recorded '${recorded.name}' ${recorded.request_hash}, now ${hash}); fork with live_after_fork, or --live-after-fork on the CLI, to allow live calls`
+    message
   })
+}
 
 /** A call answered live: pending until it answers, or its node gives it up. */
 const liveSlot = (state: StepState, node: NodeState, name: string, index: number, hash: string, request: unknown): Begun => {

@@ -50,6 +50,9 @@ const cutOff = (attempt: StepAttempt): StepAttempt => ({
   calls: attempt.calls.map((call) => (call.abandoned === true ? { ...call, abandoned: "returned" as const } : call))
 })
 
+/** How a run stops part-way through its graph: its recording ends there, without a failure or a question. */
+const STOPPED_PART_WAY: ReadonlySet<string> = new Set(["paused", "cancelled", "running", "pending", "error"])
+
 /** An error record's own message: `error.message` is its one-line rendering, `<type>: <message>`. */
 const ownMessage = (error: ErrorRecord): string => {
   const prefix = `${error.type}: `
@@ -112,7 +115,7 @@ export const replaySource = (
   fromStep: number,
   mutation: CounterfactualMutation,
   live: boolean,
-  parentRecord?: Pick<RunRecord, "run_id" | "error" | "waiting">
+  parentRecord?: Pick<RunRecord, "run_id" | "error" | "waiting"> & Partial<Pick<RunRecord, "status">>
 ): ReplaySource => {
   const calls = new Map<string, Array<CallRecord>>()
   // The step the parent left uncommitted (it failed, or asked part-way): its calls so far.
@@ -165,7 +168,10 @@ export const replaySource = (
     timeouts,
     timedOut: haltedByTimeout(parentRecord?.error, fromStep),
     divergence: divergedAgain(parentRecord?.error, fromStep, live),
-    startedAt
+    startedAt,
+    endsAt: parentRecord?.run_id !== undefined && parentRecord.status !== undefined && STOPPED_PART_WAY.has(parentRecord.status)
+      ? { runId: parentRecord.run_id, step: parent[parent.length - 1]?.step ?? 0, status: parentRecord.status }
+      : undefined
   }
 }
 

@@ -617,6 +617,24 @@ describe("replay and counterfactual forks", () => {
     expect(movedSteps.map((c) => c.started_at)).toEqual([...starts[0]!.slice(0, 2), "2026-07-01T12:00:00.000Z"])
   })
 
+  it("a fork of a run paused part-way that needs a call past its last step says the recording ends there", async () => {
+    const { graph, fork, layer } = await setup()
+    const paused = await Effect.runPromise(Effect.gen(function*() {
+      const run = yield* graph.start({ inputs: { topic: "cves" } })
+      yield* run.pause()
+      return yield* run.start()
+    }).pipe(Effect.provide(layer)))
+    expect([paused.status, paused.steps]).toEqual(["paused", 0])
+    const result = await fork({}, paused.run_id)
+    const forked = Either.getOrThrow(result)
+    expect(forked.summary.status).toBe("failed")
+    expect(forked.error).toMatchObject({ _tag: "ReplayDivergenceError", reason: "missing-entry", step: 1, call: "llm.complete" })
+    expect(forked.error?.message).toBe(
+      `node 'ask' made call #0 'llm.complete' at step 1, past the end of the recording: run ${paused.run_id} stopped after step 0 (it is paused). ` +
+        "Resume that run and fork it again once it went further, or fork with live_after_fork (--live-after-fork) to make the call live"
+    )
+  })
+
   it("a call that failed replays its failure: a caught one takes the same fallback, a retried one retries, a fatal one fails alike", async () => {
     const layer = freshLayer()
     let calls = 0
