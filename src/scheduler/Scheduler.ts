@@ -388,16 +388,15 @@ export const make = (
      * Runs of `status`, a page per poll, each poll going on where the last one stopped
      * (back to the newest after the last page): every such run is seen, however many.
      */
-    const rotating = (status: RunStatus) => {
-      const cursor = Ref.unsafeMake<string | undefined>(undefined)
-      return Effect.gen(function*() {
-        const page = yield* checkpointer.listRuns({ status, limit: 500, cursor: yield* Ref.get(cursor) })
-        yield* Ref.set(cursor, page.next_cursor ?? undefined)
-        return page.runs
-      })
-    }
-    const runningRuns = rotating("running")
-    const waitingRuns = rotating("awaiting-input")
+    const rotating = (status: RunStatus) =>
+      Effect.map(Ref.make<string | undefined>(undefined), (cursor) =>
+        Effect.gen(function*() {
+          const page = yield* checkpointer.listRuns({ status, limit: 500, cursor: yield* Ref.get(cursor) })
+          yield* Ref.set(cursor, page.next_cursor ?? undefined)
+          return page.runs
+        }))
+    const runningRuns = yield* rotating("running")
+    const waitingRuns = yield* rotating("awaiting-input")
 
     /** Queue rows this process does not know yet (enqueued elsewhere, or left by a dead process). */
     const poll = Effect.gen(function*() {

@@ -402,4 +402,36 @@ describe("interrupt timeouts in a server", () => {
     expect(result.after.status).toBe("done")
     expect(result.nodes).toEqual(["__input__", "ask", "__timeout__", "late"])
   })
+
+  it("finds a timed-out wait behind any number of newer waiting runs (a page per poll)", async () => {
+    const filename = join(tempDir(), "many-waiting.sqlite")
+    const graph = await Effect.runPromise(Graph.make({
+      ir_version: "1.0.0",
+      id: "run:many-waiting",
+      state_schema: { message: "str" },
+      nodes: [{ id: "ask", kind: "echo" }, { id: "late", kind: "halt" }],
+      rules: [{ id: "wait", when: { node: "ask" }, then: [{ kind: "interrupt", prompt: "Quick!", timeout: 0.1, on_timeout: "goto:late" }] }]
+    }))
+    // The oldest waiting run's deadline has passed; 600 newer ones wait without one.
+    const oldest = await Effect.runPromise(Effect.gen(function*() {
+      const checkpointer = yield* Checkpointer
+      const waiting = { node: "ask", prompt: "Quick!", step: 1, response_field: "", kind: "rule" as const }
+      const make = (deadline?: string) =>
+        Effect.gen(function*() {
+          const created = yield* checkpointer.createRun(yield* graph.newRun({ inputs: { message: "x" } }))
+          yield* checkpointer.updateRun(created.record.run_id, { status: "awaiting-input", waiting: { ...waiting, ...(deadline ? { deadline, on_timeout: "goto:late" } : {}) } })
+          return created.record.run_id
+        })
+      const first = yield* make(new Date(Date.now() - 60_000).toISOString())
+      for (let i = 0; i < 600; i++) yield* make()
+      return first
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename }))))
+    const after = await Effect.runPromise(Effect.gen(function*() {
+      yield* Scheduler.Scheduler
+      const read = Effect.flatMap(Checkpointer, (c) => Effect.map(c.getRun(oldest), Option.getOrThrow))
+      yield* read.pipe(Effect.repeat({ until: (r) => r.status === "done", schedule: Schedule.spaced("50 millis") }), Effect.timeout("10 seconds"), Effect.ignore)
+      return yield* read
+    }).pipe(Effect.provide(stack(filename, [graph], { pollIntervalMs: 50 }))))
+    expect(after.status).toBe("done")
+  })
 })
