@@ -1,7 +1,7 @@
 import * as Either from "effect/Either"
 import { describe, expect, it } from "vitest"
 import { bool, str, sym, int } from "../../src/fathom/clips/index.js"
-import { engineWith, evalPrint } from "./helpers.js"
+import { engineWith, evalPrint, loadError } from "./helpers.js"
 
 describe("built-in functions", () => {
   it.each([
@@ -96,8 +96,14 @@ describe("built-in functions", () => {
   })
 
   it("reports type errors at run time", () => {
-    expect(evalPrint("(+ a 1)")).toMatch(/ERROR runtime: function \+ expected argument #1 to be of type integer or float/)
+    expect(evalPrint("(+ (sym-cat a) 1)")).toMatch(/ERROR runtime: function \+ expected argument #1 to be of type integer or float/)
     expect(evalPrint("(str-cat (create$ a))")).toMatch(/ERROR runtime/)
+  })
+
+  it("refuses at load a literal argument a numeric function cannot take, as CLIPS does ([ARGACCES5])", () => {
+    expect(loadError('(defrule r (x ?s) (test (> ?s "10")) =>)')).toMatchObject({ reason: "type", message: expect.stringMatching(/function > expected argument #2 to be of type integer or float, got "10"/) })
+    expect(loadError("(defrule r => (printout t (+ 1 a)))").message).toMatch(/function \+ expected argument #2 to be of type integer or float, got a/)
+    expect(loadError("(defrule r => (printout t (evenp 3.0)))").message).toMatch(/function evenp expected argument #1 to be of type integer, got 3\.0/)
   })
 
   it("fathom-matches searches with a JS regular expression (like Python re.search)", () => {

@@ -105,6 +105,12 @@ const constant = (v: Value): CompiledExpr => ({ fn: () => v, key: constKey(v) })
 const isSym = (e: SExpr | undefined, text?: string): e is SAtom =>
   e !== undefined && e.kind === "atom" && e.token.kind === "symbol" && (text === undefined || e.token.text === text)
 
+/** Built-in functions whose every argument is a number (or an integer), checked when a literal is passed. */
+const NUMERIC_ARGUMENTS: ReadonlyMap<string, "number" | "integer"> = new Map([
+  ...["+", "-", "*", "/", "div", "mod", "**", "abs", "min", "max", "=", "<>", "<", ">", "<=", ">=", "integer", "float", "sqrt", "round"].map((f) => [f, "number"] as const),
+  ...["evenp", "oddp"].map((f) => [f, "integer"] as const)
+])
+
 /** Compiles one expression. */
 export const compileExpr = (e: SExpr, scope: Scope): CompiledExpr => {
   if (e.kind === "atom") {
@@ -200,6 +206,18 @@ const compileCall = (e: SList, scope: Scope): CompiledExpr => {
   if (rest.length < fd.min || rest.length > fd.max) {
     const want = fd.min === fd.max ? `exactly ${fd.min}` : fd.max === Infinity ? `at least ${fd.min}` : `${fd.min} to ${fd.max}`
     return cerr(scope, e, "compile", `function ${name} expects ${want} argument(s), got ${rest.length}`, `call (${name} ...) with ${want} argument(s)`)
+  }
+  // A literal argument of the wrong type can only fail: refused at load, as CLIPS does ([ARGACCES5]).
+  const wants = NUMERIC_ARGUMENTS.get(name)
+  if (wants !== undefined) {
+    for (const [k, arg] of rest.entries()) {
+      if (arg.kind !== "atom") continue
+      const kind = arg.token.kind
+      const fits = wants === "integer" ? kind === "integer" : kind === "integer" || kind === "float"
+      if (!fits && (kind === "symbol" || kind === "string" || kind === "integer" || kind === "float")) {
+        return cerr(scope, arg, "type", `function ${name} expected argument #${k + 1} to be of type ${wants === "integer" ? "integer" : "integer or float"}, got ${kind === "string" ? JSON.stringify(arg.token.text) : arg.token.text}`, `pass a number${wants === "integer" ? " (an integer)" : ""}, or compare text with eq, str-compare`)
+      }
+    }
   }
   const args = compileArgs(rest, scope)
   const site = siteOf(scope, e)
