@@ -183,7 +183,12 @@ const readAction = (fact: Clips.Fact, nodes: ReadonlySet<string>): Either.Either
 /** An engine with a program loaded, the state its `stargraph-case` function reads, and the actions its rules handed over. */
 export interface LoadedEngine {
   readonly engine: Clips.Engine
-  readonly current: { state: State; readonly calls: Array<readonly [index: number, args: ReadonlyArray<Clips.Value>]> }
+  /**
+   * The state the rules see, and the compiled rules' action calls in firing order, each
+   * with the number of `stargraph_action` facts asserted before it (so actions of both
+   * kinds are taken in the order their rules fired).
+   */
+  readonly current: { state: State; readonly calls: Array<readonly [index: number, args: ReadonlyArray<Clips.Value>, factsBefore: number]> }
 }
 
 /** A new engine for `program`: an instance of its compiled network, with the host functions bound to its own state. */
@@ -198,7 +203,7 @@ export const load = (program: RuleProgram): Either.Either<LoadedEngine, RuleErro
   // Compiled rules hand over their actions by index (see program.ts); the runtime reads them after the run.
   engine.registerFunction("stargraph-act", (args) => {
     const [index, ...rest] = args
-    if (index?.type === "INTEGER") current.calls.push([index.value, rest])
+    if (index?.type === "INTEGER") current.calls.push([index.value, rest, engine.factsOf("stargraph_action").length])
     return Clips.TRUE
   })
   return Either.right({ engine, current })
@@ -351,38 +356,50 @@ export const open = (program: RuleProgram, restored?: FactsSnapshot, loaded?: Lo
           applied++
           return Either.void
         }
-        // Compiled rules' actions, in firing order; then actions asserted as facts.
-        for (const [index, args] of current.calls.splice(0)) {
+        // A compiled rule's action (handed over by index).
+        const takeCall = (index: number, args: ReadonlyArray<Clips.Value>): Either.Either<void, RuleError> => {
           const compiled = program.actions[index]
-          if (compiled === undefined) continue
-          if (compiled._tag === "decision") {
-            routing.push(compiled.decision)
-          } else if (compiled._tag === "route") {
+          if (compiled === undefined) return Either.void
+          if (compiled._tag === "decision") routing.push(compiled.decision)
+          else if (compiled._tag === "route") {
             const returned = args.flatMap((a) => (a.type === "MULTIFIELD" ? a.value : [a])).map(text)
             routing.push({ _tag: "parallel", targets: [...new Set([...compiled.static, ...returned])], join: "", strategy: "all", rule: compiled.rule })
-          } else {
-            const done = effect(compiled)
-            if (Either.isLeft(done)) return Either.left(done.left)
-          }
+          } else return effect(compiled)
+          return Either.void
         }
-        for (const fact of engine.factsOf("stargraph_action")) {
+        // An action a rule asserted as a `stargraph_action` fact (retracted as it is taken).
+        const takeFact = (fact: Clips.Fact): Either.Either<void, RuleError> => {
           engine.retract(fact.id)
           const action = readAction(fact, nodes)
           if (Either.isLeft(action)) return Either.left(action.left)
           const a = action.right
-          if (a === undefined) continue
+          if (a === undefined) return Either.void
           if (!("effect" in a)) {
             routing.push(a)
-            continue
+            return Either.void
           }
           const rule = text(slot(a.fact, "rule_id"))
           const raw = text(slot(a.fact, "slots"))
           const slots = parseSlots(raw)
           if (slots === undefined) return Either.left(runtimeError(`rule ${rule} asserted slots that are not a JSON object: ${raw}`, "write the slots as a JSON object", rule))
           const template = text(slot(a.fact, "fact"))
-          const done = effect(a.effect === "assert"
+          return effect(a.effect === "assert"
             ? { _tag: "assert", rule, fact: template.trim().startsWith("(") ? template : { template, slots }, text: template.trim().startsWith("(") ? template : `(${template}${Object.entries(slots).map(([k, v]) => ` (${k} ${Clips.renderValue(Clips.fromJs(v))})`).join("")})` }
             : { _tag: "retract", rule, pattern: text(slot(a.fact, "pattern")) })
+        }
+        // Both kinds in the order their rules fired: a compiled action after the facts asserted before it.
+        const facts = [...engine.factsOf("stargraph_action")]
+        let taken = 0
+        for (const [index, args, factsBefore] of current.calls.splice(0)) {
+          while (taken < Math.min(factsBefore, facts.length)) {
+            const done = takeFact(facts[taken++]!)
+            if (Either.isLeft(done)) return Either.left(done.left)
+          }
+          const done = takeCall(index, args)
+          if (Either.isLeft(done)) return Either.left(done.left)
+        }
+        while (taken < facts.length) {
+          const done = takeFact(facts[taken++]!)
           if (Either.isLeft(done)) return Either.left(done.left)
         }
         if (applied === 0) break

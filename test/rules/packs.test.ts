@@ -118,6 +118,26 @@ describe("packs mounted by a graph", () => {
     expect(changed.graphHash).not.toBe(run.graph.graphHash)
   })
 
+  it("actions of pack rules and inline rules are taken in the order the rules fired (salience decides across both), as in the original", async () => {
+    // The pack's rule (salience 100) asserts goto held; the inline rule (salience 5) compiles to goto b.
+    const pack = {
+      "manifest.yaml": `id: demo.order\nversion: "1.0.0"\nrequires: { stargraph_facts_version: "1.0", api_version: "1" }\n`,
+      "rules.clp": `(defrule pack-first (declare (salience 100)) (node-id (id a)) => (assert (stargraph_action (kind goto) (target "held") (rule_id "pack-first"))))\n`
+    }
+    const inline = (salience: number) => `rules:\n  - { id: inline, salience: ${salience}, when: "(node-id (id a))", then: [{ kind: goto, target: b }] }\n`
+    const last = (salience: number) =>
+      Effect.runPromise(Effect.gen(function*() {
+        const graph = yield* Graph.load(graphWith({ "demo.order": pack }, `[{ id: demo.order, version: "1.0.0" }]`, inline(salience)))
+        yield* Effect.flatMap(graph.start({ inputs: { message: "x" } }), (r) => r.start())
+        const runs = yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({}))
+        const checkpoints = yield* Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(runs.runs[0]!.run_id))
+        return checkpoints[checkpoints.length - 1]!.node
+      }).pipe(Effect.provide(MemoryCheckpointer.layer)))
+    expect(await last(5)).toBe("held")
+    // The inline rule outranking the pack's: its goto is first.
+    expect(await last(200)).toBe("b")
+  })
+
   it("refuses a missing pack, a version mismatch, an incompatible API and an unsigned pack when signatures are required", async () => {
     expect((await loadError(graphWith({}, `[{ id: demo.routing, version: "1.0.0" }]`))).message).toMatch(/'demo.routing' not found/)
     expect((await loadError(graphWith({ "demo.routing": routing("1.0.0") }, `[{ id: demo.routing, version: "2.0.0" }]`))).message).toMatch(/has no version 2\.0\.0; found: 1\.0\.0/)
