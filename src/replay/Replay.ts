@@ -17,7 +17,7 @@ import { CheckpointError, InputError, type RuleError, type RunStateError, type S
 import { type Graph, packVersions } from "../graph/Graph.js"
 import type { GraphRun } from "../graph/GraphRun.js"
 import { checkJson } from "../ir/json.js"
-import { actorOf, nowIso } from "../runtime/RunLoop.js"
+import { actorOf, nowIso, OWNER } from "../runtime/RunLoop.js"
 import type { FactsSnapshot } from "../fathom/facts.js"
 import { RuleEngine } from "../fathom/RuleEngine.js"
 import { assertEvidence, assertToolFacts } from "../fathom/RuleSession.js"
@@ -259,7 +259,10 @@ export const start = (
       mutation,
       live_after_fork: options.liveAfterFork === true,
       initial: prefix[0]!,
-      history: prefix.slice(1)
+      history: prefix.slice(1),
+      // Written already running under this process: if it dies before (or while) the fork
+      // is driven, the fork is a dead process's run, which a server adopts and resumes.
+      running: { owner: OWNER, started_at: at }
     })
     const cfRunId = created.record.run_id
     const run = yield* forkGraph.resume(cfRunId, {

@@ -15,6 +15,7 @@ import type { NodeFunction } from "../../src/nodes/Executor.js"
 import * as Replay from "../../src/replay/Replay.js"
 import { renderDiff } from "../../src/replay/RunDiff.js"
 import { formatError } from "../../src/errors.js"
+import { OWNER } from "../../src/runtime/owner.js"
 import { tempDir } from "../helpers/cli.js"
 
 /** A tool whose every live invocation is counted: replays must not call it. */
@@ -615,6 +616,19 @@ describe("replay and counterfactual forks", () => {
     const movedSteps = await at("2026-07-01T12:00:00.000Z")(Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(moved.cfRunId)))
     expect(moved.summary.final_state["path"]).toBe("late")
     expect(movedSteps.map((c) => c.started_at)).toEqual([...starts[0]!.slice(0, 2), "2026-07-01T12:00:00.000Z"])
+  })
+
+  it("Replay.start writes the fork running under this process (a server adopts it if the process dies before driving it), then drives it", async () => {
+    const { graph, parent, layer } = await setup()
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const started = yield* Replay.start(graph, parent.run_id, {})
+      const written = Option.getOrThrow(yield* Effect.flatMap(Checkpointer, (c) => c.getRun(started.cfRunId)))
+      const result = yield* Effect.flatMap(Effect.either(started.run.start()), started.finish)
+      return { written, result }
+    }).pipe(Effect.provide(layer)))
+    expect(out.written).toMatchObject({ status: "running", owner: OWNER, parent_run_id: parent.run_id })
+    expect(out.result.summary.status).toBe("done")
+    expect(out.result.diff).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {} })
   })
 
   it("a fork of a run paused part-way that needs a call past its last step says the recording ends there", async () => {
