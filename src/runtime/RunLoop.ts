@@ -493,11 +493,21 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     const session = opened.right
     held.session = session
 
+    // In a replay, while each step runs from the frontier the parent's did: replayed steps
+    // keep their recorded start. Once a step leaves the recording, every later one is the fork's own.
+    let onRecording = input.replay !== undefined
+    /** When step `current` (run from `frontier`) starts: recorded while on the recording, else now. */
+    const startOf = (current: number, frontier: ReadonlyArray<string>): string => {
+      const recorded = onRecording ? recordedStart(input.replay, current, frontier) : undefined
+      if (recorded === undefined) onRecording = false
+      return recorded ?? isoNow()
+    }
+
     /** A step the loop takes itself: an answer to a rule's interrupt, or its timeout. */
     const pseudoStep = (node: typeof RESPONSE_NODE | typeof TIMEOUT_NODE, update: State, calls: ReadonlyArray<CallRecord>, to: ReadonlyArray<string> | undefined) =>
       Effect.gen(function*() {
         const current = step + 1
-        const at = isoNow()
+        const at = startOf(current, next)
         const writes: Array<NodeWrite> = Object.keys(update).length > 0 ? [{ node, update }] : []
         const merged = applyWrites(state, writes, graph.state.fields, current)
         if (Either.isLeft(merged)) return yield* fail(merged.left)
@@ -715,7 +725,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       if (timedOut) continue
 
       // A replayed step keeps its recorded start: the time its facts carry, as rules saw it.
-      const stepStartedAt = recordedStart(input.replay, current, frontier) ?? isoNow()
+      const stepStartedAt = startOf(current, frontier)
       const t0 = performance.now()
       yield* emit({ type: "step.started", step: current, nodes: frontier })
       const snapshot = state

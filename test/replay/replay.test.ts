@@ -452,7 +452,10 @@ describe("replay and counterfactual forks", () => {
         yield* Effect.promise(() => new Promise((r) => setTimeout(r, 120)))
         const after = yield* Effect.either(Effect.flatMap(graph.resume(stopped.run_id), (r) => r.start()))
         const forks = yield* Effect.forEach([0, 1], (fromStep) => Replay.fork(graph, stopped.run_id, { fromStep }))
-        return { after, forks }
+        // Every replayed step keeps its recorded start, the `__timeout__` step too.
+        const starts = yield* Effect.forEach([stopped.run_id, ...forks.map((f) => f.cfRunId)], (id) =>
+          Effect.map(Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(id)), (cps) => cps.map((c) => `${c.node}@${c.started_at}`)))
+        return { after, forks, starts }
       })
     const ruleGoto = await Effect.runPromise(Graph.make({
       ir_version: "1.0.0",
@@ -471,6 +474,10 @@ describe("replay and counterfactual forks", () => {
       expect([fork.summary.status, fork.summary.final_state["log"], fork.diff.added_steps, fork.diff.removed_steps]).toEqual(["done", ["a", "late"], [], []])
     }
     expect(Either.isRight(goto.after) && goto.after.right.final_state["log"]).toEqual(["a", "late"])
+    for (const { starts } of [goto, rule]) {
+      expect(starts[0]!.some((s) => s.startsWith("__timeout__@"))).toBe(true)
+      expect(starts.slice(1)).toEqual([starts[0], starts[0]])
+    }
     for (const fork of goto.forks) {
       expect([fork.summary.status, fork.summary.final_state["log"]]).toEqual(["done", ["a", "late"]])
       expect([fork.diff.added_steps, fork.diff.removed_steps]).toEqual([[], []])
@@ -588,13 +595,14 @@ describe("replay and counterfactual forks", () => {
       nodes: [
         { id: "a", kind: "set", values: { flag: "y" } },
         { id: "early", kind: "set", values: { path: "early" } },
-        { id: "late", kind: "set", values: { path: "late" } }
+        { id: "late", kind: "set", values: { path: "late" } },
+        { id: "done", kind: "halt" }
       ],
       rules: [
         { id: "r-early", when: `(node-id (id a)) (flag (value "y") (_timestamp ?t&:(< (str-compare ?t "${cutoff}") 0)))`, then: [{ kind: "goto", target: "early" }] },
         { id: "r-late", when: `(node-id (id a)) (flag (value "y") (_timestamp ?t&:(>= (str-compare ?t "${cutoff}") 0)))`, then: [{ kind: "goto", target: "late" }] },
         { id: "r-other", when: '(node-id (id a)) (flag (value "z"))', then: [{ kind: "goto", target: "late" }] },
-        { id: "end", when: "(node-id (id ?n&early|late))", then: [{ kind: "halt", reason: "routed" }] }
+        { id: "end", when: "(node-id (id ?n&early|late))", then: [{ kind: "goto", target: "done" }] }
       ]
     }))
     /** `effect` run with the clock at `iso`. */
@@ -611,11 +619,13 @@ describe("replay and counterfactual forks", () => {
     const starts = checkpoints.map((cps) => cps.map((c) => c.started_at))
     expect(starts[1]).toEqual(starts[0])
     expect(starts[2]).toEqual(starts[0])
-    // A step the fork runs from another frontier than the parent's is its own: it starts now.
+    // A step the fork runs from another frontier than the parent's is its own: it starts now;
+    // so does every later one, even where the paths meet again (step 3, `done`).
     const moved = await at("2026-07-01T12:00:00.000Z")(Replay.fork(graph, parent.run_id, { fromStep: 1, mutation: { state_overrides: { flag: "z" } } }))
     const movedSteps = await at("2026-07-01T12:00:00.000Z")(Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(moved.cfRunId)))
     expect(moved.summary.final_state["path"]).toBe("late")
-    expect(movedSteps.map((c) => c.started_at)).toEqual([...starts[0]!.slice(0, 2), "2026-07-01T12:00:00.000Z"])
+    expect(movedSteps.map((c) => c.node)).toEqual(["__input__", "a", "late", "done"])
+    expect(movedSteps.map((c) => c.started_at)).toEqual([...starts[0]!.slice(0, 2), "2026-07-01T12:00:00.000Z", "2026-07-01T12:00:00.000Z"])
   })
 
   it("Replay.start writes the fork running under this process (a server adopts it if the process dies before driving it), then drives it", async () => {
