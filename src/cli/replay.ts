@@ -10,6 +10,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import { formatError, InputError } from "../errors.js"
 import { ExitCode, exitFor, reportError, setExit } from "./exit.js"
+import { shellQuote } from "./render.js"
 import * as Interrupt from "./interrupt.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { auditLog, dbExisting, graphFile, runIdArg } from "./options.js"
@@ -88,7 +89,12 @@ export const replay = Command.make(
         if (result.error) yield* Console.error(`error: ${formatError(result.error)}`)
         const status = result.summary.status
         if (interrupts.count() > 0 && (status === "paused" || status === "cancelled")) {
-          for (const line of Interrupt.interruptedLines(started.cfRunId, status, result.summary.steps, o.db)) yield* Console.error(line)
+          // A cancelled fork is replayed again from its parent (the fork's own recording ends where it was cancelled).
+          const again = [o.runId, "--db", shellQuote(o.db), ...Option.match(o.fromStep, { onNone: () => [], onSome: (n) => ["--from-step", String(n)] }), ...Option.match(o.mutation, { onNone: () => [], onSome: (m) => ["--mutation", shellQuote(m)] })]
+          const lines = status === "cancelled"
+            ? [`interrupted: fork ${started.cfRunId} cancelled at step ${result.summary.steps}; a cancelled run cannot be resumed`, `  replay its parent again with: stargraph replay ${again.join(" ")}`]
+            : Interrupt.interruptedLines(started.cfRunId, status, result.summary.steps, o.db)
+          for (const line of lines) yield* Console.error(line)
           return yield* setExit(ExitCode.interrupted)
         }
         yield* setExit(exitFor(status))

@@ -162,6 +162,7 @@ export const signPack = (
     return refuse(`the private key cannot be read (${cause instanceof Error ? cause.message : String(cause)})`, "pass an Ed25519 private key in PEM (PKCS#8), e.g. generateKeyPairSync(\"ed25519\")'s privateKey.export({type: \"pkcs8\", format: \"pem\"})")
   }
   if (key.asymmetricKeyType !== "ed25519") return refuse(`the key is ${key.asymmetricKeyType ?? "not an asymmetric key"}, not Ed25519`, "sign with an Ed25519 key: packs are signed with EdDSA")
+  if (!existsSync(join(dir, "manifest.yaml"))) return refuse("it has no manifest.yaml: it is not a pack", "name the pack's own folder (the one with manifest.yaml)")
   const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
   try {
     const signed = `${part({ alg: "EdDSA", kid: keyId, typ: "JWT" })}.${part({ alg, iat: issuedAt, key_id: keyId, tree_hash: treeHash(dir, alg) })}`

@@ -560,7 +560,8 @@ const distance = (a: string, b: string): number => {
 const withFieldSpelling = (error: RuleError, fields: ReadonlyMap<string, FieldInfo>): RuleError => {
   const name = /^unknown template (\S+)$/.exec(error.message)?.[1]
   if (name === undefined) return error
-  const near = [...fields.keys()]
+  // Only fields the rules can match (mirrored ones): others have no template to point at.
+  const near = [...fields.values()].filter((f) => f.mirror).map((f) => f.name)
     .map((field) => ({ field, d: distance(name, field) }))
     .filter(({ d }) => d > 0 && d <= Math.min(2, Math.floor(name.length / 3)))
     .sort((a, b) => a.d - b.d)[0]

@@ -122,6 +122,19 @@ describe("Ctrl-C", () => {
     const resumed = await stargraph(["resume", cf, "--db", db, "--no-summary"], { cwd: work, env: { SLOW_NODE_MS: "1" } })
     expect([resumed.code, resumed.last]).toEqual([0, `run_id=${cf} status=done`])
     expect((await inspect(cf)).final_state).toEqual((await inspect(parentId)).final_state)
+    // Twice: the fork is cancelled, and the hint replays its parent again (the fork's recording ends there).
+    const twice = startStargraph(["replay", parentId, "--db", db, "--from-step", "1"], { cwd: work, env: { SLOW_NODE_MS: "400" } })
+    await twice.waitForStdout(/^cf_run_id=cf-\S+$/m)
+    await new Promise((r) => setTimeout(r, 100))
+    twice.child.kill("SIGINT")
+    await new Promise((r) => setTimeout(r, 50))
+    twice.child.kill("SIGINT")
+    const cancelled = await twice.done
+    const cf2 = /^cf_run_id=(cf-\S+)$/m.exec(cancelled.stdout)![1]!
+    expect(cancelled.code).toBe(130)
+    expect(cancelled.stderr).toContain(`interrupted: fork ${cf2} cancelled at step`)
+    expect(cancelled.stderr).toContain(`replay its parent again with: stargraph replay ${parentId} --db ${db} --from-step 1`)
+    expect((await inspect(cf2)).status).toBe("cancelled")
   })
 
   it("a run left running by a process on another host or container: resume and cancel refuse it, and say how to take it over; --take-over does", async () => {

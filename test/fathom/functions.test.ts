@@ -91,8 +91,10 @@ describe("built-in functions", () => {
     expect(evalPrint("(sqrt -1)")).toMatch(/^ERROR runtime: domain error for sqrt function \(while firing eval-it\)/)
     expect(evalPrint("(** -8 0.5)")).toMatch(/^ERROR runtime: domain error for \*\* function/)
     expect(evalPrint("(** 0 -1)")).toMatch(/^ERROR runtime: domain error for \*\* function/)
-    // An overflow is not a domain error: it prints as CLIPS prints it.
+    expect(evalPrint("(** 0 0)")).toMatch(/^ERROR runtime: domain error for \*\* function/)
+    // An overflow is not a domain error: it prints as CLIPS prints it; made an integer, it is CLIPS's least integer.
     expect(evalPrint("(** 10.0 400)")).toBe("inf.0")
+    expect(evalPrint('(str-cat (round (** 10.0 400)) " " (integer (** 10.0 400)))')).toBe("-9223372036854775808 -9223372036854775808")
   })
 
   it("reports type errors at run time", () => {

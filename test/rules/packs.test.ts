@@ -86,11 +86,14 @@ describe("pack signatures", () => {
     }
     // A key that is not an Ed25519 private key, or no such folder: a RuleError, nothing written.
     const rsa = generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey.export({ type: "pkcs8", format: "pem" }).toString()
-    for (const [folder, pem, message] of [[dir, "not a key", /private key cannot be read/], [dir, rsa, /rsa, not Ed25519/], [join(dir, "missing"), keys.privatePem, /ENOENT/]] as const) {
+    for (const [folder, pem, message] of [[dir, "not a key", /private key cannot be read/], [dir, rsa, /rsa, not Ed25519/], [join(dir, "missing"), keys.privatePem, /no manifest\.yaml/]] as const) {
       const refused = signPack(folder, pem, "team-key")
       expect(Either.isLeft(refused) && [refused.left.reason, refused.left.message]).toEqual(["pack", expect.stringMatching(message)])
     }
     expect(verifyPack(dir, { trustedKeys: { "team-key": keys.publicPem } })).toEqual(Either.right("team-key"))
+    // A folder that is not a pack (no manifest.yaml: its parent, say) is refused.
+    const parent = signPack(join(dir, ".."), keys.privatePem, "team-key")
+    expect(Either.isLeft(parent) && parent.left.message).toMatch(/has no manifest\.yaml: it is not a pack/)
     const keyDir = tempDir()
     writeFileSync(join(keyDir, "team-key.pub.pem"), keys.publicPem)
     expect(verifyPack(dir, { env: { STARGRAPH_TRUSTED_KEYS: keyDir } })).toEqual(Either.right("team-key"))

@@ -420,6 +420,9 @@ describe("bad rules are typed errors with the file, path and fix", () => {
     const misspelt = irError({ ...base, rules: [{ id: "r1", when: '(mesage (value "hello"))', then: [{ kind: "halt" }] }] }) as RuleError
     expect([misspelt.reason, misspelt.message]).toEqual(["unknown-template", "unknown template mesage"])
     expect(misspelt.fix).toBe("the state has a field 'message': match it as its own template, (message (value ...)); or define (deftemplate mesage ...) before the rule, or check the spelling")
+    // A field the rules cannot match (an array, not mirrored) is not offered.
+    const unmirrored = irError({ ...base, state_schema: { fields: { message: { type: "string" }, tags: { type: "array", items: { type: "string" }, default: [] } } }, rules: [{ id: "r1", when: '(tagz (value "x"))', then: [{ kind: "halt" }] }] }) as RuleError
+    expect(unmirrored.fix).toBe("define (deftemplate tagz ...) before the rule, or check the spelling")
   })
 
   it("a literal that can never match a mirrored field's type is a RuleError with the literal to write (the original mirrored values as text)", () => {

@@ -34,6 +34,9 @@ export interface FunctionDef {
   readonly impl2?: (a: Value, b: Value, env: Env, site: ErrorSite) => Value
 }
 
+/** A float made an integer as C's cast does on CLIPS's machines: an infinite or NaN value becomes the least 64-bit integer. */
+const toInteger = (x: number): number => (Number.isFinite(x) ? Math.trunc(x) : -9223372036854775808)
+
 const err = (site: ErrorSite, message: string, fix: string, clipsId?: string): never => {
   throw new EvalError(message, fix, site, clipsId)
 }
@@ -165,7 +168,7 @@ const BUILTINS: ReadonlyArray<FunctionDef> = [
     const x = expectNumber("**", a[0]!, 0, s).value
     const y = expectNumber("**", a[1]!, 1, s).value
     // A negative base to a fractional power, or zero to a negative one: CLIPS's domain error.
-    if ((x < 0 && !Number.isInteger(y)) || (x === 0 && y < 0)) err(s, "domain error for ** function", "guard the arguments with a test", "EMATHFUN1")
+    if ((x < 0 && !Number.isInteger(y)) || (x === 0 && y <= 0)) err(s, "domain error for ** function", "guard the arguments with a test", "EMATHFUN1")
     return float(Math.pow(x, y))
   }),
   def("abs", 1, 1, (a, _e, s) => {
@@ -188,7 +191,7 @@ const BUILTINS: ReadonlyArray<FunctionDef> = [
     }
     return best
   }),
-  def("integer", 1, 1, (a, _e, s) => i(Math.trunc(expectNumber("integer", a[0]!, 0, s).value))),
+  def("integer", 1, 1, (a, _e, s) => i(toInteger(expectNumber("integer", a[0]!, 0, s).value))),
   def("float", 1, 1, (a, _e, s) => float(expectNumber("float", a[0]!, 0, s).value)),
   def("sqrt", 1, 1, (a, _e, s) => {
     const x = expectNumber("sqrt", a[0]!, 0, s).value
@@ -199,7 +202,7 @@ const BUILTINS: ReadonlyArray<FunctionDef> = [
     const x = expectNumber("round", a[0]!, 0, s)
     if (x.type === "INTEGER") return x
     // CLIPS 6.30 rounds with ceil(x - 0.5): halves go down (2.5 → 2, -2.5 → -3).
-    return i(Math.ceil(x.value - 0.5))
+    return i(toInteger(Math.ceil(x.value - 0.5)))
   }),
   def("evenp", 1, 1, (a, _e, s) => bool(expectInteger("evenp", a[0]!, 0, s) % 2 === 0)),
   def("oddp", 1, 1, (a, _e, s) => bool(expectInteger("oddp", a[0]!, 0, s) % 2 !== 0)),
