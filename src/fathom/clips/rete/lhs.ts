@@ -12,7 +12,7 @@ import type { SAtom, SExpr } from "../reader.js"
 import type { CE } from "../constructs.js"
 import { checkField, describeViolation, type Fact, type Template } from "../templates.js"
 import type { Env, Marker } from "../evaluation.js"
-import { hashKey, multifield, type Value } from "../values.js"
+import { hashKey, type Value } from "../values.js"
 import type { NodeSpec, RightHash } from "./alpha.js"
 import { parseFields, type FieldConstraint, type Term } from "./constraints.js"
 import { readField, type ElementInfo, type FieldRef } from "./fields.js"
@@ -234,7 +234,8 @@ interface SlotPattern {
 
 /** The literals a field can only be (every alternative one plain constant), or undefined when it can be anything else. */
 const onlyLiterals = (f: FieldConstraint): ReadonlyArray<{ readonly value: Value; readonly pos: Pos }> | undefined => {
-  if (f.multi || f.leadVar !== null || f.alternatives.length === 0) return undefined
+  // (A variable naming the field, `?p&high`, does not widen what it can be.)
+  if (f.multi || f.alternatives.length === 0) return undefined
   const out: Array<{ value: Value; pos: Pos }> = []
   for (const alt of f.alternatives) {
     const only = alt.length === 1 ? alt[0]! : undefined
@@ -254,19 +255,16 @@ const checkLiterals = (ctx: LhsContext, tmpl: Template, sp: SlotPattern): void =
   const fix = `match a value the slot allows (see (deftemplate ${tmpl.name} ...)), or change the slot's constraints`
   const fields = sp.fields.map(onlyLiterals)
   for (const literals of fields) {
-    // With alternatives (a|b), the field is refused only when none of them can match.
-    const refused = literals?.map((l) => ({ ...l, why: checkField(slot.constraint, l.value) }))
-    if (refused !== undefined && refused.every((r) => r.why !== null)) {
-      const first = refused[0]!
-      err(ctx, first.pos, `a literal that can never match: ${describeViolation(tmpl, slot, first.value, first.why!)}`, fix)
-    }
+    // With alternatives (a|b), any of them the slot refuses is refused, as CLIPS does.
+    const refused = literals?.map((l) => ({ ...l, why: checkField(slot.constraint, l.value) })).find((r) => r.why !== null)
+    if (refused !== undefined) err(ctx, refused.pos, `a literal that can never match: ${describeViolation(tmpl, slot, refused.value, refused.why!)}`, fix)
   }
-  // A multislot matched by a fixed number of literal fields: its cardinality.
-  if (sp.multi && fields.every((l) => l !== undefined && l.length === 1)) {
-    const values = fields.map((l) => l![0]!.value)
+  // A multislot matched by exactly as many fields as it has single-field patterns (no `$?`): its cardinality.
+  if (sp.multi && !sp.fields.some((f) => f.multi)) {
     const c = slot.constraint
-    if ((c.minFields !== null && values.length < c.minFields) || (c.maxFields !== null && values.length > c.maxFields)) {
-      err(ctx, sp.pos, `a literal that can never match: ${describeViolation(tmpl, slot, multifield(values), "cardinality")}`, fix)
+    const count = sp.fields.length
+    if ((c.maxFields !== null && count > c.maxFields) || (c.minFields !== null && count < c.minFields)) {
+      err(ctx, sp.pos, `a pattern that can never match: slot ${slot.name} of ${tmpl.name} holds ${c.minFields ?? 0} to ${c.maxFields ?? "+oo"} fields, and this pattern matches ${count}`, fix)
     }
   }
 }
