@@ -394,7 +394,9 @@ describe("bad rules are typed errors with the file, path and fix", () => {
     expect(refused("(node-id (id a)) => (printout t hi crlf)")).toMatch(/when holds the rule's conditions only, and this one has '=>'/)
     expect(refused("(node-id (id a)) high")).toMatch(/'high' is not one/)
     // A fact address bound to its pattern is a condition.
-    expect(Either.isRight(Effect.runSync(Effect.either(Graph.make({ ...base, rules: [{ id: "r1", when: "?f <- (node-id (id a))", then: [{ kind: "goto", target: "b" }] }] }))))).toBe(true)
+    for (const when of ["?f <- (node-id (id a))", "?f<-(node-id (id a))"]) {
+      expect([when, Either.isRight(Effect.runSync(Effect.either(Graph.make({ ...base, rules: [{ id: "r1", when, then: [{ kind: "goto", target: "b" }] }] }))))]).toEqual([when, true])
+    }
   })
 
   it("a rule condition that cannot be evaluated fails the step loudly (CLIPS prints it and takes the condition as false)", async () => {

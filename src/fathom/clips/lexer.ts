@@ -135,9 +135,10 @@ export const tokenize = (text: string, lineOffset = 0): { tokens: Array<Token>; 
       i = j + 1
       continue
     }
-    // An atom: read until a delimiter.
+    // An atom: read until a delimiter (a variable also ends at `<`, as in CLIPS: `?f<-(a)`).
     let j = i
-    while (j < n && !isDelimiter(text.charCodeAt(j))) j++
+    const variable = c === 63 || (c === 36 && text.charCodeAt(i + 1) === 63)
+    while (j < n && !isDelimiter(text.charCodeAt(j)) && !(variable && j > i && text.charCodeAt(j) === 60)) j++
     const atom = text.slice(i, j)
     i = j
     if (c === 63 || c === 36) {
