@@ -304,6 +304,8 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   private returnFlag = false
   private executingRule: Rule | null = null
   private inRun = false
+  /** The facts the firing rule's actions retracted (cleared after each firing). */
+  private readonly retractedNow = new Map<number, InternalFact>()
   /** Rule conditions that failed to evaluate, until read by `conditionErrors`. */
   private readonly failedConditions: Array<RuleError> = []
   /** Set while a fact change is propagating through the network (host functions may not change facts then). */
@@ -547,6 +549,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
   retractId(id: number): boolean {
     const fact = this.factMap.get(id)
     if (fact === undefined || this.matching) return false
+    if (this.executingRule !== null) this.retractedNow.set(id, fact)
     if (this.watching.facts) this.trace(`<== ${factIdentifier(fact.id)}${renderInternalFact(fact)}\n`)
     this.unindex(fact)
     fact.garbage = true
@@ -561,6 +564,10 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
 
   factById(id: number): InternalFact | undefined {
     return this.factMap.get(id)
+  }
+
+  retractedInFiring(id: number): InternalFact | undefined {
+    return this.retractedNow.get(id)
   }
 
   /** Pattern-network callback: store the alpha match and feed the joins (CLIPS ProcessFactAlphaMatch). */
@@ -763,6 +770,7 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
           throw e
         } finally {
           this.executingRule = null
+          this.retractedNow.clear()
           env.lhs = null
         }
         // CLIPS reports a halt from a watched rule's actions.

@@ -563,7 +563,9 @@ const compileSpecial = (name: string, e: SList, rest: ReadonlyArray<SExpr>, scop
         fn: (env) => {
           const v = t.fn(env)
           if (v.type !== "FACT-ADDRESS" && v.type !== "INTEGER") throw new EvalError(`${name} expects a fact address or index`, "pass ?f from ?f <- (pattern)", site, "ARGACCES5")
-          const fact = env.host.factById(v.value)
+          // A fact this rule's actions retracted already (a first modify): its values, as CLIPS keeps them.
+          const live = env.host.factById(v.value)
+          const fact = live ?? (v.type === "FACT-ADDRESS" ? env.host.retractedInFiring(v.value) : undefined)
           if (fact === undefined) throw new EvalError(`${name}: fact f-${v.value} does not exist`, "modify facts that are still in working memory", site, "FACTRHS1")
           const tmpl = fact.template
           if (tmpl.implied) throw new EvalError(`${name}: fact f-${v.value} is an ordered fact`, "modify template facts only", site, "TMPLTFUN1")
@@ -574,7 +576,7 @@ const compileSpecial = (name: string, e: SList, rest: ReadonlyArray<SExpr>, scop
             const slot = tmpl.slots[idx]!
             fields[idx] = slotValue(slot, ch.values.map((x) => x.fn(env)), site, tmpl)
           }
-          if (isModify) env.host.retractId(fact.id)
+          if (isModify && live !== undefined) env.host.retractId(fact.id)
           const nf = env.host.assertFields(tmpl, fields, site)
           return nf === undefined ? FALSE : factAddress(nf.id)
         }

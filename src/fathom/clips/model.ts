@@ -181,6 +181,11 @@ export interface ActionHost {
   retractId(id: number): boolean
   /** Looks up a live fact by index. */
   factById(id: number): Fact | undefined
+  /**
+   * A fact the firing rule's actions retracted (a `modify` of it, say): CLIPS's fact address
+   * still holds its values, so a second `modify` or a `duplicate` of it asserts a copy.
+   */
+  retractedInFiring(id: number): Fact | undefined
   /** Appends text to the output buffer for a logical name (`t`). */
   print(router: string, text: string): void
   /** Requests the run to stop after the current rule. */

@@ -206,6 +206,9 @@ export class ConstantHost implements ActionHost {
   factById(): Fact | undefined {
     return undefined
   }
+  retractedInFiring(): Fact | undefined {
+    return undefined
+  }
   print(): void {}
   halt(): void {}
   focus(): void {}
