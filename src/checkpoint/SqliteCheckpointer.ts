@@ -164,6 +164,9 @@ const MARK_CLAIMED_RUNNING = `UPDATE runs_history SET status = 'running', owner 
   waiting = CASE WHEN json_extract(waiting, '$.given') IS NULL THEN NULL ELSE waiting END, error = NULL WHERE run_id = ?`
 
 /** The UPDATE for a run patch (undefined text when the patch sets nothing). JSON columns are encoded. */
+/** Whether a patch to `status` moves the run on or off the queue (so it is written in a transaction). */
+const movesQueue = (status: RunPatch["status"]): boolean => stopsRun(status) || status === "pending"
+
 const patchStatement = (runId: string, patch: RunPatch): readonly [string | undefined, ReadonlyArray<Param>] => {
   const columns: Array<string> = []
   const params: Array<Param> = []
@@ -345,13 +348,20 @@ export const make = (filename: string, synchronous: "FULL" | "NORMAL" = "FULL"):
             : Effect.map(toRun(filename)(r.row), (record): CreatedRun => ({ record, created: false })))
       })
 
-    /** Apply a run patch; a patch that stops the run also takes it off the queue, one that sets it `pending` puts it on (unclaimed). */
+    /** The queue after a run's status changed (in the same transaction): a stopped run leaves it, a `pending` one is on it, unclaimed. */
+    const queueAfter = (db: Statements, runId: string, status: RunPatch["status"]): Effect.Effect<void, SqlError> =>
+      stopsRun(status)
+        ? Effect.asVoid(db.run(DEQUEUE, [runId]))
+        : status === "pending"
+        ? Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.asVoid(db.run(REQUEUE, [new Date(now).toISOString(), runId])))
+        : Effect.void
+
+    /** Apply a run patch, and move the run on or off the queue with it (see `queueAfter`). */
     const patchRun = (db: Statements, runId: string, patch: RunPatch) =>
       Effect.gen(function*() {
         const [text, params] = patchStatement(runId, patch)
         const updated = text === undefined ? { changes: 0 } : yield* db.run(text, params)
-        if (stopsRun(patch.status)) yield* db.run(DEQUEUE, [runId])
-        else if (patch.status === "pending" && updated.changes > 0) yield* db.run(REQUEUE, [new Date(yield* Clock.currentTimeMillis).toISOString(), runId])
+        if (stopsRun(patch.status) || updated.changes > 0) yield* queueAfter(db, runId, patch.status)
         return updated.changes
       })
 
@@ -376,7 +386,7 @@ export const make = (filename: string, synchronous: "FULL" | "NORMAL" = "FULL"):
       },
 
       updateRun: (runId, patch) =>
-        (stopsRun(patch.status) || patch.status === "pending" ? transaction(sql, (db) => patchRun(db, runId, patch)) : patchAlone(runId, patch)).pipe(
+        (movesQueue(patch.status) ? transaction(sql, (db) => patchRun(db, runId, patch)) : patchAlone(runId, patch)).pipe(
           Effect.mapError(storage(filename, `updating run ${runId}`)),
           Effect.flatMap((changes) => (changes === 0 && Object.keys(patch).length > 0 ? Effect.fail(unknownRun(runId)) : Effect.void))
         ),
@@ -388,12 +398,10 @@ export const make = (filename: string, synchronous: "FULL" | "NORMAL" = "FULL"):
           // The same UPDATE, guarded by the status and owner the caller read.
           const guarded = `${text} AND status = ? AND owner IS ?`
           // Stopped: off the queue; pending: on it (unclaimed), in the take-over's transaction.
-          const queueing = stopsRun(patch.status) ? DEQUEUE : patch.status === "pending" ? REQUEUE : undefined
-          const write = queueing !== undefined
-            ? Effect.flatMap(Clock.currentTimeMillis, (now) =>
-              transaction(sql, (db) =>
-                Effect.flatMap(db.run(guarded, [...params, expected.status, expected.owner]), (r) =>
-                  r.changes === 0 ? Effect.succeed(0) : Effect.as(db.run(queueing, queueing === DEQUEUE ? [runId] : [new Date(now).toISOString(), runId]), r.changes))))
+          const write = movesQueue(patch.status)
+            ? transaction(sql, (db) =>
+              Effect.flatMap(db.run(guarded, [...params, expected.status, expected.owner]), (r) =>
+                r.changes === 0 ? Effect.succeed(0) : Effect.as(queueAfter(db, runId, patch.status), r.changes)))
             : Effect.map(runOne(sql, guarded, [...params, expected.status, expected.owner], patch.status === "running" ? startsRun : undefined), (r) => r.changes)
           return write.pipe(Effect.map((changes) => changes > 0), Effect.mapError(storage(filename, `taking over run ${runId}`)))
         }),
