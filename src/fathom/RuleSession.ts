@@ -390,18 +390,19 @@ export const open = (program: RuleProgram, restored?: FactsSnapshot, loaded?: Lo
         // Both kinds in the order their rules fired: a compiled action after the facts asserted before it.
         const facts = [...engine.factsOf("stargraph_action")]
         let taken = 0
-        for (const [index, args, factsBefore] of current.calls.splice(0)) {
-          while (taken < Math.min(factsBefore, facts.length)) {
+        const takeFactsBefore = (n: number): Either.Either<void, RuleError> => {
+          while (taken < Math.min(n, facts.length)) {
             const done = takeFact(facts[taken++]!)
-            if (Either.isLeft(done)) return Either.left(done.left)
+            if (Either.isLeft(done)) return done
           }
-          const done = takeCall(index, args)
+          return Either.void
+        }
+        for (const [index, args, factsBefore] of current.calls.splice(0)) {
+          const done = Either.flatMap(takeFactsBefore(factsBefore), () => takeCall(index, args))
           if (Either.isLeft(done)) return Either.left(done.left)
         }
-        while (taken < facts.length) {
-          const done = takeFact(facts[taken++]!)
-          if (Either.isLeft(done)) return Either.left(done.left)
-        }
+        const rest = takeFactsBefore(facts.length)
+        if (Either.isLeft(rest)) return Either.left(rest.left)
         if (applied === 0) break
       }
       decisions[node] = choose(routing)
