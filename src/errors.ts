@@ -279,7 +279,9 @@ export const CheckpointErrorReason = Schema.Literal(
   "corrupt-checkpoint",
   "no-checkpoint",
   /** A `listRuns` cursor that no page handed out. */
-  "invalid-cursor"
+  "invalid-cursor",
+  /** A step's checkpoint is larger than the Checkpointer accepts (`STARGRAPH_MAX_CHECKPOINT_BYTES`). */
+  "checkpoint-too-large"
 )
 
 /** Persisting or reading checkpoints failed, or a resume was refused. */
@@ -290,7 +292,10 @@ export class CheckpointError extends Schema.TaggedError<CheckpointError>()("Chec
   expectedHash: Schema.optional(Schema.String),
   actualHash: Schema.optional(Schema.String),
   /** Database file, when relevant. */
-  filename: Schema.optional(Schema.String)
+  filename: Schema.optional(Schema.String),
+  /** `checkpoint-too-large`: the checkpoint's size (absent when it is too large to encode at all) and the limit. */
+  size: Schema.optional(Schema.Number),
+  limit: Schema.optional(Schema.Number)
 }) {}
 
 /** An operation is not allowed in the run's current lifecycle state (e.g. resume a finished run). */

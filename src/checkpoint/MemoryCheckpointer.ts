@@ -12,6 +12,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { CheckpointError } from "../errors.js"
 import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
+import { checkpointTooLarge, encodeJson, maxCheckpointBytes } from "./checkpointSize.js"
 import { type Checkpoint, type CreatedRun, newRunRecord, type PendingRun, type RunRecord, stopsRun } from "./models.js"
 
 /** The queue after a run's status changed: a stopped run leaves it, a `pending` one is on it (unclaimed). */
@@ -29,12 +30,26 @@ interface StoredCheckpoint {
   readonly json: string
 }
 
-const store = (cp: Checkpoint): StoredCheckpoint => ({ step: cp.step, json: JSON.stringify(cp) })
+/** A checkpoint as kept, or `CheckpointError[checkpoint-too-large]` when its text is longer than `limit`. */
+const store = (cp: Checkpoint, limit: number, creating = false): StoredCheckpoint | CheckpointError => {
+  const json = encodeJson(cp)
+  return json === undefined || json.length > limit ? checkpointTooLarge(cp, json?.length, limit, creating) : { step: cp.step, json }
+}
 
 const load = (stored: StoredCheckpoint): Checkpoint => JSON.parse(stored.json) as Checkpoint
 
-/** Build a fresh in-memory Checkpointer. */
-export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
+/** Options of the in-memory Checkpointer. */
+export interface MemoryCheckpointerOptions {
+  /**
+   * Largest checkpoint a step may write, in bytes of JSON text (default 64 MiB, or
+   * `STARGRAPH_MAX_CHECKPOINT_BYTES`), as for SQLite.
+   */
+  readonly maxCheckpointBytes?: number | undefined
+}
+
+/** Build a fresh in-memory Checkpointer with options. */
+export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<CheckpointerShape> => Effect.sync(() => {
+  const maxBytes = maxCheckpointBytes(options.maxCheckpointBytes)
   const runs = new Map<string, RunRecord>()
   const order: Array<string> = []
   const checkpoints = new Map<string, Array<StoredCheckpoint>>()
@@ -52,16 +67,22 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
 
   const shape: CheckpointerShape = {
     createRun: (run) =>
-      Effect.suspend((): Effect.Effect<CreatedRun> => {
+      Effect.suspend((): Effect.Effect<CreatedRun, CheckpointError> => {
         const key = run.idempotency_key ?? null
         const existing = key === null ? undefined : byKey.get(key)
         if (existing !== undefined) return Effect.succeed({ record: runs.get(existing)!, created: false })
         const runId = `${run.runIdPrefix ?? "run"}-${randomUUID()}`
+        const stored: Array<StoredCheckpoint> = []
+        for (const c of [run.initial, ...(run.history ?? [])]) {
+          const kept = store({ ...c, run_id: runId }, maxBytes, true)
+          if (kept instanceof CheckpointError) return Effect.fail(kept)
+          stored.push(kept)
+        }
         const record = newRunRecord(runId, run)
         runs.set(runId, record)
         order.push(runId)
         if (key !== null) byKey.set(key, runId)
-        checkpoints.set(runId, [run.initial, ...(run.history ?? [])].map((c) => store({ ...c, run_id: runId })))
+        checkpoints.set(runId, stored)
         if (run.queued === true) {
           pending.set(runId, { run_id: runId, graph_id: run.graph_id, enqueued_at: run.created_at, claimed_by: null, claimed_at: null })
         }
@@ -82,7 +103,13 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
             message: `step ${twice.step} of ${last.run_id} is already persisted`
           }))
         }
-        for (const cp of batch) list.push(store(cp))
+        const stored: Array<StoredCheckpoint> = []
+        for (const cp of batch) {
+          const kept = store(cp, maxBytes)
+          if (kept instanceof CheckpointError) return Effect.fail(kept)
+          stored.push(kept)
+        }
+        list.push(...stored)
         if (patch) runs.set(last.run_id, { ...run, ...patch, last_step: last.step })
         queueAfter(pending, run, patch?.status, Date.now())
         return Effect.void
@@ -181,5 +208,11 @@ export const make: Effect.Effect<CheckpointerShape> = Effect.sync(() => {
   return shape
 })
 
+/** Build a fresh in-memory Checkpointer (default options). */
+export const make: Effect.Effect<CheckpointerShape> = makeWith({})
+
 /** A Layer with a fresh in-memory Checkpointer. */
 export const layer: Layer.Layer<Checkpointer> = Layer.effect(Checkpointer, make)
+
+/** A Layer with a fresh in-memory Checkpointer and options. */
+export const layerWith = (options: MemoryCheckpointerOptions): Layer.Layer<Checkpointer> => Layer.effect(Checkpointer, makeWith(options))

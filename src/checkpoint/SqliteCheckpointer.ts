@@ -19,6 +19,7 @@ import * as Schema from "effect/Schema"
 import { CheckpointError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
+import { checkpointTooLarge, encodeJson, maxCheckpointBytes as resolveMaxCheckpointBytes } from "./checkpointSize.js"
 import { type Param, runOne, type Statements, transaction } from "./connection.js"
 import { migrate } from "./migrations.js"
 import { Checkpoint, type CreatedRun, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun } from "./models.js"
@@ -51,6 +52,12 @@ export interface SqliteCheckpointerOptions {
    * left untouched, so a mistyped `--db` never migrates someone else's database).
    */
   readonly shareFile?: boolean | undefined
+  /**
+   * Largest checkpoint a step may write, in bytes of JSON text (default 64 MiB, or
+   * `STARGRAPH_MAX_CHECKPOINT_BYTES`); a larger one fails with
+   * `CheckpointError[checkpoint-too-large]` and is not written.
+   */
+  readonly maxCheckpointBytes?: number | undefined
 }
 
 const SQLITE_HEADER = "SQLite format 3\u0000"
@@ -123,11 +130,25 @@ const INSERT_CHECKPOINT = `INSERT INTO checkpoints (run_id, step, node, nodes, s
 
 const optionalJson = (value: unknown): string | null => (value === undefined ? null : json(value))
 
-const checkpointParams = (cp: Checkpoint): ReadonlyArray<Param> => [
-  cp.run_id, cp.step, cp.node, json(cp.nodes), json(cp.state), json(cp.writes), json(cp.delta), json(cp.next),
-  json(cp.joins), cp.graph_hash, cp.runtime_hash, cp.parent_run_id, cp.parent_step, cp.started_at, cp.finished_at,
-  cp.duration_ms, json(cp.calls ?? []), optionalJson(cp.facts), optionalJson(cp.rules), optionalJson(cp.groups)
-]
+/**
+ * A checkpoint's row, or `CheckpointError[checkpoint-too-large]` when its text is longer
+ * than `limit` (or than one string can be; `creating`: for a new run). Synchronous: every
+ * step's commit calls it.
+ */
+const checkpointParams = (cp: Checkpoint, limit: number, creating = false): Either.Either<ReadonlyArray<Param>, CheckpointError> => {
+  const row: ReadonlyArray<Param | undefined> = [
+    cp.run_id, cp.step, cp.node, json(cp.nodes), encodeJson(cp.state), encodeJson(cp.writes), encodeJson(cp.delta), json(cp.next),
+    json(cp.joins), cp.graph_hash, cp.runtime_hash, cp.parent_run_id, cp.parent_step, cp.started_at, cp.finished_at,
+    cp.duration_ms, encodeJson(cp.calls ?? []), cp.facts === undefined ? null : encodeJson(cp.facts),
+    cp.rules === undefined ? null : encodeJson(cp.rules), optionalJson(cp.groups)
+  ]
+  let size = 0
+  for (const value of row) {
+    if (value === undefined) return Either.left(checkpointTooLarge(cp, undefined, limit, creating))
+    if (typeof value === "string") size += value.length
+  }
+  return size > limit ? Either.left(checkpointTooLarge(cp, size, limit, creating)) : Either.right(row as ReadonlyArray<Param>)
+}
 
 // The insert comes first in its transaction, which begins IMMEDIATE: dedup and insert
 // are one atomic step across processes.
@@ -298,9 +319,14 @@ const toCheckpoint = (filename: string) => (row: CheckpointRow): Effect.Effect<C
  * the run as it was before it started (a child run not there at all: its parent step,
  * never committed either, starts it again), which is what the lost write would have changed.
  */
-export const make = (filename: string, synchronous: "FULL" | "NORMAL" = "FULL"): Effect.Effect<CheckpointerShape, never, SqlClient.SqlClient> =>
+export const make = (
+  filename: string,
+  synchronous: "FULL" | "NORMAL" = "FULL",
+  maxCheckpointBytes?: number
+): Effect.Effect<CheckpointerShape, never, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const maxBytes = resolveMaxCheckpointBytes(maxCheckpointBytes)
     const startsRun = { deferSync: synchronous === "FULL" }
 
     /** Insert one run (inside the caller's transaction); an existing idempotency key wins. */
@@ -318,8 +344,8 @@ export const make = (filename: string, synchronous: "FULL" | "NORMAL" = "FULL"):
           const rows = yield* db.all<RunRow>(SELECT_BY_KEY, [record.idempotency_key])
           if (rows[0]) return { _tag: "existing" as const, row: rows[0] }
         }
-        yield* db.run(INSERT_CHECKPOINT, checkpointParams({ ...run.initial, run_id: runId }))
-        for (const cp of run.history ?? []) yield* db.run(INSERT_CHECKPOINT, checkpointParams({ ...cp, run_id: runId }))
+        yield* db.run(INSERT_CHECKPOINT, yield* checkpointParams({ ...run.initial, run_id: runId }, maxBytes, true))
+        for (const cp of run.history ?? []) yield* db.run(INSERT_CHECKPOINT, yield* checkpointParams({ ...cp, run_id: runId }, maxBytes, true))
         if (run.queued === true) {
           yield* db.run(INSERT_PENDING, [runId, record.graph_id, json(record.inputs), record.idempotency_key, record.created_at])
         }
@@ -340,7 +366,7 @@ export const make = (filename: string, synchronous: "FULL" | "NORMAL" = "FULL"):
         // transition, their creation needs no fsync of its own (see `make`).
         const sync = runs.length > 0 && runs.every((run) => run.running !== undefined) ? startsRun : undefined
         const results = yield* transaction(sql, (db) => Effect.forEach(runs, (run) => insertRun(db, run)), sync).pipe(
-          Effect.mapError(storage(filename, `creating ${runs.length === 1 ? `a run of ${runs[0]?.graph_id}` : `${runs.length} runs`}`))
+          Effect.catchTag("SqlError", (e) => Effect.fail(storage(filename, `creating ${runs.length === 1 ? `a run of ${runs[0]?.graph_id}` : `${runs.length} runs`}`)(e)))
         )
         return yield* Effect.forEach(results, (r) =>
           r._tag === "created"
@@ -374,15 +400,18 @@ export const make = (filename: string, synchronous: "FULL" | "NORMAL" = "FULL"):
 
       commitSteps: (checkpoints, patch) => {
         const last = checkpoints[checkpoints.length - 1]!
-        const write: Effect.Effect<unknown, SqlError> = patch === undefined && checkpoints.length === 1
-          ? runOne(sql, INSERT_CHECKPOINT, checkpointParams(last))
-          : transaction(sql, (db) =>
-            Effect.zipRight(
-              Effect.forEach(checkpoints, (cp) => db.run(INSERT_CHECKPOINT, checkpointParams(cp)), { discard: true }),
-              patch === undefined ? Effect.void : patchRun(db, last.run_id, { ...patch, last_step: last.step })
-            ))
         const steps = checkpoints.length === 1 ? `step ${last.step}` : `steps ${checkpoints[0].step}..${last.step}`
-        return Effect.mapError(write, storage(filename, `persisting ${steps} of ${last.run_id}`))
+        const failed = storage(filename, `persisting ${steps} of ${last.run_id}`)
+        if (patch === undefined && checkpoints.length === 1) {
+          const params = checkpointParams(last, maxBytes)
+          return Either.isLeft(params) ? Effect.fail(params.left) : Effect.mapError(runOne(sql, INSERT_CHECKPOINT, params.right), failed)
+        }
+        return Effect.flatMap(Effect.forEach(checkpoints, (cp) => checkpointParams(cp, maxBytes)), (rows) =>
+          transaction(sql, (db) =>
+            Effect.zipRight(
+              Effect.forEach(rows, (params) => db.run(INSERT_CHECKPOINT, params), { discard: true }),
+              patch === undefined ? Effect.void : patchRun(db, last.run_id, { ...patch, last_step: last.step })
+            )).pipe(Effect.mapError(failed)))
       },
 
       updateRun: (runId, patch) =>
@@ -566,10 +595,10 @@ export const layerClient = (
  * inside, so an app's own `SqlClient` (another database) is not shadowed by it.
  */
 export const layer = (options: SqliteCheckpointerOptions): Layer.Layer<Checkpointer, CheckpointError> =>
-  Layer.provide(Layer.effect(Checkpointer, make(options.filename, options.synchronous ?? "FULL")), layerClient(options))
+  Layer.provide(Layer.effect(Checkpointer, make(options.filename, options.synchronous ?? "FULL", options.maxCheckpointBytes)), layerClient(options))
 
 /** The SQLite Checkpointer and its migrated SQL client, for code that queries Stargraph's tables itself. */
 export const layerWithClient = (
   options: SqliteCheckpointerOptions
 ): Layer.Layer<Checkpointer | SqlClient.SqlClient | SqliteClient.SqliteClient, CheckpointError> =>
-  Layer.provideMerge(Layer.effect(Checkpointer, make(options.filename, options.synchronous ?? "FULL")), layerClient(options))
+  Layer.provideMerge(Layer.effect(Checkpointer, make(options.filename, options.synchronous ?? "FULL", options.maxCheckpointBytes)), layerClient(options))
