@@ -205,6 +205,11 @@ describe("std.regex_extract", () => {
     const slow = await err(regexExtract, { text: `${"a".repeat(40)}!`, pattern: "(a+)+$" })
     expect(slow).toMatchObject({ reason: "timeout" })
     expect(Date.now() - t0).toBeLessThan(5_000)
+    // One that backtracks on the empty text: the probe for its groups is stopped in time too
+    // (it used to run outside the limit, about 13 s here, blocking the whole process).
+    const t1 = Date.now()
+    expect(await err(regexExtract, { text: "x", pattern: `${"(?:^|$)".repeat(29)}(?!)` })).toMatchObject({ reason: "timeout" })
+    expect(Date.now() - t1).toBeLessThan(5_000)
   })
 })
 

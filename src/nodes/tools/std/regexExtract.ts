@@ -26,6 +26,10 @@ const Match = Schema.Struct({
   named: Schema.Record({ key: Schema.String, value: Schema.NullOr(Schema.String) })
 })
 
+/** Whether the pattern (its empty-text probe) declares `group`. */
+const hasGroup = (probe: RegExpExecArray, group: number | string): boolean =>
+  typeof group === "number" ? group <= probe.length - 1 : Object.keys(probe.groups ?? {}).includes(group)
+
 const invalid = (argument: string, message: string, fix: string) => Effect.fail(new ToolError({ reason: "invalid-input", argument, message, fix }))
 
 /** `std.regex_extract@1`. */
@@ -49,26 +53,22 @@ export const regexExtract = Tool.make({
   }),
   run: ({ flags = "", group = 0, max_matches = 100, pattern, text }) =>
     Effect.suspend(() => {
-      let probe: RegExpExecArray
       let regex: RegExp
+      let empty: RegExp
       try {
         regex = new RegExp(pattern, `${flags}g`)
         // Matching the empty alternative lists every group the pattern declares.
-        probe = new RegExp(`(?:${pattern})|`, flags).exec("")!
+        empty = new RegExp(`(?:${pattern})|`, flags)
       } catch (error) {
         return invalid(error instanceof Error && /flag/i.test(error.message) ? "flags" : "pattern", `invalid regular expression: ${error instanceof Error ? error.message : String(error)}`, "write a JavaScript regular expression, e.g. (\\d+)-(?<year>\\d{4})")
       }
-      const numbered = probe.length - 1
-      const names = Object.keys(probe.groups ?? {})
-      if (typeof group === "number" ? group > numbered : !names.includes(group)) {
-        return invalid("group", `the pattern has no group ${typeof group === "number" ? group : `'${group}'`} (it has ${numbered} numbered group${numbered === 1 ? "" : "s"}${names.length > 0 ? `, named: ${names.join(", ")}` : ""})`, "pick 0 (the whole match), a group number or a group name the pattern declares")
-      }
-      const found: Array<RegExpExecArray> = []
+      // In a VM context only for its timeout: both searches (the probe for the pattern's
+      // groups can backtrack too, even on an empty text) run here, but are stopped in time.
+      const searched: { probe: RegExpExecArray | null; readonly found: Array<RegExpExecArray> } = { probe: null, found: [] }
       try {
-        // In a VM context only for its timeout: the search runs here, but is stopped in time.
         runInContext(
-          "let m; while (found.length < max && (m = regex.exec(text)) !== null) { found.push(m); if (m[0] === '') regex.lastIndex++ }",
-          createContext({ regex, text, found, max: max_matches }),
+          "out.probe = empty.exec(''); if (groupOk(out.probe)) { let m; while (out.found.length < max && (m = regex.exec(text)) !== null) { out.found.push(m); if (m[0] === '') regex.lastIndex++ } }",
+          createContext({ regex, empty, text, out: searched, max: max_matches, groupOk: (probe: RegExpExecArray) => hasGroup(probe, group) }),
           { timeout: TIME_LIMIT_MS }
         )
       } catch (error) {
@@ -78,6 +78,13 @@ export const regexExtract = Tool.make({
           fix: "simplify the pattern (avoid nested quantifiers such as (a+)+) or search a shorter text"
         }))
       }
+      const probe = searched.probe!
+      if (!hasGroup(probe, group)) {
+        const numbered = probe.length - 1
+        const names = Object.keys(probe.groups ?? {})
+        return invalid("group", `the pattern has no group ${typeof group === "number" ? group : `'${group}'`} (it has ${numbered} numbered group${numbered === 1 ? "" : "s"}${names.length > 0 ? `, named: ${names.join(", ")}` : ""})`, "pick 0 (the whole match), a group number or a group name the pattern declares")
+      }
+      const found = searched.found
       const matches = found.map((m) => ({
         match: m[0],
         index: m.index,
