@@ -49,7 +49,7 @@ export const run = Command.make(
         return yield* new InputError({ field: "--verbose", message: "--quiet and --verbose ask for opposite output", fix: "pass one of them" })
       }
       const interrupts = yield* Interrupt.install
-      const [Graph, GraphRegistry, Scheduler, TriggerHost, inputs, stores, follow, Progress, { STOPPED_STATUSES }, { OWNER }, { ownerAlive }] = yield* Effect.promise(() =>
+      const [Graph, GraphRegistry, Scheduler, TriggerHost, inputs, stores, follow, Progress, { STOPPED_STATUSES }, { OWNER }, { ownerAlive }, { checkClientKey }] = yield* Effect.promise(() =>
         Promise.all([
           import("../graph/Graph.js"),
           import("../scheduler/GraphRegistry.js"),
@@ -61,9 +61,11 @@ export const run = Command.make(
           import("./progress.js"),
           import("../checkpoint/models.js"),
           import("../runtime/RunLoop.js"),
-          import("../runtime/owner.js")
+          import("../runtime/owner.js"),
+          import("../triggers/TriggerEvent.js")
         ])
       )
+      const key = yield* checkClientKey(Option.getOrUndefined(o.idempotencyKey), "--idempotency-key")
       const g = yield* Graph.load(o.graph)
       const db = databaseFor(o.db, g.ir.checkpoints?.store, o.graph)
       // The original's flat state_schema: fields not given start at their zero value, as in its CLI.
@@ -83,7 +85,6 @@ export const run = Command.make(
       yield* Effect.gen(function*() {
         const scheduler = yield* Scheduler.Scheduler
         const { manual } = yield* TriggerHost.start()
-        const key = Option.getOrUndefined(o.idempotencyKey)
         const enqueued = yield* manual.enqueue(g.id, parsed, key, "cli")
         // A deduplicated run that already stopped did no work here: no step lines for it.
         const stopped = enqueued.deduplicated && STOPPED_STATUSES.has(enqueued.status)

@@ -27,6 +27,7 @@ import { GraphRegistry, type GraphRegistryShape } from "../scheduler/GraphRegist
 import { Scheduler } from "../scheduler/Scheduler.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { envelopeOf, redactErrorRecord } from "../triggers/httpError.js"
+import { checkClientKey } from "../triggers/TriggerEvent.js"
 import { runEvents } from "./runEvents.js"
 import { RunView, StargraphApi } from "./StargraphApi.js"
 
@@ -145,7 +146,8 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
     return handlers
       .handle("create", ({ payload, request }) =>
         Effect.map(
-          Effect.mapError(scheduler.enqueue(payload.graph_id, payload.params, { idempotencyKey: payload.idempotency_key, actor: actorOf(request) }), hint),
+          Effect.flatMap(checkClientKey(payload.idempotency_key, "idempotency_key"), (idempotencyKey) =>
+            Effect.mapError(scheduler.enqueue(payload.graph_id, payload.params, { idempotencyKey, actor: actorOf(request) }), hint)),
           (enqueued) => ({ run_id: enqueued.runId, status: enqueued.status, graph_id: enqueued.graphId, deduplicated: enqueued.deduplicated })
         ))
       .handle("list", ({ urlParams }) =>

@@ -1,6 +1,6 @@
 /**
  * Cron schedules on Effect's `Cron` module, one fiber per spec. Each tick enqueues one
- * run with idempotency key sha256(trigger_id || scheduled_fire), so a restart or two
+ * run with idempotency key `trigger:` + sha256(trigger_id || scheduled_fire), so a restart or two
  * processes on one database never double-fire a tick. The last fired tick is a durable
  * cursor; ticks missed while nothing ran are handled by the spec's `catch_up` policy.
  */

@@ -14,6 +14,7 @@ import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import type { RunPage, RunQuery, RunRecord, RunStatus, RunSummary } from "../checkpoint/models.js"
 import type { HookResult, TriggerDeps, TriggerRequest, TriggerResponse, TriggerRoute } from "./Trigger.js"
+import { pluginKey } from "./TriggerEvent.js"
 
 /** The answer of `deps.scheduler.enqueue`. */
 export interface EnqueuedRun {
@@ -26,7 +27,11 @@ export interface EnqueuedRun {
 
 /** The Scheduler, Promise-facing. */
 export interface SchedulerFacade {
-  /** Validate params, persist the pending run, queue it; a known idempotency key returns the existing run. */
+  /**
+   * Validate params, persist the pending run, queue it; a known idempotency key returns the
+   * existing run. The key is kept in the trigger namespace (`trigger:<plugin>:<key>`, unless
+   * it already starts with `trigger:`), so an API client cannot claim it first.
+   */
   readonly enqueue: (
     graphId: string,
     params: { readonly [field: string]: unknown },
@@ -45,7 +50,7 @@ export interface CheckpointerFacade {
   readonly setCursor: (key: string, value: string) => Promise<void>
   /** A run record, or undefined. */
   readonly getRun: (runId: string) => Promise<RunRecord | undefined>
-  /** The run started with this idempotency key, or undefined. */
+  /** The run started with this idempotency key (as given to `scheduler.enqueue`), or undefined. */
   readonly findByIdempotencyKey: (key: string) => Promise<RunRecord | undefined>
   readonly listRuns: (query: RunQuery) => Promise<RunPage>
 }
@@ -91,7 +96,10 @@ export const makePluginDeps = (deps: TriggerDeps, runtime: Runtime.Runtime<never
         run(
           "scheduler.enqueue",
           Effect.map(
-            scheduler.enqueue(graphId, params, { idempotencyKey: options?.idempotencyKey, actor: options?.actor ?? plugin }),
+            scheduler.enqueue(graphId, params, {
+              idempotencyKey: options?.idempotencyKey === undefined ? undefined : pluginKey(plugin, options.idempotencyKey),
+              actor: options?.actor ?? plugin
+            }),
             ({ deduplicated, graphId, runId, status }) => ({ runId, graphId, deduplicated, status })
           )
         ),
@@ -103,7 +111,7 @@ export const makePluginDeps = (deps: TriggerDeps, runtime: Runtime.Runtime<never
       setCursor: (key, value) => run("checkpointer.setCursor", checkpointer.setCursor(key, value)),
       getRun: (runId) => run("checkpointer.getRun", Effect.map(checkpointer.getRun(runId), Option.getOrUndefined)),
       findByIdempotencyKey: (key) =>
-        run("checkpointer.findByIdempotencyKey", Effect.map(checkpointer.findByIdempotencyKey(key), Option.getOrUndefined)),
+        run("checkpointer.findByIdempotencyKey", Effect.map(checkpointer.findByIdempotencyKey(pluginKey(plugin, key)), Option.getOrUndefined)),
       listRuns: (query) => run("checkpointer.listRuns", checkpointer.listRuns(query))
     },
     registry: {

@@ -4,6 +4,7 @@
  */
 import { createHash } from "node:crypto"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { InputError } from "../errors.js"
@@ -35,6 +36,27 @@ export const decodeTriggerEvent = (input: unknown): Effect.Effect<TriggerEvent, 
     })
   )
 
-/** sha256 hex of `parts` joined with `||`. */
+/**
+ * Prefixes of the idempotency keys Stargraph mints itself: triggers' (`trigger:`) and
+ * subgraph child runs' (`subgraph:`). A key given by an API client or on the command line
+ * may not start with one, so a client cannot take a webhook delivery, a cron tick or a
+ * child run over by creating a run with its key first.
+ */
+export const RESERVED_KEY_PREFIXES = ["trigger:", "subgraph:"] as const
+
+/** A trigger's idempotency key: `trigger:` and the sha256 hex of `parts` joined with `||` (the spec's `sha256(trigger_id || …)`). */
 export const idempotencyKeyOf = (...parts: ReadonlyArray<string>): string =>
-  createHash("sha256").update(parts.join("||")).digest("hex")
+  `trigger:${createHash("sha256").update(parts.join("||")).digest("hex")}`
+
+/** A plugin trigger's own key, in the trigger namespace (unchanged when it is already there). */
+export const pluginKey = (plugin: string, key: string): string => (key.startsWith("trigger:") ? key : `trigger:${plugin}:${key}`)
+
+/** Refuse an idempotency key from outside (`field` names where it came from) that starts with a reserved prefix. */
+export const checkClientKey = (key: string | undefined, field: string): Either.Either<string | undefined, InputError> => {
+  const reserved = key === undefined ? undefined : RESERVED_KEY_PREFIXES.find((prefix) => key.startsWith(prefix))
+  return reserved === undefined ? Either.right(key) : Either.left(new InputError({
+    field,
+    message: `idempotency key '${key}' starts with '${reserved}', which is reserved for the keys Stargraph gives its triggers' and subgraphs' runs`,
+    fix: "choose a key that does not start with trigger: or subgraph: (e.g. prefix it with your client's name)"
+  }))
+}

@@ -7,7 +7,7 @@
  *   X-Stargraph-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<nonce>.<raw body>")>
  *
  * compared in constant time, and a JSON object body under the size limit, nested at most
- * `MAX_BODY_DEPTH` levels. The run's idempotency key is sha256(trigger_id || sha256(body)),
+ * `MAX_BODY_DEPTH` levels. The run's idempotency key is `trigger:` + sha256(trigger_id || sha256(body)),
  * so a redelivered body never starts a second run. Every refusal is a distinct
  * `WebhookError` and enqueues nothing.
  */
@@ -67,7 +67,7 @@ const operationOf = (spec: WebhookSpec) => ({
   summary: `Signed webhook delivery: enqueues a run of ${spec.graph}`,
   description: "Accepted only when signed with the webhook's shared secret: X-Stargraph-Signature is " +
     "sha256=<hex HMAC-SHA256(secret, \"<timestamp>.<nonce>.<raw body>\")>. The run's idempotency key is " +
-    "sha256(trigger_id || sha256(body)), so a redelivered body never starts a second run.",
+    "trigger: + sha256(trigger_id || sha256(body)), so a redelivered body never starts a second run.",
   parameters: [
     {
       name: "X-Stargraph-Timestamp",

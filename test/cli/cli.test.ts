@@ -56,6 +56,12 @@ describe("stargraph run / inspect / validate", () => {
     expect(conn.prepare("SELECT count(*) AS n FROM checkpoints").get()).toEqual({ n: 6 })
     expect(conn.prepare("SELECT count(*) AS n FROM pending_runs").get()).toEqual({ n: 0 })
     conn.close()
+    const reserved = await stargraph([...args.slice(0, -1), "trigger:abc"], { cwd: work })
+    expect(reserved.code).not.toBe(0)
+    expect(reserved.stderr).toMatch(/InputError: --idempotency-key: idempotency key 'trigger:abc' starts with 'trigger:', which is reserved/)
+    const after = new Database(local, { readonly: true })
+    expect(after.prepare("SELECT count(*) AS n FROM runs_history").get()).toEqual({ n: 1 })
+    after.close()
   })
 
   it("prints only the final line with --quiet, and inspect shows the timeline and JSON", async () => {

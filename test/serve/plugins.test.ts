@@ -141,7 +141,8 @@ const byName = (results: ReadonlyArray<{ pluginName: string; success: boolean; e
 const waitForRun = async (key: string) => {
   for (let i = 0; i < 200; i++) {
     const page = await (await fetch(`${server.url}/v1/runs?graph_id=g:echo`)).json() as { runs: Array<{ run_id: string; idempotency_key: string | null; inputs: Record<string, unknown>; status: string }> }
-    const run = page.runs.find((r) => r.idempotency_key === key)
+    // A plugin's keys are kept in the trigger namespace: `trigger:<plugin>:<key>`.
+    const run = page.runs.find((r) => r.idempotency_key?.startsWith("trigger:") === true && r.idempotency_key.endsWith(`:${key}`))
     if (run?.status === "done") return run
     await new Promise((r) => setTimeout(r, 25))
   }
@@ -175,6 +176,7 @@ describe("trigger plugins written as the how-to says, on a real server", () => {
 
   it("gives a plain-JS trigger Promise-facing deps and its stargraph.yaml config (constructor and deps.config)", async () => {
     const run = await waitForRun("pinger-1")
+    expect(run.idempotency_key).toBe("trigger:project:pinger:pinger-1")
     expect(run.inputs["message"]).toBe("hello:hello:c1")
     const answer = await (await fetch(`${server.url}/v1/triggers/pinger`)).json()
     expect(answer).toEqual({ run_id: run.run_id, effect: true })

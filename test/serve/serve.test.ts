@@ -98,6 +98,13 @@ describe("stargraph serve: the tutorial flow", () => {
     const again = await call(`${server.url}/v1/runs`, { json: { graph_id: "run:hello-stargraph", params: { message: "hello" }, idempotency_key: "k1" } })
     expect(again.status).toBe(200)
     expect(again.body).toMatchObject({ run_id: created.body["run_id"], deduplicated: true })
+    // The keys triggers and subgraphs use are theirs: a client cannot claim a webhook
+    // delivery, a cron tick or a child run by creating a run with its key first.
+    for (const key of ["trigger:0123abcd", "subgraph:run-1:3:child"]) {
+      const claimed = await call(`${server.url}/v1/runs`, { json: { graph_id: "run:hello-stargraph", params: { message: "x" }, idempotency_key: key } })
+      expect(claimed.status).toBe(400)
+      expect(claimed.body).toMatchObject({ error: { type: "InputError", details: { field: "idempotency_key" } } })
+    }
     const checkpoints = await call(`${server.url}/v1/runs/${created.body["run_id"]}/checkpoints`)
     expect(checkpoints.body["checkpoints"].map((c: { node: string }) => c.node)).toEqual(["__input__", "greet", "count", "count", "count", "summarise"])
     const artifacts = await call(`${server.url}/v1/runs/${created.body["run_id"]}/artifacts`)

@@ -471,7 +471,8 @@ describe("plugin deps", () => {
     expect(out.missing).toBeInstanceOf(SchedulerError)
     expect(out.missing).toMatchObject({ reason: "unknown-graph", graphId: "g:nope" })
     expect([out.before, out.after]).toEqual([undefined, "v1"])
-    expect(out.record).toMatchObject({ run_id: out.enqueued.runId, owner: null })
+    // A plugin's keys live in the trigger namespace, which API clients may not use.
+    expect(out.record).toMatchObject({ run_id: out.enqueued.runId, owner: null, idempotency_key: "trigger:test-plugin:k-1" })
     expect(out.record?.inputs).toEqual({ message: "hi" })
     expect(out.ids).toEqual(["g:echo"])
     expect(out.config).toEqual({ a: 1 })
