@@ -105,6 +105,27 @@ const packFiles = (dir: string, signing: boolean): Array<string> => {
   return out.filter((f) => !signing || (f !== "manifest.jwt" && !f.endsWith(".pub.pem"))).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
 }
 
+/**
+ * The first symbolic link inside a pack, relative to it, if any. Packs may not hold one:
+ * its signature, and the pack hash folded into the graph hash, cover regular files only,
+ * while the rules are read through links.
+ */
+const linkIn = (dir: string): string | undefined => {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = join(dir, entry.name)
+    if (entry.isSymbolicLink()) return relative(dir, full).split("\\").join("/")
+    if (entry.isDirectory()) {
+      const below = linkIn(full)
+      if (below !== undefined) return `${entry.name}/${below}`
+    }
+  }
+  return undefined
+}
+
+/** Why a pack with a link is refused, and the fix. */
+const linkRefused = (link: string) =>
+  [`the pack holds a symbolic link (${link}), which neither its signature nor its hash covers`, `replace ${link} with a copy of what it points to`] as const
+
 /** The tree hash the signature covers (`BLAKE3` or `SHA-256`), as hex. */
 export const treeHash = (dir: string, alg: "BLAKE3" | "SHA-256"): string => {
   const parts: Array<Uint8Array> = []
@@ -163,6 +184,8 @@ export const signPack = (
   }
   if (key.asymmetricKeyType !== "ed25519") return refuse(`the key is ${key.asymmetricKeyType ?? "not an asymmetric key"}, not Ed25519`, "sign with an Ed25519 key: packs are signed with EdDSA")
   if (!existsSync(join(dir, "manifest.yaml"))) return refuse("it has no manifest.yaml: it is not a pack", "name the pack's own folder (the one with manifest.yaml)")
+  const link = linkIn(dir)
+  if (link !== undefined) return refuse(...linkRefused(link))
   const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
   try {
     const signed = `${part({ alg: "EdDSA", kid: keyId, typ: "JWT" })}.${part({ alg, iat: issuedAt, key_id: keyId, tree_hash: treeHash(dir, alg) })}`
@@ -297,6 +320,8 @@ export const loadPackDir = (candidate: Candidate, options: PackOptions): Either.
   if (api !== undefined && !sameMajor(api, PACK_API_VERSION)) {
     return Either.left(packError(`pack ${manifest.id} requires pack API ${api}; this Stargraph provides ${PACK_API_VERSION}`, "use a pack version written for API 1", manifestFile))
   }
+  const link = linkIn(dir)
+  if (link !== undefined) return Either.left(packError(`pack ${manifest.id}: ${linkRefused(link)[0]}`, `${linkRefused(link)[1]}, and re-sign the pack if it is signed`, join(dir, link)))
   let signedBy: string | undefined
   if (existsSync(join(dir, "manifest.jwt"))) {
     const verified = verifyPack(dir, options)

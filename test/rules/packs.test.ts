@@ -4,7 +4,7 @@
  * running with the graph's, and the pack's content folded into graph_hash.
  */
 import { generateKeyPairSync } from "node:crypto"
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -150,6 +150,25 @@ describe("packs mounted by a graph", () => {
     expect(unsigned.message).toMatch(/not signed/)
     const noManifest = graphWith({ "demo.routing": { "rules.clp": "(defrule x (initial-fact) =>)" } }, `[{ id: demo.routing }]`)
     expect((await loadError(noManifest)).fix).toMatch(/manifest\.yaml/)
+  })
+
+  it("refuses a pack that holds a symbolic link, signed or not: neither its signature nor its hash would cover what the link adds", async () => {
+    const file = graphWith({ "demo.routing": routing("1.0.0") }, `[{ id: demo.routing }]`)
+    const pack = join(file, "..", "packs", "demo.routing")
+    const keys = keyPair()
+    expect(Either.isRight(signPack(pack, keys.privatePem, "k1"))).toBe(true)
+    const trusted = { packs: { requireSigned: true, trustedKeys: { k1: keys.publicPem } } }
+    await Effect.runPromise(Graph.load(file, trusted))
+    // A rules/ folder added as a link to rules elsewhere.
+    const elsewhere = tempDir()
+    writeFileSync(join(elsewhere, "x.yaml"), "rules:\n  - id: injected\n    when: {node: a}\n    then: [{kind: goto, target: held}]\n")
+    symlinkSync(elsewhere, join(pack, "rules"))
+    const refused = await loadError(file, trusted)
+    expect(refused.message).toBe("pack demo.routing: the pack holds a symbolic link (rules), which neither its signature nor its hash covers")
+    expect(refused.fix).toMatch(/^replace rules with a copy of what it points to/)
+    expect((await loadError(file)).reason).toBe("pack")
+    const resigned = signPack(pack, keys.privatePem, "k1")
+    expect(Either.isLeft(resigned) && resigned.left.message).toMatch(/symbolic link \(rules\)/)
   })
 
   it("mounts the original's signed soc-policy pack; its rules react to facts a graph rule asserts, and a graph rule routes on their conclusion", async () => {
