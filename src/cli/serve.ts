@@ -55,6 +55,11 @@ export const serve = Command.make(
       Options.optional,
       Options.withDescription("requests per client per minute; 0: unlimited (default: unlimited on loopback, 600 otherwise)")
     ),
+    allowedHost: Options.text("allowed-host").pipe(
+      Options.repeated,
+      Options.withDefault([] as Array<string>),
+      Options.withDescription("a host name clients reach the server by, besides localhost, 127.0.0.1 and [::1] on a loopback host; repeatable; other names are refused, against DNS rebinding (default: any name on a non-loopback host)")
+    ),
     maxBodyBytes: Options.integer("max-body-bytes").pipe(
       Options.withDefault(1024 * 1024),
       Options.withDescription("largest request body in bytes (default: 1048576)")
@@ -97,6 +102,7 @@ export const serve = Command.make(
         authToken,
         rateLimitPerMinute: Option.getOrUndefined(o.rateLimit),
         maxBodyBytes: o.maxBodyBytes,
+        allowedHosts: o.allowedHost.length > 0 ? o.allowedHost : undefined,
         synchronous: o.synchronous
       }).pipe(
         // The library names its options; the CLI, its flags.

@@ -74,6 +74,13 @@ export interface ServeOptions {
   /** Bearer token every route but `/healthz` requires. */
   readonly authToken?: string | undefined
   /**
+   * Host names (the request's `Host`, port aside) the server answers to. Default on a
+   * loopback host: `localhost`, `127.x.x.x` and `[::1]` only, so a web page cannot reach it
+   * through DNS rebinding; on any other host: every name. Add the names clients use, e.g.
+   * behind a proxy.
+   */
+  readonly allowedHosts?: ReadonlyArray<string> | undefined
+  /**
    * Requests per client per minute. Omitted: unlimited on a loopback host, 600 on any
    * other host. 0: unlimited.
    */
@@ -191,6 +198,47 @@ const readChunked = (request: HttpServerRequest.HttpServerRequest, limit: number
     })
   })
 
+/** The host names a loopback server answers to by default. */
+const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "[::1]"]
+
+/** The host name of a `Host` header (lower-case, port dropped; IPv6 in brackets). */
+const hostName = (header: string): string => {
+  const host = header.trim().toLowerCase()
+  return host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.split(":")[0] ?? ""
+}
+
+/**
+ * Why a request from a browser page of another site, or naming a host the server does not
+ * answer to, is refused (undefined: it is not). Such requests are what cross-site request
+ * forgery and DNS rebinding send: non-browser clients send no `Origin`.
+ */
+const foreignRequest = (request: HttpServerRequest.HttpServerRequest, allowedHosts: ReadonlySet<string> | undefined): string | undefined => {
+  const host = request.headers["host"] ?? ""
+  if (allowedHosts !== undefined) {
+    const name = hostName(host)
+    if (!allowedHosts.has(name) && !(allowedHosts.has("127.0.0.1") && /^127\.\d+\.\d+\.\d+$/.test(name))) {
+      return `Host '${host}' is not a name this server answers to (${[...allowedHosts].join(", ")}); ` +
+        "a page on another site can reach a local server through DNS rebinding. Fix: use one of those names, or start the server with --allowed-host <name> for the names its clients use (behind a proxy, for instance)"
+    }
+  }
+  const origin = request.headers["origin"]
+  if (origin !== undefined) {
+    let originHost: string | undefined
+    try {
+      originHost = new URL(origin).host
+    } catch {
+      originHost = undefined
+    }
+    if (originHost === undefined || originHost.toLowerCase() !== host.toLowerCase()) {
+      return `a request from a page of ${origin} is refused: the API answers its own origin's pages and clients that are not browsers (cross-site request forgery)`
+    }
+  }
+  if (request.headers["sec-fetch-site"] === "cross-site") {
+    return "a cross-site request from a browser is refused: the API answers its own origin's pages and clients that are not browsers (cross-site request forgery)"
+  }
+  return undefined
+}
+
 /** Routes that never need the bearer token (`/openapi.json` does: it names every graph and webhook). */
 const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/healthz"])
 
@@ -200,7 +248,7 @@ const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/healthz"])
  * routes, defects), and one audit line per request.
  */
 const guard = (
-  options: Pick<ServeOptions, "authToken" | "rateLimitPerMinute" | "maxBodyBytes">,
+  options: Pick<ServeOptions, "authToken" | "rateLimitPerMinute" | "maxBodyBytes" | "allowedHosts">,
   audit: typeof AuditSink.Service,
   nameOf: (method: string, path: string) => string,
   /** A route's own body limit (a webhook's `max_body_bytes`), which replaces the server's. */
@@ -210,6 +258,7 @@ const guard = (
   const limiter = options.rateLimitPerMinute ? makeLimiter(options.rateLimitPerMinute) : undefined
   const auditing = audit !== discard
   const bearer = options.authToken === undefined ? undefined : `Bearer ${options.authToken}`
+  const allowedHosts = options.allowedHosts === undefined ? undefined : new Set(options.allowedHosts.map(hostName))
   return <E, R>(app: HttpApp.HttpApp<HttpServerResponse.HttpServerResponse, E, R>) =>
     Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
@@ -218,8 +267,11 @@ const guard = (
       const limit = limiter?.(client, Date.now())
       const path = request.url.split("?")[0] ?? "/"
       const maxBody = routeBodyLimit(request.method, path) ?? serverMaxBody
+      const foreign = foreignRequest(request, allowedHosts)
       const refusal: ApiError | undefined = limit && !limit.allowed
         ? new ApiError({ reason: "rate-limited", status: 429, message: `more than ${options.rateLimitPerMinute} requests per minute from ${client}` })
+        : foreign !== undefined
+        ? new ApiError({ reason: "forbidden", status: 403, message: foreign })
         : bearer !== undefined && !PUBLIC_PATHS.has(path) && !sameToken(request.headers["authorization"] ?? "", bearer)
         ? new ApiError({ reason: "unauthorized", status: 401, message: "missing or wrong bearer token (send Authorization: Bearer <token>)" })
         : Number(request.headers["content-length"] ?? "0") > maxBody
@@ -439,7 +491,8 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     const rateLimitPerMinute = options.rateLimitPerMinute ?? (loopback ? undefined : DEFAULT_RATE_LIMIT)
     const nameOf = routeNamer(routes)
     const bodyLimits = new Map<string, number>(triggers.routes.flatMap((r) => (r.maxBodyBytes !== undefined ? [[`${r.method} ${r.path}`, r.maxBodyBytes] as const] : [])))
-    const guarded = guard({ ...options, rateLimitPerMinute }, Context.get(context, AuditSink), nameOf, (method, path) => bodyLimits.get(`${method} ${path}`))(app)
+    const allowedHosts = options.allowedHosts === undefined ? (loopback ? LOOPBACK_NAMES : undefined) : [...options.allowedHosts, ...(loopback ? LOOPBACK_NAMES : [])]
+    const guarded = guard({ ...options, rateLimitPerMinute, allowedHosts }, Context.get(context, AuditSink), nameOf, (method, path) => bodyLimits.get(`${method} ${path}`))(app)
     const wanted = options.port ?? 8000
     const server = yield* NodeHttpServer.make(() => createServer(), { host: bindHost, port: wanted }).pipe(
       Effect.mapError((e) => {

@@ -1,4 +1,5 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { request } from "node:http"
 import { connect } from "node:net"
 import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
@@ -254,6 +255,53 @@ describe("streams", () => {
   })
 })
 
+/** A request with headers `fetch` may not set (Host), answered as status and body. */
+const rawRequest = (url: string, method: string, headers: Record<string, string>, body?: string) =>
+  new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const target = new URL(url)
+    const req = request({ host: target.hostname, port: target.port, path: target.pathname, method, headers }, (res) => {
+      let text = ""
+      res.setEncoding("utf8").on("data", (d: string) => (text += d)).on("end", () => resolve({ status: res.statusCode ?? 0, body: text }))
+    })
+    req.on("error", reject)
+    req.end(body)
+  })
+
+describe("requests a browser page of another site sends", () => {
+  it("refuses cross-site requests (CSRF) and, on loopback, Host names other than its own (DNS rebinding); same-origin pages and other clients pass", async () => {
+    const before = (await call(`${server.url}/v1/runs?limit=500`)).body["runs"].length
+    const origin = new URL(server.url).host
+    // A form or fetch from another site: text/plain, no preflight.
+    const forged = await rawRequest(`${server.url}/v1/runs`, "POST", { "content-type": "text/plain", origin: "https://evil.example" }, JSON.stringify({ graph_id: "run:hello-stargraph", params: { message: "x" } }))
+    expect(forged.status).toBe(403)
+    expect(JSON.parse(forged.body)).toMatchObject({ error: { type: "ApiError", details: { reason: "forbidden" } } })
+    expect(JSON.parse(forged.body).error.message).toMatch(/a request from a page of https:\/\/evil\.example is refused/)
+    expect((await rawRequest(`${server.url}/v1/runs`, "GET", { "sec-fetch-site": "cross-site" })).status).toBe(403)
+    expect((await rawRequest(`${server.url}/v1/runs`, "GET", { origin: "null" })).status).toBe(403)
+    // After DNS rebinding the page's requests name the attacker's host.
+    const rebound = await rawRequest(`${server.url}/v1/runs`, "GET", { host: `rebind.attacker.example:${new URL(server.url).port}` })
+    expect(rebound.status).toBe(403)
+    expect(JSON.parse(rebound.body).error.message).toMatch(/Host 'rebind\.attacker\.example:\d+' is not a name this server answers to .*--allowed-host/)
+    expect((await call(`${server.url}/v1/runs?limit=500`)).body["runs"].length).toBe(before)
+    // Its own pages, localhost, and clients that are not browsers.
+    expect((await rawRequest(`${server.url}/v1/runs`, "GET", { origin: `http://${origin}`, "sec-fetch-site": "same-origin" })).status).toBe(200)
+    expect((await rawRequest(`${server.url}/v1/runs`, "GET", { host: `localhost:${new URL(server.url).port}` })).status).toBe(200)
+    expect((await rawRequest(`${server.url}/healthz`, "GET", {})).status).toBe(200)
+  })
+
+  it("answers the names given in allowedHosts (behind a proxy) besides its loopback names", async () => {
+    const proxied = await boot({ db: join(tempDir(), "proxied.sqlite"), graphs: [join(graphs, "hello")], allowedHosts: ["stargraph.internal"] })
+    try {
+      const port = new URL(proxied.url).port
+      expect((await rawRequest(`${proxied.url}/v1/runs`, "GET", { host: `stargraph.internal:${port}` })).status).toBe(200)
+      expect((await rawRequest(`${proxied.url}/v1/runs`, "GET", { host: `127.0.0.1:${port}` })).status).toBe(200)
+      expect((await rawRequest(`${proxied.url}/v1/runs`, "GET", { host: `other.internal:${port}` })).status).toBe(403)
+    } finally {
+      await proxied.close()
+    }
+  })
+})
+
 describe("bad requests get the envelope", () => {
   it("malformed JSON, unknown fields, huge bodies, unknown graphs, invalid params, unknown routes", async () => {
     const post = (body: string) => fetch(`${server.url}/v1/runs`, { method: "POST", body, headers: { "content-type": "application/json" } })
@@ -269,7 +317,7 @@ describe("bad requests get the envelope", () => {
     const sendChunked = (parts: ReadonlyArray<string>) =>
       new Promise<string>((resolve, reject) => {
         const socket = connect(server.port, "127.0.0.1", () => {
-          socket.write("POST /v1/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+          socket.write("POST /v1/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
           for (const part of parts) socket.write(`${Buffer.byteLength(part).toString(16)}\r\n${part}\r\n`)
           socket.write("0\r\n\r\n")
         })

@@ -82,7 +82,7 @@ describe("stargraph serve as a process", () => {
         runs = (await (await fetch(`${s.url}/v1/runs`)).json() as { runs: typeof runs }).runs
         if (runs.length === 0) await new Promise((r) => setTimeout(r, 50))
       }
-      expect(runs.map((r) => r.idempotency_key)).toEqual(["tick-1"])
+      expect(runs.map((r) => r.idempotency_key)).toEqual(["trigger:project:tick:tick-1"])
     } finally {
       s.child.kill("SIGTERM")
     }
