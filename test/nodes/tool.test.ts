@@ -314,6 +314,18 @@ describe("std.http_fetch and capabilities", () => {
     expect(Capabilities.covers(["net.fetch:https://a.example/*"], "net.fetch:https://b.example/x")).toBe(false)
     expect(Capabilities.covers(["net.fetch:https://a.example/*"], "net.fetch")).toBe(false)
     expect(Capabilities.covers(["net.fetchx"], "net.fetch")).toBe(false)
+    // A URL glob's wildcards stay within the part they are written in: a host wildcard
+    // cannot be steered to another host by the path, the query or user info.
+    const sub = ["net.fetch:http://*.example.com/*"]
+    expect(Capabilities.covers(sub, "net.fetch:http://api.example.com/v1?q=1")).toBe(true)
+    expect(Capabilities.covers(sub, "net.fetch:http://a.b.example.com/")).toBe(true)
+    expect(Capabilities.covers(sub, "net.fetch:http://127.0.0.1:8080/.example.com/")).toBe(false)
+    expect(Capabilities.covers(sub, "net.fetch:http://169.254.169.254/latest?x=.example.com/")).toBe(false)
+    expect(Capabilities.covers(sub, "net.fetch:http://evil.test/#.example.com/")).toBe(false)
+    expect(Capabilities.covers(["net.fetch:http://127.0.0.1:*"], "net.fetch:http://127.0.0.1:8080/any/path")).toBe(true)
+    expect(Capabilities.covers(["net.fetch:http://127.0.0.1:*"], "net.fetch:http://127.0.0.1:80@evil.test/")).toBe(false)
+    expect(Capabilities.covers(["net.fetch:https://*"], "net.fetch:https://evil.test:8443/x")).toBe(true)
+    expect(Capabilities.covers(["net.fetch:https://*"], "net.fetch:http://evil.test/")).toBe(false)
     expect(Capabilities.fromEnv({ STARGRAPH_CAPABILITIES: " a, b  c," })).toEqual(["a", "b", "c"])
   })
 

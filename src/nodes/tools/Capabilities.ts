@@ -7,7 +7,8 @@
  *
  * A capability is `name` or `name:scope`. A grant of `name` covers every scope of that
  * name; a grant of `name:<glob>` covers the scopes its glob matches (`*` any run of
- * characters, `?` one). `net.fetch` lets `std.http_fetch` reach any URL;
+ * characters, `?` one; in a URL glob's scheme and authority they never cross into the path,
+ * see {@link covers}). `net.fetch` lets `std.http_fetch` reach any URL;
  * `net.fetch:http://127.0.0.1:*` only local ones.
  */
 import * as Context from "effect/Context"
@@ -36,8 +37,25 @@ export const layer = (capabilities: Iterable<string>): Layer.Layer<Capabilities>
 export const fromEnv = (env: { readonly [name: string]: string | undefined } = process.env): ReadonlyArray<string> =>
   (env[ENV_VAR] ?? "").split(/[\s,]+/).filter((c) => c !== "")
 
-const globRegex = (glob: string): RegExp =>
-  new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`, "s")
+/** A glob as regex source: `*` is `star`, `?` is `one`, everything else literal. */
+const globSource = (glob: string, star: string, one: string): string =>
+  glob.replace(/[.+^${}()|[\]\\*?]/g, (c) => (c === "*" ? star : c === "?" ? one : `\\${c}`))
+
+/**
+ * A scope glob as a regex. A URL glob (`scheme://…`) is matched part by part: in its
+ * scheme and authority, `*` and `?` stay within the authority (never `/`, `?`, `#` or
+ * `@`), so `http://*.example.com/*` cannot be steered to another host by a path such as
+ * `http://10.0.0.1/.example.com/`; its path part, when it has one, matches any text, and
+ * without one every path of that origin is covered.
+ */
+const globRegex = (glob: string): RegExp => {
+  const scheme = glob.indexOf("://")
+  if (scheme < 0) return new RegExp(`^${globSource(glob, ".*", ".")}$`, "s")
+  const pathAt = glob.indexOf("/", scheme + 3)
+  const origin = globSource(pathAt < 0 ? glob : glob.slice(0, pathAt), "[^/?#@]*", "[^/?#@]")
+  const path = pathAt < 0 ? "(?:[/?#].*)?" : globSource(glob.slice(pathAt), ".*", ".")
+  return new RegExp(`^${origin}${path}$`, "s")
+}
 
 /** Whether `granted` covers `required` (`name` or `name:scope`). */
 export const covers = (granted: ReadonlyArray<string>, required: string): boolean => {
