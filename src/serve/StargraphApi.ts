@@ -65,6 +65,7 @@ export const RunAction = Schema.Struct({ run_id: Schema.String, status: Schema.S
 export const Health = Schema.Struct({
   status: Schema.Literal("ok"),
   version: Schema.String,
+  /** The database file's name (not its path: the route needs no token). */
   db: Schema.String,
   graphs: Schema.Int,
   queued: Schema.Int,

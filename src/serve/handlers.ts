@@ -7,6 +7,7 @@ import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Socket from "@effect/platform/Socket"
 import { statSync } from "node:fs"
+import { basename } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -102,12 +103,13 @@ export const healthLayer = (db: string) =>
           ? Effect.fail(new ApiError({
             reason: "unavailable",
             status: 503,
-            message: `the database file ${db} was removed or replaced while the server runs: what it writes now goes to a file nobody else sees; restart the server`
+            message: `the database file ${basename(db)} was removed or replaced while the server runs: what it writes now goes to a file nobody else sees; restart the server`
           }))
           : Effect.map(scheduler.stats, (stats) => ({
             status: "ok" as const,
             version: STARGRAPH_VERSION,
-            db,
+            // Public (no token needed): the file's name, not where it lives on the server.
+            db: basename(db),
             graphs: registry.list().length,
             ...stats
           })))
@@ -332,7 +334,7 @@ export const artifactsLayer = HttpApiBuilder.group(StargraphApi, "artifacts", (h
         if (matches) return HttpServerResponse.empty({ status: 304, headers: { etag } })
         return HttpServerResponse.uint8Array(blob.bytes, {
           contentType: blob.content_type,
-          headers: { etag, "content-length": String(blob.size), "cache-control": "public, max-age=31536000, immutable", "x-content-type-options": "nosniff" }
+          headers: { etag, "content-length": String(blob.size), "cache-control": "private, max-age=31536000, immutable", "x-content-type-options": "nosniff" }
         })
       }))
   }))

@@ -142,10 +142,12 @@ const makeLimiter = (perMinute: number) => {
   }
 }
 
-const sameToken = (given: string, expected: string) => {
-  const a = Buffer.from(given)
-  const b = Buffer.from(expected)
-  return a.length === b.length && timingSafeEqual(a, b)
+/** Whether an `Authorization` header carries `token` (the scheme name `Bearer` in any case), compared in constant time. */
+const sameToken = (header: string, token: string) => {
+  const scheme = /^bearer +/i.exec(header)
+  const a = Buffer.from(scheme === null ? "" : header.slice(scheme[0].length))
+  const b = Buffer.from(token)
+  return scheme !== null && a.length === b.length && timingSafeEqual(a, b)
 }
 
 /** The request with its body labelled JSON (every route with a body takes JSON). */
@@ -257,7 +259,7 @@ const guard = (
   const serverMaxBody = options.maxBodyBytes ?? 1024 * 1024
   const limiter = options.rateLimitPerMinute ? makeLimiter(options.rateLimitPerMinute) : undefined
   const auditing = audit !== discard
-  const bearer = options.authToken === undefined ? undefined : `Bearer ${options.authToken}`
+  const bearer = options.authToken
   const allowedHosts = options.allowedHosts === undefined ? undefined : new Set(options.allowedHosts.map(hostName))
   return <E, R>(app: HttpApp.HttpApp<HttpServerResponse.HttpServerResponse, E, R>) =>
     Effect.gen(function*() {

@@ -83,6 +83,8 @@ describe("GET /v1/runs/{id}/artifacts and GET /v1/artifacts/{id}", () => {
     expect(response.headers.get("content-type")).toBe("text/markdown")
     expect(response.headers.get("content-length")).toBe("63")
     expect(response.headers.get("etag")).toBe(`"${entry!["artifact_id"]}"`)
+    // Content-addressed, so immutable; private: shared caches may not keep it for clients without the token.
+    expect(response.headers.get("cache-control")).toBe("private, max-age=31536000, immutable")
     expect(await response.text()).toBe(REPORT)
     const cached = await fetch(`${server.url}/v1/artifacts/${entry!["artifact_id"]}`, { headers: { "if-none-match": `"${entry!["artifact_id"]}"` } })
     expect(cached.status).toBe(304)
