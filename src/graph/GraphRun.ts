@@ -13,6 +13,7 @@ import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import type { Checkpoint, RunRecord, RunStatus, RunSummary } from "../checkpoint/models.js"
 import { CheckpointError, type RunFailure, RunStateError, StargraphRuntimeError } from "../errors.js"
 import { type AuditSinkShape, discard } from "../telemetry/AuditSink.js"
+import { toErrorRecord } from "../runtime/errorRecord.js"
 import { FINAL_EVENT_TYPES, type RunEvent, type RunEventInput } from "../runtime/events.js"
 import { type Control, markError, type RunLoopShape } from "../runtime/RunLoop.js"
 import type { ReplaySource } from "../runtime/Cassette.js"
@@ -120,6 +121,15 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
         return Effect.zipRight(published, options.audit.write({ ts: at, actor: options.actor, event: type, ...fields }))
       })
 
+    /**
+     * The runtime broke under the run: it is marked `error`, and its event stream ends with
+     * a `run.failed` event of status `error` (also when marking it is interrupted).
+     */
+    const broke = (error: CheckpointError | StargraphRuntimeError) =>
+      markError(checkpointer, run.run_id, error).pipe(
+        Effect.ensuring(Effect.zipRight(Ref.set(status, "error"), emit({ type: "run.failed", status: "error", error: toErrorRecord(error) })))
+      )
+
     const start = (): Effect.Effect<RunSummary, RunFailure | CheckpointError | RunStateError> =>
       Effect.gen(function*() {
         const already = yield* Ref.getAndSet(started, true)
@@ -145,17 +155,10 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
           replay: options.replay,
           actor: options.actor
         }).pipe(
-          Effect.tapError((error) =>
-            error instanceof CheckpointError
-              ? Effect.zipRight(markError(checkpointer, run.run_id, error), Ref.set(status, "error"))
-              : Effect.void
-          ),
+          Effect.tapError((error) => (error instanceof CheckpointError ? broke(error) : Effect.void)),
           // A defect of the runtime itself: the run is marked `error` (not left `running`), then the defect goes on.
           Effect.tapDefect((defect) =>
-            Effect.zipRight(
-              markError(checkpointer, run.run_id, new StargraphRuntimeError({ message: `the run loop broke: ${defect instanceof Error ? defect.stack ?? defect.message : String(defect)}` })),
-              Ref.set(status, "error")
-            ))
+            broke(new StargraphRuntimeError({ message: `the run loop broke: ${defect instanceof Error ? defect.stack ?? defect.message : String(defect)}` })))
         )
         // No fiber or Deferred of its own (about 15 µs a run): the loop is uninterruptible but for its nodes.
         if (options.onCallerFiber === true) return yield* Effect.uninterruptible(driving)

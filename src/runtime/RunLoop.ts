@@ -967,19 +967,27 @@ export class RunLoop extends Context.Reference<RunLoop>()("stargraph/RunLoop", {
  * The write that broke may break this one too (a database locked past its busy timeout, a
  * full disk): it is retried, every second for two minutes, so that the run is not left
  * `running` under a process that no longer drives it (nothing else would take it over).
+ * The retries may be interrupted (the caller's timeout, a closing scope): they then go on
+ * in a fiber of their own, and the caller is not held up.
  */
 export const markError = (
   checkpointer: CheckpointerShape,
   runId: string,
   error: CheckpointError | StargraphRuntimeError
-): Effect.Effect<void> =>
-  Effect.flatMap(nowIso, (finished_at) =>
+): Effect.Effect<void> => {
+  const write = Effect.flatMap(nowIso, (finished_at) =>
     checkpointer.updateRun(runId, { status: "error", error: toErrorRecord(error), finished_at, owner: null })
-  ).pipe(
+  )
+  const retried = write.pipe(
     Effect.retry({ schedule: MARK_ERROR_RETRIES, while: (e) => e.reason === "storage-failure" }),
     Effect.tapError((e) => Effect.logError(`run ${runId} could not be marked error (${e.message}); it stays running under this process until it ends`)),
     Effect.ignore
   )
+  return Effect.catchAll(write, (first) =>
+    first.reason !== "storage-failure"
+      ? Effect.logError(`run ${runId} could not be marked error (${first.message})`)
+      : Effect.interruptible(retried).pipe(Effect.onInterrupt(() => Effect.asVoid(Effect.forkDaemon(retried)))))
+}
 
 const MARK_ERROR_RETRIES = Schedule.intersect(Schedule.spaced(Duration.seconds(1)), Schedule.recurs(120))
 

@@ -462,6 +462,53 @@ describe("Graph / GraphRun", () => {
     expect(result.steps).toEqual([0, 1, 2, 3])
   })
 
+  it("a run the runtime broke under ends its event stream with run.failed (status error)", async () => {
+    const broken = Layer.effect(Checkpointer, Effect.map(MemoryCheckpointer.make, (inner) => ({
+      ...inner,
+      commitSteps: (batch, patch) =>
+        batch[0].step === 2 ? Effect.fail(new CheckpointError({ reason: "storage-failure", message: "disk I/O error" })) : inner.commitSteps(batch, patch)
+    })))
+    const events = await run(Effect.gen(function*() {
+      const graph = yield* Graph.make(counterIR(), { modules })
+      const handle = yield* graph.start()
+      const watcher = yield* Effect.fork(Stream.runCollect(handle.stream()))
+      yield* Effect.either(handle.start())
+      return Chunk.toArray(yield* Fiber.join(watcher).pipe(Effect.timeout("5 seconds")))
+    }), broken)
+    expect(events.map((e) => e.type)).toEqual(["run.started", "step.started", "step.completed", "step.started", "run.failed"])
+    expect(events[events.length - 1]).toMatchObject({ status: "error", error: { type: "CheckpointError" } })
+  })
+
+  it("a timeout on start() is not held up while the run's error status cannot be written; the retries go on and mark it", async () => {
+    let locked = true
+    const outage = Layer.effect(Checkpointer, Effect.map(MemoryCheckpointer.make, (inner) => ({
+      ...inner,
+      commitSteps: (batch, patch) =>
+        batch[0].step === 2 ? Effect.fail(new CheckpointError({ reason: "storage-failure", message: "database is locked" })) : inner.commitSteps(batch, patch),
+      updateRun: (runId, patch) =>
+        patch.status === "error" && locked
+          ? Effect.fail(new CheckpointError({ reason: "storage-failure", message: "database is locked" }))
+          : inner.updateRun(runId, patch)
+    })))
+    const result = await run(Effect.gen(function*() {
+      const graph = yield* Graph.make(counterIR(), { modules })
+      const handle = yield* graph.start()
+      const t0 = Date.now()
+      const timedOut = yield* Effect.either(Effect.timeout(handle.start(), "300 millis"))
+      const waited = Date.now() - t0
+      const during = Option.getOrThrow(yield* Effect.flatMap(Checkpointer, (c) => c.getRun(handle.runId))).status
+      locked = false
+      yield* Effect.sleep("1500 millis")
+      const after = Option.getOrThrow(yield* Effect.flatMap(Checkpointer, (c) => c.getRun(handle.runId)))
+      return { timedOut, waited, during, after }
+    }), outage)
+    expect(Either.isLeft(result.timedOut) && result.timedOut.left._tag).toBe("TimeoutException")
+    // Before, the caller waited for two minutes of retries.
+    expect(result.waited).toBeLessThan(5_000)
+    expect(result.during).toBe("running")
+    expect(result.after).toMatchObject({ status: "error", owner: null })
+  })
+
   it("a run whose error status cannot be written at once (the database still locked) is marked error once it can be, not left running", async () => {
     // Step 2's commit fails, and so do the first two writes of the run's error status.
     let statusFailures = 2
