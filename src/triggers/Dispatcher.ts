@@ -24,17 +24,30 @@ export interface DispatchResult<A = unknown> {
 
 /**
  * One line for whatever a hook threw, rejected with, failed or died with: the error's
- * own message, or, for errors without one (Effect's tagged errors, bare objects), its tag
- * and its cause's message. Never a stack trace.
+ * own message (after its tag, for Effect's tagged errors), or, for errors without one,
+ * its tag and its cause's message. Never a stack trace, and never a throw: a failure
+ * whose properties cannot be read (a getter that throws, a revoked Proxy) is described
+ * as such.
  */
 export const describeFailure = (failure: unknown, depth = 0): string => {
+  try {
+    return describeUnguarded(failure, depth)
+  } catch {
+    return "a failure whose properties cannot be read"
+  }
+}
+
+const describeUnguarded = (failure: unknown, depth: number): string => {
   if (typeof failure === "string") return failure
   if (typeof failure !== "object" || failure === null) return String(failure)
   const record = failure as { readonly message?: unknown; readonly _tag?: unknown; readonly name?: unknown; readonly cause?: unknown; readonly code?: unknown }
-  const message = typeof record.message === "string" ? record.message.split("\n")[0]!.trim() : ""
+  const tag = typeof record._tag === "string" ? record._tag : ""
+  const own = typeof record.message === "string" ? record.message.split("\n")[0]!.trim() : ""
+  // A `Schema.TaggedError`'s message defaults to its fields as JSON: it says nothing without the tag.
+  const message = own !== "" && tag !== "" && !own.startsWith(tag) ? `${tag}: ${own}` : own
   const cause = record.cause !== undefined && record.cause !== failure && depth < 5 ? describeFailure(record.cause, depth + 1) : ""
   if (message !== "") return cause === "" || message.includes(cause) ? message : `${message}: ${cause}`
-  const label = typeof record._tag === "string" ? record._tag : typeof record.name === "string" && record.name !== "Error" ? record.name : ""
+  const label = tag !== "" ? tag : typeof record.name === "string" && record.name !== "Error" ? record.name : ""
   const code = typeof record.code === "string" ? record.code : ""
   const parts = [label, code, cause].filter((p) => p !== "")
   if (parts.length > 0) return parts.join(": ")

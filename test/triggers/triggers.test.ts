@@ -5,6 +5,7 @@ import { it as effectIt } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
 import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
@@ -446,6 +447,25 @@ describe("wire safety", () => {
     expect(describeFailure("busy")).toBe("busy")
     expect(describeFailure({ code: "ECONNREFUSED" })).toBe("ECONNREFUSED")
     expect(describeFailure(undefined)).toBe("undefined")
+    // A tagged error with a message says its tag too (a Schema.TaggedError's default message is only its fields).
+    class QueueUnavailable extends Schema.TaggedError<QueueUnavailable>()("QueueUnavailable", { queue: Schema.String }) {}
+    expect(describeFailure(new QueueUnavailable({ queue: "jobs" }))).toMatch(/^QueueUnavailable: .*"queue": "jobs"/)
+    expect(describeFailure(Object.assign(new Error("QueueUnavailable: jobs is down"), { _tag: "QueueUnavailable" }))).toBe("QueueUnavailable: jobs is down")
+    // One whose properties cannot be read is still described, never thrown.
+    const unreadable = { get message(): string { throw new Error("getter") } }
+    expect(describeFailure(unreadable)).toBe("a failure whose properties cannot be read")
+    const revoked = Proxy.revocable({}, {})
+    revoked.revoke()
+    expect(describeFailure(revoked.proxy)).toBe("a failure whose properties cannot be read")
+  })
+
+  it("isolates a trigger whose failure cannot even be read: the others still get their DispatchResult", async () => {
+    const unreadable = { get message(): string { throw new Error("getter") } }
+    const bad: Trigger = { name: "bad", init: () => Effect.fail(unreadable), start: () => undefined, stop: () => undefined, routes: () => [] }
+    const good: Trigger = { name: "good", init: () => Effect.void, start: () => undefined, stop: () => undefined, routes: () => [] }
+    const results = await Effect.runPromise(dispatchTriggerLifecycle("init", [bad, good], {} as TriggerDeps))
+    expect(results.map((r) => [r.pluginName, r.success])).toEqual([["bad", false], ["good", true]])
+    expect(results[0]!.error?.message).toBe("init failed: a failure whose properties cannot be read")
   })
 })
 
