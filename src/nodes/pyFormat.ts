@@ -5,6 +5,7 @@
  * indexed placeholders), so what a template reads is visible when the graph is built.
  */
 import * as Either from "effect/Either"
+import { fixed, floatRepr, general, scientific } from "./pyNumber.js"
 
 /** One piece of a parsed template. */
 export type Piece =
@@ -62,9 +63,27 @@ export const parse = (template: string): Either.Either<ReadonlyArray<Piece>, str
 export const fieldsOf = (pieces: ReadonlyArray<Piece>): ReadonlyArray<string> =>
   pieces.flatMap((p) => (p._tag === "field" ? [p.name] : []))
 
+/** Characters Python's `repr` escapes: the non-printable ones (control, format, unassigned, separators but the space). */
+const NON_PRINTABLE = /[\p{C}\p{Zl}\p{Zp}]|(?! )\p{Zs}/u
+
+const ESCAPES: { readonly [c: string]: string } = { "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t" }
+
+/** Python's `repr` of a string: single quotes unless it holds one and no double quote. */
+const strRepr = (value: string): string => {
+  const quote = value.includes("'") && !value.includes("\"") ? "\"" : "'"
+  let out = quote
+  for (const c of value) {
+    const code = c.codePointAt(0)!
+    out += ESCAPES[c] ?? (c === quote ? `\\${c}`
+      : NON_PRINTABLE.test(c) ? (code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : code < 0x10000 ? `\\u${code.toString(16).padStart(4, "0")}` : `\\U${code.toString(16).padStart(8, "0")}`)
+      : c)
+  }
+  return out + quote
+}
+
 /** Python's `repr` of a JSON value. */
 export const pyRepr = (value: unknown): string => {
-  if (typeof value === "string") return `'${value.replace(/\\/g, "\\\\").replace(/'/g, "\\'").replace(/\n/g, "\\n")}'`
+  if (typeof value === "string") return strRepr(value)
   if (Array.isArray(value)) return `[${value.map(pyRepr).join(", ")}]`
   if (value !== null && typeof value === "object") {
     return `{${Object.entries(value).map(([k, v]) => `${pyRepr(k)}: ${pyRepr(v)}`).join(", ")}}`
@@ -72,13 +91,24 @@ export const pyRepr = (value: unknown): string => {
   return pyStr(value)
 }
 
+/**
+ * Whether a JSON number stands for a Python int: a whole number within the range where
+ * doubles count every integer (±2^53). Past it a whole number is almost surely a float's
+ * value (`1e22`), and Python prints those as floats.
+ */
+const isInt = (value: number): boolean => Number.isSafeInteger(value)
+
 /** Python's `str` of a JSON value. */
 export const pyStr = (value: unknown): string => {
   if (value === null || value === undefined) return "None"
   if (value === true) return "True"
   if (value === false) return "False"
   if (typeof value === "string") return value
-  if (typeof value === "number") return Number.isFinite(value) ? String(value) : value > 0 ? "inf" : value < 0 ? "-inf" : "nan"
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) return value > 0 ? "inf" : value < 0 ? "-inf" : "nan"
+    // Whole JSON numbers are ints (see `isInt`); others floats.
+    return isInt(value) ? BigInt(value).toString() : floatRepr(value)
+  }
   return pyRepr(value)
 }
 
@@ -91,7 +121,7 @@ const group = (digits: string, sep: string): string => digits.replace(/\B(?=(\d{
 const pyType = (value: unknown): string =>
   value === null || value === undefined ? "NoneType"
     : typeof value === "boolean" ? "bool"
-    : typeof value === "number" ? (Number.isInteger(value) ? "int" : "float")
+    : typeof value === "number" ? (isInt(value) ? "int" : "float")
     : typeof value === "string" ? "str"
     : Array.isArray(value) ? "list" : "dict"
 
@@ -112,7 +142,10 @@ export const formatValue = (input: unknown, spec: string): Either.Either<string,
   const numeric = typeof value === "number"
   if (!numeric && typeof value !== "string") return Either.left(`unsupported format string passed to ${pyType(input)}.__format__ (the value is ${pyRepr(input)})`)
   if (numeric && type === "s") return Either.left(`Unknown format code 's' for object of type '${pyType(input)}'`)
-  if (numeric && type !== undefined && INTEGER_TYPES.has(type) && !Number.isInteger(value)) return Either.left(`Unknown format code '${type}' for object of type 'float' (the value is ${value})`)
+  if (numeric && type !== undefined && INTEGER_TYPES.has(type) && !isInt(value)) return Either.left(`Unknown format code '${type}' for object of type 'float' (the value is ${value})`)
+  if (numeric && precision !== undefined && (type === undefined || INTEGER_TYPES.has(type)) && isInt(value)) {
+    return Either.left("Precision not allowed in integer format specifier")
+  }
   if (!numeric && type !== undefined && type !== "s") return Either.left(`Unknown format code '${type}' for object of type 'str'`)
   if (!numeric && sign !== undefined) return Either.left("Sign not allowed in string format specifier")
   if (!numeric && alternate !== undefined) return Either.left("Alternate form (#) not allowed in string format specifier")
@@ -123,22 +156,21 @@ export const formatValue = (input: unknown, spec: string): Either.Either<string,
   if (numeric) {
     negative = value < 0 || Object.is(value, -0)
     const n = Math.abs(value)
+    const finite = Number.isFinite(n)
     switch (type) {
-      case "d": body = n.toString(); break
-      case "b": body = n.toString(2); break
-      case "o": body = n.toString(8); break
-      case "x": body = n.toString(16); break
-      case "X": body = n.toString(16).toUpperCase(); break
+      case "d": body = BigInt(n).toString(); break
+      case "b": body = BigInt(n).toString(2); break
+      case "o": body = BigInt(n).toString(8); break
+      case "x": body = BigInt(n).toString(16); break
+      case "X": body = BigInt(n).toString(16).toUpperCase(); break
       case "c": body = String.fromCodePoint(n); break
-      case "e": case "E": {
-        const s = n.toExponential(precision ?? 6).replace(/e([+-])(\d)$/, "e$10$2")
-        body = type === "E" ? s.toUpperCase() : s
-        break
-      }
-      case "f": case "F": body = n.toFixed(precision ?? 6); break
-      case "%": body = `${(n * 100).toFixed(precision ?? 6)}%`; break
-      default: body = precision === undefined ? String(n) : String(Number(n.toPrecision(Math.max(precision, 1))))
+      case "e": case "E": body = finite ? scientific(n, precision ?? 6) : pyStr(n); break
+      case "f": case "F": body = finite ? fixed(n, precision ?? 6) : pyStr(n); break
+      case "%": body = `${Number.isFinite(n * 100) ? fixed(n * 100, precision ?? 6) : pyStr(n * 100)}%`; break
+      case "g": case "G": body = finite ? general(n, precision ?? 6, { alternate: alternate !== undefined }) : pyStr(n); break
+      default: body = precision === undefined || !finite ? pyStr(n) : general(n, precision, { keepPoint: true })
     }
+    if (type === "E" || type === "G" || type === "F") body = body.toUpperCase()
     if (alternate !== undefined && (type === "b" || type === "o" || type === "x" || type === "X")) body = `0${type}${body}`
     if (sep !== undefined) {
       const [int = "", frac] = body.split(".")

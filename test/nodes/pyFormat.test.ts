@@ -26,6 +26,68 @@ describe("Python format specs (the template kind's formatter)", () => {
     for (const [value, spec, expected] of cases) expect([value, spec, PyFormat.formatValue(value, spec)]).toEqual([value, spec, Either.right(expected)])
   })
 
+  it("rounds, switches to exponents and prints floats digit for digit as CPython 3 does (values from CPython)", () => {
+    // Exact values round half to even (0.125 → 0.12, 2.5 → 2); floats below 1e-4 print with
+    // an exponent of at least two digits; whole numbers past 2^53 are floats' values.
+    const cases: Array<[unknown, string, string]> = [
+      [1e-05, "", "1e-05"],
+      [1e-05, ".10g", "1e-05"],
+      [1e-05, ".20", "1.0000000000000000818e-05"],
+      [1e-07, "", "1e-07"],
+      [1e-07, ".10g", "1e-07"],
+      [1e-07, ".20", "9.9999999999999995475e-08"],
+      [0.125, ".2f", "0.12"],
+      [2.5, ".1g", "2"],
+      [3.5, ".1", "4e+00"],
+      [1.5, ".1", "2e+00"],
+      [1e+22, ".0f", "10000000000000000000000"],
+      [1e+22, "%", "999999999999999983222784.000000%"],
+      [1e+22, "+.2f", "+10000000000000000000000.00"],
+      [123.456, "#.3g", "123."],
+      [99.9, ".1g", "1e+02"],
+      [1234.5, ".3g", "1.23e+03"],
+      [1234.5, ".1", "1e+03"],
+      [12, ".1g", "1e+01"],
+      [0.3333333333333333, "g", "0.333333"],
+      [0.6666666666666666, ".20", "0.66666666666666662966"],
+      [10000000000000000, ".3g", "1e+16"],
+      [10000000000000000, ".3", "1e+16"],
+      [10000000000000000, "G", "1E+16"],
+      [123456789, ".1g", "1e+08"],
+      [5e-324, "g", "4.94066e-324"],
+      [5e-324, ".3", "4.94e-324"],
+      [1.7976931348623157e+308, ".2f", "179769313486231570814527423731704356798070567525844996598917476803157260780028538760589558632766878171540458953514382464234321326889464182768467546703537516986049910576551282076245490090389328944075868508455133942304583236903222948165808559332123348274797826204144723168738177180919299881250404026184124858368.00"],
+      [1.7976931348623157e+308, "g", "1.79769e+308"],
+      [1.7976931348623157e+308, "#.3g", "1.80e+308"],
+      [1.7976931348623157e+308, "%", "inf%"],
+      [1.7976931348623157e+308, "+.2f", "+179769313486231570814527423731704356798070567525844996598917476803157260780028538760589558632766878171540458953514382464234321326889464182768467546703537516986049910576551282076245490090389328944075868508455133942304583236903222948165808559332123348274797826204144723168738177180919299881250404026184124858368.00"],
+      [255, ".1g", "3e+02"],
+      [-0.5, ".0f", "-0"],
+      [1000000, ".3g", "1e+06"],
+      [1000000, ".3G", "1E+06"],
+      [12345.6789, "#.3g", "1.23e+04"],
+      [12345.6789, "G", "12345.7"],
+    ]
+    for (const [value, spec, expected] of cases) expect([value, spec, PyFormat.formatValue(value, spec)]).toEqual([value, spec, Either.right(expected)])
+    expect(PyFormat.formatValue(3, ".2")).toEqual(Either.left("Precision not allowed in integer format specifier"))
+  })
+
+  it("repr of a string picks its quotes and escapes what Python escapes", () => {
+    const cases: Array<[string, string]> = [
+      ["it's", "\"it's\""],
+      ["say \"hi\"", "'say \"hi\"'"],
+      ["both ' and \"", "'both \\' and \"'"],
+      ["a\tb\nc\r", "'a\\tb\\nc\\r'"],
+      ["\u0000\u007f\u0085", "'\\x00\\x7f\\x85'"],
+      ["\u2028x", "'\\u2028x'"],
+      ["\ud83d\ude00", "'\ud83d\ude00'"],
+      ["caf\u00e9", "'caf\u00e9'"],
+      ["\u200b", "'\\u200b'"],
+    ]
+    for (const [value, expected] of cases) expect([value, PyFormat.pyRepr(value)]).toEqual([value, expected])
+    expect(PyFormat.pyStr([1.5, 1e-7, 0.00001])).toBe("[1.5, 1e-07, 1e-05]")
+  })
+
   it("refuses what Python's format() refuses, with its message, instead of coercing", () => {
     const cases: Array<[unknown, string, string]> = [
       ["hello", ".2f", "Unknown format code 'f' for object of type 'str'"],
