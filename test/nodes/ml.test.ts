@@ -457,6 +457,10 @@ describe("ml node: bad input", () => {
     const text = await execute(graph, { features: [1, "2", 0.5, 1] })
     expect(Either.isLeft(text) && text.left).toMatchObject({ reason: "invalid-input", tensor: "features", expected: "float32 [N, 4]", actual: "string at [1]" })
     expect((text as Either.Left<ModelError, unknown>).left.message).toContain("element [1] is \"2\" (string), not a number")
+    // Past float32's range a value would become Infinity, and the model would score it silently.
+    const huge = await execute(graph, { features: [1e40, 0, 0, 0] })
+    expect(Either.isLeft(huge) && huge.left).toMatchObject({ reason: "invalid-input", tensor: "features", expected: "float32 [N, 4]" })
+    expect((huge as Either.Left<ModelError, unknown>).left.message).toContain("element [0] is 1e+40, outside float32")
     const nested = await execute(graph, { features: [[1, 2, 3, true]] })
     expect(Either.isLeft(nested) && (nested.left as ModelError).message).toContain("element [0][3] is true (boolean), not a number")
     const missing = await execute(graph, {})

@@ -132,6 +132,9 @@ const dimsOf = (value: unknown): Array<number> => {
 
 const indexText = (index: ReadonlyArray<number>): string => index.map((i) => `[${i}]`).join("")
 
+/** The largest finite float32, as a double (`Math.fround` of anything above it is Infinity, up to rounding). */
+const FLOAT32_MAX = 3.4028234663852886e38
+
 /**
  * Write one element; a string saying what is wrong when it does not fit `type` (`null`
  * is a missing value: NaN in a float input).
@@ -140,8 +143,11 @@ const setElement = (type: TensorType, data: TensorData, at: number, value: unkno
   switch (type) {
     case "float32":
     case "float64":
-      if (typeof value === "number") (data as Float32Array)[at] = value
-      else if (value === null) (data as Float32Array)[at] = Number.NaN
+      if (typeof value === "number") {
+        // A float32 holds magnitudes up to about 3.4e38: a larger number would become Infinity.
+        if (type === "float32" && Math.abs(value) > FLOAT32_MAX) return `is ${value}, outside float32 (-${FLOAT32_MAX} to ${FLOAT32_MAX})`
+        ;(data as Float32Array)[at] = value
+      } else if (value === null) (data as Float32Array)[at] = Number.NaN
       else return `is ${describeValue(value)} (${kindOf(value)}), not a number`
       return undefined
     case "bool":
@@ -207,8 +213,8 @@ const oneFloatSample = (spec: TensorSpec, value: unknown): PreparedInput | undef
   const data = spec.type === "float32" ? new Float32Array(n) : new Float64Array(n)
   for (let i = 0; i < n; i++) {
     const v: unknown = value[i]
-    // Anything else (null, a nested array, a string) takes the general path and its checks.
-    if (typeof v !== "number") return undefined
+    // Anything else (null, a nested array, a string, a number past float32) takes the general path and its checks.
+    if (typeof v !== "number" || (spec.type === "float32" && !(Math.abs(v) <= FLOAT32_MAX))) return undefined
     data[i] = v
   }
   return { type: spec.type, data, dims: [1, n], single: true, rows: 1 }
