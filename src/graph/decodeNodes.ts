@@ -102,8 +102,9 @@ export const decodeNodes = (ir: IRDocument, source: IRSource, modules: KindModul
         const error = decodeError(source, result.left, ["nodes", i])
         const misplaced = misplacedConfigField(kind, result.left)
         if (misplaced === undefined) {
-          // A package's kind of the same name never reaches the graph: the built-in or provided kind wins.
-          const shadowed = packageKinds(modules.baseDir).get(node.kind)
+          // A package's kind of the same name never reaches the graph: the built-in or provided kind wins
+          // (said only when the kind is one of those, not the package's own).
+          const shadowed = table.has(node.kind) ? packageKinds(modules.baseDir).get(node.kind) : undefined
           const packages = shadowed?._tag === "Kind" ? [shadowed.kind.package] : shadowed?._tag === "Clash" ? shadowed.packages : []
           const which = builtinKinds.includes(kind) ? "built-in" : "provided"
           return yield* packages.length > 0

@@ -342,6 +342,12 @@ nodes: [{ id: x, kind: function, module: ./nodes.mjs, export: own }]
     expect(clash).toMatchObject({ _tag: "IRValidationError", path: "nodes[0].kind", message: "the node kind 'stamp' is declared by several packages: pkg-a, pkg-b" })
     const shadowed = await buildError(Graph.load(graphIn(dir, "set", ", config: { anything: 1 }")))
     expect(shadowed.message).toMatch(/\(the package pkg-a also declares a kind named 'set', but the built-in kind 'set' takes precedence\)$/)
+    // A mistake on a node of the package's own kind is only that: nothing shadows it.
+    const own = project({ "pkg-c": { solo: "./k.mjs#K" } })
+    const mistake = await buildError(Graph.load(graphIn(own, "solo", ", extra: 1")))
+    expect(mistake).toMatchObject({ _tag: "IRValidationError", path: "nodes[0].extra" })
+    expect(mistake.message).not.toMatch(/takes precedence/)
+    expect(mistake.fix).not.toMatch(/rename it/)
   })
 
   it("a package entry with no export, a missing file, a path out of the package or a name that is no kind name is an error about that entry", async () => {
