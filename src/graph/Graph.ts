@@ -43,7 +43,7 @@ import { IRValidationError } from "../errors.js"
 import type { ReplaySource } from "../runtime/Cassette.js"
 import { forkReplaySource } from "../runtime/replaySource.js"
 import { ownerElsewhere, ownerGone } from "../runtime/owner.js"
-import { waitedChildId } from "../runtime/waitedChild.js"
+import { childNodeOf, waitedChildId } from "../runtime/waitedChild.js"
 import { nowIso, OWNER, RunLoop } from "../runtime/RunLoop.js"
 import { AuditSink } from "../telemetry/AuditSink.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
@@ -383,13 +383,15 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
       return waited.child.checkResponse(childRunId, value).pipe(
         Effect.provideService(Checkpointer, checkpointer),
         Effect.mapError((e) =>
+          // `nodeId` and `field` stay the innermost interrupt's; the message names each level's
+          // own waiting node (the child's subgraph node, when it waits for a grandchild).
           e._tag === "StateValidationError"
             ? new StateValidationError({
               source: e.source,
               field: e.field,
               nodeId: e.nodeId,
               step: e.step,
-              message: `${e.message} (the answer goes to child run ${childRunId} of subgraph node '${waiting.node}', which waits at its node '${e.nodeId ?? "?"}')`,
+              message: `${e.message} (the answer goes to child run ${childRunId} of subgraph node '${waiting.node}', which waits at its node '${childNodeOf(waiting) ?? e.nodeId ?? "?"}')`,
               fix: e.fix
             })
             : e

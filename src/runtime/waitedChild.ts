@@ -15,6 +15,12 @@ export const waitedChildId = (record: RunRecord): string | undefined => {
   return typeof child === "string" ? child : undefined
 }
 
+/** The node the child run `waiting` names waits at (`waiting.payload.child_node`), if named. */
+export const childNodeOf = (waiting: { readonly payload?: { readonly [key: string]: unknown } | null | undefined }): string | undefined => {
+  const node = waiting.payload?.["child_node"]
+  return typeof node === "string" && node !== "" ? node : undefined
+}
+
 /**
  * The child a parent awaiting input waits for, when that child no longer waits and no
  * live process drives it (it was answered directly and finished, failed, was cancelled or

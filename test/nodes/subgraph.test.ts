@@ -389,6 +389,12 @@ describe("subgraph nodes", () => {
     expect(again.waiting).toMatchObject({ node: "ask_b", prompt: "B?" })
     expect((await t.record(midId)).waiting).toMatchObject({ node: "inner", prompt: "B?", payload: { child_run_id: leafId, child_node: "ask_b" } })
     expect((await t.record(first.run_id)).waiting).toMatchObject({ node: "outer", step: 1, prompt: "B?", payload: { child_run_id: midId, child_node: "inner" } })
+    // A bad answer at the top says, level by level, where each run waits.
+    const refused = await t.run(Effect.either(graph.resume(first.run_id, { response: { value: 5 } })))
+    expect(Either.isLeft(refused) && refused.left).toMatchObject({ _tag: "StateValidationError", field: "b", nodeId: "ask_b" })
+    const message = Either.isLeft(refused) ? refused.left.message : ""
+    expect(message).toContain(`(the answer goes to child run ${leafId} of subgraph node 'inner', which waits at its node 'ask_b')`)
+    expect(message).toContain(`(the answer goes to child run ${midId} of subgraph node 'outer', which waits at its node 'inner')`)
     const done = await t.run(Effect.flatMap(graph.resume(first.run_id, { response: { value: "no" } }), (r) => r.start()))
     expect(done).toMatchObject({ status: "done", final_state: { a: "yes", b: "no" } })
   })
