@@ -135,7 +135,9 @@ describe("std.calculator", () => {
     expect(problem("10 ** 400")).toMatch(/not a finite number/)
     expect(problem("sqrt(-1)")).toMatch(/sqrt\(-1\) is not a finite number/)
     expect(problem("sqrt(1, 2)")).toMatch(/takes 1 argument, got 2/)
-    expect(problem("min()")).toMatch(/at least 1/)
+    expect(problem("min()")).toMatch(/at least 2/)
+    // Python's min(1) and max(1) refuse a lone number (it is not a sequence); so does the calculator.
+    expect(problem("max(1)")).toMatch(/max\(\) takes at least 2 arguments, got 1/)
     expect(problem("round(2.5, 0.5)")).toMatch(/digits must be an integer/)
     expect(problem(`${"(".repeat(300)}1${")".repeat(300)}`)).toMatch(/nests more than 200 levels/)
   })

@@ -140,8 +140,8 @@ const FUNCTIONS: { readonly [name: string]: (name: string, args: ReadonlyArray<n
   asin: unary(Math.asin),
   acos: unary(Math.acos),
   atan: unary(Math.atan),
-  min: (name, args) => (arity(name, args, 1, Infinity), Math.min(...args)),
-  max: (name, args) => (arity(name, args, 1, Infinity), Math.max(...args)),
+  min: (name, args) => (arity(name, args, 2, Infinity), Math.min(...args)),
+  max: (name, args) => (arity(name, args, 2, Infinity), Math.max(...args)),
   log: (name, args) => (arity(name, args, 1, 2), args.length === 2 ? Math.log(args[0]!) / Math.log(args[1]!) : Math.log(args[0]!)),
   round: (name, args) => {
     arity(name, args, 1, 2)
