@@ -68,25 +68,30 @@ const NON_PRINTABLE = /[\p{C}\p{Zl}\p{Zp}]|(?! )\p{Zs}/u
 
 const ESCAPES: { readonly [c: string]: string } = { "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t" }
 
-/** Python's `repr` of a string: single quotes unless it holds one and no double quote. */
-const strRepr = (value: string): string => {
+/** `\xNN`, `\uNNNN` or `\UNNNNNNNN` for a code point. */
+const escapeCode = (code: number): string =>
+  code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : code < 0x10000 ? `\\u${code.toString(16).padStart(4, "0")}` : `\\U${code.toString(16).padStart(8, "0")}`
+
+/**
+ * Python's `repr` of a string: single quotes unless it holds one and no double quote
+ * (`ascii`: Python's `ascii`, which escapes every character past ASCII too).
+ */
+const strRepr = (value: string, ascii: boolean): string => {
   const quote = value.includes("'") && !value.includes("\"") ? "\"" : "'"
   let out = quote
   for (const c of value) {
     const code = c.codePointAt(0)!
-    out += ESCAPES[c] ?? (c === quote ? `\\${c}`
-      : NON_PRINTABLE.test(c) ? (code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : code < 0x10000 ? `\\u${code.toString(16).padStart(4, "0")}` : `\\U${code.toString(16).padStart(8, "0")}`)
-      : c)
+    out += ESCAPES[c] ?? (c === quote ? `\\${c}` : NON_PRINTABLE.test(c) || (ascii && code > 0x7e) ? escapeCode(code) : c)
   }
   return out + quote
 }
 
-/** Python's `repr` of a JSON value. */
-export const pyRepr = (value: unknown): string => {
-  if (typeof value === "string") return strRepr(value)
-  if (Array.isArray(value)) return `[${value.map(pyRepr).join(", ")}]`
+/** Python's `repr` of a JSON value (`ascii`: Python's `ascii`, `!a`). */
+export const pyRepr = (value: unknown, ascii = false): string => {
+  if (typeof value === "string") return strRepr(value, ascii)
+  if (Array.isArray(value)) return `[${value.map((v) => pyRepr(v, ascii)).join(", ")}]`
   if (value !== null && typeof value === "object") {
-    return `{${Object.entries(value).map(([k, v]) => `${pyRepr(k)}: ${pyRepr(v)}`).join(", ")}}`
+    return `{${Object.entries(value).map(([k, v]) => `${pyRepr(k, ascii)}: ${pyRepr(v, ascii)}`).join(", ")}}`
   }
   return pyStr(value)
 }
@@ -115,7 +120,19 @@ export const pyStr = (value: unknown): string => {
 // [[fill]align][sign][#][0][width][,|_][.precision][type]
 const SPEC = /^(?:(.)?([<>^=]))?([+\- ])?(#)?(0)?(\d+)?([,_])?(?:\.(\d+))?([bcdeEfFgGnosxX%])?$/
 
-const group = (digits: string, sep: string): string => digits.replace(/\B(?=(\d{3})+(?!\d))/g, sep)
+/** `digits` with `sep` every `size` digits from the right. */
+const group = (digits: string, sep: string, size: number): string => {
+  let out = ""
+  for (let end = digits.length; end > 0; end -= size) out = digits.slice(Math.max(0, end - size), end) + (out === "" ? "" : sep + out)
+  return out
+}
+
+/** Zero padding with a separator: zeros are added (and grouped) until the number fills `width`, as Python pads `{n:08,}`. */
+const zeroGrouped = (digits: string, sep: string, size: number, width: number): string => {
+  let padded = digits
+  while (group(padded, sep, size).length < width) padded = `0${padded}`
+  return group(padded, sep, size)
+}
 
 /** Python's type name of a JSON value, for errors. */
 const pyType = (value: unknown): string =>
@@ -126,6 +143,8 @@ const pyType = (value: unknown): string =>
     : Array.isArray(value) ? "list" : "dict"
 
 const INTEGER_TYPES = new Set(["b", "c", "d", "o", "x", "X"])
+/** Integer codes whose digits group by four with `_`, and take no `,`. */
+const RADIX_TYPES = new Set(["b", "o", "x", "X"])
 
 /**
  * Apply a format spec to a value (the subset of Python's mini-language above), refusing
@@ -143,53 +162,67 @@ export const formatValue = (input: unknown, spec: string): Either.Either<string,
   if (!numeric && typeof value !== "string") return Either.left(`unsupported format string passed to ${pyType(input)}.__format__ (the value is ${pyRepr(input)})`)
   if (numeric && type === "s") return Either.left(`Unknown format code 's' for object of type '${pyType(input)}'`)
   if (numeric && type !== undefined && INTEGER_TYPES.has(type) && !isInt(value)) return Either.left(`Unknown format code '${type}' for object of type 'float' (the value is ${value})`)
-  if (numeric && precision !== undefined && (type === undefined || INTEGER_TYPES.has(type)) && isInt(value)) {
+  if (numeric && precision !== undefined && (type === undefined || type === "n" || INTEGER_TYPES.has(type)) && isInt(value)) {
     return Either.left("Precision not allowed in integer format specifier")
   }
+  if (numeric && type === "c" && sign !== undefined) return Either.left("Sign not allowed with integer format specifier 'c'")
+  if (numeric && type === "c" && alternate !== undefined) return Either.left("Alternate form (#) not allowed with integer format specifier 'c'")
+  if (numeric && sep !== undefined && (type === "c" || type === "n" || (sep === "," && type !== undefined && RADIX_TYPES.has(type)))) {
+    return Either.left(`Cannot specify '${sep}' with '${type}'.`)
+  }
+  if (numeric && type === "c" && !(value >= 0 && value < 0x110000)) return Either.left("%c arg not in range(0x110000)")
   if (!numeric && type !== undefined && type !== "s") return Either.left(`Unknown format code '${type}' for object of type 'str'`)
   if (!numeric && sign !== undefined) return Either.left("Sign not allowed in string format specifier")
   if (!numeric && alternate !== undefined) return Either.left("Alternate form (#) not allowed in string format specifier")
   if (!numeric && alignChar === "=") return Either.left("'=' alignment not allowed in string format specifier")
   if (!numeric && sep !== undefined) return Either.left(`Cannot specify '${sep}' with 's'.`)
+  const width = widthText === undefined ? 0 : Number(widthText)
+  const fill = fillChar ?? (zero !== undefined ? "0" : " ")
+  const align = alignChar ?? (zero !== undefined && numeric ? "=" : numeric ? ">" : "<")
+  // What precedes the padding when it goes after the sign (`=`): the sign, then a `#` prefix.
+  let lead = ""
   let body: string
-  let negative = false
   if (numeric) {
-    negative = value < 0 || Object.is(value, -0)
+    const negative = value < 0 || Object.is(value, -0)
     const n = Math.abs(value)
     const finite = Number.isFinite(n)
+    const integral = isInt(value)
     switch (type) {
       case "d": body = BigInt(n).toString(); break
       case "b": body = BigInt(n).toString(2); break
       case "o": body = BigInt(n).toString(8); break
       case "x": body = BigInt(n).toString(16); break
       case "X": body = BigInt(n).toString(16).toUpperCase(); break
-      case "c": body = String.fromCodePoint(n); break
+      case "c": body = String.fromCodePoint(value); break
       case "e": case "E": body = finite ? scientific(n, precision ?? 6) : pyStr(n); break
       case "f": case "F": body = finite ? fixed(n, precision ?? 6) : pyStr(n); break
       case "%": body = `${Number.isFinite(n * 100) ? fixed(n * 100, precision ?? 6) : pyStr(n * 100)}%`; break
       case "g": case "G": body = finite ? general(n, precision ?? 6, { alternate: alternate !== undefined }) : pyStr(n); break
+      // `n` is `d` for ints and `g` for floats (without a locale's separators).
+      case "n": body = integral ? BigInt(n).toString() : finite ? general(n, precision ?? 6) : pyStr(n); break
       default: body = precision === undefined || !finite ? pyStr(n) : general(n, precision, { keepPoint: true })
     }
     if (type === "E" || type === "G" || type === "F") body = body.toUpperCase()
-    if (alternate !== undefined && (type === "b" || type === "o" || type === "x" || type === "X")) body = `0${type}${body}`
-    if (sep !== undefined) {
-      const [int = "", frac] = body.split(".")
-      body = group(int, sep) + (frac !== undefined ? `.${frac}` : "")
+    lead = (negative ? "-" : sign === "+" ? "+" : sign === " " ? " " : "") +
+      (alternate !== undefined && type !== undefined && RADIX_TYPES.has(type) ? `0${type}` : "")
+    if (sep !== undefined && type !== "c") {
+      const size = type !== undefined && RADIX_TYPES.has(type) ? 4 : 3
+      const cut = body.search(type === "x" || type === "X" ? /[^0-9a-fA-F]/ : /[^0-9]/)
+      const digits = cut < 0 ? body : body.slice(0, cut)
+      const rest = cut < 0 ? "" : body.slice(cut)
+      // Zeros padding a grouped number are grouped too (`{n:08,}` is 0,001,234).
+      body = (align === "=" && fill === "0" ? zeroGrouped(digits, sep, size, width - lead.length - rest.length) : group(digits, sep, size)) + rest
     }
   } else {
-    body = value
-    if (precision !== undefined) body = body.slice(0, precision)
+    // Precision and width count characters (code points), as Python's do.
+    body = precision === undefined ? value : Array.from(value).slice(0, precision).join("")
   }
-  const signText = numeric ? (negative ? "-" : sign === "+" ? "+" : sign === " " ? " " : "") : ""
-  const width = widthText === undefined ? 0 : Number(widthText)
-  const fill = fillChar ?? (zero !== undefined && alignChar === undefined ? "0" : " ")
-  const align = alignChar ?? (zero !== undefined && numeric ? "=" : numeric ? ">" : "<")
-  const pad = Math.max(0, width - signText.length - body.length)
+  const pad = Math.max(0, width - lead.length - Array.from(body).length)
   switch (align) {
-    case "<": return Either.right(signText + body + fill.repeat(pad))
-    case ">": return Either.right(fill.repeat(pad) + signText + body)
-    case "^": return Either.right(fill.repeat(Math.floor(pad / 2)) + signText + body + fill.repeat(pad - Math.floor(pad / 2)))
-    default: return Either.right(signText + fill.repeat(pad) + body)
+    case "<": return Either.right(lead + body + fill.repeat(pad))
+    case ">": return Either.right(fill.repeat(pad) + lead + body)
+    case "^": return Either.right(fill.repeat(Math.floor(pad / 2)) + lead + body + fill.repeat(pad - Math.floor(pad / 2)))
+    default: return Either.right(lead + fill.repeat(pad) + body)
   }
 }
 
@@ -205,7 +238,7 @@ export const render = (pieces: ReadonlyArray<Piece>, values: { readonly [field: 
       continue
     }
     const value = values[p.name]
-    const converted = p.conversion === "r" || p.conversion === "a" ? pyRepr(value) : p.conversion === "s" ? pyStr(value) : value
+    const converted = p.conversion === "r" || p.conversion === "a" ? pyRepr(value, p.conversion === "a") : p.conversion === "s" ? pyStr(value) : value
     const formatted = formatValue(converted, p.spec)
     if (Either.isLeft(formatted)) return Either.left(`{${p.name}${p.conversion !== undefined ? `!${p.conversion}` : ""}:${p.spec}}: ${formatted.left}`)
     out += formatted.right

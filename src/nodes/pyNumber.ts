@@ -80,11 +80,12 @@ export const general = (n: number, precision: number, options: { readonly altern
   return `${options.alternate === true ? point(mantissa, ".") : strip(mantissa)}e${power}`
 }
 
-/** Python's `repr` (and `str`) of a finite double that is not a whole number. */
+/** Python's `repr` (and `str`) of a finite double taken as a float. */
 export const floatRepr = (n: number): string => {
   const text = String(n)
   const [mantissa = "", power] = n.toExponential().split("e")
   const exponent = Number(power)
-  // JavaScript writes 1e-5 and 1e-6 in full; Python switches to an exponent below 1e-4.
-  return exponent < -4 || exponent >= 16 ? `${mantissa}e${exponentText(exponent)}` : text
+  // JavaScript writes 1e-5 and 1e-6 in full; Python switches to an exponent below 1e-4,
+  // and writes a whole float with its point (`9007199254740992.0`).
+  return exponent < -4 || exponent >= 16 ? `${mantissa}e${exponentText(exponent)}` : Number.isInteger(n) ? `${text}.0` : text
 }

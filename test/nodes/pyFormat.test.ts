@@ -72,6 +72,46 @@ describe("Python format specs (the template kind's formatter)", () => {
     expect(PyFormat.formatValue(3, ".2")).toEqual(Either.left("Precision not allowed in integer format specifier"))
   })
 
+  it("pads, groups, prefixes and refuses as CPython 3 does: zero padding, # with padding, _ by four in hex, c, n, !a, characters past UTF-16 (values from CPython)", () => {
+    const cases: Array<[unknown, string, string]> = [
+      [5000000, "c", "ERR: %c arg not in range(0x110000)"],
+      [-5, "c", "ERR: %c arg not in range(0x110000)"],
+      [65, "+c", "ERR: Sign not allowed with integer format specifier 'c'"],
+      [65, "#c", "ERR: Alternate form (#) not allowed with integer format specifier 'c'"],
+      [65, ",x", "ERR: Cannot specify ',' with 'x'."],
+      [65, ",c", "ERR: Cannot specify ',' with 'c'."],
+      [3735928559, "_x", "dead_beef"],
+      [3735928559, "#_x", "0xdead_beef"],
+      [255, "#010x", "0x000000ff"],
+      [1234, "08,", "0,001,234"],
+      [1234, "08_", "0_001_234"],
+      [-1234, "08,", "-001,234"],
+      [5, "^010", "0000500000"],
+      [2.5, "=08.2f", "00002.50"],
+      [-2.5, "=08.2f", "-0002.50"],
+      [1234.5, "010,.1f", "0,001,234.5"],
+      [0.8778775, "n", "0.877877"],
+      [3, ".2n", "ERR: Precision not allowed in integer format specifier"],
+      [1234, "n", "1234"],
+      [1234567, "_b", "1_0010_1101_0110_1000_0111"],
+      [65, ">5c", "    A"],
+      [12345.678, "_.2f", "12_345.68"],
+      [9007199254740992.0, "", "9007199254740992.0"],
+      [9007199254740994.0, ",", "9,007,199,254,740,994.0"],
+      [1e+100, "_", "1e+100"],
+      [1234, "=+10,", "+    1,234"],
+      [1234, "*^12,", "***1,234****"],
+      ["\u00e9t\u00e9 \ud83d\ude00", "!a", "'\\xe9t\\xe9 \\U0001f600'"],
+      ["a'b", "!a", "\"a'b\""],
+      ["\ud83d\ude00a", ".2", "\ud83d\ude00a"],
+      ["\ud83d\ude00", ">3", "  \ud83d\ude00"],
+    ]
+    for (const [value, spec, expected] of cases) {
+      const got = spec === "!a" ? PyFormat.pyRepr(value, true) : Either.match(PyFormat.formatValue(value, spec), { onLeft: (e) => `ERR: ${e}`, onRight: (r) => r })
+      expect([value, spec, got]).toEqual([value, spec, expected])
+    }
+  })
+
   it("repr of a string picks its quotes and escapes what Python escapes", () => {
     const cases: Array<[string, string]> = [
       ["it's", "\"it's\""],
