@@ -223,7 +223,6 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
           return { _tag: "Done", runId: record.run_id, state: Option.match(latest, { onNone: () => ({}), onSome: (c) => c.state }) } satisfies ChildOutcome
         }
         case "failed":
-        case "error":
         case "cancelled":
           return yield* childFailed(request, record.run_id, `is ${record.status}${record.error ? `: ${record.error.message}` : ""}`)
         case "awaiting-input":
@@ -232,7 +231,8 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
           }
           return yield* drive(request, yield* resumeChild(graph, request, record.run_id, request.answer))
         default:
-          // Stopped part-way (paused, or its process died): a replaying child goes on replaying.
+          // Stopped part-way (paused, its process died, or the runtime broke under it:
+          // `error`, whose committed steps are intact): a replaying child goes on replaying.
           return yield* drive(request, yield* resumeChild(graph, request, record.run_id, undefined, replay))
       }
     })

@@ -72,6 +72,30 @@ describe("checkpoint size limit", () => {
     expect((finished.final_state as { log: Array<string> }).log.map((s) => s[0])).toEqual(["a", "b", "c", "d", "e"])
   })
 
+  it("a subgraph's child over the limit stops child and parent as error; resuming the parent with a higher limit resumes the child", async () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, "grow.mjs"), "export const grow = (_s, ctx) => ({ log: [ctx.nodeId.repeat(1000)] })\n")
+    writeFileSync(join(dir, "child.yaml"), JSON.stringify({ ...ir, id: "run:child", nodes: ir.nodes.map((n) => ({ ...n, module: "./grow.mjs" })) }))
+    writeFileSync(join(dir, "parent.yaml"), JSON.stringify({
+      ir_version: "1.0.0",
+      id: "run:parent",
+      state_schema: { fields: { count: { type: "integer", default: 0 } } },
+      nodes: [{ id: "inner", kind: "subgraph", spec: "./child.yaml" }]
+    }))
+    const filename = join(dir, "runs.sqlite")
+    const provide = <A, E>(effect: Effect.Effect<A, E, Checkpointer>, limit: number) =>
+      Effect.runPromise(Effect.provide(effect, SqliteCheckpointer.layer({ filename, maxCheckpointBytes: limit })))
+    const parent = await Effect.runPromise(Graph.load(join(dir, "parent.yaml")))
+    const first = await provide(Effect.flatMap(parent.start(), (r) => Effect.map(Effect.either(r.start()), (result) => ({ runId: r.runId, result }))), 6_000)
+    expect(tooLarge(first.result).message).toMatch(/^step 3 of run run-\S+ \(written by c\)/)
+    const runs = await provide(Effect.flatMap(Checkpointer, (c) => c.listRuns({})), 6_000)
+    expect(runs.runs.map((r) => [r.graph_id, r.status]).sort()).toEqual([["run:child", "error"], ["run:parent", "error"]])
+    const resumed = await provide(Effect.flatMap(parent.resume(first.runId), (r) => r.start()), 1_000_000)
+    expect(resumed.status).toBe("done")
+    const after = await provide(Effect.flatMap(Checkpointer, (c) => c.listRuns({})), 1_000_000)
+    expect(after.runs.map((r) => [r.graph_id, r.status]).sort()).toEqual([["run:child", "done"], ["run:parent", "done"]])
+  })
+
   it("memory: refuses an oversized step, and inputs too large for the step-0 checkpoint", async () => {
     const provide = <A, E>(effect: Effect.Effect<A, E, Checkpointer>, layer: Layer.Layer<Checkpointer>) => Effect.runPromise(Effect.provide(effect, layer))
     const layer = MemoryCheckpointer.layerWith({ maxCheckpointBytes: 5_000 })
