@@ -12,7 +12,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { CheckpointError } from "../errors.js"
 import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
-import { checkpointTooLarge, encodeJson, maxCheckpointBytes } from "./checkpointSize.js"
+import { checkpointTooLarge, encodeJson, maxCheckpointBytes, overLimit } from "./checkpointSize.js"
 import { type Checkpoint, type CreatedRun, newRunRecord, type PendingRun, type RunRecord, stopsRun } from "./models.js"
 
 /** The queue after a run's status changed: a stopped run leaves it, a `pending` one is on it (unclaimed). */
@@ -33,7 +33,9 @@ interface StoredCheckpoint {
 /** A checkpoint as kept, or `CheckpointError[checkpoint-too-large]` when its text is longer than `limit`. */
 const store = (cp: Checkpoint, limit: number, creating = false): StoredCheckpoint | CheckpointError => {
   const json = encodeJson(cp)
-  return json === undefined || json.length > limit ? checkpointTooLarge(cp, json?.length, limit, creating) : { step: cp.step, json }
+  if (json === undefined) return checkpointTooLarge(cp, undefined, limit, creating)
+  const over = overLimit([json], json.length, limit)
+  return over !== undefined ? checkpointTooLarge(cp, over, limit, creating) : { step: cp.step, json }
 }
 
 const load = (stored: StoredCheckpoint): Checkpoint => JSON.parse(stored.json) as Checkpoint

@@ -19,7 +19,7 @@ import * as Schema from "effect/Schema"
 import { CheckpointError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
-import { checkpointTooLarge, encodeJson, maxCheckpointBytes as resolveMaxCheckpointBytes } from "./checkpointSize.js"
+import { checkpointTooLarge, encodeJson, maxCheckpointBytes as resolveMaxCheckpointBytes, overLimit } from "./checkpointSize.js"
 import { type Param, runOne, type Statements, transaction } from "./connection.js"
 import { migrate } from "./migrations.js"
 import { Checkpoint, type CreatedRun, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun } from "./models.js"
@@ -142,12 +142,13 @@ const checkpointParams = (cp: Checkpoint, limit: number, creating = false): Eith
     cp.duration_ms, encodeJson(cp.calls ?? []), cp.facts === undefined ? null : encodeJson(cp.facts),
     cp.rules === undefined ? null : encodeJson(cp.rules), optionalJson(cp.groups)
   ]
-  let size = 0
+  let length = 0
   for (const value of row) {
     if (value === undefined) return Either.left(checkpointTooLarge(cp, undefined, limit, creating))
-    if (typeof value === "string") size += value.length
+    if (typeof value === "string") length += value.length
   }
-  return size > limit ? Either.left(checkpointTooLarge(cp, size, limit, creating)) : Either.right(row as ReadonlyArray<Param>)
+  const over = overLimit(row.filter((v): v is string => typeof v === "string"), length, limit)
+  return over !== undefined ? Either.left(checkpointTooLarge(cp, over, limit, creating)) : Either.right(row as ReadonlyArray<Param>)
 }
 
 // The insert comes first in its transaction, which begins IMMEDIATE: dedup and insert

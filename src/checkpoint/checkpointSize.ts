@@ -34,10 +34,25 @@ export const encodeJson = (value: unknown): string | undefined => {
   }
 }
 
+/**
+ * Whether JSON texts whose lengths (UTF-16 units) add up to `length` are over `limit`
+ * bytes in UTF-8, and their size in bytes when it had to be counted: a UTF-16 unit is at
+ * most 3 bytes, so short texts are not counted at all (every step's commit asks).
+ */
+export const overLimit = (texts: ReadonlyArray<string | null>, length: number, limit: number): number | undefined => {
+  if (length * 3 <= limit) return undefined
+  let size = 0
+  for (const text of texts) if (text !== null) size += Buffer.byteLength(text)
+  return size > limit ? size : undefined
+}
+
 const bytes = (n: number): string => n.toLocaleString("en-US")
 
-/** A part's size for the message: its length, or "too large to encode". */
-const partSize = (value: unknown): number => encodeJson(value)?.length ?? Number.POSITIVE_INFINITY
+/** A part's size in bytes for the message, or infinite: too large to encode. */
+const partSize = (value: unknown): number => {
+  const text = encodeJson(value)
+  return text === undefined ? Number.POSITIVE_INFINITY : Buffer.byteLength(text)
+}
 
 /**
  * The error for a checkpoint over `limit` (its encoded `size`, undefined when it could not
@@ -58,12 +73,14 @@ export const checkpointTooLarge = (cp: Checkpoint, size: number | undefined, lim
   const largest = parts.sort((a, b) => b[1] - a[1]).slice(0, 3)
     .map(([name, n]) => `${name} ${Number.isFinite(n) ? bytes(n) : "(too large to encode)"}`).join(", ")
   const writers = [...new Set(cp.writes.map((w) => w.node))]
+  // A new run's id was never handed out: the error does not name it.
+  const which = creating ? `step ${cp.step} of a new run` : `step ${cp.step} of run ${cp.run_id}`
   return new CheckpointError({
     reason: "checkpoint-too-large",
-    runId: cp.run_id,
+    ...(creating ? {} : { runId: cp.run_id }),
     ...(size !== undefined ? { size } : {}),
     limit,
-    message: `step ${cp.step} of run ${cp.run_id}${writers.length > 0 ? ` (written by ${writers.join(", ")})` : ""}: its checkpoint is ` +
+    message: `${which}${writers.length > 0 && !creating ? ` (written by ${writers.join(", ")})` : ""}: its checkpoint is ` +
       `${size !== undefined ? `${bytes(size)} bytes of JSON` : "too large to encode as one string"}, over the limit of ${bytes(limit)}; ` +
       `largest parts: ${largest}. ` +
       (creating

@@ -22,6 +22,8 @@ export const statusOf = (error: StargraphError): number => {
         ? 400
         : error.reason === "graph-hash-mismatch" || error.reason === "runtime-hash-mismatch"
         ? 409
+        : error.reason === "checkpoint-too-large"
+        ? 413
         : 500
     case "SchedulerError":
       return error.reason === "unknown-graph" ? 404 : error.reason === "shutting-down" ? 503 : 500

@@ -11,6 +11,7 @@ import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import { CheckpointError } from "../../src/errors.js"
 import * as Graph from "../../src/graph/Graph.js"
+import { statusOf } from "../../src/triggers/httpError.js"
 import { stargraph, tempDir } from "../helpers/cli.js"
 
 // Five nodes, each appending 1,000 characters to `log`: the checkpoint grows by about
@@ -108,7 +109,16 @@ describe("checkpoint size limit", () => {
       layer
     )
     const refused = tooLarge(big)
-    expect(refused.message).toMatch(/^step 0 of run .*: its checkpoint is [\d,]+ bytes of JSON, over the limit of 5,000; largest parts: .*state\.log 6,004.*The run was not created/)
+    expect(refused.runId).toBeUndefined()
+    expect(refused.message).toMatch(/^step 0 of a new run: its checkpoint is [\d,]+ bytes of JSON, over the limit of 5,000; largest parts: .*state\.log 6,004.*The run was not created/)
+    // The size is in UTF-8 bytes: 2,000 CJK characters are 6,000 bytes.
+    const wide = await provide(
+      Effect.either(Effect.flatMap(Graph.make(ir, { modules }), (g) => g.start({ inputs: { log: ["\u4e2d".repeat(2_000)] } }))),
+      layer
+    )
+    expect(tooLarge(wide).size).toBeGreaterThan(18_000)
+    // Over HTTP, a new run over the limit is the client's to fix: 413.
+    expect(statusOf(refused)).toBe(413)
     // Nothing was created for it.
     expect(await provide(Effect.flatMap(Checkpointer, (c) => c.listRuns({})), layer)).toEqual({ runs: [], next_cursor: null })
   })
