@@ -29,8 +29,8 @@ export interface EnqueuedRun {
 export interface SchedulerFacade {
   /**
    * Validate params, persist the pending run, queue it; a known idempotency key returns the
-   * existing run. The key is kept in the trigger namespace (`trigger:<plugin>:<key>`, unless
-   * it already starts with `trigger:`), so an API client cannot claim it first.
+   * existing run. The key is kept in the plugin's own part of the trigger namespace
+   * (`trigger:<plugin>:<key>`), so neither an API client nor another trigger can claim it.
    */
   readonly enqueue: (
     graphId: string,

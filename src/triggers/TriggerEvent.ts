@@ -48,8 +48,8 @@ export const RESERVED_KEY_PREFIXES = ["trigger:", "subgraph:"] as const
 export const idempotencyKeyOf = (...parts: ReadonlyArray<string>): string =>
   `trigger:${createHash("sha256").update(parts.join("||")).digest("hex")}`
 
-/** A plugin trigger's own key, in the trigger namespace (unchanged when it is already there). */
-export const pluginKey = (plugin: string, key: string): string => (key.startsWith("trigger:") ? key : `trigger:${plugin}:${key}`)
+/** A plugin trigger's own key, in its own part of the trigger namespace, whatever it is (another trigger's key too). */
+export const pluginKey = (plugin: string, key: string): string => `trigger:${plugin}:${key}`
 
 /** Refuse an idempotency key from outside (`field` names where it came from) that starts with a reserved prefix. */
 export const checkClientKey = (key: string | undefined, field: string): Either.Either<string | undefined, InputError> => {

@@ -21,7 +21,7 @@ import { MAX_BODY_DEPTH, nestsDeeperThan } from "../../src/triggers/jsonDepth.js
 import { makePluginDeps } from "../../src/triggers/PluginDeps.js"
 import * as ProjectConfig from "../../src/triggers/ProjectConfig.js"
 import { ExtraTriggers, type Trigger, type TriggerDeps } from "../../src/triggers/Trigger.js"
-import { decodeTriggerEvent, idempotencyKeyOf } from "../../src/triggers/TriggerEvent.js"
+import { decodeTriggerEvent, idempotencyKeyOf, pluginKey } from "../../src/triggers/TriggerEvent.js"
 import * as TriggerHost from "../../src/triggers/TriggerHost.js"
 import * as WebhookTrigger from "../../src/triggers/WebhookTrigger.js"
 import { ROOT, tempDir } from "../helpers/cli.js"
@@ -491,8 +491,10 @@ describe("plugin deps", () => {
     expect(out.missing).toBeInstanceOf(SchedulerError)
     expect(out.missing).toMatchObject({ reason: "unknown-graph", graphId: "g:nope" })
     expect([out.before, out.after]).toEqual([undefined, "v1"])
-    // A plugin's keys live in the trigger namespace, which API clients may not use.
+    // A plugin's keys live in its own part of the trigger namespace, which API clients may not use.
     expect(out.record).toMatchObject({ run_id: out.enqueued.runId, owner: null, idempotency_key: "trigger:test-plugin:k-1" })
+    // Even a key that looks like another trigger's stays the plugin's own.
+    expect(pluginKey("test-plugin", idempotencyKeyOf("cron:nightly", "2026-11-25T05:00:00.000Z"))).toMatch(/^trigger:test-plugin:trigger:[0-9a-f]{64}$/)
     expect(out.record?.inputs).toEqual({ message: "hi" })
     expect(out.ids).toEqual(["g:echo"])
     expect(out.config).toEqual({ a: 1 })
