@@ -58,7 +58,7 @@ export const serve = Command.make(
     allowedHost: Options.text("allowed-host").pipe(
       Options.repeated,
       Options.withDefault([] as Array<string>),
-      Options.withDescription("a host name clients reach the server by, besides localhost, 127.0.0.1 and [::1] on a loopback host; repeatable; other names are refused, against DNS rebinding (default: any name on a non-loopback host)")
+      Options.withDescription("a host name clients reach the server by, besides its IP addresses, localhost and this machine's name; repeatable; other names are refused, against DNS rebinding (default: none; any name with --auth-token-env on a public address)")
     ),
     maxBodyBytes: Options.integer("max-body-bytes").pipe(
       Options.withDefault(1024 * 1024),

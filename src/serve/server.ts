@@ -8,7 +8,8 @@
 import { randomUUID, timingSafeEqual } from "node:crypto"
 import { mkdtempSync } from "node:fs"
 import { createServer } from "node:http"
-import { tmpdir } from "node:os"
+import { isIP } from "node:net"
+import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
@@ -74,10 +75,10 @@ export interface ServeOptions {
   /** Bearer token every route but `/healthz` requires. */
   readonly authToken?: string | undefined
   /**
-   * Host names (the request's `Host`, port aside) the server answers to. Default on a
-   * loopback host: `localhost`, `127.x.x.x` and `[::1]` only, so a web page cannot reach it
-   * through DNS rebinding; on any other host: every name. Add the names clients use, e.g.
-   * behind a proxy.
+   * Host names (the request's `Host`, port aside) the server answers to besides
+   * `localhost` and its IP addresses, so a web page cannot reach it through DNS rebinding.
+   * Default: this machine's name; any name when `authToken` guards a server on a public
+   * address. Add the names clients use, e.g. behind a proxy.
    */
   readonly allowedHosts?: ReadonlyArray<string> | undefined
   /**
@@ -200,27 +201,46 @@ const readChunked = (request: HttpServerRequest.HttpServerRequest, limit: number
     })
   })
 
-/** The host names a loopback server answers to by default. */
-const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "[::1]"]
-
 /** The host name of a `Host` header (lower-case, port dropped; IPv6 in brackets). */
 const hostName = (header: string): string => {
   const host = header.trim().toLowerCase()
   return host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.split(":")[0] ?? ""
 }
 
+/** An IP address written as one (`10.0.0.5`, `[::1]`): no DNS name, so nothing a rebinding page can send. */
+const isIpLiteral = (name: string): boolean => isIP(name.startsWith("[") ? name.slice(1, -1) : name) !== 0
+
+/** Whether the server listens on a loopback address only. */
+const isLoopback = (bindHost: string): boolean => {
+  if (bindHost === "localhost" || /^127\./.test(bindHost)) return true
+  return isIP(bindHost) === 6 && new URL(`http://[${bindHost}]`).hostname === "[::1]"
+}
+
+/**
+ * The host names a server answers to (IP addresses aside), or undefined for any name: the
+ * names given, else any name when a bearer token guards a server on a public address
+ * (a page cannot send the token), else `localhost` and this machine's own name.
+ */
+const hostNames = (options: Pick<ServeOptions, "allowedHosts" | "authToken">, bindHost: string): ReadonlySet<string> | undefined =>
+  options.allowedHosts !== undefined
+    ? new Set(["localhost", ...options.allowedHosts.map(hostName)])
+    : options.authToken !== undefined && !isLoopback(bindHost)
+    ? undefined
+    : new Set(["localhost", hostname().toLowerCase()])
+
 /**
  * Why a request from a browser page of another site, or naming a host the server does not
  * answer to, is refused (undefined: it is not). Such requests are what cross-site request
- * forgery and DNS rebinding send: non-browser clients send no `Origin`.
+ * forgery and DNS rebinding send: non-browser clients send no `Origin`, and name the server
+ * by an address or a name it answers to.
  */
-const foreignRequest = (request: HttpServerRequest.HttpServerRequest, allowedHosts: ReadonlySet<string> | undefined): string | undefined => {
+const foreignRequest = (request: HttpServerRequest.HttpServerRequest, names: ReadonlySet<string> | undefined): string | undefined => {
   const host = request.headers["host"] ?? ""
-  if (allowedHosts !== undefined) {
+  if (names !== undefined) {
     const name = hostName(host)
-    if (!allowedHosts.has(name) && !(allowedHosts.has("127.0.0.1") && /^127\.\d+\.\d+\.\d+$/.test(name))) {
-      return `Host '${host}' is not a name this server answers to (${[...allowedHosts].join(", ")}); ` +
-        "a page on another site can reach a local server through DNS rebinding. Fix: use one of those names, or start the server with --allowed-host <name> for the names its clients use (behind a proxy, for instance)"
+    if (!names.has(name) && !isIpLiteral(name)) {
+      return `Host '${host}' is not a name this server answers to (its addresses, ${[...names].join(", ")}); ` +
+        "a page on another site can reach the server through DNS rebinding. Fix: use one of those, or start the server with --allowed-host <name> for the names its clients use (behind a proxy, for instance)"
     }
   }
   const origin = request.headers["origin"]
@@ -250,7 +270,7 @@ const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/healthz"])
  * routes, defects), and one audit line per request.
  */
 const guard = (
-  options: Pick<ServeOptions, "authToken" | "rateLimitPerMinute" | "maxBodyBytes" | "allowedHosts">,
+  options: Pick<ServeOptions, "authToken" | "rateLimitPerMinute" | "maxBodyBytes"> & { readonly hostNames: ReadonlySet<string> | undefined },
   audit: typeof AuditSink.Service,
   nameOf: (method: string, path: string) => string,
   /** A route's own body limit (a webhook's `max_body_bytes`), which replaces the server's. */
@@ -260,7 +280,6 @@ const guard = (
   const limiter = options.rateLimitPerMinute ? makeLimiter(options.rateLimitPerMinute) : undefined
   const auditing = audit !== discard
   const bearer = options.authToken
-  const allowedHosts = options.allowedHosts === undefined ? undefined : new Set(options.allowedHosts.map(hostName))
   return <E, R>(app: HttpApp.HttpApp<HttpServerResponse.HttpServerResponse, E, R>) =>
     Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
@@ -269,7 +288,7 @@ const guard = (
       const limit = limiter?.(client, Date.now())
       const path = request.url.split("?")[0] ?? "/"
       const maxBody = routeBodyLimit(request.method, path) ?? serverMaxBody
-      const foreign = foreignRequest(request, allowedHosts)
+      const foreign = foreignRequest(request, options.hostNames)
       const refusal: ApiError | undefined = limit && !limit.allowed
         ? new ApiError({ reason: "rate-limited", status: 429, message: `more than ${options.rateLimitPerMinute} requests per minute from ${client}` })
         : foreign !== undefined
@@ -489,12 +508,11 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     )
     const app = yield* HttpApiBuilder.httpApp.pipe(Effect.provide(apiContext))
     const bindHost = options.host ?? "127.0.0.1"
-    const loopback = bindHost === "localhost" || bindHost === "::1" || bindHost.startsWith("127.")
+    const loopback = isLoopback(bindHost)
     const rateLimitPerMinute = options.rateLimitPerMinute ?? (loopback ? undefined : DEFAULT_RATE_LIMIT)
     const nameOf = routeNamer(routes)
     const bodyLimits = new Map<string, number>(triggers.routes.flatMap((r) => (r.maxBodyBytes !== undefined ? [[`${r.method} ${r.path}`, r.maxBodyBytes] as const] : [])))
-    const allowedHosts = options.allowedHosts === undefined ? (loopback ? LOOPBACK_NAMES : undefined) : [...options.allowedHosts, ...(loopback ? LOOPBACK_NAMES : [])]
-    const guarded = guard({ ...options, rateLimitPerMinute, allowedHosts }, Context.get(context, AuditSink), nameOf, (method, path) => bodyLimits.get(`${method} ${path}`))(app)
+    const guarded = guard({ ...options, rateLimitPerMinute, hostNames: hostNames(options, bindHost) }, Context.get(context, AuditSink), nameOf, (method, path) => bodyLimits.get(`${method} ${path}`))(app)
     const wanted = options.port ?? 8000
     const server = yield* NodeHttpServer.make(() => createServer(), { host: bindHost, port: wanted }).pipe(
       Effect.mapError((e) => {

@@ -289,6 +289,27 @@ describe("requests a browser page of another site sends", () => {
     expect((await rawRequest(`${server.url}/healthz`, "GET", {})).status).toBe(200)
   })
 
+  it("on a public address without a token, answers its addresses, localhost and its own name only; with a token, any name", async () => {
+    const open = await boot({ host: "0.0.0.0", db: join(tempDir(), "open.sqlite"), rateLimitPerMinute: 0 })
+    try {
+      const port = String(open.port)
+      const url = `http://127.0.0.1:${port}/v1/runs`
+      expect((await rawRequest(url, "GET", { host: `rebind.attacker.example:${port}` })).status).toBe(403)
+      expect((await rawRequest(url, "GET", { host: `10.1.2.3:${port}` })).status).toBe(200)
+      expect((await rawRequest(url, "GET", { host: `[::1]:${port}` })).status).toBe(200)
+      expect((await rawRequest(url, "GET", { host: `${hostname()}:${port}` })).status).toBe(200)
+    } finally {
+      await open.close()
+    }
+    const guarded = await boot({ host: "0.0.0.0", db: join(tempDir(), "guarded.sqlite"), rateLimitPerMinute: 0, authToken: "t0ken" })
+    try {
+      const answer = await rawRequest(`http://127.0.0.1:${guarded.port}/v1/runs`, "GET", { host: `api.example.com:${guarded.port}`, authorization: "Bearer t0ken" })
+      expect(answer.status).toBe(200)
+    } finally {
+      await guarded.close()
+    }
+  })
+
   it("answers the names given in allowedHosts (behind a proxy) besides its loopback names", async () => {
     const proxied = await boot({ db: join(tempDir(), "proxied.sqlite"), graphs: [join(graphs, "hello")], allowedHosts: ["stargraph.internal"] })
     try {
