@@ -93,6 +93,21 @@ describe("one flag vocabulary", () => {
     expect(events.some((e) => e.run_id === replayed.stdout.trim().split("=")[1])).toBe(true)
   })
 
+  it("an audit log that cannot be opened is an InputError at --audit-log; one that cannot be written loses its lines, not the run", async () => {
+    const db = join(work, "audit-fail.sqlite")
+    const folder = join(work, "a-folder.jsonl")
+    mkdirSync(folder, { recursive: true })
+    const refused = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=a", "--db", db, "--audit-log", folder, "--quiet"], { cwd: work })
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toMatch(/^error: InputError: --audit-log: cannot open the audit log .*a-folder\.jsonl: EISDIR.* \(fix: pass the path of a file/m)
+    expect(refused.stderr).not.toMatch(/\n\s+at /)
+    // A full disk (Linux's /dev/full refuses every write): the run finishes, the failure is said once.
+    const full = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=a", "--db", db, "--audit-log", "/dev/full", "--quiet"], { cwd: work })
+    expect(full.last).toMatch(/status=done$/)
+    expect(full.code).toBe(0)
+    expect(full.stderr.match(/a line could not be written \(ENOSPC/g)).toHaveLength(1)
+  })
+
   it("inspect, list, resume and cancel refuse a database that does not exist, and create nothing", async () => {
     const missing = join(work, "nowhere", "typo.sqlite")
     for (const args of [["inspect", "run-x", "--db", missing], ["list", "--db", missing], ["resume", "run-x", "--db", missing], ["cancel", "run-x", "--db", missing]]) {
