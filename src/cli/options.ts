@@ -5,6 +5,7 @@
  */
 import { Args, Options } from "@effect/cli"
 import { dirname, join } from "node:path"
+import { InputError } from "../errors.js"
 
 /** Default checkpoint database of the CLI (relative to the current folder). */
 export const DEFAULT_DB = ".stargraph/stargraph.sqlite"
@@ -62,6 +63,23 @@ export const verbose = Options.boolean("verbose").pipe(
   Options.withAlias("v"),
   Options.withDescription("print each step's whole state delta (tool and model outputs included) under its step line, which clips long values (default: off)")
 )
+
+/** Output flags that ask for opposite things (`--quiet --verbose`, `--summary-json` with no summary): the flag and what to do. */
+export const conflictingOutput = (o: {
+  readonly quiet: boolean
+  readonly verbose: boolean
+  readonly noSummary: boolean
+  readonly summaryJson: boolean
+}): InputError | undefined =>
+  o.quiet && o.verbose
+    ? new InputError({ field: "--verbose", message: "--quiet and --verbose ask for opposite output", fix: "pass one of them" })
+    : o.summaryJson && (o.quiet || o.noSummary)
+    ? new InputError({
+      field: "--summary-json",
+      message: `--summary-json asks for the summary, which ${o.quiet ? "--quiet" : "--no-summary"} leaves out`,
+      fix: "pass one of them: --summary-json alone prints the JSON summary and the final line"
+    })
+    : undefined
 
 /** `--non-interactive`: what every run already is (the original's flag, kept for its scripts). */
 export const nonInteractive = Options.boolean("non-interactive").pipe(

@@ -8,11 +8,11 @@ import { Command, Options } from "@effect/cli"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import { CheckpointError, InputError } from "../errors.js"
+import { CheckpointError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { reportError } from "./exit.js"
 import * as Interrupt from "./interrupt.js"
-import { auditLog, dbExisting, graphFile, noSummary, quiet, runIdArg, summaryJson, verbose } from "./options.js"
+import { auditLog, conflictingOutput, dbExisting, graphFile, noSummary, quiet, runIdArg, summaryJson, verbose } from "./options.js"
 
 /** Options `resume` and `respond` share. */
 const common = {
@@ -59,9 +59,8 @@ interface ResumeInput {
 /** Continue the run, printing its steps, then report how it stopped. */
 const resumeRun = (o: ResumeInput) =>
   Effect.scoped(Effect.gen(function*() {
-    if (o.quiet && o.verbose) {
-      return yield* new InputError({ field: "--verbose", message: "--quiet and --verbose ask for opposite output", fix: "pass one of them" })
-    }
+    const conflict = conflictingOutput(o)
+    if (conflict !== undefined) return yield* conflict
     const interrupts = yield* Interrupt.install
     const [Graph, inputs, stores, follow, Progress] = yield* Effect.promise(() =>
       Promise.all([

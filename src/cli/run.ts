@@ -9,11 +9,10 @@ import * as Console from "effect/Console"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { InputError } from "../errors.js"
 import { ExitCode, reportError, setExit } from "./exit.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import * as Interrupt from "./interrupt.js"
-import { auditLog, databaseFor, dbCreating, graphArg, nonInteractive, noSummary, quiet, summaryJson, verbose } from "./options.js"
+import { auditLog, conflictingOutput, databaseFor, dbCreating, graphArg, nonInteractive, noSummary, quiet, summaryJson, verbose } from "./options.js"
 
 /** The `run` command. */
 export const run = Command.make(
@@ -45,9 +44,8 @@ export const run = Command.make(
   },
   (o) =>
     Effect.scoped(Effect.gen(function*() {
-      if (o.quiet && o.verbose) {
-        return yield* new InputError({ field: "--verbose", message: "--quiet and --verbose ask for opposite output", fix: "pass one of them" })
-      }
+      const conflict = conflictingOutput(o)
+      if (conflict !== undefined) return yield* conflict
       const interrupts = yield* Interrupt.install
       const [Graph, GraphRegistry, Scheduler, TriggerHost, inputs, stores, follow, Progress, { STOPPED_STATUSES }, { OWNER }, { ownerAlive }, { checkClientKey }] = yield* Effect.promise(() =>
         Promise.all([

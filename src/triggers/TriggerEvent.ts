@@ -51,8 +51,15 @@ export const idempotencyKeyOf = (...parts: ReadonlyArray<string>): string =>
 /** A plugin trigger's own key, in its own part of the trigger namespace, whatever it is (another trigger's key too). */
 export const pluginKey = (plugin: string, key: string): string => `trigger:${plugin}:${key}`
 
-/** Refuse an idempotency key from outside (`field` names where it came from) that starts with a reserved prefix. */
+/**
+ * Refuse an idempotency key from outside (`field` names where it came from) that is blank
+ * (an unset shell variable would make every run the first one) or starts with a reserved
+ * prefix.
+ */
 export const checkClientKey = (key: string | undefined, field: string): Either.Either<string | undefined, InputError> => {
+  if (key !== undefined && key.trim() === "") {
+    return Either.left(new InputError({ field, message: "the idempotency key is empty", fix: "pass a key (e.g. an operation id), or leave the flag out for a run of its own" }))
+  }
   const reserved = key === undefined ? undefined : RESERVED_KEY_PREFIXES.find((prefix) => key.startsWith(prefix))
   return reserved === undefined ? Either.right(key) : Either.left(new InputError({
     field,

@@ -56,6 +56,10 @@ describe("stargraph run / inspect / validate", () => {
     expect(conn.prepare("SELECT count(*) AS n FROM checkpoints").get()).toEqual({ n: 6 })
     expect(conn.prepare("SELECT count(*) AS n FROM pending_runs").get()).toEqual({ n: 0 })
     conn.close()
+    // A blank key (an unset $KEY) would make every later run the first one.
+    const blank = await stargraph([...args.slice(0, -1), ""], { cwd: work })
+    expect(blank.code).toBe(2)
+    expect(blank.stderr).toMatch(/InputError: --idempotency-key: the idempotency key is empty/)
     const reserved = await stargraph([...args.slice(0, -1), "trigger:abc"], { cwd: work })
     expect(reserved.code).not.toBe(0)
     expect(reserved.stderr).toMatch(/InputError: --idempotency-key: idempotency key 'trigger:abc' starts with 'trigger:', which is reserved/)

@@ -181,6 +181,12 @@ describe("the original CLI's flags and respond command", () => {
 
     const both = await stargraph(["run", "hello/graph.yaml", "--db", db, "-q", "-v"], { cwd: work })
     expect([both.code, both.stderr]).toEqual([2, "error: InputError: --verbose: --quiet and --verbose ask for opposite output (fix: pass one of them)\n"])
+    // The JSON summary with a flag that leaves the summary out: refused, not dropped.
+    for (const other of ["--quiet", "--no-summary"]) {
+      const dropped = await stargraph(["run", "hello/graph.yaml", "--db", db, "--summary-json", other], { cwd: work })
+      expect([dropped.code, dropped.stdout]).toEqual([2, ""])
+      expect(dropped.stderr).toMatch(new RegExp(`^error: InputError: --summary-json: --summary-json asks for the summary, which ${other} leaves out`))
+    }
   })
 })
 

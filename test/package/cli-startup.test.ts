@@ -25,6 +25,7 @@ describe("built-in output rendered at build time", () => {
       expect(r.stdout, args.join(" ")).toBe(stripAnsi(expected))
       if (args.includes("--help")) expect(hasAnsi(expected), "the renderer's help has ANSI codes").toBe(true)
     }
+    expect((await stargraph(["--version"], { cwd: tempDir() })).stdout).toMatch(/^\d+\.\d+\.\d+\n$/)
   })
 
   it("an argv that is not prerendered goes to the parser, which prints the same help", async () => {
