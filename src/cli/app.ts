@@ -14,6 +14,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
+import * as Runtime from "@effect/platform/Runtime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -92,9 +93,21 @@ export const main = (argv: ReadonlyArray<string>): void => {
     : Layer.empty
   cli(argv).pipe(
     Effect.provide(Layer.mergeAll(platform, tracing, logToStderr)),
-    NodeRuntime.runMain({ disableErrorReporting: false, disablePrettyLogger: true })
+    NodeRuntime.runMain({ disableErrorReporting: false, disablePrettyLogger: true, teardown })
   )
 }
+
+/**
+ * End the process once the command is done, with its exit code, after stdout and stderr
+ * are flushed: what a run's nodes left behind (a timer, a request still open, a node a
+ * second Ctrl-C interrupted in the middle of a wait) must not keep the command alive.
+ * Everything the command persisted is written by then.
+ */
+const teardown: Runtime.Teardown = (exit) =>
+  Runtime.defaultTeardown(exit, (code) => {
+    const exitCode = code !== 0 ? code : typeof process.exitCode === "number" ? process.exitCode : 0
+    process.stdout.write("", () => process.stderr.write("", () => process.exit(exitCode)))
+  })
 
 /**
  * The exact stdout of `stargraph ...args` for an argv the parser answers by itself

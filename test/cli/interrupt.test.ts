@@ -1,5 +1,5 @@
 /** Ctrl-C during `run`, `resume` and `replay`: the run is left paused (twice: cancelled), never lost. */
-import { copyFileSync, mkdirSync } from "node:fs"
+import { copyFileSync, existsSync, mkdirSync } from "node:fs"
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import { beforeAll, describe, expect, it } from "vitest"
@@ -89,6 +89,35 @@ describe("Ctrl-C", () => {
     expect(cancelled.steps).toBeLessThan(10)
     const again = await stargraph(["resume", id, "--db", db], { cwd: work })
     expect(again.code).toBe(2)
+  })
+
+  it("a second Ctrl-C exits at once even when the interrupted node was in the middle of a long wait (its timer does not keep the command alive)", async () => {
+    const slowDb = join(work, "very-slow.sqlite")
+    const cli = startStargraph(["run", "slow/graph.yaml", "--db", slowDb, "--no-summary"], { cwd: work, env: { SLOW_NODE_MS: "30000" } })
+    // Wait until the run is running its first step (nothing prints before the step ends).
+    for (let i = 0; i < 200; i++) {
+      const running = existsSync(slowDb) && (() => {
+        const conn = new Database(slowDb, { readonly: true, fileMustExist: true })
+        try {
+          return conn.prepare("SELECT count(*) AS n FROM runs_history WHERE status = 'running'").get() as { n: number }
+        } catch {
+          return { n: 0 }
+        } finally {
+          conn.close()
+        }
+      })()
+      if (running !== false && running.n > 0) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    cli.child.kill("SIGINT")
+    await new Promise((r) => setTimeout(r, 100))
+    cli.child.kill("SIGINT")
+    const t0 = Date.now()
+    const r = await cli.done
+    // Before, it waited out the node's 30 s timer.
+    expect(Date.now() - t0).toBeLessThan(10_000)
+    expect([r.code, r.signal]).toEqual([130, null])
+    expect(r.last).toMatch(/status=cancelled$/)
   })
 
   it("pauses resume the same way", async () => {
