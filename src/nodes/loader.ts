@@ -644,10 +644,12 @@ const compile = async (
     // An import of a package that is not installed: the line is right, the folder is not.
     const missing = /^Could not resolve "([^"]+)"/.exec(first.text)?.[1]
     const bare = missing !== undefined && !missing.startsWith(".") && !missing.startsWith("/") && !missing.startsWith("node:")
+    // The package, not the import's subpath: `effect/Schema` is in `effect`, `@a/b/c` in `@a/b`.
+    const pkg = bare ? missing.split("/").slice(0, missing.startsWith("@") ? 2 : 1).join("/") : undefined
     throw new LoadFailure(
       `${file}:${first.location.line}:${first.location.column + 1}: ${first.text}`,
-      bare
-        ? `install '${missing}' where the graph's modules can import it (npm install ${missing} in ${safeRealpath(baseDir)} or a folder above it), or fix the import at ${file} line ${first.location.line}`
+      pkg !== undefined
+        ? `install '${pkg}' where the graph's modules can import it (npm install ${pkg} in ${safeRealpath(baseDir)} or a folder above it), or fix the import at ${file} line ${first.location.line}`
         : `fix ${file} at line ${first.location.line}`
     )
   }

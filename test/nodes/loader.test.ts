@@ -123,6 +123,11 @@ describe("TypeScript node modules", () => {
     expect(error.reason).toBe("load-failed")
     expect(error.message).toMatch(/Could not resolve "no-such-package-anywhere"/)
     expect(error.fix).toMatch(/^install 'no-such-package-anywhere' where the graph's modules can import it \(npm install no-such-package-anywhere in .+\), or fix the import at nodes\.ts line 1$/)
+    // A subpath import names its package: what npm installs.
+    for (const [specifier, pkg] of [["no-such-pkg/Schema", "no-such-pkg"], ["@no-such/scope/deep/path", "@no-such/scope"]]) {
+      const sub = await load(graphFolder({ "nodes.ts": `import { nothing } from "${specifier}"\nexport const f = () => nothing\n` }))
+      expect((sub as Either.Left<NodeModuleError, unknown>).left.fix).toMatch(new RegExp(`^install '${pkg}' where .*\\(npm install ${pkg} in `))
+    }
   })
 
   it("an error thrown while the module runs is load-failed with its first line", async () => {
