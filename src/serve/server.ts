@@ -6,7 +6,7 @@
  * in that order).
  */
 import { randomUUID, timingSafeEqual } from "node:crypto"
-import { mkdtempSync } from "node:fs"
+import { mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:http"
 import { isIP } from "node:net"
 import { hostname, tmpdir } from "node:os"
@@ -447,15 +447,25 @@ const triggerRoutesLayer = (routes: ReadonlyArray<TriggerRoute>) =>
 const openApiLayer = (document: () => unknown) =>
   HttpApiBuilder.Router.use((router) => router.get("/openapi.json", Effect.sync(() => HttpServerResponse.unsafeJson(document()))))
 
-/** Resolve the database path (a temp file when none was given, said loudly). */
-const resolveDb = (db: string | undefined): string => {
-  if (db) return db
-  const file = join(mkdtempSync(join(tmpdir(), "stargraph-serve-")), "serve.sqlite")
-  process.stderr.write(
-    `warning: no --db given: using a temporary database at ${file}. Runs will not survive a restart and ` +
-      "other processes (stargraph run, replay) will not see them. Pass --db ./.stargraph/serve.sqlite\n"
-  )
-  return file
+/**
+ * Resolve the database path: a temp file when none was given, said loudly, and removed
+ * with its folder when the server's scope closes (after the database, opened later, is
+ * closed).
+ */
+const resolveDb = (db: string | undefined): Effect.Effect<string, never, Scope.Scope> => {
+  if (db) return Effect.succeed(db)
+  return Effect.acquireRelease(
+    Effect.sync(() => {
+      const folder = mkdtempSync(join(tmpdir(), "stargraph-serve-"))
+      const file = join(folder, "serve.sqlite")
+      process.stderr.write(
+        `warning: no --db given: using a temporary database at ${file}, removed when the server stops. Runs will not survive a restart and ` +
+          "other processes (stargraph run, replay) will not see them. Pass --db ./.stargraph/serve.sqlite\n"
+      )
+      return { folder, file }
+    }),
+    ({ folder }) => Effect.sync(() => rmSync(folder, { recursive: true, force: true }))
+  ).pipe(Effect.map(({ file }) => file))
 }
 
 /** Start everything in the current scope; returns where it listens. */
@@ -472,7 +482,7 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     if (maxBody !== undefined && !(Number.isInteger(maxBody) && maxBody > 0)) {
       return yield* new InputError({ field: "maxBodyBytes", message: `a body limit of ${maxBody} bytes lets no request through`, fix: "use a positive number of bytes (default 1048576)" })
     }
-    const db = resolveDb(options.db)
+    const db = yield* resolveDb(options.db)
     const config = options.config ? yield* ProjectConfig.load(options.config) : undefined
     const paths = [...(options.graphs ?? []), ...(config?.graphPaths ?? [])]
     const schedulerOptions: Scheduler.SchedulerOptions = {

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process"
-import { mkdirSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import { describe, expect, it } from "vitest"
@@ -44,8 +44,10 @@ describe("stargraph serve as a process", () => {
     mkdirSync(join(dir, "g"))
     writeFileSync(join(dir, "g", "graph.yaml"), "ir_version: \"1.0.0\"\nid: g:noop\nstate_schema: { fields: {} }\nnodes: [{ id: a, kind: noop }]\n")
     const s = await serve(["--graphs", join(dir, "g")])
+    const file = /using a temporary database at (\S+serve\.sqlite)/.exec(s.stderr())?.[1]
     try {
-      expect(s.stderr()).toMatch(/warning: no --db given: using a temporary database at .*serve\.sqlite/)
+      expect(s.stderr()).toMatch(/warning: no --db given: using a temporary database at .*serve\.sqlite, removed when the server stops/)
+      expect(file !== undefined && existsSync(file)).toBe(true)
     } finally {
       const exited = new Promise<number | null>((r) => s.child.on("exit", r))
       s.child.kill("SIGTERM")
@@ -53,6 +55,8 @@ describe("stargraph serve as a process", () => {
       expect(await exited).toBe(0)
       expect(s.stderr()).toContain("stopping: new runs are refused; in-flight runs get 10 s to finish, then go back on the queue")
     }
+    // Its folder goes with it.
+    expect(existsSync(join(file!, ".."))).toBe(false)
   })
 
   it("serves with a class plugin (the how-to's form) beside one that throws at load", async () => {
