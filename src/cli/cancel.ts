@@ -78,7 +78,7 @@ export const cancel = Command.make(
           if (cancelled.length === 0) return yield* refuse(`run ${o.runId} changed while it was being cancelled (another process resumed it?); try again`)
           const audit = yield* Effect.serviceOption(AuditSink)
           if (Option.isSome(audit)) {
-            for (const id of cancelled) yield* audit.value.write({ ts: at, actor: "cli", event: "run.cancelled", run_id: id, ...(id === o.runId ? { step: record.last_step } : {}) })
+            for (const id of cancelled) yield* audit.value.write({ ts: at, actor: "cli", event: "run.cancelled", run_id: id, at, ...(id === o.runId ? { step: record.last_step } : {}) })
           }
           yield* Console.log(finalLine({ run_id: o.runId, status: "cancelled" }))
           return yield* setExit(ExitCode.done)

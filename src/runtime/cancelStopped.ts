@@ -56,7 +56,8 @@ export const cancelStopped = (
   index: SubgraphIndex = new Map()
 ): Effect.Effect<ReadonlyArray<string>, CheckpointError> =>
   Effect.gen(function*() {
-    const patch = { status: "cancelled" as const, finished_at: at, owner: null }
+    // A cancelled run waits for nothing any more: its wait goes (the audit log keeps what it was).
+    const patch = { status: "cancelled" as const, finished_at: at, owner: null, waiting: null }
     if (!(yield* checkpointer.takeOver(record.run_id, { status: record.status, owner: record.owner }, patch))) return []
     const cancelled = [record.run_id]
     const pending = [...(yield* childrenOf(checkpointer, record, index))]

@@ -197,8 +197,12 @@ describe("stargraph cancel", () => {
     const waiting = runIdOf((await stargraph(["run", "approval/graph.yaml", "--inputs", "request=r", "--db", db, "--quiet"], { cwd: work })).last)
     const r = await stargraph(["cancel", waiting, "--db", db, "--audit-log", log], { cwd: work })
     expect([r.code, r.stderr, r.last]).toEqual([0, "", `run_id=${waiting} status=cancelled`])
-    const events = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; actor: string; run_id: string })
+    const events = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; actor: string; run_id: string; at?: string })
     expect(events.map((e) => [e.event, e.run_id, e.actor])).toEqual([["run.cancelled", waiting, "cli"]])
+    expect(events[0]?.at).toMatch(/^\d{4}-\d\d-\d\dT/)
+    // Cancelled, it waits for nothing any more.
+    const shown = JSON.parse((await stargraph(["inspect", waiting, "--db", db, "--json"], { cwd: work })).stdout) as { status: string; waiting: unknown }
+    expect([shown.status, shown.waiting]).toEqual(["cancelled", null])
 
     // A response field with no value yet (a boolean without a default) is no obstacle; a
     // parent waiting for its child's question cancels the child with it.
