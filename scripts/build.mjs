@@ -24,13 +24,14 @@
  * cache without a flag.
  *
  *   node scripts/build.mjs            # both
+ *   node scripts/build.mjs --if-stale # both, unless dist/ was built from these very inputs (prepare)
  *   node scripts/build.mjs --cli      # the CLI bundle only
  */
 import { createHash } from "node:crypto"
 import { execFileSync } from "node:child_process"
-import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
-import { dirname, join, resolve } from "node:path"
+import { dirname, join, relative, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { Script } from "node:vm"
 
@@ -180,10 +181,42 @@ const buildCli = async () => {
   return { bytes: code.length, dynamicImports: rewritten, id, builtIns: Object.keys(builtIns).length }
 }
 
-const t0 = performance.now()
-if (only !== "cli") buildLibrary()
-if (only !== "lib") {
-  const cli = await buildCli()
-  if (process.env["STARGRAPH_BUILD_VERBOSE"]) console.error(`cli bundle ${cli.bytes} bytes, ${cli.dynamicImports} dynamic imports, build ${cli.id}`)
+/**
+ * A digest of everything the build reads from this checkout (sources, this script, the
+ * package and TypeScript configuration, the lockfile): `--if-stale` skips a build whose
+ * digest matches the one the last full build left in dist/.
+ */
+const inputsDigest = () => {
+  const hash = createHash("sha256")
+  const visit = (dir) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const full = join(dir, entry.name)
+      if (entry.isDirectory()) visit(full)
+      else if (entry.isFile()) hash.update(relative(ROOT, full)).update("\0").update(readFileSync(full)).update("\0")
+    }
+  }
+  visit(join(ROOT, "src"))
+  for (const file of ["scripts/build.mjs", "package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json"]) {
+    if (existsSync(join(ROOT, file))) hash.update(file).update("\0").update(readFileSync(join(ROOT, file))).update("\0")
+  }
+  return hash.update(process.version).digest("hex")
 }
-if (process.env["STARGRAPH_BUILD_VERBOSE"]) console.error(`build ${only} in ${Math.round(performance.now() - t0)} ms`)
+
+const STAMP = join(ROOT, "dist", ".build-inputs")
+const ifStale = process.argv.includes("--if-stale")
+const digest = ifStale || only === "all" ? inputsDigest() : undefined
+// npm runs `prepare` again when `npx stargraph` installs this checkout into its cache (a
+// package's own bin): a build of unchanged sources is skipped then.
+if (ifStale && only === "all" && existsSync(STAMP) && readFileSync(STAMP, "utf8") === digest && existsSync(join(ROOT, "dist", "cli", "stargraph.cjs"))) {
+  if (process.env["STARGRAPH_BUILD_VERBOSE"]) console.error("build: dist/ is up to date")
+} else {
+  const t0 = performance.now()
+  rmSync(STAMP, { force: true })
+  if (only !== "cli") buildLibrary()
+  if (only !== "lib") {
+    const cli = await buildCli()
+    if (process.env["STARGRAPH_BUILD_VERBOSE"]) console.error(`cli bundle ${cli.bytes} bytes, ${cli.dynamicImports} dynamic imports, build ${cli.id}`)
+  }
+  if (digest !== undefined) writeFileSync(STAMP, digest)
+  if (process.env["STARGRAPH_BUILD_VERBOSE"]) console.error(`build ${only} in ${Math.round(performance.now() - t0)} ms`)
+}
