@@ -19,6 +19,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
+import { otlpConfigured } from "../telemetry/TracingEnabled.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { COMMAND_NAMES, stargraph } from "./commands.js"
 import { ExitCode, setExit } from "./exit.js"
@@ -88,7 +89,7 @@ const logToStderr = Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ s
 /** Run the whole command for `argv` and exit with its code (the entry's slow path). */
 export const main = (argv: ReadonlyArray<string>): void => {
   // The OpenTelemetry SDK is loaded only when an OTLP endpoint is configured.
-  const tracing = process.env["OTEL_EXPORTER_OTLP_ENDPOINT"]
+  const tracing = otlpConfigured(process.env)
     ? Layer.unwrapEffect(Effect.promise(() => import("../telemetry/Tracing.js").then((t) => t.layerFromEnv())))
     : Layer.empty
   cli(argv).pipe(

@@ -11,6 +11,13 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 
+/**
+ * Whether `env` asks for OTLP export: `OTEL_EXPORTER_OTLP_ENDPOINT`, or the traces-only
+ * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (both standard OpenTelemetry variables).
+ */
+export const otlpConfigured = (env: { readonly [name: string]: string | undefined }): boolean =>
+  Boolean(env["OTEL_EXPORTER_OTLP_ENDPOINT"] || env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"])
+
 /** The tracing switch: `"auto"` (default), or forced on or off. */
 export class TracingEnabled extends Context.Reference<TracingEnabled>()("stargraph/TracingEnabled", {
   defaultValue: (): boolean | "auto" => "auto"

@@ -60,7 +60,7 @@ describe("tracing", () => {
 
   })
 
-  it("exports spans over OTLP/HTTP from the CLI when OTEL_EXPORTER_OTLP_ENDPOINT is set", async () => {
+  it("exports spans over OTLP/HTTP from the CLI when OTEL_EXPORTER_OTLP_ENDPOINT (or the traces-only variable) is set", async () => {
     const bodies: Array<{ path: string; body: string }> = []
     const collector = createServer((req, res) => {
       let body = ""
@@ -73,17 +73,20 @@ describe("tracing", () => {
     await new Promise<void>((r) => collector.listen(0, "127.0.0.1", () => r()))
     const port = (collector.address() as AddressInfo).port
     try {
-      const code = await new Promise<number | null>((resolve) => {
-        const child = spawn(process.execPath, [join(ROOT, "bin", "stargraph.js"), "run", join(ROOT, "examples", "hello", "graph.yaml"), "--inputs", "message=traced", "--checkpoint", join(tempDir(), "db.sqlite"), "--no-summary"], {
-          env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` },
-          stdio: "ignore"
+      for (const env of [{ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` }, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `http://127.0.0.1:${port}/v1/traces` }]) {
+        bodies.length = 0
+        const code = await new Promise<number | null>((resolve) => {
+          const child = spawn(process.execPath, [join(ROOT, "bin", "stargraph.js"), "run", join(ROOT, "examples", "hello", "graph.yaml"), "--inputs", "message=traced", "--checkpoint", join(tempDir(), "db.sqlite"), "--no-summary"], {
+            env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: "", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "", ...env },
+            stdio: "ignore"
+          })
+          child.on("exit", resolve)
         })
-        child.on("exit", resolve)
-      })
-      expect(code).toBe(0)
-      const traces = bodies.filter((b) => b.path === "/v1/traces").map((b) => b.body).join("")
-      expect(traces).toContain("stargraph.run")
-      expect(traces).toContain("stargraph.step")
+        expect(code).toBe(0)
+        const traces = bodies.filter((b) => b.path === "/v1/traces").map((b) => b.body).join("")
+        expect(traces, Object.keys(env)[0]).toContain("stargraph.run")
+        expect(traces).toContain("stargraph.step")
+      }
     } finally {
       collector.close()
     }
