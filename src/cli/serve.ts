@@ -113,6 +113,16 @@ export const serve = Command.make(
       const from = o.graphs.length === 0 && configured.length === 0 ? ` from ${process.cwd()} (no --graphs given)` : ""
       yield* Console.error(`registered ${registered} graph${registered === 1 ? "" : "s"}${from}`)
       yield* Console.log(`stargraph serve listening on ${started.url} (db ${started.db}, ${started.routes.length} routes, profile ${o.profile})`)
+      // SIGHUP (log rotation's "reopen your logs") must not end the server: the audit log
+      // follows a rotated path by itself.
+      yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const onHangup = () => process.stderr.write("SIGHUP: nothing to reopen (the audit log follows its path when it is rotated); the server goes on\n")
+          process.on("SIGHUP", onHangup)
+          return onHangup
+        }),
+        (onHangup) => Effect.sync(() => void process.removeListener("SIGHUP", onHangup))
+      )
       // Ctrl-C or SIGTERM: say what happens before the drain (runs finishing, then requeued).
       return yield* Effect.never.pipe(
         Effect.onInterrupt(() => Console.error("stopping: new runs are refused; in-flight runs get 10 s to finish, then go back on the queue for the next server"))

@@ -3,7 +3,7 @@
  * timestamp and an actor. The default sink discards; `AuditSink.jsonl(path)` appends
  * synchronously with `O_APPEND`, so no line is lost when the process stops.
  */
-import { closeSync, mkdirSync, openSync, writeSync } from "node:fs"
+import { closeSync, fstatSync, mkdirSync, openSync, statSync, writeSync } from "node:fs"
 import { dirname } from "node:path"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -31,6 +31,9 @@ export class AuditSink extends Context.Reference<AuditSink>()("stargraph/AuditSi
   defaultValue: (): AuditSinkShape => discard
 }) {}
 
+/** How often the sink checks that its path still names the file it writes (log rotation). */
+const ROTATION_CHECK_MS = 1_000
+
 /** The message of a file-system error without its stack (`ENOSPC: no space left on device, write`). */
 const reasonOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause)).split("\n")[0]!
 
@@ -47,7 +50,8 @@ export const jsonl = (path: string): Layer.Layer<AuditSink, InputError> =>
       Effect.try({
         try: () => {
           mkdirSync(dirname(path), { recursive: true })
-          return openSync(path, "a")
+          // The file written now: another one once the path was rotated (see `follow`).
+          return { fd: openSync(path, "a") }
         },
         catch: (cause) =>
           new InputError({
@@ -56,15 +60,38 @@ export const jsonl = (path: string): Layer.Layer<AuditSink, InputError> =>
             fix: "pass the path of a file (created if missing) in a folder this process may write to"
           })
       }),
-      (fd) => Effect.sync(() => closeSync(fd))
+      (file) => Effect.sync(() => closeSync(file.fd))
     ).pipe(
-      Effect.map((fd): AuditSinkShape => {
+      Effect.map((file): AuditSinkShape => {
         let failing = false
+        let checkedAt = Date.now()
+        /**
+         * Follow the path when the file was renamed or removed (logrotate's default moves it
+         * away): at most once a second, the path is compared with the open file, and a new
+         * file is opened at the path when they differ.
+         */
+        const follow = () => {
+          const now = Date.now()
+          if (now - checkedAt < ROTATION_CHECK_MS) return
+          checkedAt = now
+          let current: ReturnType<typeof statSync> | undefined
+          try {
+            current = statSync(path)
+          } catch {
+            current = undefined
+          }
+          const open = fstatSync(file.fd)
+          if (current !== undefined && current.ino === open.ino && current.dev === open.dev) return
+          const next = openSync(path, "a")
+          closeSync(file.fd)
+          file.fd = next
+        }
         return {
           write: (record) =>
             Effect.suspend(() => {
               try {
-                writeSync(fd, JSON.stringify(record) + "\n")
+                follow()
+                writeSync(file.fd, JSON.stringify(record) + "\n")
               } catch (cause) {
                 if (failing) return Effect.void
                 failing = true

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process"
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import { describe, expect, it } from "vitest"
@@ -34,6 +34,28 @@ describe("stargraph serve as a process", () => {
       const body = await gone.json() as { error: { type: string; message: string; details: { reason: string } } }
       expect([gone.status, body.error.type, body.error.details.reason]).toEqual([503, "ApiError", "unavailable"])
       expect(body.error.message).toMatch(/the database file .*serve\.sqlite was removed or replaced while the server runs: .*restart the server/)
+    } finally {
+      s.child.kill("SIGKILL")
+    }
+  })
+
+  it("follows its audit log when logrotate moves it away, and SIGHUP does not stop it", async () => {
+    const dir = tempDir()
+    mkdirSync(join(dir, "g"))
+    writeFileSync(join(dir, "g", "graph.yaml"), "ir_version: \"1.0.0\"\nid: g:noop\nstate_schema: { fields: {} }\nnodes: [{ id: a, kind: noop }]\n")
+    const log = join(dir, "audit.jsonl")
+    const s = await serve(["--graphs", join(dir, "g"), "--db", join(dir, "serve.sqlite"), "--audit-log", log])
+    try {
+      expect((await fetch(`${s.url}/v1/graphs`)).status).toBe(200)
+      renameSync(log, `${log}.1`)
+      s.child.kill("SIGHUP")
+      await new Promise((r) => setTimeout(r, 1_200))
+      expect((await fetch(`${s.url}/v1/runs`)).status).toBe(200)
+      expect(s.child.exitCode).toBeNull()
+      const events = (file: string) => readFileSync(file, "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { event: string }).event)
+      expect(events(`${log}.1`)).toContain("api.graphs.list")
+      expect(events(log)).toEqual(["api.runs.list"])
+      expect(s.stderr()).toContain("SIGHUP: nothing to reopen")
     } finally {
       s.child.kill("SIGKILL")
     }
