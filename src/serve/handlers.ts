@@ -28,6 +28,7 @@ import { GraphRegistry, type GraphRegistryShape } from "../scheduler/GraphRegist
 import { Scheduler } from "../scheduler/Scheduler.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { envelopeOf, redactErrorRecord } from "../triggers/httpError.js"
+import { identified, parseLastEventId, resumeAfter } from "./eventIds.js"
 import { checkClientKey } from "../triggers/TriggerEvent.js"
 import { runEvents } from "./runEvents.js"
 import { RunView, StargraphApi } from "./StargraphApi.js"
@@ -286,7 +287,7 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
       .handle("stream", ({ path, request }) =>
         Effect.gen(function*() {
           const runId = path.id
-          yield* getRun(checkpointer, runId)
+          const record = yield* getRun(checkpointer, runId)
           const events = runEvents(scheduler, checkpointer, runId)
           if ((request.headers["upgrade"] ?? "").toLowerCase() === "websocket") {
             return yield* Effect.scoped(Effect.gen(function*() {
@@ -305,8 +306,12 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
               Effect.fail(new ApiError({ reason: "unavailable", status: 400, message: `WebSocket failed: ${e.message}` }))
             ))
           }
-          const body = events.pipe(
-            Stream.map((event) => utf8.encode(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`)),
+          // A reconnect (`Last-Event-ID`) gets what it has not seen; one that saw a finished
+          // run's end gets 204, which tells an EventSource to stop reconnecting.
+          const from = parseLastEventId(request.headers["last-event-id"])
+          if (from?.ended === true && TERMINAL_STATUSES.has(record.status)) return HttpServerResponse.empty({ status: 204 })
+          const body = resumeAfter(identified(events), from).pipe(
+            Stream.map(({ event, id }) => utf8.encode(`id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`)),
             Stream.catchAll((e) => Stream.make(utf8.encode(`event: error\ndata: ${JSON.stringify(envelopeOf(e))}\n\n`)))
           )
           return HttpServerResponse.stream(body, { contentType: "text/event-stream", headers: { "cache-control": "no-cache" } })

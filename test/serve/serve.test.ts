@@ -252,6 +252,15 @@ describe("streams", () => {
     // A client connecting after the run finished still gets the whole story.
     const late = await (await fetch(`${server.url}/v1/runs/${id}/stream`)).text()
     expect([...late.matchAll(/^event: (.+)$/gm)].map((m) => m[1])).toEqual(["run.started", "step.completed", "step.completed", "step.completed", "run.finished"])
+    // Event ids say where the run was (its last completed step; `.end` for the last event),
+    // the same live and read back, so a reconnect resumes where it left off.
+    const ids = (body: string) => [...body.matchAll(/^id: (.+)\nevent: (step\.completed|run\.finished)$/gm)].map((m) => `${m[2]}@${m[1]}`)
+    expect(ids(late)).toEqual(["step.completed@1", "step.completed@2", "step.completed@3", "run.finished@3.end"])
+    expect(ids(text)).toEqual(ids(late))
+    const resumed = await (await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": "1" } })).text()
+    expect([...resumed.matchAll(/^id: (.+)$/gm)].map((m) => m[1])).toEqual(["2", "3", "3.end"])
+    const ended = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": "3.end" } })
+    expect([ended.status, await ended.text()]).toEqual([204, ""])
   })
 })
 
