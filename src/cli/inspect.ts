@@ -38,13 +38,14 @@ export const inspect = Command.make(
   },
   ({ db, json, runId, step }) =>
     Effect.gen(function*() {
-      const [{ Checkpointer }, { toSummary }, stores, { childRunIds, timeline }, { ArtifactStore }] = yield* Effect.promise(() =>
+      const [{ Checkpointer }, { toSummary }, stores, { childRunIds, timeline }, { ArtifactStore }, { describeOwner }] = yield* Effect.promise(() =>
         Promise.all([
           import("../checkpoint/Checkpointer.js"),
           import("../checkpoint/models.js"),
           import("./stores.js"),
           import("./render.js"),
-          import("../checkpoint/ArtifactStore.js")
+          import("../checkpoint/ArtifactStore.js"),
+          import("../runtime/owner.js")
         ])
       )
       yield* Effect.gen(function*() {
@@ -91,6 +92,7 @@ export const inspect = Command.make(
         yield* Console.log(`graph_hash ${record.graph_hash}`)
         yield* Console.log(`runtime_hash ${record.runtime_hash}`)
         yield* Console.log(`created ${record.created_at}  started ${record.started_at ?? "-"}  finished ${record.finished_at ?? "-"}`)
+        if (record.status === "running") yield* Console.log(`driven by ${describeOwner(record.owner)}`)
         if (record.parent_run_id !== null && record.derived_hash === null) {
           yield* Console.log(`child run of ${record.parent_run_id} at step ${record.fork_step} (a subgraph node)`)
         } else if (record.parent_run_id !== null) {

@@ -43,8 +43,8 @@ export const list = Command.make(
       if (!Number.isInteger(o.limit) || o.limit < 1 || o.limit > MAX_LIMIT) {
         return yield* new InputError({ field: "--limit", message: `${o.limit} is out of range`, fix: `pass a number from 1 to ${MAX_LIMIT}` })
       }
-      const [{ Checkpointer }, stores, { shellQuote }] = yield* Effect.promise(() =>
-        Promise.all([import("../checkpoint/Checkpointer.js"), import("./stores.js"), import("./render.js")])
+      const [{ Checkpointer }, stores, { shellQuote }, { ownerAlive }] = yield* Effect.promise(() =>
+        Promise.all([import("../checkpoint/Checkpointer.js"), import("./stores.js"), import("./render.js"), import("../runtime/owner.js")])
       )
       const page = yield* Effect.flatMap(Checkpointer, (checkpointer) =>
         checkpointer.listRuns({
@@ -68,7 +68,9 @@ export const list = Command.make(
         yield* Console.error(o.cursor._tag === "Some" ? "no more runs" : `no runs${o.status._tag === "Some" || o.graph._tag === "Some" ? " match" : ` in ${o.db}`}`)
         return
       }
-      const rows = page.runs.map((r) => [r.run_id, r.graph_id, r.status, String(r.last_step), r.created_at, r.finished_at ?? "-"])
+      // A run left `running` by a process that died says so: it waits for a resume or a server.
+      const statusOf = (r: (typeof page.runs)[number]) => (r.status === "running" && r.owner !== null && !ownerAlive(r.owner) ? "running (owner gone)" : r.status)
+      const rows = page.runs.map((r) => [r.run_id, r.graph_id, statusOf(r), String(r.last_step), r.created_at, r.finished_at ?? "-"])
       const header = ["RUN_ID", "GRAPH", "STATUS", "STEPS", "CREATED", "FINISHED"]
       const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)))
       const line = (cells: ReadonlyArray<string>) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")

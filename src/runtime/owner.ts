@@ -48,3 +48,17 @@ export const ownerElsewhere = (owner: string): boolean => owner.split(":")[0] !=
 /** Who may take over a run `owner` drives: none, a dead process of this host, or (told so: `takeOver`) a process elsewhere. */
 export const ownerGone = (owner: string | null, takeOver = false): boolean =>
   owner === null || !ownerAlive(owner) || (takeOver && ownerElsewhere(owner))
+
+/**
+ * Who drives a `running` run, for an operator: the owner with `(gone: …)` when it is a
+ * dead process of this host (the run waits for `stargraph resume` or a server to adopt
+ * it), `(another host: …)` when its liveness cannot be checked from here.
+ */
+export const describeOwner = (owner: string | null): string =>
+  owner === null
+    ? "no process"
+    : !ownerAlive(owner)
+    ? `${owner} (gone: \`stargraph resume\` continues the run, a server adopts it)`
+    : ownerElsewhere(owner)
+    ? `${owner} (another host or container: not checked from here; --take-over if it is gone)`
+    : `${owner} (alive)`

@@ -45,6 +45,11 @@ describe("crash safety", () => {
     expect(before.run?.status).toBe("running")
     expect(before.steps.length).toBeGreaterThanOrEqual(4)
     expect(before.steps.length).toBeLessThan(11)
+    // An operator sees that nobody drives it any more.
+    const listed = await stargraph(["list", "--db", crashedDb])
+    expect(listed.stdout).toMatch(new RegExp(`^${before.run!.run_id}\\s+\\S+\\s+running \\(owner gone\\)`, "m"))
+    const shown = await stargraph(["inspect", before.run!.run_id, "--db", crashedDb])
+    expect(shown.stdout).toMatch(/^driven by \S+ \(gone: `stargraph resume` continues the run, a server adopts it\)$/m)
 
     const resumed = await stargraph(["resume", before.run!.run_id, "--db", crashedDb, "--no-summary"], { env: { SLOW_NODE_MS: "5" } })
     expect(resumed.stderr).toBe("")
