@@ -8,6 +8,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Socket from "@effect/platform/Socket"
 import { statSync } from "node:fs"
 import { basename } from "node:path"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -28,7 +29,7 @@ import { GraphRegistry, type GraphRegistryShape } from "../scheduler/GraphRegist
 import { Scheduler } from "../scheduler/Scheduler.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { envelopeOf, redactErrorRecord } from "../triggers/httpError.js"
-import { identified, parseLastEventId, resumeAfter } from "./eventIds.js"
+import { identified, parseLastEventId, resumeAfter, withKeepAlive } from "./sse.js"
 import { checkClientKey } from "../triggers/TriggerEvent.js"
 import { runEvents } from "./runEvents.js"
 import { RunView, StargraphApi } from "./StargraphApi.js"
@@ -312,11 +313,18 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
           if (from?.ended === true && TERMINAL_STATUSES.has(record.status)) return HttpServerResponse.empty({ status: 204 })
           const body = resumeAfter(identified(events), from).pipe(
             Stream.map(({ event, id }) => utf8.encode(`id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`)),
-            Stream.catchAll((e) => Stream.make(utf8.encode(`event: error\ndata: ${JSON.stringify(envelopeOf(e))}\n\n`)))
+            Stream.catchAll((e) => Stream.make(utf8.encode(`event: error\ndata: ${JSON.stringify(envelopeOf(e))}\n\n`))),
+            // A comment line every 15 s keeps proxies from dropping a quiet stream (a queued run, a long step).
+            withKeepAlive(Duration.seconds(SSE_KEEPALIVE_SECONDS), KEEPALIVE)
           )
           return HttpServerResponse.stream(body, { contentType: "text/event-stream", headers: { "cache-control": "no-cache" } })
         }))
   }))
+
+/** Seconds between the keep-alive comments of a quiet event stream. */
+const SSE_KEEPALIVE_SECONDS = 15
+
+const KEEPALIVE = utf8.encode(": keep-alive\n\n")
 
 /**
  * `GET /v1/artifacts/{id}`: the bytes with the content type they were stored with,

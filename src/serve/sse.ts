@@ -1,10 +1,13 @@
 /**
- * Server-Sent Event ids for a run's events, the same whichever way the stream is made (a
+ * A run's Server-Sent Events stream: ids and keep-alive.
+ *
+ * Ids for a run's events, the same whichever way the stream is made (a
  * run's live events, or its checkpoints read back) and whichever process drove it: the
  * last step the run had completed when the event happened (`7`), and `7.end` for the
  * event a stream ends with (finished, failed, cancelled, paused, waiting). A reconnect's
  * `Last-Event-ID` so says where the client is: {@link resumeAfter} drops what it has seen.
  */
+import type * as Duration from "effect/Duration"
 import * as Stream from "effect/Stream"
 import { FINAL_EVENT_TYPES, type RunEvent } from "../runtime/events.js"
 
@@ -48,3 +51,10 @@ export const parseLastEventId = (header: string | undefined): ResumePoint | unde
  */
 export const resumeAfter = <E, R>(events: Stream.Stream<IdentifiedEvent, E, R>, from: ResumePoint | undefined): Stream.Stream<IdentifiedEvent, E, R> =>
   from === undefined ? events : Stream.filter(events, (e) => e.step > from.step || (e.step === from.step && e.final && !from.ended))
+
+/**
+ * `stream` with `beat` added every `every` (not at the start): what keeps an idle SSE
+ * connection open through proxies. It ends when `stream` does.
+ */
+export const withKeepAlive = <A>(every: Duration.Duration, beat: A) => <E, R>(stream: Stream.Stream<A, E, R>): Stream.Stream<A, E, R> =>
+  Stream.merge(stream, Stream.map(Stream.tick(every), () => beat).pipe(Stream.drop(1)), { haltStrategy: "left" })
