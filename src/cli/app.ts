@@ -28,9 +28,22 @@ import { colorAllowed, quietOnClosedPipe, stripAnsi } from "./terminal.js"
 /** The console the parser prints through: help without colour where colour is off; its own error output dropped (see `cli`). */
 const parserConsole = (base: Console.Console, color: boolean): Console.Console => ({
   ...base,
-  log: (...args) => base.log(...args.map((a) => (typeof a === "string" && !color ? stripAnsi(a) : a))),
+  log: (...args) => base.log(...args.map((a) => (typeof a === "string" ? tidyHelp(color ? a : stripAnsi(a)) : a))),
   error: () => Effect.void
 })
+
+/** An ANSI escape sequence, as the help renderer writes them (possibly several in a row). */
+const ANSI = "(?:\\u001b\\[[0-9;]*m)*"
+
+/**
+ * The parser's help as this CLI prints it: without the placeholder paragraph @effect/cli
+ * gives every text argument ("A user-defined piece of text.", said before each real
+ * description), and with a subcommand's usage line naming the program (`$ stargraph run …`).
+ */
+export const tidyHelp = (text: string): string =>
+  text
+    .replace(new RegExp(`^[ \\t]*${ANSI}A user-defined piece of text\\.${ANSI}[ \\t]*\\n\\n?`, "gm"), "")
+    .replace(new RegExp(`^(${ANSI})\\$ (?!stargraph)`, "gm"), "$1$ stargraph ")
 
 /** One line out of a parser message (`HelpDoc`), without ANSI codes. */
 export const oneLine = (doc: HelpDoc.HelpDoc): string =>
@@ -122,7 +135,7 @@ export const renderBuiltIn = (args: ReadonlyArray<string>): Promise<string> => {
   let ran = false
   const capture: Console.Console = {
     ...Effect.runSync(Effect.console),
-    log: (...parts) => Effect.sync(() => void out.push(`${parts.join(" ")}\n`)),
+    log: (...parts) => Effect.sync(() => void out.push(`${tidyHelp(parts.join(" "))}\n`)),
     error: (...parts) => Effect.sync(() => void out.push(`stderr: ${parts.join(" ")}\n`))
   }
   const commands = stargraph.pipe(Command.transformHandler(() => Effect.sync(() => void (ran = true))))

@@ -26,6 +26,10 @@ describe("built-in output rendered at build time", () => {
       if (args.includes("--help")) expect(hasAnsi(expected), "the renderer's help has ANSI codes").toBe(true)
     }
     expect((await stargraph(["--version"], { cwd: tempDir() })).stdout).toMatch(/^\d+\.\d+\.\d+\n$/)
+    // No placeholder paragraph under every option, and a subcommand's usage names the program.
+    const runHelp = (await stargraph(["run", "--help"], { cwd: tempDir() })).stdout
+    expect(runHelp).not.toContain("A user-defined piece of text.")
+    expect(runHelp).toMatch(/^\$ stargraph run \[/m)
   })
 
   it("an argv that is not prerendered goes to the parser, which prints the same help", async () => {
