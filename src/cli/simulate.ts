@@ -123,6 +123,9 @@ export const simulate = Command.make(
           return new InputError({ field: `--fixtures${at}`, message, fix: `each fixture is {"node": one of ${g.rules.nodeIds.slice(0, 8).join(", ")}, "state": {...}, "facts": ["(fact ...)"]}; or give ${FORMATS}` })
         })
       )
+      if (fixtures.length === 0) {
+        return yield* new InputError({ field: "--fixtures", message: "the file holds no fixtures: there is nothing to evaluate", fix: `add at least one {"node": …, "state": {…}}; or give ${FORMATS}` })
+      }
       for (const [i, fixture] of fixtures.entries()) yield* checkState(fixture.state ?? {}, `--fixtures[${i}].state`, `fixture ${i + 1}`)
       const results = yield* evaluate(g, fixtures)
       if (o.json) return yield* Console.log(JSON.stringify(results, null, 2))

@@ -72,6 +72,11 @@ describe("rules from the CLI", () => {
     const bad = await stargraph(["simulate", join(EXAMPLES, "fathom-rules", "graph.yaml"), "--fixtures", fixtures])
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/^error: InputError: --fixtures\[0\]\.node: "nope" is not a node of run:hello-governed \(fix: each fixture is \{"node": one of node_a, node_review, node_ship,/)])
     expect(bad.stderr.trim().split("\n")).toHaveLength(1)
+    // An empty list evaluates nothing: said, not an empty success.
+    writeFileSync(fixtures, "[]")
+    const empty = await stargraph(["simulate", join(EXAMPLES, "fathom-rules", "graph.yaml"), "--fixtures", fixtures])
+    expect([empty.code, empty.stdout]).toEqual([2, ""])
+    expect(empty.stderr).toMatch(/^error: InputError: --fixtures: the file holds no fixtures/)
     // An undeclared field, a value of the wrong type, a fact no template takes: each names its fixture.
     const refusal = async (fixture: unknown) => {
       writeFileSync(fixtures, JSON.stringify([{ node: "node_a", state: { risk_class: "low" } }, fixture]))
