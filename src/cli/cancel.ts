@@ -67,6 +67,8 @@ export const cancel = Command.make(
           return yield* new InputError({ field: "--graph", message: `run ${o.runId} has no recorded graph file`, fix: "pass --graph path/to/graph.yaml" })
         }
         const g = yield* Effect.either(Graph.load(file))
+        // A graph named on the command line must load (the recorded one may be gone: not needed to cancel).
+        if (Either.isLeft(g) && Option.isSome(o.graph)) return yield* g.left
         const sameGraph = Either.isRight(g) && g.right.graphHash === record.graph_hash
         if (!sameGraph || record.status === "awaiting-input" || record.status === "pending") {
           // Waiting for an answer (it reopens only with one) or for its turn in a queue, or

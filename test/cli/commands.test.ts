@@ -195,6 +195,10 @@ describe("stargraph cancel", () => {
     const db = join(work, "cancel.sqlite")
     const log = join(work, "cancel.jsonl")
     const waiting = runIdOf((await stargraph(["run", "approval/graph.yaml", "--inputs", "request=r", "--db", db, "--quiet"], { cwd: work })).last)
+    // A graph named with --graph that cannot be loaded is an error, and nothing is cancelled.
+    const typo = await stargraph(["cancel", waiting, "--db", db, "--graph", "nope.yaml"], { cwd: work })
+    expect(typo.code).toBe(2)
+    expect(typo.stderr).toMatch(/^error: IRValidationError/)
     const r = await stargraph(["cancel", waiting, "--db", db, "--audit-log", log], { cwd: work })
     expect([r.code, r.stderr, r.last]).toEqual([0, "", `run_id=${waiting} status=cancelled`])
     const events = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; actor: string; run_id: string; at?: string })
