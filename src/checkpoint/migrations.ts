@@ -139,6 +139,13 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
     version: 7,
     name: "forks keep live_after_fork",
     statements: ["ALTER TABLE runs_history ADD COLUMN live_after_fork INTEGER NOT NULL DEFAULT 0"]
+  },
+  {
+    // Who started the run (`cli`, `http:<address>`, `cron:<id>`…): a run another process
+    // picks up later (queued, adopted after a crash) reports it in its audit lines.
+    version: 8,
+    name: "runs keep who started them",
+    statements: ["ALTER TABLE runs_history ADD COLUMN actor TEXT"]
   }
 ]
 

@@ -224,7 +224,9 @@ export const RunRecord = Schema.Struct({
   /** For a counterfactual fork: the applied mutation. */
   mutation: Schema.optionalWith(Schema.NullOr(Schema.Unknown), { default: () => null }),
   /** For a counterfactual fork: where its recording runs out, it calls live (kept for every later resume). */
-  live_after_fork: Schema.optionalWith(Schema.Boolean, { default: () => false })
+  live_after_fork: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /** Who started the run (`cli`, `http:<address>`, `cron:<id>`, `library`…), for the audit lines of whoever drives it later. */
+  actor: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
 })
 /** The run record. */
 export type RunRecord = typeof RunRecord.Type
@@ -256,6 +258,8 @@ export interface NewRun {
   readonly mutation?: unknown
   /** A fork that calls live where its recording runs out. */
   readonly live_after_fork?: boolean | undefined
+  /** Who started the run (kept on its record). */
+  readonly actor?: string | null | undefined
   /**
    * Create the run already `running`, owned by `owner` from `started_at` (a process that
    * drives it at once, such as a subgraph node starting its child run): no separate
@@ -312,7 +316,8 @@ export const newRunRecord = (runId: string, run: NewRun): RunRecord => ({
   last_step: run.history?.[run.history.length - 1]?.step ?? run.initial.step,
   derived_hash: run.derived_hash ?? null,
   mutation: run.mutation ?? null,
-  live_after_fork: run.live_after_fork === true
+  live_after_fork: run.live_after_fork === true,
+  actor: run.actor ?? null
 })
 
 /** The terminal (or stopped) outcome of a run. */

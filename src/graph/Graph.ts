@@ -58,7 +58,7 @@ export interface StartOptions {
   /** Initial state fields; validated against the state schema (defaults fill the rest). */
   readonly inputs?: { readonly [field: string]: unknown } | undefined
   readonly idempotencyKey?: string | undefined
-  /** Who started the run, for the audit log (default `library`). */
+  /** Who started the run, for the audit log (default `library`); kept on the run's record. */
   readonly actor?: string | undefined
 }
 
@@ -453,6 +453,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         inputs: options.inputs ?? {},
         idempotency_key: options.idempotencyKey ?? null,
         graph_source: definition.source ?? null,
+        actor: options.actor ?? null,
         created_at: at,
         queued: options.queued ?? false,
         initial: {
@@ -512,7 +513,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         checkpointer,
         loop,
         audit,
-        actor: options.actor ?? "library",
+        actor: options.actor ?? run.actor ?? "library",
         retainEvents: options.retainEvents,
         onCallerFiber: options.onCallerFiber,
         cancelledWith: options.cancelledWith,
@@ -622,7 +623,8 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         checkpointer,
         loop,
         audit,
-        actor: options.actor ?? "library",
+        // Whoever drives it now, its audit lines name who started it unless told otherwise.
+        actor: options.actor ?? run.actor ?? "library",
         replay,
         onCallerFiber: options.onCallerFiber,
         cancelledWith: options.cancelledWith

@@ -108,7 +108,8 @@ export class Scheduler extends Context.Tag("stargraph/Scheduler")<Scheduler, Sch
 interface Job {
   readonly runId: string
   readonly graph: Graph
-  readonly actor: string
+  /** Who the run's audit lines name; undefined: who started it (its record), for a run picked up later. */
+  readonly actor: string | undefined
   readonly claim: boolean
   /** Set when this process created the run: no need to re-read it. */
   readonly fresh?: { readonly record: RunRecord; readonly checkpoint: Checkpoint } | undefined
@@ -311,7 +312,7 @@ export const make = (
       Effect.gen(function*() {
         yield* refuseWhileDraining
         const graph = yield* registry.get(graphId)
-        const prepared = yield* graph.newRun({ inputs: params, idempotencyKey: opts.idempotencyKey, queued: true })
+        const prepared = yield* graph.newRun({ inputs: params, idempotencyKey: opts.idempotencyKey, queued: true, actor: opts.actor })
         const done = yield* Deferred.make<CreatedRun, CheckpointError>()
         yield* Queue.offer(intake, { run: prepared, done })
         const { record, created } = yield* Deferred.await(done)
@@ -410,7 +411,7 @@ export const make = (
         if (known.has(row.run_id) || enqueuing.has(row.run_id)) continue
         const graph = yield* Effect.either(registry.get(row.graph_id))
         if (Either.isLeft(graph)) continue
-        yield* offer({ runId: row.run_id, graph: graph.right, actor: "scheduler", claim: true })
+        yield* offer({ runId: row.run_id, graph: graph.right, actor: undefined, claim: true })
       }
       // Runs left `running` by a process of this host that died (kill -9, a crash) while it
       // drove them outside the queue (a run it resumed: /respond, /resume, a fork): nothing
@@ -429,7 +430,7 @@ export const make = (
           const graph = yield* Effect.either(registry.get(run.graph_id))
           // Only a run of the graph this server has (same hash): another version's run is
           // left to whoever runs that version (`stargraph resume` with its graph).
-          if (Either.isRight(graph) && graph.right.graphHash === run.graph_hash) yield* offer({ runId: run.run_id, graph: graph.right, actor: "scheduler", claim: false })
+          if (Either.isRight(graph) && graph.right.graphHash === run.graph_hash) yield* offer({ runId: run.run_id, graph: graph.right, actor: undefined, claim: false })
         }
       }
       // Runs waiting for input past their interrupt's deadline: resume them, which applies
@@ -445,7 +446,7 @@ export const make = (
           if (!timedOut && (yield* settledChild(checkpointer, run)) === undefined) continue
           const graph = yield* Effect.either(registry.get(run.graph_id))
           if (Either.isRight(graph) && graph.right.graphHash === run.graph_hash) {
-            yield* offer({ runId: run.run_id, graph: graph.right, actor: timedOut ? "timeout" : "scheduler", claim: false })
+            yield* offer({ runId: run.run_id, graph: graph.right, actor: timedOut ? "timeout" : undefined, claim: false })
           }
         }
       }

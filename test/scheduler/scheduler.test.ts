@@ -182,6 +182,28 @@ describe("Scheduler", () => {
     expect(summaries.map((s) => s.final_state["n"])).toEqual([1, 2, 3])
   })
 
+  it("a run picked up later (queued by a process that died) names who started it in its audit lines, not the scheduler", async () => {
+    const gauge = { now: 0, max: 0, calls: 0 }
+    const filename = join(tempDir(), "db.sqlite")
+    const runId = await Effect.runPromise(Effect.gen(function*() {
+      const [one] = yield* makeGraphs(gauge)
+      return (yield* (yield* Checkpointer).createRun(yield* one.newRun({ inputs: { n: 1 }, queued: true, actor: "http:10.0.0.7" }))).record.run_id
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename }))))
+    const events: Array<Record<string, unknown>> = []
+    const audit = Layer.succeed(AuditSink, { write: (record) => Effect.sync(() => void events.push(record)) })
+    const record = await Effect.runPromise(Effect.gen(function*() {
+      const graphs = yield* makeGraphs(gauge)
+      return yield* Effect.gen(function*() {
+        yield* Effect.flatMap(Scheduler.Scheduler, (s) => s.await(runId))
+        return yield* Effect.flatMap(Checkpointer, (c) => c.getRun(runId))
+      }).pipe(Effect.provide(stack(filename, graphs).pipe(Layer.provideMerge(audit))))
+    }))
+    expect(Option.map(record, (r) => r.actor)).toEqual(Option.some("http:10.0.0.7"))
+    const lines = events.filter((e) => e["run_id"] === runId)
+    expect(lines.map((e) => e["event"])).toContain("run.finished")
+    expect(new Set(lines.map((e) => e["actor"]))).toEqual(new Set(["http:10.0.0.7"]))
+  })
+
   it("picks up a queued run of its graphs behind any number of rows it cannot run (another server's graphs)", async () => {
     const gauge = { now: 0, max: 0, calls: 0 }
     const filename = join(tempDir(), "db.sqlite")
