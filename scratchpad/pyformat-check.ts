@@ -1,4 +1,4 @@
-// Compares the template formatter with CPython answers in /tmp/pyf/cases.json (made by a python3 script printing format(v, spec) for a grid of values and specs).
+// Compares the template formatter with CPython: python3 scratchpad/pyformat-cases.py > /tmp/pyf/cases.json, then npx tsx scratchpad/pyformat-check.ts
 import { readFileSync } from "node:fs"
 import * as Either from "effect/Either"
 import { formatValue, pyRepr } from "../src/nodes/pyFormat.js"

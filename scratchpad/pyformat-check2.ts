@@ -1,4 +1,4 @@
-// Compares the template formatter (errors too) with CPython answers in /tmp/pyf/cases2.json.
+// Compares the template formatter (errors too) with CPython: python3 scratchpad/pyformat-cases2.py > /tmp/pyf/cases2.json, then npx tsx scratchpad/pyformat-check2.ts
 import { readFileSync } from "node:fs"
 import * as Either from "effect/Either"
 import { formatValue, pyRepr } from "../src/nodes/pyFormat.js"
