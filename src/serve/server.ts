@@ -23,6 +23,7 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Respondable from "@effect/platform/HttpServerRespondable"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
@@ -331,8 +332,27 @@ const guard = (
           duration_ms: +(performance.now() - t0).toFixed(2)
         })
       }
-      return response
+      // A 5xx is answered, but the request failed: it leaves as a failure that carries its
+      // response, so the platform still sends that response and the request's span (when
+      // tracing) ends as an error, as error-rate alerts expect.
+      return response.status >= 500 ? yield* Effect.fail(new AnsweredWithError(response)) : response
     })
+}
+
+/** A response the server answered a failed request with (a 5xx), as the failure the platform turns back into it. */
+class AnsweredWithError implements Respondable.Respondable {
+  readonly _tag = "AnsweredWithError"
+  readonly message: string
+  constructor(readonly response: HttpServerResponse.HttpServerResponse) {
+    this.message = `HTTP ${response.status}`
+  }
+  [Respondable.symbol]() {
+    return Effect.succeed(this.response)
+  }
+  /** What a span's error status says: the status, not the response (Effect prints a failure with its `toString`). */
+  toString() {
+    return this.message
+  }
 }
 
 /** A request that carries a body. */

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
+import { rmSync } from "node:fs"
 import { join } from "node:path"
 import { type ReadableSpan, SimpleSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base"
 import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
@@ -15,6 +16,7 @@ import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as GraphRegistry from "../../src/scheduler/GraphRegistry.js"
 import * as Scheduler from "../../src/scheduler/Scheduler.js"
+import * as Serve from "../../src/serve/server.js"
 import * as Tracing from "../../src/telemetry/Tracing.js"
 import { ROOT, tempDir } from "../helpers/cli.js"
 
@@ -58,6 +60,30 @@ describe("tracing", () => {
       "stargraph.run", "stargraph.step", "stargraph.node", "stargraph.checkpoint.commit", "stargraph.step", "stargraph.node", "stargraph.checkpoint.commit"
     ])
 
+  })
+
+  it("a request the server answers with a 5xx has an error span (and its answer); others are OK", async () => {
+    const spans: Array<ReadableSpan> = []
+    const exporter: SpanExporter = {
+      export: (batch, done) => {
+        spans.push(...batch)
+        done({ code: 0 })
+      },
+      shutdown: () => Promise.resolve()
+    }
+    const dir = tempDir()
+    const db = join(dir, "data", "serve.sqlite")
+    const answers = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const started = yield* Serve.start({ port: 0, db })
+      const ok = yield* Effect.promise(() => fetch(`${started.url}/healthz`))
+      rmSync(join(dir, "data"), { recursive: true, force: true })
+      const gone = yield* Effect.promise(() => fetch(`${started.url}/healthz`))
+      const body = yield* Effect.promise(() => gone.json() as Promise<{ error: { details: { reason: string } } }>)
+      return [ok.status, gone.status, body.error.details.reason]
+    })).pipe(Effect.provide(Tracing.layerWith(new SimpleSpanProcessor(exporter)))))
+    expect(answers).toEqual([200, 503, "unavailable"])
+    const health = spans.filter((s) => s.attributes["url.path"] === "/healthz")
+    expect(health.map((s) => [s.attributes["http.response.status_code"], s.status.code])).toEqual([[200, 1], [503, 2]])
   })
 
   it("exports spans over OTLP/HTTP from the CLI when OTEL_EXPORTER_OTLP_ENDPOINT (or the traces-only variable) is set", async () => {
