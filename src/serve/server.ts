@@ -322,13 +322,16 @@ const guard = (
         })
       if (limit) response = HttpServerResponse.setHeaders(response, limit.headers)
       if (auditing) {
+        const event = nameOf(request.method, path)
+        const runId = createdRunOf(event, response)
         yield* audit.write({
           ts: new Date().toISOString(),
           actor: `http:${client}`,
-          event: `api.${nameOf(request.method, path)}`,
+          event: `api.${event}`,
           method: request.method,
           path: request.url,
           status: response.status,
+          ...(runId !== undefined ? { run_id: runId } : {}),
           duration_ms: +(performance.now() - t0).toFixed(2)
         })
       }
@@ -352,6 +355,21 @@ class AnsweredWithError implements Respondable.Respondable {
   /** What a span's error status says: the status, not the response (Effect prints a failure with its `toString`). */
   toString() {
     return this.message
+  }
+}
+
+/**
+ * The run a request created or found (`runs.create`, a webhook delivery: their JSON answer's
+ * `run_id`), for its audit line, so an auditor links the request to the run's own lines.
+ */
+const createdRunOf = (event: string, response: HttpServerResponse.HttpServerResponse): string | undefined => {
+  if ((event !== "runs.create" && !event.startsWith("trigger.")) || response.status >= 300 || response.body._tag !== "Uint8Array") return undefined
+  try {
+    const body: unknown = JSON.parse(new TextDecoder().decode(response.body.body))
+    const runId = body !== null && typeof body === "object" ? (body as { readonly run_id?: unknown }).run_id : undefined
+    return typeof runId === "string" ? runId : undefined
+  } catch {
+    return undefined
   }
 }
 

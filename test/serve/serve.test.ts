@@ -492,9 +492,16 @@ describe("bad requests get the envelope", () => {
     // Every error status answers with the one envelope.
     expect(JSON.stringify(doc.body["paths"]["/v1/runs/{id}"]["get"]["responses"]["404"])).toContain("#/components/schemas/ErrorEnvelope")
     expect(JSON.stringify(doc.body)).not.toContain("HttpApiDecodeError")
-    const lines = readFileSync(join(dir, "audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; actor: string })
+    const lines = readFileSync(join(dir, "audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; actor: string; status?: number; run_id?: string })
     expect(lines.some((l) => l.event === "api.runs.create" && l.actor === "http:127.0.0.1")).toBe(true)
     expect(lines.some((l) => l.event === "run.finished")).toBe(true)
+    // A run's creation names the run, so the request links to the run's own lines.
+    const created = lines.filter((l) => l.event === "api.runs.create" && l.status === 202)
+    expect(created.length).toBeGreaterThan(0)
+    for (const line of created) {
+      expect(line.run_id).toMatch(/^run-/)
+      expect(lines.some((l) => l.event === "run.started" && l.run_id === line.run_id)).toBe(true)
+    }
   })
 })
 
