@@ -96,8 +96,13 @@ export const cli = (argv: ReadonlyArray<string>) =>
  */
 const platform = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)
 
-/** Log lines (a trigger that failed to load, a request that failed) go to stderr: stdout carries results only. */
-const logToStderr = Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true }))
+/**
+ * Log lines (a trigger that failed to load, a request that failed) go to stderr: stdout
+ * carries results only. `STARGRAPH_LOG_FORMAT=json` writes them as one JSON object a line
+ * (for a log collector); the default is Effect's readable format.
+ */
+const logToStderr = (format: string | undefined) =>
+  Logger.replace(Logger.defaultLogger, format === "json" ? Logger.withConsoleError(Logger.jsonLogger) : Logger.prettyLogger({ stderr: true }))
 
 /** Run the whole command for `argv` and exit with its code (the entry's slow path). */
 export const main = (argv: ReadonlyArray<string>): void => {
@@ -106,7 +111,7 @@ export const main = (argv: ReadonlyArray<string>): void => {
     ? Layer.unwrapEffect(Effect.promise(() => import("../telemetry/Tracing.js").then((t) => t.layerFromEnv())))
     : Layer.empty
   cli(argv).pipe(
-    Effect.provide(Layer.mergeAll(platform, tracing, logToStderr)),
+    Effect.provide(Layer.mergeAll(platform, tracing, logToStderr(process.env["STARGRAPH_LOG_FORMAT"]))),
     NodeRuntime.runMain({ disableErrorReporting: false, disablePrettyLogger: true, teardown })
   )
 }

@@ -106,6 +106,11 @@ describe("one flag vocabulary", () => {
     expect(full.last).toMatch(/status=done$/)
     expect(full.code).toBe(0)
     expect(full.stderr.match(/a line could not be written \(ENOSPC/g)).toHaveLength(1)
+    // For a log collector: one JSON object a line.
+    const json = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=a", "--db", db, "--audit-log", "/dev/full", "--quiet"], { cwd: work, env: { STARGRAPH_LOG_FORMAT: "json" } })
+    expect(json.code).toBe(0)
+    const logged = json.stderr.trim().split("\n").map((l) => JSON.parse(l) as { logLevel: string; message: string })
+    expect(logged).toEqual([expect.objectContaining({ logLevel: "ERROR", message: expect.stringMatching(/^audit log \/dev\/full: a line could not be written/) })])
   })
 
   it("inspect, list, resume and cancel refuse a database that does not exist, and create nothing", async () => {
