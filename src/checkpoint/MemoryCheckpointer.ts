@@ -38,6 +38,17 @@ const store = (cp: Checkpoint, limit: number, creating = false): StoredCheckpoin
   return over !== undefined ? checkpointTooLarge(cp, over, limit, creating) : { step: cp.step, json }
 }
 
+/** Every checkpoint as kept, or the error of the first that is too large (nothing is kept then). */
+const storeAll = (cps: ReadonlyArray<Checkpoint>, limit: number, creating = false): Array<StoredCheckpoint> | CheckpointError => {
+  const stored: Array<StoredCheckpoint> = []
+  for (const cp of cps) {
+    const kept = store(cp, limit, creating)
+    if (kept instanceof CheckpointError) return kept
+    stored.push(kept)
+  }
+  return stored
+}
+
 const load = (stored: StoredCheckpoint): Checkpoint => JSON.parse(stored.json) as Checkpoint
 
 /** Options of the in-memory Checkpointer. */
@@ -74,12 +85,8 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
         const existing = key === null ? undefined : byKey.get(key)
         if (existing !== undefined) return Effect.succeed({ record: runs.get(existing)!, created: false })
         const runId = `${run.runIdPrefix ?? "run"}-${randomUUID()}`
-        const stored: Array<StoredCheckpoint> = []
-        for (const c of [run.initial, ...(run.history ?? [])]) {
-          const kept = store({ ...c, run_id: runId }, maxBytes, true)
-          if (kept instanceof CheckpointError) return Effect.fail(kept)
-          stored.push(kept)
-        }
+        const stored = storeAll([run.initial, ...(run.history ?? [])].map((c) => ({ ...c, run_id: runId })), maxBytes, true)
+        if (stored instanceof CheckpointError) return Effect.fail(stored)
         const record = newRunRecord(runId, run)
         runs.set(runId, record)
         order.push(runId)
@@ -105,12 +112,8 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
             message: `step ${twice.step} of ${last.run_id} is already persisted`
           }))
         }
-        const stored: Array<StoredCheckpoint> = []
-        for (const cp of batch) {
-          const kept = store(cp, maxBytes)
-          if (kept instanceof CheckpointError) return Effect.fail(kept)
-          stored.push(kept)
-        }
+        const stored = storeAll(batch, maxBytes)
+        if (stored instanceof CheckpointError) return Effect.fail(stored)
         list.push(...stored)
         if (patch) runs.set(last.run_id, { ...run, ...patch, last_step: last.step })
         queueAfter(pending, run, patch?.status, Date.now())

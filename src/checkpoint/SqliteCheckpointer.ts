@@ -147,7 +147,7 @@ const checkpointParams = (cp: Checkpoint, limit: number, creating = false): Eith
     if (value === undefined) return Either.left(checkpointTooLarge(cp, undefined, limit, creating))
     if (typeof value === "string") length += value.length
   }
-  const over = overLimit(row.filter((v): v is string => typeof v === "string"), length, limit)
+  const over = overLimit(row, length, limit)
   return over !== undefined ? Either.left(checkpointTooLarge(cp, over, limit, creating)) : Either.right(row as ReadonlyArray<Param>)
 }
 

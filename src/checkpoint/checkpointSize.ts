@@ -35,14 +35,15 @@ export const encodeJson = (value: unknown): string | undefined => {
 }
 
 /**
- * Whether JSON texts whose lengths (UTF-16 units) add up to `length` are over `limit`
- * bytes in UTF-8, and their size in bytes when it had to be counted: a UTF-16 unit is at
- * most 3 bytes, so short texts are not counted at all (every step's commit asks).
+ * Whether the JSON texts among `values` (the other values are not counted), whose lengths
+ * in UTF-16 units add up to `length`, are over `limit` bytes in UTF-8, and their size in
+ * bytes when it had to be counted: a UTF-16 unit is at most 3 bytes, so short texts are not
+ * counted at all (every step's commit asks).
  */
-export const overLimit = (texts: ReadonlyArray<string | null>, length: number, limit: number): number | undefined => {
+export const overLimit = (values: ReadonlyArray<unknown>, length: number, limit: number): number | undefined => {
   if (length * 3 <= limit) return undefined
   let size = 0
-  for (const text of texts) if (text !== null) size += Buffer.byteLength(text)
+  for (const value of values) if (typeof value === "string") size += Buffer.byteLength(value)
   return size > limit ? size : undefined
 }
 

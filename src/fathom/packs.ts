@@ -112,10 +112,9 @@ const packFiles = (dir: string, signing: boolean): Array<string> => {
  */
 const linkIn = (dir: string): string | undefined => {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const full = join(dir, entry.name)
-    if (entry.isSymbolicLink()) return relative(dir, full).split("\\").join("/")
+    if (entry.isSymbolicLink()) return entry.name
     if (entry.isDirectory()) {
-      const below = linkIn(full)
+      const below = linkIn(join(dir, entry.name))
       if (below !== undefined) return `${entry.name}/${below}`
     }
   }
@@ -123,8 +122,10 @@ const linkIn = (dir: string): string | undefined => {
 }
 
 /** Why a pack with a link is refused, and the fix. */
-const linkRefused = (link: string) =>
-  [`the pack holds a symbolic link (${link}), which neither its signature nor its hash covers`, `replace ${link} with a copy of what it points to`] as const
+const linkRefused = (link: string) => ({
+  message: `the pack holds a symbolic link (${link}), which neither its signature nor its hash covers`,
+  fix: `replace ${link} with a copy of what it points to`
+})
 
 /** The tree hash the signature covers (`BLAKE3` or `SHA-256`), as hex. */
 export const treeHash = (dir: string, alg: "BLAKE3" | "SHA-256"): string => {
@@ -185,7 +186,10 @@ export const signPack = (
   if (key.asymmetricKeyType !== "ed25519") return refuse(`the key is ${key.asymmetricKeyType ?? "not an asymmetric key"}, not Ed25519`, "sign with an Ed25519 key: packs are signed with EdDSA")
   if (!existsSync(join(dir, "manifest.yaml"))) return refuse("it has no manifest.yaml: it is not a pack", "name the pack's own folder (the one with manifest.yaml)")
   const link = linkIn(dir)
-  if (link !== undefined) return refuse(...linkRefused(link))
+  if (link !== undefined) {
+    const { fix, message } = linkRefused(link)
+    return refuse(message, fix)
+  }
   const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
   try {
     const signed = `${part({ alg: "EdDSA", kid: keyId, typ: "JWT" })}.${part({ alg, iat: issuedAt, key_id: keyId, tree_hash: treeHash(dir, alg) })}`
@@ -321,7 +325,10 @@ export const loadPackDir = (candidate: Candidate, options: PackOptions): Either.
     return Either.left(packError(`pack ${manifest.id} requires pack API ${api}; this Stargraph provides ${PACK_API_VERSION}`, "use a pack version written for API 1", manifestFile))
   }
   const link = linkIn(dir)
-  if (link !== undefined) return Either.left(packError(`pack ${manifest.id}: ${linkRefused(link)[0]}`, `${linkRefused(link)[1]}, and re-sign the pack if it is signed`, join(dir, link)))
+  if (link !== undefined) {
+    const { fix, message } = linkRefused(link)
+    return Either.left(packError(`pack ${manifest.id}: ${message}`, `${fix}, and re-sign the pack if it is signed`, join(dir, link)))
+  }
   let signedBy: string | undefined
   if (existsSync(join(dir, "manifest.jwt"))) {
     const verified = verifyPack(dir, options)

@@ -74,12 +74,7 @@ export const jsonl = (path: string): Layer.Layer<AuditSink, InputError> =>
           const now = Date.now()
           if (now - checkedAt < ROTATION_CHECK_MS) return
           checkedAt = now
-          let current: ReturnType<typeof statSync> | undefined
-          try {
-            current = statSync(path)
-          } catch {
-            current = undefined
-          }
+          const current = statSync(path, { throwIfNoEntry: false })
           const open = fstatSync(file.fd)
           if (current !== undefined && current.ino === open.ino && current.dev === open.dev) return
           const next = openSync(path, "a")

@@ -135,6 +135,9 @@ const indexText = (index: ReadonlyArray<number>): string => index.map((i) => `[$
 /** The largest finite float32, as a double (`Math.fround` of anything above it is Infinity, up to rounding). */
 const FLOAT32_MAX = 3.4028234663852886e38
 
+/** Whether a float32 holds `value` (a larger magnitude would become Infinity). */
+const fitsFloat32 = (value: number): boolean => Math.abs(value) <= FLOAT32_MAX
+
 /**
  * Write one element; a string saying what is wrong when it does not fit `type` (`null`
  * is a missing value: NaN in a float input).
@@ -144,8 +147,7 @@ const setElement = (type: TensorType, data: TensorData, at: number, value: unkno
     case "float32":
     case "float64":
       if (typeof value === "number") {
-        // A float32 holds magnitudes up to about 3.4e38: a larger number would become Infinity.
-        if (type === "float32" && Math.abs(value) > FLOAT32_MAX) return `is ${value}, outside float32 (-${FLOAT32_MAX} to ${FLOAT32_MAX})`
+        if (type === "float32" && !fitsFloat32(value)) return `is ${value}, outside float32 (-${FLOAT32_MAX} to ${FLOAT32_MAX})`
         ;(data as Float32Array)[at] = value
       } else if (value === null) (data as Float32Array)[at] = Number.NaN
       else return `is ${describeValue(value)} (${kindOf(value)}), not a number`
@@ -214,7 +216,7 @@ const oneFloatSample = (spec: TensorSpec, value: unknown): PreparedInput | undef
   for (let i = 0; i < n; i++) {
     const v: unknown = value[i]
     // Anything else (null, a nested array, a string, a number past float32) takes the general path and its checks.
-    if (typeof v !== "number" || (spec.type === "float32" && !(Math.abs(v) <= FLOAT32_MAX))) return undefined
+    if (typeof v !== "number" || (spec.type === "float32" && !fitsFloat32(v))) return undefined
     data[i] = v
   }
   return { type: spec.type, data, dims: [1, n], single: true, rows: 1 }
