@@ -20,11 +20,16 @@ const serve = (args: ReadonlyArray<string>) =>
     child.on("exit", (code) => reject(new Error(`serve exited ${code}: ${err}`)))
   })
 
+/** A one-node no-op graph (`g:noop`) in `<dir>/g`. */
+const noopGraphIn = (dir: string) => {
+  mkdirSync(join(dir, "g"))
+  writeFileSync(join(dir, "g", "graph.yaml"), "ir_version: \"1.0.0\"\nid: g:noop\nstate_schema: { fields: {} }\nnodes: [{ id: a, kind: noop }]\n")
+}
+
 describe("stargraph serve as a process", () => {
   it("/healthz turns 503 once its database file is removed (writes would go to a file nobody sees)", async () => {
     const dir = tempDir()
-    mkdirSync(join(dir, "g"))
-    writeFileSync(join(dir, "g", "graph.yaml"), "ir_version: \"1.0.0\"\nid: g:noop\nstate_schema: { fields: {} }\nnodes: [{ id: a, kind: noop }]\n")
+    noopGraphIn(dir)
     const db = join(dir, "data", "serve.sqlite")
     const s = await serve(["--graphs", join(dir, "g"), "--db", db])
     try {
@@ -41,8 +46,7 @@ describe("stargraph serve as a process", () => {
 
   it("follows its audit log when logrotate moves it away, and SIGHUP does not stop it", async () => {
     const dir = tempDir()
-    mkdirSync(join(dir, "g"))
-    writeFileSync(join(dir, "g", "graph.yaml"), "ir_version: \"1.0.0\"\nid: g:noop\nstate_schema: { fields: {} }\nnodes: [{ id: a, kind: noop }]\n")
+    noopGraphIn(dir)
     const log = join(dir, "audit.jsonl")
     const s = await serve(["--graphs", join(dir, "g"), "--db", join(dir, "serve.sqlite"), "--audit-log", log])
     try {
@@ -63,8 +67,7 @@ describe("stargraph serve as a process", () => {
 
   it("says loudly when it uses a temporary database", async () => {
     const dir = tempDir()
-    mkdirSync(join(dir, "g"))
-    writeFileSync(join(dir, "g", "graph.yaml"), "ir_version: \"1.0.0\"\nid: g:noop\nstate_schema: { fields: {} }\nnodes: [{ id: a, kind: noop }]\n")
+    noopGraphIn(dir)
     const s = await serve(["--graphs", join(dir, "g")])
     const file = /using a temporary database at (\S+serve\.sqlite)/.exec(s.stderr())?.[1]
     try {

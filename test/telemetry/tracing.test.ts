@@ -28,17 +28,22 @@ const ir = {
   edges: [{ from: "a", to: "b" }]
 }
 
+/** An exporter that keeps what it is given (the provider's shutdown clears an InMemorySpanExporter). */
+const collecting = () => {
+  const spans: Array<ReadableSpan> = []
+  const exporter: SpanExporter = {
+    export: (batch, done) => {
+      spans.push(...batch)
+      done({ code: 0 })
+    },
+    shutdown: () => Promise.resolve()
+  }
+  return { exporter, spans }
+}
+
 describe("tracing", () => {
   it("creates a run span and one span per step when a tracing layer is provided, none otherwise", async () => {
-    // The provider's shutdown clears an InMemorySpanExporter, so collect what it exports.
-    const spans: Array<ReadableSpan> = []
-    const exporter: SpanExporter = {
-      export: (batch, done) => {
-        spans.push(...batch)
-        done({ code: 0 })
-      },
-      shutdown: () => Promise.resolve()
-    }
+    const { exporter, spans } = collecting()
     const program = Effect.flatMap(Graph.make(ir), (g) => Effect.flatMap(g.start(), (r) => r.start()))
     const summary = await Effect.runPromise(program.pipe(Effect.provide(MemoryCheckpointer.layer), Effect.provide(Tracing.layerWith(new SimpleSpanProcessor(exporter)))))
     expect(spans.filter((s) => s.name === "stargraph.step").map((s) => s.attributes["stargraph.step"])).toEqual([1, 2])
@@ -63,14 +68,7 @@ describe("tracing", () => {
   })
 
   it("a request the server answers with a 5xx has an error span (and its answer); others are OK", async () => {
-    const spans: Array<ReadableSpan> = []
-    const exporter: SpanExporter = {
-      export: (batch, done) => {
-        spans.push(...batch)
-        done({ code: 0 })
-      },
-      shutdown: () => Promise.resolve()
-    }
+    const { exporter, spans } = collecting()
     const dir = tempDir()
     const db = join(dir, "data", "serve.sqlite")
     const answers = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
@@ -119,14 +117,7 @@ describe("tracing", () => {
   })
 
   it("one trace per caller: the app's span → enqueue → run → step → node, commits under the run; stargraph.* attributes; an idle poll makes no span; an app's own SDK needs no switch", async () => {
-    const spans: Array<ReadableSpan> = []
-    const exporter: SpanExporter = {
-      export: (batch, done) => {
-        spans.push(...batch)
-        done({ code: 0 })
-      },
-      shutdown: () => Promise.resolve()
-    }
+    const { exporter, spans } = collecting()
     // The application's own OpenTelemetry Layer, not stargraph/tracing: no TracingEnabled.
     const appSdk = NodeSdk.layer(() => ({ resource: { serviceName: "my-app" }, spanProcessor: new SimpleSpanProcessor(exporter) }))
     const summary = await Effect.runPromise(Effect.gen(function*() {
