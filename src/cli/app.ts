@@ -21,7 +21,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import { otlpConfigured } from "../telemetry/TracingEnabled.js"
 import { STARGRAPH_VERSION } from "../version.js"
-import { COMMAND_NAMES, stargraph } from "./commands.js"
+import { COMMAND_NAMES, flagsOf, stargraph } from "./commands.js"
 import { ExitCode, setExit } from "./exit.js"
 import { colorAllowed, quietOnClosedPipe, stripAnsi } from "./terminal.js"
 
@@ -65,6 +65,36 @@ const helpHint = (argv: ReadonlyArray<string>): string => {
   return command === undefined ? "stargraph --help" : `stargraph ${command} --help`
 }
 
+/** Flags every command takes from the parser itself. */
+const BUILT_IN_FLAGS = new Set(["--help", "-h", "--version", "--wizard", "--completions", "--log-level"])
+
+/**
+ * The first flag in `argv` that its subcommand does not take, if any. The parser reports
+ * an unknown flag placed before the positional argument as the positional argument
+ * ("unknown argument 'graph.yaml'"), since it took the flag for it: this names the flag.
+ */
+export const unknownFlag = (argv: ReadonlyArray<string>): string | undefined => {
+  const at = argv.findIndex((a, i) => i >= 2 && COMMANDS.has(a))
+  const known = at < 0 ? undefined : flagsOf(argv[at]!)
+  if (known === undefined) return undefined
+  const args = argv.slice(at + 1)
+  const end = args.indexOf("--")
+  return (end < 0 ? args : args.slice(0, end)).find((arg, i) => {
+    if (!/^--?[A-Za-z]/.test(arg)) return false
+    const name = arg.split("=")[0]!
+    // A value that looks like a flag (`--inputs -x=1`) follows a flag that takes one.
+    const previous = i > 0 ? args[i - 1]! : ""
+    return !known.has(name) && !BUILT_IN_FLAGS.has(name) && !(known.has(previous) && !previous.includes("="))
+  })
+}
+
+/** The parser's message for `error`, naming an unknown flag the parser blamed on another argument. */
+const parserMessage = (error: ValidationError.ValidationError, argv: ReadonlyArray<string>): string => {
+  const text = oneLine(error.error) || "invalid arguments"
+  const flag = text.startsWith("Received unknown argument") ? unknownFlag(argv) : undefined
+  return flag === undefined ? text : `Received unknown option: '${flag.split("=")[0]}'`
+}
+
 /** The parser and its configuration, for `commands` (the root command with its handlers wrapped). */
 const parse = <Name extends string, R, E, A>(commands: Command.Command<Name, R, E, A>, argv: ReadonlyArray<string>) =>
   Command.run(commands, { name: "stargraph", version: STARGRAPH_VERSION })(argv).pipe(Effect.provide(CliConfig.layer({ showBuiltIns: false })))
@@ -76,7 +106,7 @@ const app = (argv: ReadonlyArray<string>, color: boolean) =>
       Effect.withConsole(parserConsole(base, color)),
       Effect.catchIf(ValidationError.isValidationError, (error) =>
         Effect.zipRight(
-          Console.error(`error: ${oneLine(error.error) || "invalid arguments"} (fix: see ${helpHint(argv)})`),
+          Console.error(`error: ${parserMessage(error, argv)} (fix: see ${helpHint(argv)})`),
           setExit(ExitCode.usage)
         ))
     )

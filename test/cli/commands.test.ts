@@ -40,6 +40,21 @@ describe("arguments and help", () => {
     expect((await stargraph(["list", "--status", "sleeping"], { cwd: work })).stderr).toContain("stargraph list --help")
   })
 
+  it("names an unknown flag wherever it stands, not the argument after it", async () => {
+    for (const args of [["run", "--no-such-flag", "hello/graph.yaml"], ["run", "--db=x.sqlite", "--no-such-flag=1", "hello/graph.yaml"], ["run", "-z", "hello/graph.yaml"]]) {
+      const r = await stargraph(args, { cwd: work })
+      expect({ args, code: r.code, stderr: r.stderr }).toEqual({
+        args,
+        code: 2,
+        stderr: `error: Received unknown option: '${args[args.length - 2]!.split("=")[0]}' (fix: see stargraph run --help)\n`
+      })
+    }
+    // A value that looks like a flag, after a flag that takes one, is not blamed.
+    const r = await stargraph(["run", "--inputs", "-x=1", "--no-such-flag", "hello/graph.yaml"], { cwd: work })
+    expect(r.stderr).toContain("unknown option: '--no-such-flag'")
+    expect(existsSync(join(work, "x.sqlite"))).toBe(false)
+  })
+
   it("--help describes every option with its default, with no ANSI codes in a pipe or under NO_COLOR", async () => {
     for (const command of COMMANDS) {
       const r = await stargraph([command, "--help"], { cwd: work, env: { NO_COLOR: "1" } })
