@@ -19,7 +19,8 @@ const FLAG_OF: { readonly [option: string]: string } = {
   port: "--port",
   host: "--host",
   rateLimitPerMinute: "--rate-limit",
-  maxBodyBytes: "--max-body-bytes"
+  maxBodyBytes: "--max-body-bytes",
+  trustedProxies: "--trusted-proxy"
 }
 
 /** The `serve` command. */
@@ -59,6 +60,11 @@ export const serve = Command.make(
       Options.repeated,
       Options.withDefault([] as Array<string>),
       Options.withDescription("a host name clients reach the server by, besides its IP addresses, localhost and this machine's name; repeatable; other names are refused, against DNS rebinding (default: none; any name with --auth-token-env on a public address)")
+    ),
+    trustedProxy: Options.text("trusted-proxy").pipe(
+      Options.repeated,
+      Options.withDefault([] as Array<string>),
+      Options.withDescription("a reverse proxy's address or CIDR subnet whose X-Forwarded-For names the client (rate limits, audit lines, run actors); repeatable (default: none, the header is ignored)")
     ),
     maxBodyBytes: Options.integer("max-body-bytes").pipe(
       Options.withDefault(1024 * 1024),
@@ -103,6 +109,7 @@ export const serve = Command.make(
         rateLimitPerMinute: Option.getOrUndefined(o.rateLimit),
         maxBodyBytes: o.maxBodyBytes,
         allowedHosts: o.allowedHost.length > 0 ? o.allowedHost : undefined,
+        trustedProxies: o.trustedProxy,
         synchronous: o.synchronous
       }).pipe(
         // The library names its options; the CLI, its flags.

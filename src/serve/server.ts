@@ -48,6 +48,7 @@ import * as ProjectConfig from "../triggers/ProjectConfig.js"
 import type { DispatchResult } from "../triggers/Dispatcher.js"
 import type { TriggerRoute } from "../triggers/Trigger.js"
 import * as TriggerHost from "../triggers/TriggerHost.js"
+import { clientAddress, type TrustedProxies, trustedProxies } from "./clientAddress.js"
 import { errorResponse } from "./envelope.js"
 import { handlersLayer } from "./handlers.js"
 import { openApiDocument } from "./openapi.js"
@@ -89,6 +90,12 @@ export interface ServeOptions {
   readonly rateLimitPerMinute?: number | undefined
   /** Largest request body, bytes (default 1 MiB). */
   readonly maxBodyBytes?: number | undefined
+  /**
+   * Reverse proxies (IP addresses or CIDR subnets) whose `X-Forwarded-For` names the
+   * client, for rate limits, the audit log and run actors. Default: none (the peer's
+   * address is the client's; the header is ignored).
+   */
+  readonly trustedProxies?: ReadonlyArray<string> | undefined
   readonly scheduler?: Scheduler.SchedulerOptions | undefined
   /** Environment for webhook secrets (default `process.env`). */
   readonly env?: { readonly [name: string]: string | undefined }
@@ -271,7 +278,10 @@ const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/healthz"])
  * routes, defects), and one audit line per request.
  */
 const guard = (
-  options: Pick<ServeOptions, "authToken" | "rateLimitPerMinute" | "maxBodyBytes"> & { readonly hostNames: ReadonlySet<string> | undefined },
+  options: Pick<ServeOptions, "authToken" | "rateLimitPerMinute" | "maxBodyBytes"> & {
+    readonly hostNames: ReadonlySet<string> | undefined
+    readonly trusted: TrustedProxies | undefined
+  },
   audit: typeof AuditSink.Service,
   nameOf: (method: string, path: string) => string,
   /** A route's own body limit (a webhook's `max_body_bytes`), which replaces the server's. */
@@ -283,15 +293,18 @@ const guard = (
   const bearer = options.authToken
   return <E, R>(app: HttpApp.HttpApp<HttpServerResponse.HttpServerResponse, E, R>) =>
     Effect.gen(function*() {
-      const request = yield* HttpServerRequest.HttpServerRequest
+      const received = yield* HttpServerRequest.HttpServerRequest
       const t0 = auditing ? performance.now() : 0
-      const client = Option.getOrElse(request.remoteAddress, () => "unknown")
+      const peer = Option.getOrElse(received.remoteAddress, () => "unknown")
+      const client = clientAddress(peer, received.headers["x-forwarded-for"], options.trusted)
+      // Handlers and triggers read the client (run actors) from the request's address.
+      const request = client === peer ? received : received.modify({ remoteAddress: client })
       const limit = limiter?.(client, Date.now())
       const path = request.url.split("?")[0] ?? "/"
       const maxBody = routeBodyLimit(request.method, path) ?? serverMaxBody
       const foreign = foreignRequest(request, options.hostNames)
       const refusal: ApiError | undefined = limit && !limit.allowed
-        ? new ApiError({ reason: "rate-limited", status: 429, message: `more than ${options.rateLimitPerMinute} requests per minute from ${client}` })
+        ? new ApiError({ reason: "rate-limited", status: 429, message: `more than ${options.rateLimitPerMinute} request${options.rateLimitPerMinute === 1 ? "" : "s"} per minute from ${client}` })
         : foreign !== undefined
         ? new ApiError({ reason: "forbidden", status: 403, message: foreign })
         : bearer !== undefined && !PUBLIC_PATHS.has(path) && !sameToken(request.headers["authorization"] ?? "", bearer)
@@ -520,6 +533,7 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     if (maxBody !== undefined && !(Number.isInteger(maxBody) && maxBody > 0)) {
       return yield* new InputError({ field: "maxBodyBytes", message: `a body limit of ${maxBody} bytes lets no request through`, fix: "use a positive number of bytes (default 1048576)" })
     }
+    const trusted = options.trustedProxies !== undefined && options.trustedProxies.length > 0 ? yield* trustedProxies(options.trustedProxies) : undefined
     const db = yield* resolveDb(options.db)
     const config = options.config ? yield* ProjectConfig.load(options.config) : undefined
     const paths = [...(options.graphs ?? []), ...(config?.graphPaths ?? [])]
@@ -560,7 +574,7 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     const rateLimitPerMinute = options.rateLimitPerMinute ?? (loopback ? undefined : DEFAULT_RATE_LIMIT)
     const nameOf = routeNamer(routes)
     const bodyLimits = new Map<string, number>(triggers.routes.flatMap((r) => (r.maxBodyBytes !== undefined ? [[`${r.method} ${r.path}`, r.maxBodyBytes] as const] : [])))
-    const guarded = guard({ ...options, rateLimitPerMinute, hostNames: hostNames(options, bindHost) }, Context.get(context, AuditSink), nameOf, (method, path) => bodyLimits.get(`${method} ${path}`))(app)
+    const guarded = guard({ ...options, rateLimitPerMinute, hostNames: hostNames(options, bindHost), trusted }, Context.get(context, AuditSink), nameOf, (method, path) => bodyLimits.get(`${method} ${path}`))(app)
     const wanted = options.port ?? 8000
     const server = yield* NodeHttpServer.make(() => createServer(), { host: bindHost, port: wanted }).pipe(
       Effect.mapError((e) => {

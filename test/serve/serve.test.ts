@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { request } from "node:http"
 import { connect } from "node:net"
 import { hostname, tmpdir } from "node:os"
@@ -329,6 +329,46 @@ describe("requests a browser page of another site sends", () => {
     } finally {
       await proxied.close()
     }
+  })
+})
+
+describe("behind a reverse proxy", () => {
+  it("counts, audits and records runs under the X-Forwarded-For client of a trusted proxy only", async () => {
+    const dir = tempDir()
+    const proxied = await boot({ db: join(dir, "proxied.sqlite"), graphs: [join(graphs, "hello")], rateLimitPerMinute: 2, trustedProxies: ["127.0.0.0/8"], auditLog: join(dir, "audit.jsonl") })
+    try {
+      const get = (forwarded: string) => rawRequest(`${proxied.url}/v1/runs`, "GET", { "x-forwarded-for": forwarded })
+      expect((await get("203.0.113.9")).status).toBe(200)
+      expect((await get("203.0.113.9")).status).toBe(200)
+      const limited = await get("203.0.113.9")
+      expect([limited.status, JSON.parse(limited.body).error.message]).toEqual([429, "ApiError: more than 2 requests per minute from 203.0.113.9"])
+      // Another client behind the same proxy has its own window; a spoofed leftmost entry changes nothing.
+      expect((await get("198.51.100.4")).status).toBe(200)
+      expect((await get("1.1.1.1, 203.0.113.9")).status).toBe(429)
+      const created = await rawRequest(`${proxied.url}/v1/runs`, "POST", { "x-forwarded-for": "198.51.100.4", "content-type": "application/json" }, JSON.stringify({ graph_id: "run:hello-stargraph", params: { message: "hi" } }))
+      const runId = JSON.parse(created.body).run_id as string
+      const record = await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.getRun(runId)).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: join(dir, "proxied.sqlite") }))))
+      expect(record.pipe((r) => (r._tag === "Some" ? r.value.actor : undefined))).toBe("http:198.51.100.4")
+    } finally {
+      await proxied.close()
+    }
+    const lines = readFileSync(join(dir, "audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { actor: string; event: string })
+    expect(new Set(lines.filter((l) => l.event.startsWith("api.")).map((l) => l.actor))).toEqual(new Set(["http:203.0.113.9", "http:198.51.100.4"]))
+  })
+
+  it("ignores X-Forwarded-For from peers it does not trust, and refuses a bad --trusted-proxy at start", async () => {
+    const direct = await boot({ db: join(tempDir(), "direct.sqlite"), rateLimitPerMinute: 1 })
+    try {
+      expect((await rawRequest(`${direct.url}/v1/runs`, "GET", { "x-forwarded-for": "203.0.113.9" })).status).toBe(200)
+      const limited = await rawRequest(`${direct.url}/v1/runs`, "GET", { "x-forwarded-for": "198.51.100.4" })
+      expect([limited.status, JSON.parse(limited.body).error.message]).toEqual([429, "ApiError: more than 1 request per minute from 127.0.0.1"])
+    } finally {
+      await direct.close()
+    }
+    const db = join(tempDir(), "never.sqlite")
+    const refused = await Effect.runPromise(Effect.flip(Effect.scoped(Serve.start({ port: 0, db, trustedProxies: ["proxy.internal"] }))))
+    expect([refused._tag, refused._tag === "InputError" ? refused.field : ""]).toEqual(["InputError", "trustedProxies"])
+    expect(existsSync(db)).toBe(false)
   })
 })
 
