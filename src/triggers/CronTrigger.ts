@@ -14,6 +14,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { TriggerError } from "../errors.js"
+import { AuditSink } from "../telemetry/AuditSink.js"
 import type { Trigger, TriggerDeps } from "./Trigger.js"
 import { idempotencyKeyOf } from "./TriggerEvent.js"
 
@@ -101,13 +102,27 @@ export const make = (specs: ReadonlyArray<CronSpecInput>): Effect.Effect<Trigger
     let deps: TriggerDeps | undefined
     let fibers: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
 
+    /**
+     * Enqueue a tick's run and move the cursor past it. Each tick is one audit line
+     * (`trigger.cron.tick`, with its `run_id`, or the `error` it could not be enqueued with):
+     * a missed or failed schedule shows in the audit log, not only in the server's log.
+     */
     const fire = (c: Compiled, tick: Date) =>
       Effect.gen(function*() {
         const scheduled = tick.toISOString()
+        const audit = yield* AuditSink
+        const line = (fields: Record<string, unknown>) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => audit.write({ ts: new Date(now).toISOString(), actor: c.triggerId, event: "trigger.cron.tick", graph_id: c.spec.graph, scheduled_for: scheduled, ...fields }))
         const key = idempotencyKeyOf(c.triggerId, scheduled)
-        yield* deps!.scheduler.enqueue(c.spec.graph, c.spec.params, { idempotencyKey: key, actor: c.triggerId })
+        const enqueued = yield* Effect.either(deps!.scheduler.enqueue(c.spec.graph, c.spec.params, { idempotencyKey: key, actor: c.triggerId }))
+        if (Either.isLeft(enqueued)) {
+          const e = enqueued.left
+          yield* line({ error: { type: e._tag, message: e.message } })
+          return yield* Effect.logError(`${c.triggerId}: could not enqueue the ${scheduled} tick: ${e.message}`)
+        }
+        yield* line({ run_id: enqueued.right.runId, deduplicated: enqueued.right.deduplicated })
         yield* deps!.checkpointer.setCursor(c.triggerId, scheduled)
-      }).pipe(Effect.catchAll((e) => Effect.logError(`${c.triggerId}: could not enqueue the ${tick.toISOString()} tick: ${e.message}`)))
+      }).pipe(Effect.catchAll((e) => Effect.logError(`${c.triggerId}: could not record the ${tick.toISOString()} tick: ${e.message}`)))
 
     const loop = (c: Compiled) =>
       Effect.gen(function*() {

@@ -14,6 +14,7 @@ import * as Graph from "../../src/graph/Graph.js"
 import * as GraphRegistry from "../../src/scheduler/GraphRegistry.js"
 import * as Scheduler from "../../src/scheduler/Scheduler.js"
 import * as CronTrigger from "../../src/triggers/CronTrigger.js"
+import { AuditSink, type AuditRecord } from "../../src/telemetry/AuditSink.js"
 import { NodeModuleError, SchedulerError, StargraphRuntimeError } from "../../src/errors.js"
 import { describeFailure, dispatchTriggerLifecycle } from "../../src/triggers/Dispatcher.js"
 import { envelopeOf, redact } from "../../src/triggers/httpError.js"
@@ -155,6 +156,42 @@ describe("cron trigger", () => {
         return yield* countRuns
       })).pipe(Effect.provide(stack(filename)))
       expect(both).toHaveLength(5)
+    }))
+
+  effectIt.scoped("writes one audit line per tick, naming its run; a tick another process already enqueued says deduplicated; one that failed, its error", () =>
+    Effect.gen(function*() {
+      const filename = join(tempDir(), "db.sqlite")
+      yield* TestClock.setTime(Date.parse("2026-11-25T00:00:00Z"))
+      const lines: Array<AuditRecord> = []
+      const collect = Layer.succeed(AuditSink, { write: (record) => Effect.sync(() => void lines.push(record)) })
+      const config = { config: yield* decodeConfig([spec({ cron: "0 * * * *", timezone: "UTC" })]), graphPaths: [], plugins: [], file: undefined }
+      const runs = yield* Effect.scoped(Effect.gen(function*() {
+        yield* TriggerHost.start({ config })
+        // A second process on the same database, with its own Scheduler for the whole scope.
+        yield* TriggerHost.start({ config }).pipe(Effect.provide(yield* Layer.build(stack(filename))))
+        yield* TestClock.adjust("2 hours")
+        return yield* countRuns
+      })).pipe(Effect.provide(stack(filename)), Effect.provide(collect))
+      const ticks = lines.filter((l) => l.event === "trigger.cron.tick")
+      expect(ticks).toHaveLength(4)
+      for (const hour of ["01", "02"]) {
+        const scheduled = `2026-11-25T${hour}:00:00.000Z`
+        const run = runs.find((r) => r.idempotency_key === idempotencyKeyOf("cron:nightly", scheduled))!
+        const mine = ticks.filter((t) => t["scheduled_for"] === scheduled)
+        expect(mine.map((t) => ({ actor: t.actor, graph_id: t["graph_id"], run_id: t["run_id"], ts: t.ts }))).toEqual([0, 1].map(() => ({ actor: "cron:nightly", graph_id: "g:echo", run_id: run.run_id, ts: scheduled })))
+        expect(mine.map((t) => t["deduplicated"]).sort()).toEqual([false, true])
+      }
+      // A schedule whose Scheduler has shut down (its layer is released once the start returns): the tick's line says why no run.
+      lines.length = 0
+      yield* Effect.scoped(Effect.zipRight(TriggerHost.start({ config }).pipe(Effect.provide(stack(filename))), TestClock.adjust("1 hour"))).pipe(Effect.provide(collect))
+      expect(lines.filter((l) => l.event === "trigger.cron.tick")).toEqual([{
+        ts: "2026-11-25T03:00:00.000Z",
+        actor: "cron:nightly",
+        event: "trigger.cron.tick",
+        graph_id: "g:echo",
+        scheduled_for: "2026-11-25T03:00:00.000Z",
+        error: { type: "SchedulerError", message: "the scheduler is shutting down" }
+      }])
     }))
 
   effectIt.scoped("catches up only the latest tick missed while down (default policy)", () =>
