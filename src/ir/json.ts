@@ -114,7 +114,8 @@ export const checkJson = (value: unknown, path: string, maxDepth: number = MAX_J
 /** How deep {@link plainJsonEqual} compares before it gives up (answers false). */
 const EQUAL_DEPTH = 64
 
-const isPlainObject = (value: object): boolean => {
+/** A plain object: `{…}` or `Object.create(null)`, not a class instance, a `Map` or an object inheriting its fields. */
+export const isPlainObject = (value: object): boolean => {
   const proto: unknown = Object.getPrototypeOf(value)
   return proto === Object.prototype || proto === null
 }
@@ -169,4 +170,41 @@ export const writtenDelta = (
   const delta: Record<string, unknown> = {}
   for (const w of writes) for (const key in w.update) delta[key] = after[key]
   return delta
+}
+
+/** Objects {@link frozenCopy} and {@link freezeShell} froze, with everything inside them. */
+const deepFrozen = new WeakSet<object>()
+
+/**
+ * A copy of a JSON value (one {@link checkJson} accepted), frozen at every level: what run
+ * state is made of, so that a node cannot change the state it reads in place (strict-mode
+ * code gets a `TypeError`) and the value a node returned cannot change afterwards through
+ * the node's own references. Parts that are already such copies are shared, not copied.
+ */
+export const frozenCopy = <A>(value: A): A => {
+  if (typeof value !== "object" || value === null || deepFrozen.has(value)) return value
+  let copy: object
+  if (Array.isArray(value)) {
+    const items: Array<unknown> = new Array(value.length)
+    for (let i = 0; i < value.length; i++) items[i] = frozenCopy(value[i])
+    copy = items
+  } else {
+    const entries: Record<string, unknown> = {}
+    for (const key in value) entries[key] = frozenCopy((value as Record<string, unknown>)[key])
+    copy = entries
+  }
+  Object.freeze(copy)
+  deepFrozen.add(copy)
+  return copy as A
+}
+
+/**
+ * `value` frozen, for an object or array whose members are all already frozen copies (a
+ * reducer's new list or merged object): only its own level is frozen.
+ */
+export const freezeShell = <A>(value: A): A => {
+  if (typeof value !== "object" || value === null || deepFrozen.has(value)) return value
+  Object.freeze(value)
+  deepFrozen.add(value)
+  return value
 }

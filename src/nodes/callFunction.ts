@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { NodeExecutionError, NodeModuleError, ReplayDivergenceError } from "../errors.js"
+import { isPlainObject } from "../ir/json.js"
 import type { State } from "../ir/stateSchema.js"
 import { type NodeCalls, neverAnswered, Unrecorded } from "./calls.js"
 import type { Executor, InterruptRequest, NodeContext, NodeFailure, NodeFunction, NodeInput, NodeOutcome } from "./Executor.js"
@@ -46,26 +47,47 @@ const tagOf = (cause: unknown): string | undefined => {
   return cause instanceof Error ? cause.name : undefined
 }
 
+/** What V8 says when code changes a frozen object (the run state a node reads is frozen). */
+const CHANGED_FROZEN = /^(Cannot assign to read only property|Cannot add property .*, object is not extensible|Cannot delete property|Cannot define property .*, object is not extensible)/
+
+/** The error's text with the fix for a node that changed the state it reads, at the end of its first line. */
+const withStateHint = (cause: unknown, text: string): string => {
+  if (!(cause instanceof TypeError && CHANGED_FROZEN.test(cause.message))) return text
+  const [first = "", ...rest] = text.split("\n")
+  return [
+    `${first} (fix: the state a node reads is read-only; return the fields the node changes, e.g. { count: state.count + 1 }, or { log: [entry] } for an append field, and copy a value before changing it: [...state.items].sort())`,
+    ...rest
+  ].join("\n")
+}
+
 /** A `NodeExecutionError` that keeps `cause` as its `error`. */
 export const nodeFailed = (input: { readonly nodeId: string; readonly step: number }, attempts: number, cause: unknown): NodeExecutionError =>
   new NodeExecutionError({
     nodeId: input.nodeId,
     step: input.step,
     attempts,
-    cause: renderCause(cause),
+    cause: withStateHint(cause, renderCause(cause)),
     ...(tagOf(cause) !== undefined ? { errorTag: tagOf(cause) } : {}),
     error: cause
   })
 
+/** What a node returned instead of an object of updates, for its error. */
+const describeReturn = (value: unknown): string => {
+  if (Array.isArray(value)) return "an array"
+  if (typeof value !== "object" || value === null) return `a ${typeof value}`
+  const name: unknown = (Object.getPrototypeOf(value) as { readonly constructor?: { readonly name?: unknown } } | null)?.constructor?.name
+  return typeof name === "string" && name !== "" && name !== "Object" ? `a ${name}` : "an object that inherits its fields from a prototype"
+}
+
 /** Check a node's return value: an object of updates, or nothing. */
 export const asUpdate = (value: unknown, input: { readonly nodeId: string; readonly step: number }, attempt: number): Effect.Effect<NodeOutcome, NodeExecutionError> => {
   if (value === undefined || value === null) return Effect.succeed({ _tag: "Update", update: {} })
-  if (typeof value !== "object" || Array.isArray(value)) {
+  if (typeof value !== "object" || Array.isArray(value) || !isPlainObject(value)) {
     return Effect.fail(new NodeExecutionError({
       nodeId: input.nodeId,
       step: input.step,
       attempts: attempt,
-      cause: `node returned ${Array.isArray(value) ? "an array" : `a ${typeof value}`}; return an object of state updates such as { count: 1 }`
+      cause: `node returned ${describeReturn(value)}; return an object of state updates such as { count: 1 }`
     }))
   }
   return Effect.succeed({ _tag: "Update", update: value as State })

@@ -59,7 +59,7 @@ import { toErrorRecord } from "./errorRecord.js"
 import type { RunEventInput } from "./events.js"
 import { executeFrontier, PARALLEL_NODE, recordedWinners, winnersCall } from "./branches.js"
 import { evaluateRouters, route } from "./routing.js"
-import { checkJson, writtenDelta } from "../ir/json.js"
+import { checkJson, frozenCopy, writtenDelta } from "../ir/json.js"
 import { applyWrites, type NodeWrite } from "./reducers.js"
 
 /** Requests a caller can make of a running loop. */
@@ -354,7 +354,8 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     /** Whether this run is being cancelled (by its own `cancel`, or its parent's): its nodes' child runs are cancelled with it. */
     const cancelling = (): boolean => input.cancelRequested() || input.parentCancelling?.() === true
     let run = input.run
-    let state: State = input.checkpoint.state
+    // Frozen throughout, as every later state is: nodes read it and cannot change it in place.
+    let state: State = frozenCopy(input.checkpoint.state)
     let next = input.checkpoint.next
     let joins = input.checkpoint.joins
     let groups: ReadonlyArray<ParallelGroup> = input.checkpoint.groups ?? []

@@ -5,7 +5,7 @@ import * as Either from "effect/Either"
 import { StateConflictError, StateValidationError } from "../errors.js"
 import type { Reducer } from "../ir/schema.js"
 import type { FieldInfo, State } from "../ir/stateSchema.js"
-import { checkJson, jsonEqual } from "../ir/json.js"
+import { checkJson, freezeShell, frozenCopy, jsonEqual } from "../ir/json.js"
 import { listSome } from "../ir/limits.js"
 
 /** One node's update in a step, in deterministic (declaration) order. */
@@ -45,7 +45,9 @@ export const reduce = (reducer: Reducer, current: unknown, incoming: unknown): E
 /**
  * Apply a step's writes to `state` in the given order. Fails loudly when a write is not
  * JSON, names an undeclared field, mismatches its reducer, or when two nodes of one
- * parallel step write different values to the same `replace` field.
+ * parallel step write different values to the same `replace` field. The new state is
+ * frozen throughout (its written values are frozen copies; see `frozenCopy`), as the
+ * state the run starts from is.
  */
 export const applyWrites = (
   state: State,
@@ -90,12 +92,12 @@ export const applyWrites = (
         }))
       }
       writers.set(key, node)
-      const merged = reduce(field.reducer, next[key], value)
+      const merged = reduce(field.reducer, next[key], frozenCopy(value))
       if (Either.isLeft(merged)) {
         return Either.left(new StateValidationError({ source: "node-update", field: key, nodeId: node, step, message: merged.left }))
       }
-      next[key] = merged.right
+      next[key] = freezeShell(merged.right)
     }
   }
-  return Either.right(next)
+  return Either.right(freezeShell(next))
 }

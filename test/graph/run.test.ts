@@ -49,6 +49,28 @@ const modules = {
     badType: () => ({ label: 42 }),
     undeclared: () => ({ nope: 1 }),
     setValue: () => ({ log: new Set(["x"]) }),
+    changeField: (s: { n: number }) => {
+      s.n = 99
+      return {}
+    },
+    pushToList: (s: { log: Array<string> }) => {
+      s.log.push("sneaky")
+      return { log: ["b"] }
+    },
+    addField: (s: Record<string, unknown>) => {
+      s["bogus"] = 1
+      return {}
+    },
+    returnMap: () => new Map([["n", 1]]),
+    countLogLater: (s: { log: ReadonlyArray<string> }) => new Promise((r) => setTimeout(() => r({ n: s.log.length }), 5)),
+    returnInherited: () => Object.create({ n: 5 }) as object,
+    keepAndChange: (() => {
+      const kept = ["b"]
+      return () => {
+        setTimeout(() => kept.push("late"), 0)
+        return { log: kept }
+      }
+    })(),
     label: (_s: unknown, ctx: { nodeId: string }) => ({ label: ctx.nodeId }),
     same: () => ({ label: "same" }),
     route: (s: { n: number }) => (s.n >= 2 ? "c" : "b")
@@ -215,6 +237,32 @@ describe("Graph / GraphRun", () => {
     expect((await failing("undeclared")).record.error?.details["field"]).toBe("nope")
     const set = await failing("setValue")
     expect(set.record.error?.message).toMatch(/Set is not allowed/)
+  })
+
+  it("a node that changes the state it reads in place fails, saying to return its update; the state it saw is unchanged", async () => {
+    for (const name of ["changeField", "pushToList", "addField"]) {
+      const { checkpoints, outcome, record } = await failing(name)
+      expect(Either.isLeft(outcome) && outcome.left._tag, name).toBe("NodeExecutionError")
+      expect(record.error?.message, name).toMatch(/TypeError: Cannot .* \(fix: the state a node reads is read-only; return the fields the node changes/)
+      expect(checkpoints.map((c) => c.state), name).toEqual([{ n: 0, log: [] }, { n: 1, log: ["a"] }])
+    }
+  })
+
+  it("a node that returns a Map or an object inheriting its fields fails; the update is never dropped silently", async () => {
+    expect((await failing("returnMap")).record.error?.message).toContain("node returned a Map; return an object of state updates")
+    expect((await failing("returnInherited")).record.error?.message).toContain("node returned an object that inherits its fields from a prototype")
+  })
+
+  it("a value a node returned cannot change the state afterwards through the node's own reference", async () => {
+    const ir = counterIR({
+      state_schema: { fields: { n: { type: "integer", default: 0, reducer: "add" }, log: { type: "array", items: { type: "string" }, default: [] } } },
+      nodes: [{ id: "b", kind: "function", module: "m", export: "keepAndChange" }, { id: "c", kind: "function", module: "m", export: "countLogLater" }],
+      edges: [{ from: "b", to: "c" }]
+    })
+    const result = await run(Effect.flatMap(Graph.make(ir, { modules }), (g) => Effect.flatMap(g.start(), (r) => r.start())))
+    // The node pushed "late" into the list it returned after returning it; the run's state kept what it returned.
+    expect(result.final_state).toEqual({ n: 1, log: ["b"] })
+    expect(result.steps).toBe(2)
   })
 
   it("stops a loop that never exits at max_steps", async () => {
