@@ -353,11 +353,19 @@ export class WebhookError extends Schema.TaggedError<WebhookError>()("WebhookErr
  * than was recorded (`missing-entry`). Never answered by a silent live call.
  */
 export class ReplayDivergenceError extends Schema.TaggedError<ReplayDivergenceError>()("ReplayDivergenceError", {
-  reason: Schema.Literal("request-mismatch", "missing-entry"),
+  /**
+   * `request-mismatch`: a call's request differs from the recorded one; `missing-entry`: a
+   * call the recording does not have; `write-mismatch`: in a replay without a mutation, a
+   * node wrote other values than it did in the recorded run from the same state (it reads
+   * the clock, randomness or the outside world without `ctx`).
+   */
+  reason: Schema.Literal("request-mismatch", "missing-entry", "write-mismatch"),
   nodeId: Schema.String,
   step: Schema.Int,
-  /** The call's name, e.g. `llm.complete` or `clock.now`. */
+  /** The call's name, e.g. `llm.complete` or `clock.now` (`write` for a write-mismatch). */
   call: Schema.String,
+  /** The state field whose written value differs (write-mismatch). */
+  field: Schema.optional(Schema.String),
   expectedHash: Schema.optional(Schema.String),
   actualHash: Schema.String,
   message: Schema.String

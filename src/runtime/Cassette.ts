@@ -27,6 +27,14 @@ export interface ReplaySource {
   readonly responses: ReadonlyMap<string, unknown>
   /** Every answer a node consumed at a step, in order, where it consumed several (a node that asked more than once). */
   readonly answers?: ReadonlyMap<string, ReadonlyArray<unknown>> | undefined
+  /**
+   * In a replay without a mutation that may not call live: the parent's writes by step.
+   * A replayed step that runs from the same state and frontier must write the same values;
+   * one that does not fails with `ReplayDivergenceError[write-mismatch]`.
+   */
+  readonly writes?: ReadonlyMap<number, ReadonlyArray<{ readonly node: string; readonly update: { readonly [field: string]: unknown } }>> | undefined
+  /** With `writes`: the parent's state after a step, to tell whether a drive resumes from the recorded state. */
+  readonly stateAt?: ((step: number) => { readonly [field: string]: unknown } | undefined) | undefined
   /** `node_output_overrides`: these nodes' outputs replace their execution. */
   readonly overrides: ReadonlyMap<string, State>
   /** Escape hatch: answer a call the cassette cannot with a live call instead of failing. */

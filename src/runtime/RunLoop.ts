@@ -34,6 +34,7 @@ import {
   type CheckpointError,
   InterruptTimeoutError,
   NodeExecutionError,
+  ReplayDivergenceError,
   type RunFailure,
   RunStateError,
   type StargraphError,
@@ -45,6 +46,7 @@ import type { GraphDefinition } from "./GraphDefinition.js"
 import { type Decision, describeDecision } from "../fathom/Decision.js"
 import { RuleEngine, type RuleEngineShape } from "../fathom/RuleEngine.js"
 import { assertEvidence, assertToolFacts, type RuleSession } from "../fathom/RuleSession.js"
+import { canonicalJson, hashJson } from "../ir/hash.js"
 import { END } from "../ir/schema.js"
 import type { State } from "../ir/stateSchema.js"
 import { childRunKey } from "../nodes/ChildGraph.js"
@@ -59,7 +61,7 @@ import { toErrorRecord } from "./errorRecord.js"
 import type { RunEventInput } from "./events.js"
 import { executeFrontier, PARALLEL_NODE, recordedWinners, winnersCall } from "./branches.js"
 import { evaluateRouters, route } from "./routing.js"
-import { checkJson, frozenCopy, writtenDelta } from "../ir/json.js"
+import { checkJson, frozenCopy, jsonEqual, writtenDelta } from "../ir/json.js"
 import { applyWrites, type NodeWrite } from "./reducers.js"
 
 /** Requests a caller can make of a running loop. */
@@ -327,6 +329,38 @@ const makeDrive = (): RunLoopShape["drive"] => {
           )
         )
       }))
+}
+
+/**
+ * How a replayed step's writes differ from the recorded ones (undefined: they do not): the
+ * first node and field whose value differs, as `ReplayDivergenceError[write-mismatch]`.
+ */
+const writeMismatch = (
+  recorded: ReadonlyArray<{ readonly node: string; readonly update: State }>,
+  replayed: ReadonlyArray<NodeWrite>,
+  step: number
+): ReplayDivergenceError | undefined => {
+  const nodes = new Set([...recorded.map((w) => w.node), ...replayed.map((w) => w.node)])
+  for (const node of nodes) {
+    const before = recorded.find((w) => w.node === node)?.update ?? {}
+    const now = replayed.find((w) => w.node === node)?.update ?? {}
+    const field = [...new Set([...Object.keys(before), ...Object.keys(now)])].find((k) => !jsonEqual(before[k], now[k]))
+    if (field === undefined) continue
+    const shown = (value: unknown) => (value === undefined ? "nothing" : canonicalJson(value).slice(0, 120))
+    return new ReplayDivergenceError({
+      reason: "write-mismatch",
+      nodeId: node,
+      step,
+      call: "write",
+      field,
+      ...(field in before ? { expectedHash: hashJson(before[field]) } : {}),
+      actualHash: hashJson(now[field] ?? null),
+      message: `replaying step ${step} from the recorded state, node '${node}' wrote ${field} = ${shown(now[field])} where the recorded run wrote ${shown(before[field])}. ` +
+        "The node is not deterministic: it reads the clock, randomness or the outside world directly. Fix: use ctx.now(), ctx.random() or ctx.call(…) " +
+        "(recorded, and replayed exactly), or fork with --live-after-fork to run it anew"
+    })
+  }
+  return undefined
 }
 
 const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, held: Held): Effect.Effect<RunSummary, RunFailure | CheckpointError | RunStateError> =>
@@ -627,6 +661,9 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     // earlier answers, then the response) and the nodes of its step answered before it;
     // consumed by the step that runs them.
     let answered = new Map<string, ReadonlyArray<unknown>>()
+    // Whether this drive of an exact replay starts from the state the recording had at this
+    // step, with no answer of its own: then each step it replays must write what the recorded one did.
+    const exactState = input.replay?.writes !== undefined && response === undefined && jsonEqual(input.replay.stateAt?.(step), state)
     if (waitingAtStart !== null && waitingAtStart.kind !== "rule" && response !== undefined) {
       for (const [node, list] of Object.entries(waitingAtStart.others ?? {})) answered.set(node, list)
       answered.set(waitingAtStart.node, [...(waitingAtStart.answers ?? []), response.value])
@@ -837,6 +874,10 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         if (outcome._tag === "Update") writes.push({ node: id, update: outcome.update })
       }
 
+      // An exact replay of a step run from the recorded state and frontier writes what it recorded.
+      const recordedWrites = onRecording && exactState ? input.replay?.writes?.get(current) : undefined
+      const unlike = recordedWrites === undefined ? undefined : writeMismatch(recordedWrites, writes, current)
+      if (unlike !== undefined) return yield* fail(unlike, failedAttempt())
       const merged = applyWrites(state, writes, graph.state.fields, current)
       if (Either.isLeft(merged)) return yield* fail(merged.left, failedAttempt())
       const valid = validate(merged.right, writes, current)

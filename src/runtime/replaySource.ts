@@ -141,10 +141,13 @@ export const replaySource = (
   }
   const timeouts = new Map<number, ReadonlyArray<string>>()
   const startedAt = new Map<number, { readonly frontier: string; readonly at: string }>()
+  // An exact replay checks that every replayed step writes what the parent's did.
+  const writes = !live && isEmptyMutation(mutation) ? new Map<number, Checkpoint["writes"]>() : undefined
   for (const [i, cp] of parent.entries()) {
     if (cp.step <= fromStep) continue
     const before = parent[i - 1]
     if (before !== undefined && before.step === cp.step - 1) startedAt.set(cp.step, { frontier: before.next.join("\n"), at: cp.started_at })
+    writes?.set(cp.step, cp.writes)
     if (cp.node === TIMEOUT_NODE) timeouts.set(cp.step, cp.next)
     group([...(cp.calls ?? [])].sort((a, b) => a.seq - b.seq), cp.step, calls)
     consumed(graph, cp.step, cp.calls ?? [], cp.nodes, cp.writes, responses, answers)
@@ -158,6 +161,8 @@ export const replaySource = (
     responses,
     answers,
     overrides: new Map(Object.entries(mutation.node_output_overrides) as Array<[string, State]>),
+    writes,
+    stateAt: writes === undefined ? undefined : (step) => parent.find((cp) => cp.step === step)?.state,
     liveAfterFork: live,
     ...(waiting !== undefined && waiting !== null && waiting.step > fromStep && parentRecord?.run_id !== undefined
       ? { waitedAt: { runId: parentRecord.run_id, step: waiting.step } }

@@ -75,6 +75,35 @@ const freshLayer = () => SqliteCheckpointer.layer({ filename: join(tempDir(), "d
 const LOG_FIELD = { type: "array", items: { type: "string" }, default: [], reducer: "append" }
 
 describe("replay and counterfactual forks", () => {
+  it("an exact replay of a node that reads randomness directly fails with ReplayDivergenceError[write-mismatch]; a mutation or --live-after-fork runs it anew", async () => {
+    const layer = freshLayer()
+    const rolls = { n: 0 }
+    const roll: NodeFunction = () => ({ pick: ++rolls.n })
+    const gated = {
+      ir_version: "1.0.0",
+      id: "replay:nondet",
+      state_schema: { fields: { pick: { type: "integer", default: 0 }, seen: { type: "integer", default: 0 } } },
+      nodes: [{ id: "roll", kind: "function", module: "m", export: "roll" }, { id: "after", kind: "function", module: "m", export: "after" }],
+      edges: [{ from: "roll", to: "after" }]
+    }
+    const after: NodeFunction = (state) => ({ seen: Number(state["pick"]) * 10 })
+    const graph = await Effect.runPromise(Graph.make(gated, { modules: { m: { roll, after } } }))
+    const outcome = await Effect.runPromise(Effect.gen(function*() {
+      const parent = yield* Effect.flatMap(graph.start(), (r) => r.start())
+      const exact = yield* Replay.fork(graph, parent.run_id, {})
+      // From after the nondeterministic step: every replayed step writes what it recorded.
+      const later = yield* Replay.fork(graph, parent.run_id, { fromStep: 1 })
+      const live = yield* Replay.fork(graph, parent.run_id, { liveAfterFork: true })
+      const mutated = yield* Replay.fork(graph, parent.run_id, { mutation: { state_overrides: { seen: 5 } } })
+      return { parent, exact, later, live, mutated }
+    }).pipe(Effect.provide(layer)))
+    expect(outcome.exact.summary).toMatchObject({ status: "failed", error: { type: "ReplayDivergenceError", details: { reason: "write-mismatch", nodeId: "roll", step: 1, field: "pick", call: "write" } } })
+    expect(outcome.exact.summary.error?.message).toMatch(/node 'roll' wrote pick = 2 where the recorded run wrote 1\. .*Fix: use ctx\.now\(\), ctx\.random\(\)/)
+    expect(outcome.later.diff).toMatchObject({ state_deltas: {}, added_steps: [], removed_steps: [] })
+    expect(outcome.live.summary.final_state).toEqual({ pick: 3, seen: 30 })
+    expect(outcome.mutated.summary.status).toBe("done")
+  })
+
   it("replays bit-identically from the cassette: fresh cf ids, same derived_hash, empty diff, no live calls", async () => {
     const { fork, parent } = await setup()
     const before = { ...live }
