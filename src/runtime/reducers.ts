@@ -17,30 +17,45 @@ export interface NodeWrite {
 const isPlainObject = (u: unknown): u is Record<string, unknown> =>
   u !== null && typeof u === "object" && !Array.isArray(u)
 
-/** Combine `current` with `incoming` under `reducer`; Left with a message on a type mismatch. */
-export const reduce = (reducer: Reducer, current: unknown, incoming: unknown): Either.Either<unknown, string> => {
+/**
+ * Combine `current` with `incoming` under `reducer`; Left with a message (the problem and
+ * its fix) when the write does not fit: `append` takes a list of items (a single item is
+ * not wrapped: write `[item]`), `add` takes a number (a whole one on an `integer` field),
+ * `merge` takes an object.
+ */
+export const reduce = (reducer: Reducer, current: unknown, incoming: unknown, type?: FieldInfo["type"]): Either.Either<unknown, string> => {
   switch (reducer) {
     case "replace":
       return Either.right(incoming)
     case "append": {
       const base = current === undefined || current === null ? [] : current
       if (!Array.isArray(base)) return Either.left("append reducer: the current value is not a list")
-      return Either.right(Array.isArray(incoming) ? [...base, ...incoming] : [...base, incoming])
+      if (!Array.isArray(incoming)) {
+        return Either.left(`append reducer: the write is ${describe(incoming)}, not a list of items to append; write a list, e.g. [${JSON.stringify(incoming) ?? "item"}] for one item`)
+      }
+      return Either.right([...base, ...incoming])
     }
     case "add": {
       const base = current === undefined || current === null ? 0 : current
       if (typeof base !== "number" || typeof incoming !== "number") {
         return Either.left(`add reducer: expected numbers, got ${typeof base} and ${typeof incoming}`)
       }
+      if (type === "integer" && !Number.isInteger(incoming)) {
+        return Either.left(`add reducer: the field is an integer and the write adds ${incoming}; add whole numbers, or declare the field as number`)
+      }
       return Either.right(base + incoming)
     }
     case "merge": {
       const base = current === undefined || current === null ? {} : current
-      if (!isPlainObject(base) || !isPlainObject(incoming)) return Either.left("merge reducer: expected objects")
+      if (!isPlainObject(base) || !isPlainObject(incoming)) return Either.left(`merge reducer: expected objects, got ${describe(incoming)} to merge`)
       return Either.right({ ...base, ...incoming })
     }
   }
 }
+
+/** A written value's kind, for a reducer's message. */
+const describe = (value: unknown): string =>
+  Array.isArray(value) ? "a list" : value === null ? "null" : typeof value === "object" ? "an object" : `a ${typeof value}`
 
 /**
  * Apply a step's writes to `state` in the given order. Fails loudly when a write is not
@@ -92,7 +107,7 @@ export const applyWrites = (
         }))
       }
       writers.set(key, node)
-      const merged = reduce(field.reducer, next[key], frozenCopy(value))
+      const merged = reduce(field.reducer, next[key], frozenCopy(value), field.type)
       if (Either.isLeft(merged)) {
         return Either.left(new StateValidationError({ source: "node-update", field: key, nodeId: node, step, message: merged.left }))
       }

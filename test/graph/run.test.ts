@@ -62,6 +62,8 @@ const modules = {
       return {}
     },
     returnMap: () => new Map([["n", 1]]),
+    appendScalar: () => ({ log: "x" }),
+    addHalf: () => ({ n: 0.5 }),
     countLogLater: (s: { log: ReadonlyArray<string> }) => new Promise((r) => setTimeout(() => r({ n: s.log.length }), 5)),
     returnInherited: () => Object.create({ n: 5 }) as object,
     keepAndChange: (() => {
@@ -246,6 +248,19 @@ describe("Graph / GraphRun", () => {
       expect(record.error?.message, name).toMatch(/TypeError: Cannot .* \(fix: the state a node reads is read-only; return the fields the node changes/)
       expect(checkpoints.map((c) => c.state), name).toEqual([{ n: 0, log: [] }, { n: 1, log: ["a"] }])
     }
+  })
+
+  it("a write that does not fit its field's reducer fails naming the field and node: a single item to append, a fraction added to an integer", async () => {
+    const single = await failing("appendScalar")
+    expect(single.record.error).toMatchObject({ type: "StateValidationError", details: { field: "log", nodeId: "b" } })
+    expect(single.record.error?.message).toContain(`append reducer: the write is a string, not a list of items to append; write a list, e.g. ["x"] for one item`)
+    // Two halves would sum to a whole number: each write is checked, not only the sum.
+    const halves = await run(Effect.either(Effect.flatMap(
+      Graph.make(counterIR({ nodes: [{ id: "s", kind: "noop" }, { id: "a", kind: "function", module: "m", export: "addHalf" }, { id: "b", kind: "function", module: "m", export: "addHalf" }], edges: [{ from: "s", to: ["a", "b"] }] }), { modules }),
+      (g) => Effect.flatMap(g.start(), (r) => r.start())
+    )))
+    expect(Either.isLeft(halves) && halves.left).toMatchObject({ _tag: "StateValidationError", field: "n", nodeId: "a" })
+    expect(Either.isLeft(halves) && halves.left.message).toContain("add reducer: the field is an integer and the write adds 0.5; add whole numbers, or declare the field as number")
   })
 
   it("a node that returns a Map or an object inheriting its fields fails; the update is never dropped silently", async () => {
