@@ -262,6 +262,26 @@ describe("streams", () => {
     const ended = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": "3.end" } })
     expect([ended.status, await ended.text()]).toEqual([204, ""])
   })
+
+  it("a reconnect after a run's waiting end gets the steps it ran once answered; 204 only after its final end", async () => {
+    const id = (await call(`${server.url}/v1/runs`, { json: { graph_id: "run:approval", params: { request: "rotate keys" } } })).body["run_id"]
+    await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "awaiting-input")
+    const events = (body: string) => [...body.matchAll(/^id: (.+)\nevent: (.+)$/gm)].map((m) => `${m[2]}@${m[1]}`)
+    const first = events(await (await fetch(`${server.url}/v1/runs/${id}/stream`)).text())
+    expect(first[first.length - 1]).toBe("run.waiting@1.end")
+    expect((await call(`${server.url}/v1/runs/${id}/respond`, { json: { response: { approved: true } } })).status).toBe(202)
+    const done = await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "done")
+    const last = done.body["steps"] as number
+    // The client saw the run stop at `1.end`, not finish: it gets what followed, not 204.
+    const again = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": "1.end" } })
+    expect(again.status).toBe(200)
+    expect(events(await again.text())).toEqual([
+      ...Array.from({ length: last - 1 }, (_, i) => `step.completed@${i + 2}`),
+      `run.finished@${last}.end`
+    ])
+    const ended = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": `${last}.end` } })
+    expect([ended.status, await ended.text()]).toEqual([204, ""])
+  })
 })
 
 /** A request with headers `fetch` may not set (Host), answered as status and body. */
