@@ -116,6 +116,7 @@ const UnknownRun = ErrorAt(404, "unknown run (CheckpointError unknown-run) or gr
 const UnknownGraph = ErrorAt(404, "unknown graph (SchedulerError unknown-graph)")
 const WrongState = ErrorAt(409, "the run is in the wrong state (RunStateError), or its graph changed (CheckpointError graph-hash-mismatch)")
 const ShuttingDown = ErrorAt(503, "the server is draining (SchedulerError shutting-down)")
+const KeyTaken = ErrorAt(409, "the idempotency_key is held by a run of another graph (RunStateError)")
 
 /** Health: the one route that never needs the bearer token. */
 export class HealthGroup extends HttpApiGroup.make("health").add(
@@ -137,6 +138,7 @@ export class RunsGroup extends HttpApiGroup.make("runs")
       .addSuccess(Enqueued(false), { status: 202 })
       .addSuccess(Enqueued(true), { status: 200 })
       .addError(UnknownGraph)
+      .addError(KeyTaken)
       .addError(ShuttingDown)
       .annotate(OpenApi.Summary, "Enqueue a run (the same path as `stargraph run`); idempotent by idempotency_key (200 with the existing run)")
   )
@@ -206,6 +208,7 @@ export class StargraphApi extends HttpApi.make("stargraph")
   .add(ArtifactsGroup)
   .addError(ErrorAt(400, "invalid body, query, path or params (InputError, StateValidationError)"))
   .addError(ErrorAt(401, "missing or wrong bearer token (ApiError unauthorized)"))
+  .addError(ErrorAt(403, "a browser page of another site (Origin, Sec-Fetch-Site: cross-site) or a Host the server does not answer to (ApiError forbidden)"))
   .addError(ErrorAt(413, "body too large (ApiError body-too-large)"))
   .addError(ErrorAt(429, "rate limited (ApiError rate-limited)"))
   .addError(ErrorAt(500, "internal error"))

@@ -5,6 +5,8 @@ import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpApiClient from "@effect/platform/HttpApiClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
@@ -16,7 +18,7 @@ import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as Serve from "../../src/serve/server.js"
 import { StargraphApi } from "../../src/serve/StargraphApi.js"
-import { CheckpointError, RunStateError } from "../../src/errors.js"
+import { ApiError, CheckpointError, RunStateError } from "../../src/errors.js"
 import { canonicalJson } from "../../src/ir/hash.js"
 import * as WebhookTrigger from "../../src/triggers/WebhookTrigger.js"
 import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
@@ -588,6 +590,25 @@ describe("the API as a typed HttpApi", () => {
     expect(out.missing).toMatchObject({ _tag: "CheckpointError", reason: "unknown-run", runId: "run-unknown" })
     expect(out.wrongState).toBeInstanceOf(RunStateError)
     expect(out.wrongState).toMatchObject({ operation: "respond", status: "done" })
+  })
+
+  it("the derived client decodes every error a route answers: a key another graph's run holds (409), a cross-site page (403)", async () => {
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const client = yield* HttpApiClient.make(StargraphApi, { baseUrl: server.url })
+      const key = `shared-${Date.now()}`
+      yield* client.runs.create({ payload: { graph_id: "run:hello-stargraph", params: { message: "first" }, idempotency_key: key } })
+      const taken = yield* Effect.flip(client.runs.create({ payload: { graph_id: "run:approval", params: { request: "second" }, idempotency_key: key } }))
+      const crossSite = yield* HttpApiClient.make(StargraphApi, {
+        baseUrl: server.url,
+        transformClient: HttpClient.mapRequest(HttpClientRequest.setHeader("sec-fetch-site", "cross-site"))
+      })
+      const forbidden = yield* Effect.flip(crossSite.graphs.list())
+      return { taken, forbidden }
+    }).pipe(Effect.provide(FetchHttpClient.layer)))
+    expect(out.taken).toBeInstanceOf(RunStateError)
+    expect(out.taken).toMatchObject({ operation: "enqueue" })
+    expect(out.forbidden).toBeInstanceOf(ApiError)
+    expect(out.forbidden).toMatchObject({ reason: "forbidden", status: 403 })
   })
 })
 
