@@ -36,11 +36,24 @@ export const CounterfactualBody = Schema.Struct({
   live_after_fork: Schema.optionalWith(Schema.Boolean, { default: () => false })
 }).annotations({ ...strict, identifier: "CounterfactualBody" })
 
+/**
+ * `limit` as a query string carries it: a whole number from 1 to 500 in decimal digits
+ * (no sign, space, fraction, exponent or hex), an integer in OpenAPI.
+ */
+const PageLimit = Schema.compose(Schema.String.pipe(Schema.pattern(/^[0-9]+$/)), Schema.NumberFromString).pipe(
+  Schema.int(),
+  Schema.between(1, 500)
+).annotations({
+  jsonSchema: { type: "integer", minimum: 1, maximum: 500, default: 50 },
+  description: "page size, 1 to 500 (default 50)",
+  message: (issue) => ({ message: `Expected a whole number from 1 to 500, actual ${JSON.stringify(issue.actual)}`, override: true })
+})
+
 /** Query of `GET /v1/runs`. */
 export const ListRunsQuery = Schema.Struct({
   status: Schema.optional(RunStatus),
   graph_id: Schema.optional(Schema.String),
-  limit: Schema.optionalWith(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 500)), { default: () => 50 }),
+  limit: Schema.optionalWith(PageLimit, { default: () => 50 }),
   cursor: Schema.optional(Schema.String)
 })
 

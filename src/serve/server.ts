@@ -438,6 +438,13 @@ const errorOfCause = (cause: Cause.Cause<unknown>, maxBody: number): Effect.Effe
 
 const isStargraphError = Schema.is(StargraphError)
 
+/** The way out for a field whose decode failure needs more than the route's parameters. */
+const FIELD_FIXES: ReadonlyMap<string, string> = new Map([
+  // The CLI's --inputs is "params" in a POST /v1/runs body.
+  ["inputs", "send a run's initial state as \"params\": {…}"],
+  ["limit", "pass limit as a whole number from 1 to 500 in decimal digits, e.g. ?limit=50 (default 50)"]
+])
+
 /** The API's own decode failure as an `InputError` naming the field. */
 const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError) => {
   const issue = failure.issues[0]
@@ -454,8 +461,7 @@ const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError) => {
     message: choices.length > 1 ? `Expected one of ${choices.join(" | ")}, actual ${actual ?? "?"}` : issue?.message ?? failure.message,
     fix: choices.length > 1
       ? `use one of: ${choices.map((c) => c.slice(1, -1)).join(", ")}`
-      // The CLI's --inputs is "params" in a POST /v1/runs body.
-      : field === "inputs" ? "send a run's initial state as \"params\": {…}" : "see /openapi.json for this route's parameters and body"
+      : FIELD_FIXES.get(field) ?? "see /openapi.json for this route's parameters and body"
   })
 }
 

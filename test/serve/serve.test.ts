@@ -442,6 +442,18 @@ describe("bad requests get the envelope", () => {
     expect(noRun.body["error"]["message"]).toMatch(/\(fix: GET \/v1\/runs lists this server's runs\)$/)
   })
 
+  it("limit is a whole number 1..500 in decimal digits: hex, exponents, spaces, fractions and out-of-range values answer 400 naming it", async () => {
+    for (const bad of ["0x10", "1e2", "%201", "1%20", "+5", "0", "501", "1.5", "abc", ""]) {
+      const r = await call(`${server.url}/v1/runs?limit=${bad}`)
+      expect([bad, r.status, r.body["error"]?.["type"], r.body["error"]?.["details"]?.["field"]]).toEqual([bad, 400, "InputError", "limit"])
+      expect(r.body["error"]["details"]["fix"]).toContain("whole number from 1 to 500")
+    }
+    for (const good of ["1", "500", "007"]) expect((await call(`${server.url}/v1/runs?limit=${good}`)).status).toBe(200)
+    const doc = await call(`${server.url}/openapi.json`)
+    const limit = (doc.body["paths"]["/v1/runs"]["get"]["parameters"] as Array<{ name: string; schema: Record<string, unknown> }>).find((p) => p.name === "limit")
+    expect(limit?.schema).toMatchObject({ type: "integer", minimum: 1, maximum: 500 })
+  })
+
   it("a 10,000-deep params or body answers 400 with the envelope, never a stack trace or a file path", async () => {
     const deepObject = "{\"a\":".repeat(10_000) + "1" + "}".repeat(10_000)
     const deepArray = "[".repeat(10_000) + "]".repeat(10_000)
