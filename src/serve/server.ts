@@ -269,6 +269,9 @@ const foreignRequest = (request: HttpServerRequest.HttpServerRequest, names: Rea
   return undefined
 }
 
+/** What a 401 says besides its envelope: the scheme its token goes in (RFC 9110 §11.6.1). */
+const BEARER_CHALLENGE = { "www-authenticate": "Bearer realm=\"stargraph\"" }
+
 /** Routes that never need the bearer token (`/openapi.json` does: it names every graph and webhook). */
 const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/healthz"])
 
@@ -316,7 +319,7 @@ const guard = (
       // oversize one still gets its 413 (the platform's own limit drops the connection).
       const buffered = refusal === undefined && isChunked(request) ? yield* readChunked(request, maxBody) : undefined
       let response = refusal !== undefined
-        ? errorResponse(refusal)
+        ? errorResponse(refusal, refusal.reason === "unauthorized" ? BEARER_CHALLENGE : {})
         : buffered === null
         ? errorResponse(new ApiError({ reason: "body-too-large", status: 413, message: `chunked body exceeds the limit of ${maxBody} bytes${RAISE_LIMIT}` }))
         : yield* Effect.suspend(() => {

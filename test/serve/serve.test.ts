@@ -626,7 +626,7 @@ describe("the API as a typed HttpApi", () => {
 
 describe("auth, rate limits, webhooks, restart", () => {
   it("requires the bearer token on every route but /healthz, and rate limits per client with headers", async () => {
-    const local = await boot({ db: join(tempDir(), "db.sqlite"), graphs: [join(graphs, "hello")], authToken: "t0ken", rateLimitPerMinute: 4 })
+    const local = await boot({ db: join(tempDir(), "db.sqlite"), graphs: [join(graphs, "hello")], authToken: "t0ken", rateLimitPerMinute: 5 })
     try {
       const health = await call(`${local.url}/healthz`)
       expect(health.status).toBe(200)
@@ -634,11 +634,14 @@ describe("auth, rate limits, webhooks, restart", () => {
       expect(health.body["db"]).toBe("db.sqlite")
       const denied = await call(`${local.url}/v1/graphs`)
       expect([denied.status, denied.body["error"]["details"]["reason"]]).toEqual([401, "unauthorized"])
+      // Every 401 names the scheme the token goes in (RFC 9110 §11.6.1).
+      expect(denied.headers.get("www-authenticate")).toBe("Bearer realm=\"stargraph\"")
+      expect((await call(`${local.url}/v1/graphs`, { headers: { authorization: "Bearer wrong" } })).headers.get("www-authenticate")).toMatch(/^Bearer /)
       // The scheme name is case-insensitive; the token is not.
       expect((await call(`${local.url}/v1/graphs`, { headers: { authorization: "bearer T0KEN" } })).status).toBe(401)
       const allowed = await call(`${local.url}/v1/graphs`, { headers: { authorization: "bearer t0ken" } })
       expect(allowed.status).toBe(200)
-      expect(allowed.headers.get("x-ratelimit-limit")).toBe("4")
+      expect(allowed.headers.get("x-ratelimit-limit")).toBe("5")
       expect(allowed.headers.get("x-ratelimit-remaining")).toBe("0")
       const limited = await call(`${local.url}/v1/graphs`, { headers: { authorization: "Bearer t0ken" } })
       expect([limited.status, limited.body["error"]["details"]["reason"]]).toEqual([429, "rate-limited"])
