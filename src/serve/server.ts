@@ -52,7 +52,7 @@ import { clientAddress, type TrustedProxies, trustedProxies } from "./clientAddr
 import { errorResponse } from "./envelope.js"
 import { handlersLayer } from "./handlers.js"
 import { openApiDocument } from "./openapi.js"
-import { apiRoutes, type RouteInfo, routeNamer, triggerRouteInfo } from "./routes.js"
+import { apiRoutes, type RouteInfo, routeMethods, routeNamer, triggerRouteInfo } from "./routes.js"
 import { StargraphApi } from "./StargraphApi.js"
 
 /** How to run the server. */
@@ -287,6 +287,8 @@ const guard = (
   },
   audit: typeof AuditSink.Service,
   nameOf: (method: string, path: string) => string,
+  /** The methods routes answer at a path (a 405's `Allow`); none for an unknown path. */
+  methodsAt: (path: string) => ReadonlyArray<string>,
   /** A route's own body limit (a webhook's `max_body_bytes`), which replaces the server's. */
   routeBodyLimit: (method: string, path: string) => number | undefined = () => undefined
 ) => {
@@ -333,7 +335,10 @@ const guard = (
             Effect.provideService(HttpServerRequest.HttpServerRequest, effective),
             HttpIncomingMessage.withMaxBodySize(Option.some(maxBody)),
             Effect.catchAllCause((cause) =>
-              Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.map(errorOfCause(cause, maxBody), (error) => errorResponse(error)))
+              Cause.isInterruptedOnly(cause)
+                ? Effect.failCause(cause)
+                : Effect.map(errorOfCause(cause, maxBody, methodsAt), (error) =>
+                  errorResponse(error, error instanceof ApiError && error.reason === "method-not-allowed" ? { allow: methodsAt(path).join(", ") } : {})))
           )
         })
       if (limit) response = HttpServerResponse.setHeaders(response, limit.headers)
@@ -411,17 +416,24 @@ const refuseDeepBody = (request: HttpServerRequest.HttpServerRequest) =>
 
 /**
  * The StargraphError a failed request stands for when the API did not answer it itself:
- * unknown routes, unreadable (malformed JSON) or oversize (chunked, no Content-Length)
- * bodies get their envelope; anything else is an internal error, logged here with its
+ * unknown routes (404, or 405 for a path routes answer with other methods), unreadable
+ * (malformed JSON) or oversize (chunked, no Content-Length) bodies get their envelope; anything else is an internal error, logged here with its
  * full cause under an incident id, and answered with that id only (no stack trace, no
  * server file path on the wire).
  */
-const errorOfCause = (cause: Cause.Cause<unknown>, maxBody: number): Effect.Effect<StargraphError> => {
+const errorOfCause = (cause: Cause.Cause<unknown>, maxBody: number, methodsAt: (path: string) => ReadonlyArray<string>): Effect.Effect<StargraphError> => {
   const failure = Cause.squash(cause)
   if (isStargraphError(failure)) return Effect.succeed(failure)
   if (HttpServerError.isServerError(failure)) {
     if (failure._tag === "RouteNotFound") {
-      return Effect.succeed(new ApiError({ reason: "not-found", status: 404, message: `no route ${failure.request.method} ${failure.request.url.split("?")[0]}` }))
+      const { method } = failure.request
+      const path = failure.request.url.split("?")[0] ?? "/"
+      const allowed = methodsAt(path)
+      return Effect.succeed(
+        allowed.length > 0
+          ? new ApiError({ reason: "method-not-allowed", status: 405, message: `${path} does not answer ${method}: use ${allowed.join(", ")}` })
+          : new ApiError({ reason: "not-found", status: 404, message: `no route ${method} ${path}` })
+      )
     }
     if (failure._tag === "RequestError") {
       const reason = failure.cause instanceof Error ? failure.cause.message : String(failure.cause)
@@ -582,8 +594,9 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     const loopback = isLoopback(bindHost)
     const rateLimitPerMinute = options.rateLimitPerMinute ?? (loopback ? undefined : DEFAULT_RATE_LIMIT)
     const nameOf = routeNamer(routes)
+    const methodsAt = routeMethods(routes)
     const bodyLimits = new Map<string, number>(triggers.routes.flatMap((r) => (r.maxBodyBytes !== undefined ? [[`${r.method} ${r.path}`, r.maxBodyBytes] as const] : [])))
-    const guarded = guard({ ...options, rateLimitPerMinute, hostNames: hostNames(options, bindHost), trusted }, Context.get(context, AuditSink), nameOf, (method, path) => bodyLimits.get(`${method} ${path}`))(app)
+    const guarded = guard({ ...options, rateLimitPerMinute, hostNames: hostNames(options, bindHost), trusted }, Context.get(context, AuditSink), nameOf, methodsAt, (method, path) => bodyLimits.get(`${method} ${path}`))(app)
     const wanted = options.port ?? 8000
     const server = yield* NodeHttpServer.make(() => createServer(), { host: bindHost, port: wanted }).pipe(
       Effect.mapError((e) => {

@@ -454,6 +454,24 @@ describe("bad requests get the envelope", () => {
     expect(limit?.schema).toMatchObject({ type: "integer", minimum: 1, maximum: 500 })
   })
 
+  it("a known path asked with another method answers 405 with Allow (OPTIONS too); an unknown path stays 404", async () => {
+    for (const [method, path, allow] of [
+      ["DELETE", "/v1/runs", "GET, HEAD, POST"],
+      ["GET", "/v1/runs/run-x/cancel", "POST"],
+      ["POST", "/healthz", "GET, HEAD"],
+      ["PUT", "/v1/graphs", "GET, HEAD"],
+      ["OPTIONS", "/v1/runs/run-x", "GET, HEAD"],
+      ["POST", "/openapi.json", "GET, HEAD"]
+    ] as const) {
+      const r = await call(`${server.url}${path}`, { method })
+      expect([method, path, r.status, r.headers.get("allow")]).toEqual([method, path, 405, allow])
+      expect(r.body["error"]).toMatchObject({ type: "ApiError", details: { reason: "method-not-allowed", status: 405 } })
+      expect(r.body["error"]["message"]).toContain(`${path} does not answer ${method}: use ${allow}`)
+    }
+    const unknown = await call(`${server.url}/v1/nothing`, { method: "DELETE" })
+    expect([unknown.status, unknown.headers.get("allow"), unknown.body["error"]["details"]["reason"]]).toEqual([404, null, "not-found"])
+  })
+
   it("a 10,000-deep params or body answers 400 with the envelope, never a stack trace or a file path", async () => {
     const deepObject = "{\"a\":".repeat(10_000) + "1" + "}".repeat(10_000)
     const deepArray = "[".repeat(10_000) + "]".repeat(10_000)
