@@ -108,10 +108,32 @@ export const RunArtifacts = Schema.Struct({
 
 const ArtifactPath = Schema.Struct({ id: Schema.String.annotations({ description: "sha256:<64 hex digits>" }) })
 
-/** The bytes of an artifact, served with the content type they were stored with. */
-const ArtifactBytes = HttpApiSchema.Uint8Array({ contentType: "application/octet-stream" }).annotations({
+/**
+ * The bytes of an artifact, served with the content type they were stored with (any: a
+ * wildcard media type, which the derived client reads as bytes whatever the type).
+ */
+const ArtifactBytes = HttpApiSchema.Uint8Array({ contentType: "*/*" }).annotations({
   description: "the bytes, with the Content-Type they were stored with, Content-Length, and the artifact id as ETag"
 })
+
+/** The `ETag` an artifact answer carries: its id, quoted. */
+const ArtifactETag = {
+  ETag: { description: "the artifact id, quoted (a strong validator for If-None-Match)", schema: { type: "string" } }
+}
+
+/**
+ * An OpenAPI operation whose answers with `statuses` declare `headers` (an `HttpApi`
+ * endpoint has no schema for response headers).
+ */
+const withResponseHeaders = (statuses: ReadonlyArray<number>, headers: Record<string, unknown>) =>
+(operation: Record<string, unknown>): Record<string, unknown> => {
+  const responses = (operation["responses"] ?? {}) as Record<string, Record<string, unknown>>
+  const declared = statuses.map((status) => {
+    const response = responses[status] ?? {}
+    return [status, { ...response, headers: { ...(response["headers"] as Record<string, unknown> | undefined), ...headers } }] as const
+  })
+  return { ...operation, responses: { ...responses, ...Object.fromEntries(declared) } }
+}
 
 const Forked = Schema.Struct({
   cf_run_id: Schema.String,
@@ -123,7 +145,7 @@ const Forked = Schema.Struct({
 
 const EventStream = Schema.String.pipe(
   HttpApiSchema.withEncoding({ kind: "Text", contentType: "text/event-stream" })
-).annotations({ description: "Server-Sent Events (or a WebSocket when the request asks to upgrade)" })
+).annotations({ description: "Server-Sent Events (`id:` the run's last completed step, `<step>.end` on the event the stream ends with)" })
 
 const UnknownRun = ErrorAt(404, "unknown run (CheckpointError unknown-run) or graph (SchedulerError unknown-graph)")
 const UnknownGraph = ErrorAt(404, "unknown graph (SchedulerError unknown-graph)")
@@ -199,7 +221,10 @@ export class RunsGroup extends HttpApiGroup.make("runs")
       .annotate(OpenApi.Summary, "Fork a counterfactual run from a step of this run (optionally mutated), replaying its recorded calls; returns the RunDiff")
   )
   .add(
-    HttpApiEndpoint.get("stream", "/v1/runs/:id/stream").setPath(RunPath).addSuccess(EventStream).addError(UnknownRun)
+    HttpApiEndpoint.get("stream", "/v1/runs/:id/stream").setPath(RunPath).addSuccess(EventStream)
+      .addSuccess(HttpApiSchema.Empty(204).annotations({ description: "nothing more: the Last-Event-ID is the finished run's final end (an EventSource stops reconnecting)" }))
+      .addSuccess(HttpApiSchema.Empty(101).annotations({ description: "switching to a WebSocket (the request asked to upgrade): one JSON text frame per event, closed 1000 after the last" }))
+      .addError(UnknownRun)
       .annotate(OpenApi.Summary, "Run events live (past events first): WebSocket when upgraded, otherwise Server-Sent Events")
   )
 {}
@@ -211,6 +236,7 @@ export class ArtifactsGroup extends HttpApiGroup.make("artifacts").add(
     .addSuccess(HttpApiSchema.Empty(304).annotations({ description: "not modified (If-None-Match named this artifact's ETag)" }))
     .addError(ErrorAt(404, "unknown artifact (ApiError not-found)"))
     .annotate(OpenApi.Summary, "An artifact's bytes, with the content type they were stored with")
+    .annotate(OpenApi.Transform, withResponseHeaders([200, 304], ArtifactETag))
 ) {}
 
 /** The Stargraph HTTP API; every failure is the error envelope with its status. */

@@ -584,6 +584,10 @@ describe("bad requests get the envelope", () => {
     // Every error status answers with the one envelope.
     expect(JSON.stringify(doc.body["paths"]["/v1/runs/{id}"]["get"]["responses"]["404"])).toContain("#/components/schemas/ErrorEnvelope")
     expect(JSON.stringify(doc.body)).not.toContain("HttpApiDecodeError")
+    // A stream answers 101 (WebSocket), 200 (SSE) or 204 (a reconnect after the run's final end).
+    const stream = doc.body["paths"]["/v1/runs/{id}/stream"]["get"]["responses"]
+    expect(Object.keys(stream)).toEqual(expect.arrayContaining(["101", "200", "204"]))
+    expect([stream["101"]["content"], stream["204"]["content"]]).toEqual([undefined, undefined])
     const lines = readFileSync(join(dir, "audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; actor: string; status?: number; run_id?: string })
     expect(lines.some((l) => l.event === "api.runs.create" && l.actor === "http:127.0.0.1")).toBe(true)
     expect(lines.some((l) => l.event === "run.finished")).toBe(true)
