@@ -575,8 +575,10 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
       Effect.provide(context)
     )
     const routes = [...apiRoutes, ...triggers.routes.map(triggerRouteInfo)]
-    const auth = options.authToken !== undefined
-    let document = openApiDocument(triggers.routes, auth)
+    const bindHost = options.host ?? "127.0.0.1"
+    const rateLimitPerMinute = options.rateLimitPerMinute ?? (isLoopback(bindHost) ? undefined : DEFAULT_RATE_LIMIT)
+    const described = { auth: options.authToken !== undefined, rateLimited: rateLimitPerMinute !== undefined && rateLimitPerMinute > 0 }
+    let document = openApiDocument(triggers.routes, described)
     // The API, its handlers, the trigger routes and /openapi.json share one router.
     const apiContext = yield* Layer.build(
       Layer.mergeAll(
@@ -590,9 +592,6 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
       )
     )
     const app = yield* HttpApiBuilder.httpApp.pipe(Effect.provide(apiContext))
-    const bindHost = options.host ?? "127.0.0.1"
-    const loopback = isLoopback(bindHost)
-    const rateLimitPerMinute = options.rateLimitPerMinute ?? (loopback ? undefined : DEFAULT_RATE_LIMIT)
     const nameOf = routeNamer(routes)
     const methodsAt = routeMethods(routes)
     const bodyLimits = new Map<string, number>(triggers.routes.flatMap((r) => (r.maxBodyBytes !== undefined ? [[`${r.method} ${r.path}`, r.maxBodyBytes] as const] : [])))
@@ -624,7 +623,7 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     const port = address._tag === "TcpAddress" ? address.port : 0
     const host = address._tag === "TcpAddress" ? address.hostname : "unix"
     const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`
-    document = openApiDocument(triggers.routes, auth, url)
+    document = openApiDocument(triggers.routes, { ...described, url })
     return {
       url,
       port,

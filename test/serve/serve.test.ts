@@ -522,11 +522,44 @@ describe("bad requests get the envelope", () => {
       expect(webhook["parameters"].filter((p: { in: string }) => p.in === "header").map((p: { name: string; required: boolean }) => [p.name, p.required]))
         .toEqual([["X-Stargraph-Timestamp", true], ["X-Stargraph-Nonce", true], ["X-Stargraph-Signature", true]])
       expect(webhook["requestBody"]).toMatchObject({ required: true, content: { "application/json": { schema: { type: "object" } } } })
-      expect(Object.keys(webhook["responses"]).sort()).toEqual(["202", "400", "401", "404", "409", "413", "500", "503"])
+      expect(Object.keys(webhook["responses"]).sort()).toEqual(["202", "400", "401", "403", "404", "409", "413", "429", "500", "503"])
       expect(webhook["security"]).toEqual([{ bearer: [] }])
     } finally {
       await s.close()
     }
+  })
+
+  it("/openapi.json declares what every route answers: the guard's refusals (on /openapi.json and trigger routes too), and the rate-limit and challenge headers", async () => {
+    const local = tempDir()
+    const config = join(local, "stargraph.yaml")
+    writeFileSync(config, `webhooks:\n  - { id: nvd-mirror, graph: ${join(graphs, "hello", "graph.yaml")}, secret_env: NVD_SECRET }\n`)
+    const s = await boot({ db: join(local, "db.sqlite"), config, env: { NVD_SECRET: "k" }, authToken: "t0ken", rateLimitPerMinute: 1000 })
+    try {
+      const doc = await (await fetch(`${s.url}/openapi.json`, { headers: { authorization: "Bearer t0ken" } })).json() as Record<string, any>
+      const result = await new Validator().validate(doc)
+      expect(result.errors ?? []).toEqual([])
+      const operations = Object.entries(doc["paths"] as Record<string, Record<string, { responses: Record<string, { headers?: Record<string, unknown> }> }>>)
+        .flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ at: `${method.toUpperCase()} ${path}`, responses: op.responses })))
+      expect(operations.map((o) => o.at)).toEqual(expect.arrayContaining(["GET /openapi.json", "POST /v1/triggers/webhook/nvd-mirror", "POST /v1/runs"]))
+      for (const { at, responses } of operations) {
+        // The guard answers these on every route, before the route itself.
+        expect([at, ["401", "403", "429", "500"].filter((status) => !(status in responses))]).toEqual([at, []])
+        for (const [status, response] of Object.entries(responses)) {
+          expect([at, status, Object.keys(response.headers ?? {})]).toEqual([at, status, expect.arrayContaining(["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"])])
+        }
+        expect(Object.keys(responses["401"]!.headers ?? {})).toContain("WWW-Authenticate")
+      }
+      expect(Object.keys(doc["components"]["headers"]).sort()).toEqual(["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"])
+      const at = (path: string, method: string) => doc["paths"][path][method]["responses"] as Record<string, Record<string, any>>
+      expect(at("/v1/runs", "post")["409"]!["content"]["application/json"]).toBeDefined()
+      expect(at("/openapi.json", "get")["200"]!["content"]).toHaveProperty("application/json")
+    } finally {
+      await s.close()
+    }
+    // Without a rate limit or a token, no such headers are promised.
+    const plain = JSON.stringify(await (await fetch(`${server.url}/openapi.json`)).json())
+    expect(plain).not.toContain("X-RateLimit")
+    expect(plain).not.toContain("WWW-Authenticate")
   })
 
   it("shows a failed run's error without the node's stack trace or file paths (get, list, stream)", async () => {
