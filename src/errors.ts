@@ -373,7 +373,7 @@ export class ReplayDivergenceError extends Schema.TaggedError<ReplayDivergenceEr
 
 /** An HTTP request was refused before it reached a run: auth, limits, routing. */
 export class ApiError extends Schema.TaggedError<ApiError>()("ApiError", {
-  reason: Schema.Literal("unauthorized", "rate-limited", "body-too-large", "not-found", "not-implemented", "unavailable", "forbidden"),
+  reason: Schema.Literal("unauthorized", "rate-limited", "body-too-large", "not-found", "not-implemented", "unavailable", "forbidden", "method-not-allowed"),
   status: Schema.Int,
   message: Schema.String
 }) {}

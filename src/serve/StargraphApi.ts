@@ -36,11 +36,24 @@ export const CounterfactualBody = Schema.Struct({
   live_after_fork: Schema.optionalWith(Schema.Boolean, { default: () => false })
 }).annotations({ ...strict, identifier: "CounterfactualBody" })
 
+/**
+ * `limit` as a query string carries it: a whole number from 1 to 500 in decimal digits
+ * (no sign, space, fraction, exponent or hex), an integer in OpenAPI.
+ */
+const PageLimit = Schema.compose(Schema.String.pipe(Schema.pattern(/^[0-9]+$/)), Schema.NumberFromString).pipe(
+  Schema.int(),
+  Schema.between(1, 500)
+).annotations({
+  jsonSchema: { type: "integer", minimum: 1, maximum: 500, default: 50 },
+  description: "page size, 1 to 500 (default 50)",
+  message: (issue) => ({ message: `Expected a whole number from 1 to 500, actual ${JSON.stringify(issue.actual)}`, override: true })
+})
+
 /** Query of `GET /v1/runs`. */
 export const ListRunsQuery = Schema.Struct({
   status: Schema.optional(RunStatus),
   graph_id: Schema.optional(Schema.String),
-  limit: Schema.optionalWith(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 500)), { default: () => 50 }),
+  limit: Schema.optionalWith(PageLimit, { default: () => 50 }),
   cursor: Schema.optional(Schema.String)
 })
 
@@ -95,10 +108,32 @@ export const RunArtifacts = Schema.Struct({
 
 const ArtifactPath = Schema.Struct({ id: Schema.String.annotations({ description: "sha256:<64 hex digits>" }) })
 
-/** The bytes of an artifact, served with the content type they were stored with. */
-const ArtifactBytes = HttpApiSchema.Uint8Array({ contentType: "application/octet-stream" }).annotations({
+/**
+ * The bytes of an artifact, served with the content type they were stored with (any: a
+ * wildcard media type, which the derived client reads as bytes whatever the type).
+ */
+const ArtifactBytes = HttpApiSchema.Uint8Array({ contentType: "*/*" }).annotations({
   description: "the bytes, with the Content-Type they were stored with, Content-Length, and the artifact id as ETag"
 })
+
+/** The `ETag` an artifact answer carries: its id, quoted. */
+const ArtifactETag = {
+  ETag: { description: "the artifact id, quoted (a strong validator for If-None-Match)", schema: { type: "string" } }
+}
+
+/**
+ * An OpenAPI operation whose answers with `statuses` declare `headers` (an `HttpApi`
+ * endpoint has no schema for response headers).
+ */
+const withResponseHeaders = (statuses: ReadonlyArray<number>, headers: Record<string, unknown>) =>
+(operation: Record<string, unknown>): Record<string, unknown> => {
+  const responses = (operation["responses"] ?? {}) as Record<string, Record<string, unknown>>
+  const declared = statuses.map((status) => {
+    const response = responses[status] ?? {}
+    return [status, { ...response, headers: { ...(response["headers"] as Record<string, unknown> | undefined), ...headers } }] as const
+  })
+  return { ...operation, responses: { ...responses, ...Object.fromEntries(declared) } }
+}
 
 const Forked = Schema.Struct({
   cf_run_id: Schema.String,
@@ -110,12 +145,13 @@ const Forked = Schema.Struct({
 
 const EventStream = Schema.String.pipe(
   HttpApiSchema.withEncoding({ kind: "Text", contentType: "text/event-stream" })
-).annotations({ description: "Server-Sent Events (or a WebSocket when the request asks to upgrade)" })
+).annotations({ description: "Server-Sent Events (`id:` the run's last completed step, `<step>.end` on the event the stream ends with)" })
 
 const UnknownRun = ErrorAt(404, "unknown run (CheckpointError unknown-run) or graph (SchedulerError unknown-graph)")
 const UnknownGraph = ErrorAt(404, "unknown graph (SchedulerError unknown-graph)")
 const WrongState = ErrorAt(409, "the run is in the wrong state (RunStateError), or its graph changed (CheckpointError graph-hash-mismatch)")
 const ShuttingDown = ErrorAt(503, "the server is draining (SchedulerError shutting-down)")
+const KeyTaken = ErrorAt(409, "the idempotency_key is held by a run of another graph (RunStateError)")
 
 /** Health: the one route that never needs the bearer token. */
 export class HealthGroup extends HttpApiGroup.make("health").add(
@@ -137,6 +173,7 @@ export class RunsGroup extends HttpApiGroup.make("runs")
       .addSuccess(Enqueued(false), { status: 202 })
       .addSuccess(Enqueued(true), { status: 200 })
       .addError(UnknownGraph)
+      .addError(KeyTaken)
       .addError(ShuttingDown)
       .annotate(OpenApi.Summary, "Enqueue a run (the same path as `stargraph run`); idempotent by idempotency_key (200 with the existing run)")
   )
@@ -184,7 +221,10 @@ export class RunsGroup extends HttpApiGroup.make("runs")
       .annotate(OpenApi.Summary, "Fork a counterfactual run from a step of this run (optionally mutated), replaying its recorded calls; returns the RunDiff")
   )
   .add(
-    HttpApiEndpoint.get("stream", "/v1/runs/:id/stream").setPath(RunPath).addSuccess(EventStream).addError(UnknownRun)
+    HttpApiEndpoint.get("stream", "/v1/runs/:id/stream").setPath(RunPath).addSuccess(EventStream)
+      .addSuccess(HttpApiSchema.Empty(204).annotations({ description: "nothing more: the Last-Event-ID is the finished run's final end (an EventSource stops reconnecting)" }))
+      .addSuccess(HttpApiSchema.Empty(101).annotations({ description: "switching to a WebSocket (the request asked to upgrade): one JSON text frame per event, closed 1000 after the last" }))
+      .addError(UnknownRun)
       .annotate(OpenApi.Summary, "Run events live (past events first): WebSocket when upgraded, otherwise Server-Sent Events")
   )
 {}
@@ -196,6 +236,7 @@ export class ArtifactsGroup extends HttpApiGroup.make("artifacts").add(
     .addSuccess(HttpApiSchema.Empty(304).annotations({ description: "not modified (If-None-Match named this artifact's ETag)" }))
     .addError(ErrorAt(404, "unknown artifact (ApiError not-found)"))
     .annotate(OpenApi.Summary, "An artifact's bytes, with the content type they were stored with")
+    .annotate(OpenApi.Transform, withResponseHeaders([200, 304], ArtifactETag))
 ) {}
 
 /** The Stargraph HTTP API; every failure is the error envelope with its status. */
@@ -206,6 +247,7 @@ export class StargraphApi extends HttpApi.make("stargraph")
   .add(ArtifactsGroup)
   .addError(ErrorAt(400, "invalid body, query, path or params (InputError, StateValidationError)"))
   .addError(ErrorAt(401, "missing or wrong bearer token (ApiError unauthorized)"))
+  .addError(ErrorAt(403, "a browser page of another site (Origin, Sec-Fetch-Site: cross-site) or a Host the server does not answer to (ApiError forbidden)"))
   .addError(ErrorAt(413, "body too large (ApiError body-too-large)"))
   .addError(ErrorAt(429, "rate limited (ApiError rate-limited)"))
   .addError(ErrorAt(500, "internal error"))

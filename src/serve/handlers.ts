@@ -18,7 +18,7 @@ import * as Stream from "effect/Stream"
 import { ArtifactStore } from "../checkpoint/ArtifactStore.js"
 import { ARTIFACT_ID } from "../checkpoint/artifactModels.js"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
-import { type RunStatus, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
+import { type RunRecord, type RunStatus, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
 import { ApiError, CheckpointError, InputError, RunStateError, SchedulerError, type StargraphError } from "../errors.js"
 import { canonicalJson } from "../ir/hash.js"
 import { ownerAlive } from "../runtime/owner.js"
@@ -29,7 +29,7 @@ import { GraphRegistry, type GraphRegistryShape } from "../scheduler/GraphRegist
 import { Scheduler } from "../scheduler/Scheduler.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { envelopeOf, redactErrorRecord } from "../triggers/httpError.js"
-import { identified, parseLastEventId, resumeAfter, withKeepAlive } from "./sse.js"
+import { identified, parseLastEventId, type ResumePoint, resumeAfter, withKeepAlive } from "./sse.js"
 import { checkClientKey } from "../triggers/TriggerEvent.js"
 import { runEvents } from "./runEvents.js"
 import { RunView, StargraphApi } from "./StargraphApi.js"
@@ -308,9 +308,11 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
             ))
           }
           // A reconnect (`Last-Event-ID`) gets what it has not seen; one that saw a finished
-          // run's end gets 204, which tells an EventSource to stop reconnecting.
+          // run's end gets 204, which tells an EventSource to stop reconnecting. The end it saw
+          // must be the run's last one (`<last step>.end`): an earlier end is where the run
+          // stopped waiting or paused before it was resumed, and what came after is still owed.
           const from = parseLastEventId(request.headers["last-event-id"])
-          if (from?.ended === true && TERMINAL_STATUSES.has(record.status)) return HttpServerResponse.empty({ status: 204 })
+          if (sawFinalEnd(from, record)) return HttpServerResponse.empty({ status: 204 })
           const body = resumeAfter(identified(events), from).pipe(
             Stream.map(({ event, id }) => utf8.encode(`id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`)),
             Stream.catchAll((e) => Stream.make(utf8.encode(`event: error\ndata: ${JSON.stringify(envelopeOf(e))}\n\n`))),
@@ -320,6 +322,10 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
           return HttpServerResponse.stream(body, { contentType: "text/event-stream", headers: { "cache-control": "no-cache" } })
         }))
   }))
+
+/** Whether a client resuming at `from` saw the final event of `run`, a run that will not go on. */
+const sawFinalEnd = (from: ResumePoint | undefined, run: RunRecord): boolean =>
+  from !== undefined && from.ended && TERMINAL_STATUSES.has(run.status) && from.step === run.last_step
 
 /** Seconds between the keep-alive comments of a quiet event stream. */
 const SSE_KEEPALIVE_SECONDS = 15

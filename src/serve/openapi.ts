@@ -1,8 +1,9 @@
 /**
  * `/openapi.json`: the OpenAPI 3.1 document generated from `StargraphApi`, with the
  * trigger routes mounted at start-up (each documenting itself, e.g. a webhook's signature
- * headers and body), `servers` from the listening URL and, when a token is configured,
- * bearer auth. It passes strict validators (no duplicate `$id`).
+ * headers and body), what the guard around every route answers, `servers` from the
+ * listening URL and, when the server has them, bearer auth and the rate-limit headers.
+ * It passes strict validators (no duplicate `$id`).
  */
 import * as OpenApi from "@effect/platform/OpenApi"
 import type { TriggerRoute } from "../triggers/Trigger.js"
@@ -12,6 +13,46 @@ import { StargraphApi } from "./StargraphApi.js"
 const envelope = { $ref: "#/components/schemas/ErrorEnvelope" }
 
 const errorAnswer = (description: string) => ({ description, content: { "application/json": { schema: envelope } } })
+
+/**
+ * What the guard around every route can answer instead of the route (the statuses
+ * `StargraphApi` declares API-wide), for the routes it does not describe.
+ */
+const guardAnswers = {
+  401: errorAnswer("missing or wrong bearer token (ApiError unauthorized)"),
+  403: errorAnswer("a browser page of another site (Origin, Sec-Fetch-Site: cross-site) or a Host the server does not answer to (ApiError forbidden)"),
+  413: errorAnswer("body over --max-body-bytes (ApiError body-too-large)"),
+  429: errorAnswer("rate limited (ApiError rate-limited)"),
+  500: errorAnswer("internal error (StargraphRuntimeError; the details are in the server log)")
+}
+
+/** The headers every answer carries when the server rate limits (`components.headers`). */
+const RATE_LIMIT_HEADERS = {
+  "X-RateLimit-Limit": { description: "requests a client may send per one-minute window", schema: { type: "integer" } },
+  "X-RateLimit-Remaining": { description: "requests left in this window", schema: { type: "integer" } },
+  "X-RateLimit-Reset": { description: "when this window ends, epoch seconds", schema: { type: "integer" } }
+}
+
+/** The challenge a 401 carries when a bearer token guards the server. */
+const CHALLENGE_HEADER = {
+  "WWW-Authenticate": { description: "Bearer realm=\"stargraph\", on a missing or wrong bearer token", schema: { type: "string" } }
+}
+
+/** `paths` with `headers(status)` declared on every operation's answer of that status. */
+const withHeaders = (
+  paths: Record<string, Record<string, Record<string, unknown>>>,
+  headers: (status: string) => Record<string, unknown>
+) => {
+  for (const operations of Object.values(paths)) {
+    for (const operation of Object.values(operations)) {
+      const responses = operation["responses"] as Record<string, Record<string, unknown>>
+      for (const [status, response] of Object.entries(responses)) {
+        const more = headers(status)
+        if (Object.keys(more).length > 0) responses[status] = { ...response, headers: { ...(response["headers"] as Record<string, unknown> | undefined), ...more } }
+      }
+    }
+  }
+}
 
 /** A trigger route's operation: a generic entry, with what the route documents itself (`route.openapi`) over it. */
 const triggerOperation = (route: TriggerRoute) => {
@@ -26,8 +67,8 @@ const triggerOperation = (route: TriggerRoute) => {
       ...(own.parameters ?? [])
     ],
     responses: {
+      ...guardAnswers,
       ...(route.maxBodyBytes !== undefined ? { 413: errorAnswer(`body over ${route.maxBodyBytes} bytes (ApiError body-too-large)`) } : {}),
-      500: errorAnswer("internal error (StargraphRuntimeError; the details are in the server log)"),
       ...(own.responses ?? { default: { description: "the trigger's answer (JSON)" } })
     }
   }
@@ -84,11 +125,21 @@ const withoutDecodeError = (value: unknown): unknown => {
   return out
 }
 
+/** What the document says about the server it describes. */
+export interface DocumentOptions {
+  /** A bearer token guards every route but `/healthz`. */
+  readonly auth: boolean
+  /** Every answer carries the `X-RateLimit-*` headers. */
+  readonly rateLimited: boolean
+  /** The listening URL (`servers`), once known. */
+  readonly url?: string | undefined
+}
+
 /**
- * The document for this server: the API, its trigger routes, auth when `auth`, and
- * `servers` when the listening URL is known.
+ * The document for this server: the API, its trigger routes, auth and the rate-limit
+ * headers when the server has them, and `servers` when the listening URL is known.
  */
-export const openApiDocument = (triggerRoutes: ReadonlyArray<TriggerRoute>, auth: boolean, url?: string) => {
+export const openApiDocument = (triggerRoutes: ReadonlyArray<TriggerRoute>, { auth, rateLimited, url }: DocumentOptions) => {
   const spec = OpenApi.fromApi(StargraphApi) as unknown as {
     paths: Record<string, Record<string, Record<string, unknown>>>
     components: Record<string, unknown>
@@ -98,13 +149,22 @@ export const openApiDocument = (triggerRoutes: ReadonlyArray<TriggerRoute>, auth
     const path = route.path.replace(/:([A-Za-z_]+)/g, "{$1}")
     paths[path] = { ...paths[path], [route.method.toLowerCase()]: triggerOperation(route) }
   }
-  paths["/openapi.json"] = { get: { operationId: "openapi", summary: "This document", responses: { 200: { description: "OpenAPI 3.1" } } } }
+  paths["/openapi.json"] = {
+    get: {
+      operationId: "openapi",
+      summary: "This document",
+      responses: { 200: { description: "OpenAPI 3.1", content: { "application/json": { schema: { type: "object" } } } }, ...guardAnswers }
+    }
+  }
   if (auth) {
     for (const [path, operations] of Object.entries(paths)) {
       if (path === "/healthz") continue
       for (const operation of Object.values(operations)) operation["security"] = [{ bearer: [] }]
     }
+    withHeaders(paths, (status) => (status === "401" ? CHALLENGE_HEADER : {}))
   }
+  const rateLimitRefs = Object.fromEntries(Object.keys(RATE_LIMIT_HEADERS).map((name) => [name, { $ref: `#/components/headers/${name}` }]))
+  if (rateLimited) withHeaders(paths, () => rateLimitRefs)
   return withoutIds({
     ...spec,
     ...(url !== undefined ? { servers: [{ url, description: "this server" }] } : {}),
@@ -112,7 +172,8 @@ export const openApiDocument = (triggerRoutes: ReadonlyArray<TriggerRoute>, auth
     components: {
       ...spec.components,
       schemas: referenced(paths, (spec.components["schemas"] ?? {}) as Record<string, unknown>),
-      ...(auth ? { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } } : {})
+      ...(auth ? { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } } : {}),
+      ...(rateLimited ? { headers: RATE_LIMIT_HEADERS } : {})
     }
   }) as Record<string, unknown>
 }

@@ -35,13 +35,30 @@ export const triggerRouteInfo = (route: TriggerRoute): RouteInfo => ({
   name: `trigger${route.path.replaceAll("/", ".")}`
 })
 
-/** `(method, path) → name` over `routes`; unmatched requests are `unknown-route`. */
-export const routeNamer = (routes: ReadonlyArray<RouteInfo>) => {
-  const compiled = routes.map((r) => ({
+/** Each route's path as a pattern that matches the request paths it answers. */
+const compile = (routes: ReadonlyArray<RouteInfo>) =>
+  routes.map((r) => ({
     method: r.method,
     pattern: new RegExp(`^${r.path.replace(/[.]/g, "\\.").replace(/:[A-Za-z_]+/g, "[^/]+")}/?$`),
     name: r.name
   }))
+
+/** `(method, path) → name` over `routes`; unmatched requests are `unknown-route`. */
+export const routeNamer = (routes: ReadonlyArray<RouteInfo>) => {
+  const compiled = compile(routes)
   return (method: string, path: string): string =>
     compiled.find((r) => r.method === method && r.pattern.test(path))?.name ?? "unknown-route"
+}
+
+/**
+ * `path → the methods routes answer there` over `routes`, for a 405's `Allow` (HEAD
+ * wherever GET is: the server answers it); empty when no route has that path.
+ */
+export const routeMethods = (routes: ReadonlyArray<RouteInfo>) => {
+  const compiled = compile(routes)
+  return (path: string): ReadonlyArray<string> => {
+    const methods = new Set(compiled.filter((r) => r.pattern.test(path)).map((r) => r.method))
+    if (methods.has("GET")) methods.add("HEAD")
+    return [...methods].sort()
+  }
 }

@@ -52,7 +52,7 @@ import { clientAddress, type TrustedProxies, trustedProxies } from "./clientAddr
 import { errorResponse } from "./envelope.js"
 import { handlersLayer } from "./handlers.js"
 import { openApiDocument } from "./openapi.js"
-import { apiRoutes, type RouteInfo, routeNamer, triggerRouteInfo } from "./routes.js"
+import { apiRoutes, type RouteInfo, routeMethods, routeNamer, triggerRouteInfo } from "./routes.js"
 import { StargraphApi } from "./StargraphApi.js"
 
 /** How to run the server. */
@@ -269,6 +269,9 @@ const foreignRequest = (request: HttpServerRequest.HttpServerRequest, names: Rea
   return undefined
 }
 
+/** What a 401 says besides its envelope: the scheme its token goes in (RFC 9110 §11.6.1). */
+const BEARER_CHALLENGE = { "www-authenticate": "Bearer realm=\"stargraph\"" }
+
 /** Routes that never need the bearer token (`/openapi.json` does: it names every graph and webhook). */
 const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/healthz"])
 
@@ -284,6 +287,8 @@ const guard = (
   },
   audit: typeof AuditSink.Service,
   nameOf: (method: string, path: string) => string,
+  /** The methods routes answer at a path (a 405's `Allow`); none for an unknown path. */
+  methodsAt: (path: string) => ReadonlyArray<string>,
   /** A route's own body limit (a webhook's `max_body_bytes`), which replaces the server's. */
   routeBodyLimit: (method: string, path: string) => number | undefined = () => undefined
 ) => {
@@ -316,7 +321,7 @@ const guard = (
       // oversize one still gets its 413 (the platform's own limit drops the connection).
       const buffered = refusal === undefined && isChunked(request) ? yield* readChunked(request, maxBody) : undefined
       let response = refusal !== undefined
-        ? errorResponse(refusal)
+        ? errorResponse(refusal, refusal.reason === "unauthorized" ? BEARER_CHALLENGE : {})
         : buffered === null
         ? errorResponse(new ApiError({ reason: "body-too-large", status: 413, message: `chunked body exceeds the limit of ${maxBody} bytes${RAISE_LIMIT}` }))
         : yield* Effect.suspend(() => {
@@ -330,7 +335,10 @@ const guard = (
             Effect.provideService(HttpServerRequest.HttpServerRequest, effective),
             HttpIncomingMessage.withMaxBodySize(Option.some(maxBody)),
             Effect.catchAllCause((cause) =>
-              Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.map(errorOfCause(cause, maxBody), (error) => errorResponse(error)))
+              Cause.isInterruptedOnly(cause)
+                ? Effect.failCause(cause)
+                : Effect.map(errorOfCause(cause, maxBody, methodsAt), (error) =>
+                  errorResponse(error, error instanceof ApiError && error.reason === "method-not-allowed" ? { allow: methodsAt(path).join(", ") } : {})))
           )
         })
       if (limit) response = HttpServerResponse.setHeaders(response, limit.headers)
@@ -408,17 +416,24 @@ const refuseDeepBody = (request: HttpServerRequest.HttpServerRequest) =>
 
 /**
  * The StargraphError a failed request stands for when the API did not answer it itself:
- * unknown routes, unreadable (malformed JSON) or oversize (chunked, no Content-Length)
- * bodies get their envelope; anything else is an internal error, logged here with its
+ * unknown routes (404, or 405 for a path routes answer with other methods), unreadable
+ * (malformed JSON) or oversize (chunked, no Content-Length) bodies get their envelope; anything else is an internal error, logged here with its
  * full cause under an incident id, and answered with that id only (no stack trace, no
  * server file path on the wire).
  */
-const errorOfCause = (cause: Cause.Cause<unknown>, maxBody: number): Effect.Effect<StargraphError> => {
+const errorOfCause = (cause: Cause.Cause<unknown>, maxBody: number, methodsAt: (path: string) => ReadonlyArray<string>): Effect.Effect<StargraphError> => {
   const failure = Cause.squash(cause)
   if (isStargraphError(failure)) return Effect.succeed(failure)
   if (HttpServerError.isServerError(failure)) {
     if (failure._tag === "RouteNotFound") {
-      return Effect.succeed(new ApiError({ reason: "not-found", status: 404, message: `no route ${failure.request.method} ${failure.request.url.split("?")[0]}` }))
+      const { method } = failure.request
+      const path = failure.request.url.split("?")[0] ?? "/"
+      const allowed = methodsAt(path)
+      return Effect.succeed(
+        allowed.length > 0
+          ? new ApiError({ reason: "method-not-allowed", status: 405, message: `${path} does not answer ${method}: use ${allowed.join(", ")}` })
+          : new ApiError({ reason: "not-found", status: 404, message: `no route ${method} ${path}` })
+      )
     }
     if (failure._tag === "RequestError") {
       const reason = failure.cause instanceof Error ? failure.cause.message : String(failure.cause)
@@ -438,6 +453,13 @@ const errorOfCause = (cause: Cause.Cause<unknown>, maxBody: number): Effect.Effe
 
 const isStargraphError = Schema.is(StargraphError)
 
+/** The way out for a field whose decode failure needs more than the route's parameters. */
+const FIELD_FIXES: ReadonlyMap<string, string> = new Map([
+  // The CLI's --inputs is "params" in a POST /v1/runs body.
+  ["inputs", "send a run's initial state as \"params\": {…}"],
+  ["limit", "pass limit as a whole number from 1 to 500 in decimal digits, e.g. ?limit=50 (default 50)"]
+])
+
 /** The API's own decode failure as an `InputError` naming the field. */
 const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError) => {
   const issue = failure.issues[0]
@@ -454,8 +476,7 @@ const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError) => {
     message: choices.length > 1 ? `Expected one of ${choices.join(" | ")}, actual ${actual ?? "?"}` : issue?.message ?? failure.message,
     fix: choices.length > 1
       ? `use one of: ${choices.map((c) => c.slice(1, -1)).join(", ")}`
-      // The CLI's --inputs is "params" in a POST /v1/runs body.
-      : field === "inputs" ? "send a run's initial state as \"params\": {…}" : "see /openapi.json for this route's parameters and body"
+      : FIELD_FIXES.get(field) ?? "see /openapi.json for this route's parameters and body"
   })
 }
 
@@ -554,8 +575,10 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
       Effect.provide(context)
     )
     const routes = [...apiRoutes, ...triggers.routes.map(triggerRouteInfo)]
-    const auth = options.authToken !== undefined
-    let document = openApiDocument(triggers.routes, auth)
+    const bindHost = options.host ?? "127.0.0.1"
+    const rateLimitPerMinute = options.rateLimitPerMinute ?? (isLoopback(bindHost) ? undefined : DEFAULT_RATE_LIMIT)
+    const described = { auth: options.authToken !== undefined, rateLimited: rateLimitPerMinute !== undefined && rateLimitPerMinute > 0 }
+    let document = openApiDocument(triggers.routes, described)
     // The API, its handlers, the trigger routes and /openapi.json share one router.
     const apiContext = yield* Layer.build(
       Layer.mergeAll(
@@ -569,12 +592,10 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
       )
     )
     const app = yield* HttpApiBuilder.httpApp.pipe(Effect.provide(apiContext))
-    const bindHost = options.host ?? "127.0.0.1"
-    const loopback = isLoopback(bindHost)
-    const rateLimitPerMinute = options.rateLimitPerMinute ?? (loopback ? undefined : DEFAULT_RATE_LIMIT)
     const nameOf = routeNamer(routes)
+    const methodsAt = routeMethods(routes)
     const bodyLimits = new Map<string, number>(triggers.routes.flatMap((r) => (r.maxBodyBytes !== undefined ? [[`${r.method} ${r.path}`, r.maxBodyBytes] as const] : [])))
-    const guarded = guard({ ...options, rateLimitPerMinute, hostNames: hostNames(options, bindHost), trusted }, Context.get(context, AuditSink), nameOf, (method, path) => bodyLimits.get(`${method} ${path}`))(app)
+    const guarded = guard({ ...options, rateLimitPerMinute, hostNames: hostNames(options, bindHost), trusted }, Context.get(context, AuditSink), nameOf, methodsAt, (method, path) => bodyLimits.get(`${method} ${path}`))(app)
     const wanted = options.port ?? 8000
     const server = yield* NodeHttpServer.make(() => createServer(), { host: bindHost, port: wanted }).pipe(
       Effect.mapError((e) => {
@@ -602,7 +623,7 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     const port = address._tag === "TcpAddress" ? address.port : 0
     const host = address._tag === "TcpAddress" ? address.hostname : "unix"
     const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`
-    document = openApiDocument(triggers.routes, auth, url)
+    document = openApiDocument(triggers.routes, { ...described, url })
     return {
       url,
       port,

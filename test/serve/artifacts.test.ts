@@ -148,7 +148,10 @@ describe("GET /v1/runs/{id}/artifacts and GET /v1/artifacts/{id}", () => {
     expect(result.valid).toBe(true)
     const get = doc["paths"]["/v1/artifacts/{id}"]["get"]
     expect(Object.keys(get["responses"])).toEqual(expect.arrayContaining(["200", "304", "400", "404"]))
-    expect(get["responses"]["200"]["content"]).toHaveProperty("application/octet-stream")
+    // Served with the content type it was stored with: any media type, and the id as ETag.
+    expect(Object.keys(get["responses"]["200"]["content"])).toEqual(["*/*"])
+    expect(get["responses"]["200"]["content"]["*/*"]["schema"]).toMatchObject({ type: "string", format: "binary" })
+    for (const status of ["200", "304"]) expect(Object.keys(get["responses"][status]["headers"])).toEqual(["ETag"])
     const listing = JSON.stringify(doc["paths"]["/v1/runs/{id}/artifacts"]["get"]["responses"]["200"])
     expect(listing).toContain("RunArtifacts")
     expect(JSON.stringify(doc["components"]["schemas"]["ArtifactEntry"])).toContain("sha256")

@@ -5,6 +5,8 @@ import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpApiClient from "@effect/platform/HttpApiClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
@@ -16,7 +18,7 @@ import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as Serve from "../../src/serve/server.js"
 import { StargraphApi } from "../../src/serve/StargraphApi.js"
-import { CheckpointError, RunStateError } from "../../src/errors.js"
+import { ApiError, CheckpointError, RunStateError } from "../../src/errors.js"
 import { canonicalJson } from "../../src/ir/hash.js"
 import * as WebhookTrigger from "../../src/triggers/WebhookTrigger.js"
 import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
@@ -262,6 +264,26 @@ describe("streams", () => {
     const ended = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": "3.end" } })
     expect([ended.status, await ended.text()]).toEqual([204, ""])
   })
+
+  it("a reconnect after a run's waiting end gets the steps it ran once answered; 204 only after its final end", async () => {
+    const id = (await call(`${server.url}/v1/runs`, { json: { graph_id: "run:approval", params: { request: "rotate keys" } } })).body["run_id"]
+    await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "awaiting-input")
+    const events = (body: string) => [...body.matchAll(/^id: (.+)\nevent: (.+)$/gm)].map((m) => `${m[2]}@${m[1]}`)
+    const first = events(await (await fetch(`${server.url}/v1/runs/${id}/stream`)).text())
+    expect(first[first.length - 1]).toBe("run.waiting@1.end")
+    expect((await call(`${server.url}/v1/runs/${id}/respond`, { json: { response: { approved: true } } })).status).toBe(202)
+    const done = await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "done")
+    const last = done.body["steps"] as number
+    // The client saw the run stop at `1.end`, not finish: it gets what followed, not 204.
+    const again = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": "1.end" } })
+    expect(again.status).toBe(200)
+    expect(events(await again.text())).toEqual([
+      ...Array.from({ length: last - 1 }, (_, i) => `step.completed@${i + 2}`),
+      `run.finished@${last}.end`
+    ])
+    const ended = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": `${last}.end` } })
+    expect([ended.status, await ended.text()]).toEqual([204, ""])
+  })
 })
 
 /** A request with headers `fetch` may not set (Host), answered as status and body. */
@@ -420,6 +442,36 @@ describe("bad requests get the envelope", () => {
     expect(noRun.body["error"]["message"]).toMatch(/\(fix: GET \/v1\/runs lists this server's runs\)$/)
   })
 
+  it("limit is a whole number 1..500 in decimal digits: hex, exponents, spaces, fractions and out-of-range values answer 400 naming it", async () => {
+    for (const bad of ["0x10", "1e2", "%201", "1%20", "+5", "0", "501", "1.5", "abc", ""]) {
+      const r = await call(`${server.url}/v1/runs?limit=${bad}`)
+      expect([bad, r.status, r.body["error"]?.["type"], r.body["error"]?.["details"]?.["field"]]).toEqual([bad, 400, "InputError", "limit"])
+      expect(r.body["error"]["details"]["fix"]).toContain("whole number from 1 to 500")
+    }
+    for (const good of ["1", "500", "007"]) expect((await call(`${server.url}/v1/runs?limit=${good}`)).status).toBe(200)
+    const doc = await call(`${server.url}/openapi.json`)
+    const limit = (doc.body["paths"]["/v1/runs"]["get"]["parameters"] as Array<{ name: string; schema: Record<string, unknown> }>).find((p) => p.name === "limit")
+    expect(limit?.schema).toMatchObject({ type: "integer", minimum: 1, maximum: 500 })
+  })
+
+  it("a known path asked with another method answers 405 with Allow (OPTIONS too); an unknown path stays 404", async () => {
+    for (const [method, path, allow] of [
+      ["DELETE", "/v1/runs", "GET, HEAD, POST"],
+      ["GET", "/v1/runs/run-x/cancel", "POST"],
+      ["POST", "/healthz", "GET, HEAD"],
+      ["PUT", "/v1/graphs", "GET, HEAD"],
+      ["OPTIONS", "/v1/runs/run-x", "GET, HEAD"],
+      ["POST", "/openapi.json", "GET, HEAD"]
+    ] as const) {
+      const r = await call(`${server.url}${path}`, { method })
+      expect([method, path, r.status, r.headers.get("allow")]).toEqual([method, path, 405, allow])
+      expect(r.body["error"]).toMatchObject({ type: "ApiError", details: { reason: "method-not-allowed", status: 405 } })
+      expect(r.body["error"]["message"]).toContain(`${path} does not answer ${method}: use ${allow}`)
+    }
+    const unknown = await call(`${server.url}/v1/nothing`, { method: "DELETE" })
+    expect([unknown.status, unknown.headers.get("allow"), unknown.body["error"]["details"]["reason"]]).toEqual([404, null, "not-found"])
+  })
+
   it("a 10,000-deep params or body answers 400 with the envelope, never a stack trace or a file path", async () => {
     const deepObject = "{\"a\":".repeat(10_000) + "1" + "}".repeat(10_000)
     const deepArray = "[".repeat(10_000) + "]".repeat(10_000)
@@ -470,11 +522,44 @@ describe("bad requests get the envelope", () => {
       expect(webhook["parameters"].filter((p: { in: string }) => p.in === "header").map((p: { name: string; required: boolean }) => [p.name, p.required]))
         .toEqual([["X-Stargraph-Timestamp", true], ["X-Stargraph-Nonce", true], ["X-Stargraph-Signature", true]])
       expect(webhook["requestBody"]).toMatchObject({ required: true, content: { "application/json": { schema: { type: "object" } } } })
-      expect(Object.keys(webhook["responses"]).sort()).toEqual(["202", "400", "401", "404", "409", "413", "500", "503"])
+      expect(Object.keys(webhook["responses"]).sort()).toEqual(["202", "400", "401", "403", "404", "409", "413", "429", "500", "503"])
       expect(webhook["security"]).toEqual([{ bearer: [] }])
     } finally {
       await s.close()
     }
+  })
+
+  it("/openapi.json declares what every route answers: the guard's refusals (on /openapi.json and trigger routes too), and the rate-limit and challenge headers", async () => {
+    const local = tempDir()
+    const config = join(local, "stargraph.yaml")
+    writeFileSync(config, `webhooks:\n  - { id: nvd-mirror, graph: ${join(graphs, "hello", "graph.yaml")}, secret_env: NVD_SECRET }\n`)
+    const s = await boot({ db: join(local, "db.sqlite"), config, env: { NVD_SECRET: "k" }, authToken: "t0ken", rateLimitPerMinute: 1000 })
+    try {
+      const doc = await (await fetch(`${s.url}/openapi.json`, { headers: { authorization: "Bearer t0ken" } })).json() as Record<string, any>
+      const result = await new Validator().validate(doc)
+      expect(result.errors ?? []).toEqual([])
+      const operations = Object.entries(doc["paths"] as Record<string, Record<string, { responses: Record<string, { headers?: Record<string, unknown> }> }>>)
+        .flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ at: `${method.toUpperCase()} ${path}`, responses: op.responses })))
+      expect(operations.map((o) => o.at)).toEqual(expect.arrayContaining(["GET /openapi.json", "POST /v1/triggers/webhook/nvd-mirror", "POST /v1/runs"]))
+      for (const { at, responses } of operations) {
+        // The guard answers these on every route, before the route itself.
+        expect([at, ["401", "403", "429", "500"].filter((status) => !(status in responses))]).toEqual([at, []])
+        for (const [status, response] of Object.entries(responses)) {
+          expect([at, status, Object.keys(response.headers ?? {})]).toEqual([at, status, expect.arrayContaining(["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"])])
+        }
+        expect(Object.keys(responses["401"]!.headers ?? {})).toContain("WWW-Authenticate")
+      }
+      expect(Object.keys(doc["components"]["headers"]).sort()).toEqual(["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"])
+      const at = (path: string, method: string) => doc["paths"][path][method]["responses"] as Record<string, Record<string, any>>
+      expect(at("/v1/runs", "post")["409"]!["content"]["application/json"]).toBeDefined()
+      expect(at("/openapi.json", "get")["200"]!["content"]).toHaveProperty("application/json")
+    } finally {
+      await s.close()
+    }
+    // Without a rate limit or a token, no such headers are promised.
+    const plain = JSON.stringify(await (await fetch(`${server.url}/openapi.json`)).json())
+    expect(plain).not.toContain("X-RateLimit")
+    expect(plain).not.toContain("WWW-Authenticate")
   })
 
   it("shows a failed run's error without the node's stack trace or file paths (get, list, stream)", async () => {
@@ -532,6 +617,10 @@ describe("bad requests get the envelope", () => {
     // Every error status answers with the one envelope.
     expect(JSON.stringify(doc.body["paths"]["/v1/runs/{id}"]["get"]["responses"]["404"])).toContain("#/components/schemas/ErrorEnvelope")
     expect(JSON.stringify(doc.body)).not.toContain("HttpApiDecodeError")
+    // A stream answers 101 (WebSocket), 200 (SSE) or 204 (a reconnect after the run's final end).
+    const stream = doc.body["paths"]["/v1/runs/{id}/stream"]["get"]["responses"]
+    expect(Object.keys(stream)).toEqual(expect.arrayContaining(["101", "200", "204"]))
+    expect([stream["101"]["content"], stream["204"]["content"]]).toEqual([undefined, undefined])
     const lines = readFileSync(join(dir, "audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; actor: string; status?: number; run_id?: string })
     expect(lines.some((l) => l.event === "api.runs.create" && l.actor === "http:127.0.0.1")).toBe(true)
     expect(lines.some((l) => l.event === "run.finished")).toBe(true)
@@ -569,11 +658,30 @@ describe("the API as a typed HttpApi", () => {
     expect(out.wrongState).toBeInstanceOf(RunStateError)
     expect(out.wrongState).toMatchObject({ operation: "respond", status: "done" })
   })
+
+  it("the derived client decodes every error a route answers: a key another graph's run holds (409), a cross-site page (403)", async () => {
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const client = yield* HttpApiClient.make(StargraphApi, { baseUrl: server.url })
+      const key = `shared-${Date.now()}`
+      yield* client.runs.create({ payload: { graph_id: "run:hello-stargraph", params: { message: "first" }, idempotency_key: key } })
+      const taken = yield* Effect.flip(client.runs.create({ payload: { graph_id: "run:approval", params: { request: "second" }, idempotency_key: key } }))
+      const crossSite = yield* HttpApiClient.make(StargraphApi, {
+        baseUrl: server.url,
+        transformClient: HttpClient.mapRequest(HttpClientRequest.setHeader("sec-fetch-site", "cross-site"))
+      })
+      const forbidden = yield* Effect.flip(crossSite.graphs.list())
+      return { taken, forbidden }
+    }).pipe(Effect.provide(FetchHttpClient.layer)))
+    expect(out.taken).toBeInstanceOf(RunStateError)
+    expect(out.taken).toMatchObject({ operation: "enqueue" })
+    expect(out.forbidden).toBeInstanceOf(ApiError)
+    expect(out.forbidden).toMatchObject({ reason: "forbidden", status: 403 })
+  })
 })
 
 describe("auth, rate limits, webhooks, restart", () => {
   it("requires the bearer token on every route but /healthz, and rate limits per client with headers", async () => {
-    const local = await boot({ db: join(tempDir(), "db.sqlite"), graphs: [join(graphs, "hello")], authToken: "t0ken", rateLimitPerMinute: 4 })
+    const local = await boot({ db: join(tempDir(), "db.sqlite"), graphs: [join(graphs, "hello")], authToken: "t0ken", rateLimitPerMinute: 5 })
     try {
       const health = await call(`${local.url}/healthz`)
       expect(health.status).toBe(200)
@@ -581,11 +689,14 @@ describe("auth, rate limits, webhooks, restart", () => {
       expect(health.body["db"]).toBe("db.sqlite")
       const denied = await call(`${local.url}/v1/graphs`)
       expect([denied.status, denied.body["error"]["details"]["reason"]]).toEqual([401, "unauthorized"])
+      // Every 401 names the scheme the token goes in (RFC 9110 §11.6.1).
+      expect(denied.headers.get("www-authenticate")).toBe("Bearer realm=\"stargraph\"")
+      expect((await call(`${local.url}/v1/graphs`, { headers: { authorization: "Bearer wrong" } })).headers.get("www-authenticate")).toMatch(/^Bearer /)
       // The scheme name is case-insensitive; the token is not.
       expect((await call(`${local.url}/v1/graphs`, { headers: { authorization: "bearer T0KEN" } })).status).toBe(401)
       const allowed = await call(`${local.url}/v1/graphs`, { headers: { authorization: "bearer t0ken" } })
       expect(allowed.status).toBe(200)
-      expect(allowed.headers.get("x-ratelimit-limit")).toBe("4")
+      expect(allowed.headers.get("x-ratelimit-limit")).toBe("5")
       expect(allowed.headers.get("x-ratelimit-remaining")).toBe("0")
       const limited = await call(`${local.url}/v1/graphs`, { headers: { authorization: "Bearer t0ken" } })
       expect([limited.status, limited.body["error"]["details"]["reason"]]).toEqual([429, "rate-limited"])
