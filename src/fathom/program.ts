@@ -478,6 +478,10 @@ const mirrorLiteralError = (programs: ReadonlyArray<Clips.Program>, mirrored: Re
     const type = literalType(fields.get(m.field))
     return type !== undefined && MIRROR_LITERALS[type] !== undefined ? [[m.template, type] as const] : []
   }))
+  const enums = new Map(mirrored.flatMap((m) => {
+    const values = fields.get(m.field)?.enum
+    return values !== undefined ? [[m.template, values] as const] : []
+  }))
   if (types.size === 0) return undefined
   let found: RuleError | undefined
   const check = (program: Clips.Program, rule: string, ce: Clips.CE) => {
@@ -499,8 +503,24 @@ const mirrorLiteralError = (programs: ReadonlyArray<Clips.Program>, mirrored: Re
         if (!["string", "integer", "float", "symbol"].includes(kind) || (kind === "symbol" && (text === "nil" || text === ":" || text === "="))) continue
         const before = terms[i - 1]
         if (before?.kind === "atom" && before.token.kind === "not") continue
-        if (allowed.kinds.includes(kind) && (type !== "boolean" || text === "TRUE" || text === "FALSE")) continue
         const written = kind === "string" ? JSON.stringify(text) : text
+        if (allowed.kinds.includes(kind) && (type !== "boolean" || text === "TRUE" || text === "FALSE")) {
+          // A literal of the right type that is none of the field's `enum` values can never match either.
+          const values = enums.get(ce.relation)
+          const literal = kind === "string" ? text : kind === "symbol" ? text === "TRUE" : Number(text)
+          if (values === undefined || values.includes(literal)) continue
+          const shownValues = values.map((v) => (typeof v === "string" ? JSON.stringify(v) : typeof v === "boolean" ? (v ? "TRUE" : "FALSE") : String(v))).join(", ")
+          found = new RuleError({
+            reason: "type",
+            ...(program.file !== undefined ? { file: program.file } : {}),
+            line: term.line,
+            column: term.column,
+            construct: `defrule ${rule}`,
+            message: `(${ce.relation} (value ${written})) can never match: state field '${ce.relation}' takes only ${shownValues} (its enum)`,
+            fix: `compare with one of ${shownValues}, or add ${written} to the field's enum`
+          })
+          return
+        }
         found = new RuleError({
           reason: "type",
           ...(program.file !== undefined ? { file: program.file } : {}),

@@ -271,6 +271,28 @@ const oneLine = (error: ParseResult.ParseError): string => {
   return `${at}${issue?.message ?? "invalid"}`.replace(/\s*\n\s*/g, " ")
 }
 
+/** Whether `value` is a value of a scalar field `type` (an `enum` entry must be). */
+const ofType = (value: string | number | boolean, type: FieldType): boolean =>
+  type === "any" || (type === "integer" ? Number.isInteger(value) : type === "number" ? typeof value === "number" : typeof value === type)
+
+/** An `enum` that is empty, or lists a value of another type than the field's. */
+const checkEnum = (spec: FieldSpec, path: ReadonlyArray<PropertyKey>): CompileProblem | undefined => {
+  if (spec.enum === undefined) return undefined
+  if (spec.enum.length === 0) {
+    return { path: [...path, "enum"], message: "enum lists no values: no value would be allowed", fix: "list the values the field allows, or remove enum" }
+  }
+  if (!SCALAR_TYPES.has(spec.type) && spec.type !== "any") {
+    return { path: [...path, "enum"], message: `enum on a field of type '${spec.type}': only string, integer, number and boolean fields take one`, fix: "declare the field as a scalar type, or remove enum" }
+  }
+  const at = spec.enum.findIndex((v) => !ofType(v, spec.type))
+  if (at < 0) return undefined
+  return {
+    path: [...path, "enum", at],
+    message: `enum value ${JSON.stringify(spec.enum[at])} is not of the field's type '${spec.type}'`,
+    fix: `write every enum value as a ${spec.type}${spec.type === "string" ? ` (quote it: "${String(spec.enum[at])}")` : ""}`
+  }
+}
+
 const checkDefault = (spec: FieldSpec, path: ReadonlyArray<PropertyKey>): CompileProblem | undefined => {
   if (spec.default === undefined) return undefined
   const result = Schema.decodeUnknownEither(fieldSchema(spec) as Schema.Schema<unknown, unknown>)(spec.default)
@@ -298,7 +320,7 @@ export const compileInline = (
         fix: `use reducer '${reducer}' only with type ${allowed.join(" or ")}, or use 'replace'`
       })
     }
-    const problem = checkDefault(spec, path)
+    const problem = checkEnum(spec, path) ?? checkDefault(spec, path)
     if (problem) return Either.left(problem)
     infos.set(name, {
       name,

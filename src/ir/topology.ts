@@ -266,5 +266,40 @@ const checkCondition = (
   if (condition.op === "in" && !Array.isArray(condition.value)) {
     return irError(source, [...path.slice(0, -1), "value"], "operator 'in' needs a list value", "write value: [a, b, c]")
   }
+  return needsValue && condition.field === head ? neverMatches(condition, fields.get(head)!, source, [...path.slice(0, -1), "value"]) : undefined
+}
+
+/** The JSON type a comparison value has, as a state field type names it. */
+const jsonTypeOf = (value: unknown): string =>
+  Array.isArray(value) ? "array" : value === null ? "null" : typeof value === "number" ? (Number.isInteger(value) ? "integer" : "number") : typeof value
+
+/**
+ * Why a condition on a declared field can never hold (undefined: it can): a value of
+ * another type than the field's (comparisons across types are false, never coerced), an
+ * order on a field that has none, or a value outside the field's `enum`. Refused at
+ * validation instead of silently taking the default at run time.
+ */
+const neverMatches = (condition: Condition, field: FieldInfo, source: IRSource, path: ReadonlyArray<PropertyKey>): IRValidationError | undefined => {
+  const type = field.type
+  if (type === undefined || type === "any") return undefined
+  const ordered = ["gt", "gte", "lt", "lte"].includes(condition.op)
+  if (ordered && type !== "integer" && type !== "number" && type !== "string") {
+    return irError(source, path.slice(0, -1), `operator '${condition.op}' orders values, and ${type} field '${field.name}' has no order`, "use eq, ne, in, exists, truthy or falsy")
+  }
+  const values = condition.op === "in" && Array.isArray(condition.value) ? condition.value : [condition.value]
+  const verdict = condition.op === "ne" ? "it always holds" : "it can never match"
+  for (const [i, value] of values.entries()) {
+    const at = condition.op === "in" ? [...path, i] : path
+    const given = jsonTypeOf(value)
+    // null matches a field left empty; an `eq`/`ne`/`in` may test for it.
+    if (given === "null" && !ordered) continue
+    const fits = type === "number" ? given === "integer" || given === "number" : type === "integer" ? given === "integer" || (ordered && given === "number") : given === type
+    if (!fits) {
+      return irError(source, at, `the condition compares ${type} field '${field.name}' with ${JSON.stringify(value)} (${given === "integer" ? "a number" : `a ${given}`}): ${verdict}`, `write a ${type === "integer" ? "whole number" : type} value${typeof value === "string" && type !== "string" && Number.isFinite(Number(value)) ? `, e.g. value: ${Number(value)}` : ""}`)
+    }
+    if (field.enum !== undefined && !ordered && !field.enum.includes(value as string | number | boolean)) {
+      return irError(source, at, `${JSON.stringify(value)} is not one of field '${field.name}''s values (${field.enum.map((v) => JSON.stringify(v)).join(", ")}): ${verdict}`, `use one of ${field.enum.map((v) => JSON.stringify(v)).join(", ")}, or add it to the field's enum`)
+    }
+  }
   return undefined
 }

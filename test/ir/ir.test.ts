@@ -162,6 +162,48 @@ rules:
     expect(error.fix).toBe("set kind to a rule action: goto, halt, parallel, retry, interrupt, assert or retract (docs/fathom.md, Actions)")
   })
 
+  it("refuses an edge condition that can never match its field: another type, a value outside the enum, an order on a boolean", () => {
+    const withCase = (when: string, fields = "") =>
+      base.replace("    n: { type: integer, default: 0, reducer: add }", `    n: { type: integer, default: 0, reducer: add }\n    level: { type: string, enum: [low, medium], default: low }\n    ok: { type: boolean, default: false }${fields}`)
+        .replace("  - { from: a, to: b }", `  - from: a\n    cases:\n      - when: ${when}\n        to: b\n    default: __end__`)
+    const refused = (when: string) => {
+      const e = irErrorOf(withCase(when))
+      return [e.path, e.message, e.fix]
+    }
+    expect(refused('{ field: n, op: lt, value: "3" }')).toEqual([
+      "edges[0].cases[0].when.value",
+      "the condition compares integer field 'n' with \"3\" (a string): it can never match",
+      "write a whole number value, e.g. value: 3"
+    ])
+    expect(refused("{ field: n, op: eq, value: 2.5 }")[1]).toBe("the condition compares integer field 'n' with 2.5 (a number): it can never match")
+    expect(refused("{ field: level, op: eq, value: medum }")).toEqual([
+      "edges[0].cases[0].when.value",
+      "\"medum\" is not one of field 'level''s values (\"low\", \"medium\"): it can never match",
+      "use one of \"low\", \"medium\", or add it to the field's enum"
+    ])
+    expect(refused("{ field: level, op: ne, value: medum }")[1]).toContain("it always holds")
+    expect(refused("{ field: level, op: in, value: [low, hgh] }")[0]).toBe("edges[0].cases[0].when.value[1]")
+    expect(refused("{ field: ok, op: gt, value: true }")).toEqual(["edges[0].cases[0].when", "operator 'gt' orders values, and boolean field 'ok' has no order", "use eq, ne, in, exists, truthy or falsy"])
+    // What can match: the field's type, a fraction to order an integer, null for an empty field, any type on `any`.
+    for (const when of ["{ field: n, op: lt, value: 2.5 }", "{ field: level, op: in, value: [low, medium] }", "{ field: level, op: eq, value: null }", "{ field: ok, op: eq, value: true }", "{ field: x, op: eq, value: \"3\" }"]) {
+      const graph = Effect.runSync(Effect.either(Graph.fromYaml(withCase(when, "\n    x: { type: any }"))))
+      expect([when, Either.isRight(graph)]).toEqual([when, true])
+    }
+  })
+
+  it("refuses an enum that is empty, lists a value of another type, or sits on a list field", () => {
+    const withEnum = (field: string) => base.replace("    n: { type: integer, default: 0, reducer: add }", `    n: { type: integer, default: 0, reducer: add }\n    f: ${field}`)
+    const refused = (field: string) => {
+      const e = irErrorOf(withEnum(field))
+      return [e.path, e.message, e.fix]
+    }
+    expect(refused("{ type: string, enum: [a, 1] }")).toEqual(["state_schema.fields.f.enum[1]", "enum value 1 is not of the field's type 'string'", "write every enum value as a string (quote it: \"1\")"])
+    expect(refused("{ type: string, enum: [] }")[1]).toBe("enum lists no values: no value would be allowed")
+    expect(refused("{ type: integer, enum: [1, 2.5] }")[0]).toBe("state_schema.fields.f.enum[1]")
+    expect(refused("{ type: array, enum: [a] }")[1]).toContain("enum on a field of type 'array'")
+    expect(Either.isRight(Effect.runSync(Effect.either(Graph.fromYaml(withEnum("{ type: number, enum: [1, 2.5], default: 1 }")))))).toBe(true)
+  })
+
   it("rejects a reducer that cannot combine the field type", () => {
     const e = irErrorOf(base.replace("reducer: add", "reducer: append"))
     expect(e.path).toBe("state_schema.fields.n.reducer")

@@ -441,6 +441,14 @@ describe("bad rules are typed errors with the file, path and fix", () => {
     expect(refused("(score (value 1))")).toMatch(/\(score \(value 1\.0\)\)/)
     expect(refused('(ok (value "true"))')).toMatch(/\(ok \(value TRUE\)\)/)
     expect(refused('(rounds (value 2|"3"))')).toMatch(/value "3"/)
+    // A literal of the field's type that is none of its enum values can never match either.
+    const enumerated = irError({ ...base, state_schema: { fields: { message: { type: "string", default: "" }, level: { type: "string", enum: ["low", "medium"], default: "low" } } }, rules: [{ id: "r1", when: { node: "a", level: "medum" }, then: [{ kind: "goto", target: "b" }] }] }) as RuleError
+    expect([enumerated._tag, enumerated.reason, enumerated.message, enumerated.fix]).toEqual([
+      "RuleError",
+      "type",
+      "(level (value \"medum\")) can never match: state field 'level' takes only \"low\", \"medium\" (its enum)",
+      "compare with one of \"low\", \"medium\", or add \"medum\" to the field's enum"
+    ])
     // Literals of the field's type, nil, a negation, a variable with a predicate: accepted.
     for (const when of ['(rounds (value 1|2))', '(level (value "high"))', "(score (value 0.5))", "(ok (value TRUE))", "(level (value nil))", '(rounds (value ~"1"))', "(rounds (value ?r&:(> ?r 1)))"]) {
       const graph = Effect.runSync(Effect.either(Graph.make({ ...typed, rules: [{ id: "r1", when: `(node-id (id a)) ${when}`, then: [{ kind: "goto", target: "b" }] }] })))
