@@ -27,7 +27,7 @@ import {
 import { graphHash, runtimeHash } from "../ir/hash.js"
 import { decodeIR, graphTooLarge, irError, parseIR, type IRSource } from "../ir/parse.js"
 import { IRDocument } from "../ir/schema.js"
-import { compileInline, compileModuleSchema, type CompiledStateSchema, type CompileProblem, type State, stateSchemaSource } from "../ir/stateSchema.js"
+import { compileInline, compileModuleSchema, type CompiledStateSchema, type CompileProblem, declaredAs, type State, stateSchemaSource } from "../ir/stateSchema.js"
 import { buildTopology } from "../ir/topology.js"
 import { asFunction } from "../nodes/callFunction.js"
 import type { ChildGraph } from "../nodes/ChildGraph.js"
@@ -328,7 +328,8 @@ const decodeInitial = (definition: GraphDefinition) => {
     const invalid = (error: ParseResult.ParseError) => {
       const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
       const field = (issue?.path ?? []).map(String).join(".") || "<inputs>"
-      const declared = listSome([...definition.state.fields.values()].map((f) => `${f.name}${f.type ? `: ${f.type}` : ""}`))
+      const declared = listSome([...definition.state.fields.values()].map((f) => `${f.name}${declaredAs(f) !== undefined ? `: ${declaredAs(f)}` : ""}`))
+      const takes = declaredAs(definition.state.fields.get(String(issue?.path[0] ?? "")))
       const missing = issue?.message === "is missing"
       return new StateValidationError({
         source: "inputs",
@@ -338,7 +339,7 @@ const decodeInitial = (definition: GraphDefinition) => {
           ? `pass it: --inputs ${field}=<value> on the CLI, or "params": {"${field}": …} in POST /v1/runs`
           : issue?.message.startsWith("is unexpected") === true
           ? `leave out '${field}' (it is not a state field), or declare it in the state schema`
-          : `give '${field}' a value of its declared type`
+          : `give '${field}' a value of its declared type${takes !== undefined ? ` (${takes})` : ""}`
       })
     }
     return decode(inputs).pipe(
@@ -399,7 +400,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
       )
     }
     const field = waiting.response_field
-    const type = definition.state.fields.get(field)?.type
+    const type = declaredAs(definition.state.fields.get(field))
     const refused = (path: string, message: string) =>
       Effect.fail(
         new StateValidationError({

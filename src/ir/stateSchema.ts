@@ -271,6 +271,18 @@ const oneLine = (error: ParseResult.ParseError): string => {
   return `${at}${issue?.message ?? "invalid"}`.replace(/\s*\n\s*/g, " ")
 }
 
+/**
+ * What a field takes, for an error's fix: its declared type and, for an `enum`, every
+ * value (`string, one of "low", "high"`); undefined when its schema says nothing simple
+ * (a module schema's structured field).
+ */
+export const declaredAs = (field: FieldInfo | undefined): string | undefined => {
+  if (field === undefined) return undefined
+  const type = field.type ?? field.valueType
+  const values = field.enum?.map((v) => JSON.stringify(v)).join(", ")
+  return type === undefined ? undefined : values === undefined ? type : `${type}, one of ${values}`
+}
+
 /** Whether `value` is a value of a scalar field `type` (an `enum` entry must be). */
 const ofType = (value: string | number | boolean, type: FieldType): boolean =>
   type === "any" || (type === "integer" ? Number.isInteger(value) : type === "number" ? typeof value === "number" : typeof value === type)

@@ -48,7 +48,7 @@ import { RuleEngine, type RuleEngineShape } from "../fathom/RuleEngine.js"
 import { assertEvidence, assertToolFacts, type RuleSession } from "../fathom/RuleSession.js"
 import { canonicalJson, hashJson } from "../ir/hash.js"
 import { END } from "../ir/schema.js"
-import type { State } from "../ir/stateSchema.js"
+import { declaredAs, type FieldInfo, type State } from "../ir/stateSchema.js"
 import { childRunKey } from "../nodes/ChildGraph.js"
 import { cancelStopped, type SubgraphIndex, subgraphIndex } from "./cancelStopped.js"
 import { OWNER } from "./owner.js"
@@ -241,18 +241,22 @@ const invalidState = (
   error: ParseResult.ParseError,
   prefix: ReadonlyArray<PropertyKey>,
   writes: ReadonlyArray<NodeWrite>,
-  step: number
+  step: number,
+  fields: ReadonlyMap<string, FieldInfo>
 ): StateValidationError => {
   const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
   const path = [...prefix, ...(issue?.path ?? [])]
   const field = path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("")
   const writer = writes.find((w) => path[0] !== undefined && String(path[0]) in w.update)
+  // The field as declared, for a write to the field itself (a nested part says its own type).
+  const takes = path.length === 1 ? declaredAs(fields.get(String(path[0]))) : undefined
   return new StateValidationError({
     source: "node-update",
     field: field || "<state>",
     nodeId: writer?.node,
     step,
-    message: `state after step ${step} does not match the state schema: ${issue?.message ?? "invalid"}`
+    message: `state after step ${step} does not match the state schema: ${issue?.message ?? "invalid"}${takes !== undefined ? ` ('${field}' is declared ${takes})` : ""}`,
+    ...(writer !== undefined ? { fix: `make node '${writer.node}' write ${takes !== undefined ? `a value of '${field}''s declared type (${takes})` : `what the state schema declares at '${field}'`}, or change the field's declaration` } : {})
   })
 }
 
@@ -271,7 +275,7 @@ const validateState = (graph: GraphDefinition): StateValidator => {
   const decodeAll = Schema.decodeUnknownEither(graph.state.schema, { onExcessProperty: "error" })
   const whole: StateValidator = (state, writes, step) => {
     const result = decodeAll(state)
-    return Either.isRight(result) ? Either.void : Either.left(invalidState(result.left, [], writes, step))
+    return Either.isRight(result) ? Either.void : Either.left(invalidState(result.left, [], writes, step, graph.state.fields))
   }
   const fields = graph.state.fieldSchemas
   const perField = fields && new Map(
@@ -283,7 +287,7 @@ const validateState = (graph: GraphDefinition): StateValidator => {
         const decode = perField.get(key)
         if (decode === undefined) return whole(state, writes, step)
         const result = decode(state[key])
-        if (Either.isLeft(result)) return Either.left(invalidState(result.left, [key], writes, step))
+        if (Either.isLeft(result)) return Either.left(invalidState(result.left, [key], writes, step, graph.state.fields))
       }
     }
     return Either.void

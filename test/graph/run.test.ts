@@ -63,6 +63,7 @@ const modules = {
     },
     returnMap: () => new Map([["n", 1]]),
     appendScalar: () => ({ log: "x" }),
+    medium: () => ({ level: "medium" }),
     addHalf: () => ({ n: 0.5 }),
     countLogLater: (s: { log: ReadonlyArray<string> }) => new Promise((r) => setTimeout(() => r({ n: s.log.length }), 5)),
     returnInherited: () => Object.create({ n: 5 }) as object,
@@ -250,6 +251,17 @@ describe("Graph / GraphRun", () => {
     }
   })
 
+  it("a wrong-typed write's error names the field's declared type, every enum value, the node and the fix", async () => {
+    const ir = counterIR({
+      state_schema: { fields: { n: { type: "integer", default: 0, reducer: "add" }, log: { type: "array", items: { type: "string" }, default: [], reducer: "append" }, level: { type: "string", enum: ["low", "high"], default: "low" } } },
+      nodes: [{ id: "a", kind: "function", module: "m", export: "medium" }],
+      edges: []
+    })
+    const outcome = await run(Effect.either(Effect.flatMap(Graph.make(ir, { modules }), (g) => Effect.flatMap(g.start(), (r) => r.start()))))
+    expect(Either.isLeft(outcome) && outcome.left).toMatchObject({ _tag: "StateValidationError", field: "level", nodeId: "a", fix: "make node 'a' write a value of 'level''s declared type (string, one of \"low\", \"high\"), or change the field's declaration" })
+    expect(Either.isLeft(outcome) && outcome.left.message).toContain("('level' is declared string, one of \"low\", \"high\")")
+  })
+
   it("a write that does not fit its field's reducer fails naming the field and node: a single item to append, a fraction added to an integer", async () => {
     const single = await failing("appendScalar")
     expect(single.record.error).toMatchObject({ type: "StateValidationError", details: { field: "log", nodeId: "b" } })
@@ -301,7 +313,7 @@ describe("Graph / GraphRun", () => {
     expect(Either.isLeft(result.bad) && (result.bad.left as { field: string }).field).toBe("n")
     expect(Either.isLeft(result.unknown) && (result.unknown.left as { field: string }).field).toBe("colour")
     // Each gets the fix for its own mistake.
-    expect(Either.isLeft(result.bad) && (result.bad.left as { fix?: string }).fix).toBe("give 'n' a value of its declared type")
+    expect(Either.isLeft(result.bad) && (result.bad.left as { fix?: string }).fix).toBe("give 'n' a value of its declared type (integer)")
     expect(Either.isLeft(result.unknown) && (result.unknown.left as { fix?: string }).fix).toBe("leave out 'colour' (it is not a state field), or declare it in the state schema")
     expect(result.runs).toBe(0)
   })
