@@ -89,8 +89,17 @@ const mirrorValue = (value: unknown, type: RuleProgram["mirrored"][number]["type
   return Clips.fromJs(value)
 }
 
-const fromSpecSlots = (slots: { readonly [k: string]: unknown }): Record<string, Clips.Value> =>
-  Object.fromEntries(Object.entries(slots).map(([k, v]) => [k, Clips.fromJs(v)]))
+/**
+ * An `assert` action's mapping slots as CLIPS values. A mapping cannot write a symbol (YAML
+ * gives strings), so a string goes to a slot that takes symbols and not strings (such as
+ * `stargraph_action`'s `kind`) as the symbol it spells.
+ */
+const fromSpecSlots = (slots: { readonly [k: string]: unknown }, types: ReadonlyMap<string, ReadonlyArray<string>> | undefined): Record<string, Clips.Value> =>
+  Object.fromEntries(Object.entries(slots).map(([k, v]) => {
+    const allowed = types?.get(k)
+    const symbol = typeof v === "string" && allowed !== undefined && allowed.includes("SYMBOL") && !allowed.includes("STRING") && /^[^\s()"&|<~;?$]+$/.test(v)
+    return [k, symbol ? Clips.sym(v) : Clips.fromJs(v)]
+  }))
 
 /** Parse one `stargraph_action` fact into a decision or a side effect. */
 const readAction = (fact: Clips.Fact, nodes: ReadonlySet<string>): Either.Either<Decision | { readonly effect: "assert" | "retract"; readonly fact: Clips.Fact } | undefined, RuleError> => {
@@ -249,7 +258,7 @@ export const open = (program: RuleProgram, restored?: FactsSnapshot, loaded?: Lo
     const asserted = typeof spec === "string"
       ? engine.assertString(spec)
       : program.templates.has(spec.template)
-      ? engine.assertFact(spec.template, fromSpecSlots(spec.slots))
+      ? engine.assertFact(spec.template, fromSpecSlots(spec.slots, engine.slotTypes(spec.template)))
       : Either.left(runtimeError(`no template '${spec.template}' in this graph's rules`, `use one of: ${[...program.templates.keys()].slice(0, 12).join(", ")}`))
     return Either.map(asserted, (f) => f?.id)
   }
@@ -278,7 +287,7 @@ export const open = (program: RuleProgram, restored?: FactsSnapshot, loaded?: Lo
       }
     } else {
       template = pattern.template
-      wanted = fromSpecSlots(pattern.slots)
+      wanted = fromSpecSlots(pattern.slots, engine.slotTypes(pattern.template))
     }
     return Either.right(engine.factsOf(template).filter((f) => Object.entries(wanted).every(([k, v]) => {
       const have = slot(f, k)
@@ -346,7 +355,10 @@ export const open = (program: RuleProgram, restored?: FactsSnapshot, loaded?: Lo
         const effect = (e: Extract<CompiledAction, { _tag: "assert" | "retract" }>) => {
           if (e._tag === "assert") {
             const done = assertSpec(e.fact)
-            if (Either.isLeft(done)) return Either.left(done.left)
+            if (Either.isLeft(done)) {
+              // Which rule's action: the engine's error names only the fact.
+              return Either.left(new RuleError({ ...done.left, construct: done.left.construct ?? `defrule ${e.rule}`, message: `rule ${e.rule}'s assert action ${e.text}: ${done.left.message}` }))
+            }
             effects.push({ kind: "assert", rule: e.rule, fact: e.text })
           } else {
             const count = retractPattern(e.pattern)

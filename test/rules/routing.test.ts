@@ -253,6 +253,26 @@ describe("rules route transitions", () => {
     expect(checkpoints[2]!.facts!.facts.some((f) => f[1] === "flagged")).toBe(false)
   })
 
+  it("an assert action in mapping form writes a string to a slot that takes symbols as the symbol (stargraph_action's kind routes); a slot the fact refuses names the rule", async () => {
+    const { checkpoints } = await drive({
+      ir_version: "1.0.0",
+      id: "run:mapped",
+      state_schema: { message: "str" },
+      nodes: [{ id: "a", kind: "echo" }, { id: "b", kind: "echo" }, { id: "c", kind: "echo" }],
+      rules: [{ id: "r-dyn", when: { node: "a" }, then: [{ kind: "assert", fact: "stargraph_action", slots: { kind: "goto", target: "c", rule_id: "r-dyn" } }] }]
+    }, { message: "x" })
+    expect(nodesOf(checkpoints)).toEqual(["a", "c"])
+    const refused = await Effect.runPromise(Effect.either(Effect.flatMap(Graph.make({
+      ir_version: "1.0.0",
+      id: "run:mapped-bad",
+      state_schema: { message: "str" },
+      nodes: [{ id: "a", kind: "echo" }, { id: "b", kind: "echo" }],
+      rules: [{ id: "r-bad", when: { node: "a" }, then: [{ kind: "assert", fact: "stargraph_action", slots: { kind: "go to", target: "b" } }] }]
+    }), (g) => Effect.flatMap(g.start({ inputs: { message: "x" } }), (r) => r.start()))).pipe(Effect.provide(MemoryCheckpointer.layer)))
+    expect(Either.isLeft(refused) && refused.left).toMatchObject({ _tag: "RuleError", construct: "defrule r-bad" })
+    expect(Either.isLeft(refused) && refused.left.message).toMatch(/^rule r-bad's assert action \(stargraph_action \(kind "go to"\) \(target "b"\)\): slot kind/)
+  })
+
   it("an interrupt action stops the run for input; the answer is written, asserted as stargraph.evidence, and rules route on it", async () => {
     const ir = {
       ir_version: "1.0.0",

@@ -122,6 +122,8 @@ export interface Engine {
   facts(): ReadonlyArray<Fact>
   /** The facts of one template, by index. */
   factsOf(template: string): ReadonlyArray<Fact>
+  /** The types each slot of a template allows (`SYMBOL`, `STRING`, …; empty: any), or undefined for no such template. */
+  slotTypes(template: string): ReadonlyMap<string, ReadonlyArray<string>> | undefined
   /** A fact by index. */
   fact(factId: number): Fact | undefined
   /** Pending activations in firing order (across the focus stack, then other modules). */
@@ -1079,6 +1081,11 @@ class EngineImpl implements Engine, ActionHost, AlphaHost, DriveHost {
 
   facts(): ReadonlyArray<Fact> {
     return this.factImages().map((f) => view(f as InternalFact))
+  }
+
+  slotTypes(template: string): ReadonlyMap<string, ReadonlyArray<string>> | undefined {
+    const t = this.findTemplate(template, this.base.main) ?? this.allTemplates().find((x) => x.name === template)
+    return t === undefined || t.implied ? undefined : new Map(t.slots.map((slot) => [slot.name, slot.constraint.typeNames]))
   }
 
   factsOf(template: string): ReadonlyArray<Fact> {
