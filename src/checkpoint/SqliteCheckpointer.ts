@@ -75,6 +75,17 @@ const stargraphOrEmpty = (filename: string, header: Buffer, allowEmpty: boolean)
 }
 
 /**
+ * What an empty SQLite database (no page beyond the schema page, no Stargraph schema)
+ * most likely is when a reader is pointed at it: a copy of a Stargraph database made with
+ * `cp` while a process had it open, so the committed runs stayed in the original's `-wal`.
+ */
+const copiedWithoutWal = (filename: string): string =>
+  `${filename} is an empty SQLite database (no tables, no Stargraph schema). If it is a copy of a Stargraph database, ` +
+  "it was most likely copied without its -wal file while a process had the database open (committed runs stay in <db>-wal " +
+  `until SQLite copies them back); copy it again with \`sqlite3 <db> ".backup ${filename}"\` (safe while a server writes), ` +
+  "or stop every process using the database and copy <db> together with <db>-wal"
+
+/**
  * Refuse, before anything opens it, a file that exists but is not SQLite, or is a SQLite
  * database of something else (migrating it would add Stargraph's tables to it); with
  * `create: false`, also a missing or empty file.
@@ -95,9 +106,8 @@ const checkFile = (filename: string, create: boolean, shareFile: boolean): Effec
         const n = readSync(fd, header, 0, 100, 0)
         if (n === 0) return create ? undefined : `${filename} is an empty file, not a Stargraph database`
         if (n < 100 || header.toString("latin1", 0, 16) !== SQLITE_HEADER) return `${filename} is not a SQLite database`
-        return (create && shareFile) || stargraphOrEmpty(filename, header, create)
-          ? undefined
-          : `${filename} is a SQLite database without Stargraph's schema (another application's?)`
+        if ((create && shareFile) || stargraphOrEmpty(filename, header, create)) return undefined
+        return header.readUInt32BE(28) <= 1 ? copiedWithoutWal(filename) : `${filename} is a SQLite database without Stargraph's schema (another application's?)`
       } finally {
         closeSync(fd)
       }

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process"
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
@@ -75,6 +75,27 @@ describe("SQLite Checkpointer", () => {
     expect(reason(await listWith(zero, true))).toBe("ok")
     // Once a writer has given it Stargraph's schema, readers take it.
     expect(reason(await listWith(zero, false))).toBe("ok")
+  })
+
+  it("says a copy made without its -wal file (while a process had the database open) is likely that, not another application's", async () => {
+    const dir = tempDir()
+    const live = join(dir, "live.sqlite")
+    const writer = new Database(live)
+    writer.pragma("journal_mode = WAL")
+    for (const m of MIGRATIONS) for (const st of m.statements) writer.exec(st)
+    writer.pragma(`user_version = ${SCHEMA_VERSION}`)
+    // The open connection keeps every commit in live.sqlite-wal; `cp` of the main file alone misses them.
+    const copy = join(dir, "copy.sqlite")
+    copyFileSync(live, copy)
+    writer.close()
+    const result = await Effect.runPromise(Effect.either(
+      Effect.flatMap(Checkpointer, (c) => c.listRuns({})).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: copy, create: false })))
+    ))
+    expect(Either.isLeft(result) && result.left._tag === "CheckpointError" && result.left.reason).toBe("not-a-database")
+    const message = Either.isLeft(result) ? result.left.message : ""
+    expect(message).not.toMatch(/another application/)
+    expect(message).toMatch(/copied without its -wal file/)
+    expect(message).toContain(`sqlite3 <db> ".backup ${copy}"`)
   })
 
   it("migrates once, reopens cleanly, and records the schema version", async () => {
