@@ -21,7 +21,7 @@ import { traced } from "../telemetry/TracingEnabled.js"
 import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
 import { checkpointTooLarge, encodeJson, maxCheckpointBytes as resolveMaxCheckpointBytes, overLimit } from "./checkpointSize.js"
 import { type Param, runOne, type Statements, transaction } from "./connection.js"
-import { migrate } from "./migrations.js"
+import { migrate, type MigrationNotice, readAsIs } from "./migrations.js"
 import { Checkpoint, type CreatedRun, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun } from "./models.js"
 
 /** Options of the SQLite Checkpointer. */
@@ -58,6 +58,19 @@ export interface SqliteCheckpointerOptions {
    * `CheckpointError[checkpoint-too-large]` and is not written.
    */
   readonly maxCheckpointBytes?: number | undefined
+  /**
+   * Read the database as it is (default false): an older schema is not migrated but read
+   * through views that exist only in this connection, so the file stays usable by the
+   * version that wrote it. For readers (`stargraph list`, `inspect`); writes fail.
+   */
+  readonly readOnly?: boolean | undefined
+  /**
+   * Before migrating a database that has an older Stargraph schema, copy it to
+   * `<db>.schema-<from>.bak` beside it (default true; see `migrate`).
+   */
+  readonly backupBeforeMigrate?: boolean | undefined
+  /** Told before an existing database is migrated: from, to, the backup (default: a warning in the Effect log). */
+  readonly onMigrate?: ((notice: MigrationNotice) => Effect.Effect<void>) | undefined
 }
 
 const SQLITE_HEADER = "SQLite format 3\u0000"
@@ -596,7 +609,9 @@ export const layerClient = (
         sql.unsafe(`PRAGMA synchronous = ${options.synchronous ?? "FULL"}`),
         sql.unsafe(`PRAGMA wal_autocheckpoint = ${Math.trunc(options.walAutocheckpointPages ?? 10_000)}`)
       ]).pipe(Effect.mapError((e) => openFailed(e.cause instanceof Error ? e.cause.message : e.message)))
-      yield* migrate(filename)
+      yield* options.readOnly === true
+        ? readAsIs(filename)
+        : migrate(filename, { backup: options.backupBeforeMigrate, onMigrate: options.onMigrate })
     }).pipe(traced("stargraph.checkpoint.open", { "stargraph.db": filename }))
   )
   return Layer.provideMerge(setup, client)

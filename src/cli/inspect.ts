@@ -111,6 +111,6 @@ export const inspect = Command.make(
         yield* Console.log("")
         yield* Console.log("RunSummary:")
         yield* Console.log(JSON.stringify(summary, null, 2))
-      }).pipe(Effect.provide(stores.storeLayer(db, { create: false })))
+      }).pipe(Effect.provide(stores.storeLayer(db, { create: false, readOnly: true })))
     }).pipe(traced("stargraph.cli.inspect"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Show a run's step-by-step timeline, the artifacts it stored and its RunSummary (the database must exist)"))
