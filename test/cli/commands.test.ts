@@ -217,6 +217,40 @@ describe("a database written by an older Stargraph", () => {
   })
 })
 
+describe("a copy of the database without its artifact store", () => {
+  it("inspect names the artifacts the run refers to that the store beside the copy lacks, where it looked and the fix", async () => {
+    const db = join(work, "with-artifacts.sqlite")
+    const run = await stargraph(["run", join(ROOT, "examples", "tools", "graph.yaml"), "--db", db, "--quiet"], { cwd: work })
+    expect(run.code, run.stderr).toBe(0)
+    const id = runIdOf(run.last)
+    const original = await stargraph(["inspect", id, "--db", db, "--json"], { cwd: work })
+    const stored = JSON.parse(original.stdout) as { artifacts: Array<{ artifact_id: string }>; missing_artifacts: Array<unknown> }
+    expect([original.stderr, stored.artifacts.length, stored.missing_artifacts]).toEqual(["", 1, []])
+    const artifactId = stored.artifacts[0]!.artifact_id
+
+    mkdirSync(join(work, "restored"))
+    const copy = join(work, "restored", "copy.sqlite")
+    const source = new Database(db)
+    await source.backup(copy)
+    source.close()
+    const json = await stargraph(["inspect", id, "--db", copy, "--json"], { cwd: work })
+    expect(json.code).toBe(0)
+    const copied = JSON.parse(json.stdout) as { artifacts: Array<unknown>; missing_artifacts: Array<Record<string, unknown>> }
+    expect(copied.artifacts).toEqual([])
+    expect(copied.missing_artifacts).toEqual([{ artifact_id: artifactId, step: 4, node: "store", name: "order-A-1042.md" }])
+    expect(json.stderr).toContain(`warning: 1 artifact that run ${id} refers to is missing from the artifact store ${copy}.artifacts: ${artifactId}`)
+    expect(json.stderr).toContain(`copy the original database's <db>.artifacts/ folder to ${copy}.artifacts`)
+    const text = await stargraph(["inspect", id, "--db", copy], { cwd: work })
+    expect(text.stdout).toContain(`artifacts missing from the store ${copy}.artifacts (1):`)
+    expect(text.stdout).toMatch(new RegExp(`step 4\\s+store\\s+order-A-1042\\.md\\s+${artifactId}`))
+    expect(text.stderr).toContain("is missing from the artifact store")
+    // With the folder copied too, nothing is missing.
+    cpSync(`${db}.artifacts`, `${copy}.artifacts`, { recursive: true })
+    const whole = await stargraph(["inspect", id, "--db", copy, "--json"], { cwd: work })
+    expect([whole.stderr, (JSON.parse(whole.stdout) as { missing_artifacts: Array<unknown> }).missing_artifacts]).toEqual(["", []])
+  })
+})
+
 describe("the original CLI's flags and respond command", () => {
   it("run --non-interactive --summary-json --verbose, respond --actor, replay --no-diff; --quiet with --verbose is refused", async () => {
     const db = join(work, "original-flags.sqlite")
