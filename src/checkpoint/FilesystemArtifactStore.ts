@@ -10,7 +10,7 @@
  */
 import { createHash, randomUUID } from "node:crypto"
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs"
-import { join } from "node:path"
+import { join, resolve } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -139,5 +139,16 @@ export const make = (root: string): ArtifactStoreShape => {
       }
     })
 
-  return { put, list, get }
+  const has: ArtifactStoreShape["has"] = (artifactId) =>
+    Effect.suspend(() => {
+      if (!ARTIFACT_ID.test(artifactId)) return Effect.succeed(false)
+      const blob = blobPath(artifactId.slice("sha256:".length))
+      try {
+        return Effect.succeed(existsSync(blob))
+      } catch (cause) {
+        return Effect.fail(storageFailure(blob, cause))
+      }
+    })
+
+  return { put, list, get, has, location: resolve(root) }
 }

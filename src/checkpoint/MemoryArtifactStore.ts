@@ -26,6 +26,8 @@ export const make = (): ArtifactStoreShape => {
       Effect.sync(() =>
         [...(runs.get(runId)?.values() ?? [])].sort((a, b) => a.step - b.step || (a.node < b.node ? -1 : a.node > b.node ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
       ),
-    get: (artifactId) => Effect.sync(() => Option.fromNullable(blobs.get(artifactId)))
+    get: (artifactId) => Effect.sync(() => Option.fromNullable(blobs.get(artifactId))),
+    has: (artifactId) => Effect.sync(() => blobs.has(artifactId)),
+    location: "memory"
   }
 }

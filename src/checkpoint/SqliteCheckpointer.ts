@@ -21,7 +21,7 @@ import { traced } from "../telemetry/TracingEnabled.js"
 import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
 import { checkpointTooLarge, encodeJson, maxCheckpointBytes as resolveMaxCheckpointBytes, overLimit } from "./checkpointSize.js"
 import { type Param, runOne, type Statements, transaction } from "./connection.js"
-import { migrate } from "./migrations.js"
+import { migrate, type MigrationNotice, readAsIs } from "./migrations.js"
 import { Checkpoint, type CreatedRun, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun } from "./models.js"
 
 /** Options of the SQLite Checkpointer. */
@@ -58,6 +58,19 @@ export interface SqliteCheckpointerOptions {
    * `CheckpointError[checkpoint-too-large]` and is not written.
    */
   readonly maxCheckpointBytes?: number | undefined
+  /**
+   * Read the database as it is (default false): an older schema is not migrated but read
+   * through views that exist only in this connection, so the file stays usable by the
+   * version that wrote it. For readers (`stargraph list`, `inspect`); writes fail.
+   */
+  readonly readOnly?: boolean | undefined
+  /**
+   * Before migrating a database that has an older Stargraph schema, copy it to
+   * `<db>.schema-<from>.bak` beside it (default true; see `migrate`).
+   */
+  readonly backupBeforeMigrate?: boolean | undefined
+  /** Told before an existing database is migrated: from, to, the backup (default: a warning in the Effect log). */
+  readonly onMigrate?: ((notice: MigrationNotice) => Effect.Effect<void>) | undefined
 }
 
 const SQLITE_HEADER = "SQLite format 3\u0000"
@@ -73,6 +86,17 @@ const stargraphOrEmpty = (filename: string, header: Buffer, allowEmpty: boolean)
   const wal = `${filename}-wal`
   return existsSync(wal) && statSync(wal).size > 0
 }
+
+/**
+ * What an empty SQLite database (no page beyond the schema page, no Stargraph schema)
+ * most likely is when a reader is pointed at it: a copy of a Stargraph database made with
+ * `cp` while a process had it open, so the committed runs stayed in the original's `-wal`.
+ */
+const copiedWithoutWal = (filename: string): string =>
+  `${filename} is an empty SQLite database (no tables, no Stargraph schema). If it is a copy of a Stargraph database, ` +
+  "it was most likely copied without its -wal file while a process had the database open (committed runs stay in <db>-wal " +
+  `until SQLite copies them back); copy it again with \`sqlite3 <db> ".backup ${filename}"\` (safe while a server writes), ` +
+  "or stop every process using the database and copy <db> together with <db>-wal"
 
 /**
  * Refuse, before anything opens it, a file that exists but is not SQLite, or is a SQLite
@@ -95,9 +119,8 @@ const checkFile = (filename: string, create: boolean, shareFile: boolean): Effec
         const n = readSync(fd, header, 0, 100, 0)
         if (n === 0) return create ? undefined : `${filename} is an empty file, not a Stargraph database`
         if (n < 100 || header.toString("latin1", 0, 16) !== SQLITE_HEADER) return `${filename} is not a SQLite database`
-        return (create && shareFile) || stargraphOrEmpty(filename, header, create)
-          ? undefined
-          : `${filename} is a SQLite database without Stargraph's schema (another application's?)`
+        if ((create && shareFile) || stargraphOrEmpty(filename, header, create)) return undefined
+        return header.readUInt32BE(28) <= 1 ? copiedWithoutWal(filename) : `${filename} is a SQLite database without Stargraph's schema (another application's?)`
       } finally {
         closeSync(fd)
       }
@@ -586,7 +609,9 @@ export const layerClient = (
         sql.unsafe(`PRAGMA synchronous = ${options.synchronous ?? "FULL"}`),
         sql.unsafe(`PRAGMA wal_autocheckpoint = ${Math.trunc(options.walAutocheckpointPages ?? 10_000)}`)
       ]).pipe(Effect.mapError((e) => openFailed(e.cause instanceof Error ? e.cause.message : e.message)))
-      yield* migrate(filename)
+      yield* options.readOnly === true
+        ? readAsIs(filename)
+        : migrate(filename, { backup: options.backupBeforeMigrate, onMigrate: options.onMigrate })
     }).pipe(traced("stargraph.checkpoint.open", { "stargraph.db": filename }))
   )
   return Layer.provideMerge(setup, client)

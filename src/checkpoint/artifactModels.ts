@@ -96,6 +96,10 @@ export interface ArtifactStoreShape {
   readonly list: (runId: string) => Effect.Effect<ReadonlyArray<ArtifactEntry>, ArtifactStoreError>
   /** The blob with this id, if stored. */
   readonly get: (artifactId: string) => Effect.Effect<Option.Option<ArtifactBlob>, ArtifactStoreError>
+  /** Whether the blob with this id is stored, without reading it (a store without it is asked `get`). */
+  readonly has?: ((artifactId: string) => Effect.Effect<boolean, ArtifactStoreError>) | undefined
+  /** Where the store keeps its data, for messages (the filesystem store: its folder, absolute). */
+  readonly location?: string | undefined
 }
 
 /** The reference to an entry. */

@@ -2,7 +2,11 @@
  * Versioned SQLite migrations, tracked in `PRAGMA user_version`. Each migration runs in
  * its own transaction; a database newer than this build is refused.
  */
+import { existsSync } from "node:fs"
+import { dirname } from "node:path"
 import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import { CheckpointError } from "../errors.js"
@@ -152,8 +156,54 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
 /** The schema version this build writes. */
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version
 
-/** Bring the database up to {@link SCHEMA_VERSION}. Safe to run from several processes at once. */
-export const migrate = (filename: string): Effect.Effect<void, CheckpointError, SqlClient.SqlClient> =>
+/** What {@link migrate} tells before it changes an existing database's schema. */
+export interface MigrationNotice {
+  readonly filename: string
+  /** The schema version found. */
+  readonly from: number
+  /** The schema version written ({@link SCHEMA_VERSION}). */
+  readonly to: number
+  /** The copy of the database as it was, written before the change (null when none was asked for). */
+  readonly backup: string | null
+  /** The notice as one line: from, to, the backup, and how to roll back. */
+  readonly message: string
+}
+
+/** How {@link migrate} treats an existing database with an older schema. */
+export interface MigrateOptions {
+  /**
+   * Before migrating a database that already has Stargraph's schema, write a consistent
+   * copy of it beside it (`<db>.schema-<from>.bak`, `VACUUM INTO`; default true). A new,
+   * empty database is migrated without one.
+   */
+  readonly backup?: boolean | undefined
+  /** Told before an existing database is migrated (default: a warning in the Effect log). */
+  readonly onMigrate?: ((notice: MigrationNotice) => Effect.Effect<void>) | undefined
+}
+
+/** A backup name beside `filename` that is not taken: `<db>.schema-<from>.bak`, else with the time in it. */
+const backupName = (filename: string, from: number, now: number): string => {
+  const plain = `${filename}.schema-${from}.bak`
+  return existsSync(plain) ? `${filename}.schema-${from}.${new Date(now).toISOString().replace(/[:.]/g, "-")}.bak` : plain
+}
+
+const noticeOf = (filename: string, from: number, backup: string | null): MigrationNotice => ({
+  filename,
+  from,
+  to: SCHEMA_VERSION,
+  backup,
+  message: `migrating ${filename} from schema ${from} to ${SCHEMA_VERSION}: Stargraph versions that write schema ${from} ` +
+    `will refuse it afterwards. ${backup === null ? "No backup was written" : `A copy as it was is at ${backup}`}` +
+    (backup === null ? "." : `; to roll back, stop every process using the database, replace ${filename} with that copy ` +
+      `(and delete ${filename}-wal and ${filename}-shm), then start the previous version (runs made after the upgrade are lost).`)
+})
+
+/**
+ * Bring the database up to {@link SCHEMA_VERSION}. Safe to run from several processes at
+ * once. An existing database with an older schema is first copied (see
+ * {@link MigrateOptions.backup}) and the change announced ({@link MigrateOptions.onMigrate}).
+ */
+export const migrate = (filename: string, options: MigrateOptions = {}): Effect.Effect<void, CheckpointError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const failed = (cause: unknown) =>
@@ -162,21 +212,33 @@ export const migrate = (filename: string): Effect.Effect<void, CheckpointError, 
         filename,
         message: `migrating ${filename} failed: ${cause instanceof Error ? cause.message : String(cause)}`
       })
-    const currentVersion = sql<{ user_version: number }>`PRAGMA user_version`.pipe(
-      Effect.map((rows) => rows[0]?.user_version ?? 0)
-    )
-    const version = yield* Effect.mapError(currentVersion, failed)
-    if (version > SCHEMA_VERSION) {
-      return yield* new CheckpointError({
-        reason: "migration-failed",
-        filename,
-        message: `${filename} has schema version ${version}, newer than this Stargraph (${SCHEMA_VERSION}); upgrade Stargraph`
-      })
+    const version = yield* Effect.mapError(schemaVersion(sql), failed)
+    if (version > SCHEMA_VERSION) return yield* newerSchema(filename, version)
+    if (version === SCHEMA_VERSION) return
+    if (version > 0 && filename !== ":memory:") {
+      let backup: string | null = null
+      if (options.backup !== false) {
+        const path = backupName(filename, version, yield* Clock.currentTimeMillis)
+        // One read transaction: a consistent copy while other processes write.
+        yield* sql`VACUUM INTO ${path}`.pipe(
+          Effect.mapError((cause) =>
+            new CheckpointError({
+              reason: "migration-failed",
+              filename,
+              message: `${filename} has schema ${version} and needs migrating to ${SCHEMA_VERSION}, but its backup ${path} could not be written ` +
+                `(${cause.cause instanceof Error ? cause.cause.message : cause.message}); nothing was changed: free disk space or make ${dirname(path)} writable`
+            })
+          )
+        )
+        backup = path
+      }
+      const notice = noticeOf(filename, version, backup)
+      yield* options.onMigrate === undefined ? Effect.logWarning(notice.message) : options.onMigrate(notice)
     }
     for (const migration of MIGRATIONS) {
       const apply = Effect.gen(function*() {
         // Re-read inside the transaction: another process may have applied it meanwhile.
-        const now = yield* currentVersion
+        const now = yield* schemaVersion(sql)
         if (now >= migration.version) return
         for (const statement of migration.statements) yield* sql.unsafe(statement)
         yield* sql.unsafe(`PRAGMA user_version = ${migration.version}`)
@@ -185,5 +247,56 @@ export const migrate = (filename: string): Effect.Effect<void, CheckpointError, 
         Effect.retry({ times: 5, schedule: Schedule.exponential("20 millis") }),
         Effect.mapError(failed)
       )
+    }
+  })
+
+const schemaVersion = (sql: SqlClient.SqlClient) =>
+  sql<{ user_version: number }>`PRAGMA user_version`.pipe(Effect.map((rows) => rows[0]?.user_version ?? 0))
+
+const newerSchema = (filename: string, version: number) =>
+  new CheckpointError({
+    reason: "migration-failed",
+    filename,
+    message: `${filename} has schema version ${version}, newer than this Stargraph (${SCHEMA_VERSION}); upgrade Stargraph`
+  })
+
+/** Columns that migrations after `version` add with `ALTER TABLE … ADD COLUMN`, with their default (SQL text). */
+const columnsAddedAfter = (version: number): ReadonlyArray<{ readonly table: string; readonly column: string; readonly value: string }> =>
+  MIGRATIONS.filter((m) => m.version > version).flatMap((m) =>
+    m.statements.flatMap((statement) => {
+      const added = /^ALTER TABLE (\w+) ADD COLUMN (\w+)\b.*?(?:\bDEFAULT ('[^']*'|-?\d+))?$/s.exec(statement)
+      return added === null ? [] : [{ table: added[1]!, column: added[2]!, value: added[3] ?? "NULL" }]
+    }))
+
+/**
+ * Read a database as it is, without migrating it: one with an older schema gets, in this
+ * connection only, `TEMP` views over its tables that add the columns later versions added
+ * (with their defaults), so the current queries read it; nothing is written to the file.
+ * A newer schema is refused as by {@link migrate}; a database without Stargraph's schema
+ * yet (version 0) is migrated like a new one.
+ */
+export const readAsIs = (filename: string): Effect.Effect<void, CheckpointError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const failed = (cause: SqlError) =>
+      new CheckpointError({
+        reason: "storage-failure",
+        filename,
+        message: `reading ${filename}'s schema: ${cause.cause instanceof Error ? cause.cause.message : cause.message}`
+      })
+    const version = yield* Effect.mapError(schemaVersion(sql), failed)
+    if (version > SCHEMA_VERSION) return yield* newerSchema(filename, version)
+    if (version === 0) return yield* migrate(filename)
+    if (version === SCHEMA_VERSION) return
+    const added = columnsAddedAfter(version)
+    for (const table of [...new Set(added.map((a) => a.table))]) {
+      const present = new Set((yield* Effect.mapError(sql<{ name: string }>`SELECT name FROM pragma_table_info(${table})`, failed)).map((c) => c.name))
+      if (present.size === 0) continue
+      const extra = added.filter((a) => a.table === table && !present.has(a.column)).map((a) => `${a.value} AS "${a.column}"`)
+      if (extra.length === 0) continue
+      // A rowid table's rowid is kept (`list` pages by it); an unqualified name finds the TEMP view before the main table.
+      const withoutRowid = yield* Effect.mapError(sql<{ wr: number }>`SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ${table}`, failed)
+      const rowid = withoutRowid[0]?.wr === 1 ? "" : "rowid AS rowid, "
+      yield* Effect.mapError(sql.unsafe(`CREATE TEMP VIEW "${table}" AS SELECT ${rowid}*, ${extra.join(", ")} FROM main."${table}"`), failed)
     }
   })

@@ -38,16 +38,18 @@ export const inspect = Command.make(
   },
   ({ db, json, runId, step }) =>
     Effect.gen(function*() {
-      const [{ Checkpointer }, { toSummary }, stores, { childRunIds, timeline }, { ArtifactStore }, { describeOwner }] = yield* Effect.promise(() =>
-        Promise.all([
-          import("../checkpoint/Checkpointer.js"),
-          import("../checkpoint/models.js"),
-          import("./stores.js"),
-          import("./render.js"),
-          import("../checkpoint/ArtifactStore.js"),
-          import("../runtime/owner.js")
-        ])
-      )
+      const [{ Checkpointer }, { toSummary }, stores, { childRunIds, timeline }, { ArtifactStore }, { describeOwner }, { checkArtifacts, missingMessage }] = yield* Effect
+        .promise(() =>
+          Promise.all([
+            import("../checkpoint/Checkpointer.js"),
+            import("../checkpoint/models.js"),
+            import("./stores.js"),
+            import("./render.js"),
+            import("../checkpoint/ArtifactStore.js"),
+            import("../runtime/owner.js"),
+            import("../checkpoint/artifactRefs.js")
+          ])
+        )
       yield* Effect.gen(function*() {
         const checkpointer = yield* Checkpointer
         const record = yield* stores.getRun(runId, db)
@@ -76,7 +78,12 @@ export const inspect = Command.make(
           children.set(childId, { record: child.value, checkpoints: childCheckpoints })
           queue.push(...childRunIds(child.value, childCheckpoints))
         }
-        const artifacts = yield* Effect.flatMap(ArtifactStore, (store) => store.list(runId))
+        const store = yield* ArtifactStore
+        const artifacts = yield* store.list(runId)
+        // The store is beside the database, not in it: a copy without it still names artifacts.
+        const check = yield* checkArtifacts(store, checkpoints, artifacts)
+        const missing = missingMessage(runId, check)
+        if (missing !== undefined) yield* Console.error(`warning: ${missing}`)
         if (json) {
           const nested = childRunIds(record, checkpoints).map((c) => ({
             run_id: c.runId,
@@ -85,7 +92,7 @@ export const inspect = Command.make(
             graph_id: children.get(c.runId)?.record.graph_id ?? null,
             status: children.get(c.runId)?.record.status ?? null
           }))
-          yield* Console.log(JSON.stringify({ ...summary, children: nested, checkpoints, artifacts }, null, 2))
+          yield* Console.log(JSON.stringify({ ...summary, children: nested, checkpoints, artifacts, missing_artifacts: check.missing }, null, 2))
           return
         }
         yield* Console.log(`run ${record.run_id}  graph ${record.graph_id}  status ${record.status}`)
@@ -108,9 +115,14 @@ export const inspect = Command.make(
             yield* Console.log(`  step ${a.step}  ${a.node}  ${a.name}  ${a.content_type}  ${a.size} bytes  ${a.artifact_id}`)
           }
         }
+        if (check.missing.length > 0) {
+          yield* Console.log("")
+          yield* Console.log(`artifacts missing from the store ${check.location ?? ""} (${check.missing.length}):`)
+          for (const m of check.missing) yield* Console.log(`  step ${m.step}  ${m.node}  ${m.name ?? "-"}  ${m.artifact_id}`)
+        }
         yield* Console.log("")
         yield* Console.log("RunSummary:")
         yield* Console.log(JSON.stringify(summary, null, 2))
-      }).pipe(Effect.provide(stores.storeLayer(db, { create: false })))
+      }).pipe(Effect.provide(stores.storeLayer(db, { create: false, readOnly: true })))
     }).pipe(traced("stargraph.cli.inspect"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Show a run's step-by-step timeline, the artifacts it stored and its RunSummary (the database must exist)"))

@@ -58,7 +58,7 @@ export const list = Command.make(
               ? new InputError({ field: "--cursor", message: e.message, fix: "pass the next_cursor printed by a previous `stargraph list`" })
               : e
           ),
-          Effect.provide(stores.storeLayer(o.db, { create: false }))
+          Effect.provide(stores.storeLayer(o.db, { create: false, readOnly: true }))
         )
       if (o.json) {
         yield* Console.log(JSON.stringify({ runs: page.runs, next_cursor: page.next_cursor }, null, 2))

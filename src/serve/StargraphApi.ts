@@ -11,6 +11,7 @@ import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
 import * as Schema from "effect/Schema"
 import { ArtifactEntry } from "../checkpoint/artifactModels.js"
+import { MissingArtifact } from "../checkpoint/artifactRefs.js"
 import { RunRecord, RunStatus, RunSummary, StateRecord } from "../checkpoint/models.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { ErrorAt } from "./envelope.js"
@@ -103,7 +104,12 @@ export const RunArtifacts = Schema.Struct({
   status: RunStatus,
   artifacts: Schema.Array(ArtifactEntry).annotations({ description: "what write_artifact nodes of this run stored (a fork lists only what it wrote live)" }),
   outputs: Schema.Array(Schema.Struct({ step: Schema.Int, node: Schema.String, output: StateRecord, at: Schema.NullOr(Schema.String) })),
-  final_state: StateRecord
+  final_state: StateRecord,
+  missing_artifacts: Schema.Array(MissingArtifact).annotations({
+    description: "artifacts the run refers to (its index entries, its steps' outputs and recorded calls) whose bytes the server's artifact store does not hold: " +
+      "the store is a folder beside the database, so a database copied or restored without it names artifacts it cannot serve"
+  }),
+  warning: Schema.NullOr(Schema.String).annotations({ description: "what is wrong when missing_artifacts is not empty, and the fix; null otherwise" })
 }).annotations({ identifier: "RunArtifacts" })
 
 const ArtifactPath = Schema.Struct({ id: Schema.String.annotations({ description: "sha256:<64 hex digits>" }) })

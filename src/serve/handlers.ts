@@ -17,6 +17,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { ArtifactStore } from "../checkpoint/ArtifactStore.js"
 import { ARTIFACT_ID } from "../checkpoint/artifactModels.js"
+import { checkArtifacts, missingMessage } from "../checkpoint/artifactRefs.js"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type RunRecord, type RunStatus, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
 import { ApiError, CheckpointError, InputError, RunStateError, SchedulerError, type StargraphError } from "../errors.js"
@@ -194,10 +195,17 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
         Effect.gen(function*() {
           const record = yield* getRun(checkpointer, path.id)
           const checkpoints = yield* checkpointer.listCheckpoints(path.id)
+          const entries = yield* artifacts.list(path.id)
+          const check = yield* checkArtifacts(artifacts, checkpoints, entries)
+          // The operator reads where the store is in the server's log; the client is not told server paths.
+          const logged = missingMessage(path.id, check)
+          if (logged !== undefined) yield* Effect.logWarning(logged)
           return {
             run_id: path.id,
             status: record.status,
-            artifacts: yield* artifacts.list(path.id),
+            artifacts: entries,
+            missing_artifacts: check.missing,
+            warning: missingMessage(path.id, { missing: check.missing, location: undefined }) ?? null,
             outputs: checkpoints.filter((c) => c.step > 0).flatMap((c) =>
               c.writes.map((w) => ({ step: c.step, node: w.node, output: w.update, at: c.finished_at }))),
             final_state: checkpoints[checkpoints.length - 1]?.state ?? {}
@@ -345,7 +353,14 @@ export const artifactsLayer = HttpApiBuilder.group(StargraphApi, "artifacts", (h
           return yield* new InputError({ field: "id", message: `'${path.id}' is not an artifact id`, fix: "pass sha256:<64 hex digits>, as listed by GET /v1/runs/{id}/artifacts" })
         }
         const blob = yield* Effect.flatMap(store.get(path.id), Option.match({
-          onNone: () => Effect.fail(new ApiError({ reason: "not-found", status: 404, message: `no artifact '${path.id}'` })),
+          onNone: () =>
+            Effect.fail(
+              new ApiError({
+                reason: "not-found",
+                status: 404,
+                message: `no artifact '${path.id}' in this server's artifact store (if a run refers to it, GET /v1/runs/{id}/artifacts lists it under missing_artifacts with the fix)`
+              })
+            ),
           onSome: Effect.succeed
         }))
         const etag = `"${blob.artifact_id}"`

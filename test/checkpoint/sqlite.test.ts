@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process"
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
@@ -9,7 +9,7 @@ import * as Either from "effect/Either"
 import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as Connection from "../../src/checkpoint/connection.js"
-import { MIGRATIONS, SCHEMA_VERSION } from "../../src/checkpoint/migrations.js"
+import { MIGRATIONS, type MigrationNotice, SCHEMA_VERSION } from "../../src/checkpoint/migrations.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import { ROOT, tempDir } from "../helpers/cli.js"
@@ -77,6 +77,27 @@ describe("SQLite Checkpointer", () => {
     expect(reason(await listWith(zero, false))).toBe("ok")
   })
 
+  it("says a copy made without its -wal file (while a process had the database open) is likely that, not another application's", async () => {
+    const dir = tempDir()
+    const live = join(dir, "live.sqlite")
+    const writer = new Database(live)
+    writer.pragma("journal_mode = WAL")
+    for (const m of MIGRATIONS) for (const st of m.statements) writer.exec(st)
+    writer.pragma(`user_version = ${SCHEMA_VERSION}`)
+    // The open connection keeps every commit in live.sqlite-wal; `cp` of the main file alone misses them.
+    const copy = join(dir, "copy.sqlite")
+    copyFileSync(live, copy)
+    writer.close()
+    const result = await Effect.runPromise(Effect.either(
+      Effect.flatMap(Checkpointer, (c) => c.listRuns({})).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: copy, create: false })))
+    ))
+    expect(Either.isLeft(result) && result.left._tag === "CheckpointError" && result.left.reason).toBe("not-a-database")
+    const message = Either.isLeft(result) ? result.left.message : ""
+    expect(message).not.toMatch(/another application/)
+    expect(message).toMatch(/copied without its -wal file/)
+    expect(message).toContain(`sqlite3 <db> ".backup ${copy}"`)
+  })
+
   it("migrates once, reopens cleanly, and records the schema version", async () => {
     const filename = join(tempDir(), "db.sqlite")
     await Effect.runPromise(runMany(filename, 1))
@@ -108,6 +129,61 @@ describe("SQLite Checkpointer", () => {
     const parent = conn.prepare("SELECT sql FROM sqlite_master WHERE name = 'runs_history_parent'").get() as { sql: string }
     expect(parent.sql).toContain("WHERE parent_run_id IS NOT NULL")
     conn.close()
+  })
+
+  it("readOnly reads an older schema as it is; a writer backs it up and says so before migrating; a new database gets neither", async () => {
+    const dir = tempDir()
+    const filename = join(dir, "db.sqlite")
+    await Effect.runPromise(runMany(filename, 2))
+    // Make it a schema-5 database: drop what migrations 6 to 8 added.
+    const old = new Database(filename)
+    for (const st of ["ALTER TABLE runs_history DROP COLUMN actor", "ALTER TABLE runs_history DROP COLUMN live_after_fork",
+      "ALTER TABLE checkpoints DROP COLUMN facts", "ALTER TABLE checkpoints DROP COLUMN rules", "ALTER TABLE checkpoints DROP COLUMN groups"]) old.exec(st)
+    old.pragma("user_version = 5")
+    old.close()
+    const versionOf = (file: string) => {
+      const conn = new Database(file, { readonly: true })
+      try {
+        return conn.pragma("user_version", { simple: true })
+      } finally {
+        conn.close()
+      }
+    }
+    const notices: Array<MigrationNotice> = []
+    const onMigrate = (notice: MigrationNotice) => Effect.sync(() => void notices.push(notice))
+    const read = (options: Partial<SqliteCheckpointer.SqliteCheckpointerOptions>) =>
+      Effect.gen(function*() {
+        const checkpointer = yield* Checkpointer
+        const page = yield* checkpointer.listRuns({ limit: 1 })
+        const more = yield* checkpointer.listRuns({ limit: 1, cursor: page.next_cursor ?? undefined })
+        const checkpoints = yield* checkpointer.listCheckpoints(page.runs[0]!.run_id)
+        return { runs: [...page.runs, ...more.runs], checkpoints }
+      }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename, create: false, onMigrate, ...options })), Effect.runPromise)
+    const asIs = await read({ readOnly: true })
+    expect(asIs.runs.map((r) => [r.status, r.actor, r.live_after_fork])).toEqual([["done", null, false], ["done", null, false]])
+    expect(asIs.checkpoints.map((c) => c.step)).toEqual([0, 1, 2])
+    expect(versionOf(filename)).toBe(5)
+    expect(notices).toEqual([])
+    expect(existsSync(`${filename}.schema-5.bak`)).toBe(false)
+    // A writer: the backup first, then the notice, then the migration.
+    const migrated = await read({})
+    expect(migrated.runs).toEqual(asIs.runs)
+    expect(versionOf(filename)).toBe(SCHEMA_VERSION)
+    expect(notices).toHaveLength(1)
+    expect(notices[0]).toMatchObject({ filename, from: 5, to: SCHEMA_VERSION, backup: `${filename}.schema-5.bak` })
+    expect(notices[0]!.message).toContain(`from schema 5 to ${SCHEMA_VERSION}`)
+    expect(notices[0]!.message).toContain(`replace ${filename} with that copy`)
+    const backup = new Database(`${filename}.schema-5.bak`, { readonly: true })
+    expect(backup.pragma("user_version", { simple: true })).toBe(5)
+    expect(backup.prepare("SELECT count(*) AS n FROM runs_history").get()).toEqual({ n: 2 })
+    backup.close()
+    // Up to date: nothing more to tell. A brand-new database: no notice, no backup.
+    await read({})
+    const fresh = join(dir, "fresh.sqlite")
+    await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listRuns({})).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: fresh, onMigrate }))))
+    expect(versionOf(fresh)).toBe(SCHEMA_VERSION)
+    expect(notices).toHaveLength(1)
+    expect(readdirSync(dir).filter((f) => f.endsWith(".bak"))).toEqual(["db.sqlite.schema-5.bak"])
   })
 
   it("refuses a database written by a newer Stargraph", async () => {

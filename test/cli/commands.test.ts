@@ -4,6 +4,7 @@
  */
 import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import Database from "better-sqlite3"
 import { beforeAll, describe, expect, it } from "vitest"
 import { hasAnsi, ROOT, runIdOf, startStargraph, stargraph, tempDir } from "../helpers/cli.js"
 
@@ -173,6 +174,80 @@ describe("stargraph list", () => {
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/^error: InputError: --cursor: /)])
     const zero = await stargraph(["list", "--db", db, "--limit", "0"], { cwd: work })
     expect([zero.code, zero.stderr]).toEqual([2, expect.stringMatching(/^error: InputError: --limit: /)])
+  })
+})
+
+describe("a database written by an older Stargraph", () => {
+  it("list and inspect read it as it is (no migration, no note); run backs it up and says so on stderr, then migrates", async () => {
+    const db = join(work, "older.sqlite")
+    const id = runIdOf((await stargraph(["run", "hello/graph.yaml", "--inputs", "message=old", "--db", db, "--quiet"], { cwd: work })).last)
+    // Schema 7: what migration 8 added is not there yet.
+    const version = (file: string, set?: number) => {
+      const conn = new Database(file)
+      try {
+        if (set !== undefined) {
+          conn.exec("ALTER TABLE runs_history DROP COLUMN actor")
+          conn.pragma(`user_version = ${set}`)
+        }
+        return conn.pragma("user_version", { simple: true }) as number
+      } finally {
+        conn.close()
+      }
+    }
+    const current = version(db)
+    expect(version(db, current - 1)).toBe(current - 1)
+    const list = await stargraph(["list", "--db", db], { cwd: work })
+    expect([list.code, list.stderr]).toEqual([0, ""])
+    expect(list.lines[1]).toMatch(new RegExp(`^${id}\\s+run:hello-stargraph\\s+done`))
+    const inspect = await stargraph(["inspect", id, "--db", db, "--json"], { cwd: work })
+    expect([inspect.code, inspect.stderr]).toEqual([0, ""])
+    expect((JSON.parse(inspect.stdout) as { status: string }).status).toBe("done")
+    expect(version(db)).toBe(current - 1)
+    expect(existsSync(`${db}.schema-${current - 1}.bak`)).toBe(false)
+
+    const run = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=new", "--db", db, "--quiet"], { cwd: work })
+    expect(run.code).toBe(0)
+    const backup = `${db}.schema-${current - 1}.bak`
+    expect(run.stderr).toContain(`note: migrating ${db} from schema ${current - 1} to ${current}`)
+    expect(run.stderr).toContain(`A copy as it was is at ${backup}; to roll back`)
+    expect(version(db)).toBe(current)
+    expect(version(backup)).toBe(current - 1)
+    // Once migrated, nothing more is said.
+    expect((await stargraph(["run", "hello/graph.yaml", "--inputs", "message=again", "--db", db, "--quiet"], { cwd: work })).stderr).toBe("")
+  })
+})
+
+describe("a copy of the database without its artifact store", () => {
+  it("inspect names the artifacts the run refers to that the store beside the copy lacks, where it looked and the fix", async () => {
+    const db = join(work, "with-artifacts.sqlite")
+    const run = await stargraph(["run", join(ROOT, "examples", "tools", "graph.yaml"), "--db", db, "--quiet"], { cwd: work })
+    expect(run.code, run.stderr).toBe(0)
+    const id = runIdOf(run.last)
+    const original = await stargraph(["inspect", id, "--db", db, "--json"], { cwd: work })
+    const stored = JSON.parse(original.stdout) as { artifacts: Array<{ artifact_id: string }>; missing_artifacts: Array<unknown> }
+    expect([original.stderr, stored.artifacts.length, stored.missing_artifacts]).toEqual(["", 1, []])
+    const artifactId = stored.artifacts[0]!.artifact_id
+
+    mkdirSync(join(work, "restored"))
+    const copy = join(work, "restored", "copy.sqlite")
+    const source = new Database(db)
+    await source.backup(copy)
+    source.close()
+    const json = await stargraph(["inspect", id, "--db", copy, "--json"], { cwd: work })
+    expect(json.code).toBe(0)
+    const copied = JSON.parse(json.stdout) as { artifacts: Array<unknown>; missing_artifacts: Array<Record<string, unknown>> }
+    expect(copied.artifacts).toEqual([])
+    expect(copied.missing_artifacts).toEqual([{ artifact_id: artifactId, step: 4, node: "store", name: "order-A-1042.md" }])
+    expect(json.stderr).toContain(`warning: 1 artifact that run ${id} refers to is missing from the artifact store ${copy}.artifacts: ${artifactId}`)
+    expect(json.stderr).toContain(`copy the original database's <db>.artifacts/ folder to ${copy}.artifacts`)
+    const text = await stargraph(["inspect", id, "--db", copy], { cwd: work })
+    expect(text.stdout).toContain(`artifacts missing from the store ${copy}.artifacts (1):`)
+    expect(text.stdout).toMatch(new RegExp(`step 4\\s+store\\s+order-A-1042\\.md\\s+${artifactId}`))
+    expect(text.stderr).toContain("is missing from the artifact store")
+    // With the folder copied too, nothing is missing.
+    cpSync(`${db}.artifacts`, `${copy}.artifacts`, { recursive: true })
+    const whole = await stargraph(["inspect", id, "--db", copy, "--json"], { cwd: work })
+    expect([whole.stderr, (JSON.parse(whole.stdout) as { missing_artifacts: Array<unknown> }).missing_artifacts]).toEqual(["", []])
   })
 })
 

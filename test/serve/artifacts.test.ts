@@ -9,6 +9,7 @@ import { join } from "node:path"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpApiClient from "@effect/platform/HttpApiClient"
 import { Validator } from "@seriousme/openapi-schema-validator"
+import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
@@ -119,6 +120,33 @@ describe("GET /v1/runs/{id}/artifacts and GET /v1/artifacts/{id}", () => {
     expect(forkListing.body["final_state"]["report_ref"]).toEqual(listed.body["final_state"]["report_ref"])
     expect(blobCount()).toBe(before)
     expect((await json(`${server.url}/v1/runs/${cliRun}/artifacts`)).body["artifacts"]).toEqual(listed.body["artifacts"])
+  })
+
+  it("on a copy of the database without its artifact folder, lists what the run refers to that the store lacks, with a warning", async () => {
+    const id = await runToDone({ tax_rate: 0.2 })
+    const whole = await json(`${server.url}/v1/runs/${id}/artifacts`)
+    expect([whole.body["missing_artifacts"], whole.body["warning"]]).toEqual([[], null])
+    const [entry] = whole.body["artifacts"] as Array<Record<string, any>>
+    const copy = join(tempDir(), "copy.sqlite")
+    const source = new Database(db)
+    await source.backup(copy)
+    source.close()
+    const restored = await boot({ db: copy, graphs: [graphFile] })
+    try {
+      const listed = await json(`${restored.url}/v1/runs/${id}/artifacts`)
+      expect(listed.status).toBe(200)
+      expect(listed.body["artifacts"]).toEqual([])
+      expect(listed.body["missing_artifacts"]).toEqual([{ artifact_id: entry!["artifact_id"], step: 4, node: "store", name: "order-A-1042.md" }])
+      expect(listed.body["warning"]).toContain(`1 artifact that run ${id} refers to is missing from the artifact store: ${entry!["artifact_id"]}`)
+      expect(listed.body["warning"]).toContain("copy the original database's <db>.artifacts/ folder")
+      // The client is not told the server's paths.
+      expect(listed.body["warning"]).not.toContain(copy)
+      const bytes = await json(`${restored.url}/v1/artifacts/${entry!["artifact_id"]}`)
+      expect(bytes.status).toBe(404)
+      expect(bytes.body["error"]["message"]).toContain("missing_artifacts")
+    } finally {
+      await restored.close()
+    }
   })
 
   it("decodes with a client derived from StargraphApi, and the routes need the bearer token when one is set", async () => {
