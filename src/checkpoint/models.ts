@@ -233,7 +233,7 @@ export type RunRecord = typeof RunRecord.Type
 
 /** Fields of a run record the loop may change. */
 export type RunPatch = Partial<
-  Pick<RunRecord, "status" | "started_at" | "finished_at" | "error" | "waiting" | "owner" | "last_step" | "live_after_fork">
+  Pick<RunRecord, "status" | "started_at" | "finished_at" | "error" | "waiting" | "owner" | "last_step" | "live_after_fork" | "graph_hash">
 >
 
 /** What the Checkpointer needs to create a run (it mints the id). */

@@ -31,6 +31,10 @@ const common = {
   allowRuntimeDrift: Options.boolean("allow-runtime-drift").pipe(
     Options.withDescription("resume even though the Node.js or Stargraph version changed (default: off)")
   ),
+  acceptGraphHash: Options.text("accept-graph-hash").pipe(
+    Options.optional,
+    Options.withDescription("the graph hash the run was started with (sha256:…, as its graph-hash-mismatch error says): continue it under the current graph anyway, e.g. after a Stargraph upgrade hashed the same files differently (default: refuse)")
+  ),
   liveAfterFork: Options.boolean("live-after-fork").pipe(
     Options.withDescription("for a counterfactual fork: make live calls where its parent's cassette cannot answer (default: off)")
   ),
@@ -52,6 +56,7 @@ interface ResumeInput {
   readonly verbose: boolean
   readonly actor: string
   readonly allowRuntimeDrift: boolean
+  readonly acceptGraphHash: Option.Option<string>
   readonly liveAfterFork: boolean
   readonly takeOver: boolean
 }
@@ -89,6 +94,7 @@ const resumeRun = (o: ResumeInput) =>
       const run = yield* g.resume(o.runId, {
         actor: o.actor,
         allowRuntimeDrift: o.allowRuntimeDrift,
+        acceptGraphHash: Option.getOrUndefined(o.acceptGraphHash),
         liveAfterFork: o.liveAfterFork,
         takeOver: o.takeOver,
         ...(answer !== undefined ? { response: answer } : {})

@@ -70,6 +70,14 @@ export interface ResumeOptions {
   /** Resume even if this process's runtime hash differs from the run's (Node.js upgrade). */
   readonly allowRuntimeDrift?: boolean | undefined
   /**
+   * The graph hash the run was started with (`sha256:…`, as its `graph-hash-mismatch`
+   * error names it): continue it under this graph although its hash differs. For graph
+   * files that are the same but hashed differently by another Stargraph version, or a
+   * change the operator means the run to continue on. The run's record takes this graph's
+   * hash (its committed steps stay as they were). Any other value changes nothing.
+   */
+  readonly acceptGraphHash?: string | undefined
+  /**
    * Drive a counterfactual fork against its parent's cassette (see `replay/fork`). When
    * omitted and the run is a fork, the source is rebuilt from its parent.
    */
@@ -525,7 +533,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
   const resume: Graph["resume"] = (runId, options = {}) =>
     Effect.gen(function*() {
       const { checkpointer, loop, audit } = yield* services
-      const run = yield* Effect.flatMap(checkpointer.getRun(runId), Option.match({
+      let run = yield* Effect.flatMap(checkpointer.getRun(runId), Option.match({
         onNone: () => Effect.fail(new CheckpointError({ reason: "unknown-run", runId, message: `no run '${runId}' in this checkpoint database` })),
         onSome: Effect.succeed
       }))
@@ -537,14 +545,22 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         ))
         if (variant.graphHash !== definition.graphHash) return yield* variant.resume(runId, options)
       }
+      if (run.graph_hash !== definition.graphHash && options.acceptGraphHash === run.graph_hash && run.graph_id === definition.id) {
+        // The operator named the hash the run was started with: it goes on under this graph.
+        yield* checkpointer.updateRun(runId, { graph_hash: definition.graphHash })
+        yield* Effect.logWarning(`run ${runId}: continuing under graph hash ${definition.graphHash} (it was started with ${run.graph_hash}; accepted)`)
+        run = { ...run, graph_hash: definition.graphHash }
+      }
       if (run.graph_hash !== definition.graphHash) {
         return yield* new CheckpointError({
           reason: "graph-hash-mismatch",
           runId,
           expectedHash: run.graph_hash,
           actualHash: definition.graphHash,
-          message: `run ${runId} was started with a different graph (${run.graph_id}); the graph, its state schema or its node modules changed since. ` +
-            "Resume (or replay) it with the graph it ran with: check out the original files and load that graph (the CLI's --graph <that graph.yaml>; a server started with it); the changed graph can only start new runs"
+          message: `run ${runId} was started with a different graph (${run.graph_id}): the graph, its state schema or its node modules changed since, ` +
+            "or the Stargraph version that hashed it did. Resume (or replay) it with the graph it ran with: check out the original files and load that graph " +
+            "(the CLI's --graph <that graph.yaml>; a server started with it); the changed graph can only start new runs. " +
+            `If the files are the same (Stargraph was upgraded) or the run is meant to go on with the changed graph, resume it with --accept-graph-hash ${run.graph_hash}`
         })
       }
       if (run.runtime_hash !== definition.runtimeHash && options.allowRuntimeDrift !== true) {

@@ -363,6 +363,24 @@ describe("Graph / GraphRun", () => {
     expect(error.actualHash).toBe(outcome.edited.graphHash)
   })
 
+  it("continues a run under a changed graph only when the operator names the hash it was started with (--accept-graph-hash)", async () => {
+    const ir = counterIR({ nodes: [{ id: "a", kind: "interrupt", prompt: "?", response_field: "label" }, { id: "b", kind: "noop" }, { id: "c", kind: "noop" }] })
+    const outcome = await run(Effect.gen(function*() {
+      const original = yield* Graph.make(ir)
+      const waiting = yield* Effect.flatMap(original.start(), (r) => r.start())
+      const edited = yield* Graph.make({ ...ir, description: "edited" })
+      const refused = yield* Effect.flip(edited.resume(waiting.run_id, { response: { value: "x" } }))
+      const wrong = yield* Effect.flip(edited.resume(waiting.run_id, { response: { value: "x" }, acceptGraphHash: edited.graphHash }))
+      const done = yield* Effect.flatMap(edited.resume(waiting.run_id, { response: { value: "x" }, acceptGraphHash: original.graphHash }), (r) => r.start())
+      const record = Option.getOrThrow(yield* Effect.flatMap(Checkpointer, (c) => c.getRun(waiting.run_id)))
+      return { original, refused, wrong, done, record, edited }
+    }))
+    expect(outcome.refused.message).toContain(`resume it with --accept-graph-hash ${outcome.original.graphHash}`)
+    expect(outcome.wrong).toMatchObject({ _tag: "CheckpointError", reason: "graph-hash-mismatch" })
+    expect(outcome.done).toMatchObject({ status: "done", final_state: { label: "x" } })
+    expect(outcome.record.graph_hash).toBe(outcome.edited.graphHash)
+  })
+
   it("cancels a running run between steps", async () => {
     const summary = await run(Effect.gen(function*() {
       const graph = yield* Graph.make(counterIR({
