@@ -504,33 +504,27 @@ const mirrorLiteralError = (programs: ReadonlyArray<Clips.Program>, mirrored: Re
         const before = terms[i - 1]
         if (before?.kind === "atom" && before.token.kind === "not") continue
         const written = kind === "string" ? JSON.stringify(text) : text
-        if (allowed.kinds.includes(kind) && (type !== "boolean" || text === "TRUE" || text === "FALSE")) {
-          // A literal of the right type that is none of the field's `enum` values can never match either.
-          const values = enums.get(ce.relation)
-          const literal = kind === "string" ? text : kind === "symbol" ? text === "TRUE" : Number(text)
-          if (values === undefined || values.includes(literal)) continue
-          const shownValues = values.map((v) => (typeof v === "string" ? JSON.stringify(v) : typeof v === "boolean" ? (v ? "TRUE" : "FALSE") : String(v))).join(", ")
+        /** The refusal of this literal, as `(field (value …)) can never match: <why>`. */
+        const refuse = (why: string, fix: string) => {
           found = new RuleError({
             reason: "type",
             ...(program.file !== undefined ? { file: program.file } : {}),
             line: term.line,
             column: term.column,
             construct: `defrule ${rule}`,
-            message: `(${ce.relation} (value ${written})) can never match: state field '${ce.relation}' takes only ${shownValues} (its enum)`,
-            fix: `compare with one of ${shownValues}, or add ${written} to the field's enum`
+            message: `(${ce.relation} (value ${written})) can never match: state field '${ce.relation}' ${why}`,
+            fix
           })
-          return
         }
-        found = new RuleError({
-          reason: "type",
-          ...(program.file !== undefined ? { file: program.file } : {}),
-          line: term.line,
-          column: term.column,
-          construct: `defrule ${rule}`,
-          message: `(${ce.relation} (value ${written})) can never match: state field '${ce.relation}' is mirrored as ${allowed.shown}`,
-          fix: `compare with ${allowed.shown}: (${ce.relation} (value ${allowed.example(text)})), or declare the field with that type`
-        })
-        return
+        if (allowed.kinds.includes(kind) && (type !== "boolean" || text === "TRUE" || text === "FALSE")) {
+          // A literal of the right type that is none of the field's `enum` values can never match either.
+          const values = enums.get(ce.relation)
+          const literal = kind === "string" ? text : kind === "symbol" ? text === "TRUE" : Number(text)
+          if (values === undefined || values.includes(literal)) continue
+          const shownValues = values.map((v) => (typeof v === "string" ? JSON.stringify(v) : typeof v === "boolean" ? (v ? "TRUE" : "FALSE") : String(v))).join(", ")
+          return refuse(`takes only ${shownValues} (its enum)`, `compare with one of ${shownValues}, or add ${written} to the field's enum`)
+        }
+        return refuse(`is mirrored as ${allowed.shown}`, `compare with ${allowed.shown}: (${ce.relation} (value ${allowed.example(text)})), or declare the field with that type`)
       }
     }
   }
