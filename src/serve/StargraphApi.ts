@@ -22,7 +22,8 @@ const strict = { parseOptions: { onExcessProperty: "error" } } as const
 /** Body of `POST /v1/runs`. */
 export const CreateRunBody = Schema.Struct({
   graph_id: Schema.String,
-  params: Schema.optionalWith(StateRecord, { default: () => ({}) }),
+  /** The run's inputs (default none: every field takes its default). Optional on both sides, so a derived client may leave it out. */
+  params: Schema.optional(StateRecord),
   idempotency_key: Schema.optional(Schema.String.pipe(Schema.minLength(1)))
 }).annotations({ ...strict, identifier: "CreateRunBody" })
 
@@ -34,7 +35,8 @@ export const CounterfactualBody = Schema.Struct({
   /** Default 0; for a fork, its own fork step. */
   from_step: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
   mutation: Schema.optional(Schema.Unknown),
-  live_after_fork: Schema.optionalWith(Schema.Boolean, { default: () => false })
+  /** Default false. */
+  live_after_fork: Schema.optional(Schema.Boolean)
 }).annotations({ ...strict, identifier: "CounterfactualBody" })
 
 /**
@@ -54,7 +56,8 @@ const PageLimit = Schema.compose(Schema.String.pipe(Schema.pattern(/^[0-9]+$/)),
 export const ListRunsQuery = Schema.Struct({
   status: Schema.optional(RunStatus),
   graph_id: Schema.optional(Schema.String),
-  limit: Schema.optionalWith(PageLimit, { default: () => 50 }),
+  /** Default 50. */
+  limit: Schema.optional(PageLimit),
   cursor: Schema.optional(Schema.String)
 })
 

@@ -152,12 +152,12 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
       .handle("create", ({ payload, request }) =>
         Effect.map(
           Effect.flatMap(checkClientKey(payload.idempotency_key, "idempotency_key"), (idempotencyKey) =>
-            Effect.mapError(scheduler.enqueue(payload.graph_id, payload.params, { idempotencyKey, actor: actorOf(request) }), hint)),
+            Effect.mapError(scheduler.enqueue(payload.graph_id, payload.params ?? {}, { idempotencyKey, actor: actorOf(request) }), hint)),
           (enqueued) => ({ run_id: enqueued.runId, status: enqueued.status, graph_id: enqueued.graphId, deduplicated: enqueued.deduplicated })
         ))
       .handle("list", ({ urlParams }) =>
         Effect.map(
-          checkpointer.listRuns(urlParams).pipe(
+          checkpointer.listRuns({ ...urlParams, limit: urlParams.limit ?? 50 }).pipe(
             Effect.mapError((e): StargraphError =>
               e.reason === "invalid-cursor" ? new InputError({ field: "cursor", message: e.message, fix: "pass the next_cursor of a previous page" }) : e)
           ),
@@ -281,7 +281,7 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
           const result = yield* Replay.fork(graph, parent.run_id, {
             fromStep: payload.from_step,
             mutation: payload.mutation,
-            liveAfterFork: payload.live_after_fork,
+            liveAfterFork: payload.live_after_fork ?? false,
             actor: actorOf(request)
           }).pipe(Effect.provideService(Checkpointer, checkpointer))
           // RFC 8785 canonical JSON, as the CLI prints the diff: equal forks answer byte-equal bodies.

@@ -648,8 +648,13 @@ describe("the API as a typed HttpApi", () => {
       // Error envelopes decode back into the typed StargraphError.
       const missing = yield* Effect.flip(client.runs.get({ path: { id: "run-unknown" } }))
       const wrongState = yield* Effect.flip(client.runs.respond({ path: { id: created.run_id }, payload: { response: 1 } }))
-      return { created, view, graphs, missing, wrongState }
+      // Fields with a server-side default may be left out by the client too (type-checked by tsc).
+      const page = yield* client.runs.list({ urlParams: {} })
+      const fork = yield* client.runs.counterfactual({ path: { id: created.run_id }, payload: {} })
+      return { created, view, graphs, missing, wrongState, page, fork }
     }).pipe(Effect.provide(FetchHttpClient.layer)))
+    expect(out.page.runs.length).toBeGreaterThan(0)
+    expect(out.fork.cf_run_id).toMatch(/^cf-/)
     expect(out.created).toMatchObject({ status: "pending", deduplicated: false })
     expect(out.view).toMatchObject({ status: "done", final_state: { message: "typed" } })
     expect(out.graphs.graphs.map((g) => g.id)).toContain("run:hello-stargraph")
