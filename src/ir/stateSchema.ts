@@ -287,9 +287,11 @@ export const declaredAs = (field: FieldInfo | undefined): string | undefined => 
 const ofType = (value: string | number | boolean, type: FieldType): boolean =>
   type === "any" || (type === "integer" ? Number.isInteger(value) : type === "number" ? typeof value === "number" : typeof value === type)
 
-/** An `enum` that is empty, or lists a value of another type than the field's. */
+/** An `enum` that is empty, or lists a value of another type than the field's, here or in the field's `items` or `properties`. */
 const checkEnum = (spec: FieldSpec, path: ReadonlyArray<PropertyKey>): CompileProblem | undefined => {
-  if (spec.enum === undefined) return undefined
+  const inner = (spec.items !== undefined ? checkEnum(spec.items, [...path, "items"]) : undefined) ??
+    Object.entries(spec.properties ?? {}).reduce<CompileProblem | undefined>((found, [key, property]) => found ?? checkEnum(property, [...path, "properties", key]), undefined)
+  if (inner !== undefined || spec.enum === undefined) return inner
   if (spec.enum.length === 0) {
     return { path: [...path, "enum"], message: "enum lists no values: no value would be allowed", fix: "list the values the field allows, or remove enum" }
   }

@@ -342,13 +342,19 @@ const makeDrive = (): RunLoopShape["drive"] => {
 const writeMismatch = (
   recorded: ReadonlyArray<{ readonly node: string; readonly update: State }>,
   replayed: ReadonlyArray<NodeWrite>,
-  step: number
+  step: number,
+  /** The recorded run's id and the replay's: a value built from `ctx.runId` differs by them alone. */
+  ids: { readonly recorded: string | undefined; readonly replaying: string }
 ): ReplayDivergenceError | undefined => {
+  const same = (a: unknown, b: unknown) =>
+    jsonEqual(a, b) ||
+    (ids.recorded !== undefined && ids.recorded !== ids.replaying && a !== undefined && b !== undefined &&
+      canonicalJson(a).split(ids.recorded).join(ids.replaying) === canonicalJson(b))
   const nodes = new Set([...recorded.map((w) => w.node), ...replayed.map((w) => w.node)])
   for (const node of nodes) {
     const before = recorded.find((w) => w.node === node)?.update ?? {}
     const now = replayed.find((w) => w.node === node)?.update ?? {}
-    const field = [...new Set([...Object.keys(before), ...Object.keys(now)])].find((k) => !jsonEqual(before[k], now[k]))
+    const field = [...new Set([...Object.keys(before), ...Object.keys(now)])].find((k) => !same(before[k], now[k]))
     if (field === undefined) continue
     const shown = (value: unknown) => (value === undefined ? "nothing" : canonicalJson(value).slice(0, 120))
     return new ReplayDivergenceError({
@@ -880,7 +886,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
 
       // An exact replay of a step run from the recorded state and frontier writes what it recorded.
       const recordedWrites = onRecording && exactState ? input.replay?.writes?.get(current) : undefined
-      const unlike = recordedWrites === undefined ? undefined : writeMismatch(recordedWrites, writes, current)
+      const unlike = recordedWrites === undefined ? undefined : writeMismatch(recordedWrites, writes, current, { recorded: input.replay?.recordedRunId, replaying: run.run_id })
       if (unlike !== undefined) return yield* fail(unlike, failedAttempt())
       const merged = applyWrites(state, writes, graph.state.fields, current)
       if (Either.isLeft(merged)) return yield* fail(merged.left, failedAttempt())

@@ -142,7 +142,10 @@ export const replaySource = (
   const timeouts = new Map<number, ReadonlyArray<string>>()
   const startedAt = new Map<number, { readonly frontier: string; readonly at: string }>()
   // An exact replay checks that every replayed step writes what the parent's did.
-  const writes = !live && isEmptyMutation(mutation) ? new Map<number, Checkpoint["writes"]>() : undefined
+  // An exact replay checks that every replayed step writes what the parent's did, unless some
+  // of the parent's steps ran under another graph (it was resumed with --accept-graph-hash).
+  const sameGraph = parent.every((cp) => cp.step <= fromStep || cp.graph_hash === graph.graphHash)
+  const writes = !live && isEmptyMutation(mutation) && sameGraph ? new Map<number, Checkpoint["writes"]>() : undefined
   for (const [i, cp] of parent.entries()) {
     if (cp.step <= fromStep) continue
     const before = parent[i - 1]
@@ -163,6 +166,7 @@ export const replaySource = (
     overrides: new Map(Object.entries(mutation.node_output_overrides) as Array<[string, State]>),
     writes,
     stateAt: writes === undefined ? undefined : (step) => parent.find((cp) => cp.step === step)?.state,
+    recordedRunId: parent[0]?.run_id,
     liveAfterFork: live,
     ...(waiting !== undefined && waiting !== null && waiting.step > fromStep && parentRecord?.run_id !== undefined
       ? { waitedAt: { runId: parentRecord.run_id, step: waiting.step } }

@@ -14,10 +14,18 @@ export interface TrustedProxies {
   readonly has: (address: string) => boolean
 }
 
-/** An IPv4 address written as IPv6 (`::ffff:10.0.0.1`, as dual-stack sockets report it) as IPv4. */
+/**
+ * An address as `isIP` reads it: an IPv4 address written as IPv6 (`::ffff:10.0.0.1`, as
+ * dual-stack sockets report it) as IPv4, and without the port some proxies append
+ * (`10.0.0.1:5678`, `[2001:db8::1]:5678`) or brackets.
+ */
 const plain = (address: string): string => {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
-  return mapped !== null ? mapped[1]! : address.startsWith("[") && address.endsWith("]") ? address.slice(1, -1) : address
+  if (mapped !== null) return mapped[1]!
+  const v4WithPort = /^(\d+\.\d+\.\d+\.\d+):\d+$/.exec(address)
+  if (v4WithPort !== null) return v4WithPort[1]!
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(address)
+  return bracketed !== null ? bracketed[1]! : address
 }
 
 /**

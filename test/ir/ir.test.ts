@@ -201,6 +201,9 @@ rules:
     expect(refused("{ type: string, enum: [] }")[1]).toBe("enum lists no values: no value would be allowed")
     expect(refused("{ type: integer, enum: [1, 2.5] }")[0]).toBe("state_schema.fields.f.enum[1]")
     expect(refused("{ type: array, enum: [a] }")[1]).toContain("enum on a field of type 'array'")
+    // Inside a list's items and an object's properties too.
+    expect(refused("{ type: array, items: { type: string, enum: [x, 1] } }")[0]).toBe("state_schema.fields.f.items.enum[1]")
+    expect(refused("{ type: object, properties: { level: { type: string, enum: [] } } }")[0]).toBe("state_schema.fields.f.properties.level.enum")
     expect(Either.isRight(Effect.runSync(Effect.either(Graph.fromYaml(withEnum("{ type: number, enum: [1, 2.5], default: 1 }")))))).toBe(true)
   })
 

@@ -171,13 +171,15 @@ describe("ml node: ONNX", () => {
 
   it("opens one session per model file, shared by nodes and graphs in the process", async () => {
     const { runtime, counts } = countingRuntime()
+    // Inline: under `auto`, a loaded machine can make a first inference look slow enough for
+    // the worker, whose own session this counting runtime does not see.
     const ir = irOf({
       fields: linearFields,
-      node: linearNode(),
-      extraNodes: [{ id: "again", kind: "ml", ...linearNode({ model_id: "risk-2" }) }]
+      node: linearNode({ execution: "inline" }),
+      extraNodes: [{ id: "again", kind: "ml", ...linearNode({ model_id: "risk-2", execution: "inline" }) }]
     })
     const first = await built(ir, runtime)
-    const second = await built(linearGraph({ version: "2" }), runtime)
+    const second = await built(linearGraph({ version: "2", execution: "inline" }), runtime)
     expect(counts.sessions).toBe(1)
     expect(runtime.models.size).toBe(1)
     // Another file (other bytes) is another session.

@@ -75,6 +75,38 @@ const freshLayer = () => SqliteCheckpointer.layer({ filename: join(tempDir(), "d
 const LOG_FIELD = { type: "array", items: { type: "string" }, default: [], reducer: "append" }
 
 describe("replay and counterfactual forks", () => {
+  it("an exact replay accepts writes that differ from the recording only by the run's own id (ctx.runId), and steps run under an accepted graph change", async () => {
+    const layer = freshLayer()
+    const ir = {
+      ir_version: "1.0.0",
+      id: "replay:ids",
+      state_schema: { fields: { trace: { type: "string", default: "" }, answer: { type: "string", default: "" }, v: { type: "string", default: "" } } },
+      nodes: [
+        { id: "tag", kind: "function", module: "m", export: "tag" },
+        { id: "ask", kind: "interrupt", prompt: "?", response_field: "answer" }
+      ],
+      edges: [{ from: "tag", to: "ask" }]
+    }
+    const tagWith = (v: string): NodeFunction => (_state, ctx) => ({ trace: `${ctx.runId}:${ctx.nodeId}`, v })
+    const outcome = await Effect.runPromise(Effect.gen(function*() {
+      const v1 = yield* Graph.make(ir, { modules: { m: { tag: tagWith("v1") } } })
+      const done = yield* Effect.flatMap(v1.start(), (r) => r.start()).pipe(Effect.flatMap((w) => Effect.flatMap(v1.resume(w.run_id, { response: { value: "yes" } }), (r) => r.start())))
+      const replayed = yield* Replay.fork(v1, done.run_id, {})
+      // The module changed under a waiting run, which the operator lets go on with the change.
+      const waiting = yield* Effect.flatMap(v1.start(), (r) => r.start())
+      // A changed node bumps its version, which changes the graph hash (inline functions are not hashed).
+      const v2 = yield* Graph.make({ ...ir, nodes: [{ ...ir.nodes[0]!, version: "2" }, ir.nodes[1]!] }, { modules: { m: { tag: tagWith("v2") } } })
+      const accepted = yield* Effect.flatMap(v2.resume(waiting.run_id, { response: { value: "yes" }, acceptGraphHash: v1.graphHash }), (r) => r.start())
+      const afterChange = yield* Replay.fork(v2, accepted.run_id, {})
+      return { replayed, afterChange }
+    }).pipe(Effect.provide(layer)))
+    expect(outcome.replayed.summary.error ?? outcome.replayed.summary.status).toBe("done")
+    expect(outcome.replayed.diff).toMatchObject({ added_steps: [], removed_steps: [] })
+    // Replayed under the changed module: not an exact replay, so no write-mismatch; the diff shows the change.
+    expect(outcome.afterChange.summary.error ?? outcome.afterChange.summary.status).toBe("done")
+    expect(outcome.afterChange.summary.final_state["v"]).toBe("v2")
+  })
+
   it("an exact replay of a node that reads randomness directly fails with ReplayDivergenceError[write-mismatch]; a mutation or --live-after-fork runs it anew", async () => {
     const layer = freshLayer()
     const rolls = { n: 0 }

@@ -31,6 +31,11 @@ describe("clientAddress", () => {
     expect(clientAddress("2001:db8::1", "203.0.113.9", proxies)).toBe("2001:db8::1")
   })
 
+  it("reads hops a proxy wrote with a port (10.0.0.1:5678, [2001:db8::1]:5678)", () => {
+    expect(clientAddress("10.0.0.2", "203.0.113.9:5678", proxies)).toBe("203.0.113.9")
+    expect(clientAddress("10.0.0.2", "[2001:db8::5]:443, 10.1.1.1:80", proxies)).toBe("2001:db8::5")
+  })
+
   it("refuses an entry that is neither an address nor a subnet, naming it", () => {
     for (const entry of ["proxy.internal", "10.0.0.0/33", "10.0.0.0/", "10.0.0.0/8/1", "::1/129", "10.0.0.0/x"]) {
       const result = trustedProxies([entry])
