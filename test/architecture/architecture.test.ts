@@ -1,7 +1,8 @@
 /**
  * The house rules, checked by maintained tools: folders import downward only with no
- * cycles (dependency-cruiser, `.dependency-cruiser.cjs`), and the code passes ESLint
- * with the TypeScript rules (`eslint.config.js`).
+ * cycles (dependency-cruiser, `.dependency-cruiser.cjs`), the code passes ESLint
+ * with the TypeScript rules (`eslint.config.js`), and everything type-checks (`tsc`),
+ * tests included: some tests assert types (a derived client may leave a field out).
  */
 import { execFile } from "node:child_process"
 import { join } from "node:path"
@@ -25,5 +26,10 @@ describe("architecture", () => {
   it("passes ESLint with the TypeScript rules", async () => {
     const { code, output } = await run("eslint", ["src", "test", "bench", "examples", "--max-warnings", "0"])
     expect(code, output).toBe(0)
-  })
+  }, 180_000)
+
+  it("type-checks: src, test, bench and examples (tsc --noEmit)", async () => {
+    const { code, output } = await run("tsc", ["-p", "tsconfig.json", "--noEmit"])
+    expect(code, output).toBe(0)
+  }, 180_000)
 })
