@@ -124,7 +124,8 @@ export class ToolError extends Schema.TaggedError<ToolError>()("ToolError", {
  * `write_artifact` node's), or the store's storage.
  */
 export class ArtifactStoreError extends Schema.TaggedError<ArtifactStoreError>()("ArtifactStoreError", {
-  reason: Schema.Literal("invalid-name", "invalid-content", "storage-failure", "corrupt-index"),
+  /** `corrupt-blob`: the stored bytes do not hash to the artifact's id (a damaged or truncated file). */
+  reason: Schema.Literal("invalid-name", "invalid-content", "storage-failure", "corrupt-index", "corrupt-blob"),
   runId: Schema.optional(Schema.String),
   nodeId: Schema.optional(Schema.String),
   step: Schema.optional(Schema.Int),

@@ -9,7 +9,7 @@
  * sees half a file and a crash leaves at most a stray temporary file.
  */
 import { createHash, randomUUID } from "node:crypto"
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs"
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs"
 import { join, resolve } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -131,6 +131,15 @@ export const make = (root: string): ArtifactStoreShape => {
       try {
         if (!existsSync(blob)) return Effect.succeed(Option.none())
         const bytes = readFileSync(blob)
+        // Content-addressed: bytes that do not hash to their id are damaged, never served as the artifact.
+        if (createHash("sha256").update(bytes).digest("hex") !== hex) {
+          return Effect.fail(new ArtifactStoreError({
+            reason: "corrupt-blob",
+            path: blob,
+            message: `the stored bytes of ${artifactId} (${bytes.byteLength} bytes at ${blob}) do not hash to it: the file is damaged (an interrupted copy, a full disk)`,
+            fix: "restore that file from a backup or from the store the database was copied from"
+          }))
+        }
         const meta = existsSync(`${blob}.json`) ? decodeMeta(readFileSync(`${blob}.json`, "utf8")) : undefined
         const contentType = meta !== undefined && Either.isRight(meta) ? meta.right.content_type : "application/octet-stream"
         return Effect.succeed(Option.some({ artifact_id: artifactId, sha256: hex, size: bytes.byteLength, content_type: contentType, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) }))
@@ -144,7 +153,10 @@ export const make = (root: string): ArtifactStoreShape => {
       if (!ARTIFACT_ID.test(artifactId)) return Effect.succeed(false)
       const blob = blobPath(artifactId.slice("sha256:".length))
       try {
-        return Effect.succeed(existsSync(blob))
+        if (!existsSync(blob)) return Effect.succeed(false)
+        // A file shorter or longer than it was written (its metadata says) is not the artifact.
+        const meta = existsSync(`${blob}.json`) ? decodeMeta(readFileSync(`${blob}.json`, "utf8")) : undefined
+        return Effect.succeed(meta === undefined || Either.isLeft(meta) || meta.right.size === statSync(blob).size)
       } catch (cause) {
         return Effect.fail(storageFailure(blob, cause))
       }

@@ -97,6 +97,25 @@ const valueTypeOf = (ast: AST.AST): FieldInfo["valueType"] => {
   }
 }
 
+/**
+ * The values a field of an exported Schema allows when it is a set of literals
+ * (`Schema.Literal("low", "high")`, nullable aside): its `enum`, for the load-time checks
+ * of conditions and rules. Undefined for anything else.
+ */
+const literalsOf = (ast: AST.AST): FieldInfo["enum"] => {
+  const type = AST.typeAST(ast)
+  const members = type._tag === "Union" ? type.types : [type]
+  const values: Array<string | number | boolean> = []
+  for (const member of members) {
+    if (member._tag === "UndefinedKeyword" || (member._tag === "Literal" && member.literal === null)) continue
+    if (member._tag !== "Literal") return undefined
+    const literal = member.literal
+    if (typeof literal !== "string" && typeof literal !== "number" && typeof literal !== "boolean") return undefined
+    values.push(literal)
+  }
+  return values.length > 0 ? values : undefined
+}
+
 /** Whether a field of an exported Schema is mirrored: its annotation, else true for scalars. */
 const mirrorOf = (ast: AST.AST): boolean => {
   const annotated = ast.annotations[MirrorAnnotationId]
@@ -381,7 +400,16 @@ export const compileModuleSchema = (
   const infos = new Map<string, FieldInfo>()
   for (const ps of typeLiteral.propertySignatures) {
     const name = String(ps.name)
-    infos.set(name, { name, reducer: reducers?.[name] ?? "replace", type: undefined, mirror: mirrorOf(ps.type), mirrorAlways: ps.type.annotations[MirrorAnnotationId] === true, valueType: valueTypeOf(ps.type) })
+    const literals = literalsOf(ps.type)
+    infos.set(name, {
+      name,
+      reducer: reducers?.[name] ?? "replace",
+      type: undefined,
+      mirror: mirrorOf(ps.type),
+      mirrorAlways: ps.type.annotations[MirrorAnnotationId] === true,
+      valueType: valueTypeOf(ps.type),
+      ...(literals !== undefined ? { enum: literals } : {})
+    })
   }
   for (const name of Object.keys(reducers ?? {})) {
     if (!infos.has(name)) {

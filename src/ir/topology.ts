@@ -280,7 +280,8 @@ const jsonTypeOf = (value: unknown): string =>
  * validation instead of silently taking the default at run time.
  */
 const neverMatches = (condition: Condition, field: FieldInfo, source: IRSource, path: ReadonlyArray<PropertyKey>): IRValidationError | undefined => {
-  const type = field.type
+  // An exported Schema's field says its JSON type (`valueType`: a number may be whole or not).
+  const type = field.type ?? field.valueType
   if (type === undefined || type === "any") return undefined
   const ordered = ["gt", "gte", "lt", "lte"].includes(condition.op)
   if (ordered && type !== "integer" && type !== "number" && type !== "string") {

@@ -331,9 +331,13 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
         }))
   }))
 
-/** Whether a client resuming at `from` saw the final event of `run`, a run that will not go on. */
+/**
+ * Whether a client resuming at `from` saw the final event of `run`, a run that will not go
+ * on: its end at the last step, or an end past it (an id from a database the server no
+ * longer has, e.g. after a restore from a backup), which nothing will follow either.
+ */
 const sawFinalEnd = (from: ResumePoint | undefined, run: RunRecord): boolean =>
-  from !== undefined && from.ended && TERMINAL_STATUSES.has(run.status) && from.step === run.last_step
+  from !== undefined && from.ended && TERMINAL_STATUSES.has(run.status) && from.step >= run.last_step
 
 /** Seconds between the keep-alive comments of a quiet event stream. */
 const SSE_KEEPALIVE_SECONDS = 15

@@ -489,6 +489,17 @@ describe("bad rules are typed errors with the file, path and fix", () => {
     const symbol = made("(mode (value fast))")
     expect(Either.isLeft(symbol) && symbol.left.message).toMatch(/'mode' is mirrored as a string/)
     expect(Either.isRight(made('(rounds (value 1)) (mode (value "fast"))'))).toBe(true)
+    // A Schema.Literal field's values are its enum: a rule and an edge case outside them are refused.
+    const outside = made('(mode (value "medium"))')
+    expect(Either.isLeft(outside) && outside.left.message).toMatch(/'mode' takes only "fast", "slow" \(its enum\)/)
+    const edge = (when: Record<string, unknown>) =>
+      Effect.runSync(Effect.either(Graph.make({ ...base, state_schema: { module: "s", export: "S" }, edges: [{ from: "a", cases: [{ when, to: "b" }], default: "__end__" }] }, { modules })))
+    const typo = edge({ field: "mode", op: "eq", value: "medium" })
+    expect(Either.isLeft(typo) && typo.left).toMatchObject({ _tag: "IRValidationError", path: "edges[0].cases[0].when.value" })
+    const wrongType = edge({ field: "rounds", op: "lt", value: "3" })
+    expect(Either.isLeft(wrongType) && wrongType.left.message).toContain("the condition compares number field 'rounds' with \"3\" (a string): it can never match")
+    expect(Either.isRight(edge({ field: "mode", op: "eq", value: "slow" }))).toBe(true)
+    expect(Either.isRight(edge({ field: "rounds", op: "lt", value: 2.5 }))).toBe(true)
   })
 
   it("the original tutorials' (state (field value)) pattern gets the form to write instead", () => {

@@ -4,7 +4,7 @@
  * 404 and 400, the same store as `stargraph run` on the same database, forks that list
  * nothing they did not write, and the OpenAPI document still valid.
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpApiClient from "@effect/platform/HttpApiClient"
@@ -144,6 +144,31 @@ describe("GET /v1/runs/{id}/artifacts and GET /v1/artifacts/{id}", () => {
       const bytes = await json(`${restored.url}/v1/artifacts/${entry!["artifact_id"]}`)
       expect(bytes.status).toBe(404)
       expect(bytes.body["error"]["message"]).toContain("missing_artifacts")
+    } finally {
+      await restored.close()
+    }
+  })
+
+  it("a stored file that no longer hashes to its id (truncated) is never served as the artifact, and is listed as missing", async () => {
+    const id = await runToDone({ tax_rate: 0.3 })
+    const [entry] = (await json(`${server.url}/v1/runs/${id}/artifacts`)).body["artifacts"] as Array<Record<string, any>>
+    const hex = String(entry!["artifact_id"]).slice("sha256:".length)
+    // A copy of the database and its artifact folder, whose blob was cut short (an interrupted copy).
+    const copy = join(tempDir(), "copy.sqlite")
+    const source = new Database(db)
+    await source.backup(copy)
+    source.close()
+    cpSync(`${db}.artifacts`, `${copy}.artifacts`, { recursive: true })
+    const blob = join(`${copy}.artifacts`, "blobs", hex.slice(0, 2), hex)
+    writeFileSync(blob, readFileSync(blob).subarray(0, 10))
+    const restored = await boot({ db: copy, graphs: [graphFile] })
+    try {
+      const bytes = await json(`${restored.url}/v1/artifacts/${entry!["artifact_id"]}`)
+      expect([bytes.status, bytes.body["error"]["type"]]).toEqual([500, "ArtifactStoreError"])
+      expect(bytes.body["error"]["message"]).toContain(`the stored bytes of ${entry!["artifact_id"]} (10 bytes at `)
+      expect(bytes.headers.get("etag")).toBeNull()
+      const listed = await json(`${restored.url}/v1/runs/${id}/artifacts`)
+      expect((listed.body["missing_artifacts"] as Array<Record<string, unknown>>).map((m) => m["artifact_id"])).toEqual([entry!["artifact_id"]])
     } finally {
       await restored.close()
     }

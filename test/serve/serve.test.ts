@@ -283,6 +283,9 @@ describe("streams", () => {
     ])
     const ended = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": `${last}.end` } })
     expect([ended.status, await ended.text()]).toEqual([204, ""])
+    // An end past the finished run's (an id from before a restore): nothing will follow either.
+    const past = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": `${last + 90}.end` } })
+    expect([past.status, await past.text()]).toEqual([204, ""])
   })
 })
 
