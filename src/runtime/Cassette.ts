@@ -35,7 +35,11 @@ export interface ReplaySource {
   readonly writes?: ReadonlyMap<number, ReadonlyArray<{ readonly node: string; readonly update: { readonly [field: string]: unknown } }>> | undefined
   /** The id of the run whose recording this is: a value a node derived from `ctx.runId` names it where the replay's own id stands. */
   readonly recordedRunId?: string | undefined
-  /** With `writes`: the parent's state after a step, to tell whether a drive resumes from the recorded state. */
+  /**
+   * With `writes`: the parent's state after a step, to tell whether a drive starts from the
+   * recorded state. Asked once, when the drive starts (a source may release the parent's
+   * states after answering).
+   */
   readonly stateAt?: ((step: number) => { readonly [field: string]: unknown } | undefined) | undefined
   /** `node_output_overrides`: these nodes' outputs replace their execution. */
   readonly overrides: ReadonlyMap<string, State>

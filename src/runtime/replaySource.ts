@@ -106,6 +106,19 @@ const consumed = (
 }
 
 /**
+ * The parent's state after a step, answered for the one step a drive starts from; the
+ * parent's checkpoints are released then, not kept in memory for the whole drive.
+ */
+const onceThenRelease = (parent: ReadonlyArray<Checkpoint>): NonNullable<ReplaySource["stateAt"]> => {
+  let checkpoints: ReadonlyArray<Checkpoint> | undefined = parent
+  return (step) => {
+    const state = checkpoints?.find((cp) => cp.step === step)?.state
+    checkpoints = undefined
+    return state
+  }
+}
+
+/**
  * The replay source for steps after `fromStep` of the parent (`parentRecord`: how the
  * parent stopped: a failure, or a wait, with the calls of the step it left uncommitted).
  */
@@ -165,7 +178,7 @@ export const replaySource = (
     answers,
     overrides: new Map(Object.entries(mutation.node_output_overrides) as Array<[string, State]>),
     writes,
-    stateAt: writes === undefined ? undefined : (step) => parent.find((cp) => cp.step === step)?.state,
+    stateAt: writes === undefined ? undefined : onceThenRelease(parent),
     recordedRunId: parent[0]?.run_id,
     liveAfterFork: live,
     ...(waiting !== undefined && waiting !== null && waiting.step > fromStep && parentRecord?.run_id !== undefined
