@@ -8,6 +8,7 @@ import { CliConfig, Command, HelpDoc } from "@effect/cli"
 import { cancel } from "./cancel.js"
 import { inspect } from "./inspect.js"
 import { list } from "./list.js"
+import { prune } from "./prune.js"
 import { replay } from "./replay.js"
 import { respond, resume } from "./resume.js"
 import { run } from "./run.js"
@@ -19,7 +20,7 @@ import { validate } from "./validate.js"
 export { DEFAULT_DB } from "./options.js"
 export { ExitCode } from "./exit.js"
 
-const subcommands = [run, resume, respond, inspect, list, cancel, validate, simulate, replay, serve] as const
+const subcommands = [run, resume, respond, inspect, list, cancel, prune, validate, simulate, replay, serve] as const
 
 /** The subcommands' names, in help order. */
 export const COMMAND_NAMES: ReadonlyArray<string> = subcommands.flatMap((command) => [

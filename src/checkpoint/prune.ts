@@ -1,0 +1,118 @@
+/**
+ * Retention for the SQLite database: delete runs that ended before a cutoff, with their
+ * checkpoints, in one transaction. A run another remaining run depends on is kept: a
+ * counterfactual fork replays its parent's recording, and a subgraph child belongs to its
+ * parent (it is deleted with it, never alone). Artifact files (`<db>.artifacts/`) are not
+ * touched: blobs are shared by content across runs.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import { CheckpointError, InputError } from "../errors.js"
+import { type Param, transaction } from "./connection.js"
+import type { RunStatus } from "./models.js"
+
+/** The statuses a prune may delete: runs that ended for good (`error` is resumable, and never pruned). */
+export const PRUNABLE_STATUSES: ReadonlyArray<RunStatus> = ["done", "failed", "cancelled"]
+
+/** What to prune. */
+export interface PruneOptions {
+  /** Runs that finished before this instant (ISO 8601). */
+  readonly before: string
+  /** Which ended statuses (default: done, failed, cancelled). */
+  readonly statuses?: ReadonlyArray<RunStatus> | undefined
+  /** Count what would be deleted, delete nothing. */
+  readonly dryRun?: boolean | undefined
+}
+
+/** What a prune deleted (or, dry, would delete). */
+export interface PruneResult {
+  readonly runs: number
+  readonly checkpoints: number
+  /** Runs old enough that were kept because a remaining run depends on them (a fork's parent, a kept parent's child). */
+  readonly kept: number
+  readonly run_ids: ReadonlyArray<string>
+}
+
+interface RunRow {
+  readonly run_id: string
+  readonly parent_run_id: string | null
+  readonly derived_hash: string | null
+  readonly status: string
+  readonly finished_at: string | null
+}
+
+/**
+ * The runs to delete among `rows`: old enough, and with every run that depends on them
+ * deleted too (a subgraph child only with its parent). The rest of the candidates are kept.
+ */
+export const prunable = (rows: ReadonlyArray<RunRow>, before: string, statuses: ReadonlyArray<string>): { readonly ids: ReadonlySet<string>; readonly kept: number } => {
+  const cutoff = Date.parse(before)
+  const candidate = (r: RunRow) => statuses.includes(r.status) && r.finished_at !== null && Date.parse(r.finished_at) < cutoff
+  const dependents = new Map<string, Array<string>>()
+  const byId = new Map(rows.map((r) => [r.run_id, r]))
+  for (const r of rows) {
+    if (r.parent_run_id === null) continue
+    const list = dependents.get(r.parent_run_id) ?? []
+    list.push(r.run_id)
+    dependents.set(r.parent_run_id, list)
+  }
+  const ids = new Set(rows.filter(candidate).map((r) => r.run_id))
+  const candidates = ids.size
+  let changed = true
+  while (changed) {
+    changed = false
+    for (const id of ids) {
+      const row = byId.get(id)!
+      const child = row.parent_run_id !== null && row.derived_hash === null
+      const orphaned = child && !ids.has(row.parent_run_id!)
+      const needed = (dependents.get(id) ?? []).some((d) => !ids.has(d))
+      if (orphaned || needed) {
+        ids.delete(id)
+        changed = true
+      }
+    }
+  }
+  return { ids, kept: candidates - ids.size }
+}
+
+/** `IN (?, ?, …)` batches of at most 500 ids (SQLite's parameter limit is far above). */
+const batches = (ids: ReadonlyArray<string>): ReadonlyArray<ReadonlyArray<string>> =>
+  Array.from({ length: Math.ceil(ids.length / 500) }, (_, i) => ids.slice(i * 500, i * 500 + 500))
+
+/**
+ * Delete the runs that ended before `options.before` (and their checkpoints), in one
+ * transaction on the database's SQL client; with `dryRun`, only count them. Statuses
+ * other than done, failed and cancelled are refused (`InputError`).
+ */
+export const prune = (filename: string, options: PruneOptions): Effect.Effect<PruneResult, CheckpointError | InputError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const statuses = options.statuses ?? PRUNABLE_STATUSES
+    const other = statuses.find((s) => !PRUNABLE_STATUSES.includes(s))
+    if (other !== undefined) {
+      return yield* new InputError({ field: "statuses", message: `'${other}' is not a status a run ends in for good`, fix: `use ${PRUNABLE_STATUSES.join(", ")} (an error run is resumable; other runs have not ended)` })
+    }
+    if (Number.isNaN(Date.parse(options.before))) {
+      return yield* new InputError({ field: "before", message: `'${options.before}' is not a date`, fix: "give an ISO 8601 instant, e.g. 2026-10-01T00:00:00Z" })
+    }
+    const sql = yield* SqlClient.SqlClient
+    return yield* transaction(sql, (db) =>
+      Effect.gen(function*() {
+        const rows = yield* db.all<RunRow>("SELECT run_id, parent_run_id, derived_hash, status, finished_at FROM runs_history", [])
+        const { ids, kept } = prunable(rows, options.before, statuses)
+        const list = [...ids]
+        let checkpoints = 0
+        for (const batch of batches(list)) {
+          const marks = batch.map(() => "?").join(", ")
+          const params: ReadonlyArray<Param> = batch
+          const counted = yield* db.all<{ readonly n: number }>(`SELECT count(*) AS n FROM checkpoints WHERE run_id IN (${marks})`, params)
+          checkpoints += counted[0]?.n ?? 0
+          if (options.dryRun === true) continue
+          yield* db.run(`DELETE FROM checkpoints WHERE run_id IN (${marks})`, params)
+          yield* db.run(`DELETE FROM pending_runs WHERE run_id IN (${marks})`, params)
+          yield* db.run(`DELETE FROM runs_history WHERE run_id IN (${marks})`, params)
+        }
+        return { runs: list.length, checkpoints, kept, run_ids: list }
+      })
+    ).pipe(Effect.mapError((e: SqlError) => new CheckpointError({ reason: "storage-failure", filename, message: `pruning runs: ${e.cause instanceof Error ? e.cause.message : e.message}` })))
+  })

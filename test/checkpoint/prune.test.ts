@@ -1,0 +1,97 @@
+/** Retention: `prune` deletes runs that ended before a cutoff, keeping what remaining runs depend on. */
+import { join } from "node:path"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import { describe, expect, it } from "vitest"
+import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
+import { prunable, prune } from "../../src/checkpoint/prune.js"
+import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
+import * as Graph from "../../src/graph/Graph.js"
+import * as Replay from "../../src/replay/Replay.js"
+import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
+
+const old = "2026-01-01T00:00:00.000Z"
+const row = (run_id: string, over: Partial<{ parent_run_id: string | null; derived_hash: string | null; status: string; finished_at: string | null }> = {}) =>
+  ({ run_id, parent_run_id: null, derived_hash: null, status: "done", finished_at: old, ...over })
+
+describe("prunable", () => {
+  it("deletes old ended runs with their subgraph children; keeps a fork's parent while the fork stays, and a child while its parent stays", () => {
+    const rows = [
+      row("a"),
+      row("a-child", { parent_run_id: "a" }),
+      row("b"),
+      row("b-fork", { parent_run_id: "b", derived_hash: "sha256:x", status: "awaiting-input", finished_at: null }),
+      row("c", { status: "paused", finished_at: null }),
+      row("c-child", { parent_run_id: "c" }),
+      row("d", { status: "error" }),
+      row("e", { finished_at: "2026-12-01T00:00:00.000Z" }),
+      row("f"),
+      row("f-fork", { parent_run_id: "f", derived_hash: "sha256:y" })
+    ]
+    const { ids, kept } = prunable(rows, "2026-06-01T00:00:00.000Z", ["done", "failed", "cancelled"])
+    expect([...ids].sort()).toEqual(["a", "a-child", "f", "f-fork"])
+    // b (its fork waits) and c-child (its parent is paused) were old enough.
+    expect(kept).toBe(2)
+  })
+})
+
+describe("prune on SQLite", () => {
+  const ir = {
+    ir_version: "1.0.0",
+    id: "prune:g",
+    state_schema: { fields: { n: { type: "integer", default: 0 }, answer: { type: "string", default: "" } } },
+    nodes: [{ id: "a", kind: "set", values: { n: 1 } }, { id: "ask", kind: "interrupt", prompt: "?", response_field: "answer" }],
+    edges: [{ from: "a", to: "ask" }]
+  }
+
+  it("deletes ended runs and their checkpoints in one transaction, keeps waiting ones and a fork's parent; a dry run deletes nothing", async () => {
+    const filename = join(tempDir(), "prune.sqlite")
+    const layer = SqliteCheckpointer.layerWithClient({ filename })
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.make(ir)
+      const answered = (value: string) =>
+        Effect.flatMap(Effect.flatMap(graph.start(), (r) => r.start()), (w) => Effect.flatMap(graph.resume(w.run_id, { response: { value } }), (r) => r.start()))
+      const done = yield* answered("yes")
+      const parent = yield* answered("no")
+      // The cutoff: after those two ended, before the fork below: the fork is too recent to
+      // prune, and its parent must stay with it.
+      yield* Effect.sleep("5 millis")
+      const future = new Date().toISOString()
+      yield* Effect.sleep("5 millis")
+      const fork = yield* Replay.fork(graph, parent.run_id, { fromStep: 1, mutation: { state_overrides: { n: 2 } } })
+      const waiting = yield* Effect.flatMap(graph.start(), (r) => r.start())
+      const dry = yield* prune(filename, { before: future, dryRun: true })
+      const afterDry = (yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({ limit: 50 }))).runs.length
+      const real = yield* prune(filename, { before: future })
+      const checkpointer = yield* Checkpointer
+      const left = (yield* checkpointer.listRuns({ limit: 50 })).runs.map((r) => r.run_id).sort()
+      const doneCheckpoints = yield* checkpointer.listCheckpoints(done.run_id)
+      const bad = yield* Effect.either(prune(filename, { before: future, statuses: ["error"] }))
+      return { done, parent, fork, waiting, dry, afterDry, real, left, doneCheckpoints, bad, gone: Option.isNone(yield* checkpointer.getRun(done.run_id)) }
+    }).pipe(Effect.provide(layer)))
+    expect(out.dry).toMatchObject({ runs: 1, kept: 1, run_ids: [out.done.run_id] })
+    expect(out.afterDry).toBe(4)
+    expect(out.real).toMatchObject({ runs: 1, kept: 1, run_ids: [out.done.run_id] })
+    expect(out.real.checkpoints).toBeGreaterThan(0)
+    expect(out.left).toEqual([out.parent.run_id, out.fork.cfRunId, out.waiting.run_id].sort())
+    expect([out.gone, out.doneCheckpoints]).toEqual([true, []])
+    expect(Either.isLeft(out.bad) && out.bad.left).toMatchObject({ _tag: "InputError", field: "statuses" })
+  })
+
+  it("stargraph prune --before: an age or a date; --dry-run and --json; a bad cutoff is an InputError (exit 2)", async () => {
+    const dir = tempDir()
+    const db = join(dir, "cli.sqlite")
+    const first = await stargraph(["run", join(ROOT, "examples", "hello", "graph.yaml"), "--inputs", "message=hi", "--db", db, "--quiet"], { cwd: dir })
+    const id = runIdOf(first.stdout)
+    const bad = await stargraph(["prune", "--db", db, "--before", "last week"], { cwd: dir })
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining("InputError: --before: 'last week' is neither an age nor a date")])
+    const none = await stargraph(["prune", "--db", db, "--before", "2020-01-01"], { cwd: dir })
+    expect(none.stdout).toBe("deleted 0 runs that finished before 2020-01-01T00:00:00.000Z (0 checkpoints)\n")
+    const dry = await stargraph(["prune", "--db", db, "--before", "0m", "--dry-run", "--json"], { cwd: dir })
+    expect(JSON.parse(dry.stdout)).toMatchObject({ runs: 1, run_ids: [id], dry_run: true })
+    const real = await stargraph(["prune", "--db", db, "--before", "0m"], { cwd: dir })
+    expect(real.stdout).toMatch(/^deleted 1 run that finished before .* \(\d+ checkpoints\)\n$/)
+    expect((await stargraph(["inspect", id, "--db", db], { cwd: dir })).code).toBe(2)
+  })
+})
