@@ -130,6 +130,12 @@ const ArtifactETag = {
   ETag: { description: "the artifact id, quoted (a strong validator for If-None-Match)", schema: { type: "string" } }
 }
 
+/** An OpenAPI answer with `headers` declared on it, besides the ones it declares already. */
+export const declaringHeaders = (response: Record<string, unknown> | undefined, headers: Record<string, unknown>): Record<string, unknown> => ({
+  ...response,
+  headers: { ...(response?.["headers"] as Record<string, unknown> | undefined), ...headers }
+})
+
 /**
  * An OpenAPI operation whose answers with `statuses` declare `headers` (an `HttpApi`
  * endpoint has no schema for response headers).
@@ -137,12 +143,18 @@ const ArtifactETag = {
 const withResponseHeaders = (statuses: ReadonlyArray<number>, headers: Record<string, unknown>) =>
 (operation: Record<string, unknown>): Record<string, unknown> => {
   const responses = (operation["responses"] ?? {}) as Record<string, Record<string, unknown>>
-  const declared = statuses.map((status) => {
-    const response = responses[status] ?? {}
-    return [status, { ...response, headers: { ...(response["headers"] as Record<string, unknown> | undefined), ...headers } }] as const
-  })
+  const declared = statuses.map((status) => [status, declaringHeaders(responses[status], headers)] as const)
   return { ...operation, responses: { ...responses, ...Object.fromEntries(declared) } }
 }
+
+/** What the guard around every route answers instead of it, by status (the API-wide errors). */
+export const GUARD_REFUSALS = {
+  401: "missing or wrong bearer token (ApiError unauthorized)",
+  403: "a browser page of another site (Origin, Sec-Fetch-Site: cross-site) or a Host the server does not answer to (ApiError forbidden)",
+  413: "body too large (ApiError body-too-large)",
+  429: "rate limited (ApiError rate-limited)",
+  500: "internal error (StargraphRuntimeError; the details are in the server log)"
+} as const
 
 const Forked = Schema.Struct({
   cf_run_id: Schema.String,
@@ -255,11 +267,11 @@ export class StargraphApi extends HttpApi.make("stargraph")
   .add(RunsGroup)
   .add(ArtifactsGroup)
   .addError(ErrorAt(400, "invalid body, query, path or params (InputError, StateValidationError)"))
-  .addError(ErrorAt(401, "missing or wrong bearer token (ApiError unauthorized)"))
-  .addError(ErrorAt(403, "a browser page of another site (Origin, Sec-Fetch-Site: cross-site) or a Host the server does not answer to (ApiError forbidden)"))
-  .addError(ErrorAt(413, "body too large (ApiError body-too-large)"))
-  .addError(ErrorAt(429, "rate limited (ApiError rate-limited)"))
-  .addError(ErrorAt(500, "internal error"))
+  .addError(ErrorAt(401, GUARD_REFUSALS[401]))
+  .addError(ErrorAt(403, GUARD_REFUSALS[403]))
+  .addError(ErrorAt(413, GUARD_REFUSALS[413]))
+  .addError(ErrorAt(429, GUARD_REFUSALS[429]))
+  .addError(ErrorAt(500, GUARD_REFUSALS[500]))
   .annotate(OpenApi.Title, "Stargraph")
   .annotate(OpenApi.Version, STARGRAPH_VERSION)
 {}

@@ -8,7 +8,7 @@
 import * as OpenApi from "@effect/platform/OpenApi"
 import type { TriggerRoute } from "../triggers/Trigger.js"
 import { triggerRouteInfo } from "./routes.js"
-import { StargraphApi } from "./StargraphApi.js"
+import { declaringHeaders, GUARD_REFUSALS, StargraphApi } from "./StargraphApi.js"
 
 const envelope = { $ref: "#/components/schemas/ErrorEnvelope" }
 
@@ -18,13 +18,7 @@ const errorAnswer = (description: string) => ({ description, content: { "applica
  * What the guard around every route can answer instead of the route (the statuses
  * `StargraphApi` declares API-wide), for the routes it does not describe.
  */
-const guardAnswers = {
-  401: errorAnswer("missing or wrong bearer token (ApiError unauthorized)"),
-  403: errorAnswer("a browser page of another site (Origin, Sec-Fetch-Site: cross-site) or a Host the server does not answer to (ApiError forbidden)"),
-  413: errorAnswer("body over --max-body-bytes (ApiError body-too-large)"),
-  429: errorAnswer("rate limited (ApiError rate-limited)"),
-  500: errorAnswer("internal error (StargraphRuntimeError; the details are in the server log)")
-}
+const guardAnswers = Object.fromEntries(Object.entries(GUARD_REFUSALS).map(([status, description]) => [status, errorAnswer(description)]))
 
 /** The headers every answer carries when the server rate limits (`components.headers`). */
 const RATE_LIMIT_HEADERS = {
@@ -48,7 +42,7 @@ const withHeaders = (
       const responses = operation["responses"] as Record<string, Record<string, unknown>>
       for (const [status, response] of Object.entries(responses)) {
         const more = headers(status)
-        if (Object.keys(more).length > 0) responses[status] = { ...response, headers: { ...(response["headers"] as Record<string, unknown> | undefined), ...more } }
+        if (Object.keys(more).length > 0) responses[status] = declaringHeaders(response, more)
       }
     }
   }
