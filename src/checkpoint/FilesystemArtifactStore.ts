@@ -6,7 +6,9 @@
  *   runs/<run id>/<key>.json       one index entry per (step, node, name)
  *
  * Every file is written to a temporary name and renamed into place, so a reader never
- * sees half a file and a crash leaves at most a stray temporary file.
+ * sees half a file and a crash leaves at most a stray temporary file. `deleteRuns`
+ * (retention, `stargraph prune`) is in `artifactSweep.ts`; it moves blobs through a
+ * `blobs/.trash-*` folder while it runs.
  */
 import { createHash, randomUUID } from "node:crypto"
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs"
@@ -16,6 +18,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { ArtifactStoreError } from "../errors.js"
+import { sweep } from "./artifactSweep.js"
 import { ARTIFACT_ID, ArtifactEntry, type ArtifactStoreShape, type ArtifactWrite, entryOf, sameEntry } from "./artifactModels.js"
 
 const BlobMeta = Schema.parseJson(Schema.Struct({ content_type: Schema.String, size: Schema.Int, created_at: Schema.String }))
@@ -74,13 +77,18 @@ export const make = (root: string): ArtifactStoreShape => {
       const createdAt = new Date().toISOString()
       const entryPath = join(runPath(write.run_id), entryFile(write.step, write.node, write.name))
       let at = blob
-      try {
+      /** The blob and its metadata, each written unless there. */
+      const storeBlob = () => {
+        at = blob
         if (!existsSync(blob)) {
           mkdirSync(join(root, "blobs", hex.slice(0, 2)), { recursive: true })
           writeAtomic(blob, write.bytes)
         }
         at = `${blob}.json`
         if (!existsSync(at)) writeAtomic(at, JSON.stringify({ content_type: write.content_type, size: entry.size, created_at: createdAt }))
+      }
+      try {
+        storeBlob()
         at = entryPath
         if (existsSync(entryPath)) {
           const known = decodeEntry(readFileSync(entryPath, "utf8"))
@@ -89,6 +97,8 @@ export const make = (root: string): ArtifactStoreShape => {
         mkdirSync(runPath(write.run_id), { recursive: true })
         const written: ArtifactEntry = { ...entry, created_at: createdAt }
         writeAtomic(entryPath, JSON.stringify(written))
+        // A sweep (deleteRuns) may have moved the blob away before this entry was there to keep it.
+        storeBlob()
         return Effect.succeed(written)
       } catch (cause) {
         return Effect.fail(storageFailure(at, cause, write.run_id))
@@ -162,5 +172,17 @@ export const make = (root: string): ArtifactStoreShape => {
       }
     })
 
-  return { put, list, get, has, location: resolve(root) }
+  const deleteRuns: ArtifactStoreShape["deleteRuns"] = (runIds, options) =>
+    Effect.try({
+      try: () => sweep(root, runIds.map(runFolder), options?.dryRun === true),
+      catch: (cause) =>
+        new ArtifactStoreError({
+          reason: "storage-failure",
+          path: resolve(root),
+          message: `cannot clean up the artifacts of ${runIds.length} deleted run${runIds.length === 1 ? "" : "s"} in ${resolve(root)}: ${cause instanceof Error ? cause.message : String(cause)}`,
+          fix: "check that this process may write the artifact folder; what is left only takes space: the runs/<run id>/ folders of the deleted runs (safe to delete by hand) and blobs nothing refers to (the next prune deletes them)"
+        })
+    })
+
+  return { put, list, get, has, deleteRuns, location: resolve(root) }
 }

@@ -28,6 +28,19 @@ export const make = (): ArtifactStoreShape => {
       ),
     get: (artifactId) => Effect.sync(() => Option.fromNullable(blobs.get(artifactId))),
     has: (artifactId) => Effect.sync(() => blobs.has(artifactId)),
+    deleteRuns: (runIds, options) =>
+      Effect.sync(() => {
+        const dropped = runIds.filter((id) => runs.has(id))
+        const entries = dropped.reduce((n, id) => n + runs.get(id)!.size, 0)
+        const kept = new Set<string>()
+        for (const [id, list] of runs) if (!dropped.includes(id)) for (const e of list.values()) kept.add(e.artifact_id)
+        const unreferenced = [...blobs.values()].filter((b) => !kept.has(b.artifact_id))
+        if (options?.dryRun !== true) {
+          for (const id of dropped) runs.delete(id)
+          for (const b of unreferenced) blobs.delete(b.artifact_id)
+        }
+        return { entries, blobs: unreferenced.length, bytes: unreferenced.reduce((n, b) => n + b.size, 0) }
+      }),
     location: "memory"
   }
 }

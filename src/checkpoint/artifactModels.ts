@@ -100,6 +100,22 @@ export interface ArtifactStoreShape {
   readonly has?: ((artifactId: string) => Effect.Effect<boolean, ArtifactStoreError>) | undefined
   /** Where the store keeps its data, for messages (the filesystem store: its folder, absolute). */
   readonly location?: string | undefined
+  /**
+   * Retention (`stargraph prune`): drop the index entries of these runs (deleted from
+   * their database), then the blobs that no remaining entry refers to. Safe while other
+   * runs write: a blob a concurrent `put` refers to is kept or written again. With
+   * `dryRun`, count without deleting. A store without it keeps everything.
+   */
+  readonly deleteRuns?: ((runIds: ReadonlyArray<string>, options?: { readonly dryRun?: boolean | undefined }) => Effect.Effect<ArtifactSweep, ArtifactStoreError>) | undefined
+}
+
+/** What {@link ArtifactStoreShape.deleteRuns} deleted (or, dry, would delete). */
+export interface ArtifactSweep {
+  /** Index entries of the deleted runs. */
+  readonly entries: number
+  /** Blobs no remaining entry refers to, and their size in bytes. */
+  readonly blobs: number
+  readonly bytes: number
 }
 
 /** The reference to an entry. */

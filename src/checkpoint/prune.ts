@@ -2,13 +2,17 @@
  * Retention for the SQLite database: delete runs that ended before a cutoff, with their
  * checkpoints, in one transaction. A run another remaining run depends on is kept: a
  * counterfactual fork replays its parent's recording, and a subgraph child belongs to its
- * parent (it is deleted with it, never alone). Artifact files (`<db>.artifacts/`) are not
- * touched: blobs are shared by content across runs.
+ * parent (it is deleted with it, never alone). Then the artifact store (`ArtifactStore`:
+ * the CLI's is `<db>.artifacts/`) drops the deleted runs' index entries and the blobs no
+ * remaining run refers to (blobs are shared by content, so a blob another run wrote too
+ * stays).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
-import { CheckpointError, InputError } from "../errors.js"
+import { type ArtifactStoreError, CheckpointError, InputError } from "../errors.js"
+import type { ArtifactSweep } from "./artifactModels.js"
+import { ArtifactStore } from "./ArtifactStore.js"
 import { type Param, transaction } from "./connection.js"
 import type { RunStatus } from "./models.js"
 
@@ -32,6 +36,13 @@ export interface PruneResult {
   /** Runs old enough that were kept because a remaining run depends on them (a fork's parent, a kept parent's child). */
   readonly kept: number
   readonly run_ids: ReadonlyArray<string>
+  /** The artifact store's part; null when the store keeps everything (it has no `deleteRuns`). */
+  readonly artifacts: ArtifactSweep | null
+  /**
+   * The store could not clean up (the runs are deleted all the same: the database is
+   * committed first): what is left only takes space. The CLI exits non-zero with it.
+   */
+  readonly artifacts_error?: ArtifactStoreError | undefined
 }
 
 interface RunRow {
@@ -96,7 +107,7 @@ export const prune = (filename: string, options: PruneOptions): Effect.Effect<Pr
       return yield* new InputError({ field: "before", message: `'${options.before}' is not a date`, fix: "give an ISO 8601 instant, e.g. 2026-10-01T00:00:00Z" })
     }
     const sql = yield* SqlClient.SqlClient
-    return yield* transaction(sql, (db) =>
+    const deleted = yield* transaction(sql, (db) =>
       Effect.gen(function*() {
         const rows = yield* db.all<RunRow>("SELECT run_id, parent_run_id, derived_hash, status, finished_at FROM runs_history", [])
         const { ids, kept } = prunable(rows, options.before, statuses)
@@ -115,4 +126,12 @@ export const prune = (filename: string, options: PruneOptions): Effect.Effect<Pr
         return { runs: list.length, checkpoints, kept, run_ids: list }
       })
     ).pipe(Effect.mapError((e: SqlError) => new CheckpointError({ reason: "storage-failure", filename, message: `pruning runs: ${e.cause instanceof Error ? e.cause.message : e.message}` })))
+    const store = yield* ArtifactStore
+    if (store.deleteRuns === undefined) return { ...deleted, artifacts: null }
+    return yield* store.deleteRuns(deleted.run_ids, { dryRun: options.dryRun }).pipe(
+      Effect.match({
+        onSuccess: (artifacts): PruneResult => ({ ...deleted, artifacts }),
+        onFailure: (error): PruneResult => ({ ...deleted, artifacts: null, artifacts_error: error })
+      })
+    )
   })

@@ -1,16 +1,20 @@
 /**
  * `stargraph prune`: delete runs that ended before a cutoff (`--before 30d`, or an ISO
  * instant), with their checkpoints, keeping what remaining runs depend on (a fork's parent,
- * a kept parent's subgraph children). `--dry-run` counts without deleting.
+ * a kept parent's subgraph children), then their artifact index entries and the blobs no
+ * remaining run refers to in `<db>.artifacts/`. `--dry-run` counts without deleting;
+ * `--audit-log` records one `runs.pruned` line.
  */
 import { Command, Options } from "@effect/cli"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import { InputError } from "../errors.js"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { formatError, InputError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
-import { reportError } from "./exit.js"
-import { dbExisting, json } from "./options.js"
+import { ExitCode, reportError, setExit } from "./exit.js"
+import { auditLog, dbExisting, json } from "./options.js"
 
 const ENDED = ["done", "failed", "cancelled"] as const
 
@@ -41,23 +45,55 @@ export const prune = Command.make(
       Options.withDescription(`only runs that ended so: ${ENDED.join(", ")}; repeatable (default: all three; error runs are resumable and never pruned)`)
     ),
     dryRun: Options.boolean("dry-run").pipe(Options.withDescription("count what would be deleted, delete nothing (default: off)")),
-    json: json("`{runs, checkpoints, kept, run_ids, before, dry_run}`")
+    auditLog,
+    json: json("`{runs, checkpoints, kept, run_ids, artifacts: {entries, blobs, bytes}, before, dry_run}`")
   },
   (o) =>
     Effect.gen(function*() {
       const before = yield* cutoffOf(o.before, Date.now())
-      const [Prune, SqliteCheckpointer, stores] = yield* Effect.promise(() =>
-        Promise.all([import("../checkpoint/prune.js"), import("../checkpoint/SqliteCheckpointer.js"), import("./stores.js")])
+      const [Prune, SqliteCheckpointer, stores, ArtifactStore, AuditSink] = yield* Effect.promise(() =>
+        Promise.all([
+          import("../checkpoint/prune.js"),
+          import("../checkpoint/SqliteCheckpointer.js"),
+          import("./stores.js"),
+          import("../checkpoint/ArtifactStore.js"),
+          import("../telemetry/AuditSink.js")
+        ])
       )
-      const result = yield* Prune.prune(o.db, { before, dryRun: o.dryRun, ...(o.status.length > 0 ? { statuses: o.status } : {}) }).pipe(
-        Effect.provide(SqliteCheckpointer.layerClient({ filename: o.db, create: false, onMigrate: stores.migrationNotice }))
+      // The audit log opens first (its Layer is built before the prune runs): a path it
+      // cannot open is refused before anything is deleted.
+      const result = yield* Effect.gen(function*() {
+        const pruned = yield* Prune.prune(o.db, { before, dryRun: o.dryRun, ...(o.status.length > 0 ? { statuses: o.status } : {}) })
+        if (!o.dryRun) {
+          const at = new Date().toISOString()
+          const { artifacts_error: error, ...counts } = pruned
+          yield* Effect.flatMap(AuditSink.AuditSink, (sink) =>
+            sink.write({ ts: at, actor: "cli", event: "runs.pruned", before, ...counts, ...(error !== undefined ? { artifacts_error: error.message } : {}) }))
+        }
+        return pruned
+      }).pipe(
+        Effect.provide(SqliteCheckpointer.layerClient({ filename: o.db, create: false, onMigrate: stores.migrationNotice })),
+        Effect.provide(ArtifactStore.filesystem(ArtifactStore.besideDatabase(o.db))),
+        Effect.provide(Option.match(o.auditLog, { onNone: () => Layer.empty, onSome: AuditSink.jsonl }))
       )
+      const failed = result.artifacts_error
       if (o.json) {
-        yield* Console.log(JSON.stringify({ ...result, before, dry_run: o.dryRun }, null, 2))
-        return
+        const { artifacts_error: _error, ...rest } = result
+        yield* Console.log(JSON.stringify({ ...rest, ...(failed !== undefined ? { artifacts_error: { message: failed.message, fix: failed.fix } } : {}), before, dry_run: o.dryRun }, null, 2))
+      } else {
+        const verb = o.dryRun ? "would delete" : "deleted"
+        yield* Console.log(`${verb} ${result.runs} run${result.runs === 1 ? "" : "s"} that finished before ${before} (${result.checkpoints} checkpoints)`)
+        if (result.kept > 0) yield* Console.log(`kept ${result.kept} as old that remaining runs depend on (a fork's parent, or a kept parent's subgraph children)`)
+        const a = result.artifacts
+        if (a !== null && (a.entries > 0 || a.blobs > 0)) {
+          yield* Console.log(`${verb} ${a.entries} artifact entr${a.entries === 1 ? "y" : "ies"} and ${a.blobs} blob${a.blobs === 1 ? "" : "s"} nothing else refers to (${a.bytes} bytes)`)
+        }
       }
-      const verb = o.dryRun ? "would delete" : "deleted"
-      yield* Console.log(`${verb} ${result.runs} run${result.runs === 1 ? "" : "s"} that finished before ${before} (${result.checkpoints} checkpoints)`)
-      if (result.kept > 0) yield* Console.log(`kept ${result.kept} as old that remaining runs depend on (a fork's parent, or a kept parent's subgraph children)`)
+      if (failed !== undefined) {
+        // The runs are deleted; the artifact clean-up is what failed.
+        yield* Console.error(`error: ${formatError(failed)}`)
+        if (!o.json) yield* Console.error(`the runs' artifact entries left behind are under runs/<run id>/ for: ${result.run_ids.join(", ")}`)
+        yield* setExit(ExitCode.failed)
+      }
     }).pipe(traced("stargraph.cli.prune"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Delete runs that ended (done, failed, cancelled) before a cutoff, with their checkpoints; runs that remaining runs depend on are kept"))

@@ -1,9 +1,12 @@
 /** Retention: `prune` deletes runs that ended before a cutoff, keeping what remaining runs depend on. */
+import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { describe, expect, it } from "vitest"
+import * as ArtifactStore from "../../src/checkpoint/ArtifactStore.js"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import { prunable, prune } from "../../src/checkpoint/prune.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
@@ -47,7 +50,7 @@ describe("prune on SQLite", () => {
 
   it("deletes ended runs and their checkpoints in one transaction, keeps waiting ones and a fork's parent; a dry run deletes nothing", async () => {
     const filename = join(tempDir(), "prune.sqlite")
-    const layer = SqliteCheckpointer.layerWithClient({ filename })
+    const layer = Layer.merge(SqliteCheckpointer.layerWithClient({ filename }), ArtifactStore.memory)
     const out = await Effect.runPromise(Effect.gen(function*() {
       const graph = yield* Graph.make(ir)
       const answered = (value: string) =>
@@ -72,7 +75,7 @@ describe("prune on SQLite", () => {
     }).pipe(Effect.provide(layer)))
     expect(out.dry).toMatchObject({ runs: 1, kept: 1, run_ids: [out.done.run_id] })
     expect(out.afterDry).toBe(4)
-    expect(out.real).toMatchObject({ runs: 1, kept: 1, run_ids: [out.done.run_id] })
+    expect(out.real).toMatchObject({ runs: 1, kept: 1, run_ids: [out.done.run_id], artifacts: { entries: 0, blobs: 0, bytes: 0 } })
     expect(out.real.checkpoints).toBeGreaterThan(0)
     expect(out.left).toEqual([out.parent.run_id, out.fork.cfRunId, out.waiting.run_id].sort())
     expect([out.gone, out.doneCheckpoints]).toEqual([true, []])
@@ -93,5 +96,41 @@ describe("prune on SQLite", () => {
     const real = await stargraph(["prune", "--db", db, "--before", "0m"], { cwd: dir })
     expect(real.stdout).toMatch(/^deleted 1 run that finished before .* \(\d+ checkpoints\)\n$/)
     expect((await stargraph(["inspect", id, "--db", db], { cwd: dir })).code).toBe(2)
+  })
+
+  it("stargraph prune deletes the runs' artifact entries and the blobs no remaining run refers to, and writes one audit line", async () => {
+    const dir = tempDir()
+    const db = join(dir, "art.sqlite")
+    const example = join(ROOT, "examples", "tools", "graph.yaml")
+    const ids: Array<string> = []
+    for (const tax of ["0.2", "0.1"]) ids.push(runIdOf((await stargraph(["run", example, "--inputs", `tax_rate=${tax}`, "--db", db, "--quiet"], { cwd: dir })).stdout))
+    const cutoff = new Date().toISOString()
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    // A later run whose report is the first run's, byte for byte: one blob, two entries.
+    const kept = runIdOf((await stargraph(["run", example, "--db", db, "--quiet"], { cwd: dir })).stdout)
+    const store = `${db}.artifacts`
+    const blobFiles = () => readdirSync(join(store, "blobs"), { recursive: true, encoding: "utf8" }).filter((f) => /[0-9a-f]{64}$/.test(f)).sort()
+    const before = blobFiles()
+    expect(before).toHaveLength(2)
+    // An audit log it cannot open is refused before anything is deleted.
+    const refused = await stargraph(["prune", "--db", db, "--before", cutoff, "--audit-log", dir], { cwd: dir })
+    expect([refused.code, refused.stderr]).toEqual([2, expect.stringContaining("InputError: --audit-log")])
+    expect(blobFiles()).toEqual(before)
+    const log = join(dir, "audit.jsonl")
+    const pruned = await stargraph(["prune", "--db", db, "--before", cutoff, "--audit-log", log, "--json"], { cwd: dir })
+    expect(pruned.code).toBe(0)
+    const result = JSON.parse(pruned.stdout) as { readonly run_ids: ReadonlyArray<string>; readonly artifacts: { readonly entries: number; readonly blobs: number; readonly bytes: number } }
+    expect([...result.run_ids].sort()).toEqual([...ids].sort())
+    expect(result.artifacts).toEqual({ entries: 2, blobs: 1, bytes: expect.any(Number) })
+    expect(result.artifacts.bytes).toBeGreaterThan(0)
+    expect(readdirSync(join(store, "runs"))).toEqual([kept])
+    const left = blobFiles()
+    expect(left).toHaveLength(1)
+    // The remaining run's artifact is whole: inspect finds nothing missing.
+    const inspected = JSON.parse((await stargraph(["inspect", kept, "--db", db, "--json"], { cwd: dir })).stdout) as { readonly artifacts: ReadonlyArray<{ readonly sha256: string }>; readonly missing_artifacts: ReadonlyArray<unknown> }
+    expect(inspected.missing_artifacts).toEqual([])
+    expect(left[0]!.endsWith(inspected.artifacts[0]!.sha256)).toBe(true)
+    const lines = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(lines).toEqual([expect.objectContaining({ event: "runs.pruned", actor: "cli", before: cutoff, runs: 2, run_ids: result.run_ids, artifacts: result.artifacts })])
   })
 })

@@ -4,7 +4,7 @@
  * without writing twice, bad names and content refused, and the CLI (`run` on the
  * example graph, `inspect`, `replay`) using the store beside the database.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { join, relative } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -15,6 +15,7 @@ import { describe, expect, it } from "vitest"
 import * as ArtifactStore from "../../src/checkpoint/ArtifactStore.js"
 import { type ArtifactStoreShape, nameProblem } from "../../src/checkpoint/artifactModels.js"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
+import { sweep } from "../../src/checkpoint/artifactSweep.js"
 import * as FilesystemArtifactStore from "../../src/checkpoint/FilesystemArtifactStore.js"
 import * as MemoryArtifactStore from "../../src/checkpoint/MemoryArtifactStore.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
@@ -104,9 +105,65 @@ describe.each([
     const [b] = await run(store.list("run-b"))
     expect(b!.artifact_id).toBe(listed[1]!.artifact_id)
   })
+
+  it("deleteRuns drops the runs' entries and the blobs no remaining run refers to (a shared blob stays); dry, it only counts", async () => {
+    const store = makeStore()
+    const own = await run(store.put(write("run-a", "only a", { name: "a.txt" })))
+    const shared = await run(store.put(write("run-a", "shared", { name: "s.txt" })))
+    await run(store.put(write("run-b", "shared", { name: "s.txt" })))
+    const dry = await run(store.deleteRuns!(["run-a"], { dryRun: true }))
+    expect(dry).toEqual({ entries: 2, blobs: 1, bytes: 6 })
+    expect(await run(store.list("run-a"))).toHaveLength(2)
+    const real = await run(store.deleteRuns!(["run-a", "run-unknown"]))
+    expect(real).toEqual(dry)
+    expect(await run(store.list("run-a"))).toEqual([])
+    expect(Option.isNone(await run(store.get(own.artifact_id)))).toBe(true)
+    expect(Option.isSome(await run(store.get(shared.artifact_id)))).toBe(true)
+    expect(await run(store.list("run-b"))).toHaveLength(1)
+    // Nothing left to delete: a second sweep is a no-op.
+    expect(await run(store.deleteRuns!(["run-a"]))).toEqual({ entries: 0, blobs: 0, bytes: 0 })
+  })
 })
 
 describe("the filesystem store's files", () => {
+  it("a sweep keeps a blob that a run starts referring to while it runs, and puts back what an interrupted sweep left in its trash", async () => {
+    const root = join(tempDir(), "artifacts")
+    const store = FilesystemArtifactStore.make(root)
+    const old = await run(store.put(write("run-old", "reused")))
+    // While the sweep has the (then unreferenced) blob in its trash, another run writes the same bytes.
+    const place = join(root, "blobs", old.sha256.slice(0, 2), old.sha256)
+    const swept = sweep(root, ["run-old"], false, () => {
+      expect(existsSync(place)).toBe(false)
+      Effect.runSync(store.put(write("run-new", "reused")))
+    })
+    expect(swept).toEqual({ entries: 1, blobs: 0, bytes: 0 })
+    expect(text(Option.getOrThrow(await run(store.get(old.artifact_id))).bytes)).toBe("reused")
+    expect(filesUnder(root).filter((f) => f.includes(".trash-"))).toEqual([])
+    // A sweep that stopped after moving a referenced blob to its trash: the next one puts it back.
+    const shard = join(root, "blobs", old.sha256.slice(0, 2))
+    const trash = join(root, "blobs", ".trash-1-dead")
+    mkdirSync(trash)
+    renameSync(join(shard, old.sha256), join(trash, old.sha256))
+    expect(await run(store.deleteRuns!([]))).toEqual({ entries: 0, blobs: 0, bytes: 0 })
+    expect(blobs(root)).toEqual([`blobs/${old.sha256.slice(0, 2)}/${old.sha256}`])
+    expect(existsSync(trash)).toBe(false)
+    // An index file that cannot be decoded still keeps every digest it names.
+    writeFileSync(join(root, "runs", "run-new", "broken.json"), `{"sha256":"${old.sha256}", trunc`)
+    rmSync(join(root, "runs", "run-new", readdirSync(join(root, "runs", "run-new")).find((f) => f !== "broken.json")!))
+    expect(await run(store.deleteRuns!([]))).toEqual({ entries: 0, blobs: 0, bytes: 0 })
+    expect(blobs(root)).toHaveLength(1)
+  })
+
+  it("deleteRuns on a folder it may not write is an ArtifactStoreError naming the folder", async () => {
+    const root = join(tempDir(), "artifacts")
+    const store = FilesystemArtifactStore.make(root)
+    await run(store.put(write("run-b", "x")))
+    // A file where a run's index folder should be makes the sweep fail, as a folder it may not read would.
+    writeFileSync(join(root, "runs", "run-a"), "not a folder")
+    const failed = await run(Effect.either(store.deleteRuns!(["run-a"])))
+    expect(Either.isLeft(failed) && failed.left).toMatchObject({ _tag: "ArtifactStoreError", reason: "storage-failure", path: root })
+  })
+
   it("writes each blob once, atomically (no temporary file left), and one index file per entry", async () => {
     const root = join(tempDir(), "artifacts")
     const store = FilesystemArtifactStore.make(root)

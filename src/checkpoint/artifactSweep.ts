@@ -1,0 +1,110 @@
+/**
+ * Retention for the filesystem artifact store: drop the index folders of deleted runs
+ * (`runs/<run>/`), then the blobs no remaining index entry refers to.
+ *
+ * A blob is shared by content, so another run may start referring to it while the sweep
+ * runs. The sweep moves each unreferenced blob into a trash folder first, reads the
+ * index again, puts back every blob an entry now refers to, and only then deletes the
+ * rest. A `put` checks, after writing its entry, that its blob is still in place and
+ * writes it again if not (it holds the bytes). Either the entry was written before the
+ * second read (the blob is put back), or the check runs after the blob was moved away
+ * (it is written again): no entry is left without its blob. A sweep that stops half-way
+ * leaves its trash folder; the next one puts back what it holds first.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs"
+import { randomUUID } from "node:crypto"
+import { join } from "node:path"
+import type { ArtifactSweep } from "./artifactModels.js"
+
+/** A blob's file name: its SHA-256 in hex. */
+const BLOB = /^[0-9a-f]{64}$/
+/** Any SHA-256 hex digest inside an index file. */
+const DIGEST = /[0-9a-f]{64}/g
+const TRASH_PREFIX = ".trash-"
+
+/** The folders under `dir` (none when it does not exist). */
+const folders = (dir: string): ReadonlyArray<string> =>
+  existsSync(dir) ? readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name) : []
+
+/**
+ * Every digest the index files refer to, leaving out the run folders in `skip`. The
+ * files are read as text and every 64-hex-digit string counts (a damaged entry or one
+ * being written keeps whatever it might name), so nothing referred to is ever taken.
+ */
+const referenced = (root: string, skip: ReadonlySet<string>): ReadonlySet<string> => {
+  const refs = new Set<string>()
+  const runs = join(root, "runs")
+  for (const folder of folders(runs)) {
+    if (skip.has(folder)) continue
+    const dir = join(runs, folder)
+    for (const file of readdirSync(dir)) {
+      for (const digest of readFileSync(join(dir, file), "utf8").match(DIGEST) ?? []) refs.add(digest)
+    }
+  }
+  return refs
+}
+
+/** Move the blob `hex` (and its metadata) from `from` to `to` (both shard folders); a missing file is skipped. */
+const move = (from: string, to: string, hex: string): void => {
+  for (const name of [hex, `${hex}.json`]) if (existsSync(join(from, name))) renameSync(join(from, name), join(to, name))
+}
+
+/** Put back what a sweep that stopped half-way left in its trash folders, where no blob took its place. */
+const recoverTrash = (blobs: string): void => {
+  for (const trash of folders(blobs).filter((f) => f.startsWith(TRASH_PREFIX))) {
+    const dir = join(blobs, trash)
+    for (const name of readdirSync(dir)) {
+      if (!BLOB.test(name)) continue
+      const shard = join(blobs, name.slice(0, 2))
+      mkdirSync(shard, { recursive: true })
+      if (!existsSync(join(shard, name))) move(dir, shard, name)
+    }
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * Drop the index folders `runFolders` under `root`, then the blobs nothing else refers
+ * to (see the module comment). With `dryRun`, count them and change nothing. `afterMove`
+ * runs between moving the unreferenced blobs away and reading the index again (tests use
+ * it to write meanwhile). Throws what the file system throws; the caller reports it.
+ */
+export const sweep = (root: string, runFolders: ReadonlyArray<string>, dryRun: boolean, afterMove?: () => void): ArtifactSweep => {
+  const runs = join(root, "runs")
+  const blobs = join(root, "blobs")
+  const dropped = new Set(runFolders.filter((folder) => existsSync(join(runs, folder))))
+  let entries = 0
+  for (const folder of dropped) entries += readdirSync(join(runs, folder)).filter((f) => f.endsWith(".json")).length
+  if (!dryRun) {
+    recoverTrash(blobs)
+    for (const folder of dropped) rmSync(join(runs, folder), { recursive: true, force: true })
+  }
+  const refs = referenced(root, dropped)
+  const unreferenced: Array<{ readonly shard: string; readonly hex: string; readonly size: number }> = []
+  for (const shard of folders(blobs)) {
+    if (shard.startsWith(TRASH_PREFIX)) continue
+    for (const name of readdirSync(join(blobs, shard))) {
+      if (BLOB.test(name) && !refs.has(name)) unreferenced.push({ shard, hex: name, size: statSync(join(blobs, shard, name)).size })
+    }
+  }
+  if (dryRun || unreferenced.length === 0) {
+    return { entries, blobs: unreferenced.length, bytes: unreferenced.reduce((n, b) => n + b.size, 0) }
+  }
+  const trash = join(blobs, `${TRASH_PREFIX}${process.pid}-${randomUUID().slice(0, 8)}`)
+  mkdirSync(trash)
+  for (const b of unreferenced) move(join(blobs, b.shard), trash, b.hex)
+  afterMove?.()
+  // Entries written since the first read keep their blobs.
+  const now = referenced(root, new Set())
+  let count = 0
+  let bytes = 0
+  for (const b of unreferenced) {
+    if (now.has(b.hex)) move(trash, join(blobs, b.shard), b.hex)
+    else {
+      count++
+      bytes += b.size
+    }
+  }
+  rmSync(trash, { recursive: true, force: true })
+  return { entries, blobs: count, bytes }
+}
