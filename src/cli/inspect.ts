@@ -81,7 +81,7 @@ export const inspect = Command.make(
         const store = yield* ArtifactStore
         const artifacts = yield* store.list(runId)
         // The store is beside the database, not in it: a copy without it still names artifacts.
-        const check = yield* checkArtifacts(store, checkpoints, artifacts)
+        const check = yield* checkArtifacts(store, checkpoints, artifacts, record.derived_hash !== null)
         const missing = missingMessage(runId, check)
         if (missing !== undefined) yield* Console.error(`warning: ${missing}`)
         if (json) {
@@ -92,7 +92,7 @@ export const inspect = Command.make(
             graph_id: children.get(c.runId)?.record.graph_id ?? null,
             status: children.get(c.runId)?.record.status ?? null
           }))
-          yield* Console.log(JSON.stringify({ ...summary, children: nested, checkpoints, artifacts, missing_artifacts: check.missing }, null, 2))
+          yield* Console.log(JSON.stringify({ ...summary, children: nested, checkpoints, artifacts, missing_artifacts: check.missing, unindexed_artifacts: check.unindexed }, null, 2))
           return
         }
         yield* Console.log(`run ${record.run_id}  graph ${record.graph_id}  status ${record.status}`)
@@ -119,6 +119,11 @@ export const inspect = Command.make(
           yield* Console.log("")
           yield* Console.log(`artifacts missing from the store ${check.location ?? ""} (${check.missing.length}):`)
           for (const m of check.missing) yield* Console.log(`  step ${m.step}  ${m.node}  ${m.name ?? "-"}  ${m.artifact_id}`)
+        }
+        if (check.unindexed.length > 0) {
+          yield* Console.log("")
+          yield* Console.log(`artifacts stored but not in the run's index in ${check.location ?? "the store"} (${check.unindexed.length}):`)
+          for (const m of check.unindexed) yield* Console.log(`  step ${m.step}  ${m.node}  ${m.name ?? "-"}  ${m.artifact_id}`)
         }
         yield* Console.log("")
         yield* Console.log("RunSummary:")

@@ -112,7 +112,11 @@ export const RunArtifacts = Schema.Struct({
     description: "artifacts the run refers to (its index entries, its steps' outputs and recorded calls) whose bytes the server's artifact store does not hold: " +
       "the store is a folder beside the database, so a database copied or restored without it names artifacts it cannot serve"
   }),
-  warning: Schema.NullOr(Schema.String).annotations({ description: "what is wrong when missing_artifacts is not empty, and the fix; null otherwise" })
+  unindexed_artifacts: Schema.Array(MissingArtifact).annotations({
+    description: "artifacts the run's own write_artifact nodes stored whose bytes the store holds but whose index entries it lacks (the store's runs/<run id>/ folder was not copied with its blobs); " +
+      "they are not in `artifacts`, and GET /v1/artifacts/{id} serves them. Always empty for a fork"
+  }),
+  warning: Schema.NullOr(Schema.String).annotations({ description: "what is wrong when missing_artifacts or unindexed_artifacts is not empty, and the fix; null otherwise" })
 }).annotations({ identifier: "RunArtifacts" })
 
 const ArtifactPath = Schema.Struct({ id: Schema.String.annotations({ description: "sha256:<64 hex digits>" }) })

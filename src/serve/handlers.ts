@@ -196,7 +196,7 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
           const record = yield* getRun(checkpointer, path.id)
           const checkpoints = yield* checkpointer.listCheckpoints(path.id)
           const entries = yield* artifacts.list(path.id)
-          const check = yield* checkArtifacts(artifacts, checkpoints, entries)
+          const check = yield* checkArtifacts(artifacts, checkpoints, entries, record.derived_hash !== null)
           // The operator reads where the store is in the server's log; the client is not told server paths.
           const logged = missingMessage(path.id, check)
           if (logged !== undefined) yield* Effect.logWarning(logged)
@@ -205,7 +205,8 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
             status: record.status,
             artifacts: entries,
             missing_artifacts: check.missing,
-            warning: missingMessage(path.id, { missing: check.missing, location: undefined }) ?? null,
+            unindexed_artifacts: check.unindexed,
+            warning: missingMessage(path.id, { ...check, location: undefined }) ?? null,
             outputs: checkpoints.filter((c) => c.step > 0).flatMap((c) =>
               c.writes.map((w) => ({ step: c.step, node: w.node, output: w.update, at: c.finished_at }))),
             final_state: checkpoints[checkpoints.length - 1]?.state ?? {}

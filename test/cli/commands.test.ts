@@ -249,6 +249,28 @@ describe("a copy of the database without its artifact store", () => {
     const whole = await stargraph(["inspect", id, "--db", copy, "--json"], { cwd: work })
     expect([whole.stderr, (JSON.parse(whole.stdout) as { missing_artifacts: Array<unknown> }).missing_artifacts]).toEqual(["", []])
   })
+
+  it("inspect names the artifacts whose bytes were copied without the run's index (runs/<id>/), and a fork that wrote none is not warned about", async () => {
+    const db = join(work, "index-less.sqlite")
+    const run = await stargraph(["run", join(ROOT, "examples", "tools", "graph.yaml"), "--db", db, "--quiet"], { cwd: work })
+    expect(run.code, run.stderr).toBe(0)
+    const id = runIdOf(run.last)
+    const replayed = await stargraph(["replay", id, "--db", db], { cwd: work })
+    expect(replayed.code, replayed.stderr).toBe(0)
+    const forkId = /cf_run_id=(\S+)/.exec(replayed.stdout)![1]!
+    // Only the blobs were copied: the run's index folder is gone.
+    rmSync(join(`${db}.artifacts`, "runs", id), { recursive: true })
+    const json = await stargraph(["inspect", id, "--db", db, "--json"], { cwd: work })
+    const seen = JSON.parse(json.stdout) as { artifacts: Array<unknown>; missing_artifacts: Array<unknown>; unindexed_artifacts: Array<Record<string, unknown>> }
+    expect([seen.artifacts, seen.missing_artifacts]).toEqual([[], []])
+    expect(seen.unindexed_artifacts).toEqual([{ artifact_id: expect.stringMatching(/^sha256:/), step: 4, node: "store", name: "order-A-1042.md" }])
+    expect(json.stderr).toContain(`warning: 1 artifact that run ${id} stored is not in its index in the artifact store ${db}.artifacts, though the bytes are there: order-A-1042.md (step 4)`)
+    expect(json.stderr).toContain(`copy it from the original database's <db>.artifacts/ folder`)
+    const text = await stargraph(["inspect", id, "--db", db], { cwd: work })
+    expect(text.stdout).toContain(`artifacts stored but not in the run's index in ${db}.artifacts (1):`)
+    const fork = await stargraph(["inspect", forkId, "--db", db, "--json"], { cwd: work })
+    expect([fork.stderr, (JSON.parse(fork.stdout) as { unindexed_artifacts: Array<unknown> }).unindexed_artifacts]).toEqual(["", []])
+  })
 })
 
 describe("the original CLI's flags and respond command", () => {

@@ -125,7 +125,7 @@ describe("GET /v1/runs/{id}/artifacts and GET /v1/artifacts/{id}", () => {
   it("on a copy of the database without its artifact folder, lists what the run refers to that the store lacks, with a warning", async () => {
     const id = await runToDone({ tax_rate: 0.2 })
     const whole = await json(`${server.url}/v1/runs/${id}/artifacts`)
-    expect([whole.body["missing_artifacts"], whole.body["warning"]]).toEqual([[], null])
+    expect([whole.body["missing_artifacts"], whole.body["unindexed_artifacts"], whole.body["warning"]]).toEqual([[], [], null])
     const [entry] = whole.body["artifacts"] as Array<Record<string, any>>
     const copy = join(tempDir(), "copy.sqlite")
     const source = new Database(db)
