@@ -49,7 +49,9 @@ export interface SqliteCheckpointerOptions {
   /**
    * Add Stargraph's tables to a SQLite file that already holds another application's
    * (default false: such a file is refused with `CheckpointError[not-a-database]` and
-   * left untouched, so a mistyped `--db` never migrates someone else's database).
+   * left untouched, so a mistyped `--db` never migrates someone else's database). The
+   * file's `user_version` stays the application's: Stargraph keeps its own schema version
+   * in the table `stargraph_schema`.
    */
   readonly shareFile?: boolean | undefined
   /**
@@ -610,8 +612,8 @@ export const layerClient = (
         sql.unsafe(`PRAGMA wal_autocheckpoint = ${Math.trunc(options.walAutocheckpointPages ?? 10_000)}`)
       ]).pipe(Effect.mapError((e) => openFailed(e.cause instanceof Error ? e.cause.message : e.message)))
       yield* options.readOnly === true
-        ? readAsIs(filename)
-        : migrate(filename, { backup: options.backupBeforeMigrate, onMigrate: options.onMigrate })
+        ? readAsIs(filename, options.shareFile === true)
+        : migrate(filename, { backup: options.backupBeforeMigrate, onMigrate: options.onMigrate, shared: options.shareFile === true })
     }).pipe(traced("stargraph.checkpoint.open", { "stargraph.db": filename }))
   )
   return Layer.provideMerge(setup, client)

@@ -1,6 +1,8 @@
 /**
- * Versioned SQLite migrations, tracked in `PRAGMA user_version`. Each migration runs in
- * its own transaction; a database newer than this build is refused.
+ * Versioned SQLite migrations, tracked in `PRAGMA user_version`, or, in a file shared with
+ * an application (`shareFile`), whose `user_version` is the application's, in the table
+ * `stargraph_schema`. Each migration runs in its own transaction; a database newer than
+ * this build is refused.
  */
 import { existsSync } from "node:fs"
 import { dirname } from "node:path"
@@ -179,6 +181,12 @@ export interface MigrateOptions {
   readonly backup?: boolean | undefined
   /** Told before an existing database is migrated (default: a warning in the Effect log). */
   readonly onMigrate?: ((notice: MigrationNotice) => Effect.Effect<void>) | undefined
+  /**
+   * The file is an application's own database (`shareFile`): its `user_version` is the
+   * application's, so Stargraph's schema version is kept in the table `stargraph_schema`
+   * and `user_version` is never read as Stargraph's nor written.
+   */
+  readonly shared?: boolean | undefined
 }
 
 /** A backup name beside `filename` that is not taken: `<db>.schema-<from>.bak`, else with the time in it. */
@@ -212,8 +220,11 @@ export const migrate = (filename: string, options: MigrateOptions = {}): Effect.
         filename,
         message: `migrating ${filename} failed: ${cause instanceof Error ? cause.message : String(cause)}`
       })
-    const version = yield* Effect.mapError(schemaVersion(sql), failed)
+    const where = yield* Effect.mapError(versionStore(sql, options.shared === true), failed)
+    const version = yield* Effect.mapError(schemaVersion(sql, where), failed)
     if (version > SCHEMA_VERSION) return yield* newerSchema(filename, version)
+    // A shared file whose user_version was Stargraph's: from now on the version is in the table.
+    if (where === "legacy") yield* Effect.mapError(writeVersion(sql, "table", version).pipe(sql.withTransaction), failed)
     if (version === SCHEMA_VERSION) return
     if (version > 0 && filename !== ":memory:") {
       let backup: string | null = null
@@ -238,10 +249,10 @@ export const migrate = (filename: string, options: MigrateOptions = {}): Effect.
     for (const migration of MIGRATIONS) {
       const apply = Effect.gen(function*() {
         // Re-read inside the transaction: another process may have applied it meanwhile.
-        const now = yield* schemaVersion(sql)
+        const now = yield* schemaVersion(sql, where)
         if (now >= migration.version) return
         for (const statement of migration.statements) yield* sql.unsafe(statement)
-        yield* sql.unsafe(`PRAGMA user_version = ${migration.version}`)
+        yield* writeVersion(sql, where, migration.version)
       }).pipe(sql.withTransaction)
       yield* apply.pipe(
         Effect.retry({ times: 5, schedule: Schedule.exponential("20 millis") }),
@@ -250,8 +261,52 @@ export const migrate = (filename: string, options: MigrateOptions = {}): Effect.
     }
   })
 
-const schemaVersion = (sql: SqlClient.SqlClient) =>
-  sql<{ user_version: number }>`PRAGMA user_version`.pipe(Effect.map((rows) => rows[0]?.user_version ?? 0))
+/** The table that holds Stargraph's schema version in a file shared with an application. */
+const VERSION_TABLE = "stargraph_schema"
+
+/**
+ * Where the file keeps Stargraph's schema version: `stargraph_schema` once it has that
+ * table, or when it is shared with an application and Stargraph's tables are not there yet
+ * (or came with `user_version` as the version, before the file was shared: `legacy`);
+ * else `user_version`.
+ */
+type VersionStore = "user_version" | "table" | "legacy"
+
+const versionStore = (sql: SqlClient.SqlClient, shared: boolean): Effect.Effect<VersionStore, SqlError> =>
+  Effect.map(
+    sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (${VERSION_TABLE}, 'runs_history')`,
+    (rows): VersionStore => {
+      const names = new Set(rows.map((r) => r.name))
+      return names.has(VERSION_TABLE) ? "table" : !shared ? "user_version" : names.has("runs_history") ? "legacy" : "table"
+    }
+  )
+
+/** Record `version` as Stargraph's schema version where the file keeps it. */
+const writeVersion = (sql: SqlClient.SqlClient, where: VersionStore, version: number): Effect.Effect<void, SqlError> =>
+  where === "user_version"
+    ? Effect.asVoid(sql.unsafe(`PRAGMA user_version = ${version}`))
+    : Effect.all([
+      sql.unsafe(`CREATE TABLE IF NOT EXISTS ${VERSION_TABLE} (version INTEGER NOT NULL)`),
+      sql.unsafe(`DELETE FROM ${VERSION_TABLE}`),
+      sql.unsafe(`INSERT INTO ${VERSION_TABLE} (version) VALUES (${version})`)
+    ], { discard: true })
+
+const userVersion = (sql: SqlClient.SqlClient): Effect.Effect<number, SqlError> =>
+  Effect.map(sql<{ user_version: number }>`PRAGMA user_version`, (rows) => rows[0]?.user_version ?? 0)
+
+/** Stargraph's schema version (0: none of its tables yet): the table's once it is there (a legacy file moves to it with its first migration). */
+const schemaVersion = (sql: SqlClient.SqlClient, where: VersionStore): Effect.Effect<number, SqlError> =>
+  where === "user_version"
+    ? userVersion(sql)
+    : Effect.flatMap(
+      sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' AND name = ${VERSION_TABLE}`,
+      (found) =>
+        found.length > 0
+          ? Effect.map(sql<{ version: number }>`SELECT version FROM ${sql(VERSION_TABLE)}`, (rows) => rows[0]?.version ?? 0)
+          : where === "legacy"
+          ? userVersion(sql)
+          : Effect.succeed(0)
+    )
 
 const newerSchema = (filename: string, version: number) =>
   new CheckpointError({
@@ -275,7 +330,7 @@ const columnsAddedAfter = (version: number): ReadonlyArray<{ readonly table: str
  * A newer schema is refused as by {@link migrate}; a database without Stargraph's schema
  * yet (version 0) is migrated like a new one.
  */
-export const readAsIs = (filename: string): Effect.Effect<void, CheckpointError, SqlClient.SqlClient> =>
+export const readAsIs = (filename: string, shared = false): Effect.Effect<void, CheckpointError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const failed = (cause: SqlError) =>
@@ -284,9 +339,9 @@ export const readAsIs = (filename: string): Effect.Effect<void, CheckpointError,
         filename,
         message: `reading ${filename}'s schema: ${cause.cause instanceof Error ? cause.cause.message : cause.message}`
       })
-    const version = yield* Effect.mapError(schemaVersion(sql), failed)
+    const version = yield* Effect.mapError(Effect.flatMap(versionStore(sql, shared), (where) => schemaVersion(sql, where)), failed)
     if (version > SCHEMA_VERSION) return yield* newerSchema(filename, version)
-    if (version === 0) return yield* migrate(filename)
+    if (version === 0) return yield* migrate(filename, { shared })
     if (version === SCHEMA_VERSION) return
     const added = columnsAddedAfter(version)
     for (const table of [...new Set(added.map((a) => a.table))]) {

@@ -77,6 +77,46 @@ describe("SQLite Checkpointer", () => {
     expect(reason(await listWith(zero, false))).toBe("ok")
   })
 
+  it("shareFile keeps the application's user_version: Stargraph's schema version lives in stargraph_schema, whatever the app's version is", async () => {
+    const dir = tempDir()
+    for (const appVersion of [0, 2, 50]) {
+      const filename = join(dir, `app-${appVersion}.sqlite`)
+      const app = new Database(filename)
+      app.exec("CREATE TABLE orders (id INTEGER PRIMARY KEY, total REAL); INSERT INTO orders (total) VALUES (9.5)")
+      app.pragma(`user_version = ${appVersion}`)
+      app.close()
+      const notices: Array<MigrationNotice> = []
+      const layer = SqliteCheckpointer.layer({ filename, shareFile: true, onMigrate: (n) => Effect.sync(() => notices.push(n)) })
+      for (let i = 0; i < 2; i++) {
+        const runs = await Effect.runPromise(Effect.gen(function*() {
+          const graph = yield* Graph.make(ir)
+          yield* Effect.flatMap(graph.start(), (r) => r.start())
+          return (yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({}))).runs.length
+        }).pipe(Effect.provide(layer)))
+        expect(runs).toBe(i + 1)
+      }
+      // A new file for Stargraph: nothing to announce or back up.
+      expect(notices).toEqual([])
+      expect(readdirSync(dir).filter((f) => f.includes(".bak"))).toEqual([])
+      const check = new Database(filename, { readonly: true })
+      expect(check.pragma("user_version", { simple: true })).toBe(appVersion)
+      expect(check.prepare("SELECT version FROM stargraph_schema").all()).toEqual([{ version: SCHEMA_VERSION }])
+      expect(check.prepare("SELECT total FROM orders").all()).toEqual([{ total: 9.5 }])
+      check.close()
+    }
+    // A file shared before Stargraph kept its version in the table (its user_version was Stargraph's):
+    // it moves to the table without migrating again, and the app may then use user_version.
+    const legacy = join(dir, "legacy.sqlite")
+    await Effect.runPromise(runMany(legacy, 1))
+    await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listRuns({})).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: legacy, shareFile: true }))))
+    const moved = new Database(legacy)
+    expect(moved.prepare("SELECT version FROM stargraph_schema").all()).toEqual([{ version: SCHEMA_VERSION }])
+    moved.pragma("user_version = 1")
+    moved.close()
+    const listed = await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listRuns({})).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: legacy, shareFile: true }))))
+    expect(listed.runs).toHaveLength(1)
+  })
+
   it("says a copy made without its -wal file (while a process had the database open) is likely that, not another application's", async () => {
     const dir = tempDir()
     const live = join(dir, "live.sqlite")
