@@ -84,7 +84,12 @@ export class NodeExecutionError extends Schema.TaggedError<NodeExecutionError>()
    * keeps `errorTag` and `cause`). Match it with `Predicate.isTagged(e.error, "MyError")`.
    */
   error: Schema.optional(Schema.Unknown)
-}) {}
+}) {
+  /** One line: the node, the step and the first line of the cause (as `formatError` gives it without the tag). */
+  override get message(): string {
+    return `node '${this.nodeId}' failed at step ${this.step}: ${firstLine(this.cause)}`
+  }
+}
 
 /** Why a tool call failed (see {@link ToolError}). */
 export const ToolErrorReason = Schema.Literal(
@@ -481,7 +486,7 @@ const render = (error: StargraphError): string => {
           : ""
       }`
     case "NodeExecutionError":
-      return `NodeExecutionError: node '${error.nodeId}' failed at step ${error.step}: ${firstLine(error.cause)}`
+      return `NodeExecutionError: ${error.message}`
     case "InputError":
       return `InputError: ${error.field}: ${error.message} (fix: ${error.fix})`
     case "SchedulerError":

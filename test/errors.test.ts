@@ -16,4 +16,11 @@ describe("the StargraphError union", () => {
     const section = engine.slice(engine.indexOf("## Errors"), engine.indexOf("\n## ", engine.indexOf("## Errors") + 1))
     expect(tags.filter((tag) => !section.includes(`\`${tag}`))).toEqual([])
   })
+
+  it("NodeExecutionError (the one member without a message field: its cause is text) has a one-line message, and formatError leads with its tag", () => {
+    const error = new Stargraph.NodeExecutionError({ nodeId: "b", step: 1, cause: "Error: db down\n    at x (y.js:1)", attempts: 2 })
+    expect(error.message).toBe("node 'b' failed at step 1: Error: db down")
+    expect(String(error)).toBe("NodeExecutionError: node 'b' failed at step 1: Error: db down")
+    expect(Stargraph.formatError(error)).toBe("NodeExecutionError: node 'b' failed at step 1: Error: db down")
+  })
 })
