@@ -482,7 +482,7 @@ const render = (error: StargraphError): string => {
         error.expectedHash ? ` (expected ${error.expectedHash}, actual ${error.actualHash})` : ""
       }${
         error.reason === "unknown-run"
-          ? ` (fix: list the runs of this database with stargraph list${error.filename !== undefined ? ` --db ${error.filename}` : ""}, or pass the --db the run was written to)`
+          ? ` (fix: list the runs of this database (stargraph list${error.filename !== undefined ? ` --db ${error.filename}` : ""}; in an app, Checkpointer.listRuns), or use the database the run was written to (the CLI's --db))`
           : ""
       }`
     case "NodeExecutionError":

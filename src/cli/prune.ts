@@ -74,7 +74,7 @@ export const prune = Command.make(
       }).pipe(
         Effect.provide(SqliteCheckpointer.layerClient({ filename: o.db, create: false, onMigrate: stores.migrationNotice })),
         Effect.provide(ArtifactStore.filesystem(ArtifactStore.besideDatabase(o.db))),
-        Effect.provide(Option.match(o.auditLog, { onNone: () => Layer.empty, onSome: AuditSink.jsonl }))
+        Effect.provide(Option.match(o.auditLog, { onNone: () => Layer.empty, onSome: (path) => AuditSink.jsonl(path, "--audit-log") }))
       )
       const failed = result.artifacts_error
       if (o.json) {

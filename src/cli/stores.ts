@@ -32,7 +32,7 @@ export const storeLayer = (
   Layer.mergeAll(
     SqliteCheckpointer.layer({ filename: db, create: options.create, readOnly: options.readOnly, onMigrate: migrationNotice }),
     ArtifactStore.filesystem(ArtifactStore.besideDatabase(db)),
-    Option.match(options.auditLog ?? Option.none(), { onNone: () => Layer.empty, onSome: (path) => AuditSink.jsonl(path) })
+    Option.match(options.auditLog ?? Option.none(), { onNone: () => Layer.empty, onSome: (path) => AuditSink.jsonl(path, "--audit-log") })
   )
 
 /** The run record, or `CheckpointError[unknown-run]` naming the database. */

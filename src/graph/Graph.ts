@@ -560,7 +560,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
           message: `run ${runId} was started with a different graph (${run.graph_id}): the graph, its state schema or its node modules changed since, ` +
             "or the Stargraph version that hashed it did. Resume (or replay) it with the graph it ran with: check out the original files and load that graph " +
             "(the CLI's --graph <that graph.yaml>; a server started with it); the changed graph can only start new runs. " +
-            `If the files are the same (Stargraph was upgraded) or the run is meant to go on with the changed graph, resume it with --accept-graph-hash ${run.graph_hash}`
+            `If the files are the same (Stargraph was upgraded) or the run is meant to go on with the changed graph, resume it accepting that hash (the CLI's --accept-graph-hash ${run.graph_hash}; in an app, resume options { acceptGraphHash: "${run.graph_hash}" })`
         })
       }
       if (run.runtime_hash !== definition.runtimeHash && options.allowRuntimeDrift !== true) {

@@ -566,7 +566,7 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     }
     const base = Scheduler.layer(schedulerOptions).pipe(
       Layer.provideMerge(GraphRegistry.layerFromPaths([...new Set(paths)])),
-      Layer.provideMerge(options.auditLog ? jsonl(options.auditLog) : Layer.succeed(AuditSink, discard)),
+      Layer.provideMerge(options.auditLog ? jsonl(options.auditLog, "auditLog (--audit-log)") : Layer.succeed(AuditSink, discard)),
       Layer.provideMerge(SqliteCheckpointer.layer({ filename: db, ...(options.synchronous ? { synchronous: options.synchronous } : {}) })),
       Layer.provideMerge(options.artifacts !== undefined ? ArtifactStore.layer(options.artifacts) : ArtifactStore.filesystem(ArtifactStore.besideDatabase(db)))
     )

@@ -39,11 +39,11 @@ const reasonOf = (cause: unknown): string => (cause instanceof Error ? cause.mes
 
 /**
  * Append-only JSONL file sink. The file (and its folder) is created if missing; one that
- * cannot be opened is an `InputError` at `--audit-log`. A line that cannot be written (a
- * full disk) is lost, not the run: the failure is logged once, and again when lines go
- * through once more.
+ * cannot be opened is an `InputError` at `field` (default `path`; the CLI names its
+ * `--audit-log`). A line that cannot be written (a full disk) is lost, not the run: the
+ * failure is logged once, and again when lines go through once more.
  */
-export const jsonl = (path: string): Layer.Layer<AuditSink, InputError> =>
+export const jsonl = (path: string, field = "path"): Layer.Layer<AuditSink, InputError> =>
   Layer.scoped(
     AuditSink,
     Effect.acquireRelease(
@@ -55,7 +55,7 @@ export const jsonl = (path: string): Layer.Layer<AuditSink, InputError> =>
         },
         catch: (cause) =>
           new InputError({
-            field: "--audit-log",
+            field,
             message: `cannot open the audit log ${path}: ${reasonOf(cause)}`,
             fix: "pass the path of a file (created if missing) in a folder this process may write to"
           })

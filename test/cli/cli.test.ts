@@ -145,7 +145,7 @@ describe("interrupt and cold resume", () => {
     const unknown = await stargraph(["resume", "run-nope", "--db", db], { cwd: work })
     expect(unknown.code).toBe(2)
     expect(unknown.stderr).toMatch(/CheckpointError\[unknown-run\]/)
-    expect(unknown.stderr).toContain(`(fix: list the runs of this database with stargraph list --db ${db}, or pass the --db the run was written to)`)
+    expect(unknown.stderr).toContain(`(fix: list the runs of this database (stargraph list --db ${db}; in an app, Checkpointer.listRuns), or use the database the run was written to (the CLI's --db))`)
     const done = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=a", "--checkpoint", db, "--no-summary"], { cwd: work })
     const again = await stargraph(["resume", runIdOf(done.last), "--db", db], { cwd: work })
     expect(again.code).toBe(2)

@@ -375,7 +375,7 @@ describe("Graph / GraphRun", () => {
       const record = Option.getOrThrow(yield* Effect.flatMap(Checkpointer, (c) => c.getRun(waiting.run_id)))
       return { original, refused, wrong, done, record, edited }
     }))
-    expect(outcome.refused.message).toContain(`resume it with --accept-graph-hash ${outcome.original.graphHash}`)
+    expect(outcome.refused.message).toContain(`the CLI's --accept-graph-hash ${outcome.original.graphHash}; in an app, resume options { acceptGraphHash: "${outcome.original.graphHash}" }`)
     expect(outcome.wrong).toMatchObject({ _tag: "CheckpointError", reason: "graph-hash-mismatch" })
     expect(outcome.done).toMatchObject({ status: "done", final_state: { label: "x" } })
     expect(outcome.record.graph_hash).toBe(outcome.edited.graphHash)
