@@ -5,7 +5,7 @@ import * as Effect from "effect/Effect"
 import { InputError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { reportError } from "./exit.js"
-import { dbExisting, json, runIdArg } from "./options.js"
+import { dbExisting, integer, json, runIdArg } from "./options.js"
 import type { ChildRun } from "./render.js"
 
 /** At most this many child runs are read for one `inspect`. */
@@ -31,7 +31,7 @@ export const inspect = Command.make(
     runId: runIdArg,
     db: dbExisting,
     json: json("the RunSummary, its checkpoints and its artifacts"),
-    step: Options.integer("step").pipe(
+    step: integer("step").pipe(
       Options.optional,
       Options.withDescription("show one step: the rules that fired, their routing and the facts in working memory after it (default: the whole run)")
     )

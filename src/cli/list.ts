@@ -9,7 +9,7 @@ import * as Option from "effect/Option"
 import { InputError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { reportError } from "./exit.js"
-import { dbExisting, json } from "./options.js"
+import { dbExisting, integer, json } from "./options.js"
 
 const STATUSES = ["pending", "running", "paused", "awaiting-input", "done", "cancelled", "error", "failed"] as const
 
@@ -28,7 +28,7 @@ export const list = Command.make(
       Options.withDescription(`only runs in this status: ${STATUSES.join(", ")} (default: every status)`)
     ),
     graph: Options.text("graph").pipe(Options.optional, Options.withDescription("only runs of this graph id (default: every graph)")),
-    limit: Options.integer("limit").pipe(
+    limit: integer("limit").pipe(
       Options.withDefault(DEFAULT_LIMIT),
       Options.withDescription(`runs per page, 1 to ${MAX_LIMIT} (default: ${DEFAULT_LIMIT})`)
     ),

@@ -3,7 +3,8 @@
  * `--db` (the checkpoint database), `--audit-log` (the JSONL audit log), `--quiet`,
  * `--no-summary`, `--json`. Every description states the default.
  */
-import { Args, Options } from "@effect/cli"
+import { Args, HelpDoc, Options, ValidationError } from "@effect/cli"
+import * as Effect from "effect/Effect"
 import { dirname, join } from "node:path"
 import { InputError } from "../errors.js"
 
@@ -104,3 +105,18 @@ export const runIdArg = Args.text({ name: "run_id" }).pipe(
 
 /** The `<graph.yaml>` argument. */
 export const graphArg = Args.text({ name: "graph.yaml" }).pipe(Args.withDescription("the graph IR file (YAML)"))
+
+/**
+ * An integer flag written in decimal digits (an optional `-` sign): `0x10`, `1e3`, `10.0`
+ * and ` 5` are refused with the flag named, where `Options.integer` would read them as
+ * numbers.
+ */
+export const integer = (name: string) =>
+  Options.text(name).pipe(
+    Options.withPseudoName("integer"),
+    Options.mapEffect((text) =>
+      /^-?\d+$/.test(text) && Number.isSafeInteger(Number(text))
+        ? Effect.succeed(Number(text))
+        : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name}: '${text}' is not a whole number written in decimal digits (e.g. 10)`))))
+  )
+

@@ -13,7 +13,7 @@ import { ExitCode, exitFor, reportError, setExit } from "./exit.js"
 import { shellQuote } from "./render.js"
 import * as Interrupt from "./interrupt.js"
 import { traced } from "../telemetry/TracingEnabled.js"
-import { auditLog, dbExisting, graphFile, runIdArg } from "./options.js"
+import { auditLog, dbExisting, graphFile, integer, runIdArg } from "./options.js"
 
 /** The `replay` command. */
 export const replay = Command.make(
@@ -21,7 +21,7 @@ export const replay = Command.make(
   {
     runId: runIdArg,
     db: dbExisting,
-    fromStep: Options.integer("from-step").pipe(
+    fromStep: integer("from-step").pipe(
       Options.optional,
       Options.withDescription("fork from the state after this step (default: 0; for a fork, its own fork step)")
     ),

@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { InputError } from "../errors.js"
 import { reportError } from "./exit.js"
-import { auditLog } from "./options.js"
+import { auditLog, integer } from "./options.js"
 
 /** Access-control presets `--profile` accepts. `oss-default` is today's behaviour. */
 export const PROFILES = ["oss-default"] as const
@@ -28,7 +28,7 @@ export const serve = Command.make(
   "serve",
   {
     host: Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("address to listen on (default: 127.0.0.1)")),
-    port: Options.integer("port").pipe(Options.withDefault(8000), Options.withDescription("port to listen on; 0 picks a free one (default: 8000)")),
+    port: integer("port").pipe(Options.withDefault(8000), Options.withDescription("port to listen on; 0 picks a free one (default: 8000)")),
     db: Options.text("db").pipe(
       Options.optional,
       Options.withDescription("SQLite checkpoint database, created if missing (default: a temporary one, announced on stderr)")
@@ -52,7 +52,7 @@ export const serve = Command.make(
       Options.optional,
       Options.withDescription("environment variable holding the bearer token every route but /healthz requires (default: no token)")
     ),
-    rateLimit: Options.integer("rate-limit").pipe(
+    rateLimit: integer("rate-limit").pipe(
       Options.optional,
       Options.withDescription("requests per client per minute; 0: unlimited (default: unlimited on loopback, 600 otherwise)")
     ),
@@ -66,7 +66,7 @@ export const serve = Command.make(
       Options.withDefault([] as Array<string>),
       Options.withDescription("a reverse proxy's address or CIDR subnet whose X-Forwarded-For names the client (rate limits, audit lines, run actors); repeatable (default: none, the header is ignored)")
     ),
-    maxBodyBytes: Options.integer("max-body-bytes").pipe(
+    maxBodyBytes: integer("max-body-bytes").pipe(
       Options.withDefault(1024 * 1024),
       Options.withDescription("largest request body in bytes (default: 1048576)")
     ),
