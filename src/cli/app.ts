@@ -88,6 +88,21 @@ export const unknownFlag = (argv: ReadonlyArray<string>): string | undefined => 
   })
 }
 
+/**
+ * The first empty value in `argv` (`--flag ""`, `--flag=`, or an empty argument), as the
+ * flag it belongs to (or `argument`). The parser drops an empty value as if it were
+ * absent, so `--trusted-proxy "$UNSET"` would silently mean no proxy.
+ */
+export const emptyValue = (argv: ReadonlyArray<string>): string | undefined => {
+  for (let i = 2; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (arg === "--") return undefined
+    if (/^--?[A-Za-z][\w-]*=$/.test(arg)) return arg.slice(0, -1)
+    if (arg === "") return i > 2 && /^--?[A-Za-z]/.test(argv[i - 1]!) && !argv[i - 1]!.includes("=") ? argv[i - 1]! : "argument"
+  }
+  return undefined
+}
+
 /** The parser's message for `error`, naming an unknown flag the parser blamed on another argument. */
 const parserMessage = (error: ValidationError.ValidationError, argv: ReadonlyArray<string>): string => {
   const text = oneLine(error.error) || "invalid arguments"
@@ -102,6 +117,13 @@ const parse = <Name extends string, R, E, A>(commands: Command.Command<Name, R, 
 const app = (argv: ReadonlyArray<string>, color: boolean) =>
   Effect.consoleWith((base) => {
     const commands = stargraph.pipe(Command.transformHandler((handler) => Effect.withConsole(handler, base)))
+    const empty = emptyValue(argv)
+    if (empty !== undefined) {
+      return Effect.zipRight(
+        Effect.withConsole(Console.error(`error: ${empty}: the value is empty (fix: pass a value, or leave ${empty === "argument" ? "it" : "the flag"} out; see ${helpHint(argv)})`), base),
+        setExit(ExitCode.usage)
+      )
+    }
     return parse(commands, argv).pipe(
       Effect.withConsole(parserConsole(base, color)),
       Effect.catchIf(ValidationError.isValidationError, (error) =>

@@ -41,6 +41,14 @@ describe("arguments and help", () => {
     expect((await stargraph(["list", "--status", "sleeping"], { cwd: work })).stderr).toContain("stargraph list --help")
   })
 
+  it("an empty value is refused naming its flag, not dropped (`--trusted-proxy \"$UNSET\"` would mean no proxy)", async () => {
+    for (const [args, flag] of [[["serve", "--trusted-proxy", ""], "--trusted-proxy"], [["list", "--db="], "--db"], [["run", ""], "argument"]] as const) {
+      const r = await stargraph([...args], { cwd: work })
+      expect([r.code, r.stdout]).toEqual([2, ""])
+      expect(r.stderr).toBe(`error: ${flag}: the value is empty (fix: pass a value, or leave ${flag === "argument" ? "it" : "the flag"} out; see stargraph ${args[0]} --help)\n`)
+    }
+  })
+
   it("an integer flag takes decimal digits only: hex, exponents and fractions are refused naming the flag", async () => {
     for (const [args, flag, value] of [[["list", "--limit", "0x10"], "--limit", "0x10"], [["inspect", "run-x", "--step", "1e1"], "--step", "1e1"], [["serve", "--port", "80.0"], "--port", "80.0"]] as const) {
       const r = await stargraph([...args], { cwd: work })
