@@ -322,9 +322,19 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
           // stopped waiting or paused before it was resumed, and what came after is still owed.
           const from = parseLastEventId(request.headers["last-event-id"])
           if (sawFinalEnd(from, record)) return HttpServerResponse.empty({ status: 204 })
-          const body = resumeAfter(identified(events), from).pipe(
+          // One that saw the run stop to wait (or pause) where it still is waits with it, kept
+          // alive, and gets the events once the run goes on: not an empty answer to reconnect on.
+          const held = sawStop(from, record)
+          const source = held
+            // Made once the run moved: live from the scheduler if it drives the run by then.
+            ? Stream.unwrap(Effect.as(untilMoved(checkpointer, record), Stream.suspend(() => resumeAfter(identified(runEvents(scheduler, checkpointer, runId)), from))))
+            : resumeAfter(identified(events), from)
+          const frames = source.pipe(
             Stream.map(({ event, id }) => utf8.encode(`id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`)),
-            Stream.catchAll((e) => Stream.make(utf8.encode(`event: error\ndata: ${JSON.stringify(envelopeOf(e))}\n\n`))),
+            Stream.catchAll((e) => Stream.make(utf8.encode(`event: error\ndata: ${JSON.stringify(envelopeOf(e))}\n\n`)))
+          )
+          // A held stream says so at once: the response (and an EventSource's `open`) starts with it.
+          const body = (held ? Stream.concat(Stream.make(utf8.encode(`: run ${record.status}; the events follow once it goes on\n\n`)), frames) : frames).pipe(
             // A comment line every 15 s keeps proxies from dropping a quiet stream (a queued run, a long step).
             withKeepAlive(Duration.seconds(SSE_KEEPALIVE_SECONDS), KEEPALIVE)
           )
@@ -339,6 +349,20 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
  */
 const sawFinalEnd = (from: ResumePoint | undefined, run: RunRecord): boolean =>
   from !== undefined && from.ended && TERMINAL_STATUSES.has(run.status) && from.step >= run.last_step
+
+/** Whether a client resuming at `from` saw the end of the stop `run` is still at (waiting for input, or paused). */
+const sawStop = (from: ResumePoint | undefined, run: RunRecord): boolean =>
+  from !== undefined && from.ended && (run.status === "awaiting-input" || run.status === "paused") && from.step >= run.last_step
+
+/** How often a stream held open on a stopped run looks whether it went on. */
+const STOP_POLL = Duration.seconds(1)
+
+/** Done once `seen`'s run is no longer at that stop (another status or step), or is gone. */
+const untilMoved = (checkpointer: CheckpointerShape, seen: RunRecord): Effect.Effect<void, CheckpointError> =>
+  Effect.repeat(
+    Effect.delay(checkpointer.getRun(seen.run_id), STOP_POLL),
+    { until: (now) => Option.isNone(now) || now.value.status !== seen.status || now.value.last_step !== seen.last_step }
+  ).pipe(Effect.asVoid)
 
 /** Seconds between the keep-alive comments of a quiet event stream. */
 const SSE_KEEPALIVE_SECONDS = 15

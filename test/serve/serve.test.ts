@@ -271,9 +271,22 @@ describe("streams", () => {
     const events = (body: string) => [...body.matchAll(/^id: (.+)\nevent: (.+)$/gm)].map((m) => `${m[2]}@${m[1]}`)
     const first = events(await (await fetch(`${server.url}/v1/runs/${id}/stream`)).text())
     expect(first[first.length - 1]).toBe("run.waiting@1.end")
+    // A reconnect while the run still waits there is held open (not answered empty, to be
+    // retried at once), and gets the steps once the run goes on.
+    const held = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": "1.end" } })
+    expect(held.status).toBe(200)
+    const heldText = held.text()
+    const early = await Promise.race([heldText.then(() => "ended"), new Promise((resolve) => setTimeout(() => resolve("open"), 1500))])
+    expect(early).toBe("open")
     expect((await call(`${server.url}/v1/runs/${id}/respond`, { json: { response: { approved: true } } })).status).toBe(202)
     const done = await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "done")
     const last = done.body["steps"] as number
+    const heldBody = await heldText
+    expect(heldBody.startsWith(": run awaiting-input; the events follow once it goes on\n\n")).toBe(true)
+    expect(events(heldBody)).toEqual([
+      ...Array.from({ length: last - 1 }, (_, i) => `step.completed@${i + 2}`),
+      `run.finished@${last}.end`
+    ])
     // The client saw the run stop at `1.end`, not finish: it gets what followed, not 204.
     const again = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": "1.end" } })
     expect(again.status).toBe(200)
