@@ -91,7 +91,8 @@ export const unknownFlag = (argv: ReadonlyArray<string>): string | undefined => 
 /**
  * The first empty value in `argv` (`--flag ""`, `--flag=`, or an empty argument), as the
  * flag it belongs to (or `argument`). The parser drops an empty value as if it were
- * absent, so `--trusted-proxy "$UNSET"` would silently mean no proxy.
+ * absent in some places (a repeated flag: `--trusted-proxy "$UNSET"` would silently mean
+ * no proxy), and every flag and argument needs a value to mean something.
  */
 export const emptyValue = (argv: ReadonlyArray<string>): string | undefined => {
   for (let i = 2; i < argv.length; i++) {
