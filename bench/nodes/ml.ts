@@ -22,20 +22,37 @@
  * runs it in the worker thread, keeping the event loop free) and under `inline`.
  * XGBoost (xgb_binary.json) per-call time is reported on its own (batch 1 and 100).
  *
- *   npx tsx bench/nodes/ml.ts [--rounds 15] [--calls 2000]
+ *   npx tsx bench/nodes/ml.ts [--rounds 15] [--calls 2000] [--build]
+ *
+ * `--build` runs the compiled library (`dist/`, what an installed package runs; `npm run
+ * build` first) instead of the sources through tsx, whose per-closure name wrappers weigh
+ * on a call of a few microseconds.
  */
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
-import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
-import * as Graph from "../../src/graph/Graph.js"
+import type * as MemoryCheckpointerModule from "../../src/checkpoint/MemoryCheckpointer.js"
+import type * as GraphModule from "../../src/graph/Graph.js"
 import type { State } from "../../src/ir/stateSchema.js"
-import { liveCalls } from "../../src/nodes/calls.js"
+import type * as CallsModule from "../../src/nodes/calls.js"
 import type { Executor, NodeInput } from "../../src/nodes/Executor.js"
-import * as OnnxRuntime from "../../src/nodes/ml/OnnxRuntime.js"
+import type * as OnnxRuntimeModule from "../../src/nodes/ml/OnnxRuntime.js"
 import type { OrtModule, OrtSession } from "../../src/nodes/ml/OnnxRuntime.js"
 import type { SyncSession } from "../../src/nodes/ml/nativeSession.js"
-import { stepRecorder } from "../../src/runtime/Cassette.js"
+import type * as CassetteModule from "../../src/runtime/Cassette.js"
+
+/** The library's modules: the sources through tsx, or the compiled build (`--build`: what an installed package runs). */
+const library = async (build: boolean) => {
+  const root = build ? "../../dist/src/" : "../../src/"
+  return {
+    MemoryCheckpointer: (await import(`${root}checkpoint/MemoryCheckpointer.js`)) as typeof MemoryCheckpointerModule,
+    Graph: (await import(`${root}graph/Graph.js`)) as typeof GraphModule,
+    OnnxRuntime: (await import(`${root}nodes/ml/OnnxRuntime.js`)) as typeof OnnxRuntimeModule,
+    liveCalls: ((await import(`${root}nodes/calls.js`)) as typeof CallsModule).liveCalls,
+    stepRecorder: ((await import(`${root}runtime/Cassette.js`)) as typeof CassetteModule).stepRecorder
+  }
+}
+let { MemoryCheckpointer, Graph, OnnxRuntime, liveCalls, stepRecorder } = await library(false)
 
 const MODELS = join(import.meta.dirname, "..", "..", "test", "fixtures", "models")
 
@@ -106,7 +123,8 @@ const timeBareEffect = (ort: OrtModule, session: OrtSession, x: ReadonlyArray<nu
   }))
 
 /** Run the benchmark and return its figures. */
-export const run = async (options: { readonly rounds?: number; readonly calls?: number } = {}): Promise<Record<string, unknown>> => {
+export const run = async (options: { readonly rounds?: number; readonly calls?: number; readonly build?: boolean } = {}): Promise<Record<string, unknown>> => {
+  if (options.build === true) ({ MemoryCheckpointer, Graph, OnnxRuntime, liveCalls, stepRecorder } = await library(true))
   const rounds = options.rounds ?? 15
   const n = options.calls ?? 2000
   const ort = (await import("onnxruntime-node")) as unknown as OrtModule
@@ -170,6 +188,7 @@ export const run = async (options: { readonly rounds?: number; readonly calls?: 
 
   return {
     bench: "nodes/ml",
+    library: options.build === true ? "dist (compiled)" : "src (tsx)",
     rounds,
     calls_per_round: n,
     linear_onnx_batch1_us: us,
@@ -186,9 +205,10 @@ export const run = async (options: { readonly rounds?: number; readonly calls?: 
 }
 
 if (process.argv[1] !== undefined && import.meta.filename === process.argv[1]) {
+  const argv = process.argv.slice(2).filter((a) => a !== "--build")
   const args = new Map<string, string>()
-  for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ""), process.argv[i + 1] ?? "")
-  const figures = await run({ rounds: Number(args.get("rounds") ?? 15), calls: Number(args.get("calls") ?? 2000) })
+  for (let i = 0; i < argv.length; i += 2) args.set(argv[i]!.replace(/^--/, ""), argv[i + 1] ?? "")
+  const figures = await run({ rounds: Number(args.get("rounds") ?? 15), calls: Number(args.get("calls") ?? 2000), build: process.argv.includes("--build") })
   console.log(JSON.stringify(figures, null, 2))
   process.exit(0)
 }
