@@ -9,10 +9,12 @@
  * writes it again if not (it holds the bytes). Either the entry was written before the
  * second read (the blob is put back), or the check runs after the blob was moved away
  * (it is written again): no entry is left without its blob. A sweep that stops half-way
- * leaves its trash folder; the next one puts back what it holds first.
+ * (a killed process) leaves its trash folder; the next one puts back what it holds first
+ * (not while the sweep that made it still runs).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs"
 import { randomUUID } from "node:crypto"
+import { hostname } from "node:os"
 import { join } from "node:path"
 import type { ArtifactSweep } from "./artifactModels.js"
 
@@ -49,9 +51,34 @@ const move = (from: string, to: string, hex: string): void => {
   for (const name of [hex, `${hex}.json`]) if (existsSync(join(from, name))) renameSync(join(from, name), join(to, name))
 }
 
-/** Put back what a sweep that stopped half-way left in its trash folders, where no blob took its place. */
+/** A trash folder's name: the host and process of its sweep, so another sweep can tell whether it still runs. */
+const trashName = (): string => `${TRASH_PREFIX}${encodeURIComponent(hostname())}-${process.pid}-${randomUUID().slice(0, 8)}`
+
+/** How old a trash folder of another host must be before a sweep takes it for abandoned (a sweep takes seconds). */
+const FOREIGN_TRASH_AGE_MS = 10 * 60_000
+
+/**
+ * Whether the sweep that made trash folder `name` (in `dir`) is gone: a process of this
+ * host that no longer exists, or, for another host's, a folder older than
+ * {@link FOREIGN_TRASH_AGE_MS}. A running sweep's trash is left alone.
+ */
+const abandoned = (dir: string, name: string): boolean => {
+  const m = /^\.trash-(.+)-(\d+)-[0-9a-f]{8}$/.exec(name)
+  if (m === null || decodeURIComponent(m[1]!) !== hostname()) return Date.now() - statSync(join(dir, name)).mtimeMs > FOREIGN_TRASH_AGE_MS
+  const pid = Number(m[2])
+  if (pid === process.pid) return false
+  try {
+    process.kill(pid, 0)
+    return false
+  } catch (error) {
+    // EPERM: the process exists (another user's).
+    return (error as NodeJS.ErrnoException).code === "ESRCH"
+  }
+}
+
+/** Put back what a sweep that stopped half-way left in its trash folder, where no blob took its place. */
 const recoverTrash = (blobs: string): void => {
-  for (const trash of folders(blobs).filter((f) => f.startsWith(TRASH_PREFIX))) {
+  for (const trash of folders(blobs).filter((f) => f.startsWith(TRASH_PREFIX) && abandoned(blobs, f))) {
     const dir = join(blobs, trash)
     for (const name of readdirSync(dir)) {
       if (!BLOB.test(name)) continue
@@ -90,7 +117,7 @@ export const sweep = (root: string, runFolders: ReadonlyArray<string>, dryRun: b
   if (dryRun || unreferenced.length === 0) {
     return { entries, blobs: unreferenced.length, bytes: unreferenced.reduce((n, b) => n + b.size, 0) }
   }
-  const trash = join(blobs, `${TRASH_PREFIX}${process.pid}-${randomUUID().slice(0, 8)}`)
+  const trash = join(blobs, trashName())
   mkdirSync(trash)
   for (const b of unreferenced) move(join(blobs, b.shard), trash, b.hex)
   afterMove?.()

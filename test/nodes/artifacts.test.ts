@@ -5,6 +5,7 @@
  * example graph, `inspect`, `replay`) using the store beside the database.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { hostname } from "node:os"
 import { join, relative } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -26,6 +27,17 @@ import * as Replay from "../../src/replay/Replay.js"
 import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
 
 const bytes = (text: string) => new TextEncoder().encode(text)
+
+/** A process id no process of this machine has. */
+const deadPid = (): number => {
+  for (let pid = 4_000_000; ; pid--) {
+    try {
+      process.kill(pid, 0)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ESRCH") return pid
+    }
+  }
+}
 const text = (b: Uint8Array) => new TextDecoder().decode(b)
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 
@@ -139,14 +151,17 @@ describe("the filesystem store's files", () => {
     expect(swept).toEqual({ entries: 1, blobs: 0, bytes: 0 })
     expect(text(Option.getOrThrow(await run(store.get(old.artifact_id))).bytes)).toBe("reused")
     expect(filesUnder(root).filter((f) => f.includes(".trash-"))).toEqual([])
-    // A sweep that stopped after moving a referenced blob to its trash: the next one puts it back.
+    // A sweep still running (this process) keeps its trash folder; one whose process is gone
+    // (killed after moving a blob that got referenced meanwhile) has it put back by the next.
     const shard = join(root, "blobs", old.sha256.slice(0, 2))
-    const trash = join(root, "blobs", ".trash-1-dead")
+    const running = join(root, "blobs", `.trash-${encodeURIComponent(hostname())}-${process.pid}-0000beef`)
+    mkdirSync(running)
+    const trash = join(root, "blobs", `.trash-${encodeURIComponent(hostname())}-${deadPid()}-0000dead`)
     mkdirSync(trash)
     renameSync(join(shard, old.sha256), join(trash, old.sha256))
     expect(await run(store.deleteRuns!([]))).toEqual({ entries: 0, blobs: 0, bytes: 0 })
     expect(blobs(root)).toEqual([`blobs/${old.sha256.slice(0, 2)}/${old.sha256}`])
-    expect(existsSync(trash)).toBe(false)
+    expect([existsSync(trash), existsSync(running)]).toEqual([false, true])
     // An index file that cannot be decoded still keeps every digest it names.
     writeFileSync(join(root, "runs", "run-new", "broken.json"), `{"sha256":"${old.sha256}", trunc`)
     rmSync(join(root, "runs", "run-new", readdirSync(join(root, "runs", "run-new")).find((f) => f !== "broken.json")!))
