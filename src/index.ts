@@ -50,7 +50,7 @@ export * as Capabilities from "./nodes/tools/Capabilities.js"
 export { stdTools } from "./nodes/tools/std/index.js"
 /** Where `write_artifact` nodes store artifacts (`ArtifactStore.filesystem(dir)`, `ArtifactStore.memory`, `ArtifactStore.layer(store)`). */
 export * as ArtifactStore from "./checkpoint/ArtifactStore.js"
-export { ArtifactEntry, ArtifactRef, type ArtifactBlob, type ArtifactStoreShape, type ArtifactSweep, type ArtifactWrite } from "./checkpoint/artifactModels.js"
+export { ArtifactEntry, ArtifactRef, type ArtifactBlob, type ArtifactStoreShape, type ArtifactSweep, type ArtifactWrite, type DeleteRunsOptions } from "./checkpoint/artifactModels.js"
 
 // Language-model nodes (`dspy` and the presets): the layers an app may provide, the signature
 // parser, and the shapes of their cassette entries (see docs/language-models.md).

@@ -51,6 +51,15 @@ const runFolder = (runId: string): string => {
   return safe === "." || safe === ".." ? `%2E${safe.slice(1)}` : safe
 }
 
+/** The run id a folder under runs/ stands for ({@link runFolder} undone). */
+const runIdOf = (folder: string): string => {
+  try {
+    return decodeURIComponent(folder)
+  } catch {
+    return folder
+  }
+}
+
 /** The index file name of `(step, node, name)`. */
 const entryFile = (step: number, node: string, name: string): string =>
   `${String(step).padStart(6, "0")}-${createHash("sha256").update(`${step}\u0000${node}\u0000${name}`).digest("hex").slice(0, 32)}.json`
@@ -174,7 +183,14 @@ export const make = (root: string): ArtifactStoreShape => {
 
   const deleteRuns: ArtifactStoreShape["deleteRuns"] = (runIds, options) =>
     Effect.try({
-      try: () => sweep(root, runIds.map(runFolder), options?.dryRun === true),
+      try: () => {
+        const remaining = options?.remaining
+        return sweep(root, runIds.map(runFolder), {
+          dryRun: options?.dryRun,
+          keep: new Set([...(options?.keep ?? [])].map((id) => id.slice("sha256:".length))),
+          known: remaining === undefined ? undefined : (folder) => remaining.has(runIdOf(folder))
+        })
+      },
       catch: (cause) =>
         new ArtifactStoreError({
           reason: "storage-failure",

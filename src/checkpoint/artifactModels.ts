@@ -106,7 +106,21 @@ export interface ArtifactStoreShape {
    * runs write: a blob a concurrent `put` refers to is kept or written again. With
    * `dryRun`, count without deleting. A store without it keeps everything.
    */
-  readonly deleteRuns?: ((runIds: ReadonlyArray<string>, options?: { readonly dryRun?: boolean | undefined }) => Effect.Effect<ArtifactSweep, ArtifactStoreError>) | undefined
+  readonly deleteRuns?: ((runIds: ReadonlyArray<string>, options?: DeleteRunsOptions) => Effect.Effect<ArtifactSweep, ArtifactStoreError>) | undefined
+}
+
+/** How {@link ArtifactStoreShape.deleteRuns} decides what else stays or goes. */
+export interface DeleteRunsOptions {
+  /** Count, delete nothing. */
+  readonly dryRun?: boolean | undefined
+  /** Artifact ids (`sha256:<hex>`) remaining runs refer to in their records: kept whatever the index says. */
+  readonly keep?: ReadonlySet<string> | undefined
+  /**
+   * The run ids the store's one database still has: entries of any other run are dropped
+   * too (left by a prune that stopped after its commit). Only when the store belongs to
+   * that database alone (not a `$STARGRAPH_ARTIFACTS_DIR` several share).
+   */
+  readonly remaining?: ReadonlySet<string> | undefined
 }
 
 /** What {@link ArtifactStoreShape.deleteRuns} deleted (or, dry, would delete). */

@@ -39,8 +39,21 @@ const referenced = (root: string, skip: ReadonlySet<string>): ReadonlySet<string
   for (const folder of folders(runs)) {
     if (skip.has(folder)) continue
     const dir = join(runs, folder)
-    for (const file of readdirSync(dir)) {
-      for (const digest of readFileSync(join(dir, file), "utf8").match(DIGEST) ?? []) refs.add(digest)
+    try {
+      for (const file of readdirSync(dir)) {
+        let text: string
+        try {
+          text = readFileSync(join(dir, file), "utf8")
+        } catch (error) {
+          // A writer's temporary file, renamed into place since the listing: its entry is
+          // read in the next listing, or its writer finds its blob gone and writes it again.
+          if (vanished(error)) continue
+          throw error
+        }
+        for (const digest of text.match(DIGEST) ?? []) refs.add(digest)
+      }
+    } catch (error) {
+      if (!vanished(error)) throw error
     }
   }
   return refs
@@ -90,48 +103,92 @@ const recoverTrash = (blobs: string): void => {
   }
 }
 
+/** What else a sweep keeps or drops besides the index (see {@link sweep}). */
+export interface SweepOptions {
+  readonly dryRun?: boolean | undefined
+  /** Digests (hex) the caller knows are still referred to (a remaining run's checkpoints): kept whatever the index says. */
+  readonly keep?: ReadonlySet<string> | undefined
+  /**
+   * Run folders to keep: with it, every other folder under `runs/` is dropped too (the
+   * index of runs no longer in the store's one database, e.g. left by a prune killed
+   * after its commit). Only for a store that belongs to one database.
+   */
+  readonly known?: ((runFolder: string) => boolean) | undefined
+  /** Runs between moving the unreferenced blobs away and reading the index again (tests write meanwhile). */
+  readonly afterMove?: (() => void) | undefined
+}
+
+/** Whether `error` says a file or folder is not there (any more): a writer renamed or removed it meanwhile. */
+const vanished = (error: unknown): boolean => {
+  const code = (error as NodeJS.ErrnoException | null)?.code
+  return code === "ENOENT" || code === "ENOTDIR"
+}
+
 /**
- * Drop the index folders `runFolders` under `root`, then the blobs nothing else refers
- * to (see the module comment). With `dryRun`, count them and change nothing. `afterMove`
- * runs between moving the unreferenced blobs away and reading the index again (tests use
- * it to write meanwhile). Throws what the file system throws; the caller reports it.
+ * Drop the index folders `runFolders` under `root` (and, with `known`, those of runs the
+ * database no longer has), then the blobs nothing else refers to (see the module comment).
+ * With `dryRun`, count them and change nothing. Throws what the file system throws (the
+ * caller reports it), after putting back the blobs it had moved aside.
  */
-export const sweep = (root: string, runFolders: ReadonlyArray<string>, dryRun: boolean, afterMove?: () => void): ArtifactSweep => {
+export const sweep = (root: string, runFolders: ReadonlyArray<string>, options: SweepOptions = {}): ArtifactSweep => {
   const runs = join(root, "runs")
   const blobs = join(root, "blobs")
-  const dropped = new Set(runFolders.filter((folder) => existsSync(join(runs, folder))))
+  const known = options.known
+  const dropped = new Set([
+    ...runFolders.filter((folder) => existsSync(join(runs, folder))),
+    ...(known === undefined ? [] : folders(runs).filter((folder) => !known(folder)))
+  ])
   let entries = 0
   for (const folder of dropped) entries += readdirSync(join(runs, folder)).filter((f) => f.endsWith(".json")).length
-  if (!dryRun) {
+  if (options.dryRun !== true) {
     recoverTrash(blobs)
     for (const folder of dropped) rmSync(join(runs, folder), { recursive: true, force: true })
   }
+  const keep = options.keep ?? new Set<string>()
   const refs = referenced(root, dropped)
   const unreferenced: Array<{ readonly shard: string; readonly hex: string; readonly size: number }> = []
   for (const shard of folders(blobs)) {
     if (shard.startsWith(TRASH_PREFIX)) continue
     for (const name of readdirSync(join(blobs, shard))) {
-      if (BLOB.test(name) && !refs.has(name)) unreferenced.push({ shard, hex: name, size: statSync(join(blobs, shard, name)).size })
+      if (!BLOB.test(name) || refs.has(name) || keep.has(name)) continue
+      try {
+        unreferenced.push({ shard, hex: name, size: statSync(join(blobs, shard, name)).size })
+      } catch (error) {
+        if (!vanished(error)) throw error
+      }
     }
   }
-  if (dryRun || unreferenced.length === 0) {
+  if (options.dryRun === true || unreferenced.length === 0) {
     return { entries, blobs: unreferenced.length, bytes: unreferenced.reduce((n, b) => n + b.size, 0) }
   }
   const trash = join(blobs, trashName())
   mkdirSync(trash)
-  for (const b of unreferenced) move(join(blobs, b.shard), trash, b.hex)
-  afterMove?.()
-  // Entries written since the first read keep their blobs.
-  const now = referenced(root, new Set())
-  let count = 0
-  let bytes = 0
-  for (const b of unreferenced) {
-    if (now.has(b.hex)) move(trash, join(blobs, b.shard), b.hex)
-    else {
-      count++
-      bytes += b.size
+  try {
+    for (const b of unreferenced) move(join(blobs, b.shard), trash, b.hex)
+    options.afterMove?.()
+    // Entries written since the first read keep their blobs.
+    const now = referenced(root, new Set())
+    let count = 0
+    let bytes = 0
+    for (const b of unreferenced) {
+      if (now.has(b.hex)) move(trash, join(blobs, b.shard), b.hex)
+      else {
+        count++
+        bytes += b.size
+      }
     }
+    rmSync(trash, { recursive: true, force: true })
+    return { entries, blobs: count, bytes }
+  } catch (error) {
+    // Nothing moved aside stays there: every blob goes back where no other took its place.
+    for (const b of unreferenced) {
+      try {
+        if (!existsSync(join(blobs, b.shard, b.hex))) move(trash, join(blobs, b.shard), b.hex)
+      } catch {
+        // the next sweep puts back what is left (its trash is abandoned once this process ends)
+      }
+    }
+    rmSync(trash, { recursive: true, force: true })
+    throw error
   }
-  rmSync(trash, { recursive: true, force: true })
-  return { entries, blobs: count, bytes }
 }

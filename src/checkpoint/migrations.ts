@@ -222,6 +222,7 @@ export const migrate = (filename: string, options: MigrateOptions = {}): Effect.
       })
     const where = yield* Effect.mapError(versionStore(sql, options.shared === true), failed)
     const version = yield* Effect.mapError(schemaVersion(sql, where), failed)
+    yield* refuseForeign(sql, filename, where, version)
     if (version > SCHEMA_VERSION) return yield* newerSchema(filename, version)
     // A shared file whose user_version was Stargraph's: from now on the version is in the table.
     if (where === "legacy") yield* Effect.mapError(writeVersion(sql, "table", version).pipe(sql.withTransaction), failed)
@@ -308,6 +309,28 @@ const schemaVersion = (sql: SqlClient.SqlClient, where: VersionStore): Effect.Ef
           : Effect.succeed(0)
     )
 
+/**
+ * A `user_version` that is not Stargraph's: set (so the file passed the header check) on a
+ * file without Stargraph's tables, i.e. another application's database. Refused before
+ * anything is migrated; an application that keeps its checkpoints in its own file opens
+ * it with `shareFile`.
+ */
+const refuseForeign = (sql: SqlClient.SqlClient, filename: string, where: VersionStore, version: number): Effect.Effect<void, CheckpointError> =>
+  where !== "user_version" || version === 0
+    ? Effect.void
+    : Effect.flatMap(
+      Effect.orElseSucceed(sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'runs_history'`, () => [{ name: "runs_history" }]),
+      (rows) =>
+        rows.length > 0 ? Effect.void : Effect.fail(
+          new CheckpointError({
+            reason: "not-a-database",
+            filename,
+            message: `${filename} is a SQLite database without Stargraph's schema (another application's? its user_version is ${version}); nothing was changed. ` +
+              "Pass the path of a Stargraph database or of a new one; an application that keeps its checkpoints in its own database opens it with SqliteCheckpointer.layer({ filename, shareFile: true })"
+          })
+        )
+    )
+
 const newerSchema = (filename: string, version: number) =>
   new CheckpointError({
     reason: "migration-failed",
@@ -339,7 +362,9 @@ export const readAsIs = (filename: string, shared = false): Effect.Effect<void, 
         filename,
         message: `reading ${filename}'s schema: ${cause.cause instanceof Error ? cause.cause.message : cause.message}`
       })
-    const version = yield* Effect.mapError(Effect.flatMap(versionStore(sql, shared), (where) => schemaVersion(sql, where)), failed)
+    const where = yield* Effect.mapError(versionStore(sql, shared), failed)
+    const version = yield* Effect.mapError(schemaVersion(sql, where), failed)
+    yield* refuseForeign(sql, filename, where, version)
     if (version > SCHEMA_VERSION) return yield* newerSchema(filename, version)
     if (version === 0) return yield* migrate(filename, { shared })
     if (version === SCHEMA_VERSION) return

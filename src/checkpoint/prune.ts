@@ -27,6 +27,14 @@ export interface PruneOptions {
   readonly statuses?: ReadonlyArray<RunStatus> | undefined
   /** Count what would be deleted, delete nothing. */
   readonly dryRun?: boolean | undefined
+  /**
+   * The artifact store belongs to this database alone (the CLI's `<db>.artifacts/`, not a
+   * shared `$STARGRAPH_ARTIFACTS_DIR`): index entries of runs the database no longer has
+   * (left by a prune that stopped after its commit) are dropped too.
+   */
+  readonly ownsArtifactStore?: boolean | undefined
+  /** Runs once the deletion is committed, before the artifact store is cleaned (the CLI writes its audit line there). */
+  readonly afterCommit?: ((deleted: { readonly runs: number; readonly checkpoints: number; readonly kept: number; readonly run_ids: ReadonlyArray<string> }) => Effect.Effect<void>) | undefined
 }
 
 /** What a prune deleted (or, dry, would delete). */
@@ -87,6 +95,37 @@ export const prunable = (rows: ReadonlyArray<RunRow>, before: string, statuses: 
   return { ids, kept: candidates - ids.size }
 }
 
+/** An artifact id anywhere in a record's JSON text. */
+const ARTIFACT_IDS = /sha256:[0-9a-f]{64}/g
+
+/**
+ * The artifact ids the records of the runs not in `deleted` name: their inputs, and what
+ * their steps wrote and their calls answered. Read in pages, a column at a time.
+ */
+const referencedByRuns = (sql: SqlClient.SqlClient, deleted: ReadonlySet<string>): Effect.Effect<ReadonlySet<string>, SqlError> =>
+  Effect.gen(function*() {
+    const ids = new Set<string>()
+    const scan = (text: string | null) => {
+      for (const id of text?.match(ARTIFACT_IDS) ?? []) ids.add(id)
+    }
+    for (const row of yield* sql<{ readonly run_id: string; readonly inputs: string }>`SELECT run_id, inputs FROM runs_history`) {
+      if (!deleted.has(row.run_id)) scan(row.inputs)
+    }
+    let after: readonly [string, number] = ["", -1]
+    for (;;) {
+      const page = yield* sql<{ readonly run_id: string; readonly step: number; readonly writes: string; readonly calls: string }>`
+        SELECT run_id, step, writes, calls FROM checkpoints WHERE (run_id, step) > (${after[0]}, ${after[1]}) ORDER BY run_id, step LIMIT 500`
+      for (const row of page) {
+        if (deleted.has(row.run_id)) continue
+        scan(row.writes)
+        scan(row.calls)
+      }
+      const last = page[page.length - 1]
+      if (last === undefined) return ids
+      after = [last.run_id, last.step]
+    }
+  })
+
 /** `IN (?, ?, …)` batches of at most 500 ids (SQLite's parameter limit is far above). */
 const batches = (ids: ReadonlyArray<string>): ReadonlyArray<ReadonlyArray<string>> =>
   Array.from({ length: Math.ceil(ids.length / 500) }, (_, i) => ids.slice(i * 500, i * 500 + 500))
@@ -126,9 +165,16 @@ export const prune = (filename: string, options: PruneOptions): Effect.Effect<Pr
         return { runs: list.length, checkpoints, kept, run_ids: list }
       })
     ).pipe(Effect.mapError((e: SqlError) => new CheckpointError({ reason: "storage-failure", filename, message: `pruning runs: ${e.cause instanceof Error ? e.cause.message : e.message}` })))
+    if (options.dryRun !== true && options.afterCommit !== undefined) yield* options.afterCommit(deleted)
     const store = yield* ArtifactStore
     if (store.deleteRuns === undefined) return { ...deleted, artifacts: null }
-    return yield* store.deleteRuns(deleted.run_ids, { dryRun: options.dryRun }).pipe(
+    const failed = (e: SqlError) => new CheckpointError({ reason: "storage-failure", filename, message: `reading the artifacts remaining runs refer to: ${e.cause instanceof Error ? e.cause.message : e.message}` })
+    // What the remaining runs' records name stays, whatever the store's index says (an index not copied with its blobs).
+    const keep = yield* Effect.mapError(referencedByRuns(sql, new Set(deleted.run_ids)), failed)
+    const remaining = options.ownsArtifactStore === true
+      ? yield* Effect.mapError(Effect.map(sql<{ readonly run_id: string }>`SELECT run_id FROM runs_history`, (rows) => new Set(rows.map((r) => r.run_id).filter((id) => !deleted.run_ids.includes(id)))), failed)
+      : undefined
+    return yield* store.deleteRuns(deleted.run_ids, { dryRun: options.dryRun, keep, remaining }).pipe(
       Effect.match({
         onSuccess: (artifacts): PruneResult => ({ ...deleted, artifacts }),
         onFailure: (error): PruneResult => ({ ...deleted, artifacts: null, artifacts_error: error })

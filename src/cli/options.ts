@@ -107,15 +107,15 @@ export const runIdArg = Args.text({ name: "run_id" }).pipe(
 export const graphArg = Args.text({ name: "graph.yaml" }).pipe(Args.withDescription("the graph IR file (YAML)"))
 
 /**
- * An integer flag written in decimal digits (an optional `-` sign): `0x10`, `1e3`, `10.0`
- * and ` 5` are refused with the flag named, where `Options.integer` would read them as
- * numbers.
+ * An integer flag written in decimal digits (an optional `-` sign, no leading zero):
+ * `0x10`, `1e3`, `10.0`, `-0`, `010` and ` 5` are refused with the flag named, where
+ * `Options.integer` would read them as numbers.
  */
 export const integer = (name: string) =>
   Options.text(name).pipe(
     Options.withPseudoName("integer"),
     Options.mapEffect((text) =>
-      /^-?\d+$/.test(text) && Number.isSafeInteger(Number(text))
+      /^(0|-?[1-9]\d*)$/.test(text) && Number.isSafeInteger(Number(text))
         ? Effect.succeed(Number(text))
         : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name}: '${text}' is not a whole number written in decimal digits (e.g. 10)`))))
   )

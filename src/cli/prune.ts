@@ -63,12 +63,20 @@ export const prune = Command.make(
       // The audit log opens first (its Layer is built before the prune runs): a path it
       // cannot open is refused before anything is deleted.
       const result = yield* Effect.gen(function*() {
-        const pruned = yield* Prune.prune(o.db, { before, dryRun: o.dryRun, ...(o.status.length > 0 ? { statuses: o.status } : {}) })
-        if (!o.dryRun) {
-          const at = new Date().toISOString()
-          const { artifacts_error: error, ...counts } = pruned
-          yield* Effect.flatMap(AuditSink.AuditSink, (sink) =>
-            sink.write({ ts: at, actor: "cli", event: "runs.pruned", before, ...counts, ...(error !== undefined ? { artifacts_error: error.message } : {}) }))
+        const sink = yield* AuditSink.AuditSink
+        const audit = (event: string, fields: Record<string, unknown>) => sink.write({ ts: new Date().toISOString(), actor: "cli", event, before, ...fields })
+        const pruned = yield* Prune.prune(o.db, {
+          before,
+          dryRun: o.dryRun,
+          ...(o.status.length > 0 ? { statuses: o.status } : {}),
+          // <db>.artifacts/ is this database's alone; a shared $STARGRAPH_ARTIFACTS_DIR is not.
+          ownsArtifactStore: process.env[ArtifactStore.ENV_VAR] === undefined,
+          // Recorded as soon as it is committed: a prune stopped later still left its line.
+          afterCommit: (deleted) => (deleted.runs > 0 ? audit("runs.pruned", deleted) : Effect.void)
+        })
+        const { artifacts, artifacts_error: error } = pruned
+        if (!o.dryRun && (error !== undefined || (artifacts !== null && (artifacts.entries > 0 || artifacts.blobs > 0)))) {
+          yield* audit("artifacts.pruned", { run_ids: pruned.run_ids, artifacts, ...(error !== undefined ? { artifacts_error: error.message } : {}) })
         }
         return pruned
       }).pipe(
@@ -92,7 +100,7 @@ export const prune = Command.make(
       if (failed !== undefined) {
         // The runs are deleted; the artifact clean-up is what failed.
         yield* Console.error(`error: ${formatError(failed)}`)
-        if (!o.json) yield* Console.error(`the runs' artifact entries left behind are under runs/<run id>/ for: ${result.run_ids.join(", ")}`)
+        if (!o.json && result.run_ids.length > 0) yield* Console.error(`the deleted runs (their artifact entries may be left under runs/<run id>/): ${result.run_ids.join(", ")}`)
         yield* setExit(ExitCode.failed)
       }
     }).pipe(traced("stargraph.cli.prune"), Effect.catchAll(reportError))

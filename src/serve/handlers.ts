@@ -324,10 +324,12 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
           if (sawFinalEnd(from, record)) return HttpServerResponse.empty({ status: 204 })
           // One that saw the run stop to wait (or pause) where it still is waits with it, kept
           // alive, and gets the events once the run goes on: not an empty answer to reconnect on.
-          const held = sawStop(from, record)
-          const source = held
+          const heldAt = sawStop(from, record) ? from : undefined
+          const held = heldAt !== undefined
+          const source = heldAt !== undefined
             // Made once the run moved: live from the scheduler if it drives the run by then.
-            ? Stream.unwrap(Effect.as(untilMoved(checkpointer, record), Stream.suspend(() => resumeAfter(identified(runEvents(scheduler, checkpointer, runId)), from))))
+            // What follows the stop it saw is new, even an end at the same step (cancelled there).
+            ? Stream.unwrap(Effect.as(untilMoved(checkpointer, record), Stream.suspend(() => resumeAfter(identified(runEvents(scheduler, checkpointer, runId)), { step: heldAt.step, ended: false }))))
             : resumeAfter(identified(events), from)
           const frames = source.pipe(
             Stream.map(({ event, id }) => utf8.encode(`id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`)),

@@ -1,5 +1,5 @@
 /** Retention: `prune` deletes runs that ended before a cutoff, keeping what remaining runs depend on. */
-import { readdirSync, readFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -130,7 +130,34 @@ describe("prune on SQLite", () => {
     const inspected = JSON.parse((await stargraph(["inspect", kept, "--db", db, "--json"], { cwd: dir })).stdout) as { readonly artifacts: ReadonlyArray<{ readonly sha256: string }>; readonly missing_artifacts: ReadonlyArray<unknown> }
     expect(inspected.missing_artifacts).toEqual([])
     expect(left[0]!.endsWith(inspected.artifacts[0]!.sha256)).toBe(true)
+    // One line once the deletion is committed, one for the artifacts after.
     const lines = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>)
-    expect(lines).toEqual([expect.objectContaining({ event: "runs.pruned", actor: "cli", before: cutoff, runs: 2, run_ids: result.run_ids, artifacts: result.artifacts })])
+    expect(lines).toEqual([
+      expect.objectContaining({ event: "runs.pruned", actor: "cli", before: cutoff, runs: 2, run_ids: result.run_ids }),
+      expect.objectContaining({ event: "artifacts.pruned", actor: "cli", before: cutoff, run_ids: result.run_ids, artifacts: result.artifacts })
+    ])
+  })
+
+  it("stargraph prune keeps the bytes a remaining run's records name though its index is gone, and drops index folders of runs the database no longer has", async () => {
+    const dir = tempDir()
+    const db = join(dir, "keep.sqlite")
+    const id = runIdOf((await stargraph(["run", join(ROOT, "examples", "tools", "graph.yaml"), "--db", db, "--quiet"], { cwd: dir })).stdout)
+    const store = `${db}.artifacts`
+    const blobFiles = () => readdirSync(join(store, "blobs"), { recursive: true, encoding: "utf8" }).filter((f) => /[0-9a-f]{64}$/.test(f)).sort()
+    const before = blobFiles()
+    // Only the blobs are there (a copy made without runs/): the run's checkpoints still name its artifact.
+    rmSync(join(store, "runs", id), { recursive: true })
+    // An index folder of a run this database does not have (a prune stopped after its commit), with a blob only it names.
+    mkdirSync(join(store, "runs", "run-gone"))
+    writeFileSync(join(store, "runs", "run-gone", "000001-x.json"), JSON.stringify({ sha256: "ab".repeat(32) }))
+    mkdirSync(join(store, "blobs", "ab"), { recursive: true })
+    writeFileSync(join(store, "blobs", "ab", "ab".repeat(32)), "orphan")
+    const pruned = await stargraph(["prune", "--db", db, "--before", "30d", "--json"], { cwd: dir })
+    expect(pruned.code, pruned.stderr).toBe(0)
+    expect(JSON.parse(pruned.stdout)).toMatchObject({ runs: 0, artifacts: { entries: 1, blobs: 1, bytes: 6 } })
+    expect(blobFiles()).toEqual(before)
+    expect(existsSync(join(store, "runs", "run-gone"))).toBe(false)
+    const inspected = JSON.parse((await stargraph(["inspect", id, "--db", db, "--json"], { cwd: dir })).stdout) as { readonly missing_artifacts: ReadonlyArray<unknown> }
+    expect(inspected.missing_artifacts).toEqual([])
   })
 })

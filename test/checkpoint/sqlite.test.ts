@@ -77,6 +77,24 @@ describe("SQLite Checkpointer", () => {
     expect(reason(await listWith(zero, false))).toBe("ok")
   })
 
+  it("without shareFile, another application's database with its own user_version is refused before anything is migrated", async () => {
+    const dir = tempDir()
+    for (const appVersion of [2, 50]) {
+      const filename = join(dir, `foreign-${appVersion}.sqlite`)
+      const app = new Database(filename)
+      app.exec("CREATE TABLE users (id INTEGER PRIMARY KEY)")
+      app.pragma(`user_version = ${appVersion}`)
+      app.close()
+      const result = await Effect.runPromise(Effect.either(Effect.flatMap(Checkpointer, (c) => c.listRuns({})).pipe(Effect.provide(SqliteCheckpointer.layer({ filename })))))
+      expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "CheckpointError", reason: "not-a-database", message: expect.stringContaining(`its user_version is ${appVersion}`) })
+      const check = new Database(filename, { readonly: true })
+      expect(check.pragma("user_version", { simple: true })).toBe(appVersion)
+      expect(check.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all()).toEqual([{ name: "users" }])
+      check.close()
+    }
+    expect(readdirSync(dir).filter((f) => f.includes(".bak"))).toEqual([])
+  })
+
   it("shareFile keeps the application's user_version: Stargraph's schema version lives in stargraph_schema, whatever the app's version is", async () => {
     const dir = tempDir()
     for (const appVersion of [0, 2, 50]) {
@@ -228,6 +246,7 @@ describe("SQLite Checkpointer", () => {
 
   it("refuses a database written by a newer Stargraph", async () => {
     const filename = join(tempDir(), "db.sqlite")
+    await Effect.runPromise(runMany(filename, 1))
     const conn = new Database(filename)
     conn.pragma("user_version = 99")
     conn.close()

@@ -50,7 +50,7 @@ describe("arguments and help", () => {
   })
 
   it("an integer flag takes decimal digits only: hex, exponents and fractions are refused naming the flag", async () => {
-    for (const [args, flag, value] of [[["list", "--limit", "0x10"], "--limit", "0x10"], [["inspect", "run-x", "--step", "1e1"], "--step", "1e1"], [["serve", "--port", "80.0"], "--port", "80.0"]] as const) {
+    for (const [args, flag, value] of [[["list", "--limit", "0x10"], "--limit", "0x10"], [["inspect", "run-x", "--step", "1e1"], "--step", "1e1"], [["serve", "--port", "80.0"], "--port", "80.0"], [["serve", "--port", "-0"], "--port", "-0"]] as const) {
       const r = await stargraph([...args], { cwd: work })
       expect([r.code, r.stdout, r.stderr]).toEqual([2, "", `error: ${flag}: '${value}' is not a whole number written in decimal digits (e.g. 10) (fix: see stargraph ${args[0]} --help)\n`])
     }

@@ -144,10 +144,10 @@ describe("the filesystem store's files", () => {
     const old = await run(store.put(write("run-old", "reused")))
     // While the sweep has the (then unreferenced) blob in its trash, another run writes the same bytes.
     const place = join(root, "blobs", old.sha256.slice(0, 2), old.sha256)
-    const swept = sweep(root, ["run-old"], false, () => {
+    const swept = sweep(root, ["run-old"], { afterMove: () => {
       expect(existsSync(place)).toBe(false)
       Effect.runSync(store.put(write("run-new", "reused")))
-    })
+    } })
     expect(swept).toEqual({ entries: 1, blobs: 0, bytes: 0 })
     expect(text(Option.getOrThrow(await run(store.get(old.artifact_id))).bytes)).toBe("reused")
     expect(filesUnder(root).filter((f) => f.includes(".trash-"))).toEqual([])
@@ -167,6 +167,15 @@ describe("the filesystem store's files", () => {
     rmSync(join(root, "runs", "run-new", readdirSync(join(root, "runs", "run-new")).find((f) => f !== "broken.json")!))
     expect(await run(store.deleteRuns!([]))).toEqual({ entries: 0, blobs: 0, bytes: 0 })
     expect(blobs(root)).toHaveLength(1)
+  })
+
+  it("a sweep that fails after moving blobs aside puts them back before it reports the error", () => {
+    const root = join(tempDir(), "artifacts")
+    const store = FilesystemArtifactStore.make(root)
+    Effect.runSync(store.put(write("run-a", "unshared")))
+    const before = blobs(root)
+    expect(() => sweep(root, ["run-a"], { afterMove: () => { throw new Error("disk went away") } })).toThrow("disk went away")
+    expect(blobs(root)).toEqual(before)
   })
 
   it("deleteRuns on a folder it may not write is an ArtifactStoreError naming the folder", async () => {

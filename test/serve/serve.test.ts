@@ -300,6 +300,17 @@ describe("streams", () => {
     const past = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": `${last + 90}.end` } })
     expect([past.status, await past.text()]).toEqual([204, ""])
   })
+
+  it("a stream held on a waiting run that is then cancelled gets its run.cancelled end (same step, same id), and a reconnect after it 204", async () => {
+    const id = (await call(`${server.url}/v1/runs`, { json: { graph_id: "run:approval", params: { request: "drop table" } } })).body["run_id"]
+    await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "awaiting-input")
+    const held = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": "1.end" } })
+    const heldText = held.text()
+    expect((await call(`${server.url}/v1/runs/${id}/cancel`, { method: "POST" })).status).toBe(200)
+    expect([...(await heldText).matchAll(/^id: (.+)\nevent: (.+)$/gm)].map((m) => `${m[2]}@${m[1]}`)).toEqual(["run.cancelled@1.end"])
+    const after = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": "1.end" } })
+    expect([after.status, await after.text()]).toEqual([204, ""])
+  })
 })
 
 /** A request with headers `fetch` may not set (Host), answered as status and body. */
