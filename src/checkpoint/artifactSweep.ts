@@ -109,13 +109,29 @@ export interface SweepOptions {
   /** Digests (hex) the caller knows are still referred to (a remaining run's checkpoints): kept whatever the index says. */
   readonly keep?: ReadonlySet<string> | undefined
   /**
-   * Run folders to keep: with it, every other folder under `runs/` is dropped too (the
-   * index of runs no longer in the store's one database, e.g. left by a prune killed
-   * after its commit). Only for a store that belongs to one database.
+   * Run folders to keep: with it, every other folder under `runs/` untouched for a minute is
+   * dropped too (the index of runs no longer in the store's one database, e.g. left by a
+   * prune killed after its commit). Only for a store that belongs to one database.
    */
   readonly known?: ((runFolder: string) => boolean) | undefined
   /** Runs between moving the unreferenced blobs away and reading the index again (tests write meanwhile). */
   readonly afterMove?: (() => void) | undefined
+}
+
+/**
+ * How long an index folder of a run the database does not have must have been left alone
+ * before it counts as left over: a run created after the caller read its run ids writes its
+ * first entry (making its folder) only after that, so its folder is always newer.
+ */
+const ORPHAN_AGE_MS = 60_000
+
+/** Whether `path` was last changed more than `ms` ago (false when it is gone). */
+const untouchedFor = (path: string, ms: number): boolean => {
+  try {
+    return Date.now() - statSync(path).mtimeMs > ms
+  } catch {
+    return false
+  }
 }
 
 /** Whether `error` says a file or folder is not there (any more): a writer renamed or removed it meanwhile. */
@@ -136,7 +152,7 @@ export const sweep = (root: string, runFolders: ReadonlyArray<string>, options: 
   const known = options.known
   const dropped = new Set([
     ...runFolders.filter((folder) => existsSync(join(runs, folder))),
-    ...(known === undefined ? [] : folders(runs).filter((folder) => !known(folder)))
+    ...(known === undefined ? [] : folders(runs).filter((folder) => !known(folder) && untouchedFor(join(runs, folder), ORPHAN_AGE_MS)))
   ])
   let entries = 0
   for (const folder of dropped) entries += readdirSync(join(runs, folder)).filter((f) => f.endsWith(".json")).length

@@ -1,5 +1,5 @@
 /** Retention: `prune` deletes runs that ended before a cutoff, keeping what remaining runs depend on. */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -150,13 +150,17 @@ describe("prune on SQLite", () => {
     // An index folder of a run this database does not have (a prune stopped after its commit), with a blob only it names.
     mkdirSync(join(store, "runs", "run-gone"))
     writeFileSync(join(store, "runs", "run-gone", "000001-x.json"), JSON.stringify({ sha256: "ab".repeat(32) }))
+    // One left alone a while (a run created since the prune read its ids writes a new folder: it stays).
+    const hourAgo = new Date(Date.now() - 3_600_000)
+    utimesSync(join(store, "runs", "run-gone"), hourAgo, hourAgo)
+    mkdirSync(join(store, "runs", "run-just-created"))
     mkdirSync(join(store, "blobs", "ab"), { recursive: true })
     writeFileSync(join(store, "blobs", "ab", "ab".repeat(32)), "orphan")
     const pruned = await stargraph(["prune", "--db", db, "--before", "30d", "--json"], { cwd: dir })
     expect(pruned.code, pruned.stderr).toBe(0)
     expect(JSON.parse(pruned.stdout)).toMatchObject({ runs: 0, artifacts: { entries: 1, blobs: 1, bytes: 6 } })
     expect(blobFiles()).toEqual(before)
-    expect(existsSync(join(store, "runs", "run-gone"))).toBe(false)
+    expect([existsSync(join(store, "runs", "run-gone")), existsSync(join(store, "runs", "run-just-created"))]).toEqual([false, true])
     const inspected = JSON.parse((await stargraph(["inspect", id, "--db", db, "--json"], { cwd: dir })).stdout) as { readonly missing_artifacts: ReadonlyArray<unknown> }
     expect(inspected.missing_artifacts).toEqual([])
   })
