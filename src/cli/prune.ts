@@ -3,7 +3,7 @@
  * instant), with their checkpoints, keeping what remaining runs depend on (a fork's parent,
  * a kept parent's subgraph children), then their artifact index entries and the blobs no
  * remaining run refers to in `<db>.artifacts/`. `--dry-run` counts without deleting;
- * `--audit-log` records one `runs.pruned` line.
+ * `--audit-log` records `runs.pruned` at the commit and `artifacts.pruned` after the sweep.
  */
 import { Command, Options } from "@effect/cli"
 import * as Console from "effect/Console"
@@ -104,4 +104,4 @@ export const prune = Command.make(
         yield* setExit(ExitCode.failed)
       }
     }).pipe(traced("stargraph.cli.prune"), Effect.catchAll(reportError))
-).pipe(Command.withDescription("Delete runs that ended (done, failed, cancelled) before a cutoff, with their checkpoints; runs that remaining runs depend on are kept"))
+).pipe(Command.withDescription("Delete runs that ended (done, failed, cancelled) before a cutoff, with their checkpoints and the artifacts nothing else refers to; runs that remaining runs depend on are kept"))
