@@ -220,10 +220,7 @@ export const migrate = (filename: string, options: MigrateOptions = {}): Effect.
         filename,
         message: `migrating ${filename} failed: ${cause instanceof Error ? cause.message : String(cause)}`
       })
-    const where = yield* Effect.mapError(versionStore(sql, options.shared === true), failed)
-    const version = yield* Effect.mapError(schemaVersion(sql, where), failed)
-    yield* refuseForeign(sql, filename, where, version)
-    if (version > SCHEMA_VERSION) return yield* newerSchema(filename, version)
+    const { where, version } = yield* foundVersion(sql, filename, options.shared === true, failed)
     // A shared file whose user_version was Stargraph's: from now on the version is in the table.
     if (where === "legacy") yield* Effect.mapError(writeVersion(sql, "table", version).pipe(sql.withTransaction), failed)
     if (version === SCHEMA_VERSION) return
@@ -331,6 +328,24 @@ const refuseForeign = (sql: SqlClient.SqlClient, filename: string, where: Versio
         )
     )
 
+/**
+ * Where the file keeps Stargraph's schema version, and that version; another
+ * application's file and one from a newer Stargraph are refused.
+ */
+const foundVersion = (
+  sql: SqlClient.SqlClient,
+  filename: string,
+  shared: boolean,
+  failed: (cause: SqlError) => CheckpointError
+): Effect.Effect<{ readonly where: VersionStore; readonly version: number }, CheckpointError> =>
+  Effect.gen(function*() {
+    const where = yield* Effect.mapError(versionStore(sql, shared), failed)
+    const version = yield* Effect.mapError(schemaVersion(sql, where), failed)
+    yield* refuseForeign(sql, filename, where, version)
+    if (version > SCHEMA_VERSION) return yield* newerSchema(filename, version)
+    return { where, version }
+  })
+
 const newerSchema = (filename: string, version: number) =>
   new CheckpointError({
     reason: "migration-failed",
@@ -362,10 +377,7 @@ export const readAsIs = (filename: string, shared = false): Effect.Effect<void, 
         filename,
         message: `reading ${filename}'s schema: ${cause.cause instanceof Error ? cause.cause.message : cause.message}`
       })
-    const where = yield* Effect.mapError(versionStore(sql, shared), failed)
-    const version = yield* Effect.mapError(schemaVersion(sql, where), failed)
-    yield* refuseForeign(sql, filename, where, version)
-    if (version > SCHEMA_VERSION) return yield* newerSchema(filename, version)
+    const { version } = yield* foundVersion(sql, filename, shared, failed)
     if (version === 0) return yield* migrate(filename, { shared })
     if (version === SCHEMA_VERSION) return
     const added = columnsAddedAfter(version)
