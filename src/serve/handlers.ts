@@ -325,7 +325,6 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
           // One that saw the run stop to wait (or pause) where it still is waits with it, kept
           // alive, and gets the events once the run goes on: not an empty answer to reconnect on.
           const heldAt = sawStop(from, record) ? from : undefined
-          const held = heldAt !== undefined
           const source = heldAt !== undefined
             // Made once the run moved: live from the scheduler if it drives the run by then.
             // What follows the stop it saw is new, even an end at the same step (cancelled there).
@@ -336,7 +335,7 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
             Stream.catchAll((e) => Stream.make(utf8.encode(`event: error\ndata: ${JSON.stringify(envelopeOf(e))}\n\n`)))
           )
           // A held stream says so at once: the response (and an EventSource's `open`) starts with it.
-          const body = (held ? Stream.concat(Stream.make(utf8.encode(`: run ${record.status}; the events follow once it goes on\n\n`)), frames) : frames).pipe(
+          const body = (heldAt !== undefined ? Stream.concat(Stream.make(utf8.encode(`: run ${record.status}; the events follow once it goes on\n\n`)), frames) : frames).pipe(
             // A comment line every 15 s keeps proxies from dropping a quiet stream (a queued run, a long step).
             withKeepAlive(Duration.seconds(SSE_KEEPALIVE_SECONDS), KEEPALIVE)
           )
