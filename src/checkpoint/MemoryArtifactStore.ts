@@ -34,7 +34,8 @@ export const make = (): ArtifactStoreShape => {
         const dropped = [...new Set([...runIds, ...(remaining === undefined ? [] : [...runs.keys()].filter((id) => !remaining.has(id)))])].filter((id) => runs.has(id))
         const entries = dropped.reduce((n, id) => n + runs.get(id)!.size, 0)
         const kept = new Set<string>(options?.keep ?? [])
-        for (const [id, list] of runs) if (!dropped.includes(id)) for (const e of list.values()) kept.add(e.artifact_id)
+        const gone = new Set(dropped)
+        for (const [id, list] of runs) if (!gone.has(id)) for (const e of list.values()) kept.add(e.artifact_id)
         const unreferenced = [...blobs.values()].filter((b) => !kept.has(b.artifact_id))
         if (options?.dryRun !== true) {
           for (const id of dropped) runs.delete(id)

@@ -170,9 +170,10 @@ export const prune = (filename: string, options: PruneOptions): Effect.Effect<Pr
     if (store.deleteRuns === undefined) return { ...deleted, artifacts: null }
     const failed = (e: SqlError) => new CheckpointError({ reason: "storage-failure", filename, message: `reading the artifacts remaining runs refer to: ${e.cause instanceof Error ? e.cause.message : e.message}` })
     // What the remaining runs' records name stays, whatever the store's index says (an index not copied with its blobs).
-    const keep = yield* Effect.mapError(referencedByRuns(sql, new Set(deleted.run_ids)), failed)
+    const gone = new Set(deleted.run_ids)
+    const keep = yield* Effect.mapError(referencedByRuns(sql, gone), failed)
     const remaining = options.ownsArtifactStore === true
-      ? yield* Effect.mapError(Effect.map(sql<{ readonly run_id: string }>`SELECT run_id FROM runs_history`, (rows) => new Set(rows.map((r) => r.run_id).filter((id) => !deleted.run_ids.includes(id)))), failed)
+      ? yield* Effect.mapError(Effect.map(sql<{ readonly run_id: string }>`SELECT run_id FROM runs_history`, (rows) => new Set(rows.map((r) => r.run_id).filter((id) => !gone.has(id)))), failed)
       : undefined
     return yield* store.deleteRuns(deleted.run_ids, { dryRun: options.dryRun, keep, remaining }).pipe(
       Effect.match({
