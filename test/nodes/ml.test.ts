@@ -295,7 +295,8 @@ describe("ml node: ONNX", () => {
     expect(inline.gap).toBeGreaterThan(inline.took * 0.8)
     for (const execution of ["worker", "auto"]) {
       const off = await measure(execution)
-      expect(off.took).toBeGreaterThan(50)
+      // Long enough that a blocked loop would show (a fast machine runs this batch in ~45 ms).
+      expect(off.took).toBeGreaterThan(20)
       expect(off.gap).toBeLessThan(off.took / 3)
     }
   })
