@@ -333,6 +333,8 @@ const decodeInitial = (definition: GraphDefinition) => {
       const problem = checkJson(v, k)
       if (problem) return Either.left(new StateValidationError({ source: "inputs", field: problem.path, message: problem.message }))
     }
+    const fast = definition.state.initialState?.(inputs)
+    if (fast !== undefined) return Either.right(fast)
     const invalid = (error: ParseResult.ParseError) => {
       const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
       const field = (issue?.path ?? []).map(String).join(".") || "<inputs>"

@@ -9,6 +9,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
+import { type FieldCheck, fieldCheck, initialStateOf } from "./fieldCheck.js"
 import { type FieldSpec, type FieldType, FlatStateSchema, type FlatType, InlineStateSchema, ModuleStateSchema, type Reducer, type StateSchemaSpec } from "./schema.js"
 
 /** Run state: a JSON object keyed by declared field names. */
@@ -53,6 +54,13 @@ export interface CompiledStateSchema {
   readonly fieldSchemas?: ReadonlyMap<string, Schema.Schema.Any>
   /** The decoded state is already its encoded (JSON) form (inline schemas): no encode needed. */
   readonly decodedIsJson?: boolean
+  /**
+   * Plain checks of each field (inline schemas), tried before `fieldSchemas`: a value they
+   * pass needs no Schema decode (see `fieldCheck.ts`).
+   */
+  readonly fieldChecks?: ReadonlyMap<string, FieldCheck>
+  /** The initial state from valid inputs without a Schema decode (inline schemas); undefined: decode them. */
+  readonly initialState?: (inputs: State) => State | undefined
 }
 
 /** A field-level problem found while compiling; the caller turns it into an IR error. */
@@ -368,7 +376,8 @@ export const compileInline = (
     Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, property(v)]))
   ) as unknown as StateSchema
   const fieldSchemas = new Map(Object.entries(fields).map(([k, v]) => [k, fieldSchema(v)]))
-  return Either.right({ schema, fields: infos, jsonSchema: JSONSchema.make(schema), fieldSchemas, decodedIsJson: true })
+  const fieldChecks = new Map(Object.entries(fields).map(([k, v]) => [k, fieldCheck(v)]))
+  return Either.right({ schema, fields: infos, jsonSchema: JSONSchema.make(schema), fieldSchemas, decodedIsJson: true, fieldChecks, initialState: initialStateOf(fields) })
 }
 
 /** Adopt an Effect Schema exported by a user module as the state schema. */

@@ -266,7 +266,8 @@ type StateValidator = (state: State, writes: ReadonlyArray<NodeWrite>, step: num
 /**
  * The state validator of a graph, built once per graph. Where the compiled schema offers
  * per-field schemas (every inline schema), only the fields the step wrote are checked:
- * the others were valid before and did not change. Otherwise, and for a write to an
+ * the others were valid before and did not change. An inline field's plain check passes
+ * a valid value without decoding it. Otherwise, and for a write to an
  * undeclared field, the whole state is decoded.
  */
 const validateState = (graph: GraphDefinition): StateValidator => {
@@ -281,9 +282,11 @@ const validateState = (graph: GraphDefinition): StateValidator => {
   const perField = fields && new Map(
     [...fields].map(([name, schema]) => [name, Schema.decodeUnknownEither(schema as Schema.Schema<unknown, unknown>, { onExcessProperty: "error" })])
   )
+  const checks = graph.state.fieldChecks
   const validator: StateValidator = perField === undefined ? whole : (state, writes, step) => {
     for (const write of writes) {
       for (const key in write.update) {
+        if (checks?.get(key)?.(state[key]) === true) continue
         const decode = perField.get(key)
         if (decode === undefined) return whole(state, writes, step)
         const result = decode(state[key])
