@@ -4,8 +4,10 @@
  * linked to the parent step). Interleaved pairs, per Checkpointer: in memory, SQLite
  * `synchronous=NORMAL` and `FULL`. Goal: subgraph / inlined ≤ 1.5x.
  *
- *   npx tsx bench/nodes/subgraph.ts [--nodes 10] [--runs 200] [--warmup 200] [--build]
+ *   npx tsx bench/nodes/subgraph.ts [--nodes 10] [--runs 200] [--warmup 200] [--block 1] [--build]
  *
+ * `--block` runs of each graph take turns (default 1: strict alternation, where each run
+ * finds the other graph's code and data in the caches).
  * `--warmup` pairs run first, not counted (JIT warm-up). `--build` runs the compiled
  * library (`dist/`, what an installed package runs; `npm run build` first) instead of the
  * sources through tsx, whose per-call wrappers weigh on a run of a few µs-long nodes.
@@ -48,7 +50,7 @@ const graphs = (k: number) => {
   return dir
 }
 
-const pairs = (Graph: typeof GraphModule, label: string, layer: Layer.Layer<Checkpointer, unknown>, dir: string, k: number, runs: number, warmup: number) =>
+const pairs = (Graph: typeof GraphModule, label: string, layer: Layer.Layer<Checkpointer, unknown>, dir: string, k: number, runs: number, warmup: number, block: number) =>
   Effect.gen(function*() {
     const inlined = yield* Graph.load(join(dir, "inlined.yaml"))
     const parent = yield* Graph.load(join(dir, "parent.yaml"))
@@ -65,9 +67,10 @@ const pairs = (Graph: typeof GraphModule, label: string, layer: Layer.Layer<Chec
     }
     const a: Array<number> = []
     const b: Array<number> = []
-    for (let i = 0; i < runs; i++) {
-      a.push(yield* once(inlined))
-      b.push(yield* once(parent))
+    for (let i = 0; i < runs; i += block) {
+      const n = Math.min(block, runs - i)
+      for (let j = 0; j < n; j++) a.push(yield* once(inlined))
+      for (let j = 0; j < n; j++) b.push(yield* once(parent))
     }
     const inl = median(a)
     const sub = median(b)
@@ -76,19 +79,20 @@ const pairs = (Graph: typeof GraphModule, label: string, layer: Layer.Layer<Chec
 
 /** Run the subgraph benchmark; one entry per Checkpointer and size. */
 export const run = async (
-  options: { readonly nodes?: ReadonlyArray<number>; readonly runs?: number; readonly warmup?: number; readonly build?: boolean } = {}
+  options: { readonly nodes?: ReadonlyArray<number>; readonly runs?: number; readonly warmup?: number; readonly block?: number; readonly build?: boolean } = {}
 ): Promise<Record<string, unknown>> => {
   const { Graph, MemoryCheckpointer, SqliteCheckpointer } = await library(options.build === true)
   const results: Array<unknown> = []
   const warmup = options.warmup ?? 200
+  const block = options.block ?? 1
   for (const k of options.nodes ?? [10, 3]) {
     const dir = graphs(k)
     const runs = options.runs ?? 200
-    results.push(await Effect.runPromise(pairs(Graph, "memory", MemoryCheckpointer.layer, dir, k, runs, warmup)))
-    results.push(await Effect.runPromise(pairs(Graph, "sqlite NORMAL", SqliteCheckpointer.layer({ filename: join(dir, `normal-${k}.sqlite`), synchronous: "NORMAL" }), dir, k, runs, warmup)))
-    results.push(await Effect.runPromise(pairs(Graph, "sqlite FULL", SqliteCheckpointer.layer({ filename: join(dir, `full-${k}.sqlite`), synchronous: "FULL" }), dir, k, Math.min(runs, 100), Math.min(warmup, 50))))
+    results.push(await Effect.runPromise(pairs(Graph, "memory", MemoryCheckpointer.layer, dir, k, runs, warmup, block)))
+    results.push(await Effect.runPromise(pairs(Graph, "sqlite NORMAL", SqliteCheckpointer.layer({ filename: join(dir, `normal-${k}.sqlite`), synchronous: "NORMAL" }), dir, k, runs, warmup, block)))
+    results.push(await Effect.runPromise(pairs(Graph, "sqlite FULL", SqliteCheckpointer.layer({ filename: join(dir, `full-${k}.sqlite`), synchronous: "FULL" }), dir, k, Math.min(runs, 100), Math.min(warmup, 50), block)))
   }
-  return { subgraph: results, library: options.build === true ? "dist (compiled)" : "src (tsx)", warmup, goal: "subgraph / inlined <= 1.5" }
+  return { subgraph: results, library: options.build === true ? "dist (compiled)" : "src (tsx)", warmup, block, goal: "subgraph / inlined <= 1.5" }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -100,6 +104,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     ...(nodes ? { nodes } : {}),
     ...(args.has("runs") ? { runs: Number(args.get("runs")) } : {}),
     ...(args.has("warmup") ? { warmup: Number(args.get("warmup")) } : {}),
+    ...(args.has("block") ? { block: Number(args.get("block")) } : {}),
     build: process.argv.includes("--build")
   }), null, 1))
 }
