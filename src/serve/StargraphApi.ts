@@ -170,7 +170,7 @@ const Forked = Schema.Struct({
 
 const EventStream = Schema.String.pipe(
   HttpApiSchema.withEncoding({ kind: "Text", contentType: "text/event-stream" })
-).annotations({ description: "Server-Sent Events (`id:` the run's last completed step, `<step>.end` on the event the stream ends with)" })
+).annotations({ description: "Server-Sent Events (`id:` the run's last completed step; on the event the stream ends with, `<step>.end` where the run ended, `<step>.end.paused` or `<step>.end.w<hash of what it waits for>` where it stopped and may go on)" })
 
 const UnknownRun = ErrorAt(404, "unknown run (CheckpointError unknown-run) or graph (SchedulerError unknown-graph)")
 const UnknownGraph = ErrorAt(404, "unknown graph (SchedulerError unknown-graph)")

@@ -30,7 +30,7 @@ import { GraphRegistry, type GraphRegistryShape } from "../scheduler/GraphRegist
 import { Scheduler } from "../scheduler/Scheduler.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { envelopeOf, redactErrorRecord } from "../triggers/httpError.js"
-import { identified, parseLastEventId, type ResumePoint, resumeAfter, withKeepAlive } from "./sse.js"
+import { identified, parseLastEventId, recordStop, type ResumePoint, resumeAfter, withKeepAlive } from "./sse.js"
 import { checkClientKey } from "../triggers/TriggerEvent.js"
 import { runEvents } from "./runEvents.js"
 import { RunView, StargraphApi } from "./StargraphApi.js"
@@ -349,21 +349,30 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
  * longer has, e.g. after a restore from a backup), which nothing will follow either.
  */
 const sawFinalEnd = (from: ResumePoint | undefined, run: RunRecord): boolean =>
-  from !== undefined && from.ended && TERMINAL_STATUSES.has(run.status) && from.step >= run.last_step
+  from !== undefined && from.ended && TERMINAL_STATUSES.has(run.status) && (from.step > run.last_step || (from.step === run.last_step && from.stop === undefined))
 
-/** Whether a client resuming at `from` saw the end of the stop `run` is still at (waiting for input, or paused). */
+/**
+ * Whether a client resuming at `from` saw the stop `run` is still at (waiting for input,
+ * or paused): that very stop (its id names it), or one past the run's last step.
+ */
 const sawStop = (from: ResumePoint | undefined, run: RunRecord): boolean =>
-  from !== undefined && from.ended && (run.status === "awaiting-input" || run.status === "paused") && from.step >= run.last_step
+  from !== undefined && from.ended && (run.status === "awaiting-input" || run.status === "paused") &&
+  (from.step > run.last_step || (from.step === run.last_step && from.stop !== undefined && from.stop === recordStop(run)))
 
 /** How often a stream held open on a stopped run looks whether it went on. */
 const STOP_POLL = Duration.seconds(1)
 
-/** Done once `seen`'s run is no longer at that stop (another status or step), or is gone. */
-const untilMoved = (checkpointer: CheckpointerShape, seen: RunRecord): Effect.Effect<void, CheckpointError> =>
-  Effect.repeat(
+/**
+ * Done once `seen`'s run is no longer at that stop (another status, step, or question: a
+ * node that asks again once answered), or is gone.
+ */
+const untilMoved = (checkpointer: CheckpointerShape, seen: RunRecord): Effect.Effect<void, CheckpointError> => {
+  const stop = recordStop(seen)
+  return Effect.repeat(
     Effect.delay(checkpointer.getRun(seen.run_id), STOP_POLL),
-    { until: (now) => Option.isNone(now) || now.value.status !== seen.status || now.value.last_step !== seen.last_step }
+    { until: (now) => Option.isNone(now) || now.value.status !== seen.status || now.value.last_step !== seen.last_step || recordStop(now.value) !== stop }
   ).pipe(Effect.asVoid)
+}
 
 /** Seconds between the keep-alive comments of a quiet event stream. */
 const SSE_KEEPALIVE_SECONDS = 15

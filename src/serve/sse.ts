@@ -3,12 +3,17 @@
  *
  * Ids for a run's events, the same whichever way the stream is made (a
  * run's live events, or its checkpoints read back) and whichever process drove it: the
- * last step the run had completed when the event happened (`7`), and `7.end` for the
- * event a stream ends with (finished, failed, cancelled, paused, waiting). A reconnect's
+ * last step the run had completed when the event happened (`7`), and, for the event a
+ * stream ends with, `7.end` where the run ended (finished, failed, cancelled) or
+ * `7.end.<stop>` where it stopped and may go on: `paused`, or `w` and a hash of what it
+ * waits for. A run can stop several times at one step (paused, then waiting; a node that
+ * asks again once answered), and each of those stops has its own id. A reconnect's
  * `Last-Event-ID` so says where the client is: {@link resumeAfter} drops what it has seen.
  */
 import type * as Duration from "effect/Duration"
 import * as Stream from "effect/Stream"
+import type { RunRecord, WaitingInfo } from "../checkpoint/models.js"
+import { hashJson } from "../ir/hash.js"
 import { FINAL_EVENT_TYPES, type RunEvent } from "../runtime/events.js"
 
 /** An event with its SSE id. */
@@ -17,8 +22,21 @@ export interface IdentifiedEvent {
   /** The last completed step when it happened. */
   readonly step: number
   readonly final: boolean
+  /** For the event of a stop the run may go on from: which stop (see {@link stopOf}). */
+  readonly stop?: string | undefined
   readonly event: RunEvent
 }
+
+/** What a run waiting for input waits for, as an id part: `w` and 12 hex digits of its hash. */
+const waitTag = (waiting: WaitingInfo): string => `w${hashJson(waiting).slice("sha256:".length, "sha256:".length + 12)}`
+
+/** Which stop a final event is, when the run may go on from it: `paused`, or what it waits for. */
+const stopOf = (event: RunEvent): string | undefined =>
+  event.type === "run.paused" ? "paused" : event.type === "run.waiting" ? waitTag(event.waiting) : undefined
+
+/** Which stop a run is at (as {@link stopOf} names it), when it is paused or waiting for input. */
+export const recordStop = (run: RunRecord): string | undefined =>
+  run.status === "paused" ? "paused" : run.status === "awaiting-input" && run.waiting !== null ? waitTag(run.waiting) : undefined
 
 /** The last completed step after `event`, given the one before it. */
 const stepAfter = (event: RunEvent, before: number): number =>
@@ -26,31 +44,36 @@ const stepAfter = (event: RunEvent, before: number): number =>
 
 /** Each event of a run's stream with its id. */
 export const identified = <E, R>(events: Stream.Stream<RunEvent, E, R>): Stream.Stream<IdentifiedEvent, E, R> =>
-  Stream.mapAccum(events, 0, (before, event) => {
+  Stream.mapAccum(events, 0, (before, event): readonly [number, IdentifiedEvent] => {
     const step = stepAfter(event, before)
-    const final = FINAL_EVENT_TYPES.has(event.type)
-    return [step, { id: final ? `${step}.end` : String(step), step, final, event }] as const
+    if (!FINAL_EVENT_TYPES.has(event.type)) return [step, { id: String(step), step, final: false, event }]
+    const stop = stopOf(event)
+    return [step, { id: stop === undefined ? `${step}.end` : `${step}.end.${stop}`, step, final: true, stop, event }]
   })
 
-/** Where a `Last-Event-ID` says the client is: after step `step`'s events, and past the final event when `ended`. */
+/**
+ * Where a `Last-Event-ID` says the client is: after step `step`'s events, and past the
+ * final event when `ended`: the run's end, or the stop `stop`.
+ */
 export interface ResumePoint {
   readonly step: number
   readonly ended: boolean
+  readonly stop?: string | undefined
 }
 
 /** A `Last-Event-ID` header as a resume point (undefined: none, or not one of these ids). */
 export const parseLastEventId = (header: string | undefined): ResumePoint | undefined => {
-  const m = header === undefined ? null : /^(\d+)(\.end)?$/.exec(header.trim())
-  return m === null ? undefined : { step: Number(m[1]), ended: m[2] !== undefined }
+  const m = header === undefined ? null : /^(\d+)(\.end(?:\.(paused|w[0-9a-f]{12}))?)?$/.exec(header.trim())
+  return m === null ? undefined : { step: Number(m[1]), ended: m[2] !== undefined, stop: m[3] }
 }
 
 /**
  * The events a client resuming at `from` has not seen: those of later steps, and the
- * final event of its step unless it saw it (a run stopped there that goes on later sends
- * its new events then).
+ * final event of its step unless it is the one it saw (the run's end, or the same stop;
+ * a run that stopped there and went on may stop there again, or end there).
  */
 export const resumeAfter = <E, R>(events: Stream.Stream<IdentifiedEvent, E, R>, from: ResumePoint | undefined): Stream.Stream<IdentifiedEvent, E, R> =>
-  from === undefined ? events : Stream.filter(events, (e) => e.step > from.step || (e.step === from.step && e.final && !from.ended))
+  from === undefined ? events : Stream.filter(events, (e) => e.step > from.step || (e.step === from.step && e.final && !(from.ended && from.stop === e.stop)))
 
 /**
  * `stream` with `beat` added every `every` (not at the start): what keeps an idle SSE

@@ -73,6 +73,15 @@ beforeAll(async () => {
     "  - { id: c, kind: function, module: ./nodes.js, export: tick }",
     "edges: [{ from: a, to: b }, { from: b, to: c }]", ""
   ].join("\n"))
+  // A node that asks twice in one step: two stops at the same step.
+  mkdirSync(join(graphs, "twoq"))
+  writeFileSync(join(graphs, "twoq", "nodes.js"), "export const ask = async (_s, ctx) => ({ out: `${await ctx.interrupt(\"Who approves?\")}:${await ctx.interrupt(\"Why?\")}` })\n")
+  writeFileSync(join(graphs, "twoq", "graph.yaml"), [
+    "ir_version: \"1.0.0\"", "id: run:twoq",
+    "state_schema: { fields: { out: { type: string, default: \"\" } } }",
+    "nodes:", "  - { id: first, kind: set, values: { out: x } }", "  - { id: ask, kind: function, module: ./nodes.js, export: ask }",
+    "edges: [{ from: first, to: ask }]", ""
+  ].join("\n"))
   db = join(dir, "serve.sqlite")
   server = await boot({ db, graphs: [graphs], auditLog: join(dir, "audit.jsonl"), scheduler: { pollIntervalMs: 50 }, maxBodyBytes: 64 * 1024 })
 })
@@ -84,7 +93,7 @@ afterAll(async () => {
 describe("stargraph serve: the tutorial flow", () => {
   it("POST /v1/runs executes the graph; GET shows done; a CLI run on the same DB is visible too", async () => {
     const health = await call(`${server.url}/healthz`)
-    expect(health.body).toMatchObject({ status: "ok", graphs: 3 })
+    expect(health.body).toMatchObject({ status: "ok", graphs: 4 })
     const created = await call(`${server.url}/v1/runs`, { json: { graph_id: "run:hello-stargraph", params: { message: "hello" }, idempotency_key: "k1" } })
     expect(created.status).toBe(202)
     expect(created.body).toMatchObject({ status: "pending", deduplicated: false })
@@ -120,7 +129,7 @@ describe("stargraph serve: the tutorial flow", () => {
     const seen = await call(`${server.url}/v1/runs/${runIdOf(cli.last)}`)
     expect(seen.body).toMatchObject({ status: "done", final_state: { message: "cli" } })
     const graphList = await call(`${server.url}/v1/graphs`)
-    expect(graphList.body["graphs"].map((g: { id: string }) => g.id).sort()).toEqual(["run:approval", "run:hello-stargraph", "run:slow"])
+    expect(graphList.body["graphs"].map((g: { id: string }) => g.id).sort()).toEqual(["run:approval", "run:hello-stargraph", "run:slow", "run:twoq"])
   })
 
   it("pages 250 runs with a cursor, newest first, filtered by status and graph", async () => {
@@ -270,10 +279,12 @@ describe("streams", () => {
     await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "awaiting-input")
     const events = (body: string) => [...body.matchAll(/^id: (.+)\nevent: (.+)$/gm)].map((m) => `${m[2]}@${m[1]}`)
     const first = events(await (await fetch(`${server.url}/v1/runs/${id}/stream`)).text())
-    expect(first[first.length - 1]).toBe("run.waiting@1.end")
+    // A stop the run may go on from: `.end.` and which stop (here, what it waits for).
+    const waitId = first[first.length - 1]!.replace(/^run\.waiting@/, "")
+    expect(waitId).toMatch(/^1\.end\.w[0-9a-f]{12}$/)
     // A reconnect while the run still waits there is held open (not answered empty, to be
     // retried at once), and gets the steps once the run goes on.
-    const held = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": "1.end" } })
+    const held = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": waitId } })
     expect(held.status).toBe(200)
     const heldText = held.text()
     const early = await Promise.race([heldText.then(() => "ended"), new Promise((resolve) => setTimeout(() => resolve("open"), 1500))])
@@ -287,8 +298,8 @@ describe("streams", () => {
       ...Array.from({ length: last - 1 }, (_, i) => `step.completed@${i + 2}`),
       `run.finished@${last}.end`
     ])
-    // The client saw the run stop at `1.end`, not finish: it gets what followed, not 204.
-    const again = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": "1.end" } })
+    // The client saw the run stop at step 1, not finish: it gets what followed, not 204.
+    const again = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": waitId } })
     expect(again.status).toBe(200)
     expect(events(await again.text())).toEqual([
       ...Array.from({ length: last - 1 }, (_, i) => `step.completed@${i + 2}`),
@@ -301,15 +312,48 @@ describe("streams", () => {
     expect([past.status, await past.text()]).toEqual([204, ""])
   })
 
-  it("a stream held on a waiting run that is then cancelled gets its run.cancelled end (same step, same id), and a reconnect after it 204", async () => {
+  it("a stream held on a waiting run that is then cancelled gets its run.cancelled end (same step), and a reconnect after it 204", async () => {
     const id = (await call(`${server.url}/v1/runs`, { json: { graph_id: "run:approval", params: { request: "drop table" } } })).body["run_id"]
     await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "awaiting-input")
-    const held = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": "1.end" } })
+    const waitId = [...(await (await fetch(`${server.url}/v1/runs/${id}/stream`)).text()).matchAll(/^id: (.+)$/gm)].map((m) => m[1]).pop()!
+    const held = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": waitId } })
     const heldText = held.text()
     expect((await call(`${server.url}/v1/runs/${id}/cancel`, { method: "POST" })).status).toBe(200)
     expect([...(await heldText).matchAll(/^id: (.+)\nevent: (.+)$/gm)].map((m) => `${m[2]}@${m[1]}`)).toEqual(["run.cancelled@1.end"])
+    // The wait it saw is not the end: a reconnect with it gets the cancellation; one with the end, 204.
+    const before = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": waitId } })
+    expect([...(await before.text()).matchAll(/^id: (.+)\nevent: (.+)$/gm)].map((m) => `${m[2]}@${m[1]}`)).toEqual(["run.cancelled@1.end"])
     const after = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": "1.end" } })
     expect([after.status, await after.text()]).toEqual([204, ""])
+  })
+
+  it("a node that asks again at the same step: each question has its own id, a held stream gets the second, and a reconnect with the first is not held", async () => {
+    const id = (await call(`${server.url}/v1/runs`, { json: { graph_id: "run:twoq" } })).body["run_id"]
+    await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "awaiting-input")
+    const events = (body: string) => [...body.matchAll(/^id: (.+)\nevent: (.+)\ndata: (.+)$/gm)].map((m) => ({ id: m[1]!, type: m[2]!, data: JSON.parse(m[3]!) }))
+    const first = events(await (await fetch(`${server.url}/v1/runs/${id}/stream`)).text()).pop()!
+    expect([first.type, first.data.waiting.prompt]).toEqual(["run.waiting", "Who approves?"])
+    const held = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": first.id } })
+    const heldText = held.text()
+    expect((await call(`${server.url}/v1/runs/${id}/respond`, { json: { response: "alice" } })).status).toBe(202)
+    // Still step 1, still awaiting-input: the held stream sees the run moved on to the next question.
+    const second = events(await heldText)
+    expect(second.map((e) => [e.type, e.data.waiting?.prompt])).toEqual([["run.waiting", "Why?"]])
+    expect(second[0]!.id).toMatch(/^1\.end\.w[0-9a-f]{12}$/)
+    expect(second[0]!.id).not.toBe(first.id)
+    // Read back, the question has the id it had live.
+    expect(events(await (await fetch(`${server.url}/v1/runs/${id}/stream`)).text()).pop()!.id).toBe(second[0]!.id)
+    // A client that saw only the first question gets the second at once.
+    const late = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": first.id } })
+    expect(events(await late.text()).map((e) => e.data.waiting?.prompt)).toEqual(["Why?"])
+    // One that saw the second is held until the run goes on.
+    const current = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": second[0]!.id } })
+    const currentText = current.text()
+    expect(await Promise.race([currentText.then(() => "ended"), new Promise((resolve) => setTimeout(() => resolve("open"), 1500))])).toBe("open")
+    expect((await call(`${server.url}/v1/runs/${id}/respond`, { json: { response: "cleanup" } })).status).toBe(202)
+    const rest = events(await currentText)
+    expect(rest.map((e) => `${e.type}@${e.id}`)).toEqual(["step.completed@2", "run.finished@2.end"])
+    expect(rest[1]!.data.final_state.out).toBe("alice:cleanup")
   })
 })
 

@@ -20,8 +20,11 @@ describe("SSE streams", () => {
 
   it.effect("reads Last-Event-ID as a position, or nothing when it is not one", () =>
     Effect.sync(() => {
-      expect(parseLastEventId("7")).toEqual({ step: 7, ended: false })
-      expect(parseLastEventId(" 12.end ")).toEqual({ step: 12, ended: true })
+      expect(parseLastEventId("7")).toEqual({ step: 7, ended: false, stop: undefined })
+      expect(parseLastEventId(" 12.end ")).toEqual({ step: 12, ended: true, stop: undefined })
+      expect(parseLastEventId("12.end.paused")).toEqual({ step: 12, ended: true, stop: "paused" })
+      expect(parseLastEventId("3.end.w0123456789ab")).toEqual({ step: 3, ended: true, stop: "w0123456789ab" })
+      expect(parseLastEventId("3.end.other")).toBeUndefined()
       expect(parseLastEventId("abc")).toBeUndefined()
       expect(parseLastEventId(undefined)).toBeUndefined()
     }))
