@@ -85,6 +85,13 @@ export interface NodeInput {
   readonly calls: NodeCalls
   /** Answers given to this node's interrupts, in order (empty unless resuming one). */
   readonly answers: ReadonlyArray<unknown>
+  /**
+   * The `answers` are the recording's (a replay or fork), not given to this run: a node that
+   * asks while it runs (`ctx.interrupt`) gets its recorded answers from its recorded
+   * `interrupt` calls instead, which hold them only for the same question; a question the
+   * recording never saw is asked.
+   */
+  readonly answersRecorded?: boolean | undefined
   /** The run's graph hash (a child run records it as its parent's). */
   readonly graphHash: string
   /**

@@ -124,7 +124,9 @@ const contextFor = (input: NodeInput, attempt: number, asked: Asked): NodeContex
       const payload = options?.payload
       // Through the cassette: a replay gets the recorded answer back.
       return calls.call("interrupt", { prompt, index, ...(payload !== undefined ? { payload } : {}) }, () => {
-        if (index < input.answers.length) return input.answers[index]
+        // Answered live only with an answer given to this run: a recorded one answered the
+        // same question (its recorded call), never another (a fork that changed the prompt asks).
+        if (input.answersRecorded !== true && index < input.answers.length) return input.answers[index]
         asked.pending ??= { prompt, responseField: "", payload, answered: index }
         throw new InterruptSignal()
       })

@@ -674,6 +674,8 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     // earlier answers, then the response) and the nodes of its step answered before it;
     // consumed by the step that runs them.
     let answered = new Map<string, ReadonlyArray<unknown>>()
+    // The nodes whose `answered` entry is the recording's (a replay), not given to this run.
+    let fromRecording = new Set<string>()
     // Whether this drive of an exact replay starts from the state the recording had at this
     // step, with no answer of its own: then each step it replays must write what the recorded one did.
     const exactState = input.replay?.writes !== undefined && response === undefined && jsonEqual(input.replay.stateAt?.(step), state)
@@ -760,6 +762,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         if (recorded !== undefined) {
           const all = input.replay?.answers?.get(`${current}:${id}`)
           answered.set(id, all !== undefined && all.length > 1 ? all : [recorded])
+          fromRecording.add(id)
           continue
         }
         const waits = graph.nodes.get(id)!.waitsForInput
@@ -804,6 +807,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           step: current,
           calls: recorder.forNode(id),
           answers: answered.get(id) ?? NO_ANSWERS,
+          ...(fromRecording.has(id) ? { answersRecorded: true } : {}),
           graphHash: graph.graphHash,
           unfinishedChild: input.replay === undefined ? undefined : unfinishedChild(input.replay, current),
           cancelling,
@@ -957,6 +961,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         : undefined
       yield* commit(checkpoint, patch, input.replay !== undefined && recorder.liveCalls() === 0 && stop === undefined)
       if (answered.size > 0) answered = new Map()
+      if (fromRecording.size > 0) fromRecording = new Set()
       resumedAttempt = undefined
       yield* emit({
         type: "step.completed",

@@ -646,6 +646,37 @@ describe("replay and counterfactual forks", () => {
     }
   })
 
+  it("a fork whose node asks another question than the recording (its prompt reads changed state) asks it, even with live_after_fork; the same question gets the recorded answer", async () => {
+    const layer = freshLayer()
+    const approve: NodeFunction = async (state, ctx) => ({ approved_by: String(await ctx.interrupt(`Who approves deleting ${String(state["ticket"])}?`)) })
+    const graph = await Effect.runPromise(Graph.make({
+      ir_version: "1.0.0",
+      id: "run:approve-delete",
+      state_schema: { fields: { ticket: { type: "string", required: true }, note: { type: "string", default: "" }, approved_by: { type: "string", default: "" } } },
+      nodes: [{ id: "prep", kind: "noop" }, { id: "ask", kind: "function", module: "m", export: "approve" }]
+    }, { modules: { m: { approve } } }))
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const asked = yield* Effect.flatMap(graph.start({ inputs: { ticket: "staging-db" } }), (r) => r.start())
+      const done = yield* Effect.flatMap(graph.resume(asked.run_id, { response: { value: "alice" } }), (r) => r.start())
+      const exact = yield* Replay.fork(graph, done.run_id, { fromStep: 1, mutation: { state_overrides: { ticket: "PRODUCTION-db" } } })
+      const changed = yield* Replay.fork(graph, done.run_id, { fromStep: 1, mutation: { state_overrides: { ticket: "PRODUCTION-db" } }, liveAfterFork: true })
+      const record = Option.getOrThrow(yield* Effect.flatMap(Checkpointer, (c) => c.getRun(changed.cfRunId)))
+      const answered = yield* Effect.flatMap(graph.resume(changed.cfRunId, { response: { value: "bob" } }), (r) => r.start())
+      const same = yield* Replay.fork(graph, done.run_id, { fromStep: 1, mutation: { state_overrides: { note: "re-checked" } }, liveAfterFork: true })
+      return { done, exact, changed, record, answered, same }
+    }).pipe(Effect.provide(layer)))
+    expect(out.done.final_state["approved_by"]).toBe("alice")
+    // Without live calls, the other question is a divergence.
+    expect(out.exact.error?._tag).toBe("ReplayDivergenceError")
+    // With them, the fork asks the new question: alice's answer to the old one is not reused.
+    expect(out.changed.summary.status).toBe("awaiting-input")
+    expect(out.record.waiting?.prompt).toBe("Who approves deleting PRODUCTION-db?")
+    expect(out.record.waiting?.answers).toBeUndefined()
+    expect([out.answered.status, out.answered.final_state["approved_by"]]).toEqual(["done", "bob"])
+    // The same question (other state changed): the recorded answer, without asking.
+    expect([out.same.summary.status, out.same.summary.final_state["approved_by"]]).toEqual(["done", "alice"])
+  })
+
   it("a replayed step starts at its recorded time: rules that read a fact's _timestamp route as the run did", async () => {
     const layer = freshLayer()
     const cutoff = "2026-06-01T00:00:00.000Z"
