@@ -83,6 +83,29 @@ describe("subgraph nodes", () => {
     expect(work.calls).toEqual([expect.objectContaining({ node: "work", name: "subgraph", response: { run_id: child.run_id, state: childSteps[6]!.state } })])
   })
 
+  it("a field with an append or add reducer shared with the child gets what the child added, not its whole value again; a child that replaced such a list is refused", async () => {
+    const dir = tempDir()
+    const fields = "state_schema:\n  fields:\n    log: { type: array, items: { type: string }, default: [], reducer: append }\n    n: { type: integer, default: 0, reducer: add }\n    seen: { type: array, items: { type: string }, default: [], reducer: append }\n"
+    writeFileSync(join(dir, "child.yaml"), `ir_version: "1.0.0"\nid: run:adds\n${fields}nodes:\n  - { id: c, kind: set, values: { log: [child], n: 1, seen: [x] } }\n`)
+    writeFileSync(join(dir, "replacing.yaml"), `ir_version: "1.0.0"\nid: run:replaces\nstate_schema:\n  fields:\n    log: { type: array, items: { type: string }, default: [] }\nnodes:\n  - { id: c, kind: set, values: { log: [fresh] } }\n`)
+    const parent = (child: string, config = "") =>
+      `ir_version: "1.0.0"\nid: run:shares\n${fields}nodes:\n  - { id: p1, kind: set, values: { log: [p1], n: 5 } }\n  - { id: sub, kind: subgraph, spec: ./${child}${config} }\n  - { id: p3, kind: set, values: { log: [p3] } }\n`
+    writeFileSync(join(dir, "parent.yaml"), parent("child.yaml"))
+    // `seen` is fed from the parent's `log` here: the parent's `seen` did not seed it, so it gets the child's whole list.
+    writeFileSync(join(dir, "mapped.yaml"), parent("child.yaml", ", config: { inputs: { seen: log } }"))
+    writeFileSync(join(dir, "bad.yaml"), parent("replacing.yaml"))
+    const t = setup(join(dir, "parent.yaml"))
+    const shared = await t.run(Effect.flatMap((await t.graph).start({}), (r) => r.start()))
+    expect([shared.status, shared.final_state]).toEqual(["done", { log: ["p1", "child", "p3"], n: 6, seen: ["x"] }])
+    const mapped = await t.run(Effect.flatMap((await Effect.runPromise(Graph.load(join(dir, "mapped.yaml")))).start({}), (r) => r.start()))
+    expect(mapped.final_state).toEqual({ log: ["p1", "child", "p3"], n: 6, seen: ["p1", "x"] })
+    const bad = await t.run(Effect.either(Effect.flatMap((await Effect.runPromise(Graph.load(join(dir, "bad.yaml")))).start({}), (r) => r.start())))
+    const error = Either.isLeft(bad) ? bad.left : undefined
+    expect(error?._tag).toBe("StateValidationError")
+    expect(error).toMatchObject({ field: "log", nodeId: "sub", step: 2 })
+    expect(error?.message).toContain("does not start with the item(s) it was given from 'log'")
+  })
+
   it("cancelling the parent while its child runs cancels the child too, which keeps its committed steps", async () => {
     const t = setup(join(FIXTURES, "parent.yaml"))
     const graph = await t.graph

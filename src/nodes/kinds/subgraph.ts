@@ -10,10 +10,12 @@
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import type { State } from "../../ir/stateSchema.js"
+import { StateValidationError } from "../../errors.js"
+import { jsonEqual } from "../../ir/json.js"
+import type { FieldInfo, State } from "../../ir/stateSchema.js"
 import { Unrecorded } from "../calls.js"
 import type { ChildGraph, ChildOutcome } from "../ChildGraph.js"
-import type { NodeOutcome } from "../Executor.js"
+import type { NodeInput, NodeOutcome } from "../Executor.js"
 import * as NodeKind from "../NodeKind.js"
 
 const FieldMap = Schema.Record({ key: Schema.String, value: Schema.String })
@@ -69,7 +71,7 @@ export const SubgraphKind = NodeKind.make({
         }
       }
       const into = projectIn(child, inputs, ctx.fields)
-      const out = projectOut(child, outputs, ctx.fields)
+      const out = projectOut(child, inputs, outputs, ctx.fields)
       return {
         hashes: { subgraph: child.graphHash },
         childGraph: child,
@@ -84,7 +86,8 @@ export const SubgraphKind = NodeKind.make({
             )
           )
           return input.calls.callEffect("subgraph", { graph: child.graphHash, inputs: childInputs }, run).pipe(
-            Effect.map((result): NodeOutcome => ({ _tag: "Update", update: out(result.state) })),
+            Effect.flatMap((result) => out(result.state, childInputs, input)),
+            Effect.map((update): NodeOutcome => ({ _tag: "Update", update })),
             Effect.catchIf((e): e is ChildWaiting => e._tag === "ChildWaiting", (e) => Effect.succeed<NodeOutcome>({ ...e.outcome, _tag: "Interrupt" }))
           )
         }
@@ -102,12 +105,53 @@ const projectIn = (child: ChildGraph, inputs: { readonly [child: string]: string
   return result
 }
 
-/** Child's final state → parent update: the mapped fields, or else every field both declare. */
-const projectOut = (child: ChildGraph, outputs: { readonly [parent: string]: string }, parentFields: ReadonlyMap<string, unknown>) => (state: State): State => {
+/**
+ * Child's final state → parent update: the mapped fields, or else every field both
+ * declare. A parent field with an `append` or `add` reducer that also seeded the child
+ * field gets what the child added (the items past the ones it was given; the difference),
+ * not the child's whole value, which the reducer would add to what the parent already
+ * holds (every item twice, a counter doubled). A child that did not keep what it was given
+ * (its list no longer starts with it) is refused: what it added is not known.
+ */
+const projectOut = (
+  child: ChildGraph,
+  inputs: { readonly [child: string]: string },
+  outputs: { readonly [parent: string]: string },
+  parentFields: ReadonlyMap<string, FieldInfo>
+) => {
   const entries = Object.keys(outputs).length > 0
     ? Object.entries(outputs)
     : [...child.fields.keys()].filter((f) => parentFields.has(f)).map((f) => [f, f] as const)
-  const result: Record<string, unknown> = {}
-  for (const [parent, field] of entries) if (state[field] !== undefined) result[parent] = state[field]
-  return result
+  const seededFrom = (field: string) => inputs[field] ?? (parentFields.has(field) ? field : undefined)
+  // Parent field, child field, and the parent's reducer when the child field was seeded from that parent field.
+  const plan = entries.map(([parent, field]) => {
+    const reducer = parentFields.get(parent)?.reducer
+    return { parent, field, accumulates: seededFrom(field) === parent && (reducer === "append" || reducer === "add") ? reducer : undefined }
+  })
+  return (state: State, given: State, input: NodeInput): Effect.Effect<State, StateValidationError> => {
+    const result: Record<string, unknown> = {}
+    for (const { parent, field, accumulates } of plan) {
+      const value = state[field]
+      if (value === undefined) continue
+      const seed = given[field]
+      if (accumulates === undefined || seed === undefined) {
+        result[parent] = value
+      } else if (accumulates === "add") {
+        result[parent] = typeof value === "number" && typeof seed === "number" ? value - seed : value
+      } else if (accumulates === "append" && Array.isArray(value) && Array.isArray(seed) && value.length >= seed.length && seed.every((item, i) => jsonEqual(item, value[i]))) {
+        result[parent] = value.slice(seed.length)
+      } else {
+        return Effect.fail(new StateValidationError({
+          source: "node-update",
+          field: parent,
+          nodeId: input.nodeId,
+          step: input.step,
+          message: `child graph '${child.id}' gave back a '${field}' that does not start with the item(s) it was given from '${parent}', ` +
+            "whose reducer (append) takes what the child added: what it added is not known",
+          fix: `have the child append to '${field}' instead of replacing it, or map it (config.outputs) to a parent field with reducer replace`
+        }))
+      }
+    }
+    return Effect.succeed(result)
+  }
 }
