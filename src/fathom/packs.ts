@@ -22,13 +22,13 @@ import { createHash, createPrivateKey, createPublicKey, sign as signBytes, verif
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { dirname, join, relative, resolve } from "node:path"
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as YAML from "yaml"
 import { RuleError } from "../errors.js"
 import { type PackMount, RuleSpec } from "../ir/rules.js"
 import { blake3Hex } from "./blake3.js"
 import * as Clips from "./clips/index.js"
+import { firstIssue } from "../ir/parseIssue.js"
 
 /** The fact vocabulary version and plugin API version this Stargraph provides. */
 export const STARGRAPH_FACTS_VERSION = "1.0"
@@ -302,7 +302,7 @@ const readRules = (dir: string): Either.Either<Array<{ file: string; rule: RuleS
     for (const [i, item] of list.entries()) {
       const decoded = Schema.decodeUnknownEither(RuleSpec, { onExcessProperty: "error" })(item)
       if (Either.isLeft(decoded)) {
-        const issue = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)[0]
+        const issue = firstIssue(decoded.left)
         return Either.left(packError(`rules[${i}].${(issue?.path ?? []).join(".")}: ${issue?.message ?? "invalid rule"}`, "a pack rule has id, when and then, as inline rules do", file))
       }
       out.push({ file, rule: decoded.right })

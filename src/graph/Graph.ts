@@ -13,7 +13,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
+import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type Checkpoint, INPUT_NODE, type NewRun, type RunRecord, TERMINAL_STATUSES } from "../checkpoint/models.js"
@@ -49,6 +49,7 @@ import { AuditSink } from "../telemetry/AuditSink.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import * as GraphRun from "./GraphRun.js"
 import { listSome, maxGraphBytes } from "../ir/limits.js"
+import { firstIssue } from "../ir/parseIssue.js"
 
 /** Why a graph could not be built: its IR, a node module, or its rules (inline, compiled edges, packs). */
 export type { GraphError }
@@ -336,7 +337,7 @@ const decodeInitial = (definition: GraphDefinition) => {
     const fast = definition.state.initialState?.(inputs)
     if (fast !== undefined) return Either.right(fast)
     const invalid = (error: ParseResult.ParseError) => {
-      const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+      const issue = firstIssue(error)
       const field = (issue?.path ?? []).map(String).join(".") || "<inputs>"
       const declared = listSome([...definition.state.fields.values()].map((f) => `${f.name}${declaredAs(f) !== undefined ? `: ${declaredAs(f)}` : ""}`))
       const takes = declaredAs(definition.state.fields.get(String(issue?.path[0] ?? "")))
@@ -428,7 +429,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
     if (field === "") return Effect.void
     return Either.match(decodeState({ ...state, [field]: value }), {
       onLeft: (e) => {
-        const issue = ParseResult.ArrayFormatter.formatErrorSync(e)[0]
+        const issue = firstIssue(e)
         return refused(issue === undefined || issue.path.length === 0 ? field : issue.path.map(String).join("."), issue?.message ?? "invalid")
       },
       onRight: () => Effect.void

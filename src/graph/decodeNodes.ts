@@ -6,7 +6,7 @@
 import { isAbsolute, relative, sep } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
+import type * as ParseResult from "effect/ParseResult"
 import { type GraphError, IRValidationError, NodeModuleError } from "../errors.js"
 import { listSome } from "../ir/limits.js"
 import { decodeError, irError, type IRSource } from "../ir/parse.js"
@@ -17,6 +17,7 @@ import type { DecodedNode, NodeKind } from "../nodes/NodeKind.js"
 import { guardKind } from "../nodes/guardKind.js"
 import { builtinKinds } from "../nodes/kinds/index.js"
 import { fromExport, isPathRef, kindTable, NodeKinds, type PackageKind, packageKinds, parseKindRef } from "../nodes/NodeKinds.js"
+import { firstIssue } from "../ir/parseIssue.js"
 
 /** Node kinds of the original Stargraph that this runtime does not have, with what to write instead. */
 const UNPORTED_KINDS: { readonly [kind: string]: { readonly why: string; readonly fix: string } } = {
@@ -124,7 +125,7 @@ export const decodeNodes = (ir: IRDocument, source: IRSource, modules: KindModul
 
 /** The field a node wrote beside `config` that its kind takes under `config` (the first issue's), if that is the problem. */
 const misplacedConfigField = (kind: NodeKind, error: ParseResult.ParseError): string | undefined => {
-  const first = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+  const first = firstIssue(error)
   if (first === undefined || first.path.length !== 1 || !first.message.includes("is unexpected")) return undefined
   const name = String(first.path[0])
   return kind.fieldNames.some((f) => f.replace(/\?/g, "") === `config.${name}`) ? name : undefined

@@ -8,10 +8,12 @@
  * what is accepted or how it reads, only how fast a valid value gets through.
  */
 import type { FieldSpec } from "./schema.js"
-import type { State } from "./stateSchema.js"
 
 /** `true`: valid and already in decoded form; `false`: ask the field's Schema. */
 export type FieldCheck = (value: unknown) => boolean
+
+/** Run state (as `stateSchema.ts` declares it; not imported, which would make a cycle). */
+type State = { readonly [field: string]: unknown }
 
 const isPlainObject = (value: unknown): value is Readonly<Record<string, unknown>> =>
   typeof value === "object" && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype

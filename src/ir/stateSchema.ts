@@ -6,11 +6,12 @@
 import * as Either from "effect/Either"
 import * as JSONSchema from "effect/JSONSchema"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
+import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
 import { type FieldCheck, fieldCheck, initialStateOf } from "./fieldCheck.js"
 import { type FieldSpec, type FieldType, FlatStateSchema, type FlatType, InlineStateSchema, ModuleStateSchema, type Reducer, type StateSchemaSpec } from "./schema.js"
+import { firstIssue } from "./parseIssue.js"
 
 /** Run state: a JSON object keyed by declared field names. */
 export type State = { readonly [field: string]: unknown }
@@ -293,7 +294,7 @@ const property = (spec: FieldSpec): Schema.Schema.Any | Schema.PropertySignature
 
 /** The first issue of a parse error, as one line: `at [1]: Expected number, actual "x"`. */
 const oneLine = (error: ParseResult.ParseError): string => {
-  const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+  const issue = firstIssue(error)
   const at = issue && issue.path.length > 0 ? `at ${issue.path.map((p) => (typeof p === "number" ? `[${p}]` : String(p))).join(".")}: ` : ""
   return `${at}${issue?.message ?? "invalid"}`.replace(/\s*\n\s*/g, " ")
 }

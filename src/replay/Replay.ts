@@ -9,7 +9,6 @@
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
 import { type Checkpoint, type RunSummary, toSummary } from "../checkpoint/models.js"
@@ -21,12 +20,13 @@ import { actorOf, nowIso, OWNER } from "../runtime/RunLoop.js"
 import type { FactsSnapshot } from "../fathom/facts.js"
 import { RuleEngine } from "../fathom/RuleEngine.js"
 import { assertEvidence, assertToolFacts } from "../fathom/RuleSession.js"
-import type { State } from "../ir/stateSchema.js"
+import { declaredAs, type State } from "../ir/stateSchema.js"
 import { type CounterfactualMutation, decodeMutation, derivedHash } from "../runtime/Mutation.js"
 import { evaluateRouters, route } from "../runtime/routing.js"
 import { replaySource } from "../runtime/replaySource.js"
 import { diffRuns, type RunDiff } from "./RunDiff.js"
 import { listSome } from "../ir/limits.js"
+import { firstIssue } from "../ir/parseIssue.js"
 
 /** How to fork. */
 export interface ForkOptions {
@@ -209,7 +209,7 @@ export const start = (
     const state = { ...base.state, ...overrides }
     const invalid = Either.getLeft(Schema.decodeUnknownEither(graph.state.schema, { onExcessProperty: "error" })(state))
     if (Option.isSome(invalid)) {
-      const issue = ParseResult.ArrayFormatter.formatErrorSync(invalid.value)[0]
+      const issue = firstIssue(invalid.value)
       const field = (issue?.path ?? []).map(String).join(".") || "<state>"
       const top = String(issue?.path[0] ?? "")
       const declared = graph.state.fields.get(top)
@@ -220,7 +220,7 @@ export const start = (
         message: `state_overrides do not fit the state schema: ${issue?.message ?? "invalid"}`,
         fix: declared === undefined
           ? `override declared fields only: ${listSome(graph.state.fields.keys())}`
-          : `give '${top}' a value of its declared type${declared.type !== undefined ? ` (${declared.type})` : ""}`
+          : `give '${top}' a value of its declared type${declaredAs(declared) !== undefined ? ` (${declaredAs(declared)})` : ""}`
       })
     }
 

@@ -4,11 +4,11 @@
  * anything is written.
  */
 import * as Effect from "effect/Effect"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { InputError } from "../errors.js"
 import { FactSpec } from "../fathom/facts.js"
 import { hashJson } from "../ir/hash.js"
+import { firstIssue } from "../ir/parseIssue.js"
 
 
 /** The mutation applied at the fork step. */
@@ -42,7 +42,7 @@ export const isEmptyMutation = (mutation: CounterfactualMutation): boolean =>
 export const decodeMutation = (input: unknown, source = "mutation"): Effect.Effect<CounterfactualMutation, InputError> =>
   Schema.decodeUnknown(CounterfactualMutation, { onExcessProperty: "error" })(input ?? {}).pipe(
     Effect.mapError((error) => {
-      const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+      const issue = firstIssue(error)
       const path = (issue?.path ?? []).map(String).join(".")
       const top = issue?.path[0]
       return new InputError({

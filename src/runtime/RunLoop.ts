@@ -14,7 +14,7 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as HashSet from "effect/HashSet"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
+import type * as ParseResult from "effect/ParseResult"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
@@ -63,6 +63,7 @@ import { executeFrontier, PARALLEL_NODE, recordedWinners, winnersCall } from "./
 import { evaluateRouters, route } from "./routing.js"
 import { checkJson, frozenCopy, jsonEqual, writtenDelta } from "../ir/json.js"
 import { applyWrites, type NodeWrite } from "./reducers.js"
+import { firstIssue } from "../ir/parseIssue.js"
 
 /** Requests a caller can make of a running loop. */
 export type Control = "run" | "pause" | "requeue" | "cancel"
@@ -244,7 +245,7 @@ const invalidState = (
   step: number,
   fields: ReadonlyMap<string, FieldInfo>
 ): StateValidationError => {
-  const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+  const issue = firstIssue(error)
   const path = [...prefix, ...(issue?.path ?? [])]
   const field = path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("")
   const writer = writes.find((w) => path[0] !== undefined && String(path[0]) in w.update)

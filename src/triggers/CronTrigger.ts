@@ -11,12 +11,12 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { TriggerError } from "../errors.js"
 import { AuditSink } from "../telemetry/AuditSink.js"
 import type { Trigger, TriggerDeps } from "./Trigger.js"
 import { idempotencyKeyOf } from "./TriggerEvent.js"
+import { firstIssue } from "../ir/parseIssue.js"
 
 /** What to do with ticks missed while no process was running the schedule. */
 export const CatchUp = Schema.Literal("latest", "all", "none")
@@ -41,7 +41,7 @@ export type CronSpecInput = typeof CronSpec.Encoded
 /** Apply a schedule's defaults and check its fields (unknown ones refused). */
 const decodeSpec = (input: CronSpecInput): Either.Either<CronSpec, TriggerError> =>
   Either.mapLeft(Schema.decodeUnknownEither(CronSpec, { onExcessProperty: "error" })(input), (error) => {
-    const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+    const issue = firstIssue(error)
     const id = typeof input?.id === "string" ? input.id : "?"
     return new TriggerError({
       reason: "invalid-config",

@@ -5,9 +5,9 @@
 import { createHash } from "node:crypto"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { InputError } from "../errors.js"
+import { firstIssue } from "../ir/parseIssue.js"
 
 /** One trigger firing. */
 export const TriggerEvent = Schema.Struct({
@@ -27,7 +27,7 @@ export type TriggerEvent = typeof TriggerEvent.Type
 export const decodeTriggerEvent = (input: unknown): Effect.Effect<TriggerEvent, InputError> =>
   Schema.decodeUnknown(TriggerEvent, { onExcessProperty: "error" })(input).pipe(
     Effect.mapError((error) => {
-      const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+      const issue = firstIssue(error)
       return new InputError({
         field: (issue?.path ?? []).map(String).join(".") || "<event>",
         message: issue?.message ?? "invalid TriggerEvent",

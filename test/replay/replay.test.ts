@@ -677,6 +677,24 @@ describe("replay and counterfactual forks", () => {
     expect([out.same.summary.status, out.same.summary.final_state["approved_by"]]).toEqual(["done", "alice"])
   })
 
+  it("a state override outside a field's enum is refused naming every allowed value, in the message and the fix", async () => {
+    const layer = freshLayer()
+    const graph = await Effect.runPromise(Graph.make({
+      ir_version: "1.0.0",
+      id: "run:enum",
+      state_schema: { fields: { level: { type: "string", enum: ["low", "high"], default: "low" } } },
+      nodes: [{ id: "a", kind: "noop" }]
+    }))
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const done = yield* Effect.flatMap(graph.start({}), (r) => r.start())
+      return yield* Effect.either(Replay.fork(graph, done.run_id, { mutation: { state_overrides: { level: "medium" } } }))
+    }).pipe(Effect.provide(layer)))
+    const error = Either.isLeft(out) ? out.left : undefined
+    expect(error).toMatchObject({ _tag: "StateValidationError", source: "mutation", field: "level" })
+    expect(error?.message).toContain("Expected one of \"low\", \"high\", actual \"medium\"")
+    expect((error as { fix?: string } | undefined)?.fix).toBe("give 'level' a value of its declared type (string, one of \"low\", \"high\")")
+  })
+
   it("a replayed step starts at its recorded time: rules that read a fact's _timestamp route as the run did", async () => {
     const layer = freshLayer()
     const cutoff = "2026-06-01T00:00:00.000Z"

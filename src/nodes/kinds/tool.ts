@@ -27,6 +27,7 @@ import * as NodeKind from "../NodeKind.js"
 import * as Capabilities from "../tools/Capabilities.js"
 import { isTool, problemOf, type Tool } from "../tools/Tool.js"
 import { ToolRegistry } from "../tools/ToolRegistry.js"
+import { firstIssue } from "../../ir/parseIssue.js"
 
 const FieldMap = Schema.Record({ key: Schema.String, value: Schema.String })
 
@@ -89,7 +90,6 @@ const isPathRef = (ref: { readonly module: string }): boolean => /^(\.{1,2}\/|\/
 const structOf = (ast: SchemaAST.AST): SchemaAST.TypeLiteral | undefined =>
   ast._tag === "TypeLiteral" ? ast : ast._tag === "Transformation" && ast.from._tag === "TypeLiteral" ? ast.from : undefined
 
-const firstIssue = (error: ParseResult.ParseError) => ParseResult.ArrayFormatter.formatErrorSync(error)[0]
 
 /** The longest issue text an error repeats: a Schema issue quotes the whole value it refused. */
 const MAX_ISSUE = 300

@@ -23,6 +23,7 @@ import * as ChatCompletions from "./ChatCompletions.js"
 import type { AiModules } from "./ChatCompletions.js"
 import * as Responses from "./Responses.js"
 import type { Message } from "./prompt.js"
+import { firstIssue } from "../../ir/parseIssue.js"
 
 /** The wire API of a node's own model: `/chat/completions` or `/responses`. */
 export type Api = "chat" | "responses"
@@ -236,7 +237,7 @@ const stringField = (error: unknown, key: string): string | undefined => {
 const malformed = (error: unknown, clean: Clean): string => {
   const cause = Predicate.hasProperty(error, "cause") ? error.cause : undefined
   if (ParseResult.isParseError(cause)) {
-    const issue = ParseResult.ArrayFormatter.formatErrorSync(cause)[0]
+    const issue = firstIssue(cause)
     if (issue !== undefined) return clean(`${issue.path.length > 0 ? `${issue.path.map(String).join(".")}: ` : ""}${issue.message}`)
   }
   const description = stringField(error, "description")

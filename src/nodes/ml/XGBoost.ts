@@ -13,8 +13,9 @@
  * Categorical splits and vector leaves are refused when the model loads.
  */
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
+import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { firstIssue } from "../../ir/parseIssue.js"
 
 const NumberArray = Schema.Array(Schema.Number)
 /** `default_left` is 0/1 in current files, booleans in some older ones. */
@@ -61,7 +62,7 @@ export const XGBoostDocument = Schema.Struct({
 })
 
 const problem = (error: ParseResult.ParseError, prefix: string): string => {
-  const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+  const issue = firstIssue(error)
   return `not an XGBoost JSON model: ${issue ? `${[prefix, ...issue.path.map(String)].filter((p) => p !== "").join(".") || "the document"}: ${issue.message}` : "unexpected structure"}`
 }
 
