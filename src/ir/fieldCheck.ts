@@ -8,7 +8,9 @@
  * what is accepted or how it reads, only how fast a valid value gets through.
  */
 import type { FieldSpec } from "./schema.js"
-import type { State } from "./stateSchema.js"
+
+/** Run state (stateSchema.ts's `State`, written out: importing it would make an import cycle). */
+type State = { readonly [field: string]: unknown }
 
 /** `true`: valid and already in decoded form; `false`: ask the field's Schema. */
 export type FieldCheck = (value: unknown) => boolean
