@@ -180,16 +180,8 @@ const show = (n: Num): string => {
   return text.length > 40 ? `${text.slice(0, 20)}… (an int of ${text.replace("-", "").length} digits)` : text
 }
 
-/** Python's `a < b`, `a == b`, `a > b` of two numbers, exactly (an int against a float too): -1, 0 or 1. */
-const compare = (a: Num, b: Num): number => {
-  if (typeof a === "number" && typeof b === "number") return a < b ? -1 : a > b ? 1 : 0
-  if (typeof a === "bigint" && typeof b === "bigint") return a < b ? -1 : a > b ? 1 : 0
-  if (typeof a === "number") return -compare(b, a)
-  const f = b as number
-  if (!Number.isFinite(f)) return f > 0 ? -1 : 1
-  const floor = BigInt(Math.floor(f))
-  return a < floor ? -1 : a > floor ? 1 : Number.isInteger(f) ? 0 : -1
-}
+/** Python's `a < b`, `a == b`, `a > b` of two numbers: -1, 0 or 1 (JavaScript compares a bigint with a number exactly, as Python does an int with a float). */
+const compare = (a: Num, b: Num): number => (a < b ? -1 : a > b ? 1 : 0)
 
 /**
  * Python's `round(x, digits)` of a float: the double's exact value rounded to `digits`
