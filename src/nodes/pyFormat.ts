@@ -86,33 +86,41 @@ const strRepr = (value: string, ascii: boolean): string => {
   return out + quote
 }
 
-/** Python's `repr` of a JSON value (`ascii`: Python's `ascii`, `!a`). */
-export const pyRepr = (value: unknown, ascii = false): string => {
+/**
+ * The Python type a number is taken as: `float` or `int` when a declared field says so
+ * (`type: number` holds a Python float, `type: integer` an int), undefined when nothing
+ * does (see `isInt`).
+ */
+export type NumberType = "float" | "int" | undefined
+
+/** Python's `repr` of a JSON value (`ascii`: Python's `ascii`, `!a`; `as`: the Python type of a number value). */
+export const pyRepr = (value: unknown, ascii = false, as?: NumberType): string => {
   if (typeof value === "string") return strRepr(value, ascii)
   if (Array.isArray(value)) return `[${value.map((v) => pyRepr(v, ascii)).join(", ")}]`
   if (value !== null && typeof value === "object") {
     return `{${Object.entries(value).map(([k, v]) => `${pyRepr(k, ascii)}: ${pyRepr(v, ascii)}`).join(", ")}}`
   }
-  return pyStr(value)
+  return pyStr(value, as)
 }
 
 /**
- * Whether a JSON number stands for a Python int: a whole number within the range where
- * doubles count every integer (±2^53). Past it a whole number is almost surely a float's
+ * Whether a JSON number stands for a Python int. A declared type decides (`float`: never;
+ * `int`: a whole number, at any size). Without one: a whole number within the range where
+ * doubles count every integer (±2^53); past it a whole number is almost surely a float's
  * value (`1e22`), and Python prints those as floats.
  */
-const isInt = (value: number): boolean => Number.isSafeInteger(value)
+const isInt = (value: number, as: NumberType): boolean =>
+  as === "float" ? false : as === "int" ? Number.isInteger(value) : Number.isSafeInteger(value)
 
-/** Python's `str` of a JSON value. */
-export const pyStr = (value: unknown): string => {
+/** Python's `str` of a JSON value (`as`: the Python type of a number value). */
+export const pyStr = (value: unknown, as?: NumberType): string => {
   if (value === null || value === undefined) return "None"
   if (value === true) return "True"
   if (value === false) return "False"
   if (typeof value === "string") return value
   if (typeof value === "number") {
     if (!Number.isFinite(value)) return value > 0 ? "inf" : value < 0 ? "-inf" : "nan"
-    // Whole JSON numbers are ints (see `isInt`); others floats.
-    return isInt(value) ? BigInt(value).toString() : floatRepr(value)
+    return isInt(value, as) ? BigInt(value).toString() : floatRepr(value)
   }
   return pyRepr(value)
 }
@@ -135,10 +143,10 @@ const zeroGrouped = (digits: string, sep: string, size: number, width: number): 
 }
 
 /** Python's type name of a JSON value, for errors. */
-const pyType = (value: unknown): string =>
+const pyType = (value: unknown, as: NumberType): string =>
   value === null || value === undefined ? "NoneType"
     : typeof value === "boolean" ? "bool"
-    : typeof value === "number" ? (isInt(value) ? "int" : "float")
+    : typeof value === "number" ? (isInt(value, as) ? "int" : "float")
     : typeof value === "string" ? "str"
     : Array.isArray(value) ? "list" : "dict"
 
@@ -150,19 +158,20 @@ const RADIX_TYPES = new Set(["b", "o", "x", "X"])
  * Apply a format spec to a value (the subset of Python's mini-language above), refusing
  * what Python's `format` refuses rather than guessing: a spec on None, a list or a dict;
  * a float with an integer code (`d`, `x`…); a string with a number code, a sign, `,` or `=`;
- * a number with `s`. JSON numbers that are whole count as ints, booleans as 0 and 1.
+ * a number with `s`. A number is the Python type `as` says; without it, whole JSON
+ * numbers count as ints (see `isInt`). Booleans count as 0 and 1.
  */
-export const formatValue = (input: unknown, spec: string): Either.Either<string, string> => {
+export const formatValue = (input: unknown, spec: string, as?: NumberType): Either.Either<string, string> => {
   const m = SPEC.exec(spec)
-  if (m === null || spec === "") return Either.right(pyStr(input))
+  if (m === null || spec === "") return Either.right(pyStr(input, as))
   const [, fillChar, alignChar, sign, alternate, zero, widthText, sep, precisionText, type] = m
   const value = typeof input === "boolean" ? Number(input) : input
   const precision = precisionText === undefined ? undefined : Number(precisionText)
   const numeric = typeof value === "number"
-  if (!numeric && typeof value !== "string") return Either.left(`unsupported format string passed to ${pyType(input)}.__format__ (the value is ${pyRepr(input)})`)
-  if (numeric && type === "s") return Either.left(`Unknown format code 's' for object of type '${pyType(input)}'`)
-  if (numeric && type !== undefined && INTEGER_TYPES.has(type) && !isInt(value)) return Either.left(`Unknown format code '${type}' for object of type 'float' (the value is ${value})`)
-  if (numeric && precision !== undefined && (type === undefined || type === "n" || INTEGER_TYPES.has(type)) && isInt(value)) {
+  if (!numeric && typeof value !== "string") return Either.left(`unsupported format string passed to ${pyType(input, as)}.__format__ (the value is ${pyRepr(input)})`)
+  if (numeric && type === "s") return Either.left(`Unknown format code 's' for object of type '${pyType(input, as)}'`)
+  if (numeric && type !== undefined && INTEGER_TYPES.has(type) && !isInt(value, as)) return Either.left(`Unknown format code '${type}' for object of type 'float' (the value is ${pyStr(value, as)})`)
+  if (numeric && precision !== undefined && (type === undefined || type === "n" || INTEGER_TYPES.has(type)) && isInt(value, as)) {
     return Either.left("Precision not allowed in integer format specifier")
   }
   if (numeric && type === "c" && sign !== undefined) return Either.left("Sign not allowed with integer format specifier 'c'")
@@ -186,7 +195,7 @@ export const formatValue = (input: unknown, spec: string): Either.Either<string,
     const negative = value < 0 || Object.is(value, -0)
     const n = Math.abs(value)
     const finite = Number.isFinite(n)
-    const integral = isInt(value)
+    const integral = isInt(value, as)
     switch (type) {
       case "d": body = BigInt(n).toString(); break
       case "b": body = BigInt(n).toString(2); break
@@ -200,7 +209,7 @@ export const formatValue = (input: unknown, spec: string): Either.Either<string,
       case "g": case "G": body = finite ? general(n, precision ?? 6, { alternate: alternate !== undefined }) : pyStr(n); break
       // `n` is `d` for ints and `g` for floats (without a locale's separators).
       case "n": body = integral ? BigInt(n).toString() : finite ? general(n, precision ?? 6) : pyStr(n); break
-      default: body = precision === undefined || !finite ? pyStr(n) : general(n, precision, { keepPoint: true })
+      default: body = precision === undefined || !finite ? pyStr(n, as) : general(n, precision, { keepPoint: true })
     }
     if (type === "E" || type === "G" || type === "F") body = body.toUpperCase()
     lead = (negative ? "-" : sign === "+" ? "+" : sign === " " ? " " : "") +
@@ -226,11 +235,22 @@ export const formatValue = (input: unknown, spec: string): Either.Either<string,
   }
 }
 
+/** A placeholder Python's `format` would refuse: its field, and the placeholder and why (`{score:d}: Unknown format code…`). */
+export interface RenderProblem {
+  readonly field: string
+  readonly message: string
+}
+
 /**
  * Render parsed pieces over `values`, or say which placeholder Python's `format` would
- * refuse and why.
+ * refuse and why. `types` gives the Python type of a field's number value (its declared
+ * type); it applies to the field's value itself, not to numbers nested in it.
  */
-export const render = (pieces: ReadonlyArray<Piece>, values: { readonly [field: string]: unknown }): Either.Either<string, string> => {
+export const render = (
+  pieces: ReadonlyArray<Piece>,
+  values: { readonly [field: string]: unknown },
+  types?: ReadonlyMap<string, NumberType>
+): Either.Either<string, RenderProblem> => {
   let out = ""
   for (const p of pieces) {
     if (p._tag === "text") {
@@ -238,9 +258,12 @@ export const render = (pieces: ReadonlyArray<Piece>, values: { readonly [field: 
       continue
     }
     const value = values[p.name]
-    const converted = p.conversion === "r" || p.conversion === "a" ? pyRepr(value, p.conversion === "a") : p.conversion === "s" ? pyStr(value) : value
-    const formatted = formatValue(converted, p.spec)
-    if (Either.isLeft(formatted)) return Either.left(`{${p.name}${p.conversion !== undefined ? `!${p.conversion}` : ""}:${p.spec}}: ${formatted.left}`)
+    const as = types?.get(p.name)
+    const converted = p.conversion === "r" || p.conversion === "a" ? pyRepr(value, p.conversion === "a", as) : p.conversion === "s" ? pyStr(value, as) : value
+    const formatted = formatValue(converted, p.spec, as)
+    if (Either.isLeft(formatted)) {
+      return Either.left({ field: p.name, message: `{${p.name}${p.conversion !== undefined ? `!${p.conversion}` : ""}:${p.spec}}: ${formatted.left}` })
+    }
     out += formatted.right
   }
   return Either.right(out)

@@ -60,6 +60,37 @@ nodes:
     expect(Either.isLeft(unset) && String((unset.left as { cause: unknown }).cause)).toMatch(/^template placeholder \{score:\.2f\}: unsupported format string passed to NoneType\.__format__ \(the value is None\), as Python.s str\.format says \(fix: give the field a value/)
   })
 
+  it("prints a number by its field's declared type, as the original's typed state does: float fields as floats, int and any fields as before", async () => {
+    const graph = await Effect.runPromise(Graph.fromYaml(yaml(`
+state_schema:
+  fields:
+    score: { type: number }
+    big: { type: number }
+    threshold: { type: number, default: 2.0 }
+    n: { type: integer }
+    whatever: { type: any, default: null }
+    nested: { type: object }
+    out: { type: string, default: "" }
+nodes:
+  - { id: render, kind: template, config: { template: "{score} {score!r} {big} {threshold} {threshold:>5} {score:.2} {n} {whatever} {nested}", out: out } }
+`)))
+    const summary = await run(runToEnd(graph, { score: 1, big: 1e16, n: 3, whatever: 4, nested: { x: 1 } }))
+    expect(summary.final_state["out"]).toBe("1.0 1.0 1e+16 2.0   2.0 1.0 3 4 {'x': 1}")
+  })
+
+  it("refuses an integer format code on a float field (Python's ValueError), naming the node, the field and the fix", async () => {
+    const graph = await Effect.runPromise(Graph.fromYaml(yaml(`
+state_schema: { score: float, n: int, out: { type: str, default: "" } }
+nodes:
+  - { id: render, kind: template, config: { template: "{n:d} {score:d}", out: out } }
+`)))
+    const result = await run(Effect.either(runToEnd(graph, { score: 1, n: 2 })))
+    expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "NodeExecutionError", nodeId: "render" })
+    const cause = String(Either.isLeft(result) && (result.left as { cause: unknown }).cause)
+    expect(cause).toMatch(/^template placeholder \{score:d\}: Unknown format code 'd' for object of type 'float' \(the value is 1\.0\), as Python's str\.format says/)
+    expect(cause).toContain("fix: 'score' is declared number, a Python float: write {score:.0f} to print it rounded, or declare it integer (int) if it holds whole numbers")
+  })
+
   it("refuses placeholders that are not bare declared fields, bad braces and an undeclared out field, at their path", async () => {
     const cases: Array<[string, string, RegExp]> = [
       ["{nope}", "prompt", /undeclared state field '\{nope\}'/],

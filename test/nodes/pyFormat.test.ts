@@ -143,9 +143,49 @@ describe("Python format specs (the template kind's formatter)", () => {
     for (const [value, spec, expected] of cases) expect([value, spec, PyFormat.formatValue(value, spec)]).toEqual([value, spec, Either.left(expected)])
   })
 
+  it("takes a number as the declared type says: a float field prints as a float, an int field as an int (values from CPython 3)", () => {
+    const cases: Array<[number, string, PyFormat.NumberType, string]> = [
+      [1, "", "float", "1.0"],
+      [1, ">6", "float", "   1.0"],
+      [-1, "+", "float", "-1.0"],
+      [1e16, "", "float", "1e+16"],
+      [1e22, "", "float", "1e+22"],
+      [2, ".2", "float", "2.0"],
+      [2, "g", "float", "2"],
+      [1, "n", "float", "1"],
+      [3, "%", "float", "300.000000%"],
+      [1234567, ",", "float", "1,234,567.0"],
+      [0.5, "", "float", "0.5"],
+      [1e22, "", "int", "10000000000000000000000"],
+      [1e22, ",", "int", "10,000,000,000,000,000,000,000"],
+      [1e22, "d", "int", "10000000000000000000000"],
+      [3, ".2f", "int", "3.00"],
+      // Undeclared: whole numbers within ±2^53 are ints, larger ones floats (unchanged).
+      [1, "", undefined, "1"],
+      [1e22, "", undefined, "1e+22"]
+    ]
+    for (const [value, spec, as, expected] of cases) expect([value, spec, as, PyFormat.formatValue(value, spec, as)]).toEqual([value, spec, as, Either.right(expected)])
+    expect([PyFormat.pyStr(1, "float"), PyFormat.pyRepr(1, false, "float"), PyFormat.pyRepr(1, true, "float"), PyFormat.pyStr(1)]).toEqual(["1.0", "1.0", "1.0", "1"])
+    // The declared type applies to the value itself, not to numbers inside a list.
+    expect(PyFormat.pyRepr([1, 1.5], false, "float")).toBe("[1, 1.5]")
+    for (const code of ["d", "x", "b", "c"]) {
+      expect(PyFormat.formatValue(1, code, "float")).toEqual(Either.left(`Unknown format code '${code}' for object of type 'float' (the value is 1.0)`))
+    }
+    expect(PyFormat.formatValue(1, "s", "float")).toEqual(Either.left("Unknown format code 's' for object of type 'float'"))
+    expect(PyFormat.formatValue(1, ".2", "int")).toEqual(Either.left("Precision not allowed in integer format specifier"))
+  })
+
+  it("render takes each field's declared type", () => {
+    const pieces = Either.getOrThrow(PyFormat.parse("{score} {score!r} {n} {v}"))
+    const types = new Map<string, PyFormat.NumberType>([["score", "float"], ["n", "int"], ["v", undefined]])
+    expect(PyFormat.render(pieces, { score: 1, n: 1, v: 1 }, types)).toEqual(Either.right("1.0 1.0 1 1"))
+    expect(PyFormat.render(Either.getOrThrow(PyFormat.parse("{score:d}")), { score: 1 }, types))
+      .toEqual(Either.left({ field: "score", message: "{score:d}: Unknown format code 'd' for object of type 'float' (the value is 1.0)" }))
+  })
+
   it("render names the placeholder Python would refuse", () => {
     const pieces = Either.getOrThrow(PyFormat.parse("a={score:.2f} c={score:d}"))
     expect(PyFormat.render(pieces, { score: 2 })).toEqual(Either.right("a=2.00 c=2"))
-    expect(PyFormat.render(pieces, { score: 2.5 })).toEqual(Either.left("{score:d}: Unknown format code 'd' for object of type 'float' (the value is 2.5)"))
+    expect(PyFormat.render(pieces, { score: 2.5 })).toEqual(Either.left({ field: "score", message: "{score:d}: Unknown format code 'd' for object of type 'float' (the value is 2.5)" }))
   })
 })

@@ -48,8 +48,8 @@ const err = async (tool: Tool.Tool, input: unknown, grants: ReadonlyArray<string
   return r.left
 }
 
-const value = (expression: string) => Either.getOrThrowWith(evaluate(expression), (m) => new Error(m))
-const problem = (expression: string) => Either.match(evaluate(expression), { onLeft: (m) => m, onRight: (v) => `no problem: ${v}` })
+const value = (expression: string) => Either.getOrThrowWith(evaluate(expression), (p) => new Error(p.message))
+const problem = (expression: string) => Either.match(evaluate(expression), { onLeft: (p) => p.message, onRight: (v) => `no problem: ${v}` })
 
 /** A graph IR with `nodes` in a chain over `fields`. */
 const graphIr = (fields: Record<string, unknown>, nodes: ReadonlyArray<Record<string, unknown>>) => ({
@@ -132,7 +132,7 @@ describe("std.calculator", () => {
     expect(problem("process.exit(1)")).toMatch(/unexpected character '\.'|unknown/)
     expect(problem("1 / 0")).toMatch(/division by zero \('\/' at position 2\)/)
     expect(problem("5 % 0")).toMatch(/modulo by zero/)
-    expect(problem("10 ** 400")).toMatch(/not a finite number/)
+    expect(problem("10.0 ** 400")).toMatch(/not a finite number/)
     expect(problem("sqrt(-1)")).toMatch(/sqrt\(-1\) is not a finite number/)
     expect(problem("sqrt(1, 2)")).toMatch(/takes 1 argument, got 2/)
     expect(problem("min()")).toMatch(/at least 2/)
@@ -140,6 +140,47 @@ describe("std.calculator", () => {
     expect(problem("max(1)")).toMatch(/max\(\) takes at least 2 arguments, got 1/)
     expect(problem("round(2.5, 0.5)")).toMatch(/digits must be an integer/)
     expect(problem(`${"(".repeat(300)}1${")".repeat(300)}`)).toMatch(/nests more than 200 levels/)
+  })
+
+  it("keeps ints exact, as Python does, and refuses an int result past ±2^53 (a JSON number cannot carry it) with the fix", async () => {
+    expect([value("3 ** 40 // 3 ** 30"), value("(2 ** 100 + 1) % 7"), value("2 ** 53 - 1"), value("-(2 ** 100) // 3 ** 50 // 10 ** 20")]).toEqual([59049, 3, 9007199254740991, -1])
+    // int / int is the exact quotient rounded once; floor, ceil and round give ints; floats stay floats.
+    expect([value("10 ** 400 / 10 ** 399"), value("2 ** 100 / 3 ** 50"), value("floor(2.5e10) * 3"), value("3.0 ** 40"), value("2 ** -1000")]).toEqual([10, 1765780.963259017, 75000000000, 12157665459056929000, 9.332636185032189e-302])
+    expect([value("round(1250, -2)"), value("round(1350, -2)"), value("round(-1250, -2)"), value("max(2 ** 53 + 1, 2.0 ** 53) - 2 ** 53")]).toEqual([1200, 1400, -1200, 1])
+    for (const [expression, digits] of [["3 ** 40", "12157665459056928801"], ["2 ** 64 + 1", "18446744073709551617"], ["2 ** 53 + 1", "9007199254740993"], ["floor(1e20)", "100000000000000000000"]] as const) {
+      expect(problem(expression)).toBe(`the result ${digits} is an integer past ±2^53 (9007199254740991), which a JSON number cannot carry exactly`)
+    }
+    const e = await err(calculator, { expression: "3 ** 40" })
+    expect(e).toMatchObject({ _tag: "ToolError", reason: "failed", argument: "expression" })
+    expect(e.message).toBe("cannot evaluate '3 ** 40': the result 12157665459056928801 is an integer past ±2^53 (9007199254740991), which a JSON number cannot carry exactly")
+    expect(e.fix).toBe("if an approximation will do, make an operand a float (3.0 ** 40, not 3 ** 40; floor, ceil and round give ints)")
+    expect(problem("10 ** 400 / 1")).toBe("integer division result too large for a float")
+    expect(problem("sqrt(10 ** 400)")).toBe("int too large to convert to float")
+    expect(problem("(10 ** 999) ** 999")).toMatch(/would be an integer of more than 100000 bits/)
+  })
+
+  it("refuses an exponent past ±1000, as the original does, naming the position and the fix", async () => {
+    expect(problem("2 ** 1001")).toBe("exponent magnitude exceeds 1000 ('**' at position 2, exponent 1001)")
+    expect(problem("2 ** -1001")).toBe("exponent magnitude exceeds 1000 ('**' at position 2, exponent -1001)")
+    expect(problem("2.0 ** 1000.5")).toMatch(/^exponent magnitude exceeds 1000/)
+    expect(problem("10 ** 2000")).toMatch(/^exponent magnitude exceeds 1000/)
+    expect(problem("9 ** 9 ** 9")).toBe("exponent magnitude exceeds 1000 ('**' at position 2, exponent 387420489)")
+    expect(value("2 ** 1000 // 2 ** 990")).toBe(1024)
+    const e = await err(calculator, { expression: "2 ** 1001" })
+    expect(e.fix).toBe("keep each exponent within ±1000 (the bound guards against huge powers, as the original's calculator does)")
+  })
+
+  it("reads Python's number literals (_ between digits, 0x, 0o, 0b) and refuses what Python's parser refuses", () => {
+    expect([value("1_000 + 1"), value("0x10 + 1"), value("0o17"), value("0b101"), value("0XfF"), value("1_000.5"), value("1e1_0"), value("00"), value("0123.5"), value("5."), value(".5")])
+      .toEqual([1001, 17, 15, 5, 255, 1000.5, 1e10, 0, 123.5, 5, 0.5])
+    expect(problem("0123")).toBe("leading zeros in decimal integer literals are not permitted ('0123' at position 0), as in Python")
+    expect(Either.isLeft(evaluate("0123")) && evaluate("0123")).toMatchObject({ left: { fix: "write 123, or 0o123 if it is an octal int" } })
+    expect(problem("1__0")).toBe("invalid number literal '1_…' at position 0")
+    expect(problem("1_ + 2")).toBe("invalid number literal '1_…' at position 0")
+    expect(problem("0x")).toBe("invalid number literal '0x…' at position 0")
+    expect(problem("0b102")).toBe("invalid number literal '0b102…' at position 0")
+    expect(problem("2x")).toBe("invalid number literal '2x…' at position 0")
+    expect(problem("1 + 1j")).toBe("complex literal '1j' at position 4: the calculator takes ints and floats")
   })
 
   it("answers {result} and fails with a ToolError naming the expression", async () => {

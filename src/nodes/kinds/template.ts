@@ -3,14 +3,27 @@
  * state fields into one field. No model, no I/O: it replays identically. Its common use
  * is feeding a judge's feedback back into the field a generator reads. A value the spec
  * cannot format (`{score:d}` on 2.5, `{x:.2f}` on a string or on None) fails the node,
- * as Python's `format` raises.
+ * as Python's `format` raises. A field's declared type decides how its number prints, as
+ * the original's typed state does: a `number` field holds a Python float (`1.0`, and
+ * `{x:d}` is refused), an `integer` field an int.
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { NodeExecutionError } from "../../errors.js"
+import type { FieldInfo } from "../../ir/stateSchema.js"
 import * as NodeKind from "../NodeKind.js"
 import * as PyFormat from "../pyFormat.js"
+
+/** The Python type a declared field's number holds: `number` a float, `integer` an int; others undeclared. */
+const numberType = (field: FieldInfo | undefined): PyFormat.NumberType =>
+  field?.type === "number" ? "float" : field?.type === "integer" ? "int" : undefined
+
+/** The fix for a placeholder `format` refuses: a float field's integer code names the field's type. */
+const fixFor = (problem: PyFormat.RenderProblem, types: ReadonlyMap<string, PyFormat.NumberType>): string =>
+  types.get(problem.field) === "float" && /Unknown format code '[bcdoxX]'/.test(problem.message)
+    ? `'${problem.field}' is declared number, a Python float: write {${problem.field}:.0f} to print it rounded, or declare it integer (int) if it holds whole numbers`
+    : "give the field a value of the type the spec formats, or change the spec: {x:.0f} rounds a float, {x} prints any value"
 
 /** The `template` kind. */
 export const TemplateKind = NodeKind.make({
@@ -32,12 +45,13 @@ export const TemplateKind = NodeKind.make({
     }
     return undefined
   },
-  compile: (node) => {
+  compile: (node, ctx) => {
     const pieces = Either.getOrElse(PyFormat.parse(node.config.template), () => [])
+    const types = new Map(PyFormat.fieldsOf(pieces).map((f) => [f, numberType(ctx.fields.get(f))] as const))
     const out = node.config.out
     return Effect.succeed({
       execute: (state, input) =>
-        Either.match(PyFormat.render(pieces, state), {
+        Either.match(PyFormat.render(pieces, state, types), {
           onRight: (text) => Effect.succeed({ _tag: "Update", update: { [out]: text } }),
           onLeft: (problem) =>
             Effect.fail(
@@ -45,7 +59,7 @@ export const TemplateKind = NodeKind.make({
                 nodeId: input.nodeId,
                 step: input.step,
                 attempts: 1,
-                cause: `template placeholder ${problem.replace(/\.$/, "")}, as Python's str.format says (fix: give the field a value of the type the spec formats, or change the spec: {x:.0f} rounds a float, {x} prints any value)`
+                cause: `template placeholder ${problem.message.replace(/\.$/, "")}, as Python's str.format says (fix: ${fixFor(problem, types)})`
               })
             )
         })
