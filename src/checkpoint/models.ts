@@ -112,6 +112,8 @@ export const WaitingInfo = Schema.Struct({
   payload: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
   /** The capability the interrupt says its answerer needs (`requested_capability`), for the client that answers; not checked by Stargraph. */
   requested_capability: Schema.optional(Schema.String),
+  /** When the run stopped to ask (ISO 8601): the time of its `run.waiting` event, however it is read. */
+  asked_at: Schema.optional(Schema.String),
   /** When the wait times out (ISO 8601), and what happens then: `halt` or `goto:<node>`. */
   deadline: Schema.optional(Schema.String),
   on_timeout: Schema.optional(Schema.String),

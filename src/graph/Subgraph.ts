@@ -116,7 +116,8 @@ export const childActor = (parentRunId: string): string => `subgraph:${parentRun
 const parentWaiting = (parent: WaitingInfo, childRunId: string, asked: WaitingInfo): WaitingInfo => ({
   ...parent,
   prompt: asked.prompt,
-  payload: { ...asked.payload, child_run_id: childRunId, child_node: asked.node }
+  payload: { ...asked.payload, child_run_id: childRunId, child_node: asked.node },
+  ...(asked.asked_at !== undefined ? { asked_at: asked.asked_at } : {})
 })
 
 /**

@@ -597,6 +597,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       kind: "rule",
       rule: d.rule,
       payload: d.payload,
+      asked_at: isoNow(),
       ...(d.requested_capability !== undefined ? { requested_capability: d.requested_capability } : {}),
       on_timeout: d.on_timeout,
       ...(d.timeout_ms !== undefined ? { deadline: new Date(clock.unsafeCurrentTimeMillis() + d.timeout_ms).toISOString() } : {})
@@ -705,6 +706,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           step: at,
           response_field: request.responseField,
           kind: "node",
+          asked_at: isoNow(),
           ...(request.payload !== undefined ? { payload: request.payload } : {}),
           ...(request.requestedCapability !== undefined ? { requested_capability: request.requestedCapability } : {}),
           ...(given.length > 0 ? { answers: given } : {}),

@@ -33,6 +33,13 @@ const finalEvent = (run: RunRecord, state: { readonly [k: string]: unknown }, ba
   }
 }
 
+/**
+ * When `run` stopped, the same on every read: when it finished, asked (`waiting.asked_at`;
+ * a wait recorded without it: its last step's end), or paused (after its last step).
+ */
+const stoppedAt = (run: RunRecord, latest: Checkpoint | undefined): string =>
+  run.finished_at ?? run.waiting?.asked_at ?? latest?.finished_at ?? run.started_at ?? run.created_at
+
 const stepEvent = (cp: Checkpoint, seq: number): RunEvent => ({
   run_id: cp.run_id,
   seq,
@@ -78,7 +85,8 @@ const fromStore = (checkpointer: CheckpointerShape, runId: string, pollMs: numbe
         }
       }
       if (STOPPED_STATUSES.has(run.status)) {
-        const last = finalEvent(run, checkpoints[checkpoints.length - 1]?.state ?? {}, { run_id: runId, seq: seq++, at: run.finished_at ?? new Date().toISOString() })
+        const latest = checkpoints[checkpoints.length - 1]
+        const last = finalEvent(run, latest?.state ?? {}, { run_id: runId, seq: seq++, at: stoppedAt(run, latest) })
         if (last) events.push(last)
         done = true
       }

@@ -341,8 +341,12 @@ describe("streams", () => {
     expect(second.map((e) => [e.type, e.data.waiting?.prompt])).toEqual([["run.waiting", "Why?"]])
     expect(second[0]!.id).toMatch(/^1\.end\.w[0-9a-f]{12}$/)
     expect(second[0]!.id).not.toBe(first.id)
-    // Read back, the question has the id it had live.
-    expect(events(await (await fetch(`${server.url}/v1/runs/${id}/stream`)).text()).pop()!.id).toBe(second[0]!.id)
+    // Read back, the question has the id it had live, and the time it was asked, on every read.
+    const reads = [await (await fetch(`${server.url}/v1/runs/${id}/stream`)).text(), await (await fetch(`${server.url}/v1/runs/${id}/stream`)).text()].map((t) => events(t).pop()!)
+    expect(reads.map((e) => e.id)).toEqual([second[0]!.id, second[0]!.id])
+    const askedAt = (await call(`${server.url}/v1/runs/${id}`)).body["waiting"]["asked_at"]
+    expect(Date.parse(askedAt)).toBeGreaterThan(0)
+    expect(reads.map((e) => e.data.at)).toEqual([askedAt, askedAt])
     // A client that saw only the first question gets the second at once.
     const late = await fetch(`${server.url}/v1/runs/${id}/stream`, { headers: { "last-event-id": first.id } })
     expect(events(await late.text()).map((e) => e.data.waiting?.prompt)).toEqual(["Why?"])
