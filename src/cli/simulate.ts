@@ -107,7 +107,8 @@ export const simulate = Command.make(
         yield* Console.log(`graph_hash=${g.graphHash}`)
         yield* Console.log(`rule_firings=${firings.length}`)
         for (const f of firings) {
-          yield* Console.log(`  rule=${f.rule_id} fired=${f.fired} matched=[${f.matched_nodes.join(",") || "-"}] actions=[${f.action_kinds.join(",") || "-"}]`)
+          // `fired=True`/`False`: the original prints a Python bool (and `run --inspect` writes `fired=True`).
+          yield* Console.log(`  rule=${f.rule_id} fired=${f.fired ? "True" : "False"} matched=[${f.matched_nodes.join(",") || "-"}] actions=[${f.action_kinds.join(",") || "-"}]`)
         }
         return
       }
