@@ -3,6 +3,7 @@
  * `running` by a process that died) from its last checkpoint in this process, printing
  * each step as it completes; Ctrl-C pauses it again (twice: cancels it). `stargraph
  * respond <run_id> --response …` (the original's command) is the same with an answer.
+ * `--response` is JSON, or `@<path>` for a file holding it (the original's form).
  */
 import { Command, Options } from "@effect/cli"
 import * as Effect from "effect/Effect"
@@ -121,7 +122,7 @@ export const resume = Command.make(
     ...common,
     response: Options.text("response").pipe(
       Options.optional,
-      Options.withDescription("JSON answer for a run awaiting input (default: none; required for such a run)")
+      Options.withDescription("the answer for a run awaiting input: JSON, or @file to read the JSON from a file (default: none; required for such a run)")
     )
   },
   (o) => resumeRun(o).pipe(traced("stargraph.cli.resume"), Effect.catchAll(reportError))
@@ -132,7 +133,7 @@ export const respond = Command.make(
   "respond",
   {
     ...common,
-    response: Options.text("response").pipe(Options.withDescription("JSON answer to the question the run waits at (required: no default)"))
+    response: Options.text("response").pipe(Options.withDescription("the answer to the question the run waits at: JSON, or @file to read the JSON from a file, as the original's --response @approve.json (required: no default)"))
   },
   (o) => resumeRun({ ...o, response: Option.some(o.response) }).pipe(traced("stargraph.cli.respond"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Answer a run awaiting input and continue it, printing every step (resume --response, as the original Stargraph names it)"))

@@ -1,0 +1,101 @@
+/**
+ * Scripts and tutorials written for the original Stargraph's CLI: what they pass here
+ * either works or is refused with a fix a CLI user can act on (`respond --response
+ * @file`, a subgraph outside the graph's folder, the original's default database path,
+ * `inspect --diff N M`, `simulate`'s trace lines).
+ */
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { beforeAll, describe, expect, it } from "vitest"
+import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
+
+let work: string
+beforeAll(() => {
+  work = tempDir()
+  for (const name of ["hello", "approval"]) {
+    mkdirSync(join(work, name), { recursive: true })
+    for (const file of ["graph.yaml", "nodes.ts"]) {
+      const from = join(ROOT, "examples", name, file)
+      if (existsSync(from)) copyFileSync(from, join(work, name, file))
+    }
+  }
+})
+
+describe("respond --response @file", () => {
+  it("reads the answer from the file; a bad file is an InputError naming the flag and the path; a bare path to a file is refused with the @ spelling", async () => {
+    const db = join(work, "respond.sqlite")
+    const waiting = async () => runIdOf((await stargraph(["run", "approval/graph.yaml", "--inputs", "request=r", "--db", db, "--quiet"], { cwd: work })).last)
+    writeFileSync(join(work, "approve.json"), "{\"approved\": true, \"comment\": \"ok\"}\n")
+    writeFileSync(join(work, "broken.json"), "{\"approved\": tru\n")
+
+    const run = await waiting()
+    // The original's tutorial, verbatim: `--response @approve.json --actor analyst-jane`.
+    const answered = await stargraph(["respond", run, "--db", db, "--response", "@approve.json", "--actor", "analyst-jane", "--quiet"], { cwd: work })
+    expect([answered.code, answered.stderr, answered.last]).toEqual([0, "", `run_id=${run} status=done`])
+    const summary = JSON.parse((await stargraph(["inspect", run, "--db", db, "--json"], { cwd: work })).stdout) as { final_state: { outcome: string; decision: unknown } }
+    expect(summary.final_state).toMatchObject({ decision: { approved: true, comment: "ok" }, outcome: "published: Proposed change: r" })
+
+    // resume takes the same form.
+    const other = await waiting()
+    const resumed = await stargraph(["resume", other, "--db", db, "--response", `@${join(work, "approve.json")}`, "--quiet"], { cwd: work })
+    expect([resumed.code, resumed.last]).toEqual([0, `run_id=${other} status=done`])
+
+    const open = await waiting()
+    const refused = async (value: string) => {
+      const r = await stargraph(["respond", open, "--db", db, "--response", value], { cwd: work })
+      expect([r.code, r.stdout]).toEqual([2, ""])
+      return r.stderr
+    }
+    expect(await refused("@missing.json")).toBe(
+      `error: InputError: --response: there is no file missing.json (--response @missing.json reads the answer from that file) (fix: pass --response @<path of a readable JSON file> (relative to ${work}), or the answer itself as JSON, e.g. --response '{"approved":true}')\n`
+    )
+    expect(await refused("@broken.json")).toMatch(
+      /^error: InputError: --response: broken\.json \(given as --response @broken\.json\) is not valid JSON: .+ \(fix: write the answer in broken\.json as one JSON value of the answer's type, e\.g\. \{"approved": true\} or "approve"\)\n$/
+    )
+    expect(await refused("@approval")).toMatch(/^error: InputError: --response: approval is a folder, not a file /)
+    expect(await refused("@")).toMatch(/^error: InputError: --response: '@' names no file \(fix: pass --response @path\/to\/answer\.json/)
+    // The original's bare path: not reinterpreted, but the fix says how to pass the file.
+    expect(await refused("approve.json")).toBe(
+      "error: InputError: --response: 'approve.json' is not JSON; --response takes the answer as JSON text, and a file only with @ (fix: to answer with the JSON in the file approve.json, pass --response @approve.json)\n"
+    )
+    // Not JSON and not a file: the usual JSON refusal, which names the @ form too.
+    expect(await refused("yes please")).toMatch(/^error: InputError: --response: not valid JSON: .+ or @file to read it from a JSON file, --response @answer\.json\)\n$/)
+    // Nothing was answered: the run still waits.
+    const still = JSON.parse((await stargraph(["inspect", open, "--db", db, "--json"], { cwd: work })).stdout) as { status: string }
+    expect(still.status).toBe("awaiting-input")
+  })
+})
+
+describe("simulate prints the original's trace", () => {
+  it("fired=True for a rule that fired and fired=False for one that did not, as the original prints its Python bool", async () => {
+    const dir = join(work, "simulate")
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(join(dir, "graph.yaml"), [
+      "ir_version: \"1.0.0\"",
+      "id: \"graph:simulate-trace\"",
+      "state_schema:",
+      "  message: str",
+      "nodes:",
+      "  - { id: node_a, kind: echo }",
+      "  - { id: node_b, kind: echo }",
+      "rules:",
+      "  - id: r-advance",
+      "    when: \"?n <- (node-id (id node_a))\"",
+      "    then: [{ kind: goto, target: node_b }]",
+      "  - id: r-never",
+      "    when: \"?n <- (node-id (id node_z))\"",
+      "    then: [{ kind: halt, reason: never }]",
+      ""
+    ].join("\n"))
+    writeFileSync(join(dir, "fixtures.yaml"), "node_a: {}\nnode_b: {}\n")
+    const r = await stargraph(["simulate", "graph.yaml", "--fixtures", "fixtures.yaml"], { cwd: dir })
+    expect([r.code, r.stderr]).toEqual([0, ""])
+    expect(r.lines.slice(1)).toEqual([
+      "rule_firings=2",
+      "  rule=r-advance fired=True matched=[node_a] actions=[goto]",
+      "  rule=r-never fired=False matched=[-] actions=[halt]"
+    ])
+    const dry = await stargraph(["run", "--inspect", "graph.yaml"], { cwd: dir })
+    expect(dry.lines).toContain("  step=1 node=node_a rule=r-advance fired=True → goto node_b (r-advance)")
+  })
+})
