@@ -5,7 +5,7 @@ import * as Effect from "effect/Effect"
 import { InputError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { reportError } from "./exit.js"
-import { dbExisting, integer, json, runIdArg } from "./options.js"
+import { dbExisting, graphOptions, integer, json, moduleRoot, runIdArg } from "./options.js"
 import type { ChildRun } from "./render.js"
 
 /** At most this many child runs are read for one `inspect`. */
@@ -15,11 +15,11 @@ const MAX_CHILDREN = 200
  * The fact templates of the run's graph (to print stored facts with their slot names);
  * none when the graph file is gone or changed (facts then print as bare values).
  */
-const templatesOf = (file: string | null) =>
+const templatesOf = (file: string | null, options: { readonly moduleRoots: ReadonlyArray<string> }) =>
   file === null
     ? Effect.succeed(new Map<string, ReadonlyArray<string>>())
     : Effect.promise(() => import("../graph/Graph.js")).pipe(
-      Effect.flatMap((Graph) => Graph.load(file)),
+      Effect.flatMap((Graph) => Graph.load(file, options)),
       Effect.map((g): ReadonlyMap<string, ReadonlyArray<string>> => g.rules.templates),
       Effect.orElseSucceed(() => new Map<string, ReadonlyArray<string>>())
     )
@@ -34,10 +34,12 @@ export const inspect = Command.make(
     step: integer("step").pipe(
       Options.optional,
       Options.withDescription("show one step: the rules that fired, their routing and the facts in working memory after it (default: the whole run)")
-    )
+    ),
+    moduleRoot
   },
-  ({ db, json, runId, step }) =>
+  ({ db, json, moduleRoot, runId, step }) =>
     Effect.gen(function*() {
+      const loading = yield* graphOptions(moduleRoot)
       const [{ Checkpointer }, { toSummary }, stores, { childRunIds, timeline }, { ArtifactStore }, { describeOwner }, { checkArtifacts, missingMessage }] = yield* Effect
         .promise(() =>
           Promise.all([
@@ -61,7 +63,7 @@ export const inspect = Command.make(
           }
           if (json) return yield* Console.log(JSON.stringify({ step: at.step, node: at.node, rules: at.rules ?? null, facts: at.facts ?? null, state: at.state }, null, 2))
           const { stepLines } = yield* Effect.promise(() => import("./rules.js"))
-          const templates = yield* templatesOf(record.graph_source)
+          const templates = yield* templatesOf(record.graph_source, loading)
           for (const line of stepLines(at, templates)) yield* Console.log(line)
           return
         }

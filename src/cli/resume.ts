@@ -13,13 +13,14 @@ import { CheckpointError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { reportError } from "./exit.js"
 import * as Interrupt from "./interrupt.js"
-import { auditLog, conflictingOutput, dbExisting, graphFile, noSummary, quiet, runIdArg, summaryJson, verbose } from "./options.js"
+import { auditLog, conflictingOutput, dbExisting, graphFile, graphOptions, moduleRoot, noSummary, quiet, runIdArg, summaryJson, verbose } from "./options.js"
 
 /** Options `resume` and `respond` share. */
 const common = {
   runId: runIdArg,
   db: dbExisting,
   graph: graphFile("resume"),
+  moduleRoot,
   auditLog,
   noSummary,
   quiet,
@@ -50,6 +51,7 @@ interface ResumeInput {
   readonly db: string
   readonly response: Option.Option<string>
   readonly graph: Option.Option<string>
+  readonly moduleRoot: ReadonlyArray<string>
   readonly auditLog: Option.Option<string>
   readonly noSummary: boolean
   readonly quiet: boolean
@@ -91,7 +93,7 @@ const resumeRun = (o: ResumeInput) =>
           message: `run ${o.runId} has no recorded graph file; pass --graph path/to/graph.yaml`
         })
       }
-      const g = yield* Graph.load(file)
+      const g = yield* Graph.load(file, yield* graphOptions(o.moduleRoot))
       const run = yield* g.resume(o.runId, {
         actor: o.actor,
         allowRuntimeDrift: o.allowRuntimeDrift,

@@ -7,7 +7,7 @@
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
-import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
+import { ROOT, runIdOf, startStargraph, stargraph, tempDir } from "../helpers/cli.js"
 
 let work: string
 beforeAll(() => {
@@ -97,5 +97,88 @@ describe("simulate prints the original's trace", () => {
     ])
     const dry = await stargraph(["run", "--inspect", "graph.yaml"], { cwd: dir })
     expect(dry.lines).toContain("  step=1 node=node_a rule=r-advance fired=True → goto node_b (r-advance)")
+  })
+})
+
+describe("a subgraph spec outside the graph's folder", () => {
+  const write = (file: string, lines: ReadonlyArray<string>) => {
+    mkdirSync(join(file, ".."), { recursive: true })
+    writeFileSync(file, [...lines, ""].join("\n"))
+  }
+  beforeAll(() => {
+    write(join(work, "roots", "shared", "child.yaml"), [
+      "ir_version: \"1.0.0\"",
+      "id: \"graph:child\"",
+      "state_schema:",
+      "  message: str",
+      "nodes:",
+      "  - { id: shout, kind: set, values: { message: \"child saw {{message}}\" } }"
+    ])
+    write(join(work, "roots", "shared", "nodes.ts"), ["export const shout = (state: { message: string }) => ({ message: `${state.message}!` })"])
+    write(join(work, "roots", "app", "graph.yaml"), [
+      "ir_version: \"1.0.0\"",
+      "id: \"graph:parent\"",
+      "state_schema:",
+      "  message: str",
+      "nodes:",
+      "  - { id: child, kind: subgraph, spec: ../shared/child.yaml }"
+    ])
+    write(join(work, "roots", "app", "module.yaml"), [
+      "ir_version: \"1.0.0\"",
+      "id: \"graph:module\"",
+      "state_schema:",
+      "  message: str",
+      "nodes:",
+      "  - { id: shout, kind: function, module: ../shared/nodes.ts, export: shout }"
+    ])
+  })
+
+  it("is refused with a fix naming --module-root, STARGRAPH_MODULE_ROOTS and moduleRoots for its folder; each of them lets it load", async () => {
+    const cwd = join(work, "roots")
+    const shared = join(cwd, "shared")
+    const db = join(cwd, "runs.sqlite")
+    const allow = `or allow its folder: \`--module-root ${shared}\` on the stargraph command (or STARGRAPH_MODULE_ROOTS=${shared} in its environment), \`moduleRoots: ["${shared}"]\` in the options of Graph.load)`
+    const refused = await stargraph(["run", "app/graph.yaml", "--inputs", "message=hi", "--db", db], { cwd })
+    expect([refused.code, refused.stdout]).toEqual([2, ""])
+    expect(refused.stderr).toBe(
+      `error: IRValidationError: app/graph.yaml:6 nodes[0].spec: subgraph '../shared/child.yaml' resolves outside the graph's folder (${join(shared, "child.yaml")}) (fix: put the child graph in this graph's folder tree and name it with a relative path such as ./child.yaml, ${allow}\n`
+    )
+    // A module outside the folder: the same two ways.
+    const module = await stargraph(["validate", "app/module.yaml"], { cwd })
+    expect(module.code).toBe(2)
+    expect(module.stderr).toMatch(/^error: NodeModuleError: node 'shout' module '\.\.\/shared\/nodes\.ts' resolves outside the graph's folder/)
+    expect(module.stderr).toContain(`(fix: put the module in the graph's folder tree and name it with a relative path such as ./nodes.ts, ${allow}\n`)
+
+    // --module-root (relative to the current folder) on run; the run can be resumed, replayed and inspected with it.
+    const ran = await stargraph(["run", "app/graph.yaml", "--inputs", "message=hi", "--db", db, "--module-root", "shared", "--no-summary"], { cwd })
+    expect([ran.code, ran.stderr]).toEqual([0, ""])
+    const runId = runIdOf(ran.last)
+    const state = JSON.parse((await stargraph(["inspect", runId, "--db", db, "--json", "--module-root", "shared"], { cwd })).stdout) as { final_state: { message: string } }
+    expect(state.final_state.message).toBe("child saw hi")
+    const replayed = await stargraph(["replay", runId, "--db", db, "--module-root", shared], { cwd })
+    expect(replayed.code).toBe(0)
+    expect((await stargraph(["replay", runId, "--db", db], { cwd })).stderr).toContain("--module-root")
+    expect((await stargraph(["validate", "app/module.yaml", "--module-root", "shared"], { cwd })).code).toBe(0)
+    writeFileSync(join(cwd, "fixtures.yaml"), "child: {}\n")
+    expect((await stargraph(["simulate", "app/graph.yaml", "--fixtures", "fixtures.yaml", "--module-root", "shared"], { cwd })).lines).toEqual([expect.stringMatching(/^graph_hash=/), "rule_firings=0"])
+
+    // STARGRAPH_MODULE_ROOTS: folders separated by the path delimiter, for every graph loaded.
+    const env = await stargraph(["validate", "app/graph.yaml"], { cwd, env: { STARGRAPH_MODULE_ROOTS: `${join(cwd, "elsewhere")}:shared` } })
+    expect([env.code, env.lines[0]]).toEqual([0, "ok graph:parent: 1 nodes, 0 edges, 0 rules, 1 state fields"])
+    // A root that does not hold the child is named in the refusal.
+    const other = await stargraph(["validate", "app/graph.yaml"], { cwd, env: { STARGRAPH_MODULE_ROOTS: join(cwd, "app") } })
+    expect(other.stderr).toContain(`subgraph '../shared/child.yaml' resolves to ${join(shared, "child.yaml")}, outside the graph's folder and its module roots (${join(cwd, "app")})`)
+
+    // A --module-root that is not a folder.
+    const missing = await stargraph(["validate", "app/graph.yaml", "--module-root", "nope"], { cwd })
+    expect([missing.code, missing.stderr]).toEqual([2, "error: InputError: --module-root: nope is not an existing folder (fix: pass the folder that holds the child graph or module the graph names)\n"])
+
+    // serve takes it too: without it the start fails on the graph, with it the server listens.
+    const serveRefused = await stargraph(["serve", "--port", "0", "--graphs", "app/graph.yaml", "--db", join(cwd, "serve.sqlite")], { cwd })
+    expect([serveRefused.code, serveRefused.stderr]).toEqual([2, expect.stringContaining(allow)])
+    const server = startStargraph(["serve", "--port", "0", "--graphs", "app/graph.yaml", "--db", join(cwd, "serve.sqlite"), "--module-root", "shared"], { cwd })
+    await server.waitForStdout(/stargraph serve listening on /)
+    server.child.kill("SIGTERM")
+    expect((await server.done).code).toBe(0)
   })
 })
