@@ -182,3 +182,69 @@ describe("a subgraph spec outside the graph's folder", () => {
     expect((await server.done).code).toBe(0)
   })
 })
+
+describe("the original's first-graph tutorial: inspect with its database path, --log-file and --diff", () => {
+  it("names the SQLite files beside a --db path with no file, refuses inspect --log-file with the equivalent, and prints the fact diff of --diff N M", async () => {
+    const dir = join(work, "tutorial")
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(join(dir, "graph.yaml"), [
+      "ir_version: \"1.0.0\"",
+      "id: \"run:hello\"",
+      "nodes:",
+      "  - { id: node_a, kind: echo }",
+      "  - { id: node_b, kind: halt }",
+      "state_schema:",
+      "  message: str",
+      "rules:",
+      "  - { id: r-advance, when: \"(initial-fact)\", then: [{ kind: goto, target: node_b }] }",
+      "  - { id: r-halt, when: { node: node_b }, then: [{ kind: halt, reason: done }] }",
+      ""
+    ].join("\n"))
+    // The tutorial's step 5, verbatim: no --db, --log-file for the audit log.
+    const ran = await stargraph(["run", "graph.yaml", "--inputs", "message=hello", "--log-file", "./.stargraph/audit.jsonl", "--no-summary"], { cwd: dir })
+    expect(ran.code).toBe(0)
+    const runId = runIdOf(ran.last)
+
+    // Step 6 names the original's default database: the refusal names ours beside it.
+    const wrongDb = await stargraph(["inspect", runId, "--db", "./.stargraph/run.sqlite"], { cwd: dir })
+    expect([wrongDb.code, wrongDb.stdout, wrongDb.stderr]).toEqual([2, "",
+      "error: CheckpointError[not-a-database]: there is no database at ./.stargraph/run.sqlite; pass the path of a Stargraph SQLite file, such as the one in that folder: .stargraph/stargraph.sqlite (nothing was created or changed)\n"])
+    expect(existsSync(join(dir, ".stargraph", "run.sqlite"))).toBe(false)
+    // Only *.sqlite and *.db files, a few at most.
+    for (const name of ["b.sqlite", "a.db", "z.sqlite", "notes.txt", "audit.db.txt"]) writeFileSync(join(dir, ".stargraph", name), "")
+    mkdirSync(join(dir, ".stargraph", "folder.sqlite"))
+    const many = await stargraph(["list", "--db", ".stargraph/run.sqlite"], { cwd: dir })
+    expect(many.stderr).toBe("error: CheckpointError[not-a-database]: there is no database at .stargraph/run.sqlite; pass the path of a Stargraph SQLite file, such as one of those in that folder: .stargraph/a.db, .stargraph/b.sqlite, .stargraph/stargraph.sqlite (and 1 more) (nothing was created or changed)\n")
+    // No SQLite file beside it: the message as before.
+    expect((await stargraph(["list", "--db", "elsewhere/run.sqlite"], { cwd: dir })).stderr).toBe(
+      "error: CheckpointError[not-a-database]: there is no database at elsewhere/run.sqlite; pass the path of a Stargraph SQLite file (nothing was created or changed)\n"
+    )
+
+    // --log-file is --audit-log's alias on every command that takes it; inspect takes neither,
+    // and says how to read the run's events from the log.
+    const pruned = await stargraph(["prune", "--before", "1d", "--dry-run", "--log-file", join(dir, "prune.jsonl")], { cwd: dir })
+    expect(pruned.code).toBe(0)
+    const stream = await stargraph(["inspect", runId, "--log-file", "./.stargraph/audit.jsonl"], { cwd: dir })
+    expect([stream.code, stream.stdout, stream.stderr]).toEqual([2, "",
+      "error: Received unknown option: '--log-file': inspect reads the run from its checkpoint database (--db), not from an audit log (the original's --log-file stream mode) (fix: the audit log holds one JSON event a line, each with its run_id: grep -F '\"run_id\":\"<run_id>\"' ./.stargraph/audit.jsonl prints the run's events; see stargraph inspect --help)\n"])
+    const respondServer = await stargraph(["respond", runId, "--response", "1", "--server", "http://localhost:8000"], { cwd: dir })
+    expect(respondServer.stderr).toMatch(/^error: Received unknown option: '--server': respond answers the run in this process, on its checkpoint database \(--db\)/)
+
+    // --diff N M: the facts added and removed between two steps, as the original prints them.
+    const diff = await stargraph(["inspect", runId, "--diff", "1", "2"], { cwd: dir })
+    expect([diff.code, diff.stderr]).toEqual([0, ""])
+    expect(JSON.parse(diff.stdout)).toEqual({ added: ["(node-id (id node_b))"], removed: ["(node-id (id node_a))"] })
+    expect(diff.stdout).toBe("{\n  \"added\": [\n    \"(node-id (id node_b))\"\n  ],\n  \"removed\": [\n    \"(node-id (id node_a))\"\n  ]\n}\n")
+    // Before the run's id, and the other way round.
+    expect(JSON.parse((await stargraph(["inspect", "--diff", "2", "1", runId], { cwd: dir })).stdout)).toEqual({ added: ["(node-id (id node_a))"], removed: ["(node-id (id node_b))"] })
+    expect(JSON.parse((await stargraph(["inspect", runId, "--diff", "2", "2"], { cwd: dir })).stdout)).toEqual({ added: [], removed: [] })
+    const refused = async (args: ReadonlyArray<string>) => {
+      const r = await stargraph(["inspect", runId, ...args], { cwd: dir })
+      expect([r.code, r.stdout]).toEqual([2, ""])
+      return r.stderr
+    }
+    expect(await refused(["--diff", "1", "7"])).toBe(`error: InputError: --diff: run ${runId} has steps 0..2, not 7 (fix: pass two of those steps, e.g. --diff 0 2)\n`)
+    expect(await refused(["--diff", "1"])).toBe("error: InputError: --diff: --diff takes two step numbers, not '1' (fix: pass --diff N M, e.g. --diff 1 3 (the facts added and removed from step 1 to step 3))\n")
+    expect(await refused(["--diff", "1", "2", "--step", "1"])).toMatch(/^error: InputError: --diff: --step and --diff ask for different views/)
+  })
+})
