@@ -17,7 +17,7 @@ export * from "./errors.js"
 export { STARGRAPH_VERSION } from "./version.js"
 
 export * as Graph from "./graph/Graph.js"
-export type { Graph as GraphType, MakeOptions, ResumeOptions, StartOptions } from "./graph/Graph.js"
+export type { Graph as GraphType, LoadOptions, MakeOptions, ResumeOptions, StartOptions } from "./graph/Graph.js"
 export * as GraphRun from "./graph/GraphRun.js"
 export type { GraphDefinition } from "./runtime/GraphDefinition.js"
 

@@ -4,8 +4,8 @@
  * transaction per step.
  */
 import { randomUUID } from "node:crypto"
-import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readSync, statSync } from "node:fs"
-import { dirname } from "node:path"
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readSync, statSync } from "node:fs"
+import { basename, dirname, join } from "node:path"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
@@ -100,6 +100,31 @@ const copiedWithoutWal = (filename: string): string =>
   `until SQLite copies them back); copy it again with \`sqlite3 <db> ".backup ${filename}"\` (safe while a server writes), ` +
   "or stop every process using the database and copy <db> together with <db>-wal"
 
+/** At most this many SQLite files of the folder are named when a database path has no file. */
+const NEARBY_LIMIT = 3
+
+/**
+ * The SQLite files (`*.sqlite`, `*.db`) in the folder of `filename`, which has no file: the
+ * database meant is often one of them under another name (the original Stargraph's
+ * `.stargraph/run.sqlite` beside this CLI's `.stargraph/stargraph.sqlite`). As the path was
+ * written (`dir/name`), a few at most, and how many more there are.
+ */
+const nearbyDatabases = (filename: string): string => {
+  let names: Array<string>
+  try {
+    const dir = dirname(filename)
+    names = readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isFile() && /\.(sqlite|db)$/i.test(e.name) && e.name !== basename(filename))
+      .map((e) => join(dir, e.name))
+      .sort()
+  } catch {
+    return ""
+  }
+  if (names.length === 0) return ""
+  const more = names.length > NEARBY_LIMIT ? ` (and ${names.length - NEARBY_LIMIT} more)` : ""
+  return `, such as ${names.length === 1 ? "the one" : "one of those"} in that folder: ${names.slice(0, NEARBY_LIMIT).join(", ")}${more}`
+}
+
 /**
  * Refuse, before anything opens it, a file that exists but is not SQLite, or is a SQLite
  * database of something else (migrating it would add Stargraph's tables to it); with
@@ -107,34 +132,34 @@ const copiedWithoutWal = (filename: string): string =>
  */
 const checkFile = (filename: string, create: boolean, shareFile: boolean): Effect.Effect<void, CheckpointError> =>
   Effect.try({
-    try: () => {
+    try: (): { readonly problem: string; readonly nearby?: string } | undefined => {
       if (filename === ":memory:") return undefined
       if (!existsSync(filename)) {
-        if (!create) return `there is no database at ${filename}`
+        if (!create) return { problem: `there is no database at ${filename}`, nearby: nearbyDatabases(filename) }
         mkdirSync(dirname(filename), { recursive: true })
         return undefined
       }
-      if (statSync(filename).isDirectory()) return `${filename} is a directory`
+      if (statSync(filename).isDirectory()) return { problem: `${filename} is a directory` }
       const fd = openSync(filename, "r")
       try {
         const header = Buffer.alloc(100)
         const n = readSync(fd, header, 0, 100, 0)
-        if (n === 0) return create ? undefined : `${filename} is an empty file, not a Stargraph database`
-        if (n < 100 || header.toString("latin1", 0, 16) !== SQLITE_HEADER) return `${filename} is not a SQLite database`
+        if (n === 0) return create ? undefined : { problem: `${filename} is an empty file, not a Stargraph database` }
+        if (n < 100 || header.toString("latin1", 0, 16) !== SQLITE_HEADER) return { problem: `${filename} is not a SQLite database` }
         if ((create && shareFile) || stargraphOrEmpty(filename, header, create)) return undefined
-        return header.readUInt32BE(28) <= 1 ? copiedWithoutWal(filename) : `${filename} is a SQLite database without Stargraph's schema (another application's?)`
+        return { problem: header.readUInt32BE(28) <= 1 ? copiedWithoutWal(filename) : `${filename} is a SQLite database without Stargraph's schema (another application's?)` }
       } finally {
         closeSync(fd)
       }
     },
     catch: (cause) => new CheckpointError({ reason: "storage-failure", filename, message: `cannot open ${filename}: ${String(cause)}` })
   }).pipe(
-    Effect.flatMap((problem) =>
-      problem === undefined ? Effect.void : Effect.fail(
+    Effect.flatMap((found) =>
+      found === undefined ? Effect.void : Effect.fail(
         new CheckpointError({
           reason: "not-a-database",
           filename,
-          message: `${problem}; pass the path of a Stargraph SQLite file${create ? " or of a new one" : ""} (nothing was created or changed)`
+          message: `${found.problem}; pass the path of a Stargraph SQLite file${create ? " or of a new one" : ""}${found.nearby ?? ""} (nothing was created or changed)`
         })
       )
     )

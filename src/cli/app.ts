@@ -104,6 +104,63 @@ export const emptyValue = (argv: ReadonlyArray<string>): string | undefined => {
   return undefined
 }
 
+/** A step number, as `inspect --diff N M` takes two. */
+const STEP = /^(0|[1-9]\d*)$/
+
+/**
+ * `argv` with the original Stargraph's spellings the parser cannot read as written put in
+ * the form it reads: `inspect … --diff N M` (one flag, two values) as `--diff N --diff M`.
+ * Anything else, and everything after `--`, is left as it is.
+ */
+export const originalSpellings = (argv: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const at = argv.findIndex((a, i) => i >= 2 && COMMANDS.has(a))
+  if (at < 0 || argv[at] !== "inspect") return argv
+  const out = argv.slice(0, at + 1)
+  for (let i = at + 1; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (arg === "--") return [...out, ...argv.slice(i)]
+    if (arg === "--diff" && i + 2 < argv.length && STEP.test(argv[i + 1]!) && STEP.test(argv[i + 2]!)) {
+      out.push("--diff", argv[i + 1]!, "--diff", argv[i + 2]!)
+      i += 2
+    } else {
+      out.push(arg)
+    }
+  }
+  return out
+}
+
+/**
+ * Flags of the original Stargraph's commands that have no counterpart flag here, by
+ * command: what this command does instead and how to get what the flag gave (`value`: the
+ * flag's value on the command line, when there is one).
+ */
+const ORIGINAL_FLAGS: { readonly [command: string]: { readonly [flag: string]: (value: string | undefined) => { readonly message: string; readonly fix: string } } } = {
+  inspect: {
+    "--log-file": (value) => ({
+      message: "inspect reads the run from its checkpoint database (--db), not from an audit log (the original's --log-file stream mode)",
+      fix: `the audit log holds one JSON event a line, each with its run_id: grep -F '"run_id":"<run_id>"' ${value ?? "<audit log>"} prints the run's events`
+    })
+  },
+  respond: {
+    "--server": () => ({
+      message: "respond answers the run in this process, on its checkpoint database (--db), not through a server (the original's --server)",
+      fix: "pass --db with the server's database, or POST {\"response\": …} to <server>/v1/runs/<run_id>/respond"
+    })
+  }
+}
+
+/** What to say about an unknown flag that is one of the original's (see {@link ORIGINAL_FLAGS}). */
+export const originalFlagHint = (argv: ReadonlyArray<string>): { readonly flag: string; readonly message: string; readonly fix: string } | undefined => {
+  const command = argv.slice(2).find((a) => COMMANDS.has(a))
+  const unknown = unknownFlag(argv)
+  if (command === undefined || unknown === undefined) return undefined
+  const [flag, inline] = unknown.includes("=") ? [unknown.slice(0, unknown.indexOf("=")), unknown.slice(unknown.indexOf("=") + 1)] : [unknown, undefined]
+  const hint = ORIGINAL_FLAGS[command]?.[flag]
+  if (hint === undefined) return undefined
+  const next = argv[argv.indexOf(unknown) + 1]
+  return { flag, ...hint(inline ?? (next !== undefined && !next.startsWith("-") ? next : undefined)) }
+}
+
 /** The parser's message for `error`, naming an unknown flag the parser blamed on another argument. */
 const parserMessage = (error: ValidationError.ValidationError, argv: ReadonlyArray<string>): string => {
   const text = oneLine(error.error) || "invalid arguments"
@@ -125,13 +182,20 @@ const app = (argv: ReadonlyArray<string>, color: boolean) =>
         setExit(ExitCode.usage)
       )
     }
-    return parse(commands, argv).pipe(
+    return parse(commands, originalSpellings(argv)).pipe(
       Effect.withConsole(parserConsole(base, color)),
-      Effect.catchIf(ValidationError.isValidationError, (error) =>
-        Effect.zipRight(
-          Console.error(`error: ${parserMessage(error, argv)} (fix: see ${helpHint(argv)})`),
+      Effect.catchIf(ValidationError.isValidationError, (error) => {
+        const message = parserMessage(error, argv)
+        const original = message.startsWith("Received unknown") ? originalFlagHint(argv) : undefined
+        return Effect.zipRight(
+          Console.error(
+            original === undefined
+              ? `error: ${message} (fix: see ${helpHint(argv)})`
+              : `error: Received unknown option: '${original.flag}': ${original.message} (fix: ${original.fix}; see ${helpHint(argv)})`
+          ),
           setExit(ExitCode.usage)
-        ))
+        )
+      })
     )
   })
 

@@ -19,7 +19,7 @@ import * as Option from "effect/Option"
 import { InputError, RunStateError } from "../errors.js"
 import { ExitCode, reportError, setExit } from "./exit.js"
 import { traced } from "../telemetry/TracingEnabled.js"
-import { auditLog, dbExisting, graphFile, runIdArg } from "./options.js"
+import { auditLog, dbExisting, graphFile, graphOptions, moduleRoot, runIdArg } from "./options.js"
 
 /** The `cancel` command. */
 export const cancel = Command.make(
@@ -28,6 +28,7 @@ export const cancel = Command.make(
     runId: runIdArg,
     db: dbExisting,
     graph: graphFile("reopen the run"),
+    moduleRoot,
     auditLog,
     takeOver: Options.boolean("take-over").pipe(
       Options.withDescription("cancel a run left running by a process on another host or container that is gone (it cannot be checked from here; default: off)")
@@ -66,7 +67,7 @@ export const cancel = Command.make(
         if (file === "") {
           return yield* new InputError({ field: "--graph", message: `run ${o.runId} has no recorded graph file`, fix: "pass --graph path/to/graph.yaml" })
         }
-        const g = yield* Effect.either(Graph.load(file))
+        const g = yield* Effect.either(Graph.load(file, yield* graphOptions(o.moduleRoot)))
         // A graph named on the command line must load (the recorded one may be gone: not needed to cancel).
         if (Either.isLeft(g) && Option.isSome(o.graph)) return yield* g.left
         const sameGraph = Either.isRight(g) && g.right.graphHash === record.graph_hash

@@ -2,9 +2,11 @@
  * Parsing of `--inputs` (and `--response`) values. `key=value` pairs are typed by the
  * declared field type: string fields take the text as is, boolean fields also the original's
  * words (`yes`/`no`, `y`/`n`, `1`/`0`), every other type must be valid JSON (`count=3`,
- * `tags=["a","b"]`). A JSON object (`--inputs '{"a":1}'`) is also accepted.
+ * `tags=["a","b"]`). A JSON object (`--inputs '{"a":1}'`) is also accepted. `--response`
+ * is JSON text, or `@<path>` for a file holding it.
  */
 import * as Either from "effect/Either"
+import { readFileSync, statSync } from "node:fs"
 import { InputError } from "../errors.js"
 import type { FieldInfo } from "../ir/stateSchema.js"
 
@@ -101,6 +103,63 @@ const exampleFor = (field: FieldInfo): string => {
   }
 }
 
-/** Parse `--response` JSON. */
-export const parseResponse = (text: string): Either.Either<unknown, InputError> =>
-  parseJson(text, "--response", "pass JSON of the answer's type: a string quoted, --response '\"approve\"', a number --response 3, an object --response '{\"approved\":true}'")
+const RESPONSE_FORMS = "a string quoted, --response '\"approve\"', a number --response 3, an object --response '{\"approved\":true}', or @file to read it from a JSON file, --response @answer.json"
+
+/** Why a `--response @file` could not be read, in words. */
+const unreadable = (path: string, cause: unknown): string => {
+  const code = cause !== null && typeof cause === "object" && "code" in cause ? cause.code : undefined
+  return code === "ENOENT"
+    ? `there is no file ${path}`
+    : code === "EISDIR"
+    ? `${path} is a folder, not a file`
+    : code === "EACCES" || code === "EPERM"
+    ? `${path} cannot be read (permission denied)`
+    : `cannot read ${path}: ${cause instanceof Error ? cause.message : String(cause)}`
+}
+
+/**
+ * Parse `--response`: JSON text, or `@<path>` for a file holding the JSON (the original's
+ * CLI takes a file: `--response @approve.json`). Any other value is JSON; a value that is
+ * not JSON but names an existing file is refused with the `@` spelling as the fix.
+ */
+export const parseResponse = (text: string): Either.Either<unknown, InputError> => {
+  if (text.startsWith("@")) {
+    const path = text.slice(1)
+    if (path === "") {
+      return Either.left(new InputError({ field: "--response", message: "'@' names no file", fix: "pass --response @path/to/answer.json (the file holds the answer as JSON), or the JSON itself" }))
+    }
+    let content: string
+    try {
+      content = readFileSync(path, "utf8")
+    } catch (cause) {
+      return Either.left(new InputError({
+        field: "--response",
+        message: `${unreadable(path, cause)} (--response @${path} reads the answer from that file)`,
+        fix: `pass --response @<path of a readable JSON file> (relative to ${process.cwd()}), or the answer itself as JSON, e.g. --response '{"approved":true}'`
+      }))
+    }
+    return parseJson(content, "--response", `write the answer in ${path} as one JSON value of the answer's type, e.g. {"approved": true} or "approve"`).pipe(
+      Either.mapLeft((e) => new InputError({ field: e.field, message: `${path} (given as --response @${path}) is ${e.message}`, fix: e.fix }))
+    )
+  }
+  const parsed = parseJson(text, "--response", `pass JSON of the answer's type: ${RESPONSE_FORMS}`)
+  if (Either.isLeft(parsed) && isFile(text)) {
+    return Either.left(new InputError({
+      field: "--response",
+      message: `'${text}' is not JSON; --response takes the answer as JSON text, and a file only with @`,
+      fix: `to answer with the JSON in the file ${text}, pass --response ${shellWord(`@${text}`)}`
+    }))
+  }
+  return parsed
+}
+
+const isFile = (path: string): boolean => {
+  try {
+    return statSync(path).isFile()
+  } catch {
+    return false
+  }
+}
+
+/** `text` as one shell word. */
+const shellWord = (text: string): string => (/^[A-Za-z0-9_./:@%+=,-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`)

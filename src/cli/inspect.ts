@@ -1,11 +1,15 @@
-/** `stargraph inspect <run_id>`: a run's step-by-step timeline, the artifacts it stored, and its RunSummary. */
+/**
+ * `stargraph inspect <run_id>`: a run's step-by-step timeline, the artifacts it stored, and
+ * its RunSummary; `--step N` one step's rules and facts; `--diff N M` the facts added and
+ * removed between two steps (the original's fact diff).
+ */
 import { Command, Options } from "@effect/cli"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { InputError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { reportError } from "./exit.js"
-import { dbExisting, integer, json, runIdArg } from "./options.js"
+import { dbExisting, graphOptions, integer, json, moduleRoot, runIdArg } from "./options.js"
 import type { ChildRun } from "./render.js"
 
 /** At most this many child runs are read for one `inspect`. */
@@ -15,14 +19,29 @@ const MAX_CHILDREN = 200
  * The fact templates of the run's graph (to print stored facts with their slot names);
  * none when the graph file is gone or changed (facts then print as bare values).
  */
-const templatesOf = (file: string | null) =>
+const templatesOf = (file: string | null, options: { readonly moduleRoots: ReadonlyArray<string> }) =>
   file === null
     ? Effect.succeed(new Map<string, ReadonlyArray<string>>())
     : Effect.promise(() => import("../graph/Graph.js")).pipe(
-      Effect.flatMap((Graph) => Graph.load(file)),
+      Effect.flatMap((Graph) => Graph.load(file, options)),
       Effect.map((g): ReadonlyMap<string, ReadonlyArray<string>> => g.rules.templates),
       Effect.orElseSucceed(() => new Map<string, ReadonlyArray<string>>())
     )
+
+/**
+ * The two steps of `--diff N M` (given as `--diff N --diff M` by the parser: see
+ * `originalSpellings` in app.ts), or undefined without `--diff`.
+ */
+const diffSteps = (values: ReadonlyArray<string>, withStep: boolean): Effect.Effect<readonly [number, number] | undefined, InputError> => {
+  if (values.length === 0) return Effect.succeed(undefined)
+  if (withStep) return Effect.fail(new InputError({ field: "--diff", message: "--step and --diff ask for different views", fix: "pass one of them: --step N for one step, --diff N M for the facts between two" }))
+  const steps = values.map((v) => (/^(0|[1-9]\d*)$/.test(v) ? Number(v) : undefined))
+  const [from, to] = steps
+  if (steps.length !== 2 || from === undefined || to === undefined) {
+    return Effect.fail(new InputError({ field: "--diff", message: `--diff takes two step numbers, not ${values.map((v) => `'${v}'`).join(" ")}`, fix: "pass --diff N M, e.g. --diff 1 3 (the facts added and removed from step 1 to step 3)" }))
+  }
+  return Effect.succeed([from, to])
+}
 
 /** The `inspect` command. */
 export const inspect = Command.make(
@@ -34,10 +53,20 @@ export const inspect = Command.make(
     step: integer("step").pipe(
       Options.optional,
       Options.withDescription("show one step: the rules that fired, their routing and the facts in working memory after it (default: the whole run)")
-    )
+    ),
+    diff: Options.text("diff").pipe(
+      Options.withPseudoName("step"),
+      Options.repeated,
+      // Optional (zero is fine): shown as [--flag text...] in --help.
+      Options.withDefault([] as Array<string>),
+      Options.withDescription("--diff N M: the facts added to and removed from working memory between step N and step M, as JSON {added, removed} (the original's fact diff) (default: off)")
+    ),
+    moduleRoot
   },
-  ({ db, json, runId, step }) =>
+  ({ db, diff, json, moduleRoot, runId, step }) =>
     Effect.gen(function*() {
+      const loading = yield* graphOptions(moduleRoot)
+      const between = yield* diffSteps(diff, step._tag === "Some")
       const [{ Checkpointer }, { toSummary }, stores, { childRunIds, timeline }, { ArtifactStore }, { describeOwner }, { checkArtifacts, missingMessage }] = yield* Effect
         .promise(() =>
           Promise.all([
@@ -54,6 +83,20 @@ export const inspect = Command.make(
         const checkpointer = yield* Checkpointer
         const record = yield* stores.getRun(runId, db)
         const checkpoints = yield* checkpointer.listCheckpoints(runId)
+        if (between !== undefined) {
+          const [from, to] = between.map((n) => checkpoints.find((c) => c.step === n))
+          if (from === undefined || to === undefined) {
+            const last = checkpoints[checkpoints.length - 1]?.step ?? 0
+            return yield* new InputError({ field: "--diff", message: `run ${runId} has steps 0..${last}, not ${(from === undefined ? between[0] : between[1])}`, fix: `pass two of those steps, e.g. --diff 0 ${last}` })
+          }
+          const { renderStored } = yield* Effect.promise(() => import("../fathom/facts.js"))
+          const templates = yield* templatesOf(record.graph_source, loading)
+          const factsOf = (c: typeof from) => new Set((c.facts?.facts ?? []).map((f) => renderStored(f, templates)))
+          const [a, b] = [factsOf(from), factsOf(to)]
+          const added = [...b].filter((f) => !a.has(f)).sort()
+          const removed = [...a].filter((f) => !b.has(f)).sort()
+          return yield* Console.log(JSON.stringify({ added, removed }, null, 2))
+        }
         if (step._tag === "Some") {
           const at = checkpoints.find((c) => c.step === step.value)
           if (at === undefined) {
@@ -61,7 +104,7 @@ export const inspect = Command.make(
           }
           if (json) return yield* Console.log(JSON.stringify({ step: at.step, node: at.node, rules: at.rules ?? null, facts: at.facts ?? null, state: at.state }, null, 2))
           const { stepLines } = yield* Effect.promise(() => import("./rules.js"))
-          const templates = yield* templatesOf(record.graph_source)
+          const templates = yield* templatesOf(record.graph_source, loading)
           for (const line of stepLines(at, templates)) yield* Console.log(line)
           return
         }

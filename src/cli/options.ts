@@ -5,7 +5,8 @@
  */
 import { Args, HelpDoc, Options, ValidationError } from "@effect/cli"
 import * as Effect from "effect/Effect"
-import { dirname, join } from "node:path"
+import { statSync } from "node:fs"
+import { dirname, join, resolve } from "node:path"
 import { InputError } from "../errors.js"
 
 /** Default checkpoint database of the CLI (relative to the current folder). */
@@ -42,6 +43,37 @@ export const auditLog = Options.text("audit-log").pipe(
   Options.optional,
   Options.withDescription("append one JSON line per run event to this file (default: no audit log; --log-file is an alias)")
 )
+
+/**
+ * `--module-root` (repeatable): a folder besides the graph's own that its `subgraph`
+ * specs and node, router and state-schema modules may come from (`moduleRoots` of
+ * `Graph.load`). `STARGRAPH_MODULE_ROOTS` adds folders for every graph, flag or not.
+ */
+export const moduleRoot = Options.text("module-root").pipe(
+  Options.repeated,
+  // Optional (zero is fine): shown as [--flag text...] in --help.
+  Options.withDefault([] as Array<string>),
+  Options.withDescription("a folder besides the graph's own that its subgraph specs and node, router and state-schema modules may come from (repeatable; STARGRAPH_MODULE_ROOTS adds folders, separated by ':') (default: the graph's folder tree only)")
+)
+
+const isFolder = (path: string): boolean => {
+  try {
+    return statSync(path).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+/** The `--module-root` folders as `Graph.load` options; one that is not an existing folder is an InputError. */
+export const graphOptions = (roots: ReadonlyArray<string>): Effect.Effect<{ readonly moduleRoots: ReadonlyArray<string> }, InputError> =>
+  Effect.map(
+    Effect.forEach(roots, (root) => {
+      return isFolder(root) ? Effect.succeed(resolve(root)) : Effect.fail(
+        new InputError({ field: "--module-root", message: `${root} is not an existing folder`, fix: "pass the folder that holds the child graph or module the graph names" })
+      )
+    }),
+    (moduleRoots) => ({ moduleRoots })
+  )
 
 /** `--no-summary`: no summary block (the per-step lines and the final line stay). */
 export const noSummary = Options.boolean("no-summary").pipe(

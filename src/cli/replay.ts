@@ -13,7 +13,7 @@ import { ExitCode, exitFor, reportError, setExit } from "./exit.js"
 import { shellQuote } from "./render.js"
 import * as Interrupt from "./interrupt.js"
 import { traced } from "../telemetry/TracingEnabled.js"
-import { auditLog, dbExisting, graphFile, integer, runIdArg } from "./options.js"
+import { auditLog, dbExisting, graphFile, graphOptions, integer, moduleRoot, runIdArg } from "./options.js"
 
 /** The `replay` command. */
 export const replay = Command.make(
@@ -31,6 +31,7 @@ export const replay = Command.make(
     ),
     diff: Options.boolean("diff", { negationNames: ["no-diff"] }).pipe(Options.withDescription("print the parent-vs-fork RunDiff as canonical JSON; --no-diff: do not (default: off)")),
     graph: graphFile("fork"),
+    moduleRoot,
     liveAfterFork: Options.boolean("live-after-fork").pipe(
       Options.withDescription("answer calls the cassette cannot with live calls instead of failing with ReplayDivergenceError (default: off)")
     ),
@@ -63,7 +64,7 @@ export const replay = Command.make(
         if (file === "") {
           return yield* new InputError({ field: "--graph", message: `run ${o.runId} has no recorded graph file`, fix: "pass --graph path/to/graph.yaml" })
         }
-        const g = yield* Graph.load(file)
+        const g = yield* Graph.load(file, yield* graphOptions(o.moduleRoot))
         if (interrupts.count() > 0) {
           yield* Console.error("interrupted before the fork started; nothing was written")
           return yield* setExit(ExitCode.interrupted)

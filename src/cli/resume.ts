@@ -3,6 +3,7 @@
  * `running` by a process that died) from its last checkpoint in this process, printing
  * each step as it completes; Ctrl-C pauses it again (twice: cancels it). `stargraph
  * respond <run_id> --response …` (the original's command) is the same with an answer.
+ * `--response` is JSON, or `@<path>` for a file holding it (the original's form).
  */
 import { Command, Options } from "@effect/cli"
 import * as Effect from "effect/Effect"
@@ -12,13 +13,14 @@ import { CheckpointError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { reportError } from "./exit.js"
 import * as Interrupt from "./interrupt.js"
-import { auditLog, conflictingOutput, dbExisting, graphFile, noSummary, quiet, runIdArg, summaryJson, verbose } from "./options.js"
+import { auditLog, conflictingOutput, dbExisting, graphFile, graphOptions, moduleRoot, noSummary, quiet, runIdArg, summaryJson, verbose } from "./options.js"
 
 /** Options `resume` and `respond` share. */
 const common = {
   runId: runIdArg,
   db: dbExisting,
   graph: graphFile("resume"),
+  moduleRoot,
   auditLog,
   noSummary,
   quiet,
@@ -49,6 +51,7 @@ interface ResumeInput {
   readonly db: string
   readonly response: Option.Option<string>
   readonly graph: Option.Option<string>
+  readonly moduleRoot: ReadonlyArray<string>
   readonly auditLog: Option.Option<string>
   readonly noSummary: boolean
   readonly quiet: boolean
@@ -90,7 +93,7 @@ const resumeRun = (o: ResumeInput) =>
           message: `run ${o.runId} has no recorded graph file; pass --graph path/to/graph.yaml`
         })
       }
-      const g = yield* Graph.load(file)
+      const g = yield* Graph.load(file, yield* graphOptions(o.moduleRoot))
       const run = yield* g.resume(o.runId, {
         actor: o.actor,
         allowRuntimeDrift: o.allowRuntimeDrift,
@@ -121,7 +124,7 @@ export const resume = Command.make(
     ...common,
     response: Options.text("response").pipe(
       Options.optional,
-      Options.withDescription("JSON answer for a run awaiting input (default: none; required for such a run)")
+      Options.withDescription("the answer for a run awaiting input: JSON, or @file to read the JSON from a file (default: none; required for such a run)")
     )
   },
   (o) => resumeRun(o).pipe(traced("stargraph.cli.resume"), Effect.catchAll(reportError))
@@ -132,7 +135,7 @@ export const respond = Command.make(
   "respond",
   {
     ...common,
-    response: Options.text("response").pipe(Options.withDescription("JSON answer to the question the run waits at (required: no default)"))
+    response: Options.text("response").pipe(Options.withDescription("the answer to the question the run waits at: JSON, or @file to read the JSON from a file, as the original's --response @approve.json (required: no default)"))
   },
   (o) => resumeRun({ ...o, response: Option.some(o.response) }).pipe(traced("stargraph.cli.respond"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Answer a run awaiting input and continue it, printing every step (resume --response, as the original Stargraph names it)"))

@@ -12,7 +12,7 @@ import * as Option from "effect/Option"
 import { ExitCode, reportError, setExit } from "./exit.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import * as Interrupt from "./interrupt.js"
-import { auditLog, conflictingOutput, databaseFor, dbCreating, graphArg, nonInteractive, noSummary, quiet, summaryJson, verbose } from "./options.js"
+import { auditLog, conflictingOutput, databaseFor, dbCreating, graphArg, graphOptions, moduleRoot, nonInteractive, noSummary, quiet, summaryJson, verbose } from "./options.js"
 
 /** The `run` command. */
 export const run = Command.make(
@@ -33,6 +33,7 @@ export const run = Command.make(
     summaryJson,
     verbose,
     nonInteractive,
+    moduleRoot,
     idempotencyKey: Options.text("idempotency-key").pipe(
       Options.optional,
       Options.withDescription("return the run already started with this key instead of starting another (default: none)")
@@ -64,7 +65,7 @@ export const run = Command.make(
         ])
       )
       const key = yield* checkClientKey(Option.getOrUndefined(o.idempotencyKey), "--idempotency-key")
-      const g = yield* Graph.load(o.graph)
+      const g = yield* Graph.load(o.graph, yield* graphOptions(o.moduleRoot))
       const db = databaseFor(o.db, g.ir.checkpoints?.store, o.graph)
       // The original's flat state_schema: fields not given start at their zero value, as in its CLI.
       const parsed = { ...inputs.flatZeroInputs(g.ir.state_schema, g.ir.state_class), ...yield* inputs.parseInputs(o.inputs, g.state.fields) }

@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { InputError } from "../errors.js"
 import { reportError } from "./exit.js"
-import { auditLog, integer } from "./options.js"
+import { auditLog, graphOptions, integer, moduleRoot } from "./options.js"
 
 /** Access-control presets `--profile` accepts. `oss-default` is today's behaviour. */
 export const PROFILES = ["oss-default"] as const
@@ -40,6 +40,7 @@ export const serve = Command.make(
       Options.withDefault([] as Array<string>),
       Options.withDescription("graph file or folder to register, searched recursively (repeatable) (default: the graphs in stargraph.yaml, else the current folder)")
     ),
+    moduleRoot,
     config: Options.text("config").pipe(
       Options.optional,
       Options.withDescription("project config with schedules, webhooks and plugins (default: ./stargraph.yaml when present)")
@@ -93,6 +94,7 @@ export const serve = Command.make(
           import("node:path")
         ])
       )
+      const { moduleRoots } = yield* graphOptions(o.moduleRoot)
       const config = Option.getOrElse(o.config, () => ProjectConfig.find(process.cwd()))
       const configured = config === undefined ? [] : (yield* ProjectConfig.load(config)).graphPaths
       // Nothing named anywhere: the graphs under the current folder.
@@ -103,6 +105,7 @@ export const serve = Command.make(
         db: Option.getOrUndefined(o.db),
         auditLog: Option.getOrUndefined(o.auditLog),
         graphs,
+        moduleRoots,
         config,
         pluginRoot: process.cwd(),
         authToken,

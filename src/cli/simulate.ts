@@ -16,7 +16,7 @@ import type * as SchemaType from "effect/Schema"
 import { InputError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { reportError } from "./exit.js"
-import { graphArg, json } from "./options.js"
+import { graphArg, graphOptions, json, moduleRoot } from "./options.js"
 
 const FORMATS = "a list of {node, state, facts}, or a mapping of every node id to its synthetic output ({field: value, …})"
 
@@ -36,7 +36,8 @@ export const simulate = Command.make(
   {
     graph: graphArg,
     fixtures: Options.text("fixtures").pipe(Options.withDescription(`YAML or JSON file: ${FORMATS} (required: no default)`)),
-    json: json("the results")
+    json: json("the results"),
+    moduleRoot
   },
   (o) =>
     Effect.gen(function*() {
@@ -52,7 +53,7 @@ export const simulate = Command.make(
           import("yaml")
         ])
       )
-      const g = yield* Graph.load(o.graph)
+      const g = yield* Graph.load(o.graph, yield* graphOptions(o.moduleRoot))
       const raw = yield* readFixtures(o.fixtures, (text) => parseYaml(text) as unknown)
       const Fixture = Schema.Struct({
         node: Schema.Literal(...(g.rules.nodeIds as [string, ...Array<string>])),
@@ -107,7 +108,8 @@ export const simulate = Command.make(
         yield* Console.log(`graph_hash=${g.graphHash}`)
         yield* Console.log(`rule_firings=${firings.length}`)
         for (const f of firings) {
-          yield* Console.log(`  rule=${f.rule_id} fired=${f.fired} matched=[${f.matched_nodes.join(",") || "-"}] actions=[${f.action_kinds.join(",") || "-"}]`)
+          // `fired=True`/`False`: the original prints a Python bool (and `run --inspect` writes `fired=True`).
+          yield* Console.log(`  rule=${f.rule_id} fired=${f.fired ? "True" : "False"} matched=[${f.matched_nodes.join(",") || "-"}] actions=[${f.action_kinds.join(",") || "-"}]`)
         }
         return
       }

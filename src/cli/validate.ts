@@ -4,19 +4,20 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { reportError } from "./exit.js"
-import { graphArg } from "./options.js"
+import { graphArg, graphOptions, moduleRoot } from "./options.js"
 
 /** The `validate` command. */
 export const validate = Command.make(
   "validate",
   {
     graph: graphArg,
+    moduleRoot,
     rules: Options.boolean("rules").pipe(Options.withDescription("also print the compiled rule program: templates, packs, edges as rules, and rules (default: off)"))
   },
-  ({ graph, rules }) =>
+  ({ graph, moduleRoot, rules }) =>
     Effect.gen(function*() {
       const Graph = yield* Effect.promise(() => import("../graph/Graph.js"))
-      const g = yield* Graph.load(graph)
+      const g = yield* Graph.load(graph, yield* graphOptions(moduleRoot))
       const packs = g.rules.packs.map((p) => `${p.id}@${p.version}${p.signedBy ? ` (signed by ${p.signedBy})` : ""}`)
       yield* Console.log(`ok ${g.id}: ${g.topology.nodes.size} nodes, ${g.ir.edges.length} edges, ${g.ir.rules.length} rules, ${g.state.fields.size} state fields${packs.length > 0 ? `, packs ${packs.join(", ")}` : ""}`)
       yield* Console.log(`graph_hash=${g.graphHash}`)

@@ -35,7 +35,7 @@ import type { RouterFunction } from "../nodes/Executor.js"
 import type { CompiledNode } from "../nodes/NodeKind.js"
 import { decodeNodes } from "./decodeNodes.js"
 import { askedAgain, childActor, loadChild } from "./Subgraph.js"
-import { type ExportNaming, loadModule, type ModuleNamespace, pickExport, providedModuleHash } from "../nodes/loader.js"
+import { envModuleRoots, type ExportNaming, loadModule, type ModuleNamespace, pickExport, providedModuleHash } from "../nodes/loader.js"
 import { loadPacks, type PackOptions } from "../fathom/packs.js"
 import { compileProgram } from "../fathom/program.js"
 import { checkJson } from "../ir/json.js"
@@ -174,9 +174,11 @@ export interface MakeOptions {
   /** Module namespaces by the specifier written in the IR, instead of importing them. */
   readonly modules?: { readonly [specifier: string]: ModuleNamespace } | undefined
   /**
-   * Extra folders node, router and state-schema modules may come from. By default a
-   * module must resolve inside the graph file's folder tree (a graph cannot import
-   * `../../etc/passwd` or an absolute path).
+   * Extra folders node, router and state-schema modules and `subgraph` specs may come
+   * from. By default a module or child graph must resolve inside the graph file's folder
+   * tree (a graph cannot import `../../etc/passwd` or an absolute path). The folders of
+   * `STARGRAPH_MODULE_ROOTS` (see `envModuleRoots`) are added to these; a graph's child
+   * graphs are loaded with the same roots.
    */
   readonly moduleRoots?: ReadonlyArray<string> | undefined
   /** Largest graph file accepted, in bytes (default 1 MiB, or STARGRAPH_MAX_GRAPH_BYTES). */
@@ -201,7 +203,7 @@ const build = (
 ): Effect.Effect<Graph, GraphError> =>
   Effect.gen(function*() {
     const baseDir = options.baseDir ?? (options.file ? dirname(resolve(options.file)) : process.cwd())
-    const roots = [baseDir, ...(options.moduleRoots ?? [])]
+    const roots = [baseDir, ...(options.moduleRoots ?? []), ...envModuleRoots()]
     const namespaces = new Map<string, ModuleNamespace>()
     const moduleHashes: Record<string, string> = {}
     // `hashKey`: the name the module's hash is folded in under when `module` is an absolute
@@ -670,8 +672,11 @@ export const fromYaml = (text: string, options: MakeOptions = {}): Effect.Effect
     Effect.flatMap(parseIR(text, options.file, { maxBytes: maxGraphBytes(options.maxGraphBytes) }), ({ ir, source }) => build(ir, source, options))
   )
 
+/** How `load` builds a graph from a file (every {@link MakeOptions} but the file). */
+export type LoadOptions = Omit<MakeOptions, "file">
+
 /** Read a YAML graph file and build it; node modules are resolved beside it. */
-export const load = (file: string, options: Omit<MakeOptions, "file"> = {}): Effect.Effect<Graph, GraphError> =>
+export const load = (file: string, options: LoadOptions = {}): Effect.Effect<Graph, GraphError> =>
   Effect.flatMap(
     Effect.try({
       try: () => {

@@ -8,7 +8,7 @@
  * another: the child resumes inside itself, from its own last checkpoint.
  */
 import { existsSync, statSync } from "node:fs"
-import { basename, isAbsolute, relative, resolve } from "node:path"
+import { basename, dirname, isAbsolute, relative, resolve } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
@@ -24,7 +24,9 @@ import {
   type RunStateError,
   type StateValidationError
 } from "../errors.js"
+import { listSome } from "../ir/limits.js"
 import { formatPath, irError, type IRSource } from "../ir/parse.js"
+import { allowFolder } from "../nodes/loader.js"
 import { type ChildGraph, type ChildOutcome, type ChildRunRequest, childRunKey, subgraphsOf } from "../nodes/ChildGraph.js"
 import type { UnfinishedChild } from "../nodes/Executor.js"
 import { plainJsonEqual } from "../ir/json.js"
@@ -83,8 +85,9 @@ export const loadChild = (path: string, maxSteps: number | undefined, from: Chil
         "a graph cannot contain itself, directly or through other subgraphs; break the cycle")
     }
     if (!from.roots.some((root) => isInside(file, root))) {
-      return yield* irError(from.source, from.at, `subgraph '${path}' resolves outside the graph's folder (${file})`,
-        "put the child graph in this graph's folder tree and name it with a relative path such as ./child.yaml (or add its folder to moduleRoots)")
+      const where = from.roots.length > 1 ? `to ${file}, outside the graph's folder and its module roots (${listSome(from.roots.slice(1))})` : `outside the graph's folder (${file})`
+      return yield* irError(from.source, from.at, `subgraph '${path}' resolves ${where}`,
+        `put the child graph in this graph's folder tree and name it with a relative path such as ./child.yaml, ${allowFolder(dirname(file))}`)
     }
     if (!existsSync(file)) {
       return yield* irError(from.source, from.at, `subgraph '${path}' does not exist (looked for ${file})`,

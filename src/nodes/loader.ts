@@ -32,7 +32,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs"
 import { createRequire, isBuiltin } from "node:module"
 import { homedir } from "node:os"
-import { dirname, extname, isAbsolute, join, relative, resolve, sep } from "node:path"
+import { delimiter, dirname, extname, isAbsolute, join, relative, resolve, sep } from "node:path"
 import { pathToFileURL } from "node:url"
 import * as Effect from "effect/Effect"
 import type * as Esbuild from "esbuild"
@@ -94,6 +94,28 @@ const MODULE_EXTENSIONS = new Set([...TS_EXTENSIONS, ".js", ".mjs", ".cjs", ".js
 export const resolveModulePath = (baseDir: string, specifier: string): string =>
   isAbsolute(specifier) ? specifier : resolve(baseDir, specifier)
 
+/** The environment variable naming extra module roots for every graph loaded (see {@link envModuleRoots}). */
+export const MODULE_ROOTS_ENV = "STARGRAPH_MODULE_ROOTS"
+
+/**
+ * The folders `STARGRAPH_MODULE_ROOTS` names, separated by the platform's path delimiter
+ * (`:`, `;` on Windows), each resolved against the current folder: every graph loaded in
+ * this process may take node, router and state-schema modules and `subgraph` specs from
+ * them, besides its own folder tree and the `moduleRoots` it is loaded with.
+ */
+export const envModuleRoots = (env: { readonly [name: string]: string | undefined } = process.env): ReadonlyArray<string> =>
+  (env[MODULE_ROOTS_ENV] ?? "").split(delimiter).filter((p) => p.trim() !== "").map((p) => resolve(p))
+
+/** A folder as one shell word. */
+const shellWord = (text: string): string => (/^[A-Za-z0-9_./:@%+=,-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`)
+
+/**
+ * The second half of the fix for a file outside a graph's folder tree: how to allow
+ * `folder`, on the command line and in the library.
+ */
+export const allowFolder = (folder: string): string =>
+  `or allow its folder: \`--module-root ${shellWord(folder)}\` on the stargraph command (or ${MODULE_ROOTS_ENV}=${shellWord(folder)} in its environment), \`moduleRoots: [${JSON.stringify(folder)}]\` in the options of Graph.load`
+
 /** Where a graph's modules may come from. */
 export interface ModuleScope {
   /** The graph file that names the module, for error messages. */
@@ -131,8 +153,8 @@ export const loadModule = (baseDir: string, ref: ModuleRef, scope: ModuleScope =
       return yield* new NodeModuleError({
         ...named,
         reason: "outside-root",
-        message: `module '${ref.module}' resolves outside the graph's folder (${listSome(roots ?? [])})`,
-        fix: "put the module in the graph's folder tree and name it with a relative path such as ./nodes.ts (or add its folder to moduleRoots)"
+        message: `module '${ref.module}' resolves outside the graph's folder${roots.length > 1 ? " and its module roots" : ""} (${listSome(roots)})`,
+        fix: `put the module in the graph's folder tree and name it with a relative path such as ./nodes.ts, ${allowFolder(dirname(path))}`
       })
     }
     if (!existsSync(path)) {
@@ -149,7 +171,7 @@ export const loadModule = (baseDir: string, ref: ModuleRef, scope: ModuleScope =
         ...named,
         reason: "outside-root",
         message: `module '${ref.module}' is a link to ${real}, outside the graph's folder`,
-        fix: "copy the module into the graph's folder tree instead of linking to it (or add its folder to moduleRoots)"
+        fix: `copy the module into the graph's folder tree instead of linking to it, ${allowFolder(dirname(real))}`
       })
     }
     if (!MODULE_EXTENSIONS.has(extname(path))) {

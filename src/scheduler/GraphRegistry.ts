@@ -72,9 +72,10 @@ export const findGraphFiles = (path: string): Array<string> => {
   return found
 }
 
-/** Load every graph under `paths` (files or folders). */
+/** Load every graph under `paths` (files or folders), each with `options` (e.g. `moduleRoots`). */
 export const load = (
-  paths: ReadonlyArray<string>
+  paths: ReadonlyArray<string>,
+  options: Graph.LoadOptions = {}
 ): Effect.Effect<GraphRegistryShape, SchedulerError | Graph.GraphError> =>
   Effect.gen(function*() {
     const files = yield* Effect.try({
@@ -87,7 +88,7 @@ export const load = (
           fix: "pass existing graph files or folders"
         })
     })
-    const graphs = yield* Effect.forEach(files, (file) => Graph.load(file))
+    const graphs = yield* Effect.forEach(files, (file) => Graph.load(file, options))
     return yield* make(graphs)
   })
 
@@ -97,5 +98,6 @@ export const layer = (graphs: Iterable<Graph.Graph>): Layer.Layer<GraphRegistry,
 
 /** A registry Layer loading every graph under `paths`. */
 export const layerFromPaths = (
-  paths: ReadonlyArray<string>
-): Layer.Layer<GraphRegistry, SchedulerError | Graph.GraphError> => Layer.effect(GraphRegistry, load(paths))
+  paths: ReadonlyArray<string>,
+  options: Graph.LoadOptions = {}
+): Layer.Layer<GraphRegistry, SchedulerError | Graph.GraphError> => Layer.effect(GraphRegistry, load(paths, options))

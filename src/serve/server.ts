@@ -70,6 +70,11 @@ export interface ServeOptions {
   readonly auditLog?: string | undefined
   /** Graph files or folders to register. */
   readonly graphs?: ReadonlyArray<string> | undefined
+  /**
+   * Extra folders the graphs' modules and `subgraph` specs may come from (`moduleRoots` of
+   * `Graph.load`; `STARGRAPH_MODULE_ROOTS` adds more). Default: each graph's folder tree.
+   */
+  readonly moduleRoots?: ReadonlyArray<string> | undefined
   /** `stargraph.yaml` with schedules, webhooks and plugins. */
   readonly config?: string | undefined
   /** Folder scanned for trigger plugins in package.json files (default: none). */
@@ -565,7 +570,7 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
       ...options.scheduler
     }
     const base = Scheduler.layer(schedulerOptions).pipe(
-      Layer.provideMerge(GraphRegistry.layerFromPaths([...new Set(paths)])),
+      Layer.provideMerge(GraphRegistry.layerFromPaths([...new Set(paths)], { moduleRoots: options.moduleRoots })),
       Layer.provideMerge(options.auditLog ? jsonl(options.auditLog, "auditLog (--audit-log)") : Layer.succeed(AuditSink, discard)),
       Layer.provideMerge(SqliteCheckpointer.layer({ filename: db, ...(options.synchronous ? { synchronous: options.synchronous } : {}) })),
       Layer.provideMerge(options.artifacts !== undefined ? ArtifactStore.layer(options.artifacts) : ArtifactStore.filesystem(ArtifactStore.besideDatabase(db)))

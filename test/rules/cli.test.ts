@@ -95,8 +95,8 @@ describe("rules from the CLI", () => {
     expect([original.code, original.lines]).toEqual([0, [
       expect.stringMatching(/^graph_hash=sha256:[0-9a-f]{64}$/),
       "rule_firings=2",
-      "  rule=r-advance fired=true matched=[node_a] actions=[goto]",
-      "  rule=r-halt fired=true matched=[node_b] actions=[halt]"
+      "  rule=r-advance fired=True matched=[node_a] actions=[goto]",
+      "  rule=r-halt fired=True matched=[node_b] actions=[halt]"
     ]])
     writeFileSync(outputs, "node_a: {}\n")
     const missing = await stargraph(["simulate", join(EXAMPLES, "hello.yaml"), "--fixtures", outputs])
