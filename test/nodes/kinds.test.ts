@@ -745,6 +745,31 @@ nodes: [{ id: g, kind: interrupt, config: { prompt: x, timeout: "00:61:00" } }]
     expect(steps[1]!.calls?.at(-1)).toMatchObject({ node: "ask", name: "interrupt.response", response: true })
     expect(JSON.stringify(steps[1]!.facts)).toContain("stargraph.evidence")
   })
+
+  it("a node beside one that asks (a fan-out) runs again on resume, but its recorded calls are answered from the wait: a side effect made through ctx.call is made once", async () => {
+    const charged = { live: 0, runs: 0 }
+    const charge: NodeFunction = async (_state, ctx) => {
+      charged.runs++
+      const receipt = await ctx.call("payments.charge", { amount: 5 }, () => `receipt-${++charged.live}`)
+      return { log: [String(receipt)] }
+    }
+    const ask: NodeFunction = async (_state, ctx) => ({ a: String(await ctx.interrupt("ok?")), log: ["asked"] })
+    const graph = await Effect.runPromise(Graph.make({
+      ir_version: "1.0.0",
+      id: "run:sibling",
+      state_schema: { fields: { a: { type: "string", default: "" }, log: { type: "array", items: { type: "string" }, default: [], reducer: "append" } } },
+      nodes: [{ id: "start", kind: "noop" }, { id: "charge", kind: "function", module: "m", export: "charge" }, { id: "ask", kind: "function", module: "m", export: "ask" }],
+      edges: [{ from: "start", to: ["charge", "ask"] }]
+    }, { modules: { m: { charge, ask } } }))
+    const layer = sqlite()
+    const first = await run(runToEnd(graph), layer)
+    expect(first.status).toBe("awaiting-input")
+    const done = await run(Effect.flatMap(graph.resume(first.run_id, { response: { value: "yes" } }), (r) => r.start()), layer)
+    expect(done).toMatchObject({ status: "done", final_state: { a: "yes" } })
+    expect([...(done.final_state["log"] as Array<string>)].sort()).toEqual(["asked", "receipt-1"])
+    // The node ran twice; the charge was made once.
+    expect([charged.runs, charged.live]).toEqual([2, 1])
+  })
 })
 
 class Greeting extends Context.Tag("test/Greeting")<Greeting, { readonly word: string }>() {}
