@@ -18,7 +18,7 @@ import type { GraphRun } from "../graph/GraphRun.js"
 import { ExitCode, exitFor, setExit } from "./exit.js"
 import { interruptedLines, type Interrupts } from "./interrupt.js"
 import type { Progress } from "./progress.js"
-import { finalLine, shellQuote, summaryBlock } from "./render.js"
+import { finalLine, shellQuote, summaryBlock, waitingLines } from "./render.js"
 import { getRun } from "./stores.js"
 
 /** How `run` and `resume` print. */
@@ -138,6 +138,8 @@ export const report = (
     }
     yield* Console.log(finalLine(summary))
     if (summary.error) yield* Console.error(`error: ${summary.error.message}`)
+    // Without the summary block, a waiting run's question still shows (on stderr, like an error).
+    if (options.quiet || options.noSummary) for (const line of waitingLines(summary, options.db)) yield* Console.error(line)
     if (options.interrupted && !STOPPED_STATUSES.has(summary.status)) {
       yield* Console.error(`interrupted: run ${runId} is ${summary.status} in another process; this one stopped following it (see: stargraph inspect ${runId} --db ${shellQuote(options.db)})`)
       return yield* setExit(ExitCode.interrupted)

@@ -114,10 +114,14 @@ export const summaryBlock = (
   "final state:",
   ...Object.entries(summary.final_state).map(([k, v]) => `  ${k}: ${clip(JSON.stringify(v), 120)}`),
   ...haltLines(checkpoints),
-  ...(summary.waiting
-    ? [`waiting at '${summary.waiting.node}': ${summary.waiting.prompt}`, `  answer with: stargraph resume ${summary.run_id}${db === undefined ? "" : ` --db ${shellQuote(db)}`} --response '<json>'`]
-    : [])
+  ...waitingLines(summary, db)
 ]
+
+/** For a run waiting for input: the question and the command that answers it. */
+export const waitingLines = (summary: RunSummary, db?: string): ReadonlyArray<string> =>
+  summary.waiting
+    ? [`waiting at '${summary.waiting.node}': ${summary.waiting.prompt}`, `  answer with: stargraph resume ${summary.run_id}${db === undefined ? "" : ` --db ${shellQuote(db)}`} --response '<json>'`]
+    : []
 
 /** `halted at node_b by r-halt: <reason>` when a rule or a halt node ended the run. */
 const haltLines = (checkpoints: ReadonlyArray<Checkpoint>): ReadonlyArray<string> => {
