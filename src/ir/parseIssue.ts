@@ -3,13 +3,28 @@
  * value matched none of several alternatives (an `enum`'s literals, a nullable field),
  * the formatter lists one issue per alternative; they are folded into one that names
  * them all (`Expected one of "low", "high", actual "medium"`), not just the first
- * (an optional field's `undefined` left out).
+ * (an optional field's `undefined` left out). The value it quotes is cut short.
  */
 import * as ParseResult from "effect/ParseResult"
 
-/** The first issue of `error`, its alternatives at the same path folded in. */
+/** The first issue of `error`, its alternatives at the same path folded in, the value it quotes clipped. */
 export const firstIssue = (error: ParseResult.ParseError): ParseResult.ArrayFormatterIssue | undefined => {
-  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const folded = foldAlternatives(ParseResult.ArrayFormatter.formatErrorSync(error))
+  return folded === undefined ? undefined : { ...folded, message: clipActual(folded.message) }
+}
+
+/** Longest quoted value an issue keeps (a request's field may be megabytes; the error is not the place to echo it). */
+const MAX_ACTUAL = 200
+
+/** `…, actual <value>` with a long value cut to its start and its length. */
+const clipActual = (message: string): string => {
+  const at = message.lastIndexOf(", actual ")
+  if (at < 0) return message
+  const actual = message.slice(at + ", actual ".length)
+  return actual.length <= MAX_ACTUAL ? message : `${message.slice(0, at)}, actual ${actual.slice(0, MAX_ACTUAL)}… (${actual.length} characters)`
+}
+
+const foldAlternatives = (issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>): ParseResult.ArrayFormatterIssue | undefined => {
   const first = issues[0]
   if (first === undefined) return undefined
   const at = JSON.stringify(first.path)

@@ -57,8 +57,11 @@ import { StargraphApi } from "./StargraphApi.js"
 
 /** How to run the server. */
 
-/** The fix a 413 names: the body, or the server's limit. */
-const RAISE_LIMIT = "; send a smaller body, or start the server with a larger --max-body-bytes"
+/** The fix a 413 names: the body, or the limit that applies (a webhook's own, or the server's). */
+const raiseLimit = (ownLimit: boolean): string =>
+  ownLimit
+    ? "; send a smaller body, or raise max_body_bytes in this webhook's config (stargraph.yaml), which sets this route's limit instead of --max-body-bytes"
+    : "; send a smaller body, or start the server with a larger --max-body-bytes"
 
 export interface ServeOptions {
   readonly host?: string | undefined
@@ -311,7 +314,9 @@ const guard = (
       const request = client === peer ? received : received.modify({ remoteAddress: client })
       const limit = limiter?.(client, Date.now())
       const path = request.url.split("?")[0] ?? "/"
-      const maxBody = routeBodyLimit(request.method, path) ?? serverMaxBody
+      const routeLimit = routeBodyLimit(request.method, path)
+      const maxBody = routeLimit ?? serverMaxBody
+      const raise = raiseLimit(routeLimit !== undefined)
       const foreign = foreignRequest(request, options.hostNames)
       const refusal: ApiError | undefined = limit && !limit.allowed
         ? new ApiError({ reason: "rate-limited", status: 429, message: `more than ${options.rateLimitPerMinute} request${options.rateLimitPerMinute === 1 ? "" : "s"} per minute from ${client}` })
@@ -320,7 +325,7 @@ const guard = (
         : bearer !== undefined && !PUBLIC_PATHS.has(path) && !sameToken(request.headers["authorization"] ?? "", bearer)
         ? new ApiError({ reason: "unauthorized", status: 401, message: "missing or wrong bearer token (send Authorization: Bearer <token>)" })
         : Number(request.headers["content-length"] ?? "0") > maxBody
-        ? new ApiError({ reason: "body-too-large", status: 413, message: `body of ${request.headers["content-length"]} bytes exceeds the limit of ${maxBody} bytes${RAISE_LIMIT}` })
+        ? new ApiError({ reason: "body-too-large", status: 413, message: `body of ${request.headers["content-length"]} bytes exceeds the limit of ${maxBody} bytes${raise}` })
         : undefined
       // A chunked body (no Content-Length) is read here, up to the limit, so that an
       // oversize one still gets its 413 (the platform's own limit drops the connection).
@@ -328,7 +333,7 @@ const guard = (
       let response = refusal !== undefined
         ? errorResponse(refusal, refusal.reason === "unauthorized" ? BEARER_CHALLENGE : {})
         : buffered === null
-        ? errorResponse(new ApiError({ reason: "body-too-large", status: 413, message: `chunked body exceeds the limit of ${maxBody} bytes${RAISE_LIMIT}` }))
+        ? errorResponse(new ApiError({ reason: "body-too-large", status: 413, message: `chunked body exceeds the limit of ${maxBody} bytes${raise}` }))
         : yield* Effect.suspend(() => {
           // Bodies are JSON whatever the client labels them (`curl -d` says form-urlencoded).
           const effective = asJson(buffered ?? request)
@@ -342,7 +347,7 @@ const guard = (
             Effect.catchAllCause((cause) =>
               Cause.isInterruptedOnly(cause)
                 ? Effect.failCause(cause)
-                : Effect.map(errorOfCause(cause, maxBody, methodsAt), (error) =>
+                : Effect.map(errorOfCause(cause, maxBody, raise, methodsAt), (error) =>
                   errorResponse(error, error instanceof ApiError && error.reason === "method-not-allowed" ? { allow: methodsAt(path).join(", ") } : {})))
           )
         })
@@ -426,7 +431,7 @@ const refuseDeepBody = (request: HttpServerRequest.HttpServerRequest) =>
  * full cause under an incident id, and answered with that id only (no stack trace, no
  * server file path on the wire).
  */
-const errorOfCause = (cause: Cause.Cause<unknown>, maxBody: number, methodsAt: (path: string) => ReadonlyArray<string>): Effect.Effect<StargraphError> => {
+const errorOfCause = (cause: Cause.Cause<unknown>, maxBody: number, raise: string, methodsAt: (path: string) => ReadonlyArray<string>): Effect.Effect<StargraphError> => {
   const failure = Cause.squash(cause)
   if (isStargraphError(failure)) return Effect.succeed(failure)
   if (HttpServerError.isServerError(failure)) {
@@ -444,7 +449,7 @@ const errorOfCause = (cause: Cause.Cause<unknown>, maxBody: number, methodsAt: (
       const reason = failure.cause instanceof Error ? failure.cause.message : String(failure.cause)
       return Effect.succeed(
         reason === "maxBytes exceeded"
-          ? new ApiError({ reason: "body-too-large", status: 413, message: `body exceeds the limit of ${maxBody} bytes${RAISE_LIMIT}` })
+          ? new ApiError({ reason: "body-too-large", status: 413, message: `body exceeds the limit of ${maxBody} bytes${raise}` })
           : new InputError({ field: "body", message: `malformed JSON: ${reason.split("\n")[0]}`, fix: "send a JSON object with Content-Type: application/json" })
       )
     }

@@ -18,6 +18,12 @@ describe("firstIssue", () => {
     expect(issueOf(Schema.Struct({ d: Schema.optional(Schema.Literal("a", "b")) }), { d: "c" })?.message).toBe("Expected one of \"a\", \"b\", actual \"c\"")
   })
 
+  it("quotes at most the start of a long value, with its length", () => {
+    const message = issueOf(Schema.Struct({ ms: Schema.Number }), { ms: "x".repeat(1_500_000) })?.message ?? ""
+    expect(message.length).toBeLessThan(300)
+    expect(message).toMatch(/^Expected number, actual "x{199}… \(1500002 characters\)$/)
+  })
+
   it("leaves a single issue, and issues at other paths, as they are", () => {
     const schema = Schema.Struct({ level: Schema.Literal("low", "high"), n: Schema.Int })
     expect(issueOf(schema, { level: "low", n: 1.5 })).toMatchObject({ path: ["n"], message: "Expected an integer, actual 1.5" })

@@ -833,9 +833,14 @@ describe("auth, rate limits, webhooks, restart", () => {
       expect((await post("big", large, "b1")).status).toBe(202)
       const over = await post("small", JSON.stringify({ message: "x".repeat(200) }), "s1")
       expect(over.status).toBe(413)
+      // The fix names the limit that applies: the webhook's own, not the server flag.
+      const overMessage = ((await over.json()) as { error: { message: string } }).error.message
+      expect(overMessage).toContain("raise max_body_bytes in this webhook's config")
+      expect(overMessage).not.toContain("start the server with")
       // Other routes keep the server's limit.
       const api = await fetch(`${s.url}/v1/runs`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ graph_id: "run:hello-stargraph", params: { message: "y".repeat(2000) } }) })
       expect(api.status).toBe(413)
+      expect(((await api.json()) as { error: { message: string } }).error.message).toContain("start the server with a larger --max-body-bytes")
     } finally {
       await s.close()
     }
