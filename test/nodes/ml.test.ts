@@ -537,8 +537,11 @@ describe("ml node: bad input", () => {
     expect(onnx).toContain("a binary file, not an XGBoost JSON model")
     // eslint-disable-next-line no-control-regex
     expect(onnx).not.toMatch(/[\u0000-\u001f]/)
-    writeFileSync(join(dir, "text.json"), "learner = 1")
-    expect(((await xgbBad("text.json")) as ModelError).message).toContain("not JSON (")
+    writeFileSync(join(dir, "text.json"), "learner = secret-value-1")
+    const notJson = ((await xgbBad("text.json")) as ModelError).message
+    expect(notJson).toContain("not JSON (Unexpected token 'l' (not valid JSON))")
+    // The file's text is not quoted back (a graph pointed at a file that is not a model).
+    expect(notJson).not.toContain("secret-value")
     const categorical = JSON.parse(readFileSync(join(MODELS, "xgb_binary.json"), "utf8"))
     categorical.learner.gradient_booster.model.trees[0].split_type[0] = 1
     writeFileSync(join(dir, "cat.json"), JSON.stringify(categorical))

@@ -188,7 +188,7 @@ export const load = (text: string): Either.Either<XGBoostModel, string> => {
     const control = /[\u0000-\u0008\u000e-\u001f]/
     if (control.test(text.slice(0, 512))) return Either.left("a binary file, not an XGBoost JSON model (save the booster with save_model(\"model.json\"); an ONNX model takes runtime: onnx)")
     // eslint-disable-next-line no-control-regex
-    return Either.left(`not JSON (${(cause instanceof Error ? cause.message : String(cause)).replace(/[\u0000-\u001f]/g, " ").slice(0, 200)})`)
+    return Either.left(`not JSON (${notJsonReason(cause)})`)
   }
   const decoded = Schema.decodeUnknownEither(XGBoostDocument)(json)
   if (Either.isLeft(decoded)) return Either.left(problem(decoded.left, ""))
@@ -283,3 +283,14 @@ const softmax = (margins: Float32Array): ReadonlyArray<number> => {
   for (const e of exps) sum = f32(sum + e)
   return exps.map((e) => f32(e / sum))
 }
+
+/**
+ * Why `JSON.parse` refused a file, without the excerpt of the file V8 quotes (`"root:x:0:0"...`):
+ * the error is shown to whoever runs the graph, the file is not theirs to read.
+ */
+const notJsonReason = (cause: unknown): string =>
+  (cause instanceof Error ? cause.message : String(cause))
+    .replace(/,? ".*is not valid JSON$/s, " (not valid JSON)")
+    // eslint-disable-next-line no-control-regex
+    .replace(/[\u0000-\u001f]/g, " ")
+    .slice(0, 200)
