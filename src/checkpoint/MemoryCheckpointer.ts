@@ -20,7 +20,9 @@ const queueAfter = (pending: Map<string, PendingRun>, run: RunRecord, status: Ru
   if (stopsRun(status)) pending.delete(run.run_id)
   else if (status === "pending") {
     const row = pending.get(run.run_id)
-    pending.set(run.run_id, row ? { ...row, claimed_by: null, claimed_at: null } : { run_id: run.run_id, graph_id: run.graph_id, enqueued_at: new Date(now).toISOString(), claimed_by: null, claimed_at: null })
+    // A new row keeps the run's place: queued as of its creation (as SQLite does).
+    const at = new Date(now).toISOString()
+    pending.set(run.run_id, row ? { ...row, claimed_by: null, claimed_at: null } : { run_id: run.run_id, graph_id: run.graph_id, enqueued_at: run.created_at < at ? run.created_at : at, claimed_by: null, claimed_at: null })
   }
 }
 
@@ -185,7 +187,7 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
         const run = runs.get(runId)
         if (!run) return Effect.fail(unknownRun(runId))
         const row = pending.get(runId)
-        pending.set(runId, row ? { ...row, claimed_by: null, claimed_at: null } : { run_id: runId, graph_id: run.graph_id, enqueued_at: at, claimed_by: null, claimed_at: null })
+        pending.set(runId, row ? { ...row, claimed_by: null, claimed_at: null } : { run_id: runId, graph_id: run.graph_id, enqueued_at: run.created_at < at ? run.created_at : at, claimed_by: null, claimed_at: null })
         return Effect.void
       }),
     completePending: (runId) => Effect.sync(() => void pending.delete(runId)),
@@ -205,7 +207,7 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
         [...pending.values()].filter((row) =>
           (filter.claimed === undefined || (row.claimed_by !== null) === filter.claimed) &&
           (filter.graphIds === undefined || filter.graphIds.includes(row.graph_id))
-        ).slice(0, limit)
+        ).sort((a, b) => (a.enqueued_at < b.enqueued_at ? -1 : a.enqueued_at > b.enqueued_at ? 1 : 0)).slice(0, limit)
       ),
     getCursor: (key) => Effect.sync(() => Option.fromNullable(cursors.get(key))),
     setCursor: (key, value) => Effect.sync(() => void cursors.set(key, value))

@@ -222,9 +222,13 @@ const INSERT_PENDING = "INSERT INTO pending_runs (run_id, graph_id, params, idem
 
 const DEQUEUE = "DELETE FROM pending_runs WHERE run_id = ?"
 
-/** Back on the queue, unclaimed: a new row from the run's record, or the existing row's claim released. */
+/**
+ * Back on the queue, unclaimed: a new row from the run's record, or the existing row's
+ * claim released. A new row keeps the run's place: queued as of its creation (a run a
+ * draining server puts back goes before the runs queued after it), never later than now.
+ */
 const REQUEUE = `INSERT INTO pending_runs (run_id, graph_id, params, idempotency_key, enqueued_at)
-  SELECT run_id, graph_id, inputs, idempotency_key, ? FROM runs_history WHERE run_id = ?
+  SELECT run_id, graph_id, inputs, idempotency_key, MIN(?, created_at) FROM runs_history WHERE run_id = ?
   ON CONFLICT (run_id) DO UPDATE SET claimed_by = NULL, claimed_at = NULL`
 
 const CLAIM = "UPDATE pending_runs SET claimed_by = ?, claimed_at = ? WHERE run_id = ? AND claimed_by IS NULL"

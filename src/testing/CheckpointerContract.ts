@@ -301,6 +301,21 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* failsWith("requeue", "requeue of an unknown run", c.requeue(`run-${randomUUID()}`, AT), "unknown-run")
     })),
 
+  check("a run put back on the queue keeps its place: before the runs of its graph queued after it was created", (c, is) =>
+    Effect.gen(function*() {
+      const graph = `contract:${randomUUID()}`
+      const first = (yield* c.createRun(newRun({ graph_id: graph, queued: true, created_at: "2026-01-01T00:00:01.000Z" }))).record.run_id
+      yield* is(yield* c.claimPending(first, "host:1", AT), "the first run is claimed")
+      // It runs; the row leaves the queue (a finished claim), and a second run is queued.
+      yield* c.completePending(first)
+      const second = (yield* c.createRun(newRun({ graph_id: graph, queued: true, created_at: "2026-01-01T00:00:02.000Z" }))).record.run_id
+      // A draining server puts the first back, later.
+      yield* c.updateRun(first, { status: "pending", owner: null })
+      yield* c.requeue(first, "2026-01-01T00:00:09.000Z")
+      const order = (yield* c.listPending(10_000, { graphIds: [graph] })).map((p) => p.run_id)
+      yield* is(order.length === 2 && order[0] === first && order[1] === second, `the first run goes first again: ${JSON.stringify(order)}`)
+    })),
+
   check("claimPending marks the run running with its owner and start time, and succeeds once", (c, is) =>
     Effect.gen(function*() {
       const id = (yield* c.createRun(newRun({ queued: true }))).record.run_id
