@@ -372,6 +372,13 @@ describe("the write_artifact kind", () => {
       return yield* Effect.either(Effect.flatMap(graph.start({}), (h) => h.start()))
     }).pipe(Effect.provide(Layer.merge(SqliteCheckpointer.layer({ filename: join(tempDir(), "r.sqlite") }), ArtifactStore.memory))))
     expect(Either.isLeft(empty) && empty.left).toMatchObject({ _tag: "ArtifactStoreError", reason: "invalid-content" })
+    // Text with a lone surrogate has no UTF-8 form: refused, not stored with U+FFFD in its place.
+    const lone = await run(Effect.gen(function*() {
+      const graph = yield* Graph.make(node({ content_field: "report", name: "r.md" }))
+      return yield* Effect.either(Effect.flatMap(graph.start({ inputs: { report: "ab\ud800cd" } }), (h) => h.start()))
+    }).pipe(Effect.provide(Layer.merge(SqliteCheckpointer.layer({ filename: join(tempDir(), "r.sqlite") }), ArtifactStore.memory))))
+    expect(Either.isLeft(lone) && lone.left).toMatchObject({ _tag: "ArtifactStoreError", reason: "invalid-content" })
+    expect(Either.isLeft(lone) ? lone.left.message : "").toContain("lone UTF-16 surrogate (at index 2)")
     expect((await buildError(node({ content_field: "report", name: "r.md", content_type: "markdown" }))).path).toBe("nodes[0].content_type")
     expect((await buildError(node({ content_field: "nope", name: "r.md" }))).path).toBe("nodes[0].content_field")
     expect((await buildError(node({ content_field: "report", name: "r.md", output_field: "nope" }))).path).toBe("nodes[0].output_field")

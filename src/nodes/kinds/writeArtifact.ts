@@ -64,6 +64,9 @@ const formOf = (node: Settings & { readonly config?: Settings | undefined }):
   return { _tag: "Settings", at, s: { ...s, content_field: s.content_field, name: s.name } }
 }
 
+/** A UTF-16 surrogate without its pair. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
 /** The `write_artifact` kind. */
 export const WriteArtifactKind = NodeKind.make({
   name: "write_artifact",
@@ -137,6 +140,10 @@ export const WriteArtifactKind = NodeKind.make({
             const problem = nameProblem(name)
             if (problem !== undefined) {
               return yield* fail("invalid-name", `the name template ${s.name} gave an invalid name: ${problem}`, "make the fields in the name hold one file name (no '/', '\\', '..' or control characters)", { name })
+            }
+            // Text with a lone surrogate has no UTF-8 form: encoding it would store U+FFFD in its place.
+            if (typeof content === "string" && LONE_SURROGATE.test(content)) {
+              return yield* fail("invalid-content", `content_field '${s.content_field}' holds text with a lone UTF-16 surrogate (at index ${content.search(LONE_SURROGATE)}), which has no UTF-8 form: storing it would change it`, "write well-formed text (a string cut in the middle of a character pair, e.g. by slice, is the usual cause), or store it as JSON, which escapes it")
             }
             const bytes = new TextEncoder().encode(typeof content === "string" ? content : canonicalJson(content))
             const contentType = s.content_type ?? (typeof content === "string" ? "text/plain; charset=utf-8" : "application/json")
