@@ -392,9 +392,12 @@ export const artifactsLayer = HttpApiBuilder.group(StargraphApi, "artifacts", (h
           return yield* new InputError({ field: "id", message: `'${path.id}' is not an artifact id`, fix: "pass sha256:<64 hex digits>, as listed by GET /v1/runs/{id}/artifacts" })
         }
         const etag = `"${path.id}"`
-        const matches = (request.headers["if-none-match"] ?? "").split(",").some((tag) => tag.trim().replace(/^W\//, "") === etag)
+        // `*` matches any stored representation (RFC 9110 13.1.2).
+        const matches = (request.headers["if-none-match"] ?? "").split(",").some((tag) => tag.trim() === "*" || tag.trim().replace(/^W\//, "") === etag)
+        // A 304 carries the headers the 200 would have for caching (RFC 9110 15.4.5).
+        const notModified = () => HttpServerResponse.empty({ status: 304, headers: { etag, "cache-control": ARTIFACT_CACHE } })
         // A client that has these bytes: 304 once the store still holds them, without reading (and hashing) them.
-        if (matches && store.has !== undefined && (yield* store.has(path.id))) return HttpServerResponse.empty({ status: 304, headers: { etag } })
+        if (matches && store.has !== undefined && (yield* store.has(path.id))) return notModified()
         const blob = yield* Effect.flatMap(store.get(path.id), Option.match({
           onNone: () =>
             Effect.fail(
@@ -406,13 +409,16 @@ export const artifactsLayer = HttpApiBuilder.group(StargraphApi, "artifacts", (h
             ),
           onSome: Effect.succeed
         }))
-        if (matches) return HttpServerResponse.empty({ status: 304, headers: { etag } })
+        if (matches) return notModified()
         return HttpServerResponse.uint8Array(blob.bytes, {
           contentType: blob.content_type,
-          headers: { etag, "content-length": String(blob.size), "cache-control": "private, max-age=31536000, immutable", "x-content-type-options": "nosniff" }
+          headers: { etag, "content-length": String(blob.size), "cache-control": ARTIFACT_CACHE, "x-content-type-options": "nosniff" }
         })
       }))
   }))
+
+/** An artifact's bytes never change under its id: cached for a year, by the client only. */
+const ARTIFACT_CACHE = "private, max-age=31536000, immutable"
 
 /** Every group's handlers. */
 export const handlersLayer = (db: string) => Layer.mergeAll(healthLayer(db), graphsLayer, runsLayer, artifactsLayer)

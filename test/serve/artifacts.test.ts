@@ -90,6 +90,10 @@ describe("GET /v1/runs/{id}/artifacts and GET /v1/artifacts/{id}", () => {
     const cached = await fetch(`${server.url}/v1/artifacts/${entry!["artifact_id"]}`, { headers: { "if-none-match": `"${entry!["artifact_id"]}"` } })
     expect(cached.status).toBe(304)
     expect(await cached.text()).toBe("")
+    // A 304 keeps the caching headers; `*` matches the stored bytes too.
+    expect(cached.headers.get("cache-control")).toBe("private, max-age=31536000, immutable")
+    const any = await fetch(`${server.url}/v1/artifacts/${entry!["artifact_id"]}`, { headers: { "if-none-match": "*" } })
+    expect([any.status, await any.text()]).toEqual([304, ""])
   })
 
   it("answers 404 for an unknown run or artifact, and 400 for a malformed artifact id", async () => {
