@@ -15,6 +15,7 @@ import * as Schema from "effect/Schema"
 import { TriggerError } from "../errors.js"
 import { AuditSink } from "../telemetry/AuditSink.js"
 import type { Trigger, TriggerDeps } from "./Trigger.js"
+import { nextTick, ticksBetween } from "./cronTicks.js"
 import { idempotencyKeyOf } from "./TriggerEvent.js"
 import { firstIssue } from "../ir/parseIssue.js"
 
@@ -131,18 +132,13 @@ export const make = (specs: ReadonlyArray<CronSpecInput>): Effect.Effect<Trigger
         if (Option.isNone(cursor)) {
           yield* deps!.checkpointer.setCursor(c.triggerId, now.toISOString())
         } else if (c.spec.catch_up !== "none") {
-          const missed: Array<Date> = []
-          for (const tick of Cron.sequence(c.cron, new Date(cursor.value))) {
-            if (tick.getTime() > now.getTime()) break
-            missed.push(tick)
-            if (missed.length > MAX_CATCH_UP) missed.shift()
-          }
+          const missed = ticksBetween(c.cron, new Date(cursor.value), now, c.spec.catch_up === "latest" ? 1 : MAX_CATCH_UP)
           const due = c.spec.catch_up === "latest" ? missed.slice(-1) : missed
           for (const tick of due) yield* fire(c, tick)
         }
         while (true) {
           const at = yield* Clock.currentTimeMillis
-          const next = Cron.next(c.cron, new Date(at))
+          const next = nextTick(c.cron, new Date(at))
           yield* Effect.sleep(Duration.millis(Math.max(0, next.getTime() - at)))
           yield* fire(c, next)
         }
