@@ -388,23 +388,25 @@ export const artifactsLayer = HttpApiBuilder.group(StargraphApi, "artifacts", (h
     const store = yield* ArtifactStore
     return handlers.handle("get", ({ path, request }) =>
       Effect.gen(function*() {
-        if (!ARTIFACT_ID.test(path.id)) {
+        // Hex digits in either case name the same digest: the id is its lower-case form.
+        const id = /^sha256:[0-9a-fA-F]{64}$/.test(path.id) ? path.id.toLowerCase() : path.id
+        if (!ARTIFACT_ID.test(id)) {
           return yield* new InputError({ field: "id", message: `'${path.id}' is not an artifact id`, fix: "pass sha256:<64 hex digits>, as listed by GET /v1/runs/{id}/artifacts" })
         }
-        const etag = `"${path.id}"`
+        const etag = `"${id}"`
         // `*` matches any stored representation (RFC 9110 13.1.2).
         const matches = (request.headers["if-none-match"] ?? "").split(",").some((tag) => tag.trim() === "*" || tag.trim().replace(/^W\//, "") === etag)
         // A 304 carries the headers the 200 would have for caching (RFC 9110 15.4.5).
         const notModified = () => HttpServerResponse.empty({ status: 304, headers: { etag, "cache-control": ARTIFACT_CACHE } })
         // A client that has these bytes: 304 once the store still holds them, without reading (and hashing) them.
-        if (matches && store.has !== undefined && (yield* store.has(path.id))) return notModified()
-        const blob = yield* Effect.flatMap(store.get(path.id), Option.match({
+        if (matches && store.has !== undefined && (yield* store.has(id))) return notModified()
+        const blob = yield* Effect.flatMap(store.get(id), Option.match({
           onNone: () =>
             Effect.fail(
               new ApiError({
                 reason: "not-found",
                 status: 404,
-                message: `no artifact '${path.id}' in this server's artifact store (if a run refers to it, GET /v1/runs/{id}/artifacts lists it under missing_artifacts with the fix)`
+                message: `no artifact '${id}' in this server's artifact store (if a run refers to it, GET /v1/runs/{id}/artifacts lists it under missing_artifacts with the fix)`
               })
             ),
           onSome: Effect.succeed

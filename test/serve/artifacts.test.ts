@@ -94,6 +94,9 @@ describe("GET /v1/runs/{id}/artifacts and GET /v1/artifacts/{id}", () => {
     expect(cached.headers.get("cache-control")).toBe("private, max-age=31536000, immutable")
     const any = await fetch(`${server.url}/v1/artifacts/${entry!["artifact_id"]}`, { headers: { "if-none-match": "*" } })
     expect([any.status, await any.text()]).toEqual([304, ""])
+    // The digest in upper-case hex names the same artifact (its ETag keeps the id's lower case).
+    const upper = await fetch(`${server.url}/v1/artifacts/sha256:${String(entry!["artifact_id"]).slice("sha256:".length).toUpperCase()}`)
+    expect([upper.status, upper.headers.get("etag"), await upper.text()]).toEqual([200, `"${entry!["artifact_id"]}"`, REPORT])
   })
 
   it("answers 404 for an unknown run or artifact, and 400 for a malformed artifact id", async () => {
@@ -101,7 +104,7 @@ describe("GET /v1/runs/{id}/artifacts and GET /v1/artifacts/{id}", () => {
     expect([run.status, run.body["error"]["type"], run.body["error"]["details"]["reason"]]).toEqual([404, "CheckpointError", "unknown-run"])
     const artifact = await json(`${server.url}/v1/artifacts/sha256:${"0".repeat(64)}`)
     expect([artifact.status, artifact.body["error"]["type"], artifact.body["error"]["details"]["reason"]]).toEqual([404, "ApiError", "not-found"])
-    for (const bad of ["report.md", "sha256:xyz", `sha256:${"A".repeat(64)}`, "..%2F..%2Fetc%2Fpasswd"]) {
+    for (const bad of ["report.md", "sha256:xyz", `sha256:${"g".repeat(64)}`, `sha256:${"a".repeat(63)}`, "..%2F..%2Fetc%2Fpasswd"]) {
       const r = await json(`${server.url}/v1/artifacts/${bad}`)
       expect([r.status, r.body["error"]["type"], r.body["error"]["details"]["field"]], bad).toEqual([400, "InputError", "id"])
     }
