@@ -114,7 +114,7 @@ describe("interrupt and cold resume", () => {
     expect(first.code).toBe(3)
     const id = runIdOf(first.last)
     // Without the summary block, the question and how to answer it still show, on stderr.
-    expect(first.stderr).toMatch(/waiting at 'review': .+\n  answer with: stargraph resume run-/)
+    expect(first.stderr).toMatch(/waiting at 'review': .+\n {2}answer with: stargraph resume run-/)
     // An answer that is not JSON (a bare word) is refused with how to write each type, nothing written.
     const bare = await stargraph(["resume", id, "--db", db, "--response", "approve"], { cwd: work })
     expect(bare.code).toBe(2)

@@ -187,7 +187,6 @@ export const load = (text: string): Either.Either<XGBoostModel, string> => {
     // eslint-disable-next-line no-control-regex
     const control = /[\u0000-\u0008\u000e-\u001f]/
     if (control.test(text.slice(0, 512))) return Either.left("a binary file, not an XGBoost JSON model (save the booster with save_model(\"model.json\"); an ONNX model takes runtime: onnx)")
-    // eslint-disable-next-line no-control-regex
     return Either.left(`not JSON (${notJsonReason(cause)})`)
   }
   const decoded = Schema.decodeUnknownEither(XGBoostDocument)(json)
