@@ -15,14 +15,15 @@ import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
 import { checkpointTooLarge, encodeJson, maxCheckpointBytes, overLimit } from "./checkpointSize.js"
 import { type Checkpoint, type CreatedRun, newRunRecord, type PendingRun, type RunRecord, stopsRun } from "./models.js"
 
+/** When a run put back on the queue counts as queued: its creation (it keeps its place), never later than `now` (as SQLite does). */
+const queuedAt = (run: RunRecord, now: string): string => (run.created_at < now ? run.created_at : now)
+
 /** The queue after a run's status changed: a stopped run leaves it, a `pending` one is on it (unclaimed). */
 const queueAfter = (pending: Map<string, PendingRun>, run: RunRecord, status: RunRecord["status"] | undefined, now: number): void => {
   if (stopsRun(status)) pending.delete(run.run_id)
   else if (status === "pending") {
     const row = pending.get(run.run_id)
-    // A new row keeps the run's place: queued as of its creation (as SQLite does).
-    const at = new Date(now).toISOString()
-    pending.set(run.run_id, row ? { ...row, claimed_by: null, claimed_at: null } : { run_id: run.run_id, graph_id: run.graph_id, enqueued_at: run.created_at < at ? run.created_at : at, claimed_by: null, claimed_at: null })
+    pending.set(run.run_id, row ? { ...row, claimed_by: null, claimed_at: null } : { run_id: run.run_id, graph_id: run.graph_id, enqueued_at: queuedAt(run, new Date(now).toISOString()), claimed_by: null, claimed_at: null })
   }
 }
 
@@ -187,7 +188,7 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
         const run = runs.get(runId)
         if (!run) return Effect.fail(unknownRun(runId))
         const row = pending.get(runId)
-        pending.set(runId, row ? { ...row, claimed_by: null, claimed_at: null } : { run_id: runId, graph_id: run.graph_id, enqueued_at: run.created_at < at ? run.created_at : at, claimed_by: null, claimed_at: null })
+        pending.set(runId, row ? { ...row, claimed_by: null, claimed_at: null } : { run_id: runId, graph_id: run.graph_id, enqueued_at: queuedAt(run, at), claimed_by: null, claimed_at: null })
         return Effect.void
       }),
     completePending: (runId) => Effect.sync(() => void pending.delete(runId)),
