@@ -95,11 +95,15 @@ export const SubgraphKind = NodeKind.make({
     })
 })
 
+/** The parent field a child field starts from: the one `inputs` maps to it, else the parent's field of the same name. */
+const seedOf = (inputs: { readonly [child: string]: string }, parentFields: ReadonlyMap<string, unknown>, field: string): string | undefined =>
+  inputs[field] ?? (parentFields.has(field) ? field : undefined)
+
 /** Parent state → child inputs: mapped fields, then fields both graphs declare. */
 const projectIn = (child: ChildGraph, inputs: { readonly [child: string]: string }, parentFields: ReadonlyMap<string, unknown>) => (state: State): State => {
   const result: Record<string, unknown> = {}
   for (const field of child.fields.keys()) {
-    const from = inputs[field] ?? (parentFields.has(field) ? field : undefined)
+    const from = seedOf(inputs, parentFields, field)
     if (from !== undefined && state[from] !== undefined) result[field] = state[from]
   }
   return result
@@ -122,11 +126,10 @@ const projectOut = (
   const entries = Object.keys(outputs).length > 0
     ? Object.entries(outputs)
     : [...child.fields.keys()].filter((f) => parentFields.has(f)).map((f) => [f, f] as const)
-  const seededFrom = (field: string) => inputs[field] ?? (parentFields.has(field) ? field : undefined)
   // Parent field, child field, and the parent's reducer when the child field was seeded from that parent field.
   const plan = entries.map(([parent, field]) => {
     const reducer = parentFields.get(parent)?.reducer
-    return { parent, field, accumulates: seededFrom(field) === parent && (reducer === "append" || reducer === "add") ? reducer : undefined }
+    return { parent, field, accumulates: seedOf(inputs, parentFields, field) === parent && (reducer === "append" || reducer === "add") ? reducer : undefined }
   })
   return (state: State, given: State, input: NodeInput): Effect.Effect<State, StateValidationError> => {
     const result: Record<string, unknown> = {}
