@@ -85,13 +85,18 @@ export const CallRecord = Schema.Struct({
 /** One recorded call. */
 export type CallRecord = typeof CallRecord.Type
 
+/** One node's write in a step. */
+export const WriteRecord = Schema.Struct({ node: Schema.String, update: StateRecord })
+
 /**
  * The calls a step made before it stopped without a checkpoint (a node asked for input
  * part-way, or failed): the step runs again from the start, and these answer its calls
  * again, so a resumed step sees what it saw before and a replay of a failed run fails
- * as it did.
+ * as it did. `writes`, kept with a wait: the updates of the step's nodes that finished
+ * before a sibling asked; the resumed step takes them as they are instead of running those
+ * nodes again (their side effects happen once), with their recorded calls.
  */
-export const StepAttempt = Schema.Struct({ step: Schema.Int, calls: Schema.Array(CallRecord) })
+export const StepAttempt = Schema.Struct({ step: Schema.Int, calls: Schema.Array(CallRecord), writes: Schema.optional(Schema.Array(WriteRecord)) })
 /** The calls of a step that stopped without a checkpoint. */
 export type StepAttempt = typeof StepAttempt.Type
 
@@ -145,9 +150,6 @@ export const ErrorRecord = Schema.Struct({
 })
 /** A persisted error. */
 export type ErrorRecord = typeof ErrorRecord.Type
-
-/** One node's write in a step. */
-export const WriteRecord = Schema.Struct({ node: Schema.String, update: StateRecord })
 
 /** Name of the pseudo-node of step 0 (the run's inputs). */
 export const INPUT_NODE = "__input__"

@@ -100,6 +100,12 @@ export interface StepRecorder {
   readonly divergence: () => ReplayDivergenceError | undefined
   /** How many calls were answered live (every call of a live run; escapes of a replay). */
   readonly liveCalls: () => number
+  /**
+   * Record the node's calls as the replay source holds them, without the node running: a
+   * node whose write is kept from an earlier attempt of the step (it finished before a
+   * sibling asked for input) keeps the calls that gave it.
+   */
+  readonly keep: (nodeId: string) => void
 }
 
 const NO_CALLS: ReadonlyArray<CallRecord> = []
@@ -460,6 +466,9 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
     },
     liveCalls() {
       return state.live
+    },
+    keep(nodeId: string) {
+      for (const call of replay?.calls.get(`${step}:${nodeId}`) ?? NO_CALLS) state.entries.push(call)
     }
   }
 }

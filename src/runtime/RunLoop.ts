@@ -59,7 +59,7 @@ import { recordedStart, type ReplaySource, requestHash, stepRecorder } from "./C
 import { tracing } from "../telemetry/TracingEnabled.js"
 import { toErrorRecord } from "./errorRecord.js"
 import type { RunEventInput } from "./events.js"
-import { executeFrontier, PARALLEL_NODE, recordedWinners, winnersCall } from "./branches.js"
+import { type Executed, executeFrontier, PARALLEL_NODE, recordedWinners, winnersCall } from "./branches.js"
 import { evaluateRouters, route } from "./routing.js"
 import { checkJson, frozenCopy, jsonEqual, writtenDelta } from "../ir/json.js"
 import { applyWrites, type NodeWrite } from "./reducers.js"
@@ -212,6 +212,18 @@ const withResponses = (calls: ReadonlyArray<CallRecord>, answered: ReadonlyArray
     return { node, seq, name: "interrupt.response", request_hash: requestHash("interrupt.response", request), request, response: recorded }
   })
   return [...calls, ...added].sort((a, b) => (a.node === b.node ? a.seq - b.seq : a.node < b.node ? -1 : 1))
+}
+
+/**
+ * The attempt a wait keeps: its calls, and the updates of the nodes that finished before
+ * a sibling asked (not those racing in a group: which of them wins is decided again). The
+ * resumed step takes those updates instead of running the nodes again.
+ */
+const withKeptWrites = (attempt: StepAttempt | undefined, executed: ReadonlyArray<Executed>, groups: ReadonlyArray<ParallelGroup>, at: number): StepAttempt | undefined => {
+  const racing = new Set(groups.flatMap((g) => (g.strategy !== "all" ? g.targets : [])))
+  const writes = executed.flatMap(({ id, outcome }) => (outcome._tag === "Update" && !racing.has(id) ? [{ node: id, update: outcome.update }] : []))
+  if (writes.length === 0) return attempt
+  return { step: at, calls: attempt?.calls ?? [], writes }
 }
 
 /** Node of the step that records the answer to a rule's interrupt. */
@@ -801,7 +813,14 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         const calls = withResponses(recorder.entries(), consumedAnswers(graph, current, frontier, answered, input.replay, answerActor))
         return calls.length > 0 ? { step: current, calls } : undefined
       }
+      // Resuming the step a node asked at: the siblings that had finished keep their writes.
+      const kept = input.replay === undefined && resumedAttempt?.step === current ? resumedAttempt.writes : undefined
       const execute = (id: string): Effect.Effect<NodeOutcome, NodeFailure, NodeEnv> => {
+        const write = kept?.find((w) => w.node === id)
+        if (write !== undefined) {
+          recorder.keep(id)
+          return Effect.succeed({ _tag: "Update", update: write.update })
+        }
         const override = input.replay?.overrides.get(id)
         if (override !== undefined) return Effect.succeed({ _tag: "Update", update: override })
         const node = graph.nodes.get(id)!.execute(snapshot, {
@@ -879,7 +898,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         // node that reads `input.answers` (a kind's Interrupt outcome), the first `answered` of them.
         const fromCalls = recorder.entries().flatMap((c) => (c.node === asked.id && c.name === "interrupt" ? [c.response] : []))
         const given = fromCalls.length > 0 ? fromCalls : (answered.get(asked.id) ?? NO_ANSWERS).slice(0, Math.max(0, asked.outcome.answered))
-        yield* waitFor(asked.id, asked.outcome, current, given, attempt())
+        yield* waitFor(asked.id, asked.outcome, current, given, input.replay === undefined ? withKeptWrites(attempt(), executed, frontierGroups, current) : attempt())
         return toSummary(run, state)
       }
       // Which branches won is part of the step's cassette (a replay reruns the same ones).

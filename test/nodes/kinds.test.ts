@@ -746,14 +746,21 @@ nodes: [{ id: g, kind: interrupt, config: { prompt: x, timeout: "00:61:00" } }]
     expect(JSON.stringify(steps[1]!.facts)).toContain("stargraph.evidence")
   })
 
-  it("a node beside one that asks (a fan-out) runs again on resume, but its recorded calls are answered from the wait: a side effect made through ctx.call is made once", async () => {
-    const charged = { live: 0, runs: 0 }
+  it("a node beside one that asks (a fan-out) keeps its write with the wait: on resume it is not run again, its side effects happen once, its calls stay in the step's cassette", async () => {
+    const charged = { live: 0, runs: 0, direct: 0 }
     const charge: NodeFunction = async (_state, ctx) => {
       charged.runs++
+      charged.direct++ // a side effect made directly, not through ctx.call
       const receipt = await ctx.call("payments.charge", { amount: 5 }, () => `receipt-${++charged.live}`)
       return { log: [String(receipt)] }
     }
-    const ask: NodeFunction = async (_state, ctx) => ({ a: String(await ctx.interrupt("ok?")), log: ["asked"] })
+    const asked = { runs: 0 }
+    const ask: NodeFunction = async (_state, ctx) => {
+      asked.runs++
+      const a = String(await ctx.interrupt("ok?"))
+      const b = String(await ctx.interrupt(`sure about ${a}?`))
+      return { a: `${a}/${b}`, log: ["asked"] }
+    }
     const graph = await Effect.runPromise(Graph.make({
       ir_version: "1.0.0",
       id: "run:sibling",
@@ -764,10 +771,21 @@ nodes: [{ id: g, kind: interrupt, config: { prompt: x, timeout: "00:61:00" } }]
     const layer = sqlite()
     const first = await run(runToEnd(graph), layer)
     expect(first.status).toBe("awaiting-input")
-    const done = await run(Effect.flatMap(graph.resume(first.run_id, { response: { value: "yes" } }), (r) => r.start()), layer)
-    expect(done).toMatchObject({ status: "done", final_state: { a: "yes" } })
+    const stored = await run(Effect.flatMap(Checkpointer, (c) => c.getRun(first.run_id)), layer)
+    expect(Option.getOrUndefined(stored)?.waiting?.attempt?.writes).toEqual([{ node: "charge", update: { log: ["receipt-1"] } }])
+    // Asked twice: the kept write is kept again with the second wait.
+    const second = await run(Effect.flatMap(graph.resume(first.run_id, { response: { value: "yes" } }), (r) => r.start()), layer)
+    expect(second).toMatchObject({ status: "awaiting-input", waiting: { prompt: "sure about yes?" } })
+    const done = await run(Effect.flatMap(graph.resume(first.run_id, { response: { value: "really" } }), (r) => r.start()), layer)
+    expect(done).toMatchObject({ status: "done", final_state: { a: "yes/really" } })
     expect([...(done.final_state["log"] as Array<string>)].sort()).toEqual(["asked", "receipt-1"])
-    // The node ran twice; the charge was made once.
+    // The asking node ran three times; the sibling once, its direct side effect included.
+    expect([asked.runs, charged.runs, charged.direct, charged.live]).toEqual([3, 1, 1, 1])
+    const steps = await run(Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(first.run_id)), layer)
+    expect(steps[2]!.calls?.filter((c) => c.node === "charge")).toMatchObject([{ name: "payments.charge", response: "receipt-1" }])
+    // A replay runs the step's nodes (node bodies run in a replay), the charge answered from the cassette.
+    const fork = await run(Replay.fork(graph, first.run_id, {}), layer)
+    expect(fork.summary).toMatchObject({ status: "done", final_state: done.final_state })
     expect([charged.runs, charged.live]).toEqual([2, 1])
   })
 })
