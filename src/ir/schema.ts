@@ -9,7 +9,7 @@ import { CheckpointBlock, PackMount, ParallelBlock, RuleSpec } from "./rules.js"
 export const END = "__end__"
 
 /** How a field's new value combines with its old value when a node writes it. */
-export const Reducer = Schema.Literal("replace", "append", "add", "merge")
+export const Reducer = Schema.Literal("replace", "append", "add", "merge", "messages")
 /** How a field's new value combines with its old value when a node writes it. */
 export type Reducer = typeof Reducer.Type
 

@@ -255,7 +255,8 @@ const reducerTypes: Record<Reducer, ReadonlyArray<FieldType> | undefined> = {
   replace: undefined,
   append: ["array"],
   add: ["integer", "number"],
-  merge: ["object"]
+  merge: ["object"],
+  messages: ["array"]
 }
 
 const fieldSchema = (spec: FieldSpec): Schema.Schema.Any => {

@@ -7,6 +7,7 @@ import type { Reducer } from "../ir/schema.js"
 import type { FieldInfo, State } from "../ir/stateSchema.js"
 import { checkJson, freezeShell, frozenCopy, jsonEqual } from "../ir/json.js"
 import { listSome } from "../ir/limits.js"
+import { addMessages } from "./messagesReducer.js"
 
 /** One node's update in a step, in deterministic (declaration) order. */
 export interface NodeWrite {
@@ -21,7 +22,7 @@ const isPlainObject = (u: unknown): u is Record<string, unknown> =>
  * Combine `current` with `incoming` under `reducer`; Left with a message (the problem and
  * its fix) when the write does not fit: `append` takes a list of items (a single item is
  * not wrapped: write `[item]`), `add` takes a number (a whole one on an `integer` field),
- * `merge` takes an object.
+ * `merge` takes an object, `messages` a list of messages (see `messagesReducer.ts`).
  */
 export const reduce = (reducer: Reducer, current: unknown, incoming: unknown, type?: FieldInfo["type"]): Either.Either<unknown, string> => {
   switch (reducer) {
@@ -45,6 +46,8 @@ export const reduce = (reducer: Reducer, current: unknown, incoming: unknown, ty
       }
       return Either.right(base + incoming)
     }
+    case "messages":
+      return addMessages(current, incoming)
     case "merge": {
       const base = current === undefined || current === null ? {} : current
       if (!isPlainObject(base) || !isPlainObject(incoming)) return Either.left(`merge reducer: expected objects, got ${describe(incoming)} to merge`)
@@ -103,7 +106,7 @@ export const applyWrites = (
           nodeIds: [previous, node],
           step,
           message: `parallel nodes '${previous}' and '${node}' both wrote '${key}', which has no merging reducer; ` +
-            "the result would depend on timing. Give the field a reducer (append, add, merge) or write it from one node"
+            "the result would depend on timing. Give the field a reducer (append, add, merge, messages) or write it from one node"
         }))
       }
       writers.set(key, node)

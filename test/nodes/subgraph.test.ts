@@ -106,6 +106,24 @@ describe("subgraph nodes", () => {
     expect(error?.message).toContain("does not start with the item(s) it was given from 'log'")
   })
 
+  it("a `messages` history shared with the child gets what the child added or rewrote (by id), each message once", async () => {
+    const dir = tempDir()
+    const fields = "state_schema:\n  fields:\n    messages: { type: array, items: { type: object }, default: [], reducer: messages }\n"
+    const child = (values: string) => `ir_version: "1.0.0"\nid: run:chat-child\n${fields}nodes:\n  - { id: c, kind: set, values: { messages: ${values} } }\n`
+    const parent = (seed: string, spec: string) =>
+      `ir_version: "1.0.0"\nid: run:chat\n${fields}nodes:\n  - { id: p1, kind: set, values: { messages: ${seed} } }\n  - { id: sub, kind: subgraph, spec: ./${spec} }\n`
+    writeFileSync(join(dir, "adds.yaml"), child(`[{ role: user, content: thanks }]`))
+    writeFileSync(join(dir, "rewrites.yaml"), child(`[{ id: d1, role: assistant, content: final }, { role: user, content: thanks }]`))
+    writeFileSync(join(dir, "p-adds.yaml"), parent(`[{ role: user, content: q }]`, "adds.yaml"))
+    writeFileSync(join(dir, "p-rewrites.yaml"), parent(`[{ id: q1, role: user, content: q }, { id: d1, role: assistant, content: draft }]`, "rewrites.yaml"))
+    const t = setup(join(dir, "p-adds.yaml"))
+    const added = await t.run(Effect.flatMap((await t.graph).start({}), (r) => r.start()))
+    // The message without an id that the parent gave the child is not added twice.
+    expect(added.final_state["messages"]).toEqual([{ role: "user", content: "q" }, { role: "user", content: "thanks" }])
+    const rewritten = await t.run(Effect.flatMap((await Effect.runPromise(Graph.load(join(dir, "p-rewrites.yaml")))).start({}), (r) => r.start()))
+    expect(rewritten.final_state["messages"]).toEqual([{ id: "q1", role: "user", content: "q" }, { id: "d1", role: "assistant", content: "final" }, { role: "user", content: "thanks" }])
+  })
+
   it("cancelling the parent while its child runs cancels the child too, which keeps its committed steps", async () => {
     const t = setup(join(FIXTURES, "parent.yaml"))
     const graph = await t.graph

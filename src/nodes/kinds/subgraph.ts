@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { StateValidationError } from "../../errors.js"
 import { jsonEqual } from "../../ir/json.js"
+import { messagesDelta } from "../../runtime/messagesReducer.js"
 import type { FieldInfo, State } from "../../ir/stateSchema.js"
 import { Unrecorded } from "../calls.js"
 import type { ChildGraph, ChildOutcome } from "../ChildGraph.js"
@@ -129,7 +130,7 @@ const projectOut = (
   // Parent field, child field, and the parent's reducer when the child field was seeded from that parent field.
   const plan = entries.map(([parent, field]) => {
     const reducer = parentFields.get(parent)?.reducer
-    return { parent, field, accumulates: seedOf(inputs, parentFields, field) === parent && (reducer === "append" || reducer === "add") ? reducer : undefined }
+    return { parent, field, accumulates: seedOf(inputs, parentFields, field) === parent && (reducer === "append" || reducer === "add" || reducer === "messages") ? reducer : undefined }
   })
   return (state: State, given: State, input: NodeInput): Effect.Effect<State, StateValidationError> => {
     const result: Record<string, unknown> = {}
@@ -141,16 +142,23 @@ const projectOut = (
         result[parent] = value
       } else if (accumulates === "add") {
         result[parent] = typeof value === "number" && typeof seed === "number" ? value - seed : value
-      } else if (accumulates === "append" && Array.isArray(value) && Array.isArray(seed) && value.length >= seed.length && seed.every((item, i) => jsonEqual(item, value[i]))) {
+      } else if (Array.isArray(value) && Array.isArray(seed) && value.length >= seed.length && seed.every((item, i) => jsonEqual(item, value[i]))) {
         result[parent] = value.slice(seed.length)
       } else {
+        // A history whose seeded messages the child changed or removed (by id): what it did, as a write.
+        const delta = accumulates === "messages" && Array.isArray(value) && Array.isArray(seed) ? messagesDelta(seed, value) : undefined
+        if (delta !== undefined) {
+          result[parent] = delta
+          continue
+        }
         return Effect.fail(new StateValidationError({
           source: "node-update",
           field: parent,
           nodeId: input.nodeId,
           step: input.step,
           message: `child graph '${child.id}' gave back a '${field}' that does not start with the item(s) it was given from '${parent}', ` +
-            "whose reducer (append) takes what the child added: what it added is not known",
+            `whose reducer (${accumulates}) takes what the child added: what it added is not known` +
+            (accumulates === "messages" ? " (a message it changed or removed needs an id)" : ""),
           fix: `have the child append to '${field}' instead of replacing it, or map it (config.outputs) to a parent field with reducer replace`
         }))
       }
