@@ -9,7 +9,8 @@
  * runs is what was hashed, wherever the process runs from.
  */
 import { createHash } from "node:crypto"
-import { readFileSync } from "node:fs"
+import { constants } from "node:buffer"
+import { closeSync, fstatSync, openSync, readSync } from "node:fs"
 import { basename, dirname, posix, relative, resolve, sep, win32 } from "node:path"
 import * as Effect from "effect/Effect"
 import { ModelError } from "../../errors.js"
@@ -150,6 +151,42 @@ export const externalReferences = (bytes: Uint8Array): ReadonlyArray<ExternalRef
   return walk("model", 0, bytes.length, 0) ? found : undefined
 }
 
+/** A data file larger than one buffer can hold. */
+class TooLarge extends Error {
+  constructor(readonly size: number) {
+    super(`${size} bytes`)
+  }
+}
+
+/** Reads and hashes in pieces of this size (`readFileSync` stops at 2 GiB). */
+const CHUNK = 1 << 30
+
+/** The whole file at `path`, in one buffer (up to `buffer.constants.MAX_LENGTH` bytes). */
+const readWhole = (path: string): Uint8Array => {
+  const fd = openSync(path, "r")
+  try {
+    const size = fstatSync(fd).size
+    if (size > constants.MAX_LENGTH) throw new TooLarge(size)
+    const bytes = Buffer.allocUnsafe(size)
+    let at = 0
+    while (at < size) {
+      const read = readSync(fd, bytes, at, Math.min(CHUNK, size - at), at)
+      if (read === 0) break
+      at += read
+    }
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, at)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** SHA-256 of `bytes`, lowercase hex. */
+const sha256Of = (bytes: Uint8Array): string => {
+  const hash = createHash("sha256")
+  for (let at = 0; at < bytes.byteLength; at += CHUNK) hash.update(bytes.subarray(at, at + CHUNK))
+  return hash.digest("hex")
+}
+
 /** onnxruntime's location for data at a memory address: never a file. */
 const MEMORY_ADDRESS_TAG = "*/_ORT_MEM_ADDR_/*"
 
@@ -208,9 +245,21 @@ export const attach = (ref: ModelRef, file: ModelFile): Effect.Effect<ModelFile,
       if (data === undefined) {
         const path = resolve(folder, location)
         const bytes = yield* Effect.try({
-          try: () => readFileSync(path),
+          try: () => readWhole(path),
           catch: (cause) => {
             const code = (cause as { readonly code?: unknown }).code
+            if (cause instanceof TooLarge) {
+              return new ModelError({
+                ...ref,
+                reason: "missing-file",
+                field: "file_uri",
+                file: path,
+                tensor: reference.tensor,
+                actual: location,
+                message: `the model's tensor '${reference.tensor}' keeps its data in '${location}', and '${path}' (${cause.size} bytes) is larger than the ${constants.MAX_LENGTH} bytes Node.js can hold in one buffer`,
+                fix: "save the model's data as one file per tensor: onnx.save(model, path, save_as_external_data=True, all_tensors_to_one_file=False)"
+              })
+            }
             return new ModelError({
               ...ref,
               reason: "missing-file",
@@ -225,7 +274,7 @@ export const attach = (ref: ModelRef, file: ModelFile): Effect.Effect<ModelFile,
             })
           }
         })
-        data = { location, path, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), sha256: createHash("sha256").update(bytes).digest("hex") }
+        data = { location, path, bytes, sha256: sha256Of(bytes) }
         files.set(location, data)
       }
       const offset = reference.offset ?? 0
