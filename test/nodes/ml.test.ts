@@ -24,7 +24,7 @@ import * as OnnxRuntime from "../../src/nodes/ml/OnnxRuntime.js"
 import * as Replay from "../../src/replay/Replay.js"
 import { requestHash, stepRecorder } from "../../src/runtime/Cassette.js"
 import { ROOT, stargraph, tempDir } from "../helpers/cli.js"
-import { CLASSIFIER, LINEAR } from "../fixtures/models/generate.js"
+import { CLASSIFIER, LINEAR, linearExternalData, linearExternalModel } from "../fixtures/models/generate.js"
 
 const MODELS = join(ROOT, "test", "fixtures", "models")
 const ANY = { type: "any" }
@@ -320,6 +320,91 @@ describe("ml node: ONNX", () => {
     await Effect.runPromise(graph.nodes.get("m")!.execute({ features: [0.1, -0, 1e21, 1.5e-7] }, { ...input, calls: other.forNode("m") }).pipe(Effect.provide(MemoryCheckpointer.layer)))
     const [awkward] = other.entries()
     expect(awkward!.request_hash).toBe(requestHash("ml.risk", awkward!.request))
+  })
+})
+
+describe("ml node: ONNX external data", () => {
+  const external = (extra: Record<string, unknown> = {}) => linearGraph({ file_uri: "./linear_external.onnx", ...extra })
+  /** A folder with linear_external.onnx naming `location`, and (unless `data` is false) its data file there. */
+  const folder = (location = "linear_external.bin", data: Buffer | false = linearExternalData()) => {
+    const dir = tempDir()
+    writeFileSync(join(dir, "linear_external.onnx"), linearExternalModel(location))
+    if (data !== false) writeFileSync(join(dir, location), data)
+    return dir
+  }
+
+  it("loads a model whose weights are in a data file beside it (not the working folder), scoring as linear.onnx inline, in the worker and on the public API", async () => {
+    expect(process.cwd()).not.toBe(MODELS)
+    const x = [[1, 2, 0.5, 1], [-3, 0.25, 7, 1e-3]]
+    const expected = (await updateOf(await built(linearGraph({ execution: "inline" })), { features: x }))["score"]
+    for (const execution of ["inline", "worker"] as const) {
+      const graph = await built(external({ execution }))
+      expect((await updateOf(graph, { features: x }))["score"]).toEqual(expected)
+    }
+    // Through InferenceSession.create (not the native binding) too.
+    const { counts, runtime } = countingRuntime()
+    expect((await updateOf(await built(external({ execution: "inline" }), runtime), { features: x }))["score"]).toEqual(expected)
+    expect(counts.sessions).toBe(1)
+    // expected_sha256 pins the .onnx file itself.
+    await built(external({ expected_sha256: sha256Of(join(MODELS, "linear_external.onnx")) }))
+  })
+
+  it("folds the data file's digest into the graph hash and the cassette request: a changed data file is a changed graph and a new session", async () => {
+    const dir = folder()
+    const runtime = OnnxRuntime.make()
+    const before = await built(external(), runtime, dir)
+    const x = [1, 2, 0.5, 1]
+    expect((await updateOf(before, { features: x }))["score"]).toBeCloseTo(sigmoid(dot(x, LINEAR.w) + LINEAR.b), 6)
+    expect((await built(external(), runtime, dir)).graphHash).toBe(before.graphHash)
+    const changed = { w: LINEAR.w, b: 1.5 }
+    writeFileSync(join(dir, "linear_external.bin"), linearExternalData(changed))
+    const after = await built(external(), runtime, dir)
+    expect(after.graphHash).not.toBe(before.graphHash)
+    // The same .onnx bytes, new data: the cached session is not reused.
+    expect((await updateOf(after, { features: x }))["score"]).toBeCloseTo(sigmoid(dot(x, changed.w) + changed.b), 6)
+    expect(runtime.models.size).toBe(2)
+    // The request names the data file's digest; its canonical text is the generic one.
+    const recorder = stepRecorder(1, undefined)
+    const input: NodeInput = { runId: "r", nodeId: "m", step: 1, calls: recorder.forNode("m"), answers: [], graphHash: after.graphHash }
+    await Effect.runPromise(after.nodes.get("m")!.execute({ features: x }, input).pipe(Effect.provide(MemoryCheckpointer.layer)))
+    const [entry] = recorder.entries()
+    expect(entry!.request).toEqual({
+      version: "1.0.0",
+      sha256: sha256Of(join(dir, "linear_external.onnx")),
+      data: { "linear_external.bin": sha256Of(join(dir, "linear_external.bin")) },
+      input: x
+    })
+    expect(entry!.request_hash).toBe(requestHash("ml.risk", entry!.request))
+  })
+
+  it("refuses a missing data file, naming the tensor, the resolved path and the fix", async () => {
+    const dir = folder("linear_external.bin", false)
+    const error = await buildError(external(), undefined, dir) as ModelError
+    expect(error).toMatchObject({ _tag: "ModelError", reason: "missing-file", field: "file_uri", tensor: "W", file: join(dir, "linear_external.bin"), actual: "linear_external.bin" })
+    expect(error.message).toContain(`the model's tensor 'W' keeps its data in 'linear_external.bin', and '${join(dir, "linear_external.bin")}' does not exist`)
+    expect(error.fix).toContain(`put 'linear_external.bin'`)
+    expect(error.fix).toContain("save_as_external_data=False")
+    // A data file too short for the tensors' ranges.
+    const short = folder("linear_external.bin", linearExternalData().subarray(0, 16))
+    expect(await buildError(external(), undefined, short)).toMatchObject({ reason: "invalid-model", tensor: "B", actual: "linear_external.bin" })
+  })
+
+  it("refuses a data location that is absolute or leaves the model's folder, naming the tensor and the location", async () => {
+    const outside = tempDir()
+    writeFileSync(join(outside, "w.bin"), linearExternalData())
+    for (const location of [join(outside, "w.bin"), `../${outside.split("/").pop()}/w.bin`, "sub/../../w.bin", "*/_ORT_MEM_ADDR_/*"]) {
+      const dir = folder(location, false)
+      const error = await buildError(external(), undefined, dir) as ModelError
+      expect(error).toMatchObject({ _tag: "ModelError", reason: "invalid-model", field: "file_uri", tensor: "W", actual: location, file: join(dir, "linear_external.onnx") })
+      expect(error.message).toContain(`keeps its data in '${location}'`)
+      expect(error.message).toContain("external data is read only from files in the model's folder")
+    }
+    // A subfolder of the model's folder is fine.
+    const dir = tempDir()
+    mkdirSync(join(dir, "weights"))
+    writeFileSync(join(dir, "linear_external.onnx"), linearExternalModel("weights/linear.bin"))
+    writeFileSync(join(dir, "weights", "linear.bin"), linearExternalData())
+    await built(external(), undefined, dir)
   })
 })
 

@@ -7,7 +7,8 @@
  *
  * When the graph is built the model file is read, its SHA-256 checked against
  * `expected_sha256` (when pinned) before anything parses it, and the digest folded into
- * the graph hash, so a changed model file is a changed graph. Every inference goes
+ * the graph hash, so a changed model file is a changed graph; an ONNX model's external
+ * data files (`externalData.ts`) are read and hashed with it. Every inference goes
  * through the step's cassette (`ml.<model_id>`, the request holds the model digest and
  * the input): replays and forks get the recorded outputs back, bit for bit, without
  * running the model.
@@ -19,6 +20,7 @@ import { ModelError } from "../../errors.js"
 import { canonicalPlainJson } from "../../ir/hash.js"
 import type { State } from "../../ir/stateSchema.js"
 import type { NodeInput, NodeOutcome } from "../Executor.js"
+import * as ExternalData from "../ml/externalData.js"
 import * as ModelFile from "../ml/ModelFile.js"
 import * as OnnxRuntime from "../ml/OnnxRuntime.js"
 import type { RawOutput } from "../ml/onnxWorker.js"
@@ -152,14 +154,25 @@ export const MlKind = NodeKind.make({
         })
       }
       const path = yield* ModelFile.resolvePath(ref, spec.file_uri ?? "", ctx.baseDir)
-      const file = yield* ModelFile.read(ref, path, typeof spec.expected_sha256 === "string" ? spec.expected_sha256 : undefined)
-      const hashes = { model: `sha256:${file.sha256}` }
+      const read = yield* ModelFile.read(ref, path, typeof spec.expected_sha256 === "string" ? spec.expected_sha256 : undefined)
+      // An ONNX model's external data files are part of the model: read and hashed with it.
+      const file = spec.runtime === "onnx" ? yield* ExternalData.attach(ref, read) : read
+      const hashes: Record<string, string> = { model: `sha256:${file.sha256}` }
+      for (const data of file.data) hashes[`model_data:${data.location}`] = `sha256:${data.sha256}`
+      // The request names the external data files' digests too (by location), when there are any.
+      const data = file.data.length === 0 ? undefined : Object.fromEntries(file.data.map((d) => [d.location, d.sha256]))
       const callName = `ml.${spec.model_id}`
-      // The request's canonical text around its input (keys in order: input, sha256, version).
+      // The request's canonical text around its input (keys in order: data, input, sha256, version).
+      const head = data === undefined ? `{"input":` : `{"data":${canonicalPlainJson(data)},"input":`
       const tail = `,"sha256":${canonicalPlainJson(file.sha256)},"version":${canonicalPlainJson(spec.version)}}`
       /** The call for `input`, with the request's canonical text for a numeric input (built only when the recorder hashes it). */
       const callOf = <A, E, R>(input: NodeInput, value: unknown, live: Effect.Effect<A, E, R>) =>
-        input.calls.callEffect(callName, { version: spec.version, sha256: file.sha256, input: value }, live, () => (numeric(value, 0) ? `{"input":${JSON.stringify(value)}${tail}` : undefined))
+        input.calls.callEffect(
+          callName,
+          data === undefined ? { version: spec.version, sha256: file.sha256, input: value } : { version: spec.version, sha256: file.sha256, data, input: value },
+          live,
+          () => (numeric(value, 0) ? `${head}${JSON.stringify(value)}${tail}` : undefined)
+        )
       const invalidInput = (step: number, problem: { readonly expected: string; readonly actual: string; readonly message: string }, tensor: string | undefined) =>
         new ModelError({
           ...ref,

@@ -24,7 +24,27 @@ export interface ModelFile {
   readonly bytes: Uint8Array
   /** SHA-256 of the bytes, lowercase hex. */
   readonly sha256: string
+  /** The external data files an ONNX model's tensors name (`externalData.ts`), each once; empty for most models. */
+  readonly data: ReadonlyArray<DataFile>
 }
+
+/** An ONNX external data file, read and hashed: part of the model. */
+export interface DataFile {
+  /** The location as the model names it (relative to the model's folder). */
+  readonly location: string
+  /** Absolute path. */
+  readonly path: string
+  readonly bytes: Uint8Array
+  /** SHA-256 of the bytes, lowercase hex. */
+  readonly sha256: string
+}
+
+/**
+ * What identifies the model's content: the file's SHA-256, then each external data
+ * file's location and SHA-256 (a model without external data: its file's digest alone).
+ */
+export const contentKey = (file: ModelFile): string =>
+  [file.sha256, ...file.data.map((d) => `${d.location}=${d.sha256}`)].join("\n")
 
 /** The fix for every pickle: export to ONNX. */
 export const PICKLE_FIX = "export the model to ONNX (skl2onnx: to_onnx(model, X[:1])) and use runtime: onnx"
@@ -123,5 +143,5 @@ export const read = (ref: ModelRef, path: string, expected: string | undefined):
         fix: PICKLE_FIX
       })
     }
-    return { path, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), sha256 }
+    return { path, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), sha256, data: [] }
   })

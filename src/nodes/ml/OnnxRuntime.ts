@@ -19,7 +19,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { ModelError } from "../../errors.js"
-import type { ModelFile, ModelRef } from "./ModelFile.js"
+import { contentKey, type ModelFile, type ModelRef } from "./ModelFile.js"
 import { isSyncSession, nativeSessions, type SyncSession } from "./nativeSession.js"
 import type { OrtModule, OrtSession, OrtTensor, OrtValueMetadata } from "./ortTypes.js"
 import { modelWorker, type ModelWorker, type RawOutput } from "./onnxWorker.js"
@@ -38,6 +38,14 @@ export const ONNXRUNTIME_VERSION = "1.30"
 
 /** The options every session is opened with. CPU only, as the original: no silent GPU fallback; the worker uses the same. */
 export const SESSION_OPTIONS = { executionProviders: ["cpu"], graphOptimizationLevel: "all" }
+
+/**
+ * The options a session on `file` is opened with: {@link SESSION_OPTIONS}, plus the bytes
+ * of its external data files under the locations the model names them by (onnxruntime
+ * would otherwise look for them beside the process's working folder).
+ */
+export const sessionOptions = (file: ModelFile): object =>
+  file.data.length === 0 ? SESSION_OPTIONS : { ...SESSION_OPTIONS, externalData: file.data.map((d) => ({ path: d.location, data: d.bytes })) }
 
 /** A loaded ONNX model. */
 export interface OnnxModel {
@@ -75,7 +83,7 @@ export interface OnnxRuntimeShape {
    * (`nativeSession.ts`), or undefined to open every session with the public API.
    */
   readonly native: () => ((bytes: Uint8Array, options: unknown) => SyncSession) | undefined
-  /** Models by content digest (each one session, one worker when needed), or why one failed to load. */
+  /** Models by content ({@link contentKey}: each one session, one worker when needed), or why one failed to load. */
   readonly models: Map<string, Promise<Either.Either<OnnxModel, ModelError>>>
 }
 
@@ -151,8 +159,9 @@ const open = (runtime: OnnxRuntimeShape, ref: ModelRef, file: ModelFile): Effect
         })
     })
     const native = runtime.native()
+    const options = sessionOptions(file)
     const session: OrtSession | SyncSession = yield* Effect.tryPromise({
-      try: () => (native !== undefined ? Promise.resolve().then(() => native(file.bytes, SESSION_OPTIONS)) : ort.InferenceSession.create(file.bytes, SESSION_OPTIONS)),
+      try: () => (native !== undefined ? Promise.resolve().then(() => native(file.bytes, options)) : ort.InferenceSession.create(file.bytes, options)),
       catch: (cause) =>
         new ModelError({
           ...ref,
@@ -251,7 +260,7 @@ const open = (runtime: OnnxRuntimeShape, ref: ModelRef, file: ModelFile): Effect
         if (worker === undefined) {
           const modulePath = Either.try(() => runtime.modulePath())
           if (Either.isLeft(modulePath)) return Effect.fail(handle.failed(`the inference worker cannot find onnxruntime-node: ${message(modulePath.left)}`))
-          worker = modelWorker({ modulePath: modulePath.right, bytes: file.bytes, sessionOptions: SESSION_OPTIONS })
+          worker = modelWorker({ modulePath: modulePath.right, bytes: file.bytes, sessionOptions: options })
         }
         return Effect.matchEffect(worker.run(input.name, prepared, fetches), {
           onFailure: (cause) => Effect.fail(handle.failed(cause)),
@@ -293,21 +302,23 @@ const open = (runtime: OnnxRuntimeShape, ref: ModelRef, file: ModelFile): Effect
   })
 
 /**
- * The model in `file`, from the runtime's cache or opened now (once per content digest,
- * even when several graphs are built at once). Errors name the node that asked.
+ * The model in `file`, from the runtime's cache or opened now (once per content, the
+ * file's digest with its external data's: {@link contentKey}, even when several graphs
+ * are built at once). Errors name the node that asked.
  */
 export const model = (ref: ModelRef, file: ModelFile): Effect.Effect<OnnxModel, ModelError> =>
   Effect.flatMap(OnnxRuntime, (runtime) => {
-    let loading = runtime.models.get(file.sha256)
+    const key = contentKey(file)
+    let loading = runtime.models.get(key)
     if (loading === undefined) {
       loading = Effect.runPromise(Effect.either(open(runtime, ref, file)))
-      runtime.models.set(file.sha256, loading)
+      runtime.models.set(key, loading)
     }
     const pending = loading
     return Effect.flatMap(Effect.promise(() => pending), (loaded) => {
       if (Either.isRight(loaded)) return Effect.succeed(loaded.right)
       // A model that failed to load is tried again by the next build.
-      if (runtime.models.get(file.sha256) === pending) runtime.models.delete(file.sha256)
+      if (runtime.models.get(key) === pending) runtime.models.delete(key)
       const error = loaded.left
       return Effect.fail(error.nodeId === ref.nodeId && error.modelId === ref.modelId ? error : new ModelError({ ...error, ...ref }))
     })
