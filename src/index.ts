@@ -32,7 +32,7 @@ export * as IR from "./ir/schema.js"
 export { canonicalJson, graphHash, hashJson, runtimeHash, sha256 } from "./ir/hash.js"
 export type { CompiledStateSchema, FieldInfo, State } from "./ir/stateSchema.js"
 
-export type { InterruptOptions, NodeContext, NodeFunction, RouterFunction, Executor, NodeInput, NodeOutcome, InterruptRequest, NodeFailure, NodeEnv } from "./nodes/Executor.js"
+export type { InterruptOptions, NodeContext, NodeFunction, NodeUpdate, RouterFunction, Executor, NodeInput, NodeOutcome, InterruptRequest, NodeFailure, NodeEnv } from "./nodes/Executor.js"
 export * as NodeKind from "./nodes/NodeKind.js"
 export { NodeKinds, layer as nodeKindsLayer } from "./nodes/NodeKinds.js"
 export { builtinKinds } from "./nodes/kinds/index.js"

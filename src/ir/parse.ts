@@ -8,7 +8,7 @@ import * as Schema from "effect/Schema"
 import * as YAML from "yaml"
 import { IRValidationError } from "../errors.js"
 import { MAX_IR_DEPTH, MAX_YAML_ALIASES, maxGraphBytes } from "./limits.js"
-import { FlatField, FlatType, IRDocument } from "./schema.js"
+import { ConditionalEdge, EdgeSpec, FlatField, FlatType, IRDocument, RouterEdge, StaticEdge } from "./schema.js"
 
 /** Where an IR came from, for error messages and line lookups. */
 export interface IRSource {
@@ -140,7 +140,7 @@ export const decodeIR = (
     return Either.left(irError(source, ["nodes"], "the graph has no nodes", "add at least one node, e.g. nodes: [{id: start, kind: noop}]"))
   }
   return Schema.decodeUnknownEither(IRDocument, { onExcessProperty: "error", errors: "all" })(withoutEmptyOriginalFields(input)).pipe(
-    Either.mapLeft((error) => flatSchemaError(source, input) ?? decodeError(source, error))
+    Either.mapLeft((error) => flatSchemaError(source, input) ?? edgeError(source, input) ?? decodeError(source, error))
   )
 }
 
@@ -168,6 +168,29 @@ const flatSchemaError = (source: IRSource, input: unknown): IRValidationError | 
     }
     const options = typeof value === "object" && value !== null ? decodeFlatOptions(value) : undefined
     return decodeError(source, options !== undefined && Either.isLeft(options) ? options.left : decoded.left, ["state_schema", key])
+  }
+  return undefined
+}
+
+const decodeEdge = Schema.decodeUnknownEither(EdgeSpec, { onExcessProperty: "error" })
+const decodeRouterEdge = Schema.decodeUnknownEither(RouterEdge, { onExcessProperty: "error" })
+const decodeConditionalEdge = Schema.decodeUnknownEither(ConditionalEdge, { onExcessProperty: "error" })
+const decodeStaticEdge = Schema.decodeUnknownEither(StaticEdge, { onExcessProperty: "error" })
+
+/**
+ * The error of the first edge that is none of the edge forms, against the form its keys
+ * choose (`router` a router edge, `cases` a conditional one, else a static one): the
+ * decoder's own report of the union names the first form that failed, which can blame a
+ * key the intended form has (a router edge without `targets` would read "router is
+ * unexpected").
+ */
+const edgeError = (source: IRSource, input: unknown): IRValidationError | undefined => {
+  const edges = typeof input === "object" && input !== null && "edges" in input ? input.edges : undefined
+  if (!Array.isArray(edges)) return undefined
+  for (const [i, edge] of edges.entries()) {
+    if (typeof edge !== "object" || edge === null || Either.isRight(decodeEdge(edge))) continue
+    const decoded: Either.Either<unknown, ParseResult.ParseError> = "router" in edge ? decodeRouterEdge(edge) : "cases" in edge ? decodeConditionalEdge(edge) : decodeStaticEdge(edge)
+    if (Either.isLeft(decoded)) return decodeError(source, decoded.left, ["edges", i])
   }
   return undefined
 }

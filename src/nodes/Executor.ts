@@ -43,14 +43,24 @@ export interface NodeContext extends NodeCalls {
  * the Effect that calls `run.start()` (or to its Scheduler layer) are there; a missing one fails
  * the node with a `NodeExecutionError` naming it. Its typed error is kept as the
  * `NodeExecutionError`'s `error`.
+ *
+ * `S` types the state: with the state declared as an Effect Schema (`state_schema:
+ * {module: ./state.ts, export: State}`), `NodeFunction<never, never, typeof State.Type>`
+ * reads typed fields and may only return known fields with their types (a write to a
+ * field with a reducer is what the reducer takes: a list of items to `append`, a number
+ * to `add`). The types are the author's promise; the run still checks every write
+ * against the declared schema.
  */
-export type NodeFunction<E = unknown, R = never> = (
-  state: State,
+export type NodeFunction<E = unknown, R = never, S = State> = (
+  state: S,
   ctx: NodeContext
-) => State | void | undefined | null | Promise<State | void | undefined | null> | Effect.Effect<State | void | undefined | null, E, R>
+) => NodeUpdate<S> | Promise<NodeUpdate<S>> | Effect.Effect<NodeUpdate<S>, E, R>
 
-/** A router export: return the next node id (or several, or `__end__`). */
-export type RouterFunction = (state: State) => string | ReadonlyArray<string> | Promise<string | ReadonlyArray<string>>
+/** What a node function returns: some fields of the state, or nothing. */
+export type NodeUpdate<S = State> = Partial<S> | void | undefined | null
+
+/** A router export: return the next node id (or several, or `__end__`); `S` types the state as for {@link NodeFunction}. */
+export type RouterFunction<S = State> = (state: S) => string | ReadonlyArray<string> | Promise<string | ReadonlyArray<string>>
 
 /** A request for human input, from an `interrupt` node, `ctx.interrupt` or a child run. */
 export interface InterruptRequest {

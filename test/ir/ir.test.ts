@@ -93,6 +93,15 @@ describe("IR validation", () => {
     expect(e.fix).toMatch(/set, function, interrupt, noop/)
   })
 
+  it("names what an edge lacks against the form its keys choose: a router edge without targets, a conditional edge with a misspelt key", () => {
+    const router = irErrorOf(base.replace("{ from: a, to: b }", "{ from: a, router: { module: ./n.ts, export: route } }"))
+    expect([router.path, router.message, router.fix]).toEqual(["edges[0].targets", "is missing", "add the required field 'targets'"])
+    const conditional = irErrorOf(base.replace("{ from: a, to: b }", "{ from: a, cases: [{ when: { field: n, op: gt, value: 1 }, to: b }], defualt: b }"))
+    expect(conditional.path).toBe("edges[0].defualt")
+    const plain = irErrorOf(base.replace("{ from: a, to: b }", "{ from: a, too: b }"))
+    expect(plain.path).toMatch(/^edges\[0\]\.(to|too)$/)
+  })
+
   it("rejects an edge to a missing node", () => {
     const e = irErrorOf(base.replace("{ from: a, to: b }", "{ from: a, to: c }"))
     expect(e.path).toBe("edges[0].to")
