@@ -115,8 +115,8 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
         const event = { ...input, run_id: run.run_id, seq: seq++, at } as RunEvent
         if (retain) log.push(event)
         const published = subscribers === 0 || hub === undefined ? Effect.void : PubSub.publish(hub, event)
-        // Streamed text is for live watchers, not the audit trail (the step's calls keep it).
-        if (!auditing || event.type === "node.delta") return published
+        // Streamed text and published data are for live watchers, not the audit trail (the step's calls keep the text).
+        if (!auditing || event.type === "node.delta" || event.type === "node.custom") return published
         const { type, ...fields } = event
         return Effect.zipRight(published, options.audit.write({ ts: at, actor: options.actor, event: type, ...fields }))
       })

@@ -30,6 +30,13 @@ export interface NodeContext extends NodeCalls {
    * recorded in the step's cassette, so replays and forks get the same ones.
    */
   readonly interrupt: (prompt: string, options?: InterruptOptions) => Promise<unknown>
+  /**
+   * Publish `data` (JSON) to whoever watches the run, now, as a `node.custom` run event
+   * (LangGraph's custom stream writer): progress for a UI. Live only: not recorded, not
+   * audited; a node replayed in a fork publishes again. Data that is not JSON throws a
+   * `TypeError` naming where.
+   */
+  readonly emit: (data: unknown) => void
   /** `ctx.now()` as an Effect for Effect-based nodes: the same recorded call (`clock.now`). */
   readonly nowEffect: Effect.Effect<number, ReplayDivergenceError | NodeExecutionError>
   /** `ctx.random()` as an Effect: the same recorded call (`random`). */
@@ -109,6 +116,8 @@ export interface NodeInput {
    * outside a run; a replayed call has nothing to stream).
    */
   readonly emitDelta?: ((text: string, node: string, step: number) => Effect.Effect<void>) | undefined
+  /** Publish data a node gave `ctx.emit`, as a `node.custom` run event (absent outside a run: dropped). */
+  readonly emitCustom?: ((data: unknown, node: string, step: number) => Effect.Effect<void>) | undefined
   /**
    * In a replay of the step the recorded run stopped at for input, or failed at in a fork
    * that may call live (uncommitted): the run whose child run of this node and step a

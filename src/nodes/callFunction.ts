@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { NodeExecutionError, NodeModuleError, ReplayDivergenceError } from "../errors.js"
-import { isPlainObject } from "../ir/json.js"
+import { checkJson, isPlainObject } from "../ir/json.js"
 import type { State } from "../ir/stateSchema.js"
 import { type NodeCalls, neverAnswered, Unrecorded } from "./calls.js"
 import type { Executor, InterruptRequest, NodeContext, NodeFailure, NodeFunction, NodeInput, NodeOutcome } from "./Executor.js"
@@ -98,6 +98,14 @@ interface Asked {
   pending: InterruptRequest | undefined
 }
 
+/** `ctx.emit`: `data`, checked to be JSON and copied (the node may change its object later), as a `node.custom` event. */
+const publish = (input: NodeInput, data: unknown): void => {
+  const problem = checkJson(data ?? null, "data")
+  if (problem) throw new TypeError(`ctx.emit: ${problem.path}: ${problem.message}`)
+  const emitCustom = input.emitCustom
+  if (emitCustom !== undefined) Effect.runSync(emitCustom(JSON.parse(JSON.stringify(data ?? null)), input.nodeId, input.step))
+}
+
 /** The context a node function sees, with `ctx.interrupt` answered from `input.answers`. */
 const contextFor = (input: NodeInput, attempt: number, asked: Asked): NodeContext => {
   const calls = input.calls
@@ -119,6 +127,7 @@ const contextFor = (input: NodeInput, attempt: number, asked: Asked): NodeContex
     nodeId: input.nodeId,
     step: input.step,
     attempt,
+    emit: (data) => publish(input, data),
     interrupt: (prompt, options) => {
       const index = count++
       const payload = options?.payload

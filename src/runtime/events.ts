@@ -99,11 +99,25 @@ export const NodeDelta = Schema.Struct({
   text: Schema.String
 })
 
+/**
+ * Data a node published while it ran (`ctx.emit`), as it ran: progress for a UI, like
+ * LangGraph's custom stream writer. Live only: not recorded, not written to the audit
+ * log, not in a stream re-read from the checkpoints; a replay's node publishes again.
+ */
+export const NodeCustom = Schema.Struct({
+  ...base,
+  type: Schema.Literal("node.custom"),
+  step: Schema.Int,
+  node: Schema.String,
+  data: Schema.Unknown
+})
+
 /** Any run event. */
 export const RunEvent = Schema.Union(
   RunStarted,
   StepStarted,
   NodeDelta,
+  NodeCustom,
   StepCompleted,
   WaitingForInput,
   RunPaused,
