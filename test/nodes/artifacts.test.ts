@@ -233,6 +233,50 @@ describe("artifact names", () => {
       expect(nameProblem(bad), JSON.stringify(bad)).toBeDefined()
     }
   })
+
+  it("count characters (code points), not UTF-16 code units, and have no byte limit", () => {
+    // 200 emoji are 200 characters (400 UTF-16 code units, 800 UTF-8 bytes).
+    expect(nameProblem("\u{1F600}".repeat(200))).toBeUndefined()
+    expect(nameProblem("\u{1F600}".repeat(255))).toBeUndefined()
+    expect(nameProblem("\u{1F600}".repeat(256))).toEqual({ problem: "the name is 256 characters long, longer than 255", fix: "shorten it to at most 255 characters" })
+    expect(nameProblem("\u00e9".repeat(255))).toBeUndefined()
+    expect(nameProblem("\u00e9".repeat(256))?.problem).toBe("the name is 256 characters long, longer than 255")
+  })
+
+  it("refuse C0, DEL and C1 control characters, bidirectional formatting characters and line separators, naming the code point", () => {
+    const refused: ReadonlyArray<readonly [string, string]> = [
+      ["a\u0000b", "U+0000, a control character"],
+      ["a\u001fb", "U+001F, a control character"],
+      ["a\u007fb", "U+007F, a control character"],
+      ["report\u0085\u009b2J.txt", "U+0085, a C1 control character (character 7 of 14)"],
+      ["a\u0080b", "U+0080, a C1 control character"],
+      ["a\u009fb", "U+009F, a C1 control character"],
+      ["invoice\u202etxt.exe", "U+202E, the bidirectional formatting character RIGHT-TO-LEFT OVERRIDE"],
+      ["a\u202ab", "U+202A, the bidirectional formatting character LEFT-TO-RIGHT EMBEDDING"],
+      ["a\u202db", "U+202D, the bidirectional formatting character LEFT-TO-RIGHT OVERRIDE"],
+      ["a\u2066b", "U+2066, the bidirectional formatting character LEFT-TO-RIGHT ISOLATE"],
+      ["a\u2069b", "U+2069, the bidirectional formatting character POP DIRECTIONAL ISOLATE"],
+      ["a\u200eb", "U+200E, the bidirectional formatting character LEFT-TO-RIGHT MARK"],
+      ["a\u200fb", "U+200F, the bidirectional formatting character RIGHT-TO-LEFT MARK"],
+      ["a\u061cb", "U+061C, the bidirectional formatting character ARABIC LETTER MARK"],
+      ["a\u2028b", "U+2028, a line separator"],
+      ["a\u2029b", "U+2029, a paragraph separator"],
+      // Checked before the name is quoted in a message: a separator does not hide the override.
+      ["a/\u202eb", "U+202E"]
+    ]
+    for (const [name, says] of refused) {
+      const problem = nameProblem(name)
+      expect(problem?.problem, JSON.stringify(name)).toContain(`the name holds ${says}`)
+      expect(problem?.fix).toContain("remove U+")
+    }
+    // A lone surrogate has no UTF-8 form.
+    expect(nameProblem("a\ud800b.txt")?.problem).toBe("the name holds a lone UTF-16 surrogate U+D800 (at index 1), which has no UTF-8 form")
+    expect(nameProblem("a\udc00b.txt")?.problem).toContain("U+DC00")
+    // Letters, marks and symbols outside those are names: Arabic, Hebrew, accents, emoji, U+00A0.
+    for (const ok of ["تقرير.txt", "דוח.md", "e\u0301te.md", "\u{1F600}.json", "a\u00a0b.txt", "\u00ff.txt", "a\u2030b"]) {
+      expect(nameProblem(ok), JSON.stringify(ok)).toBeUndefined()
+    }
+  })
 })
 
 const fields = {
@@ -344,6 +388,11 @@ describe("the write_artifact kind", () => {
       expect(e.path, name).toBe("nodes[0].name")
       expect(e.message).toContain("invalid artifact name")
     }
+    // C1 controls and bidirectional formatting characters too, named by code point.
+    for (const [name, says] of [["report\u0085.txt", "U+0085, a C1 control character"], ["invoice\u202etxt.exe", "U+202E, the bidirectional formatting character RIGHT-TO-LEFT OVERRIDE"]] as const) {
+      const e = await buildError(node({ content_field: "report", name }))
+      expect([e.path, e.message, e.fix]).toEqual(["nodes[0].name", expect.stringContaining(`invalid artifact name: the name holds ${says}`), expect.stringContaining("remove U+")])
+    }
     const underConfig = await buildError(node({ config: { content_field: "report", name: "../x" } }))
     expect(underConfig.path).toBe("nodes[0].config.name")
   })
@@ -364,6 +413,31 @@ describe("the write_artifact kind", () => {
     }).pipe(Effect.provide(Layer.merge(SqliteCheckpointer.layer({ filename: join(tempDir(), "r.sqlite") }), ArtifactStore.filesystem(root)))))
     expect(Either.isLeft(unset) && unset.left).toMatchObject({ reason: "invalid-name", message: "the name template {{data}}.md reads 'data', which is not set" })
     expect(filesUnder(root)).toEqual([])
+    // Names from state go through the same check: C1 controls, bidi overrides and lone surrogates
+    // are refused, 200 emoji (200 characters) are stored.
+    const named = (title: string) =>
+      run(Effect.gen(function*() {
+        const graph = yield* Graph.make(node({ content_field: "report", name: "{{title}}" }))
+        return yield* Effect.either(Effect.flatMap(graph.start({ inputs: { report: "x", title } }), (h) => h.start()))
+      }).pipe(Effect.provide(Layer.merge(SqliteCheckpointer.layer({ filename: join(tempDir(), "r.sqlite") }), ArtifactStore.filesystem(root)))))
+    for (const [title, says] of [
+      ["report\u0085\u009b2J.txt", "U+0085, a C1 control character"],
+      ["invoice\u202etxt.exe", "U+202E, the bidirectional formatting character RIGHT-TO-LEFT OVERRIDE"],
+      ["a\u2066b.txt", "U+2066"],
+      ["a\ud800.txt", "a lone UTF-16 surrogate U+D800"]
+    ] as const) {
+      const refused = await named(title)
+      expect(Either.isLeft(refused) && refused.left, JSON.stringify(title)).toMatchObject({
+        _tag: "ArtifactStoreError",
+        reason: "invalid-name",
+        name: title,
+        message: expect.stringContaining(`the name template {{title}} gave an invalid name: the name holds ${says}`),
+        fix: expect.stringContaining(says.includes("surrogate") ? "well-formed text" : "remove U+")
+      })
+    }
+    expect(filesUnder(root)).toEqual([])
+    const emoji = await named("\u{1F600}".repeat(200))
+    expect(Either.isRight(emoji) && emoji.right.final_state["artifact_ref"]).toMatchObject({ name: "\u{1F600}".repeat(200) })
   })
 
   it("refuses empty content at run time, and bad settings at build", async () => {
