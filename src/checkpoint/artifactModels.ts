@@ -75,11 +75,20 @@ export const sameEntry = (a: ArtifactEntry, b: Omit<ArtifactEntry, "created_at">
   a.artifact_id === b.artifact_id && a.content_type === b.content_type && a.node === b.node && a.name === b.name &&
   a.step === b.step && JSON.stringify(a.metadata) === JSON.stringify(b.metadata)
 
-/** A blob as read back, with the content type it was first written with. */
+/** The content type of a blob whose index entries record different ones. */
+export const MIXED_CONTENT_TYPE = "application/octet-stream"
+
+/**
+ * A blob as read back. One blob may be written by several entries with different content
+ * types (the same bytes as `text/plain` in one run, `application/json` in another):
+ * `content_type` is the one its index entries agree on, `application/octet-stream` when
+ * they disagree (never one writer's type served for another's entry).
+ */
 export interface ArtifactBlob {
   readonly artifact_id: string
   readonly sha256: string
   readonly size: number
+  /** The content type the blob's entries agree on, else `application/octet-stream`. */
   readonly content_type: string
   readonly bytes: Uint8Array
 }
@@ -94,7 +103,11 @@ export interface ArtifactStoreShape {
   readonly put: (write: ArtifactWrite) => Effect.Effect<ArtifactEntry, ArtifactStoreError>
   /** A run's entries, by step, node and name (none for an unknown run). */
   readonly list: (runId: string) => Effect.Effect<ReadonlyArray<ArtifactEntry>, ArtifactStoreError>
-  /** The blob with this id, if stored. */
+  /**
+   * The blob with this id, if stored, with the content type its index entries agree on
+   * (`application/octet-stream` when they disagree; once retention deleted the runs that
+   * disagreed, the remaining entries' type).
+   */
   readonly get: (artifactId: string) => Effect.Effect<Option.Option<ArtifactBlob>, ArtifactStoreError>
   /** Whether the blob with this id is stored, without reading it (a store without it is asked `get`). */
   readonly has?: ((artifactId: string) => Effect.Effect<boolean, ArtifactStoreError>) | undefined

@@ -135,6 +135,31 @@ describe.each([
     // Nothing left to delete: a second sweep is a no-op.
     expect(await run(store.deleteRuns!(["run-a"]))).toEqual({ entries: 0, blobs: 0, bytes: 0 })
   })
+
+  it("serves bytes written with different content types as application/octet-stream, never one writer's type for another's; the remaining type once the others are deleted", async () => {
+    const store = makeStore()
+    const typeOf = async (id: string) => Option.getOrThrow(await run(store.get(id))).content_type
+    const a = await run(store.put(write("run-a", "{\"score\":0.9}", { content_type: "text/plain" })))
+    expect(await typeOf(a.artifact_id)).toBe("text/plain")
+    // The same bytes as JSON in run B: one blob, and the writers disagree.
+    const b = await run(store.put(write("run-b", "{\"score\":0.9}", { content_type: "application/json" })))
+    expect(b.artifact_id).toBe(a.artifact_id)
+    expect(b.content_type).toBe("application/json")
+    expect(await typeOf(a.artifact_id)).toBe("application/octet-stream")
+    // Run A (the first writer) deleted: B's type is the blob's.
+    await run(store.deleteRuns!(["run-a"]))
+    expect(await typeOf(a.artifact_id)).toBe("application/json")
+    // The inverse: first text/html, then text/plain: never served as HTML, even once the HTML writer is gone.
+    const html = await run(store.put(write("run-h", "<script>alert(1)</script>", { content_type: "text/html" })))
+    await run(store.put(write("run-p", "<script>alert(1)</script>", { content_type: "text/plain" })))
+    expect(await typeOf(html.artifact_id)).toBe("application/octet-stream")
+    await run(store.deleteRuns!(["run-h"]))
+    expect(await typeOf(html.artifact_id)).toBe("text/plain")
+    // Writers that agree (two runs, the same type) keep it.
+    const same = await run(store.put(write("run-x", "same", { content_type: "text/csv" })))
+    await run(store.put(write("run-y", "same", { content_type: "text/csv" })))
+    expect(await typeOf(same.artifact_id)).toBe("text/csv")
+  })
 })
 
 describe("the filesystem store's files", () => {
@@ -167,6 +192,37 @@ describe("the filesystem store's files", () => {
     rmSync(join(root, "runs", "run-new", readdirSync(join(root, "runs", "run-new")).find((f) => f !== "broken.json")!))
     expect(await run(store.deleteRuns!([]))).toEqual({ entries: 0, blobs: 0, bytes: 0 })
     expect(blobs(root)).toHaveLength(1)
+  })
+
+  it("a sweep relabels a blob whose writers disagree by what the remaining entries record, and a write with another type during the sweep is not lost", async () => {
+    const root = join(tempDir(), "artifacts")
+    const store = FilesystemArtifactStore.make(root)
+    const typeOf = async (id: string) => Option.getOrThrow(await run(store.get(id))).content_type
+    const a = await run(store.put(write("run-a", "shared", { content_type: "text/plain" })))
+    await run(store.put(write("run-b", "shared", { content_type: "application/json" })))
+    await run(store.put(write("run-a", "only a", { name: "a.txt" })))
+    const blob = join(root, "blobs", a.sha256.slice(0, 2), a.sha256)
+    expect([JSON.parse(readFileSync(`${blob}.json`, "utf8")).content_type, existsSync(`${blob}.mixed.json`)]).toEqual(["text/plain", true])
+    // Between the sweep's first read (run B alone: application/json) and its relabeling, run C
+    // writes the bytes as text/html: the second read marks them again.
+    const swept = sweep(root, ["run-a"], {
+      afterRead: () => Effect.runSync(store.put(write("run-c", "shared", { content_type: "text/html" }))),
+      afterMove: () => expect(existsSync(`${blob}.mixed.json`)).toBe(false)
+    })
+    expect(swept).toEqual({ entries: 2, blobs: 1, bytes: 6 })
+    expect(await typeOf(a.artifact_id)).toBe("application/octet-stream")
+    // After the move (relabeled to B's type), run D writes them as text/markdown: its own check marks them.
+    await run(store.deleteRuns!(["run-c"]))
+    expect(await typeOf(a.artifact_id)).toBe("application/json")
+    await run(store.put(write("run-d", "shared", { content_type: "text/markdown" })))
+    expect(await typeOf(a.artifact_id)).toBe("application/octet-stream")
+    // A store written before blobs were marked (a sidecar with the first type, no marker) is
+    // corrected by the next sweep, whatever it deletes.
+    rmSync(`${blob}.mixed.json`)
+    expect(await typeOf(a.artifact_id)).toBe("application/json")
+    await run(store.deleteRuns!([]))
+    expect(await typeOf(a.artifact_id)).toBe("application/octet-stream")
+    expect(filesUnder(root).some((f) => f.includes(".tmp-") || f.includes(".trash-"))).toBe(false)
   })
 
   it("a sweep that fails after moving blobs aside puts them back before it reports the error", () => {
