@@ -3,6 +3,8 @@
  *
  *   blobs/<hex[0..2]>/<hex>        the bytes, written once (temp file, fsync, rename)
  *   blobs/<hex[0..2]>/<hex>.json   {content_type, size, created_at} of the first write
+ *                                  (retention sets the type the remaining entries agree on)
+ *   blobs/<hex[0..2]>/<hex>.mixed.json  there when entries record different content types
  *   runs/<run id>/<key>.json       one index entry per (step, node, name)
  *
  * Every file is written to a temporary name and renamed into place, so a reader never
@@ -10,8 +12,8 @@
  * (retention, `stargraph prune`) is in `artifactSweep.ts`; it moves blobs through a
  * `blobs/.trash-*` folder while it runs.
  */
-import { createHash, randomUUID } from "node:crypto"
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs"
+import { createHash } from "node:crypto"
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs"
 import { join, resolve } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -19,31 +21,10 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { ArtifactStoreError } from "../errors.js"
 import { sweep } from "./artifactSweep.js"
+import { readMeta, recordType, servedType, writeAtomic } from "./blobFiles.js"
 import { ARTIFACT_ID, ArtifactEntry, type ArtifactStoreShape, type ArtifactWrite, entryOf, sameEntry } from "./artifactModels.js"
 
-const BlobMeta = Schema.parseJson(Schema.Struct({ content_type: Schema.String, size: Schema.Int, created_at: Schema.String }))
 const decodeEntry = Schema.decodeUnknownEither(Schema.parseJson(ArtifactEntry))
-const decodeMeta = Schema.decodeUnknownEither(BlobMeta)
-
-/** Write `data` to `path` atomically and durably: a temp file, fsync, rename. */
-const writeAtomic = (path: string, data: Uint8Array | string): void => {
-  const temp = `${path}.tmp-${process.pid}-${randomUUID().slice(0, 8)}`
-  const fd = openSync(temp, "wx")
-  try {
-    const buffer = typeof data === "string" ? Buffer.from(data, "utf8") : data
-    let at = 0
-    while (at < buffer.byteLength) at += writeSync(fd, buffer, at, buffer.byteLength - at)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  try {
-    renameSync(temp, path)
-  } catch (error) {
-    rmSync(temp, { force: true })
-    throw error
-  }
-}
 
 /** A run id as one folder name (run ids are `run-<uuid>`/`cf-<uuid>`; anything else is escaped). */
 const runFolder = (runId: string): string => {
@@ -86,7 +67,10 @@ export const make = (root: string): ArtifactStoreShape => {
       const createdAt = new Date().toISOString()
       const entryPath = join(runPath(write.run_id), entryFile(write.step, write.node, write.name))
       let at = blob
-      /** The blob and its metadata, each written unless there. */
+      /**
+       * The blob and its sidecar, each written unless there, and the blob marked as written
+       * with different types when the sidecar records another (see blobFiles.ts).
+       */
       const storeBlob = () => {
         at = blob
         if (!existsSync(blob)) {
@@ -94,7 +78,7 @@ export const make = (root: string): ArtifactStoreShape => {
           writeAtomic(blob, write.bytes)
         }
         at = `${blob}.json`
-        if (!existsSync(at)) writeAtomic(at, JSON.stringify({ content_type: write.content_type, size: entry.size, created_at: createdAt }))
+        recordType(blob, write.content_type, entry.size, createdAt)
       }
       try {
         storeBlob()
@@ -159,9 +143,7 @@ export const make = (root: string): ArtifactStoreShape => {
             fix: "restore that file from a backup or from the store the database was copied from"
           }))
         }
-        const meta = existsSync(`${blob}.json`) ? decodeMeta(readFileSync(`${blob}.json`, "utf8")) : undefined
-        const contentType = meta !== undefined && Either.isRight(meta) ? meta.right.content_type : "application/octet-stream"
-        return Effect.succeed(Option.some({ artifact_id: artifactId, sha256: hex, size: bytes.byteLength, content_type: contentType, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) }))
+        return Effect.succeed(Option.some({ artifact_id: artifactId, sha256: hex, size: bytes.byteLength, content_type: servedType(blob), bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) }))
       } catch (cause) {
         return Effect.fail(storageFailure(blob, cause))
       }
@@ -174,8 +156,8 @@ export const make = (root: string): ArtifactStoreShape => {
       try {
         if (!existsSync(blob)) return Effect.succeed(false)
         // A file shorter or longer than it was written (its metadata says) is not the artifact.
-        const meta = existsSync(`${blob}.json`) ? decodeMeta(readFileSync(`${blob}.json`, "utf8")) : undefined
-        return Effect.succeed(meta === undefined || Either.isLeft(meta) || meta.right.size === statSync(blob).size)
+        const meta = readMeta(blob)
+        return Effect.succeed(meta === undefined || meta.size === statSync(blob).size)
       } catch (cause) {
         return Effect.fail(storageFailure(blob, cause))
       }

@@ -1,7 +1,7 @@
 /** An in-memory artifact store (tests, and apps that run on `MemoryCheckpointer`): gone with the process. */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { type ArtifactBlob, type ArtifactEntry, type ArtifactStoreShape, entryOf, sameEntry } from "./artifactModels.js"
+import { type ArtifactBlob, type ArtifactEntry, type ArtifactStoreShape, entryOf, MIXED_CONTENT_TYPE, sameEntry } from "./artifactModels.js"
 
 /** A fresh, empty in-memory store. */
 export const make = (): ArtifactStoreShape => {
@@ -26,7 +26,16 @@ export const make = (): ArtifactStoreShape => {
       Effect.sync(() =>
         [...(runs.get(runId)?.values() ?? [])].sort((a, b) => a.step - b.step || (a.node < b.node ? -1 : a.node > b.node ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
       ),
-    get: (artifactId) => Effect.sync(() => Option.fromNullable(blobs.get(artifactId))),
+    get: (artifactId) =>
+      Effect.sync(() =>
+        Option.map(Option.fromNullable(blobs.get(artifactId)), (blob) => {
+          // The type the blob's entries agree on; octet-stream when they disagree (see ArtifactBlob).
+          const types = new Set<string>()
+          for (const entries of runs.values()) for (const e of entries.values()) if (e.artifact_id === artifactId) types.add(e.content_type)
+          const [only] = types
+          return types.size > 1 ? { ...blob, content_type: MIXED_CONTENT_TYPE } : only === undefined ? blob : { ...blob, content_type: only }
+        })
+      ),
     has: (artifactId) => Effect.sync(() => blobs.has(artifactId)),
     deleteRuns: (runIds, options) =>
       Effect.sync(() => {

@@ -75,11 +75,20 @@ export const sameEntry = (a: ArtifactEntry, b: Omit<ArtifactEntry, "created_at">
   a.artifact_id === b.artifact_id && a.content_type === b.content_type && a.node === b.node && a.name === b.name &&
   a.step === b.step && JSON.stringify(a.metadata) === JSON.stringify(b.metadata)
 
-/** A blob as read back, with the content type it was first written with. */
+/** The content type of a blob whose index entries record different ones. */
+export const MIXED_CONTENT_TYPE = "application/octet-stream"
+
+/**
+ * A blob as read back. One blob may be written by several entries with different content
+ * types (the same bytes as `text/plain` in one run, `application/json` in another):
+ * `content_type` is the one its index entries agree on, `application/octet-stream` when
+ * they disagree (never one writer's type served for another's entry).
+ */
 export interface ArtifactBlob {
   readonly artifact_id: string
   readonly sha256: string
   readonly size: number
+  /** The content type the blob's entries agree on, else `application/octet-stream`. */
   readonly content_type: string
   readonly bytes: Uint8Array
 }
@@ -94,7 +103,11 @@ export interface ArtifactStoreShape {
   readonly put: (write: ArtifactWrite) => Effect.Effect<ArtifactEntry, ArtifactStoreError>
   /** A run's entries, by step, node and name (none for an unknown run). */
   readonly list: (runId: string) => Effect.Effect<ReadonlyArray<ArtifactEntry>, ArtifactStoreError>
-  /** The blob with this id, if stored. */
+  /**
+   * The blob with this id, if stored, with the content type its index entries agree on
+   * (`application/octet-stream` when they disagree; once retention deleted the runs that
+   * disagreed, the remaining entries' type).
+   */
   readonly get: (artifactId: string) => Effect.Effect<Option.Option<ArtifactBlob>, ArtifactStoreError>
   /** Whether the blob with this id is stored, without reading it (a store without it is asked `get`). */
   readonly has?: ((artifactId: string) => Effect.Effect<boolean, ArtifactStoreError>) | undefined
@@ -141,27 +154,82 @@ export const refOf = (entry: ArtifactEntry): ArtifactRef => ({
   content_type: entry.content_type
 })
 
-/** Longest artifact name, in characters. */
+/** Longest artifact name, in characters (Unicode code points, not UTF-16 code units or bytes). */
 export const MAX_NAME = 255
 
+/** A UTF-16 surrogate without its pair: text with one has no UTF-8 form. */
+export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+/** The characters that make a name display other than it is (bidirectional formatting), by code point. */
+const BIDI: ReadonlyMap<number, string> = new Map([
+  [0x061c, "ARABIC LETTER MARK"],
+  [0x200e, "LEFT-TO-RIGHT MARK"],
+  [0x200f, "RIGHT-TO-LEFT MARK"],
+  [0x202a, "LEFT-TO-RIGHT EMBEDDING"],
+  [0x202b, "RIGHT-TO-LEFT EMBEDDING"],
+  [0x202c, "POP DIRECTIONAL FORMATTING"],
+  [0x202d, "LEFT-TO-RIGHT OVERRIDE"],
+  [0x202e, "RIGHT-TO-LEFT OVERRIDE"],
+  [0x2066, "LEFT-TO-RIGHT ISOLATE"],
+  [0x2067, "RIGHT-TO-LEFT ISOLATE"],
+  [0x2068, "FIRST STRONG ISOLATE"],
+  [0x2069, "POP DIRECTIONAL ISOLATE"]
+])
+
+/** `U+XXXX`. */
+const codePoint = (c: number): string => `U+${c.toString(16).toUpperCase().padStart(4, "0")}`
+
+/** What a code point a name may not hold is (control, bidirectional formatting, line separator), or undefined. */
+const refusedCharacter = (c: number): string | undefined => {
+  if (c < 0x20 || c === 0x7f) return "a control character"
+  if (c >= 0x80 && c <= 0x9f) return "a C1 control character"
+  if (c === 0x2028) return "a line separator"
+  if (c === 0x2029) return "a paragraph separator"
+  const bidi = BIDI.get(c)
+  return bidi === undefined ? undefined : `the bidirectional formatting character ${bidi}, which makes a name display other than it is`
+}
+
+/** What is wrong with an artifact name, and the fix. */
+export interface NameProblem {
+  readonly problem: string
+  readonly fix: string
+}
+
 /**
- * What is wrong with an artifact name, if anything: it is one file name (no `/`, `\`,
- * `..`, NUL or other control character, not empty, at most {@link MAX_NAME} characters).
+ * What is wrong with an artifact name, if anything (the one check, for static names when
+ * a graph is built and for names made from state when the node runs). A name is one file
+ * name: not empty, at most {@link MAX_NAME} characters (code points), no `/` or `\`, no
+ * `..`, not `.`, no control character (C0 U+0000–U+001F, DEL U+007F, C1 U+0080–U+009F),
+ * no bidirectional formatting character (U+061C, U+200E, U+200F, U+202A–U+202E,
+ * U+2066–U+2069: they make a name display other than it is), no line or paragraph
+ * separator (U+2028, U+2029) and no lone UTF-16 surrogate. There is no byte limit: names
+ * are never used as file names on disk (the filesystem store names index files by a hash).
  */
-export const nameProblem = (name: string): string | undefined =>
-  name.length === 0
-    ? "the name is empty"
-    : name.length > MAX_NAME
-    ? `the name is longer than ${MAX_NAME} characters`
-    : /[/\\]/.test(name)
-    ? `'${name}' holds a path separator`
-    : name.includes("..")
-    ? `'${name}' holds '..'`
-    : [...name].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)
-    ? "the name holds a NUL or another control character"
-    : name === "."
-    ? "'.' is not a name"
-    : undefined
+export const nameProblem = (name: string): NameProblem | undefined => {
+  const one = "give one file name such as report.md"
+  if (name.length === 0) return { problem: "the name is empty", fix: one }
+  const lone = name.search(LONE_SURROGATE)
+  if (lone >= 0) {
+    return {
+      problem: `the name holds a lone UTF-16 surrogate ${codePoint(name.charCodeAt(lone))} (at index ${lone}), which has no UTF-8 form`,
+      fix: "write well-formed text (a string cut in the middle of a character pair, e.g. by slice, is the usual cause)"
+    }
+  }
+  const chars = [...name]
+  if (chars.length > MAX_NAME) return { problem: `the name is ${chars.length} characters long, longer than ${MAX_NAME}`, fix: `shorten it to at most ${MAX_NAME} characters` }
+  // Characters first: the messages below quote the name.
+  for (const [at, char] of chars.entries()) {
+    const c = char.codePointAt(0)!
+    const kind = refusedCharacter(c)
+    if (kind !== undefined) {
+      return { problem: `the name holds ${codePoint(c)}, ${kind} (character ${at + 1} of ${chars.length})`, fix: `remove ${codePoint(c)} from the name (no control, bidirectional formatting or line separator characters)` }
+    }
+  }
+  if (/[/\\]/.test(name)) return { problem: `'${name}' holds a path separator`, fix: `${one}, without '/' or '\\'` }
+  if (name.includes("..")) return { problem: `'${name}' holds '..'`, fix: `${one}, without '..'` }
+  if (name === ".") return { problem: "'.' is not a name", fix: one }
+  return undefined
+}
 
 /** Content types: `type/subtype` with optional parameters (`text/plain; charset=utf-8`). */
 export const CONTENT_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(\s*;\s*[A-Za-z0-9!#$&^_.+-]+=("[^"\r\n]*"|[A-Za-z0-9!#$&^_.+-]+))*$/

@@ -11,12 +11,19 @@
  * (it is written again): no entry is left without its blob. A sweep that stops half-way
  * (a killed process) leaves its trash folder; the next one puts back what it holds first
  * (not while the sweep that made it still runs).
+ *
+ * The sweep also sets each remaining blob's content type to the one its remaining index
+ * entries agree on (`relabel` in `blobFiles.ts`: a type only a deleted run wrote is gone
+ * with it), by the same two reads: a write between them with another type is marked
+ * again after the second, and one after it compares its type with the sidecar the sweep
+ * left.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs"
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { join } from "node:path"
 import type { ArtifactSweep } from "./artifactModels.js"
+import { blobFileNames, type EntryTypes, markDisagreements, relabel } from "./blobFiles.js"
 
 /** A blob's file name: its SHA-256 in hex. */
 const BLOB = /^[0-9a-f]{64}$/
@@ -28,13 +35,34 @@ const TRASH_PREFIX = ".trash-"
 const folders = (dir: string): ReadonlyArray<string> =>
   existsSync(dir) ? readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name) : []
 
+/** What the index files say: every digest they name, and the content types their entries record per blob. */
+interface IndexRead {
+  readonly refs: ReadonlySet<string>
+  readonly types: EntryTypes
+}
+
+/** The blob digest and content type of an index file's text, when it is a readable entry. */
+const entryType = (text: string): { readonly hex: string; readonly contentType: string } | undefined => {
+  try {
+    const parsed: unknown = JSON.parse(text)
+    if (parsed === null || typeof parsed !== "object") return undefined
+    const { sha256, content_type } = parsed as { readonly sha256?: unknown; readonly content_type?: unknown }
+    return typeof sha256 === "string" && BLOB.test(sha256) && typeof content_type === "string" ? { hex: sha256, contentType: content_type } : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /**
- * Every digest the index files refer to, leaving out the run folders in `skip`. The
- * files are read as text and every 64-hex-digit string counts (a damaged entry or one
- * being written keeps whatever it might name), so nothing referred to is ever taken.
+ * Every digest the index files refer to, leaving out the run folders in `skip`, and the
+ * content types their entries record. The files are read as text and every
+ * 64-hex-digit string counts (a damaged entry or one being written keeps whatever it
+ * might name), so nothing referred to is ever taken; the digests of a file that is not
+ * a readable entry have an unknown type (`null`).
  */
-const referenced = (root: string, skip: ReadonlySet<string>): ReadonlySet<string> => {
+const referenced = (root: string, skip: ReadonlySet<string>): IndexRead => {
   const refs = new Set<string>()
+  const types = new Map<string, Set<string> | null>()
   const runs = join(root, "runs")
   for (const folder of folders(runs)) {
     if (skip.has(folder)) continue
@@ -51,17 +79,44 @@ const referenced = (root: string, skip: ReadonlySet<string>): ReadonlySet<string
           throw error
         }
         for (const digest of text.match(DIGEST) ?? []) refs.add(digest)
+        const entry = entryType(text)
+        if (entry === undefined) {
+          for (const digest of text.match(DIGEST) ?? []) types.set(digest, null)
+        } else {
+          const known = types.get(entry.hex)
+          if (known === undefined) types.set(entry.hex, new Set([entry.contentType]))
+          else known?.add(entry.contentType)
+        }
       }
     } catch (error) {
       if (!vanished(error)) throw error
     }
   }
-  return refs
+  return { refs, types }
 }
 
-/** Move the blob `hex` (and its metadata) from `from` to `to` (both shard folders); a missing file is skipped. */
+/**
+ * Move the blob `hex` (and its metadata files) from `from` to `to` (both shard folders); a
+ * missing file is skipped, and one already at `to` is kept (a write that made the blob
+ * again meanwhile: the same bytes, and a sidecar that write compared its type with).
+ */
 const move = (from: string, to: string, hex: string): void => {
-  for (const name of [hex, `${hex}.json`]) if (existsSync(join(from, name))) renameSync(join(from, name), join(to, name))
+  for (const name of blobFileNames(hex)) {
+    const source = join(from, name)
+    const target = join(to, name)
+    if (!existsSync(source)) continue
+    try {
+      // A hard link never replaces a file there (rename would).
+      linkSync(source, target)
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      if (code !== "EEXIST") {
+        if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "ENOSYS") throw error
+        if (!existsSync(target)) renameSync(source, target)
+      }
+    }
+    rmSync(source, { force: true })
+  }
 }
 
 /** A trash folder's name: the host and process of its sweep, so another sweep can tell whether it still runs. */
@@ -114,6 +169,8 @@ export interface SweepOptions {
    * prune killed after its commit). Only for a store that belongs to one database.
    */
   readonly known?: ((runFolder: string) => boolean) | undefined
+  /** Runs between the first read of the index and relabeling the blobs' content types (tests write meanwhile). */
+  readonly afterRead?: (() => void) | undefined
   /** Runs between moving the unreferenced blobs away and reading the index again (tests write meanwhile). */
   readonly afterMove?: (() => void) | undefined
 }
@@ -161,7 +218,7 @@ export const sweep = (root: string, runFolders: ReadonlyArray<string>, options: 
     for (const folder of dropped) rmSync(join(runs, folder), { recursive: true, force: true })
   }
   const keep = options.keep ?? new Set<string>()
-  const refs = referenced(root, dropped)
+  const { refs, types } = referenced(root, dropped)
   const unreferenced: Array<{ readonly shard: string; readonly hex: string; readonly size: number }> = []
   for (const shard of folders(blobs)) {
     if (shard.startsWith(TRASH_PREFIX)) continue
@@ -174,8 +231,16 @@ export const sweep = (root: string, runFolders: ReadonlyArray<string>, options: 
       }
     }
   }
-  if (options.dryRun === true || unreferenced.length === 0) {
+  if (options.dryRun === true) {
     return { entries, blobs: unreferenced.length, bytes: unreferenced.reduce((n, b) => n + b.size, 0) }
+  }
+  options.afterRead?.()
+  // Each remaining blob gets the content type its remaining entries agree on (see blobFiles.ts).
+  const relabeled = relabel(blobs, types)
+  if (unreferenced.length === 0) {
+    // A write between the two reads whose type differs is marked again.
+    if (relabeled) markDisagreements(blobs, referenced(root, new Set()).types)
+    return { entries, blobs: 0, bytes: 0 }
   }
   const trash = join(blobs, trashName())
   mkdirSync(trash)
@@ -187,12 +252,13 @@ export const sweep = (root: string, runFolders: ReadonlyArray<string>, options: 
     let count = 0
     let bytes = 0
     for (const b of unreferenced) {
-      if (now.has(b.hex)) move(trash, join(blobs, b.shard), b.hex)
+      if (now.refs.has(b.hex)) move(trash, join(blobs, b.shard), b.hex)
       else {
         count++
         bytes += b.size
       }
     }
+    if (relabeled || count < unreferenced.length) markDisagreements(blobs, now.types)
     rmSync(trash, { recursive: true, force: true })
     return { entries, blobs: count, bytes }
   } catch (error) {

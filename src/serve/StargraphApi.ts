@@ -121,12 +121,21 @@ export const RunArtifacts = Schema.Struct({
 
 const ArtifactPath = Schema.Struct({ id: Schema.String.annotations({ description: "sha256:<64 hex digits>" }) })
 
+/** `GET /v1/artifacts/{id}?run_id=`: whose index entry's content type to serve the bytes with. */
+export const ArtifactQuery = Schema.Struct({
+  run_id: Schema.optional(Schema.String.annotations({
+    description: "serve the bytes with the content type this run's index entry for them records (the ref in its state names it); " +
+      "without it, or for a run with no entry for them (a fork), the type every entry agrees on, else application/octet-stream"
+  }))
+})
+
 /**
  * The bytes of an artifact, served with the content type they were stored with (any: a
  * wildcard media type, which the derived client reads as bytes whatever the type).
  */
 const ArtifactBytes = HttpApiSchema.Uint8Array({ contentType: "*/*" }).annotations({
-  description: "the bytes, with the Content-Type they were stored with, Content-Length, and the artifact id as ETag"
+  description: "the bytes, with the Content-Type they were stored with (by the run_id's entry; without run_id, the one every entry agrees on, " +
+    "else application/octet-stream), X-Content-Type-Options: nosniff, Content-Length, and the artifact id as ETag"
 })
 
 /** The `ETag` an artifact answer carries: its id, quoted. */
@@ -256,7 +265,7 @@ export class RunsGroup extends HttpApiGroup.make("runs")
 
 /** Artifacts by id (content-addressed: the same bytes have one id across runs). */
 export class ArtifactsGroup extends HttpApiGroup.make("artifacts").add(
-  HttpApiEndpoint.get("get", "/v1/artifacts/:id").setPath(ArtifactPath)
+  HttpApiEndpoint.get("get", "/v1/artifacts/:id").setPath(ArtifactPath).setUrlParams(ArtifactQuery)
     .addSuccess(ArtifactBytes)
     .addSuccess(HttpApiSchema.Empty(304).annotations({ description: "not modified (If-None-Match named this artifact's ETag)" }))
     .addError(ErrorAt(404, "unknown artifact (ApiError not-found)"))

@@ -16,11 +16,11 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { ArtifactStore } from "../checkpoint/ArtifactStore.js"
-import { ARTIFACT_ID } from "../checkpoint/artifactModels.js"
+import { ARTIFACT_ID, type ArtifactStoreShape, MIXED_CONTENT_TYPE } from "../checkpoint/artifactModels.js"
 import { checkArtifacts, missingMessage } from "../checkpoint/artifactRefs.js"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type RunRecord, type RunStatus, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
-import { ApiError, CheckpointError, InputError, RunStateError, SchedulerError, type StargraphError } from "../errors.js"
+import { ApiError, type ArtifactStoreError, CheckpointError, InputError, RunStateError, SchedulerError, type StargraphError } from "../errors.js"
 import { canonicalJson } from "../ir/hash.js"
 import { ownerAlive } from "../runtime/owner.js"
 import { cancelStopped, subgraphIndex } from "../runtime/cancelStopped.js"
@@ -381,12 +381,16 @@ const KEEPALIVE = utf8.encode(": keep-alive\n\n")
 
 /**
  * `GET /v1/artifacts/{id}`: the bytes with the content type they were stored with,
- * their length, and the id as a strong ETag (`If-None-Match` with it answers 304).
+ * their length, and the id as a strong ETag (`If-None-Match` with it answers 304). One
+ * blob may be stored by several entries with different types: with `?run_id=`, the type
+ * that run's entries for it record; without it (or for a run with none, e.g. a fork), the
+ * type all entries agree on, else `application/octet-stream` (the store's rule). Always
+ * with `X-Content-Type-Options: nosniff`, so a client never guesses another type.
  */
 export const artifactsLayer = HttpApiBuilder.group(StargraphApi, "artifacts", (handlers) =>
   Effect.gen(function*() {
     const store = yield* ArtifactStore
-    return handlers.handle("get", ({ path, request }) =>
+    return handlers.handle("get", ({ path, request, urlParams }) =>
       Effect.gen(function*() {
         // Hex digits in either case name the same digest: the id is its lower-case form.
         const id = /^sha256:[0-9a-fA-F]{64}$/.test(path.id) ? path.id.toLowerCase() : path.id
@@ -412,12 +416,25 @@ export const artifactsLayer = HttpApiBuilder.group(StargraphApi, "artifacts", (h
           onSome: Effect.succeed
         }))
         if (matches) return notModified()
+        const contentType = urlParams.run_id === undefined ? blob.content_type : yield* typeInRun(store, urlParams.run_id, id, blob.content_type)
         return HttpServerResponse.uint8Array(blob.bytes, {
-          contentType: blob.content_type,
+          contentType,
           headers: { etag, "content-length": String(blob.size), "cache-control": ARTIFACT_CACHE, "x-content-type-options": "nosniff" }
         })
       }))
   }))
+
+/**
+ * The content type run `runId`'s index entries record for artifact `id`: theirs when they
+ * agree, `application/octet-stream` when they do not (the same bytes under two names), and
+ * `otherwise` (the blob's) when the run has no entry for it.
+ */
+const typeInRun = (store: ArtifactStoreShape, runId: string, id: string, otherwise: string): Effect.Effect<string, ArtifactStoreError> =>
+  Effect.map(store.list(runId), (entries) => {
+    const types = new Set(entries.filter((e) => e.artifact_id === id).map((e) => e.content_type))
+    const [only] = types
+    return types.size > 1 ? MIXED_CONTENT_TYPE : only ?? otherwise
+  })
 
 /** An artifact's bytes never change under its id: cached for a year, by the client only. */
 const ARTIFACT_CACHE = "private, max-age=31536000, immutable"

@@ -135,6 +135,31 @@ describe.each([
     // Nothing left to delete: a second sweep is a no-op.
     expect(await run(store.deleteRuns!(["run-a"]))).toEqual({ entries: 0, blobs: 0, bytes: 0 })
   })
+
+  it("serves bytes written with different content types as application/octet-stream, never one writer's type for another's; the remaining type once the others are deleted", async () => {
+    const store = makeStore()
+    const typeOf = async (id: string) => Option.getOrThrow(await run(store.get(id))).content_type
+    const a = await run(store.put(write("run-a", "{\"score\":0.9}", { content_type: "text/plain" })))
+    expect(await typeOf(a.artifact_id)).toBe("text/plain")
+    // The same bytes as JSON in run B: one blob, and the writers disagree.
+    const b = await run(store.put(write("run-b", "{\"score\":0.9}", { content_type: "application/json" })))
+    expect(b.artifact_id).toBe(a.artifact_id)
+    expect(b.content_type).toBe("application/json")
+    expect(await typeOf(a.artifact_id)).toBe("application/octet-stream")
+    // Run A (the first writer) deleted: B's type is the blob's.
+    await run(store.deleteRuns!(["run-a"]))
+    expect(await typeOf(a.artifact_id)).toBe("application/json")
+    // The inverse: first text/html, then text/plain: never served as HTML, even once the HTML writer is gone.
+    const html = await run(store.put(write("run-h", "<script>alert(1)</script>", { content_type: "text/html" })))
+    await run(store.put(write("run-p", "<script>alert(1)</script>", { content_type: "text/plain" })))
+    expect(await typeOf(html.artifact_id)).toBe("application/octet-stream")
+    await run(store.deleteRuns!(["run-h"]))
+    expect(await typeOf(html.artifact_id)).toBe("text/plain")
+    // Writers that agree (two runs, the same type) keep it.
+    const same = await run(store.put(write("run-x", "same", { content_type: "text/csv" })))
+    await run(store.put(write("run-y", "same", { content_type: "text/csv" })))
+    expect(await typeOf(same.artifact_id)).toBe("text/csv")
+  })
 })
 
 describe("the filesystem store's files", () => {
@@ -167,6 +192,37 @@ describe("the filesystem store's files", () => {
     rmSync(join(root, "runs", "run-new", readdirSync(join(root, "runs", "run-new")).find((f) => f !== "broken.json")!))
     expect(await run(store.deleteRuns!([]))).toEqual({ entries: 0, blobs: 0, bytes: 0 })
     expect(blobs(root)).toHaveLength(1)
+  })
+
+  it("a sweep relabels a blob whose writers disagree by what the remaining entries record, and a write with another type during the sweep is not lost", async () => {
+    const root = join(tempDir(), "artifacts")
+    const store = FilesystemArtifactStore.make(root)
+    const typeOf = async (id: string) => Option.getOrThrow(await run(store.get(id))).content_type
+    const a = await run(store.put(write("run-a", "shared", { content_type: "text/plain" })))
+    await run(store.put(write("run-b", "shared", { content_type: "application/json" })))
+    await run(store.put(write("run-a", "only a", { name: "a.txt" })))
+    const blob = join(root, "blobs", a.sha256.slice(0, 2), a.sha256)
+    expect([JSON.parse(readFileSync(`${blob}.json`, "utf8")).content_type, existsSync(`${blob}.mixed.json`)]).toEqual(["text/plain", true])
+    // Between the sweep's first read (run B alone: application/json) and its relabeling, run C
+    // writes the bytes as text/html: the second read marks them again.
+    const swept = sweep(root, ["run-a"], {
+      afterRead: () => Effect.runSync(store.put(write("run-c", "shared", { content_type: "text/html" }))),
+      afterMove: () => expect(existsSync(`${blob}.mixed.json`)).toBe(false)
+    })
+    expect(swept).toEqual({ entries: 2, blobs: 1, bytes: 6 })
+    expect(await typeOf(a.artifact_id)).toBe("application/octet-stream")
+    // After the move (relabeled to B's type), run D writes them as text/markdown: its own check marks them.
+    await run(store.deleteRuns!(["run-c"]))
+    expect(await typeOf(a.artifact_id)).toBe("application/json")
+    await run(store.put(write("run-d", "shared", { content_type: "text/markdown" })))
+    expect(await typeOf(a.artifact_id)).toBe("application/octet-stream")
+    // A store written before blobs were marked (a sidecar with the first type, no marker) is
+    // corrected by the next sweep, whatever it deletes.
+    rmSync(`${blob}.mixed.json`)
+    expect(await typeOf(a.artifact_id)).toBe("application/json")
+    await run(store.deleteRuns!([]))
+    expect(await typeOf(a.artifact_id)).toBe("application/octet-stream")
+    expect(filesUnder(root).some((f) => f.includes(".tmp-") || f.includes(".trash-"))).toBe(false)
   })
 
   it("a sweep that fails after moving blobs aside puts them back before it reports the error", () => {
@@ -231,6 +287,50 @@ describe("artifact names", () => {
     expect(nameProblem("order A-1 (final).json")).toBeUndefined()
     for (const bad of ["", "../x", "..", "a/b", "/etc/passwd", "a\\b", "a\u0000b", "a\nb", ".", "x".repeat(256), "a..b"]) {
       expect(nameProblem(bad), JSON.stringify(bad)).toBeDefined()
+    }
+  })
+
+  it("count characters (code points), not UTF-16 code units, and have no byte limit", () => {
+    // 200 emoji are 200 characters (400 UTF-16 code units, 800 UTF-8 bytes).
+    expect(nameProblem("\u{1F600}".repeat(200))).toBeUndefined()
+    expect(nameProblem("\u{1F600}".repeat(255))).toBeUndefined()
+    expect(nameProblem("\u{1F600}".repeat(256))).toEqual({ problem: "the name is 256 characters long, longer than 255", fix: "shorten it to at most 255 characters" })
+    expect(nameProblem("\u00e9".repeat(255))).toBeUndefined()
+    expect(nameProblem("\u00e9".repeat(256))?.problem).toBe("the name is 256 characters long, longer than 255")
+  })
+
+  it("refuse C0, DEL and C1 control characters, bidirectional formatting characters and line separators, naming the code point", () => {
+    const refused: ReadonlyArray<readonly [string, string]> = [
+      ["a\u0000b", "U+0000, a control character"],
+      ["a\u001fb", "U+001F, a control character"],
+      ["a\u007fb", "U+007F, a control character"],
+      ["report\u0085\u009b2J.txt", "U+0085, a C1 control character (character 7 of 14)"],
+      ["a\u0080b", "U+0080, a C1 control character"],
+      ["a\u009fb", "U+009F, a C1 control character"],
+      ["invoice\u202etxt.exe", "U+202E, the bidirectional formatting character RIGHT-TO-LEFT OVERRIDE"],
+      ["a\u202ab", "U+202A, the bidirectional formatting character LEFT-TO-RIGHT EMBEDDING"],
+      ["a\u202db", "U+202D, the bidirectional formatting character LEFT-TO-RIGHT OVERRIDE"],
+      ["a\u2066b", "U+2066, the bidirectional formatting character LEFT-TO-RIGHT ISOLATE"],
+      ["a\u2069b", "U+2069, the bidirectional formatting character POP DIRECTIONAL ISOLATE"],
+      ["a\u200eb", "U+200E, the bidirectional formatting character LEFT-TO-RIGHT MARK"],
+      ["a\u200fb", "U+200F, the bidirectional formatting character RIGHT-TO-LEFT MARK"],
+      ["a\u061cb", "U+061C, the bidirectional formatting character ARABIC LETTER MARK"],
+      ["a\u2028b", "U+2028, a line separator"],
+      ["a\u2029b", "U+2029, a paragraph separator"],
+      // Checked before the name is quoted in a message: a separator does not hide the override.
+      ["a/\u202eb", "U+202E"]
+    ]
+    for (const [name, says] of refused) {
+      const problem = nameProblem(name)
+      expect(problem?.problem, JSON.stringify(name)).toContain(`the name holds ${says}`)
+      expect(problem?.fix).toContain("remove U+")
+    }
+    // A lone surrogate has no UTF-8 form.
+    expect(nameProblem("a\ud800b.txt")?.problem).toBe("the name holds a lone UTF-16 surrogate U+D800 (at index 1), which has no UTF-8 form")
+    expect(nameProblem("a\udc00b.txt")?.problem).toContain("U+DC00")
+    // Letters, marks and symbols outside those are names: Arabic, Hebrew, accents, emoji, U+00A0.
+    for (const ok of ["تقرير.txt", "דוח.md", "e\u0301te.md", "\u{1F600}.json", "a\u00a0b.txt", "\u00ff.txt", "a\u2030b"]) {
+      expect(nameProblem(ok), JSON.stringify(ok)).toBeUndefined()
     }
   })
 })
@@ -344,6 +444,11 @@ describe("the write_artifact kind", () => {
       expect(e.path, name).toBe("nodes[0].name")
       expect(e.message).toContain("invalid artifact name")
     }
+    // C1 controls and bidirectional formatting characters too, named by code point.
+    for (const [name, says] of [["report\u0085.txt", "U+0085, a C1 control character"], ["invoice\u202etxt.exe", "U+202E, the bidirectional formatting character RIGHT-TO-LEFT OVERRIDE"]] as const) {
+      const e = await buildError(node({ content_field: "report", name }))
+      expect([e.path, e.message, e.fix]).toEqual(["nodes[0].name", expect.stringContaining(`invalid artifact name: the name holds ${says}`), expect.stringContaining("remove U+")])
+    }
     const underConfig = await buildError(node({ config: { content_field: "report", name: "../x" } }))
     expect(underConfig.path).toBe("nodes[0].config.name")
   })
@@ -364,6 +469,31 @@ describe("the write_artifact kind", () => {
     }).pipe(Effect.provide(Layer.merge(SqliteCheckpointer.layer({ filename: join(tempDir(), "r.sqlite") }), ArtifactStore.filesystem(root)))))
     expect(Either.isLeft(unset) && unset.left).toMatchObject({ reason: "invalid-name", message: "the name template {{data}}.md reads 'data', which is not set" })
     expect(filesUnder(root)).toEqual([])
+    // Names from state go through the same check: C1 controls, bidi overrides and lone surrogates
+    // are refused, 200 emoji (200 characters) are stored.
+    const named = (title: string) =>
+      run(Effect.gen(function*() {
+        const graph = yield* Graph.make(node({ content_field: "report", name: "{{title}}" }))
+        return yield* Effect.either(Effect.flatMap(graph.start({ inputs: { report: "x", title } }), (h) => h.start()))
+      }).pipe(Effect.provide(Layer.merge(SqliteCheckpointer.layer({ filename: join(tempDir(), "r.sqlite") }), ArtifactStore.filesystem(root)))))
+    for (const [title, says] of [
+      ["report\u0085\u009b2J.txt", "U+0085, a C1 control character"],
+      ["invoice\u202etxt.exe", "U+202E, the bidirectional formatting character RIGHT-TO-LEFT OVERRIDE"],
+      ["a\u2066b.txt", "U+2066"],
+      ["a\ud800.txt", "a lone UTF-16 surrogate U+D800"]
+    ] as const) {
+      const refused = await named(title)
+      expect(Either.isLeft(refused) && refused.left, JSON.stringify(title)).toMatchObject({
+        _tag: "ArtifactStoreError",
+        reason: "invalid-name",
+        name: title,
+        message: expect.stringContaining(`the name template {{title}} gave an invalid name: the name holds ${says}`),
+        fix: expect.stringContaining(says.includes("surrogate") ? "well-formed text" : "remove U+")
+      })
+    }
+    expect(filesUnder(root)).toEqual([])
+    const emoji = await named("\u{1F600}".repeat(200))
+    expect(Either.isRight(emoji) && emoji.right.final_state["artifact_ref"]).toMatchObject({ name: "\u{1F600}".repeat(200) })
   })
 
   it("refuses empty content at run time, and bad settings at build", async () => {

@@ -181,12 +181,87 @@ describe("GET /v1/runs/{id}/artifacts and GET /v1/artifacts/{id}", () => {
     }
   })
 
+  it("serves each run's artifact with the content type its entry records: ?run_id= picks the entry, without it disagreeing writers get application/octet-stream (nosniff); a pruned writer's type is gone", async () => {
+    const graphs = join(tempDir(), "typed")
+    mkdirSync(graphs)
+    const graphOf = (name: string, contentType: string) => {
+      const file = join(graphs, `${name}.yaml`)
+      writeFileSync(file, [
+        "ir_version: \"1.0.0\"",
+        `id: run:${name}`,
+        "state_schema:",
+        "  fields:",
+        "    content: { type: any }",
+        "    ref: { type: any }",
+        "nodes:",
+        "  - id: w",
+        "    kind: write_artifact",
+        "    content_field: content",
+        "    name: report.json",
+        `    content_type: ${contentType}`,
+        "    output_field: ref",
+        ""
+      ].join("\n"))
+      return file
+    }
+    const typedDb = join(tempDir(), "typed.sqlite")
+    const files = [graphOf("plain", "text/plain"), graphOf("json", "application/json"), graphOf("html", "text/html"), graphOf("text", "text/plain")]
+    const typed = await boot({ db: typedDb, graphs: files })
+    const done = async (graph: string, content: string) => {
+      const created = await json(`${typed.url}/v1/runs`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ graph_id: `run:${graph}`, params: { content } }) })
+      expect(created.status, JSON.stringify(created.body)).toBe(202)
+      const id = created.body["run_id"] as string
+      for (let i = 0; i < 400; i++) {
+        const view = await json(`${typed.url}/v1/runs/${id}`)
+        if (view.body["status"] === "done") return { id, ref: view.body["final_state"]["ref"] as { artifact_id: string; content_type: string } }
+        await new Promise((r) => setTimeout(r, 25))
+      }
+      throw new Error(`run ${id} did not finish`)
+    }
+    const served = async (path: string) => {
+      const response = await fetch(`${typed.url}${path}`)
+      expect(response.status, path).toBe(200)
+      return [response.headers.get("content-type"), response.headers.get("x-content-type-options"), await response.text()]
+    }
+    try {
+      const content = "{\"score\":0.9}"
+      const a = await done("plain", content)
+      const cut = new Date(Date.now() + 5).toISOString()
+      await new Promise((r) => setTimeout(r, 20))
+      const b = await done("json", content)
+      expect(b.ref.artifact_id).toBe(a.ref.artifact_id)
+      const id = b.ref.artifact_id
+      // Each run's entry gives its own type.
+      expect(await served(`/v1/artifacts/${id}?run_id=${b.id}`)).toEqual(["application/json", "nosniff", content])
+      expect(await served(`/v1/artifacts/${id}?run_id=${a.id}`)).toEqual(["text/plain", "nosniff", content])
+      // Without a run, the writers disagree: neither's type.
+      expect(await served(`/v1/artifacts/${id}`)).toEqual(["application/octet-stream", "nosniff", content])
+      // A run with no entry for it (or no such run): the blob's rule.
+      expect(await served(`/v1/artifacts/${id}?run_id=run-nope`)).toEqual(["application/octet-stream", "nosniff", content])
+      // Run A pruned: the only type left is B's, with or without ?run_id=.
+      const pruned = await stargraph(["prune", "--db", typedDb, "--before", cut])
+      expect(pruned.code, pruned.stderr).toBe(0)
+      expect(pruned.stdout).toContain("deleted 1 run ")
+      expect(await served(`/v1/artifacts/${id}`)).toEqual(["application/json", "nosniff", content])
+      expect(await served(`/v1/artifacts/${id}?run_id=${b.id}`)).toEqual(["application/json", "nosniff", content])
+      // The inverse: first text/html, then text/plain: the plain run's artifact is never served as HTML.
+      const page = "<script>alert(1)</script>"
+      const h = await done("html", page)
+      const p = await done("text", page)
+      expect(await served(`/v1/artifacts/${p.ref.artifact_id}?run_id=${p.id}`)).toEqual(["text/plain", "nosniff", page])
+      expect(await served(`/v1/artifacts/${p.ref.artifact_id}`)).toEqual(["application/octet-stream", "nosniff", page])
+      expect(await served(`/v1/artifacts/${h.ref.artifact_id}?run_id=${h.id}`)).toEqual(["text/html", "nosniff", page])
+    } finally {
+      await typed.close()
+    }
+  })
+
   it("decodes with a client derived from StargraphApi, and the routes need the bearer token when one is set", async () => {
     const id = await runToDone({ tax_rate: 0 })
     const out = await Effect.runPromise(Effect.gen(function*() {
       const client = yield* HttpApiClient.make(StargraphApi, { baseUrl: server.url })
       const listing = yield* client.runs.artifacts({ path: { id } })
-      const bytes = yield* client.artifacts.get({ path: { id: listing.artifacts[0]!.artifact_id } })
+      const bytes = yield* client.artifacts.get({ path: { id: listing.artifacts[0]!.artifact_id }, urlParams: { run_id: id } })
       return { listing, bytes }
     }).pipe(Effect.provide(FetchHttpClient.layer)))
     expect(out.listing.artifacts[0]).toMatchObject({ name: "order-A-1042.md", size: 61 })

@@ -16,7 +16,7 @@ import { createHash } from "node:crypto"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { ArtifactStore } from "../../checkpoint/ArtifactStore.js"
-import { CONTENT_TYPE, nameProblem, refOf } from "../../checkpoint/artifactModels.js"
+import { CONTENT_TYPE, LONE_SURROGATE, nameProblem, refOf } from "../../checkpoint/artifactModels.js"
 import { ArtifactStoreError } from "../../errors.js"
 import { canonicalJson } from "../../ir/hash.js"
 import { checkJson } from "../../ir/json.js"
@@ -64,9 +64,6 @@ const formOf = (node: Settings & { readonly config?: Settings | undefined }):
   return { _tag: "Settings", at, s: { ...s, content_field: s.content_field, name: s.name } }
 }
 
-/** A UTF-16 surrogate without its pair. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
-
 /** The `write_artifact` kind. */
 export const WriteArtifactKind = NodeKind.make({
   name: "write_artifact",
@@ -96,7 +93,7 @@ export const WriteArtifactKind = NodeKind.make({
       if (unknown !== undefined) return { path: [...at, "name"], message: `the name reads undeclared state field '{{${unknown}}}'`, fix: `use a declared field: ${ctx.declared}` }
     } else {
       const problem = nameProblem(s.name)
-      if (problem !== undefined) return { path: [...at, "name"], message: `invalid artifact name: ${problem}`, fix: "give one file name such as report.md (no '/', '\\', '..' or control characters)" }
+      if (problem !== undefined) return { path: [...at, "name"], message: `invalid artifact name: ${problem.problem}`, fix: problem.fix }
     }
     if (s.content_type !== undefined && !CONTENT_TYPE.test(s.content_type)) {
       return { path: [...at, "content_type"], message: `'${s.content_type}' is not a content type`, fix: "write type/subtype, e.g. text/markdown or application/json; charset=utf-8" }
@@ -139,7 +136,7 @@ export const WriteArtifactKind = NodeKind.make({
             const name = typeof rendered === "string" ? rendered : rendered === null ? "" : JSON.stringify(rendered)
             const problem = nameProblem(name)
             if (problem !== undefined) {
-              return yield* fail("invalid-name", `the name template ${s.name} gave an invalid name: ${problem}`, "make the fields in the name hold one file name (no '/', '\\', '..' or control characters)", { name })
+              return yield* fail("invalid-name", `the name ${templated ? `template ${s.name} gave an invalid name` : "is invalid"}: ${problem.problem}`, templated ? `make the fields in the name hold one file name: ${problem.fix}` : problem.fix, { name })
             }
             // Text with a lone surrogate has no UTF-8 form: encoding it would store U+FFFD in its place.
             if (typeof content === "string" && LONE_SURROGATE.test(content)) {
