@@ -143,8 +143,11 @@ describe("cancelling a running run with per_graph: 1", () => {
     }
   })
 
-  it("refuses an abort_grace_ms that is not a whole number of ms, naming the field", async () => {
+  it("takes abort_grace_ms from stargraph.yaml, and refuses one that is not a whole number of ms, naming the field", async () => {
+    const good = await Effect.runPromise(ProjectConfig.decode({ scheduler: { abort_grace_ms: 500 } }, "stargraph.yaml"))
+    expect(good.config.scheduler?.abort_grace_ms).toBe(500)
     const bad = await Effect.runPromise(Effect.either(ProjectConfig.decode({ scheduler: { abort_grace_ms: -5 } }, "stargraph.yaml")))
     expect(Either.isLeft(bad) && bad.left).toMatchObject({ reason: "invalid-config", triggerId: "scheduler.abort_grace_ms" })
+    expect(Either.isLeft(bad) && bad.left.message).toContain("-5")
   })
 })
