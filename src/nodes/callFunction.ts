@@ -136,6 +136,9 @@ const fire = (abort: Abort, input: NodeInput): DOMException => {
   abort.controller?.abort(abort.reason)
   for (const listener of abort.listeners) listener()
   abort.listeners.clear()
+  // The attempt is over: its calls in flight are given up now (recorded as abandoned), so
+  // what they answer while the body winds down is not recorded as the step's.
+  input.calls.abandonPending?.(false)
   return abort.reason
 }
 
@@ -346,8 +349,8 @@ export const functionExecutor = (fn: NodeFunction<unknown, unknown>, policy: Cal
       if (timeout === undefined && attempts <= 1) return once(fn, state, input, attempt)
       const scope = attemptScope(input.calls)
       const abort = newAbort()
-      // Interrupted, the attempt's calls in flight are given up at once (a late answer is not
-      // recorded as one the next attempt saw), though the body may still wait for them.
+      // Interrupted, the attempt's calls close at once (a late answer is not recorded as one
+      // the next attempt saw), though the body may still wait for those in flight.
       abort.listeners.add(scope.close)
       const call = once(fn, state, { ...input, calls: scope.calls }, attempt, abort)
       // The timer says why before it interrupts the attempt (its signal's reason), and the
