@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync, mkdirSync } from "node:fs"
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -75,7 +75,7 @@ const until = async (check: () => boolean | Promise<boolean>, ms = 10_000) => {
 
 /** The log's lines as {event, tag, ms, rest}, in the order the bodies wrote them. */
 const lines = (log: string) => {
-  let text = ""
+  let text: string
   try {
     text = readFileSync(log, "utf8")
   } catch {
