@@ -3,10 +3,11 @@ import { join } from "node:path"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { describe, expect, it } from "vitest"
+import { describe, expect, expectTypeOf, it } from "vitest"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import type { NodeFunction } from "../../src/nodes/Executor.js"
+import * as Stargraph from "../../src/index.js"
 import { NodeAbortGrace } from "../../src/nodes/NodeAbortGrace.js"
 import { tempDir } from "../helpers/cli.js"
 
@@ -139,5 +140,11 @@ describe("ctx.signal and timeout_ms", () => {
     }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: join(dir, "runs.sqlite") }))))
     expect(summary.final_state["out"]).toBe("attempt 2")
     expect(seen).toEqual(["interrupted", "TimeoutError"])
+  })
+
+  it("is public: NodeContext (exported from stargraph) has signal: AbortSignal, and NodeAbortGrace is exported", () => {
+    expectTypeOf<Stargraph.NodeContext["signal"]>().toEqualTypeOf<AbortSignal>()
+    expect(Stargraph.NodeAbortGrace).toBe(NodeAbortGrace)
+    expect(Stargraph.DEFAULT_ABORT_GRACE_MS).toBe(30_000)
   })
 })
