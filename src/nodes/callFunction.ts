@@ -111,10 +111,10 @@ interface Abort {
   /** Set by the attempt's own timer (`timeout_ms`) before it interrupts the attempt. */
   timedOutAfter: number | undefined
   /** Run when it fires: calls waiting with no live work behind them give up, the attempt's calls close. */
-  readonly listeners: Set<() => void>
+  listeners: Set<() => void> | undefined
 }
 
-const newAbort = (): Abort => ({ controller: undefined, reason: undefined, timedOutAfter: undefined, listeners: new Set() })
+const newAbort = (): Abort => ({ controller: undefined, reason: undefined, timedOutAfter: undefined, listeners: undefined })
 
 const signalOf = (abort: Abort): AbortSignal => {
   if (abort.controller === undefined) {
@@ -134,8 +134,9 @@ const fire = (abort: Abort, input: NodeInput): DOMException => {
     ? new DOMException(`${node} was cancelled: its run was cancelled`, "AbortError")
     : new DOMException(`${node} was interrupted: its parallel group's race was decided without it, or the run was stopped from outside (a server shutting down, its caller interrupting it)`, "AbortError")
   abort.controller?.abort(abort.reason)
-  for (const listener of abort.listeners) listener()
-  abort.listeners.clear()
+  const listeners = abort.listeners
+  abort.listeners = undefined
+  if (listeners !== undefined) for (const listener of listeners) listener()
   // The attempt is over: its calls in flight are given up now (recorded as abandoned), so
   // what they answer while the body winds down is not recorded as the step's.
   input.calls.abandonPending?.(false)
@@ -161,8 +162,9 @@ const guarded = <A>(abort: Abort, make: (ran: () => void) => Promise<A>): Promis
   return handled(
     new Promise<A>((resolve, reject) => {
       const listener = () => reject(abort.reason)
-      abort.listeners.add(listener)
-      promise.then(resolve, reject).finally(() => abort.listeners.delete(listener))
+      const listeners = (abort.listeners ??= new Set())
+      listeners.add(listener)
+      promise.then(resolve, reject).finally(() => listeners.delete(listener))
     })
   )
 }
@@ -351,7 +353,7 @@ export const functionExecutor = (fn: NodeFunction<unknown, unknown>, policy: Cal
       const abort = newAbort()
       // Interrupted, the attempt's calls close at once (a late answer is not recorded as one
       // the next attempt saw), though the body may still wait for those in flight.
-      abort.listeners.add(scope.close)
+      abort.listeners = new Set([scope.close])
       const call = once(fn, state, { ...input, calls: scope.calls }, attempt, abort)
       // The timer says why before it interrupts the attempt (its signal's reason), and the
       // race waits for the interrupted attempt (its body, up to the grace) before the retry.
