@@ -35,6 +35,7 @@ export type { CompiledStateSchema, FieldInfo, State } from "./ir/stateSchema.js"
 export type { InterruptOptions, NodeContext, NodeFunction, NodeUpdate, RouterFunction, Executor, NodeInput, NodeOutcome, InterruptRequest, NodeFailure, NodeEnv } from "./nodes/Executor.js"
 export * as NodeKind from "./nodes/NodeKind.js"
 export { NodeKinds, layer as nodeKindsLayer } from "./nodes/NodeKinds.js"
+export { DEFAULT_ABORT_GRACE_MS, NodeAbortGrace } from "./nodes/NodeAbortGrace.js"
 export { builtinKinds } from "./nodes/kinds/index.js"
 export type { ChildGraph, ChildOutcome, ChildRunRequest } from "./nodes/ChildGraph.js"
 // The `ml` kind's ONNX runtime: onnxruntime-node is imported only when an onnx node is built.

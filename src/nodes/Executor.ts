@@ -23,6 +23,15 @@ export interface NodeContext extends NodeCalls {
   /** 1-based attempt number under a retry policy. */
   readonly attempt: number
   /**
+   * Aborted when this attempt is interrupted: the run is cancelled, the node's `timeout_ms`
+   * is reached, its parallel group's race is decided without it, or the run is stopped
+   * from outside (a server shutting down). Its `reason` is a `DOMException` saying which
+   * (`TimeoutError` for the timeout, else `AbortError`). Pass it on (`fetch(url, { signal:
+   * ctx.signal })`) or stop when it fires: the run waits for the body to return (up to
+   * `NodeAbortGrace`, 30 s by default) before it lets another run, or the retry, go.
+   */
+  readonly signal: AbortSignal
+  /**
    * Ask a person for input, like LangGraph's `interrupt()`. The first time, the run stops
    * in `awaiting-input` with `prompt` (the step is not committed); when the run is resumed
    * with a response, the node runs again from its start and this call returns the
@@ -130,6 +139,11 @@ export interface NodeInput {
    * interrupted for this reason, and leaves it paused for any other (a timeout, a shutdown).
    */
   readonly cancelling?: (() => boolean) | undefined
+  /**
+   * Report that this node's interrupted body did not return within the grace
+   * (`NodeAbortGrace`): a `node.outlived` run event (absent outside a run).
+   */
+  readonly outlived?: ((node: string, step: number, reason: string, graceMs: number) => Effect.Effect<void>) | undefined
 }
 
 /** Where a replay's new child run finds the recorded child it replays. */

@@ -2,7 +2,9 @@
  * Calling user code as a node: a function `(state, ctx) => update` that returns a value, a
  * Promise or an Effect, under the node's retry policy and timeout, with `ctx.interrupt`
  * for human input. Whatever it throws or fails with becomes a `NodeExecutionError` that
- * keeps the original error.
+ * keeps the original error. An attempt that is interrupted (cancel, timeout, a lost race,
+ * a shutdown) aborts its `ctx.signal` and waits for a Promise body to settle, up to
+ * {@link NodeAbortGrace}: the run's slot, or the retry, is not given up before.
  */
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
@@ -14,6 +16,7 @@ import { checkJson, isPlainObject } from "../ir/json.js"
 import type { State } from "../ir/stateSchema.js"
 import { type NodeCalls, neverAnswered, Unrecorded } from "./calls.js"
 import type { Executor, InterruptRequest, NodeContext, NodeFailure, NodeFunction, NodeInput, NodeOutcome } from "./Executor.js"
+import { NodeAbortGrace } from "./NodeAbortGrace.js"
 
 /** Retry and timeout of a node that runs user code. */
 export interface CallPolicy {
@@ -106,22 +109,150 @@ const publish = (input: NodeInput, data: unknown): void => {
   if (emitCustom !== undefined) Effect.runSync(emitCustom(JSON.parse(JSON.stringify(data ?? null)), input.nodeId, input.step))
 }
 
+/**
+ * The `ctx.signal` of one attempt and why it was aborted. The controller is made when the
+ * node first reads `ctx.signal` (most nodes never do); one read after the abort is aborted.
+ */
+interface Abort {
+  controller: AbortController | undefined
+  reason: DOMException | undefined
+  /** Set by the attempt's own timer (`timeout_ms`) before it interrupts the attempt. */
+  timedOutAfter: number | undefined
+  /** Run when it fires: calls waiting with no live work behind them give up, the attempt's calls close. */
+  listeners: Set<() => void> | undefined
+}
+
+const newAbort = (): Abort => ({ controller: undefined, reason: undefined, timedOutAfter: undefined, listeners: undefined })
+
+const signalOf = (abort: Abort): AbortSignal => {
+  if (abort.controller === undefined) {
+    abort.controller = new AbortController()
+    if (abort.reason !== undefined) abort.controller.abort(abort.reason)
+  }
+  return abort.controller.signal
+}
+
+/** Abort the attempt's signal, with the reason it was interrupted for (once). */
+const fire = (abort: Abort, input: NodeInput): DOMException => {
+  if (abort.reason !== undefined) return abort.reason
+  const node = `node '${input.nodeId}' (step ${input.step}) of run ${input.runId}`
+  abort.reason = abort.timedOutAfter !== undefined
+    ? new DOMException(`${node} timed out after ${abort.timedOutAfter} ms (timeout_ms)`, "TimeoutError")
+    : input.cancelling?.() === true
+    ? new DOMException(`${node} was cancelled: its run was cancelled`, "AbortError")
+    : new DOMException(`${node} was interrupted: its parallel group's race was decided without it, or the run was stopped from outside (a server shutting down, its caller interrupting it)`, "AbortError")
+  abort.controller?.abort(abort.reason)
+  const listeners = abort.listeners
+  abort.listeners = undefined
+  if (listeners !== undefined) for (const listener of listeners) listener()
+  // The attempt is over: its calls in flight are given up now (recorded as abandoned), so
+  // what they answer while the body winds down is not recorded as the step's.
+  input.calls.abandonPending?.(false)
+  return abort.reason
+}
+
+/**
+ * A call of an attempt that may be interrupted. Once it is, a new call rejects with the
+ * signal's reason (it would make a side effect for an attempt that is over), and so does a
+ * call still waiting with no live work behind it (a replayed call the recording gave up
+ * on, one made after the attempt's calls closed: they never answer, and the body waiting
+ * for one could not return). A live call in flight answers as it would: its work is the
+ * body's, waited for like the rest of it.
+ */
+const guarded = <A>(abort: Abort, make: (ran: () => void) => Promise<A>): Promise<A> => {
+  if (abort.reason !== undefined) return handled(Promise.reject(abort.reason))
+  let live = false as boolean
+  // The recorder starts a live call before it returns its Promise.
+  const promise = make(() => {
+    live = true
+  })
+  if (live) return promise
+  return handled(
+    new Promise<A>((resolve, reject) => {
+      const listener = () => reject(abort.reason)
+      const listeners = (abort.listeners ??= new Set())
+      listeners.add(listener)
+      promise.then(resolve, reject).finally(() => listeners.delete(listener))
+    })
+  )
+}
+
+/** `promise`, its rejection handled: a call the body did not wait for, rejected by the abort, is no unhandled rejection (which stops Node). */
+const handled = <A>(promise: Promise<A>): Promise<A> => {
+  promise.catch(() => undefined)
+  return promise
+}
+
+/** A body that did not return within the grace after its signal was aborted: said loudly, in the log and as a run event. */
+const outlived = (input: NodeInput, reason: DOMException, graceMs: number): Effect.Effect<void> =>
+  Effect.zipRight(
+    Effect.logError(
+      `node '${input.nodeId}' (step ${input.step}) of run ${input.runId} outlived its interruption: its body did not return within ${graceMs} ms ` +
+        `of ctx.signal being aborted (${reason.message}); its slot is released and it runs on unseen (what it returns is dropped). ` +
+        "Fix: make the node stop when ctx.signal aborts (pass it to fetch, or check signal.aborted)"
+    ),
+    input.outlived?.(input.nodeId, input.step, reason.message, graceMs) ?? Effect.void
+  )
+
+/**
+ * Wait for a node's Promise. Interrupted, it aborts the attempt's signal and waits for the
+ * Promise to settle, at most the grace ({@link NodeAbortGrace}, wall-clock time), so that
+ * the run's slot (or the retry) is not given up while the body still runs.
+ */
+const settled = <A>(promise: Promise<A>, abort: Abort, input: NodeInput): Effect.Effect<A, unknown> =>
+  Effect.async<A, unknown>((resume) => {
+    let done = false
+    let wake: (() => void) | undefined
+    const settle = (result: Effect.Effect<A, unknown>) => {
+      done = true
+      wake?.()
+      resume(result)
+    }
+    promise.then((value) => settle(Effect.succeed(value)), (cause: unknown) => settle(Effect.fail(cause)))
+    // Interrupted: tell the body, then wait for it (the interruption waits for this Effect).
+    return Effect.suspend(() => {
+      const reason = fire(abort, input)
+      if (done) return Effect.void
+      return Effect.flatMap(NodeAbortGrace, (graceMs) =>
+        Effect.flatMap(
+          Effect.async<boolean>((back) => {
+            if (done) return back(Effect.succeed(true))
+            const timer = setTimeout(() => back(Effect.succeed(false)), graceMs)
+            wake = () => {
+              clearTimeout(timer)
+              back(Effect.succeed(true))
+            }
+          }),
+          (inTime) => (inTime ? Effect.void : outlived(input, reason, graceMs))
+        ))
+    })
+  })
+
 /** The context a node function sees, with `ctx.interrupt` answered from `input.answers`. */
-const contextFor = (input: NodeInput, attempt: number, asked: Asked): NodeContext => {
+const contextFor = (input: NodeInput, attempt: number, asked: Asked, abort: Abort): NodeContext => {
   const calls = input.calls
   let count = 0
   // A literal of fixed shape (no spread): built for every call of every node.
+  const call: NodeCalls["call"] = (name, request, live) =>
+    guarded(abort, (ran) =>
+      calls.call(name, request, () => {
+        ran()
+        return live()
+      }))
   return {
-    call: calls.call,
+    call,
     callEffect: calls.callEffect,
-    now: calls.now,
-    random: calls.random,
+    now: () => guarded(abort, () => calls.now()),
+    random: () => guarded(abort, () => calls.random()),
     // Getters: the Effects are made only for a node that uses them.
     get nowEffect() {
       return calls.callEffect("clock.now", null, Effect.sync(() => Date.now()))
     },
     get randomEffect() {
       return calls.callEffect("random", null, Effect.sync(() => Math.random()))
+    },
+    get signal() {
+      return signalOf(abort)
     },
     runId: input.runId,
     nodeId: input.nodeId,
@@ -132,7 +263,7 @@ const contextFor = (input: NodeInput, attempt: number, asked: Asked): NodeContex
       const index = count++
       const payload = options?.payload
       // Through the cassette: a replay gets the recorded answer back.
-      return calls.call("interrupt", { prompt, index, ...(payload !== undefined ? { payload } : {}) }, () => {
+      return call("interrupt", { prompt, index, ...(payload !== undefined ? { payload } : {}) }, () => {
         // Answered live only with an answer given to this run: a recorded one answered the
         // same question (its recorded call), never another (a fork that changed the prompt asks).
         if (input.answersRecorded !== true && index < input.answers.length) return input.answers[index]
@@ -185,18 +316,20 @@ const attemptScope = (calls: NodeCalls): { readonly calls: NodeCalls; readonly c
   }
 }
 
-const once = (fn: NodeFunction<unknown, unknown>, state: State, input: NodeInput, attempt: number): Effect.Effect<NodeOutcome, NodeFailure> =>
+const once = (fn: NodeFunction<unknown, unknown>, state: State, input: NodeInput, attempt: number, abort: Abort = newAbort()): Effect.Effect<NodeOutcome, NodeFailure> =>
   Effect.suspend(() => {
     const asked: Asked = { pending: undefined }
     let result: ReturnType<NodeFunction<unknown, unknown>>
     try {
-      result = fn(state, contextFor(input, attempt, asked))
+      result = fn(state, contextFor(input, attempt, asked, abort))
     } catch (cause) {
       return failed(cause, input, attempt, asked)
     }
     if (Effect.isEffect(result)) {
       // The Effect's requirements are the app's: they are in the fiber that drives the run.
-      const effect = result as Effect.Effect<unknown, unknown>
+      // Interrupted, it is interrupted as Effect does (its finalizers run before the slot is
+      // given up), and its ctx.signal is aborted for the Promises it started.
+      const effect = Effect.onInterrupt(result as Effect.Effect<unknown, unknown>, () => Effect.sync(() => fire(abort, input)))
       return Effect.matchCauseEffect(effect, {
         onSuccess: (value) => returned(value, input, attempt, asked),
         onFailure: (cause) =>
@@ -207,7 +340,7 @@ const once = (fn: NodeFunction<unknown, unknown>, state: State, input: NodeInput
     }
     if (result instanceof Promise) {
       return Effect.flatMap(
-        Effect.either(Effect.tryPromise({ try: () => result as Promise<unknown>, catch: (cause) => cause })),
+        Effect.either(settled(result as Promise<unknown>, abort, input)),
         (either) => (either._tag === "Right" ? returned(either.right, input, attempt, asked) : failed(either.left, input, attempt, asked))
       )
     }
@@ -226,13 +359,22 @@ export const functionExecutor = (fn: NodeFunction<unknown, unknown>, policy: Cal
       attempt += 1
       if (timeout === undefined && attempts <= 1) return once(fn, state, input, attempt)
       const scope = attemptScope(input.calls)
-      const call = once(fn, state, { ...input, calls: scope.calls }, attempt)
-      const timed = timeout === undefined ? call : call.pipe(
-        Effect.timeoutFail({
-          duration: Duration.millis(timeout),
-          onTimeout: () =>
-            new NodeExecutionError({ nodeId: input.nodeId, step: input.step, attempts: attempt, cause: `timed out after ${timeout} ms (timeout_ms)` })
-        })
+      const abort = newAbort()
+      // Interrupted, the attempt's calls close at once (a late answer is not recorded as one
+      // the next attempt saw), though the body may still wait for those in flight.
+      abort.listeners = new Set([scope.close])
+      const call = once(fn, state, { ...input, calls: scope.calls }, attempt, abort)
+      // The timer says why before it interrupts the attempt (its signal's reason), and the
+      // race waits for the interrupted attempt (its body, up to the grace) before the retry.
+      const timed = timeout === undefined ? call : Effect.raceFirst(
+        call,
+        Effect.zipRight(
+          Effect.sleep(Duration.millis(timeout)),
+          Effect.failSync(() => {
+            abort.timedOutAfter = timeout
+            return new NodeExecutionError({ nodeId: input.nodeId, step: input.step, attempts: attempt, cause: `timed out after ${timeout} ms (timeout_ms)` })
+          })
+        )
       )
       // The attempt is over (timed out, failed, or done): its calls still in flight are given
       // up, so that a late answer is not recorded as one the next attempt saw.

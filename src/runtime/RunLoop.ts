@@ -412,6 +412,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     /** A live call's streamed text, as a run event (one function for every node and step). */
     const emitDelta = (text: string, node: string, at: number) => emit({ type: "node.delta", step: at, node, text })
     const emitCustom = (data: unknown, node: string, at: number) => emit({ type: "node.custom", step: at, node, data })
+    const outlived = (node: string, at: number, reason: string, graceMs: number) => emit({ type: "node.outlived", step: at, node, reason, grace_ms: graceMs })
     /** Whether this run is being cancelled (by its own `cancel`, or its parent's): its nodes' child runs are cancelled with it. */
     const cancelling = (): boolean => input.cancelRequested() || input.parentCancelling?.() === true
     let run = input.run
@@ -835,7 +836,8 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           unfinishedChild: input.replay === undefined ? undefined : unfinishedChild(input.replay, current),
           cancelling,
           emitDelta,
-          emitCustom
+          emitCustom,
+          outlived
         })
         return traced
           ? Effect.withSpan(node, "stargraph.node", { attributes: { "stargraph.run_id": run.run_id, "stargraph.node_id": id, "stargraph.node_kind": graph.topology.nodes.get(id)!.kind, "stargraph.step": current } })

@@ -112,12 +112,29 @@ export const NodeCustom = Schema.Struct({
   data: Schema.Unknown
 })
 
+/**
+ * A node's interrupted body (its run cancelled, its `timeout_ms` reached) did not return
+ * within the grace after its `ctx.signal` was aborted: the run went on without it, and
+ * it may still be running, unseen. Written to the audit log.
+ */
+export const NodeOutlived = Schema.Struct({
+  ...base,
+  type: Schema.Literal("node.outlived"),
+  step: Schema.Int,
+  node: Schema.String,
+  /** Why its attempt was interrupted (the signal's reason). */
+  reason: Schema.String,
+  /** How long it was waited for. */
+  grace_ms: Schema.Number
+})
+
 /** Any run event. */
 export const RunEvent = Schema.Union(
   RunStarted,
   StepStarted,
   NodeDelta,
   NodeCustom,
+  NodeOutlived,
   StepCompleted,
   WaitingForInput,
   RunPaused,

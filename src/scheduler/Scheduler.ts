@@ -33,6 +33,7 @@ import {
   type StateValidationError
 } from "../errors.js"
 import type { Graph } from "../graph/Graph.js"
+import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
 import type { GraphRun } from "../graph/GraphRun.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
 import { nowIso, OWNER } from "../runtime/RunLoop.js"
@@ -55,6 +56,12 @@ export interface SchedulerOptions {
   readonly pickUpPending?: boolean | undefined
   /** How long shutdown waits for in-flight runs before pausing them (default 10 000 ms). */
   readonly drainTimeoutMs?: number | undefined
+  /**
+   * How long a cancelled (or timed-out, or shut-down) node body is waited for after its
+   * `ctx.signal` is aborted before its run's slot is given up anyway (default 30 000 ms;
+   * see `NodeAbortGrace`).
+   */
+  readonly abortGraceMs?: number | undefined
 }
 
 /** Who or what asked for a run. */
@@ -255,7 +262,8 @@ export const make = (
           running.delete(job.runId)
           known.delete(job.runId)
         })),
-        Effect.provide(context)
+        Effect.provide(context),
+        (effect) => (options.abortGraceMs === undefined ? effect : Effect.provideService(effect, NodeAbortGrace, options.abortGraceMs))
       )
 
     const lane = (graphId: string) =>

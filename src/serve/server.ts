@@ -572,6 +572,7 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
       ...(config?.config.scheduler?.per_graph !== undefined ? { perGraph: config.config.scheduler.per_graph } : {}),
       ...(config?.config.scheduler?.global !== undefined ? { global: config.config.scheduler.global } : {}),
       ...(config?.config.scheduler?.per_graph_overrides ? { perGraphOverrides: config.config.scheduler.per_graph_overrides } : {}),
+      ...(config?.config.scheduler?.abort_grace_ms !== undefined ? { abortGraceMs: config.config.scheduler.abort_grace_ms } : {}),
       ...options.scheduler
     }
     const base = Scheduler.layer(schedulerOptions).pipe(

@@ -46,7 +46,9 @@ export const ProjectConfig = Schema.Struct({
   scheduler: Schema.optional(Schema.Struct({
     per_graph: Schema.optional(Schema.Int.pipe(Schema.positive())),
     global: Schema.optional(Schema.Int.pipe(Schema.positive())),
-    per_graph_overrides: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Int.pipe(Schema.positive()) }))
+    per_graph_overrides: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Int.pipe(Schema.positive()) })),
+    /** How long (ms) a cancelled or timed-out node body is waited for before its slot is given up (default 30 000). */
+    abort_grace_ms: Schema.optional(Schema.Int.pipe(Schema.nonNegative()))
   })),
   schedules: Schema.optionalWith(Schema.Array(CronSpec), { default: () => [] }),
   webhooks: Schema.optionalWith(Schema.Array(WebhookSpec), { default: () => [] }),
