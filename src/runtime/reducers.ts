@@ -7,7 +7,7 @@ import type { Reducer } from "../ir/schema.js"
 import type { FieldInfo, State } from "../ir/stateSchema.js"
 import { checkJson, freezeShell, frozenCopy, jsonEqual } from "../ir/json.js"
 import { listSome } from "../ir/limits.js"
-import { addMessages } from "./messagesReducer.js"
+import { addMessages } from "../ir/messagesReducer.js"
 
 /** One node's update in a step, in deterministic (declaration) order. */
 export interface NodeWrite {

@@ -7,7 +7,7 @@
  * made up (a random one would differ in a replay).
  */
 import * as Either from "effect/Either"
-import { jsonEqual } from "../ir/json.js"
+import { jsonEqual } from "./json.js"
 
 /** The id of a remove that clears the history (LangGraph's `REMOVE_ALL_MESSAGES`). */
 export const REMOVE_ALL = "__remove_all__"

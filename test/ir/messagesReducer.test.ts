@@ -3,7 +3,7 @@ import * as Effect from "effect/Effect"
 import { describe, expect, it } from "vitest"
 import * as Graph from "../../src/graph/Graph.js"
 import type { NodeFunction } from "../../src/nodes/Executor.js"
-import { addMessages, messagesDelta } from "../../src/runtime/messagesReducer.js"
+import { addMessages, messagesDelta } from "../../src/ir/messagesReducer.js"
 import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
 
 const u = (content: string, id?: string) => ({ role: "user", content, ...(id !== undefined ? { id } : {}) })
