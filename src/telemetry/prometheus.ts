@@ -1,9 +1,11 @@
 /**
  * The Prometheus text exposition format (version 0.0.4) of Effect's metric registry, with
  * the process basics (`process_start_time_seconds`, memory, CPU) a scrape expects.
- * Counters, gauges, histograms (`_bucket{le=…}`, `_sum`, `_count`) and summaries are
- * rendered; frequencies, and metrics whose names or label names Prometheus would refuse,
- * are left out.
+ * Every metric of the process's registry is rendered (Stargraph's, Effect's own runtime
+ * metrics `effect_fiber_*`, an application's): counters (a counter that may decrease, not
+ * made `incremental`, as a gauge), gauges, histograms (`_bucket{le=…}`, `_sum`, `_count`)
+ * and summaries; frequencies, and metrics whose names or label names Prometheus would
+ * refuse, are left out.
  */
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
@@ -39,8 +41,9 @@ type Kind = "counter" | "gauge" | "histogram" | "summary"
 /** The Prometheus type of a metric, or undefined for one the format has no type for (a frequency). */
 const kindOf = (pair: MetricPair.MetricPair.Untyped): Kind | undefined => {
   const keyType = pair.metricKey.keyType
+  // A counter that may go down (Effect's `effect_fiber_active`) is a gauge to Prometheus.
   return MetricKeyType.isCounterKey(keyType)
-    ? "counter"
+    ? keyType.incremental ? "counter" : "gauge"
     : MetricKeyType.isGaugeKey(keyType)
     ? "gauge"
     : MetricKeyType.isHistogramKey(keyType)

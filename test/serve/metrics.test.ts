@@ -265,10 +265,13 @@ describe("the text format", () => {
     expect(escapeLabelValue("a\\b\"c\nd")).toBe("a\\\\b\\\"c\\nd")
     const counter = Metric.counter("test_escape_total", { description: "line one\nline \\ two", incremental: true }).pipe(Metric.tagged("who", "a \"q\" \\ b\nc"))
     const histogram = Metric.histogram("test_hist_seconds", MetricBoundaries.fromIterable([1, 2]), "h")
-    await Effect.runPromise(Effect.all([Metric.increment(counter), Metric.update(histogram, 0.5), Metric.update(histogram, 1.5), Metric.update(histogram, 9)]))
+    const upDown = Metric.counter("test_up_down")
+    await Effect.runPromise(Effect.all([Metric.increment(counter), Metric.update(histogram, 0.5), Metric.update(histogram, 1.5), Metric.update(histogram, 9), Metric.incrementBy(upDown, -2)]))
     const text = render(await Effect.runPromise(Metric.snapshot))
     expect(text).toContain("# HELP test_escape_total line one\\nline \\\\ two\n# TYPE test_escape_total counter\ntest_escape_total{who=\"a \\\"q\\\" \\\\ b\\nc\"} 1\n")
     expect(parse(text).value("test_escape_total", { who: "a \"q\" \\ b\nc" })).toBe(1)
+    // A counter that may go down (not incremental, as Effect's effect_fiber_active) is a gauge to Prometheus.
+    expect(text).toContain("# TYPE test_up_down gauge\ntest_up_down -2\n")
     expect(text).toContain([
       "# TYPE test_hist_seconds histogram",
       "test_hist_seconds_bucket{le=\"1\"} 1",
