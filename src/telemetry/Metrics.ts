@@ -22,8 +22,11 @@ export type DispatchOutcome = "success" | "failure"
 export interface MetricsShape {
   /** A run began (its first drive; a resumption is not a start). */
   readonly runStarted: (graphId: string) => void
-  /** A run ended `status` (done, failed, error, cancelled), `seconds` after it first started. */
-  readonly runEnded: (graphId: string, status: string, seconds: number) => void
+  /**
+   * A run ended `status` (done, failed, error, cancelled), `seconds` after it first started
+   * (undefined: it never started, e.g. cancelled while queued; it is counted, not timed).
+   */
+  readonly runEnded: (graphId: string, status: string, seconds: number | undefined) => void
   /** A step committed after `seconds`. */
   readonly stepCompleted: (graphId: string, seconds: number) => void
   /** A trigger fired (a webhook delivery, a cron tick, a plugin's enqueue). */
@@ -131,7 +134,7 @@ export const makeEffectMetrics = (): MetricsShape => {
     runStarted: (graphId) => graph(graphId).started.unsafeUpdate(1, NO_TAGS),
     runEnded: (graphId, status, seconds) => {
       finished(`${graphId}\u0000${status}`, () => [["graph_id", graphId], ["status", status]]).unsafeUpdate(1, NO_TAGS)
-      graph(graphId).runDuration.unsafeUpdate(seconds, NO_TAGS)
+      if (seconds !== undefined) graph(graphId).runDuration.unsafeUpdate(seconds, NO_TAGS)
     },
     stepCompleted: (graphId, seconds) => {
       const metrics = graph(graphId)
