@@ -75,6 +75,16 @@ export { dryRun, type DryRun, type Fixture, simulate, type Simulated } from "./r
 export * from "./runtime/events.js"
 export { type Control, type DriveInput, RunLoop, type RunLoopShape } from "./runtime/RunLoop.js"
 export { AuditSink, type AuditRecord, type AuditSinkShape, jsonl as auditJsonl } from "./telemetry/AuditSink.js"
+export {
+  disabled as metricsDisabled,
+  type DispatchOutcome,
+  layer as metricsLayer,
+  makeEffectMetrics,
+  METRIC_NAMES,
+  Metrics,
+  type MetricsShape
+} from "./telemetry/Metrics.js"
+export { exposition as prometheusExposition, PROMETHEUS_CONTENT_TYPE, render as renderPrometheus } from "./telemetry/prometheus.js"
 // The OpenTelemetry layers live in the `stargraph/tracing` entry, so importing `stargraph` never loads the SDK.
 export { TracingEnabled } from "./telemetry/TracingEnabled.js"
 

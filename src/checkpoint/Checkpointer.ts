@@ -74,6 +74,11 @@ export interface CheckpointerShape {
    * graphs: a server reads the rows it can run, past any number of rows it cannot.
    */
   readonly listPending: (limit: number, filter?: PendingFilter) => Effect.Effect<ReadonlyArray<PendingRun>, CheckpointError>
+  /**
+   * How many runs wait in the queue (unclaimed rows), by graph id; graphs with none are
+   * left out. Read by `GET /metrics` (`stargraph_queue_depth`), for every process on the database.
+   */
+  readonly countPending: Effect.Effect<ReadonlyMap<string, number>, CheckpointError>
   /** A durable per-trigger cursor (e.g. a cron trigger's last fired tick). */
   readonly getCursor: (key: string) => Effect.Effect<Option.Option<string>, CheckpointError>
   /** Store a per-trigger cursor. */

@@ -210,6 +210,11 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
           (filter.graphIds === undefined || filter.graphIds.includes(row.graph_id))
         ).sort((a, b) => (a.enqueued_at < b.enqueued_at ? -1 : a.enqueued_at > b.enqueued_at ? 1 : 0)).slice(0, limit)
       ),
+    countPending: Effect.sync(() => {
+      const counts = new Map<string, number>()
+      for (const row of pending.values()) if (row.claimed_by === null) counts.set(row.graph_id, (counts.get(row.graph_id) ?? 0) + 1)
+      return counts
+    }),
     getCursor: (key) => Effect.sync(() => Option.fromNullable(cursors.get(key))),
     setCursor: (key, value) => Effect.sync(() => void cursors.set(key, value))
   }

@@ -580,6 +580,11 @@ export const make = (
           WHERE ${claimed} AND ${graphs} ORDER BY enqueued_at, rowid LIMIT ${limit}`.pipe(Effect.mapError(storage(filename, "reading the run queue")))
       },
 
+      countPending: sql<{ graph_id: string; queued: number }>`SELECT graph_id, COUNT(*) AS queued FROM pending_runs WHERE claimed_by IS NULL GROUP BY graph_id`.pipe(
+        Effect.map((rows) => new Map(rows.map((r) => [r.graph_id, Number(r.queued)]))),
+        Effect.mapError(storage(filename, "counting the run queue"))
+      ),
+
       getCursor: (key) =>
         sql<{ value: string }>`SELECT value FROM trigger_cursors WHERE trigger_id = ${key}`.pipe(
           Effect.map((rows) => Option.fromNullable(rows[0]?.value)),

@@ -13,6 +13,7 @@ import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import type { Checkpoint, RunRecord, RunStatus, RunSummary } from "../checkpoint/models.js"
 import { CheckpointError, type RunFailure, RunStateError, StargraphRuntimeError } from "../errors.js"
 import { type AuditSinkShape, discard } from "../telemetry/AuditSink.js"
+import { Metrics } from "../telemetry/Metrics.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
 import { FINAL_EVENT_TYPES, type RunEvent, type RunEventInput } from "../runtime/events.js"
 import { type Control, markError, type RunLoopShape } from "../runtime/RunLoop.js"
@@ -100,13 +101,32 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
     const clock = yield* Effect.clock
     const retain = options.retainEvents !== false
     let seq = 0
+    const metrics = yield* Metrics
+    // When the run first started (its record's, or this handle's first `run.started`), for its duration.
+    let startedMs = run.started_at !== null ? Date.parse(run.started_at) : undefined
+    /** Count the event in the metrics (no allocation for a step). */
+    const meter = (input: RunEventInput, ms: number) => {
+      switch (input.type) {
+        case "step.completed":
+          return metrics.stepCompleted(graph.id, input.duration_ms / 1000)
+        case "run.started":
+          startedMs ??= ms
+          return input.resumed ? undefined : metrics.runStarted(graph.id)
+        case "run.finished":
+        case "run.failed":
+          return metrics.runEnded(graph.id, input.status, Math.max(0, ms - (startedMs ?? ms)) / 1000)
+        case "run.cancelled":
+          return metrics.runEnded(graph.id, "cancelled", Math.max(0, ms - (startedMs ?? ms)) / 1000)
+      }
+    }
     // Events often share a millisecond: format each millisecond once.
     let lastMs = -1
     let lastIso = ""
     const emit = (input: RunEventInput): Effect.Effect<void> =>
       Effect.suspend(() => {
-        if (!retain && !auditing) return Effect.void
         const ms = clock.unsafeCurrentTimeMillis()
+        meter(input, ms)
+        if (!retain && !auditing) return Effect.void
         if (ms !== lastMs) {
           lastMs = ms
           lastIso = new Date(ms).toISOString()

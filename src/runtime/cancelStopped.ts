@@ -9,6 +9,7 @@ import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type RunRecord, TERMINAL_STATUSES } from "../checkpoint/models.js"
 import type { CheckpointError } from "../errors.js"
 import { type ChildGraph, childRunKey, subgraphsOf } from "../nodes/ChildGraph.js"
+import { Metrics, type MetricsShape } from "../telemetry/Metrics.js"
 import type { GraphDefinition } from "./GraphDefinition.js"
 import { ownerAlive } from "./owner.js"
 import { waitedChildId } from "./waitedChild.js"
@@ -40,6 +41,10 @@ const childrenOf = (checkpointer: CheckpointerShape, record: RunRecord, index: S
     (ids) => [...new Set([waitedChildId(record), ...ids].filter((id): id is string => id !== undefined))]
   )
 
+/** Count a cancelled run in the metrics: its duration only when it had started. */
+const ended = (metrics: MetricsShape, record: RunRecord, at: string) =>
+  metrics.runEnded(record.graph_id, "cancelled", record.started_at !== null ? Math.max(0, Date.parse(at) - Date.parse(record.started_at)) / 1000 : undefined)
+
 /**
  * Mark `record`'s run `cancelled`, atomically from the status and owner it was read with
  * (a run another process resumed meanwhile is left alone: the result is then empty). Its
@@ -59,6 +64,8 @@ export const cancelStopped = (
     // A cancelled run waits for nothing any more: its wait goes (the audit log keeps what it was).
     const patch = { status: "cancelled" as const, finished_at: at, owner: null, waiting: null }
     if (!(yield* checkpointer.takeOver(record.run_id, { status: record.status, owner: record.owner }, patch))) return []
+    const metrics = yield* Metrics
+    ended(metrics, record, at)
     const cancelled = [record.run_id]
     const pending = [...(yield* childrenOf(checkpointer, record, index))]
     while (pending.length > 0) {
@@ -66,6 +73,7 @@ export const cancelStopped = (
       if (next === undefined || cancelled.includes(next.run_id) || TERMINAL_STATUSES.has(next.status) || (next.status === "running" && next.owner !== null && ownerAlive(next.owner))) continue
       if (!(yield* checkpointer.takeOver(next.run_id, { status: next.status, owner: next.owner }, patch))) continue
       cancelled.push(next.run_id)
+      ended(metrics, next, at)
       pending.push(...(yield* childrenOf(checkpointer, next, index)))
     }
     return cancelled

@@ -150,6 +150,16 @@ export const openApiDocument = (triggerRoutes: ReadonlyArray<TriggerRoute>, { au
       responses: { 200: { description: "OpenAPI 3.1", content: { "application/json": { schema: { type: "object" } } } }, ...guardAnswers }
     }
   }
+  paths["/metrics"] = {
+    get: {
+      operationId: "metrics",
+      summary: "Metrics in the Prometheus text exposition format (version 0.0.4): runs, steps, queue depth, trigger dispatches, HTTP requests, process basics",
+      responses: {
+        200: { description: "Prometheus text format 0.0.4", content: { "text/plain; version=0.0.4; charset=utf-8": { schema: { type: "string" } } } },
+        ...guardAnswers
+      }
+    }
+  }
   if (auth) {
     for (const [path, operations] of Object.entries(paths)) {
       if (path === "/healthz") continue

@@ -25,6 +25,7 @@ export const apiRoutes: ReadonlyArray<RouteInfo> = (() => {
     }
   })
   out.push({ method: "GET", path: "/openapi.json", name: "openapi" })
+  out.push({ method: "GET", path: "/metrics", name: "metrics" })
   return out
 })()
 
@@ -60,5 +61,17 @@ export const routeMethods = (routes: ReadonlyArray<RouteInfo>) => {
     const methods = new Set(compiled.filter((r) => r.pattern.test(path)).map((r) => r.method))
     if (methods.has("GET")) methods.add("HEAD")
     return [...methods].sort()
+  }
+}
+
+/**
+ * `(method, path) → the route's template` (`/v1/runs/:id`) over `routes`, HEAD as GET;
+ * unmatched requests are `unmatched` (a metric label: never the raw path).
+ */
+export const routeTemplate = (routes: ReadonlyArray<RouteInfo>) => {
+  const compiled = compile(routes).map((r, i) => ({ ...r, path: routes[i]!.path }))
+  return (method: string, path: string): string => {
+    const as = method === "HEAD" ? "GET" : method
+    return compiled.find((r) => r.method === as && r.pattern.test(path))?.path ?? "unmatched"
   }
 }

@@ -40,6 +40,7 @@ import { ApiError, InputError, StargraphError, StargraphRuntimeError } from "../
 import * as GraphRegistry from "../scheduler/GraphRegistry.js"
 import * as Scheduler from "../scheduler/Scheduler.js"
 import { AuditSink, discard, jsonl } from "../telemetry/AuditSink.js"
+import { Metrics, type MetricsShape } from "../telemetry/Metrics.js"
 import { tracing } from "../telemetry/TracingEnabled.js"
 import { MAX_JSON_DEPTH } from "../ir/json.js"
 import { statusOf } from "../triggers/httpError.js"
@@ -51,8 +52,9 @@ import * as TriggerHost from "../triggers/TriggerHost.js"
 import { clientAddress, type TrustedProxies, trustedProxies } from "./clientAddress.js"
 import { errorResponse } from "./envelope.js"
 import { handlersLayer } from "./handlers.js"
+import { metricsRouteLayer } from "./metricsRoute.js"
 import { openApiDocument } from "./openapi.js"
-import { apiRoutes, type RouteInfo, routeMethods, routeNamer, triggerRouteInfo } from "./routes.js"
+import { apiRoutes, type RouteInfo, routeMethods, routeNamer, routeTemplate, triggerRouteInfo } from "./routes.js"
 import { StargraphApi } from "./StargraphApi.js"
 
 /** How to run the server. */
@@ -292,6 +294,8 @@ const guard = (
   options: Pick<ServeOptions, "authToken" | "rateLimitPerMinute" | "maxBodyBytes"> & {
     readonly hostNames: ReadonlySet<string> | undefined
     readonly trusted: TrustedProxies | undefined
+    /** Where each request is counted (`stargraph_http_*`), by its route's template. */
+    readonly metrics?: { readonly recorder: MetricsShape; readonly templateOf: (method: string, path: string) => string } | undefined
   },
   audit: typeof AuditSink.Service,
   nameOf: (method: string, path: string) => string,
@@ -307,7 +311,7 @@ const guard = (
   return <E, R>(app: HttpApp.HttpApp<HttpServerResponse.HttpServerResponse, E, R>) =>
     Effect.gen(function*() {
       const received = yield* HttpServerRequest.HttpServerRequest
-      const t0 = auditing ? performance.now() : 0
+      const t0 = auditing || options.metrics !== undefined ? performance.now() : 0
       const peer = Option.getOrElse(received.remoteAddress, () => "unknown")
       const client = clientAddress(peer, received.headers["x-forwarded-for"], options.trusted)
       // Handlers and triggers read the client (run actors) from the request's address.
@@ -352,6 +356,7 @@ const guard = (
           )
         })
       if (limit) response = HttpServerResponse.setHeaders(response, limit.headers)
+      options.metrics?.recorder.httpRequest(options.metrics.templateOf(request.method, path), request.method, response.status, (performance.now() - t0) / 1000)
       if (auditing) {
         const event = nameOf(request.method, path)
         const runId = createdRunOf(event, response)
@@ -590,12 +595,14 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     const rateLimitPerMinute = options.rateLimitPerMinute ?? (isLoopback(bindHost) ? undefined : DEFAULT_RATE_LIMIT)
     const described = { auth: options.authToken !== undefined, rateLimited: rateLimitPerMinute !== undefined && rateLimitPerMinute > 0 }
     let document = openApiDocument(triggers.routes, described)
+    const metrics = yield* Metrics
     // The API, its handlers, the trigger routes and /openapi.json share one router.
     const apiContext = yield* Layer.build(
       Layer.mergeAll(
         HttpApiBuilder.api(StargraphApi).pipe(Layer.provide(handlersLayer(db))),
         triggerRoutesLayer(triggers.routes),
         openApiLayer(() => document),
+        metricsRouteLayer(metrics),
         decodeErrorsLayer
       ).pipe(
         Layer.provideMerge(Layer.mergeAll(HttpApiBuilder.Router.Live, HttpApiBuilder.Middleware.layer)),
@@ -606,7 +613,7 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     const nameOf = routeNamer(routes)
     const methodsAt = routeMethods(routes)
     const bodyLimits = new Map<string, number>(triggers.routes.flatMap((r) => (r.maxBodyBytes !== undefined ? [[`${r.method} ${r.path}`, r.maxBodyBytes] as const] : [])))
-    const guarded = guard({ ...options, rateLimitPerMinute, hostNames: hostNames(options, bindHost), trusted }, Context.get(context, AuditSink), nameOf, methodsAt, (method, path) => bodyLimits.get(`${method} ${path}`))(app)
+    const guarded = guard({ ...options, rateLimitPerMinute, hostNames: hostNames(options, bindHost), trusted, metrics: { recorder: metrics, templateOf: routeTemplate(routes) } }, Context.get(context, AuditSink), nameOf, methodsAt, (method, path) => bodyLimits.get(`${method} ${path}`))(app)
     const wanted = options.port ?? 8000
     const server = yield* NodeHttpServer.make(() => createServer(), { host: bindHost, port: wanted }).pipe(
       Effect.mapError((e) => {

@@ -14,6 +14,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { TriggerError } from "../errors.js"
 import { AuditSink } from "../telemetry/AuditSink.js"
+import { Metrics } from "../telemetry/Metrics.js"
 import type { Trigger, TriggerDeps } from "./Trigger.js"
 import { nextTick, ticksBetween } from "./cronTicks.js"
 import { idempotencyKeyOf } from "./TriggerEvent.js"
@@ -116,6 +117,8 @@ export const make = (specs: ReadonlyArray<CronSpecInput>): Effect.Effect<Trigger
           Effect.flatMap(Clock.currentTimeMillis, (now) => audit.write({ ts: new Date(now).toISOString(), actor: c.triggerId, event: "trigger.cron.tick", graph_id: c.spec.graph, scheduled_for: scheduled, ...fields }))
         const key = idempotencyKeyOf(c.triggerId, scheduled)
         const enqueued = yield* Effect.either(deps!.scheduler.enqueue(c.spec.graph, c.spec.params, { idempotencyKey: key, actor: c.triggerId }))
+        const metrics = yield* Metrics
+        metrics.triggerDispatched(c.triggerId, "cron", Either.isRight(enqueued) ? "success" : "failure")
         if (Either.isLeft(enqueued)) {
           const e = enqueued.left
           yield* line({ error: { type: e._tag, message: e.message } })

@@ -16,7 +16,8 @@ import { TriggerError } from "../errors.js"
 import { listSome } from "../ir/limits.js"
 import type { Graph } from "../graph/Graph.js"
 import { GraphRegistry, type GraphRegistryShape } from "../scheduler/GraphRegistry.js"
-import { Scheduler } from "../scheduler/Scheduler.js"
+import { Scheduler, type SchedulerShape } from "../scheduler/Scheduler.js"
+import { Metrics, type MetricsShape } from "../telemetry/Metrics.js"
 import * as CronTrigger from "./CronTrigger.js"
 import { collectTriggerRoutes, type DispatchResult, dispatchTriggerLifecycle, reportFailure } from "./Dispatcher.js"
 import * as ManualTrigger from "./ManualTrigger.js"
@@ -126,6 +127,18 @@ const pluginRefs = (options: TriggerHostOptions, config: ResolvedConfig | undefi
     return [...packaged, ...(config?.plugins ?? [])]
   })
 
+/** `scheduler` with each `enqueue` counted as a dispatch of the plugin trigger `name`. */
+const metered = (scheduler: SchedulerShape, name: string, metrics: MetricsShape): SchedulerShape => ({
+  ...scheduler,
+  enqueue: (graphId, params, options) =>
+    scheduler.enqueue(graphId, params, options).pipe(
+      Effect.tapBoth({
+        onFailure: () => Effect.sync(() => metrics.triggerDispatched(name, "plugin", "failure")),
+        onSuccess: () => Effect.sync(() => metrics.triggerDispatched(name, "plugin", "success"))
+      })
+    )
+})
+
 /** Build, init and start every trigger; stop them when the scope closes. */
 export const start = (
   options: TriggerHostOptions = {}
@@ -148,6 +161,8 @@ export const start = (
       if (schedules.length > 0) triggers.push(yield* CronTrigger.make(schedules))
       if (webhooks.length > 0) triggers.push(yield* WebhookTrigger.make(webhooks, options.env))
     }
+    // The built-in triggers (manual, cron, webhook): the rest are plugins and the application's.
+    const builtIn: ReadonlySet<Trigger> = new Set(triggers)
     const refs = yield* pluginRefs(options, config)
     const configOf = new Map<Trigger, { readonly [key: string]: unknown }>()
     const load: Array<DispatchResult> = []
@@ -172,7 +187,15 @@ export const start = (
       names.add(t.name)
     }
 
-    const depsFor = (t: Trigger): TriggerDeps => ({ scheduler, registry, checkpointer, config: configOf.get(t) ?? {} })
+    // A plugin's (or the application's) trigger fires through `enqueue`: each call is one
+    // dispatch in the metrics (the built-in triggers count their own deliveries and ticks).
+    const metrics = yield* Metrics
+    const depsFor = (t: Trigger): TriggerDeps => ({
+      scheduler: builtIn.has(t) ? scheduler : metered(scheduler, t.name, metrics),
+      registry,
+      checkpointer,
+      config: configOf.get(t) ?? {}
+    })
     const dispatch = (phase: "init" | "start" | "stop", list: ReadonlyArray<Trigger>) =>
       Effect.map(Effect.forEach(list, (t) => dispatchTriggerLifecycle(phase, [t], depsFor(t), options.hookTimeoutMs)), (r) => r.flat())
 

@@ -17,6 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { formatError, type StargraphError, TriggerError, WebhookError } from "../errors.js"
+import { Metrics } from "../telemetry/Metrics.js"
 import { envelopeOf, statusOf } from "./httpError.js"
 import { MAX_BODY_DEPTH, nestsDeeperThan } from "./jsonDepth.js"
 import type { Trigger, TriggerDeps, TriggerRequest, TriggerResponse, TriggerRoute } from "./Trigger.js"
@@ -193,7 +194,7 @@ export const make = (
       return Either.right(parsed as Record<string, unknown>)
     }
 
-    const route = (spec: WebhookSpec): TriggerRoute => ({
+    const route = (spec: WebhookSpec, triggerId = `webhook:${spec.id}`): TriggerRoute => ({
       method: "POST",
       path: `/v1/triggers/webhook/${spec.id}`,
       maxBodyBytes: spec.max_body_bytes,
@@ -202,7 +203,6 @@ export const make = (
         Effect.gen(function*() {
           const verified = verify(spec, request, yield* Clock.currentTimeMillis)
           if (Either.isLeft(verified)) return envelope(verified.left)
-          const triggerId = `webhook:${spec.id}`
           const bodyHash = createHash("sha256").update(request.body).digest("hex")
           const params = spec.payload_field === undefined
             ? { ...spec.params, ...verified.right }
@@ -218,7 +218,10 @@ export const make = (
             return failed
           }
           return { status: 202, body: { run_id: enqueued.right.runId, status: enqueued.right.status, deduplicated: enqueued.right.deduplicated } }
-        })
+        }).pipe(
+          // One dispatch per delivery: accepted (a run enqueued or found), or refused.
+          Effect.tap((answer) => Effect.map(Metrics, (metrics) => metrics.triggerDispatched(triggerId, "webhook", answer.status === 202 ? "success" : "failure")))
+        )
     })
 
     return {
@@ -228,6 +231,6 @@ export const make = (
       },
       start: () => undefined,
       stop: () => undefined,
-      routes: () => specs.map(route)
+      routes: () => specs.map((spec) => route(spec))
     }
   })
