@@ -76,9 +76,10 @@ export interface CheckpointerShape {
   readonly listPending: (limit: number, filter?: PendingFilter) => Effect.Effect<ReadonlyArray<PendingRun>, CheckpointError>
   /**
    * How many runs wait in the queue (unclaimed rows), by graph id; graphs with none are
-   * left out. Read by `GET /metrics` (`stargraph_queue_depth`), for every process on the database.
+   * left out. Read by `GET /metrics` (`stargraph_queue_depth`), for every process on the
+   * database. Optional: without it the unclaimed rows `listPending` gives are counted.
    */
-  readonly countPending: Effect.Effect<ReadonlyMap<string, number>, CheckpointError>
+  readonly countPending?: Effect.Effect<ReadonlyMap<string, number>, CheckpointError> | undefined
   /** A durable per-trigger cursor (e.g. a cron trigger's last fired tick). */
   readonly getCursor: (key: string) => Effect.Effect<Option.Option<string>, CheckpointError>
   /** Store a per-trigger cursor. */

@@ -7,16 +7,25 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
-import { Checkpointer } from "../checkpoint/Checkpointer.js"
+import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
+import type { CheckpointError } from "../errors.js"
 import { GraphRegistry } from "../scheduler/GraphRegistry.js"
 import { Scheduler } from "../scheduler/Scheduler.js"
 import type { MetricsShape } from "../telemetry/Metrics.js"
 import { exposition, PROMETHEUS_CONTENT_TYPE } from "../telemetry/prometheus.js"
 
+/** Unclaimed queue rows by graph: the Checkpointer's own count, else counted from its rows (a Checkpointer without `countPending`). */
+export const pendingCounts = (checkpointer: CheckpointerShape): Effect.Effect<ReadonlyMap<string, number>, CheckpointError> =>
+  checkpointer.countPending ?? Effect.map(checkpointer.listPending(1_000_000, { claimed: false }), (rows) => {
+    const counts = new Map<string, number>()
+    for (const row of rows) counts.set(row.graph_id, (counts.get(row.graph_id) ?? 0) + 1)
+    return counts
+  })
+
 /** Refresh the scrape-time gauges (every registered graph's queue depth, 0 when empty; runs executing here). */
 export const collect = (metrics: MetricsShape) => Effect.gen(function*() {
   const depths = new Map<string, number>((yield* GraphRegistry).list().map((g) => [g.id, 0]))
-  for (const [graphId, queued] of yield* (yield* Checkpointer).countPending) depths.set(graphId, queued)
+  for (const [graphId, queued] of yield* pendingCounts(yield* Checkpointer)) depths.set(graphId, queued)
   metrics.queueDepth(depths)
   metrics.runsRunning((yield* (yield* Scheduler).stats).running)
 })

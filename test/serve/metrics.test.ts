@@ -10,7 +10,10 @@ import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
+import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
+import * as Graph from "../../src/graph/Graph.js"
+import { pendingCounts } from "../../src/serve/metricsRoute.js"
 import * as Serve from "../../src/serve/server.js"
 import { escapeLabelValue, render } from "../../src/telemetry/prometheus.js"
 import * as Metric from "effect/Metric"
@@ -287,5 +290,20 @@ describe("the text format", () => {
       "test_hist_seconds_sum 11",
       "test_hist_seconds_count 3"
     ].join("\n"))
+  })
+})
+
+describe("queue depth from a Checkpointer without countPending (an app's own)", () => {
+  it("counts the unclaimed rows listPending gives, as countPending does", async () => {
+    const counts = await Effect.runPromise(Effect.gen(function*() {
+      const c = yield* MemoryCheckpointer.make
+      const graph = yield* Graph.make({ ir_version: "1.0.0", id: "run:queued", state_schema: { a: "str" }, nodes: [{ id: "n", kind: "noop" }] })
+      const ids: Array<string> = []
+      for (let i = 0; i < 3; i++) ids.push((yield* c.createRun(yield* graph.newRun({ inputs: { a: "x" }, queued: true }))).record.run_id)
+      yield* c.claimPending(ids[0]!, "host:1", new Date().toISOString())
+      const { countPending: _own, ...withoutCount } = c
+      return [Object.fromEntries(yield* pendingCounts(c)), Object.fromEntries(yield* pendingCounts(withoutCount))]
+    }))
+    expect(counts).toEqual([{ "run:queued": 2 }, { "run:queued": 2 }])
   })
 })
