@@ -16,7 +16,7 @@ import { Checkpointer } from "../checkpoint/Checkpointer.js"
 import { STOPPED_STATUSES, toSummary } from "../checkpoint/models.js"
 import type { GraphRun } from "../graph/GraphRun.js"
 import { ExitCode, exitFor, setExit } from "./exit.js"
-import { interruptedLines, type Interrupts } from "./interrupt.js"
+import { CLI_ABORT_GRACE_MS, interruptedLines, type Interrupts } from "./interrupt.js"
 import type { Progress } from "./progress.js"
 import { finalLine, shellQuote, summaryBlock, waitingLines } from "./render.js"
 import { getRun } from "./stores.js"
@@ -104,7 +104,7 @@ export const follow = (options: FollowOptions): Effect.Effect<void> =>
         ? interrupts.terminated()
           ? `SIGTERM: pausing run ${runId} after the step in flight`
           : `^C pausing run ${runId} after the step in flight (Ctrl-C again to cancel it)`
-        : `^C cancelling run ${runId}`
+        : `^C cancelling run ${runId} (a node in flight gets ${CLI_ABORT_GRACE_MS / 1000} s to stop on ctx.signal; Ctrl-C again to exit now)`
       return Effect.forkScoped(Deferred.await(handle).pipe(
         Effect.timeoutOption(HANDLE_GRACE),
         Effect.flatMap(Option.match({

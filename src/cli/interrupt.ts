@@ -15,6 +15,14 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { shellQuote } from "./render.js"
 
+/**
+ * How long a node interrupted by the second Ctrl-C (or by its `timeout_ms`) is waited for
+ * in a CLI process, after its `ctx.signal` is aborted: the command exits soon after a
+ * second Ctrl-C, and the node gets this long to stop cleanly (a server waits
+ * `scheduler.abort_grace_ms`, 30 s by default).
+ */
+export const CLI_ABORT_GRACE_MS = 3_000
+
 /** The Ctrl-C presses seen while installed. */
 export interface Interrupts {
   /** How many SIGINTs arrived so far. */

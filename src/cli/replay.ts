@@ -11,6 +11,7 @@ import * as Option from "effect/Option"
 import { formatError, InputError } from "../errors.js"
 import { ExitCode, exitFor, reportError, setExit } from "./exit.js"
 import { shellQuote } from "./render.js"
+import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
 import * as Interrupt from "./interrupt.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { auditLog, dbExisting, graphFile, graphOptions, integer, moduleRoot, runIdArg } from "./options.js"
@@ -76,7 +77,7 @@ export const replay = Command.make(
         // Its id first: a fork stopped part-way (Ctrl-C, a killed process) is resumed by it.
         yield* Console.log(`cf_run_id=${started.cfRunId}`)
         // Ctrl-C pauses the fork after the step in flight, again cancels it, as for `run`.
-        const driving = yield* Effect.fork(Effect.either(started.run.start()))
+        const driving = yield* Effect.fork(Effect.either(Effect.provideService(started.run.start(), NodeAbortGrace, Interrupt.CLI_ABORT_GRACE_MS)))
         yield* follow.follow({
           runId: started.cfRunId,
           handle: Effect.succeed(Option.some(started.run)),

@@ -12,6 +12,7 @@ import * as Option from "effect/Option"
 import { CheckpointError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { reportError } from "./exit.js"
+import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
 import * as Interrupt from "./interrupt.js"
 import { auditLog, conflictingOutput, dbExisting, graphFile, graphOptions, moduleRoot, noSummary, quiet, runIdArg, summaryJson, verbose } from "./options.js"
 
@@ -104,7 +105,7 @@ const resumeRun = (o: ResumeInput) =>
       })
       const progress = Progress.make({ nodeIds: g.topology.nodes.keys(), silent: o.quiet, verbose: o.verbose, fromStep: record.last_step })
       // Subscribed before the run starts; the handle also replays past events to late subscribers.
-      const driving = yield* Effect.fork(Effect.either(run.start()))
+      const driving = yield* Effect.fork(Effect.either(Effect.provideService(run.start(), NodeAbortGrace, Interrupt.CLI_ABORT_GRACE_MS)))
       yield* follow.follow({
         runId: o.runId,
         handle: Effect.succeed(Option.some(run)),

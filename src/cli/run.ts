@@ -112,7 +112,7 @@ export const run = Command.make(
         yield* follow.report(enqueued.runId, { ...o, db, progress, interrupted: interrupts.count() > 0 })
       }).pipe(
         Effect.scoped,
-        Effect.provide(Scheduler.layer({ pickUpPending: false, pollIntervalMs: 200 })),
+        Effect.provide(Scheduler.layer({ pickUpPending: false, pollIntervalMs: 200, abortGraceMs: Interrupt.CLI_ABORT_GRACE_MS })),
         Effect.provide(GraphRegistry.layer([g])),
         Effect.provide(stores.storeLayer(db, { create: true, auditLog: o.auditLog }))
       )

@@ -103,10 +103,11 @@ interface Asked {
 
 /** `ctx.emit`: `data`, checked to be JSON and copied (the node may change its object later), as a `node.custom` event. */
 const publish = (input: NodeInput, data: unknown): void => {
-  const problem = checkJson(data ?? null, "data")
+  if (data === undefined) throw new TypeError("ctx.emit: data is undefined (nothing to publish); pass a JSON value, e.g. ctx.emit({ done: 3, of: 10 })")
+  const problem = checkJson(data, "data")
   if (problem) throw new TypeError(`ctx.emit: ${problem.path}: ${problem.message}`)
   const emitCustom = input.emitCustom
-  if (emitCustom !== undefined) Effect.runSync(emitCustom(JSON.parse(JSON.stringify(data ?? null)), input.nodeId, input.step))
+  if (emitCustom !== undefined) Effect.runSync(emitCustom(JSON.parse(JSON.stringify(data)), input.nodeId, input.step))
 }
 
 /**

@@ -24,13 +24,15 @@ const work: NodeFunction = async (_state, ctx) => {
   return { out: "ok" }
 }
 const notJson: NodeFunction = (_state, ctx) => {
-  let caught = ""
-  try {
-    ctx.emit({ at: Number.NaN })
-  } catch (error) {
-    caught = error instanceof TypeError ? error.message : "not a TypeError"
+  const caught: Array<string> = []
+  for (const data of [{ at: Number.NaN }, undefined]) {
+    try {
+      ctx.emit(data)
+    } catch (error) {
+      caught.push(error instanceof TypeError ? error.message : "not a TypeError")
+    }
   }
-  return { out: caught }
+  return { out: caught.join("\n") }
 }
 const ir = (exportName: string) => ({
   ir_version: "1.0.0",
@@ -66,7 +68,7 @@ describe("ctx.emit", () => {
     expect(audited.some((r) => r.event === "node.custom")).toBe(false)
   })
 
-  it("data that is not JSON throws a TypeError at the call, naming where; nothing is published", async () => {
+  it("data that is not JSON (or nothing) throws a TypeError at the call, naming where; nothing is published", async () => {
     const layer = SqliteCheckpointer.layer({ filename: join(tempDir(), "runs.sqlite") })
     const out = await Effect.runPromise(Effect.either(Effect.gen(function*() {
       const graph = yield* Graph.make(ir("notJson"), { modules: { m: { notJson } } })
@@ -77,7 +79,9 @@ describe("ctx.emit", () => {
     })).pipe(Effect.provide(layer)))
     expect(Either.isRight(out)).toBe(true)
     if (Either.isLeft(out)) return
-    expect(out.right.summary.final_state["out"]).toMatch(/^ctx\.emit: data\.at: .*NaN/)
+    const [nan, nothing] = String(out.right.summary.final_state["out"]).split("\n")
+    expect(nan).toMatch(/^ctx\.emit: data\.at: .*NaN/)
+    expect(nothing).toBe("ctx.emit: data is undefined (nothing to publish); pass a JSON value, e.g. ctx.emit({ done: 3, of: 10 })")
     expect(out.right.events.some((e) => e.type === "node.custom")).toBe(false)
   })
 })

@@ -248,30 +248,21 @@ export const attach = (ref: ModelRef, file: ModelFile): Effect.Effect<ModelFile,
           try: () => readWhole(path),
           catch: (cause) => {
             const code = (cause as { readonly code?: unknown }).code
+            const unread = (message: string, fix: string) =>
+              new ModelError({ ...ref, reason: "missing-file", field: "file_uri", file: path, tensor: reference.tensor, actual: location, message, fix })
+            const keeps = `the model's tensor '${reference.tensor}' keeps its data in '${location}', and '${path}'`
             if (cause instanceof TooLarge) {
-              return new ModelError({
-                ...ref,
-                reason: "missing-file",
-                field: "file_uri",
-                file: path,
-                tensor: reference.tensor,
-                actual: location,
-                message: `the model's tensor '${reference.tensor}' keeps its data in '${location}', and '${path}' (${cause.size} bytes) is larger than the ${constants.MAX_LENGTH} bytes Node.js can hold in one buffer`,
-                fix: "save the model's data as one file per tensor: onnx.save(model, path, save_as_external_data=True, all_tensors_to_one_file=False)"
-              })
+              return unread(
+                `${keeps} (${cause.size} bytes) is larger than the ${constants.MAX_LENGTH} bytes Node.js can hold in one buffer`,
+                "save the model's data as one file per tensor: onnx.save(model, path, save_as_external_data=True, all_tensors_to_one_file=False)"
+              )
             }
-            return new ModelError({
-              ...ref,
-              reason: "missing-file",
-              field: "file_uri",
-              file: path,
-              tensor: reference.tensor,
-              actual: location,
-              message: code === "ENOENT" || code === "ENOTDIR"
-                ? `the model's tensor '${reference.tensor}' keeps its data in '${location}', and '${path}' does not exist`
-                : `the model's tensor '${reference.tensor}' keeps its data in '${location}', and '${path}' cannot be read: ${cause instanceof Error ? cause.message : String(cause)}`,
-              fix: `put '${location}' (written with the model by onnx.save or torch.onnx.export) in the model's folder ${folder}, or ${INLINE_FIX}`
-            })
+            return unread(
+              code === "ENOENT" || code === "ENOTDIR"
+                ? `${keeps} does not exist`
+                : `${keeps} cannot be read: ${cause instanceof Error ? cause.message : String(cause)}`,
+              `put '${location}' (written with the model by onnx.save or torch.onnx.export) in the model's folder ${folder}, or ${INLINE_FIX}`
+            )
           }
         })
         data = { location, path, bytes, sha256: sha256Of(bytes) }
