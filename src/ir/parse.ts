@@ -140,7 +140,7 @@ export const decodeIR = (
     return Either.left(irError(source, ["nodes"], "the graph has no nodes", "add at least one node, e.g. nodes: [{id: start, kind: noop}]"))
   }
   return Schema.decodeUnknownEither(IRDocument, { onExcessProperty: "error", errors: "all" })(withoutEmptyOriginalFields(input)).pipe(
-    Either.mapLeft((error) => flatSchemaError(source, input) ?? edgeError(source, input) ?? decodeError(source, error))
+    Either.mapLeft((error) => flatSchemaError(source, input) ?? (onlyEdges(error) ? edgeError(source, input) : undefined) ?? decodeError(source, error))
   )
 }
 
@@ -171,6 +171,9 @@ const flatSchemaError = (source: IRSource, input: unknown): IRValidationError | 
   }
   return undefined
 }
+
+/** Whether every issue of a decode failure is in `edges` (else the first issue elsewhere is reported, with the count). */
+const onlyEdges = (error: ParseResult.ParseError): boolean => ParseResult.ArrayFormatter.formatErrorSync(error).every((issue) => issue.path[0] === "edges")
 
 const decodeEdge = Schema.decodeUnknownEither(EdgeSpec, { onExcessProperty: "error" })
 const decodeRouterEdge = Schema.decodeUnknownEither(RouterEdge, { onExcessProperty: "error" })

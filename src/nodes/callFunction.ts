@@ -99,6 +99,8 @@ export const asUpdate = (value: unknown, input: { readonly nodeId: string; reado
 /** Interrupt requests a node made while it ran (`ctx.interrupt` without an answer). */
 interface Asked {
   pending: InterruptRequest | undefined
+  /** The attempt is over (the node returned or failed): what it publishes later (a timer's `ctx.emit`) is dropped. */
+  ended: boolean
 }
 
 /** `ctx.emit`: `data`, checked to be JSON and copied (the node may change its object later), as a `node.custom` event. */
@@ -259,7 +261,8 @@ const contextFor = (input: NodeInput, attempt: number, asked: Asked, abort: Abor
     nodeId: input.nodeId,
     step: input.step,
     attempt,
-    emit: (data) => publish(input, data),
+    // After the attempt (it returned, or was interrupted) nothing is published: its step is over.
+    emit: (data) => (asked.ended || abort.reason !== undefined ? undefined : publish(input, data)),
     interrupt: (prompt, options) => {
       const index = count++
       const payload = options?.payload
@@ -277,6 +280,7 @@ const contextFor = (input: NodeInput, attempt: number, asked: Asked, abort: Abor
 
 /** The node's outcome once it returned `value`: its interrupt request if it made one, else its update. */
 const returned = (value: unknown, input: NodeInput, attempt: number, asked: Asked): Effect.Effect<NodeOutcome, NodeExecutionError> => {
+  asked.ended = true
   // Calls it started and did not wait for answer nobody: given up, not recorded when they answer.
   input.calls.abandonPending?.(true, true)
   return asked.pending === undefined ? asUpdate(value, input, attempt) : Effect.succeed({ _tag: "Interrupt", ...asked.pending })
@@ -284,6 +288,7 @@ const returned = (value: unknown, input: NodeInput, attempt: number, asked: Aske
 
 /** The node's outcome once it failed with `cause`: its interrupt request if it made one, else the failure. */
 const failed = (cause: unknown, input: NodeInput, attempt: number, asked: Asked): Effect.Effect<NodeOutcome, NodeFailure> => {
+  asked.ended = true
   input.calls.abandonPending?.(true, true)
   return asked.pending !== undefined
     ? Effect.succeed({ _tag: "Interrupt", ...asked.pending })
@@ -319,7 +324,7 @@ const attemptScope = (calls: NodeCalls): { readonly calls: NodeCalls; readonly c
 
 const once = (fn: NodeFunction<unknown, unknown>, state: State, input: NodeInput, attempt: number, abort: Abort = newAbort()): Effect.Effect<NodeOutcome, NodeFailure> =>
   Effect.suspend(() => {
-    const asked: Asked = { pending: undefined }
+    const asked: Asked = { pending: undefined, ended: false }
     let result: ReturnType<NodeFunction<unknown, unknown>>
     try {
       result = fn(state, contextFor(input, attempt, asked, abort))

@@ -484,7 +484,8 @@ export const make = (
         for (const run of running.values()) yield* run.pause({ requeue: true })
         while (running.size > 0 && Date.now() < deadline + 2000) yield* pauseMs
         const interrupted = [...running.keys()]
-        yield* Effect.forEach(workers, Fiber.interrupt, { discard: true })
+        // All at once: each waits for its node bodies (up to the abort grace), in parallel.
+        yield* Fiber.interruptAll(workers)
         for (const runId of interrupted) {
           yield* checkpointer.updateRun(runId, { status: "pending", owner: null }).pipe(Effect.ignore)
         }

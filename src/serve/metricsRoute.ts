@@ -14,9 +14,12 @@ import { Scheduler } from "../scheduler/Scheduler.js"
 import type { MetricsShape } from "../telemetry/Metrics.js"
 import { exposition, PROMETHEUS_CONTENT_TYPE } from "../telemetry/prometheus.js"
 
+/** How many queue rows a Checkpointer without `countPending` is asked for at most, per scrape (a deeper queue reads as this deep). */
+const PENDING_SCAN = 100_000
+
 /** Unclaimed queue rows by graph: the Checkpointer's own count, else counted from its rows (a Checkpointer without `countPending`). */
 export const pendingCounts = (checkpointer: CheckpointerShape): Effect.Effect<ReadonlyMap<string, number>, CheckpointError> =>
-  checkpointer.countPending ?? Effect.map(checkpointer.listPending(1_000_000, { claimed: false }), (rows) => {
+  checkpointer.countPending ?? Effect.map(checkpointer.listPending(PENDING_SCAN, { claimed: false }), (rows) => {
     const counts = new Map<string, number>()
     for (const row of rows) counts.set(row.graph_id, (counts.get(row.graph_id) ?? 0) + 1)
     return counts

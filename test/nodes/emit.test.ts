@@ -34,6 +34,15 @@ const notJson: NodeFunction = (_state, ctx) => {
   }
   return { out: caught.join("\n") }
 }
+const late: NodeFunction = (_state, ctx) => {
+  ctx.emit({ during: true })
+  setTimeout(() => ctx.emit({ late: true }), 5)
+  return { out: "returned" }
+}
+const pause: NodeFunction = async () => {
+  await new Promise((resolve) => setTimeout(resolve, 60))
+  return {}
+}
 const ir = (exportName: string) => ({
   ir_version: "1.0.0",
   id: "run:emit",
@@ -83,5 +92,17 @@ describe("ctx.emit", () => {
     expect(nan).toMatch(/^ctx\.emit: data\.at: .*NaN/)
     expect(nothing).toBe("ctx.emit: data is undefined (nothing to publish); pass a JSON value, e.g. ctx.emit({ done: 3, of: 10 })")
     expect(out.right.events.some((e) => e.type === "node.custom")).toBe(false)
+  })
+
+  it("publishes nothing once the node returned (a timer it left): its step is over", async () => {
+    const layer = SqliteCheckpointer.layer({ filename: join(tempDir(), "runs.sqlite") })
+    const events = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.make({ ...ir("late"), nodes: [{ id: "work", kind: "function", module: "m", export: "late" }, { id: "pause", kind: "function", module: "m", export: "pause" }], edges: [{ from: "work", to: "pause" }] }, { modules: { m: { late, pause } } })
+      const handle = yield* graph.start()
+      const watching = yield* Effect.fork(Stream.runCollect(handle.stream()))
+      yield* handle.start()
+      return Chunk.toArray(yield* Fiber.join(watching))
+    }).pipe(Effect.provide(layer)))
+    expect(events.flatMap((e) => (e.type === "node.custom" ? [e.data] : []))).toEqual([{ during: true }])
   })
 })

@@ -4,7 +4,7 @@
  */
 import { spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { copyFileSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import * as Effect from "effect/Effect"
@@ -392,13 +392,19 @@ describe("ml node: ONNX external data", () => {
   it("refuses a data location that is absolute or leaves the model's folder, naming the tensor and the location", async () => {
     const outside = tempDir()
     writeFileSync(join(outside, "w.bin"), linearExternalData())
-    for (const location of [join(outside, "w.bin"), `../${outside.split("/").pop()}/w.bin`, "sub/../../w.bin", "*/_ORT_MEM_ADDR_/*"]) {
+    for (const location of [join(outside, "w.bin"), `../${outside.split("/").pop()}/w.bin`, "sub/../../w.bin", "*/_ORT_MEM_ADDR_/*", "C:w.bin"]) {
       const dir = folder(location, false)
       const error = await buildError(external(), undefined, dir) as ModelError
       expect(error).toMatchObject({ _tag: "ModelError", reason: "invalid-model", field: "file_uri", tensor: "W", actual: location, file: join(dir, "linear_external.onnx") })
       expect(error.message).toContain(`keeps its data in '${location}'`)
       expect(error.message).toContain("external data is read only from files in the model's folder")
     }
+    // A symbolic link in the model's folder to a file outside it (a model archive's data.bin -> a secret).
+    const linked = folder("linear_external.bin", false)
+    symlinkSync(join(outside, "w.bin"), join(linked, "linear_external.bin"))
+    const viaLink = await buildError(external(), undefined, linked) as ModelError
+    expect(viaLink).toMatchObject({ reason: "invalid-model", tensor: "W", actual: "linear_external.bin" })
+    expect(viaLink.message).toContain(`a symbolic link to '${realpathSync(join(outside, "w.bin"))}' outside the model's folder`)
     // A subfolder of the model's folder is fine.
     const dir = tempDir()
     mkdirSync(join(dir, "weights"))

@@ -122,6 +122,12 @@ describe("subgraph nodes", () => {
     expect(added.final_state["messages"]).toEqual([{ role: "user", content: "q" }, { role: "user", content: "thanks" }])
     const rewritten = await t.run(Effect.flatMap((await Effect.runPromise(Graph.load(join(dir, "p-rewrites.yaml")))).start({}), (r) => r.start()))
     expect(rewritten.final_state["messages"]).toEqual([{ id: "q1", role: "user", content: "q" }, { id: "d1", role: "assistant", content: "final" }, { role: "user", content: "thanks" }])
+    // A child whose own field appends (reducer append) a second message with a given id ends
+    // with both; the parent's history cannot hold that: refused, not merged into one.
+    writeFileSync(join(dir, "appends.yaml"), `ir_version: "1.0.0"\nid: run:chat-child\nstate_schema:\n  fields:\n    messages: { type: array, items: { type: object }, default: [], reducer: append }\nnodes:\n  - { id: c, kind: set, values: { messages: [{ id: d1, role: assistant, content: again }] } }\n`)
+    writeFileSync(join(dir, "p-appends.yaml"), parent(`[{ id: d1, role: assistant, content: draft }]`, "appends.yaml"))
+    const twice = await t.run(Effect.either(Effect.flatMap((await Effect.runPromise(Graph.load(join(dir, "p-appends.yaml")))).start({}), (r) => r.start())))
+    expect(Either.isLeft(twice) && twice.left).toMatchObject({ _tag: "StateValidationError", field: "messages", nodeId: "sub" })
   })
 
   it("cancelling the parent while its child runs cancels the child too, which keeps its committed steps", async () => {

@@ -9,10 +9,11 @@
  * into the parent's.
  */
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { StateValidationError } from "../../errors.js"
 import { jsonEqual } from "../../ir/json.js"
-import { messagesDelta } from "../../ir/messagesReducer.js"
+import { addMessages, messagesDelta } from "../../ir/messagesReducer.js"
 import type { FieldInfo, State } from "../../ir/stateSchema.js"
 import { Unrecorded } from "../calls.js"
 import type { ChildGraph, ChildOutcome } from "../ChildGraph.js"
@@ -118,6 +119,18 @@ const projectIn = (child: ChildGraph, inputs: { readonly [child: string]: string
  * holds (every item twice, a counter doubled). A child that did not keep what it was given
  * (its list no longer starts with it) is refused: what it added is not known.
  */
+/**
+ * Whether `value`'s items after `seed` give `value` back when the parent's reducer adds
+ * them to `seed`: always for `append`; for `messages`, unless an added message reuses an
+ * id (the child's own field appended a second message with it, which the parent's
+ * history would merge instead).
+ */
+const addsAsIs = (reducer: "append" | "messages", seed: ReadonlyArray<unknown>, value: ReadonlyArray<unknown>): boolean => {
+  if (reducer === "append") return true
+  const merged = addMessages(seed, value.slice(seed.length))
+  return Either.isRight(merged) && jsonEqual(merged.right, value)
+}
+
 const projectOut = (
   child: ChildGraph,
   inputs: { readonly [child: string]: string },
@@ -142,7 +155,7 @@ const projectOut = (
         result[parent] = value
       } else if (accumulates === "add") {
         result[parent] = typeof value === "number" && typeof seed === "number" ? value - seed : value
-      } else if (Array.isArray(value) && Array.isArray(seed) && value.length >= seed.length && seed.every((item, i) => jsonEqual(item, value[i]))) {
+      } else if (Array.isArray(value) && Array.isArray(seed) && value.length >= seed.length && seed.every((item, i) => jsonEqual(item, value[i])) && addsAsIs(accumulates, seed, value)) {
         result[parent] = value.slice(seed.length)
       } else {
         // A history whose seeded messages the child changed or removed (by id): what it did, as a write.

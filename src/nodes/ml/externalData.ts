@@ -10,8 +10,8 @@
  */
 import { createHash } from "node:crypto"
 import { constants } from "node:buffer"
-import { closeSync, fstatSync, openSync, readSync } from "node:fs"
-import { basename, dirname, posix, relative, resolve, sep, win32 } from "node:path"
+import { closeSync, fstatSync, openSync, readSync, realpathSync } from "node:fs"
+import { basename, dirname, isAbsolute, posix, relative, resolve, sep, win32 } from "node:path"
 import * as Effect from "effect/Effect"
 import { ModelError } from "../../errors.js"
 import type { DataFile, ModelFile, ModelRef } from "./ModelFile.js"
@@ -195,9 +195,26 @@ export const INLINE_FIX =
   "re-save the model with every tensor inside the .onnx file: onnx.save(onnx.load(path, load_external_data=True), path, save_as_external_data=False) (possible below 2 GB)"
 
 /** Why `location` may not be read, or undefined when it names a file inside `folder`. */
+/**
+ * Where `path` really is, when a symbolic link on the way takes it out of `folder` (a model
+ * archive's `data.bin -> ~/.ssh/id_rsa` would hand that file to the model, which could
+ * give its bytes back as outputs); undefined when it stays inside, or cannot be resolved
+ * (a missing file is reported as such when it is read).
+ */
+const linkedOutside = (path: string, folder: string): string | undefined => {
+  try {
+    const real = realpathSync(path)
+    const rel = relative(realpathSync(folder), real)
+    return rel === "" || rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel) ? real : undefined
+  } catch {
+    return undefined
+  }
+}
+
 const outside = (location: string, folder: string): string | undefined => {
   if (location === MEMORY_ADDRESS_TAG) return "onnxruntime's in-memory tag, not a file"
   if (posix.isAbsolute(location) || win32.isAbsolute(location)) return "an absolute path"
+  if (/^[A-Za-z]:/.test(location)) return "a path with a drive letter"
   const segments = location.split(/[\\/]/)
   if (segments.includes("..")) return "a path that leaves the model's folder ('..')"
   const rel = relative(folder, resolve(folder, location))
@@ -244,6 +261,14 @@ export const attach = (ref: ModelRef, file: ModelFile): Effect.Effect<ModelFile,
       let data = files.get(location)
       if (data === undefined) {
         const path = resolve(folder, location)
+        const real = linkedOutside(path, folder)
+        if (real !== undefined) {
+          return yield* invalid(
+            `the model's tensor '${reference.tensor}' keeps its data in '${location}', a symbolic link to '${real}' outside the model's folder; external data is read only from files in the model's folder (${folder})`,
+            `put the data file itself in the model's folder (not a link out of it), or ${INLINE_FIX}`,
+            location
+          )
+        }
         const bytes = yield* Effect.try({
           try: () => readWhole(path),
           catch: (cause) => {
