@@ -285,6 +285,20 @@ describe("Scheduler", () => {
     expect(status._tag === "Some" && status.value.status).toBe("done")
   })
 
+  it("a drain interrupts its stuck runs at once: their bodies get one abort grace in all, not one each", async () => {
+    const t0 = Date.now()
+    const { result: runIds } = await withScheduler((scheduler) =>
+      Effect.gen(function*() {
+        const a = yield* scheduler.enqueue("g:one", { n: 0 })
+        const b = yield* scheduler.enqueue("g:one", { n: 1 })
+        yield* Effect.sleep("200 millis")
+        return [a.runId, b.runId]
+      }), { delayMs: 20_000, scheduler: { drainTimeoutMs: 50, abortGraceMs: 3000, global: 4, perGraph: 4 } })
+    // Drain wait (50 ms), the pause's 2 s, then one grace of 3 s for both bodies (which ignore ctx.signal).
+    expect(Date.now() - t0).toBeLessThan(7500)
+    expect(runIds).toHaveLength(2)
+  })
+
   it("a run still going when the drain times out goes back on the queue, and the next process resumes it", async () => {
     const gauge = { now: 0, max: 0, calls: 0 }
     const { filename, result: runId } = await withScheduler((scheduler) =>
