@@ -111,8 +111,7 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
           return metrics.stepCompleted(graph.id, input.duration_ms / 1000)
         case "run.started":
           startedMs ??= ms
-          // A run that started before (resumed, or requeued by a shutdown in its first step) was counted then.
-          return input.resumed || run.started_at !== null ? undefined : metrics.runStarted(graph.id)
+          return input.resumed ? undefined : metrics.runStarted(graph.id)
         case "run.finished":
         case "run.failed":
           return metrics.runEnded(graph.id, input.status, Math.max(0, ms - (startedMs ?? ms)) / 1000)

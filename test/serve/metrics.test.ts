@@ -307,24 +307,3 @@ describe("queue depth from a Checkpointer without countPending (an app's own)", 
     expect(counts).toEqual([{ "run:queued": 2 }, { "run:queued": 2 }])
   })
 })
-
-describe("runs started", () => {
-  it("a run requeued from step 0 (a shutdown in its first step) and run again is counted started once", async () => {
-    const started = async () => parse(render(await Effect.runPromise(Metric.snapshot))).value("stargraph_runs_started_total", { graph_id: "run:restarted" }) ?? 0
-    const graph = await Effect.runPromise(Graph.make({ ir_version: "1.0.0", id: "run:restarted", state_schema: { a: "str" }, nodes: [{ id: "n", kind: "noop" }] }))
-    const before = await started()
-    const status = await Effect.runPromise(Effect.gen(function*() {
-      const c = yield* Checkpointer
-      const first = yield* graph.start({ inputs: { a: "x" } })
-      // What a drain leaves of a run interrupted in its first step: pending at step 0, started before.
-      yield* c.updateRun(first.runId, { status: "pending", started_at: new Date().toISOString() })
-      const again = yield* graph.resume(first.runId)
-      return (yield* again.start()).status
-    }).pipe(Effect.provide(MemoryCheckpointer.layer)))
-    expect(status).toBe("done")
-    expect((await started()) - before).toBe(0)
-    // A new run is counted.
-    await Effect.runPromise(Effect.flatMap(graph.start({ inputs: { a: "y" } }), (r) => r.start()).pipe(Effect.provide(MemoryCheckpointer.layer)))
-    expect((await started()) - before).toBe(1)
-  })
-})
