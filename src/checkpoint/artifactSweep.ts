@@ -18,12 +18,12 @@
  * again after the second, and one after it compares its type with the sidecar the sweep
  * left.
  */
-import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { join } from "node:path"
 import type { ArtifactSweep } from "./artifactModels.js"
-import { blobFileNames, type EntryTypes, markDisagreements, relabel } from "./blobFiles.js"
+import { blobFileNames, type EntryTypes, linkUnlessTaken, markDisagreements, relabel } from "./blobFiles.js"
 
 /** A blob's file name: its SHA-256 in hex. */
 const BLOB = /^[0-9a-f]{64}$/
@@ -105,16 +105,7 @@ const move = (from: string, to: string, hex: string): void => {
     const source = join(from, name)
     const target = join(to, name)
     if (!existsSync(source)) continue
-    try {
-      // A hard link never replaces a file there (rename would).
-      linkSync(source, target)
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code
-      if (code !== "EEXIST") {
-        if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "ENOSYS") throw error
-        if (!existsSync(target)) renameSync(source, target)
-      }
-    }
+    linkUnlessTaken(source, target)
     rmSync(source, { force: true })
   }
 }

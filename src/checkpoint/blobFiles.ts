@@ -62,6 +62,22 @@ export const writeAtomic = (path: string, data: Uint8Array | string): void => {
 }
 
 /**
+ * Give the file at `source` the name `target` too, unless a file already has that name (a
+ * hard link never replaces one; rename would). A file system without hard links falls back
+ * to rename when the name is free. `source` stays: the caller removes it.
+ */
+export const linkUnlessTaken = (source: string, target: string): void => {
+  try {
+    linkSync(source, target)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === "EEXIST") return
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "ENOSYS") throw error
+    if (!existsSync(target)) renameSync(source, target)
+  }
+}
+
+/**
  * Write `data` to `path` atomically unless a file is there: of two writers at once, exactly
  * one file wins and neither replaces the other's (a hard link fails when the name is taken).
  * A file system without hard links falls back to rename when the name is free.
@@ -70,13 +86,7 @@ export const writeOnce = (path: string, data: string): void => {
   if (existsSync(path)) return
   const temp = writeTemp(path, data)
   try {
-    linkSync(temp, path)
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    if (code !== "EEXIST") {
-      if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "ENOSYS") throw error
-      if (!existsSync(path)) renameSync(temp, path)
-    }
+    linkUnlessTaken(temp, path)
   } finally {
     rmSync(temp, { force: true })
   }
