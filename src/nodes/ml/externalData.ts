@@ -194,7 +194,9 @@ const MEMORY_ADDRESS_TAG = "*/_ORT_MEM_ADDR_/*"
 export const INLINE_FIX =
   "re-save the model with every tensor inside the .onnx file: onnx.save(onnx.load(path, load_external_data=True), path, save_as_external_data=False) (possible below 2 GB)"
 
-/** Why `location` may not be read, or undefined when it names a file inside `folder`. */
+/** Whether a path relative to a folder names no file inside it (the folder itself, above it, or another drive). */
+const notInside = (rel: string): boolean => rel === "" || rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)
+
 /**
  * Where `path` really is, when a symbolic link on the way takes it out of `folder` (a model
  * archive's `data.bin -> ~/.ssh/id_rsa` would hand that file to the model, which could
@@ -204,21 +206,20 @@ export const INLINE_FIX =
 const linkedOutside = (path: string, folder: string): string | undefined => {
   try {
     const real = realpathSync(path)
-    const rel = relative(realpathSync(folder), real)
-    return rel === "" || rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel) ? real : undefined
+    return notInside(relative(realpathSync(folder), real)) ? real : undefined
   } catch {
     return undefined
   }
 }
 
+/** Why `location` may not be read, or undefined when it names a file inside `folder`. */
 const outside = (location: string, folder: string): string | undefined => {
   if (location === MEMORY_ADDRESS_TAG) return "onnxruntime's in-memory tag, not a file"
   if (posix.isAbsolute(location) || win32.isAbsolute(location)) return "an absolute path"
   if (/^[A-Za-z]:/.test(location)) return "a path with a drive letter"
   const segments = location.split(/[\\/]/)
   if (segments.includes("..")) return "a path that leaves the model's folder ('..')"
-  const rel = relative(folder, resolve(folder, location))
-  if (rel === "" || rel.startsWith(`..${sep}`) || rel === "..") return "not a file in the model's folder"
+  if (notInside(relative(folder, resolve(folder, location)))) return "not a file in the model's folder"
   return undefined
 }
 
