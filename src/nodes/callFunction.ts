@@ -306,7 +306,7 @@ const attemptScope = (calls: NodeCalls): { readonly calls: NodeCalls; readonly c
   return {
     calls: {
       call: (name, request, live) => (open ? calls.call(name, request, live) : neverAnswered),
-      callEffect: (name, request, live, canonical) => Effect.suspend(() => (open ? calls.callEffect(name, request, live, canonical) : Effect.never)),
+      callEffect: (name, request, live, options) => Effect.suspend(() => (open ? calls.callEffect(name, request, live, options) : Effect.never)),
       now: () => (open ? calls.now() : neverAnswered),
       random: () => (open ? calls.random() : neverAnswered),
       // The attempt is done, not the node: a retry makes calls of its own.

@@ -16,6 +16,26 @@ export const Unrecorded: unique symbol = Symbol.for("stargraph/cassette/Unrecord
 /** What a call that is never answered returns (one given up on, or made after its node was done). */
 export const neverAnswered: Promise<never> = new Promise<never>(() => undefined)
 
+/** What a node kind that builds a call's request (and response) itself tells the recorder. */
+export interface CallOptions {
+  /**
+   * The request's canonical JSON text, exactly what `canonicalPlainJson(request)` gives, or
+   * undefined (a caller that can build it cheaply: a node kind that builds its requests in a
+   * fixed shape): the recorder hashes that text instead of checking and canonicalizing the
+   * request again (same hash, same record). It is called only when the request is hashed:
+   * live calls, and replayed calls whose request differs from the recorded one. With it, the
+   * request is recorded as it is (without it, as a copy) and a replay may answer it by
+   * value: pass it only for a request that nothing changes after the call.
+   */
+  readonly canonical?: () => string | undefined
+  /**
+   * The live call's response is plain JSON by construction (built by the node kind from
+   * typed values it checked, never from a network reply or a user's code), and nothing
+   * changes it after the call: the recorder keeps it without checking it again.
+   */
+  readonly jsonResponse?: boolean
+}
+
 /** The calls a node can make; available as `ctx.call`, `ctx.now`, `ctx.random`. */
 export interface NodeCalls {
   /**
@@ -26,20 +46,13 @@ export interface NodeCalls {
   /**
    * The same as an Effect: `live` runs only when the call is not answered from the
    * recording. A request or response that is not JSON fails with `NodeExecutionError`.
-   * `canonical`, from a caller that can build it cheaply (a node kind that builds its
-   * requests in a fixed shape), gives the request's canonical JSON text, exactly what
-   * `canonicalPlainJson(request)` gives, or undefined: the recorder hashes that text
-   * instead of checking and canonicalizing the request again (same hash, same record).
-   * It is called only when the request is hashed: live calls, and replayed calls whose
-   * request differs from the recorded one. With it, the request is recorded as it is
-   * (without it, as a copy) and a replay may answer it by value: pass it only for a
-   * request that nothing changes after the call.
+   * `options` are for node kinds that build their requests and responses themselves.
    */
   readonly callEffect: <A, E, R>(
     name: string,
     request: unknown,
     live: Effect.Effect<A, E, R>,
-    canonical?: () => string | undefined
+    options?: CallOptions
   ) => Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R>
   /** The wall clock (ms since the epoch), recorded. */
   readonly now: () => Promise<number>

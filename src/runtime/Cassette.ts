@@ -16,7 +16,7 @@ import { NodeExecutionError, ReplayDivergenceError } from "../errors.js"
 import { canonicalPlainJson, sha256 } from "../ir/hash.js"
 import type { State } from "../ir/stateSchema.js"
 import { checkJson, plainJsonEqual } from "../ir/json.js"
-import { type NodeCalls, neverAnswered } from "../nodes/calls.js"
+import { type CallOptions, type NodeCalls, neverAnswered } from "../nodes/calls.js"
 import { failureOf, isCallOutcome, replayedFailure } from "./callFailure.js"
 
 /** What a replay answers from: the parent's recording, plus the fork's mutation. */
@@ -363,6 +363,15 @@ const recordEffect = <A>(state: StepState, node: NodeState, name: string, begun:
   return Effect.succeed(value as A)
 }
 
+/** Record a response that is JSON by construction (`CallOptions.jsonResponse`), unless its node gave the call up. */
+const recordJson = <A>(state: StepState, node: NodeState, begun: Begun, value: unknown): Effect.Effect<A> => {
+  if (begun.status !== "abandoned") {
+    begun.status = "settled"
+    push(state, node, begun, { response: value ?? null })
+  }
+  return Effect.succeed(value as A)
+}
+
 /** A recorder for `step`; with `replay`, calls are answered from the recording. */
 export const stepRecorder = (step: number, replay: ReplaySource | undefined): StepRecorder => {
   const state: StepState = { step, replay, entries: [], nodes: [], diverged: undefined, live: 0 }
@@ -401,12 +410,12 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
           finish(state, node, name, begun, response)
           return response as A
         },
-        callEffect<A, E, R>(name: string, request: unknown, liveCall: Effect.Effect<A, E, R>, canonical?: () => string | undefined): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R> {
+        callEffect<A, E, R>(name: string, request: unknown, liveCall: Effect.Effect<A, E, R>, options?: CallOptions): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R> {
           return Effect.suspend((): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R> => {
             if (node.closed) return Effect.never
             let begun: Begun
             try {
-              begun = begin(state, node, name, request, canonical)
+              begun = begin(state, node, name, request, options?.canonical)
             } catch (cause) {
               return Effect.fail(notJson(state, node, cause))
             }
@@ -439,7 +448,7 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
                   else if (begun.status === "pending") begun.status = "settled"
                   return Effect.failCause(cause)
                 },
-                onSuccess: (value) => recordEffect<A>(state, node, name, begun, value)
+                onSuccess: (value) => options?.jsonResponse === true ? recordJson<A>(state, node, begun, value) : recordEffect<A>(state, node, name, begun, value)
               })
           })
         },

@@ -81,7 +81,7 @@ describe("prepared language-model requests", () => {
         const messages = requests.first(Object.fromEntries(spec.reads.map((r) => [r.input, text])))
         const request = requests.request(messages)
         const recorder = stepRecorder(1, undefined)
-        Effect.runSync(recorder.forNode("n").callEffect("lm.dspy", request, Effect.succeed({ text: "{}" }), () => requests.canonical(messages)))
+        Effect.runSync(recorder.forNode("n").callEffect("lm.dspy", request, Effect.succeed({ text: "{}" }), { canonical: () => requests.canonical(messages) }))
         const [entry] = recorder.entries()
         expect(entry!.request).toBe(request)
         expect(entry!.request_hash).toBe(requestHash("lm.dspy", request))

@@ -41,7 +41,7 @@ const replay = (entries: ReadonlyArray<CallRecord>, name: string, req: unknown, 
     lived++
     return { text: "live" }
   })
-  const result = Effect.runSync(Effect.either(recorder.forNode("n").callEffect(name, req, live, canonical)))
+  const result = Effect.runSync(Effect.either(recorder.forNode("n").callEffect(name, req, live, canonical === undefined ? undefined : { canonical })))
   return { result, entries: recorder.entries(), lived }
 }
 
@@ -115,6 +115,22 @@ describe("replayed calls", () => {
     expect(answer).toEqual({ text: "live" })
     expect(recorder.liveCalls()).toBe(1)
     expect(recorder.entries()[0]!.request_hash).toBe(requestHash("lm.dspy", { ...request, model: "other" }))
+  })
+})
+
+describe("responses", () => {
+  it("a live response is checked for JSON, unless the caller says it built JSON (jsonResponse), when it is kept as it is", () => {
+    const notJson = stepRecorder(1, undefined)
+    const refused = Effect.runSync(Effect.either(notJson.forNode("n").callEffect("tool.t", { a: 1 }, Effect.succeed({ when: new Date(0) }))))
+    expect(Either.isLeft(refused) && refused.left._tag).toBe("NodeExecutionError")
+    expect(notJson.entries()).toEqual([])
+    // Not walked at all: the caller vouches for it (a value the check refuses shows that).
+    const built = { score: [0.25, 0.75], when: new Date(0) }
+    const trusted = stepRecorder(1, undefined)
+    expect(Effect.runSync(trusted.forNode("n").callEffect("ml.m", { input: [1] }, Effect.succeed(built), { jsonResponse: true }))).toBe(built)
+    const [entry] = trusted.entries()
+    expect(entry!.response).toBe(built)
+    expect(entry!.request_hash).toBe(requestHash("ml.m", { input: [1] }))
   })
 })
 

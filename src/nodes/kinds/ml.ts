@@ -171,7 +171,8 @@ export const MlKind = NodeKind.make({
           callName,
           data === undefined ? { version: spec.version, sha256: file.sha256, input: value } : { version: spec.version, sha256: file.sha256, data, input: value },
           live,
-          () => (numeric(value, 0) ? `${head}${JSON.stringify(value)}${tail}` : undefined)
+          // The response is built from the model's outputs by `recorded`, which refuses what is not JSON.
+          { canonical: () => (numeric(value, 0) ? `${head}${JSON.stringify(value)}${tail}` : undefined), jsonResponse: true }
         )
       const invalidInput = (step: number, problem: { readonly expected: string; readonly actual: string; readonly message: string }, tensor: string | undefined) =>
         new ModelError({

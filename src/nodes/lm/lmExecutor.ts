@@ -192,7 +192,7 @@ export const lmExecutor = (spec: LmNodeSpec): Executor => {
       const current = attempt
       // Built only when the cassette does not answer the call.
       const live = Effect.suspend(() => liveCall(input, sent, current))
-      return Effect.flatMap(input.calls.callEffect(name, requests.request(sent), live, () => requests.canonical(sent)), (response): Effect.Effect<NodeOutcome, ModelOutputError> => {
+      return Effect.flatMap(input.calls.callEffect(name, requests.request(sent), live, { canonical: () => requests.canonical(sent) }), (response): Effect.Effect<NodeOutcome, ModelOutputError> => {
         if (!isCompletion(response)) {
           return Effect.fail(outputError(input, current, JSON.stringify(response) ?? "", { message: "the recorded response is not a completion ({text: string})" }, "the run's cassette is damaged: record the run again"))
         }
