@@ -126,7 +126,7 @@ export { StargraphApi } from "./serve/StargraphApi.js"
 export { handlersLayer } from "./serve/handlers.js"
 
 export * as Replay from "./replay/Replay.js"
-export type { NodeCalls } from "./nodes/calls.js"
+export type { CallOptions, NodeCalls } from "./nodes/calls.js"
 export { type ReplaySource, requestHash } from "./runtime/Cassette.js"
 export { CounterfactualMutation, decodeMutation, derivedHash } from "./runtime/Mutation.js"
 export { diffRuns, type PatchOp, renderDiff, type RunDiff, type RunOutcome } from "./replay/RunDiff.js"
