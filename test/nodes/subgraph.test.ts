@@ -14,6 +14,7 @@ import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as Replay from "../../src/replay/Replay.js"
+import { requestHash } from "../../src/runtime/Cassette.js"
 import { cancelStopped, subgraphIndex } from "../../src/runtime/cancelStopped.js"
 import * as GraphRegistry from "../../src/scheduler/GraphRegistry.js"
 import * as Scheduler from "../../src/scheduler/Scheduler.js"
@@ -81,6 +82,10 @@ describe("subgraph nodes", () => {
     const work = (await t.checkpoints(summary.run_id)).find((c) => c.nodes.includes("work"))!
     expect(work.step).toBe(2)
     expect(work.calls).toEqual([expect.objectContaining({ node: "work", name: "subgraph", response: { run_id: child.run_id, state: childSteps[6]!.state } })])
+    // Its request hash is the cassette's hash of the request it records (the node builds the canonical text itself).
+    const [call] = work.calls!
+    expect(call!.request).toEqual({ graph: child.graph_hash, inputs: { subject: "cves", count: 0, log: [] } })
+    expect(call!.request_hash).toBe(requestHash("subgraph", call!.request))
   })
 
   it("a field with an append or add reducer shared with the child gets what the child added, not its whole value again; a child that replaced such a list is refused", async () => {

@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { StateValidationError } from "../../errors.js"
+import { canonicalPlainJson } from "../../ir/hash.js"
 import { jsonEqual } from "../../ir/json.js"
 import { addMessages, messagesDelta } from "../../ir/messagesReducer.js"
 import type { FieldInfo, State } from "../../ir/stateSchema.js"
@@ -87,7 +88,11 @@ export const SubgraphKind = NodeKind.make({
                 : Effect.fail<ChildWaiting>({ _tag: "ChildWaiting", [Unrecorded]: true, outcome })
             )
           )
-          return input.calls.callEffect("subgraph", { graph: child.graphHash, inputs: childInputs }, run).pipe(
+          // The request is built here from run state (plain JSON, frozen) and the response is
+          // the child's final state (the same): neither is walked or copied again to record it.
+          const request = { graph: child.graphHash, inputs: childInputs }
+          const canonical = () => `{"graph":${JSON.stringify(child.graphHash)},"inputs":${canonicalPlainJson(childInputs)}}`
+          return input.calls.callEffect("subgraph", request, run, { canonical, jsonResponse: true }).pipe(
             Effect.flatMap((result) => out(result.state, childInputs, input)),
             Effect.map((update): NodeOutcome => ({ _tag: "Update", update })),
             Effect.catchIf((e): e is ChildWaiting => e._tag === "ChildWaiting", (e) => Effect.succeed<NodeOutcome>({ ...e.outcome, _tag: "Interrupt" }))
