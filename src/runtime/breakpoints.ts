@@ -35,18 +35,18 @@ const checkNodes = (
 ): Either.Either<ReadonlyArray<string>, InputError> => {
   if (given === undefined) return Either.right([])
   if (given === ALL_NODES) return Either.right([ALL_NODES])
-  const fix = `name nodes of the graph (${listSome(known)}), or "*" for every node`
+  const fix = `name nodes of the graph, or "*" for every node`
   if (!Array.isArray(given)) {
-    return Either.left(new InputError({ field, message: `${field} is ${JSON.stringify(given) ?? String(given)}, not a list of node ids or "*"`, fix }))
+    return Either.left(new InputError({ field, message: `${JSON.stringify(given) ?? String(given)} is not a list of node ids or "*"`, fix }))
   }
   const ids: Array<string> = []
   for (const [i, id] of (given as ReadonlyArray<unknown>).entries()) {
     if (typeof id !== "string") {
-      return Either.left(new InputError({ field: `${field}[${i}]`, message: `${field}[${i}] is ${JSON.stringify(id) ?? String(id)}, not a node id`, fix }))
+      return Either.left(new InputError({ field: `${field}[${i}]`, message: `${JSON.stringify(id) ?? String(id)} is not a node id`, fix }))
     }
     if (id === ALL_NODES) return Either.right([ALL_NODES])
     if (!known.has(id)) {
-      return Either.left(new InputError({ field, message: `${field} names node '${id}', which the graph does not have (its nodes: ${listSome(known)})`, fix }))
+      return Either.left(new InputError({ field, message: `no node '${id}' in the graph (its nodes: ${listSome(known)})`, fix }))
     }
     if (!ids.includes(id)) ids.push(id)
   }

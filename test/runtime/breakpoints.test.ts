@@ -225,14 +225,19 @@ describe("breakpoints", () => {
       const g = yield* graph()
       const before = yield* Effect.flip(g.start({ interruptBefore: ["a", "nope"] }))
       const after = yield* Effect.flip(g.start({ interruptAfter: ["b", "*x"] }))
+      // From JavaScript, anything may come: a lone id is not read as a list.
+      const notList = yield* Effect.flip(g.start({ interruptBefore: "b" as unknown as ReadonlyArray<string> }))
+      const notId = yield* Effect.flip(g.start({ interruptAfter: ["a", 3] as unknown as ReadonlyArray<string> }))
       const runs = yield* (yield* Checkpointer).listRuns({})
-      return { before, after, runs }
+      return { before, after, notList, notId, runs }
     }))
     expect(out.before).toMatchObject({ _tag: "InputError", field: "interruptBefore" })
     expect(out.before.message).toContain("'nope'")
     expect(out.before.message).toContain("a, b, c")
     expect(out.after).toMatchObject({ _tag: "InputError", field: "interruptAfter" })
     expect(out.after.message).toContain("'*x'")
+    expect(out.notList).toMatchObject({ _tag: "InputError", field: "interruptBefore", message: "\"b\" is not a list of node ids or \"*\"" })
+    expect(out.notId).toMatchObject({ _tag: "InputError", field: "interruptAfter[1]", message: "3 is not a node id" })
     expect(out.runs.runs).toEqual([])
   })
 
