@@ -100,8 +100,8 @@ export interface SchedulerShape {
     options?: EnqueueOptions
   ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | InputError | CheckpointError | RunStateError>
   /**
-   * Continue a stopped run (`paused`, or `awaiting-input` with a response) in this
-   * process. Durable before it returns: the run is put on the queue, `pending` with the
+   * Continue a stopped run (`paused`, `awaiting-input` with a response, or paused at a
+   * breakpoint, without one) in this process. Durable before it returns: the run is put on the queue, `pending` with the
    * answer kept on its record (`waiting.given`), so a restart (or another server on the
    * database) resumes it with that answer if this process does not get to it.
    */
