@@ -204,8 +204,8 @@ const checkpointParams = (cp: Checkpoint, limit: number, creating = false): Eith
 // The insert comes first in its transaction, which begins IMMEDIATE: dedup and insert
 // are one atomic step across processes.
 const INSERT_RUN = `INSERT INTO runs_history (run_id, graph_id, graph_hash, runtime_hash, status, inputs, created_at,
-  idempotency_key, parent_run_id, fork_step, graph_source, last_step, derived_hash, mutation, owner, started_at, live_after_fork, actor)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  idempotency_key, parent_run_id, fork_step, graph_source, last_step, derived_hash, mutation, owner, started_at, live_after_fork, actor, breakpoints)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (idempotency_key) DO NOTHING`
 
 /**
@@ -213,7 +213,7 @@ const INSERT_RUN = `INSERT INTO runs_history (run_id, graph_id, graph_hash, runt
  * (one primary-key probe), so a step's commit need not touch the run row.
  */
 const RUN_COLUMNS = `run_id, graph_id, graph_hash, runtime_hash, status, inputs, created_at, started_at, finished_at,
-  error, waiting, idempotency_key, parent_run_id, fork_step, graph_source, owner, derived_hash, mutation, live_after_fork, actor,
+  error, waiting, idempotency_key, parent_run_id, fork_step, graph_source, owner, derived_hash, mutation, live_after_fork, actor, breakpoints,
   COALESCE((SELECT MAX(step) FROM checkpoints WHERE checkpoints.run_id = runs_history.run_id), last_step) AS last_step`
 
 const SELECT_BY_KEY = `SELECT ${RUN_COLUMNS} FROM runs_history WHERE idempotency_key = ?`
@@ -278,6 +278,7 @@ interface RunRow {
   readonly mutation: string | null
   readonly live_after_fork: number
   readonly actor: string | null
+  readonly breakpoints: string | null
   readonly seq?: number | undefined
 }
 
@@ -325,6 +326,7 @@ const toRun = (filename: string) => (row: RunRow): Effect.Effect<RunRecord, Chec
       error: parseJson(row.error),
       waiting: parseJson(row.waiting),
       mutation: parseJson(row.mutation),
+      breakpoints: parseJson(row.breakpoints),
       live_after_fork: row.live_after_fork === 1
     }),
     catch: (cause) => corrupt(filename, `run ${row.run_id}`, cause)
@@ -394,7 +396,7 @@ export const make = (
           runId, record.graph_id, record.graph_hash, record.runtime_hash, record.status, json(record.inputs), record.created_at,
           record.idempotency_key, record.parent_run_id, record.fork_step, record.graph_source, record.last_step,
           record.derived_hash, record.mutation === null ? null : json(record.mutation), record.owner, record.started_at,
-          record.live_after_fork ? 1 : 0, record.actor
+          record.live_after_fork ? 1 : 0, record.actor, record.breakpoints === null ? null : json(record.breakpoints)
         ])
         if (inserted.changes === 0) {
           const rows = yield* db.all<RunRow>(SELECT_BY_KEY, [record.idempotency_key])

@@ -152,6 +152,13 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
     version: 8,
     name: "runs keep who started them",
     statements: ["ALTER TABLE runs_history ADD COLUMN actor TEXT"]
+  },
+  {
+    // The run's own breakpoints (`interrupt_before` / `interrupt_after`, JSON): a run
+    // resumed later, or claimed from the queue by another process, pauses where it was told to.
+    version: 9,
+    name: "runs keep their breakpoints",
+    statements: ["ALTER TABLE runs_history ADD COLUMN breakpoints TEXT"]
   }
 ]
 

@@ -102,7 +102,9 @@ export type StepAttempt = typeof StepAttempt.Type
 
 /**
  * Why a run stopped for input: the interrupt node (or the node after which a rule's
- * `interrupt` action fired), its prompt and the step it waits at.
+ * `interrupt` action fired), its prompt and the step it waits at; or, `kind: "breakpoint"`,
+ * the node a run-time breakpoint paused it before or after (`when`), at the step that node
+ * runs (`before`) or ran (`after`).
  */
 export const WaitingInfo = Schema.Struct({
   node: Schema.String,
@@ -110,9 +112,20 @@ export const WaitingInfo = Schema.Struct({
   step: Schema.Int,
   /** The state field the answer is written to (absent: the answer is only asserted as evidence). */
   response_field: Schema.String,
-  /** `rule` when a rule's `interrupt` action stopped the run (its id in `rule`). */
-  kind: Schema.optional(Schema.Literal("node", "rule")),
+  /**
+   * `rule` when a rule's `interrupt` action stopped the run (its id in `rule`);
+   * `breakpoint` when one of the run's `interrupt_before`/`interrupt_after` breakpoints did
+   * (it needs no answer: resume it without one).
+   */
+  kind: Schema.optional(Schema.Literal("node", "rule", "breakpoint")),
   rule: Schema.optional(Schema.String),
+  /** For a breakpoint: whether it paused the run before `node` ran (nothing of its step ran) or after (its step committed). */
+  when: Schema.optional(Schema.Literal("before", "after")),
+  /**
+   * A node's wait in a step the run had paused before at a breakpoint and was resumed
+   * from: when the step runs again with the answer, that breakpoint does not fire again.
+   */
+  breakpoint_passed: Schema.optional(Schema.Boolean),
   /** The interrupt's `interrupt_payload`. */
   payload: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
   /** The capability the interrupt says its answerer needs (`requested_capability`), for the client that answers; not checked by Stargraph. */
@@ -133,7 +146,8 @@ export const WaitingInfo = Schema.Struct({
   attempt: Schema.optional(StepAttempt),
   /**
    * The answer a resume brought, kept (with the run `running`) until the step it answers
-   * is checkpointed: a process that dies before then leaves it for the next resume.
+   * is checkpointed: a process that dies before then leaves it for the next resume. For a
+   * breakpoint, who resumed it (`value` null): its step does not pause there again.
    */
   given: Schema.optional(Schema.Struct({ value: Schema.Unknown, actor: Schema.String }))
 })
@@ -202,6 +216,18 @@ export const Checkpoint = Schema.Struct({
 /** One row per step. */
 export type Checkpoint = typeof Checkpoint.Type
 
+/**
+ * A run's own breakpoints (LangGraph's `interrupt_before` / `interrupt_after`): the node
+ * ids it pauses before and after, `["*"]` for every node. Kept on its record, so a run
+ * resumed later, elsewhere or claimed from the queue honours them.
+ */
+export const Breakpoints = Schema.Struct({
+  before: Schema.Array(Schema.String),
+  after: Schema.Array(Schema.String)
+}).annotations({ identifier: "Breakpoints" })
+/** A run's breakpoints. */
+export type Breakpoints = typeof Breakpoints.Type
+
 /** The run record (`runs_history` row). */
 export const RunRecord = Schema.Struct({
   run_id: Schema.String,
@@ -230,7 +256,9 @@ export const RunRecord = Schema.Struct({
   /** For a counterfactual fork: where its recording runs out, it calls live (kept for every later resume). */
   live_after_fork: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /** Who started the run (`cli`, `http:<address>`, `cron:<id>`, `library`…), for the audit lines of whoever drives it later. */
-  actor: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
+  actor: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
+  /** The nodes the run pauses before and after (`interrupt_before`, `interrupt_after`), or null for none. */
+  breakpoints: Schema.optionalWith(Schema.NullOr(Breakpoints), { default: () => null })
 })
 /** The run record. */
 export type RunRecord = typeof RunRecord.Type
@@ -264,6 +292,8 @@ export interface NewRun {
   readonly live_after_fork?: boolean | undefined
   /** Who started the run (kept on its record). */
   readonly actor?: string | null | undefined
+  /** The nodes it pauses before and after (kept on its record). */
+  readonly breakpoints?: Breakpoints | null | undefined
   /**
    * Create the run already `running`, owned by `owner` from `started_at` (a process that
    * drives it at once, such as a subgraph node starting its child run): no separate
@@ -321,7 +351,8 @@ export const newRunRecord = (runId: string, run: NewRun): RunRecord => ({
   derived_hash: run.derived_hash ?? null,
   mutation: run.mutation ?? null,
   live_after_fork: run.live_after_fork === true,
-  actor: run.actor ?? null
+  actor: run.actor ?? null,
+  breakpoints: run.breakpoints ?? null
 })
 
 /** The terminal (or stopped) outcome of a run. */

@@ -117,11 +117,14 @@ export const summaryBlock = (
   ...waitingLines(summary, db)
 ]
 
-/** For a run waiting for input: the question and the command that answers it. */
-export const waitingLines = (summary: RunSummary, db?: string): ReadonlyArray<string> =>
-  summary.waiting
-    ? [`waiting at '${summary.waiting.node}': ${summary.waiting.prompt}`, `  answer with: stargraph resume ${summary.run_id}${db === undefined ? "" : ` --db ${shellQuote(db)}`} --response '<json>'`]
-    : []
+/** For a run waiting for input: the question and the command that answers it (at a breakpoint: the one that continues it). */
+export const waitingLines = (summary: RunSummary, db?: string): ReadonlyArray<string> => {
+  const resume = `stargraph resume ${summary.run_id}${db === undefined ? "" : ` --db ${shellQuote(db)}`}`
+  if (summary.waiting?.kind === "breakpoint") {
+    return summary.status === "awaiting-input" ? [`paused at a ${summary.waiting.prompt}`, `  continue with: ${resume}`] : []
+  }
+  return summary.waiting ? [`waiting at '${summary.waiting.node}': ${summary.waiting.prompt}`, `  answer with: ${resume} --response '<json>'`] : []
+}
 
 /** `halted at node_b by r-halt: <reason>` when a rule or a halt node ended the run. */
 const haltLines = (checkpoints: ReadonlyArray<Checkpoint>): ReadonlyArray<string> => {

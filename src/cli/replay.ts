@@ -36,6 +36,14 @@ export const replay = Command.make(
     liveAfterFork: Options.boolean("live-after-fork").pipe(
       Options.withDescription("answer calls the cassette cannot with live calls instead of failing with ReplayDivergenceError (default: off)")
     ),
+    interruptBefore: Options.text("interrupt-before").pipe(
+      Options.optional,
+      Options.withDescription("pause the fork before these nodes run: node ids, comma-separated, or '*' (default: none; a fork does not inherit its parent's breakpoints)")
+    ),
+    interruptAfter: Options.text("interrupt-after").pipe(
+      Options.optional,
+      Options.withDescription("pause the fork after these nodes' step is committed: node ids, comma-separated, or '*' (default: none)")
+    ),
     auditLog
   },
   (o) =>
@@ -49,14 +57,15 @@ export const replay = Command.make(
             catch: (e) => new InputError({ field: "--mutation", message: `cannot read ${file} as JSON: ${e instanceof Error ? e.message : String(e)}`, fix: "pass a JSON file with a CounterfactualMutation" })
           })
       })
-      const [Graph, Replay, { renderDiff }, stores, follow, Progress] = yield* Effect.promise(() =>
+      const [Graph, Replay, { renderDiff }, stores, follow, Progress, bp] = yield* Effect.promise(() =>
         Promise.all([
           import("../graph/Graph.js"),
           import("../replay/Replay.js"),
           import("../replay/RunDiff.js"),
           import("./stores.js"),
           import("./follow.js"),
-          import("./progress.js")
+          import("./progress.js"),
+          import("../runtime/breakpoints.js")
         ])
       )
       yield* Effect.gen(function*() {
@@ -70,7 +79,15 @@ export const replay = Command.make(
           yield* Console.error("interrupted before the fork started; nothing was written")
           return yield* setExit(ExitCode.interrupted)
         }
-        const started = yield* Replay.start(g, o.runId, { fromStep: Option.getOrUndefined(o.fromStep), mutation, liveAfterFork: o.liveAfterFork, actor: "cli" }).pipe(
+        const started = yield* Replay.start(g, o.runId, {
+          fromStep: Option.getOrUndefined(o.fromStep),
+          mutation,
+          liveAfterFork: o.liveAfterFork,
+          actor: "cli",
+          interruptBefore: Option.getOrUndefined(Option.map(o.interruptBefore, bp.parseNodeList)),
+          interruptAfter: Option.getOrUndefined(Option.map(o.interruptAfter, bp.parseNodeList)),
+          breakpointFields: { before: "--interrupt-before", after: "--interrupt-after" }
+        }).pipe(
           // The step is the flag the user typed (`from_step` is its name over HTTP).
           Effect.mapError((e) => (e._tag === "InputError" && e.field === "from_step" ? new InputError({ field: "--from-step", message: e.message, fix: e.fix.replace(/^pass a step/, "pass a --from-step") }) : e))
         )

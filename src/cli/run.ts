@@ -38,6 +38,14 @@ export const run = Command.make(
       Options.optional,
       Options.withDescription("return the run already started with this key instead of starting another (default: none)")
     ),
+    interruptBefore: Options.text("interrupt-before").pipe(
+      Options.optional,
+      Options.withDescription("pause the run before these nodes run: node ids, comma-separated, or '*' for every node; `stargraph resume <run_id>` continues it (default: none)")
+    ),
+    interruptAfter: Options.text("interrupt-after").pipe(
+      Options.optional,
+      Options.withDescription("pause the run after these nodes' step is committed: node ids, comma-separated, or '*' for every node (default: none)")
+    ),
     inspect: Options.boolean("inspect").pipe(
       Options.withAlias("dry-run"),
       Options.withDescription("dry run: print the rule trace from the entry without executing nodes or writing anything (the state is the inputs over zero values) (default: off)")
@@ -48,7 +56,7 @@ export const run = Command.make(
       const conflict = conflictingOutput(o)
       if (conflict !== undefined) return yield* conflict
       const interrupts = yield* Interrupt.install
-      const [Graph, GraphRegistry, Scheduler, TriggerHost, inputs, stores, follow, Progress, { STOPPED_STATUSES }, { OWNER }, { ownerAlive }, { checkClientKey }] = yield* Effect.promise(() =>
+      const [Graph, GraphRegistry, Scheduler, TriggerHost, inputs, stores, follow, Progress, { STOPPED_STATUSES }, { OWNER }, { ownerAlive }, { checkClientKey }, bp] = yield* Effect.promise(() =>
         Promise.all([
           import("../graph/Graph.js"),
           import("../scheduler/GraphRegistry.js"),
@@ -61,7 +69,8 @@ export const run = Command.make(
           import("../checkpoint/models.js"),
           import("../runtime/RunLoop.js"),
           import("../runtime/owner.js"),
-          import("../triggers/TriggerEvent.js")
+          import("../triggers/TriggerEvent.js"),
+          import("../runtime/breakpoints.js")
         ])
       )
       const key = yield* checkClientKey(Option.getOrUndefined(o.idempotencyKey), "--idempotency-key")
@@ -69,6 +78,13 @@ export const run = Command.make(
       const db = databaseFor(o.db, g.ir.checkpoints?.store, o.graph)
       // The original's flat state_schema: fields not given start at their zero value, as in its CLI.
       const parsed = { ...inputs.flatZeroInputs(g.ir.state_schema, g.ir.state_class), ...yield* inputs.parseInputs(o.inputs, g.state.fields) }
+      // Breakpoints are checked against the graph's nodes before the database is opened.
+      const breakpoints = {
+        interruptBefore: Option.getOrUndefined(Option.map(o.interruptBefore, bp.parseNodeList)),
+        interruptAfter: Option.getOrUndefined(Option.map(o.interruptAfter, bp.parseNodeList)),
+        breakpointFields: { before: "--interrupt-before", after: "--interrupt-after" }
+      }
+      yield* bp.resolveBreakpoints({ before: breakpoints.interruptBefore, after: breakpoints.interruptAfter }, g.topology.nodes.keys(), breakpoints.breakpointFields)
       if (o.inspect) {
         const [{ dryRun, fixtureState }, { traceLines }] = yield* Effect.promise(() => Promise.all([import("../runtime/dryRun.js"), import("./rules.js")]))
         const trace = yield* dryRun(g, fixtureState(g, parsed))
@@ -84,7 +100,7 @@ export const run = Command.make(
       yield* Effect.gen(function*() {
         const scheduler = yield* Scheduler.Scheduler
         const { manual } = yield* TriggerHost.start()
-        const enqueued = yield* manual.enqueue(g.id, parsed, key, "cli")
+        const enqueued = yield* manual.enqueue(g.id, parsed, key, "cli", breakpoints)
         // A deduplicated run that already stopped did no work here: no step lines for it.
         const stopped = enqueued.deduplicated && STOPPED_STATUSES.has(enqueued.status)
         const silent = o.quiet || stopped

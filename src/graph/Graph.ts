@@ -16,10 +16,11 @@ import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
-import { type Checkpoint, INPUT_NODE, type NewRun, type RunRecord, TERMINAL_STATUSES } from "../checkpoint/models.js"
+import { type Breakpoints, type Checkpoint, INPUT_NODE, type NewRun, type RunRecord, TERMINAL_STATUSES } from "../checkpoint/models.js"
 import {
   CheckpointError,
   type GraphError,
+  type InputError,
   NodeModuleError,
   RunStateError,
   StateValidationError
@@ -42,6 +43,10 @@ import { checkJson } from "../ir/json.js"
 import { IRValidationError } from "../errors.js"
 import type { ReplaySource } from "../runtime/Cassette.js"
 import { forkReplaySource } from "../runtime/replaySource.js"
+import { type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints.js"
+
+/** How `start` names its breakpoint options in an error. */
+const START_FIELDS = { before: "interruptBefore", after: "interruptAfter" } as const
 import { ownerElsewhere, ownerGone } from "../runtime/owner.js"
 import { childNodeOf, waitedChildId } from "../runtime/waitedChild.js"
 import { nowIso, OWNER, RunLoop } from "../runtime/RunLoop.js"
@@ -61,6 +66,23 @@ export interface StartOptions {
   readonly idempotencyKey?: string | undefined
   /** Who started the run, for the audit log (default `library`); kept on the run's record. */
   readonly actor?: string | undefined
+  /**
+   * Pause the run before these nodes run (`"*"`: every node), LangGraph's `interrupt_before`:
+   * it stops `awaiting-input` with a `breakpoint` wait; `resume` (no response) continues it.
+   * Kept on the run's record. An id the graph does not have is an `InputError`, and nothing is written.
+   */
+  readonly interruptBefore?: BreakpointNodes | undefined
+  /** Pause the run after these nodes' step committed (`"*"`: every node), LangGraph's `interrupt_after`. */
+  readonly interruptAfter?: BreakpointNodes | undefined
+}
+
+/**
+ * What `newRun` builds a run from: the start options, with the breakpoints already checked
+ * (`resolveBreakpoints`), and whether the run is queued for the Scheduler.
+ */
+export interface NewRunOptions extends Omit<StartOptions, "interruptBefore" | "interruptAfter"> {
+  readonly queued?: boolean | undefined
+  readonly breakpoints?: Breakpoints | null | undefined
 }
 
 /** Options for resuming a run. */
@@ -107,14 +129,14 @@ export interface Graph extends GraphDefinition {
   /** Apply defaults to `inputs` and validate them against the state schema. */
   readonly initialState: (inputs: { readonly [field: string]: unknown }) => Either.Either<State, StateValidationError>
   /** Validate `inputs` and build the run record and step-0 checkpoint to persist (no I/O). */
-  readonly newRun: (options?: StartOptions & { readonly queued?: boolean }) => Effect.Effect<NewRun, StateValidationError>
+  readonly newRun: (options?: NewRunOptions) => Effect.Effect<NewRun, StateValidationError>
   /**
    * Persist a new run (minting its id) and return its single-use handle. An
    * idempotency key that is already used fails with `RunStateError` naming its run.
    */
   readonly start: (
     options?: StartOptions
-  ) => Effect.Effect<GraphRun.GraphRun, StateValidationError | CheckpointError | RunStateError, Checkpointer>
+  ) => Effect.Effect<GraphRun.GraphRun, StateValidationError | InputError | CheckpointError | RunStateError, Checkpointer>
   /**
    * A handle on a run this process just created (record and step-0 checkpoint in hand),
    * without re-reading them. Use `resume` for anything else.
@@ -468,6 +490,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         idempotency_key: options.idempotencyKey ?? null,
         graph_source: definition.source ?? null,
         actor: options.actor ?? null,
+        breakpoints: options.breakpoints ?? null,
         created_at: at,
         queued: options.queued ?? false,
         initial: {
@@ -492,7 +515,8 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
 
   const start: Graph["start"] = (options = {}) =>
     Effect.gen(function*() {
-      const prepared = yield* newRun(options)
+      const breakpoints = yield* resolveBreakpoints({ before: options.interruptBefore, after: options.interruptAfter }, definition.topology.nodes.keys(), START_FIELDS)
+      const prepared = yield* newRun({ inputs: options.inputs, idempotencyKey: options.idempotencyKey, actor: options.actor, breakpoints })
       const { checkpointer, loop, audit } = yield* services
       const { created, record: run } = yield* checkpointer.createRun(prepared)
       if (!created) {
@@ -592,7 +616,12 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
           `run ${runId} waited for child run ${settled.runId}, which was answered directly and is now ${settled.status}; resume it without a response`
         )
       }
-      if (run.status === "awaiting-input" && options.response === undefined && !timedOut && settled === undefined) {
+      // Paused at a breakpoint: it goes on without an answer, and refuses one (nothing asked).
+      const atBreakpoint = run.status === "awaiting-input" && run.waiting?.kind === "breakpoint"
+      if (atBreakpoint && options.response !== undefined) {
+        return yield* refuse(`run ${runId} is paused at a ${run.waiting?.prompt ?? "breakpoint"}, not waiting for an answer; resume it without a response`)
+      }
+      if (run.status === "awaiting-input" && options.response === undefined && !timedOut && settled === undefined && !atBreakpoint) {
         return yield* refuse(`run ${runId} is awaiting input at node '${run.waiting?.node}': ${run.waiting?.prompt} (pass a response${deadline !== undefined ? `, or wait until it times out at ${deadline}` : ""})`)
       }
       if (run.status !== "awaiting-input" && options.response !== undefined) {

@@ -24,6 +24,7 @@ import { declaredAs, type State } from "../ir/stateSchema.js"
 import { type CounterfactualMutation, decodeMutation, derivedHash } from "../runtime/Mutation.js"
 import { evaluateRouters, route } from "../runtime/routing.js"
 import { replaySource } from "../runtime/replaySource.js"
+import { type BreakpointFields, type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints.js"
 import { diffRuns, type RunDiff } from "./RunDiff.js"
 import { listSome } from "../ir/limits.js"
 import { firstIssue } from "../ir/parseIssue.js"
@@ -37,6 +38,14 @@ export interface ForkOptions {
   /** Escape hatch: answer calls the cassette cannot with live calls instead of failing. */
   readonly liveAfterFork?: boolean | undefined
   readonly actor?: string | undefined
+  /**
+   * The fork's own breakpoints (see `StartOptions.interruptBefore`): a fork does not inherit
+   * its parent's (as LangGraph's forks do not), and pauses only where these say.
+   */
+  readonly interruptBefore?: BreakpointNodes | undefined
+  readonly interruptAfter?: BreakpointNodes | undefined
+  /** How the breakpoint options are named in an error (default `interrupt_before`, `interrupt_after`). */
+  readonly breakpointFields?: BreakpointFields | undefined
 }
 
 /** What a fork produced. */
@@ -188,6 +197,7 @@ export const start = (
         fix: `pass a step from ${firstStep} to ${lastStep}, or fork ${parent.parent_run_id} from step ${fromStep}`
       })
     }
+    const breakpoints = yield* resolveBreakpoints({ before: options.interruptBefore, after: options.interruptAfter }, graph.topology.nodes.keys(), options.breakpointFields)
     const asked = yield* decodeMutation(options.mutation)
     const mutation: CounterfactualMutation = inherited === undefined ? asked : {
       ...asked,
@@ -258,6 +268,7 @@ export const start = (
       derived_hash: derived,
       mutation,
       live_after_fork: options.liveAfterFork === true,
+      breakpoints,
       initial: prefix[0]!,
       history: prefix.slice(1),
       // Written already running under this process: if it dies before (or while) the fork

@@ -63,6 +63,7 @@ import { type Executed, executeFrontier, PARALLEL_NODE, recordedWinners, winners
 import { evaluateRouters, route } from "./routing.js"
 import { checkJson, frozenCopy, jsonEqual, writtenDelta } from "../ir/json.js"
 import { applyWrites, type NodeWrite } from "./reducers.js"
+import { names } from "./breakpoints.js"
 import { firstIssue } from "../ir/parseIssue.js"
 
 /** Requests a caller can make of a running loop. */
@@ -424,8 +425,9 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     let step = input.checkpoint.step
     // A run whose process died (or was paused) while it drove the step an answer was for:
     // the answer it was resumed with, kept on the record until that step's checkpoint.
+    // (A breakpoint's kept wait says who resumed it; it carries no answer.)
     const carried = run.status !== "awaiting-input" && run.waiting?.given !== undefined && input.response === undefined ? run.waiting : null
-    const response = input.response ?? (carried?.given !== undefined ? { value: carried.given.value } : undefined)
+    const response = input.response ?? (carried?.given !== undefined && carried.kind !== "breakpoint" ? { value: carried.given.value } : undefined)
     // Who gave the answer this drive consumes (a kept answer: whoever gave it then).
     const answerActor = carried?.given?.actor ?? actor
     let backoffMs = 0
@@ -522,11 +524,18 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     } else {
       // Taken over atomically from the status and owner it was read with: of two
       // processes resuming one run at once, one drives it and the other does nothing.
+      // A wait it is resumed from stays on the record until the step it gates commits: with
+      // the answer (a process that dies first resumes with it), or, for a breakpoint, who
+      // resumed it (the step runs again without pausing there).
       const patch: RunPatch = {
         status: "running",
         started_at: run.started_at ?? isoNow(),
         owner: OWNER,
-        waiting: waitingAtStart !== null && response !== undefined ? { ...waitingAtStart, given: { value: response.value, actor: carried?.given?.actor ?? actor } } : null,
+        waiting: waitingAtStart !== null && response !== undefined
+          ? { ...waitingAtStart, given: { value: response.value, actor: carried?.given?.actor ?? actor } }
+          : waitingAtStart?.kind === "breakpoint"
+          ? { ...waitingAtStart, given: waitingAtStart.given ?? { value: null, actor } }
+          : null,
         error: null
       }
       if (!(yield* checkpointer.takeOver(run.run_id, { status: run.status, owner: run.owner }, patch))) {
@@ -710,6 +719,26 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       return { calls, responses: new Map(), overrides: new Map(), liveAfterFork: true, timeouts: new Map() }
     }
 
+    // The run's breakpoints (`interrupt_before`, `interrupt_after`), and the step whose
+    // breakpoints before it the run was resumed from (they do not fire again for it).
+    const breakpoints = run.breakpoints
+    const passedBefore = waitingAtStart === null
+      ? undefined
+      : waitingAtStart.kind === "breakpoint"
+      ? waitingAtStart.when === "before" ? waitingAtStart.step : undefined
+      : waitingAtStart.breakpoint_passed === true ? waitingAtStart.step : undefined
+
+    /** The wait of a breakpoint before or after `node`, which runs (ran) at step `at`. */
+    const breakpointWaiting = (node: string, when: "before" | "after", at: number): WaitingInfo => ({
+      node,
+      prompt: `breakpoint ${when} node '${node}' (step ${at}${when === "after" ? ", committed" : ", not run yet"})`,
+      step: at,
+      response_field: "",
+      kind: "breakpoint",
+      when,
+      asked_at: isoNow()
+    })
+
     /** Stop the run in `awaiting-input` for `request`, asked by `node` at `at` (the answers of the step's other nodes kept). */
     const waitFor = (node: string, request: InterruptRequest, at: number, given: ReadonlyArray<unknown>, attempt?: StepAttempt) =>
       Effect.gen(function*() {
@@ -726,6 +755,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           ...(given.length > 0 ? { answers: given } : {}),
           ...(others.length > 0 ? { others: Object.fromEntries(others) } : {}),
           ...(attempt !== undefined ? { attempt } : {}),
+          ...(passedBefore === at ? { breakpoint_passed: true } : {}),
           ...(request.timeoutMs !== undefined
             ? { deadline: new Date(clock.unsafeCurrentTimeMillis() + request.timeoutMs).toISOString(), on_timeout: request.onTimeout ?? "halt" }
             : {})
@@ -767,6 +797,17 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       }
       const frontier = next
       const frontierGroups = groups
+      // A breakpoint before one of the step's nodes: the run pauses before anything of the
+      // step runs (once for the step, naming its first such node), unless it was resumed from there.
+      if (breakpoints !== null && breakpoints.before.length > 0 && passedBefore !== current) {
+        const at = frontier.find((id) => names(breakpoints.before, id))
+        if (at !== undefined) {
+          const waiting = breakpointWaiting(at, "before", current)
+          yield* transition({ status: "awaiting-input", waiting, owner: null })
+          yield* emit({ type: "run.waiting", waiting })
+          return toSummary(run, state)
+        }
+      }
       // A node that waits for input before it runs (an `interrupt` node) stops the step
       // unless it has its answer (from the resume, or from the parent's recording); with
       // several in the step, the run asks for each in turn and keeps the answers given.
@@ -980,10 +1021,19 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       // (a crash between the two would leave a committed step the run then went past).
       const asking = stop?._tag === "interrupt" ? ruleWaiting(stop.node, stop.decision, current) : undefined
       const waits = asking !== undefined && recordedResponse(current) === undefined && !timesOutInReplay(current + 1)
+      // A breakpoint after one of the step's nodes: the run pauses, written with the step (a
+      // crash cannot leave it past the breakpoint). Not when the step ends the run, nor when
+      // a rule's interrupt asks there (the run stops for that answer).
+      const pausesAfter = breakpoints !== null && breakpoints.after.length > 0 && !done && asking === undefined
+        ? executedIds.find((id) => names(breakpoints.after, id))
+        : undefined
+      const afterWaiting = pausesAfter === undefined ? undefined : breakpointWaiting(pausesAfter, "after", current)
       const patch = done
         ? { status: "done" as const, finished_at: finishedAt, owner: null }
         : waits
         ? { status: "awaiting-input" as const, waiting: asking, owner: null }
+        : afterWaiting !== undefined
+        ? { status: "awaiting-input" as const, waiting: afterWaiting, owner: null }
         : undefined
       yield* commit(checkpoint, patch, input.replay !== undefined && recorder.liveCalls() === 0 && stop === undefined)
       if (answered.size > 0) answered = new Map()
@@ -1017,6 +1067,10 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           continue
         }
         yield* emit({ type: "run.waiting", waiting: asking })
+        return toSummary(run, state)
+      }
+      if (afterWaiting !== undefined) {
+        yield* emit({ type: "run.waiting", waiting: afterWaiting })
         return toSummary(run, state)
       }
     }

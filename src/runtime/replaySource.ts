@@ -138,13 +138,15 @@ export const replaySource = (
   // never waited for (a divergence when waited for), not one that never answers.
   const failedAttempt = parentRecord?.error?.attempt
   const replayedFailure = failedAttempt === undefined ? undefined : live ? untilFailure(failedAttempt, failedNodes(parentRecord?.error)) : isEmptyMutation(mutation) ? failedAttempt : cutOff(failedAttempt)
-  for (const attempt of [replayedFailure, parentRecord?.waiting?.attempt]) {
+  // A parent paused at a breakpoint asked nothing: its recording ends there, as a paused run's.
+  const atBreakpoint = parentRecord?.waiting?.kind === "breakpoint"
+  const waiting = atBreakpoint ? undefined : parentRecord?.waiting
+  for (const attempt of [replayedFailure, waiting?.attempt]) {
     if (attempt !== undefined && attempt.step > fromStep && !parent.some((cp) => cp.step === attempt.step)) group(attempt.calls, attempt.step, calls)
   }
   // The answers interrupt nodes of that step were already given while the parent waited for another.
   const responses = new Map<string, unknown>()
   const answers = new Map<string, ReadonlyArray<unknown>>()
-  const waiting = parentRecord?.waiting
   if (waiting !== undefined && waiting !== null && waiting.step > fromStep) {
     for (const [node, given] of Object.entries(waiting.others ?? {})) {
       if (!graph.nodes.has(node) || given.length === 0) continue
@@ -191,7 +193,7 @@ export const replaySource = (
     timedOut: haltedByTimeout(parentRecord?.error, fromStep),
     divergence: divergedAgain(parentRecord?.error, fromStep, live),
     startedAt,
-    endsAt: parentRecord?.run_id !== undefined && parentRecord.status !== undefined && STOPPED_PART_WAY.has(parentRecord.status)
+    endsAt: parentRecord?.run_id !== undefined && parentRecord.status !== undefined && (STOPPED_PART_WAY.has(parentRecord.status) || atBreakpoint)
       ? { runId: parentRecord.run_id, step: parent[parent.length - 1]?.step ?? 0, status: parentRecord.status }
       : undefined
   }

@@ -27,6 +27,7 @@ import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer
 import { type Checkpoint, type CreatedRun, type NewRun, type RunPatch, type RunRecord, type RunStatus, type RunSummary, STOPPED_STATUSES, toSummary } from "../checkpoint/models.js"
 import {
   CheckpointError,
+  type InputError,
   RunStateError,
   SchedulerError,
   type StargraphError,
@@ -35,6 +36,7 @@ import {
 import type { Graph } from "../graph/Graph.js"
 import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
 import type { GraphRun } from "../graph/GraphRun.js"
+import { type BreakpointFields, type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
 import { nowIso, OWNER } from "../runtime/RunLoop.js"
 import { ownerAlive } from "../runtime/owner.js"
@@ -69,6 +71,12 @@ export interface EnqueueOptions {
   readonly idempotencyKey?: string | undefined
   /** For the audit log, e.g. `cli`, `http:127.0.0.1`, `cron:nightly`. */
   readonly actor?: string | undefined
+  /** The nodes the run pauses before (`"*"`: every node); see `StartOptions.interruptBefore`. */
+  readonly interruptBefore?: BreakpointNodes | undefined
+  /** The nodes the run pauses after (`"*"`: every node); see `StartOptions.interruptAfter`. */
+  readonly interruptAfter?: BreakpointNodes | undefined
+  /** How the breakpoint options are named in an error (default `interrupt_before`, `interrupt_after`: the HTTP body's). */
+  readonly breakpointFields?: BreakpointFields | undefined
 }
 
 /** The answer of `enqueue`. */
@@ -90,10 +98,10 @@ export interface SchedulerShape {
     graphId: string,
     params: { readonly [field: string]: unknown },
     options?: EnqueueOptions
-  ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | CheckpointError | RunStateError>
+  ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | InputError | CheckpointError | RunStateError>
   /**
-   * Continue a stopped run (`paused`, or `awaiting-input` with a response) in this
-   * process. Durable before it returns: the run is put on the queue, `pending` with the
+   * Continue a stopped run (`paused`, `awaiting-input` with a response, or paused at a
+   * breakpoint, without one) in this process. Durable before it returns: the run is put on the queue, `pending` with the
    * answer kept on its record (`waiting.given`), so a restart (or another server on the
    * database) resumes it with that answer if this process does not get to it.
    */
@@ -320,7 +328,8 @@ export const make = (
       Effect.gen(function*() {
         yield* refuseWhileDraining
         const graph = yield* registry.get(graphId)
-        const prepared = yield* graph.newRun({ inputs: params, idempotencyKey: opts.idempotencyKey, queued: true, actor: opts.actor })
+        const breakpoints = yield* resolveBreakpoints({ before: opts.interruptBefore, after: opts.interruptAfter }, graph.topology.nodes.keys(), opts.breakpointFields)
+        const prepared = yield* graph.newRun({ inputs: params, idempotencyKey: opts.idempotencyKey, queued: true, actor: opts.actor, breakpoints })
         const done = yield* Deferred.make<CreatedRun, CheckpointError>()
         yield* Queue.offer(intake, { run: prepared, done })
         const { record, created } = yield* Deferred.await(done)
@@ -366,11 +375,14 @@ export const make = (
         // the answer kept on the record (as a resumed run keeps it until its step commits).
         // Taken from the status and owner just read: an answer or resume that raced this one
         // wins alone.
+        // (A breakpoint's wait is kept with who resumed it: its step does not pause there again.)
         const patch: RunPatch = {
           status: "pending",
           owner: null,
           ...(opts.response !== undefined && record.waiting !== null && record.waiting !== undefined
             ? { waiting: { ...record.waiting, given: { value: opts.response.value, actor } } }
+            : record.status === "awaiting-input" && record.waiting?.kind === "breakpoint"
+            ? { waiting: { ...record.waiting, given: { value: null, actor } } }
             : {})
         }
         if (!(yield* checkpointer.takeOver(runId, { status: record.status, owner: record.owner }, patch))) {

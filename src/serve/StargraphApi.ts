@@ -12,19 +12,29 @@ import * as OpenApi from "@effect/platform/OpenApi"
 import * as Schema from "effect/Schema"
 import { ArtifactEntry } from "../checkpoint/artifactModels.js"
 import { MissingArtifact } from "../checkpoint/artifactRefs.js"
-import { RunRecord, RunStatus, RunSummary, StateRecord } from "../checkpoint/models.js"
+import { Breakpoints, RunRecord, RunStatus, RunSummary, StateRecord } from "../checkpoint/models.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { ErrorAt } from "./envelope.js"
 
 /** Refuse unknown fields in a request body (the spec's `extra='forbid'`). */
 const strict = { parseOptions: { onExcessProperty: "error" } } as const
 
+/** Node ids, or `"*"` for every node: where a run pauses (`interrupt_before`, `interrupt_after`). */
+export const BreakpointNodes = Schema.Union(Schema.Literal("*"), Schema.Array(Schema.String)).annotations({
+  identifier: "BreakpointNodes",
+  description: "node ids of the graph, or \"*\" for every node (an unknown id is refused with 400 InputError)"
+})
+
 /** Body of `POST /v1/runs`. */
 export const CreateRunBody = Schema.Struct({
   graph_id: Schema.String,
   /** The run's inputs (default none: every field takes its default). Optional on both sides, so a derived client may leave it out. */
   params: Schema.optional(StateRecord),
-  idempotency_key: Schema.optional(Schema.String.pipe(Schema.minLength(1)))
+  idempotency_key: Schema.optional(Schema.String.pipe(Schema.minLength(1))),
+  /** Pause before these nodes run (default none): the run stops `awaiting-input` with a `breakpoint` wait; `/resume` continues it. */
+  interrupt_before: Schema.optional(BreakpointNodes),
+  /** Pause after these nodes' step committed (default none). */
+  interrupt_after: Schema.optional(BreakpointNodes)
 }).annotations({ ...strict, identifier: "CreateRunBody" })
 
 /** Body of `POST /v1/runs/{id}/respond`. */
@@ -36,7 +46,10 @@ export const CounterfactualBody = Schema.Struct({
   from_step: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
   mutation: Schema.optional(Schema.Unknown),
   /** Default false. */
-  live_after_fork: Schema.optional(Schema.Boolean)
+  live_after_fork: Schema.optional(Schema.Boolean),
+  /** The fork's own breakpoints (default none: a fork does not inherit its parent's). */
+  interrupt_before: Schema.optional(BreakpointNodes),
+  interrupt_after: Schema.optional(BreakpointNodes)
 }).annotations({ ...strict, identifier: "CounterfactualBody" })
 
 /**
@@ -69,7 +82,9 @@ export const RunView = Schema.Struct({
   created_at: Schema.String,
   idempotency_key: Schema.NullOr(Schema.String),
   owner: Schema.NullOr(Schema.String),
-  inputs: StateRecord
+  inputs: StateRecord,
+  /** The run's breakpoints, or null for none (optional: a derived client of an older server has none). */
+  breakpoints: Schema.optional(Schema.NullOr(Breakpoints))
 }).annotations({ identifier: "RunView" })
 
 const Enqueued = (deduplicated: boolean) =>
@@ -240,7 +255,7 @@ export class RunsGroup extends HttpApiGroup.make("runs")
   .add(
     HttpApiEndpoint.post("resume", "/v1/runs/:id/resume").setPath(RunPath).addSuccess(RunAction, { status: 202 })
       .addError(UnknownRun).addError(WrongState).addError(ShuttingDown)
-      .annotate(OpenApi.Summary, "Continue a paused run in this server")
+      .annotate(OpenApi.Summary, "Continue a paused run (or one paused at a breakpoint) in this server")
   )
   .add(
     HttpApiEndpoint.post("respond", "/v1/runs/:id/respond").setPath(RunPath).setPayload(RespondBody)

@@ -152,7 +152,12 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
       .handle("create", ({ payload, request }) =>
         Effect.map(
           Effect.flatMap(checkClientKey(payload.idempotency_key, "idempotency_key"), (idempotencyKey) =>
-            Effect.mapError(scheduler.enqueue(payload.graph_id, payload.params ?? {}, { idempotencyKey, actor: actorOf(request) }), hint)),
+            Effect.mapError(scheduler.enqueue(payload.graph_id, payload.params ?? {}, {
+              idempotencyKey,
+              actor: actorOf(request),
+              interruptBefore: payload.interrupt_before,
+              interruptAfter: payload.interrupt_after
+            }), hint)),
           (enqueued) => ({ run_id: enqueued.runId, status: enqueued.status, graph_id: enqueued.graphId, deduplicated: enqueued.deduplicated })
         ))
       .handle("list", ({ urlParams }) =>
@@ -176,7 +181,8 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
               created_at: record.created_at,
               idempotency_key: record.idempotency_key,
               owner: record.owner,
-              inputs: record.inputs
+              inputs: record.inputs,
+              breakpoints: record.breakpoints
             }
             // Kept once final; an `error` run can still be resumed, so it is read afresh.
             if (!TERMINAL_STATUSES.has(record.status) || record.status === "error") return view
@@ -256,7 +262,9 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
           const orphaned = record.status === "running" && record.owner !== null && !ownerAlive(record.owner) && Option.isNone(scheduler.live(runId))
           // Waiting for a child run that was answered directly and no longer waits: it goes on without an answer.
           const settled = record.status === "awaiting-input" && (yield* settledChild(checkpointer, record)) !== undefined
-          if (record.status !== "paused" && !orphaned && !settled) {
+          // Paused at one of its breakpoints (`interrupt_before`/`interrupt_after`): it goes on without an answer.
+          const atBreakpoint = record.status === "awaiting-input" && record.waiting?.kind === "breakpoint"
+          if (record.status !== "paused" && !orphaned && !settled && !atBreakpoint) {
             return yield* refuse(runId, record.status, "resume", `run ${runId} is ${record.status}, not paused${record.status === "awaiting-input" ? " (answer it with /respond)" : ""}`)
           }
           yield* scheduler.resume(runId, { actor: actorOf(request) })
@@ -283,7 +291,9 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
             fromStep: payload.from_step,
             mutation: payload.mutation,
             liveAfterFork: payload.live_after_fork ?? false,
-            actor: actorOf(request)
+            actor: actorOf(request),
+            interruptBefore: payload.interrupt_before,
+            interruptAfter: payload.interrupt_after
           }).pipe(Effect.provideService(Checkpointer, checkpointer))
           // RFC 8785 canonical JSON, as the CLI prints the diff: equal forks answer byte-equal bodies.
           return HttpServerResponse.text(canonicalJson({

@@ -4,19 +4,20 @@
  * HTTP API see identical run records and idempotency (the spec's convergence guarantee).
  */
 import * as Effect from "effect/Effect"
-import { type CheckpointError, type RunStateError, type SchedulerError, StargraphRuntimeError, type StateValidationError } from "../errors.js"
-import type { Enqueued, SchedulerShape } from "../scheduler/Scheduler.js"
+import { type CheckpointError, type InputError, type RunStateError, type SchedulerError, StargraphRuntimeError, type StateValidationError } from "../errors.js"
+import type { Enqueued, EnqueueOptions, SchedulerShape } from "../scheduler/Scheduler.js"
 import type { Trigger } from "./Trigger.js"
 
 /** The manual trigger: a Trigger plus `enqueue`. */
 export interface ManualTrigger extends Trigger {
-  /** Enqueue a run; returns its real, persisted run id (and the summary Deferred). */
+  /** Enqueue a run; returns its real, persisted run id (and the summary Deferred). `breakpoints`: where it pauses (see `EnqueueOptions`). */
   readonly enqueue: (
     graphId: string,
     params: { readonly [field: string]: unknown },
     idempotencyKey?: string,
-    actor?: string
-  ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | CheckpointError | RunStateError | StargraphRuntimeError>
+    actor?: string,
+    breakpoints?: Pick<EnqueueOptions, "interruptBefore" | "interruptAfter" | "breakpointFields">
+  ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | InputError | CheckpointError | RunStateError | StargraphRuntimeError>
 }
 
 /** A fresh manual trigger; `init` must receive the scheduler before `enqueue` works. */
@@ -35,11 +36,11 @@ export const make = (): ManualTrigger => {
     start: () => undefined,
     stop: () => undefined,
     routes: () => [],
-    enqueue: (graphId, params, idempotencyKey, actor) =>
-      Effect.suspend((): Effect.Effect<Enqueued, SchedulerError | StateValidationError | CheckpointError | RunStateError | StargraphRuntimeError> =>
+    enqueue: (graphId, params, idempotencyKey, actor, breakpoints) =>
+      Effect.suspend((): Effect.Effect<Enqueued, SchedulerError | StateValidationError | InputError | CheckpointError | RunStateError | StargraphRuntimeError> =>
         scheduler === undefined
           ? Effect.fail(new StargraphRuntimeError({ message: "ManualTrigger.enqueue called before init: start the triggers first" }))
-          : scheduler.enqueue(graphId, params, { idempotencyKey, actor: actor ?? "manual" })
+          : scheduler.enqueue(graphId, params, { idempotencyKey, actor: actor ?? "manual", ...breakpoints })
       )
   }
 }

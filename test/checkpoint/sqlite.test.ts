@@ -193,9 +193,9 @@ describe("SQLite Checkpointer", () => {
     const dir = tempDir()
     const filename = join(dir, "db.sqlite")
     await Effect.runPromise(runMany(filename, 2))
-    // Make it a schema-5 database: drop what migrations 6 to 8 added.
+    // Make it a schema-5 database: drop what migrations 6 to 9 added.
     const old = new Database(filename)
-    for (const st of ["ALTER TABLE runs_history DROP COLUMN actor", "ALTER TABLE runs_history DROP COLUMN live_after_fork",
+    for (const st of ["ALTER TABLE runs_history DROP COLUMN breakpoints", "ALTER TABLE runs_history DROP COLUMN actor", "ALTER TABLE runs_history DROP COLUMN live_after_fork",
       "ALTER TABLE checkpoints DROP COLUMN facts", "ALTER TABLE checkpoints DROP COLUMN rules", "ALTER TABLE checkpoints DROP COLUMN groups"]) old.exec(st)
     old.pragma("user_version = 5")
     old.close()
@@ -218,7 +218,7 @@ describe("SQLite Checkpointer", () => {
         return { runs: [...page.runs, ...more.runs], checkpoints }
       }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename, create: false, onMigrate, ...options })), Effect.runPromise)
     const asIs = await read({ readOnly: true })
-    expect(asIs.runs.map((r) => [r.status, r.actor, r.live_after_fork])).toEqual([["done", null, false], ["done", null, false]])
+    expect(asIs.runs.map((r) => [r.status, r.actor, r.live_after_fork, r.breakpoints])).toEqual([["done", null, false, null], ["done", null, false, null]])
     expect(asIs.checkpoints.map((c) => c.step)).toEqual([0, 1, 2])
     expect(versionOf(filename)).toBe(5)
     expect(notices).toEqual([])

@@ -1,0 +1,121 @@
+/**
+ * Breakpoints over HTTP: `interrupt_before` / `interrupt_after` in `POST /v1/runs` (and a
+ * counterfactual's body), the wait `GET /v1/runs/{id}` and the event stream show, `/resume`
+ * continuing it, and unknown node ids refused with 400 before anything is written. A real
+ * server on 127.0.0.1 (ephemeral port) over a real SQLite file.
+ */
+import { mkdirSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Serve from "../../src/serve/server.js"
+import { tempDir } from "../helpers/cli.js"
+
+const boot = async (options: Serve.ServeOptions) => {
+  const scope = Effect.runSync(Scope.make())
+  const started = await Effect.runPromise(Serve.start({ port: 0, host: "127.0.0.1", ...options }).pipe(Scope.extend(scope)))
+  return { ...started, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+}
+
+const call = async (url: string, json?: unknown) => {
+  const response = await fetch(url, json === undefined ? {} : { method: "POST", body: JSON.stringify(json), headers: { "content-type": "application/json" } })
+  const text = await response.text()
+  return { status: response.status, text, body: text ? JSON.parse(text) as Record<string, any> : {} }
+}
+
+const waitFor = async (url: string, until: (body: Record<string, any>) => boolean, ms = 10_000) => {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const r = await call(url)
+    if (until(r.body) || Date.now() > deadline) return r
+    await new Promise((res) => setTimeout(res, 25))
+  }
+}
+
+let server: Awaited<ReturnType<typeof boot>>
+
+beforeAll(async () => {
+  const dir = tempDir()
+  const graphs = join(dir, "graphs")
+  mkdirSync(graphs)
+  writeFileSync(join(graphs, "nodes.js"), "export const step = (s, ctx) => ({ n: 1, log: [ctx.nodeId] })\n")
+  writeFileSync(join(graphs, "graph.yaml"), [
+    "ir_version: \"1.0.0\"", "id: run:bp",
+    "state_schema: { fields: { n: { type: integer, default: 0, reducer: add }, log: { type: array, items: { type: string }, default: [], reducer: append } } }",
+    "nodes:",
+    "  - { id: a, kind: function, module: ./nodes.js, export: step }",
+    "  - { id: b, kind: function, module: ./nodes.js, export: step }",
+    "  - { id: c, kind: function, module: ./nodes.js, export: step }",
+    "edges: [{ from: a, to: b }, { from: b, to: c }]", ""
+  ].join("\n"))
+  server = await boot({ db: join(dir, "serve.sqlite"), graphs: [graphs], scheduler: { pollIntervalMs: 50 } })
+})
+
+afterAll(async () => {
+  await server?.close()
+})
+
+describe("breakpoints over HTTP", () => {
+  it("POST /v1/runs with interrupt_before pauses the run there; GET and the event stream show the breakpoint; /respond is refused; /resume continues it", async () => {
+    const created = await call(`${server.url}/v1/runs`, { graph_id: "run:bp", interrupt_before: ["b"], interrupt_after: "*" })
+    expect(created.status).toBe(202)
+    const id = created.body["run_id"] as string
+    const runUrl = `${server.url}/v1/runs/${id}`
+    const before = await waitFor(runUrl, (b) => b["status"] === "awaiting-input")
+    // After a first: its step is committed.
+    expect(before.body).toMatchObject({
+      status: "awaiting-input",
+      steps: 1,
+      final_state: { n: 1, log: ["a"] },
+      waiting: { kind: "breakpoint", node: "a", when: "after", step: 1 },
+      breakpoints: { before: ["b"], after: ["*"] }
+    })
+    const stream = await fetch(`${runUrl}/stream`)
+    const text = await stream.text()
+    expect(text).toContain("event: run.waiting")
+    expect(text).toMatch(/"kind":"breakpoint"[^\n]*"when":"after"|"when":"after"[^\n]*"kind":"breakpoint"/)
+    const answered = await call(`${runUrl}/respond`, { response: true })
+    expect(answered.status).toBe(409)
+    expect(answered.body).toMatchObject({ error: { type: "RunStateError" } })
+    expect(answered.body["error"]["message"]).toContain("resume it without a response")
+    expect((await call(`${runUrl}/resume`, {})).status).toBe(202)
+    const atB = await waitFor(runUrl, (b) => b["status"] === "awaiting-input" && b["waiting"]?.["node"] === "b" && b["waiting"]?.["when"] === "before")
+    expect(atB.body).toMatchObject({ steps: 1, waiting: { kind: "breakpoint", node: "b", when: "before", step: 2 } })
+    // Before b, after b, before nothing else (c has no breakpoint before it), after c the run is done.
+    expect((await call(`${runUrl}/resume`, {})).status).toBe(202)
+    const afterB = await waitFor(runUrl, (b) => b["status"] === "awaiting-input" && b["waiting"]?.["when"] === "after" && b["waiting"]?.["node"] === "b")
+    expect(afterB.body).toMatchObject({ steps: 2, final_state: { n: 2, log: ["a", "b"] } })
+    expect((await call(`${runUrl}/resume`, {})).status).toBe(202)
+    const done = await waitFor(runUrl, (b) => b["status"] === "done")
+    expect(done.body).toMatchObject({ status: "done", steps: 3, final_state: { n: 3, log: ["a", "b", "c"] }, waiting: null })
+  })
+
+  it("an unknown node id is a 400 InputError naming the field, the id and the graph's nodes; no run is created", async () => {
+    const runsBefore = (await call(`${server.url}/v1/runs?graph_id=run:bp&limit=500`)).body["runs"].length as number
+    const refused = await call(`${server.url}/v1/runs`, { graph_id: "run:bp", interrupt_after: ["a", "nope"] })
+    expect(refused.status).toBe(400)
+    expect(refused.body).toMatchObject({ error: { type: "InputError", details: { field: "interrupt_after" } } })
+    expect(refused.body["error"]["message"]).toContain("'nope'")
+    expect(refused.body["error"]["message"]).toContain("a, b, c")
+    // Not a list of ids nor "*": the body's schema refuses it.
+    const wrongType = await call(`${server.url}/v1/runs`, { graph_id: "run:bp", interrupt_before: "b" })
+    expect(wrongType.status).toBe(400)
+    expect(wrongType.body).toMatchObject({ error: { type: "InputError" } })
+    expect((await call(`${server.url}/v1/runs?graph_id=run:bp&limit=500`)).body["runs"]).toHaveLength(runsBefore)
+  })
+
+  it("a counterfactual takes its own breakpoints (it inherits none)", async () => {
+    const created = await call(`${server.url}/v1/runs`, { graph_id: "run:bp" })
+    const runUrl = `${server.url}/v1/runs/${created.body["run_id"]}`
+    await waitFor(runUrl, (b) => b["status"] === "done")
+    const forked = await call(`${runUrl}/counterfactual`, { interrupt_before: ["c"] })
+    expect(forked.status).toBe(201)
+    expect(forked.body).toMatchObject({ status: "awaiting-input" })
+    const fork = await call(`${server.url}/v1/runs/${forked.body["cf_run_id"]}`)
+    expect(fork.body).toMatchObject({ waiting: { kind: "breakpoint", node: "c", when: "before", step: 3 }, breakpoints: { before: ["c"], after: [] } })
+    const plain = await call(`${runUrl}/counterfactual`, {})
+    expect(plain.body).toMatchObject({ status: "done" })
+  })
+})
