@@ -30,11 +30,13 @@ import {
   RunStateError,
   SchedulerError,
   type StargraphError,
-  type StateValidationError
+  type StateValidationError,
+  type ThreadError
 } from "../errors.js"
 import type { Graph } from "../graph/Graph.js"
 import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
 import type { GraphRun } from "../graph/GraphRun.js"
+import { explainMoved, threadRun } from "../graph/threads.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
 import { nowIso, OWNER } from "../runtime/RunLoop.js"
 import { ownerAlive } from "../runtime/owner.js"
@@ -69,6 +71,8 @@ export interface EnqueueOptions {
   readonly idempotencyKey?: string | undefined
   /** For the audit log, e.g. `cli`, `http:127.0.0.1`, `cron:nightly`. */
   readonly actor?: string | undefined
+  /** Start the run on this thread (see `StartOptions.threadId`). */
+  readonly threadId?: string | undefined
 }
 
 /** The answer of `enqueue`. */
@@ -90,7 +94,7 @@ export interface SchedulerShape {
     graphId: string,
     params: { readonly [field: string]: unknown },
     options?: EnqueueOptions
-  ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | CheckpointError | RunStateError>
+  ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | CheckpointError | RunStateError | ThreadError>
   /**
    * Continue a stopped run (`paused`, or `awaiting-input` with a response) in this
    * process. Durable before it returns: the run is put on the queue, `pending` with the
@@ -320,10 +324,18 @@ export const make = (
       Effect.gen(function*() {
         yield* refuseWhileDraining
         const graph = yield* registry.get(graphId)
-        const prepared = yield* graph.newRun({ inputs: params, idempotencyKey: opts.idempotencyKey, queued: true, actor: opts.actor })
-        const done = yield* Deferred.make<CreatedRun, CheckpointError>()
-        yield* Queue.offer(intake, { run: prepared, done })
-        const { record, created } = yield* Deferred.await(done)
+        const threadId = opts.threadId
+        const prepared = threadId === undefined
+          ? yield* graph.newRun({ inputs: params, idempotencyKey: opts.idempotencyKey, queued: true, actor: opts.actor })
+          : yield* Effect.provideService(threadRun(graph, { inputs: params, idempotencyKey: opts.idempotencyKey, queued: true, actor: opts.actor, threadId }), Checkpointer, checkpointer)
+        // A thread's run is written on its own: its thread check must not fail a group commit of others.
+        const { record, created } = threadId === undefined
+          ? yield* Effect.flatMap(Deferred.make<CreatedRun, CheckpointError>(), (done) =>
+            Effect.zipRight(Queue.offer(intake, { run: prepared, done }), Deferred.await(done)))
+          : yield* checkpointer.createRun(prepared).pipe(
+            Effect.catchAll(explainMoved(checkpointer, threadId, graph.id)),
+            Effect.tap((c) => Effect.sync(() => c.created && enqueuing.add(c.record.run_id)))
+          )
         if (!created && record.graph_id !== graph.id) {
           // The same key for another graph's run is a mistake, not a retry of this request.
           return yield* new RunStateError({

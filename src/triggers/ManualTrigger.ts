@@ -4,7 +4,7 @@
  * HTTP API see identical run records and idempotency (the spec's convergence guarantee).
  */
 import * as Effect from "effect/Effect"
-import { type CheckpointError, type RunStateError, type SchedulerError, StargraphRuntimeError, type StateValidationError } from "../errors.js"
+import { type CheckpointError, type RunStateError, type SchedulerError, StargraphRuntimeError, type StateValidationError, type ThreadError } from "../errors.js"
 import type { Enqueued, SchedulerShape } from "../scheduler/Scheduler.js"
 import type { Trigger } from "./Trigger.js"
 
@@ -15,8 +15,10 @@ export interface ManualTrigger extends Trigger {
     graphId: string,
     params: { readonly [field: string]: unknown },
     idempotencyKey?: string,
-    actor?: string
-  ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | CheckpointError | RunStateError | StargraphRuntimeError>
+    actor?: string,
+    /** The thread to start the run on (see `StartOptions.threadId`). */
+    threadId?: string
+  ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | CheckpointError | RunStateError | ThreadError | StargraphRuntimeError>
 }
 
 /** A fresh manual trigger; `init` must receive the scheduler before `enqueue` works. */
@@ -35,11 +37,11 @@ export const make = (): ManualTrigger => {
     start: () => undefined,
     stop: () => undefined,
     routes: () => [],
-    enqueue: (graphId, params, idempotencyKey, actor) =>
-      Effect.suspend((): Effect.Effect<Enqueued, SchedulerError | StateValidationError | CheckpointError | RunStateError | StargraphRuntimeError> =>
+    enqueue: (graphId, params, idempotencyKey, actor, threadId) =>
+      Effect.suspend((): Effect.Effect<Enqueued, SchedulerError | StateValidationError | CheckpointError | RunStateError | ThreadError | StargraphRuntimeError> =>
         scheduler === undefined
           ? Effect.fail(new StargraphRuntimeError({ message: "ManualTrigger.enqueue called before init: start the triggers first" }))
-          : scheduler.enqueue(graphId, params, { idempotencyKey, actor: actor ?? "manual" })
+          : scheduler.enqueue(graphId, params, { idempotencyKey, actor: actor ?? "manual", threadId })
       )
   }
 }
