@@ -13,6 +13,7 @@ import * as Schema from "effect/Schema"
 import { ArtifactEntry } from "../checkpoint/artifactModels.js"
 import { MissingArtifact } from "../checkpoint/artifactRefs.js"
 import { RunRecord, RunStatus, RunSummary, StateRecord } from "../checkpoint/models.js"
+import { ThreadView } from "../graph/threads.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { ErrorAt } from "./envelope.js"
 
@@ -24,7 +25,13 @@ export const CreateRunBody = Schema.Struct({
   graph_id: Schema.String,
   /** The run's inputs (default none: every field takes its default). Optional on both sides, so a derived client may leave it out. */
   params: Schema.optional(StateRecord),
-  idempotency_key: Schema.optional(Schema.String.pipe(Schema.minLength(1)))
+  idempotency_key: Schema.optional(Schema.String.pipe(Schema.minLength(1))),
+  /**
+   * Start the run on this thread (1 to 200 printable characters): after the thread's first
+   * run, it starts from the final state of the thread's newest (done) run, with `params`
+   * applied through each field's reducer.
+   */
+  thread_id: Schema.optional(Schema.String)
 }).annotations({ ...strict, identifier: "CreateRunBody" })
 
 /** Body of `POST /v1/runs/{id}/respond`. */
@@ -56,6 +63,15 @@ const PageLimit = Schema.compose(Schema.String.pipe(Schema.pattern(/^[0-9]+$/)),
 export const ListRunsQuery = Schema.Struct({
   status: Schema.optional(RunStatus),
   graph_id: Schema.optional(Schema.String),
+  /** Only the runs of this thread. */
+  thread_id: Schema.optional(Schema.String),
+  /** Default 50. */
+  limit: Schema.optional(PageLimit),
+  cursor: Schema.optional(Schema.String)
+})
+
+/** Query of `GET /v1/threads/{id}`: a page of its runs. */
+export const ThreadQuery = Schema.Struct({
   /** Default 50. */
   limit: Schema.optional(PageLimit),
   cursor: Schema.optional(Schema.String)
@@ -69,7 +85,10 @@ export const RunView = Schema.Struct({
   created_at: Schema.String,
   idempotency_key: Schema.NullOr(Schema.String),
   owner: Schema.NullOr(Schema.String),
-  inputs: StateRecord
+  inputs: StateRecord,
+  /** The thread the run is on, and the thread's run it continued (null: none). */
+  thread_id: Schema.NullOr(Schema.String),
+  continued_from: Schema.NullOr(Schema.String)
 }).annotations({ identifier: "RunView" })
 
 const Enqueued = (deduplicated: boolean) =>
@@ -208,6 +227,7 @@ export class RunsGroup extends HttpApiGroup.make("runs")
       .addSuccess(Enqueued(true), { status: 200 })
       .addError(UnknownGraph)
       .addError(KeyTaken)
+      .addError(ErrorAt(400, "an invalid thread_id (ThreadError invalid-thread-id), or params that do not fit the thread's state (StateValidationError)"))
       .addError(ShuttingDown)
       .annotate(OpenApi.Summary, "Enqueue a run (the same path as `stargraph run`); idempotent by idempotency_key (200 with the existing run)")
   )
@@ -263,6 +283,13 @@ export class RunsGroup extends HttpApiGroup.make("runs")
   )
 {}
 
+/** Threads: conversations of runs that each continue where the previous one finished. */
+export class ThreadsGroup extends HttpApiGroup.make("threads").add(
+  HttpApiEndpoint.get("get", "/v1/threads/:id").setPath(RunPath).setUrlParams(ThreadQuery).addSuccess(ThreadView)
+    .addError(ErrorAt(404, "no run is on the thread (ThreadError unknown-thread)"))
+    .annotate(OpenApi.Summary, "A thread's runs, newest first, and the final state of its newest done run (what its next run starts from)")
+) {}
+
 /** Artifacts by id (content-addressed: the same bytes have one id across runs). */
 export class ArtifactsGroup extends HttpApiGroup.make("artifacts").add(
   HttpApiEndpoint.get("get", "/v1/artifacts/:id").setPath(ArtifactPath).setUrlParams(ArtifactQuery)
@@ -278,6 +305,7 @@ export class StargraphApi extends HttpApi.make("stargraph")
   .add(HealthGroup)
   .add(GraphsGroup)
   .add(RunsGroup)
+  .add(ThreadsGroup)
   .add(ArtifactsGroup)
   .addError(ErrorAt(400, "invalid body, query, path or params (InputError, StateValidationError)"))
   .addError(ErrorAt(401, GUARD_REFUSALS[401]))
