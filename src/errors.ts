@@ -52,7 +52,7 @@ export const nodeErrorAs = <A, I>(
 /** Run state (inputs, a node's update, an interrupt response) does not match the state schema. */
 export class StateValidationError extends Schema.TaggedError<StateValidationError>()("StateValidationError", {
   /** Where the bad state came from. */
-  source: Schema.Literal("inputs", "node-update", "response", "mutation"),
+  source: Schema.Literal("inputs", "node-update", "response", "mutation", "thread"),
   /** Field path inside the state, e.g. `count` or `items[1]`. */
   field: Schema.String,
   nodeId: Schema.optional(Schema.String),
@@ -287,7 +287,9 @@ export const CheckpointErrorReason = Schema.Literal(
   /** A `listRuns` cursor that no page handed out. */
   "invalid-cursor",
   /** A step's checkpoint is larger than the Checkpointer accepts (`STARGRAPH_MAX_CHECKPOINT_BYTES`). */
-  "checkpoint-too-large"
+  "checkpoint-too-large",
+  /** A run to add to a thread: the thread's newest run is no longer the one it continues (`runId` names the newest). */
+  "thread-moved"
 )
 
 /** Persisting or reading checkpoints failed, or a resume was refused. */
@@ -310,6 +312,23 @@ export class RunStateError extends Schema.TaggedError<RunStateError>()("RunState
   status: Schema.String,
   operation: Schema.String,
   message: Schema.String
+}) {}
+
+/**
+ * A thread (a conversation of runs, `threadId`) refused a run or a read: a thread id that
+ * is not one (`invalid-thread-id`, naming the option or field), a thread of another graph
+ * (`other-graph`, naming both graph ids), or no run on it (`unknown-thread`).
+ */
+export class ThreadError extends Schema.TaggedError<ThreadError>()("ThreadError", {
+  reason: Schema.Literal("invalid-thread-id", "other-graph", "unknown-thread"),
+  threadId: Schema.String,
+  /** `invalid-thread-id`: the option or field that carried it (`threadId`, `thread_id`, `--thread`). */
+  field: Schema.optional(Schema.String),
+  /** `other-graph`: the graph the run was to start on, and the graph of the thread's runs. */
+  graphId: Schema.optional(Schema.String),
+  threadGraphId: Schema.optional(Schema.String),
+  message: Schema.String,
+  fix: Schema.String
 }) {}
 
 /** Command-line or API input that cannot be interpreted (e.g. `--inputs` syntax). */
@@ -417,6 +436,7 @@ export const StargraphError = Schema.Union(
   StepLimitError,
   CheckpointError,
   RunStateError,
+  ThreadError,
   InputError,
   SchedulerError,
   TriggerError,
@@ -489,6 +509,8 @@ const render = (error: StargraphError): string => {
       return `NodeExecutionError: ${error.message}`
     case "InputError":
       return `InputError: ${error.field}: ${error.message} (fix: ${error.fix})`
+    case "ThreadError":
+      return `ThreadError[${error.reason}]: ${error.field !== undefined ? `${error.field}: ` : ""}${error.message} (fix: ${error.fix})`
     case "SchedulerError":
       return `SchedulerError[${error.reason}]: ${error.message} (fix: ${error.fix})`
     case "TriggerError":

@@ -13,7 +13,7 @@ import * as Option from "effect/Option"
 import { CheckpointError } from "../errors.js"
 import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
 import { checkpointTooLarge, encodeJson, maxCheckpointBytes, overLimit } from "./checkpointSize.js"
-import { type Checkpoint, type CreatedRun, newRunRecord, type PendingRun, type RunRecord, stopsRun } from "./models.js"
+import { ACTIVE_STATUSES, type Checkpoint, type CreatedRun, newRunRecord, type PendingRun, type RunRecord, stopsRun } from "./models.js"
 
 /** When a run put back on the queue counts as queued: its creation (it keeps its place), never later than `now` (as SQLite does). */
 const queuedAt = (run: RunRecord, now: string): string => (run.created_at < now ? run.created_at : now)
@@ -80,6 +80,9 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
   }
   const unknownRun = (runId: string) =>
     new CheckpointError({ reason: "unknown-run", runId, message: `no run '${runId}' in the in-memory checkpointer` })
+  /** The newest run of each thread (creation order). */
+  const threads = new Map<string, string>()
+  const newestOfThread = (threadId: string): string | null => threads.get(threadId) ?? null
 
   const shape: CheckpointerShape = {
     createRun: (run) =>
@@ -87,6 +90,18 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
         const key = run.idempotency_key ?? null
         const existing = key === null ? undefined : byKey.get(key)
         if (existing !== undefined) return Effect.succeed({ record: runs.get(existing)!, created: false })
+        const thread = run.thread_id ?? null
+        if (thread !== null) {
+          const newest = newestOfThread(thread)
+          // Also refused: a newest run not finished (the database's one-unfinished-run rule, as SQLite enforces it).
+          if (newest !== (run.continued_from ?? null) || (newest !== null && ACTIVE_STATUSES.has(runs.get(newest)!.status))) {
+            return Effect.fail(new CheckpointError({
+              reason: "thread-moved",
+              ...(newest !== null ? { runId: newest } : {}),
+              message: `thread '${thread}' moved on: its newest run is ${newest}, not the run this one continues; nothing was written`
+            }))
+          }
+        }
         const runId = `${run.runIdPrefix ?? "run"}-${randomUUID()}`
         const stored = storeAll([run.initial, ...(run.history ?? [])].map((c) => ({ ...c, run_id: runId })), maxBytes, true)
         if (stored instanceof CheckpointError) return Effect.fail(stored)
@@ -94,6 +109,7 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
         runs.set(runId, record)
         order.push(runId)
         if (key !== null) byKey.set(key, runId)
+        if (thread !== null) threads.set(thread, runId)
         checkpoints.set(runId, stored)
         if (run.queued === true) {
           pending.set(runId, { run_id: runId, graph_id: run.graph_id, enqueued_at: run.created_at, claimed_by: null, claimed_at: null })
@@ -164,6 +180,7 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
           const run = runs.get(order[i]!)!
           if (query.status && run.status !== query.status) continue
           if (query.graph_id && run.graph_id !== query.graph_id) continue
+          if (query.thread_id !== undefined && run.thread_id !== query.thread_id) continue
           matching.push(run)
         }
         const page = matching.slice(0, limit).map(withLastStep)

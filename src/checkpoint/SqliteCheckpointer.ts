@@ -165,6 +165,15 @@ const checkFile = (filename: string, create: boolean, shareFile: boolean): Effec
     )
   )
 
+/** `createRun` refused a thread's run: the thread's newest run is `newest`, not the one it continues. */
+const threadMoved = (filename: string, threadId: string, newest: string | null) =>
+  new CheckpointError({
+    reason: "thread-moved",
+    filename,
+    ...(newest !== null ? { runId: newest } : {}),
+    message: `thread '${threadId}' moved on: ${newest !== null ? `its newest run is ${newest}` : "another unfinished run is on it"}, not the run this one continues; nothing was written`
+  })
+
 const storage = (filename: string, what: string) => (cause: SqlError) =>
   new CheckpointError({
     reason: "storage-failure",
@@ -204,8 +213,9 @@ const checkpointParams = (cp: Checkpoint, limit: number, creating = false): Eith
 // The insert comes first in its transaction, which begins IMMEDIATE: dedup and insert
 // are one atomic step across processes.
 const INSERT_RUN = `INSERT INTO runs_history (run_id, graph_id, graph_hash, runtime_hash, status, inputs, created_at,
-  idempotency_key, parent_run_id, fork_step, graph_source, last_step, derived_hash, mutation, owner, started_at, live_after_fork, actor, breakpoints)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  idempotency_key, parent_run_id, fork_step, graph_source, last_step, derived_hash, mutation, owner, started_at, live_after_fork, actor, breakpoints,
+  thread_id, continued_from)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (idempotency_key) DO NOTHING`
 
 /**
@@ -214,9 +224,12 @@ const INSERT_RUN = `INSERT INTO runs_history (run_id, graph_id, graph_hash, runt
  */
 const RUN_COLUMNS = `run_id, graph_id, graph_hash, runtime_hash, status, inputs, created_at, started_at, finished_at,
   error, waiting, idempotency_key, parent_run_id, fork_step, graph_source, owner, derived_hash, mutation, live_after_fork, actor, breakpoints,
-  COALESCE((SELECT MAX(step) FROM checkpoints WHERE checkpoints.run_id = runs_history.run_id), last_step) AS last_step`
+  thread_id, continued_from, COALESCE((SELECT MAX(step) FROM checkpoints WHERE checkpoints.run_id = runs_history.run_id), last_step) AS last_step`
 
 const SELECT_BY_KEY = `SELECT ${RUN_COLUMNS} FROM runs_history WHERE idempotency_key = ?`
+
+/** The newest run of a thread (creation order). */
+const THREAD_NEWEST = "SELECT run_id FROM runs_history WHERE thread_id = ? ORDER BY rowid DESC LIMIT 1"
 
 const INSERT_PENDING = "INSERT INTO pending_runs (run_id, graph_id, params, idempotency_key, enqueued_at) VALUES (?, ?, ?, ?, ?)"
 
@@ -279,6 +292,8 @@ interface RunRow {
   readonly live_after_fork: number
   readonly actor: string | null
   readonly breakpoints: string | null
+  readonly thread_id: string | null
+  readonly continued_from: string | null
   readonly seq?: number | undefined
 }
 
@@ -392,11 +407,18 @@ export const make = (
       Effect.gen(function*() {
         const runId = `${run.runIdPrefix ?? "run"}-${randomUUID()}`
         const record = newRunRecord(runId, run)
+        if (record.thread_id !== null) {
+          // A retried start (same idempotency key) is answered before the thread is checked.
+          const known = record.idempotency_key === null ? [] : yield* db.all<RunRow>(SELECT_BY_KEY, [record.idempotency_key])
+          if (known[0]) return { _tag: "existing" as const, row: known[0] }
+          const newest = (yield* db.all<{ run_id: string }>(THREAD_NEWEST, [record.thread_id]))[0]?.run_id ?? null
+          if (newest !== record.continued_from) return yield* threadMoved(filename, record.thread_id, newest)
+        }
         const inserted = yield* db.run(INSERT_RUN, [
           runId, record.graph_id, record.graph_hash, record.runtime_hash, record.status, json(record.inputs), record.created_at,
           record.idempotency_key, record.parent_run_id, record.fork_step, record.graph_source, record.last_step,
           record.derived_hash, record.mutation === null ? null : json(record.mutation), record.owner, record.started_at,
-          record.live_after_fork ? 1 : 0, record.actor, record.breakpoints === null ? null : json(record.breakpoints)
+          record.live_after_fork ? 1 : 0, record.actor, record.breakpoints === null ? null : json(record.breakpoints), record.thread_id, record.continued_from
         ])
         if (inserted.changes === 0) {
           const rows = yield* db.all<RunRow>(SELECT_BY_KEY, [record.idempotency_key])
@@ -424,7 +446,13 @@ export const make = (
         // transition, their creation needs no fsync of its own (see `make`).
         const sync = runs.length > 0 && runs.every((run) => run.running !== undefined) ? startsRun : undefined
         const results = yield* transaction(sql, (db) => Effect.forEach(runs, (run) => insertRun(db, run)), sync).pipe(
-          Effect.catchTag("SqlError", (e) => Effect.fail(storage(filename, `creating ${runs.length === 1 ? `a run of ${runs[0]?.graph_id}` : `${runs.length} runs`}`)(e)))
+          Effect.catchTag("SqlError", (e) =>
+            // The database's own guard (one unfinished run per thread) stopped a second one.
+            Effect.fail(
+              runs.length === 1 && typeof runs[0]?.thread_id === "string" && /UNIQUE constraint failed: runs_history\.thread_id/.test(String(e.cause))
+                ? threadMoved(filename, runs[0].thread_id, null)
+                : storage(filename, `creating ${runs.length === 1 ? `a run of ${runs[0]?.graph_id}` : `${runs.length} runs`}`)(e)
+            ))
         )
         return yield* Effect.forEach(results, (r) =>
           r._tag === "created"
@@ -528,6 +556,7 @@ export const make = (
           const conditions = [
             ...(query.status ? [sql`status = ${query.status}`] : []),
             ...(query.graph_id ? [sql`graph_id = ${query.graph_id}`] : []),
+            ...(query.thread_id !== undefined ? [sql`thread_id = ${query.thread_id}`] : []),
             ...(before !== undefined ? [sql`rowid < ${before}`] : [])
           ]
           const rows = yield* sql<RunRow>`SELECT rowid AS seq, ${sql.literal(RUN_COLUMNS)} FROM runs_history WHERE ${sql.and(conditions)}

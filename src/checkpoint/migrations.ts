@@ -159,6 +159,20 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
     version: 9,
     name: "runs keep their breakpoints",
     statements: ["ALTER TABLE runs_history ADD COLUMN breakpoints TEXT"]
+  },
+  {
+    // Threads: a run may continue the final state of the thread's previous run. At most one
+    // run of a thread is unfinished at a time, enforced by the database (two processes
+    // starting on one thread cannot both write their run).
+    version: 10,
+    name: "threads",
+    statements: [
+      "ALTER TABLE runs_history ADD COLUMN thread_id TEXT",
+      "ALTER TABLE runs_history ADD COLUMN continued_from TEXT",
+      "CREATE INDEX runs_history_thread ON runs_history (thread_id) WHERE thread_id IS NOT NULL",
+      `CREATE UNIQUE INDEX runs_history_thread_active ON runs_history (thread_id)
+        WHERE thread_id IS NOT NULL AND status IN ('pending', 'running', 'awaiting-input', 'paused')`
+    ]
   }
 ]
 

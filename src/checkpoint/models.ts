@@ -15,6 +15,9 @@ export type RunStatus = typeof RunStatus.Type
 /** States after which a run never executes again. */
 export const TERMINAL_STATUSES: ReadonlySet<RunStatus> = new Set(["done", "cancelled", "error", "failed"])
 
+/** States of a run that is not finished and may go on (a thread takes no new run while its newest run is in one). */
+export const ACTIVE_STATUSES: ReadonlySet<RunStatus> = new Set(["pending", "running", "awaiting-input", "paused"])
+
 /** States in which a run is not executing and will not until someone acts (terminal, paused, waiting). */
 export const STOPPED_STATUSES: ReadonlySet<RunStatus> = new Set([...TERMINAL_STATUSES, "awaiting-input", "paused"])
 
@@ -258,7 +261,11 @@ export const RunRecord = Schema.Struct({
   /** Who started the run (`cli`, `http:<address>`, `cron:<id>`, `library`…), for the audit lines of whoever drives it later. */
   actor: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
   /** The nodes the run pauses before and after (`interrupt_before`, `interrupt_after`), or null for none. */
-  breakpoints: Schema.optionalWith(Schema.NullOr(Breakpoints), { default: () => null })
+  breakpoints: Schema.optionalWith(Schema.NullOr(Breakpoints), { default: () => null }),
+  /** The conversation (thread) the run belongs to, when started with a thread id (see `graph/threads.ts`). */
+  thread_id: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
+  /** The run of its thread whose final state this run started from (null: the thread's first run, or no thread). */
+  continued_from: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
 })
 /** The run record. */
 export type RunRecord = typeof RunRecord.Type
@@ -300,6 +307,15 @@ export interface NewRun {
    * transition to `running` is written.
    */
   readonly running?: { readonly owner: string; readonly started_at: string } | undefined
+  /**
+   * The thread the run joins. With it, `createRun` writes the run only if the thread's
+   * newest run is still `continued_from` (none, when that is null), checked in the
+   * transaction that writes it; else it fails with `CheckpointError[thread-moved]` naming
+   * the newest run and writes nothing. An existing idempotency key is answered first.
+   */
+  readonly thread_id?: string | null | undefined
+  /** The thread's run this one continues (its final state is this run's starting point). */
+  readonly continued_from?: string | null | undefined
 }
 
 /**
@@ -352,7 +368,9 @@ export const newRunRecord = (runId: string, run: NewRun): RunRecord => ({
   mutation: run.mutation ?? null,
   live_after_fork: run.live_after_fork === true,
   actor: run.actor ?? null,
-  breakpoints: run.breakpoints ?? null
+  breakpoints: run.breakpoints ?? null,
+  thread_id: run.thread_id ?? null,
+  continued_from: run.continued_from ?? null
 })
 
 /** The terminal (or stopped) outcome of a run. */
@@ -396,6 +414,8 @@ export const toSummary = (run: RunRecord, state: { readonly [k: string]: unknown
 export interface RunQuery {
   readonly status?: RunStatus | undefined
   readonly graph_id?: string | undefined
+  /** Only the runs of this thread. */
+  readonly thread_id?: string | undefined
   readonly limit?: number | undefined
   /** Opaque cursor from a previous page. */
   readonly cursor?: string | undefined

@@ -135,7 +135,7 @@ export const inspect = Command.make(
             graph_id: children.get(c.runId)?.record.graph_id ?? null,
             status: children.get(c.runId)?.record.status ?? null
           }))
-          yield* Console.log(JSON.stringify({ ...summary, children: nested, checkpoints, artifacts, missing_artifacts: check.missing, unindexed_artifacts: check.unindexed }, null, 2))
+          yield* Console.log(JSON.stringify({ ...summary, thread_id: record.thread_id, continued_from: record.continued_from, children: nested, checkpoints, artifacts, missing_artifacts: check.missing, unindexed_artifacts: check.unindexed }, null, 2))
           return
         }
         yield* Console.log(`run ${record.run_id}  graph ${record.graph_id}  status ${record.status}`)
@@ -143,6 +143,9 @@ export const inspect = Command.make(
         yield* Console.log(`runtime_hash ${record.runtime_hash}`)
         yield* Console.log(`created ${record.created_at}  started ${record.started_at ?? "-"}  finished ${record.finished_at ?? "-"}`)
         if (record.status === "running") yield* Console.log(`driven by ${describeOwner(record.owner)}`)
+        if (record.thread_id !== null) {
+          yield* Console.log(`thread ${record.thread_id}  ${record.continued_from !== null ? `continued from ${record.continued_from}` : "its first run"}`)
+        }
         if (record.parent_run_id !== null && record.derived_hash === null) {
           yield* Console.log(`child run of ${record.parent_run_id} at step ${record.fork_step} (a subgraph node)`)
         } else if (record.parent_run_id !== null) {

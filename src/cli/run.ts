@@ -34,6 +34,10 @@ export const run = Command.make(
     verbose,
     nonInteractive,
     moduleRoot,
+    thread: Options.text("thread").pipe(
+      Options.optional,
+      Options.withDescription("run on this thread: after its first run, start from the state the thread's last run finished with, the --inputs applied through each field's reducer (default: a run of its own)")
+    ),
     idempotencyKey: Options.text("idempotency-key").pipe(
       Options.optional,
       Options.withDescription("return the run already started with this key instead of starting another (default: none)")
@@ -56,7 +60,7 @@ export const run = Command.make(
       const conflict = conflictingOutput(o)
       if (conflict !== undefined) return yield* conflict
       const interrupts = yield* Interrupt.install
-      const [Graph, GraphRegistry, Scheduler, TriggerHost, inputs, stores, follow, Progress, { STOPPED_STATUSES }, { OWNER }, { ownerAlive }, { checkClientKey }, bp] = yield* Effect.promise(() =>
+      const [Graph, GraphRegistry, Scheduler, TriggerHost, inputs, stores, follow, Progress, { STOPPED_STATUSES }, { OWNER }, { ownerAlive }, { checkClientKey }, bp, threads, { Checkpointer }] = yield* Effect.promise(() =>
         Promise.all([
           import("../graph/Graph.js"),
           import("../scheduler/GraphRegistry.js"),
@@ -70,14 +74,19 @@ export const run = Command.make(
           import("../runtime/RunLoop.js"),
           import("../runtime/owner.js"),
           import("../triggers/TriggerEvent.js"),
-          import("../runtime/breakpoints.js")
+          import("../runtime/breakpoints.js"),
+          import("../graph/threads.js"),
+          import("../checkpoint/Checkpointer.js")
         ])
       )
       const key = yield* checkClientKey(Option.getOrUndefined(o.idempotencyKey), "--idempotency-key")
+      const threadId = Option.isSome(o.thread) ? yield* threads.checkThreadId(o.thread.value, "--thread") : undefined
       const g = yield* Graph.load(o.graph, yield* graphOptions(o.moduleRoot))
       const db = databaseFor(o.db, g.ir.checkpoints?.store, o.graph)
       // The original's flat state_schema: fields not given start at their zero value, as in its CLI.
-      const parsed = { ...inputs.flatZeroInputs(g.ir.state_schema, g.ir.state_class), ...yield* inputs.parseInputs(o.inputs, g.state.fields) }
+      const given = yield* inputs.parseInputs(o.inputs, g.state.fields)
+      const zeros = inputs.flatZeroInputs(g.ir.state_schema, g.ir.state_class)
+      let parsed = { ...zeros, ...given }
       // Breakpoints are checked against the graph's nodes before the database is opened.
       const breakpoints = {
         interruptBefore: Option.getOrUndefined(Option.map(o.interruptBefore, bp.parseNodeList)),
@@ -100,7 +109,9 @@ export const run = Command.make(
       yield* Effect.gen(function*() {
         const scheduler = yield* Scheduler.Scheduler
         const { manual } = yield* TriggerHost.start()
-        const enqueued = yield* manual.enqueue(g.id, parsed, key, "cli", breakpoints)
+        // A thread's later run: the zero values are not inputs (they would replace the carried state).
+        if (threadId !== undefined && Option.isSome(yield* Effect.flatMap(Checkpointer, (c) => threads.newestRun(c, threadId)))) parsed = given
+        const enqueued = yield* manual.enqueue(g.id, parsed, key, "cli", { ...breakpoints, threadId })
         // A deduplicated run that already stopped did no work here: no step lines for it.
         const stopped = enqueued.deduplicated && STOPPED_STATUSES.has(enqueued.status)
         const silent = o.quiet || stopped

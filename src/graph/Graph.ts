@@ -16,14 +16,15 @@ import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
-import { type Breakpoints, type Checkpoint, INPUT_NODE, type NewRun, type RunRecord, TERMINAL_STATUSES } from "../checkpoint/models.js"
+import { type Breakpoints, type Checkpoint, type NewRun, type RunRecord, TERMINAL_STATUSES } from "../checkpoint/models.js"
 import {
   CheckpointError,
   type GraphError,
   type InputError,
   NodeModuleError,
   RunStateError,
-  StateValidationError
+  StateValidationError,
+  type ThreadError
 } from "../errors.js"
 import { graphHash, runtimeHash } from "../ir/hash.js"
 import { decodeIR, graphTooLarge, irError, parseIR, type IRSource } from "../ir/parse.js"
@@ -53,6 +54,8 @@ import { nowIso, OWNER, RunLoop } from "../runtime/RunLoop.js"
 import { AuditSink } from "../telemetry/AuditSink.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import * as GraphRun from "./GraphRun.js"
+import { newRunOf } from "./newRun.js"
+import { explainMoved, threadRun } from "./threads.js"
 import { listSome, maxGraphBytes } from "../ir/limits.js"
 import { firstIssue } from "../ir/parseIssue.js"
 
@@ -66,6 +69,12 @@ export interface StartOptions {
   readonly idempotencyKey?: string | undefined
   /** Who started the run, for the audit log (default `library`); kept on the run's record. */
   readonly actor?: string | undefined
+  /**
+   * Start the run on this thread (a conversation of runs; see `graph/threads.ts`): after
+   * the thread's first run, it starts from the final state of the thread's newest run
+   * (which must be `done`), with `inputs` applied through each field's reducer.
+   */
+  readonly threadId?: string | undefined
   /**
    * Pause the run before these nodes run (`"*"`: every node), LangGraph's `interrupt_before`:
    * it stops `awaiting-input` with a `breakpoint` wait; `resume` (no response) continues it.
@@ -128,7 +137,7 @@ export interface ResumeOptions {
 export interface Graph extends GraphDefinition {
   /** Apply defaults to `inputs` and validate them against the state schema. */
   readonly initialState: (inputs: { readonly [field: string]: unknown }) => Either.Either<State, StateValidationError>
-  /** Validate `inputs` and build the run record and step-0 checkpoint to persist (no I/O). */
+  /** Validate `inputs` and build the run record and step-0 checkpoint to persist (no I/O; a `threadId` is not read: see `threads.threadRun`). */
   readonly newRun: (options?: NewRunOptions) => Effect.Effect<NewRun, StateValidationError>
   /**
    * Persist a new run (minting its id) and return its single-use handle. An
@@ -136,7 +145,7 @@ export interface Graph extends GraphDefinition {
    */
   readonly start: (
     options?: StartOptions
-  ) => Effect.Effect<GraphRun.GraphRun, StateValidationError | InputError | CheckpointError | RunStateError, Checkpointer>
+  ) => Effect.Effect<GraphRun.GraphRun, StateValidationError | InputError | CheckpointError | RunStateError | ThreadError, Checkpointer>
   /**
    * A handle on a run this process just created (record and step-0 checkpoint in hand),
    * without re-reading them. Use `resume` for anything else.
@@ -481,44 +490,21 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
   const newRun: Graph["newRun"] = (options = {}) =>
     Effect.gen(function*() {
       const state = yield* initialState(options.inputs ?? {})
-      const at = yield* nowIso
-      return {
-        graph_id: definition.id,
-        graph_hash: definition.graphHash,
-        runtime_hash: definition.runtimeHash,
-        inputs: options.inputs ?? {},
-        idempotency_key: options.idempotencyKey ?? null,
-        graph_source: definition.source ?? null,
-        actor: options.actor ?? null,
-        breakpoints: options.breakpoints ?? null,
-        created_at: at,
-        queued: options.queued ?? false,
-        initial: {
-          step: 0,
-          node: INPUT_NODE,
-          nodes: [INPUT_NODE],
-          state,
-          writes: [{ node: INPUT_NODE, update: state }],
-          delta: state,
-          next: [definition.topology.entry],
-          joins: {},
-          graph_hash: definition.graphHash,
-          runtime_hash: definition.runtimeHash,
-          parent_run_id: null,
-          parent_step: null,
-          started_at: at,
-          finished_at: at,
-          duration_ms: 0
-        }
-      }
+      return newRunOf(definition, state, { ...options, inputs: options.inputs ?? {} }, yield* nowIso)
     })
 
   const start: Graph["start"] = (options = {}) =>
     Effect.gen(function*() {
       const breakpoints = yield* resolveBreakpoints({ before: options.interruptBefore, after: options.interruptAfter }, definition.topology.nodes.keys(), START_FIELDS)
-      const prepared = yield* newRun({ inputs: options.inputs, idempotencyKey: options.idempotencyKey, actor: options.actor, breakpoints })
+      const fields = { inputs: options.inputs ?? {}, idempotencyKey: options.idempotencyKey, actor: options.actor, breakpoints }
       const { checkpointer, loop, audit } = yield* services
-      const { created, record: run } = yield* checkpointer.createRun(prepared)
+      const threadId = options.threadId
+      const prepared = threadId === undefined
+        ? yield* newRun(fields)
+        : yield* threadRun({ ...definition, initialState }, { ...fields, threadId })
+      const { created, record: run } = yield* checkpointer.createRun(prepared).pipe(
+        Effect.catchAll(threadId === undefined ? Effect.fail : explainMoved(checkpointer, threadId, definition.id))
+      )
       if (!created) {
         return yield* new RunStateError({
           runId: run.run_id,

@@ -31,12 +31,14 @@ import {
   RunStateError,
   SchedulerError,
   type StargraphError,
-  type StateValidationError
+  type StateValidationError,
+  type ThreadError
 } from "../errors.js"
 import type { Graph } from "../graph/Graph.js"
 import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
 import type { GraphRun } from "../graph/GraphRun.js"
 import { type BreakpointFields, type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints.js"
+import { explainMoved, threadRun } from "../graph/threads.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
 import { nowIso, OWNER } from "../runtime/RunLoop.js"
 import { ownerAlive } from "../runtime/owner.js"
@@ -77,6 +79,8 @@ export interface EnqueueOptions {
   readonly interruptAfter?: BreakpointNodes | undefined
   /** How the breakpoint options are named in an error (default `interrupt_before`, `interrupt_after`: the HTTP body's). */
   readonly breakpointFields?: BreakpointFields | undefined
+  /** Start the run on this thread (see `StartOptions.threadId`). */
+  readonly threadId?: string | undefined
 }
 
 /** The answer of `enqueue`. */
@@ -98,7 +102,7 @@ export interface SchedulerShape {
     graphId: string,
     params: { readonly [field: string]: unknown },
     options?: EnqueueOptions
-  ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | InputError | CheckpointError | RunStateError>
+  ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | InputError | CheckpointError | RunStateError | ThreadError>
   /**
    * Continue a stopped run (`paused`, `awaiting-input` with a response, or paused at a
    * breakpoint, without one) in this process. Durable before it returns: the run is put on the queue, `pending` with the
@@ -329,10 +333,19 @@ export const make = (
         yield* refuseWhileDraining
         const graph = yield* registry.get(graphId)
         const breakpoints = yield* resolveBreakpoints({ before: opts.interruptBefore, after: opts.interruptAfter }, graph.topology.nodes.keys(), opts.breakpointFields)
-        const prepared = yield* graph.newRun({ inputs: params, idempotencyKey: opts.idempotencyKey, queued: true, actor: opts.actor, breakpoints })
-        const done = yield* Deferred.make<CreatedRun, CheckpointError>()
-        yield* Queue.offer(intake, { run: prepared, done })
-        const { record, created } = yield* Deferred.await(done)
+        const threadId = opts.threadId
+        const fields = { inputs: params, idempotencyKey: opts.idempotencyKey, queued: true, actor: opts.actor, breakpoints }
+        const prepared = threadId === undefined
+          ? yield* graph.newRun(fields)
+          : yield* Effect.provideService(threadRun(graph, { ...fields, threadId }), Checkpointer, checkpointer)
+        // A thread's run is written on its own: its thread check must not fail a group commit of others.
+        const { record, created } = threadId === undefined
+          ? yield* Effect.flatMap(Deferred.make<CreatedRun, CheckpointError>(), (done) =>
+            Effect.zipRight(Queue.offer(intake, { run: prepared, done }), Deferred.await(done)))
+          : yield* checkpointer.createRun(prepared).pipe(
+            Effect.catchAll(explainMoved(checkpointer, threadId, graph.id)),
+            Effect.tap((c) => Effect.sync(() => c.created && enqueuing.add(c.record.run_id)))
+          )
         if (!created && record.graph_id !== graph.id) {
           // The same key for another graph's run is a mistake, not a retry of this request.
           return yield* new RunStateError({

@@ -13,6 +13,7 @@ import * as Schema from "effect/Schema"
 import { ArtifactEntry } from "../checkpoint/artifactModels.js"
 import { MissingArtifact } from "../checkpoint/artifactRefs.js"
 import { Breakpoints, RunRecord, RunStatus, RunSummary, StateRecord } from "../checkpoint/models.js"
+import { ThreadView } from "../graph/threads.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { ErrorAt } from "./envelope.js"
 
@@ -34,7 +35,13 @@ export const CreateRunBody = Schema.Struct({
   /** Pause before these nodes run (default none): the run stops `awaiting-input` with a `breakpoint` wait; `/resume` continues it. */
   interrupt_before: Schema.optional(BreakpointNodes),
   /** Pause after these nodes' step committed (default none). */
-  interrupt_after: Schema.optional(BreakpointNodes)
+  interrupt_after: Schema.optional(BreakpointNodes),
+  /**
+   * Start the run on this thread (1 to 200 printable characters): after the thread's first
+   * run, it starts from the final state of the thread's newest (done) run, with `params`
+   * applied through each field's reducer.
+   */
+  thread_id: Schema.optional(Schema.String)
 }).annotations({ ...strict, identifier: "CreateRunBody" })
 
 /** Body of `POST /v1/runs/{id}/respond`. */
@@ -69,6 +76,15 @@ const PageLimit = Schema.compose(Schema.String.pipe(Schema.pattern(/^[0-9]+$/)),
 export const ListRunsQuery = Schema.Struct({
   status: Schema.optional(RunStatus),
   graph_id: Schema.optional(Schema.String),
+  /** Only the runs of this thread. */
+  thread_id: Schema.optional(Schema.String),
+  /** Default 50. */
+  limit: Schema.optional(PageLimit),
+  cursor: Schema.optional(Schema.String)
+})
+
+/** Query of `GET /v1/threads/{id}`: a page of its runs. */
+export const ThreadQuery = Schema.Struct({
   /** Default 50. */
   limit: Schema.optional(PageLimit),
   cursor: Schema.optional(Schema.String)
@@ -84,7 +100,10 @@ export const RunView = Schema.Struct({
   owner: Schema.NullOr(Schema.String),
   inputs: StateRecord,
   /** The run's breakpoints, or null for none (optional: a derived client of an older server has none). */
-  breakpoints: Schema.optional(Schema.NullOr(Breakpoints))
+  breakpoints: Schema.optional(Schema.NullOr(Breakpoints)),
+  /** The thread the run is on, and the thread's run it continued (null: none). */
+  thread_id: Schema.NullOr(Schema.String),
+  continued_from: Schema.NullOr(Schema.String)
 }).annotations({ identifier: "RunView" })
 
 const Enqueued = (deduplicated: boolean) =>
@@ -223,6 +242,7 @@ export class RunsGroup extends HttpApiGroup.make("runs")
       .addSuccess(Enqueued(true), { status: 200 })
       .addError(UnknownGraph)
       .addError(KeyTaken)
+      .addError(ErrorAt(400, "an invalid thread_id (ThreadError invalid-thread-id), or params that do not fit the thread's state (StateValidationError)"))
       .addError(ShuttingDown)
       .annotate(OpenApi.Summary, "Enqueue a run (the same path as `stargraph run`); idempotent by idempotency_key (200 with the existing run)")
   )
@@ -278,6 +298,13 @@ export class RunsGroup extends HttpApiGroup.make("runs")
   )
 {}
 
+/** Threads: conversations of runs that each continue where the previous one finished. */
+export class ThreadsGroup extends HttpApiGroup.make("threads").add(
+  HttpApiEndpoint.get("get", "/v1/threads/:id").setPath(RunPath).setUrlParams(ThreadQuery).addSuccess(ThreadView)
+    .addError(ErrorAt(404, "no run is on the thread (ThreadError unknown-thread)"))
+    .annotate(OpenApi.Summary, "A thread's runs, newest first, and the final state of its newest done run (what its next run starts from)")
+) {}
+
 /** Artifacts by id (content-addressed: the same bytes have one id across runs). */
 export class ArtifactsGroup extends HttpApiGroup.make("artifacts").add(
   HttpApiEndpoint.get("get", "/v1/artifacts/:id").setPath(ArtifactPath).setUrlParams(ArtifactQuery)
@@ -293,6 +320,7 @@ export class StargraphApi extends HttpApi.make("stargraph")
   .add(HealthGroup)
   .add(GraphsGroup)
   .add(RunsGroup)
+  .add(ThreadsGroup)
   .add(ArtifactsGroup)
   .addError(ErrorAt(400, "invalid body, query, path or params (InputError, StateValidationError)"))
   .addError(ErrorAt(401, GUARD_REFUSALS[401]))

@@ -29,7 +29,8 @@ import * as Replay from "../replay/Replay.js"
 import { GraphRegistry, type GraphRegistryShape } from "../scheduler/GraphRegistry.js"
 import { Scheduler } from "../scheduler/Scheduler.js"
 import { STARGRAPH_VERSION } from "../version.js"
-import { envelopeOf, redactErrorRecord } from "../triggers/httpError.js"
+import { envelopeOf, redact, redactErrorRecord } from "../triggers/httpError.js"
+import { checkThreadId, threadView } from "../graph/threads.js"
 import { identified, parseLastEventId, recordStop, type ResumePoint, resumeAfter, withKeepAlive } from "./sse.js"
 import { checkClientKey } from "../triggers/TriggerEvent.js"
 import { runEvents } from "./runEvents.js"
@@ -151,13 +152,17 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
     return handlers
       .handle("create", ({ payload, request }) =>
         Effect.map(
-          Effect.flatMap(checkClientKey(payload.idempotency_key, "idempotency_key"), (idempotencyKey) =>
-            Effect.mapError(scheduler.enqueue(payload.graph_id, payload.params ?? {}, {
-              idempotencyKey,
-              actor: actorOf(request),
-              interruptBefore: payload.interrupt_before,
-              interruptAfter: payload.interrupt_after
-            }), hint)),
+          Effect.flatMap(
+            Effect.all([checkClientKey(payload.idempotency_key, "idempotency_key"), payload.thread_id === undefined ? Effect.succeed(undefined) : checkThreadId(payload.thread_id, "thread_id")]),
+            ([idempotencyKey, threadId]) =>
+              Effect.mapError(scheduler.enqueue(payload.graph_id, payload.params ?? {}, {
+                idempotencyKey,
+                actor: actorOf(request),
+                interruptBefore: payload.interrupt_before,
+                interruptAfter: payload.interrupt_after,
+                threadId
+              }), hint)
+          ),
           (enqueued) => ({ run_id: enqueued.runId, status: enqueued.status, graph_id: enqueued.graphId, deduplicated: enqueued.deduplicated })
         ))
       .handle("list", ({ urlParams }) =>
@@ -182,7 +187,9 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
               idempotency_key: record.idempotency_key,
               owner: record.owner,
               inputs: record.inputs,
-              breakpoints: record.breakpoints
+              breakpoints: record.breakpoints,
+              thread_id: record.thread_id,
+              continued_from: record.continued_from
             }
             // Kept once final; an `error` run can still be resumed, so it is read afresh.
             if (!TERMINAL_STATUSES.has(record.status) || record.status === "error") return view
@@ -449,5 +456,18 @@ const typeInRun = (store: ArtifactStoreShape, runId: string, id: string, otherwi
 /** An artifact's bytes never change under its id: cached for a year, by the client only. */
 const ARTIFACT_CACHE = "private, max-age=31536000, immutable"
 
+/** `GET /v1/threads/{id}`. */
+export const threadsLayer = HttpApiBuilder.group(StargraphApi, "threads", (handlers) =>
+  Effect.gen(function*() {
+    const checkpointer = yield* Checkpointer
+    return handlers.handle("get", ({ path, urlParams }) =>
+      threadView(path.id, urlParams).pipe(
+        Effect.provideService(Checkpointer, checkpointer),
+        Effect.mapError((e): StargraphError =>
+          e._tag === "CheckpointError" && e.reason === "invalid-cursor" ? new InputError({ field: "cursor", message: e.message, fix: "pass the next_cursor of a previous page" }) : e),
+        Effect.map((view) => ({ ...view, runs: view.runs.map((r) => (r.error === null ? r : { ...r, error: { type: r.error.type, message: redact(r.error.message) } })) }))
+      ))
+  }))
+
 /** Every group's handlers. */
-export const handlersLayer = (db: string) => Layer.mergeAll(healthLayer(db), graphsLayer, runsLayer, artifactsLayer)
+export const handlersLayer = (db: string) => Layer.mergeAll(healthLayer(db), graphsLayer, runsLayer, threadsLayer, artifactsLayer)

@@ -163,6 +163,35 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* is(Option.isNone(yield* c.findByIdempotencyKey(`${key}-unused`)), "an unused key finds nothing")
     })),
 
+  check("a thread's run is written only while the thread's newest run is the one it continues (thread-moved otherwise, nothing written); listRuns filters by thread_id", (c, is) =>
+    Effect.gen(function*() {
+      const thread = `contract-thread-${randomUUID()}`
+      const count = Effect.map(c.listRuns({ thread_id: thread, limit: 500 }), (p) => p.runs.length)
+      const first = yield* c.createRun(newRun({ thread_id: thread, continued_from: null }))
+      yield* is(first.record.thread_id === thread && first.record.continued_from === null, `the record keeps thread_id and continued_from, got ${JSON.stringify(first.record)}`)
+      const read = yield* some("thread", "getRun", yield* c.getRun(first.record.run_id))
+      yield* is(read.thread_id === thread && read.continued_from === null, "thread_id and continued_from round-trip")
+      yield* failsWith("thread", "a second first run on the thread", c.createRun(newRun({ thread_id: thread, continued_from: null })), "thread-moved")
+      yield* failsWith("thread", "a run continuing an unfinished newest run", c.createRun(newRun({ thread_id: thread, continued_from: first.record.run_id })), "thread-moved")
+      yield* is((yield* count) === 1, "a refused thread run writes nothing")
+      yield* c.updateRun(first.record.run_id, { status: "done", finished_at: AT })
+      const second = yield* c.createRun(newRun({ thread_id: thread, continued_from: first.record.run_id }))
+      yield* is(second.created && second.record.continued_from === first.record.run_id, "a run continuing the thread's done newest run is written")
+      yield* failsWith("thread", "a run continuing a run that is no longer the thread's newest", c.createRun(newRun({ thread_id: thread, continued_from: first.record.run_id })), "thread-moved")
+      const listed = (yield* c.listRuns({ thread_id: thread })).runs.map((r) => r.run_id)
+      yield* is(same(listed, [second.record.run_id, first.record.run_id]), `listRuns({thread_id}) lists the thread's runs newest first, got ${JSON.stringify(listed)}`)
+      yield* is((yield* c.listRuns({ thread_id: `${thread}-none` })).runs.length === 0, "another thread id lists nothing")
+    })),
+
+  check("a thread's run whose idempotency key is taken is answered with that run before the thread is checked", (c, is) =>
+    Effect.gen(function*() {
+      const thread = `contract-thread-${randomUUID()}`
+      const key = `contract-thread-key-${randomUUID()}`
+      const first = yield* c.createRun(newRun({ thread_id: thread, continued_from: null, idempotency_key: key }))
+      const retried = yield* c.createRun(newRun({ thread_id: thread, continued_from: null, idempotency_key: key }))
+      yield* is(!retried.created && retried.record.run_id === first.record.run_id, "the retry returns the run with created false")
+    })),
+
   check("createRuns writes a batch in order and deduplicates keys inside it", (c, is) =>
     Effect.gen(function*() {
       const key = `contract-batch-${randomUUID()}`

@@ -4,7 +4,7 @@
  * HTTP API see identical run records and idempotency (the spec's convergence guarantee).
  */
 import * as Effect from "effect/Effect"
-import { type CheckpointError, type InputError, type RunStateError, type SchedulerError, StargraphRuntimeError, type StateValidationError } from "../errors.js"
+import { type CheckpointError, type InputError, type RunStateError, type SchedulerError, StargraphRuntimeError, type StateValidationError, type ThreadError } from "../errors.js"
 import type { Enqueued, EnqueueOptions, SchedulerShape } from "../scheduler/Scheduler.js"
 import type { Trigger } from "./Trigger.js"
 
@@ -16,8 +16,9 @@ export interface ManualTrigger extends Trigger {
     params: { readonly [field: string]: unknown },
     idempotencyKey?: string,
     actor?: string,
-    breakpoints?: Pick<EnqueueOptions, "interruptBefore" | "interruptAfter" | "breakpointFields">
-  ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | InputError | CheckpointError | RunStateError | StargraphRuntimeError>
+    /** The run's breakpoints and thread (see `EnqueueOptions`). */
+    options?: Pick<EnqueueOptions, "interruptBefore" | "interruptAfter" | "breakpointFields" | "threadId">
+  ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | InputError | CheckpointError | RunStateError | ThreadError | StargraphRuntimeError>
 }
 
 /** A fresh manual trigger; `init` must receive the scheduler before `enqueue` works. */
@@ -36,11 +37,11 @@ export const make = (): ManualTrigger => {
     start: () => undefined,
     stop: () => undefined,
     routes: () => [],
-    enqueue: (graphId, params, idempotencyKey, actor, breakpoints) =>
-      Effect.suspend((): Effect.Effect<Enqueued, SchedulerError | StateValidationError | InputError | CheckpointError | RunStateError | StargraphRuntimeError> =>
+    enqueue: (graphId, params, idempotencyKey, actor, options) =>
+      Effect.suspend((): Effect.Effect<Enqueued, SchedulerError | StateValidationError | InputError | CheckpointError | RunStateError | ThreadError | StargraphRuntimeError> =>
         scheduler === undefined
           ? Effect.fail(new StargraphRuntimeError({ message: "ManualTrigger.enqueue called before init: start the triggers first" }))
-          : scheduler.enqueue(graphId, params, { idempotencyKey, actor: actor ?? "manual", ...breakpoints })
+          : scheduler.enqueue(graphId, params, { idempotencyKey, actor: actor ?? "manual", ...options })
       )
   }
 }

@@ -20,7 +20,7 @@ export const statusOf = (error: StargraphError): number => {
         ? 404
         : error.reason === "invalid-cursor"
         ? 400
-        : error.reason === "graph-hash-mismatch" || error.reason === "runtime-hash-mismatch"
+        : error.reason === "graph-hash-mismatch" || error.reason === "runtime-hash-mismatch" || error.reason === "thread-moved"
         ? 409
         : error.reason === "checkpoint-too-large"
         ? 413
@@ -29,6 +29,8 @@ export const statusOf = (error: StargraphError): number => {
       return error.reason === "unknown-graph" ? 404 : error.reason === "shutting-down" ? 503 : 500
     case "RunStateError":
       return 409
+    case "ThreadError":
+      return error.reason === "invalid-thread-id" ? 400 : error.reason === "unknown-thread" ? 404 : 409
     case "WebhookError":
     case "ApiError":
       return error.status

@@ -195,7 +195,8 @@ describe("SQLite Checkpointer", () => {
     await Effect.runPromise(runMany(filename, 2))
     // Make it a schema-5 database: drop what migrations 6 to 9 added.
     const old = new Database(filename)
-    for (const st of ["ALTER TABLE runs_history DROP COLUMN breakpoints", "ALTER TABLE runs_history DROP COLUMN actor", "ALTER TABLE runs_history DROP COLUMN live_after_fork",
+    for (const st of ["DROP INDEX runs_history_thread_active", "DROP INDEX runs_history_thread", "ALTER TABLE runs_history DROP COLUMN continued_from",
+      "ALTER TABLE runs_history DROP COLUMN thread_id", "ALTER TABLE runs_history DROP COLUMN breakpoints", "ALTER TABLE runs_history DROP COLUMN actor", "ALTER TABLE runs_history DROP COLUMN live_after_fork",
       "ALTER TABLE checkpoints DROP COLUMN facts", "ALTER TABLE checkpoints DROP COLUMN rules", "ALTER TABLE checkpoints DROP COLUMN groups"]) old.exec(st)
     old.pragma("user_version = 5")
     old.close()

@@ -1,0 +1,61 @@
+/**
+ * The run record and step-0 checkpoint a new run is created with, from the state it
+ * starts in: what `Graph.newRun` persists, and a thread's continued run too.
+ */
+import { type Breakpoints, INPUT_NODE, type NewRun } from "../checkpoint/models.js"
+import type { State } from "../ir/stateSchema.js"
+import type { GraphDefinition } from "../runtime/GraphDefinition.js"
+
+/** Who starts the run and how (the fields of `StartOptions` a new run records). */
+export interface NewRunFields {
+  readonly inputs: { readonly [field: string]: unknown }
+  readonly idempotencyKey?: string | undefined
+  readonly actor?: string | undefined
+  readonly queued?: boolean | undefined
+  /** The run's breakpoints, already checked against the graph's nodes (null or absent: none). */
+  readonly breakpoints?: Breakpoints | null | undefined
+  /** The thread the run joins, and the thread's run it continues (null: its first). */
+  readonly thread?: { readonly id: string; readonly continuedFrom: string | null } | undefined
+}
+
+/**
+ * A new run of `definition` starting in `state` at `at`. Step 0's write is `written` (the
+ * update its inputs made: the whole state for a run that starts afresh) and its delta
+ * `delta` (default: the whole state).
+ */
+export const newRunOf = (
+  definition: GraphDefinition,
+  state: State,
+  fields: NewRunFields,
+  at: string,
+  step0: { readonly written?: State | undefined; readonly delta?: State | undefined } = {}
+): NewRun => ({
+  graph_id: definition.id,
+  graph_hash: definition.graphHash,
+  runtime_hash: definition.runtimeHash,
+  inputs: fields.inputs,
+  idempotency_key: fields.idempotencyKey ?? null,
+  graph_source: definition.source ?? null,
+  actor: fields.actor ?? null,
+  breakpoints: fields.breakpoints ?? null,
+  created_at: at,
+  queued: fields.queued ?? false,
+  ...(fields.thread !== undefined ? { thread_id: fields.thread.id, continued_from: fields.thread.continuedFrom } : {}),
+  initial: {
+    step: 0,
+    node: INPUT_NODE,
+    nodes: [INPUT_NODE],
+    state,
+    writes: [{ node: INPUT_NODE, update: step0.written ?? state }],
+    delta: step0.delta ?? state,
+    next: [definition.topology.entry],
+    joins: {},
+    graph_hash: definition.graphHash,
+    runtime_hash: definition.runtimeHash,
+    parent_run_id: null,
+    parent_step: null,
+    started_at: at,
+    finished_at: at,
+    duration_ms: 0
+  }
+})
