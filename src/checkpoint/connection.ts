@@ -122,7 +122,7 @@ export const runOne = (
   options?: WriteOptions
 ): Effect.Effect<WriteResult, SqlError> =>
   isPostgres(sql)
-    ? Effect.retry(withConnection(sql, (conn) => bind(conn, true).run(text, params)), conflictRetry)
+    ? retryConflicts(withConnection(sql, (conn) => bind(conn, true).run(text, params)))
     : withConnection(sql, (conn, outerDepth) => syncing(conn, outerDepth, options, bind(conn, false).run(text, params)))
 
 /**
@@ -136,8 +136,16 @@ const isConflict = (error: unknown): boolean => {
   return typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string" && CONFLICT_CODES.has(cause.code)
 }
 
-/** A top-level PostgreSQL write that lost a conflict runs again, a few times. */
-const conflictRetry = { while: isConflict, times: 5, schedule: Schedule.jittered(Schedule.exponential("5 millis")) }
+/**
+ * A PostgreSQL write that lost a conflict runs again, a few times, when it is a
+ * transaction of its own; inside a caller's transaction (which the conflict aborted) the
+ * caller's transaction fails with it.
+ */
+const retryConflicts = <A, E>(write: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (outer) =>
+    Option.isSome(outer)
+      ? write
+      : Effect.retry(write, { while: isConflict, times: 8, schedule: Schedule.jittered(Schedule.exponential("5 millis")) }))
 
 /**
  * Run `body` atomically: on a reserved connection between `BEGIN IMMEDIATE` (SQLite;
@@ -167,7 +175,7 @@ export const transaction = <A, E>(
     )
     return pg ? atomic : syncing(conn, outerDepth, options, atomic)
   })
-  return pg ? Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (outer) => (Option.isSome(outer) ? once : Effect.retry(once, conflictRetry))) : once
+  return pg ? retryConflicts(once) : once
 }
 
 /** The statements that open, commit and undo one level of transaction. */
