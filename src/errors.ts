@@ -289,7 +289,11 @@ export const CheckpointErrorReason = Schema.Literal(
   /** A step's checkpoint is larger than the Checkpointer accepts (`STARGRAPH_MAX_CHECKPOINT_BYTES`). */
   "checkpoint-too-large",
   /** A run to add to a thread: the thread's newest run is no longer the one it continues (`runId` names the newest). */
-  "thread-moved"
+  "thread-moved",
+  /** A database URL that cannot be used (not `postgres://…`, or malformed). */
+  "invalid-url",
+  /** The database server could not be reached, or refused the connection (login, database name). */
+  "connection-failed"
 )
 
 /** Persisting or reading checkpoints failed, or a resume was refused. */
@@ -299,7 +303,7 @@ export class CheckpointError extends Schema.TaggedError<CheckpointError>()("Chec
   runId: Schema.optional(Schema.String),
   expectedHash: Schema.optional(Schema.String),
   actualHash: Schema.optional(Schema.String),
-  /** Database file, when relevant. */
+  /** Database file (or PostgreSQL URL, without its password), when relevant. */
   filename: Schema.optional(Schema.String),
   /** `checkpoint-too-large`: the checkpoint's size (absent when it is too large to encode at all) and the limit. */
   size: Schema.optional(Schema.Number),

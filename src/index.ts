@@ -23,6 +23,7 @@ export type { GraphDefinition } from "./runtime/GraphDefinition.js"
 
 export { Checkpointer, type CheckpointerShape, type TakeOverExpectation } from "./checkpoint/Checkpointer.js"
 export * as SqliteCheckpointer from "./checkpoint/SqliteCheckpointer.js"
+export * as PgCheckpointer from "./checkpoint/PgCheckpointer.js"
 export * as Prune from "./checkpoint/prune.js"
 export * as MemoryCheckpointer from "./checkpoint/MemoryCheckpointer.js"
 export { checkpointTooLarge, DEFAULT_MAX_CHECKPOINT_BYTES, encodeJson, maxCheckpointBytes } from "./checkpoint/checkpointSize.js"

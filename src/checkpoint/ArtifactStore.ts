@@ -10,6 +10,7 @@
 import * as Context from "effect/Context"
 import * as Layer from "effect/Layer"
 import type { ArtifactStoreShape } from "./artifactModels.js"
+import { isPostgresUrl } from "./databaseUrl.js"
 import * as FilesystemArtifactStore from "./FilesystemArtifactStore.js"
 import * as MemoryArtifactStore from "./MemoryArtifactStore.js"
 
@@ -24,9 +25,14 @@ export class ArtifactStore extends Context.Reference<ArtifactStore>()("stargraph
   defaultValue: (): ArtifactStoreShape => FilesystemArtifactStore.make(process.env[ENV_VAR] ?? DEFAULT_DIR)
 }) {}
 
-/** The folder of the store beside the SQLite database `db`: `$STARGRAPH_ARTIFACTS_DIR`, else `<db>.artifacts`. */
+/**
+ * The folder of the store beside the SQLite database `db`: `$STARGRAPH_ARTIFACTS_DIR`, else
+ * `<db>.artifacts`. A PostgreSQL database (a `postgres://` URL) has no folder: its store is
+ * `$STARGRAPH_ARTIFACTS_DIR`, else {@link DEFAULT_DIR} under the current folder (hosts that
+ * share the database share artifacts through a folder they all mount).
+ */
 export const besideDatabase = (db: string, env: { readonly [name: string]: string | undefined } = process.env): string =>
-  env[ENV_VAR] ?? `${db}.artifacts`
+  env[ENV_VAR] ?? (isPostgresUrl(db) ? DEFAULT_DIR : `${db}.artifacts`)
 
 /** A Layer providing `store`. */
 export const layer = (store: ArtifactStoreShape): Layer.Layer<ArtifactStore> => Layer.succeed(ArtifactStore, store)

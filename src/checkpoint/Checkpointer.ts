@@ -1,6 +1,6 @@
 /**
  * The per-step persistence contract. Provide `SqliteCheckpointer.layer(...)`,
- * `MemoryCheckpointer.layer`, or your own Layer of this Tag.
+ * `PgCheckpointer.layer(...)`, `MemoryCheckpointer.layer`, or your own Layer of this Tag.
  */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"

@@ -5,12 +5,17 @@
  * after every step, so those are taken once per transaction here instead (about half
  * of the client-side cost of a checkpoint write; see docs/performance.md). Reads keep
  * the template path.
+ *
+ * Statements are written with `?` placeholders, as SQLite takes them; on a PostgreSQL
+ * client (`@effect/sql-pg`) they are numbered (`$1`, `$2`…), transactions begin with a
+ * plain `BEGIN`, and one that loses a deadlock or a serialization conflict is run again.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { Connection } from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 
 /** A value a statement parameter may take. */
 export type Param = string | number | null
@@ -29,11 +34,55 @@ export interface Statements {
   readonly all: <Row>(text: string, params: ReadonlyArray<Param>) => Effect.Effect<ReadonlyArray<Row>, SqlError>
 }
 
-const bind = (conn: Connection): Statements => ({
-  run: (text, params) => Effect.map(conn.executeRaw(text, params), (result) => result as WriteResult),
-  all: <Row>(text: string, params: ReadonlyArray<Param>) =>
-    conn.execute(text, params, undefined) as Effect.Effect<ReadonlyArray<Row>, SqlError>
+/** Whether `sql` talks to PostgreSQL (`@effect/sql-pg`); otherwise SQLite. */
+export const isPostgres = (sql: SqlClient.SqlClient): boolean => sql.onDialectOrElse({ pg: () => true, orElse: () => false })
+
+/** Statement texts with numbered placeholders, by their `?` text (a few hundred distinct texts at most). */
+const numberedTexts = new Map<string, string>()
+
+/**
+ * `text` with its `?` placeholders numbered for PostgreSQL (`$1`, `$2`…); a `?` inside a
+ * quoted string or identifier is left alone.
+ */
+export const numbered = (text: string): string => {
+  const known = numberedTexts.get(text)
+  if (known !== undefined) return known
+  let out = ""
+  let n = 0
+  let quote: string | undefined
+  for (const c of text) {
+    if (quote !== undefined) {
+      if (c === quote) quote = undefined
+      out += c
+    } else if (c === "'" || c === "\"") {
+      quote = c
+      out += c
+    } else {
+      out += c === "?" ? `$${++n}` : c
+    }
+  }
+  if (numberedTexts.size >= 1000) numberedTexts.clear()
+  numberedTexts.set(text, out)
+  return out
+}
+
+/** The rows a PostgreSQL write changed (`pg`'s result), as SQLite reports them. */
+const pgChanges = (result: unknown): WriteResult => ({
+  changes: typeof result === "object" && result !== null && "rowCount" in result && typeof result.rowCount === "number" ? result.rowCount : 0
 })
+
+const bind = (conn: Connection, pg: boolean): Statements =>
+  pg
+    ? {
+      run: (text, params) => Effect.map(conn.executeRaw(numbered(text), params), pgChanges),
+      all: <Row>(text: string, params: ReadonlyArray<Param>) =>
+        conn.execute(numbered(text), params, undefined) as Effect.Effect<ReadonlyArray<Row>, SqlError>
+    }
+    : {
+      run: (text, params) => Effect.map(conn.executeRaw(text, params), (result) => result as WriteResult),
+      all: <Row>(text: string, params: ReadonlyArray<Param>) =>
+        conn.execute(text, params, undefined) as Effect.Effect<ReadonlyArray<Row>, SqlError>
+    }
 
 /** Run `use` on the calling fiber's transaction connection (with its depth), or on a reserved one. */
 const withConnection = <A, E>(
@@ -58,46 +107,76 @@ export interface WriteOptions {
   readonly deferSync?: boolean
 }
 
-/** Around `write` on a top-level connection: relax `synchronous` for its commit when asked. */
+/** Around `write` on a top-level SQLite connection: relax `synchronous` for its commit when asked. */
 const syncing = <A, E>(conn: Connection, outerDepth: number | undefined, options: WriteOptions | undefined, write: Effect.Effect<A, E>) =>
   options?.deferSync === true && outerDepth === undefined
     ? Effect.acquireUseRelease(conn.executeRaw("PRAGMA synchronous = NORMAL", []), () => write, () =>
       Effect.orDie(conn.executeRaw("PRAGMA synchronous = FULL", [])))
     : write
 
-/** One write statement, atomic on its own (SQLite's implicit transaction). */
+/** One write statement, atomic on its own (the database's implicit transaction). */
 export const runOne = (
   sql: SqlClient.SqlClient,
   text: string,
   params: ReadonlyArray<Param>,
   options?: WriteOptions
 ): Effect.Effect<WriteResult, SqlError> =>
-  withConnection(sql, (conn, outerDepth) => syncing(conn, outerDepth, options, bind(conn).run(text, params)))
+  isPostgres(sql)
+    ? retryConflicts(withConnection(sql, (conn) => bind(conn, true).run(text, params)))
+    : withConnection(sql, (conn, outerDepth) => syncing(conn, outerDepth, options, bind(conn, false).run(text, params)))
 
 /**
- * Run `body` atomically: on a reserved connection between `BEGIN IMMEDIATE` and
- * `COMMIT` (rolled back when it fails), or, when the calling fiber is already inside a
- * `sql.withTransaction`, in a savepoint of that transaction. `sql` templates inside
- * `body` join the same transaction. Uninterruptible: a commit is never abandoned half-way.
+ * PostgreSQL's codes for a transaction it aborted so that another could go on: a
+ * serialization failure and a deadlock. Run again, it sees the other's outcome.
+ */
+const CONFLICT_CODES: ReadonlySet<string> = new Set(["40001", "40P01"])
+
+const isConflict = (error: unknown): boolean => {
+  const cause = typeof error === "object" && error !== null && "cause" in error ? error.cause : undefined
+  return typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string" && CONFLICT_CODES.has(cause.code)
+}
+
+/**
+ * A PostgreSQL write that lost a conflict runs again, a few times, when it is a
+ * transaction of its own; inside a caller's transaction (which the conflict aborted) the
+ * caller's transaction fails with it.
+ */
+const retryConflicts = <A, E>(write: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (outer) =>
+    Option.isSome(outer)
+      ? write
+      : Effect.retry(write, { while: isConflict, times: 8, schedule: Schedule.jittered(Schedule.exponential("5 millis")) }))
+
+/**
+ * Run `body` atomically: on a reserved connection between `BEGIN IMMEDIATE` (SQLite;
+ * PostgreSQL: `BEGIN`) and `COMMIT` (rolled back when it fails), or, when the calling
+ * fiber is already inside a `sql.withTransaction`, in a savepoint of that transaction.
+ * `sql` templates inside `body` join the same transaction. Uninterruptible: a commit is
+ * never abandoned half-way. On PostgreSQL, a top-level transaction that loses a deadlock
+ * or a serialization conflict is rolled back and run again (a few times).
  */
 export const transaction = <A, E>(
   sql: SqlClient.SqlClient,
   body: (statements: Statements) => Effect.Effect<A, E>,
   options?: WriteOptions
-): Effect.Effect<A, E | SqlError> =>
-  withConnection(sql, (conn, outerDepth) => {
-    const bracket = outerDepth === undefined ? topLevel : savepoint
+): Effect.Effect<A, E | SqlError> => {
+  const pg = isPostgres(sql)
+  const once = withConnection(sql, (conn, outerDepth) => {
+    const bracket = outerDepth !== undefined ? savepoint : pg ? pgTopLevel : topLevel
     const depth = outerDepth === undefined ? 0 : outerDepth + 1
-    return syncing(conn, outerDepth, options, Effect.uninterruptible(
+    const atomic = Effect.uninterruptible(
       Effect.zipRight(
         conn.executeRaw(bracket.begin, []),
-        Effect.provideService(body(bind(conn)), SqlClient.TransactionConnection, [conn, depth])
+        Effect.provideService(body(bind(conn, pg)), SqlClient.TransactionConnection, [conn, depth])
       ).pipe(
         Effect.tap(() => conn.executeRaw(bracket.commit, [])),
         Effect.tapErrorCause(() => Effect.ignore(Effect.forEach(bracket.rollback, (text) => conn.executeRaw(text, []))))
       )
-    ))
+    )
+    return pg ? atomic : syncing(conn, outerDepth, options, atomic)
   })
+  return pg ? retryConflicts(once) : once
+}
 
 /** The statements that open, commit and undo one level of transaction. */
 interface Bracket {
@@ -107,6 +186,7 @@ interface Bracket {
 }
 
 const topLevel: Bracket = { begin: "BEGIN IMMEDIATE", commit: "COMMIT", rollback: ["ROLLBACK"] }
+const pgTopLevel: Bracket = { begin: "BEGIN", commit: "COMMIT", rollback: ["ROLLBACK"] }
 const savepoint: Bracket = {
   begin: "SAVEPOINT stargraph_write",
   commit: "RELEASE stargraph_write",

@@ -1,5 +1,5 @@
 /**
- * Retention for the SQLite database: delete runs that ended before a cutoff, with their
+ * Retention for the checkpoint database (SQLite or PostgreSQL): delete runs that ended before a cutoff, with their
  * checkpoints, in one transaction. A run another remaining run depends on is kept: a
  * counterfactual fork replays its parent's recording, and a subgraph child belongs to its
  * parent (it is deleted with it, never alone). Then the artifact store (`ArtifactStore`:
@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import { type ArtifactStoreError, CheckpointError, InputError } from "../errors.js"
 import type { ArtifactSweep } from "./artifactModels.js"
 import { ArtifactStore } from "./ArtifactStore.js"
-import { type Param, transaction } from "./connection.js"
+import { isPostgres, type Param, transaction } from "./connection.js"
 import type { RunStatus } from "./models.js"
 
 /** The statuses a prune may delete: runs that ended for good (`error` is resumable, and never pruned). */
@@ -126,7 +126,7 @@ const referencedByRuns = (sql: SqlClient.SqlClient, deleted: ReadonlySet<string>
     }
   })
 
-/** `IN (?, ?, …)` batches of at most 500 ids (SQLite's parameter limit is far above). */
+/** `IN (?, ?, …)` batches of at most 500 ids (SQLite's and PostgreSQL's parameter limits are far above). */
 const batches = (ids: ReadonlyArray<string>): ReadonlyArray<ReadonlyArray<string>> =>
   Array.from({ length: Math.ceil(ids.length / 500) }, (_, i) => ids.slice(i * 500, i * 500 + 500))
 
@@ -148,6 +148,9 @@ export const prune = (filename: string, options: PruneOptions): Effect.Effect<Pr
     const sql = yield* SqlClient.SqlClient
     const deleted = yield* transaction(sql, (db) =>
       Effect.gen(function*() {
+        // SQLite's write transaction holds the database from its start; PostgreSQL's takes
+        // the runs table from other writers, so no run starts depending on one it deletes.
+        if (isPostgres(sql)) yield* db.run("LOCK TABLE runs_history IN SHARE ROW EXCLUSIVE MODE", [])
         const rows = yield* db.all<RunRow>("SELECT run_id, parent_run_id, derived_hash, status, finished_at FROM runs_history", [])
         const { ids, kept } = prunable(rows, options.before, statuses)
         const list = [...ids]
@@ -155,8 +158,9 @@ export const prune = (filename: string, options: PruneOptions): Effect.Effect<Pr
         for (const batch of batches(list)) {
           const marks = batch.map(() => "?").join(", ")
           const params: ReadonlyArray<Param> = batch
-          const counted = yield* db.all<{ readonly n: number }>(`SELECT count(*) AS n FROM checkpoints WHERE run_id IN (${marks})`, params)
-          checkpoints += counted[0]?.n ?? 0
+          // A count is a bigint in PostgreSQL, which comes as text.
+          const counted = yield* db.all<{ readonly n: number | string }>(`SELECT count(*) AS n FROM checkpoints WHERE run_id IN (${marks})`, params)
+          checkpoints += Number(counted[0]?.n ?? 0)
           if (options.dryRun === true) continue
           yield* db.run(`DELETE FROM checkpoints WHERE run_id IN (${marks})`, params)
           yield* db.run(`DELETE FROM pending_runs WHERE run_id IN (${marks})`, params)

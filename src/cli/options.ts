@@ -1,6 +1,6 @@
 /**
  * The flags shared by several commands, so every command spells them the same way:
- * `--db` (the checkpoint database), `--audit-log` (the JSONL audit log), `--quiet`,
+ * `--db` (the checkpoint database: a SQLite file or a `postgres://` URL), `--audit-log` (the JSONL audit log), `--quiet`,
  * `--no-summary`, `--json`. Every description states the default.
  */
 import { Args, HelpDoc, Options, ValidationError } from "@effect/cli"
@@ -20,7 +20,7 @@ export const DEFAULT_DB = ".stargraph/stargraph.sqlite"
 export const dbCreating = Options.text("db").pipe(
   Options.withAlias("checkpoint"),
   Options.optional,
-  Options.withDescription(`SQLite checkpoint database, created with its folder if missing (default: the graph's checkpoints.store, else ${DEFAULT_DB}; --checkpoint is an alias)`)
+  Options.withDescription(`checkpoint database: a SQLite file, created with its folder if missing, or a postgres:// URL (default: the graph's checkpoints.store, else ${DEFAULT_DB}; --checkpoint is an alias)`)
 )
 
 /** The database of a run: `--db`, else the graph's `checkpoints.store` (relative to the graph file), else the default. */
@@ -34,7 +34,7 @@ export const databaseFor = (flag: { readonly _tag: "Some"; readonly value: strin
 /** `--db` for commands that read an existing database (a missing file is refused, never created). */
 export const dbExisting = Options.text("db").pipe(
   Options.withDefault(DEFAULT_DB),
-  Options.withDescription(`SQLite checkpoint database; it must exist (default: ${DEFAULT_DB})`)
+  Options.withDescription(`checkpoint database: a SQLite file, which must exist, or a postgres:// URL (default: ${DEFAULT_DB})`)
 )
 
 /** `--audit-log` (alias `--log-file`). */

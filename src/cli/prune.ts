@@ -51,13 +51,14 @@ export const prune = Command.make(
   (o) =>
     Effect.gen(function*() {
       const before = yield* cutoffOf(o.before, Date.now())
-      const [Prune, SqliteCheckpointer, stores, ArtifactStore, AuditSink] = yield* Effect.promise(() =>
+      const [Prune, Database, stores, ArtifactStore, AuditSink, { isPostgresUrl }] = yield* Effect.promise(() =>
         Promise.all([
           import("../checkpoint/prune.js"),
-          import("../checkpoint/SqliteCheckpointer.js"),
+          import("../checkpoint/openDatabase.js"),
           import("./stores.js"),
           import("../checkpoint/ArtifactStore.js"),
-          import("../telemetry/AuditSink.js")
+          import("../telemetry/AuditSink.js"),
+          import("../checkpoint/databaseUrl.js")
         ])
       )
       // The audit log opens first (its Layer is built before the prune runs): a path it
@@ -65,12 +66,13 @@ export const prune = Command.make(
       const result = yield* Effect.gen(function*() {
         const sink = yield* AuditSink.AuditSink
         const audit = (event: string, fields: Record<string, unknown>) => sink.write({ ts: new Date().toISOString(), actor: "cli", event, before, ...fields })
-        const pruned = yield* Prune.prune(o.db, {
+        const pruned = yield* Prune.prune(Database.describeDatabase(o.db), {
           before,
           dryRun: o.dryRun,
           ...(o.status.length > 0 ? { statuses: o.status } : {}),
-          // <db>.artifacts/ is this database's alone; a shared $STARGRAPH_ARTIFACTS_DIR is not.
-          ownsArtifactStore: process.env[ArtifactStore.ENV_VAR] === undefined,
+          // <db>.artifacts/ is this database's alone; a shared $STARGRAPH_ARTIFACTS_DIR is not, nor
+          // a PostgreSQL database's .stargraph/artifacts (whatever other database is used from here).
+          ownsArtifactStore: process.env[ArtifactStore.ENV_VAR] === undefined && !isPostgresUrl(o.db),
           // Recorded as soon as it is committed: a prune stopped later still left its line.
           afterCommit: (deleted) => (deleted.runs > 0 ? audit("runs.pruned", deleted) : Effect.void)
         })
@@ -80,7 +82,7 @@ export const prune = Command.make(
         }
         return pruned
       }).pipe(
-        Effect.provide(SqliteCheckpointer.layerClient({ filename: o.db, create: false, onMigrate: stores.migrationNotice })),
+        Effect.provide(Database.clientLayer(o.db, { create: false, onMigrate: stores.migrationNotice }).pipe(Layer.mapError(stores.asDbFlagError))),
         Effect.provide(ArtifactStore.filesystem(ArtifactStore.besideDatabase(o.db))),
         Effect.provide(Option.match(o.auditLog, { onNone: () => Layer.empty, onSome: (path) => AuditSink.jsonl(path, "--audit-log") }))
       )

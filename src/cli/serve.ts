@@ -31,7 +31,7 @@ export const serve = Command.make(
     port: integer("port").pipe(Options.withDefault(8000), Options.withDescription("port to listen on; 0 picks a free one (default: 8000)")),
     db: Options.text("db").pipe(
       Options.optional,
-      Options.withDescription("SQLite checkpoint database, created if missing (default: a temporary one, announced on stderr)")
+      Options.withDescription("checkpoint database: a SQLite file, created if missing, or a postgres:// URL that servers on several hosts may share (default: a temporary SQLite file, announced on stderr)")
     ),
     auditLog,
     graphs: Options.text("graphs").pipe(
@@ -73,7 +73,7 @@ export const serve = Command.make(
     ),
     synchronous: Options.choice("synchronous", ["FULL", "NORMAL"]).pipe(
       Options.withDefault("FULL" as const),
-      Options.withDescription("SQLite durability: FULL survives power loss, NORMAL a process crash (default: FULL)")
+      Options.withDescription("SQLite durability: FULL survives power loss, NORMAL a process crash; ignored for PostgreSQL (default: FULL)")
     )
   },
   (o) =>
@@ -86,12 +86,13 @@ export const serve = Command.make(
       if (tokenEnv !== undefined && !authToken) {
         return yield* new InputError({ field: "--auth-token-env", message: `environment variable ${tokenEnv} is not set`, fix: `export ${tokenEnv}=<token>` })
       }
-      const [Serve, ProjectConfig, GraphRegistry, { resolve }] = yield* Effect.promise(() =>
+      const [Serve, ProjectConfig, GraphRegistry, { resolve }, { asDbFlagError }] = yield* Effect.promise(() =>
         Promise.all([
           import("../serve/server.js"),
           import("../triggers/ProjectConfig.js"),
           import("../scheduler/GraphRegistry.js"),
-          import("node:path")
+          import("node:path"),
+          import("./stores.js")
         ])
       )
       const { moduleRoots } = yield* graphOptions(o.moduleRoot)
@@ -116,7 +117,7 @@ export const serve = Command.make(
         synchronous: o.synchronous
       }).pipe(
         // The library names its options; the CLI, its flags.
-        Effect.mapError((e) => (e._tag === "InputError" && e.field in FLAG_OF ? new InputError({ field: FLAG_OF[e.field]!, message: e.message, fix: e.fix }) : e))
+        Effect.mapError((e) => (e._tag === "InputError" && e.field in FLAG_OF ? new InputError({ field: FLAG_OF[e.field]!, message: e.message, fix: e.fix }) : asDbFlagError(e)))
       )
       // The registry loaded exactly these files (a broken one would have failed the start).
       const registered = new Set([...graphs, ...configured].flatMap((p) => GraphRegistry.findGraphFiles(p)).map((f) => resolve(f))).size

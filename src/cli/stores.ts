@@ -1,7 +1,7 @@
 /**
  * The storage Layers of the CLI commands (loaded on demand, never by `--help`): the
- * SQLite Checkpointer on `--db` and the audit log on `--audit-log`, plus the run lookup
- * every command that names a run starts with.
+ * Checkpointer on `--db` (a SQLite file, or a `postgres://` URL) and the audit log on
+ * `--audit-log`, plus the run lookup every command that names a run starts with.
  */
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
@@ -11,34 +11,54 @@ import * as ArtifactStore from "../checkpoint/ArtifactStore.js"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
 import type { MigrationNotice } from "../checkpoint/migrations.js"
 import type { RunRecord } from "../checkpoint/models.js"
-import * as SqliteCheckpointer from "../checkpoint/SqliteCheckpointer.js"
-import { CheckpointError } from "../errors.js"
+import { checkpointerLayer, describeDatabase } from "../checkpoint/openDatabase.js"
+import { CheckpointError, InputError } from "../errors.js"
 import * as AuditSink from "../telemetry/AuditSink.js"
 
 /** The notice a command that migrates an existing database prints on stderr first (from, to, the backup, how to roll back). */
 export const migrationNotice = (notice: MigrationNotice) => Console.error(`note: ${notice.message}`)
 
 /**
- * The Checkpointer on `db` (with `create: false` a missing file is refused with
- * `CheckpointError[not-a-database]`), the artifact store beside it (`<db>.artifacts/`,
- * the same as `stargraph serve` uses), and the audit log when one is given. With
- * `readOnly`, a database with an older schema is read as it is, not migrated (`list`,
- * `inspect`); otherwise it is backed up and migrated, with {@link migrationNotice}.
+ * A PostgreSQL URL that cannot be used, or a server that cannot be reached, as the
+ * `--db` flag's error (`InputError`); other errors as they are.
+ */
+export const asDbFlagError = <E>(error: E): E | InputError =>
+  error instanceof CheckpointError && (error.reason === "invalid-url" || error.reason === "connection-failed")
+    ? new InputError({
+      field: "--db",
+      message: error.message,
+      fix: error.reason === "invalid-url"
+        ? "pass a SQLite file path, or postgres://user:password@host:port/database (percent-encode @, /, : and # in the password, or leave it out and set PGPASSWORD)"
+        : "start the PostgreSQL server or fix the URL's host, port, user, password and database name; or pass a SQLite file path"
+    })
+    : error
+
+/**
+ * The Checkpointer on `db` (with `create: false` a missing SQLite file, or a PostgreSQL
+ * database without Stargraph's tables, is refused with `CheckpointError[not-a-database]`),
+ * the artifact store beside it (`<db>.artifacts/`, the same as `stargraph serve` uses; for
+ * PostgreSQL `$STARGRAPH_ARTIFACTS_DIR`, else `.stargraph/artifacts`), and the audit log
+ * when one is given. With `readOnly`, a SQLite database with an older schema is read as it
+ * is, not migrated (`list`, `inspect`); otherwise it is backed up and migrated, with
+ * {@link migrationNotice}. A bad URL or an unreachable server is an `InputError` on `--db`.
  */
 export const storeLayer = (
   db: string,
   options: { readonly create: boolean; readonly readOnly?: boolean; readonly auditLog?: Option.Option<string> }
 ) =>
   Layer.mergeAll(
-    SqliteCheckpointer.layer({ filename: db, create: options.create, readOnly: options.readOnly, onMigrate: migrationNotice }),
+    checkpointerLayer(db, { create: options.create, readOnly: options.readOnly, onMigrate: migrationNotice }).pipe(Layer.mapError(asDbFlagError)),
     ArtifactStore.filesystem(ArtifactStore.besideDatabase(db)),
     Option.match(options.auditLog ?? Option.none(), { onNone: () => Layer.empty, onSome: (path) => AuditSink.jsonl(path, "--audit-log") })
   )
 
-/** The run record, or `CheckpointError[unknown-run]` naming the database. */
+/** The run record, or `CheckpointError[unknown-run]` naming the database (a URL without its password). */
 export const getRun = (runId: string, db: string): Effect.Effect<RunRecord, CheckpointError, Checkpointer> =>
   Effect.flatMap(Checkpointer, (checkpointer) =>
     Effect.flatMap(checkpointer.getRun(runId), Option.match({
-      onNone: () => Effect.fail(new CheckpointError({ reason: "unknown-run", runId, filename: db, message: `no run '${runId}' in ${db}` })),
+      onNone: () => {
+        const name = describeDatabase(db)
+        return Effect.fail(new CheckpointError({ reason: "unknown-run", runId, filename: name, message: `no run '${runId}' in ${name}` }))
+      },
       onSome: Effect.succeed
     })))

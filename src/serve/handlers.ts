@@ -18,6 +18,7 @@ import * as Stream from "effect/Stream"
 import { ArtifactStore } from "../checkpoint/ArtifactStore.js"
 import { ARTIFACT_ID, type ArtifactStoreShape, MIXED_CONTENT_TYPE } from "../checkpoint/artifactModels.js"
 import { checkArtifacts, missingMessage } from "../checkpoint/artifactRefs.js"
+import { databaseName, isPostgresUrl } from "../checkpoint/databaseUrl.js"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type RunRecord, type RunStatus, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
 import { ApiError, type ArtifactStoreError, CheckpointError, InputError, RunStateError, SchedulerError, type StargraphError } from "../errors.js"
@@ -81,8 +82,9 @@ const withNoGraphsHint = (registry: GraphRegistryShape) => <E>(error: E): E | Sc
 const refuse = (runId: string, status: RunStatus, operation: string, message: string) =>
   new RunStateError({ runId, status, operation, message })
 
-/** The file at `path` (device and inode), or undefined when there is none. */
+/** The file at `path` (device and inode), or undefined when there is none (or `path` is a PostgreSQL URL). */
 const fileIdentity = (path: string): string | undefined => {
+  if (isPostgresUrl(path)) return undefined
   try {
     const st = statSync(path)
     return `${st.dev}:${st.ino}`
@@ -93,7 +95,7 @@ const fileIdentity = (path: string): string | undefined => {
 
 /**
  * `GET /healthz`; `db` is the database the server announces. Unhealthy (503) once that
- * file is gone or replaced: the server's connection then writes to a file no other
+ * SQLite file is gone or replaced: the server's connection then writes to a file no other
  * process, and no restart, will see.
  */
 export const healthLayer = (db: string) =>
@@ -112,8 +114,9 @@ export const healthLayer = (db: string) =>
           : Effect.map(scheduler.stats, (stats) => ({
             status: "ok" as const,
             version: STARGRAPH_VERSION,
-            // Public (no token needed): the file's name, not where it lives on the server.
-            db: basename(db),
+            // Public (no token needed): the file's name, not where it lives on the server; a
+            // PostgreSQL database's name, not its server or credentials.
+            db: isPostgresUrl(db) ? `postgresql:${databaseName(db) ?? ""}` : basename(db),
             graphs: registry.list().length,
             ...stats
           })))

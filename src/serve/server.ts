@@ -35,7 +35,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as ArtifactStore from "../checkpoint/ArtifactStore.js"
 import type { ArtifactStoreShape } from "../checkpoint/artifactModels.js"
-import * as SqliteCheckpointer from "../checkpoint/SqliteCheckpointer.js"
+import { checkpointerLayer, describeDatabase } from "../checkpoint/openDatabase.js"
 import { ApiError, InputError, StargraphError, StargraphRuntimeError } from "../errors.js"
 import * as GraphRegistry from "../scheduler/GraphRegistry.js"
 import * as Scheduler from "../scheduler/Scheduler.js"
@@ -69,8 +69,13 @@ export interface ServeOptions {
   readonly host?: string | undefined
   /** 0 picks a free port. */
   readonly port?: number | undefined
-  /** SQLite file; omitted → a temporary database (announced loudly). */
+  /**
+   * The checkpoint database: a SQLite file, or a `postgres://` URL (the PostgreSQL
+   * Checkpointer: servers on several hosts share it). Omitted → a temporary SQLite
+   * database (announced loudly).
+   */
   readonly db?: string | undefined
+  /** SQLite's durability (default `FULL`); ignored for PostgreSQL. */
   readonly synchronous?: "FULL" | "NORMAL" | undefined
   readonly auditLog?: string | undefined
   /** Graph files or folders to register. */
@@ -123,6 +128,7 @@ export const DEFAULT_RATE_LIMIT = 600
 export interface Started {
   readonly url: string
   readonly port: number
+  /** The database: a SQLite path, or a PostgreSQL URL without its password. */
   readonly db: string
   /** Every route it answers (API, `/openapi.json`, trigger routes). */
   readonly routes: ReadonlyArray<RouteInfo>
@@ -583,7 +589,7 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     const base = Scheduler.layer(schedulerOptions).pipe(
       Layer.provideMerge(GraphRegistry.layerFromPaths([...new Set(paths)], { moduleRoots: options.moduleRoots })),
       Layer.provideMerge(options.auditLog ? jsonl(options.auditLog, "auditLog (--audit-log)") : Layer.succeed(AuditSink, discard)),
-      Layer.provideMerge(SqliteCheckpointer.layer({ filename: db, ...(options.synchronous ? { synchronous: options.synchronous } : {}) })),
+      Layer.provideMerge(checkpointerLayer(db, { synchronous: options.synchronous })),
       Layer.provideMerge(options.artifacts !== undefined ? ArtifactStore.layer(options.artifacts) : ArtifactStore.filesystem(ArtifactStore.besideDatabase(db)))
     )
     const context = yield* Layer.build(base)
@@ -645,7 +651,7 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     return {
       url,
       port,
-      db,
+      db: describeDatabase(db),
       routes,
       triggers: { load: triggers.load, init: triggers.init, start: triggers.start, routes: triggers.routeResults }
     }

@@ -1,17 +1,11 @@
-/** Retention: `prune` deletes runs that ended before a cutoff, keeping what remaining runs depend on. */
+/**
+ * Retention: `prune` deletes runs that ended before a cutoff, keeping what remaining runs
+ * depend on. The library's prune runs on every database in the conformance suite.
+ */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import { describe, expect, it } from "vitest"
-import * as ArtifactStore from "../../src/checkpoint/ArtifactStore.js"
-import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
-import { prunable, prune } from "../../src/checkpoint/prune.js"
-import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
-import * as Graph from "../../src/graph/Graph.js"
-import * as Replay from "../../src/replay/Replay.js"
+import { prunable } from "../../src/checkpoint/prune.js"
 import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
 
 const old = "2026-01-01T00:00:00.000Z"
@@ -39,49 +33,7 @@ describe("prunable", () => {
   })
 })
 
-describe("prune on SQLite", () => {
-  const ir = {
-    ir_version: "1.0.0",
-    id: "prune:g",
-    state_schema: { fields: { n: { type: "integer", default: 0 }, answer: { type: "string", default: "" } } },
-    nodes: [{ id: "a", kind: "set", values: { n: 1 } }, { id: "ask", kind: "interrupt", prompt: "?", response_field: "answer" }],
-    edges: [{ from: "a", to: "ask" }]
-  }
-
-  it("deletes ended runs and their checkpoints in one transaction, keeps waiting ones and a fork's parent; a dry run deletes nothing", async () => {
-    const filename = join(tempDir(), "prune.sqlite")
-    const layer = Layer.merge(SqliteCheckpointer.layerWithClient({ filename }), ArtifactStore.memory)
-    const out = await Effect.runPromise(Effect.gen(function*() {
-      const graph = yield* Graph.make(ir)
-      const answered = (value: string) =>
-        Effect.flatMap(Effect.flatMap(graph.start(), (r) => r.start()), (w) => Effect.flatMap(graph.resume(w.run_id, { response: { value } }), (r) => r.start()))
-      const done = yield* answered("yes")
-      const parent = yield* answered("no")
-      // The cutoff: after those two ended, before the fork below: the fork is too recent to
-      // prune, and its parent must stay with it.
-      yield* Effect.sleep("5 millis")
-      const future = new Date().toISOString()
-      yield* Effect.sleep("5 millis")
-      const fork = yield* Replay.fork(graph, parent.run_id, { fromStep: 1, mutation: { state_overrides: { n: 2 } } })
-      const waiting = yield* Effect.flatMap(graph.start(), (r) => r.start())
-      const dry = yield* prune(filename, { before: future, dryRun: true })
-      const afterDry = (yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({ limit: 50 }))).runs.length
-      const real = yield* prune(filename, { before: future })
-      const checkpointer = yield* Checkpointer
-      const left = (yield* checkpointer.listRuns({ limit: 50 })).runs.map((r) => r.run_id).sort()
-      const doneCheckpoints = yield* checkpointer.listCheckpoints(done.run_id)
-      const bad = yield* Effect.either(prune(filename, { before: future, statuses: ["error"] }))
-      return { done, parent, fork, waiting, dry, afterDry, real, left, doneCheckpoints, bad, gone: Option.isNone(yield* checkpointer.getRun(done.run_id)) }
-    }).pipe(Effect.provide(layer)))
-    expect(out.dry).toMatchObject({ runs: 1, kept: 1, run_ids: [out.done.run_id] })
-    expect(out.afterDry).toBe(4)
-    expect(out.real).toMatchObject({ runs: 1, kept: 1, run_ids: [out.done.run_id], artifacts: { entries: 0, blobs: 0, bytes: 0 } })
-    expect(out.real.checkpoints).toBeGreaterThan(0)
-    expect(out.left).toEqual([out.parent.run_id, out.fork.cfRunId, out.waiting.run_id].sort())
-    expect([out.gone, out.doneCheckpoints]).toEqual([true, []])
-    expect(Either.isLeft(out.bad) && out.bad.left).toMatchObject({ _tag: "InputError", field: "statuses" })
-  })
-
+describe("stargraph prune on SQLite (the library's prune: test/checkpoint/conformance.ts)", () => {
   it("stargraph prune --before: an age or a date; --dry-run and --json; a bad cutoff is an InputError (exit 2)", async () => {
     const dir = tempDir()
     const db = join(dir, "cli.sqlite")

@@ -1,18 +1,16 @@
-import { spawn } from "node:child_process"
 import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import Database from "better-sqlite3"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
-import * as Connection from "../../src/checkpoint/connection.js"
 import { MIGRATIONS, type MigrationNotice, SCHEMA_VERSION } from "../../src/checkpoint/migrations.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
-import { ROOT, tempDir } from "../helpers/cli.js"
+import { tempDir } from "../helpers/cli.js"
+import { conformance, type Store } from "./conformance.js"
 
 const ir = {
   ir_version: "1.0.0",
@@ -29,17 +27,36 @@ const runMany = (filename: string, count: number) =>
     return yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({ limit: 500 }))
   }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename })))
 
-describe("SQLite Checkpointer", () => {
-  it("with create: false, refuses a missing file instead of creating it", async () => {
-    const filename = join(tempDir(), "typo", "runs.sqlite")
-    const result = await Effect.runPromise(Effect.either(
-      Effect.flatMap(Checkpointer, (c) => c.listRuns({})).pipe(Effect.provide(SqliteCheckpointer.layer({ filename, create: false })))
-    ))
-    expect(Either.isLeft(result) && result.left._tag === "CheckpointError" && result.left.reason).toBe("not-a-database")
-    expect(existsSync(filename)).toBe(false)
-    expect(existsSync(join(filename, ".."))).toBe(false)
-  })
+/** A SQLite file as a conformance store (created by the first layer built on it). */
+const sqliteStore = (filename: string): Store => {
+  const withDb = <A>(use: (db: Database.Database) => A): A => {
+    const db = new Database(filename)
+    try {
+      return use(db)
+    } finally {
+      db.close()
+    }
+  }
+  return {
+    db: filename,
+    layer: (options = {}) => SqliteCheckpointer.layer({ filename, ...options }),
+    client: () => SqliteCheckpointer.layerClient({ filename }),
+    schemaVersion: async () => withDb((db) => db.pragma("user_version", { simple: true }) as number),
+    setSchemaVersion: async (version) => withDb((db) => void db.pragma(`user_version = ${version}`))
+  }
+}
 
+conformance({
+  name: "SQLite",
+  fresh: async () => sqliteStore(join(tempDir(), "db.sqlite")),
+  withoutSchema: async () => {
+    // A mistyped path: a reader creates neither the file nor its folder.
+    const filename = join(tempDir(), "typo", "runs.sqlite")
+    return { store: sqliteStore(filename), untouched: async () => !existsSync(filename) && !existsSync(dirname(filename)) }
+  }
+})
+
+describe("SQLite Checkpointer", () => {
   it("leaves another application's SQLite file untouched, and (readers) an empty file; an empty database is taken by a writer", async () => {
     const dir = tempDir()
     const listWith = (filename: string, create: boolean) =>
@@ -156,11 +173,9 @@ describe("SQLite Checkpointer", () => {
     expect(message).toContain(`sqlite3 <db> ".backup ${copy}"`)
   })
 
-  it("migrates once, reopens cleanly, and records the schema version", async () => {
+  it("keeps the schema version in user_version, runs in WAL mode, and holds only Stargraph's tables", async () => {
     const filename = join(tempDir(), "db.sqlite")
     await Effect.runPromise(runMany(filename, 1))
-    const page = await Effect.runPromise(runMany(filename, 1))
-    expect(page.runs).toHaveLength(2)
     const conn = new Database(filename, { readonly: true })
     expect(conn.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION)
     expect(conn.pragma("journal_mode", { simple: true })).toBe("wal")
@@ -245,97 +260,6 @@ describe("SQLite Checkpointer", () => {
     expect(readdirSync(dir).filter((f) => f.endsWith(".bak"))).toEqual(["db.sqlite.schema-5.bak"])
   })
 
-  it("refuses a database written by a newer Stargraph", async () => {
-    const filename = join(tempDir(), "db.sqlite")
-    await Effect.runPromise(runMany(filename, 1))
-    const conn = new Database(filename)
-    conn.pragma("user_version = 99")
-    conn.close()
-    const result = await Effect.runPromise(Effect.either(runMany(filename, 1)))
-    expect(Either.isLeft(result) && result.left._tag).toBe("CheckpointError")
-    expect(Either.isLeft(result) && (result.left as { reason: string }).reason).toBe("migration-failed")
-  })
-
-  it("pages runs newest first with a cursor, filtered by status", async () => {
-    const filename = join(tempDir(), "db.sqlite")
-    await Effect.runPromise(runMany(filename, 25))
-    const pages = await Effect.runPromise(Effect.gen(function*() {
-      const c = yield* Checkpointer
-      const ids: Array<string> = []
-      let cursor: string | undefined
-      let pageCount = 0
-      do {
-        const page = yield* c.listRuns({ limit: 10, status: "done", ...(cursor ? { cursor } : {}) })
-        ids.push(...page.runs.map((r) => r.run_id))
-        cursor = page.next_cursor ?? undefined
-        pageCount++
-      } while (cursor)
-      const none = yield* c.listRuns({ status: "failed" })
-      return { ids, pageCount, none: none.runs.length }
-    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename }))))
-    expect(pages.pageCount).toBe(3)
-    expect(new Set(pages.ids).size).toBe(25)
-    expect(pages.none).toBe(0)
-  })
-
-  it("lets a CLI process and an in-process writer use one database at the same time", async () => {
-    const dir = tempDir()
-    const filename = join(dir, "shared.sqlite")
-    await Effect.runPromise(runMany(filename, 1))
-    const cli = Array.from({ length: 3 }, () =>
-      new Promise<number | null>((resolve) => {
-        const child = spawn(process.execPath, [
-          join(ROOT, "bin", "stargraph.js"),
-          "run",
-          join(ROOT, "examples", "hello", "graph.yaml"),
-          "--inputs",
-          "message=concurrent",
-          "--checkpoint",
-          filename,
-          "--no-summary"
-        ], { stdio: "ignore" })
-        child.on("exit", (code) => resolve(code))
-      }))
-    const inProcess = Effect.runPromise(runMany(filename, 40))
-    const [codes, page] = await Promise.all([Promise.all(cli), inProcess])
-    expect(codes).toEqual([0, 0, 0])
-    expect(page.runs.filter((r) => r.status === "done").length).toBeGreaterThanOrEqual(41)
-    const conn = new Database(filename, { readonly: true })
-    const counts = conn.prepare("SELECT status, COUNT(*) AS n FROM runs_history GROUP BY status").all()
-    conn.close()
-    expect(counts).toEqual([{ status: "done", n: 44 }])
-  })
-
-  it("write transactions roll back whole on failure and nest inside a caller's sql.withTransaction", async () => {
-    const filename = join(tempDir(), "tx.sqlite")
-    const rows = await Effect.runPromise(Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      yield* sql`CREATE TABLE t (k TEXT PRIMARY KEY)`
-      // A duplicate key fails the second insert: the first is rolled back with it.
-      const failed = yield* Effect.either(Connection.transaction(sql, (db) =>
-        Effect.zipRight(db.run("INSERT INTO t (k) VALUES (?)", ["a"]), db.run("INSERT INTO t (k) VALUES (?)", ["a"]))))
-      expect(Either.isLeft(failed)).toBe(true)
-      expect(yield* sql`SELECT k FROM t`).toEqual([])
-      // Inside the caller's transaction: a savepoint on the caller's connection (no deadlock),
-      // a failed inner write undone alone, and the caller's rollback undoing everything.
-      const outer = yield* Effect.either(sql.withTransaction(Effect.gen(function*() {
-        yield* Connection.runOne(sql, "INSERT INTO t (k) VALUES (?)", ["outer"])
-        const inner = yield* Effect.either(Connection.transaction(sql, (db) =>
-          Effect.zipRight(db.run("INSERT INTO t (k) VALUES (?)", ["inner"]), db.run("INSERT INTO t (k) VALUES (?)", ["outer"]))))
-        expect(Either.isLeft(inner)).toBe(true)
-        expect(yield* sql`SELECT k FROM t ORDER BY k`).toEqual([{ k: "outer" }])
-        yield* Connection.transaction(sql, (db) => Effect.zipRight(db.run("INSERT INTO t (k) VALUES (?)", ["kept"]), sql`SELECT 1`))
-        return yield* Effect.fail("abort" as const)
-      })))
-      expect(outer).toEqual(Either.left("abort"))
-      expect(yield* sql`SELECT k FROM t`).toEqual([])
-      const changed = yield* Connection.transaction(sql, (db) => db.run("INSERT INTO t (k) VALUES (?), (?)", ["x", "y"]))
-      expect(changed.changes).toBe(2)
-      return yield* sql<{ k: string }>`SELECT k FROM t ORDER BY k`
-    }).pipe(Effect.provide(SqliteCheckpointer.layerClient({ filename }))))
-    expect(rows).toEqual([{ k: "x" }, { k: "y" }])
-  })
-
   it("commits a run's start without its own fsync under FULL and leaves the connection at its configured mode", async () => {
     const modes = await Promise.all((["FULL", "NORMAL"] as const).map((synchronous) =>
       Effect.runPromise(Effect.gen(function*() {
@@ -350,20 +274,5 @@ describe("SQLite Checkpointer", () => {
     expect(modes).toEqual([2, 1])
   })
 
-  it("layer provides only the Checkpointer: an app's own SqlClient (another database) is not shadowed", async () => {
-    const dir = tempDir()
-    const app = new Database(join(dir, "app.sqlite"))
-    app.exec("CREATE TABLE orders (id INTEGER PRIMARY KEY)")
-    app.close()
-    const tables = await Effect.runPromise(Effect.gen(function*() {
-      const graph = yield* Graph.make(ir)
-      expect((yield* Effect.flatMap(graph.start(), (r) => r.start())).status).toBe("done")
-      const sql = yield* SqlClient.SqlClient
-      return (yield* sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).map((r) => r.name)
-    }).pipe(
-      Effect.provide(SqliteCheckpointer.layer({ filename: join(dir, "runs.sqlite") })),
-      Effect.provide(SqliteClient.layer({ filename: join(dir, "app.sqlite") }))
-    ))
-    expect(tables).toEqual(["orders"])
-  })
+
 })

@@ -1,4 +1,8 @@
-/** The Checkpointer contract, run over every backend Stargraph ships. */
+/**
+ * The Checkpointer contract through its public entry (`stargraph/testing`): over the
+ * memory store and SQLite under `synchronous = NORMAL` here; SQLite (FULL) and PostgreSQL
+ * run it in their conformance suites (test/checkpoint/conformance.ts).
+ */
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -11,7 +15,6 @@ import { tempDir } from "../helpers/cli.js"
 
 const backends: ReadonlyArray<readonly [string, Layer.Layer<Checkpointer, unknown>]> = [
   ["memory", MemoryCheckpointer.layer],
-  ["sqlite (FULL)", SqliteCheckpointer.layer({ filename: join(tempDir(), "contract.sqlite") })],
   ["sqlite (NORMAL)", SqliteCheckpointer.layer({ filename: join(tempDir(), "contract-normal.sqlite"), synchronous: "NORMAL" })]
 ]
 

