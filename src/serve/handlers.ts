@@ -33,16 +33,20 @@ import { envelopeOf, redactErrorRecord } from "../triggers/httpError.js"
 import { identified, parseLastEventId, recordStop, type ResumePoint, resumeAfter, withKeepAlive } from "./sse.js"
 import { checkClientKey } from "../triggers/TriggerEvent.js"
 import { runEvents } from "./runEvents.js"
+import { runExistence } from "./runExistence.js"
 import { RunView, StargraphApi } from "./StargraphApi.js"
 
 /** `http:<client address>`: who did it, for run records and the audit log. */
 export const actorOf = (request: HttpServerRequest.HttpServerRequest) =>
   `http:${Option.getOrElse(request.remoteAddress, () => "unknown")}`
 
+/** The 404 of a run id the database does not have. */
+const unknownRun = (runId: string) => new CheckpointError({ reason: "unknown-run", runId, message: `no run '${runId}'` })
+
 /** The run record, or a 404 `CheckpointError`. */
 const getRun = (checkpointer: CheckpointerShape, runId: string) =>
   Effect.flatMap(checkpointer.getRun(runId), Option.match({
-    onNone: () => Effect.fail(new CheckpointError({ reason: "unknown-run", runId, message: `no run '${runId}'` })),
+    onNone: () => Effect.fail(unknownRun(runId)),
     onSome: Effect.succeed
   }))
 
@@ -56,6 +60,7 @@ const boundedCache = <A>(capacity: number) => {
   const entries = new Map<string, A>()
   return {
     get: (key: string) => entries.get(key),
+    delete: (key: string) => void entries.delete(key),
     set: (key: string, value: A) => {
       entries.set(key, value)
       if (entries.size > capacity) entries.delete(entries.keys().next().value!)
@@ -144,7 +149,11 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
     const artifacts = yield* ArtifactStore
     // A run in a terminal status never changes again (nothing resumes, cancels or
     // re-runs it; forks are new runs), so its encoded response is kept for repeated reads.
+    // It can still be deleted (a prune, by this or another process on the database): each
+    // read checks that it still exists (the reads of concurrent requests batched into one)
+    // before answering from here.
     const finished = boundedCache<HttpServerResponse.HttpServerResponse>(FINISHED_VIEWS)
+    const exists = runExistence(checkpointer)
     const encodeView = Schema.encode(RunView)
     const hint = withNoGraphsHint(registry)
 
@@ -166,7 +175,14 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
       .handle("get", ({ path }) =>
         Effect.suspend(() => {
           const cached = finished.get(path.id)
-          return cached !== undefined ? Effect.succeed(cached) : Effect.gen(function*() {
+          if (cached !== undefined) {
+            return Effect.flatMap(exists(path.id), (found) => {
+              if (found) return Effect.succeed(cached)
+              finished.delete(path.id)
+              return Effect.fail(unknownRun(path.id))
+            })
+          }
+          return Effect.gen(function*() {
             const record = yield* getRun(checkpointer, path.id)
             const latest = yield* checkpointer.latestCheckpoint(path.id)
             const summary = toSummary(record, Option.match(latest, { onNone: () => ({}), onSome: (c) => c.state }))
