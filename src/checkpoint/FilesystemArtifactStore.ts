@@ -163,6 +163,17 @@ export const make = (root: string): ArtifactStoreShape => {
       }
     })
 
+  const contentType: ArtifactStoreShape["contentType"] = (artifactId) =>
+    Effect.suspend(() => {
+      if (!ARTIFACT_ID.test(artifactId)) return Effect.succeed(Option.none())
+      const blob = blobPath(artifactId.slice("sha256:".length))
+      try {
+        return Effect.succeed(existsSync(blob) ? Option.some(servedType(blob)) : Option.none())
+      } catch (cause) {
+        return Effect.fail(storageFailure(blob, cause))
+      }
+    })
+
   const deleteRuns: ArtifactStoreShape["deleteRuns"] = (runIds, options) =>
     Effect.try({
       try: () => {
@@ -182,5 +193,5 @@ export const make = (root: string): ArtifactStoreShape => {
         })
     })
 
-  return { put, list, get, has, deleteRuns, location: resolve(root) }
+  return { put, list, get, has, contentType, deleteRuns, location: resolve(root) }
 }

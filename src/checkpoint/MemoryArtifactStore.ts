@@ -7,6 +7,13 @@ import { type ArtifactBlob, type ArtifactEntry, type ArtifactStoreShape, entryOf
 export const make = (): ArtifactStoreShape => {
   const blobs = new Map<string, ArtifactBlob>()
   const runs = new Map<string, Map<string, ArtifactEntry>>()
+  /** The type a blob's entries agree on; octet-stream when they disagree (see ArtifactBlob); `stored` when none has one. */
+  const servedType = (artifactId: string, stored: string): string => {
+    const types = new Set<string>()
+    for (const entries of runs.values()) for (const e of entries.values()) if (e.artifact_id === artifactId) types.add(e.content_type)
+    const [only] = types
+    return types.size > 1 ? MIXED_CONTENT_TYPE : only ?? stored
+  }
   return {
     put: (write) =>
       Effect.sync(() => {
@@ -28,15 +35,10 @@ export const make = (): ArtifactStoreShape => {
       ),
     get: (artifactId) =>
       Effect.sync(() =>
-        Option.map(Option.fromNullable(blobs.get(artifactId)), (blob) => {
-          // The type the blob's entries agree on; octet-stream when they disagree (see ArtifactBlob).
-          const types = new Set<string>()
-          for (const entries of runs.values()) for (const e of entries.values()) if (e.artifact_id === artifactId) types.add(e.content_type)
-          const [only] = types
-          return types.size > 1 ? { ...blob, content_type: MIXED_CONTENT_TYPE } : only === undefined ? blob : { ...blob, content_type: only }
-        })
+        Option.map(Option.fromNullable(blobs.get(artifactId)), (blob) => ({ ...blob, content_type: servedType(artifactId, blob.content_type) }))
       ),
     has: (artifactId) => Effect.sync(() => blobs.has(artifactId)),
+    contentType: (artifactId) => Effect.sync(() => Option.map(Option.fromNullable(blobs.get(artifactId)), (blob) => servedType(artifactId, blob.content_type))),
     deleteRuns: (runIds, options) =>
       Effect.sync(() => {
         const remaining = options?.remaining

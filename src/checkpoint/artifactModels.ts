@@ -111,6 +111,12 @@ export interface ArtifactStoreShape {
   readonly get: (artifactId: string) => Effect.Effect<Option.Option<ArtifactBlob>, ArtifactStoreError>
   /** Whether the blob with this id is stored, without reading it (a store without it is asked `get`). */
   readonly has?: ((artifactId: string) => Effect.Effect<boolean, ArtifactStoreError>) | undefined
+  /**
+   * The content type `get` would give the blob, without reading its bytes (none when it is
+   * not stored): how the server answers a client's revalidation (304) without reading and
+   * hashing the bytes. Optional: a store without it is asked `get`.
+   */
+  readonly contentType?: ((artifactId: string) => Effect.Effect<Option.Option<string>, ArtifactStoreError>) | undefined
   /** Where the store keeps its data, for messages (the filesystem store: its folder, absolute). */
   readonly location?: string | undefined
   /**

@@ -131,6 +131,13 @@ export interface ResumeOptions {
    * is gone. A live process of this host is never taken over.
    */
   readonly takeOver?: boolean | undefined
+  /**
+   * For a run the caller has just claimed off the queue (the Scheduler): whether it had
+   * started before that claim (a run a draining server requeued before it committed a
+   * step). The claim marks the run started, so the record read now cannot tell; such a
+   * run is resumed (`run.started` says so), not counted started again.
+   */
+  readonly startedBefore?: boolean | undefined
 }
 
 /** A validated graph. */
@@ -664,7 +671,8 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         actor: options.actor ?? run.actor ?? "library",
         replay,
         onCallerFiber: options.onCallerFiber,
-        cancelledWith: options.cancelledWith
+        cancelledWith: options.cancelledWith,
+        startedBefore: options.startedBefore
       })
       // A child run answered directly (not through its parent) that asks again: the runs
       // waiting on it show its new question.

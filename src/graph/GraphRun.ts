@@ -78,6 +78,8 @@ export interface GraphRunOptions {
    * `paused` with no owner, resumable, as a top-level run is.
    */
   readonly cancelledWith?: (() => boolean) | undefined
+  /** The run had started before the queue claim that hands it over (see `ResumeOptions.startedBefore`). */
+  readonly startedBefore?: boolean | undefined
 }
 
 /** Build a run handle (no I/O). */
@@ -173,7 +175,8 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
           cancelRequested: () => cancelRequested,
           parentCancelling: options.onCallerFiber === true ? options.cancelledWith : undefined,
           replay: options.replay,
-          actor: options.actor
+          actor: options.actor,
+          startedBefore: options.startedBefore
         }).pipe(
           Effect.tapError((error) => (error instanceof CheckpointError ? broke(error) : Effect.void)),
           // A defect of the runtime itself: the run is marked `error` (not left `running`), then the defect goes on.

@@ -94,6 +94,12 @@ export interface DriveInput {
   readonly replay?: ReplaySource | undefined
   /** Who drives the run (the actor of the evidence facts an answer asserts). */
   readonly actor?: string | undefined
+  /**
+   * The run had started before the queue claim that handed it to this drive (a run a
+   * draining server requeued before it committed a step): the claim set its `started_at`,
+   * so only the caller, which read it before claiming, knows.
+   */
+  readonly startedBefore?: boolean | undefined
 }
 
 const NO_ANSWERS: ReadonlyArray<unknown> = []
@@ -512,13 +518,17 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         return patch?.status ? Effect.zipRight(written, input.setStatus(patch.status)) : written
       })
 
+    // Claimed by this process's Scheduler (or created running by it): already marked running.
+    const claimed = run.status === "running" && run.owner === OWNER && run.started_at !== null
     // Driven before this drive: steps were taken, it stopped (paused, waiting for input),
-    // or another process was driving it and died. A queued run this process just claimed
-    // (running, owned here, at step 0) is a fresh start.
+    // another process was driving it and died, or it started and was requeued before its
+    // first step committed (a drain). Its record says so, but for a run just claimed off the
+    // queue: the claim set `started_at`, and the claimer says whether it was set before.
+    // Otherwise a run claimed (or created running) here at step 0 is a fresh start.
     const resumed = input.checkpoint.step > 0 || run.status === "paused" || run.status === "awaiting-input" ||
-      (run.status === "running" && run.owner !== OWNER)
+      (run.status === "running" && run.owner !== OWNER) || (claimed ? input.startedBefore === true : run.started_at !== null)
     const waitingAtStart = run.status === "awaiting-input" ? run.waiting : carried
-    if (run.status === "running" && run.owner === OWNER && run.started_at !== null) {
+    if (claimed) {
       // Claimed by this process's Scheduler, which marked it running in the same transaction.
       yield* input.setStatus("running")
     } else {

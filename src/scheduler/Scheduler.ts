@@ -216,6 +216,8 @@ export const make = (
         // Draining: runs not started yet stay queued (unclaimed) for the next process.
         if (draining) return
         const at = yield* nowIso
+        // Whether the run had started before this claim (a drain requeued it): the claim sets `started_at`.
+        let startedBefore = false
         if (job.claim) {
           // The run's owner as read now (none, or a dead process): if another process takes
           // the run over before the claim (a `stargraph resume`), the claim does nothing.
@@ -223,6 +225,7 @@ export const make = (
           if (Option.isNone(read)) return
           const current = read.value.owner
           if (current !== null && current !== OWNER && ownerAlive(current)) return // a live process drives it
+          startedBefore = read.value.started_at !== null
           const claimed = yield* checkpointer.claimPending(job.runId, OWNER, at, { owner: current })
           if (!claimed) return // another process has it
         }
@@ -234,7 +237,7 @@ export const make = (
               { actor: job.actor }
             )
             // An answer given through `resume` is on the record (`waiting.given`): the run consumes it.
-            : job.graph.resume(job.runId, { actor: job.actor })
+            : job.graph.resume(job.runId, { actor: job.actor, startedBefore })
         )
         if (Either.isLeft(opened)) {
           // The run cannot continue here (e.g. its graph changed since it was queued): record why.

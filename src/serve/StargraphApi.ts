@@ -169,12 +169,13 @@ export const ArtifactQuery = Schema.Struct({
  */
 const ArtifactBytes = HttpApiSchema.Uint8Array({ contentType: "*/*" }).annotations({
   description: "the bytes, with the Content-Type they were stored with (by the run_id's entry; without run_id, the one every entry agrees on, " +
-    "else application/octet-stream), X-Content-Type-Options: nosniff, Content-Length, and the artifact id as ETag"
+    "else application/octet-stream), X-Content-Type-Options: nosniff, Content-Length, an ETag of the artifact id and that type, " +
+    "and Cache-Control: immutable with the run_id of a run that ended for good, else no-cache (revalidate: the type can change)"
 })
 
-/** The `ETag` an artifact answer carries: its id, quoted. */
+/** The `ETag` an artifact answer carries: its id and served type, quoted. */
 const ArtifactETag = {
-  ETag: { description: "the artifact id, quoted (a strong validator for If-None-Match)", schema: { type: "string" } }
+  ETag: { description: "the artifact id and the served content type (percent-encoded), as \"<id>;<type>\" (a strong validator for If-None-Match)", schema: { type: "string" } }
 }
 
 /** An OpenAPI answer with `headers` declared on it, besides the ones it declares already. */

@@ -35,16 +35,20 @@ import { checkThreadId, threadView } from "../graph/threads.js"
 import { identified, parseLastEventId, recordStop, type ResumePoint, resumeAfter, withKeepAlive } from "./sse.js"
 import { checkClientKey } from "../triggers/TriggerEvent.js"
 import { runEvents } from "./runEvents.js"
+import { runExistence } from "./runExistence.js"
 import { RunView, StargraphApi } from "./StargraphApi.js"
 
 /** `http:<client address>`: who did it, for run records and the audit log. */
 export const actorOf = (request: HttpServerRequest.HttpServerRequest) =>
   `http:${Option.getOrElse(request.remoteAddress, () => "unknown")}`
 
+/** The 404 of a run id the database does not have. */
+const unknownRun = (runId: string) => new CheckpointError({ reason: "unknown-run", runId, message: `no run '${runId}'` })
+
 /** The run record, or a 404 `CheckpointError`. */
 const getRun = (checkpointer: CheckpointerShape, runId: string) =>
   Effect.flatMap(checkpointer.getRun(runId), Option.match({
-    onNone: () => Effect.fail(new CheckpointError({ reason: "unknown-run", runId, message: `no run '${runId}'` })),
+    onNone: () => Effect.fail(unknownRun(runId)),
     onSome: Effect.succeed
   }))
 
@@ -58,6 +62,7 @@ const boundedCache = <A>(capacity: number) => {
   const entries = new Map<string, A>()
   return {
     get: (key: string) => entries.get(key),
+    delete: (key: string) => void entries.delete(key),
     set: (key: string, value: A) => {
       entries.set(key, value)
       if (entries.size > capacity) entries.delete(entries.keys().next().value!)
@@ -148,7 +153,11 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
     const artifacts = yield* ArtifactStore
     // A run in a terminal status never changes again (nothing resumes, cancels or
     // re-runs it; forks are new runs), so its encoded response is kept for repeated reads.
+    // It can still be deleted (a prune, by this or another process on the database): each
+    // read checks that it still exists (the reads of concurrent requests batched into one)
+    // before answering from here.
     const finished = boundedCache<HttpServerResponse.HttpServerResponse>(FINISHED_VIEWS)
+    const exists = runExistence(checkpointer)
     const encodeView = Schema.encode(RunView)
     const hint = withNoGraphsHint(registry)
 
@@ -179,7 +188,14 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
       .handle("get", ({ path }) =>
         Effect.suspend(() => {
           const cached = finished.get(path.id)
-          return cached !== undefined ? Effect.succeed(cached) : Effect.gen(function*() {
+          if (cached !== undefined) {
+            return Effect.flatMap(exists(path.id), (found) => {
+              if (found) return Effect.succeed(cached)
+              finished.delete(path.id)
+              return Effect.fail(unknownRun(path.id))
+            })
+          }
+          return Effect.gen(function*() {
             const record = yield* getRun(checkpointer, path.id)
             const latest = yield* checkpointer.latestCheckpoint(path.id)
             const summary = toSummary(record, Option.match(latest, { onNone: () => ({}), onSome: (c) => c.state }))
@@ -400,16 +416,19 @@ const SSE_KEEPALIVE_SECONDS = 15
 const KEEPALIVE = utf8.encode(": keep-alive\n\n")
 
 /**
- * `GET /v1/artifacts/{id}`: the bytes with the content type they were stored with,
- * their length, and the id as a strong ETag (`If-None-Match` with it answers 304). One
- * blob may be stored by several entries with different types: with `?run_id=`, the type
- * that run's entries for it record; without it (or for a run with none, e.g. a fork), the
- * type all entries agree on, else `application/octet-stream` (the store's rule). Always
- * with `X-Content-Type-Options: nosniff`, so a client never guesses another type.
+ * `GET /v1/artifacts/{id}`: the bytes with the content type they were stored with, their
+ * length, and an ETag of the id and the served type (`If-None-Match` with it answers 304).
+ * One blob may be stored by several entries with different types: with `?run_id=`, the
+ * type that run's entries for it record; without it (or for a run with none, e.g. a fork),
+ * the type all entries agree on, else `application/octet-stream` (the store's rule). That
+ * type can change (a new writer that disagrees, a prune), so such an answer is revalidated
+ * (`no-cache`); only the type of a run that ended for good cannot, and that answer is
+ * `immutable`. Always with `X-Content-Type-Options: nosniff`, so a client never guesses another type.
  */
 export const artifactsLayer = HttpApiBuilder.group(StargraphApi, "artifacts", (handlers) =>
   Effect.gen(function*() {
     const store = yield* ArtifactStore
+    const checkpointer = yield* Checkpointer
     return handlers.handle("get", ({ path, request, urlParams }) =>
       Effect.gen(function*() {
         // Hex digits in either case name the same digest: the id is its lower-case form.
@@ -417,13 +436,19 @@ export const artifactsLayer = HttpApiBuilder.group(StargraphApi, "artifacts", (h
         if (!ARTIFACT_ID.test(id)) {
           return yield* new InputError({ field: "id", message: `'${path.id}' is not an artifact id`, fix: "pass sha256:<64 hex digits>, as listed by GET /v1/runs/{id}/artifacts" })
         }
-        const etag = `"${id}"`
-        // `*` matches any stored representation (RFC 9110 13.1.2).
-        const matches = (request.headers["if-none-match"] ?? "").split(",").some((tag) => tag.trim() === "*" || tag.trim().replace(/^W\//, "") === etag)
+        // The type the run's own entries record, and whether they are final (the run ended for good).
+        const runId = urlParams.run_id
+        const own = runId === undefined ? undefined : yield* typeInRun(store, runId, id)
+        const final = runId !== undefined && own !== undefined && (yield* endedForGood(checkpointer, runId))
+        const cacheControl = final ? ARTIFACT_IMMUTABLE : ARTIFACT_REVALIDATE
+        const asked = request.headers["if-none-match"]
         // A 304 carries the headers the 200 would have for caching (RFC 9110 15.4.5).
-        const notModified = () => HttpServerResponse.empty({ status: 304, headers: { etag, "cache-control": ARTIFACT_CACHE } })
+        const notModified = (etag: string) => HttpServerResponse.empty({ status: 304, headers: { etag, "cache-control": cacheControl } })
         // A client that has these bytes: 304 once the store still holds them, without reading (and hashing) them.
-        if (matches && store.has !== undefined && (yield* store.has(id))) return notModified()
+        if (asked !== undefined && store.has !== undefined && (own !== undefined || store.contentType !== undefined) && (yield* store.has(id))) {
+          const type = own ?? Option.getOrUndefined(yield* store.contentType!(id))
+          if (type !== undefined && matches(asked, etagOf(id, type))) return notModified(etagOf(id, type))
+        }
         const blob = yield* Effect.flatMap(store.get(id), Option.match({
           onNone: () =>
             Effect.fail(
@@ -435,29 +460,48 @@ export const artifactsLayer = HttpApiBuilder.group(StargraphApi, "artifacts", (h
             ),
           onSome: Effect.succeed
         }))
-        if (matches) return notModified()
-        const contentType = urlParams.run_id === undefined ? blob.content_type : yield* typeInRun(store, urlParams.run_id, id, blob.content_type)
+        const contentType = own ?? blob.content_type
+        const etag = etagOf(id, contentType)
+        if (asked !== undefined && matches(asked, etag)) return notModified(etag)
         return HttpServerResponse.uint8Array(blob.bytes, {
           contentType,
-          headers: { etag, "content-length": String(blob.size), "cache-control": ARTIFACT_CACHE, "x-content-type-options": "nosniff" }
+          headers: { etag, "content-length": String(blob.size), "cache-control": cacheControl, "x-content-type-options": "nosniff" }
         })
       }))
   }))
 
 /**
+ * The strong ETag of artifact `id` served as `contentType`: both, since the same bytes
+ * served under another type are another response (the type percent-encoded: an ETag holds
+ * no spaces or quotes).
+ */
+const etagOf = (id: string, contentType: string): string => `"${id};${encodeURIComponent(contentType)}"`
+
+/** Whether an `If-None-Match` value names `etag` (weak comparison), or is `*`: any stored representation (RFC 9110 13.1.2). */
+const matches = (ifNoneMatch: string, etag: string): boolean =>
+  ifNoneMatch.split(",").some((tag) => tag.trim() === "*" || tag.trim().replace(/^W\//, "") === etag)
+
+/**
  * The content type run `runId`'s index entries record for artifact `id`: theirs when they
  * agree, `application/octet-stream` when they do not (the same bytes under two names), and
- * `otherwise` (the blob's) when the run has no entry for it.
+ * undefined when the run has no entry for it.
  */
-const typeInRun = (store: ArtifactStoreShape, runId: string, id: string, otherwise: string): Effect.Effect<string, ArtifactStoreError> =>
+const typeInRun = (store: ArtifactStoreShape, runId: string, id: string): Effect.Effect<string | undefined, ArtifactStoreError> =>
   Effect.map(store.list(runId), (entries) => {
     const types = new Set(entries.filter((e) => e.artifact_id === id).map((e) => e.content_type))
     const [only] = types
-    return types.size > 1 ? MIXED_CONTENT_TYPE : only ?? otherwise
+    return types.size > 1 ? MIXED_CONTENT_TYPE : only
   })
 
-/** An artifact's bytes never change under its id: cached for a year, by the client only. */
-const ARTIFACT_CACHE = "private, max-age=31536000, immutable"
+/** Whether the run ended for good (done, failed, cancelled: an `error` run may resume and write more), so its entries no longer change. */
+const endedForGood = (checkpointer: CheckpointerShape, runId: string): Effect.Effect<boolean, CheckpointError> =>
+  Effect.map(checkpointer.getRun(runId), (run) => Option.isSome(run) && TERMINAL_STATUSES.has(run.value.status) && run.value.status !== "error")
+
+/** An answer whose headers never change (the bytes under their id, typed by a run that ended for good): cached for a year, by the client only. */
+const ARTIFACT_IMMUTABLE = "private, max-age=31536000, immutable"
+
+/** An answer whose type may change: kept by the client only, and revalidated (If-None-Match, 304) before each use. */
+const ARTIFACT_REVALIDATE = "private, no-cache"
 
 /** `GET /v1/threads/{id}`. */
 export const threadsLayer = HttpApiBuilder.group(StargraphApi, "threads", (handlers) =>

@@ -105,7 +105,7 @@ const perLabels = <M>(make: (labels: Labels) => M) => {
  */
 export const makeEffectMetrics = (): MetricsShape => {
   const D = {
-    runsStarted: counterKey(METRIC_NAMES.runsStarted, "Runs that began, by graph (a resumed run is not counted again)"),
+    runsStarted: counterKey(METRIC_NAMES.runsStarted, "Runs that began, by graph (once per run: a resumed or requeued run is not counted again)"),
     runsFinished: counterKey(METRIC_NAMES.runsFinished, "Runs that ended, by graph and final status (done, failed, error, cancelled)"),
     runDuration: MetricKey.histogram(METRIC_NAMES.runDuration, MetricBoundaries.fromIterable(BUCKETS.run), "Seconds from a run's first start to its end, by graph (time waiting for input or paused included)"),
     steps: counterKey(METRIC_NAMES.steps, "Steps committed, by graph"),

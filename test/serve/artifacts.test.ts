@@ -83,20 +83,27 @@ describe("GET /v1/runs/{id}/artifacts and GET /v1/artifacts/{id}", () => {
     expect(response.status).toBe(200)
     expect(response.headers.get("content-type")).toBe("text/markdown")
     expect(response.headers.get("content-length")).toBe("63")
-    expect(response.headers.get("etag")).toBe(`"${entry!["artifact_id"]}"`)
-    // Content-addressed, so immutable; private: shared caches may not keep it for clients without the token.
-    expect(response.headers.get("cache-control")).toBe("private, max-age=31536000, immutable")
+    // The id and the type: the same bytes served under another type are another answer.
+    const etag = `"${entry!["artifact_id"]};text%2Fmarkdown"`
+    expect(response.headers.get("etag")).toBe(etag)
+    // Without ?run_id= the type may change (another writer, a prune): revalidated; private: shared caches may not keep it for clients without the token.
+    expect(response.headers.get("cache-control")).toBe("private, no-cache")
     expect(await response.text()).toBe(REPORT)
-    const cached = await fetch(`${server.url}/v1/artifacts/${entry!["artifact_id"]}`, { headers: { "if-none-match": `"${entry!["artifact_id"]}"` } })
+    const cached = await fetch(`${server.url}/v1/artifacts/${entry!["artifact_id"]}`, { headers: { "if-none-match": etag } })
     expect(cached.status).toBe(304)
     expect(await cached.text()).toBe("")
     // A 304 keeps the caching headers; `*` matches the stored bytes too.
-    expect(cached.headers.get("cache-control")).toBe("private, max-age=31536000, immutable")
+    expect([cached.headers.get("cache-control"), cached.headers.get("etag")]).toEqual(["private, no-cache", etag])
+    // The ETag of the id alone (what an older server sent) names no answer now: the bytes again.
+    expect((await fetch(`${server.url}/v1/artifacts/${entry!["artifact_id"]}`, { headers: { "if-none-match": `"${entry!["artifact_id"]}"` } })).status).toBe(200)
+    // With ?run_id= of the run that ended, the type is that run's for good: immutable.
+    const own = await fetch(`${server.url}/v1/artifacts/${entry!["artifact_id"]}?run_id=${id}`)
+    expect([own.status, own.headers.get("cache-control"), own.headers.get("etag"), await own.text()]).toEqual([200, "private, max-age=31536000, immutable", etag, REPORT])
     const any = await fetch(`${server.url}/v1/artifacts/${entry!["artifact_id"]}`, { headers: { "if-none-match": "*" } })
     expect([any.status, await any.text()]).toEqual([304, ""])
     // The digest in upper-case hex names the same artifact (its ETag keeps the id's lower case).
     const upper = await fetch(`${server.url}/v1/artifacts/sha256:${String(entry!["artifact_id"]).slice("sha256:".length).toUpperCase()}`)
-    expect([upper.status, upper.headers.get("etag"), await upper.text()]).toEqual([200, `"${entry!["artifact_id"]}"`, REPORT])
+    expect([upper.status, upper.headers.get("etag"), await upper.text()]).toEqual([200, etag, REPORT])
   })
 
   it("answers 404 for an unknown run or artifact, and 400 for a malformed artifact id", async () => {
@@ -181,10 +188,10 @@ describe("GET /v1/runs/{id}/artifacts and GET /v1/artifacts/{id}", () => {
     }
   })
 
-  it("serves each run's artifact with the content type its entry records: ?run_id= picks the entry, without it disagreeing writers get application/octet-stream (nosniff); a pruned writer's type is gone", async () => {
+  it("serves each run's artifact with the content type its entry records: ?run_id= picks the entry, without it disagreeing writers get application/octet-stream (nosniff); a pruned writer's type is gone; a type that can change is revalidated, by an ETag of the id and the type", async () => {
     const graphs = join(tempDir(), "typed")
     mkdirSync(graphs)
-    const graphOf = (name: string, contentType: string) => {
+    const graphOf = (name: string, contentType: string, asks = false) => {
       const file = join(graphs, `${name}.yaml`)
       writeFileSync(file, [
         "ir_version: \"1.0.0\"",
@@ -193,6 +200,7 @@ describe("GET /v1/runs/{id}/artifacts and GET /v1/artifacts/{id}", () => {
         "  fields:",
         "    content: { type: any }",
         "    ref: { type: any }",
+        "    more: { type: any }",
         "nodes:",
         "  - id: w",
         "    kind: write_artifact",
@@ -200,20 +208,22 @@ describe("GET /v1/runs/{id}/artifacts and GET /v1/artifacts/{id}", () => {
         "    name: report.json",
         `    content_type: ${contentType}`,
         "    output_field: ref",
+        // A run that writes, then waits for an answer: it has not ended.
+        ...(asks ? ["  - { id: ask, kind: interrupt, prompt: \"More?\", response_field: more }", "edges: [{ from: w, to: ask }]"] : []),
         ""
       ].join("\n"))
       return file
     }
     const typedDb = join(tempDir(), "typed.sqlite")
-    const files = [graphOf("plain", "text/plain"), graphOf("json", "application/json"), graphOf("html", "text/html"), graphOf("text", "text/plain")]
+    const files = [graphOf("plain", "text/plain"), graphOf("json", "application/json"), graphOf("html", "text/html"), graphOf("text", "text/plain"), graphOf("asking", "text/csv", true)]
     const typed = await boot({ db: typedDb, graphs: files })
-    const done = async (graph: string, content: string) => {
+    const done = async (graph: string, content: string, status = "done") => {
       const created = await json(`${typed.url}/v1/runs`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ graph_id: `run:${graph}`, params: { content } }) })
       expect(created.status, JSON.stringify(created.body)).toBe(202)
       const id = created.body["run_id"] as string
       for (let i = 0; i < 400; i++) {
         const view = await json(`${typed.url}/v1/runs/${id}`)
-        if (view.body["status"] === "done") return { id, ref: view.body["final_state"]["ref"] as { artifact_id: string; content_type: string } }
+        if (view.body["status"] === status) return { id, ref: view.body["final_state"]["ref"] as { artifact_id: string; content_type: string } }
         await new Promise((r) => setTimeout(r, 25))
       }
       throw new Error(`run ${id} did not finish`)
@@ -223,14 +233,36 @@ describe("GET /v1/runs/{id}/artifacts and GET /v1/artifacts/{id}", () => {
       expect(response.status, path).toBe(200)
       return [response.headers.get("content-type"), response.headers.get("x-content-type-options"), await response.text()]
     }
+    /** Status, type, Cache-Control and ETag of a GET, with `If-None-Match: etag` when given. */
+    const caching = async (path: string, etag?: string) => {
+      const response = await fetch(`${typed.url}${path}`, etag === undefined ? {} : { headers: { "if-none-match": etag } })
+      await response.arrayBuffer()
+      return [response.status, response.headers.get("content-type"), response.headers.get("cache-control"), response.headers.get("etag")]
+    }
+    const IMMUTABLE = "private, max-age=31536000, immutable"
+    const REVALIDATE = "private, no-cache"
     try {
       const content = "{\"score\":0.9}"
       const a = await done("plain", content)
+      const id = a.ref.artifact_id
+      const tagOf = (type: string) => `"${id};${encodeURIComponent(type)}"`
+      // One writer so far: its type, which another writer can change, so revalidated (and 304 while it holds).
+      expect(await caching(`/v1/artifacts/${id}`)).toEqual([200, "text/plain", REVALIDATE, tagOf("text/plain")])
+      expect(await caching(`/v1/artifacts/${id}`, tagOf("text/plain"))).toEqual([304, null, REVALIDATE, tagOf("text/plain")])
       const cut = new Date(Date.now() + 5).toISOString()
       await new Promise((r) => setTimeout(r, 20))
       const b = await done("json", content)
-      expect(b.ref.artifact_id).toBe(a.ref.artifact_id)
-      const id = b.ref.artifact_id
+      expect(b.ref.artifact_id).toBe(id)
+      // The type changed: the client's ETag no longer matches, and it gets the new type.
+      expect(await caching(`/v1/artifacts/${id}`, tagOf("text/plain"))).toEqual([200, "application/octet-stream", REVALIDATE, tagOf("application/octet-stream")])
+      // The type a run that ended records never changes: immutable, and 304 to its ETag.
+      expect(await caching(`/v1/artifacts/${id}?run_id=${a.id}`)).toEqual([200, "text/plain", IMMUTABLE, tagOf("text/plain")])
+      expect(await caching(`/v1/artifacts/${id}?run_id=${a.id}`, tagOf("text/plain"))).toEqual([304, null, IMMUTABLE, tagOf("text/plain")])
+      expect(await caching(`/v1/artifacts/${id}?run_id=${b.id}`, tagOf("text/plain"))).toEqual([200, "application/json", IMMUTABLE, tagOf("application/json")])
+      // A run with no entry for it: the blob's type, revalidated; `*` matches whatever is stored.
+      expect(await caching(`/v1/artifacts/${id}?run_id=run-nope`)).toEqual([200, "application/octet-stream", REVALIDATE, tagOf("application/octet-stream")])
+      expect(await caching(`/v1/artifacts/${id}`, "*")).toEqual([304, null, REVALIDATE, tagOf("application/octet-stream")])
+
       // Each run's entry gives its own type.
       expect(await served(`/v1/artifacts/${id}?run_id=${b.id}`)).toEqual(["application/json", "nosniff", content])
       expect(await served(`/v1/artifacts/${id}?run_id=${a.id}`)).toEqual(["text/plain", "nosniff", content])
@@ -244,6 +276,8 @@ describe("GET /v1/runs/{id}/artifacts and GET /v1/artifacts/{id}", () => {
       expect(pruned.stdout).toContain("deleted 1 run ")
       expect(await served(`/v1/artifacts/${id}`)).toEqual(["application/json", "nosniff", content])
       expect(await served(`/v1/artifacts/${id}?run_id=${b.id}`)).toEqual(["application/json", "nosniff", content])
+      // The client that had octet-stream revalidates and gets the type now served.
+      expect(await caching(`/v1/artifacts/${id}`, tagOf("application/octet-stream"))).toEqual([200, "application/json", REVALIDATE, tagOf("application/json")])
       // The inverse: first text/html, then text/plain: the plain run's artifact is never served as HTML.
       const page = "<script>alert(1)</script>"
       const h = await done("html", page)
@@ -251,6 +285,9 @@ describe("GET /v1/runs/{id}/artifacts and GET /v1/artifacts/{id}", () => {
       expect(await served(`/v1/artifacts/${p.ref.artifact_id}?run_id=${p.id}`)).toEqual(["text/plain", "nosniff", page])
       expect(await served(`/v1/artifacts/${p.ref.artifact_id}`)).toEqual(["application/octet-stream", "nosniff", page])
       expect(await served(`/v1/artifacts/${h.ref.artifact_id}?run_id=${h.id}`)).toEqual(["text/html", "nosniff", page])
+      // A run that has not ended may still write the bytes under another type: its answer is revalidated too.
+      const asking = await done("asking", content, "awaiting-input")
+      expect(await caching(`/v1/artifacts/${id}?run_id=${asking.id}`)).toEqual([200, "text/csv", REVALIDATE, tagOf("text/csv")])
     } finally {
       await typed.close()
     }

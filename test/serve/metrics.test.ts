@@ -5,19 +5,26 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
+import * as GraphRegistry from "../../src/scheduler/GraphRegistry.js"
+import * as Scheduler from "../../src/scheduler/Scheduler.js"
 import { pendingCounts } from "../../src/serve/metricsRoute.js"
 import * as Serve from "../../src/serve/server.js"
 import { escapeLabelValue, render } from "../../src/telemetry/prometheus.js"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
+import { AuditSink } from "../../src/telemetry/AuditSink.js"
 import * as WebhookTrigger from "../../src/triggers/WebhookTrigger.js"
 import { tempDir } from "../helpers/cli.js"
 
@@ -306,4 +313,74 @@ describe("queue depth from a Checkpointer without countPending (an app's own)", 
     }))
     expect(counts).toEqual([{ "run:queued": 2 }, { "run:queued": 2 }])
   })
+})
+
+describe("runs started", () => {
+  it("a run a drain requeued before its first step committed counts started once, claimed again off the queue or resumed directly; two runs count two", async () => {
+    const graphId = "m:requeued"
+    const started = async () => parse(render(await Effect.runPromise(Metric.snapshot))).value("stargraph_runs_started_total", { graph_id: graphId }) ?? 0
+    const seen: Array<Record<string, unknown>> = []
+    const audit = Layer.succeed(AuditSink, { write: (record) => Effect.sync(() => void (record["event"] === "run.started" && seen.push(record))) })
+    const resumedFlags = (runId: string) => seen.filter((e) => e["run_id"] === runId).map((e) => e["resumed"])
+    // A draining process's node outlasts its drain; a later one's returns at once.
+    let delayMs = 0
+    const work = async (state: Record<string, unknown>) => {
+      await new Promise((r) => setTimeout(r, delayMs))
+      return { n: (state["n"] as number) + 1 }
+    }
+    const graph = await Effect.runPromise(Graph.make({
+      ir_version: "1.0.0", id: graphId,
+      state_schema: { fields: { n: { type: "integer", default: 0 } } },
+      nodes: [{ id: "work", kind: "function", module: "m", export: "work" }]
+    }, { modules: { m: { work } } }))
+    const filename = join(tempDir(), "requeued.sqlite")
+    const store = SqliteCheckpointer.layer({ filename })
+    const processOn = <A, E>(body: Effect.Effect<A, E, Scheduler.Scheduler | Checkpointer>, options: Scheduler.SchedulerOptions = {}) =>
+      Effect.runPromise(body.pipe(Effect.provide(Scheduler.layer({ pollIntervalMs: 50, ...options }).pipe(
+        Layer.provideMerge(GraphRegistry.layer([graph])),
+        Layer.provideMerge(store),
+        Layer.provideMerge(audit)
+      ))))
+    /** A run one process claimed and was stopped in, in its first step: the drain requeues it, started. */
+    const requeuedRun = async () => {
+      delayMs = 20_000
+      const runId = await processOn(Effect.gen(function*() {
+        const enqueued = yield* (yield* Scheduler.Scheduler).enqueue(graphId, {})
+        yield* Effect.sleep("200 millis")
+        return enqueued.runId
+      }), { drainTimeoutMs: 50, abortGraceMs: 50 })
+      delayMs = 0
+      const record = Option.getOrThrow(await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.getRun(runId)).pipe(Effect.provide(store))))
+      expect(record).toMatchObject({ status: "pending", owner: null, last_step: 0 })
+      expect(record.started_at).not.toBeNull()
+      return runId
+    }
+    const before = await started()
+    const claimedAgain = await requeuedRun()
+    expect((await started()) - before).toBe(1)
+    // The next process claims it off the queue and finishes it: not a second start.
+    const status = await processOn(Effect.flatMap(Checkpointer, (c) =>
+      c.getRun(claimedAgain).pipe(
+        Effect.map((r) => Option.getOrThrow(r).status),
+        Effect.repeat({ until: (s) => s === "done", schedule: Schedule.spaced("25 millis") }),
+        Effect.timeout("10 seconds"),
+        Effect.zipRight(Effect.map(c.getRun(claimedAgain), (r) => Option.getOrThrow(r).status))
+      )))
+    expect(status).toBe("done")
+    expect((await started()) - before).toBe(1)
+    expect(resumedFlags(claimedAgain)).toEqual([false, true])
+    // Resumed directly instead (what `stargraph resume` does): not a second start either.
+    const resumedDirectly = await requeuedRun()
+    expect((await started()) - before).toBe(2)
+    const summary = await Effect.runPromise(Effect.flatMap(graph.resume(resumedDirectly), (run) => run.start()).pipe(Effect.provide(Layer.merge(store, audit))))
+    expect(summary.status).toBe("done")
+    expect((await started()) - before).toBe(2)
+    expect(resumedFlags(resumedDirectly)).toEqual([false, true])
+    // Another run is another start.
+    await processOn(Effect.gen(function*() {
+      const enqueued = yield* (yield* Scheduler.Scheduler).enqueue(graphId, {})
+      yield* Deferred.await(enqueued.summary)
+    }))
+    expect((await started()) - before).toBe(3)
+  }, 30_000)
 })

@@ -165,6 +165,46 @@ describe("stargraph serve: the tutorial flow", () => {
   })
 })
 
+describe("finished runs another process deletes", () => {
+  it("a finished run served from the server's memory answers 404 once another process prunes it from the database; the others are still served", async () => {
+    const own = join(tempDir(), "pruned")
+    mkdirSync(own)
+    writeFileSync(join(own, "graph.yaml"), ["ir_version: \"1.0.0\"", "id: run:pruned", "state_schema: { fields: { n: { type: integer, default: 0 } } }", "nodes: [{ id: a, kind: noop }]", ""].join("\n"))
+    const ownDb = join(own, "pruned.sqlite")
+    const other = await boot({ db: ownDb, graphs: [own], scheduler: { pollIntervalMs: 50 } })
+    try {
+      const finished = async () => {
+        const created = await call(`${other.url}/v1/runs`, { json: { graph_id: "run:pruned" } })
+        expect(created.status).toBe(202)
+        const done = await waitFor(`${other.url}/v1/runs/${created.body["run_id"]}`, (b) => b["status"] === "done")
+        expect(done.body["status"]).toBe("done")
+        // Read again: now from the server's memory.
+        expect((await call(`${other.url}/v1/runs/${created.body["run_id"]}`)).body).toEqual(done.body)
+        return { id: created.body["run_id"] as string, view: done.body }
+      }
+      const old = await finished()
+      const cut = new Date(Date.now() + 5).toISOString()
+      await new Promise((r) => setTimeout(r, 20))
+      const kept = await finished()
+      // Another process on the same file (the CLI) deletes the older run.
+      const pruned = await stargraph(["prune", "--db", ownDb, "--before", cut])
+      expect(pruned.code, pruned.stderr).toBe(0)
+      expect(pruned.stdout).toContain("deleted 1 run ")
+      const unknown = await call(`${other.url}/v1/runs/run-unknown`)
+      for (let i = 0; i < 2; i++) {
+        const gone = await call(`${other.url}/v1/runs/${old.id}`)
+        // The envelope of any unknown run's 404.
+        expect([gone.status, gone.body["error"]?.["details"]?.["reason"]]).toEqual([404, "unknown-run"])
+        expect(gone.body).toEqual(JSON.parse(unknown.text.replaceAll("run-unknown", old.id)))
+      }
+      const still = await call(`${other.url}/v1/runs/${kept.id}`)
+      expect([still.status, still.body]).toEqual([200, kept.view])
+    } finally {
+      await other.close()
+    }
+  }, 30_000)
+})
+
 describe("run control over HTTP", () => {
   it("respond answers an awaiting-input run warm; the state rules give 409s", async () => {
     const created = await call(`${server.url}/v1/runs`, { json: { graph_id: "run:approval", params: { request: "rotate keys" } } })
