@@ -397,7 +397,7 @@ describe("stargraph cancel", () => {
     const unknown = await stargraph(["cancel", "run-nope", "--db", db], { cwd: work })
     expect([unknown.code, unknown.stderr]).toEqual([2, expect.stringMatching(/^error: CheckpointError\[unknown-run\]/)])
 
-    const cli = startStargraph(["run", "slow/graph.yaml", "--db", db, "--no-summary"], { cwd: work, env: { SLOW_NODE_MS: "300" } })
+    const cli = startStargraph(["run", "slow/graph.yaml", "--db", db, "--no-summary"], { cwd: work, env: { SLOW_NODE_MS: "1000" } })
     try {
       await cli.waitForStdout(/^step 1 /m)
       const listed = JSON.parse((await stargraph(["list", "--db", db, "--status", "running", "--json"], { cwd: work })).stdout) as { runs: Array<{ run_id: string }> }
