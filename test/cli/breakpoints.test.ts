@@ -3,25 +3,17 @@
  * pauses, what `inspect` shows, `resume` continuing it (a response refused), and unknown
  * node ids refused before the database is touched.
  */
-import { existsSync, writeFileSync } from "node:fs"
+import { existsSync } from "node:fs"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
+import { writeBreakpointGraph } from "../helpers/breakpointGraph.js"
 import { runIdOf, stargraph, tempDir } from "../helpers/cli.js"
 
 let work: string
 
 beforeAll(() => {
   work = tempDir()
-  writeFileSync(join(work, "nodes.js"), "export const step = (s, ctx) => ({ n: 1, log: [ctx.nodeId] })\n")
-  writeFileSync(join(work, "graph.yaml"), [
-    "ir_version: \"1.0.0\"", "id: run:bp",
-    "state_schema: { fields: { n: { type: integer, default: 0, reducer: add }, log: { type: array, items: { type: string }, default: [], reducer: append } } }",
-    "nodes:",
-    "  - { id: a, kind: function, module: ./nodes.js, export: step }",
-    "  - { id: b, kind: function, module: ./nodes.js, export: step }",
-    "  - { id: c, kind: function, module: ./nodes.js, export: step }",
-    "edges: [{ from: a, to: b }, { from: b, to: c }]", ""
-  ].join("\n"))
+  writeBreakpointGraph(work)
 })
 
 describe("stargraph run --interrupt-before / --interrupt-after", () => {

@@ -4,13 +4,14 @@
  * continuing it, and unknown node ids refused with 400 before anything is written. A real
  * server on 127.0.0.1 (ephemeral port) over a real SQLite file.
  */
-import { mkdirSync, writeFileSync } from "node:fs"
+import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Serve from "../../src/serve/server.js"
+import { writeBreakpointGraph } from "../helpers/breakpointGraph.js"
 import { tempDir } from "../helpers/cli.js"
 
 const boot = async (options: Serve.ServeOptions) => {
@@ -40,16 +41,7 @@ beforeAll(async () => {
   const dir = tempDir()
   const graphs = join(dir, "graphs")
   mkdirSync(graphs)
-  writeFileSync(join(graphs, "nodes.js"), "export const step = (s, ctx) => ({ n: 1, log: [ctx.nodeId] })\n")
-  writeFileSync(join(graphs, "graph.yaml"), [
-    "ir_version: \"1.0.0\"", "id: run:bp",
-    "state_schema: { fields: { n: { type: integer, default: 0, reducer: add }, log: { type: array, items: { type: string }, default: [], reducer: append } } }",
-    "nodes:",
-    "  - { id: a, kind: function, module: ./nodes.js, export: step }",
-    "  - { id: b, kind: function, module: ./nodes.js, export: step }",
-    "  - { id: c, kind: function, module: ./nodes.js, export: step }",
-    "edges: [{ from: a, to: b }, { from: b, to: c }]", ""
-  ].join("\n"))
+  writeBreakpointGraph(graphs)
   server = await boot({ db: join(dir, "serve.sqlite"), graphs: [graphs], scheduler: { pollIntervalMs: 50 } })
 })
 
