@@ -43,11 +43,11 @@ export interface CheckpointerShape {
   /** The run record, if the run exists. */
   readonly getRun: (runId: string) => Effect.Effect<Option.Option<RunRecord>, CheckpointError>
   /**
-   * Which of these runs exist, read without decoding their records: how the server checks,
-   * in one read for many requests, that finished runs it keeps in memory were not deleted
-   * since (a prune by another process). Optional: without it `getRun` answers, run by run.
+   * Whether the run exists, read without decoding its record: how the server checks that a
+   * finished run it keeps in memory was not deleted since (a prune by another process).
+   * Optional: without it `getRun` answers.
    */
-  readonly existingRuns?: ((runIds: ReadonlyArray<string>) => Effect.Effect<ReadonlySet<string>, CheckpointError>) | undefined
+  readonly hasRun?: ((runId: string) => Effect.Effect<boolean, CheckpointError>) | undefined
   /** The run with this idempotency key, if any. */
   readonly findByIdempotencyKey: (key: string) => Effect.Effect<Option.Option<RunRecord>, CheckpointError>
   /** The highest-step checkpoint of a run. */

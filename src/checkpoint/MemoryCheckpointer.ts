@@ -155,7 +155,7 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
         return true
       }),
     getRun: (runId) => Effect.sync(() => Option.map(Option.fromNullable(runs.get(runId)), withLastStep)),
-    existingRuns: (runIds) => Effect.sync(() => new Set(runIds.filter((id) => runs.has(id)))),
+    hasRun: (runId) => Effect.sync(() => runs.has(runId)),
     findByIdempotencyKey: (key) =>
       Effect.sync(() => Option.map(Option.fromNullable(runs.get(byKey.get(key) ?? "")), withLastStep)),
     latestCheckpoint: (runId) =>

@@ -7,7 +7,6 @@
 import { randomUUID } from "node:crypto"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import * as Arr from "effect/Array"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -413,13 +412,10 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
           Effect.flatMap((rows) => (rows[0] ? Effect.map(toRun(filename)(rows[0]), Option.some) : Effect.succeedNone))
         ),
 
-      existingRuns: (runIds) =>
-        Effect.map(
-          Effect.forEach(Arr.chunksOf(runIds, 500), (ids) =>
-            sql<{ readonly run_id: string }>`SELECT run_id FROM runs_history WHERE ${sql.in("run_id", ids)}`.pipe(
-              Effect.mapError(storage(filename, `reading whether ${ids.length === 1 ? `run ${ids[0]} exists` : `${ids.length} runs exist`}`))
-            )),
-          (pages) => new Set(pages.flatMap((rows) => rows.map((r) => r.run_id)))
+      hasRun: (runId) =>
+        sql<{ readonly found: number }>`SELECT 1 AS found FROM runs_history WHERE run_id = ${runId}`.pipe(
+          Effect.map((rows) => rows.length > 0),
+          Effect.mapError(storage(filename, `reading whether run ${runId} exists`))
         ),
 
       findByIdempotencyKey: (key) =>

@@ -720,13 +720,21 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     }
 
     // A step that asked part-way runs again from its start: the calls it made before it
-    // asked answer it again (then it goes on live), so it sees what it saw before.
+    // asked answer it again (then it goes on live, or in a replay as the replay may), so it
+    // sees what it saw before.
     let resumedAttempt = waitingAtStart !== null && waitingAtStart.kind !== "rule" && response !== undefined ? waitingAtStart.attempt : undefined
-    const attemptSource = (at: number): ReplaySource | undefined => {
-      if (resumedAttempt === undefined || resumedAttempt.step !== at) return undefined
+    /**
+     * What answers step `at`'s calls: the replay's recording, if any; for the step a wait
+     * is resumed at, the calls of that attempt instead (in a replay too: they are what
+     * this run's nodes saw there, the ones the recording answered included).
+     */
+    const callSource = (at: number): ReplaySource | undefined => {
+      if (resumedAttempt === undefined || resumedAttempt.step !== at) return input.replay
       const calls = new Map<string, Array<CallRecord>>()
       for (const call of resumedAttempt.calls) calls.set(`${at}:${call.node}`, [...(calls.get(`${at}:${call.node}`) ?? []), call])
-      return { calls, responses: new Map(), overrides: new Map(), liveAfterFork: true, timeouts: new Map() }
+      return input.replay === undefined
+        ? { calls, responses: new Map(), overrides: new Map(), liveAfterFork: true, timeouts: new Map() }
+        : { ...input.replay, calls }
     }
 
     // The run's breakpoints (`interrupt_before`, `interrupt_after`), and the step whose
@@ -851,7 +859,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       const t0 = performance.now()
       yield* emit({ type: "step.started", step: current, nodes: frontier })
       const snapshot = state
-      const recorder = stepRecorder(current, input.replay ?? attemptSource(current))
+      const recorder = stepRecorder(current, callSource(current))
       /** This attempt's calls, kept with a wait or a failure that leaves the step uncommitted. */
       const attempt = (): StepAttempt | undefined => {
         const calls = recorder.entries()
@@ -866,8 +874,9 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         const calls = withResponses(recorder.entries(), consumedAnswers(graph, current, frontier, answered, input.replay, answerActor))
         return calls.length > 0 ? { step: current, calls } : undefined
       }
-      // Resuming the step a node asked at: the siblings that had finished keep their writes.
-      const kept = input.replay === undefined && resumedAttempt?.step === current ? resumedAttempt.writes : undefined
+      // Resuming the step a node asked at: the siblings that had finished keep their writes
+      // (and their calls, from the attempt: see `callSource`), in a replay as in a run.
+      const kept = resumedAttempt?.step === current ? resumedAttempt.writes : undefined
       const execute = (id: string): Effect.Effect<NodeOutcome, NodeFailure, NodeEnv> => {
         const write = kept?.find((w) => w.node === id)
         if (write !== undefined) {
@@ -953,7 +962,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         // node that reads `input.answers` (a kind's Interrupt outcome), the first `answered` of them.
         const fromCalls = recorder.entries().flatMap((c) => (c.node === asked.id && c.name === "interrupt" ? [c.response] : []))
         const given = fromCalls.length > 0 ? fromCalls : (answered.get(asked.id) ?? NO_ANSWERS).slice(0, Math.max(0, asked.outcome.answered))
-        yield* waitFor(asked.id, asked.outcome, current, given, input.replay === undefined ? withKeptWrites(attempt(), executed, frontierGroups, current) : attempt())
+        yield* waitFor(asked.id, asked.outcome, current, given, withKeptWrites(attempt(), executed, frontierGroups, current))
         return toSummary(run, state)
       }
       // Which branches won is part of the step's cassette (a replay reruns the same ones).

@@ -35,7 +35,6 @@ import { checkThreadId, threadView } from "../graph/threads.js"
 import { identified, parseLastEventId, recordStop, type ResumePoint, resumeAfter, withKeepAlive } from "./sse.js"
 import { checkClientKey } from "../triggers/TriggerEvent.js"
 import { runEvents } from "./runEvents.js"
-import { runExistence } from "./runExistence.js"
 import { RunView, StargraphApi } from "./StargraphApi.js"
 
 /** `http:<client address>`: who did it, for run records and the audit log. */
@@ -51,6 +50,10 @@ const getRun = (checkpointer: CheckpointerShape, runId: string) =>
     onNone: () => Effect.fail(unknownRun(runId)),
     onSome: Effect.succeed
   }))
+
+/** Whether the run is still in the database (without decoding its record when the Checkpointer can say so). */
+const runExists = (checkpointer: CheckpointerShape, runId: string): Effect.Effect<boolean, CheckpointError> =>
+  checkpointer.hasRun !== undefined ? checkpointer.hasRun(runId) : Effect.map(checkpointer.getRun(runId), Option.isSome)
 
 const utf8 = new TextEncoder()
 
@@ -154,10 +157,8 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
     // A run in a terminal status never changes again (nothing resumes, cancels or
     // re-runs it; forks are new runs), so its encoded response is kept for repeated reads.
     // It can still be deleted (a prune, by this or another process on the database): each
-    // read checks that it still exists (the reads of concurrent requests batched into one)
-    // before answering from here.
+    // read checks that it still exists (one primary-key read) before answering from here.
     const finished = boundedCache<HttpServerResponse.HttpServerResponse>(FINISHED_VIEWS)
-    const exists = runExistence(checkpointer)
     const encodeView = Schema.encode(RunView)
     const hint = withNoGraphsHint(registry)
 
@@ -189,7 +190,7 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
         Effect.suspend(() => {
           const cached = finished.get(path.id)
           if (cached !== undefined) {
-            return Effect.flatMap(exists(path.id), (found) => {
+            return Effect.flatMap(runExists(checkpointer, path.id), (found) => {
               if (found) return Effect.succeed(cached)
               finished.delete(path.id)
               return Effect.fail(unknownRun(path.id))

@@ -120,11 +120,8 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* is(checkpoints.length === 1 && same(checkpoints[0], { ...run.initial, run_id: record.run_id }), "the step-0 checkpoint is stored as given")
       const other = yield* c.createRun(newRun())
       yield* is(other.record.run_id !== record.run_id, "two runs get two ids")
-      // Optional: without it the server reads the records instead.
-      if (c.existingRuns !== undefined) {
-        const found = yield* c.existingRuns([record.run_id, `run-${randomUUID()}`, other.record.run_id])
-        yield* is(same([...found].sort(), [record.run_id, other.record.run_id].sort()), `existingRuns names the stored runs of those asked: ${JSON.stringify([...found])}`)
-      }
+      // Optional: without it the server reads the record instead.
+      if (c.hasRun !== undefined) yield* is((yield* c.hasRun(record.run_id)) && (yield* c.hasRun(other.record.run_id)), "hasRun is true for a stored run")
     })),
 
   check("createRun with the cf prefix and a history writes the fork's copied prefix", (c, is) =>
@@ -437,7 +434,7 @@ export const cases: ReadonlyArray<ContractCase> = [
     Effect.gen(function*() {
       const id = `run-${randomUUID()}`
       yield* is(Option.isNone(yield* c.getRun(id)), "getRun is none")
-      if (c.existingRuns !== undefined) yield* is((yield* c.existingRuns([id])).size === 0, "existingRuns names none")
+      if (c.hasRun !== undefined) yield* is(!(yield* c.hasRun(id)), "hasRun is false")
       yield* is(Option.isNone(yield* c.latestCheckpoint(id)), "latestCheckpoint is none")
       yield* is((yield* c.listCheckpoints(id)).length === 0, "listCheckpoints is empty")
     })),

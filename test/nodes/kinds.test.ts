@@ -788,6 +788,65 @@ nodes: [{ id: g, kind: interrupt, config: { prompt: x, timeout: "00:61:00" } }]
     expect(fork.summary).toMatchObject({ status: "done", final_state: done.final_state })
     expect([charged.runs, charged.live]).toEqual([2, 1])
   })
+
+  it("a fork that asks beside a finished sibling past its parent's recording keeps the sibling's write and calls with the wait, as a run does: on resume the sibling is not run again; a replay of the fork is exact", async () => {
+    const charged = { live: 0, runs: 0, direct: 0 }
+    const charge: NodeFunction = async (_state, ctx) => {
+      charged.runs++
+      charged.direct++ // a side effect made directly, not through ctx.call
+      const receipt = await ctx.call("payments.charge", { amount: 5 }, () => `receipt-${++charged.live}`)
+      return { log: [String(receipt)] }
+    }
+    const asked = { runs: 0 }
+    const ask: NodeFunction = async (_state, ctx) => {
+      asked.runs++
+      const a = String(await ctx.interrupt("ok?"))
+      const b = String(await ctx.interrupt(`sure about ${a}?`))
+      return { a: `${a}/${b}`, log: ["asked"] }
+    }
+    const decide: NodeFunction = () => ({ go: false })
+    // The parent decides not to go and ends after its first step; a fork that goes fans out
+    // at step 3, past the parent's recording (its charge is live: live_after_fork).
+    const graph = await Effect.runPromise(Graph.make({
+      ir_version: "1.0.0",
+      id: "run:fork-sibling",
+      state_schema: {
+        fields: { go: { type: "boolean", default: false }, a: { type: "string", default: "" }, log: { type: "array", items: { type: "string" }, default: [], reducer: "append" } }
+      },
+      nodes: [
+        { id: "start", kind: "function", module: "m", export: "decide" },
+        { id: "fan", kind: "noop" },
+        { id: "charge", kind: "function", module: "m", export: "charge" },
+        { id: "ask", kind: "function", module: "m", export: "ask" }
+      ],
+      edges: [{ from: "start", cases: [{ when: { field: "go", op: "truthy" }, to: "fan" }] }, { from: "fan", to: ["charge", "ask"] }]
+    }, { modules: { m: { decide, charge, ask } } }))
+    const layer = sqlite()
+    const parent = await run(runToEnd(graph), layer)
+    expect(parent).toMatchObject({ status: "done", steps: 1 })
+    const forked = await run(Replay.fork(graph, parent.run_id, { mutation: { node_output_overrides: { start: { go: true } } }, liveAfterFork: true }), layer)
+    expect(forked.summary).toMatchObject({ status: "awaiting-input", waiting: { prompt: "ok?", step: 3 } })
+    const stored = await run(Effect.flatMap(Checkpointer, (c) => c.getRun(forked.cfRunId)), layer)
+    expect(Option.getOrUndefined(stored)?.waiting?.attempt?.writes).toEqual([{ node: "charge", update: { log: ["receipt-1"] } }])
+    // Asked twice: the kept write is kept again with the second wait.
+    const second = await run(Effect.flatMap(graph.resume(forked.cfRunId, { response: { value: "yes" } }), (r) => r.start()), layer)
+    expect(second).toMatchObject({ status: "awaiting-input", waiting: { prompt: "sure about yes?" } })
+    const done = await run(Effect.flatMap(graph.resume(forked.cfRunId, { response: { value: "really" } }), (r) => r.start()), layer)
+    expect(done).toMatchObject({ status: "done", final_state: { go: true, a: "yes/really" } })
+    expect([...(done.final_state["log"] as Array<string>)].sort()).toEqual(["asked", "receipt-1"])
+    // The asking node ran three times; the sibling once, its direct side effect and its live call included.
+    expect([asked.runs, charged.runs, charged.direct, charged.live]).toEqual([3, 1, 1, 1])
+    const steps = await run(Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(forked.cfRunId)), layer)
+    expect(steps.at(-1)!.step).toBe(3)
+    expect(steps.at(-1)!.calls?.filter((c) => c.node === "charge")).toMatchObject([{ name: "payments.charge", response: "receipt-1" }])
+    // A replay of the fork (an exact one: no mutation, no live calls) runs the step's nodes,
+    // the charge and both answers from the fork's cassette, and ends as the fork did.
+    const replayed = await run(Replay.fork(graph, forked.cfRunId, {}), layer)
+    expect(replayed.error).toBeUndefined()
+    expect(replayed.summary).toMatchObject({ status: "done", final_state: done.final_state })
+    expect(replayed.diff).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {} })
+    expect([asked.runs, charged.runs, charged.live]).toEqual([4, 2, 1])
+  })
 })
 
 class Greeting extends Context.Tag("test/Greeting")<Greeting, { readonly word: string }>() {}
