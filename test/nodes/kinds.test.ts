@@ -30,6 +30,28 @@ const buildError = async (effect: Effect.Effect<unknown, Graph.GraphError>) => {
 const runToEnd = (graph: Graph.Graph, inputs: Record<string, unknown> = {}) =>
   Effect.flatMap(graph.start({ inputs }), (r) => r.start())
 
+/**
+ * Two fan-out siblings, with counters: `charge` makes a live call and a direct side effect;
+ * `ask` asks twice (`ok?`, then `sure about <answer>?`).
+ */
+const chargeAndAsk = () => {
+  const charged = { live: 0, runs: 0, direct: 0 }
+  const charge: NodeFunction = async (_state, ctx) => {
+    charged.runs++
+    charged.direct++ // a side effect made directly, not through ctx.call
+    const receipt = await ctx.call("payments.charge", { amount: 5 }, () => `receipt-${++charged.live}`)
+    return { log: [String(receipt)] }
+  }
+  const asked = { runs: 0 }
+  const ask: NodeFunction = async (_state, ctx) => {
+    asked.runs++
+    const a = String(await ctx.interrupt("ok?"))
+    const b = String(await ctx.interrupt(`sure about ${a}?`))
+    return { a: `${a}/${b}`, log: ["asked"] }
+  }
+  return { charged, charge, asked, ask }
+}
+
 const yaml = (body: string) => `ir_version: "1.0.0"\nid: run:kinds\n${body}`
 
 describe("template kind", () => {
@@ -747,20 +769,7 @@ nodes: [{ id: g, kind: interrupt, config: { prompt: x, timeout: "00:61:00" } }]
   })
 
   it("a node beside one that asks (a fan-out) keeps its write with the wait: on resume it is not run again, its side effects happen once, its calls stay in the step's cassette", async () => {
-    const charged = { live: 0, runs: 0, direct: 0 }
-    const charge: NodeFunction = async (_state, ctx) => {
-      charged.runs++
-      charged.direct++ // a side effect made directly, not through ctx.call
-      const receipt = await ctx.call("payments.charge", { amount: 5 }, () => `receipt-${++charged.live}`)
-      return { log: [String(receipt)] }
-    }
-    const asked = { runs: 0 }
-    const ask: NodeFunction = async (_state, ctx) => {
-      asked.runs++
-      const a = String(await ctx.interrupt("ok?"))
-      const b = String(await ctx.interrupt(`sure about ${a}?`))
-      return { a: `${a}/${b}`, log: ["asked"] }
-    }
+    const { charged, charge, asked, ask } = chargeAndAsk()
     const graph = await Effect.runPromise(Graph.make({
       ir_version: "1.0.0",
       id: "run:sibling",
@@ -790,20 +799,7 @@ nodes: [{ id: g, kind: interrupt, config: { prompt: x, timeout: "00:61:00" } }]
   })
 
   it("a fork that asks beside a finished sibling past its parent's recording keeps the sibling's write and calls with the wait, as a run does: on resume the sibling is not run again; a replay of the fork is exact", async () => {
-    const charged = { live: 0, runs: 0, direct: 0 }
-    const charge: NodeFunction = async (_state, ctx) => {
-      charged.runs++
-      charged.direct++ // a side effect made directly, not through ctx.call
-      const receipt = await ctx.call("payments.charge", { amount: 5 }, () => `receipt-${++charged.live}`)
-      return { log: [String(receipt)] }
-    }
-    const asked = { runs: 0 }
-    const ask: NodeFunction = async (_state, ctx) => {
-      asked.runs++
-      const a = String(await ctx.interrupt("ok?"))
-      const b = String(await ctx.interrupt(`sure about ${a}?`))
-      return { a: `${a}/${b}`, log: ["asked"] }
-    }
+    const { charged, charge, asked, ask } = chargeAndAsk()
     const decide: NodeFunction = () => ({ go: false })
     // The parent decides not to go and ends after its first step; a fork that goes fans out
     // at step 3, past the parent's recording (its charge is live: live_after_fork).
