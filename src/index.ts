@@ -21,7 +21,7 @@ export type { Graph as GraphType, LoadOptions, MakeOptions, ResumeOptions, Start
 export * as GraphRun from "./graph/GraphRun.js"
 export type { GraphDefinition } from "./runtime/GraphDefinition.js"
 
-export { Checkpointer, type CheckpointerShape, type TakeOverExpectation } from "./checkpoint/Checkpointer.js"
+export { Checkpointer, type CheckpointerShape, type CommitOptions, type TakeOverExpectation } from "./checkpoint/Checkpointer.js"
 export * as SqliteCheckpointer from "./checkpoint/SqliteCheckpointer.js"
 export * as PgCheckpointer from "./checkpoint/PgCheckpointer.js"
 export * as Prune from "./checkpoint/prune.js"

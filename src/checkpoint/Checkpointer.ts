@@ -23,7 +23,11 @@ export interface CheckpointerShape {
    * steps it served from the cassette), and optionally a run-record change, in one
    * transaction. A second checkpoint for the same `(run_id, step)` is refused.
    */
-  readonly commitSteps: (checkpoints: readonly [Checkpoint, ...Array<Checkpoint>], patch?: RunPatch) => Effect.Effect<void, CheckpointError>
+  readonly commitSteps: (
+    checkpoints: readonly [Checkpoint, ...Array<Checkpoint>],
+    patch?: RunPatch,
+    options?: CommitOptions
+  ) => Effect.Effect<void, CheckpointError>
   /**
    * Change the run record. Here and in `commitSteps`, a patch that stops the run (any
    * status but `running`/`pending`) also removes its `pending_runs` row, and a patch
@@ -90,6 +94,18 @@ export interface CheckpointerShape {
   readonly getCursor: (key: string) => Effect.Effect<Option.Option<string>, CheckpointError>
   /** Store a per-trigger cursor. */
   readonly setCursor: (key: string, value: string) => Effect.Effect<void, CheckpointError>
+}
+
+/** How `commitSteps` may make a commit durable. */
+export interface CommitOptions {
+  /**
+   * Another commit, synced, follows this one before anything relies on it (a subgraph's
+   * child run ends, and its parent's step commit records the outcome): the Checkpointer
+   * may commit without waiting for the disk (SQLite `FULL` commits it as `NORMAL` would).
+   * The commit still survives a crash of the process; a power loss before the following
+   * commit loses both, which the parent's resume redoes. A Checkpointer may ignore it.
+   */
+  readonly syncFollows?: boolean | undefined
 }
 
 /** The `status` and `owner` a run record must still have for `takeOver` to apply. */

@@ -162,12 +162,16 @@ const checkFile = (filename: string, create: boolean, shareFile: boolean): Effec
  * Build the Checkpointer over an open SqlClient (already migrated), whose connection runs
  * at `synchronous` (default `FULL`).
  *
- * Under `FULL`, three writes commit without their own fsync: marking a run `running`,
+ * Under `FULL`, these writes commit without their own fsync: marking a run `running`,
  * claiming a queued run, and creating runs that are created `running` (`NewRun.running`:
  * a subgraph's child run, driven at once). A synced commit (the run's next step, or its
  * stop) always follows them and makes them durable with it; a power loss before it leaves
  * the run as it was before it started (a child run not there at all: its parent step,
  * never committed either, starts it again), which is what the lost write would have changed.
+ * A fourth, a commit asked with `CommitOptions.syncFollows` (a child run's `done` step,
+ * which its parent's step commit follows), is made the same way: a power loss before the
+ * parent's commit loses both, and the parent, resumed, drives the child again from its
+ * last synced step.
  */
 export const make = (
   filename: string,

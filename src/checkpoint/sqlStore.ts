@@ -268,8 +268,9 @@ export interface SqlStoreOptions {
   readonly dialect: Dialect
   /**
    * How the writes that start a run commit (claiming it, marking it `running`, creating
-   * it `running`): SQLite under `synchronous = FULL` commits them without their own
-   * fsync (see `SqliteCheckpointer.make`).
+   * it `running`), and a child run's last commit, which its parent's follows
+   * (`CommitOptions.syncFollows`): SQLite under `synchronous = FULL` commits them without
+   * their own fsync (see `SqliteCheckpointer.make`).
    */
   readonly startsRun?: WriteOptions | undefined
   /** Largest checkpoint a step may write, in bytes of JSON text (see `checkpointSize`). */
@@ -369,20 +370,22 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
       createRun: (run) => Effect.map(createRuns([run]), (created) => created[0]!),
       createRuns,
 
-      commitSteps: (checkpoints, patch) => {
+      commitSteps: (checkpoints, patch, options) => {
         const last = checkpoints[checkpoints.length - 1]!
+        // A commit a synced one follows is made as a run's start is (see `startsRun`).
+        const sync = options?.syncFollows === true ? startsRun : undefined
         const steps = checkpoints.length === 1 ? `step ${last.step}` : `steps ${checkpoints[0].step}..${last.step}`
         const failed = storage(filename, `persisting ${steps} of ${last.run_id}`)
         if (patch === undefined && checkpoints.length === 1) {
           const params = checkpointParams(last, maxBytes)
-          return Either.isLeft(params) ? Effect.fail(params.left) : Effect.mapError(runOne(sql, INSERT_CHECKPOINT, params.right), failed)
+          return Either.isLeft(params) ? Effect.fail(params.left) : Effect.mapError(runOne(sql, INSERT_CHECKPOINT, params.right, sync), failed)
         }
         return Effect.flatMap(Effect.forEach(checkpoints, (cp) => checkpointParams(cp, maxBytes)), (rows) =>
           transaction(sql, (db) =>
             Effect.zipRight(
               Effect.forEach(rows, (params) => db.run(INSERT_CHECKPOINT, params), { discard: true }),
               patch === undefined ? Effect.void : patchRun(db, last.run_id, { ...patch, last_step: last.step })
-            )).pipe(Effect.mapError(failed)))
+            ), sync).pipe(Effect.mapError(failed)))
       },
 
       updateRun: (runId, patch) =>

@@ -54,7 +54,7 @@ import { nowIso, OWNER, RunLoop } from "../runtime/RunLoop.js"
 import { AuditSink } from "../telemetry/AuditSink.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import * as GraphRun from "./GraphRun.js"
-import { newRunOf } from "./newRun.js"
+import { type ChildLink, newRunOf } from "./newRun.js"
 import { explainMoved, threadRun } from "./threads.js"
 import { listSome, maxGraphBytes } from "../ir/limits.js"
 import { firstIssue } from "../ir/parseIssue.js"
@@ -92,6 +92,8 @@ export interface StartOptions {
 export interface NewRunOptions extends Omit<StartOptions, "interruptBefore" | "interruptAfter"> {
   readonly queued?: boolean | undefined
   readonly breakpoints?: Breakpoints | null | undefined
+  /** A `subgraph` node's child run: its parent, and the process driving it (see `NewRunFields.child`). */
+  readonly child?: ChildLink | undefined
 }
 
 /** Options for resuming a run. */
@@ -125,6 +127,12 @@ export interface ResumeOptions {
    */
   readonly onCallerFiber?: boolean | undefined
   readonly cancelledWith?: (() => boolean) | undefined
+  /**
+   * Its caller commits, synced, after the run ends (a parent step, which records its child
+   * run's outcome): the run's `done` commit need not wait for the disk (see
+   * `CommitOptions.syncFollows`).
+   */
+  readonly parentCommits?: boolean | undefined
   /**
    * Take over a run left `running` by a process on another host or container, which
    * cannot be checked from here (a container recreated, a host gone): the caller says it
@@ -168,6 +176,8 @@ export interface Graph extends GraphDefinition {
       readonly onCallerFiber?: boolean | undefined
       /** With `onCallerFiber`: whether an interruption cancels it (see `GraphRunOptions.cancelledWith`). */
       readonly cancelledWith?: (() => boolean) | undefined
+      /** Its caller commits after it ends (see `ResumeOptions.parentCommits`). */
+      readonly parentCommits?: boolean | undefined
       /** Answer its calls from a recording (a replay's new child run; see `ResumeOptions.replay`). */
       readonly replay?: ReplaySource | undefined
     }
@@ -548,6 +558,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         retainEvents: options.retainEvents,
         onCallerFiber: options.onCallerFiber,
         cancelledWith: options.cancelledWith,
+        parentCommits: options.parentCommits,
         replay: options.replay
       })
     })
@@ -672,6 +683,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         replay,
         onCallerFiber: options.onCallerFiber,
         cancelledWith: options.cancelledWith,
+        parentCommits: options.parentCommits,
         startedBefore: options.startedBefore
       })
       // A child run answered directly (not through its parent) that asks again: the runs

@@ -78,6 +78,8 @@ export interface GraphRunOptions {
    * `paused` with no owner, resumable, as a top-level run is.
    */
   readonly cancelledWith?: (() => boolean) | undefined
+  /** Its caller commits, synced, after the run ends (see `DriveInput.parentCommits`). */
+  readonly parentCommits?: boolean | undefined
   /** The run had started before the queue claim that hands it over (see `ResumeOptions.startedBefore`). */
   readonly startedBefore?: boolean | undefined
 }
@@ -174,6 +176,7 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
           control,
           cancelRequested: () => cancelRequested,
           parentCancelling: options.onCallerFiber === true ? options.cancelledWith : undefined,
+          parentCommits: options.parentCommits,
           replay: options.replay,
           actor: options.actor,
           startedBefore: options.startedBefore

@@ -37,16 +37,23 @@ import { waitedChildId } from "../runtime/waitedChild.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import { OWNER } from "../runtime/RunLoop.js"
 import type { GraphRun } from "./GraphRun.js"
+import type { ChildLink } from "./newRun.js"
 
 /** How a child run is driven: on its parent's fiber, cancelled with it or else paused. */
 interface ChildDriving {
   readonly onCallerFiber?: boolean | undefined
   readonly cancelledWith?: (() => boolean) | undefined
+  readonly parentCommits?: boolean | undefined
 }
 
 /** The part of a built graph a child run needs (a `Graph` has it). */
 export interface RunnableGraph extends GraphDefinition {
-  readonly newRun: (options: { readonly inputs: { readonly [field: string]: unknown }; readonly idempotencyKey: string; readonly actor: string }) => Effect.Effect<NewRun, StateValidationError>
+  readonly newRun: (options: {
+    readonly inputs: { readonly [field: string]: unknown }
+    readonly idempotencyKey: string
+    readonly actor: string
+    readonly child: ChildLink
+  }) => Effect.Effect<NewRun, StateValidationError>
   readonly open: (
     run: RunRecord,
     checkpoint: Checkpoint,
@@ -189,8 +196,11 @@ const drive = (request: ChildRunRequest, handle: GraphRun): Effect.Effect<ChildO
     Effect.flatMap((summary) => outcomeOf(request, summary))
   )
 
-/** A child run is driven on its parent's fiber, and cancelled only with its parent. */
-const driving = (request: ChildRunRequest): ChildDriving => ({ onCallerFiber: true, cancelledWith: request.cancelling })
+/**
+ * A child run is driven on its parent's fiber, and cancelled only with its parent; the
+ * parent's step commit, which records the child's outcome, follows the child's end.
+ */
+const driving = (request: ChildRunRequest): ChildDriving => ({ onCallerFiber: true, cancelledWith: request.cancelling, parentCommits: true })
 
 /** A loaded child graph as the `subgraph` kind uses it. */
 const childGraph = (graph: RunnableGraph): ChildGraph => ({
@@ -203,15 +213,13 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
     Effect.gen(function*() {
       const checkpointer = yield* Checkpointer
       const actor = childActor(request.parentRunId)
-      const prepared = yield* graph.newRun({ inputs: request.inputs, idempotencyKey: childRunKey(request), actor })
-      const linked: NewRun = {
-        ...prepared,
-        // Driven at once by this process: created running (no separate transition).
-        running: { owner: OWNER, started_at: prepared.created_at },
-        parent_run_id: request.parentRunId,
-        fork_step: request.parentStep,
-        initial: { ...prepared.initial, parent_run_id: request.parentRunId, parent_step: request.parentStep }
-      }
+      // Driven at once by this process: created running (no separate transition).
+      const linked = yield* graph.newRun({
+        inputs: request.inputs,
+        idempotencyKey: childRunKey(request),
+        actor,
+        child: { parentRunId: request.parentRunId, parentStep: request.parentStep, owner: OWNER }
+      })
       // In a replay of the step its parent waited at: the recorded child it replays (a
       // divergence is refused before a child run is made).
       const replay = request.replayOf === undefined ? undefined : yield* childReplay(graph, request, request.replayOf)

@@ -16,6 +16,18 @@ export interface NewRunFields {
   readonly breakpoints?: Breakpoints | null | undefined
   /** The thread the run joins, and the thread's run it continues (null: its first). */
   readonly thread?: { readonly id: string; readonly continuedFrom: string | null } | undefined
+  /**
+   * A child run of a `subgraph` node: its parent run and step, and the process driving it
+   * at once (created `running`, owned by `owner`).
+   */
+  readonly child?: ChildLink | undefined
+}
+
+/** Where a child run hangs in its parent, and who drives it. */
+export interface ChildLink {
+  readonly parentRunId: string
+  readonly parentStep: number
+  readonly owner: string
 }
 
 /**
@@ -41,6 +53,10 @@ export const newRunOf = (
   created_at: at,
   queued: fields.queued ?? false,
   ...(fields.thread !== undefined ? { thread_id: fields.thread.id, continued_from: fields.thread.continuedFrom } : {}),
+  // Built in one object literal, not spread over a top-level run's: a child is made on every parent step that reaches its node.
+  ...(fields.child !== undefined
+    ? { parent_run_id: fields.child.parentRunId, fork_step: fields.child.parentStep, running: { owner: fields.child.owner, started_at: at } }
+    : {}),
   initial: {
     step: 0,
     node: INPUT_NODE,
@@ -52,8 +68,8 @@ export const newRunOf = (
     joins: {},
     graph_hash: definition.graphHash,
     runtime_hash: definition.runtimeHash,
-    parent_run_id: null,
-    parent_step: null,
+    parent_run_id: fields.child?.parentRunId ?? null,
+    parent_step: fields.child?.parentStep ?? null,
     started_at: at,
     finished_at: at,
     duration_ms: 0

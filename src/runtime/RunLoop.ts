@@ -54,7 +54,7 @@ import { cancelStopped, type SubgraphIndex, subgraphIndex } from "./cancelStoppe
 import { OWNER } from "./owner.js"
 import type { InterruptRequest, NodeEnv, NodeFailure, NodeOutcome, UnfinishedChild } from "../nodes/Executor.js"
 import { nodeFailed } from "../nodes/callFunction.js"
-import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
+import { Checkpointer, type CheckpointerShape, type CommitOptions } from "../checkpoint/Checkpointer.js"
 import { recordedStart, type ReplaySource, requestHash, stepRecorder } from "./Cassette.js"
 import { tracing } from "../telemetry/TracingEnabled.js"
 import { toErrorRecord } from "./errorRecord.js"
@@ -90,6 +90,13 @@ export interface DriveInput {
    * its parent is, and resuming the parent resumes it.
    */
   readonly parentCancelling?: (() => boolean) | undefined
+  /**
+   * The caller commits, synced, after this run ends (a subgraph's parent step recording
+   * the child's outcome): the run's `done` commit is made with `syncFollows`, so under
+   * SQLite `FULL` it does not wait for the disk. A power loss before the parent's commit
+   * loses both; the parent, resumed, drives the child again from its last synced step.
+   */
+  readonly parentCommits?: boolean | undefined
   /** For a counterfactual fork: the parent's cassette, responses and output overrides. */
   readonly replay?: ReplaySource | undefined
   /** Who drives the run (the actor of the evidence facts an answer asserts). */
@@ -103,6 +110,8 @@ export interface DriveInput {
 }
 
 const NO_ANSWERS: ReadonlyArray<unknown> = []
+/** A child run's last commit: its parent's synced step commit follows it. */
+const SYNC_FOLLOWS: CommitOptions = { syncFollows: true }
 const NO_CONSUMED: ReadonlyArray<ConsumedAnswer> = []
 
 /** The actor an `interrupt.response` record names (recordings made before it was recorded name none). */
@@ -508,7 +517,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         }
         const [first = checkpoint, ...rest] = [...unflushed, checkpoint]
         unflushed = []
-        const batch = checkpointer.commitSteps([first, ...rest], patch)
+        const batch = checkpointer.commitSteps([first, ...rest], patch, patch?.status === "done" && input.parentCommits === true ? SYNC_FOLLOWS : undefined)
         const written = Effect.map(
           traced
             ? Effect.withSpan(batch, "stargraph.checkpoint.commit", { attributes: { "stargraph.run_id": run.run_id, "stargraph.step": checkpoint.step, "stargraph.steps": rest.length + 1 } })

@@ -88,6 +88,36 @@ describe("subgraph nodes", () => {
     expect(call!.request_hash).toBe(requestHash("subgraph", call!.request))
   })
 
+  it("a child's last commit is asked with syncFollows (its parent's step commit, synced, follows it); the parent's own and the child's other steps are not", async () => {
+    const db = join(tempDir(), "runs.sqlite")
+    const commits: Array<{ runId: string; step: number; status: string | undefined; syncFollows: boolean }> = []
+    // The real SQLite Checkpointer, with its commits noted on the way through.
+    const noting = Layer.effect(
+      Checkpointer,
+      Effect.map(Checkpointer, (base) => ({
+        ...base,
+        commitSteps: (checkpoints, patch, options) => {
+          const last = checkpoints[checkpoints.length - 1]!
+          commits.push({ runId: last.run_id, step: last.step, status: patch?.status, syncFollows: options?.syncFollows === true })
+          return base.commitSteps(checkpoints, patch, options)
+        }
+      }))
+    ).pipe(Layer.provide(SqliteCheckpointer.layer({ filename: db })))
+    const graph = await Effect.runPromise(Graph.load(join(FIXTURES, "parent.yaml")))
+    const summary = await Effect.runPromise(Effect.provide(Effect.flatMap(graph.start({ inputs: { topic: "cves" } }), (r) => r.start()), noting))
+    expect(summary.status).toBe("done")
+    const childId = commits.find((c) => c.runId !== summary.run_id)!.runId
+    const child = commits.filter((c) => c.runId === childId)
+    const parent = commits.filter((c) => c.runId === summary.run_id)
+    expect(child.map((c) => [c.step, c.status, c.syncFollows])).toEqual([
+      [1, undefined, false], [2, undefined, false], [3, undefined, false], [4, undefined, false], [5, undefined, false], [6, "done", true]
+    ])
+    expect(parent.at(-1)).toMatchObject({ status: "done", syncFollows: false })
+    expect(parent.every((c) => !c.syncFollows)).toBe(true)
+    // The child's commit came before the parent step's that records it.
+    expect(commits.indexOf(child.at(-1)!)).toBeLessThan(commits.findIndex((c) => c.runId === summary.run_id && c.step === 2))
+  })
+
   it("a field with an append or add reducer shared with the child gets what the child added, not its whole value again; a child that replaced such a list is refused", async () => {
     const dir = tempDir()
     const fields = "state_schema:\n  fields:\n    log: { type: array, items: { type: string }, default: [], reducer: append }\n    n: { type: integer, default: 0, reducer: add }\n    seen: { type: array, items: { type: string }, default: [], reducer: append }\n"
