@@ -19,6 +19,7 @@ import type { Trigger, TriggerDeps } from "./Trigger.js"
 import { nextTick, ticksBetween } from "./cronTicks.js"
 import { idempotencyKeyOf } from "./TriggerEvent.js"
 import { firstIssue } from "../ir/parseIssue.js"
+import { checkThreadId } from "../graph/threads.js"
 
 /** What to do with ticks missed while no process was running the schedule. */
 export const CatchUp = Schema.Literal("latest", "all", "none")
@@ -33,7 +34,9 @@ export const CronSpec = Schema.Struct({
   timezone: Schema.optionalWith(Schema.String, { default: () => "UTC" }),
   params: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Unknown }), { default: () => ({}) }),
   /** `latest` (default): run the most recent missed tick once; `all`: every missed tick (at most 100); `none`: skip them. */
-  catch_up: Schema.optionalWith(CatchUp, { default: () => "latest" as const })
+  catch_up: Schema.optionalWith(CatchUp, { default: () => "latest" as const }),
+  /** Start every tick's run on this thread: each continues from the state the previous tick's run finished with. */
+  thread_id: Schema.optional(Schema.String)
 })
 /** One schedule. */
 export type CronSpec = typeof CronSpec.Type
@@ -49,7 +52,7 @@ const decodeSpec = (input: CronSpecInput): Either.Either<CronSpec, TriggerError>
       reason: "invalid-config",
       triggerId: `cron:${id}`,
       message: `schedule '${id}': ${(issue?.path ?? []).join(".") || "<spec>"}: ${issue?.message ?? "invalid"}`,
-      fix: "give id, graph and cron; timezone (default UTC), params (default {}) and catch_up (latest, all or none; default latest) are optional"
+      fix: "give id, graph and cron; timezone (default UTC), params (default {}) and catch_up (latest, all or none; default latest) and thread_id are optional"
     })
   })
 
@@ -93,6 +96,10 @@ export const compile = (specs: ReadonlyArray<CronSpec>): Either.Either<ReadonlyA
     } catch {
       return invalid("it never fires (no date matches it)")
     }
+    const thread = spec.thread_id === undefined ? undefined : checkThreadId(spec.thread_id, "thread_id")
+    if (thread !== undefined && Either.isLeft(thread)) {
+      return Either.left(new TriggerError({ reason: "invalid-config", triggerId, message: `schedule '${spec.id}': thread_id: ${thread.left.message}`, fix: thread.left.fix }))
+    }
     out.push({ spec, triggerId, cron: parsed.right })
   }
   return Either.right(out)
@@ -116,7 +123,7 @@ export const make = (specs: ReadonlyArray<CronSpecInput>): Effect.Effect<Trigger
         const line = (fields: Record<string, unknown>) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => audit.write({ ts: new Date(now).toISOString(), actor: c.triggerId, event: "trigger.cron.tick", graph_id: c.spec.graph, scheduled_for: scheduled, ...fields }))
         const key = idempotencyKeyOf(c.triggerId, scheduled)
-        const enqueued = yield* Effect.either(deps!.scheduler.enqueue(c.spec.graph, c.spec.params, { idempotencyKey: key, actor: c.triggerId }))
+        const enqueued = yield* Effect.either(deps!.scheduler.enqueue(c.spec.graph, c.spec.params, { idempotencyKey: key, actor: c.triggerId, threadId: c.spec.thread_id }))
         const metrics = yield* Metrics
         metrics.triggerDispatched(c.triggerId, "cron", Either.isRight(enqueued) ? "success" : "failure")
         if (Either.isLeft(enqueued)) {

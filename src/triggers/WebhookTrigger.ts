@@ -36,7 +36,15 @@ export const WebhookSpec = Schema.Struct({
   /** Fixed params merged under the body. */
   params: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Unknown }), { default: () => ({}) }),
   /** Put the whole body in this state field; without it (or with `null`) the body's keys are the params. */
-  payload_field: Schema.optionalWith(Schema.String, { nullable: true })
+  payload_field: Schema.optionalWith(Schema.String, { nullable: true }),
+  /**
+   * Start each run on a thread whose id is read from the body at this dotted path (e.g.
+   * `conversation.id`): a string, or an integer (its decimal digits). Every delivery must
+   * carry one.
+   */
+  thread_from: Schema.optional(Schema.String.pipe(
+    Schema.pattern(/^[^.]+(\.[^.]+)*$/, { message: () => "thread_from is a dotted path into the body, such as conversation.id" })
+  ))
 })
 /** One webhook. */
 export type WebhookSpec = typeof WebhookSpec.Type
@@ -57,7 +65,8 @@ const STATUS: Record<WebhookError["reason"], number> = {
   "bad-signature": 401,
   "stale-timestamp": 401,
   "replayed-nonce": 409,
-  "body-too-large": 413
+  "body-too-large": 413,
+  "bad-thread": 400
 }
 
 /** The HTTP answer for any Stargraph error (the API's one error envelope and status). */
@@ -97,7 +106,8 @@ const operationOf = (spec: WebhookSpec) => ({
     description: `A JSON object of at most ${spec.max_body_bytes} bytes, nested at most ${MAX_BODY_DEPTH} levels; ` +
       (spec.payload_field === undefined
         ? "its keys are the run's params (over the webhook's fixed params)"
-        : `it becomes the run's '${spec.payload_field}' field`),
+        : `it becomes the run's '${spec.payload_field}' field`) +
+      (spec.thread_from === undefined ? "" : `; the run joins the thread whose id is at '${spec.thread_from}' (a string or an integer)`),
     content: { "application/json": { schema: { type: "object", additionalProperties: true } } }
   },
   responses: {
@@ -114,7 +124,7 @@ const operationOf = (spec: WebhookSpec) => ({
         }
       }
     },
-    400: refusal("missing header (missing-header), body not a JSON object (not-json), or params the graph's state schema refuses"),
+    400: refusal("missing header (missing-header), body not a JSON object (not-json), no usable thread id at thread_from (bad-thread), or params the graph's state schema refuses"),
     401: refusal("bad signature (bad-signature) or timestamp outside the window (stale-timestamp)"),
     404: refusal("the webhook's graph is not registered (SchedulerError unknown-graph)"),
     409: refusal("nonce already used within the window (replayed-nonce)"),
@@ -122,6 +132,32 @@ const operationOf = (spec: WebhookSpec) => ({
     503: refusal("the server is draining (SchedulerError shutting-down)")
   }
 })
+
+/** A delivery that passed the checks: its body, and the thread its run joins (`thread_from`). */
+interface Delivery {
+  readonly body: Record<string, unknown>
+  readonly thread: string | undefined
+}
+
+/**
+ * The thread id at the dotted `path` of `body` (`thread_from`): a string as it is, an
+ * integer as its decimal digits (chat platforms number their conversations); else what
+ * is wrong, for the sender. The id itself is checked when the run is enqueued.
+ */
+const threadOf = (body: Record<string, unknown>, path: string): string | { readonly problem: string } => {
+  let value: unknown = body
+  for (const key of path.split(".")) {
+    value = typeof value === "object" && value !== null && !Array.isArray(value) && Object.hasOwn(value, key) ? (value as Record<string, unknown>)[key] : undefined
+    if (value === undefined) break
+  }
+  if (typeof value === "string") return value
+  if (typeof value === "number" && Number.isSafeInteger(value)) return String(value)
+  const found = value === undefined ? "nothing" : value === null ? "null" : Array.isArray(value) ? "an array" : typeof value === "number" ? `the number ${value}` : `a${typeof value === "object" ? "n" : ""} ${typeof value}`
+  return {
+    problem: `the webhook starts runs on the thread named at '${path}' (thread_from), and the body has ${found} there; ` +
+      "send the conversation's id there as a string or an integer"
+  }
+}
 
 /** An error answer: the API's one error envelope. */
 const refusal = (description: string) => ({
@@ -156,7 +192,7 @@ export const make = (
     // nonce → expiry (ms); entries are dropped once outside the window.
     const nonces = new Map<string, number>()
 
-    const verify = (spec: WebhookSpec, request: TriggerRequest, now: number): Either.Either<Record<string, unknown>, WebhookError> => {
+    const verify = (spec: WebhookSpec, request: TriggerRequest, now: number): Either.Either<Delivery, WebhookError> => {
       const triggerId = `webhook:${spec.id}`
       const refuse = (reason: WebhookError["reason"], message: string) =>
         Either.left(new WebhookError({ reason, triggerId, status: STATUS[reason], message }))
@@ -189,9 +225,11 @@ export const make = (
         return refuse("not-json", "body is not valid JSON")
       }
       if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return refuse("not-json", "body must be a JSON object")
+      const thread = spec.thread_from === undefined ? undefined : threadOf(parsed as Record<string, unknown>, spec.thread_from)
+      if (thread !== undefined && typeof thread !== "string") return refuse("bad-thread", thread.problem)
       // Reserved now (a concurrent replay is refused); released if the delivery is not accepted.
       nonces.set(nonceKey, now + spec.window_s * 2000)
-      return Either.right(parsed as Record<string, unknown>)
+      return Either.right({ body: parsed as Record<string, unknown>, thread })
     }
 
     const route = (spec: WebhookSpec, triggerId = `webhook:${spec.id}`): TriggerRoute => ({
@@ -204,11 +242,12 @@ export const make = (
           const verified = verify(spec, request, yield* Clock.currentTimeMillis)
           if (Either.isLeft(verified)) return envelope(verified.left)
           const bodyHash = createHash("sha256").update(request.body).digest("hex")
+          const { body, thread } = verified.right
           const params = spec.payload_field === undefined
-            ? { ...spec.params, ...verified.right }
-            : { ...spec.params, [spec.payload_field]: verified.right }
+            ? { ...spec.params, ...body }
+            : { ...spec.params, [spec.payload_field]: body }
           const enqueued = yield* Effect.either(
-            deps!.scheduler.enqueue(spec.graph, params, { idempotencyKey: idempotencyKeyOf(triggerId, bodyHash), actor: triggerId })
+            deps!.scheduler.enqueue(spec.graph, params, { idempotencyKey: idempotencyKeyOf(triggerId, bodyHash), actor: triggerId, threadId: thread })
           )
           if (Either.isLeft(enqueued)) {
             // Not accepted (e.g. the database was locked): the sender may retry with the same nonce.

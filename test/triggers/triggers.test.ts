@@ -35,8 +35,8 @@ const ir = {
   edges: []
 }
 
-const stack = (filename: string) =>
-  Layer.unwrapEffect(Effect.map(Graph.make(ir), (g) =>
+const stack = (filename: string, graphIr: typeof ir = ir) =>
+  Layer.unwrapEffect(Effect.map(Graph.make(graphIr), (g) =>
     Scheduler.layer({ pollIntervalMs: 60_000 }).pipe(
       Layer.provideMerge(GraphRegistry.layer([g])),
       Layer.provideMerge(SqliteCheckpointer.layer({ filename }))
@@ -274,6 +274,106 @@ describe("webhook trigger", () => {
     expect(out.runs).toHaveLength(2)
     expect(out.runs.map((r) => r.inputs["message"]).sort()).toEqual(["CVE-2026-0001", "CVE-2026-0002"])
   })
+})
+
+/** Wait (real time, up to 10 s) until every run in the database has finished. */
+const allFinished = Effect.gen(function*() {
+  for (let i = 0; i < 200; i++) {
+    const runs = yield* countRuns
+    if (runs.every((r) => r.status === "done" || r.status === "failed")) return runs
+    yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
+  }
+  return yield* Effect.die(new Error("runs did not finish within 10 s"))
+})
+
+describe("webhook trigger with thread_from", () => {
+  // The body's keys are the run's params: the conversation is a field of the graph too.
+  const chatIr = { ...ir, state_schema: { fields: { ...ir.state_schema.fields, conversation: { type: "any", default: null } } } } as unknown as typeof ir
+  it("starts each delivery's run on the thread its body names (a string, or an integer's digits); a body without a usable id is refused, enqueues nothing, and keeps its nonce usable", async () => {
+    const specs = [{ id: "chat", graph: "g:echo", secret_env: "S", window_s: 300, max_body_bytes: 4096, params: {}, thread_from: "conversation.id" }]
+    const filename = join(tempDir(), "db.sqlite")
+    const out = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const started = yield* TriggerHost.start({ config: yield* ProjectConfig.decode({ webhooks: specs }, undefined), env: { S: "k" } })
+      const route = started.routes.find((r) => r.path === "/v1/triggers/webhook/chat")!
+      const now = Math.floor(Date.now() / 1000)
+      const deliver = (body: unknown, nonce: string) => {
+        const text = JSON.stringify(body)
+        return route.handle({ headers: WebhookTrigger.sign("k", text, now, nonce), body: Buffer.from(text), params: {} })
+      }
+      const first = yield* deliver({ conversation: { id: "c-1" }, message: "hello" }, "n1")
+      yield* allFinished
+      const second = yield* deliver({ conversation: { id: "c-1" }, message: "again" }, "n2")
+      const numbered = yield* deliver({ conversation: { id: 42 }, message: "other" }, "n3")
+      yield* allFinished
+      const refused = [
+        yield* deliver({ message: "no conversation" }, "b1"),
+        yield* deliver({ conversation: { id: true }, message: "x" }, "b2"),
+        yield* deliver({ conversation: { id: 1.5 }, message: "x" }, "b3"),
+        yield* deliver({ conversation: "c-1", message: "x" }, "b4")
+      ]
+      const runsAfterRefusals = (yield* countRuns).length
+      // The sender fixes its body and sends it with a nonce a refused delivery used: accepted.
+      const fixed = yield* deliver({ conversation: { id: "c-2" }, message: "fixed" }, "b1")
+      // An id the thread rules refuse (empty): the run's own check answers, and nothing is enqueued.
+      const empty = yield* deliver({ conversation: { id: "" }, message: "x" }, "e1")
+      yield* allFinished
+      return { first, second, numbered, refused, runsAfterRefusals, fixed, empty, runs: yield* countRuns }
+    })).pipe(Effect.provide(stack(filename, chatIr))))
+    const runOf = (answer: { body: unknown }) => out.runs.find((r) => r.run_id === (answer.body as { run_id: string }).run_id)!
+    expect([out.first.status, out.second.status, out.numbered.status, out.fixed.status]).toEqual([202, 202, 202, 202])
+    expect(runOf(out.first)).toMatchObject({ thread_id: "c-1", continued_from: null, status: "done" })
+    expect(runOf(out.second)).toMatchObject({ thread_id: "c-1", continued_from: runOf(out.first).run_id, status: "done" })
+    expect(runOf(out.numbered)).toMatchObject({ thread_id: "42", status: "done" })
+    expect(runOf(out.fixed)).toMatchObject({ thread_id: "c-2", status: "done" })
+    for (const answer of out.refused) {
+      expect(answer.status).toBe(400)
+      expect((answer.body as { error: { details: { reason: string } } }).error.details.reason).toBe("bad-thread")
+    }
+    const messages = out.refused.map((a) => (a.body as { error: { message: string } }).error.message)
+    expect(messages[0]).toContain("the body has nothing there")
+    expect(messages[1]).toContain("the body has a boolean there")
+    expect(messages[2]).toContain("the body has the number 1.5 there")
+    expect(messages[3]).toContain("the body has nothing there")
+    expect(messages[0]).toContain("'conversation.id' (thread_from)")
+    expect(out.runsAfterRefusals).toBe(3)
+    expect([out.empty.status, (out.empty.body as { error: { type: string } }).error.type]).toEqual([400, "ThreadError"])
+    expect(out.runs).toHaveLength(4)
+  })
+
+  it("refuses a thread_from that is no dotted path at start", async () => {
+    for (const thread_from of ["", "a..b", ".a"]) {
+      const result = await Effect.runPromise(Effect.either(ProjectConfig.decode({ webhooks: [{ id: "w", graph: "g:echo", secret_env: "S", thread_from }] }, undefined)))
+      expect(Either.isLeft(result) && result.left.message).toMatch(/thread_from/)
+    }
+  })
+})
+
+describe("cron trigger with thread_id", () => {
+  const spec = (over: Partial<Record<string, unknown>> = {}) =>
+    ({ id: "digest", graph: "g:echo", cron: "0 * * * *", timezone: "UTC", params: { message: "tick" }, catch_up: "latest", ...over }) as CronTrigger.CronSpec
+
+  it("refuses a thread_id the thread rules refuse, naming the field", async () => {
+    const result = await Effect.runPromise(Effect.either(CronTrigger.make([spec({ thread_id: " " })])))
+    expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "TriggerError", reason: "invalid-config", triggerId: "cron:digest" })
+    expect(Either.isLeft(result) && result.left.message).toMatch(/^schedule 'digest': thread_id: the thread id is empty/)
+  })
+
+  effectIt.scoped("starts every tick's run on the schedule's thread: each continues the previous tick's run", () =>
+    Effect.gen(function*() {
+      const filename = join(tempDir(), "db.sqlite")
+      yield* TestClock.setTime(Date.parse("2026-11-25T00:30:00Z"))
+      const runs = yield* Effect.scoped(Effect.gen(function*() {
+        yield* TriggerHost.start({ config: { config: yield* decodeConfig([spec({ thread_id: "daily-digest" })]), graphPaths: [], plugins: [], file: undefined } })
+        yield* TestClock.adjust("1 hour")
+        yield* allFinished
+        yield* TestClock.adjust("1 hour")
+        return yield* allFinished
+      })).pipe(Effect.provide(stack(filename)))
+      expect(runs).toHaveLength(2)
+      const [older, newer] = [...runs].sort((a, b) => a.created_at.localeCompare(b.created_at))
+      expect(older).toMatchObject({ thread_id: "daily-digest", continued_from: null, status: "done" })
+      expect(newer).toMatchObject({ thread_id: "daily-digest", continued_from: older!.run_id, status: "done" })
+    }))
 })
 
 describe("webhook trigger, a delivery that is not accepted", () => {
