@@ -31,11 +31,12 @@ export interface SchedulerFacade {
    * Validate params, persist the pending run, queue it; a known idempotency key returns the
    * existing run. The key is kept in the plugin's own part of the trigger namespace
    * (`trigger:<plugin>:<key>`), so neither an API client nor another trigger can claim it.
+   * With `threadId`, the run joins that thread (see `StartOptions.threadId`).
    */
   readonly enqueue: (
     graphId: string,
     params: { readonly [field: string]: unknown },
-    options?: { readonly idempotencyKey?: string | undefined; readonly actor?: string | undefined }
+    options?: { readonly idempotencyKey?: string | undefined; readonly actor?: string | undefined; readonly threadId?: string | undefined }
   ) => Promise<EnqueuedRun>
   /** The run's summary once it stops (done, failed, cancelled, errored, or waiting for input). */
   readonly await: (runId: string) => Promise<RunSummary>
@@ -98,7 +99,8 @@ export const makePluginDeps = (deps: TriggerDeps, runtime: Runtime.Runtime<never
           Effect.map(
             scheduler.enqueue(graphId, params, {
               idempotencyKey: options?.idempotencyKey === undefined ? undefined : pluginKey(plugin, options.idempotencyKey),
-              actor: options?.actor ?? plugin
+              actor: options?.actor ?? plugin,
+              threadId: options?.threadId
             }),
             ({ deduplicated, graphId, runId, status }) => ({ runId, graphId, deduplicated, status })
           )

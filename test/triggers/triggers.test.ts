@@ -620,7 +620,9 @@ describe("plugin deps", () => {
         await plugin.checkpointer.setCursor("c", "v1")
         const after = await plugin.checkpointer.getCursor("c")
         const record = await plugin.checkpointer.findByIdempotencyKey("k-1")
-        return { enqueued, again, missing, before, after, record, ids: plugin.registry.ids(), config: plugin.config, effect: plugin.effect === deps }
+        const threaded = await plugin.scheduler.enqueue("g:echo", { message: "on a thread" }, { threadId: "inbox-7" })
+        const threadedRun = await plugin.checkpointer.getRun(threaded.runId)
+        return { enqueued, again, missing, before, after, record, threadedRun, ids: plugin.registry.ids(), config: plugin.config, effect: plugin.effect === deps }
       })
     })).pipe(Effect.provide(stack(filename))))
     expect(out.enqueued).toMatchObject({ graphId: "g:echo", deduplicated: false })
@@ -633,6 +635,7 @@ describe("plugin deps", () => {
     // Even a key that looks like another trigger's stays the plugin's own.
     expect(pluginKey("test-plugin", idempotencyKeyOf("cron:nightly", "2026-11-25T05:00:00.000Z"))).toMatch(/^trigger:test-plugin:trigger:[0-9a-f]{64}$/)
     expect(out.record?.inputs).toEqual({ message: "hi" })
+    expect(out.threadedRun).toMatchObject({ thread_id: "inbox-7", inputs: { message: "on a thread" } })
     expect(out.ids).toEqual(["g:echo"])
     expect(out.config).toEqual({ a: 1 })
     expect(out.effect).toBe(true)
