@@ -17,6 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { InputError, RunStateError } from "../errors.js"
+import { chooseDatabase } from "./database.js"
 import { ExitCode, reportError, setExit } from "./exit.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { auditLog, dbExisting, graphFile, graphOptions, moduleRoot, runIdArg } from "./options.js"
@@ -36,6 +37,7 @@ export const cancel = Command.make(
   },
   (o) =>
     Effect.gen(function*() {
+      const db = yield* chooseDatabase(o.db)
       const [Graph, { Checkpointer }, { TERMINAL_STATUSES }, { ownerElsewhere, ownerGone }, { cancelStopped, subgraphIndex }, stores, { finalLine }, { AuditSink }] = yield* Effect.promise(() =>
         Promise.all([
           import("../graph/Graph.js"),
@@ -49,7 +51,7 @@ export const cancel = Command.make(
         ])
       )
       yield* Effect.gen(function*() {
-        const record = yield* stores.getRun(o.runId, o.db)
+        const record = yield* stores.getRun(o.runId, db.location)
         const refuse = (message: string) => new RunStateError({ runId: o.runId, status: record.status, operation: "cancel", message })
         if (TERMINAL_STATUSES.has(record.status)) {
           return yield* refuse(`run ${o.runId} is already ${record.status}; nothing to cancel`)
@@ -91,6 +93,6 @@ export const cancel = Command.make(
         const summary = yield* run.start()
         yield* Console.log(finalLine(summary))
         yield* setExit(summary.status === "cancelled" ? ExitCode.done : ExitCode.failed)
-      }).pipe(Effect.provide(stores.storeLayer(o.db, { create: false, auditLog: o.auditLog })))
+      }).pipe(Effect.provide(stores.storeLayer(db, { create: false, auditLog: o.auditLog })))
     }).pipe(traced("stargraph.cli.cancel"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Cancel a stopped run (pending, paused or awaiting input); a run executing in another live process or already ended is refused"))

@@ -18,7 +18,8 @@ import type { GraphRun } from "../graph/GraphRun.js"
 import { ExitCode, exitFor, setExit } from "./exit.js"
 import { CLI_ABORT_GRACE_MS, interruptedLines, type Interrupts } from "./interrupt.js"
 import type { Progress } from "./progress.js"
-import { finalLine, shellQuote, summaryBlock, waitingLines } from "./render.js"
+import { type Database, hintDb, shown } from "./database.js"
+import { dbOption, finalLine, summaryBlock, waitingLines } from "./render.js"
 import { getRun } from "./stores.js"
 
 /** How `run` and `resume` print. */
@@ -44,7 +45,7 @@ export interface FollowOptions {
   readonly interrupts: Interrupts
   readonly progress: Progress
   /** The database, for the hint printed on a third Ctrl-C. */
-  readonly db: string
+  readonly db: Database
 }
 
 /**
@@ -95,7 +96,7 @@ export const follow = (options: FollowOptions): Effect.Effect<void> =>
     const onPress = (press: number): Effect.Effect<unknown, never, Scope.Scope> => {
       if (press >= 3) {
         return Effect.zipRight(
-          progress.note(`^C exiting now; run ${runId} keeps its last checkpoint (continue it with: stargraph resume ${runId} --db ${shellQuote(options.db)})`),
+          progress.note(`^C exiting now; run ${runId} keeps its last checkpoint (continue it with: stargraph resume ${runId}${dbOption(hintDb(options.db))})`),
           Effect.sync(() => process.exit(ExitCode.interrupted))
         )
       }
@@ -124,28 +125,30 @@ export const follow = (options: FollowOptions): Effect.Effect<void> =>
  */
 export const report = (
   runId: string,
-  options: Verbosity & { readonly db: string; readonly progress: Progress; readonly interrupted: boolean }
+  options: Verbosity & { readonly db: Database; readonly progress: Progress; readonly interrupted: boolean }
 ) =>
   Effect.gen(function*() {
     const checkpointer = yield* Checkpointer
-    const record = yield* getRun(runId, options.db)
+    const record = yield* getRun(runId, options.db.location)
+    // What the hints carry after --db (nothing for STARGRAPH_DB), never a password.
+    const hint = hintDb(options.db)
     const checkpoints = yield* checkpointer.listCheckpoints(runId)
     yield* options.progress.finish(checkpoints)
     const summary = toSummary(record, checkpoints[checkpoints.length - 1]?.state ?? {})
     if (!options.quiet && !options.noSummary) {
-      if (options.summaryJson === true) yield* Console.log(JSON.stringify({ ...summary, checkpoint: options.db }))
-      else for (const line of summaryBlock(summary, record, checkpoints, options.db)) yield* Console.log(line)
+      if (options.summaryJson === true) yield* Console.log(JSON.stringify({ ...summary, checkpoint: shown(options.db.location) }))
+      else for (const line of summaryBlock(summary, record, checkpoints, hint)) yield* Console.log(line)
     }
     yield* Console.log(finalLine(summary))
     if (summary.error) yield* Console.error(`error: ${summary.error.message}`)
     // Without the summary block, a waiting run's question still shows (on stderr, like an error).
-    if (options.quiet || options.noSummary) for (const line of waitingLines(summary, options.db)) yield* Console.error(line)
+    if (options.quiet || options.noSummary) for (const line of waitingLines(summary, hint)) yield* Console.error(line)
     if (options.interrupted && !STOPPED_STATUSES.has(summary.status)) {
-      yield* Console.error(`interrupted: run ${runId} is ${summary.status} in another process; this one stopped following it (see: stargraph inspect ${runId} --db ${shellQuote(options.db)})`)
+      yield* Console.error(`interrupted: run ${runId} is ${summary.status} in another process; this one stopped following it (see: stargraph inspect ${runId}${dbOption(hint)})`)
       return yield* setExit(ExitCode.interrupted)
     }
     if (options.interrupted && (summary.status === "paused" || summary.status === "cancelled")) {
-      for (const line of interruptedLines(runId, summary.status, summary.steps, options.db)) yield* Console.error(line)
+      for (const line of interruptedLines(runId, summary.status, summary.steps, hint)) yield* Console.error(line)
       return yield* setExit(ExitCode.interrupted)
     }
     yield* setExit(exitFor(summary.status))

@@ -8,6 +8,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { InputError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
+import { chooseDatabase } from "./database.js"
 import { reportError } from "./exit.js"
 import { dbExisting, graphOptions, integer, json, moduleRoot, runIdArg } from "./options.js"
 import type { ChildRun } from "./render.js"
@@ -63,8 +64,9 @@ export const inspect = Command.make(
     ),
     moduleRoot
   },
-  ({ db, diff, json, moduleRoot, runId, step }) =>
+  ({ db: dbFlag, diff, json, moduleRoot, runId, step }) =>
     Effect.gen(function*() {
+      const db = yield* chooseDatabase(dbFlag)
       const loading = yield* graphOptions(moduleRoot)
       const between = yield* diffSteps(diff, step._tag === "Some")
       const [{ Checkpointer }, { toSummary }, stores, { childRunIds, timeline }, { ArtifactStore }, { describeOwner }, { checkArtifacts, missingMessage }] = yield* Effect
@@ -81,7 +83,7 @@ export const inspect = Command.make(
         )
       yield* Effect.gen(function*() {
         const checkpointer = yield* Checkpointer
-        const record = yield* stores.getRun(runId, db)
+        const record = yield* stores.getRun(runId, db.location)
         const checkpoints = yield* checkpointer.listCheckpoints(runId)
         if (between !== undefined) {
           const [from, to] = between.map((n) => checkpoints.find((c) => c.step === n))

@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { shellQuote } from "./render.js"
+import { dbOption } from "./render.js"
 
 /**
  * How long a node interrupted by the second Ctrl-C (or by its `timeout_ms`) is waited for
@@ -67,24 +67,26 @@ export const install: Effect.Effect<Interrupts, never, Scope.Scope> = Effect.gen
   return { count: () => count, presses: Stream.fromQueue(queue), terminated: () => terminated }
 })
 
-/** The lines printed after an interrupted run, naming where it was left and how to go on. */
+/**
+ * The lines printed after an interrupted run, naming where it was left and how to go on;
+ * the commands carry `--db <db>` unless `db` is undefined (see `dbOption`).
+ */
 export const interruptedLines = (
   runId: string,
   status: string,
   step: number,
-  db: string
+  db: string | undefined
 ): ReadonlyArray<string> => {
-  const quoted = shellQuote(db)
   if (status === "paused") {
     return [
       `interrupted: run ${runId} paused after step ${step}`,
-      `  continue with: stargraph resume ${runId} --db ${quoted}`
+      `  continue with: stargraph resume ${runId}${dbOption(db)}`
     ]
   }
   if (status === "cancelled") {
     return [
       `interrupted: run ${runId} cancelled at step ${step}; a cancelled run cannot be resumed`,
-      `  fork it from its last step with: stargraph replay ${runId} --db ${quoted} --from-step ${step} --live-after-fork`
+      `  fork it from its last step with: stargraph replay ${runId}${dbOption(db)} --from-step ${step} --live-after-fork`
     ]
   }
   return [`interrupted: run ${runId} is ${status} after step ${step}`]

@@ -1,6 +1,6 @@
 /**
- * `stargraph list`: the runs in a database, newest first, filtered by status and graph,
- * one page at a time (`--limit`, `--cursor`); a table, or `{runs, next_cursor}` as JSON.
+ * `stargraph list`: the runs in a database, newest first, filtered by status, graph and
+ * thread, one page at a time (`--limit`, `--cursor`); a table, or `{runs, next_cursor}` as JSON.
  */
 import { Command, Options } from "@effect/cli"
 import * as Console from "effect/Console"
@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { InputError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
+import { chooseDatabase, hintDb, shown } from "./database.js"
 import { reportError } from "./exit.js"
 import { dbExisting, integer, json } from "./options.js"
 
@@ -28,6 +29,10 @@ export const list = Command.make(
       Options.withDescription(`only runs in this status: ${STATUSES.join(", ")} (default: every status)`)
     ),
     graph: Options.text("graph").pipe(Options.optional, Options.withDescription("only runs of this graph id (default: every graph)")),
+    thread: Options.text("thread").pipe(
+      Options.optional,
+      Options.withDescription("only runs of this thread id, as given to `stargraph run --thread` (default: every run, on a thread or not)")
+    ),
     limit: integer("limit").pipe(
       Options.withDefault(DEFAULT_LIMIT),
       Options.withDescription(`runs per page, 1 to ${MAX_LIMIT} (default: ${DEFAULT_LIMIT})`)
@@ -43,13 +48,17 @@ export const list = Command.make(
       if (!Number.isInteger(o.limit) || o.limit < 1 || o.limit > MAX_LIMIT) {
         return yield* new InputError({ field: "--limit", message: `${o.limit} is out of range`, fix: `pass a number from 1 to ${MAX_LIMIT}` })
       }
-      const [{ Checkpointer }, stores, { shellQuote }, { ownerAlive }] = yield* Effect.promise(() =>
-        Promise.all([import("../checkpoint/Checkpointer.js"), import("./stores.js"), import("./render.js"), import("../runtime/owner.js")])
+      const db = yield* chooseDatabase(o.db)
+      const [{ Checkpointer }, stores, { dbOption, shellQuote }, { ownerAlive }, { checkThreadId }] = yield* Effect.promise(() =>
+        Promise.all([import("../checkpoint/Checkpointer.js"), import("./stores.js"), import("./render.js"), import("../runtime/owner.js"), import("../graph/threads.js")])
       )
+      // A thread id no run can have is refused, not answered with an empty list.
+      const threadId = Option.isSome(o.thread) ? yield* checkThreadId(o.thread.value, "--thread") : undefined
       const page = yield* Effect.flatMap(Checkpointer, (checkpointer) =>
         checkpointer.listRuns({
           status: Option.getOrUndefined(o.status),
           graph_id: Option.getOrUndefined(o.graph),
+          thread_id: threadId,
           limit: o.limit,
           cursor: Option.getOrUndefined(o.cursor)
         })).pipe(
@@ -58,14 +67,14 @@ export const list = Command.make(
               ? new InputError({ field: "--cursor", message: e.message, fix: "pass the next_cursor printed by a previous `stargraph list`" })
               : e
           ),
-          Effect.provide(stores.storeLayer(o.db, { create: false, readOnly: true }))
+          Effect.provide(stores.storeLayer(db, { create: false, readOnly: true }))
         )
       if (o.json) {
         yield* Console.log(JSON.stringify({ runs: page.runs, next_cursor: page.next_cursor }, null, 2))
         return
       }
       if (page.runs.length === 0) {
-        yield* Console.error(o.cursor._tag === "Some" ? "no more runs" : `no runs${o.status._tag === "Some" || o.graph._tag === "Some" ? " match" : ` in ${o.db}`}`)
+        yield* Console.error(o.cursor._tag === "Some" ? "no more runs" : `no runs${o.status._tag === "Some" || o.graph._tag === "Some" || threadId !== undefined ? " match" : ` in ${shown(db.location)}`}`)
         return
       }
       // A run left `running` by a process that died says so: it waits for a resume or a server.
@@ -80,9 +89,10 @@ export const list = Command.make(
         const filters = [
           ...(o.status._tag === "Some" ? [`--status ${o.status.value}`] : []),
           ...(o.graph._tag === "Some" ? [`--graph ${shellQuote(o.graph.value)}`] : []),
+          ...(threadId !== undefined ? [`--thread ${shellQuote(threadId)}`] : []),
           ...(o.limit !== DEFAULT_LIMIT ? [`--limit ${o.limit}`] : [])
         ]
-        yield* Console.error(`more: stargraph list --db ${shellQuote(o.db)}${filters.map((f) => ` ${f}`).join("")} --cursor ${page.next_cursor}`)
+        yield* Console.error(`more: stargraph list${dbOption(hintDb(db))}${filters.map((f) => ` ${f}`).join("")} --cursor ${page.next_cursor}`)
       }
     }).pipe(traced("stargraph.cli.list"), Effect.catchAll(reportError))
-).pipe(Command.withDescription("List runs, newest first, with filters and cursor pagination (the database must exist)"))
+).pipe(Command.withDescription("List runs, newest first, filtered by status, graph or thread, with cursor pagination (the database must exist)"))

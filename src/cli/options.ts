@@ -1,40 +1,36 @@
 /**
  * The flags shared by several commands, so every command spells them the same way:
- * `--db` (the checkpoint database: a SQLite file or a `postgres://` URL), `--audit-log` (the JSONL audit log), `--quiet`,
+ * `--db` (the checkpoint database: a SQLite file or a `postgres://` URL; `STARGRAPH_DB` when
+ * it is not given), `--audit-log` (the JSONL audit log), `--quiet`,
  * `--no-summary`, `--json`. Every description states the default.
  */
 import { Args, HelpDoc, Options, ValidationError } from "@effect/cli"
 import * as Effect from "effect/Effect"
 import { statSync } from "node:fs"
-import { dirname, join, resolve } from "node:path"
+import { resolve } from "node:path"
 import { InputError } from "../errors.js"
 
 /** Default checkpoint database of the CLI (relative to the current folder). */
 export const DEFAULT_DB = ".stargraph/stargraph.sqlite"
 
 /**
- * `--db` for commands that create the database when it is missing (`run`). Optional: a
- * graph's `checkpoints: {store: "sqlite:<path>"}` names the database when no `--db` is
- * given, and {@link DEFAULT_DB} otherwise (see {@link databaseFor}).
+ * `--db` for commands that create the database when it is missing (`run`). Optional: when
+ * it is not given, `STARGRAPH_DB` names the database, else the graph's
+ * `checkpoints: {store: …}`, else {@link DEFAULT_DB} (see `chooseDatabase` in database.ts).
  */
 export const dbCreating = Options.text("db").pipe(
   Options.withAlias("checkpoint"),
   Options.optional,
-  Options.withDescription(`checkpoint database: a SQLite file, created with its folder if missing, or a postgres:// URL (default: the graph's checkpoints.store, else ${DEFAULT_DB}; --checkpoint is an alias)`)
+  Options.withDescription(`checkpoint database: a SQLite file, created with its folder if missing, or a postgres:// URL (default: $STARGRAPH_DB, else the graph's checkpoints.store, else ${DEFAULT_DB}; --checkpoint is an alias)`)
 )
 
-/** The database of a run: `--db`, else the graph's `checkpoints.store` (relative to the graph file), else the default. */
-export const databaseFor = (flag: { readonly _tag: "Some"; readonly value: string } | { readonly _tag: "None" }, store: string | undefined, graphFile: string): string => {
-  if (flag._tag === "Some") return flag.value
-  if (store === undefined) return DEFAULT_DB
-  const path = store.slice("sqlite:".length)
-  return path.startsWith("/") ? path : join(dirname(graphFile), path)
-}
-
-/** `--db` for commands that read an existing database (a missing file is refused, never created). */
+/**
+ * `--db` for commands that read an existing database (a missing file is refused, never
+ * created). Optional: `STARGRAPH_DB`, else {@link DEFAULT_DB}, when it is not given.
+ */
 export const dbExisting = Options.text("db").pipe(
-  Options.withDefault(DEFAULT_DB),
-  Options.withDescription(`checkpoint database: a SQLite file, which must exist, or a postgres:// URL (default: ${DEFAULT_DB})`)
+  Options.optional,
+  Options.withDescription(`checkpoint database: a SQLite file, which must exist, or a postgres:// URL (default: $STARGRAPH_DB, else ${DEFAULT_DB})`)
 )
 
 /** `--audit-log` (alias `--log-file`). */

@@ -13,6 +13,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { formatError, InputError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
+import { chooseDatabase, fieldOf } from "./database.js"
 import { ExitCode, reportError, setExit } from "./exit.js"
 import { auditLog, dbExisting, json } from "./options.js"
 
@@ -51,6 +52,7 @@ export const prune = Command.make(
   (o) =>
     Effect.gen(function*() {
       const before = yield* cutoffOf(o.before, Date.now())
+      const db = yield* chooseDatabase(o.db)
       const [Prune, Database, stores, ArtifactStore, AuditSink, { isPostgresUrl }] = yield* Effect.promise(() =>
         Promise.all([
           import("../checkpoint/prune.js"),
@@ -66,13 +68,13 @@ export const prune = Command.make(
       const result = yield* Effect.gen(function*() {
         const sink = yield* AuditSink.AuditSink
         const audit = (event: string, fields: Record<string, unknown>) => sink.write({ ts: new Date().toISOString(), actor: "cli", event, before, ...fields })
-        const pruned = yield* Prune.prune(Database.describeDatabase(o.db), {
+        const pruned = yield* Prune.prune(Database.describeDatabase(db.location), {
           before,
           dryRun: o.dryRun,
           ...(o.status.length > 0 ? { statuses: o.status } : {}),
           // <db>.artifacts/ is this database's alone; a shared $STARGRAPH_ARTIFACTS_DIR is not, nor
           // a PostgreSQL database's .stargraph/artifacts (whatever other database is used from here).
-          ownsArtifactStore: process.env[ArtifactStore.ENV_VAR] === undefined && !isPostgresUrl(o.db),
+          ownsArtifactStore: process.env[ArtifactStore.ENV_VAR] === undefined && !isPostgresUrl(db.location),
           // Recorded as soon as it is committed: a prune stopped later still left its line.
           afterCommit: (deleted) => (deleted.runs > 0 ? audit("runs.pruned", deleted) : Effect.void)
         })
@@ -82,8 +84,8 @@ export const prune = Command.make(
         }
         return pruned
       }).pipe(
-        Effect.provide(Database.clientLayer(o.db, { create: false, onMigrate: stores.migrationNotice }).pipe(Layer.mapError(stores.asDbFlagError))),
-        Effect.provide(ArtifactStore.filesystem(ArtifactStore.besideDatabase(o.db))),
+        Effect.provide(Database.clientLayer(db.location, { create: false, onMigrate: stores.migrationNotice }).pipe(Layer.mapError((e) => stores.asDbFlagError(e, fieldOf(db))))),
+        Effect.provide(ArtifactStore.filesystem(ArtifactStore.besideDatabase(db.location))),
         Effect.provide(Option.match(o.auditLog, { onNone: () => Layer.empty, onSome: (path) => AuditSink.jsonl(path, "--audit-log") }))
       )
       const failed = result.artifacts_error

@@ -10,6 +10,12 @@ const pad = (text: string, width: number): string => text.padEnd(width)
 export const shellQuote = (text: string): string =>
   /^[A-Za-z0-9_./:@%+=,-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`
 
+/**
+ * ` --db <db>` for a command printed as a hint, or nothing when `db` is undefined (the
+ * database came from `STARGRAPH_DB`); `db` is already shown without a password.
+ */
+export const dbOption = (db: string | undefined): string => (db === undefined ? "" : ` --db ${shellQuote(db)}`)
+
 /** `field=value` pairs of a state delta on one line. */
 export const formatDelta = (delta: { readonly [k: string]: unknown }, width = 100): string =>
   clip(Object.entries(delta).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(" ") || "(no change)", width)
@@ -102,7 +108,10 @@ export const timeline = (
   return lines
 }
 
-/** The block printed by `stargraph run` / `resume` before the final `run_id=… status=…` line. */
+/**
+ * The block printed by `stargraph run` / `resume` before the final `run_id=… status=…`
+ * line; `db` is the `--db` its hints carry (see {@link dbOption}).
+ */
 export const summaryBlock = (
   summary: RunSummary,
   run: RunRecord,
@@ -117,9 +126,12 @@ export const summaryBlock = (
   ...waitingLines(summary, db)
 ]
 
-/** For a run waiting for input: the question and the command that answers it (at a breakpoint: the one that continues it). */
+/**
+ * For a run waiting for input: the question and the command that answers it (at a
+ * breakpoint: the one that continues it), with `--db <db>` unless `db` is undefined.
+ */
 export const waitingLines = (summary: RunSummary, db?: string): ReadonlyArray<string> => {
-  const resume = `stargraph resume ${summary.run_id}${db === undefined ? "" : ` --db ${shellQuote(db)}`}`
+  const resume = `stargraph resume ${summary.run_id}${dbOption(db)}`
   if (summary.waiting?.kind === "breakpoint") {
     return summary.status === "awaiting-input" ? [`paused at a ${summary.waiting.prompt}`, `  continue with: ${resume}`] : []
   }

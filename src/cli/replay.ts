@@ -9,8 +9,9 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import { formatError, InputError } from "../errors.js"
+import { chooseDatabase, hintDb } from "./database.js"
 import { ExitCode, exitFor, reportError, setExit } from "./exit.js"
-import { shellQuote } from "./render.js"
+import { dbOption, shellQuote } from "./render.js"
 import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
 import * as Interrupt from "./interrupt.js"
 import { traced } from "../telemetry/TracingEnabled.js"
@@ -48,6 +49,7 @@ export const replay = Command.make(
   },
   (o) =>
     Effect.scoped(Effect.gen(function*() {
+      const db = yield* chooseDatabase(o.db)
       const interrupts = yield* Interrupt.install
       const mutation = yield* Option.match(o.mutation, {
         onNone: () => Effect.succeed(undefined as unknown),
@@ -69,7 +71,7 @@ export const replay = Command.make(
         ])
       )
       yield* Effect.gen(function*() {
-        const parent = yield* stores.getRun(o.runId, o.db)
+        const parent = yield* stores.getRun(o.runId, db.location)
         const file = Option.getOrElse(o.graph, () => parent.graph_source ?? "")
         if (file === "") {
           return yield* new InputError({ field: "--graph", message: `run ${o.runId} has no recorded graph file`, fix: "pass --graph path/to/graph.yaml" })
@@ -101,7 +103,7 @@ export const replay = Command.make(
           stopped: Fiber.join(driving),
           interrupts,
           progress: Progress.make({ nodeIds: g.topology.nodes.keys(), silent: true, verbose: false, fromStep: 0 }),
-          db: o.db
+          db
         })
         const result = yield* Effect.flatMap(Fiber.join(driving), started.finish)
         if (o.diff) yield* Console.log(renderDiff(result.diff))
@@ -109,14 +111,14 @@ export const replay = Command.make(
         const status = result.summary.status
         if (interrupts.count() > 0 && (status === "paused" || status === "cancelled")) {
           // A cancelled fork is replayed again from its parent (the fork's own recording ends where it was cancelled).
-          const again = [o.runId, "--db", shellQuote(o.db), ...Option.match(o.fromStep, { onNone: () => [], onSome: (n) => ["--from-step", String(n)] }), ...Option.match(o.mutation, { onNone: () => [], onSome: (m) => ["--mutation", shellQuote(m)] })]
+          const again = [`${o.runId}${dbOption(hintDb(db))}`, ...Option.match(o.fromStep, { onNone: () => [], onSome: (n) => ["--from-step", String(n)] }), ...Option.match(o.mutation, { onNone: () => [], onSome: (m) => ["--mutation", shellQuote(m)] })]
           const lines = status === "cancelled"
             ? [`interrupted: fork ${started.cfRunId} cancelled at step ${result.summary.steps}; a cancelled run cannot be resumed`, `  replay its parent again with: stargraph replay ${again.join(" ")}`]
-            : Interrupt.interruptedLines(started.cfRunId, status, result.summary.steps, o.db)
+            : Interrupt.interruptedLines(started.cfRunId, status, result.summary.steps, hintDb(db))
           for (const line of lines) yield* Console.error(line)
           return yield* setExit(ExitCode.interrupted)
         }
         yield* setExit(exitFor(status))
-      }).pipe(Effect.provide(stores.storeLayer(o.db, { create: false, auditLog: o.auditLog })))
+      }).pipe(Effect.provide(stores.storeLayer(db, { create: false, auditLog: o.auditLog })))
     })).pipe(traced("stargraph.cli.replay"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Fork a counterfactual run from a persisted run, replaying its recorded calls; print the RunDiff"))

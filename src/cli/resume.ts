@@ -11,6 +11,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import { CheckpointError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
+import { chooseDatabase } from "./database.js"
 import { reportError } from "./exit.js"
 import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
 import * as Interrupt from "./interrupt.js"
@@ -49,7 +50,7 @@ const common = {
 /** What `resume` and `respond` are given. */
 interface ResumeInput {
   readonly runId: string
-  readonly db: string
+  readonly db: Option.Option<string>
   readonly response: Option.Option<string>
   readonly graph: Option.Option<string>
   readonly moduleRoot: ReadonlyArray<string>
@@ -70,6 +71,7 @@ const resumeRun = (o: ResumeInput) =>
   Effect.scoped(Effect.gen(function*() {
     const conflict = conflictingOutput(o)
     if (conflict !== undefined) return yield* conflict
+    const db = yield* chooseDatabase(o.db)
     const interrupts = yield* Interrupt.install
     const [Graph, inputs, stores, follow, Progress] = yield* Effect.promise(() =>
       Promise.all([
@@ -85,7 +87,7 @@ const resumeRun = (o: ResumeInput) =>
       onSome: (text) => Effect.map(inputs.parseResponse(text), (value) => ({ value }))
     })
     yield* Effect.gen(function*() {
-      const record = yield* stores.getRun(o.runId, o.db)
+      const record = yield* stores.getRun(o.runId, db.location)
       const file = Option.getOrElse(o.graph, () => record.graph_source ?? "")
       if (file === "") {
         return yield* new CheckpointError({
@@ -112,10 +114,10 @@ const resumeRun = (o: ResumeInput) =>
         stopped: Fiber.join(driving),
         interrupts,
         progress,
-        db: o.db
+        db
       })
-      yield* follow.report(o.runId, { ...o, progress, interrupted: interrupts.count() > 0 })
-    }).pipe(Effect.provide(stores.storeLayer(o.db, { create: false, auditLog: o.auditLog })))
+      yield* follow.report(o.runId, { ...o, db, progress, interrupted: interrupts.count() > 0 })
+    }).pipe(Effect.provide(stores.storeLayer(db, { create: false, auditLog: o.auditLog })))
   }))
 
 /** The `resume` command. */

@@ -12,7 +12,8 @@ import * as Option from "effect/Option"
 import { ExitCode, reportError, setExit } from "./exit.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import * as Interrupt from "./interrupt.js"
-import { auditLog, conflictingOutput, databaseFor, dbCreating, graphArg, graphOptions, moduleRoot, nonInteractive, noSummary, quiet, summaryJson, verbose } from "./options.js"
+import { chooseDatabase } from "./database.js"
+import { auditLog, conflictingOutput, dbCreating, graphArg, graphOptions, moduleRoot, nonInteractive, noSummary, quiet, summaryJson, verbose } from "./options.js"
 
 /** The `run` command. */
 export const run = Command.make(
@@ -82,7 +83,7 @@ export const run = Command.make(
       const key = yield* checkClientKey(Option.getOrUndefined(o.idempotencyKey), "--idempotency-key")
       const threadId = Option.isSome(o.thread) ? yield* threads.checkThreadId(o.thread.value, "--thread") : undefined
       const g = yield* Graph.load(o.graph, yield* graphOptions(o.moduleRoot))
-      const db = databaseFor(o.db, g.ir.checkpoints?.store, o.graph)
+      const db = yield* chooseDatabase(o.db, { store: g.ir.checkpoints?.store, file: o.graph })
       // The original's flat state_schema: fields not given start at their zero value, as in its CLI.
       const given = yield* inputs.parseInputs(o.inputs, g.state.fields)
       const zeros = inputs.flatZeroInputs(g.ir.state_schema, g.ir.state_class)
@@ -119,7 +120,7 @@ export const run = Command.make(
         if (enqueued.deduplicated) {
           // Say what happens unless this process simply drives the run (the Scheduler adopts
           // a queued run, or one whose process died).
-          const owner = stopped ? null : (yield* stores.getRun(enqueued.runId, db)).owner
+          const owner = stopped ? null : (yield* stores.getRun(enqueued.runId, db.location)).owner
           const elsewhere = owner !== null && owner !== OWNER && ownerAlive(owner)
           if (stopped) {
             yield* Console.error(`idempotency key '${key}' already belongs to run ${enqueued.runId} (${enqueued.status}): no new run was started`)

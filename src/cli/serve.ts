@@ -8,6 +8,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { InputError } from "../errors.js"
+import { fieldOf, fromFlagOrEnv } from "./database.js"
 import { reportError } from "./exit.js"
 import { auditLog, graphOptions, integer, moduleRoot } from "./options.js"
 
@@ -31,7 +32,7 @@ export const serve = Command.make(
     port: integer("port").pipe(Options.withDefault(8000), Options.withDescription("port to listen on; 0 picks a free one (default: 8000)")),
     db: Options.text("db").pipe(
       Options.optional,
-      Options.withDescription("checkpoint database: a SQLite file, created if missing, or a postgres:// URL that servers on several hosts may share (default: a temporary SQLite file, announced on stderr)")
+      Options.withDescription("checkpoint database: a SQLite file, created if missing, or a postgres:// URL that servers on several hosts may share (default: $STARGRAPH_DB, else a temporary SQLite file, announced on stderr)")
     ),
     auditLog,
     graphs: Options.text("graphs").pipe(
@@ -86,6 +87,7 @@ export const serve = Command.make(
       if (tokenEnv !== undefined && !authToken) {
         return yield* new InputError({ field: "--auth-token-env", message: `environment variable ${tokenEnv} is not set`, fix: `export ${tokenEnv}=<token>` })
       }
+      const db = yield* fromFlagOrEnv(o.db)
       const [Serve, ProjectConfig, GraphRegistry, { resolve }, { asDbFlagError }] = yield* Effect.promise(() =>
         Promise.all([
           import("../serve/server.js"),
@@ -103,7 +105,7 @@ export const serve = Command.make(
       const started = yield* Serve.start({
         host: o.host,
         port: o.port,
-        db: Option.getOrUndefined(o.db),
+        db: db?.location,
         auditLog: Option.getOrUndefined(o.auditLog),
         graphs,
         moduleRoots,
@@ -117,7 +119,7 @@ export const serve = Command.make(
         synchronous: o.synchronous
       }).pipe(
         // The library names its options; the CLI, its flags.
-        Effect.mapError((e) => (e._tag === "InputError" && e.field in FLAG_OF ? new InputError({ field: FLAG_OF[e.field]!, message: e.message, fix: e.fix }) : asDbFlagError(e)))
+        Effect.mapError((e) => (e._tag === "InputError" && e.field in FLAG_OF ? new InputError({ field: FLAG_OF[e.field]!, message: e.message, fix: e.fix }) : asDbFlagError(e, db === undefined ? "--db" : fieldOf(db))))
       )
       // The registry loaded exactly these files (a broken one would have failed the start).
       const registered = new Set([...graphs, ...configured].flatMap((p) => GraphRegistry.findGraphFiles(p)).map((f) => resolve(f))).size

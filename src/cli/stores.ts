@@ -14,24 +14,28 @@ import type { RunRecord } from "../checkpoint/models.js"
 import { checkpointerLayer, describeDatabase } from "../checkpoint/openDatabase.js"
 import { CheckpointError, InputError } from "../errors.js"
 import * as AuditSink from "../telemetry/AuditSink.js"
+import { type Database, fieldOf } from "./database.js"
 
 /** The notice a command that migrates an existing database prints on stderr first (from, to, the backup, how to roll back). */
 export const migrationNotice = (notice: MigrationNotice) => Console.error(`note: ${notice.message}`)
 
 /**
- * A PostgreSQL URL that cannot be used, or a server that cannot be reached, as the
- * `--db` flag's error (`InputError`); other errors as they are.
+ * A PostgreSQL URL that cannot be used, or a server that cannot be reached, as an
+ * `InputError` on `field`, where the URL came from (`--db`, `STARGRAPH_DB`, the graph's
+ * `checkpoints.store`); other errors as they are.
  */
-export const asDbFlagError = <E>(error: E): E | InputError =>
-  error instanceof CheckpointError && (error.reason === "invalid-url" || error.reason === "connection-failed")
-    ? new InputError({
-      field: "--db",
-      message: error.message,
-      fix: error.reason === "invalid-url"
-        ? "pass a SQLite file path, or postgres://user:password@host:port/database (percent-encode @, /, : and # in the password, or leave it out and set PGPASSWORD)"
-        : "start the PostgreSQL server or fix the URL's host, port, user, password and database name; or pass a SQLite file path"
-    })
-    : error
+export const asDbFlagError = <E>(error: E, field = "--db"): E | InputError => {
+  if (!(error instanceof CheckpointError && (error.reason === "invalid-url" || error.reason === "connection-failed"))) return error
+  const set = field === "--db" ? "pass" : `set ${field} to`
+  const sqlite = field === "checkpoints.store" ? "sqlite:<path>" : "a SQLite file path"
+  return new InputError({
+    field,
+    message: error.message,
+    fix: error.reason === "invalid-url"
+      ? `${set} ${sqlite}, or postgres://user:password@host:port/database (percent-encode @, /, : and # in the password, or leave it out and set PGPASSWORD)`
+      : `start the PostgreSQL server or fix the URL's host, port, user, password and database name (${field}); or ${set} ${sqlite}`
+  })
+}
 
 /**
  * The Checkpointer on `db` (with `create: false` a missing SQLite file, or a PostgreSQL
@@ -40,15 +44,18 @@ export const asDbFlagError = <E>(error: E): E | InputError =>
  * PostgreSQL `$STARGRAPH_ARTIFACTS_DIR`, else `.stargraph/artifacts`), and the audit log
  * when one is given. With `readOnly`, a SQLite database with an older schema is read as it
  * is, not migrated (`list`, `inspect`); otherwise it is backed up and migrated, with
- * {@link migrationNotice}. A bad URL or an unreachable server is an `InputError` on `--db`.
+ * {@link migrationNotice}. A bad URL or an unreachable server is an `InputError` on the
+ * flag or variable that named the database.
  */
 export const storeLayer = (
-  db: string,
+  db: Database,
   options: { readonly create: boolean; readonly readOnly?: boolean; readonly auditLog?: Option.Option<string> }
 ) =>
   Layer.mergeAll(
-    checkpointerLayer(db, { create: options.create, readOnly: options.readOnly, onMigrate: migrationNotice }).pipe(Layer.mapError(asDbFlagError)),
-    ArtifactStore.filesystem(ArtifactStore.besideDatabase(db)),
+    checkpointerLayer(db.location, { create: options.create, readOnly: options.readOnly, onMigrate: migrationNotice }).pipe(
+      Layer.mapError((e) => asDbFlagError(e, fieldOf(db)))
+    ),
+    ArtifactStore.filesystem(ArtifactStore.besideDatabase(db.location)),
     Option.match(options.auditLog ?? Option.none(), { onNone: () => Layer.empty, onSome: (path) => AuditSink.jsonl(path, "--audit-log") })
   )
 

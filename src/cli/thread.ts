@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { InputError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
+import { chooseDatabase, hintDb } from "./database.js"
 import { reportError } from "./exit.js"
 import { dbExisting, integer, json } from "./options.js"
 
@@ -28,7 +29,8 @@ export const thread = Command.make(
       if (!Number.isInteger(o.limit) || o.limit < 1 || o.limit > 500) {
         return yield* new InputError({ field: "--limit", message: `${o.limit} is out of range`, fix: "pass a number from 1 to 500" })
       }
-      const [{ threadView }, stores, { shellQuote }] = yield* Effect.promise(() =>
+      const db = yield* chooseDatabase(o.db)
+      const [{ threadView }, stores, { dbOption, shellQuote }] = yield* Effect.promise(() =>
         Promise.all([import("../graph/threads.js"), import("./stores.js"), import("./render.js")])
       )
       const view = yield* threadView(o.threadId, { limit: o.limit, cursor: Option.getOrUndefined(o.cursor) }).pipe(
@@ -37,7 +39,7 @@ export const thread = Command.make(
             ? new InputError({ field: "--cursor", message: e.message, fix: "pass the next_cursor printed by a previous `stargraph thread`" })
             : e
         ),
-        Effect.provide(stores.storeLayer(o.db, { create: false, readOnly: true }))
+        Effect.provide(stores.storeLayer(db, { create: false, readOnly: true }))
       )
       if (o.json) {
         yield* Console.log(JSON.stringify(view, null, 2))
@@ -54,7 +56,7 @@ export const thread = Command.make(
         ? "state: none yet (no run of the thread is done)"
         : `state (after ${view.state_run_id}):\n${JSON.stringify(view.state, null, 2)}`)
       if (view.next_cursor !== null) {
-        yield* Console.error(`more: stargraph thread ${shellQuote(o.threadId)} --db ${shellQuote(o.db)} --cursor ${view.next_cursor}`)
+        yield* Console.error(`more: stargraph thread ${shellQuote(o.threadId)} ${dbOption(hintDb(db))} --cursor ${view.next_cursor}`)
       }
     }).pipe(traced("stargraph.cli.thread"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Show a thread: its runs, newest first, and the state its next run starts from (the database must exist)"))

@@ -61,6 +61,9 @@ const fixFor = (message: string, path: ReadonlyArray<PropertyKey>, choices: Read
   }
   if (formatPath(path).endsWith("kind")) return "set kind to a node kind (docs/nodes.md lists them) or a module reference such as ./my-node.ts:MyNode"
   if (formatPath(path) === "ir_version") return "set ir_version: \"1.1.0\" (or any 1.x.y)"
+  if (formatPath(path) === "checkpoints.store") {
+    return "write store: \"sqlite:./runs.sqlite\" or store: \"postgres://user@host:5432/database\" (leave the password out of the graph: PGPASSWORD, or set STARGRAPH_DB instead)"
+  }
   if (choices.length > 0) return `use one of: ${choices.join(", ")}`
   return "correct the value to match the expected type shown"
 }

@@ -131,9 +131,17 @@ export const PackMount = Schema.Struct({
 /** A governance rule pack mount. */
 export type PackMount = typeof PackMount.Type
 
+/** The forms of `checkpoints.store`, as its errors name them. */
+export const STORE_FORMS = "'sqlite:<path>' (relative to the graph file) or a postgres:// or postgresql:// URL"
+
 /** Checkpoint policy: every node exit is checkpointed; `store` names the default database. */
 export const CheckpointBlock = Schema.Struct({
   every: Schema.optional(Schema.Literal("node-exit")),
-  /** `sqlite:<path>`: the database `stargraph run` uses when `--db` is not given. */
-  store: Schema.optional(Schema.String.pipe(Schema.pattern(/^sqlite:.+$/, { message: () => "store is 'sqlite:<path>'" })))
+  /**
+   * `sqlite:<path>` or a `postgres://` / `postgresql://` URL: the database `stargraph run`
+   * uses when neither `--db` nor `STARGRAPH_DB` is given.
+   */
+  store: Schema.optional(Schema.String.pipe(Schema.pattern(/^(?:sqlite:.+|postgres(?:ql)?:\/\/.+)$/i, {
+    message: () => `store is ${STORE_FORMS}`
+  })))
 })

@@ -553,7 +553,7 @@ const resolveDb = (db: string | undefined): Effect.Effect<string, never, Scope.S
       const file = join(folder, "serve.sqlite")
       process.stderr.write(
         `warning: no --db given: using a temporary database at ${file}, removed when the server stops. Runs will not survive a restart and ` +
-          "other processes (stargraph run, replay) will not see them. Pass --db ./.stargraph/serve.sqlite\n"
+          "other processes (stargraph run, replay) will not see them. Pass --db ./.stargraph/serve.sqlite (or set STARGRAPH_DB)\n"
       )
       return { folder, file }
     }),

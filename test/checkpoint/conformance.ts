@@ -144,6 +144,42 @@ export const conformance = (backend: Backend): void => {
       expect(pages.none).toBe(0)
     })
 
+    it("lists one thread's runs (thread_id), with the status and graph filters and the cursor, and no other run", async () => {
+      const store = await backend.fresh()
+      const out = await Effect.runPromise(Effect.gen(function*() {
+        const graph = yield* Graph.make(tiny)
+        const other = yield* Graph.make({ ...tiny, id: "run:other" })
+        const turn = (g: Graph.Graph, threadId?: string) => Effect.flatMap(g.start(threadId === undefined ? {} : { threadId }), (r) => r.start())
+        const a = [yield* turn(graph, "t-a"), yield* turn(graph)]
+        a.push(yield* turn(graph, "t-a"), yield* turn(other, "t-b"), yield* turn(graph, "t-a"))
+        const c = yield* Checkpointer
+        const ids: Array<string> = []
+        let cursor: string | undefined
+        do {
+          const page = yield* c.listRuns({ thread_id: "t-a", limit: 2, ...(cursor ? { cursor } : {}) })
+          ids.push(...page.runs.map((r) => r.run_id))
+          cursor = page.next_cursor ?? undefined
+        } while (cursor)
+        return {
+          ids,
+          threads: a.map((r) => r.run_id),
+          records: (yield* c.listRuns({ thread_id: "t-a" })).runs.map((r) => r.thread_id),
+          done: (yield* c.listRuns({ thread_id: "t-a", status: "done", graph_id: "run:tiny", limit: 1 })).runs.map((r) => r.run_id),
+          otherGraph: (yield* c.listRuns({ thread_id: "t-a", graph_id: "run:other" })).runs.length,
+          failed: (yield* c.listRuns({ thread_id: "t-a", status: "failed" })).runs.length,
+          b: (yield* c.listRuns({ thread_id: "t-b" })).runs.map((r) => r.graph_id),
+          unknown: (yield* c.listRuns({ thread_id: "t-none" })).runs.length,
+          all: (yield* c.listRuns({})).runs.length
+        }
+      }).pipe(Effect.provide(store.layer())))
+      // Runs 0, 2 and 4 are on t-a (1 has no thread, 3 is another graph's thread), newest first.
+      expect(out.ids).toEqual([out.threads[4], out.threads[2], out.threads[0]])
+      expect(out.records).toEqual(["t-a", "t-a", "t-a"])
+      expect(out.done).toEqual([out.threads[4]])
+      expect([out.otherGraph, out.failed, out.unknown, out.all]).toEqual([0, 0, 0, 5])
+      expect(out.b).toEqual(["run:other"])
+    })
+
     it("write transactions roll back whole on failure and nest inside a caller's sql.withTransaction", async () => {
       const store = await backend.fresh()
       const rows = await Effect.runPromise(Effect.gen(function*() {

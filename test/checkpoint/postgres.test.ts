@@ -5,7 +5,8 @@
  * raced by two pools), the schema, typed errors for bad URLs and unreachable servers, and
  * a real graph run, interrupted, resumed, replayed and forked across two pools.
  */
-import { readdirSync, readFileSync } from "node:fs"
+import { randomBytes } from "node:crypto"
+import { cpSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
@@ -353,6 +354,75 @@ describe("the CLI and stargraph serve on PostgreSQL (--db postgres://…)", () =
     expect([read.code, read.stderr]).toEqual([2, expect.stringContaining("CheckpointError[not-a-database]")])
     expect(await tablesOf(empty)).toEqual([])
     expect(readdirSync(dir)).toEqual([])
+  })
+
+  it("STARGRAPH_DB=<url with a password> and a graph's postgres:// checkpoints.store: every command and serve use it, and nothing they print or return shows the password", async () => {
+    // A role of its own, with a password no path or id could hold by chance.
+    const base = await server.freshDatabase()
+    const name = databaseName(base)!
+    const password = `pw-${randomBytes(6).toString("hex")}`
+    const role = `r_${name}`
+    await server.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`)
+    await server.query(`ALTER DATABASE ${name} OWNER TO ${role}`)
+    const url = `postgres://${role}:${password}@127.0.0.1:${server.port}/${name}`
+    const shown = `postgres://${role}:***@127.0.0.1:${server.port}/${name}`
+    const env = { STARGRAPH_DB: url }
+    const dir = tempDir()
+    const approval = join(ROOT, "examples", "approval", "graph.yaml")
+    const outputs: Array<string> = []
+    const cli = async (args: ReadonlyArray<string>, options: { readonly env?: NodeJS.ProcessEnv; readonly cwd?: string } = { env }) => {
+      const r = await stargraph(args, { cwd: dir, ...options })
+      outputs.push(r.stdout, r.stderr)
+      return r
+    }
+    const ran = await cli(["run", hello, "--inputs", "message=pg", "--thread", "t-pg", "--summary-json"])
+    expect([ran.code, ran.stderr]).toEqual([0, ""])
+    const done = runIdOf(ran.last)
+    expect(JSON.parse(ran.lines[ran.lines.length - 2]!)).toMatchObject({ run_id: done, status: "done", checkpoint: shown })
+    // A waiting run's hint leaves --db out (the variable names the database); with --db, the URL shows without its password.
+    const asking = await cli(["run", approval, "--inputs", "request=x"])
+    const waiting = runIdOf(asking.last)
+    expect(asking.stdout).toContain(`  answer with: stargraph resume ${waiting} --response '<json>'\n`)
+    const flagged = await cli(["run", approval, "--inputs", "request=y", "--db", url], {})
+    expect(flagged.stdout).toContain(`  answer with: stargraph resume ${runIdOf(flagged.last)} --db '${shown}' --response '<json>'\n`)
+    const listed = await cli(["list", "--thread", "t-pg", "--json"])
+    expect((JSON.parse(listed.stdout) as { runs: Array<{ run_id: string; thread_id: string }> }).runs.map((r) => [r.run_id, r.thread_id])).toEqual([[done, "t-pg"]])
+    expect((await cli(["list", "--limit", "1"])).stderr).toMatch(/^more: stargraph list --limit 1 --cursor \S+\n$/)
+    expect((await cli(["inspect", done])).stdout).toContain("Hello, pg!")
+    expect((await cli(["thread", "t-pg", "--json"])).stdout).toContain(done)
+    expect((await cli(["resume", waiting, "--response", "{\"approved\":true}", "--quiet"])).last).toBe(`run_id=${waiting} status=done`)
+    // Failing commands: an unknown run, a wrong password (in the variable, and in --db).
+    const unknown = await cli(["inspect", "run-missing"])
+    expect([unknown.code, unknown.stderr]).toEqual([2, expect.stringContaining(`CheckpointError[unknown-run]: no run 'run-missing' in ${shown}`)])
+    const wrong = url.replace(password, `${password}-wrong`)
+    for (const [args, field] of [[["list"], "STARGRAPH_DB"], [["list", "--db", wrong], "--db"]] as const) {
+      const refused = await cli(args, { env: { STARGRAPH_DB: wrong } })
+      expect([refused.code, refused.stdout]).toEqual([2, ""])
+      expect(refused.stderr).toMatch(new RegExp(`^error: InputError: ${field}: cannot connect to PostgreSQL at postgres://${role}:\\*\\*\\*@`))
+      expect(refused.stderr).toContain("password authentication failed")
+    }
+    // A graph naming the database in checkpoints.store (no --db, no variable).
+    writeFileSync(join(dir, "graph.yaml"), `${readFileSync(hello, "utf8")}checkpoints:\n  store: "${url}"\n`)
+    cpSync(join(ROOT, "examples", "hello", "nodes.ts"), join(dir, "nodes.ts"))
+    const stored = await cli(["run", "graph.yaml", "--inputs", "message=store"], {})
+    expect([stored.code, stored.stdout]).toEqual([0, expect.stringContaining("status=done")])
+    const all = await cli(["list", "--json"])
+    expect((JSON.parse(all.stdout) as { runs: Array<{ run_id: string }> }).runs[0]!.run_id).toBe(runIdOf(stored.last))
+    // serve: its banner, and the API (the list filtered by thread).
+    const serving = startStargraph(["serve", "--port", "0", "--graphs", hello], { cwd: dir, env })
+    try {
+      await serving.waitForStdout(/listening on http:\/\/\S+/, 60_000)
+      expect(serving.stdout()).toContain(`(db ${shown},`)
+      const base = /listening on (\S+)/.exec(serving.stdout())![1]!
+      const bodies = await Promise.all([`${base}/healthz`, `${base}/v1/runs?thread_id=t-pg`, `${base}/v1/threads/t-pg`].map(async (u) => (await fetch(u)).text()))
+      outputs.push(...bodies)
+      expect((JSON.parse(bodies[1]!) as { runs: Array<{ run_id: string }> }).runs.map((r) => r.run_id)).toEqual([done])
+    } finally {
+      serving.child.kill("SIGTERM")
+      outputs.push((await serving.done).stdout, serving.stderr())
+    }
+    for (const text of outputs) expect(text).not.toContain(password)
+    expect(outputs.join("")).toContain("***@")
   })
 
   it("two stargraph serve processes (two hosts) on one database run the queued runs between them, each once", async () => {

@@ -2,7 +2,7 @@
  * The command surface: parser errors, help, start-up loading, one flag vocabulary,
  * `list`, `cancel`, and `serve`'s profile and default graphs.
  */
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import { beforeAll, describe, expect, it } from "vitest"
@@ -189,6 +189,113 @@ describe("stargraph list", () => {
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/^error: InputError: --cursor: /)])
     const zero = await stargraph(["list", "--db", db, "--limit", "0"], { cwd: work })
     expect([zero.code, zero.stderr]).toEqual([2, expect.stringMatching(/^error: InputError: --limit: /)])
+  })
+})
+
+describe("stargraph list --thread", () => {
+  it("lists one thread's runs (with --status, --graph and the page hint), refuses a thread id that cannot be one, and says when none match", async () => {
+    const db = join(work, "threads.sqlite")
+    const turn = async (...args: Array<string>) => runIdOf((await stargraph(["run", "hello/graph.yaml", "--inputs", "message=t", "--db", db, "--quiet", ...args], { cwd: work })).last)
+    const a1 = await turn("--thread", "chat a")
+    const lone = await turn()
+    const b1 = await turn("--thread", "chat-b")
+    const a2 = await turn("--thread", "chat a")
+    const ids = async (...args: Array<string>) =>
+      (JSON.parse((await stargraph(["list", "--db", db, "--json", ...args], { cwd: work })).stdout) as { runs: Array<{ run_id: string }> }).runs.map((r) => r.run_id)
+    expect(await ids()).toEqual([a2, b1, lone, a1])
+    expect(await ids("--thread", "chat a")).toEqual([a2, a1])
+    expect(await ids("--thread", "chat-b", "--status", "done", "--graph", "run:hello-stargraph")).toEqual([b1])
+    expect(await ids("--thread", "chat-b", "--graph", "run:approval")).toEqual([])
+    const table = await stargraph(["list", "--db", db, "--thread", "chat a", "--limit", "1"], { cwd: work })
+    expect(table.lines.slice(1).map((l) => l.split(/\s+/)[0])).toEqual([a2])
+    expect(table.stderr).toMatch(new RegExp(`^more: stargraph list --db \\S+ --thread 'chat a' --limit 1 --cursor \\S+\n$`))
+    const next = /--cursor (\S+)/.exec(table.stderr)![1]!
+    expect(await ids("--thread", "chat a", "--cursor", next)).toEqual([a1])
+    const none = await stargraph(["list", "--db", db, "--thread", "chat-c"], { cwd: work })
+    expect([none.code, none.stdout, none.stderr]).toEqual([0, "", "no runs match\n"])
+    const bad = await stargraph(["list", "--db", db, "--thread", "a\tb"], { cwd: work })
+    expect([bad.code, bad.stdout, bad.stderr]).toEqual([2, "", expect.stringMatching(/^error: ThreadError\[invalid-thread-id\]: .*--thread.*not printable/)])
+  })
+})
+
+describe("the database from STARGRAPH_DB", () => {
+  it("names the database when --db is not given, for every command that opens one and serve; --db wins over it, and it over a graph's checkpoints.store", async () => {
+    const dir = tempDir()
+    const db = join(dir, "env.sqlite")
+    const env = { STARGRAPH_DB: db }
+    // A graph whose checkpoints.store names another file.
+    mkdirSync(join(dir, "stored"))
+    copyFileSync(join(work, "hello", "nodes.ts"), join(dir, "stored", "nodes.ts"))
+    writeFileSync(join(dir, "stored", "graph.yaml"), readFileSync(join(work, "hello", "graph.yaml"), "utf8") + 'checkpoints:\n  store: "sqlite:./store.sqlite"\n')
+    const ran = await stargraph(["run", join(dir, "stored", "graph.yaml"), "--inputs", "message=env", "--thread", "t-env", "--summary-json"], { cwd: dir, env })
+    expect([ran.code, ran.stderr]).toEqual([0, ""])
+    expect(JSON.parse(ran.lines[ran.lines.length - 2]!)).toMatchObject({ status: "done", checkpoint: db })
+    expect(existsSync(join(dir, "stored", "store.sqlite"))).toBe(false)
+    const done = runIdOf(ran.last)
+    // A waiting run's hints leave --db out: run where the variable is set, they find it again.
+    const waiting = await stargraph(["run", join(work, "approval", "graph.yaml"), "--inputs", "request=x"], { cwd: dir, env })
+    const asking = runIdOf(waiting.last)
+    expect(waiting.stdout).toContain(`  answer with: stargraph resume ${asking} --response '<json>'\n`)
+    const other = runIdOf((await stargraph(["run", join(work, "approval", "graph.yaml"), "--inputs", "request=y", "--quiet"], { cwd: dir, env })).last)
+    const listed = await stargraph(["list", "--json"], { cwd: dir, env })
+    expect((JSON.parse(listed.stdout) as { runs: Array<{ run_id: string }> }).runs.map((r) => r.run_id)).toEqual([other, asking, done])
+    expect((await stargraph(["inspect", done], { cwd: dir, env })).stdout).toContain("Hello, env!")
+    expect((await stargraph(["thread", "t-env", "--json"], { cwd: dir, env })).stdout).toContain(done)
+    expect((await stargraph(["resume", asking, "--response", "{\"approved\":true}", "--quiet"], { cwd: dir, env })).last).toBe(`run_id=${asking} status=done`)
+    expect((await stargraph(["cancel", other], { cwd: dir, env })).last).toBe(`run_id=${other} status=cancelled`)
+    expect((await stargraph(["replay", done], { cwd: dir, env })).stdout).toMatch(/^cf_run_id=cf-/)
+    expect((await stargraph(["prune", "--before", "0m", "--dry-run"], { cwd: dir, env })).stdout).toMatch(/^would delete 4 runs/)
+    // --db wins over the variable (this file is not there: refused, nothing created).
+    const flag = await stargraph(["list", "--db", join(dir, "flag.sqlite")], { cwd: dir, env })
+    expect([flag.code, flag.stderr]).toEqual([2, expect.stringMatching(/^error: CheckpointError\[not-a-database\]: there is no database at .*flag\.sqlite/)])
+    // Without the variable, the graph's store names it.
+    expect((await stargraph(["run", join(dir, "stored", "graph.yaml"), "--inputs", "message=store", "--quiet"], { cwd: dir })).code).toBe(0)
+    expect(existsSync(join(dir, "stored", "store.sqlite"))).toBe(true)
+    const serving = startStargraph(["serve", "--port", "0", "--graphs", join(work, "hello")], { cwd: dir, env })
+    try {
+      await serving.waitForStdout(/listening on http:\/\/\S+/)
+      expect(serving.stdout()).toContain(`(db ${db},`)
+      expect(serving.stderr()).not.toContain("temporary database")
+    } finally {
+      serving.child.kill("SIGTERM")
+      await serving.done
+    }
+    expect(existsSync(join(dir, ".stargraph"))).toBe(false)
+  })
+
+  it("an empty STARGRAPH_DB is an InputError naming it for every command, not the default; another scheme in it or in --db is refused without echoing the URL", async () => {
+    const dir = tempDir()
+    const empty = "error: InputError: STARGRAPH_DB: the variable is set but empty (fix: set STARGRAPH_DB to a SQLite file path, or a postgres:// or postgresql:// URL, or unset it (unset STARGRAPH_DB) to use --db or the default)\n"
+    const commands = [
+      ["run", join(work, "hello", "graph.yaml"), "--inputs", "message=x"],
+      ["resume", "run-x"],
+      ["respond", "run-x", "--response", "{}"],
+      ["inspect", "run-x"],
+      ["list"],
+      ["thread", "t"],
+      ["cancel", "run-x"],
+      ["replay", "run-x"],
+      ["prune", "--before", "30d"],
+      ["serve", "--port", "0", "--graphs", join(work, "hello")]
+    ]
+    for (const args of commands) {
+      for (const value of ["", "  "]) {
+        const r = await stargraph(args, { cwd: dir, env: { STARGRAPH_DB: value } })
+        expect({ args, code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ args, code: 2, stdout: "", stderr: empty })
+      }
+    }
+    expect(readdirSync(dir)).toEqual([])
+    for (const [args, env, field, text] of [
+      [["list"], { STARGRAPH_DB: "mysql://me:s3cret@db.example/runs" }, "STARGRAPH_DB", "a mysql:// URL names a database Stargraph does not open"],
+      [["list", "--db", "file:///runs.db"], {}, "--db", "a file:// URL names a database Stargraph does not open"],
+      [["list", "--db", "sqlite:///runs.db"], {}, "--db", "a SQLite database is named by its file path here, not sqlite:…"],
+      [["run", join(work, "hello", "graph.yaml"), "--inputs", "message=x"], { STARGRAPH_DB: "sqlite:./runs.sqlite" }, "STARGRAPH_DB", "a SQLite database is named by its file path here, not sqlite:…"]
+    ] as const) {
+      const r = await stargraph(args, { cwd: dir, env })
+      expect([r.code, r.stdout, r.stderr]).toEqual([2, "", expect.stringContaining(`error: InputError: ${field}: ${text}`)])
+      expect(r.stderr).not.toMatch(/s3cret|runs\.db|runs\.sqlite/)
+    }
+    expect(readdirSync(dir)).toEqual([])
   })
 })
 

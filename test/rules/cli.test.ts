@@ -152,4 +152,29 @@ describe("the checkpoints policy", () => {
     expect(refused.code).toBe(2)
     expect(refused.stderr).toMatch(/checkpoints\.every/)
   })
+
+  it("checkpoints.store takes a postgres:// or postgresql:// URL too; another scheme is an IRValidationError at checkpoints.store naming the forms, the URL not echoed", async () => {
+    const dir = tempDir()
+    const hello = readFileSync(join(EXAMPLES, "hello.yaml"), "utf8")
+    const withStore = (store: string) => writeFileSync(join(dir, "graph.yaml"), `${hello}checkpoints:\n  store: "${store}"\n`)
+    for (const store of ["postgres://me@db.example:5432/runs", "postgresql://me@db.example/runs"]) {
+      withStore(store)
+      expect(await stargraph(["validate", "graph.yaml"], { cwd: dir })).toMatchObject({ code: 0, stderr: "" })
+    }
+    for (const store of ["mysql://me:s3cret@db.example/runs", "runs.sqlite", "sqlite:"]) {
+      withStore(store)
+      for (const command of [["validate", "graph.yaml"], ["run", "graph.yaml", "--inputs", "message=x"]]) {
+        const r = await stargraph(command, { cwd: dir })
+        expect([r.code, r.stdout]).toEqual([2, ""])
+        expect(r.stderr).toMatch(/^error: IRValidationError: .*graph\.yaml:\d+ checkpoints\.store: store is 'sqlite:<path>' \(relative to the graph file\) or a postgres:\/\/ or postgresql:\/\/ URL.*\(fix: write store: "sqlite:\.\/runs\.sqlite" or store: "postgres:\/\/user@host:5432\/database"/)
+        expect(r.stderr).not.toContain("s3cret")
+      }
+    }
+    // A PostgreSQL store nobody listens at: the error names checkpoints.store, without the password.
+    withStore("postgres://me:s3cret@127.0.0.1:1/runs")
+    const r = await stargraph(["run", "graph.yaml", "--inputs", "message=x"], { cwd: dir })
+    expect([r.code, r.stdout]).toEqual([2, ""])
+    expect(r.stderr).toMatch(/^error: InputError: checkpoints\.store: cannot connect to PostgreSQL at postgres:\/\/me:\*\*\*@127\.0\.0\.1:1\/runs: .*\(fix: start the PostgreSQL server .*\(checkpoints\.store\); or set checkpoints\.store to sqlite:<path>\)\n$/)
+    expect(r.stderr).not.toContain("s3cret")
+  })
 })
