@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto"
 import { cpSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -163,6 +164,33 @@ describe("PostgreSQL Checkpointer: several processes on one database", () => {
     expect(listed.map((p) => p.runs.length)).toEqual([0, 0, 0, 0])
     expect(await server.query("SELECT version FROM stargraph_schema", [], databaseName(url))).toEqual([{ version: PG_SCHEMA_VERSION }])
     expect(await tablesOf(url)).toEqual(["checkpoints", "pending_runs", "runs_history", "stargraph_schema", "trigger_cursors"])
+  })
+})
+
+describe("PostgreSQL Checkpointer: callers that give up", () => {
+  it("a write whose caller gives up while it waits for a pooled connection does not keep that connection: the pool serves later writes", async () => {
+    const url = await server.freshDatabase()
+    const result = await Effect.runPromise(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const checkpointer = yield* PgCheckpointer.make("db")
+      // Both connections of the pool busy for a moment (two long statements).
+      const busy = yield* Effect.fork(Effect.all([sql`SELECT pg_sleep(0.6)`, sql`SELECT pg_sleep(0.6)`], { concurrency: 2 }))
+      yield* Effect.sleep("150 millis")
+      // Two writes whose callers stop waiting (an HTTP client gone, a timeout) while the pool is busy.
+      const gaveUp = yield* Effect.all([
+        Effect.either(Effect.timeout(checkpointer.createRun(queued("g:a")), "100 millis")),
+        Effect.either(Effect.timeout(checkpointer.createRun(queued("g:b")), "100 millis"))
+      ], { concurrency: 2 })
+      yield* busy.await
+      // Once the pool is free, a write and a read go through (before the fix both hung: the pool had lent its two connections for good).
+      const later = yield* Effect.either(Effect.timeout(checkpointer.createRun(queued("g:c")), "5 seconds"))
+      const read = yield* Effect.either(Effect.timeout(checkpointer.listRuns({ limit: 10 }), "5 seconds"))
+      return { gaveUp: gaveUp.map((r) => r._tag), later: later._tag, graphs: Either.isRight(read) ? read.right.runs.map((r) => r.graph_id).sort() : read.left }
+    }).pipe(Effect.provide(PgCheckpointer.layerClient({ url, maxConnections: 2 }))))
+    expect(result.gaveUp).toEqual(["Left", "Left"])
+    expect(result.later).toBe("Right")
+    // The writes given up on were stopped before their first statement: only the later one is there.
+    expect(result.graphs).toEqual(["g:c"])
   })
 })
 
