@@ -104,12 +104,28 @@ const CLAIM = "UPDATE pending_runs SET claimed_by = ?, claimed_at = ? WHERE run_
 const UNCLAIM = "UPDATE pending_runs SET claimed_by = NULL, claimed_at = NULL WHERE run_id = ? AND claimed_by = ?"
 
 /**
- * Marks a claimed run running; a wait is dropped unless it keeps an answer given to the
- * run (`waiting.given`, read with the database's `givenOf` expression).
+ * Marks a claimed run running; its wait is kept only when the parameter says so (it keeps
+ * an answer given to the run: see `keepsGiven`).
  */
-const markClaimedRunning = (givenOf: string) =>
-  `UPDATE runs_history SET status = 'running', owner = ?, started_at = COALESCE(started_at, ?),
-  waiting = CASE WHEN ${givenOf} IS NULL THEN NULL ELSE waiting END, error = NULL WHERE run_id = ?`
+const MARK_CLAIMED_RUNNING = `UPDATE runs_history SET status = 'running', owner = ?, started_at = COALESCE(started_at, ?),
+  waiting = CASE WHEN ? = 1 THEN waiting ELSE NULL END, error = NULL WHERE run_id = ?`
+
+/**
+ * Whether a run's `waiting` text keeps an answer given to the run (`waiting.given`), read
+ * here rather than by the database: PostgreSQL's JSON types refuse text that JSON allows
+ * and the runtime writes (a `\u0000`, half of a surrogate pair, in an answer or a payload),
+ * and a claim that failed on it would leave the run queued for good. Unreadable text is
+ * kept (nothing is dropped on a guess).
+ */
+const keepsGiven = (waiting: string | null | undefined): boolean => {
+  if (waiting === null || waiting === undefined) return false
+  try {
+    const parsed: unknown = JSON.parse(waiting)
+    return typeof parsed !== "object" || parsed === null || ("given" in parsed && parsed.given !== undefined && parsed.given !== null)
+  } catch {
+    return true
+  }
+}
 
 /** The statements SQLite and PostgreSQL spell differently. */
 export interface Dialect {
@@ -117,8 +133,8 @@ export interface Dialect {
   readonly name: "SQLite" | "PostgreSQL"
   /** The two-argument minimum of two texts (`MIN` in SQLite, `LEAST` in PostgreSQL). */
   readonly least: string
-  /** The `waiting` column's `given` member, NULL when absent. */
-  readonly givenOf: string
+  /** What locks a row a transaction read for its later update (`FOR UPDATE` in PostgreSQL; SQLite's write transactions lock the database). */
+  readonly forUpdate: string
   /** Null-safe equality with a parameter, `?` included. */
   readonly isParam: string
   /** The column that numbers rows in insertion order (`runs_history`, `pending_runs`). */
@@ -126,10 +142,10 @@ export interface Dialect {
 }
 
 /** SQLite's spelling. */
-export const SQLITE: Dialect = { name: "SQLite", least: "MIN", givenOf: "json_extract(waiting, '$.given')", isParam: "IS ?", seq: "rowid" }
+export const SQLITE: Dialect = { name: "SQLite", least: "MIN", forUpdate: "", isParam: "IS ?", seq: "rowid" }
 
-/** PostgreSQL's spelling (JSON is kept as text: `waiting` is cast to read a member). */
-export const POSTGRES: Dialect = { name: "PostgreSQL", least: "LEAST", givenOf: "(waiting::jsonb -> 'given')", isParam: "IS NOT DISTINCT FROM ?", seq: "seq" }
+/** PostgreSQL's spelling. */
+export const POSTGRES: Dialect = { name: "PostgreSQL", least: "LEAST", forUpdate: " FOR UPDATE", isParam: "IS NOT DISTINCT FROM ?", seq: "seq" }
 
 /** Whether a patch to `status` moves the run on or off the queue (so it is written in a transaction). */
 const movesQueue = (status: RunPatch["status"]): boolean => stopsRun(status) || status === "pending"
@@ -286,7 +302,7 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
     const maxBytes = resolveMaxCheckpointBytes(options.maxCheckpointBytes)
     const REQUEUE = requeueStatement(dialect.least)
     const THREAD_NEWEST = `SELECT run_id FROM runs_history WHERE thread_id = ? ORDER BY ${dialect.seq} DESC LIMIT 1`
-    const MARK_CLAIMED_RUNNING = markClaimedRunning(dialect.givenOf)
+    const READ_WAITING = `SELECT waiting FROM runs_history WHERE run_id = ?${dialect.forUpdate}`
 
     /** Insert one run (inside the caller's transaction); an existing idempotency key wins. */
     const insertRun = (db: Statements, run: NewRun) =>
@@ -469,11 +485,12 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
           Effect.gen(function*() {
             const claimed = yield* db.run(CLAIM, [owner, at, runId])
             if (claimed.changes === 0) return false
+            const keep = keepsGiven((yield* db.all<{ waiting: string | null }>(READ_WAITING, [runId]))[0]?.waiting) ? 1 : 0
             if (expected === undefined) {
-              yield* db.run(MARK_CLAIMED_RUNNING, [owner, at, runId])
+              yield* db.run(MARK_CLAIMED_RUNNING, [owner, at, keep, runId])
               return true
             }
-            const marked = yield* db.run(`${MARK_CLAIMED_RUNNING} AND owner ${dialect.isParam}`, [owner, at, runId, expected.owner])
+            const marked = yield* db.run(`${MARK_CLAIMED_RUNNING} AND owner ${dialect.isParam}`, [owner, at, keep, runId, expected.owner])
             if (marked.changes > 0) return true
             // Another process took the run over meanwhile: undo the claim.
             yield* db.run(UNCLAIM, [runId, owner])

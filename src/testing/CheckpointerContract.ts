@@ -363,7 +363,7 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* is(!(yield* c.claimPending(`run-${randomUUID()}`, "host:2", AT)), "claiming an unknown run fails")
     })),
 
-  check("claimPending keeps an answer given to a requeued run (waiting.given) and drops a wait without one", (c, is) =>
+  check("claimPending keeps an answer given to a requeued run (waiting.given), whatever text it holds, and drops a wait without one", (c, is) =>
     Effect.gen(function*() {
       const waiting = { node: "review", prompt: "Approve?", step: 2, response_field: "decision", kind: "node" as const }
       const answered = (yield* c.createRun(newRun())).record.run_id
@@ -377,6 +377,15 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* c.requeue(unanswered, AT)
       yield* is(yield* c.claimPending(unanswered, "host:1", AT), "the other run is claimed")
       yield* is((yield* some("claim", "getRun", yield* c.getRun(unanswered))).waiting === null, "a wait without an answer is dropped")
+      // Text JSON allows but some databases' JSON types refuse (a NUL, half a surrogate pair): still claimed, still kept.
+      const odd = { value: { text: "cut\u0000off \ud83d" }, actor: "bob" }
+      const oddRun = (yield* c.createRun(newRun())).record.run_id
+      yield* c.updateRun(oddRun, { status: "paused", owner: null, waiting: { ...waiting, payload: { draft: "\u0000" }, given: odd } })
+      yield* c.requeue(oddRun, AT)
+      yield* is(yield* c.claimPending(oddRun, "host:1", AT), "a run whose kept answer holds a NUL and a lone surrogate is claimed")
+      const oddKept = yield* some("claim", "getRun", yield* c.getRun(oddRun))
+      // (Compared as JSON text: a canonical form refuses the lone surrogate.)
+      yield* is(oddKept.status === "running" && JSON.stringify(oddKept.waiting?.given) === JSON.stringify(odd), `that answer is kept as given: ${JSON.stringify(oddKept.waiting)}`)
     })),
 
   check("releaseClaims frees an owner's claims so another process can take them", (c, is) =>
