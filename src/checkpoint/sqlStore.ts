@@ -135,6 +135,13 @@ export interface Dialect {
   readonly least: string
   /** What locks a row a transaction read for its later update (`FOR UPDATE` in PostgreSQL; SQLite's write transactions lock the database). */
   readonly forUpdate: string
+  /**
+   * A statement that serializes the writers of one thread until the transaction ends
+   * (parameter: the thread id), or none where write transactions already run one at a
+   * time (SQLite's `BEGIN IMMEDIATE`). Without it, PostgreSQL's READ COMMITTED lets two
+   * runs read the same newest run of a thread and both continue it.
+   */
+  readonly lockThread: string | undefined
   /** Null-safe equality with a parameter, `?` included. */
   readonly isParam: string
   /** The column that numbers rows in insertion order (`runs_history`, `pending_runs`). */
@@ -142,10 +149,17 @@ export interface Dialect {
 }
 
 /** SQLite's spelling. */
-export const SQLITE: Dialect = { name: "SQLite", least: "MIN", forUpdate: "", isParam: "IS ?", seq: "rowid" }
+export const SQLITE: Dialect = { name: "SQLite", least: "MIN", forUpdate: "", lockThread: undefined, isParam: "IS ?", seq: "rowid" }
 
 /** PostgreSQL's spelling. */
-export const POSTGRES: Dialect = { name: "PostgreSQL", least: "LEAST", forUpdate: " FOR UPDATE", isParam: "IS NOT DISTINCT FROM ?", seq: "seq" }
+export const POSTGRES: Dialect = {
+  name: "PostgreSQL",
+  least: "LEAST",
+  forUpdate: " FOR UPDATE",
+  lockThread: "SELECT pg_advisory_xact_lock(hashtextextended('stargraph:thread:' || ?, 0))",
+  isParam: "IS NOT DISTINCT FROM ?",
+  seq: "seq"
+}
 
 /** Whether a patch to `status` moves the run on or off the queue (so it is written in a transaction). */
 const movesQueue = (status: RunPatch["status"]): boolean => stopsRun(status) || status === "pending"
@@ -313,6 +327,8 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
           // A retried start (same idempotency key) is answered before the thread is checked.
           const known = record.idempotency_key === null ? [] : yield* db.all<RunRow>(SELECT_BY_KEY, [record.idempotency_key])
           if (known[0]) return { _tag: "existing" as const, row: known[0] }
+          // The thread's newest run is read, and this one written after it, by one writer at a time.
+          if (dialect.lockThread !== undefined) yield* db.all(dialect.lockThread, [record.thread_id])
           const newest = (yield* db.all<{ run_id: string }>(THREAD_NEWEST, [record.thread_id]))[0]?.run_id ?? null
           if (newest !== record.continued_from) return yield* threadMoved(filename, record.thread_id, newest)
         }

@@ -194,6 +194,31 @@ describe("PostgreSQL Checkpointer: callers that give up", () => {
   })
 })
 
+describe("PostgreSQL Checkpointer: threads", () => {
+  it("two runs that continue one thread's newest run, written at once: one is written, the other is refused thread-moved, even when the first is slow to insert", async () => {
+    const url = await server.freshDatabase()
+    // B's insert made slow (a slow round trip, a pause): C starts, and would finish, inside B's transaction.
+    const slowInserts = async () => server.query(`CREATE FUNCTION slow_insert() RETURNS trigger AS $$ BEGIN IF NEW.inputs LIKE '%slow%' THEN PERFORM pg_sleep(1); END IF; RETURN NEW; END $$ LANGUAGE plpgsql;
+      CREATE TRIGGER slow_insert BEFORE INSERT ON runs_history FOR EACH ROW EXECUTE FUNCTION slow_insert();`, [], databaseName(url))
+    const result = await Effect.runPromise(Effect.gen(function*() {
+      const checkpointer = yield* Checkpointer
+      const onThread = (inputs: Record<string, unknown>, continuedFrom: string | null) => queued("g:chat", { queued: false, inputs, thread_id: "t-1", continued_from: continuedFrom })
+      const a = (yield* checkpointer.createRun(onThread({ say: "a" }, null))).record.run_id
+      yield* checkpointer.updateRun(a, { status: "done", finished_at: AT })
+      yield* Effect.promise(slowInserts)
+      const b = yield* Effect.fork(checkpointer.createRun(onThread({ say: "slow b" }, a)))
+      yield* Effect.sleep("300 millis")
+      const c = yield* Effect.either(checkpointer.createRun(onThread({ say: "c" }, a)))
+      const written = yield* b.await
+      const thread = yield* checkpointer.listRuns({ thread_id: "t-1", limit: 10 })
+      return { a, c, written: written._tag, thread: thread.runs.map((r) => [r.inputs["say"], r.continued_from]) }
+    }).pipe(Effect.provide(PgCheckpointer.layer(url))))
+    expect(result.written).toBe("Success")
+    expect(Either.isLeft(result.c) && result.c.left).toMatchObject({ _tag: "CheckpointError", reason: "thread-moved" })
+    expect(result.thread).toEqual([["slow b", result.a], ["a", null]])
+  })
+})
+
 describe("PostgreSQL Checkpointer: schema", () => {
   it("has SQLite's tables and columns (plus seq, PostgreSQL's rowid), at SQLite's schema version", async () => {
     expect(PG_SCHEMA_VERSION).toBe(SCHEMA_VERSION)
