@@ -594,8 +594,12 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       return recorded ?? isoNow()
     }
 
-    /** A step the loop takes itself: an answer to a rule's interrupt, or its timeout. */
-    const pseudoStep = (node: typeof RESPONSE_NODE | typeof TIMEOUT_NODE, update: State, calls: ReadonlyArray<CallRecord>, to: ReadonlyArray<string> | undefined) =>
+    /**
+     * A step the loop takes itself: an answer to a rule's interrupt, or its timeout. With
+     * `pause` (a breakpoint after the step that asked, in a replay that answers it), the run
+     * stops there unless the step ends it, written with the step.
+     */
+    const pseudoStep = (node: typeof RESPONSE_NODE | typeof TIMEOUT_NODE, update: State, calls: ReadonlyArray<CallRecord>, to: ReadonlyArray<string> | undefined, pause?: WaitingInfo) =>
       Effect.gen(function*() {
         const current = step + 1
         const at = startOf(current, next)
@@ -626,7 +630,11 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           ...(to === undefined && groups.length > 0 ? { groups } : {})
         }
         const done = checkpoint.next.length === 0
-        yield* commit(checkpoint, done ? { status: "done", finished_at: at, owner: null } : undefined, false)
+        yield* commit(
+          checkpoint,
+          done ? { status: "done", finished_at: at, owner: null } : pause !== undefined ? { status: "awaiting-input", waiting: pause, owner: null } : undefined,
+          false
+        )
         yield* emit({ type: "step.completed", step: current, nodes: [node], delta: checkpoint.delta, next, duration_ms: 0 })
       })
 
@@ -656,25 +664,25 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
      * Replay the parent's timeout of the wait whose answer would have been step `at`: its
      * `__timeout__` step to the same node, or its `on_timeout: halt` failure.
      */
-    const replayTimeout = (at: number) =>
+    const replayTimeout = (at: number, pause?: WaitingInfo) =>
       Effect.gen(function*() {
         const to = input.replay?.timeouts.get(at)
-        if (to !== undefined) return yield* pseudoStep(TIMEOUT_NODE, {}, [], to)
+        if (to !== undefined) return yield* pseudoStep(TIMEOUT_NODE, {}, [], to, pause)
         const halted = input.replay?.timedOut
         if (halted !== undefined) {
           return yield* fail(new InterruptTimeoutError({ nodeId: halted.nodeId, step: halted.step, deadline: halted.deadline, message: halted.message }))
         }
       })
 
-    /** Answer a rule's interrupt: the response (and its evidence fact) as a step. */
-    const answer = (waiting: WaitingInfo, value: unknown, by: string) =>
+    /** Answer a rule's interrupt: the response (and its evidence fact) as a step (then `pause`, if given: see `pseudoStep`). */
+    const answer = (waiting: WaitingInfo, value: unknown, by: string, pause?: WaitingInfo) =>
       Effect.gen(function*() {
         const current = step + 1
         const evidence = assertEvidence(session, { runId: run.run_id, step: current, node: waiting.node, actor: by, data: value })
         if (Either.isLeft(evidence)) return yield* fail(evidence.left)
         const request = { prompt: waiting.prompt, node: waiting.node, actor: by }
         const call: CallRecord = { node: RESPONSE_NODE, seq: 0, name: "interrupt.response", request_hash: requestHash("interrupt.response", request), request, response: value }
-        yield* pseudoStep(RESPONSE_NODE, waiting.response_field !== "" ? { [waiting.response_field]: value } : {}, [call], undefined)
+        yield* pseudoStep(RESPONSE_NODE, waiting.response_field !== "" ? { [waiting.response_field]: value } : {}, [call], undefined, pause)
       })
 
     if (waitingAtStart !== null) {
@@ -755,10 +763,10 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       ? waitingAtStart.when === "before" ? waitingAtStart.step : undefined
       : waitingAtStart.breakpoint_passed === true ? waitingAtStart.step : undefined
 
-    /** The wait of a breakpoint before or after `node`, which runs (ran) at step `at`. */
-    const breakpointWaiting = (node: string, when: "before" | "after", at: number): WaitingInfo => ({
+    /** The wait of a breakpoint before or after `node`, which runs (ran) at step `at` (`then`: what the run did after that step, before it paused). */
+    const breakpointWaiting = (node: string, when: "before" | "after", at: number, then?: string): WaitingInfo => ({
       node,
-      prompt: `breakpoint ${when} node '${node}' (step ${at}${when === "after" ? ", committed" : ", not run yet"})`,
+      prompt: `breakpoint ${when} node '${node}' (step ${at}${when === "after" ? ", committed" : ", not run yet"}${then !== undefined ? `; ${then}` : ""})`,
       step: at,
       response_field: "",
       kind: "breakpoint",
@@ -1051,16 +1059,17 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       const waits = asking !== undefined && recordedResponse(current) === undefined && !timesOutInReplay(current + 1)
       // A breakpoint after one of the step's nodes: the run pauses, written with the step (a
       // crash cannot leave it past the breakpoint). Not when the step ends the run, nor when
-      // a rule's interrupt asks there (the run stops for that answer).
-      const pausesAfter = breakpoints !== null && breakpoints.after.length > 0 && !done && asking === undefined
+      // a rule's interrupt asks there: the run stops for that answer, or, when a replay
+      // answers it from the recording (or lets it time out again), pauses once that is applied.
+      const pausesAfter = breakpoints !== null && breakpoints.after.length > 0 && !done
         ? executedIds.find((id) => names(breakpoints.after, id))
         : undefined
-      const afterWaiting = pausesAfter === undefined ? undefined : breakpointWaiting(pausesAfter, "after", current)
+      const afterWaiting = pausesAfter === undefined || waits ? undefined : breakpointWaiting(pausesAfter, "after", current, asking !== undefined ? `its rule's interrupt replayed from the recording at step ${current + 1}` : undefined)
       const patch = done
         ? { status: "done" as const, finished_at: finishedAt, owner: null }
         : waits
         ? { status: "awaiting-input" as const, waiting: asking, owner: null }
-        : afterWaiting !== undefined
+        : afterWaiting !== undefined && asking === undefined
         ? { status: "awaiting-input" as const, waiting: afterWaiting, owner: null }
         : undefined
       yield* commit(checkpoint, patch, input.replay !== undefined && recorder.liveCalls() === 0 && stop === undefined)
@@ -1085,13 +1094,14 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       }
       if (asking !== undefined) {
         const replayed = recordedResponse(current)
-        if (replayed !== undefined) {
-          // A replay answers with the parent's recorded response.
-          yield* answer(asking, replayed.response, actorOf(replayed.request) ?? actor)
-          continue
-        }
-        if (timesOutInReplay(current + 1)) {
-          yield* replayTimeout(current + 1)
+        if (replayed !== undefined || timesOutInReplay(current + 1)) {
+          // A replay answers with the parent's recorded response (or lets the wait time out
+          // as the parent's did); a breakpoint after the step pauses the run once that is applied.
+          yield* replayed !== undefined ? answer(asking, replayed.response, actorOf(replayed.request) ?? actor, afterWaiting) : replayTimeout(current + 1, afterWaiting)
+          if (afterWaiting !== undefined && run.status === "awaiting-input") {
+            yield* emit({ type: "run.waiting", waiting: afterWaiting })
+            return toSummary(run, state)
+          }
           continue
         }
         yield* emit({ type: "run.waiting", waiting: asking })
