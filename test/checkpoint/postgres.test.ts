@@ -161,7 +161,7 @@ describe("PostgreSQL Checkpointer: several processes on one database", () => {
     ))
     expect(listed.map((p) => p.runs.length)).toEqual([0, 0, 0, 0])
     expect(await server.query("SELECT version FROM stargraph_schema", [], databaseName(url))).toEqual([{ version: PG_SCHEMA_VERSION }])
-    expect(await tablesOf(url)).toEqual(["checkpoints", "pending_runs", "runs_history", "stargraph_schema", "trigger_cursors"])
+    expect(await tablesOf(url)).toEqual(["checkpoints", "pending_runs", "process_heartbeats", "runs_history", "stargraph_schema", "trigger_cursors"])
   })
 })
 
@@ -219,7 +219,7 @@ describe("PostgreSQL Checkpointer: schema", () => {
     expect(runs).toBe(1)
     expect(await tablesOf(url)).toEqual([])
     const inSchema = await server.query("SELECT tablename FROM pg_tables WHERE schemaname = 'stargraph' ORDER BY tablename", [], databaseName(url))
-    expect(inSchema.map((r) => r["tablename"])).toEqual(["checkpoints", "pending_runs", "runs_history", "stargraph_schema", "trigger_cursors"])
+    expect(inSchema.map((r) => r["tablename"])).toEqual(["checkpoints", "pending_runs", "process_heartbeats", "runs_history", "stargraph_schema", "trigger_cursors"])
   })
 })
 
