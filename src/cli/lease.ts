@@ -7,6 +7,7 @@ import { Options } from "@effect/cli"
 import * as Effect from "effect/Effect"
 import { InputError } from "../errors.js"
 import { checkLease, DEFAULT_LEASE_MS } from "../runtime/Heartbeat.js"
+import { hostProblem } from "../runtime/owner.js"
 
 /** The `--lease` flag (text; {@link parseLease} reads it). */
 export const leaseOption = Options.text("lease").pipe(
@@ -19,8 +20,14 @@ export const leaseOption = Options.text("lease").pipe(
 
 const UNIT_MS: { readonly [unit: string]: number } = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 
-/** `--lease`'s text as milliseconds, or an `InputError` naming the flag: a number with a unit, 100 ms to one day. */
+/**
+ * `--lease`'s text as milliseconds, or an `InputError` naming the flag: a number with a
+ * unit, 100 ms to one day. A `STARGRAPH_HOST` an owner cannot hold is refused here too
+ * (naming it): both before the command opens the database.
+ */
 export const parseLease = (text: string): Effect.Effect<number, InputError> => {
+  const host = hostProblem()
+  if (host !== undefined) return Effect.fail(host)
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text)
   if (match === null) {
     return Effect.fail(new InputError({ field: "--lease", message: `'${text}' is not a duration with a unit`, fix: "write a number and a unit: 500ms, 30s, 2m (default: 30s)" }))

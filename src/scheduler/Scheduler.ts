@@ -41,7 +41,7 @@ import { type BreakpointFields, type BreakpointNodes, resolveBreakpoints } from 
 import { explainMoved, threadRun } from "../graph/threads.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
 import { nowIso, OWNER } from "../runtime/RunLoop.js"
-import { observeHeartbeats, leaseState } from "../runtime/leases.js"
+import { leaseGraceMs, leaseState, observeHeartbeats } from "../runtime/leases.js"
 import { ownerAlive, ownerElsewhere } from "../runtime/owner.js"
 import { settledChild } from "../runtime/waitedChild.js"
 import { traced } from "../telemetry/TracingEnabled.js"
@@ -261,6 +261,8 @@ export const make = (
           // A run that stops leaves the queue in the same transaction as its last status change.
           const outcome = yield* Effect.either(run.start())
           if (Either.isRight(outcome)) return yield* settle(job.runId, Either.right(outcome.right))
+          // Another process took the run over (this one's lease lapsed): it goes on there.
+          if (outcome.left._tag === "CheckpointError" && outcome.left.reason === "taken-over") yield* Effect.logWarning(`scheduler: ${outcome.left.message}`)
         }
         yield* settle(job.runId, yield* Effect.either(summaryFromStore(checkpointer, job.runId)))
       }).pipe(
@@ -451,7 +453,8 @@ export const make = (
           const lease = leaseState(owner)
           if (lease._tag === "Lapsed" && !reported.has(owner)) {
             reported.add(owner)
-            yield* Effect.logWarning(`scheduler: process ${owner} (another host) has not beaten for ${Math.round((lease.forMs + lease.leaseMs) / 1000)} s, past its lease of ${lease.leaseMs} ms: its runs are handed over`)
+            const stood = (lease.forMs + lease.leaseMs + leaseGraceMs(lease.leaseMs)) / 1000
+            yield* Effect.logWarning(`scheduler: the heartbeat of process ${owner} (another host) has stood still for ${stood.toFixed(1)} s, past its lease of ${lease.leaseMs} ms: its runs are handed over`)
           }
           if (lease._tag !== "Lapsed") reported.delete(owner)
         }
