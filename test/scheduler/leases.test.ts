@@ -147,6 +147,22 @@ describe("heartbeats and owner-guarded writes in the Checkpointer", () => {
   }
 })
 
+describe("an older database read as it is", () => {
+  it("has no heartbeats (schema 10: no table), and gets none written", async () => {
+    const filename = join(tempDir(), "older.sqlite")
+    await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listRuns({})).pipe(Effect.provide(SqliteCheckpointer.layer({ filename }))))
+    const conn = new Database(filename)
+    conn.exec("DROP TABLE process_heartbeats")
+    conn.pragma("user_version = 10")
+    conn.close()
+    const read = await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.heartbeats!(["host-x:1:1"])).pipe(Effect.provide(SqliteCheckpointer.layer({ filename, readOnly: true }))))
+    expect(read).toEqual([])
+    const after = new Database(filename, { readonly: true })
+    expect([after.pragma("user_version", { simple: true }), after.prepare("SELECT name FROM sqlite_master WHERE name = 'process_heartbeats'").all()]).toEqual([10, []])
+    after.close()
+  })
+})
+
 describe("runs of a process on another host are handed over once its lease lapses", () => {
   it("a CLI run on 'another host', killed mid-run, is adopted by a server once its lease lapses and finished from its last checkpoint", async () => {
     const db = join(tempDir(), "lapsed.sqlite")
