@@ -293,7 +293,13 @@ export const CheckpointErrorReason = Schema.Literal(
   /** A database URL that cannot be used (not `postgres://…`, or malformed). */
   "invalid-url",
   /** The database server could not be reached, or refused the connection (login, database name). */
-  "connection-failed"
+  "connection-failed",
+  /**
+   * A write of a run by a process that no longer owns it: another process took the run over
+   * (this one's lease lapsed while it was paused, stalled or cut off from the database).
+   * Nothing was written; the writer stops driving the run (`runId`; the message names the new owner).
+   */
+  "taken-over"
 )
 
 /** Persisting or reading checkpoints failed, or a resume was refused. */

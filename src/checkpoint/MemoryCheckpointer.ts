@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { CheckpointError } from "../errors.js"
-import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
+import { Checkpointer, type CheckpointerShape, type HeartbeatRecord } from "./Checkpointer.js"
 import { checkpointTooLarge, encodeJson, maxCheckpointBytes, overLimit } from "./checkpointSize.js"
 import { ACTIVE_STATUSES, type Checkpoint, type CreatedRun, newRunRecord, type PendingRun, type RunRecord, stopsRun } from "./models.js"
 
@@ -72,6 +72,8 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
   const byKey = new Map<string, string>()
   const pending = new Map<string, PendingRun>()
   const cursors = new Map<string, string>()
+  /** Process heartbeats by owner: the count, the lease, when it last beat (this process's clock is the database's). */
+  const beats = new Map<string, { readonly beat: number; readonly leaseMs: number; readonly at: number }>()
   /** The record with `last_step` = its highest committed step, as SQLite reads it. */
   const withLastStep = (run: RunRecord): RunRecord => {
     const list = checkpoints.get(run.run_id) ?? []
@@ -117,12 +119,20 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
         return Effect.succeed({ record, created: true })
       }),
     createRuns: (list) => Effect.forEach(list, (run) => shape.createRun(run)),
-    commitSteps: (batch, patch) =>
+    commitSteps: (batch, patch, options) =>
       Effect.suspend(() => {
         const last = batch[batch.length - 1]!
         const list = checkpoints.get(last.run_id)
         const run = runs.get(last.run_id)
         if (!list || !run) return Effect.fail(unknownRun(last.run_id))
+        if (options?.owner !== undefined && run.owner !== options.owner) {
+          return Effect.fail(new CheckpointError({
+            reason: "taken-over",
+            runId: last.run_id,
+            message: `run ${last.run_id} is no longer driven by this process (${options.owner}): it is ${run.status}${run.owner !== null ? `, driven by ${run.owner}` : ""}; ` +
+              `step ${last.step} was not written and this process stopped driving the run`
+          }))
+        }
         const twice = batch.find((cp) => list.some((c) => c.step === cp.step))
         if (twice) {
           return Effect.fail(new CheckpointError({
@@ -150,6 +160,7 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
       Effect.map(Clock.currentTimeMillis, (now) => {
         const run = runs.get(runId)
         if (!run || run.status !== expected.status || run.owner !== expected.owner) return false
+        if (expected.step !== undefined && (checkpoints.get(runId) ?? []).some((c) => c.step > expected.step!)) return false
         runs.set(runId, { ...run, ...patch })
         queueAfter(pending, run, patch.status, now)
         return true
@@ -234,7 +245,18 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
       return counts
     }),
     getCursor: (key) => Effect.sync(() => Option.fromNullable(cursors.get(key))),
-    setCursor: (key, value) => Effect.sync(() => void cursors.set(key, value))
+    setCursor: (key, value) => Effect.sync(() => void cursors.set(key, value)),
+    beat: (owner, leaseMs) =>
+      Effect.sync(() => void beats.set(owner, { beat: (beats.get(owner)?.beat ?? 0) + 1, leaseMs, at: Date.now() })),
+    endHeartbeat: (owner) => Effect.sync(() => void beats.delete(owner)),
+    heartbeats: (owners) =>
+      Effect.sync(() => {
+        const now = Date.now()
+        return owners.flatMap((owner): Array<HeartbeatRecord> => {
+          const b = beats.get(owner)
+          return b === undefined ? [] : [{ owner, beat: b.beat, lease_ms: b.leaseMs, beat_at: new Date(b.at).toISOString(), age_ms: Math.max(0, now - b.at) }]
+        })
+      })
   }
   return shape
 })

@@ -13,9 +13,9 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { CheckpointError } from "../errors.js"
-import type { CheckpointerShape } from "./Checkpointer.js"
+import type { CheckpointerShape, HeartbeatRecord } from "./Checkpointer.js"
 import { checkpointTooLarge, encodeJson, maxCheckpointBytes as resolveMaxCheckpointBytes, overLimit } from "./checkpointSize.js"
-import { type Param, runOne, type Statements, transaction, type WriteOptions } from "./connection.js"
+import { type Param, runOne, type Statements, transaction, type WriteOptions, type WriteResult } from "./connection.js"
 import { Checkpoint, type CreatedRun, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun } from "./models.js"
 
 const storage = (filename: string, what: string) => (cause: SqlError) =>
@@ -27,9 +27,26 @@ const storage = (filename: string, what: string) => (cause: SqlError) =>
 
 const json = (value: unknown): string => JSON.stringify(value)
 
-const INSERT_CHECKPOINT = `INSERT INTO checkpoints (run_id, step, node, nodes, state, writes, delta, next, joins,
-  graph_hash, runtime_hash, parent_run_id, parent_step, started_at, finished_at, duration_ms, calls, facts, rules, groups)
+const CHECKPOINT_COLUMNS = `run_id, step, node, nodes, state, writes, delta, next, joins,
+  graph_hash, runtime_hash, parent_run_id, parent_step, started_at, finished_at, duration_ms, calls, facts, rules, groups`
+
+const INSERT_CHECKPOINT = `INSERT INTO checkpoints (${CHECKPOINT_COLUMNS})
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+/**
+ * A checkpoint written only while its run's record names the writer as owner (the two
+ * parameters after the checkpoint's: the run id and the owner), in one statement: no row
+ * is inserted once another process took the run over. `lock` holds the run row against a
+ * take-over until the write commits (see `Dialect.lockShared`).
+ */
+const insertOwnedCheckpoint = (lock: string) =>
+  `INSERT INTO checkpoints (${CHECKPOINT_COLUMNS})
+  SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM runs_history WHERE run_id = ? AND owner = ?${lock}`
+
+/** Upsert of a process's heartbeat: its counter goes up by one, stamped with `now` (the database's clock, ms). */
+const beatStatement = (now: string) =>
+  `INSERT INTO process_heartbeats (owner, beat, lease_ms, beat_at, started_at) VALUES (?, 1, ?, ${now}, ${now})
+  ON CONFLICT (owner) DO UPDATE SET beat = process_heartbeats.beat + 1, lease_ms = excluded.lease_ms, beat_at = excluded.beat_at`
 
 const optionalJson = (value: unknown): string | null => (value === undefined ? null : json(value))
 
@@ -146,10 +163,35 @@ export interface Dialect {
   readonly isParam: string
   /** The column that numbers rows in insertion order (`runs_history`, `pending_runs`). */
   readonly seq: string
+  /** The database's clock: milliseconds since the epoch, an integer. */
+  readonly nowMs: string
+  /**
+   * Appended to the read of a run row that an owner's write depends on: the row stays as
+   * read until the write commits (PostgreSQL `FOR SHARE`, which a take-over's UPDATE
+   * waits for and then re-reads past; SQLite's one writer at a time does it already).
+   */
+  readonly lockShared: string
+  /**
+   * A statement (the run id its one parameter) that locks a run row against other
+   * writers until the transaction ends, so that its later reads see every write committed
+   * before (PostgreSQL, whose statements each read their own snapshot); undefined for
+   * SQLite, whose write transaction holds the database.
+   */
+  readonly lockRun: string | undefined
 }
 
 /** SQLite's spelling. */
-export const SQLITE: Dialect = { name: "SQLite", least: "MIN", forUpdate: "", lockThread: undefined, isParam: "IS ?", seq: "rowid" }
+export const SQLITE: Dialect = {
+  name: "SQLite",
+  least: "MIN",
+  forUpdate: "",
+  lockThread: undefined,
+  isParam: "IS ?",
+  seq: "rowid",
+  nowMs: "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)",
+  lockShared: "",
+  lockRun: undefined
+}
 
 /** PostgreSQL's spelling. */
 export const POSTGRES: Dialect = {
@@ -158,7 +200,10 @@ export const POSTGRES: Dialect = {
   forUpdate: " FOR UPDATE",
   lockThread: "SELECT pg_advisory_xact_lock(hashtextextended('stargraph:thread:' || ?, 0))",
   isParam: "IS NOT DISTINCT FROM ?",
-  seq: "seq"
+  seq: "seq",
+  nowMs: "CAST(round(extract(epoch from clock_timestamp()) * 1000) AS bigint)",
+  lockShared: " FOR SHARE",
+  lockRun: "SELECT 1 FROM runs_history WHERE run_id = ? FOR UPDATE"
 }
 
 /** Whether a patch to `status` moves the run on or off the queue (so it is written in a transaction). */
@@ -206,6 +251,26 @@ interface RunRow {
   /** Its place in insertion order (a `listRuns` cursor); PostgreSQL's `bigint` comes as text. */
   readonly seq?: number | string | undefined
 }
+
+/** A heartbeat row (PostgreSQL's `bigint` comes as text), with the database's clock when read. */
+interface HeartbeatRow {
+  readonly owner: string
+  readonly beat: number | string
+  readonly lease_ms: number | string
+  readonly beat_at: number | string
+  readonly now_ms: number | string
+}
+
+/** `owner`'s write of run `runId` found another owner on it (`now`): the run was taken over. */
+const takenOver = (runId: string, owner: string, now: { readonly owner: string | null; readonly status: string }, steps: string, filename: string) =>
+  new CheckpointError({
+    reason: "taken-over",
+    runId,
+    filename,
+    message: `run ${runId} is no longer driven by this process (${owner}): it is ${now.status}${now.owner !== null ? `, driven by ${now.owner}` : ""}. ` +
+      `Another process took it over (this one's lease lapsed: it was paused, stalled or cut off from the database for longer than its lease); ` +
+      `${steps} was not written and this process stopped driving the run`
+  })
 
 interface CheckpointRow {
   readonly run_id: string
@@ -317,6 +382,8 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
     const REQUEUE = requeueStatement(dialect.least)
     const THREAD_NEWEST = `SELECT run_id FROM runs_history WHERE thread_id = ? ORDER BY ${dialect.seq} DESC LIMIT 1`
     const READ_WAITING = `SELECT waiting FROM runs_history WHERE run_id = ?${dialect.forUpdate}`
+    const INSERT_OWNED_CHECKPOINT = insertOwnedCheckpoint(dialect.lockShared)
+    const BEAT = beatStatement(dialect.nowMs)
 
     /** Insert one run (inside the caller's transaction); an existing idempotency key wins. */
     const insertRun = (db: Statements, run: NewRun) =>
@@ -398,6 +465,13 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
     const unknownRun = (runId: string) =>
       new CheckpointError({ reason: "unknown-run", runId, filename, message: `no run '${runId}' in ${filename}` })
 
+    /** Why `owner`'s write of run `runId` wrote nothing: the run is gone, or another process owns it now. */
+    const notOwner = (runId: string, owner: string, steps: string): Effect.Effect<never, CheckpointError> =>
+      sql<{ readonly owner: string | null; readonly status: string }>`SELECT owner, status FROM runs_history WHERE run_id = ${runId}`.pipe(
+        Effect.mapError(storage(filename, `reading run ${runId}`)),
+        Effect.flatMap((rows) => Effect.fail(rows[0] === undefined ? unknownRun(runId) : takenOver(runId, owner, rows[0], steps, filename)))
+      )
+
     const shape: CheckpointerShape = {
       createRun: (run) => Effect.map(createRuns([run]), (created) => created[0]!),
       createRuns,
@@ -408,16 +482,26 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
         const sync = options?.syncFollows === true ? startsRun : undefined
         const steps = checkpoints.length === 1 ? `step ${last.step}` : `steps ${checkpoints[0].step}..${last.step}`
         const failed = storage(filename, `persisting ${steps} of ${last.run_id}`)
+        // Written only while the run is still the writer's (see `CommitOptions.owner`).
+        const owner = options?.owner
+        const wrote = (inserted: WriteResult) => (inserted.changes > 0 || owner === undefined ? Effect.void : notOwner(last.run_id, owner, steps))
         if (patch === undefined && checkpoints.length === 1) {
           const params = checkpointParams(last, maxBytes)
-          return Either.isLeft(params) ? Effect.fail(params.left) : Effect.mapError(runOne(sql, INSERT_CHECKPOINT, params.right, sync), failed)
+          if (Either.isLeft(params)) return Effect.fail(params.left)
+          return owner === undefined
+            ? Effect.mapError(runOne(sql, INSERT_CHECKPOINT, params.right, sync), failed)
+            : Effect.flatMap(Effect.mapError(runOne(sql, INSERT_OWNED_CHECKPOINT, [...params.right, last.run_id, owner], sync), failed), wrote)
         }
-        return Effect.flatMap(Effect.forEach(checkpoints, (cp) => checkpointParams(cp, maxBytes)), (rows) =>
+        return Effect.flatMap(Effect.forEach(checkpoints, (cp) => checkpointParams(cp, maxBytes)), ([first, ...rest]) =>
           transaction(sql, (db) =>
-            Effect.zipRight(
-              Effect.forEach(rows, (params) => db.run(INSERT_CHECKPOINT, params), { discard: true }),
-              patch === undefined ? Effect.void : patchRun(db, last.run_id, { ...patch, last_step: last.step })
-            ), sync).pipe(Effect.mapError(failed)))
+            Effect.gen(function*() {
+              // The first insert checks the owner (and, on PostgreSQL, holds the run row till the commit).
+              const inserted = yield* db.run(owner === undefined ? INSERT_CHECKPOINT : INSERT_OWNED_CHECKPOINT, owner === undefined ? first! : [...first!, last.run_id, owner])
+              if (inserted.changes === 0) return inserted
+              for (const params of rest) yield* db.run(INSERT_CHECKPOINT, params)
+              if (patch !== undefined) yield* patchRun(db, last.run_id, { ...patch, last_step: last.step })
+              return inserted
+            }), sync).pipe(Effect.mapError(failed), Effect.flatMap(wrote)))
       },
 
       updateRun: (runId, patch) =>
@@ -430,14 +514,23 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
         Effect.suspend(() => {
           const [text, params] = patchStatement(runId, patch)
           if (text === undefined) return Effect.succeed(false)
-          // The same UPDATE, guarded by the status and owner the caller read.
-          const guarded = `${text} AND status = ? AND owner ${dialect.isParam}`
+          // The same UPDATE, guarded by the status and owner the caller read (and, asked, no step after the one it read).
+          const step = expected.step
+          const guarded = `${text} AND status = ? AND owner ${dialect.isParam}` +
+            (step === undefined ? "" : " AND NOT EXISTS (SELECT 1 FROM checkpoints WHERE run_id = ? AND step > ?)")
+          const guards = [...params, expected.status, expected.owner, ...(step === undefined ? [] : [runId, step])]
           // Stopped: off the queue; pending: on it (unclaimed), in the take-over's transaction.
-          const write = movesQueue(patch.status)
+          // With a step: the run row locked first, so the step read sees every commit of the
+          // previous owner made before (one made after finds the owner changed).
+          const write = movesQueue(patch.status) || step !== undefined
             ? transaction(sql, (db) =>
-              Effect.flatMap(db.run(guarded, [...params, expected.status, expected.owner]), (r) =>
-                r.changes === 0 ? Effect.succeed(0) : Effect.as(queueAfter(db, runId, patch.status), r.changes)))
-            : Effect.map(runOne(sql, guarded, [...params, expected.status, expected.owner], patch.status === "running" ? startsRun : undefined), (r) => r.changes)
+              Effect.gen(function*() {
+                if (step !== undefined && dialect.lockRun !== undefined) yield* db.all(dialect.lockRun, [runId])
+                const r = yield* db.run(guarded, guards)
+                if (r.changes > 0 && movesQueue(patch.status)) yield* queueAfter(db, runId, patch.status)
+                return r.changes
+              }), patch.status === "running" && !movesQueue(patch.status) ? startsRun : undefined)
+            : Effect.map(runOne(sql, guarded, guards, patch.status === "running" ? startsRun : undefined), (r) => r.changes)
           return write.pipe(Effect.map((changes) => changes > 0), Effect.mapError(storage(filename, `taking over run ${runId}`)))
         }),
 
@@ -548,6 +641,28 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
           Effect.map((rows) => Option.fromNullable(rows[0]?.value)),
           Effect.mapError(storage(filename, `reading cursor ${key}`))
         ),
+
+      beat: (owner, leaseMs) =>
+        runOne(sql, BEAT, [owner, leaseMs]).pipe(Effect.asVoid, Effect.mapError(storage(filename, `recording the heartbeat of ${owner}`))),
+
+      endHeartbeat: (owner) =>
+        runOne(sql, "DELETE FROM process_heartbeats WHERE owner = ?", [owner]).pipe(Effect.asVoid, Effect.mapError(storage(filename, `removing the heartbeat of ${owner}`))),
+
+      heartbeats: (owners) =>
+        owners.length === 0
+          ? Effect.succeed([])
+          : sql<HeartbeatRow>`SELECT owner, beat, lease_ms, beat_at, ${sql.literal(dialect.nowMs)} AS now_ms FROM process_heartbeats WHERE ${sql.in("owner", owners)}`.pipe(
+            Effect.map((rows) =>
+              rows.map((row): HeartbeatRecord => ({
+                owner: row.owner,
+                beat: Number(row.beat),
+                lease_ms: Number(row.lease_ms),
+                beat_at: new Date(Number(row.beat_at)).toISOString(),
+                age_ms: Math.max(0, Number(row.now_ms) - Number(row.beat_at))
+              }))
+            ),
+            Effect.mapError(storage(filename, "reading process heartbeats"))
+          ),
 
       setCursor: (key, value) =>
         sql`INSERT INTO trigger_cursors (trigger_id, value, updated_at) VALUES (${key}, ${value}, ${new Date().toISOString()})

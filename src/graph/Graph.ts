@@ -48,6 +48,7 @@ import { type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints
 
 /** How `start` names its breakpoint options in an error. */
 const START_FIELDS = { before: "interruptBefore", after: "interruptAfter" } as const
+import { leaseState } from "../runtime/leases.js"
 import { ownerElsewhere, ownerGone } from "../runtime/owner.js"
 import { childNodeOf, waitedChildId } from "../runtime/waitedChild.js"
 import { nowIso, OWNER, RunLoop } from "../runtime/RunLoop.js"
@@ -652,10 +653,18 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         )
       }
       if (run.status === "running" && run.owner !== null && run.owner !== OWNER && !ownerGone(run.owner, options.takeOver === true)) {
-        return yield* refuse(ownerElsewhere(run.owner)
-          ? `run ${runId} is being driven by process ${run.owner} on another host or container, which cannot be checked from here; ` +
-            "wait for it, or, if that host or container is gone, take the run over (stargraph resume --take-over)"
-          : `run ${runId} is being driven by live process ${run.owner}; wait for it or stop that process first`)
+        const lease = leaseState(run.owner)
+        return yield* refuse(
+          !ownerElsewhere(run.owner)
+            ? `run ${runId} is being driven by live process ${run.owner}; wait for it or stop that process first`
+            : lease._tag === "Alive"
+            ? `run ${runId} is being driven by process ${run.owner} on another host or container, which is alive: its heartbeat goes on (lease ${lease.leaseMs} ms); ` +
+              "wait for it, or stop it there"
+            : `run ${runId} is being driven by process ${run.owner} on another host or container, whose heartbeat has not been seen to lapse ` +
+              "(it has none, being an older Stargraph or a process that does not beat, or it was not watched for a lease); wait for it, " +
+              "or watch its heartbeat (stargraph resume does, and takes the run over once its lease lapses), or, if that host or container is gone, " +
+              "take the run over (stargraph resume --take-over; in an app, resume options { takeOver: true })"
+        )
       }
       const checkpoint = yield* Effect.flatMap(checkpointer.latestCheckpoint(runId), Option.match({
         onNone: () => Effect.fail(new CheckpointError({ reason: "no-checkpoint", runId, message: `run ${runId} has no checkpoint to resume from` })),

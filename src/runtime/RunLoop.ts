@@ -31,7 +31,7 @@ import {
   type WaitingInfo
 } from "../checkpoint/models.js"
 import {
-  type CheckpointError,
+  CheckpointError,
   InterruptTimeoutError,
   NodeExecutionError,
   ReplayDivergenceError,
@@ -110,8 +110,32 @@ export interface DriveInput {
 }
 
 const NO_ANSWERS: ReadonlyArray<unknown> = []
+/**
+ * Every commit of a drive is made only while the run is still this process's (see
+ * `CommitOptions.owner`): a process that lost the run (another took it over after this
+ * one's lease lapsed) writes nothing more.
+ */
+const OWNED: CommitOptions = { owner: OWNER }
 /** A child run's last commit: its parent's synced step commit follows it. */
-const SYNC_FOLLOWS: CommitOptions = { syncFollows: true }
+const SYNC_FOLLOWS: CommitOptions = { syncFollows: true, owner: OWNER }
+
+/**
+ * A write of run `runId` by this process applied to nothing: the run is gone
+ * (`unknown-run`), or another process owns it now (`taken-over`, naming it).
+ */
+const lostRun = (checkpointer: CheckpointerShape, runId: string, what: string): Effect.Effect<never, CheckpointError> =>
+  Effect.flatMap(checkpointer.getRun(runId), (now) =>
+    Effect.fail(Option.match(now, {
+      onNone: () => new CheckpointError({ reason: "unknown-run", runId, message: `run ${runId} is gone from the checkpoint database; ${what} was not written` }),
+      onSome: (r) =>
+        new CheckpointError({
+          reason: "taken-over",
+          runId,
+          message: `run ${runId} is no longer driven by this process (${OWNER}): it is ${r.status}${r.owner !== null ? `, driven by ${r.owner}` : ""}. ` +
+            "Another process took it over (this one's lease lapsed: it was paused, stalled or cut off from the database for longer than its lease); " +
+            `${what} was not written and this process stopped driving the run`
+        })
+    })))
 const NO_CONSUMED: ReadonlyArray<ConsumedAnswer> = []
 
 /** The actor an `interrupt.response` record names (recordings made before it was recorded name none). */
@@ -455,7 +479,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     const flush = Effect.suspend(() => {
       const [first, ...rest] = unflushed
       unflushed = []
-      return first === undefined ? Effect.void : checkpointer.commitSteps([first, ...rest])
+      return first === undefined ? Effect.void : checkpointer.commitSteps([first, ...rest], undefined, OWNED)
     })
 
     const transition = (given: Parameters<CheckpointerShape["updateRun"]>[1]) =>
@@ -466,7 +490,10 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           ? { waiting: null, ...given }
           : given
         yield* flush
-        yield* checkpointer.updateRun(run.run_id, patch)
+        // From the status and owner this drive holds: a run taken over meanwhile is left to its new owner.
+        if (!(yield* checkpointer.takeOver(run.run_id, { status: run.status, owner: run.owner }, patch))) {
+          return yield* lostRun(checkpointer, run.run_id, `its ${patch.status ?? "record"} change`)
+        }
         run = { ...run, ...patch }
         if (patch.status) yield* input.setStatus(patch.status)
       })
@@ -517,7 +544,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         }
         const [first = checkpoint, ...rest] = [...unflushed, checkpoint]
         unflushed = []
-        const batch = checkpointer.commitSteps([first, ...rest], patch, patch?.status === "done" && input.parentCommits === true ? SYNC_FOLLOWS : undefined)
+        const batch = checkpointer.commitSteps([first, ...rest], patch, patch?.status === "done" && input.parentCommits === true ? SYNC_FOLLOWS : OWNED)
         const written = Effect.map(
           traced
             ? Effect.withSpan(batch, "stargraph.checkpoint.commit", { attributes: { "stargraph.run_id": run.run_id, "stargraph.step": checkpoint.step, "stargraph.steps": rest.length + 1 } })
@@ -557,7 +584,9 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           : null,
         error: null
       }
-      if (!(yield* checkpointer.takeOver(run.run_id, { status: run.status, owner: run.owner }, patch))) {
+      // Also from the step it was read at: a previous owner that committed a step since (it
+      // woke up from a stall before its run was taken over) keeps the run.
+      if (!(yield* checkpointer.takeOver(run.run_id, { status: run.status, owner: run.owner, step: input.checkpoint.step }, patch))) {
         const now = yield* checkpointer.getRun(run.run_id)
         const seen = Option.match(now, { onNone: () => "gone", onSome: (r) => `${r.status}${r.owner !== null ? `, driven by ${r.owner}` : ""}` })
         return yield* new RunStateError({
@@ -1153,8 +1182,9 @@ export const markError = (
   runId: string,
   error: CheckpointError | StargraphRuntimeError
 ): Effect.Effect<void> => {
+  // Only a run this process still drives: one another process took over (or that stopped) is left as it is.
   const write = Effect.flatMap(nowIso, (finished_at) =>
-    checkpointer.updateRun(runId, { status: "error", error: toErrorRecord(error), finished_at, owner: null })
+    checkpointer.takeOver(runId, { status: "running", owner: OWNER }, { status: "error", error: toErrorRecord(error), finished_at, owner: null })
   )
   const retried = write.pipe(
     Effect.retry({ schedule: MARK_ERROR_RETRIES, while: (e) => e.reason === "storage-failure" }),
