@@ -88,9 +88,12 @@ export interface StartOptions {
 
 /**
  * What `newRun` builds a run from: the start options, with the breakpoints already checked
- * (`resolveBreakpoints`), and whether the run is queued for the Scheduler.
+ * (`resolveBreakpoints`), and whether the run is queued for the Scheduler. No `threadId`:
+ * a run on a thread starts from the thread's newest run, which only a read of the
+ * database finds; `start({threadId})` and `Scheduler.enqueue(…, {threadId})` make it
+ * (`threads.threadRun`).
  */
-export interface NewRunOptions extends Omit<StartOptions, "interruptBefore" | "interruptAfter"> {
+export interface NewRunOptions extends Omit<StartOptions, "interruptBefore" | "interruptAfter" | "threadId"> {
   readonly queued?: boolean | undefined
   readonly breakpoints?: Breakpoints | null | undefined
   /** A `subgraph` node's child run: its parent, and the process driving it (see `NewRunFields.child`). */
@@ -153,7 +156,11 @@ export interface ResumeOptions {
 export interface Graph extends GraphDefinition {
   /** Apply defaults to `inputs` and validate them against the state schema. */
   readonly initialState: (inputs: { readonly [field: string]: unknown }) => Either.Either<State, StateValidationError>
-  /** Validate `inputs` and build the run record and step-0 checkpoint to persist (no I/O; a `threadId` is not read: see `threads.threadRun`). */
+  /**
+   * Validate `inputs` and build the run record and step-0 checkpoint to persist (no I/O): a
+   * run on no thread. A thread's run is made by `start({threadId})` or
+   * `Scheduler.enqueue(…, {threadId})` (`threads.threadRun`).
+   */
   readonly newRun: (options?: NewRunOptions) => Effect.Effect<NewRun, StateValidationError>
   /**
    * Persist a new run (minting its id) and return its single-use handle. An
