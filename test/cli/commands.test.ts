@@ -244,7 +244,10 @@ describe("the database from STARGRAPH_DB", () => {
     expect((await stargraph(["resume", asking, "--response", "{\"approved\":true}", "--quiet"], { cwd: dir, env })).last).toBe(`run_id=${asking} status=done`)
     expect((await stargraph(["cancel", other], { cwd: dir, env })).last).toBe(`run_id=${other} status=cancelled`)
     expect((await stargraph(["replay", done], { cwd: dir, env })).stdout).toMatch(/^cf_run_id=cf-/)
-    expect((await stargraph(["prune", "--before", "0m", "--dry-run"], { cwd: dir, env })).stdout).toMatch(/^would delete 4 runs/)
+    // Four runs ended; the one on thread t-env is its thread's newest, which prune keeps.
+    const pruned = (await stargraph(["prune", "--before", "0m", "--dry-run"], { cwd: dir, env })).stdout
+    expect(pruned).toMatch(/^would delete 3 runs/)
+    expect(pruned).toContain("kept 1 as old that is its thread's newest run")
     // --db wins over the variable (this file is not there: refused, nothing created).
     const flag = await stargraph(["list", "--db", join(dir, "flag.sqlite")], { cwd: dir, env })
     expect([flag.code, flag.stderr]).toEqual([2, expect.stringMatching(/^error: CheckpointError\[not-a-database\]: there is no database at .*flag\.sqlite/)])
