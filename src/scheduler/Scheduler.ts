@@ -3,7 +3,9 @@
  * record, step-0 checkpoint and `pending_runs` row, deduplicated by idempotency key in
  * one transaction) and returns its id with a Deferred of its RunSummary. Workers drive
  * queued runs FIFO per graph under a per-graph and a global concurrency limit. Pending
- * rows survive restarts and are picked up again; shutdown drains in-flight runs.
+ * rows survive restarts and are picked up again, as are the runs and queue claims of a
+ * dead process of this host or of one of another host whose lease lapsed (see
+ * `runtime/leases.ts`); shutdown drains in-flight runs.
  */
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
@@ -440,6 +442,8 @@ export const make = (
     const runningRuns = yield* rotating("running")
     const waitingRuns = yield* rotating("awaiting-input")
 
+    /** Owners this process reported lapsed (once each, until they beat again). */
+    const reported = new Set<string>()
     /**
      * Read the heartbeats of the processes of other hosts among `owners` (see `leases.ts`):
      * one whose beat stands still past its lease counts as gone (`ownerAlive`) from then on.
@@ -459,9 +463,6 @@ export const make = (
           if (lease._tag !== "Lapsed") reported.delete(owner)
         }
       })
-    /** Owners this process reported lapsed (once each, until they beat again). */
-    const reported = new Set<string>()
-
     /** Queue rows this process does not know yet (enqueued elsewhere, or left by a dead process). */
     const poll = Effect.gen(function*() {
       // Claims of dead processes (or of processes elsewhere whose lease lapsed) are released
