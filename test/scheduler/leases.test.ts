@@ -76,6 +76,30 @@ const server = (checkpointer: Layer.Layer<Checkpointer, unknown>) =>
     )))
 
 /** Run `body` with an in-process server on the SQLite file `db`. */
+/**
+ * Stop `child` between two of its write transactions: a SQLite writer stopped inside one
+ * keeps the file's write lock and every other process waits for it (the documented limit
+ * of leases on SQLite). After SIGSTOP, take the write lock ourselves without waiting: if
+ * it is held, let the process go on a moment and stop it again.
+ */
+const stopBetweenWrites = async (child: { kill: (signal: NodeJS.Signals) => boolean }, db: string): Promise<void> => {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    child.kill("SIGSTOP")
+    const conn = new Database(db, { fileMustExist: true, timeout: 0 })
+    try {
+      conn.exec("BEGIN IMMEDIATE")
+      conn.exec("ROLLBACK")
+      return
+    } catch {
+      child.kill("SIGCONT")
+      await sleep(20)
+    } finally {
+      conn.close()
+    }
+  }
+  throw new Error("the process held the write lock every time it was stopped")
+}
+
 const withServer = <A>(db: string, body: (scheduler: Scheduler.SchedulerShape) => Effect.Effect<A, unknown, Checkpointer>) =>
   Effect.runPromise(Effect.flatMap(Scheduler.Scheduler, body).pipe(Effect.provide(server(SqliteCheckpointer.layer({ filename: db })))))
 
@@ -217,7 +241,7 @@ describe("runs of a process on another host are handed over once its lease lapse
     const db = join(tempDir(), "stalled.sqlite")
     const cli = startStargraph(["run", GRAPH, "--db", db, "--lease", "500ms", "--no-summary"], { env: { STARGRAPH_HOST: "host-c", SLOW_NODE_MS: "300" } })
     await until(() => readRun(db), (r) => r.steps.length >= 3)
-    cli.child.kill("SIGSTOP")
+    await stopBetweenWrites(cli.child, db)
     try {
       process.env["SLOW_NODE_MS"] = "300"
       const outcome = await withServer(db, (scheduler) =>
