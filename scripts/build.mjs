@@ -211,6 +211,8 @@ if (ifStale && only === "all" && existsSync(STAMP) && readFileSync(STAMP, "utf8"
   if (process.env["STARGRAPH_BUILD_VERBOSE"]) console.error("build: dist/ is up to date")
 } else {
   const t0 = performance.now()
+  // A full build takes a minute on a small machine: say what is happening (npm ci runs it as `prepare`).
+  console.error(`stargraph: building dist/ (${only === "cli" ? "" : "the library with tsc"}${only === "all" ? ", " : ""}${only === "lib" ? "" : "the CLI bundle with esbuild"})…`)
   rmSync(STAMP, { force: true })
   if (only !== "cli") buildLibrary()
   if (only !== "lib") {
@@ -218,5 +220,5 @@ if (ifStale && only === "all" && existsSync(STAMP) && readFileSync(STAMP, "utf8"
     if (process.env["STARGRAPH_BUILD_VERBOSE"]) console.error(`cli bundle ${cli.bytes} bytes, ${cli.dynamicImports} dynamic imports, build ${cli.id}`)
   }
   if (digest !== undefined) writeFileSync(STAMP, digest)
-  if (process.env["STARGRAPH_BUILD_VERBOSE"]) console.error(`build ${only} in ${Math.round(performance.now() - t0)} ms`)
+  console.error(`stargraph: built dist/ in ${(Math.round(performance.now() - t0) / 1000).toFixed(1)} s`)
 }
