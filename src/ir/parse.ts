@@ -7,6 +7,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as YAML from "yaml"
 import { IRValidationError } from "../errors.js"
+import { closestName } from "./didYouMean.js"
 import { MAX_IR_DEPTH, MAX_YAML_ALIASES, maxGraphBytes } from "./limits.js"
 import { ConditionalEdge, EdgeSpec, FlatField, FlatType, IRDocument, RouterEdge, StaticEdge } from "./schema.js"
 
@@ -30,6 +31,12 @@ export const lineOf = (source: IRSource, path: ReadonlyArray<PropertyKey>): numb
   const { document, lineCounter } = source
   if (!document || !lineCounter) return undefined
   for (let n = path.length; n >= 0; n--) {
+    // A mapping's entry: the line of its key (a block value starts on the next line).
+    const parent = n > 0 ? document.getIn(path.slice(0, n - 1) as Array<string | number>, true) : undefined
+    if (YAML.isMap(parent)) {
+      const pair = parent.items.find((item) => (YAML.isScalar(item.key) ? item.key.value : item.key) === path[n - 1])
+      if (pair !== undefined && YAML.isNode(pair.key) && pair.key.range) return lineCounter.linePos(pair.key.range[0]).line
+    }
     const node = document.getIn(path.slice(0, n) as Array<string | number>, true)
     if (YAML.isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line
   }
@@ -51,10 +58,22 @@ const expectedLiterals = (message: string): ReadonlyArray<string> => {
   return expected === null ? [] : [...expected[1]!.matchAll(/"([^"]*)"/g)].map((m) => m[1]!)
 }
 
+/** The field names an "is unexpected" issue lists: `is unexpected, expected: "a" | "b"` → a, b. */
+const expectedFields = (message: string): ReadonlyArray<string> => {
+  const at = message.indexOf("expected:")
+  return at < 0 ? [] : [...message.slice(at).matchAll(/"([^"]*)"/g)].map((m) => m[1]!)
+}
+
+/** The fix for an unknown field: the known one it is a misspelling of, else remove it. */
+const unknownFieldFix = (field: string, known: ReadonlyArray<string>): string => {
+  const meant = closestName(field, known)
+  return meant !== undefined
+    ? `did you mean '${meant}'? rename '${field}' to '${meant}' (unknown fields are rejected)`
+    : `remove the unknown field '${field}' (unknown fields are rejected)`
+}
+
 const fixFor = (message: string, path: ReadonlyArray<PropertyKey>, choices: ReadonlyArray<string> = []): string => {
-  if (message.includes("is unexpected")) {
-    return `remove the unknown field '${String(path[path.length - 1])}' (unknown fields are rejected)`
-  }
+  if (message.includes("is unexpected")) return unknownFieldFix(String(path[path.length - 1]), expectedFields(message))
   if (message.includes("is missing")) return `add the required field '${String(path[path.length - 1])}'`
   if (path[0] === "rules" && path[2] === "then" && path[path.length - 1] === "kind") {
     return "set kind to a rule action: goto, halt, parallel, retry, interrupt, assert or retract (docs/fathom.md, Actions)"
@@ -147,6 +166,9 @@ export const decodeIR = (
   )
 }
 
+/** The keys of state_schema's other forms, which a flat-form key may be a misspelling of. */
+const SCHEMA_FORM_KEYS = ["fields", "module", "export", "reducers"]
+
 const decodeFlatField = Schema.decodeUnknownEither(FlatField, { onExcessProperty: "error" })
 /** The `{type, ...options}` form alone, for the error of an entry written as a mapping. */
 const decodeFlatOptions = Schema.decodeUnknownEither(FlatField.members[1], { onExcessProperty: "error" })
@@ -163,6 +185,16 @@ const flatSchemaError = (source: IRSource, input: unknown): IRValidationError | 
   for (const [key, value] of Object.entries(schema)) {
     const decoded = decodeFlatField(value)
     if (Either.isRight(decoded)) continue
+    // Not a field of the flat form: a misspelt `fields:` or `module:` (`feilds:`).
+    const meant = closestName(key, SCHEMA_FORM_KEYS)
+    if (meant !== undefined) {
+      return irError(
+        source,
+        ["state_schema", key],
+        `'${key}' is not a state field: state_schema takes fields: (the field declarations) or module: (a schema in code), or the flat form (each field: a type)`,
+        `did you mean '${meant}'? rename '${key}' to '${meant}'`
+      )
+    }
     const type = typeof value === "string" ? value : typeof value === "object" && value !== null && "type" in value ? value.type : undefined
     const fix = `use one of ${types}, or declare the schema in the fields: form (state_schema: {fields: {${key}: {type: …}}}) for other types`
     if (type !== undefined && !(FlatType.literals as ReadonlyArray<unknown>).includes(type)) {
@@ -201,12 +233,19 @@ const edgeError = (source: IRSource, input: unknown): IRValidationError | undefi
   return undefined
 }
 
-/** A decode failure as an IR error at its first issue (under `prefix`), counting the others. */
+/** The part of the IR a path is in: a top-level field, or one item of a top-level list (`nodes[2]`). */
+const sectionOf = (path: ReadonlyArray<PropertyKey>): string => formatPath(typeof path[1] === "number" ? path.slice(0, 2) : path.slice(0, 1))
+
+/** A decode failure as an IR error at its first issue (under `prefix`), counting the issues in other sections. */
 export const decodeError = (source: IRSource, error: ParseResult.ParseError, prefix: ReadonlyArray<PropertyKey> = []): IRValidationError => {
   const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
   const first = issues[0]
   const path = [...prefix, ...(first?.path ?? [])]
-  const more = issues.length > 1 ? ` (and ${issues.length - 1} more issue${issues.length > 2 ? "s" : ""})` : ""
+  // The other issues in the first one's section are mostly the union's other forms failing
+  // on the same mistake: only issues elsewhere are counted.
+  // (Counted by path: a union reports one issue per form at the same path.)
+  const others = new Set(issues.map((issue) => [...prefix, ...issue.path]).filter((at) => sectionOf(at) !== sectionOf(path)).map(formatPath)).size
+  const more = others > 0 ? ` (and ${others} more issue${others > 1 ? "s" : ""} elsewhere)` : ""
   const message = (first?.message ?? "invalid IR") + more
   return irError(source, path, message, fixFor(first?.message ?? "", path, literalChoices(issues)))
 }

@@ -51,6 +51,24 @@ describe("IR validation", () => {
     expect(e.line).toBe(12)
   })
 
+  it("a misspelt field: the fix names the field it was meant as, at the key's own line; no count of the union's other forms failing", () => {
+    const top = irErrorOf(base.replace("state_schema:", "state_shema:"))
+    expect([top.path, top.line, top.fix]).toEqual(["state_shema", 4, "did you mean 'state_schema'? rename 'state_shema' to 'state_schema' (unknown fields are rejected)"])
+    // `feilds:` reads as a field of the flat form: named as a misspelt `fields:`, not as its first entry.
+    const fields = irErrorOf(base.replace("  fields:", "  feilds:"))
+    expect([fields.path, fields.line, fields.fix]).toEqual(["state_schema.feilds", 5, "did you mean 'fields'? rename 'feilds' to 'fields'"])
+    const option = irErrorOf(base.replace("default: 0,", "defualt: 0,"))
+    expect([option.path, option.line]).toEqual(["state_schema.fields.n.defualt", 6])
+    expect(option.fix).toBe("did you mean 'default'? rename 'defualt' to 'default' (unknown fields are rejected)")
+    expect(option.message).not.toMatch(/more issue/)
+    const node = irErrorOf(base.replace("{ id: b, kind: set, values: { n: 1 } }", "{ id: b, kind: set, valuess: { n: 1 } }"))
+    expect([node.path, node.fix]).toEqual(["nodes[1].valuess", "did you mean 'values'? rename 'valuess' to 'values' (unknown fields are rejected)"])
+    // Nothing close: remove it. Real issues elsewhere are still counted.
+    const far = irErrorOf(base.replace("default: 0,", "colour: 0,") + "max_steps: many\n")
+    expect([far.path, far.fix]).toEqual(["state_schema.fields.n.colour", "remove the unknown field 'colour' (unknown fields are rejected)"])
+    expect(far.message).toMatch(/\(and 1 more issue elsewhere\)$/)
+  })
+
   it("accepts the original's IR 1.1.0 (any 1.x.y) and refuses another major version with the fix", () => {
     expect(Effect.runSync(Graph.fromYaml(base.replace('"1.0.0"', '"1.1.0"'))).id).toBe("run:t")
     const e = irErrorOf(base.replace('"1.0.0"', '"2.0.0"'))
