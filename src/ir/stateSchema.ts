@@ -259,6 +259,10 @@ const reducerTypes: Record<Reducer, ReadonlyArray<FieldType> | undefined> = {
   messages: ["array"]
 }
 
+/** The reducers a field of `type` may have ('replace' last: every type takes it). */
+const reducersFor = (type: FieldType): ReadonlyArray<Reducer> =>
+  [...(Object.keys(reducerTypes) as Array<Reducer>).filter((r) => reducerTypes[r]?.includes(type) === true), "replace"]
+
 const fieldSchema = (spec: FieldSpec): Schema.Schema.Any => {
   const base = ((): Schema.Schema.Any => {
     if (spec.enum && spec.enum.length > 0) return Schema.Literal(...spec.enum)
@@ -360,7 +364,7 @@ export const compileInline = (
       return Either.left({
         path: [...path, "reducer"],
         message: `reducer '${reducer}' cannot combine values of type '${spec.type}'`,
-        fix: `use reducer '${reducer}' only with type ${allowed.join(" or ")}, or use 'replace'`
+        fix: `use reducer '${reducer}' only with type ${allowed.join(" or ")}; for type '${spec.type}' use ${reducersFor(spec.type).map((r) => `'${r}'`).join(" or ")}`
       })
     }
     const problem = checkEnum(spec, path) ?? checkDefault(spec, path)

@@ -69,6 +69,14 @@ describe("IR validation", () => {
     expect(far.message).toMatch(/\(and 1 more issue elsewhere\)$/)
   })
 
+  it("a reducer the field's type cannot take: the fix names the reducers that type takes", () => {
+    const list = irErrorOf(base.replace("n: { type: integer, default: 0, reducer: add }", "n: { type: array, default: [], reducer: add }"))
+    expect([list.path, list.message]).toEqual(["state_schema.fields.n.reducer", "reducer 'add' cannot combine values of type 'array'"])
+    expect(list.fix).toBe("use reducer 'add' only with type integer or number; for type 'array' use 'append' or 'messages' or 'replace'")
+    const text = irErrorOf(base.replace("n: { type: integer, default: 0, reducer: add }", "n: { type: string, reducer: merge }"))
+    expect(text.fix).toBe("use reducer 'merge' only with type object; for type 'string' use 'replace'")
+  })
+
   it("accepts the original's IR 1.1.0 (any 1.x.y) and refuses another major version with the fix", () => {
     expect(Effect.runSync(Graph.fromYaml(base.replace('"1.0.0"', '"1.1.0"'))).id).toBe("run:t")
     const e = irErrorOf(base.replace('"1.0.0"', '"2.0.0"'))
