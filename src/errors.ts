@@ -379,7 +379,9 @@ export class WebhookError extends Schema.TaggedError<WebhookError>()("WebhookErr
   reason: Schema.Literal("bad-signature", "stale-timestamp", "replayed-nonce", "body-too-large", "not-json", "missing-header", "bad-thread"),
   triggerId: Schema.String,
   status: Schema.Int,
-  message: Schema.String
+  message: Schema.String,
+  /** What the sender should change. */
+  fix: Schema.String
 }) {}
 
 /**
@@ -526,7 +528,7 @@ const render = (error: StargraphError): string => {
     case "TriggerError":
       return `TriggerError[${error.reason}] ${error.triggerId}: ${error.message} (fix: ${error.fix})`
     case "WebhookError":
-      return `WebhookError[${error.reason}] ${error.triggerId}: ${error.message}`
+      return `WebhookError[${error.reason}] ${error.triggerId}: ${error.message} (fix: ${error.fix})`
     case "ToolError":
       return `ToolError[${error.reason}]: ${error.tool ? `${error.tool} ` : ""}${error.nodeId !== undefined ? `(node '${error.nodeId}'${error.step !== undefined ? `, step ${error.step}` : ""}) ` : ""}${error.argument !== undefined ? `argument '${error.argument}': ` : ""}${error.message} (fix: ${error.fix})`
     case "ArtifactStoreError":

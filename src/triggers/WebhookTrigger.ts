@@ -153,11 +153,22 @@ const threadOf = (body: Record<string, unknown>, path: string): string | { reado
   if (typeof value === "string") return value
   if (typeof value === "number" && Number.isSafeInteger(value)) return String(value)
   const found = value === undefined ? "nothing" : value === null ? "null" : Array.isArray(value) ? "an array" : typeof value === "number" ? `the number ${value}` : `a${typeof value === "object" ? "n" : ""} ${typeof value}`
-  return {
-    problem: `the webhook starts runs on the thread named at '${path}' (thread_from), and the body has ${found} there; ` +
-      "send the conversation's id there as a string or an integer"
-  }
+  return { problem: `the webhook starts runs on the thread named at '${path}' (thread_from), and the body has ${found} there` }
 }
+
+/** How a delivery is signed, for a sender that left a header out. */
+const SIGNING = `send ${HEADERS.timestamp} (Unix seconds), ${HEADERS.nonce} (new for every delivery) and ${HEADERS.signature}: ` +
+  "sha256=<hex HMAC-SHA256 of \"<timestamp>.<nonce>.<raw body>\" with the webhook's secret> (docs/triggers.md)"
+
+/** What a sender whose signature did not match should check, from the signature's shape. */
+const signatureFix = (signature: string, secretEnv: string): string =>
+  !signature.startsWith("sha256=")
+    ? /^[0-9a-f]{64}$/i.test(signature)
+      ? `prefix the hex digest with 'sha256=' (${HEADERS.signature}: sha256=${signature.slice(0, 8)}…)`
+      : `write ${HEADERS.signature} as sha256=<64 hex digits>`
+    : !/^sha256=[0-9a-f]{64}$/.test(signature)
+    ? `write the digest as 64 lowercase hex digits after 'sha256='`
+    : `sign the exact bytes sent, as "<timestamp>.<nonce>.<raw body>" (the same timestamp and nonce as the headers), with HMAC-SHA256 and the secret in ${secretEnv}`
 
 /** An error answer: the API's one error envelope. */
 const refusal = (description: string) => ({
@@ -194,39 +205,51 @@ export const make = (
 
     const verify = (spec: WebhookSpec, request: TriggerRequest, now: number): Either.Either<Delivery, WebhookError> => {
       const triggerId = `webhook:${spec.id}`
-      const refuse = (reason: WebhookError["reason"], message: string) =>
-        Either.left(new WebhookError({ reason, triggerId, status: STATUS[reason], message }))
+      const refuse = (reason: WebhookError["reason"], message: string, fix: string) =>
+        Either.left(new WebhookError({ reason, triggerId, status: STATUS[reason], message, fix }))
       if (request.body.byteLength > spec.max_body_bytes) {
-        return refuse("body-too-large", `body of ${request.body.byteLength} bytes exceeds the limit of ${spec.max_body_bytes} bytes; send a smaller body, or raise max_body_bytes in the webhook's config`)
+        return refuse(
+          "body-too-large",
+          `body of ${request.body.byteLength} bytes exceeds the limit of ${spec.max_body_bytes} bytes`,
+          "send a smaller body, or raise max_body_bytes in the webhook's config"
+        )
       }
       const timestamp = request.headers[HEADERS.timestamp]
       const nonce = request.headers[HEADERS.nonce]
       const signature = request.headers[HEADERS.signature]
       if (!timestamp || !nonce || !signature) {
-        return refuse("missing-header", `send ${HEADERS.timestamp}, ${HEADERS.nonce} and ${HEADERS.signature}`)
+        const missing = [[HEADERS.timestamp, timestamp], [HEADERS.nonce, nonce], [HEADERS.signature, signature]].filter(([, v]) => !v).map(([h]) => h)
+        return refuse("missing-header", `the delivery has no ${missing.join(", no ")} header`, SIGNING)
       }
       const seconds = Number(timestamp)
       if (!Number.isInteger(seconds) || Math.abs(now / 1000 - seconds) > spec.window_s) {
-        return refuse("stale-timestamp", `timestamp ${timestamp} is outside the ${spec.window_s} s window`)
+        return refuse(
+          "stale-timestamp",
+          `timestamp ${timestamp} is outside the ${spec.window_s} s window`,
+          `send the current Unix time in whole seconds in ${HEADERS.timestamp} (this server's is ${Math.floor(now / 1000)}); check the sender's clock`
+        )
       }
       const expected = Buffer.from(sign(secrets.get(spec.id)!, request.body, seconds, nonce)[HEADERS.signature]!)
       const given = Buffer.from(signature)
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        return refuse("bad-signature", "signature does not match HMAC-SHA256 of \"<timestamp>.<nonce>.<body>\"")
+        return refuse("bad-signature", "signature does not match HMAC-SHA256 of \"<timestamp>.<nonce>.<body>\"", signatureFix(signature, spec.secret_env))
       }
       for (const [n, expiry] of nonces) if (expiry < now) nonces.delete(n)
       const nonceKey = `${spec.id}\u0000${nonce}`
-      if (nonces.has(nonceKey)) return refuse("replayed-nonce", `nonce '${nonce}' was already used`)
-      if (nestsDeeperThan(request.body)) return refuse("not-json", `body nests deeper than ${MAX_BODY_DEPTH} levels`)
+      if (nonces.has(nonceKey)) {
+        return refuse("replayed-nonce", `nonce '${nonce}' was already used`, "send a new random nonce with every delivery (a redelivered body still starts no second run)")
+      }
+      const jsonFix = "send a JSON object as the body (Content-Type: application/json)"
+      if (nestsDeeperThan(request.body)) return refuse("not-json", `body nests deeper than ${MAX_BODY_DEPTH} levels`, jsonFix)
       let parsed: unknown
       try {
         parsed = JSON.parse(Buffer.from(request.body).toString("utf8"))
       } catch {
-        return refuse("not-json", "body is not valid JSON")
+        return refuse("not-json", "body is not valid JSON", jsonFix)
       }
-      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return refuse("not-json", "body must be a JSON object")
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return refuse("not-json", "body must be a JSON object", jsonFix)
       const thread = spec.thread_from === undefined ? undefined : threadOf(parsed as Record<string, unknown>, spec.thread_from)
-      if (thread !== undefined && typeof thread !== "string") return refuse("bad-thread", thread.problem)
+      if (thread !== undefined && typeof thread !== "string") return refuse("bad-thread", thread.problem, `send the conversation's id at '${spec.thread_from}' as a string or an integer`)
       // Reserved now (a concurrent replay is refused); released if the delivery is not accepted.
       nonces.set(nonceKey, now + spec.window_s * 2000)
       return Either.right({ body: parsed as Record<string, unknown>, thread })

@@ -243,6 +243,8 @@ describe("webhook trigger", () => {
       const redelivered = yield* call(body, WebhookTrigger.sign(SECRET, body, now, "n2"))
       const replayed = yield* call(body, WebhookTrigger.sign(SECRET, body, now, "n1"))
       const badSig = yield* call(body, WebhookTrigger.sign("wrong", body, now, "n3"))
+      const signed = WebhookTrigger.sign(SECRET, body, now, "n9")
+      const noPrefix = yield* call(body, { ...signed, "x-stargraph-signature": signed["x-stargraph-signature"]!.slice("sha256=".length) })
       const stale = yield* call(body, WebhookTrigger.sign(SECRET, body, now - 301, "n4"))
       const huge = "{\"message\":\"" + "x".repeat(5000) + "\"}"
       const tooLarge = yield* call(huge, WebhookTrigger.sign(SECRET, huge, now, "n5"))
@@ -253,7 +255,7 @@ describe("webhook trigger", () => {
       const other = JSON.stringify({ message: "CVE-2026-0002" })
       const second = yield* call(other, WebhookTrigger.sign(SECRET, other, now, "n7"))
       const runs = yield* countRuns
-      return { ok, redelivered, replayed, badSig, stale, tooLarge, notJson, noHeaders, tooDeep, second, runs }
+      return { ok, redelivered, replayed, badSig, noPrefix, stale, tooLarge, notJson, noHeaders, tooDeep, second, runs }
     })).pipe(Effect.provide(stack(filename))))
     expect(out.ok.status).toBe(202)
     const okBody = out.ok.body as { run_id: string; deduplicated: boolean }
@@ -264,7 +266,17 @@ describe("webhook trigger", () => {
     expect(reasonOf(out.badSig)).toEqual([401, "bad-signature"])
     expect(reasonOf(out.stale)).toEqual([401, "stale-timestamp"])
     expect(reasonOf(out.tooLarge)).toEqual([413, "body-too-large"])
-    expect((out.tooLarge.body as { error: { message: string } }).error.message).toMatch(/; send a smaller body, or raise max_body_bytes in the webhook's config$/)
+    const fixOf = (r: { body: unknown }) => (r.body as { error: { details: { fix: string } } }).error.details.fix
+    expect((out.tooLarge.body as { error: { message: string } }).error.message).toMatch(/ \(fix: send a smaller body, or raise max_body_bytes in the webhook's config\)$/)
+    // Every refusal says what the sender should change.
+    expect(fixOf(out.badSig)).toBe("sign the exact bytes sent, as \"<timestamp>.<nonce>.<raw body>\" (the same timestamp and nonce as the headers), with HMAC-SHA256 and the secret in NVD_SECRET")
+    expect(fixOf(out.noPrefix)).toMatch(/^prefix the hex digest with 'sha256=' \(x-stargraph-signature: sha256=[0-9a-f]{8}…\)$/)
+    expect((out.noPrefix.body as { error: { message: string } }).error.message).toMatch(/^WebhookError\[bad-signature\] webhook:nvd-mirror: signature does not match/)
+    expect(fixOf(out.stale)).toMatch(/^send the current Unix time in whole seconds in x-stargraph-timestamp \(this server's is \d+\); check the sender's clock$/)
+    expect(fixOf(out.replayed)).toMatch(/^send a new random nonce with every delivery/)
+    expect(fixOf(out.noHeaders)).toMatch(/^send x-stargraph-timestamp \(Unix seconds\), x-stargraph-nonce/)
+    expect((out.noHeaders.body as { error: { details: { message: string } } }).error.details.message).toBe("the delivery has no x-stargraph-timestamp, no x-stargraph-nonce, no x-stargraph-signature header")
+    expect(fixOf(out.notJson)).toBe("send a JSON object as the body (Content-Type: application/json)")
     expect(reasonOf(out.notJson)).toEqual([400, "not-json"])
     expect(reasonOf(out.noHeaders)).toEqual([400, "missing-header"])
     expect(reasonOf(out.tooDeep)).toEqual([400, "not-json"])
