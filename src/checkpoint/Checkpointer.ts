@@ -21,7 +21,8 @@ export interface CheckpointerShape {
   /**
    * Persist consecutive steps' checkpoints of one run (usually one; a replay batches the
    * steps it served from the cassette), and optionally a run-record change, in one
-   * transaction. A second checkpoint for the same `(run_id, step)` is refused.
+   * transaction. A second checkpoint for the same `(run_id, step)` is refused. With
+   * `options.expected`, a compare-and-set: see `CommitOptions.expected`.
    */
   readonly commitSteps: (
     checkpoints: readonly [Checkpoint, ...Array<Checkpoint>],
@@ -106,12 +107,26 @@ export interface CommitOptions {
    * commit loses both, which the parent's resume redoes. A Checkpointer may ignore it.
    */
   readonly syncFollows?: boolean | undefined
+  /**
+   * Write only while the run record's `status` and `owner` are still these, and its
+   * highest committed step is still `last_step` (default: the step before the first
+   * checkpoint), checked in the transaction that writes: else nothing is written and the
+   * commit fails with `CheckpointError[run-changed]`. How a step is added to a run no
+   * process drives (an edit of a stopped run's state): a resume or another edit that got
+   * there first wins alone. Unlike `syncFollows`, a Checkpointer must honour it.
+   */
+  readonly expected?: TakeOverExpectation | undefined
 }
 
 /** The `status` and `owner` a run record must still have for `takeOver` to apply. */
 export interface TakeOverExpectation {
   readonly status: RunStatus
   readonly owner: string | null
+  /**
+   * With it, the run's highest committed step must still be this too: a run whose state
+   * was edited since it was read (a step added while it was stopped) is not taken over.
+   */
+  readonly last_step?: number | undefined
 }
 
 /** The Checkpointer service tag. */

@@ -117,12 +117,23 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
         return Effect.succeed({ record, created: true })
       }),
     createRuns: (list) => Effect.forEach(list, (run) => shape.createRun(run)),
-    commitSteps: (batch, patch) =>
+    commitSteps: (batch, patch, options) =>
       Effect.suspend(() => {
         const last = batch[batch.length - 1]!
         const list = checkpoints.get(last.run_id)
         const run = runs.get(last.run_id)
         if (!list || !run) return Effect.fail(unknownRun(last.run_id))
+        const expected = options?.expected
+        if (expected !== undefined) {
+          const lastStep = expected.last_step ?? batch[0].step - 1
+          if (run.status !== expected.status || run.owner !== expected.owner || withLastStep(run).last_step !== lastStep) {
+            return Effect.fail(new CheckpointError({
+              reason: "run-changed",
+              runId: last.run_id,
+              message: `run ${last.run_id} changed since it was read (it was ${expected.status} at step ${lastStep}): step ${last.step} not written`
+            }))
+          }
+        }
         const twice = batch.find((cp) => list.some((c) => c.step === cp.step))
         if (twice) {
           return Effect.fail(new CheckpointError({
@@ -150,6 +161,7 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
       Effect.map(Clock.currentTimeMillis, (now) => {
         const run = runs.get(runId)
         if (!run || run.status !== expected.status || run.owner !== expected.owner) return false
+        if (expected.last_step !== undefined && withLastStep(run).last_step !== expected.last_step) return false
         runs.set(runId, { ...run, ...patch })
         queueAfter(pending, run, patch.status, now)
         return true

@@ -72,6 +72,12 @@ const RUN_COLUMNS = `run_id, graph_id, graph_hash, runtime_hash, status, inputs,
 
 const SELECT_BY_KEY = `SELECT ${RUN_COLUMNS} FROM runs_history WHERE idempotency_key = ?`
 
+/** The run's highest committed step, inside a statement on `runs_history` (as `RUN_COLUMNS` reads `last_step`). */
+const LAST_STEP = "COALESCE((SELECT MAX(step) FROM checkpoints WHERE checkpoints.run_id = runs_history.run_id), last_step)"
+
+/** A second checkpoint of the same step, as SQLite and PostgreSQL word the violation of the checkpoints' key. */
+const STEP_TAKEN = /UNIQUE constraint failed: checkpoints\.|duplicate key value violates unique constraint "checkpoints_pkey"/
+
 /** The unique index over unfinished runs' thread, as SQLite and PostgreSQL word its violation. */
 const THREAD_GUARD = /UNIQUE constraint failed: runs_history\.thread_id|runs_history_thread_active/
 
@@ -376,6 +382,35 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
         const sync = options?.syncFollows === true ? startsRun : undefined
         const steps = checkpoints.length === 1 ? `step ${last.step}` : `steps ${checkpoints[0].step}..${last.step}`
         const failed = storage(filename, `persisting ${steps} of ${last.run_id}`)
+        const expected = options?.expected
+        if (expected !== undefined) {
+          const changed = new CheckpointError({
+            reason: "run-changed",
+            runId: last.run_id,
+            filename,
+            message: `run ${last.run_id} changed since it was read (it was ${expected.status} at step ${expected.last_step ?? checkpoints[0].step - 1}): ${steps} not written`
+          })
+          return Effect.flatMap(Effect.forEach(checkpoints, (cp) => checkpointParams(cp, maxBytes)), (rows) =>
+            transaction(sql, (db) =>
+              Effect.gen(function*() {
+                // The record first, guarded by what the caller read: nothing else is written when it changed.
+                const [text, params] = patchStatement(last.run_id, { ...patch, last_step: last.step })
+                const guarded = yield* db.run(`${text!} AND status = ? AND owner ${dialect.isParam} AND ${LAST_STEP} = ?`, [
+                  ...params,
+                  expected.status,
+                  expected.owner,
+                  expected.last_step ?? checkpoints[0].step - 1
+                ])
+                if (guarded.changes === 0) return false
+                for (const params of rows) yield* db.run(INSERT_CHECKPOINT, params)
+                if (movesQueue(patch?.status)) yield* queueAfter(db, last.run_id, patch?.status)
+                return true
+              }), sync).pipe(
+              // Another writer's step landed in between (PostgreSQL reads the guard before it committed).
+              Effect.catchTag("SqlError", (e) => STEP_TAKEN.test(String(e.cause)) ? Effect.succeed(false) : Effect.fail(failed(e))),
+              Effect.flatMap((written) => (written ? Effect.void : Effect.fail(changed)))
+            ))
+        }
         if (patch === undefined && checkpoints.length === 1) {
           const params = checkpointParams(last, maxBytes)
           return Either.isLeft(params) ? Effect.fail(params.left) : Effect.mapError(runOne(sql, INSERT_CHECKPOINT, params.right, sync), failed)
@@ -398,14 +433,16 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
         Effect.suspend(() => {
           const [text, params] = patchStatement(runId, patch)
           if (text === undefined) return Effect.succeed(false)
-          // The same UPDATE, guarded by the status and owner the caller read.
-          const guarded = `${text} AND status = ? AND owner ${dialect.isParam}`
+          // The same UPDATE, guarded by the status and owner the caller read (and its last step, when given).
+          const stepGuard = expected.last_step !== undefined
+          const guarded = `${text} AND status = ? AND owner ${dialect.isParam}${stepGuard ? ` AND ${LAST_STEP} = ?` : ""}`
+          const guards: ReadonlyArray<Param> = [...params, expected.status, expected.owner, ...(stepGuard ? [expected.last_step!] : [])]
           // Stopped: off the queue; pending: on it (unclaimed), in the take-over's transaction.
           const write = movesQueue(patch.status)
             ? transaction(sql, (db) =>
-              Effect.flatMap(db.run(guarded, [...params, expected.status, expected.owner]), (r) =>
+              Effect.flatMap(db.run(guarded, guards), (r) =>
                 r.changes === 0 ? Effect.succeed(0) : Effect.as(queueAfter(db, runId, patch.status), r.changes)))
-            : Effect.map(runOne(sql, guarded, [...params, expected.status, expected.owner], patch.status === "running" ? startsRun : undefined), (r) => r.changes)
+            : Effect.map(runOne(sql, guarded, guards, patch.status === "running" ? startsRun : undefined), (r) => r.changes)
           return write.pipe(Effect.map((changes) => changes > 0), Effect.mapError(storage(filename, `taking over run ${runId}`)))
         }),
 

@@ -28,6 +28,7 @@ import {
   type RunSummary,
   type StepAttempt,
   toSummary,
+  UPDATE_NODE,
   type WaitingInfo
 } from "../checkpoint/models.js"
 import {
@@ -557,14 +558,21 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           : null,
         error: null
       }
-      if (!(yield* checkpointer.takeOver(run.run_id, { status: run.status, owner: run.owner }, patch))) {
+      // A stopped run's state may have been edited since it was read (a step added): then it
+      // is not taken over from the stale checkpoint either.
+      const stopped = run.status === "paused" || run.status === "awaiting-input"
+      const expected = { status: run.status, owner: run.owner, ...(stopped ? { last_step: input.checkpoint.step } : {}) }
+      if (!(yield* checkpointer.takeOver(run.run_id, expected, patch))) {
         const now = yield* checkpointer.getRun(run.run_id)
         const seen = Option.match(now, { onNone: () => "gone", onSome: (r) => `${r.status}${r.owner !== null ? `, driven by ${r.owner}` : ""}` })
+        const edited = Option.exists(now, (r) => r.status === run.status && r.owner === run.owner && r.last_step !== input.checkpoint.step)
         return yield* new RunStateError({
           runId: run.run_id,
           status: Option.match(now, { onNone: () => "unknown", onSome: (r) => r.status }),
           operation: "resume",
-          message: `run ${run.run_id} changed since it was read (${run.status} then, ${seen} now): another process took it over first; nothing was done here`
+          message: edited
+            ? `run ${run.run_id} changed since it was read: its state was edited (step ${Option.getOrThrow(now).last_step}, read at step ${input.checkpoint.step}); nothing was done here: resume it again`
+            : `run ${run.run_id} changed since it was read (${run.status} then, ${seen} now): another process took it over first; nothing was done here`
         })
       }
       run = { ...run, ...patch }
@@ -594,12 +602,21 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       return recorded ?? isoNow()
     }
 
-    /** A step the loop takes itself: an answer to a rule's interrupt, or its timeout. */
-    const pseudoStep = (node: typeof RESPONSE_NODE | typeof TIMEOUT_NODE, update: State, calls: ReadonlyArray<CallRecord>, to: ReadonlyArray<string> | undefined) =>
+    /**
+     * A step the loop takes itself: an answer to a rule's interrupt, its timeout, or (in a
+     * replay) the parent's edit of its state, whose write is attributed to `writer`.
+     */
+    const pseudoStep = (
+      node: typeof RESPONSE_NODE | typeof TIMEOUT_NODE | typeof UPDATE_NODE,
+      update: State,
+      calls: ReadonlyArray<CallRecord>,
+      to: ReadonlyArray<string> | undefined,
+      writer: string = node
+    ) =>
       Effect.gen(function*() {
         const current = step + 1
         const at = startOf(current, next)
-        const writes: Array<NodeWrite> = Object.keys(update).length > 0 ? [{ node, update }] : []
+        const writes: Array<NodeWrite> = Object.keys(update).length > 0 ? [{ node: writer, update }] : []
         const merged = applyWrites(state, writes, graph.state.fields, current)
         if (Either.isLeft(merged)) return yield* fail(merged.left)
         const valid = validate(merged.right, writes, current)
@@ -645,8 +662,25 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       ...(d.timeout_ms !== undefined ? { deadline: new Date(clock.unsafeCurrentTimeMillis() + d.timeout_ms).toISOString() } : {})
     })
 
-    /** The response the replayed run recorded to the rule interrupt after step `at`, if any. */
-    const recordedResponse = (at: number) => input.replay?.calls.get(`${at + 1}:${RESPONSE_NODE}`)?.[0]
+    /** In a replay still on the parent's recording, the parent's edit of its state at step `at` (see `ReplaySource.edits`), if any. */
+    const recordedEdit = (at: number) => (onRecording ? input.replay?.edits?.get(at) : undefined)
+
+    /** Step `at`, or the last of the parent's edits right after it: the parent's next step of its own follows it. */
+    const pastEdits = (at: number): number => {
+      let last = at
+      while (recordedEdit(last + 1) !== undefined) last++
+      return last
+    }
+
+    /** In a replay, take the parent's edits of its state at the next steps, as recorded (from the frontier they were made at). */
+    const replayEdits = Effect.gen(function*() {
+      for (let edit = recordedEdit(step + 1); edit !== undefined && recordedStart(input.replay, step + 1, next) !== undefined; edit = recordedEdit(step + 1)) {
+        yield* pseudoStep(UPDATE_NODE, edit.update, edit.calls, undefined, edit.node)
+      }
+    })
+
+    /** The response the replayed run recorded to the rule interrupt after step `at` (after its edits there), if any. */
+    const recordedResponse = (at: number) => input.replay?.calls.get(`${pastEdits(at) + 1}:${RESPONSE_NODE}`)?.[0]
 
     /** True when, in a replay, the parent's wait whose answer would have been step `at` timed out instead. */
     const timesOutInReplay = (at: number): boolean =>
@@ -704,9 +738,13 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       if (pending !== undefined) {
         const asking = ruleWaiting(pending.node, pending.decision, step)
         const replayed = recordedResponse(step)
-        if (replayed !== undefined) yield* answer(asking, replayed.response, actorOf(replayed.request) ?? actor)
-        else if (timesOutInReplay(step + 1)) yield* replayTimeout(step + 1)
-        else {
+        if (replayed !== undefined) {
+          yield* replayEdits
+          yield* answer(asking, replayed.response, actorOf(replayed.request) ?? actor)
+        } else if (timesOutInReplay(pastEdits(step) + 1)) {
+          yield* replayEdits
+          yield* replayTimeout(step + 1)
+        } else {
           yield* transition({ status: "awaiting-input", waiting: asking, owner: null })
           yield* emit({ type: "run.waiting", waiting: asking })
           return toSummary(run, state)
@@ -806,6 +844,11 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         yield* transition({ status: requested === "pause" ? "paused" : "pending", owner: null })
         yield* emit({ type: "run.paused", step })
         return toSummary(run, state)
+      }
+      // In a replay, the parent's edit of its state where it was stopped, as recorded.
+      if (recordedEdit(step + 1) !== undefined && recordedStart(input.replay, step + 1, next) !== undefined) {
+        yield* replayEdits
+        continue
       }
       const current = step + 1
       if (current > graph.topology.maxSteps) {
@@ -1048,7 +1091,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       // A rule's interrupt: unless a replay answers it, the run waits, written with the step
       // (a crash between the two would leave a committed step the run then went past).
       const asking = stop?._tag === "interrupt" ? ruleWaiting(stop.node, stop.decision, current) : undefined
-      const waits = asking !== undefined && recordedResponse(current) === undefined && !timesOutInReplay(current + 1)
+      const waits = asking !== undefined && recordedResponse(current) === undefined && !timesOutInReplay(pastEdits(current) + 1)
       // A breakpoint after one of the step's nodes: the run pauses, written with the step (a
       // crash cannot leave it past the breakpoint). Not when the step ends the run, nor when
       // a rule's interrupt asks there (the run stops for that answer).
@@ -1086,12 +1129,14 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       if (asking !== undefined) {
         const replayed = recordedResponse(current)
         if (replayed !== undefined) {
-          // A replay answers with the parent's recorded response.
+          // A replay answers with the parent's recorded response (after the parent's edits there).
+          yield* replayEdits
           yield* answer(asking, replayed.response, actorOf(replayed.request) ?? actor)
           continue
         }
-        if (timesOutInReplay(current + 1)) {
-          yield* replayTimeout(current + 1)
+        if (timesOutInReplay(pastEdits(current) + 1)) {
+          yield* replayEdits
+          yield* replayTimeout(step + 1)
           continue
         }
         yield* emit({ type: "run.waiting", waiting: asking })
