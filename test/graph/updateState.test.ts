@@ -319,6 +319,7 @@ describe("graph.updateState", () => {
     expect(out.before.summary.status).toBe("done")
     expect(out.before.summary.final_state).toMatchObject({ draft: "wrong query", n: 102, log: ["b saw wrong query", "done!"] })
     expect(out.beforeSteps.map((c) => c.node)).toEqual(["__input__", "a", "b", "c"])
+    expect(out.before.diff.removed_steps).toContainEqual({ step: 2, node: "__update__" })
     // Every call of every fork was answered from the recording; only the counterfactual's b saw another draft.
     expect(effects.calls).toEqual(out.live.calls)
     expect(effects.seen).toEqual([...out.live.seen, "b:right query", "b:right query", "b:wrong query"])
