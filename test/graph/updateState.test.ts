@@ -287,6 +287,38 @@ describe("graph.updateState", () => {
     expect(out.late).toMatchObject({ _tag: "RunStateError", status: "done" })
   })
 
+  it("a run waiting at a rule's interrupt: edited, then answered, the answer is the step after the edit; a replay answers it after the edit too", async () => {
+    reset()
+    const file = join(tempDir(), "runs.sqlite")
+    const rulesIr = {
+      ir_version: "1.0.0",
+      id: "run:update-state-rules",
+      state_schema: { fields: { draft: { type: "string", default: "first" }, answer: { type: "object", nullable: true }, log: { type: "array", items: { type: "string" }, default: [], reducer: "append" } } },
+      nodes: [{ id: "propose", kind: "noop" }, { id: "check", kind: "function", module: "m", export: "use" }, { id: "apply", kind: "halt" }],
+      rules: [
+        { id: "ask", when: { node: "propose" }, then: [{ kind: "interrupt", prompt: "Approve?", response_field: "answer" }, { kind: "goto", target: "check" }] },
+        { id: "done", when: { node: "check" }, then: [{ kind: "goto", target: "apply" }] }
+      ]
+    }
+    const out = await run(file, Effect.gen(function*() {
+      const g = yield* Graph.make(rulesIr, { modules: { m: { use: (s: { draft: string }) => ({ log: [`check saw ${s.draft}`] }) } } })
+      const asked = yield* Effect.flatMap(g.start(), (r) => r.start())
+      const edit = yield* g.updateState(asked.run_id, { draft: "edited" })
+      const done = yield* Effect.flatMap(g.resume(asked.run_id, { response: { value: { approved: true } } }), (r) => r.start())
+      const steps = (yield* checkpointsOf(asked.run_id)).map((c) => c.node)
+      const exact = yield* Replay.fork(g, asked.run_id)
+      return { asked, edit, done, steps, exact }
+    }))
+    expect(out.asked.waiting).toMatchObject({ kind: "rule", node: "propose", step: 2 })
+    expect(out.edit.waiting).toMatchObject({ kind: "rule", node: "propose", prompt: "Approve?", step: 3 })
+    expect(out.done.status).toBe("done")
+    expect(out.steps).toEqual(["__input__", "propose", "__update__", "__response__", "check", "apply"])
+    expect(out.done.final_state).toMatchObject({ draft: "edited", answer: { approved: true }, log: ["check saw edited"] })
+    expect(out.exact.summary.status).toBe("done")
+    expect(out.exact.summary.final_state).toEqual(out.done.final_state)
+    expect(out.exact.diff).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {} })
+  })
+
   it("a replay without a mutation reproduces the edited run exactly (the edit replayed as recorded); a counterfactual fork from before the edit does not inherit it", async () => {
     reset()
     const file = join(tempDir(), "runs.sqlite")
