@@ -565,13 +565,14 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       if (!(yield* checkpointer.takeOver(run.run_id, expected, patch))) {
         const now = yield* checkpointer.getRun(run.run_id)
         const seen = Option.match(now, { onNone: () => "gone", onSome: (r) => `${r.status}${r.owner !== null ? `, driven by ${r.owner}` : ""}` })
-        const edited = Option.exists(now, (r) => r.status === run.status && r.owner === run.owner && r.last_step !== input.checkpoint.step)
+        const read = Option.getOrUndefined(now)
+        const edited = read !== undefined && read.status === run.status && read.owner === run.owner && read.last_step !== input.checkpoint.step
         return yield* new RunStateError({
           runId: run.run_id,
           status: Option.match(now, { onNone: () => "unknown", onSome: (r) => r.status }),
           operation: "resume",
           message: edited
-            ? `run ${run.run_id} changed since it was read: its state was edited (step ${Option.getOrThrow(now).last_step}, read at step ${input.checkpoint.step}); nothing was done here: resume it again`
+            ? `run ${run.run_id} changed since it was read: its state was edited (step ${read.last_step}, read at step ${input.checkpoint.step}); nothing was done here: resume it again`
             : `run ${run.run_id} changed since it was read (${run.status} then, ${seen} now): another process took it over first; nothing was done here`
         })
       }

@@ -136,7 +136,7 @@ const withoutEdits = (
   const edits = parent.filter((cp) => cp.step > fromStep && cp.node === UPDATE_NODE).map((cp) => cp.step)
   if (edits.length === 0) return { parent, record }
   const renumber = (step: number) => step - edits.filter((e) => e < step).length
-  const attempt = (a: StepAttempt | undefined) => (a === undefined ? undefined : { ...a, step: renumber(a.step) })
+  const attempt = (a: StepAttempt): StepAttempt => ({ ...a, step: renumber(a.step) })
   const waiting = record?.waiting
   const error = record?.error
   const failedAt = error?.details["step"]
@@ -147,11 +147,11 @@ const withoutEdits = (
       waiting: waiting === null || waiting === undefined ? null : {
         ...waiting,
         step: renumber(waiting.step),
-        ...(waiting.attempt !== undefined ? { attempt: attempt(waiting.attempt)! } : {})
+        ...(waiting.attempt !== undefined ? { attempt: attempt(waiting.attempt) } : {})
       },
       error: error === null || error === undefined ? null : {
         ...error,
-        ...(error.attempt !== undefined ? { attempt: attempt(error.attempt)! } : {}),
+        ...(error.attempt !== undefined ? { attempt: attempt(error.attempt) } : {}),
         details: typeof failedAt === "number" ? { ...error.details, step: renumber(failedAt) } : error.details
       }
     }
