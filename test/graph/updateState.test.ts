@@ -180,6 +180,33 @@ describe("graph.updateState", () => {
     expect(out.done.final_state).toMatchObject({ draft: "edited", log: ["b saw edited, answered yes", "done!"] })
   })
 
+  it("a sibling that finished before a node of its step asked runs again after an edit (its write was made from the old state); a replay is exact", async () => {
+    reset()
+    const file = join(tempDir(), "runs.sqlite")
+    const fanOut = {
+      ...ir("ask"),
+      nodes: [...ir("ask").nodes.filter((n) => n.id !== "c"), { id: "c", kind: "function", module: "m", export: "use" }],
+      edges: [{ from: "a", to: ["b", "c"] }]
+    }
+    const out = await run(file, Effect.gen(function*() {
+      const g = yield* Graph.make(fanOut, { modules })
+      const asked = yield* Effect.flatMap(g.start(), (r) => r.start())
+      const before = yield* recordOf(asked.run_id)
+      yield* g.updateState(asked.run_id, { draft: "edited" })
+      const after = yield* recordOf(asked.run_id)
+      const done = yield* Effect.flatMap(g.resume(asked.run_id, { response: { value: "yes" } }), (r) => r.start())
+      const exact = yield* Replay.fork(g, asked.run_id)
+      return { before, after, done, exact }
+    }))
+    // c finished with the old draft before b asked: its write was kept with the wait, and dropped by the edit.
+    expect(out.before.waiting?.attempt?.writes).toEqual([{ node: "c", update: { log: ["b saw wrong query"], n: 1 } }])
+    expect(out.after.waiting?.attempt?.writes).toBeUndefined()
+    expect(out.done.status).toBe("done")
+    expect(out.done.final_state["log"]).toEqual(["b saw edited, answered yes", "b saw edited"])
+    expect(out.exact.summary.final_state).toEqual(out.done.final_state)
+    expect(out.exact.diff).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {} })
+  })
+
   it("an answer given and not consumed yet (the run paused before its step committed) is kept: resumed without one, the node gets it", async () => {
     reset()
     const file = join(tempDir(), "runs.sqlite")
