@@ -295,6 +295,12 @@ export const CheckpointErrorReason = Schema.Literal(
   /** The database server could not be reached, or refused the connection (login, database name). */
   "connection-failed",
   /**
+   * A write of a run by a process that no longer owns it: another process took the run over
+   * (this one's lease lapsed while it was paused, stalled or cut off from the database).
+   * Nothing was written; the writer stops driving the run (`runId`; the message names the new owner).
+   */
+  "taken-over",
+  /**
    * A compare-and-set write (`commitSteps` with `expected`) found the run changed since the
    * caller read it (another process resumed it, or wrote a step first): nothing was written.
    */

@@ -22,7 +22,7 @@ export type { StateUpdate, UpdateStateError, UpdateStateOptions } from "./graph/
 export * as GraphRun from "./graph/GraphRun.js"
 export type { GraphDefinition } from "./runtime/GraphDefinition.js"
 
-export { Checkpointer, type CheckpointerShape, type CommitOptions, type TakeOverExpectation } from "./checkpoint/Checkpointer.js"
+export { Checkpointer, type CheckpointerShape, type CommitOptions, type HeartbeatRecord, type TakeOverExpectation } from "./checkpoint/Checkpointer.js"
 export * as SqliteCheckpointer from "./checkpoint/SqliteCheckpointer.js"
 export * as PgCheckpointer from "./checkpoint/PgCheckpointer.js"
 export * as Prune from "./checkpoint/prune.js"
@@ -93,6 +93,15 @@ export { TracingEnabled } from "./telemetry/TracingEnabled.js"
 export * as GraphRegistry from "./scheduler/GraphRegistry.js"
 export * as Scheduler from "./scheduler/Scheduler.js"
 export type { Enqueued, EnqueueOptions, SchedulerOptions, SchedulerShape } from "./scheduler/Scheduler.js"
+/**
+ * This process's heartbeat (`Heartbeat.layer({ leaseMs })`): provide it in any process that
+ * drives runs on a database shared by several hosts or containers, so that a server on
+ * another host takes its runs over once it stops beating (and never while it beats).
+ */
+export * as Heartbeat from "./runtime/Heartbeat.js"
+export type { HeartbeatOptions, HeartbeatShape } from "./runtime/Heartbeat.js"
+export { type LeaseState, leaseState, watchLease } from "./runtime/leases.js"
+export { describeOwner, HOST_ENV, OWNER, ownerAlive, THIS_HOST } from "./runtime/owner.js"
 
 export {
   ExtraTriggers,

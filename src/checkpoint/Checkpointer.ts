@@ -95,6 +95,32 @@ export interface CheckpointerShape {
   readonly getCursor: (key: string) => Effect.Effect<Option.Option<string>, CheckpointError>
   /** Store a per-trigger cursor. */
   readonly setCursor: (key: string, value: string) => Effect.Effect<void, CheckpointError>
+  /**
+   * Record a beat of process `owner`'s heartbeat (see `Heartbeat`): its counter goes up by
+   * one, stamped with the database's clock, with the lease it declares (ms). Optional, as
+   * are `endHeartbeat` and `heartbeats`: a Checkpointer without them keeps no heartbeats,
+   * and no run is handed over when a lease lapses (a process on another host counts as
+   * alive, as before leases).
+   */
+  readonly beat?: ((owner: string, leaseMs: number) => Effect.Effect<void, CheckpointError>) | undefined
+  /** Remove process `owner`'s heartbeat (it stopped cleanly, its runs handed back first). */
+  readonly endHeartbeat?: ((owner: string) => Effect.Effect<void, CheckpointError>) | undefined
+  /** The heartbeats of those of `owners` that have one, each with its age by the database's clock. */
+  readonly heartbeats?: ((owners: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<HeartbeatRecord>, CheckpointError>) | undefined
+}
+
+/** A process's heartbeat as read (see `Checkpointer.heartbeats`). */
+export interface HeartbeatRecord {
+  /** The process (`host:pid:start`, as runs record their owner). */
+  readonly owner: string
+  /** How many times it beat: a beat that does not move for longer than its lease means the process lapsed. */
+  readonly beat: number
+  /** The lease it declares, ms: it beats every third of it. */
+  readonly lease_ms: number
+  /** When it last beat (ISO 8601, by the database's clock). */
+  readonly beat_at: string
+  /** How long ago that was when read, ms, by the same clock (for display: lapses are judged by the beat counter). */
+  readonly age_ms: number
 }
 
 /** How `commitSteps` may make a commit durable. */
@@ -108,12 +134,20 @@ export interface CommitOptions {
    */
   readonly syncFollows?: boolean | undefined
   /**
-   * Write only while the run record's `status` and `owner` are still these, and its
-   * highest committed step is still `last_step` (default: the step before the first
-   * checkpoint), checked in the transaction that writes: else nothing is written and the
-   * commit fails with `CheckpointError[run-changed]`. How a step is added to a run no
-   * process drives (an edit of a stopped run's state): a resume or another edit that got
-   * there first wins alone. Unlike `syncFollows`, a Checkpointer must honour it.
+   * The process that drives the run (`OWNER`): the commit applies only while the run's
+   * record still names it as owner, atomically; otherwise nothing is written and it fails
+   * with `CheckpointError[taken-over]` (another process took the run over after this one's
+   * lease lapsed). A Checkpointer may ignore it (then a process that lost its run may still
+   * write its steps).
+   */
+  readonly owner?: string | undefined
+  /**
+   * Write only while the run record's `status` and `owner` are still these, and no step
+   * after `step` is committed (default: the step before the first checkpoint), checked in
+   * the transaction that writes: else nothing is written and the commit fails with
+   * `CheckpointError[run-changed]`. How a step is added to a run no process drives (an edit
+   * of a stopped run's state): a resume or another edit that got there first wins alone.
+   * Unlike `syncFollows` and `owner`, a Checkpointer must honour it. With `owner` too, both hold.
    */
   readonly expected?: TakeOverExpectation | undefined
 }
@@ -123,10 +157,13 @@ export interface TakeOverExpectation {
   readonly status: RunStatus
   readonly owner: string | null
   /**
-   * With it, the run's highest committed step must still be this too: a run whose state
-   * was edited since it was read (a step added while it was stopped) is not taken over.
+   * And no step after this one is committed (the run's latest checkpoint is still the one
+   * the caller read and will go on from): a process that committed a step after the read
+   * (a previous owner that woke up from a stall) keeps the run, and a run whose state was
+   * edited since it was read (a step added while it was stopped) is not taken over from
+   * the stale step. A Checkpointer must honour it (`commitSteps` with `expected` reads it too).
    */
-  readonly last_step?: number | undefined
+  readonly step?: number | undefined
 }
 
 /** The Checkpointer service tag. */

@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { CheckpointError } from "../errors.js"
-import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
+import { Checkpointer, type CheckpointerShape, type HeartbeatRecord } from "./Checkpointer.js"
 import { checkpointTooLarge, encodeJson, maxCheckpointBytes, overLimit } from "./checkpointSize.js"
 import { ACTIVE_STATUSES, type Checkpoint, type CreatedRun, newRunRecord, type PendingRun, type RunRecord, stopsRun } from "./models.js"
 
@@ -72,6 +72,8 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
   const byKey = new Map<string, string>()
   const pending = new Map<string, PendingRun>()
   const cursors = new Map<string, string>()
+  /** Process heartbeats by owner: the count, the lease, when it last beat (this process's clock is the database's). */
+  const beats = new Map<string, { readonly beat: number; readonly leaseMs: number; readonly at: number }>()
   /** The record with `last_step` = its highest committed step, as SQLite reads it. */
   const withLastStep = (run: RunRecord): RunRecord => {
     const list = checkpoints.get(run.run_id) ?? []
@@ -123,14 +125,22 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
         const list = checkpoints.get(last.run_id)
         const run = runs.get(last.run_id)
         if (!list || !run) return Effect.fail(unknownRun(last.run_id))
+        if (options?.owner !== undefined && run.owner !== options.owner) {
+          return Effect.fail(new CheckpointError({
+            reason: "taken-over",
+            runId: last.run_id,
+            message: `run ${last.run_id} is no longer driven by this process (${options.owner}): it is ${run.status}${run.owner !== null ? `, driven by ${run.owner}` : ""}; ` +
+              `step ${last.step} was not written and this process stopped driving the run`
+          }))
+        }
         const expected = options?.expected
         if (expected !== undefined) {
-          const lastStep = expected.last_step ?? batch[0].step - 1
-          if (run.status !== expected.status || run.owner !== expected.owner || withLastStep(run).last_step !== lastStep) {
+          const from = expected.step ?? batch[0].step - 1
+          if (run.status !== expected.status || run.owner !== expected.owner || list.some((c) => c.step > from)) {
             return Effect.fail(new CheckpointError({
               reason: "run-changed",
               runId: last.run_id,
-              message: `run ${last.run_id} changed since it was read (it was ${expected.status} at step ${lastStep}): step ${last.step} not written`
+              message: `run ${last.run_id} changed since it was read (it was ${expected.status} at step ${from}): step ${last.step} not written`
             }))
           }
         }
@@ -161,7 +171,7 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
       Effect.map(Clock.currentTimeMillis, (now) => {
         const run = runs.get(runId)
         if (!run || run.status !== expected.status || run.owner !== expected.owner) return false
-        if (expected.last_step !== undefined && withLastStep(run).last_step !== expected.last_step) return false
+        if (expected.step !== undefined && (checkpoints.get(runId) ?? []).some((c) => c.step > expected.step!)) return false
         runs.set(runId, { ...run, ...patch })
         queueAfter(pending, run, patch.status, now)
         return true
@@ -246,7 +256,18 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
       return counts
     }),
     getCursor: (key) => Effect.sync(() => Option.fromNullable(cursors.get(key))),
-    setCursor: (key, value) => Effect.sync(() => void cursors.set(key, value))
+    setCursor: (key, value) => Effect.sync(() => void cursors.set(key, value)),
+    beat: (owner, leaseMs) =>
+      Effect.sync(() => void beats.set(owner, { beat: (beats.get(owner)?.beat ?? 0) + 1, leaseMs, at: Date.now() })),
+    endHeartbeat: (owner) => Effect.sync(() => void beats.delete(owner)),
+    heartbeats: (owners) =>
+      Effect.sync(() => {
+        const now = Date.now()
+        return owners.flatMap((owner): Array<HeartbeatRecord> => {
+          const b = beats.get(owner)
+          return b === undefined ? [] : [{ owner, beat: b.beat, lease_ms: b.leaseMs, beat_at: new Date(b.at).toISOString(), age_ms: Math.max(0, now - b.at) }]
+        })
+      })
   }
   return shape
 })

@@ -84,7 +84,14 @@ const bind = (conn: Connection, pg: boolean): Statements =>
         conn.execute(text, params, undefined) as Effect.Effect<ReadonlyArray<Row>, SqlError>
     }
 
-/** Run `use` on the calling fiber's transaction connection (with its depth), or on a reserved one. */
+/**
+ * Run `use` on the calling fiber's transaction connection (with its depth), or on a
+ * reserved one. The reservation is made uninterruptibly, as `@effect/sql`'s own
+ * transactions make theirs: a pool's wait for a free connection (`@effect/sql-pg`) cannot
+ * be cancelled, so a caller interrupted while it waits (a timeout, an HTTP client gone)
+ * would otherwise never give back the connection the pool hands it later, and a few such
+ * callers would leave the process without any. `use` itself stays interruptible.
+ */
 const withConnection = <A, E>(
   sql: SqlClient.SqlClient,
   use: (conn: Connection, outerDepth: number | undefined) => Effect.Effect<A, E>
@@ -92,7 +99,7 @@ const withConnection = <A, E>(
   Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (outer) =>
     Option.isSome(outer)
       ? use(outer.value[0], outer.value[1])
-      : Effect.scoped(Effect.flatMap(sql.reserve, (conn) => use(conn, undefined))))
+      : Effect.uninterruptibleMask((restore) => Effect.scoped(Effect.flatMap(sql.reserve, (conn) => restore(use(conn, undefined))))))
 
 /** How a write is committed. */
 export interface WriteOptions {

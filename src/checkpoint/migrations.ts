@@ -20,6 +20,15 @@ export interface Migration {
   readonly statements: ReadonlyArray<string>
 }
 
+/** The heartbeat table (schema 11): times are milliseconds since the epoch, by the database's clock. */
+const HEARTBEATS_TABLE = `CREATE TABLE IF NOT EXISTS process_heartbeats (
+  owner TEXT PRIMARY KEY,
+  beat INTEGER NOT NULL,
+  lease_ms INTEGER NOT NULL,
+  beat_at INTEGER NOT NULL,
+  started_at INTEGER NOT NULL
+)`
+
 /** Every migration, in order. Append only: never edit a released one. */
 export const MIGRATIONS: ReadonlyArray<Migration> = [
   {
@@ -173,6 +182,14 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
       `CREATE UNIQUE INDEX runs_history_thread_active ON runs_history (thread_id)
         WHERE thread_id IS NOT NULL AND status IN ('pending', 'running', 'awaiting-input', 'paused')`
     ]
+  },
+  {
+    // Process leases: every process that drives runs beats (a counter, stamped with the
+    // database's clock, with the lease it declares); a run whose owner's beat stands
+    // still past its lease is handed over. A process that stops cleanly removes its row.
+    version: 11,
+    name: "process heartbeats",
+    statements: [HEARTBEATS_TABLE]
   }
 ]
 
@@ -401,6 +418,8 @@ export const readAsIs = (filename: string, shared = false): Effect.Effect<void, 
     const { version } = yield* foundVersion(sql, filename, shared, failed)
     if (version === 0) return yield* migrate(filename, { shared })
     if (version === SCHEMA_VERSION) return
+    // Tables later versions added, empty, in this connection only (the TEMP schema).
+    if (version < 11) yield* Effect.mapError(sql.unsafe(HEARTBEATS_TABLE.replace("CREATE TABLE", "CREATE TEMP TABLE")), failed)
     const added = columnsAddedAfter(version)
     for (const table of [...new Set(added.map((a) => a.table))]) {
       const present = new Set((yield* Effect.mapError(sql<{ name: string }>`SELECT name FROM pragma_table_info(${table})`, failed)).map((c) => c.name))

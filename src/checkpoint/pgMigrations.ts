@@ -108,6 +108,20 @@ export const PG_MIGRATIONS: ReadonlyArray<Migration> = [
       `CREATE UNIQUE INDEX runs_history_thread_active ON runs_history (thread_id)
         WHERE thread_id IS NOT NULL AND status IN ('pending', 'running', 'awaiting-input', 'paused')`
     ]
+  },
+  {
+    // SQLite's schema 11: process heartbeats (times in ms since the epoch, by the server's clock).
+    version: 11,
+    name: "process heartbeats (SQLite schema 11)",
+    statements: [
+      `CREATE TABLE process_heartbeats (
+        owner text COLLATE "C" PRIMARY KEY,
+        beat bigint NOT NULL,
+        lease_ms integer NOT NULL,
+        beat_at bigint NOT NULL,
+        started_at bigint NOT NULL
+      )`
+    ]
   }
 ]
 

@@ -2,7 +2,8 @@
  * Retention for the checkpoint database (SQLite or PostgreSQL): delete runs that ended before a cutoff, with their
  * checkpoints, in one transaction. A run another remaining run depends on is kept: a
  * counterfactual fork replays its parent's recording, and a subgraph child belongs to its
- * parent (it is deleted with it, never alone). Then the artifact store (`ArtifactStore`:
+ * parent (it is deleted with it, never alone). A thread's newest run is kept too: the
+ * thread goes on from it, and never skips back to an older run. Then the artifact store (`ArtifactStore`:
  * the CLI's is `<db>.artifacts/`) drops the deleted runs' index entries and the blobs no
  * remaining run refers to (blobs are shared by content, so a blob another run wrote too
  * stays).
@@ -34,16 +35,26 @@ export interface PruneOptions {
    */
   readonly ownsArtifactStore?: boolean | undefined
   /** Runs once the deletion is committed, before the artifact store is cleaned (the CLI writes its audit line there). */
-  readonly afterCommit?: ((deleted: { readonly runs: number; readonly checkpoints: number; readonly kept: number; readonly run_ids: ReadonlyArray<string> }) => Effect.Effect<void>) | undefined
+  readonly afterCommit?: ((deleted: PrunedRuns) => Effect.Effect<void>) | undefined
 }
 
-/** What a prune deleted (or, dry, would delete). */
-export interface PruneResult {
+/** The runs a prune deleted (or, dry, would delete), once its transaction is committed. */
+export interface PrunedRuns {
   readonly runs: number
   readonly checkpoints: number
   /** Runs old enough that were kept because a remaining run depends on them (a fork's parent, a kept parent's child). */
   readonly kept: number
+  /**
+   * Runs old enough that were kept because each is its thread's newest run: the thread's
+   * next run continues it (a failed or cancelled one stops the thread until it is
+   * settled), and deleting it would take the thread back to an older run.
+   */
+  readonly kept_newest: number
   readonly run_ids: ReadonlyArray<string>
+}
+
+/** What a prune deleted (or, dry, would delete). */
+export interface PruneResult extends PrunedRuns {
   /** The artifact store's part; null when the store keeps everything (it has no `deleteRuns`). */
   readonly artifacts: ArtifactSweep | null
   /**
@@ -53,21 +64,32 @@ export interface PruneResult {
   readonly artifacts_error?: ArtifactStoreError | undefined
 }
 
-interface RunRow {
+/** A run as a prune weighs it. */
+export interface RunRow {
   readonly run_id: string
   readonly parent_run_id: string | null
   readonly derived_hash: string | null
   readonly status: string
   readonly finished_at: string | null
+  /** 1 when the run is its thread's newest run (0: an older run of its thread, or no thread). */
+  readonly thread_newest: number
 }
 
 /**
- * The runs to delete among `rows`: old enough, and with every run that depends on them
- * deleted too (a subgraph child only with its parent). The rest of the candidates are kept.
+ * The runs to delete among `rows`: old enough, not their thread's newest run, and with
+ * every run that depends on them deleted too (a subgraph child only with its parent). The
+ * rest of the runs old enough are kept: `kept_newest` for a thread's newest run, `kept` for
+ * the others.
  */
-export const prunable = (rows: ReadonlyArray<RunRow>, before: string, statuses: ReadonlyArray<string>): { readonly ids: ReadonlySet<string>; readonly kept: number } => {
+export const prunable = (
+  rows: ReadonlyArray<RunRow>,
+  before: string,
+  statuses: ReadonlyArray<string>
+): { readonly ids: ReadonlySet<string>; readonly kept: number; readonly kept_newest: number } => {
   const cutoff = Date.parse(before)
-  const candidate = (r: RunRow) => statuses.includes(r.status) && r.finished_at !== null && Date.parse(r.finished_at) < cutoff
+  const oldEnough = (r: RunRow) => statuses.includes(r.status) && r.finished_at !== null && Date.parse(r.finished_at) < cutoff
+  const newest = (r: RunRow) => r.thread_newest === 1
+  const candidate = (r: RunRow) => oldEnough(r) && !newest(r)
   const dependents = new Map<string, Array<string>>()
   const byId = new Map(rows.map((r) => [r.run_id, r]))
   for (const r of rows) {
@@ -92,7 +114,7 @@ export const prunable = (rows: ReadonlyArray<RunRow>, before: string, statuses: 
       }
     }
   }
-  return { ids, kept: candidates - ids.size }
+  return { ids, kept: candidates - ids.size, kept_newest: rows.filter((r) => oldEnough(r) && newest(r)).length }
 }
 
 /** An artifact id anywhere in a record's JSON text. */
@@ -149,10 +171,21 @@ export const prune = (filename: string, options: PruneOptions): Effect.Effect<Pr
     const deleted = yield* transaction(sql, (db) =>
       Effect.gen(function*() {
         // SQLite's write transaction holds the database from its start; PostgreSQL's takes
-        // the runs table from other writers, so no run starts depending on one it deletes.
+        // the runs table from other writers: a run written before it is seen here, and one
+        // written after waits for the commit. That alone does not stop a writer that read a
+        // run before this deletes it and depends on it after (a fork reads its parent, then
+        // writes itself): that writer checks again once written (`Replay.start`).
         if (isPostgres(sql)) yield* db.run("LOCK TABLE runs_history IN SHARE ROW EXCLUSIVE MODE", [])
-        const rows = yield* db.all<RunRow>("SELECT run_id, parent_run_id, derived_hash, status, finished_at FROM runs_history", [])
-        const { ids, kept } = prunable(rows, options.before, statuses)
+        // A run's place among its thread's runs: the newest is the highest row order (SQLite's
+        // rowid, PostgreSQL's seq), as `listRuns({thread_id})` and `createRun` take it.
+        const seq = isPostgres(sql) ? "seq" : "rowid"
+        const rows = yield* db.all<RunRow>(
+          `SELECT r.run_id, r.parent_run_id, r.derived_hash, r.status, r.finished_at,
+            CASE WHEN r.thread_id IS NOT NULL AND r.${seq} = (SELECT MAX(t.${seq}) FROM runs_history t WHERE t.thread_id = r.thread_id) THEN 1 ELSE 0 END AS thread_newest
+          FROM runs_history r`,
+          []
+        )
+        const { ids, kept, kept_newest } = prunable(rows, options.before, statuses)
         const list = [...ids]
         let checkpoints = 0
         for (const batch of batches(list)) {
@@ -166,7 +199,7 @@ export const prune = (filename: string, options: PruneOptions): Effect.Effect<Pr
           yield* db.run(`DELETE FROM pending_runs WHERE run_id IN (${marks})`, params)
           yield* db.run(`DELETE FROM runs_history WHERE run_id IN (${marks})`, params)
         }
-        return { runs: list.length, checkpoints, kept, run_ids: list }
+        return { runs: list.length, checkpoints, kept, kept_newest, run_ids: list }
       })
     ).pipe(Effect.mapError((e: SqlError) => new CheckpointError({ reason: "storage-failure", filename, message: `pruning runs: ${e.cause instanceof Error ? e.cause.message : e.message}` })))
     if (options.dryRun !== true && options.afterCommit !== undefined) yield* options.afterCommit(deleted)

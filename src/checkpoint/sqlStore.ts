@@ -13,9 +13,9 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { CheckpointError } from "../errors.js"
-import type { CheckpointerShape } from "./Checkpointer.js"
+import type { CheckpointerShape, HeartbeatRecord } from "./Checkpointer.js"
 import { checkpointTooLarge, encodeJson, maxCheckpointBytes as resolveMaxCheckpointBytes, overLimit } from "./checkpointSize.js"
-import { type Param, runOne, type Statements, transaction, type WriteOptions } from "./connection.js"
+import { type Param, runOne, type Statements, transaction, type WriteOptions, type WriteResult } from "./connection.js"
 import { Checkpoint, type CreatedRun, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun } from "./models.js"
 
 const storage = (filename: string, what: string) => (cause: SqlError) =>
@@ -27,9 +27,26 @@ const storage = (filename: string, what: string) => (cause: SqlError) =>
 
 const json = (value: unknown): string => JSON.stringify(value)
 
-const INSERT_CHECKPOINT = `INSERT INTO checkpoints (run_id, step, node, nodes, state, writes, delta, next, joins,
-  graph_hash, runtime_hash, parent_run_id, parent_step, started_at, finished_at, duration_ms, calls, facts, rules, groups)
+const CHECKPOINT_COLUMNS = `run_id, step, node, nodes, state, writes, delta, next, joins,
+  graph_hash, runtime_hash, parent_run_id, parent_step, started_at, finished_at, duration_ms, calls, facts, rules, groups`
+
+const INSERT_CHECKPOINT = `INSERT INTO checkpoints (${CHECKPOINT_COLUMNS})
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+/**
+ * A checkpoint written only while its run's record names the writer as owner (the two
+ * parameters after the checkpoint's: the run id and the owner), in one statement: no row
+ * is inserted once another process took the run over. `lock` holds the run row against a
+ * take-over until the write commits (see `Dialect.lockShared`).
+ */
+const insertOwnedCheckpoint = (lock: string) =>
+  `INSERT INTO checkpoints (${CHECKPOINT_COLUMNS})
+  SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM runs_history WHERE run_id = ? AND owner = ?${lock}`
+
+/** Upsert of a process's heartbeat: its counter goes up by one, stamped with `now` (the database's clock, ms). */
+const beatStatement = (now: string) =>
+  `INSERT INTO process_heartbeats (owner, beat, lease_ms, beat_at, started_at) VALUES (?, 1, ?, ${now}, ${now})
+  ON CONFLICT (owner) DO UPDATE SET beat = process_heartbeats.beat + 1, lease_ms = excluded.lease_ms, beat_at = excluded.beat_at`
 
 const optionalJson = (value: unknown): string | null => (value === undefined ? null : json(value))
 
@@ -72,9 +89,6 @@ const RUN_COLUMNS = `run_id, graph_id, graph_hash, runtime_hash, status, inputs,
 
 const SELECT_BY_KEY = `SELECT ${RUN_COLUMNS} FROM runs_history WHERE idempotency_key = ?`
 
-/** The run's highest committed step, inside a statement on `runs_history` (as `RUN_COLUMNS` reads `last_step`). */
-const LAST_STEP = "COALESCE((SELECT MAX(step) FROM checkpoints WHERE checkpoints.run_id = runs_history.run_id), last_step)"
-
 /** A second checkpoint of the same step, as SQLite and PostgreSQL word the violation of the checkpoints' key. */
 const STEP_TAKEN = /UNIQUE constraint failed: checkpoints\.|duplicate key value violates unique constraint "checkpoints_pkey"/
 
@@ -110,12 +124,28 @@ const CLAIM = "UPDATE pending_runs SET claimed_by = ?, claimed_at = ? WHERE run_
 const UNCLAIM = "UPDATE pending_runs SET claimed_by = NULL, claimed_at = NULL WHERE run_id = ? AND claimed_by = ?"
 
 /**
- * Marks a claimed run running; a wait is dropped unless it keeps an answer given to the
- * run (`waiting.given`, read with the database's `givenOf` expression).
+ * Marks a claimed run running; its wait is kept only when the parameter says so (it keeps
+ * an answer given to the run: see `keepsGiven`).
  */
-const markClaimedRunning = (givenOf: string) =>
-  `UPDATE runs_history SET status = 'running', owner = ?, started_at = COALESCE(started_at, ?),
-  waiting = CASE WHEN ${givenOf} IS NULL THEN NULL ELSE waiting END, error = NULL WHERE run_id = ?`
+const MARK_CLAIMED_RUNNING = `UPDATE runs_history SET status = 'running', owner = ?, started_at = COALESCE(started_at, ?),
+  waiting = CASE WHEN ? = 1 THEN waiting ELSE NULL END, error = NULL WHERE run_id = ?`
+
+/**
+ * Whether a run's `waiting` text keeps an answer given to the run (`waiting.given`), read
+ * here rather than by the database: PostgreSQL's JSON types refuse text that JSON allows
+ * and the runtime writes (a `\u0000`, half of a surrogate pair, in an answer or a payload),
+ * and a claim that failed on it would leave the run queued for good. Unreadable text is
+ * kept (nothing is dropped on a guess).
+ */
+const keepsGiven = (waiting: string | null | undefined): boolean => {
+  if (waiting === null || waiting === undefined) return false
+  try {
+    const parsed: unknown = JSON.parse(waiting)
+    return typeof parsed !== "object" || parsed === null || ("given" in parsed && parsed.given !== undefined && parsed.given !== null)
+  } catch {
+    return true
+  }
+}
 
 /** The statements SQLite and PostgreSQL spell differently. */
 export interface Dialect {
@@ -123,19 +153,61 @@ export interface Dialect {
   readonly name: "SQLite" | "PostgreSQL"
   /** The two-argument minimum of two texts (`MIN` in SQLite, `LEAST` in PostgreSQL). */
   readonly least: string
-  /** The `waiting` column's `given` member, NULL when absent. */
-  readonly givenOf: string
+  /** What locks a row a transaction read for its later update (`FOR UPDATE` in PostgreSQL; SQLite's write transactions lock the database). */
+  readonly forUpdate: string
+  /**
+   * A statement that serializes the writers of one thread until the transaction ends
+   * (parameter: the thread id), or none where write transactions already run one at a
+   * time (SQLite's `BEGIN IMMEDIATE`). Without it, PostgreSQL's READ COMMITTED lets two
+   * runs read the same newest run of a thread and both continue it.
+   */
+  readonly lockThread: string | undefined
   /** Null-safe equality with a parameter, `?` included. */
   readonly isParam: string
   /** The column that numbers rows in insertion order (`runs_history`, `pending_runs`). */
   readonly seq: string
+  /** The database's clock: milliseconds since the epoch, an integer. */
+  readonly nowMs: string
+  /**
+   * Appended to the read of a run row that an owner's write depends on: the row stays as
+   * read until the write commits (PostgreSQL `FOR SHARE`, which a take-over's UPDATE
+   * waits for and then re-reads past; SQLite's one writer at a time does it already).
+   */
+  readonly lockShared: string
+  /**
+   * A statement (the run id its one parameter) that locks a run row against other
+   * writers until the transaction ends, so that its later reads see every write committed
+   * before (PostgreSQL, whose statements each read their own snapshot); undefined for
+   * SQLite, whose write transaction holds the database.
+   */
+  readonly lockRun: string | undefined
 }
 
 /** SQLite's spelling. */
-export const SQLITE: Dialect = { name: "SQLite", least: "MIN", givenOf: "json_extract(waiting, '$.given')", isParam: "IS ?", seq: "rowid" }
+export const SQLITE: Dialect = {
+  name: "SQLite",
+  least: "MIN",
+  forUpdate: "",
+  lockThread: undefined,
+  isParam: "IS ?",
+  seq: "rowid",
+  nowMs: "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)",
+  lockShared: "",
+  lockRun: undefined
+}
 
-/** PostgreSQL's spelling (JSON is kept as text: `waiting` is cast to read a member). */
-export const POSTGRES: Dialect = { name: "PostgreSQL", least: "LEAST", givenOf: "(waiting::jsonb -> 'given')", isParam: "IS NOT DISTINCT FROM ?", seq: "seq" }
+/** PostgreSQL's spelling. */
+export const POSTGRES: Dialect = {
+  name: "PostgreSQL",
+  least: "LEAST",
+  forUpdate: " FOR UPDATE",
+  lockThread: "SELECT pg_advisory_xact_lock(hashtextextended('stargraph:thread:' || ?, 0))",
+  isParam: "IS NOT DISTINCT FROM ?",
+  seq: "seq",
+  nowMs: "CAST(round(extract(epoch from clock_timestamp()) * 1000) AS bigint)",
+  lockShared: " FOR SHARE",
+  lockRun: "SELECT 1 FROM runs_history WHERE run_id = ? FOR UPDATE"
+}
 
 /** Whether a patch to `status` moves the run on or off the queue (so it is written in a transaction). */
 const movesQueue = (status: RunPatch["status"]): boolean => stopsRun(status) || status === "pending"
@@ -182,6 +254,26 @@ interface RunRow {
   /** Its place in insertion order (a `listRuns` cursor); PostgreSQL's `bigint` comes as text. */
   readonly seq?: number | string | undefined
 }
+
+/** A heartbeat row (PostgreSQL's `bigint` comes as text), with the database's clock when read. */
+interface HeartbeatRow {
+  readonly owner: string
+  readonly beat: number | string
+  readonly lease_ms: number | string
+  readonly beat_at: number | string
+  readonly now_ms: number | string
+}
+
+/** `owner`'s write of run `runId` found another owner on it (`now`): the run was taken over. */
+const takenOver = (runId: string, owner: string, now: { readonly owner: string | null; readonly status: string }, steps: string, filename: string) =>
+  new CheckpointError({
+    reason: "taken-over",
+    runId,
+    filename,
+    message: `run ${runId} is no longer driven by this process (${owner}): it is ${now.status}${now.owner !== null ? `, driven by ${now.owner}` : ""}. ` +
+      `Another process took it over (this one's lease lapsed: it was paused, stalled or cut off from the database for longer than its lease); ` +
+      `${steps} was not written and this process stopped driving the run`
+  })
 
 interface CheckpointRow {
   readonly run_id: string
@@ -292,7 +384,9 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
     const maxBytes = resolveMaxCheckpointBytes(options.maxCheckpointBytes)
     const REQUEUE = requeueStatement(dialect.least)
     const THREAD_NEWEST = `SELECT run_id FROM runs_history WHERE thread_id = ? ORDER BY ${dialect.seq} DESC LIMIT 1`
-    const MARK_CLAIMED_RUNNING = markClaimedRunning(dialect.givenOf)
+    const READ_WAITING = `SELECT waiting FROM runs_history WHERE run_id = ?${dialect.forUpdate}`
+    const INSERT_OWNED_CHECKPOINT = insertOwnedCheckpoint(dialect.lockShared)
+    const BEAT = beatStatement(dialect.nowMs)
 
     /** Insert one run (inside the caller's transaction); an existing idempotency key wins. */
     const insertRun = (db: Statements, run: NewRun) =>
@@ -303,6 +397,8 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
           // A retried start (same idempotency key) is answered before the thread is checked.
           const known = record.idempotency_key === null ? [] : yield* db.all<RunRow>(SELECT_BY_KEY, [record.idempotency_key])
           if (known[0]) return { _tag: "existing" as const, row: known[0] }
+          // The thread's newest run is read, and this one written after it, by one writer at a time.
+          if (dialect.lockThread !== undefined) yield* db.all(dialect.lockThread, [record.thread_id])
           const newest = (yield* db.all<{ run_id: string }>(THREAD_NEWEST, [record.thread_id]))[0]?.run_id ?? null
           if (newest !== record.continued_from) return yield* threadMoved(filename, record.thread_id, newest)
         }
@@ -372,6 +468,13 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
     const unknownRun = (runId: string) =>
       new CheckpointError({ reason: "unknown-run", runId, filename, message: `no run '${runId}' in ${filename}` })
 
+    /** Why `owner`'s write of run `runId` wrote nothing: the run is gone, or another process owns it now. */
+    const notOwner = (runId: string, owner: string, steps: string): Effect.Effect<never, CheckpointError> =>
+      sql<{ readonly owner: string | null; readonly status: string }>`SELECT owner, status FROM runs_history WHERE run_id = ${runId}`.pipe(
+        Effect.mapError(storage(filename, `reading run ${runId}`)),
+        Effect.flatMap((rows) => Effect.fail(rows[0] === undefined ? unknownRun(runId) : takenOver(runId, owner, rows[0], steps, filename)))
+      )
+
     const shape: CheckpointerShape = {
       createRun: (run) => Effect.map(createRuns([run]), (created) => created[0]!),
       createRuns,
@@ -382,45 +485,68 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
         const sync = options?.syncFollows === true ? startsRun : undefined
         const steps = checkpoints.length === 1 ? `step ${last.step}` : `steps ${checkpoints[0].step}..${last.step}`
         const failed = storage(filename, `persisting ${steps} of ${last.run_id}`)
+        // Written only while the run is still the writer's (see `CommitOptions.owner`).
+        const owner = options?.owner
+        const wrote = (inserted: WriteResult) => (inserted.changes > 0 || owner === undefined ? Effect.void : notOwner(last.run_id, owner, steps))
         const expected = options?.expected
         if (expected !== undefined) {
+          // A compare-and-set (see `CommitOptions.expected`): no step after the one read.
+          const from = expected.step ?? checkpoints[0].step - 1
           const changed = new CheckpointError({
             reason: "run-changed",
             runId: last.run_id,
             filename,
-            message: `run ${last.run_id} changed since it was read (it was ${expected.status} at step ${expected.last_step ?? checkpoints[0].step - 1}): ${steps} not written`
+            message: `run ${last.run_id} changed since it was read (it was ${expected.status} at step ${from}): ${steps} not written`
           })
           return Effect.flatMap(Effect.forEach(checkpoints, (cp) => checkpointParams(cp, maxBytes)), (rows) =>
             transaction(sql, (db) =>
               Effect.gen(function*() {
-                // The record first, guarded by what the caller read: nothing else is written when it changed.
+                // The run row locked first (PostgreSQL), so the guard's read of the steps sees every commit made before.
+                if (dialect.lockRun !== undefined) yield* db.all(dialect.lockRun, [last.run_id])
+                // The record first, guarded by what the caller read (and by the writer's ownership,
+                // when given): nothing else is written when it changed.
                 const [text, params] = patchStatement(last.run_id, { ...patch, last_step: last.step })
-                const guarded = yield* db.run(`${text!} AND status = ? AND owner ${dialect.isParam} AND ${LAST_STEP} = ?`, [
-                  ...params,
-                  expected.status,
-                  expected.owner,
-                  expected.last_step ?? checkpoints[0].step - 1
-                ])
+                const guarded = yield* db.run(
+                  `${text!} AND status = ? AND owner ${dialect.isParam} AND NOT EXISTS (SELECT 1 FROM checkpoints WHERE run_id = ? AND step > ?)` +
+                    (owner === undefined ? "" : " AND owner = ?"),
+                  [...params, expected.status, expected.owner, last.run_id, from, ...(owner === undefined ? [] : [owner])]
+                )
                 if (guarded.changes === 0) return false
                 for (const params of rows) yield* db.run(INSERT_CHECKPOINT, params)
                 if (movesQueue(patch?.status)) yield* queueAfter(db, last.run_id, patch?.status)
                 return true
               }), sync).pipe(
-              // Another writer's step landed in between (PostgreSQL reads the guard before it committed).
+              // Another writer's step landed in between (one that holds no lock on the run row).
               Effect.catchTag("SqlError", (e) => STEP_TAKEN.test(String(e.cause)) ? Effect.succeed(false) : Effect.fail(failed(e))),
-              Effect.flatMap((written) => (written ? Effect.void : Effect.fail(changed)))
+              Effect.flatMap((written) =>
+                written
+                  ? Effect.void
+                  : owner === undefined
+                  ? Effect.fail(changed)
+                  // Refused: taken over when the run names another owner now, else changed.
+                  : Effect.flatMap(
+                    Effect.mapError(sql<{ readonly owner: string | null }>`SELECT owner FROM runs_history WHERE run_id = ${last.run_id}`, storage(filename, `reading run ${last.run_id}`)),
+                    (now) => now[0] !== undefined && now[0].owner !== owner ? notOwner(last.run_id, owner, steps) : Effect.fail(changed)
+                  ))
             ))
         }
         if (patch === undefined && checkpoints.length === 1) {
           const params = checkpointParams(last, maxBytes)
-          return Either.isLeft(params) ? Effect.fail(params.left) : Effect.mapError(runOne(sql, INSERT_CHECKPOINT, params.right, sync), failed)
+          if (Either.isLeft(params)) return Effect.fail(params.left)
+          return owner === undefined
+            ? Effect.mapError(runOne(sql, INSERT_CHECKPOINT, params.right, sync), failed)
+            : Effect.flatMap(Effect.mapError(runOne(sql, INSERT_OWNED_CHECKPOINT, [...params.right, last.run_id, owner], sync), failed), wrote)
         }
-        return Effect.flatMap(Effect.forEach(checkpoints, (cp) => checkpointParams(cp, maxBytes)), (rows) =>
+        return Effect.flatMap(Effect.forEach(checkpoints, (cp) => checkpointParams(cp, maxBytes)), ([first, ...rest]) =>
           transaction(sql, (db) =>
-            Effect.zipRight(
-              Effect.forEach(rows, (params) => db.run(INSERT_CHECKPOINT, params), { discard: true }),
-              patch === undefined ? Effect.void : patchRun(db, last.run_id, { ...patch, last_step: last.step })
-            ), sync).pipe(Effect.mapError(failed)))
+            Effect.gen(function*() {
+              // The first insert checks the owner (and, on PostgreSQL, holds the run row till the commit).
+              const inserted = yield* db.run(owner === undefined ? INSERT_CHECKPOINT : INSERT_OWNED_CHECKPOINT, owner === undefined ? first! : [...first!, last.run_id, owner])
+              if (inserted.changes === 0) return inserted
+              for (const params of rest) yield* db.run(INSERT_CHECKPOINT, params)
+              if (patch !== undefined) yield* patchRun(db, last.run_id, { ...patch, last_step: last.step })
+              return inserted
+            }), sync).pipe(Effect.mapError(failed), Effect.flatMap(wrote)))
       },
 
       updateRun: (runId, patch) =>
@@ -433,15 +559,22 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
         Effect.suspend(() => {
           const [text, params] = patchStatement(runId, patch)
           if (text === undefined) return Effect.succeed(false)
-          // The same UPDATE, guarded by the status and owner the caller read (and its last step, when given).
-          const stepGuard = expected.last_step !== undefined
-          const guarded = `${text} AND status = ? AND owner ${dialect.isParam}${stepGuard ? ` AND ${LAST_STEP} = ?` : ""}`
-          const guards: ReadonlyArray<Param> = [...params, expected.status, expected.owner, ...(stepGuard ? [expected.last_step!] : [])]
+          // The same UPDATE, guarded by the status and owner the caller read (and, asked, no step after the one it read).
+          const step = expected.step
+          const guarded = `${text} AND status = ? AND owner ${dialect.isParam}` +
+            (step === undefined ? "" : " AND NOT EXISTS (SELECT 1 FROM checkpoints WHERE run_id = ? AND step > ?)")
+          const guards = [...params, expected.status, expected.owner, ...(step === undefined ? [] : [runId, step])]
           // Stopped: off the queue; pending: on it (unclaimed), in the take-over's transaction.
-          const write = movesQueue(patch.status)
+          // With a step: the run row locked first, so the step read sees every commit of the
+          // previous owner made before (one made after finds the owner changed).
+          const write = movesQueue(patch.status) || step !== undefined
             ? transaction(sql, (db) =>
-              Effect.flatMap(db.run(guarded, guards), (r) =>
-                r.changes === 0 ? Effect.succeed(0) : Effect.as(queueAfter(db, runId, patch.status), r.changes)))
+              Effect.gen(function*() {
+                if (step !== undefined && dialect.lockRun !== undefined) yield* db.all(dialect.lockRun, [runId])
+                const r = yield* db.run(guarded, guards)
+                if (r.changes > 0 && movesQueue(patch.status)) yield* queueAfter(db, runId, patch.status)
+                return r.changes
+              }), patch.status === "running" && !movesQueue(patch.status) ? startsRun : undefined)
             : Effect.map(runOne(sql, guarded, guards, patch.status === "running" ? startsRun : undefined), (r) => r.changes)
           return write.pipe(Effect.map((changes) => changes > 0), Effect.mapError(storage(filename, `taking over run ${runId}`)))
         }),
@@ -506,11 +639,12 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
           Effect.gen(function*() {
             const claimed = yield* db.run(CLAIM, [owner, at, runId])
             if (claimed.changes === 0) return false
+            const keep = keepsGiven((yield* db.all<{ waiting: string | null }>(READ_WAITING, [runId]))[0]?.waiting) ? 1 : 0
             if (expected === undefined) {
-              yield* db.run(MARK_CLAIMED_RUNNING, [owner, at, runId])
+              yield* db.run(MARK_CLAIMED_RUNNING, [owner, at, keep, runId])
               return true
             }
-            const marked = yield* db.run(`${MARK_CLAIMED_RUNNING} AND owner ${dialect.isParam}`, [owner, at, runId, expected.owner])
+            const marked = yield* db.run(`${MARK_CLAIMED_RUNNING} AND owner ${dialect.isParam}`, [owner, at, keep, runId, expected.owner])
             if (marked.changes > 0) return true
             // Another process took the run over meanwhile: undo the claim.
             yield* db.run(UNCLAIM, [runId, owner])
@@ -552,6 +686,28 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
           Effect.map((rows) => Option.fromNullable(rows[0]?.value)),
           Effect.mapError(storage(filename, `reading cursor ${key}`))
         ),
+
+      beat: (owner, leaseMs) =>
+        runOne(sql, BEAT, [owner, leaseMs]).pipe(Effect.asVoid, Effect.mapError(storage(filename, `recording the heartbeat of ${owner}`))),
+
+      endHeartbeat: (owner) =>
+        runOne(sql, "DELETE FROM process_heartbeats WHERE owner = ?", [owner]).pipe(Effect.asVoid, Effect.mapError(storage(filename, `removing the heartbeat of ${owner}`))),
+
+      heartbeats: (owners) =>
+        owners.length === 0
+          ? Effect.succeed([])
+          : sql<HeartbeatRow>`SELECT owner, beat, lease_ms, beat_at, ${sql.literal(dialect.nowMs)} AS now_ms FROM process_heartbeats WHERE ${sql.in("owner", owners)}`.pipe(
+            Effect.map((rows) =>
+              rows.map((row): HeartbeatRecord => ({
+                owner: row.owner,
+                beat: Number(row.beat),
+                lease_ms: Number(row.lease_ms),
+                beat_at: new Date(Number(row.beat_at)).toISOString(),
+                age_ms: Math.max(0, Number(row.now_ms) - Number(row.beat_at))
+              }))
+            ),
+            Effect.mapError(storage(filename, "reading process heartbeats"))
+          ),
 
       setCursor: (key, value) =>
         sql`INSERT INTO trigger_cursors (trigger_id, value, updated_at) VALUES (${key}, ${value}, ${new Date().toISOString()})

@@ -15,6 +15,7 @@ import * as Stream from "effect/Stream"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
 import { STOPPED_STATUSES, toSummary } from "../checkpoint/models.js"
 import type { GraphRun } from "../graph/GraphRun.js"
+import { OWNER } from "../runtime/owner.js"
 import { ExitCode, exitFor, setExit } from "./exit.js"
 import { CLI_ABORT_GRACE_MS, interruptedLines, type Interrupts } from "./interrupt.js"
 import type { Progress } from "./progress.js"
@@ -143,6 +144,14 @@ export const report = (
     if (summary.error) yield* Console.error(`error: ${summary.error.message}`)
     // Without the summary block, a waiting run's question still shows (on stderr, like an error).
     if (options.quiet || options.noSummary) for (const line of waitingLines(summary, hint)) yield* Console.error(line)
+    if (!options.interrupted && !STOPPED_STATUSES.has(summary.status) && record.owner !== OWNER) {
+      // This process stopped driving a run that goes on: another process took it over.
+      yield* Console.error(
+        `error: run ${runId} is ${summary.status}${record.owner !== null ? `, driven by ${record.owner}` : ""}: this process stopped driving it, ` +
+          "taken over after its lease lapsed (it was stalled or cut off from the database for longer than --lease); " +
+          `follow it with: stargraph inspect ${runId}${dbOption(hint)}`
+      )
+    }
     if (options.interrupted && !STOPPED_STATUSES.has(summary.status)) {
       yield* Console.error(`interrupted: run ${runId} is ${summary.status} in another process; this one stopped following it (see: stargraph inspect ${runId}${dbOption(hint)})`)
       return yield* setExit(ExitCode.interrupted)

@@ -69,7 +69,7 @@ export const inspect = Command.make(
       const db = yield* chooseDatabase(dbFlag)
       const loading = yield* graphOptions(moduleRoot)
       const between = yield* diffSteps(diff, step._tag === "Some")
-      const [{ Checkpointer }, { toSummary }, stores, { childRunIds, timeline }, { ArtifactStore }, { describeOwner }, { checkArtifacts, missingMessage }] = yield* Effect
+      const [{ Checkpointer }, { toSummary }, stores, { childRunIds, timeline }, { ArtifactStore }, { describeOwner, ownerElsewhere }, { checkArtifacts, missingMessage }] = yield* Effect
         .promise(() =>
           Promise.all([
             import("../checkpoint/Checkpointer.js"),
@@ -144,7 +144,13 @@ export const inspect = Command.make(
         yield* Console.log(`graph_hash ${record.graph_hash}`)
         yield* Console.log(`runtime_hash ${record.runtime_hash}`)
         yield* Console.log(`created ${record.created_at}  started ${record.started_at ?? "-"}  finished ${record.finished_at ?? "-"}`)
-        if (record.status === "running") yield* Console.log(`driven by ${describeOwner(record.owner)}`)
+        if (record.status === "running") {
+          // Another host's owner: its heartbeat as the database has it (null: none).
+          const owner = record.owner
+          const beats = yield* Effect.map(Checkpointer, (c) => c.heartbeats)
+          const heartbeat = owner === null || !ownerElsewhere(owner) || beats === undefined ? undefined : (yield* beats([owner]))[0] ?? null
+          yield* Console.log(`driven by ${describeOwner(owner, heartbeat)}`)
+        }
         if (record.thread_id !== null) {
           yield* Console.log(`thread ${record.thread_id}  ${record.continued_from !== null ? `continued from ${record.continued_from}` : "its first run"}`)
         }

@@ -1,7 +1,7 @@
 /**
  * `stargraph prune`: delete runs that ended before a cutoff (`--before 30d`, or an ISO
  * instant), with their checkpoints, keeping what remaining runs depend on (a fork's parent,
- * a kept parent's subgraph children), then their artifact index entries and the blobs no
+ * a kept parent's subgraph children) and each thread's newest run, then their artifact index entries and the blobs no
  * remaining run refers to in `<db>.artifacts/`. `--dry-run` counts without deleting;
  * `--audit-log` records `runs.pruned` at the commit and `artifacts.pruned` after the sweep.
  */
@@ -47,7 +47,7 @@ export const prune = Command.make(
     ),
     dryRun: Options.boolean("dry-run").pipe(Options.withDescription("count what would be deleted, delete nothing (default: off)")),
     auditLog,
-    json: json("`{runs, checkpoints, kept, run_ids, artifacts: {entries, blobs, bytes}, before, dry_run}`")
+    json: json("`{runs, checkpoints, kept, kept_newest, run_ids, artifacts: {entries, blobs, bytes}, before, dry_run}`")
   },
   (o) =>
     Effect.gen(function*() {
@@ -76,7 +76,7 @@ export const prune = Command.make(
           // a PostgreSQL database's .stargraph/artifacts (whatever other database is used from here).
           ownsArtifactStore: process.env[ArtifactStore.ENV_VAR] === undefined && !isPostgresUrl(db.location),
           // Recorded as soon as it is committed: a prune stopped later still left its line.
-          afterCommit: (deleted) => (deleted.runs > 0 ? audit("runs.pruned", deleted) : Effect.void)
+          afterCommit: (deleted) => (deleted.runs > 0 ? audit("runs.pruned", { ...deleted }) : Effect.void)
         })
         const { artifacts, artifacts_error: error } = pruned
         if (!o.dryRun && (error !== undefined || (artifacts !== null && (artifacts.entries > 0 || artifacts.blobs > 0)))) {
@@ -96,6 +96,9 @@ export const prune = Command.make(
         const verb = o.dryRun ? "would delete" : "deleted"
         yield* Console.log(`${verb} ${result.runs} run${result.runs === 1 ? "" : "s"} that finished before ${before} (${result.checkpoints} checkpoints)`)
         if (result.kept > 0) yield* Console.log(`kept ${result.kept} as old that remaining runs depend on (a fork's parent, or a kept parent's subgraph children)`)
+        if (result.kept_newest > 0) {
+          yield* Console.log(`kept ${result.kept_newest} as old that ${result.kept_newest === 1 ? "is its thread's" : "are their threads'"} newest run (a thread goes on from its newest run, never from an older one)`)
+        }
         const a = result.artifacts
         if (a !== null && (a.entries > 0 || a.blobs > 0)) {
           yield* Console.log(`${verb} ${a.entries} artifact entr${a.entries === 1 ? "y" : "ies"} and ${a.blobs} blob${a.blobs === 1 ? "" : "s"} nothing else refers to (${a.bytes} bytes)`)
@@ -108,4 +111,4 @@ export const prune = Command.make(
         yield* setExit(ExitCode.failed)
       }
     }).pipe(traced("stargraph.cli.prune"), Effect.catchAll(reportError))
-).pipe(Command.withDescription("Delete runs that ended (done, failed, cancelled) before a cutoff, with their checkpoints and the artifacts nothing else refers to; runs that remaining runs depend on are kept"))
+).pipe(Command.withDescription("Delete runs that ended (done, failed, cancelled) before a cutoff, with their checkpoints and the artifacts nothing else refers to; runs that remaining runs depend on, and each thread's newest run, are kept"))

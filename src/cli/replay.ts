@@ -15,6 +15,7 @@ import { dbOption, shellQuote } from "./render.js"
 import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
 import * as Interrupt from "./interrupt.js"
 import { traced } from "../telemetry/TracingEnabled.js"
+import { leaseOption, parseLease } from "./lease.js"
 import { auditLog, dbExisting, graphFile, graphOptions, integer, moduleRoot, runIdArg } from "./options.js"
 
 /** The `replay` command. */
@@ -45,11 +46,13 @@ export const replay = Command.make(
       Options.optional,
       Options.withDescription("pause the fork after these nodes' step is committed: node ids, comma-separated, or '*' (default: none)")
     ),
-    auditLog
+    auditLog,
+    lease: leaseOption
   },
   (o) =>
     Effect.scoped(Effect.gen(function*() {
       const db = yield* chooseDatabase(o.db)
+      const leaseMs = yield* parseLease(o.lease)
       const interrupts = yield* Interrupt.install
       const mutation = yield* Option.match(o.mutation, {
         onNone: () => Effect.succeed(undefined as unknown),
@@ -119,6 +122,6 @@ export const replay = Command.make(
           return yield* setExit(ExitCode.interrupted)
         }
         yield* setExit(exitFor(status))
-      }).pipe(Effect.provide(stores.storeLayer(db, { create: false, auditLog: o.auditLog })))
+      }).pipe(Effect.provide(stores.storeLayer(db, { create: false, auditLog: o.auditLog, leaseMs })))
     })).pipe(traced("stargraph.cli.replay"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Fork a counterfactual run from a persisted run, replaying its recorded calls; print the RunDiff"))

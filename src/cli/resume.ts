@@ -6,6 +6,7 @@
  * `--response` is JSON, or `@<path>` for a file holding it (the original's form).
  */
 import { Command, Options } from "@effect/cli"
+import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
@@ -15,6 +16,7 @@ import { chooseDatabase } from "./database.js"
 import { reportError } from "./exit.js"
 import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
 import * as Interrupt from "./interrupt.js"
+import { leaseOption, parseLease } from "./lease.js"
 import { auditLog, conflictingOutput, dbExisting, graphFile, graphOptions, moduleRoot, noSummary, quiet, runIdArg, summaryJson, verbose } from "./options.js"
 
 /** Options `resume` and `respond` share. */
@@ -43,8 +45,12 @@ const common = {
     Options.withDescription("for a counterfactual fork: make live calls where its parent's cassette cannot answer (default: off)")
   ),
   takeOver: Options.boolean("take-over").pipe(
-    Options.withDescription("take over a run left running by a process on another host or container that is gone (it cannot be checked from here; default: off)")
-  )
+    Options.withDescription(
+      "take over a run left running by a process on another host or container that is gone, without watching its heartbeat " +
+        "(needed for one that has none: an older Stargraph; default: off, a run whose owner's lease lapsed is taken over after watching it)"
+    )
+  ),
+  lease: leaseOption
 }
 
 /** What `resume` and `respond` are given. */
@@ -64,6 +70,7 @@ interface ResumeInput {
   readonly acceptGraphHash: Option.Option<string>
   readonly liveAfterFork: boolean
   readonly takeOver: boolean
+  readonly lease: string
 }
 
 /** Continue the run, printing its steps, then report how it stopped. */
@@ -72,14 +79,18 @@ const resumeRun = (o: ResumeInput) =>
     const conflict = conflictingOutput(o)
     if (conflict !== undefined) return yield* conflict
     const db = yield* chooseDatabase(o.db)
+    const leaseMs = yield* parseLease(o.lease)
     const interrupts = yield* Interrupt.install
-    const [Graph, inputs, stores, follow, Progress] = yield* Effect.promise(() =>
+    const [Graph, inputs, stores, follow, Progress, owners, leases, { Checkpointer }] = yield* Effect.promise(() =>
       Promise.all([
         import("../graph/Graph.js"),
         import("./inputs.js"),
         import("./stores.js"),
         import("./follow.js"),
-        import("./progress.js")
+        import("./progress.js"),
+        import("../runtime/owner.js"),
+        import("../runtime/leases.js"),
+        import("../checkpoint/Checkpointer.js")
       ])
     )
     const answer = yield* Option.match(o.response, {
@@ -97,6 +108,16 @@ const resumeRun = (o: ResumeInput) =>
         })
       }
       const g = yield* Graph.load(file, yield* graphOptions(o.moduleRoot))
+      const owner = record.owner
+      if (record.status === "running" && owner !== null && owner !== owners.OWNER && owners.ownerElsewhere(owner) && !o.takeOver) {
+        // Driven on another host: taken over once its heartbeat is seen to stand still past its lease.
+        const checkpointer = yield* Checkpointer
+        if (checkpointer.heartbeats !== undefined && (yield* checkpointer.heartbeats([owner])).length > 0) {
+          yield* Console.error(`run ${o.runId} is driven by ${owner} on another host: watching its heartbeat (up to its lease and a third)`)
+          const lease = yield* leases.watchLease(checkpointer, owner)
+          if (lease._tag === "Lapsed") yield* Console.error(`its lease lapsed: taking the run over`)
+        }
+      }
       const run = yield* g.resume(o.runId, {
         actor: o.actor,
         allowRuntimeDrift: o.allowRuntimeDrift,
@@ -117,7 +138,7 @@ const resumeRun = (o: ResumeInput) =>
         db
       })
       yield* follow.report(o.runId, { ...o, db, progress, interrupted: interrupts.count() > 0 })
-    }).pipe(Effect.provide(stores.storeLayer(db, { create: false, auditLog: o.auditLog })))
+    }).pipe(Effect.provide(stores.storeLayer(db, { create: false, auditLog: o.auditLog, leaseMs })))
   }))
 
 /** The `resume` command. */

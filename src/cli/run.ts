@@ -13,6 +13,7 @@ import { ExitCode, reportError, setExit } from "./exit.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import * as Interrupt from "./interrupt.js"
 import { chooseDatabase } from "./database.js"
+import { leaseOption, parseLease } from "./lease.js"
 import { auditLog, conflictingOutput, dbCreating, graphArg, graphOptions, moduleRoot, nonInteractive, noSummary, quiet, summaryJson, verbose } from "./options.js"
 
 /** The `run` command. */
@@ -51,6 +52,7 @@ export const run = Command.make(
       Options.optional,
       Options.withDescription("pause the run after these nodes' step is committed: node ids, comma-separated, or '*' for every node (default: none)")
     ),
+    lease: leaseOption,
     inspect: Options.boolean("inspect").pipe(
       Options.withAlias("dry-run"),
       Options.withDescription("dry run: print the rule trace from the entry without executing nodes or writing anything (the state is the inputs over zero values) (default: off)")
@@ -60,6 +62,7 @@ export const run = Command.make(
     Effect.scoped(Effect.gen(function*() {
       const conflict = conflictingOutput(o)
       if (conflict !== undefined) return yield* conflict
+      const leaseMs = yield* parseLease(o.lease)
       const interrupts = yield* Interrupt.install
       const [Graph, GraphRegistry, Scheduler, TriggerHost, inputs, stores, follow, Progress, { STOPPED_STATUSES }, { OWNER }, { ownerAlive }, { checkClientKey }, bp, threads, { Checkpointer }] = yield* Effect.promise(() =>
         Promise.all([
@@ -142,7 +145,7 @@ export const run = Command.make(
         Effect.scoped,
         Effect.provide(Scheduler.layer({ pickUpPending: false, pollIntervalMs: 200, abortGraceMs: Interrupt.CLI_ABORT_GRACE_MS })),
         Effect.provide(GraphRegistry.layer([g])),
-        Effect.provide(stores.storeLayer(db, { create: true, auditLog: o.auditLog }))
+        Effect.provide(stores.storeLayer(db, { create: true, auditLog: o.auditLog, leaseMs }))
       )
     })).pipe(traced("stargraph.cli.run"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Run a graph to completion, checkpointing and printing every step; Ctrl-C pauses it (resumable), a second Ctrl-C cancels it"))

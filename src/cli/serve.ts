@@ -10,6 +10,7 @@ import * as Option from "effect/Option"
 import { InputError } from "../errors.js"
 import { fieldOf, fromFlagOrEnv } from "./database.js"
 import { reportError } from "./exit.js"
+import { leaseOption, parseLease } from "./lease.js"
 import { auditLog, graphOptions, integer, moduleRoot } from "./options.js"
 
 /** Access-control presets `--profile` accepts. `oss-default` is today's behaviour. */
@@ -21,7 +22,8 @@ const FLAG_OF: { readonly [option: string]: string } = {
   host: "--host",
   rateLimitPerMinute: "--rate-limit",
   maxBodyBytes: "--max-body-bytes",
-  trustedProxies: "--trusted-proxy"
+  trustedProxies: "--trusted-proxy",
+  leaseMs: "--lease"
 }
 
 /** The `serve` command. */
@@ -75,13 +77,15 @@ export const serve = Command.make(
     synchronous: Options.choice("synchronous", ["FULL", "NORMAL"]).pipe(
       Options.withDefault("FULL" as const),
       Options.withDescription("SQLite durability: FULL survives power loss, NORMAL a process crash; ignored for PostgreSQL (default: FULL)")
-    )
+    ),
+    lease: leaseOption
   },
   (o) =>
     Effect.gen(function*() {
       if (!(PROFILES as ReadonlyArray<string>).includes(o.profile)) {
         return yield* new InputError({ field: "--profile", message: `unknown profile '${o.profile}'`, fix: `use one of: ${PROFILES.join(", ")}` })
       }
+      const leaseMs = yield* parseLease(o.lease)
       const tokenEnv = Option.getOrUndefined(o.authTokenEnv)
       const authToken = tokenEnv === undefined ? undefined : process.env[tokenEnv]
       if (tokenEnv !== undefined && !authToken) {
@@ -116,7 +120,8 @@ export const serve = Command.make(
         maxBodyBytes: o.maxBodyBytes,
         allowedHosts: o.allowedHost.length > 0 ? o.allowedHost : undefined,
         trustedProxies: o.trustedProxy,
-        synchronous: o.synchronous
+        synchronous: o.synchronous,
+        leaseMs
       }).pipe(
         // The library names its options; the CLI, its flags.
         Effect.mapError((e) => (e._tag === "InputError" && e.field in FLAG_OF ? new InputError({ field: FLAG_OF[e.field]!, message: e.message, fix: e.fix }) : asDbFlagError(e, db === undefined ? "--db" : fieldOf(db))))

@@ -13,6 +13,7 @@ import type { MigrationNotice } from "../checkpoint/migrations.js"
 import type { RunRecord } from "../checkpoint/models.js"
 import { checkpointerLayer, describeDatabase } from "../checkpoint/openDatabase.js"
 import { CheckpointError, InputError } from "../errors.js"
+import * as Heartbeat from "../runtime/Heartbeat.js"
 import * as AuditSink from "../telemetry/AuditSink.js"
 import { type Database, fieldOf } from "./database.js"
 
@@ -49,15 +50,23 @@ export const asDbFlagError = <E>(error: E, field = "--db"): E | InputError => {
  */
 export const storeLayer = (
   db: Database,
-  options: { readonly create: boolean; readonly readOnly?: boolean; readonly auditLog?: Option.Option<string> }
-) =>
-  Layer.mergeAll(
-    checkpointerLayer(db.location, { create: options.create, readOnly: options.readOnly, onMigrate: migrationNotice }).pipe(
-      Layer.mapError((e) => asDbFlagError(e, fieldOf(db)))
-    ),
+  options: {
+    readonly create: boolean
+    readonly readOnly?: boolean
+    readonly auditLog?: Option.Option<string>
+    /** The command drives runs: this process beats with this lease (ms, see `Heartbeat`) while it runs. */
+    readonly leaseMs?: number | undefined
+  }
+) => {
+  const checkpointer = checkpointerLayer(db.location, { create: options.create, readOnly: options.readOnly, onMigrate: migrationNotice }).pipe(
+    Layer.mapError((e) => asDbFlagError(e, fieldOf(db)))
+  )
+  return Layer.mergeAll(
+    options.leaseMs === undefined ? checkpointer : Layer.provideMerge(Heartbeat.layer({ leaseMs: options.leaseMs }), checkpointer),
     ArtifactStore.filesystem(ArtifactStore.besideDatabase(db.location)),
     Option.match(options.auditLog ?? Option.none(), { onNone: () => Layer.empty, onSome: (path) => AuditSink.jsonl(path, "--audit-log") })
   )
+}
 
 /** The run record, or `CheckpointError[unknown-run]` naming the database (a URL without its password). */
 export const getRun = (runId: string, db: string): Effect.Effect<RunRecord, CheckpointError, Checkpointer> =>

@@ -48,6 +48,7 @@ import { type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints
 
 /** How `start` names its breakpoint options in an error. */
 const START_FIELDS = { before: "interruptBefore", after: "interruptAfter" } as const
+import { leaseState } from "../runtime/leases.js"
 import { ownerElsewhere, ownerGone } from "../runtime/owner.js"
 import { childNodeOf, waitedChildId } from "../runtime/waitedChild.js"
 import { nowIso, OWNER, RunLoop } from "../runtime/RunLoop.js"
@@ -88,9 +89,12 @@ export interface StartOptions {
 
 /**
  * What `newRun` builds a run from: the start options, with the breakpoints already checked
- * (`resolveBreakpoints`), and whether the run is queued for the Scheduler.
+ * (`resolveBreakpoints`), and whether the run is queued for the Scheduler. No `threadId`:
+ * a run on a thread starts from the thread's newest run, which only a read of the
+ * database finds; `start({threadId})` and `Scheduler.enqueue(…, {threadId})` make it
+ * (`threads.threadRun`).
  */
-export interface NewRunOptions extends Omit<StartOptions, "interruptBefore" | "interruptAfter"> {
+export interface NewRunOptions extends Omit<StartOptions, "interruptBefore" | "interruptAfter" | "threadId"> {
   readonly queued?: boolean | undefined
   readonly breakpoints?: Breakpoints | null | undefined
   /** A `subgraph` node's child run: its parent, and the process driving it (see `NewRunFields.child`). */
@@ -153,7 +157,11 @@ export interface ResumeOptions {
 export interface Graph extends GraphDefinition {
   /** Apply defaults to `inputs` and validate them against the state schema. */
   readonly initialState: (inputs: { readonly [field: string]: unknown }) => Either.Either<State, StateValidationError>
-  /** Validate `inputs` and build the run record and step-0 checkpoint to persist (no I/O; a `threadId` is not read: see `threads.threadRun`). */
+  /**
+   * Validate `inputs` and build the run record and step-0 checkpoint to persist (no I/O): a
+   * run on no thread. A thread's run is made by `start({threadId})` or
+   * `Scheduler.enqueue(…, {threadId})` (`threads.threadRun`).
+   */
   readonly newRun: (options?: NewRunOptions) => Effect.Effect<NewRun, StateValidationError>
   /**
    * Persist a new run (minting its id) and return its single-use handle. An
@@ -666,10 +674,18 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         )
       }
       if (run.status === "running" && run.owner !== null && run.owner !== OWNER && !ownerGone(run.owner, options.takeOver === true)) {
-        return yield* refuse(ownerElsewhere(run.owner)
-          ? `run ${runId} is being driven by process ${run.owner} on another host or container, which cannot be checked from here; ` +
-            "wait for it, or, if that host or container is gone, take the run over (stargraph resume --take-over)"
-          : `run ${runId} is being driven by live process ${run.owner}; wait for it or stop that process first`)
+        const lease = leaseState(run.owner)
+        return yield* refuse(
+          !ownerElsewhere(run.owner)
+            ? `run ${runId} is being driven by live process ${run.owner}; wait for it or stop that process first`
+            : lease._tag === "Alive"
+            ? `run ${runId} is being driven by process ${run.owner} on another host or container, which is alive: its heartbeat goes on (lease ${lease.leaseMs} ms); ` +
+              "wait for it, or stop it there"
+            : `run ${runId} is being driven by process ${run.owner} on another host or container, whose heartbeat has not been seen to lapse ` +
+              "(it has none, being an older Stargraph or a process that does not beat, or it was not watched for a lease); wait for it, " +
+              "or watch its heartbeat (stargraph resume does, and takes the run over once its lease lapses), or, if that host or container is gone, " +
+              "take the run over (stargraph resume --take-over; in an app, resume options { takeOver: true })"
+        )
       }
       const checkpoint = yield* Effect.flatMap(checkpointer.latestCheckpoint(runId), Option.match({
         onNone: () => Effect.fail(new CheckpointError({ reason: "no-checkpoint", runId, message: `run ${runId} has no checkpoint to resume from` })),

@@ -147,10 +147,12 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
 
     /**
      * The runtime broke under the run: it is marked `error`, and its event stream ends with
-     * a `run.failed` event of status `error` (also when marking it is interrupted).
+     * a `run.failed` event of status `error` (also when marking it is interrupted). A run
+     * another process took over (`taken-over`) is not marked: it is that process's now; only
+     * this handle's stream ends.
      */
     const broke = (error: CheckpointError | StargraphRuntimeError) =>
-      markError(checkpointer, run.run_id, error).pipe(
+      (error._tag === "CheckpointError" && error.reason === "taken-over" ? Effect.void : markError(checkpointer, run.run_id, error)).pipe(
         Effect.ensuring(Effect.zipRight(Ref.set(status, "error"), emit({ type: "run.failed", status: "error", error: toErrorRecord(error) })))
       )
 

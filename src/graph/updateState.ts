@@ -224,7 +224,7 @@ export const updateState = (
       ...(latest.groups !== undefined && latest.groups.length > 0 ? { groups: latest.groups } : {})
     }
     const waiting = afterEdit(run.waiting)
-    yield* checkpointer.commitSteps([checkpoint], { waiting }, { expected: { status: run.status, owner: run.owner, last_step: latest.step } }).pipe(
+    yield* checkpointer.commitSteps([checkpoint], { waiting }, { expected: { status: run.status, owner: run.owner, step: latest.step } }).pipe(
       Effect.catchAll((error) =>
         error.reason !== "run-changed" ? Effect.fail(error) : Effect.flatMap(checkpointer.getRun(runId), (now) =>
           Effect.fail(refuse(

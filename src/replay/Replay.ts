@@ -23,6 +23,7 @@ import { assertEvidence, assertToolFacts } from "../fathom/RuleSession.js"
 import { declaredAs, type State } from "../ir/stateSchema.js"
 import { type CounterfactualMutation, decodeMutation, derivedHash } from "../runtime/Mutation.js"
 import { evaluateRouters, route } from "../runtime/routing.js"
+import { toErrorRecord } from "../runtime/errorRecord.js"
 import { replaySource } from "../runtime/replaySource.js"
 import { type BreakpointFields, type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints.js"
 import { diffRuns, type RunDiff } from "./RunDiff.js"
@@ -276,6 +277,20 @@ export const start = (
       running: { owner: OWNER, started_at: at }
     })
     const cfRunId = created.record.run_id
+    // The parent was read before the fork was written: a prune committed in between (it saw
+    // no fork depending on it) may have deleted it. Once the fork is written no prune deletes
+    // the parent (its transaction takes the runs from writers, and then sees the fork), so a
+    // check now settles it: a fork without its recording is left failed, never driven.
+    const parentKept = checkpointer.hasRun !== undefined ? yield* checkpointer.hasRun(parentRunId) : Option.isSome(yield* checkpointer.getRun(parentRunId))
+    if (!parentKept) {
+      const gone = new CheckpointError({
+        reason: "unknown-run",
+        runId: parentRunId,
+        message: `run ${parentRunId} was deleted (a prune) while fork ${cfRunId} of it was being written: the fork has no recording to replay and is left failed; there is nothing to fork any more`
+      })
+      yield* checkpointer.updateRun(cfRunId, { status: "failed", error: toErrorRecord(gone), finished_at: yield* nowIso, owner: null })
+      return yield* gone
+    }
     const run = yield* forkGraph.resume(cfRunId, {
       replay: replaySource(forkGraph, checkpoints, fromStep, mutation, options.liveAfterFork === true, parent),
       actor: options.actor ?? "replay"

@@ -32,7 +32,7 @@ import {
   type WaitingInfo
 } from "../checkpoint/models.js"
 import {
-  type CheckpointError,
+  CheckpointError,
   InterruptTimeoutError,
   NodeExecutionError,
   ReplayDivergenceError,
@@ -111,8 +111,32 @@ export interface DriveInput {
 }
 
 const NO_ANSWERS: ReadonlyArray<unknown> = []
+/**
+ * Every commit of a drive is made only while the run is still this process's (see
+ * `CommitOptions.owner`): a process that lost the run (another took it over after this
+ * one's lease lapsed) writes nothing more.
+ */
+const OWNED: CommitOptions = { owner: OWNER }
 /** A child run's last commit: its parent's synced step commit follows it. */
-const SYNC_FOLLOWS: CommitOptions = { syncFollows: true }
+const SYNC_FOLLOWS: CommitOptions = { syncFollows: true, owner: OWNER }
+
+/**
+ * A write of run `runId` by this process applied to nothing: the run is gone
+ * (`unknown-run`), or another process owns it now (`taken-over`, naming it).
+ */
+const lostRun = (checkpointer: CheckpointerShape, runId: string, what: string): Effect.Effect<never, CheckpointError> =>
+  Effect.flatMap(checkpointer.getRun(runId), (now) =>
+    Effect.fail(Option.match(now, {
+      onNone: () => new CheckpointError({ reason: "unknown-run", runId, message: `run ${runId} is gone from the checkpoint database; ${what} was not written` }),
+      onSome: (r) =>
+        new CheckpointError({
+          reason: "taken-over",
+          runId,
+          message: `run ${runId} is no longer driven by this process (${OWNER}): it is ${r.status}${r.owner !== null ? `, driven by ${r.owner}` : ""}. ` +
+            "Another process took it over (this one's lease lapsed: it was paused, stalled or cut off from the database for longer than its lease); " +
+            `${what} was not written and this process stopped driving the run`
+        })
+    })))
 const NO_CONSUMED: ReadonlyArray<ConsumedAnswer> = []
 
 /** The actor an `interrupt.response` record names (recordings made before it was recorded name none). */
@@ -456,7 +480,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     const flush = Effect.suspend(() => {
       const [first, ...rest] = unflushed
       unflushed = []
-      return first === undefined ? Effect.void : checkpointer.commitSteps([first, ...rest])
+      return first === undefined ? Effect.void : checkpointer.commitSteps([first, ...rest], undefined, OWNED)
     })
 
     const transition = (given: Parameters<CheckpointerShape["updateRun"]>[1]) =>
@@ -467,7 +491,10 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           ? { waiting: null, ...given }
           : given
         yield* flush
-        yield* checkpointer.updateRun(run.run_id, patch)
+        // From the status and owner this drive holds: a run taken over meanwhile is left to its new owner.
+        if (!(yield* checkpointer.takeOver(run.run_id, { status: run.status, owner: run.owner }, patch))) {
+          return yield* lostRun(checkpointer, run.run_id, `its ${patch.status ?? "record"} change`)
+        }
         run = { ...run, ...patch }
         if (patch.status) yield* input.setStatus(patch.status)
       })
@@ -518,7 +545,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         }
         const [first = checkpoint, ...rest] = [...unflushed, checkpoint]
         unflushed = []
-        const batch = checkpointer.commitSteps([first, ...rest], patch, patch?.status === "done" && input.parentCommits === true ? SYNC_FOLLOWS : undefined)
+        const batch = checkpointer.commitSteps([first, ...rest], patch, patch?.status === "done" && input.parentCommits === true ? SYNC_FOLLOWS : OWNED)
         const written = Effect.map(
           traced
             ? Effect.withSpan(batch, "stargraph.checkpoint.commit", { attributes: { "stargraph.run_id": run.run_id, "stargraph.step": checkpoint.step, "stargraph.steps": rest.length + 1 } })
@@ -558,11 +585,10 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           : null,
         error: null
       }
-      // A stopped run's state may have been edited since it was read (a step added): then it
-      // is not taken over from the stale checkpoint either.
-      const stopped = run.status === "paused" || run.status === "awaiting-input"
-      const expected = { status: run.status, owner: run.owner, ...(stopped ? { last_step: input.checkpoint.step } : {}) }
-      if (!(yield* checkpointer.takeOver(run.run_id, expected, patch))) {
+      // Also from the step it was read at: a previous owner that committed a step since (it
+      // woke up from a stall before its run was taken over) keeps the run, and a stopped run
+      // whose state was edited since (a step added) is not taken over from the stale step.
+      if (!(yield* checkpointer.takeOver(run.run_id, { status: run.status, owner: run.owner, step: input.checkpoint.step }, patch))) {
         const now = yield* checkpointer.getRun(run.run_id)
         const seen = Option.match(now, { onNone: () => "gone", onSome: (r) => `${r.status}${r.owner !== null ? `, driven by ${r.owner}` : ""}` })
         const read = Option.getOrUndefined(now)
@@ -605,16 +631,20 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
 
     /**
      * A step the loop takes itself: an answer to a rule's interrupt, its timeout, or (in a
-     * replay) the parent's edit of its state, whose write is attributed to `writer`.
+     * replay) the parent's edit of its state, whose write is attributed to `writer`. With
+     * `pause` (a breakpoint after the step that asked, in a replay that answers it), the run
+     * stops there unless the step ends it, written with the step. Committed as every step
+     * of the loop is: only while this process still owns the run.
      */
     const pseudoStep = (
       node: typeof RESPONSE_NODE | typeof TIMEOUT_NODE | typeof UPDATE_NODE,
       update: State,
       calls: ReadonlyArray<CallRecord>,
       to: ReadonlyArray<string> | undefined,
-      writer: string = node
+      options: { readonly pause?: WaitingInfo | undefined; readonly writer?: string | undefined } = {}
     ) =>
       Effect.gen(function*() {
+        const { pause, writer = node } = options
         const current = step + 1
         const at = startOf(current, next)
         const writes: Array<NodeWrite> = Object.keys(update).length > 0 ? [{ node: writer, update }] : []
@@ -644,7 +674,11 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           ...(to === undefined && groups.length > 0 ? { groups } : {})
         }
         const done = checkpoint.next.length === 0
-        yield* commit(checkpoint, done ? { status: "done", finished_at: at, owner: null } : undefined, false)
+        yield* commit(
+          checkpoint,
+          done ? { status: "done", finished_at: at, owner: null } : pause !== undefined ? { status: "awaiting-input", waiting: pause, owner: null } : undefined,
+          false
+        )
         yield* emit({ type: "step.completed", step: current, nodes: [node], delta: checkpoint.delta, next, duration_ms: 0 })
       })
 
@@ -676,7 +710,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     /** In a replay, take the parent's edits of its state at the next steps, as recorded (from the frontier they were made at). */
     const replayEdits = Effect.gen(function*() {
       for (let edit = recordedEdit(step + 1); edit !== undefined && recordedStart(input.replay, step + 1, next) !== undefined; edit = recordedEdit(step + 1)) {
-        yield* pseudoStep(UPDATE_NODE, edit.update, edit.calls, undefined, edit.node)
+        yield* pseudoStep(UPDATE_NODE, edit.update, edit.calls, undefined, { writer: edit.node })
       }
     })
 
@@ -691,25 +725,25 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
      * Replay the parent's timeout of the wait whose answer would have been step `at`: its
      * `__timeout__` step to the same node, or its `on_timeout: halt` failure.
      */
-    const replayTimeout = (at: number) =>
+    const replayTimeout = (at: number, pause?: WaitingInfo) =>
       Effect.gen(function*() {
         const to = input.replay?.timeouts.get(at)
-        if (to !== undefined) return yield* pseudoStep(TIMEOUT_NODE, {}, [], to)
+        if (to !== undefined) return yield* pseudoStep(TIMEOUT_NODE, {}, [], to, { pause })
         const halted = input.replay?.timedOut
         if (halted !== undefined) {
           return yield* fail(new InterruptTimeoutError({ nodeId: halted.nodeId, step: halted.step, deadline: halted.deadline, message: halted.message }))
         }
       })
 
-    /** Answer a rule's interrupt: the response (and its evidence fact) as a step. */
-    const answer = (waiting: WaitingInfo, value: unknown, by: string) =>
+    /** Answer a rule's interrupt: the response (and its evidence fact) as a step (then `pause`, if given: see `pseudoStep`). */
+    const answer = (waiting: WaitingInfo, value: unknown, by: string, pause?: WaitingInfo) =>
       Effect.gen(function*() {
         const current = step + 1
         const evidence = assertEvidence(session, { runId: run.run_id, step: current, node: waiting.node, actor: by, data: value })
         if (Either.isLeft(evidence)) return yield* fail(evidence.left)
         const request = { prompt: waiting.prompt, node: waiting.node, actor: by }
         const call: CallRecord = { node: RESPONSE_NODE, seq: 0, name: "interrupt.response", request_hash: requestHash("interrupt.response", request), request, response: value }
-        yield* pseudoStep(RESPONSE_NODE, waiting.response_field !== "" ? { [waiting.response_field]: value } : {}, [call], undefined)
+        yield* pseudoStep(RESPONSE_NODE, waiting.response_field !== "" ? { [waiting.response_field]: value } : {}, [call], undefined, { pause })
       })
 
     if (waitingAtStart !== null) {
@@ -794,10 +828,10 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       ? waitingAtStart.when === "before" ? waitingAtStart.step : undefined
       : waitingAtStart.breakpoint_passed === true ? waitingAtStart.step : undefined
 
-    /** The wait of a breakpoint before or after `node`, which runs (ran) at step `at`. */
-    const breakpointWaiting = (node: string, when: "before" | "after", at: number): WaitingInfo => ({
+    /** The wait of a breakpoint before or after `node`, which runs (ran) at step `at` (`then`: what the run did after that step, before it paused). */
+    const breakpointWaiting = (node: string, when: "before" | "after", at: number, then?: string): WaitingInfo => ({
       node,
-      prompt: `breakpoint ${when} node '${node}' (step ${at}${when === "after" ? ", committed" : ", not run yet"})`,
+      prompt: `breakpoint ${when} node '${node}' (step ${at}${when === "after" ? ", committed" : ", not run yet"}${then !== undefined ? `; ${then}` : ""})`,
       step: at,
       response_field: "",
       kind: "breakpoint",
@@ -1095,16 +1129,17 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       const waits = asking !== undefined && recordedResponse(current) === undefined && !timesOutInReplay(pastEdits(current) + 1)
       // A breakpoint after one of the step's nodes: the run pauses, written with the step (a
       // crash cannot leave it past the breakpoint). Not when the step ends the run, nor when
-      // a rule's interrupt asks there (the run stops for that answer).
-      const pausesAfter = breakpoints !== null && breakpoints.after.length > 0 && !done && asking === undefined
+      // a rule's interrupt asks there: the run stops for that answer, or, when a replay
+      // answers it from the recording (or lets it time out again), pauses once that is applied.
+      const pausesAfter = breakpoints !== null && breakpoints.after.length > 0 && !done
         ? executedIds.find((id) => names(breakpoints.after, id))
         : undefined
-      const afterWaiting = pausesAfter === undefined ? undefined : breakpointWaiting(pausesAfter, "after", current)
+      const afterWaiting = pausesAfter === undefined || waits ? undefined : breakpointWaiting(pausesAfter, "after", current, asking !== undefined ? `its rule's interrupt replayed from the recording at step ${pastEdits(current) + 1}` : undefined)
       const patch = done
         ? { status: "done" as const, finished_at: finishedAt, owner: null }
         : waits
         ? { status: "awaiting-input" as const, waiting: asking, owner: null }
-        : afterWaiting !== undefined
+        : afterWaiting !== undefined && asking === undefined
         ? { status: "awaiting-input" as const, waiting: afterWaiting, owner: null }
         : undefined
       yield* commit(checkpoint, patch, input.replay !== undefined && recorder.liveCalls() === 0 && stop === undefined)
@@ -1129,15 +1164,16 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       }
       if (asking !== undefined) {
         const replayed = recordedResponse(current)
-        if (replayed !== undefined) {
-          // A replay answers with the parent's recorded response (after the parent's edits there).
+        if (replayed !== undefined || timesOutInReplay(pastEdits(current) + 1)) {
+          // A replay answers with the parent's recorded response (or lets the wait time out
+          // as the parent's did), after the parent's edits there; a breakpoint after the step
+          // pauses the run once that is applied.
           yield* replayEdits
-          yield* answer(asking, replayed.response, actorOf(replayed.request) ?? actor)
-          continue
-        }
-        if (timesOutInReplay(pastEdits(current) + 1)) {
-          yield* replayEdits
-          yield* replayTimeout(step + 1)
+          yield* replayed !== undefined ? answer(asking, replayed.response, actorOf(replayed.request) ?? actor, afterWaiting) : replayTimeout(step + 1, afterWaiting)
+          if (afterWaiting !== undefined && run.status === "awaiting-input") {
+            yield* emit({ type: "run.waiting", waiting: afterWaiting })
+            return toSummary(run, state)
+          }
           continue
         }
         yield* emit({ type: "run.waiting", waiting: asking })
@@ -1189,8 +1225,9 @@ export const markError = (
   runId: string,
   error: CheckpointError | StargraphRuntimeError
 ): Effect.Effect<void> => {
+  // Only a run this process still drives: one another process took over (or that stopped) is left as it is.
   const write = Effect.flatMap(nowIso, (finished_at) =>
-    checkpointer.updateRun(runId, { status: "error", error: toErrorRecord(error), finished_at, owner: null })
+    checkpointer.takeOver(runId, { status: "running", owner: OWNER }, { status: "error", error: toErrorRecord(error), finished_at, owner: null })
   )
   const retried = write.pipe(
     Effect.retry({ schedule: MARK_ERROR_RETRIES, while: (e) => e.reason === "storage-failure" }),

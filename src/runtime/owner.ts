@@ -1,6 +1,9 @@
 /** Liveness of the process that owns (drives) a run. */
 import { readFileSync } from "node:fs"
 import { hostname } from "node:os"
+import { InputError } from "../errors.js"
+import type { HeartbeatRecord } from "../checkpoint/Checkpointer.js"
+import { leaseGraceMs, leaseLapsed, leaseState } from "./leases.js"
 
 /** The fields of `/proc/<pid>/stat` after `comm` (which may hold spaces and parentheses), or undefined where `/proc` cannot tell. */
 const statFields = (pid: number): ReadonlyArray<string> | undefined => {
@@ -15,22 +18,46 @@ const statFields = (pid: number): ReadonlyArray<string> | undefined => {
 /** When process `pid` started, in clock ticks since boot (field 22 of its stat), where `/proc` tells. */
 const startedAt = (pid: number): string | undefined => statFields(pid)?.[19]
 
+/** The environment variable that names the host recorded as a run's owner (see {@link THIS_HOST}). */
+export const HOST_ENV = "STARGRAPH_HOST"
+
+/**
+ * The host name recorded as the owner of the runs this process drives: `STARGRAPH_HOST`
+ * when set (e.g. to the pod name where hostnames are reused), else the machine's name.
+ * Owners of another host are judged by their heartbeat's lease, of this host by their pid.
+ */
+export const THIS_HOST = process.env[HOST_ENV] ?? hostname()
+
+/**
+ * What is wrong with `STARGRAPH_HOST`, when it is set to something an owner cannot hold
+ * (empty, a `:`, white space): checked where a process starts driving runs (`Heartbeat`).
+ */
+export const hostProblem = (value: string | undefined = process.env[HOST_ENV]): InputError | undefined =>
+  value === undefined || /^[^\s:]{1,253}$/.test(value)
+    ? undefined
+    : new InputError({
+      field: HOST_ENV,
+      message: `${HOST_ENV} is '${value}': the host recorded as a run's owner must be a non-empty name of at most 253 characters without ':' or white space`,
+      fix: `set ${HOST_ENV} to this host's or pod's name (e.g. ${HOST_ENV}=worker-3), or unset it to use the machine's name`
+    })
+
 /**
  * `host:pid:start` of this process, recorded as the owner of runs it drives. The start
  * time (where `/proc` gives it) tells this process from a later one that got the same pid:
  * a container restarted with the same hostname runs its server as pid 1 again.
  */
-export const OWNER = [hostname(), String(process.pid), ...[startedAt(process.pid)].filter((t) => t !== undefined)].join(":")
+export const OWNER = [THIS_HOST, String(process.pid), ...[startedAt(process.pid)].filter((t) => t !== undefined)].join(":")
 
 /**
  * True when `owner` (`host:pid`, or `host:pid:start`) is a live process on this host: the
  * pid answers signals, is not a zombie (exited, not reaped: it drives nothing any more),
  * and, when the owner recorded its start, started then (else the pid was reused by another
- * process). Other hosts count as live.
+ * process). A process of another host counts as live unless this process has seen its
+ * heartbeat stand still past its lease (see `leases.ts`).
  */
 export const ownerAlive = (owner: string): boolean => {
   const [host, pid, started] = owner.split(":")
-  if (host !== hostname()) return true
+  if (host !== THIS_HOST) return !leaseLapsed(owner)
   try {
     process.kill(Number(pid), 0)
   } catch {
@@ -43,22 +70,37 @@ export const ownerAlive = (owner: string): boolean => {
 }
 
 /** Whether `owner` is a process of another host (or container): its liveness cannot be checked from here. */
-export const ownerElsewhere = (owner: string): boolean => owner.split(":")[0] !== hostname()
+export const ownerElsewhere = (owner: string): boolean => owner.split(":")[0] !== THIS_HOST
 
 /** Who may take over a run `owner` drives: none, a dead process of this host, or (told so: `takeOver`) a process elsewhere. */
 export const ownerGone = (owner: string | null, takeOver = false): boolean =>
   owner === null || !ownerAlive(owner) || (takeOver && ownerElsewhere(owner))
 
+/** A span of milliseconds for an operator: `0.4 s`, `42 s`. */
+const seconds = (ms: number): string => (ms < 10_000 ? `${Math.round(Math.max(0, ms) / 100) / 10} s` : `${Math.round(ms / 1000)} s`)
+
 /**
  * Who drives a `running` run, for an operator: the owner with `(gone: …)` when it is a
  * dead process of this host (the run waits for `stargraph resume` or a server to adopt
- * it), `(another host: …)` when its liveness cannot be checked from here.
+ * it), `(alive)` for a live one; for a process of another host, how its lease stands:
+ * `heartbeat` is its heartbeat as read (`null`: it has none; undefined: not read, the
+ * Checkpointer keeps none). A heartbeat's age is the database's clock's: for display only
+ * (servers judge lapses by the beat counter, see `leases.ts`).
  */
-export const describeOwner = (owner: string | null): string =>
-  owner === null
-    ? "no process"
-    : !ownerAlive(owner)
-    ? `${owner} (gone: \`stargraph resume\` continues the run, a server adopts it)`
-    : ownerElsewhere(owner)
-    ? `${owner} (another host or container: not checked from here; --take-over if it is gone)`
-    : `${owner} (alive)`
+export const describeOwner = (owner: string | null, heartbeat?: HeartbeatRecord | null): string => {
+  if (owner === null) return "no process"
+  if (!ownerElsewhere(owner)) {
+    return ownerAlive(owner) ? `${owner} (alive)` : `${owner} (gone: \`stargraph resume\` continues the run, a server adopts it)`
+  }
+  const adopt = "a server on the database adopts the run, `stargraph resume` continues it"
+  const seen = leaseState(owner)
+  if (seen._tag === "Lapsed") return `${owner} (another host: lease lapsed ${seconds(seen.forMs)} ago: ${adopt})`
+  if (heartbeat === undefined) return `${owner} (another host or container: not checked from here; --take-over if it is gone)`
+  if (heartbeat === null) {
+    return `${owner} (another host: no heartbeat (an older Stargraph, or a process that does not beat): not checked from here; --take-over if it is gone)`
+  }
+  const past = heartbeat.age_ms - heartbeat.lease_ms - leaseGraceMs(heartbeat.lease_ms)
+  return past > 0
+    ? `${owner} (another host: lease lapsed ${seconds(past)} ago: ${adopt})`
+    : `${owner} (another host: alive, heartbeat seen ${seconds(heartbeat.age_ms)} ago, lease ${seconds(heartbeat.lease_ms)})`
+}

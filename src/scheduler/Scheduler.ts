@@ -3,7 +3,9 @@
  * record, step-0 checkpoint and `pending_runs` row, deduplicated by idempotency key in
  * one transaction) and returns its id with a Deferred of its RunSummary. Workers drive
  * queued runs FIFO per graph under a per-graph and a global concurrency limit. Pending
- * rows survive restarts and are picked up again; shutdown drains in-flight runs.
+ * rows survive restarts and are picked up again, as are the runs and queue claims of a
+ * dead process of this host or of one of another host whose lease lapsed (see
+ * `runtime/leases.ts`); shutdown drains in-flight runs.
  */
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
@@ -41,7 +43,8 @@ import { type BreakpointFields, type BreakpointNodes, resolveBreakpoints } from 
 import { explainMoved, threadRun } from "../graph/threads.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
 import { nowIso, OWNER } from "../runtime/RunLoop.js"
-import { ownerAlive } from "../runtime/owner.js"
+import { leaseGraceMs, leaseState, observeHeartbeats } from "../runtime/leases.js"
+import { ownerAlive, ownerElsewhere } from "../runtime/owner.js"
 import { settledChild } from "../runtime/waitedChild.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { GraphRegistry } from "./GraphRegistry.js"
@@ -250,7 +253,9 @@ export const make = (
           } else if (error._tag === "CheckpointError" && error.reason !== "unknown-run") {
             yield* checkpointer.updateRun(job.runId, { status: "error", error: toErrorRecord(error), finished_at: yield* nowIso, owner: null })
           }
-          yield* checkpointer.completePending(job.runId)
+          // A run adopted off the queue's books that its owner still drives (it beat again
+          // since the poll: refused) keeps whatever row it has.
+          if (job.claim || error._tag !== "RunStateError") yield* checkpointer.completePending(job.runId)
           yield* Effect.logWarning(`scheduler: run ${job.runId} could not be resumed: ${error.message}`)
         } else {
           const run = opened.right
@@ -258,6 +263,8 @@ export const make = (
           // A run that stops leaves the queue in the same transaction as its last status change.
           const outcome = yield* Effect.either(run.start())
           if (Either.isRight(outcome)) return yield* settle(job.runId, Either.right(outcome.right))
+          // Another process took the run over (this one's lease lapsed): it goes on there.
+          if (outcome.left._tag === "CheckpointError" && outcome.left.reason === "taken-over") yield* Effect.logWarning(`scheduler: ${outcome.left.message}`)
         }
         yield* settle(job.runId, yield* Effect.either(summaryFromStore(checkpointer, job.runId)))
       }).pipe(
@@ -402,7 +409,7 @@ export const make = (
             : {})
         }
         // (And from its last step: a run whose state was edited meanwhile is not queued with the wait read before.)
-        if (!(yield* checkpointer.takeOver(runId, { status: record.status, owner: record.owner, last_step: record.last_step }, patch))) {
+        if (!(yield* checkpointer.takeOver(runId, { status: record.status, owner: record.owner, step: record.last_step }, patch))) {
           const now = Option.getOrUndefined(yield* checkpointer.getRun(runId))
           return yield* new RunStateError({
             runId,
@@ -436,10 +443,34 @@ export const make = (
     const runningRuns = yield* rotating("running")
     const waitingRuns = yield* rotating("awaiting-input")
 
+    /** Owners this process reported lapsed (once each, until they beat again). */
+    const reported = new Set<string>()
+    /**
+     * Read the heartbeats of the processes of other hosts among `owners` (see `leases.ts`):
+     * one whose beat stands still past its lease counts as gone (`ownerAlive`) from then on.
+     */
+    const watchLeases = (owners: Iterable<string | null>) =>
+      Effect.gen(function*() {
+        const elsewhere = [...new Set([...owners].filter((o): o is string => o !== null && o !== OWNER && ownerElsewhere(o)))]
+        if (elsewhere.length === 0 || checkpointer.heartbeats === undefined) return
+        observeHeartbeats(elsewhere, yield* checkpointer.heartbeats(elsewhere))
+        for (const owner of elsewhere) {
+          const lease = leaseState(owner)
+          if (lease._tag === "Lapsed" && !reported.has(owner)) {
+            reported.add(owner)
+            const stood = (lease.forMs + lease.leaseMs + leaseGraceMs(lease.leaseMs)) / 1000
+            yield* Effect.logWarning(`scheduler: the heartbeat of process ${owner} (another host) has stood still for ${stood.toFixed(1)} s, past its lease of ${lease.leaseMs} ms: its runs are handed over`)
+          }
+          if (lease._tag !== "Lapsed") reported.delete(owner)
+        }
+      })
     /** Queue rows this process does not know yet (enqueued elsewhere, or left by a dead process). */
     const poll = Effect.gen(function*() {
-      // Claims of dead processes are released first, so their rows are read as unclaimed below.
+      // Claims of dead processes (or of processes elsewhere whose lease lapsed) are released
+      // first, so their rows are read as unclaimed below.
       const claimed = yield* checkpointer.listPending(500, { claimed: true })
+      const orphans = options.pickUpPending === false ? [] : yield* runningRuns
+      yield* watchLeases([...claimed.map((r) => r.claimed_by), ...orphans.map((r) => r.owner)])
       const dead = new Set(claimed.flatMap((r) => (r.claimed_by !== null && r.claimed_by !== OWNER && !ownerAlive(r.claimed_by) ? [r.claimed_by] : [])))
       for (const owner of dead) yield* checkpointer.releaseClaims(owner)
       // The rows this server can run: unclaimed, of its graphs (past any number of others').
@@ -450,11 +481,13 @@ export const make = (
         if (Either.isLeft(graph)) continue
         yield* offer({ runId: row.run_id, graph: graph.right, actor: undefined, claim: true })
       }
-      // Runs left `running` by a process of this host that died (kill -9, a crash) while it
-      // drove them outside the queue (a run it resumed: /respond, /resume, a fork): nothing
-      // would pick them up, so adopt them, as the queue's rows of a dead process are.
+      // Runs left `running` by a process of this host that died (kill -9, a crash), or of
+      // another host whose lease lapsed, while it drove them outside the queue (a run it
+      // resumed: /respond, /resume, a fork): nothing would pick them up, so adopt them, as
+      // the queue's rows of a dead process are. (The drive takes each over from the owner
+      // and the step it was read with: one that wakes up and commits first keeps its run.)
       if (options.pickUpPending !== false) {
-        for (const run of yield* runningRuns) {
+        for (const run of orphans) {
           if (run.owner === null || ownerAlive(run.owner) || known.has(run.run_id) || enqueuing.has(run.run_id)) continue
           if (rows.some((row) => row.run_id === run.run_id)) continue
           // A subgraph's child run goes on when its parent does (its subgraph node resumes

@@ -37,6 +37,7 @@ import * as ArtifactStore from "../checkpoint/ArtifactStore.js"
 import type { ArtifactStoreShape } from "../checkpoint/artifactModels.js"
 import { checkpointerLayer, describeDatabase } from "../checkpoint/openDatabase.js"
 import { ApiError, InputError, StargraphError, StargraphRuntimeError } from "../errors.js"
+import * as Heartbeat from "../runtime/Heartbeat.js"
 import * as GraphRegistry from "../scheduler/GraphRegistry.js"
 import * as Scheduler from "../scheduler/Scheduler.js"
 import { AuditSink, discard, jsonl } from "../telemetry/AuditSink.js"
@@ -112,6 +113,12 @@ export interface ServeOptions {
    */
   readonly trustedProxies?: ReadonlyArray<string> | undefined
   readonly scheduler?: Scheduler.SchedulerOptions | undefined
+  /**
+   * This server's lease, ms (default 30 000): its heartbeat beats every third of it, and a
+   * server on another host takes its runs over once the beat has stood still for longer
+   * than the lease and a third (see `Heartbeat`, docs/scheduler.md).
+   */
+  readonly leaseMs?: number | undefined
   /** Environment for webhook secrets (default `process.env`). */
   readonly env?: { readonly [name: string]: string | undefined }
   /**
@@ -589,6 +596,8 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     const base = Scheduler.layer(schedulerOptions).pipe(
       Layer.provideMerge(GraphRegistry.layerFromPaths([...new Set(paths)], { moduleRoots: options.moduleRoots })),
       Layer.provideMerge(options.auditLog ? jsonl(options.auditLog, "auditLog (--audit-log)") : Layer.succeed(AuditSink, discard)),
+      // Beats from before the Scheduler starts until after it has drained (its runs handed back).
+      Layer.provideMerge(Heartbeat.layer({ leaseMs: options.leaseMs })),
       Layer.provideMerge(checkpointerLayer(db, { synchronous: options.synchronous })),
       Layer.provideMerge(options.artifacts !== undefined ? ArtifactStore.layer(options.artifacts) : ArtifactStore.filesystem(ArtifactStore.besideDatabase(db)))
     )

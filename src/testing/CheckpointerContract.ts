@@ -234,24 +234,24 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* is(read.status === "pending", "the batch's patch was not applied")
     })),
 
-  check("commitSteps with expected writes only while status, owner and last step are as read: else run-changed, nothing written", (c, is) =>
+  check("commitSteps with expected writes only while status and owner are as read and no step after the one read is committed: else run-changed, nothing written", (c, is) =>
     Effect.gen(function*() {
       const id = (yield* c.createRun(newRun())).record.run_id
       yield* c.commitSteps([cp(id, 1)], { status: "awaiting-input", owner: null })
       const waiting = { node: "ask", prompt: "ok?", step: 3, response_field: "answer" }
-      yield* c.commitSteps([cp(id, 2)], { waiting }, { expected: { status: "awaiting-input", owner: null, last_step: 1 } })
+      yield* c.commitSteps([cp(id, 2)], { waiting }, { expected: { status: "awaiting-input", owner: null, step: 1 } })
       const read = yield* some("expected", "getRun", yield* c.getRun(id))
       yield* is(read.last_step === 2 && read.status === "awaiting-input" && same(read.waiting, waiting), `the step and its patch are written: ${JSON.stringify(read)}`)
       // A second writer that read step 1 (another edit): refused, although status and owner still match.
-      yield* failsWith("expected", "a commit from a stale last step", c.commitSteps([cp(id, 3)], {}, { expected: { status: "awaiting-input", owner: null, last_step: 1 } }), "run-changed")
+      yield* failsWith("expected", "a commit from a stale last step", c.commitSteps([cp(id, 3)], {}, { expected: { status: "awaiting-input", owner: null, step: 1 } }), "run-changed")
       yield* failsWith("expected", "a commit from a stale status", c.commitSteps([cp(id, 3)], {}, { expected: { status: "paused", owner: null } }), "run-changed")
       yield* failsWith("expected", "a commit from a stale owner", c.commitSteps([cp(id, 3)], {}, { expected: { status: "awaiting-input", owner: "host:9" } }), "run-changed")
       const steps = (yield* c.listCheckpoints(id)).map((x) => x.step)
       yield* is(same(steps, [0, 1, 2]), `a refused commit writes no checkpoint: ${JSON.stringify(steps)}`)
-      // takeOver with a last step: a run whose steps moved on since it was read is not taken over.
-      yield* is(!(yield* c.takeOver(id, { status: "awaiting-input", owner: null, last_step: 1 }, { status: "running", owner: "host:1" })), "a take-over from a stale last step does not apply")
-      yield* is(yield* c.takeOver(id, { status: "awaiting-input", owner: null, last_step: 2 }, { status: "running", owner: "host:1" }), "a take-over from the last step applies")
-      yield* failsWith("expected", "a commit once another process took the run over", c.commitSteps([cp(id, 3)], {}, { expected: { status: "awaiting-input", owner: null, last_step: 2 } }), "run-changed")
+      // takeOver with a step: a run whose steps moved on since it was read is not taken over.
+      yield* is(!(yield* c.takeOver(id, { status: "awaiting-input", owner: null, step: 1 }, { status: "running", owner: "host:1" })), "a take-over from a stale step does not apply")
+      yield* is(yield* c.takeOver(id, { status: "awaiting-input", owner: null, step: 2 }, { status: "running", owner: "host:1" }), "a take-over from the last step applies")
+      yield* failsWith("expected", "a commit once another process took the run over", c.commitSteps([cp(id, 3)], {}, { expected: { status: "awaiting-input", owner: null, step: 2 } }), "run-changed")
       yield* is((yield* some("expected", "getRun", yield* c.getRun(id))).last_step === 2, "nothing was written")
     })),
 
@@ -384,7 +384,7 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* is(!(yield* c.claimPending(`run-${randomUUID()}`, "host:2", AT)), "claiming an unknown run fails")
     })),
 
-  check("claimPending keeps an answer given to a requeued run (waiting.given) and drops a wait without one", (c, is) =>
+  check("claimPending keeps an answer given to a requeued run (waiting.given), whatever text it holds, and drops a wait without one", (c, is) =>
     Effect.gen(function*() {
       const waiting = { node: "review", prompt: "Approve?", step: 2, response_field: "decision", kind: "node" as const }
       const answered = (yield* c.createRun(newRun())).record.run_id
@@ -398,6 +398,15 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* c.requeue(unanswered, AT)
       yield* is(yield* c.claimPending(unanswered, "host:1", AT), "the other run is claimed")
       yield* is((yield* some("claim", "getRun", yield* c.getRun(unanswered))).waiting === null, "a wait without an answer is dropped")
+      // Text JSON allows but some databases' JSON types refuse (a NUL, half a surrogate pair): still claimed, still kept.
+      const odd = { value: { text: "cut\u0000off \ud83d" }, actor: "bob" }
+      const oddRun = (yield* c.createRun(newRun())).record.run_id
+      yield* c.updateRun(oddRun, { status: "paused", owner: null, waiting: { ...waiting, payload: { draft: "\u0000" }, given: odd } })
+      yield* c.requeue(oddRun, AT)
+      yield* is(yield* c.claimPending(oddRun, "host:1", AT), "a run whose kept answer holds a NUL and a lone surrogate is claimed")
+      const oddKept = yield* some("claim", "getRun", yield* c.getRun(oddRun))
+      // (Compared as JSON text: a canonical form refuses the lone surrogate.)
+      yield* is(oddKept.status === "running" && JSON.stringify(oddKept.waiting?.given) === JSON.stringify(odd), `that answer is kept as given: ${JSON.stringify(oddKept.waiting)}`)
     })),
 
   check("releaseClaims frees an owner's claims so another process can take them", (c, is) =>

@@ -15,7 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { describe, expect, it } from "vitest"
 import * as ArtifactStore from "../../src/checkpoint/ArtifactStore.js"
-import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
+import { Checkpointer, type CheckpointerShape } from "../../src/checkpoint/Checkpointer.js"
 import * as Connection from "../../src/checkpoint/connection.js"
 import { SCHEMA_VERSION } from "../../src/checkpoint/migrations.js"
 import { prune } from "../../src/checkpoint/prune.js"
@@ -285,6 +285,73 @@ export const conformance = (backend: Backend): void => {
       expect(out.left).toEqual([out.parent.run_id, out.fork.cfRunId, out.waiting.run_id].sort())
       expect([out.gone, out.doneCheckpoints]).toEqual([true, []])
       expect(Either.isLeft(out.bad) && out.bad.left).toMatchObject({ _tag: "InputError", field: "statuses" })
+    })
+
+    it("prune never deletes a thread's newest run (the thread would skip back to an older one): it keeps it and counts it", async () => {
+      const store = await backend.fresh()
+      const filename = store.db
+      const layer = Layer.mergeAll(store.layer(), store.client(), ArtifactStore.memory)
+      const out = await Effect.runPromise(Effect.gen(function*() {
+        const graph = yield* Graph.make(tiny)
+        const checkpointer = yield* Checkpointer
+        const turn = (threadId?: string) => Effect.flatMap(graph.start(threadId === undefined ? {} : { threadId }), (r) => r.start())
+        // Thread c: a done run, then one cancelled before it ran (its newest).
+        const cFirst = yield* turn("c")
+        const cLast = yield* graph.start({ threadId: "c" })
+        yield* checkpointer.updateRun(cLast.runId, { status: "cancelled", finished_at: new Date().toISOString() })
+        // Thread d: two done runs. And a run on no thread.
+        const dFirst = yield* turn("d")
+        const dLast = yield* turn("d")
+        const alone = yield* turn()
+        yield* Effect.sleep("5 millis")
+        const future = new Date().toISOString()
+        // By status: the cancelled run is c's newest, so it stays (and c does not go back to its done run).
+        const cancelledOnly = yield* prune(filename, { before: future, statuses: ["cancelled"] })
+        const cRefused = yield* Effect.flip(graph.start({ threadId: "c" }))
+        const dry = yield* prune(filename, { before: future, dryRun: true })
+        const all = yield* prune(filename, { before: future })
+        const left = (yield* checkpointer.listRuns({ limit: 50 })).runs.map((r) => r.run_id).sort()
+        // d goes on from its newest run, which was kept.
+        const dNext = yield* graph.start({ threadId: "d" })
+        const dNextRecord = Option.getOrThrow(yield* checkpointer.getRun(dNext.runId))
+        return { cFirst, cLast: cLast.runId, dFirst, dLast, alone, cancelledOnly, cRefused, dry, all, left, dNextRecord }
+      }).pipe(Effect.provide(layer)))
+      expect(out.cancelledOnly).toMatchObject({ runs: 0, kept: 0, kept_newest: 1, run_ids: [] })
+      expect(out.cRefused).toMatchObject({ _tag: "RunStateError", runId: out.cLast, status: "cancelled" })
+      expect(out.dry).toMatchObject({ runs: 3, kept: 0, kept_newest: 2 })
+      expect(out.all).toMatchObject({ runs: 3, kept: 0, kept_newest: 2 })
+      expect([...out.all.run_ids].sort()).toEqual([out.cFirst.run_id, out.dFirst.run_id, out.alone.run_id].sort())
+      expect(out.left).toEqual([out.cLast, out.dLast.run_id].sort())
+      expect(out.dNextRecord).toMatchObject({ thread_id: "d", continued_from: out.dLast.run_id })
+    })
+
+    it("a fork whose parent a prune deletes between reading it and writing the fork is refused and left failed, not left pointing at a deleted recording", async () => {
+      const store = await backend.fresh()
+      const filename = store.db
+      const base = Layer.mergeAll(store.layer(), store.client(), ArtifactStore.memory)
+      // The real store, with a real prune committed just before a fork is written: the
+      // moment a prune by another process can come, after the fork read its parent.
+      const racing = Layer.effect(
+        Checkpointer,
+        Effect.gen(function*() {
+          const real = yield* Checkpointer
+          const context = yield* Effect.context<SqlClient.SqlClient | ArtifactStore.ArtifactStore>()
+          const pruneNow = Effect.provide(Effect.suspend(() => prune(filename, { before: new Date().toISOString() })), context)
+          return { ...real, createRun: (run) => run.runIdPrefix === "cf" ? Effect.zipRight(Effect.orDie(pruneNow), real.createRun(run)) : real.createRun(run) } satisfies CheckpointerShape
+        })
+      ).pipe(Layer.provide(base))
+      const parent = await Effect.runPromise(Effect.gen(function*() {
+        const graph = yield* Graph.make(tiny)
+        const done = yield* Effect.flatMap(graph.start(), (r) => r.start())
+        yield* Effect.sleep("5 millis")
+        return done
+      }).pipe(Effect.provide(base)))
+      const refused = await Effect.runPromise(Effect.flip(Effect.flatMap(Graph.make(tiny), (graph) => Replay.fork(graph, parent.run_id))).pipe(Effect.provide(racing)))
+      const runs = await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listRuns({ limit: 50 })).pipe(Effect.provide(base)))
+      expect(refused).toMatchObject({ _tag: "CheckpointError", reason: "unknown-run", runId: parent.run_id })
+      expect(refused.message).toContain(`run ${parent.run_id} was deleted`)
+      // Only the fork is left, failed with that error: nothing drives or resumes it.
+      expect(runs.runs.map((r) => [r.parent_run_id, r.status, r.error?.type])).toEqual([[parent.run_id, "failed", "CheckpointError"]])
     })
   })
 }

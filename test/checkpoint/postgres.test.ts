@@ -3,12 +3,14 @@
  * database per test): the conformance suite SQLite passes too, then what several
  * processes on one database need (claims, take-overs, idempotency keys and migrations
  * raced by two pools), the schema, typed errors for bad URLs and unreachable servers, and
- * a real graph run, interrupted, resumed, replayed and forked across two pools.
+ * a real graph run, interrupted, resumed, replayed and forked across two pools; process
+ * leases (a killed CLI run of "another host" adopted by a server once its lease lapses).
  */
 import { randomBytes } from "node:crypto"
 import { cpSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -29,7 +31,11 @@ import { SCHEMA_VERSION } from "../../src/checkpoint/migrations.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as Replay from "../../src/replay/Replay.js"
+import * as Heartbeat from "../../src/runtime/Heartbeat.js"
+import * as GraphRegistry from "../../src/scheduler/GraphRegistry.js"
+import * as Scheduler from "../../src/scheduler/Scheduler.js"
 import { ROOT, runIdOf, stargraph, startStargraph, tempDir } from "../helpers/cli.js"
+import { heartbeatChecks, ownerGuardChecks } from "../helpers/leaseChecks.js"
 import { freePort, type PostgresServer, startPostgres } from "../helpers/postgres.js"
 import { conformance, type Store } from "./conformance.js"
 
@@ -162,7 +168,59 @@ describe("PostgreSQL Checkpointer: several processes on one database", () => {
     ))
     expect(listed.map((p) => p.runs.length)).toEqual([0, 0, 0, 0])
     expect(await server.query("SELECT version FROM stargraph_schema", [], databaseName(url))).toEqual([{ version: PG_SCHEMA_VERSION }])
-    expect(await tablesOf(url)).toEqual(["checkpoints", "pending_runs", "runs_history", "stargraph_schema", "trigger_cursors"])
+    expect(await tablesOf(url)).toEqual(["checkpoints", "pending_runs", "process_heartbeats", "runs_history", "stargraph_schema", "trigger_cursors"])
+  })
+})
+
+describe("PostgreSQL Checkpointer: callers that give up", () => {
+  it("a write whose caller gives up while it waits for a pooled connection does not keep that connection: the pool serves later writes", async () => {
+    const url = await server.freshDatabase()
+    const result = await Effect.runPromise(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const checkpointer = yield* PgCheckpointer.make("db")
+      // Both connections of the pool busy for a moment (two long statements).
+      const busy = yield* Effect.fork(Effect.all([sql`SELECT pg_sleep(0.6)`, sql`SELECT pg_sleep(0.6)`], { concurrency: 2 }))
+      yield* Effect.sleep("150 millis")
+      // Two writes whose callers stop waiting (an HTTP client gone, a timeout) while the pool is busy.
+      const gaveUp = yield* Effect.all([
+        Effect.either(Effect.timeout(checkpointer.createRun(queued("g:a")), "100 millis")),
+        Effect.either(Effect.timeout(checkpointer.createRun(queued("g:b")), "100 millis"))
+      ], { concurrency: 2 })
+      yield* busy.await
+      // Once the pool is free, a write and a read go through (before the fix both hung: the pool had lent its two connections for good).
+      const later = yield* Effect.either(Effect.timeout(checkpointer.createRun(queued("g:c")), "5 seconds"))
+      const read = yield* Effect.either(Effect.timeout(checkpointer.listRuns({ limit: 10 }), "5 seconds"))
+      return { gaveUp: gaveUp.map((r) => r._tag), later: later._tag, graphs: Either.isRight(read) ? read.right.runs.map((r) => r.graph_id).sort() : read.left }
+    }).pipe(Effect.provide(PgCheckpointer.layerClient({ url, maxConnections: 2 }))))
+    expect(result.gaveUp).toEqual(["Left", "Left"])
+    expect(result.later).toBe("Right")
+    // The writes given up on were stopped before their first statement: only the later one is there.
+    expect(result.graphs).toEqual(["g:c"])
+  })
+})
+
+describe("PostgreSQL Checkpointer: threads", () => {
+  it("two runs that continue one thread's newest run, written at once: one is written, the other is refused thread-moved, even when the first is slow to insert", async () => {
+    const url = await server.freshDatabase()
+    // B's insert made slow (a slow round trip, a pause): C starts, and would finish, inside B's transaction.
+    const slowInserts = async () => server.query(`CREATE FUNCTION slow_insert() RETURNS trigger AS $$ BEGIN IF NEW.inputs LIKE '%slow%' THEN PERFORM pg_sleep(1); END IF; RETURN NEW; END $$ LANGUAGE plpgsql;
+      CREATE TRIGGER slow_insert BEFORE INSERT ON runs_history FOR EACH ROW EXECUTE FUNCTION slow_insert();`, [], databaseName(url))
+    const result = await Effect.runPromise(Effect.gen(function*() {
+      const checkpointer = yield* Checkpointer
+      const onThread = (inputs: Record<string, unknown>, continuedFrom: string | null) => queued("g:chat", { queued: false, inputs, thread_id: "t-1", continued_from: continuedFrom })
+      const a = (yield* checkpointer.createRun(onThread({ say: "a" }, null))).record.run_id
+      yield* checkpointer.updateRun(a, { status: "done", finished_at: AT })
+      yield* Effect.promise(slowInserts)
+      const b = yield* Effect.fork(checkpointer.createRun(onThread({ say: "slow b" }, a)))
+      yield* Effect.sleep("300 millis")
+      const c = yield* Effect.either(checkpointer.createRun(onThread({ say: "c" }, a)))
+      const written = yield* b.await
+      const thread = yield* checkpointer.listRuns({ thread_id: "t-1", limit: 10 })
+      return { a, c, written: written._tag, thread: thread.runs.map((r) => [r.inputs["say"], r.continued_from]) }
+    }).pipe(Effect.provide(PgCheckpointer.layer(url))))
+    expect(result.written).toBe("Success")
+    expect(Either.isLeft(result.c) && result.c.left).toMatchObject({ _tag: "CheckpointError", reason: "thread-moved" })
+    expect(result.thread).toEqual([["slow b", result.a], ["a", null]])
   })
 })
 
@@ -220,7 +278,7 @@ describe("PostgreSQL Checkpointer: schema", () => {
     expect(runs).toBe(1)
     expect(await tablesOf(url)).toEqual([])
     const inSchema = await server.query("SELECT tablename FROM pg_tables WHERE schemaname = 'stargraph' ORDER BY tablename", [], databaseName(url))
-    expect(inSchema.map((r) => r["tablename"])).toEqual(["checkpoints", "pending_runs", "runs_history", "stargraph_schema", "trigger_cursors"])
+    expect(inSchema.map((r) => r["tablename"])).toEqual(["checkpoints", "pending_runs", "process_heartbeats", "runs_history", "stargraph_schema", "trigger_cursors"])
   })
 })
 
@@ -305,6 +363,73 @@ describe("PostgreSQL Checkpointer: a real graph across two pools", () => {
     expect(rejected.summary).toMatchObject({ status: "done", fork_step: reviewStep, final_state: { outcome: "rejected: not now" } })
     const runs = await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listRuns({ limit: 10 })).pipe(Effect.provide(first)))
     expect(runs.runs.map((r) => r.run_id)).toEqual([rejected.cfRunId, replayed.cfRunId, done.run_id])
+  })
+})
+
+describe("PostgreSQL Checkpointer: process leases", () => {
+  const slow = join(ROOT, "test", "fixtures", "slow", "graph.yaml")
+
+  it("keeps heartbeats; refuses the writes of a run taken over, and a take-over from a step the run moved past", async () => {
+    const url = await server.freshDatabase()
+    await Effect.runPromise(Effect.gen(function*() {
+      const c = yield* Checkpointer
+      yield* heartbeatChecks(c)
+      yield* ownerGuardChecks(c, yield* Graph.load(slow))
+    }).pipe(Effect.provide(PgCheckpointer.layer(url))))
+  })
+
+  it("an owner's step commit and a take-over from the step before it, raced from two pools: exactly one of them wins, every time", async () => {
+    const url = await server.freshDatabase()
+    const graph = await Effect.runPromise(Graph.load(slow))
+    const outcomes = await withTwoPools(url, (a, b) =>
+      Effect.forEach(Array.from({ length: 20 }, (_, i) => i), () =>
+        Effect.gen(function*() {
+          const stale = "stalled-host:9:9"
+          const created = yield* a.createRun({ ...(yield* graph.newRun({ inputs: {} })), running: { owner: stale, started_at: AT } })
+          const step0 = Option.getOrThrow(yield* a.latestCheckpoint(created.record.run_id))
+          const [committed, taken] = yield* Effect.all([
+            Effect.either(a.commitSteps([{ ...step0, step: 1, parent_step: 0 }], undefined, { owner: stale })),
+            b.takeOver(created.record.run_id, { status: "running", owner: stale, step: 0 }, { owner: "adopter:1:1" })
+          ], { concurrency: 2 })
+          return [Either.isRight(committed), taken]
+        })))
+    for (const [committed, taken] of outcomes) expect(committed !== taken).toBe(true)
+  })
+
+  it("a CLI run on 'another host', killed mid-run, is adopted by a server on the database once its lease lapses, and finished from its last checkpoint", async () => {
+    const url = await server.freshDatabase()
+    const name = databaseName(url)
+    // Empty until the CLI has created the tables.
+    const steps = async () => (await server.query("SELECT step FROM checkpoints ORDER BY step", [], name).catch(() => [])).map((r) => Number(r["step"]))
+    const cli = startStargraph(["run", slow, "--db", url, "--lease", "500ms", "--no-summary"], { env: { STARGRAPH_HOST: "pg-host-a", SLOW_NODE_MS: "250" } })
+    for (let i = 0; i < 600 && (await steps()).length < 4; i++) await new Promise((r) => setTimeout(r, 50))
+    cli.child.kill("SIGKILL")
+    await cli.done
+    const [run] = await server.query("SELECT run_id, status, owner FROM runs_history", [], name)
+    expect(run).toMatchObject({ status: "running", owner: expect.stringMatching(/^pg-host-a:/) })
+    const before = await steps()
+    expect(before.length).toBeLessThan(11)
+    const slowBefore = process.env["SLOW_NODE_MS"]
+    process.env["SLOW_NODE_MS"] = "5"
+    try {
+      const summary = await Effect.runPromise(Effect.gen(function*() {
+        const graph = yield* Graph.load(slow)
+        return yield* Effect.flatMap(Scheduler.Scheduler, (s) => Effect.timeout(s.await(String(run!["run_id"])), "30 seconds")).pipe(
+          Effect.provide(Scheduler.layer({ pollIntervalMs: 100 }).pipe(
+            Layer.provideMerge(GraphRegistry.layer([graph])),
+            Layer.provideMerge(Heartbeat.layer({ leaseMs: 2000 })),
+            Layer.provideMerge(PgCheckpointer.layer(url))
+          ))
+        )
+      }))
+      expect(summary).toMatchObject({ status: "done", final_state: { count: 10, log: ["n0@0", "n1@1", "n2@2", "n3@3", "n4@4", "n5@5", "n6@6", "n7@7", "n8@8", "n9@9"] } })
+    } finally {
+      if (slowBefore === undefined) delete process.env["SLOW_NODE_MS"]
+      else process.env["SLOW_NODE_MS"] = slowBefore
+    }
+    expect(await steps()).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    // The killed process's heartbeat stays (it never stopped cleanly); the server's went with it.
+    expect(await server.query("SELECT owner, lease_ms FROM process_heartbeats", [], name)).toEqual([{ owner: run!["owner"], lease_ms: 500 }])
   })
 })
 

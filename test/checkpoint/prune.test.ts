@@ -9,8 +9,8 @@ import { prunable } from "../../src/checkpoint/prune.js"
 import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
 
 const old = "2026-01-01T00:00:00.000Z"
-const row = (run_id: string, over: Partial<{ parent_run_id: string | null; derived_hash: string | null; status: string; finished_at: string | null }> = {}) =>
-  ({ run_id, parent_run_id: null, derived_hash: null, status: "done", finished_at: old, ...over })
+const row = (run_id: string, over: Partial<{ parent_run_id: string | null; derived_hash: string | null; status: string; finished_at: string | null; thread_newest: number }> = {}) =>
+  ({ run_id, parent_run_id: null, derived_hash: null, status: "done", finished_at: old, thread_newest: 0, ...over })
 
 describe("prunable", () => {
   it("deletes old ended runs with their subgraph children; keeps a fork's parent while the fork stays, and a child while its parent stays", () => {
@@ -31,6 +31,22 @@ describe("prunable", () => {
     // b (its fork waits) and c-child (its parent is paused) were old enough.
     expect(kept).toBe(2)
   })
+
+  it("keeps a thread's newest run whatever its status, and what it keeps (its subgraph children); older runs of the thread go", () => {
+    const rows = [
+      row("t1"),
+      row("t2", { status: "failed", thread_newest: 1 }),
+      row("t2-child", { parent_run_id: "t2" }),
+      row("u1", { status: "cancelled", thread_newest: 1 }),
+      row("v1", { thread_newest: 1, finished_at: "2026-12-01T00:00:00.000Z" })
+    ]
+    const all = prunable(rows, "2026-06-01T00:00:00.000Z", ["done", "failed", "cancelled"])
+    expect([...all.ids]).toEqual(["t1"])
+    // t2 and u1 are their threads' newest; t2-child stays with its parent. v1 is too recent to count.
+    expect([all.kept_newest, all.kept]).toEqual([2, 1])
+    const failedOnly = prunable(rows, "2026-06-01T00:00:00.000Z", ["failed"])
+    expect([[...failedOnly.ids], failedOnly.kept_newest, failedOnly.kept]).toEqual([[], 1, 0])
+  })
 })
 
 describe("stargraph prune on SQLite (the library's prune: test/checkpoint/conformance.ts)", () => {
@@ -48,6 +64,25 @@ describe("stargraph prune on SQLite (the library's prune: test/checkpoint/confor
     const real = await stargraph(["prune", "--db", db, "--before", "0m"], { cwd: dir })
     expect(real.stdout).toMatch(/^deleted 1 run that finished before .* \(\d+ checkpoints\)\n$/)
     expect((await stargraph(["inspect", id, "--db", db], { cwd: dir })).code).toBe(2)
+  })
+
+  it("stargraph prune keeps a thread's newest run and says so; the thread then goes on from it", async () => {
+    const dir = tempDir()
+    const db = join(dir, "thread.sqlite")
+    const graph = join(ROOT, "examples", "hello", "graph.yaml")
+    const turn = async () => runIdOf((await stargraph(["run", graph, "--inputs", "message=hi", "--thread", "demo", "--db", db, "--quiet"], { cwd: dir })).stdout)
+    const first = await turn()
+    const second = await turn()
+    const pruned = await stargraph(["prune", "--db", db, "--before", "0m"], { cwd: dir })
+    expect([pruned.code, pruned.stdout]).toEqual([
+      0,
+      expect.stringMatching(/^deleted 1 run that finished before .* \(\d+ checkpoints\)\nkept 1 as old that is its thread's newest run \(a thread goes on from its newest run, never from an older one\)\n$/)
+    ])
+    const json = await stargraph(["prune", "--db", db, "--before", "0m", "--dry-run", "--json"], { cwd: dir })
+    expect(JSON.parse(json.stdout)).toMatchObject({ runs: 0, kept: 0, kept_newest: 1, run_ids: [] })
+    expect((await stargraph(["inspect", first, "--db", db], { cwd: dir })).code).toBe(2)
+    const third = await stargraph(["inspect", await turn(), "--db", db, "--json"], { cwd: dir })
+    expect(JSON.parse(third.stdout)).toMatchObject({ thread_id: "demo", continued_from: second })
   })
 
   it("stargraph prune deletes the runs' artifact entries and the blobs no remaining run refers to, and writes one audit line", async () => {

@@ -180,7 +180,7 @@ describe("SQLite Checkpointer", () => {
     expect(conn.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION)
     expect(conn.pragma("journal_mode", { simple: true })).toBe("wal")
     const tables = (conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>).map((t) => t.name)
-    expect(tables).toEqual(["checkpoints", "pending_runs", "runs_history", "trigger_cursors"])
+    expect(tables).toEqual(["checkpoints", "pending_runs", "process_heartbeats", "runs_history", "trigger_cursors"])
     conn.close()
   })
 

@@ -244,7 +244,10 @@ describe("the database from STARGRAPH_DB", () => {
     expect((await stargraph(["resume", asking, "--response", "{\"approved\":true}", "--quiet"], { cwd: dir, env })).last).toBe(`run_id=${asking} status=done`)
     expect((await stargraph(["cancel", other], { cwd: dir, env })).last).toBe(`run_id=${other} status=cancelled`)
     expect((await stargraph(["replay", done], { cwd: dir, env })).stdout).toMatch(/^cf_run_id=cf-/)
-    expect((await stargraph(["prune", "--before", "0m", "--dry-run"], { cwd: dir, env })).stdout).toMatch(/^would delete 4 runs/)
+    // Four runs ended; the one on thread t-env is its thread's newest, which prune keeps.
+    const pruned = (await stargraph(["prune", "--before", "0m", "--dry-run"], { cwd: dir, env })).stdout
+    expect(pruned).toMatch(/^would delete 3 runs/)
+    expect(pruned).toContain("kept 1 as old that is its thread's newest run")
     // --db wins over the variable (this file is not there: refused, nothing created).
     const flag = await stargraph(["list", "--db", join(dir, "flag.sqlite")], { cwd: dir, env })
     expect([flag.code, flag.stderr]).toEqual([2, expect.stringMatching(/^error: CheckpointError\[not-a-database\]: there is no database at .*flag\.sqlite/)])
@@ -303,13 +306,13 @@ describe("a database written by an older Stargraph", () => {
   it("list and inspect read it as it is (no migration, no note); run backs it up and says so on stderr, then migrates", async () => {
     const db = join(work, "older.sqlite")
     const id = runIdOf((await stargraph(["run", "hello/graph.yaml", "--inputs", "message=old", "--db", db, "--quiet"], { cwd: work })).last)
-    // One schema back: what the newest migration (10, threads) added is not there yet.
+    // Two schemas back: what the newest migrations (10, threads; 11, process heartbeats) added is not there yet.
     const version = (file: string, set?: number) => {
       const conn = new Database(file)
       try {
         if (set !== undefined) {
-          for (const st of ["DROP INDEX runs_history_thread_active", "DROP INDEX runs_history_thread", "ALTER TABLE runs_history DROP COLUMN continued_from",
-            "ALTER TABLE runs_history DROP COLUMN thread_id"]) conn.exec(st)
+          for (const st of ["DROP TABLE process_heartbeats", "DROP INDEX runs_history_thread_active", "DROP INDEX runs_history_thread",
+            "ALTER TABLE runs_history DROP COLUMN continued_from", "ALTER TABLE runs_history DROP COLUMN thread_id"]) conn.exec(st)
           conn.pragma(`user_version = ${set}`)
         }
         return conn.pragma("user_version", { simple: true }) as number
@@ -318,23 +321,23 @@ describe("a database written by an older Stargraph", () => {
       }
     }
     const current = version(db)
-    expect(version(db, current - 1)).toBe(current - 1)
+    expect(version(db, current - 2)).toBe(current - 2)
     const list = await stargraph(["list", "--db", db], { cwd: work })
     expect([list.code, list.stderr]).toEqual([0, ""])
     expect(list.lines[1]).toMatch(new RegExp(`^${id}\\s+run:hello-stargraph\\s+done`))
     const inspect = await stargraph(["inspect", id, "--db", db, "--json"], { cwd: work })
     expect([inspect.code, inspect.stderr]).toEqual([0, ""])
     expect((JSON.parse(inspect.stdout) as { status: string }).status).toBe("done")
-    expect(version(db)).toBe(current - 1)
-    expect(existsSync(`${db}.schema-${current - 1}.bak`)).toBe(false)
+    expect(version(db)).toBe(current - 2)
+    expect(existsSync(`${db}.schema-${current - 2}.bak`)).toBe(false)
 
     const run = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=new", "--db", db, "--quiet"], { cwd: work })
     expect(run.code).toBe(0)
-    const backup = `${db}.schema-${current - 1}.bak`
-    expect(run.stderr).toContain(`note: migrating ${db} from schema ${current - 1} to ${current}`)
+    const backup = `${db}.schema-${current - 2}.bak`
+    expect(run.stderr).toContain(`note: migrating ${db} from schema ${current - 2} to ${current}`)
     expect(run.stderr).toContain(`A copy as it was is at ${backup}; to roll back`)
     expect(version(db)).toBe(current)
-    expect(version(backup)).toBe(current - 1)
+    expect(version(backup)).toBe(current - 2)
     // Once migrated, nothing more is said.
     expect((await stargraph(["run", "hello/graph.yaml", "--inputs", "message=again", "--db", db, "--quiet"], { cwd: work })).stderr).toBe("")
   })

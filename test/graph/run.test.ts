@@ -578,10 +578,11 @@ describe("Graph / GraphRun", () => {
       ...inner,
       commitSteps: (batch, patch) =>
         batch[0].step === 2 ? Effect.fail(new CheckpointError({ reason: "storage-failure", message: "database is locked" })) : inner.commitSteps(batch, patch),
-      updateRun: (runId, patch) =>
+      // The error status is written only while the run is still this process's: a compare-and-set.
+      takeOver: (runId, expected, patch) =>
         patch.status === "error" && locked
           ? Effect.fail(new CheckpointError({ reason: "storage-failure", message: "database is locked" }))
-          : inner.updateRun(runId, patch)
+          : inner.takeOver(runId, expected, patch)
     })))
     const result = await run(Effect.gen(function*() {
       const graph = yield* Graph.make(counterIR(), { modules })
@@ -609,10 +610,10 @@ describe("Graph / GraphRun", () => {
       ...inner,
       commitSteps: (batch, patch) =>
         batch[0].step === 2 ? Effect.fail(new CheckpointError({ reason: "storage-failure", message: "database is locked" })) : inner.commitSteps(batch, patch),
-      updateRun: (runId, patch) =>
+      takeOver: (runId, expected, patch) =>
         patch.status === "error" && statusFailures-- > 0
           ? Effect.fail(new CheckpointError({ reason: "storage-failure", message: "database is locked" }))
-          : inner.updateRun(runId, patch)
+          : inner.takeOver(runId, expected, patch)
     })))
     const result = await run(Effect.gen(function*() {
       const graph = yield* Graph.make(counterIR(), { modules })

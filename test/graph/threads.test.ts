@@ -259,6 +259,13 @@ describe("threads", () => {
     expect(refused).toMatchObject({ _tag: "CheckpointError", reason: "thread-moved", runId: winner.run_id })
   })
 
+  it("Graph.newRun takes no threadId (it would be ignored): a thread's run is made by start or Scheduler.enqueue", async () => {
+    const graph = chat()
+    // @ts-expect-error newRun builds a run on no thread; `threadId` is not one of its options (tsc checks this line).
+    const built = await Effect.runPromise(graph.newRun({ threadId: "t", inputs: { user: "ada" } }))
+    expect(built.thread_id).toBeUndefined()
+  })
+
   it("GET-style view of an unknown thread is ThreadError[unknown-thread]", async () => {
     const error = await fails(db(), threadView("nobody"))
     expect(error).toMatchObject({ _tag: "ThreadError", reason: "unknown-thread", threadId: "nobody" })

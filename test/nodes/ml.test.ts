@@ -297,7 +297,9 @@ describe("ml node: ONNX", () => {
       const off = await measure(execution)
       // Long enough that a blocked loop would show (a fast machine runs this batch in ~45 ms).
       expect(off.took).toBeGreaterThan(20)
-      expect(off.gap).toBeLessThan(off.took / 3)
+      // Never blocked for most of it, as inline is (> 0.8 of it): the margin leaves room for a
+      // loaded machine, where the OS itself parks the main thread now and then.
+      expect(off.gap).toBeLessThan(off.took * 0.6)
     }
   })
 

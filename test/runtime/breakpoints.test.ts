@@ -300,4 +300,72 @@ describe("breakpoints", () => {
     // The run and its two forks; the refused fork wrote nothing.
     expect(out.runs).toBe(3)
   })
+
+  it("a fork's breakpoint after a step whose rule interrupt the recording answers pauses once the answer is applied; resumed it replays on to the parent's end", async () => {
+    const approve = (onTimeout?: string) => ({
+      ir_version: "1.0.0",
+      id: "run:approve",
+      state_schema: { fields: { request: { type: "string", default: "rotate keys" }, answer: { type: "object", nullable: true } } },
+      nodes: [{ id: "propose", kind: "noop" }, { id: "check", kind: "noop" }, { id: "apply", kind: "halt" }],
+      rules: [
+        {
+          id: "ask",
+          when: { node: "propose" },
+          then: [{ kind: "interrupt", prompt: "Approve?", response_field: "answer", ...(onTimeout !== undefined ? { timeout: 0.01, on_timeout: onTimeout } : {}) }, { kind: "goto", target: "check" }]
+        },
+        { id: "go", when: { node: "check" }, then: [{ kind: "goto", target: "apply" }] }
+      ]
+    })
+    const file = join(tempDir(), "runs.sqlite")
+    const out = await run(file, Effect.gen(function*() {
+      const checkpointer = yield* Checkpointer
+      const steps = (runId: string) => Effect.map(checkpointer.listCheckpoints(runId), (cps) => cps.map((c) => ({ step: c.step, node: c.node, writes: c.writes, next: c.next })))
+      // Answered: the parent waits after propose, is answered, and ends.
+      const g = yield* Graph.make(approve())
+      const asked = yield* Effect.flatMap(g.start(), (r) => r.start())
+      const parent = yield* Effect.flatMap(g.resume(asked.run_id, { response: { value: { approved: true } }, actor: "alice" }), (r) => r.start())
+      const fork = yield* Replay.fork(g, parent.run_id, { interruptAfter: ["propose"] })
+      const atPause = yield* steps(fork.cfRunId)
+      const forkDone = yield* Effect.flatMap(g.resume(fork.cfRunId), (r) => r.start())
+      // Timed out: the parent's wait ran out (on_timeout: goto:check), and a fork times out again.
+      const t = yield* Graph.make(approve("goto:check"))
+      const waiting = yield* Effect.flatMap(t.start(), (r) => r.start())
+      yield* Effect.sleep("30 millis")
+      const timedOut = yield* Effect.flatMap(t.resume(waiting.run_id), (r) => r.start())
+      const tFork = yield* Replay.fork(t, timedOut.run_id, { interruptAfter: ["propose"] })
+      const tDone = yield* Effect.flatMap(t.resume(tFork.cfRunId), (r) => r.start())
+      return {
+        parent,
+        parentSteps: yield* steps(parent.run_id),
+        fork,
+        atPause,
+        forkDone,
+        forkSteps: yield* steps(fork.cfRunId),
+        timedOut,
+        timedOutSteps: yield* steps(timedOut.run_id),
+        tFork,
+        tDone,
+        tForkSteps: yield* steps(tFork.cfRunId)
+      }
+    }))
+    expect(out.parent.status).toBe("done")
+    expect(out.parentSteps.map((s) => s.node)).toEqual(["__input__", "propose", "__response__", "check", "apply"])
+    // The fork pauses after propose, past the recorded answer (step 2): where a live run stands once answered.
+    expect(out.fork.summary.status).toBe("awaiting-input")
+    expect(out.fork.summary.waiting).toMatchObject({ kind: "breakpoint", node: "propose", when: "after", step: 1 })
+    expect(out.fork.summary.waiting?.prompt).toBe("breakpoint after node 'propose' (step 1, committed; its rule's interrupt replayed from the recording at step 2)")
+    expect(out.atPause.map((s) => s.node)).toEqual(["__input__", "propose", "__response__"])
+    // Resumed, it goes on as the recording did (check, then apply), each step writing what the parent's did.
+    expect(out.forkDone.status).toBe("done")
+    expect(out.forkDone.final_state).toEqual(out.parent.final_state)
+    expect(out.forkDone.final_state).toMatchObject({ answer: { approved: true } })
+    expect(out.forkSteps.slice(1)).toEqual(out.parentSteps.slice(1))
+    // The same after the parent's wait timed out: the fork pauses once the timeout is replayed.
+    expect(out.timedOutSteps.map((s) => s.node)).toEqual(["__input__", "propose", "__timeout__", "check", "apply"])
+    expect(out.tFork.summary.waiting).toMatchObject({ kind: "breakpoint", node: "propose", when: "after", step: 1 })
+    expect(out.tFork.summary.steps).toBe(2)
+    expect(out.tDone.status).toBe("done")
+    expect(out.tDone.final_state).toEqual(out.timedOut.final_state)
+    expect(out.tForkSteps.slice(1)).toEqual(out.timedOutSteps.slice(1))
+  })
 })

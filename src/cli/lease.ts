@@ -1,0 +1,38 @@
+/**
+ * `--lease`: how long this process's heartbeat may stand still before a process on another
+ * host takes its runs over (see `Heartbeat`), for the commands that drive runs (`run`,
+ * `resume`, `respond`, `replay`, `serve`). Written with a unit: `30s`, `500ms`, `2m`.
+ */
+import { Options } from "@effect/cli"
+import * as Effect from "effect/Effect"
+import { InputError } from "../errors.js"
+import { checkLease, DEFAULT_LEASE_MS } from "../runtime/Heartbeat.js"
+import { hostProblem } from "../runtime/owner.js"
+
+/** The `--lease` flag (text; {@link parseLease} reads it). */
+export const leaseOption = Options.text("lease").pipe(
+  Options.withDefault(`${DEFAULT_LEASE_MS / 1000}s`),
+  Options.withDescription(
+    "how long this process's heartbeat may stand still before a server on another host takes its runs over, with a unit: 500ms, 30s, 2m; " +
+      "it beats every third of it (default: 30s)"
+  )
+)
+
+const UNIT_MS: { readonly [unit: string]: number } = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/**
+ * `--lease`'s text as milliseconds, or an `InputError` naming the flag: a number with a
+ * unit, 100 ms to one day. A `STARGRAPH_HOST` an owner cannot hold is refused here too
+ * (naming it): both before the command opens the database.
+ */
+export const parseLease = (text: string): Effect.Effect<number, InputError> => {
+  const host = hostProblem()
+  if (host !== undefined) return Effect.fail(host)
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text)
+  if (match === null) {
+    return Effect.fail(new InputError({ field: "--lease", message: `'${text}' is not a duration with a unit`, fix: "write a number and a unit: 500ms, 30s, 2m (default: 30s)" }))
+  }
+  const ms = Number(match[1]) * UNIT_MS[match[2]!]!
+  const bad = checkLease(ms, "--lease")
+  return bad === undefined ? Effect.succeed(ms) : Effect.fail(new InputError({ field: "--lease", message: `'${text}': ${bad.message}`, fix: "use 100ms to 24h, e.g. 30s (the default)" }))
+}

@@ -1,0 +1,320 @@
+/**
+ * Process leases: a run driven by a process of another host (here: a real `stargraph`
+ * process whose owner's host is set by STARGRAPH_HOST) is handed over once that process's
+ * heartbeat stands still past its lease, and only then; a process that wakes up after its
+ * run was handed over writes nothing more.
+ */
+import { join } from "node:path"
+import Database from "better-sqlite3"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
+import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
+import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
+import * as Graph from "../../src/graph/Graph.js"
+import * as Heartbeat from "../../src/runtime/Heartbeat.js"
+import { leaseGraceMs, leaseState, observeHeartbeats } from "../../src/runtime/leases.js"
+import { describeOwner, hostProblem, OWNER } from "../../src/runtime/owner.js"
+import * as GraphRegistry from "../../src/scheduler/GraphRegistry.js"
+import * as Scheduler from "../../src/scheduler/Scheduler.js"
+import { ROOT, runIdOf, stargraph, startStargraph, tempDir } from "../helpers/cli.js"
+import { heartbeatChecks, ownerGuardChecks } from "../helpers/leaseChecks.js"
+
+const GRAPH = join(ROOT, "test", "fixtures", "slow", "graph.yaml")
+
+/** What the slow graph's run ends with, every node once, in order. */
+const FINAL = { count: 10, log: ["n0@0", "n1@1", "n2@2", "n3@3", "n4@4", "n5@5", "n6@6", "n7@7", "n8@8", "n9@9"] }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Poll `read` until `done` holds (or fail after `ms`). */
+const until = async <A>(read: () => A | Promise<A>, done: (a: A) => boolean, ms = 30_000): Promise<A> => {
+  const deadline = Date.now() + ms
+  let last: A | undefined
+  while (Date.now() < deadline) {
+    try {
+      last = await read()
+      if (done(last)) return last
+    } catch {
+      // the file may not exist yet
+    }
+    await sleep(50)
+  }
+  throw new Error(`timed out; last seen: ${JSON.stringify(last)}`)
+}
+
+interface Seen {
+  readonly run: { readonly run_id: string; readonly status: string; readonly owner: string | null } | undefined
+  readonly steps: ReadonlyArray<{ readonly step: number; readonly finished_at: string }>
+  readonly state: unknown
+  readonly heartbeats: ReadonlyArray<{ readonly owner: string; readonly beat: number; readonly lease_ms: number }>
+}
+
+/** The one run of a SQLite file: its record, its steps, its latest state, and the heartbeats. */
+const readRun = (db: string): Seen => {
+  const conn = new Database(db, { readonly: true, fileMustExist: true })
+  try {
+    const run = conn.prepare("SELECT run_id, status, owner FROM runs_history").get() as Seen["run"]
+    const steps = run === undefined ? [] : conn.prepare("SELECT step, finished_at FROM checkpoints WHERE run_id = ? ORDER BY step").all(run.run_id) as Seen["steps"]
+    const last = run === undefined ? undefined : conn.prepare("SELECT state FROM checkpoints WHERE run_id = ? ORDER BY step DESC LIMIT 1").get(run.run_id) as { state: string } | undefined
+    const heartbeats = conn.prepare("SELECT owner, beat, lease_ms FROM process_heartbeats ORDER BY owner").all() as Seen["heartbeats"]
+    return { run, steps, state: last === undefined ? undefined : JSON.parse(last.state), heartbeats }
+  } finally {
+    conn.close()
+  }
+}
+
+/** An in-process server's parts on `checkpointer`: the slow graph, a Scheduler polling every 100 ms, a heartbeat. */
+const server = (checkpointer: Layer.Layer<Checkpointer, unknown>) =>
+  Layer.unwrapEffect(Effect.map(Graph.load(GRAPH), (graph) =>
+    Scheduler.layer({ pollIntervalMs: 100 }).pipe(
+      Layer.provideMerge(GraphRegistry.layer([graph])),
+      Layer.provideMerge(Heartbeat.layer({ leaseMs: 2000 })),
+      Layer.provideMerge(checkpointer)
+    )))
+
+/** Run `body` with an in-process server on the SQLite file `db`. */
+const withServer = <A>(db: string, body: (scheduler: Scheduler.SchedulerShape) => Effect.Effect<A, unknown, Checkpointer>) =>
+  Effect.runPromise(Effect.flatMap(Scheduler.Scheduler, body).pipe(Effect.provide(server(SqliteCheckpointer.layer({ filename: db })))))
+
+// The slow graph's node reads SLOW_NODE_MS when it runs: in this process, the adopting server's.
+let slowBefore: string | undefined
+beforeEach(() => {
+  slowBefore = process.env["SLOW_NODE_MS"]
+})
+afterEach(() => {
+  if (slowBefore === undefined) delete process.env["SLOW_NODE_MS"]
+  else process.env["SLOW_NODE_MS"] = slowBefore
+})
+
+describe("the lease rule", () => {
+  it("an owner lapses once its beat stands still past its lease and a third, by the reader's clock; a beat that moves restarts it; no row: unknown", () => {
+    const owner = `lease-rule-${Math.random()}:1:1`
+    const row = (beat: number) => ({ owner, beat, lease_ms: 300, beat_at: new Date().toISOString(), age_ms: 0 })
+    expect(leaseState(owner)._tag).toBe("Unknown")
+    observeHeartbeats([owner], [row(1)], 1000)
+    expect(leaseState(owner, 1000 + 300 + leaseGraceMs(300))._tag).toBe("Alive")
+    // Read again, unchanged: the lease still counts from when the beat was first seen.
+    observeHeartbeats([owner], [row(1)], 1200)
+    expect(leaseState(owner, 1000 + 300 + leaseGraceMs(300) + 1)).toMatchObject({ _tag: "Lapsed", leaseMs: 300 })
+    // It beat: alive again, for another lease from when that was seen.
+    observeHeartbeats([owner], [row(2)], 1500)
+    expect(leaseState(owner, 1500 + 300)._tag).toBe("Alive")
+    // Its row is gone (it stopped, or never beat): not judged by a lease at all.
+    observeHeartbeats([owner], [], 1600)
+    expect(leaseState(owner, 99_999)._tag).toBe("Unknown")
+  })
+
+  it("describes an owner of another host by its heartbeat: alive, lapsed (by the database's clock), none", () => {
+    const owner = `describe-${Math.random()}:7:7`
+    const beat = (age_ms: number) => ({ owner, beat: 3, lease_ms: 3000, beat_at: new Date().toISOString(), age_ms })
+    expect(describeOwner(owner, beat(1200))).toBe(`${owner} (another host: alive, heartbeat seen 1.2 s ago, lease 3 s)`)
+    expect(describeOwner(owner, beat(46_000))).toBe(`${owner} (another host: lease lapsed 42 s ago: a server on the database adopts the run, \`stargraph resume\` continues it)`)
+    expect(describeOwner(owner, null)).toMatch(/\(another host: no heartbeat \(an older Stargraph, or a process that does not beat\): not checked from here; --take-over if it is gone\)$/)
+    expect(describeOwner(owner)).toMatch(/\(another host or container: not checked from here; --take-over if it is gone\)$/)
+    expect(describeOwner(OWNER)).toBe(`${OWNER} (alive)`)
+  })
+
+  it("STARGRAPH_HOST must be a name an owner can hold", () => {
+    expect(hostProblem(undefined)).toBeUndefined()
+    expect(hostProblem("pod-7.workers")).toBeUndefined()
+    for (const bad of ["", "a:b", "two words"]) expect(hostProblem(bad)).toMatchObject({ _tag: "InputError", field: "STARGRAPH_HOST" })
+  })
+})
+
+const tinyGraph = Graph.make({
+  ir_version: "1.0.0",
+  id: "lease:tiny",
+  state_schema: { fields: { n: { type: "integer", default: 0 } } },
+  nodes: [{ id: "work", kind: "function", module: "m", export: "work" }],
+  edges: []
+}, { modules: { m: { work: (s: { n: number }) => ({ n: s.n + 1 }) } } })
+
+describe("heartbeats and owner-guarded writes in the Checkpointer", () => {
+  for (const [name, layer] of [
+    ["SQLite", () => SqliteCheckpointer.layer({ filename: join(tempDir(), "guard.sqlite") })],
+    ["memory", () => MemoryCheckpointer.layer]
+  ] as const) {
+    it(`${name}: heartbeats count, keep their lease and age, and go; a write of a run taken over is refused, nothing written`, async () => {
+      await Effect.runPromise(Effect.gen(function*() {
+        const c = yield* Checkpointer
+        yield* heartbeatChecks(c)
+        yield* ownerGuardChecks(c, yield* tinyGraph)
+      }).pipe(Effect.provide(layer())))
+    })
+  }
+})
+
+describe("an older database read as it is", () => {
+  it("has no heartbeats (schema 10: no table), and gets none written", async () => {
+    const filename = join(tempDir(), "older.sqlite")
+    await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listRuns({})).pipe(Effect.provide(SqliteCheckpointer.layer({ filename }))))
+    const conn = new Database(filename)
+    conn.exec("DROP TABLE process_heartbeats")
+    conn.pragma("user_version = 10")
+    conn.close()
+    const read = await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.heartbeats!(["host-x:1:1"])).pipe(Effect.provide(SqliteCheckpointer.layer({ filename, readOnly: true }))))
+    expect(read).toEqual([])
+    const after = new Database(filename, { readonly: true })
+    expect([after.pragma("user_version", { simple: true }), after.prepare("SELECT name FROM sqlite_master WHERE name = 'process_heartbeats'").all()]).toEqual([10, []])
+    after.close()
+  })
+})
+
+describe("runs of a process on another host are handed over once its lease lapses", () => {
+  it("a CLI run on 'another host', killed mid-run, is adopted by a server once its lease lapses and finished from its last checkpoint", async () => {
+    const db = join(tempDir(), "lapsed.sqlite")
+    const cli = startStargraph(["run", GRAPH, "--db", db, "--lease", "500ms", "--no-summary"], { env: { STARGRAPH_HOST: "host-a", SLOW_NODE_MS: "250" } })
+    await until(() => readRun(db), (r) => r.steps.length >= 4)
+    cli.child.kill("SIGKILL")
+    expect((await cli.done).signal).toBe("SIGKILL")
+    const before = readRun(db)
+    const runId = before.run!.run_id
+    expect(before.run).toMatchObject({ status: "running", owner: expect.stringMatching(/^host-a:\d+:\d+$/) })
+    expect(before.steps.length).toBeLessThan(11)
+    // It beat while it ran, and (killed) left its heartbeat behind.
+    expect(before.heartbeats).toEqual([{ owner: before.run!.owner, beat: expect.any(Number), lease_ms: 500 }])
+    // An operator sees the lease lapse (by the database's clock).
+    const shown = await until(() => stargraph(["inspect", runId, "--db", db]), (r) => /lease lapsed/.test(r.stdout))
+    expect(shown.stdout).toMatch(new RegExp(`^driven by host-a:\\d+:\\d+ \\(another host: lease lapsed [\\d.]+ s ago: a server on the database adopts the run, \`stargraph resume\` continues it\\)$`, "m"))
+
+    process.env["SLOW_NODE_MS"] = "5"
+    const summary = await withServer(db, (scheduler) => Effect.timeout(scheduler.await(runId), "30 seconds"))
+    expect(summary).toMatchObject({ status: "done", final_state: FINAL })
+    const after = readRun(db)
+    expect(after.steps.map((s) => s.step)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    // The steps the killed process committed are as it left them: the server went on from the last one.
+    expect(after.steps.slice(0, before.steps.length)).toEqual(before.steps)
+    expect(after.run).toMatchObject({ status: "done", owner: null })
+    expect(after.state).toEqual(FINAL)
+  })
+
+  it("a live, beating process of another host keeps its run: the server never takes it over, and inspect says it is alive", async () => {
+    const db = join(tempDir(), "alive.sqlite")
+    const cli = startStargraph(["run", GRAPH, "--db", db, "--lease", "2s", "--no-summary"], { env: { STARGRAPH_HOST: "host-b", SLOW_NODE_MS: "300" } })
+    await until(() => readRun(db), (r) => r.steps.length >= 2)
+    const runId = readRun(db).run!.run_id
+    const { ended, shown } = await withServer(db, () =>
+      Effect.promise(async () => {
+        const shown = await stargraph(["inspect", runId, "--db", db])
+        return { shown, ended: await cli.done }
+      }))
+    expect(shown.stdout).toMatch(/^driven by host-b:\d+:\d+ \(another host: alive, heartbeat seen [\d.]+ s ago, lease 2 s\)$/m)
+    // Had the server taken the run over, the CLI's next commit would have been refused.
+    expect(ended.stderr).toBe("")
+    expect(ended.last).toBe(`run_id=${runId} status=done`)
+    expect(ended.code).toBe(0)
+    const after = readRun(db)
+    expect(after.steps.map((s) => s.step)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    expect(after.state).toEqual(FINAL)
+    // It stopped cleanly: its heartbeat is gone (the server's own is removed when it stops).
+    expect(after.heartbeats).toEqual([])
+  })
+
+  it("a process paused past its lease, its run handed over, wakes up and writes nothing more: it stops with CheckpointError[taken-over]", async () => {
+    const db = join(tempDir(), "stalled.sqlite")
+    const cli = startStargraph(["run", GRAPH, "--db", db, "--lease", "500ms", "--no-summary"], { env: { STARGRAPH_HOST: "host-c", SLOW_NODE_MS: "300" } })
+    await until(() => readRun(db), (r) => r.steps.length >= 3)
+    cli.child.kill("SIGSTOP")
+    try {
+      process.env["SLOW_NODE_MS"] = "300"
+      const outcome = await withServer(db, (scheduler) =>
+        Effect.gen(function*() {
+          const stalled = readRun(db)
+          // The server takes the run over and commits a step of its own; then the stalled process wakes up.
+          yield* Effect.promise(() => until(() => readRun(db), (r) => r.run?.owner === OWNER && r.steps.length > stalled.steps.length))
+          cli.child.kill("SIGCONT")
+          const woke = yield* Effect.promise(() => cli.done)
+          const summary = yield* Effect.timeout(scheduler.await(stalled.run!.run_id), "30 seconds")
+          return { woke, summary, stalled }
+        }))
+      // Its next write was refused, and it said why.
+      expect(outcome.woke.stderr).toMatch(/CheckpointError|is no longer driven by this process/)
+      expect(outcome.woke.stderr).toContain(`driven by ${OWNER}`)
+      expect(outcome.woke.code).toBe(1)
+      expect(outcome.summary).toMatchObject({ status: "done", final_state: FINAL })
+      const after = readRun(db)
+      // Every step once, and every node once in the state: nothing written twice, nothing lost.
+      expect(after.steps.map((s) => s.step)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+      expect(after.state).toEqual(FINAL)
+    } finally {
+      cli.child.kill("SIGCONT")
+    }
+  })
+
+  it("an owner of another host with no heartbeat (an older Stargraph) is never taken over; one whose beat stands still is", async () => {
+    const db = join(tempDir(), "silent.sqlite")
+    const silent = "host-silent:4242:1"
+    const stalled = "host-stalled:4343:1"
+    const ids = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.load(GRAPH)
+      const c = yield* Checkpointer
+      const make = (owner: string) =>
+        Effect.map(Effect.flatMap(graph.newRun({ inputs: {} }), (run) => c.createRun({ ...run, running: { owner, started_at: new Date().toISOString() } })), (r) => r.record.run_id)
+      // One beat, long ago by its counter: it never moves again.
+      yield* c.beat!(stalled, 300)
+      return { silent: yield* make(silent), stalled: yield* make(stalled) }
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: db }))))
+    process.env["SLOW_NODE_MS"] = "5"
+    const { adopted, left } = await withServer(db, (scheduler) =>
+      Effect.gen(function*() {
+        // The server had as long to adopt the silent one as the stalled one.
+        const adopted = yield* Effect.timeout(scheduler.await(ids.stalled), "30 seconds")
+        const left = Option.getOrThrow(yield* Effect.flatMap(Checkpointer, (c) => c.getRun(ids.silent)))
+        return { adopted, left }
+      }))
+    expect(adopted).toMatchObject({ status: "done", final_state: FINAL })
+    expect(left).toMatchObject({ status: "running", owner: silent, last_step: 0 })
+    // resume without --take-over refuses it, saying why; with --take-over it continues it.
+    const refused = await stargraph(["resume", ids.silent, "--db", db, "--graph", GRAPH, "--no-summary"])
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toMatch(/RunStateError: run \S+ is being driven by process host-silent:4242:1 on another host or container, whose heartbeat has not been seen to lapse \(it has none/)
+    const taken = await stargraph(["resume", ids.silent, "--db", db, "--graph", GRAPH, "--no-summary", "--take-over"], { env: { SLOW_NODE_MS: "5" } })
+    expect(taken.last).toBe(`run_id=${ids.silent} status=done`)
+  })
+
+  it("stargraph resume takes over a killed run of another host once it has watched its lease lapse", async () => {
+    const db = join(tempDir(), "resume.sqlite")
+    const cli = startStargraph(["run", GRAPH, "--db", db, "--lease", "400ms", "--no-summary"], { env: { STARGRAPH_HOST: "host-d", SLOW_NODE_MS: "250" } })
+    await until(() => readRun(db), (r) => r.steps.length >= 3)
+    cli.child.kill("SIGKILL")
+    await cli.done
+    const runId = readRun(db).run!.run_id
+    const resumed = await stargraph(["resume", runId, "--db", db, "--no-summary"], { env: { SLOW_NODE_MS: "5" } })
+    expect(resumed.stderr).toMatch(/^run \S+ is driven by host-d:\d+:\d+ on another host: watching its heartbeat \(up to its lease and a third\)\nits lease lapsed: taking the run over\n$/)
+    expect(resumed.last).toBe(`run_id=${runId} status=done`)
+    expect(readRun(db).state).toEqual(FINAL)
+    expect(runIdOf(resumed.last)).toBe(runId)
+  })
+})
+
+describe("--lease and STARGRAPH_HOST", () => {
+  it("a bad --lease is an InputError naming the flag, before anything is written; so is a STARGRAPH_HOST an owner cannot hold", async () => {
+    const dir = tempDir()
+    const db = join(dir, "never.sqlite")
+    for (const [value, why] of [
+      ["30", /'30' is not a duration with a unit/],
+      ["abc", /'abc' is not a duration with a unit/],
+      ["-5s", /'-5s' is not a duration with a unit/],
+      ["50ms", /'50ms': a lease of 50 ms is not a whole number of milliseconds from 100 ms to one day/],
+      ["1.5ms", /a lease of 1\.5 ms/],
+      ["2d", /'2d' is not a duration with a unit/]
+    ] as const) {
+      const r = await stargraph(["run", GRAPH, "--db", db, "--lease", value])
+      expect({ value, code: r.code }).toEqual({ value, code: 2 })
+      expect(r.stderr).toMatch(/^error: InputError: --lease: /)
+      expect(r.stderr).toMatch(why)
+    }
+    const serve = await stargraph(["serve", "--port", "0", "--db", db, "--lease", "0s"], { cwd: dir })
+    expect(serve.code).toBe(2)
+    expect(serve.stderr).toMatch(/^error: InputError: --lease: '0s': a lease of 0 ms/)
+    const resume = await stargraph(["resume", "run-x", "--db", db, "--lease", "forever"])
+    expect(resume.stderr).toMatch(/^error: InputError: --lease: 'forever' is not a duration with a unit/)
+    const host = await stargraph(["run", GRAPH, "--db", db], { env: { STARGRAPH_HOST: "a:b" } })
+    expect(host.code).toBe(2)
+    expect(host.stderr).toMatch(/^error: InputError: STARGRAPH_HOST: STARGRAPH_HOST is 'a:b': the host recorded as a run's owner must be/)
+    expect(() => readRun(db)).toThrow()
+  })
+})
