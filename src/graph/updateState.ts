@@ -19,7 +19,7 @@ import { declaredAs, type State } from "../ir/stateSchema.js"
 import { childRunKey } from "../nodes/ChildGraph.js"
 import { requestHash } from "../runtime/Cassette.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
-import { ownerAlive } from "../runtime/owner.js"
+import { describeOwner, ownerAlive, ownerElsewhere } from "../runtime/owner.js"
 import { applyWrites } from "../runtime/reducers.js"
 import { nowIso } from "../runtime/RunLoop.js"
 import { waitedChildId } from "../runtime/waitedChild.js"
@@ -107,16 +107,23 @@ export const updateState = (
     }))
     const refuse = (message: string) => new RunStateError({ runId, status: run.status, operation: "update-state", message })
     const overrideHint = `fork it with the state you want instead: stargraph replay ${runId} --from-step ${run.last_step} --mutation '{"state_overrides": {…}}' (POST /v1/runs/${runId}/counterfactual)`
+    /** Who holds the run, for the message: a process of another host with how its lease stands (its heartbeat, read when there is one). */
+    const holder = (owner: string) =>
+      Effect.map(
+        ownerElsewhere(owner) && checkpointer.heartbeats !== undefined ? checkpointer.heartbeats([owner]) : Effect.succeed(undefined),
+        (rows) => describeOwner(owner, rows === undefined ? undefined : rows[0] ?? null)
+      )
     if (run.status !== "paused" && run.status !== "awaiting-input") {
+      const by = run.owner === null ? "no process" : yield* holder(run.owner)
       return yield* refuse(
         run.status === "running" || run.status === "pending"
-          ? `run ${runId} is ${run.status === "running" ? `running (driven by ${run.owner ?? "no process"})` : "queued (pending)"}; only a stopped run (paused, or awaiting input) can have its state edited: ` +
+          ? `run ${runId} is ${run.status === "running" ? `running (driven by ${by})` : "queued (pending)"}; only a stopped run (paused, or awaiting input) can have its state edited: ` +
             `pause it first (Ctrl-C in the terminal that drives it, POST /v1/runs/${runId}/pause) or wait until it stops`
           : `run ${runId} is ${run.status}; only a stopped run (paused, or awaiting input) can have its state edited: ${overrideHint}`
       )
     }
     if (run.owner !== null && ownerAlive(run.owner)) {
-      return yield* refuse(`run ${runId} is held by live process ${run.owner}; nothing was written: wait for it, then edit the run again`)
+      return yield* refuse(`run ${runId} is held by live process ${yield* holder(run.owner)}; nothing was written: wait for it, then edit the run again`)
     }
     if (run.graph_hash !== graph.graphHash) {
       return yield* new CheckpointError({
@@ -229,8 +236,8 @@ export const updateState = (
         error.reason !== "run-changed" ? Effect.fail(error) : Effect.flatMap(checkpointer.getRun(runId), (now) =>
           Effect.fail(refuse(
             `run ${runId} changed while its state was being edited (${run.status} at step ${latest.step} then, ` +
-              `${Option.match(now, { onNone: () => "gone", onSome: (r) => `${r.status} at step ${r.last_step}` })} now): ` +
-              "a resume, an answer or another edit got there first; nothing was written: read it again"
+              `${Option.match(now, { onNone: () => "gone", onSome: (r) => `${r.status}${r.owner !== null ? `, driven by ${r.owner}` : ""} at step ${r.last_step}` })} now): ` +
+              "a resume, an answer, another edit or a process taking the run over got there first; nothing was written: read it again"
           ))))
     )
     const audit = yield* AuditSink

@@ -253,6 +253,10 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* is(yield* c.takeOver(id, { status: "awaiting-input", owner: null, step: 2 }, { status: "running", owner: "host:1" }), "a take-over from the last step applies")
       yield* failsWith("expected", "a commit once another process took the run over", c.commitSteps([cp(id, 3)], {}, { expected: { status: "awaiting-input", owner: null, step: 2 } }), "run-changed")
       yield* is((yield* some("expected", "getRun", yield* c.getRun(id))).last_step === 2, "nothing was written")
+      // With the writer's ownership too (`owner`): written while both hold, refused from a stale step.
+      yield* c.commitSteps([cp(id, 3)], {}, { owner: "host:1", expected: { status: "running", owner: "host:1", step: 2 } })
+      yield* failsWith("expected", "an owner's commit from a stale step", c.commitSteps([cp(id, 4)], {}, { owner: "host:1", expected: { status: "running", owner: "host:1", step: 2 } }), "run-changed")
+      yield* is((yield* some("expected", "getRun", yield* c.getRun(id))).last_step === 3, "the owner's commit from the step it read was written, the stale one not")
     })),
 
   check("a patch that stops the run takes it off the queue in the same write; one that sets it pending puts it back", (c, is) =>

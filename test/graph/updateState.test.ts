@@ -314,6 +314,61 @@ describe("graph.updateState", () => {
     expect(out.late).toMatchObject({ _tag: "RunStateError", status: "done" })
   })
 
+  it("a run a live process of another host holds (its lease not lapsed) is not edited, nor one another process takes over while the edit is made; once stopped, an edit lands and a resume goes on from the edit's step", async () => {
+    reset()
+    const file = join(tempDir(), "runs.sqlite")
+    const elsewhere = "other-host:4242:1"
+    const out = await run(file, Effect.gen(function*() {
+      const g = yield* graph()
+      const checkpointer = yield* Checkpointer
+      const paused = yield* Effect.flatMap(g.start({ interruptBefore: ["b"] }), (r) => r.start())
+      const steps = () => Effect.map(checkpointsOf(paused.run_id), (list) => list.map((c) => c.step))
+      // A process of another host, beating (its lease is alive), resumed the run and drives it.
+      yield* checkpointer.beat!(elsewhere, 60_000)
+      yield* checkpointer.updateRun(paused.run_id, { status: "running", owner: elsewhere })
+      const held = yield* Effect.flip(g.updateState(paused.run_id, { draft: "x" }))
+      const heldSteps = yield* steps()
+      // It stopped (paused at the breakpoint again, owner cleared, as its pause writes).
+      yield* checkpointer.updateRun(paused.run_id, { status: "awaiting-input", owner: null })
+      // Between the edit's read and its commit, that process takes the run over again (from the step the edit read).
+      const racing = yield* Effect.flip(g.updateState(paused.run_id, { draft: "y" }).pipe(
+        Effect.updateService(Checkpointer, (c) => ({
+          ...c,
+          latestCheckpoint: (runId: string) =>
+            Effect.zipRight(
+              c.takeOver(runId, { status: "awaiting-input", owner: null, step: 1 }, { status: "running", owner: elsewhere }),
+              c.latestCheckpoint(runId)
+            )
+        }))
+      ))
+      const racedRecord = yield* recordOf(paused.run_id)
+      const racedSteps = yield* steps()
+      // Stopped again: the edit lands, and a resume (which takes the run over from the edit's step) finishes it.
+      yield* checkpointer.updateRun(paused.run_id, { status: "awaiting-input", owner: null })
+      const stale = yield* g.resume(paused.run_id)
+      const edit = yield* g.updateState(paused.run_id, { draft: "edited" })
+      // A take-over from the step before the edit is refused; the resume reads the edit's step.
+      const fromBefore = yield* checkpointer.takeOver(paused.run_id, { status: "awaiting-input", owner: null, step: 1 }, { status: "running", owner: elsewhere })
+      const staleResume = yield* Effect.flip(stale.start())
+      const done = yield* Effect.flatMap(g.resume(paused.run_id), (r) => r.start())
+      return { held, heldSteps, racing, racedRecord, racedSteps, edit, fromBefore, staleResume, done }
+    }))
+    expect(out.held).toMatchObject({ _tag: "RunStateError", status: "running", operation: "update-state" })
+    expect(out.held.message).toContain(`driven by ${elsewhere} (another host: alive, heartbeat seen`)
+    expect(out.heldSteps).toEqual([0, 1])
+    expect(out.racing).toMatchObject({ _tag: "RunStateError", operation: "update-state" })
+    expect(out.racing.message).toContain(`running, driven by ${elsewhere} at step 1 now`)
+    expect(out.racedRecord).toMatchObject({ status: "running", owner: elsewhere, last_step: 1 })
+    expect(out.racedSteps).toEqual([0, 1])
+    expect(out.edit).toMatchObject({ step: 2, status: "awaiting-input" })
+    expect(out.fromBefore).toBe(false)
+    expect(out.staleResume).toMatchObject({ _tag: "RunStateError", operation: "resume" })
+    expect(out.staleResume.message).toContain("its state was edited")
+    expect(out.done.status).toBe("done")
+    expect(out.done.final_state).toMatchObject({ draft: "edited" })
+    expect(effects.seen).toEqual(["b:edited"])
+  })
+
   it("a run waiting at a rule's interrupt: edited, then answered, the answer is the step after the edit; a replay answers it after the edit too", async () => {
     reset()
     const file = join(tempDir(), "runs.sqlite")
