@@ -51,8 +51,8 @@ export const nodeErrorAs = <A, I>(
 
 /** Run state (inputs, a node's update, an interrupt response) does not match the state schema. */
 export class StateValidationError extends Schema.TaggedError<StateValidationError>()("StateValidationError", {
-  /** Where the bad state came from. */
-  source: Schema.Literal("inputs", "node-update", "response", "mutation", "thread"),
+  /** Where the bad state came from (`state-update`: an edit of a stopped run's state, `updateState`). */
+  source: Schema.Literal("inputs", "node-update", "response", "mutation", "thread", "state-update"),
   /** Field path inside the state, e.g. `count` or `items[1]`. */
   field: Schema.String,
   nodeId: Schema.optional(Schema.String),
@@ -299,7 +299,12 @@ export const CheckpointErrorReason = Schema.Literal(
    * (this one's lease lapsed while it was paused, stalled or cut off from the database).
    * Nothing was written; the writer stops driving the run (`runId`; the message names the new owner).
    */
-  "taken-over"
+  "taken-over",
+  /**
+   * A compare-and-set write (`commitSteps` with `expected`) found the run changed since the
+   * caller read it (another process resumed it, or wrote a step first): nothing was written.
+   */
+  "run-changed"
 )
 
 /** Persisting or reading checkpoints failed, or a resume was refused. */

@@ -18,6 +18,7 @@ export { STARGRAPH_VERSION } from "./version.js"
 
 export * as Graph from "./graph/Graph.js"
 export type { Graph as GraphType, LoadOptions, MakeOptions, ResumeOptions, StartOptions } from "./graph/Graph.js"
+export type { StateUpdate, UpdateStateError, UpdateStateOptions } from "./graph/updateState.js"
 export * as GraphRun from "./graph/GraphRun.js"
 export type { GraphDefinition } from "./runtime/GraphDefinition.js"
 

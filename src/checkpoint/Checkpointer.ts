@@ -21,7 +21,8 @@ export interface CheckpointerShape {
   /**
    * Persist consecutive steps' checkpoints of one run (usually one; a replay batches the
    * steps it served from the cassette), and optionally a run-record change, in one
-   * transaction. A second checkpoint for the same `(run_id, step)` is refused.
+   * transaction. A second checkpoint for the same `(run_id, step)` is refused. With
+   * `options.expected`, a compare-and-set: see `CommitOptions.expected`.
    */
   readonly commitSteps: (
     checkpoints: readonly [Checkpoint, ...Array<Checkpoint>],
@@ -140,6 +141,15 @@ export interface CommitOptions {
    * write its steps).
    */
   readonly owner?: string | undefined
+  /**
+   * Write only while the run record's `status` and `owner` are still these, and no step
+   * after `step` is committed (default: the step before the first checkpoint), checked in
+   * the transaction that writes: else nothing is written and the commit fails with
+   * `CheckpointError[run-changed]`. How a step is added to a run no process drives (an edit
+   * of a stopped run's state): a resume or another edit that got there first wins alone.
+   * Unlike `syncFollows` and `owner`, a Checkpointer must honour it. With `owner` too, both hold.
+   */
+  readonly expected?: TakeOverExpectation | undefined
 }
 
 /** The `status` and `owner` a run record must still have for `takeOver` to apply. */
@@ -147,9 +157,11 @@ export interface TakeOverExpectation {
   readonly status: RunStatus
   readonly owner: string | null
   /**
-   * And the run's latest checkpoint is still this step (what the caller read and will go on
-   * from): a process that committed a step after the read (a previous owner that woke up)
-   * keeps the run. A Checkpointer may ignore it.
+   * And no step after this one is committed (the run's latest checkpoint is still the one
+   * the caller read and will go on from): a process that committed a step after the read
+   * (a previous owner that woke up from a stall) keeps the run, and a run whose state was
+   * edited since it was read (a step added while it was stopped) is not taken over from
+   * the stale step. A Checkpointer must honour it (`commitSteps` with `expected` reads it too).
    */
   readonly step?: number | undefined
 }

@@ -133,6 +133,17 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
               `step ${last.step} was not written and this process stopped driving the run`
           }))
         }
+        const expected = options?.expected
+        if (expected !== undefined) {
+          const from = expected.step ?? batch[0].step - 1
+          if (run.status !== expected.status || run.owner !== expected.owner || list.some((c) => c.step > from)) {
+            return Effect.fail(new CheckpointError({
+              reason: "run-changed",
+              runId: last.run_id,
+              message: `run ${last.run_id} changed since it was read (it was ${expected.status} at step ${from}): step ${last.step} not written`
+            }))
+          }
+        }
         const twice = batch.find((cp) => list.some((c) => c.step === cp.step))
         if (twice) {
           return Effect.fail(new CheckpointError({

@@ -171,6 +171,12 @@ export type ErrorRecord = typeof ErrorRecord.Type
 /** Name of the pseudo-node of step 0 (the run's inputs). */
 export const INPUT_NODE = "__input__"
 
+/**
+ * Name of the pseudo-node of a step that edited a stopped run's state in place
+ * (`graph.updateState`, `POST /v1/runs/{id}/state`, `stargraph update-state`).
+ */
+export const UPDATE_NODE = "__update__"
+
 
 /**
  * A fan-out in progress: `targets` run together in the next step under `strategy`

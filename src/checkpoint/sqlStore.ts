@@ -89,6 +89,9 @@ const RUN_COLUMNS = `run_id, graph_id, graph_hash, runtime_hash, status, inputs,
 
 const SELECT_BY_KEY = `SELECT ${RUN_COLUMNS} FROM runs_history WHERE idempotency_key = ?`
 
+/** A second checkpoint of the same step, as SQLite and PostgreSQL word the violation of the checkpoints' key. */
+const STEP_TAKEN = /UNIQUE constraint failed: checkpoints\.|duplicate key value violates unique constraint "checkpoints_pkey"/
+
 /** The unique index over unfinished runs' thread, as SQLite and PostgreSQL word its violation. */
 const THREAD_GUARD = /UNIQUE constraint failed: runs_history\.thread_id|runs_history_thread_active/
 
@@ -485,6 +488,48 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
         // Written only while the run is still the writer's (see `CommitOptions.owner`).
         const owner = options?.owner
         const wrote = (inserted: WriteResult) => (inserted.changes > 0 || owner === undefined ? Effect.void : notOwner(last.run_id, owner, steps))
+        const expected = options?.expected
+        if (expected !== undefined) {
+          // A compare-and-set (see `CommitOptions.expected`): no step after the one read.
+          const from = expected.step ?? checkpoints[0].step - 1
+          const changed = new CheckpointError({
+            reason: "run-changed",
+            runId: last.run_id,
+            filename,
+            message: `run ${last.run_id} changed since it was read (it was ${expected.status} at step ${from}): ${steps} not written`
+          })
+          return Effect.flatMap(Effect.forEach(checkpoints, (cp) => checkpointParams(cp, maxBytes)), (rows) =>
+            transaction(sql, (db) =>
+              Effect.gen(function*() {
+                // The run row locked first (PostgreSQL), so the guard's read of the steps sees every commit made before.
+                if (dialect.lockRun !== undefined) yield* db.all(dialect.lockRun, [last.run_id])
+                // The record first, guarded by what the caller read (and by the writer's ownership,
+                // when given): nothing else is written when it changed.
+                const [text, params] = patchStatement(last.run_id, { ...patch, last_step: last.step })
+                const guarded = yield* db.run(
+                  `${text!} AND status = ? AND owner ${dialect.isParam} AND NOT EXISTS (SELECT 1 FROM checkpoints WHERE run_id = ? AND step > ?)` +
+                    (owner === undefined ? "" : " AND owner = ?"),
+                  [...params, expected.status, expected.owner, last.run_id, from, ...(owner === undefined ? [] : [owner])]
+                )
+                if (guarded.changes === 0) return false
+                for (const params of rows) yield* db.run(INSERT_CHECKPOINT, params)
+                if (movesQueue(patch?.status)) yield* queueAfter(db, last.run_id, patch?.status)
+                return true
+              }), sync).pipe(
+              // Another writer's step landed in between (one that holds no lock on the run row).
+              Effect.catchTag("SqlError", (e) => STEP_TAKEN.test(String(e.cause)) ? Effect.succeed(false) : Effect.fail(failed(e))),
+              Effect.flatMap((written) =>
+                written
+                  ? Effect.void
+                  : owner === undefined
+                  ? Effect.fail(changed)
+                  // Refused: taken over when the run names another owner now, else changed.
+                  : Effect.flatMap(
+                    Effect.mapError(sql<{ readonly owner: string | null }>`SELECT owner FROM runs_history WHERE run_id = ${last.run_id}`, storage(filename, `reading run ${last.run_id}`)),
+                    (now) => now[0] !== undefined && now[0].owner !== owner ? notOwner(last.run_id, owner, steps) : Effect.fail(changed)
+                  ))
+            ))
+        }
         if (patch === undefined && checkpoints.length === 1) {
           const params = checkpointParams(last, maxBytes)
           if (Either.isLeft(params)) return Effect.fail(params.left)

@@ -16,12 +16,13 @@ import { serve } from "./serve.js"
 import { simulate } from "./simulate.js"
 import { stripAnsi } from "./terminal.js"
 import { thread } from "./thread.js"
+import { updateState } from "./updateState.js"
 import { validate } from "./validate.js"
 
 export { DEFAULT_DB } from "./options.js"
 export { ExitCode } from "./exit.js"
 
-const subcommands = [run, resume, respond, inspect, list, thread, cancel, prune, validate, simulate, replay, serve] as const
+const subcommands = [run, resume, respond, updateState, inspect, list, thread, cancel, prune, validate, simulate, replay, serve] as const
 
 /** The subcommands' names, in help order. */
 export const COMMAND_NAMES: ReadonlyArray<string> = subcommands.flatMap((command) => [

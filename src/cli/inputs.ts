@@ -22,22 +22,26 @@ const parseJson = (text: string, field: string, fix: string): Either.Either<unkn
 
 const BOOLEAN_WORDS = new Map([["true", true], ["yes", true], ["y", true], ["1", true], ["false", false], ["no", false], ["n", false], ["0", false]])
 
-/** Turn the repeated `--inputs` values into one state object. */
+/**
+ * Turn the repeated `--inputs` values into one state object (`flag`: the flag they came
+ * with, named in errors; `update-state` parses its `--set` values the same way).
+ */
 export const parseInputs = (
   values: ReadonlyArray<string>,
-  fields: ReadonlyMap<string, FieldInfo>
+  fields: ReadonlyMap<string, FieldInfo>,
+  flag = "--inputs"
 ): Either.Either<Record<string, unknown>, InputError> => {
   const out: Record<string, unknown> = {}
   // A field given twice is a mistake to report, not one value to drop.
   const twice = (key: string) =>
-    new InputError({ field: `--inputs ${key}`, message: `'${key}' is given more than once`, fix: `give '${key}' once (the --inputs flags and JSON objects together set each field once)` })
+    new InputError({ field: `${flag} ${key}`, message: `'${key}' is given more than once`, fix: `give '${key}' once (the ${flag} flags and JSON objects together set each field once)` })
   for (const raw of values) {
     const text = raw.trim()
     if (text.startsWith("{")) {
-      const parsed = parseJson(text, "--inputs", "pass a JSON object, e.g. --inputs '{\"message\":\"hello\"}'")
+      const parsed = parseJson(text, flag, `pass a JSON object, e.g. ${flag} '{"message":"hello"}'`)
       if (Either.isLeft(parsed)) return Either.left(parsed.left)
       if (parsed.right === null || typeof parsed.right !== "object" || Array.isArray(parsed.right)) {
-        return Either.left(new InputError({ field: "--inputs", message: "a JSON value here must be an object", fix: "pass --inputs '{\"field\": value}'" }))
+        return Either.left(new InputError({ field: flag, message: "a JSON value here must be an object", fix: `pass ${flag} '{"field": value}'` }))
       }
       const repeated = Object.keys(parsed.right).find((k) => Object.hasOwn(out, k))
       if (repeated !== undefined) return Either.left(twice(repeated))
@@ -47,9 +51,9 @@ export const parseInputs = (
     const eq = raw.indexOf("=")
     if (eq <= 0) {
       return Either.left(new InputError({
-        field: "--inputs",
+        field: flag,
         message: `'${raw}' is not key=value`,
-        fix: "write --inputs field=value (repeat the flag for more fields) or --inputs '{\"field\": value}'"
+        fix: `write ${flag} field=value (repeat the flag for more fields) or ${flag} '{"field": value}'`
       }))
     }
     const key = raw.slice(0, eq).trim()
@@ -58,7 +62,7 @@ export const parseInputs = (
     const field = fields.get(key)
     if (field === undefined) {
       return Either.left(new InputError({
-        field: `--inputs ${key}`,
+        field: `${flag} ${key}`,
         message: `'${key}' is not a state field`,
         fix: `use one of: ${[...fields.keys()].join(", ")}`
       }))
@@ -73,7 +77,7 @@ export const parseInputs = (
       out[key] = word
       continue
     }
-    const parsed = parseJson(value, `--inputs ${key}`, `'${key}' has type ${field.type ?? "json"}: pass a JSON value, e.g. ${key}=${exampleFor(field)}`)
+    const parsed = parseJson(value, `${flag} ${key}`, `'${key}' has type ${field.type ?? "json"}: pass a JSON value, e.g. ${key}=${exampleFor(field)}`)
     if (Either.isLeft(parsed)) {
       // Fields of unknown type (module schemas) fall back to text only when the text is not JSON.
       if (field.type === undefined) {

@@ -1,6 +1,6 @@
 /** Human-readable rendering of runs for the terminal. */
 import { describeDecision } from "../fathom/Decision.js"
-import type { Checkpoint, RunRecord, RunSummary } from "../checkpoint/models.js"
+import { type Checkpoint, type RunRecord, type RunSummary, UPDATE_NODE } from "../checkpoint/models.js"
 
 const clip = (text: string, width: number): string => (text.length > width ? text.slice(0, width - 1) + "…" : text)
 
@@ -41,6 +41,14 @@ export const checkpointRulesNote = (c: Checkpoint): string =>
     fired: c.rules.firings.map((f) => f.rule),
     decisions: Object.fromEntries(Object.entries(c.rules.decisions).map(([n, d]) => [n, describeDecision(d)]))
   })
+
+/** Who made a stored edit of the state (an `__update__` step) and who its write is attributed to: `[edited by alice as plan]`. */
+const editNote = (c: Checkpoint): string => {
+  const request = c.calls?.find((call) => call.node === UPDATE_NODE)?.request
+  const by = request !== null && typeof request === "object" && "actor" in request && typeof request.actor === "string" ? ` by ${request.actor}` : ""
+  const writer = c.writes[0]?.node
+  return `[edited${by}${writer !== undefined && writer !== UPDATE_NODE ? ` as ${writer}` : ""}]`
+}
 
 /** A child run of a `subgraph` node, with its checkpoints (for nested timelines). */
 export interface ChildRun {
@@ -88,8 +96,9 @@ export const timeline = (
       ]
     })
   for (const c of checkpoints) {
-    const status = c.step === 0 ? (c.parent_run_id ? (run.derived_hash === null ? "child" : "forked") : "input") : "completed"
-    const note = checkpointRulesNote(c)
+    const edited = c.node === UPDATE_NODE
+    const status = c.step === 0 ? (c.parent_run_id ? (run.derived_hash === null ? "child" : "forked") : "input") : edited ? "state edited" : "completed"
+    const note = edited ? editNote(c) : checkpointRulesNote(c)
     lines.push(`${pad(String(c.step), 5)} ${pad(c.node, nodeWidth)} ${pad(status, 15)} ${pad(`${c.duration_ms.toFixed(1)} ms`, 10)} ${formatDelta(c.delta)}${note ? `  ${note}` : ""}`)
     lines.push(...childLines(c.step))
   }

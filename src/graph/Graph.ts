@@ -56,6 +56,7 @@ import { AuditSink } from "../telemetry/AuditSink.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import * as GraphRun from "./GraphRun.js"
 import { type ChildLink, newRunOf } from "./newRun.js"
+import { type StateUpdate, updateState as editState, type UpdateStateError, type UpdateStateOptions } from "./updateState.js"
 import { explainMoved, threadRun } from "./threads.js"
 import { listSome, maxGraphBytes } from "../ir/limits.js"
 import { firstIssue } from "../ir/parseIssue.js"
@@ -201,6 +202,19 @@ export interface Graph extends GraphDefinition {
    * A run that is not awaiting input passes.
    */
   readonly checkResponse: (runId: string, value: unknown) => Effect.Effect<void, StateValidationError | CheckpointError, Checkpointer>
+  /**
+   * Edit the state of a stopped run (`paused`, or `awaiting-input`: a breakpoint, an
+   * interrupt) in place, LangGraph's `update_state`: `values` are one write through each
+   * field's reducer, committed as a step of its own (`__update__`), and the run goes on
+   * from where it stopped when resumed (see `updateState.ts`). Any other status, or a run a
+   * live process holds, is a `RunStateError`; values the state schema refuses are a
+   * `StateValidationError` naming the field. Nothing is written when it fails.
+   */
+  readonly updateState: (
+    runId: string,
+    values: { readonly [field: string]: unknown },
+    options?: UpdateStateOptions
+  ) => Effect.Effect<StateUpdate, UpdateStateError, Checkpointer>
   /**
    * The same graph with other versions of its governance packs (by pack id, `*` for
    * every pack): what a counterfactual fork with a `rule_pack_version` runs.
@@ -710,7 +724,9 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         : handle
     })
 
-  return { ...definition, initialState, newRun, start, open, resume, checkResponse, withPackVersions }
+  const updateState: Graph["updateState"] = (runId, values, options) => editState(definition, runId, values, options)
+
+  return { ...definition, initialState, newRun, start, open, resume, checkResponse, updateState, withPackVersions }
 }
 
 /** Build a graph from an IR object (decoded with unknown fields rejected). */

@@ -19,6 +19,13 @@ import { checkJson, plainJsonEqual } from "../ir/json.js"
 import { type CallOptions, type NodeCalls, neverAnswered } from "../nodes/calls.js"
 import { failureOf, isCallOutcome, replayedFailure } from "./callFailure.js"
 
+/** An edit of a stopped run's state as its `__update__` step recorded it: the write, who it is attributed to, and its call (who made it). */
+export interface RecordedEdit {
+  readonly node: string
+  readonly update: State
+  readonly calls: ReadonlyArray<CallRecord>
+}
+
 /** What a replay answers from: the parent's recording, plus the fork's mutation. */
 export interface ReplaySource {
   /** Recorded calls by `"<step>:<node>"`, in call order. */
@@ -47,6 +54,14 @@ export interface ReplaySource {
   readonly liveAfterFork: boolean
   /** Steps the parent took as `__timeout__` (an interrupt unanswered past its deadline), with where each went. */
   readonly timeouts: ReadonlyMap<number, ReadonlyArray<string>>
+  /**
+   * In a replay without a mutation: the parent's edits of its state while it was stopped
+   * (`__update__` steps, see `graph/updateState.ts`), by step, with the write and the call
+   * that records who made it. A replay that reaches such a step on the parent's path
+   * takes it as recorded. (A counterfactual fork does not inherit them: its source is
+   * built without them, the parent's later steps renumbered to close the gaps.)
+   */
+  readonly edits?: ReadonlyMap<number, RecordedEdit> | undefined
   /**
    * The step the parent stopped at for input, uncommitted (absent: none): its `subgraph`
    * nodes there run new child runs that replay the parent's child runs of that step (found

@@ -28,6 +28,7 @@ import {
   type RunSummary,
   type StepAttempt,
   toSummary,
+  UPDATE_NODE,
   type WaitingInfo
 } from "../checkpoint/models.js"
 import {
@@ -585,15 +586,20 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         error: null
       }
       // Also from the step it was read at: a previous owner that committed a step since (it
-      // woke up from a stall before its run was taken over) keeps the run.
+      // woke up from a stall before its run was taken over) keeps the run, and a stopped run
+      // whose state was edited since (a step added) is not taken over from the stale step.
       if (!(yield* checkpointer.takeOver(run.run_id, { status: run.status, owner: run.owner, step: input.checkpoint.step }, patch))) {
         const now = yield* checkpointer.getRun(run.run_id)
         const seen = Option.match(now, { onNone: () => "gone", onSome: (r) => `${r.status}${r.owner !== null ? `, driven by ${r.owner}` : ""}` })
+        const read = Option.getOrUndefined(now)
+        const edited = read !== undefined && read.status === run.status && read.owner === run.owner && read.last_step !== input.checkpoint.step
         return yield* new RunStateError({
           runId: run.run_id,
           status: Option.match(now, { onNone: () => "unknown", onSome: (r) => r.status }),
           operation: "resume",
-          message: `run ${run.run_id} changed since it was read (${run.status} then, ${seen} now): another process took it over first; nothing was done here`
+          message: edited
+            ? `run ${run.run_id} changed since it was read: its state was edited (step ${read.last_step}, read at step ${input.checkpoint.step}); nothing was done here: resume it again`
+            : `run ${run.run_id} changed since it was read (${run.status} then, ${seen} now): another process took it over first; nothing was done here`
         })
       }
       run = { ...run, ...patch }
@@ -624,15 +630,24 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     }
 
     /**
-     * A step the loop takes itself: an answer to a rule's interrupt, or its timeout. With
+     * A step the loop takes itself: an answer to a rule's interrupt, its timeout, or (in a
+     * replay) the parent's edit of its state, whose write is attributed to `writer`. With
      * `pause` (a breakpoint after the step that asked, in a replay that answers it), the run
-     * stops there unless the step ends it, written with the step.
+     * stops there unless the step ends it, written with the step. Committed as every step
+     * of the loop is: only while this process still owns the run.
      */
-    const pseudoStep = (node: typeof RESPONSE_NODE | typeof TIMEOUT_NODE, update: State, calls: ReadonlyArray<CallRecord>, to: ReadonlyArray<string> | undefined, pause?: WaitingInfo) =>
+    const pseudoStep = (
+      node: typeof RESPONSE_NODE | typeof TIMEOUT_NODE | typeof UPDATE_NODE,
+      update: State,
+      calls: ReadonlyArray<CallRecord>,
+      to: ReadonlyArray<string> | undefined,
+      options: { readonly pause?: WaitingInfo | undefined; readonly writer?: string | undefined } = {}
+    ) =>
       Effect.gen(function*() {
+        const { pause, writer = node } = options
         const current = step + 1
         const at = startOf(current, next)
-        const writes: Array<NodeWrite> = Object.keys(update).length > 0 ? [{ node, update }] : []
+        const writes: Array<NodeWrite> = Object.keys(update).length > 0 ? [{ node: writer, update }] : []
         const merged = applyWrites(state, writes, graph.state.fields, current)
         if (Either.isLeft(merged)) return yield* fail(merged.left)
         const valid = validate(merged.right, writes, current)
@@ -682,8 +697,25 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       ...(d.timeout_ms !== undefined ? { deadline: new Date(clock.unsafeCurrentTimeMillis() + d.timeout_ms).toISOString() } : {})
     })
 
-    /** The response the replayed run recorded to the rule interrupt after step `at`, if any. */
-    const recordedResponse = (at: number) => input.replay?.calls.get(`${at + 1}:${RESPONSE_NODE}`)?.[0]
+    /** In a replay still on the parent's recording, the parent's edit of its state at step `at` (see `ReplaySource.edits`), if any. */
+    const recordedEdit = (at: number) => (onRecording ? input.replay?.edits?.get(at) : undefined)
+
+    /** Step `at`, or the last of the parent's edits right after it: the parent's next step of its own follows it. */
+    const pastEdits = (at: number): number => {
+      let last = at
+      while (recordedEdit(last + 1) !== undefined) last++
+      return last
+    }
+
+    /** In a replay, take the parent's edits of its state at the next steps, as recorded (from the frontier they were made at). */
+    const replayEdits = Effect.gen(function*() {
+      for (let edit = recordedEdit(step + 1); edit !== undefined && recordedStart(input.replay, step + 1, next) !== undefined; edit = recordedEdit(step + 1)) {
+        yield* pseudoStep(UPDATE_NODE, edit.update, edit.calls, undefined, { writer: edit.node })
+      }
+    })
+
+    /** The response the replayed run recorded to the rule interrupt after step `at` (after its edits there), if any. */
+    const recordedResponse = (at: number) => input.replay?.calls.get(`${pastEdits(at) + 1}:${RESPONSE_NODE}`)?.[0]
 
     /** True when, in a replay, the parent's wait whose answer would have been step `at` timed out instead. */
     const timesOutInReplay = (at: number): boolean =>
@@ -696,7 +728,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     const replayTimeout = (at: number, pause?: WaitingInfo) =>
       Effect.gen(function*() {
         const to = input.replay?.timeouts.get(at)
-        if (to !== undefined) return yield* pseudoStep(TIMEOUT_NODE, {}, [], to, pause)
+        if (to !== undefined) return yield* pseudoStep(TIMEOUT_NODE, {}, [], to, { pause })
         const halted = input.replay?.timedOut
         if (halted !== undefined) {
           return yield* fail(new InterruptTimeoutError({ nodeId: halted.nodeId, step: halted.step, deadline: halted.deadline, message: halted.message }))
@@ -711,7 +743,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         if (Either.isLeft(evidence)) return yield* fail(evidence.left)
         const request = { prompt: waiting.prompt, node: waiting.node, actor: by }
         const call: CallRecord = { node: RESPONSE_NODE, seq: 0, name: "interrupt.response", request_hash: requestHash("interrupt.response", request), request, response: value }
-        yield* pseudoStep(RESPONSE_NODE, waiting.response_field !== "" ? { [waiting.response_field]: value } : {}, [call], undefined, pause)
+        yield* pseudoStep(RESPONSE_NODE, waiting.response_field !== "" ? { [waiting.response_field]: value } : {}, [call], undefined, { pause })
       })
 
     if (waitingAtStart !== null) {
@@ -741,9 +773,13 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       if (pending !== undefined) {
         const asking = ruleWaiting(pending.node, pending.decision, step)
         const replayed = recordedResponse(step)
-        if (replayed !== undefined) yield* answer(asking, replayed.response, actorOf(replayed.request) ?? actor)
-        else if (timesOutInReplay(step + 1)) yield* replayTimeout(step + 1)
-        else {
+        if (replayed !== undefined) {
+          yield* replayEdits
+          yield* answer(asking, replayed.response, actorOf(replayed.request) ?? actor)
+        } else if (timesOutInReplay(pastEdits(step) + 1)) {
+          yield* replayEdits
+          yield* replayTimeout(step + 1)
+        } else {
           yield* transition({ status: "awaiting-input", waiting: asking, owner: null })
           yield* emit({ type: "run.waiting", waiting: asking })
           return toSummary(run, state)
@@ -843,6 +879,11 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         yield* transition({ status: requested === "pause" ? "paused" : "pending", owner: null })
         yield* emit({ type: "run.paused", step })
         return toSummary(run, state)
+      }
+      // In a replay, the parent's edit of its state where it was stopped, as recorded.
+      if (recordedEdit(step + 1) !== undefined && recordedStart(input.replay, step + 1, next) !== undefined) {
+        yield* replayEdits
+        continue
       }
       const current = step + 1
       if (current > graph.topology.maxSteps) {
@@ -1085,7 +1126,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       // A rule's interrupt: unless a replay answers it, the run waits, written with the step
       // (a crash between the two would leave a committed step the run then went past).
       const asking = stop?._tag === "interrupt" ? ruleWaiting(stop.node, stop.decision, current) : undefined
-      const waits = asking !== undefined && recordedResponse(current) === undefined && !timesOutInReplay(current + 1)
+      const waits = asking !== undefined && recordedResponse(current) === undefined && !timesOutInReplay(pastEdits(current) + 1)
       // A breakpoint after one of the step's nodes: the run pauses, written with the step (a
       // crash cannot leave it past the breakpoint). Not when the step ends the run, nor when
       // a rule's interrupt asks there: the run stops for that answer, or, when a replay
@@ -1093,7 +1134,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       const pausesAfter = breakpoints !== null && breakpoints.after.length > 0 && !done
         ? executedIds.find((id) => names(breakpoints.after, id))
         : undefined
-      const afterWaiting = pausesAfter === undefined || waits ? undefined : breakpointWaiting(pausesAfter, "after", current, asking !== undefined ? `its rule's interrupt replayed from the recording at step ${current + 1}` : undefined)
+      const afterWaiting = pausesAfter === undefined || waits ? undefined : breakpointWaiting(pausesAfter, "after", current, asking !== undefined ? `its rule's interrupt replayed from the recording at step ${pastEdits(current) + 1}` : undefined)
       const patch = done
         ? { status: "done" as const, finished_at: finishedAt, owner: null }
         : waits
@@ -1123,10 +1164,12 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       }
       if (asking !== undefined) {
         const replayed = recordedResponse(current)
-        if (replayed !== undefined || timesOutInReplay(current + 1)) {
+        if (replayed !== undefined || timesOutInReplay(pastEdits(current) + 1)) {
           // A replay answers with the parent's recorded response (or lets the wait time out
-          // as the parent's did); a breakpoint after the step pauses the run once that is applied.
-          yield* replayed !== undefined ? answer(asking, replayed.response, actorOf(replayed.request) ?? actor, afterWaiting) : replayTimeout(current + 1, afterWaiting)
+          // as the parent's did), after the parent's edits there; a breakpoint after the step
+          // pauses the run once that is applied.
+          yield* replayEdits
+          yield* replayed !== undefined ? answer(asking, replayed.response, actorOf(replayed.request) ?? actor, afterWaiting) : replayTimeout(step + 1, afterWaiting)
           if (afterWaiting !== undefined && run.status === "awaiting-input") {
             yield* emit({ type: "run.waiting", waiting: afterWaiting })
             return toSummary(run, state)

@@ -8,11 +8,11 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
-import { type CallRecord, type Checkpoint, type ErrorRecord, type RunRecord, type StepAttempt, TERMINAL_STATUSES } from "../checkpoint/models.js"
+import { type CallRecord, type Checkpoint, type ErrorRecord, type RunRecord, type StepAttempt, TERMINAL_STATUSES, UPDATE_NODE } from "../checkpoint/models.js"
 import { CheckpointError, ReplayDivergenceError } from "../errors.js"
 import type { State } from "../ir/stateSchema.js"
 import { childRunKey } from "../nodes/ChildGraph.js"
-import type { ReplaySource } from "./Cassette.js"
+import type { RecordedEdit, ReplaySource } from "./Cassette.js"
 import { TIMEOUT_NODE } from "./RunLoop.js"
 import type { GraphDefinition } from "./GraphDefinition.js"
 import { type CounterfactualMutation, decodeMutation, isEmptyMutation } from "./Mutation.js"
@@ -118,18 +118,62 @@ const onceThenRelease = (parent: ReadonlyArray<Checkpoint>): NonNullable<ReplayS
   }
 }
 
+/** How the parent stopped, as a replay reads it. */
+type ParentRecord = Pick<RunRecord, "run_id" | "error" | "waiting"> & Partial<Pick<RunRecord, "status">>
+
+/**
+ * The parent's recording without its edits of its state after `fromStep` (`__update__`
+ * steps): what a counterfactual fork replays, which does not inherit them (as a LangGraph
+ * fork from an earlier checkpoint does not carry later `update_state` calls). The
+ * parent's later steps, and the steps its record names (where it waits, or failed), are
+ * renumbered to close the gaps, so its recorded calls still answer the fork's steps.
+ */
+const withoutEdits = (
+  parent: ReadonlyArray<Checkpoint>,
+  record: ParentRecord | undefined,
+  fromStep: number
+): { readonly parent: ReadonlyArray<Checkpoint>; readonly record: ParentRecord | undefined } => {
+  const edits = parent.filter((cp) => cp.step > fromStep && cp.node === UPDATE_NODE).map((cp) => cp.step)
+  if (edits.length === 0) return { parent, record }
+  const renumber = (step: number) => step - edits.filter((e) => e < step).length
+  const attempt = (a: StepAttempt): StepAttempt => ({ ...a, step: renumber(a.step) })
+  const waiting = record?.waiting
+  const error = record?.error
+  const failedAt = error?.details["step"]
+  return {
+    parent: parent.filter((cp) => !edits.includes(cp.step)).map((cp) => (cp.step > fromStep ? { ...cp, step: renumber(cp.step) } : cp)),
+    record: record === undefined ? undefined : {
+      ...record,
+      waiting: waiting === null || waiting === undefined ? null : {
+        ...waiting,
+        step: renumber(waiting.step),
+        ...(waiting.attempt !== undefined ? { attempt: attempt(waiting.attempt) } : {})
+      },
+      error: error === null || error === undefined ? null : {
+        ...error,
+        ...(error.attempt !== undefined ? { attempt: attempt(error.attempt) } : {}),
+        details: typeof failedAt === "number" ? { ...error.details, step: renumber(failedAt) } : error.details
+      }
+    }
+  }
+}
+
 /**
  * The replay source for steps after `fromStep` of the parent (`parentRecord`: how the
  * parent stopped: a failure, or a wait, with the calls of the step it left uncommitted).
  */
 export const replaySource = (
   graph: GraphDefinition,
-  parent: ReadonlyArray<Checkpoint>,
+  recorded: ReadonlyArray<Checkpoint>,
   fromStep: number,
   mutation: CounterfactualMutation,
   live: boolean,
-  parentRecord?: Pick<RunRecord, "run_id" | "error" | "waiting"> & Partial<Pick<RunRecord, "status">>
+  recordedBy?: ParentRecord
 ): ReplaySource => {
+  // A replay without a mutation takes the parent's edits of its state as recorded; a
+  // counterfactual fork replays the parent as if it had not made them.
+  const exact = isEmptyMutation(mutation)
+  const { parent, record: parentRecord } = exact ? { parent: recorded, record: recordedBy } : withoutEdits(recorded, recordedBy, fromStep)
   const calls = new Map<string, Array<CallRecord>>()
   // The step the parent left uncommitted (it failed, or asked part-way): its calls so far.
   // A fork that may call live retries the failed step's calls from each node's first failure
@@ -155,6 +199,7 @@ export const replaySource = (
     }
   }
   const timeouts = new Map<number, ReadonlyArray<string>>()
+  const edits = new Map<number, RecordedEdit>()
   const startedAt = new Map<number, { readonly frontier: string; readonly at: string }>()
   // An exact replay checks that every replayed step writes what the parent's did.
   // An exact replay checks that every replayed step writes what the parent's did, unless some
@@ -167,6 +212,7 @@ export const replaySource = (
     if (before !== undefined && before.step === cp.step - 1) startedAt.set(cp.step, { frontier: before.next.join("\n"), at: cp.started_at })
     writes?.set(cp.step, cp.writes)
     if (cp.node === TIMEOUT_NODE) timeouts.set(cp.step, cp.next)
+    if (cp.node === UPDATE_NODE) edits.set(cp.step, { node: cp.writes[0]?.node ?? UPDATE_NODE, update: cp.writes[0]?.update ?? {}, calls: cp.calls ?? [] })
     group([...(cp.calls ?? [])].sort((a, b) => a.seq - b.seq), cp.step, calls)
     consumed(graph, cp.step, cp.calls ?? [], cp.nodes, cp.writes, responses, answers)
   }
@@ -190,6 +236,7 @@ export const replaySource = (
       ? { failedAt: { runId: parentRecord.run_id, step: failedAttempt.step } }
       : {}),
     timeouts,
+    ...(edits.size > 0 ? { edits } : {}),
     timedOut: haltedByTimeout(parentRecord?.error, fromStep),
     divergence: divergedAgain(parentRecord?.error, fromStep, live),
     startedAt,

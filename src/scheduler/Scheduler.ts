@@ -408,7 +408,8 @@ export const make = (
             ? { waiting: { ...record.waiting, given: { value: null, actor } } }
             : {})
         }
-        if (!(yield* checkpointer.takeOver(runId, { status: record.status, owner: record.owner }, patch))) {
+        // (And from its last step: a run whose state was edited meanwhile is not queued with the wait read before.)
+        if (!(yield* checkpointer.takeOver(runId, { status: record.status, owner: record.owner, step: record.last_step }, patch))) {
           const now = Option.getOrUndefined(yield* checkpointer.getRun(runId))
           return yield* new RunStateError({
             runId,

@@ -12,7 +12,7 @@ import * as OpenApi from "@effect/platform/OpenApi"
 import * as Schema from "effect/Schema"
 import { ArtifactEntry } from "../checkpoint/artifactModels.js"
 import { MissingArtifact } from "../checkpoint/artifactRefs.js"
-import { Breakpoints, RunRecord, RunStatus, RunSummary, StateRecord } from "../checkpoint/models.js"
+import { Breakpoints, RunRecord, RunStatus, RunSummary, StateRecord, WaitingInfo } from "../checkpoint/models.js"
 import { ThreadView } from "../graph/threads.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { ErrorAt } from "./envelope.js"
@@ -46,6 +46,28 @@ export const CreateRunBody = Schema.Struct({
 
 /** Body of `POST /v1/runs/{id}/respond`. */
 export const RespondBody = Schema.Struct({ response: Schema.Unknown }).annotations({ ...strict, identifier: "RespondBody" })
+
+/** Body of `POST /v1/runs/{id}/state`: the fields to write (one write, through each field's reducer), and who it is attributed to. */
+export const UpdateStateBody = Schema.Struct({
+  values: StateRecord.annotations({ description: "state fields to write, applied as one write through each field's reducer (messages by id, append appends, replace replaces)" }),
+  /** A node of the graph the write is attributed to in the step's `writes` (default `__update__`); where the run goes on does not change. */
+  as_node: Schema.optional(Schema.String)
+}).annotations({ ...strict, identifier: "UpdateStateBody" })
+
+/** What `POST /v1/runs/{id}/state` answers: the edit's step and the run's state after it. */
+export const StateUpdated = Schema.Struct({
+  run_id: Schema.String,
+  /** As before the edit: the run still waits where it stopped. */
+  status: RunStatus,
+  /** The edit's step (the run's last step + 1; its node is `__update__`). */
+  step: Schema.Int,
+  /** Who the write is attributed to: `__update__`, or `as_node`. */
+  node: Schema.String,
+  state: StateRecord,
+  delta: StateRecord,
+  /** What the run waits for (the same question or breakpoint, at the next step), or null for a paused run. */
+  waiting: Schema.NullOr(WaitingInfo)
+}).annotations({ identifier: "StateUpdated" })
 
 /** Body of `POST /v1/runs/{id}/counterfactual`. */
 export const CounterfactualBody = Schema.Struct({
@@ -283,6 +305,12 @@ export class RunsGroup extends HttpApiGroup.make("runs")
       .addSuccess(RunAction, { status: 202 })
       .addError(UnknownRun).addError(WrongState).addError(ShuttingDown)
       .annotate(OpenApi.Summary, "Answer a run awaiting input; it resumes in this server (warm)")
+  )
+  .add(
+    HttpApiEndpoint.post("state", "/v1/runs/:id/state").setPath(RunPath).setPayload(UpdateStateBody)
+      .addSuccess(StateUpdated)
+      .addError(UnknownRun).addError(WrongState)
+      .annotate(OpenApi.Summary, "Edit the state of a stopped run (paused, at a breakpoint, awaiting input) in place: one write through each field's reducer, as a step of its own (`__update__`); the run still waits where it stopped")
   )
   .add(
     HttpApiEndpoint.post("counterfactual", "/v1/runs/:id/counterfactual").setPath(RunPath).setPayload(CounterfactualBody)

@@ -310,6 +310,17 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
           yield* scheduler.resume(runId, { actor: actorOf(request), response: { value: payload.response } })
           return { run_id: runId, status: "running" }
         }))
+      .handle("state", ({ path, payload, request }) =>
+        Effect.gen(function*() {
+          const record = yield* getRun(checkpointer, path.id)
+          // The graph the server runs (a run it cannot edit with that graph gets its 409 from the edit).
+          const graph = yield* Effect.mapError(registry.get(record.graph_id), hint)
+          return yield* graph.updateState(path.id, payload.values, {
+            actor: actorOf(request),
+            asNode: payload.as_node,
+            fields: { values: "values", asNode: "as_node" }
+          }).pipe(Effect.provideService(Checkpointer, checkpointer))
+        }))
       .handle("counterfactual", ({ path, payload, request }) =>
         Effect.gen(function*() {
           const parent = yield* getRun(checkpointer, path.id)

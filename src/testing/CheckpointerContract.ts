@@ -234,6 +234,31 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* is(read.status === "pending", "the batch's patch was not applied")
     })),
 
+  check("commitSteps with expected writes only while status and owner are as read and no step after the one read is committed: else run-changed, nothing written", (c, is) =>
+    Effect.gen(function*() {
+      const id = (yield* c.createRun(newRun())).record.run_id
+      yield* c.commitSteps([cp(id, 1)], { status: "awaiting-input", owner: null })
+      const waiting = { node: "ask", prompt: "ok?", step: 3, response_field: "answer" }
+      yield* c.commitSteps([cp(id, 2)], { waiting }, { expected: { status: "awaiting-input", owner: null, step: 1 } })
+      const read = yield* some("expected", "getRun", yield* c.getRun(id))
+      yield* is(read.last_step === 2 && read.status === "awaiting-input" && same(read.waiting, waiting), `the step and its patch are written: ${JSON.stringify(read)}`)
+      // A second writer that read step 1 (another edit): refused, although status and owner still match.
+      yield* failsWith("expected", "a commit from a stale last step", c.commitSteps([cp(id, 3)], {}, { expected: { status: "awaiting-input", owner: null, step: 1 } }), "run-changed")
+      yield* failsWith("expected", "a commit from a stale status", c.commitSteps([cp(id, 3)], {}, { expected: { status: "paused", owner: null } }), "run-changed")
+      yield* failsWith("expected", "a commit from a stale owner", c.commitSteps([cp(id, 3)], {}, { expected: { status: "awaiting-input", owner: "host:9" } }), "run-changed")
+      const steps = (yield* c.listCheckpoints(id)).map((x) => x.step)
+      yield* is(same(steps, [0, 1, 2]), `a refused commit writes no checkpoint: ${JSON.stringify(steps)}`)
+      // takeOver with a step: a run whose steps moved on since it was read is not taken over.
+      yield* is(!(yield* c.takeOver(id, { status: "awaiting-input", owner: null, step: 1 }, { status: "running", owner: "host:1" })), "a take-over from a stale step does not apply")
+      yield* is(yield* c.takeOver(id, { status: "awaiting-input", owner: null, step: 2 }, { status: "running", owner: "host:1" }), "a take-over from the last step applies")
+      yield* failsWith("expected", "a commit once another process took the run over", c.commitSteps([cp(id, 3)], {}, { expected: { status: "awaiting-input", owner: null, step: 2 } }), "run-changed")
+      yield* is((yield* some("expected", "getRun", yield* c.getRun(id))).last_step === 2, "nothing was written")
+      // With the writer's ownership too (`owner`): written while both hold, refused from a stale step.
+      yield* c.commitSteps([cp(id, 3)], {}, { owner: "host:1", expected: { status: "running", owner: "host:1", step: 2 } })
+      yield* failsWith("expected", "an owner's commit from a stale step", c.commitSteps([cp(id, 4)], {}, { owner: "host:1", expected: { status: "running", owner: "host:1", step: 2 } }), "run-changed")
+      yield* is((yield* some("expected", "getRun", yield* c.getRun(id))).last_step === 3, "the owner's commit from the step it read was written, the stale one not")
+    })),
+
   check("a patch that stops the run takes it off the queue in the same write; one that sets it pending puts it back", (c, is) =>
     Effect.gen(function*() {
       const queued = yield* c.createRun(newRun({ queued: true }))

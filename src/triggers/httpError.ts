@@ -20,7 +20,8 @@ export const statusOf = (error: StargraphError): number => {
         ? 404
         : error.reason === "invalid-cursor"
         ? 400
-        : error.reason === "graph-hash-mismatch" || error.reason === "runtime-hash-mismatch" || error.reason === "thread-moved" || error.reason === "taken-over"
+        : error.reason === "graph-hash-mismatch" || error.reason === "runtime-hash-mismatch" || error.reason === "thread-moved" ||
+            error.reason === "taken-over" || error.reason === "run-changed"
         ? 409
         : error.reason === "checkpoint-too-large"
         ? 413

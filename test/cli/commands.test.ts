@@ -20,7 +20,7 @@ beforeAll(() => {
   copy("slow", join(ROOT, "test", "fixtures", "slow"))
 })
 
-const COMMANDS = ["run", "resume", "respond", "inspect", "list", "cancel", "prune", "validate", "replay", "serve"]
+const COMMANDS = ["run", "resume", "respond", "update-state", "inspect", "list", "cancel", "prune", "validate", "replay", "serve"]
 
 describe("arguments and help", () => {
   it("an unknown flag, a missing argument, a bad value or an unknown command is one line on stderr, exit 2, nothing on stdout", async () => {
