@@ -92,18 +92,20 @@ export const serve = Command.make(
         return yield* new InputError({ field: "--auth-token-env", message: `environment variable ${tokenEnv} is not set`, fix: `export ${tokenEnv}=<token>` })
       }
       const db = yield* fromFlagOrEnv(o.db)
-      const [Serve, ProjectConfig, GraphRegistry, { resolve }, { asDbFlagError }] = yield* Effect.promise(() =>
+      const [Serve, ProjectConfig, GraphRegistry, { resolve }, { asDbFlagError }, { triggerLines }] = yield* Effect.promise(() =>
         Promise.all([
           import("../serve/server.js"),
           import("../triggers/ProjectConfig.js"),
           import("../scheduler/GraphRegistry.js"),
           import("node:path"),
-          import("./stores.js")
+          import("./stores.js"),
+          import("./serveTriggers.js")
         ])
       )
       const { moduleRoots } = yield* graphOptions(o.moduleRoot)
       const config = Option.getOrElse(o.config, () => ProjectConfig.find(process.cwd()))
-      const configured = config === undefined ? [] : (yield* ProjectConfig.load(config)).graphPaths
+      const resolved = config === undefined ? undefined : yield* ProjectConfig.load(config)
+      const configured = resolved?.graphPaths ?? []
       // Nothing named anywhere: the graphs under the current folder.
       const graphs = o.graphs.length === 0 && configured.length === 0 ? ["."] : o.graphs
       const started = yield* Serve.start({
@@ -131,6 +133,10 @@ export const serve = Command.make(
       const from = o.graphs.length === 0 && configured.length === 0 ? ` from ${process.cwd()} (no --graphs given)` : ""
       yield* Console.error(`registered ${registered} graph${registered === 1 ? "" : "s"}${from}`)
       yield* Console.log(`stargraph serve listening on ${started.url} (db ${started.db}, ${started.routes.length} routes, profile ${o.profile})`)
+      // Which schedules, webhooks and plugins run, so a schedule is seen to be active before its first tick.
+      if (resolved !== undefined) {
+        for (const line of triggerLines(resolved, started, new Date())) yield* Console.error(line)
+      }
       // SIGHUP (log rotation's "reopen your logs") must not end the server: the audit log
       // follows a rotated path by itself.
       yield* Effect.acquireRelease(
