@@ -7,6 +7,12 @@
  * hosts or containers (`stargraph serve` and the CLI's run, resume, replay… do): a process
  * without one has no heartbeat, and its runs are never handed over automatically.
  *
+ * While it drives runs, the process also reads, every second, the cancel requests other
+ * processes left on their records (`Checkpointer.requestCancel`: `stargraph cancel`,
+ * `POST /v1/runs/{id}/cancel` of a run executing here) and cancels those runs itself; with
+ * `sweepEveryMs` (a server: hourly) it removes the stale heartbeats of processes killed long
+ * ago (`STALE_HEARTBEAT`).
+ *
  * ```ts
  * Layer.provideMerge(Scheduler.layer(), Heartbeat.layer({ leaseMs: 30_000 }))
  * ```
@@ -82,7 +88,7 @@ export const checkLease = (leaseMs: number, field = "leaseMs"): InputError | und
 /**
  * Beat now, then every third of the lease until the scope closes, when the row is removed
  * (after whatever was built later in the scope, e.g. a Scheduler's drain, has finished).
- * Fails with `InputError` for a bad lease or `STARGRAPH_HOST`, and with the Checkpointer's
+ * Fails with `InputError` for a bad lease, `sweepEveryMs` or `STARGRAPH_HOST`, and with the Checkpointer's
  * error when the first beat cannot be written; later beats that fail are logged and tried
  * again (a process that cannot beat past its lease may be taken over; its next write then
  * fails with `CheckpointError[taken-over]` instead of landing).
