@@ -512,7 +512,8 @@ describe("stargraph list and GET /v1/runs say how the owner of each running run 
 describe("cancelling a run that executes in another process", () => {
   it("stargraph cancel asks a live process of another host through the run's record: it cancels its run itself", async () => {
     const db = join(tempDir(), "cancel-live.sqlite")
-    const cli = startStargraph(["run", GRAPH, "--db", db, "--lease", "2s", "--no-summary"], { env: { STARGRAPH_HOST: "host-e", SLOW_NODE_MS: "400" } })
+    const cli = startStargraph(["run", GRAPH, "--db", db, "--lease", "2s", "--no-summary"], { env: { STARGRAPH_HOST: "host-e", SLOW_NODE_MS: "1000" } })
+    // Ten seconds of steps: the cancel comes long before the run could finish.
     await until(() => readRun(db), (r) => r.steps.length >= 2)
     const runId = readRun(db).run!.run_id
     const cancelled = await stargraph(["cancel", runId, "--db", db])
@@ -590,7 +591,8 @@ describe("cancelling a run that executes in another process", () => {
 
   it("POST /v1/runs/{id}/cancel asks the live process of another host that drives the run, and answers once it cancelled", async () => {
     const db = join(tempDir(), "cancel-http.sqlite")
-    const cli = startStargraph(["run", GRAPH, "--db", db, "--lease", "2s", "--no-summary"], { env: { STARGRAPH_HOST: "host-g", SLOW_NODE_MS: "400" } })
+    const cli = startStargraph(["run", GRAPH, "--db", db, "--lease", "2s", "--no-summary"], { env: { STARGRAPH_HOST: "host-g", SLOW_NODE_MS: "1000" } })
+    // Ten seconds of steps: the cancel comes long before the run could finish.
     await until(() => readRun(db), (r) => r.steps.length >= 2)
     const runId = readRun(db).run!.run_id
     const scope = Effect.runSync(Scope.make())
