@@ -22,7 +22,7 @@ export type { StateUpdate, UpdateStateError, UpdateStateOptions } from "./graph/
 export * as GraphRun from "./graph/GraphRun.js"
 export type { GraphDefinition } from "./runtime/GraphDefinition.js"
 
-export { Checkpointer, type CheckpointerShape, type CommitOptions, type HeartbeatRecord, type TakeOverExpectation } from "./checkpoint/Checkpointer.js"
+export { Checkpointer, type CheckpointerShape, type CommitOptions, type HeartbeatRecord, type HeartbeatStaleness, type TakeOverExpectation } from "./checkpoint/Checkpointer.js"
 export * as SqliteCheckpointer from "./checkpoint/SqliteCheckpointer.js"
 export * as PgCheckpointer from "./checkpoint/PgCheckpointer.js"
 export * as Prune from "./checkpoint/prune.js"
@@ -101,7 +101,7 @@ export type { Enqueued, EnqueueOptions, SchedulerOptions, SchedulerShape } from 
 export * as Heartbeat from "./runtime/Heartbeat.js"
 export type { HeartbeatOptions, HeartbeatShape } from "./runtime/Heartbeat.js"
 export { type LeaseState, leaseState, watchLease } from "./runtime/leases.js"
-export { describeOwner, HOST_ENV, OWNER, ownerAlive, THIS_HOST } from "./runtime/owner.js"
+export { describeOwner, HOST_ENV, OWNER, ownerAlive, type OwnerLiveness, ownerLiveness, runsLiveness, THIS_HOST } from "./runtime/owner.js"
 
 export {
   ExtraTriggers,

@@ -107,6 +107,33 @@ export interface CheckpointerShape {
   readonly endHeartbeat?: ((owner: string) => Effect.Effect<void, CheckpointError>) | undefined
   /** The heartbeats of those of `owners` that have one, each with its age by the database's clock. */
   readonly heartbeats?: ((owners: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<HeartbeatRecord>, CheckpointError>) | undefined
+  /**
+   * Remove the heartbeats that are stale (see {@link HeartbeatStaleness}: processes killed
+   * long ago, which never removed their row), except those of owners that still own a
+   * `running` run or hold a queue claim (their beat is what hands those over); returns the
+   * owners removed. With `dryRun`, removes nothing and returns who would go. Optional (with
+   * the other heartbeat operations): without it the rows stay.
+   */
+  readonly sweepHeartbeats?: ((staleness: HeartbeatStaleness, dryRun?: boolean) => Effect.Effect<ReadonlyArray<string>, CheckpointError>) | undefined
+  /**
+   * Ask process `owner` to cancel run `runId` through the run's record: recorded only
+   * while the run is `running` under `owner` (compare and set); false otherwise. The owner
+   * reads its requests (`cancelRequests`) and cancels the run itself, as `cancel()` on its
+   * handle does. Optional, as is `cancelRequests`: without them a run executing in another
+   * process cannot be cancelled from here.
+   */
+  readonly requestCancel?: ((runId: string, owner: string) => Effect.Effect<boolean, CheckpointError>) | undefined
+  /** The runs `owner` drives (`running` under it) that it was asked to cancel (`requestCancel`). */
+  readonly cancelRequests?: ((owner: string) => Effect.Effect<ReadonlyArray<string>, CheckpointError>) | undefined
+}
+
+/**
+ * When a heartbeat counts as stale (`sweepHeartbeats`): its beat has stood still, by the
+ * database's clock, for longer than `minMs` and than `leases` times its own lease.
+ */
+export interface HeartbeatStaleness {
+  readonly minMs: number
+  readonly leases: number
 }
 
 /** A process's heartbeat as read (see `Checkpointer.heartbeats`). */

@@ -74,6 +74,8 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
   const cursors = new Map<string, string>()
   /** Process heartbeats by owner: the count, the lease, when it last beat (this process's clock is the database's). */
   const beats = new Map<string, { readonly beat: number; readonly leaseMs: number; readonly at: number }>()
+  /** Cancel requests: run id → the owner asked to cancel it (`requestCancel`). */
+  const cancelAsked = new Map<string, string>()
   /** The record with `last_step` = its highest committed step, as SQLite reads it. */
   const withLastStep = (run: RunRecord): RunRecord => {
     const list = checkpoints.get(run.run_id) ?? []
@@ -267,7 +269,35 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
           const b = beats.get(owner)
           return b === undefined ? [] : [{ owner, beat: b.beat, lease_ms: b.leaseMs, beat_at: new Date(b.at).toISOString(), age_ms: Math.max(0, now - b.at) }]
         })
-      })
+      }),
+    sweepHeartbeats: (staleness, dryRun) =>
+      Effect.sync(() => {
+        const now = Date.now()
+        // An owner of a running run, or of a queue claim, keeps its row (its standing beat hands them over).
+        const holding = new Set([
+          ...[...runs.values()].flatMap((r) => (r.status === "running" && r.owner !== null ? [r.owner] : [])),
+          ...[...pending.values()].flatMap((p) => (p.claimed_by !== null ? [p.claimed_by] : []))
+        ])
+        const stale = [...beats.entries()]
+          .filter(([owner, b]) => !holding.has(owner) && now - b.at > Math.max(staleness.minMs, staleness.leases * b.leaseMs))
+          .map(([owner]) => owner)
+          .sort()
+        if (dryRun !== true) for (const owner of stale) beats.delete(owner)
+        return stale
+      }),
+    requestCancel: (runId, owner) =>
+      Effect.sync(() => {
+        const run = runs.get(runId)
+        if (run === undefined || run.status !== "running" || run.owner !== owner) return false
+        cancelAsked.set(runId, owner)
+        return true
+      }),
+    cancelRequests: (owner) =>
+      Effect.sync(() =>
+        [...cancelAsked.entries()].flatMap(([runId, asked]) => {
+          const run = runs.get(runId)
+          return asked === owner && run !== undefined && run.status === "running" && run.owner === owner ? [runId] : []
+        }))
   }
   return shape
 })

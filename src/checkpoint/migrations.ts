@@ -190,6 +190,17 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
     version: 11,
     name: "process heartbeats",
     statements: [HEARTBEATS_TABLE]
+  },
+  {
+    // Cancel requests: a run executing in another process is cancelled by asking that
+    // process through the run's record (the owner asked); the owner reads its requests
+    // (the index holds only the runs asked) and cancels the run itself.
+    version: 12,
+    name: "cancel requests",
+    statements: [
+      "ALTER TABLE runs_history ADD COLUMN cancel_requested_of TEXT",
+      "CREATE INDEX runs_history_cancel_requested ON runs_history (cancel_requested_of) WHERE cancel_requested_of IS NOT NULL"
+    ]
   }
 ]
 

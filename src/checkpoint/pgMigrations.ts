@@ -122,6 +122,15 @@ export const PG_MIGRATIONS: ReadonlyArray<Migration> = [
         started_at bigint NOT NULL
       )`
     ]
+  },
+  {
+    // SQLite's schema 12: cancel requests (the owner asked to cancel a run it drives).
+    version: 12,
+    name: "cancel requests (SQLite schema 12)",
+    statements: [
+      "ALTER TABLE runs_history ADD COLUMN cancel_requested_of text COLLATE \"C\"",
+      "CREATE INDEX runs_history_cancel_requested ON runs_history (cancel_requested_of) WHERE cancel_requested_of IS NOT NULL"
+    ]
   }
 ]
 

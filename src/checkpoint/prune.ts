@@ -15,7 +15,9 @@ import { type ArtifactStoreError, CheckpointError, InputError } from "../errors.
 import type { ArtifactSweep } from "./artifactModels.js"
 import { ArtifactStore } from "./ArtifactStore.js"
 import { isPostgres, type Param, transaction } from "./connection.js"
+import { STALE_HEARTBEAT, sweepStaleHeartbeats } from "./heartbeatSweep.js"
 import type { RunStatus } from "./models.js"
+import { POSTGRES, SQLITE } from "./sqlStore.js"
 
 /** The statuses a prune may delete: runs that ended for good (`error` is resumable, and never pruned). */
 export const PRUNABLE_STATUSES: ReadonlyArray<RunStatus> = ["done", "failed", "cancelled"]
@@ -51,6 +53,14 @@ export interface PrunedRuns {
    */
   readonly kept_newest: number
   readonly run_ids: ReadonlyArray<string>
+  /**
+   * How many stale heartbeats were removed (or, dry, would be): rows of processes killed long
+   * ago, whose beat has stood still for longer than a day and 100 of their leases
+   * (`STALE_HEARTBEAT`); an owner that still owns a running run or holds a queue claim keeps its row.
+   */
+  readonly heartbeats: number
+  /** Whose heartbeats those were (`host:pid:start`). */
+  readonly heartbeat_owners: ReadonlyArray<string>
 }
 
 /** What a prune deleted (or, dry, would delete). */
@@ -199,7 +209,9 @@ export const prune = (filename: string, options: PruneOptions): Effect.Effect<Pr
           yield* db.run(`DELETE FROM pending_runs WHERE run_id IN (${marks})`, params)
           yield* db.run(`DELETE FROM runs_history WHERE run_id IN (${marks})`, params)
         }
-        return { runs: list.length, checkpoints, kept, kept_newest, run_ids: list }
+        // Heartbeats left by processes killed long ago (a clean stop removes its own row).
+        const owners = yield* sweepStaleHeartbeats(db, isPostgres(sql) ? POSTGRES.nowMs : SQLITE.nowMs, STALE_HEARTBEAT, options.dryRun === true)
+        return { runs: list.length, checkpoints, kept, kept_newest, run_ids: list, heartbeats: owners.length, heartbeat_owners: owners }
       })
     ).pipe(Effect.mapError((e: SqlError) => new CheckpointError({ reason: "storage-failure", filename, message: `pruning runs: ${e.cause instanceof Error ? e.cause.message : e.message}` })))
     if (options.dryRun !== true && options.afterCommit !== undefined) yield* options.afterCommit(deleted)

@@ -16,6 +16,7 @@ import { CheckpointError } from "../errors.js"
 import type { CheckpointerShape, HeartbeatRecord } from "./Checkpointer.js"
 import { checkpointTooLarge, encodeJson, maxCheckpointBytes as resolveMaxCheckpointBytes, overLimit } from "./checkpointSize.js"
 import { type Param, runOne, type Statements, transaction, type WriteOptions, type WriteResult } from "./connection.js"
+import { sweepStaleHeartbeats } from "./heartbeatSweep.js"
 import { Checkpoint, type CreatedRun, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun } from "./models.js"
 
 const storage = (filename: string, what: string) => (cause: SqlError) =>
@@ -708,6 +709,21 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
             ),
             Effect.mapError(storage(filename, "reading process heartbeats"))
           ),
+
+      sweepHeartbeats: (staleness, dryRun) =>
+        transaction(sql, (db) => sweepStaleHeartbeats(db, dialect.nowMs, staleness, dryRun)).pipe(Effect.mapError(storage(filename, "removing stale process heartbeats"))),
+
+      requestCancel: (runId, owner) =>
+        runOne(sql, "UPDATE runs_history SET cancel_requested_of = ? WHERE run_id = ? AND status = 'running' AND owner = ?", [owner, runId, owner]).pipe(
+          Effect.map((result) => result.changes > 0),
+          Effect.mapError(storage(filename, `asking ${owner} to cancel run ${runId}`))
+        ),
+
+      cancelRequests: (owner) =>
+        sql<{ run_id: string }>`SELECT run_id FROM runs_history WHERE cancel_requested_of = ${owner} AND owner = ${owner} AND status = 'running'`.pipe(
+          Effect.map((rows) => rows.map((r) => r.run_id)),
+          Effect.mapError(storage(filename, `reading the cancel requests of ${owner}`))
+        ),
 
       setCursor: (key, value) =>
         sql`INSERT INTO trigger_cursors (trigger_id, value, updated_at) VALUES (${key}, ${value}, ${new Date().toISOString()})

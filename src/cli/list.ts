@@ -1,6 +1,8 @@
 /**
  * `stargraph list`: the runs in a database, newest first, filtered by status, graph and
  * thread, one page at a time (`--limit`, `--cursor`); a table, or `{runs, next_cursor}` as JSON.
+ * A running run says how the process that drives it stands (alive, gone, or of another
+ * host: its lease lapsed, or no heartbeat), from one read of the heartbeats per page.
  */
 import { Command, Options } from "@effect/cli"
 import * as Console from "effect/Console"
@@ -41,7 +43,7 @@ export const list = Command.make(
       Options.optional,
       Options.withDescription("continue after a previous page: its next_cursor (default: the newest runs)")
     ),
-    json: json("`{runs, next_cursor}`")
+    json: json("`{runs, next_cursor}`, each run with its `owner_liveness` (null unless running)")
   },
   (o) =>
     Effect.gen(function*() {
@@ -49,18 +51,22 @@ export const list = Command.make(
         return yield* new InputError({ field: "--limit", message: `${o.limit} is out of range`, fix: `pass a number from 1 to ${MAX_LIMIT}` })
       }
       const db = yield* chooseDatabase(o.db)
-      const [{ Checkpointer }, stores, { dbOption, shellQuote }, { ownerAlive }, { checkThreadId }] = yield* Effect.promise(() =>
+      const [{ Checkpointer }, stores, { dbOption, shellQuote }, { runsLiveness }, { checkThreadId }] = yield* Effect.promise(() =>
         Promise.all([import("../checkpoint/Checkpointer.js"), import("./stores.js"), import("./render.js"), import("../runtime/owner.js"), import("../graph/threads.js")])
       )
       // A thread id no run can have is refused, not answered with an empty list.
       const threadId = Option.isSome(o.thread) ? yield* checkThreadId(o.thread.value, "--thread") : undefined
-      const page = yield* Effect.flatMap(Checkpointer, (checkpointer) =>
-        checkpointer.listRuns({
-          status: Option.getOrUndefined(o.status),
-          graph_id: Option.getOrUndefined(o.graph),
-          thread_id: threadId,
-          limit: o.limit,
-          cursor: Option.getOrUndefined(o.cursor)
+      const { page, liveness } = yield* Effect.flatMap(Checkpointer, (checkpointer) =>
+        Effect.gen(function*() {
+          const page = yield* checkpointer.listRuns({
+            status: Option.getOrUndefined(o.status),
+            graph_id: Option.getOrUndefined(o.graph),
+            thread_id: threadId,
+            limit: o.limit,
+            cursor: Option.getOrUndefined(o.cursor)
+          })
+          // How the owner of each running run stands: one read of the heartbeats for the page.
+          return { page, liveness: yield* runsLiveness(checkpointer, page.runs) }
         })).pipe(
           Effect.mapError((e) =>
             e.reason === "invalid-cursor"
@@ -70,15 +76,23 @@ export const list = Command.make(
           Effect.provide(stores.storeLayer(db, { create: false, readOnly: true }))
         )
       if (o.json) {
-        yield* Console.log(JSON.stringify({ runs: page.runs, next_cursor: page.next_cursor }, null, 2))
+        const runs = page.runs.map((r) => ({ ...r, owner_liveness: liveness.get(r.run_id) ?? null }))
+        yield* Console.log(JSON.stringify({ runs, next_cursor: page.next_cursor }, null, 2))
         return
       }
       if (page.runs.length === 0) {
         yield* Console.error(o.cursor._tag === "Some" ? "no more runs" : `no runs${o.status._tag === "Some" || o.graph._tag === "Some" || threadId !== undefined ? " match" : ` in ${shown(db.location)}`}`)
         return
       }
-      // A run left `running` by a process that died says so: it waits for a resume or a server.
-      const statusOf = (r: (typeof page.runs)[number]) => (r.status === "running" && r.owner !== null && !ownerAlive(r.owner) ? "running (owner gone)" : r.status)
+      // A running run says how its owner stands: one that died (it waits for a resume or a
+      // server), or one of another host, alive by its heartbeat, lapsed (a server adopts
+      // it), or without a heartbeat.
+      const statusOf = (r: (typeof page.runs)[number]) => {
+        const owner = liveness.get(r.run_id)
+        if (owner === undefined) return r.status
+        if (!owner.another_host) return owner.state === "gone" ? "running (owner gone)" : r.status
+        return `running (another host: ${owner.state === "lapsed" ? "lease lapsed" : owner.state === "no-heartbeat" ? "no heartbeat" : owner.state === "not-checked" ? "not checked" : "alive"})`
+      }
       const rows = page.runs.map((r) => [r.run_id, r.graph_id, statusOf(r), String(r.last_step), r.created_at, r.finished_at ?? "-"])
       const header = ["RUN_ID", "GRAPH", "STATUS", "STEPS", "CREATED", "FINISHED"]
       const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)))

@@ -2,7 +2,8 @@
  * `stargraph prune`: delete runs that ended before a cutoff (`--before 30d`, or an ISO
  * instant), with their checkpoints, keeping what remaining runs depend on (a fork's parent,
  * a kept parent's subgraph children) and each thread's newest run, then their artifact index entries and the blobs no
- * remaining run refers to in `<db>.artifacts/`. `--dry-run` counts without deleting;
+ * remaining run refers to in `<db>.artifacts/`, and the heartbeats of processes killed long
+ * ago (see `heartbeatSweep.ts`). `--dry-run` counts without deleting;
  * `--audit-log` records `runs.pruned` at the commit and `artifacts.pruned` after the sweep.
  */
 import { Command, Options } from "@effect/cli"
@@ -47,7 +48,7 @@ export const prune = Command.make(
     ),
     dryRun: Options.boolean("dry-run").pipe(Options.withDescription("count what would be deleted, delete nothing (default: off)")),
     auditLog,
-    json: json("`{runs, checkpoints, kept, kept_newest, run_ids, artifacts: {entries, blobs, bytes}, before, dry_run}`")
+    json: json("`{runs, checkpoints, kept, kept_newest, run_ids, heartbeats, heartbeat_owners, artifacts: {entries, blobs, bytes}, before, dry_run}`")
   },
   (o) =>
     Effect.gen(function*() {
@@ -98,6 +99,12 @@ export const prune = Command.make(
         if (result.kept > 0) yield* Console.log(`kept ${result.kept} as old that remaining runs depend on (a fork's parent, or a kept parent's subgraph children)`)
         if (result.kept_newest > 0) {
           yield* Console.log(`kept ${result.kept_newest} as old that ${result.kept_newest === 1 ? "is its thread's" : "are their threads'"} newest run (a thread goes on from its newest run, never from an older one)`)
+        }
+        if (result.heartbeats > 0) {
+          yield* Console.log(
+            `${o.dryRun ? "would remove" : "removed"} ${result.heartbeats} heartbeat${result.heartbeats === 1 ? "" : "s"} of processes gone for over a day ` +
+              `(killed: their beat stood still for longer than a day and 100 leases, and they own no running run)`
+          )
         }
         const a = result.artifacts
         if (a !== null && (a.entries > 0 || a.blobs > 0)) {

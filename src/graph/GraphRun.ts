@@ -14,6 +14,7 @@ import type { Checkpoint, RunRecord, RunStatus, RunSummary } from "../checkpoint
 import { CheckpointError, type RunFailure, RunStateError, StargraphRuntimeError } from "../errors.js"
 import { type AuditSinkShape, discard } from "../telemetry/AuditSink.js"
 import { Metrics } from "../telemetry/Metrics.js"
+import { registerDriven } from "../runtime/drivenRuns.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
 import { FINAL_EVENT_TYPES, type RunEvent, type RunEventInput } from "../runtime/events.js"
 import { type Control, markError, type RunLoopShape } from "../runtime/RunLoop.js"
@@ -193,7 +194,9 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
         const result = yield* Deferred.make<RunSummary, RunFailure | CheckpointError | RunStateError>()
         // One fiber per run (not per step) keeps the caller's fiber out of reach of `cancel`.
         // Uninterruptible but for the nodes of a step (see RunLoop), so the result is always delivered.
-        driver = yield* Effect.fork(Effect.uninterruptible(Effect.flatMap(Effect.exit(driving), (exit) => Deferred.done(result, exit))))
+        // Known to this process's heartbeat while it drives, so another process can ask it to cancel the run (see drivenRuns.ts).
+        const unregister = registerDriven(run.run_id, handle.cancel)
+        driver = yield* Effect.fork(Effect.uninterruptible(Effect.flatMap(Effect.exit(Effect.ensuring(driving, Effect.sync(unregister))), (exit) => Deferred.done(result, exit))))
         return yield* Deferred.await(result)
       })
 

@@ -2,7 +2,10 @@
 import { readFileSync } from "node:fs"
 import { hostname } from "node:os"
 import { InputError } from "../errors.js"
-import type { HeartbeatRecord } from "../checkpoint/Checkpointer.js"
+import * as Effect from "effect/Effect"
+import type { CheckpointerShape, HeartbeatRecord } from "../checkpoint/Checkpointer.js"
+import type { RunRecord } from "../checkpoint/models.js"
+import type { CheckpointError } from "../errors.js"
 import { leaseGraceMs, leaseLapsed, leaseState } from "./leases.js"
 
 /** The fields of `/proc/<pid>/stat` after `comm` (which may hold spaces and parentheses), or undefined where `/proc` cannot tell. */
@@ -104,3 +107,59 @@ export const describeOwner = (owner: string | null, heartbeat?: HeartbeatRecord 
     ? `${owner} (another host: lease lapsed ${seconds(past)} ago: ${adopt})`
     : `${owner} (another host: alive, heartbeat seen ${seconds(heartbeat.age_ms)} ago, lease ${seconds(heartbeat.lease_ms)})`
 }
+
+/**
+ * How the process that drives a `running` run stands, as `stargraph list --json` and
+ * `GET /v1/runs` give it (`owner_liveness`; wire names snake_case).
+ */
+export interface OwnerLiveness {
+  /** The process (`host:pid:start`). */
+  readonly owner: string
+  /**
+   * `alive`: a live process of this host (its pid), or of another host whose heartbeat
+   * moved within its lease and a third; `gone`: a process of this host that died;
+   * `lapsed`: a process of another host whose heartbeat stood still past its lease and a
+   * third (a server adopts the run); `no-heartbeat`: a process of another host without a
+   * heartbeat (an older Stargraph, a process that does not beat: never taken over
+   * automatically); `not-checked`: of another host, and the Checkpointer keeps no heartbeats.
+   */
+  readonly state: "alive" | "gone" | "lapsed" | "no-heartbeat" | "not-checked"
+  /** Whether it is a process of another host (or container): judged by its heartbeat, not its pid. */
+  readonly another_host: boolean
+  /** Its heartbeat's lease, ms (null: none read). */
+  readonly lease_ms: number | null
+  /** How long ago it last beat, ms, by the database's clock (null: none read). */
+  readonly heartbeat_age_ms: number | null
+}
+
+/**
+ * How `owner` stands: of this host by its pid; of another host by what this process saw
+ * of its lease (a lapse it watched), else by its `heartbeat` as read (`null`: it has none;
+ * undefined: not read), aged by the database's clock.
+ */
+export const ownerLiveness = (owner: string, heartbeat?: HeartbeatRecord | null): OwnerLiveness => {
+  if (!ownerElsewhere(owner)) return { owner, state: ownerAlive(owner) ? "alive" : "gone", another_host: false, lease_ms: null, heartbeat_age_ms: null }
+  const read = { owner, another_host: true, lease_ms: heartbeat?.lease_ms ?? null, heartbeat_age_ms: heartbeat?.age_ms ?? null }
+  const seen = leaseState(owner)
+  if (seen._tag === "Lapsed") return { ...read, state: "lapsed", lease_ms: seen.leaseMs }
+  if (heartbeat === undefined) return { ...read, state: "not-checked" }
+  if (heartbeat === null) return { ...read, state: "no-heartbeat" }
+  return { ...read, state: heartbeat.age_ms - heartbeat.lease_ms - leaseGraceMs(heartbeat.lease_ms) > 0 ? "lapsed" : "alive" }
+}
+
+/**
+ * The {@link OwnerLiveness} of the owner of each `running` run among `runs`, by run id
+ * (runs not running, or without an owner, are left out). The heartbeats of the owners of
+ * other hosts are read in one call, however many runs.
+ */
+export const runsLiveness = (
+  checkpointer: CheckpointerShape,
+  runs: ReadonlyArray<RunRecord>
+): Effect.Effect<ReadonlyMap<string, OwnerLiveness>, CheckpointError> =>
+  Effect.gen(function*() {
+    const driven = runs.filter((r): r is RunRecord & { readonly owner: string } => r.status === "running" && r.owner !== null)
+    const elsewhere = [...new Set(driven.map((r) => r.owner).filter(ownerElsewhere))]
+    const read = checkpointer.heartbeats
+    const rows = elsewhere.length === 0 || read === undefined ? undefined : new Map((yield* read(elsewhere)).map((h) => [h.owner, h]))
+    return new Map(driven.map((r) => [r.run_id, ownerLiveness(r.owner, rows === undefined ? undefined : rows.get(r.owner) ?? null)]))
+  })

@@ -128,6 +128,22 @@ export const RunView = Schema.Struct({
   continued_from: Schema.NullOr(Schema.String)
 }).annotations({ identifier: "RunView" })
 
+/** How the process that drives a running run stands (see `OwnerLiveness` in runtime/owner.ts). */
+export const OwnerLivenessView = Schema.Struct({
+  owner: Schema.String,
+  state: Schema.Literal("alive", "gone", "lapsed", "no-heartbeat", "not-checked"),
+  another_host: Schema.Boolean,
+  lease_ms: Schema.NullOr(Schema.Number),
+  heartbeat_age_ms: Schema.NullOr(Schema.Number)
+}).annotations({ identifier: "OwnerLiveness" })
+
+/** A run as `GET /v1/runs` lists it: its record, and how its owner stands while it runs. */
+export const RunListItem = Schema.Struct({
+  ...RunRecord.fields,
+  /** Null unless the run is running with an owner (optional: a derived client of an older server has none). */
+  owner_liveness: Schema.optional(Schema.NullOr(OwnerLivenessView))
+}).annotations({ identifier: "RunListItem" })
+
 const Enqueued = (deduplicated: boolean) =>
   Schema.Struct({ run_id: Schema.String, status: RunStatus, graph_id: Schema.String, deduplicated: Schema.Literal(deduplicated) })
 
@@ -271,8 +287,8 @@ export class RunsGroup extends HttpApiGroup.make("runs")
   )
   .add(
     HttpApiEndpoint.get("list", "/v1/runs").setUrlParams(ListRunsQuery)
-      .addSuccess(Schema.Struct({ runs: Schema.Array(RunRecord), next_cursor: Schema.NullOr(Schema.String) }))
-      .annotate(OpenApi.Summary, "Runs, newest first, filtered by status and graph_id, cursor-paginated")
+      .addSuccess(Schema.Struct({ runs: Schema.Array(RunListItem), next_cursor: Schema.NullOr(Schema.String) }))
+      .annotate(OpenApi.Summary, "Runs, newest first, filtered by status and graph_id, cursor-paginated; a running run says how the process that drives it stands (owner_liveness)")
   )
   .add(
     HttpApiEndpoint.get("get", "/v1/runs/:id").setPath(RunPath).addSuccess(RunView).addError(UnknownRun)

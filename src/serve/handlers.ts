@@ -23,7 +23,8 @@ import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer
 import { type RunRecord, type RunStatus, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
 import { ApiError, type ArtifactStoreError, CheckpointError, InputError, RunStateError, SchedulerError, type StargraphError } from "../errors.js"
 import { canonicalJson } from "../ir/hash.js"
-import { ownerAlive } from "../runtime/owner.js"
+import { ownerAlive, runsLiveness } from "../runtime/owner.js"
+import { wallClockSleep } from "../runtime/leases.js"
 import { cancelStopped, subgraphIndex } from "../runtime/cancelStopped.js"
 import { settledChild } from "../runtime/waitedChild.js"
 import * as Replay from "../replay/Replay.js"
@@ -147,6 +148,23 @@ export const graphsLayer = HttpApiBuilder.group(StargraphApi, "graphs", (handler
       }))
   }))
 
+/** How long `POST /v1/runs/{id}/cancel` waits for another process it asked to cancel a run: 10 s (then it answers `cancelling`). */
+const CANCEL_WAIT_MS = 10_000
+
+/**
+ * The record of `runId` once `owner`, asked to cancel it, has let it go (it is no longer
+ * `running` under `owner`, or `owner` is seen gone), or as it is after {@link CANCEL_WAIT_MS}.
+ */
+const awaitRelease = (checkpointer: CheckpointerShape, runId: string, owner: string) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + CANCEL_WAIT_MS
+    for (;;) {
+      yield* wallClockSleep(100)
+      const now = yield* getRun(checkpointer, runId)
+      if (now.status !== "running" || now.owner !== owner || !ownerAlive(owner) || Date.now() >= deadline) return now
+    }
+  })
+
 /** Everything under `/v1/runs`. */
 export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =>
   Effect.gen(function*() {
@@ -179,13 +197,18 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
           (enqueued) => ({ run_id: enqueued.runId, status: enqueued.status, graph_id: enqueued.graphId, deduplicated: enqueued.deduplicated })
         ))
       .handle("list", ({ urlParams }) =>
-        Effect.map(
-          checkpointer.listRuns({ ...urlParams, limit: urlParams.limit ?? 50 }).pipe(
+        Effect.gen(function*() {
+          const page = yield* checkpointer.listRuns({ ...urlParams, limit: urlParams.limit ?? 50 }).pipe(
             Effect.mapError((e): StargraphError =>
               e.reason === "invalid-cursor" ? new InputError({ field: "cursor", message: e.message, fix: "pass the next_cursor of a previous page" }) : e)
-          ),
-          (page) => ({ runs: page.runs.map((r) => (r.error === null ? r : { ...r, error: redactErrorRecord(r.error) })), next_cursor: page.next_cursor })
-        ))
+          )
+          // How the owner of each running run stands: one read of the heartbeats for the page.
+          const liveness = yield* runsLiveness(checkpointer, page.runs)
+          return {
+            runs: page.runs.map((r) => ({ ...(r.error === null ? r : { ...r, error: redactErrorRecord(r.error) }), owner_liveness: liveness.get(r.run_id) ?? null })),
+            next_cursor: page.next_cursor
+          }
+        }))
       .handle("get", ({ path }) =>
         Effect.suspend(() => {
           const cached = finished.get(path.id)
@@ -248,7 +271,7 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
       .handle("cancel", ({ path }) =>
         Effect.gen(function*() {
           const runId = path.id
-          const record = yield* getRun(checkpointer, runId)
+          let record = yield* getRun(checkpointer, runId)
           if (TERMINAL_STATUSES.has(record.status)) {
             return yield* refuse(runId, record.status, "cancel", `run ${runId} is already ${record.status}`)
           }
@@ -258,9 +281,30 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
             const summary = yield* scheduler.await(runId)
             return { run_id: runId, status: summary.status }
           }
-          // A run whose process died (kill -9, a crash) is not executing anywhere: it can be cancelled here.
+          // A run executing in another live process that beats (another server on the
+          // database, a CLI) is asked through its record: that process cancels it.
           if (record.status === "running" && record.owner !== null && ownerAlive(record.owner)) {
-            return yield* refuse(runId, record.status, "cancel", `run ${runId} is executing in process ${record.owner}; cancel it there`)
+            const owner = record.owner
+            const child = record.parent_run_id !== null && record.derived_hash === null
+            const beats = !child && checkpointer.heartbeats !== undefined && (yield* checkpointer.heartbeats([owner])).length > 0
+            if (!beats || checkpointer.requestCancel === undefined) {
+              return yield* refuse(runId, record.status, "cancel", child
+                ? `run ${runId} is a subgraph's child run, executing in process ${owner} as a step of its parent run ${record.parent_run_id}; cancel the parent`
+                : `run ${runId} is executing in process ${owner}, which has no heartbeat (it cannot be asked through the run's record); cancel it there`)
+            }
+            if (yield* checkpointer.requestCancel(runId, owner)) {
+              record = yield* awaitRelease(checkpointer, runId, owner)
+              // Still executing: the owner reads the request within a second, then stops the run's step.
+              if (record.status === "running" && record.owner === owner && ownerAlive(owner)) return { run_id: runId, status: "cancelling" }
+              if (TERMINAL_STATUSES.has(record.status)) return { run_id: runId, status: record.status }
+            } else {
+              record = yield* getRun(checkpointer, runId)
+            }
+            if (TERMINAL_STATUSES.has(record.status)) return yield* refuse(runId, record.status, "cancel", `run ${runId} is already ${record.status}`)
+            if (record.status === "running" && record.owner !== null && ownerAlive(record.owner)) {
+              return yield* refuse(runId, record.status, "cancel", `run ${runId} changed while it was being cancelled (now driven by ${record.owner}); read it again`)
+            }
+            // Stopped some other way meanwhile (paused, waiting), or its owner is gone: cancelled here.
           }
           // From the status and owner just read, atomically: a run another process resumed
           // meanwhile is not marked cancelled under it. A child run it waits for goes with it.

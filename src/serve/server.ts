@@ -596,8 +596,9 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     const base = Scheduler.layer(schedulerOptions).pipe(
       Layer.provideMerge(GraphRegistry.layerFromPaths([...new Set(paths)], { moduleRoots: options.moduleRoots })),
       Layer.provideMerge(options.auditLog ? jsonl(options.auditLog, "auditLog (--audit-log)") : Layer.succeed(AuditSink, discard)),
-      // Beats from before the Scheduler starts until after it has drained (its runs handed back).
-      Layer.provideMerge(Heartbeat.layer({ leaseMs: options.leaseMs })),
+      // Beats from before the Scheduler starts until after it has drained (its runs handed back);
+      // removes the stale heartbeats of processes killed long ago, at start and hourly.
+      Layer.provideMerge(Heartbeat.layer({ leaseMs: options.leaseMs, sweepEveryMs: Heartbeat.HEARTBEAT_SWEEP_MS })),
       Layer.provideMerge(checkpointerLayer(db, { synchronous: options.synchronous })),
       Layer.provideMerge(options.artifacts !== undefined ? ArtifactStore.layer(options.artifacts) : ArtifactStore.filesystem(ArtifactStore.besideDatabase(db)))
     )

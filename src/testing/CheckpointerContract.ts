@@ -484,6 +484,93 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* is(same(read, written), `read back ${canonicalJson(read)}\nwritten   ${canonicalJson(written)}`)
     })),
 
+  check("heartbeats (optional: beat, endHeartbeat, heartbeats, all or none): a beat counts up and keeps its lease; only owners that beat are read; endHeartbeat removes the row", (c, is) =>
+    Effect.gen(function*() {
+      const { beat, endHeartbeat, heartbeats } = c
+      if (beat === undefined && endHeartbeat === undefined && heartbeats === undefined) return
+      if (beat === undefined || endHeartbeat === undefined || heartbeats === undefined) {
+        return yield* is(false, "beat, endHeartbeat and heartbeats go together: a Checkpointer has all three or none")
+      }
+      const me = `contract-${randomUUID()}:1:1`
+      const nobody = `contract-${randomUUID()}:2:2`
+      yield* is((yield* heartbeats([me])).length === 0, "an owner that never beat has no heartbeat")
+      yield* is((yield* heartbeats([])).length === 0, "no owners asked: none read")
+      yield* beat(me, 500)
+      yield* beat(me, 700)
+      const rows = yield* heartbeats([me, nobody])
+      const row = rows[0]
+      yield* is(rows.length === 1 && row !== undefined && row.owner === me, `only the owner that beat is read: ${JSON.stringify(rows)}`)
+      yield* is(row!.beat === 2 && row!.lease_ms === 700, `two beats count 2 and keep the last lease (700): ${JSON.stringify(row)}`)
+      yield* is(row!.age_ms >= 0 && !Number.isNaN(Date.parse(row!.beat_at)), `a heartbeat has an age (ms, not negative) and an ISO beat_at: ${JSON.stringify(row)}`)
+      yield* endHeartbeat(me)
+      yield* endHeartbeat(nobody)
+      yield* is((yield* heartbeats([me])).length === 0, "endHeartbeat removes the row (and ending one that never beat is no error)")
+      yield* beat(me, 300)
+      const again = (yield* heartbeats([me]))[0]
+      yield* is(again?.beat === 1 && again.lease_ms === 300, `a process that beats after its row went starts again at 1: ${JSON.stringify(again)}`)
+      yield* endHeartbeat(me)
+    })),
+
+  check("sweepHeartbeats (optional): removes heartbeats whose beat stood still past both bounds, not those of owners of running runs or queue claims; a dry run removes nothing", (c, is) =>
+    Effect.gen(function*() {
+      const { beat, endHeartbeat, heartbeats, sweepHeartbeats } = c
+      if (sweepHeartbeats === undefined) return
+      if (beat === undefined || endHeartbeat === undefined || heartbeats === undefined) return yield* is(false, "sweepHeartbeats comes with beat, endHeartbeat and heartbeats")
+      const owner = (name: string) => `contract-${name}-${randomUUID()}:1:1`
+      const [stale, fresh, running, claiming] = [owner("stale"), owner("fresh"), owner("running"), owner("claiming")]
+      const mine = [stale, fresh, running, claiming]
+      const runId = (yield* c.createRun(newRun({ running: { owner: running, started_at: AT } }))).record.run_id
+      const queued = (yield* c.createRun(newRun({ queued: true }))).record.run_id
+      yield* is(yield* c.claimPending(queued, claiming, AT), "the queued run is claimed")
+      // Only the claim names its owner (the run record's owner is cleared).
+      yield* c.updateRun(queued, { owner: null })
+      // Leases of 1 ms stand still for 10 leases at once; a lease of a day does not.
+      for (const o of [stale, running, claiming]) yield* beat(o, 1)
+      yield* beat(fresh, 86_400_000)
+      yield* Effect.sleep("60 millis")
+      const bounds = { minMs: 10, leases: 10 }
+      const ours = (owners: ReadonlyArray<string>) => owners.filter((o) => mine.includes(o))
+      const dry = ours(yield* sweepHeartbeats(bounds, true))
+      yield* is(same(dry, [stale]), `a dry sweep names only the stale heartbeat of an owner with nothing running: ${JSON.stringify(dry)}`)
+      yield* is((yield* heartbeats([stale])).length === 1, "a dry sweep removes nothing")
+      // Both bounds hold: not an hour old, none is stale.
+      const hour = ours(yield* sweepHeartbeats({ minMs: 3_600_000, leases: 0 }))
+      yield* is(hour.length === 0, `no heartbeat a second old is stale past an hour: ${JSON.stringify(hour)}`)
+      const swept = ours(yield* sweepHeartbeats(bounds))
+      yield* is(same(swept, [stale]), `the sweep removes (and names) the stale heartbeat only: ${JSON.stringify(swept)}`)
+      const left = (yield* heartbeats(mine)).map((h) => h.owner).sort()
+      yield* is(same(left, [fresh, running, claiming].sort()), `the fresh one and the owners of a running run and of a queue claim stay: ${JSON.stringify(left)}`)
+      // Once the run stops and the claim goes, their owners' heartbeats are stale like any.
+      yield* c.updateRun(runId, { status: "cancelled", owner: null, finished_at: AT })
+      yield* c.completePending(queued)
+      const later = ours(yield* sweepHeartbeats(bounds))
+      yield* is(same(later, [claiming, running].sort()), `then they go: ${JSON.stringify(later)}`)
+      yield* endHeartbeat(fresh)
+    })),
+
+  check("requestCancel and cancelRequests (optional, together): a request is recorded only while the run is running under the owner asked, and only that owner reads it", (c, is) =>
+    Effect.gen(function*() {
+      const { cancelRequests, requestCancel } = c
+      if (requestCancel === undefined && cancelRequests === undefined) return
+      if (requestCancel === undefined || cancelRequests === undefined) return yield* is(false, "requestCancel and cancelRequests go together")
+      const owner = `contract-${randomUUID()}:1:1`
+      const other = `contract-${randomUUID()}:2:2`
+      const runId = (yield* c.createRun(newRun({ running: { owner, started_at: AT } }))).record.run_id
+      yield* is(!(yield* requestCancel(runId, other)), "a request for a process that does not drive the run is refused")
+      yield* is(!(yield* requestCancel(`run-${randomUUID()}`, owner)), "a request for an unknown run is refused")
+      yield* is(!(yield* cancelRequests(owner)).includes(runId), "no request yet")
+      yield* is(yield* requestCancel(runId, owner), "a request for the run's owner is recorded")
+      yield* is((yield* cancelRequests(owner)).includes(runId), "its owner reads it")
+      yield* is(!(yield* cancelRequests(other)).includes(runId), "another process does not")
+      // Taken over by another process: the request was for the owner before.
+      yield* is(yield* c.takeOver(runId, { status: "running", owner }, { owner: other }), "another process takes the run over")
+      yield* is(!(yield* cancelRequests(other)).includes(runId) && !(yield* cancelRequests(owner)).includes(runId), "a request for the previous owner is read by no one")
+      yield* is(yield* requestCancel(runId, other), "the new owner is asked")
+      yield* c.updateRun(runId, { status: "paused", owner: null })
+      yield* is(!(yield* cancelRequests(other)).includes(runId), "a run that stopped is no owner's request any more")
+      yield* is(!(yield* requestCancel(runId, other)), "a run not running is refused")
+    })),
+
   check("trigger cursors: none until set, then the latest value", (c, is) =>
     Effect.gen(function*() {
       const key = `cron:contract-${randomUUID()}`

@@ -306,12 +306,13 @@ describe("a database written by an older Stargraph", () => {
   it("list and inspect read it as it is (no migration, no note); run backs it up and says so on stderr, then migrates", async () => {
     const db = join(work, "older.sqlite")
     const id = runIdOf((await stargraph(["run", "hello/graph.yaml", "--inputs", "message=old", "--db", db, "--quiet"], { cwd: work })).last)
-    // Two schemas back: what the newest migrations (10, threads; 11, process heartbeats) added is not there yet.
+    // Three schemas back: what the newest migrations (10, threads; 11, process heartbeats; 12, cancel requests) added is not there yet.
     const version = (file: string, set?: number) => {
       const conn = new Database(file)
       try {
         if (set !== undefined) {
-          for (const st of ["DROP TABLE process_heartbeats", "DROP INDEX runs_history_thread_active", "DROP INDEX runs_history_thread",
+          for (const st of ["DROP INDEX runs_history_cancel_requested", "ALTER TABLE runs_history DROP COLUMN cancel_requested_of",
+            "DROP TABLE process_heartbeats", "DROP INDEX runs_history_thread_active", "DROP INDEX runs_history_thread",
             "ALTER TABLE runs_history DROP COLUMN continued_from", "ALTER TABLE runs_history DROP COLUMN thread_id"]) conn.exec(st)
           conn.pragma(`user_version = ${set}`)
         }
@@ -321,23 +322,23 @@ describe("a database written by an older Stargraph", () => {
       }
     }
     const current = version(db)
-    expect(version(db, current - 2)).toBe(current - 2)
+    expect(version(db, current - 3)).toBe(current - 3)
     const list = await stargraph(["list", "--db", db], { cwd: work })
     expect([list.code, list.stderr]).toEqual([0, ""])
     expect(list.lines[1]).toMatch(new RegExp(`^${id}\\s+run:hello-stargraph\\s+done`))
     const inspect = await stargraph(["inspect", id, "--db", db, "--json"], { cwd: work })
     expect([inspect.code, inspect.stderr]).toEqual([0, ""])
     expect((JSON.parse(inspect.stdout) as { status: string }).status).toBe("done")
-    expect(version(db)).toBe(current - 2)
-    expect(existsSync(`${db}.schema-${current - 2}.bak`)).toBe(false)
+    expect(version(db)).toBe(current - 3)
+    expect(existsSync(`${db}.schema-${current - 3}.bak`)).toBe(false)
 
     const run = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=new", "--db", db, "--quiet"], { cwd: work })
     expect(run.code).toBe(0)
-    const backup = `${db}.schema-${current - 2}.bak`
-    expect(run.stderr).toContain(`note: migrating ${db} from schema ${current - 2} to ${current}`)
+    const backup = `${db}.schema-${current - 3}.bak`
+    expect(run.stderr).toContain(`note: migrating ${db} from schema ${current - 3} to ${current}`)
     expect(run.stderr).toContain(`A copy as it was is at ${backup}; to roll back`)
     expect(version(db)).toBe(current)
-    expect(version(backup)).toBe(current - 2)
+    expect(version(backup)).toBe(current - 3)
     // Once migrated, nothing more is said.
     expect((await stargraph(["run", "hello/graph.yaml", "--inputs", "message=again", "--db", db, "--quiet"], { cwd: work })).stderr).toBe("")
   })
@@ -499,7 +500,7 @@ describe("stargraph cancel", () => {
     expect(readFileSync(staleLog, "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { event: string }).event)).toEqual(["run.cancelled"])
   })
 
-  it("refuses a finished run and an unknown run (exit 2), and a run executing in a live process with how to stop it", async () => {
+  it("refuses a finished run and an unknown run (exit 2); a run executing in a live process is cancelled by that process, asked through the run's record", async () => {
     const db = join(work, "cancel-refuse.sqlite")
     const done = runIdOf((await stargraph(["run", "hello/graph.yaml", "--inputs", "message=x", "--db", db, "--quiet"], { cwd: work })).last)
     const finished = await stargraph(["cancel", done, "--db", db], { cwd: work })
@@ -513,8 +514,10 @@ describe("stargraph cancel", () => {
       const listed = JSON.parse((await stargraph(["list", "--db", db, "--status", "running", "--json"], { cwd: work })).stdout) as { runs: Array<{ run_id: string }> }
       const running = listed.runs[0]!.run_id
       const live = await stargraph(["cancel", running, "--db", db], { cwd: work })
-      expect(live.code).toBe(2)
-      expect(live.stderr).toMatch(/RunStateError: run \S+ is executing in live process \S+:\d+; stop it there \(Ctrl-C/)
+      expect(live.stderr).toMatch(/^run \S+ is executing in process \S+:\d+(:\d+)?: asked it to cancel the run through its record; waiting for it to stop\n$/)
+      expect([live.code, live.last]).toEqual([0, `run_id=${running} status=cancelled`])
+      // The process that ran it cancelled it (its run loop recorded it) and ended so.
+      expect((await cli.done).last).toBe(`run_id=${running} status=cancelled`)
     } finally {
       cli.child.kill("SIGINT")
       await cli.done

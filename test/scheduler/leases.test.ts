@@ -7,8 +7,10 @@
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
@@ -16,9 +18,10 @@ import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as Heartbeat from "../../src/runtime/Heartbeat.js"
 import { leaseGraceMs, leaseState, observeHeartbeats } from "../../src/runtime/leases.js"
-import { describeOwner, hostProblem, OWNER } from "../../src/runtime/owner.js"
+import { describeOwner, hostProblem, OWNER, runsLiveness, THIS_HOST } from "../../src/runtime/owner.js"
 import * as GraphRegistry from "../../src/scheduler/GraphRegistry.js"
 import * as Scheduler from "../../src/scheduler/Scheduler.js"
+import * as Serve from "../../src/serve/server.js"
 import { ROOT, runIdOf, stargraph, startStargraph, tempDir } from "../helpers/cli.js"
 import { heartbeatChecks, ownerGuardChecks } from "../helpers/leaseChecks.js"
 
@@ -340,5 +343,267 @@ describe("--lease and STARGRAPH_HOST", () => {
     expect(host.code).toBe(2)
     expect(host.stderr).toMatch(/^error: InputError: STARGRAPH_HOST: STARGRAPH_HOST is 'a:b': the host recorded as a run's owner must be/)
     expect(() => readRun(db)).toThrow()
+  })
+})
+
+/** Move the beats of `owners` back by `ms` (by the database's clock: as if they last beat that long ago). */
+const backdate = (db: string, owners: ReadonlyArray<string>, ms: number): void => {
+  const conn = new Database(db, { fileMustExist: true })
+  try {
+    for (const owner of owners) conn.prepare("UPDATE process_heartbeats SET beat_at = beat_at - ? WHERE owner = ?").run(ms, owner)
+  } finally {
+    conn.close()
+  }
+}
+
+/** The heartbeats of a SQLite file, by owner. */
+const heartbeatOwners = (db: string): ReadonlyArray<string> => {
+  const conn = new Database(db, { readonly: true, fileMustExist: true })
+  try {
+    return (conn.prepare("SELECT owner FROM process_heartbeats ORDER BY owner").all() as Array<{ owner: string }>).map((r) => r.owner)
+  } finally {
+    conn.close()
+  }
+}
+
+/** A run of the slow graph in `db`, left `running` under `owner` (at step 0). */
+const runningUnder = (owner: string) =>
+  Effect.gen(function*() {
+    const graph = yield* Graph.load(GRAPH)
+    const c = yield* Checkpointer
+    return (yield* c.createRun({ ...(yield* graph.newRun({ inputs: {} })), running: { owner, started_at: new Date().toISOString() } })).record.run_id
+  })
+
+const DAY = 86_400_000
+
+describe("heartbeats of processes killed long ago are removed, never those of an owner with a running run", () => {
+  /**
+   * A database with four heartbeats two days old: `gone` (killed, nothing running), `busy`
+   * (killed, still owning a running run), `claiming` (killed, holding a queue claim) and
+   * `patient` (a lease of a day: 100 leases are 100 days); `fresh` beat just now.
+   */
+  const seeded = async () => {
+    const db = join(tempDir(), "stale.sqlite")
+    const owners = { gone: "host-gone:11:1", busy: "host-busy:12:1", claiming: "host-claiming:13:1", patient: "host-patient:14:1", fresh: "host-fresh:15:1" }
+    await Effect.runPromise(Effect.gen(function*() {
+      const c = yield* Checkpointer
+      yield* runningUnder(owners.busy)
+      const graph = yield* Graph.load(GRAPH)
+      const queued = (yield* c.createRun({ ...(yield* graph.newRun({ inputs: {} })), queued: true })).record.run_id
+      yield* c.claimPending(queued, owners.claiming, new Date().toISOString())
+      yield* c.updateRun(queued, { owner: null })
+      for (const owner of [owners.gone, owners.busy, owners.claiming, owners.fresh]) yield* c.beat!(owner, 30_000)
+      yield* c.beat!(owners.patient, DAY)
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: db }))))
+    backdate(db, [owners.gone, owners.busy, owners.claiming, owners.patient], 2 * DAY)
+    return { db, owners }
+  }
+
+  it("stargraph prune removes them (--dry-run only counts them), keeping the owner of a running run or a queue claim, a long lease, and a fresh one", async () => {
+    const { db, owners } = await seeded()
+    const all = [owners.busy, owners.claiming, owners.fresh, owners.gone, owners.patient].sort()
+    const dry = await stargraph(["prune", "--before", "30d", "--db", db, "--dry-run", "--json"])
+    expect(dry.code).toBe(0)
+    expect(JSON.parse(dry.stdout)).toMatchObject({ runs: 0, heartbeats: 1, heartbeat_owners: [owners.gone], dry_run: true })
+    expect(heartbeatOwners(db)).toEqual(all)
+    const pruned = await stargraph(["prune", "--before", "30d", "--db", db])
+    expect(pruned.code).toBe(0)
+    expect(pruned.stdout).toContain("removed 1 heartbeat of processes gone for over a day (killed: their beat stood still for longer than a day and 100 leases, and they own no running run)")
+    expect(heartbeatOwners(db)).toEqual(all.filter((o) => o !== owners.gone))
+    // Nothing stale left: nothing said.
+    const again = await stargraph(["prune", "--before", "30d", "--db", db])
+    expect(again.stdout).not.toContain("heartbeat")
+  })
+
+  it("a server removes them when it starts (and hourly), with the same rule", async () => {
+    const { db, owners } = await seeded()
+    const scope = Effect.runSync(Scope.make())
+    try {
+      await Effect.runPromise(Serve.start({ port: 0, db, graphs: [GRAPH], scheduler: { pickUpPending: false } }).pipe(Scope.extend(scope)))
+      await until(() => heartbeatOwners(db), (o) => !o.includes(owners.gone), 10_000)
+      expect(heartbeatOwners(db)).toEqual([owners.busy, owners.claiming, owners.fresh, owners.patient, OWNER].sort())
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  })
+
+  it("a sweep interval under a second is an InputError naming it", async () => {
+    const result = await Effect.runPromise(Effect.either(Effect.scoped(Heartbeat.make({ sweepEveryMs: 10 }))).pipe(Effect.provide(MemoryCheckpointer.layer)))
+    expect(result._tag === "Left" && result.left).toMatchObject({ _tag: "InputError", field: "sweepEveryMs" })
+  })
+})
+
+describe("stargraph list and GET /v1/runs say how the owner of each running run stands", () => {
+  it("alive (this host or another), gone, lease lapsed, no heartbeat: in the table, --json and the HTTP listing; one heartbeat read per page", async () => {
+    const db = join(tempDir(), "list.sqlite")
+    const owners = {
+      here: OWNER,
+      dead: `${THIS_HOST}:999999999:1`,
+      alive: "host-alive:21:1",
+      lapsed: "host-lapsed:22:1",
+      silent: "host-silent:23:1"
+    }
+    const ids = await Effect.runPromise(Effect.gen(function*() {
+      const c = yield* Checkpointer
+      yield* c.beat!(owners.alive, 60_000)
+      yield* c.beat!(owners.lapsed, 1000)
+      const ids: Record<string, string> = {}
+      for (const [name, owner] of Object.entries(owners)) ids[name] = yield* runningUnder(owner)
+      const graph = yield* Graph.load(GRAPH)
+      ids["queued"] = (yield* c.createRun({ ...(yield* graph.newRun({ inputs: {} })), queued: true })).record.run_id
+      return ids as Record<keyof typeof owners | "queued", string>
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: db }))))
+    backdate(db, [owners.lapsed], 60_000)
+
+    const table = await stargraph(["list", "--db", db])
+    expect(table.code).toBe(0)
+    const statusOf = (runId: string) => table.lines.find((l) => l.startsWith(runId))?.split(/\s{2,}/)[2]
+    expect({
+      here: statusOf(ids.here),
+      dead: statusOf(ids.dead),
+      alive: statusOf(ids.alive),
+      lapsed: statusOf(ids.lapsed),
+      silent: statusOf(ids.silent)
+    }).toEqual({
+      here: "running",
+      dead: "running (owner gone)",
+      alive: "running (another host: alive)",
+      lapsed: "running (another host: lease lapsed)",
+      silent: "running (another host: no heartbeat)"
+    })
+
+    const expected = {
+      [ids.here]: { owner: owners.here, state: "alive", another_host: false, lease_ms: null, heartbeat_age_ms: null },
+      [ids.dead]: { owner: owners.dead, state: "gone", another_host: false, lease_ms: null, heartbeat_age_ms: null },
+      [ids.alive]: { owner: owners.alive, state: "alive", another_host: true, lease_ms: 60_000, heartbeat_age_ms: expect.any(Number) },
+      [ids.lapsed]: { owner: owners.lapsed, state: "lapsed", another_host: true, lease_ms: 1000, heartbeat_age_ms: expect.any(Number) },
+      [ids.silent]: { owner: owners.silent, state: "no-heartbeat", another_host: true, lease_ms: null, heartbeat_age_ms: null },
+      [ids.queued]: null
+    }
+    type Listed = { runs: Array<{ run_id: string; status: string; owner_liveness: { heartbeat_age_ms: number | null } | null }> }
+    const json = JSON.parse((await stargraph(["list", "--db", db, "--json"])).stdout) as Listed
+    expect(Object.fromEntries(json.runs.map((r) => [r.run_id, r.owner_liveness]))).toEqual(expected)
+    expect(json.runs.find((r) => r.run_id === ids.lapsed)!.owner_liveness!.heartbeat_age_ms).toBeGreaterThanOrEqual(60_000)
+
+    // The HTTP listing (a server that adopts nothing here, so the runs stay as they are).
+    const scope = Effect.runSync(Scope.make())
+    try {
+      const started = await Effect.runPromise(Serve.start({ port: 0, db, graphs: [GRAPH], scheduler: { pickUpPending: false } }).pipe(Scope.extend(scope)))
+      const listed = await (await fetch(`${started.url}/v1/runs`)).json() as Listed
+      expect(Object.fromEntries(listed.runs.map((r) => [r.run_id, r.owner_liveness]))).toEqual(expected)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+
+    // However many runs and owners on the page: one read of the heartbeats.
+    const reads: Array<ReadonlyArray<string>> = []
+    const liveness = await Effect.runPromise(Effect.gen(function*() {
+      const c = yield* Checkpointer
+      const counting = { ...c, heartbeats: (asked: ReadonlyArray<string>) => Effect.zipRight(Effect.sync(() => reads.push(asked)), c.heartbeats!(asked)) }
+      for (let i = 0; i < 20; i++) yield* runningUnder(`host-many-${i % 4}:3${i % 4}:1`)
+      return yield* runsLiveness(counting, (yield* c.listRuns({ limit: 500 })).runs)
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: db }))))
+    expect(liveness.size).toBe(25)
+    expect(liveness.has(ids.queued)).toBe(false)
+    expect(reads.map((owners) => [...owners].sort())).toEqual([[owners.alive, owners.lapsed, owners.silent, "host-many-0:30:1", "host-many-1:31:1", "host-many-2:32:1", "host-many-3:33:1"].sort()])
+  })
+})
+
+describe("cancelling a run that executes in another process", () => {
+  it("stargraph cancel asks a live process of another host through the run's record: it cancels its run itself", async () => {
+    const db = join(tempDir(), "cancel-live.sqlite")
+    const cli = startStargraph(["run", GRAPH, "--db", db, "--lease", "2s", "--no-summary"], { env: { STARGRAPH_HOST: "host-e", SLOW_NODE_MS: "1000" } })
+    // Ten seconds of steps: the cancel comes long before the run could finish.
+    await until(() => readRun(db), (r) => r.steps.length >= 2)
+    const runId = readRun(db).run!.run_id
+    const cancelled = await stargraph(["cancel", runId, "--db", db])
+    expect(cancelled.stderr).toMatch(new RegExp(`^run ${runId} is executing in process host-e:\\d+:\\d+ on another host: asked it to cancel the run through its record; waiting for it to stop`))
+    expect([cancelled.code, cancelled.last]).toEqual([0, `run_id=${runId} status=cancelled`])
+    // The process that drove it recorded the cancellation, ended so, and said why on stderr.
+    const ended = await cli.done
+    expect(ended.last).toBe(`run_id=${runId} status=cancelled`)
+    expect(ended.stderr).toContain(`heartbeat: cancelling run ${runId}, as asked through its record`)
+    const after = readRun(db)
+    expect(after.run).toMatchObject({ status: "cancelled", owner: null })
+    expect(after.steps.length).toBeLessThan(11)
+    expect(after.heartbeats).toEqual([])
+  })
+
+  it("stargraph cancel takes over the run of a process of another host whose lease lapses while it waits, and cancels it", async () => {
+    const db = join(tempDir(), "cancel-lapsed.sqlite")
+    const cli = startStargraph(["run", GRAPH, "--db", db, "--lease", "500ms", "--no-summary"], { env: { STARGRAPH_HOST: "host-f", SLOW_NODE_MS: "250" } })
+    await until(() => readRun(db), (r) => r.steps.length >= 3)
+    cli.child.kill("SIGKILL")
+    await cli.done
+    const before = readRun(db)
+    const runId = before.run!.run_id
+    const cancelled = await stargraph(["cancel", runId, "--db", db])
+    expect(cancelled.stderr).toMatch(/asked it to cancel the run through its record; waiting for it to stop \(or for its lease to lapse: then the run is taken over here\)\nits lease lapsed: taking the run over\n$/)
+    expect([cancelled.code, cancelled.last]).toEqual([0, `run_id=${runId} status=cancelled`])
+    const after = readRun(db)
+    expect(after.run).toMatchObject({ status: "cancelled", owner: null })
+    // No step was run again: cancelled from where the killed process left it.
+    expect(after.steps).toEqual(before.steps)
+  })
+
+  it("a process that cannot be asked is refused, saying why (no heartbeat; a subgraph's child run); one that does not stop the run in time: the server answers cancelling", async () => {
+    const db = join(tempDir(), "cancel-refused.sqlite")
+    const silent = "host-mute:31:1"
+    const beating = "host-slowpoke:32:1"
+    const ids = await Effect.runPromise(Effect.gen(function*() {
+      const c = yield* Checkpointer
+      yield* c.beat!(beating, 60_000)
+      const asked = yield* runningUnder(beating)
+      const graph = yield* Graph.load(GRAPH)
+      const child = (yield* c.createRun({ ...(yield* graph.newRun({ inputs: {} })), parent_run_id: asked, running: { owner: beating, started_at: new Date().toISOString() } })).record.run_id
+      return { silent: yield* runningUnder(silent), asked, child }
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: db }))))
+    const mute = await stargraph(["cancel", ids.silent, "--db", db])
+    expect([mute.code, mute.stderr]).toEqual([2, expect.stringMatching(
+      /^error: RunStateError: run \S+ is executing in process host-mute:31:1 on another host or container, which cannot be checked from here \(it has no heartbeat: .*cancel with --take-over\n$/
+    )])
+    const child = await stargraph(["cancel", ids.child, "--db", db])
+    expect([child.code, child.stderr]).toEqual([2, expect.stringMatching(
+      new RegExp(`^error: RunStateError: run ${ids.child} is a subgraph's child run, executing in process host-slowpoke:32:1 as a step of its parent run ${ids.asked}; cancel the parent \\(stargraph cancel ${ids.asked}\\)`)
+    )])
+    const scope = Effect.runSync(Scope.make())
+    try {
+      const started = await Effect.runPromise(Serve.start({ port: 0, db, graphs: [GRAPH], scheduler: { pickUpPending: false } }).pipe(Scope.extend(scope)))
+      const cancel = async (runId: string) => {
+        const response = await fetch(`${started.url}/v1/runs/${runId}/cancel`, { method: "POST" })
+        return [response.status, await response.json() as { error?: { message: string } }] as const
+      }
+      const [status, body] = await cancel(ids.silent)
+      expect([status, body.error?.message]).toEqual([409, expect.stringMatching(/is executing in process host-mute:31:1, which has no heartbeat/)])
+      // Asked, it never stops the run (nothing reads the request here): the server answers once it has waited.
+      expect(await cancel(ids.asked)).toEqual([200, { run_id: ids.asked, status: "cancelling" }])
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+    const conn = new Database(db, { readonly: true })
+    try {
+      expect(conn.prepare("SELECT status, owner, cancel_requested_of FROM runs_history WHERE run_id = ?").get(ids.asked)).toEqual({ status: "running", owner: beating, cancel_requested_of: beating })
+      expect(conn.prepare("SELECT cancel_requested_of FROM runs_history WHERE run_id = ?").get(ids.silent)).toEqual({ cancel_requested_of: null })
+    } finally {
+      conn.close()
+    }
+  })
+
+  it("POST /v1/runs/{id}/cancel asks the live process of another host that drives the run, and answers once it cancelled", async () => {
+    const db = join(tempDir(), "cancel-http.sqlite")
+    const cli = startStargraph(["run", GRAPH, "--db", db, "--lease", "2s", "--no-summary"], { env: { STARGRAPH_HOST: "host-g", SLOW_NODE_MS: "1000" } })
+    // Ten seconds of steps: the cancel comes long before the run could finish.
+    await until(() => readRun(db), (r) => r.steps.length >= 2)
+    const runId = readRun(db).run!.run_id
+    const scope = Effect.runSync(Scope.make())
+    try {
+      const started = await Effect.runPromise(Serve.start({ port: 0, db, graphs: [GRAPH] }).pipe(Scope.extend(scope)))
+      const response = await fetch(`${started.url}/v1/runs/${runId}/cancel`, { method: "POST" })
+      expect([response.status, await response.json()]).toEqual([200, { run_id: runId, status: "cancelled" }])
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+    expect((await cli.done).last).toBe(`run_id=${runId} status=cancelled`)
+    expect(readRun(db).run).toMatchObject({ status: "cancelled", owner: null })
   })
 })
