@@ -30,7 +30,8 @@ describe("stargraph serve lists its triggers", () => {
     const before = Date.now()
     const cli = startStargraph(["serve", "--port", "0", "--db", join(dir, "serve.sqlite")], { cwd: dir, env: { HOOK_SECRET: "s3cret" } })
     try {
-      await cli.waitForStderr(/^trigger manual: started$/m)
+      // Two pipes: stdout's line may come in after stderr's.
+      await Promise.all([cli.waitForStderr(/^trigger manual: started$/m), cli.waitForStdout(/listening on http:\/\/\S+/)])
       const url = /listening on (http:\/\/\S+)/.exec(cli.stdout())![1]!
       const err = cli.stderr()
       const schedule = /^schedule nightly: "30 2 \* \* \*" \(UTC\) starts graphs\/hello\/graph\.yaml on thread night; next tick (\S+)$/m.exec(err)
