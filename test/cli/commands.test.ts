@@ -88,6 +88,26 @@ describe("arguments and help", () => {
     for (const command of COMMANDS) expect(root.stdout).toContain(`- ${command} `)
   })
 
+  it("--help fits an 80-column terminal: one summary line per command, one title, no placeholder paragraphs", async () => {
+    const root = await stargraph(["--help"], { cwd: work })
+    const width = (text: string) => Math.max(...text.split("\n").map((l) => [...l].length))
+    expect(width(root.stdout)).toBeLessThanOrEqual(80)
+    expect(root.stdout.startsWith("stargraph 0.1.0\n\nUSAGE\n")).toBe(true)
+    const listed = root.stdout.split("\n").filter((l) => l.startsWith("  - "))
+    expect(listed.map((l) => l.split(/ +/)[2])).toEqual([...COMMANDS.slice(0, 5), "thread", ...COMMANDS.slice(5, 8), "simulate", ...COMMANDS.slice(8)])
+    expect(listed.find((l) => l.includes(" run ")), "a summary, not the usage").toMatch(/^ {2}- run +start a run/)
+    for (const command of [...COMMANDS, "thread", "simulate"]) {
+      const r = await stargraph([command, "--help"], { cwd: work })
+      expect(width(r.stdout), command).toBeLessThanOrEqual(80)
+      expect(r.stdout, command).toMatch(/^stargraph \d+\.\d+\.\d+\n\nUSAGE\n\n\$ stargraph /)
+      for (const placeholder of ["This setting is optional.", "A true or false value.", "One of the following:"]) expect(r.stdout, command).not.toContain(placeholder)
+    }
+    // A boolean flag and its negation: one heading, a real description.
+    const replay = (await stargraph(["replay", "--help"], { cwd: work })).stdout
+    expect(replay).toMatch(/\n--diff \| --no-diff\n\n {2}print the parent-vs-fork RunDiff/)
+    expect(replay).not.toMatch(/^--no-diff$/m)
+  })
+
   it("--help and an argument error load neither SQLite nor the graph, scheduler, server or replay modules", async () => {
     for (const args of [["--help"], ["run", "--help"], ["inspect"]]) {
       const trace = join(tempDir(), "trace.txt")
