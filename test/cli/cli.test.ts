@@ -271,6 +271,12 @@ describe("stargraph replay", () => {
     const diff = JSON.parse(m.stdout.trim().split("\n")[1]!) as { state_deltas: Record<string, unknown>; derived_hash: string }
     expect(diff.state_deltas["1:greet"]).toContainEqual({ op: "replace", path: "/greeting", parent: "Hello, hello!", fork: "Hello, mutated!" })
     expect(diff.derived_hash).not.toBe((JSON.parse(aDiff!) as { derived_hash: string }).derived_hash)
+    // The same mutation inline, and as @file: the same fork (derived_hash) as the file's.
+    for (const value of [JSON.stringify({ state_overrides: { message: "mutated" } }), "@mutation.json"]) {
+      const same = await stargraph(["replay", parent, "--db", local, "--mutation", value, "--from-step", "0", "--diff"], { cwd: work })
+      expect([same.code, same.stderr]).toEqual([0, ""])
+      expect((JSON.parse(same.stdout.trim().split("\n")[1]!) as { derived_hash: string }).derived_hash, value).toBe(diff.derived_hash)
+    }
     const cf = m.stdout.split("\n")[0]!.split("=")[1]!
     const inspect = await stargraph(["inspect", cf, "--db", local], { cwd: work })
     expect(inspect.stdout).toContain(`forked from ${parent} at step 0`)
@@ -293,7 +299,17 @@ describe("stargraph replay", () => {
     const badFact = await stargraph(["replay", parent, "--db", local, "--mutation", "badfact.json"], { cwd: work })
     expect([badFact.code, badFact.stderr]).toEqual([2, expect.stringMatching(/mutation\.facts_assert\.0.*fix: write each fact as CLIPS text, "\(risk \(level high\)\)", or as \{"template"/)])
     writeFileSync(join(work, "notjson.json"), "{")
-    expect((await stargraph(["replay", parent, "--db", local, "--mutation", "notjson.json"], { cwd: work })).stderr).toContain("--mutation")
+    expect((await stargraph(["replay", parent, "--db", local, "--mutation", "notjson.json"], { cwd: work })).stderr).toMatch(/^error: InputError: --mutation: the file notjson\.json is not valid JSON: .*\(fix: pass the CounterfactualMutation as inline JSON, --mutation '\{/)
+    // Inline JSON that does not parse, a file that is not there, '@' alone: each names --mutation.
+    const refused = async (value: string) => {
+      const r = await stargraph(["replay", parent, "--db", local, "--mutation", value], { cwd: work })
+      expect([r.code, r.stdout]).toEqual([2, ""])
+      return r.stderr
+    }
+    expect(await refused("{\"state_overrides\": ")).toMatch(/^error: InputError: --mutation: the inline mutation is not valid JSON: /)
+    expect(await refused("nothere.json")).toMatch(/^error: InputError: --mutation: there is no file nothere\.json \(a --mutation value not starting with '\{' is a file's path\) \(fix: pass the path of a readable JSON file/)
+    expect(await refused("@nothere.json")).toContain("there is no file nothere.json")
+    expect(await refused("@")).toMatch(/^error: InputError: --mutation: '@' names no file/)
     const conn = new Database(local, { readonly: true })
     expect(conn.prepare("SELECT count(*) AS n FROM runs_history").get()).toEqual({ n: 1 })
     conn.close()
