@@ -61,7 +61,7 @@ export const replay = Command.make(
       Options.optional,
       Options.withDescription("the CounterfactualMutation: inline JSON (a value starting with '{'), or a JSON file, as its path or @path (default: none, an exact replay)")
     ),
-    diff: Options.boolean("diff", { negationNames: ["no-diff"] }).pipe(Options.withDescription("print the parent-vs-fork RunDiff as canonical JSON; --no-diff: do not (default: off)")),
+    diff: Options.boolean("diff", { negationNames: ["no-diff"] }).pipe(Options.withDescription("--diff: after the fork's id, print the parent-vs-fork RunDiff as canonical JSON; --no-diff: print only the fork's id (default: --no-diff)")),
     graph: graphFile("fork"),
     moduleRoot,
     liveAfterFork: Options.boolean("live-after-fork").pipe(
@@ -149,4 +149,4 @@ export const replay = Command.make(
         yield* setExit(exitFor(status))
       }).pipe(Effect.provide(stores.storeLayer(db, { create: false, auditLog: o.auditLog, leaseMs })))
     })).pipe(traced("stargraph.cli.replay"), Effect.catchAll(reportError))
-).pipe(Command.withDescription("Fork a counterfactual run from a persisted run, replaying its recorded calls; print the RunDiff"))
+).pipe(Command.withDescription("Fork a counterfactual run from a persisted run, replaying its recorded calls; print the fork's id (cf_run_id=…), and with --diff the RunDiff against its parent"))

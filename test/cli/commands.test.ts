@@ -104,8 +104,12 @@ describe("arguments and help", () => {
     }
     // A boolean flag and its negation: one heading, a real description.
     const replay = (await stargraph(["replay", "--help"], { cwd: work })).stdout
-    expect(replay).toMatch(/\n--diff \| --no-diff\n\n {2}print the parent-vs-fork RunDiff/)
+    expect(replay).toMatch(/\n--diff \| --no-diff\n\n {2}--diff: after the fork's id, print the parent-vs-fork RunDiff/)
     expect(replay).not.toMatch(/^--no-diff$/m)
+    // What it prints by default: the fork's id; the RunDiff only with --diff.
+    const flat = replay.replace(/\s+/g, " ")
+    expect(flat).toContain("print the fork's id (cf_run_id=…), and with --diff the RunDiff against its parent")
+    expect(flat).toContain("--no-diff: print only the fork's id (default: --no-diff)")
   })
 
   it("--help and an argument error load neither SQLite nor the graph, scheduler, server or replay modules", async () => {
