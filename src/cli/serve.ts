@@ -23,7 +23,8 @@ const FLAG_OF: { readonly [option: string]: string } = {
   rateLimitPerMinute: "--rate-limit",
   maxBodyBytes: "--max-body-bytes",
   trustedProxies: "--trusted-proxy",
-  leaseMs: "--lease"
+  leaseMs: "--lease",
+  graphs: "--graphs"
 }
 
 /** The `serve` command. */

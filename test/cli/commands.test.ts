@@ -595,6 +595,24 @@ describe("stargraph serve", () => {
     }
   })
 
+  it("a graph path that names nothing is refused naming where it came from: --graphs, or the config file and its field", async () => {
+    const missing = await stargraph(["serve", "--port", "0", "--graphs", "nothere", "--db", join(work, "never.sqlite")], { cwd: work })
+    expect([missing.code, missing.stdout, missing.stderr]).toEqual([2, "", `error: InputError: --graphs: there is no file or folder nothere (relative to ${work}) (fix: pass a graph file, or a folder holding graph files (searched recursively))\n`])
+    const dir = tempDir()
+    mkdirSync(join(dir, "hello"))
+    copyFileSync(join(work, "hello", "graph.yaml"), join(dir, "hello", "graph.yaml"))
+    const config = join(dir, "stargraph.yaml")
+    writeFileSync(config, "schedules:\n  - { id: nightly, cron: \"0 3 * * *\", graph: hello/grap.yaml }\n")
+    const schedule = await stargraph(["serve", "--port", "0", "--db", join(dir, "never.sqlite")], { cwd: dir })
+    expect([schedule.code, schedule.stdout]).toEqual([2, ""])
+    expect(schedule.stderr).toBe(`error: TriggerError[invalid-config] schedules[0].graph: ${config}: schedules[0].graph: there is no file or folder ${join(dir, "hello", "grap.yaml")} ('hello/grap.yaml' is relative to the config's folder) (fix: correct the path (relative to ${dir}) to a graph file, or give a registered graph's id)\n`)
+    writeFileSync(config, "graphs: [hello, graphs/missing]\n")
+    const listed = await stargraph(["serve", "--port", "0", "--db", join(dir, "never.sqlite")], { cwd: dir })
+    expect([listed.code, listed.stderr]).toEqual([2, expect.stringContaining(`${config}: graphs[1]: there is no file or folder ${join(dir, "graphs", "missing")}`)])
+    expect(existsSync(join(dir, "never.sqlite"))).toBe(false)
+    rmSync(dir, { recursive: true, force: true })
+  })
+
   it("without --graphs registers the graphs under the current folder and says how many on stderr", async () => {
     const dir = tempDir()
     for (const name of ["hello", "approval"]) {
