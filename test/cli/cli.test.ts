@@ -245,6 +245,20 @@ describe("bad input through the CLI", () => {
     expect(json.checkpoints).toHaveLength(2)
   })
 
+  it("a folder given as the graph names the graph file in it as the fix", async () => {
+    const folder = await stargraph(["run", "hello", "--inputs", "message=x", "--db", join(work, "never.sqlite")], { cwd: work })
+    expect([folder.code, folder.stdout, folder.stderr]).toEqual([2, "", "error: IRValidationError: hello <document>: hello is a folder, not a graph file (fix: pass the graph file in it: hello/graph.yaml)\n"])
+    expect(existsSync(join(work, "never.sqlite"))).toBe(false)
+    // No graph.yaml: its one YAML graph (a YAML file without ir_version is not one), or the several it holds.
+    mkdirSync(join(work, "named", "more"), { recursive: true })
+    writeFileSync(join(work, "named", "notes.yaml"), "title: not a graph\n")
+    writeFileSync(join(work, "named", "flow.yaml"), readFileSync(join(work, "hello", "graph.yaml"), "utf8"))
+    expect((await stargraph(["validate", "named"], { cwd: work })).stderr).toContain("(fix: pass the graph file in it: named/flow.yaml)")
+    writeFileSync(join(work, "named", "other.yml"), readFileSync(join(work, "hello", "graph.yaml"), "utf8"))
+    expect((await stargraph(["validate", "named"], { cwd: work })).stderr).toContain("(fix: pass one of the graph files in it: named/flow.yaml, named/other.yml)")
+    expect((await stargraph(["validate", "named/more"], { cwd: work })).stderr).toContain("named/more is a folder, not a graph file (fix: pass the path of a graph file (a YAML file with ir_version)")
+  })
+
   it("reports a missing node module", async () => {
     writeFileSync(join(work, "nomod.yaml"), readFileSync(join(work, "hello", "graph.yaml"), "utf8").replaceAll("./nodes.ts", "./missing.ts"))
     const r = await stargraph(["validate", "nomod.yaml"], { cwd: work })
