@@ -11,7 +11,7 @@ import { InputError } from "../errors.js"
 import { fieldOf, fromFlagOrEnv } from "./database.js"
 import { reportError } from "./exit.js"
 import { leaseOption, parseLease } from "./lease.js"
-import { auditLog, graphOptions, integer, moduleRoot } from "./options.js"
+import { auditLog, choice, graphOptions, integer, moduleRoot } from "./options.js"
 
 /** Access-control presets `--profile` accepts. `oss-default` is today's behaviour. */
 export const PROFILES = ["oss-default"] as const
@@ -75,7 +75,7 @@ export const serve = Command.make(
       Options.withDefault(1024 * 1024),
       Options.withDescription("largest request body in bytes (default: 1048576)")
     ),
-    synchronous: Options.choice("synchronous", ["FULL", "NORMAL"]).pipe(
+    synchronous: choice("synchronous", ["FULL", "NORMAL"], "a SQLite synchronous mode").pipe(
       Options.withDefault("FULL" as const),
       Options.withDescription("SQLite durability: FULL survives power loss, NORMAL a process crash; ignored for PostgreSQL (default: FULL)")
     ),

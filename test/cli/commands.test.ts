@@ -38,7 +38,16 @@ describe("arguments and help", () => {
       expect(r.stderr).toMatch(/^error: .+ \(fix: see stargraph .*--help\)\n$/)
       expect(hasAnsi(r.stderr)).toBe(false)
     }
-    expect((await stargraph(["list", "--status", "sleeping"], { cwd: work })).stderr).toContain("stargraph list --help")
+    // A value outside a flag's choices names the flag, the value and the choices.
+    expect((await stargraph(["list", "--status", "finished"], { cwd: work })).stderr).toBe(
+      "error: --status: 'finished' is not a run status; use one of: pending, running, paused, awaiting-input, done, cancelled, error, failed (fix: see stargraph list --help)\n"
+    )
+    expect((await stargraph(["prune", "--before", "1d", "--status", "done", "--status", "error"], { cwd: work })).stderr).toBe(
+      "error: --status: 'error' is not a status prune deletes; use one of: done, failed, cancelled (fix: see stargraph prune --help)\n"
+    )
+    expect((await stargraph(["serve", "--synchronous", "OFF"], { cwd: work })).stderr).toBe(
+      "error: --synchronous: 'OFF' is not a SQLite synchronous mode; use one of: FULL, NORMAL (fix: see stargraph serve --help)\n"
+    )
   })
 
   it("an empty value is refused naming its flag, not dropped (`--trusted-proxy \"$UNSET\"` would mean no proxy)", async () => {
