@@ -622,6 +622,35 @@ describe("stargraph serve", () => {
     rmSync(dir, { recursive: true, force: true })
   })
 
+  it("a folder scan skips node_modules, dist and hidden folders; a broken graph stops the start, its fix saying how to serve only some graphs", async () => {
+    const dir = tempDir()
+    mkdirSync(join(dir, "good", "hello"), { recursive: true })
+    for (const file of ["graph.yaml", "nodes.ts"]) copyFileSync(join(work, "hello", file), join(dir, "good", "hello", file))
+    const broken = "ir_version: \"1.0.0\"\nid: run:broken\nnodes:\n  - { id: a, kind: nosuchkind }\n"
+    for (const skipped of ["dist", join("node_modules", "pkg"), ".cache"]) {
+      mkdirSync(join(dir, skipped), { recursive: true })
+      writeFileSync(join(dir, skipped, "graph.yaml"), broken)
+    }
+    const { cli, url } = await serve(["--db", join(dir, "serve.sqlite")], dir)
+    try {
+      const graphs = (await (await fetch(`${url}/v1/graphs`)).json()) as { graphs: Array<{ id: string }> }
+      expect(graphs.graphs.map((g) => g.id)).toEqual(["run:hello-stargraph"])
+      expect(cli.stderr()).toMatch(/^registered 1 graph from .* \(no --graphs given\)$/m)
+    } finally {
+      cli.child.kill("SIGTERM")
+      await cli.done
+    }
+    // Not skipped: a broken graph anywhere else stops the start, with or without --graphs.
+    mkdirSync(join(dir, "wip"))
+    writeFileSync(join(dir, "wip", "graph.yaml"), broken)
+    const stopped = await stargraph(["serve", "--port", "0", "--db", join(dir, "serve.sqlite")], { cwd: dir })
+    expect([stopped.code, stopped.stdout]).toEqual([2, ""])
+    expect(stopped.stderr).toMatch(/^error: IRValidationError: \S*wip\/graph\.yaml.*nosuchkind.*; without --graphs, serve loads every graph under the current folder: to serve only some, name them: --graphs <folder or file> \(repeatable\), e.g\. --graphs good\)\n$/)
+    const given = await stargraph(["serve", "--port", "0", "--db", join(dir, "serve.sqlite"), "--graphs", "."], { cwd: dir })
+    expect(given.stderr).toMatch(/; to serve only some of the graphs under \., name them: --graphs <folder or file> \(repeatable\), e.g\. --graphs good\)\n$/)
+    rmSync(dir, { recursive: true, force: true })
+  })
+
   it("without --graphs registers the graphs under the current folder and says how many on stderr", async () => {
     const dir = tempDir()
     for (const name of ["hello", "approval"]) {
