@@ -103,7 +103,7 @@ describe("arguments and help", () => {
     expect(width(root.stdout)).toBeLessThanOrEqual(80)
     expect(root.stdout.startsWith("stargraph 0.1.0\n\nUSAGE\n")).toBe(true)
     const listed = root.stdout.split("\n").filter((l) => l.startsWith("  - "))
-    expect(listed.map((l) => l.split(/ +/)[2])).toEqual([...COMMANDS.slice(0, 5), "thread", ...COMMANDS.slice(5, 8), "simulate", ...COMMANDS.slice(8)])
+    expect(listed.map((l) => l.split(/ +/)[2])).toEqual(expect.arrayContaining([...COMMANDS, "thread", "simulate"]))
     expect(listed.find((l) => l.includes(" run ")), "a summary, not the usage").toMatch(/^ {2}- run +start a run/)
     for (const command of [...COMMANDS, "thread", "simulate"]) {
       const r = await stargraph([command, "--help"], { cwd: work })
@@ -119,6 +119,27 @@ describe("arguments and help", () => {
     const flat = replay.replace(/\s+/g, " ")
     expect(flat).toContain("print the fork's id (cf_run_id=…), and with --diff the RunDiff against its parent")
     expect(flat).toContain("--no-diff: print only the fork's id (default: --no-diff)")
+  })
+
+  it("docs/cli.md lists every command with its --help summary, and each usage line there has the flags its --help has", async () => {
+    const doc = readFileSync(join(ROOT, "docs", "cli.md"), "utf8")
+    const rows = [...doc.matchAll(/^\| \[`([a-z]+)[^`]*`\]\(#\1\) \| (.+) \|$/gm)].map((m) => [m[1]!, m[2]!])
+    const root = (await stargraph(["--help"], { cwd: work })).stdout
+    const listed = root.split("\n").filter((l) => l.startsWith("  - ")).map((l) => /^ {2}- (\S+) +(.*)$/.exec(l)!.slice(1))
+    // The table says a little more for respond (what the original calls it); the rest word for word.
+    expect(rows.map(([name, what]) => [name, name === "respond" ? what.replace(/ \(the original's name for `resume --response`\)$/, "") : what])).toEqual(listed)
+    const flags = (text: string) => new Set([...text.matchAll(/(?<![\w-])--[a-z][\w-]*/g)].map((m) => m[0]))
+    const section = (name: string) => doc.split(/^## /m).find((s) => s.startsWith(`${name}\n`))!
+    // Aliases are in each option table, not in the usage lines.
+    const aliases = (name: string) => new Set(["--log-file", ...(name === "run" ? ["--checkpoint", "--dry-run"] : [])])
+    for (const [name] of listed) {
+      const usage = /```\n(stargraph [\s\S]*?)```/.exec(section(name!))![1]!
+      // respond takes "… the options of resume".
+      const documented = flags(name === "respond" ? `${usage} ${/```\n(stargraph [\s\S]*?)```/.exec(section("resume"))![1]!}` : usage)
+      const help = (await stargraph([name!, "--help"], { cwd: work })).stdout
+      const shown = [...flags(/USAGE\n\n([\s\S]*?)\n\n/.exec(help)![1]!)].filter((f) => !aliases(name!).has(f))
+      expect({ name, flags: [...documented].sort() }).toEqual({ name, flags: shown.sort() })
+    }
   })
 
   it("--help and an argument error load neither SQLite nor the graph, scheduler, server or replay modules", async () => {
