@@ -23,6 +23,7 @@ import { otlpConfigured } from "../telemetry/TracingEnabled.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { COMMAND_NAMES, flagsOf, stargraph } from "./commands.js"
 import { ExitCode, setExit } from "./exit.js"
+import { tidyHelp } from "./help.js"
 import { colorAllowed, quietOnClosedPipe, stripAnsi } from "./terminal.js"
 
 /** The console the parser prints through: help without colour where colour is off; its own error output dropped (see `cli`). */
@@ -31,19 +32,6 @@ const parserConsole = (base: Console.Console, color: boolean): Console.Console =
   log: (...args) => base.log(...args.map((a) => (typeof a === "string" ? tidyHelp(color ? a : stripAnsi(a)) : a))),
   error: () => Effect.void
 })
-
-/** An ANSI escape sequence, as the help renderer writes them (possibly several in a row). */
-const ANSI = "(?:\\u001b\\[[0-9;]*m)*"
-
-/**
- * The parser's help as this CLI prints it: without the placeholder paragraph @effect/cli
- * gives every text argument ("A user-defined piece of text.", said before each real
- * description), and with a subcommand's usage line naming the program (`$ stargraph run …`).
- */
-export const tidyHelp = (text: string): string =>
-  text
-    .replace(new RegExp(`^[ \\t]*${ANSI}A user-defined piece of text\\.${ANSI}[ \\t]*\\n\\n?`, "gm"), "")
-    .replace(new RegExp(`^(${ANSI})\\$ (?!stargraph)`, "gm"), "$1$ stargraph ")
 
 /** One line out of a parser message (`HelpDoc`), without ANSI codes. */
 export const oneLine = (doc: HelpDoc.HelpDoc): string =>

@@ -29,12 +29,42 @@ export const COMMAND_NAMES: ReadonlyArray<string> = subcommands.flatMap((command
   ...Command.getNames(command as Command.Command<string, never, never, unknown>)
 ])
 
+/** The help of subcommand `name` as @effect/cli renders it, without ANSI codes; undefined for an unknown name. */
+const helpOf = (name: string): string | undefined => {
+  const command = subcommands.find((c) => [...Command.getNames(c as Command.Command<string, never, never, unknown>)].includes(name))
+  return command === undefined
+    ? undefined
+    : stripAnsi(HelpDoc.toAnsiText(Command.getHelp(command as Command.Command<string, never, never, unknown>, CliConfig.defaultConfig)))
+}
+
 /** The flags a subcommand accepts (`--db`, `-q`, …), read off its help; undefined for an unknown name. */
 export const flagsOf = (name: string): ReadonlySet<string> | undefined => {
-  const command = subcommands.find((c) => [...Command.getNames(c as Command.Command<string, never, never, unknown>)].includes(name))
-  if (command === undefined) return undefined
-  const help = stripAnsi(HelpDoc.toAnsiText(Command.getHelp(command as Command.Command<string, never, never, unknown>, CliConfig.defaultConfig)))
+  const help = helpOf(name)
+  if (help === undefined) return undefined
   return new Set([...help.matchAll(/(?<![\w-])--?[A-Za-z][\w-]*/g)].map((m) => m[0]))
+}
+
+/** One line per command for `stargraph --help`; a command's own `--help` has its whole description. */
+const SUMMARIES: { readonly [name: string]: string } = {
+  run: "start a run and drive it here, printing every step",
+  resume: "continue a stopped run from its last checkpoint",
+  respond: "answer a run awaiting input and continue it",
+  "update-state": "edit the state of a stopped run in place",
+  inspect: "a run's timeline, its artifacts and its RunSummary",
+  list: "the runs in a database, newest first",
+  thread: "a thread's runs and the state its next run starts from",
+  cancel: "cancel a run, stopped or driven by another process",
+  prune: "delete runs that ended before a cutoff",
+  validate: "validate a graph, print its hashes",
+  simulate: "evaluate a graph's rules against fixture states, no node runs",
+  replay: "fork a counterfactual run, optionally diff it against its parent",
+  serve: "serve the HTTP API and the project's triggers"
+}
+
+/** The summary line of command `name` in `stargraph --help` (without one above: its description up to the first `;`). */
+export const commandSummary = (name: string): string => {
+  const description = /DESCRIPTION\n\n(.*)/.exec(helpOf(name) ?? "")?.[1] ?? ""
+  return SUMMARIES[name] ?? description.split(/; | \(/)[0]!
 }
 
 /** The root command. */

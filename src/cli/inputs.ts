@@ -109,8 +109,8 @@ const exampleFor = (field: FieldInfo): string => {
 
 const RESPONSE_FORMS = "a string quoted, --response '\"approve\"', a number --response 3, an object --response '{\"approved\":true}', or @file to read it from a JSON file, --response @answer.json"
 
-/** Why a `--response @file` could not be read, in words. */
-const unreadable = (path: string, cause: unknown): string => {
+/** Why a file given on the command line (`--response @file`, `--mutation file`) could not be read, in words. */
+export const unreadable = (path: string, cause: unknown): string => {
   const code = cause !== null && typeof cause === "object" && "code" in cause ? cause.code : undefined
   return code === "ENOENT"
     ? `there is no file ${path}`

@@ -60,7 +60,7 @@ export const inspect = Command.make(
       Options.repeated,
       // Optional (zero is fine): shown as [--flag text...] in --help.
       Options.withDefault([] as Array<string>),
-      Options.withDescription("--diff N M: the facts added to and removed from working memory between step N and step M, as JSON {added, removed} (the original's fact diff) (default: off)")
+      Options.withDescription("two steps, --diff N M or --diff N --diff M: the facts added to and removed from working memory between step N and step M, as JSON {added, removed} (the original's fact diff) (default: off)")
     ),
     moduleRoot
   },

@@ -12,7 +12,7 @@ import { InputError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { chooseDatabase, hintDb, shown } from "./database.js"
 import { reportError } from "./exit.js"
-import { dbExisting, integer, json } from "./options.js"
+import { choice, dbExisting, integer, json } from "./options.js"
 
 const STATUSES = ["pending", "running", "paused", "awaiting-input", "done", "cancelled", "error", "failed"] as const
 
@@ -26,7 +26,7 @@ export const list = Command.make(
   "list",
   {
     db: dbExisting,
-    status: Options.choice("status", STATUSES).pipe(
+    status: choice("status", STATUSES, "a run status").pipe(
       Options.optional,
       Options.withDescription(`only runs in this status: ${STATUSES.join(", ")} (default: every status)`)
     ),

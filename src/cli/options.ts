@@ -148,3 +148,18 @@ export const integer = (name: string) =>
         : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name}: '${text}' is not a whole number written in decimal digits (e.g. 10)`))))
   )
 
+
+/** The check of a {@link choice} value: one of `values`, else refused naming `--name`, what it is and the values. */
+export const oneOf = <const A extends string>(name: string, values: ReadonlyArray<A>, what: string) => (text: string): Effect.Effect<A, ValidationError.ValidationError> =>
+  (values as ReadonlyArray<string>).includes(text)
+    ? Effect.succeed(text as A)
+    : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name}: '${text}' is not ${what}; use one of: ${values.join(", ")}`)))
+
+/**
+ * A flag taking one of `values` (`what` names them in a refusal: "a run status"). Unlike
+ * `Options.choice`, whose refusal names neither the flag nor the value (`Expected one of
+ * the following cases: …`), a value outside them is refused as `--name: 'x' is not …; use
+ * one of: …`. The usage line shows the values (`--name a | b`) as `Options.choice` does.
+ */
+export const choice = <const A extends string>(name: string, values: ReadonlyArray<A>, what: string) =>
+  Options.text(name).pipe(Options.withPseudoName(values.join(" | ")), Options.mapEffect(oneOf(name, values, what)))

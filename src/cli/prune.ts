@@ -16,7 +16,7 @@ import { formatError, InputError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { chooseDatabase, fieldOf } from "./database.js"
 import { ExitCode, reportError, setExit } from "./exit.js"
-import { auditLog, dbExisting, json } from "./options.js"
+import { auditLog, dbExisting, json, oneOf } from "./options.js"
 
 const ENDED = ["done", "failed", "cancelled"] as const
 
@@ -41,9 +41,11 @@ export const prune = Command.make(
     before: Options.text("before").pipe(
       Options.withDescription("delete runs that finished before this: an age (30d, 12h, 45m) or an ISO date (no default: required)")
     ),
-    status: Options.choice("status", ENDED).pipe(
+    status: Options.text("status").pipe(
+      Options.withPseudoName(ENDED.join(" | ")),
       Options.repeated,
-      Options.withDefault([] as Array<(typeof ENDED)[number]>),
+      Options.withDefault([] as Array<string>),
+      Options.mapEffect((values) => Effect.forEach(values, oneOf("status", ENDED, "a status prune deletes"))),
       Options.withDescription(`only runs that ended so: ${ENDED.join(", ")}; repeatable (default: all three; error runs are resumable and never pruned)`)
     ),
     dryRun: Options.boolean("dry-run").pipe(Options.withDescription("count what would be deleted, delete nothing (default: off)")),

@@ -18,6 +18,35 @@ import { traced } from "../telemetry/TracingEnabled.js"
 import { leaseOption, parseLease } from "./lease.js"
 import { auditLog, dbExisting, graphFile, graphOptions, integer, moduleRoot, runIdArg } from "./options.js"
 
+const MUTATION_FORMS = `inline JSON, --mutation '{"state_overrides":{"risk":"high"}}', or a file holding it, --mutation mutation.json (or @mutation.json)`
+
+/**
+ * `--mutation`: inline JSON when it starts with `{` (as `resume --response` takes its
+ * answer), else the path of a JSON file, with or without a leading `@`.
+ */
+const parseMutation = (text: string): Effect.Effect<unknown, InputError> => {
+  const json = (source: string, what: string) =>
+    Effect.try({
+      try: () => JSON.parse(source) as unknown,
+      catch: (e) => new InputError({ field: "--mutation", message: `${what} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`, fix: `pass the CounterfactualMutation as ${MUTATION_FORMS}` })
+    })
+  if (text.trimStart().startsWith("{")) return json(text, "the inline mutation")
+  const path = text.startsWith("@") ? text.slice(1) : text
+  if (path === "") {
+    return Effect.fail(new InputError({ field: "--mutation", message: "'@' names no file", fix: `pass the CounterfactualMutation as ${MUTATION_FORMS}` }))
+  }
+  return Effect.flatMap(Effect.promise(() => import("./inputs.js")), ({ unreadable }) =>
+    Effect.try({
+      try: () => readFileSync(path, "utf8"),
+      catch: (cause) =>
+        new InputError({
+          field: "--mutation",
+          message: `${unreadable(path, cause)} (a --mutation value not starting with '{' is a file's path)`,
+          fix: `pass the path of a readable JSON file (relative to ${process.cwd()}), or the mutation itself as JSON: ${MUTATION_FORMS}`
+        })
+    })).pipe(Effect.flatMap((content) => json(content, `the file ${path}`)))
+}
+
 /** The `replay` command. */
 export const replay = Command.make(
   "replay",
@@ -30,9 +59,9 @@ export const replay = Command.make(
     ),
     mutation: Options.text("mutation").pipe(
       Options.optional,
-      Options.withDescription("CounterfactualMutation JSON file (default: none, an exact replay)")
+      Options.withDescription("the CounterfactualMutation: inline JSON (a value starting with '{'), or a JSON file, as its path or @path (default: none, an exact replay)")
     ),
-    diff: Options.boolean("diff", { negationNames: ["no-diff"] }).pipe(Options.withDescription("print the parent-vs-fork RunDiff as canonical JSON; --no-diff: do not (default: off)")),
+    diff: Options.boolean("diff", { negationNames: ["no-diff"] }).pipe(Options.withDescription("--diff: after the fork's id, print the parent-vs-fork RunDiff as canonical JSON; --no-diff: print only the fork's id (default: --no-diff)")),
     graph: graphFile("fork"),
     moduleRoot,
     liveAfterFork: Options.boolean("live-after-fork").pipe(
@@ -56,11 +85,7 @@ export const replay = Command.make(
       const interrupts = yield* Interrupt.install
       const mutation = yield* Option.match(o.mutation, {
         onNone: () => Effect.succeed(undefined as unknown),
-        onSome: (file) =>
-          Effect.try({
-            try: () => JSON.parse(readFileSync(file, "utf8")) as unknown,
-            catch: (e) => new InputError({ field: "--mutation", message: `cannot read ${file} as JSON: ${e instanceof Error ? e.message : String(e)}`, fix: "pass a JSON file with a CounterfactualMutation" })
-          })
+        onSome: parseMutation
       })
       const [Graph, Replay, { renderDiff }, stores, follow, Progress, bp] = yield* Effect.promise(() =>
         Promise.all([
@@ -124,4 +149,4 @@ export const replay = Command.make(
         yield* setExit(exitFor(status))
       }).pipe(Effect.provide(stores.storeLayer(db, { create: false, auditLog: o.auditLog, leaseMs })))
     })).pipe(traced("stargraph.cli.replay"), Effect.catchAll(reportError))
-).pipe(Command.withDescription("Fork a counterfactual run from a persisted run, replaying its recorded calls; print the RunDiff"))
+).pipe(Command.withDescription("Fork a counterfactual run from a persisted run, replaying its recorded calls; print the fork's id (cf_run_id=…), and with --diff the RunDiff against its parent"))

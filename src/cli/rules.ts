@@ -20,8 +20,18 @@ export const traceLines = (graphHash: string, trace: DryRun): ReadonlyArray<stri
         ? [`  step=${s.step} node=${nodes} fired=none → ${decisions || "continue"}`]
         : s.fired.map((rule) => `  step=${s.step} node=${nodes} rule=${rule} fired=True → ${decisions}`)
     }),
-    `ended=${trace.ended}`
+    `ended=${trace.ended}${trace.loop === undefined ? "" : `: ${loopReason(trace.loop.path)}`}`
   ]
+}
+
+/** Why a dry run that came back to a step it already took stops there. */
+const loopReason = (path: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const names = path.map((nodes) => `'${nodes.join(",")}'`)
+  return names.length === 1
+    ? path[0]!.length === 1
+      ? `node ${names[0]} routes back to itself and no node runs in a dry run, so its exit condition cannot change`
+      : `nodes ${names[0]} route back to themselves and no node runs in a dry run, so their exit conditions cannot change`
+    : `${[...names, names[0]].join(" → ")} routes in a cycle and no node runs in a dry run, so its exit condition cannot change`
 }
 
 /** One line per fixture: the node, the rules that fired and the routing. */

@@ -8,6 +8,7 @@ import { Command, Options } from "@effect/cli"
 import * as Console from "effect/Console"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { ExitCode, reportError, setExit } from "./exit.js"
 import { traced } from "../telemetry/TracingEnabled.js"
@@ -102,6 +103,10 @@ export const run = Command.make(
         const [{ dryRun, fixtureState }, { traceLines }] = yield* Effect.promise(() => Promise.all([import("../runtime/dryRun.js"), import("./rules.js")]))
         const trace = yield* dryRun(g, fixtureState(g, parsed))
         for (const line of traceLines(g.graphHash, trace)) yield* Console.log(line)
+        // Inputs `run` would refuse (a required field missing): said as `run` says it, exit 2.
+        // A thread's later run starts from its carried state, which a dry run does not read.
+        const refused = threadId === undefined ? Either.getLeft(g.initialState(parsed)) : Option.none()
+        if (Option.isSome(refused)) yield* reportError(refused.value)
         return
       }
       if (interrupts.count() > 0) {

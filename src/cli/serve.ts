@@ -7,11 +7,11 @@ import { Command, Options } from "@effect/cli"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { InputError } from "../errors.js"
+import { InputError, IRValidationError, ModelError, ModelIntegrityError, NodeModuleError, RuleError, SchedulerError, type StargraphError } from "../errors.js"
 import { fieldOf, fromFlagOrEnv } from "./database.js"
 import { reportError } from "./exit.js"
 import { leaseOption, parseLease } from "./lease.js"
-import { auditLog, graphOptions, integer, moduleRoot } from "./options.js"
+import { auditLog, choice, graphOptions, integer, moduleRoot } from "./options.js"
 
 /** Access-control presets `--profile` accepts. `oss-default` is today's behaviour. */
 export const PROFILES = ["oss-default"] as const
@@ -23,7 +23,53 @@ const FLAG_OF: { readonly [option: string]: string } = {
   rateLimitPerMinute: "--rate-limit",
   maxBodyBytes: "--max-body-bytes",
   trustedProxies: "--trusted-proxy",
-  leaseMs: "--lease"
+  leaseMs: "--lease",
+  graphs: "--graphs"
+}
+
+/**
+ * `error` with `hint` added to its fix, when it is about a graph (a broken graph file, two
+ * graphs with one id); undefined for any other error.
+ */
+const withGraphHint = (error: StargraphError, hint: string): StargraphError | undefined => {
+  switch (error._tag) {
+    case "IRValidationError":
+      return new IRValidationError({ ...error, message: error.message, fix: `${error.fix}; ${hint}` })
+    case "NodeModuleError":
+      return new NodeModuleError({ ...error, message: error.message, fix: `${error.fix}; ${hint}` })
+    case "RuleError":
+      return new RuleError({ ...error, message: error.message, fix: `${error.fix}; ${hint}` })
+    case "ModelError":
+      return new ModelError({ ...error, message: error.message, fix: `${error.fix}; ${hint}` })
+    case "ModelIntegrityError":
+      return new ModelIntegrityError({ ...error, message: error.message, fix: `${error.fix}; ${hint}` })
+    case "SchedulerError":
+      return error.reason === "duplicate-graph" ? new SchedulerError({ ...error, message: error.message, fix: `${error.fix}; ${hint}` }) : undefined
+    default:
+      return undefined
+  }
+}
+
+/**
+ * How to serve only some of the graphs under the scanned `folders`, for a graph that
+ * stopped the start: name them with `--graphs`, e.g. another top folder that holds graphs
+ * (`found`: the graph files found, `broken`: the file at fault, when known).
+ */
+const narrowHint = (
+  folders: ReadonlyArray<string>,
+  found: ReadonlyArray<string>,
+  broken: string | undefined,
+  rel: (from: string, to: string) => string,
+  defaulted: boolean
+): string => {
+  const root = folders[0]!
+  const top = (file: string) => rel(root, file).split(/[\\/]/)
+  const brokenTop = broken === undefined ? undefined : top(broken)
+  const others = [...new Set(found.map(top).filter((parts) => parts.length > 1).map((parts) => parts[0]!))].filter((t) => t !== brokenTop?.[0]).sort()
+  const example = others.length > 0 ? `, e.g. --graphs ${rel(process.cwd(), `${root}/${others[0]}`) || "."}` : ""
+  return defaulted
+    ? `without --graphs, serve loads every graph under the current folder: to serve only some, name them: --graphs <folder or file> (repeatable)${example}`
+    : `to serve only some of the graphs under ${folders.join(", ")}, name them: --graphs <folder or file> (repeatable)${example}`
 }
 
 /** The `serve` command. */
@@ -74,7 +120,7 @@ export const serve = Command.make(
       Options.withDefault(1024 * 1024),
       Options.withDescription("largest request body in bytes (default: 1048576)")
     ),
-    synchronous: Options.choice("synchronous", ["FULL", "NORMAL"]).pipe(
+    synchronous: choice("synchronous", ["FULL", "NORMAL"], "a SQLite synchronous mode").pipe(
       Options.withDefault("FULL" as const),
       Options.withDescription("SQLite durability: FULL survives power loss, NORMAL a process crash; ignored for PostgreSQL (default: FULL)")
     ),
@@ -92,13 +138,14 @@ export const serve = Command.make(
         return yield* new InputError({ field: "--auth-token-env", message: `environment variable ${tokenEnv} is not set`, fix: `export ${tokenEnv}=<token>` })
       }
       const db = yield* fromFlagOrEnv(o.db)
-      const [Serve, ProjectConfig, GraphRegistry, { resolve }, { asDbFlagError }, { triggerLines }] = yield* Effect.promise(() =>
+      const [Serve, ProjectConfig, GraphRegistry, { relative, resolve }, { asDbFlagError }, { statSync }, { triggerLines }] = yield* Effect.promise(() =>
         Promise.all([
           import("../serve/server.js"),
           import("../triggers/ProjectConfig.js"),
           import("../scheduler/GraphRegistry.js"),
           import("node:path"),
           import("./stores.js"),
+          import("node:fs"),
           import("./serveTriggers.js")
         ])
       )
@@ -126,7 +173,16 @@ export const serve = Command.make(
         leaseMs
       }).pipe(
         // The library names its options; the CLI, its flags.
-        Effect.mapError((e) => (e._tag === "InputError" && e.field in FLAG_OF ? new InputError({ field: FLAG_OF[e.field]!, message: e.message, fix: e.fix }) : asDbFlagError(e, db === undefined ? "--db" : fieldOf(db))))
+        Effect.mapError((e) => (e._tag === "InputError" && e.field in FLAG_OF ? new InputError({ field: FLAG_OF[e.field]!, message: e.message, fix: e.fix }) : asDbFlagError(e, db === undefined ? "--db" : fieldOf(db)))),
+        // A broken graph in a folder scanned for graphs stops the start (never skipped):
+        // its fix also says how to serve only some of them.
+        Effect.mapError((e) => {
+          const folders = [...graphs, ...configured].filter((p) => statSync(p, { throwIfNoEntry: false })?.isDirectory() === true)
+          if (folders.length === 0) return e
+          const found = folders.flatMap((f) => GraphRegistry.findGraphFiles(f))
+          const broken = "file" in e && typeof e.file === "string" ? e.file : undefined
+          return withGraphHint(e, narrowHint(folders, found, broken, relative, o.graphs.length === 0 && configured.length === 0)) ?? e
+        })
       )
       // The registry loaded exactly these files (a broken one would have failed the start).
       const registered = new Set([...graphs, ...configured].flatMap((p) => GraphRegistry.findGraphFiles(p)).map((f) => resolve(f))).size

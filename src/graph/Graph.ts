@@ -6,8 +6,8 @@
  * (the Effect then completes synchronously); otherwise the modules are imported from
  * beside the YAML (`.ts` works without a build step).
  */
-import { readFileSync, statSync } from "node:fs"
-import { dirname, resolve } from "node:path"
+import { readdirSync, readFileSync, statSync } from "node:fs"
+import { dirname, join, resolve } from "node:path"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -742,6 +742,42 @@ export const fromYaml = (text: string, options: MakeOptions = {}): Effect.Effect
 /** How `load` builds a graph from a file (every {@link MakeOptions} but the file). */
 export type LoadOptions = Omit<MakeOptions, "file">
 
+/**
+ * The refusal of a folder given as a graph file, with the graph in it as the fix: its
+ * `graph.yaml`, else its one YAML graph (a `.yaml`/`.yml` file with `ir_version`), else
+ * the graphs it holds, if any.
+ */
+const folderGiven = (folder: string): IRValidationError => {
+  const yamls = (() => {
+    try {
+      return readdirSync(folder, { withFileTypes: true })
+        .filter((e) => e.isFile() && /\.ya?ml$/.test(e.name))
+        .map((e) => e.name)
+        .sort()
+    } catch {
+      return []
+    }
+  })()
+  const isGraph = (name: string) => {
+    try {
+      return /^\s*ir_version\s*:/m.test(readFileSync(join(folder, name), "utf8"))
+    } catch {
+      return false
+    }
+  }
+  const graphs = yamls.includes("graph.yaml") ? ["graph.yaml"] : yamls.filter(isGraph)
+  return new IRValidationError({
+    file: folder,
+    path: "",
+    message: `${folder} is a folder, not a graph file`,
+    fix: graphs.length === 1
+      ? `pass the graph file in it: ${join(folder, graphs[0]!)}`
+      : graphs.length > 1
+      ? `pass one of the graph files in it: ${listSome(graphs.map((g) => join(folder, g)))}`
+      : "pass the path of a graph file (a YAML file with ir_version), e.g. path/to/graph.yaml"
+  })
+}
+
 /** Read a YAML graph file and build it; node modules are resolved beside it. */
 export const load = (file: string, options: LoadOptions = {}): Effect.Effect<Graph, GraphError> =>
   Effect.flatMap(
@@ -749,8 +785,9 @@ export const load = (file: string, options: LoadOptions = {}): Effect.Effect<Gra
       try: () => {
         // Refuse an oversize file before reading it (parseIR checks the text as well).
         const limit = maxGraphBytes(options.maxGraphBytes)
-        const size = statSync(file).size
-        return size > limit ? { size, limit } : readFileSync(file, "utf8")
+        const stat = statSync(file)
+        if (stat.isDirectory()) return { folder: true } as const
+        return stat.size > limit ? { size: stat.size, limit } : readFileSync(file, "utf8")
       },
       catch: (cause) =>
         new IRValidationError({
@@ -761,5 +798,9 @@ export const load = (file: string, options: LoadOptions = {}): Effect.Effect<Gra
         })
     }),
     (text) =>
-      typeof text === "string" ? fromYaml(text, { ...options, file }) : Effect.fail(graphTooLarge(file, text.size, text.limit))
+      typeof text === "string"
+        ? fromYaml(text, { ...options, file })
+        : "folder" in text
+        ? Effect.fail(folderGiven(file))
+        : Effect.fail(graphTooLarge(file, text.size, text.limit))
   )

@@ -22,11 +22,42 @@ export interface TraceStep {
   readonly decisions: { readonly [node: string]: Decision }
 }
 
-/** A dry run: the steps, and how it ended. */
+/**
+ * A dry run: the steps, and how it ended. `loop`: a step would have started exactly as an
+ * earlier one did (the same nodes, join progress and working memory, over the same fixed
+ * state), so every step after it would repeat the ones since: `step` is that earlier
+ * step, `path` the nodes of each step since (the last routes back to the first).
+ */
 export interface DryRun {
   readonly steps: ReadonlyArray<TraceStep>
-  readonly ended: "done" | "halt" | "interrupt" | "step-limit"
+  readonly ended: "done" | "halt" | "interrupt" | "loop" | "step-limit"
+  readonly loop?: { readonly step: number; readonly path: ReadonlyArray<ReadonlyArray<string>> }
 }
+
+/**
+ * What a dry-run step starts from besides the fixed state: the nodes, the joins' progress,
+ * the parallel groups (without their step-numbered ids) and the working memory as the
+ * text of its facts, without those the session replaces at every step (`tick`: the node
+ * that ran, router results, and the mirrored fields, asserted again from the same state).
+ * When a rule reads a fact's `_step` slot, the step number is part of it too (so no step
+ * repeats another).
+ */
+const stepKey = (
+  at: { readonly step: number; readonly frontier: ReadonlyArray<string>; readonly joins: { readonly [join: string]: ReadonlyArray<string> }; readonly groups: Parameters<typeof route>[1]["groups"] },
+  facts: ReadonlyArray<{ readonly text: string }>,
+  tick: ReadonlySet<string>,
+  withStep: boolean
+): string =>
+  JSON.stringify([
+    withStep ? at.step : 0,
+    at.frontier,
+    Object.entries(at.joins).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    at.groups.map((g) => [g.targets, g.join, g.strategy]),
+    facts.map((f) => f.text).filter((t) => !tick.has(/^\(([^\s()]+)/.exec(t)?.[1] ?? "")).sort()
+  ])
+
+/** True when a rule of `program` may read a fact's `_step` slot (the program names it besides declaring it). */
+const readsStep = (program: GraphDefinition["rules"]): boolean => program.text.replace(/\(slot _step\)/g, "").includes("_step")
 
 /**
  * The state a dry run assumes: the graph's defaults and `inputs` over zero values of
@@ -40,7 +71,11 @@ export const fixtureState = (graph: GraphDefinition, inputs: State): State => {
   return { ...base, ...inputs }
 }
 
-/** Walk the graph by its rules from the entry, without running nodes (at most `maxSteps` steps). */
+/**
+ * Walk the graph by its rules from the entry, without running nodes (at most `maxSteps`
+ * steps). Since no node runs, the state never changes: a step that would start exactly as
+ * an earlier one did ends the walk (`ended: "loop"`), as everything after it would repeat.
+ */
 export const dryRun = (graph: GraphDefinition, state: State, maxSteps = 100): Effect.Effect<DryRun, RuleError> =>
   Effect.gen(function*() {
     const engine = yield* RuleEngine
@@ -50,7 +85,19 @@ export const dryRun = (graph: GraphDefinition, state: State, maxSteps = 100): Ef
     let joins: { readonly [join: string]: ReadonlyArray<string> } = {}
     let groups: Parameters<typeof route>[1]["groups"] = []
     let ended: DryRun["ended"] = "step-limit"
+    let loop: DryRun["loop"]
+    const seen = new Map<string, number>()
+    const withStep = readsStep(graph.rules)
+    const tick = new Set(["node-id", "stargraph-route", ...graph.rules.mirrored.map((m) => m.template)])
     for (let step = 1; step <= maxSteps; step++) {
+      const key = stepKey({ step, frontier, joins, groups }, session.facts(), tick, withStep)
+      const earlier = seen.get(key)
+      if (earlier !== undefined) {
+        ended = "loop"
+        loop = { step: earlier, path: steps.slice(earlier - 1).map((s) => s.nodes) }
+        break
+      }
+      seen.set(key, step)
       const rules = yield* session.route({ runId: "dry-run", step, at: "", state, nodes: frontier })
       steps.push({ step, nodes: frontier, fired: rules.firings.map((f) => f.rule), decisions: rules.decisions })
       const routed = route(graph, { step, executed: frontier, decisions: rules.decisions, joins, groups })
@@ -67,7 +114,7 @@ export const dryRun = (graph: GraphDefinition, state: State, maxSteps = 100): Ef
       groups = routed.groups
     }
     engine.release(session)
-    return { steps, ended }
+    return loop === undefined ? { steps, ended } : { steps, ended, loop }
   })
 
 /** A state (and facts) to evaluate a node's rules against. */

@@ -56,13 +56,19 @@ export const make = (graphs: Iterable<Graph.Graph>): Effect.Effect<GraphRegistry
     }
   })
 
-/** Graph YAML files under `path` (a file, or a folder searched recursively). */
+/** Folders a search for graphs skips: installed packages and build output (hidden folders too). */
+const SKIPPED_FOLDERS = new Set(["node_modules", "dist"])
+
+/**
+ * Graph YAML files under `path` (a file, or a folder searched recursively, skipping
+ * hidden folders, `node_modules` and `dist`).
+ */
 export const findGraphFiles = (path: string): Array<string> => {
   const stat = statSync(path)
   if (!stat.isDirectory()) return [path]
   const found: Array<string> = []
   for (const entry of readdirSync(path, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-    if (entry.name.startsWith(".") || entry.name === "node_modules") continue
+    if (entry.name.startsWith(".") || SKIPPED_FOLDERS.has(entry.name)) continue
     const full = join(path, entry.name)
     if (entry.isDirectory()) found.push(...findGraphFiles(full))
     else if ((extname(entry.name) === ".yaml" || extname(entry.name) === ".yml") && /^\s*ir_version\s*:/m.test(readFileSync(full, "utf8"))) {
@@ -78,16 +84,19 @@ export const load = (
   options: Graph.LoadOptions = {}
 ): Effect.Effect<GraphRegistryShape, SchedulerError | Graph.GraphError> =>
   Effect.gen(function*() {
-    const files = yield* Effect.try({
-      // A file named twice (directly and through its folder) is one graph.
-      try: () => [...new Set(paths.flatMap(findGraphFiles).map((f) => resolve(f)))],
-      catch: (cause) =>
-        new IRValidationError({
-          path: "",
-          message: `cannot read graphs: ${cause instanceof Error ? cause.message : String(cause)}`,
-          fix: "pass existing graph files or folders"
-        })
-    })
+    const found = yield* Effect.forEach(paths, (path) =>
+      Effect.try({
+        try: () => findGraphFiles(path),
+        catch: (cause) =>
+          new IRValidationError({
+            file: path,
+            path: "",
+            message: `cannot read graphs at ${path}: ${cause instanceof Error ? cause.message : String(cause)}`,
+            fix: "pass existing graph files or folders"
+          })
+      }))
+    // A file named twice (directly and through its folder) is one graph.
+    const files = [...new Set(found.flat().map((f) => resolve(f)))]
     const graphs = yield* Effect.forEach(files, (file) => Graph.load(file, options))
     return yield* make(graphs)
   })

@@ -6,11 +6,11 @@
  * in that order).
  */
 import { randomUUID, timingSafeEqual } from "node:crypto"
-import { mkdtempSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:http"
 import { isIP } from "node:net"
 import { hostname, tmpdir } from "node:os"
-import { join } from "node:path"
+import { isAbsolute, join } from "node:path"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as Headers from "@effect/platform/Headers"
@@ -583,6 +583,15 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
       return yield* new InputError({ field: "maxBodyBytes", message: `a body limit of ${maxBody} bytes lets no request through`, fix: "use a positive number of bytes (default 1048576)" })
     }
     const trusted = options.trustedProxies !== undefined && options.trustedProxies.length > 0 ? yield* trustedProxies(options.trustedProxies) : undefined
+    for (const path of options.graphs ?? []) {
+      if (!existsSync(path)) {
+        return yield* new InputError({
+          field: "graphs",
+          message: `there is no file or folder ${path}${isAbsolute(path) ? "" : ` (relative to ${process.cwd()})`}`,
+          fix: "pass a graph file, or a folder holding graph files (searched recursively)"
+        })
+      }
+    }
     const db = yield* resolveDb(options.db)
     const config = options.config ? yield* ProjectConfig.load(options.config) : undefined
     const paths = [...(options.graphs ?? []), ...(config?.graphPaths ?? [])]

@@ -4,7 +4,7 @@
  * webhook's `graph` is a graph id, or a path to a graph YAML (relative to the config).
  */
 import { existsSync, readFileSync } from "node:fs"
-import { dirname, resolve } from "node:path"
+import { dirname, isAbsolute, resolve } from "node:path"
 import * as Effect from "effect/Effect"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -93,6 +93,22 @@ export const decode = (raw: unknown, file: string | undefined): Effect.Effect<Re
       })
     )
     const base = file ? dirname(resolve(file)) : process.cwd()
+    // A path that names nothing is refused here, where its field is known.
+    const named: ReadonlyArray<readonly [field: string, path: string, fix: string]> = [
+      ...config.graphs.map((g, i) => [`graphs[${i}]`, g, "a graph file or a folder of graphs"] as const),
+      ...(["schedules", "webhooks"] as const).flatMap((list) =>
+        config[list].flatMap((s, i) => (isPath(s.graph) ? [[`${list}[${i}].graph`, s.graph, "a graph file, or give a registered graph's id"] as const] : [])))
+    ]
+    for (const [field, path, what] of named) {
+      if (!existsSync(resolve(base, path))) {
+        return yield* new TriggerError({
+          reason: "invalid-config",
+          triggerId: field,
+          message: `${label}: ${field}: there is no file or folder ${resolve(base, path)}${isAbsolute(path) ? "" : ` ('${path}' is relative to ${file ? "the config's folder" : "the current folder"})`}`,
+          fix: `correct the path (relative to ${base}) to ${what}`
+        })
+      }
+    }
     const graphPaths = [
       ...config.graphs.map((g) => resolve(base, g)),
       ...[...config.schedules, ...config.webhooks].flatMap((s) => (isPath(s.graph) ? [resolve(base, s.graph)] : []))

@@ -245,6 +245,20 @@ describe("bad input through the CLI", () => {
     expect(json.checkpoints).toHaveLength(2)
   })
 
+  it("a folder given as the graph names the graph file in it as the fix", async () => {
+    const folder = await stargraph(["run", "hello", "--inputs", "message=x", "--db", join(work, "never.sqlite")], { cwd: work })
+    expect([folder.code, folder.stdout, folder.stderr]).toEqual([2, "", "error: IRValidationError: hello <document>: hello is a folder, not a graph file (fix: pass the graph file in it: hello/graph.yaml)\n"])
+    expect(existsSync(join(work, "never.sqlite"))).toBe(false)
+    // No graph.yaml: its one YAML graph (a YAML file without ir_version is not one), or the several it holds.
+    mkdirSync(join(work, "named", "more"), { recursive: true })
+    writeFileSync(join(work, "named", "notes.yaml"), "title: not a graph\n")
+    writeFileSync(join(work, "named", "flow.yaml"), readFileSync(join(work, "hello", "graph.yaml"), "utf8"))
+    expect((await stargraph(["validate", "named"], { cwd: work })).stderr).toContain("(fix: pass the graph file in it: named/flow.yaml)")
+    writeFileSync(join(work, "named", "other.yml"), readFileSync(join(work, "hello", "graph.yaml"), "utf8"))
+    expect((await stargraph(["validate", "named"], { cwd: work })).stderr).toContain("(fix: pass one of the graph files in it: named/flow.yaml, named/other.yml)")
+    expect((await stargraph(["validate", "named/more"], { cwd: work })).stderr).toContain("named/more is a folder, not a graph file (fix: pass the path of a graph file (a YAML file with ir_version)")
+  })
+
   it("reports a missing node module", async () => {
     writeFileSync(join(work, "nomod.yaml"), readFileSync(join(work, "hello", "graph.yaml"), "utf8").replaceAll("./nodes.ts", "./missing.ts"))
     const r = await stargraph(["validate", "nomod.yaml"], { cwd: work })
@@ -271,6 +285,12 @@ describe("stargraph replay", () => {
     const diff = JSON.parse(m.stdout.trim().split("\n")[1]!) as { state_deltas: Record<string, unknown>; derived_hash: string }
     expect(diff.state_deltas["1:greet"]).toContainEqual({ op: "replace", path: "/greeting", parent: "Hello, hello!", fork: "Hello, mutated!" })
     expect(diff.derived_hash).not.toBe((JSON.parse(aDiff!) as { derived_hash: string }).derived_hash)
+    // The same mutation inline, and as @file: the same fork (derived_hash) as the file's.
+    for (const value of [JSON.stringify({ state_overrides: { message: "mutated" } }), "@mutation.json"]) {
+      const same = await stargraph(["replay", parent, "--db", local, "--mutation", value, "--from-step", "0", "--diff"], { cwd: work })
+      expect([same.code, same.stderr]).toEqual([0, ""])
+      expect((JSON.parse(same.stdout.trim().split("\n")[1]!) as { derived_hash: string }).derived_hash, value).toBe(diff.derived_hash)
+    }
     const cf = m.stdout.split("\n")[0]!.split("=")[1]!
     const inspect = await stargraph(["inspect", cf, "--db", local], { cwd: work })
     expect(inspect.stdout).toContain(`forked from ${parent} at step 0`)
@@ -293,7 +313,17 @@ describe("stargraph replay", () => {
     const badFact = await stargraph(["replay", parent, "--db", local, "--mutation", "badfact.json"], { cwd: work })
     expect([badFact.code, badFact.stderr]).toEqual([2, expect.stringMatching(/mutation\.facts_assert\.0.*fix: write each fact as CLIPS text, "\(risk \(level high\)\)", or as \{"template"/)])
     writeFileSync(join(work, "notjson.json"), "{")
-    expect((await stargraph(["replay", parent, "--db", local, "--mutation", "notjson.json"], { cwd: work })).stderr).toContain("--mutation")
+    expect((await stargraph(["replay", parent, "--db", local, "--mutation", "notjson.json"], { cwd: work })).stderr).toMatch(/^error: InputError: --mutation: the file notjson\.json is not valid JSON: .*\(fix: pass the CounterfactualMutation as inline JSON, --mutation '\{/)
+    // Inline JSON that does not parse, a file that is not there, '@' alone: each names --mutation.
+    const refused = async (value: string) => {
+      const r = await stargraph(["replay", parent, "--db", local, "--mutation", value], { cwd: work })
+      expect([r.code, r.stdout]).toEqual([2, ""])
+      return r.stderr
+    }
+    expect(await refused("{\"state_overrides\": ")).toMatch(/^error: InputError: --mutation: the inline mutation is not valid JSON: /)
+    expect(await refused("nothere.json")).toMatch(/^error: InputError: --mutation: there is no file nothere\.json \(a --mutation value not starting with '\{' is a file's path\) \(fix: pass the path of a readable JSON file/)
+    expect(await refused("@nothere.json")).toContain("there is no file nothere.json")
+    expect(await refused("@")).toMatch(/^error: InputError: --mutation: '@' names no file/)
     const conn = new Database(local, { readonly: true })
     expect(conn.prepare("SELECT count(*) AS n FROM runs_history").get()).toEqual({ n: 1 })
     conn.close()

@@ -38,7 +38,16 @@ describe("arguments and help", () => {
       expect(r.stderr).toMatch(/^error: .+ \(fix: see stargraph .*--help\)\n$/)
       expect(hasAnsi(r.stderr)).toBe(false)
     }
-    expect((await stargraph(["list", "--status", "sleeping"], { cwd: work })).stderr).toContain("stargraph list --help")
+    // A value outside a flag's choices names the flag, the value and the choices.
+    expect((await stargraph(["list", "--status", "finished"], { cwd: work })).stderr).toBe(
+      "error: --status: 'finished' is not a run status; use one of: pending, running, paused, awaiting-input, done, cancelled, error, failed (fix: see stargraph list --help)\n"
+    )
+    expect((await stargraph(["prune", "--before", "1d", "--status", "done", "--status", "error"], { cwd: work })).stderr).toBe(
+      "error: --status: 'error' is not a status prune deletes; use one of: done, failed, cancelled (fix: see stargraph prune --help)\n"
+    )
+    expect((await stargraph(["serve", "--synchronous", "OFF"], { cwd: work })).stderr).toBe(
+      "error: --synchronous: 'OFF' is not a SQLite synchronous mode; use one of: FULL, NORMAL (fix: see stargraph serve --help)\n"
+    )
   })
 
   it("an empty value is refused naming its flag, not dropped (`--trusted-proxy \"$UNSET\"` would mean no proxy)", async () => {
@@ -86,6 +95,51 @@ describe("arguments and help", () => {
     const root = await stargraph(["--help"], { cwd: work })
     expect(hasAnsi(root.stdout)).toBe(false)
     for (const command of COMMANDS) expect(root.stdout).toContain(`- ${command} `)
+  })
+
+  it("--help fits an 80-column terminal: one summary line per command, one title, no placeholder paragraphs", async () => {
+    const root = await stargraph(["--help"], { cwd: work })
+    const width = (text: string) => Math.max(...text.split("\n").map((l) => [...l].length))
+    expect(width(root.stdout)).toBeLessThanOrEqual(80)
+    expect(root.stdout.startsWith("stargraph 0.1.0\n\nUSAGE\n")).toBe(true)
+    const listed = root.stdout.split("\n").filter((l) => l.startsWith("  - "))
+    expect(listed.map((l) => l.split(/ +/)[2])).toEqual(expect.arrayContaining([...COMMANDS, "thread", "simulate"]))
+    expect(listed.find((l) => l.includes(" run ")), "a summary, not the usage").toMatch(/^ {2}- run +start a run/)
+    for (const command of [...COMMANDS, "thread", "simulate"]) {
+      const r = await stargraph([command, "--help"], { cwd: work })
+      expect(width(r.stdout), command).toBeLessThanOrEqual(80)
+      expect(r.stdout, command).toMatch(/^stargraph \d+\.\d+\.\d+\n\nUSAGE\n\n\$ stargraph /)
+      for (const placeholder of ["This setting is optional.", "A true or false value.", "One of the following:"]) expect(r.stdout, command).not.toContain(placeholder)
+    }
+    // A boolean flag and its negation: one heading, a real description.
+    const replay = (await stargraph(["replay", "--help"], { cwd: work })).stdout
+    expect(replay).toMatch(/\n--diff \| --no-diff\n\n {2}--diff: after the fork's id, print the parent-vs-fork RunDiff/)
+    expect(replay).not.toMatch(/^--no-diff$/m)
+    // What it prints by default: the fork's id; the RunDiff only with --diff.
+    const flat = replay.replace(/\s+/g, " ")
+    expect(flat).toContain("print the fork's id (cf_run_id=…), and with --diff the RunDiff against its parent")
+    expect(flat).toContain("--no-diff: print only the fork's id (default: --no-diff)")
+  })
+
+  it("docs/cli.md lists every command with its --help summary, and each usage line there has the flags its --help has", async () => {
+    const doc = readFileSync(join(ROOT, "docs", "cli.md"), "utf8")
+    const rows = [...doc.matchAll(/^\| \[`([a-z-]+)[^`]*`\]\(#\1\) \| (.+) \|$/gm)].map((m) => [m[1]!, m[2]!])
+    const root = (await stargraph(["--help"], { cwd: work })).stdout
+    const listed = root.split("\n").filter((l) => l.startsWith("  - ")).map((l) => /^ {2}- (\S+) +(.*)$/.exec(l)!.slice(1))
+    // The table says a little more for respond (what the original calls it); the rest word for word.
+    expect(rows.map(([name, what]) => [name, name === "respond" ? what.replace(/ \(the original's name for `resume --response`\)$/, "") : what])).toEqual(listed)
+    const flags = (text: string) => new Set([...text.matchAll(/(?<![\w-])--[a-z][\w-]*/g)].map((m) => m[0]))
+    const section = (name: string) => doc.split(/^## /m).find((s) => s.startsWith(`${name}\n`))!
+    // Aliases are in each option table, not in the usage lines.
+    const aliases = (name: string) => new Set(["--log-file", ...(name === "run" ? ["--checkpoint", "--dry-run"] : [])])
+    for (const [name] of listed) {
+      const usage = /```\n(stargraph [\s\S]*?)```/.exec(section(name!))![1]!
+      // respond takes "… the options of resume".
+      const documented = flags(name === "respond" ? `${usage} ${/```\n(stargraph [\s\S]*?)```/.exec(section("resume"))![1]!}` : usage)
+      const help = (await stargraph([name!, "--help"], { cwd: work })).stdout
+      const shown = [...flags(/USAGE\n\n([\s\S]*?)\n\n/.exec(help)![1]!)].filter((f) => !aliases(name!).has(f))
+      expect({ name, flags: [...documented].sort() }).toEqual({ name, flags: shown.sort() })
+    }
   })
 
   it("--help and an argument error load neither SQLite nor the graph, scheduler, server or replay modules", async () => {
@@ -572,6 +626,53 @@ describe("stargraph serve", () => {
       await cli.done
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+
+  it("a graph path that names nothing is refused naming where it came from: --graphs, or the config file and its field", async () => {
+    const missing = await stargraph(["serve", "--port", "0", "--graphs", "nothere", "--db", join(work, "never.sqlite")], { cwd: work })
+    expect([missing.code, missing.stdout, missing.stderr]).toEqual([2, "", `error: InputError: --graphs: there is no file or folder nothere (relative to ${work}) (fix: pass a graph file, or a folder holding graph files (searched recursively))\n`])
+    const dir = tempDir()
+    mkdirSync(join(dir, "hello"))
+    copyFileSync(join(work, "hello", "graph.yaml"), join(dir, "hello", "graph.yaml"))
+    const config = join(dir, "stargraph.yaml")
+    writeFileSync(config, "schedules:\n  - { id: nightly, cron: \"0 3 * * *\", graph: hello/grap.yaml }\n")
+    const schedule = await stargraph(["serve", "--port", "0", "--db", join(dir, "never.sqlite")], { cwd: dir })
+    expect([schedule.code, schedule.stdout]).toEqual([2, ""])
+    expect(schedule.stderr).toBe(`error: TriggerError[invalid-config] schedules[0].graph: ${config}: schedules[0].graph: there is no file or folder ${join(dir, "hello", "grap.yaml")} ('hello/grap.yaml' is relative to the config's folder) (fix: correct the path (relative to ${dir}) to a graph file, or give a registered graph's id)\n`)
+    writeFileSync(config, "graphs: [hello, graphs/missing]\n")
+    const listed = await stargraph(["serve", "--port", "0", "--db", join(dir, "never.sqlite")], { cwd: dir })
+    expect([listed.code, listed.stderr]).toEqual([2, expect.stringContaining(`${config}: graphs[1]: there is no file or folder ${join(dir, "graphs", "missing")}`)])
+    expect(existsSync(join(dir, "never.sqlite"))).toBe(false)
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it("a folder scan skips node_modules, dist and hidden folders; a broken graph stops the start, its fix saying how to serve only some graphs", async () => {
+    const dir = tempDir()
+    mkdirSync(join(dir, "good", "hello"), { recursive: true })
+    for (const file of ["graph.yaml", "nodes.ts"]) copyFileSync(join(work, "hello", file), join(dir, "good", "hello", file))
+    const broken = "ir_version: \"1.0.0\"\nid: run:broken\nnodes:\n  - { id: a, kind: nosuchkind }\n"
+    for (const skipped of ["dist", join("node_modules", "pkg"), ".cache"]) {
+      mkdirSync(join(dir, skipped), { recursive: true })
+      writeFileSync(join(dir, skipped, "graph.yaml"), broken)
+    }
+    const { cli, url } = await serve(["--db", join(dir, "serve.sqlite")], dir)
+    try {
+      const graphs = (await (await fetch(`${url}/v1/graphs`)).json()) as { graphs: Array<{ id: string }> }
+      expect(graphs.graphs.map((g) => g.id)).toEqual(["run:hello-stargraph"])
+      expect(cli.stderr()).toMatch(/^registered 1 graph from .* \(no --graphs given\)$/m)
+    } finally {
+      cli.child.kill("SIGTERM")
+      await cli.done
+    }
+    // Not skipped: a broken graph anywhere else stops the start, with or without --graphs.
+    mkdirSync(join(dir, "wip"))
+    writeFileSync(join(dir, "wip", "graph.yaml"), broken)
+    const stopped = await stargraph(["serve", "--port", "0", "--db", join(dir, "serve.sqlite")], { cwd: dir })
+    expect([stopped.code, stopped.stdout]).toEqual([2, ""])
+    expect(stopped.stderr).toMatch(/^error: IRValidationError: \S*wip\/graph\.yaml.*nosuchkind.*; without --graphs, serve loads every graph under the current folder: to serve only some, name them: --graphs <folder or file> \(repeatable\), e.g\. --graphs good\)\n$/)
+    const given = await stargraph(["serve", "--port", "0", "--db", join(dir, "serve.sqlite"), "--graphs", "."], { cwd: dir })
+    expect(given.stderr).toMatch(/; to serve only some of the graphs under \., name them: --graphs <folder or file> \(repeatable\), e.g\. --graphs good\)\n$/)
+    rmSync(dir, { recursive: true, force: true })
   })
 
   it("without --graphs registers the graphs under the current folder and says how many on stderr", async () => {

@@ -54,6 +54,22 @@ describe("rules from the CLI", () => {
       "  step=2 node=node_b rule=r-halt fired=True → halt: hello example reached node_b (r-halt)",
       "ended=halt"
     ])
+    // A loop whose exit depends on what a node writes stops where it comes back, saying why;
+    // a required input left out is named as `run` names it (exit 2: run would refuse it).
+    const hello = join(ROOT, "examples", "hello", "graph.yaml")
+    const loop = [
+      expect.stringMatching(/^graph_hash=/),
+      "rule_firings=2",
+      "  step=1 node=greet rule=edges-from-greet fired=True → goto count (edges-from-greet)",
+      "  step=2 node=count rule=edges-from-count-case-0 fired=True → goto count (edges-from-count-case-0)",
+      "ended=loop: node 'count' routes back to itself and no node runs in a dry run, so its exit condition cannot change"
+    ]
+    const given = await stargraph(["run", hello, "--inspect", "--inputs", "message=hi"], { cwd: dir })
+    expect([given.code, given.lines, given.stderr]).toEqual([0, loop, ""])
+    const unnamed = await stargraph(["run", hello, "--inspect"], { cwd: dir })
+    expect([unnamed.code, unnamed.lines]).toEqual([2, loop])
+    expect(unnamed.stderr).toMatch(/^error: StateValidationError: inputs field 'message': is missing .*\(fix: pass it: --inputs message=<value> on the CLI/)
+    expect(unnamed.stderr.trim().split("\n")).toHaveLength(1)
     const fixtures = join(dir, "fixtures.json")
     writeFileSync(fixtures, JSON.stringify([
       { node: "node_a", state: { risk_class: "high" } },

@@ -342,6 +342,15 @@ describe("GraphRegistry", () => {
     }
     const dup = await Effect.runPromise(Effect.either(GraphRegistry.load([dir])))
     expect(Either.isLeft(dup) && dup.left).toMatchObject({ _tag: "SchedulerError", reason: "duplicate-graph", graphId: "run:hello-stargraph" })
+    // A path that names nothing is named; dist/ and node_modules/ are not searched.
+    const missing = await Effect.runPromise(Effect.either(GraphRegistry.load([hello, join(dir, "nothere")])))
+    expect(Either.isLeft(missing) && missing.left).toMatchObject({ _tag: "IRValidationError", file: join(dir, "nothere"), message: expect.stringMatching(/^cannot read graphs at .*nothere: ENOENT/) })
+    const built = tempDir()
+    for (const sub of ["src", "dist", "node_modules"]) {
+      mkdirSync(join(built, sub))
+      copyFileSync(join(hello, "graph.yaml"), join(built, sub, "graph.yaml"))
+    }
+    expect(GraphRegistry.findGraphFiles(built)).toEqual([join(built, "src", "graph.yaml")])
   })
 })
 
