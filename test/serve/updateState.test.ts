@@ -7,33 +7,9 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Scope from "effect/Scope"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Serve from "../../src/serve/server.js"
 import { tempDir } from "../helpers/cli.js"
-
-const boot = async (options: Serve.ServeOptions) => {
-  const scope = Effect.runSync(Scope.make())
-  const started = await Effect.runPromise(Serve.start({ port: 0, host: "127.0.0.1", ...options }).pipe(Scope.extend(scope)))
-  return { ...started, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
-}
-
-const call = async (url: string, json?: unknown) => {
-  const response = await fetch(url, json === undefined ? {} : { method: "POST", body: JSON.stringify(json), headers: { "content-type": "application/json" } })
-  const text = await response.text()
-  return { status: response.status, text, body: text ? JSON.parse(text) as Record<string, any> : {} }
-}
-
-const waitFor = async (url: string, until: (body: Record<string, any>) => boolean, ms = 10_000) => {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const r = await call(url)
-    if (until(r.body) || Date.now() > deadline) return r
-    await new Promise((res) => setTimeout(res, 25))
-  }
-}
+import { boot, call, waitFor } from "../helpers/server.js"
 
 let server: Awaited<ReturnType<typeof boot>>
 let auditLog: string
