@@ -1,6 +1,6 @@
 import { canonicalJson, canonicalPlainJson } from "../../src/ir/hash.js"
 import { describe, expect, it } from "vitest"
-import { checkJson, MAX_JSON_DEPTH, plainJsonEqual } from "../../src/ir/json.js"
+import { checkJson, freezeShell, frozenCopy, MAX_JSON_DEPTH, plainJsonEqual } from "../../src/ir/json.js"
 
 const nested = (depth: number): unknown => {
   let value: unknown = "leaf"
@@ -92,5 +92,39 @@ describe("plainJsonEqual", () => {
     expect(plainJsonEqual(plain, plain)).toBe(true)
     expect(plainJsonEqual(nested(64), nested(64))).toBe(true)
     expect(plainJsonEqual(nested(65), nested(65))).toBe(false)
+  })
+})
+
+describe("frozenCopy", () => {
+  it("copies and freezes every level, shares what it froze before, and its mark never shows", () => {
+    const given = { a: [1, { b: "x" }], c: { d: null } }
+    const copy = frozenCopy(given)
+    expect(copy).not.toBe(given)
+    expect(Object.isFrozen(copy) && Object.isFrozen(copy.a) && Object.isFrozen(copy.a[1]) && Object.isFrozen(copy.c)).toBe(true)
+    expect(Object.isFrozen(given)).toBe(false)
+    // Already a frozen copy: shared, at every level.
+    expect(frozenCopy(copy)).toBe(copy)
+    expect(frozenCopy({ wrap: copy }).wrap).toBe(copy)
+    // The mark is invisible to JSON, keys, spreads and structuredClone.
+    expect(JSON.stringify(copy)).toBe(JSON.stringify(given))
+    expect(Object.keys(copy)).toEqual(["a", "c"])
+    expect(structuredClone(copy)).toEqual(given)
+    // A spread of a frozen copy is a new, mutable object: copied again, not taken as frozen.
+    const spread = { ...copy }
+    const again = frozenCopy(spread)
+    expect(again).not.toBe(spread)
+    expect(Object.isFrozen(again)).toBe(true)
+    expect(again.a).toBe(copy.a)
+    // Frozen by someone else is not enough: its inner levels may still change.
+    const shallow = Object.freeze({ inner: { n: 1 } })
+    const fromShallow = frozenCopy(shallow)
+    expect(fromShallow).not.toBe(shallow)
+    expect(Object.isFrozen(fromShallow.inner)).toBe(true)
+  })
+
+  it("freezeShell freezes one level and marks it, so a later frozenCopy shares it", () => {
+    const list = freezeShell([frozenCopy({ k: 1 })])
+    expect(Object.isFrozen(list)).toBe(true)
+    expect(frozenCopy(list)).toBe(list)
   })
 })
