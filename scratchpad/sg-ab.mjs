@@ -22,7 +22,7 @@ const lib = async (root, tag) => {
   const rt = await Effect.runPromise(Effect.scoped(Effect.succeed(0))) // noop
   return { Graph, layer, tag }
 }
-const libs = [await lib(process.env.A ?? ".base-dist", "A"), await lib("dist", "B")]
+const libs = [await lib(process.env.A ?? ".base-dist", "A"), await lib(process.env.B ?? "dist", "B")]
 const programs = await Promise.all(libs.map(async ({ Graph, layer, tag }) => {
   const { ManagedRuntime } = await import("effect")
   const runtime = ManagedRuntime.make(layer)

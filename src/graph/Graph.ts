@@ -153,8 +153,11 @@ export interface ResumeOptions {
   readonly startedBefore?: boolean | undefined
 }
 
-/** A validated graph. */
-export interface Graph extends GraphDefinition {
+/**
+ * A validated graph. `R` is what its nodes need from the context its runs are driven in
+ * (see {@link GraphRun.GraphRun}): inferred by {@link make} from the `modules` it is given.
+ */
+export interface Graph<out R = never> extends GraphDefinition {
   /** Apply defaults to `inputs` and validate them against the state schema. */
   readonly initialState: (inputs: { readonly [field: string]: unknown }) => Either.Either<State, StateValidationError>
   /**
@@ -169,7 +172,7 @@ export interface Graph extends GraphDefinition {
    */
   readonly start: (
     options?: StartOptions
-  ) => Effect.Effect<GraphRun.GraphRun, StateValidationError | InputError | CheckpointError | RunStateError | ThreadError, Checkpointer>
+  ) => Effect.Effect<GraphRun.GraphRun<R>, StateValidationError | InputError | CheckpointError | RunStateError | ThreadError, Checkpointer>
   /**
    * A handle on a run this process just created (record and step-0 checkpoint in hand),
    * without re-reading them. Use `resume` for anything else.
@@ -190,12 +193,12 @@ export interface Graph extends GraphDefinition {
       /** Answer its calls from a recording (a replay's new child run; see `ResumeOptions.replay`). */
       readonly replay?: ReplaySource | undefined
     }
-  ) => Effect.Effect<GraphRun.GraphRun, never, Checkpointer>
+  ) => Effect.Effect<GraphRun.GraphRun<R>, never, Checkpointer>
   /** Reload a persisted run for this graph and return a handle that continues it. */
   readonly resume: (
     runId: string,
     options?: ResumeOptions
-  ) => Effect.Effect<GraphRun.GraphRun, CheckpointError | RunStateError | StateValidationError, Checkpointer>
+  ) => Effect.Effect<GraphRun.GraphRun<R>, CheckpointError | RunStateError | StateValidationError, Checkpointer>
   /**
    * Check an answer for the interrupt run `runId` waits at (in a child run too, when it
    * waits for one) without changing anything: what `resume` with that response would refuse.
@@ -219,7 +222,7 @@ export interface Graph extends GraphDefinition {
    * The same graph with other versions of its governance packs (by pack id, `*` for
    * every pack): what a counterfactual fork with a `rule_pack_version` runs.
    */
-  readonly withPackVersions: (versions: { readonly [packId: string]: string }) => Effect.Effect<Graph, GraphError>
+  readonly withPackVersions: (versions: { readonly [packId: string]: string }) => Effect.Effect<Graph<R>, GraphError>
 }
 
 /** `"1.1.0"` (every pack) or `"a@1.1.0,b@2.0"` as pack versions by id. */
@@ -729,12 +732,36 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
   return { ...definition, initialState, newRun, start, open, resume, checkResponse, updateState, withPackVersions }
 }
 
-/** Build a graph from an IR object (decoded with unknown fields rejected). */
-export const make = (ir: unknown, options: MakeOptions = {}): Effect.Effect<Graph, GraphError> =>
+/**
+ * What the exports of `modules` need from the context they run in: the `R` of every
+ * export that returns an Effect (a `NodeFunction<E, R>`, a router), `never` for the rest.
+ */
+export type ModulesRequirements<M> = M extends { readonly [specifier: string]: infer Namespace }
+  ? EffectRequirements<ReturnOf<Namespace extends { readonly [name: string]: infer Export } ? Export : never>>
+  : never
+
+/** Module namespaces an app gives by specifier (`MakeOptions.modules`). */
+export type GivenModules = { readonly [specifier: string]: ModuleNamespace }
+
+type ReturnOf<F> = F extends (...args: never) => infer Returned ? Returned : never
+type EffectRequirements<T> = T extends Effect.Effect<infer _A, infer _E, infer R> ? R : never
+
+/**
+ * Build a graph from an IR object (decoded with unknown fields rejected). The graph's
+ * runs need what the `modules` given need (`Graph<R>`): an app provides it to the Effect
+ * that drives them.
+ */
+export const make = <const M extends GivenModules = Record<never, never>>(
+  ir: unknown,
+  options: MakeOptions & { readonly modules?: M | undefined } = {}
+): Effect.Effect<Graph<ModulesRequirements<M>>, GraphError> =>
   Effect.flatMap(decodeIR(ir, { file: options.file }), (doc) => build(doc, { file: options.file }, options))
 
-/** Build a graph from YAML text. */
-export const fromYaml = (text: string, options: MakeOptions = {}): Effect.Effect<Graph, GraphError> =>
+/** Build a graph from YAML text; as {@link make}, its runs need what the `modules` given need. */
+export const fromYaml = <const M extends GivenModules = Record<never, never>>(
+  text: string,
+  options: MakeOptions & { readonly modules?: M | undefined } = {}
+): Effect.Effect<Graph<ModulesRequirements<M>>, GraphError> =>
   Effect.suspend(() =>
     Effect.flatMap(parseIR(text, options.file, { maxBytes: maxGraphBytes(options.maxGraphBytes) }), ({ ir, source }) => build(ir, source, options))
   )

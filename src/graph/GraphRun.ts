@@ -21,8 +21,12 @@ import { type Control, markError, type RunLoopShape } from "../runtime/RunLoop.j
 import type { ReplaySource } from "../runtime/Cassette.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 
-/** A handle on one run. */
-export interface GraphRun {
+/**
+ * A handle on one run. `R` is what its nodes need from the context `start()` runs in (the
+ * services of `NodeFunction<E, R>` exports given to `Graph.make` as `modules`); `never` for
+ * a graph whose modules are loaded from files (their needs are known only when they run).
+ */
+export interface GraphRun<out R = never> {
   readonly runId: string
   readonly graph: GraphDefinition
   /** Current lifecycle state (as last transitioned by the loop). */
@@ -32,7 +36,7 @@ export interface GraphRun {
    * return its summary. A `failed` run fails this Effect with the typed cause (after
    * persisting it); a persistence failure marks the run `error`. Single-use.
    */
-  readonly start: () => Effect.Effect<RunSummary, RunFailure | CheckpointError | RunStateError>
+  readonly start: () => Effect.Effect<RunSummary, RunFailure | CheckpointError | RunStateError, R>
   /**
    * The run's events, from the first, live until its final event (finished, failed,
    * cancelled, paused or waiting for input). Does not start the run.

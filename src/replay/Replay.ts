@@ -14,6 +14,7 @@ import { Checkpointer } from "../checkpoint/Checkpointer.js"
 import { type Checkpoint, type RunSummary, toSummary } from "../checkpoint/models.js"
 import { CheckpointError, InputError, type RuleError, type RunStateError, type StargraphError, StateValidationError } from "../errors.js"
 import { type Graph, packVersions } from "../graph/Graph.js"
+import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import type { GraphRun } from "../graph/GraphRun.js"
 import { checkJson } from "../ir/json.js"
 import { actorOf, nowIso, OWNER } from "../runtime/RunLoop.js"
@@ -66,7 +67,7 @@ export interface ForkResult {
  * the mutation changes neither state, facts nor rules.
  */
 /** The working memory a fresh run of `graph` starts with (what a step-0 checkpoint without facts stands for). */
-const freshFacts = (graph: Graph): Effect.Effect<FactsSnapshot, RuleError> =>
+const freshFacts = (graph: GraphDefinition): Effect.Effect<FactsSnapshot, RuleError> =>
   Effect.flatMap(RuleEngine, (engine) =>
     Effect.map(engine.open(graph.rules), (session) => {
       const facts = session.snapshot()
@@ -75,7 +76,7 @@ const freshFacts = (graph: Graph): Effect.Effect<FactsSnapshot, RuleError> =>
     }))
 
 const reroute = (
-  graph: Graph,
+  graph: GraphDefinition,
   checkpoints: ReadonlyArray<Checkpoint>,
   base: Checkpoint,
   state: State,
@@ -130,12 +131,12 @@ const reroute = (
     }
   })
 
-/** A fork written and ready to drive. */
-export interface StartedFork {
+/** A fork written and ready to drive; `R`: what its graph's nodes need (see `Graph<R>`). */
+export interface StartedFork<out R = never> {
   readonly cfRunId: string
   readonly derivedHash: string
   /** The fork's run: `run.start()` drives it against its parent's cassette (Ctrl-C: `run.pause()`). */
-  readonly run: GraphRun
+  readonly run: GraphRun<R>
   /** How the fork stopped (`run.start()`'s outcome), read back with the RunDiff against its parent. */
   readonly finish: (outcome: Either.Either<RunSummary, StargraphError>) => Effect.Effect<ForkResult, CheckpointError | RuleError>
 }
@@ -145,11 +146,11 @@ export interface StartedFork {
  * step, mutated there) and hand back its run, not driven yet: for a caller that follows
  * the run (its events, Ctrl-C) while it runs. {@link fork} drives it to a stop at once.
  */
-export const start = (
-  graph: Graph,
+export const start = <R = never>(
+  graph: Graph<R>,
   parentRunId: string,
   options: ForkOptions = {}
-): Effect.Effect<StartedFork, CheckpointError | InputError | StateValidationError | RunStateError | RuleError, Checkpointer> =>
+): Effect.Effect<StartedFork<R>, CheckpointError | InputError | StateValidationError | RunStateError | RuleError, Checkpointer> =>
   Effect.gen(function*() {
     const checkpointer = yield* Checkpointer
     const parent = yield* Effect.flatMap(checkpointer.getRun(parentRunId), Option.match({
@@ -315,9 +316,9 @@ export const start = (
   })
 
 /** Fork `parentRunId` and drive the fork to a stop; returns its id, summary and the RunDiff. */
-export const fork = (
-  graph: Graph,
+export const fork = <R = never>(
+  graph: Graph<R>,
   parentRunId: string,
   options: ForkOptions = {}
-): Effect.Effect<ForkResult, CheckpointError | InputError | StateValidationError | RunStateError | RuleError, Checkpointer> =>
+): Effect.Effect<ForkResult, CheckpointError | InputError | StateValidationError | RunStateError | RuleError, Checkpointer | R> =>
   Effect.flatMap(start(graph, parentRunId, options), (started) => Effect.flatMap(Effect.either(started.run.start()), started.finish))

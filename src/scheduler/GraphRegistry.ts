@@ -23,11 +23,19 @@ export interface GraphRegistryShape {
 /** The GraphRegistry service tag. */
 export class GraphRegistry extends Context.Tag("stargraph/GraphRegistry")<GraphRegistry, GraphRegistryShape>() {}
 
-/** A registry over the given graphs; two graphs with one id are refused. */
-export const make = (graphs: Iterable<Graph.Graph>): Effect.Effect<GraphRegistryShape, SchedulerError> =>
+/**
+ * A registry over the given graphs; two graphs with one id are refused. A graph whose
+ * nodes need services (`Graph<R>`, from `Graph.make` with Effect modules) is taken too:
+ * its runs are driven by the scheduler or server, so those services must be in the
+ * Layer that builds them (a missing one fails the node with a `NodeExecutionError`
+ * naming it).
+ */
+export const make = (graphs: Iterable<Graph.Graph<unknown>>): Effect.Effect<GraphRegistryShape, SchedulerError> =>
   Effect.gen(function*() {
     const byId = new Map<string, Graph.Graph>()
-    for (const graph of graphs) {
+    for (const given of graphs) {
+      // What its nodes need is checked where they run (see above), not by this type.
+      const graph = given as Graph.Graph
       const other = byId.get(graph.id)
       if (other) {
         return yield* new SchedulerError({
@@ -101,8 +109,8 @@ export const load = (
     return yield* make(graphs)
   })
 
-/** A registry Layer over the given graphs. */
-export const layer = (graphs: Iterable<Graph.Graph>): Layer.Layer<GraphRegistry, SchedulerError> =>
+/** A registry Layer over the given graphs (see {@link make}). */
+export const layer = (graphs: Iterable<Graph.Graph<unknown>>): Layer.Layer<GraphRegistry, SchedulerError> =>
   Layer.effect(GraphRegistry, make(graphs))
 
 /** A registry Layer loading every graph under `paths`. */

@@ -7,7 +7,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
-import { describe, expect, it } from "vitest"
+import { describe, expect, expectTypeOf, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
@@ -27,7 +27,7 @@ const buildError = async (effect: Effect.Effect<unknown, Graph.GraphError>) => {
   if (Either.isRight(result)) throw new Error("expected the graph to be refused")
   return result.left
 }
-const runToEnd = (graph: Graph.Graph, inputs: Record<string, unknown> = {}) =>
+const runToEnd = <R = never>(graph: Graph.Graph<R>, inputs: Record<string, unknown> = {}) =>
   Effect.flatMap(graph.start({ inputs }), (r) => r.start())
 
 /**
@@ -860,10 +860,20 @@ describe("node functions in Effect apps", () => {
 
   it("a node's Effect gets the services the app provides where it runs the graph", async () => {
     const graph = await Effect.runPromise(Graph.make(ir("greet"), { modules: { m: { greet } } }))
+    // The graph's type carries what its modules need: Graph<Greeting>; plain functions and
+    // modules of unknown types need nothing the type can tell.
+    expectTypeOf(graph).toEqualTypeOf<Graph.Graph<Greeting>>()
+    expectTypeOf(Graph.make(ir("greet"), { modules: { m: { plain: () => ({ message: "" }) } } })).toEqualTypeOf<Effect.Effect<Graph.Graph, Graph.GraphError>>()
+    expectTypeOf(Graph.make(ir("greet"))).toEqualTypeOf<Effect.Effect<Graph.Graph, Graph.GraphError>>()
+    expectTypeOf(Graph.make(ir("greet"), { modules: {} as Graph.GivenModules })).toEqualTypeOf<Effect.Effect<Graph.Graph, Graph.GraphError>>()
     const summary = await run(runToEnd(graph, { name: "ada" }).pipe(Effect.provideService(Greeting, { word: "hi" })))
     expect(summary.final_state["message"]).toBe("hi ada")
-    // Without the service: a NodeExecutionError that names it.
-    const missing = await run(Effect.flip(runToEnd(graph, { name: "ada" })))
+    // Left out, tsc refuses the program (this line is checked by tsc)…
+    // @ts-expect-error Greeting is not provided
+    void (() => run(runToEnd(graph, { name: "ada" })))
+    // …and at run time (a graph whose modules are loaded from files is a Graph<never>):
+    // a NodeExecutionError that names the missing service.
+    const missing = await run(Effect.flip(runToEnd(graph as Graph.Graph, { name: "ada" })))
     expect(missing._tag).toBe("NodeExecutionError")
     expect((missing as { cause: string }).cause).toMatch(/test\/Greeting/)
   })
