@@ -76,6 +76,10 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
   const beats = new Map<string, { readonly beat: number; readonly leaseMs: number; readonly at: number }>()
   /** Cancel requests: run id → the owner asked to cancel it (`requestCancel`). */
   const cancelAsked = new Map<string, string>()
+  /** A request is for the drive it was made in: one that leaves `running` (stops, pauses, waits) drops it. */
+  const dropCancelRequest = (runId: string, status: RunRecord["status"] | undefined): void => {
+    if (status !== undefined && status !== "running") cancelAsked.delete(runId)
+  }
   /** The record with `last_step` = its highest committed step, as SQLite reads it. */
   const withLastStep = (run: RunRecord): RunRecord => {
     const list = checkpoints.get(run.run_id) ?? []
@@ -158,6 +162,7 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
         if (stored instanceof CheckpointError) return Effect.fail(stored)
         list.push(...stored)
         if (patch) runs.set(last.run_id, { ...run, ...patch, last_step: last.step })
+        dropCancelRequest(last.run_id, patch?.status)
         queueAfter(pending, run, patch?.status, Date.now())
         return Effect.void
       }),
@@ -166,6 +171,7 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
         const run = runs.get(runId)
         if (!run) return Effect.fail(unknownRun(runId))
         runs.set(runId, { ...run, ...patch })
+        dropCancelRequest(runId, patch.status)
         queueAfter(pending, run, patch.status, Date.now())
         return Effect.void
       }),
@@ -175,6 +181,7 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
         if (!run || run.status !== expected.status || run.owner !== expected.owner) return false
         if (expected.step !== undefined && (checkpoints.get(runId) ?? []).some((c) => c.step > expected.step!)) return false
         runs.set(runId, { ...run, ...patch })
+        dropCancelRequest(runId, patch.status)
         queueAfter(pending, run, patch.status, now)
         return true
       }),

@@ -223,6 +223,8 @@ const patchStatement = (runId: string, patch: RunPatch): readonly [string | unde
     params.push(k === "error" || k === "waiting" ? (v === null ? null : json(v)) : typeof v === "boolean" ? (v ? 1 : 0) : (v as Param))
   }
   if (columns.length === 0) return [undefined, params]
+  // A cancel request is for the drive it was made in: leaving `running` (stopped, paused, waiting) drops it.
+  if (patch.status !== undefined && patch.status !== "running") columns.push("cancel_requested_of = NULL")
   params.push(runId)
   return [`UPDATE runs_history SET ${columns.join(", ")} WHERE run_id = ?`, params]
 }

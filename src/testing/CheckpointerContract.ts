@@ -548,7 +548,7 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* endHeartbeat(fresh)
     })),
 
-  check("requestCancel and cancelRequests (optional, together): a request is recorded only while the run is running under the owner asked, and only that owner reads it", (c, is) =>
+  check("requestCancel and cancelRequests (optional, together): a request is recorded only while the run is running under the owner asked, only that owner reads it, and it is dropped when the run stops running", (c, is) =>
     Effect.gen(function*() {
       const { cancelRequests, requestCancel } = c
       if (requestCancel === undefined && cancelRequests === undefined) return
@@ -569,6 +569,9 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* c.updateRun(runId, { status: "paused", owner: null })
       yield* is(!(yield* cancelRequests(other)).includes(runId), "a run that stopped is no owner's request any more")
       yield* is(!(yield* requestCancel(runId, other)), "a run not running is refused")
+      // The request was for the drive it was made in: the same process resuming the run later does not cancel it.
+      yield* is(yield* c.takeOver(runId, { status: "paused", owner: null }, { status: "running", owner: other }), "the same process resumes the run")
+      yield* is(!(yield* cancelRequests(other)).includes(runId), "a request made before the run stopped is gone once it runs again")
     })),
 
   check("trigger cursors: none until set, then the latest value", (c, is) =>
