@@ -173,21 +173,35 @@ export const writtenDelta = (
 }
 
 /**
- * The mark of objects {@link frozenCopy} and {@link freezeShell} froze, with everything
- * inside them: a non-enumerable own property under a symbol of this module, so JSON,
- * spreads, `Object.keys` and `structuredClone` never see it (a copy is unmarked). A mark
- * on the object, not a `WeakSet` of them: every value of every step is marked, and a
- * weak collection that large makes each garbage collection slower (measured: 8 % of a
- * short run's time, 16 % of a subgraph run's).
+ * Hands back the object it is given from its constructor, so that a subclass's private
+ * field is installed on that object (a private field is no property: no key, no symbol).
  */
-const DEEP_FROZEN: unique symbol = Symbol("stargraph.frozen")
+class Target {
+  constructor(target: object) {
+    return target
+  }
+}
 
-const isDeepFrozen = (value: object): boolean => (value as { readonly [DEEP_FROZEN]?: true })[DEEP_FROZEN] === true
-
-/** Mark `value` deep-frozen, and freeze it. */
-const markFrozen = <A extends object>(value: A): A => {
-  Object.defineProperty(value, DEEP_FROZEN, { value: true })
-  return Object.freeze(value)
+/**
+ * The mark of objects {@link frozenCopy} and {@link freezeShell} froze, with everything
+ * inside them: a private field, which JSON, spreads, `Reflect.ownKeys`, Schema's excess
+ * property checks and `structuredClone` never see (a copy is unmarked). A mark on the
+ * object, not a `WeakSet` of them: every value of every step is marked, and a weak
+ * collection that large makes each garbage collection slower. (A symbol-keyed property
+ * would be seen by `Reflect.ownKeys`, so Schema would refuse the state as having an
+ * unexpected key.)
+ */
+class DeepFrozen extends Target {
+  readonly #deepFrozen = true
+  /** Whether `value` carries the mark. */
+  static has(value: object): boolean {
+    return #deepFrozen in value
+  }
+  /** Mark `value` deep-frozen (before it is frozen), and freeze it. */
+  static mark<A extends object>(value: A): A {
+    new DeepFrozen(value)
+    return Object.freeze(value)
+  }
 }
 
 /**
@@ -197,7 +211,7 @@ const markFrozen = <A extends object>(value: A): A => {
  * the node's own references. Parts that are already such copies are shared, not copied.
  */
 export const frozenCopy = <A>(value: A): A => {
-  if (typeof value !== "object" || value === null || isDeepFrozen(value)) return value
+  if (typeof value !== "object" || value === null || DeepFrozen.has(value)) return value
   let copy: object
   if (Array.isArray(value)) {
     const items: Array<unknown> = new Array(value.length)
@@ -208,7 +222,7 @@ export const frozenCopy = <A>(value: A): A => {
     for (const key in value) entries[key] = frozenCopy((value as Record<string, unknown>)[key])
     copy = entries
   }
-  return markFrozen(copy) as A
+  return DeepFrozen.mark(copy) as A
 }
 
 /**
@@ -216,6 +230,6 @@ export const frozenCopy = <A>(value: A): A => {
  * reducer's new list or merged object): only its own level is frozen.
  */
 export const freezeShell = <A>(value: A): A => {
-  if (typeof value !== "object" || value === null || isDeepFrozen(value)) return value
-  return markFrozen(value)
+  if (typeof value !== "object" || value === null || DeepFrozen.has(value)) return value
+  return DeepFrozen.mark(value)
 }

@@ -1,3 +1,5 @@
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
 import { canonicalJson, canonicalPlainJson } from "../../src/ir/hash.js"
 import { describe, expect, it } from "vitest"
 import { checkJson, freezeShell, frozenCopy, MAX_JSON_DEPTH, plainJsonEqual } from "../../src/ir/json.js"
@@ -105,9 +107,13 @@ describe("frozenCopy", () => {
     // Already a frozen copy: shared, at every level.
     expect(frozenCopy(copy)).toBe(copy)
     expect(frozenCopy({ wrap: copy }).wrap).toBe(copy)
-    // The mark is invisible to JSON, keys, spreads and structuredClone.
+    // The mark is invisible to JSON, keys (symbols too), spreads, structuredClone and
+    // Schema's check for unexpected keys (a run's state is checked so, e.g. a thread's).
     expect(JSON.stringify(copy)).toBe(JSON.stringify(given))
-    expect(Object.keys(copy)).toEqual(["a", "c"])
+    expect(Reflect.ownKeys(copy)).toEqual(["a", "c"])
+    expect(Reflect.ownKeys(copy.a[1] as object)).toEqual(["b"])
+    const shape = Schema.Struct({ a: Schema.Array(Schema.Unknown), c: Schema.Struct({ d: Schema.Null }) })
+    expect(Either.isRight(Schema.decodeUnknownEither(shape, { onExcessProperty: "error" })(copy))).toBe(true)
     expect(structuredClone(copy)).toEqual(given)
     // A spread of a frozen copy is a new, mutable object: copied again, not taken as frozen.
     const spread = { ...copy }
