@@ -13,7 +13,7 @@ import * as Option from "effect/Option"
 import { CheckpointError } from "../errors.js"
 import { Checkpointer, type CheckpointerShape, type HeartbeatRecord } from "./Checkpointer.js"
 import { checkpointTooLarge, encodeJson, maxCheckpointBytes, overLimit } from "./checkpointSize.js"
-import { ACTIVE_STATUSES, type Checkpoint, type CreatedRun, newRunRecord, type PendingRun, type RunRecord, stopsRun } from "./models.js"
+import { ACTIVE_STATUSES, type Checkpoint, type CreatedRun, expectedThreadNewest, newRunRecord, type PendingRun, type RunRecord, stopsRun } from "./models.js"
 
 /** When a run put back on the queue counts as queued: its creation (it keeps its place), never later than `now` (as SQLite does). */
 const queuedAt = (run: RunRecord, now: string): string => (run.created_at < now ? run.created_at : now)
@@ -102,11 +102,11 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
         if (thread !== null) {
           const newest = newestOfThread(thread)
           // Also refused: a newest run not finished (the database's one-unfinished-run rule, as SQLite enforces it).
-          if (newest !== (run.continued_from ?? null) || (newest !== null && ACTIVE_STATUSES.has(runs.get(newest)!.status))) {
+          if (newest !== expectedThreadNewest(run) || (newest !== null && ACTIVE_STATUSES.has(runs.get(newest)!.status))) {
             return Effect.fail(new CheckpointError({
               reason: "thread-moved",
               ...(newest !== null ? { runId: newest } : {}),
-              message: `thread '${thread}' moved on: its newest run is ${newest}, not the run this one continues; nothing was written`
+              message: `thread '${thread}' moved on: its newest run is ${newest}, not the run this one expected; nothing was written`
             }))
           }
         }

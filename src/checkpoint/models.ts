@@ -315,14 +315,26 @@ export interface NewRun {
   readonly running?: { readonly owner: string; readonly started_at: string } | undefined
   /**
    * The thread the run joins. With it, `createRun` writes the run only if the thread's
-   * newest run is still `continued_from` (none, when that is null), checked in the
-   * transaction that writes it; else it fails with `CheckpointError[thread-moved]` naming
-   * the newest run and writes nothing. An existing idempotency key is answered first.
+   * newest run is still `thread_newest` (when that is left out: `continued_from`; none,
+   * when it is null) and that run is not unfinished, checked in the transaction that
+   * writes it; else it fails with `CheckpointError[thread-moved]` naming the newest run
+   * and writes nothing. An existing idempotency key is answered first.
    */
   readonly thread_id?: string | null | undefined
   /** The thread's run this one continues (its final state is this run's starting point). */
   readonly continued_from?: string | null | undefined
+  /**
+   * The thread's newest run as the caller read it (null: the thread had no run), when that
+   * is not `continued_from`: a start that passes over the thread's newest `failed` or
+   * `cancelled` runs (`skipFailed`) continues an older run while expecting these to be
+   * the newest still. Not kept on the record.
+   */
+  readonly thread_newest?: string | null | undefined
 }
+
+/** The run a thread's newest run must still be for `createRun` to write `run` (see `NewRun.thread_newest`). */
+export const expectedThreadNewest = (run: NewRun): string | null =>
+  run.thread_newest !== undefined ? run.thread_newest : run.continued_from ?? null
 
 /**
  * What `createRun` did: `created: false` means a run with the same idempotency key

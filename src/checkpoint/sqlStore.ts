@@ -17,7 +17,7 @@ import type { CheckpointerShape, HeartbeatRecord } from "./Checkpointer.js"
 import { checkpointTooLarge, encodeJson, maxCheckpointBytes as resolveMaxCheckpointBytes, overLimit } from "./checkpointSize.js"
 import { type Param, runOne, type Statements, transaction, type WriteOptions, type WriteResult } from "./connection.js"
 import { sweepStaleHeartbeats } from "./heartbeatSweep.js"
-import { Checkpoint, type CreatedRun, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun } from "./models.js"
+import { Checkpoint, type CreatedRun, expectedThreadNewest, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun } from "./models.js"
 
 const storage = (filename: string, what: string) => (cause: SqlError) =>
   new CheckpointError({
@@ -102,7 +102,7 @@ const threadMoved = (filename: string, threadId: string, newest: string | null) 
     reason: "thread-moved",
     filename,
     ...(newest !== null ? { runId: newest } : {}),
-    message: `thread '${threadId}' moved on: ${newest !== null ? `its newest run is ${newest}` : "another unfinished run is on it"}, not the run this one continues; nothing was written`
+    message: `thread '${threadId}' moved on: ${newest !== null ? `its newest run is ${newest}` : "another unfinished run is on it"}, not the run this one expected; nothing was written`
   })
 
 const INSERT_PENDING = "INSERT INTO pending_runs (run_id, graph_id, params, idempotency_key, enqueued_at) VALUES (?, ?, ?, ?, ?)"
@@ -403,7 +403,7 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
           // The thread's newest run is read, and this one written after it, by one writer at a time.
           if (dialect.lockThread !== undefined) yield* db.all(dialect.lockThread, [record.thread_id])
           const newest = (yield* db.all<{ run_id: string }>(THREAD_NEWEST, [record.thread_id]))[0]?.run_id ?? null
-          if (newest !== record.continued_from) return yield* threadMoved(filename, record.thread_id, newest)
+          if (newest !== expectedThreadNewest(run)) return yield* threadMoved(filename, record.thread_id, newest)
         }
         const inserted = yield* db.run(INSERT_RUN, [
           runId, record.graph_id, record.graph_hash, record.runtime_hash, record.status, json(record.inputs), record.created_at,

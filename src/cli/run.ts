@@ -41,6 +41,9 @@ export const run = Command.make(
       Options.optional,
       Options.withDescription("run on this thread: after its first run, start from the state the thread's last run finished with, the --inputs applied through each field's reducer (default: a run of its own)")
     ),
+    skipFailed: Options.boolean("skip-failed").pipe(
+      Options.withDescription("with --thread: pass over the thread's newest failed or cancelled runs and continue from the newest done run before them (none: start as the thread's first run); an unfinished or error run still refuses the start (default: off: such a thread refuses it)")
+    ),
     idempotencyKey: Options.text("idempotency-key").pipe(
       Options.optional,
       Options.withDescription("return the run already started with this key instead of starting another (default: none)")
@@ -86,6 +89,7 @@ export const run = Command.make(
       )
       const key = yield* checkClientKey(Option.getOrUndefined(o.idempotencyKey), "--idempotency-key")
       const threadId = Option.isSome(o.thread) ? yield* threads.checkThreadId(o.thread.value, "--thread") : undefined
+      const skipFailed = yield* threads.checkSkipFailed(o.skipFailed, threadId, "--skip-failed", "--thread")
       const g = yield* Graph.load(o.graph, yield* graphOptions(o.moduleRoot))
       const db = yield* chooseDatabase(o.db, { store: g.ir.checkpoints?.store, file: o.graph })
       // The original's flat state_schema: fields not given start at their zero value, as in its CLI.
@@ -119,8 +123,22 @@ export const run = Command.make(
         const scheduler = yield* Scheduler.Scheduler
         const { manual } = yield* TriggerHost.start()
         // A thread's later run: the zero values are not inputs (they would replace the carried state).
-        if (threadId !== undefined && Option.isSome(yield* Effect.flatMap(Checkpointer, (c) => threads.newestRun(c, threadId)))) parsed = given
-        const enqueued = yield* manual.enqueue(g.id, parsed, key, "cli", { ...breakpoints, threadId })
+        // With --skip-failed the run continues a done run, when the thread has one, else it is the thread's first.
+        const checkpointer = yield* Checkpointer
+        const continues = threadId === undefined
+          ? false
+          : skipFailed
+          ? (yield* checkpointer.listRuns({ thread_id: threadId, status: "done", limit: 1 })).runs.length > 0
+          : Option.isSome(yield* threads.newestRun(checkpointer, threadId))
+        if (continues) parsed = given
+        const enqueued = yield* manual.enqueue(g.id, parsed, key, "cli", { ...breakpoints, threadId, skipFailed })
+        if (enqueued.skipped !== undefined && !o.quiet) {
+          const from = Option.getOrUndefined(yield* checkpointer.getRun(enqueued.runId))?.continued_from ?? null
+          yield* Console.error(
+            `thread ${threadId}: passed over ${enqueued.skipped.map((r) => `${r.run_id} (${r.status})`).join(", ")}; ` +
+              (from === null ? "no done run before them: the run starts as the thread's first" : `continuing from ${from}`)
+          )
+        }
         // A deduplicated run that already stopped did no work here: no step lines for it.
         const stopped = enqueued.deduplicated && STOPPED_STATUSES.has(enqueued.status)
         const silent = o.quiet || stopped

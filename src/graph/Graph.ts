@@ -57,7 +57,7 @@ import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import * as GraphRun from "./GraphRun.js"
 import { type ChildLink, newRunOf } from "./newRun.js"
 import { type StateUpdate, updateState as editState, type UpdateStateError, type UpdateStateOptions } from "./updateState.js"
-import { explainMoved, threadRun } from "./threads.js"
+import { checkSkipFailed, explainMoved, threadRun } from "./threads.js"
 import { listSome, maxGraphBytes } from "../ir/limits.js"
 import { firstIssue } from "../ir/parseIssue.js"
 
@@ -78,6 +78,13 @@ export interface StartOptions {
    */
   readonly threadId?: string | undefined
   /**
+   * With `threadId`: pass over the thread's newest runs that ended `failed` or `cancelled`
+   * and continue from the newest `done` run before them (none: start as the thread's first
+   * run). An unfinished or `error` newest run is still refused. Without `threadId` it is an
+   * `InputError`. Default false: such a thread refuses the start.
+   */
+  readonly skipFailed?: boolean | undefined
+  /**
    * Pause the run before these nodes run (`"*"`: every node), LangGraph's `interrupt_before`:
    * it stops `awaiting-input` with a `breakpoint` wait; `resume` (no response) continues it.
    * Kept on the run's record. An id the graph does not have is an `InputError`, and nothing is written.
@@ -94,7 +101,7 @@ export interface StartOptions {
  * database finds; `start({threadId})` and `Scheduler.enqueue(…, {threadId})` make it
  * (`threads.threadRun`).
  */
-export interface NewRunOptions extends Omit<StartOptions, "interruptBefore" | "interruptAfter" | "threadId"> {
+export interface NewRunOptions extends Omit<StartOptions, "interruptBefore" | "interruptAfter" | "threadId" | "skipFailed"> {
   readonly queued?: boolean | undefined
   readonly breakpoints?: Breakpoints | null | undefined
   /** A `subgraph` node's child run: its parent, and the process driving it (see `NewRunFields.child`). */
@@ -541,11 +548,12 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
       const fields = { inputs: options.inputs ?? {}, idempotencyKey: options.idempotencyKey, actor: options.actor, breakpoints }
       const { checkpointer, loop, audit } = yield* services
       const threadId = options.threadId
+      const skipFailed = yield* checkSkipFailed(options.skipFailed, threadId)
       const prepared = threadId === undefined
         ? yield* newRun(fields)
-        : yield* threadRun({ ...definition, initialState }, { ...fields, threadId })
+        : yield* threadRun({ ...definition, initialState }, { ...fields, threadId, skipFailed })
       const { created, record: run } = yield* checkpointer.createRun(prepared).pipe(
-        Effect.catchAll(threadId === undefined ? Effect.fail : explainMoved(checkpointer, threadId, definition.id))
+        Effect.catchAll(threadId === undefined ? Effect.fail : explainMoved(checkpointer, threadId, definition.id, skipFailed))
       )
       if (!created) {
         return yield* new RunStateError({

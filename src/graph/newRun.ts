@@ -14,8 +14,12 @@ export interface NewRunFields {
   readonly queued?: boolean | undefined
   /** The run's breakpoints, already checked against the graph's nodes (null or absent: none). */
   readonly breakpoints?: Breakpoints | null | undefined
-  /** The thread the run joins, and the thread's run it continues (null: its first). */
-  readonly thread?: { readonly id: string; readonly continuedFrom: string | null } | undefined
+  /**
+   * The thread the run joins, the thread's run it continues (null: its first), and the
+   * thread's newest run as read when the run was prepared (`NewRun.thread_newest`; left
+   * out: the run it continues).
+   */
+  readonly thread?: { readonly id: string; readonly continuedFrom: string | null; readonly newest?: string | null | undefined } | undefined
   /**
    * A child run of a `subgraph` node: its parent run and step, and the process driving it
    * at once (created `running`, owned by `owner`).
@@ -53,6 +57,7 @@ export const newRunOf = (
   created_at: at,
   queued: fields.queued ?? false,
   ...(fields.thread !== undefined ? { thread_id: fields.thread.id, continued_from: fields.thread.continuedFrom } : {}),
+  ...(fields.thread?.newest !== undefined && fields.thread.newest !== fields.thread.continuedFrom ? { thread_newest: fields.thread.newest } : {}),
   // Built in one object literal, not spread over a top-level run's: a child is made on every parent step that reaches its node.
   ...(fields.child !== undefined
     ? { parent_run_id: fields.child.parentRunId, fork_step: fields.child.parentStep, running: { owner: fields.child.owner, started_at: at } }

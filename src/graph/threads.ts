@@ -13,7 +13,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { ACTIVE_STATUSES, INPUT_NODE, type NewRun, type RunRecord, type RunStatus, StateRecord } from "../checkpoint/models.js"
-import { CheckpointError, RunStateError, StateValidationError, ThreadError } from "../errors.js"
+import { CheckpointError, InputError, RunStateError, StateValidationError, ThreadError } from "../errors.js"
 import { jsonEqual } from "../ir/json.js"
 import { firstIssue } from "../ir/parseIssue.js"
 import { declaredAs, type State } from "../ir/stateSchema.js"
@@ -50,6 +50,30 @@ export const checkThreadId = (threadId: string, field = "threadId"): Either.Eith
   return Either.right(threadId)
 }
 
+/**
+ * The `skipFailed` option as given (`field`: how the caller spells it, with `threadField`
+ * its thread option): a boolean, and only with a thread; else `InputError` naming `field`.
+ */
+export const checkSkipFailed = (
+  skipFailed: unknown,
+  threadId: string | undefined,
+  field = "skipFailed",
+  threadField = "threadId"
+): Either.Either<boolean, InputError> => {
+  if (skipFailed === undefined) return Either.right(false)
+  if (typeof skipFailed !== "boolean") {
+    return Either.left(new InputError({ field, message: `${field} must be true or false, not ${JSON.stringify(skipFailed) ?? typeof skipFailed}`, fix: `pass ${field} as a boolean (true to pass over the thread's failed and cancelled runs)` }))
+  }
+  if (skipFailed && threadId === undefined) {
+    return Either.left(new InputError({
+      field,
+      message: `${field} passes over a thread's failed and cancelled runs, and the run is on no thread`,
+      fix: `pass ${threadField} too (the thread to continue), or leave out ${field}`
+    }))
+  }
+  return Either.right(skipFailed)
+}
+
 /** What a thread's run needs of its graph: the definition and how it validates fresh inputs. */
 export interface ThreadGraph extends GraphDefinition {
   readonly initialState: (inputs: { readonly [field: string]: unknown }) => Either.Either<State, StateValidationError>
@@ -58,7 +82,22 @@ export interface ThreadGraph extends GraphDefinition {
 /** How to start a run on a thread (the thread id checked already). */
 export interface ThreadRunOptions extends Omit<NewRunFields, "thread"> {
   readonly threadId: string
+  /**
+   * Pass over the thread's newest runs that ended `failed` or `cancelled`: the run
+   * continues from the newest `done` run before them (none: it is the thread's first run,
+   * from its inputs). Unfinished and `error` runs are still refused. Default false.
+   */
+  readonly skipFailed?: boolean | undefined
 }
+
+/** A thread's run to create, and the thread's runs it passes over (`skipFailed`), newest first. */
+export interface PreparedThreadRun {
+  readonly run: NewRun
+  readonly skipped: ReadonlyArray<{ readonly run_id: string; readonly status: RunStatus }>
+}
+
+/** The statuses `skipFailed` passes over. */
+const SKIPPABLE: ReadonlySet<RunStatus> = new Set(["failed", "cancelled"])
 
 /** The newest run of a thread, if it has any. */
 export const newestRun = (checkpointer: CheckpointerShape, threadId: string): Effect.Effect<Option.Option<RunRecord>, CheckpointError> =>
@@ -89,8 +128,58 @@ export const refusalAfter = (threadId: string, newest: RunRecord): RunStateError
   const goOn = newest.status === "error"
     ? `resume it (stargraph resume ${newest.run_id}: its committed steps are intact) and start the next run once it is done, or start a new thread (another thread id)`
     : `start a new thread (another thread id), passing in its inputs what it should carry over${newest.status === "failed" ? ` (fork the failed run with stargraph replay ${newest.run_id} to try it again off the thread)` : ""}`
-  return refuse(`thread '${threadId}''s newest run, ${newest.run_id}, ended ${newest.status}; the thread does not go on from an earlier run: ${goOn}`)
+  return refuse(
+    `thread '${threadId}''s newest run, ${newest.run_id}, ended ${newest.status}; the thread does not go on from an earlier run: ${goOn}` +
+      (newest.status === "error" ? "" : `; or start with skip-failed (skipFailed, --skip-failed, "skip_failed": true) to continue from the thread's newest done run before it`)
+  )
 }
+
+/**
+ * Why a start that passes over failed and cancelled runs (`skipFailed`) takes no run after
+ * `run` (undefined: it is `done`, or `failed`/`cancelled` and passed over): it is
+ * unfinished, or it ended `error` (it can still be resumed, so it is not passed over).
+ */
+const refusalSkipping = (threadId: string, run: RunRecord, skipped: ReadonlyArray<string>): RunStateError | undefined => {
+  if (run.status === "done" || SKIPPABLE.has(run.status)) return undefined
+  const past = skipped.length === 0 ? "" : ` (past the failed or cancelled ${skipped.length === 1 ? "run" : "runs"} ${skipped.join(", ")})`
+  if (run.status !== "error") {
+    const refused = refusalAfter(threadId, run)
+    return refused === undefined ? undefined : new RunStateError({ ...refused, message: refused.message + past })
+  }
+  return new RunStateError({
+    runId: run.run_id,
+    status: run.status,
+    operation: "start",
+    message: `thread '${threadId}''s run ${run.run_id}${past} ended error, which skip-failed does not pass over: its committed steps are intact and it can be resumed. ` +
+      `Resume it (stargraph resume ${run.run_id}; POST /v1/runs/${run.run_id}/resume) and start the next run once it is done, or cancel it once resumed ` +
+      `(stargraph cancel ${run.run_id}) so that skip-failed passes over it, or start a new thread (another thread id)`
+  })
+}
+
+/**
+ * The run a thread's next run continues when it passes over failed and cancelled runs:
+ * the newest `done` run behind them (undefined: none, the next run is the thread's
+ * first), and the runs passed over, newest first; refused at an unfinished or `error` run.
+ */
+const skippingBack = (
+  checkpointer: CheckpointerShape,
+  threadId: string
+): Effect.Effect<{ readonly base: RunRecord | undefined; readonly skipped: ReadonlyArray<RunRecord> }, RunStateError | CheckpointError> =>
+  Effect.gen(function*() {
+    const skipped: Array<RunRecord> = []
+    let cursor: string | undefined
+    do {
+      const page = yield* checkpointer.listRuns({ thread_id: threadId, limit: cursor === undefined ? 10 : 100, cursor })
+      for (const run of page.runs) {
+        const refused = refusalSkipping(threadId, run, skipped.map((r) => r.run_id))
+        if (refused !== undefined) return yield* refused
+        if (run.status === "done") return { base: run, skipped }
+        skipped.push(run)
+      }
+      cursor = page.next_cursor ?? undefined
+    } while (cursor !== undefined)
+    return { base: undefined, skipped }
+  })
 
 /** `ThreadError[other-graph]`: the thread's runs are of another graph. */
 const otherGraph = (threadId: string, graphId: string, newest: RunRecord) =>
@@ -120,26 +209,43 @@ export const threadRun = (
   graph: ThreadGraph,
   options: ThreadRunOptions
 ): Effect.Effect<NewRun, ThreadError | RunStateError | StateValidationError | CheckpointError, Checkpointer> =>
+  Effect.map(prepareThreadRun(graph, options), (prepared) => prepared.run)
+
+/**
+ * `threadRun`, with the thread's runs the new run passes over (`skipFailed`: its newest
+ * `failed` and `cancelled` runs). The run expects the thread's newest run to be the one
+ * read here when it is written (`NewRun.thread_newest`).
+ */
+export const prepareThreadRun = (
+  graph: ThreadGraph,
+  options: ThreadRunOptions
+): Effect.Effect<PreparedThreadRun, ThreadError | RunStateError | StateValidationError | CheckpointError, Checkpointer> =>
   Effect.gen(function*() {
     const checkpointer = yield* Checkpointer
     const threadId = yield* checkThreadId(options.threadId)
+    const { skipFailed: _skipFailed, ...fields } = options
     const inputs = options.inputs
     // A retried start (its idempotency key taken): `createRun` answers with that run and
     // writes nothing, so the thread is not checked (it may be that very run, unfinished).
     const retried = options.idempotencyKey === undefined ? undefined : Option.getOrUndefined(yield* checkpointer.findByIdempotencyKey(options.idempotencyKey))
     if (retried !== undefined) {
-      return newRunOf(graph, {}, { ...options, thread: { id: threadId, continuedFrom: retried.continued_from } }, yield* nowIso)
+      return { run: newRunOf(graph, {}, { ...fields, thread: { id: threadId, continuedFrom: retried.continued_from } }, yield* nowIso), skipped: [] }
     }
     const newest = Option.getOrUndefined(yield* newestRun(checkpointer, threadId))
-    if (newest === undefined) {
+    if (newest !== undefined && newest.graph_id !== graph.id) return yield* otherGraph(threadId, graph.id, newest)
+    const { base, skipped } = newest === undefined || options.skipFailed !== true
+      ? { base: newest, skipped: [] }
+      : yield* skippingBack(checkpointer, threadId)
+    const passed = skipped.map((r) => ({ run_id: r.run_id, status: r.status }))
+    const thread = { id: threadId, newest: newest?.run_id ?? null }
+    if (base === undefined) {
       const state = yield* graph.initialState(inputs)
-      return newRunOf(graph, state, { ...options, thread: { id: threadId, continuedFrom: null } }, yield* nowIso)
+      return { run: newRunOf(graph, state, { ...fields, thread: { ...thread, continuedFrom: null } }, yield* nowIso), skipped: passed }
     }
-    if (newest.graph_id !== graph.id) return yield* otherGraph(threadId, graph.id, newest)
-    const refused = refusalAfter(threadId, newest)
+    const refused = refusalAfter(threadId, base)
     if (refused !== undefined) return yield* refused
-    const last = yield* Effect.flatMap(checkpointer.latestCheckpoint(newest.run_id), Option.match({
-      onNone: () => Effect.fail(new CheckpointError({ reason: "no-checkpoint", runId: newest.run_id, message: `run ${newest.run_id} of thread '${threadId}' has no checkpoint to continue from` })),
+    const last = yield* Effect.flatMap(checkpointer.latestCheckpoint(base.run_id), Option.match({
+      onNone: () => Effect.fail(new CheckpointError({ reason: "no-checkpoint", runId: base.run_id, message: `run ${base.run_id} of thread '${threadId}' has no checkpoint to continue from` })),
       onSome: Effect.succeed
     }))
     const previous = last.state
@@ -151,7 +257,7 @@ export const threadRun = (
       return yield* new StateValidationError({
         source: "inputs",
         field,
-        message: `${e.message} (applying this run's inputs to the state run ${newest.run_id} left on thread '${threadId}')`,
+        message: `${e.message} (applying this run's inputs to the state run ${base.run_id} left on thread '${threadId}')`,
         fix: graph.state.fields.has(field.split(/[.[]/)[0] ?? "")
           ? `give '${field}' a value its reducer (${graph.state.fields.get(field.split(/[.[]/)[0] ?? "")?.reducer}) can apply to the thread's state`
           : `leave out '${field}' (it is not a state field), or declare it in the state schema`
@@ -174,7 +280,7 @@ export const threadRun = (
       return yield* new StateValidationError({
         source: "thread",
         field,
-        message: `the state run ${newest.run_id} left on thread '${threadId}' does not fit graph '${graph.id}''s state schema any more: ${issue?.message ?? "invalid"}`,
+        message: `the state run ${base.run_id} left on thread '${threadId}' does not fit graph '${graph.id}''s state schema any more: ${issue?.message ?? "invalid"}`,
         fix: `start a new thread (another thread id): the state schema changed incompatibly since that run` +
           (info !== undefined && info.reducer === "replace" ? `; or pass '${top}' in this run's inputs with a value that fits it now` : "")
       })
@@ -182,24 +288,25 @@ export const threadRun = (
     const state = decoded.right
     const delta: Record<string, unknown> = {}
     for (const [k, v] of Object.entries(state)) if (!(k in previous) || !jsonEqual(previous[k], v)) delta[k] = v
-    return newRunOf(graph, state, { ...options, thread: { id: threadId, continuedFrom: newest.run_id } }, yield* nowIso, { written: inputs, delta })
+    return { run: newRunOf(graph, state, { ...fields, thread: { ...thread, continuedFrom: base.run_id } }, yield* nowIso, { written: inputs, delta }), skipped: passed }
   })
 
 /**
  * `createRun` refused a thread's run (`CheckpointError[thread-moved]`: another process
  * started or finished a run on the thread meanwhile): the refusal as it stands now, read
- * afresh. Other errors pass through.
+ * afresh (passing over failed and cancelled runs with `skipFailed`). Other errors pass through.
  */
 export const explainMoved = (
   checkpointer: CheckpointerShape,
   threadId: string,
-  graphId: string
+  graphId: string,
+  skipFailed = false
 ) =>
 <E>(error: E): Effect.Effect<never, E | RunStateError | ThreadError | CheckpointError> =>
   !(error instanceof CheckpointError) || error.reason !== "thread-moved" ? Effect.fail(error) : Effect.gen(function*() {
     const newest = Option.getOrUndefined(yield* newestRun(checkpointer, threadId))
     if (newest !== undefined && newest.graph_id !== graphId) return yield* otherGraph(threadId, graphId, newest)
-    const refused = newest === undefined ? undefined : refusalAfter(threadId, newest)
+    const refused = newest === undefined ? undefined : skipFailed ? refusalSkipping(threadId, newest, []) : refusalAfter(threadId, newest)
     return yield* (refused ?? new RunStateError({
       runId: newest?.run_id ?? error.runId ?? "",
       status: newest?.status ?? "done",

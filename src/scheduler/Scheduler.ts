@@ -40,7 +40,7 @@ import type { Graph } from "../graph/Graph.js"
 import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
 import type { GraphRun } from "../graph/GraphRun.js"
 import { type BreakpointFields, type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints.js"
-import { explainMoved, threadRun } from "../graph/threads.js"
+import { checkSkipFailed, explainMoved, prepareThreadRun } from "../graph/threads.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
 import { nowIso, OWNER } from "../runtime/RunLoop.js"
 import { leaseGraceMs, leaseState, observeHeartbeats } from "../runtime/leases.js"
@@ -84,6 +84,8 @@ export interface EnqueueOptions {
   readonly breakpointFields?: BreakpointFields | undefined
   /** Start the run on this thread (see `StartOptions.threadId`). */
   readonly threadId?: string | undefined
+  /** With `threadId`: pass over the thread's newest failed and cancelled runs (see `StartOptions.skipFailed`). */
+  readonly skipFailed?: boolean | undefined
 }
 
 /** The answer of `enqueue`. */
@@ -96,6 +98,11 @@ export interface Enqueued {
   readonly status: RunStatus
   /** Resolves with the run's summary once it is done, failed, cancelled, errored or stopped for input. */
   readonly summary: Deferred.Deferred<RunSummary, CheckpointError>
+  /**
+   * The thread's failed and cancelled runs this new run passed over (`skipFailed`), newest
+   * first; absent when it passed over none (or was deduplicated).
+   */
+  readonly skipped?: ReadonlyArray<{ readonly run_id: string; readonly status: RunStatus }> | undefined
 }
 
 /** The Scheduler's operations. */
@@ -344,16 +351,17 @@ export const make = (
         const graph = yield* registry.get(graphId)
         const breakpoints = yield* resolveBreakpoints({ before: opts.interruptBefore, after: opts.interruptAfter }, graph.topology.nodes.keys(), opts.breakpointFields)
         const threadId = opts.threadId
+        const skipFailed = yield* checkSkipFailed(opts.skipFailed, threadId)
         const fields = { inputs: params, idempotencyKey: opts.idempotencyKey, queued: true, actor: opts.actor, breakpoints }
-        const prepared = threadId === undefined
-          ? yield* graph.newRun(fields)
-          : yield* Effect.provideService(threadRun(graph, { ...fields, threadId }), Checkpointer, checkpointer)
+        const { run: prepared, skipped } = threadId === undefined
+          ? { run: yield* graph.newRun(fields), skipped: [] }
+          : yield* Effect.provideService(prepareThreadRun(graph, { ...fields, threadId, skipFailed }), Checkpointer, checkpointer)
         // A thread's run is written on its own: its thread check must not fail a group commit of others.
         const { record, created } = threadId === undefined
           ? yield* Effect.flatMap(Deferred.make<CreatedRun, CheckpointError>(), (done) =>
             Effect.zipRight(Queue.offer(intake, { run: prepared, done }), Deferred.await(done)))
           : yield* checkpointer.createRun(prepared).pipe(
-            Effect.catchAll(explainMoved(checkpointer, threadId, graph.id)),
+            Effect.catchAll(explainMoved(checkpointer, threadId, graph.id, skipFailed)),
             Effect.tap((c) => Effect.sync(() => c.created && enqueuing.add(c.record.run_id)))
           )
         if (!created && record.graph_id !== graph.id) {
@@ -378,7 +386,7 @@ export const make = (
           }
         }
         yield* Effect.annotateCurrentSpan({ "stargraph.run_id": record.run_id, "stargraph.deduplicated": !created })
-        return { runId: record.run_id, graphId, deduplicated: !created, status: record.status, summary: deferred }
+        return { runId: record.run_id, graphId, deduplicated: !created, status: record.status, summary: deferred, ...(created && skipped.length > 0 ? { skipped } : {}) }
       }).pipe(traced("stargraph.scheduler.enqueue", { "stargraph.graph_id": graphId, "stargraph.actor": opts.actor ?? "scheduler" }))
 
     const resume: SchedulerShape["resume"] = (runId, opts = {}) =>

@@ -41,7 +41,13 @@ export const CreateRunBody = Schema.Struct({
    * run, it starts from the final state of the thread's newest (done) run, with `params`
    * applied through each field's reducer.
    */
-  thread_id: Schema.optional(Schema.String)
+  thread_id: Schema.optional(Schema.String),
+  /**
+   * With `thread_id`: pass over the thread's newest runs that ended `failed` or
+   * `cancelled` and continue from the newest `done` run before them (none: the run starts
+   * as the thread's first). Default false.
+   */
+  skip_failed: Schema.optional(Schema.Boolean)
 }).annotations({ ...strict, identifier: "CreateRunBody" })
 
 /** Body of `POST /v1/runs/{id}/respond`. */
@@ -281,7 +287,7 @@ export class RunsGroup extends HttpApiGroup.make("runs")
       .addSuccess(Enqueued(true), { status: 200 })
       .addError(UnknownGraph)
       .addError(KeyTaken)
-      .addError(ErrorAt(400, "an invalid thread_id (ThreadError invalid-thread-id), or params that do not fit the thread's state (StateValidationError)"))
+      .addError(ErrorAt(400, "an invalid thread_id (ThreadError invalid-thread-id), skip_failed without thread_id (InputError), or params that do not fit the thread's state (StateValidationError)"))
       .addError(ShuttingDown)
       .annotate(OpenApi.Summary, "Enqueue a run (the same path as `stargraph run`); idempotent by idempotency_key (200 with the existing run)")
   )

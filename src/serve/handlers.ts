@@ -32,7 +32,7 @@ import { GraphRegistry, type GraphRegistryShape } from "../scheduler/GraphRegist
 import { Scheduler } from "../scheduler/Scheduler.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { envelopeOf, redact, redactErrorRecord } from "../triggers/httpError.js"
-import { checkThreadId, threadView } from "../graph/threads.js"
+import { checkSkipFailed, checkThreadId, threadView } from "../graph/threads.js"
 import { identified, parseLastEventId, recordStop, type ResumePoint, resumeAfter, withKeepAlive } from "./sse.js"
 import { checkClientKey } from "../triggers/TriggerEvent.js"
 import { runEvents } from "./runEvents.js"
@@ -186,13 +186,15 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
           Effect.flatMap(
             Effect.all([checkClientKey(payload.idempotency_key, "idempotency_key"), payload.thread_id === undefined ? Effect.succeed(undefined) : checkThreadId(payload.thread_id, "thread_id")]),
             ([idempotencyKey, threadId]) =>
-              Effect.mapError(scheduler.enqueue(payload.graph_id, payload.params ?? {}, {
-                idempotencyKey,
-                actor: actorOf(request),
-                interruptBefore: payload.interrupt_before,
-                interruptAfter: payload.interrupt_after,
-                threadId
-              }), hint)
+              Effect.flatMap(checkSkipFailed(payload.skip_failed, threadId, "skip_failed", "thread_id"), (skipFailed) =>
+                Effect.mapError(scheduler.enqueue(payload.graph_id, payload.params ?? {}, {
+                  idempotencyKey,
+                  actor: actorOf(request),
+                  interruptBefore: payload.interrupt_before,
+                  interruptAfter: payload.interrupt_after,
+                  threadId,
+                  skipFailed
+                }), hint))
           ),
           (enqueued) => ({ run_id: enqueued.runId, status: enqueued.status, graph_id: enqueued.graphId, deduplicated: enqueued.deduplicated })
         ))

@@ -485,7 +485,8 @@ const isStargraphError = Schema.is(StargraphError)
 const FIELD_FIXES: ReadonlyMap<string, string> = new Map([
   // The CLI's --inputs is "params" in a POST /v1/runs body.
   ["inputs", "send a run's initial state as \"params\": {…}"],
-  ["limit", "pass limit as a whole number from 1 to 500 in decimal digits, e.g. ?limit=50 (default 50)"]
+  ["limit", "pass limit as a whole number from 1 to 500 in decimal digits, e.g. ?limit=50 (default 50)"],
+  ["skip_failed", "send \"skip_failed\": true (with \"thread_id\") to pass over the thread's failed and cancelled runs, or leave it out"]
 ])
 
 /** The API's own decode failure as an `InputError` naming the field. */

@@ -185,6 +185,34 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* is((yield* c.listRuns({ thread_id: `${thread}-none` })).runs.length === 0, "another thread id lists nothing")
     })),
 
+  check("a thread's run that passes over failed runs (thread_newest) is written only while the thread's newest run is still thread_newest (thread-moved otherwise, nothing written)", (c, is) =>
+    Effect.gen(function*() {
+      const thread = `contract-thread-${randomUUID()}`
+      const count = Effect.map(c.listRuns({ thread_id: thread, limit: 500 }), (p) => p.runs.length)
+      // An empty thread: thread_newest null expects none (a run to continue is irrelevant then).
+      const done = yield* c.createRun(newRun({ thread_id: thread, continued_from: null, thread_newest: null }))
+      yield* c.updateRun(done.record.run_id, { status: "done", finished_at: AT })
+      const failed = yield* c.createRun(newRun({ thread_id: thread, continued_from: done.record.run_id }))
+      yield* c.updateRun(failed.record.run_id, { status: "failed", finished_at: AT })
+      const before = yield* count
+      yield* failsWith("thread", "a run continuing the done run without thread_newest (its newest run is the failed one)", c.createRun(newRun({ thread_id: thread, continued_from: done.record.run_id })), "thread-moved")
+      yield* failsWith("thread", "a run whose thread_newest is the run it continues, not the thread's newest", c.createRun(newRun({ thread_id: thread, continued_from: done.record.run_id, thread_newest: done.record.run_id })), "thread-moved")
+      yield* failsWith("thread", "a run whose thread_newest is null on a thread that has runs", c.createRun(newRun({ thread_id: thread, continued_from: null, thread_newest: null })), "thread-moved")
+      yield* is((yield* count) === before, "a refused thread run writes nothing")
+      const skipping = yield* c.createRun(newRun({ thread_id: thread, continued_from: done.record.run_id, thread_newest: failed.record.run_id }))
+      yield* is(skipping.created && skipping.record.continued_from === done.record.run_id, `a run continuing the done run past the failed newest one (thread_newest) is written, keeping continued_from, got ${JSON.stringify(skipping.record)}`)
+      const read = yield* some("thread", "getRun", yield* c.getRun(skipping.record.run_id))
+      yield* is(read.continued_from === done.record.run_id && !("thread_newest" in read), "continued_from round-trips; thread_newest is not kept on the record")
+      // The race: another start read the same thread (newest: the failed run) and writes after this one.
+      yield* failsWith("thread", "a second run past the same failed run, after the first was written", c.createRun(newRun({ thread_id: thread, continued_from: done.record.run_id, thread_newest: failed.record.run_id })), "thread-moved")
+      yield* c.updateRun(skipping.record.run_id, { status: "cancelled", finished_at: AT })
+      const afterCancel = yield* c.createRun(newRun({ thread_id: thread, continued_from: null, thread_newest: skipping.record.run_id }))
+      yield* is(afterCancel.created && afterCancel.record.continued_from === null, "a run past the thread's newest (cancelled) run that continues none is written")
+      yield* failsWith("thread", "a run past a newest run that is unfinished", c.createRun(newRun({ thread_id: thread, continued_from: done.record.run_id, thread_newest: afterCancel.record.run_id })), "thread-moved")
+      const listed = (yield* c.listRuns({ thread_id: thread })).runs.map((r) => r.run_id)
+      yield* is(same(listed, [afterCancel.record.run_id, skipping.record.run_id, failed.record.run_id, done.record.run_id]), `listRuns({thread_id}) lists the thread's runs newest first, got ${JSON.stringify(listed)}`)
+    })),
+
   check("a thread's run whose idempotency key is taken is answered with that run before the thread is checked", (c, is) =>
     Effect.gen(function*() {
       const thread = `contract-thread-${randomUUID()}`

@@ -36,7 +36,13 @@ export const CronSpec = Schema.Struct({
   /** `latest` (default): run the most recent missed tick once; `all`: every missed tick (at most 100); `none`: skip them. */
   catch_up: Schema.optionalWith(CatchUp, { default: () => "latest" as const }),
   /** Start every tick's run on this thread: each continues from the state the previous tick's run finished with. */
-  thread_id: Schema.optional(Schema.String)
+  thread_id: Schema.optional(Schema.String),
+  /**
+   * With `thread_id`: a tick passes over the thread's newest failed or cancelled runs and
+   * continues from the newest done run before them (default false: the schedule's runs
+   * are refused until an operator moves it on).
+   */
+  thread_skip_failed: Schema.optional(Schema.Boolean)
 })
 /** One schedule. */
 export type CronSpec = typeof CronSpec.Type
@@ -52,7 +58,7 @@ const decodeSpec = (input: CronSpecInput): Either.Either<CronSpec, TriggerError>
       reason: "invalid-config",
       triggerId: `cron:${id}`,
       message: `schedule '${id}': ${(issue?.path ?? []).join(".") || "<spec>"}: ${issue?.message ?? "invalid"}`,
-      fix: "give id, graph and cron; timezone (default UTC), params (default {}) and catch_up (latest, all or none; default latest) and thread_id are optional"
+      fix: "give id, graph and cron; timezone (default UTC), params (default {}), catch_up (latest, all or none; default latest), thread_id and thread_skip_failed (true or false) are optional"
     })
   })
 
@@ -100,6 +106,14 @@ export const compile = (specs: ReadonlyArray<CronSpec>): Either.Either<ReadonlyA
     if (thread !== undefined && Either.isLeft(thread)) {
       return Either.left(new TriggerError({ reason: "invalid-config", triggerId, message: `schedule '${spec.id}': thread_id: ${thread.left.message}`, fix: thread.left.fix }))
     }
+    if (spec.thread_skip_failed === true && spec.thread_id === undefined) {
+      return Either.left(new TriggerError({
+        reason: "invalid-config",
+        triggerId,
+        message: `schedule '${spec.id}': thread_skip_failed: it passes over the failed and cancelled runs of the schedule's thread, and the schedule has no thread_id`,
+        fix: "give the schedule a thread_id (the thread every tick's run continues), or remove thread_skip_failed"
+      }))
+    }
     out.push({ spec, triggerId, cron: parsed.right })
   }
   return Either.right(out)
@@ -113,7 +127,8 @@ export const make = (specs: ReadonlyArray<CronSpecInput>): Effect.Effect<Trigger
 
     /**
      * Enqueue a tick's run and move the cursor past it. Each tick is one audit line
-     * (`trigger.cron.tick`, with its `run_id`, or the `error` it could not be enqueued with):
+     * (`trigger.cron.tick`, with its `run_id` and the `skipped_runs` of its thread it passed
+     * over, or the `error` it could not be enqueued with):
      * a missed or failed schedule shows in the audit log, not only in the server's log.
      */
     const fire = (c: Compiled, tick: Date) =>
@@ -123,7 +138,9 @@ export const make = (specs: ReadonlyArray<CronSpecInput>): Effect.Effect<Trigger
         const line = (fields: Record<string, unknown>) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => audit.write({ ts: new Date(now).toISOString(), actor: c.triggerId, event: "trigger.cron.tick", graph_id: c.spec.graph, scheduled_for: scheduled, ...fields }))
         const key = idempotencyKeyOf(c.triggerId, scheduled)
-        const enqueued = yield* Effect.either(deps!.scheduler.enqueue(c.spec.graph, c.spec.params, { idempotencyKey: key, actor: c.triggerId, threadId: c.spec.thread_id }))
+        const enqueued = yield* Effect.either(
+          deps!.scheduler.enqueue(c.spec.graph, c.spec.params, { idempotencyKey: key, actor: c.triggerId, threadId: c.spec.thread_id, skipFailed: c.spec.thread_skip_failed })
+        )
         const metrics = yield* Metrics
         metrics.triggerDispatched(c.triggerId, "cron", Either.isRight(enqueued) ? "success" : "failure")
         if (Either.isLeft(enqueued)) {
@@ -131,7 +148,11 @@ export const make = (specs: ReadonlyArray<CronSpecInput>): Effect.Effect<Trigger
           yield* line({ error: { type: e._tag, message: e.message } })
           return yield* Effect.logError(`${c.triggerId}: could not enqueue the ${scheduled} tick: ${e.message}`)
         }
-        yield* line({ run_id: enqueued.right.runId, deduplicated: enqueued.right.deduplicated })
+        const skipped = enqueued.right.skipped
+        yield* line({ run_id: enqueued.right.runId, deduplicated: enqueued.right.deduplicated, ...(skipped !== undefined ? { skipped_runs: skipped.map((r) => r.run_id) } : {}) })
+        if (skipped !== undefined) {
+          yield* Effect.logWarning(`${c.triggerId}: the ${scheduled} tick's run ${enqueued.right.runId} passed over thread ${c.spec.thread_id}'s ${skipped.map((r) => `${r.status} run ${r.run_id}`).join(", ")} (thread_skip_failed)`)
+        }
         yield* deps!.checkpointer.setCursor(c.triggerId, scheduled)
       }).pipe(Effect.catchAll((e) => Effect.logError(`${c.triggerId}: could not record the ${tick.toISOString()} tick: ${e.message}`)))
 

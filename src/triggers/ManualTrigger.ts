@@ -17,7 +17,7 @@ export interface ManualTrigger extends Trigger {
     idempotencyKey?: string,
     actor?: string,
     /** The run's breakpoints and thread (see `EnqueueOptions`). */
-    options?: Pick<EnqueueOptions, "interruptBefore" | "interruptAfter" | "breakpointFields" | "threadId">
+    options?: Pick<EnqueueOptions, "interruptBefore" | "interruptAfter" | "breakpointFields" | "threadId" | "skipFailed">
   ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | InputError | CheckpointError | RunStateError | ThreadError | StargraphRuntimeError>
 }
 

@@ -23,6 +23,8 @@ export interface EnqueuedRun {
   /** True when the idempotency key matched an existing run (nothing new was queued). */
   readonly deduplicated: boolean
   readonly status: RunStatus
+  /** The thread's failed and cancelled runs the new run passed over (`skipFailed`), newest first; absent when none. */
+  readonly skipped?: ReadonlyArray<{ readonly run_id: string; readonly status: RunStatus }> | undefined
 }
 
 /** The Scheduler, Promise-facing. */
@@ -31,12 +33,19 @@ export interface SchedulerFacade {
    * Validate params, persist the pending run, queue it; a known idempotency key returns the
    * existing run. The key is kept in the plugin's own part of the trigger namespace
    * (`trigger:<plugin>:<key>`), so neither an API client nor another trigger can claim it.
-   * With `threadId`, the run joins that thread (see `StartOptions.threadId`).
+   * With `threadId`, the run joins that thread (see `StartOptions.threadId`); with
+   * `skipFailed` too, it passes over the thread's newest failed and cancelled runs (see
+   * `StartOptions.skipFailed`).
    */
   readonly enqueue: (
     graphId: string,
     params: { readonly [field: string]: unknown },
-    options?: { readonly idempotencyKey?: string | undefined; readonly actor?: string | undefined; readonly threadId?: string | undefined }
+    options?: {
+      readonly idempotencyKey?: string | undefined
+      readonly actor?: string | undefined
+      readonly threadId?: string | undefined
+      readonly skipFailed?: boolean | undefined
+    }
   ) => Promise<EnqueuedRun>
   /** The run's summary once it stops (done, failed, cancelled, errored, or waiting for input). */
   readonly await: (runId: string) => Promise<RunSummary>
@@ -100,9 +109,10 @@ export const makePluginDeps = (deps: TriggerDeps, runtime: Runtime.Runtime<never
             scheduler.enqueue(graphId, params, {
               idempotencyKey: options?.idempotencyKey === undefined ? undefined : pluginKey(plugin, options.idempotencyKey),
               actor: options?.actor ?? plugin,
-              threadId: options?.threadId
+              threadId: options?.threadId,
+              skipFailed: options?.skipFailed
             }),
-            ({ deduplicated, graphId, runId, status }) => ({ runId, graphId, deduplicated, status })
+            ({ deduplicated, graphId, runId, skipped, status }) => ({ runId, graphId, deduplicated, status, ...(skipped !== undefined ? { skipped } : {}) })
           )
         ),
       await: (runId) => run("scheduler.await", scheduler.await(runId)),

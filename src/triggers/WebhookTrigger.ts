@@ -44,7 +44,12 @@ export const WebhookSpec = Schema.Struct({
    */
   thread_from: Schema.optional(Schema.String.pipe(
     Schema.pattern(/^[^.]+(\.[^.]+)*$/, { message: () => "thread_from is a dotted path into the body, such as conversation.id" })
-  ))
+  )),
+  /**
+   * With `thread_from`: a delivery's run passes over its thread's newest failed or
+   * cancelled runs and continues from the newest done run before them (default false).
+   */
+  thread_skip_failed: Schema.optional(Schema.Boolean)
 })
 /** One webhook. */
 export type WebhookSpec = typeof WebhookSpec.Type
@@ -197,6 +202,14 @@ export const make = (
           fix: `export ${spec.secret_env}=<shared secret> before starting, or remove the webhook`
         })
       }
+      if (spec.thread_skip_failed === true && spec.thread_from === undefined) {
+        return yield* new TriggerError({
+          reason: "invalid-config",
+          triggerId,
+          message: `webhook '${spec.id}': thread_skip_failed: it passes over the failed and cancelled runs of a delivery's thread, and the webhook has no thread_from`,
+          fix: "give the webhook a thread_from (the dotted path of the thread id in the body), or remove thread_skip_failed"
+        })
+      }
       secrets.set(spec.id, secret)
     }
     let deps: TriggerDeps | undefined
@@ -270,7 +283,7 @@ export const make = (
             ? { ...spec.params, ...body }
             : { ...spec.params, [spec.payload_field]: body }
           const enqueued = yield* Effect.either(
-            deps!.scheduler.enqueue(spec.graph, params, { idempotencyKey: idempotencyKeyOf(triggerId, bodyHash), actor: triggerId, threadId: thread })
+            deps!.scheduler.enqueue(spec.graph, params, { idempotencyKey: idempotencyKeyOf(triggerId, bodyHash), actor: triggerId, threadId: thread, skipFailed: spec.thread_skip_failed })
           )
           if (Either.isLeft(enqueued)) {
             // Not accepted (e.g. the database was locked): the sender may retry with the same nonce.
@@ -278,6 +291,10 @@ export const make = (
             const failed = envelope(enqueued.left)
             if (failed.status >= 500) yield* Effect.logError(`${triggerId}: delivery failed (${failed.status}): ${formatError(enqueued.left)}`)
             return failed
+          }
+          const skipped = enqueued.right.skipped
+          if (skipped !== undefined) {
+            yield* Effect.logWarning(`${triggerId}: run ${enqueued.right.runId} passed over thread ${thread}'s ${skipped.map((r) => `${r.status} run ${r.run_id}`).join(", ")} (thread_skip_failed)`)
           }
           return { status: 202, body: { run_id: enqueued.right.runId, status: enqueued.right.status, deduplicated: enqueued.right.deduplicated } }
         }).pipe(

@@ -10,7 +10,7 @@ import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import type { NewRun } from "../../src/checkpoint/models.js"
 import * as Graph from "../../src/graph/Graph.js"
-import { threadRun, threadView } from "../../src/graph/threads.js"
+import { prepareThreadRun, threadRun, threadView } from "../../src/graph/threads.js"
 import * as Replay from "../../src/replay/Replay.js"
 import { tempDir } from "../helpers/cli.js"
 
@@ -269,5 +269,142 @@ describe("threads", () => {
   it("GET-style view of an unknown thread is ThreadError[unknown-thread]", async () => {
     const error = await fails(db(), threadView("nobody"))
     expect(error).toMatchObject({ _tag: "ThreadError", reason: "unknown-thread", threadId: "nobody" })
+  })
+})
+
+describe("threads: skipFailed", () => {
+  /** Start a run on the thread that fails (its node throws on "boom"); its run id. */
+  const failing = (graph: Graph.Graph, threadId: string) =>
+    Effect.flatMap(graph.start({ threadId, inputs: { messages: say("boom") } }), (r) => Effect.as(Effect.either(r.start()), r.runId))
+  const setStatus = (runId: string, status: "cancelled" | "error" | "failed" | "done") =>
+    Effect.flatMap(Checkpointer, (c) => c.updateRun(runId, { status }))
+  const record = (runId: string) => Effect.map(Effect.flatMap(Checkpointer, (c) => c.getRun(runId)), (o) => (o._tag === "Some" ? o.value : undefined))
+
+  it("a thread whose newest run failed: refused without skipFailed; with it the run continues from the done run before (continued_from), and the thread goes on from there", async () => {
+    const filename = db()
+    const graph = chat()
+    const first = await run(filename, turn(graph, "sf", { user: "ada", messages: say("hello") }))
+    const failed = await run(filename, failing(graph, "sf"))
+    expect((await run(filename, record(failed)))?.status).toBe("failed")
+    const refused = await fails(filename, turn(graph, "sf", { messages: say("next") }))
+    expect(refused).toMatchObject({ _tag: "RunStateError", runId: failed, status: "failed" })
+    expect(refused.message).toContain("skip-failed")
+    const skipped = await run(filename, Effect.flatMap(graph.start({ threadId: "sf", inputs: { messages: say("next") }, skipFailed: true }), (r) => r.start()))
+    expect(skipped.status).toBe("done")
+    // It starts from the done run's final state: the failed run's "boom" is not in it.
+    expect((skipped.final_state["messages"] as Array<Message>).map((m) => m.content)).toEqual(["hello", "ada (calm): hello", "next", "ada (calm): next"])
+    expect(skipped.final_state["turns"]).toBe(2)
+    const view = await run(filename, threadView("sf"))
+    expect(view.runs.map((r) => [r.run_id, r.status, r.continued_from])).toEqual([
+      [skipped.run_id, "done", first.run_id],
+      [failed, "failed", first.run_id],
+      [first.run_id, "done", null]
+    ])
+    expect(view.state_run_id).toBe(skipped.run_id)
+    // The next run, without skipFailed, continues the one that skipped.
+    const after = await run(filename, turn(graph, "sf", { messages: say("after") }))
+    expect(await run(filename, record(after.run_id))).toMatchObject({ continued_from: skipped.run_id })
+    expect(after.final_state["turns"]).toBe(3)
+  })
+
+  it("passes over several failed and cancelled runs, says which (prepareThreadRun), and the Scheduler-free start on the memory Checkpointer does the same", async () => {
+    const filename = db()
+    const graph = chat()
+    const first = await run(filename, turn(graph, "sc", { user: "ada", messages: say("hello") }))
+    const failed = await run(filename, failing(graph, "sc"))
+    const cancelled = await run(filename, Effect.map(graph.start({ threadId: "sc", inputs: { messages: say("never") }, skipFailed: true }), (r) => r.runId))
+    await run(filename, setStatus(cancelled, "cancelled"))
+    const refused = await fails(filename, turn(graph, "sc", { messages: say("next") }))
+    expect(refused).toMatchObject({ _tag: "RunStateError", runId: cancelled, status: "cancelled" })
+    const prepared = await run(filename, prepareThreadRun(graph, { threadId: "sc", inputs: { messages: say("next") }, skipFailed: true }))
+    expect(prepared.skipped).toEqual([{ run_id: cancelled, status: "cancelled" }, { run_id: failed, status: "failed" }])
+    expect([prepared.run.continued_from, prepared.run.thread_newest]).toEqual([first.run_id, cancelled])
+    const summary = await run(filename, Effect.flatMap(graph.start({ threadId: "sc", inputs: { messages: say("next") }, skipFailed: true }), (r) => r.start()))
+    expect(await run(filename, record(summary.run_id))).toMatchObject({ continued_from: first.run_id, status: "done" })
+
+    const memory = await Effect.runPromise(Effect.gen(function*() {
+      const a = yield* turn(graph, "m", { user: "ada", messages: say("one") })
+      yield* failing(graph, "m")
+      const b = yield* turn(graph, "m", { messages: say("two") }).pipe(Effect.flip)
+      const c = yield* Effect.flatMap(graph.start({ threadId: "m", inputs: { messages: say("two") }, skipFailed: true }), (r) => r.start())
+      return { a: a.run_id, refused: b._tag, c: c.final_state["turns"], from: (yield* record(c.run_id))?.continued_from }
+    }).pipe(Effect.provide(MemoryCheckpointer.layer)))
+    expect(memory).toEqual({ a: memory.a, refused: "RunStateError", c: 2, from: memory.a })
+  })
+
+  it("no done run on the thread: the run starts as the thread's first (from its inputs)", async () => {
+    const filename = db()
+    const graph = chat()
+    const failed = await run(filename, Effect.flatMap(graph.start({ threadId: "fresh", inputs: { user: "ada", messages: say("boom") } }), (r) => Effect.as(Effect.either(r.start()), r.runId)))
+    // Inputs a first run refuses are refused.
+    const bad = await fails(filename, graph.start({ threadId: "fresh", inputs: { user: 7 }, skipFailed: true }))
+    expect(bad).toMatchObject({ _tag: "StateValidationError", field: "user" })
+    const summary = await run(filename, Effect.flatMap(graph.start({ threadId: "fresh", inputs: { user: "bob", messages: say("hi") }, skipFailed: true }), (r) => r.start()))
+    expect(summary.final_state).toMatchObject({ user: "bob", turns: 1, messages: [...say("hi"), { role: "assistant", content: "bob (calm): hi" }] })
+    expect(await run(filename, record(summary.run_id))).toMatchObject({ thread_id: "fresh", continued_from: null })
+    expect((await run(filename, threadView("fresh"))).runs.map((r) => r.run_id)).toEqual([summary.run_id, failed])
+  })
+
+  it("still refused with skipFailed: an error run (resumable: resume it first), an unfinished run, a thread of another graph; skipFailed without a thread or not a boolean is an InputError", async () => {
+    const filename = db()
+    const graph = chat()
+    const before = async () => (await run(filename, threadView("se"))).runs.length
+    await run(filename, turn(graph, "se", { user: "ada", messages: say("hello") }))
+    const errored = await run(filename, failing(graph, "se"))
+    await run(filename, setStatus(errored, "error"))
+    const n = await before()
+    expect(await fails(filename, turn(graph, "se", { messages: say("next") }))).toMatchObject({ _tag: "RunStateError", runId: errored, status: "error" })
+    const refused = await fails(filename, graph.start({ threadId: "se", inputs: { messages: say("next") }, skipFailed: true }))
+    expect(refused).toMatchObject({ _tag: "RunStateError", runId: errored, status: "error", operation: "start" })
+    expect(refused.message).toContain(`stargraph resume ${errored}`)
+    expect(refused.message).toContain("skip-failed does not pass over")
+    expect(await before()).toBe(n)
+    // An error run behind a failed one is refused too, naming the failed run passed over.
+    await run(filename, setStatus(errored, "done"))
+    const behind = await run(filename, failing(graph, "se"))
+    await run(filename, setStatus(errored, "error"))
+    const deeper = await fails(filename, graph.start({ threadId: "se", inputs: { messages: say("next") }, skipFailed: true }))
+    expect(deeper).toMatchObject({ _tag: "RunStateError", runId: errored, status: "error" })
+    expect(deeper.message).toContain(behind)
+
+    const pending = await run(filename, Effect.map(graph.start({ threadId: "sp", inputs: { user: "ada" } }), (r) => r.runId))
+    expect(await fails(filename, graph.start({ threadId: "sp", inputs: {}, skipFailed: true }))).toMatchObject({ _tag: "RunStateError", runId: pending, status: "pending" })
+    await run(filename, setStatus(pending, "failed"))
+    expect(await fails(filename, chat("chat:other").start({ threadId: "sp", inputs: {}, skipFailed: true }))).toMatchObject({ _tag: "ThreadError", reason: "other-graph" })
+
+    expect(await fails(filename, graph.start({ inputs: { user: "ada" }, skipFailed: true }))).toMatchObject({ _tag: "InputError", field: "skipFailed" })
+    const notBoolean = await fails(filename, graph.start({ threadId: "sp", inputs: {}, skipFailed: "yes" as unknown as boolean }))
+    expect(notBoolean).toMatchObject({ _tag: "InputError", field: "skipFailed" })
+    // skipFailed: false on no thread is as if left out.
+    expect((await run(filename, Effect.map(graph.start({ inputs: { user: "ada" }, skipFailed: false }), (r) => r.runId))).startsWith("run-")).toBe(true)
+  })
+
+  it("two processes passing over the same failed run at once: one run is written, the other is refused (the Checkpointer checks the thread's newest run, not only the run continued)", async () => {
+    const filename = db()
+    const graph = chat()
+    const first = await run(filename, turn(graph, "skiprace", { user: "ada", messages: say("hello") }))
+    const failed = await run(filename, failing(graph, "skiprace"))
+    const a = on(filename)
+    const b = on(filename)
+    const prepare = (layer: Layer.Layer<Checkpointer, unknown>) =>
+      Effect.runPromise(Effect.provide(threadRun(graph, { threadId: "skiprace", inputs: { messages: say("mine") }, skipFailed: true }), layer) as Effect.Effect<NewRun>)
+    const [pa, pb] = await Promise.all([prepare(a), prepare(b)])
+    expect([pa.continued_from, pa.thread_newest, pb.continued_from, pb.thread_newest]).toEqual([first.run_id, failed, first.run_id, failed])
+    const create = (layer: Layer.Layer<Checkpointer, unknown>, prepared: NewRun) =>
+      Effect.runPromise(Effect.either(Effect.flatMap(Checkpointer, (c) => c.createRun(prepared))).pipe(Effect.provide(layer)))
+    const created = await create(a, pa)
+    expect(Either.isRight(created)).toBe(true)
+    // The first run is done already: only the thread's newest run tells the second that the thread moved.
+    await run(filename, Effect.flatMap(Checkpointer, (c) => c.updateRun(Either.isRight(created) ? created.right.record.run_id : "", { status: "done" })))
+    const second = await create(b, pb)
+    expect(Either.isLeft(second) && second.left).toMatchObject({ _tag: "CheckpointError", reason: "thread-moved" })
+    expect((await run(filename, threadView("skiprace"))).runs).toHaveLength(3)
+    // Graph.start on both at once: one starts, the other is refused.
+    const again = await run(filename, failing(graph, "skiprace"))
+    const starts = await Promise.all([a, b].map((layer) =>
+      Effect.runPromise(Effect.either(graph.start({ threadId: "skiprace", inputs: {}, skipFailed: true })).pipe(Effect.provide(layer)))))
+    expect(starts.filter(Either.isRight)).toHaveLength(1)
+    expect(starts.filter(Either.isLeft).map((o) => Either.isLeft(o) && o.left._tag)).toEqual(["RunStateError"])
+    expect(again.startsWith("run-")).toBe(true)
   })
 })

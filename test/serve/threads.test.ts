@@ -1,5 +1,5 @@
 /** Threads over HTTP (a real server on 127.0.0.1, ephemeral port) and the built CLI, on examples/chat. */
-import { copyFileSync, mkdirSync } from "node:fs"
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -11,9 +11,14 @@ import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
 let dir: string
 let server: { readonly url: string; readonly close: () => Promise<void> }
 
+/** examples/chat, whose `answer` node throws when told "boom" (a thread's failed run). */
 const copyChat = (to: string) => {
   mkdirSync(join(to, "chat"), { recursive: true })
-  for (const f of ["graph.yaml", "nodes.ts"]) copyFileSync(join(ROOT, "examples", "chat", f), join(to, "chat", f))
+  copyFileSync(join(ROOT, "examples", "chat", "graph.yaml"), join(to, "chat", "graph.yaml"))
+  const nodes = readFileSync(join(ROOT, "examples", "chat", "nodes.ts"), "utf8")
+  const head = "export const answer = (state: ChatState) => {\n"
+  expect(nodes).toContain(head)
+  writeFileSync(join(to, "chat", "nodes.ts"), nodes.replace(head, `${head}  if (state.say === "boom") throw new Error("told to fail")\n`))
 }
 
 const call = async (url: string, json?: unknown) => {
@@ -78,6 +83,57 @@ describe("threads over HTTP", () => {
   })
 })
 
+describe("skip_failed over HTTP", () => {
+  it("a thread whose newest run failed: 409 without skip_failed; with it the run continues from the done run before; a cancelled run likewise; bad skip_failed is a 400 InputError", async () => {
+    const start = (body: Record<string, unknown>) => call(`${server.url}/v1/runs`, { graph_id: "chat:echo", ...body })
+    const first = await start({ params: { say: "hello" }, thread_id: "web-sf" })
+    expect((await waitDone(first.body["run_id"])).body["status"]).toBe("done")
+    const boom = await start({ params: { say: "boom" }, thread_id: "web-sf" })
+    expect((await waitDone(boom.body["run_id"])).body["status"]).toBe("failed")
+    const refused = await start({ params: { say: "next" }, thread_id: "web-sf" })
+    expect(refused.status).toBe(409)
+    expect(refused.body["error"]).toMatchObject({ type: "RunStateError", details: { runId: boom.body["run_id"], status: "failed" } })
+    expect(refused.body["error"]["message"]).toContain("skip_failed")
+
+    const skipped = await start({ params: { say: "next" }, thread_id: "web-sf", skip_failed: true })
+    expect(skipped.status).toBe(202)
+    const done = await waitDone(skipped.body["run_id"])
+    expect(done.body).toMatchObject({ status: "done", thread_id: "web-sf", continued_from: first.body["run_id"] })
+    expect(done.body["final_state"]["turns"]).toBe(2)
+    expect(done.body["final_state"]["messages"].map((m: { content: string }) => m.content)).not.toContain("boom")
+
+    // A cancelled newest run: paused at a breakpoint, cancelled, passed over.
+    const paused = await start({ params: { say: "wait" }, thread_id: "web-sf", interrupt_before: "*" })
+    const waiting = await waitDone(paused.body["run_id"])
+    expect(waiting.body["status"]).toBe("awaiting-input")
+    expect((await call(`${server.url}/v1/runs/${paused.body["run_id"]}/cancel`, {})).body["status"]).toBe("cancelled")
+    expect((await start({ params: { say: "again" }, thread_id: "web-sf" })).status).toBe(409)
+    const afterCancel = await start({ params: { say: "again" }, thread_id: "web-sf", skip_failed: true })
+    expect(afterCancel.status).toBe(202)
+    expect((await waitDone(afterCancel.body["run_id"])).body).toMatchObject({ status: "done", continued_from: skipped.body["run_id"] })
+
+    const thread = await call(`${server.url}/v1/threads/web-sf`)
+    expect(thread.body["runs"].map((r: { run_id: string; status: string; continued_from: string | null }) => [r.run_id, r.status, r.continued_from])).toEqual([
+      [afterCancel.body["run_id"], "done", skipped.body["run_id"]],
+      [paused.body["run_id"], "cancelled", skipped.body["run_id"]],
+      [skipped.body["run_id"], "done", first.body["run_id"]],
+      [boom.body["run_id"], "failed", first.body["run_id"]],
+      [first.body["run_id"], "done", null]
+    ])
+
+    const runs = (await call(`${server.url}/v1/runs?limit=500`)).body["runs"].length
+    const noThread = await start({ params: { say: "x" }, skip_failed: true })
+    expect(noThread.status).toBe(400)
+    expect(noThread.body["error"]).toMatchObject({ type: "InputError", details: { field: "skip_failed" } })
+    expect(noThread.body["error"]["details"]["fix"]).toContain("thread_id")
+    const notBoolean = await start({ params: { say: "x" }, thread_id: "web-sf", skip_failed: "yes" })
+    expect(notBoolean.status).toBe(400)
+    expect(notBoolean.body["error"]).toMatchObject({ type: "InputError", details: { field: "skip_failed" } })
+    expect(notBoolean.body["error"]["details"]["fix"]).toContain("\"skip_failed\": true")
+    expect((await call(`${server.url}/v1/runs?limit=500`)).body["runs"]).toHaveLength(runs)
+  })
+})
+
 describe("threads with the built CLI", () => {
   it("stargraph run --thread twice accumulates; stargraph thread prints the thread; an unknown thread exits non-zero", async () => {
     const work = tempDir()
@@ -103,5 +159,30 @@ describe("threads with the built CLI", () => {
     const bad = await stargraph(["run", "chat/graph.yaml", "--thread", "x".repeat(201), "--inputs", "say=x", "--db", db], { cwd: work })
     expect(bad.code).toBe(2)
     expect(bad.stderr).toContain("ThreadError[invalid-thread-id]: --thread")
+  }, 60_000)
+
+  it("stargraph run --thread --skip-failed passes over a failed run, saying so; --skip-failed without --thread is refused naming it", async () => {
+    const work = tempDir()
+    copyChat(work)
+    const db = join(work, "cli.sqlite")
+    const turn = (say: string, ...flags: Array<string>) => stargraph(["run", "chat/graph.yaml", "--thread", "sf", "--inputs", `say=${say}`, "--db", db, ...flags], { cwd: work })
+    const one = await turn("hello")
+    expect(one.code).toBe(0)
+    const boom = await turn("boom")
+    expect(boom.last).toMatch(/status=failed$/)
+    const refused = await turn("next")
+    expect([refused.code, refused.stderr]).toEqual([2, expect.stringContaining(`RunStateError`)])
+    expect(refused.stderr).toContain("--skip-failed")
+    const skipped = await turn("next", "--skip-failed")
+    expect(skipped.code).toBe(0)
+    expect(skipped.stderr).toBe(`thread sf: passed over ${runIdOf(boom.last)} (failed); continuing from ${runIdOf(one.last)}\n`)
+    expect(skipped.stdout).toContain("Earlier you said \\\"hello\\\"")
+    expect(skipped.stdout).not.toContain("boom")
+    const view = JSON.parse((await stargraph(["thread", "sf", "--db", db, "--json"], { cwd: work })).stdout) as { runs: Array<{ run_id: string; continued_from: string | null }> }
+    expect(view.runs.map((r) => r.continued_from)).toEqual([runIdOf(one.last), runIdOf(one.last), null])
+    const alone = await stargraph(["run", "chat/graph.yaml", "--skip-failed", "--inputs", "say=x", "--db", db], { cwd: work })
+    expect([alone.code, alone.stdout]).toEqual([2, ""])
+    expect(alone.stderr).toMatch(/InputError.*--skip-failed/)
+    expect(alone.stderr).toContain("--thread")
   }, 60_000)
 })

@@ -37,6 +37,16 @@ describe("the contract itself", () => {
     expect(failed.some((name) => name.startsWith("listRuns"))).toBe(true)
   })
 
+  it("catches a backend that ignores thread_newest (it checks a thread's newest run against continued_from only)", async () => {
+    const broken = Layer.effect(Checkpointer, Effect.map(MemoryCheckpointer.make, (c) => ({
+      ...c,
+      createRun: (run: Parameters<typeof c.createRun>[0]) => c.createRun({ ...run, thread_newest: undefined })
+    })))
+    const failures = await Promise.all(checkpointerContract(broken).map((check) => Effect.runPromise(Effect.either(check.run))))
+    const failed = failures.flatMap((r) => (r._tag === "Left" ? [r.left.check] : []))
+    expect(failed).toEqual([expect.stringMatching(/passes over failed runs \(thread_newest\)/)])
+  })
+
   const failedChecks = async (layer: Layer.Layer<Checkpointer>) =>
     (await Promise.all(checkpointerContract(layer).map((check) => Effect.runPromise(Effect.either(check.run))))).flatMap((r) => (r._tag === "Left" ? [r.left.check] : []))
 

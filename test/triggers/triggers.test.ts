@@ -35,8 +35,8 @@ const ir = {
   edges: []
 }
 
-const stack = (filename: string, graphIr: typeof ir = ir) =>
-  Layer.unwrapEffect(Effect.map(Graph.make(graphIr), (g) =>
+const stack = (filename: string, graphIr: typeof ir = ir, modules?: Graph.MakeOptions["modules"]) =>
+  Layer.unwrapEffect(Effect.map(Graph.make(graphIr, modules === undefined ? {} : { modules }), (g) =>
     Scheduler.layer({ pollIntervalMs: 60_000 }).pipe(
       Layer.provideMerge(GraphRegistry.layer([g])),
       Layer.provideMerge(SqliteCheckpointer.layer({ filename }))
@@ -388,6 +388,127 @@ describe("cron trigger with thread_id", () => {
     }))
 })
 
+/**
+ * A graph whose node fails on the `fail` call of `calls` (counted from 1) or when told
+ * `message: "fail"`, and adds 1 to `count` otherwise: a thread of it accumulates `count`.
+ */
+const flaky = (failOn: ReadonlySet<number>) => {
+  let calls = 0
+  const graphIr = {
+    ir_version: "1.0.0",
+    id: "g:echo",
+    state_schema: { fields: { message: { type: "string", default: "" }, count: { type: "integer", default: 0, reducer: "add" }, conversation: { type: "any", default: null } } },
+    nodes: [{ id: "tick", kind: "function", module: "m", export: "tick" }],
+    edges: []
+  } as unknown as typeof ir
+  const modules = {
+    m: {
+      tick: (s: { message: string }) => {
+        calls++
+        if (failOn.has(calls) || s.message === "fail") throw new Error(`told to fail (call ${calls})`)
+        return { count: 1 }
+      }
+    }
+  }
+  return { graphIr, modules }
+}
+
+describe("thread_skip_failed", () => {
+  const spec = (over: Partial<Record<string, unknown>> = {}) =>
+    ({ id: "digest", graph: "g:echo", cron: "0 * * * *", timezone: "UTC", params: { message: "tick" }, catch_up: "latest", thread_id: "daily", ...over }) as CronTrigger.CronSpec
+
+  /** Four hourly ticks of a threaded schedule whose second run fails: the runs (oldest first) and the ticks' audit lines. */
+  const fourTicks = (skip: boolean) =>
+    Effect.gen(function*() {
+      const filename = join(tempDir(), "db.sqlite")
+      yield* TestClock.setTime(Date.parse("2026-11-25T00:30:00Z"))
+      const lines: Array<AuditRecord> = []
+      const collect = Layer.succeed(AuditSink, { write: (record) => Effect.sync(() => void lines.push(record)) })
+      const { graphIr, modules } = flaky(new Set([2]))
+      const runs = yield* Effect.scoped(Effect.gen(function*() {
+        yield* TriggerHost.start({ config: { config: yield* decodeConfig([spec(skip ? { thread_skip_failed: true } : {})]), graphPaths: [], plugins: [], file: undefined } })
+        for (let i = 0; i < 4; i++) {
+          yield* TestClock.adjust("1 hour")
+          yield* allFinished
+        }
+        return yield* countRuns
+      })).pipe(Effect.provide(stack(filename, graphIr, modules)), Effect.provide(collect))
+      return { filename, runs: [...runs].sort((a, b) => a.created_at.localeCompare(b.created_at)), ticks: lines.filter((l) => l.event === "trigger.cron.tick") }
+    })
+
+  effectIt.scoped("without it, a threaded schedule's thread refuses every tick after a failing run (each tick's audit line says why)", () =>
+    Effect.gen(function*() {
+      const { runs, ticks } = yield* fourTicks(false)
+      expect(runs.map((r) => r.status)).toEqual(["done", "failed"])
+      expect(ticks.map((t) => (t["error"] as { type: string } | undefined)?.type ?? "ok")).toEqual(["ok", "ok", "RunStateError", "RunStateError"])
+    }))
+
+  effectIt.scoped("with thread_skip_failed: true, a threaded schedule keeps ticking after a failing run: the next tick continues from the last done run, and its audit line names the run passed over", () =>
+    Effect.gen(function*() {
+      const { filename, runs, ticks } = yield* fourTicks(true)
+      expect(runs.map((r) => r.status)).toEqual(["done", "failed", "done", "done"])
+      const [first, failed, third, fourth] = runs
+      expect(runs.map((r) => r.continued_from)).toEqual([null, first!.run_id, first!.run_id, third!.run_id])
+      expect(ticks.map((t) => [t["run_id"], t["skipped_runs"], t["error"]])).toEqual([
+        [first!.run_id, undefined, undefined],
+        [failed!.run_id, undefined, undefined],
+        [third!.run_id, [failed!.run_id], undefined],
+        [fourth!.run_id, undefined, undefined]
+      ])
+      // Each done run added 1 to the thread's count; the failed run's state is not carried.
+      const final = yield* Effect.flatMap(Checkpointer, (c) => c.latestCheckpoint(fourth!.run_id)).pipe(Effect.provide(SqliteCheckpointer.layer({ filename })))
+      expect(final._tag === "Some" && final.value.state["count"]).toBe(3)
+    }))
+
+  it("is refused without a thread (naming the field and the fix), or when not a boolean", async () => {
+    const cron = await Effect.runPromise(Effect.either(CronTrigger.make([spec({ thread_id: undefined, thread_skip_failed: true })])))
+    expect(Either.isLeft(cron) && cron.left).toMatchObject({ _tag: "TriggerError", reason: "invalid-config", triggerId: "cron:digest" })
+    expect(Either.isLeft(cron) && cron.left.message).toMatch(/^schedule 'digest': thread_skip_failed: .*no thread_id/)
+    expect(Either.isLeft(cron) && cron.left.fix).toContain("thread_id")
+    // false without a thread is as if left out.
+    expect(Either.isRight(await Effect.runPromise(Effect.either(CronTrigger.make([spec({ thread_id: undefined, thread_skip_failed: false })]))))).toBe(true)
+    const notBoolean = await Effect.runPromise(Effect.either(ProjectConfig.decode({ schedules: [spec({ thread_skip_failed: "yes" })] }, undefined)))
+    expect(Either.isLeft(notBoolean) && notBoolean.left.message).toMatch(/schedules\[0\]\.thread_skip_failed/)
+    const hook = { id: "w", graph: "g:echo", secret_env: "S", thread_skip_failed: true }
+    const webhook = await Effect.runPromise(Effect.either(WebhookTrigger.make([hook as unknown as WebhookTrigger.WebhookSpec], { S: "k" })))
+    expect(Either.isLeft(webhook) && webhook.left).toMatchObject({ _tag: "TriggerError", reason: "invalid-config", triggerId: "webhook:w" })
+    expect(Either.isLeft(webhook) && webhook.left.message).toMatch(/^webhook 'w': thread_skip_failed: .*no thread_from/)
+    expect(Either.isLeft(webhook) && webhook.left.fix).toContain("thread_from")
+    const hookNotBoolean = await Effect.runPromise(Effect.either(ProjectConfig.decode({ webhooks: [{ ...hook, thread_from: "conversation.id", thread_skip_failed: 1 }] }, undefined)))
+    expect(Either.isLeft(hookNotBoolean) && hookNotBoolean.left.message).toMatch(/webhooks\[0\]\.thread_skip_failed/)
+  })
+
+  it("a webhook with thread_from and thread_skip_failed: a delivery after a failed run on its thread continues from the done run before it", async () => {
+    const { graphIr, modules } = flaky(new Set())
+    const run = (skip: boolean) =>
+      Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+        const specs = [{ id: "chat", graph: "g:echo", secret_env: "S", params: {}, thread_from: "conversation.id", ...(skip ? { thread_skip_failed: true } : {}) }]
+        const started = yield* TriggerHost.start({ config: yield* ProjectConfig.decode({ webhooks: specs }, undefined), env: { S: "k" } })
+        const route = started.routes.find((r) => r.path === "/v1/triggers/webhook/chat")!
+        const now = Math.floor(Date.now() / 1000)
+        const deliver = (message: string, nonce: string) => {
+          const text = JSON.stringify({ conversation: { id: "c-1" }, message })
+          return route.handle({ headers: WebhookTrigger.sign("k", text, now, nonce), body: Buffer.from(text), params: {} })
+        }
+        const answers = []
+        for (const [i, message] of ["hello", "fail", "again"].entries()) {
+          answers.push(yield* deliver(message, `n${i}`))
+          yield* allFinished
+        }
+        return { answers, runs: [...(yield* countRuns)].sort((a, b) => a.created_at.localeCompare(b.created_at)) }
+      })).pipe(Effect.provide(stack(join(tempDir(), "db.sqlite"), graphIr, modules))))
+    const plain = await run(false)
+    expect(plain.answers.map((a) => a.status)).toEqual([202, 202, 409])
+    expect((plain.answers[2]!.body as { error: { type: string } }).error.type).toBe("RunStateError")
+    const skipping = await run(true)
+    expect(skipping.answers.map((a) => a.status)).toEqual([202, 202, 202])
+    const [first, failed, third] = skipping.runs
+    expect([first!.status, failed!.status, third!.status]).toEqual(["done", "failed", "done"])
+    expect(third).toMatchObject({ thread_id: "c-1", continued_from: first!.run_id })
+    expect((skipping.answers[2]!.body as { run_id: string }).run_id).toBe(third!.run_id)
+  })
+})
+
 describe("webhook trigger, a delivery that is not accepted", () => {
   it("releases its nonce: the sender's retry with the same nonce is not refused as a replay", async () => {
     const specs = [{ id: "strict", graph: "g:echo", secret_env: "S", window_s: 300, max_body_bytes: 4096, params: {} }] as unknown as ReadonlyArray<WebhookTrigger.WebhookSpec>
@@ -651,5 +772,27 @@ describe("plugin deps", () => {
     expect(out.ids).toEqual(["g:echo"])
     expect(out.config).toEqual({ a: 1 })
     expect(out.effect).toBe(true)
+  })
+
+  it("pass skipFailed: a run on a thread whose newest run failed passes over it (and says so); skipFailed without threadId rejects with an InputError", async () => {
+    const { graphIr, modules } = flaky(new Set())
+    const out = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const deps: TriggerDeps = { scheduler: yield* Scheduler.Scheduler, registry: yield* GraphRegistry.GraphRegistry, checkpointer: yield* Checkpointer, config: {} }
+      const plugin = makePluginDeps(deps, yield* Effect.runtime<never>(), "test-plugin")
+      return yield* Effect.promise(async () => {
+        const failed = await plugin.scheduler.enqueue("g:echo", { message: "fail" }, { threadId: "inbox-8" })
+        const summary = await plugin.scheduler.await(failed.runId)
+        const refused = await plugin.scheduler.enqueue("g:echo", { message: "next" }, { threadId: "inbox-8" }).then(() => undefined, (e: unknown) => e)
+        const next = await plugin.scheduler.enqueue("g:echo", { message: "next" }, { threadId: "inbox-8", skipFailed: true })
+        const record = await plugin.checkpointer.getRun(next.runId)
+        const alone = await plugin.scheduler.enqueue("g:echo", {}, { skipFailed: true }).then(() => undefined, (e: unknown) => e)
+        return { failed, status: summary.status, refused, next, record, alone }
+      })
+    })).pipe(Effect.provide(stack(join(tempDir(), "db.sqlite"), graphIr, modules))))
+    expect(out.status).toBe("failed")
+    expect(out.refused).toMatchObject({ _tag: "RunStateError", runId: out.failed.runId })
+    expect(out.next.skipped).toEqual([{ run_id: out.failed.runId, status: "failed" }])
+    expect(out.record).toMatchObject({ thread_id: "inbox-8", continued_from: null })
+    expect(out.alone).toMatchObject({ _tag: "InputError", field: "skipFailed" })
   })
 })
