@@ -3,7 +3,8 @@
  * checkpoints, in one transaction. A run another remaining run depends on is kept: a
  * counterfactual fork replays its parent's recording, and a subgraph child belongs to its
  * parent (it is deleted with it, never alone). A thread's newest run is kept too: the
- * thread goes on from it, and never skips back to an older run. Then the artifact store (`ArtifactStore`:
+ * thread goes on from it, and never skips back to an older run; and so is its newest
+ * `done` run, what a start that passes over failed runs (`skipFailed`) goes on from. Then the artifact store (`ArtifactStore`:
  * the CLI's is `<db>.artifacts/`) drops the deleted runs' index entries and the blobs no
  * remaining run refers to (blobs are shared by content, so a blob another run wrote too
  * stays).
@@ -47,9 +48,10 @@ export interface PrunedRuns {
   /** Runs old enough that were kept because a remaining run depends on them (a fork's parent, a kept parent's child). */
   readonly kept: number
   /**
-   * Runs old enough that were kept because each is its thread's newest run: the thread's
-   * next run continues it (a failed or cancelled one stops the thread until it is
-   * settled), and deleting it would take the thread back to an older run.
+   * Runs old enough that were kept because each is its thread's newest run (the thread's
+   * next run continues it; a failed or cancelled one stops the thread until it is settled)
+   * or its newest `done` run (a start that passes over the failed runs after it continues
+   * that one): deleting either would take the thread back to an older run.
    */
   readonly kept_newest: number
   readonly run_ids: ReadonlyArray<string>
@@ -81,12 +83,12 @@ export interface RunRow {
   readonly derived_hash: string | null
   readonly status: string
   readonly finished_at: string | null
-  /** 1 when the run is its thread's newest run (0: an older run of its thread, or no thread). */
+  /** 1 when the run is its thread's newest run, or its newest `done` run (0: another run of its thread, or no thread). */
   readonly thread_newest: number
 }
 
 /**
- * The runs to delete among `rows`: old enough, not their thread's newest run, and with
+ * The runs to delete among `rows`: old enough, not their thread's newest (or newest `done`) run, and with
  * every run that depends on them deleted too (a subgraph child only with its parent). The
  * rest of the runs old enough are kept: `kept_newest` for a thread's newest run, `kept` for
  * the others.
@@ -187,11 +189,15 @@ export const prune = (filename: string, options: PruneOptions): Effect.Effect<Pr
         // writes itself): that writer checks again once written (`Replay.start`).
         if (isPostgres(sql)) yield* db.run("LOCK TABLE runs_history IN SHARE ROW EXCLUSIVE MODE", [])
         // A run's place among its thread's runs: the newest is the highest row order (SQLite's
-        // rowid, PostgreSQL's seq), as `listRuns({thread_id})` and `createRun` take it.
+        // rowid, PostgreSQL's seq), as `listRuns({thread_id})` and `createRun` take it. Kept:
+        // the newest, and the newest `done` (where a start passing over failed runs goes on).
         const seq = isPostgres(sql) ? "seq" : "rowid"
         const rows = yield* db.all<RunRow>(
           `SELECT r.run_id, r.parent_run_id, r.derived_hash, r.status, r.finished_at,
-            CASE WHEN r.thread_id IS NOT NULL AND r.${seq} = (SELECT MAX(t.${seq}) FROM runs_history t WHERE t.thread_id = r.thread_id) THEN 1 ELSE 0 END AS thread_newest
+            CASE WHEN r.thread_id IS NOT NULL AND (
+              r.${seq} = (SELECT MAX(t.${seq}) FROM runs_history t WHERE t.thread_id = r.thread_id)
+              OR (r.status = 'done' AND r.${seq} = (SELECT MAX(t.${seq}) FROM runs_history t WHERE t.thread_id = r.thread_id AND t.status = 'done'))
+            ) THEN 1 ELSE 0 END AS thread_newest
           FROM runs_history r`,
           []
         )

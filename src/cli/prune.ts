@@ -100,7 +100,7 @@ export const prune = Command.make(
         yield* Console.log(`${verb} ${result.runs} run${result.runs === 1 ? "" : "s"} that finished before ${before} (${result.checkpoints} checkpoints)`)
         if (result.kept > 0) yield* Console.log(`kept ${result.kept} as old that remaining runs depend on (a fork's parent, or a kept parent's subgraph children)`)
         if (result.kept_newest > 0) {
-          yield* Console.log(`kept ${result.kept_newest} as old that ${result.kept_newest === 1 ? "is its thread's" : "are their threads'"} newest run (a thread goes on from its newest run, never from an older one)`)
+          yield* Console.log(`kept ${result.kept_newest} as old that ${result.kept_newest === 1 ? "is its thread's" : "are their threads'"} newest run or newest done run (a thread goes on from its newest run, or past failed runs from its newest done one, never from an older one)`)
         }
         if (result.heartbeats > 0) {
           yield* Console.log(

@@ -287,7 +287,7 @@ export const conformance = (backend: Backend): void => {
       expect(Either.isLeft(out.bad) && out.bad.left).toMatchObject({ _tag: "InputError", field: "statuses" })
     })
 
-    it("prune never deletes a thread's newest run (the thread would skip back to an older one): it keeps it and counts it", async () => {
+    it("prune never deletes a thread's newest run (the thread would skip back to an older one), nor its newest done run (where a start passing over failed runs goes on): it keeps them and counts them", async () => {
       const store = await backend.fresh()
       const filename = store.db
       const layer = Layer.mergeAll(store.layer(), store.client(), ArtifactStore.memory)
@@ -311,18 +311,21 @@ export const conformance = (backend: Backend): void => {
         const dry = yield* prune(filename, { before: future, dryRun: true })
         const all = yield* prune(filename, { before: future })
         const left = (yield* checkpointer.listRuns({ limit: 50 })).runs.map((r) => r.run_id).sort()
-        // d goes on from its newest run, which was kept.
+        // d goes on from its newest run, which was kept; c, passing over its cancelled run, from its done run, kept too.
         const dNext = yield* graph.start({ threadId: "d" })
         const dNextRecord = Option.getOrThrow(yield* checkpointer.getRun(dNext.runId))
-        return { cFirst, cLast: cLast.runId, dFirst, dLast, alone, cancelledOnly, cRefused, dry, all, left, dNextRecord }
+        const cSkip = yield* graph.start({ threadId: "c", skipFailed: true })
+        const cSkipRecord = Option.getOrThrow(yield* checkpointer.getRun(cSkip.runId))
+        return { cFirst, cLast: cLast.runId, dFirst, dLast, alone, cancelledOnly, cRefused, dry, all, left, dNextRecord, cSkipRecord }
       }).pipe(Effect.provide(layer)))
       expect(out.cancelledOnly).toMatchObject({ runs: 0, kept: 0, kept_newest: 1, run_ids: [] })
       expect(out.cRefused).toMatchObject({ _tag: "RunStateError", runId: out.cLast, status: "cancelled" })
-      expect(out.dry).toMatchObject({ runs: 3, kept: 0, kept_newest: 2 })
-      expect(out.all).toMatchObject({ runs: 3, kept: 0, kept_newest: 2 })
-      expect([...out.all.run_ids].sort()).toEqual([out.cFirst.run_id, out.dFirst.run_id, out.alone.run_id].sort())
-      expect(out.left).toEqual([out.cLast, out.dLast.run_id].sort())
+      expect(out.dry).toMatchObject({ runs: 2, kept: 0, kept_newest: 3 })
+      expect(out.all).toMatchObject({ runs: 2, kept: 0, kept_newest: 3 })
+      expect([...out.all.run_ids].sort()).toEqual([out.dFirst.run_id, out.alone.run_id].sort())
+      expect(out.left).toEqual([out.cFirst.run_id, out.cLast, out.dLast.run_id].sort())
       expect(out.dNextRecord).toMatchObject({ thread_id: "d", continued_from: out.dLast.run_id })
+      expect(out.cSkipRecord).toMatchObject({ thread_id: "c", continued_from: out.cFirst.run_id })
     })
 
     it("a fork whose parent a prune deletes between reading it and writing the fork is refused and left failed, not left pointing at a deleted recording", async () => {
