@@ -304,7 +304,12 @@ export const CheckpointErrorReason = Schema.Literal(
    * A compare-and-set write (`commitSteps` with `expected`) found the run changed since the
    * caller read it (another process resumed it, or wrote a step first): nothing was written.
    */
-  "run-changed"
+  "run-changed",
+  /**
+   * The SQLite file a server opened was removed or replaced under it: what it would write
+   * goes to a file no other process sees (`filename`). The server stops.
+   */
+  "database-replaced"
 )
 
 /** Persisting or reading checkpoints failed, or a resume was refused. */

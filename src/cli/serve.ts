@@ -204,8 +204,13 @@ export const serve = Command.make(
         (onHangup) => Effect.sync(() => void process.removeListener("SIGHUP", onHangup))
       )
       // Ctrl-C or SIGTERM: say what happens before the drain (runs finishing, then requeued).
-      return yield* Effect.never.pipe(
-        Effect.onInterrupt(() => Console.error("stopping: new runs are refused; in-flight runs get 10 s to finish, then go back on the queue for the next server"))
+      // A database file removed or replaced under the server: it stops (exit 1) rather than
+      // go on accepting runs into a file nobody will see.
+      return yield* Effect.raceFirst(
+        Effect.never.pipe(
+          Effect.onInterrupt(() => Console.error("stopping: new runs are refused; in-flight runs get 10 s to finish, then go back on the queue for the next server"))
+        ),
+        started.lost.pipe(Effect.tapError(() => Console.error("stopping: the database file is gone, so new runs are refused; in-flight runs stop")))
       )
     }).pipe(Effect.scoped, Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Serve the HTTP API: runs, graphs, triggers; Ctrl-C drains and stops"))

@@ -6,7 +6,6 @@ import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Socket from "@effect/platform/Socket"
-import { statSync } from "node:fs"
 import { basename } from "node:path"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -19,6 +18,7 @@ import { ArtifactStore } from "../checkpoint/ArtifactStore.js"
 import { ARTIFACT_ID, type ArtifactStoreShape, MIXED_CONTENT_TYPE } from "../checkpoint/artifactModels.js"
 import { checkArtifacts, missingMessage } from "../checkpoint/artifactRefs.js"
 import { databaseName, isPostgresUrl } from "../checkpoint/databaseUrl.js"
+import { databaseReplaced, fileIdentity } from "./databaseWatch.js"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type RunRecord, type RunStatus, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
 import { ApiError, type ArtifactStoreError, CheckpointError, InputError, RunStateError, SchedulerError, type StargraphError } from "../errors.js"
@@ -91,17 +91,6 @@ const withNoGraphsHint = (registry: GraphRegistryShape) => <E>(error: E): E | Sc
 const refuse = (runId: string, status: RunStatus, operation: string, message: string) =>
   new RunStateError({ runId, status, operation, message })
 
-/** The file at `path` (device and inode), or undefined when there is none (or `path` is a PostgreSQL URL). */
-const fileIdentity = (path: string): string | undefined => {
-  if (isPostgresUrl(path)) return undefined
-  try {
-    const st = statSync(path)
-    return `${st.dev}:${st.ino}`
-  } catch {
-    return undefined
-  }
-}
-
 /**
  * `GET /healthz`; `db` is the database the server announces. Unhealthy (503) once that
  * SQLite file is gone or replaced: the server's connection then writes to a file no other
@@ -115,11 +104,7 @@ export const healthLayer = (db: string) =>
       const opened = fileIdentity(db)
       return handlers.handle("health", () =>
         opened !== undefined && fileIdentity(db) !== opened
-          ? Effect.fail(new ApiError({
-            reason: "unavailable",
-            status: 503,
-            message: `the database file ${basename(db)} was removed or replaced while the server runs: what it writes now goes to a file nobody else sees; restart the server`
-          }))
+          ? Effect.fail(new ApiError({ reason: "unavailable", status: 503, message: databaseReplaced(db).message }))
           : Effect.map(scheduler.stats, (stats) => ({
             status: "ok" as const,
             version: STARGRAPH_VERSION,

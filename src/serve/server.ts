@@ -36,7 +36,7 @@ import type * as Scope from "effect/Scope"
 import * as ArtifactStore from "../checkpoint/ArtifactStore.js"
 import type { ArtifactStoreShape } from "../checkpoint/artifactModels.js"
 import { checkpointerLayer, describeDatabase } from "../checkpoint/openDatabase.js"
-import { ApiError, InputError, StargraphError, StargraphRuntimeError } from "../errors.js"
+import { ApiError, type CheckpointError, InputError, StargraphError, StargraphRuntimeError } from "../errors.js"
 import * as Heartbeat from "../runtime/Heartbeat.js"
 import * as GraphRegistry from "../scheduler/GraphRegistry.js"
 import * as Scheduler from "../scheduler/Scheduler.js"
@@ -53,6 +53,7 @@ import * as TriggerHost from "../triggers/TriggerHost.js"
 import { clientAddress, type TrustedProxies, trustedProxies } from "./clientAddress.js"
 import { errorResponse } from "./envelope.js"
 import { handlersLayer } from "./handlers.js"
+import { fileIdentity, watchDatabase } from "./databaseWatch.js"
 import { metricsRouteLayer } from "./metricsRoute.js"
 import { openApiDocument } from "./openapi.js"
 import { apiRoutes, type RouteInfo, routeMethods, routeNamer, routeTemplate, triggerRouteInfo } from "./routes.js"
@@ -150,6 +151,13 @@ export interface Started {
     readonly start: ReadonlyArray<DispatchResult>
     readonly routes: ReadonlyArray<DispatchResult>
   }
+  /**
+   * Fails with `CheckpointError[database-replaced]` once the SQLite file the server opened
+   * is removed or replaced (checked every second; never for PostgreSQL): its writes would
+   * be lost from then on, so stop the server (closing its scope) when it fails, as
+   * `stargraph serve` does.
+   */
+  readonly lost: Effect.Effect<never, CheckpointError>
 }
 
 /** Fixed-window per-client limiter: returns the headers to send and whether to allow. */
@@ -613,6 +621,8 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
       Layer.provideMerge(options.artifacts !== undefined ? ArtifactStore.layer(options.artifacts) : ArtifactStore.filesystem(ArtifactStore.besideDatabase(db)))
     )
     const context = yield* Layer.build(base)
+    // The database file as opened: removed or replaced later, the server's writes are lost (`lost`).
+    const opened = fileIdentity(db)
     const triggers = yield* TriggerHost.start({ config, pluginRoot: options.pluginRoot, ...(options.env ? { env: options.env } : {}) }).pipe(
       Effect.provide(context)
     )
@@ -673,6 +683,7 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
       port,
       db: describeDatabase(db),
       routes,
-      triggers: { load: triggers.load, init: triggers.init, start: triggers.start, routes: triggers.routeResults }
+      triggers: { load: triggers.load, init: triggers.init, start: triggers.start, routes: triggers.routeResults },
+      lost: watchDatabase(db, opened)
     }
   })

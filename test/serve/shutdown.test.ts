@@ -27,18 +27,23 @@ const noopGraphIn = (dir: string) => {
 }
 
 describe("stargraph serve as a process", () => {
-  it("/healthz turns 503 once its database file is removed (writes would go to a file nobody sees)", async () => {
+  it("once its database file is removed, /healthz turns 503 and the server stops within a second, exit 2 (writes would go to a file nobody sees)", async () => {
     const dir = tempDir()
     noopGraphIn(dir)
     const db = join(dir, "data", "serve.sqlite")
     const s = await serve(["--graphs", join(dir, "g"), "--db", db])
+    const exited = new Promise<number | null>((resolve) => s.child.on("exit", (code) => resolve(code)))
     try {
       expect((await fetch(`${s.url}/healthz`)).status).toBe(200)
       rmSync(join(dir, "data"), { recursive: true, force: true })
+      // Until it stops (it checks every second), /healthz says why.
       const gone = await fetch(`${s.url}/healthz`)
       const body = await gone.json() as { error: { type: string; message: string; details: { reason: string } } }
       expect([gone.status, body.error.type, body.error.details.reason]).toEqual([503, "ApiError", "unavailable"])
       expect(body.error.message).toMatch(/the database file .*serve\.sqlite was removed or replaced while the server runs: .*restart the server/)
+      const code = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve("still running after 10 s"), 10_000))])
+      expect(code).toBe(2)
+      expect(s.stderr()).toMatch(/error: CheckpointError\[database-replaced\]: the database file serve\.sqlite was removed or replaced while the server runs: .*Fix: restart the server/)
     } finally {
       s.child.kill("SIGKILL")
     }
