@@ -143,6 +143,45 @@ describe("interrupt and cold resume", () => {
     }
   })
 
+  it("refuses to resume a failed or done run for its status, not its hash, and a refused --accept-graph-hash stores nothing", async () => {
+    const dir = join(work, "ended")
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(join(dir, "graph.yaml"), [
+      "ir_version: \"1.0.0\"",
+      "id: run:ended",
+      "state_schema: { fields: { message: { type: string }, out: { type: string } } }",
+      "nodes:",
+      "  - { id: work, kind: function, module: ./nodes.ts, export: work }",
+      "edges: []",
+      ""
+    ].join("\n"))
+    const nodes = "export const work = (s: { message: string }) => {\n  if (s.message === \"fail\") throw new Error(\"boom\")\n  return { out: s.message }\n}\n"
+    writeFileSync(join(dir, "nodes.ts"), nodes)
+    const local = join(work, "ended.sqlite")
+    const failed = await stargraph(["run", "ended/graph.yaml", "--inputs", "message=fail", "--checkpoint", local, "--no-summary"], { cwd: work })
+    const done = await stargraph(["run", "ended/graph.yaml", "--inputs", "message=ok", "--checkpoint", local, "--no-summary"], { cwd: work })
+    const runs = [{ id: runIdOf(failed.last), status: "failed" }, { id: runIdOf(done.last), status: "done" }]
+    const hashOf = async (id: string) =>
+      (JSON.parse((await stargraph(["inspect", id, "--db", local, "--json"], { cwd: work })).stdout) as { graph_hash: string }).graph_hash
+    const before = await Promise.all(runs.map((r) => hashOf(r.id)))
+    // The node module changes: so does the graph's hash.
+    writeFileSync(join(dir, "nodes.ts"), `${nodes}// edited\n`)
+    for (const [i, run] of runs.entries()) {
+      const plain = await stargraph(["resume", run.id, "--db", local], { cwd: work })
+      expect([plain.code, plain.stderr]).toEqual([2, expect.stringMatching(new RegExp(`^error: RunStateError: run \\S+ is already ${run.status}; nothing to resume`))])
+      const accepting = await stargraph(["resume", run.id, "--db", local, "--accept-graph-hash", before[i]!], { cwd: work })
+      expect([accepting.code, accepting.stderr]).toEqual([2, expect.stringMatching(new RegExp(`^error: RunStateError: run \\S+ is already ${run.status}; nothing to resume`))])
+      expect(await hashOf(run.id)).toBe(before[i])
+    }
+    // The original graph still replays them.
+    writeFileSync(join(dir, "nodes.ts"), nodes)
+    for (const run of runs) {
+      const replay = await stargraph(["replay", run.id, "--db", local], { cwd: work })
+      expect(replay.stderr).not.toContain("graph-hash-mismatch")
+      expect([replay.code, replay.last]).toEqual([run.status === "done" ? 0 : 1, expect.stringMatching(/^cf_run_id=cf-/)])
+    }
+  })
+
   it("refuses an unknown run id and a finished run", async () => {
     const unknown = await stargraph(["resume", "run-nope", "--db", db], { cwd: work })
     expect(unknown.code).toBe(2)
