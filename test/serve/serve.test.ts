@@ -130,6 +130,10 @@ describe("stargraph serve: the tutorial flow", () => {
     expect(seen.body).toMatchObject({ status: "done", final_state: { message: "cli" } })
     const graphList = await call(`${server.url}/v1/graphs`)
     expect(graphList.body["graphs"].map((g: { id: string }) => g.id).sort()).toEqual(["run:approval", "run:hello-stargraph", "run:slow", "run:twoq"])
+    // Where each graph was found, relative to the served folder: never the server's absolute path.
+    const sources = Object.fromEntries(graphList.body["graphs"].map((g: { id: string; source: string | null }) => [g.id, g.source]))
+    expect(sources).toEqual({ "run:approval": "approval/graph.yaml", "run:hello-stargraph": "hello/graph.yaml", "run:slow": "slow/graph.yaml", "run:twoq": "twoq/graph.yaml" })
+    expect(JSON.stringify(graphList.body)).not.toContain(graphs)
   })
 
   it("pages 250 runs with a cursor, newest first, filtered by status and graph", async () => {
