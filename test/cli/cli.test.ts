@@ -59,7 +59,7 @@ describe("stargraph run / inspect / validate", () => {
     // A blank key (an unset $KEY) would make every later run the first one.
     const blank = await stargraph([...args.slice(0, -1), ""], { cwd: work })
     expect(blank.code).toBe(2)
-    expect(blank.stderr).toMatch(/^error: --idempotency-key: the value is empty \(fix: pass a value, or leave the flag out/)
+    expect(blank.stderr).toMatch(/^error: InputError: --idempotency-key: the value is empty \(fix: pass a value, or leave the flag out/)
     const reserved = await stargraph([...args.slice(0, -1), "trigger:abc"], { cwd: work })
     expect(reserved.code).not.toBe(0)
     expect(reserved.stderr).toMatch(/InputError: --idempotency-key: idempotency key 'trigger:abc' starts with 'trigger:', which is reserved/)
