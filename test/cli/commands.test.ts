@@ -109,6 +109,11 @@ describe("arguments and help", () => {
     const listed = root.stdout.split("\n").filter((l) => l.startsWith("  - "))
     expect(listed.map((l) => l.split(/ +/)[2])).toEqual(expect.arrayContaining([...COMMANDS, "thread", "simulate"]))
     expect(listed.find((l) => l.includes(" run ")), "a summary, not the usage").toMatch(/^ {2}- run +start a run/)
+    // Summaries in one column, at least two spaces after the longest name; one line each.
+    const listing = root.stdout.slice(root.stdout.indexOf("COMMANDS\n\n") + 10, root.stdout.indexOf("\n\nRun `stargraph"))
+    expect(listing.split("\n").every((l) => l.startsWith("  - ")), "no summary wraps").toBe(true)
+    const column = 4 + Math.max(...listed.map((l) => l.split(/ +/)[2]!.length)) + 2
+    for (const line of listed) expect(line.slice(0, column).endsWith("  ") && line[column] !== " ", line).toBe(true)
     for (const command of [...COMMANDS, "thread", "simulate"]) {
       const r = await stargraph([command, "--help"], { cwd: work })
       expect(width(r.stdout), command).toBeLessThanOrEqual(80)
