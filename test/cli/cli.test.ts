@@ -38,6 +38,32 @@ describe("stargraph run / inspect / validate", () => {
     expect(events.every((e) => e.actor === "cli" && e.run_id === runIdOf(r.last))).toBe(true)
   })
 
+  it("the timeline's columns stay apart when a node id is as long as its column, or longer", async () => {
+    const dir = join(work, "long-ids")
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(join(dir, "graph.yaml"), [
+      "ir_version: \"1.0.0\"",
+      "id: run:long-ids",
+      "state_schema: { fields: { x: { type: integer, default: 0 } } }",
+      "nodes:",
+      "  - { id: node_rev, kind: noop }",
+      "  - { id: node_review, kind: noop }",
+      "  - { id: summarise_everything, kind: noop }",
+      "edges: [{ from: node_rev, to: node_review }, { from: node_review, to: summarise_everything }]",
+      ""
+    ].join("\n"))
+    const r = await stargraph(["run", "long-ids/graph.yaml", "--checkpoint", join(work, "long-ids.sqlite")], { cwd: work })
+    expect(r.code).toBe(0)
+    const table = r.lines.slice(r.lines.findIndex((l) => /^step +node/.test(l)), r.lines.indexOf("final state:"))
+    const column = table[0]!.indexOf("status")
+    expect(table.map((l) => l.split(/ +/)[1])).toEqual(["node", "__input__", "node_rev", "node_review", "summarise_everything"])
+    // Every row's status starts under the heading, at least two spaces after the node.
+    for (const line of table) expect([line.slice(column - 2, column), line[column] !== " "], line).toEqual(["  ", true])
+    expect(r.stdout).toMatch(/\n3 +summarise_everything {2}completed +/)
+    const inspect = await stargraph(["inspect", runIdOf(r.last), "--db", join(work, "long-ids.sqlite")], { cwd: work })
+    expect(inspect.stdout).toMatch(/\n2 +node_review {2,}completed +/)
+  })
+
   it("--idempotency-key twice returns the same run id and runs the graph once", async () => {
     const local = join(work, "idem.sqlite")
     const args = ["run", "hello/graph.yaml", "--inputs", "message=once", "--checkpoint", local, "--no-summary", "--idempotency-key", "op-1234"]
