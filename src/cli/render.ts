@@ -122,7 +122,8 @@ export const timeline = (
 
 /**
  * The block printed by `stargraph run` / `resume` before the final `run_id=… status=…`
- * line; `db` is the `--db` its hints carry (see {@link dbOption}).
+ * line (the state under `final state:` for a run that ended, `state so far:` for one that
+ * stopped and can go on); `db` is the `--db` its hints carry (see {@link dbOption}).
  */
 export const summaryBlock = (
   summary: RunSummary,
@@ -132,7 +133,8 @@ export const summaryBlock = (
 ): ReadonlyArray<string> => [
   `graph ${summary.graph_id}  ${summary.graph_hash}`,
   ...timeline(run, checkpoints),
-  "final state:",
+  // A run that stopped (waiting for input, paused) goes on: its state is not final yet.
+  summary.status === "awaiting-input" || summary.status === "paused" || summary.status === "running" || summary.status === "pending" ? "state so far:" : "final state:",
   ...Object.entries(summary.final_state).map(([k, v]) => `  ${k}: ${clip(JSON.stringify(v), 120)}`),
   ...haltLines(checkpoints),
   ...waitingLines(summary, db)

@@ -141,6 +141,9 @@ describe("interrupt and cold resume", () => {
     const id = runIdOf(first.last)
     // Without the summary block, the question and how to answer it still show, on stderr.
     expect(first.stderr).toMatch(/waiting at 'review': .+\n {2}answer with: stargraph resume run-/)
+    // With it, the state of a run that stopped is the state so far, not a final one.
+    const shown = await stargraph(["run", "approval/graph.yaml", "--inputs", "request=ship it", "--checkpoint", db], { cwd: work })
+    expect([shown.code, shown.lines.includes("state so far:"), shown.lines.includes("final state:")]).toEqual([3, true, false])
     // An answer that is not JSON (a bare word) is refused with how to write each type, nothing written.
     const bare = await stargraph(["resume", id, "--db", db, "--response", "approve"], { cwd: work })
     expect(bare.code).toBe(2)
