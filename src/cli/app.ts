@@ -149,11 +149,17 @@ export const originalFlagHint = (argv: ReadonlyArray<string>): { readonly flag: 
   return { flag, ...hint(inline ?? (next !== undefined && !next.startsWith("-") ? next : undefined)) }
 }
 
-/** The parser's message for `error`, naming an unknown flag the parser blamed on another argument. */
-const parserMessage = (error: ValidationError.ValidationError, argv: ReadonlyArray<string>): string => {
-  const text = oneLine(error.error) || "invalid arguments"
+/**
+ * The parser's message for `error`, naming an unknown flag the parser blamed on another
+ * argument, and the fixes a refusal of a value carries (`invalidValue` writes them into its
+ * text as `(fix: …)`), taken out to go at the end of the line.
+ */
+const parserMessage = (error: ValidationError.ValidationError, argv: ReadonlyArray<string>): { readonly message: string; readonly fixes: ReadonlyArray<string> } => {
+  const full = oneLine(error.error) || "invalid arguments"
+  const fixes = [...full.matchAll(/ \(fix: ([^()]*)\)/g)].map((m) => m[1]!)
+  const text = full.replace(/ \(fix: [^()]*\)/g, "")
   const flag = text.startsWith("Received unknown argument") ? unknownFlag(argv) : undefined
-  return flag === undefined ? text : `Received unknown option: '${flag.split("=")[0]}'`
+  return { message: flag === undefined ? text : `Received unknown option: '${flag.split("=")[0]}'`, fixes }
 }
 
 /** The parser and its configuration, for `commands` (the root command with its handlers wrapped). */
@@ -166,20 +172,21 @@ const app = (argv: ReadonlyArray<string>, color: boolean) =>
     const empty = emptyValue(argv)
     if (empty !== undefined) {
       return Effect.zipRight(
-        Effect.withConsole(Console.error(`error: ${empty}: the value is empty (fix: pass a value, or leave ${empty === "argument" ? "it" : "the flag"} out; see ${helpHint(argv)})`), base),
+        Effect.withConsole(Console.error(`error: InputError: ${empty}: the value is empty (fix: pass a value, or leave ${empty === "argument" ? "it" : "the flag"} out; see ${helpHint(argv)})`), base),
         setExit(ExitCode.usage)
       )
     }
     return parse(commands, originalSpellings(argv)).pipe(
       Effect.withConsole(parserConsole(base, color)),
       Effect.catchIf(ValidationError.isValidationError, (error) => {
-        const message = parserMessage(error, argv)
+        // As every bad input: `error: InputError: <what> (fix: <how>)`, the help to read last.
+        const { message, fixes } = parserMessage(error, argv)
         const original = message.startsWith("Received unknown") ? originalFlagHint(argv) : undefined
         return Effect.zipRight(
           Console.error(
             original === undefined
-              ? `error: ${message} (fix: see ${helpHint(argv)})`
-              : `error: Received unknown option: '${original.flag}': ${original.message} (fix: ${original.fix}; see ${helpHint(argv)})`
+              ? `error: InputError: ${message} (fix: ${[...fixes, `see ${helpHint(argv)}`].join("; ")})`
+              : `error: InputError: Received unknown option: '${original.flag}': ${original.message} (fix: ${original.fix}; see ${helpHint(argv)})`
           ),
           setExit(ExitCode.usage)
         )

@@ -57,7 +57,7 @@ const SUMMARIES: { readonly [name: string]: string } = {
   prune: "delete runs that ended before a cutoff",
   validate: "validate a graph, print its hashes",
   simulate: "evaluate a graph's rules against fixture states, no node runs",
-  replay: "fork a counterfactual run, optionally diff it against its parent",
+  replay: "fork a counterfactual run, optionally diff it with its parent",
   serve: "serve the HTTP API and the project's triggers"
 }
 

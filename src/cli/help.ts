@@ -150,9 +150,11 @@ export const tidyHelp = (text: string): string => {
   })
   blocks = blocks.map((b) =>
     plain(b).startsWith("$ ") ? b : b.split("\n").map((line) => {
-      // A command list entry hangs under its summary, anything else under its own indent.
+      // A command list entry keeps its summary column and hangs under it; anything else hangs under its own indent.
       const entry = /^ {2}- \S+ +/.exec(plain(line))
-      return wrap(line, HELP_WIDTH, entry !== null ? entry[0].length : indentOf(line), false)
+      if (entry === null) return wrap(line, HELP_WIDTH, indentOf(line), false)
+      const column = entry[0].length
+      return entry[0] + wrap(" ".repeat(column) + plain(line).slice(column), HELP_WIDTH, column, false).slice(column)
     }).join("\n")
   )
   return blocks.join("\n\n") + trailing

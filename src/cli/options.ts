@@ -145,21 +145,29 @@ export const integer = (name: string) =>
     Options.mapEffect((text) =>
       /^(0|-?[1-9]\d*)$/.test(text) && Number.isSafeInteger(Number(text))
         ? Effect.succeed(Number(text))
-        : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name}: '${text}' is not a whole number written in decimal digits (e.g. 10)`))))
+        : Effect.fail(invalidValue(`--${name}: '${text}' is not a whole number written in decimal digits`, "write it in decimal digits, e.g. 10")))
   )
+
+/**
+ * The parser's refusal of a flag's value: what is wrong and how to fix it. The CLI prints
+ * it as every bad input is printed, `error: InputError: <message> (fix: <fix>; see … --help)`
+ * (see `parserMessage` in app.ts, which takes the fix out of the text).
+ */
+export const invalidValue = (message: string, fix: string): ValidationError.ValidationError =>
+  ValidationError.invalidValue(HelpDoc.p(`${message} (fix: ${fix})`))
 
 
 /** The check of a {@link choice} value: one of `values`, else refused naming `--name`, what it is and the values. */
 export const oneOf = <const A extends string>(name: string, values: ReadonlyArray<A>, what: string) => (text: string): Effect.Effect<A, ValidationError.ValidationError> =>
   (values as ReadonlyArray<string>).includes(text)
     ? Effect.succeed(text as A)
-    : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name}: '${text}' is not ${what}; use one of: ${values.join(", ")}`)))
+    : Effect.fail(invalidValue(`--${name}: '${text}' is not ${what}`, `use one of: ${values.join(", ")}`))
 
 /**
  * A flag taking one of `values` (`what` names them in a refusal: "a run status"). Unlike
  * `Options.choice`, whose refusal names neither the flag nor the value (`Expected one of
- * the following cases: …`), a value outside them is refused as `--name: 'x' is not …; use
- * one of: …`. The usage line shows the values (`--name a | b`) as `Options.choice` does.
+ * the following cases: …`), a value outside them is refused as `--name: 'x' is not …`
+ * with the fix `use one of: …`. The usage line shows the values (`--name a | b`) as `Options.choice` does.
  */
 export const choice = <const A extends string>(name: string, values: ReadonlyArray<A>, what: string) =>
   Options.text(name).pipe(Options.withPseudoName(values.join(" | ")), Options.mapEffect(oneOf(name, values, what)))

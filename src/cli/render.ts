@@ -83,7 +83,12 @@ export const timeline = (
   children?: (runId: string) => ChildRun | undefined,
   depth = 0
 ): ReadonlyArray<string> => {
-  const nodeWidth = Math.max(10, ...checkpoints.map((c) => c.node.length), run.waiting?.node.length ?? 0)
+  const last = checkpoints[checkpoints.length - 1]
+  const nextStep = String((last?.step ?? 0) + 1)
+  const failedAt = run.error !== null && run.error !== undefined && typeof run.error.details["nodeId"] === "string" ? run.error.details["nodeId"] : undefined
+  const nextNodes = last?.next.join(",") ?? ""
+  // As wide as the longest node shown (the rows after the last step too), and two spaces after it.
+  const nodeWidth = Math.max(10, ...checkpoints.map((c) => c.node.length), run.waiting?.node.length ?? 0, failedAt?.length ?? 0, nextNodes.length) + 1
   const lines = [`${pad("step", 5)} ${pad("node", nodeWidth)} ${pad("status", 15)} ${pad("duration", 10)} delta`]
   const nested = children === undefined || depth >= MAX_NESTING ? [] : childRunIds(run, checkpoints)
   const childLines = (step: number): ReadonlyArray<string> =>
@@ -102,24 +107,23 @@ export const timeline = (
     lines.push(`${pad(String(c.step), 5)} ${pad(c.node, nodeWidth)} ${pad(status, 15)} ${pad(`${c.duration_ms.toFixed(1)} ms`, 10)} ${formatDelta(c.delta)}${note ? `  ${note}` : ""}`)
     lines.push(...childLines(c.step))
   }
-  const last = checkpoints[checkpoints.length - 1]
-  const nextStep = String((last?.step ?? 0) + 1)
   if (run.status === "awaiting-input" && run.waiting) {
     lines.push(`${pad(String(run.waiting.step), 5)} ${pad(run.waiting.node, nodeWidth)} ${pad("awaiting-input", 15)} ${pad("-", 10)} ${run.waiting.prompt}`)
     lines.push(...childLines(run.waiting.step))
   } else if ((run.status === "failed" || run.status === "error") && run.error) {
-    const node = typeof run.error.details["nodeId"] === "string" ? run.error.details["nodeId"] : (last?.next.join(",") ?? "")
+    const node = failedAt ?? nextNodes
     lines.push(`${pad(nextStep, 5)} ${pad(node, nodeWidth)} ${pad(run.status, 15)} ${pad("-", 10)} ${clip(run.error.message, 100)}`)
   } else if (run.status !== "done" && last && last.next.length > 0) {
     const label = run.status === "running" || run.status === "paused" || run.status === "cancelled" ? run.status : "pending"
-    lines.push(`${pad(nextStep, 5)} ${pad(last.next.join(","), nodeWidth)} ${pad(label, 15)} ${pad("-", 10)}`)
+    lines.push(`${pad(nextStep, 5)} ${pad(nextNodes, nodeWidth)} ${pad(label, 15)} ${pad("-", 10)}`)
   }
   return lines
 }
 
 /**
  * The block printed by `stargraph run` / `resume` before the final `run_id=… status=…`
- * line; `db` is the `--db` its hints carry (see {@link dbOption}).
+ * line (the state under `final state:` for a run that ended, `state so far:` for one that
+ * stopped and can go on); `db` is the `--db` its hints carry (see {@link dbOption}).
  */
 export const summaryBlock = (
   summary: RunSummary,
@@ -129,7 +133,8 @@ export const summaryBlock = (
 ): ReadonlyArray<string> => [
   `graph ${summary.graph_id}  ${summary.graph_hash}`,
   ...timeline(run, checkpoints),
-  "final state:",
+  // A run that stopped (waiting for input, paused) goes on: its state is not final yet.
+  summary.status === "awaiting-input" || summary.status === "paused" || summary.status === "running" || summary.status === "pending" ? "state so far:" : "final state:",
   ...Object.entries(summary.final_state).map(([k, v]) => `  ${k}: ${clip(JSON.stringify(v), 120)}`),
   ...haltLines(checkpoints),
   ...waitingLines(summary, db)

@@ -277,7 +277,7 @@ export const open = (program: RuleProgram, restored?: FactsSnapshot, loaded?: Lo
         scratch.reset()
         const parsed = scratch.assertString(t)
         if (Either.isLeft(parsed)) return Either.left(parsed.left)
-        const fact = parsed.right ?? scratch.facts().find((f) => Clips.renderFact(f) === t)
+        const fact = parsed.right ?? scratch.facts().find((f) => Clips.renderFactReadable(f) === t)
         if (fact === undefined) return Either.right([])
         template = fact.template
         // Only the slots the pattern names are compared.
@@ -396,7 +396,7 @@ export const open = (program: RuleProgram, restored?: FactsSnapshot, loaded?: Lo
           if (slots === undefined) return Either.left(runtimeError(`rule ${rule} asserted slots that are not a JSON object: ${raw}`, "write the slots as a JSON object", rule))
           const template = text(slot(a.fact, "fact"))
           return effect(a.effect === "assert"
-            ? { _tag: "assert", rule, fact: template.trim().startsWith("(") ? template : { template, slots }, text: template.trim().startsWith("(") ? template : `(${template}${Object.entries(slots).map(([k, v]) => ` (${k} ${Clips.renderValue(Clips.fromJs(v))})`).join("")})` }
+            ? { _tag: "assert", rule, fact: template.trim().startsWith("(") ? template : { template, slots }, text: template.trim().startsWith("(") ? template : `(${template}${Object.entries(slots).map(([k, v]) => ` (${k} ${Clips.renderReadable(Clips.fromJs(v))})`).join("")})` }
             : { _tag: "retract", rule, pattern: text(slot(a.fact, "pattern")) })
         }
         // Both kinds in the order their rules fired: a compiled action after the facts asserted before it.
@@ -428,7 +428,7 @@ export const open = (program: RuleProgram, restored?: FactsSnapshot, loaded?: Lo
     assert: assertSpec,
     retract: retractPattern,
     snapshot: () => compact(engine.snapshot(), program.templates),
-    facts: () => engine.facts().map((f) => ({ id: f.id, text: Clips.renderFact(f) }))
+    facts: () => engine.facts().map((f) => ({ id: f.id, text: Clips.renderFactReadable(f) }))
   })
 }
 

@@ -72,10 +72,10 @@ export const expand = (stored: FactsSnapshot, templates: TemplateSlots): Clips.S
   globals: stored.globals ?? {}
 })
 
-/** CLIPS text of a stored fact: `(risk (value "high") ...)`. */
+/** CLIPS text of a stored fact: `(risk (value "high") ...)`, strings escaped so it reads back. */
 export const renderStored = (fact: StoredFact, templates: TemplateSlots): string => {
   const [, name, values] = fact
-  const show = (v: unknown) => Either.match(Clips.fromJson(v), { onLeft: () => JSON.stringify(v), onRight: Clips.renderValue })
+  const show = (v: unknown) => Either.match(Clips.fromJson(v), { onLeft: () => JSON.stringify(v), onRight: Clips.renderReadable })
   const slots = templates.get(name.includes("::") ? name.split("::")[1]! : name)
   if (slots === undefined) return `(${[name, ...values.map(show)].join(" ")})`
   return `(${name}${slots.map((s, i) => {

@@ -120,7 +120,9 @@ export interface ResumeOptions {
    * error names it): continue it under this graph although its hash differs. For graph
    * files that are the same but hashed differently by another Stargraph version, or a
    * change the operator means the run to continue on. The run's record takes this graph's
-   * hash (its committed steps stay as they were). Any other value changes nothing.
+   * hash when the handle starts driving it, in the same write that takes it over (its
+   * committed steps stay as they were); a resume refused (an ended run, a missing answer)
+   * stores nothing. Any other value changes nothing.
    */
   readonly acceptGraphHash?: string | undefined
   /**
@@ -599,10 +601,21 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
   const resume: Graph["resume"] = (runId, options = {}) =>
     Effect.gen(function*() {
       const { checkpointer, loop, audit } = yield* services
-      let run = yield* Effect.flatMap(checkpointer.getRun(runId), Option.match({
+      const run = yield* Effect.flatMap(checkpointer.getRun(runId), Option.match({
         onNone: () => Effect.fail(new CheckpointError({ reason: "unknown-run", runId, message: `no run '${runId}' in this checkpoint database` })),
         onSome: Effect.succeed
       }))
+      // A run that ended can never be resumed: said first, whatever graph it ran with.
+      // `error` is the runtime's failure (a checkpoint write failed, e.g. a database locked
+      // too long), not the run's: its committed steps are intact, so it resumes from them.
+      if (TERMINAL_STATUSES.has(run.status) && run.status !== "error") {
+        return yield* new RunStateError({
+          runId,
+          status: run.status,
+          operation: "resume",
+          message: `run ${runId} is already ${run.status}; nothing to resume (start a new run, or fork this one with \`stargraph replay\`)`
+        })
+      }
       // A fork on other pack versions runs (and resumes) with those versions' rules.
       const versions = forkPackVersions(run.mutation)
       if (versions !== undefined && run.graph_hash !== definition.graphHash) {
@@ -611,13 +624,13 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         ))
         if (variant.graphHash !== definition.graphHash) return yield* variant.resume(runId, options)
       }
+      let accepted = false
       if (run.graph_hash !== definition.graphHash && options.acceptGraphHash === run.graph_hash && run.graph_id === definition.id) {
         // The operator named the hash the run was started with: it goes on under this graph.
-        yield* checkpointer.updateRun(runId, { graph_hash: definition.graphHash })
-        yield* Effect.logWarning(`run ${runId}: continuing under graph hash ${definition.graphHash} (it was started with ${run.graph_hash}; accepted)`)
-        run = { ...run, graph_hash: definition.graphHash }
+        // Stored only by the take-over that drives it on (nothing when it is refused).
+        accepted = true
       }
-      if (run.graph_hash !== definition.graphHash) {
+      if (run.graph_hash !== definition.graphHash && !accepted) {
         return yield* new CheckpointError({
           reason: "graph-hash-mismatch",
           runId,
@@ -639,11 +652,6 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         })
       }
       const refuse = (message: string) => new RunStateError({ runId, status: run.status, operation: "resume", message })
-      // `error` is the runtime's failure (a checkpoint write failed, e.g. a database locked
-      // too long), not the run's: its committed steps are intact, so it resumes from them.
-      if (TERMINAL_STATUSES.has(run.status) && run.status !== "error") {
-        return yield* refuse(`run ${runId} is already ${run.status}; nothing to resume (start a new run, or fork this one with \`stargraph replay\`)`)
-      }
       const deadline = run.waiting?.deadline
       const timedOut = deadline !== undefined && (yield* Clock.currentTimeMillis) >= Date.parse(deadline)
       // Waiting for a child run that was answered directly: nothing to ask any more.
@@ -725,7 +733,8 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         onCallerFiber: options.onCallerFiber,
         cancelledWith: options.cancelledWith,
         parentCommits: options.parentCommits,
-        startedBefore: options.startedBefore
+        startedBefore: options.startedBefore,
+        graphHashAccepted: accepted
       })
       // A child run answered directly (not through its parent) that asks again: the runs
       // waiting on it show its new question.

@@ -87,6 +87,8 @@ export interface GraphRunOptions {
   readonly parentCommits?: boolean | undefined
   /** The run had started before the queue claim that hands it over (see `ResumeOptions.startedBefore`). */
   readonly startedBefore?: boolean | undefined
+  /** The run goes on under this graph, started with another (see `DriveInput.graphHashAccepted`). */
+  readonly graphHashAccepted?: boolean | undefined
 }
 
 /** Build a run handle (no I/O). */
@@ -186,7 +188,8 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
           parentCommits: options.parentCommits,
           replay: options.replay,
           actor: options.actor,
-          startedBefore: options.startedBefore
+          startedBefore: options.startedBefore,
+          graphHashAccepted: options.graphHashAccepted
         }).pipe(
           Effect.tapError((error) => (error instanceof CheckpointError ? broke(error) : Effect.void)),
           // A defect of the runtime itself: the run is marked `error` (not left `running`), then the defect goes on.

@@ -38,3 +38,16 @@ export const closestName = (name: string, candidates: ReadonlyArray<string>): st
   }
   return best !== undefined && best.distance <= 2 && best.distance * 2 < name.length ? best.name : undefined
 }
+
+/**
+ * The allowed value `value` was most likely meant as: {@link closestName}, else the one
+ * allowed value it begins (`int` → `integer`, at least three characters). Undefined when
+ * none is that close, or `value` is itself allowed.
+ */
+export const closestChoice = (value: string, allowed: ReadonlyArray<string>): string | undefined => {
+  const close = closestName(value, allowed)
+  if (close !== undefined || allowed.includes(value) || value.length < 3) return close
+  const folded = value.toLowerCase()
+  const starts = allowed.filter((a) => a.toLowerCase().startsWith(folded))
+  return starts.length === 1 ? starts[0] : undefined
+}

@@ -7,7 +7,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as YAML from "yaml"
 import { IRValidationError } from "../errors.js"
-import { closestName } from "./didYouMean.js"
+import { closestChoice, closestName } from "./didYouMean.js"
 import { MAX_IR_DEPTH, MAX_YAML_ALIASES, maxGraphBytes } from "./limits.js"
 import { ConditionalEdge, EdgeSpec, FlatField, FlatType, IRDocument, RouterEdge, StaticEdge } from "./schema.js"
 
@@ -72,7 +72,7 @@ const unknownFieldFix = (field: string, known: ReadonlyArray<string>): string =>
     : `remove the unknown field '${field}' (unknown fields are rejected)`
 }
 
-const fixFor = (message: string, path: ReadonlyArray<PropertyKey>, choices: ReadonlyArray<string> = []): string => {
+const fixFor = (message: string, path: ReadonlyArray<PropertyKey>, choices: ReadonlyArray<string> = [], actual?: string): string => {
   if (message.includes("is unexpected")) return unknownFieldFix(String(path[path.length - 1]), expectedFields(message))
   if (message.includes("is missing")) return `add the required field '${String(path[path.length - 1])}'`
   if (path[0] === "rules" && path[2] === "then" && path[path.length - 1] === "kind") {
@@ -83,7 +83,10 @@ const fixFor = (message: string, path: ReadonlyArray<PropertyKey>, choices: Read
   if (formatPath(path) === "checkpoints.store") {
     return "write store: \"sqlite:./runs.sqlite\" or store: \"postgres://user@host:5432/database\" (leave the password out of the graph: PGPASSWORD, or set STARGRAPH_DB instead)"
   }
-  if (choices.length > 0) return `use one of: ${choices.join(", ")}`
+  if (choices.length > 0) {
+    const meant = actual !== undefined ? closestChoice(actual, choices) : undefined
+    return `${meant !== undefined ? `did you mean '${meant}'? ` : ""}use one of: ${choices.join(", ")}`
+  }
   return "correct the value to match the expected type shown"
 }
 
@@ -246,8 +249,22 @@ export const decodeError = (source: IRSource, error: ParseResult.ParseError, pre
   // (Counted by path: a union reports one issue per form at the same path.)
   const others = new Set(issues.map((issue) => [...prefix, ...issue.path]).filter((at) => sectionOf(at) !== sectionOf(path)).map(formatPath)).size
   const more = others > 0 ? ` (and ${others} more issue${others > 1 ? "s" : ""} elsewhere)` : ""
-  const message = (first?.message ?? "invalid IR") + more
-  return irError(source, path, message, fixFor(first?.message ?? "", path, literalChoices(issues)))
+  const choices = literalChoices(issues)
+  // A value outside a union of literals: every allowed value, not only the first the union tried.
+  const actual = choices.length > 1 ? /, actual (.+)$/s.exec(first?.message ?? "")?.[1] : undefined
+  const message = (actual !== undefined ? `Expected one of ${choices.map((c) => JSON.stringify(c)).join(", ")}, actual ${actual}` : first?.message ?? "invalid IR") + more
+  return irError(source, path, message, fixFor(first?.message ?? "", path, choices, actualString(actual)))
+}
+
+/** The string a decoder's `actual "…"` quotes, if it quotes one. */
+const actualString = (actual: string | undefined): string | undefined => {
+  if (actual === undefined || !actual.startsWith("\"")) return undefined
+  try {
+    const value: unknown = JSON.parse(actual)
+    return typeof value === "string" ? value : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /**

@@ -108,6 +108,12 @@ export interface DriveInput {
    * so only the caller, which read it before claiming, knows.
    */
   readonly startedBefore?: boolean | undefined
+  /**
+   * The operator accepted that the run goes on under this graph although it was started
+   * with another (`ResumeOptions.acceptGraphHash`): the take-over that drives it on stores
+   * this graph's hash, in the same write (a resume refused before it stores nothing).
+   */
+  readonly graphHashAccepted?: boolean | undefined
 }
 
 const NO_ANSWERS: ReadonlyArray<unknown> = []
@@ -583,7 +589,8 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           : waitingAtStart?.kind === "breakpoint"
           ? { ...waitingAtStart, given: waitingAtStart.given ?? { value: null, actor } }
           : null,
-        error: null
+        error: null,
+        ...(input.graphHashAccepted === true && run.graph_hash !== graph.graphHash ? { graph_hash: graph.graphHash } : {})
       }
       // Also from the step it was read at: a previous owner that committed a step since (it
       // woke up from a stall before its run was taken over) keeps the run, and a stopped run
@@ -601,6 +608,9 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
             ? `run ${run.run_id} changed since it was read: its state was edited (step ${read.last_step}, read at step ${input.checkpoint.step}); nothing was done here: resume it again`
             : `run ${run.run_id} changed since it was read (${run.status} then, ${seen} now): another process took it over first; nothing was done here`
         })
+      }
+      if (patch.graph_hash !== undefined) {
+        yield* Effect.logWarning(`run ${run.run_id}: continuing under graph hash ${patch.graph_hash} (it was started with ${run.graph_hash}; accepted)`)
       }
       run = { ...run, ...patch }
       yield* input.setStatus("running")

@@ -4,7 +4,7 @@
  * as `stargraph.yaml`, are skipped; a broken graph file is a loud error).
  */
 import { readdirSync, readFileSync, statSync } from "node:fs"
-import { extname, join, resolve } from "node:path"
+import { basename, extname, join, relative, resolve, sep } from "node:path"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -18,19 +18,26 @@ export interface GraphRegistryShape {
   readonly get: (graphId: string) => Effect.Effect<Graph.Graph, SchedulerError>
   /** Every graph, by id. */
   readonly list: () => ReadonlyArray<Graph.Graph>
+  /**
+   * Where a graph came from, as a client may be told it: its file's path relative to the
+   * folder it was found under (`approval/graph.yaml`), or its file's name when it was
+   * given as a file; null for a graph built in code. Never the server's absolute path.
+   */
+  readonly shownSource: (graph: Graph.Graph) => string | null
 }
 
 /** The GraphRegistry service tag. */
 export class GraphRegistry extends Context.Tag("stargraph/GraphRegistry")<GraphRegistry, GraphRegistryShape>() {}
 
 /**
- * A registry over the given graphs; two graphs with one id are refused. A graph whose
- * nodes need services (`Graph<R>`, from `Graph.make` with Effect modules) is taken too:
- * its runs are driven by the scheduler or server, so those services must be in the
+ * A registry over the given graphs; two graphs with one id are refused. `shown` gives, by
+ * graph file (resolved), how `shownSource` names it (by default: the file's name). A graph
+ * whose nodes need services (`Graph<R>`, from `Graph.make` with Effect modules) is taken
+ * too: its runs are driven by the scheduler or server, so those services must be in the
  * Layer that builds them (a missing one fails the node with a `NodeExecutionError`
  * naming it).
  */
-export const make = (graphs: Iterable<Graph.Graph<unknown>>): Effect.Effect<GraphRegistryShape, SchedulerError> =>
+export const make = (graphs: Iterable<Graph.Graph<unknown>>, shown: ReadonlyMap<string, string> = new Map()): Effect.Effect<GraphRegistryShape, SchedulerError> =>
   Effect.gen(function*() {
     const byId = new Map<string, Graph.Graph>()
     for (const given of graphs) {
@@ -60,7 +67,8 @@ export const make = (graphs: Iterable<Graph.Graph<unknown>>): Effect.Effect<Grap
           })
         )
       },
-      list: () => [...byId.values()]
+      list: () => [...byId.values()],
+      shownSource: (graph) => (graph.source === undefined ? null : shown.get(resolve(graph.source)) ?? basename(graph.source))
     }
   })
 
@@ -103,10 +111,17 @@ export const load = (
             fix: "pass existing graph files or folders"
           })
       }))
-    // A file named twice (directly and through its folder) is one graph.
-    const files = [...new Set(found.flat().map((f) => resolve(f)))]
-    const graphs = yield* Effect.forEach(files, (file) => Graph.load(file, options))
-    return yield* make(graphs)
+    // A file named twice (directly and through its folder) is one graph, shown as first found.
+    const shown = new Map<string, string>()
+    found.forEach((files, i) => {
+      const root = resolve(paths[i]!)
+      for (const file of files) {
+        const full = resolve(file)
+        if (!shown.has(full)) shown.set(full, full === root ? basename(full) : relative(root, full).split(sep).join("/"))
+      }
+    })
+    const graphs = yield* Effect.forEach([...shown.keys()], (file) => Graph.load(file, options))
+    return yield* make(graphs, shown)
   })
 
 /** A registry Layer over the given graphs (see {@link make}). */

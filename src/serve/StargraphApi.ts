@@ -173,7 +173,9 @@ export const GraphView = Schema.Struct({
   description: Schema.NullOr(Schema.String),
   graph_hash: Schema.String,
   runtime_hash: Schema.String,
-  source: Schema.NullOr(Schema.String),
+  source: Schema.NullOr(Schema.String).annotations({
+    description: "the graph's file relative to the folder the server found it under (its file name when it was given as a file); null for a graph built in code. Never an absolute path"
+  }),
   nodes: Schema.Array(Schema.String)
 }).annotations({ identifier: "GraphView" })
 

@@ -127,7 +127,8 @@ export const graphsLayer = HttpApiBuilder.group(StargraphApi, "graphs", (handler
           description: g.ir.description ?? null,
           graph_hash: g.graphHash,
           runtime_hash: g.runtimeHash,
-          source: g.source ?? null,
+          // Where it was found, relative to the served folder: not the server's absolute path.
+          source: registry.shownSource(g),
           nodes: g.ir.nodes.map((n) => n.id)
         }))
       }))

@@ -58,6 +58,7 @@ import { metricsRouteLayer } from "./metricsRoute.js"
 import { openApiDocument } from "./openapi.js"
 import { apiRoutes, type RouteInfo, routeMethods, routeNamer, routeTemplate, triggerRouteInfo } from "./routes.js"
 import { StargraphApi } from "./StargraphApi.js"
+import { closestName } from "../ir/didYouMean.js"
 
 /** How to run the server. */
 
@@ -497,8 +498,11 @@ const FIELD_FIXES: ReadonlyMap<string, string> = new Map([
   ["skip_failed", "send \"skip_failed\": true (with \"thread_id\") to pass over the thread's failed and cancelled runs, or leave it out"]
 ])
 
-/** The API's own decode failure as an `InputError` naming the field. */
-const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError) => {
+/**
+ * The API's own decode failure as an `InputError` naming the field; `body` (the request's
+ * JSON, when it has one) tells which fields an object with an unknown one already has.
+ */
+const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError, body?: unknown) => {
   const issue = failure.issues[0]
   // A union of literals (a status) reports one issue per member at the same path: list them all.
   const at = JSON.stringify(issue?.path ?? [])
@@ -508,12 +512,24 @@ const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError) => {
   }))]
   const actual = issue === undefined ? undefined : /, actual (.*)$/.exec(issue.message)?.[1]
   const field = issue && issue.path.length > 0 ? issue.path.map(String).join(".") : "body"
+  // An unknown body field: the known one it is a misspelling of, else remove it.
+  const unexpected = issue !== undefined && issue.path.length > 0 && issue.message.startsWith("is unexpected")
+  const name = String(issue?.path[issue.path.length - 1] ?? "")
+  const known = unexpected ? [...issue.message.slice(issue.message.indexOf("expected:")).matchAll(/"([^"]*)"/g)].map((m) => m[1]!) : []
+  // Or the one field the object lacks: `{"answer": …}` for `{"response": …}`.
+  const holder = unexpected ? issue.path.slice(0, -1).reduce<unknown>((at, key) => (typeof at === "object" && at !== null ? (at as Record<PropertyKey, unknown>)[key] : undefined), body) : undefined
+  const lacking = typeof holder === "object" && holder !== null ? known.filter((k) => !(k in holder)) : []
+  const meant = unexpected ? closestName(name, known) ?? (lacking.length === 1 ? lacking[0] : undefined) : undefined
   return new InputError({
     field,
     message: choices.length > 1 ? `Expected one of ${choices.join(" | ")}, actual ${actual ?? "?"}` : issue?.message ?? failure.message,
     fix: choices.length > 1
       ? `use one of: ${choices.map((c) => c.slice(1, -1)).join(", ")}`
-      : FIELD_FIXES.get(field) ?? "see /openapi.json for this route's parameters and body"
+      : FIELD_FIXES.get(field) ?? (meant !== undefined
+        ? `did you mean '${meant}'? rename '${name}' to '${meant}' (unknown fields are refused)`
+        : unexpected
+        ? `remove the unknown field '${name}' (unknown fields are refused)`
+        : "see /openapi.json for this route's parameters and body")
   })
 }
 
@@ -525,7 +541,14 @@ const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError) => {
 const decodeErrorsLayer = HttpApiBuilder.middleware(StargraphApi, (app) =>
   Effect.catchAllCause(app, (cause) => {
     const failure: Option.Option<unknown> = Cause.failureOption(cause)
-    if (Option.isSome(failure) && failure.value instanceof HttpApiError.HttpApiDecodeError) return Effect.fail(inputErrorOf(failure.value))
+    if (Option.isSome(failure) && failure.value instanceof HttpApiError.HttpApiDecodeError) {
+      const decode = failure.value
+      // The body was read (and kept) to be decoded: read again here, it is not read twice.
+      return Effect.flatMap(
+        Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => Effect.orElseSucceed(request.json, () => undefined)),
+        (body) => Effect.fail(inputErrorOf(decode, body))
+      )
+    }
     if (Option.isSome(failure) && isStargraphError(failure.value) && statusOf(failure.value) === 500) {
       return Effect.zipRight(Effect.logError(`request failed: ${failure.value._tag}`, cause), Effect.failCause(cause))
     }

@@ -38,6 +38,32 @@ describe("stargraph run / inspect / validate", () => {
     expect(events.every((e) => e.actor === "cli" && e.run_id === runIdOf(r.last))).toBe(true)
   })
 
+  it("the timeline's columns stay apart when a node id is as long as its column, or longer", async () => {
+    const dir = join(work, "long-ids")
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(join(dir, "graph.yaml"), [
+      "ir_version: \"1.0.0\"",
+      "id: run:long-ids",
+      "state_schema: { fields: { x: { type: integer, default: 0 } } }",
+      "nodes:",
+      "  - { id: node_rev, kind: noop }",
+      "  - { id: node_review, kind: noop }",
+      "  - { id: summarise_everything, kind: noop }",
+      "edges: [{ from: node_rev, to: node_review }, { from: node_review, to: summarise_everything }]",
+      ""
+    ].join("\n"))
+    const r = await stargraph(["run", "long-ids/graph.yaml", "--checkpoint", join(work, "long-ids.sqlite")], { cwd: work })
+    expect(r.code).toBe(0)
+    const table = r.lines.slice(r.lines.findIndex((l) => /^step +node/.test(l)), r.lines.indexOf("final state:"))
+    const column = table[0]!.indexOf("status")
+    expect(table.map((l) => l.split(/ +/)[1])).toEqual(["node", "__input__", "node_rev", "node_review", "summarise_everything"])
+    // Every row's status starts under the heading, at least two spaces after the node.
+    for (const line of table) expect([line.slice(column - 2, column), line[column] !== " "], line).toEqual(["  ", true])
+    expect(r.stdout).toMatch(/\n3 +summarise_everything {2}completed +/)
+    const inspect = await stargraph(["inspect", runIdOf(r.last), "--db", join(work, "long-ids.sqlite")], { cwd: work })
+    expect(inspect.stdout).toMatch(/\n2 +node_review {2,}completed +/)
+  })
+
   it("--idempotency-key twice returns the same run id and runs the graph once", async () => {
     const local = join(work, "idem.sqlite")
     const args = ["run", "hello/graph.yaml", "--inputs", "message=once", "--checkpoint", local, "--no-summary", "--idempotency-key", "op-1234"]
@@ -59,7 +85,7 @@ describe("stargraph run / inspect / validate", () => {
     // A blank key (an unset $KEY) would make every later run the first one.
     const blank = await stargraph([...args.slice(0, -1), ""], { cwd: work })
     expect(blank.code).toBe(2)
-    expect(blank.stderr).toMatch(/^error: --idempotency-key: the value is empty \(fix: pass a value, or leave the flag out/)
+    expect(blank.stderr).toMatch(/^error: InputError: --idempotency-key: the value is empty \(fix: pass a value, or leave the flag out/)
     const reserved = await stargraph([...args.slice(0, -1), "trigger:abc"], { cwd: work })
     expect(reserved.code).not.toBe(0)
     expect(reserved.stderr).toMatch(/InputError: --idempotency-key: idempotency key 'trigger:abc' starts with 'trigger:', which is reserved/)
@@ -115,6 +141,9 @@ describe("interrupt and cold resume", () => {
     const id = runIdOf(first.last)
     // Without the summary block, the question and how to answer it still show, on stderr.
     expect(first.stderr).toMatch(/waiting at 'review': .+\n {2}answer with: stargraph resume run-/)
+    // With it, the state of a run that stopped is the state so far, not a final one.
+    const shown = await stargraph(["run", "approval/graph.yaml", "--inputs", "request=ship it", "--checkpoint", db], { cwd: work })
+    expect([shown.code, shown.lines.includes("state so far:"), shown.lines.includes("final state:")]).toEqual([3, true, false])
     // An answer that is not JSON (a bare word) is refused with how to write each type, nothing written.
     const bare = await stargraph(["resume", id, "--db", db, "--response", "approve"], { cwd: work })
     expect(bare.code).toBe(2)
@@ -140,6 +169,45 @@ describe("interrupt and cold resume", () => {
       expect(json.status).toBe("awaiting-input")
     } finally {
       writeFileSync(file, original)
+    }
+  })
+
+  it("refuses to resume a failed or done run for its status, not its hash, and a refused --accept-graph-hash stores nothing", async () => {
+    const dir = join(work, "ended")
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(join(dir, "graph.yaml"), [
+      "ir_version: \"1.0.0\"",
+      "id: run:ended",
+      "state_schema: { fields: { message: { type: string }, out: { type: string } } }",
+      "nodes:",
+      "  - { id: work, kind: function, module: ./nodes.ts, export: work }",
+      "edges: []",
+      ""
+    ].join("\n"))
+    const nodes = "export const work = (s: { message: string }) => {\n  if (s.message === \"fail\") throw new Error(\"boom\")\n  return { out: s.message }\n}\n"
+    writeFileSync(join(dir, "nodes.ts"), nodes)
+    const local = join(work, "ended.sqlite")
+    const failed = await stargraph(["run", "ended/graph.yaml", "--inputs", "message=fail", "--checkpoint", local, "--no-summary"], { cwd: work })
+    const done = await stargraph(["run", "ended/graph.yaml", "--inputs", "message=ok", "--checkpoint", local, "--no-summary"], { cwd: work })
+    const runs = [{ id: runIdOf(failed.last), status: "failed" }, { id: runIdOf(done.last), status: "done" }]
+    const hashOf = async (id: string) =>
+      (JSON.parse((await stargraph(["inspect", id, "--db", local, "--json"], { cwd: work })).stdout) as { graph_hash: string }).graph_hash
+    const before = await Promise.all(runs.map((r) => hashOf(r.id)))
+    // The node module changes: so does the graph's hash.
+    writeFileSync(join(dir, "nodes.ts"), `${nodes}// edited\n`)
+    for (const [i, run] of runs.entries()) {
+      const plain = await stargraph(["resume", run.id, "--db", local], { cwd: work })
+      expect([plain.code, plain.stderr]).toEqual([2, expect.stringMatching(new RegExp(`^error: RunStateError: run \\S+ is already ${run.status}; nothing to resume`))])
+      const accepting = await stargraph(["resume", run.id, "--db", local, "--accept-graph-hash", before[i]!], { cwd: work })
+      expect([accepting.code, accepting.stderr]).toEqual([2, expect.stringMatching(new RegExp(`^error: RunStateError: run \\S+ is already ${run.status}; nothing to resume`))])
+      expect(await hashOf(run.id)).toBe(before[i])
+    }
+    // The original graph still replays them.
+    writeFileSync(join(dir, "nodes.ts"), nodes)
+    for (const run of runs) {
+      const replay = await stargraph(["replay", run.id, "--db", local], { cwd: work })
+      expect(replay.stderr).not.toContain("graph-hash-mismatch")
+      expect([replay.code, replay.last]).toEqual([run.status === "done" ? 0 : 1, expect.stringMatching(/^cf_run_id=cf-/)])
     }
   })
 

@@ -35,18 +35,22 @@ describe("arguments and help", () => {
       const r = await stargraph(args, { cwd: work })
       expect({ args, code: r.code, stdout: r.stdout }).toEqual({ args, code: 2, stdout: "" })
       expect(r.stderr.trim().split("\n"), args.join(" ")).toHaveLength(1)
-      expect(r.stderr).toMatch(/^error: .+ \(fix: see stargraph .*--help\)\n$/)
+      expect(r.stderr).toMatch(/^error: InputError: .+ \(fix: (.+; )?see stargraph .*--help\)\n$/)
       expect(hasAnsi(r.stderr)).toBe(false)
     }
     // A value outside a flag's choices names the flag, the value and the choices.
     expect((await stargraph(["list", "--status", "finished"], { cwd: work })).stderr).toBe(
-      "error: --status: 'finished' is not a run status; use one of: pending, running, paused, awaiting-input, done, cancelled, error, failed (fix: see stargraph list --help)\n"
+      "error: InputError: --status: 'finished' is not a run status (fix: use one of: pending, running, paused, awaiting-input, done, cancelled, error, failed; see stargraph list --help)\n"
     )
     expect((await stargraph(["prune", "--before", "1d", "--status", "done", "--status", "error"], { cwd: work })).stderr).toBe(
-      "error: --status: 'error' is not a status prune deletes; use one of: done, failed, cancelled (fix: see stargraph prune --help)\n"
+      "error: InputError: --status: 'error' is not a status prune deletes (fix: use one of: done, failed, cancelled; see stargraph prune --help)\n"
+    )
+    // Two refusals at once (a missing flag and a bad value): one line, the fixes at its end.
+    expect((await stargraph(["prune", "--status", "finished"], { cwd: work })).stderr).toBe(
+      "error: InputError: Expected to find option: '--before' --status: 'finished' is not a status prune deletes (fix: use one of: done, failed, cancelled; see stargraph prune --help)\n"
     )
     expect((await stargraph(["serve", "--synchronous", "OFF"], { cwd: work })).stderr).toBe(
-      "error: --synchronous: 'OFF' is not a SQLite synchronous mode; use one of: FULL, NORMAL (fix: see stargraph serve --help)\n"
+      "error: InputError: --synchronous: 'OFF' is not a SQLite synchronous mode (fix: use one of: FULL, NORMAL; see stargraph serve --help)\n"
     )
   })
 
@@ -54,14 +58,14 @@ describe("arguments and help", () => {
     for (const [args, flag] of [[["serve", "--trusted-proxy", ""], "--trusted-proxy"], [["list", "--db="], "--db"], [["run", ""], "argument"]] as const) {
       const r = await stargraph([...args], { cwd: work })
       expect([r.code, r.stdout]).toEqual([2, ""])
-      expect(r.stderr).toBe(`error: ${flag}: the value is empty (fix: pass a value, or leave ${flag === "argument" ? "it" : "the flag"} out; see stargraph ${args[0]} --help)\n`)
+      expect(r.stderr).toBe(`error: InputError: ${flag}: the value is empty (fix: pass a value, or leave ${flag === "argument" ? "it" : "the flag"} out; see stargraph ${args[0]} --help)\n`)
     }
   })
 
   it("an integer flag takes decimal digits only: hex, exponents and fractions are refused naming the flag", async () => {
     for (const [args, flag, value] of [[["list", "--limit", "0x10"], "--limit", "0x10"], [["inspect", "run-x", "--step", "1e1"], "--step", "1e1"], [["serve", "--port", "80.0"], "--port", "80.0"], [["serve", "--port", "-0"], "--port", "-0"]] as const) {
       const r = await stargraph([...args], { cwd: work })
-      expect([r.code, r.stdout, r.stderr]).toEqual([2, "", `error: ${flag}: '${value}' is not a whole number written in decimal digits (e.g. 10) (fix: see stargraph ${args[0]} --help)\n`])
+      expect([r.code, r.stdout, r.stderr]).toEqual([2, "", `error: InputError: ${flag}: '${value}' is not a whole number written in decimal digits (fix: write it in decimal digits, e.g. 10; see stargraph ${args[0]} --help)\n`])
     }
   })
 
@@ -71,7 +75,7 @@ describe("arguments and help", () => {
       expect({ args, code: r.code, stderr: r.stderr }).toEqual({
         args,
         code: 2,
-        stderr: `error: Received unknown option: '${args[args.length - 2]!.split("=")[0]}' (fix: see stargraph run --help)\n`
+        stderr: `error: InputError: Received unknown option: '${args[args.length - 2]!.split("=")[0]}' (fix: see stargraph run --help)\n`
       })
     }
     // A value that looks like a flag, after a flag that takes one, is not blamed.
@@ -105,6 +109,11 @@ describe("arguments and help", () => {
     const listed = root.stdout.split("\n").filter((l) => l.startsWith("  - "))
     expect(listed.map((l) => l.split(/ +/)[2])).toEqual(expect.arrayContaining([...COMMANDS, "thread", "simulate"]))
     expect(listed.find((l) => l.includes(" run ")), "a summary, not the usage").toMatch(/^ {2}- run +start a run/)
+    // Summaries in one column, at least two spaces after the longest name; one line each.
+    const listing = root.stdout.slice(root.stdout.indexOf("COMMANDS\n\n") + 10, root.stdout.indexOf("\n\nRun `stargraph"))
+    expect(listing.split("\n").every((l) => l.startsWith("  - ")), "no summary wraps").toBe(true)
+    const column = 4 + Math.max(...listed.map((l) => l.split(/ +/)[2]!.length)) + 2
+    for (const line of listed) expect(line.slice(0, column).endsWith("  ") && line[column] !== " ", line).toBe(true)
     for (const command of [...COMMANDS, "thread", "simulate"]) {
       const r = await stargraph([command, "--help"], { cwd: work })
       expect(width(r.stdout), command).toBeLessThanOrEqual(80)

@@ -226,9 +226,9 @@ describe("the original's first-graph tutorial: inspect with its database path, -
     expect(pruned.code).toBe(0)
     const stream = await stargraph(["inspect", runId, "--log-file", "./.stargraph/audit.jsonl"], { cwd: dir })
     expect([stream.code, stream.stdout, stream.stderr]).toEqual([2, "",
-      "error: Received unknown option: '--log-file': inspect reads the run from its checkpoint database (--db), not from an audit log (the original's --log-file stream mode) (fix: the audit log holds one JSON event a line, each with its run_id: grep -F '\"run_id\":\"<run_id>\"' ./.stargraph/audit.jsonl prints the run's events; see stargraph inspect --help)\n"])
+      "error: InputError: Received unknown option: '--log-file': inspect reads the run from its checkpoint database (--db), not from an audit log (the original's --log-file stream mode) (fix: the audit log holds one JSON event a line, each with its run_id: grep -F '\"run_id\":\"<run_id>\"' ./.stargraph/audit.jsonl prints the run's events; see stargraph inspect --help)\n"])
     const respondServer = await stargraph(["respond", runId, "--response", "1", "--server", "http://localhost:8000"], { cwd: dir })
-    expect(respondServer.stderr).toMatch(/^error: Received unknown option: '--server': respond answers the run in this process, on its checkpoint database \(--db\)/)
+    expect(respondServer.stderr).toMatch(/^error: InputError: Received unknown option: '--server': respond answers the run in this process, on its checkpoint database \(--db\)/)
 
     // --diff N M: the facts added and removed between two steps, as the original prints them.
     const diff = await stargraph(["inspect", runId, "--diff", "1", "2"], { cwd: dir })

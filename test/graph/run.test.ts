@@ -381,6 +381,38 @@ describe("Graph / GraphRun", () => {
     expect(outcome.record.graph_hash).toBe(outcome.edited.graphHash)
   })
 
+  it("refuses to resume an ended run for its status before its hash, and an accepted hash it refuses is not stored", async () => {
+    const ir = counterIR({ nodes: [{ id: "a", kind: "function", module: "m", export: "inc" }, { id: "b", kind: "function", module: "m", export: "boom" }, { id: "c", kind: "noop" }] })
+    const asking = counterIR({ nodes: [{ id: "a", kind: "interrupt", prompt: "?", response_field: "label" }, { id: "b", kind: "noop" }, { id: "c", kind: "noop" }] })
+    const outcome = await run(Effect.gen(function*() {
+      const checkpointer = yield* Checkpointer
+      const original = yield* Graph.make(ir, { modules })
+      const failed = yield* Effect.flatMap(original.start(), (r) => Effect.either(r.start()))
+      const failedId = Either.isLeft(failed) ? (yield* checkpointer.listRuns({ limit: 1 })).runs[0]!.run_id : ""
+      const doneGraph = yield* Graph.make(counterIR(), { modules })
+      const done = yield* Effect.flatMap(doneGraph.start(), (r) => r.start())
+      const waitingGraph = yield* Graph.make(asking)
+      const waiting = yield* Effect.flatMap(waitingGraph.start(), (r) => r.start())
+      const edited = yield* Graph.make({ ...ir, description: "edited" }, { modules })
+      const editedDone = yield* Graph.make({ ...counterIR(), description: "edited" }, { modules })
+      const editedWaiting = yield* Graph.make({ ...asking, description: "edited" })
+      const refusals = [
+        yield* Effect.flip(edited.resume(failedId)),
+        yield* Effect.flip(edited.resume(failedId, { acceptGraphHash: original.graphHash })),
+        yield* Effect.flip(editedDone.resume(done.run_id)),
+        yield* Effect.flip(editedDone.resume(done.run_id, { acceptGraphHash: doneGraph.graphHash })),
+        // Refused for another reason (no answer): the hash is not stored either.
+        yield* Effect.flip(editedWaiting.resume(waiting.run_id, { acceptGraphHash: waitingGraph.graphHash }))
+      ]
+      const hashes = yield* Effect.forEach([failedId, done.run_id, waiting.run_id], (id) => Effect.map(checkpointer.getRun(id), (r) => Option.getOrThrow(r).graph_hash))
+      return { refusals, hashes, expected: [original.graphHash, doneGraph.graphHash, waitingGraph.graphHash] }
+    }))
+    expect(outcome.refusals.map((e) => e._tag)).toEqual(["RunStateError", "RunStateError", "RunStateError", "RunStateError", "RunStateError"])
+    expect(outcome.refusals[0]!.message).toContain("is already failed; nothing to resume")
+    expect(outcome.refusals[2]!.message).toContain("is already done; nothing to resume")
+    expect(outcome.hashes).toEqual(outcome.expected)
+  })
+
   it("cancels a running run between steps", async () => {
     const summary = await run(Effect.gen(function*() {
       const graph = yield* Graph.make(counterIR({

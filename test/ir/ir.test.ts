@@ -181,7 +181,24 @@ nodes:
   it("a value outside a choice of literals gets every choice as its fix", () => {
     const error = irErrorOf(base.replace("reducer: add", "reducer: addd"))
     expect(error.path).toBe("state_schema.fields.n.reducer")
-    expect(error.fix).toMatch(/^use one of: replace, append, add/)
+    expect(error.fix).toBe("did you mean 'add'? use one of: replace, append, add, merge, messages")
+  })
+
+  it("a value outside a choice of literals is named with every allowed value, and the one it is close to", () => {
+    const reducer = irErrorOf(base.replace("reducer: add", "reducer: appnd"))
+    expect(reducer).toMatchObject({
+      path: "state_schema.fields.n.reducer",
+      message: "Expected one of \"replace\", \"append\", \"add\", \"merge\", \"messages\", actual \"appnd\"",
+      fix: "did you mean 'append'? use one of: replace, append, add, merge, messages"
+    })
+    const type = irErrorOf(base.replace("type: integer", "type: int"))
+    expect(type).toMatchObject({
+      path: "state_schema.fields.n.type",
+      message: "Expected one of \"string\", \"integer\", \"number\", \"boolean\", \"object\", \"array\", \"any\", actual \"int\"",
+      fix: "did you mean 'integer'? use one of: string, integer, number, boolean, object, array, any"
+    })
+    // Nothing close: the values alone.
+    expect(irErrorOf(base.replace("type: integer", "type: widget")).fix).toBe("use one of: string, integer, number, boolean, object, array, any")
   })
 
   it("an unknown rule action kind gets the list of actions as its fix", () => {

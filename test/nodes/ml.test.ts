@@ -676,7 +676,7 @@ describe("ml node: bad input", () => {
     await expectIR(noInput, "nodes[0].input_field", /'x' is not a declared state field \(the default\)/)
     await expectIR(linearNode({ outputs: { other: "score" } }), "nodes[0].outputs.other", /undeclared state field 'other'/)
     await expectIR(linearNode({ runtime: "xgboost", execution: "worker" }), "nodes[0].execution", /applies to runtime: onnx/)
-    await expectIR(linearNode({ execution: "gpu" }), "nodes[0].execution", /Expected "auto"/)
+    await expectIR(linearNode({ execution: "gpu" }), "nodes[0].execution", /Expected one of "auto", /)
     const unknownField = await buildError(ir({ config: { ...linearNode(), batch: 4 } }))
     expect(unknownField).toMatchObject({ _tag: "IRValidationError", path: "nodes[0].config.batch" })
   })

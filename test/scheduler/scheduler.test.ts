@@ -333,6 +333,12 @@ describe("GraphRegistry", () => {
     const hello = join(import.meta.dirname, "..", "..", "examples", "hello")
     const registry = await Effect.runPromise(GraphRegistry.load([hello, join(hello, "graph.yaml"), join(import.meta.dirname, "..", "..", "examples", "triggers")]))
     expect(registry.list().map((g) => g.id)).toEqual(["run:hello-stargraph"])
+    // Shown relative to the folder it was found under (first found), or by its name when given as a file.
+    expect(registry.shownSource(registry.list()[0]!)).toBe("graph.yaml")
+    const examples = join(import.meta.dirname, "..", "..", "examples")
+    const fromFolder = await Effect.runPromise(GraphRegistry.load([examples]))
+    const helloGraph = fromFolder.list().find((g) => g.id === "run:hello-stargraph")!
+    expect(fromFolder.shownSource(helloGraph)).toBe("hello/graph.yaml")
     const dir = tempDir()
     const { copyFileSync, mkdirSync } = await import("node:fs")
     for (const sub of ["a", "b"]) {

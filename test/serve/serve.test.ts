@@ -130,6 +130,10 @@ describe("stargraph serve: the tutorial flow", () => {
     expect(seen.body).toMatchObject({ status: "done", final_state: { message: "cli" } })
     const graphList = await call(`${server.url}/v1/graphs`)
     expect(graphList.body["graphs"].map((g: { id: string }) => g.id).sort()).toEqual(["run:approval", "run:hello-stargraph", "run:slow", "run:twoq"])
+    // Where each graph was found, relative to the served folder: never the server's absolute path.
+    const sources = Object.fromEntries(graphList.body["graphs"].map((g: { id: string; source: string | null }) => [g.id, g.source]))
+    expect(sources).toEqual({ "run:approval": "approval/graph.yaml", "run:hello-stargraph": "hello/graph.yaml", "run:slow": "slow/graph.yaml", "run:twoq": "twoq/graph.yaml" })
+    expect(JSON.stringify(graphList.body)).not.toContain(graphs)
   })
 
   it("pages 250 runs with a cursor, newest first, filtered by status and graph", async () => {
@@ -222,6 +226,10 @@ describe("run control over HTTP", () => {
     const unknownField = await call(`${server.url}/v1/runs/${id}/respond`, { json: { response: { approved: true }, extra: 1 } })
     expect(unknownField.status).toBe(400)
     expect(unknownField.body["error"]).toMatchObject({ type: "InputError", details: { field: "extra" } })
+    expect(unknownField.body["error"]["details"]["fix"]).toBe("remove the unknown field 'extra' (unknown fields are refused)")
+    // A field close to a known one: did you mean it?
+    const misnamed = await call(`${server.url}/v1/runs/${id}/respond`, { json: { answer: { approved: true } } })
+    expect([misnamed.status, misnamed.body["error"]["details"]["field"], misnamed.body["error"]["details"]["fix"]]).toEqual([400, "answer", "did you mean 'response'? rename 'answer' to 'response' (unknown fields are refused)"])
     const ok = await call(`${server.url}/v1/runs/${id}/respond`, { json: { response: { approved: true } } })
     expect(ok.status).toBe(202)
     const done = await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "done")
@@ -517,6 +525,8 @@ describe("bad requests get the envelope", () => {
     expect([malformed.status, malformed.body.error.type, malformed.body.error.details["field"]]).toEqual([400, "InputError", "body"])
     const unknown = await post(JSON.stringify({ graph_id: "run:hello-stargraph", colour: "red" }))
     expect([unknown.status, unknown.body.error.details["field"]]).toEqual([400, "colour"])
+    const misspelt = await post(JSON.stringify({ graph_id: "run:hello-stargraph", parmas: { message: "x" } }))
+    expect([misspelt.status, misspelt.body.error.details["field"], misspelt.body.error.details["fix"]]).toEqual([400, "parmas", "did you mean 'params'? rename 'parmas' to 'params' (unknown fields are refused)"])
     const huge = await post(JSON.stringify({ graph_id: "run:hello-stargraph", params: { message: "x".repeat(100_000) } }))
     expect([huge.status, huge.body.error.type, huge.body.error.details["reason"]]).toEqual([413, "ApiError", "body-too-large"])
     expect(huge.body.error.message).toMatch(/exceeds the limit of \d+ bytes; send a smaller body, or start the server with a larger --max-body-bytes$/)

@@ -14,7 +14,7 @@ import { fail, ruleError, RuleFailure, type Pos, type Where } from "./diagnostic
 import { EvalError, type ActionHost, type Env, type ErrorSite, type Marker } from "./evaluation.js"
 import { compileFactSpec, constantScope, defaultValue } from "./expressions.js"
 import type { Module } from "./modules.js"
-import { factIdentifier, padRight, renderValue } from "./printer.js"
+import { factIdentifier, padRight, renderReadable, renderValue } from "./printer.js"
 import { readAll } from "./reader.js"
 import { matchFact, type AlphaHost, type AlphaNode } from "./rete/alpha.js"
 import { ASSERT, epmDrive, networkAssert, networkRetract, type DriveHost } from "./rete/drive.js"
@@ -1225,14 +1225,25 @@ class FactView implements Fact {
 
 const view = (f: InternalFact): Fact => new FactView(f)
 
-/** Renders a fact exactly as CLIPS prints it, e.g. `(a (x 1) (m 1 2))` or `(foo a b)`. */
-export const renderFact = (fact: Fact): string => {
-  if (fact.ordered) return fact.fields.length === 0 ? `(${fact.template})` : `(${fact.template} ${fact.fields.map((v) => renderValue(v)).join(" ")})`
+const renderWith = (fact: Fact, value: (v: Value) => string): string => {
+  if (fact.ordered) return fact.fields.length === 0 ? `(${fact.template})` : `(${fact.template} ${fact.fields.map(value).join(" ")})`
   let out = `(${fact.template}`
   for (const [name, v] of fact.slots) {
-    if (v.type === "MULTIFIELD") out += v.value.length === 0 ? ` (${name})` : ` (${name} ${v.value.map((x) => renderValue(x)).join(" ")})`
-    else out += ` (${name} ${renderValue(v)})`
+    if (v.type === "MULTIFIELD") out += v.value.length === 0 ? ` (${name})` : ` (${name} ${v.value.map(value).join(" ")})`
+    else out += ` (${name} ${value(v)})`
   }
   return out + ")"
 }
+
+/**
+ * Renders a fact exactly as CLIPS's `(facts)` prints it, e.g. `(a (x 1) (m 1 2))` or
+ * `(foo a b)` (strings unescaped: `(a (x "say "hi""))`).
+ */
+export const renderFact = (fact: Fact): string => renderWith(fact, renderValue)
+
+/**
+ * Renders a fact as CLIPS source that reads back as the same fact: {@link renderFact}
+ * with strings escaped (`(a (x "say \"hi\""))`), as `save-facts` writes them.
+ */
+export const renderFactReadable = (fact: Fact): string => renderWith(fact, renderReadable)
 

@@ -42,6 +42,8 @@ export { makeEngine } from "./engine.js"
 export { compile } from "./engine.js"
 /** Renders a fact exactly as CLIPS prints it: `(a (x 1) (m 1 2))`, `(foo a b)`. */
 export { renderFact } from "./engine.js"
+/** Renders a fact as CLIPS source that reads back as it (strings escaped, as `save-facts` writes them). */
+export { renderFactReadable } from "./engine.js"
 /** The engine and its API types. */
 export type { AgendaEntry, CompiledProgram, CompileOptions, Engine, EngineOptions, Fact, Firing, RunResult, WatchItem } from "./engine.js"
 
@@ -79,5 +81,7 @@ export { fromJs } from "./values.js"
 
 /** Renders a value as CLIPS prints it inside facts. */
 export { renderValue } from "./printer.js"
+/** Renders a value as CLIPS source that reads back as it (strings escaped). */
+export { renderReadable } from "./printer.js"
 /** Formats a float as CLIPS prints it (`%.15g`, `.0` when integral). */
 export { formatFloat } from "./printer.js"

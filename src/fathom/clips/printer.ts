@@ -1,6 +1,7 @@
 /**
  * Printing values and facts exactly as CLIPS 6.30 prints them: floats with `%.15g` plus a
- * trailing `.0` when the result looks integral, strings in quotes without escaping,
+ * trailing `.0` when the result looks integral, strings in quotes without escaping (or, for
+ * text meant to be read back, escaped: `renderReadable`),
  * multifields in parentheses, fact addresses as `<Fact-N>`.
  */
 import type { Value } from "./values.js"
@@ -55,6 +56,16 @@ export const renderValue = (v: Value): string => {
       return `(${v.value.map(renderValue).join(" ")})`
   }
 }
+
+/** A string as the CLIPS reader reads it back: in quotes, with `"` and `\` escaped (as `save-facts` writes it). */
+export const quoteString = (s: string): string => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`
+
+/**
+ * Renders a value as {@link renderValue} does, but with strings escaped ({@link quoteString}),
+ * so the text reads back as the same value: what Stargraph prints for a user to copy.
+ */
+export const renderReadable = (v: Value): string =>
+  v.type === "STRING" ? quoteString(v.value) : v.type === "MULTIFIELD" ? `(${v.value.map(renderReadable).join(" ")})` : renderValue(v)
 
 /** The fields of a multifield separated by spaces, without parentheses (as facts print slots). */
 export const renderFields = (values: ReadonlyArray<Value>): string => values.map(renderValue).join(" ")
