@@ -146,4 +146,56 @@ describe("stargraph serve as a process", () => {
     expect(statuses.filter((st) => st === "pending")).toHaveLength(2)
     expect(pending).toBe(2)
   })
+
+  it("on SIGTERM a run mid-step commits that step, starts no next one, goes back on the queue; the next server runs the rest, each step once", async () => {
+    const dir = tempDir()
+    mkdirSync(join(dir, "g"))
+    const log = join(dir, "steps.log")
+    // Each step's body ignores ctx.signal and logs its start and end (its side effects).
+    writeFileSync(join(dir, "g", "nodes.js"), [
+      "import { appendFileSync } from 'node:fs'",
+      `const log = ${JSON.stringify(log)}`,
+      "export const step = async (_state, ctx) => {",
+      "  appendFileSync(log, `start ${ctx.nodeId}\\n`)",
+      "  await new Promise((r) => setTimeout(r, 1500))",
+      "  appendFileSync(log, `end ${ctx.nodeId}\\n`)",
+      "  return {}",
+      "}", ""
+    ].join("\n"))
+    writeFileSync(join(dir, "g", "graph.yaml"), [
+      "ir_version: \"1.0.0\"", "id: g:three", "state_schema: { fields: {} }",
+      "nodes:",
+      ...["a", "b", "c"].map((id) => `  - { id: ${id}, kind: function, module: ./nodes.js, export: step }`),
+      "edges: [{ from: a, to: b }, { from: b, to: c }]", ""
+    ].join("\n"))
+    const db = join(dir, "db.sqlite")
+    const lines = () => (existsSync(log) ? readFileSync(log, "utf8").trim().split("\n") : [])
+    const first = await serve(["--graphs", join(dir, "g"), "--db", db])
+    const runId = (await (await fetch(`${first.url}/v1/runs`, { method: "POST", body: JSON.stringify({ graph_id: "g:three" }) })).json() as { run_id: string }).run_id
+    for (let i = 0; i < 200 && !lines().includes("start a"); i++) await new Promise((r) => setTimeout(r, 25))
+    const exited = new Promise<number | null>((resolve) => first.child.on("exit", (code) => resolve(code)))
+    first.child.kill("SIGTERM")
+    expect(await exited).toBe(0)
+    // Step a committed; b never started.
+    expect(lines()).toEqual(["start a", "end a"])
+    const conn = new Database(db, { readonly: true })
+    const run = conn.prepare("SELECT status, owner, (SELECT MAX(step) FROM checkpoints WHERE run_id = ?) AS step FROM runs_history WHERE run_id = ?").get(runId, runId)
+    const queued = conn.prepare("SELECT run_id, claimed_by FROM pending_runs").all()
+    conn.close()
+    expect(run).toEqual({ status: "pending", owner: null, step: 1 })
+    expect(queued).toEqual([{ run_id: runId, claimed_by: null }])
+    // The next server goes on from step b.
+    const second = await serve(["--graphs", join(dir, "g"), "--db", db])
+    try {
+      let status = ""
+      for (let i = 0; i < 400 && status !== "done"; i++) {
+        status = (await (await fetch(`${second.url}/v1/runs/${runId}`)).json() as { status: string }).status
+        if (status !== "done") await new Promise((r) => setTimeout(r, 50))
+      }
+      expect(status).toBe("done")
+      expect(lines()).toEqual(["start a", "end a", "start b", "end b", "start c", "end c"])
+    } finally {
+      second.child.kill("SIGKILL")
+    }
+  }, 40_000)
 })
