@@ -73,6 +73,18 @@ export interface SchedulerOptions {
    * see `NodeAbortGrace`).
    */
   readonly abortGraceMs?: number | undefined
+  /** Told once shutdown's drain is over, with what became of the runs in flight. */
+  readonly onDrained?: ((report: DrainReport) => Effect.Effect<void>) | undefined
+}
+
+/** What shutdown's drain did with the runs in flight when it began (and those opened meanwhile). */
+export interface DrainReport {
+  /** Runs that stopped on their own (done, failed, cancelled, waiting for input) within their current step. */
+  readonly finished: number
+  /** Runs that committed their current step and went back on the queue (`pending`), to go on from the next step. */
+  readonly requeued: number
+  /** Runs whose step was still running at the drain timeout: interrupted, back on the queue, that step to run again. */
+  readonly interrupted: number
 }
 
 /** Who or what asked for a run. */
@@ -175,6 +187,8 @@ export const make = (
     const running = new Map<string, GraphRun>()
     const workers: Array<Fiber.RuntimeFiber<never, never>> = []
     let draining = false
+    /** What became of the runs that stopped while draining (see `DrainReport`). */
+    const drained = { finished: 0, requeued: 0 }
     // Workers live in a child scope closed after the drain finalizer below has run.
     const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
 
@@ -275,7 +289,11 @@ export const make = (
           if (draining) yield* run.pause({ requeue: true })
           // A run that stops leaves the queue in the same transaction as its last status change.
           const outcome = yield* Effect.either(run.start())
-          if (Either.isRight(outcome)) return yield* settle(job.runId, Either.right(outcome.right))
+          if (Either.isRight(outcome)) {
+            if (draining && outcome.right.status === "pending") drained.requeued++
+            else if (draining) drained.finished++
+            return yield* settle(job.runId, Either.right(outcome.right))
+          }
           // Another process took the run over (this one's lease lapsed): it goes on there.
           if (outcome.left._tag === "CheckpointError" && outcome.left.reason === "taken-over") yield* Effect.logWarning(`scheduler: ${outcome.left.message}`)
         }
@@ -567,6 +585,7 @@ export const make = (
           yield* checkpointer.updateRun(runId, { status: "pending", owner: null }).pipe(Effect.ignore)
         }
         yield* checkpointer.releaseClaims(OWNER).pipe(Effect.ignore)
+        if (options.onDrained !== undefined) yield* options.onDrained({ ...drained, interrupted: interrupted.length })
       }).pipe(traced("stargraph.scheduler.drain"))
     )
 

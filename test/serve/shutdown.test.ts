@@ -3,7 +3,10 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import { describe, expect, it } from "vitest"
-import { ROOT, tempDir } from "../helpers/cli.js"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ProjectConfig from "../../src/triggers/ProjectConfig.js"
+import { ROOT, stargraph, tempDir } from "../helpers/cli.js"
 
 /** Start `stargraph serve` as a real process; resolves with its URL and the child. */
 const serve = (args: ReadonlyArray<string>) =>
@@ -78,7 +81,7 @@ describe("stargraph serve as a process", () => {
       s.child.kill("SIGTERM")
       // SIGTERM: it says it is draining, then exits 0.
       expect(await exited).toBe(0)
-      expect(s.stderr()).toContain("stopping: new runs are refused; in-flight runs get 10 s to finish, then go back on the queue")
+      expect(s.stderr()).toContain("stopping: new runs are refused; in-flight runs stop after their current step and go back on the queue for the next server (up to 10 s; ")
     }
     // Its folder goes with it.
     expect(existsSync(join(file!, ".."))).toBe(false)
@@ -145,6 +148,7 @@ describe("stargraph serve as a process", () => {
     expect(statuses.filter((st) => st === "done")).toHaveLength(4)
     expect(statuses.filter((st) => st === "pending")).toHaveLength(2)
     expect(pending).toBe(2)
+    expect(s.stderr()).toContain("drained: 4 in-flight runs finished, 0 requeued after their current step, 0 interrupted mid-step")
   })
 
   it("on SIGTERM a run mid-step commits that step, starts no next one, goes back on the queue; the next server runs the rest, each step once", async () => {
@@ -178,6 +182,7 @@ describe("stargraph serve as a process", () => {
     expect(await exited).toBe(0)
     // Step a committed; b never started.
     expect(lines()).toEqual(["start a", "end a"])
+    expect(first.stderr()).toContain("drained: 0 in-flight runs finished, 1 requeued after their current step, 0 interrupted mid-step (that step runs again on the next server)")
     const conn = new Database(db, { readonly: true })
     const run = conn.prepare("SELECT status, owner, (SELECT MAX(step) FROM checkpoints WHERE run_id = ?) AS step FROM runs_history WHERE run_id = ?").get(runId, runId)
     const queued = conn.prepare("SELECT run_id, claimed_by FROM pending_runs").all()
@@ -198,4 +203,43 @@ describe("stargraph serve as a process", () => {
       second.child.kill("SIGKILL")
     }
   }, 40_000)
+
+  it("--drain-timeout takes a duration (over stargraph.yaml's scheduler.drain_timeout_ms), and refuses a bad one naming the flag, before anything is opened", async () => {
+    const dir = tempDir()
+    noopGraphIn(dir)
+    const db = join(dir, "never.sqlite")
+    for (const [value, why] of [
+      ["10", /'10' is not a duration with a unit/],
+      ["-1s", /'-1s' is not a duration with a unit/],
+      ["soon", /'soon' is not a duration with a unit/],
+      ["2h", /'2h' is longer than an hour/],
+      ["0.5ms", /'0\.5ms' is not a whole number of milliseconds/]
+    ] as const) {
+      const r = await stargraph(["serve", "--port", "0", "--graphs", join(dir, "g"), "--db", db, "--drain-timeout", value], { cwd: dir })
+      expect({ value, code: r.code }).toEqual({ value, code: 2 })
+      expect(r.stderr).toMatch(/^error: InputError: --drain-timeout: /)
+      expect(r.stderr).toMatch(why)
+      expect(r.stderr).toContain("(fix: ")
+    }
+    expect(existsSync(db)).toBe(false)
+    // stargraph.yaml's value, then the flag's, as the stopping line says.
+    writeFileSync(join(dir, "stargraph.yaml"), "graphs: [./g]\nscheduler: { drain_timeout_ms: 2500 }\n")
+    for (const [args, said] of [[[], "up to 2.5 s"], [["--drain-timeout", "300ms"], "up to 0.3 s"]] as const) {
+      const s = await serve(["--config", join(dir, "stargraph.yaml"), "--db", join(dir, "db.sqlite"), ...args])
+      const exited = new Promise<number | null>((r) => s.child.on("exit", r))
+      s.child.kill("SIGTERM")
+      expect(await exited).toBe(0)
+      expect(s.stderr()).toContain(said)
+    }
+  }, 40_000)
+
+  it("stargraph.yaml's scheduler.drain_timeout_ms is a whole number of ms; anything else is refused naming the field", async () => {
+    const good = await Effect.runPromise(ProjectConfig.decode({ scheduler: { drain_timeout_ms: 2500 } }, "stargraph.yaml"))
+    expect(good.config.scheduler?.drain_timeout_ms).toBe(2500)
+    for (const value of [-5, 1.5, "10s"]) {
+      const bad = await Effect.runPromise(Effect.either(ProjectConfig.decode({ scheduler: { drain_timeout_ms: value } }, "stargraph.yaml")))
+      expect(Either.isLeft(bad) && bad.left).toMatchObject({ _tag: "TriggerError", reason: "invalid-config", triggerId: "scheduler.drain_timeout_ms" })
+      expect(Either.isLeft(bad) && bad.left.message).toMatch(/^stargraph\.yaml: scheduler\.drain_timeout_ms: /)
+    }
+  })
 })
