@@ -581,8 +581,11 @@ export const make = (
         const interrupted = [...running.keys()]
         // All at once: each waits for its node bodies (up to the abort grace), in parallel.
         yield* Fiber.interruptAll(workers)
+        // Their loop put them back on the queue; one whose record this process still holds
+        // (its write failed) is put back here, from that record only: a run another server
+        // claimed meanwhile is left to it.
         for (const runId of interrupted) {
-          yield* checkpointer.updateRun(runId, { status: "pending", owner: null }).pipe(Effect.ignore)
+          yield* checkpointer.takeOver(runId, { status: "running", owner: OWNER }, { status: "pending", owner: null }).pipe(Effect.ignore)
         }
         yield* checkpointer.releaseClaims(OWNER).pipe(Effect.ignore)
         if (options.onDrained !== undefined) yield* options.onDrained({ ...drained, interrupted: interrupted.length })

@@ -174,7 +174,7 @@ describe("stargraph serve as a process", () => {
     ].join("\n"))
     const db = join(dir, "db.sqlite")
     const lines = () => (existsSync(log) ? readFileSync(log, "utf8").trim().split("\n") : [])
-    const first = await serve(["--graphs", join(dir, "g"), "--db", db])
+    const first = await serve(["--graphs", join(dir, "g"), "--db", db, "--audit-log", join(dir, "audit.jsonl")])
     const runId = (await (await fetch(`${first.url}/v1/runs`, { method: "POST", body: JSON.stringify({ graph_id: "g:three" }) })).json() as { run_id: string }).run_id
     for (let i = 0; i < 200 && !lines().includes("start a"); i++) await new Promise((r) => setTimeout(r, 25))
     const exited = new Promise<number | null>((resolve) => first.child.on("exit", (code) => resolve(code)))
@@ -189,6 +189,10 @@ describe("stargraph serve as a process", () => {
     conn.close()
     expect(run).toEqual({ status: "pending", owner: null, step: 1 })
     expect(queued).toEqual([{ run_id: runId, claimed_by: null }])
+    // The audit log says it was requeued, not merely paused.
+    const paused = readFileSync(join(dir, "audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((e) => e["event"] === "run.paused")
+    expect(paused).toMatchObject([{ run_id: runId, step: 1, requeued: true }])
     // The next server goes on from step b.
     const second = await serve(["--graphs", join(dir, "g"), "--db", db])
     try {
