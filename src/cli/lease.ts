@@ -20,6 +20,12 @@ export const leaseOption = Options.text("lease").pipe(
 
 const UNIT_MS: { readonly [unit: string]: number } = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 
+/** A number with a unit (`500ms`, `30s`, `2m`, `1h`) as milliseconds; undefined for anything else. */
+export const durationMs = (text: string): number | undefined => {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text)
+  return match === null ? undefined : Number(match[1]) * UNIT_MS[match[2]!]!
+}
+
 /**
  * `--lease`'s text as milliseconds, or an `InputError` naming the flag: a number with a
  * unit, 100 ms to one day. A `STARGRAPH_HOST` an owner cannot hold is refused here too
@@ -28,11 +34,10 @@ const UNIT_MS: { readonly [unit: string]: number } = { ms: 1, s: 1000, m: 60_000
 export const parseLease = (text: string): Effect.Effect<number, InputError> => {
   const host = hostProblem()
   if (host !== undefined) return Effect.fail(host)
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text)
-  if (match === null) {
+  const ms = durationMs(text)
+  if (ms === undefined) {
     return Effect.fail(new InputError({ field: "--lease", message: `'${text}' is not a duration with a unit`, fix: "write a number and a unit: 500ms, 30s, 2m (default: 30s)" }))
   }
-  const ms = Number(match[1]) * UNIT_MS[match[2]!]!
   const bad = checkLease(ms, "--lease")
   return bad === undefined ? Effect.succeed(ms) : Effect.fail(new InputError({ field: "--lease", message: `'${text}': ${bad.message}`, fix: "use 100ms to 24h, e.g. 30s (the default)" }))
 }

@@ -10,7 +10,7 @@ import * as Option from "effect/Option"
 import { InputError, IRValidationError, ModelError, ModelIntegrityError, NodeModuleError, RuleError, SchedulerError, type StargraphError } from "../errors.js"
 import { fieldOf, fromFlagOrEnv } from "./database.js"
 import { reportError } from "./exit.js"
-import { leaseOption, parseLease } from "./lease.js"
+import { durationMs, leaseOption, parseLease } from "./lease.js"
 import { auditLog, choice, graphOptions, integer, moduleRoot } from "./options.js"
 
 /** Access-control presets `--profile` accepts. `oss-default` is today's behaviour. */
@@ -72,6 +72,28 @@ const narrowHint = (
     : `to serve only some of the graphs under ${folders.join(", ")}, name them: --graphs <folder or file> (repeatable)${example}`
 }
 
+/** How long a stopping server waits for its in-flight runs' step commits, unless told (ms). */
+const DEFAULT_DRAIN_MS = 10_000
+/** The longest `--drain-timeout` (ms): one hour. */
+const MAX_DRAIN_MS = 3_600_000
+
+/**
+ * `--drain-timeout`'s text as milliseconds, or an `InputError` naming the flag: a number
+ * with a unit, 0 to one hour.
+ */
+export const parseDrainTimeout = (text: string): Effect.Effect<number, InputError> => {
+  const ms = durationMs(text)
+  if (ms === undefined) {
+    return Effect.fail(new InputError({ field: "--drain-timeout", message: `'${text}' is not a duration with a unit`, fix: "write a number and a unit: 500ms, 10s, 2m (default: 10s)" }))
+  }
+  return ms <= MAX_DRAIN_MS && Number.isInteger(ms)
+    ? Effect.succeed(ms)
+    : Effect.fail(new InputError({ field: "--drain-timeout", message: `'${text}' is ${Number.isInteger(ms) ? "longer than an hour" : "not a whole number of milliseconds"}`, fix: "use 0ms to 1h, e.g. 10s (the default)" }))
+}
+
+/** Seconds for a stderr line: `10 s`, `0.5 s`. */
+const seconds = (ms: number) => `${Number((ms / 1000).toFixed(3))} s`
+
 /** The `serve` command. */
 export const serve = Command.make(
   "serve",
@@ -124,7 +146,14 @@ export const serve = Command.make(
       Options.withDefault("FULL" as const),
       Options.withDescription("SQLite durability: FULL survives power loss, NORMAL a process crash; ignored for PostgreSQL (default: FULL)")
     ),
-    lease: leaseOption
+    lease: leaseOption,
+    drainTimeout: Options.text("drain-timeout").pipe(
+      Options.optional,
+      Options.withDescription(
+        "how long Ctrl-C or SIGTERM waits for in-flight runs to commit their current step (each is asked at once to stop after it and go back on the queue), with a unit: 500ms, 10s, 2m; " +
+          "past it the steps still running are interrupted and run again on the next server (default: scheduler.drain_timeout_ms in stargraph.yaml, else 10s)"
+      )
+    )
   },
   (o) =>
     Effect.gen(function*() {
@@ -132,6 +161,7 @@ export const serve = Command.make(
         return yield* new InputError({ field: "--profile", message: `unknown profile '${o.profile}'`, fix: `use one of: ${PROFILES.join(", ")}` })
       }
       const leaseMs = yield* parseLease(o.lease)
+      const drainFlagMs = Option.isSome(o.drainTimeout) ? yield* parseDrainTimeout(o.drainTimeout.value) : undefined
       const tokenEnv = Option.getOrUndefined(o.authTokenEnv)
       const authToken = tokenEnv === undefined ? undefined : process.env[tokenEnv]
       if (tokenEnv !== undefined && !authToken) {
@@ -170,7 +200,16 @@ export const serve = Command.make(
         allowedHosts: o.allowedHost.length > 0 ? o.allowedHost : undefined,
         trustedProxies: o.trustedProxy,
         synchronous: o.synchronous,
-        leaseMs
+        leaseMs,
+        scheduler: {
+          ...(drainFlagMs !== undefined ? { drainTimeoutMs: drainFlagMs } : {}),
+          // The drain's outcome, once it is over (before the database closes).
+          onDrained: (r) =>
+            Console.error(
+              `drained: ${r.finished} in-flight run${r.finished === 1 ? "" : "s"} finished, ${r.requeued} requeued after their current step, ` +
+                `${r.interrupted} interrupted mid-step (that step runs again on the next server)`
+            )
+        }
       }).pipe(
         // The library names its options; the CLI, its flags.
         Effect.mapError((e) => (e._tag === "InputError" && e.field in FLAG_OF ? new InputError({ field: FLAG_OF[e.field]!, message: e.message, fix: e.fix }) : asDbFlagError(e, db === undefined ? "--db" : fieldOf(db)))),
@@ -203,12 +242,18 @@ export const serve = Command.make(
         }),
         (onHangup) => Effect.sync(() => void process.removeListener("SIGHUP", onHangup))
       )
-      // Ctrl-C or SIGTERM: say what happens before the drain (runs finishing, then requeued).
-      // A database file removed or replaced under the server: it stops (exit 1) rather than
+      // Ctrl-C or SIGTERM: say what happens before the drain (runs stop after their step, requeued).
+      // A database file removed or replaced under the server: it stops (exit 2) rather than
       // go on accepting runs into a file nobody will see.
+      const drainMs = drainFlagMs ?? resolved?.config.scheduler?.drain_timeout_ms ?? DEFAULT_DRAIN_MS
       return yield* Effect.raceFirst(
         Effect.never.pipe(
-          Effect.onInterrupt(() => Console.error("stopping: new runs are refused; in-flight runs get 10 s to finish, then go back on the queue for the next server"))
+          Effect.onInterrupt(() =>
+            Console.error(
+              `stopping: new runs are refused; in-flight runs stop after their current step and go back on the queue for the next server (up to ${seconds(drainMs)}; ` +
+                "a step still running then is interrupted, to run again)"
+            )
+          )
         ),
         started.lost.pipe(Effect.tapError(() => Console.error("stopping: the database file is gone, so new runs are refused; in-flight runs stop")))
       )

@@ -887,7 +887,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         yield* Ref.set(control, "run")
         // Requeued (a server draining): `pending` and back on the queue in one write, for the next process.
         yield* transition({ status: requested === "pause" ? "paused" : "pending", owner: null })
-        yield* emit({ type: "run.paused", step })
+        yield* emit(requested === "pause" ? { type: "run.paused", step } : { type: "run.paused", step, requeued: true })
         return toSummary(run, state)
       }
       // In a replay, the parent's edit of its state where it was stopped, as recorded.
@@ -1037,8 +1037,10 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           // Interrupted from outside (the caller's timeout, a closed scope, an interrupted
           // runtime): the step in flight is dropped, and the run is left `paused` with no
           // owner, resumable by any process, as Ctrl-C leaves it; then the interruption goes on.
-          yield* transition({ status: "paused", owner: null })
-          yield* emit({ type: "run.paused", step })
+          // A draining server asked for a requeue first: `pending`, back on the queue, its step to run again.
+          const requeue = (yield* Ref.get(control)) === "requeue"
+          yield* transition({ status: requeue ? "pending" : "paused", owner: null })
+          yield* emit(requeue ? { type: "run.paused", step, requeued: true } : { type: "run.paused", step })
           return yield* Effect.interrupt
         }
         // A defect in the step (a node's executor threw, or broke the contract): the node's failure.

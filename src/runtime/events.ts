@@ -58,7 +58,12 @@ export const WaitingForInput = Schema.Struct({
 export const RunPaused = Schema.Struct({
   ...base,
   type: Schema.Literal("run.paused"),
-  step: Schema.Int
+  step: Schema.Int,
+  /**
+   * Set (true) when a draining server stopped the run: it is `pending`, back on the queue,
+   * and goes on in the next server (from the step after `step`).
+   */
+  requeued: Schema.optional(Schema.Boolean)
 })
 
 /** The run reached `done`. */

@@ -61,7 +61,11 @@ export interface SchedulerOptions {
   readonly pollIntervalMs?: number | undefined
   /** Pick up pending rows this process did not enqueue (default true; the CLI turns it off). */
   readonly pickUpPending?: boolean | undefined
-  /** How long shutdown waits for in-flight runs before pausing them (default 10 000 ms). */
+  /**
+   * How long shutdown waits for its in-flight runs, asked at once to stop after their
+   * current step (back on the queue), before it interrupts the steps still going, which
+   * run again in the next process (default 10 000 ms).
+   */
   readonly drainTimeoutMs?: number | undefined
   /**
    * How long a cancelled (or timed-out, or shut-down) node body is waited for after its
@@ -69,6 +73,18 @@ export interface SchedulerOptions {
    * see `NodeAbortGrace`).
    */
   readonly abortGraceMs?: number | undefined
+  /** Told once shutdown's drain is over, with what became of the runs in flight. */
+  readonly onDrained?: ((report: DrainReport) => Effect.Effect<void>) | undefined
+}
+
+/** What shutdown's drain did with the runs in flight when it began (and those opened meanwhile). */
+export interface DrainReport {
+  /** Runs that stopped on their own (done, failed, cancelled, waiting for input) within their current step. */
+  readonly finished: number
+  /** Runs that committed their current step and went back on the queue (`pending`), to go on from the next step. */
+  readonly requeued: number
+  /** Runs whose step was still running at the drain timeout: interrupted, back on the queue, that step to run again. */
+  readonly interrupted: number
 }
 
 /** Who or what asked for a run. */
@@ -171,6 +187,8 @@ export const make = (
     const running = new Map<string, GraphRun>()
     const workers: Array<Fiber.RuntimeFiber<never, never>> = []
     let draining = false
+    /** What became of the runs that stopped while draining (see `DrainReport`). */
+    const drained = { finished: 0, requeued: 0 }
     // Workers live in a child scope closed after the drain finalizer below has run.
     const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
 
@@ -267,9 +285,15 @@ export const make = (
         } else {
           const run = opened.right
           running.set(job.runId, run)
+          // Opened while the drain began: it stops before its first step here, back on the queue.
+          if (draining) yield* run.pause({ requeue: true })
           // A run that stops leaves the queue in the same transaction as its last status change.
           const outcome = yield* Effect.either(run.start())
-          if (Either.isRight(outcome)) return yield* settle(job.runId, Either.right(outcome.right))
+          if (Either.isRight(outcome)) {
+            if (draining && outcome.right.status === "pending") drained.requeued++
+            else if (draining) drained.finished++
+            return yield* settle(job.runId, Either.right(outcome.right))
+          }
           // Another process took the run over (this one's lease lapsed): it goes on there.
           if (outcome.left._tag === "CheckpointError" && outcome.left.reason === "taken-over") yield* Effect.logWarning(`scheduler: ${outcome.left.message}`)
         }
@@ -540,26 +564,31 @@ export const make = (
     // picks up starts its own trace).
     yield* Effect.forkIn(Effect.repeat(Effect.withTracerEnabled(poll, false), Schedule.spaced(Duration.millis(options.pollIntervalMs ?? 1000))), scope)
 
-    // Drain on shutdown: refuse new work, let in-flight runs finish (bounded), pause the rest.
+    // Drain on shutdown: refuse new work; ask every in-flight run at once to stop after its
+    // current step and go back on the queue (a run whose current step is its last finishes);
+    // wait for those commits up to the drain timeout; interrupt what is still going.
     // Draining waits in wall-clock time (a test clock must not stall shutdown).
     const pauseMs = Effect.promise(() => new Promise<void>((r) => setTimeout(r, 20)))
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         draining = true
+        // `pending` and back on the queue in the same write as their status (whenever this
+        // process dies), so the next process resumes them from their next step.
+        for (const run of running.values()) yield* run.pause({ requeue: true })
         const deadline = Date.now() + (options.drainTimeoutMs ?? 10_000)
         while (running.size > 0 && Date.now() < deadline) yield* pauseMs
-        // The runs still going stop after their current step, or are interrupted; either way
-        // they go back on the queue, `pending`, in the same write as their status (whenever
-        // this process dies), so the next process resumes them.
-        for (const run of running.values()) yield* run.pause({ requeue: true })
-        while (running.size > 0 && Date.now() < deadline + 2000) yield* pauseMs
+        // Past the deadline: the step in flight is dropped (it runs again in the next process).
         const interrupted = [...running.keys()]
         // All at once: each waits for its node bodies (up to the abort grace), in parallel.
         yield* Fiber.interruptAll(workers)
+        // Their loop put them back on the queue; one whose record this process still holds
+        // (its write failed) is put back here, from that record only: a run another server
+        // claimed meanwhile is left to it.
         for (const runId of interrupted) {
-          yield* checkpointer.updateRun(runId, { status: "pending", owner: null }).pipe(Effect.ignore)
+          yield* checkpointer.takeOver(runId, { status: "running", owner: OWNER }, { status: "pending", owner: null }).pipe(Effect.ignore)
         }
         yield* checkpointer.releaseClaims(OWNER).pipe(Effect.ignore)
+        if (options.onDrained !== undefined) yield* options.onDrained({ ...drained, interrupted: interrupted.length })
       }).pipe(traced("stargraph.scheduler.drain"))
     )
 

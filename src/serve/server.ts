@@ -632,6 +632,7 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
       ...(config?.config.scheduler?.global !== undefined ? { global: config.config.scheduler.global } : {}),
       ...(config?.config.scheduler?.per_graph_overrides ? { perGraphOverrides: config.config.scheduler.per_graph_overrides } : {}),
       ...(config?.config.scheduler?.abort_grace_ms !== undefined ? { abortGraceMs: config.config.scheduler.abort_grace_ms } : {}),
+      ...(config?.config.scheduler?.drain_timeout_ms !== undefined ? { drainTimeoutMs: config.config.scheduler.drain_timeout_ms } : {}),
       ...options.scheduler
     }
     const base = Scheduler.layer(schedulerOptions).pipe(

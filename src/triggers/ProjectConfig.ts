@@ -48,7 +48,12 @@ export const ProjectConfig = Schema.Struct({
     global: Schema.optional(Schema.Int.pipe(Schema.positive())),
     per_graph_overrides: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Int.pipe(Schema.positive()) })),
     /** How long (ms) a cancelled or timed-out node body is waited for before its slot is given up (default 30 000). */
-    abort_grace_ms: Schema.optional(Schema.Int.pipe(Schema.nonNegative()))
+    abort_grace_ms: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
+    /**
+     * How long (ms) a stopping server waits for its in-flight runs to commit their current
+     * step before it interrupts the steps still going (default 10 000; `serve --drain-timeout`).
+     */
+    drain_timeout_ms: Schema.optional(Schema.Int.pipe(Schema.nonNegative()))
   })),
   schedules: Schema.optionalWith(Schema.Array(CronSpec), { default: () => [] }),
   webhooks: Schema.optionalWith(Schema.Array(WebhookSpec), { default: () => [] }),

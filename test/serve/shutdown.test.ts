@@ -3,7 +3,10 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import { describe, expect, it } from "vitest"
-import { ROOT, tempDir } from "../helpers/cli.js"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ProjectConfig from "../../src/triggers/ProjectConfig.js"
+import { ROOT, stargraph, tempDir } from "../helpers/cli.js"
 
 /** Start `stargraph serve` as a real process; resolves with its URL and the child. */
 const serve = (args: ReadonlyArray<string>) =>
@@ -83,7 +86,7 @@ describe("stargraph serve as a process", () => {
       s.child.kill("SIGTERM")
       // SIGTERM: it says it is draining, then exits 0.
       expect(await exited).toBe(0)
-      expect(s.stderr()).toContain("stopping: new runs are refused; in-flight runs get 10 s to finish, then go back on the queue")
+      expect(s.stderr()).toContain("stopping: new runs are refused; in-flight runs stop after their current step and go back on the queue for the next server (up to 10 s; ")
     }
     // Its folder goes with it.
     expect(existsSync(join(file!, ".."))).toBe(false)
@@ -150,5 +153,102 @@ describe("stargraph serve as a process", () => {
     expect(statuses.filter((st) => st === "done")).toHaveLength(4)
     expect(statuses.filter((st) => st === "pending")).toHaveLength(2)
     expect(pending).toBe(2)
+    expect(s.stderr()).toContain("drained: 4 in-flight runs finished, 0 requeued after their current step, 0 interrupted mid-step")
+  })
+
+  it("on SIGTERM a run mid-step commits that step, starts no next one, goes back on the queue; the next server runs the rest, each step once", async () => {
+    const dir = tempDir()
+    mkdirSync(join(dir, "g"))
+    const log = join(dir, "steps.log")
+    // Each step's body ignores ctx.signal and logs its start and end (its side effects).
+    writeFileSync(join(dir, "g", "nodes.js"), [
+      "import { appendFileSync } from 'node:fs'",
+      `const log = ${JSON.stringify(log)}`,
+      "export const step = async (_state, ctx) => {",
+      "  appendFileSync(log, `start ${ctx.nodeId}\\n`)",
+      "  await new Promise((r) => setTimeout(r, 1500))",
+      "  appendFileSync(log, `end ${ctx.nodeId}\\n`)",
+      "  return {}",
+      "}", ""
+    ].join("\n"))
+    writeFileSync(join(dir, "g", "graph.yaml"), [
+      "ir_version: \"1.0.0\"", "id: g:three", "state_schema: { fields: {} }",
+      "nodes:",
+      ...["a", "b", "c"].map((id) => `  - { id: ${id}, kind: function, module: ./nodes.js, export: step }`),
+      "edges: [{ from: a, to: b }, { from: b, to: c }]", ""
+    ].join("\n"))
+    const db = join(dir, "db.sqlite")
+    const lines = () => (existsSync(log) ? readFileSync(log, "utf8").trim().split("\n") : [])
+    const first = await serve(["--graphs", join(dir, "g"), "--db", db, "--audit-log", join(dir, "audit.jsonl")])
+    const runId = (await (await fetch(`${first.url}/v1/runs`, { method: "POST", body: JSON.stringify({ graph_id: "g:three" }) })).json() as { run_id: string }).run_id
+    for (let i = 0; i < 200 && !lines().includes("start a"); i++) await new Promise((r) => setTimeout(r, 25))
+    const exited = new Promise<number | null>((resolve) => first.child.on("exit", (code) => resolve(code)))
+    first.child.kill("SIGTERM")
+    expect(await exited).toBe(0)
+    // Step a committed; b never started.
+    expect(lines()).toEqual(["start a", "end a"])
+    expect(first.stderr()).toContain("drained: 0 in-flight runs finished, 1 requeued after their current step, 0 interrupted mid-step (that step runs again on the next server)")
+    const conn = new Database(db, { readonly: true })
+    const run = conn.prepare("SELECT status, owner, (SELECT MAX(step) FROM checkpoints WHERE run_id = ?) AS step FROM runs_history WHERE run_id = ?").get(runId, runId)
+    const queued = conn.prepare("SELECT run_id, claimed_by FROM pending_runs").all()
+    conn.close()
+    expect(run).toEqual({ status: "pending", owner: null, step: 1 })
+    expect(queued).toEqual([{ run_id: runId, claimed_by: null }])
+    // The audit log says it was requeued, not merely paused.
+    const paused = readFileSync(join(dir, "audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((e) => e["event"] === "run.paused")
+    expect(paused).toMatchObject([{ run_id: runId, step: 1, requeued: true }])
+    // The next server goes on from step b.
+    const second = await serve(["--graphs", join(dir, "g"), "--db", db])
+    try {
+      let status = ""
+      for (let i = 0; i < 400 && status !== "done"; i++) {
+        status = (await (await fetch(`${second.url}/v1/runs/${runId}`)).json() as { status: string }).status
+        if (status !== "done") await new Promise((r) => setTimeout(r, 50))
+      }
+      expect(status).toBe("done")
+      expect(lines()).toEqual(["start a", "end a", "start b", "end b", "start c", "end c"])
+    } finally {
+      second.child.kill("SIGKILL")
+    }
+  }, 40_000)
+
+  it("--drain-timeout takes a duration (over stargraph.yaml's scheduler.drain_timeout_ms), and refuses a bad one naming the flag, before anything is opened", async () => {
+    const dir = tempDir()
+    noopGraphIn(dir)
+    const db = join(dir, "never.sqlite")
+    for (const [value, why] of [
+      ["10", /'10' is not a duration with a unit/],
+      ["-1s", /'-1s' is not a duration with a unit/],
+      ["soon", /'soon' is not a duration with a unit/],
+      ["2h", /'2h' is longer than an hour/],
+      ["0.5ms", /'0\.5ms' is not a whole number of milliseconds/]
+    ] as const) {
+      const r = await stargraph(["serve", "--port", "0", "--graphs", join(dir, "g"), "--db", db, "--drain-timeout", value], { cwd: dir })
+      expect({ value, code: r.code }).toEqual({ value, code: 2 })
+      expect(r.stderr).toMatch(/^error: InputError: --drain-timeout: /)
+      expect(r.stderr).toMatch(why)
+      expect(r.stderr).toContain("(fix: ")
+    }
+    expect(existsSync(db)).toBe(false)
+    // stargraph.yaml's value, then the flag's, as the stopping line says.
+    writeFileSync(join(dir, "stargraph.yaml"), "graphs: [./g]\nscheduler: { drain_timeout_ms: 2500 }\n")
+    for (const [args, said] of [[[], "up to 2.5 s"], [["--drain-timeout", "300ms"], "up to 0.3 s"]] as const) {
+      const s = await serve(["--config", join(dir, "stargraph.yaml"), "--db", join(dir, "db.sqlite"), ...args])
+      const exited = new Promise<number | null>((r) => s.child.on("exit", r))
+      s.child.kill("SIGTERM")
+      expect(await exited).toBe(0)
+      expect(s.stderr()).toContain(said)
+    }
+  }, 40_000)
+
+  it("stargraph.yaml's scheduler.drain_timeout_ms is a whole number of ms; anything else is refused naming the field", async () => {
+    const good = await Effect.runPromise(ProjectConfig.decode({ scheduler: { drain_timeout_ms: 2500 } }, "stargraph.yaml"))
+    expect(good.config.scheduler?.drain_timeout_ms).toBe(2500)
+    for (const value of [-5, 1.5, "10s"]) {
+      const bad = await Effect.runPromise(Effect.either(ProjectConfig.decode({ scheduler: { drain_timeout_ms: value } }, "stargraph.yaml")))
+      expect(Either.isLeft(bad) && bad.left).toMatchObject({ _tag: "TriggerError", reason: "invalid-config", triggerId: "scheduler.drain_timeout_ms" })
+      expect(Either.isLeft(bad) && bad.left.message).toMatch(/^stargraph\.yaml: scheduler\.drain_timeout_ms: /)
+    }
   })
 })
