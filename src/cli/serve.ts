@@ -203,9 +203,9 @@ export const serve = Command.make(
         leaseMs,
         scheduler: {
           ...(drainFlagMs !== undefined ? { drainTimeoutMs: drainFlagMs } : {}),
-          // The drain's outcome, once it is over (before the database closes).
+          // The drain's outcome, once it is over (before the database closes); nothing when no run was in flight.
           onDrained: (r) =>
-            Console.error(
+            r.finished + r.requeued + r.interrupted === 0 ? Effect.void : Console.error(
               `drained: ${r.finished} in-flight run${r.finished === 1 ? "" : "s"} finished, ${r.requeued} requeued after their current step, ` +
                 `${r.interrupted} interrupted mid-step (that step runs again on the next server)`
             )
