@@ -11,6 +11,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import { type ArtifactStoreError, CheckpointError, InputError } from "../errors.js"
 import type { ArtifactSweep } from "./artifactModels.js"
@@ -25,7 +26,7 @@ export const PRUNABLE_STATUSES: ReadonlyArray<RunStatus> = ["done", "failed", "c
 
 /** What to prune. */
 export interface PruneOptions {
-  /** Runs that finished before this instant (ISO 8601). */
+  /** Runs that finished before this instant (ISO 8601; not later than now: `InputError` at `before`). */
   readonly before: string
   /** Which ended statuses (default: done, failed, cancelled). */
   readonly statuses?: ReadonlyArray<RunStatus> | undefined
@@ -176,8 +177,18 @@ export const prune = (filename: string, options: PruneOptions): Effect.Effect<Pr
     if (other !== undefined) {
       return yield* new InputError({ field: "statuses", message: `'${other}' is not a status a run ends in for good`, fix: `use ${PRUNABLE_STATUSES.join(", ")} (an error run is resumable; other runs have not ended)` })
     }
-    if (Number.isNaN(Date.parse(options.before))) {
+    const cutoff = Date.parse(options.before)
+    if (Number.isNaN(cutoff)) {
       return yield* new InputError({ field: "before", message: `'${options.before}' is not a date`, fix: "give an ISO 8601 instant, e.g. 2026-10-01T00:00:00Z" })
+    }
+    // A cutoff in the future (a typo in the year) would delete every run that ended.
+    const now = yield* Clock.currentTimeMillis
+    if (cutoff > now) {
+      return yield* new InputError({
+        field: "before",
+        message: `${new Date(cutoff).toISOString()} is later than now (${new Date(now).toISOString()}): every run that ended would be deleted`,
+        fix: "give an instant in the past (now at the latest)"
+      })
     }
     const sql = yield* SqlClient.SqlClient
     const deleted = yield* transaction(sql, (db) =>

@@ -23,14 +23,25 @@ const ENDED = ["done", "failed", "cancelled"] as const
 /** Units of a relative `--before`: `30d`, `12h`, `45m`. */
 const UNIT_MS: { readonly [unit: string]: number } = { d: 86_400_000, h: 3_600_000, m: 60_000 }
 
-/** `--before` as an ISO instant: an age (`30d`, `12h`, `45m`: that long before `now`) or an ISO date. */
+/**
+ * `--before` as an ISO instant: an age (`30d`, `12h`, `45m`: that long before `now`) or an
+ * ISO date not later than `now` (a cutoff in the future would delete every ended run).
+ */
 export const cutoffOf = (text: string, now: number): Either.Either<string, InputError> => {
   const age = /^(\d+)([dhm])$/.exec(text.trim())
   if (age !== null) return Either.right(new Date(now - Number(age[1]) * UNIT_MS[age[2]!]!).toISOString())
   const at = /^\d{4}-\d{2}-\d{2}/.test(text.trim()) ? Date.parse(text.trim()) : Number.NaN
-  return Number.isNaN(at)
-    ? Either.left(new InputError({ field: "--before", message: `'${text}' is neither an age nor a date`, fix: "pass an age such as 30d, 12h or 45m, or an ISO date such as 2026-10-01 or 2026-10-01T00:00:00Z" }))
-    : Either.right(new Date(at).toISOString())
+  if (Number.isNaN(at)) {
+    return Either.left(new InputError({ field: "--before", message: `'${text}' is neither an age nor a date`, fix: "pass an age such as 30d, 12h or 45m, or an ISO date such as 2026-10-01 or 2026-10-01T00:00:00Z" }))
+  }
+  if (at > now) {
+    return Either.left(new InputError({
+      field: "--before",
+      message: `${new Date(at).toISOString()} is later than now (${new Date(now).toISOString()}): every run that ended would be deleted`,
+      fix: "pass a date in the past, or an age such as 30d (0m: every run that ended until now)"
+    }))
+  }
+  return Either.right(new Date(at).toISOString())
 }
 
 /** The `prune` command. */

@@ -75,6 +75,12 @@ export interface SchedulerOptions {
   readonly abortGraceMs?: number | undefined
   /** Told once shutdown's drain is over, with what became of the runs in flight. */
   readonly onDrained?: ((report: DrainReport) => Effect.Effect<void>) | undefined
+  /**
+   * Told of each run this Scheduler drives that ends `error` (the runtime broke under it,
+   * e.g. a step's commit failed on a full disk), with the run's record as it ended; how
+   * `stargraph serve` says so on stderr. Default: nothing (the audit log and the record say it).
+   */
+  readonly onRunError?: ((run: RunRecord) => Effect.Effect<void>) | undefined
 }
 
 /** What shutdown's drain did with the runs in flight when it began (and those opened meanwhile). */
@@ -238,6 +244,13 @@ export const make = (
         return toSummary(record.value, Option.match(latest, { onNone: () => ({}), onSome: (c) => c.state }))
       })
 
+    /** Tell `onRunError` of a run that ended `error` (as its record now says). */
+    const toldIfError = (runId: string) =>
+      options.onRunError === undefined
+        ? Effect.void
+        : Effect.flatMap(checkpointer.getRun(runId), (read) =>
+          Option.isSome(read) && read.value.status === "error" ? options.onRunError!(read.value) : Effect.void)
+
     /** Execute one job: claim it, drive it, settle its waiters, dequeue it. */
     const execute = (job: Job): Effect.Effect<void> =>
       Effect.gen(function*() {
@@ -282,6 +295,7 @@ export const make = (
           // since the poll: refused) keeps whatever row it has.
           if (job.claim || error._tag !== "RunStateError") yield* checkpointer.completePending(job.runId)
           yield* Effect.logWarning(`scheduler: run ${job.runId} could not be resumed: ${error.message}`)
+          yield* toldIfError(job.runId)
         } else {
           const run = opened.right
           running.set(job.runId, run)
@@ -296,6 +310,7 @@ export const make = (
           }
           // Another process took the run over (this one's lease lapsed): it goes on there.
           if (outcome.left._tag === "CheckpointError" && outcome.left.reason === "taken-over") yield* Effect.logWarning(`scheduler: ${outcome.left.message}`)
+          else yield* toldIfError(job.runId)
         }
         yield* settle(job.runId, yield* Effect.either(summaryFromStore(checkpointer, job.runId)))
       }).pipe(
@@ -434,6 +449,8 @@ export const make = (
         const patch: RunPatch = {
           status: "pending",
           owner: null,
+          // An `error` run (the runtime broke under it) goes on from its committed steps, as in `stargraph resume`.
+          ...(record.status === "error" ? { error: null, finished_at: null } : {}),
           ...(opts.response !== undefined && record.waiting !== null && record.waiting !== undefined
             ? { waiting: { ...record.waiting, given: { value: opts.response.value, actor } } }
             : record.status === "awaiting-input" && record.waiting?.kind === "breakpoint"

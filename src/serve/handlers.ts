@@ -317,13 +317,17 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
         Effect.gen(function*() {
           const runId = path.id
           const record = yield* getRun(checkpointer, runId)
-          // Paused, or left `running` by a process that died (it resumes from its last checkpoint).
+          // Paused, or left `running` by a process that died (it resumes from its last checkpoint),
+          // or ended `error`.
           const orphaned = record.status === "running" && record.owner !== null && !ownerAlive(record.owner) && Option.isNone(scheduler.live(runId))
           // Waiting for a child run that was answered directly and no longer waits: it goes on without an answer.
           const settled = record.status === "awaiting-input" && (yield* settledChild(checkpointer, record)) !== undefined
           // Paused at one of its breakpoints (`interrupt_before`/`interrupt_after`): it goes on without an answer.
           const atBreakpoint = record.status === "awaiting-input" && record.waiting?.kind === "breakpoint"
-          if (record.status !== "paused" && !orphaned && !settled && !atBreakpoint) {
+          // Ended `error` (the runtime broke under it, e.g. a step's commit failed on a full disk):
+          // it goes on from its committed steps once the cause is fixed, as `stargraph resume` does.
+          const broken = record.status === "error"
+          if (record.status !== "paused" && !orphaned && !settled && !atBreakpoint && !broken) {
             return yield* refuse(runId, record.status, "resume", `run ${runId} is ${record.status}, not paused${record.status === "awaiting-input" ? " (answer it with /respond)" : ""}`)
           }
           yield* scheduler.resume(runId, { actor: actorOf(request) })

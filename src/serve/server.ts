@@ -26,6 +26,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Respondable from "@effect/platform/HttpServerRespondable"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
+import * as Console from "effect/Console"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -35,6 +36,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as ArtifactStore from "../checkpoint/ArtifactStore.js"
 import type { ArtifactStoreShape } from "../checkpoint/artifactModels.js"
+import type { RunRecord } from "../checkpoint/models.js"
 import { checkpointerLayer, describeDatabase } from "../checkpoint/openDatabase.js"
 import { ApiError, type CheckpointError, InputError, StargraphError, StargraphRuntimeError } from "../errors.js"
 import * as Heartbeat from "../runtime/Heartbeat.js"
@@ -61,6 +63,15 @@ import { StargraphApi } from "./StargraphApi.js"
 import { closestName } from "../ir/didYouMean.js"
 
 /** How to run the server. */
+
+/**
+ * The stderr line for a run this server drove that ended `error` (the runtime broke under
+ * it: a step's commit failed, e.g. on a full disk): which run, after which step, the cause,
+ * and how to go on once the cause is fixed.
+ */
+export const runErrorLine = (run: RunRecord): string =>
+  `run ${run.run_id} (graph ${run.graph_id}) ended error after step ${run.last_step}: ${run.error?.message ?? "no cause recorded"}; ` +
+  `once the cause is fixed, resume it from there: POST /v1/runs/${run.run_id}/resume or stargraph resume ${run.run_id}`
 
 /** The fix a 413 names: the body, or the limit that applies (a webhook's own, or the server's). */
 const raiseLimit = (ownLimit: boolean): string =>
@@ -633,6 +644,7 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
       ...(config?.config.scheduler?.per_graph_overrides ? { perGraphOverrides: config.config.scheduler.per_graph_overrides } : {}),
       ...(config?.config.scheduler?.abort_grace_ms !== undefined ? { abortGraceMs: config.config.scheduler.abort_grace_ms } : {}),
       ...(config?.config.scheduler?.drain_timeout_ms !== undefined ? { drainTimeoutMs: config.config.scheduler.drain_timeout_ms } : {}),
+      onRunError: (run) => Console.error(runErrorLine(run)),
       ...options.scheduler
     }
     const base = Scheduler.layer(schedulerOptions).pipe(

@@ -15,8 +15,12 @@ import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as Metric from "effect/Metric"
 import * as MetricKey from "effect/MetricKey"
 
-/** What a trigger dispatch came to: a run enqueued (or found, deduplicated), or not. */
-export type DispatchOutcome = "success" | "failure"
+/**
+ * What a trigger dispatch came to: a run enqueued (`success`), a run found that was already
+ * enqueued for it (`deduplicated`: a cron tick another server enqueued first, a webhook
+ * delivered again), or none (`failure`). Summed over servers, `success` counts each run once.
+ */
+export type DispatchOutcome = "success" | "deduplicated" | "failure"
 
 /** The recorder Stargraph calls where things happen. Every method is synchronous and never fails. */
 export interface MetricsShape {
@@ -112,7 +116,7 @@ export const makeEffectMetrics = (): MetricsShape => {
     stepDuration: MetricKey.histogram(METRIC_NAMES.stepDuration, MetricBoundaries.fromIterable(BUCKETS.step), "Seconds a step took to execute, by graph"),
     queueDepth: MetricKey.gauge(METRIC_NAMES.queueDepth, { description: "Runs waiting in the queue (pending, unclaimed) in the database, by graph, read at scrape time" }),
     runsRunning: MetricKey.gauge(METRIC_NAMES.runsRunning, { description: "Runs this process executes now, read at scrape time" }),
-    triggerDispatches: counterKey(METRIC_NAMES.triggerDispatches, "Trigger firings (webhook deliveries, cron ticks, plugin enqueues), by trigger, kind and outcome (success: a run was enqueued or found)"),
+    triggerDispatches: counterKey(METRIC_NAMES.triggerDispatches, "Trigger firings (webhook deliveries, cron ticks, plugin enqueues), by trigger, kind and outcome (success: a run was enqueued; deduplicated: the run already enqueued for it was found; failure: none)"),
     httpRequests: counterKey(METRIC_NAMES.httpRequests, "HTTP requests answered, by route template, method and status"),
     httpDuration: MetricKey.histogram(METRIC_NAMES.httpDuration, MetricBoundaries.fromIterable(BUCKETS.http), "Seconds until a request's response began, by route template")
   }

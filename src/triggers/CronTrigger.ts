@@ -142,7 +142,7 @@ export const make = (specs: ReadonlyArray<CronSpecInput>): Effect.Effect<Trigger
           deps!.scheduler.enqueue(c.spec.graph, c.spec.params, { idempotencyKey: key, actor: c.triggerId, threadId: c.spec.thread_id, skipFailed: c.spec.thread_skip_failed })
         )
         const metrics = yield* Metrics
-        metrics.triggerDispatched(c.triggerId, "cron", Either.isRight(enqueued) ? "success" : "failure")
+        metrics.triggerDispatched(c.triggerId, "cron", Either.isLeft(enqueued) ? "failure" : enqueued.right.deduplicated ? "deduplicated" : "success")
         if (Either.isLeft(enqueued)) {
           const e = enqueued.left
           yield* line({ error: { type: e._tag, message: e.message } })

@@ -134,7 +134,7 @@ const metered = (scheduler: SchedulerShape, name: string, metrics: MetricsShape)
     scheduler.enqueue(graphId, params, options).pipe(
       Effect.tapBoth({
         onFailure: () => Effect.sync(() => metrics.triggerDispatched(name, "plugin", "failure")),
-        onSuccess: () => Effect.sync(() => metrics.triggerDispatched(name, "plugin", "success"))
+        onSuccess: (enqueued) => Effect.sync(() => metrics.triggerDispatched(name, "plugin", enqueued.deduplicated ? "deduplicated" : "success"))
       })
     )
 })

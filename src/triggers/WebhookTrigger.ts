@@ -77,6 +77,10 @@ const STATUS: Record<WebhookError["reason"], number> = {
 /** The HTTP answer for any Stargraph error (the API's one error envelope and status). */
 const envelope = (error: StargraphError): TriggerResponse => ({ status: statusOf(error), body: envelopeOf(error) })
 
+/** Whether an accepted delivery's answer found the run a delivery of the same body enqueued (`deduplicated: true`). */
+const deduplicatedAnswer = (body: unknown): boolean =>
+  typeof body === "object" && body !== null && "deduplicated" in body && body.deduplicated === true
+
 /** How `/openapi.json` documents a webhook: its signature headers, its body and its answer. */
 const operationOf = (spec: WebhookSpec) => ({
   summary: `Signed webhook delivery: enqueues a run of ${spec.graph}`,
@@ -298,8 +302,12 @@ export const make = (
           }
           return { status: 202, body: { run_id: enqueued.right.runId, status: enqueued.right.status, deduplicated: enqueued.right.deduplicated } }
         }).pipe(
-          // One dispatch per delivery: accepted (a run enqueued or found), or refused.
-          Effect.tap((answer) => Effect.map(Metrics, (metrics) => metrics.triggerDispatched(triggerId, "webhook", answer.status === 202 ? "success" : "failure")))
+          // One dispatch per delivery: accepted (a run enqueued, or the one a delivery of the same body enqueued found), or refused.
+          Effect.tap((answer) =>
+            Effect.map(Metrics, (metrics) =>
+              metrics.triggerDispatched(triggerId, "webhook", answer.status !== 202 ? "failure" : deduplicatedAnswer(answer.body) ? "deduplicated" : "success")
+            )
+          )
         )
     })
 

@@ -276,13 +276,18 @@ export const conformance = (backend: Backend): void => {
         const left = (yield* checkpointer.listRuns({ limit: 50 })).runs.map((r) => r.run_id).sort()
         const doneCheckpoints = yield* checkpointer.listCheckpoints(done.run_id)
         const bad = yield* Effect.either(prune(filename, { before: future, statuses: ["error"] }))
-        return { done, parent, fork, waiting, dry, afterDry, real, left, doneCheckpoints, bad, gone: Option.isNone(yield* checkpointer.getRun(done.run_id)) }
+        // A cutoff later than now (a typo in the year) would delete every ended run: refused, nothing deleted.
+        const tooLate = yield* Effect.either(prune(filename, { before: "2099-01-01T00:00:00Z" }))
+        const afterTooLate = (yield* checkpointer.listRuns({ limit: 50 })).runs.length
+        return { done, parent, fork, waiting, dry, afterDry, real, left, doneCheckpoints, bad, tooLate, afterTooLate, gone: Option.isNone(yield* checkpointer.getRun(done.run_id)) }
       }).pipe(Effect.provide(layer)))
       expect(out.dry).toMatchObject({ runs: 1, kept: 1, run_ids: [out.done.run_id] })
       expect(out.afterDry).toBe(4)
       expect(out.real).toMatchObject({ runs: 1, kept: 1, run_ids: [out.done.run_id], artifacts: { entries: 0, blobs: 0, bytes: 0 } })
       expect(out.real.checkpoints).toBeGreaterThan(0)
       expect(out.left).toEqual([out.parent.run_id, out.fork.cfRunId, out.waiting.run_id].sort())
+      expect(Either.isLeft(out.tooLate) && out.tooLate.left).toMatchObject({ _tag: "InputError", field: "before", message: expect.stringContaining("2099-01-01T00:00:00.000Z is later than now") })
+      expect(out.afterTooLate).toBe(3)
       expect([out.gone, out.doneCheckpoints]).toEqual([true, []])
       expect(Either.isLeft(out.bad) && out.bad.left).toMatchObject({ _tag: "InputError", field: "statuses" })
     })

@@ -57,6 +57,10 @@ describe("stargraph prune on SQLite (the library's prune: test/checkpoint/confor
     const id = runIdOf(first.stdout)
     const bad = await stargraph(["prune", "--db", db, "--before", "last week"], { cwd: dir })
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining("InputError: --before: 'last week' is neither an age nor a date")])
+    // A cutoff in the future (a typo in the year) would delete every ended run: refused, nothing deleted.
+    const future = await stargraph(["prune", "--db", db, "--before", "2099-01-01"], { cwd: dir })
+    expect([future.code, future.stdout, future.stderr]).toEqual([2, "", expect.stringContaining("InputError: --before: 2099-01-01T00:00:00.000Z is later than now")])
+    expect(future.stderr).toContain("pass a date in the past, or an age such as 30d")
     const none = await stargraph(["prune", "--db", db, "--before", "2020-01-01"], { cwd: dir })
     expect(none.stdout).toBe("deleted 0 runs that finished before 2020-01-01T00:00:00.000Z (0 checkpoints)\n")
     const dry = await stargraph(["prune", "--db", db, "--before", "0m", "--dry-run", "--json"], { cwd: dir })

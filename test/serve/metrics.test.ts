@@ -201,7 +201,7 @@ describe("GET /metrics", () => {
     }
   })
 
-  it("counts webhook deliveries by outcome (a bad signature is a failure)", async () => {
+  it("counts webhook deliveries by outcome (a bad signature is a failure; a redelivery answered with its run, deduplicated)", async () => {
     const url = `${server.url}/v1/triggers/webhook/hook`
     const body = JSON.stringify({ out: "from-webhook" })
     const now = Math.floor(Date.now() / 1000)
@@ -209,10 +209,14 @@ describe("GET /metrics", () => {
     expect(bad.status).toBe(401)
     const good = await fetch(url, { method: "POST", body, headers: { ...auth, ...WebhookTrigger.sign("s3cret", body, now, "n-good") } })
     expect(good.status).toBe(202)
+    // The same body delivered again (a sender's retry): answered with the run it enqueued, not counted as a success again.
+    const again = await fetch(url, { method: "POST", body, headers: { ...auth, ...WebhookTrigger.sign("s3cret", body, now, "n-again") } })
+    expect([again.status, (await again.json() as Record<string, unknown>)["deduplicated"]]).toEqual([202, true])
     const m = parse((await scrape(server.url)).text)
     expect(m.types.get("stargraph_trigger_dispatches_total")).toBe("counter")
     expect(m.value("stargraph_trigger_dispatches_total", { trigger_id: "webhook:hook", kind: "webhook", outcome: "failure" })).toBe(1)
     expect(m.value("stargraph_trigger_dispatches_total", { trigger_id: "webhook:hook", kind: "webhook", outcome: "success" })).toBe(1)
+    expect(m.value("stargraph_trigger_dispatches_total", { trigger_id: "webhook:hook", kind: "webhook", outcome: "deduplicated" })).toBe(1)
   })
 
   it("counts requests by route template (never the raw path), method and status", async () => {

@@ -15,6 +15,7 @@ import * as GraphRegistry from "../../src/scheduler/GraphRegistry.js"
 import * as Scheduler from "../../src/scheduler/Scheduler.js"
 import * as CronTrigger from "../../src/triggers/CronTrigger.js"
 import { AuditSink, type AuditRecord } from "../../src/telemetry/AuditSink.js"
+import { disabledMetrics, Metrics } from "../../src/telemetry/Metrics.js"
 import { NodeModuleError, SchedulerError, StargraphRuntimeError } from "../../src/errors.js"
 import { describeFailure, dispatchTriggerLifecycle } from "../../src/triggers/Dispatcher.js"
 import { envelopeOf, redact } from "../../src/triggers/httpError.js"
@@ -158,12 +159,15 @@ describe("cron trigger", () => {
       expect(both).toHaveLength(5)
     }))
 
-  effectIt.scoped("writes one audit line per tick, naming its run; a tick another process already enqueued says deduplicated; one that failed, its error", () =>
+  effectIt.scoped("writes one audit line per tick, naming its run; a tick another process already enqueued says deduplicated (and is counted so); one that failed, its error", () =>
     Effect.gen(function*() {
       const filename = join(tempDir(), "db.sqlite")
       yield* TestClock.setTime(Date.parse("2026-11-25T00:00:00Z"))
       const lines: Array<AuditRecord> = []
       const collect = Layer.succeed(AuditSink, { write: (record) => Effect.sync(() => void lines.push(record)) })
+      // The dispatches both processes count (as /metrics would show them), by outcome.
+      const dispatches: Array<string> = []
+      const counted = Layer.succeed(Metrics, { ...disabledMetrics, triggerDispatched: (id, kind, outcome) => void dispatches.push(`${id} ${kind} ${outcome}`) })
       const config = { config: yield* decodeConfig([spec({ cron: "0 * * * *", timezone: "UTC" })]), graphPaths: [], plugins: [], file: undefined }
       const runs = yield* Effect.scoped(Effect.gen(function*() {
         yield* TriggerHost.start({ config })
@@ -171,9 +175,11 @@ describe("cron trigger", () => {
         yield* TriggerHost.start({ config }).pipe(Effect.provide(yield* Layer.build(stack(filename))))
         yield* TestClock.adjust("2 hours")
         return yield* countRuns
-      })).pipe(Effect.provide(stack(filename)), Effect.provide(collect))
+      })).pipe(Effect.provide(stack(filename)), Effect.provide(collect), Effect.provide(counted))
       const ticks = lines.filter((l) => l.event === "trigger.cron.tick")
       expect(ticks).toHaveLength(4)
+      // Each tick's run once as a success over both processes: the other process found it.
+      expect(dispatches.sort()).toEqual(["cron:nightly cron deduplicated", "cron:nightly cron deduplicated", "cron:nightly cron success", "cron:nightly cron success"])
       for (const hour of ["01", "02"]) {
         const scheduled = `2026-11-25T${hour}:00:00.000Z`
         const run = runs.find((r) => r.idempotency_key === idempotencyKeyOf("cron:nightly", scheduled))!
