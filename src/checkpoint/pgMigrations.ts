@@ -160,16 +160,25 @@ export interface PgMigrateOptions {
 /** The schema version recorded, or undefined when the database has no `stargraph_schema` table (in its search path). */
 const recordedVersion = (sql: SqlClient.SqlClient): Effect.Effect<number | undefined, SqlError> =>
   Effect.flatMap(
-    sql<{ readonly found: string | null }>`SELECT to_regclass(${VERSION_TABLE})::text AS found`,
-    (rows) =>
-      rows[0]?.found == null
-        ? Effect.succeed(undefined)
-        : Effect.map(sql<{ readonly version: number | null }>`SELECT max(version) AS version FROM ${sql(VERSION_TABLE)}`, (r) => r[0]?.version ?? 0)
+    hasTable(sql, VERSION_TABLE),
+    (found) =>
+      found
+        ? Effect.map(sql<{ readonly version: number | null }>`SELECT max(version) AS version FROM ${sql(VERSION_TABLE)}`, (r) => r[0]?.version ?? 0)
+        : Effect.succeed(undefined)
   )
 
-/** Whether the database has a table `name` (in its search path). */
+/**
+ * Whether the database has a table `name` (in a schema of its search path). Read from
+ * `pg_class` with the statement's own snapshot: `to_regclass` answers from the session's
+ * catalog cache, which a process that waited for the migration lock may hold from before
+ * another session created the table (it takes no lock that would refresh it).
+ */
 const hasTable = (sql: SqlClient.SqlClient, name: string): Effect.Effect<boolean, SqlError> =>
-  Effect.map(sql<{ readonly found: string | null }>`SELECT to_regclass(${name})::text AS found`, (rows) => rows[0]?.found != null)
+  Effect.map(
+    sql<{ readonly found: boolean }>`SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relname = ${name} AND n.nspname = ANY (current_schemas(false))) AS found`,
+    (rows) => rows[0]?.found === true
+  )
 
 const newerSchema = (where: string, version: number) =>
   new CheckpointError({
@@ -217,9 +226,12 @@ export const migrate = (where: string, options: PgMigrateOptions = {}): Effect.E
     if (found === undefined && options.create === false) return yield* noSchema(where)
     const apply = Effect.gen(function*() {
       yield* sql.unsafe(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`)
+      // Read again under the lock: another process may have migrated meanwhile, or another
+      // application may have made its own runs_history since the check above.
+      const locked = yield* recordedVersion(sql)
+      if (locked === undefined && (yield* hasTable(sql, "runs_history"))) return yield* notOurs(where)
       yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${VERSION_TABLE} (version integer NOT NULL)`)
-      // Read again under the lock: another process may have migrated meanwhile.
-      const now = (yield* recordedVersion(sql)) ?? 0
+      const now = locked ?? 0
       if (now > PG_SCHEMA_VERSION) return yield* newerSchema(where, now)
       if (now === PG_SCHEMA_VERSION) return
       if (now > 0) {

@@ -266,6 +266,29 @@ describe("PostgreSQL Checkpointer: schema", () => {
     expect(await tablesOf(url)).toEqual(["runs_history"])
   })
 
+  it("leaves another application's runs_history alone when it appears while Stargraph waits for the migration lock", async () => {
+    const url = await server.freshDatabase()
+    const name = databaseName(url)
+    const opened = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      // Another session holds the migration lock, as a process migrating at the same time would.
+      const holder = yield* (yield* SqlClient.SqlClient).reserve
+      yield* holder.executeRaw("SELECT pg_advisory_lock(6013538546436170096)", [])
+      const opening = yield* Effect.fork(Effect.either(Effect.flatMap(Checkpointer, (c) => c.listRuns({})).pipe(Effect.provide(PgCheckpointer.layer(url)))))
+      // Once the opener waits for the lock (it found no tables), the other application makes its table.
+      for (let waited = 0; ; waited++) {
+        const waiting = yield* Effect.promise(() => server.query("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted", [], name))
+        if (Number(waiting[0]?.["n"]) > 0) break
+        if (waited > 200) return yield* Effect.dieMessage("the opener never waited for the migration lock")
+        yield* Effect.sleep("25 millis")
+      }
+      yield* holder.executeRaw("CREATE TABLE runs_history (id integer)", [])
+      yield* holder.executeRaw("SELECT pg_advisory_unlock(6013538546436170096)", [])
+      return yield* opening
+    }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(url) })))))
+    expect(Either.isLeft(opened) && opened.left).toMatchObject({ _tag: "CheckpointError", reason: "not-a-database", message: expect.stringContaining("search_path") })
+    expect(await tablesOf(url)).toEqual(["runs_history"])
+  })
+
   it("keeps its tables in the schema a URL's search_path names", async () => {
     const url = await server.freshDatabase()
     await server.query("CREATE SCHEMA stargraph", [], databaseName(url))
