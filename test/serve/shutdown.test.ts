@@ -25,23 +25,30 @@ const serve = (args: ReadonlyArray<string>) =>
 
 /**
  * Follow a run's Server-Sent Events at `url` until the server ends the response or goes
- * away; resolves with the events' data (never rejects: a dropped connection ends it too).
+ * away: `seen` gives the events' data so far, `ended` all of them (it never rejects: a
+ * dropped connection ends it too).
  */
-const follow = async (url: string): Promise<Array<Record<string, unknown>>> => {
+const follow = (url: string) => {
   let text = ""
-  try {
-    const response = await fetch(url, { headers: { accept: "text/event-stream" } })
-    const reader = response.body!.getReader()
-    const decoder = new TextDecoder()
-    for (;;) {
-      const { done, value } = await reader.read()
-      if (done) break
-      text += decoder.decode(value, { stream: true })
+  // The whole frames so far (each ends with a blank line).
+  const events = () => text.slice(0, Math.max(0, text.lastIndexOf("\n\n"))).split("\n\n")
+    .flatMap((frame) => frame.split("\n").filter((l) => l.startsWith("data: ")).map((l) => JSON.parse(l.slice(6)) as Record<string, unknown>))
+  const ended = (async () => {
+    try {
+      const response = await fetch(url, { headers: { accept: "text/event-stream" } })
+      const reader = response.body!.getReader()
+      const decoder = new TextDecoder()
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) break
+        text += decoder.decode(value, { stream: true })
+      }
+    } catch {
+      // The server went away mid-stream: what arrived before counts.
     }
-  } catch {
-    // The server went away mid-stream: what arrived before counts.
-  }
-  return text.split("\n\n").flatMap((frame) => frame.split("\n").filter((l) => l.startsWith("data: ")).map((l) => JSON.parse(l.slice(6)) as Record<string, unknown>))
+    return events()
+  })()
+  return { seen: events, ended }
 }
 
 /** A one-node no-op graph (`g:noop`) in `<dir>/g`. */
@@ -204,14 +211,16 @@ describe("stargraph serve as a process", () => {
     const runId = (await (await fetch(`${first.url}/v1/runs`, { method: "POST", body: JSON.stringify({ graph_id: "g:three" }) })).json() as { run_id: string }).run_id
     // A client follows the run's event stream (SSE) until the server closes it.
     const followed = follow(`${first.url}/v1/runs/${runId}/stream`)
-    for (let i = 0; i < 200 && !lines().includes("start a"); i++) await new Promise((r) => setTimeout(r, 25))
+    // Step a under way, and the follower connected (it got the run's first event).
+    for (let i = 0; i < 400 && !(lines().includes("start a") && followed.seen().length > 0); i++) await new Promise((r) => setTimeout(r, 25))
+    expect(followed.seen()[0]).toMatchObject({ type: "run.started", run_id: runId })
     const exited = new Promise<number | null>((resolve) => first.child.on("exit", (code) => resolve(code)))
     first.child.kill("SIGTERM")
     expect(await exited).toBe(0)
     // Step a committed; b never started.
     expect(lines()).toEqual(["start a", "end a"])
-    // The follower saw the drain: run.paused, requeued, at the step committed.
-    const seen = await followed
+    // The follower saw the drain: run.paused, requeued, at the step committed; then its stream ended.
+    const seen = await followed.ended
     expect(seen.map((e) => e.type)).toContain("run.paused")
     expect(seen.find((e) => e.type === "run.paused")).toMatchObject({ type: "run.paused", run_id: runId, step: 1, requeued: true })
     expect(first.stderr()).toContain("drained: 0 in-flight runs finished, 1 requeued after their current step, 0 interrupted mid-step (that step runs again on the next server)")
