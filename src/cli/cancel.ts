@@ -22,11 +22,31 @@ import type { HeartbeatRecord } from "../checkpoint/Checkpointer.js"
 import { InputError, RunStateError } from "../errors.js"
 import { chooseDatabase } from "./database.js"
 import { ExitCode, reportError, setExit } from "./exit.js"
+import { durationMs } from "./lease.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { auditLog, dbExisting, graphFile, graphOptions, moduleRoot, runIdArg } from "./options.js"
 
-/** How long, at least, `cancel` waits for a live process it asked to cancel a run: 60 s (longer for a lease that needs it to lapse). */
+/** How long, at least, `cancel` waits for a live process it asked to cancel a run, unless told (`--wait`): 60 s (longer for a lease that needs it to lapse). */
 const ASK_WAIT_MS = 60_000
+/** The longest `--wait` (ms): one hour. */
+const MAX_WAIT_MS = 3_600_000
+
+/**
+ * `--wait`'s text as milliseconds, or an `InputError` naming the flag: a number with a
+ * unit, 0 to one hour.
+ */
+export const parseCancelWait = (text: string): Effect.Effect<number, InputError> => {
+  const ms = durationMs(text)
+  if (ms === undefined) {
+    return Effect.fail(new InputError({ field: "--wait", message: `'${text}' is not a duration with a unit`, fix: "write a number and a unit: 500ms, 30s, 5m (default: 60s, or longer for a lease that needs it to lapse)" }))
+  }
+  return ms <= MAX_WAIT_MS && Number.isInteger(ms)
+    ? Effect.succeed(ms)
+    : Effect.fail(new InputError({ field: "--wait", message: `'${text}' is ${Number.isInteger(ms) ? "longer than an hour" : "not a whole number of milliseconds"}`, fix: "use 0ms to 1h, e.g. 60s (the default)" }))
+}
+
+/** Seconds for a message: `60 s`, `0.3 s`. */
+const seconds = (ms: number) => `${Number((ms / 1000).toFixed(3))} s`
 
 /** The `cancel` command. */
 export const cancel = Command.make(
@@ -42,10 +62,19 @@ export const cancel = Command.make(
         "cancel a run left running by a process on another host or container that is gone, without asking it or watching its heartbeat " +
           "(needed for one that has none; default: off: a process that beats is asked to cancel the run, and taken over once its lease lapses)"
       )
+    ),
+    wait: Options.text("wait").pipe(
+      Options.optional,
+      Options.withDescription(
+        "how long to wait for a live process asked to cancel the run to stop it, with a unit: 500ms, 30s, 5m (0ms to 1h); " +
+          "past it the cancel is refused (exit 2) and the request stands (default: 60s, or the owner's lease and a third and 10s if longer)"
+      )
     )
   },
   (o) =>
     Effect.gen(function*() {
+      // Checked before the database is opened.
+      const waitFlagMs = Option.isSome(o.wait) ? yield* parseCancelWait(o.wait.value) : undefined
       const db = yield* chooseDatabase(o.db)
       const [Graph, { Checkpointer }, { TERMINAL_STATUSES }, owners, leases, { cancelStopped, subgraphIndex }, stores, { finalLine }, { AuditSink }] = yield* Effect.promise(() =>
         Promise.all([
@@ -83,7 +112,8 @@ export const cancel = Command.make(
                 `waiting for it to stop${elsewhere ? " (or for its lease to lapse: then the run is taken over here)" : ""}`
             )
             if (elsewhere) leases.observeHeartbeats([owner], [heartbeat])
-            const waitMs = Math.max(ASK_WAIT_MS, heartbeat.lease_ms + leases.leaseGraceMs(heartbeat.lease_ms) + 10_000)
+            // Told (`--wait`): that long, lease or not; else 60 s, or long enough to see the owner's lease lapse.
+            const waitMs = waitFlagMs ?? Math.max(ASK_WAIT_MS, heartbeat.lease_ms + leases.leaseGraceMs(heartbeat.lease_ms) + 10_000)
             const deadline = Date.now() + waitMs
             for (;;) {
               yield* leases.wallClockSleep(200)
@@ -99,8 +129,12 @@ export const cancel = Command.make(
               if (!elsewhere && !ownerAlive(owner)) return now
               if (Date.now() >= deadline) {
                 return yield* refuse(
-                  `run ${o.runId} was asked to cancel, but process ${owner} has not stopped it within ${Math.round(waitMs / 1000)} s ` +
-                    `(its node may be slow to stop); the request stands: the process cancels the run when it reads it. Read the run again later`
+                  `run ${o.runId} was asked to cancel, but process ${owner} has not stopped it within ${seconds(waitMs)} ` +
+                    `(its node may be slow to stop); the request stands: the process cancels the run when it reads it, and nothing of the run was changed here. ` +
+                    `Fix: read the run again later (stargraph inspect ${o.runId}), wait longer (stargraph cancel ${o.runId} --wait 5m), ` +
+                    (elsewhere
+                      ? `or, if that host or container is gone for good, stargraph cancel ${o.runId} --take-over`
+                      : `or stop process ${owner.split(":")[1]} and cancel again (a run whose process is gone is cancelled here)`)
                 )
               }
             }

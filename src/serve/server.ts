@@ -7,7 +7,7 @@
  */
 import { randomUUID, timingSafeEqual } from "node:crypto"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
-import { createServer } from "node:http"
+import { createServer, type Server } from "node:http"
 import { isIP } from "node:net"
 import { hostname, tmpdir } from "node:os"
 import { isAbsolute, join } from "node:path"
@@ -638,6 +638,8 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     const db = yield* resolveDb(options.db)
     const config = options.config ? yield* ProjectConfig.load(options.config) : undefined
     const paths = [...(options.graphs ?? []), ...(config?.graphPaths ?? [])]
+    /** The HTTP server, once made (see `onDrained` below and the stop after `serveEffect`). */
+    let listening: Server | undefined
     const schedulerOptions: Scheduler.SchedulerOptions = {
       ...(config?.config.scheduler?.per_graph !== undefined ? { perGraph: config.config.scheduler.per_graph } : {}),
       ...(config?.config.scheduler?.global !== undefined ? { global: config.config.scheduler.global } : {}),
@@ -645,7 +647,15 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
       ...(config?.config.scheduler?.abort_grace_ms !== undefined ? { abortGraceMs: config.config.scheduler.abort_grace_ms } : {}),
       ...(config?.config.scheduler?.drain_timeout_ms !== undefined ? { drainTimeoutMs: config.config.scheduler.drain_timeout_ms } : {}),
       onRunError: (run) => Console.error(runErrorLine(run)),
-      ...options.scheduler
+      ...options.scheduler,
+      // Once the drain is over (the runs' streams got their `run.paused` and ended), the
+      // connections still open (a stream held on a stopped run, a slow client) are closed:
+      // before the database closes under them.
+      onDrained: (report) =>
+        Effect.zipRight(
+          Effect.sync(() => listening?.closeAllConnections()),
+          options.scheduler?.onDrained !== undefined ? options.scheduler.onDrained(report) : Effect.void
+        )
     }
     const base = Scheduler.layer(schedulerOptions).pipe(
       Layer.provideMerge(GraphRegistry.layerFromPaths([...new Set(paths)], { moduleRoots: options.moduleRoots })),
@@ -687,7 +697,7 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     const bodyLimits = new Map<string, number>(triggers.routes.flatMap((r) => (r.maxBodyBytes !== undefined ? [[`${r.method} ${r.path}`, r.maxBodyBytes] as const] : [])))
     const guarded = guard({ ...options, rateLimitPerMinute, hostNames: hostNames(options, bindHost), trusted, metrics: { recorder: metrics, templateOf: routeTemplate(routes) } }, Context.get(context, AuditSink), nameOf, methodsAt, (method, path) => bodyLimits.get(`${method} ${path}`))(app)
     const wanted = options.port ?? 8000
-    const server = yield* NodeHttpServer.make(() => createServer(), { host: bindHost, port: wanted }).pipe(
+    const server = yield* NodeHttpServer.make(() => (listening = createServer()), { host: bindHost, port: wanted }).pipe(
       Effect.mapError((e) => {
         const code = Predicate.hasProperty(e.cause, "code") ? e.cause.code : undefined
         return code === "EADDRINUSE" || code === "EACCES" || code === "EADDRNOTAVAIL"
@@ -708,6 +718,16 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
       Effect.provideService(HttpServer.HttpServer, server),
       Effect.provide(context),
       Effect.provide(NodeHttpServer.layerContext)
+    )
+    // Stopping: new connections are refused at once, but the connections open are not waited
+    // for here (an event stream stays open while its run goes on, and would hold the drain
+    // back until the run ended): the drain that follows stops the runs, which ends their
+    // streams (`run.paused`, requeued), and then closes what is still open (`onDrained`).
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        listening?.close()
+        listening?.closeIdleConnections()
+      })
     )
     const address = server.address
     const port = address._tag === "TcpAddress" ? address.port : 0

@@ -308,6 +308,12 @@ export const conformance = (backend: Backend): void => {
         const dFirst = yield* turn("d")
         const dLast = yield* turn("d")
         const alone = yield* turn()
+        // Thread e: two done runs, then a failed one (its newest): the second done run is its
+        // newest done run, where a start passing over the failed run goes on; the first goes.
+        const eFirst = yield* turn("e")
+        const eDone = yield* turn("e")
+        const eFailed = yield* graph.start({ threadId: "e" })
+        yield* checkpointer.updateRun(eFailed.runId, { status: "failed", finished_at: new Date().toISOString() })
         yield* Effect.sleep("5 millis")
         const future = new Date().toISOString()
         // By status: the cancelled run is c's newest, so it stays (and c does not go back to its done run).
@@ -321,16 +327,19 @@ export const conformance = (backend: Backend): void => {
         const dNextRecord = Option.getOrThrow(yield* checkpointer.getRun(dNext.runId))
         const cSkip = yield* graph.start({ threadId: "c", skipFailed: true })
         const cSkipRecord = Option.getOrThrow(yield* checkpointer.getRun(cSkip.runId))
-        return { cFirst, cLast: cLast.runId, dFirst, dLast, alone, cancelledOnly, cRefused, dry, all, left, dNextRecord, cSkipRecord }
+        const eSkip = yield* graph.start({ threadId: "e", skipFailed: true })
+        const eSkipRecord = Option.getOrThrow(yield* checkpointer.getRun(eSkip.runId))
+        return { cFirst, cLast: cLast.runId, dFirst, dLast, eFirst, eDone, eFailed: eFailed.runId, alone, cancelledOnly, cRefused, dry, all, left, dNextRecord, cSkipRecord, eSkipRecord }
       }).pipe(Effect.provide(layer)))
       expect(out.cancelledOnly).toMatchObject({ runs: 0, kept: 0, kept_newest: 1, run_ids: [] })
       expect(out.cRefused).toMatchObject({ _tag: "RunStateError", runId: out.cLast, status: "cancelled" })
-      expect(out.dry).toMatchObject({ runs: 2, kept: 0, kept_newest: 3 })
-      expect(out.all).toMatchObject({ runs: 2, kept: 0, kept_newest: 3 })
-      expect([...out.all.run_ids].sort()).toEqual([out.dFirst.run_id, out.alone.run_id].sort())
-      expect(out.left).toEqual([out.cFirst.run_id, out.cLast, out.dLast.run_id].sort())
+      expect(out.dry).toMatchObject({ runs: 3, kept: 0, kept_newest: 5 })
+      expect(out.all).toMatchObject({ runs: 3, kept: 0, kept_newest: 5 })
+      expect([...out.all.run_ids].sort()).toEqual([out.dFirst.run_id, out.eFirst.run_id, out.alone.run_id].sort())
+      expect(out.left).toEqual([out.cFirst.run_id, out.cLast, out.dLast.run_id, out.eDone.run_id, out.eFailed].sort())
       expect(out.dNextRecord).toMatchObject({ thread_id: "d", continued_from: out.dLast.run_id })
       expect(out.cSkipRecord).toMatchObject({ thread_id: "c", continued_from: out.cFirst.run_id })
+      expect(out.eSkipRecord).toMatchObject({ thread_id: "e", continued_from: out.eDone.run_id })
     })
 
     it("a fork whose parent a prune deletes between reading it and writing the fork is refused and left failed, not left pointing at a deleted recording", async () => {

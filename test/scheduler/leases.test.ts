@@ -589,6 +589,57 @@ describe("cancelling a run that executes in another process", () => {
     }
   })
 
+  it("stargraph cancel --wait: an owner that never stops the run (one of another host, one of this host) is waited for that long, then refused naming the run, the owner and the fix; nothing is lost, the request stands", async () => {
+    const db = join(tempDir(), "cancel-wait.sqlite")
+    // Two owners that beat and stay alive but never read their requests: one of another
+    // host (lease of a minute: it cannot lapse while we wait), and this very test process.
+    const elsewhere = "host-sleepy:34:1"
+    const ids = await Effect.runPromise(Effect.gen(function*() {
+      const c = yield* Checkpointer
+      yield* c.beat!(elsewhere, 60_000)
+      yield* c.beat!(OWNER, 60_000)
+      return { elsewhere: yield* runningUnder(elsewhere), here: yield* runningUnder(OWNER) }
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: db }))))
+    const snapshot = () => {
+      const conn = new Database(db, { readonly: true })
+      try {
+        return {
+          runs: conn.prepare("SELECT run_id, status, owner, cancel_requested_of, last_step FROM runs_history ORDER BY run_id").all(),
+          checkpoints: conn.prepare("SELECT run_id, step, state FROM checkpoints ORDER BY run_id, step").all()
+        }
+      } finally {
+        conn.close()
+      }
+    }
+    const before = snapshot()
+    // A bad --wait is refused naming the flag, before the database is read.
+    for (const [value, why] of [["10", /'10' is not a duration with a unit/], ["2h", /'2h' is longer than an hour/], ["0.5ms", /'0\.5ms' is not a whole number of milliseconds/]] as const) {
+      const bad = await stargraph(["cancel", ids.here, "--db", join(tempDir(), "never.sqlite"), "--wait", value])
+      expect([value, bad.code]).toEqual([value, 2])
+      expect(bad.stderr).toMatch(/^error: InputError: --wait: /)
+      expect(bad.stderr).toMatch(why)
+    }
+    for (const [runId, owner, fix] of [
+      [ids.elsewhere, elsewhere, `if that host or container is gone for good, stargraph cancel ${ids.elsewhere} --take-over`],
+      [ids.here, OWNER, `or stop process ${process.pid} and cancel again`]
+    ] as const) {
+      const started = Date.now()
+      const refused = await stargraph(["cancel", runId, "--db", db, "--wait", "300ms"])
+      // Not 60 s: the wait it was told, and the CLI's start.
+      expect(Date.now() - started).toBeLessThan(15_000)
+      expect(refused.code).toBe(2)
+      expect(refused.stdout).toBe("")
+      expect(refused.stderr).toContain(`error: RunStateError: run ${runId} was asked to cancel, but process ${owner} has not stopped it within 0.3 s`)
+      expect(refused.stderr).toContain("the request stands: the process cancels the run when it reads it, and nothing of the run was changed here")
+      expect(refused.stderr).toContain(`Fix: read the run again later (stargraph inspect ${runId}), wait longer (stargraph cancel ${runId} --wait 5m)`)
+      expect(refused.stderr).toContain(fix)
+    }
+    // Both still running under their owners, each with its request standing; no checkpoint touched.
+    const after = snapshot()
+    expect(after.checkpoints).toEqual(before.checkpoints)
+    expect(after.runs).toEqual((before.runs as Array<{ run_id: string }>).map((r) => ({ ...r, cancel_requested_of: r.run_id === ids.here ? OWNER : elsewhere })))
+  })
+
   it("POST /v1/runs/{id}/cancel asks the live process of another host that drives the run, and answers once it cancelled", async () => {
     const db = join(tempDir(), "cancel-http.sqlite")
     const cli = startStargraph(["run", GRAPH, "--db", db, "--lease", "2s", "--no-summary"], { env: { STARGRAPH_HOST: "host-g", SLOW_NODE_MS: "1000" } })

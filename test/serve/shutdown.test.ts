@@ -23,6 +23,34 @@ const serve = (args: ReadonlyArray<string>) =>
     child.on("exit", (code) => reject(new Error(`serve exited ${code}: ${err}`)))
   })
 
+/**
+ * Follow a run's Server-Sent Events at `url` until the server ends the response or goes
+ * away: `seen` gives the events' data so far, `ended` all of them (it never rejects: a
+ * dropped connection ends it too).
+ */
+const follow = (url: string) => {
+  let text = ""
+  // The whole frames so far (each ends with a blank line).
+  const events = () => text.slice(0, Math.max(0, text.lastIndexOf("\n\n"))).split("\n\n")
+    .flatMap((frame) => frame.split("\n").filter((l) => l.startsWith("data: ")).map((l) => JSON.parse(l.slice(6)) as Record<string, unknown>))
+  const ended = (async () => {
+    try {
+      const response = await fetch(url, { headers: { accept: "text/event-stream" } })
+      const reader = response.body!.getReader()
+      const decoder = new TextDecoder()
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) break
+        text += decoder.decode(value, { stream: true })
+      }
+    } catch {
+      // The server went away mid-stream: what arrived before counts.
+    }
+    return events()
+  })()
+  return { seen: events, ended }
+}
+
 /** A one-node no-op graph (`g:noop`) in `<dir>/g`. */
 const noopGraphIn = (dir: string) => {
   mkdirSync(join(dir, "g"))
@@ -181,12 +209,20 @@ describe("stargraph serve as a process", () => {
     const lines = () => (existsSync(log) ? readFileSync(log, "utf8").trim().split("\n") : [])
     const first = await serve(["--graphs", join(dir, "g"), "--db", db, "--audit-log", join(dir, "audit.jsonl")])
     const runId = (await (await fetch(`${first.url}/v1/runs`, { method: "POST", body: JSON.stringify({ graph_id: "g:three" }) })).json() as { run_id: string }).run_id
-    for (let i = 0; i < 200 && !lines().includes("start a"); i++) await new Promise((r) => setTimeout(r, 25))
+    // A client follows the run's event stream (SSE) until the server closes it.
+    const followed = follow(`${first.url}/v1/runs/${runId}/stream`)
+    // Step a under way, and the follower connected (it got the run's first event).
+    for (let i = 0; i < 400 && !(lines().includes("start a") && followed.seen().length > 0); i++) await new Promise((r) => setTimeout(r, 25))
+    expect(followed.seen()[0]).toMatchObject({ type: "run.started", run_id: runId })
     const exited = new Promise<number | null>((resolve) => first.child.on("exit", (code) => resolve(code)))
     first.child.kill("SIGTERM")
     expect(await exited).toBe(0)
     // Step a committed; b never started.
     expect(lines()).toEqual(["start a", "end a"])
+    // The follower saw the drain: run.paused, requeued, at the step committed; then its stream ended.
+    const seen = await followed.ended
+    expect(seen.map((e) => e.type)).toContain("run.paused")
+    expect(seen.find((e) => e.type === "run.paused")).toMatchObject({ type: "run.paused", run_id: runId, step: 1, requeued: true })
     expect(first.stderr()).toContain("drained: 0 in-flight runs finished, 1 requeued after their current step, 0 interrupted mid-step (that step runs again on the next server)")
     const conn = new Database(db, { readonly: true })
     const run = conn.prepare("SELECT status, owner, (SELECT MAX(step) FROM checkpoints WHERE run_id = ?) AS step FROM runs_history WHERE run_id = ?").get(runId, runId)
@@ -208,6 +244,64 @@ describe("stargraph serve as a process", () => {
       }
       expect(status).toBe("done")
       expect(lines()).toEqual(["start a", "end a", "start b", "end b", "start c", "end c"])
+    } finally {
+      second.child.kill("SIGKILL")
+    }
+  }, 40_000)
+
+  it("a step that outlasts --drain-timeout is interrupted: the drained line counts it, the run is back on the queue, and the next server on the database finishes it", async () => {
+    const dir = tempDir()
+    mkdirSync(join(dir, "g"))
+    const log = join(dir, "steps.log")
+    // The first attempt at the step outlasts the drain (it stops when its signal aborts);
+    // the attempt after that returns at once.
+    writeFileSync(join(dir, "g", "nodes.js"), [
+      "import { appendFileSync, existsSync } from 'node:fs'",
+      `const log = ${JSON.stringify(log)}`,
+      "export const step = async (_state, ctx) => {",
+      "  const again = existsSync(log)",
+      "  appendFileSync(log, `start ${ctx.nodeId}\\n`)",
+      "  if (!again) await new Promise((r) => { const t = setTimeout(r, 20000); ctx.signal.addEventListener('abort', () => { clearTimeout(t); r() }) })",
+      "  appendFileSync(log, `${ctx.signal.aborted ? 'aborted' : 'end'} ${ctx.nodeId}\\n`)",
+      "  return { done: true }",
+      "}", ""
+    ].join("\n"))
+    writeFileSync(join(dir, "g", "graph.yaml"), [
+      "ir_version: \"1.0.0\"", "id: g:stuck", "state_schema: { fields: { done: { type: boolean, default: false } } }",
+      "nodes: [{ id: a, kind: function, module: ./nodes.js, export: step }]", ""
+    ].join("\n"))
+    const db = join(dir, "db.sqlite")
+    const lines = () => (existsSync(log) ? readFileSync(log, "utf8").trim().split("\n") : [])
+    const first = await serve(["--graphs", join(dir, "g"), "--db", db, "--drain-timeout", "200ms"])
+    const runId = (await (await fetch(`${first.url}/v1/runs`, { method: "POST", body: JSON.stringify({ graph_id: "g:stuck" }) })).json() as { run_id: string }).run_id
+    for (let i = 0; i < 200 && !lines().includes("start a"); i++) await new Promise((r) => setTimeout(r, 25))
+    const exited = new Promise<number | null>((resolve) => first.child.on("exit", (code) => resolve(code)))
+    const stopping = Date.now()
+    first.child.kill("SIGTERM")
+    expect(await exited).toBe(0)
+    // Not the step's 20 s: the drain timeout, then the interruption.
+    expect(Date.now() - stopping).toBeLessThan(10_000)
+    expect(first.stderr()).toContain("up to 0.2 s")
+    expect(first.stderr()).toContain("drained: 0 in-flight runs finished, 0 requeued after their current step, 1 interrupted mid-step (that step runs again on the next server)")
+    // The step was not committed: the run is pending at step 0, on the queue, unclaimed.
+    const conn = new Database(db, { readonly: true })
+    const run = conn.prepare("SELECT status, owner, last_step FROM runs_history WHERE run_id = ?").get(runId)
+    const committed = (conn.prepare("SELECT count(*) AS n FROM checkpoints WHERE run_id = ? AND step > 0").get(runId) as { n: number }).n
+    const queued = conn.prepare("SELECT run_id, claimed_by FROM pending_runs").all()
+    conn.close()
+    expect(run).toEqual({ status: "pending", owner: null, last_step: 0 })
+    expect(committed).toBe(0)
+    expect(queued).toEqual([{ run_id: runId, claimed_by: null }])
+    // The next server runs the step again, and the run ends done.
+    const second = await serve(["--graphs", join(dir, "g"), "--db", db])
+    try {
+      let body = { status: "" } as { status: string; final_state?: { done?: boolean } }
+      for (let i = 0; i < 400 && body.status !== "done"; i++) {
+        body = await (await fetch(`${second.url}/v1/runs/${runId}`)).json() as typeof body
+        if (body.status !== "done") await new Promise((r) => setTimeout(r, 50))
+      }
+      expect(body.status).toBe("done")
+      expect(lines()).toEqual(["start a", "aborted a", "start a", "end a"])
     } finally {
       second.child.kill("SIGKILL")
     }
