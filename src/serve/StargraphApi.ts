@@ -163,7 +163,11 @@ export const Health = Schema.Struct({
   /** The database file's name (not its path: the route needs no token). */
   db: Schema.String,
   graphs: Schema.Int,
+  /** Runs waiting in the shared database's queue (unclaimed), whichever process enqueued them: what every server on the database may pick up. */
   queued: Schema.Int,
+  /** Runs this server has taken off the queue and not started yet (waiting for a worker): this process's figure only. */
+  queued_here: Schema.Int,
+  /** Runs executing in this server: this process's figure only. */
   running: Schema.Int
 }).annotations({ identifier: "Health" })
 
