@@ -239,7 +239,8 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
               inputs: record.inputs,
               breakpoints: record.breakpoints,
               thread_id: record.thread_id,
-              continued_from: record.continued_from
+              continued_from: record.continued_from,
+              taken_over: record.taken_over
             }
             // Kept once final; an `error` run can still be resumed, so it is read afresh.
             if (!TERMINAL_STATUSES.has(record.status) || record.status === "error") return view
