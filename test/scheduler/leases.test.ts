@@ -257,6 +257,16 @@ describe("runs of a process on another host are handed over once its lease lapse
     const audit = readFileSync(auditLog, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>)
     expect(audit.filter((l) => l["event"] === "run.started")).toEqual([expect.objectContaining({ run_id: runId, taken_over: takenOver })])
     expect((await stargraph(["inspect", runId, "--db", db])).stdout).toContain(`taken over from ${holder} by ${OWNER} (lease-lapsed) at ${record.taken_over!.at}\n`)
+    // And over HTTP: the run's view and the listing.
+    const scope = Effect.runSync(Scope.make())
+    try {
+      const started = await Effect.runPromise(Serve.start({ port: 0, db, graphs: [GRAPH], scheduler: { pickUpPending: false } }).pipe(Scope.extend(scope)))
+      expect(((await (await fetch(`${started.url}/v1/runs/${runId}`)).json()) as { taken_over: unknown }).taken_over).toEqual(record.taken_over)
+      const listed = (await (await fetch(`${started.url}/v1/runs`)).json()) as { runs: Array<{ run_id: string; taken_over: unknown }> }
+      expect(listed.runs.find((r) => r.run_id === runId)?.taken_over).toEqual(record.taken_over)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
   })
 
   it("a live, beating process of another host keeps its run: the server never takes it over, and inspect says it is alive", async () => {
