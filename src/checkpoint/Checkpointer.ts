@@ -6,7 +6,7 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type { CheckpointError } from "../errors.js"
-import type { Checkpoint, CreatedRun, NewRun, PendingFilter, PendingRun, RunPage, RunPatch, RunQuery, RunRecord, RunStatus } from "./models.js"
+import type { Checkpoint, CreatedRun, NewRun, PendingFilter, PendingRun, RunPage, RunPatch, RunQuery, RunRecord, RunStatus, TakenOver } from "./models.js"
 
 /** Operations every Checkpointer implements. Each write is atomic. */
 export interface CheckpointerShape {
@@ -67,9 +67,17 @@ export interface CheckpointerShape {
    * `waiting.given`, which the run consumes when it continues) in one transaction; false when it is already claimed (or gone). With `expected`, the
    * run's owner must still be `expected.owner` (what the caller read: none, or a dead
    * process), else nothing changes and the result is false: a process that took the run
-   * over meanwhile keeps it.
+   * over meanwhile keeps it. With `takenOver` (the claim takes the run over from a process
+   * that held it: a dead one, one whose lease lapsed), it is recorded on the run's record
+   * (`taken_over`) in the same transaction.
    */
-  readonly claimPending: (runId: string, owner: string, at: string, expected?: { readonly owner: string | null } | undefined) => Effect.Effect<boolean, CheckpointError>
+  readonly claimPending: (
+    runId: string,
+    owner: string,
+    at: string,
+    expected?: { readonly owner: string | null } | undefined,
+    takenOver?: TakenOver | undefined
+  ) => Effect.Effect<boolean, CheckpointError>
   /**
    * Put a run back on the queue, unclaimed (a row enqueued `at`; an existing row has its
    * claim released): what a draining server does with the runs it stopped, so the next

@@ -222,14 +222,14 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
           : null
         return Effect.succeed({ runs: page, next_cursor })
       }),
-    claimPending: (runId, owner, at, expected) =>
+    claimPending: (runId, owner, at, expected, takenOver) =>
       Effect.sync(() => {
         const row = pending.get(runId)
         if (!row || row.claimed_by !== null) return false
         if (expected !== undefined && runs.get(runId)?.owner !== expected.owner) return false
         pending.set(runId, { ...row, claimed_by: owner, claimed_at: at })
         const run = runs.get(runId)
-        if (run) runs.set(runId, { ...run, status: "running", owner, started_at: run.started_at ?? at, waiting: run.waiting?.given !== undefined ? run.waiting : null, error: null })
+        if (run) runs.set(runId, { ...run, status: "running", owner, started_at: run.started_at ?? at, waiting: run.waiting?.given !== undefined ? run.waiting : null, error: null, taken_over: takenOver ?? run.taken_over })
         return true
       }),
     requeue: (runId, at) =>

@@ -201,6 +201,13 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
       "ALTER TABLE runs_history ADD COLUMN cancel_requested_of TEXT",
       "CREATE INDEX runs_history_cancel_requested ON runs_history (cancel_requested_of) WHERE cancel_requested_of IS NOT NULL"
     ]
+  },
+  {
+    // Take-overs: the last time a run was taken over from the process that held it (JSON:
+    // from, to, reason, at), written by the same statement that takes it over.
+    version: 13,
+    name: "run take-overs",
+    statements: ["ALTER TABLE runs_history ADD COLUMN taken_over TEXT"]
   }
 ]
 

@@ -237,6 +237,33 @@ export const Breakpoints = Schema.Struct({
 /** A run's breakpoints. */
 export type Breakpoints = typeof Breakpoints.Type
 
+/**
+ * Why a run was taken over from the process that held it: `lease-lapsed`, that process was
+ * of another host and its heartbeat stood still past its lease (and a third);
+ * `owner-exited`, it was a process of this host that died (kill -9, a crash); `forced`, an
+ * operator took it over from a process of another host whose lease was not seen to lapse
+ * (`stargraph resume --take-over`).
+ */
+export const TakeOverReason = Schema.Literal("lease-lapsed", "owner-exited", "forced")
+/** Why a run was taken over. */
+export type TakeOverReason = typeof TakeOverReason.Type
+
+/**
+ * The last take-over of a run from the process that held it, recorded on its record in the
+ * write that takes it over (a queue claim, a compare-and-set resume).
+ */
+export const TakenOver = Schema.Struct({
+  /** The process (`host:pid:start`) that held the run. */
+  from: Schema.String,
+  /** The process that took it over. */
+  to: Schema.String,
+  reason: TakeOverReason,
+  /** When (ISO 8601, the taker's clock). */
+  at: Schema.String
+}).annotations({ identifier: "TakenOver" })
+/** The last take-over of a run. */
+export type TakenOver = typeof TakenOver.Type
+
 /** The run record (`runs_history` row). */
 export const RunRecord = Schema.Struct({
   run_id: Schema.String,
@@ -271,14 +298,16 @@ export const RunRecord = Schema.Struct({
   /** The conversation (thread) the run belongs to, when started with a thread id (see `graph/threads.ts`). */
   thread_id: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
   /** The run of its thread whose final state this run started from (null: the thread's first run, or no thread). */
-  continued_from: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
+  continued_from: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
+  /** The last time the run was taken over from a process that held it (null: never): see {@link TakenOver}. */
+  taken_over: Schema.optionalWith(Schema.NullOr(TakenOver), { default: () => null })
 })
 /** The run record. */
 export type RunRecord = typeof RunRecord.Type
 
 /** Fields of a run record the loop may change. */
 export type RunPatch = Partial<
-  Pick<RunRecord, "status" | "started_at" | "finished_at" | "error" | "waiting" | "owner" | "last_step" | "live_after_fork" | "graph_hash">
+  Pick<RunRecord, "status" | "started_at" | "finished_at" | "error" | "waiting" | "owner" | "last_step" | "live_after_fork" | "graph_hash" | "taken_over">
 >
 
 /** What the Checkpointer needs to create a run (it mints the id). */
@@ -388,7 +417,8 @@ export const newRunRecord = (runId: string, run: NewRun): RunRecord => ({
   actor: run.actor ?? null,
   breakpoints: run.breakpoints ?? null,
   thread_id: run.thread_id ?? null,
-  continued_from: run.continued_from ?? null
+  continued_from: run.continued_from ?? null,
+  taken_over: null
 })
 
 /** The terminal (or stopped) outcome of a run. */

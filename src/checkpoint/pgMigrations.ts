@@ -131,6 +131,12 @@ export const PG_MIGRATIONS: ReadonlyArray<Migration> = [
       "ALTER TABLE runs_history ADD COLUMN cancel_requested_of text COLLATE \"C\"",
       "CREATE INDEX runs_history_cancel_requested ON runs_history (cancel_requested_of) WHERE cancel_requested_of IS NOT NULL"
     ]
+  },
+  {
+    // SQLite's schema 13: run take-overs (the last one, JSON, on the run's record).
+    version: 13,
+    name: "run take-overs (SQLite schema 13)",
+    statements: ["ALTER TABLE runs_history ADD COLUMN taken_over text"]
   }
 ]
 

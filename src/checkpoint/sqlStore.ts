@@ -86,7 +86,7 @@ const INSERT_RUN = `INSERT INTO runs_history (run_id, graph_id, graph_hash, runt
  */
 const RUN_COLUMNS = `run_id, graph_id, graph_hash, runtime_hash, status, inputs, created_at, started_at, finished_at,
   error, waiting, idempotency_key, parent_run_id, fork_step, graph_source, owner, derived_hash, mutation, live_after_fork, actor, breakpoints,
-  thread_id, continued_from, COALESCE((SELECT MAX(step) FROM checkpoints WHERE checkpoints.run_id = runs_history.run_id), last_step) AS last_step`
+  thread_id, continued_from, taken_over, COALESCE((SELECT MAX(step) FROM checkpoints WHERE checkpoints.run_id = runs_history.run_id), last_step) AS last_step`
 
 const SELECT_BY_KEY = `SELECT ${RUN_COLUMNS} FROM runs_history WHERE idempotency_key = ?`
 
@@ -126,10 +126,11 @@ const UNCLAIM = "UPDATE pending_runs SET claimed_by = NULL, claimed_at = NULL WH
 
 /**
  * Marks a claimed run running; its wait is kept only when the parameter says so (it keeps
- * an answer given to the run: see `keepsGiven`).
+ * an answer given to the run: see `keepsGiven`); a take-over (JSON, the fourth parameter)
+ * is recorded when given, else the last one is kept.
  */
 const MARK_CLAIMED_RUNNING = `UPDATE runs_history SET status = 'running', owner = ?, started_at = COALESCE(started_at, ?),
-  waiting = CASE WHEN ? = 1 THEN waiting ELSE NULL END, error = NULL WHERE run_id = ?`
+  waiting = CASE WHEN ? = 1 THEN waiting ELSE NULL END, error = NULL, taken_over = COALESCE(?, taken_over) WHERE run_id = ?`
 
 /**
  * Whether a run's `waiting` text keeps an answer given to the run (`waiting.given`), read
@@ -220,7 +221,7 @@ const patchStatement = (runId: string, patch: RunPatch): readonly [string | unde
   for (const [k, v] of Object.entries(patch)) {
     if (v === undefined) continue
     columns.push(`"${k}" = ?`)
-    params.push(k === "error" || k === "waiting" ? (v === null ? null : json(v)) : typeof v === "boolean" ? (v ? 1 : 0) : (v as Param))
+    params.push(k === "error" || k === "waiting" || k === "taken_over" ? (v === null ? null : json(v)) : typeof v === "boolean" ? (v ? 1 : 0) : (v as Param))
   }
   if (columns.length === 0) return [undefined, params]
   // A cancel request is for the drive it was made in: leaving `running` (stopped, paused, waiting) drops it.
@@ -254,6 +255,7 @@ interface RunRow {
   readonly breakpoints: string | null
   readonly thread_id: string | null
   readonly continued_from: string | null
+  readonly taken_over?: string | null
   /** Its place in insertion order (a `listRuns` cursor); PostgreSQL's `bigint` comes as text. */
   readonly seq?: number | string | undefined
 }
@@ -323,6 +325,7 @@ const toRun = (filename: string) => (row: RunRow): Effect.Effect<RunRecord, Chec
       waiting: parseJson(row.waiting),
       mutation: parseJson(row.mutation),
       breakpoints: parseJson(row.breakpoints),
+      taken_over: parseJson(row.taken_over ?? null),
       live_after_fork: row.live_after_fork === 1
     }),
     catch: (cause) => corrupt(filename, `run ${row.run_id}`, cause)
@@ -637,17 +640,18 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
           return { runs, next_cursor }
         }),
 
-      claimPending: (runId, owner, at, expected) =>
+      claimPending: (runId, owner, at, expected, takenOver) =>
         transaction(sql, (db) =>
           Effect.gen(function*() {
             const claimed = yield* db.run(CLAIM, [owner, at, runId])
             if (claimed.changes === 0) return false
             const keep = keepsGiven((yield* db.all<{ waiting: string | null }>(READ_WAITING, [runId]))[0]?.waiting) ? 1 : 0
+            const took = takenOver === undefined ? null : json(takenOver)
             if (expected === undefined) {
-              yield* db.run(MARK_CLAIMED_RUNNING, [owner, at, keep, runId])
+              yield* db.run(MARK_CLAIMED_RUNNING, [owner, at, keep, took, runId])
               return true
             }
-            const marked = yield* db.run(`${MARK_CLAIMED_RUNNING} AND owner ${dialect.isParam}`, [owner, at, keep, runId, expected.owner])
+            const marked = yield* db.run(`${MARK_CLAIMED_RUNNING} AND owner ${dialect.isParam}`, [owner, at, keep, took, runId, expected.owner])
             if (marked.changes > 0) return true
             // Another process took the run over meanwhile: undo the claim.
             yield* db.run(UNCLAIM, [runId, owner])

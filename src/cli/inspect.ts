@@ -69,7 +69,7 @@ export const inspect = Command.make(
       const db = yield* chooseDatabase(dbFlag)
       const loading = yield* graphOptions(moduleRoot)
       const between = yield* diffSteps(diff, step._tag === "Some")
-      const [{ Checkpointer }, { toSummary }, stores, { childRunIds, timeline }, { ArtifactStore }, { describeOwner, ownerElsewhere }, { checkArtifacts, missingMessage }] = yield* Effect
+      const [{ Checkpointer }, { toSummary }, stores, { childRunIds, timeline }, { ArtifactStore }, { describeOwner, describeTakeOver, ownerElsewhere }, { checkArtifacts, missingMessage }] = yield* Effect
         .promise(() =>
           Promise.all([
             import("../checkpoint/Checkpointer.js"),
@@ -137,7 +137,7 @@ export const inspect = Command.make(
             graph_id: children.get(c.runId)?.record.graph_id ?? null,
             status: children.get(c.runId)?.record.status ?? null
           }))
-          yield* Console.log(JSON.stringify({ ...summary, thread_id: record.thread_id, continued_from: record.continued_from, children: nested, checkpoints, artifacts, missing_artifacts: check.missing, unindexed_artifacts: check.unindexed }, null, 2))
+          yield* Console.log(JSON.stringify({ ...summary, thread_id: record.thread_id, continued_from: record.continued_from, taken_over: record.taken_over, children: nested, checkpoints, artifacts, missing_artifacts: check.missing, unindexed_artifacts: check.unindexed }, null, 2))
           return
         }
         yield* Console.log(`run ${record.run_id}  graph ${record.graph_id}  status ${record.status}`)
@@ -151,6 +151,7 @@ export const inspect = Command.make(
           const heartbeat = owner === null || !ownerElsewhere(owner) || beats === undefined ? undefined : (yield* beats([owner]))[0] ?? null
           yield* Console.log(`driven by ${describeOwner(owner, heartbeat)}`)
         }
+        if (record.taken_over !== null) yield* Console.log(describeTakeOver(record.taken_over))
         if (record.thread_id !== null) {
           yield* Console.log(`thread ${record.thread_id}  ${record.continued_from !== null ? `continued from ${record.continued_from}` : "its first run"}`)
         }

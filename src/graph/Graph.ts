@@ -16,7 +16,7 @@ import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
-import { type Breakpoints, type Checkpoint, type NewRun, type RunRecord, TERMINAL_STATUSES } from "../checkpoint/models.js"
+import { type Breakpoints, type Checkpoint, type NewRun, type RunRecord, type TakenOver, TERMINAL_STATUSES } from "../checkpoint/models.js"
 import {
   CheckpointError,
   type GraphError,
@@ -160,6 +160,12 @@ export interface ResumeOptions {
    * run is resumed (`run.started` says so), not counted started again.
    */
   readonly startedBefore?: boolean | undefined
+  /**
+   * For a run the caller has just claimed off the queue from a process that held it (dead,
+   * or its lease lapsed): that take-over, which the claim recorded on the run's record;
+   * `run.started` (and so the audit line) names it.
+   */
+  readonly takenOver?: TakenOver | undefined
 }
 
 /**
@@ -734,6 +740,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         cancelledWith: options.cancelledWith,
         parentCommits: options.parentCommits,
         startedBefore: options.startedBefore,
+        takenOver: options.takenOver,
         graphHashAccepted: accepted
       })
       // A child run answered directly (not through its parent) that asks again: the runs

@@ -10,7 +10,7 @@ import * as PubSub from "effect/PubSub"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
-import type { Checkpoint, RunRecord, RunStatus, RunSummary } from "../checkpoint/models.js"
+import type { Checkpoint, RunRecord, RunStatus, RunSummary, TakenOver } from "../checkpoint/models.js"
 import { CheckpointError, type RunFailure, RunStateError, StargraphRuntimeError } from "../errors.js"
 import { type AuditSinkShape, discard } from "../telemetry/AuditSink.js"
 import { Metrics } from "../telemetry/Metrics.js"
@@ -87,6 +87,8 @@ export interface GraphRunOptions {
   readonly parentCommits?: boolean | undefined
   /** The run had started before the queue claim that hands it over (see `ResumeOptions.startedBefore`). */
   readonly startedBefore?: boolean | undefined
+  /** The queue claim that hands the run over took it over from another process (see `ResumeOptions.takenOver`). */
+  readonly takenOver?: TakenOver | undefined
   /** The run goes on under this graph, started with another (see `DriveInput.graphHashAccepted`). */
   readonly graphHashAccepted?: boolean | undefined
 }
@@ -189,6 +191,7 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
           replay: options.replay,
           actor: options.actor,
           startedBefore: options.startedBefore,
+          takenOver: options.takenOver,
           graphHashAccepted: options.graphHashAccepted
         }).pipe(
           Effect.tapError((error) => (error instanceof CheckpointError ? broke(error) : Effect.void)),

@@ -27,6 +27,7 @@ import {
   type RunStatus,
   type RunSummary,
   type StepAttempt,
+  type TakenOver,
   toSummary,
   UPDATE_NODE,
   type WaitingInfo
@@ -52,7 +53,7 @@ import { END } from "../ir/schema.js"
 import { declaredAs, type FieldInfo, type State } from "../ir/stateSchema.js"
 import { childRunKey } from "../nodes/ChildGraph.js"
 import { cancelStopped, type SubgraphIndex, subgraphIndex } from "./cancelStopped.js"
-import { OWNER } from "./owner.js"
+import { OWNER, takeOverOf } from "./owner.js"
 import type { InterruptRequest, NodeEnv, NodeFailure, NodeOutcome, UnfinishedChild } from "../nodes/Executor.js"
 import { nodeFailed } from "../nodes/callFunction.js"
 import { Checkpointer, type CheckpointerShape, type CommitOptions } from "../checkpoint/Checkpointer.js"
@@ -108,6 +109,11 @@ export interface DriveInput {
    * so only the caller, which read it before claiming, knows.
    */
   readonly startedBefore?: boolean | undefined
+  /**
+   * The queue claim that handed the run to this drive took it over from another process
+   * (recorded on the record by the claim): `run.started` names it.
+   */
+  readonly takenOver?: TakenOver | undefined
   /**
    * The operator accepted that the run goes on under this graph although it was started
    * with another (`ResumeOptions.acceptGraphHash`): the take-over that drives it on stores
@@ -571,6 +577,9 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     const resumed = input.checkpoint.step > 0 || run.status === "paused" || run.status === "awaiting-input" ||
       (run.status === "running" && run.owner !== OWNER) || (claimed ? input.startedBefore === true : run.started_at !== null)
     const waitingAtStart = run.status === "awaiting-input" ? run.waiting : carried
+    // Taken over from the process that held it: by the claim (the caller says so), or here,
+    // from a `running` run's owner (dead, its lease lapsed, or an operator's --take-over).
+    let takenOver = claimed ? input.takenOver : undefined
     if (claimed) {
       // Claimed by this process's Scheduler, which marked it running in the same transaction.
       yield* input.setStatus("running")
@@ -590,7 +599,9 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           ? { ...waitingAtStart, given: waitingAtStart.given ?? { value: null, actor } }
           : null,
         error: null,
-        ...(input.graphHashAccepted === true && run.graph_hash !== graph.graphHash ? { graph_hash: graph.graphHash } : {})
+        ...(input.graphHashAccepted === true && run.graph_hash !== graph.graphHash ? { graph_hash: graph.graphHash } : {}),
+        // Recorded in the write that takes the run over: it cannot be lost apart from it.
+        ...(run.status === "running" && run.owner !== null && run.owner !== OWNER ? { taken_over: takeOverOf(run.owner, isoNow()) } : {})
       }
       // Also from the step it was read at: a previous owner that committed a step since (it
       // woke up from a stall before its run was taken over) keeps the run, and a stopped run
@@ -613,6 +624,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
         yield* Effect.logWarning(`run ${run.run_id}: continuing under graph hash ${patch.graph_hash} (it was started with ${run.graph_hash}; accepted)`)
       }
       run = { ...run, ...patch }
+      takenOver = patch.taken_over ?? undefined
       yield* input.setStatus("running")
     }
     yield* emit({
@@ -620,7 +632,8 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       graph_id: graph.id,
       graph_hash: graph.graphHash,
       from_step: step,
-      resumed
+      resumed,
+      ...(takenOver !== undefined ? { taken_over: takenOver } : {})
     })
 
     // The run's working memory: fresh, or as the latest checkpoint left it.

@@ -4,7 +4,7 @@
  * numbers a run's events from 0 so late subscribers can de-duplicate.
  */
 import * as Schema from "effect/Schema"
-import { ErrorRecord, RunStatus, StateRecord, WaitingInfo } from "../checkpoint/models.js"
+import { ErrorRecord, RunStatus, StateRecord, TakenOver, WaitingInfo } from "../checkpoint/models.js"
 
 const base = {
   run_id: Schema.String,
@@ -20,7 +20,13 @@ export const RunStarted = Schema.Struct({
   graph_hash: Schema.String,
   /** Step the loop continues from (0 for a fresh run). */
   from_step: Schema.Int,
-  resumed: Schema.Boolean
+  resumed: Schema.Boolean,
+  /**
+   * Set when this drive took the run over from the process that held it (it died, its
+   * lease lapsed, an operator forced it): who held it, who took it, why and when. The
+   * same record is kept on the run's record (`taken_over`).
+   */
+  taken_over: Schema.optional(TakenOver)
 })
 
 /** A step is about to execute its node(s). */

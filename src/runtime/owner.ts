@@ -4,7 +4,7 @@ import { hostname } from "node:os"
 import { InputError } from "../errors.js"
 import * as Effect from "effect/Effect"
 import type { CheckpointerShape, HeartbeatRecord } from "../checkpoint/Checkpointer.js"
-import type { RunRecord } from "../checkpoint/models.js"
+import type { RunRecord, TakenOver, TakeOverReason } from "../checkpoint/models.js"
 import type { CheckpointError } from "../errors.js"
 import { leaseGraceMs, leaseLapsed, leaseState } from "./leases.js"
 
@@ -78,6 +78,20 @@ export const ownerElsewhere = (owner: string): boolean => owner.split(":")[0] !=
 /** Who may take over a run `owner` drives: none, a dead process of this host, or (told so: `takeOver`) a process elsewhere. */
 export const ownerGone = (owner: string | null, takeOver = false): boolean =>
   owner === null || !ownerAlive(owner) || (takeOver && ownerElsewhere(owner))
+
+/**
+ * Why a run held by `owner` (a process judged gone, or an operator's `--take-over`) is
+ * being taken over: a process of this host that died, one of another host whose lease this
+ * process saw lapse, else (another host, its lease not seen to lapse) forced.
+ */
+export const takeOverReason = (owner: string): TakeOverReason =>
+  !ownerElsewhere(owner) ? "owner-exited" : leaseLapsed(owner) ? "lease-lapsed" : "forced"
+
+/** The take-over of a run from `owner` by this process (`OWNER`), now (`at`). */
+export const takeOverOf = (owner: string, at: string): TakenOver => ({ from: owner, to: OWNER, reason: takeOverReason(owner), at })
+
+/** A take-over, for an operator: `taken over from A by B (lease-lapsed) at T`. */
+export const describeTakeOver = (t: TakenOver): string => `taken over from ${t.from} by ${t.to} (${t.reason}) at ${t.at}`
 
 /** A span of milliseconds for an operator: `0.4 s`, `42 s`. */
 const seconds = (ms: number): string => (ms < 10_000 ? `${Math.round(Math.max(0, ms) / 100) / 10} s` : `${Math.round(ms / 1000)} s`)

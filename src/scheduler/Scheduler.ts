@@ -26,7 +26,7 @@ import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Scope from "effect/Scope"
 import type * as Tracer from "effect/Tracer"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
-import { type Checkpoint, type CreatedRun, type NewRun, type RunPatch, type RunRecord, type RunStatus, type RunSummary, STOPPED_STATUSES, toSummary } from "../checkpoint/models.js"
+import { type Checkpoint, type CreatedRun, type NewRun, type RunPatch, type RunRecord, type RunStatus, type RunSummary, STOPPED_STATUSES, type TakenOver, toSummary } from "../checkpoint/models.js"
 import {
   CheckpointError,
   type InputError,
@@ -44,7 +44,7 @@ import { checkSkipFailed, explainMoved, prepareThreadRun } from "../graph/thread
 import { toErrorRecord } from "../runtime/errorRecord.js"
 import { nowIso, OWNER } from "../runtime/RunLoop.js"
 import { leaseGraceMs, leaseState, observeHeartbeats } from "../runtime/leases.js"
-import { ownerAlive, ownerElsewhere } from "../runtime/owner.js"
+import { ownerAlive, ownerElsewhere, takeOverOf } from "../runtime/owner.js"
 import { settledChild } from "../runtime/waitedChild.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { GraphRegistry } from "./GraphRegistry.js"
@@ -259,6 +259,8 @@ export const make = (
         const at = yield* nowIso
         // Whether the run had started before this claim (a drain requeued it): the claim sets `started_at`.
         let startedBefore = false
+        /** The claim took the run over from the process that held it (dead, or its lease lapsed). */
+        let takenOver: TakenOver | undefined
         if (job.claim) {
           // The run's owner as read now (none, or a dead process): if another process takes
           // the run over before the claim (a `stargraph resume`), the claim does nothing.
@@ -267,7 +269,9 @@ export const make = (
           const current = read.value.owner
           if (current !== null && current !== OWNER && ownerAlive(current)) return // a live process drives it
           startedBefore = read.value.started_at !== null
-          const claimed = yield* checkpointer.claimPending(job.runId, OWNER, at, { owner: current })
+          // Recorded in the claim's own transaction.
+          takenOver = current !== null && current !== OWNER ? takeOverOf(current, at) : undefined
+          const claimed = yield* checkpointer.claimPending(job.runId, OWNER, at, { owner: current }, takenOver)
           if (!claimed) return // another process has it
         }
         const opened = yield* Effect.either(
@@ -278,7 +282,7 @@ export const make = (
               { actor: job.actor }
             )
             // An answer given through `resume` is on the record (`waiting.given`): the run consumes it.
-            : job.graph.resume(job.runId, { actor: job.actor, startedBefore })
+            : job.graph.resume(job.runId, { actor: job.actor, startedBefore, takenOver })
         )
         if (Either.isLeft(opened)) {
           // The run cannot continue here (e.g. its graph changed since it was queued): record why.

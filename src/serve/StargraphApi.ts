@@ -12,7 +12,7 @@ import * as OpenApi from "@effect/platform/OpenApi"
 import * as Schema from "effect/Schema"
 import { ArtifactEntry } from "../checkpoint/artifactModels.js"
 import { MissingArtifact } from "../checkpoint/artifactRefs.js"
-import { Breakpoints, RunRecord, RunStatus, RunSummary, StateRecord, WaitingInfo } from "../checkpoint/models.js"
+import { Breakpoints, RunRecord, RunStatus, RunSummary, StateRecord, TakenOver, WaitingInfo } from "../checkpoint/models.js"
 import { ThreadView } from "../graph/threads.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { ErrorAt } from "./envelope.js"
@@ -131,7 +131,13 @@ export const RunView = Schema.Struct({
   breakpoints: Schema.optional(Schema.NullOr(Breakpoints)),
   /** The thread the run is on, and the thread's run it continued (null: none). */
   thread_id: Schema.NullOr(Schema.String),
-  continued_from: Schema.NullOr(Schema.String)
+  continued_from: Schema.NullOr(Schema.String),
+  /**
+   * The last time the run was taken over from the process that held it (it died, its lease
+   * lapsed, an operator forced it): `{from, to, reason, at}`; null: never (optional: a
+   * derived client of an older server has none).
+   */
+  taken_over: Schema.optional(Schema.NullOr(TakenOver))
 }).annotations({ identifier: "RunView" })
 
 /** How the process that drives a running run stands (see `OwnerLiveness` in runtime/owner.ts). */
@@ -163,7 +169,11 @@ export const Health = Schema.Struct({
   /** The database file's name (not its path: the route needs no token). */
   db: Schema.String,
   graphs: Schema.Int,
+  /** Runs waiting in the shared database's queue (unclaimed), whichever process enqueued them: what every server on the database may pick up. */
   queued: Schema.Int,
+  /** Runs this server has taken off the queue and not started yet (waiting for a worker): this process's figure only. */
+  queued_here: Schema.Int,
+  /** Runs executing in this server: this process's figure only. */
   running: Schema.Int
 }).annotations({ identifier: "Health" })
 

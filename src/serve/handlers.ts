@@ -35,6 +35,7 @@ import { envelopeOf, redact, redactErrorRecord } from "../triggers/httpError.js"
 import { checkSkipFailed, checkThreadId, threadView } from "../graph/threads.js"
 import { identified, parseLastEventId, recordStop, type ResumePoint, resumeAfter, withKeepAlive } from "./sse.js"
 import { checkClientKey } from "../triggers/TriggerEvent.js"
+import { pendingCounts } from "./metricsRoute.js"
 import { runEvents } from "./runEvents.js"
 import { RunView, StargraphApi } from "./StargraphApi.js"
 
@@ -91,28 +92,46 @@ const withNoGraphsHint = (registry: GraphRegistryShape) => <E>(error: E): E | Sc
 const refuse = (runId: string, status: RunStatus, operation: string, message: string) =>
   new RunStateError({ runId, status, operation, message })
 
+/** How long `GET /healthz` waits for the database's queue count before it answers 503. */
+export const HEALTH_COUNT_TIMEOUT_MS = 2_000
+
 /**
- * `GET /healthz`; `db` is the database the server announces. Unhealthy (503) once that
- * SQLite file is gone or replaced: the server's connection then writes to a file no other
- * process, and no restart, will see.
+ * `GET /healthz`; `db` is the database the server announces. `queued` is what waits in the
+ * shared database's queue (unclaimed rows, every process's: one count query), `queued_here`
+ * and `running` this server's own jobs. Unhealthy (503) once that SQLite file is gone or
+ * replaced (the server's connection then writes to a file no other process, and no restart,
+ * will see), or when the database does not answer the count (within
+ * {@link HEALTH_COUNT_TIMEOUT_MS}).
  */
 export const healthLayer = (db: string) =>
   HttpApiBuilder.group(StargraphApi, "health", (handlers) =>
     Effect.gen(function*() {
       const scheduler = yield* Scheduler
       const registry = yield* GraphRegistry
+      const checkpointer = yield* Checkpointer
       const opened = fileIdentity(db)
+      const unavailable = (message: string) => new ApiError({ reason: "unavailable", status: 503, message })
+      const queuedInDatabase = pendingCounts(checkpointer).pipe(
+        Effect.map((counts) => [...counts.values()].reduce((sum, n) => sum + n, 0)),
+        Effect.mapError((error) => unavailable(`the database does not answer: ${error.message}`)),
+        Effect.timeoutFail({
+          duration: Duration.millis(HEALTH_COUNT_TIMEOUT_MS),
+          onTimeout: () => unavailable(`the database did not answer within ${HEALTH_COUNT_TIMEOUT_MS} ms (counting its queue)`)
+        })
+      )
       return handlers.handle("health", () =>
         opened !== undefined && fileIdentity(db) !== opened
-          ? Effect.fail(new ApiError({ reason: "unavailable", status: 503, message: databaseReplaced(db).message }))
-          : Effect.map(scheduler.stats, (stats) => ({
+          ? Effect.fail(unavailable(databaseReplaced(db).message))
+          : Effect.map(Effect.zip(queuedInDatabase, scheduler.stats), ([queued, stats]) => ({
             status: "ok" as const,
             version: STARGRAPH_VERSION,
             // Public (no token needed): the file's name, not where it lives on the server; a
             // PostgreSQL database's name, not its server or credentials.
             db: isPostgresUrl(db) ? `postgresql:${databaseName(db) ?? ""}` : basename(db),
             graphs: registry.list().length,
-            ...stats
+            queued,
+            queued_here: stats.queued,
+            running: stats.running
           })))
     }))
 
@@ -220,7 +239,8 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
               inputs: record.inputs,
               breakpoints: record.breakpoints,
               thread_id: record.thread_id,
-              continued_from: record.continued_from
+              continued_from: record.continued_from,
+              taken_over: record.taken_over
             }
             // Kept once final; an `error` run can still be resumed, so it is read afresh.
             if (!TERMINAL_STATUSES.has(record.status) || record.status === "error") return view

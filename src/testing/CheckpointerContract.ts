@@ -373,6 +373,34 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* is((yield* some("claim", "getRun", yield* c.getRun(id))).owner === "host:1", "and the claimer owns the run")
     })),
 
+  check("a take-over is recorded on the run's record by the write that takes it over (claimPending, takeOver), and by no refused one", (c, is) =>
+    Effect.gen(function*() {
+      const took = (from: string, to: string) => ({ from, to, reason: "lease-lapsed" as const, at: AT })
+      const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
+      const id = (yield* c.createRun(newRun({ queued: true }))).record.run_id
+      yield* is((yield* some("take-over", "getRun", yield* c.getRun(id))).taken_over === null, "a new run was never taken over")
+      // Owner host:7 held it (claimed, then died); a claim that expects another owner records nothing.
+      yield* c.updateRun(id, { status: "running", owner: "host:7" })
+      yield* is(!(yield* c.claimPending(id, "host:1", AT, { owner: null }, took("host:9", "host:1"))), "a claim expecting another owner fails")
+      yield* is((yield* some("take-over", "getRun", yield* c.getRun(id))).taken_over === null, "a refused claim records no take-over")
+      yield* is(yield* c.claimPending(id, "host:1", AT, { owner: "host:7" }, took("host:7", "host:1")), "a claim from the dead owner succeeds")
+      const claimed = yield* some("take-over", "getRun", yield* c.getRun(id))
+      yield* is(same(claimed.taken_over, took("host:7", "host:1")), `the claim recorded the take-over: ${JSON.stringify(claimed.taken_over)}`)
+      // A later claim that takes nothing over keeps the last take-over.
+      yield* c.requeue(id, AT)
+      yield* c.updateRun(id, { status: "pending", owner: null })
+      yield* is(yield* c.claimPending(id, "host:2", AT, { owner: null }), "an ordinary claim succeeds")
+      yield* is(same((yield* some("take-over", "getRun", yield* c.getRun(id))).taken_over, took("host:7", "host:1")), "an ordinary claim keeps the last take-over")
+      // takeOver: recorded with the patch that applies, not by one refused.
+      const run = (yield* c.createRun(newRun())).record.run_id
+      yield* c.updateRun(run, { status: "running", owner: "host:3" })
+      yield* is(!(yield* c.takeOver(run, { status: "running", owner: "host:4" }, { owner: "host:5", taken_over: took("host:4", "host:5") })), "a take-over from a stale read fails")
+      yield* is((yield* some("take-over", "getRun", yield* c.getRun(run))).taken_over === null, "a refused take-over records nothing")
+      yield* is(yield* c.takeOver(run, { status: "running", owner: "host:3" }, { owner: "host:5", taken_over: took("host:3", "host:5") }), "the take-over applies")
+      const adopted = yield* some("take-over", "getRun", yield* c.getRun(run))
+      yield* is(adopted.owner === "host:5" && same(adopted.taken_over, took("host:3", "host:5")), `takeOver recorded it with the new owner: ${JSON.stringify(adopted)}`)
+    })),
+
   check("requeue puts a stopped run back on the queue unclaimed, where claimPending takes it again", (c, is) =>
     Effect.gen(function*() {
       const id = (yield* c.createRun(newRun({ queued: true }))).record.run_id

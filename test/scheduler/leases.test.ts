@@ -4,6 +4,7 @@
  * heartbeat stands still past its lease, and only then; a process that wakes up after its
  * run was handed over writes nothing more.
  */
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
@@ -17,6 +18,7 @@ import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as Heartbeat from "../../src/runtime/Heartbeat.js"
+import * as AuditSink from "../../src/telemetry/AuditSink.js"
 import { leaseGraceMs, leaseState, observeHeartbeats } from "../../src/runtime/leases.js"
 import { describeOwner, hostProblem, OWNER, runsLiveness, THIS_HOST } from "../../src/runtime/owner.js"
 import * as GraphRegistry from "../../src/scheduler/GraphRegistry.js"
@@ -69,12 +71,13 @@ const readRun = (db: string): Seen => {
   }
 }
 
-/** An in-process server's parts on `checkpointer`: the slow graph, a Scheduler polling every 100 ms, a heartbeat. */
-const server = (checkpointer: Layer.Layer<Checkpointer, unknown>) =>
+/** An in-process server's parts on `checkpointer`: the slow graph, a Scheduler polling every 100 ms, a heartbeat; audit lines to `auditLog`. */
+const server = (checkpointer: Layer.Layer<Checkpointer, unknown>, auditLog?: string) =>
   Layer.unwrapEffect(Effect.map(Graph.load(GRAPH), (graph) =>
     Scheduler.layer({ pollIntervalMs: 100 }).pipe(
       Layer.provideMerge(GraphRegistry.layer([graph])),
       Layer.provideMerge(Heartbeat.layer({ leaseMs: 2000 })),
+      Layer.provideMerge(auditLog === undefined ? Layer.empty : AuditSink.jsonl(auditLog)),
       Layer.provideMerge(checkpointer)
     )))
 
@@ -103,8 +106,8 @@ const stopBetweenWrites = async (child: { kill: (signal: NodeJS.Signals) => bool
   throw new Error("the process held the write lock every time it was stopped")
 }
 
-const withServer = <A>(db: string, body: (scheduler: Scheduler.SchedulerShape) => Effect.Effect<A, unknown, Checkpointer>) =>
-  Effect.runPromise(Effect.flatMap(Scheduler.Scheduler, body).pipe(Effect.provide(server(SqliteCheckpointer.layer({ filename: db })))))
+const withServer = <A>(db: string, body: (scheduler: Scheduler.SchedulerShape) => Effect.Effect<A, unknown, Checkpointer>, auditLog?: string) =>
+  Effect.runPromise(Effect.flatMap(Scheduler.Scheduler, body).pipe(Effect.provide(server(SqliteCheckpointer.layer({ filename: db }), auditLog))))
 
 // The slow graph's node reads SLOW_NODE_MS when it runs: in this process, the adopting server's.
 let slowBefore: string | undefined
@@ -208,14 +211,62 @@ describe("runs of a process on another host are handed over once its lease lapse
     expect(shown.stdout).toMatch(new RegExp(`^driven by host-a:\\d+:\\d+ \\(another host: lease lapsed [\\d.]+ s ago: a server on the database adopts the run, \`stargraph resume\` continues it\\)$`, "m"))
 
     process.env["SLOW_NODE_MS"] = "5"
-    const summary = await withServer(db, (scheduler) => Effect.timeout(scheduler.await(runId), "30 seconds"))
+    const auditLog = join(tempDir(), "audit.jsonl")
+    const summary = await withServer(db, (scheduler) => Effect.timeout(scheduler.await(runId), "30 seconds"), auditLog)
     expect(summary).toMatchObject({ status: "done", final_state: FINAL })
+    // The take-over left its trace: who held the run (A), who took it (this server, B), why and when.
+    const previous = before.run!.owner!
+    const takenOver = { from: previous, to: OWNER, reason: "lease-lapsed", at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) }
+    const audit = readFileSync(auditLog, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(audit.filter((l) => l["event"] === "run.started")).toEqual([expect.objectContaining({ run_id: runId, resumed: true, taken_over: takenOver })])
+    const shownAfter = await stargraph(["inspect", runId, "--db", db])
+    expect(shownAfter.stdout).toMatch(new RegExp(`^taken over from ${previous} by ${OWNER} \\(lease-lapsed\\) at \\d{4}-\\d\\d-\\d\\dT\\S+$`, "m"))
+    const json = JSON.parse((await stargraph(["inspect", runId, "--db", db, "--json"])).stdout) as { taken_over: unknown }
+    expect(json.taken_over).toEqual(takenOver)
     const after = readRun(db)
     expect(after.steps.map((s) => s.step)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
     // The steps the killed process committed are as it left them: the server went on from the last one.
     expect(after.steps.slice(0, before.steps.length)).toEqual(before.steps)
     expect(after.run).toMatchObject({ status: "done", owner: null })
     expect(after.state).toEqual(FINAL)
+  })
+
+  it("a queued run claimed by a process of another host whose lease lapses is claimed again by a server: the claim records the take-over (record, audit line, inspect)", async () => {
+    const db = join(tempDir(), "claimed.sqlite")
+    const auditLog = join(tempDir(), "audit.jsonl")
+    const holder = "host-q:4242:1"
+    const runId = await Effect.runPromise(Effect.gen(function*() {
+      const c = yield* Checkpointer
+      const graph = yield* Graph.load(GRAPH)
+      const created = yield* c.createRun(yield* graph.newRun({ inputs: {}, queued: true }))
+      // Owner A claims it off the queue (marked running under A), beats once, and is gone.
+      expect(yield* c.claimPending(created.record.run_id, holder, new Date().toISOString())).toBe(true)
+      yield* c.beat!(holder, 300)
+      return created.record.run_id
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: db }))))
+    process.env["SLOW_NODE_MS"] = "5"
+    const { summary, record } = await withServer(db, (scheduler) =>
+      Effect.gen(function*() {
+        const summary = yield* Effect.timeout(scheduler.await(runId), "30 seconds")
+        const record = yield* Effect.flatMap(Checkpointer, (c) => c.getRun(runId))
+        return { summary, record: Option.getOrThrow(record) }
+      }), auditLog)
+    expect(summary).toMatchObject({ status: "done", final_state: FINAL })
+    const takenOver = { from: holder, to: OWNER, reason: "lease-lapsed", at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) }
+    expect(record.taken_over).toEqual(takenOver)
+    const audit = readFileSync(auditLog, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(audit.filter((l) => l["event"] === "run.started")).toEqual([expect.objectContaining({ run_id: runId, taken_over: takenOver })])
+    expect((await stargraph(["inspect", runId, "--db", db])).stdout).toContain(`taken over from ${holder} by ${OWNER} (lease-lapsed) at ${record.taken_over!.at}\n`)
+    // And over HTTP: the run's view and the listing.
+    const scope = Effect.runSync(Scope.make())
+    try {
+      const started = await Effect.runPromise(Serve.start({ port: 0, db, graphs: [GRAPH], scheduler: { pickUpPending: false } }).pipe(Scope.extend(scope)))
+      expect(((await (await fetch(`${started.url}/v1/runs/${runId}`)).json()) as { taken_over: unknown }).taken_over).toEqual(record.taken_over)
+      const listed = (await (await fetch(`${started.url}/v1/runs`)).json()) as { runs: Array<{ run_id: string; taken_over: unknown }> }
+      expect(listed.runs.find((r) => r.run_id === runId)?.taken_over).toEqual(record.taken_over)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
   })
 
   it("a live, beating process of another host keeps its run: the server never takes it over, and inspect says it is alive", async () => {
