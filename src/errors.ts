@@ -309,7 +309,13 @@ export const CheckpointErrorReason = Schema.Literal(
    * The SQLite file a server opened was removed or replaced under it: what it would write
    * goes to a file no other process sees (`filename`). The server stops.
    */
-  "database-replaced"
+  "database-replaced",
+  /**
+   * The SQLite database (its file, its folder, or its `-wal`/`-shm` files) cannot be written
+   * by this process: a read-only mount, a copy without write permission. A command that
+   * writes is refused before it changes anything (`filename`); readers open it read-only.
+   */
+  "read-only"
 )
 
 /** Persisting or reading checkpoints failed, or a resume was refused. */

@@ -3,7 +3,8 @@
  * timeout (so a CLI and a server can share one file), versioned migrations, and one
  * transaction per step.
  */
-import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readSync, statSync } from "node:fs"
+import { accessSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { basename, dirname, join } from "node:path"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -11,6 +12,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import { CheckpointError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
@@ -56,7 +58,11 @@ export interface SqliteCheckpointerOptions {
   /**
    * Read the database as it is (default false): an older schema is not migrated but read
    * through views that exist only in this connection, so the file stays usable by the
-   * version that wrote it. For readers (`stargraph list`, `inspect`); writes fail.
+   * version that wrote it; a newer one is refused. For readers (`stargraph list`, `inspect`).
+   * A file this process cannot write (a read-only mount, a `chmod 444` copy, a folder it
+   * cannot write) is opened read-only (from a temporary copy when SQLite would have to create
+   * its -wal or -shm in that folder); writes then fail with `CheckpointError[read-only]`.
+   * Without it, such a file is refused with `CheckpointError[read-only]` before anything is written.
    */
   readonly readOnly?: boolean | undefined
   /**
@@ -180,33 +186,111 @@ export const make = (
 ): Effect.Effect<CheckpointerShape, never, SqlClient.SqlClient> =>
   SqlStore.make({ filename, dialect: SqlStore.SQLITE, startsRun: { deferSync: synchronous === "FULL" }, maxCheckpointBytes })
 
-/** Whether an existing `filename`, or the folder it is in, cannot be written (SQLite's WAL needs both). */
-const readOnly = (filename: string): boolean => {
-  if (!existsSync(filename)) return false
+/** Why `path` cannot be written by this process (`EACCES`, `EROFS`…), or undefined when it can, or is not there. */
+const unwritablePath = (path: string): string | undefined => {
+  if (!existsSync(path)) return undefined
   try {
-    accessSync(filename, constants.W_OK)
-    accessSync(dirname(filename), constants.W_OK)
-    return false
-  } catch {
-    return true
+    accessSync(path, constants.W_OK)
+    return undefined
+  } catch (cause) {
+    return cause instanceof Error && "code" in cause && typeof cause.code === "string" ? cause.code : String(cause)
   }
 }
 
-/** The SQL client layer with Stargraph's pragmas applied and migrations run. */
+/**
+ * The first of `filename`, its `-wal` and `-shm` files and its folder that is there and this
+ * process cannot write (SQLite's WAL needs them all), with why; undefined when all can be.
+ */
+const unwritable = (filename: string): { readonly path: string; readonly why: string } | undefined => {
+  if (filename === ":memory:") return undefined
+  for (const path of [filename, `${filename}-wal`, `${filename}-shm`, dirname(filename)]) {
+    const why = unwritablePath(path)
+    if (why !== undefined) return { path, why }
+  }
+  return undefined
+}
+
+/** A write command's refusal of a database it cannot write, naming what cannot be written and the ways on. */
+const readOnlyError = (filename: string, found: { readonly path: string; readonly why: string }): CheckpointError =>
+  new CheckpointError({
+    reason: "read-only",
+    filename,
+    message: `${filename} is read-only for this process (${found.path === dirname(filename) ? "its folder " : ""}${found.path} cannot be written: ${found.why}); ` +
+      "nothing was changed. The commands that only read it (stargraph list, inspect, thread) open it read-only; to write, make the file and its folder writable, " +
+      `or copy it to a writable folder (sqlite3 ${filename} ".backup <copy>") and pass the copy`
+  })
+
+/**
+ * How a reader (`readOnly`) opens `filename`: `read-write` when this process can write it,
+ * its -wal and -shm files and its folder (as a writer would, so SQLite makes and removes its
+ * -wal and -shm as usual); else `read-only` (SQLite's read-only open, that writes nothing to
+ * the file) when its -wal and -shm are there (a server has it open, or it was copied with
+ * them). Without them (closed cleanly, or copied alone), SQLite would have to create them to
+ * read a WAL database: in a folder this process cannot write it cannot, and beside a file it
+ * cannot write they would stay behind, owned by this user, in the way of the file's writer.
+ * So it is read from a `snapshot`: a copy (with its -wal when there is one) in a private
+ * temporary folder, removed when the database is closed.
+ */
+const readerMode = (filename: string): "read-write" | "read-only" | "snapshot" =>
+  unwritable(filename) === undefined
+    ? "read-write"
+    : existsSync(`${filename}-wal`) && existsSync(`${filename}-shm`)
+    ? "read-only"
+    : "snapshot"
+
+/** A copy of `filename` (and its -wal) in a new private temporary folder, removed with the scope: the path of the copy. */
+const snapshot = (filename: string): Effect.Effect<string, CheckpointError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: () => {
+        const folder = mkdtempSync(join(tmpdir(), "stargraph-readonly-"))
+        try {
+          const copy = join(folder, basename(filename))
+          copyFileSync(filename, copy)
+          if (existsSync(`${filename}-wal`)) copyFileSync(`${filename}-wal`, `${copy}-wal`)
+          return { folder, copy }
+        } catch (cause) {
+          rmSync(folder, { recursive: true, force: true })
+          throw cause
+        }
+      },
+      catch: (cause) =>
+        new CheckpointError({
+          reason: "read-only",
+          filename,
+          message: `${filename} cannot be written by this process and has no -wal/-shm files, so it is read from a copy; ` +
+            `copying it to ${tmpdir()} to read it failed (${String(cause)}): free space there, set TMPDIR to a writable folder, or copy the database to a writable folder yourself`
+        })
+    }),
+    ({ folder }) => Effect.sync(() => rmSync(folder, { recursive: true, force: true }))
+  ).pipe(Effect.map(({ copy }) => copy))
+
+/** The SQL client layer with Stargraph's pragmas applied and migrations run (or, `readOnly`, the schema read as it is). */
 export const layerClient = (
   options: SqliteCheckpointerOptions
 ): Layer.Layer<SqlClient.SqlClient | SqliteClient.SqliteClient, CheckpointError> => {
   const { filename } = options
-  const openFailed = (message: string) =>
-    readOnly(filename)
-      ? new CheckpointError({
-        reason: "storage-failure",
-        filename,
-        message: `${filename} cannot be opened for writing (${message}): it or its folder is read-only (a read-only mount, a snapshot); ` +
-          "Stargraph opens its database read-write (WAL, migrations); copy it to a writable folder to read it"
-      })
+  const reader = options.readOnly === true
+  const openFailed = (message: string) => {
+    const found = unwritable(filename)
+    return found !== undefined && !reader
+      ? readOnlyError(filename, found)
       : new CheckpointError({ reason: "not-a-database", filename, message: `${filename} could not be opened as SQLite: ${message}` })
-  const client = Layer.unwrapEffect(Effect.as(checkFile(filename, options.create !== false, options.shareFile === true), SqliteClient.layer({ filename }))).pipe(
+  }
+  const open = Effect.gen(function*() {
+    yield* checkFile(filename, options.create !== false, options.shareFile === true)
+    if (!reader) {
+      const found = unwritable(filename)
+      if (found !== undefined) return yield* readOnlyError(filename, found)
+      return SqliteClient.layer({ filename })
+    }
+    const mode = readerMode(filename)
+    if (mode === "read-write") return SqliteClient.layer({ filename })
+    // Read-only: no `journal_mode = WAL` (a write, on a database not in WAL mode yet).
+    const path = mode === "snapshot" ? yield* snapshot(filename) : filename
+    return SqliteClient.layer({ filename: path, readonly: true, disableWAL: true })
+  })
+  const client = Layer.unwrapScoped(open).pipe(
     Layer.catchAllCause((cause) =>
       Layer.fail(
         Cause.failureOption(cause).pipe(
@@ -224,8 +308,8 @@ export const layerClient = (
         sql.unsafe(`PRAGMA synchronous = ${options.synchronous ?? "FULL"}`),
         sql.unsafe(`PRAGMA wal_autocheckpoint = ${Math.trunc(options.walAutocheckpointPages ?? 10_000)}`)
       ]).pipe(Effect.mapError((e) => openFailed(e.cause instanceof Error ? e.cause.message : e.message)))
-      yield* options.readOnly === true
-        ? readAsIs(filename, options.shareFile === true)
+      yield* reader
+        ? readAsIs(filename, options.shareFile === true, filename === ":memory:" || readerMode(filename) === "read-write")
         : migrate(filename, { backup: options.backupBeforeMigrate, onMigrate: options.onMigrate, shared: options.shareFile === true })
     }).pipe(traced("stargraph.checkpoint.open", { "stargraph.db": filename }))
   )

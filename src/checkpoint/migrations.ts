@@ -422,9 +422,10 @@ const columnsAddedAfter = (version: number): ReadonlyArray<{ readonly table: str
  * connection only, `TEMP` views over its tables that add the columns later versions added
  * (with their defaults), so the current queries read it; nothing is written to the file.
  * A newer schema is refused as by {@link migrate}; a database without Stargraph's schema
- * yet (version 0) is migrated like a new one.
+ * yet (version 0) is migrated like a new one, or, on a connection that cannot write
+ * (`writable` false: a read-only file), refused with `CheckpointError[not-a-database]`.
  */
-export const readAsIs = (filename: string, shared = false): Effect.Effect<void, CheckpointError, SqlClient.SqlClient> =>
+export const readAsIs = (filename: string, shared = false, writable = true): Effect.Effect<void, CheckpointError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const failed = (cause: SqlError) =>
@@ -434,6 +435,13 @@ export const readAsIs = (filename: string, shared = false): Effect.Effect<void, 
         message: `reading ${filename}'s schema: ${cause.cause instanceof Error ? cause.cause.message : cause.message}`
       })
     const { version } = yield* foundVersion(sql, filename, shared, failed)
+    if (version === 0 && !writable) {
+      return yield* new CheckpointError({
+        reason: "not-a-database",
+        filename,
+        message: `${filename} has no Stargraph schema yet (schema version 0) and is read-only here, so it holds no runs to read; pass the path of a Stargraph database`
+      })
+    }
     if (version === 0) return yield* migrate(filename, { shared })
     if (version === SCHEMA_VERSION) return
     // Tables later versions added, empty, in this connection only (the TEMP schema).

@@ -19,12 +19,23 @@ import { type Param, runOne, type Statements, transaction, type WriteOptions, ty
 import { sweepStaleHeartbeats } from "./heartbeatSweep.js"
 import { Checkpoint, type CreatedRun, expectedThreadNewest, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun } from "./models.js"
 
+/** Whether SQLite refused a write because the database was opened, or is, read-only (`SQLITE_READONLY…`). */
+const readOnlyRefusal = (cause: SqlError): boolean =>
+  cause.cause instanceof Error && "code" in cause.cause && typeof cause.cause.code === "string" && cause.cause.code.startsWith("SQLITE_READONLY")
+
 const storage = (filename: string, what: string) => (cause: SqlError) =>
-  new CheckpointError({
-    reason: "storage-failure",
-    filename,
-    message: `${what}: ${cause.cause instanceof Error ? cause.cause.message : cause.message}`
-  })
+  readOnlyRefusal(cause)
+    ? new CheckpointError({
+      reason: "read-only",
+      filename,
+      message: `${what}: ${filename} is read-only here (${cause.cause instanceof Error ? cause.cause.message : cause.message}); nothing was written. ` +
+        "Copy it to a writable folder (sqlite3 <db> \".backup <copy>\") and write to the copy, or make it and its folder writable"
+    })
+    : new CheckpointError({
+      reason: "storage-failure",
+      filename,
+      message: `${what}: ${cause.cause instanceof Error ? cause.cause.message : cause.message}`
+    })
 
 const json = (value: unknown): string => JSON.stringify(value)
 

@@ -77,9 +77,20 @@ const STATUS: Record<WebhookError["reason"], number> = {
 /** The HTTP answer for any Stargraph error (the API's one error envelope and status). */
 const envelope = (error: StargraphError): TriggerResponse => ({ status: statusOf(error), body: envelopeOf(error) })
 
-/** Whether an accepted delivery's answer found the run a delivery of the same body enqueued (`deduplicated: true`). */
-const deduplicatedAnswer = (body: unknown): boolean =>
-  typeof body === "object" && body !== null && "deduplicated" in body && body.deduplicated === true
+/** An accepted delivery's answer in the OpenAPI document: the run, as `POST /v1/runs` answers (`deduplicated` fixed to `deduplicated`). */
+const enqueuedAnswer = (description: string, deduplicated: boolean) => ({
+  description,
+  content: {
+    "application/json": {
+      schema: {
+        type: "object",
+        required: ["run_id", "status", "graph_id", "deduplicated"],
+        properties: { run_id: { type: "string" }, status: { type: "string" }, graph_id: { type: "string" }, deduplicated: { type: "boolean", const: deduplicated } },
+        additionalProperties: false
+      }
+    }
+  }
+})
 
 /** How `/openapi.json` documents a webhook: its signature headers, its body and its answer. */
 const operationOf = (spec: WebhookSpec) => ({
@@ -120,19 +131,8 @@ const operationOf = (spec: WebhookSpec) => ({
     content: { "application/json": { schema: { type: "object", additionalProperties: true } } }
   },
   responses: {
-    202: {
-      description: "queued; deduplicated is true when this body was delivered before (the existing run is returned)",
-      content: {
-        "application/json": {
-          schema: {
-            type: "object",
-            required: ["run_id", "status", "deduplicated"],
-            properties: { run_id: { type: "string" }, status: { type: "string" }, deduplicated: { type: "boolean" } },
-            additionalProperties: false
-          }
-        }
-      }
-    },
+    202: enqueuedAnswer("queued: a new run (deduplicated is false)", false),
+    200: enqueuedAnswer("this body was delivered before: the run its first delivery enqueued (deduplicated is true), as POST /v1/runs answers a known idempotency_key", true),
     400: refusal("missing header (missing-header), body not a JSON object (not-json), no usable thread id at thread_from (bad-thread), or params the graph's state schema refuses"),
     401: refusal("bad signature (bad-signature) or timestamp outside the window (stale-timestamp)"),
     404: refusal("the webhook's graph is not registered (SchedulerError unknown-graph)"),
@@ -300,12 +300,14 @@ export const make = (
           if (skipped !== undefined) {
             yield* Effect.logWarning(`${triggerId}: run ${enqueued.right.runId} passed over thread ${thread}'s ${skipped.map((r) => `${r.status} run ${r.run_id}`).join(", ")} (thread_skip_failed)`)
           }
-          return { status: 202, body: { run_id: enqueued.right.runId, status: enqueued.right.status, deduplicated: enqueued.right.deduplicated } }
+          // As POST /v1/runs answers: 202 with a new run, 200 with the run an earlier delivery of the same body enqueued.
+          const { deduplicated, graphId, runId, status } = enqueued.right
+          return { status: deduplicated ? 200 : 202, body: { run_id: runId, status, graph_id: graphId, deduplicated } }
         }).pipe(
           // One dispatch per delivery: accepted (a run enqueued, or the one a delivery of the same body enqueued found), or refused.
           Effect.tap((answer) =>
             Effect.map(Metrics, (metrics) =>
-              metrics.triggerDispatched(triggerId, "webhook", answer.status !== 202 ? "failure" : deduplicatedAnswer(answer.body) ? "deduplicated" : "success")
+              metrics.triggerDispatched(triggerId, "webhook", answer.status === 202 ? "success" : answer.status === 200 ? "deduplicated" : "failure")
             )
           )
         )

@@ -1,9 +1,12 @@
 import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import Database from "better-sqlite3"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import { MIGRATIONS, type MigrationNotice, SCHEMA_VERSION } from "../../src/checkpoint/migrations.js"
@@ -274,5 +277,29 @@ describe("SQLite Checkpointer", () => {
     expect(modes).toEqual([2, 1])
   })
 
-
+  it("a write through SQLite's read-only open fails with CheckpointError[read-only], naming the file and the fix; nothing is written", async () => {
+    const filename = join(tempDir(), "ro.sqlite")
+    const [run] = (await Effect.runPromise(runMany(filename, 1))).runs
+    // SQLite's read-only flag holds for root too (unlike chmod): the connection a reader opens on a file it cannot write.
+    const readOnly = Layer.provide(
+      Layer.effect(Checkpointer, SqliteCheckpointer.make(filename)),
+      SqliteClient.layer({ filename, readonly: true, disableWAL: true })
+    )
+    const writes = await Effect.runPromise(Effect.gen(function*() {
+      const c = yield* Checkpointer
+      const cursor = yield* Effect.either(c.setCursor("k", "v"))
+      const cancel = yield* Effect.either(c.updateRun(run!.run_id, { status: "cancelled" }))
+      const read = yield* c.getRun(run!.run_id)
+      return { cursor, cancel, status: Option.map(read, (r) => r.status) }
+    }).pipe(Effect.provide(readOnly)))
+    for (const attempt of [writes.cursor, writes.cancel]) {
+      expect(Either.isLeft(attempt) && attempt.left).toMatchObject({
+        _tag: "CheckpointError",
+        reason: "read-only",
+        filename,
+        message: expect.stringMatching(/is read-only here \(attempt to write a readonly database\); nothing was written\. Copy it to a writable folder/)
+      })
+    }
+    expect(writes.status).toEqual(Option.some("done"))
+  })
 })

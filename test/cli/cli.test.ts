@@ -1,5 +1,4 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
-import { spawnSync } from "node:child_process"
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import { beforeAll, describe, expect, it } from "vitest"
@@ -395,27 +394,5 @@ describe("stargraph replay", () => {
     const conn = new Database(local, { readonly: true })
     expect(conn.prepare("SELECT count(*) AS n FROM runs_history").get()).toEqual({ n: 1 })
     conn.close()
-  })
-})
-
-/** Whether this process may make a mount namespace with a read-only bind mount (root, as CI runs). */
-const canMountReadOnly = (() => {
-  const dir = tempDir()
-  return spawnSync("unshare", ["-m", "sh", "-c", `mount --bind ${dir} ${dir} && mount -o remount,ro,bind ${dir}`]).status === 0
-})()
-
-describe("a database on a read-only mount", () => {
-  // Needs a mount namespace (root): elsewhere the read-only mount cannot be made.
-  it.skipIf(!canMountReadOnly)("is reported as read-only (storage-failure, with what to do), not as not-a-database", async () => {
-    const dir = join(tempDir(), "vol")
-    mkdirSync(dir)
-    const db = join(dir, "runs.sqlite")
-    const first = await stargraph(["run", join(ROOT, "examples", "hello", "graph.yaml"), "--inputs", "message=hi", "--db", db, "--quiet"])
-    expect(first.code).toBe(0)
-    const listed = spawnSync("unshare", ["-m", "sh", "-c", `mount --bind ${dir} ${dir} && mount -o remount,ro,bind ${dir} && node ${join(ROOT, "bin", "stargraph.js")} list --db ${db}`], { encoding: "utf8" })
-    expect(listed.status).toBe(2)
-    expect(listed.stderr).toMatch(/CheckpointError\[storage-failure\]: .* cannot be opened for writing .*: it or its folder is read-only .*copy it to a writable folder/)
-    // Nothing was lost: read-write again, the run is there.
-    expect((await stargraph(["list", "--db", db])).stdout).toContain(runIdOf(first.last))
   })
 })

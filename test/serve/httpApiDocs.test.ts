@@ -7,7 +7,10 @@
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
+import * as Effect from "effect/Effect"
 import { openApiDocument } from "../../src/serve/openapi.js"
+import type { TriggerRoute } from "../../src/triggers/Trigger.js"
+import * as WebhookTrigger from "../../src/triggers/WebhookTrigger.js"
 import { ROOT } from "../helpers/cli.js"
 
 interface Schema {
@@ -23,7 +26,12 @@ interface Row {
   readonly text: string
 }
 
-const doc = openApiDocument([], { auth: false, rateLimited: false }) as unknown as {
+/** A webhook's route, so the webhook row is held to its operation too (its id is `{id}` in the table). */
+const webhookRoutes = Effect.runSync(
+  Effect.map(WebhookTrigger.make([{ id: "{id}", graph: "g", secret_env: "S", window_s: 300, max_body_bytes: 1024, params: {} }], { S: "s" }), (t) => t.routes() as ReadonlyArray<TriggerRoute>)
+)
+
+const doc = openApiDocument(webhookRoutes, { auth: false, rateLimited: false }) as unknown as {
   readonly paths: Record<string, Record<string, { readonly responses: Record<string, { readonly content?: Record<string, { readonly schema?: Schema }> }> }>>
   readonly components: { readonly schemas: Record<string, Schema> }
 }

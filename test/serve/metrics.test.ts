@@ -211,7 +211,7 @@ describe("GET /metrics", () => {
     expect(good.status).toBe(202)
     // The same body delivered again (a sender's retry): answered with the run it enqueued, not counted as a success again.
     const again = await fetch(url, { method: "POST", body, headers: { ...auth, ...WebhookTrigger.sign("s3cret", body, now, "n-again") } })
-    expect([again.status, (await again.json() as Record<string, unknown>)["deduplicated"]]).toEqual([202, true])
+    expect([again.status, (await again.json() as Record<string, unknown>)["deduplicated"]]).toEqual([200, true])
     const m = parse((await scrape(server.url)).text)
     expect(m.types.get("stargraph_trigger_dispatches_total")).toBe("counter")
     expect(m.value("stargraph_trigger_dispatches_total", { trigger_id: "webhook:hook", kind: "webhook", outcome: "failure" })).toBe(1)

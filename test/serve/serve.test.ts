@@ -647,7 +647,7 @@ describe("bad requests get the envelope", () => {
       expect(webhook["parameters"].filter((p: { in: string }) => p.in === "header").map((p: { name: string; required: boolean }) => [p.name, p.required]))
         .toEqual([["X-Stargraph-Timestamp", true], ["X-Stargraph-Nonce", true], ["X-Stargraph-Signature", true]])
       expect(webhook["requestBody"]).toMatchObject({ required: true, content: { "application/json": { schema: { type: "object" } } } })
-      expect(Object.keys(webhook["responses"]).sort()).toEqual(["202", "400", "401", "403", "404", "409", "413", "429", "500", "503"])
+      expect(Object.keys(webhook["responses"]).sort()).toEqual(["200", "202", "400", "401", "403", "404", "409", "413", "429", "500", "503"])
       expect(webhook["security"]).toEqual([{ bearer: [] }])
     } finally {
       await s.close()
@@ -862,6 +862,35 @@ describe("auth, rate limits, webhooks, restart", () => {
       expect((await bad.json() as { error: { type: string } }).error.type).toBe("WebhookError")
       const run = (await ok.json() as { run_id: string }).run_id
       expect((await waitFor(`${s.url}/v1/runs/${run}`, (b) => b["status"] === "done")).body["final_state"]["message"]).toBe("CVE-1")
+    } finally {
+      await s.close()
+    }
+  })
+
+  it("a redelivered webhook body is answered as POST /v1/runs answers a known idempotency key: 200, the existing run, deduplicated", async () => {
+    const local = tempDir()
+    const config = join(local, "stargraph.yaml")
+    writeFileSync(config, `webhooks:\n  - { id: nvd-mirror, graph: ${join(graphs, "hello", "graph.yaml")}, secret_env: NVD_SECRET }\n`)
+    const s = await boot({ db: join(local, "db.sqlite"), config, env: { NVD_SECRET: "k" } })
+    try {
+      const deliver = async (body: string, nonce: string) => {
+        const r = await fetch(`${s.url}/v1/triggers/webhook/nvd-mirror`, { method: "POST", body, headers: WebhookTrigger.sign("k", body, Math.floor(Date.now() / 1000), nonce) })
+        return { status: r.status, body: await r.json() as Record<string, unknown> }
+      }
+      const body = JSON.stringify({ message: "CVE-7" })
+      const first = await deliver(body, "d1")
+      expect(first).toEqual({ status: 202, body: { run_id: expect.stringMatching(/^run-/), status: "pending", graph_id: "run:hello-stargraph", deduplicated: false } })
+      // The sender retries the same body with a new nonce and signature: the run it started, as POST /v1/runs answers a known key.
+      const again = await deliver(body, "d2")
+      const viaRuns = await call(`${s.url}/v1/runs`, { json: { graph_id: "run:hello-stargraph", params: { message: "x" }, idempotency_key: "client-key-7" } })
+      const viaRunsAgain = await call(`${s.url}/v1/runs`, { json: { graph_id: "run:hello-stargraph", params: { message: "x" }, idempotency_key: "client-key-7" } })
+      expect(viaRunsAgain.status).toBe(200)
+      expect(again.status).toBe(viaRunsAgain.status)
+      expect(Object.keys(again.body).sort()).toEqual(Object.keys(viaRunsAgain.body).sort())
+      expect(again.body).toEqual({ run_id: first.body["run_id"], status: expect.any(String), graph_id: "run:hello-stargraph", deduplicated: true })
+      expect([viaRuns.status, viaRunsAgain.body["deduplicated"]]).toEqual([202, true])
+      // A different body is a new run again.
+      expect((await deliver(JSON.stringify({ message: "CVE-8" }), "d3")).status).toBe(202)
     } finally {
       await s.close()
     }
