@@ -242,7 +242,9 @@ export type Breakpoints = typeof Breakpoints.Type
  * of another host and its heartbeat stood still past its lease (and a third);
  * `owner-exited`, it was a process of this host that died (kill -9, a crash); `forced`, an
  * operator took it over from a process of another host whose lease was not seen to lapse
- * (`stargraph resume --take-over`).
+ * (`stargraph resume --take-over` or `cancel --take-over`, `resume({ takeOver: true })` in
+ * the library). Run records are decoded strictly: a new reason needs a new schema version,
+ * so that an older Stargraph refuses the database instead of failing on the record.
  */
 export const TakeOverReason = Schema.Literal("lease-lapsed", "owner-exited", "forced")
 /** Why a run was taken over. */

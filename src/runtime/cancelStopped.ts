@@ -11,7 +11,7 @@ import type { CheckpointError } from "../errors.js"
 import { type ChildGraph, childRunKey, subgraphsOf } from "../nodes/ChildGraph.js"
 import { Metrics, type MetricsShape } from "../telemetry/Metrics.js"
 import type { GraphDefinition } from "./GraphDefinition.js"
-import { ownerAlive } from "./owner.js"
+import { OWNER, ownerAlive, takeOverOf } from "./owner.js"
 import { waitedChildId } from "./waitedChild.js"
 
 /** The `subgraph` node ids of a graph and of every graph nested under it, by graph hash. */
@@ -63,7 +63,9 @@ export const cancelStopped = (
   Effect.gen(function*() {
     // A cancelled run waits for nothing any more: its wait goes (the audit log keeps what it was).
     const patch = { status: "cancelled" as const, finished_at: at, owner: null, waiting: null }
-    if (!(yield* checkpointer.takeOver(record.run_id, { status: record.status, owner: record.owner }, patch))) return []
+    // A run left `running` by a process that is gone is taken over to be cancelled: recorded as any take-over is.
+    const patchOf = (r: RunRecord) => r.status === "running" && r.owner !== null && r.owner !== OWNER ? { ...patch, taken_over: takeOverOf(r.owner, at) } : patch
+    if (!(yield* checkpointer.takeOver(record.run_id, { status: record.status, owner: record.owner }, patchOf(record)))) return []
     const metrics = yield* Metrics
     ended(metrics, record, at)
     const cancelled = [record.run_id]
@@ -71,7 +73,7 @@ export const cancelStopped = (
     while (pending.length > 0) {
       const next = Option.getOrUndefined(yield* checkpointer.getRun(pending.shift()!))
       if (next === undefined || cancelled.includes(next.run_id) || TERMINAL_STATUSES.has(next.status) || (next.status === "running" && next.owner !== null && ownerAlive(next.owner))) continue
-      if (!(yield* checkpointer.takeOver(next.run_id, { status: next.status, owner: next.owner }, patch))) continue
+      if (!(yield* checkpointer.takeOver(next.run_id, { status: next.status, owner: next.owner }, patchOf(next)))) continue
       cancelled.push(next.run_id)
       ended(metrics, next, at)
       pending.push(...(yield* childrenOf(checkpointer, next, index)))

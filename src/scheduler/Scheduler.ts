@@ -450,9 +450,13 @@ export const make = (
         // Taken from the status and owner just read: an answer or resume that raced this one
         // wins alone.
         // (A breakpoint's wait is kept with who resumed it: its step does not pause there again.)
+        // A run left `running` by a process that is gone: the take-over is recorded here,
+        // where its owner is dropped (the claim that follows finds no owner to name).
+        const orphanedBy = record.status === "running" && record.owner !== OWNER ? record.owner : null
         const patch: RunPatch = {
           status: "pending",
           owner: null,
+          ...(orphanedBy !== null ? { taken_over: takeOverOf(orphanedBy, yield* nowIso) } : {}),
           // An `error` run (the runtime broke under it) goes on from its committed steps, as in `stargraph resume`.
           ...(record.status === "error" ? { error: null, finished_at: null } : {}),
           ...(opts.response !== undefined && record.waiting !== null && record.waiting !== undefined

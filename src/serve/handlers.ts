@@ -92,7 +92,7 @@ const withNoGraphsHint = (registry: GraphRegistryShape) => <E>(error: E): E | Sc
 const refuse = (runId: string, status: RunStatus, operation: string, message: string) =>
   new RunStateError({ runId, status, operation, message })
 
-/** How long `GET /healthz` waits for the database's queue count before it answers 503. */
+/** How long `GET /healthz` waits for the database's queue count before it answers 503 (a PostgreSQL server; a SQLite query is not cut short). */
 export const HEALTH_COUNT_TIMEOUT_MS = 2_000
 
 /**
@@ -101,7 +101,8 @@ export const HEALTH_COUNT_TIMEOUT_MS = 2_000
  * and `running` this server's own jobs. Unhealthy (503) once that SQLite file is gone or
  * replaced (the server's connection then writes to a file no other process, and no restart,
  * will see), or when the database does not answer the count (within
- * {@link HEALTH_COUNT_TIMEOUT_MS}).
+ * {@link HEALTH_COUNT_TIMEOUT_MS}). Each request counts (one indexed query): rate-limit the
+ * server (`--rate-limit`) where probes or clients could ask too often.
  */
 export const healthLayer = (db: string) =>
   HttpApiBuilder.group(StargraphApi, "health", (handlers) =>
@@ -111,12 +112,13 @@ export const healthLayer = (db: string) =>
       const checkpointer = yield* Checkpointer
       const opened = fileIdentity(db)
       const unavailable = (message: string) => new ApiError({ reason: "unavailable", status: 503, message })
+      const stillServing = "; fix: check the database (its server, its disk); this server keeps running and answers 200 again once the database does"
       const queuedInDatabase = pendingCounts(checkpointer).pipe(
         Effect.map((counts) => [...counts.values()].reduce((sum, n) => sum + n, 0)),
-        Effect.mapError((error) => unavailable(`the database does not answer: ${error.message}`)),
+        Effect.mapError((error) => unavailable(`the database does not answer: ${error.message}${stillServing}`)),
         Effect.timeoutFail({
           duration: Duration.millis(HEALTH_COUNT_TIMEOUT_MS),
-          onTimeout: () => unavailable(`the database did not answer within ${HEALTH_COUNT_TIMEOUT_MS} ms (counting its queue)`)
+          onTimeout: () => unavailable(`the database did not answer within ${HEALTH_COUNT_TIMEOUT_MS} ms (counting its queue)${stillServing}`)
         })
       )
       return handlers.handle("health", () =>

@@ -595,6 +595,9 @@ describe("cancelling a run that executes in another process", () => {
     expect(after.run).toMatchObject({ status: "cancelled", owner: null })
     // No step was run again: cancelled from where the killed process left it.
     expect(after.steps).toEqual(before.steps)
+    // The take-over to cancel it is recorded, as any take-over is.
+    const json = JSON.parse((await stargraph(["inspect", runId, "--db", db, "--json"])).stdout) as { taken_over: unknown }
+    expect(json.taken_over).toEqual({ from: before.run!.owner, to: expect.any(String), reason: "lease-lapsed", at: expect.stringMatching(/^\d{4}-/) })
   })
 
   it("a process that cannot be asked is refused, saying why (no heartbeat; a subgraph's child run); one that does not stop the run in time: the server answers cancelling", async () => {

@@ -20,6 +20,7 @@ import * as Serve from "../../src/serve/server.js"
 import { StargraphApi } from "../../src/serve/StargraphApi.js"
 import { ApiError, CheckpointError, RunStateError } from "../../src/errors.js"
 import { canonicalJson } from "../../src/ir/hash.js"
+import { OWNER } from "../../src/runtime/owner.js"
 import * as WebhookTrigger from "../../src/triggers/WebhookTrigger.js"
 import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
 
@@ -256,6 +257,10 @@ describe("run control over HTTP", () => {
       expect((await call(`${quiet.url}/v1/runs/${ids[0]}/cancel`, { method: "POST" })).body).toMatchObject({ status: "cancelled" })
       expect((await call(`${quiet.url}/v1/runs/${ids[1]}/resume`, { method: "POST" })).status).toBe(202)
       expect((await waitFor(`${quiet.url}/v1/runs/${ids[1]}`, (b) => b["status"] === "done")).body).toMatchObject({ status: "done", final_state: { n: 3 } })
+      // Both take-overs are recorded, naming the dead process (the resumed run's claim found no owner left to name).
+      for (const id of ids) {
+        expect((await call(`${quiet.url}/v1/runs/${id}`)).body["taken_over"]).toEqual({ from: dead, to: OWNER, reason: "owner-exited", at: expect.stringMatching(/^\d{4}-/) })
+      }
     } finally {
       await quiet.close()
     }
