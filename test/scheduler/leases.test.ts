@@ -351,6 +351,9 @@ describe("runs of a process on another host are handed over once its lease lapse
     expect(refused.stderr).toMatch(/RunStateError: run \S+ is being driven by process host-silent:4242:1 on another host or container, whose heartbeat has not been seen to lapse \(it has none/)
     const taken = await stargraph(["resume", ids.silent, "--db", db, "--graph", GRAPH, "--no-summary", "--take-over"], { env: { SLOW_NODE_MS: "5" } })
     expect(taken.last).toBe(`run_id=${ids.silent} status=done`)
+    // Taken over without a lapse seen: recorded as forced, naming the silent owner.
+    const json = JSON.parse((await stargraph(["inspect", ids.silent, "--db", db, "--json"])).stdout) as { taken_over: unknown }
+    expect(json.taken_over).toEqual({ from: silent, to: expect.any(String), reason: "forced", at: expect.stringMatching(/^\d{4}-/) })
   })
 
   it("stargraph resume takes over a killed run of another host once it has watched its lease lapse", async () => {
