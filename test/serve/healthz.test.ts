@@ -1,8 +1,11 @@
 /**
  * `GET /healthz` reports the queue of the shared database: runs another process enqueued
  * (or took off the queue) are counted at once, not only what this server's Scheduler holds.
+ * When the database fails that count it answers 503 `ApiError[unavailable]` with the fix,
+ * and 200 again once the database answers.
  */
 import { join } from "node:path"
+import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
@@ -80,5 +83,34 @@ describe("GET /healthz on a database shared by two servers", () => {
       await new Promise((r) => setTimeout(r, 25))
     }
     for (const server of [first, second]) expect((await health(server.url)).body).toMatchObject({ queued: 0, queued_here: 0, running: 0 })
+  })
+})
+
+describe("GET /healthz when the database fails the queue count", () => {
+  it("answers 503 ApiError[unavailable] saying the fix, and 200 again once the database answers", async () => {
+    const file = join(tempDir(), "failing.sqlite")
+    const server = await boot({ db: file, graphs: [], scheduler: { pollIntervalMs: 50 } })
+    // Another connection on the same file (what another process, or an operator, does).
+    const conn = new Database(file)
+    try {
+      expect(await health(server.url)).toMatchObject({ status: 200, body: { status: "ok", queued: 0 } })
+      // A real failure of the count: with the table renamed away, the server's prepared
+      // `SELECT ... FROM pending_runs` is re-prepared on the schema change and fails with
+      // "no such table: pending_runs". (An exclusive lock would not do: the database is in
+      // WAL mode, where readers are not blocked by a writer, so the count would still answer.)
+      conn.exec("ALTER TABLE pending_runs RENAME TO pending_runs_away")
+      const failing = await health(server.url)
+      expect(failing.status).toBe(503)
+      expect(failing.body).toMatchObject({ error: { type: "ApiError", details: { reason: "unavailable", status: 503 } } })
+      const message = (failing.body as { error: { details: { message: string } } }).error.details.message
+      expect(message).toMatch(/^the database does not answer: counting the run queue: no such table: pending_runs; /)
+      expect(message).toMatch(/fix: check the database .*answers 200 again once the database does$/)
+      // The database answers again: so does the server, without a restart.
+      conn.exec("ALTER TABLE pending_runs_away RENAME TO pending_runs")
+      expect(await health(server.url)).toMatchObject({ status: 200, body: { status: "ok", queued: 0 } })
+    } finally {
+      conn.close()
+      await server.close()
+    }
   })
 })
