@@ -46,10 +46,13 @@ const unprivileged = (args: ReadonlyArray<string>) => {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
-/** A database with a finished run (hello) and one awaiting input (approval), closed cleanly (no -wal, no -shm). */
+/** The thread of the finished run (what `stargraph thread` is asked for). */
+const THREAD = "ro-thread"
+
+/** A database with a finished run (hello, on thread {@link THREAD}) and one awaiting input (approval), closed cleanly (no -wal, no -shm). */
 const makeDatabase = async (dir: string) => {
   const db = join(dir, "runs.sqlite")
-  const done = await stargraph(["run", join(ROOT, "examples", "hello", "graph.yaml"), "--inputs", "message=hi", "--db", db, "--quiet"])
+  const done = await stargraph(["run", join(ROOT, "examples", "hello", "graph.yaml"), "--inputs", "message=hi", "--db", db, "--thread", THREAD, "--quiet"])
   const waiting = await stargraph(["run", join(ROOT, "examples", "approval", "graph.yaml"), "--inputs", "request=ship it", "--db", db, "--quiet"])
   expect([done.code, waiting.code]).toEqual([0, 3])
   expect([existsSync(`${db}-wal`), existsSync(`${db}-shm`)]).toEqual([false, false])
@@ -78,6 +81,11 @@ const readsAndRefusesWrites = (db: string, ids: { readonly done: string; readonl
   const inspected = unprivileged(["inspect", ids.done, "--db", db])
   expect([inspected.code, inspected.stderr]).toEqual([0, ""])
   expect(inspected.stdout).toContain(`run ${ids.done}`)
+  const threaded = unprivileged(["thread", THREAD, "--db", db])
+  expect([threaded.code, threaded.stderr]).toEqual([0, ""])
+  expect(threaded.stdout).toContain(`thread ${THREAD} (graph run:hello-stargraph)`)
+  expect(threaded.stdout).toMatch(new RegExp(`${ids.done} +done`))
+  expect(threaded.stdout).toContain(`state (after ${ids.done})`)
   // A write: refused before anything is written, exit 2, the run as it was.
   const resumed = unprivileged(["resume", ids.waiting, "--db", db, "--response", "{\"approved\":true}"])
   expect([resumed.code, resumed.stdout]).toEqual([2, ""])
@@ -128,6 +136,9 @@ describe("a database this process cannot write", () => {
     const listed = unprivileged(["list", "--db", made.db])
     expect(listed.code).toBe(2)
     expect(listed.stderr).toMatch(/CheckpointError\[migration-failed\]: \S+runs\.sqlite has schema version 999, newer than this Stargraph \(\d+\); upgrade Stargraph/)
+    const threaded = unprivileged(["thread", THREAD, "--db", made.db])
+    expect([threaded.code, threaded.stdout]).toEqual([2, ""])
+    expect(threaded.stderr).toMatch(/CheckpointError\[migration-failed\]: \S+runs\.sqlite has schema version 999/)
   })
 })
 
@@ -139,7 +150,7 @@ const canMountReadOnly = (() => {
 
 describe("a database on a read-only mount", () => {
   // Needs a mount namespace (root): elsewhere the read-only mount cannot be made. Root's writes fail there too (EROFS).
-  it.skipIf(!canMountReadOnly)("is read by list and inspect (as root), and a write is refused with read-only; nothing is lost", async () => {
+  it.skipIf(!canMountReadOnly)("is read by list, inspect and thread (as root), and a write is refused with read-only; nothing is lost", async () => {
     const dir = join(tempDir(), "vol")
     mkdirSync(dir)
     const made = await makeDatabase(dir)
@@ -154,6 +165,10 @@ describe("a database on a read-only mount", () => {
     expect(listed.stdout).toContain(made.done)
     const inspected = onMount(["inspect", made.waiting, "--db", made.db])
     expect([inspected.status, inspected.stderr]).toEqual([0, ""])
+    const threaded = onMount(["thread", THREAD, "--db", made.db])
+    expect([threaded.status, threaded.stderr]).toEqual([0, ""])
+    expect(threaded.stdout).toMatch(new RegExp(`${made.done} +done`))
+    expect(readdirSync(dir)).toEqual(["runs.sqlite"])
     const cancelled = onMount(["cancel", made.waiting, "--db", made.db])
     expect([cancelled.status, cancelled.stderr]).toEqual([2, expect.stringMatching(/^error: CheckpointError\[read-only\]: .*cannot be written: EROFS\); nothing was changed/)])
     // Nothing was lost: read-write again, the run is there as it was.
