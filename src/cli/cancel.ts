@@ -22,31 +22,16 @@ import type { HeartbeatRecord } from "../checkpoint/Checkpointer.js"
 import { InputError, RunStateError } from "../errors.js"
 import { chooseDatabase } from "./database.js"
 import { ExitCode, reportError, setExit } from "./exit.js"
-import { durationMs } from "./lease.js"
+import { parseUpToAnHour, secondsText } from "./lease.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { auditLog, dbExisting, graphFile, graphOptions, moduleRoot, runIdArg } from "./options.js"
 
 /** How long, at least, `cancel` waits for a live process it asked to cancel a run, unless told (`--wait`): 60 s (longer for a lease that needs it to lapse). */
 const ASK_WAIT_MS = 60_000
-/** The longest `--wait` (ms): one hour. */
-const MAX_WAIT_MS = 3_600_000
 
-/**
- * `--wait`'s text as milliseconds, or an `InputError` naming the flag: a number with a
- * unit, 0 to one hour.
- */
-export const parseCancelWait = (text: string): Effect.Effect<number, InputError> => {
-  const ms = durationMs(text)
-  if (ms === undefined) {
-    return Effect.fail(new InputError({ field: "--wait", message: `'${text}' is not a duration with a unit`, fix: "write a number and a unit: 500ms, 30s, 5m (default: 60s, or longer for a lease that needs it to lapse)" }))
-  }
-  return ms <= MAX_WAIT_MS && Number.isInteger(ms)
-    ? Effect.succeed(ms)
-    : Effect.fail(new InputError({ field: "--wait", message: `'${text}' is ${Number.isInteger(ms) ? "longer than an hour" : "not a whole number of milliseconds"}`, fix: "use 0ms to 1h, e.g. 60s (the default)" }))
-}
-
-/** Seconds for a message: `60 s`, `0.3 s`. */
-const seconds = (ms: number) => `${Number((ms / 1000).toFixed(3))} s`
+/** `--wait`'s text as milliseconds, or an `InputError` naming the flag: a number with a unit, 0 to one hour. */
+export const parseCancelWait = (text: string): Effect.Effect<number, InputError> =>
+  parseUpToAnHour("--wait", text, "500ms, 30s, 5m", "60s, or longer for a lease that needs it to lapse")
 
 /** The `cancel` command. */
 export const cancel = Command.make(
@@ -129,7 +114,7 @@ export const cancel = Command.make(
               if (!elsewhere && !ownerAlive(owner)) return now
               if (Date.now() >= deadline) {
                 return yield* refuse(
-                  `run ${o.runId} was asked to cancel, but process ${owner} has not stopped it within ${seconds(waitMs)} ` +
+                  `run ${o.runId} was asked to cancel, but process ${owner} has not stopped it within ${secondsText(waitMs)} ` +
                     `(its node may be slow to stop); the request stands: the process cancels the run when it reads it, and nothing of the run was changed here. ` +
                     `Fix: read the run again later (stargraph inspect ${o.runId}), wait longer (stargraph cancel ${o.runId} --wait 5m), ` +
                     (elsewhere

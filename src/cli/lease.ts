@@ -26,6 +26,26 @@ export const durationMs = (text: string): number | undefined => {
   return match === null ? undefined : Number(match[1]) * UNIT_MS[match[2]!]!
 }
 
+/** The longest duration {@link parseUpToAnHour} takes (ms): one hour. */
+const HOUR_MS = 3_600_000
+
+/**
+ * A duration flag's text (`flag`, e.g. `--wait`) as whole milliseconds from 0 to one hour,
+ * or an `InputError` naming the flag; `examples` and `defaultText` go into the fix.
+ */
+export const parseUpToAnHour = (flag: string, text: string, examples: string, defaultText: string): Effect.Effect<number, InputError> => {
+  const ms = durationMs(text)
+  if (ms === undefined) {
+    return Effect.fail(new InputError({ field: flag, message: `'${text}' is not a duration with a unit`, fix: `write a number and a unit: ${examples} (default: ${defaultText})` }))
+  }
+  return ms <= HOUR_MS && Number.isInteger(ms)
+    ? Effect.succeed(ms)
+    : Effect.fail(new InputError({ field: flag, message: `'${text}' is ${Number.isInteger(ms) ? "longer than an hour" : "not a whole number of milliseconds"}`, fix: `use 0ms to 1h, e.g. ${defaultText.split(",")[0]} (the default)` }))
+}
+
+/** Milliseconds as seconds for a message: `60 s`, `0.3 s`. */
+export const secondsText = (ms: number): string => `${Number((ms / 1000).toFixed(3))} s`
+
 /**
  * `--lease`'s text as milliseconds, or an `InputError` naming the flag: a number with a
  * unit, 100 ms to one day. A `STARGRAPH_HOST` an owner cannot hold is refused here too

@@ -10,7 +10,7 @@ import * as Option from "effect/Option"
 import { InputError, IRValidationError, ModelError, ModelIntegrityError, NodeModuleError, RuleError, SchedulerError, type StargraphError } from "../errors.js"
 import { fieldOf, fromFlagOrEnv } from "./database.js"
 import { reportError } from "./exit.js"
-import { durationMs, leaseOption, parseLease } from "./lease.js"
+import { leaseOption, parseLease, parseUpToAnHour, secondsText } from "./lease.js"
 import { auditLog, choice, graphOptions, integer, moduleRoot } from "./options.js"
 
 /** Access-control presets `--profile` accepts. `oss-default` is today's behaviour. */
@@ -74,25 +74,10 @@ const narrowHint = (
 
 /** How long a stopping server waits for its in-flight runs' step commits, unless told (ms). */
 const DEFAULT_DRAIN_MS = 10_000
-/** The longest `--drain-timeout` (ms): one hour. */
-const MAX_DRAIN_MS = 3_600_000
 
-/**
- * `--drain-timeout`'s text as milliseconds, or an `InputError` naming the flag: a number
- * with a unit, 0 to one hour.
- */
-export const parseDrainTimeout = (text: string): Effect.Effect<number, InputError> => {
-  const ms = durationMs(text)
-  if (ms === undefined) {
-    return Effect.fail(new InputError({ field: "--drain-timeout", message: `'${text}' is not a duration with a unit`, fix: "write a number and a unit: 500ms, 10s, 2m (default: 10s)" }))
-  }
-  return ms <= MAX_DRAIN_MS && Number.isInteger(ms)
-    ? Effect.succeed(ms)
-    : Effect.fail(new InputError({ field: "--drain-timeout", message: `'${text}' is ${Number.isInteger(ms) ? "longer than an hour" : "not a whole number of milliseconds"}`, fix: "use 0ms to 1h, e.g. 10s (the default)" }))
-}
-
-/** Seconds for a stderr line: `10 s`, `0.5 s`. */
-const seconds = (ms: number) => `${Number((ms / 1000).toFixed(3))} s`
+/** `--drain-timeout`'s text as milliseconds, or an `InputError` naming the flag: a number with a unit, 0 to one hour. */
+export const parseDrainTimeout = (text: string): Effect.Effect<number, InputError> =>
+  parseUpToAnHour("--drain-timeout", text, "500ms, 10s, 2m", "10s")
 
 /** The `serve` command. */
 export const serve = Command.make(
@@ -250,7 +235,7 @@ export const serve = Command.make(
         Effect.never.pipe(
           Effect.onInterrupt(() =>
             Console.error(
-              `stopping: new runs are refused; in-flight runs stop after their current step and go back on the queue for the next server (up to ${seconds(drainMs)}; ` +
+              `stopping: new runs are refused; in-flight runs stop after their current step and go back on the queue for the next server (up to ${secondsText(drainMs)}; ` +
                 "a step still running then is interrupted, to run again)"
             )
           )
