@@ -53,7 +53,7 @@ import { END } from "../ir/schema.js"
 import { declaredAs, type FieldInfo, type State } from "../ir/stateSchema.js"
 import { childRunKey } from "../nodes/ChildGraph.js"
 import { cancelStopped, type SubgraphIndex, subgraphIndex } from "./cancelStopped.js"
-import { OWNER, takeOverOf } from "./owner.js"
+import { OWNER, takeOverOfRunning } from "./owner.js"
 import type { InterruptRequest, NodeEnv, NodeFailure, NodeOutcome, UnfinishedChild } from "../nodes/Executor.js"
 import { nodeFailed } from "../nodes/callFunction.js"
 import { Checkpointer, type CheckpointerShape, type CommitOptions } from "../checkpoint/Checkpointer.js"
@@ -589,6 +589,8 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
       // A wait it is resumed from stays on the record until the step it gates commits: with
       // the answer (a process that dies first resumes with it), or, for a breakpoint, who
       // resumed it (the step runs again without pausing there).
+      // Recorded in the write that takes the run over: it cannot be lost apart from it.
+      const takenOverHere = takeOverOfRunning(run, isoNow())
       const patch: RunPatch = {
         status: "running",
         started_at: run.started_at ?? isoNow(),
@@ -600,8 +602,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           : null,
         error: null,
         ...(input.graphHashAccepted === true && run.graph_hash !== graph.graphHash ? { graph_hash: graph.graphHash } : {}),
-        // Recorded in the write that takes the run over: it cannot be lost apart from it.
-        ...(run.status === "running" && run.owner !== null && run.owner !== OWNER ? { taken_over: takeOverOf(run.owner, isoNow()) } : {})
+        ...(takenOverHere !== undefined ? { taken_over: takenOverHere } : {})
       }
       // Also from the step it was read at: a previous owner that committed a step since (it
       // woke up from a stall before its run was taken over) keeps the run, and a stopped run

@@ -11,7 +11,7 @@ import type { CheckpointError } from "../errors.js"
 import { type ChildGraph, childRunKey, subgraphsOf } from "../nodes/ChildGraph.js"
 import { Metrics, type MetricsShape } from "../telemetry/Metrics.js"
 import type { GraphDefinition } from "./GraphDefinition.js"
-import { OWNER, ownerAlive, takeOverOf } from "./owner.js"
+import { ownerAlive, takeOverOfRunning } from "./owner.js"
 import { waitedChildId } from "./waitedChild.js"
 
 /** The `subgraph` node ids of a graph and of every graph nested under it, by graph hash. */
@@ -64,7 +64,10 @@ export const cancelStopped = (
     // A cancelled run waits for nothing any more: its wait goes (the audit log keeps what it was).
     const patch = { status: "cancelled" as const, finished_at: at, owner: null, waiting: null }
     // A run left `running` by a process that is gone is taken over to be cancelled: recorded as any take-over is.
-    const patchOf = (r: RunRecord) => r.status === "running" && r.owner !== null && r.owner !== OWNER ? { ...patch, taken_over: takeOverOf(r.owner, at) } : patch
+    const patchOf = (r: RunRecord) => {
+      const takenOver = takeOverOfRunning(r, at)
+      return takenOver === undefined ? patch : { ...patch, taken_over: takenOver }
+    }
     if (!(yield* checkpointer.takeOver(record.run_id, { status: record.status, owner: record.owner }, patchOf(record)))) return []
     const metrics = yield* Metrics
     ended(metrics, record, at)

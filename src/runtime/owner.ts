@@ -90,6 +90,13 @@ export const takeOverReason = (owner: string): TakeOverReason =>
 /** The take-over of a run from `owner` by this process (`OWNER`), now (`at`). */
 export const takeOverOf = (owner: string, at: string): TakenOver => ({ from: owner, to: OWNER, reason: takeOverReason(owner), at })
 
+/**
+ * The take-over a write that moves `run` off its owner is (resuming it here, requeueing or
+ * cancelling it): when another process held it `running`; else undefined.
+ */
+export const takeOverOfRunning = (run: Pick<RunRecord, "status" | "owner">, at: string): TakenOver | undefined =>
+  run.status === "running" && run.owner !== null && run.owner !== OWNER ? takeOverOf(run.owner, at) : undefined
+
 /** A take-over, for an operator: `taken over from A by B (lease-lapsed) at T`. */
 export const describeTakeOver = (t: TakenOver): string => `taken over from ${t.from} by ${t.to} (${t.reason}) at ${t.at}`
 

@@ -44,7 +44,7 @@ import { checkSkipFailed, explainMoved, prepareThreadRun } from "../graph/thread
 import { toErrorRecord } from "../runtime/errorRecord.js"
 import { nowIso, OWNER } from "../runtime/RunLoop.js"
 import { leaseGraceMs, leaseState, observeHeartbeats } from "../runtime/leases.js"
-import { ownerAlive, ownerElsewhere, takeOverOf } from "../runtime/owner.js"
+import { ownerAlive, ownerElsewhere, takeOverOf, takeOverOfRunning } from "../runtime/owner.js"
 import { settledChild } from "../runtime/waitedChild.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { GraphRegistry } from "./GraphRegistry.js"
@@ -452,11 +452,11 @@ export const make = (
         // (A breakpoint's wait is kept with who resumed it: its step does not pause there again.)
         // A run left `running` by a process that is gone: the take-over is recorded here,
         // where its owner is dropped (the claim that follows finds no owner to name).
-        const orphanedBy = record.status === "running" && record.owner !== OWNER ? record.owner : null
+        const takenOver = takeOverOfRunning(record, yield* nowIso)
         const patch: RunPatch = {
           status: "pending",
           owner: null,
-          ...(orphanedBy !== null ? { taken_over: takeOverOf(orphanedBy, yield* nowIso) } : {}),
+          ...(takenOver !== undefined ? { taken_over: takenOver } : {}),
           // An `error` run (the runtime broke under it) goes on from its committed steps, as in `stargraph resume`.
           ...(record.status === "error" ? { error: null, finished_at: null } : {}),
           ...(opts.response !== undefined && record.waiting !== null && record.waiting !== undefined
