@@ -22,7 +22,7 @@ export type { StateUpdate, UpdateStateError, UpdateStateOptions } from "./graph/
 export * as GraphRun from "./graph/GraphRun.js"
 export type { GraphDefinition } from "./runtime/GraphDefinition.js"
 
-export { Checkpointer, type CheckpointerShape, type CommitOptions, type HeartbeatRecord, type HeartbeatStaleness, type TakeOverExpectation } from "./checkpoint/Checkpointer.js"
+export { Checkpointer, type CheckpointerShape, type CommitOptions, type HeartbeatRecord, type HeartbeatStaleness, type RunCommit, type TakeOverExpectation } from "./checkpoint/Checkpointer.js"
 export * as SqliteCheckpointer from "./checkpoint/SqliteCheckpointer.js"
 export * as PgCheckpointer from "./checkpoint/PgCheckpointer.js"
 export * as Prune from "./checkpoint/prune.js"

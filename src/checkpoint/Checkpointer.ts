@@ -30,6 +30,15 @@ export interface CheckpointerShape {
     options?: CommitOptions
   ) => Effect.Effect<void, CheckpointError>
   /**
+   * Several runs' `commitSteps` in one transaction, in order, all or nothing: each commit
+   * is made as `commitSteps` makes it (its owner checked, its patch applied), and when one
+   * of them cannot be made nothing is written and the first failure is the error. How a
+   * child run's last step (the run ended) is committed with the parent step that records
+   * its outcome: one transaction where there were two. Commits with `expected` are not
+   * taken. Optional: without it the runtime commits them one at a time.
+   */
+  readonly commitTogether?: ((commits: readonly [RunCommit, ...Array<RunCommit>]) => Effect.Effect<void, CheckpointError>) | undefined
+  /**
    * Change the run record. Here and in `commitSteps`, a patch that stops the run (any
    * status but `running`/`pending`) also removes its `pending_runs` row, and a patch
    * that sets it `pending` puts it on the queue (unclaimed), atomically.
@@ -185,6 +194,14 @@ export interface CommitOptions {
    * Unlike `syncFollows` and `owner`, a Checkpointer must honour it. With `owner` too, both hold.
    */
   readonly expected?: TakeOverExpectation | undefined
+}
+
+/** One run's commit among others (see `CheckpointerShape.commitTogether`): `commitSteps`' arguments. */
+export interface RunCommit {
+  readonly checkpoints: readonly [Checkpoint, ...Array<Checkpoint>]
+  readonly patch?: RunPatch | undefined
+  /** As for `commitSteps`, without `expected`. */
+  readonly options?: Omit<CommitOptions, "expected"> | undefined
 }
 
 /** The `status` and `owner` a run record must still have for `takeOver` to apply. */

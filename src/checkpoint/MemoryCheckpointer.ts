@@ -11,9 +11,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { CheckpointError } from "../errors.js"
-import { Checkpointer, type CheckpointerShape, type HeartbeatRecord } from "./Checkpointer.js"
+import { Checkpointer, type CheckpointerShape, type CommitOptions, type HeartbeatRecord } from "./Checkpointer.js"
 import { checkpointTooLarge, encodeJson, maxCheckpointBytes, overLimit } from "./checkpointSize.js"
-import { ACTIVE_STATUSES, type Checkpoint, type CreatedRun, expectedThreadNewest, newRunRecord, type PendingRun, type RunRecord, stopsRun } from "./models.js"
+import { ACTIVE_STATUSES, type Checkpoint, type CreatedRun, expectedThreadNewest, newRunRecord, type PendingRun, type RunPatch, type RunRecord, stopsRun } from "./models.js"
 
 /** When a run put back on the queue counts as queued: its creation (it keeps its place), never later than `now` (as SQLite does). */
 const queuedAt = (run: RunRecord, now: string): string => (run.created_at < now ? run.created_at : now)
@@ -92,6 +92,53 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
   const threads = new Map<string, string>()
   const newestOfThread = (threadId: string): string | null => threads.get(threadId) ?? null
 
+  /** `commitSteps` checked without changing anything: what applies it, or why it cannot be made. */
+  const prepareCommit = (
+    batch: readonly [Checkpoint, ...Array<Checkpoint>],
+    patch: RunPatch | undefined,
+    options: CommitOptions | undefined
+  ): (() => void) | CheckpointError => {
+    const last = batch[batch.length - 1]!
+    const list = checkpoints.get(last.run_id)
+    const run = runs.get(last.run_id)
+    if (!list || !run) return unknownRun(last.run_id)
+    if (options?.owner !== undefined && run.owner !== options.owner) {
+      return new CheckpointError({
+        reason: "taken-over",
+        runId: last.run_id,
+        message: `run ${last.run_id} is no longer driven by this process (${options.owner}): it is ${run.status}${run.owner !== null ? `, driven by ${run.owner}` : ""}; ` +
+          `step ${last.step} was not written and this process stopped driving the run`
+      })
+    }
+    const expected = options?.expected
+    if (expected !== undefined) {
+      const from = expected.step ?? batch[0].step - 1
+      if (run.status !== expected.status || run.owner !== expected.owner || list.some((c) => c.step > from)) {
+        return new CheckpointError({
+          reason: "run-changed",
+          runId: last.run_id,
+          message: `run ${last.run_id} changed since it was read (it was ${expected.status} at step ${from}): step ${last.step} not written`
+        })
+      }
+    }
+    const twice = batch.find((cp) => list.some((c) => c.step === cp.step))
+    if (twice) {
+      return new CheckpointError({
+        reason: "storage-failure",
+        runId: last.run_id,
+        message: `step ${twice.step} of ${last.run_id} is already persisted`
+      })
+    }
+    const stored = storeAll(batch, maxBytes)
+    if (stored instanceof CheckpointError) return stored
+    return () => {
+      list.push(...stored)
+      if (patch) runs.set(last.run_id, { ...run, ...patch, last_step: last.step })
+      dropCancelRequest(last.run_id, patch?.status)
+      queueAfter(pending, run, patch?.status, Date.now())
+    }
+  }
+
   const shape: CheckpointerShape = {
     createRun: (run) =>
       Effect.suspend((): Effect.Effect<CreatedRun, CheckpointError> => {
@@ -127,43 +174,21 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
     createRuns: (list) => Effect.forEach(list, (run) => shape.createRun(run)),
     commitSteps: (batch, patch, options) =>
       Effect.suspend(() => {
-        const last = batch[batch.length - 1]!
-        const list = checkpoints.get(last.run_id)
-        const run = runs.get(last.run_id)
-        if (!list || !run) return Effect.fail(unknownRun(last.run_id))
-        if (options?.owner !== undefined && run.owner !== options.owner) {
-          return Effect.fail(new CheckpointError({
-            reason: "taken-over",
-            runId: last.run_id,
-            message: `run ${last.run_id} is no longer driven by this process (${options.owner}): it is ${run.status}${run.owner !== null ? `, driven by ${run.owner}` : ""}; ` +
-              `step ${last.step} was not written and this process stopped driving the run`
-          }))
+        const apply = prepareCommit(batch, patch, options)
+        if (apply instanceof CheckpointError) return Effect.fail(apply)
+        apply()
+        return Effect.void
+      }),
+    commitTogether: (commits) =>
+      Effect.suspend(() => {
+        // Every commit checked before any is applied: all or nothing.
+        const applies: Array<() => void> = []
+        for (const commit of commits) {
+          const apply = prepareCommit(commit.checkpoints, commit.patch, commit.options)
+          if (apply instanceof CheckpointError) return Effect.fail(apply)
+          applies.push(apply)
         }
-        const expected = options?.expected
-        if (expected !== undefined) {
-          const from = expected.step ?? batch[0].step - 1
-          if (run.status !== expected.status || run.owner !== expected.owner || list.some((c) => c.step > from)) {
-            return Effect.fail(new CheckpointError({
-              reason: "run-changed",
-              runId: last.run_id,
-              message: `run ${last.run_id} changed since it was read (it was ${expected.status} at step ${from}): step ${last.step} not written`
-            }))
-          }
-        }
-        const twice = batch.find((cp) => list.some((c) => c.step === cp.step))
-        if (twice) {
-          return Effect.fail(new CheckpointError({
-            reason: "storage-failure",
-            runId: last.run_id,
-            message: `step ${twice.step} of ${last.run_id} is already persisted`
-          }))
-        }
-        const stored = storeAll(batch, maxBytes)
-        if (stored instanceof CheckpointError) return Effect.fail(stored)
-        list.push(...stored)
-        if (patch) runs.set(last.run_id, { ...run, ...patch, last_step: last.step })
-        dropCancelRequest(last.run_id, patch?.status)
-        queueAfter(pending, run, patch?.status, Date.now())
+        for (const apply of applies) apply()
         return Effect.void
       }),
     updateRun: (runId, patch) =>

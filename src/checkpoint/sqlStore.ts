@@ -392,6 +392,12 @@ export interface SqlStoreOptions {
   readonly maxCheckpointBytes?: number | undefined
 }
 
+/** Inside `commitTogether`'s transaction: commit #`index` was refused for its owner, so the transaction is undone. */
+interface NotOwned {
+  readonly _tag: "NotOwned"
+  readonly index: number
+}
+
 /** Build the Checkpointer over an open, migrated SqlClient of the dialect given. */
 export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape, never, SqlClient.SqlClient> =>
   Effect.gen(function*() {
@@ -482,6 +488,20 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
         return updated.changes
       })
 
+    /**
+     * One run's consecutive steps and its record's patch, inside the caller's transaction:
+     * the first insert checks the owner, when given (and, on PostgreSQL, holds the run row
+     * till the commit); when it writes nothing (another process owns the run), nothing else is.
+     */
+    const writeSteps = (db: Statements, last: Checkpoint, [first, ...rest]: ReadonlyArray<ReadonlyArray<Param>>, patch: RunPatch | undefined, owner: string | undefined) =>
+      Effect.gen(function*() {
+        const inserted = yield* db.run(owner === undefined ? INSERT_CHECKPOINT : INSERT_OWNED_CHECKPOINT, owner === undefined ? first! : [...first!, last.run_id, owner])
+        if (inserted.changes === 0) return inserted
+        for (const params of rest) yield* db.run(INSERT_CHECKPOINT, params)
+        if (patch !== undefined) yield* patchRun(db, last.run_id, { ...patch, last_step: last.step })
+        return inserted
+      })
+
     const unknownRun = (runId: string) =>
       new CheckpointError({ reason: "unknown-run", runId, filename, message: `no run '${runId}' in ${filename}` })
 
@@ -554,17 +574,35 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
             ? Effect.mapError(runOne(sql, INSERT_CHECKPOINT, params.right, sync), failed)
             : Effect.flatMap(Effect.mapError(runOne(sql, INSERT_OWNED_CHECKPOINT, [...params.right, last.run_id, owner], sync), failed), wrote)
         }
-        return Effect.flatMap(Effect.forEach(checkpoints, (cp) => checkpointParams(cp, maxBytes)), ([first, ...rest]) =>
-          transaction(sql, (db) =>
-            Effect.gen(function*() {
-              // The first insert checks the owner (and, on PostgreSQL, holds the run row till the commit).
-              const inserted = yield* db.run(owner === undefined ? INSERT_CHECKPOINT : INSERT_OWNED_CHECKPOINT, owner === undefined ? first! : [...first!, last.run_id, owner])
-              if (inserted.changes === 0) return inserted
-              for (const params of rest) yield* db.run(INSERT_CHECKPOINT, params)
-              if (patch !== undefined) yield* patchRun(db, last.run_id, { ...patch, last_step: last.step })
-              return inserted
-            }), sync).pipe(Effect.mapError(failed), Effect.flatMap(wrote)))
+        return Effect.flatMap(Effect.forEach(checkpoints, (cp) => checkpointParams(cp, maxBytes)), (rows) =>
+          transaction(sql, (db) => writeSteps(db, last, rows, patch, owner), sync).pipe(Effect.mapError(failed), Effect.flatMap(wrote)))
       },
+
+      commitTogether: (commits) =>
+        Effect.flatMap(
+          Effect.forEach(commits, (commit) => Effect.forEach(commit.checkpoints, (cp) => checkpointParams(cp, maxBytes))),
+          (rows) => {
+            const lasts = commits.map((commit) => commit.checkpoints[commit.checkpoints.length - 1]!)
+            const which = lasts.map((cp) => `step ${cp.step} of ${cp.run_id}`).join(", ")
+            // Without its own wait for the disk only when every commit may go so.
+            const sync = commits.every((commit) => commit.options?.syncFollows === true) ? startsRun : undefined
+            return transaction(sql, (db) =>
+              Effect.gen(function*() {
+                for (const [i, commit] of commits.entries()) {
+                  const inserted = yield* writeSteps(db, lasts[i]!, rows[i]!, commit.patch, commit.options?.owner)
+                  // Another process owns that run now: nothing of any commit is written.
+                  if (inserted.changes === 0 && commit.options?.owner !== undefined) return i
+                }
+                return undefined
+              }).pipe(Effect.flatMap((refused) => (refused === undefined ? Effect.succeed(undefined) : Effect.fail<NotOwned>({ _tag: "NotOwned", index: refused })))), sync).pipe(
+              Effect.catchAll((e): Effect.Effect<void, CheckpointError> => {
+                if (e._tag !== "NotOwned") return Effect.fail(storage(filename, `persisting ${which}`)(e))
+                const refused = commits[e.index]!
+                return notOwner(lasts[e.index]!.run_id, refused.options!.owner!, refused.checkpoints.length === 1 ? `step ${lasts[e.index]!.step}` : `steps ${refused.checkpoints[0].step}..${lasts[e.index]!.step}`)
+              })
+            )
+          }
+        ),
 
       updateRun: (runId, patch) =>
         (movesQueue(patch.status) ? transaction(sql, (db) => patchRun(db, runId, patch)) : patchAlone(runId, patch)).pipe(

@@ -15,7 +15,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
+import { Checkpointer, type CheckpointerShape, type RunCommit } from "../checkpoint/Checkpointer.js"
 import { type Breakpoints, type Checkpoint, type NewRun, type RunRecord, type TakenOver, TERMINAL_STATUSES } from "../checkpoint/models.js"
 import {
   CheckpointError,
@@ -147,6 +147,8 @@ export interface ResumeOptions {
    * `CommitOptions.syncFollows`).
    */
   readonly parentCommits?: boolean | undefined
+  /** Its parent step makes its last commit, with its own (see `DriveInput.commitWithParent`). */
+  readonly commitWithParent?: ((commits: ReadonlyArray<RunCommit>) => void) | undefined
   /**
    * Take over a run left `running` by a process on another host or container, which
    * cannot be checked from here (a container recreated, a host gone): the caller says it
@@ -205,6 +207,8 @@ export interface Graph<out R = never> extends GraphDefinition {
       readonly cancelledWith?: (() => boolean) | undefined
       /** Its caller commits after it ends (see `ResumeOptions.parentCommits`). */
       readonly parentCommits?: boolean | undefined
+      /** Its parent step makes its last commit (see `ResumeOptions.commitWithParent`). */
+      readonly commitWithParent?: ((commits: ReadonlyArray<RunCommit>) => void) | undefined
       /** Answer its calls from a recording (a replay's new child run; see `ResumeOptions.replay`). */
       readonly replay?: ReplaySource | undefined
     }
@@ -600,6 +604,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         onCallerFiber: options.onCallerFiber,
         cancelledWith: options.cancelledWith,
         parentCommits: options.parentCommits,
+        commitWithParent: options.commitWithParent,
         replay: options.replay
       })
     })
@@ -739,6 +744,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         onCallerFiber: options.onCallerFiber,
         cancelledWith: options.cancelledWith,
         parentCommits: options.parentCommits,
+        commitWithParent: options.commitWithParent,
         startedBefore: options.startedBefore,
         takenOver: options.takenOver,
         graphHashAccepted: accepted

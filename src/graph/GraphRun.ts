@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as PubSub from "effect/PubSub"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
-import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
+import type { CheckpointerShape, RunCommit } from "../checkpoint/Checkpointer.js"
 import type { Checkpoint, RunRecord, RunStatus, RunSummary, TakenOver } from "../checkpoint/models.js"
 import { CheckpointError, type RunFailure, RunStateError, StargraphRuntimeError } from "../errors.js"
 import { type AuditSinkShape, discard } from "../telemetry/AuditSink.js"
@@ -85,6 +85,8 @@ export interface GraphRunOptions {
   readonly cancelledWith?: (() => boolean) | undefined
   /** Its caller commits, synced, after the run ends (see `DriveInput.parentCommits`). */
   readonly parentCommits?: boolean | undefined
+  /** Its parent step makes its last commit (see `DriveInput.commitWithParent`). */
+  readonly commitWithParent?: ((commits: ReadonlyArray<RunCommit>) => void) | undefined
   /** The run had started before the queue claim that hands it over (see `ResumeOptions.startedBefore`). */
   readonly startedBefore?: boolean | undefined
   /** The queue claim that hands the run over took it over from another process (see `ResumeOptions.takenOver`). */
@@ -188,6 +190,7 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
           cancelRequested: () => cancelRequested,
           parentCancelling: options.onCallerFiber === true ? options.cancelledWith : undefined,
           parentCommits: options.parentCommits,
+          commitWithParent: options.commitWithParent,
           replay: options.replay,
           actor: options.actor,
           startedBefore: options.startedBefore,

@@ -11,7 +11,7 @@ import { existsSync, statSync } from "node:fs"
 import { basename, dirname, isAbsolute, relative, resolve } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
+import { Checkpointer, type CheckpointerShape, type RunCommit } from "../checkpoint/Checkpointer.js"
 import { type Checkpoint, type NewRun, type RunRecord, type RunSummary, toSummary, type WaitingInfo } from "../checkpoint/models.js"
 import {
   type CheckpointError,
@@ -44,6 +44,7 @@ interface ChildDriving {
   readonly onCallerFiber?: boolean | undefined
   readonly cancelledWith?: (() => boolean) | undefined
   readonly parentCommits?: boolean | undefined
+  readonly commitWithParent?: ((commits: ReadonlyArray<RunCommit>) => void) | undefined
 }
 
 /** The part of a built graph a child run needs (a `Graph` has it). */
@@ -200,7 +201,12 @@ const drive = (request: ChildRunRequest, handle: GraphRun): Effect.Effect<ChildO
  * A child run is driven on its parent's fiber, and cancelled only with its parent; the
  * parent's step commit, which records the child's outcome, follows the child's end.
  */
-const driving = (request: ChildRunRequest): ChildDriving => ({ onCallerFiber: true, cancelledWith: request.cancelling, parentCommits: true })
+const driving = (request: ChildRunRequest): ChildDriving => ({
+  onCallerFiber: true,
+  cancelledWith: request.cancelling,
+  parentCommits: true,
+  commitWithParent: request.commits?.defer
+})
 
 /** A loaded child graph as the `subgraph` kind uses it. */
 const childGraph = (graph: RunnableGraph): ChildGraph => ({
@@ -212,6 +218,8 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
   run: (request) =>
     Effect.gen(function*() {
       const checkpointer = yield* Checkpointer
+      // A retried node's child ended in its first attempt: its end is made now, so the child is found done.
+      if (request.commits !== undefined) yield* request.commits.flush
       const actor = childActor(request.parentRunId)
       // Driven at once by this process: created running (no separate transition).
       const linked = yield* graph.newRun({

@@ -7,6 +7,7 @@ import type * as Effect from "effect/Effect"
 import type { Checkpointer } from "../checkpoint/Checkpointer.js"
 import type { CheckpointError, StateValidationError } from "../errors.js"
 import type { State, FieldInfo } from "../ir/stateSchema.js"
+import type { ChildCommits } from "../runtime/childCommits.js"
 import type { InterruptRequest, NodeFailure, UnfinishedChild } from "./Executor.js"
 
 /** One parent step's request to run (or continue) its child run. */
@@ -22,6 +23,8 @@ export interface ChildRunRequest {
   readonly replayOf?: UnfinishedChild | undefined
   /** Whether the parent run is being cancelled (`NodeInput.cancelling`): an interrupted child is then cancelled, else paused. */
   readonly cancelling?: (() => boolean) | undefined
+  /** Where the child leaves its last commit when it ends, for the parent step's commit (`NodeInput.childCommits`). */
+  readonly commits?: ChildCommits | undefined
 }
 
 /** The `subgraph` nodes among `nodes` (a graph's compiled nodes) and the child graphs they run, by node id. */

@@ -7,6 +7,7 @@ import type * as Effect from "effect/Effect"
 import type { Checkpointer } from "../checkpoint/Checkpointer.js"
 import type { CheckpointError, NodeExecutionError, ReplayDivergenceError, RunFailure } from "../errors.js"
 import type { State } from "../ir/stateSchema.js"
+import type { ChildCommits } from "../runtime/childCommits.js"
 import type { NodeCalls } from "./calls.js"
 
 /** Options of {@link NodeContext.interrupt}. */
@@ -139,6 +140,12 @@ export interface NodeInput {
    * interrupted for this reason, and leaves it paused for any other (a timeout, a shutdown).
    */
   readonly cancelling?: (() => boolean) | undefined
+  /**
+   * Where a child run this node drives (a `subgraph`) leaves its last commit when it ends,
+   * for the step's commit to make (absent outside a run, or with a Checkpointer that
+   * cannot make them together: the child commits its end itself). See `childCommits.ts`.
+   */
+  readonly childCommits?: ChildCommits | undefined
   /**
    * Report that this node's interrupted body did not return within the grace
    * (`NodeAbortGrace`): a `node.outlived` run event (absent outside a run).

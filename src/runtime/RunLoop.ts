@@ -5,7 +5,6 @@
  * against the compiled schema, and commits exactly one checkpoint. Lifecycle states
  * are transitioned only here.
  */
-import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Context from "effect/Context"
 import * as Cause from "effect/Cause"
@@ -16,7 +15,6 @@ import * as HashSet from "effect/HashSet"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Ref from "effect/Ref"
-import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import {
   type CallRecord,
@@ -40,7 +38,6 @@ import {
   type RunFailure,
   RunStateError,
   type StargraphError,
-  type StargraphRuntimeError,
   StateValidationError,
   StepLimitError
 } from "../errors.js"
@@ -56,7 +53,8 @@ import { cancelStopped, type SubgraphIndex, subgraphIndex } from "./cancelStoppe
 import { OWNER, takeOverOfRunning } from "./owner.js"
 import type { InterruptRequest, NodeEnv, NodeFailure, NodeOutcome, UnfinishedChild } from "../nodes/Executor.js"
 import { nodeFailed } from "../nodes/callFunction.js"
-import { Checkpointer, type CheckpointerShape, type CommitOptions } from "../checkpoint/Checkpointer.js"
+import { Checkpointer, type CheckpointerShape, type CommitOptions, type RunCommit } from "../checkpoint/Checkpointer.js"
+import { commitAll, type StepCommits, stepCommits } from "./childCommits.js"
 import { recordedStart, type ReplaySource, requestHash, stepRecorder } from "./Cassette.js"
 import { tracing } from "../telemetry/TracingEnabled.js"
 import { toErrorRecord } from "./errorRecord.js"
@@ -67,6 +65,9 @@ import { checkJson, frozenCopy, jsonEqual, writtenDelta } from "../ir/json.js"
 import { applyWrites, type NodeWrite } from "./reducers.js"
 import { names } from "./breakpoints.js"
 import { firstIssue } from "../ir/parseIssue.js"
+
+export { markError } from "./markError.js"
+export { nowIso } from "./nowIso.js"
 
 /** Requests a caller can make of a running loop. */
 export type Control = "run" | "pause" | "requeue" | "cancel"
@@ -99,6 +100,13 @@ export interface DriveInput {
    * loses both; the parent, resumed, drives the child again from its last synced step.
    */
   readonly parentCommits?: boolean | undefined
+  /**
+   * The parent step makes this run's last commit, with its own (see `childCommits.ts`):
+   * when the run ends `done`, its last step's commit, after the ones its own children
+   * handed it, goes here instead of to the Checkpointer. Given only for a Checkpointer
+   * with `commitTogether`.
+   */
+  readonly commitWithParent?: ((commits: ReadonlyArray<RunCommit>) => void) | undefined
   /** For a counterfactual fork: the parent's cassette, responses and output overrides. */
   readonly replay?: ReplaySource | undefined
   /** Who drives the run (the actor of the evidence facts an answer asserts). */
@@ -123,6 +131,7 @@ export interface DriveInput {
 }
 
 const NO_ANSWERS: ReadonlyArray<unknown> = []
+const NO_COMMITS: ReadonlyArray<RunCommit> = []
 /**
  * Every commit of a drive is made only while the run is still this process's (see
  * `CommitOptions.owner`): a process that lost the run (another took it over after this
@@ -297,8 +306,6 @@ export interface RunLoopShape {
 /** `host:pid` of this process, recorded as the owner of runs it drives (see `owner.ts`). */
 export { OWNER }
 
-/** The current time (Effect `Clock`) as an ISO 8601 string. */
-export const nowIso: Effect.Effect<string> = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
 
 /** Replayed steps committed per transaction (see `flush` in the loop). */
 export const REPLAY_BATCH = 64
@@ -392,9 +399,13 @@ const makeDrive = (): RunLoopShape["drive"] => {
         }
         driving.add(runId)
         const held: Held = { session: undefined }
-        const body = loop(input, traced, ruleEngine, held)
+        // Where its steps' child runs leave their last commits, with a Checkpointer that can make them with a step.
+        const children = input.checkpointer.commitTogether !== undefined ? stepCommits(input.checkpointer) : undefined
+        const body = loop(input, traced, ruleEngine, held, children)
         return Effect.uninterruptible(
           (traced ? Effect.withSpan(body, "stargraph.run", { attributes: { "stargraph.run_id": runId, "stargraph.graph_id": input.graph.id, "stargraph.from_step": input.checkpoint.step } }) : body).pipe(
+            // Every way out of the loop makes them first; this catches one that did not (a defect).
+            Effect.ensuring(children === undefined ? Effect.void : Effect.ignoreLogged(children.flush)),
             Effect.ensuring(Effect.sync(() => {
               driving.delete(runId)
               if (held.session !== undefined) ruleEngine.release(held.session)
@@ -442,7 +453,13 @@ const writeMismatch = (
   return undefined
 }
 
-const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, held: Held): Effect.Effect<RunSummary, RunFailure | CheckpointError | RunStateError> =>
+const loop = (
+  input: DriveInput,
+  traced: boolean,
+  ruleEngine: RuleEngineShape,
+  held: Held,
+  children: StepCommits | undefined
+): Effect.Effect<RunSummary, RunFailure | CheckpointError | RunStateError> =>
   Effect.gen(function*() {
     const { graph, checkpointer, emit, control } = input
     const validate = validateState(graph)
@@ -489,10 +506,15 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
     // per REPLAY_BATCH steps, and before any status change or live step. A crash loses
     // at most the unflushed replayed steps; resuming re-derives them.
     let unflushed: Array<Checkpoint> = []
+    // With the commits the steps' child runs handed over (see childCommits.ts).
     const flush = Effect.suspend(() => {
       const [first, ...rest] = unflushed
       unflushed = []
-      return first === undefined ? Effect.void : checkpointer.commitSteps([first, ...rest], undefined, OWNED)
+      const handed = children?.take() ?? NO_COMMITS
+      if (first === undefined) return commitAll(checkpointer, handed)
+      return handed.length === 0
+        ? checkpointer.commitSteps([first, ...rest], undefined, OWNED)
+        : commitAll(checkpointer, [...handed, { checkpoints: [first, ...rest], options: OWNED }])
     })
 
     const transition = (given: Parameters<CheckpointerShape["updateRun"]>[1]) =>
@@ -550,14 +572,25 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           groups = checkpoint.groups ?? []
           step = checkpoint.step
         }
-        if (replayed && patch === undefined && unflushed.length < REPLAY_BATCH - 1) {
+        // The last commits of the step's child runs that ended: made with the step's (see childCommits.ts).
+        const handed = children?.take() ?? NO_COMMITS
+        if (replayed && patch === undefined && unflushed.length < REPLAY_BATCH - 1 && handed.length === 0) {
           unflushed.push(checkpoint)
           track()
           return Effect.void
         }
         const [first = checkpoint, ...rest] = [...unflushed, checkpoint]
         unflushed = []
-        const batch = checkpointer.commitSteps([first, ...rest], patch, patch?.status === "done" && input.parentCommits === true ? SYNC_FOLLOWS : OWNED)
+        const options = patch?.status === "done" && input.parentCommits === true ? SYNC_FOLLOWS : OWNED
+        if (patch?.status === "done" && input.commitWithParent !== undefined) {
+          // This child run's end: its parent's step commit makes it.
+          input.commitWithParent([...handed, { checkpoints: [first, ...rest], patch, options }])
+          track()
+          return input.setStatus("done")
+        }
+        const batch = handed.length === 0
+          ? checkpointer.commitSteps([first, ...rest], patch, options)
+          : commitAll(checkpointer, [...handed, { checkpoints: [first, ...rest], patch, options }])
         const written = Effect.map(
           traced
             ? Effect.withSpan(batch, "stargraph.checkpoint.commit", { attributes: { "stargraph.run_id": run.run_id, "stargraph.step": checkpoint.step, "stargraph.steps": rest.length + 1 } })
@@ -1006,6 +1039,7 @@ const loop = (input: DriveInput, traced: boolean, ruleEngine: RuleEngineShape, h
           graphHash: graph.graphHash,
           unfinishedChild: input.replay === undefined ? undefined : unfinishedChild(input.replay, current),
           cancelling,
+          childCommits: children,
           emitDelta,
           emitCustom,
           outlived
@@ -1237,34 +1271,3 @@ const unansweredInterrupt = (checkpoint: Checkpoint): { readonly node: string; r
 export class RunLoop extends Context.Reference<RunLoop>()("stargraph/RunLoop", {
   defaultValue: (): RunLoopShape => ({ drive: makeDrive() })
 }) {}
-
-/**
- * Mark a run `error` after the runtime itself broke (a checkpoint write failed, a defect).
- * The write that broke may break this one too (a database locked past its busy timeout, a
- * full disk): it is retried, every second for two minutes, so that the run is not left
- * `running` under a process that no longer drives it (nothing else would take it over).
- * The retries may be interrupted (the caller's timeout, a closing scope): they then go on
- * in a fiber of their own, and the caller is not held up.
- */
-export const markError = (
-  checkpointer: CheckpointerShape,
-  runId: string,
-  error: CheckpointError | StargraphRuntimeError
-): Effect.Effect<void> => {
-  // Only a run this process still drives: one another process took over (or that stopped) is left as it is.
-  const write = Effect.flatMap(nowIso, (finished_at) =>
-    checkpointer.takeOver(runId, { status: "running", owner: OWNER }, { status: "error", error: toErrorRecord(error), finished_at, owner: null })
-  )
-  const retried = write.pipe(
-    Effect.retry({ schedule: MARK_ERROR_RETRIES, while: (e) => e.reason === "storage-failure" }),
-    Effect.tapError((e) => Effect.logError(`run ${runId} could not be marked error (${e.message}); it stays running under this process until it ends`)),
-    Effect.ignore
-  )
-  return Effect.catchAll(write, (first) =>
-    first.reason !== "storage-failure"
-      ? Effect.logError(`run ${runId} could not be marked error (${first.message})`)
-      : Effect.interruptible(retried).pipe(Effect.onInterrupt(() => Effect.asVoid(Effect.forkDaemon(retried)))))
-}
-
-const MARK_ERROR_RETRIES = Schedule.intersect(Schedule.spaced(Duration.seconds(1)), Schedule.recurs(120))
-

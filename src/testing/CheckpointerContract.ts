@@ -262,6 +262,40 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* is(read.status === "pending", "the batch's patch was not applied")
     })),
 
+  check("commitTogether (optional): several runs' commits in one write, each as commitSteps makes it; when one is refused (another owner, a step already there) none is written", (c, is) =>
+    Effect.gen(function*() {
+      const together = c.commitTogether
+      if (together === undefined) return
+      const owner = `contract-owner-${randomUUID()}`
+      const running = { running: { owner, started_at: AT } }
+      const child = (yield* c.createRun(newRun(running))).record.run_id
+      const parent = (yield* c.createRun(newRun(running))).record.run_id
+      yield* together([
+        { checkpoints: [cp(child, 1), cp(child, 2)], patch: { status: "done", finished_at: AT, owner: null }, options: { owner, syncFollows: true } },
+        { checkpoints: [cp(parent, 1)], options: { owner } }
+      ])
+      const done = yield* some("together", "getRun", yield* c.getRun(child))
+      yield* is(done.status === "done" && done.last_step === 2 && done.owner === null, `the first commit's steps and patch are written, got ${JSON.stringify(done)}`)
+      const steps = (yield* c.listCheckpoints(parent)).map((x) => x.step)
+      yield* is(same(steps, [0, 1]) && (yield* some("together", "getRun", yield* c.getRun(parent))).last_step === 1, `the second commit's step is written, got ${JSON.stringify(steps)}`)
+      // Refused for its owner: the run is another process's now.
+      const other = (yield* c.createRun(newRun(running))).record.run_id
+      const stolen = (yield* c.createRun(newRun({ running: { owner: `${owner}-other`, started_at: AT } }))).record.run_id
+      yield* failsWith("together", "a commit whose run another process owns", together([
+        { checkpoints: [cp(other, 1)], patch: { status: "done", finished_at: AT, owner: null }, options: { owner } },
+        { checkpoints: [cp(stolen, 1)], options: { owner } }
+      ]), "taken-over")
+      // Refused for a step already there.
+      yield* Effect.either(together([
+        { checkpoints: [cp(other, 1)], patch: { status: "done", finished_at: AT, owner: null }, options: { owner } },
+        { checkpoints: [cp(parent, 1, { n: 100 })], options: { owner } }
+      ])).pipe(Effect.flatMap((result) => is(Either.isLeft(result), "a commit of a step already persisted is refused")))
+      const untouched = yield* some("together", "getRun", yield* c.getRun(other))
+      yield* is(untouched.status === "running" && untouched.last_step === 0 && (yield* c.listCheckpoints(other)).length === 1,
+        `nothing of a refused joint commit is written: the other run stays running at step 0, got ${JSON.stringify(untouched)}`)
+      yield* is((yield* c.listCheckpoints(stolen)).length === 1, "nor the refused run's step")
+    })),
+
   check("commitSteps with expected writes only while status and owner are as read and no step after the one read is committed: else run-changed, nothing written", (c, is) =>
     Effect.gen(function*() {
       const id = (yield* c.createRun(newRun())).record.run_id

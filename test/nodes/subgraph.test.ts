@@ -10,7 +10,9 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { describe, expect, it } from "vitest"
-import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
+import { Checkpointer, type CheckpointerShape } from "../../src/checkpoint/Checkpointer.js"
+import type { Checkpoint, RunPatch } from "../../src/checkpoint/models.js"
+import { CheckpointError } from "../../src/errors.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as Replay from "../../src/replay/Replay.js"
@@ -42,8 +44,7 @@ const withSlowNodes = async <A>(ms: number, body: () => Promise<A>): Promise<A> 
   }
 }
 
-const setup = (file: string) => {
-  const db = join(tempDir(), "runs.sqlite")
+const setup = (file: string, db = join(tempDir(), "runs.sqlite")) => {
   const layer = SqliteCheckpointer.layer({ filename: db })
   const run = <A, E>(effect: Effect.Effect<A, E, Checkpointer>) => Effect.runPromise(Effect.provide(effect, layer) as Effect.Effect<A, E>)
   const graph = Effect.runPromise(Graph.load(file))
@@ -88,23 +89,82 @@ describe("subgraph nodes", () => {
     expect(call!.request_hash).toBe(requestHash("subgraph", call!.request))
   })
 
-  it("a child's last commit is asked with syncFollows (its parent's step commit, synced, follows it); the parent's own and the child's other steps are not", async () => {
-    const db = join(tempDir(), "runs.sqlite")
-    const commits: Array<{ runId: string; step: number; status: string | undefined; syncFollows: boolean }> = []
-    // The real SQLite Checkpointer, with its commits noted on the way through.
-    const noting = Layer.effect(
+  /** The real SQLite Checkpointer, with its commits noted on the way through (`together`: whether it can make several runs' commits in one). */
+  const notingCheckpointer = (db: string, together: boolean) => {
+    const commits: Array<{ runId: string; step: number; status: string | undefined; syncFollows: boolean; batch: number }> = []
+    let batches = 0
+    const note = (checkpoints: ReadonlyArray<Checkpoint>, patch: RunPatch | undefined, options: { readonly syncFollows?: boolean | undefined } | undefined, batch: number) => {
+      const last = checkpoints[checkpoints.length - 1]!
+      commits.push({ runId: last.run_id, step: last.step, status: patch?.status, syncFollows: options?.syncFollows === true, batch })
+    }
+    const layer = Layer.effect(
       Checkpointer,
-      Effect.map(Checkpointer, (base) => ({
+      Effect.map(Checkpointer, (base): CheckpointerShape => ({
         ...base,
         commitSteps: (checkpoints, patch, options) => {
-          const last = checkpoints[checkpoints.length - 1]!
-          commits.push({ runId: last.run_id, step: last.step, status: patch?.status, syncFollows: options?.syncFollows === true })
+          note(checkpoints, patch, options, batches++)
           return base.commitSteps(checkpoints, patch, options)
-        }
+        },
+        commitTogether: together
+          ? (list) => {
+            const batch = batches++
+            for (const c of list) note(c.checkpoints, c.patch, c.options, batch)
+            return base.commitTogether!(list)
+          }
+          : undefined
+      }))
+    ).pipe(Layer.provide(SqliteCheckpointer.layer({ filename: db })))
+    return { commits, layer }
+  }
+
+  it("a child's last commit is made with its parent's step commit, in one transaction (commitTogether); its other steps are its own", async () => {
+    const db = join(tempDir(), "runs.sqlite")
+    const { commits, layer } = notingCheckpointer(db, true)
+    const graph = await Effect.runPromise(Graph.load(join(FIXTURES, "parent.yaml")))
+    const summary = await Effect.runPromise(Effect.provide(Effect.flatMap(graph.start({ inputs: { topic: "cves" } }), (r) => r.start()), layer))
+    expect(summary.status).toBe("done")
+    const childId = commits.find((c) => c.runId !== summary.run_id)!.runId
+    const child = commits.filter((c) => c.runId === childId)
+    expect(child.map((c) => [c.step, c.status])).toEqual([[1, undefined], [2, undefined], [3, undefined], [4, undefined], [5, undefined], [6, "done"]])
+    // Steps 1..5 each in a commit of their own; step 6 (done) in the parent's step 2 commit, first.
+    const last = child.at(-1)!
+    const withIt = commits.filter((c) => c.batch === last.batch)
+    expect(withIt.map((c) => [c.runId, c.step])).toEqual([[childId, 6], [summary.run_id, 2]])
+    expect(new Set(child.slice(0, -1).map((c) => c.batch)).size).toBe(5)
+    expect(child.slice(0, -1).every((c) => commits.filter((o) => o.batch === c.batch).length === 1)).toBe(true)
+    // Both are on disk: the child done at step 6, the parent's step 2 recording it.
+    const t = setup(join(FIXTURES, "parent.yaml"), db)
+    const runs = await t.runs()
+    expect(runs.find((r) => r.run_id === childId)).toMatchObject({ status: "done", last_step: 6 })
+    expect((await t.checkpoints(summary.run_id)).find((c) => c.step === 2)?.calls?.[0]?.response).toMatchObject({ run_id: childId })
+  })
+
+  it("when the joint commit of a child's end and its parent's step fails, each is made on its own: the run goes on", async () => {
+    const db = join(tempDir(), "runs.sqlite")
+    let refused = 0
+    const failingOnce = Layer.effect(
+      Checkpointer,
+      Effect.map(Checkpointer, (base): CheckpointerShape => ({
+        ...base,
+        commitTogether: (list) =>
+          refused++ === 0 ? Effect.fail(new CheckpointError({ reason: "storage-failure", message: "database is locked (a test's)" })) : base.commitTogether!(list)
       }))
     ).pipe(Layer.provide(SqliteCheckpointer.layer({ filename: db })))
     const graph = await Effect.runPromise(Graph.load(join(FIXTURES, "parent.yaml")))
-    const summary = await Effect.runPromise(Effect.provide(Effect.flatMap(graph.start({ inputs: { topic: "cves" } }), (r) => r.start()), noting))
+    const summary = await Effect.runPromise(Effect.provide(Effect.flatMap(graph.start({ inputs: { topic: "cves" } }), (r) => r.start()), failingOnce))
+    expect(refused).toBe(1)
+    expect(summary.status).toBe("done")
+    const t = setup(join(FIXTURES, "parent.yaml"), db)
+    const child = (await t.runs()).find((r) => r.parent_run_id === summary.run_id)!
+    expect(child).toMatchObject({ status: "done", last_step: 6, owner: null })
+    expect((await t.checkpoints(summary.run_id)).map((c) => c.step)).toContain(2)
+  })
+
+  it("with a Checkpointer that cannot commit runs together, a child's last commit is its own, asked with syncFollows (its parent's step commit, synced, follows it)", async () => {
+    const db = join(tempDir(), "runs.sqlite")
+    const { commits, layer } = notingCheckpointer(db, false)
+    const graph = await Effect.runPromise(Graph.load(join(FIXTURES, "parent.yaml")))
+    const summary = await Effect.runPromise(Effect.provide(Effect.flatMap(graph.start({ inputs: { topic: "cves" } }), (r) => r.start()), layer))
     expect(summary.status).toBe("done")
     const childId = commits.find((c) => c.runId !== summary.run_id)!.runId
     const child = commits.filter((c) => c.runId === childId)
@@ -139,6 +199,10 @@ describe("subgraph nodes", () => {
     expect(error?._tag).toBe("StateValidationError")
     expect(error).toMatchObject({ field: "log", nodeId: "sub", step: 2 })
     expect(error?.message).toContain("does not start with the item(s) it was given from 'log'")
+    // The child ended before its parent's step failed: its end is on record all the same (made as the parent failed).
+    const runs = await t.runs()
+    const failed = runs.find((r) => r.graph_id === "run:shares" && r.status === "failed")!
+    expect(runs.find((r) => r.parent_run_id === failed.run_id)).toMatchObject({ graph_id: "run:replaces", status: "done", last_step: 1, owner: null })
   })
 
   it("a `messages` history shared with the child gets what the child added or rewrote (by id), each message once", async () => {
