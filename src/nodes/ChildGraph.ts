@@ -7,8 +7,7 @@ import type * as Effect from "effect/Effect"
 import type { Checkpointer } from "../checkpoint/Checkpointer.js"
 import type { CheckpointError, StateValidationError } from "../errors.js"
 import type { State, FieldInfo } from "../ir/stateSchema.js"
-import type { ChildCommits } from "../runtime/childCommits.js"
-import type { InterruptRequest, NodeFailure, UnfinishedChild } from "./Executor.js"
+import type { ChildCommits, InterruptRequest, NodeFailure, UnfinishedChild } from "./Executor.js"
 
 /** One parent step's request to run (or continue) its child run. */
 export interface ChildRunRequest {

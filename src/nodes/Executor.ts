@@ -4,10 +4,9 @@
  * sees: {@link NodeContext}, {@link NodeFunction}, {@link RouterFunction}.
  */
 import type * as Effect from "effect/Effect"
-import type { Checkpointer } from "../checkpoint/Checkpointer.js"
+import type { Checkpointer, RunCommit } from "../checkpoint/Checkpointer.js"
 import type { CheckpointError, NodeExecutionError, ReplayDivergenceError, RunFailure } from "../errors.js"
 import type { State } from "../ir/stateSchema.js"
-import type { ChildCommits } from "../runtime/childCommits.js"
 import type { NodeCalls } from "./calls.js"
 
 /** Options of {@link NodeContext.interrupt}. */
@@ -151,6 +150,17 @@ export interface NodeInput {
    * (`NodeAbortGrace`): a `node.outlived` run event (absent outside a run).
    */
   readonly outlived?: ((node: string, step: number, reason: string, graceMs: number) => Effect.Effect<void>) | undefined
+}
+
+/**
+ * Where a step's child runs leave their last commits, for the step's commit to make with
+ * its own (see `runtime/childCommits.ts`).
+ */
+export interface ChildCommits {
+  /** Hand over commits (a child's last, after its own children's) to be made with the step. */
+  readonly defer: (commits: ReadonlyArray<RunCommit>) => void
+  /** Make the commits handed over so far, now (nothing when there are none). */
+  readonly flush: Effect.Effect<void, CheckpointError>
 }
 
 /** Where a replay's new child run finds the recorded child it replays. */

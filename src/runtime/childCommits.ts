@@ -15,15 +15,8 @@
 import * as Effect from "effect/Effect"
 import type { CheckpointerShape, RunCommit } from "../checkpoint/Checkpointer.js"
 import type { CheckpointError } from "../errors.js"
+import type { ChildCommits } from "../nodes/Executor.js"
 import { markError } from "./markError.js"
-
-/** Where a step's child runs leave their last commits (see the module comment). */
-export interface ChildCommits {
-  /** Hand over commits (a child's last, after its own children's) to be made with the step. */
-  readonly defer: (commits: ReadonlyArray<RunCommit>) => void
-  /** Make the commits handed over so far, now (nothing when there are none). */
-  readonly flush: Effect.Effect<void, CheckpointError>
-}
 
 /** The handed-over commits of one run's steps, for `checkpointer` (which must have `commitTogether`). */
 export interface StepCommits extends ChildCommits {
