@@ -218,8 +218,6 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
   run: (request) =>
     Effect.gen(function*() {
       const checkpointer = yield* Checkpointer
-      // A retried node's child ended in its first attempt: its end is made now, so the child is found done.
-      if (request.commits !== undefined) yield* request.commits.flush
       const actor = childActor(request.parentRunId)
       // Driven at once by this process: created running (no separate transition).
       const linked = yield* graph.newRun({
@@ -231,12 +229,16 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
       // In a replay of the step its parent waited at: the recorded child it replays (a
       // divergence is refused before a child run is made).
       const replay = request.replayOf === undefined ? undefined : yield* childReplay(graph, request, request.replayOf)
-      const { created, record } = yield* checkpointer.createRun(linked)
+      const { created, record: found } = yield* checkpointer.createRun(linked)
       if (created) {
-        const handle = yield* graph.open(record, { ...linked.initial, run_id: record.run_id }, { actor, retainEvents: false, replay, ...driving(request) })
+        const handle = yield* graph.open(found, { ...linked.initial, run_id: found.run_id }, { actor, retainEvents: false, replay, ...driving(request) })
         return yield* drive(request, handle)
       }
       // The child this parent step started before: finish it, pass it the answer, or report it.
+      // One that ended in a first attempt of a retried node handed its end to the step: made now, it is found done.
+      const record = found.status === "running" && request.commits !== undefined
+        ? yield* Effect.zipRight(request.commits.flush, Effect.map(checkpointer.getRun(found.run_id), Option.getOrElse(() => found)))
+        : found
       switch (record.status) {
         case "done": {
           const latest = yield* checkpointer.latestCheckpoint(record.run_id)

@@ -374,6 +374,17 @@ const validateState = (graph: GraphDefinition): StateValidator => {
 
 const validators = new WeakMap<GraphDefinition, StateValidator>()
 
+/** Whether `graph` has `subgraph` nodes (whose child runs hand their last commits to the step). */
+const runsChildren = (graph: GraphDefinition): boolean => {
+  let known = withChildren.get(graph)
+  if (known === undefined) {
+    known = [...graph.nodes.values()].some((node) => node.childGraph !== undefined)
+    withChildren.set(graph, known)
+  }
+  return known
+}
+const withChildren = new WeakMap<GraphDefinition, boolean>()
+
 /** The run's rule session, once opened (given back to the engine when the drive ends). */
 interface Held {
   session: RuleSession | undefined
@@ -400,15 +411,15 @@ const makeDrive = (): RunLoopShape["drive"] => {
         driving.add(runId)
         const held: Held = { session: undefined }
         // Where its steps' child runs leave their last commits, with a Checkpointer that can make them with a step.
-        const children = input.checkpointer.commitTogether !== undefined ? stepCommits(input.checkpointer) : undefined
+        const children = input.checkpointer.commitTogether !== undefined && runsChildren(input.graph) ? stepCommits(input.checkpointer) : undefined
         const body = loop(input, traced, ruleEngine, held, children)
         return Effect.uninterruptible(
           (traced ? Effect.withSpan(body, "stargraph.run", { attributes: { "stargraph.run_id": runId, "stargraph.graph_id": input.graph.id, "stargraph.from_step": input.checkpoint.step } }) : body).pipe(
-            // Every way out of the loop makes them first; this catches one that did not (a defect).
-            Effect.ensuring(children === undefined ? Effect.void : Effect.ignoreLogged(children.flush)),
-            Effect.ensuring(Effect.sync(() => {
+            Effect.ensuring(Effect.suspend(() => {
               driving.delete(runId)
               if (held.session !== undefined) ruleEngine.release(held.session)
+              // Every way out of the loop makes them first; this catches one that did not (a defect).
+              return children === undefined ? Effect.void : Effect.ignoreLogged(children.flush)
             }))
           )
         )

@@ -24,10 +24,13 @@ export interface StepCommits extends ChildCommits {
   readonly take: () => ReadonlyArray<RunCommit>
 }
 
+const NONE: ReadonlyArray<RunCommit> = []
+
 /** A holder of the commits a run's child runs hand over (see {@link ChildCommits}). */
 export const stepCommits = (checkpointer: CheckpointerShape): StepCommits => {
   let held: Array<RunCommit> = []
-  const take = () => {
+  const take = (): ReadonlyArray<RunCommit> => {
+    if (held.length === 0) return NONE
     const taken = held
     held = []
     return taken
@@ -37,7 +40,7 @@ export const stepCommits = (checkpointer: CheckpointerShape): StepCommits => {
       held.push(...commits)
     },
     take,
-    flush: Effect.suspend(() => commitAll(checkpointer, take()))
+    flush: Effect.suspend(() => (held.length === 0 ? Effect.void : commitAll(checkpointer, take())))
   }
 }
 
