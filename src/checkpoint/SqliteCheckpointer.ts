@@ -10,6 +10,7 @@ import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -17,6 +18,7 @@ import { CheckpointError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
 import { migrate, type MigrationNotice, readAsIs } from "./migrations.js"
+import { immutableUri, literalPath } from "./sqlitePaths.js"
 import * as SqlStore from "./sqlStore.js"
 
 /** Options of the SQLite Checkpointer. */
@@ -60,8 +62,10 @@ export interface SqliteCheckpointerOptions {
    * through views that exist only in this connection, so the file stays usable by the
    * version that wrote it; a newer one is refused. For readers (`stargraph list`, `inspect`).
    * A file this process cannot write (a read-only mount, a `chmod 444` copy, a folder it
-   * cannot write) is opened read-only (from a temporary copy when SQLite would have to create
-   * its -wal or -shm in that folder); writes then fail with `CheckpointError[read-only]`.
+   * cannot write) is opened read-only: in place, with `immutable=1` when it has no -wal
+   * (which needs URI filenames: `SQLITE_USE_URI=1` before SQLite is first loaded, as the
+   * `stargraph` command sets it), else from a temporary copy when SQLite would have to create
+   * its -wal or -shm; writes then fail with `CheckpointError[read-only]`.
    * Without it, such a file is refused with `CheckpointError[read-only]` before anything is written.
    */
   readonly readOnly?: boolean | undefined
@@ -228,18 +232,23 @@ const readOnlyError = (filename: string, found: { readonly path: string; readonl
  * them). Without them (closed cleanly, or copied alone), SQLite would have to create them to
  * read a WAL database: in a folder this process cannot write it cannot, and beside a file it
  * cannot write they would stay behind, owned by this user, in the way of the file's writer.
- * So it is read from a `snapshot`: a copy (with its -wal when there is one) in a private
- * temporary folder, removed when the database is closed.
+ * With no -wal (or an empty one) the file holds every committed write, and no writer has it
+ * open (a writer keeps its -wal and -shm there): it is read in place as `immutable` (no
+ * -wal, -shm or locks). With a -wal that holds writes but no -shm, it is read from a
+ * `snapshot`: a copy with its -wal in a private temporary folder, removed when it is closed.
  */
-const readerMode = (filename: string): "read-write" | "read-only" | "snapshot" =>
-  unwritable(filename) === undefined
-    ? "read-write"
-    : existsSync(`${filename}-wal`) && existsSync(`${filename}-shm`)
-    ? "read-only"
-    : "snapshot"
+const readerMode = (filename: string): "read-write" | "read-only" | "immutable" | "snapshot" => {
+  if (unwritable(filename) === undefined) return "read-write"
+  const wal = `${filename}-wal`
+  if (existsSync(wal) && existsSync(`${filename}-shm`)) return "read-only"
+  return existsSync(wal) && statSync(wal).size > 0 ? "snapshot" : "immutable"
+}
 
-/** A copy of `filename` (and its -wal) in a new private temporary folder, removed with the scope: the path of the copy. */
-const snapshot = (filename: string): Effect.Effect<string, CheckpointError, Scope.Scope> =>
+/**
+ * A copy of `filename` (and its -wal) in a new private temporary folder, removed with the
+ * scope: the path of the copy. `why` says why it cannot be read in place.
+ */
+const snapshot = (filename: string, why: string): Effect.Effect<string, CheckpointError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.try({
       try: () => {
@@ -258,7 +267,7 @@ const snapshot = (filename: string): Effect.Effect<string, CheckpointError, Scop
         new CheckpointError({
           reason: "read-only",
           filename,
-          message: `${filename} cannot be written by this process and has no -wal/-shm files, so it is read from a copy; ` +
+          message: `${filename} cannot be written by this process and ${why}, so it is read from a copy; ` +
             `copying it to ${tmpdir()} to read it failed (${String(cause)}): free space there, set TMPDIR to a writable folder, or copy the database to a writable folder yourself`
         })
     }),
@@ -282,13 +291,22 @@ export const layerClient = (
     if (!reader) {
       const found = unwritable(filename)
       if (found !== undefined) return yield* readOnlyError(filename, found)
-      return SqliteClient.layer({ filename })
+      return SqliteClient.layer({ filename: literalPath(filename) })
     }
     const mode = readerMode(filename)
-    if (mode === "read-write") return SqliteClient.layer({ filename })
+    if (mode === "read-write") return SqliteClient.layer({ filename: literalPath(filename) })
     // Read-only: no `journal_mode = WAL` (a write, on a database not in WAL mode yet).
-    const path = mode === "snapshot" ? yield* snapshot(filename) : filename
-    return SqliteClient.layer({ filename: path, readonly: true, disableWAL: true })
+    const readOnlyAt = (path: string) => SqliteClient.layer({ filename: path, readonly: true, disableWAL: true })
+    if (mode === "read-only") return readOnlyAt(literalPath(filename))
+    if (mode === "immutable") {
+      // Opens only where URI filenames are on (SQLITE_USE_URI=1 when SQLite was loaded); else it is read from a copy.
+      const inPlace = yield* Effect.exit(Layer.build(readOnlyAt(immutableUri(filename))))
+      if (Exit.isSuccess(inPlace)) return Layer.succeedContext(inPlace.value)
+    }
+    const why = mode === "immutable"
+      ? "has no -wal/-shm files, and this process cannot open it in place (immutable=1 needs SQLite URI filenames: SQLITE_USE_URI=1 in its environment before SQLite is first loaded)"
+      : "its -wal holds writes but it has no -shm file"
+    return readOnlyAt(literalPath(yield* snapshot(filename, why)))
   })
   const client = Layer.unwrapScoped(open).pipe(
     Layer.catchAllCause((cause) =>

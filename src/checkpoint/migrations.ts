@@ -12,6 +12,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import { CheckpointError } from "../errors.js"
+import { literalPath } from "./sqlitePaths.js"
 
 /** One schema change. */
 export interface Migration {
@@ -285,7 +286,7 @@ export const migrate = (filename: string, options: MigrateOptions = {}): Effect.
       if (options.backup !== false) {
         const path = backupName(filename, version, yield* Clock.currentTimeMillis)
         // One read transaction: a consistent copy while other processes write.
-        yield* sql`VACUUM INTO ${path}`.pipe(
+        yield* sql`VACUUM INTO ${literalPath(path)}`.pipe(
           Effect.mapError((cause) =>
             new CheckpointError({
               reason: "migration-failed",

@@ -10,6 +10,10 @@
  * whom `chmod 444` and `chmod 555` hold; as any other user they run it as that user. The
  * read-only mount case holds for root itself (`EROFS`): it runs in a private mount
  * namespace (`unshare -m`) with the folder bind-mounted read-only, where that can be made.
+ *
+ * A database without a -wal is read in place (`file:<db>?immutable=1`), never copied: the
+ * reads run with a TMPDIR this user cannot write (or one on the read-only mount), where a
+ * copy would fail. Only a -wal that holds writes without its -shm is read from a copy.
  */
 import { spawnSync } from "node:child_process"
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from "node:fs"
@@ -35,12 +39,15 @@ const openDir = (writable: boolean): string => {
 /** Private TMPDIR of the unprivileged CLI: where a reader copies a database it cannot open in place (it must be left empty). */
 let tmp: string
 
-/** `stargraph ...args` as an unprivileged user (`nobody` when this process is root). */
-const unprivileged = (args: ReadonlyArray<string>) => {
+/** A TMPDIR the unprivileged CLI cannot write: a reader that tried to copy the database there would fail. */
+let noTmp: string
+
+/** `stargraph ...args` as an unprivileged user (`nobody` when this process is root), with `TMPDIR` (default {@link tmp}). */
+const unprivileged = (args: ReadonlyArray<string>, tmpDir = tmp) => {
   const r = spawnSync(process.execPath, [BIN, ...args], {
     cwd: tmp,
     encoding: "utf8",
-    env: { ...process.env, TMPDIR: tmp, NO_COLOR: "1" },
+    env: { ...process.env, TMPDIR: tmpDir, NO_COLOR: "1" },
     ...(asRoot ? { uid: 65534, gid: 65534 } : {})
   })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
@@ -71,17 +78,17 @@ const statusOf = (db: string, runId: string): unknown => {
 
 const READ_ONLY = /^error: CheckpointError\[read-only\]: \S+runs\.sqlite is read-only for this process \(.* cannot be written: E[A-Z]+\); nothing was changed\. .*stargraph list, inspect, thread.* copy it to a writable folder/
 
-/** The reads and the refused writes every read-only case checks. */
+/** The reads (in place: with a TMPDIR it cannot write) and the refused writes every read-only case checks. */
 const readsAndRefusesWrites = (db: string, ids: { readonly done: string; readonly waiting: string }) => {
   const beside = readdirSync(dirname(db))
-  const listed = unprivileged(["list", "--db", db])
+  const listed = unprivileged(["list", "--db", db], noTmp)
   expect([listed.code, listed.stderr]).toEqual([0, ""])
   expect(listed.stdout).toContain(ids.done)
   expect(listed.stdout).toMatch(new RegExp(`${ids.waiting} +run:approval\\S* +awaiting-input`))
-  const inspected = unprivileged(["inspect", ids.done, "--db", db])
+  const inspected = unprivileged(["inspect", ids.done, "--db", db], noTmp)
   expect([inspected.code, inspected.stderr]).toEqual([0, ""])
   expect(inspected.stdout).toContain(`run ${ids.done}`)
-  const threaded = unprivileged(["thread", THREAD, "--db", db])
+  const threaded = unprivileged(["thread", THREAD, "--db", db], noTmp)
   expect([threaded.code, threaded.stderr]).toEqual([0, ""])
   expect(threaded.stdout).toContain(`thread ${THREAD} (graph run:hello-stargraph)`)
   expect(threaded.stdout).toMatch(new RegExp(`${ids.done} +done`))
@@ -94,7 +101,7 @@ const readsAndRefusesWrites = (db: string, ids: { readonly done: string; readonl
   expect([cancelled.code, cancelled.stderr]).toEqual([2, expect.stringMatching(READ_ONLY)])
   const run = unprivileged(["run", join(ROOT, "examples", "hello", "graph.yaml"), "--db", db, "--quiet"])
   expect([run.code, run.stderr]).toEqual([2, expect.stringMatching(READ_ONLY)])
-  // The readers made no -wal or -shm beside it (they read a private copy), and left no copy behind.
+  // The readers made no -wal or -shm beside it (they read it in place, immutable), and no copy.
   expect(readdirSync(dirname(db))).toEqual(beside)
   expect(readdirSync(tmp)).toEqual([])
   expect(statusOf(db, ids.waiting)).toBe("awaiting-input")
@@ -104,6 +111,8 @@ beforeAll(() => {
   // The suite's own TMPDIR (0700) must let the unprivileged user reach the folders inside it.
   if (asRoot) chmodSync(tmpdir(), statSync(tmpdir()).mode | 0o111)
   tmp = openDir(true)
+  noTmp = openDir(false)
+  if (!asRoot) chmodSync(noTmp, 0o555)
 })
 
 afterAll(() => {
@@ -118,7 +127,7 @@ describe("a database this process cannot write", () => {
     readsAndRefusesWrites(made.db, made)
   })
 
-  it("a cleanly closed database (no -wal, no -shm) in a folder it cannot write: read from a private copy, writes refused", async () => {
+  it("a cleanly closed database (no -wal, no -shm) in a folder it cannot write: read in place, writes refused", async () => {
     const dir = openDir(false)
     const made = await makeDatabase(dir)
     chmodSync(dir, 0o555)
@@ -157,7 +166,8 @@ describe("a database on a read-only mount", () => {
     const onMount = (args: ReadonlyArray<string>) =>
       spawnSync("unshare", ["-m", "sh", "-c", `mount --bind ${dir} ${dir} && mount -o remount,ro,bind ${dir} && exec "$@"`, "sh", process.execPath, BIN, ...args], {
         encoding: "utf8",
-        env: { ...process.env, NO_COLOR: "1" }
+        // TMPDIR on the read-only mount: a copy could not be made, so the reads are in place.
+        env: { ...process.env, NO_COLOR: "1", TMPDIR: dir }
       })
     const listed = onMount(["list", "--db", made.db])
     expect(readdirSync(dir)).toEqual(["runs.sqlite"])
@@ -194,5 +204,43 @@ describe("a copy with its -wal and -shm, in a folder it cannot write", () => {
     const listed = unprivileged(["list", "--db", made.db])
     expect([listed.code, listed.stderr]).toEqual([0, ""])
     expect(listed.stdout).toMatch(new RegExp(`${made.waiting} +run:approval\\S* +cancelled`))
+  })
+})
+
+/** A -wal that holds committed writes beside a database without its -shm: SQLite must replay it, which the immutable open would skip. */
+describe("a copy with its -wal but no -shm, in a folder it cannot write", () => {
+  it("is read from a private copy with the runs its -wal holds; with no writable TMPDIR it is refused naming the fix", async () => {
+    const dir = openDir(false)
+    const made = await makeDatabase(dir)
+    const live = join(openDir(true), "live.sqlite")
+    copyFileSync(made.db, live)
+    const writer = new Database(live)
+    writer.pragma("wal_autocheckpoint = 0")
+    writer.prepare("UPDATE runs_history SET status = 'cancelled' WHERE run_id = ?").run(made.waiting)
+    copyFileSync(`${live}-wal`, `${made.db}-wal`)
+    writer.close()
+    chmodSync(dir, 0o555)
+    const listed = unprivileged(["list", "--db", made.db])
+    expect([listed.code, listed.stderr]).toEqual([0, ""])
+    expect(listed.stdout).toMatch(new RegExp(`${made.waiting} +run:approval\\S* +cancelled`))
+    expect(readdirSync(dir)).toEqual(["runs.sqlite", "runs.sqlite-wal"])
+    expect(readdirSync(tmp)).toEqual([])
+    const refused = unprivileged(["list", "--db", made.db], noTmp)
+    expect([refused.code, refused.stdout]).toEqual([2, ""])
+    expect(refused.stderr).toMatch(
+      /^error: CheckpointError\[read-only\]: \S+runs\.sqlite cannot be written by this process and its -wal holds writes but it has no -shm file, so it is read from a copy; copying it to \S+ to read it failed .*set TMPDIR to a writable folder/
+    )
+  })
+})
+
+describe("a database path beginning with file:", () => {
+  it("is a file of that name, not a SQLite URI (the CLI turns URI filenames on)", async () => {
+    const dir = tempDir()
+    const run = await stargraph(["run", join(ROOT, "examples", "hello", "graph.yaml"), "--inputs", "message=hi", "--db", "file:runs.sqlite", "--quiet"], { cwd: dir })
+    expect(run.code).toBe(0)
+    expect(readdirSync(dir)).toEqual(["file:runs.sqlite"])
+    const listed = await stargraph(["list", "--db", "file:runs.sqlite"], { cwd: dir })
+    expect([listed.code, listed.stderr]).toEqual([0, ""])
+    expect(listed.stdout).toContain(runIdOf(run.last))
   })
 })
