@@ -101,6 +101,8 @@ export type { Enqueued, EnqueueOptions, SchedulerOptions, SchedulerShape } from 
 export * as Heartbeat from "./runtime/Heartbeat.js"
 export type { HeartbeatOptions, HeartbeatShape } from "./runtime/Heartbeat.js"
 export { type LeaseState, leaseState, watchLease } from "./runtime/leases.js"
+/** Ask the live process executing a run to cancel it and wait up to `waitMs` (`askOwnerToCancel(runId, { waitMs })`), as `stargraph cancel --wait` does. */
+export { type AskCancelOptions, type AskedToCancel, askOwnerToCancel, DEFAULT_CANCEL_WAIT_MS } from "./runtime/askCancel.js"
 export { describeOwner, HOST_ENV, OWNER, ownerAlive, type OwnerLiveness, ownerLiveness, runsLiveness, THIS_HOST } from "./runtime/owner.js"
 
 export {
@@ -134,7 +136,7 @@ export {
 export * as Serve from "./serve/server.js"
 export { envelopeOf, statusOf } from "./triggers/httpError.js"
 export { StargraphApi } from "./serve/StargraphApi.js"
-export { handlersLayer } from "./serve/handlers.js"
+export { handlersLayer, type HandlersOptions } from "./serve/handlers.js"
 
 export * as Replay from "./replay/Replay.js"
 export type { CallOptions, NodeCalls } from "./nodes/calls.js"

@@ -24,6 +24,7 @@ const FLAG_OF: { readonly [option: string]: string } = {
   maxBodyBytes: "--max-body-bytes",
   trustedProxies: "--trusted-proxy",
   leaseMs: "--lease",
+  cancelWaitMs: "--cancel-wait",
   graphs: "--graphs"
 }
 
@@ -78,6 +79,10 @@ const DEFAULT_DRAIN_MS = 10_000
 /** `--drain-timeout`'s text as milliseconds, or an `InputError` naming the flag: a number with a unit, 0 to one hour. */
 export const parseDrainTimeout = (text: string): Effect.Effect<number, InputError> =>
   parseUpToAnHour("--drain-timeout", text, "500ms, 10s, 2m", "10s")
+
+/** `--cancel-wait`'s text as milliseconds, or an `InputError` naming the flag: a number with a unit, 0 to one hour. */
+export const parseServeCancelWait = (text: string): Effect.Effect<number, InputError> =>
+  parseUpToAnHour("--cancel-wait", text, "500ms, 10s, 2m", "10s")
 
 /** The `serve` command. */
 export const serve = Command.make(
@@ -138,6 +143,13 @@ export const serve = Command.make(
         "how long Ctrl-C or SIGTERM waits for in-flight runs to commit their current step (each is asked at once to stop after it and go back on the queue), with a unit: 500ms, 10s, 2m; " +
           "past it the steps still running are interrupted and run again on the next server (default: scheduler.drain_timeout_ms in stargraph.yaml, else 10s)"
       )
+    ),
+    cancelWait: Options.text("cancel-wait").pipe(
+      Options.optional,
+      Options.withDescription(
+        "how long POST /v1/runs/{id}/cancel waits for another live process (another server, a stargraph run) it asked to cancel a run, with a unit: 500ms, 10s, 2m (0ms to 1h); " +
+          "past it the answer is status cancelling and the request stands (default: 10s)"
+      )
     )
   },
   (o) =>
@@ -147,6 +159,7 @@ export const serve = Command.make(
       }
       const leaseMs = yield* parseLease(o.lease)
       const drainFlagMs = Option.isSome(o.drainTimeout) ? yield* parseDrainTimeout(o.drainTimeout.value) : undefined
+      const cancelWaitMs = Option.isSome(o.cancelWait) ? yield* parseServeCancelWait(o.cancelWait.value) : undefined
       const tokenEnv = Option.getOrUndefined(o.authTokenEnv)
       const authToken = tokenEnv === undefined ? undefined : process.env[tokenEnv]
       if (tokenEnv !== undefined && !authToken) {
@@ -186,6 +199,7 @@ export const serve = Command.make(
         trustedProxies: o.trustedProxy,
         synchronous: o.synchronous,
         leaseMs,
+        cancelWaitMs,
         scheduler: {
           ...(drainFlagMs !== undefined ? { drainTimeoutMs: drainFlagMs } : {}),
           // The drain's outcome, once it is over (before the database closes); nothing when no run was in flight.

@@ -24,7 +24,7 @@ import { type RunRecord, type RunStatus, TERMINAL_STATUSES, toSummary } from "..
 import { ApiError, type ArtifactStoreError, CheckpointError, InputError, RunStateError, SchedulerError, type StargraphError } from "../errors.js"
 import { canonicalJson } from "../ir/hash.js"
 import { ownerAlive, runsLiveness } from "../runtime/owner.js"
-import { wallClockSleep } from "../runtime/leases.js"
+import { awaitRelease, DEFAULT_CANCEL_WAIT_MS } from "../runtime/askCancel.js"
 import { cancelStopped, subgraphIndex } from "../runtime/cancelStopped.js"
 import { settledChild } from "../runtime/waitedChild.js"
 import * as Replay from "../replay/Replay.js"
@@ -155,26 +155,19 @@ export const graphsLayer = HttpApiBuilder.group(StargraphApi, "graphs", (handler
       }))
   }))
 
-/** How long `POST /v1/runs/{id}/cancel` waits for another process it asked to cancel a run: 10 s (then it answers `cancelling`). */
-const CANCEL_WAIT_MS = 10_000
-
-/**
- * The record of `runId` once `owner`, asked to cancel it, has let it go (it is no longer
- * `running` under `owner`, or `owner` is seen gone), or as it is after {@link CANCEL_WAIT_MS}.
- */
-const awaitRelease = (checkpointer: CheckpointerShape, runId: string, owner: string) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + CANCEL_WAIT_MS
-    for (;;) {
-      yield* wallClockSleep(100)
-      const now = yield* getRun(checkpointer, runId)
-      if (now.status !== "running" || now.owner !== owner || !ownerAlive(owner) || Date.now() >= deadline) return now
-    }
-  })
+/** Options of {@link handlersLayer}. */
+export interface HandlersOptions {
+  /**
+   * How long `POST /v1/runs/{id}/cancel` waits for another process it asked to cancel a run,
+   * ms (default {@link DEFAULT_CANCEL_WAIT_MS}, 10 s); past it the answer is `cancelling`.
+   */
+  readonly cancelWaitMs?: number | undefined
+}
 
 /** Everything under `/v1/runs`. */
-export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =>
+export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group(StargraphApi, "runs", (handlers) =>
   Effect.gen(function*() {
+    const cancelWaitMs = options.cancelWaitMs ?? DEFAULT_CANCEL_WAIT_MS
     const scheduler = yield* Scheduler
     const checkpointer = yield* Checkpointer
     const registry = yield* GraphRegistry
@@ -303,7 +296,7 @@ export const runsLayer = HttpApiBuilder.group(StargraphApi, "runs", (handlers) =
                 : `run ${runId} is executing in process ${owner}, which has no heartbeat (it cannot be asked through the run's record); cancel it there`)
             }
             if (yield* checkpointer.requestCancel(runId, owner)) {
-              record = yield* awaitRelease(checkpointer, runId, owner)
+              record = yield* awaitRelease(checkpointer, runId, owner, cancelWaitMs)
               // Still executing: the owner reads the request within a second, then stops the run's step.
               if (record.status === "running" && record.owner === owner && ownerAlive(owner)) return { run_id: runId, status: "cancelling" }
               if (TERMINAL_STATUSES.has(record.status)) return { run_id: runId, status: record.status }
@@ -587,4 +580,4 @@ export const threadsLayer = HttpApiBuilder.group(StargraphApi, "threads", (handl
   }))
 
 /** Every group's handlers. */
-export const handlersLayer = (db: string) => Layer.mergeAll(healthLayer(db), graphsLayer, runsLayer, threadsLayer, artifactsLayer)
+export const handlersLayer = (db: string, options: HandlersOptions = {}) => Layer.mergeAll(healthLayer(db), graphsLayer, runsLayer(options), threadsLayer, artifactsLayer)

@@ -55,6 +55,7 @@ import * as TriggerHost from "../triggers/TriggerHost.js"
 import { clientAddress, type TrustedProxies, trustedProxies } from "./clientAddress.js"
 import { errorResponse } from "./envelope.js"
 import { handlersLayer } from "./handlers.js"
+import { checkCancelWait } from "../runtime/askCancel.js"
 import { fileIdentity, watchDatabase } from "./databaseWatch.js"
 import { metricsRouteLayer } from "./metricsRoute.js"
 import { openApiDocument } from "./openapi.js"
@@ -132,6 +133,13 @@ export interface ServeOptions {
    * than the lease and a third (see `Heartbeat`, docs/scheduler.md).
    */
   readonly leaseMs?: number | undefined
+  /**
+   * How long `POST /v1/runs/{id}/cancel` waits for another live process (another server on
+   * the database, a `stargraph run`) it asked to cancel a run, ms: 0 to one hour (default
+   * 10 000). Past it the answer is `cancelling`: the request stands, and that process
+   * cancels the run when it reads it.
+   */
+  readonly cancelWaitMs?: number | undefined
   /** Environment for webhook secrets (default `process.env`). */
   readonly env?: { readonly [name: string]: string | undefined }
   /**
@@ -625,6 +633,7 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     if (maxBody !== undefined && !(Number.isInteger(maxBody) && maxBody > 0)) {
       return yield* new InputError({ field: "maxBodyBytes", message: `a body limit of ${maxBody} bytes lets no request through`, fix: "use a positive number of bytes (default 1048576)" })
     }
+    const cancelWaitMs = options.cancelWaitMs === undefined ? undefined : yield* checkCancelWait(options.cancelWaitMs, "cancelWaitMs")
     const trusted = options.trustedProxies !== undefined && options.trustedProxies.length > 0 ? yield* trustedProxies(options.trustedProxies) : undefined
     for (const path of options.graphs ?? []) {
       if (!existsSync(path)) {
@@ -681,7 +690,7 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     // The API, its handlers, the trigger routes and /openapi.json share one router.
     const apiContext = yield* Layer.build(
       Layer.mergeAll(
-        HttpApiBuilder.api(StargraphApi).pipe(Layer.provide(handlersLayer(db))),
+        HttpApiBuilder.api(StargraphApi).pipe(Layer.provide(handlersLayer(db, { cancelWaitMs }))),
         triggerRoutesLayer(triggers.routes),
         openApiLayer(() => document),
         metricsRouteLayer(metrics),

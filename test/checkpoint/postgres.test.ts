@@ -14,10 +14,12 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
 import * as Str from "effect/String"
 import Database from "better-sqlite3"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -34,6 +36,8 @@ import * as Replay from "../../src/replay/Replay.js"
 import * as Heartbeat from "../../src/runtime/Heartbeat.js"
 import * as GraphRegistry from "../../src/scheduler/GraphRegistry.js"
 import * as Scheduler from "../../src/scheduler/Scheduler.js"
+import { HEALTH_COUNT_TIMEOUT_MS } from "../../src/serve/handlers.js"
+import * as Serve from "../../src/serve/server.js"
 import { ROOT, runIdOf, stargraph, startStargraph, tempDir } from "../helpers/cli.js"
 import { heartbeatChecks, ownerGuardChecks } from "../helpers/leaseChecks.js"
 import { freePort, type PostgresServer, startPostgres } from "../helpers/postgres.js"
@@ -602,4 +606,43 @@ describe("the CLI and stargraph serve on PostgreSQL (--db postgres://…)", () =
     expect([...finishedBy[0]!, ...finishedBy[1]!].sort()).toEqual([...ids].sort())
     expect(await server.query("SELECT count(*)::int AS n FROM pending_runs", [], databaseName(url))).toEqual([{ n: 0 }])
   })
+})
+
+describe("GET /healthz on PostgreSQL when the queue count does not answer", () => {
+  it(`answers 503 ApiError[unavailable] once the count has waited ${HEALTH_COUNT_TIMEOUT_MS} ms (another connection's lock blocks it), with the fix; 200 again once the lock is released`, async () => {
+    const url = await server.freshDatabase()
+    const scope = Effect.runSync(Scope.make())
+    const conn = await server.connect(databaseName(url))
+    let locked = false
+    try {
+      const started = await Effect.runPromise(Serve.start({ port: 0, db: url, graphs: [], scheduler: { pickUpPending: false } }).pipe(Scope.extend(scope)))
+      // Without the timeout the request would wait for the lock: the client gives up at 15 s.
+      const health = async () => {
+        const response = await fetch(`${started.url}/healthz`, { signal: AbortSignal.timeout(15_000) })
+        return { status: response.status, body: (await response.json()) as { status?: string; error?: { type: string; details: { reason: string; message: string } } } }
+      }
+      expect(await health()).toMatchObject({ status: 200, body: { status: "ok", queued: 0 } })
+      // Another connection (an operator's, a migration's) holds the queue table in an open transaction.
+      await conn.query("BEGIN")
+      await conn.query("LOCK TABLE pending_runs IN ACCESS EXCLUSIVE MODE")
+      locked = true
+      const asked = Date.now()
+      const blocked = await health()
+      const waited = Date.now() - asked
+      expect([blocked.status, blocked.body.error?.type, blocked.body.error?.details.reason]).toEqual([503, "ApiError", "unavailable"])
+      expect(blocked.body.error?.details.message).toMatch(
+        new RegExp(`^the database did not answer within ${HEALTH_COUNT_TIMEOUT_MS} ms \\(counting its queue\\); fix: check the database .*answers 200 again once the database does$`)
+      )
+      expect(waited).toBeGreaterThanOrEqual(HEALTH_COUNT_TIMEOUT_MS - 50)
+      expect(waited).toBeLessThan(HEALTH_COUNT_TIMEOUT_MS + 3000)
+      // Released: the server answers again, without a restart.
+      await conn.query("ROLLBACK")
+      locked = false
+      expect(await health()).toMatchObject({ status: 200, body: { status: "ok", queued: 0 } })
+    } finally {
+      if (locked) await conn.query("ROLLBACK")
+      await conn.end()
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  }, 60_000)
 })

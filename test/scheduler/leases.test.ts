@@ -4,7 +4,7 @@
  * heartbeat stands still past its lease, and only then; a process that wakes up after its
  * run was handed over writes nothing more.
  */
-import { readFileSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
@@ -18,6 +18,7 @@ import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as Heartbeat from "../../src/runtime/Heartbeat.js"
+import { askOwnerToCancel } from "../../src/runtime/askCancel.js"
 import * as AuditSink from "../../src/telemetry/AuditSink.js"
 import { leaseGraceMs, leaseState, observeHeartbeats } from "../../src/runtime/leases.js"
 import { describeOwner, hostProblem, OWNER, runsLiveness, THIS_HOST } from "../../src/runtime/owner.js"
@@ -713,5 +714,121 @@ describe("cancelling a run that executes in another process", () => {
     }
     expect((await cli.done).last).toBe(`run_id=${runId} status=cancelled`)
     expect(readRun(db).run).toMatchObject({ status: "cancelled", owner: null })
+  })
+})
+
+describe("how long a cancel waits for the live process it asked (serve --cancel-wait, Serve.start's cancelWaitMs, askOwnerToCancel's waitMs)", () => {
+  const post = async (url: string) => {
+    const response = await fetch(url, { method: "POST" })
+    return [response.status, await response.json()] as const
+  }
+
+  it("serve --cancel-wait: a live process that does not answer (stopped) gets that long, not 10 s: the answer is cancelling; once it goes on, it cancels the run", async () => {
+    const db = join(tempDir(), "cancel-wait-serve.sqlite")
+    const cli = startStargraph(["run", GRAPH, "--db", db, "--lease", "60s", "--no-summary"], { env: { SLOW_NODE_MS: "1000" } })
+    // Past its first step: executing (not still starting) when it is stopped.
+    await until(() => readRun(db), (r) => r.steps.length >= 2)
+    await stopBetweenWrites(cli.child, db)
+    const { run_id: runId, status, owner } = readRun(db).run!
+    expect([status, owner]).toEqual(["running", expect.stringMatching(new RegExp(`:${cli.child.pid}:`))])
+    const serve = startStargraph(["serve", "--port", "0", "--graphs", GRAPH, "--db", db, "--cancel-wait", "700ms"])
+    try {
+      await serve.waitForStdout(/listening on http:\/\/\S+/)
+      const url = /listening on (http:\/\/\S+)/.exec(serve.stdout())![1]!
+      const asked = Date.now()
+      expect(await post(`${url}/v1/runs/${runId}/cancel`)).toEqual([200, { run_id: runId, status: "cancelling" }])
+      const waited = Date.now() - asked
+      expect(waited).toBeGreaterThanOrEqual(650)
+      expect(waited).toBeLessThan(5000)
+      // The request stands: the process reads it once it goes on, and cancels its run itself.
+      cli.child.kill("SIGCONT")
+      expect((await cli.done).last).toBe(`run_id=${runId} status=cancelled`)
+      expect(readRun(db).run).toMatchObject({ status: "cancelled", owner: null })
+    } finally {
+      cli.child.kill("SIGCONT")
+      serve.child.kill("SIGTERM")
+      await serve.done
+    }
+  })
+
+  it("serve --cancel-wait refuses a bad duration naming the flag, before the database is opened (exit 2)", async () => {
+    const db = join(tempDir(), "never.sqlite")
+    for (const [value, why] of [
+      ["10", /'10' is not a duration with a unit/],
+      ["-1s", /'-1s' is not a duration with a unit/],
+      ["soon", /'soon' is not a duration with a unit/],
+      ["2h", /'2h' is longer than an hour/],
+      ["0.5ms", /'0\.5ms' is not a whole number of milliseconds/]
+    ] as const) {
+      const r = await stargraph(["serve", "--port", "0", "--graphs", GRAPH, "--db", db, "--cancel-wait", value])
+      expect({ value, code: r.code }).toEqual({ value, code: 2 })
+      expect(r.stderr).toMatch(/^error: InputError: --cancel-wait: /)
+      expect(r.stderr).toMatch(why)
+      expect(r.stderr).toContain("(fix: ")
+    }
+    expect(existsSync(db)).toBe(false)
+  })
+
+  it("Serve.start's cancelWaitMs and askOwnerToCancel's waitMs: an owner that beats but never reads its request is waited for that long, then cancelling; bad waits are refused naming the option", async () => {
+    const db = join(tempDir(), "cancel-wait-lib.sqlite")
+    const beating = "host-dozing:35:1"
+    const ids = await Effect.runPromise(Effect.gen(function*() {
+      const c = yield* Checkpointer
+      yield* c.beat!(beating, 60_000)
+      return { http: yield* runningUnder(beating), lib: yield* runningUnder(beating) }
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: db }))))
+    for (const cancelWaitMs of [-1, 1.5, 3_600_001]) {
+      const bad = await Effect.runPromise(Effect.scoped(Effect.flip(Serve.start({ port: 0, db, graphs: [GRAPH], cancelWaitMs }))))
+      expect(bad).toMatchObject({ _tag: "InputError", field: "cancelWaitMs", fix: expect.stringContaining("from 0 to 3600000") })
+    }
+    const scope = Effect.runSync(Scope.make())
+    try {
+      const started = await Effect.runPromise(Serve.start({ port: 0, db, graphs: [GRAPH], cancelWaitMs: 300, scheduler: { pickUpPending: false } }).pipe(Scope.extend(scope)))
+      const asked = Date.now()
+      expect(await post(`${started.url}/v1/runs/${ids.http}/cancel`)).toEqual([200, { run_id: ids.http, status: "cancelling" }])
+      expect(Date.now() - asked).toBeGreaterThanOrEqual(280)
+      expect(Date.now() - asked).toBeLessThan(3000)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+    const lib = await Effect.runPromise(Effect.gen(function*() {
+      const bad = []
+      for (const waitMs of [-1, 0.5, 7_200_000]) bad.push(yield* Effect.flip(askOwnerToCancel(ids.lib, { waitMs })))
+      const asked = Date.now()
+      const outcome = yield* askOwnerToCancel(ids.lib, { waitMs: 300 })
+      return { bad, outcome, waited: Date.now() - asked }
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: db }))))
+    expect(lib.bad.map((e) => [e._tag, e._tag === "InputError" ? e.field : ""])).toEqual([["InputError", "waitMs"], ["InputError", "waitMs"], ["InputError", "waitMs"]])
+    expect(lib.bad[0]!.message).toContain("negative")
+    expect(lib.outcome).toEqual({ run_id: ids.lib, owner: beating, status: "cancelling" })
+    expect(lib.waited).toBeGreaterThanOrEqual(280)
+    expect(lib.waited).toBeLessThan(3000)
+    const conn = new Database(db, { readonly: true })
+    try {
+      for (const id of [ids.http, ids.lib]) {
+        expect(conn.prepare("SELECT status, owner, cancel_requested_of FROM runs_history WHERE run_id = ?").get(id)).toEqual({ status: "running", owner: beating, cancel_requested_of: beating })
+      }
+    } finally {
+      conn.close()
+    }
+  })
+
+  it("askOwnerToCancel asks a live process through the run's record and returns once it cancelled; a run no live process executes is refused saying how to cancel it", async () => {
+    const db = join(tempDir(), "cancel-wait-ask.sqlite")
+    const cli = startStargraph(["run", GRAPH, "--db", db, "--lease", "2s", "--no-summary"], { env: { STARGRAPH_HOST: "host-h", SLOW_NODE_MS: "1000" } })
+    await until(() => readRun(db), (r) => r.steps.length >= 2)
+    const runId = readRun(db).run!.run_id
+    const outcome = await Effect.runPromise(askOwnerToCancel(runId, { waitMs: 20_000 }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: db }))))
+    expect(outcome).toEqual({ run_id: runId, owner: expect.stringMatching(/^host-h:/), status: "cancelled" })
+    expect((await cli.done).last).toBe(`run_id=${runId} status=cancelled`)
+    const again = await Effect.runPromise(Effect.flip(askOwnerToCancel(runId)).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: db }))))
+    expect(again).toMatchObject({ _tag: "RunStateError", runId, status: "cancelled", message: expect.stringContaining("already cancelled") })
+    const paused = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.load(GRAPH)
+      const c = yield* Checkpointer
+      const id = (yield* c.createRun(yield* graph.newRun({ inputs: {} }))).record.run_id
+      return yield* Effect.flip(askOwnerToCancel(id))
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: db }))))
+    expect(paused).toMatchObject({ _tag: "RunStateError", message: expect.stringMatching(/no live process executes it to ask; cancel it here: graph\.resume/) })
   })
 })
