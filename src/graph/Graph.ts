@@ -589,9 +589,8 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
     })
 
   const open: Graph["open"] = (run, checkpoint, options = {}) =>
-    Effect.gen(function*() {
-      const { checkpointer, loop, audit } = yield* services
-      return yield* GraphRun.make({
+    Effect.flatMap(services, ({ audit, checkpointer, loop }) =>
+      GraphRun.make({
         graph: definition,
         run,
         checkpoint,
@@ -606,8 +605,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         parentCommits: options.parentCommits,
         commitWithParent: options.commitWithParent,
         replay: options.replay
-      })
-    })
+      }))
 
   const resume: Graph["resume"] = (runId, options = {}) =>
     Effect.gen(function*() {

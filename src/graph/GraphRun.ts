@@ -3,6 +3,8 @@
  * drives the run to a terminal (or stopped) state; `stream()` observes its typed events,
  * replaying those already emitted to late subscribers.
  */
+import type * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Fiber from "effect/Fiber"
 import * as Effect from "effect/Effect"
@@ -13,7 +15,7 @@ import type { CheckpointerShape, RunCommit } from "../checkpoint/Checkpointer.js
 import type { Checkpoint, RunRecord, RunStatus, RunSummary, TakenOver } from "../checkpoint/models.js"
 import { CheckpointError, type RunFailure, RunStateError, StargraphRuntimeError } from "../errors.js"
 import { type AuditSinkShape, discard } from "../telemetry/AuditSink.js"
-import { Metrics } from "../telemetry/Metrics.js"
+import { Metrics, type MetricsShape } from "../telemetry/Metrics.js"
 import { registerDriven } from "../runtime/drivenRuns.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
 import { FINAL_EVENT_TYPES, type RunEvent, type RunEventInput } from "../runtime/events.js"
@@ -95,155 +97,157 @@ export interface GraphRunOptions {
   readonly graphHashAccepted?: boolean | undefined
 }
 
-/** Build a run handle (no I/O). */
+/** Build a run handle (no I/O; two Effect operations: a child run is made on every parent step that reaches its node). */
 export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
-  Effect.gen(function*() {
-    const { graph, run, checkpointer } = options
-    const status = yield* Ref.make<RunStatus>(run.status)
-    const control = yield* Ref.make<Control>("run")
-    // The fiber driving the run, while it runs: `cancel` interrupts it (only its nodes are interruptible).
-    let driver: Fiber.RuntimeFiber<boolean, never> | undefined
-    let cancelRequested = false
-    const started = yield* Ref.make(false)
-    // Append-only event log owned by this handle; late subscribers replay it.
-    const log: Array<RunEvent> = []
-    // Made by the first `stream()`: most runs are never streamed.
-    let hub: PubSub.PubSub<RunEvent> | undefined
-    // Live subscribers; with none, an event only goes to the log.
-    let subscribers = 0
-    const auditing = options.audit !== discard
+  Effect.clockWith((clock) => Effect.contextWith((context: Context.Context<never>) => build(options, clock, Context.get(context, Metrics))))
 
-    const clock = yield* Effect.clock
-    const retain = options.retainEvents !== false
-    let seq = 0
-    const metrics = yield* Metrics
-    // When the run first started (its record's, or this handle's first `run.started`), for its duration.
-    let startedMs = run.started_at !== null ? Date.parse(run.started_at) : undefined
-    /** Count the event in the metrics (no allocation for a step). */
-    const meter = (input: RunEventInput, ms: number) => {
-      switch (input.type) {
-        case "step.completed":
-          return metrics.stepCompleted(graph.id, input.duration_ms / 1000)
-        case "run.started":
-          startedMs ??= ms
-          return input.resumed ? undefined : metrics.runStarted(graph.id)
-        case "run.finished":
-        case "run.failed":
-          return metrics.runEnded(graph.id, input.status, Math.max(0, ms - (startedMs ?? ms)) / 1000)
-        case "run.cancelled":
-          return metrics.runEnded(graph.id, "cancelled", Math.max(0, ms - (startedMs ?? ms)) / 1000)
+const build = (options: GraphRunOptions, clock: Clock.Clock, metrics: MetricsShape): GraphRun => {
+  const { graph, run, checkpointer } = options
+  const status = Ref.unsafeMake<RunStatus>(run.status)
+  const control = Ref.unsafeMake<Control>("run")
+  // The fiber driving the run, while it runs: `cancel` interrupts it (only its nodes are interruptible).
+  let driver: Fiber.RuntimeFiber<boolean, never> | undefined
+  let cancelRequested = false
+  // `start()` was called (a handle drives its run once).
+  let started = false
+  // Append-only event log owned by this handle; late subscribers replay it.
+  const log: Array<RunEvent> = []
+  // Made by the first `stream()`: most runs are never streamed.
+  let hub: PubSub.PubSub<RunEvent> | undefined
+  // Live subscribers; with none, an event only goes to the log.
+  let subscribers = 0
+  const auditing = options.audit !== discard
+
+  const retain = options.retainEvents !== false
+  let seq = 0
+  // When the run first started (its record's, or this handle's first `run.started`), for its duration.
+  let startedMs = run.started_at !== null ? Date.parse(run.started_at) : undefined
+  /** Count the event in the metrics (no allocation for a step). */
+  const meter = (input: RunEventInput, ms: number) => {
+    switch (input.type) {
+      case "step.completed":
+        return metrics.stepCompleted(graph.id, input.duration_ms / 1000)
+      case "run.started":
+        startedMs ??= ms
+        return input.resumed ? undefined : metrics.runStarted(graph.id)
+      case "run.finished":
+      case "run.failed":
+        return metrics.runEnded(graph.id, input.status, Math.max(0, ms - (startedMs ?? ms)) / 1000)
+      case "run.cancelled":
+        return metrics.runEnded(graph.id, "cancelled", Math.max(0, ms - (startedMs ?? ms)) / 1000)
+    }
+  }
+  // Events often share a millisecond: format each millisecond once.
+  let lastMs = -1
+  let lastIso = ""
+  const emit = (input: RunEventInput): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      const ms = clock.unsafeCurrentTimeMillis()
+      meter(input, ms)
+      if (!retain && !auditing) return Effect.void
+      if (ms !== lastMs) {
+        lastMs = ms
+        lastIso = new Date(ms).toISOString()
       }
-    }
-    // Events often share a millisecond: format each millisecond once.
-    let lastMs = -1
-    let lastIso = ""
-    const emit = (input: RunEventInput): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        const ms = clock.unsafeCurrentTimeMillis()
-        meter(input, ms)
-        if (!retain && !auditing) return Effect.void
-        if (ms !== lastMs) {
-          lastMs = ms
-          lastIso = new Date(ms).toISOString()
-        }
-        const at = lastIso
-        const event = { ...input, run_id: run.run_id, seq: seq++, at } as RunEvent
-        if (retain) log.push(event)
-        const published = subscribers === 0 || hub === undefined ? Effect.void : PubSub.publish(hub, event)
-        // Streamed text and published data are for live watchers, not the audit trail (the step's calls keep the text).
-        if (!auditing || event.type === "node.delta" || event.type === "node.custom") return published
-        const { type, ...fields } = event
-        return Effect.zipRight(published, options.audit.write({ ts: at, actor: options.actor, event: type, ...fields }))
-      })
+      const at = lastIso
+      const event = { ...input, run_id: run.run_id, seq: seq++, at } as RunEvent
+      if (retain) log.push(event)
+      const published = subscribers === 0 || hub === undefined ? Effect.void : PubSub.publish(hub, event)
+      // Streamed text and published data are for live watchers, not the audit trail (the step's calls keep the text).
+      if (!auditing || event.type === "node.delta" || event.type === "node.custom") return published
+      const { type, ...fields } = event
+      return Effect.zipRight(published, options.audit.write({ ts: at, actor: options.actor, event: type, ...fields }))
+    })
 
-    /**
-     * The runtime broke under the run: it is marked `error`, and its event stream ends with
-     * a `run.failed` event of status `error` (also when marking it is interrupted). A run
-     * another process took over (`taken-over`) is not marked: it is that process's now; only
-     * this handle's stream ends.
-     */
-    const broke = (error: CheckpointError | StargraphRuntimeError) =>
-      (error._tag === "CheckpointError" && error.reason === "taken-over" ? Effect.void : markError(checkpointer, run.run_id, error)).pipe(
-        Effect.ensuring(Effect.zipRight(Ref.set(status, "error"), emit({ type: "run.failed", status: "error", error: toErrorRecord(error) })))
-      )
+  /**
+   * The runtime broke under the run: it is marked `error`, and its event stream ends with
+   * a `run.failed` event of status `error` (also when marking it is interrupted). A run
+   * another process took over (`taken-over`) is not marked: it is that process's now; only
+   * this handle's stream ends.
+   */
+  const broke = (error: CheckpointError | StargraphRuntimeError) =>
+    (error._tag === "CheckpointError" && error.reason === "taken-over" ? Effect.void : markError(checkpointer, run.run_id, error)).pipe(
+      Effect.ensuring(Effect.zipRight(Ref.set(status, "error"), emit({ type: "run.failed", status: "error", error: toErrorRecord(error) })))
+    )
 
-    const start = (): Effect.Effect<RunSummary, RunFailure | CheckpointError | RunStateError> =>
-      Effect.gen(function*() {
-        const already = yield* Ref.getAndSet(started, true)
-        if (already) {
-          return yield* new RunStateError({
-            runId: run.run_id,
-            status: yield* Ref.get(status),
-            operation: "start",
-            message: "a GraphRun is single-use; call graph.resume(runId) for a new handle"
-          })
-        }
-        const driving = options.loop.drive({
-          graph,
-          run,
-          checkpoint: options.checkpoint,
-          response: options.response,
-          checkpointer,
-          emit,
-          setStatus: (s) => Ref.set(status, s),
-          control,
-          cancelRequested: () => cancelRequested,
-          parentCancelling: options.onCallerFiber === true ? options.cancelledWith : undefined,
-          parentCommits: options.parentCommits,
-          commitWithParent: options.commitWithParent,
-          replay: options.replay,
-          actor: options.actor,
-          startedBefore: options.startedBefore,
-          takenOver: options.takenOver,
-          graphHashAccepted: options.graphHashAccepted
-        }).pipe(
-          Effect.tapError((error) => (error instanceof CheckpointError ? broke(error) : Effect.void)),
-          // A defect of the runtime itself: the run is marked `error` (not left `running`), then the defect goes on.
-          Effect.tapDefect((defect) =>
-            broke(new StargraphRuntimeError({ message: `the run loop broke: ${defect instanceof Error ? defect.stack ?? defect.message : String(defect)}` })))
-        )
-        // No fiber or Deferred of its own (about 15 µs a run): the loop is uninterruptible but for its nodes.
-        if (options.onCallerFiber === true) return yield* Effect.uninterruptible(driving)
-        const result = yield* Deferred.make<RunSummary, RunFailure | CheckpointError | RunStateError>()
-        // One fiber per run (not per step) keeps the caller's fiber out of reach of `cancel`.
-        // Uninterruptible but for the nodes of a step (see RunLoop), so the result is always delivered.
-        // Known to this process's heartbeat while it drives, so another process can ask it to cancel the run (see drivenRuns.ts).
-        const unregister = registerDriven(run.run_id, handle.cancel)
-        driver = yield* Effect.fork(Effect.uninterruptible(Effect.flatMap(Effect.exit(Effect.ensuring(driving, Effect.sync(unregister))), (exit) => Deferred.done(result, exit))))
-        return yield* Deferred.await(result)
-      })
-
-    const stream = (): Stream.Stream<RunEvent> =>
-      Stream.unwrapScoped(
-        Effect.gen(function*() {
-          const pubsub = hub ?? (hub = yield* PubSub.unbounded<RunEvent>())
-          // Counted before subscribing: an event emitted in between is in the log snapshot below.
-          yield* Effect.acquireRelease(Effect.sync(() => subscribers++), () => Effect.sync(() => subscribers--))
-          const subscription = yield* PubSub.subscribe(pubsub)
-          const past = log.slice()
-          const seen = past.length
-          const live = Stream.fromQueue(subscription).pipe(Stream.filter((e) => e.seq >= seen))
-          return Stream.concat(Stream.fromIterable(past), live).pipe(
-            Stream.takeUntil((e) => FINAL_EVENT_TYPES.has(e.type))
-          )
+  const start = (): Effect.Effect<RunSummary, RunFailure | CheckpointError | RunStateError> =>
+    Effect.gen(function*() {
+      const already = started
+      started = true
+      if (already) {
+        return yield* new RunStateError({
+          runId: run.run_id,
+          status: yield* Ref.get(status),
+          operation: "start",
+          message: "a GraphRun is single-use; call graph.resume(runId) for a new handle"
         })
+      }
+      const driving = options.loop.drive({
+        graph,
+        run,
+        checkpoint: options.checkpoint,
+        response: options.response,
+        checkpointer,
+        emit,
+        setStatus: (s) => Ref.set(status, s),
+        control,
+        cancelRequested: () => cancelRequested,
+        parentCancelling: options.onCallerFiber === true ? options.cancelledWith : undefined,
+        parentCommits: options.parentCommits,
+        commitWithParent: options.commitWithParent,
+        replay: options.replay,
+        actor: options.actor,
+        startedBefore: options.startedBefore,
+        takenOver: options.takenOver,
+        graphHashAccepted: options.graphHashAccepted
+      }).pipe(
+        Effect.tapError((error) => (error instanceof CheckpointError ? broke(error) : Effect.void)),
+        // A defect of the runtime itself: the run is marked `error` (not left `running`), then the defect goes on.
+        Effect.tapDefect((defect) =>
+          broke(new StargraphRuntimeError({ message: `the run loop broke: ${defect instanceof Error ? defect.stack ?? defect.message : String(defect)}` })))
       )
+      // No fiber or Deferred of its own (about 15 µs a run): the loop is uninterruptible but for its nodes.
+      if (options.onCallerFiber === true) return yield* Effect.uninterruptible(driving)
+      const result = yield* Deferred.make<RunSummary, RunFailure | CheckpointError | RunStateError>()
+      // One fiber per run (not per step) keeps the caller's fiber out of reach of `cancel`.
+      // Uninterruptible but for the nodes of a step (see RunLoop), so the result is always delivered.
+      // Known to this process's heartbeat while it drives, so another process can ask it to cancel the run (see drivenRuns.ts).
+      const unregister = registerDriven(run.run_id, handle.cancel)
+      driver = yield* Effect.fork(Effect.uninterruptible(Effect.flatMap(Effect.exit(Effect.ensuring(driving, Effect.sync(unregister))), (exit) => Deferred.done(result, exit))))
+      return yield* Deferred.await(result)
+    })
 
-    const handle: GraphRun = {
-      runId: run.run_id,
-      graph,
-      status: Ref.get(status),
-      start,
-      stream,
-      cancel: () =>
-        Effect.zipRight(
-          Ref.set(control, "cancel"),
-          Effect.suspend(() => {
-            cancelRequested = true
-            return driver ? Fiber.interruptFork(driver) : Effect.void
-          })
-        ),
-      pause: (options) => Ref.update(control, (c) => (c === "cancel" ? c : options?.requeue === true ? "requeue" : "pause"))
-    }
-    return handle
-  })
+  const stream = (): Stream.Stream<RunEvent> =>
+    Stream.unwrapScoped(
+      Effect.gen(function*() {
+        const pubsub = hub ?? (hub = yield* PubSub.unbounded<RunEvent>())
+        // Counted before subscribing: an event emitted in between is in the log snapshot below.
+        yield* Effect.acquireRelease(Effect.sync(() => subscribers++), () => Effect.sync(() => subscribers--))
+        const subscription = yield* PubSub.subscribe(pubsub)
+        const past = log.slice()
+        const seen = past.length
+        const live = Stream.fromQueue(subscription).pipe(Stream.filter((e) => e.seq >= seen))
+        return Stream.concat(Stream.fromIterable(past), live).pipe(
+          Stream.takeUntil((e) => FINAL_EVENT_TYPES.has(e.type))
+        )
+      })
+    )
+
+  const handle: GraphRun = {
+    runId: run.run_id,
+    graph,
+    status: Ref.get(status),
+    start,
+    stream,
+    cancel: () =>
+      Effect.zipRight(
+        Ref.set(control, "cancel"),
+        Effect.suspend(() => {
+          cancelRequested = true
+          return driver ? Fiber.interruptFork(driver) : Effect.void
+        })
+      ),
+    pause: (options) => Ref.update(control, (c) => (c === "cancel" ? c : options?.requeue === true ? "requeue" : "pause"))
+  }
+  return handle
+}
