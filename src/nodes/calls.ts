@@ -5,6 +5,7 @@
  */
 
 import type * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import type { NodeExecutionError, ReplayDivergenceError } from "../errors.js"
 
 /**
@@ -54,6 +55,17 @@ export interface NodeCalls {
     live: Effect.Effect<A, E, R>,
     options?: CallOptions
   ) => Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R>
+  /**
+   * `callEffect` for a live call made synchronously (`live` gives its outcome at once, an
+   * inference on this thread): recorded, or answered from the recording, without stepping
+   * through Effects. Optional: without it, node kinds use `callEffect`.
+   */
+  readonly callNow?: <A, E>(
+    name: string,
+    request: unknown,
+    live: () => Exit.Exit<A, E>,
+    options?: CallOptions
+  ) => Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError>
   /** The wall clock (ms since the epoch), recorded. */
   readonly now: () => Promise<number>
   /** A uniform random number in [0, 1), recorded. */
@@ -72,6 +84,7 @@ export interface NodeCalls {
 export const liveCalls: NodeCalls = {
   call: async (_name, _request, live) => await live(),
   callEffect: (_name, _request, live) => live,
+  callNow: (_name, _request, live) => live(),
   now: () => Promise.resolve(Date.now()),
   random: () => Promise.resolve(Math.random())
 }

@@ -10,6 +10,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import type { CallFailure, CallRecord } from "../checkpoint/models.js"
 import { NodeExecutionError, ReplayDivergenceError } from "../errors.js"
@@ -387,6 +388,49 @@ const recordJson = <A>(state: StepState, node: NodeState, begun: Begun, value: u
   return Effect.succeed(value as A)
 }
 
+/**
+ * What a begun call is answered with when it is not made live: the recorded response or
+ * failure, a divergence, or never (a call its node gave up on in the recording); undefined
+ * for a live call.
+ */
+const answered = <A, E>(state: StepState, node: NodeState, name: string, begun: Begun): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError> | undefined => {
+  const answer = begun.answer
+  switch (answer._tag) {
+    case "live":
+      return undefined
+    case "diverged":
+      return Effect.fail(answer.error)
+    case "failed": {
+      failed(state, node, begun, answer.failure)
+      // What the live call failed (or died) with, as recorded: the caller's own error type.
+      const error = replayedFailure(answer.failure, { nodeId: node.nodeId, step: state.step })
+      return answer.failure.defect === true ? Effect.die(error) : Effect.fail(error as E)
+    }
+    case "abandoned":
+      abandonedAgain(state, node, begun, true)
+      return Effect.never
+    case "unawaited":
+      abandonedAgain(state, node, begun, "returned")
+      return Effect.zipRight(Effect.yieldNow(), Effect.fail(unawaited(node, state.step, name, begun)))
+    case "recorded":
+      // A recorded answer is recorded again at once: no step through the live call's Effect.
+      return recordEffect<A>(state, node, name, begun, answer.response)
+  }
+}
+
+/** Record a live call's response (see `CallOptions.jsonResponse`). */
+const settle = <A>(state: StepState, node: NodeState, name: string, begun: Begun, value: unknown, options: CallOptions | undefined): Effect.Effect<A, NodeExecutionError> =>
+  options?.jsonResponse === true ? recordJson<A>(state, node, begun, value) : recordEffect<A>(state, node, name, begun, value)
+
+/** Record how a live call failed: its failure, else its defect; an interruption is not the call's answer. */
+const settleFailure = (state: StepState, node: NodeState, begun: Begun, cause: Cause.Cause<unknown>): void => {
+  const failure = Cause.failureOption(cause)
+  const defect = Option.isNone(failure) ? Cause.dieOption(cause) : Option.none()
+  if (Option.isSome(failure)) failedLive(state, node, begun, failure.value)
+  else if (Option.isSome(defect)) failedLive(state, node, begun, defect.value, true)
+  else if (begun.status === "pending") begun.status = "settled"
+}
+
 /** A recorder for `step`; with `replay`, calls are answered from the recording. */
 export const stepRecorder = (step: number, replay: ReplaySource | undefined): StepRecorder => {
   const state: StepState = { step, replay, entries: [], nodes: [], diverged: undefined, live: 0 }
@@ -394,6 +438,15 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
   return {
     forNode(nodeId: string): NodeCalls {
       const node: NodeState = { nodeId, seq: 0, recorded: undefined, next: 0, live: undefined, closed: false }
+      /** The node's next call slot, or what the call is answered with when it gets none (its node is done, its request is not JSON). */
+      const claim = (name: string, request: unknown, options: CallOptions | undefined): Begun | Effect.Effect<never, NodeExecutionError> => {
+        if (node.closed) return Effect.never
+        try {
+          return begin(state, node, name, request, options?.canonical)
+        } catch (cause) {
+          return Effect.fail(notJson(state, node, cause))
+        }
+      }
       const calls: NodeCalls = {
         async call<A>(name: string, request: unknown, liveCall: () => A | Promise<A>): Promise<A> {
           if (node.closed) return neverAnswered
@@ -427,45 +480,26 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
         },
         callEffect<A, E, R>(name: string, request: unknown, liveCall: Effect.Effect<A, E, R>, options?: CallOptions): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R> {
           return Effect.suspend((): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R> => {
-            if (node.closed) return Effect.never
-            let begun: Begun
-            try {
-              begun = begin(state, node, name, request, options?.canonical)
-            } catch (cause) {
-              return Effect.fail(notJson(state, node, cause))
-            }
-            const answer = begun.answer
-            if (answer._tag === "diverged") return Effect.fail(answer.error)
-            if (answer._tag === "failed") {
-              failed(state, node, begun, answer.failure)
-              // What the live call failed (or died) with, as recorded: the caller's own error type.
-              const error = replayedFailure(answer.failure, { nodeId, step })
-              return answer.failure.defect === true ? Effect.die(error) : Effect.fail(error as E)
-            }
-            if (answer._tag === "abandoned") {
-              abandonedAgain(state, node, begun, true)
-              return Effect.never
-            }
-            if (answer._tag === "unawaited") {
-              abandonedAgain(state, node, begun, "returned")
-              return Effect.zipRight(Effect.yieldNow(), Effect.fail(unawaited(node, step, name, begun)))
-            }
-            // A recorded answer is recorded again at once: no step through the live call's Effect.
-            return answer._tag === "recorded"
-              ? recordEffect<A>(state, node, name, begun, answer.response)
-              : Effect.matchCauseEffect(liveCall, {
-                onFailure: (cause) => {
-                  // Its failure, else its defect; an interruption is not the call's answer.
-                  const failure = Cause.failureOption(cause)
-                  const defect = Option.isNone(failure) ? Cause.dieOption(cause) : Option.none()
-                  if (Option.isSome(failure)) failedLive(state, node, begun, failure.value)
-                  else if (Option.isSome(defect)) failedLive(state, node, begun, defect.value, true)
-                  else if (begun.status === "pending") begun.status = "settled"
-                  return Effect.failCause(cause)
-                },
-                onSuccess: (value) => options?.jsonResponse === true ? recordJson<A>(state, node, begun, value) : recordEffect<A>(state, node, name, begun, value)
-              })
+            const begun = claim(name, request, options)
+            if (!("answer" in begun)) return begun
+            return answered<A, E>(state, node, name, begun) ?? Effect.matchCauseEffect(liveCall, {
+              onFailure: (cause) => {
+                settleFailure(state, node, begun, cause)
+                return Effect.failCause(cause)
+              },
+              onSuccess: (value) => settle<A>(state, node, name, begun, value, options)
+            })
           })
+        },
+        callNow<A, E>(name: string, request: unknown, liveCall: () => Exit.Exit<A, E>, options?: CallOptions): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError> {
+          const begun = claim(name, request, options)
+          if (!("answer" in begun)) return begun
+          const known = answered<A, E>(state, node, name, begun)
+          if (known !== undefined) return known
+          const exit = liveCall()
+          if (Exit.isSuccess(exit)) return settle<A>(state, node, name, begun, exit.value, options)
+          settleFailure(state, node, begun, exit.cause)
+          return exit
         },
         now() {
           return calls.call("clock.now", null, () => Date.now())

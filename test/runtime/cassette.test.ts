@@ -274,3 +274,67 @@ describe("failed calls", () => {
     expect((await liveThrow(new ReplayDivergenceError({ reason: "missing-entry", nodeId: "n", step: 1, call: "x", actualHash: "h", message: "m" }))).entries).toEqual([])
   })
 })
+
+describe("calls made now (callNow: a live call whose outcome is known at once, an inference on this thread)", () => {
+  const now = (recorder: ReturnType<typeof stepRecorder>, live: () => Exit.Exit<unknown, unknown>, req: unknown = { input: [1, 2] }) => {
+    const callNow = recorder.forNode("n").callNow
+    if (callNow === undefined) throw new Error("the step recorder has no callNow")
+    return callNow("ml.m", req, live, { jsonResponse: true })
+  }
+
+  it("records the response as callEffect does (same entry), and gives it back as an Exit: nothing to step through", () => {
+    const viaNow = stepRecorder(1, undefined)
+    const outcome = now(viaNow, () => Exit.succeed({ score: [0.5] }))
+    expect(Exit.isExit(outcome) && Exit.isSuccess(outcome) && outcome.value).toEqual({ score: [0.5] })
+    const viaEffect = stepRecorder(1, undefined)
+    Effect.runSync(viaEffect.forNode("n").callEffect("ml.m", { input: [1, 2] }, Effect.succeed({ score: [0.5] }), { jsonResponse: true }))
+    expect(viaNow.entries()).toEqual(viaEffect.entries())
+    expect(viaNow.liveCalls()).toBe(1)
+  })
+
+  it("a replay answers from the recording without making the call; another request diverges; a failure is recorded and replayed, a defect as a defect", () => {
+    const live = stepRecorder(1, undefined)
+    now(live, () => Exit.succeed({ score: [0.5] }))
+    let made = 0
+    const making = () => {
+      made++
+      return Exit.succeed({ score: [9] })
+    }
+    const replayed = now(stepRecorder(1, source(live.entries())), making)
+    expect(Exit.isExit(replayed) && Exit.isSuccess(replayed) && replayed.value).toEqual({ score: [0.5] })
+    expect(made).toBe(0)
+    const other = Effect.runSync(Effect.either(now(stepRecorder(1, source(live.entries())), making, { input: [3, 4] })))
+    expect(Either.isLeft(other) && other.left).toBeInstanceOf(ReplayDivergenceError)
+    expect(made).toBe(0)
+
+    const tool = new ToolError({ reason: "timeout", message: "took too long", fix: "raise timeout_ms", tool: "t@1", nodeId: "n", step: 1 })
+    const failing = stepRecorder(1, undefined)
+    expect(Effect.runSync(Effect.either(now(failing, () => Exit.fail(tool))))).toEqual(Either.left(tool))
+    expect(failing.entries()[0]!.error).toMatchObject({ kind: "stargraph", name: "ToolError" })
+    const again = Effect.runSync(Effect.either(now(stepRecorder(1, source(failing.entries())), making)))
+    expect(Either.isLeft(again) && again.left).toEqual(tool)
+
+    const dying = stepRecorder(1, undefined)
+    const died = Effect.runSync(Effect.exit(now(dying, () => Exit.die(new Error("native binding crashed")))))
+    expect(Exit.isFailure(died) && Cause.isDie(died.cause)).toBe(true)
+    const diesAgain = Effect.runSync(Effect.exit(now(stepRecorder(1, source(dying.entries())), making)))
+    expect(Exit.isFailure(diesAgain) && Option.getOrUndefined(Cause.dieOption(diesAgain.cause))).toMatchObject({ message: "native binding crashed" })
+    expect(made).toBe(0)
+  })
+
+  it("a node done for the step gets no answer, and a request that is not JSON fails the node, as with callEffect", () => {
+    const recorder = stepRecorder(1, undefined)
+    const calls = recorder.forNode("n")
+    calls.abandonPending?.(true, true)
+    let made = 0
+    const outcome = calls.callNow!("ml.m", { input: [1] }, () => {
+      made++
+      return Exit.succeed(1)
+    })
+    expect(Exit.isExit(outcome)).toBe(false)
+    expect(made).toBe(0)
+    const bad = Effect.runSync(Effect.either(stepRecorder(1, undefined).forNode("n").callNow!("ml.m", { when: new Date(0) }, () => Exit.succeed(1))))
+    expect(Either.isLeft(bad) && bad.left).toBeInstanceOf(NodeExecutionError)
+    expect(recorder.entries()).toEqual([])
+  })
+})

@@ -15,10 +15,12 @@
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import { ModelError } from "../../errors.js"
 import { canonicalPlainJson } from "../../ir/hash.js"
 import type { State } from "../../ir/stateSchema.js"
+import type { CallOptions } from "../calls.js"
 import type { NodeInput, NodeOutcome } from "../Executor.js"
 import * as ExternalData from "../ml/externalData.js"
 import * as ModelFile from "../ml/ModelFile.js"
@@ -165,15 +167,15 @@ export const MlKind = NodeKind.make({
       // The request's canonical text around its input (keys in order: data, input, sha256, version).
       const head = data === undefined ? `{"input":` : `{"data":${canonicalPlainJson(data)},"input":`
       const tail = `,"sha256":${canonicalPlainJson(file.sha256)},"version":${canonicalPlainJson(spec.version)}}`
-      /** The call for `input`, with the request's canonical text for a numeric input (built only when the recorder hashes it). */
-      const callOf = <A, E, R>(input: NodeInput, value: unknown, live: Effect.Effect<A, E, R>) =>
-        input.calls.callEffect(
-          callName,
-          data === undefined ? { version: spec.version, sha256: file.sha256, input: value } : { version: spec.version, sha256: file.sha256, data, input: value },
-          live,
-          // The response is built from the model's outputs by `recorded`, which refuses what is not JSON.
-          { canonical: () => (numeric(value, 0) ? `${head}${JSON.stringify(value)}${tail}` : undefined), jsonResponse: true }
-        )
+      /** The call's request for an input. */
+      const requestOf = (value: unknown) =>
+        data === undefined ? { version: spec.version, sha256: file.sha256, input: value } : { version: spec.version, sha256: file.sha256, data, input: value }
+      /** With the request's canonical text for a numeric input (built only when the recorder hashes it). */
+      const optionsOf = (value: unknown): CallOptions =>
+        // The response is built from the model's outputs by `recorded`, which refuses what is not JSON.
+        ({ canonical: () => (numeric(value, 0) ? `${head}${JSON.stringify(value)}${tail}` : undefined), jsonResponse: true })
+      /** The call for `input`. */
+      const callOf = <A, E, R>(input: NodeInput, value: unknown, live: Effect.Effect<A, E, R>) => input.calls.callEffect(callName, requestOf(value), live, optionsOf(value))
       const invalidInput = (step: number, problem: { readonly expected: string; readonly actual: string; readonly message: string }, tensor: string | undefined) =>
         new ModelError({
           ...ref,
@@ -256,6 +258,12 @@ export const MlKind = NodeKind.make({
       // What the node fetches, each once, and which state fields each one fills.
       const fetches = [...new Set([main, ...extra.map(([, n]) => n)])]
       const targets: ReadonlyArray<readonly [string, string]> = [[outputField, main], ...extra]
+      /** The node's outcome: the fetched outputs written to their state fields. */
+      const updateOf = (response: State): NodeOutcome => {
+        const update: Record<string, unknown> = {}
+        for (const [field, name] of targets) update[field] = response[name]
+        return { _tag: "Update", update }
+      }
       const execution = spec.execution ?? "auto"
       return {
         hashes,
@@ -265,15 +273,19 @@ export const MlKind = NodeKind.make({
           const prepared = prepare(model.input, value)
           if (Either.isLeft(prepared)) return Effect.fail(invalidInput(input.step, prepared.left, model.input.name))
           const { single } = prepared.right
-          const live = model.run(prepared.right, fetches, execution, {
+          const handle: OnnxRuntime.RunHandler<State, ModelError> = {
             done: (raw) => recorded(raw, fetches, single, input.step, failed),
             failed: (message) => failed(input.step, `onnxruntime failed: ${message}`)
-          })
-          return Effect.map(callOf(input, value, live), (response) => {
-            const update: Record<string, unknown> = {}
-            for (const [field, name] of targets) update[field] = (response as State)[name]
-            return { _tag: "Update", update } satisfies NodeOutcome
-          })
+          }
+          const callNow = input.calls.callNow
+          if (callNow !== undefined && model.runsNow(prepared.right.rows, execution)) {
+            // An inference on this thread gives its outcome at once: recorded without stepping through Effects.
+            return Effect.suspend(() => {
+              const outcome = callNow(callName, requestOf(value), () => exitOf(model.runNow(prepared.right, fetches, execution, handle)), optionsOf(value))
+              return mapNow(outcome, updateOf)
+            })
+          }
+          return Effect.map(callOf(input, value, model.run(prepared.right, fetches, execution, handle)), updateOf)
         }
       }
     })
@@ -289,6 +301,15 @@ const numeric = (value: unknown, depth: number): boolean => {
   for (let i = 0; i < value.length; i++) if (!numeric(value[i], depth + 1)) return false
   return true
 }
+
+/** `Effect.map`, applied at once to an outcome already known (an Exit: what a call made now gives). */
+const mapNow = <A, E, B>(effect: Effect.Effect<A, E>, f: (a: A) => B): Effect.Effect<B, E> =>
+  // An Effect that is an Exit has the Exit's own type parameters.
+  Exit.isExit(effect) ? Exit.map(effect as Exit.Exit<A, E>, f) : Effect.map(effect, f)
+
+/** An inference's outcome as an Exit. */
+const exitOf = <A, E>(outcome: Either.Either<A, E> | undefined): Exit.Exit<A, E> =>
+  outcome === undefined ? Exit.die(new Error("the model was to run on this thread, and did not")) : Either.isRight(outcome) ? Exit.succeed(outcome.right) : Exit.fail(outcome.left)
 
 /** The outputs as the cassette records them: output name → JSON value. */
 const recorded = (

@@ -60,6 +60,14 @@ export interface OnnxModel {
    * `fetches` outputs in order, `handle.failed` the runtime's message when it fails.
    */
   readonly run: <A, E>(input: PreparedInput, fetches: ReadonlyArray<string>, execution: Execution, handle: RunHandler<A, E>) => Effect.Effect<A, E>
+  /**
+   * `run`, made at once on this thread when it would run inline on the runtime's native
+   * binding (synchronous): its outcome; undefined when it would not (it runs in the worker,
+   * or through the asynchronous API), and nothing was run.
+   */
+  readonly runNow: <A, E>(input: PreparedInput, fetches: ReadonlyArray<string>, execution: Execution, handle: RunHandler<A, E>) => Either.Either<A, E> | undefined
+  /** Whether `runNow` runs a batch of `rows` (else it gives undefined). */
+  readonly runsNow: (rows: number, execution: Execution) => boolean
   /** The measured cost of one row (ms), when known: what `auto` decides on. */
   readonly msPerRow: () => number | undefined
   /** Where `auto` would run a batch of `rows`. */
@@ -228,18 +236,20 @@ const open = (runtime: OnnxRuntimeShape, ref: ModelRef, file: ModelFile): Effect
     }
 
     /** One inference on this thread, synchronously on the native binding, timed. */
-    const inlineSync = (sync: SyncSession) => <A, E>(prepared: PreparedInput, fetches: ReadonlyArray<string>, handle: RunHandler<A, E>) =>
-      Effect.suspend((): Effect.Effect<A, E> => {
-        const started = performance.now()
-        let out: { readonly [name: string]: OrtTensor }
-        try {
-          out = sync.runSync({ [input.name]: new ort.Tensor(prepared.type, prepared.data, prepared.dims) }, fetches)
-        } catch (cause) {
-          return Effect.fail(handle.failed(message(cause)))
-        }
-        learn(performance.now() - started, prepared.rows)
-        return outputsOf(out, fetches, handle)
-      })
+    const inferNow = (sync: SyncSession) => <A, E>(prepared: PreparedInput, fetches: ReadonlyArray<string>, handle: RunHandler<A, E>): Either.Either<A, E> => {
+      const started = performance.now()
+      let out: { readonly [name: string]: OrtTensor }
+      try {
+        out = sync.runSync({ [input.name]: new ort.Tensor(prepared.type, prepared.data, prepared.dims) }, fetches)
+      } catch (cause) {
+        return Either.left(handle.failed(message(cause)))
+      }
+      learn(performance.now() - started, prepared.rows)
+      return outputsOf(out, fetches, handle)
+    }
+    const syncSession = isSyncSession(session) ? inferNow(session) : undefined
+    const inlineSync = (now: NonNullable<typeof syncSession>) => <A, E>(prepared: PreparedInput, fetches: ReadonlyArray<string>, handle: RunHandler<A, E>) =>
+      Effect.suspend((): Effect.Effect<A, E> => now(prepared, fetches, handle))
 
     /** One inference on this thread through the public API, timed (the outputs handled in the same callback). */
     const inlineAsync = <A, E>(prepared: PreparedInput, fetches: ReadonlyArray<string>, handle: RunHandler<A, E>) =>
@@ -271,7 +281,7 @@ const open = (runtime: OnnxRuntimeShape, ref: ModelRef, file: ModelFile): Effect
         })
       })
 
-    const inline = isSyncSession(session) ? inlineSync(session) : inlineAsync
+    const inline = syncSession !== undefined ? inlineSync(syncSession) : inlineAsync
 
     const placement = (rows: number, execution: Execution): "inline" | "worker" =>
       execution !== "auto" ? execution : msPerRow !== undefined && msPerRow * Math.max(rows, 1) < INLINE_BUDGET_MS ? "inline" : "worker"
@@ -296,6 +306,9 @@ const open = (runtime: OnnxRuntimeShape, ref: ModelRef, file: ModelFile): Effect
       outputs,
       run: (prepared, fetches, execution, handle) =>
         placement(prepared.rows, execution) === "inline" ? inline(prepared, fetches, handle) : inWorker(prepared, fetches, handle),
+      runNow: (prepared, fetches, execution, handle) =>
+        syncSession !== undefined && placement(prepared.rows, execution) === "inline" ? syncSession(prepared, fetches, handle) : undefined,
+      runsNow: (rows, execution) => syncSession !== undefined && placement(rows, execution) === "inline",
       msPerRow: () => msPerRow,
       placement
     } satisfies OnnxModel
