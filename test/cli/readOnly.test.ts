@@ -187,20 +187,29 @@ describe("a database on a read-only mount", () => {
   })
 })
 
+/**
+ * A database in a folder this user cannot write, with `suffixes` of a live copy (the file,
+ * its -wal, its -shm) copied over it while a writer had not copied its log back: the
+ * waiting run's cancellation exists only in the -wal.
+ */
+const walCopy = async (suffixes: ReadonlyArray<string>) => {
+  const dir = openDir(false)
+  const made = await makeDatabase(dir)
+  const live = join(openDir(true), "live.sqlite")
+  copyFileSync(made.db, live)
+  const writer = new Database(live)
+  writer.pragma("wal_autocheckpoint = 0")
+  writer.prepare("UPDATE runs_history SET status = 'cancelled' WHERE run_id = ?").run(made.waiting)
+  for (const suffix of suffixes) copyFileSync(`${live}${suffix}`, `${made.db}${suffix}`)
+  writer.close()
+  chmodSync(dir, 0o555)
+  return { dir, made }
+}
+
 /** A post-mortem copy made while a server had the database open: its -wal holds committed runs the main file does not have yet. */
 describe("a copy with its -wal and -shm, in a folder it cannot write", () => {
   it("is read with the runs its -wal holds", async () => {
-    const dir = openDir(false)
-    const made = await makeDatabase(dir)
-    const live = join(openDir(true), "live.sqlite")
-    copyFileSync(made.db, live)
-    // A writer that has not copied its log back: the second run exists only in live.sqlite-wal.
-    const writer = new Database(live)
-    writer.pragma("wal_autocheckpoint = 0")
-    writer.prepare("UPDATE runs_history SET status = 'cancelled' WHERE run_id = ?").run(made.waiting)
-    for (const suffix of ["", "-wal", "-shm"]) copyFileSync(`${live}${suffix}`, `${made.db}${suffix}`)
-    writer.close()
-    chmodSync(dir, 0o555)
+    const { made } = await walCopy(["", "-wal", "-shm"])
     const listed = unprivileged(["list", "--db", made.db])
     expect([listed.code, listed.stderr]).toEqual([0, ""])
     expect(listed.stdout).toMatch(new RegExp(`${made.waiting} +run:approval\\S* +cancelled`))
@@ -210,16 +219,7 @@ describe("a copy with its -wal and -shm, in a folder it cannot write", () => {
 /** A -wal that holds committed writes beside a database without its -shm: SQLite must replay it, which the immutable open would skip. */
 describe("a copy with its -wal but no -shm, in a folder it cannot write", () => {
   it("is read from a private copy with the runs its -wal holds; with no writable TMPDIR it is refused naming the fix", async () => {
-    const dir = openDir(false)
-    const made = await makeDatabase(dir)
-    const live = join(openDir(true), "live.sqlite")
-    copyFileSync(made.db, live)
-    const writer = new Database(live)
-    writer.pragma("wal_autocheckpoint = 0")
-    writer.prepare("UPDATE runs_history SET status = 'cancelled' WHERE run_id = ?").run(made.waiting)
-    copyFileSync(`${live}-wal`, `${made.db}-wal`)
-    writer.close()
-    chmodSync(dir, 0o555)
+    const { dir, made } = await walCopy(["-wal"])
     const listed = unprivileged(["list", "--db", made.db])
     expect([listed.code, listed.stderr]).toEqual([0, ""])
     expect(listed.stdout).toMatch(new RegExp(`${made.waiting} +run:approval\\S* +cancelled`))

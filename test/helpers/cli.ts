@@ -117,3 +117,12 @@ export const runIdOf = (line: string): string => /run_id=(\S+)/.exec(line)?.[1] 
 
 /** True when `text` has an ANSI escape sequence. */
 export const hasAnsi = (text: string): boolean => text.includes("\u001b[")
+
+/** Values every up-to-an-hour duration flag (`--drain-timeout`, `--cancel-wait`, `cancel --wait`) refuses, each with the message it gets. */
+export const BAD_HOUR_DURATIONS = [
+  ["10", /'10' is not a duration with a unit/],
+  ["-1s", /'-1s' is not a duration with a unit/],
+  ["soon", /'soon' is not a duration with a unit/],
+  ["2h", /'2h' is longer than an hour/],
+  ["0.5ms", /'0\.5ms' is not a whole number of milliseconds/]
+] as const

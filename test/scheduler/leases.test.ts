@@ -25,7 +25,7 @@ import { describeOwner, hostProblem, OWNER, runsLiveness, THIS_HOST } from "../.
 import * as GraphRegistry from "../../src/scheduler/GraphRegistry.js"
 import * as Scheduler from "../../src/scheduler/Scheduler.js"
 import * as Serve from "../../src/serve/server.js"
-import { ROOT, runIdOf, stargraph, startStargraph, tempDir } from "../helpers/cli.js"
+import { BAD_HOUR_DURATIONS, ROOT, runIdOf, stargraph, startStargraph, tempDir } from "../helpers/cli.js"
 import { heartbeatChecks, ownerGuardChecks } from "../helpers/leaseChecks.js"
 
 const GRAPH = join(ROOT, "test", "fixtures", "slow", "graph.yaml")
@@ -671,7 +671,7 @@ describe("cancelling a run that executes in another process", () => {
     }
     const before = snapshot()
     // A bad --wait is refused naming the flag, before the database is read.
-    for (const [value, why] of [["10", /'10' is not a duration with a unit/], ["2h", /'2h' is longer than an hour/], ["0.5ms", /'0\.5ms' is not a whole number of milliseconds/]] as const) {
+    for (const [value, why] of BAD_HOUR_DURATIONS) {
       const bad = await stargraph(["cancel", ids.here, "--db", join(tempDir(), "never.sqlite"), "--wait", value])
       expect([value, bad.code]).toEqual([value, 2])
       expect(bad.stderr).toMatch(/^error: InputError: --wait: /)
@@ -753,13 +753,7 @@ describe("how long a cancel waits for the live process it asked (serve --cancel-
 
   it("serve --cancel-wait refuses a bad duration naming the flag, before the database is opened (exit 2)", async () => {
     const db = join(tempDir(), "never.sqlite")
-    for (const [value, why] of [
-      ["10", /'10' is not a duration with a unit/],
-      ["-1s", /'-1s' is not a duration with a unit/],
-      ["soon", /'soon' is not a duration with a unit/],
-      ["2h", /'2h' is longer than an hour/],
-      ["0.5ms", /'0\.5ms' is not a whole number of milliseconds/]
-    ] as const) {
+    for (const [value, why] of BAD_HOUR_DURATIONS) {
       const r = await stargraph(["serve", "--port", "0", "--graphs", GRAPH, "--db", db, "--cancel-wait", value])
       expect({ value, code: r.code }).toEqual({ value, code: 2 })
       expect(r.stderr).toMatch(/^error: InputError: --cancel-wait: /)

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as ProjectConfig from "../../src/triggers/ProjectConfig.js"
-import { ROOT, stargraph, tempDir } from "../helpers/cli.js"
+import { BAD_HOUR_DURATIONS, ROOT, stargraph, tempDir } from "../helpers/cli.js"
 
 /** Start `stargraph serve` as a real process; resolves with its URL and the child. */
 const serve = (args: ReadonlyArray<string>) =>
@@ -311,13 +311,7 @@ describe("stargraph serve as a process", () => {
     const dir = tempDir()
     noopGraphIn(dir)
     const db = join(dir, "never.sqlite")
-    for (const [value, why] of [
-      ["10", /'10' is not a duration with a unit/],
-      ["-1s", /'-1s' is not a duration with a unit/],
-      ["soon", /'soon' is not a duration with a unit/],
-      ["2h", /'2h' is longer than an hour/],
-      ["0.5ms", /'0\.5ms' is not a whole number of milliseconds/]
-    ] as const) {
+    for (const [value, why] of BAD_HOUR_DURATIONS) {
       const r = await stargraph(["serve", "--port", "0", "--graphs", join(dir, "g"), "--db", db, "--drain-timeout", value], { cwd: dir })
       expect({ value, code: r.code }).toEqual({ value, code: 2 })
       expect(r.stderr).toMatch(/^error: InputError: --drain-timeout: /)
