@@ -548,11 +548,14 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
       yield* checkWaiting(checkpointer, run.value, latest.value.state, value)
     })
 
+  // No Effect.gen (4-5 µs each here): a child run is made on every parent step that reaches its node.
   const newRun: Graph["newRun"] = (options = {}) =>
-    Effect.gen(function*() {
-      const state = yield* initialState(options.inputs ?? {})
-      return newRunOf(definition, state, { ...options, inputs: options.inputs ?? {} }, yield* nowIso)
-    })
+    Effect.suspend(() =>
+      Either.match(initialState(options.inputs ?? {}), {
+        onLeft: (error) => Effect.fail(error),
+        onRight: (state) => Effect.map(nowIso, (at) => newRunOf(definition, state, { ...options, inputs: options.inputs ?? {} }, at))
+      })
+    )
 
   const start: Graph["start"] = (options = {}) =>
     Effect.gen(function*() {

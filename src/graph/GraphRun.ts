@@ -170,18 +170,21 @@ const build = (options: GraphRunOptions, clock: Clock.Clock, metrics: MetricsSha
       Effect.ensuring(Effect.zipRight(Ref.set(status, "error"), emit({ type: "run.failed", status: "error", error: toErrorRecord(error) })))
     )
 
+  // No Effect.gen (4-5 µs each here): a child run is started on every parent step that reaches its node.
   const start = (): Effect.Effect<RunSummary, RunFailure | CheckpointError | RunStateError> =>
-    Effect.gen(function*() {
-      const already = started
-      started = true
-      if (already) {
-        return yield* new RunStateError({
-          runId: run.run_id,
-          status: yield* Ref.get(status),
-          operation: "start",
-          message: "a GraphRun is single-use; call graph.resume(runId) for a new handle"
-        })
+    Effect.suspend(() => {
+      if (started) {
+        return Effect.flatMap(Ref.get(status), (now) =>
+          Effect.fail(
+            new RunStateError({
+              runId: run.run_id,
+              status: now,
+              operation: "start",
+              message: "a GraphRun is single-use; call graph.resume(runId) for a new handle"
+            })
+          ))
       }
+      started = true
       const driving = options.loop.drive({
         graph,
         run,
@@ -207,14 +210,18 @@ const build = (options: GraphRunOptions, clock: Clock.Clock, metrics: MetricsSha
           broke(new StargraphRuntimeError({ message: `the run loop broke: ${defect instanceof Error ? defect.stack ?? defect.message : String(defect)}` })))
       )
       // No fiber or Deferred of its own (about 15 µs a run): the loop is uninterruptible but for its nodes.
-      if (options.onCallerFiber === true) return yield* Effect.uninterruptible(driving)
-      const result = yield* Deferred.make<RunSummary, RunFailure | CheckpointError | RunStateError>()
-      // One fiber per run (not per step) keeps the caller's fiber out of reach of `cancel`.
-      // Uninterruptible but for the nodes of a step (see RunLoop), so the result is always delivered.
-      // Known to this process's heartbeat while it drives, so another process can ask it to cancel the run (see drivenRuns.ts).
-      const unregister = registerDriven(run.run_id, handle.cancel)
-      driver = yield* Effect.fork(Effect.uninterruptible(Effect.flatMap(Effect.exit(Effect.ensuring(driving, Effect.sync(unregister))), (exit) => Deferred.done(result, exit))))
-      return yield* Deferred.await(result)
+      if (options.onCallerFiber === true) return Effect.uninterruptible(driving)
+      return Effect.flatMap(Deferred.make<RunSummary, RunFailure | CheckpointError | RunStateError>(), (result) => {
+        // One fiber per run (not per step) keeps the caller's fiber out of reach of `cancel`.
+        // Uninterruptible but for the nodes of a step (see RunLoop), so the result is always delivered.
+        // Known to this process's heartbeat while it drives, so another process can ask it to cancel the run (see drivenRuns.ts).
+        const unregister = registerDriven(run.run_id, handle.cancel)
+        const drive = Effect.uninterruptible(Effect.flatMap(Effect.exit(Effect.ensuring(driving, Effect.sync(unregister))), (exit) => Deferred.done(result, exit)))
+        return Effect.flatMap(Effect.fork(drive), (fiber) => {
+          driver = fiber
+          return Deferred.await(result)
+        })
+      })
     })
 
   const stream = (): Stream.Stream<RunEvent> =>

@@ -496,7 +496,13 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
           if (!("answer" in begun)) return begun
           const known = answered<A, E>(state, node, name, begun)
           if (known !== undefined) return known
-          const exit = liveCall()
+          let exit: Exit.Exit<A, E>
+          try {
+            exit = liveCall()
+          } catch (defect) {
+            // Thrown: a defect, recorded and replayed as one (as `callEffect` records its live Effect's).
+            exit = Exit.die(defect)
+          }
           if (Exit.isSuccess(exit)) return settle<A>(state, node, name, begun, exit.value, options)
           settleFailure(state, node, begun, exit.cause)
           return exit

@@ -522,10 +522,7 @@ const loop = (
       const [first, ...rest] = unflushed
       unflushed = []
       const handed = children?.take() ?? NO_COMMITS
-      if (first === undefined) return commitAll(checkpointer, handed)
-      return handed.length === 0
-        ? checkpointer.commitSteps([first, ...rest], undefined, OWNED)
-        : commitAll(checkpointer, [...handed, { checkpoints: [first, ...rest], options: OWNED }])
+      return first === undefined ? commitAll(checkpointer, handed) : commitAll(checkpointer, handed, { checkpoints: [first, ...rest], options: OWNED })
     })
 
     const transition = (given: Parameters<CheckpointerShape["updateRun"]>[1]) =>
@@ -601,7 +598,7 @@ const loop = (
         }
         const batch = handed.length === 0
           ? checkpointer.commitSteps([first, ...rest], patch, options)
-          : commitAll(checkpointer, [...handed, { checkpoints: [first, ...rest], patch, options }])
+          : commitAll(checkpointer, handed, { checkpoints: [first, ...rest], patch, options })
         const written = Effect.map(
           traced
             ? Effect.withSpan(batch, "stargraph.checkpoint.commit", { attributes: { "stargraph.run_id": run.run_id, "stargraph.step": checkpoint.step, "stargraph.steps": rest.length + 1 } })

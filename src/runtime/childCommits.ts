@@ -13,8 +13,9 @@
  * a child ends as it did before it handed them over).
  */
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type { CheckpointerShape, RunCommit } from "../checkpoint/Checkpointer.js"
-import type { CheckpointError } from "../errors.js"
+import { CheckpointError } from "../errors.js"
 import type { ChildCommits } from "../nodes/Executor.js"
 import { markError } from "./markError.js"
 
@@ -40,29 +41,51 @@ export const stepCommits = (checkpointer: CheckpointerShape): StepCommits => {
       held.push(...commits)
     },
     take,
-    flush: Effect.suspend(() => (held.length === 0 ? Effect.void : commitAll(checkpointer, take())))
+    // Uninterruptible: once taken, the commits are made (a node's retry flushes them inside its interruptible step).
+    flush: Effect.uninterruptible(Effect.suspend(() => (held.length === 0 ? Effect.void : commitAll(checkpointer, take()))))
   }
 }
 
 /**
- * Make `commits` in one transaction; when that fails, one at a time, in order, so that
- * the children's commits before the last (the caller's own) are made whatever became of
- * it: the error is then the first commit's that failed. A child whose own commit fails
- * is marked `error` as its run loop would have marked it (unless another process took it
- * over), so that it is not left `running` with no drive behind it.
+ * Make the `children`'s commits, then the caller's `own` (when given), in one transaction.
+ * When that fails (or the Checkpointer cannot make them together), one at a time: every
+ * child's, whatever became of the others; a child whose commit fails is marked `error`,
+ * as its run loop would have marked it, so that it is not left `running` with no drive
+ * behind it (unless another process owns it now), and then the caller's own is not made:
+ * the step that records the child's outcome fails with {@link childEndLost}. Else the
+ * caller's own is made last.
  */
-export const commitAll = (checkpointer: CheckpointerShape, commits: ReadonlyArray<RunCommit>): Effect.Effect<void, CheckpointError> => {
-  const together = checkpointer.commitTogether
+export const commitAll = (checkpointer: CheckpointerShape, children: ReadonlyArray<RunCommit>, own?: RunCommit): Effect.Effect<void, CheckpointError> => {
   const one = (commit: RunCommit) => checkpointer.commitSteps(commit.checkpoints, commit.patch, commit.options)
-  const [first, second, ...rest] = commits
-  if (second === undefined || together === undefined) return Effect.forEach(commits, one, { discard: true })
-  const children = commits.slice(0, -1)
-  const own = commits[commits.length - 1]!
-  return Effect.catchAll(together([first!, second, ...rest]), () =>
-    Effect.zipRight(
-      Effect.forEach(children, (child) =>
-        Effect.tapError(one(child), (error) =>
-          error.reason === "taken-over" ? Effect.void : markError(checkpointer, child.checkpoints[0].run_id, error)), { discard: true }),
-      one(own)
-    ))
+  if (children.length === 0) return own === undefined ? Effect.void : one(own)
+  const oneByOne = Effect.flatMap(
+    Effect.forEach(children, (child) =>
+      Effect.flatMap(Effect.either(one(child)), (written) =>
+        Either.isRight(written)
+          ? Effect.succeed(undefined)
+          : Effect.as(markError(checkpointer, child.checkpoints[0].run_id, written.left), childEndLost(child, written.left)))),
+    (results) => {
+      const lost = results.find((r) => r !== undefined)
+      return lost !== undefined ? Effect.fail(lost) : own === undefined ? Effect.void : one(own)
+    }
+  )
+  const [first, ...rest] = own === undefined ? children : [...children, own]
+  const together = checkpointer.commitTogether
+  return together === undefined || rest.length === 0 ? oneByOne : Effect.catchAll(together([first!, ...rest]), () => oneByOne)
+}
+
+/**
+ * Why a step that records a child run's outcome was not committed: the child's end could
+ * not be written. Not `taken-over` even when the child's was (a run forced over by an
+ * operator): the step's own run is still this process's, and is marked `error`.
+ */
+export const childEndLost = (child: RunCommit, error: CheckpointError): CheckpointError => {
+  const last = child.checkpoints[child.checkpoints.length - 1]!
+  return new CheckpointError({
+    reason: error.reason === "taken-over" ? "run-changed" : error.reason,
+    runId: last.run_id,
+    ...(error.filename !== undefined ? { filename: error.filename } : {}),
+    message: `child run ${last.run_id} ended, but its step ${last.step} could not be written (${error.message}); ` +
+      "the parent step that records its outcome was not committed either"
+  })
 }

@@ -299,6 +299,57 @@ describe("subgraph nodes", () => {
     })
   })
 
+  it("when two children's ends cannot be written together and one cannot be written at all, the other is still written, that one is marked error, and the parent step is not committed (the parent is error, resumable)", async () => {
+    const dir = fixtures()
+    const child = (id: string, node: string) => [
+      "ir_version: \"1.0.0\"",
+      `id: ${id}`,
+      "state_schema: { fields: { subject: { type: string, required: true }, count: { type: integer, default: 0, reducer: add }, log: { type: array, items: { type: string }, default: [], reducer: append } } }",
+      "nodes:",
+      `  - { id: ${node}, kind: function, module: ./nodes.ts, export: tick }`
+    ].join("\n")
+    writeFileSync(join(dir, "a.yaml"), child("run:a", "qa"))
+    writeFileSync(join(dir, "b.yaml"), child("run:b", "qb"))
+    writeFileSync(join(dir, "both.yaml"), [
+      "ir_version: \"1.0.0\"",
+      "id: run:both",
+      "state_schema: { fields: { topic: { type: string, required: true }, count: { type: integer, default: 0, reducer: add } } }",
+      "nodes:",
+      "  - { id: start, kind: noop }",
+      "  - { id: a, kind: subgraph, spec: ./a.yaml, config: { inputs: { subject: topic }, outputs: { count: count } } }",
+      "  - { id: b, kind: subgraph, spec: ./b.yaml, config: { inputs: { subject: topic }, outputs: { count: count } } }",
+      "  - { id: join, kind: noop }",
+      "rules:",
+      "  - { id: fan, when: { node: start }, then: [{ kind: parallel, targets: [a, b], join: join, strategy: all }] }"
+    ].join("\n"))
+    const db = join(tempDir(), "runs.sqlite")
+    const failing = Layer.effect(
+      Checkpointer,
+      Effect.map(Checkpointer, (base): CheckpointerShape => ({
+        ...base,
+        commitTogether: () => Effect.fail(new CheckpointError({ reason: "storage-failure", message: "database is locked (a test's)" })),
+        commitSteps: (checkpoints, patch, options) =>
+          checkpoints.some((c) => c.nodes.includes("qa")) && patch?.status === "done"
+            ? Effect.fail(new CheckpointError({ reason: "storage-failure", message: "disk I/O error (a test's)" }))
+            : base.commitSteps(checkpoints, patch, options)
+      }))
+    ).pipe(Layer.provide(SqliteCheckpointer.layer({ filename: db })))
+    const graph = await Effect.runPromise(Graph.load(join(dir, "both.yaml")))
+    const started = await Effect.runPromise(Effect.provide(
+      Effect.flatMap(graph.start({ inputs: { topic: "cves" } }), (r) => Effect.map(Effect.either(r.start()), (result) => ({ runId: r.runId, result }))),
+      failing
+    ))
+    const result = started.result
+    expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "CheckpointError", reason: "storage-failure", message: expect.stringContaining("ended, but its step 1 could not be written (disk I/O error") })
+    const t = setup(join(dir, "both.yaml"), db)
+    const runs = await t.runs()
+    const children = runs.filter((r) => r.parent_run_id === started.runId)
+    expect(children.map((r) => [r.graph_id, r.status, r.last_step]).sort()).toEqual([["run:a", "error", 0], ["run:b", "done", 1]])
+    expect(runs.find((r) => r.run_id === started.runId)).toMatchObject({ status: "error", owner: null })
+    // The step that ran both children was not committed: a resume runs it again (b found done, a resumed).
+    expect((await t.checkpoints(started.runId)).map((c) => c.nodes)).toEqual([["__input__"], ["start"]])
+  })
+
   it("a subgraph that loses a parallel race has its child run cancelled, not left paused", async () => {
     const dir = fixtures()
     writeFileSync(join(dir, "quick.yaml"), [

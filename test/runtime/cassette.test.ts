@@ -322,6 +322,17 @@ describe("calls made now (callNow: a live call whose outcome is known at once, a
     expect(made).toBe(0)
   })
 
+  it("a live call that throws is a defect, recorded and replayed as one (not left pending, which a replay would never answer)", () => {
+    const throwing = stepRecorder(1, undefined)
+    const died = Effect.runSync(Effect.exit(now(throwing, () => {
+      throw new Error("binding threw")
+    })))
+    expect(Exit.isFailure(died) && Option.getOrUndefined(Cause.dieOption(died.cause))).toMatchObject({ message: "binding threw" })
+    expect(throwing.entries()[0]!.error).toMatchObject({ message: "binding threw", defect: true })
+    const again = Effect.runSync(Effect.exit(now(stepRecorder(1, source(throwing.entries())), () => Exit.succeed(1))))
+    expect(Exit.isFailure(again) && Option.getOrUndefined(Cause.dieOption(again.cause))).toMatchObject({ message: "binding threw" })
+  })
+
   it("a node done for the step gets no answer, and a request that is not JSON fails the node, as with callEffect", () => {
     const recorder = stepRecorder(1, undefined)
     const calls = recorder.forNode("n")

@@ -281,7 +281,7 @@ export const MlKind = NodeKind.make({
           if (callNow !== undefined && model.runsNow(prepared.right.rows, execution)) {
             // An inference on this thread gives its outcome at once: recorded without stepping through Effects.
             return Effect.suspend(() => {
-              const outcome = callNow(callName, requestOf(value), () => exitOf(model.runNow(prepared.right, fetches, execution, handle)), optionsOf(value))
+              const outcome = callNow(callName, requestOf(value), () => exitOf(model.runNow(prepared.right, fetches, handle)), optionsOf(value))
               return mapNow(outcome, updateOf)
             })
           }

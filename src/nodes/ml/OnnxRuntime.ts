@@ -61,12 +61,12 @@ export interface OnnxModel {
    */
   readonly run: <A, E>(input: PreparedInput, fetches: ReadonlyArray<string>, execution: Execution, handle: RunHandler<A, E>) => Effect.Effect<A, E>
   /**
-   * `run`, made at once on this thread when it would run inline on the runtime's native
-   * binding (synchronous): its outcome; undefined when it would not (it runs in the worker,
-   * or through the asynchronous API), and nothing was run.
+   * `run`, made at once on this thread on the runtime's native binding (synchronous): its
+   * outcome; undefined (nothing run) without that binding. For a batch `runsNow` placed
+   * here: the caller decides once (the placement may change with the next inference).
    */
-  readonly runNow: <A, E>(input: PreparedInput, fetches: ReadonlyArray<string>, execution: Execution, handle: RunHandler<A, E>) => Either.Either<A, E> | undefined
-  /** Whether `runNow` runs a batch of `rows` (else it gives undefined). */
+  readonly runNow: <A, E>(input: PreparedInput, fetches: ReadonlyArray<string>, handle: RunHandler<A, E>) => Either.Either<A, E> | undefined
+  /** Whether a batch of `rows` runs inline on the native binding (then `runNow` runs it). */
   readonly runsNow: (rows: number, execution: Execution) => boolean
   /** The measured cost of one row (ms), when known: what `auto` decides on. */
   readonly msPerRow: () => number | undefined
@@ -306,8 +306,7 @@ const open = (runtime: OnnxRuntimeShape, ref: ModelRef, file: ModelFile): Effect
       outputs,
       run: (prepared, fetches, execution, handle) =>
         placement(prepared.rows, execution) === "inline" ? inline(prepared, fetches, handle) : inWorker(prepared, fetches, handle),
-      runNow: (prepared, fetches, execution, handle) =>
-        syncSession !== undefined && placement(prepared.rows, execution) === "inline" ? syncSession(prepared, fetches, handle) : undefined,
+      runNow: (prepared, fetches, handle) => syncSession?.(prepared, fetches, handle),
       runsNow: (rows, execution) => syncSession !== undefined && placement(rows, execution) === "inline",
       msPerRow: () => msPerRow,
       placement
