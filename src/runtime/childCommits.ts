@@ -9,8 +9,8 @@
  * after any crash inside the child. Every way the parent's step can end without its own
  * commit makes the handed commits on their own first: a transition (the step fails, asks
  * for input, pauses, is cancelled), a retried `subgraph` node (its child found `done`
- * again), and a commit that fails (the children's commits are retried one at a time, so
- * a child ends as it did before it handed them over).
+ * again), and a joint commit that fails (each child's is then tried on its own: see
+ * {@link commitAll}).
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
