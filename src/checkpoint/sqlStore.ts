@@ -13,7 +13,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { CheckpointError } from "../errors.js"
-import type { CheckpointerShape, HeartbeatRecord } from "./Checkpointer.js"
+import type { CheckpointerShape, HeartbeatRecord, RunCommit } from "./Checkpointer.js"
 import { checkpointTooLarge, encodeJson, maxCheckpointBytes as resolveMaxCheckpointBytes, overLimit } from "./checkpointSize.js"
 import { type Param, runOne, type Statements, transaction, type WriteOptions, type WriteResult } from "./connection.js"
 import { sweepStaleHeartbeats } from "./heartbeatSweep.js"
@@ -392,11 +392,16 @@ export interface SqlStoreOptions {
   readonly maxCheckpointBytes?: number | undefined
 }
 
-/** Inside `commitTogether`'s transaction: commit #`index` was refused for its owner, so the transaction is undone. */
+/** Inside `commitTogether`'s transaction: `commit` was refused for its `owner`, so the transaction is undone. */
 interface NotOwned {
   readonly _tag: "NotOwned"
-  readonly index: number
+  readonly commit: RunCommit
+  readonly owner: string
 }
+
+/** `step N`, or `steps A..B`, for messages. */
+const stepsOf = (checkpoints: readonly [Checkpoint, ...Array<Checkpoint>]): string =>
+  checkpoints.length === 1 ? `step ${checkpoints[0].step}` : `steps ${checkpoints[0].step}..${checkpoints[checkpoints.length - 1]!.step}`
 
 /** Build the Checkpointer over an open, migrated SqlClient of the dialect given. */
 export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape, never, SqlClient.SqlClient> =>
@@ -520,7 +525,7 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
         const last = checkpoints[checkpoints.length - 1]!
         // A commit a synced one follows is made as a run's start is (see `startsRun`).
         const sync = options?.syncFollows === true ? startsRun : undefined
-        const steps = checkpoints.length === 1 ? `step ${last.step}` : `steps ${checkpoints[0].step}..${last.step}`
+        const steps = stepsOf(checkpoints)
         const failed = storage(filename, `persisting ${steps} of ${last.run_id}`)
         // Written only while the run is still the writer's (see `CommitOptions.owner`).
         const owner = options?.owner
@@ -582,24 +587,22 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
         Effect.flatMap(
           Effect.forEach(commits, (commit) => Effect.forEach(commit.checkpoints, (cp) => checkpointParams(cp, maxBytes))),
           (rows) => {
-            const lasts = commits.map((commit) => commit.checkpoints[commit.checkpoints.length - 1]!)
-            const which = lasts.map((cp) => `step ${cp.step} of ${cp.run_id}`).join(", ")
+            const lastOf = (commit: RunCommit) => commit.checkpoints[commit.checkpoints.length - 1]!
             // Without its own wait for the disk only when every commit may go so.
             const sync = commits.every((commit) => commit.options?.syncFollows === true) ? startsRun : undefined
             return transaction(sql, (db) =>
               Effect.gen(function*() {
                 for (const [i, commit] of commits.entries()) {
-                  const inserted = yield* writeSteps(db, lasts[i]!, rows[i]!, commit.patch, commit.options?.owner)
+                  const owner = commit.options?.owner
+                  const inserted = yield* writeSteps(db, lastOf(commit), rows[i]!, commit.patch, owner)
                   // Another process owns that run now: nothing of any commit is written.
-                  if (inserted.changes === 0 && commit.options?.owner !== undefined) return i
+                  if (inserted.changes === 0 && owner !== undefined) return yield* Effect.fail<NotOwned>({ _tag: "NotOwned", commit, owner })
                 }
-                return undefined
-              }).pipe(Effect.flatMap((refused) => (refused === undefined ? Effect.succeed(undefined) : Effect.fail<NotOwned>({ _tag: "NotOwned", index: refused })))), sync).pipe(
-              Effect.catchAll((e): Effect.Effect<void, CheckpointError> => {
-                if (e._tag !== "NotOwned") return Effect.fail(storage(filename, `persisting ${which}`)(e))
-                const refused = commits[e.index]!
-                return notOwner(lasts[e.index]!.run_id, refused.options!.owner!, refused.checkpoints.length === 1 ? `step ${lasts[e.index]!.step}` : `steps ${refused.checkpoints[0].step}..${lasts[e.index]!.step}`)
-              })
+              }), sync).pipe(
+              Effect.catchAll((e): Effect.Effect<void, CheckpointError> =>
+                e._tag === "NotOwned"
+                  ? notOwner(lastOf(e.commit).run_id, e.owner, stepsOf(e.commit.checkpoints))
+                  : Effect.fail(storage(filename, `persisting ${commits.map((c) => `${stepsOf(c.checkpoints)} of ${lastOf(c).run_id}`).join(", ")}`)(e)))
             )
           }
         ),

@@ -33,14 +33,42 @@ export const checkCancelWait = (waitMs: number, field: string): Effect.Effect<nu
  * The record of `runId` once `owner`, asked to cancel it, has let it go (it is no longer
  * `running` under `owner`, or `owner` is seen gone), or as it is after `waitMs`.
  */
-export const awaitRelease = (checkpointer: CheckpointerShape, runId: string, owner: string, waitMs: number): Effect.Effect<RunRecord, CheckpointError> =>
+const awaitRelease = (checkpointer: CheckpointerShape, runId: string, owner: string, waitMs: number): Effect.Effect<RunRecord, CheckpointError> =>
   Effect.gen(function*() {
     const deadline = Date.now() + waitMs
     for (;;) {
       yield* wallClockSleep(Math.max(0, Math.min(100, deadline - Date.now())))
       const now = yield* readRun(checkpointer, runId)
-      if (now.status !== "running" || now.owner !== owner || !ownerAlive(owner) || Date.now() >= deadline) return now
+      if (!stillExecuting(now, owner) || Date.now() >= deadline) return now
     }
+  })
+
+/** Whether `record` is still executing under `owner`, a live process. */
+export const stillExecuting = (record: RunRecord, owner: string): boolean => record.status === "running" && record.owner === owner && ownerAlive(owner)
+
+/**
+ * Ask `owner`, the live process executing `record`'s run, to cancel it through the run's
+ * record, and wait up to `waitMs` for it to let the run go: the record then (`asked`: the
+ * request was recorded; false when the run changed before it could be), or why it cannot
+ * be asked (a subgraph's child run, an owner without a heartbeat).
+ */
+export const askToCancel = (
+  checkpointer: CheckpointerShape,
+  record: RunRecord,
+  owner: string,
+  waitMs: number
+): Effect.Effect<{ readonly refused: string } | { readonly asked: boolean; readonly record: RunRecord }, CheckpointError> =>
+  Effect.gen(function*() {
+    const runId = record.run_id
+    if (record.parent_run_id !== null && record.derived_hash === null) {
+      return { refused: `run ${runId} is a subgraph's child run, executing in process ${owner} as a step of its parent run ${record.parent_run_id}; cancel the parent` }
+    }
+    const beats = checkpointer.heartbeats !== undefined && (yield* checkpointer.heartbeats([owner])).length > 0
+    if (!beats || checkpointer.requestCancel === undefined) {
+      return { refused: `run ${runId} is executing in process ${owner}, which has no heartbeat (it cannot be asked through the run's record); cancel it there` }
+    }
+    const asked = yield* checkpointer.requestCancel(runId, owner)
+    return { asked, record: asked ? yield* awaitRelease(checkpointer, runId, owner, waitMs) : yield* readRun(checkpointer, runId) }
   })
 
 const readRun = (checkpointer: CheckpointerShape, runId: string) =>
@@ -94,14 +122,7 @@ export const askOwnerToCancel = (
           `cancel it here: graph.resume(runId) then run.cancel() and run.start(), or stargraph cancel ${runId}`
       )
     }
-    if (record.parent_run_id !== null && record.derived_hash === null) {
-      return yield* refuse(`run ${runId} is a subgraph's child run, executing in process ${owner} as a step of its parent run ${record.parent_run_id}; cancel the parent`)
-    }
-    const beats = checkpointer.heartbeats !== undefined && (yield* checkpointer.heartbeats([owner])).length > 0
-    if (!beats || checkpointer.requestCancel === undefined) {
-      return yield* refuse(`run ${runId} is executing in process ${owner}, which has no heartbeat (it cannot be asked through the run's record); cancel it there`)
-    }
-    const now = (yield* checkpointer.requestCancel(runId, owner)) ? yield* awaitRelease(checkpointer, runId, owner, waitMs) : yield* readRun(checkpointer, runId)
-    const stillRunning = now.status === "running" && now.owner === owner && ownerAlive(owner)
-    return { run_id: runId, owner, status: stillRunning ? "cancelling" : now.status }
+    const asked = yield* askToCancel(checkpointer, record, owner, waitMs)
+    if ("refused" in asked) return yield* refuse(asked.refused)
+    return { run_id: runId, owner, status: stillExecuting(asked.record, owner) ? "cancelling" : asked.record.status }
   })

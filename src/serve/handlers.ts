@@ -24,7 +24,7 @@ import { type RunRecord, type RunStatus, TERMINAL_STATUSES, toSummary } from "..
 import { ApiError, type ArtifactStoreError, CheckpointError, InputError, RunStateError, SchedulerError, type StargraphError } from "../errors.js"
 import { canonicalJson } from "../ir/hash.js"
 import { ownerAlive, runsLiveness } from "../runtime/owner.js"
-import { awaitRelease, DEFAULT_CANCEL_WAIT_MS } from "../runtime/askCancel.js"
+import { askToCancel, DEFAULT_CANCEL_WAIT_MS, stillExecuting } from "../runtime/askCancel.js"
 import { cancelStopped, subgraphIndex } from "../runtime/cancelStopped.js"
 import { settledChild } from "../runtime/waitedChild.js"
 import * as Replay from "../replay/Replay.js"
@@ -288,20 +288,13 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
           // database, a CLI) is asked through its record: that process cancels it.
           if (record.status === "running" && record.owner !== null && ownerAlive(record.owner)) {
             const owner = record.owner
-            const child = record.parent_run_id !== null && record.derived_hash === null
-            const beats = !child && checkpointer.heartbeats !== undefined && (yield* checkpointer.heartbeats([owner])).length > 0
-            if (!beats || checkpointer.requestCancel === undefined) {
-              return yield* refuse(runId, record.status, "cancel", child
-                ? `run ${runId} is a subgraph's child run, executing in process ${owner} as a step of its parent run ${record.parent_run_id}; cancel the parent`
-                : `run ${runId} is executing in process ${owner}, which has no heartbeat (it cannot be asked through the run's record); cancel it there`)
-            }
-            if (yield* checkpointer.requestCancel(runId, owner)) {
-              record = yield* awaitRelease(checkpointer, runId, owner, cancelWaitMs)
+            const asked = yield* askToCancel(checkpointer, record, owner, cancelWaitMs)
+            if ("refused" in asked) return yield* refuse(runId, record.status, "cancel", asked.refused)
+            record = asked.record
+            if (asked.asked) {
               // Still executing: the owner reads the request within a second, then stops the run's step.
-              if (record.status === "running" && record.owner === owner && ownerAlive(owner)) return { run_id: runId, status: "cancelling" }
+              if (stillExecuting(record, owner)) return { run_id: runId, status: "cancelling" }
               if (TERMINAL_STATUSES.has(record.status)) return { run_id: runId, status: record.status }
-            } else {
-              record = yield* getRun(checkpointer, runId)
             }
             if (TERMINAL_STATUSES.has(record.status)) return yield* refuse(runId, record.status, "cancel", `run ${runId} is already ${record.status}`)
             if (record.status === "running" && record.owner !== null && ownerAlive(record.owner)) {
