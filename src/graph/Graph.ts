@@ -15,7 +15,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { Checkpointer, type CheckpointerShape, type RunCommit } from "../checkpoint/Checkpointer.js"
+import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type Breakpoints, type Checkpoint, type NewRun, type RunRecord, type TakenOver, TERMINAL_STATUSES } from "../checkpoint/models.js"
 import {
   CheckpointError,
@@ -33,7 +33,7 @@ import { compileInline, compileModuleSchema, type CompiledStateSchema, type Comp
 import { buildTopology } from "../ir/topology.js"
 import { asFunction } from "../nodes/callFunction.js"
 import type { ChildGraph } from "../nodes/ChildGraph.js"
-import type { RouterFunction } from "../nodes/Executor.js"
+import type { HandedCommit, RouterFunction } from "../nodes/Executor.js"
 import type { CompiledNode } from "../nodes/NodeKind.js"
 import { decodeNodes } from "./decodeNodes.js"
 import { askedAgain, childActor, loadChild } from "./Subgraph.js"
@@ -148,7 +148,7 @@ export interface ResumeOptions {
    */
   readonly parentCommits?: boolean | undefined
   /** Its parent step makes its last commit, with its own (see `DriveInput.commitWithParent`). */
-  readonly commitWithParent?: ((commits: ReadonlyArray<RunCommit>) => void) | undefined
+  readonly commitWithParent?: ((commits: ReadonlyArray<HandedCommit>) => void) | undefined
   /**
    * Take over a run left `running` by a process on another host or container, which
    * cannot be checked from here (a container recreated, a host gone): the caller says it
@@ -208,7 +208,7 @@ export interface Graph<out R = never> extends GraphDefinition {
       /** Its caller commits after it ends (see `ResumeOptions.parentCommits`). */
       readonly parentCommits?: boolean | undefined
       /** Its parent step makes its last commit (see `ResumeOptions.commitWithParent`). */
-      readonly commitWithParent?: ((commits: ReadonlyArray<RunCommit>) => void) | undefined
+      readonly commitWithParent?: ((commits: ReadonlyArray<HandedCommit>) => void) | undefined
       /** Answer its calls from a recording (a replay's new child run; see `ResumeOptions.replay`). */
       readonly replay?: ReplaySource | undefined
     }

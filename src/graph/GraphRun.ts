@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as PubSub from "effect/PubSub"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
-import type { CheckpointerShape, RunCommit } from "../checkpoint/Checkpointer.js"
+import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import type { Checkpoint, RunRecord, RunStatus, RunSummary, TakenOver } from "../checkpoint/models.js"
 import { CheckpointError, type RunFailure, RunStateError, StargraphRuntimeError } from "../errors.js"
 import { type AuditSinkShape, discard } from "../telemetry/AuditSink.js"
@@ -22,6 +22,7 @@ import { FINAL_EVENT_TYPES, type RunEvent, type RunEventInput } from "../runtime
 import { type Control, markError, type RunLoopShape } from "../runtime/RunLoop.js"
 import type { ReplaySource } from "../runtime/Cassette.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
+import type { HandedCommit } from "../nodes/Executor.js"
 
 /**
  * A handle on one run. `R` is what its nodes need from the context `start()` runs in (the
@@ -88,7 +89,7 @@ export interface GraphRunOptions {
   /** Its caller commits, synced, after the run ends (see `DriveInput.parentCommits`). */
   readonly parentCommits?: boolean | undefined
   /** Its parent step makes its last commit (see `DriveInput.commitWithParent`). */
-  readonly commitWithParent?: ((commits: ReadonlyArray<RunCommit>) => void) | undefined
+  readonly commitWithParent?: ((commits: ReadonlyArray<HandedCommit>) => void) | undefined
   /** The run had started before the queue claim that hands it over (see `ResumeOptions.startedBefore`). */
   readonly startedBefore?: boolean | undefined
   /** The queue claim that hands the run over took it over from another process (see `ResumeOptions.takenOver`). */

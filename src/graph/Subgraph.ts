@@ -11,7 +11,7 @@ import { existsSync, statSync } from "node:fs"
 import { basename, dirname, isAbsolute, relative, resolve } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { Checkpointer, type CheckpointerShape, type RunCommit } from "../checkpoint/Checkpointer.js"
+import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type Checkpoint, type NewRun, type RunRecord, type RunSummary, toSummary, type WaitingInfo } from "../checkpoint/models.js"
 import {
   type CheckpointError,
@@ -28,7 +28,7 @@ import { listSome } from "../ir/limits.js"
 import { formatPath, irError, type IRSource } from "../ir/parse.js"
 import { allowFolder } from "../nodes/loader.js"
 import { type ChildGraph, type ChildOutcome, type ChildRunRequest, childRunKey, subgraphsOf } from "../nodes/ChildGraph.js"
-import type { UnfinishedChild } from "../nodes/Executor.js"
+import type { HandedCommit, UnfinishedChild } from "../nodes/Executor.js"
 import { plainJsonEqual } from "../ir/json.js"
 import { requestHash, type ReplaySource } from "../runtime/Cassette.js"
 import { emptyMutation } from "../runtime/Mutation.js"
@@ -44,7 +44,7 @@ interface ChildDriving {
   readonly onCallerFiber?: boolean | undefined
   readonly cancelledWith?: (() => boolean) | undefined
   readonly parentCommits?: boolean | undefined
-  readonly commitWithParent?: ((commits: ReadonlyArray<RunCommit>) => void) | undefined
+  readonly commitWithParent?: ((commits: ReadonlyArray<HandedCommit>) => void) | undefined
 }
 
 /** The part of a built graph a child run needs (a `Graph` has it). */

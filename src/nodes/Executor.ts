@@ -158,9 +158,20 @@ export interface NodeInput {
  */
 export interface ChildCommits {
   /** Hand over commits (a child's last, after its own children's) to be made with the step. */
-  readonly defer: (commits: ReadonlyArray<RunCommit>) => void
+  readonly defer: (commits: ReadonlyArray<HandedCommit>) => void
   /** Make the commits handed over so far, now (nothing when there are none). */
   readonly flush: Effect.Effect<void, CheckpointError>
+}
+
+/**
+ * A commit a child run handed to its parent's step (see {@link ChildCommits}), and what the
+ * child does once it is settled: the run events it held back until its end was durable
+ * (its last `step.completed`, `run.finished`), or, when its end could not be written, a
+ * `run.failed` with that error. Called once, after the commit was made or given up on.
+ */
+export interface HandedCommit {
+  readonly commit: RunCommit
+  readonly settled: (lost: CheckpointError | undefined) => Effect.Effect<void>
 }
 
 /** Where a replay's new child run finds the recorded child it replays. */

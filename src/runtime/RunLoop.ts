@@ -51,9 +51,9 @@ import { declaredAs, type FieldInfo, type State } from "../ir/stateSchema.js"
 import { childRunKey } from "../nodes/ChildGraph.js"
 import { cancelStopped, type SubgraphIndex, subgraphIndex } from "./cancelStopped.js"
 import { OWNER, takeOverOfRunning } from "./owner.js"
-import type { InterruptRequest, NodeEnv, NodeFailure, NodeOutcome, UnfinishedChild } from "../nodes/Executor.js"
+import type { HandedCommit, InterruptRequest, NodeEnv, NodeFailure, NodeOutcome, UnfinishedChild } from "../nodes/Executor.js"
 import { nodeFailed } from "../nodes/callFunction.js"
-import { Checkpointer, type CheckpointerShape, type CommitOptions, type RunCommit } from "../checkpoint/Checkpointer.js"
+import { Checkpointer, type CheckpointerShape, type CommitOptions } from "../checkpoint/Checkpointer.js"
 import { commitAll, type StepCommits, stepCommits } from "./childCommits.js"
 import { recordedStart, type ReplaySource, requestHash, stepRecorder } from "./Cassette.js"
 import { tracing } from "../telemetry/TracingEnabled.js"
@@ -106,7 +106,7 @@ export interface DriveInput {
    * handed it, goes here instead of to the Checkpointer. Given only for a Checkpointer
    * with `commitTogether`.
    */
-  readonly commitWithParent?: ((commits: ReadonlyArray<RunCommit>) => void) | undefined
+  readonly commitWithParent?: ((commits: ReadonlyArray<HandedCommit>) => void) | undefined
   /** For a counterfactual fork: the parent's cassette, responses and output overrides. */
   readonly replay?: ReplaySource | undefined
   /** Who drives the run (the actor of the evidence facts an answer asserts). */
@@ -131,7 +131,7 @@ export interface DriveInput {
 }
 
 const NO_ANSWERS: ReadonlyArray<unknown> = []
-const NO_COMMITS: ReadonlyArray<RunCommit> = []
+const NO_COMMITS: ReadonlyArray<HandedCommit> = []
 /**
  * Every commit of a drive is made only while the run is still this process's (see
  * `CommitOptions.owner`): a process that lost the run (another took it over after this
@@ -472,7 +472,25 @@ const loop = (
   children: StepCommits | undefined
 ): Effect.Effect<RunSummary, RunFailure | CheckpointError | RunStateError> =>
   Effect.gen(function*() {
-    const { graph, checkpointer, emit, control } = input
+    const { graph, checkpointer, control } = input
+    // Once this run has handed its end to its parent's step (see `commit`), the events that
+    // follow are held back until that commit is made: the audit trail never reports an end
+    // that a crash could still undo.
+    let heldBack: Array<RunEventInput> | undefined
+    const emit = (event: RunEventInput): Effect.Effect<void> => {
+      if (heldBack === undefined) return input.emit(event)
+      heldBack.push(event)
+      return Effect.void
+    }
+    /** Told by the parent's step commit: report the held-back events, or that the end was lost. */
+    const settled = (lost: CheckpointError | undefined): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const events = heldBack ?? []
+        heldBack = undefined
+        return lost === undefined
+          ? Effect.forEach(events, input.emit, { discard: true })
+          : input.emit({ type: "run.failed", status: "error", error: toErrorRecord(lost) })
+      })
     const validate = validateState(graph)
     // Nodes get the run's Checkpointer; a run driven through a Graph already has it in its context.
     const hasCheckpointer = Option.exists(Context.getOption(yield* Effect.context<never>(), Checkpointer), (c) => c === checkpointer)
@@ -592,7 +610,8 @@ const loop = (
         const options = patch?.status === "done" && input.parentCommits === true ? SYNC_FOLLOWS : OWNED
         if (patch?.status === "done" && input.commitWithParent !== undefined) {
           // This child run's end: its parent's step commit makes it.
-          input.commitWithParent([...handed, { checkpoints: [first, ...rest], patch, options }])
+          heldBack = []
+          input.commitWithParent([...handed, { commit: { checkpoints: [first, ...rest], patch, options }, settled }])
           track()
           return input.setStatus("done")
         }

@@ -16,21 +16,21 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type { CheckpointerShape, RunCommit } from "../checkpoint/Checkpointer.js"
 import { CheckpointError } from "../errors.js"
-import type { ChildCommits } from "../nodes/Executor.js"
+import type { ChildCommits, HandedCommit } from "../nodes/Executor.js"
 import { markError } from "./markError.js"
 
 /** The handed-over commits of one run's steps, for `checkpointer` (which must have `commitTogether`). */
 export interface StepCommits extends ChildCommits {
   /** Take the commits handed over so far (the step's commit makes them). */
-  readonly take: () => ReadonlyArray<RunCommit>
+  readonly take: () => ReadonlyArray<HandedCommit>
 }
 
-const NONE: ReadonlyArray<RunCommit> = []
+const NONE: ReadonlyArray<HandedCommit> = []
 
 /** A holder of the commits a run's child runs hand over (see {@link ChildCommits}). */
 export const stepCommits = (checkpointer: CheckpointerShape): StepCommits => {
-  let held: Array<RunCommit> = []
-  const take = (): ReadonlyArray<RunCommit> => {
+  let held: Array<HandedCommit> = []
+  const take = (): ReadonlyArray<HandedCommit> => {
     if (held.length === 0) return NONE
     const taken = held
     held = []
@@ -53,25 +53,31 @@ export const stepCommits = (checkpointer: CheckpointerShape): StepCommits => {
  * as its run loop would have marked it, so that it is not left `running` with no drive
  * behind it (unless another process owns it now), and then the caller's own is not made:
  * the step that records the child's outcome fails with {@link childEndLost}. Else the
- * caller's own is made last.
+ * caller's own is made last. Each child is told once its commit is made or lost
+ * (`HandedCommit.settled`): only then does it report its end.
  */
-export const commitAll = (checkpointer: CheckpointerShape, children: ReadonlyArray<RunCommit>, own?: RunCommit): Effect.Effect<void, CheckpointError> => {
+export const commitAll = (checkpointer: CheckpointerShape, children: ReadonlyArray<HandedCommit>, own?: RunCommit): Effect.Effect<void, CheckpointError> => {
   const one = (commit: RunCommit) => checkpointer.commitSteps(commit.checkpoints, commit.patch, commit.options)
   if (children.length === 0) return own === undefined ? Effect.void : one(own)
   const oneByOne = Effect.flatMap(
     Effect.forEach(children, (child) =>
-      Effect.flatMap(Effect.either(one(child)), (written) =>
-        Either.isRight(written)
-          ? Effect.succeed(undefined)
-          : Effect.as(markError(checkpointer, child.checkpoints[0].run_id, written.left), childEndLost(child, written.left)))),
+      Effect.flatMap(Effect.either(one(child.commit)), (written) => {
+        if (Either.isRight(written)) return Effect.as(child.settled(undefined), undefined)
+        const lost = childEndLost(child.commit, written.left)
+        return Effect.as(Effect.zipRight(markError(checkpointer, child.commit.checkpoints[0].run_id, written.left), child.settled(written.left)), lost)
+      })),
     (results) => {
       const lost = results.find((r) => r !== undefined)
       return lost !== undefined ? Effect.fail(lost) : own === undefined ? Effect.void : one(own)
     }
   )
-  const [first, ...rest] = own === undefined ? children : [...children, own]
   const together = checkpointer.commitTogether
-  return together === undefined || rest.length === 0 ? oneByOne : Effect.catchAll(together([first!, ...rest]), () => oneByOne)
+  if (together === undefined || (own === undefined && children.length === 1)) return oneByOne
+  const [first, ...rest] = children.map((child) => child.commit)
+  return Effect.matchEffect(together(own === undefined ? [first!, ...rest] : [first!, ...rest, own]), {
+    onFailure: () => oneByOne,
+    onSuccess: () => Effect.forEach(children, (child) => child.settled(undefined), { discard: true })
+  })
 }
 
 /**

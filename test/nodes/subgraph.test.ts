@@ -139,6 +139,40 @@ describe("subgraph nodes", () => {
     expect((await t.checkpoints(summary.run_id)).find((c) => c.step === 2)?.calls?.[0]?.response).toMatchObject({ run_id: childId })
   })
 
+  it("a child run reports its end (its last step.completed, run.finished) only once the parent's step commit has made it durable", async () => {
+    const db = join(tempDir(), "runs.sqlite")
+    const { commits, layer } = notingCheckpointer(db, true)
+    const graph = await Effect.runPromise(Graph.load(join(FIXTURES, "parent.yaml")))
+    // What the database held for the run when each of its audit records was written.
+    const seen: Array<{ readonly event: string; readonly runId: string; readonly status: string; readonly lastStep: number }> = []
+    const summary = await Effect.runPromise(Effect.gen(function*() {
+      const checkpointer = yield* Checkpointer
+      const sink: AuditSinkShape = {
+        write: (record) =>
+          Effect.map(Effect.orDie(checkpointer.getRun(String(record.run_id))), (found) => {
+            const run = Option.getOrThrow(found)
+            seen.push({ event: record.event, runId: run.run_id, status: run.status, lastStep: run.last_step })
+          })
+      }
+      return yield* Effect.flatMap(graph.start({ inputs: { topic: "cves" } }), (r) => r.start()).pipe(Effect.provideService(AuditSink, sink))
+    }).pipe(Effect.provide(layer)))
+    expect(summary.status).toBe("done")
+    const childId = commits.find((c) => c.runId !== summary.run_id)!.runId
+    // The child's end was handed to the parent's step 2 commit (the path under test)...
+    expect(commits.filter((c) => c.runId === childId).at(-1)).toMatchObject({ step: 6, status: "done" })
+    // ...and its records of that end came after it was written: done, at step 6, on disk.
+    const child = seen.filter((r) => r.runId === childId)
+    expect(child.find((r) => r.event === "run.finished")).toEqual({ event: "run.finished", runId: childId, status: "done", lastStep: 6 })
+    const completed = child.filter((r) => r.event === "step.completed")
+    expect(completed).toHaveLength(6)
+    expect(completed.at(-1)).toMatchObject({ status: "done", lastStep: 6 })
+    // In order: the child's end before the parent's step that records it.
+    const childEnd = seen.findIndex((r) => r.runId === childId && r.event === "run.finished")
+    const parentStep2 = seen.findIndex((r) => r.runId === summary.run_id && r.event === "step.completed" && r.lastStep >= 2)
+    expect(childEnd).toBeGreaterThanOrEqual(0)
+    expect(childEnd).toBeLessThan(parentStep2)
+  })
+
   it("when the joint commit of a child's end and its parent's step fails, each is made on its own: the run goes on", async () => {
     const db = join(tempDir(), "runs.sqlite")
     let refused = 0
@@ -335,16 +369,24 @@ describe("subgraph nodes", () => {
       }))
     ).pipe(Layer.provide(SqliteCheckpointer.layer({ filename: db })))
     const graph = await Effect.runPromise(Graph.load(join(dir, "both.yaml")))
+    const audit: Array<{ readonly run_id?: unknown; readonly event: string; readonly status?: unknown }> = []
+    const sink: AuditSinkShape = { write: (record) => Effect.sync(() => void audit.push(record)) }
     const started = await Effect.runPromise(Effect.provide(
       Effect.flatMap(graph.start({ inputs: { topic: "cves" } }), (r) => Effect.map(Effect.either(r.start()), (result) => ({ runId: r.runId, result }))),
       failing
-    ))
+    ).pipe(Effect.provideService(AuditSink, sink)))
     const result = started.result
     expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "CheckpointError", reason: "storage-failure", message: expect.stringContaining("ended, but its step 1 could not be written (disk I/O error") })
     const t = setup(join(dir, "both.yaml"), db)
     const runs = await t.runs()
     const children = runs.filter((r) => r.parent_run_id === started.runId)
     expect(children.map((r) => [r.graph_id, r.status, r.last_step]).sort()).toEqual([["run:a", "error", 0], ["run:b", "done", 1]])
+    // The audit trail says the same: b finished; a, whose end was never written, failed (it never reports a finish).
+    const ends = (runId: string) => audit.filter((r) => r.run_id === runId && (r.event === "run.finished" || r.event === "run.failed")).map((r) => [r.event, r.status])
+    const a = children.find((r) => r.graph_id === "run:a")!
+    const b = children.find((r) => r.graph_id === "run:b")!
+    expect(ends(a.run_id)).toEqual([["run.failed", "error"]])
+    expect(ends(b.run_id)).toEqual([["run.finished", "done"]])
     expect(runs.find((r) => r.run_id === started.runId)).toMatchObject({ status: "error", owner: null })
     // The step that ran both children was not committed: a resume runs it again (b found done, a resumed).
     expect((await t.checkpoints(started.runId)).map((c) => c.nodes)).toEqual([["__input__"], ["start"]])
