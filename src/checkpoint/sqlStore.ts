@@ -326,9 +326,6 @@ interface CheckpointRow {
   readonly groups: string | null
 }
 
-const decodeRun = Schema.decodeUnknownEither(RunRecord)
-const decodeTakeOver = Schema.decodeUnknownEither(TakenOver)
-
 /** A `run_takeovers` row as read. */
 interface TakeOverRow {
   readonly from_owner: string
@@ -336,6 +333,9 @@ interface TakeOverRow {
   readonly reason: string
   readonly at: string
 }
+
+const decodeRun = Schema.decodeUnknownEither(RunRecord)
+const decodeTakeOver = Schema.decodeUnknownEither(TakenOver)
 const decodeCheckpoint = Schema.decodeUnknownEither(Checkpoint)
 
 const parseJson = (text: string | null): unknown => (text === null ? null : JSON.parse(text))
