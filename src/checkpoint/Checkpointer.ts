@@ -56,6 +56,14 @@ export interface CheckpointerShape {
    * without its row, whenever the process dies.
    */
   readonly takeOver: (runId: string, expected: TakeOverExpectation, patch: RunPatch) => Effect.Effect<boolean, CheckpointError>
+  /**
+   * Every take-over of a run, oldest first: each write that takes a run over (a patch with
+   * `taken_over`, in `takeOver`, `claimPending`, `updateRun` or `commitSteps`) also appends
+   * it to the run's take-over history, in the same transaction, while `taken_over` on the
+   * record keeps the latest. Empty for a run never taken over, or unknown. Optional: without
+   * it only the latest (`taken_over`) is known.
+   */
+  readonly listTakeOvers?: ((runId: string) => Effect.Effect<ReadonlyArray<TakenOver>, CheckpointError>) | undefined
   /** The run record, if the run exists. */
   readonly getRun: (runId: string) => Effect.Effect<Option.Option<RunRecord>, CheckpointError>
   /**

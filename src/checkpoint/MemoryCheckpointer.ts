@@ -13,8 +13,8 @@ import * as Option from "effect/Option"
 import { CheckpointError } from "../errors.js"
 import { Checkpointer, type CheckpointerShape, type CommitOptions, type HeartbeatRecord } from "./Checkpointer.js"
 import { checkpointTooLarge, encodeJson, maxCheckpointBytes, overLimit } from "./checkpointSize.js"
-import { ACTIVE_STATUSES, type Checkpoint, type CreatedRun, expectedThreadNewest, type NewRun, newRunRecord, type PendingRun, type RunPatch, type RunRecord, stopsRun } from "./models.js"
 import { keyTaken } from "./keyTaken.js"
+import { ACTIVE_STATUSES, type Checkpoint, type CreatedRun, expectedThreadNewest, type NewRun, newRunRecord, type PendingRun, type RunPatch, type RunRecord, stopsRun, type TakenOver } from "./models.js"
 
 /** When a run put back on the queue counts as queued: its creation (it keeps its place), never later than `now` (as SQLite does). */
 const queuedAt = (run: RunRecord, now: string): string => (run.created_at < now ? run.created_at : now)
@@ -88,6 +88,15 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
   /** A request is for the drive it was made in: one that leaves `running` (stops, pauses, waits) drops it. */
   const dropCancelRequest = (runId: string, status: RunRecord["status"] | undefined): void => {
     if (status !== undefined && status !== "running") cancelAsked.delete(runId)
+  }
+  /** Every take-over of each run, oldest first (`listTakeOvers`). */
+  const takeOvers = new Map<string, Array<TakenOver>>()
+  /** Append the take-over a write recorded (`taken_over` set), if any, to its run's history. */
+  const appendTakeOver = (runId: string, takenOver: TakenOver | null | undefined): void => {
+    if (takenOver === null || takenOver === undefined) return
+    const list = takeOvers.get(runId)
+    if (list === undefined) takeOvers.set(runId, [takenOver])
+    else list.push(takenOver)
   }
   /** The record with `last_step` = its highest committed step, as SQLite reads it. */
   const withLastStep = (run: RunRecord): RunRecord => {
@@ -186,6 +195,7 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
     return () => {
       list.push(...stored)
       if (patch) runs.set(last.run_id, { ...run, ...patch, last_step: last.step })
+      appendTakeOver(last.run_id, patch?.taken_over)
       dropCancelRequest(last.run_id, patch?.status)
       queueAfter(pending, run, patch?.status, Date.now())
     }
@@ -229,6 +239,7 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
         const run = runs.get(runId)
         if (!run) return Effect.fail(unknownRun(runId))
         runs.set(runId, { ...run, ...patch })
+        appendTakeOver(runId, patch.taken_over)
         dropCancelRequest(runId, patch.status)
         queueAfter(pending, run, patch.status, Date.now())
         return Effect.void
@@ -239,10 +250,12 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
         if (!run || run.status !== expected.status || run.owner !== expected.owner) return false
         if (expected.step !== undefined && (checkpoints.get(runId) ?? []).some((c) => c.step > expected.step!)) return false
         runs.set(runId, { ...run, ...patch })
+        appendTakeOver(runId, patch.taken_over)
         dropCancelRequest(runId, patch.status)
         queueAfter(pending, run, patch.status, now)
         return true
       }),
+    listTakeOvers: (runId) => Effect.sync(() => [...(takeOvers.get(runId) ?? [])]),
     getRun: (runId) => Effect.sync(() => Option.map(Option.fromNullable(runs.get(runId)), withLastStep)),
     hasRun: (runId) => Effect.sync(() => runs.has(runId)),
     findByIdempotencyKey: (key) =>
@@ -287,7 +300,10 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
         if (expected !== undefined && runs.get(runId)?.owner !== expected.owner) return false
         pending.set(runId, { ...row, claimed_by: owner, claimed_at: at })
         const run = runs.get(runId)
-        if (run) runs.set(runId, { ...run, status: "running", owner, started_at: run.started_at ?? at, waiting: run.waiting?.given !== undefined ? run.waiting : null, error: null, taken_over: takenOver ?? run.taken_over })
+        if (run) {
+          runs.set(runId, { ...run, status: "running", owner, started_at: run.started_at ?? at, waiting: run.waiting?.given !== undefined ? run.waiting : null, error: null, taken_over: takenOver ?? run.taken_over })
+          appendTakeOver(runId, takenOver)
+        }
         return true
       }),
     requeue: (runId, at) =>

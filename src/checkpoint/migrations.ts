@@ -30,6 +30,17 @@ const HEARTBEATS_TABLE = `CREATE TABLE IF NOT EXISTS process_heartbeats (
   started_at INTEGER NOT NULL
 )`
 
+/** The take-over history (schema 14): one row per take-over of a run, `seq` its place (from 1). Its key leads with `run_id`: a run's rows are read by it. */
+const TAKEOVERS_TABLE = `CREATE TABLE IF NOT EXISTS run_takeovers (
+  run_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  from_owner TEXT NOT NULL,
+  to_owner TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  at TEXT NOT NULL,
+  PRIMARY KEY (run_id, seq)
+)`
+
 /** Every migration, in order. Append only: never edit a released one. */
 export const MIGRATIONS: ReadonlyArray<Migration> = [
   {
@@ -209,6 +220,20 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
     version: 13,
     name: "run take-overs",
     statements: ["ALTER TABLE runs_history ADD COLUMN taken_over TEXT"]
+  },
+  {
+    // Every take-over of a run, in order (`seq` from 1), appended by the write that takes it
+    // over; `runs_history.taken_over` keeps the latest. The last take-over each run recorded
+    // before (schema 13) is its first row.
+    version: 14,
+    name: "run take-over history",
+    statements: [
+      TAKEOVERS_TABLE,
+      `INSERT INTO run_takeovers (run_id, seq, from_owner, to_owner, reason, at)
+        SELECT run_id, 1, json_extract(taken_over, '$.from'), json_extract(taken_over, '$.to'), json_extract(taken_over, '$.reason'), json_extract(taken_over, '$.at')
+        FROM runs_history WHERE json_valid(taken_over) AND json_type(taken_over, '$.from') = 'text' AND json_type(taken_over, '$.to') = 'text'
+          AND json_type(taken_over, '$.reason') = 'text' AND json_type(taken_over, '$.at') = 'text'`
+    ]
   }
 ]
 
@@ -447,6 +472,18 @@ export const readAsIs = (filename: string, shared = false, writable = true): Eff
     if (version === SCHEMA_VERSION) return
     // Tables later versions added, empty, in this connection only (the TEMP schema).
     if (version < 11) yield* Effect.mapError(sql.unsafe(HEARTBEATS_TABLE.replace("CREATE TABLE", "CREATE TEMP TABLE")), failed)
+    // The take-over history: the last take-over each run recorded (schema 13), as migrating would write it; none before.
+    if (version < 14) {
+      yield* Effect.mapError(
+        sql.unsafe(
+          version < 13
+            ? TAKEOVERS_TABLE.replace("CREATE TABLE", "CREATE TEMP TABLE")
+            : `CREATE TEMP VIEW run_takeovers AS SELECT run_id, 1 AS seq, json_extract(taken_over, '$.from') AS from_owner, json_extract(taken_over, '$.to') AS to_owner,
+              json_extract(taken_over, '$.reason') AS reason, json_extract(taken_over, '$.at') AS at FROM main.runs_history WHERE json_valid(taken_over)`
+        ),
+        failed
+      )
+    }
     const added = columnsAddedAfter(version)
     for (const table of [...new Set(added.map((a) => a.table))]) {
       const present = new Set((yield* Effect.mapError(sql<{ name: string }>`SELECT name FROM pragma_table_info(${table})`, failed)).map((c) => c.name))

@@ -137,6 +137,26 @@ export const PG_MIGRATIONS: ReadonlyArray<Migration> = [
     version: 13,
     name: "run take-overs (SQLite schema 13)",
     statements: ["ALTER TABLE runs_history ADD COLUMN taken_over text"]
+  },
+  {
+    // SQLite's schema 14: every take-over of a run, in order; the last one recorded before is its first row.
+    version: 14,
+    name: "run take-over history (SQLite schema 14)",
+    statements: [
+      `CREATE TABLE run_takeovers (
+        run_id text COLLATE "C" NOT NULL,
+        seq integer NOT NULL,
+        from_owner text NOT NULL,
+        to_owner text NOT NULL,
+        reason text NOT NULL,
+        at text COLLATE "C" NOT NULL,
+        PRIMARY KEY (run_id, seq)
+      )`,
+      `INSERT INTO run_takeovers (run_id, seq, from_owner, to_owner, reason, at)
+        SELECT run_id, 1, t ->> 'from', t ->> 'to', t ->> 'reason', t ->> 'at'
+        FROM (SELECT run_id, taken_over::json AS t FROM runs_history WHERE taken_over IS NOT NULL) AS r
+        WHERE t ->> 'from' IS NOT NULL AND t ->> 'to' IS NOT NULL AND t ->> 'reason' IS NOT NULL AND t ->> 'at' IS NOT NULL`
+    ]
   }
 ]
 

@@ -224,6 +224,7 @@ export const prune = (filename: string, options: PruneOptions): Effect.Effect<Pr
           if (options.dryRun === true) continue
           yield* db.run(`DELETE FROM checkpoints WHERE run_id IN (${marks})`, params)
           yield* db.run(`DELETE FROM pending_runs WHERE run_id IN (${marks})`, params)
+          yield* db.run(`DELETE FROM run_takeovers WHERE run_id IN (${marks})`, params)
           yield* db.run(`DELETE FROM runs_history WHERE run_id IN (${marks})`, params)
         }
         // Heartbeats left by processes killed long ago (a clean stop removes its own row).

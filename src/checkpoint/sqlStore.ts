@@ -18,7 +18,7 @@ import { checkpointTooLarge, encodeJson, maxCheckpointBytes as resolveMaxCheckpo
 import { type Param, readAll, runOne, type Statements, transaction, type WriteOptions, type WriteResult } from "./connection.js"
 import { sweepStaleHeartbeats } from "./heartbeatSweep.js"
 import { keyTaken } from "./keyTaken.js"
-import { Checkpoint, type CreatedRun, expectedThreadNewest, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun } from "./models.js"
+import { Checkpoint, type CreatedRun, expectedThreadNewest, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun, TakenOver } from "./models.js"
 
 /** Whether SQLite refused a write because the database was opened, or is, read-only (`SQLITE_READONLY…`). */
 const readOnlyRefusal = (cause: SqlError): boolean =>
@@ -143,6 +143,18 @@ const UNCLAIM = "UPDATE pending_runs SET claimed_by = NULL, claimed_at = NULL WH
  */
 const MARK_CLAIMED_RUNNING = `UPDATE runs_history SET status = 'running', owner = ?, started_at = COALESCE(started_at, ?),
   waiting = CASE WHEN ? = 1 THEN waiting ELSE NULL END, error = NULL, taken_over = COALESCE(?, taken_over) WHERE run_id = ?`
+
+/**
+ * Appends a take-over to its run's history (`run_takeovers`), numbered after the run's
+ * last one: the run id, then `from`, `to`, `reason`, `at`, then the run id again. Written in
+ * the transaction of the write that took the run over, after that write (which holds the
+ * run row), so two take-overs of one run are numbered one after the other.
+ */
+const INSERT_TAKEOVER = `INSERT INTO run_takeovers (run_id, seq, from_owner, to_owner, reason, at)
+  SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ? FROM run_takeovers WHERE run_id = ?`
+
+/** The take-over a patch records (`taken_over` set), if any. */
+const takeOverIn = (patch: RunPatch | undefined): TakenOver | undefined => patch?.taken_over ?? undefined
 
 /**
  * Whether a run's `waiting` text keeps an answer given to the run (`waiting.given`), read
@@ -315,7 +327,16 @@ interface CheckpointRow {
   readonly groups: string | null
 }
 
+/** A `run_takeovers` row as read. */
+interface TakeOverRow {
+  readonly from_owner: string
+  readonly to_owner: string
+  readonly reason: string
+  readonly at: string
+}
+
 const decodeRun = Schema.decodeUnknownEither(RunRecord)
+const decodeTakeOver = Schema.decodeUnknownEither(TakenOver)
 const decodeCheckpoint = Schema.decodeUnknownEither(Checkpoint)
 
 const parseJson = (text: string | null): unknown => (text === null ? null : JSON.parse(text))
@@ -492,12 +513,19 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
         ? Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.asVoid(db.run(REQUEUE, [new Date(now).toISOString(), runId])))
         : Effect.void
 
-    /** Apply a run patch, and move the run on or off the queue with it (see `queueAfter`). */
+    /** Append `takenOver` (when given) to run `runId`'s take-over history, inside the caller's transaction (see `INSERT_TAKEOVER`). */
+    const appendTakeOver = (db: Statements, runId: string, takenOver: TakenOver | undefined): Effect.Effect<void, SqlError> =>
+      takenOver === undefined
+        ? Effect.void
+        : Effect.asVoid(db.run(INSERT_TAKEOVER, [runId, takenOver.from, takenOver.to, takenOver.reason, takenOver.at, runId]))
+
+    /** Apply a run patch, and move the run on or off the queue with it (see `queueAfter`), recording a take-over it makes (see `appendTakeOver`). */
     const patchRun = (db: Statements, runId: string, patch: RunPatch) =>
       Effect.gen(function*() {
         const [text, params] = patchStatement(runId, patch)
         const updated = text === undefined ? { changes: 0 } : yield* db.run(text, params)
         if (stopsRun(patch.status) || updated.changes > 0) yield* queueAfter(db, runId, patch.status)
+        if (updated.changes > 0) yield* appendTakeOver(db, runId, takeOverIn(patch))
         return updated.changes
       })
 
@@ -564,6 +592,7 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
                 if (guarded.changes === 0) return false
                 for (const params of rows) yield* db.run(INSERT_CHECKPOINT, params)
                 if (movesQueue(patch?.status)) yield* queueAfter(db, last.run_id, patch?.status)
+                yield* appendTakeOver(db, last.run_id, takeOverIn(patch))
                 return true
               }), sync).pipe(
               // Another writer's step landed in between (one that holds no lock on the run row).
@@ -625,7 +654,7 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
         ),
 
       updateRun: (runId, patch) =>
-        (movesQueue(patch.status) ? transaction(sql, (db) => patchRun(db, runId, patch)) : patchAlone(runId, patch)).pipe(
+        (movesQueue(patch.status) || takeOverIn(patch) !== undefined ? transaction(sql, (db) => patchRun(db, runId, patch)) : patchAlone(runId, patch)).pipe(
           Effect.mapError(storage(filename, `updating run ${runId}`)),
           Effect.flatMap((changes) => (changes === 0 && Object.keys(patch).length > 0 ? Effect.fail(unknownRun(runId)) : Effect.void))
         ),
@@ -641,18 +670,32 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
           const guards = [...params, expected.status, expected.owner, ...(step === undefined ? [] : [runId, step])]
           // Stopped: off the queue; pending: on it (unclaimed), in the take-over's transaction.
           // With a step: the run row locked first, so the step read sees every commit of the
-          // previous owner made before (one made after finds the owner changed).
-          const write = movesQueue(patch.status) || step !== undefined
+          // previous owner made before (one made after finds the owner changed). A take-over
+          // recorded (`taken_over`) joins the run's history in the same transaction.
+          const took = takeOverIn(patch)
+          const write = movesQueue(patch.status) || step !== undefined || took !== undefined
             ? transaction(sql, (db) =>
               Effect.gen(function*() {
                 if (step !== undefined && dialect.lockRun !== undefined) yield* db.all(dialect.lockRun, [runId])
                 const r = yield* db.run(guarded, guards)
                 if (r.changes > 0 && movesQueue(patch.status)) yield* queueAfter(db, runId, patch.status)
+                if (r.changes > 0) yield* appendTakeOver(db, runId, took)
                 return r.changes
               }), patch.status === "running" && !movesQueue(patch.status) ? startsRun : undefined)
             : Effect.map(runOne(sql, guarded, guards, patch.status === "running" ? startsRun : undefined), (r) => r.changes)
           return write.pipe(Effect.map((changes) => changes > 0), Effect.mapError(storage(filename, `taking over run ${runId}`)))
         }),
+
+      listTakeOvers: (runId) =>
+        sql<TakeOverRow>`SELECT from_owner, to_owner, reason, at FROM run_takeovers WHERE run_id = ${runId} ORDER BY seq`.pipe(
+          Effect.mapError(storage(filename, `reading the take-overs of run ${runId}`)),
+          Effect.flatMap((rows) =>
+            Effect.forEach(rows, (row) => {
+              const decoded = decodeTakeOver({ from: row.from_owner, to: row.to_owner, reason: row.reason, at: row.at })
+              return Either.isRight(decoded) ? Effect.succeed(decoded.right) : Effect.fail(corrupt(filename, `a take-over of run ${runId}`, decoded.left))
+            })
+          )
+        ),
 
       getRun: (runId) =>
         sql<RunRow>`SELECT ${sql.literal(RUN_COLUMNS)} FROM runs_history WHERE run_id = ${runId}`.pipe(
@@ -718,11 +761,15 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
             const keep = keepsGiven((yield* db.all<{ waiting: string | null }>(READ_WAITING, [runId]))[0]?.waiting) ? 1 : 0
             const took = takenOver === undefined ? null : json(takenOver)
             if (expected === undefined) {
-              yield* db.run(MARK_CLAIMED_RUNNING, [owner, at, keep, took, runId])
+              const marked = yield* db.run(MARK_CLAIMED_RUNNING, [owner, at, keep, took, runId])
+              if (marked.changes > 0) yield* appendTakeOver(db, runId, takenOver)
               return true
             }
             const marked = yield* db.run(`${MARK_CLAIMED_RUNNING} AND owner ${dialect.isParam}`, [owner, at, keep, took, runId, expected.owner])
-            if (marked.changes > 0) return true
+            if (marked.changes > 0) {
+              yield* appendTakeOver(db, runId, takenOver)
+              return true
+            }
             // Another process took the run over meanwhile: undo the claim.
             yield* db.run(UNCLAIM, [runId, owner])
             return false

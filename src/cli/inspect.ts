@@ -69,7 +69,7 @@ export const inspect = Command.make(
       const db = yield* chooseDatabase(dbFlag)
       const loading = yield* graphOptions(moduleRoot)
       const between = yield* diffSteps(diff, step._tag === "Some")
-      const [{ Checkpointer }, { toSummary }, stores, { childRunIds, timeline }, { ArtifactStore }, { describeOwner, describeTakeOver, ownerElsewhere }, { checkArtifacts, missingMessage }] = yield* Effect
+      const [{ Checkpointer }, { toSummary }, stores, { childRunIds, timeline }, { ArtifactStore }, { describeOwner, describeTakeOver, ownerElsewhere }, { checkArtifacts, missingMessage }, { takeOversOf }] = yield* Effect
         .promise(() =>
           Promise.all([
             import("../checkpoint/Checkpointer.js"),
@@ -78,7 +78,8 @@ export const inspect = Command.make(
             import("./render.js"),
             import("../checkpoint/ArtifactStore.js"),
             import("../runtime/owner.js"),
-            import("../checkpoint/artifactRefs.js")
+            import("../checkpoint/artifactRefs.js"),
+            import("../checkpoint/takeOvers.js")
           ])
         )
       yield* Effect.gen(function*() {
@@ -129,6 +130,7 @@ export const inspect = Command.make(
         const check = yield* checkArtifacts(store, checkpoints, artifacts, record.derived_hash !== null)
         const missing = missingMessage(runId, check)
         if (missing !== undefined) yield* Console.error(`warning: ${missing}`)
+        const takeovers = yield* takeOversOf(checkpointer, record)
         if (json) {
           const nested = childRunIds(record, checkpoints).map((c) => ({
             run_id: c.runId,
@@ -137,7 +139,7 @@ export const inspect = Command.make(
             graph_id: children.get(c.runId)?.record.graph_id ?? null,
             status: children.get(c.runId)?.record.status ?? null
           }))
-          yield* Console.log(JSON.stringify({ ...summary, thread_id: record.thread_id, continued_from: record.continued_from, taken_over: record.taken_over, children: nested, checkpoints, artifacts, missing_artifacts: check.missing, unindexed_artifacts: check.unindexed }, null, 2))
+          yield* Console.log(JSON.stringify({ ...summary, thread_id: record.thread_id, continued_from: record.continued_from, taken_over: record.taken_over, takeovers, children: nested, checkpoints, artifacts, missing_artifacts: check.missing, unindexed_artifacts: check.unindexed }, null, 2))
           return
         }
         yield* Console.log(`run ${record.run_id}  graph ${record.graph_id}  status ${record.status}`)
@@ -151,7 +153,8 @@ export const inspect = Command.make(
           const heartbeat = owner === null || !ownerElsewhere(owner) || beats === undefined ? undefined : (yield* beats([owner]))[0] ?? null
           yield* Console.log(`driven by ${describeOwner(owner, heartbeat)}`)
         }
-        if (record.taken_over !== null) yield* Console.log(describeTakeOver(record.taken_over))
+        // Every take-over, oldest first (the last is the record's `taken_over`).
+        for (const t of takeovers) yield* Console.log(describeTakeOver(t))
         if (record.thread_id !== null) {
           yield* Console.log(`thread ${record.thread_id}  ${record.continued_from !== null ? `continued from ${record.continued_from}` : "its first run"}`)
         }

@@ -137,7 +137,12 @@ export const RunView = Schema.Struct({
    * lapsed, an operator forced it): `{from, to, reason, at}`; null: never (optional: a
    * derived client of an older server has none).
    */
-  taken_over: Schema.optional(Schema.NullOr(TakenOver))
+  taken_over: Schema.optional(Schema.NullOr(TakenOver)),
+  /**
+   * Every take-over of the run, oldest first (`taken_over` is the last of them); empty:
+   * never (optional: a derived client of an older server has none).
+   */
+  takeovers: Schema.optional(Schema.Array(TakenOver))
 }).annotations({ identifier: "RunView" })
 
 /** How the process that drives a running run stands (see `OwnerLiveness` in runtime/owner.ts). */

@@ -21,6 +21,7 @@ import { databaseName, isPostgresUrl } from "../checkpoint/databaseUrl.js"
 import { databaseReplaced, fileIdentity } from "./databaseWatch.js"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type RunRecord, type RunStatus, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
+import { takeOversOf } from "../checkpoint/takeOvers.js"
 import { ApiError, type ArtifactStoreError, CheckpointError, InputError, RunStateError, SchedulerError, type StargraphError } from "../errors.js"
 import { canonicalJson } from "../ir/hash.js"
 import { ownerAlive, runsLiveness } from "../runtime/owner.js"
@@ -235,7 +236,8 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
               breakpoints: record.breakpoints,
               thread_id: record.thread_id,
               continued_from: record.continued_from,
-              taken_over: record.taken_over
+              taken_over: record.taken_over,
+              takeovers: yield* takeOversOf(checkpointer, record)
             }
             // Kept once final; an `error` run can still be resumed, so it is read afresh.
             if (!TERMINAL_STATUSES.has(record.status) || record.status === "error") return view

@@ -469,6 +469,40 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* is(adopted.owner === "host:5" && same(adopted.taken_over, took("host:3", "host:5")), `takeOver recorded it with the new owner: ${JSON.stringify(adopted)}`)
     })),
 
+  check("listTakeOvers keeps every take-over of a run, oldest first, each written by the write that took the run over, none by a refused one", (c, is) =>
+    Effect.gen(function*() {
+      const listTakeOvers = c.listTakeOvers
+      if (listTakeOvers === undefined) return
+      const took = (from: string, to: string, reason: "lease-lapsed" | "owner-exited" | "forced", at: string) => ({ from, to, reason, at })
+      const history = (id: string) => listTakeOvers(id)
+      const first = took("host:7", "host:1", "lease-lapsed", "2026-01-01T00:00:01.000Z")
+      const second = took("host:1", "host:5", "owner-exited", "2026-01-01T00:00:02.000Z")
+      const third = took("host:5", "host:6", "forced", "2026-01-01T00:00:03.000Z")
+      const id = (yield* c.createRun(newRun({ queued: true }))).record.run_id
+      const other = (yield* c.createRun(newRun())).record.run_id
+      yield* is((yield* history(id)).length === 0, "a new run has no take-overs")
+      yield* is((yield* history(`missing-${randomUUID()}`)).length === 0, "an unknown run has none")
+      // A claim that takes the run over from a dead owner (host:7); a refused one records nothing.
+      yield* c.updateRun(id, { status: "running", owner: "host:7" })
+      yield* is(!(yield* c.claimPending(id, "host:1", AT, { owner: null }, took("host:9", "host:1", "lease-lapsed", AT))), "a claim expecting another owner fails")
+      yield* is((yield* history(id)).length === 0, `a refused claim records no take-over: ${JSON.stringify(yield* history(id))}`)
+      yield* is(yield* c.claimPending(id, "host:1", AT, { owner: "host:7" }, first), "a claim from the dead owner succeeds")
+      yield* is(same(yield* history(id), [first]), `the claim's take-over is the first: ${JSON.stringify(yield* history(id))}`)
+      // takeOver (a run kept running under its new owner): refused from a stale read, then applied.
+      yield* is(!(yield* c.takeOver(id, { status: "running", owner: "host:4" }, { owner: "host:5", taken_over: second })), "a take-over from a stale read fails")
+      yield* is(same(yield* history(id), [first]), `a refused take-over records nothing: ${JSON.stringify(yield* history(id))}`)
+      yield* is(yield* c.takeOver(id, { status: "running", owner: "host:1" }, { owner: "host:5", taken_over: second }), "the second take-over applies")
+      // A write that takes nothing over adds nothing.
+      yield* c.updateRun(id, { status: "running", owner: "host:5" })
+      yield* is(same(yield* history(id), [first, second]), `both take-overs, in order: ${JSON.stringify(yield* history(id))}`)
+      // takeOver that stops the run (a gone owner's run cancelled).
+      yield* is(yield* c.takeOver(id, { status: "running", owner: "host:5" }, { status: "cancelled", owner: null, finished_at: AT, taken_over: third }), "the third take-over applies")
+      const record = yield* some("take-over history", "getRun", yield* c.getRun(id))
+      yield* is(same(yield* history(id), [first, second, third]), `every take-over, oldest first: ${JSON.stringify(yield* history(id))}`)
+      yield* is(same(record.taken_over, third), `the record's taken_over is the latest: ${JSON.stringify(record.taken_over)}`)
+      yield* is((yield* history(other)).length === 0, "another run's history is its own")
+    })),
+
   check("requeue puts a stopped run back on the queue unclaimed, where claimPending takes it again", (c, is) =>
     Effect.gen(function*() {
       const id = (yield* c.createRun(newRun({ queued: true }))).record.run_id

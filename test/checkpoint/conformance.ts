@@ -252,7 +252,7 @@ export const conformance = (backend: Backend): void => {
       expect(page.runs.filter((r) => r.graph_id === "run:hello-stargraph")).toHaveLength(3)
     })
 
-    it("prune deletes ended runs and their checkpoints in one transaction, keeps waiting ones and a fork's parent; a dry run deletes nothing", async () => {
+    it("prune deletes ended runs, their checkpoints and take-overs in one transaction, keeps waiting ones and a fork's parent; a dry run deletes nothing", async () => {
       const store = await backend.fresh()
       const filename = store.db
       const layer = Layer.mergeAll(store.layer(), store.client(), ArtifactStore.memory)
@@ -262,6 +262,9 @@ export const conformance = (backend: Backend): void => {
           Effect.flatMap(Effect.flatMap(graph.start(), (r) => r.start()), (w) => Effect.flatMap(graph.resume(w.run_id, { response: { value } }), (r) => r.start()))
         const done = yield* answered("yes")
         const parent = yield* answered("no")
+        // Its take-over history goes with a pruned run.
+        const took = { from: "host-a:1:1", to: "host-b:2:2", reason: "forced" as const, at: "2026-01-01T00:00:00.000Z" }
+        yield* Effect.flatMap(Checkpointer, (c) => c.updateRun(done.run_id, { taken_over: took }))
         // The cutoff: after those two ended, before the fork below: the fork is too recent to
         // prune, and its parent must stay with it.
         yield* Effect.sleep("5 millis")
@@ -271,15 +274,17 @@ export const conformance = (backend: Backend): void => {
         const waiting = yield* Effect.flatMap(graph.start(), (r) => r.start())
         const dry = yield* prune(filename, { before: future, dryRun: true })
         const afterDry = (yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({ limit: 50 }))).runs.length
+        const takeOversAfterDry = yield* Effect.flatMap(Checkpointer, (c) => c.listTakeOvers!(done.run_id))
         const real = yield* prune(filename, { before: future })
         const checkpointer = yield* Checkpointer
+        const takeOversAfter = yield* checkpointer.listTakeOvers!(done.run_id)
         const left = (yield* checkpointer.listRuns({ limit: 50 })).runs.map((r) => r.run_id).sort()
         const doneCheckpoints = yield* checkpointer.listCheckpoints(done.run_id)
         const bad = yield* Effect.either(prune(filename, { before: future, statuses: ["error"] }))
         // A cutoff later than now (a typo in the year) would delete every ended run: refused, nothing deleted.
         const tooLate = yield* Effect.either(prune(filename, { before: "2099-01-01T00:00:00Z" }))
         const afterTooLate = (yield* checkpointer.listRuns({ limit: 50 })).runs.length
-        return { done, parent, fork, waiting, dry, afterDry, real, left, doneCheckpoints, bad, tooLate, afterTooLate, gone: Option.isNone(yield* checkpointer.getRun(done.run_id)) }
+        return { done, parent, fork, waiting, dry, afterDry, real, left, doneCheckpoints, bad, tooLate, afterTooLate, takeOversAfterDry, takeOversAfter, took, gone: Option.isNone(yield* checkpointer.getRun(done.run_id)) }
       }).pipe(Effect.provide(layer)))
       expect(out.dry).toMatchObject({ runs: 1, kept: 1, run_ids: [out.done.run_id] })
       expect(out.afterDry).toBe(4)
@@ -289,6 +294,7 @@ export const conformance = (backend: Backend): void => {
       expect(Either.isLeft(out.tooLate) && out.tooLate.left).toMatchObject({ _tag: "InputError", field: "before", message: expect.stringContaining("2099-01-01T00:00:00.000Z is later than now") })
       expect(out.afterTooLate).toBe(3)
       expect([out.gone, out.doneCheckpoints]).toEqual([true, []])
+      expect([out.takeOversAfterDry, out.takeOversAfter]).toEqual([[out.took], []])
       expect(Either.isLeft(out.bad) && out.bad.left).toMatchObject({ _tag: "InputError", field: "statuses" })
     })
 

@@ -172,7 +172,7 @@ describe("PostgreSQL Checkpointer: several processes on one database", () => {
     ))
     expect(listed.map((p) => p.runs.length)).toEqual([0, 0, 0, 0])
     expect(await server.query("SELECT version FROM stargraph_schema", [], databaseName(url))).toEqual([{ version: PG_SCHEMA_VERSION }])
-    expect(await tablesOf(url)).toEqual(["checkpoints", "pending_runs", "process_heartbeats", "runs_history", "stargraph_schema", "trigger_cursors"])
+    expect(await tablesOf(url)).toEqual(["checkpoints", "pending_runs", "process_heartbeats", "run_takeovers", "runs_history", "stargraph_schema", "trigger_cursors"])
   })
 })
 
@@ -234,7 +234,7 @@ describe("PostgreSQL Checkpointer: schema", () => {
     const url = await server.freshDatabase()
     await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listRuns({})).pipe(Effect.provide(PgCheckpointer.layer(url))))
     const pg = await server.query(
-      "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> 'stargraph_schema' AND column_name <> 'seq'",
+      "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> 'stargraph_schema' AND NOT (column_name = 'seq' AND table_name <> 'run_takeovers')",
       [],
       databaseName(url)
     )
@@ -245,6 +245,28 @@ describe("PostgreSQL Checkpointer: schema", () => {
     db.close()
     const sorted = (rows: ReadonlyArray<unknown>) => rows.map((r) => JSON.stringify(r)).sort()
     expect(sorted(pg)).toEqual(sorted(sqlite))
+  })
+
+  it("migrates a schema-13 database to 14: each run's last take-over (taken_over) is the first of its history", async () => {
+    const url = await server.freshDatabase()
+    const name = databaseName(url)
+    const [runA, runB] = await Effect.runPromise(Effect.gen(function*() {
+      const c = yield* Checkpointer
+      return [(yield* c.createRun(queued("takeovers"))).record.run_id, (yield* c.createRun(queued("takeovers"))).record.run_id]
+    }).pipe(Effect.provide(PgCheckpointer.layer(url))))
+    // A schema-13 database: no history table, one run taken over once.
+    const taken = { from: "host-a:41:1700000000000", to: "host-b:42:1700000000001", reason: "lease-lapsed", at: "2026-11-20T10:00:00.000Z" }
+    await server.query("DROP TABLE run_takeovers", [], name)
+    await server.query("UPDATE runs_history SET taken_over = $1 WHERE run_id = $2", [JSON.stringify(taken), runA], name)
+    await server.query("UPDATE stargraph_schema SET version = 13", [], name)
+    const history = await Effect.runPromise(Effect.gen(function*() {
+      const c = yield* Checkpointer
+      return { a: yield* c.listTakeOvers!(runA!), b: yield* c.listTakeOvers!(runB!) }
+    }).pipe(Effect.provide(PgCheckpointer.layer(url))))
+    expect(history).toEqual({ a: [taken], b: [] })
+    expect(await server.query("SELECT version FROM stargraph_schema", [], name)).toEqual([{ version: PG_SCHEMA_VERSION }])
+    expect(await server.query("SELECT run_id, seq, from_owner, to_owner, reason, at FROM run_takeovers", [], name))
+      .toEqual([{ run_id: runA, seq: 1, from_owner: taken.from, to_owner: taken.to, reason: taken.reason, at: taken.at }])
   })
 
   it("keeps JSON as the text the runtime wrote, byte for byte", async () => {
@@ -305,7 +327,7 @@ describe("PostgreSQL Checkpointer: schema", () => {
     expect(runs).toBe(1)
     expect(await tablesOf(url)).toEqual([])
     const inSchema = await server.query("SELECT tablename FROM pg_tables WHERE schemaname = 'stargraph' ORDER BY tablename", [], databaseName(url))
-    expect(inSchema.map((r) => r["tablename"])).toEqual(["checkpoints", "pending_runs", "process_heartbeats", "runs_history", "stargraph_schema", "trigger_cursors"])
+    expect(inSchema.map((r) => r["tablename"])).toEqual(["checkpoints", "pending_runs", "process_heartbeats", "run_takeovers", "runs_history", "stargraph_schema", "trigger_cursors"])
   })
 })
 

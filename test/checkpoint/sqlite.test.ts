@@ -183,7 +183,7 @@ describe("SQLite Checkpointer", () => {
     expect(conn.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION)
     expect(conn.pragma("journal_mode", { simple: true })).toBe("wal")
     const tables = (conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>).map((t) => t.name)
-    expect(tables).toEqual(["checkpoints", "pending_runs", "process_heartbeats", "runs_history", "trigger_cursors"])
+    expect(tables).toEqual(["checkpoints", "pending_runs", "process_heartbeats", "run_takeovers", "runs_history", "trigger_cursors"])
     conn.close()
   })
 
@@ -211,9 +211,9 @@ describe("SQLite Checkpointer", () => {
     const dir = tempDir()
     const filename = join(dir, "db.sqlite")
     await Effect.runPromise(runMany(filename, 2))
-    // Make it a schema-5 database: drop the columns and indexes migrations 6 to 13 added (11's table is created only if missing).
+    // Make it a schema-5 database: drop the tables, columns and indexes migrations 6 to 14 added (11's table is created only if missing).
     const old = new Database(filename)
-    for (const st of ["ALTER TABLE runs_history DROP COLUMN taken_over", "DROP INDEX runs_history_cancel_requested", "ALTER TABLE runs_history DROP COLUMN cancel_requested_of", "DROP INDEX runs_history_thread_active", "DROP INDEX runs_history_thread", "ALTER TABLE runs_history DROP COLUMN continued_from",
+    for (const st of ["DROP TABLE run_takeovers", "ALTER TABLE runs_history DROP COLUMN taken_over", "DROP INDEX runs_history_cancel_requested", "ALTER TABLE runs_history DROP COLUMN cancel_requested_of", "DROP INDEX runs_history_thread_active", "DROP INDEX runs_history_thread", "ALTER TABLE runs_history DROP COLUMN continued_from",
       "ALTER TABLE runs_history DROP COLUMN thread_id", "ALTER TABLE runs_history DROP COLUMN breakpoints", "ALTER TABLE runs_history DROP COLUMN actor", "ALTER TABLE runs_history DROP COLUMN live_after_fork",
       "ALTER TABLE checkpoints DROP COLUMN facts", "ALTER TABLE checkpoints DROP COLUMN rules", "ALTER TABLE checkpoints DROP COLUMN groups"]) old.exec(st)
     old.pragma("user_version = 5")
@@ -261,6 +261,49 @@ describe("SQLite Checkpointer", () => {
     expect(versionOf(fresh)).toBe(SCHEMA_VERSION)
     expect(notices).toHaveLength(1)
     expect(readdirSync(dir).filter((f) => f.endsWith(".bak"))).toEqual(["db.sqlite.schema-5.bak"])
+  })
+
+  it("migrates a schema-13 database to 14: each run's last take-over (taken_over) is the first of its history; readOnly reads it so without migrating", async () => {
+    const filename = join(tempDir(), "db.sqlite")
+    await Effect.runPromise(runMany(filename, 2))
+    const taken = { from: "host-a:41:1700000000000", to: "host-b:42:1700000000001", reason: "lease-lapsed", at: "2026-11-20T10:00:00.000Z" }
+    // A schema-13 database: no history table, one run taken over once.
+    const old = new Database(filename)
+    const [runA, runB] = (old.prepare("SELECT run_id FROM runs_history ORDER BY rowid").all() as Array<{ run_id: string }>).map((r) => r.run_id)
+    old.exec("DROP TABLE run_takeovers")
+    old.prepare("UPDATE runs_history SET taken_over = ? WHERE run_id = ?").run(JSON.stringify(taken), runA)
+    old.pragma("user_version = 13")
+    old.close()
+    const historyOf = (options: Partial<SqliteCheckpointer.SqliteCheckpointerOptions>) =>
+      Effect.gen(function*() {
+        const c = yield* Checkpointer
+        return { a: yield* c.listTakeOvers!(runA!), b: yield* c.listTakeOvers!(runB!), record: Option.getOrThrow(yield* c.getRun(runA!)).taken_over }
+      }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename, create: false, backupBeforeMigrate: false, ...options })), Effect.runPromise)
+    const version = () => {
+      const conn = new Database(filename, { readonly: true })
+      try {
+        return conn.pragma("user_version", { simple: true })
+      } finally {
+        conn.close()
+      }
+    }
+    expect(await historyOf({ readOnly: true })).toEqual({ a: [taken], b: [], record: taken })
+    expect(version()).toBe(13)
+    expect(await historyOf({})).toEqual({ a: [taken], b: [], record: taken })
+    expect(version()).toBe(14)
+    const conn = new Database(filename, { readonly: true })
+    expect(conn.prepare("SELECT run_id, seq, from_owner, to_owner, reason, at FROM run_takeovers").all())
+      .toEqual([{ run_id: runA, seq: 1, from_owner: taken.from, to_owner: taken.to, reason: taken.reason, at: taken.at }])
+    conn.close()
+    // The next take-over comes after it.
+    const next = { from: taken.to, to: "host-c:43:1700000000002", reason: "forced" as const, at: "2026-11-21T10:00:00.000Z" }
+    const after = await Effect.gen(function*() {
+      const c = yield* Checkpointer
+      yield* c.updateRun(runA!, { status: "running", owner: taken.to })
+      expect(yield* c.takeOver(runA!, { status: "running", owner: taken.to }, { owner: next.to, taken_over: next })).toBe(true)
+      return yield* c.listTakeOvers!(runA!)
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename })), Effect.runPromise)
+    expect(after).toEqual([taken, next])
   })
 
   it("commits a run's start without its own fsync under FULL and leaves the connection at its configured mode", async () => {

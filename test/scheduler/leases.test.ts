@@ -232,16 +232,20 @@ describe("runs of a process on another host are handed over once its lease lapse
     expect(after.state).toEqual(FINAL)
   })
 
-  it("a queued run claimed by a process of another host whose lease lapses is claimed again by a server: the claim records the take-over (record, audit line, inspect)", async () => {
+  it("a queued run claimed by a process of another host whose lease lapses is claimed again by a server: the claim records the take-over (record, audit line, inspect), after the one before", async () => {
     const db = join(tempDir(), "claimed.sqlite")
     const auditLog = join(tempDir(), "audit.jsonl")
+    const first = "host-p:4141:1"
     const holder = "host-q:4242:1"
+    const earlier = { from: first, to: holder, reason: "lease-lapsed" as const, at: "2026-11-20T10:00:00.000Z" }
     const runId = await Effect.runPromise(Effect.gen(function*() {
       const c = yield* Checkpointer
       const graph = yield* Graph.load(GRAPH)
       const created = yield* c.createRun(yield* graph.newRun({ inputs: {}, queued: true }))
-      // Owner A claims it off the queue (marked running under A), beats once, and is gone.
-      expect(yield* c.claimPending(created.record.run_id, holder, new Date().toISOString())).toBe(true)
+      // Owner A held it and was gone: A's claim took it over from there (recorded), then A
+      // beat once and is gone too.
+      yield* c.updateRun(created.record.run_id, { status: "running", owner: first })
+      expect(yield* c.claimPending(created.record.run_id, holder, new Date().toISOString(), { owner: first }, earlier)).toBe(true)
       yield* c.beat!(holder, 300)
       return created.record.run_id
     }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: db }))))
@@ -257,12 +261,18 @@ describe("runs of a process on another host are handed over once its lease lapse
     expect(record.taken_over).toEqual(takenOver)
     const audit = readFileSync(auditLog, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>)
     expect(audit.filter((l) => l["event"] === "run.started")).toEqual([expect.objectContaining({ run_id: runId, taken_over: takenOver })])
-    expect((await stargraph(["inspect", runId, "--db", db])).stdout).toContain(`taken over from ${holder} by ${OWNER} (lease-lapsed) at ${record.taken_over!.at}\n`)
+    // Both take-overs, oldest first: inspect's lines, --json's takeovers (taken_over the last).
+    expect((await stargraph(["inspect", runId, "--db", db])).stdout).toContain(
+      `taken over from ${first} by ${holder} (lease-lapsed) at ${earlier.at}\ntaken over from ${holder} by ${OWNER} (lease-lapsed) at ${record.taken_over!.at}\n`
+    )
+    const json = JSON.parse((await stargraph(["inspect", runId, "--db", db, "--json"])).stdout) as { taken_over: unknown; takeovers: unknown }
+    expect([json.taken_over, json.takeovers]).toEqual([record.taken_over, [earlier, record.taken_over]])
     // And over HTTP: the run's view and the listing.
     const scope = Effect.runSync(Scope.make())
     try {
       const started = await Effect.runPromise(Serve.start({ port: 0, db, graphs: [GRAPH], scheduler: { pickUpPending: false } }).pipe(Scope.extend(scope)))
-      expect(((await (await fetch(`${started.url}/v1/runs/${runId}`)).json()) as { taken_over: unknown }).taken_over).toEqual(record.taken_over)
+      const view = (await (await fetch(`${started.url}/v1/runs/${runId}`)).json()) as { taken_over: unknown; takeovers: unknown }
+      expect([view.taken_over, view.takeovers]).toEqual([record.taken_over, [earlier, record.taken_over]])
       const listed = (await (await fetch(`${started.url}/v1/runs`)).json()) as { runs: Array<{ run_id: string; taken_over: unknown }> }
       expect(listed.runs.find((r) => r.run_id === runId)?.taken_over).toEqual(record.taken_over)
     } finally {

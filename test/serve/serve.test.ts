@@ -247,19 +247,26 @@ describe("run control over HTTP", () => {
     const quiet = await boot({ db: own, graphs: [graphs], scheduler: { pollIntervalMs: 50, pickUpPending: false } })
     try {
       const dead = `${hostname()}:999999999`
+      // The first run was taken over once before, from another dead process (by the one now dead).
+      const before = { from: `${hostname()}:999999998`, to: dead, reason: "owner-exited" as const, at: "2026-11-20T10:00:00.000Z" }
       const ids = await Effect.runPromise(Effect.gen(function*() {
         const graph = yield* Graph.load(join(graphs, "slow", "graph.yaml"))
         const checkpointer = yield* Checkpointer
-        return yield* Effect.forEach([0, 1], () =>
+        const ids = yield* Effect.forEach([0, 1], () =>
           Effect.flatMap(Effect.flatMap(graph.newRun({ inputs: {} }), checkpointer.createRun), ({ record }) =>
-            Effect.as(checkpointer.updateRun(record.run_id, { status: "running", owner: dead }), record.run_id)))
+            Effect.as(checkpointer.updateRun(record.run_id, { status: "running", owner: before.from }), record.run_id)))
+        expect(yield* checkpointer.takeOver(ids[0]!, { status: "running", owner: before.from }, { owner: dead, taken_over: before })).toBe(true)
+        yield* checkpointer.updateRun(ids[1]!, { owner: dead })
+        return ids
       }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: own }))))
       expect((await call(`${quiet.url}/v1/runs/${ids[0]}/cancel`, { method: "POST" })).body).toMatchObject({ status: "cancelled" })
       expect((await call(`${quiet.url}/v1/runs/${ids[1]}/resume`, { method: "POST" })).status).toBe(202)
       expect((await waitFor(`${quiet.url}/v1/runs/${ids[1]}`, (b) => b["status"] === "done")).body).toMatchObject({ status: "done", final_state: { n: 3 } })
       // Both take-overs are recorded, naming the dead process (the resumed run's claim found no owner left to name).
-      for (const id of ids) {
-        expect((await call(`${quiet.url}/v1/runs/${id}`)).body["taken_over"]).toEqual({ from: dead, to: OWNER, reason: "owner-exited", at: expect.stringMatching(/^\d{4}-/) })
+      const now = { from: dead, to: OWNER, reason: "owner-exited", at: expect.stringMatching(/^\d{4}-/) }
+      for (const [i, id] of ids.entries()) {
+        const view = (await call(`${quiet.url}/v1/runs/${id}`)).body
+        expect([view["taken_over"], view["takeovers"]]).toEqual([now, i === 0 ? [before, now] : [now]])
       }
     } finally {
       await quiet.close()
