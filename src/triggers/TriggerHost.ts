@@ -13,6 +13,7 @@ import * as Either from "effect/Either"
 import type * as Scope from "effect/Scope"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
 import { TriggerError } from "../errors.js"
+import { closestName } from "../ir/didYouMean.js"
 import { listSome } from "../ir/limits.js"
 import type { Graph } from "../graph/Graph.js"
 import { GraphRegistry, type GraphRegistryShape } from "../scheduler/GraphRegistry.js"
@@ -101,6 +102,41 @@ const checkParams = (
 }
 
 /**
+ * A webhook's `thread_from` against its graph: without `payload_field` the body's keys are
+ * the run's params, so the body's field the thread id is read from (the path's first part)
+ * is one of them, and the graph must declare it (as an object when the id is inside it):
+ * otherwise every delivery that carries a thread id is refused.
+ */
+const checkThreadFrom = (triggerId: string, graph: Graph, spec: { readonly thread_from?: string | undefined; readonly payload_field?: string | undefined }): Effect.Effect<void, TriggerError> => {
+  if (spec.thread_from === undefined || spec.payload_field !== undefined) return Effect.void
+  const [head, ...rest] = spec.thread_from.split(".")
+  const field = graph.state.fields.get(head!)
+  const why = `thread_from '${spec.thread_from}' reads the body's '${head}', and without payload_field the body's keys are the run's params`
+  const orPayload = "or set payload_field to a declared field to hold the whole body (thread_from still reads the body)"
+  if (field === undefined) {
+    const meant = closestName(head!, [...graph.state.fields.keys()])
+    return Effect.fail(new TriggerError({
+      reason: "invalid-config",
+      triggerId,
+      message: `${why}: graph '${graph.id}' does not declare '${head}', so every delivery carrying a thread id would be refused (StateValidationError)`,
+      fix: meant !== undefined
+        ? `did you mean thread_from: ${[meant, ...rest].join(".")}? Else declare '${head}' in the graph's state_schema, ${orPayload}`
+        : `declare '${head}' in the graph's state_schema (its fields: ${listSome(graph.state.fields.keys())}), ${orPayload}`
+    }))
+  }
+  const type = field.type
+  if (rest.length > 0 && type !== undefined && type !== "object" && type !== "any") {
+    return Effect.fail(new TriggerError({
+      reason: "invalid-config",
+      triggerId,
+      message: `${why}: graph '${graph.id}' declares '${head}' as ${type}, and the thread id is inside it (an object), so every delivery carrying a thread id would be refused (StateValidationError)`,
+      fix: `declare '${head}' as type object (or any) in the graph's state_schema, ${orPayload}`
+    }))
+  }
+  return Effect.void
+}
+
+/**
  * The plugins to load: those packages declare (under `pluginRoot`), configured by
  * `stargraph.yaml` `plugins:` entries naming their package, then the project's own.
  */
@@ -157,7 +193,13 @@ export const start = (
           Effect.as(checkParams(`cron:${s.id}`, graph, s.params, "complete"), { ...s, graph: graph.id })))
       const webhooks = yield* Effect.forEach(config.config.webhooks, (w) =>
         Effect.flatMap(graphOf(w.graph, config, registry), (graph) =>
-          Effect.as(checkParams(`webhook:${w.id}`, graph, { ...w.params, ...(w.payload_field !== undefined ? { [w.payload_field]: null } : {}) }, "partial"), { ...w, graph: graph.id })))
+          Effect.as(
+            Effect.zipRight(
+              checkParams(`webhook:${w.id}`, graph, { ...w.params, ...(w.payload_field !== undefined ? { [w.payload_field]: null } : {}) }, "partial"),
+              checkThreadFrom(`webhook:${w.id}`, graph, w)
+            ),
+            { ...w, graph: graph.id }
+          )))
       if (schedules.length > 0) triggers.push(yield* CronTrigger.make(schedules))
       if (webhooks.length > 0) triggers.push(yield* WebhookTrigger.make(webhooks, options.env))
     }

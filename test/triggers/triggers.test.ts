@@ -570,6 +570,24 @@ describe("trigger configuration is checked at start", () => {
     expect(Either.isRight(nullPayload) && nullPayload.right.config.webhooks[0]).toMatchObject({ id: "w" })
     expect(Either.isRight(nullPayload) && "payload_field" in nullPayload.right.config.webhooks[0]!).toBe(false)
   })
+
+  it("a webhook whose thread_from reads a body field the graph does not take (no payload_field) stops the start, naming the trigger, the field and the fix", async () => {
+    const hook = { id: "chat", graph: "g:echo", secret_env: "S", thread_from: "conversation.id" }
+    const undeclared = await startWith({ webhooks: [hook] })
+    expect(Either.isLeft(undeclared) && undeclared.left).toMatchObject({ _tag: "TriggerError", reason: "invalid-config", triggerId: "webhook:chat" })
+    expect(Either.isLeft(undeclared) && undeclared.left.message).toBe(
+      "thread_from 'conversation.id' reads the body's 'conversation', and without payload_field the body's keys are the run's params: graph 'g:echo' does not declare 'conversation', so every delivery carrying a thread id would be refused (StateValidationError)"
+    )
+    expect(Either.isLeft(undeclared) && undeclared.left.fix).toMatch(/^declare 'conversation' in the graph's state_schema \(its fields: message, seen\), or set payload_field/)
+    // A misspelt field is named; a field declared as a scalar cannot hold the object the id is in.
+    const misspelt = await startWith({ webhooks: [{ ...hook, thread_from: "mesage.id" }] })
+    expect(Either.isLeft(misspelt) && misspelt.left.fix).toMatch(/^did you mean thread_from: message\.id\?/)
+    const scalar = await startWith({ webhooks: [{ ...hook, thread_from: "message.id" }] })
+    expect(Either.isLeft(scalar) && scalar.left.message).toMatch(/declares 'message' as string, and the thread id is inside it/)
+    // Fine: the id is a declared field itself, or the body lands in payload_field.
+    expect(Either.isRight(await startWith({ webhooks: [{ ...hook, thread_from: "message" }] }))).toBe(true)
+    expect(Either.isRight(await startWith({ webhooks: [{ ...hook, payload_field: "message" }] }))).toBe(true)
+  })
 })
 
 describe("plugins and project config", () => {
