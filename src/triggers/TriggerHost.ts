@@ -56,24 +56,31 @@ export interface TriggerHostOptions {
   readonly hookTimeoutMs?: number | undefined
 }
 
-/** The registered graph a spec's `graph` (id, or path relative to the config) names. */
-const graphOf = (graph: string, config: ResolvedConfig, registry: GraphRegistryShape): Effect.Effect<Graph, TriggerError> => {
+/**
+ * The registered graph a spec's `graph` (id, or path relative to the config) names; a
+ * mistake is the trigger's (`cron:<id>`, `webhook:<id>`), located at `field`
+ * (`schedules[0].graph`), with the registered graph the name most likely meant.
+ */
+const graphOf = (
+  graph: string,
+  config: ResolvedConfig,
+  registry: GraphRegistryShape,
+  at: { readonly triggerId: string; readonly field: string }
+): Effect.Effect<Graph, TriggerError> => {
+  const refuse = (message: string, fix: string) => Effect.fail(new TriggerError({ reason: "invalid-config", triggerId: at.triggerId, message: `${at.field}: ${message}`, fix }))
   if (!isPath(graph)) {
     const found = registry.list().find((g) => g.id === graph)
-    return found !== undefined ? Effect.succeed(found) : Effect.fail(
-      new TriggerError({
-        reason: "invalid-config",
-        triggerId: graph,
-        message: `graph '${graph}' is not registered`,
-        fix: `name a registered graph (${listSome(registry.list().map((g) => g.id)) || "none: pass --graphs"}) or the graph file's path, relative to stargraph.yaml`
-      })
+    if (found !== undefined) return Effect.succeed(found)
+    const ids = registry.list().map((g) => g.id)
+    const meant = closestName(graph, ids)
+    return refuse(
+      `graph '${graph}' is not registered`,
+      `${meant !== undefined ? `did you mean '${meant}'? ` : ""}name a registered graph (${listSome(ids) || "none: pass --graphs"}) or the graph file's path, relative to stargraph.yaml`
     )
   }
   const file = resolve(config.file ? resolve(config.file, "..") : process.cwd(), graph)
   const found = registry.list().find((g) => g.source === file)
-  return found ? Effect.succeed(found) : Effect.fail(
-    new TriggerError({ reason: "invalid-config", triggerId: graph, message: `graph file ${file} is not registered`, fix: "check the path (it is relative to stargraph.yaml)" })
-  )
+  return found ? Effect.succeed(found) : refuse(`graph file ${file} is not registered`, "check the path (it is relative to stargraph.yaml)")
 }
 
 /**
@@ -188,11 +195,11 @@ export const start = (
     const config = options.config
     if (config) {
       // Checked now, so a mistake stops the start instead of failing at every tick.
-      const schedules = yield* Effect.forEach(config.config.schedules, (s) =>
-        Effect.flatMap(graphOf(s.graph, config, registry), (graph) =>
+      const schedules = yield* Effect.forEach(config.config.schedules, (s, i) =>
+        Effect.flatMap(graphOf(s.graph, config, registry, { triggerId: `cron:${s.id}`, field: `schedules[${i}].graph` }), (graph) =>
           Effect.as(checkParams(`cron:${s.id}`, graph, s.params, "complete"), { ...s, graph: graph.id })))
-      const webhooks = yield* Effect.forEach(config.config.webhooks, (w) =>
-        Effect.flatMap(graphOf(w.graph, config, registry), (graph) =>
+      const webhooks = yield* Effect.forEach(config.config.webhooks, (w, i) =>
+        Effect.flatMap(graphOf(w.graph, config, registry, { triggerId: `webhook:${w.id}`, field: `webhooks[${i}].graph` }), (graph) =>
           Effect.as(
             Effect.zipRight(
               checkParams(`webhook:${w.id}`, graph, { ...w.params, ...(w.payload_field !== undefined ? { [w.payload_field]: null } : {}) }, "partial"),

@@ -549,17 +549,23 @@ describe("trigger configuration is checked at start", () => {
 
   it("a schedule or webhook naming an unregistered graph, or params the graph does not take, stops the start", async () => {
     const cases: Array<[unknown, string, RegExp]> = [
-      [{ schedules: [{ ...cron, graph: "run:nope", params: {} }] }, "run:nope", /graph 'run:nope' is not registered/],
+      [{ schedules: [{ ...cron, graph: "run:nope", params: {} }] }, "cron:nightly", /^schedules\[0\]\.graph: graph 'run:nope' is not registered$/],
       [{ schedules: [{ ...cron, graph: "g:echo", params: { nope: "x" } }] }, "cron:nightly", /params names 'nope', which graph 'g:echo' does not declare/],
       [{ schedules: [{ ...cron, graph: "g:echo", params: { message: 3 } }] }, "cron:nightly", /params do not fit graph 'g:echo': field 'message'/],
       [{ webhooks: [{ id: "w", graph: "g:echo", secret_env: "S", params: { nope: 1 } }] }, "webhook:w", /params names 'nope'/],
-      [{ webhooks: [{ id: "w", graph: "g:missing", secret_env: "S" }] }, "g:missing", /graph 'g:missing' is not registered/]
+      [{ webhooks: [{ id: "w", graph: "g:missing", secret_env: "S" }] }, "webhook:w", /^webhooks\[0\]\.graph: graph 'g:missing' is not registered$/],
+      [{ schedules: [{ ...cron, graph: "g:echo", params: {} }, { ...cron, id: "s", graph: "g:ecko", params: {} }] }, "cron:s", /^schedules\[1\]\.graph: graph 'g:ecko' is not registered$/]
     ]
     for (const [raw, triggerId, message] of cases) {
       const result = await startWith(raw)
       expect(Either.isLeft(result) && result.left, JSON.stringify(raw)).toMatchObject({ _tag: "TriggerError", reason: "invalid-config", triggerId })
       expect(Either.isLeft(result) && result.left.message).toMatch(message)
     }
+    // A misspelt graph id: the registered one it most likely meant.
+    const misspelt = await startWith({ schedules: [{ ...cron, graph: "g:ecko", params: {} }] })
+    expect(Either.isLeft(misspelt) && misspelt.left.fix).toMatch(/^did you mean 'g:echo'\? name a registered graph \(g:echo\)/)
+    const far = await startWith({ schedules: [{ ...cron, graph: "run:nope", params: {} }] })
+    expect(Either.isLeft(far) && far.left.fix).toMatch(/^name a registered graph \(g:echo\)/)
     // The fix is where the mistake is: the schedule in stargraph.yaml, not --inputs or POST /v1/runs.
     const typed = await startWith({ schedules: [{ ...cron, graph: "g:echo", params: { message: 3 } }] })
     expect(Either.isLeft(typed) && typed.left.fix).toBe("set params.message of cron:nightly in stargraph.yaml to a value of its declared type")
