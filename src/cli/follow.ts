@@ -1,5 +1,5 @@
 /**
- * Following a run for `run` and `resume`: print each step as it completes (see
+ * Following a run for `run`, `resume` and `replay`: print each step as it completes (see
  * `progress.ts`), turn Ctrl-C into pause / cancel of the run this process drives (see
  * `interrupt.ts`), then print the outcome from the database (summary block, final line,
  * error line) and set the exit code.
@@ -126,7 +126,15 @@ export const follow = (options: FollowOptions): Effect.Effect<void> =>
  */
 export const report = (
   runId: string,
-  options: Verbosity & { readonly db: Database; readonly progress: Progress; readonly interrupted: boolean }
+  options: Verbosity & {
+    readonly db: Database
+    readonly progress: Progress
+    readonly interrupted: boolean
+    /** Lines printed on stdout before the final line, after the summary (`replay --diff`'s RunDiff). */
+    readonly before?: ReadonlyArray<string> | undefined
+    /** The error line's text when the run's record carries none (how driving it failed). */
+    readonly error?: string | undefined
+  }
 ) =>
   Effect.gen(function*() {
     const checkpointer = yield* Checkpointer
@@ -140,8 +148,10 @@ export const report = (
       if (options.summaryJson === true) yield* Console.log(JSON.stringify({ ...summary, checkpoint: shown(options.db.location) }))
       else for (const line of summaryBlock(summary, record, checkpoints, hint)) yield* Console.log(line)
     }
+    for (const line of options.before ?? []) yield* Console.log(line)
     yield* Console.log(finalLine(summary))
-    if (summary.error) yield* Console.error(`error: ${summary.error.message}`)
+    const error = summary.error?.message ?? options.error
+    if (error !== undefined) yield* Console.error(`error: ${error}`)
     // Without the summary block, a waiting run's question still shows (on stderr, like an error).
     if (options.quiet || options.noSummary) for (const line of waitingLines(summary, hint)) yield* Console.error(line)
     if (!options.interrupted && !STOPPED_STATUSES.has(summary.status) && record.owner !== OWNER) {

@@ -1,5 +1,5 @@
 /**
- * Per-step progress of `run` and `resume`, so a long run is never silent. On a TTY a live
+ * Per-step progress of `run`, `resume` and `replay`, so a long run is never silent. On a TTY a live
  * line shows the step in flight (spinner, node, elapsed time) and becomes
  * `✔ step 2  count  3.1 ms  rounds=1` when the step's checkpoint is committed; on a
  * pipe each committed step is one plain line (`step 2  count  3.1 ms  rounds=1`, no

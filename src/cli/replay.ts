@@ -1,6 +1,8 @@
 /**
  * `stargraph replay <run_id>`: fork a counterfactual run from a persisted run, replaying
- * its recorded calls, and print the fork's id (and the RunDiff with `--diff`).
+ * its recorded calls: print the fork's id, each step as it completes (as `run` does), the
+ * RunDiff with `--diff`, and the final `run_id=… status=…` line (with a waiting fork's
+ * question and the command that answers it on stderr).
  */
 import { Command, Options } from "@effect/cli"
 import { readFileSync } from "node:fs"
@@ -10,7 +12,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import { formatError, InputError } from "../errors.js"
 import { chooseDatabase, hintDb } from "./database.js"
-import { ExitCode, exitFor, reportError, setExit } from "./exit.js"
+import { ExitCode, reportError, setExit } from "./exit.js"
 import { dbOption, shellQuote } from "./render.js"
 import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
 import * as Interrupt from "./interrupt.js"
@@ -76,7 +78,11 @@ export const replay = Command.make(
       Options.withDescription("pause the fork after these nodes' step is committed: node ids, comma-separated, or '*' (default: none)")
     ),
     auditLog,
-    lease: leaseOption
+    lease: leaseOption,
+    quiet: Options.boolean("quiet").pipe(
+      Options.withAlias("q"),
+      Options.withDescription("print no step lines: only the fork's id, the RunDiff with --diff, and the final `run_id=<id> status=<status>` line (errors and a waiting fork's question still go to stderr) (default: off)")
+    )
   },
   (o) =>
     Effect.scoped(Effect.gen(function*() {
@@ -125,19 +131,31 @@ export const replay = Command.make(
         yield* Console.log(`cf_run_id=${started.cfRunId}`)
         // Ctrl-C pauses the fork after the step in flight, again cancels it, as for `run`.
         const driving = yield* Effect.fork(Effect.either(Effect.provideService(started.run.start(), NodeAbortGrace, Interrupt.CLI_ABORT_GRACE_MS)))
+        // Each step as it completes, as `run` prints them (the steps up to the fork step are its parent's).
+        const progress = Progress.make({ nodeIds: g.topology.nodes.keys(), silent: o.quiet, verbose: false, fromStep: started.forkStep })
         yield* follow.follow({
           runId: started.cfRunId,
           handle: Effect.succeed(Option.some(started.run)),
           stopped: Fiber.join(driving),
           interrupts,
-          progress: Progress.make({ nodeIds: g.topology.nodes.keys(), silent: true, verbose: false, fromStep: 0 }),
+          progress,
           db
         })
         const result = yield* Effect.flatMap(Fiber.join(driving), started.finish)
-        if (o.diff) yield* Console.log(renderDiff(result.diff))
-        if (result.error) yield* Console.error(`error: ${formatError(result.error)}`)
         const status = result.summary.status
-        if (interrupts.count() > 0 && (status === "paused" || status === "cancelled")) {
+        const interrupted = interrupts.count() > 0 && (status === "paused" || status === "cancelled")
+        // The outcome as `run` prints it without its summary block: the final line (after the
+        // RunDiff), the error, a waiting fork's question and the command that answers it.
+        yield* follow.report(started.cfRunId, {
+          quiet: o.quiet,
+          noSummary: true,
+          db,
+          progress,
+          interrupted: false,
+          before: o.diff ? [renderDiff(result.diff)] : [],
+          error: result.error !== undefined ? formatError(result.error) : undefined
+        })
+        if (interrupted) {
           // A cancelled fork is replayed again from its parent (the fork's own recording ends where it was cancelled).
           const again = [`${o.runId}${dbOption(hintDb(db))}`, ...Option.match(o.fromStep, { onNone: () => [], onSome: (n) => ["--from-step", String(n)] }), ...Option.match(o.mutation, { onNone: () => [], onSome: (m) => ["--mutation", shellQuote(m)] })]
           const lines = status === "cancelled"
@@ -146,7 +164,6 @@ export const replay = Command.make(
           for (const line of lines) yield* Console.error(line)
           return yield* setExit(ExitCode.interrupted)
         }
-        yield* setExit(exitFor(status))
       }).pipe(Effect.provide(stores.storeLayer(db, { create: false, auditLog: o.auditLog, leaseMs })))
     })).pipe(traced("stargraph.cli.replay"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Fork a counterfactual run from a persisted run, replaying its recorded calls; print the fork's id (cf_run_id=…), and with --diff the RunDiff against its parent"))

@@ -5,7 +5,7 @@
 import type { Checkpoint } from "../checkpoint/models.js"
 import { describeDecision } from "../fathom/Decision.js"
 import { renderStored, type TemplateSlots } from "../fathom/facts.js"
-import type { DryRun, Simulated } from "../runtime/dryRun.js"
+import type { DryRun, DryRunStop, Simulated } from "../runtime/dryRun.js"
 
 /** The dry-run trace: one line per rule firing, with the node and its decision. */
 export const traceLines = (graphHash: string, trace: DryRun): ReadonlyArray<string> => {
@@ -20,8 +20,22 @@ export const traceLines = (graphHash: string, trace: DryRun): ReadonlyArray<stri
         ? [`  step=${s.step} node=${nodes} fired=none → ${decisions || "continue"}`]
         : s.fired.map((rule) => `  step=${s.step} node=${nodes} rule=${rule} fired=True → ${decisions}`)
     }),
-    `ended=${trace.ended}${trace.loop === undefined ? "" : `: ${loopReason(trace.loop.path)}`}`
+    `ended=${trace.ended}${trace.loop !== undefined ? `: ${loopReason(trace.loop.path)}` : trace.stop !== undefined ? `: ${stopReason(trace.stop)}` : ""}`
   ]
+}
+
+/** Where a dry run stops for a person, and why. */
+const stopReason = (stop: DryRunStop): string => {
+  switch (stop.why) {
+    case "waits-for-input":
+      return `the run would stop at node '${stop.node}' (step ${stop.step}, not run yet), waiting for input: ${JSON.stringify(stop.prompt ?? "")}`
+    case "rule":
+      return `the run would stop after node '${stop.node}' (step ${stop.step}), waiting for input: rule '${stop.rule ?? ""}' asks ${JSON.stringify(stop.prompt ?? "")}`
+    case "breakpoint-before":
+      return `the run would pause at a breakpoint before node '${stop.node}' (step ${stop.step}, not run yet; --interrupt-before)`
+    case "breakpoint-after":
+      return `the run would pause at a breakpoint after node '${stop.node}' (step ${stop.step}, committed; --interrupt-after)`
+  }
 }
 
 /** Why a dry run that came back to a step it already took stops there. */

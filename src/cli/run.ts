@@ -102,10 +102,10 @@ export const run = Command.make(
         interruptAfter: Option.getOrUndefined(Option.map(o.interruptAfter, bp.parseNodeList)),
         breakpointFields: { before: "--interrupt-before", after: "--interrupt-after" }
       }
-      yield* bp.resolveBreakpoints({ before: breakpoints.interruptBefore, after: breakpoints.interruptAfter }, g.topology.nodes.keys(), breakpoints.breakpointFields)
+      const resolved = yield* bp.resolveBreakpoints({ before: breakpoints.interruptBefore, after: breakpoints.interruptAfter }, g.topology.nodes.keys(), breakpoints.breakpointFields)
       if (o.inspect) {
         const [{ dryRun, fixtureState }, { traceLines }] = yield* Effect.promise(() => Promise.all([import("../runtime/dryRun.js"), import("./rules.js")]))
-        const trace = yield* dryRun(g, fixtureState(g, parsed))
+        const trace = yield* dryRun(g, fixtureState(g, parsed), undefined, resolved)
         for (const line of traceLines(g.graphHash, trace)) yield* Console.log(line)
         // Inputs `run` would refuse (a required field missing): said as `run` says it, exit 2.
         // A thread's later run starts from its carried state, which a dry run does not read.

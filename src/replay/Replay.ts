@@ -134,6 +134,8 @@ const reroute = (
 /** A fork written and ready to drive; `R`: what its graph's nodes need (see `Graph<R>`). */
 export interface StartedFork<out R = never> {
   readonly cfRunId: string
+  /** The step it forks from (its checkpoints up to it are its parent's). */
+  readonly forkStep: number
   readonly derivedHash: string
   /** The fork's run: `run.start()` drives it against its parent's cassette (Ctrl-C: `run.pause()`). */
   readonly run: GraphRun<R>
@@ -312,7 +314,7 @@ export const start = <R = never>(
           error: Either.isLeft(outcome) ? outcome.left : undefined
         }
       })
-    return { cfRunId, derivedHash: derived, run, finish }
+    return { cfRunId, forkStep: fromStep, derivedHash: derived, run, finish }
   })
 
 /** Fork `parentRunId` and drive the fork to a stop; returns its id, summary and the RunDiff. */

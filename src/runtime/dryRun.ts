@@ -11,6 +11,8 @@ import { RuleEngine } from "../fathom/RuleEngine.js"
 import { RuleError } from "../errors.js"
 import type { FieldSpec } from "../ir/schema.js"
 import { type State, stateSchemaSource, zeroOf } from "../ir/stateSchema.js"
+import type { Breakpoints } from "../checkpoint/models.js"
+import { names } from "./breakpoints.js"
 import type { GraphDefinition } from "./GraphDefinition.js"
 import { route } from "./routing.js"
 
@@ -23,15 +25,31 @@ export interface TraceStep {
 }
 
 /**
+ * Where a dry run stops for a person, as the run would: `waits-for-input`, before a node
+ * that asks before it runs (an `interrupt` node); `rule`, after a step whose rule asks;
+ * `breakpoint-before` / `breakpoint-after`, at a breakpoint given with the run. `step` is
+ * the step the node would run at; `prompt` what it asks (not for a breakpoint).
+ */
+export interface DryRunStop {
+  readonly node: string
+  readonly step: number
+  readonly why: "waits-for-input" | "rule" | "breakpoint-before" | "breakpoint-after"
+  readonly prompt?: string
+  readonly rule?: string
+}
+
+/**
  * A dry run: the steps, and how it ended. `loop`: a step would have started exactly as an
  * earlier one did (the same nodes, join progress and working memory, over the same fixed
  * state), so every step after it would repeat the ones since: `step` is that earlier
  * step, `path` the nodes of each step since (the last routes back to the first).
+ * `stop`: where an `interrupt` ending stops.
  */
 export interface DryRun {
   readonly steps: ReadonlyArray<TraceStep>
   readonly ended: "done" | "halt" | "interrupt" | "loop" | "step-limit"
   readonly loop?: { readonly step: number; readonly path: ReadonlyArray<ReadonlyArray<string>> }
+  readonly stop?: DryRunStop
 }
 
 /**
@@ -75,8 +93,17 @@ export const fixtureState = (graph: GraphDefinition, inputs: State): State => {
  * Walk the graph by its rules from the entry, without running nodes (at most `maxSteps`
  * steps). Since no node runs, the state never changes: a step that would start exactly as
  * an earlier one did ends the walk (`ended: "loop"`), as everything after it would repeat.
+ * It stops (`ended: "interrupt"`) where the run would stop for a person: before a node that
+ * waits for input, after a rule's interrupt, and at the `breakpoints` given, as the run
+ * loop does. A node that asks while it runs (a function calling `ctx.interrupt`) is not
+ * seen: no node runs.
  */
-export const dryRun = (graph: GraphDefinition, state: State, maxSteps = 100): Effect.Effect<DryRun, RuleError> =>
+export const dryRun = (
+  graph: GraphDefinition,
+  state: State,
+  maxSteps = 100,
+  breakpoints: Breakpoints | null = null
+): Effect.Effect<DryRun, RuleError> =>
   Effect.gen(function*() {
     const engine = yield* RuleEngine
     const session = yield* engine.open(graph.rules)
@@ -86,6 +113,7 @@ export const dryRun = (graph: GraphDefinition, state: State, maxSteps = 100): Ef
     let groups: Parameters<typeof route>[1]["groups"] = []
     let ended: DryRun["ended"] = "step-limit"
     let loop: DryRun["loop"]
+    let stop: DryRunStop | undefined
     const seen = new Map<string, number>()
     const withStep = readsStep(graph.rules)
     const tick = new Set(["node-id", "stargraph-route", ...graph.rules.mirrored.map((m) => m.template)])
@@ -98,15 +126,36 @@ export const dryRun = (graph: GraphDefinition, state: State, maxSteps = 100): Ef
         break
       }
       seen.set(key, step)
+      // As the run loop: a breakpoint before one of the step's nodes, then a node that waits
+      // for input before it runs, stop the run before anything of the step runs.
+      const before = breakpoints === null ? undefined : frontier.find((id) => names(breakpoints.before, id))
+      const waiting = before ?? frontier.find((id) => graph.nodes.get(id)?.waitsForInput !== undefined)
+      if (waiting !== undefined) {
+        ended = "interrupt"
+        stop = before !== undefined
+          ? { node: waiting, step, why: "breakpoint-before" }
+          : { node: waiting, step, why: "waits-for-input", prompt: graph.nodes.get(waiting)?.waitsForInput?.prompt ?? "" }
+        break
+      }
       const rules = yield* session.route({ runId: "dry-run", step, at: "", state, nodes: frontier })
       steps.push({ step, nodes: frontier, fired: rules.firings.map((f) => f.rule), decisions: rules.decisions })
       const routed = route(graph, { step, executed: frontier, decisions: rules.decisions, joins, groups })
       if (routed.stop !== undefined) {
         ended = routed.stop._tag
+        if (routed.stop._tag === "interrupt") {
+          stop = { node: routed.stop.node, step, why: "rule", prompt: routed.stop.decision.prompt, rule: routed.stop.decision.rule }
+        }
         break
       }
       if (routed.next.length === 0) {
         ended = "done"
+        break
+      }
+      // A breakpoint after one of the step's nodes (not after the step that ends the run).
+      const after = breakpoints === null ? undefined : frontier.find((id) => names(breakpoints.after, id))
+      if (after !== undefined) {
+        ended = "interrupt"
+        stop = { node: after, step, why: "breakpoint-after" }
         break
       }
       frontier = routed.next
@@ -114,7 +163,7 @@ export const dryRun = (graph: GraphDefinition, state: State, maxSteps = 100): Ef
       groups = routed.groups
     }
     engine.release(session)
-    return loop === undefined ? { steps, ended } : { steps, ended, loop }
+    return { steps, ended, ...(loop !== undefined ? { loop } : {}), ...(stop !== undefined ? { stop } : {}) }
   })
 
 /** A state (and facts) to evaluate a node's rules against. */

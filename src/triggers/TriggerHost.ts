@@ -13,6 +13,7 @@ import * as Either from "effect/Either"
 import type * as Scope from "effect/Scope"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
 import { TriggerError } from "../errors.js"
+import { closestName } from "../ir/didYouMean.js"
 import { listSome } from "../ir/limits.js"
 import type { Graph } from "../graph/Graph.js"
 import { GraphRegistry, type GraphRegistryShape } from "../scheduler/GraphRegistry.js"
@@ -55,24 +56,31 @@ export interface TriggerHostOptions {
   readonly hookTimeoutMs?: number | undefined
 }
 
-/** The registered graph a spec's `graph` (id, or path relative to the config) names. */
-const graphOf = (graph: string, config: ResolvedConfig, registry: GraphRegistryShape): Effect.Effect<Graph, TriggerError> => {
+/**
+ * The registered graph a spec's `graph` (id, or path relative to the config) names; a
+ * mistake is the trigger's (`cron:<id>`, `webhook:<id>`), located at `field`
+ * (`schedules[0].graph`), with the registered graph the name most likely meant.
+ */
+const graphOf = (
+  graph: string,
+  config: ResolvedConfig,
+  registry: GraphRegistryShape,
+  at: { readonly triggerId: string; readonly field: string }
+): Effect.Effect<Graph, TriggerError> => {
+  const refuse = (message: string, fix: string) => Effect.fail(new TriggerError({ reason: "invalid-config", triggerId: at.triggerId, message: `${at.field}: ${message}`, fix }))
   if (!isPath(graph)) {
     const found = registry.list().find((g) => g.id === graph)
-    return found !== undefined ? Effect.succeed(found) : Effect.fail(
-      new TriggerError({
-        reason: "invalid-config",
-        triggerId: graph,
-        message: `graph '${graph}' is not registered`,
-        fix: `name a registered graph (${listSome(registry.list().map((g) => g.id)) || "none: pass --graphs"}) or the graph file's path, relative to stargraph.yaml`
-      })
+    if (found !== undefined) return Effect.succeed(found)
+    const ids = registry.list().map((g) => g.id)
+    const meant = closestName(graph, ids)
+    return refuse(
+      `graph '${graph}' is not registered`,
+      `${meant !== undefined ? `did you mean '${meant}'? ` : ""}name a registered graph (${listSome(ids) || "none: pass --graphs"}) or the graph file's path, relative to stargraph.yaml`
     )
   }
   const file = resolve(config.file ? resolve(config.file, "..") : process.cwd(), graph)
   const found = registry.list().find((g) => g.source === file)
-  return found ? Effect.succeed(found) : Effect.fail(
-    new TriggerError({ reason: "invalid-config", triggerId: graph, message: `graph file ${file} is not registered`, fix: "check the path (it is relative to stargraph.yaml)" })
-  )
+  return found ? Effect.succeed(found) : refuse(`graph file ${file} is not registered`, "check the path (it is relative to stargraph.yaml)")
 }
 
 /**
@@ -98,6 +106,41 @@ const checkParams = (
     onLeft: (e) => refuse(`params do not fit graph '${graphId}': field '${e.field}': ${e.message}`, `set params.${e.field} of ${triggerId} in stargraph.yaml to a value of its declared type`),
     onRight: () => Effect.void
   })
+}
+
+/**
+ * A webhook's `thread_from` against its graph: without `payload_field` the body's keys are
+ * the run's params, so the body's field the thread id is read from (the path's first part)
+ * is one of them, and the graph must declare it (as an object when the id is inside it):
+ * otherwise every delivery that carries a thread id is refused.
+ */
+const checkThreadFrom = (triggerId: string, graph: Graph, spec: { readonly thread_from?: string | undefined; readonly payload_field?: string | undefined }): Effect.Effect<void, TriggerError> => {
+  if (spec.thread_from === undefined || spec.payload_field !== undefined) return Effect.void
+  const [head, ...rest] = spec.thread_from.split(".")
+  const field = graph.state.fields.get(head!)
+  const why = `thread_from '${spec.thread_from}' reads the body's '${head}', and without payload_field the body's keys are the run's params`
+  const orPayload = "or set payload_field to a declared field to hold the whole body (thread_from still reads the body)"
+  if (field === undefined) {
+    const meant = closestName(head!, [...graph.state.fields.keys()])
+    return Effect.fail(new TriggerError({
+      reason: "invalid-config",
+      triggerId,
+      message: `${why}: graph '${graph.id}' does not declare '${head}', so every delivery carrying a thread id would be refused (StateValidationError)`,
+      fix: meant !== undefined
+        ? `did you mean thread_from: ${[meant, ...rest].join(".")}? Else declare '${head}' in the graph's state_schema, ${orPayload}`
+        : `declare '${head}' in the graph's state_schema (its fields: ${listSome(graph.state.fields.keys())}), ${orPayload}`
+    }))
+  }
+  const type = field.type
+  if (rest.length > 0 && type !== undefined && type !== "object" && type !== "any") {
+    return Effect.fail(new TriggerError({
+      reason: "invalid-config",
+      triggerId,
+      message: `${why}: graph '${graph.id}' declares '${head}' as ${type}, and the thread id is inside it (an object), so every delivery carrying a thread id would be refused (StateValidationError)`,
+      fix: `declare '${head}' as type object (or any) in the graph's state_schema, ${orPayload}`
+    }))
+  }
+  return Effect.void
 }
 
 /**
@@ -152,12 +195,18 @@ export const start = (
     const config = options.config
     if (config) {
       // Checked now, so a mistake stops the start instead of failing at every tick.
-      const schedules = yield* Effect.forEach(config.config.schedules, (s) =>
-        Effect.flatMap(graphOf(s.graph, config, registry), (graph) =>
+      const schedules = yield* Effect.forEach(config.config.schedules, (s, i) =>
+        Effect.flatMap(graphOf(s.graph, config, registry, { triggerId: `cron:${s.id}`, field: `schedules[${i}].graph` }), (graph) =>
           Effect.as(checkParams(`cron:${s.id}`, graph, s.params, "complete"), { ...s, graph: graph.id })))
-      const webhooks = yield* Effect.forEach(config.config.webhooks, (w) =>
-        Effect.flatMap(graphOf(w.graph, config, registry), (graph) =>
-          Effect.as(checkParams(`webhook:${w.id}`, graph, { ...w.params, ...(w.payload_field !== undefined ? { [w.payload_field]: null } : {}) }, "partial"), { ...w, graph: graph.id })))
+      const webhooks = yield* Effect.forEach(config.config.webhooks, (w, i) =>
+        Effect.flatMap(graphOf(w.graph, config, registry, { triggerId: `webhook:${w.id}`, field: `webhooks[${i}].graph` }), (graph) =>
+          Effect.as(
+            Effect.zipRight(
+              checkParams(`webhook:${w.id}`, graph, { ...w.params, ...(w.payload_field !== undefined ? { [w.payload_field]: null } : {}) }, "partial"),
+              checkThreadFrom(`webhook:${w.id}`, graph, w)
+            ),
+            { ...w, graph: graph.id }
+          )))
       if (schedules.length > 0) triggers.push(yield* CronTrigger.make(schedules))
       if (webhooks.length > 0) triggers.push(yield* WebhookTrigger.make(webhooks, options.env))
     }

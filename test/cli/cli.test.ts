@@ -206,7 +206,7 @@ describe("interrupt and cold resume", () => {
     for (const run of runs) {
       const replay = await stargraph(["replay", run.id, "--db", local], { cwd: work })
       expect(replay.stderr).not.toContain("graph-hash-mismatch")
-      expect([replay.code, replay.last]).toEqual([run.status === "done" ? 0 : 1, expect.stringMatching(/^cf_run_id=cf-/)])
+      expect([replay.code, replay.lines[0], replay.last]).toEqual([run.status === "done" ? 0 : 1, expect.stringMatching(/^cf_run_id=cf-/), expect.stringMatching(new RegExp(`^run_id=cf-\\S+ status=${run.status}$`))])
     }
   })
 
@@ -341,27 +341,49 @@ describe("stargraph replay", () => {
     const a = await stargraph(["replay", parent, "--db", local, "--diff"], { cwd: work })
     const b = await stargraph(["replay", parent, "--db", local, "--diff"], { cwd: work })
     expect(a.code).toBe(0)
-    const [aId, aDiff] = a.stdout.trim().split("\n")
-    const [bId, bDiff] = b.stdout.trim().split("\n")
+    // Its id first, each step as `run` prints it, the RunDiff, and the final line last.
+    const [aId, aDiff] = [a.lines[0], a.lines.at(-2)]
+    const [bId, bDiff] = [b.lines[0], b.lines.at(-2)]
     expect(aId).toMatch(/^cf_run_id=cf-[0-9a-f-]{36}$/)
     expect(aId).not.toBe(bId)
+    expect(a.lines.slice(1, -2).map((l) => /^step (\d+) +(\S+)/.exec(l)?.slice(1).join(" "))).toEqual(["1 greet", "2 count", "3 count", "4 count", "5 summarise"])
+    expect(a.last).toBe(`run_id=${aId!.slice("cf_run_id=".length)} status=done`)
     expect(aDiff).toBe(bDiff)
     expect(JSON.parse(aDiff!)).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {} })
     writeFileSync(join(work, "mutation.json"), JSON.stringify({ state_overrides: { message: "mutated" }, facts_assert: [], facts_retract: [] }))
     const m = await stargraph(["replay", parent, "--db", local, "--mutation", "mutation.json", "--from-step", "0", "--diff"], { cwd: work })
-    const diff = JSON.parse(m.stdout.trim().split("\n")[1]!) as { state_deltas: Record<string, unknown>; derived_hash: string }
+    const diff = JSON.parse(m.lines.at(-2)!) as { state_deltas: Record<string, unknown>; derived_hash: string }
     expect(diff.state_deltas["1:greet"]).toContainEqual({ op: "replace", path: "/greeting", parent: "Hello, hello!", fork: "Hello, mutated!" })
     expect(diff.derived_hash).not.toBe((JSON.parse(aDiff!) as { derived_hash: string }).derived_hash)
     // The same mutation inline, and as @file: the same fork (derived_hash) as the file's.
     for (const value of [JSON.stringify({ state_overrides: { message: "mutated" } }), "@mutation.json"]) {
       const same = await stargraph(["replay", parent, "--db", local, "--mutation", value, "--from-step", "0", "--diff"], { cwd: work })
       expect([same.code, same.stderr]).toEqual([0, ""])
-      expect((JSON.parse(same.stdout.trim().split("\n")[1]!) as { derived_hash: string }).derived_hash, value).toBe(diff.derived_hash)
+      expect((JSON.parse(same.lines.at(-2)!) as { derived_hash: string }).derived_hash, value).toBe(diff.derived_hash)
     }
     const cf = m.stdout.split("\n")[0]!.split("=")[1]!
     const inspect = await stargraph(["inspect", cf, "--db", local], { cwd: work })
     expect(inspect.stdout).toContain(`forked from ${parent} at step 0`)
     expect(inspect.stdout).toContain("Hello, mutated!")
+  })
+
+  it("a fork that stops for input says so as run does: its final line, the question and the command that answers it; --quiet keeps only its id and final line", async () => {
+    const local = join(work, "replay-waits.sqlite")
+    const parent = runIdOf((await stargraph(["run", "approval/graph.yaml", "--inputs", "request=x", "--db", local, "--quiet"], { cwd: work })).last)
+    expect((await stargraph(["cancel", parent, "--db", local], { cwd: work })).code).toBe(0)
+    const fork = await stargraph(["replay", parent, "--db", local], { cwd: work })
+    const cf = /^cf_run_id=(cf-\S+)$/m.exec(fork.stdout)![1]!
+    expect(fork.code).toBe(3)
+    expect(fork.lines).toEqual([`cf_run_id=${cf}`, expect.stringMatching(/^step 1 +draft +.*draft="Proposed change: x"$/), `run_id=${cf} status=awaiting-input`])
+    expect(fork.stderr.trim().split("\n")).toEqual([
+      `waiting at 'review': Approve the draft? Answer {"approved": true|false, "comment": "..."}`,
+      `  answer with: stargraph resume ${cf} --db ${local} --response '<json>'`
+    ])
+    const quiet = await stargraph(["replay", parent, "--db", local, "--quiet"], { cwd: work })
+    expect([quiet.code, quiet.lines]).toEqual([3, [expect.stringMatching(/^cf_run_id=cf-/), expect.stringMatching(/^run_id=cf-\S+ status=awaiting-input$/)]])
+    expect(quiet.stderr).toContain("answer with: stargraph resume cf-")
+    const answered = await stargraph(["resume", cf, "--db", local, "--response", '{"approved": true}', "--quiet"], { cwd: work })
+    expect([answered.code, answered.last]).toEqual([0, `run_id=${cf} status=done`])
   })
 
   it("refuses an unknown run, a step beyond the parent, and a mutation with unknown fields, writing nothing", async () => {

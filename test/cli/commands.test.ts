@@ -184,7 +184,7 @@ describe("one flag vocabulary", () => {
     const events = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { run_id: string; event: string })
     expect(events.filter((e) => e.run_id === id).map((e) => e.event)).toContain("run.finished")
     expect(events.some((e) => e.run_id === runIdOf(aliased.last))).toBe(true)
-    expect(events.some((e) => e.run_id === replayed.stdout.trim().split("=")[1])).toBe(true)
+    expect(events.some((e) => e.run_id === runIdOf(replayed.last))).toBe(true)
   })
 
   it("an audit log that cannot be opened is an InputError at --audit-log; one that cannot be written loses its lines, not the run", async () => {
@@ -475,7 +475,8 @@ describe("the original CLI's flags and respond command", () => {
     expect(summary).toMatchObject({ status: "done", final_state: { rounds: 3 }, checkpoint: db })
     expect(lines[lines.length - 1]).toBe(`run_id=${summary.run_id} status=done`)
     const noDiff = await stargraph(["replay", summary.run_id, "--db", db, "--no-diff"], { cwd: work })
-    expect([noDiff.code, noDiff.stdout.trim().split("\n")]).toEqual([0, [expect.stringMatching(/^cf_run_id=cf-/)]])
+    expect([noDiff.code, noDiff.lines[0], noDiff.last]).toEqual([0, expect.stringMatching(/^cf_run_id=cf-/), expect.stringMatching(/^run_id=cf-\S+ status=done$/)])
+    expect(noDiff.lines.slice(1, -1).every((l) => /^step \d+ /.test(l))).toBe(true)
 
     const waiting = runIdOf((await stargraph(["run", "approval/graph.yaml", "--inputs", "request=r", "--db", db, "--quiet", "--non-interactive"], { cwd: work })).last)
     const answered = await stargraph(["respond", waiting, "--db", db, "--response", "{\"approved\": true}", "--actor", "analyst", "--quiet"], { cwd: work })

@@ -133,6 +133,27 @@ describe("Ctrl-C", () => {
     expect((await inspect(id)).status).toBe("paused")
   })
 
+  it("a replay prints each of the fork's steps as it completes (a long fork is never silent), then its final line; --quiet prints no step lines", async () => {
+    const parent = await stargraph(["run", "slow/graph.yaml", "--db", db, "--quiet"], { cwd: work, env: { SLOW_NODE_MS: "1" } })
+    const parentId = runIdOf(parent.last)
+    const cli = startStargraph(["replay", parentId, "--db", db], { cwd: work, env: { SLOW_NODE_MS: "300" } })
+    let exited = false
+    void cli.done.then(() => (exited = true))
+    await cli.waitForStdout(/^step 1 /m)
+    // Printed while the fork still runs (its ten steps take three seconds).
+    expect(exited).toBe(false)
+    const r = await cli.done
+    const cf = /^cf_run_id=(cf-\S+)$/m.exec(r.stdout)![1]!
+    expect(r.code).toBe(0)
+    expect(r.lines.filter((l) => /^step \d+ /.test(l)).map((l) => Number(l.split(" ")[1]))).toEqual(Array.from({ length: 10 }, (_, i) => i + 1))
+    expect(r.last).toBe(`run_id=${cf} status=done`)
+    const quiet = await stargraph(["replay", parentId, "--db", db, "--from-step", "8", "--quiet"], { cwd: work, env: { SLOW_NODE_MS: "1" } })
+    expect([quiet.code, quiet.lines]).toEqual([0, [expect.stringMatching(/^cf_run_id=cf-/), expect.stringMatching(/^run_id=cf-\S+ status=done$/)]])
+    // A fork from step 8 prints its own steps only (those up to 8 are its parent's).
+    const late = await stargraph(["replay", parentId, "--db", db, "--from-step", "8"], { cwd: work, env: { SLOW_NODE_MS: "1" } })
+    expect(late.lines.filter((l) => /^step \d+ /.test(l)).map((l) => Number(l.split(" ")[1]))).toEqual([9, 10])
+  })
+
   it("pauses a replay's fork the same way: its id is printed first, exit 130 with the resume command, which finishes it as its parent finished", async () => {
     const parent = await stargraph(["run", "slow/graph.yaml", "--db", db, "--no-summary"], { cwd: work, env: { SLOW_NODE_MS: "1" } })
     const parentId = runIdOf(parent.last)

@@ -109,7 +109,8 @@ describe("the original's bundles", () => {
     expect(replayed.code).toBe(0)
     const cf = /cf_run_id=(\S+)/.exec(replayed.stdout)![1]!
     expect((await inspect(cf, db)).final_state).toEqual(recorded.final_state)
-    expect(JSON.parse(replayed.lines.at(-1)!)).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {} })
+    expect(JSON.parse(replayed.lines.at(-2)!)).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {} })
+    expect(replayed.last).toBe(`run_id=${cf} status=done`)
 
     // A changed task is a divergence, unless the fork may call the model (which is gone: a typed error).
     const mutation = join(dir, "mutation.json")

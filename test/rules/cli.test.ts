@@ -43,6 +43,21 @@ describe("rules from the CLI", () => {
     }
   })
 
+  it("run --inspect stops where the run would stop for a person: an interrupt node, or a breakpoint given with the run", async () => {
+    const dir = tempDir()
+    const approval = join(ROOT, "examples", "approval", "graph.yaml")
+    const head = [expect.stringMatching(/^graph_hash=/), "rule_firings=1", "  step=1 node=draft rule=edges-from-draft fired=True → goto review (edges-from-draft)"]
+    const asks = await stargraph(["run", approval, "--inspect", "-i", "request=x"], { cwd: dir })
+    expect([asks.code, asks.lines.slice(0, 3)]).toEqual([0, head])
+    expect(asks.last).toMatch(/^ended=interrupt: the run would stop at node 'review' \(step 2, not run yet\), waiting for input: "Approve the draft\?/)
+    const before = await stargraph(["run", approval, "--inspect", "-i", "request=x", "--interrupt-before", "review"], { cwd: dir })
+    expect([before.code, before.lines]).toEqual([0, [...head, "ended=interrupt: the run would pause at a breakpoint before node 'review' (step 2, not run yet; --interrupt-before)"]])
+    const after = await stargraph(["run", approval, "--inspect", "-i", "request=x", "--interrupt-after", "draft"], { cwd: dir })
+    expect(after.last).toBe("ended=interrupt: the run would pause at a breakpoint after node 'draft' (step 1, committed; --interrupt-after)")
+    const bundle = await stargraph(["run", join(ROOT, "examples", "bundles", "hitl_approval", "graph.yaml"), "--inspect", "-i", "request=x"], { cwd: dir })
+    expect(bundle.last).toBe("ended=interrupt: the run would stop at node 'approve' (step 2, not run yet), waiting for input: \"Approve the proposed plan?\"")
+  })
+
   it("run --inspect prints the rule trace without running anything; simulate evaluates fixtures; validate --rules prints the program", async () => {
     const dir = tempDir()
     const trace = await stargraph(["run", join(EXAMPLES, "hello.yaml"), "--inspect", "--db", join(dir, "never.sqlite")], { cwd: dir })

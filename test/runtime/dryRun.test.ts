@@ -8,10 +8,10 @@ import { describe, expect, it } from "vitest"
 import * as Graph from "../../src/graph/Graph.js"
 import { dryRun, fixtureState } from "../../src/runtime/dryRun.js"
 
-const walk = (ir: unknown, inputs: Record<string, unknown> = {}) =>
+const walk = (ir: unknown, inputs: Record<string, unknown> = {}, breakpoints: { before: Array<string>; after: Array<string> } | null = null) =>
   Effect.runPromise(Effect.gen(function*() {
     const graph = yield* Graph.make(ir)
-    return yield* dryRun(graph, fixtureState(graph, inputs))
+    return yield* dryRun(graph, fixtureState(graph, inputs), undefined, breakpoints)
   }))
 
 const nodesOf = (trace: { readonly steps: ReadonlyArray<{ readonly nodes: ReadonlyArray<string> }> }) => trace.steps.map((s) => s.nodes.join(","))
@@ -91,5 +91,51 @@ describe("dry runs", () => {
       ]
     })
     expect([trace.ended, nodesOf(trace), trace.loop]).toEqual(["halt", ["node_a", "node_b"], undefined])
+  })
+
+  describe("stops where the run would stop for a person", () => {
+    const approval = {
+      ir_version: "1.0.0",
+      id: "run:approval",
+      state_schema: { fields: { ok: { type: "boolean" }, out: { type: "string" } } },
+      nodes: [
+        { id: "draft", kind: "noop" },
+        { id: "review", kind: "interrupt", prompt: "Approve?", response_field: "ok" },
+        { id: "publish", kind: "set", values: { out: "yes" } },
+        { id: "reject", kind: "set", values: { out: "no" } }
+      ],
+      edges: [
+        { from: "draft", to: "review" },
+        { from: "review", cases: [{ when: { field: "ok", op: "eq", value: true }, to: "publish" }], default: "reject" }
+      ]
+    }
+
+    it("before an interrupt node, which is not walked past", async () => {
+      const trace = await walk(approval)
+      expect([trace.ended, nodesOf(trace), trace.stop]).toEqual(["interrupt", ["draft"], { node: "review", step: 2, why: "waits-for-input", prompt: "Approve?" }])
+    })
+
+    it("at a breakpoint before or after a node (a breakpoint before wins over the interrupt node's wait)", async () => {
+      const before = await walk(approval, {}, { before: ["review"], after: [] })
+      expect([before.ended, nodesOf(before), before.stop]).toEqual(["interrupt", ["draft"], { node: "review", step: 2, why: "breakpoint-before" }])
+      const after = await walk(approval, {}, { before: [], after: ["draft"] })
+      expect([after.ended, nodesOf(after), after.stop]).toEqual(["interrupt", ["draft"], { node: "draft", step: 1, why: "breakpoint-after" }])
+      const every = await walk(approval, {}, { before: ["*"], after: [] })
+      expect([every.ended, nodesOf(every), every.stop?.node]).toEqual(["interrupt", [], "draft"])
+      // Not after the step that ends the run.
+      const last = await walk({ ...approval, id: "run:plain", nodes: [{ id: "a", kind: "noop" }], edges: [] }, {}, { before: [], after: ["a"] })
+      expect([last.ended, last.stop]).toEqual(["done", undefined])
+    })
+
+    it("after a rule's interrupt, naming the rule and its prompt", async () => {
+      const trace = await walk({
+        ir_version: "1.0.0",
+        id: "run:rule-asks",
+        state_schema: { n: "int" },
+        nodes: [{ id: "a", kind: "noop" }, { id: "b", kind: "noop" }],
+        rules: [{ id: "r-ask", when: { node: "a" }, then: [{ kind: "interrupt", prompt: "Go on?" }, { kind: "goto", target: "b" }] }]
+      })
+      expect([trace.ended, nodesOf(trace), trace.stop]).toEqual(["interrupt", ["a"], { node: "a", step: 1, why: "rule", prompt: "Go on?", rule: "r-ask" }])
+    })
   })
 })

@@ -549,17 +549,23 @@ describe("trigger configuration is checked at start", () => {
 
   it("a schedule or webhook naming an unregistered graph, or params the graph does not take, stops the start", async () => {
     const cases: Array<[unknown, string, RegExp]> = [
-      [{ schedules: [{ ...cron, graph: "run:nope", params: {} }] }, "run:nope", /graph 'run:nope' is not registered/],
+      [{ schedules: [{ ...cron, graph: "run:nope", params: {} }] }, "cron:nightly", /^schedules\[0\]\.graph: graph 'run:nope' is not registered$/],
       [{ schedules: [{ ...cron, graph: "g:echo", params: { nope: "x" } }] }, "cron:nightly", /params names 'nope', which graph 'g:echo' does not declare/],
       [{ schedules: [{ ...cron, graph: "g:echo", params: { message: 3 } }] }, "cron:nightly", /params do not fit graph 'g:echo': field 'message'/],
       [{ webhooks: [{ id: "w", graph: "g:echo", secret_env: "S", params: { nope: 1 } }] }, "webhook:w", /params names 'nope'/],
-      [{ webhooks: [{ id: "w", graph: "g:missing", secret_env: "S" }] }, "g:missing", /graph 'g:missing' is not registered/]
+      [{ webhooks: [{ id: "w", graph: "g:missing", secret_env: "S" }] }, "webhook:w", /^webhooks\[0\]\.graph: graph 'g:missing' is not registered$/],
+      [{ schedules: [{ ...cron, graph: "g:echo", params: {} }, { ...cron, id: "s", graph: "g:ecko", params: {} }] }, "cron:s", /^schedules\[1\]\.graph: graph 'g:ecko' is not registered$/]
     ]
     for (const [raw, triggerId, message] of cases) {
       const result = await startWith(raw)
       expect(Either.isLeft(result) && result.left, JSON.stringify(raw)).toMatchObject({ _tag: "TriggerError", reason: "invalid-config", triggerId })
       expect(Either.isLeft(result) && result.left.message).toMatch(message)
     }
+    // A misspelt graph id: the registered one it most likely meant.
+    const misspelt = await startWith({ schedules: [{ ...cron, graph: "g:ecko", params: {} }] })
+    expect(Either.isLeft(misspelt) && misspelt.left.fix).toMatch(/^did you mean 'g:echo'\? name a registered graph \(g:echo\)/)
+    const far = await startWith({ schedules: [{ ...cron, graph: "run:nope", params: {} }] })
+    expect(Either.isLeft(far) && far.left.fix).toMatch(/^name a registered graph \(g:echo\)/)
     // The fix is where the mistake is: the schedule in stargraph.yaml, not --inputs or POST /v1/runs.
     const typed = await startWith({ schedules: [{ ...cron, graph: "g:echo", params: { message: 3 } }] })
     expect(Either.isLeft(typed) && typed.left.fix).toBe("set params.message of cron:nightly in stargraph.yaml to a value of its declared type")
@@ -569,6 +575,24 @@ describe("trigger configuration is checked at start", () => {
     const nullPayload = await Effect.runPromise(Effect.either(ProjectConfig.decode({ webhooks: [{ id: "w", graph: "g:echo", secret_env: "S", payload_field: null }] }, undefined)))
     expect(Either.isRight(nullPayload) && nullPayload.right.config.webhooks[0]).toMatchObject({ id: "w" })
     expect(Either.isRight(nullPayload) && "payload_field" in nullPayload.right.config.webhooks[0]!).toBe(false)
+  })
+
+  it("a webhook whose thread_from reads a body field the graph does not take (no payload_field) stops the start, naming the trigger, the field and the fix", async () => {
+    const hook = { id: "chat", graph: "g:echo", secret_env: "S", thread_from: "conversation.id" }
+    const undeclared = await startWith({ webhooks: [hook] })
+    expect(Either.isLeft(undeclared) && undeclared.left).toMatchObject({ _tag: "TriggerError", reason: "invalid-config", triggerId: "webhook:chat" })
+    expect(Either.isLeft(undeclared) && undeclared.left.message).toBe(
+      "thread_from 'conversation.id' reads the body's 'conversation', and without payload_field the body's keys are the run's params: graph 'g:echo' does not declare 'conversation', so every delivery carrying a thread id would be refused (StateValidationError)"
+    )
+    expect(Either.isLeft(undeclared) && undeclared.left.fix).toMatch(/^declare 'conversation' in the graph's state_schema \(its fields: message, seen\), or set payload_field/)
+    // A misspelt field is named; a field declared as a scalar cannot hold the object the id is in.
+    const misspelt = await startWith({ webhooks: [{ ...hook, thread_from: "mesage.id" }] })
+    expect(Either.isLeft(misspelt) && misspelt.left.fix).toMatch(/^did you mean thread_from: message\.id\?/)
+    const scalar = await startWith({ webhooks: [{ ...hook, thread_from: "message.id" }] })
+    expect(Either.isLeft(scalar) && scalar.left.message).toMatch(/declares 'message' as string, and the thread id is inside it/)
+    // Fine: the id is a declared field itself, or the body lands in payload_field.
+    expect(Either.isRight(await startWith({ webhooks: [{ ...hook, thread_from: "message" }] }))).toBe(true)
+    expect(Either.isRight(await startWith({ webhooks: [{ ...hook, payload_field: "message" }] }))).toBe(true)
   })
 })
 
