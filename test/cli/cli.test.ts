@@ -210,6 +210,25 @@ describe("interrupt and cold resume", () => {
     }
   })
 
+  it("resuming with another graph's file says it is a different graph and points --graph at the run's own, not at --accept-graph-hash", async () => {
+    const local = join(work, "other-graph.sqlite")
+    const paused = await stargraph(["run", "hello/graph.yaml", "-i", "message=x", "--interrupt-before", "count", "--db", local, "-q"], { cwd: work })
+    const id = runIdOf(paused.last)
+    expect(paused.last).toMatch(/status=awaiting-input$/)
+    const hash = (JSON.parse((await stargraph(["inspect", id, "--db", local, "--json"], { cwd: work })).stdout) as { graph_hash: string }).graph_hash
+    for (const extra of [[], ["--accept-graph-hash", hash]]) {
+      const r = await stargraph(["resume", id, "--db", local, "--graph", "approval/graph.yaml", ...extra], { cwd: work })
+      expect(r.code).toBe(2)
+      expect(r.stderr).toContain(`run ${id} ran graph 'run:hello-stargraph', but the graph given is a different graph, 'run:approval'`)
+      expect(r.stderr).toContain("resume it with the run's own graph (the CLI's --graph <the graph.yaml of 'run:hello-stargraph'>, recorded as ")
+      expect(r.stderr).not.toContain("--accept-graph-hash")
+    }
+    // The run's own graph file resumes it (to the breakpoint before count's next round).
+    const own = await stargraph(["resume", id, "--db", local, "--graph", "hello/graph.yaml", "-q"], { cwd: work })
+    expect([own.code, own.last]).toEqual([3, `run_id=${id} status=awaiting-input`])
+    expect(own.stderr).not.toContain("error:")
+  })
+
   it("refuses an unknown run id and a finished run", async () => {
     const unknown = await stargraph(["resume", "run-nope", "--db", db], { cwd: work })
     expect(unknown.code).toBe(2)
