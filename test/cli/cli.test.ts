@@ -121,6 +121,15 @@ describe("stargraph run / inspect / validate", () => {
     expect(bad.code).toBe(2)
     expect(bad.stderr.trim().split("\n")).toHaveLength(1)
     expect(bad.stderr).toMatch(/IRValidationError: bad\.yaml:\d+ edges\[1\]\.default: edge refers to unknown node 'sumarise' \(fix: use one of: greet, count, summarise/)
+    // A misspelt required key is named as the unknown field it is, not only as the missing one.
+    writeFileSync(join(work, "kinds.yaml"), readFileSync(join(work, "hello", "graph.yaml"), "utf8").replace("    kind: set\n", "    kinds: set\n"))
+    const kinds = await stargraph(["validate", "kinds.yaml"], { cwd: work })
+    expect([kinds.code, kinds.stderr]).toEqual([2,
+      "error: IRValidationError: kinds.yaml:15 nodes[0].kinds: unknown field 'kinds': did you mean 'kind'? (the required field 'kind' is missing) (fix: rename 'kinds' to 'kind')\n"])
+    // An unknown node kind close to a known one: did you mean it.
+    writeFileSync(join(work, "sett.yaml"), readFileSync(join(work, "hello", "graph.yaml"), "utf8").replace("    kind: set\n", "    kind: sett\n"))
+    const sett = await stargraph(["validate", "sett.yaml"], { cwd: work })
+    expect([sett.code, sett.stderr]).toEqual([2, expect.stringMatching(/^error: IRValidationError: sett\.yaml:15 nodes\[0\]\.kind: unknown node kind 'sett' \(fix: did you mean 'set'\? use one of: set, function,/)])
   })
 
   it("has --help for every command", async () => {
