@@ -69,7 +69,7 @@ export const inspect = Command.make(
       const db = yield* chooseDatabase(dbFlag)
       const loading = yield* graphOptions(moduleRoot)
       const between = yield* diffSteps(diff, step._tag === "Some")
-      const [{ Checkpointer }, { toSummary }, stores, { childRunIds, timeline }, { ArtifactStore }, { describeOwner, describeTakeOver, ownerElsewhere }, { checkArtifacts, missingMessage }, { takeOversOf }] = yield* Effect
+      const [{ Checkpointer }, { toSummary }, stores, { childRunIds, errorCauseLines, timeline }, { ArtifactStore }, { describeOwner, describeTakeOver, ownerElsewhere }, { checkArtifacts, missingMessage }, { takeOversOf }] = yield* Effect
         .promise(() =>
           Promise.all([
             import("../checkpoint/Checkpointer.js"),
@@ -166,6 +166,7 @@ export const inspect = Command.make(
         }
         yield* Console.log("")
         for (const line of timeline(record, checkpoints, (id) => children.get(id))) yield* Console.log(line)
+        for (const line of errorCauseLines(record)) yield* Console.log(line)
         if (artifacts.length > 0) {
           yield* Console.log("")
           yield* Console.log(`artifacts (${artifacts.length}):`)

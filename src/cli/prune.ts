@@ -108,7 +108,7 @@ export const prune = Command.make(
         yield* Console.log(JSON.stringify({ ...rest, ...(failed !== undefined ? { artifacts_error: { message: failed.message, fix: failed.fix } } : {}), before, dry_run: o.dryRun }, null, 2))
       } else {
         const verb = o.dryRun ? "would delete" : "deleted"
-        yield* Console.log(`${verb} ${result.runs} run${result.runs === 1 ? "" : "s"} that finished before ${before} (${result.checkpoints} checkpoints)`)
+        yield* Console.log(`${verb} ${result.runs} run${result.runs === 1 ? "" : "s"} that finished before ${before} (${result.checkpoints} checkpoint${result.checkpoints === 1 ? "" : "s"})`)
         if (result.kept > 0) yield* Console.log(`kept ${result.kept} as old that remaining runs depend on (a fork's parent, or a kept parent's subgraph children)`)
         if (result.kept_newest > 0) {
           yield* Console.log(`kept ${result.kept_newest} as old that ${result.kept_newest === 1 ? "is its thread's" : "are their threads'"} newest run or newest done run (a thread goes on from its newest run, or past failed runs from its newest done one, never from an older one)`)

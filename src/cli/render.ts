@@ -121,6 +121,16 @@ export const timeline = (
 }
 
 /**
+ * A failed run's whole cause, one line of it a line under `error cause:` (the timeline's
+ * row shows its first line): nothing when the record has no cause of more than one line.
+ */
+export const errorCauseLines = (run: RunRecord): ReadonlyArray<string> => {
+  const cause = run.error?.details["cause"]
+  if (typeof cause !== "string" || !cause.includes("\n")) return []
+  return ["", "error cause:", ...cause.split("\n").map((line) => `  ${line}`)]
+}
+
+/**
  * The block printed by `stargraph run` / `resume` before the final `run_id=… status=…`
  * line (the state under `final state:` for a run that ended, `state so far:` for one that
  * stopped and can go on); `db` is the `--db` its hints carry (see {@link dbOption}).

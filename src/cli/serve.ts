@@ -163,7 +163,7 @@ export const serve = Command.make(
       const tokenEnv = Option.getOrUndefined(o.authTokenEnv)
       const authToken = tokenEnv === undefined ? undefined : process.env[tokenEnv]
       if (tokenEnv !== undefined && !authToken) {
-        return yield* new InputError({ field: "--auth-token-env", message: `environment variable ${tokenEnv} is not set`, fix: `export ${tokenEnv}=<token>` })
+        return yield* new InputError({ field: "--auth-token-env", message: `environment variable ${tokenEnv} is ${authToken === "" ? "empty" : "not set"}`, fix: `export ${tokenEnv}=<token> (a token that is not empty)` })
       }
       const db = yield* fromFlagOrEnv(o.db)
       const [Serve, ProjectConfig, GraphRegistry, { relative, resolve }, { asDbFlagError }, { statSync }, { triggerLines }] = yield* Effect.promise(() =>

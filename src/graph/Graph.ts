@@ -649,6 +649,20 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         // Stored only by the take-over that drives it on (nothing when it is refused).
         accepted = true
       }
+      if (run.graph_hash !== definition.graphHash && run.graph_id !== definition.id) {
+        // Another graph altogether: no hash it could accept (acceptance is for a changed
+        // version of the run's own graph), only the run's own graph file resumes it.
+        return yield* new CheckpointError({
+          reason: "graph-hash-mismatch",
+          runId,
+          expectedHash: run.graph_hash,
+          actualHash: definition.graphHash,
+          message: `run ${runId} ran graph '${run.graph_id}', but the graph given is a different graph, '${definition.id}' (another graph file, ` +
+            `not a changed version of the run's graph, so no graph hash can be accepted for it): resume it with the run's own graph ` +
+            `(the CLI's --graph <the graph.yaml of '${run.graph_id}'>${run.graph_source !== null ? `, recorded as ${run.graph_source}` : ""}; ` +
+            `a server with '${run.graph_id}' registered)`
+        })
+      }
       if (run.graph_hash !== definition.graphHash && !accepted) {
         return yield* new CheckpointError({
           reason: "graph-hash-mismatch",

@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as ParseResult from "effect/ParseResult"
 import { type GraphError, IRValidationError, NodeModuleError } from "../errors.js"
+import { closestChoice } from "../ir/didYouMean.js"
 import { listSome } from "../ir/limits.js"
 import { decodeError, irError, type IRSource } from "../ir/parse.js"
 import type { IRDocument } from "../ir/schema.js"
@@ -35,6 +36,12 @@ export interface KindModules {
   readonly baseDir: string
   /** Load a module; `hashKey` names its hash in the graph hash instead of its (absolute) path. */
   readonly resolveModule: (ref: { nodeId: string; module: string; exportName: string }, roots?: ReadonlyArray<string>, hashKey?: string) => Effect.Effect<ModuleNamespace, NodeModuleError>
+}
+
+/** `did you mean 'set'? ` for a kind name close to a known one (`sett`), else nothing. */
+const didYouMean = (name: string, known: ReadonlyArray<string>): string => {
+  const meant = closestChoice(name, known)
+  return meant !== undefined ? `did you mean '${meant}'? ` : ""
 }
 
 /** Decode every node of `ir` with its kind. */
@@ -93,7 +100,7 @@ export const decodeNodes = (ir: IRDocument, source: IRSource, modules: KindModul
       }
       const original = UNPORTED_KINDS[name]
       return Effect.fail(irError(source, at, original !== undefined ? `the original's '${name}' kind is not part of this runtime (${original.why})` : `unknown node kind '${name}'`,
-        original !== undefined ? original.fix : `use one of: ${listSome(table.keys(), 40)}${packaged(modules.baseDir)}; or a module reference such as ./my-node.ts:MyNode`))
+        original !== undefined ? original.fix : `${didYouMean(name, [...table.keys()])}use one of: ${listSome(table.keys(), 40)}${packaged(modules.baseDir)}; or a module reference such as ./my-node.ts:MyNode`))
     }
     const decoded: Array<DecodedNode> = []
     for (const [i, node] of ir.nodes.entries()) {

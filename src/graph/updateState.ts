@@ -17,6 +17,7 @@ import { listSome } from "../ir/limits.js"
 import { firstIssue } from "../ir/parseIssue.js"
 import { declaredAs, type State } from "../ir/stateSchema.js"
 import { childRunKey } from "../nodes/ChildGraph.js"
+import { breakpointPrompt } from "../runtime/breakpointPrompt.js"
 import { requestHash } from "../runtime/Cassette.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import { describeOwner, ownerAlive, ownerElsewhere } from "../runtime/owner.js"
@@ -72,9 +73,12 @@ export type UpdateStateError = CheckpointError | RunStateError | StateValidation
 const afterEdit = (waiting: WaitingInfo | null): WaitingInfo | null => {
   if (waiting === null || (waiting.kind === "breakpoint" && waiting.when === "after")) return waiting
   const { attempt, ...rest } = waiting
+  const step = waiting.step + 1
   return {
     ...rest,
-    step: waiting.step + 1,
+    step,
+    // A breakpoint's prompt names its step: it moves on with it.
+    ...(waiting.kind === "breakpoint" && waiting.when !== undefined ? { prompt: breakpointPrompt(waiting.node, waiting.when, step) } : {}),
     ...(attempt !== undefined ? { attempt: { step: attempt.step + 1, calls: attempt.calls } } : {})
   }
 }

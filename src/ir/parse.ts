@@ -249,11 +249,37 @@ export const decodeError = (source: IRSource, error: ParseResult.ParseError, pre
   // (Counted by path: a union reports one issue per form at the same path.)
   const others = new Set(issues.map((issue) => [...prefix, ...issue.path]).filter((at) => sectionOf(at) !== sectionOf(path)).map(formatPath)).size
   const more = others > 0 ? ` (and ${others} more issue${others > 1 ? "s" : ""} elsewhere)` : ""
+  const misspelt = first?._tag === "Missing" ? misspeltMissing(error, first.path) : undefined
+  if (misspelt !== undefined) {
+    const field = String(path[path.length - 1])
+    return irError(
+      source,
+      [...path.slice(0, -1), misspelt],
+      `unknown field '${misspelt}': did you mean '${field}'? (the required field '${field}' is missing)${more}`,
+      `rename '${misspelt}' to '${field}'`
+    )
+  }
   const choices = literalChoices(issues)
   // A value outside a union of literals: every allowed value, not only the first the union tried.
   const actual = choices.length > 1 ? /, actual (.+)$/s.exec(first?.message ?? "")?.[1] : undefined
   const message = (actual !== undefined ? `Expected one of ${choices.map((c) => JSON.stringify(c)).join(", ")}, actual ${actual}` : first?.message ?? "invalid IR") + more
   return irError(source, path, message, fixFor(first?.message ?? "", path, choices, actualString(actual)))
+}
+
+/**
+ * For a required field that is missing at `path`: the key beside it that is a misspelling
+ * of it (`kinds` for `kind`), when the object decoded has one; undefined otherwise.
+ */
+const misspeltMissing = (error: ParseResult.ParseError, path: ReadonlyArray<PropertyKey>): string | undefined => {
+  const field = path[path.length - 1]
+  if (typeof field !== "string") return undefined
+  let at: unknown = "actual" in error.issue ? error.issue.actual : undefined
+  for (const key of path.slice(0, -1)) {
+    if (typeof at !== "object" || at === null) return undefined
+    at = (at as Record<PropertyKey, unknown>)[key]
+  }
+  if (typeof at !== "object" || at === null || Array.isArray(at)) return undefined
+  return Object.keys(at).find((key) => key !== field && closestName(key, [field]) === field)
 }
 
 /** The string a decoder's `actual "…"` quotes, if it quotes one. */

@@ -59,6 +59,7 @@ import { keyTaken } from "../checkpoint/keyTaken.js"
 import { commitAll, type StepCommits, stepCommits } from "./childCommits.js"
 import { recordedStart, type ReplaySource, requestHash, stepRecorder } from "./Cassette.js"
 import { tracing } from "../telemetry/TracingEnabled.js"
+import { breakpointPrompt } from "./breakpointPrompt.js"
 import { toErrorRecord } from "./errorRecord.js"
 import type { RunEventInput } from "./events.js"
 import { type Executed, executeFrontier, PARALLEL_NODE, recordedWinners, winnersCall } from "./branches.js"
@@ -947,7 +948,7 @@ const loop = (
     /** The wait of a breakpoint before or after `node`, which runs (ran) at step `at` (`then`: what the run did after that step, before it paused). */
     const breakpointWaiting = (node: string, when: "before" | "after", at: number, then?: string): WaitingInfo => ({
       node,
-      prompt: `breakpoint ${when} node '${node}' (step ${at}${when === "after" ? ", committed" : ", not run yet"}${then !== undefined ? `; ${then}` : ""})`,
+      prompt: breakpointPrompt(node, when, at, then),
       step: at,
       response_field: "",
       kind: "breakpoint",

@@ -9,5 +9,9 @@ export const toErrorRecord = (error: StargraphError): ErrorRecord => {
     // A node's own error value stays in memory: the record keeps its tag and rendering.
     if (k !== "_tag" && k !== "stack" && k !== "error" && v !== undefined) details[k] = v
   }
+  // `cause` is an own field that is not enumerable (the Error constructor defines it so):
+  // copied by name, so a node's whole cause (every line of it) is kept, not only the
+  // first line the one-line message shows.
+  if ("cause" in error && Object.hasOwn(error, "cause") && typeof error.cause === "string") details["cause"] = error.cause
   return { type: error._tag, message: formatError(error), details }
 }

@@ -68,6 +68,12 @@ describe("stargraph prune on SQLite (the library's prune: test/checkpoint/confor
     const real = await stargraph(["prune", "--db", db, "--before", "0m"], { cwd: dir })
     expect(real.stdout).toMatch(/^deleted 1 run that finished before .* \(\d+ checkpoints\)\n$/)
     expect((await stargraph(["inspect", id, "--db", db], { cwd: dir })).code).toBe(2)
+    // A run that failed at its first node has one checkpoint (its inputs): said in the singular.
+    writeFileSync(join(dir, "nodes.js"), "export const boom = () => { throw new Error(\"boom\") }\n")
+    writeFileSync(join(dir, "fails.yaml"), "ir_version: \"1.0.0\"\nid: run:fails\nstate_schema: { fields: { n: { type: integer, default: 0 } } }\nnodes:\n  - { id: a, kind: function, module: ./nodes.js, export: boom }\nedges: []\n")
+    expect((await stargraph(["run", "fails.yaml", "--db", db, "--quiet"], { cwd: dir })).code).toBe(1)
+    const one = await stargraph(["prune", "--db", db, "--before", "0m"], { cwd: dir })
+    expect(one.stdout).toMatch(/^deleted 1 run that finished before .* \(1 checkpoint\)\n$/)
   })
 
   it("stargraph prune keeps a thread's newest run and says so; the thread then goes on from it", async () => {

@@ -121,6 +121,15 @@ describe("stargraph run / inspect / validate", () => {
     expect(bad.code).toBe(2)
     expect(bad.stderr.trim().split("\n")).toHaveLength(1)
     expect(bad.stderr).toMatch(/IRValidationError: bad\.yaml:\d+ edges\[1\]\.default: edge refers to unknown node 'sumarise' \(fix: use one of: greet, count, summarise/)
+    // A misspelt required key is named as the unknown field it is, not only as the missing one.
+    writeFileSync(join(work, "kinds.yaml"), readFileSync(join(work, "hello", "graph.yaml"), "utf8").replace("    kind: set\n", "    kinds: set\n"))
+    const kinds = await stargraph(["validate", "kinds.yaml"], { cwd: work })
+    expect([kinds.code, kinds.stderr]).toEqual([2,
+      "error: IRValidationError: kinds.yaml:15 nodes[0].kinds: unknown field 'kinds': did you mean 'kind'? (the required field 'kind' is missing) (fix: rename 'kinds' to 'kind')\n"])
+    // An unknown node kind close to a known one: did you mean it.
+    writeFileSync(join(work, "sett.yaml"), readFileSync(join(work, "hello", "graph.yaml"), "utf8").replace("    kind: set\n", "    kind: sett\n"))
+    const sett = await stargraph(["validate", "sett.yaml"], { cwd: work })
+    expect([sett.code, sett.stderr]).toEqual([2, expect.stringMatching(/^error: IRValidationError: sett\.yaml:15 nodes\[0\]\.kind: unknown node kind 'sett' \(fix: did you mean 'set'\? use one of: set, function,/)])
   })
 
   it("has --help for every command", async () => {
@@ -208,6 +217,25 @@ describe("interrupt and cold resume", () => {
       expect(replay.stderr).not.toContain("graph-hash-mismatch")
       expect([replay.code, replay.lines[0], replay.last]).toEqual([run.status === "done" ? 0 : 1, expect.stringMatching(/^cf_run_id=cf-/), expect.stringMatching(new RegExp(`^run_id=cf-\\S+ status=${run.status}$`))])
     }
+  })
+
+  it("resuming with another graph's file says it is a different graph and points --graph at the run's own, not at --accept-graph-hash", async () => {
+    const local = join(work, "other-graph.sqlite")
+    const paused = await stargraph(["run", "hello/graph.yaml", "-i", "message=x", "--interrupt-before", "count", "--db", local, "-q"], { cwd: work })
+    const id = runIdOf(paused.last)
+    expect(paused.last).toMatch(/status=awaiting-input$/)
+    const hash = (JSON.parse((await stargraph(["inspect", id, "--db", local, "--json"], { cwd: work })).stdout) as { graph_hash: string }).graph_hash
+    for (const extra of [[], ["--accept-graph-hash", hash]]) {
+      const r = await stargraph(["resume", id, "--db", local, "--graph", "approval/graph.yaml", ...extra], { cwd: work })
+      expect(r.code).toBe(2)
+      expect(r.stderr).toContain(`run ${id} ran graph 'run:hello-stargraph', but the graph given is a different graph, 'run:approval'`)
+      expect(r.stderr).toContain("resume it with the run's own graph (the CLI's --graph <the graph.yaml of 'run:hello-stargraph'>, recorded as ")
+      expect(r.stderr).not.toContain("--accept-graph-hash")
+    }
+    // The run's own graph file resumes it (to the breakpoint before count's next round).
+    const own = await stargraph(["resume", id, "--db", local, "--graph", "hello/graph.yaml", "-q"], { cwd: work })
+    expect([own.code, own.last]).toEqual([3, `run_id=${id} status=awaiting-input`])
+    expect(own.stderr).not.toContain("error:")
   })
 
   it("refuses an unknown run id and a finished run", async () => {

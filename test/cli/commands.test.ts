@@ -54,6 +54,15 @@ describe("arguments and help", () => {
     )
   })
 
+  it("serve --auth-token-env naming a variable that is set but empty says it is empty; one not set, that it is not set", async () => {
+    const empty = await stargraph(["serve", "--port", "0", "--auth-token-env", "SG_TEST_EMPTY_TOKEN"], { cwd: work, env: { SG_TEST_EMPTY_TOKEN: "" } })
+    expect([empty.code, empty.stdout]).toEqual([2, ""])
+    expect(empty.stderr).toContain("InputError: --auth-token-env: environment variable SG_TEST_EMPTY_TOKEN is empty (fix: export SG_TEST_EMPTY_TOKEN=<token>")
+    const unset = await stargraph(["serve", "--port", "0", "--auth-token-env", "SG_TEST_UNSET_TOKEN"], { cwd: work, env: { SG_TEST_UNSET_TOKEN: undefined } })
+    expect([unset.code, unset.stdout]).toEqual([2, ""])
+    expect(unset.stderr).toContain("InputError: --auth-token-env: environment variable SG_TEST_UNSET_TOKEN is not set")
+  })
+
   it("an empty value is refused naming its flag, not dropped (`--trusted-proxy \"$UNSET\"` would mean no proxy)", async () => {
     for (const [args, flag] of [[["serve", "--trusted-proxy", ""], "--trusted-proxy"], [["list", "--db="], "--db"], [["run", ""], "argument"]] as const) {
       const r = await stargraph([...args], { cwd: work })

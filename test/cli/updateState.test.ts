@@ -42,6 +42,8 @@ describe("stargraph update-state", () => {
     const id = runIdOf(first.last)
     const edit = await stargraph(["update-state", id, "--db", db, "--audit-log", log, "--set", "draft=right query", "--values", "{\"log\": [\"human note\"]}", "--actor", "alice", "--as-node", "a"], { cwd: work })
     expect(edit.stderr).toContain(`continue with: stargraph resume ${id} --db ${db}`)
+    // The prompt names the step the breakpoint moved to (the edit took step 2).
+    expect(edit.stderr).toContain("paused at a breakpoint before node 'b' (step 3, not run yet)")
     expect(edit.code).toBe(0)
     expect(edit.lines[0]).toBe("step 2  __update__ (as a)  draft=\"right query\" log=[\"human note\"]")
     expect(edit.last).toBe(`run_id=${id} status=awaiting-input`)
@@ -49,9 +51,13 @@ describe("stargraph update-state", () => {
     expect(audit).toContainEqual(expect.objectContaining({ event: "state.updated", actor: "alice", run_id: id, step: 2, node: "a", delta: { draft: "right query", log: ["human note"] } }))
     const shown = await stargraph(["inspect", id, "--db", db], { cwd: work })
     expect(shown.stdout).toMatch(/\n2\s+__update__\s+state edited\s+0\.0 ms\s+draft="right query" log=\["human note"\]\s+\[edited by alice as a\]\n/)
-    expect(shown.stdout).toMatch(/\n3\s+b\s+awaiting-input\s+-\s+breakpoint before node 'b'/)
+    expect(shown.stdout).toMatch(/\n3\s+b\s+awaiting-input\s+-\s+breakpoint before node 'b' \(step 3, not run yet\)\n/)
     const json = await stargraph(["update-state", id, "--db", db, "--set", "n=10", "--json"], { cwd: work })
-    expect(JSON.parse(json.stdout)).toMatchObject({ run_id: id, status: "awaiting-input", step: 3, node: "__update__", delta: { n: 11 }, waiting: { kind: "breakpoint", node: "b", step: 4 } })
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      run_id: id, status: "awaiting-input", step: 3, node: "__update__", delta: { n: 11 },
+      waiting: { kind: "breakpoint", node: "b", step: 4, prompt: "breakpoint before node 'b' (step 4, not run yet)" }
+    })
+    expect((await stargraph(["inspect", id, "--db", db], { cwd: work })).stdout).toMatch(/\n4\s+b\s+awaiting-input\s+-\s+breakpoint before node 'b' \(step 4, not run yet\)\n/)
     const done = await stargraph(["resume", id, "--db", db], { cwd: work })
     expect(done.code).toBe(0)
     expect(done.last).toBe(`run_id=${id} status=done`)

@@ -106,8 +106,9 @@ describe("graph.updateState", () => {
       state: { draft: "right query", n: 1 },
       waiting: { kind: "breakpoint", node: "b", when: "before", step: 3 }
     })
-    // Still paused at the same breakpoint, now before step 3.
-    expect(out.record).toMatchObject({ status: "awaiting-input", last_step: 2, owner: null, waiting: { kind: "breakpoint", node: "b", when: "before", step: 3, prompt: out.paused.waiting!.prompt } })
+    // Still paused at the same breakpoint, now before step 3 (its prompt says so).
+    expect(out.paused.waiting!.prompt).toBe("breakpoint before node 'b' (step 2, not run yet)")
+    expect(out.record).toMatchObject({ status: "awaiting-input", last_step: 2, owner: null, waiting: { kind: "breakpoint", node: "b", when: "before", step: 3, prompt: "breakpoint before node 'b' (step 3, not run yet)" } })
     const edited = out.checkpoints[2]!
     expect(out.checkpoints.map((c) => c.node)).toEqual(["__input__", "a", "__update__"])
     expect(edited).toMatchObject({

@@ -113,6 +113,14 @@ describe("IR validation", () => {
     expect(e.path).toBe("nodes[1].retries")
   })
 
+  it("names a misspelt required key as the unknown field it is, at its line", () => {
+    const e = irErrorOf(base.replace("{ id: b, kind: set", "{ id: b, kinds: set"))
+    expect([e.path, e.line, e.message, e.fix]).toEqual(["nodes[1].kinds", 9, "unknown field 'kinds': did you mean 'kind'? (the required field 'kind' is missing)", "rename 'kinds' to 'kind'"])
+    // No key close to the missing one: it is only missing.
+    const missing = irErrorOf(base.replace("{ id: b, kind: set", "{ id: b, sort: set"))
+    expect([missing.path, missing.message]).toEqual(["nodes[1].kind", "is missing"])
+  })
+
   it("rejects an unknown node kind with the list of kinds", () => {
     const e = irErrorOf(base.replace("{ id: b, kind: set", "{ id: b, kind: magic"))
     expect(e.path).toBe("nodes[1].kind")
