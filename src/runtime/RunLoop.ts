@@ -56,7 +56,7 @@ import type { HandedCommit, InterruptRequest, NodeEnv, NodeFailure, NodeOutcome,
 import { nodeFailed } from "../nodes/callFunction.js"
 import { Checkpointer, type CheckpointerShape, type CommitOptions, type RunCommit } from "../checkpoint/Checkpointer.js"
 import { keyTaken } from "../checkpoint/keyTaken.js"
-import { commitAll, type StepCommits, stepCommits } from "./childCommits.js"
+import { commitAll, inOrder, type StepCommits, stepCommits } from "./childCommits.js"
 import { recordedStart, type ReplaySource, requestHash, stepRecorder } from "./Cassette.js"
 import { tracing } from "../telemetry/TracingEnabled.js"
 import { breakpointPrompt } from "./breakpointPrompt.js"
@@ -498,7 +498,7 @@ const loop = (
     const release = Effect.suspend(() => {
       const events = heldBack ?? []
       heldBack = undefined
-      return Effect.forEach(events, input.emit, { discard: true })
+      return inOrder(events.map(input.emit))
     })
     /** Told by the parent's step commit: report the held-back events, or that the end was lost. */
     const settled = (lost: CheckpointError | undefined): Effect.Effect<void> =>
