@@ -596,6 +596,8 @@ describe("bad requests get the envelope", () => {
     const noRun = await call(`${server.url}/v1/runs/run-unknown`)
     expect([noRun.status, noRun.body["error"]["type"], noRun.body["error"]["details"]["reason"]]).toEqual([404, "CheckpointError", "unknown-run"])
     expect(noRun.body["error"]["message"]).toMatch(/\(fix: GET \/v1\/runs lists this server's runs\)$/)
+    // Its fix is in details.fix too, as other envelopes' are (the typed client still decodes it: "the API as a typed HttpApi").
+    expect(noRun.body["error"]["details"]["fix"]).toBe("GET /v1/runs lists this server's runs")
   })
 
   it("limit is a whole number 1..500 in decimal digits: hex, exponents, spaces, fractions and out-of-range values answer 400 naming it", async () => {
@@ -816,6 +818,8 @@ describe("the API as a typed HttpApi", () => {
     expect(out.graphs.graphs.map((g) => g.id)).toContain("run:hello-stargraph")
     expect(out.missing).toBeInstanceOf(CheckpointError)
     expect(out.missing).toMatchObject({ _tag: "CheckpointError", reason: "unknown-run", runId: "run-unknown" })
+    // The envelope's details.fix (no CheckpointError field) is passed over.
+    expect(Object.keys(out.missing)).not.toContain("fix")
     expect(out.wrongState).toBeInstanceOf(RunStateError)
     expect(out.wrongState).toMatchObject({ operation: "respond", status: "done" })
   })
