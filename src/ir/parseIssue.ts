@@ -40,7 +40,7 @@ const foldAlternatives = (issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>
 const EXPECTED = /^Expected (.+), actual (.+)$/s
 
 /** Expectations that name a value other than an object: a type keyword or an array. */
-const NOT_OBJECT = /^(?:string|number|boolean|bigint|symbol|undefined|null|object|unknown|never|any|void)$|^(?:Readonly)?Array<|^readonly \[|\[\]$/
+const NOT_OBJECT = /^(?:string|number|boolean|bigint|symbol|undefined|null|object|unknown|never|any|void)$|^one of |^(?:Readonly)?Array<|^readonly \[|\[\]$/
 
 /** A JSON value as quoted by an issue (`null`, `"x"`, `[1]`, `42`), as a person names its kind. */
 const kindOfQuoted = (actual: string): string =>

@@ -301,6 +301,9 @@ describe("run control over HTTP", () => {
     expect([stringMutation.status, stringMutation.body["error"]["details"]["field"], stringMutation.body["error"]["details"]["message"]]).toEqual([400, "mutation", "expected a JSON object, got a string"])
     const badOverride = await call(`${server.url}/v1/runs/${id}/counterfactual`, { json: { mutation: { node_output_overrides: { c: [1] } } } })
     expect([badOverride.body["error"]["details"]["field"], badOverride.body["error"]["details"]["message"]]).toEqual(["mutation.node_output_overrides.c", "expected a JSON object, got an array"])
+    // A value that may be one of several (a fact: text or an object) is not said to be an object.
+    const numberFact = await call(`${server.url}/v1/runs/${id}/counterfactual`, { json: { mutation: { facts_assert: [1] } } })
+    expect([numberFact.body["error"]["details"]["field"], numberFact.body["error"]["details"]["message"]]).toEqual(["mutation.facts_assert.0", expect.stringMatching(/^Expected one of string, /)])
     const beyond = await call(`${server.url}/v1/runs/${id}/counterfactual`, { json: { from_step: 99 } })
     expect([beyond.status, beyond.body["error"]["details"]["field"]]).toEqual([400, "from_step"])
   })
