@@ -19,6 +19,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
+import { closestName } from "../ir/didYouMean.js"
 import { otlpConfigured } from "../telemetry/TracingEnabled.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { COMMAND_NAMES, flagsOf, stargraph } from "./commands.js"
@@ -162,6 +163,14 @@ const parserMessage = (error: ValidationError.ValidationError, argv: ReadonlyArr
   return { message: flag === undefined ? text : `Received unknown option: '${flag.split("=")[0]}'`, fixes }
 }
 
+/** The flag of the command an unknown one (`Received unknown option: '--inptus'`) most likely meant (`--inputs`). */
+const meantFlag = (message: string, argv: ReadonlyArray<string>): string | undefined => {
+  const unknown = /^Received unknown option: '(--?[^']+)'$/.exec(message)?.[1]
+  const command = argv.slice(2).find((a) => COMMANDS.has(a))
+  const known = command === undefined ? undefined : flagsOf(command)
+  return unknown === undefined || known === undefined ? undefined : closestName(unknown, [...known].filter((f) => f.startsWith("--")))
+}
+
 /** The parser and its configuration, for `commands` (the root command with its handlers wrapped). */
 const parse = <Name extends string, R, E, A>(commands: Command.Command<Name, R, E, A>, argv: ReadonlyArray<string>) =>
   Command.run(commands, { name: "stargraph", version: STARGRAPH_VERSION })(argv).pipe(Effect.provide(CliConfig.layer({ showBuiltIns: false })))
@@ -182,10 +191,11 @@ const app = (argv: ReadonlyArray<string>, color: boolean) =>
         // As every bad input: `error: InputError: <what> (fix: <how>)`, the help to read last.
         const { message, fixes } = parserMessage(error, argv)
         const original = message.startsWith("Received unknown") ? originalFlagHint(argv) : undefined
+        const meant = original === undefined ? meantFlag(message, argv) : undefined
         return Effect.zipRight(
           Console.error(
             original === undefined
-              ? `error: InputError: ${message} (fix: ${[...fixes, `see ${helpHint(argv)}`].join("; ")})`
+              ? `error: InputError: ${message} (fix: ${[...(meant === undefined ? [] : [`did you mean '${meant}'?`]), ...fixes, `see ${helpHint(argv)}`].join("; ")})`
               : `error: InputError: Received unknown option: '${original.flag}': ${original.message} (fix: ${original.fix}; see ${helpHint(argv)})`
           ),
           setExit(ExitCode.usage)

@@ -38,3 +38,29 @@ const foldAlternatives = (issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>
 }
 
 const EXPECTED = /^Expected (.+), actual (.+)$/s
+
+/** Expectations that name a value other than an object: a type keyword or an array. */
+const NOT_OBJECT = /^(?:string|number|boolean|bigint|symbol|undefined|null|object|unknown|never|any|void)$|^one of |^(?:Readonly)?Array<|^readonly \[|\[\]$/
+
+/** A JSON value as quoted by an issue (`null`, `"x"`, `[1]`, `42`), as a person names its kind. */
+const kindOfQuoted = (actual: string): string =>
+  actual === "null" ? "null"
+  : actual.startsWith("\"") ? "a string"
+  : actual.startsWith("[") ? "an array"
+  : actual.startsWith("{") ? "an object"
+  : actual === "true" || actual === "false" ? "a boolean"
+  : /^-?[0-9]/.test(actual) ? "a number"
+  : actual
+
+/**
+ * A type issue whose expectation is an object schema's name (`Expected CreateRunBody`,
+ * `Expected Struct (Encoded side)`, `Expected { readonly [x: string]: unknown }`, a field's
+ * description), said in JSON's terms: `expected a JSON object, got a string`. Undefined
+ * for any other issue: a literal (a status), a type keyword (`Expected string`), an array,
+ * a refinement (`Expected an integer`) keep their own message.
+ */
+export const objectExpectation = (issue: { readonly _tag: string; readonly message: string }): string | undefined => {
+  const m = EXPECTED.exec(issue.message)
+  if (issue._tag !== "Type" || m === null || m[1]!.startsWith("\"") || NOT_OBJECT.test(m[1]!)) return undefined
+  return `expected a JSON object, got ${kindOfQuoted(m[2]!)}`
+}

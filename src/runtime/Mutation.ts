@@ -8,7 +8,7 @@ import * as Schema from "effect/Schema"
 import { InputError } from "../errors.js"
 import { FactSpec } from "../fathom/facts.js"
 import { hashJson } from "../ir/hash.js"
-import { firstIssue } from "../ir/parseIssue.js"
+import { firstIssue, objectExpectation } from "../ir/parseIssue.js"
 
 
 /** The mutation applied at the fork step. */
@@ -47,7 +47,7 @@ export const decodeMutation = (input: unknown, source = "mutation"): Effect.Effe
       const top = issue?.path[0]
       return new InputError({
         field: path ? `${source}.${path}` : source,
-        message: issue?.message ?? "invalid mutation",
+        message: (issue && objectExpectation(issue)) ?? issue?.message ?? "invalid mutation",
         fix: top === "facts_assert" || top === "facts_retract"
           ? `write each fact as CLIPS text, "(risk (level high))", or as {"template": "risk", "slots": {"level": "high"}}`
           : top === "state_overrides" || top === "node_output_overrides"

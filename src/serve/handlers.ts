@@ -353,7 +353,16 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
           if (record.status !== "awaiting-input") {
             return yield* refuse(runId, record.status, "respond", `run ${runId} is ${record.status}, not awaiting input`)
           }
-          yield* scheduler.resume(runId, { actor: actorOf(request), response: { value: payload.response } })
+          // The run refuses an answer as its resume's (at a breakpoint, a settled child): named as the respond the client asked for.
+          yield* Effect.mapError(scheduler.resume(runId, { actor: actorOf(request), response: { value: payload.response } }), (error) =>
+            error._tag === "RunStateError" && error.operation === "resume"
+              ? new RunStateError({
+                runId: error.runId,
+                status: error.status,
+                operation: "respond",
+                message: error.message.replace(/; resume it without a response$/, `; resume it instead: POST /v1/runs/${runId}/resume (no body)`)
+              })
+              : error)
           return { run_id: runId, status: "running" }
         }))
       .handle("state", ({ path, payload, request }) =>

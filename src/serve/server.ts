@@ -62,6 +62,7 @@ import { openApiDocument } from "./openapi.js"
 import { apiRoutes, type RouteInfo, routeMethods, routeNamer, routeTemplate, triggerRouteInfo } from "./routes.js"
 import { StargraphApi } from "./StargraphApi.js"
 import { closestName } from "../ir/didYouMean.js"
+import { objectExpectation } from "../ir/parseIssue.js"
 
 /** How to run the server. */
 
@@ -517,6 +518,14 @@ const FIELD_FIXES: ReadonlyMap<string, string> = new Map([
   ["skip_failed", "send \"skip_failed\": true (with \"thread_id\") to pass over the thread's failed and cancelled runs, or leave it out"]
 ])
 
+/** An issue's message, an object's schema name said in JSON's terms (the request body must be a JSON object, got null). */
+const plainMessageOf = (issue: HttpApiError.HttpApiDecodeError["issues"][number] | undefined): string | undefined => {
+  if (issue === undefined) return undefined
+  const object = objectExpectation(issue)
+  if (object === undefined) return issue.message
+  return issue.path.length === 0 ? object.replace(/^expected a JSON object/, "the request body must be a JSON object") : object
+}
+
 /**
  * The API's own decode failure as an `InputError` naming the field; `body` (the request's
  * JSON, when it has one) tells which fields an object with an unknown one already has.
@@ -541,7 +550,7 @@ const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError, body?: unknown) 
   const meant = unexpected ? closestName(name, known) ?? (lacking.length === 1 ? lacking[0] : undefined) : undefined
   return new InputError({
     field,
-    message: choices.length > 1 ? `Expected one of ${choices.join(" | ")}, actual ${actual ?? "?"}` : issue?.message ?? failure.message,
+    message: choices.length > 1 ? `Expected one of ${choices.join(" | ")}, actual ${actual ?? "?"}` : plainMessageOf(issue) ?? failure.message,
     fix: choices.length > 1
       ? `use one of: ${choices.map((c) => c.slice(1, -1)).join(", ")}`
       : FIELD_FIXES.get(field) ?? (meant !== undefined

@@ -102,14 +102,15 @@ export const redactErrorRecord = <R extends { readonly type: string; readonly me
 export const envelopeOf = (error: StargraphError) => {
   const record = toErrorRecord(error)
   // The terminal's advice for an unknown run (stargraph list --db …) does not fit an HTTP client.
-  const message = error._tag === "CheckpointError" && error.reason === "unknown-run"
-    ? `CheckpointError[unknown-run]: ${error.message} (fix: GET /v1/runs lists this server's runs)`
-    : record.message
+  // It goes in `details.fix` too, as other errors' fixes do (CheckpointError has no `fix`
+  // field: a client rebuilding the typed error from `details` passes over it).
+  const unknownRunFix = error._tag === "CheckpointError" && error.reason === "unknown-run" ? "GET /v1/runs lists this server's runs" : undefined
+  const message = unknownRunFix !== undefined ? `CheckpointError[unknown-run]: ${error.message} (fix: ${unknownRunFix})` : record.message
   return {
     error: {
       type: record.type,
       message: redact(message),
-      details: redactValue({ ...record.details, message: error.message }, 0) as { readonly [key: string]: unknown }
+      details: redactValue({ ...record.details, ...(unknownRunFix !== undefined ? { fix: unknownRunFix } : {}), message: error.message }, 0) as { readonly [key: string]: unknown }
     }
   }
 }

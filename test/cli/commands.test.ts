@@ -87,6 +87,11 @@ describe("arguments and help", () => {
         stderr: `error: InputError: Received unknown option: '${args[args.length - 2]!.split("=")[0]}' (fix: see stargraph run --help)\n`
       })
     }
+    // A misspelt flag of the command: did you mean it?
+    for (const [args, meant] of [[["run", "--inptus", "x=1", "hello/graph.yaml"], "--inputs"], [["run", "hello/graph.yaml", "--inptus", "x=1"], "--inputs"], [["list", "--limt", "3"], "--limit"]] as const) {
+      const r = await stargraph([...args], { cwd: work })
+      expect([r.code, r.stderr]).toEqual([2, `error: InputError: Received unknown option: '${args.find((a) => a.startsWith("--"))}' (fix: did you mean '${meant}'?; see stargraph ${args[0]} --help)\n`])
+    }
     // A value that looks like a flag, after a flag that takes one, is not blamed.
     const r = await stargraph(["run", "--inputs", "-x=1", "--no-such-flag", "hello/graph.yaml"], { cwd: work })
     expect(r.stderr).toContain("unknown option: '--no-such-flag'")

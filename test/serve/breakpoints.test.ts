@@ -47,7 +47,9 @@ describe("breakpoints over HTTP", () => {
     const answered = await call(`${runUrl}/respond`, { response: true })
     expect(answered.status).toBe(409)
     expect(answered.body).toMatchObject({ error: { type: "RunStateError" } })
-    expect(answered.body["error"]["message"]).toContain("resume it without a response")
+    // Named as the operation the client asked for, with the way on: resume it instead.
+    expect(answered.body["error"]["details"]).toMatchObject({ operation: "respond", status: "awaiting-input" })
+    expect(answered.body["error"]["details"]["message"]).toBe(`run ${id} is paused at a breakpoint after node 'a' (step 1, committed), not waiting for an answer; resume it instead: POST /v1/runs/${id}/resume (no body)`)
     expect((await call(`${runUrl}/resume`, {})).status).toBe(202)
     const atB = await waitFor(runUrl, (b) => b["status"] === "awaiting-input" && b["waiting"]?.["node"] === "b" && b["waiting"]?.["when"] === "before")
     expect(atB.body).toMatchObject({ steps: 1, waiting: { kind: "breakpoint", node: "b", when: "before", step: 2 } })

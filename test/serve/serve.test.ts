@@ -296,6 +296,14 @@ describe("run control over HTTP", () => {
     // The body is RFC 8785 canonical JSON, as the CLI prints the diff.
     expect(counterfactual.text).toBe(canonicalJson(counterfactual.body))
     expect(counterfactual.headers.get("content-type")).toMatch(/^application\/json/)
+    // A mutation that is not an object is told in JSON's terms, not the schema's.
+    const stringMutation = await call(`${server.url}/v1/runs/${id}/counterfactual`, { json: { mutation: "{}" } })
+    expect([stringMutation.status, stringMutation.body["error"]["details"]["field"], stringMutation.body["error"]["details"]["message"]]).toEqual([400, "mutation", "expected a JSON object, got a string"])
+    const badOverride = await call(`${server.url}/v1/runs/${id}/counterfactual`, { json: { mutation: { node_output_overrides: { c: [1] } } } })
+    expect([badOverride.body["error"]["details"]["field"], badOverride.body["error"]["details"]["message"]]).toEqual(["mutation.node_output_overrides.c", "expected a JSON object, got an array"])
+    // A value that may be one of several (a fact: text or an object) is not said to be an object.
+    const numberFact = await call(`${server.url}/v1/runs/${id}/counterfactual`, { json: { mutation: { facts_assert: [1] } } })
+    expect([numberFact.body["error"]["details"]["field"], numberFact.body["error"]["details"]["message"]]).toEqual(["mutation.facts_assert.0", expect.stringMatching(/^Expected one of string, /)])
     const beyond = await call(`${server.url}/v1/runs/${id}/counterfactual`, { json: { from_step: 99 } })
     expect([beyond.status, beyond.body["error"]["details"]["field"]]).toEqual([400, "from_step"])
   })
@@ -535,6 +543,20 @@ describe("bad requests get the envelope", () => {
       .then(async (r) => ({ status: r.status, body: await r.json() as { error: { type: string; message: string; details: Record<string, unknown> } } }))
     const malformed = await post("{\"graph_id\":")
     expect([malformed.status, malformed.body.error.type, malformed.body.error.details["field"]]).toEqual([400, "InputError", "body"])
+    // A body or field that is not an object is told in JSON's terms, not by the schema's name.
+    for (const [body, kind] of [["null", "null"], ["[]", "an array"], ["\"x\"", "a string"], ["42", "a number"]] as const) {
+      const notObject = await post(body)
+      expect([notObject.status, notObject.body.error.details["field"], notObject.body.error.message]).toEqual([400, "body", `InputError: body: the request body must be a JSON object, got ${kind} (fix: see /openapi.json for this route's parameters and body)`])
+    }
+    const stringParams = await post(JSON.stringify({ graph_id: "run:hello-stargraph", params: "x" }))
+    expect([stringParams.body.error.details["field"], stringParams.body.error.details["message"]]).toEqual(["params", "expected a JSON object, got a string"])
+    const stringValues = await call(`${server.url}/v1/runs/run-unknown/state`, { json: { values: 1 } })
+    expect([stringValues.body["error"]["details"]["field"], stringValues.body["error"]["details"]["message"]]).toEqual(["values", "expected a JSON object, got a number"])
+    // A type keyword, a refinement and a literal keep their own message.
+    const numberGraph = await post(JSON.stringify({ graph_id: 1 }))
+    expect(numberGraph.body.error.details["message"]).toBe("Expected string, actual 1")
+    const emptyKey = await post(JSON.stringify({ graph_id: "run:hello-stargraph", idempotency_key: "" }))
+    expect(emptyKey.body.error.details["message"]).toBe("Expected a string at least 1 character(s) long, actual \"\"")
     const unknown = await post(JSON.stringify({ graph_id: "run:hello-stargraph", colour: "red" }))
     expect([unknown.status, unknown.body.error.details["field"]]).toEqual([400, "colour"])
     const misspelt = await post(JSON.stringify({ graph_id: "run:hello-stargraph", parmas: { message: "x" } }))
@@ -577,6 +599,8 @@ describe("bad requests get the envelope", () => {
     const noRun = await call(`${server.url}/v1/runs/run-unknown`)
     expect([noRun.status, noRun.body["error"]["type"], noRun.body["error"]["details"]["reason"]]).toEqual([404, "CheckpointError", "unknown-run"])
     expect(noRun.body["error"]["message"]).toMatch(/\(fix: GET \/v1\/runs lists this server's runs\)$/)
+    // Its fix is in details.fix too, as other envelopes' are (the typed client still decodes it: "the API as a typed HttpApi").
+    expect(noRun.body["error"]["details"]["fix"]).toBe("GET /v1/runs lists this server's runs")
   })
 
   it("limit is a whole number 1..500 in decimal digits: hex, exponents, spaces, fractions and out-of-range values answer 400 naming it", async () => {
@@ -797,6 +821,8 @@ describe("the API as a typed HttpApi", () => {
     expect(out.graphs.graphs.map((g) => g.id)).toContain("run:hello-stargraph")
     expect(out.missing).toBeInstanceOf(CheckpointError)
     expect(out.missing).toMatchObject({ _tag: "CheckpointError", reason: "unknown-run", runId: "run-unknown" })
+    // The envelope's details.fix (no CheckpointError field) is passed over.
+    expect(Object.keys(out.missing)).not.toContain("fix")
     expect(out.wrongState).toBeInstanceOf(RunStateError)
     expect(out.wrongState).toMatchObject({ operation: "respond", status: "done" })
   })
