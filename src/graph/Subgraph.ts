@@ -234,11 +234,8 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
       // in a replay (whose replayed steps are committed in batches: the child is on record
       // while it replays).
       const deferred = checkpointer.commitTogether !== undefined && replay === undefined
-      // Not looked for when none can be on record yet (the step's first attempt: `fresh`).
       const started = !deferred
         ? yield* checkpointer.createRun(linked)
-        : request.fresh === true
-        ? { record: newRunRecord(linked.run_id!, linked), created: true }
         : Option.match(yield* checkpointer.findByIdempotencyKey(linked.idempotency_key!), {
           onSome: (record): CreatedRun => ({ record, created: false }),
           onNone: (): CreatedRun => ({ record: newRunRecord(linked.run_id!, linked), created: true })

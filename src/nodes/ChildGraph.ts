@@ -24,8 +24,6 @@ export interface ChildRunRequest {
   readonly cancelling?: (() => boolean) | undefined
   /** Where the child leaves its last commit when it ends, for the parent step's commit (`NodeInput.childCommits`). */
   readonly commits?: ChildCommits | undefined
-  /** No child of this step can be on record yet (`NodeInput.newStep`, on the node's first call): none is looked for. */
-  readonly fresh?: boolean | undefined
 }
 
 /** The `subgraph` nodes among `nodes` (a graph's compiled nodes) and the child graphs they run, by node id. */

@@ -146,12 +146,6 @@ export interface NodeInput {
    */
   readonly childCommits?: ChildCommits | undefined
   /**
-   * No earlier attempt at this step can have left anything on record (a child run): the
-   * run had never reached it before this drive, and it is not replayed. A `subgraph` node
-   * then starts its child without looking for one this step started before. Absent: unknown.
-   */
-  readonly newStep?: boolean | undefined
-  /**
    * Report that this node's interrupted body did not return within the grace
    * (`NodeAbortGrace`): a `node.outlived` run event (absent outside a run).
    */

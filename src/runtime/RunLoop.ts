@@ -1081,10 +1081,6 @@ const loop = (
       // Resuming the step a node asked at: the siblings that had finished keep their writes
       // (and their calls, from the attempt: see `callSource`), in a replay as in a run.
       const kept = resumedAttempt?.step === current ? resumedAttempt.writes : undefined
-      // A step this run never reached before this drive: a resumed drive's first step may
-      // have been attempted (its process died, it paused or asked there); a live drive
-      // takes each step once after that. Replays are left out.
-      const newStep = input.replay === undefined && (!resumed || current > input.checkpoint.step + 1)
       const execute = (id: string): Effect.Effect<NodeOutcome, NodeFailure, NodeEnv> => {
         const write = kept?.find((w) => w.node === id)
         if (write !== undefined) {
@@ -1104,7 +1100,6 @@ const loop = (
           unfinishedChild: input.replay === undefined ? undefined : unfinishedChild(input.replay, current),
           cancelling,
           childCommits: children,
-          newStep,
           emitDelta,
           emitCustom,
           outlived
