@@ -34,10 +34,8 @@ export interface CheckpointerShape {
    * is made as `commitSteps` makes it (its owner checked, its patch applied), and when one
    * of them cannot be made nothing is written and the first failure is the error. How a
    * child run's last step (the run ended) is committed with the parent step that records
-   * its outcome: one transaction where there were two. A commit may also create its run
-   * (`RunCommit.create`): how a child run's creation rides with its first commit. Commits
-   * with `expected` are not taken. Optional: without it the runtime commits them one at a
-   * time, and creates child runs on their own.
+   * its outcome: one transaction where there were two. Commits with `expected` are not
+   * taken. Optional: without it the runtime commits them one at a time.
    */
   readonly commitTogether?: ((commits: readonly [RunCommit, ...Array<RunCommit>]) => Effect.Effect<void, CheckpointError>) | undefined
   /**
@@ -208,14 +206,6 @@ export interface CommitOptions {
 
 /** One run's commit among others (see `CheckpointerShape.commitTogether`): `commitSteps`' arguments. */
 export interface RunCommit {
-  /**
-   * Create the run first, in the same transaction (its record, step-0 checkpoint and
-   * history, as `createRun` would, with the id `create.run_id`, which the checkpoints
-   * carry): a run whose creation rides with its first commit (a `subgraph` node's child
-   * run). Refused with `run-changed`, and nothing written, when a run with its
-   * idempotency key exists already. Only `commitTogether` takes it.
-   */
-  readonly create?: NewRun | undefined
   readonly checkpoints: readonly [Checkpoint, ...Array<Checkpoint>]
   readonly patch?: RunPatch | undefined
   /** As for `commitSteps`, without `expected`. */

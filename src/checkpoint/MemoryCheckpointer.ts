@@ -13,8 +13,7 @@ import * as Option from "effect/Option"
 import { CheckpointError } from "../errors.js"
 import { Checkpointer, type CheckpointerShape, type CommitOptions, type HeartbeatRecord } from "./Checkpointer.js"
 import { checkpointTooLarge, encodeJson, maxCheckpointBytes, overLimit } from "./checkpointSize.js"
-import { keyTaken } from "./keyTaken.js"
-import { ACTIVE_STATUSES, type Checkpoint, type CreatedRun, expectedThreadNewest, type NewRun, newRunRecord, type PendingRun, type RunPatch, type RunRecord, stopsRun, type TakenOver } from "./models.js"
+import { ACTIVE_STATUSES, type Checkpoint, type CreatedRun, expectedThreadNewest, newRunRecord, type PendingRun, type RunPatch, type RunRecord, stopsRun, type TakenOver } from "./models.js"
 
 /** When a run put back on the queue counts as queued: its creation (it keeps its place), never later than `now` (as SQLite does). */
 const queuedAt = (run: RunRecord, now: string): string => (run.created_at < now ? run.created_at : now)
@@ -32,14 +31,6 @@ const queueAfter = (pending: Map<string, PendingRun>, run: RunRecord, status: Ru
 interface StoredCheckpoint {
   readonly step: number
   readonly json: string
-}
-
-/** A run's creation checked, not yet applied (see `prepareCreate`). */
-interface PreparedRun {
-  readonly record: RunRecord
-  /** Its checkpoints as kept: the list the store keeps for it once applied. */
-  readonly stored: Array<StoredCheckpoint>
-  readonly apply: () => void
 }
 
 /** A checkpoint as kept, or `CheckpointError[checkpoint-too-large]` when its text is longer than `limit`. */
@@ -110,58 +101,15 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
   const threads = new Map<string, string>()
   const newestOfThread = (threadId: string): string | null => threads.get(threadId) ?? null
 
-  /**
-   * `createRun` checked without changing anything: what applies it (with the record and the
-   * checkpoint list it stores), the run that already has its idempotency key, or why it
-   * cannot be made.
-   */
-  const prepareCreate = (run: NewRun): PreparedRun | { readonly existing: RunRecord } | CheckpointError => {
-    const key = run.idempotency_key ?? null
-    const existing = key === null ? undefined : byKey.get(key)
-    if (existing !== undefined) return { existing: runs.get(existing)! }
-    const thread = run.thread_id ?? null
-    if (thread !== null) {
-      const newest = newestOfThread(thread)
-      // Also refused: a newest run not finished (the database's one-unfinished-run rule, as SQLite enforces it).
-      if (newest !== expectedThreadNewest(run) || (newest !== null && ACTIVE_STATUSES.has(runs.get(newest)!.status))) {
-        return new CheckpointError({
-          reason: "thread-moved",
-          ...(newest !== null ? { runId: newest } : {}),
-          message: `thread '${thread}' moved on: its newest run is ${newest}, not the run this one expected; nothing was written`
-        })
-      }
-    }
-    const runId = run.run_id ?? `${run.runIdPrefix ?? "run"}-${randomUUID()}`
-    if (runs.has(runId)) return new CheckpointError({ reason: "storage-failure", runId, message: `run ${runId} exists already in the in-memory checkpointer` })
-    const stored = storeAll([run.initial, ...(run.history ?? [])].map((c) => ({ ...c, run_id: runId })), maxBytes, true)
-    if (stored instanceof CheckpointError) return stored
-    const record = newRunRecord(runId, run)
-    return {
-      record,
-      stored,
-      apply: () => {
-        runs.set(runId, record)
-        order.push(runId)
-        if (key !== null) byKey.set(key, runId)
-        if (thread !== null) threads.set(thread, runId)
-        checkpoints.set(runId, stored)
-        if (run.queued === true) {
-          pending.set(runId, { run_id: runId, graph_id: run.graph_id, enqueued_at: run.created_at, claimed_by: null, claimed_at: null })
-        }
-      }
-    }
-  }
-
   /** `commitSteps` checked without changing anything: what applies it, or why it cannot be made. */
   const prepareCommit = (
     batch: readonly [Checkpoint, ...Array<Checkpoint>],
     patch: RunPatch | undefined,
-    options: CommitOptions | undefined,
-    creating?: PreparedRun
+    options: CommitOptions | undefined
   ): (() => void) | CheckpointError => {
     const last = batch[batch.length - 1]!
-    const list = creating?.record.run_id === last.run_id ? creating.stored : checkpoints.get(last.run_id)
-    const run = creating?.record.run_id === last.run_id ? creating.record : runs.get(last.run_id)
+    const list = checkpoints.get(last.run_id)
+    const run = runs.get(last.run_id)
     if (!list || !run) return unknownRun(last.run_id)
     if (options?.owner !== undefined && run.owner !== options.owner) {
       return new CheckpointError({
@@ -204,11 +152,34 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
   const shape: CheckpointerShape = {
     createRun: (run) =>
       Effect.suspend((): Effect.Effect<CreatedRun, CheckpointError> => {
-        const prepared = prepareCreate(run)
-        if (prepared instanceof CheckpointError) return Effect.fail(prepared)
-        if ("existing" in prepared) return Effect.succeed({ record: prepared.existing, created: false })
-        prepared.apply()
-        return Effect.succeed({ record: prepared.record, created: true })
+        const key = run.idempotency_key ?? null
+        const existing = key === null ? undefined : byKey.get(key)
+        if (existing !== undefined) return Effect.succeed({ record: runs.get(existing)!, created: false })
+        const thread = run.thread_id ?? null
+        if (thread !== null) {
+          const newest = newestOfThread(thread)
+          // Also refused: a newest run not finished (the database's one-unfinished-run rule, as SQLite enforces it).
+          if (newest !== expectedThreadNewest(run) || (newest !== null && ACTIVE_STATUSES.has(runs.get(newest)!.status))) {
+            return Effect.fail(new CheckpointError({
+              reason: "thread-moved",
+              ...(newest !== null ? { runId: newest } : {}),
+              message: `thread '${thread}' moved on: its newest run is ${newest}, not the run this one expected; nothing was written`
+            }))
+          }
+        }
+        const runId = `${run.runIdPrefix ?? "run"}-${randomUUID()}`
+        const stored = storeAll([run.initial, ...(run.history ?? [])].map((c) => ({ ...c, run_id: runId })), maxBytes, true)
+        if (stored instanceof CheckpointError) return Effect.fail(stored)
+        const record = newRunRecord(runId, run)
+        runs.set(runId, record)
+        order.push(runId)
+        if (key !== null) byKey.set(key, runId)
+        if (thread !== null) threads.set(thread, runId)
+        checkpoints.set(runId, stored)
+        if (run.queued === true) {
+          pending.set(runId, { run_id: runId, graph_id: run.graph_id, enqueued_at: run.created_at, claimed_by: null, claimed_at: null })
+        }
+        return Effect.succeed({ record, created: true })
       }),
     createRuns: (list) => Effect.forEach(list, (run) => shape.createRun(run)),
     commitSteps: (batch, patch, options) =>
@@ -223,12 +194,8 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
         // Every commit checked before any is applied: all or nothing.
         const applies: Array<() => void> = []
         for (const commit of commits) {
-          const creating = commit.create === undefined ? undefined : prepareCreate(commit.create)
-          if (creating instanceof CheckpointError) return Effect.fail(creating)
-          if (creating !== undefined && "existing" in creating) return Effect.fail(keyTaken(commit.create!, creating.existing.run_id))
-          const apply = prepareCommit(commit.checkpoints, commit.patch, commit.options, creating)
+          const apply = prepareCommit(commit.checkpoints, commit.patch, commit.options)
           if (apply instanceof CheckpointError) return Effect.fail(apply)
-          if (creating !== undefined) applies.push(creating.apply)
           applies.push(apply)
         }
         for (const apply of applies) apply()

@@ -133,13 +133,6 @@ export const runOne = (
     : withConnection(sql, (conn, outerDepth) => syncing(conn, outerDepth, options, bind(conn, false).run(text, params)))
 
 /**
- * One read statement's rows (in the calling fiber's transaction, when it is in one): for
- * reads on a hot path, without compiling a `sql` template on every call.
- */
-export const readAll = <Row>(sql: SqlClient.SqlClient, text: string, params: ReadonlyArray<Param>): Effect.Effect<ReadonlyArray<Row>, SqlError> =>
-  withConnection(sql, (conn) => bind(conn, isPostgres(sql)).all<Row>(text, params))
-
-/**
  * PostgreSQL's codes for a transaction it aborted so that another could go on: a
  * serialization failure and a deadlock. Run again, it sees the other's outcome.
  */

@@ -315,12 +315,6 @@ export type RunPatch = Partial<
 /** What the Checkpointer needs to create a run (it mints the id). */
 export interface NewRun {
   readonly runIdPrefix?: "run" | "cf" | undefined
-  /**
-   * The run's id, chosen by the caller (a run whose creation rides with its first commit,
-   * `RunCommit.create`: its checkpoints carry the id before it is written); else the
-   * Checkpointer makes one (`<runIdPrefix>-<uuid>`).
-   */
-  readonly run_id?: string | undefined
   readonly graph_id: string
   readonly graph_hash: string
   readonly runtime_hash: string

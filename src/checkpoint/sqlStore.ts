@@ -15,9 +15,8 @@ import * as Schema from "effect/Schema"
 import { CheckpointError } from "../errors.js"
 import type { CheckpointerShape, HeartbeatRecord, RunCommit } from "./Checkpointer.js"
 import { checkpointTooLarge, encodeJson, maxCheckpointBytes as resolveMaxCheckpointBytes, overLimit } from "./checkpointSize.js"
-import { type Param, readAll, runOne, type Statements, transaction, type WriteOptions, type WriteResult } from "./connection.js"
+import { type Param, runOne, type Statements, transaction, type WriteOptions, type WriteResult } from "./connection.js"
 import { sweepStaleHeartbeats } from "./heartbeatSweep.js"
-import { keyTaken } from "./keyTaken.js"
 import { Checkpoint, type CreatedRun, expectedThreadNewest, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun, TakenOver } from "./models.js"
 
 /** Whether SQLite refused a write because the database was opened, or is, read-only (`SQLITE_READONLY…`). */
@@ -421,13 +420,6 @@ interface NotOwned {
   readonly owner: string
 }
 
-/** Inside `commitTogether`'s transaction: the run `run` creates holds an idempotency key run `existing` holds already. */
-interface KeyTaken {
-  readonly _tag: "KeyTaken"
-  readonly run: NewRun
-  readonly existing: string
-}
-
 /** `step N`, or `steps A..B`, for messages. */
 const stepsOf = (checkpoints: readonly [Checkpoint, ...Array<Checkpoint>]): string =>
   checkpoints.length === 1 ? `step ${checkpoints[0].step}` : `steps ${checkpoints[0].step}..${checkpoints[checkpoints.length - 1]!.step}`
@@ -448,7 +440,7 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
     /** Insert one run (inside the caller's transaction); an existing idempotency key wins. */
     const insertRun = (db: Statements, run: NewRun) =>
       Effect.gen(function*() {
-        const runId = run.run_id ?? `${run.runIdPrefix ?? "run"}-${randomUUID()}`
+        const runId = `${run.runIdPrefix ?? "run"}-${randomUUID()}`
         const record = newRunRecord(runId, run)
         if (record.thread_id !== null) {
           // A retried start (same idempotency key) is answered before the thread is checked.
@@ -630,11 +622,6 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
             return transaction(sql, (db) =>
               Effect.gen(function*() {
                 for (const [i, commit] of commits.entries()) {
-                  if (commit.create !== undefined) {
-                    // Its run first (see `RunCommit.create`): refused when its idempotency key is taken.
-                    const made = yield* insertRun(db, commit.create)
-                    if (made._tag === "existing") return yield* Effect.fail<KeyTaken>({ _tag: "KeyTaken", run: commit.create, existing: made.row.run_id })
-                  }
                   const owner = commit.options?.owner
                   const inserted = yield* writeSteps(db, lastOf(commit), rows[i]!, commit.patch, owner)
                   // Another process owns that run now: nothing of any commit is written.
@@ -644,10 +631,6 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
               Effect.catchAll((e): Effect.Effect<void, CheckpointError> =>
                 e._tag === "NotOwned"
                   ? notOwner(lastOf(e.commit).run_id, e.owner, stepsOf(e.commit.checkpoints))
-                  : e._tag === "KeyTaken"
-                  ? Effect.fail(keyTaken(e.run, e.existing, filename))
-                  : e._tag === "CheckpointError"
-                  ? Effect.fail(e)
                   : Effect.fail(storage(filename, `persisting ${commits.map((c) => `${stepsOf(c.checkpoints)} of ${lastOf(c).run_id}`).join(", ")}`)(e)))
             )
           }
@@ -709,9 +692,8 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
           Effect.mapError(storage(filename, `reading whether run ${runId} exists`))
         ),
 
-      // A prepared statement, not a template: a subgraph node asks it for every child run it starts.
       findByIdempotencyKey: (key) =>
-        readAll<RunRow>(sql, SELECT_BY_KEY, [key]).pipe(
+        sql<RunRow>`SELECT ${sql.literal(RUN_COLUMNS)} FROM runs_history WHERE idempotency_key = ${key}`.pipe(
           Effect.mapError(storage(filename, "reading run by idempotency key")),
           Effect.flatMap((rows) => (rows[0] ? Effect.map(toRun(filename)(rows[0]), Option.some) : Effect.succeedNone))
         ),

@@ -209,12 +209,6 @@ export interface Graph<out R = never> extends GraphDefinition {
       readonly parentCommits?: boolean | undefined
       /** Its parent step makes its last commit (see `ResumeOptions.commitWithParent`). */
       readonly commitWithParent?: ((commits: ReadonlyArray<HandedCommit>) => void) | undefined
-      /**
-       * The run is not written yet (`run` is the record its creation will write): its
-       * creation rides with its first commit (see `DriveInput.creating`; only with a
-       * Checkpointer that has `commitTogether`).
-       */
-      readonly creating?: NewRun | undefined
       /** Answer its calls from a recording (a replay's new child run; see `ResumeOptions.replay`). */
       readonly replay?: ReplaySource | undefined
     }
@@ -613,7 +607,6 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         cancelledWith: options.cancelledWith,
         parentCommits: options.parentCommits,
         commitWithParent: options.commitWithParent,
-        creating: options.creating,
         replay: options.replay
       }))
 

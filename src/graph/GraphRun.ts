@@ -12,7 +12,7 @@ import * as PubSub from "effect/PubSub"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
-import type { Checkpoint, NewRun, RunRecord, RunStatus, RunSummary, TakenOver } from "../checkpoint/models.js"
+import type { Checkpoint, RunRecord, RunStatus, RunSummary, TakenOver } from "../checkpoint/models.js"
 import { CheckpointError, type RunFailure, RunStateError, StargraphRuntimeError } from "../errors.js"
 import { type AuditSinkShape, discard } from "../telemetry/AuditSink.js"
 import { Metrics, type MetricsShape } from "../telemetry/Metrics.js"
@@ -90,8 +90,6 @@ export interface GraphRunOptions {
   readonly parentCommits?: boolean | undefined
   /** Its parent step makes its last commit (see `DriveInput.commitWithParent`). */
   readonly commitWithParent?: ((commits: ReadonlyArray<HandedCommit>) => void) | undefined
-  /** The run is not written yet: its creation rides with its first commit (see `DriveInput.creating`). */
-  readonly creating?: NewRun | undefined
   /** The run had started before the queue claim that hands it over (see `ResumeOptions.startedBefore`). */
   readonly startedBefore?: boolean | undefined
   /** The queue claim that hands the run over took it over from another process (see `ResumeOptions.takenOver`). */
@@ -201,7 +199,6 @@ const build = (options: GraphRunOptions, clock: Clock.Clock, metrics: MetricsSha
         parentCancelling: options.onCallerFiber === true ? options.cancelledWith : undefined,
         parentCommits: options.parentCommits,
         commitWithParent: options.commitWithParent,
-        creating: options.creating,
         replay: options.replay,
         actor: options.actor,
         startedBefore: options.startedBefore,

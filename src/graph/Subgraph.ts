@@ -12,7 +12,7 @@ import { basename, dirname, isAbsolute, relative, resolve } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
-import { type Checkpoint, type CreatedRun, type NewRun, newRunRecord, type RunRecord, type RunSummary, toSummary, type WaitingInfo } from "../checkpoint/models.js"
+import { type Checkpoint, type NewRun, type RunRecord, type RunSummary, toSummary, type WaitingInfo } from "../checkpoint/models.js"
 import {
   type CheckpointError,
   formatError,
@@ -58,7 +58,7 @@ export interface RunnableGraph extends GraphDefinition {
   readonly open: (
     run: RunRecord,
     checkpoint: Checkpoint,
-    options: ChildDriving & { readonly actor: string; readonly retainEvents?: boolean; readonly replay?: ReplaySource | undefined; readonly creating?: NewRun | undefined }
+    options: ChildDriving & { readonly actor: string; readonly retainEvents?: boolean; readonly replay?: ReplaySource | undefined }
   ) => Effect.Effect<GraphRun, never, Checkpointer>
   readonly resume: (
     runId: string,
@@ -229,26 +229,9 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
       // In a replay of the step its parent waited at: the recorded child it replays (a
       // divergence is refused before a child run is made).
       const replay = request.replayOf === undefined ? undefined : yield* childReplay(graph, request, request.replayOf)
-      // A child this step has not started before: with a Checkpointer that can, its creation
-      // rides with its first commit (one transaction less); else it is created now, as it is
-      // in a replay (whose replayed steps are committed in batches: the child is on record
-      // while it replays).
-      const deferred = checkpointer.commitTogether !== undefined && replay === undefined
-      const started = !deferred
-        ? yield* checkpointer.createRun(linked)
-        : Option.match(yield* checkpointer.findByIdempotencyKey(linked.idempotency_key!), {
-          onSome: (record): CreatedRun => ({ record, created: false }),
-          onNone: (): CreatedRun => ({ record: newRunRecord(linked.run_id!, linked), created: true })
-        })
-      const found = started.record
-      if (started.created) {
-        const handle = yield* graph.open(found, { ...linked.initial, run_id: found.run_id }, {
-          actor,
-          retainEvents: false,
-          replay,
-          creating: deferred ? linked : undefined,
-          ...driving(request)
-        })
+      const { created, record: found } = yield* checkpointer.createRun(linked)
+      if (created) {
+        const handle = yield* graph.open(found, { ...linked.initial, run_id: found.run_id }, { actor, retainEvents: false, replay, ...driving(request) })
         return yield* drive(request, handle)
       }
       // The child this parent step started before: finish it, pass it the answer, or report it.

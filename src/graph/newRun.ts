@@ -2,7 +2,6 @@
  * The run record and step-0 checkpoint a new run is created with, from the state it
  * starts in: what `Graph.newRun` persists, and a thread's continued run too.
  */
-import { randomUUID } from "node:crypto"
 import { type Breakpoints, INPUT_NODE, type NewRun } from "../checkpoint/models.js"
 import type { State } from "../ir/stateSchema.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
@@ -61,8 +60,7 @@ export const newRunOf = (
   ...(fields.thread?.newest !== undefined && fields.thread.newest !== fields.thread.continuedFrom ? { thread_newest: fields.thread.newest } : {}),
   // Built in one object literal, not spread over a top-level run's: a child is made on every parent step that reaches its node.
   ...(fields.child !== undefined
-    // Its id chosen here: its creation may ride with its first commit, whose checkpoints carry it.
-    ? { run_id: `run-${randomUUID()}`, parent_run_id: fields.child.parentRunId, fork_step: fields.child.parentStep, running: { owner: fields.child.owner, started_at: at } }
+    ? { parent_run_id: fields.child.parentRunId, fork_step: fields.child.parentStep, running: { owner: fields.child.owner, started_at: at } }
     : {}),
   initial: {
     step: 0,

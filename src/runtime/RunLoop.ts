@@ -19,7 +19,6 @@ import * as Schema from "effect/Schema"
 import {
   type CallRecord,
   type Checkpoint,
-  type NewRun,
   type ParallelGroup,
   type RunPatch,
   type RunRecord,
@@ -54,8 +53,7 @@ import { cancelStopped, type SubgraphIndex, subgraphIndex } from "./cancelStoppe
 import { OWNER, takeOverOfRunning } from "./owner.js"
 import type { HandedCommit, InterruptRequest, NodeEnv, NodeFailure, NodeOutcome, UnfinishedChild } from "../nodes/Executor.js"
 import { nodeFailed } from "../nodes/callFunction.js"
-import { Checkpointer, type CheckpointerShape, type CommitOptions, type RunCommit } from "../checkpoint/Checkpointer.js"
-import { keyTaken } from "../checkpoint/keyTaken.js"
+import { Checkpointer, type CheckpointerShape, type CommitOptions } from "../checkpoint/Checkpointer.js"
 import { commitAll, inOrder, type StepCommits, stepCommits } from "./childCommits.js"
 import { recordedStart, type ReplaySource, requestHash, stepRecorder } from "./Cassette.js"
 import { tracing } from "../telemetry/TracingEnabled.js"
@@ -110,14 +108,6 @@ export interface DriveInput {
    * with `commitTogether`.
    */
   readonly commitWithParent?: ((commits: ReadonlyArray<HandedCommit>) => void) | undefined
-  /**
-   * The run is not written yet: its creation (`run.run_id` chosen) rides with its first
-   * commit (`RunCommit.create`), or, when the first write is not a step's commit (it
-   * fails, asks for input, pauses at step 0), is written on its own first. A child run
-   * thus costs one transaction less. Given only for a Checkpointer with `commitTogether`.
-   * Its events are held back until it is written (see `emit` in the loop).
-   */
-  readonly creating?: NewRun | undefined
   /** For a counterfactual fork: the parent's cassette, responses and output overrides. */
   readonly replay?: ReplaySource | undefined
   /** Who drives the run (the actor of the evidence facts an answer asserts). */
@@ -484,43 +474,24 @@ const loop = (
 ): Effect.Effect<RunSummary, RunFailure | CheckpointError | RunStateError> =>
   Effect.gen(function*() {
     const { graph, checkpointer, control } = input
-    // The run's creation, while it is not written yet (see `DriveInput.creating`).
-    let creating = input.creating
-    // The run's events wait while nothing of it is written, and again once it has handed its
-    // end to its parent's step (see `commit`), until that is written: the audit trail never
-    // reports a start or an end that a crash could still undo.
-    let heldBack: Array<RunEventInput> | undefined = creating !== undefined ? [] : undefined
+    // Once this run has handed its end to its parent's step (see `commit`), the events that
+    // follow are held back until that commit is made: the audit trail never reports an end
+    // that a crash could still undo.
+    let heldBack: Array<RunEventInput> | undefined
     const emit = (event: RunEventInput): Effect.Effect<void> => {
       if (heldBack === undefined) return input.emit(event)
       heldBack.push(event)
       return Effect.void
     }
-    const release = Effect.suspend(() => {
-      const events = heldBack ?? []
-      heldBack = undefined
-      return inOrder(events.map(input.emit))
-    })
     /** Told by the parent's step commit: report the held-back events, or that the end was lost. */
     const settled = (lost: CheckpointError | undefined): Effect.Effect<void> =>
-      lost === undefined ? release : Effect.suspend(() => {
+      Effect.suspend(() => {
+        const events = heldBack ?? []
         heldBack = undefined
-        return input.emit({ type: "run.failed", status: "error", error: toErrorRecord(lost) })
+        return lost === undefined
+          ? inOrder(events.map(input.emit))
+          : input.emit({ type: "run.failed", status: "error", error: toErrorRecord(lost) })
       })
-    /** The run's own commit of `checkpoints`: with its creation while that is not written. */
-    const own = (checkpoints: readonly [Checkpoint, ...Array<Checkpoint>], patch: RunPatch | undefined, options: CommitOptions): RunCommit =>
-      creating === undefined ? { checkpoints, patch, options } : { create: creating, checkpoints, patch, options }
-    /** After a commit of the run's own: its creation, if it went with it, is written now. */
-    const written = Effect.suspend(() => {
-      if (creating === undefined) return Effect.void
-      creating = undefined
-      return release
-    })
-    /** Write the run's creation on its own, if it is not written yet (before a write that is not a step's commit). */
-    const create = Effect.suspend(() => {
-      const run = creating
-      if (run === undefined) return Effect.void
-      return Effect.flatMap(checkpointer.createRun(run), (made) => (made.created ? written : Effect.fail(keyTaken(run, made.record.run_id))))
-    })
     const validate = validateState(graph)
     // Nodes get the run's Checkpointer; a run driven through a Graph already has it in its context.
     const hasCheckpointer = Option.exists(Context.getOption(yield* Effect.context<never>(), Checkpointer), (c) => c === checkpointer)
@@ -570,7 +541,7 @@ const loop = (
       const [first, ...rest] = unflushed
       unflushed = []
       const handed = children?.take() ?? NO_COMMITS
-      return first === undefined ? commitAll(checkpointer, handed) : Effect.zipRight(commitAll(checkpointer, handed, own([first, ...rest], undefined, OWNED)), written)
+      return first === undefined ? commitAll(checkpointer, handed) : commitAll(checkpointer, handed, { checkpoints: [first, ...rest], options: OWNED })
     })
 
     const transition = (given: Parameters<CheckpointerShape["updateRun"]>[1]) =>
@@ -581,7 +552,6 @@ const loop = (
           ? { waiting: null, ...given }
           : given
         yield* flush
-        yield* create
         // From the status and owner this drive holds: a run taken over meanwhile is left to its new owner.
         if (!(yield* checkpointer.takeOver(run.run_id, { status: run.status, owner: run.owner }, patch))) {
           return yield* lostRun(checkpointer, run.run_id, `its ${patch.status ?? "record"} change`)
@@ -641,23 +611,21 @@ const loop = (
         const options = patch?.status === "done" && input.parentCommits === true ? SYNC_FOLLOWS : OWNED
         if (patch?.status === "done" && input.commitWithParent !== undefined) {
           // This child run's end: its parent's step commit makes it.
-          // Its creation too, when that is not written yet.
-          input.commitWithParent([...handed, { commit: own([first, ...rest], patch, options), settled }])
-          heldBack ??= []
-          creating = undefined
+          heldBack = []
+          input.commitWithParent([...handed, { commit: { checkpoints: [first, ...rest], patch, options }, settled }])
           track()
           return input.setStatus("done")
         }
-        const batch = handed.length === 0 && creating === undefined
+        const batch = handed.length === 0
           ? checkpointer.commitSteps([first, ...rest], patch, options)
-          : Effect.zipRight(commitAll(checkpointer, handed, own([first, ...rest], patch, options)), written)
-        const committed = Effect.map(
+          : commitAll(checkpointer, handed, { checkpoints: [first, ...rest], patch, options })
+        const written = Effect.map(
           traced
             ? Effect.withSpan(batch, "stargraph.checkpoint.commit", { attributes: { "stargraph.run_id": run.run_id, "stargraph.step": checkpoint.step, "stargraph.steps": rest.length + 1 } })
             : batch,
           track
         )
-        return patch?.status ? Effect.zipRight(committed, input.setStatus(patch.status)) : committed
+        return patch?.status ? Effect.zipRight(written, input.setStatus(patch.status)) : written
       })
 
     // Claimed by this process's Scheduler (or created running by it): already marked running.

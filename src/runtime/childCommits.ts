@@ -15,7 +15,6 @@
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type { CheckpointerShape, RunCommit } from "../checkpoint/Checkpointer.js"
-import { keyTaken } from "../checkpoint/keyTaken.js"
 import { CheckpointError } from "../errors.js"
 import type { ChildCommits, HandedCommit } from "../nodes/Executor.js"
 import { markError } from "./markError.js"
@@ -58,21 +57,8 @@ export const stepCommits = (checkpointer: CheckpointerShape): StepCommits => {
  * (`HandedCommit.settled`): only then does it report its end.
  */
 export const commitAll = (checkpointer: CheckpointerShape, children: ReadonlyArray<HandedCommit>, own?: RunCommit): Effect.Effect<void, CheckpointError> => {
-  const together = checkpointer.commitTogether
-  // One commit on its own: one that creates its run (`RunCommit.create`) as `createRun`
-  // then `commitSteps`, without `commitTogether` (which may be what failed).
-  const one = (commit: RunCommit) => {
-    const steps = checkpointer.commitSteps(commit.checkpoints, commit.patch, commit.options)
-    const create = commit.create
-    return create === undefined
-      ? steps
-      : Effect.flatMap(checkpointer.createRun(create), (made) => (made.created ? steps : Effect.fail(keyTaken(create, made.record.run_id))))
-  }
-  if (children.length === 0) {
-    if (own === undefined) return Effect.void
-    // A run's creation rides with its own first commit, in one transaction where the Checkpointer can.
-    return own.create !== undefined && together !== undefined ? Effect.catchAll(together([own]), () => one(own)) : one(own)
-  }
+  const one = (commit: RunCommit) => checkpointer.commitSteps(commit.checkpoints, commit.patch, commit.options)
+  if (children.length === 0) return own === undefined ? Effect.void : one(own)
   const oneByOne = Effect.flatMap(
     Effect.forEach(children, (child) =>
       Effect.flatMap(Effect.either(one(child.commit)), (written) => {
@@ -85,6 +71,7 @@ export const commitAll = (checkpointer: CheckpointerShape, children: ReadonlyArr
       return lost !== undefined ? Effect.fail(lost) : own === undefined ? Effect.void : one(own)
     }
   )
+  const together = checkpointer.commitTogether
   if (together === undefined || (own === undefined && children.length === 1)) return oneByOne
   const [first, ...rest] = children.map((child) => child.commit)
   return Effect.matchEffect(together(own === undefined ? [first!, ...rest] : [first!, ...rest, own]), {

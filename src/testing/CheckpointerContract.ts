@@ -296,40 +296,6 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* is((yield* c.listCheckpoints(stolen)).length === 1, "nor the refused run's step")
     })),
 
-  check("commitTogether (optional) with create: the run is created with its given id (record, step-0 checkpoint) in the commit's transaction, all or nothing; refused (run-changed) when its idempotency key is taken", (c, is) =>
-    Effect.gen(function*() {
-      const together = c.commitTogether
-      if (together === undefined) return
-      const owner = `contract-owner-${randomUUID()}`
-      const running = { running: { owner, started_at: AT } }
-      const parent = (yield* c.createRun(newRun(running))).record.run_id
-      const childId = `run-${randomUUID()}`
-      const key = `contract-key-${randomUUID()}`
-      const child = newRun({ ...running, run_id: childId, idempotency_key: key, parent_run_id: parent, fork_step: 1 })
-      yield* together([{ create: child, checkpoints: [cp(childId, 1)], options: { owner } }])
-      const made = yield* some("create", "getRun of the created run", yield* c.getRun(childId))
-      yield* is(made.status === "running" && made.owner === owner && made.last_step === 1 && made.idempotency_key === key && made.parent_run_id === parent,
-        `the run is created as createRun would (running, owned, linked) and its step written: ${JSON.stringify(made)}`)
-      const steps = (yield* c.listCheckpoints(childId)).map((x) => x.step)
-      yield* is(same(steps, [0, 1]), `its step-0 checkpoint and the commit's step are written: ${JSON.stringify(steps)}`)
-      const byKey = yield* some("create", "findByIdempotencyKey of the created run", yield* c.findByIdempotencyKey(key))
-      yield* is(byKey.run_id === childId, `its idempotency key finds it: ${byKey.run_id}`)
-      // All or nothing: another commit of the batch refused (its run is another process's), the creation is not written either.
-      const stolen = (yield* c.createRun(newRun({ running: { owner: `${owner}-other`, started_at: AT } }))).record.run_id
-      const lostId = `run-${randomUUID()}`
-      const lostKey = `contract-key-${randomUUID()}`
-      yield* failsWith("create", "a batch with a commit whose run another process owns", together([
-        { create: newRun({ ...running, run_id: lostId, idempotency_key: lostKey }), checkpoints: [cp(lostId, 1)], patch: { status: "done", finished_at: AT, owner: null }, options: { owner } },
-        { checkpoints: [cp(stolen, 1)], options: { owner } }
-      ]), "taken-over")
-      yield* is(Option.isNone(yield* c.getRun(lostId)) && Option.isNone(yield* c.findByIdempotencyKey(lostKey)), "a refused batch creates no run")
-      // Its key taken by a run made meanwhile: refused, nothing written.
-      const twinId = `run-${randomUUID()}`
-      yield* failsWith("create", "a creation whose idempotency key another run holds",
-        together([{ create: newRun({ ...running, run_id: twinId, idempotency_key: key }), checkpoints: [cp(twinId, 1)], options: { owner } }]), "run-changed")
-      yield* is(Option.isNone(yield* c.getRun(twinId)), "a creation refused for its key writes nothing")
-    })),
-
   check("commitSteps with expected writes only while status and owner are as read and no step after the one read is committed: else run-changed, nothing written", (c, is) =>
     Effect.gen(function*() {
       const id = (yield* c.createRun(newRun())).record.run_id

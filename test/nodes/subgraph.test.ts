@@ -91,18 +91,16 @@ describe("subgraph nodes", () => {
 
   /** The real SQLite Checkpointer, with its commits noted on the way through (`together`: whether it can make several runs' commits in one). */
   const notingCheckpointer = (db: string, together: boolean) => {
-    const commits: Array<{ runId: string; step: number; status: string | undefined; syncFollows: boolean; batch: number; creates: boolean }> = []
-    const created: Array<string> = []
+    const commits: Array<{ runId: string; step: number; status: string | undefined; syncFollows: boolean; batch: number }> = []
     let batches = 0
-    const note = (checkpoints: ReadonlyArray<Checkpoint>, patch: RunPatch | undefined, options: { readonly syncFollows?: boolean | undefined } | undefined, batch: number, creates = false) => {
+    const note = (checkpoints: ReadonlyArray<Checkpoint>, patch: RunPatch | undefined, options: { readonly syncFollows?: boolean | undefined } | undefined, batch: number) => {
       const last = checkpoints[checkpoints.length - 1]!
-      commits.push({ runId: last.run_id, step: last.step, status: patch?.status, syncFollows: options?.syncFollows === true, batch, creates })
+      commits.push({ runId: last.run_id, step: last.step, status: patch?.status, syncFollows: options?.syncFollows === true, batch })
     }
     const layer = Layer.effect(
       Checkpointer,
       Effect.map(Checkpointer, (base): CheckpointerShape => ({
         ...base,
-        createRun: (run) => Effect.tap(base.createRun(run), (made) => Effect.sync(() => void created.push(made.record.run_id))),
         commitSteps: (checkpoints, patch, options) => {
           note(checkpoints, patch, options, batches++)
           return base.commitSteps(checkpoints, patch, options)
@@ -110,27 +108,24 @@ describe("subgraph nodes", () => {
         commitTogether: together
           ? (list) => {
             const batch = batches++
-            for (const c of list) note(c.checkpoints, c.patch, c.options, batch, c.create !== undefined)
+            for (const c of list) note(c.checkpoints, c.patch, c.options, batch)
             return base.commitTogether!(list)
           }
           : undefined
       }))
     ).pipe(Layer.provide(SqliteCheckpointer.layer({ filename: db })))
-    return { commits, created, layer }
+    return { commits, layer }
   }
 
   it("a child's last commit is made with its parent's step commit, in one transaction (commitTogether); its other steps are its own", async () => {
     const db = join(tempDir(), "runs.sqlite")
-    const { commits, created, layer } = notingCheckpointer(db, true)
+    const { commits, layer } = notingCheckpointer(db, true)
     const graph = await Effect.runPromise(Graph.load(join(FIXTURES, "parent.yaml")))
     const summary = await Effect.runPromise(Effect.provide(Effect.flatMap(graph.start({ inputs: { topic: "cves" } }), (r) => r.start()), layer))
     expect(summary.status).toBe("done")
     const childId = commits.find((c) => c.runId !== summary.run_id)!.runId
     const child = commits.filter((c) => c.runId === childId)
     expect(child.map((c) => [c.step, c.status])).toEqual([[1, undefined], [2, undefined], [3, undefined], [4, undefined], [5, undefined], [6, "done"]])
-    // The child was not created on its own: its creation rode with its step 1 commit.
-    expect(created).toEqual([summary.run_id])
-    expect(child.map((c) => c.creates)).toEqual([true, false, false, false, false, false])
     // Steps 1..5 each in a commit of their own; step 6 (done) in the parent's step 2 commit, first.
     const last = child.at(-1)!
     const withIt = commits.filter((c) => c.batch === last.batch)
@@ -144,7 +139,7 @@ describe("subgraph nodes", () => {
     expect((await t.checkpoints(summary.run_id)).find((c) => c.step === 2)?.calls?.[0]?.response).toMatchObject({ run_id: childId })
   })
 
-  it("a child run's audit records wait for what they report to be on disk: its start for its creation (with its first step), its end (its last step.completed, run.finished) for the parent's step commit", async () => {
+  it("a child run reports its end (its last step.completed, run.finished) only once the parent's step commit has made it durable", async () => {
     const db = join(tempDir(), "runs.sqlite")
     const { commits, layer } = notingCheckpointer(db, true)
     const graph = await Effect.runPromise(Graph.load(join(FIXTURES, "parent.yaml")))
@@ -155,8 +150,8 @@ describe("subgraph nodes", () => {
       const sink: AuditSinkShape = {
         write: (record) =>
           Effect.map(Effect.orDie(checkpointer.getRun(String(record.run_id))), (found) => {
-            const run = Option.getOrUndefined(found)
-            seen.push({ event: record.event, runId: String(record.run_id), status: run?.status ?? "not on disk", lastStep: run?.last_step ?? -1 })
+            const run = Option.getOrThrow(found)
+            seen.push({ event: record.event, runId: run.run_id, status: run.status, lastStep: run.last_step })
           })
       }
       return yield* Effect.flatMap(graph.start({ inputs: { topic: "cves" } }), (r) => r.start()).pipe(Effect.provideService(AuditSink, sink))
@@ -167,9 +162,6 @@ describe("subgraph nodes", () => {
     expect(commits.filter((c) => c.runId === childId).at(-1)).toMatchObject({ step: 6, status: "done" })
     // ...and its records of that end came after it was written: done, at step 6, on disk.
     const child = seen.filter((r) => r.runId === childId)
-    // Its start too: written with its first step (see the next test), and only then audited.
-    expect(child[0]).toEqual({ event: "run.started", runId: childId, status: "running", lastStep: 1 })
-    expect(seen.filter((r) => r.status === "not on disk")).toEqual([])
     expect(child.find((r) => r.event === "run.finished")).toEqual({ event: "run.finished", runId: childId, status: "done", lastStep: 6 })
     const completed = child.filter((r) => r.event === "step.completed")
     expect(completed).toHaveLength(6)
@@ -188,9 +180,8 @@ describe("subgraph nodes", () => {
       Checkpointer,
       Effect.map(Checkpointer, (base): CheckpointerShape => ({
         ...base,
-        // The first joint commit (a child's end with its parent's step) is refused.
         commitTogether: (list) =>
-          list.length > 1 && refused++ === 0 ? Effect.fail(new CheckpointError({ reason: "storage-failure", message: "database is locked (a test's)" })) : base.commitTogether!(list)
+          refused++ === 0 ? Effect.fail(new CheckpointError({ reason: "storage-failure", message: "database is locked (a test's)" })) : base.commitTogether!(list)
       }))
     ).pipe(Layer.provide(SqliteCheckpointer.layer({ filename: db })))
     const graph = await Effect.runPromise(Graph.load(join(FIXTURES, "parent.yaml")))
