@@ -32,13 +32,24 @@ export const ArtifactEntry = Schema.Struct({
 /** One index entry. */
 export type ArtifactEntry = typeof ArtifactEntry.Type
 
-/** What a `write_artifact` node writes to its `output_field` (and records in its cassette). */
+/**
+ * What a `write_artifact` node writes to its `output_field` (and records in its cassette).
+ * Its fields include the original Stargraph's `ArtifactRef` (`content_hash`, `run_id`,
+ * `step`, `created_at`), so rules and templates written for it read the same names.
+ */
 export const ArtifactRef = Schema.Struct({
   artifact_id: Schema.String,
   sha256: Schema.String,
+  /** The full digest, as the original names it: the hex SHA-256 here (`sha256`). */
+  content_hash: Schema.String,
   size: Schema.Int,
   name: Schema.String,
-  content_type: Schema.String
+  content_type: Schema.String,
+  /** The run and step whose node wrote it (a replay answers with the recorded reference: the recorded run's). */
+  run_id: Schema.String,
+  step: Schema.Int,
+  /** When it was first written (ISO 8601). */
+  created_at: Schema.String
 }).annotations({ identifier: "ArtifactRef" })
 /** What a `write_artifact` node writes to state. */
 export type ArtifactRef = typeof ArtifactRef.Type
@@ -155,9 +166,13 @@ export interface ArtifactSweep {
 export const refOf = (entry: ArtifactEntry): ArtifactRef => ({
   artifact_id: entry.artifact_id,
   sha256: entry.sha256,
+  content_hash: entry.sha256,
   size: entry.size,
   name: entry.name,
-  content_type: entry.content_type
+  content_type: entry.content_type,
+  run_id: entry.run_id,
+  step: entry.step,
+  created_at: entry.created_at
 })
 
 /** Longest artifact name, in characters (Unicode code points, not UTF-16 code units or bytes). */

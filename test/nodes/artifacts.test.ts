@@ -380,7 +380,12 @@ describe("the write_artifact kind", () => {
       return { summary, listed, blob, checkpoints }
     }).pipe(Effect.provide(Layer.merge(SqliteCheckpointer.layer({ filename }), ArtifactStore.filesystem(root)))))
     const reportRef = out.summary.final_state["report_ref"] as Record<string, unknown>
-    expect(reportRef).toEqual({ artifact_id: out.listed[0]!.artifact_id, sha256: out.listed[0]!.sha256, size: 6, name: "summary.md", content_type: "text/markdown" })
+    const first = out.listed[0]!
+    // The original's ArtifactRef fields too (content_hash, run_id, step, created_at): rules written for it read them.
+    expect(reportRef).toEqual({
+      artifact_id: first.artifact_id, sha256: first.sha256, content_hash: first.sha256, size: 6, name: "summary.md", content_type: "text/markdown",
+      run_id: out.summary.run_id, step: 1, created_at: first.created_at
+    })
     expect(out.summary.final_state["data_ref"]).toMatchObject({ name: "data.json", content_type: "application/json" })
     expect(out.listed.map((e) => [e.step, e.node, e.name, e.metadata])).toEqual([[1, "store_report", "summary.md", { team: "ops" }], [2, "store_data", "data.json", {}]])
     expect(text(out.blob.bytes)).toBe(canonicalJson(data))

@@ -77,7 +77,10 @@ describe("GET /v1/runs/{id}/artifacts and GET /v1/artifacts/{id}", () => {
     expect(entry).toMatchObject({ run_id: id, step: 4, node: "store", name: "order-A-1042.md", content_type: "text/markdown", size: 63, metadata: { kind: "order-report" } })
     expect(entry!["artifact_id"]).toBe(`sha256:${entry!["sha256"]}`)
     expect(listed.body["outputs"].map((o: { node: string }) => o.node)).toEqual(["price", "list_skus", "render", "store"])
-    expect(listed.body["final_state"]["report_ref"]).toEqual({ artifact_id: entry!["artifact_id"], sha256: entry!["sha256"], size: 63, name: "order-A-1042.md", content_type: "text/markdown" })
+    expect(listed.body["final_state"]["report_ref"]).toEqual({
+      artifact_id: entry!["artifact_id"], sha256: entry!["sha256"], content_hash: entry!["sha256"], size: 63, name: "order-A-1042.md", content_type: "text/markdown",
+      run_id: id, step: 4, created_at: entry!["created_at"]
+    })
 
     const response = await fetch(`${server.url}/v1/artifacts/${entry!["artifact_id"]}`)
     expect(response.status).toBe(200)

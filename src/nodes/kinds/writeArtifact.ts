@@ -1,6 +1,6 @@
 /**
  * `write_artifact` (the original's kind): stores a state field's content as an artifact
- * of the run and writes its reference `{artifact_id, sha256, size, name, content_type}`
+ * of the run and writes its reference `{artifact_id, sha256, content_hash, size, name, content_type, run_id, step, created_at}`
  * to `output_field` (default `artifact_ref`). A string is stored as its UTF-8 bytes
  * (default content type `text/plain; charset=utf-8`); any other JSON value as its
  * canonical JSON text (RFC 8785; default `application/json`). `name` is one file name,
