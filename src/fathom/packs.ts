@@ -390,7 +390,9 @@ export const loadPacks = (
     const wanted = options.versionOverrides?.[mount.id] ?? options.versionOverrides?.["*"] ?? mount.version
     const sameId = all.filter((c) => c.id === mount.id)
     if (sameId.length === 0) {
-      return Either.left(packError(`governance pack '${mount.id}' not found`, `put it in ${join(graphDir, "packs", mount.id)}/ (with manifest.yaml) or add its folder to STARGRAPH_PACK_PATH; searched: ${roots.join(", ")}`, graphFile))
+      // The original Stargraph's bundled reference packs are not shipped here: say so, not only where we looked.
+      const bundled = mount.id.startsWith("stargraph.bosun.") ? "the original Stargraph's bundled stargraph.bosun.* packs are not shipped with this runtime (docs/fathom.md, Governance packs): copy the one you need and " : ""
+      return Either.left(packError(`governance pack '${mount.id}' not found`, `${bundled}put it in ${join(graphDir, "packs", mount.id)}/ (with manifest.yaml) or add its folder to STARGRAPH_PACK_PATH; searched: ${roots.join(", ")}`, graphFile))
     }
     const match = wanted === undefined ? (sameId.length === 1 ? sameId[0] : undefined) : sameId.find((c) => sameVersion(c.version, wanted))
     if (match === undefined) {

@@ -143,6 +143,10 @@ describe("packs mounted by a graph", () => {
 
   it("refuses a missing pack, a version mismatch, an incompatible API and an unsigned pack when signatures are required", async () => {
     expect((await loadError(graphWith({}, `[{ id: demo.routing, version: "1.0.0" }]`))).message).toMatch(/'demo.routing' not found/)
+    // The original's bundled reference packs: said to be not shipped, with what to do.
+    const bosun = await loadError(graphWith({}, `[{ id: stargraph.bosun.budgets, version: "1.0.0" }]`))
+    expect(bosun.message).toMatch(/'stargraph\.bosun\.budgets' not found/)
+    expect(bosun.fix).toMatch(/^the original Stargraph's bundled stargraph\.bosun\.\* packs are not shipped with this runtime .*copy the one you need and put it in /)
     expect((await loadError(graphWith({ "demo.routing": routing("1.0.0") }, `[{ id: demo.routing, version: "2.0.0" }]`))).message).toMatch(/has no version 2\.0\.0; found: 1\.0\.0/)
     expect((await loadError(graphWith({ "demo.routing": routing("1.0.0", "2") }, `[{ id: demo.routing, version: "1.0.0" }]`))).message).toMatch(/requires pack API 2/)
     const unsigned = await loadError(graphWith({ "demo.routing": routing("1.0.0") }, `[{ id: demo.routing }]`), { packs: { requireSigned: true } })
