@@ -9,7 +9,8 @@
  * name; a grant of `name:<glob>` covers the scopes its glob matches (`*` any run of
  * characters, `?` one; in a URL glob's scheme and authority they never cross into the path,
  * see {@link covers}). `net.fetch` lets `std.http_fetch` reach any URL;
- * `net.fetch:http://127.0.0.1:*` only local ones.
+ * `net.fetch:http://127.0.0.1:*` only local ones. The `std.file_*` tools ask for
+ * `fs.read:<real path>` or `fs.write:<real path>`.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"

@@ -11,7 +11,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import { StargraphRuntimeError } from "../../errors.js"
 import { listSome } from "../../ir/limits.js"
-import { stdTools } from "./std/index.js"
+import { notShipped, stdTools } from "./std/index.js"
 import { compareVersions, parseRef, problemOf, type Tool } from "./Tool.js"
 
 /** Why a tool reference did not resolve, and what to write instead. */
@@ -48,9 +48,16 @@ export const make = (tools: Iterable<Tool>): Either.Either<ToolRegistryShape, St
     const versions = sorted.filter((t) => t.id === id)
     const found = version === undefined ? versions[versions.length - 1] : keyed.get(`${id}@${version}`)
     if (found !== undefined) return Either.right(found)
-    return Either.left(versions.length > 0
-      ? { message: `tool '${id}' has no version '${version}'`, fix: `use one of: ${versions.map((t) => t.key).join(", ")}` }
-      : { message: `unknown tool '${ref}'`, fix: `use a registered tool: ${listSome(sorted.map((t) => t.key), 40)}; or a tool exported by a module beside the graph (tool: "./tools.ts:myTool"), or one added with ToolRegistry.layer` })
+    const registered = listSome(sorted.map((t) => t.key), 40)
+    if (versions.length > 0) return Either.left({ message: `tool '${id}' has no version '${version}'`, fix: `use one of: ${versions.map((t) => t.key).join(", ")}` })
+    if (notShipped.includes(id)) {
+      const name = id.slice(id.indexOf(".") + 1).replace(/_(.)/g, (_, c: string) => c.toUpperCase())
+      return Either.left({
+        message: `unknown tool '${ref}': the original's ${id} is not shipped here`,
+        fix: `register your own tool under that id: Tool.make({ id: "${id}", version: "${version ?? "1"}", … }) added with ToolRegistry.layer where the app builds its graphs, or exported from a module beside the graph and named there (tool: "./tools.ts:${name}"); or use a registered tool: ${registered}`
+      })
+    }
+    return Either.left({ message: `unknown tool '${ref}'`, fix: `use a registered tool: ${registered}; or a tool exported by a module beside the graph (tool: "./tools.ts:myTool"), or one added with ToolRegistry.layer` })
   }
   return Either.right({ tools: sorted, resolve })
 }

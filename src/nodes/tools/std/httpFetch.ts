@@ -75,6 +75,97 @@ const readCapped = async (response: Response, limit: number): Promise<{ readonly
   return { bytes, truncated }
 }
 
+/** What {@link request} sends. */
+export interface HttpRequest {
+  readonly url: string
+  readonly method: string
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  readonly body?: string | undefined
+  readonly timeoutMs: number
+  readonly maxBytes: number
+  /** How to raise the time limit, in a timeout's fix (e.g. `raise timeout_ms (at most 60000)`). */
+  readonly timeoutFix: string
+}
+
+/** What {@link request} answers: the last hop's status, URL and headers, and the body read. */
+export interface HttpResponse {
+  readonly status: number
+  readonly url: string
+  readonly headers: Record<string, string>
+  readonly contentType: string
+  readonly bytes: Uint8Array
+  readonly truncated: boolean
+}
+
+/**
+ * One HTTP request as the `std` network tools make it: `net.fetch:<url>` demanded for
+ * every hop, redirects followed (at most {@link MAX_REDIRECTS}; 303, and 301/302 after a
+ * POST, turn into a GET without a body), one deadline for the whole call, the body read
+ * capped at `maxBytes`.
+ */
+export const request = (req: HttpRequest): Effect.Effect<HttpResponse, ToolError> =>
+  Effect.gen(function*() {
+    const timeout = req.timeoutMs
+    let method = req.method
+    let body = req.body
+    if (body !== undefined && (method === "GET" || method === "HEAD")) {
+      return yield* failed("invalid-input", `a ${method} request has no body`, "drop body, or use method POST, PUT or PATCH", "body")
+    }
+    let url = yield* parseUrl(req.url)
+    // One deadline for the whole call: every hop and the body read.
+    const deadline = AbortSignal.timeout(timeout)
+    for (let hop = 0; ; hop++) {
+      yield* Capabilities.demand(`${CAPABILITY}:${url.href}`)
+      const target = url
+      const response = yield* Effect.tryPromise({
+        try: (signal) =>
+          fetch(target, {
+            method,
+            redirect: "manual",
+            signal: AbortSignal.any([signal, deadline]),
+            ...(req.headers !== undefined ? { headers: req.headers } : {}),
+            ...(body !== undefined ? { body } : {})
+          }),
+        catch: (error) =>
+          error instanceof Error && error.name === "TimeoutError"
+            ? failed("timeout", `${method} ${target.href} took more than ${timeout} ms`, `${req.timeoutFix} or fetch a faster endpoint`)
+            : failed("failed", `${method} ${target.href} failed: ${error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)}`, "check the URL and that the server is reachable")
+      })
+      const location = response.headers.get("location")
+      if (response.status >= 300 && response.status < 400 && location !== null) {
+        yield* Effect.ignore(Effect.tryPromise(() => response.body?.cancel() ?? Promise.resolve()))
+        if (hop >= MAX_REDIRECTS) {
+          return yield* failed("failed", `more than ${MAX_REDIRECTS} redirects from ${req.url}`, "fetch the final URL directly")
+        }
+        url = yield* parseUrl(location, target.href)
+        if (response.status === 303 || ((response.status === 301 || response.status === 302) && method === "POST")) {
+          method = "GET"
+          body = undefined
+        }
+        continue
+      }
+      const read = yield* Effect.tryPromise({
+        try: () => readCapped(response, req.maxBytes),
+        catch: (error) =>
+          error instanceof Error && error.name === "TimeoutError"
+            ? failed("timeout", `reading ${target.href} took more than ${timeout} ms`, `${req.timeoutFix} or read less`)
+            : failed("failed", `reading ${target.href} failed: ${error instanceof Error ? error.message : String(error)}`, "retry, or check the server")
+      })
+      const headers: Record<string, string> = {}
+      response.headers.forEach((value, name) => {
+        headers[name] = value
+      })
+      return {
+        status: response.status,
+        url: target.href,
+        headers,
+        contentType: response.headers.get("content-type") ?? "",
+        bytes: read.bytes,
+        truncated: read.truncated
+      }
+    }
+  })
+
 /** `std.http_fetch@1`. */
 export const httpFetch = Tool.make({
   id: "std.http_fetch",
@@ -98,67 +189,24 @@ export const httpFetch = Tool.make({
     truncated: Schema.Boolean
   }),
   run: (input) =>
-    Effect.gen(function*() {
-      const timeout = input.timeout_ms ?? DEFAULT_TIMEOUT_MS
-      const limit = input.max_bytes ?? DEFAULT_MAX_BYTES
-      let method = input.method ?? "GET"
-      let body = input.body
-      if (body !== undefined && (method === "GET" || method === "HEAD")) {
-        return yield* failed("invalid-input", `a ${method} request has no body`, "drop body, or use method POST, PUT or PATCH", "body")
-      }
-      let url = yield* parseUrl(input.url)
-      // One deadline for the whole call: every hop and the body read.
-      const deadline = AbortSignal.timeout(timeout)
-      for (let hop = 0; ; hop++) {
-        yield* Capabilities.demand(`${CAPABILITY}:${url.href}`)
-        const target = url
-        const response = yield* Effect.tryPromise({
-          try: (signal) =>
-            fetch(target, {
-              method,
-              redirect: "manual",
-              signal: AbortSignal.any([signal, deadline]),
-              ...(input.headers !== undefined ? { headers: input.headers } : {}),
-              ...(body !== undefined ? { body } : {})
-            }),
-          catch: (error) =>
-            error instanceof Error && error.name === "TimeoutError"
-              ? failed("timeout", `${method} ${target.href} took more than ${timeout} ms`, "raise timeout_ms (at most 60000) or fetch a faster endpoint")
-              : failed("failed", `${method} ${target.href} failed: ${error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)}`, "check the URL and that the server is reachable")
-        })
-        const location = response.headers.get("location")
-        if (response.status >= 300 && response.status < 400 && location !== null) {
-          yield* Effect.ignore(Effect.tryPromise(() => response.body?.cancel() ?? Promise.resolve()))
-          if (hop >= MAX_REDIRECTS) {
-            return yield* failed("failed", `more than ${MAX_REDIRECTS} redirects from ${input.url}`, "fetch the final URL directly")
-          }
-          url = yield* parseUrl(location, target.href)
-          if (response.status === 303 || ((response.status === 301 || response.status === 302) && method === "POST")) {
-            method = "GET"
-            body = undefined
-          }
-          continue
-        }
-        const read = yield* Effect.tryPromise({
-          try: () => readCapped(response, limit),
-          catch: (error) =>
-            error instanceof Error && error.name === "TimeoutError"
-              ? failed("timeout", `reading ${target.href} took more than ${timeout} ms`, "raise timeout_ms (at most 60000) or lower max_bytes")
-              : failed("failed", `reading ${target.href} failed: ${error instanceof Error ? error.message : String(error)}`, "retry, or check the server")
-        })
-        const headers: Record<string, string> = {}
-        response.headers.forEach((value, name) => {
-          headers[name] = value
-        })
-        return {
-          status: response.status,
-          url: target.href,
-          headers,
-          content_type: response.headers.get("content-type") ?? "",
-          body: new TextDecoder().decode(read.bytes),
-          size: read.bytes.byteLength,
-          truncated: read.truncated
-        }
-      }
-    })
+    Effect.map(
+      request({
+        url: input.url,
+        method: input.method ?? "GET",
+        headers: input.headers,
+        body: input.body,
+        timeoutMs: input.timeout_ms ?? DEFAULT_TIMEOUT_MS,
+        maxBytes: input.max_bytes ?? DEFAULT_MAX_BYTES,
+        timeoutFix: "raise timeout_ms (at most 60000)"
+      }),
+      (response) => ({
+        status: response.status,
+        url: response.url,
+        headers: response.headers,
+        content_type: response.contentType,
+        body: new TextDecoder().decode(response.bytes),
+        size: response.bytes.byteLength,
+        truncated: response.truncated
+      })
+    )
 })
