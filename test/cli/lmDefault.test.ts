@@ -8,14 +8,14 @@
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { runIdOf, stargraph, tempDir } from "../helpers/cli.js"
+import { runIdOf, startStargraph, stargraph, tempDir } from "../helpers/cli.js"
 import * as OpenAi from "../helpers/openaiServer.js"
 
 let server: OpenAi.OpenAiServer
 let slow: OpenAi.OpenAiServer
 
 beforeAll(async () => {
-  server = await OpenAi.start({ respond: (r) => (r.body["model"] === "own-model" ? "{\"second\": \"s\"}" : "{\"answer\": \"42\"}") })
+  server = await OpenAi.start({ respond: (r) => (r.body["model"] === "own-model" ? "{\"second\": \"s\"}" : "{\"answer\": \"42\", \"third\": \"t\"}") })
   slow = await OpenAi.start({ latencyMs: 3000 })
 })
 afterAll(async () => {
@@ -23,16 +23,24 @@ afterAll(async () => {
   await slow.close()
 })
 
-/** A graph: `ask` names no model; `own` (when given its server) names its model and server. */
+/**
+ * A graph: `ask` names no model; with `ownApiBase`, `own` names its model and server, and
+ * `base` names its server but no model.
+ */
 const graphIn = (dir: string, ownApiBase?: string): string => {
   const file = join(dir, "graph.yaml")
   writeFileSync(file, [
     "ir_version: \"1.0.0\"", "id: lm:default",
-    "state_schema: { fields: { question: { type: string, default: \"why?\" }, answer: { type: string }, second: { type: string } } }",
+    "state_schema: { fields: { question: { type: string, default: \"why?\" }, answer: { type: string }, second: { type: string }, third: { type: string } } }",
     "nodes:",
     "  - { id: ask, kind: dspy, config: { signature: \"question -> answer\" } }",
-    ...(ownApiBase !== undefined ? [`  - { id: own, kind: dspy, config: { signature: "question -> second: str", model: own-model, api_base: "${ownApiBase}" } }`] : []),
-    ownApiBase !== undefined ? "edges: [{ from: ask, to: own }]" : "edges: []",
+    ...(ownApiBase !== undefined
+      ? [
+        `  - { id: own, kind: dspy, config: { signature: "question -> second: str", model: own-model, api_base: "${ownApiBase}" } }`,
+        `  - { id: base, kind: dspy, config: { signature: "question -> third: str", api_base: "${ownApiBase}" } }`
+      ]
+      : []),
+    ownApiBase !== undefined ? "edges: [{ from: ask, to: own }, { from: own, to: base }]" : "edges: []",
     ""
   ].join("\n"))
   return file
@@ -55,10 +63,10 @@ describe("--lm-url / --lm-model: the run's default model", () => {
     expect(run.code).toBe(0)
     expect(run.last).toMatch(/status=done/)
     const sent = server.requests.slice(before)
-    expect(sent.map((r) => [r.path, r.body["model"]])).toEqual([["/v1/chat/completions", "default-model"], ["/v1/chat/completions", "own-model"]])
-    // The key goes to the default model's server only, never to a node's own server.
-    expect(sent[0]!.headers["authorization"]).toBe("Bearer sk-test-key-1234")
-    expect(sent[1]!.headers["authorization"]).toBeUndefined()
+    expect(sent.map((r) => [r.path, r.body["model"]])).toEqual([["/v1/chat/completions", "default-model"], ["/v1/chat/completions", "own-model"], ["/v1/chat/completions", "default-model"]])
+    // The key goes to the default model's server only, never to a node's own server
+    // (the test server stands for both: the URL is the same, the node's api_base is its own).
+    expect(sent.map((r) => r.headers["authorization"])).toEqual(["Bearer sk-test-key-1234", undefined, undefined])
     const runId = runIdOf(run.last)
 
     // Without the flags the same graph (same hash) has no model for `ask`.
@@ -68,7 +76,7 @@ describe("--lm-url / --lm-model: the run's default model", () => {
     expect(bare.stderr).toContain("--lm-url")
     const [withDefault, without] = await Promise.all([inspectJson(runId, db, dir), inspectJson(runIdOf(bare.stdout + bare.stderr), db, dir)])
     expect(withDefault.status).toBe("done")
-    expect(withDefault.final_state).toMatchObject({ answer: "42", second: "s" })
+    expect(withDefault.final_state).toMatchObject({ answer: "42", second: "s", third: "t" })
     expect(withDefault.graph_hash).toBe(without.graph_hash)
 
     // A replay, with or without the flags, answers from the cassette: no request.
@@ -99,10 +107,46 @@ describe("--lm-url / --lm-model: the run's default model", () => {
     expect(server.requests.slice(before).map((r) => r.headers["authorization"])).toEqual(["Bearer sk-visible-5678"])
   }, 60_000)
 
+  it("resume gives the default model to the rest of a run started without it", async () => {
+    const dir = tempDir()
+    const graph = graphIn(dir)
+    const db = join(dir, "runs.sqlite")
+    const paused = await stargraph(["run", graph, "--db", db, "--interrupt-before", "ask"], { cwd: dir })
+    expect(paused.code).toBe(3)
+    const before = server.requests.length
+    const resumed = await stargraph(["resume", runIdOf(paused.stdout + paused.stderr), "--db", db, "--lm-url", server.url, "--lm-model", "resume-model"], { cwd: dir })
+    expect(resumed.code).toBe(0)
+    expect(resumed.last).toMatch(/status=done/)
+    expect(server.requests.slice(before).map((r) => r.body["model"])).toEqual(["resume-model"])
+  }, 60_000)
+
+  it("serve gives the default model to the runs it drives", async () => {
+    const dir = tempDir()
+    graphIn(dir)
+    const before = server.requests.length
+    const served = startStargraph(["serve", "--port", "0", "--db", join(dir, "runs.sqlite"), "--graphs", dir, "--lm-url", server.url, "--lm-model", "serve-model"], { cwd: dir })
+    try {
+      await served.waitForStdout(/listening on http:\/\/\S+/)
+      const url = /listening on (http:\/\/\S+)/.exec(served.stdout())![1]!
+      const created = await fetch(`${url}/v1/runs`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ graph_id: "lm:default", params: {} }) })
+      expect(created.status).toBe(202)
+      const id = ((await created.json()) as { run_id: string }).run_id
+      let status = ""
+      for (let i = 0; i < 400 && status !== "done" && status !== "failed"; i++) {
+        status = ((await (await fetch(`${url}/v1/runs/${id}`)).json()) as { status: string }).status
+        if (status !== "done" && status !== "failed") await new Promise((r) => setTimeout(r, 25))
+      }
+      expect(status).toBe("done")
+      expect(server.requests.slice(before).map((r) => r.body["model"])).toEqual(["serve-model"])
+    } finally {
+      served.child.kill("SIGTERM")
+      await served.done
+    }
+  }, 60_000)
+
   const bad: ReadonlyArray<readonly [string, ReadonlyArray<string>, string, RegExp]> = [
     ["a URL that is not http(s)", ["--lm-url", "ftp://127.0.0.1/v1", "--lm-model", "m"], "--lm-url", /'ftp:\/\/127\.0\.0\.1\/v1' is not an http\(s\) URL .*fix: write the server's base URL/],
     ["not a URL", ["--lm-url", "localhost:11434", "--lm-model", "m"], "--lm-url", /is not an http\(s\) URL/],
-    ["an empty model", ["--lm-url", "http://127.0.0.1:1/v1", "--lm-model", ""], "--lm-model", /the value is empty/],
     ["a blank model", ["--lm-url", "http://127.0.0.1:1/v1", "--lm-model", "  "], "--lm-model", /the model name is empty .*fix: add --lm-model <name>/],
     ["--lm-url without --lm-model", ["--lm-url", "http://127.0.0.1:1/v1"], "--lm-model", /--lm-url needs the model/],
     ["--lm-model without --lm-url", ["--lm-model", "m"], "--lm-url", /--lm-model needs the server/],
