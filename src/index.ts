@@ -60,6 +60,7 @@ export { ArtifactEntry, ArtifactRef, type ArtifactBlob, type ArtifactStoreShape,
 // Language-model nodes (`dspy` and the presets): the layers an app may provide, the signature
 // parser, and the shapes of their cassette entries (see docs/language-models.md).
 export * as LanguageModels from "./nodes/lm/LanguageModels.js"
+export * as DefaultModel from "./nodes/lm/DefaultModel.js"
 export * as LmSignature from "./nodes/lm/Signature.js"
 export type { LmRequest } from "./nodes/lm/lmExecutor.js"
 export type { Completion as LmCompletion, ProviderConfig as LmProviderConfig } from "./nodes/lm/provider.js"

@@ -18,6 +18,7 @@ import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
 import * as Interrupt from "./interrupt.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { leaseOption, parseLease } from "./lease.js"
+import { lmDefaultLayer, lmOptions } from "./lmDefault.js"
 import { auditLog, dbExisting, graphFile, graphOptions, integer, moduleRoot, runIdArg } from "./options.js"
 
 const MUTATION_FORMS = `inline JSON, --mutation '{"state_overrides":{"risk":"high"}}', or a file holding it, --mutation mutation.json (or @mutation.json)`
@@ -79,6 +80,7 @@ export const replay = Command.make(
     ),
     auditLog,
     lease: leaseOption,
+    ...lmOptions,
     quiet: Options.boolean("quiet").pipe(
       Options.withAlias("q"),
       Options.withDescription("print no step lines: only the fork's id, the RunDiff with --diff, and the final `run_id=<id> status=<status>` line (errors and a waiting fork's question still go to stderr) (default: off)")
@@ -88,6 +90,7 @@ export const replay = Command.make(
     Effect.scoped(Effect.gen(function*() {
       const db = yield* chooseDatabase(o.db)
       const leaseMs = yield* parseLease(o.lease)
+      const defaultModel = yield* lmDefaultLayer(o)
       const interrupts = yield* Interrupt.install
       const mutation = yield* Option.match(o.mutation, {
         onNone: () => Effect.succeed(undefined as unknown),
@@ -164,6 +167,6 @@ export const replay = Command.make(
           for (const line of lines) yield* Console.error(line)
           return yield* setExit(ExitCode.interrupted)
         }
-      }).pipe(Effect.provide(stores.storeLayer(db, { create: false, auditLog: o.auditLog, leaseMs })))
+      }).pipe(Effect.provide(stores.storeLayer(db, { create: false, auditLog: o.auditLog, leaseMs })), Effect.provide(defaultModel))
     })).pipe(traced("stargraph.cli.replay"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Fork a counterfactual run from a persisted run, replaying its recorded calls; print the fork's id (cf_run_id=…), and with --diff the RunDiff against its parent"))

@@ -17,6 +17,7 @@ import { reportError } from "./exit.js"
 import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
 import * as Interrupt from "./interrupt.js"
 import { leaseOption, parseLease } from "./lease.js"
+import { type LmFlags, lmDefaultLayer, lmOptions } from "./lmDefault.js"
 import { auditLog, conflictingOutput, dbExisting, graphFile, graphOptions, moduleRoot, noSummary, quiet, runIdArg, summaryJson, verbose } from "./options.js"
 
 /** Options `resume` and `respond` share. */
@@ -50,11 +51,12 @@ const common = {
         "(needed for one that has none: an older Stargraph; default: off, a run whose owner's lease lapsed is taken over after watching it)"
     )
   ),
-  lease: leaseOption
+  lease: leaseOption,
+  ...lmOptions
 }
 
 /** What `resume` and `respond` are given. */
-interface ResumeInput {
+interface ResumeInput extends LmFlags {
   readonly runId: string
   readonly db: Option.Option<string>
   readonly response: Option.Option<string>
@@ -80,6 +82,7 @@ const resumeRun = (o: ResumeInput) =>
     if (conflict !== undefined) return yield* conflict
     const db = yield* chooseDatabase(o.db)
     const leaseMs = yield* parseLease(o.lease)
+    const defaultModel = yield* lmDefaultLayer(o)
     const interrupts = yield* Interrupt.install
     const [Graph, inputs, stores, follow, Progress, owners, leases, { Checkpointer }] = yield* Effect.promise(() =>
       Promise.all([
@@ -138,7 +141,7 @@ const resumeRun = (o: ResumeInput) =>
         db
       })
       yield* follow.report(o.runId, { ...o, db, progress, interrupted: interrupts.count() > 0 })
-    }).pipe(Effect.provide(stores.storeLayer(db, { create: false, auditLog: o.auditLog, leaseMs })))
+    }).pipe(Effect.provide(stores.storeLayer(db, { create: false, auditLog: o.auditLog, leaseMs })), Effect.provide(defaultModel))
   }))
 
 /** The `resume` command. */

@@ -15,6 +15,7 @@ import { traced } from "../telemetry/TracingEnabled.js"
 import * as Interrupt from "./interrupt.js"
 import { chooseDatabase } from "./database.js"
 import { leaseOption, parseLease } from "./lease.js"
+import { lmDefaultLayer, lmOptions } from "./lmDefault.js"
 import { auditLog, conflictingOutput, dbCreating, graphArg, graphOptions, moduleRoot, nonInteractive, noSummary, quiet, summaryJson, verbose } from "./options.js"
 
 /** The `run` command. */
@@ -57,6 +58,7 @@ export const run = Command.make(
       Options.withDescription("pause the run after these nodes' step is committed: node ids, comma-separated, or '*' for every node (default: none)")
     ),
     lease: leaseOption,
+    ...lmOptions,
     inspect: Options.boolean("inspect").pipe(
       Options.withAlias("dry-run"),
       Options.withDescription("dry run: print the rule trace from the entry without executing nodes or writing anything (the state is the inputs over zero values) (default: off)")
@@ -67,6 +69,7 @@ export const run = Command.make(
       const conflict = conflictingOutput(o)
       if (conflict !== undefined) return yield* conflict
       const leaseMs = yield* parseLease(o.lease)
+      const defaultModel = yield* lmDefaultLayer(o)
       const interrupts = yield* Interrupt.install
       const [Graph, GraphRegistry, Scheduler, TriggerHost, inputs, stores, follow, Progress, { STOPPED_STATUSES }, { OWNER }, { ownerAlive }, { checkClientKey }, bp, threads, { Checkpointer }] = yield* Effect.promise(() =>
         Promise.all([
@@ -168,7 +171,8 @@ export const run = Command.make(
         Effect.scoped,
         Effect.provide(Scheduler.layer({ pickUpPending: false, pollIntervalMs: 200, abortGraceMs: Interrupt.CLI_ABORT_GRACE_MS })),
         Effect.provide(GraphRegistry.layer([g])),
-        Effect.provide(stores.storeLayer(db, { create: true, auditLog: o.auditLog, leaseMs }))
+        Effect.provide(stores.storeLayer(db, { create: true, auditLog: o.auditLog, leaseMs })),
+        Effect.provide(defaultModel)
       )
     })).pipe(traced("stargraph.cli.run"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Run a graph to completion, checkpointing and printing every step; Ctrl-C pauses it (resumable), a second Ctrl-C cancels it"))

@@ -11,6 +11,7 @@ import { InputError, IRValidationError, ModelError, ModelIntegrityError, NodeMod
 import { fieldOf, fromFlagOrEnv } from "./database.js"
 import { reportError } from "./exit.js"
 import { leaseOption, parseLease, parseUpToAnHour, secondsText } from "./lease.js"
+import { lmDefaultLayer, lmOptions } from "./lmDefault.js"
 import { auditLog, choice, graphOptions, integer, moduleRoot } from "./options.js"
 
 /** Access-control presets `--profile` accepts. `oss-default` is today's behaviour. */
@@ -137,6 +138,7 @@ export const serve = Command.make(
       Options.withDescription("SQLite durability: FULL survives power loss, NORMAL a process crash; ignored for PostgreSQL (default: FULL)")
     ),
     lease: leaseOption,
+    ...lmOptions,
     drainTimeout: Options.text("drain-timeout").pipe(
       Options.optional,
       Options.withDescription(
@@ -158,6 +160,7 @@ export const serve = Command.make(
         return yield* new InputError({ field: "--profile", message: `unknown profile '${o.profile}'`, fix: `use one of: ${PROFILES.join(", ")}` })
       }
       const leaseMs = yield* parseLease(o.lease)
+      const defaultModel = yield* lmDefaultLayer(o)
       const drainFlagMs = Option.isSome(o.drainTimeout) ? yield* parseDrainTimeout(o.drainTimeout.value) : undefined
       const cancelWaitMs = Option.isSome(o.cancelWait) ? yield* parseServeCancelWait(o.cancelWait.value) : undefined
       const tokenEnv = Option.getOrUndefined(o.authTokenEnv)
@@ -210,6 +213,8 @@ export const serve = Command.make(
             )
         }
       }).pipe(
+        // The run-wide default model (--lm-url/--lm-model), for the runs the server drives.
+        Effect.provide(defaultModel),
         // The library names its options; the CLI, its flags.
         Effect.mapError((e) => (e._tag === "InputError" && e.field in FLAG_OF ? new InputError({ field: FLAG_OF[e.field]!, message: e.message, fix: e.fix }) : asDbFlagError(e, db === undefined ? "--db" : fieldOf(db)))),
         // A broken graph in a folder scanned for graphs stops the start (never skipped):

@@ -2,8 +2,8 @@
  * Language-model nodes against a real OpenAI-compatible server on 127.0.0.1
  * (test/helpers/openaiServer.ts): live calls over /chat/completions and /responses, plain
  * and streamed; a recorded run replayed with the server stopped; forks that diverge or
- * call live; bad completions and error statuses retried; an app's own LanguageModel;
- * stubs; and every bad-input case.
+ * call live; bad completions and error statuses retried; an app's own LanguageModel; the
+ * run-wide DefaultModel; stubs; and every bad-input case.
  */
 import { readFileSync } from "node:fs"
 import { createServer } from "node:http"
@@ -27,7 +27,7 @@ import type { Checkpoint, RunSummary } from "../../src/checkpoint/models.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import { formatError, type StargraphError } from "../../src/errors.js"
 import * as Graph from "../../src/graph/Graph.js"
-import { LanguageModels } from "../../src/index.js"
+import { DefaultModel, LanguageModels } from "../../src/index.js"
 import * as Replay from "../../src/replay/Replay.js"
 import * as AuditSink from "../../src/telemetry/AuditSink.js"
 import { tempDir } from "../helpers/cli.js"
@@ -503,6 +503,29 @@ describe("an app's own LanguageModel", () => {
     expect(server.requests.slice(before).map((q) => [q.path, q.body["model"]])).toEqual([[path, "shared-model"]])
     // The node names no model: the cassette says so.
     expect(r.checkpoints[1]!.calls![0]!.request).toMatchObject({ model: null })
+  })
+
+  it("DefaultModel.layer answers the nodes (dspy and presets) that name no model; a node's own model wins", async () => {
+    const before = server.requests.length
+    const layer = DefaultModel.layer({ apiBase: `${server.url}/`, model: "default-model" })
+    const ir = irOf({ ...qa, text: str, verdict: str, confidence: str }, [
+      { id: "ask", kind: "dspy", config: { signature: "question -> answer" } },
+      { id: "own", kind: "dspy", config: { signature: "question -> answer", model: "own-model", api_base: server.url } },
+      { id: "c", kind: "classify", config: { labels: ["echo q", "other"], input: "answer" } }
+    ], { edges: [{ from: "ask", to: "own" }, { from: "own", to: "c" }] })
+    server.script("{\"answer\": \"a\"}", "{\"answer\": \"echo q\"}", "{\"label\": \"echo q\", \"confidence\": 0.5}")
+    const r = await runGraph(ir, { question: "q" }, dbLayer(), (e) => Effect.provide(e, layer))
+    expect(r.error).toBeUndefined()
+    expect(server.requests.slice(before).map((q) => [q.path, q.body["model"]])).toEqual([
+      ["/v1/chat/completions", "default-model"],
+      ["/v1/chat/completions", "own-model"],
+      ["/v1/chat/completions", "default-model"]
+    ])
+    // Not recorded: the requests of the nodes without a model say null, as without the default.
+    expect(r.checkpoints[1]!.calls![0]!.request).toMatchObject({ model: null })
+    const without = await runGraph(ir, { question: "q" })
+    expect(without.graph.graphHash).toBe(r.graph.graphHash)
+    expect(without.error).toMatchObject({ _tag: "LanguageModelError", reason: "no-model" })
   })
 
   it("an app model's failure is a LanguageModelError (provider-error)", async () => {

@@ -11,6 +11,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { LanguageModelError, ModelOutputError } from "../../errors.js"
@@ -18,6 +19,7 @@ import { canonicalPlainJson } from "../../ir/hash.js"
 import { checkJson } from "../../ir/json.js"
 import type { State } from "../../ir/stateSchema.js"
 import type { Executor, NodeFailure, NodeInput, NodeOutcome } from "../Executor.js"
+import { DefaultModel } from "./DefaultModel.js"
 import { completionDecoder, type OutputProblem } from "./parseCompletion.js"
 import { type Message, type PromptSpec, REASONING, repair, systemMessage, userMessage } from "./prompt.js"
 import { type Completion, complete, type ProviderConfig } from "./provider.js"
@@ -160,11 +162,15 @@ export const lmExecutor = (spec: LmNodeSpec): Executor => {
       fix
     })
   /** The live completion of `sent`, under the node's timeout (by default {@link DEFAULT_LM_TIMEOUT_MS}: a server that never answers fails the call). */
-  const timeoutMs = spec.timeout_ms ?? DEFAULT_LM_TIMEOUT_MS
   const liveCall = (input: NodeInput, sent: ReadonlyArray<Message>, attempt: number): Effect.Effect<Completion, LanguageModelError> => {
     const emit = input.emitDelta
     const call = complete(spec.provider, sent, { nodeId: input.nodeId, step: input.step, attempt }, emit === undefined ? undefined : (text) => emit(text, input.nodeId, input.step))
-    return call.pipe(
+    return Effect.flatMap(Effect.serviceOption(DefaultModel), (fallback) => {
+      // The default model's timeout (--lm-timeout) for a node that uses it and sets no timeout_ms.
+      const runWide = spec.timeout_ms === undefined && spec.provider.model === undefined ? Option.getOrUndefined(fallback)?.timeoutMs : undefined
+      const timeoutMs = spec.timeout_ms ?? runWide ?? DEFAULT_LM_TIMEOUT_MS
+      const model = spec.provider.model ?? Option.getOrUndefined(fallback)?.model
+      return call.pipe(
       Effect.timeoutFail({
         duration: Duration.millis(timeoutMs),
         onTimeout: () =>
@@ -172,13 +178,14 @@ export const lmExecutor = (spec: LmNodeSpec): Executor => {
             nodeId: input.nodeId,
             step: input.step,
             reason: "timeout",
-            ...(spec.provider.model !== undefined ? { model: spec.provider.model } : {}),
+            ...(model !== undefined ? { model } : {}),
             attempts: attempt,
-            message: `no completion within ${timeoutMs} ms (${spec.timeout_ms === undefined ? "the default timeout_ms" : "timeout_ms"})`,
-            fix: spec.retry === undefined || spec.retry.max_attempts <= 1 ? "raise the node's timeout_ms, or add a retry policy" : "raise the node's timeout_ms"
+            message: `no completion within ${timeoutMs} ms (${spec.timeout_ms !== undefined ? "timeout_ms" : runWide !== undefined ? "--lm-timeout" : "the default timeout_ms"})`,
+            fix: `${runWide !== undefined ? "raise --lm-timeout or set" : "raise"} the node's timeout_ms${spec.retry === undefined || spec.retry.max_attempts <= 1 ? ", or add a retry policy" : ""}`
           })
       })
     )
+    })
   }
   return (state, input) => {
     const inputs = inputsOf(state)

@@ -24,6 +24,7 @@ import type { AiModules } from "./ChatCompletions.js"
 import * as Responses from "./Responses.js"
 import type { Message } from "./prompt.js"
 import { firstIssue } from "../../ir/parseIssue.js"
+import { DefaultModel, type DefaultModelSettings } from "./DefaultModel.js"
 
 /** The wire API of a node's own model: `/chat/completions` or `/responses`. */
 export type Api = "chat" | "responses"
@@ -37,6 +38,8 @@ export interface ProviderConfig {
   readonly stream: boolean
   readonly temperature: number | undefined
   readonly maxTokens: number | undefined
+  /** A key given directly (the run-wide default model's), instead of one read from `apiKeyEnv`. */
+  readonly apiKey?: Redacted.Redacted<string> | undefined
 }
 
 /** A completion, as the cassette records it. */
@@ -134,13 +137,13 @@ const configModel = (config: ProviderConfig, site: CallSite): Effect.Effect<Lang
       return yield* new LanguageModelError({
         ...ids(site),
         reason: "no-model",
-        message: "the node names no model and the app provided no LanguageModel",
-        fix: "set config.model (and config.api_base for a local server), provide an @effect/ai LanguageModel layer where the run is driven, or set config.stub: true"
+        message: "the node names no model, and neither a default model (--lm-url/--lm-model) nor an app's LanguageModel was given",
+        fix: "set config.model (and config.api_base for a local server), pass --lm-url <base url> --lm-model <name> to the command, provide an @effect/ai LanguageModel layer where the run is driven, or set config.stub: true"
       })
     }
-    const keyEnv = keyEnvOf(config)
+    const keyEnv = config.apiKey !== undefined ? undefined : keyEnvOf(config)
     // A key read from a mounted secret file often ends in a newline: the key is what is inside.
-    const key = keyEnv === undefined ? undefined : process.env[keyEnv]?.trim()
+    const key = config.apiKey !== undefined ? Redacted.value(config.apiKey).trim() : keyEnv === undefined ? undefined : process.env[keyEnv]?.trim()
     if (keyEnv !== undefined && (key === undefined || key === "")) {
       return yield* new LanguageModelError({
         ...ids(site),
@@ -256,7 +259,7 @@ export const redact = (text: string, secrets: ReadonlyArray<string>): string => 
 /** The node's API key as its variable holds it, and trimmed (as it is sent): what errors must not show. */
 const secretsOf = (config: ProviderConfig): ReadonlyArray<string> => {
   const keyEnv = keyEnvOf(config)
-  const raw = keyEnv === undefined ? undefined : process.env[keyEnv]
+  const raw = config.apiKey !== undefined ? Redacted.value(config.apiKey) : keyEnv === undefined ? undefined : process.env[keyEnv]
   if (raw === undefined) return []
   const trimmed = raw.trim()
   // Longest first: the raw value (with its newline) before the key inside it.
@@ -336,13 +339,43 @@ export const complete = (config: ProviderConfig, messages: ReadonlyArray<Message
     Option.match(provided, {
       onSome: (lm) => asLanguageModelError(generate(lm, messages, config.stream, onDelta), site, config, "the app's LanguageModel"),
       onNone: () =>
-        asLanguageModelError(
-          Effect.flatMap(configModel(config, site), (lm) => generate(lm, messages, config.stream, onDelta) as Effect.Effect<Completion, unknown>),
-          site,
-          config,
-          config.apiBase ?? OPENAI_API
-        )
+        Effect.flatMap(Effect.serviceOption(DefaultModel), (fallback) => {
+          const used = Option.isSome(fallback) ? withDefault(config, fallback.value) : config
+          return asLanguageModelError(
+            Effect.flatMap(configModel(used, site), (lm) => generate(lm, messages, used.stream, onDelta) as Effect.Effect<Completion, unknown>),
+            site,
+            used,
+            used.apiBase ?? OPENAI_API
+          )
+        })
     }))
+
+/** The configs completed with a default model, by default and node config (built once each, so their clients are reused). */
+const defaulted = new WeakMap<DefaultModelSettings, WeakMap<ProviderConfig, ProviderConfig>>()
+
+/**
+ * A node's config completed with the run-wide default model: a node that names no model
+ * gets the default's model, and its URL and key unless it names its own `api_base` or
+ * `api_key_env` (the default's key is only ever sent to the default's URL). A node that
+ * names its model is left as it is.
+ */
+export const withDefault = (config: ProviderConfig, fallback: DefaultModelSettings): ProviderConfig => {
+  if (config.model !== undefined) return config
+  const byConfig = defaulted.get(fallback) ?? new WeakMap<ProviderConfig, ProviderConfig>()
+  defaulted.set(fallback, byConfig)
+  const known = byConfig.get(config)
+  if (known !== undefined) return known
+  const own = config.apiBase !== undefined || config.apiKeyEnv !== undefined
+  const used: ProviderConfig = {
+    ...config,
+    model: fallback.model,
+    apiBase: config.apiBase ?? fallback.apiBase,
+    api: config.api ?? "chat",
+    ...(own ? {} : { apiKey: fallback.apiKey })
+  }
+  byConfig.set(config, used)
+  return used
+}
 
 /** A model's failures, and its defects (a provider that throws), as redacted `LanguageModelError`s. */
 const asLanguageModelError = <A>(effect: Effect.Effect<A, unknown>, site: CallSite, config: ProviderConfig, where: string): Effect.Effect<A, LanguageModelError> =>

@@ -1,0 +1,115 @@
+/**
+ * `--lm-url`, `--lm-model`, `--lm-key-env` (or the original's `--lm-key`) and `--lm-timeout`,
+ * for the commands that drive runs (`run`, `resume`, `respond`, `replay`, `serve`): one
+ * OpenAI-compatible model for the language-model nodes that name no `model` of their own,
+ * as the original's `stargraph run --lm-url … --lm-model …`. The flags become a
+ * `DefaultModel` layer provided where the command drives its runs; they change neither the
+ * graph hash nor the recorded requests, so a replay still answers from the cassette.
+ */
+import { Options } from "@effect/cli"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { InputError } from "../errors.js"
+import * as DefaultModel from "../nodes/lm/DefaultModel.js"
+import { durationMs } from "./lease.js"
+
+/** The flags, to spread into a command's options. */
+export const lmOptions = {
+  lmUrl: Options.text("lm-url").pipe(
+    Options.optional,
+    Options.withDescription("base URL of an OpenAI-compatible server (e.g. http://127.0.0.1:11434/v1) for the language-model nodes that name no model; pair with --lm-model (default: none: such a node fails at its first live call)")
+  ),
+  lmModel: Options.text("lm-model").pipe(
+    Options.optional,
+    Options.withDescription("the model --lm-url serves (e.g. llama3.1); required with --lm-url; a node's own config.model wins (default: none)")
+  ),
+  lmKeyEnv: Options.text("lm-key-env").pipe(
+    Options.optional,
+    Options.withDescription("environment variable holding the API key for --lm-url (default: no key, as Ollama and vLLM need none)")
+  ),
+  lmKey: Options.text("lm-key").pipe(
+    Options.optional,
+    Options.withDescription("the API key itself, as the original takes it: visible to other processes in the process list, prefer --lm-key-env (default: none)")
+  ),
+  lmTimeout: Options.text("lm-timeout").pipe(
+    Options.optional,
+    Options.withDescription("time limit of each live call to --lm-url, for a node without timeout_ms: seconds (60, as the original) or a number with a unit (500ms, 30s, 2m) (default: 10m)")
+  )
+}
+
+/** The flags' values. */
+export interface LmFlags {
+  readonly lmUrl: Option.Option<string>
+  readonly lmModel: Option.Option<string>
+  readonly lmKeyEnv: Option.Option<string>
+  readonly lmKey: Option.Option<string>
+  readonly lmTimeout: Option.Option<string>
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/** The longest `--lm-timeout`: one day. */
+const DAY_MS = 86_400_000
+
+const refuse = (field: string, message: string, fix: string) => Effect.fail(new InputError({ field, message, fix }))
+
+/** `--lm-timeout`'s text as milliseconds: whole seconds, or a number with a unit; more than 0, at most a day. */
+const parseTimeout = (text: string): Effect.Effect<number, InputError> => {
+  const ms = /^\d+$/.test(text) ? Number(text) * 1000 : durationMs(text)
+  if (ms === undefined) return refuse("--lm-timeout", `'${text}' is not a duration`, "write seconds (60) or a number with a unit: 500ms, 30s, 2m")
+  if (ms <= 0 || ms > DAY_MS || !Number.isInteger(ms)) return refuse("--lm-timeout", `'${text}' is not a whole number of milliseconds from 1ms to 24h`, "use e.g. 60 or 2m")
+  return Effect.succeed(ms)
+}
+
+/**
+ * The default model the flags give, as a layer (empty without them), or an `InputError`
+ * naming the flag at fault. `--lm-key` is taken with a warning on stderr.
+ */
+export const lmDefaultLayer = (o: LmFlags): Effect.Effect<Layer.Layer<never> | Layer.Layer<DefaultModel.DefaultModel>, InputError> =>
+  Effect.gen(function*() {
+    const url = Option.getOrUndefined(o.lmUrl)
+    const model = Option.getOrUndefined(o.lmModel)
+    if (url === undefined && model === undefined) {
+      const stray = Option.isSome(o.lmKeyEnv) ? "--lm-key-env" : Option.isSome(o.lmKey) ? "--lm-key" : Option.isSome(o.lmTimeout) ? "--lm-timeout" : undefined
+      if (stray !== undefined) return yield* refuse(stray, `${stray} is for the default model, and none is given`, "add --lm-url <base url> --lm-model <name>, or leave it out")
+      return Layer.empty
+    }
+    if (url === undefined) return yield* refuse("--lm-url", "--lm-model needs the server it is on", "add --lm-url <base url>, e.g. http://127.0.0.1:11434/v1 (Ollama), https://api.openai.com/v1 (OpenAI)")
+    let parsed: URL | undefined
+    try {
+      parsed = new URL(url)
+    } catch {
+      parsed = undefined
+    }
+    if (parsed === undefined || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+      return yield* refuse("--lm-url", `'${url}' is not an http(s) URL`, "write the server's base URL, e.g. http://127.0.0.1:8000/v1 (vLLM), http://127.0.0.1:11434/v1 (Ollama)")
+    }
+    if (model === undefined || model.trim() === "") {
+      return yield* refuse("--lm-model", model === undefined ? "--lm-url needs the model to ask for" : "the model name is empty", "add --lm-model <name>, e.g. --lm-model llama3.1")
+    }
+    if (Option.isSome(o.lmKeyEnv) && Option.isSome(o.lmKey)) {
+      return yield* refuse("--lm-key", "--lm-key and --lm-key-env both give the key", "pass only --lm-key-env <VAR>")
+    }
+    let apiKey: Redacted.Redacted<string> | undefined
+    if (Option.isSome(o.lmKeyEnv)) {
+      const name = o.lmKeyEnv.value
+      if (!ENV_NAME.test(name)) {
+        // It may be a pasted key: echo no more than its first characters.
+        return yield* refuse("--lm-key-env", `'${name.slice(0, 3)}…' is not an environment variable name`, "name the variable that holds the key (e.g. OPENAI_API_KEY), never the key itself")
+      }
+      const value = process.env[name]?.trim()
+      if (value === undefined || value === "") {
+        return yield* refuse("--lm-key-env", `environment variable ${name} is ${value === "" ? "empty" : "not set"}`, `export ${name}=<your key>, or name the variable that holds it`)
+      }
+      apiKey = Redacted.make(value)
+    } else if (Option.isSome(o.lmKey)) {
+      yield* Console.error("warning: --lm-key puts the API key in the process list, where other users of this machine can read it; prefer --lm-key-env <VAR>")
+      if (o.lmKey.value.trim() === "") return yield* refuse("--lm-key", "the key is empty", "pass the key in a variable: --lm-key-env <VAR>")
+      apiKey = Redacted.make(o.lmKey.value.trim())
+    }
+    const timeoutMs = Option.isSome(o.lmTimeout) ? yield* parseTimeout(o.lmTimeout.value) : undefined
+    return DefaultModel.layer({ apiBase: url, model: model.trim(), apiKey, timeoutMs })
+  })
