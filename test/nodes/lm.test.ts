@@ -19,6 +19,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as TestContext from "effect/TestContext"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -28,6 +29,7 @@ import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import { formatError, type StargraphError } from "../../src/errors.js"
 import * as Graph from "../../src/graph/Graph.js"
 import { DefaultModel, LanguageModels } from "../../src/index.js"
+import { withDefault } from "../../src/nodes/lm/provider.js"
 import * as Replay from "../../src/replay/Replay.js"
 import * as AuditSink from "../../src/telemetry/AuditSink.js"
 import { tempDir } from "../helpers/cli.js"
@@ -526,6 +528,19 @@ describe("an app's own LanguageModel", () => {
     const without = await runGraph(ir, { question: "q" })
     expect(without.graph.graphHash).toBe(r.graph.graphHash)
     expect(without.error).toMatchObject({ _tag: "LanguageModelError", reason: "no-model" })
+  })
+
+  it("the default model's URL never receives a node's own key: a node naming api_key_env without api_base keeps its own endpoint", () => {
+    const fallback = { apiBase: "http://127.0.0.1:9/v1", model: "default-model", apiKey: Redacted.make("default-key") }
+    const node = { model: undefined, apiBase: undefined, apiKeyEnv: "OPENAI_API_KEY", api: undefined, stream: false, temperature: undefined, maxTokens: undefined }
+    const used = withDefault(node, fallback)
+    // The default's model, but not its URL (its key is for the node's own endpoint), and not the default's key.
+    expect([used.model, used.apiBase, used.apiKey, used.apiKeyEnv]).toEqual(["default-model", undefined, undefined, "OPENAI_API_KEY"])
+    // A node with neither gets the default's URL and key; one with its own api_base keeps it, without the default's key.
+    const bare = withDefault({ ...node, apiKeyEnv: undefined }, fallback)
+    expect([bare.apiBase, bare.apiKey === fallback.apiKey]).toEqual([fallback.apiBase, true])
+    const based = withDefault({ ...node, apiKeyEnv: undefined, apiBase: "http://127.0.0.1:8/v1" }, fallback)
+    expect([based.apiBase, based.apiKey]).toEqual(["http://127.0.0.1:8/v1", undefined])
   })
 
   it("an app model's failure is a LanguageModelError (provider-error)", async () => {

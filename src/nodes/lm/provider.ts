@@ -357,7 +357,9 @@ const defaulted = new WeakMap<DefaultModelSettings, WeakMap<ProviderConfig, Prov
  * A node's config completed with the run-wide default model: a node that names no model
  * gets the default's model, and its URL and key unless it names its own `api_base` or
  * `api_key_env` (the default's key is only ever sent to the default's URL). A node that
- * names its model is left as it is.
+ * names its own key (`api_key_env`) keeps the endpoint that key is for: its `api_base`, or
+ * the implicit one (OpenAI's) when it names none, never the default's URL, which would
+ * receive that key. A node that names its model is left as it is.
  */
 export const withDefault = (config: ProviderConfig, fallback: DefaultModelSettings): ProviderConfig => {
   if (config.model !== undefined) return config
@@ -369,7 +371,7 @@ export const withDefault = (config: ProviderConfig, fallback: DefaultModelSettin
   const used: ProviderConfig = {
     ...config,
     model: fallback.model,
-    apiBase: config.apiBase ?? fallback.apiBase,
+    apiBase: config.apiBase ?? (config.apiKeyEnv !== undefined ? undefined : fallback.apiBase),
     api: config.api ?? "chat",
     ...(own ? {} : { apiKey: fallback.apiKey })
   }
