@@ -87,6 +87,11 @@ export const lmDefaultLayer = (o: LmFlags): Effect.Effect<Layer.Layer<never> | L
     if (parsed === undefined || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
       return yield* refuse("--lm-url", `'${url}' is not an http(s) URL`, "write the server's base URL, e.g. http://127.0.0.1:8000/v1 (vLLM), http://127.0.0.1:11434/v1 (Ollama)")
     }
+    // Credentials or a query (an Azure-style ?api-key=) in the URL would end up in error
+    // messages and records: refused, without echoing them.
+    if (parsed.username !== "" || parsed.password !== "" || parsed.search !== "" || parsed.hash !== "") {
+      return yield* refuse("--lm-url", `the URL of ${parsed.protocol}//${parsed.host} carries ${parsed.username !== "" || parsed.password !== "" ? "credentials (user:password@)" : "a query string or fragment"}, which would be shown in errors and records`, "write the server's base URL alone, and pass the key with --lm-key-env <VAR>")
+    }
     if (model === undefined || model.trim() === "") {
       return yield* refuse("--lm-model", model === undefined ? "--lm-url needs the model to ask for" : "the model name is empty", "add --lm-model <name>, e.g. --lm-model llama3.1")
     }

@@ -147,6 +147,8 @@ describe("--lm-url / --lm-model: the run's default model", () => {
   const bad: ReadonlyArray<readonly [string, ReadonlyArray<string>, string, RegExp]> = [
     ["a URL that is not http(s)", ["--lm-url", "ftp://127.0.0.1/v1", "--lm-model", "m"], "--lm-url", /'ftp:\/\/127\.0\.0\.1\/v1' is not an http\(s\) URL .*fix: write the server's base URL/],
     ["not a URL", ["--lm-url", "localhost:11434", "--lm-model", "m"], "--lm-url", /is not an http\(s\) URL/],
+    ["a URL with credentials", ["--lm-url", "http://user:s3cret@127.0.0.1:1/v1", "--lm-model", "m"], "--lm-url", /carries credentials \(user:password@\).*fix: write the server's base URL alone, and pass the key with --lm-key-env/],
+    ["a URL with a query", ["--lm-url", "https://x.example/v1?api-key=s3cret", "--lm-model", "m"], "--lm-url", /carries a query string or fragment/],
     ["a blank model", ["--lm-url", "http://127.0.0.1:1/v1", "--lm-model", "  "], "--lm-model", /the model name is empty .*fix: add --lm-model <name>/],
     ["--lm-url without --lm-model", ["--lm-url", "http://127.0.0.1:1/v1"], "--lm-model", /--lm-url needs the model/],
     ["--lm-model without --lm-url", ["--lm-model", "m"], "--lm-url", /--lm-model needs the server/],
@@ -165,6 +167,8 @@ describe("--lm-url / --lm-model: the run's default model", () => {
     expect(run.stderr).toContain("InputError")
     expect(run.stderr).toContain(field)
     expect(run.stderr).toMatch(message)
+    // A secret in the URL is not echoed back.
+    expect(run.stderr).not.toContain("s3cret")
   }, 30_000)
 
   it.each([
