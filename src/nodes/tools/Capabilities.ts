@@ -10,7 +10,10 @@
  * characters, `?` one; in a URL glob's scheme and authority they never cross into the path,
  * see {@link covers}). `net.fetch` lets `std.http_fetch` reach any URL;
  * `net.fetch:http://127.0.0.1:*` only local ones. The `std.file_*` tools ask for
- * `fs.read:<real path>` or `fs.write:<real path>`.
+ * `fs.read:<real path>` or `fs.write:<real path>`; an `fs.*` grant's scope is a path, not a
+ * free glob (see {@link invalidGrant}): `/srv/data` covers that path alone, `/srv/data/*`
+ * covers `/srv/data` itself and everything beneath it, and any other `*` or `?` makes
+ * the grant cover nothing (the denial names it).
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -58,6 +61,35 @@ const globRegex = (glob: string): RegExp => {
   return new RegExp(`^${origin}${path}$`, "s")
 }
 
+/** Whether a capability name is a filesystem one (`fs.read`, `fs.write`, …), whose scopes are paths. */
+const isPathName = (name: string): boolean => name.startsWith("fs.")
+
+/**
+ * Why `grant` can never be honoured, or undefined when it is well formed. Only path
+ * grants (`fs.*:<scope>`) are checked: their scope is `*`, or an absolute path with no
+ * `*` or `?` except one whole trailing `/*` segment. `fs.read:/srv/data*` would
+ * otherwise also cover `/srv/database`, and `*` would cross `/`.
+ */
+export const invalidGrant = (grant: string): string | undefined => {
+  const at = grant.indexOf(":")
+  if (at < 0 || !isPathName(grant.slice(0, at))) return undefined
+  const scope = grant.slice(at + 1)
+  if (scope === "*") return undefined
+  if (!scope.startsWith("/")) return `its scope '${scope}' is not an absolute path`
+  const body = scope.endsWith("/*") ? scope.slice(0, -2) : scope
+  if (/[*?]/.test(body)) return `in a path grant '*' may only be a whole last segment ('/dir/*'), and '?' is not allowed`
+  return undefined
+}
+
+/** Whether the path grant `scope` (well formed) covers the real path `path`. */
+const coversPath = (scope: string, path: string): boolean => {
+  if (scope === "*") return true
+  const strip = (p: string) => (p.length > 1 && p.endsWith("/") ? p.replace(/\/+$/, "") || "/" : p)
+  if (!scope.endsWith("/*")) return strip(scope) === path
+  const dir = strip(scope.slice(0, -2) || "/")
+  return path === dir || path.startsWith(dir === "/" ? "/" : `${dir}/`)
+}
+
 /** Whether `granted` covers `required` (`name` or `name:scope`). */
 export const covers = (granted: ReadonlyArray<string>, required: string): boolean => {
   const colon = required.indexOf(":")
@@ -67,6 +99,7 @@ export const covers = (granted: ReadonlyArray<string>, required: string): boolea
     const at = grant.indexOf(":")
     if (at < 0) return grant === name
     if (grant.slice(0, at) !== name || scope === undefined) return false
+    if (isPathName(name)) return invalidGrant(grant) === undefined && coversPath(grant.slice(at + 1), scope)
     return globRegex(grant.slice(at + 1)).test(scope)
   })
 }
@@ -82,10 +115,14 @@ export const demand = (capability: string): Effect.Effect<void, ToolError> =>
   Effect.flatMap(granted, (all) => {
     if (covers(all, capability)) return Effect.void
     const name = capability.split(":")[0]!
+    const ignored = all.flatMap((grant) => {
+      const why = invalidGrant(grant)
+      return why === undefined ? [] : [`'${grant}' is ignored: ${why}`]
+    })
     return Effect.fail(new ToolError({
       reason: "capability-denied",
       capability,
-      message: `'${capability}' is not granted${all.length > 0 ? ` (granted: ${all.join(", ")})` : " (nothing is granted)"}`,
+      message: `'${capability}' is not granted${all.length > 0 ? ` (granted: ${all.join(", ")})` : " (nothing is granted)"}${ignored.length > 0 ? `; ${ignored.join("; ")}` : ""}`,
       fix: `grant it: ${ENV_VAR}=${name} in the environment of stargraph run/serve, or provide Capabilities.layer(["${name}"]) where the app runs the graph`
     }))
   })
