@@ -127,9 +127,10 @@ const dropTags = (fragment: string): string => {
  */
 export const stripTags = (fragment: string): string =>
   unescape(dropTags(fragment))
-    .replace(/[ \t]+/g, " ")
-    // A run of white space holding a newline becomes that newline.
-    .replace(/\s+/g, (run) => (run.includes("\n") ? "\n" : run))
+    // Runs of spaces and tabs become one space (a lone space is left as it is).
+    .replace(/\t[ \t]*| [ \t]+/g, " ")
+    // A run of white space holding a newline becomes that newline (a lone one already is).
+    .replace(/\s\s+/g, (run) => (run.includes("\n") ? "\n" : run))
     .trim()
 
 /** The content of the first `<name ...>...</name>` element at or after `from`, as indexes. */
