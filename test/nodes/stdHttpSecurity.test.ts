@@ -102,7 +102,8 @@ describe("std.fetch_page's text, by the linear scanner", () => {
   const pages: Record<string, string> = {
     "/a": "<HTML><Head><TITLE class=x>A &amp; <b>B</b></TITLE><link rel=x></Head><BODY class='y'><!-- a > b --><Script type=x>if (a<b) {}</SCRIPT><pre>keep</pre>x<br/>y<P>one</p>\n  \n<li>two</li><table><tr><td>c1</td><td>c2</td></tr></table>a <> b &#65;&#x42;</BODY>",
     "/nobody": "<html><head><title>T</title><style>.a{}</style></head><div>shown</div><!-- unclosed comment",
-    "/unclosed": "<body><script>never closed <b>bold</b> 1 < 2"
+    "/unclosed": "<body><script>never closed <b>bold</b> 1 < 2",
+    "/cut-close": "<body><script>a <b> c </script"
   }
   beforeAll(async () => {
     ;({ server, base } = await serve((req, res) => res.writeHead(200, { "content-type": "text/html" }).end(pages[req.url ?? ""] ?? "")))
@@ -113,6 +114,8 @@ describe("std.fetch_page's text, by the linear scanner", () => {
     expect(await ok(fetchPage, { url: `${base}/a` })).toMatchObject({ title: "A & B", text: "keep x\ny\none\ntwo\nc1 c2\na <> b AB", truncated: false })
     expect(await ok(fetchPage, { url: `${base}/nobody` })).toMatchObject({ title: "T", text: "shown" })
     expect(await ok(fetchPage, { url: `${base}/unclosed` })).toMatchObject({ title: "", text: "never closed bold 1 < 2" })
+    // A `</script` with no `>` closes nothing: the tags before it are still tags.
+    expect(await ok(fetchPage, { url: `${base}/cut-close` })).toMatchObject({ text: "a c </script" })
   })
 })
 

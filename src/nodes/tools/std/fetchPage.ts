@@ -45,7 +45,7 @@ const isNameChar = (code: number): boolean =>
 /**
  * `from => haystack.indexOf(needle, from)` for non-decreasing `from`, remembering the last
  * answer: every query is answered in time linear in the haystack overall, however many
- * unclosed tags ask for the same missing `>`.
+ * unclosed elements ask for the same missing `</script`.
  */
 const finder = (haystack: string, needle: string): ((from: number) => number) => {
   let at = -2 // nothing asked yet
@@ -71,7 +71,10 @@ const openTag = (lower: string, name: string, from = 0): number => {
  */
 const dropTags = (fragment: string): string => {
   const lower = asciiLower(fragment)
-  const nextGt = finder(lower, ">")
+  // A `>` at or after `from`, or -1: only searched for when there is one, and every search
+  // is consumed (the scan moves past the `>` it finds), so the pass stays linear.
+  const lastGt = lower.lastIndexOf(">")
+  const nextGt = (from: number): number => (from > lastGt ? -1 : lower.indexOf(">", from))
   const commentEnd = finder(lower, "-->")
   const closer: Readonly<Record<string, (from: number) => number>> = { script: finder(lower, "</script"), style: finder(lower, "</style") }
   const out: Array<string> = []
