@@ -6,6 +6,12 @@
  * read is capped (`max_bytes`, the rest dropped and `truncated` set). The body is
  * decoded as UTF-8 text.
  *
+ * A redirect to another origin (scheme, host or port) drops the `authorization`,
+ * `cookie` and `proxy-authorization` headers, as `fetch` and httpx do; a redirect that
+ * turns the request into a GET drops its body and body headers. Failure messages name
+ * the URL without its userinfo and query values. `net.fetch` alone does not keep a call
+ * off loopback or private addresses: scope it with a URL glob where that matters.
+ *
  * Its arguments and response are recorded in the step's cassette like every tool call
  * (a replay makes no request): keep secrets out of `headers`, or wrap the call in a tool
  * of your own that reads them from its environment.
@@ -32,6 +38,24 @@ const Method = Schema.Literal("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 const failed = (reason: ToolError["reason"], message: string, fix: string, argument?: string) =>
   new ToolError({ reason, message, fix, ...(argument !== undefined ? { argument } : {}) })
 
+/** Headers that carry credentials: not sent on to a redirect target of another origin. */
+export const CREDENTIAL_HEADERS: ReadonlyArray<string> = ["authorization", "cookie", "proxy-authorization"]
+/** Headers that describe a body: dropped with it when a redirect turns the request into a GET. */
+const BODY_HEADERS: ReadonlyArray<string> = ["content-type", "content-length", "content-encoding", "content-language", "content-location"]
+
+/** `headers` without the names in `drop` (any case). */
+const without = (headers: Readonly<Record<string, string>>, drop: ReadonlyArray<string>): Record<string, string> =>
+  Object.fromEntries(Object.entries(headers).filter(([name]) => !drop.includes(name.toLowerCase())))
+
+/** A URL as failure messages name it: scheme, host and path, no userinfo, query values elided. */
+export const redact = (url: URL): string => {
+  const query = Array.from(url.searchParams.keys(), (name) => `${encodeURIComponent(name)}=…`).join("&")
+  return `${url.protocol}//${url.host}${url.pathname}${query === "" ? "" : `?${query}`}`
+}
+
+/** `text` (an error's message) with `url` in it {@link redact}ed. */
+const scrub = (text: string, url: URL): string => text.split(url.href).join(redact(url))
+
 /** Parse an http(s) URL, or fail naming the argument. */
 const parseUrl = (url: string, base?: string): Effect.Effect<URL, ToolError> =>
   Effect.suspend(() => {
@@ -43,7 +67,7 @@ const parseUrl = (url: string, base?: string): Effect.Effect<URL, ToolError> =>
     }
     return parsed.protocol === "http:" || parsed.protocol === "https:"
       ? Effect.succeed(parsed)
-      : Effect.fail(failed("invalid-input", `'${url}' uses ${parsed.protocol}; only http and https are fetched`, "pass an http:// or https:// URL", "url"))
+      : Effect.fail(failed("invalid-input", `'${redact(parsed)}' uses ${parsed.protocol}; only http and https are fetched`, "pass an http:// or https:// URL", "url"))
   })
 
 /** Read at most `limit` bytes of a body. */
@@ -100,14 +124,16 @@ export interface HttpResponse {
 /**
  * One HTTP request as the `std` network tools make it: `net.fetch:<url>` demanded for
  * every hop, redirects followed (at most {@link MAX_REDIRECTS}; 303, and 301/302 after a
- * POST, turn into a GET without a body), one deadline for the whole call, the body read
- * capped at `maxBytes`.
+ * POST, turn into a GET without a body or body headers; a hop to another origin drops
+ * {@link CREDENTIAL_HEADERS}), one deadline for the whole call, the body read capped at
+ * `maxBytes`. Messages name URLs {@link redact}ed.
  */
 export const request = (req: HttpRequest): Effect.Effect<HttpResponse, ToolError> =>
   Effect.gen(function*() {
     const timeout = req.timeoutMs
     let method = req.method
     let body = req.body
+    let headers: Record<string, string> = { ...(req.headers ?? {}) }
     if (body !== undefined && (method === "GET" || method === "HEAD")) {
       return yield* failed("invalid-input", `a ${method} request has no body`, "drop body, or use method POST, PUT or PATCH", "body")
     }
@@ -123,24 +149,27 @@ export const request = (req: HttpRequest): Effect.Effect<HttpResponse, ToolError
             method,
             redirect: "manual",
             signal: AbortSignal.any([signal, deadline]),
-            ...(req.headers !== undefined ? { headers: req.headers } : {}),
+            headers,
             ...(body !== undefined ? { body } : {})
           }),
         catch: (error) =>
           error instanceof Error && error.name === "TimeoutError"
-            ? failed("timeout", `${method} ${target.href} took more than ${timeout} ms`, `${req.timeoutFix} or fetch a faster endpoint`)
-            : failed("failed", `${method} ${target.href} failed: ${error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)}`, "check the URL and that the server is reachable")
+            ? failed("timeout", `${method} ${redact(target)} took more than ${timeout} ms`, `${req.timeoutFix} or fetch a faster endpoint`)
+            : failed("failed", `${method} ${redact(target)} failed: ${scrub(error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error), target)}`, "check the URL and that the server is reachable")
       })
       const location = response.headers.get("location")
       if (response.status >= 300 && response.status < 400 && location !== null) {
         yield* Effect.ignore(Effect.tryPromise(() => response.body?.cancel() ?? Promise.resolve()))
         if (hop >= MAX_REDIRECTS) {
-          return yield* failed("failed", `more than ${MAX_REDIRECTS} redirects from ${req.url}`, "fetch the final URL directly")
+          return yield* failed("failed", `more than ${MAX_REDIRECTS} redirects from ${redact(target)}`, "fetch the final URL directly")
         }
         url = yield* parseUrl(location, target.href)
-        if (response.status === 303 || ((response.status === 301 || response.status === 302) && method === "POST")) {
+        // Credentials go to the origin they were given for only (and stay dropped after).
+        if (url.origin !== target.origin) headers = without(headers, CREDENTIAL_HEADERS)
+        if ((response.status === 303 && method !== "HEAD") || ((response.status === 301 || response.status === 302) && method === "POST")) {
           method = "GET"
           body = undefined
+          headers = without(headers, BODY_HEADERS)
         }
         continue
       }
@@ -148,17 +177,20 @@ export const request = (req: HttpRequest): Effect.Effect<HttpResponse, ToolError
         try: () => readCapped(response, req.maxBytes),
         catch: (error) =>
           error instanceof Error && error.name === "TimeoutError"
-            ? failed("timeout", `reading ${target.href} took more than ${timeout} ms`, `${req.timeoutFix} or read less`)
-            : failed("failed", `reading ${target.href} failed: ${error instanceof Error ? error.message : String(error)}`, "retry, or check the server")
+            ? failed("timeout", `reading ${redact(target)} took more than ${timeout} ms`, `${req.timeoutFix} or read less`)
+            : failed("failed", `reading ${redact(target)} failed: ${scrub(error instanceof Error ? error.message : String(error), target)}`, "retry, or check the server")
       })
-      const headers: Record<string, string> = {}
+      const answered: Record<string, string> = {}
       response.headers.forEach((value, name) => {
-        headers[name] = value
+        answered[name] = value
       })
+      // Each Set-Cookie is its own entry above (the last would win): join them, as httpx does.
+      const cookies = response.headers.getSetCookie()
+      if (cookies.length > 0) answered["set-cookie"] = cookies.join(", ")
       return {
         status: response.status,
         url: target.href,
-        headers,
+        headers: answered,
         contentType: response.headers.get("content-type") ?? "",
         bytes: read.bytes,
         truncated: read.truncated
