@@ -10,35 +10,15 @@ import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 
 import { open } from "node:fs/promises"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
 import { describe, expect, it } from "vitest"
-import type { ToolError } from "../../src/errors.js"
 import * as Capabilities from "../../src/nodes/tools/Capabilities.js"
 import { fileList, fileRead, fileWrite } from "../../src/nodes/tools/std/files.js"
 import * as FsJail from "../../src/nodes/tools/std/fsJail.js"
-import type * as Tool from "../../src/nodes/tools/Tool.js"
 import { tempDir } from "../helpers/cli.js"
+import { toolErr, toolOk } from "../helpers/toolCalls.js"
 
-const call = (tool: Tool.Tool, input: unknown, grants: ReadonlyArray<string> = [], root?: string) =>
-  Effect.runPromise(
-    Effect.either(tool.run(input)).pipe(
-      Effect.provide(Capabilities.layer(grants)),
-      Effect.provide(root === undefined ? Layer.empty : FsJail.layer(root))
-    )
-  )
-
-const ok = async (tool: Tool.Tool, input: unknown, grants: ReadonlyArray<string> = [], root?: string) => {
-  const r = await call(tool, input, grants, root)
-  if (Either.isLeft(r)) throw new Error(`expected success, got ${r.left.message} (${r.left.fix})`)
-  return r.right as Record<string, any>
-}
-
-const err = async (tool: Tool.Tool, input: unknown, grants: ReadonlyArray<string> = [], root?: string): Promise<ToolError> => {
-  const r = await call(tool, input, grants, root)
-  if (Either.isRight(r)) throw new Error(`expected a ToolError, got ${JSON.stringify(r.right)}`)
-  return r.left
-}
+const ok = toolOk
+const err = toolErr
 
 const RW = ["fs.read", "fs.write"]
 

@@ -10,42 +10,22 @@ import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
-import * as Layer from "effect/Layer"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
-import { IRValidationError, type ToolError } from "../../src/errors.js"
+import { IRValidationError } from "../../src/errors.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as Capabilities from "../../src/nodes/tools/Capabilities.js"
 import { fetchPage } from "../../src/nodes/tools/std/fetchPage.js"
 import { fileList, fileRead, fileWrite } from "../../src/nodes/tools/std/files.js"
 import * as FsJail from "../../src/nodes/tools/std/fsJail.js"
 import { httpRequest } from "../../src/nodes/tools/std/httpRequest.js"
-import type * as Tool from "../../src/nodes/tools/Tool.js"
 import * as Replay from "../../src/replay/Replay.js"
 import { tempDir } from "../helpers/cli.js"
+import { toolErr, toolOk } from "../helpers/toolCalls.js"
 
-/** Run a tool's `run` on `input` with `grants` (and a filesystem root, when given). */
-const call = (tool: Tool.Tool, input: unknown, grants: ReadonlyArray<string> = [], root?: string) =>
-  Effect.runPromise(
-    Effect.either(tool.run(input)).pipe(
-      Effect.provide(Capabilities.layer(grants)),
-      Effect.provide(root === undefined ? Layer.empty : FsJail.layer(root))
-    )
-  )
-
-const ok = async (tool: Tool.Tool, input: unknown, grants: ReadonlyArray<string> = [], root?: string) => {
-  const r = await call(tool, input, grants, root)
-  if (Either.isLeft(r)) throw new Error(`expected success, got ${r.left.message} (${r.left.fix})`)
-  return r.right as Record<string, any>
-}
-
-const err = async (tool: Tool.Tool, input: unknown, grants: ReadonlyArray<string> = [], root?: string): Promise<ToolError> => {
-  const r = await call(tool, input, grants, root)
-  if (Either.isRight(r)) throw new Error(`expected a ToolError, got ${JSON.stringify(r.right)}`)
-  return r.left
-}
+const ok = toolOk
+const err = toolErr
 
 describe("std.http_request and std.fetch_page", () => {
   let server: Server
