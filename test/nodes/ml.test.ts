@@ -271,7 +271,8 @@ describe("ml node: ONNX", () => {
   })
 
   it("keeps the event loop turning while a long inference runs (auto and worker), unlike inline", async () => {
-    const x = Array.from({ length: 96 }, (_, r) => Array.from({ length: 512 }, (_, i) => ((r + i) % 7) / 10))
+    const batch = (rows: number) => Array.from({ length: rows }, (_, r) => Array.from({ length: 512 }, (_, i) => ((r + i) % 7) / 10))
+    let x = batch(96)
     /** The node's run time and the longest gap between 2 ms timer ticks meanwhile. */
     const measure = async (execution: string) => {
       const graph = await built(irOf({ fields: { x: ANY, y: ANY }, node: { model_id: "h", version: "1", runtime: "onnx", file_uri: "heavy.onnx", execution } }))
@@ -290,12 +291,18 @@ describe("ml node: ONNX", () => {
       gap = Math.max(gap, performance.now() - last)
       return { took, gap }
     }
-    const inline = await measure("inline")
+    let inline = await measure("inline")
+    // A batch long enough that a blocked loop would show: doubled until inline takes 40 ms
+    // (a fast, idle machine runs 96 rows in under 20 ms).
+    while (inline.took < 40 && x.length < 96 * 32) {
+      x = batch(x.length * 2)
+      inline = await measure("inline")
+    }
     // The control: run inline, the loop is blocked for the whole inference.
     expect(inline.gap).toBeGreaterThan(inline.took * 0.8)
     for (const execution of ["worker", "auto"]) {
       const off = await measure(execution)
-      // Long enough that a blocked loop would show (a fast machine runs this batch in ~45 ms).
+      // Long enough that a blocked loop would show.
       expect(off.took).toBeGreaterThan(20)
       // Never blocked for most of it, as inline is (> 0.8 of it): the margin leaves room for a
       // loaded machine, where the OS itself parks the main thread now and then.
