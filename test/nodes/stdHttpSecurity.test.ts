@@ -17,6 +17,7 @@ import { fetchPage } from "../../src/nodes/tools/std/fetchPage.js"
 import { httpFetch } from "../../src/nodes/tools/std/httpFetch.js"
 import { httpRequest } from "../../src/nodes/tools/std/httpRequest.js"
 import type * as Tool from "../../src/nodes/tools/Tool.js"
+import { toolErr } from "../helpers/toolCalls.js"
 
 const call = (tool: Tool.Tool, input: unknown) =>
   Effect.runPromise(Effect.either(tool.run(input)).pipe(Effect.provide(Capabilities.layer(["net.fetch"]))))
@@ -208,5 +209,15 @@ describe("failure messages", () => {
       expect(e.message).not.toContain("s3cret")
       expect(e.message).not.toContain("user")
     }
+  })
+
+  it("a refused capability names the URL without its secrets too (the refusal is recorded in the cassette); a grant still matches the whole URL", async () => {
+    const url = "http://user:s3cret@127.0.0.1:9/path?token=s3cret"
+    const denied = await toolErr(httpFetch, { url }, ["net.fetch:https://example.com/*"])
+    expect(denied.reason).toBe("capability-denied")
+    expect(denied.capability).toBe("net.fetch:http://127.0.0.1:9/path?token=…")
+    expect(JSON.stringify(denied)).not.toContain("s3cret")
+    // Matching is unchanged: a grant naming the query still covers it (the call then fails on the closed port, not on the grant).
+    expect((await toolErr(httpFetch, { url: "http://127.0.0.1:9/path?token=s3cret" }, ["net.fetch:http://127.0.0.1:9/path?token=s3cret"])).reason).toBe("failed")
   })
 })

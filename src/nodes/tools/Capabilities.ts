@@ -109,9 +109,11 @@ export const granted: Effect.Effect<ReadonlyArray<string>> = Effect.map(Capabili
 
 /**
  * Succeed when `capability` is granted, else fail with `ToolError[capability-denied]`
- * saying how to grant it. Tools call it before doing what needs it.
+ * saying how to grant it. Tools call it before doing what needs it. `shown` is how the
+ * refusal names it (default: as matched), e.g. a URL without its secrets: the refusal is
+ * recorded in the run's cassette.
  */
-export const demand = (capability: string): Effect.Effect<void, ToolError> =>
+export const demand = (capability: string, shown: string = capability): Effect.Effect<void, ToolError> =>
   Effect.flatMap(granted, (all) => {
     if (covers(all, capability)) return Effect.void
     const name = capability.split(":")[0]!
@@ -121,8 +123,8 @@ export const demand = (capability: string): Effect.Effect<void, ToolError> =>
     })
     return Effect.fail(new ToolError({
       reason: "capability-denied",
-      capability,
-      message: `'${capability}' is not granted${all.length > 0 ? ` (granted: ${all.join(", ")})` : " (nothing is granted)"}${ignored.length > 0 ? `; ${ignored.join("; ")}` : ""}`,
+      capability: shown,
+      message: `'${shown}' is not granted${all.length > 0 ? ` (granted: ${all.join(", ")})` : " (nothing is granted)"}${ignored.length > 0 ? `; ${ignored.join("; ")}` : ""}`,
       fix: `grant it: ${ENV_VAR}=${name} in the environment of stargraph run/serve, or provide Capabilities.layer(["${name}"]) where the app runs the graph`
     }))
   })

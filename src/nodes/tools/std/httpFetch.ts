@@ -141,7 +141,8 @@ export const request = (req: HttpRequest): Effect.Effect<HttpResponse, ToolError
     // One deadline for the whole call: every hop and the body read.
     const deadline = AbortSignal.timeout(timeout)
     for (let hop = 0; ; hop++) {
-      yield* Capabilities.demand(`${CAPABILITY}:${url.href}`)
+      // Matched on the whole URL; named, in the refusal the cassette records, without userinfo or query values.
+      yield* Capabilities.demand(`${CAPABILITY}:${url.href}`, `${CAPABILITY}:${redact(url)}`)
       const target = url
       const response = yield* Effect.tryPromise({
         try: (signal) =>
