@@ -543,6 +543,19 @@ describe("an app's own LanguageModel", () => {
     expect([based.apiBase, based.apiKey]).toEqual(["http://127.0.0.1:8/v1", undefined])
   })
 
+  it("--lm-timeout (the default model's timeout) does not bound an app's LanguageModel, which answers instead of the default", async () => {
+    const failing = await Effect.runPromise(LanguageModel.make({
+      generateText: () => Effect.die(new Error("never")),
+      streamText: () => Stream.die(new Error("never"))
+    }))
+    // Slow, then refused: with the default's 20 ms it would be a timeout naming the default's model.
+    const slow: LanguageModel.Service = { ...failing, generateText: () => Effect.delay(Effect.fail({ _tag: "QuotaExceeded", message: "out of credits" }), "150 millis") as never }
+    const defaults = DefaultModel.layer({ apiBase: "http://127.0.0.1:9/v1", model: "default-model", timeoutMs: 20 })
+    // A node that names no model: the one the default (and its timeout) would be for.
+    const r = await runGraph(irOf(qa, [{ id: "ask", kind: "dspy", config: { signature: "question -> answer" } }]), { question: "q" }, dbLayer(), (e) => Effect.provide(Effect.provideService(e, LanguageModel.LanguageModel, slow), defaults))
+    expect(r.error).toMatchObject({ _tag: "LanguageModelError", reason: "provider-error", message: "the app's LanguageModel failed: out of credits" })
+  })
+
   it("an app model's failure is a LanguageModelError (provider-error)", async () => {
     const failing = await Effect.runPromise(LanguageModel.make({
       generateText: () => Effect.die(new Error("never")),

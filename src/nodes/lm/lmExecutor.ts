@@ -19,10 +19,9 @@ import { canonicalPlainJson } from "../../ir/hash.js"
 import { checkJson } from "../../ir/json.js"
 import type { State } from "../../ir/stateSchema.js"
 import type { Executor, NodeFailure, NodeInput, NodeOutcome } from "../Executor.js"
-import { DefaultModel } from "./DefaultModel.js"
 import { completionDecoder, type OutputProblem } from "./parseCompletion.js"
 import { type Message, type PromptSpec, REASONING, repair, systemMessage, userMessage } from "./prompt.js"
-import { type Completion, complete, type ProviderConfig } from "./provider.js"
+import { type Completion, complete, defaultInUse, type ProviderConfig } from "./provider.js"
 import * as Signature from "./Signature.js"
 
 /** What a language-model node is compiled from. */
@@ -165,8 +164,9 @@ export const lmExecutor = (spec: LmNodeSpec): Executor => {
   const liveCall = (input: NodeInput, sent: ReadonlyArray<Message>, attempt: number): Effect.Effect<Completion, LanguageModelError> => {
     const emit = input.emitDelta
     const call = complete(spec.provider, sent, { nodeId: input.nodeId, step: input.step, attempt }, emit === undefined ? undefined : (text) => emit(text, input.nodeId, input.step))
-    return Effect.flatMap(Effect.serviceOption(DefaultModel), (fallback) => {
-      // The default model's timeout (--lm-timeout) for a node that uses it and sets no timeout_ms.
+    return Effect.flatMap(defaultInUse(), (fallback) => {
+      // The default model's timeout (--lm-timeout) for a node that uses it and sets no timeout_ms
+      // (not when the app's LanguageModel answers instead).
       const runWide = spec.timeout_ms === undefined && spec.provider.model === undefined ? Option.getOrUndefined(fallback)?.timeoutMs : undefined
       const timeoutMs = spec.timeout_ms ?? runWide ?? DEFAULT_LM_TIMEOUT_MS
       const model = spec.provider.model ?? Option.getOrUndefined(fallback)?.model

@@ -350,6 +350,13 @@ export const complete = (config: ProviderConfig, messages: ReadonlyArray<Message
         })
     }))
 
+/**
+ * The run-wide default model a node without a model of its own would use: none when the
+ * app provides a `LanguageModel`, which answers every node (see {@link complete}).
+ */
+export const defaultInUse = (): Effect.Effect<Option.Option<DefaultModelSettings>> =>
+  Effect.flatMap(appModel(), (provided) => (Option.isSome(provided) ? Effect.succeedNone : Effect.serviceOption(DefaultModel)))
+
 /** The configs completed with a default model, by default and node config (built once each, so their clients are reused). */
 const defaulted = new WeakMap<DefaultModelSettings, WeakMap<ProviderConfig, ProviderConfig>>()
 
