@@ -14,7 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Tool from "../Tool.js"
 import { request } from "./httpFetch.js"
-import { MAX_TIMEOUT_S } from "./httpRequest.js"
+import { cutToChars, deadlineOf } from "./httpRequest.js"
 
 /** Default and largest `max_chars` (a larger one is lowered to it, as the original does). */
 export const DEFAULT_MAX_CHARS = 20_000
@@ -192,19 +192,18 @@ export const fetchPage = Tool.make({
       const response = yield* request({
         url: input.url,
         method: "GET",
-        timeoutMs: Math.round(Math.min(input.timeout_s ?? 30, MAX_TIMEOUT_S) * 1000),
-        maxBytes: Math.min(Math.max(maxChars * BYTES_PER_CHAR, MIN_BYTES), MAX_BYTES),
-        timeoutFix: `raise timeout_s (at most ${MAX_TIMEOUT_S})`
+        ...deadlineOf(input.timeout_s),
+        maxBytes: Math.min(Math.max(maxChars * BYTES_PER_CHAR, MIN_BYTES), MAX_BYTES)
       })
       const body = new TextDecoder().decode(response.bytes)
-      const { text, title } = response.contentType.includes("html") ? readable(body) : { title: "", text: body }
-      const chars = Array.from(text)
+      const page = response.contentType.includes("html") ? readable(body) : { title: "", text: body }
+      const { cut, text } = cutToChars(page.text, maxChars)
       return {
         url: response.url,
         status_code: response.status,
-        title,
-        text: chars.length > maxChars ? chars.slice(0, maxChars).join("") : text,
-        truncated: chars.length > maxChars || response.truncated
+        title: page.title,
+        text,
+        truncated: cut || response.truncated
       }
     })
 })

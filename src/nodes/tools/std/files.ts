@@ -12,7 +12,7 @@ import * as Schema from "effect/Schema"
 import { ToolError } from "../../../errors.js"
 import * as Capabilities from "../Capabilities.js"
 import * as Tool from "../Tool.js"
-import { makeParents, READ, resolveJailed, root, verifyOpened, within, WRITE } from "./fsJail.js"
+import { code, makeParents, READ, resolveJailed, root, verifyOpened, within, WRITE } from "./fsJail.js"
 
 /** The most bytes `std.file_read` returns (a larger `max_bytes` is lowered to it, as the original does). */
 export const MAX_READ_BYTES = 1_000_000
@@ -23,9 +23,6 @@ const failed = (message: string, fix: string, argument = "path") =>
   new ToolError({ reason: "failed", argument, message, fix })
 
 const why = (error: unknown): string => (error instanceof Error ? error.message : String(error))
-
-const code = (error: unknown): string | undefined =>
-  error !== null && typeof error === "object" && "code" in error ? String((error as { readonly code: unknown }).code) : undefined
 
 /**
  * `use` on `target` opened with `flags` (never following a last link, never blocking on

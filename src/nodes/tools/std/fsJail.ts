@@ -40,7 +40,8 @@ export class FsRoot extends Context.Reference<FsRoot>()("stargraph/FsRoot", {
 /** A Layer confining the `std.file_*` tools to `root`. */
 export const layer = (root: string): Layer.Layer<FsRoot> => Layer.succeed(FsRoot, { root })
 
-const code = (error: unknown): string | undefined =>
+/** A Node filesystem error's code (`ENOENT`, `ELOOP`, …), if it has one. */
+export const code = (error: unknown): string | undefined =>
   error !== null && typeof error === "object" && "code" in error ? String((error as { readonly code: unknown }).code) : undefined
 
 const fixRoot = `pass a path inside the root, or widen the root (${ROOT_ENV}, or FsRoot.layer where the app runs graphs)`

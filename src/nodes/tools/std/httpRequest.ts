@@ -22,6 +22,22 @@ export const MAX_TEXT_CHARS = 262_144
 /** The largest `timeout_s` honoured (a larger one is lowered to it). */
 export const MAX_TIMEOUT_S = 120
 
+/** A call's `timeout_s` (default 30, at most {@link MAX_TIMEOUT_S}) as the request's deadline, and the fix its timeout names. */
+export const deadlineOf = (timeoutS: number | undefined) => ({
+  timeoutMs: Math.round(Math.min(timeoutS ?? 30, MAX_TIMEOUT_S) * 1000),
+  timeoutFix: `raise timeout_s (at most ${MAX_TIMEOUT_S})`
+})
+
+/**
+ * `text` cut to `max` characters (code points, as the original counts them), and whether
+ * it was: a text of at most `max` UTF-16 units is never split into characters.
+ */
+export const cutToChars = (text: string, max: number): { readonly text: string; readonly cut: boolean } => {
+  if (text.length <= max) return { text, cut: false }
+  const chars = Array.from(text)
+  return chars.length > max ? { text: chars.slice(0, max).join(""), cut: true } : { text, cut: false }
+}
+
 const invalid = (argument: string, message: string, fix: string) =>
   new ToolError({ reason: "invalid-input", argument, message, fix })
 
@@ -82,19 +98,17 @@ export const httpRequest = Tool.make({
         method: verb,
         headers,
         body: payload,
-        timeoutMs: Math.round(Math.min(input.timeout_s ?? 30, MAX_TIMEOUT_S) * 1000),
+        ...deadlineOf(input.timeout_s),
         // Enough bytes for MAX_TEXT_CHARS characters of any UTF-8 text, and one more to tell a cut.
-        maxBytes: MAX_TEXT_CHARS * 4 + 1,
-        timeoutFix: `raise timeout_s (at most ${MAX_TIMEOUT_S})`
+        maxBytes: MAX_TEXT_CHARS * 4 + 1
       })
-      const text = new TextDecoder().decode(response.bytes)
-      const chars = Array.from(text)
+      const { cut, text } = cutToChars(new TextDecoder().decode(response.bytes), MAX_TEXT_CHARS)
       return {
         status_code: response.status,
         headers: response.headers,
-        text: chars.length > MAX_TEXT_CHARS ? chars.slice(0, MAX_TEXT_CHARS).join("") : text,
+        text,
         url: response.url,
-        truncated: response.truncated || chars.length > MAX_TEXT_CHARS
+        truncated: response.truncated || cut
       }
     })
 })
