@@ -28,6 +28,7 @@ import { toErrorRecord } from "../runtime/errorRecord.js"
 import { replaySource } from "../runtime/replaySource.js"
 import { type BreakpointFields, type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints.js"
 import { diffRuns, type RunDiff } from "./RunDiff.js"
+import { checkOverriddenNodes, packLoadError } from "./checkMutation.js"
 import { listSome } from "../ir/limits.js"
 import { firstIssue } from "../ir/parseIssue.js"
 
@@ -167,8 +168,6 @@ export const start = <R = never>(
       ))
       : undefined
     // The loader's own fix when it has one (no packs mounted: leave the field out).
-    const packLoadError = (version: string) => (e: { readonly message: string; readonly fix?: string | undefined }) =>
-      new InputError({ field: "mutation.rule_pack_version", message: `cannot load the packs at ${version}: ${e.message}`, fix: e.fix ?? "name a version that exists beside the graph's packs (id@version, or a version for every pack)" })
     const recordedWith = inherited?.rule_pack_version === undefined || parent.graph_hash === graph.graphHash
       ? graph
       : yield* graph.withPackVersions(packVersions(inherited.rule_pack_version)).pipe(Effect.mapError(packLoadError(inherited.rule_pack_version)))
@@ -208,15 +207,7 @@ export const start = <R = never>(
       node_output_overrides: { ...inherited.node_output_overrides, ...asked.node_output_overrides },
       ...(asked.rule_pack_version ?? inherited.rule_pack_version) !== undefined ? { rule_pack_version: asked.rule_pack_version ?? inherited.rule_pack_version } : {}
     }
-    for (const nodeId of Object.keys(mutation.node_output_overrides)) {
-      if (!graph.topology.nodes.has(nodeId)) {
-        return yield* new InputError({
-          field: `mutation.node_output_overrides.${nodeId}`,
-          message: `no node '${nodeId}' in graph ${graph.id}`,
-          fix: `use one of: ${listSome(graph.topology.nodes.keys())}`
-        })
-      }
-    }
+    yield* checkOverriddenNodes(graph, mutation)
     const overrides = mutation.state_overrides
     const problem = checkJson(overrides, "mutation.state_overrides")
     if (problem) return yield* new InputError({ field: problem.path, message: problem.message, fix: "overrides must be plain JSON" })

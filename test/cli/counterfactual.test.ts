@@ -1,0 +1,69 @@
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { beforeAll, describe, expect, it } from "vitest"
+import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
+
+let work: string
+
+beforeAll(() => {
+  work = tempDir()
+  mkdirSync(join(work, "hello"), { recursive: true })
+  for (const file of ["graph.yaml", "nodes.ts"]) copyFileSync(join(ROOT, "examples", "hello", file), join(work, "hello", file))
+})
+
+const hashesOf = (lines: ReadonlyArray<string>) => Object.fromEntries(lines.filter((l) => l.includes("=")).map((l) => l.split("=", 2) as [string, string]))
+
+describe("stargraph counterfactual", () => {
+  it("prints the derived hash that a fork of a run of the graph from that step with that mutation carries", async () => {
+    writeFileSync(join(work, "mutation.yaml"), "state_overrides:\n  message: mutated\n")
+    const dry = await stargraph(["counterfactual", "hello/graph.yaml", "--step", "1", "--mutate", "mutation.yaml"], { cwd: work })
+    expect([dry.code, dry.stderr]).toEqual([0, ""])
+    const printed = hashesOf(dry.lines)
+    expect(Object.keys(printed)).toEqual(["original_graph_hash", "cf_step", "derived_graph_hash"])
+    expect(printed.cf_step).toBe("1")
+
+    // A real run and a real fork with the same mutation carry exactly those hashes.
+    const db = join(work, "runs.sqlite")
+    const run = await stargraph(["run", "hello/graph.yaml", "-i", "message=hi", "--db", db, "-q"], { cwd: work })
+    expect(run.code).toBe(0)
+    const id = runIdOf(run.last)
+    const fork = await stargraph(["replay", id, "--db", db, "--from-step", "1", "--mutation", '{"state_overrides": {"message": "mutated"}}', "-q"], { cwd: work })
+    expect(fork.code).toBe(0)
+    const cf = runIdOf(fork.last)
+    const listed = JSON.parse((await stargraph(["list", "--db", db, "--json"], { cwd: work })).stdout) as { runs: ReadonlyArray<{ run_id: string; derived_hash: string | null; graph_hash: string; fork_step: number | null }> }
+    const record = listed.runs.find((r) => r.run_id === cf)
+    expect(record).toMatchObject({ derived_hash: printed.derived_graph_hash, graph_hash: printed.original_graph_hash, fork_step: 1 })
+
+    // Another step or another mutation gives another hash; JSON inline gives the same as YAML.
+    const step2 = hashesOf((await stargraph(["counterfactual", "hello/graph.yaml", "--step", "2", "--mutate", "mutation.yaml"], { cwd: work })).lines)
+    expect(step2.derived_graph_hash).not.toBe(printed.derived_graph_hash)
+    const inline = await stargraph(["counterfactual", "hello/graph.yaml", "--step", "1", "--mutate", '{"state_overrides": {"message": "mutated"}}', "--json"], { cwd: work })
+    expect(JSON.parse(inline.stdout)).toMatchObject({ derived_graph_hash: printed.derived_graph_hash, cf_step: 1, fork_graph_hash: printed.original_graph_hash })
+  })
+
+  it.each([
+    ["an unknown mutation field", "state_overide:\n  message: x\n", /--mutate|mutation\.state_overide.*unknown field|state_overide/],
+    ["an undeclared state field", "state_overrides:\n  mesage: x\n", /StateValidationError: .*'mesage'.*not declare/],
+    ["a field of the wrong type", "state_overrides:\n  rounds: many\n", /StateValidationError: .*state_overrides do not fit/],
+    ["an override of a node the graph lacks", "node_output_overrides:\n  nope: { greeting: x }\n", /no node 'nope' in graph run:hello-stargraph/],
+    ["a list instead of a mapping", "- state_overrides: {}\n", /holds a list, not a mapping/],
+    ["YAML that does not parse", "state_overrides: {message: [\n", /is not valid YAML or JSON/]
+  ])("refuses %s with a typed error and exit 2", async (_what, text, expected) => {
+    const file = join(work, `bad-${Math.random().toString(36).slice(2)}.yaml`)
+    writeFileSync(file, text)
+    const r = await stargraph(["counterfactual", "hello/graph.yaml", "--step", "0", "--mutate", file], { cwd: work })
+    expect(r.code).toBe(2)
+    expect(r.stdout).toBe("")
+    expect(r.stderr).toMatch(/^error: /)
+    expect(r.stderr).toMatch(expected)
+  })
+
+  it("refuses a missing mutation file, a negative step and a fact of no template", async () => {
+    const missing = await stargraph(["counterfactual", "hello/graph.yaml", "--step", "0", "--mutate", "nope.yaml"], { cwd: work })
+    expect([missing.code, missing.stderr]).toEqual([2, expect.stringContaining("there is no file nope.yaml")])
+    const negative = await stargraph(["counterfactual", "hello/graph.yaml", "--step", "-1", "--mutate", "{}"], { cwd: work })
+    expect([negative.code, negative.stderr]).toEqual([2, expect.stringContaining("--step -1 is negative")])
+    const fact = await stargraph(["counterfactual", "hello/graph.yaml", "--step", "0", "--mutate", '{"facts_assert": ["(risk (level"]}'], { cwd: work })
+    expect([fact.code, fact.stderr]).toEqual([2, expect.stringContaining("mutation.facts_assert[0]")])
+  })
+})
