@@ -15,7 +15,6 @@
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as SchemaAST from "effect/SchemaAST"
 import { ToolError } from "../../errors.js"
@@ -24,8 +23,8 @@ import type { State } from "../../ir/stateSchema.js"
 import { expand, placeholders, readPath } from "../../ir/template.js"
 import type { NodeInput } from "../Executor.js"
 import * as NodeKind from "../NodeKind.js"
-import * as Capabilities from "../tools/Capabilities.js"
 import { isTool, problemOf, type Tool } from "../tools/Tool.js"
+import { issueText, liveRun, located } from "../tools/runTool.js"
 import { ToolRegistry } from "../tools/ToolRegistry.js"
 import { firstIssue } from "../../ir/parseIssue.js"
 
@@ -90,26 +89,6 @@ const isPathRef = (ref: { readonly module: string }): boolean => /^(\.{1,2}\/|\/
 const structOf = (ast: SchemaAST.AST): SchemaAST.TypeLiteral | undefined =>
   ast._tag === "TypeLiteral" ? ast : ast._tag === "Transformation" && ast.from._tag === "TypeLiteral" ? ast.from : undefined
 
-
-/** The longest issue text an error repeats: a Schema issue quotes the whole value it refused. */
-const MAX_ISSUE = 300
-
-/** An issue's text, cut to {@link MAX_ISSUE} characters (a 150 KB document is not an error message). */
-const issueText = (message: string): string =>
-  message.length <= MAX_ISSUE ? message : `${message.slice(0, MAX_ISSUE)}… (${message.length.toLocaleString("en-US")} characters in all)`
-
-/** A tool's `ToolError`, with the tool, node and step it happened at. */
-const located = (error: ToolError, tool: Tool, input: NodeInput): ToolError =>
-  new ToolError({
-    reason: error.reason,
-    tool: tool.key,
-    nodeId: input.nodeId,
-    step: input.step,
-    ...(error.argument !== undefined ? { argument: error.argument } : {}),
-    ...(error.capability !== undefined ? { capability: error.capability } : {}),
-    message: error.message,
-    fix: error.fix
-  })
 
 /** The `tool` kind. */
 export const ToolKind = NodeKind.make({
@@ -224,58 +203,15 @@ export const ToolKind = NodeKind.make({
         }
       }
 
-      const decodeArgs = Schema.decodeUnknownEither(tool.input, { onExcessProperty: "error" })
-      const encodeResult = Schema.encodeEither(tool.output)
       const out = s.out ?? DEFAULT_OUT
-      const timeout = s.timeout_ms
       const sourceOf = (arg: string | undefined) => {
         const from = inputs.find(([a]) => a === arg)?.[1]
         return from !== undefined ? `inputs.${arg} (${from.includes("{{") ? `template ${from}` : `state field '${from}'`})` : arg !== undefined ? `static.${arg}` : "the arguments"
       }
+      const run = liveRun(tool, { timeoutMs: s.timeout_ms, sourceOf })
 
       /** Run the tool (live): input decoding, capabilities, the call, the result's encoding. */
-      const live = (args: State, input: NodeInput): Effect.Effect<unknown, ToolError> =>
-        Effect.gen(function*() {
-          const decoded = decodeArgs(args)
-          if (Either.isLeft(decoded)) {
-            const issue = firstIssue(decoded.left)
-            const arg = issue?.path[0] === undefined ? undefined : String(issue.path[0])
-            return yield* new ToolError({
-              reason: "invalid-input",
-              ...(arg !== undefined ? { argument: arg } : {}),
-              message: `${issue?.path.length ? `${issue.path.map(String).join(".")}: ` : ""}${issueText(issue?.message ?? "invalid arguments")}`,
-              fix: `the value comes from ${sourceOf(arg)}; make it fit the tool's input`
-            })
-          }
-          for (const capability of tool.capabilities) yield* Capabilities.demand(capability)
-          const called = Effect.suspend(() => {
-            const effect: unknown = tool.run(decoded.right)
-            return Effect.isEffect(effect)
-              ? (effect as Effect.Effect<unknown, ToolError>)
-              : Effect.fail(new ToolError({ reason: "failed", message: `its run returned ${effect instanceof Promise ? "a Promise" : `a ${typeof effect}`}, not an Effect`, fix: "return an Effect from run: Effect.succeed(result), or Effect.tryPromise(() => …) for a Promise" }))
-          }).pipe(
-            Effect.catchAllDefect((defect) => {
-              const message = defect instanceof Error ? defect.message : String(defect)
-              return Effect.fail(
-                message.startsWith("Service not found")
-                  ? new ToolError({ reason: "failed", message: `the tool needs a service the run does not have: ${message}`, fix: "provide it to the Effect that calls run.start() (or to the Scheduler's layer)" })
-                  : new ToolError({ reason: "failed", message: `the tool threw: ${message}`, fix: "fix the tool: its run should fail with a ToolError, not throw" })
-              )
-            })
-          )
-          const result = yield* (timeout === undefined ? called : called.pipe(
-            Effect.timeoutFail({ duration: timeout, onTimeout: () => new ToolError({ reason: "timeout", message: `the call took more than ${timeout} ms (timeout_ms)`, fix: "raise timeout_ms, or make the call faster" }) })
-          ))
-          const encoded = encodeResult(result)
-          if (Either.isLeft(encoded)) {
-            return yield* new ToolError({ reason: "invalid-output", message: `its result does not fit its output Schema: ${ParseResult.TreeFormatter.formatErrorSync(encoded.left)}`, fix: "fix the tool so that run returns what its output Schema declares" })
-          }
-          const problem = checkJson(encoded.right, "result")
-          if (problem !== undefined) {
-            return yield* new ToolError({ reason: "invalid-output", message: `${problem.path}: ${problem.message}`, fix: "a tool's output Schema must encode to JSON" })
-          }
-          return encoded.right
-        }).pipe(Effect.mapError((e) => located(e, tool, input)))
+      const live = (args: State, input: NodeInput): Effect.Effect<unknown, ToolError> => run(args).pipe(Effect.mapError((e) => located(e, tool, input)))
 
       /** The state update from the result (one field, or picked parts). */
       const update = (result: unknown, input: NodeInput): Effect.Effect<State, ToolError> => {
