@@ -37,7 +37,7 @@ const irOf = (config: Record<string, unknown>, extra: Record<string, unknown> = 
 const dbLayer = () => SqliteCheckpointer.layer({ filename: join(tempDir(), "runs.sqlite") })
 
 /** Run `ir` to its end on `layer` (plus `extra` where graphs are built and run): summary, error, checkpoints. */
-const runGraph = (ir: unknown, inputs: Record<string, unknown>, layer = dbLayer(), extra: Layer.Layer<never, never> = Layer.empty) =>
+const runGraph = <ROut = never, E = never>(ir: unknown, inputs: Record<string, unknown>, layer = dbLayer(), extra?: Layer.Layer<ROut, E>) =>
   Effect.runPromise(Effect.gen(function*() {
     const graph = yield* Graph.make(ir)
     const handle = yield* graph.start({ inputs })
@@ -50,7 +50,7 @@ const runGraph = (ir: unknown, inputs: Record<string, unknown>, layer = dbLayer(
       error: Either.isLeft(result) ? (result.left as StargraphError) : undefined,
       checkpoints
     }
-  }).pipe(Effect.provide(Layer.merge(layer, extra))))
+  }).pipe(Effect.provide(extra === undefined ? layer : Layer.merge(layer, extra))))
 
 const buildError = async (ir: unknown, layer: Layer.Layer<never, unknown> = Layer.empty): Promise<IRValidationError> => {
   const exit = await Effect.runPromiseExit(Graph.make(ir).pipe(Effect.provide(layer)))
@@ -123,6 +123,18 @@ describe("react nodes call tools until they answer", () => {
     expect(server.requests).toHaveLength(2)
   })
 
+  it.each([
+    ["responses", { api: "responses" }, "/v1/responses"],
+    ["chat, streamed", { stream: true }, "/v1/chat/completions"],
+    ["responses, streamed", { api: "responses", stream: true }, "/v1/responses"]
+  ])("works over %s too", async (_label, extra, path) => {
+    const server = await serve(step("std_calculator", { expression: "3 + 4" }), finish("7"))
+    const r = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"], ...extra }), { question: "3 + 4?" })
+    expect(r.error).toBeUndefined()
+    expect(r.summary?.final_state).toMatchObject({ answer: "7", tool_trace: [{ tool: "std_calculator", args: { expression: "3 + 4" }, observation: "{\"result\":7}" }] })
+    expect(server.requests.map((q) => q.path)).toEqual([path, path])
+  })
+
   it("reads config.input, writes no tool_trace the state does not declare, and names tools by their latest version", async () => {
     const server = await serve(step("std_calculator", { expression: "2 ** 10" }), step("std_calculator", { expression: "1024 + 1" }), finish("1025"))
     const r = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator"], input: "brief" }, {}, { brief: str, answer: str }), { brief: "two to the tenth, plus one" })
@@ -143,8 +155,15 @@ describe("react nodes call tools until they answer", () => {
 
   it("a tool's failure (bad arguments, a bad expression) is an observation the model reads", async () => {
     const server = await serve(step("std_calculator", { expr: "1/0" }), step("std_calculator", { expression: "1/0" }), finish("undefined"))
-    const r = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"] }), { question: "1/0?" })
+    const layer = dbLayer()
+    const r = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"] }), { question: "1/0?" }, layer)
     expect(r.error).toBeUndefined()
+    // The refusals are recorded: a replay with the server stopped reads the same observations.
+    await server.close()
+    const fork = await Effect.runPromise(Replay.fork(r.graph, r.runId, {}).pipe(Effect.provide(layer)))
+    expect(fork.error).toBeUndefined()
+    expect(fork.summary.final_state).toEqual(r.summary?.final_state)
+    expect(server.requests).toHaveLength(3)
     const trace = r.summary?.final_state["tool_trace"] as Array<{ observation: string }>
     expect(trace).toHaveLength(2)
     expect(trace[0]!.observation).toMatch(/^Execution error in std_calculator: /)
@@ -163,7 +182,7 @@ describe("react nodes call tools until they answer", () => {
       capabilities: ["acme.vault"],
       run: () => Effect.sync(() => ({ secret: `s${++runs}` }))
     })
-    const registry = ToolRegistry.layer(secret) as Layer.Layer<never, never>
+    const registry = ToolRegistry.layer(secret)
     const denied = await serve(step("acme_secret", {}), finish("no"))
     const ir = (url: string) => irOf({ api_base: url, tools: ["acme.secret@1"] })
     const r = await runGraph(ir(denied.url), { question: "the secret?" }, dbLayer(), registry)
