@@ -5,6 +5,7 @@
  * in the cassette, and a replay with the server stopped gives the same state and makes no
  * request. Bad configs, tools outside the allowlist, tool failures, max_iters, stubs.
  */
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -21,7 +22,7 @@ import * as Capabilities from "../../src/nodes/tools/Capabilities.js"
 import * as Tool from "../../src/nodes/tools/Tool.js"
 import * as ToolRegistry from "../../src/nodes/tools/ToolRegistry.js"
 import * as Replay from "../../src/replay/Replay.js"
-import { tempDir } from "../helpers/cli.js"
+import { ROOT, tempDir } from "../helpers/cli.js"
 import * as OpenAiServer from "../helpers/openaiServer.js"
 
 const str = { type: "string" }
@@ -211,6 +212,44 @@ describe("react nodes call tools until they answer", () => {
     expect(retried.error).toBeUndefined()
     expect(retried.summary?.final_state).toMatchObject({ answer: "4", tool_trace: [] })
     expect(noAnswer.requests).toHaveLength(2)
+  })
+
+  it("calls a tool exported by ./tools.ts beside the graph, named to the model by its id; refuses a Python reference", async () => {
+    const dir = tempDir()
+    mkdirSync(join(dir, "node_modules"))
+    symlinkSync(join(ROOT, "node_modules", "effect"), join(dir, "node_modules", "effect"))
+    symlinkSync(ROOT, join(dir, "node_modules", "stargraph"))
+    writeFileSync(join(dir, "tools.ts"), [
+      `import { Effect, Schema } from "effect"`,
+      `import { Tool } from "stargraph"`,
+      `export const lookup = Tool.make({`,
+      `  id: "acme.lookup", version: "2", description: "Order status by id.",`,
+      `  input: Schema.Struct({ order_id: Schema.String }),`,
+      `  output: Schema.Struct({ status: Schema.String }),`,
+      `  run: ({ order_id }) => Effect.succeed({ status: order_id.startsWith("A") ? "shipped" : "open" })`,
+      `})`,
+      ``
+    ].join("\n"))
+    const server = await serve(step("acme_lookup", { order_id: "A7" }), finish("Order A7 has shipped."))
+    const graphYaml = (tool: string) => [
+      `ir_version: "1.0.0"`,
+      `id: run:react-module`,
+      `state_schema: { fields: { question: { type: string }, answer: { type: string }, tool_trace: { type: array } } }`,
+      `nodes:`,
+      `  - { id: agent, kind: react, config: { tools: ["${tool}"], model: test-model, api_base: "${server.url}" } }`,
+      ``
+    ].join("\n")
+    writeFileSync(join(dir, "graph.yaml"), graphYaml("./tools.ts:lookup@2"))
+    const summary = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.load(join(dir, "graph.yaml"))
+      return yield* Effect.flatMap(graph.start({ inputs: { question: "Where is order A7?" } }), (run) => run.start())
+    }).pipe(Effect.provide(dbLayer())))
+    expect(summary.final_state).toMatchObject({ answer: "Order A7 has shipped.", tool_trace: [{ tool: "acme_lookup", args: { order_id: "A7" }, observation: "{\"status\":\"shipped\"}" }] })
+    expect(messagesOf(server, 0)[0]!.content).toContain("1. acme_lookup: Order status by id.")
+    writeFileSync(join(dir, "graph.yaml"), graphYaml("my_pkg.tools:lookup"))
+    const exit = await Effect.runPromiseExit(Graph.load(join(dir, "graph.yaml")))
+    const e = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error as IRValidationError : undefined
+    expect([e?.path, e?.message]).toEqual(["nodes[0].config.tools[0]", "'my_pkg.tools:lookup' is a Python module reference; this runtime loads JavaScript and TypeScript modules"])
   })
 
   it("config.stub: true answers offline, with no model and no tool call", async () => {

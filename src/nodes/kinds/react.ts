@@ -1,7 +1,8 @@
 /**
  * `react`: the original Stargraph's tool-loop agent (DSPy's ReAct). A language model
- * answers `config.input` (default `question`) by calling the registry tools of the
- * allowlist `config.tools`, one at a time, until it picks `finish` with its answer, within
+ * answers `config.input` (default `question`) by calling the tools of the allowlist
+ * `config.tools` (registry ids, or `./tools.ts:myTool` exports beside the graph, as a
+ * `tool` node names them), one at a time, until it picks `finish` with its answer, within
  * `config.max_iters` model calls (1–64, default 8). The agent picks tools, never the next
  * node: it writes `answer` and `tool_trace` (`[{tool, args, observation}]`, when the state
  * declares it), and rules route on them.
@@ -39,7 +40,7 @@ import { FIELD_NAME } from "../lm/Signature.js"
 import * as NodeKind from "../NodeKind.js"
 import { liveRun, located } from "../tools/runTool.js"
 import type { Tool } from "../tools/Tool.js"
-import { ToolRegistry } from "../tools/ToolRegistry.js"
+import { pythonRefProblem, resolveTool, toolModules } from "../tools/toolRef.js"
 
 /** The original's bounds and default of `max_iters`. */
 const MIN_ITERS = 1
@@ -57,7 +58,7 @@ const INSTRUCTIONS = "Answer the question using the available tools. Call tools 
 
 /** A `react` node's config (under `config:`, as in the original). */
 const Config = Schema.Struct({
-  /** The registry tools the agent may call (`std.calculator@1`, or `std.calculator` for its latest version). */
+  /** The tools the agent may call: registry ids (`std.calculator@1`, `std.calculator` for its latest version) or `./tools.ts:myTool`. */
   tools: Schema.Array(Schema.String),
   /** The state field read (default `question`). */
   input: Schema.optional(Schema.String),
@@ -136,10 +137,15 @@ export const ReactKind = NodeKind.make({
   summary:
     "A tool-calling agent: a language model answers config.input (default question) by calling the registry tools of config.tools, one at a time, until it finishes (at most config.max_iters model calls, 1-64, default 8); writes answer and tool_trace. Every model and tool call is recorded. config.stub: true answers offline.",
   fields: nodeFields(Config),
+  modules: (node) => (settingsOf(node)?.tools ?? []).flatMap(toolModules),
   check: (node, ctx) => {
     const config = settingsOf(node)
     if (config === undefined) return { path: ["config"], message: "react needs config.tools", fix: "add config: {tools: [std.calculator@1]} (the registry tools the agent may call)" }
     if (config.tools.length === 0) return { path: ["config", "tools"], message: "react needs at least one tool in config.tools", fix: "list the registry tools the agent may call, e.g. tools: [std.calculator@1]" }
+    for (const [i, tool] of config.tools.entries()) {
+      const python = pythonRefProblem(tool, ["config", "tools", i])
+      if (python !== undefined) return python
+    }
     const provider = checkProvider(config)
     if (provider !== undefined) return provider
     const input = config.input ?? DEFAULT_INPUT
@@ -163,12 +169,9 @@ export const ReactKind = NodeKind.make({
     Effect.gen(function*() {
       const config = settingsOf(node)
       if (config === undefined) return yield* ctx.invalid(["config"], "react needs config.tools", "add config: {tools: [std.calculator@1]}")
-      const registry = yield* ToolRegistry
       const tools: Array<{ readonly name: string; readonly tool: Tool; readonly run: (args: unknown) => Effect.Effect<unknown, ToolError> }> = []
       for (const [i, ref] of config.tools.entries()) {
-        const resolved = registry.resolve(ref)
-        if (Either.isLeft(resolved)) return yield* ctx.invalid(["config", "tools", i], resolved.left.message, resolved.left.fix)
-        const tool = resolved.right
+        const tool = yield* resolveTool(ref, ["config", "tools", i], ctx)
         const name = callableName(tool)
         const twin = tools.find((t) => t.name === name)
         if (twin !== undefined) {

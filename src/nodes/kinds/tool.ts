@@ -23,9 +23,8 @@ import type { State } from "../../ir/stateSchema.js"
 import { expand, placeholders, readPath } from "../../ir/template.js"
 import type { NodeInput } from "../Executor.js"
 import * as NodeKind from "../NodeKind.js"
-import { isTool, problemOf, type Tool } from "../tools/Tool.js"
 import { issueText, liveRun, located } from "../tools/runTool.js"
-import { ToolRegistry } from "../tools/ToolRegistry.js"
+import { pythonRefProblem, resolveTool, toolModules } from "../tools/toolRef.js"
 import { firstIssue } from "../../ir/parseIssue.js"
 
 const FieldMap = Schema.Record({ key: Schema.String, value: Schema.String })
@@ -69,22 +68,6 @@ const formOf = (node: Settings & { readonly config?: Settings | undefined }):
   return { _tag: "Settings", at, s: { ...s, tool: s.tool } }
 }
 
-/**
- * `./tools.ts:lookup@2` (or `#lookup`) → the module, export and pinned version;
- * `undefined` for a registry id (ids have no `:` or `#`).
- */
-const moduleRef = (tool: string): { readonly module: string; readonly exportName: string; readonly version?: string } | undefined => {
-  const cut = Math.max(tool.lastIndexOf(":"), tool.lastIndexOf("#"))
-  if (cut <= 0) return undefined
-  const module = tool.slice(0, cut)
-  const exportName = tool.slice(cut + 1)
-  const at = exportName.lastIndexOf("@")
-  return at > 0 ? { module, exportName: exportName.slice(0, at), version: exportName.slice(at + 1) } : { module, exportName }
-}
-
-/** Whether a module reference is a path (`./x.ts`, `/abs/x.mjs`), not a Python dotted module (as for kinds). */
-const isPathRef = (ref: { readonly module: string }): boolean => /^(\.{1,2}\/|\/)/.test(ref.module) || /\.(m|c)?(t|j)sx?$/.test(ref.module)
-
 /** The struct an input Schema decodes from, when it is one (for the checks at build). */
 const structOf = (ast: SchemaAST.AST): SchemaAST.TypeLiteral | undefined =>
   ast._tag === "TypeLiteral" ? ast : ast._tag === "Transformation" && ast.from._tag === "TypeLiteral" ? ast.from : undefined
@@ -102,8 +85,7 @@ export const ToolKind = NodeKind.make({
   },
   modules: (node) => {
     const form = formOf(node)
-    const ref = form._tag === "Settings" ? moduleRef(form.s.tool) : undefined
-    return ref !== undefined && isPathRef(ref) ? [{ module: ref.module, exportName: ref.exportName }] : []
+    return form._tag === "Settings" ? toolModules(form.s.tool) : []
   },
   check: (node, ctx) => {
     const form = formOf(node)
@@ -116,10 +98,8 @@ export const ToolKind = NodeKind.make({
       }
     }
     const { at, s } = form
-    const ref = moduleRef(s.tool)
-    if (ref !== undefined && !isPathRef(ref)) {
-      return { path: [...at, "tool"], message: `'${s.tool}' is a Python module reference; this runtime loads JavaScript and TypeScript modules`, fix: `export a tool made with Tool.make from a module beside the graph and write tool: "./tools.ts:${ref.exportName}"` }
-    }
+    const python = pythonRefProblem(s.tool, [...at, "tool"])
+    if (python !== undefined) return python
     for (const [arg, source] of Object.entries(s.inputs ?? {})) {
       const roots = source.includes("{{") ? placeholders(source).map((p) => p.split(".")[0]!) : [source.split(".")[0]!]
       const unknown = roots.find((f) => !ctx.fields.has(f))
@@ -151,25 +131,7 @@ export const ToolKind = NodeKind.make({
         return { execute: (state) => Effect.succeed({ _tag: "Update", update: { message: state["message"] ?? null } }) }
       }
       const { at, s } = form
-      const ref = moduleRef(s.tool)
-      let tool: Tool
-      if (ref !== undefined) {
-        const value = yield* ctx.exported({ module: ref.module, exportName: ref.exportName }, "reference")
-        if (!isTool(value)) {
-          return yield* ctx.invalid([...at, "tool"], `export '${ref.exportName}' of '${ref.module}' is not a tool`, "export a tool made with Tool.make({id, version, description, input, output, run}) under that name")
-        }
-        const problem = problemOf(value)
-        if (problem !== undefined) return yield* ctx.invalid([...at, "tool"], problem, "fix the tool's id or version in its Tool.make call")
-        if (ref.version !== undefined && ref.version !== value.version) {
-          return yield* ctx.invalid([...at, "tool"], `'${s.tool}' asks for version ${ref.version}, but the module exports ${value.key}`, `write tool: "${ref.module}:${ref.exportName}@${value.version}" or update the module`)
-        }
-        tool = value
-      } else {
-        const registry = yield* ToolRegistry
-        const resolved = registry.resolve(s.tool)
-        if (Either.isLeft(resolved)) return yield* ctx.invalid([...at, "tool"], resolved.left.message, resolved.left.fix)
-        tool = resolved.right
-      }
+      const tool = yield* resolveTool(s.tool, [...at, "tool"], ctx)
       const inputs = Object.entries(s.inputs ?? {})
       // The fields each templated argument reads, found once.
       const templatePaths = new Map(inputs.flatMap(([arg, source]) => (source.includes("{{") ? [[arg, placeholders(source)] as const] : [])))
