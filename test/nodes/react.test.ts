@@ -18,6 +18,7 @@ import type { Checkpoint, RunSummary } from "../../src/checkpoint/models.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import { IRValidationError, type StargraphError } from "../../src/errors.js"
 import * as Graph from "../../src/graph/Graph.js"
+import { DefaultModel } from "../../src/index.js"
 import * as Capabilities from "../../src/nodes/tools/Capabilities.js"
 import * as Tool from "../../src/nodes/tools/Tool.js"
 import * as ToolRegistry from "../../src/nodes/tools/ToolRegistry.js"
@@ -134,6 +135,16 @@ describe("react nodes call tools until they answer", () => {
     expect(r.error).toBeUndefined()
     expect(r.summary?.final_state).toMatchObject({ answer: "7", tool_trace: [{ tool: "std_calculator", args: { expression: "3 + 4" }, observation: "{\"result\":7}" }] })
     expect(server.requests.map((q) => q.path)).toEqual([path, path])
+  })
+
+  it("a node that names no model uses the run-wide default model (--lm-url/--lm-model); its request records model null", async () => {
+    const server = await serve(finish("hi"))
+    const ir = { ...irOf({ tools: ["std.calculator@1"] }), nodes: [{ id: "agent", kind: "react", config: { tools: ["std.calculator@1"] } }] }
+    const r = await runGraph(ir, { question: "hello?" }, dbLayer(), DefaultModel.layer({ apiBase: server.url, model: "default-model" }))
+    expect(r.error).toBeUndefined()
+    expect(r.summary?.final_state).toMatchObject({ answer: "hi", tool_trace: [] })
+    expect(server.requests[0]!.body["model"]).toBe("default-model")
+    expect(r.checkpoints.flatMap((c) => c.calls ?? [])[0]).toMatchObject({ name: "lm.react", request: { model: null } })
   })
 
   it("reads config.input, writes no tool_trace the state does not declare, and names tools by their latest version", async () => {

@@ -35,7 +35,7 @@ import type { NodeFailure, NodeInput, NodeOutcome } from "../Executor.js"
 import { checkProvider, checkRead, checkWrite, nodeFields, providerFields, providerOf } from "../lm/config.js"
 import { isCompletion, isRetryable, type LmRequest, liveCompletion } from "../lm/lmExecutor.js"
 import { completionDecoder, type OutputProblem } from "../lm/parseCompletion.js"
-import type { Message } from "../lm/prompt.js"
+import { type Message, type PromptSpec, userMessage } from "../lm/prompt.js"
 import { FIELD_NAME } from "../lm/Signature.js"
 import * as NodeKind from "../NodeKind.js"
 import { liveRun, located } from "../tools/runTool.js"
@@ -120,9 +120,6 @@ const systemText = (instructions: string, input: string, tools: ReadonlyArray<{ 
   ].join("\n")
 }
 
-const render = (value: unknown): string =>
-  value === undefined || value === null ? "(empty)" : typeof value === "string" ? (value === "" ? "(empty)" : value) : JSON.stringify(value, null, 2)
-
 /** A tool's result as the observation the model reads (and `tool_trace` keeps). */
 const observationOf = (result: unknown): string => (typeof result === "string" ? result : JSON.stringify(result) ?? "null")
 
@@ -200,6 +197,8 @@ export const ReactKind = NodeKind.make({
       }
       const request = (messages: ReadonlyArray<Message>): LmRequest => ({ ...fixed, messages })
       const decode = completionDecoder(Step)
+      /** The question as the other language-model kinds show an input (`## <input>` and its value). */
+      const asked: PromptSpec = { signature: { inputs: [{ name: input, type: { _tag: "str" } }], outputs: [{ name: "answer", type: { _tag: "str" } }] }, instructions: undefined, module: "predict" }
       const names = [...byName.keys(), FINISH].join(", ")
       const attempts = node.retry?.max_attempts ?? 1
       const backoff = Duration.millis(node.retry?.backoff_ms ?? 0)
@@ -237,7 +236,7 @@ export const ReactKind = NodeKind.make({
         Effect.gen(function*() {
           let messages: ReadonlyArray<Message> = [
             { role: "system", content: system },
-            { role: "user", content: `## ${input}\n${render(state[input])}` }
+            { role: "user", content: userMessage(asked, { [input]: state[input] }) }
           ]
           const trace: Array<TraceEntry> = []
           let last = ""
