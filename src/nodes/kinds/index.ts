@@ -13,6 +13,7 @@ import { MlKind } from "./ml.js"
 import { NoopKind } from "./noop.js"
 import { PassthroughKind } from "./passthrough.js"
 import { ClassifyKind, ExtractKind, JudgeKind, PlanKind, ReasonKind, SummarizeKind } from "./presets.js"
+import { ReactKind } from "./react.js"
 import { SetKind } from "./set.js"
 import { SubgraphKind } from "./subgraph.js"
 import { TemplateKind } from "./template.js"
@@ -39,5 +40,6 @@ export const builtinKinds: ReadonlyArray<NodeKind> = [
   ExtractKind,
   JudgeKind,
   PlanKind,
+  ReactKind,
   MlKind
 ]

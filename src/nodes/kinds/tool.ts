@@ -15,7 +15,6 @@
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as SchemaAST from "effect/SchemaAST"
 import { ToolError } from "../../errors.js"
@@ -24,9 +23,8 @@ import type { State } from "../../ir/stateSchema.js"
 import { expand, placeholders, readPath } from "../../ir/template.js"
 import type { NodeInput } from "../Executor.js"
 import * as NodeKind from "../NodeKind.js"
-import * as Capabilities from "../tools/Capabilities.js"
-import { isTool, problemOf, type Tool } from "../tools/Tool.js"
-import { ToolRegistry } from "../tools/ToolRegistry.js"
+import { issueText, liveRun, located } from "../tools/runTool.js"
+import { pythonRefProblem, resolveTool, toolModules } from "../tools/toolRef.js"
 import { firstIssue } from "../../ir/parseIssue.js"
 
 const FieldMap = Schema.Record({ key: Schema.String, value: Schema.String })
@@ -70,46 +68,10 @@ const formOf = (node: Settings & { readonly config?: Settings | undefined }):
   return { _tag: "Settings", at, s: { ...s, tool: s.tool } }
 }
 
-/**
- * `./tools.ts:lookup@2` (or `#lookup`) → the module, export and pinned version;
- * `undefined` for a registry id (ids have no `:` or `#`).
- */
-const moduleRef = (tool: string): { readonly module: string; readonly exportName: string; readonly version?: string } | undefined => {
-  const cut = Math.max(tool.lastIndexOf(":"), tool.lastIndexOf("#"))
-  if (cut <= 0) return undefined
-  const module = tool.slice(0, cut)
-  const exportName = tool.slice(cut + 1)
-  const at = exportName.lastIndexOf("@")
-  return at > 0 ? { module, exportName: exportName.slice(0, at), version: exportName.slice(at + 1) } : { module, exportName }
-}
-
-/** Whether a module reference is a path (`./x.ts`, `/abs/x.mjs`), not a Python dotted module (as for kinds). */
-const isPathRef = (ref: { readonly module: string }): boolean => /^(\.{1,2}\/|\/)/.test(ref.module) || /\.(m|c)?(t|j)sx?$/.test(ref.module)
-
 /** The struct an input Schema decodes from, when it is one (for the checks at build). */
 const structOf = (ast: SchemaAST.AST): SchemaAST.TypeLiteral | undefined =>
   ast._tag === "TypeLiteral" ? ast : ast._tag === "Transformation" && ast.from._tag === "TypeLiteral" ? ast.from : undefined
 
-
-/** The longest issue text an error repeats: a Schema issue quotes the whole value it refused. */
-const MAX_ISSUE = 300
-
-/** An issue's text, cut to {@link MAX_ISSUE} characters (a 150 KB document is not an error message). */
-const issueText = (message: string): string =>
-  message.length <= MAX_ISSUE ? message : `${message.slice(0, MAX_ISSUE)}… (${message.length.toLocaleString("en-US")} characters in all)`
-
-/** A tool's `ToolError`, with the tool, node and step it happened at. */
-const located = (error: ToolError, tool: Tool, input: NodeInput): ToolError =>
-  new ToolError({
-    reason: error.reason,
-    tool: tool.key,
-    nodeId: input.nodeId,
-    step: input.step,
-    ...(error.argument !== undefined ? { argument: error.argument } : {}),
-    ...(error.capability !== undefined ? { capability: error.capability } : {}),
-    message: error.message,
-    fix: error.fix
-  })
 
 /** The `tool` kind. */
 export const ToolKind = NodeKind.make({
@@ -123,8 +85,7 @@ export const ToolKind = NodeKind.make({
   },
   modules: (node) => {
     const form = formOf(node)
-    const ref = form._tag === "Settings" ? moduleRef(form.s.tool) : undefined
-    return ref !== undefined && isPathRef(ref) ? [{ module: ref.module, exportName: ref.exportName }] : []
+    return form._tag === "Settings" ? toolModules(form.s.tool) : []
   },
   check: (node, ctx) => {
     const form = formOf(node)
@@ -137,10 +98,8 @@ export const ToolKind = NodeKind.make({
       }
     }
     const { at, s } = form
-    const ref = moduleRef(s.tool)
-    if (ref !== undefined && !isPathRef(ref)) {
-      return { path: [...at, "tool"], message: `'${s.tool}' is a Python module reference; this runtime loads JavaScript and TypeScript modules`, fix: `export a tool made with Tool.make from a module beside the graph and write tool: "./tools.ts:${ref.exportName}"` }
-    }
+    const python = pythonRefProblem(s.tool, [...at, "tool"])
+    if (python !== undefined) return python
     for (const [arg, source] of Object.entries(s.inputs ?? {})) {
       const roots = source.includes("{{") ? placeholders(source).map((p) => p.split(".")[0]!) : [source.split(".")[0]!]
       const unknown = roots.find((f) => !ctx.fields.has(f))
@@ -172,25 +131,7 @@ export const ToolKind = NodeKind.make({
         return { execute: (state) => Effect.succeed({ _tag: "Update", update: { message: state["message"] ?? null } }) }
       }
       const { at, s } = form
-      const ref = moduleRef(s.tool)
-      let tool: Tool
-      if (ref !== undefined) {
-        const value = yield* ctx.exported({ module: ref.module, exportName: ref.exportName }, "reference")
-        if (!isTool(value)) {
-          return yield* ctx.invalid([...at, "tool"], `export '${ref.exportName}' of '${ref.module}' is not a tool`, "export a tool made with Tool.make({id, version, description, input, output, run}) under that name")
-        }
-        const problem = problemOf(value)
-        if (problem !== undefined) return yield* ctx.invalid([...at, "tool"], problem, "fix the tool's id or version in its Tool.make call")
-        if (ref.version !== undefined && ref.version !== value.version) {
-          return yield* ctx.invalid([...at, "tool"], `'${s.tool}' asks for version ${ref.version}, but the module exports ${value.key}`, `write tool: "${ref.module}:${ref.exportName}@${value.version}" or update the module`)
-        }
-        tool = value
-      } else {
-        const registry = yield* ToolRegistry
-        const resolved = registry.resolve(s.tool)
-        if (Either.isLeft(resolved)) return yield* ctx.invalid([...at, "tool"], resolved.left.message, resolved.left.fix)
-        tool = resolved.right
-      }
+      const tool = yield* resolveTool(s.tool, [...at, "tool"], ctx)
       const inputs = Object.entries(s.inputs ?? {})
       // The fields each templated argument reads, found once.
       const templatePaths = new Map(inputs.flatMap(([arg, source]) => (source.includes("{{") ? [[arg, placeholders(source)] as const] : [])))
@@ -224,58 +165,15 @@ export const ToolKind = NodeKind.make({
         }
       }
 
-      const decodeArgs = Schema.decodeUnknownEither(tool.input, { onExcessProperty: "error" })
-      const encodeResult = Schema.encodeEither(tool.output)
       const out = s.out ?? DEFAULT_OUT
-      const timeout = s.timeout_ms
       const sourceOf = (arg: string | undefined) => {
         const from = inputs.find(([a]) => a === arg)?.[1]
         return from !== undefined ? `inputs.${arg} (${from.includes("{{") ? `template ${from}` : `state field '${from}'`})` : arg !== undefined ? `static.${arg}` : "the arguments"
       }
+      const run = liveRun(tool, { timeoutMs: s.timeout_ms, sourceOf })
 
       /** Run the tool (live): input decoding, capabilities, the call, the result's encoding. */
-      const live = (args: State, input: NodeInput): Effect.Effect<unknown, ToolError> =>
-        Effect.gen(function*() {
-          const decoded = decodeArgs(args)
-          if (Either.isLeft(decoded)) {
-            const issue = firstIssue(decoded.left)
-            const arg = issue?.path[0] === undefined ? undefined : String(issue.path[0])
-            return yield* new ToolError({
-              reason: "invalid-input",
-              ...(arg !== undefined ? { argument: arg } : {}),
-              message: `${issue?.path.length ? `${issue.path.map(String).join(".")}: ` : ""}${issueText(issue?.message ?? "invalid arguments")}`,
-              fix: `the value comes from ${sourceOf(arg)}; make it fit the tool's input`
-            })
-          }
-          for (const capability of tool.capabilities) yield* Capabilities.demand(capability)
-          const called = Effect.suspend(() => {
-            const effect: unknown = tool.run(decoded.right)
-            return Effect.isEffect(effect)
-              ? (effect as Effect.Effect<unknown, ToolError>)
-              : Effect.fail(new ToolError({ reason: "failed", message: `its run returned ${effect instanceof Promise ? "a Promise" : `a ${typeof effect}`}, not an Effect`, fix: "return an Effect from run: Effect.succeed(result), or Effect.tryPromise(() => …) for a Promise" }))
-          }).pipe(
-            Effect.catchAllDefect((defect) => {
-              const message = defect instanceof Error ? defect.message : String(defect)
-              return Effect.fail(
-                message.startsWith("Service not found")
-                  ? new ToolError({ reason: "failed", message: `the tool needs a service the run does not have: ${message}`, fix: "provide it to the Effect that calls run.start() (or to the Scheduler's layer)" })
-                  : new ToolError({ reason: "failed", message: `the tool threw: ${message}`, fix: "fix the tool: its run should fail with a ToolError, not throw" })
-              )
-            })
-          )
-          const result = yield* (timeout === undefined ? called : called.pipe(
-            Effect.timeoutFail({ duration: timeout, onTimeout: () => new ToolError({ reason: "timeout", message: `the call took more than ${timeout} ms (timeout_ms)`, fix: "raise timeout_ms, or make the call faster" }) })
-          ))
-          const encoded = encodeResult(result)
-          if (Either.isLeft(encoded)) {
-            return yield* new ToolError({ reason: "invalid-output", message: `its result does not fit its output Schema: ${ParseResult.TreeFormatter.formatErrorSync(encoded.left)}`, fix: "fix the tool so that run returns what its output Schema declares" })
-          }
-          const problem = checkJson(encoded.right, "result")
-          if (problem !== undefined) {
-            return yield* new ToolError({ reason: "invalid-output", message: `${problem.path}: ${problem.message}`, fix: "a tool's output Schema must encode to JSON" })
-          }
-          return encoded.right
-        }).pipe(Effect.mapError((e) => located(e, tool, input)))
+      const live = (args: State, input: NodeInput): Effect.Effect<unknown, ToolError> => run(args).pipe(Effect.mapError((e) => located(e, tool, input)))
 
       /** The state update from the result (one field, or picked parts). */
       const update = (result: unknown, input: NodeInput): Effect.Effect<State, ToolError> => {

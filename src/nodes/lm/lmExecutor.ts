@@ -53,10 +53,11 @@ const MAX_SHOWN = 2000
 export const DEFAULT_LM_TIMEOUT_MS = 600_000
 
 /** A recorded (or fresh) completion, as the cassette holds it: `{text: string, ...}`. */
-const isCompletion = (response: unknown): response is { readonly text: string } =>
+export const isCompletion = (response: unknown): response is { readonly text: string } =>
   typeof response === "object" && response !== null && typeof (response as { readonly text?: unknown }).text === "string"
 
-const isRetryable = (error: NodeFailure): boolean => {
+/** Whether a node failure is worth another attempt under its retry policy (a bad reply, a failed or timed-out call, a busy server). */
+export const isRetryable = (error: NodeFailure): boolean => {
   if (error._tag === "ModelOutputError") return true
   if (error._tag !== "LanguageModelError") return false
   switch (error.reason) {
@@ -141,6 +142,43 @@ export const lmRequests = (spec: LmNodeSpec) => {
   }
 }
 
+/**
+ * The live completion of `sent` for a node, under its timeout (by default
+ * {@link DEFAULT_LM_TIMEOUT_MS}: a server that never answers fails the call), streamed to
+ * the run's `node.delta` events when the node streams.
+ */
+export const liveCompletion = (
+  spec: Pick<LmNodeSpec, "provider" | "timeout_ms" | "retry">,
+  input: NodeInput,
+  sent: ReadonlyArray<Message>,
+  attempt: number
+): Effect.Effect<Completion, LanguageModelError> => {
+  const emit = input.emitDelta
+  const call = complete(spec.provider, sent, { nodeId: input.nodeId, step: input.step, attempt }, emit === undefined ? undefined : (text) => emit(text, input.nodeId, input.step))
+  return Effect.flatMap(defaultInUse(), (fallback) => {
+    // The default model's timeout (--lm-timeout) for a node that uses it and sets no timeout_ms
+    // (not when the app's LanguageModel answers instead).
+    const runWide = spec.timeout_ms === undefined && spec.provider.model === undefined ? Option.getOrUndefined(fallback)?.timeoutMs : undefined
+    const timeoutMs = spec.timeout_ms ?? runWide ?? DEFAULT_LM_TIMEOUT_MS
+    const model = spec.provider.model ?? Option.getOrUndefined(fallback)?.model
+    return call.pipe(
+      Effect.timeoutFail({
+        duration: Duration.millis(timeoutMs),
+        onTimeout: () =>
+          new LanguageModelError({
+            nodeId: input.nodeId,
+            step: input.step,
+            reason: "timeout",
+            ...(model !== undefined ? { model } : {}),
+            attempts: attempt,
+            message: `no completion within ${timeoutMs} ms (${spec.timeout_ms !== undefined ? "timeout_ms" : runWide !== undefined ? "--lm-timeout" : "the default timeout_ms"})`,
+            fix: `${runWide !== undefined ? "raise --lm-timeout or set" : "raise"} the node's timeout_ms${spec.retry === undefined || spec.retry.max_attempts <= 1 ? ", or add a retry policy" : ""}`
+          })
+      })
+    )
+  })
+}
+
 /** Compile a language-model node. */
 export const lmExecutor = (spec: LmNodeSpec): Executor => {
   const decode = completionDecoder(Signature.outputSchema(spec.prompt.signature.outputs, spec.allowed))
@@ -160,33 +198,6 @@ export const lmExecutor = (spec: LmNodeSpec): Executor => {
       message: problem.message,
       fix
     })
-  /** The live completion of `sent`, under the node's timeout (by default {@link DEFAULT_LM_TIMEOUT_MS}: a server that never answers fails the call). */
-  const liveCall = (input: NodeInput, sent: ReadonlyArray<Message>, attempt: number): Effect.Effect<Completion, LanguageModelError> => {
-    const emit = input.emitDelta
-    const call = complete(spec.provider, sent, { nodeId: input.nodeId, step: input.step, attempt }, emit === undefined ? undefined : (text) => emit(text, input.nodeId, input.step))
-    return Effect.flatMap(defaultInUse(), (fallback) => {
-      // The default model's timeout (--lm-timeout) for a node that uses it and sets no timeout_ms
-      // (not when the app's LanguageModel answers instead).
-      const runWide = spec.timeout_ms === undefined && spec.provider.model === undefined ? Option.getOrUndefined(fallback)?.timeoutMs : undefined
-      const timeoutMs = spec.timeout_ms ?? runWide ?? DEFAULT_LM_TIMEOUT_MS
-      const model = spec.provider.model ?? Option.getOrUndefined(fallback)?.model
-      return call.pipe(
-      Effect.timeoutFail({
-        duration: Duration.millis(timeoutMs),
-        onTimeout: () =>
-          new LanguageModelError({
-            nodeId: input.nodeId,
-            step: input.step,
-            reason: "timeout",
-            ...(model !== undefined ? { model } : {}),
-            attempts: attempt,
-            message: `no completion within ${timeoutMs} ms (${spec.timeout_ms !== undefined ? "timeout_ms" : runWide !== undefined ? "--lm-timeout" : "the default timeout_ms"})`,
-            fix: `${runWide !== undefined ? "raise --lm-timeout or set" : "raise"} the node's timeout_ms${spec.retry === undefined || spec.retry.max_attempts <= 1 ? ", or add a retry policy" : ""}`
-          })
-      })
-    )
-    })
-  }
   return (state, input) => {
     const inputs = inputsOf(state)
     const stub = spec.stub
@@ -198,7 +209,7 @@ export const lmExecutor = (spec: LmNodeSpec): Executor => {
       const sent = messages
       const current = attempt
       // Built only when the cassette does not answer the call.
-      const live = Effect.suspend(() => liveCall(input, sent, current))
+      const live = Effect.suspend(() => liveCompletion(spec, input, sent, current))
       return Effect.flatMap(input.calls.callEffect(name, requests.request(sent), live, { canonical: () => requests.canonical(sent) }), (response): Effect.Effect<NodeOutcome, ModelOutputError> => {
         if (!isCompletion(response)) {
           return Effect.fail(outputError(input, current, JSON.stringify(response) ?? "", { message: "the recorded response is not a completion ({text: string})" }, "the run's cassette is damaged: record the run again"))

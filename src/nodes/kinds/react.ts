@@ -1,0 +1,290 @@
+/**
+ * `react`: the original Stargraph's tool-loop agent (DSPy's ReAct). A language model
+ * answers `config.input` (default `question`) by calling the tools of the allowlist
+ * `config.tools` (registry ids, or `./tools.ts:myTool` exports beside the graph, as a
+ * `tool` node names them), one at a time, until it picks `finish` with its answer, within
+ * `config.max_iters` model calls (1–64, default 8). The agent picks tools, never the next
+ * node: it writes `answer` and `tool_trace` (`[{tool, args, observation}]`, when the state
+ * declares it), and rules route on them.
+ *
+ * Each turn the model replies with one JSON object, `{next_thought, next_tool_name,
+ * next_tool_args, answer}` (`answer` with `finish` only), decoded with a Schema, the
+ * text protocol of DSPy's ReAct; so any model works, over `/chat/completions`,
+ * `/responses`, streamed or not, or an app's `LanguageModel`. A tool is named to the
+ * model as `<namespace>_<name>` (`std_calculator`, as the original). Every model call is
+ * recorded as `lm.react` (the request of every language-model kind: `{model, messages,
+ * signature, params}`) and every tool call as the `tool` kind records it (`tool.<id>`,
+ * `{tool: "id@version", args}`), through the same live path (argument Schema, capability
+ * gate, result Schema), so a replay answers all of them from the cassette.
+ *
+ * A tool outside the allowlist, or a call the tool refuses (bad arguments, a failure, a
+ * timeout), is an observation the model reads and may correct, as DSPy's ReAct makes
+ * tool errors observations; a capability the run was not granted fails the node
+ * (`ToolError[capability-denied]`). No `finish` within `max_iters` calls, or a reply
+ * that is not the JSON object, is a `ModelOutputError` (retried under `retry`).
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as JSONSchema from "effect/JSONSchema"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import { ModelOutputError, type ToolError } from "../../errors.js"
+import type { State } from "../../ir/stateSchema.js"
+import type { NodeFailure, NodeInput, NodeOutcome } from "../Executor.js"
+import { checkProvider, checkRead, checkWrite, nodeFields, providerFields, providerOf } from "../lm/config.js"
+import { isCompletion, isRetryable, type LmRequest, liveCompletion } from "../lm/lmExecutor.js"
+import { completionDecoder, type OutputProblem } from "../lm/parseCompletion.js"
+import { type Message, type PromptSpec, userMessage } from "../lm/prompt.js"
+import { FIELD_NAME } from "../lm/Signature.js"
+import * as NodeKind from "../NodeKind.js"
+import { liveRun, located } from "../tools/runTool.js"
+import type { Tool } from "../tools/Tool.js"
+import { pythonRefProblem, resolveTool, toolModules } from "../tools/toolRef.js"
+
+/** The original's bounds and default of `max_iters`. */
+const MIN_ITERS = 1
+const MAX_ITERS = 64
+const DEFAULT_ITERS = 8
+
+/** The state field read by default. */
+const DEFAULT_INPUT = "question"
+
+/** The pseudo-tool the model picks to answer. */
+const FINISH = "finish"
+
+/** The original's instructions. */
+const INSTRUCTIONS = "Answer the question using the available tools. Call tools to gather facts; do not invent tool results. Give a direct, complete answer."
+
+/** A `react` node's config (under `config:`, as in the original). */
+const Config = Schema.Struct({
+  /** The tools the agent may call: registry ids (`std.calculator@1`, `std.calculator` for its latest version) or `./tools.ts:myTool`. */
+  tools: Schema.Array(Schema.String),
+  /** The state field read (default `question`). */
+  input: Schema.optional(Schema.String),
+  /** Model calls at most (the last must answer). */
+  max_iters: Schema.optional(Schema.Int.pipe(Schema.between(MIN_ITERS, MAX_ITERS, { message: () => `max_iters must be an integer from ${MIN_ITERS} to ${MAX_ITERS}` }))),
+  /** Overrides the agent's instructions. */
+  instructions: Schema.optional(Schema.String),
+  ...providerFields
+})
+
+/** One reply of the model: its next step. */
+const Step = Schema.Struct({
+  next_thought: Schema.optional(Schema.Unknown),
+  next_tool_name: Schema.String,
+  next_tool_args: Schema.optionalWith(Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.Unknown })), { default: () => ({}) }),
+  answer: Schema.optional(Schema.Unknown)
+})
+
+/** One entry of `tool_trace`. */
+export interface TraceEntry {
+  /** The tool's name as the model called it (`std_calculator`). */
+  readonly tool: string
+  readonly args: { readonly [arg: string]: unknown }
+  readonly observation: string
+}
+
+/** The name the model calls a tool by: `<namespace>_<name>`, anything but letters, digits and `_` as `_` (the original's). */
+export const callableName = (tool: Pick<Tool, "id">): string => tool.id.replace(/[^0-9A-Za-z_]/g, "_")
+
+/** A tool's arguments as JSON Schema text for the prompt (`{}` when its Schema has none to give). */
+const argumentsText = (tool: Tool): string => {
+  try {
+    return JSON.stringify(JSONSchema.make(tool.input))
+  } catch {
+    return "{}"
+  }
+}
+
+/** The system message: instructions, the tools and the reply format. */
+const systemText = (instructions: string, input: string, tools: ReadonlyArray<{ readonly name: string; readonly tool: Tool }>): string => {
+  const names = [...tools.map((t) => t.name), FINISH]
+  return [
+    instructions,
+    "",
+    "Your input field is:",
+    `- \`${input}\``,
+    "",
+    "Work in steps. At each step, call one tool, or finish. After a tool call you get its observation in the next message.",
+    "",
+    "The tools:",
+    ...tools.map((t, i) => `${i + 1}. ${t.name}: ${t.tool.description} Its arguments (JSON Schema): ${argumentsText(t.tool)}`),
+    `${tools.length + 1}. ${FINISH}: you have what you need to answer. Its arguments: {}`,
+    "",
+    "Reply with one JSON object and nothing else, with these keys in this order:",
+    "- \"next_thought\": string (what you know, and what to do next)",
+    `- "next_tool_name": one of ${names.map((n) => `"${n}"`).join(", ")}`,
+    "- \"next_tool_args\": object (the tool's arguments; {} for finish)",
+    `- "answer": string (with ${FINISH} only: the answer to \`${input}\`)`
+  ].join("\n")
+}
+
+/** A tool's result as the observation the model reads (and `tool_trace` keeps). */
+const observationOf = (result: unknown): string => (typeof result === "string" ? result : JSON.stringify(result) ?? "null")
+
+/** The longest completion kept on a `ModelOutputError`. */
+const MAX_SHOWN = 2000
+
+const settingsOf = (node: { readonly config?: typeof Config.Type | undefined }) => node.config
+
+/** The `react` kind. */
+export const ReactKind = NodeKind.make({
+  name: "react",
+  summary:
+    "A tool-calling agent: a language model answers config.input (default question) by calling the registry tools of config.tools, one at a time, until it finishes (at most config.max_iters model calls, 1-64, default 8); writes answer and tool_trace. Every model and tool call is recorded. config.stub: true answers offline.",
+  fields: nodeFields(Config),
+  modules: (node) => (settingsOf(node)?.tools ?? []).flatMap(toolModules),
+  check: (node, ctx) => {
+    const config = settingsOf(node)
+    if (config === undefined) return { path: ["config"], message: "react needs config.tools", fix: "add config: {tools: [std.calculator@1]} (the registry tools the agent may call)" }
+    if (config.tools.length === 0) return { path: ["config", "tools"], message: "react needs at least one tool in config.tools", fix: "list the registry tools the agent may call, e.g. tools: [std.calculator@1]" }
+    for (const [i, tool] of config.tools.entries()) {
+      const python = pythonRefProblem(tool, ["config", "tools", i])
+      if (python !== undefined) return python
+    }
+    const provider = checkProvider(config)
+    if (provider !== undefined) return provider
+    const input = config.input ?? DEFAULT_INPUT
+    const at = config.input === undefined ? ["kind"] : ["config", "input"]
+    if (!FIELD_NAME.test(input)) return { path: at, message: `input '${input}' is not a field name`, fix: "name a state field (letters, digits and _)" }
+    const read = checkRead(input, at, ctx)
+    if (read !== undefined) {
+      return config.input === undefined
+        ? { ...read, message: `react reads state field '${input}' by default, which is not declared`, fix: `declare '${input}', or set config.input to one of: ${ctx.declared}` }
+        : read
+    }
+    const answer = checkWrite("answer", { _tag: "str" }, ["kind"], ctx)
+    if (answer !== undefined) return { ...answer, message: `react ${answer.message}` }
+    const trace = ctx.fields.get("tool_trace")?.type
+    if (trace !== undefined && trace !== "array" && trace !== "any") {
+      return { path: ["kind"], message: `react writes a list of {tool, args, observation} to state field 'tool_trace', declared ${trace}`, fix: "declare 'tool_trace' as an array" }
+    }
+    return undefined
+  },
+  compile: (node, ctx) =>
+    Effect.gen(function*() {
+      const config = settingsOf(node)
+      if (config === undefined) return yield* ctx.invalid(["config"], "react needs config.tools", "add config: {tools: [std.calculator@1]}")
+      const tools: Array<{ readonly name: string; readonly tool: Tool; readonly run: (args: unknown) => Effect.Effect<unknown, ToolError> }> = []
+      for (const [i, ref] of config.tools.entries()) {
+        const tool = yield* resolveTool(ref, ["config", "tools", i], ctx)
+        const name = callableName(tool)
+        const twin = tools.find((t) => t.name === name)
+        if (twin !== undefined) {
+          return yield* ctx.invalid(["config", "tools", i], `'${ref}' is named ${name} to the model, as ${twin.tool.key} is`, "list each tool once (one version of it)")
+        }
+        tools.push({ name, tool, run: liveRun(tool, { sourceOf: (arg) => (arg !== undefined ? `the model's argument '${arg}'` : "the model's arguments") }) })
+      }
+      const byName = new Map(tools.map((t) => [t.name, t]))
+      const input = config.input ?? DEFAULT_INPUT
+      const maxIters = config.max_iters ?? DEFAULT_ITERS
+      const writesTrace = ctx.fields.has("tool_trace")
+      const outcome = (answer: string, trace: ReadonlyArray<TraceEntry>): NodeOutcome => ({
+        _tag: "Update",
+        update: writesTrace ? { answer, tool_trace: trace } : { answer }
+      })
+      const provider = providerOf(config)
+      const call = { provider, timeout_ms: node.timeout_ms, retry: node.retry }
+      const system = systemText(config.instructions?.trim() || INSTRUCTIONS, input, tools)
+      const fixed = {
+        model: provider.model ?? null,
+        signature: `${input} -> answer`,
+        params: {
+          ...(provider.temperature !== undefined ? { temperature: provider.temperature } : {}),
+          ...(provider.maxTokens !== undefined ? { max_tokens: provider.maxTokens } : {})
+        }
+      }
+      const request = (messages: ReadonlyArray<Message>): LmRequest => ({ ...fixed, messages })
+      const decode = completionDecoder(Step)
+      /** The question as the other language-model kinds show an input (`## <input>` and its value). */
+      const asked: PromptSpec = { signature: { inputs: [{ name: input, type: { _tag: "str" } }], outputs: [{ name: "answer", type: { _tag: "str" } }] }, instructions: undefined, module: "predict" }
+      const names = [...byName.keys(), FINISH].join(", ")
+      const attempts = node.retry?.max_attempts ?? 1
+      const backoff = Duration.millis(node.retry?.backoff_ms ?? 0)
+
+      const outputError = (at: NodeInput, attempt: number, completion: string, problem: OutputProblem, fix: string) =>
+        new ModelOutputError({
+          nodeId: at.nodeId,
+          step: at.step,
+          ...(problem.field !== undefined ? { field: problem.field } : {}),
+          completion: completion.length > MAX_SHOWN ? `${completion.slice(0, MAX_SHOWN)}…` : completion,
+          attempts: attempt,
+          message: problem.message,
+          fix
+        })
+
+      /** One tool call through the cassette: its result as an observation, or the refusal the model reads. */
+      const callTool = (at: NodeInput, name: string, args: { readonly [arg: string]: unknown }) => {
+        const entry = byName.get(name)
+        if (entry === undefined) {
+          return Effect.succeed(`Unknown tool '${name}': it is not one of the tools you may call. Call one of: ${names}.`)
+        }
+        const live = Effect.suspend(() => entry.run(args)).pipe(Effect.mapError((e) => located(e, entry.tool, at)))
+        return at.calls.callEffect(`tool.${entry.tool.id}`, { tool: entry.tool.key, args }, live).pipe(
+          Effect.map(observationOf),
+          // A denied capability fails the node; any other refusal is the model's to correct.
+          Effect.catchIf(
+            (e): e is ToolError => e._tag === "ToolError" && e.reason !== "capability-denied",
+            (e) => Effect.succeed(`Execution error in ${name}: ${e.message} (${e.fix})`)
+          )
+        )
+      }
+
+      /** One run of the loop, from the first message. */
+      const loop = (state: State, at: NodeInput, attempt: number): Effect.Effect<NodeOutcome, NodeFailure> =>
+        Effect.gen(function*() {
+          let messages: ReadonlyArray<Message> = [
+            { role: "system", content: system },
+            { role: "user", content: userMessage(asked, { [input]: state[input] }) }
+          ]
+          const trace: Array<TraceEntry> = []
+          let last = ""
+          for (let iter = 0; iter < maxIters; iter++) {
+            const sent = messages
+            const live = Effect.suspend(() => liveCompletion(call, at, sent, attempt))
+            const response = yield* at.calls.callEffect("lm.react", request(sent), live)
+            if (!isCompletion(response)) {
+              return yield* outputError(at, attempt, JSON.stringify(response) ?? "", { message: "the recorded response is not a completion ({text: string})" }, "the run's cassette is damaged: record the run again")
+            }
+            last = response.text
+            const decoded = decode(last)
+            if (Either.isLeft(decoded)) {
+              return yield* outputError(at, attempt, last, decoded.left, `reply with the JSON object {next_thought, next_tool_name, next_tool_args, answer}: sharpen config.instructions, add retry: {max_attempts: 3}, or use a model that follows JSON instructions`)
+            }
+            const step = decoded.right
+            if (step.next_tool_name === FINISH) {
+              if (step.answer === undefined || step.answer === null) {
+                return yield* outputError(at, attempt, last, { field: "answer", message: "the reply finishes without an 'answer'" }, "give the answer with finish: sharpen config.instructions, or add retry: {max_attempts: 3}")
+              }
+              return outcome(typeof step.answer === "string" ? step.answer : JSON.stringify(step.answer), trace)
+            }
+            const args = step.next_tool_args ?? {}
+            const observation = yield* callTool(at, step.next_tool_name, args)
+            if (byName.has(step.next_tool_name)) trace.push({ tool: step.next_tool_name, args, observation })
+            messages = [
+              ...sent,
+              { role: "assistant", content: last },
+              { role: "user", content: `## observation_${iter}\n${observation}` }
+            ]
+          }
+          return yield* outputError(
+            at,
+            attempt,
+            last,
+            { field: "next_tool_name", message: `react node '${at.nodeId}' did not finish within max_iters: ${maxIters} (each of its ${maxIters} model calls asked for a tool)` },
+            `raise config.max_iters (at most ${MAX_ITERS}), or sharpen config.instructions so that the agent answers sooner`
+          )
+        })
+
+      return {
+        hashes: { tools: tools.map((t) => t.tool.key).join(",") },
+        execute: (state, at) => {
+          if (config.stub === true) return Effect.succeed(outcome("stub-answer", []))
+          let attempt = 0
+          const one = Effect.suspend(() => loop(state, at, ++attempt))
+          return attempts <= 1 ? one : one.pipe(Effect.retry({ times: attempts - 1, schedule: Schedule.spaced(backoff), while: isRetryable }))
+        }
+      }
+    })
+})
