@@ -286,6 +286,25 @@ describe("react nodes call tools until they answer", () => {
     const summary = await Effect.runPromise(Effect.flatMap(graph.start({ inputs: { question: "q", answer: "", tool_trace: [] } }), (run) => run.start()).pipe(Effect.provide(dbLayer())))
     expect(summary.final_state).toMatchObject({ answer: "stub-answer", tool_trace: [] })
   })
+
+  it("the tool calls a react step made are asserted as stargraph-tool-call and -tool-result facts before the step is routed, as the tool kind's are", async () => {
+    const server = await serve(step("std_calculator", { expression: "6 * 7" }), finish("42"))
+    const ir = {
+      ...irOf({ api_base: server.url, tools: ["std.calculator@1"] }),
+      nodes: [
+        { id: "agent", kind: "react", config: { model: "test-model", api_base: server.url, tools: ["std.calculator@1"] } },
+        { id: "no_tools", kind: "halt" },
+        { id: "used_tools", kind: "halt" }
+      ],
+      rules: [
+        { id: "r-used", when: "(node-id (id agent)) (stargraph-tool-call (tool_id \"std.calculator\") (args_count 1) (_source \"agent\")) (stargraph-tool-result (tool_id \"std.calculator\") (fields 1))", then: [{ kind: "goto", target: "used_tools" }] }
+      ]
+    }
+    const live = await runGraph(ir, { question: "six times seven?" })
+    expect(live.error).toBeUndefined()
+    expect(live.checkpoints.map((c) => c.node)).toEqual(["__input__", "agent", "used_tools"])
+    expect(live.checkpoints[1]!.rules?.firings.map((f) => f.rule)).toEqual(["r-used"])
+  })
 })
 
 describe("react nodes at build", () => {
