@@ -27,7 +27,7 @@ import {
   type ThreadError
 } from "../errors.js"
 import { graphHash, runtimeHash } from "../ir/hash.js"
-import { decodeIR, graphTooLarge, irError, parseIR, type IRSource } from "../ir/parse.js"
+import { decodeIR, graphTooLarge, irError, isGraphText, parseIR, type IRSource } from "../ir/parse.js"
 import { IRDocument } from "../ir/schema.js"
 import { compileInline, compileModuleSchema, type CompiledStateSchema, type CompileProblem, declaredAs, type State, stateSchemaSource } from "../ir/stateSchema.js"
 import { buildTopology } from "../ir/topology.js"
@@ -832,7 +832,7 @@ const folderGiven = (folder: string): IRValidationError => {
   })()
   const isGraph = (name: string) => {
     try {
-      return /^\s*ir_version\s*:/m.test(readFileSync(join(folder, name), "utf8"))
+      return isGraphText(readFileSync(join(folder, name), "utf8"))
     } catch {
       return false
     }

@@ -319,6 +319,21 @@ export const literalChoices = (issues: ReadonlyArray<ParseResult.ArrayFormatterI
   return [...new Set(issues.filter((i) => JSON.stringify(i.path) === at).flatMap((i) => expectedLiterals(i.message)))]
 }
 
+/**
+ * Whether a YAML file's text is a graph: it declares `ir_version`, or it is a mapping in
+ * the authoring format (`state`, `routes` or a `nodes` mapping at the top level). For
+ * finding the graphs in a folder, beside other YAML files (packs, `stargraph.yaml`).
+ */
+export const isGraphText = (text: string): boolean => {
+  if (/^\s*ir_version\s*:/m.test(text)) return true
+  if (!/^(state|routes|nodes)\s*:/m.test(text)) return false
+  try {
+    return isAuthoring(YAML.parse(text, { maxAliasCount: MAX_YAML_ALIASES }))
+  } catch {
+    return false
+  }
+}
+
 /** A decoded IR plus where it came from (for line numbers in later errors). */
 export interface ParsedIR {
   readonly ir: IRDocument
