@@ -26,7 +26,7 @@ export const compile = Command.make(
       const Graph = yield* Effect.promise(() => import("../graph/Graph.js"))
       const { lowered } = yield* Effect.promise(() => import("./compileOutput.js"))
       const g = yield* Graph.load(graph, yield* graphOptions(moduleRoot))
-      const output = lowered(graph, showClips ? g : undefined)
+      const output = lowered(graph, g, showClips)
       if (output.note !== undefined) yield* Console.error(output.note)
       yield* Console.log(output.text)
     }).pipe(traced("stargraph.cli.compile"), Effect.catchAll(reportError))

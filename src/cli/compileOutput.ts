@@ -26,7 +26,7 @@ export const clipsLines = (ir: IRDocument, fields: ReadonlyMap<string, FieldInfo
   })
 }
 
-/** The built graph `--show-clips` reads the rules and the field types of. */
+/** The built graph: its nodes as decoded, and its rules and field types for `--show-clips`. */
 export interface CompiledGraph {
   readonly ir: IRDocument
   readonly state: { readonly fields: ReadonlyMap<string, FieldInfo> }
@@ -35,14 +35,16 @@ export interface CompiledGraph {
 /**
  * The output for the graph file `file`, which has loaded (so it is readable, within the
  * size limit and plain YAML): the lowered IR, or the document as written when it declares
- * `ir_version` (with a note for stderr); and the rules when `graph` is given.
+ * `ir_version` (with a note for stderr); and the rules when `showClips`. An authored node's
+ * keys its kind takes beside `config` (a `set` node's `values`) are shown there, as the
+ * graph decodes and hashes them, so the output is the same graph (the same graph hash).
  */
-export const lowered = (file: string, graph: CompiledGraph | undefined): { readonly text: string; readonly note?: string } => {
+export const lowered = (file: string, graph: CompiledGraph, showClips: boolean): { readonly text: string; readonly note?: string } => {
   const written: unknown = YAML.parse(readFileSync(file, "utf8"))
   const authoring = isAuthoring(written) ? lowerAuthoring(written, defaultGraphId(file)) : undefined
-  const document = authoring !== undefined && Either.isRight(authoring) ? authoring.right.document : written
+  const document = authoring !== undefined && Either.isRight(authoring) ? { ...authoring.right.document, nodes: graph.ir.nodes } : written
   const lines = [YAML.stringify(document, { lineWidth: 0 }).trimEnd()]
-  if (graph !== undefined) lines.push("# rules (CLIPS LHS => actions):", ...clipsLines(graph.ir, graph.state.fields).map((line) => `#   ${line}`))
+  if (showClips) lines.push("# rules (CLIPS LHS => actions):", ...clipsLines(graph.ir, graph.state.fields).map((line) => `#   ${line}`))
   return {
     text: lines.join("\n"),
     ...(authoring === undefined ? { note: "note: the graph declares ir_version: it is IR already, printed as written" } : {})

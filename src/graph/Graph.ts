@@ -289,7 +289,7 @@ const routerRefs = (ir: IRDocument) =>
   )
 
 const build = (
-  ir: IRDocument,
+  written: IRDocument,
   source: IRSource,
   options: MakeOptions
 ): Effect.Effect<Graph, GraphError> =>
@@ -315,7 +315,7 @@ const build = (
       Effect.flatMap(resolveModule(ref), (ns) => pickExport(ns, ref, naming))
 
     // Structure first (no I/O): only a module-defined state schema must be loaded before it.
-    const stateSource = stateSchemaSource(ir.state_schema, ir.state_class)
+    const stateSource = stateSchemaSource(written.state_schema, written.state_class)
     if (Either.isLeft(stateSource)) return yield* irError(source, stateSource.left.path, stateSource.left.message, stateSource.left.fix)
     const spec = stateSource.right
     const compiled: Either.Either<CompiledStateSchema, CompileProblem> = spec._tag === "module"
@@ -330,7 +330,8 @@ const build = (
     const state = compiled.right
 
     // Every node decoded by its kind.
-    const decoded = yield* decodeNodes(ir, source, { baseDir, resolveModule })
+    const { decoded, specs } = yield* decodeNodes(written, source, { baseDir, resolveModule })
+    const ir: IRDocument = specs === written.nodes ? written : { ...written, nodes: specs }
     const structure = yield* buildTopology(ir, state.fields, source)
     const topology = options.maxSteps === undefined ? structure : { ...structure, maxSteps: options.maxSteps }
     const declared = listSome(state.fields.keys())
