@@ -97,6 +97,15 @@ routes:
     expect(Either.getOrThrow(build(loop.replace("fail: work", "fail: judge"))).graphHash).not.toBe(graph.graphHash)
   })
 
+  it("a key the node's kind takes beside config (set's values) is moved there, in the IR that is hashed", () => {
+    const graph = Either.getOrThrow(build("state:\n  greeting: str\nnodes:\n  greet: {kind: set, values: {greeting: hi}}\n"))
+    expect(graph.ir.nodes).toEqual([{ id: "greet", kind: "set", values: { greeting: "hi" } }])
+    const ir = Either.getOrThrow(build("ir_version: \"1.0.0\"\nid: graph:research-bot\nstate_schema: {greeting: {type: str, default: \"\", mirror: false}}\nnodes:\n  - {id: greet, kind: set, values: {greeting: hi}}\n"))
+    expect(ir.graphHash).toBe(graph.graphHash)
+    // In an IR document, config stays where it is written (and is refused for a set node).
+    expect(errorOf("ir_version: \"1.0.0\"\nid: x\nstate_schema: {greeting: str}\nnodes:\n  - {id: greet, kind: set, config: {values: {greeting: hi}}}\n").path).toBe("nodes[0].config")
+  })
+
   it.each([
     ["an unknown top-level key", loop + "staet: {}\n", "staet", /unknown top-level key 'staet'/, /did you mean 'state'\?/],
     ["an id that is not a name", loop.replace("id: research-bot", "id: Bad Id"), "id", /graph id "Bad Id"/, /set id: my-graph/],
