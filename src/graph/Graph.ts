@@ -27,7 +27,8 @@ import {
   type ThreadError
 } from "../errors.js"
 import { graphHash, runtimeHash } from "../ir/hash.js"
-import { decodeIR, graphTooLarge, irError, isGraphText, parseIR, type IRSource } from "../ir/parse.js"
+import { decodeDocument, graphTooLarge, irError, isGraphText, parseIR, type IRSource } from "../ir/parse.js"
+import type { GraphModel } from "../ir/authoring.js"
 import { IRDocument } from "../ir/schema.js"
 import { compileInline, compileModuleSchema, type CompiledStateSchema, type CompileProblem, declaredAs, type State, stateSchemaSource } from "../ir/stateSchema.js"
 import { buildTopology } from "../ir/topology.js"
@@ -291,7 +292,8 @@ const routerRefs = (ir: IRDocument) =>
 const build = (
   written: IRDocument,
   source: IRSource,
-  options: MakeOptions
+  options: MakeOptions,
+  lm?: GraphModel | undefined
 ): Effect.Effect<Graph, GraphError> =>
   Effect.gen(function*() {
     const baseDir = options.baseDir ?? (options.file ? dirname(resolve(options.file)) : process.cwd())
@@ -401,9 +403,10 @@ const build = (
       nodes,
       routers,
       rules: rules.right,
-      source: options.file ? resolve(options.file) : undefined
+      source: options.file ? resolve(options.file) : undefined,
+      ...(lm !== undefined ? { lm } : {})
     }
-    return withRuns(definition, childrenByNode, (versions) => build(ir, source, { ...options, packs: { ...options.packs, versionOverrides: { ...options.packs?.versionOverrides, ...versions } } }))
+    return withRuns(definition, childrenByNode, (versions) => build(ir, source, { ...options, packs: { ...options.packs, versionOverrides: { ...options.packs?.versionOverrides, ...versions } } }, lm))
   }).pipe(
     // Every module error names the graph file that referenced the module.
     Effect.mapError((error) =>
@@ -801,7 +804,7 @@ export const make = <const M extends GivenModules = Record<never, never>>(
   ir: unknown,
   options: MakeOptions & { readonly modules?: M | undefined } = {}
 ): Effect.Effect<Graph<ModulesRequirements<M>>, GraphError> =>
-  Effect.flatMap(decodeIR(ir, { file: options.file }), (doc) => build(doc, { file: options.file }, options))
+  Effect.flatMap(decodeDocument(ir, { file: options.file }), (parsed) => build(parsed.ir, parsed.source, options, parsed.lm))
 
 /** Build a graph from YAML text; as {@link make}, its runs need what the `modules` given need. */
 export const fromYaml = <const M extends GivenModules = Record<never, never>>(
@@ -809,7 +812,7 @@ export const fromYaml = <const M extends GivenModules = Record<never, never>>(
   options: MakeOptions & { readonly modules?: M | undefined } = {}
 ): Effect.Effect<Graph<ModulesRequirements<M>>, GraphError> =>
   Effect.suspend(() =>
-    Effect.flatMap(parseIR(text, options.file, { maxBytes: maxGraphBytes(options.maxGraphBytes) }), ({ ir, source }) => build(ir, source, options))
+    Effect.flatMap(parseIR(text, options.file, { maxBytes: maxGraphBytes(options.maxGraphBytes) }), ({ ir, source, lm }) => build(ir, source, options, lm))
   )
 
 /** How `load` builds a graph from a file (every {@link MakeOptions} but the file). */

@@ -24,6 +24,18 @@ export interface LoweredAuthoring {
   readonly document: Record<string, unknown>
   /** The authoring-document path an IR path comes from (for errors and their line). */
   readonly toAuthoringPath: (path: ReadonlyArray<PropertyKey>) => ReadonlyArray<PropertyKey>
+  /** The model server the `lm:` block names, when it has one: not part of the IR (nor of the graph hash). */
+  readonly lm?: GraphModel | undefined
+}
+
+/**
+ * The model server an authoring document's `lm:` block names: an OpenAI-compatible server
+ * already running on this machine, which a run of the graph uses as its default model.
+ */
+export interface GraphModel {
+  /** `http://127.0.0.1:<port>/v1` */
+  readonly apiBase: string
+  readonly model: string
 }
 
 /** The route target that halts the run. */
@@ -181,11 +193,43 @@ const lowerRoutes = (
   return Either.right(rules)
 }
 
-/** What to write instead of an `lm:` block: the run's default-model flags for the same server. */
-const lmFix = (lm: unknown): string => {
-  const model = isRecord(lm) && typeof lm["model"] === "string" ? lm["model"] : "<model>"
-  const port = isRecord(lm) && (typeof lm["port"] === "number" || typeof lm["port"] === "string") ? String(lm["port"]) : "30000"
-  return `remove lm, start the server yourself, and pass it to the run: --lm-url http://127.0.0.1:${port}/v1 --lm-model ${model} (docs/language-models.md)`
+const LM_KEYS = ["provider", "model", "host", "port", "args", "startup_timeout_s"]
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"])
+
+/**
+ * The `lm:` block: the original launches (or attaches to) an sglang server for the graph.
+ * Here nothing is launched: `model` and `port` (default 30000) name a server already
+ * running on this machine, at `http://127.0.0.1:<port>/v1`. The fields the original keeps
+ * from graph files (`args`, a `host` not on this machine) are refused, as there.
+ */
+const lowerLm = (raw: unknown): Either.Either<GraphModel, AuthoringProblem> => {
+  const keys = `keys: ${LM_KEYS.join(", ")}`
+  if (!isRecord(raw)) return problem(["lm"], `lm is ${typeName(raw)}: it must be a mapping`, `write lm: {model: <model>, port: 30000} (${keys})`)
+  const extra = Object.keys(raw).find((k) => !LM_KEYS.includes(k))
+  if (extra !== undefined) {
+    const meant = closestName(extra, LM_KEYS)
+    return problem(["lm", extra], `unknown key '${extra}' in lm`, `${meant !== undefined ? `did you mean '${meant}'? ` : ""}${keys}`)
+  }
+  const { args, host, model, port, provider, startup_timeout_s } = raw
+  if (provider !== undefined && provider !== "sglang") {
+    return problem(["lm", "provider"], `provider ${JSON.stringify(provider)} is not one lm names (sglang)`, "remove provider (or write sglang), or leave lm out and pass --lm-url <base url> --lm-model <model> to the run")
+  }
+  if (typeof model !== "string" || model.trim() === "") return problem(["lm", ...(model === undefined ? [] : ["model"])], "lm needs the model the server serves", "add model: <model>, e.g. model: microsoft/phi-4")
+  if (port !== undefined && (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535)) {
+    return problem(["lm", "port"], `port ${JSON.stringify(port)} is not a port number`, "write a whole number from 1 to 65535 (default 30000)")
+  }
+  if (host !== undefined && (typeof host !== "string" || !LOOPBACK.has(host))) {
+    return problem(["lm", "host"], `host ${JSON.stringify(host)} is not this machine: a graph file cannot send the prompts (and the API key) elsewhere`,
+      "remove host (the server is on 127.0.0.1), or leave lm out and pass --lm-url http://<host>:<port>/v1 --lm-model <model> to the run yourself")
+  }
+  if (args !== undefined && !(Array.isArray(args) && args.length === 0)) {
+    return problem(["lm", "args"], "args are arguments for launching sglang, and this runtime launches no model server", "remove args, and start the server yourself with them")
+  }
+  if (startup_timeout_s !== undefined && (typeof startup_timeout_s !== "number" || !(startup_timeout_s > 0))) {
+    return problem(["lm", "startup_timeout_s"], `startup_timeout_s ${JSON.stringify(startup_timeout_s)} is not a number of seconds`, "write a positive number, or remove it (nothing is launched here, so it has no effect)")
+  }
+  const at = host === "::1" || host === "[::1]" ? "[::1]" : host === "localhost" ? "localhost" : "127.0.0.1"
+  return Either.right({ apiBase: `http://${at}:${port ?? 30000}/v1`, model: model.trim() })
 }
 
 /**
@@ -203,9 +247,8 @@ export const lowerAuthoring = (doc: Record<string, unknown>, defaultId: string):
     return problem([extra], `unknown top-level key '${extra}'`,
       `${meant !== undefined ? `did you mean '${meant}'? ` : ""}an authoring graph takes ${keys.join(", ")}; a full IR document must declare ir_version`)
   }
-  if ("lm" in doc && doc["lm"] !== null) {
-    return problem(["lm"], "a graph cannot choose or launch its model server here", lmFix(doc["lm"]))
-  }
+  const lm = doc["lm"] === undefined || doc["lm"] === null ? undefined : lowerLm(doc["lm"])
+  if (lm !== undefined && Either.isLeft(lm)) return Either.left(lm.left)
   const id = doc["id"] ?? defaultId
   if (typeof id !== "string" || !NAME.test(id)) {
     return problem("id" in doc ? ["id"] : [], `the graph id ${JSON.stringify(id)}${"id" in doc ? "" : " (from the file name)"} must be lowercase letters, digits, '_', '.' or '-', starting with a letter or digit`,
@@ -262,5 +305,5 @@ export const lowerAuthoring = (doc: Record<string, unknown>, defaultId: string):
     if (head === "id") return "id" in doc ? ["id"] : []
     return head === "ir_version" ? [] : path
   }
-  return Either.right({ document, toAuthoringPath })
+  return Either.right({ document, toAuthoringPath, ...(lm !== undefined ? { lm: lm.right } : {}) })
 }

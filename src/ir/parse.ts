@@ -7,7 +7,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as YAML from "yaml"
 import { IRValidationError } from "../errors.js"
-import { defaultGraphId, isAuthoring, lowerAuthoring } from "./authoring.js"
+import { defaultGraphId, type GraphModel, isAuthoring, lowerAuthoring } from "./authoring.js"
 import { closestChoice, closestName } from "./didYouMean.js"
 import { MAX_IR_DEPTH, MAX_YAML_ALIASES, maxGraphBytes } from "./limits.js"
 import { ConditionalEdge, EdgeSpec, FlatField, FlatType, IRDocument, RouterEdge, StaticEdge } from "./schema.js"
@@ -178,10 +178,13 @@ export const decodeIR = (
  * An authoring-format document lowered to IR (src/ir/authoring.ts), with the source that
  * maps IR paths back to the keys written; its shape problems as IR errors at those keys.
  */
-const lowered = (input: Record<string, unknown>, source: IRSource): Either.Either<{ readonly value: unknown; readonly source: IRSource }, IRValidationError> =>
+const lowered = (
+  input: Record<string, unknown>,
+  source: IRSource
+): Either.Either<{ readonly value: unknown; readonly source: IRSource; readonly lm: GraphModel | undefined }, IRValidationError> =>
   Either.match(lowerAuthoring(input, defaultGraphId(source.file)), {
     onLeft: (problem) => Either.left(new IRValidationError({ file: source.file, path: formatPath(problem.path), line: lineInDocument(source, problem.path), message: problem.message, fix: problem.fix })),
-    onRight: (ir) => Either.right({ value: ir.document, source: { ...source, toDocumentPath: ir.toAuthoringPath } })
+    onRight: (ir) => Either.right({ value: ir.document, source: { ...source, toDocumentPath: ir.toAuthoringPath }, lm: ir.lm })
   })
 
 /** The keys of state_schema's other forms, which a flat-form key may be a misspelling of. */
@@ -334,10 +337,21 @@ export const isGraphText = (text: string): boolean => {
   }
 }
 
+/**
+ * Decode an already-parsed document, IR or in the authoring format (lowered first: the
+ * source then maps IR paths back to the keys written, and its `lm:` block comes along).
+ */
+export const decodeDocument = (value: unknown, source: IRSource = {}): Either.Either<ParsedIR, IRValidationError> =>
+  isAuthoring(value)
+    ? Either.flatMap(lowered(value, source), (at) => Either.map(decodeIR(at.value, at.source), (ir) => ({ ir, source: at.source, lm: at.lm })))
+    : Either.map(decodeIR(value, source), (ir) => ({ ir, source }))
+
 /** A decoded IR plus where it came from (for line numbers in later errors). */
 export interface ParsedIR {
   readonly ir: IRDocument
   readonly source: IRSource
+  /** The model server an authoring document's `lm:` block names (not part of the IR). */
+  readonly lm?: GraphModel | undefined
 }
 
 /** Options of {@link parseIR}. */
@@ -413,8 +427,7 @@ export const parseIR = (text: string, file?: string, options: ParseOptions = {})
   }
   const hostile = scanValue(value)
   if (hostile) return Either.left(irError(source, hostile.path, hostile.message, hostile.fix))
-  if (isAuthoring(value)) return Either.flatMap(lowered(value, source), (at) => Either.map(decodeIR(at.value, at.source), (ir) => ({ ir, source: at.source })))
-  return Either.map(decodeIR(value, source), (ir) => ({ ir, source }))
+  return decodeDocument(value, source)
 }
 
 /**

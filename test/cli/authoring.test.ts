@@ -1,8 +1,9 @@
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as YAML from "yaml"
-import { ROOT, stargraph, tempDir } from "../helpers/cli.js"
+import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
+import * as OpenAi from "../helpers/openaiServer.js"
 
 /** An authoring-format loop: `work` routes back to itself on `refine` until it says `sufficient`. */
 const LOOP = `id: authored-loop
@@ -23,10 +24,16 @@ export const finish = (s: { rounds: number }) => ({ message: \`finished after \$
 `
 
 let work: string
-beforeAll(() => {
+let server: OpenAi.OpenAiServer
+beforeAll(async () => {
+  server = await OpenAi.start({ respond: () => "{\"answer\": \"42\", \"rationale\": \"because\"}" })
   work = tempDir()
   writeFileSync(join(work, "loop.yaml"), LOOP)
   writeFileSync(join(work, "nodes.ts"), NODES)
+})
+
+afterAll(async () => {
+  await server.close()
 })
 
 describe("graphs in the authoring format (no ir_version)", () => {
@@ -84,5 +91,35 @@ describe("graphs in the authoring format (no ir_version)", () => {
     expect(r.code).toBe(0)
     expect(r.stderr).toContain("it is IR already")
     expect((YAML.parse(r.stdout) as Record<string, unknown>)["id"]).toBe("run:hello")
+  })
+
+  it("an lm block attaches the run to the model server it names on this machine; with --lm-url too, refused", async () => {
+    const port = new URL(server.url).port
+    writeFileSync(join(work, "lm.yaml"), `id: lm-graph
+state:
+  question: str
+  answer: str
+  rationale: str
+nodes:
+  ask: {kind: reason, input: question}
+lm: {provider: sglang, model: graph-model, port: ${port}}
+`)
+    const before = server.requests.length
+    const r = await stargraph(["run", "lm.yaml", "--inputs", "question=why?", "--db", join(work, "lm.sqlite")], { cwd: work })
+    expect(r.stderr).toBe("")
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain("answer: \"42\"")
+    expect(server.requests.slice(before).map((q) => [q.path, q.body["model"]])).toEqual([["/v1/chat/completions", "graph-model"]])
+    const both = await stargraph(["run", "lm.yaml", "--db", join(work, "lm.sqlite"), "--lm-url", server.url, "--lm-model", "other"], { cwd: work })
+    expect(both.code).toBe(2)
+    expect(both.stderr).toMatch(/^error: InputError: --lm-url: the graph's lm block names its model server \(graph-model at http:\/\/127\.0\.0\.1:\d+\/v1\), and --lm-url names another/)
+    expect(server.requests.length).toBe(before + 1)
+    // A resumed run gets the graph's model too.
+    const paused = await stargraph(["run", "lm.yaml", "--inputs", "question=why?", "--db", join(work, "lm.sqlite"), "--interrupt-before", "ask"], { cwd: work })
+    expect(paused.code).toBe(3)
+    const resumed = await stargraph(["resume", runIdOf(paused.last), "--db", join(work, "lm.sqlite")], { cwd: work })
+    expect(resumed.stderr).toBe("")
+    expect([resumed.code, resumed.last]).toEqual([0, expect.stringMatching(/status=done$/)])
+    expect(server.requests.slice(before + 1).map((q) => q.body["model"])).toEqual(["graph-model"])
   })
 })

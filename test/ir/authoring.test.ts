@@ -97,6 +97,19 @@ routes:
     expect(Either.getOrThrow(build(loop.replace("fail: work", "fail: judge"))).graphHash).not.toBe(graph.graphHash)
   })
 
+  it("an lm block names a server on this machine as the graph's default model, outside the graph hash", () => {
+    const graph = Either.getOrThrow(build(loop + "lm: {provider: sglang, model: microsoft/phi-4, port: 41002, startup_timeout_s: 600}\n"))
+    expect(graph.lm).toEqual({ apiBase: "http://127.0.0.1:41002/v1", model: "microsoft/phi-4" })
+    expect(Either.getOrThrow(build(loop + "lm: {model: m, host: localhost}\n")).lm).toEqual({ apiBase: "http://localhost:30000/v1", model: "m" })
+    const without = Either.getOrThrow(build(loop))
+    expect(without.lm).toBeUndefined()
+    expect(graph.graphHash).toBe(without.graphHash)
+    expect(Either.getOrThrow(build(loop + "lm: null\n")).graphHash).toBe(without.graphHash)
+    // Graph.make with the document as an object reads it too.
+    const made = Effect.runSync(Graph.make(YAML.parse(loop + "lm: {model: m, port: 8000}\n"), { file: "research-bot.yaml" }))
+    expect([made.lm, made.graphHash]).toEqual([{ apiBase: "http://127.0.0.1:8000/v1", model: "m" }, without.graphHash])
+  })
+
   it("a key the node's kind takes beside config (set's values) is moved there, in the IR that is hashed", () => {
     const graph = Either.getOrThrow(build("state:\n  greeting: str\nnodes:\n  greet: {kind: set, values: {greeting: hi}}\n"))
     expect(graph.ir.nodes).toEqual([{ id: "greet", kind: "set", values: { greeting: "hi" } }])
@@ -122,7 +135,13 @@ routes:
     ["a value route without a routed verdict", loop.replace("verdict: {type: str, route: true}", "verdict: str"), "routes.judge", /routed `verdict` field \(it has no route: true\)/, /verdict: \{type: str, route: true\}/],
     ["a value route without any verdict", loop.replace("  verdict: {type: str, route: true}\n", ""), "routes.judge", /routed `verdict` field$/, /verdict: \{type: str, route: true\}/],
     ["a route that is neither a target nor a mapping", loop.replace("judge: {fail: work, pass: done}", "judge: [work]"), "routes.judge", /is a list/, /judge: next-node/],
-    ["an lm block", loop + "lm: {provider: sglang, model: microsoft/phi-4, port: 41002}\n", "lm", /cannot choose or launch its model server/, /--lm-url http:\/\/127\.0\.0\.1:41002\/v1 --lm-model microsoft\/phi-4/]
+    ["an lm block that is not a mapping", loop + "lm: sglang\n", "lm", /lm is a string/, /lm: \{model: <model>, port: 30000\}/],
+    ["an lm block without a model", loop + "lm: {provider: sglang}\n", "lm", /lm needs the model/, /add model:/],
+    ["an unknown lm key", loop + "lm: {model: m, prot: 41002}\n", "lm.prot", /unknown key 'prot' in lm/, /did you mean 'port'\?/],
+    ["another lm provider", loop + "lm: {provider: vllm, model: m}\n", "lm.provider", /provider "vllm"/, /--lm-url <base url>/],
+    ["an lm port that is not a number", loop + "lm: {model: m, port: http}\n", "lm.port", /port "http" is not a port number/, /1 to 65535/],
+    ["an lm host elsewhere", loop + "lm: {model: m, host: 10.0.0.5}\n", "lm.host", /host "10\.0\.0\.5" is not this machine/, /--lm-url http:\/\/<host>:<port>\/v1/],
+    ["lm args", loop + "lm: {model: m, args: [--attention-backend, triton]}\n", "lm.args", /this runtime launches no model server/, /start the server yourself/]
   ])("%s is an IRValidationError at the key, with the fix", (_, text, path, message, fix) => {
     const e = errorOf(text)
     expect(e.path).toBe(path)
