@@ -6,6 +6,7 @@
  */
 import { CliConfig, Command, HelpDoc } from "@effect/cli"
 import { cancel } from "./cancel.js"
+import { compile } from "./compile.js"
 import { counterfactual } from "./counterfactual.js"
 import { inspect } from "./inspect.js"
 import { list } from "./list.js"
@@ -23,7 +24,7 @@ import { validate } from "./validate.js"
 export { DEFAULT_DB } from "./options.js"
 export { ExitCode } from "./exit.js"
 
-const subcommands = [run, resume, respond, updateState, inspect, list, thread, cancel, prune, validate, simulate, replay, counterfactual, serve] as const
+const subcommands = [run, resume, respond, updateState, inspect, list, thread, cancel, prune, validate, compile, simulate, replay, counterfactual, serve] as const
 
 /** The subcommands' names, in help order. */
 export const COMMAND_NAMES: ReadonlyArray<string> = subcommands.flatMap((command) => [
@@ -57,6 +58,7 @@ const SUMMARIES: { readonly [name: string]: string } = {
   cancel: "cancel a run, stopped or driven by another process",
   prune: "delete runs that ended before a cutoff",
   validate: "validate a graph, print its hashes",
+  compile: "print the IR an authoring-format graph lowers to",
   simulate: "evaluate a graph's rules on fixture states; no node runs",
   replay: "fork a counterfactual run, optionally diffed with its parent",
   counterfactual: "check a fork's mutation, print its hashes",

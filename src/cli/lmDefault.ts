@@ -13,6 +13,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { InputError } from "../errors.js"
+import type { GraphModel } from "../ir/authoring.js"
 import * as DefaultModel from "../nodes/lm/DefaultModel.js"
 import { durationMs } from "./lease.js"
 
@@ -66,12 +67,19 @@ const parseTimeout = (text: string): Effect.Effect<number, InputError> => {
 
 /**
  * The default model the flags give, as a layer (empty without them), or an `InputError`
- * naming the flag at fault. `--lm-key` is taken with a warning on stderr.
+ * naming the flag at fault. `--lm-key` is taken with a warning on stderr. `graph` is the
+ * server a graph's authoring `lm:` block names: the default model when the flags name
+ * none (`--lm-key-env` and `--lm-timeout` apply to it); with `--lm-url`/`--lm-model` too,
+ * refused.
  */
-export const lmDefaultLayer = (o: LmFlags): Effect.Effect<Layer.Layer<never> | Layer.Layer<DefaultModel.DefaultModel>, InputError> =>
+export const lmDefaultLayer = (o: LmFlags, graph?: GraphModel | undefined): Effect.Effect<Layer.Layer<never> | Layer.Layer<DefaultModel.DefaultModel>, InputError> =>
   Effect.gen(function*() {
-    const url = Option.getOrUndefined(o.lmUrl)
-    const model = Option.getOrUndefined(o.lmModel)
+    if (graph !== undefined && (Option.isSome(o.lmUrl) || Option.isSome(o.lmModel))) {
+      const flag = Option.isSome(o.lmUrl) ? "--lm-url" : "--lm-model"
+      return yield* refuse(flag, `the graph's lm block names its model server (${graph.model} at ${graph.apiBase}), and ${flag} names another`, "leave out --lm-url and --lm-model, or remove lm from the graph")
+    }
+    const url = graph?.apiBase ?? Option.getOrUndefined(o.lmUrl)
+    const model = graph?.model ?? Option.getOrUndefined(o.lmModel)
     if (url === undefined && model === undefined) {
       const stray = Option.isSome(o.lmKeyEnv) ? "--lm-key-env" : Option.isSome(o.lmKey) ? "--lm-key" : Option.isSome(o.lmTimeout) ? "--lm-timeout" : undefined
       if (stray !== undefined) return yield* refuse(stray, `${stray} is for the default model, and none is given`, "add --lm-url <base url> --lm-model <name>, or leave it out")

@@ -82,7 +82,8 @@ const resumeRun = (o: ResumeInput) =>
     if (conflict !== undefined) return yield* conflict
     const db = yield* chooseDatabase(o.db)
     const leaseMs = yield* parseLease(o.lease)
-    const defaultModel = yield* lmDefaultLayer(o)
+    // Flags that name a server are checked before anything else; the graph's lm block, once it is loaded.
+    const flagModel = Option.isSome(o.lmUrl) || Option.isSome(o.lmModel) ? yield* lmDefaultLayer(o) : undefined
     const interrupts = yield* Interrupt.install
     const [Graph, inputs, stores, follow, Progress, owners, leases, { Checkpointer }] = yield* Effect.promise(() =>
       Promise.all([
@@ -111,6 +112,9 @@ const resumeRun = (o: ResumeInput) =>
         })
       }
       const g = yield* Graph.load(file, yield* graphOptions(o.moduleRoot))
+      // The default model: the flags', or the server the graph's lm block names.
+      const defaultModel = flagModel !== undefined && g.lm === undefined ? flagModel : yield* lmDefaultLayer(o, g.lm)
+      yield* Effect.gen(function*() {
       const owner = record.owner
       if (record.status === "running" && owner !== null && owner !== owners.OWNER && owners.ownerElsewhere(owner) && !o.takeOver) {
         // Driven on another host: taken over once its heartbeat is seen to stand still past its lease.
@@ -141,7 +145,8 @@ const resumeRun = (o: ResumeInput) =>
         db
       })
       yield* follow.report(o.runId, { ...o, db, progress, interrupted: interrupts.count() > 0 })
-    }).pipe(Effect.provide(stores.storeLayer(db, { create: false, auditLog: o.auditLog, leaseMs })), Effect.provide(defaultModel))
+      }).pipe(Effect.provide(defaultModel))
+    }).pipe(Effect.provide(stores.storeLayer(db, { create: false, auditLog: o.auditLog, leaseMs })))
   }))
 
 /** The `resume` command. */

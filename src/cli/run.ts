@@ -69,7 +69,8 @@ export const run = Command.make(
       const conflict = conflictingOutput(o)
       if (conflict !== undefined) return yield* conflict
       const leaseMs = yield* parseLease(o.lease)
-      const defaultModel = yield* lmDefaultLayer(o)
+      // Flags that name a server are checked before anything else; the graph's lm block, once it is loaded.
+      const flagModel = Option.isSome(o.lmUrl) || Option.isSome(o.lmModel) ? yield* lmDefaultLayer(o) : undefined
       const interrupts = yield* Interrupt.install
       const [Graph, GraphRegistry, Scheduler, TriggerHost, inputs, stores, follow, Progress, { STOPPED_STATUSES }, { OWNER }, { ownerAlive }, { checkClientKey }, bp, threads, { Checkpointer }] = yield* Effect.promise(() =>
         Promise.all([
@@ -94,6 +95,7 @@ export const run = Command.make(
       const threadId = Option.isSome(o.thread) ? yield* threads.checkThreadId(o.thread.value, "--thread") : undefined
       const skipFailed = yield* threads.checkSkipFailed(o.skipFailed, threadId, "--skip-failed", "--thread")
       const g = yield* Graph.load(o.graph, yield* graphOptions(o.moduleRoot))
+      const defaultModel = flagModel !== undefined && g.lm === undefined ? flagModel : yield* lmDefaultLayer(o, g.lm)
       const db = yield* chooseDatabase(o.db, { store: g.ir.checkpoints?.store, file: o.graph })
       // The original's flat state_schema: fields not given start at their zero value, as in its CLI.
       const given = yield* inputs.parseInputs(o.inputs, g.state.fields)

@@ -27,7 +27,8 @@ import {
   type ThreadError
 } from "../errors.js"
 import { graphHash, runtimeHash } from "../ir/hash.js"
-import { decodeIR, graphTooLarge, irError, parseIR, type IRSource } from "../ir/parse.js"
+import { decodeDocument, graphTooLarge, irError, isGraphText, parseIR, type IRSource } from "../ir/parse.js"
+import type { GraphModel } from "../ir/authoring.js"
 import { IRDocument } from "../ir/schema.js"
 import { compileInline, compileModuleSchema, type CompiledStateSchema, type CompileProblem, declaredAs, type State, stateSchemaSource } from "../ir/stateSchema.js"
 import { buildTopology } from "../ir/topology.js"
@@ -289,9 +290,10 @@ const routerRefs = (ir: IRDocument) =>
   )
 
 const build = (
-  ir: IRDocument,
+  written: IRDocument,
   source: IRSource,
-  options: MakeOptions
+  options: MakeOptions,
+  lm?: GraphModel | undefined
 ): Effect.Effect<Graph, GraphError> =>
   Effect.gen(function*() {
     const baseDir = options.baseDir ?? (options.file ? dirname(resolve(options.file)) : process.cwd())
@@ -315,7 +317,7 @@ const build = (
       Effect.flatMap(resolveModule(ref), (ns) => pickExport(ns, ref, naming))
 
     // Structure first (no I/O): only a module-defined state schema must be loaded before it.
-    const stateSource = stateSchemaSource(ir.state_schema, ir.state_class)
+    const stateSource = stateSchemaSource(written.state_schema, written.state_class)
     if (Either.isLeft(stateSource)) return yield* irError(source, stateSource.left.path, stateSource.left.message, stateSource.left.fix)
     const spec = stateSource.right
     const compiled: Either.Either<CompiledStateSchema, CompileProblem> = spec._tag === "module"
@@ -330,7 +332,8 @@ const build = (
     const state = compiled.right
 
     // Every node decoded by its kind.
-    const decoded = yield* decodeNodes(ir, source, { baseDir, resolveModule })
+    const { decoded, specs } = yield* decodeNodes(written, source, { baseDir, resolveModule })
+    const ir: IRDocument = specs === written.nodes ? written : { ...written, nodes: specs }
     const structure = yield* buildTopology(ir, state.fields, source)
     const topology = options.maxSteps === undefined ? structure : { ...structure, maxSteps: options.maxSteps }
     const declared = listSome(state.fields.keys())
@@ -400,9 +403,10 @@ const build = (
       nodes,
       routers,
       rules: rules.right,
-      source: options.file ? resolve(options.file) : undefined
+      source: options.file ? resolve(options.file) : undefined,
+      ...(lm !== undefined ? { lm } : {})
     }
-    return withRuns(definition, childrenByNode, (versions) => build(ir, source, { ...options, packs: { ...options.packs, versionOverrides: { ...options.packs?.versionOverrides, ...versions } } }))
+    return withRuns(definition, childrenByNode, (versions) => build(ir, source, { ...options, packs: { ...options.packs, versionOverrides: { ...options.packs?.versionOverrides, ...versions } } }, lm))
   }).pipe(
     // Every module error names the graph file that referenced the module.
     Effect.mapError((error) =>
@@ -800,7 +804,7 @@ export const make = <const M extends GivenModules = Record<never, never>>(
   ir: unknown,
   options: MakeOptions & { readonly modules?: M | undefined } = {}
 ): Effect.Effect<Graph<ModulesRequirements<M>>, GraphError> =>
-  Effect.flatMap(decodeIR(ir, { file: options.file }), (doc) => build(doc, { file: options.file }, options))
+  Effect.flatMap(decodeDocument(ir, { file: options.file }), (parsed) => build(parsed.ir, parsed.source, options, parsed.lm))
 
 /** Build a graph from YAML text; as {@link make}, its runs need what the `modules` given need. */
 export const fromYaml = <const M extends GivenModules = Record<never, never>>(
@@ -808,7 +812,7 @@ export const fromYaml = <const M extends GivenModules = Record<never, never>>(
   options: MakeOptions & { readonly modules?: M | undefined } = {}
 ): Effect.Effect<Graph<ModulesRequirements<M>>, GraphError> =>
   Effect.suspend(() =>
-    Effect.flatMap(parseIR(text, options.file, { maxBytes: maxGraphBytes(options.maxGraphBytes) }), ({ ir, source }) => build(ir, source, options))
+    Effect.flatMap(parseIR(text, options.file, { maxBytes: maxGraphBytes(options.maxGraphBytes) }), ({ ir, source, lm }) => build(ir, source, options, lm))
   )
 
 /** How `load` builds a graph from a file (every {@link MakeOptions} but the file). */
@@ -832,7 +836,7 @@ const folderGiven = (folder: string): IRValidationError => {
   })()
   const isGraph = (name: string) => {
     try {
-      return /^\s*ir_version\s*:/m.test(readFileSync(join(folder, name), "utf8"))
+      return isGraphText(readFileSync(join(folder, name), "utf8"))
     } catch {
       return false
     }

@@ -40,8 +40,16 @@ const didYouMean = (name: string, known: ReadonlyArray<string>): string => {
   return meant !== undefined ? `did you mean '${meant}'? ` : ""
 }
 
-/** Decode every node of `ir` with its kind. */
-export const decodeNodes = (ir: IRDocument, source: IRSource, modules: KindModules): Effect.Effect<ReadonlyArray<DecodedNode>, GraphError> =>
+/**
+ * Decode every node of `ir` with its kind; `specs` are the nodes as decoded (for a graph in
+ * the authoring format, with the keys their kinds take beside `config` moved there: the
+ * IR that is hashed and shown), `ir.nodes` itself otherwise.
+ */
+export const decodeNodes = (
+  ir: IRDocument,
+  source: IRSource,
+  modules: KindModules
+): Effect.Effect<{ readonly decoded: ReadonlyArray<DecodedNode>; readonly specs: IRDocument["nodes"] }, GraphError> =>
   Effect.gen(function*() {
     const { table, clash } = kindTable(yield* NodeKinds)
     if (clash !== undefined) {
@@ -99,8 +107,11 @@ export const decodeNodes = (ir: IRDocument, source: IRSource, modules: KindModul
         original !== undefined ? original.fix : `${didYouMean(name, [...table.keys()])}use one of: ${listSome(table.keys(), 40)}${packaged(modules.baseDir)}; or a module reference such as ./my-node.ts:MyNode`))
     }
     const decoded: Array<DecodedNode> = []
-    for (const [i, node] of ir.nodes.entries()) {
-      const kind = yield* resolveKind(node.kind, i)
+    const specs: Array<IRDocument["nodes"][number]> = []
+    for (const [i, written] of ir.nodes.entries()) {
+      const kind = yield* resolveKind(written.kind, i)
+      const node = source.toDocumentPath !== undefined ? authored(kind, written) : written
+      specs.push(node)
       const result = kind.decode(node)
       if (Either.isLeft(result)) {
         const error = decodeError(source, result.left, ["nodes", i])
@@ -123,8 +134,25 @@ export const decodeNodes = (ir: IRDocument, source: IRSource, modules: KindModul
       }
       decoded.push(result.right)
     }
-    return decoded
+    return { decoded, specs: source.toDocumentPath !== undefined ? specs as unknown as IRDocument["nodes"] : ir.nodes }
   })
+
+/**
+ * A node of a graph in the authoring format, where every key but `kind` (and a subgraph's
+ * `spec`) is under `config`, as the original's kinds take them: the keys its kind takes
+ * beside `config` (`values` of a `set` node, `module` and `export` of a `function` node)
+ * moved there.
+ */
+const authored = (kind: NodeKind, node: IRDocument["nodes"][number]): IRDocument["nodes"][number] => {
+  const config = node["config"]
+  if (typeof config !== "object" || config === null || Array.isArray(config)) return node
+  const beside = new Set(kind.fieldNames.filter((f) => !f.includes(".")).map((f) => f.replace(/\?$/, "")).filter((f) => f !== "config"))
+  const entries = Object.entries(config as Record<string, unknown>)
+  if (!entries.some(([key]) => beside.has(key))) return node
+  const { config: _, ...rest } = node
+  const under = entries.filter(([key]) => !beside.has(key))
+  return { ...rest, ...Object.fromEntries(entries.filter(([key]) => beside.has(key))), ...(under.length > 0 ? { config: Object.fromEntries(under) } : {}) }
+}
 
 /** The field a node wrote beside `config` that its kind takes under `config` (the first issue's), if that is the problem. */
 const misplacedConfigField = (kind: NodeKind, error: ParseResult.ParseError): string | undefined => {

@@ -7,6 +7,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as YAML from "yaml"
 import { IRValidationError } from "../errors.js"
+import { defaultGraphId, type GraphModel, isAuthoring, lowerAuthoring } from "./authoring.js"
 import { closestChoice, closestName } from "./didYouMean.js"
 import { MAX_IR_DEPTH, MAX_YAML_ALIASES, maxGraphBytes } from "./limits.js"
 import { ConditionalEdge, EdgeSpec, FlatField, FlatType, IRDocument, RouterEdge, StaticEdge } from "./schema.js"
@@ -16,6 +17,11 @@ export interface IRSource {
   readonly file?: string | undefined
   readonly document?: YAML.Document.Parsed | undefined
   readonly lineCounter?: YAML.LineCounter | undefined
+  /**
+   * For a document in the authoring format (lowered to IR before decoding): the path in
+   * the written document an IR path comes from, so errors name the key the author wrote.
+   */
+  readonly toDocumentPath?: ((path: ReadonlyArray<PropertyKey>) => ReadonlyArray<PropertyKey>) | undefined
 }
 
 /** Render a decode path as `nodes[2].kind`. */
@@ -26,8 +32,12 @@ export const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
     return acc === "" ? k : `${acc}.${k}`
   }, "")
 
-/** 1-based line of the YAML node at `path`, when the IR came from YAML. */
-export const lineOf = (source: IRSource, path: ReadonlyArray<PropertyKey>): number | undefined => {
+/** 1-based line of the YAML node at the IR `path`, when the IR came from YAML. */
+export const lineOf = (source: IRSource, path: ReadonlyArray<PropertyKey>): number | undefined =>
+  lineInDocument(source, source.toDocumentPath !== undefined ? source.toDocumentPath(path) : path)
+
+/** 1-based line of the YAML node at `path` in the document as written. */
+const lineInDocument = (source: IRSource, path: ReadonlyArray<PropertyKey>): number | undefined => {
   const { document, lineCounter } = source
   if (!document || !lineCounter) return undefined
   for (let n = path.length; n >= 0; n--) {
@@ -43,14 +53,16 @@ export const lineOf = (source: IRSource, path: ReadonlyArray<PropertyKey>): numb
   return undefined
 }
 
-/** Build an {@link IRValidationError} located at `path`. */
+/** Build an {@link IRValidationError} located at the IR `path` (named as written, for an authoring document). */
 export const irError = (
   source: IRSource,
   path: ReadonlyArray<PropertyKey>,
   message: string,
   fix: string
-): IRValidationError =>
-  new IRValidationError({ file: source.file, path: formatPath(path), line: lineOf(source, path), message, fix })
+): IRValidationError => {
+  const at = source.toDocumentPath !== undefined ? source.toDocumentPath(path) : path
+  return new IRValidationError({ file: source.file, path: formatPath(at), line: lineInDocument(source, at), message, fix })
+}
 
 /** The literals an issue expects: `Expected "a" | "b", actual "c"` → a, b. */
 const expectedLiterals = (message: string): ReadonlyArray<string> => {
@@ -120,21 +132,13 @@ const withoutEmptyOriginalFields = (input: unknown): unknown => {
 }
 
 /**
- * The original's forms this runtime does not read, named as such: the authoring format
- * (no `ir_version`; `state`, a `nodes` mapping, `routes`), its other top-level fields, and
- * `checkpoints.every: never`. Otherwise the decoder would call them unknown fields.
+ * The original's forms this runtime does not read, named as such: its top-level fields
+ * listed in {@link ORIGINAL_FIELDS}, and `checkpoints.every: never`. Otherwise the decoder
+ * would call them unknown fields.
  */
 const originalFormError = (input: unknown, source: IRSource): IRValidationError | undefined => {
   if (typeof input !== "object" || input === null) return undefined
   const doc = input as Record<string, unknown>
-  if (!("ir_version" in doc) && ("state" in doc || "routes" in doc || (typeof doc["nodes"] === "object" && doc["nodes"] !== null && !Array.isArray(doc["nodes"])))) {
-    return irError(
-      source,
-      [],
-      "this is the original's authoring format (no ir_version; state, a nodes mapping, routes), which this runtime does not compile",
-      "write the IR form: ir_version: \"1.1.0\", state_schema (the same field: type map), nodes as a list of {id, kind, config}, and rules for the routes (docs/engine.md, docs/fathom.md)"
-    )
-  }
   for (const [field, why] of Object.entries(ORIGINAL_FIELDS)) {
     if (field in doc && !declaresNothing(doc[field])) return irError(source, [field], why.message, why.fix)
   }
@@ -150,6 +154,7 @@ export const decodeIR = (
   input: unknown,
   source: IRSource = {}
 ): Either.Either<IRDocument, IRValidationError> => {
+  if (isAuthoring(input)) return Either.flatMap(lowered(input, source), (at) => decodeIR(at.value, at.source))
   const setField = findSetTypedField(input)
   if (setField) {
     return Either.left(irError(
@@ -168,6 +173,19 @@ export const decodeIR = (
     Either.mapLeft((error) => flatSchemaError(source, input) ?? (onlyEdges(error) ? edgeError(source, input) : undefined) ?? decodeError(source, error))
   )
 }
+
+/**
+ * An authoring-format document lowered to IR (src/ir/authoring.ts), with the source that
+ * maps IR paths back to the keys written; its shape problems as IR errors at those keys.
+ */
+const lowered = (
+  input: Record<string, unknown>,
+  source: IRSource
+): Either.Either<{ readonly value: unknown; readonly source: IRSource; readonly lm: GraphModel | undefined }, IRValidationError> =>
+  Either.match(lowerAuthoring(input, defaultGraphId(source.file)), {
+    onLeft: (problem) => Either.left(new IRValidationError({ file: source.file, path: formatPath(problem.path), line: lineInDocument(source, problem.path), message: problem.message, fix: problem.fix })),
+    onRight: (ir) => Either.right({ value: ir.document, source: { ...source, toDocumentPath: ir.toAuthoringPath }, lm: ir.lm })
+  })
 
 /** The keys of state_schema's other forms, which a flat-form key may be a misspelling of. */
 const SCHEMA_FORM_KEYS = ["fields", "module", "export", "reducers"]
@@ -304,10 +322,36 @@ export const literalChoices = (issues: ReadonlyArray<ParseResult.ArrayFormatterI
   return [...new Set(issues.filter((i) => JSON.stringify(i.path) === at).flatMap((i) => expectedLiterals(i.message)))]
 }
 
+/**
+ * Whether a YAML file's text is a graph: it declares `ir_version`, or it is a mapping in
+ * the authoring format (`state`, `routes` or a `nodes` mapping at the top level). For
+ * finding the graphs in a folder, beside other YAML files (packs, `stargraph.yaml`).
+ */
+export const isGraphText = (text: string): boolean => {
+  if (/^\s*ir_version\s*:/m.test(text)) return true
+  if (!/^(state|routes|nodes)\s*:/m.test(text)) return false
+  try {
+    return isAuthoring(YAML.parse(text, { maxAliasCount: MAX_YAML_ALIASES }))
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Decode an already-parsed document, IR or in the authoring format (lowered first: the
+ * source then maps IR paths back to the keys written, and its `lm:` block comes along).
+ */
+export const decodeDocument = (value: unknown, source: IRSource = {}): Either.Either<ParsedIR, IRValidationError> =>
+  isAuthoring(value)
+    ? Either.flatMap(lowered(value, source), (at) => Either.map(decodeIR(at.value, at.source), (ir) => ({ ir, source: at.source, lm: at.lm })))
+    : Either.map(decodeIR(value, source), (ir) => ({ ir, source }))
+
 /** A decoded IR plus where it came from (for line numbers in later errors). */
 export interface ParsedIR {
   readonly ir: IRDocument
   readonly source: IRSource
+  /** The model server an authoring document's `lm:` block names (not part of the IR). */
+  readonly lm?: GraphModel | undefined
 }
 
 /** Options of {@link parseIR}. */
@@ -383,7 +427,7 @@ export const parseIR = (text: string, file?: string, options: ParseOptions = {})
   }
   const hostile = scanValue(value)
   if (hostile) return Either.left(irError(source, hostile.path, hostile.message, hostile.fix))
-  return Either.map(decodeIR(value, source), (ir) => ({ ir, source }))
+  return decodeDocument(value, source)
 }
 
 /**

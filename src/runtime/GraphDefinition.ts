@@ -6,6 +6,7 @@
 import type { RuleProgram } from "../fathom/program.js"
 import type { RouterFunction } from "../nodes/Executor.js"
 import type { CompiledNode } from "../nodes/NodeKind.js"
+import type { GraphModel } from "../ir/authoring.js"
 import type { IRDocument } from "../ir/schema.js"
 import type { CompiledStateSchema } from "../ir/stateSchema.js"
 import type { Topology } from "../ir/topology.js"
@@ -28,4 +29,9 @@ export interface GraphDefinition {
   readonly rules: RuleProgram
   /** The YAML file the graph was loaded from, if any. */
   readonly source: string | undefined
+  /**
+   * The model server an authoring-format file's `lm:` block names, which `stargraph run`
+   * and `resume` use as the run's default model; not part of the graph hash.
+   */
+  readonly lm?: GraphModel | undefined
 }

@@ -1,7 +1,8 @@
 /**
  * The graphs a scheduler or server can run, keyed by IR `id`. Build it from Graph
- * values, or load every graph YAML under some paths (files without `ir_version`, such
- * as `stargraph.yaml`, are skipped; a broken graph file is a loud error).
+ * values, or load every graph YAML under some paths (files with `ir_version`, or in the
+ * authoring format; others, such as `stargraph.yaml`, are skipped; a broken graph file is
+ * a loud error).
  */
 import { readdirSync, readFileSync, statSync } from "node:fs"
 import { basename, extname, join, relative, resolve, sep } from "node:path"
@@ -11,6 +12,7 @@ import * as Layer from "effect/Layer"
 import { IRValidationError, SchedulerError } from "../errors.js"
 import * as Graph from "../graph/Graph.js"
 import { listSome } from "../ir/limits.js"
+import { isGraphText } from "../ir/parse.js"
 
 /** Lookup of runnable graphs. */
 export interface GraphRegistryShape {
@@ -87,7 +89,7 @@ export const findGraphFiles = (path: string): Array<string> => {
     if (entry.name.startsWith(".") || SKIPPED_FOLDERS.has(entry.name)) continue
     const full = join(path, entry.name)
     if (entry.isDirectory()) found.push(...findGraphFiles(full))
-    else if ((extname(entry.name) === ".yaml" || extname(entry.name) === ".yml") && /^\s*ir_version\s*:/m.test(readFileSync(full, "utf8"))) {
+    else if ((extname(entry.name) === ".yaml" || extname(entry.name) === ".yml") && isGraphText(readFileSync(full, "utf8"))) {
       found.push(full)
     }
   }

@@ -86,9 +86,9 @@ describe("IR validation", () => {
   })
 
   it("names the original's forms this runtime does not read, with what to write instead", () => {
+    // Its authoring format is lowered to IR (test/ir/authoring.test.ts), not refused.
     const authoring = irErrorOf("id: research-bot\nstate:\n  question: str\nnodes:\n  brief: {kind: template, template: \"{question}\"}\nroutes:\n  brief: {pass: done}\n")
-    expect([authoring.path, authoring.message]).toEqual(["", expect.stringContaining("the original's authoring format")])
-    expect(authoring.fix).toMatch(/^write the IR form: ir_version/)
+    expect([authoring.path, authoring.message]).toEqual(["routes.brief", expect.stringContaining("authoring: route 'brief' branches on verdict values")])
     const tools = irErrorOf(base + "tools: [{id: std.calculator, version: \"1\"}]\n")
     expect([tools.path, tools.fix]).toEqual(["tools", expect.stringMatching(/^remove tools \(name each tool on its node/)])
     const lm = irErrorOf(base + "lm: {provider: sglang, model: phi}\n")
