@@ -159,9 +159,16 @@ routes:
     // A verdict of another type than the values routed: the rule's error is at the route.
     const typed = errorOf(loop.replace("verdict: {type: str, route: true}", "verdict: {type: int, route: true}").replace(/judge: \{kind: judge.*\}/, "judge: {kind: noop}"))
     expect([typed.path, typed.line]).toEqual(["routes.judge.fail", 14])
-    // The original's react kind gets this runtime's own answer for it, at the node's kind.
-    const react = errorOf(loop.replace("work: {kind: passthrough}", "work: {kind: react, tools: [std.web_search]}"))
-    expect(react.path).toBe("nodes.work.kind")
+    // A kind of the original this runtime does not have gets this runtime's own answer for it, at the node's kind.
+    const broker = errorOf(loop.replace("work: {kind: passthrough}", "work: {kind: broker}"))
+    expect(broker.path).toBe("nodes.work.kind")
+  })
+
+  it("an authored react node with bare tool ids builds: the ids get @1, as the original's research-bot writes them", () => {
+    const text = loop.replace("work: {kind: passthrough}", "work: {kind: react, input: question, tools: [std.web_search, std.fetch_page], stub: true}")
+    const nodes = (lower(text) as { nodes: ReadonlyArray<{ id: string; config?: { tools?: unknown } }> }).nodes
+    expect(nodes.find((n) => n.id === "work")?.config?.tools).toEqual(["std.web_search@1", "std.fetch_page@1"])
+    expect(Either.isRight(build(text))).toBe(true)
   })
 
   it("isGraphText finds authoring graphs beside IR ones, and skips other YAML", () => {
