@@ -17,7 +17,7 @@ import { reportError } from "./exit.js"
 import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
 import * as Interrupt from "./interrupt.js"
 import { leaseOption, parseLease } from "./lease.js"
-import { type LmFlags, lmDefaultLayer, lmOptions } from "./lmDefault.js"
+import { type LmFlags, lmOptions, resumeDefaultLayer } from "./lmDefault.js"
 import { auditLog, conflictingOutput, dbExisting, graphFile, graphOptions, moduleRoot, noSummary, quiet, runIdArg, summaryJson, verbose } from "./options.js"
 
 /** Options `resume` and `respond` share. */
@@ -82,7 +82,6 @@ const resumeRun = (o: ResumeInput) =>
     if (conflict !== undefined) return yield* conflict
     const db = yield* chooseDatabase(o.db)
     const leaseMs = yield* parseLease(o.lease)
-    const defaultModel = yield* lmDefaultLayer(o)
     const interrupts = yield* Interrupt.install
     const [Graph, inputs, stores, follow, Progress, owners, leases, { Checkpointer }] = yield* Effect.promise(() =>
       Promise.all([
@@ -102,46 +101,50 @@ const resumeRun = (o: ResumeInput) =>
     })
     yield* Effect.gen(function*() {
       const record = yield* stores.getRun(o.runId, db.location)
-      const file = Option.getOrElse(o.graph, () => record.graph_source ?? "")
-      if (file === "") {
-        return yield* new CheckpointError({
-          reason: "unknown-run",
-          runId: o.runId,
-          message: `run ${o.runId} has no recorded graph file; pass --graph path/to/graph.yaml`
-        })
-      }
-      const g = yield* Graph.load(file, yield* graphOptions(o.moduleRoot))
-      const owner = record.owner
-      if (record.status === "running" && owner !== null && owner !== owners.OWNER && owners.ownerElsewhere(owner) && !o.takeOver) {
-        // Driven on another host: taken over once its heartbeat is seen to stand still past its lease.
-        const checkpointer = yield* Checkpointer
-        if (checkpointer.heartbeats !== undefined && (yield* checkpointer.heartbeats([owner])).length > 0) {
-          yield* Console.error(`run ${o.runId} is driven by ${owner} on another host: watching its heartbeat (up to its lease and a third)`)
-          const lease = yield* leases.watchLease(checkpointer, owner)
-          if (lease._tag === "Lapsed") yield* Console.error(`its lease lapsed: taking the run over`)
+      // The flags' default model, else the one the run was started with (see resumeDefaultLayer).
+      const defaultModel = yield* resumeDefaultLayer(o, record)
+      yield* Effect.gen(function*() {
+        const file = Option.getOrElse(o.graph, () => record.graph_source ?? "")
+        if (file === "") {
+          return yield* new CheckpointError({
+            reason: "unknown-run",
+            runId: o.runId,
+            message: `run ${o.runId} has no recorded graph file; pass --graph path/to/graph.yaml`
+          })
         }
-      }
-      const run = yield* g.resume(o.runId, {
-        actor: o.actor,
-        allowRuntimeDrift: o.allowRuntimeDrift,
-        acceptGraphHash: Option.getOrUndefined(o.acceptGraphHash),
-        liveAfterFork: o.liveAfterFork,
-        takeOver: o.takeOver,
-        ...(answer !== undefined ? { response: answer } : {})
-      })
-      const progress = Progress.make({ nodeIds: g.topology.nodes.keys(), silent: o.quiet, verbose: o.verbose, fromStep: record.last_step })
-      // Subscribed before the run starts; the handle also replays past events to late subscribers.
-      const driving = yield* Effect.fork(Effect.either(Effect.provideService(run.start(), NodeAbortGrace, Interrupt.CLI_ABORT_GRACE_MS)))
-      yield* follow.follow({
-        runId: o.runId,
-        handle: Effect.succeed(Option.some(run)),
-        stopped: Fiber.join(driving),
-        interrupts,
-        progress,
-        db
-      })
-      yield* follow.report(o.runId, { ...o, db, progress, interrupted: interrupts.count() > 0 })
-    }).pipe(Effect.provide(stores.storeLayer(db, { create: false, auditLog: o.auditLog, leaseMs })), Effect.provide(defaultModel))
+        const g = yield* Graph.load(file, yield* graphOptions(o.moduleRoot))
+        const owner = record.owner
+        if (record.status === "running" && owner !== null && owner !== owners.OWNER && owners.ownerElsewhere(owner) && !o.takeOver) {
+          // Driven on another host: taken over once its heartbeat is seen to stand still past its lease.
+          const checkpointer = yield* Checkpointer
+          if (checkpointer.heartbeats !== undefined && (yield* checkpointer.heartbeats([owner])).length > 0) {
+            yield* Console.error(`run ${o.runId} is driven by ${owner} on another host: watching its heartbeat (up to its lease and a third)`)
+            const lease = yield* leases.watchLease(checkpointer, owner)
+            if (lease._tag === "Lapsed") yield* Console.error(`its lease lapsed: taking the run over`)
+          }
+        }
+        const run = yield* g.resume(o.runId, {
+          actor: o.actor,
+          allowRuntimeDrift: o.allowRuntimeDrift,
+          acceptGraphHash: Option.getOrUndefined(o.acceptGraphHash),
+          liveAfterFork: o.liveAfterFork,
+          takeOver: o.takeOver,
+          ...(answer !== undefined ? { response: answer } : {})
+        })
+        const progress = Progress.make({ nodeIds: g.topology.nodes.keys(), silent: o.quiet, verbose: o.verbose, fromStep: record.last_step })
+        // Subscribed before the run starts; the handle also replays past events to late subscribers.
+        const driving = yield* Effect.fork(Effect.either(Effect.provideService(run.start(), NodeAbortGrace, Interrupt.CLI_ABORT_GRACE_MS)))
+        yield* follow.follow({
+          runId: o.runId,
+          handle: Effect.succeed(Option.some(run)),
+          stopped: Fiber.join(driving),
+          interrupts,
+          progress,
+          db
+        })
+        yield* follow.report(o.runId, { ...o, db, progress, interrupted: interrupts.count() > 0 })
+      }).pipe(Effect.provide(defaultModel))
+    }).pipe(Effect.provide(stores.storeLayer(db, { create: false, auditLog: o.auditLog, leaseMs })))
   }))
 
 /** The `resume` command. */
