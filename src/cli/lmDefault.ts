@@ -126,6 +126,13 @@ export const lmDefaultLayer = (o: LmFlags): Effect.Effect<Layer.Layer<never> | L
     })
   })
 
+/**
+ * The default model `--lm-url`/`--lm-model` give a resume, checked before anything else
+ * (none without them: the run's own, completed by the key flags, see {@link resumeDefaultLayer}).
+ */
+export const resumeFlagsLayer = (o: LmFlags): Effect.Effect<Option.Option<Layer.Layer<never> | Layer.Layer<DefaultModel.DefaultModel>>, InputError> =>
+  Option.isSome(o.lmUrl) || Option.isSome(o.lmModel) ? Effect.map(lmDefaultLayer(o), Option.some) : Effect.succeedNone
+
 /** A stored default model as notices name it. */
 const shown = (record: DefaultModelRecord): string => `${record.model} at ${record.api_base}`
 
@@ -139,12 +146,13 @@ const shown = (record: DefaultModelRecord): string => `${record.model} at ${reco
  */
 export const resumeDefaultLayer = (
   o: LmFlags,
-  run: { readonly run_id: string; readonly status: string; readonly default_model?: DefaultModelRecord | null | undefined }
+  run: { readonly run_id: string; readonly status: string; readonly default_model?: DefaultModelRecord | null | undefined },
+  flagged: Option.Option<Layer.Layer<never> | Layer.Layer<DefaultModel.DefaultModel>>
 ): Effect.Effect<Layer.Layer<never> | Layer.Layer<DefaultModel.DefaultModel>, InputError> =>
   Effect.gen(function*() {
     const stored = run.default_model ?? null
-    if (stored === null || Option.isSome(o.lmUrl) || Option.isSome(o.lmModel)) {
-      const given = yield* lmDefaultLayer(o)
+    if (stored === null || Option.isSome(flagged)) {
+      const given = Option.isSome(flagged) ? flagged.value : yield* lmDefaultLayer(o)
       if (stored !== null) {
         const url = Option.getOrUndefined(o.lmUrl)?.replace(/\/+$/, "")
         const model = Option.getOrUndefined(o.lmModel)?.trim()

@@ -17,7 +17,7 @@ import { reportError } from "./exit.js"
 import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
 import * as Interrupt from "./interrupt.js"
 import { leaseOption, parseLease } from "./lease.js"
-import { type LmFlags, lmOptions, resumeDefaultLayer } from "./lmDefault.js"
+import { type LmFlags, lmOptions, resumeDefaultLayer, resumeFlagsLayer } from "./lmDefault.js"
 import { auditLog, conflictingOutput, dbExisting, graphFile, graphOptions, moduleRoot, noSummary, quiet, runIdArg, summaryJson, verbose } from "./options.js"
 
 /** Options `resume` and `respond` share. */
@@ -82,6 +82,7 @@ const resumeRun = (o: ResumeInput) =>
     if (conflict !== undefined) return yield* conflict
     const db = yield* chooseDatabase(o.db)
     const leaseMs = yield* parseLease(o.lease)
+    const flagged = yield* resumeFlagsLayer(o)
     const interrupts = yield* Interrupt.install
     const [Graph, inputs, stores, follow, Progress, owners, leases, { Checkpointer }] = yield* Effect.promise(() =>
       Promise.all([
@@ -102,7 +103,7 @@ const resumeRun = (o: ResumeInput) =>
     yield* Effect.gen(function*() {
       const record = yield* stores.getRun(o.runId, db.location)
       // The flags' default model, else the one the run was started with (see resumeDefaultLayer).
-      const defaultModel = yield* resumeDefaultLayer(o, record)
+      const defaultModel = yield* resumeDefaultLayer(o, record, flagged)
       yield* Effect.gen(function*() {
         const file = Option.getOrElse(o.graph, () => record.graph_source ?? "")
         if (file === "") {
