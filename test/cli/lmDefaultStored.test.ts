@@ -136,6 +136,35 @@ describe("the default model is kept with the run", () => {
     expect(server.requests.slice(before).map((r) => r.body["model"])).toEqual(["respond-model"])
   })
 
+  it("a subgraph's child run inherits its parent's default model, and goes on with it when the parent is answered without the flags", async () => {
+    const dir = tempDir()
+    const db = join(dir, "runs.sqlite")
+    const fields = "state_schema: { fields: { question: { type: string, default: \"why?\" }, approved: { type: string }, later: { type: string } } }"
+    writeFileSync(join(dir, "child.yaml"), [
+      "ir_version: \"1.0.0\"", "id: lm:child", fields,
+      "nodes:",
+      "  - { id: gate, kind: interrupt, prompt: \"Approve?\", response_field: approved }",
+      "  - { id: later, kind: dspy, config: { signature: \"approved -> later: str\" } }",
+      "edges: [{ from: gate, to: later }]",
+      ""
+    ].join("\n"))
+    const parent = join(dir, "parent.yaml")
+    writeFileSync(parent, ["ir_version: \"1.0.0\"", "id: lm:parent", fields, "nodes:", "  - { id: sub, kind: subgraph, spec: ./child.yaml }", ""].join("\n"))
+    const asked = await stargraph(["run", parent, "--db", db, "--lm-url", server.url, "--lm-model", "parent-model"], { cwd: dir })
+    expect(asked.last).toMatch(/status=awaiting-input/)
+    const runId = runIdOf(asked.last)
+    const sqlite = new Database(db, { readonly: true })
+    const children = sqlite.prepare("SELECT run_id, default_model FROM runs_history WHERE parent_run_id = ?").all(runId) as Array<{ run_id: string; default_model: string | null }>
+    sqlite.close()
+    expect(children.length).toBe(1)
+    expect(JSON.parse(children[0]!.default_model ?? "null")).toMatchObject({ api_base: server.url, model: "parent-model" })
+    const before = server.requests.length
+    const answered = await stargraph(["respond", runId, "--db", db, "--response", "\"yes\""], { cwd: dir })
+    expect(answered.stderr).toBe("")
+    expect(answered.last).toMatch(/status=done/)
+    expect(server.requests.slice(before).map((r) => r.body["model"])).toEqual(["parent-model"])
+  })
+
   it("flags given to resume override the stored model, said on stderr; the record keeps the first", async () => {
     const dir = tempDir()
     const db = join(dir, "runs.sqlite")
