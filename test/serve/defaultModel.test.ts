@@ -11,6 +11,11 @@ import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { runIdOf, stargraph, tempDir } from "../helpers/cli.js"
 import * as OpenAi from "../helpers/openaiServer.js"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import * as DefaultModel from "../../src/nodes/lm/DefaultModel.js"
+import * as Serve from "../../src/serve/server.js"
 import { boot, call, waitFor } from "../helpers/server.js"
 
 let model: OpenAi.OpenAiServer
@@ -80,5 +85,27 @@ describe("a run's default model over HTTP", () => {
     expect(JSON.stringify(stopped.body["error"])).toContain("--lm-key")
     expect(JSON.stringify(stopped.body["error"])).toContain("missing-api-key")
     expect(model.requests.length).toBe(before)
+  })
+
+  it("a server with a default model keeps it on the runs POST /v1/runs starts", async () => {
+    const scope = Effect.runSync(Scope.make())
+    const served = await Effect.runPromise(
+      Serve.start({ port: 0, host: "127.0.0.1", db: join(dir, "served.sqlite"), graphs: [join(dir, "graphs")], scheduler: { pollIntervalMs: 50 } }).pipe(
+        Effect.provide(DefaultModel.layer({ apiBase: `${model.url}/`, model: "served-model" })),
+        Scope.extend(scope)
+      )
+    )
+    try {
+      const before = model.requests.length
+      const created = await call(`${served.url}/v1/runs`, { graph_id: "lm:http" })
+      expect(created.status).toBe(202)
+      const runUrl = `${served.url}/v1/runs/${created.body["run_id"] as string}`
+      const done = await waitFor(runUrl, (b) => b["status"] === "done" || b["status"] === "failed" || b["status"] === "error")
+      expect(done.body["status"]).toBe("done")
+      expect(done.body["default_model"]).toEqual({ api_base: model.url, model: "served-model", api_key_env: null, api_key_given: false, timeout_ms: null })
+      expect(model.requests.slice(before).map((r) => r.body["model"])).toEqual(["served-model", "served-model"])
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
   })
 })
