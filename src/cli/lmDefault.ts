@@ -3,8 +3,10 @@
  * for the commands that drive runs (`run`, `resume`, `respond`, `replay`, `serve`): one
  * OpenAI-compatible model for the language-model nodes that name no `model` of their own,
  * as the original's `stargraph run --lm-url … --lm-model …`. The flags become a
- * `DefaultModel` layer provided where the command drives its runs; they change neither the
- * graph hash nor the recorded requests, so a replay still answers from the cassette.
+ * `DefaultModel` layer provided where the command drives its runs; a run started with one
+ * keeps it on its record (never the key), which `resume`/`respond` use without the flags
+ * ({@link resumeDefaultLayer}). They change neither the graph hash nor the recorded
+ * requests, so a replay still answers from the cassette.
  */
 import { Options } from "@effect/cli"
 import * as Console from "effect/Console"
@@ -21,7 +23,7 @@ import { durationMs } from "./lease.js"
 export const lmOptions = {
   lmUrl: Options.text("lm-url").pipe(
     Options.optional,
-    Options.withDescription("base URL of an OpenAI-compatible server (e.g. http://127.0.0.1:11434/v1) for the language-model nodes that name no model; pair with --lm-model (default: none: such a node fails at its first live call)")
+    Options.withDescription("base URL of an OpenAI-compatible server (e.g. http://127.0.0.1:11434/v1) for the language-model nodes that name no model; pair with --lm-model; kept with the run (never its key), so resume and respond use it without the flags, and override it with them (default: none, or on resume/respond the run's own: without one, such a node fails at its first live call)")
   ),
   lmModel: Options.text("lm-model").pipe(
     Options.optional,

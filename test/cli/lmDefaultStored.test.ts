@@ -12,19 +12,22 @@ import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { requestHash } from "../../src/runtime/Cassette.js"
-import { runIdOf, stargraph, tempDir } from "../helpers/cli.js"
+import { runIdOf, stargraph, startStargraph, tempDir } from "../helpers/cli.js"
 import * as OpenAi from "../helpers/openaiServer.js"
 
 let server: OpenAi.OpenAiServer
 let other: OpenAi.OpenAiServer
+let slow: OpenAi.OpenAiServer
 
 beforeAll(async () => {
   server = await OpenAi.start({ respond: () => "{\"answer\": \"42\", \"later\": \"l\"}" })
   other = await OpenAi.start({ respond: () => "{\"answer\": \"43\", \"later\": \"m\"}" })
+  slow = await OpenAi.start({ respond: () => "{\"answer\": \"44\", \"later\": \"n\"}", latencyMs: 1500 })
 })
 afterAll(async () => {
   await server.close()
   await other.close()
+  await slow.close()
 })
 
 /** `ask`, then `later` (a run paused before it with --interrupt-before stops between them); neither names a model. */
@@ -93,6 +96,14 @@ describe("the default model is kept with the run", () => {
     const text = await stargraph(["inspect", runId, "--db", db], { cwd: dir })
     expect(text.stdout).toContain(`default model stored-model at ${server.url}  key from $LM_STORED_KEY  timeout 30000 ms`)
 
+    // The key variable the run was started with must be set where it is resumed.
+    const unset = await stargraph(["resume", runId, "--db", db], { cwd: dir, env: { ...process.env, LM_STORED_KEY: undefined } })
+    expect(unset.code).toBe(2)
+    expect(unset.stderr).toMatch(/InputError\[--lm-key-env\]|InputError.*--lm-key-env/)
+    expect(unset.stderr).toContain("reads its key from LM_STORED_KEY, which is not set")
+    expect(server.requests.length - before).toBe(1)
+    expect((await inspectJson(runId, db, dir)).status).toBe("awaiting-input")
+
     const resumed = await stargraph(["resume", runId, "--db", db], { cwd: dir, env })
     expect(resumed.stderr).toBe("")
     expect(resumed.code).toBe(0)
@@ -112,6 +123,27 @@ describe("the default model is kept with the run", () => {
     // Never a key in the database.
     expect(readFileSync(db).includes("sk-stored-5678")).toBe(false)
   })
+
+  it("a run whose process was killed mid-call resumes without the flags against the same server and model", async () => {
+    const dir = tempDir()
+    const db = join(dir, "runs.sqlite")
+    const graph = graphIn(dir)
+    const before = slow.requests.length
+    const running = startStargraph(["run", graph, "--db", db, "--lm-url", slow.url, "--lm-model", "slow-model"], { cwd: dir })
+    const deadline = Date.now() + 20_000
+    while (slow.requests.length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    expect(slow.requests.length).toBe(before + 1)
+    running.child.kill("SIGKILL")
+    await running.done
+    const listed = JSON.parse((await stargraph(["list", "--db", db, "--json"], { cwd: dir })).stdout) as { runs: Array<{ run_id: string; status: string }> }
+    const runId = listed.runs[0]!.run_id
+    expect(listed.runs[0]!.status).toBe("running")
+    const resumed = await stargraph(["resume", runId, "--db", db], { cwd: dir })
+    expect(resumed.code).toBe(0)
+    expect(resumed.last).toMatch(/status=done/)
+    expect(slow.requests.slice(before).map((r) => r.body["model"])).toEqual(["slow-model", "slow-model", "slow-model"])
+    expect((await inspectJson(runId, db, dir)).final_state).toMatchObject({ answer: "44", later: "n" })
+  }, 60_000)
 
   it("respond without the flags continues a run that asked for input with its stored model", async () => {
     const dir = tempDir()
