@@ -144,7 +144,7 @@ const shown = (record: DefaultModelRecord): string => `${record.model} at ${reco
  * with another), else the one the run was started with (`RunRecord.default_model`), with
  * `--lm-key-env`/`--lm-key`/`--lm-timeout` replacing its key and time limit when given. A
  * run started with `--lm-key` needs it (or `--lm-key-env`) again: refused without, as is a
- * run whose key variable is not set here. A run that ended needs none.
+ * run whose key variable is not set here. A run that ended (done, cancelled, failed) needs none.
  */
 export const resumeDefaultLayer = (
   o: LmFlags,
@@ -207,5 +207,5 @@ export const resumeDefaultLayer = (
     })
   })
 
-/** Statuses of a run that never runs again (no model needed). */
-const TERMINAL: ReadonlySet<string> = new Set(["done", "cancelled", "error", "failed"])
+/** Statuses of a run that never runs again (no model needed; an `error` run may be resumed). */
+const TERMINAL: ReadonlySet<string> = new Set(["done", "cancelled", "failed"])
