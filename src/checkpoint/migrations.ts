@@ -234,6 +234,13 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
         FROM runs_history WHERE json_valid(taken_over) AND json_type(taken_over, '$.from') = 'text' AND json_type(taken_over, '$.to') = 'text'
           AND json_type(taken_over, '$.reason') = 'text' AND json_type(taken_over, '$.at') = 'text'`
     ]
+  },
+  {
+    // The default model a run was started with (`--lm-url`, `--lm-model`, …; JSON, never a
+    // key): a resume without the flags uses it.
+    version: 15,
+    name: "runs keep their default model",
+    statements: ["ALTER TABLE runs_history ADD COLUMN default_model TEXT"]
   }
 ]
 

@@ -83,7 +83,13 @@ export const CallRecord = Schema.Struct({
    * either. `"returned"`: the node returned without waiting for it; a replay that waits for
    * it after all (the fork took another path) gets a `ReplayDivergenceError`.
    */
-  abandoned: Schema.optional(Schema.Literal(true, "returned"))
+  abandoned: Schema.optional(Schema.Literal(true, "returned")),
+  /**
+   * What the recorder was told about a live call beyond its request, not part of its hash
+   * (a replay matches on the request alone): for a language-model call the run-wide default
+   * model answered, `{model}`, the model it named. A replayed call keeps the recorded one.
+   */
+  meta: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
 })
 /** One recorded call. */
 export type CallRecord = typeof CallRecord.Type
@@ -266,6 +272,27 @@ export const TakenOver = Schema.Struct({
 /** The last take-over of a run. */
 export type TakenOver = typeof TakenOver.Type
 
+/**
+ * The run-wide default model a run was started with (the CLI's `--lm-url`, `--lm-model`,
+ * `--lm-key-env`, `--lm-timeout`), kept on its record so a resume, a respond or a server
+ * that drives it later uses the same model without the flags. Never a key: the name of the
+ * variable that held it (`api_key_env`), or only that one was given on the command line
+ * (`api_key_given`: `--lm-key`), which must be given again where the run is driven on.
+ */
+export const DefaultModelRecord = Schema.Struct({
+  /** The server's base URL (never with credentials or a query: `--lm-url` refuses those). */
+  api_base: Schema.String,
+  model: Schema.String,
+  /** The environment variable the key is read from, or null. */
+  api_key_env: Schema.NullOr(Schema.String),
+  /** A key was given on the command line (`--lm-key`): it is not stored. */
+  api_key_given: Schema.Boolean,
+  /** `--lm-timeout` in ms, or null. */
+  timeout_ms: Schema.NullOr(Schema.Int)
+}).annotations({ identifier: "DefaultModelRecord" })
+/** The default model a run was started with. */
+export type DefaultModelRecord = typeof DefaultModelRecord.Type
+
 /** The run record (`runs_history` row). */
 export const RunRecord = Schema.Struct({
   run_id: Schema.String,
@@ -302,7 +329,9 @@ export const RunRecord = Schema.Struct({
   /** The run of its thread whose final state this run started from (null: the thread's first run, or no thread). */
   continued_from: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
   /** The last time the run was taken over from a process that held it (null: never): see {@link TakenOver}. */
-  taken_over: Schema.optionalWith(Schema.NullOr(TakenOver), { default: () => null })
+  taken_over: Schema.optionalWith(Schema.NullOr(TakenOver), { default: () => null }),
+  /** The default model the run was started with (null: none), see {@link DefaultModelRecord}; its child runs inherit it. */
+  default_model: Schema.optionalWith(Schema.NullOr(DefaultModelRecord), { default: () => null })
 })
 /** The run record. */
 export type RunRecord = typeof RunRecord.Type
@@ -338,6 +367,8 @@ export interface NewRun {
   readonly actor?: string | null | undefined
   /** The nodes it pauses before and after (kept on its record). */
   readonly breakpoints?: Breakpoints | null | undefined
+  /** The default model it was started with (kept on its record). */
+  readonly default_model?: DefaultModelRecord | null | undefined
   /**
    * Create the run already `running`, owned by `owner` from `started_at` (a process that
    * drives it at once, such as a subgraph node starting its child run): no separate
@@ -420,7 +451,8 @@ export const newRunRecord = (runId: string, run: NewRun): RunRecord => ({
   breakpoints: run.breakpoints ?? null,
   thread_id: run.thread_id ?? null,
   continued_from: run.continued_from ?? null,
-  taken_over: null
+  taken_over: null,
+  default_model: run.default_model ?? null
 })
 
 /** The terminal (or stopped) outcome of a run. */

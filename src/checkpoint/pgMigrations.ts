@@ -157,6 +157,12 @@ export const PG_MIGRATIONS: ReadonlyArray<Migration> = [
         FROM (SELECT run_id, taken_over::json AS t FROM runs_history WHERE taken_over IS NOT NULL) AS r
         WHERE t ->> 'from' IS NOT NULL AND t ->> 'to' IS NOT NULL AND t ->> 'reason' IS NOT NULL AND t ->> 'at' IS NOT NULL`
     ]
+  },
+  {
+    // SQLite's schema 15: the default model a run was started with (JSON text, never a key).
+    version: 15,
+    name: "runs keep their default model (SQLite schema 15)",
+    statements: ["ALTER TABLE runs_history ADD COLUMN default_model text"]
   }
 ]
 

@@ -139,7 +139,7 @@ export const inspect = Command.make(
             graph_id: children.get(c.runId)?.record.graph_id ?? null,
             status: children.get(c.runId)?.record.status ?? null
           }))
-          yield* Console.log(JSON.stringify({ ...summary, thread_id: record.thread_id, continued_from: record.continued_from, taken_over: record.taken_over, takeovers, children: nested, checkpoints, artifacts, missing_artifacts: check.missing, unindexed_artifacts: check.unindexed }, null, 2))
+          yield* Console.log(JSON.stringify({ ...summary, thread_id: record.thread_id, continued_from: record.continued_from, taken_over: record.taken_over, takeovers, default_model: record.default_model, children: nested, checkpoints, artifacts, missing_artifacts: check.missing, unindexed_artifacts: check.unindexed }, null, 2))
           return
         }
         yield* Console.log(`run ${record.run_id}  graph ${record.graph_id}  status ${record.status}`)
@@ -155,6 +155,11 @@ export const inspect = Command.make(
         }
         // Every take-over, oldest first (the last is the record's `taken_over`).
         for (const t of takeovers) yield* Console.log(describeTakeOver(t))
+        const lm = record.default_model
+        if (lm !== null) {
+          const key = lm.api_key_env !== null ? `  key from $${lm.api_key_env}` : lm.api_key_given ? "  key given with --lm-key (not stored)" : ""
+          yield* Console.log(`default model ${lm.model} at ${lm.api_base}${key}${lm.timeout_ms !== null ? `  timeout ${lm.timeout_ms} ms` : ""}`)
+        }
         if (record.thread_id !== null) {
           yield* Console.log(`thread ${record.thread_id}  ${record.continued_from !== null ? `continued from ${record.continued_from}` : "its first run"}`)
         }

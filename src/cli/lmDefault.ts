@@ -3,8 +3,10 @@
  * for the commands that drive runs (`run`, `resume`, `respond`, `replay`, `serve`): one
  * OpenAI-compatible model for the language-model nodes that name no `model` of their own,
  * as the original's `stargraph run --lm-url … --lm-model …`. The flags become a
- * `DefaultModel` layer provided where the command drives its runs; they change neither the
- * graph hash nor the recorded requests, so a replay still answers from the cassette.
+ * `DefaultModel` layer provided where the command drives its runs; a run started with one
+ * keeps it on its record (never the key), which `resume`/`respond` use without the flags
+ * ({@link resumeDefaultLayer}). They change neither the graph hash nor the recorded
+ * requests, so a replay still answers from the cassette.
  */
 import { Options } from "@effect/cli"
 import * as Console from "effect/Console"
@@ -12,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import type { DefaultModelRecord } from "../checkpoint/models.js"
 import { InputError } from "../errors.js"
 import type { GraphModel } from "../ir/authoring.js"
 import * as DefaultModel from "../nodes/lm/DefaultModel.js"
@@ -21,7 +24,7 @@ import { durationMs } from "./lease.js"
 export const lmOptions = {
   lmUrl: Options.text("lm-url").pipe(
     Options.optional,
-    Options.withDescription("base URL of an OpenAI-compatible server (e.g. http://127.0.0.1:11434/v1) for the language-model nodes that name no model; pair with --lm-model (default: none: such a node fails at its first live call)")
+    Options.withDescription("base URL of an OpenAI-compatible server (e.g. http://127.0.0.1:11434/v1) for the language-model nodes that name no model; pair with --lm-model; kept with the run (never its key), so resume and respond use it without the flags, and override it with them (default: none, or on resume/respond the run's own: without one, such a node fails at its first live call)")
   ),
   lmModel: Options.text("lm-model").pipe(
     Options.optional,
@@ -124,5 +127,93 @@ export const lmDefaultLayer = (o: LmFlags, graph?: GraphModel | undefined): Effe
       apiKey = Redacted.make(o.lmKey.value.trim())
     }
     const timeoutMs = Option.isSome(o.lmTimeout) ? yield* parseTimeout(o.lmTimeout.value) : undefined
-    return DefaultModel.layer({ apiBase: url, model: model.trim(), apiKey, timeoutMs })
+    return DefaultModel.layer({
+      apiBase: url,
+      model: model.trim(),
+      apiKey,
+      timeoutMs,
+      ...(Option.isSome(o.lmKeyEnv) ? { apiKeyEnv: o.lmKeyEnv.value } : Option.isSome(o.lmKey) ? { apiKeyGiven: true } : {})
+    })
   })
+
+/**
+ * The default model `--lm-url`/`--lm-model` give a resume, checked before anything else
+ * (none without them: the run's own, completed by the key flags, see {@link resumeDefaultLayer}).
+ */
+export const resumeFlagsLayer = (o: LmFlags): Effect.Effect<Option.Option<Layer.Layer<never> | Layer.Layer<DefaultModel.DefaultModel>>, InputError> =>
+  Option.isSome(o.lmUrl) || Option.isSome(o.lmModel) ? Effect.map(lmDefaultLayer(o), Option.some) : Effect.succeedNone
+
+/** A stored default model as notices name it. */
+const shown = (record: DefaultModelRecord): string => `${record.model} at ${record.api_base}`
+
+/**
+ * The default model for `resume`/`respond` of a run whose record is `run`: the flags' when
+ * `--lm-url`/`--lm-model` are given (an override, said on stderr when the run was started
+ * with another), else the one the run was started with (`RunRecord.default_model`), with
+ * `--lm-key-env`/`--lm-key`/`--lm-timeout` replacing its key and time limit when given. A
+ * run started with `--lm-key` needs it (or `--lm-key-env`) again: refused without, as is a
+ * run whose key variable is not set here. A run that ended (done, cancelled, failed) needs none.
+ */
+export const resumeDefaultLayer = (
+  o: LmFlags,
+  run: { readonly run_id: string; readonly status: string; readonly default_model?: DefaultModelRecord | null | undefined },
+  flagged: Option.Option<Layer.Layer<never> | Layer.Layer<DefaultModel.DefaultModel>>
+): Effect.Effect<Layer.Layer<never> | Layer.Layer<DefaultModel.DefaultModel>, InputError> =>
+  Effect.gen(function*() {
+    const stored = run.default_model ?? null
+    if (stored === null || Option.isSome(flagged)) {
+      const given = Option.isSome(flagged) ? flagged.value : yield* lmDefaultLayer(o)
+      if (stored !== null) {
+        const url = Option.getOrUndefined(o.lmUrl)?.replace(/\/+$/, "")
+        const model = Option.getOrUndefined(o.lmModel)?.trim()
+        if (url !== stored.api_base || model !== stored.model) {
+          yield* Console.error(`note: run ${run.run_id} was started with default model ${shown(stored)}; this resume uses ${model} at ${url} (--lm-url/--lm-model; the run's record keeps the first)`)
+        }
+      }
+      return given
+    }
+    if (Option.isSome(o.lmKeyEnv) && Option.isSome(o.lmKey)) {
+      return yield* refuse("--lm-key", "--lm-key and --lm-key-env both give the key", "pass only --lm-key-env <VAR>")
+    }
+    let apiKey: Redacted.Redacted<string> | undefined
+    let apiKeyEnv = stored.api_key_env ?? undefined
+    if (Option.isSome(o.lmKeyEnv)) {
+      if (!ENV_NAME.test(o.lmKeyEnv.value)) {
+        return yield* refuse("--lm-key-env", `'${o.lmKeyEnv.value.slice(0, 3)}…' is not an environment variable name`, "name the variable that holds the key (e.g. OPENAI_API_KEY), never the key itself")
+      }
+      apiKeyEnv = o.lmKeyEnv.value
+    } else if (Option.isSome(o.lmKey)) {
+      yield* Console.error("warning: --lm-key puts the API key in the process list, where other users of this machine can read it; prefer --lm-key-env <VAR>")
+      if (o.lmKey.value.trim() === "") return yield* refuse("--lm-key", "the key is empty", "pass the key in a variable: --lm-key-env <VAR>")
+      apiKey = Redacted.make(o.lmKey.value.trim())
+      apiKeyEnv = undefined
+    } else if (stored.api_key_given && !TERMINAL.has(run.status)) {
+      return yield* refuse(
+        "--lm-key",
+        `run ${run.run_id} was started with --lm-key for its default model (${shown(stored)}), and the key is not stored`,
+        "pass the key again: --lm-key <key>, or better --lm-key-env <VAR> naming a variable that holds it"
+      )
+    }
+    if (apiKeyEnv !== undefined && apiKey === undefined && !TERMINAL.has(run.status)) {
+      const value = process.env[apiKeyEnv]?.trim()
+      if (value === undefined || value === "") {
+        return yield* refuse(
+          "--lm-key-env",
+          `run ${run.run_id}'s default model (${shown(stored)}) reads its key from ${apiKeyEnv}, which is ${value === "" ? "empty" : "not set"}`,
+          `export ${apiKeyEnv}=<your key>, or pass --lm-key-env <VAR> naming another variable`
+        )
+      }
+      apiKey = Redacted.make(value)
+    }
+    const timeoutMs = Option.isSome(o.lmTimeout) ? yield* parseTimeout(o.lmTimeout.value) : stored.timeout_ms ?? undefined
+    return DefaultModel.layer({
+      apiBase: stored.api_base,
+      model: stored.model,
+      apiKey,
+      timeoutMs,
+      ...(apiKeyEnv !== undefined ? { apiKeyEnv } : stored.api_key_given || apiKey !== undefined ? { apiKeyGiven: true } : {})
+    })
+  })
+
+/** Statuses of a run that never runs again (no model needed; an `error` run may be resumed). */
+const TERMINAL: ReadonlySet<string> = new Set(["done", "cancelled", "failed"])

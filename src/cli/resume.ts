@@ -17,7 +17,7 @@ import { reportError } from "./exit.js"
 import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
 import * as Interrupt from "./interrupt.js"
 import { leaseOption, parseLease } from "./lease.js"
-import { type LmFlags, lmDefaultLayer, lmOptions } from "./lmDefault.js"
+import { type LmFlags, lmDefaultLayer, lmOptions, resumeDefaultLayer, resumeFlagsLayer } from "./lmDefault.js"
 import { auditLog, conflictingOutput, dbExisting, graphFile, graphOptions, moduleRoot, noSummary, quiet, runIdArg, summaryJson, verbose } from "./options.js"
 
 /** Options `resume` and `respond` share. */
@@ -83,7 +83,7 @@ const resumeRun = (o: ResumeInput) =>
     const db = yield* chooseDatabase(o.db)
     const leaseMs = yield* parseLease(o.lease)
     // Flags that name a server are checked before anything else; the graph's lm block, once it is loaded.
-    const flagModel = Option.isSome(o.lmUrl) || Option.isSome(o.lmModel) ? yield* lmDefaultLayer(o) : undefined
+    const flagged = yield* resumeFlagsLayer(o)
     const interrupts = yield* Interrupt.install
     const [Graph, inputs, stores, follow, Progress, owners, leases, { Checkpointer }] = yield* Effect.promise(() =>
       Promise.all([
@@ -112,8 +112,9 @@ const resumeRun = (o: ResumeInput) =>
         })
       }
       const g = yield* Graph.load(file, yield* graphOptions(o.moduleRoot))
-      // The default model: the flags', or the server the graph's lm block names.
-      const defaultModel = flagModel !== undefined && g.lm === undefined ? flagModel : yield* lmDefaultLayer(o, g.lm)
+      // The default model: the server the graph's lm block names, else the flags', else the
+      // one the run was started with (see resumeDefaultLayer).
+      const defaultModel = g.lm !== undefined ? yield* lmDefaultLayer(o, g.lm) : yield* resumeDefaultLayer(o, record, flagged)
       yield* Effect.gen(function*() {
       const owner = record.owner
       if (record.status === "running" && owner !== null && owner !== owners.OWNER && owners.ownerElsewhere(owner) && !o.takeOver) {

@@ -16,7 +16,7 @@ import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
-import { type Breakpoints, type Checkpoint, type NewRun, type RunRecord, type TakenOver, TERMINAL_STATUSES } from "../checkpoint/models.js"
+import { type Breakpoints, type Checkpoint, type DefaultModelRecord, type NewRun, type RunRecord, type TakenOver, TERMINAL_STATUSES } from "../checkpoint/models.js"
 import {
   CheckpointError,
   type GraphError,
@@ -57,6 +57,7 @@ import { AuditSink } from "../telemetry/AuditSink.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import * as GraphRun from "./GraphRun.js"
 import { type ChildLink, newRunOf } from "./newRun.js"
+import { currentRecord } from "../nodes/lm/DefaultModel.js"
 import { type StateUpdate, updateState as editState, type UpdateStateError, type UpdateStateOptions } from "./updateState.js"
 import { checkSkipFailed, explainMoved, threadRun } from "./threads.js"
 import { listSome, maxGraphBytes } from "../ir/limits.js"
@@ -105,6 +106,8 @@ export interface StartOptions {
 export interface NewRunOptions extends Omit<StartOptions, "interruptBefore" | "interruptAfter" | "threadId" | "skipFailed"> {
   readonly queued?: boolean | undefined
   readonly breakpoints?: Breakpoints | null | undefined
+  /** The default model the run starts with (kept on its record; `start` records the one in its context). */
+  readonly defaultModel?: DefaultModelRecord | null | undefined
   /** A `subgraph` node's child run: its parent, and the process driving it (see `NewRunFields.child`). */
   readonly child?: ChildLink | undefined
 }
@@ -564,7 +567,8 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
   const start: Graph["start"] = (options = {}) =>
     Effect.gen(function*() {
       const breakpoints = yield* resolveBreakpoints({ before: options.interruptBefore, after: options.interruptAfter }, definition.topology.nodes.keys(), START_FIELDS)
-      const fields = { inputs: options.inputs ?? {}, idempotencyKey: options.idempotencyKey, actor: options.actor, breakpoints }
+      const defaultModel = yield* currentRecord
+      const fields = { inputs: options.inputs ?? {}, idempotencyKey: options.idempotencyKey, actor: options.actor, breakpoints, defaultModel }
       const { checkpointer, loop, audit } = yield* services
       const threadId = options.threadId
       const skipFailed = yield* checkSkipFailed(options.skipFailed, threadId)

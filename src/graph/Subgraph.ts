@@ -7,12 +7,13 @@
  * waits for input the child asked for, continues the same child run instead of starting
  * another: the child resumes inside itself, from its own last checkpoint.
  */
+import { currentRecord } from "../nodes/lm/DefaultModel.js"
 import { existsSync, statSync } from "node:fs"
 import { basename, dirname, isAbsolute, relative, resolve } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
-import { type Checkpoint, type NewRun, type RunRecord, type RunSummary, toSummary, type WaitingInfo } from "../checkpoint/models.js"
+import { type Checkpoint, type DefaultModelRecord, type NewRun, type RunRecord, type RunSummary, toSummary, type WaitingInfo } from "../checkpoint/models.js"
 import {
   type CheckpointError,
   formatError,
@@ -53,6 +54,7 @@ export interface RunnableGraph extends GraphDefinition {
     readonly inputs: { readonly [field: string]: unknown }
     readonly idempotencyKey: string
     readonly actor: string
+    readonly defaultModel?: DefaultModelRecord | null | undefined
     readonly child: ChildLink
   }) => Effect.Effect<NewRun, StateValidationError>
   readonly open: (
@@ -224,6 +226,8 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
         inputs: request.inputs,
         idempotencyKey: childRunKey(request),
         actor,
+        // Its parent's default model (the parent's driver's, or the one on the parent's record).
+        defaultModel: yield* currentRecord,
         child: { parentRunId: request.parentRunId, parentStep: request.parentStep, owner: OWNER }
       })
       // In a replay of the step its parent waited at: the recorded child it replays (a

@@ -2,7 +2,7 @@
  * The run record and step-0 checkpoint a new run is created with, from the state it
  * starts in: what `Graph.newRun` persists, and a thread's continued run too.
  */
-import { type Breakpoints, INPUT_NODE, type NewRun } from "../checkpoint/models.js"
+import { type Breakpoints, type DefaultModelRecord, INPUT_NODE, type NewRun } from "../checkpoint/models.js"
 import type { State } from "../ir/stateSchema.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 
@@ -14,6 +14,8 @@ export interface NewRunFields {
   readonly queued?: boolean | undefined
   /** The run's breakpoints, already checked against the graph's nodes (null or absent: none). */
   readonly breakpoints?: Breakpoints | null | undefined
+  /** The default model the run starts with (null or absent: none), kept on its record. */
+  readonly defaultModel?: DefaultModelRecord | null | undefined
   /**
    * The thread the run joins, the thread's run it continues (null: its first), and the
    * thread's newest run as read when the run was prepared (`NewRun.thread_newest`; left
@@ -54,6 +56,7 @@ export const newRunOf = (
   graph_source: definition.source ?? null,
   actor: fields.actor ?? null,
   breakpoints: fields.breakpoints ?? null,
+  ...(fields.defaultModel != null ? { default_model: fields.defaultModel } : {}),
   created_at: at,
   queued: fields.queued ?? false,
   ...(fields.thread !== undefined ? { thread_id: fields.thread.id, continued_from: fields.thread.continuedFrom } : {}),

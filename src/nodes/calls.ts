@@ -35,6 +35,11 @@ export interface CallOptions {
    * changes it after the call: the recorder keeps it without checking it again.
    */
   readonly jsonResponse?: boolean
+  /**
+   * What to record with a live call beyond its request (`CallRecord.meta`, JSON, not
+   * hashed): called once the live call has answered or failed; undefined records none.
+   */
+  readonly meta?: () => { readonly [key: string]: unknown } | undefined
 }
 
 /** The calls a node can make; available as `ctx.call`, `ctx.now`, `ctx.random`. */

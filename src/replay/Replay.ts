@@ -6,6 +6,7 @@
  * canonical mutation). A fork of a fork works the same way. Every input is validated
  * before anything is written.
  */
+import { currentRecord } from "../nodes/lm/DefaultModel.js"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -264,6 +265,8 @@ export const start = <R = never>(
       mutation,
       live_after_fork: options.liveAfterFork === true,
       breakpoints,
+      // The default model of the replay's driver, else the parent's (for its live calls after the fork).
+      default_model: (yield* currentRecord) ?? parent.default_model,
       initial: prefix[0]!,
       history: prefix.slice(1),
       // Written already running under this process: if it dies before (or while) the fork

@@ -169,6 +169,10 @@ interface Begun {
   readonly request: unknown
   /** A live call waiting for its answer, answered (or failed), or given up by its node. */
   status: "pending" | "settled" | "abandoned"
+  /** A replayed call's recorded `meta`, kept in the fork's record. */
+  readonly meta?: CallRecord["meta"]
+  /** A live call's `CallOptions.meta`. */
+  metaOf?: (() => { readonly [key: string]: unknown } | undefined) | undefined
 }
 
 /**
@@ -195,7 +199,7 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
   const recorded = listed?.abandoned !== undefined && replay?.liveAfterFork === true ? undefined : listed
   if (canonicalOf !== undefined && recorded !== undefined && recorded.name === name && plainJsonEqual(request ?? null, recorded.request)) {
     node.next++
-    return { name, index: node.seq++, hash: recorded.request_hash, answer: recordedAnswer(recorded), request: recorded.request, status: "settled" }
+    return { name, index: node.seq++, hash: recorded.request_hash, answer: recordedAnswer(recorded), request: recorded.request, status: "settled", meta: recorded.meta }
   }
   let canonical = canonicalOf?.()
   let kept = request
@@ -209,7 +213,7 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
   const hash = preparedHash(name, canonical)
   if (!replay) return liveSlot(state, node, name, index, hash, kept)
   node.next++
-  if (recorded !== undefined && recorded.request_hash === hash) return { name, index, hash, answer: recordedAnswer(recorded), request: kept, status: "settled" }
+  if (recorded !== undefined && recorded.request_hash === hash) return { name, index, hash, answer: recordedAnswer(recorded), request: kept, status: "settled", meta: recorded.meta }
   // A `ctx.interrupt` the recording never answered is where the parent stopped to wait:
   // the replay asks again (nothing happens "live" but the wait). So does a child run of
   // the step the parent waited at: the fork's child replays it up to the same question.
@@ -280,7 +284,8 @@ const LIVE: Answer = { _tag: "live" }
 
 /** Record `begun`'s call with its outcome: its response, or how it failed or was given up. */
 const push = (state: StepState, node: NodeState, begun: Begun, outcome: Pick<CallRecord, "response" | "error" | "abandoned">): void => {
-  state.entries.push({ node: node.nodeId, seq: begun.index, name: begun.name, request_hash: begun.hash, request: begun.request ?? null, ...outcome })
+  const meta = begun.metaOf !== undefined ? begun.metaOf() : begun.meta
+  state.entries.push({ node: node.nodeId, seq: begun.index, name: begun.name, request_hash: begun.hash, request: begun.request ?? null, ...outcome, ...(meta !== undefined ? { meta } : {}) })
 }
 
 /**
@@ -442,7 +447,9 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
       const claim = (name: string, request: unknown, options: CallOptions | undefined): Begun | Effect.Effect<never, NodeExecutionError> => {
         if (node.closed) return Effect.never
         try {
-          return begin(state, node, name, request, options?.canonical)
+          const begun = begin(state, node, name, request, options?.canonical)
+          if (options?.meta !== undefined && begun.answer._tag === "live") begun.metaOf = options.meta
+          return begun
         } catch (cause) {
           return Effect.fail(notJson(state, node, cause))
         }

@@ -49,6 +49,7 @@ import { canonicalJson, hashJson } from "../ir/hash.js"
 import { END } from "../ir/schema.js"
 import { declaredAs, type FieldInfo, type State } from "../ir/stateSchema.js"
 import { childRunKey } from "../nodes/ChildGraph.js"
+import { DefaultModel, fromRecord } from "../nodes/lm/DefaultModel.js"
 import { cancelStopped, type SubgraphIndex, subgraphIndex } from "./cancelStopped.js"
 import { OWNER, takeOverOfRunning } from "./owner.js"
 import type { HandedCommit, InterruptRequest, NodeEnv, NodeFailure, NodeOutcome, UnfinishedChild } from "../nodes/Executor.js"
@@ -413,7 +414,7 @@ const makeDrive = (): RunLoopShape["drive"] => {
         const held: Held = { session: undefined }
         // Where its steps' child runs leave their last commits, with a Checkpointer that can make them with a step.
         const children = input.checkpointer.commitTogether !== undefined && runsChildren(input.graph) ? stepCommits(input.checkpointer) : undefined
-        const body = loop(input, traced, ruleEngine, held, children)
+        const body = withStoredDefault(input.run, loop(input, traced, ruleEngine, held, children))
         return Effect.uninterruptible(
           (traced ? Effect.withSpan(body, "stargraph.run", { attributes: { "stargraph.run_id": runId, "stargraph.graph_id": input.graph.id, "stargraph.from_step": input.checkpoint.step } }) : body).pipe(
             Effect.ensuring(Effect.suspend(() => {
@@ -425,6 +426,18 @@ const makeDrive = (): RunLoopShape["drive"] => {
           )
         )
       }))
+}
+
+/**
+ * `body` with the default model the run was started with (`RunRecord.default_model`), when
+ * its driver provides none (a resume without `--lm-url`, a server started without it, a
+ * queued run claimed elsewhere): the same model answers the run's nodes, and its child runs
+ * are created with it. A default model the driver provides wins.
+ */
+const withStoredDefault = <A, E, R>(run: RunRecord, body: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+  const stored = run.default_model
+  if (stored === null) return body
+  return Effect.flatMap(Effect.serviceOption(DefaultModel), (given) => (Option.isSome(given) ? body : Effect.provideService(body, DefaultModel, fromRecord(stored))))
 }
 
 /**

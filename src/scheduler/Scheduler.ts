@@ -39,6 +39,7 @@ import {
 import type { Graph } from "../graph/Graph.js"
 import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
 import type { GraphRun } from "../graph/GraphRun.js"
+import { currentRecord } from "../nodes/lm/DefaultModel.js"
 import { type BreakpointFields, type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints.js"
 import { checkSkipFailed, explainMoved, prepareThreadRun } from "../graph/threads.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
@@ -395,7 +396,8 @@ export const make = (
         const breakpoints = yield* resolveBreakpoints({ before: opts.interruptBefore, after: opts.interruptAfter }, graph.topology.nodes.keys(), opts.breakpointFields)
         const threadId = opts.threadId
         const skipFailed = yield* checkSkipFailed(opts.skipFailed, threadId)
-        const fields = { inputs: params, idempotencyKey: opts.idempotencyKey, queued: true, actor: opts.actor, breakpoints }
+        const defaultModel = yield* currentRecord
+        const fields = { inputs: params, idempotencyKey: opts.idempotencyKey, queued: true, actor: opts.actor, breakpoints, defaultModel }
         const { run: prepared, skipped } = threadId === undefined
           ? { run: yield* graph.newRun(fields), skipped: [] }
           : yield* Effect.provideService(prepareThreadRun(graph, { ...fields, threadId, skipFailed }), Checkpointer, checkpointer)

@@ -12,7 +12,7 @@ import * as OpenApi from "@effect/platform/OpenApi"
 import * as Schema from "effect/Schema"
 import { ArtifactEntry } from "../checkpoint/artifactModels.js"
 import { MissingArtifact } from "../checkpoint/artifactRefs.js"
-import { Breakpoints, RunRecord, RunStatus, RunSummary, StateRecord, TakenOver, WaitingInfo } from "../checkpoint/models.js"
+import { Breakpoints, DefaultModelRecord, RunRecord, RunStatus, RunSummary, StateRecord, TakenOver, WaitingInfo } from "../checkpoint/models.js"
 import { ThreadView } from "../graph/threads.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { ErrorAt } from "./envelope.js"
@@ -142,7 +142,13 @@ export const RunView = Schema.Struct({
    * Every take-over of the run, oldest first (`taken_over` is the last of them); empty:
    * never (optional: a derived client of an older server has none).
    */
-  takeovers: Schema.optional(Schema.Array(TakenOver))
+  takeovers: Schema.optional(Schema.Array(TakenOver)),
+  /**
+   * The run-wide default model the run was started with (`--lm-url`, `--lm-model`, …):
+   * `{api_base, model, api_key_env, api_key_given, timeout_ms}`, never a key; null: none
+   * (optional: a derived client of an older server has none).
+   */
+  default_model: Schema.optional(Schema.NullOr(DefaultModelRecord))
 }).annotations({ identifier: "RunView" })
 
 /** How the process that drives a running run stands (see `OwnerLiveness` in runtime/owner.ts). */

@@ -237,7 +237,8 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
               thread_id: record.thread_id,
               continued_from: record.continued_from,
               taken_over: record.taken_over,
-              takeovers: yield* takeOversOf(checkpointer, record)
+              takeovers: yield* takeOversOf(checkpointer, record),
+              default_model: record.default_model
             }
             // Kept once final; an `error` run can still be resumed, so it is read afresh.
             if (!TERMINAL_STATUSES.has(record.status) || record.status === "error") return view

@@ -124,6 +124,19 @@ export const cases: ReadonlyArray<ContractCase> = [
       if (c.hasRun !== undefined) yield* is((yield* c.hasRun(record.run_id)) && (yield* c.hasRun(other.record.run_id)), "hasRun is true for a stored run")
     })),
 
+  check("createRun keeps the run's default model on its record (getRun, listRuns); a run without one reads null", (c, is) =>
+    Effect.gen(function*() {
+      const model = { api_base: "http://127.0.0.1:11434/v1", model: "llama3.1", api_key_env: "LM_KEY", api_key_given: false, timeout_ms: 30_000 }
+      const { record } = yield* c.createRun(newRun({ default_model: model }))
+      yield* is(same(record.default_model, model), `createRun's record should carry the default model: ${JSON.stringify(record.default_model)}`)
+      const read = yield* some("createRun", "getRun", yield* c.getRun(record.run_id))
+      yield* is(same(read.default_model, model), `getRun should return the default model as given: ${JSON.stringify(read.default_model)}`)
+      const listed = (yield* c.listRuns({ limit: 1000 })).runs.find((r) => r.run_id === record.run_id)
+      yield* is(listed !== undefined && same(listed.default_model, model), "listRuns should return the default model too")
+      const bare = yield* c.createRun(newRun())
+      const plain = yield* some("createRun", "getRun", yield* c.getRun(bare.record.run_id))
+      yield* is(plain.default_model === null, "a run started without a default model reads default_model null")
+    })),
   check("createRun with the cf prefix and a history writes the fork's copied prefix", (c, is) =>
     Effect.gen(function*() {
       const { record } = yield* c.createRun(newRun({

@@ -242,8 +242,10 @@ export const ReactKind = NodeKind.make({
           let last = ""
           for (let iter = 0; iter < maxIters; iter++) {
             const sent = messages
-            const live = Effect.suspend(() => liveCompletion(call, at, sent, attempt))
-            const response = yield* at.calls.callEffect("lm.react", request(sent), live)
+            let defaultModel: string | undefined
+            const live = Effect.suspend(() => liveCompletion(call, at, sent, attempt, (model) => (defaultModel = model)))
+            const meta = () => (defaultModel === undefined ? undefined : { model: defaultModel, default_model: true })
+            const response = yield* at.calls.callEffect("lm.react", request(sent), live, { meta })
             if (!isCompletion(response)) {
               return yield* outputError(at, attempt, JSON.stringify(response) ?? "", { message: "the recorded response is not a completion ({text: string})" }, "the run's cassette is damaged: record the run again")
             }

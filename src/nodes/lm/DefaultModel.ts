@@ -5,10 +5,16 @@
  * (the graph hash is the same with or without it) nor of the recorded request (its `model`
  * stays null), so a replay answers from the cassette without it. A node's own
  * `model`/`api_base`/`api_key_env`/`timeout_ms` win; an app's `LanguageModel` layer wins over both.
+ * A run started with one keeps its settings (never the key) on its record
+ * (`RunRecord.default_model`): driven on without one in the context (a resume without the
+ * flags), it uses those; each live call it answers records its model in the call's `meta`.
  */
 import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
+import type { DefaultModelRecord } from "../../checkpoint/models.js"
 
 /** The default model's settings. */
 export interface DefaultModelSettings {
@@ -20,6 +26,17 @@ export interface DefaultModelSettings {
   readonly apiKey?: Redacted.Redacted<string> | undefined
   /** A live call's time limit (ms) for a node that sets no `timeout_ms`. */
   readonly timeoutMs?: number | undefined
+  /**
+   * The environment variable the key is read from (`--lm-key-env`): kept on the run's
+   * record by name. Without {@link apiKey}, the key is read from it at each live call.
+   */
+  readonly apiKeyEnv?: string | undefined
+  /**
+   * The key was given on the command line (`--lm-key`): the run's record says so, never
+   * the key. Without {@link apiKey} (a run resumed without `--lm-key`), a live call through
+   * the default fails with a `LanguageModelError` naming the flag.
+   */
+  readonly apiKeyGiven?: boolean | undefined
 }
 
 /** The run-wide default model, when the driver provides one. */
@@ -28,3 +45,31 @@ export class DefaultModel extends Context.Tag("stargraph/DefaultModel")<DefaultM
 /** A layer providing `settings` as the default model. */
 export const layer = (settings: DefaultModelSettings): Layer.Layer<DefaultModel> =>
   Layer.succeed(DefaultModel, { ...settings, apiBase: settings.apiBase.replace(/\/+$/, "") })
+
+/** What a run's record keeps of `settings`: everything but the key (see `DefaultModelRecord`). */
+export const toRecord = (settings: DefaultModelSettings): DefaultModelRecord => ({
+  api_base: settings.apiBase.replace(/\/+$/, ""),
+  model: settings.model,
+  api_key_env: settings.apiKeyEnv ?? null,
+  api_key_given: settings.apiKeyEnv === undefined && (settings.apiKeyGiven === true || settings.apiKey !== undefined),
+  timeout_ms: settings.timeoutMs ?? null
+})
+
+/**
+ * The settings a run's record keeps, to drive it on without the flags: the key is read
+ * from `api_key_env` at each call; a key given with `--lm-key` is missing (see
+ * {@link DefaultModelSettings.apiKeyGiven}).
+ */
+export const fromRecord = (record: DefaultModelRecord): DefaultModelSettings => ({
+  apiBase: record.api_base,
+  model: record.model,
+  ...(record.timeout_ms !== null ? { timeoutMs: record.timeout_ms } : {}),
+  ...(record.api_key_env !== null ? { apiKeyEnv: record.api_key_env } : {}),
+  ...(record.api_key_given ? { apiKeyGiven: true } : {})
+})
+
+/** The default model in the context, as a run's record keeps it (null: none), for a new run. */
+export const currentRecord: Effect.Effect<DefaultModelRecord | null> = Effect.map(
+  Effect.serviceOption(DefaultModel),
+  (found) => (Option.isSome(found) ? toRecord(found.value) : null)
+)

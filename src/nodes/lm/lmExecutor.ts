@@ -76,7 +76,11 @@ export const isRetryable = (error: NodeFailure): boolean => {
 
 /** The request a language-model node records for each call (`lm.<kind>`): stable JSON, no endpoint, key or clock. */
 export interface LmRequest {
-  /** `config.model`, or null (an app-provided model). */
+  /**
+   * `config.model`, or null (the run-wide default model's, or an app-provided model): the
+   * default model's name is on the call's record (`CallRecord.meta.model`), outside the
+   * hashed request, so recordings made with one default replay under another.
+   */
   readonly model: string | null
   readonly messages: ReadonlyArray<Message>
   /** The signature in canonical form, e.g. `question -> answer, confidence: float`. */
@@ -145,13 +149,15 @@ export const lmRequests = (spec: LmNodeSpec) => {
 /**
  * The live completion of `sent` for a node, under its timeout (by default
  * {@link DEFAULT_LM_TIMEOUT_MS}: a server that never answers fails the call), streamed to
- * the run's `node.delta` events when the node streams.
+ * the run's `node.delta` events when the node streams. `answeredBy` hears the model's name
+ * when the run-wide default model answers (for the call's record, outside its request).
  */
 export const liveCompletion = (
   spec: Pick<LmNodeSpec, "provider" | "timeout_ms" | "retry">,
   input: NodeInput,
   sent: ReadonlyArray<Message>,
-  attempt: number
+  attempt: number,
+  answeredBy?: (model: string) => void
 ): Effect.Effect<Completion, LanguageModelError> => {
   const emit = input.emitDelta
   const call = complete(spec.provider, sent, { nodeId: input.nodeId, step: input.step, attempt }, emit === undefined ? undefined : (text) => emit(text, input.nodeId, input.step))
@@ -161,6 +167,8 @@ export const liveCompletion = (
     const runWide = spec.timeout_ms === undefined && spec.provider.model === undefined ? Option.getOrUndefined(fallback)?.timeoutMs : undefined
     const timeoutMs = spec.timeout_ms ?? runWide ?? DEFAULT_LM_TIMEOUT_MS
     const model = spec.provider.model ?? Option.getOrUndefined(fallback)?.model
+    // The default model answers: its name goes on the call's record (not in its hashed request).
+    if (spec.provider.model === undefined && model !== undefined) answeredBy?.(model)
     return call.pipe(
       Effect.timeoutFail({
         duration: Duration.millis(timeoutMs),
@@ -209,8 +217,10 @@ export const lmExecutor = (spec: LmNodeSpec): Executor => {
       const sent = messages
       const current = attempt
       // Built only when the cassette does not answer the call.
-      const live = Effect.suspend(() => liveCompletion(spec, input, sent, current))
-      return Effect.flatMap(input.calls.callEffect(name, requests.request(sent), live, { canonical: () => requests.canonical(sent) }), (response): Effect.Effect<NodeOutcome, ModelOutputError> => {
+      let defaultModel: string | undefined
+      const live = Effect.suspend(() => liveCompletion(spec, input, sent, current, (model) => (defaultModel = model)))
+      const options = { canonical: () => requests.canonical(sent), meta: () => (defaultModel === undefined ? undefined : { model: defaultModel, default_model: true }) }
+      return Effect.flatMap(input.calls.callEffect(name, requests.request(sent), live, options), (response): Effect.Effect<NodeOutcome, ModelOutputError> => {
         if (!isCompletion(response)) {
           return Effect.fail(outputError(input, current, JSON.stringify(response) ?? "", { message: "the recorded response is not a completion ({text: string})" }, "the run's cassette is damaged: record the run again"))
         }

@@ -40,7 +40,22 @@ export interface ProviderConfig {
   readonly maxTokens: number | undefined
   /** A key given directly (the run-wide default model's), instead of one read from `apiKeyEnv`. */
   readonly apiKey?: Redacted.Redacted<string> | undefined
+  /**
+   * The run-wide default model's key was given with `--lm-key` when the run started, and
+   * not again where it is driven now (the key is never stored): a live call fails.
+   */
+  readonly keyNotGiven?: boolean | undefined
 }
+
+/** The failure of a live call through a default model whose `--lm-key` was not given again. */
+const keyNotGiven = (site: CallSite, config: ProviderConfig) =>
+  new LanguageModelError({
+    ...ids(site),
+    reason: "missing-api-key",
+    ...(config.model !== undefined ? { model: config.model } : {}),
+    message: `the run's default model (${config.model ?? "?"} at ${config.apiBase ?? OPENAI_API}) was given its key with --lm-key when the run started; the key is not stored, and it was not given again`,
+    fix: "drive the run on with the key: --lm-key <key>, or better --lm-key-env <VAR> naming a variable that holds it"
+  })
 
 /** A completion, as the cassette records it. */
 export interface Completion {
@@ -341,6 +356,7 @@ export const complete = (config: ProviderConfig, messages: ReadonlyArray<Message
       onNone: () =>
         Effect.flatMap(Effect.serviceOption(DefaultModel), (fallback) => {
           const used = Option.isSome(fallback) ? withDefault(config, fallback.value) : config
+          if (used.keyNotGiven === true) return Effect.fail(keyNotGiven(site, used))
           return asLanguageModelError(
             Effect.flatMap(configModel(used, site), (lm) => generate(lm, messages, used.stream, onDelta) as Effect.Effect<Completion, unknown>),
             site,
@@ -380,7 +396,15 @@ export const withDefault = (config: ProviderConfig, fallback: DefaultModelSettin
     model: fallback.model,
     apiBase: config.apiBase ?? (config.apiKeyEnv !== undefined ? undefined : fallback.apiBase),
     api: config.api ?? "chat",
-    ...(own ? {} : { apiKey: fallback.apiKey })
+    ...(own
+      ? {}
+      : fallback.apiKey !== undefined
+      ? { apiKey: fallback.apiKey }
+      : fallback.apiKeyEnv !== undefined
+      ? { apiKeyEnv: fallback.apiKeyEnv }
+      : fallback.apiKeyGiven === true
+      ? { keyNotGiven: true }
+      : {})
   }
   byConfig.set(config, used)
   return used
