@@ -10,6 +10,7 @@ import { compile } from "./compile.js"
 import { counterfactual } from "./counterfactual.js"
 import { inspect } from "./inspect.js"
 import { list } from "./list.js"
+import { newCommand } from "./new.js"
 import { prune } from "./prune.js"
 import { replay } from "./replay.js"
 import { respond, resume } from "./resume.js"
@@ -24,7 +25,7 @@ import { validate } from "./validate.js"
 export { DEFAULT_DB } from "./options.js"
 export { ExitCode } from "./exit.js"
 
-const subcommands = [run, resume, respond, updateState, inspect, list, thread, cancel, prune, validate, compile, simulate, replay, counterfactual, serve] as const
+const subcommands = [run, resume, respond, updateState, inspect, list, thread, cancel, prune, validate, compile, simulate, replay, counterfactual, serve, newCommand] as const
 
 /** The subcommands' names, in help order. */
 export const COMMAND_NAMES: ReadonlyArray<string> = subcommands.flatMap((command) => [
@@ -62,7 +63,8 @@ const SUMMARIES: { readonly [name: string]: string } = {
   simulate: "evaluate a graph's rules on fixture states; no node runs",
   replay: "fork a counterfactual run, optionally diffed with its parent",
   counterfactual: "check a fork's mutation, print its hashes",
-  serve: "serve the HTTP API and the project's triggers"
+  serve: "serve the HTTP API and the project's triggers",
+  new: "start a graph from one of the original's bundles"
 }
 
 /** The summary line of command `name` in `stargraph --help` (without one above: its description up to the first `;`). */

@@ -4,6 +4,8 @@
  * runs on a live model (a real OpenAI-compatible server on 127.0.0.1), then replays from
  * its cassette with the server stopped, and forks live with --live-after-fork.
  */
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import { copyFileSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
@@ -42,6 +44,20 @@ describe("the original's bundles", () => {
     const refined = await run("evaluator_optimizer", { task: "write a haiku about replay" })
     expect(refined[0]).toBe("done")
     expect(refined[1]).toMatchObject({ answer: "stub-answer", verdict: "pass", score: "1.0" })
+    expect(await run("deep_research", { question: "what is exact replay?" })).toEqual(["done", {
+      question: "what is exact replay?",
+      brief: "what is exact replay?\n\nGaps identified by the completeness check (empty on the first pass):\n",
+      answer: "stub-answer",
+      tool_trace: [],
+      verdict: "pass",
+      score: "1.0",
+      rationale: "stub-rationale"
+    }])
+    const orchestrated = await run("orchestrator_workers", { task: "compare graph runtimes" })
+    expect(orchestrated[0]).toBe("done")
+    expect(orchestrated[1]).toMatchObject({ tasks: ["stub-task"], answer: "stub-answer", tool_trace: [], summary: "stub-summary" })
+    expect(orchestrated[1]["brief"]).toMatch(/^compare graph runtimes\n\nWork through these subtasks in order.*\n.*stub-task/)
+    expect(orchestrated[1]["synth_input"]).toBe("Task:\ncompare graph runtimes\n\nWorker findings:\nstub-answer")
   })
 
   it("each runs to done from the CLI; hitl_approval stops in awaiting-input and resume finishes it", async () => {
@@ -53,6 +69,15 @@ describe("the original's bundles", () => {
     const refine = await stargraph(["run", graphOf("evaluator_optimizer"), "--inputs", "task=write a haiku", "--db", db])
     expect(refine.code).toBe(0)
     expect(refine.stdout).toMatch(/halted at evaluate by r-evaluate-pass-halt: draft accepted by evaluator/)
+    const research = await stargraph(["run", graphOf("deep_research"), "--inputs", "question=what is exact replay?", "--db", db])
+    expect(research.code).toBe(0)
+    expect(research.last).toMatch(/^run_id=run-\S+ status=done$/)
+    expect(research.stdout).toMatch(/halted at check by r-check-pass-halt: research complete/)
+    const orchestrated = await stargraph(["run", graphOf("orchestrator_workers"), "--inputs", "task=compare graph runtimes", "--db", db])
+    expect(orchestrated.code).toBe(0)
+    expect(orchestrated.last).toMatch(/^run_id=run-\S+ status=done$/)
+    expect(orchestrated.stdout).toMatch(/halted at synthesize by r-synthesize-halt: orchestration complete/)
+    expect((await inspect(runIdOf(orchestrated.last), db)).final_state["summary"]).toBe("stub-summary")
     const asked = await stargraph(["run", graphOf("hitl_approval"), "--inputs", "request=rotate the keys", "--db", db])
     expect(asked.code).toBe(3)
     expect(asked.last).toMatch(/status=awaiting-input$/)
@@ -132,5 +157,85 @@ describe("the original's bundles", () => {
     } finally {
       await back.close()
     }
+  })
+
+  it("deep_research on a live model: the agent searches and reads a page, the judge's gaps feed the next pass; replayed with the servers stopped", async () => {
+    // A SearXNG-format search engine and a page on 127.0.0.1.
+    const searches: Array<string> = []
+    const web = createServer((req, res) => {
+      const url = new URL(req.url ?? "/", "http://127.0.0.1")
+      if (url.pathname === "/search") {
+        searches.push(url.searchParams.get("q") ?? "")
+        res.writeHead(200, { "content-type": "application/json" })
+        res.end(JSON.stringify({ query: url.searchParams.get("q"), results: [{ url: `${base}/replay`, title: "Exact replay", content: "how a cassette answers a run" }] }))
+      } else {
+        res.writeHead(200, { "content-type": "text/html" })
+        res.end("<html><head><title>Exact replay</title></head><body><p>A replay answers every call from the cassette.</p></body></html>")
+      }
+    })
+    await new Promise<void>((resolve) => web.listen(0, "127.0.0.1", resolve))
+    const base = `http://127.0.0.1:${(web.address() as AddressInfo).port}`
+    const agentTurns = [
+      { next_thought: "search first", next_tool_name: "std_web_search", next_tool_args: { query: "exact replay" } },
+      { next_thought: "read the hit", next_tool_name: "std_fetch_page", next_tool_args: { url: `${base}/replay` } },
+      { next_thought: "done", next_tool_name: "finish", next_tool_args: {}, answer: "replay re-runs a graph" },
+      { next_thought: "the gap: the cassette", next_tool_name: "std_web_search", next_tool_args: { query: "replay cassette" } },
+      { next_thought: "done", next_tool_name: "finish", next_tool_args: {}, answer: "replay answers every call from the cassette" }
+    ]
+    let turn = 0
+    const server = await OpenAiServer.start({
+      respond: (r) => {
+        const [system, user] = r.body["messages"] as Array<{ content: string }>
+        if (system!.content.includes("Judge the content")) {
+          return JSON.stringify(user!.content.includes("cassette")
+            ? { reasoning: "complete and sourced", verdict: "pass", score: 0.9 }
+            : { reasoning: "it never says where the answers come from", verdict: "fail", score: 0.3 })
+        }
+        return JSON.stringify(agentTurns[turn++])
+      }
+    })
+    const dir = tempDir()
+    const doc = YAML.parse(readFileSync(graphOf("deep_research"), "utf8")) as { nodes: Array<{ config: Record<string, unknown> }> }
+    for (const node of doc.nodes) delete node.config["stub"]
+    writeFileSync(join(dir, "graph.yaml"), YAML.stringify(doc))
+    copyFileSync(join(BUNDLES, "deep_research", "state.ts"), join(dir, "state.ts"))
+    symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"))
+    const db = join(dir, "runs.sqlite")
+
+    // As the README runs it: the run's model from --lm-url/--lm-model, search and net.fetch from the environment.
+    const live = await stargraph(
+      ["run", join(dir, "graph.yaml"), "--inputs", "question=what is exact replay?", "--db", db, "--lm-url", server.url, "--lm-model", "test-model"],
+      { env: { STARGRAPH_SEARCH_URL: base, STARGRAPH_CAPABILITIES: "net.fetch:http://127.0.0.1:*" } }
+    )
+    await server.close()
+    await new Promise((resolve) => web.close(resolve))
+    expect(live.stderr).toBe("")
+    expect(live.code).toBe(0)
+    expect(live.stdout).toMatch(/halted at check by r-check-pass-halt: research complete/)
+    const id = runIdOf(live.last)
+    const recorded = await inspect(id, db)
+    expect(recorded.final_state).toMatchObject({
+      answer: "replay answers every call from the cassette",
+      verdict: "pass",
+      score: "0.9",
+      rationale: "complete and sourced",
+      tool_trace: [{ tool: "std_web_search", args: { query: "replay cassette" } }]
+    })
+    expect(searches).toEqual(["exact replay", "replay cassette"])
+    expect(turn).toBe(5)
+    // The first pass read the page; the second brief carried the judge's gaps.
+    const agentRequests = server.requests.filter((r) => !String(r.body["messages"][0].content).includes("Judge the content"))
+    expect(JSON.stringify(agentRequests[2]!.body["messages"])).toContain("A replay answers every call from the cassette.")
+    expect(agentRequests[3]!.body["messages"][1].content).toContain("it never says where the answers come from")
+    expect(server.requests).toHaveLength(7)
+
+    // Replayed with neither server, nor the model flags, nor a grant: the same final state.
+    const replayed = await stargraph(["replay", id, "--db", db, "--diff"])
+    expect(replayed.stderr).toBe("")
+    expect(replayed.code).toBe(0)
+    const cf = /cf_run_id=(\S+)/.exec(replayed.stdout)![1]!
+    expect((await inspect(cf, db)).final_state).toEqual(recorded.final_state)
+    expect(JSON.parse(replayed.lines.at(-2)!)).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {} })
+    expect(replayed.last).toBe(`run_id=${cf} status=done`)
   })
 })

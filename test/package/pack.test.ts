@@ -108,8 +108,14 @@ describe("npm pack", () => {
       const paths = typeof target === "string" ? [target] : Object.values(target as Record<string, string>)
       for (const path of paths) expect(packedFiles).toContain(path.replace(/^\.\//, ""))
     }
-    const outside = packedFiles.filter((f) => /^(scratchpad|test|bench|docs|examples|scripts|node_modules|src\/cli|dist\/src\/cli)\//.test(f) || f.endsWith(".tsbuildinfo") || f.endsWith(".sqlite"))
+    // examples/bundles/ ships: `stargraph new` copies from it.
+    const outside = packedFiles.filter((f) =>
+      (/^(scratchpad|test|bench|docs|examples|scripts|node_modules|src\/cli|dist\/src\/cli)\//.test(f) && !f.startsWith("examples/bundles/")) || f.endsWith(".tsbuildinfo") || f.endsWith(".sqlite")
+    )
     expect(outside).toEqual([])
+    const bundles = readdirSync(join(ROOT, "examples", "bundles"))
+    expect(bundles.length).toBeGreaterThanOrEqual(5)
+    for (const b of bundles) for (const f of ["graph.yaml", "state.ts", "README.md"]) expect(packedFiles).toContain(`examples/bundles/${b}/${f}`)
   })
 })
 
@@ -200,6 +206,18 @@ export const db = SqliteCheckpointer.layer({ filename: "x.sqlite", synchronous: 
     const again = await exec("npx", ["--no", "stargraph", "validate", "graphs/hello/graph.yaml"], app, env)
     expect(again.stdout).toBe(validate.stdout)
     expect(again.stderr).toBe("")
+  })
+
+  it("npx stargraph new copies a bundle from the installed package, and the copy runs to done", async () => {
+    const env = { npm_config_registry: registry.url, npm_config_update_notifier: "false" }
+    const made = await exec("npx", ["--no", "stargraph", "new", "deep-research"], app, env)
+    expect(made.stderr).toBe("")
+    expect(made.code).toBe(0)
+    expect(made.stdout).toBe("wrote deep-research/graph.yaml, deep-research/state.ts, deep-research/README.md\nnext: stargraph run deep-research/graph.yaml\n")
+    const run = await exec("npx", ["--no", "stargraph", "run", "deep-research/graph.yaml", "--inputs", "question=what is replay?", "--checkpoint", join(work, "new.sqlite")], app, env)
+    expect(run.stderr).toBe("")
+    expect(run.code).toBe(0)
+    expect(run.stdout).toContain("halted at check by r-check-pass-halt: research complete")
   })
 
   it("resolves every exports entry; stargraph/tracing needs its optional peers, and works once they are installed", async () => {

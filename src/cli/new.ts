@@ -1,0 +1,40 @@
+/**
+ * `stargraph new <name> [--dir path]`: start a project from one of the original's
+ * bundles, as the original's `stargraph new` does: the bundle's `graph.yaml`, `state.ts`
+ * and `README.md` are copied into `./<name>/` (or `--dir`), never over anything there.
+ */
+import { Args, Command, Options } from "@effect/cli"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { traced } from "../telemetry/TracingEnabled.js"
+import { BUNDLES, bundleFolder, bundleNamed, copyBundle } from "./bundles.js"
+import { reportError } from "./exit.js"
+
+/** The `new` command. */
+export const newCommand = Command.make(
+  "new",
+  {
+    name: Args.text({ name: "name" }).pipe(
+      Args.withDescription(`the bundle to start from: ${BUNDLES.map((b) => b.name).join(", ")} (or its folder name, deep_research)`)
+    ),
+    dir: Options.text("dir").pipe(
+      Options.withAlias("dest"),
+      Options.optional,
+      Options.withDescription("the folder to create (default: ./<name>); it must not exist")
+    )
+  },
+  ({ dir, name }) =>
+    Effect.gen(function*() {
+      const bundle = yield* bundleNamed(name)
+      const from = yield* bundleFolder(bundle)
+      const target = Option.getOrElse(dir, () => name)
+      const written = yield* copyBundle(from, target, Option.isSome(dir) ? "--dir" : "name")
+      yield* Console.log(`wrote ${written.join(", ")}`)
+      yield* Console.log(`next: stargraph run ${target}/graph.yaml`)
+    }).pipe(traced("stargraph.cli.new"), Effect.catchAll(reportError))
+).pipe(
+  Command.withDescription(
+    "Start a graph from one of the original Stargraph's bundles: copy its graph.yaml, state.ts and README.md into a new folder (./<name>, or --dir), never over an existing one"
+  )
+)

@@ -1,0 +1,122 @@
+/**
+ * `stargraph new <name> [--dir path]` with the built CLI: each shipped bundle is copied
+ * from the package's examples/bundles/ into a new folder and the copy runs to `done`
+ * (stubbed); an existing target is refused and left untouched; an unknown name gets the
+ * list and a did-you-mean; the original's bundles that are not shipped say so.
+ */
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
+
+const NAMES = "deep-research, evaluator-optimizer, hitl-approval, orchestrator-workers, triage-router"
+
+/** A project folder whose modules resolve `effect` (as one that installed stargraph and its peers). */
+const project = (): string => {
+  const dir = tempDir()
+  symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"))
+  return dir
+}
+
+/** Every file under `dir` (but node_modules) with its content. */
+const snapshot = (dir: string): Record<string, string> =>
+  Object.fromEntries(
+    readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile() && !join(e.parentPath, e.name).includes("node_modules"))
+      .map((e) => [join(e.parentPath, e.name).slice(dir.length + 1), readFileSync(join(e.parentPath, e.name), "utf8")])
+  )
+
+const BUNDLES = [
+  { name: "deep-research", folder: "deep_research", input: "question=what is replay?", halt: "halted at check by r-check-pass-halt: research complete" },
+  { name: "evaluator-optimizer", folder: "evaluator_optimizer", input: "task=write a haiku", halt: "halted at evaluate by r-evaluate-pass-halt" },
+  { name: "hitl-approval", folder: "hitl_approval", input: "request=rotate the keys", halt: undefined },
+  { name: "orchestrator-workers", folder: "orchestrator_workers", input: "task=compare runtimes", halt: "halted at synthesize by r-synthesize-halt: orchestration complete" },
+  { name: "triage-router", folder: "triage_router", input: "item=the routine weekly report", halt: "halted at routine-path by r-routine-done" }
+] as const
+
+describe("stargraph new", () => {
+  it("copies each shipped bundle into ./<name>/, and the copy runs to done", async () => {
+    const cwd = project()
+    const db = join(cwd, "runs.sqlite")
+    for (const bundle of BUNDLES) {
+      const made = await stargraph(["new", bundle.name], { cwd })
+      expect(made.stderr, bundle.name).toBe("")
+      expect(made.code, bundle.name).toBe(0)
+      expect(made.lines).toEqual([
+        `wrote ${bundle.name}/graph.yaml, ${bundle.name}/state.ts, ${bundle.name}/README.md`,
+        `next: stargraph run ${bundle.name}/graph.yaml`
+      ])
+      expect(snapshot(join(cwd, bundle.name))).toEqual(snapshot(join(ROOT, "examples", "bundles", bundle.folder)))
+      const ran = await stargraph(["run", `${bundle.name}/graph.yaml`, "--inputs", bundle.input, "--db", db], { cwd })
+      expect(ran.stderr, bundle.name).toBe("")
+      if (bundle.halt === undefined) {
+        // hitl-approval stops for its approval; the answer finishes it.
+        expect(ran.code).toBe(3)
+        const resumed = await stargraph(["resume", runIdOf(ran.last), "--response", "\"approved\"", "--db", db], { cwd })
+        expect(resumed.last).toBe(`run_id=${runIdOf(ran.last)} status=done`)
+      } else {
+        expect(ran.code, bundle.name).toBe(0)
+        expect(ran.stdout).toContain(bundle.halt)
+        expect(ran.last).toMatch(/^run_id=run-\S+ status=done$/)
+      }
+    }
+  })
+
+  it("takes the folder names too, and --dir (or the original's --dest) as the folder to create", async () => {
+    const cwd = project()
+    const made = await stargraph(["new", "orchestrator_workers", "--dir", "graphs/orch"], { cwd })
+    expect(made.stderr).toBe("")
+    expect(made.code).toBe(0)
+    expect(made.lines[1]).toBe("next: stargraph run graphs/orch/graph.yaml")
+    expect(snapshot(join(cwd, "graphs", "orch"))).toEqual(snapshot(join(ROOT, "examples", "bundles", "orchestrator_workers")))
+    const dest = await stargraph(["new", "triage_router", "--dest", "tri"], { cwd })
+    expect(dest.code).toBe(0)
+    expect(readdirSync(join(cwd, "tri")).sort()).toEqual(["README.md", "graph.yaml", "state.ts"])
+    const ran = await stargraph(["run", "graphs/orch/graph.yaml", "--inputs", "task=t", "--db", join(cwd, "r.sqlite")], { cwd })
+    expect(ran.last).toMatch(/status=done$/)
+  })
+
+  it("never writes over an existing target: an InputError naming the path, exit 2, the target untouched", async () => {
+    const cwd = project()
+    mkdirSync(join(cwd, "deep-research"))
+    writeFileSync(join(cwd, "deep-research", "graph.yaml"), "mine\n")
+    writeFileSync(join(cwd, "taken"), "a file\n")
+    const before = snapshot(cwd)
+    const folder = await stargraph(["new", "deep-research"], { cwd })
+    expect(folder.code).toBe(2)
+    expect(folder.stdout).toBe("")
+    expect(folder.stderr).toBe("error: InputError: name: deep-research already exists; nothing was written (fix: choose a new folder with --dir <path>, or move the existing one away)\n")
+    const file = await stargraph(["new", "hitl-approval", "--dir", "taken"], { cwd })
+    expect(file.code).toBe(2)
+    expect(file.stderr).toMatch(/^error: InputError: --dir: taken already exists; nothing was written/)
+    // An empty folder is a target too.
+    mkdirSync(join(cwd, "empty"))
+    const empty = await stargraph(["new", "hitl-approval", "--dir", "empty"], { cwd })
+    expect(empty.code).toBe(2)
+    expect(readdirSync(join(cwd, "empty"))).toEqual([])
+    expect(snapshot(cwd)).toEqual(before)
+  })
+
+  it("an unknown name is an InputError with the names that ship and the closest one; nothing is written", async () => {
+    const cwd = project()
+    const typo = await stargraph(["new", "deep-reserch"], { cwd })
+    expect(typo.code).toBe(2)
+    expect(typo.stderr).toBe(`error: InputError: name: unknown bundle 'deep-reserch' (did you mean 'deep-research'?) (fix: use one of: ${NAMES})\n`)
+    const folderTypo = await stargraph(["new", "triage_ruoter"], { cwd })
+    expect(folderTypo.stderr).toContain("(did you mean 'triage-router'?)")
+    const other = await stargraph(["new", "research-bot"], { cwd })
+    expect(other.code).toBe(2)
+    expect(other.stderr).toBe(`error: InputError: name: unknown bundle 'research-bot' (fix: use one of: ${NAMES})\n`)
+    expect(readdirSync(cwd)).toEqual(["node_modules"])
+  })
+
+  it("the original's coding-agent and rag-qa bundles: not shipped, says so with the names that are", async () => {
+    const cwd = project()
+    for (const name of ["coding-agent", "rag-qa", "rag_qa"]) {
+      const r = await stargraph(["new", name], { cwd })
+      expect(r.code, name).toBe(2)
+      expect(r.stderr).toBe(`error: InputError: name: the original's '${name.replace("_", "-")}' bundle is not shipped with this package (fix: use one of the bundles that are: ${NAMES})\n`)
+    }
+    expect(readdirSync(cwd)).toEqual(["node_modules"])
+  })
+})
