@@ -5,12 +5,13 @@
  * (the CLI bundle `dist/cli/stargraph.cjs`, or `src/cli/` when run from source): the
  * nearest folder above it with a `package.json` is the package root.
  */
-import { copyFileSync, existsSync, lstatSync, mkdirSync, rmSync } from "node:fs"
+import { copyFileSync, existsSync, lstatSync, mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Effect from "effect/Effect"
 import { InputError } from "../errors.js"
 import { closestName } from "../ir/didYouMean.js"
+import { RESEARCH_BOT } from "./researchBot.js"
 
 /** A shipped bundle: the original's hyphenated name and its folder under `examples/bundles/`. */
 export interface Bundle {
@@ -52,12 +53,12 @@ export const bundleNamed = (name: string): Effect.Effect<Bundle, InputError> => 
       })
     )
   }
-  const close = closestName(wanted, BUNDLES.map((b) => b.name))
+  const close = closestName(wanted, [RESEARCH_BOT, ...BUNDLES.map((b) => b.name)])
   return Effect.fail(
     new InputError({
       field: "name",
       message: `unknown bundle '${name}'${close === undefined ? "" : ` (did you mean '${close}'?)`}`,
-      fix: `use one of: ${names()}`
+      fix: `use one of: ${RESEARCH_BOT} (the authoring template), ${names()}`
     })
   )
 }
@@ -125,4 +126,24 @@ export const copyBundle = (from: string, target: string, field: string): Effect.
       },
       catch: (e) => refused(`could not write ${target}: ${e instanceof Error ? e.message : String(e)}`, "choose a folder you can write with --dir <path>")
     })
+  })
+
+/**
+ * Write `text` to the new file `target` (its parents created as needed): anything already
+ * there is refused and left untouched (the file is created exclusively). `field` is what
+ * the error names.
+ */
+export const writeNew = (target: string, text: string, field: string): Effect.Effect<void, InputError> =>
+  Effect.try({
+    try: () => {
+      mkdirSync(dirname(resolve(target)), { recursive: true })
+      writeFileSync(target, text, { flag: "wx" })
+    },
+    catch: (e) =>
+      new InputError({
+        field,
+        ...(e !== null && typeof e === "object" && "code" in e && e.code === "EEXIST"
+          ? { message: `${target} already exists; nothing was written`, fix: "choose a new file with --dir <path>, or move the existing one away" }
+          : { message: `could not write ${target}: ${e instanceof Error ? e.message : String(e)}`, fix: "choose a file you can write with --dir <path>" })
+      })
   })

@@ -2,30 +2,40 @@
  * `stargraph new <name> [--dir path]`: start a project from one of the original's
  * bundles, as the original's `stargraph new` does: the bundle's `graph.yaml`, `state.ts`
  * and `README.md` are copied into `./<name>/` (or `--dir`), never over anything there.
+ * `stargraph new research-bot` writes the original's authoring-format template instead,
+ * `./research-bot.yaml` (or the file `--dir` names).
  */
 import { Args, Command, Options } from "@effect/cli"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { traced } from "../telemetry/TracingEnabled.js"
-import { BUNDLES, bundleFolder, bundleNamed, copyBundle } from "./bundles.js"
+import { BUNDLES, bundleFolder, bundleNamed, copyBundle, writeNew } from "./bundles.js"
 import { reportError } from "./exit.js"
+import { RESEARCH_BOT, researchBotYaml } from "./researchBot.js"
 
 /** The `new` command. */
 export const newCommand = Command.make(
   "new",
   {
     name: Args.text({ name: "name" }).pipe(
-      Args.withDescription(`the bundle to start from: ${BUNDLES.map((b) => b.name).join(", ")} (or its folder name, deep_research)`)
+      Args.withDescription(`${RESEARCH_BOT} (an authoring-format template, written to ./${RESEARCH_BOT}.yaml), or the bundle to start from: ${BUNDLES.map((b) => b.name).join(", ")} (or its folder name, deep_research)`)
     ),
     dir: Options.text("dir").pipe(
       Options.withAlias("dest"),
       Options.optional,
-      Options.withDescription("the folder to create (default: ./<name>); it must not exist")
+      Options.withDescription("the folder to create (default: ./<name>), or for research-bot the file (default: ./research-bot.yaml); it must not exist")
     )
   },
   ({ dir, name }) =>
     Effect.gen(function*() {
+      if (name === RESEARCH_BOT) {
+        const file = Option.getOrElse(dir, () => `${RESEARCH_BOT}.yaml`)
+        yield* writeNew(file, researchBotYaml, Option.isSome(dir) ? "--dir" : "name")
+        yield* Console.log(`wrote ${file}`)
+        yield* Console.log(`next: STARGRAPH_SEARCH_URL=<searxng url> STARGRAPH_CAPABILITIES=net.fetch stargraph run ${file} --lm-url <url> --lm-model <model> --inputs question="…"`)
+        return
+      }
       const bundle = yield* bundleNamed(name)
       const from = yield* bundleFolder(bundle)
       const target = Option.getOrElse(dir, () => name)
@@ -35,6 +45,6 @@ export const newCommand = Command.make(
     }).pipe(traced("stargraph.cli.new"), Effect.catchAll(reportError))
 ).pipe(
   Command.withDescription(
-    "Start a graph from one of the original Stargraph's bundles: copy its graph.yaml, state.ts and README.md into a new folder (./<name>, or --dir), never over an existing one"
+    "Start a graph from one of the original Stargraph's bundles: copy its graph.yaml, state.ts and README.md into a new folder (./<name>, or --dir), never over an existing one; research-bot writes its authoring-format template, ./research-bot.yaml"
   )
 )

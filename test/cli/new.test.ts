@@ -8,6 +8,7 @@ import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
+import * as OpenAiServer from "../helpers/openaiServer.js"
 
 const NAMES = "deep-research, evaluator-optimizer, hitl-approval, orchestrator-workers, triage-router"
 
@@ -101,13 +102,50 @@ describe("stargraph new", () => {
     const cwd = project()
     const typo = await stargraph(["new", "deep-reserch"], { cwd })
     expect(typo.code).toBe(2)
-    expect(typo.stderr).toBe(`error: InputError: name: unknown bundle 'deep-reserch' (did you mean 'deep-research'?) (fix: use one of: ${NAMES})\n`)
+    expect(typo.stderr).toBe(`error: InputError: name: unknown bundle 'deep-reserch' (did you mean 'deep-research'?) (fix: use one of: research-bot (the authoring template), ${NAMES})\n`)
     const folderTypo = await stargraph(["new", "triage_ruoter"], { cwd })
     expect(folderTypo.stderr).toContain("(did you mean 'triage-router'?)")
-    const other = await stargraph(["new", "research-bot"], { cwd })
-    expect(other.code).toBe(2)
-    expect(other.stderr).toBe(`error: InputError: name: unknown bundle 'research-bot' (fix: use one of: ${NAMES})\n`)
+    const botTypo = await stargraph(["new", "reserch-bot"], { cwd })
+    expect(botTypo.stderr).toContain("(did you mean 'research-bot'?)")
     expect(readdirSync(cwd)).toEqual(["node_modules"])
+  })
+
+  it("research-bot writes the original's authoring template, which compiles and runs on a model to done; never over an existing file", async () => {
+    const cwd = project()
+    const made = await stargraph(["new", "research-bot"], { cwd })
+    expect([made.code, made.stderr, made.lines[0]]).toEqual([0, "", "wrote research-bot.yaml"])
+    expect(made.lines[1]).toMatch(/^next: .*stargraph run research-bot\.yaml --lm-url <url> --lm-model <model>/)
+    const text = readFileSync(join(cwd, "research-bot.yaml"), "utf8")
+    expect(text).not.toContain("ir_version")
+    const compiled = await stargraph(["compile", "research-bot.yaml"], { cwd })
+    expect(compiled.code).toBe(0)
+    expect(compiled.stdout).toContain("std.web_search@1")
+    // A model that answers without tools, then a judge that passes: done at the judge.
+    const server = await OpenAiServer.start({
+      respond: (r) => {
+        const [system] = r.body["messages"] as Array<{ content: string }>
+        return system!.content.includes("next_tool_name")
+          ? JSON.stringify({ next_thought: "I know it", next_tool_name: "finish", next_tool_args: {}, answer: "checkpoints and calls" })
+          : JSON.stringify({ reasoning: "complete", verdict: "pass", score: 0.9 })
+      }
+    })
+    try {
+      const ran = await stargraph(["run", "research-bot.yaml", "--inputs", "question=what is recorded?", "--lm-url", server.url, "--lm-model", "test-model", "--db", join(cwd, "runs.sqlite")], { cwd })
+      expect(ran.stderr).toBe("")
+      expect([ran.code, ran.last]).toEqual([0, expect.stringMatching(/status=done$/)])
+      expect(ran.stdout).toContain("halted at judge")
+      expect(server.requests).toHaveLength(2)
+    } finally {
+      await server.close()
+    }
+    // Written again: refused, the file untouched; --dir names another file.
+    writeFileSync(join(cwd, "research-bot.yaml"), "mine\n")
+    const again = await stargraph(["new", "research-bot"], { cwd })
+    expect([again.code, again.stderr]).toEqual([2, "error: InputError: name: research-bot.yaml already exists; nothing was written (fix: choose a new file with --dir <path>, or move the existing one away)\n"])
+    expect(readFileSync(join(cwd, "research-bot.yaml"), "utf8")).toBe("mine\n")
+    const elsewhere = await stargraph(["new", "research-bot", "--dir", "agents/bot.yaml"], { cwd })
+    expect([elsewhere.code, elsewhere.lines[0]]).toEqual([0, "wrote agents/bot.yaml"])
+    expect(readFileSync(join(cwd, "agents", "bot.yaml"), "utf8")).toBe(text)
   })
 
   it("the original's coding-agent and rag-qa bundles: not shipped, says so with the names that are", async () => {
