@@ -215,5 +215,25 @@ export const resumeDefaultLayer = (
     })
   })
 
+/**
+ * The default model for `resume`/`respond` of a run whose graph has an authoring `lm:`
+ * block: the block's server, with the key and time limit the run was started with when
+ * the run's record names that same server (a `--lm-key-env` variable read again, a
+ * `--lm-key` asked for again, see {@link resumeDefaultLayer}); with another server on
+ * record (the block was edited since), the block's with the flags given now.
+ * `--lm-url`/`--lm-model` beside the block are refused (see {@link lmDefaultLayer}).
+ */
+export const resumeGraphDefaultLayer = (
+  o: LmFlags,
+  run: { readonly run_id: string; readonly status: string; readonly default_model?: DefaultModelRecord | null | undefined },
+  flagged: Option.Option<unknown>,
+  graph: GraphModel
+): Effect.Effect<Layer.Layer<never> | Layer.Layer<DefaultModel.DefaultModel>, InputError> => {
+  const stored = run.default_model ?? null
+  return Option.isNone(flagged) && stored !== null && stored.api_base === graph.apiBase && stored.model === graph.model
+    ? resumeDefaultLayer(o, run, Option.none())
+    : lmDefaultLayer(o, graph)
+}
+
 /** Statuses of a run that never runs again (no model needed; an `error` run may be resumed). */
 const TERMINAL: ReadonlySet<string> = new Set(["done", "cancelled", "failed"])

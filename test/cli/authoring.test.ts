@@ -122,4 +122,33 @@ lm: {provider: sglang, model: graph-model, port: ${port}}
     expect([resumed.code, resumed.last]).toEqual([0, expect.stringMatching(/status=done$/)])
     expect(server.requests.slice(before + 1).map((q) => q.body["model"])).toEqual(["graph-model"])
   })
+
+  it("a run on an lm block started with --lm-key-env resumes with that key; one started with --lm-key asks for it again", async () => {
+    const port = new URL(server.url).port
+    writeFileSync(join(work, "lm-key.yaml"), `id: lm-key
+state:
+  question: str
+  answer: str
+  rationale: str
+nodes:
+  ask: {kind: reason, input: question}
+lm: {model: graph-model, port: ${port}}
+`)
+    const db = join(work, "lm-key.sqlite")
+    const env = { LM_TEST_KEY: "sekrit-123" }
+    const paused = await stargraph(["run", "lm-key.yaml", "-i", "question=why?", "--db", db, "--interrupt-before", "ask", "--lm-key-env", "LM_TEST_KEY"], { cwd: work, env })
+    expect(paused.code).toBe(3)
+    const before = server.requests.length
+    const resumed = await stargraph(["resume", runIdOf(paused.last), "--db", db], { cwd: work, env })
+    expect(resumed.stderr).toBe("")
+    expect([resumed.code, resumed.last]).toEqual([0, expect.stringMatching(/status=done$/)])
+    expect(server.requests.slice(before).map((q) => [q.body["model"], q.headers["authorization"]])).toEqual([["graph-model", "Bearer sekrit-123"]])
+    // Started with the key itself: resuming without it is refused before anything runs.
+    const literal = await stargraph(["run", "lm-key.yaml", "-i", "question=why?", "--db", db, "--interrupt-before", "ask", "--lm-key", "sekrit-456"], { cwd: work })
+    expect(literal.code).toBe(3)
+    const refused = await stargraph(["resume", runIdOf(literal.last), "--db", db], { cwd: work })
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toContain("was started with --lm-key for its default model (graph-model at http://127.0.0.1:")
+    expect(server.requests.length).toBe(before + 1)
+  })
 })
