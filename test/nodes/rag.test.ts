@@ -218,6 +218,22 @@ describe("rag nodes retrieve, then answer with citations", () => {
   })
 })
 
+describe("a store gone after the build", () => {
+  it("fails the live run with a NodeExecutionError (RagStoreError), not a crash", async () => {
+    const dir = storeDir()
+    const r = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.make(irOf({ stub: true }), { file: join(dir, "graph.yaml") })
+      rmSync(join(dir, "kb.db"))
+      const handle = yield* graph.start({ inputs: { query: "Paris" } })
+      return yield* Effect.either(handle.start())
+    }).pipe(Effect.provide(dbLayer())))
+    expect(Either.isLeft(r)).toBe(true)
+    const error = Either.isLeft(r) ? (r.left as StargraphError) : undefined
+    expect(error).toMatchObject({ _tag: "NodeExecutionError", nodeId: "qa", errorTag: "RagStoreError" })
+    expect((error as { cause: string }).cause).toContain("rag could not read its store")
+  })
+})
+
 describe("rag configs refused when the graph is built", () => {
   it("a missing store file, or one without the documents table, names the path and the fix", async () => {
     const dir = tempDir()
