@@ -108,7 +108,7 @@ const ORIGINAL_FIELDS: { readonly [field: string]: { readonly message: string; r
     message: "the original's top-level tool declarations are not used here: tool nodes name their tools, and the tool registry checks them when the graph is built",
     fix: "remove tools (name each tool on its node: {kind: tool, tool: std.calculator@1}; capabilities allow network tools, docs/tools.md)"
   },
-  stores: { message: "retrieval stores (the original's rag kind) are not part of this runtime", fix: "remove stores, and call your store from a function node or a tool (docs/tools.md)" },
+  stores: { message: "the original's top-level store declarations are not read here: a rag node binds its own stores", fix: "remove stores, and bind each store on its rag node (config.stores: [{provider: sqlite_doc, path: ./kb.db}], docs/language-models.md)" },
   skills: { message: "the original's skills are not part of this runtime", fix: "remove skills; the graph's nodes and rules are all this runtime reads" },
   migrate: {
     message: "graph migrations are not supported: a run resumes only with the graph it started with (its graph_hash)",

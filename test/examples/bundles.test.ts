@@ -239,3 +239,29 @@ describe("the original's bundles", () => {
     expect(replayed.last).toBe(`run_id=${cf} status=done`)
   })
 })
+
+it("rag_qa runs to done offline (stub: true) from kb.db; its retrieval is in the cassette, so the CLI replays it from an emptied store", async () => {
+  const dir = tempDir()
+  for (const file of ["graph.yaml", "state.ts", "kb.db"]) copyFileSync(join(BUNDLES, "rag_qa", file), join(dir, file))
+  symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"))
+  const db = join(dir, "runs.sqlite")
+  const run = await stargraph(["run", join(dir, "graph.yaml"), "--inputs", "question=How does a replay answer a model call?", "--db", db])
+  expect(run.code).toBe(0)
+  expect(run.stdout).toMatch(/halted at check by r-check-pass-halt: answer grounded in citations/)
+  const id = runIdOf(run.last)
+  const recorded = await inspect(id, db)
+  expect(recorded.status).toBe("done")
+  expect(recorded.final_state).toMatchObject({ answer: "stub-answer", verdict: "pass", score: "1.0" })
+  expect((recorded.final_state["citations"] as Array<string>)[0]).toBe("doc-replay")
+  expect(recorded.final_state["review_input"]).toContain("Cited documents:\n['doc-replay', ")
+  // The store emptied (the graph still builds): the replay reads the retrieval from the cassette.
+  writeFileSync(join(dir, "kb.db"), "")
+  const Database = (await import("better-sqlite3")).default
+  const empty = new Database(join(dir, "kb.db"))
+  empty.exec("CREATE TABLE documents (doc_id TEXT PRIMARY KEY, content BLOB NOT NULL, is_text INTEGER NOT NULL, metadata BLOB NOT NULL, created_at TEXT NOT NULL)")
+  empty.close()
+  const replayed = await stargraph(["replay", id, "--db", db, "--diff"])
+  expect(replayed.code).toBe(0)
+  const cf = /cf_run_id=(\S+)/.exec(replayed.stdout)![1]!
+  expect((await inspect(cf, db)).final_state).toEqual(recorded.final_state)
+})

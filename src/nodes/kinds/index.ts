@@ -13,6 +13,7 @@ import { MlKind } from "./ml.js"
 import { NoopKind } from "./noop.js"
 import { PassthroughKind } from "./passthrough.js"
 import { ClassifyKind, ExtractKind, JudgeKind, PlanKind, ReasonKind, SummarizeKind } from "./presets.js"
+import { RagKind } from "./rag.js"
 import { ReactKind } from "./react.js"
 import { SetKind } from "./set.js"
 import { SubgraphKind } from "./subgraph.js"
@@ -41,5 +42,6 @@ export const builtinKinds: ReadonlyArray<NodeKind> = [
   JudgeKind,
   PlanKind,
   ReactKind,
+  RagKind,
   MlKind
 ]
