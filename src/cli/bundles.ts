@@ -13,26 +13,29 @@ import { InputError } from "../errors.js"
 import { closestName } from "../ir/didYouMean.js"
 import { RESEARCH_BOT } from "./researchBot.js"
 
-/** A shipped bundle: the original's hyphenated name and its folder under `examples/bundles/`. */
+/** A shipped bundle: the original's hyphenated name, its folder under `examples/bundles/`, and the files `new` copies. */
 export interface Bundle {
   readonly name: string
   readonly folder: string
+  readonly files: ReadonlyArray<string>
 }
+
+/** The files of a bundle folder that `stargraph new` copies (besides a bundle's own extras). */
+export const BUNDLE_FILES: ReadonlyArray<string> = ["graph.yaml", "state.ts", "README.md"]
 
 /** The bundles that ship, in the original's order of its docs (alphabetical). */
 export const BUNDLES: ReadonlyArray<Bundle> = [
-  { name: "deep-research", folder: "deep_research" },
-  { name: "evaluator-optimizer", folder: "evaluator_optimizer" },
-  { name: "hitl-approval", folder: "hitl_approval" },
-  { name: "orchestrator-workers", folder: "orchestrator_workers" },
-  { name: "triage-router", folder: "triage_router" }
+  { name: "deep-research", folder: "deep_research", files: BUNDLE_FILES },
+  { name: "evaluator-optimizer", folder: "evaluator_optimizer", files: BUNDLE_FILES },
+  { name: "hitl-approval", folder: "hitl_approval", files: BUNDLE_FILES },
+  { name: "orchestrator-workers", folder: "orchestrator_workers", files: BUNDLE_FILES },
+  // Its knowledge base and the script that writes it come along.
+  { name: "rag-qa", folder: "rag_qa", files: [...BUNDLE_FILES, "kb.db", "build-kb.ts"] },
+  { name: "triage-router", folder: "triage_router", files: BUNDLE_FILES }
 ]
 
 /** The original's bundles this package does not ship. */
-export const NOT_SHIPPED: ReadonlyArray<string> = ["coding-agent", "rag-qa"]
-
-/** The files of a bundle folder that `stargraph new` copies. */
-export const BUNDLE_FILES: ReadonlyArray<string> = ["graph.yaml", "state.ts", "README.md"]
+export const NOT_SHIPPED: ReadonlyArray<string> = ["coding-agent"]
 
 const names = (): string => BUNDLES.map((b) => b.name).join(", ")
 
@@ -78,7 +81,7 @@ const packageRoot = (): string | undefined => {
 export const bundleFolder = (bundle: Bundle): Effect.Effect<string, InputError> => {
   const root = packageRoot()
   const folder = root === undefined ? undefined : join(root, "examples", "bundles", bundle.folder)
-  return folder !== undefined && BUNDLE_FILES.every((f) => existsSync(join(folder, f)))
+  return folder !== undefined && bundle.files.every((f) => existsSync(join(folder, f)))
     ? Effect.succeed(folder)
     : Effect.fail(
       new InputError({
@@ -100,11 +103,11 @@ const occupied = (path: string): boolean => {
 }
 
 /**
- * Copy the bundle's files from `from` into the new folder `target` (its parents created
+ * Copy `bundle`'s files from `from` into the new folder `target` (its parents created
  * as needed). Anything already at `target` is refused and left untouched; a copy that
  * fails half-way removes the folder it created. `field` is what the error names: `--dir`, or `name`.
  */
-export const copyBundle = (from: string, target: string, field: string): Effect.Effect<ReadonlyArray<string>, InputError> =>
+export const copyBundle = (bundle: Bundle, from: string, target: string, field: string): Effect.Effect<ReadonlyArray<string>, InputError> =>
   Effect.gen(function*() {
     const refused = (message: string, fix: string) => new InputError({ field, message, fix })
     if (occupied(target)) {
@@ -115,7 +118,7 @@ export const copyBundle = (from: string, target: string, field: string): Effect.
         mkdirSync(dirname(resolve(target)), { recursive: true })
         mkdirSync(target) // fails if something appeared there meanwhile: never overwrite
         try {
-          return BUNDLE_FILES.map((file) => {
+          return bundle.files.map((file) => {
             copyFileSync(join(from, file), join(target, file))
             return join(target, file)
           })

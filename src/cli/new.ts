@@ -39,7 +39,7 @@ export const newCommand = Command.make(
       const bundle = yield* bundleNamed(name)
       const from = yield* bundleFolder(bundle)
       const target = Option.getOrElse(dir, () => name)
-      const written = yield* copyBundle(from, target, Option.isSome(dir) ? "--dir" : "name")
+      const written = yield* copyBundle(bundle, from, target, Option.isSome(dir) ? "--dir" : "name")
       yield* Console.log(`wrote ${written.join(", ")}`)
       yield* Console.log(`next: stargraph run ${target}/graph.yaml`)
     }).pipe(traced("stargraph.cli.new"), Effect.catchAll(reportError))

@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest"
 import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
 import * as OpenAiServer from "../helpers/openaiServer.js"
 
-const NAMES = "deep-research, evaluator-optimizer, hitl-approval, orchestrator-workers, triage-router"
+const NAMES = "deep-research, evaluator-optimizer, hitl-approval, orchestrator-workers, rag-qa, triage-router"
 
 /** A project folder whose modules resolve `effect` (as one that installed stargraph and its peers). */
 const project = (): string => {
@@ -32,6 +32,7 @@ const BUNDLES = [
   { name: "evaluator-optimizer", folder: "evaluator_optimizer", input: "task=write a haiku", halt: "halted at evaluate by r-evaluate-pass-halt" },
   { name: "hitl-approval", folder: "hitl_approval", input: "request=rotate the keys", halt: undefined },
   { name: "orchestrator-workers", folder: "orchestrator_workers", input: "task=compare runtimes", halt: "halted at synthesize by r-synthesize-halt: orchestration complete" },
+  { name: "rag-qa", folder: "rag_qa", input: "question=How does a replay answer a model call?", halt: "halted at check by r-check-pass-halt: answer grounded in citations", extra: ["kb.db", "build-kb.ts"] },
   { name: "triage-router", folder: "triage_router", input: "item=the routine weekly report", halt: "halted at routine-path by r-routine-done" }
 ] as const
 
@@ -43,8 +44,9 @@ describe("stargraph new", () => {
       const made = await stargraph(["new", bundle.name], { cwd })
       expect(made.stderr, bundle.name).toBe("")
       expect(made.code, bundle.name).toBe(0)
+      const files = ["graph.yaml", "state.ts", "README.md", ...("extra" in bundle ? bundle.extra : [])]
       expect(made.lines).toEqual([
-        `wrote ${bundle.name}/graph.yaml, ${bundle.name}/state.ts, ${bundle.name}/README.md`,
+        `wrote ${files.map((f) => `${bundle.name}/${f}`).join(", ")}`,
         `next: stargraph run ${bundle.name}/graph.yaml`
       ])
       expect(snapshot(join(cwd, bundle.name))).toEqual(snapshot(join(ROOT, "examples", "bundles", bundle.folder)))
@@ -148,9 +150,9 @@ describe("stargraph new", () => {
     expect(readFileSync(join(cwd, "agents", "bot.yaml"), "utf8")).toBe(text)
   })
 
-  it("the original's coding-agent and rag-qa bundles: not shipped, says so with the names that are", async () => {
+  it("the original's coding-agent bundle: not shipped, says so with the names that are", async () => {
     const cwd = project()
-    for (const name of ["coding-agent", "rag-qa", "rag_qa"]) {
+    for (const name of ["coding-agent", "coding_agent"]) {
       const r = await stargraph(["new", name], { cwd })
       expect(r.code, name).toBe(2)
       expect(r.stderr).toBe(`error: InputError: name: the original's '${name.replace("_", "-")}' bundle is not shipped with this package (fix: use one of the bundles that are: ${NAMES})\n`)
