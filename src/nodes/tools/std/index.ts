@@ -3,7 +3,9 @@
  * (`std.http_fetch`, `std.http_request`, `std.fetch_page`) are refused unless the run is
  * granted `net.fetch`; the file tools (`std.file_read`, `std.file_list`, `std.file_write`)
  * unless it is granted `fs.read` or `fs.write`, and they stay inside the tools'
- * filesystem root. The original's other std tools are not shipped: see {@link notShipped}.
+ * filesystem root. `std.python_exec` and `std.shell` run a child process and are refused
+ * unless it is granted `tools:std:exec` or `tools:std:shell`. The original's other std
+ * tools are not shipped: see {@link notShipped}.
  */
 import type { Tool } from "../Tool.js"
 import { calculator } from "./calculator.js"
@@ -12,7 +14,9 @@ import { fileList, fileRead, fileWrite } from "./files.js"
 import { httpFetch } from "./httpFetch.js"
 import { httpRequest } from "./httpRequest.js"
 import { jsonPath } from "./jsonPath.js"
+import { pythonExec } from "./pythonExec.js"
 import { regexExtract } from "./regexExtract.js"
+import { shell } from "./shell.js"
 import { templateRender } from "./templateRender.js"
 
 /** Every `std.*` tool. */
@@ -26,7 +30,9 @@ export const stdTools: ReadonlyArray<Tool> = [
   fetchPage,
   fileRead,
   fileWrite,
-  fileList
+  fileList,
+  pythonExec,
+  shell
 ]
 
 /** The original's std tools this runtime does not ship (a graph naming one is told so). */
@@ -35,7 +41,5 @@ export const notShipped: ReadonlyArray<string> = [
   "std.web_search",
   "std.wikipedia",
   "std.arxiv_search",
-  "std.python_exec",
-  "std.shell",
   "std.graph_invoke"
 ]
