@@ -4,7 +4,8 @@
  * granted `net.fetch`; the file tools (`std.file_read`, `std.file_list`, `std.file_write`)
  * unless it is granted `fs.read` or `fs.write`, and they stay inside the tools'
  * filesystem root. `std.python_exec` and `std.shell` run a child process and are refused
- * unless it is granted `tools:std:exec` or `tools:std:shell`. The original's other std
+ * unless it is granted `tools:std:exec` or `tools:std:shell`; `std.sql_query` reads a SQLite
+ * file in the filesystem root under `fs.read`. The original's other std
  * tools are not shipped: see {@link notShipped}.
  */
 import type { Tool } from "../Tool.js"
@@ -17,6 +18,7 @@ import { jsonPath } from "./jsonPath.js"
 import { pythonExec } from "./pythonExec.js"
 import { regexExtract } from "./regexExtract.js"
 import { shell } from "./shell.js"
+import { sqlQuery } from "./sqlQuery.js"
 import { templateRender } from "./templateRender.js"
 
 /** Every `std.*` tool. */
@@ -32,12 +34,12 @@ export const stdTools: ReadonlyArray<Tool> = [
   fileWrite,
   fileList,
   pythonExec,
-  shell
+  shell,
+  sqlQuery
 ]
 
 /** The original's std tools this runtime does not ship (a graph naming one is told so). */
 export const notShipped: ReadonlyArray<string> = [
-  "std.sql_query",
   "std.web_search",
   "std.wikipedia",
   "std.arxiv_search",
