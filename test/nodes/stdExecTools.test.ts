@@ -10,12 +10,16 @@ import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import { afterAll, describe, expect, it } from "vitest"
+import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
+import * as Graph from "../../src/graph/Graph.js"
 import * as Capabilities from "../../src/nodes/tools/Capabilities.js"
 import { pythonExec } from "../../src/nodes/tools/std/pythonExec.js"
 import { liveRun } from "../../src/nodes/tools/runTool.js"
 import { shell } from "../../src/nodes/tools/std/shell.js"
 import { MAX_OUTPUT_CHARS } from "../../src/nodes/tools/std/subprocess.js"
+import { tempDir } from "../helpers/cli.js"
 import { toolErr, toolOk } from "../helpers/toolCalls.js"
 
 const scratch = mkdtempSync(join(tmpdir(), "sg-exec-test-"))
@@ -136,6 +140,28 @@ describe("std.python_exec", () => {
     expect(Date.now() - started).toBeLessThan(5_000)
     expect(alive(pid!)).toBe(false)
     await until(() => !alive(child!), 3_000)
+  })
+
+  it("cancelling the run while a tool node runs the code kills its process group", async () => {
+    const file = join(scratch, "tree-run-cancel")
+    const ir = {
+      ir_version: "1.0.0",
+      id: "run:exec-cancel",
+      state_schema: { fields: { out: { type: "object" } } },
+      nodes: [{ id: "py", kind: "tool", tool: "std.python_exec@1", static: { code: stubbornTree(file), timeout_s: 60 }, out: "out" }]
+    }
+    const layer = Layer.merge(SqliteCheckpointer.layer({ filename: join(tempDir(), "runs.sqlite") }), Capabilities.layer(["tools:std:exec"]))
+    const summary = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.make(ir)
+      const handle = yield* graph.start({})
+      const fiber = yield* Effect.fork(handle.start())
+      yield* Effect.promise(() => until(() => existsSync(file) && readFileSync(file, "utf8").includes(" ")))
+      yield* handle.cancel()
+      return yield* Fiber.join(fiber)
+    }).pipe(Effect.provide(layer)))
+    expect(summary.status).toBe("cancelled")
+    const [pid, child] = readFileSync(file, "utf8").split(" ").map(Number)
+    await until(() => !alive(pid!) && !alive(child!), 3_000)
   })
 })
 
