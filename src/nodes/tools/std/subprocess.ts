@@ -170,6 +170,8 @@ const runIn = (spec: ExecSpec, cwd: string): Effect.Effect<ExecResult, ToolError
       settle()
     })
     timers.push(setTimeout(() => {
+      // Exited in time (its group already killed): only its pipes are still closing.
+      if (exited !== undefined) return
       timedOut = true
       killGroup(child)
       closeSoon()
@@ -179,7 +181,8 @@ const runIn = (spec: ExecSpec, cwd: string): Effect.Effect<ExecResult, ToolError
       if (done) return resumeCleanup(Effect.void)
       done = true
       for (const t of timers) clearTimeout(t)
-      killGroup(child)
+      // Once it has exited its pid may be reused: its group was killed then.
+      if (exited === undefined) killGroup(child)
       const wait = setTimeout(() => resumeCleanup(Effect.void), CLOSE_GRACE_MS)
       child.once("close", () => {
         clearTimeout(wait)
