@@ -22,7 +22,6 @@ import { firstIssue } from "../ir/parseIssue.js"
 
 /** Node kinds of the original Stargraph that this runtime does not have, with what to write instead. */
 const UNPORTED_KINDS: { readonly [kind: string]: { readonly why: string; readonly fix: string } } = {
-  code: { why: "it runs Python code", fix: "write the code as a function node in a .ts module beside the graph (kind: function, module: ./nodes.ts, export: …)" },
   broker: { why: "the Nautilus broker is not ported", fix: "call the broker from a function node's ctx.call, or a tool registered with Tool.make (docs/tools.md)" }
 }
 

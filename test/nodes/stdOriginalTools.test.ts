@@ -195,7 +195,7 @@ describe("std.file_read, std.file_write, std.file_list", () => {
 
 describe("the original's std tools not shipped here", () => {
   it("a graph naming one is told it is not shipped, and how to register a tool under that id", async () => {
-    for (const id of ["std.sql_query", "std.python_exec", "std.shell", "std.graph_invoke"]) {
+    for (const id of ["std.graph_invoke"]) {
       const ir = {
         ir_version: "1.0.0",
         id: "run:missing",

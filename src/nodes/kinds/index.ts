@@ -4,6 +4,7 @@
  * is one file in this folder plus one line here.
  */
 import type { NodeKind } from "../NodeKind.js"
+import { CodeKind } from "./code.js"
 import { DspyKind } from "./dspy.js"
 import { EchoKind } from "./echo.js"
 import { FunctionKind } from "./function.js"
@@ -43,5 +44,6 @@ export const builtinKinds: ReadonlyArray<NodeKind> = [
   PlanKind,
   ReactKind,
   RagKind,
+  CodeKind,
   MlKind
 ]

@@ -4,7 +4,10 @@
  * `std.wikipedia`, `std.arxiv` alias `std.arxiv_search`) are refused unless the run is
  * granted `net.fetch`; the file tools (`std.file_read`, `std.file_list`, `std.file_write`)
  * unless it is granted `fs.read` or `fs.write`, and they stay inside the tools'
- * filesystem root. The original's other std tools are not shipped: see {@link notShipped}.
+ * filesystem root. `std.python_exec` and `std.shell` run a child process and are refused
+ * unless it is granted `tools:std:exec` or `tools:std:shell`; `std.sql_query` reads a SQLite
+ * file in the filesystem root under `fs.read`. The original's other std
+ * tools are not shipped: see {@link notShipped}.
  */
 import type { Tool } from "../Tool.js"
 import { arxiv, arxivSearch } from "./arxiv.js"
@@ -14,7 +17,10 @@ import { fileList, fileRead, fileWrite } from "./files.js"
 import { httpFetch } from "./httpFetch.js"
 import { httpRequest } from "./httpRequest.js"
 import { jsonPath } from "./jsonPath.js"
+import { pythonExec } from "./pythonExec.js"
 import { regexExtract } from "./regexExtract.js"
+import { shell } from "./shell.js"
+import { sqlQuery } from "./sqlQuery.js"
 import { templateRender } from "./templateRender.js"
 import { webSearch } from "./webSearch.js"
 import { wikipedia } from "./wikipedia.js"
@@ -34,13 +40,13 @@ export const stdTools: ReadonlyArray<Tool> = [
   arxivSearch,
   fileRead,
   fileWrite,
-  fileList
+  fileList,
+  pythonExec,
+  shell,
+  sqlQuery
 ]
 
 /** The original's std tools this runtime does not ship (a graph naming one is told so). */
 export const notShipped: ReadonlyArray<string> = [
-  "std.sql_query",
-  "std.python_exec",
-  "std.shell",
   "std.graph_invoke"
 ]

@@ -1,0 +1,71 @@
+/**
+ * std.sql_query against real SQLite files in a temp root: rows and columns, positional
+ * parameters, the row cap, writes refused by SQLite (read-only, query_only), ATTACH and
+ * VACUUM INTO never run, the filesystem root and the fs.read grant.
+ */
+import { existsSync, mkdirSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import Database from "better-sqlite3"
+import { beforeAll, describe, expect, it } from "vitest"
+import { sqlQuery } from "../../src/nodes/tools/std/sqlQuery.js"
+import { tempDir } from "../helpers/cli.js"
+import { toolErr, toolOk } from "../helpers/toolCalls.js"
+
+let root: string
+let outside: string
+const read = () => [`fs.read:${root}/*`]
+
+beforeAll(() => {
+  root = tempDir()
+  outside = tempDir()
+  const db = new Database(join(root, "shop.db"))
+  db.exec("create table items(id integer primary key, name text, price real, data blob)")
+  const insert = db.prepare("insert into items(name, price, data) values (?, ?, ?)")
+  for (let i = 1; i <= 50; i++) insert.run(`item-${i}`, i * 1.5, i === 1 ? Buffer.from("hi") : null)
+  db.close()
+  const other = new Database(join(outside, "secret.db"))
+  other.exec("create table s(v text); insert into s values ('secret')")
+  other.close()
+  mkdirSync(join(root, "dir"))
+  writeFileSync(join(root, "not.db"), "not a database at all, just text that is long enough")
+})
+
+describe("std.sql_query", () => {
+  it("answers columns and rows, with positional parameters", async () => {
+    const r = await toolOk(sqlQuery, { database: "shop.db", query: "select id, name, price, data from items where id <= ? order by id", params: [2] }, read(), root)
+    expect(r).toEqual({
+      columns: ["id", "name", "price", "data"],
+      rows: [{ id: 1, name: "item-1", price: 1.5, data: Buffer.from("hi").toString("base64") }, { id: 2, name: "item-2", price: 3, data: null }],
+      row_count: 2,
+      truncated: false
+    })
+  })
+
+  it("caps the rows at max_rows (default 1000, at most 10,000)", async () => {
+    const r = await toolOk(sqlQuery, { database: "shop.db", query: "select id from items order by id", max_rows: 10 }, read(), root)
+    expect(r).toMatchObject({ row_count: 10, truncated: true })
+    expect(r["rows"].at(-1)).toEqual({ id: 10 })
+    expect(await toolOk(sqlQuery, { database: "shop.db", query: "select id from items" }, read(), root)).toMatchObject({ row_count: 50, truncated: false })
+  })
+
+  it("never writes: writes fail in SQLite, and ATTACH and VACUUM INTO do not run", async () => {
+    const write = await toolErr(sqlQuery, { database: "shop.db", query: "insert into items(name) values ('x') returning id" }, read(), root)
+    expect(write).toMatchObject({ reason: "failed", argument: "query" })
+    expect(write.message).toContain("readonly")
+    const attach = await toolErr(sqlQuery, { database: "shop.db", query: `attach database '${join(outside, "secret.db")}' as o` }, read(), root)
+    expect(attach).toMatchObject({ reason: "invalid-input", argument: "query" })
+    const copy = join(outside, "copy.db")
+    expect(await toolErr(sqlQuery, { database: "shop.db", query: `vacuum into '${copy}'` }, read(), root)).toMatchObject({ reason: "invalid-input" })
+    expect(existsSync(copy)).toBe(false)
+    expect(await toolOk(sqlQuery, { database: "shop.db", query: "select count(*) as n from items" }, read(), root)).toMatchObject({ rows: [{ n: 50 }] })
+  })
+
+  it("stays in the root, needs fs.read, and refuses what is not a database file", async () => {
+    expect(await toolErr(sqlQuery, { database: join(outside, "secret.db"), query: "select * from s" }, ["fs.read"], root)).toMatchObject({ reason: "invalid-input", argument: "database" })
+    expect(await toolErr(sqlQuery, { database: "shop.db", query: "select 1" }, [], root)).toMatchObject({ reason: "capability-denied" })
+    expect(await toolErr(sqlQuery, { database: "missing.db", query: "select 1" }, read(), root)).toMatchObject({ reason: "failed", argument: "database" })
+    expect(await toolErr(sqlQuery, { database: "dir", query: "select 1" }, read(), root)).toMatchObject({ reason: "failed", argument: "database" })
+    expect(await toolErr(sqlQuery, { database: "not.db", query: "select 1 from x" }, read(), root)).toMatchObject({ reason: "failed" })
+    expect(await toolErr(sqlQuery, { database: "shop.db", query: "select 1", engine: "duckdb" }, read(), root)).toMatchObject({ reason: "invalid-input", argument: "engine" })
+  })
+})
