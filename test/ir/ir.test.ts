@@ -95,8 +95,8 @@ describe("IR validation", () => {
     expect([lm.path, lm.fix]).toEqual(["lm", expect.stringMatching(/point language-model nodes at a running server/)])
     const never = irErrorOf(base + "checkpoints: {every: never}\n")
     expect([never.path, never.fix]).toEqual(["checkpoints.every", "remove every, or set it to node-exit"])
-    const rag = Effect.runSync(Effect.either(Graph.fromYaml(base.replace("{ id: b, kind: set, values: { n: 1 } }", "{ id: b, kind: rag }"))))
-    expect(Either.isLeft(rag) && rag.left.message).toBe("the original's 'rag' kind is not part of this runtime (retrieval stores are not ported)")
+    const broker = Effect.runSync(Effect.either(Graph.fromYaml(base.replace("{ id: b, kind: set, values: { n: 1 } }", "{ id: b, kind: broker }"))))
+    expect(Either.isLeft(broker) && broker.left.message).toBe("the original's 'broker' kind is not part of this runtime (the Nautilus broker is not ported)")
     // What the original writes when it has nothing to declare is accepted, and hashes as without it.
     const empty = Effect.runSync(Graph.fromYaml(base + "tools: []\nstores: []\nskills: null\n"))
     expect(empty.graphHash).toBe(Effect.runSync(Graph.fromYaml(base)).graphHash)
