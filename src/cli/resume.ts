@@ -17,7 +17,7 @@ import { reportError } from "./exit.js"
 import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
 import * as Interrupt from "./interrupt.js"
 import { leaseOption, parseLease } from "./lease.js"
-import { type LmFlags, lmDefaultLayer, lmOptions, resumeDefaultLayer, resumeFlagsLayer } from "./lmDefault.js"
+import { type LmFlags, lmOptions, resumeDefaultLayer, resumeFlagsLayer, resumeGraphDefaultLayer } from "./lmDefault.js"
 import { auditLog, conflictingOutput, dbExisting, graphFile, graphOptions, moduleRoot, noSummary, quiet, runIdArg, summaryJson, verbose } from "./options.js"
 
 /** Options `resume` and `respond` share. */
@@ -112,9 +112,9 @@ const resumeRun = (o: ResumeInput) =>
         })
       }
       const g = yield* Graph.load(file, yield* graphOptions(o.moduleRoot))
-      // The default model: the server the graph's lm block names, else the flags', else the
-      // one the run was started with (see resumeDefaultLayer).
-      const defaultModel = g.lm !== undefined ? yield* lmDefaultLayer(o, g.lm) : yield* resumeDefaultLayer(o, record, flagged)
+      // The default model: the server the graph's lm block names (with the key the run was
+      // started with), else the flags', else the one the run was started with.
+      const defaultModel = g.lm !== undefined ? yield* resumeGraphDefaultLayer(o, record, flagged, g.lm) : yield* resumeDefaultLayer(o, record, flagged)
       yield* Effect.gen(function*() {
       const owner = record.owner
       if (record.status === "running" && owner !== null && owner !== owners.OWNER && owners.ownerElsewhere(owner) && !o.takeOver) {

@@ -22,7 +22,8 @@
  */
 import { existsSync, statSync } from "node:fs"
 import { resolve } from "node:path"
-import Database from "better-sqlite3"
+import type BetterSqlite3 from "better-sqlite3"
+import { sqliteDriver } from "../sqliteDriver.js"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
@@ -131,9 +132,9 @@ interface DocRow {
 const storeProblem = (file: string): string | undefined => {
   if (!existsSync(file)) return `there is no file at ${file}`
   if (!statSync(file).isFile()) return `${file} is not a file`
-  let db: Database.Database | undefined
+  let db: BetterSqlite3.Database | undefined
   try {
-    db = new Database(file, { readonly: true, fileMustExist: true })
+    db = new (sqliteDriver())(file, { readonly: true, fileMustExist: true })
     const columns = (db.prepare("SELECT name FROM pragma_table_info('documents')").all() as Array<{ name: string }>).map((c) => c.name)
     if (columns.length === 0) return `${file} has no 'documents' table`
     const lacking = ["doc_id", "content", "is_text"].filter((c) => !columns.includes(c))
@@ -148,7 +149,7 @@ const storeProblem = (file: string): string | undefined => {
 
 /** Up to `limit` documents of the store at `file`, in the store's own order (the original's `SELECT … LIMIT ?`). */
 const scan = (file: string, limit: number): ReadonlyArray<Doc> => {
-  const db = new Database(file, { readonly: true, fileMustExist: true })
+  const db = new (sqliteDriver())(file, { readonly: true, fileMustExist: true })
   try {
     const rows = db.prepare("SELECT doc_id, content, is_text FROM documents LIMIT ?").all(limit) as Array<DocRow>
     return rows.map((row) => ({

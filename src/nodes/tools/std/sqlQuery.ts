@@ -7,8 +7,7 @@
  * `max_rows` of them, read one at a time so a huge table costs no more than that.
  */
 import { stat } from "node:fs/promises"
-import { createRequire } from "node:module"
-import type BetterSqlite3 from "better-sqlite3"
+import { sqliteDriver } from "../../sqliteDriver.js"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { ToolError } from "../../../errors.js"
@@ -28,14 +27,6 @@ const jsonValue = (value: unknown): string | number | boolean | null =>
 
 const Param = Schema.Union(Schema.String, Schema.Number, Schema.Boolean, Schema.Null)
 
-/**
- * better-sqlite3, the copy the `@effect/sql-sqlite-node` peer brings (resolved from that
- * package, so a strict install that does not hoist it works too).
- */
-const loadDriver = (): typeof BetterSqlite3 => {
-  const require = createRequire(import.meta.url)
-  return createRequire(require.resolve("@effect/sql-sqlite-node"))("better-sqlite3") as typeof BetterSqlite3
-}
 
 /** What a statement that returns no rows gets instead of running. */
 const NOT_A_QUERY = Symbol("not-a-query")
@@ -78,7 +69,7 @@ export const sqlQuery = Tool.make({
       return yield* Effect.acquireUseRelease(
         Effect.try({
           try: () => {
-            const Database = loadDriver()
+            const Database = sqliteDriver()
             const db = new Database(real, { readonly: true, fileMustExist: true })
             db.pragma("query_only = ON")
             return db
