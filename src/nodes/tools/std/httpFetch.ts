@@ -30,7 +30,7 @@ import * as Schema from "effect/Schema"
 import { ToolError } from "../../../errors.js"
 import * as Capabilities from "../Capabilities.js"
 import * as Tool from "../Tool.js"
-import { classify, isMetadataHost } from "./netAddress.js"
+import { type AddressClass, classify, isMetadataHost } from "./netAddress.js"
 import * as NetResolver from "./NetResolver.js"
 
 /** The capability this tool needs (scoped by the URL). */
@@ -168,29 +168,49 @@ const addressesOf = (url: URL, method: string): Effect.Effect<ReadonlyArray<NetR
 }
 
 /**
- * Refuse `url` when its host is a metadata name or one of `addresses` is not public,
- * unless a grant naming the host literally covers it (see the module's comment).
+ * Why `url` may not be reached under a grant that does not name its host: its host is a
+ * metadata name, or one of `addresses` (all of them checked, `undefined` before they are
+ * resolved) is not public. Undefined when it may.
  */
-const guardAddresses = (url: URL, addresses: ReadonlyArray<NetResolver.ResolvedAddress>): Effect.Effect<void, ToolError> =>
-  Effect.flatMap(Capabilities.granted, (all) => {
-    if (Capabilities.coversNamingHost(all, `${CAPABILITY}:${url.href}`, url.hostname)) return Effect.void
-    const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname
-    const blocked = isMetadataHost(host)
-      ? { address: host, cls: "cloud metadata" as const }
-      : addresses.flatMap((a) => {
-        const cls = classify(a.address)
-        return cls === undefined ? [] : [{ address: a.address, cls }]
-      })[0]
-    if (blocked === undefined) return Effect.void
-    const shown = redact(url)
-    const resolved = blocked.address === host ? "" : ` resolves to ${blocked.address},`
-    const grant = `${CAPABILITY}:${url.protocol}//${url.host}/*`
-    return Effect.fail(new ToolError({
-      reason: "capability-denied",
-      capability: `${CAPABILITY}:${shown}`,
-      message: `'${shown}'${resolved} ${resolved === "" ? "is" : "which is"} a ${blocked.cls} address: a net.fetch grant that does not name this host reaches public addresses only`,
-      fix: `if the run should reach it, grant its host by name: ${Capabilities.ENV_VAR}=${grant} in the environment of stargraph run/serve, or Capabilities.layer(["${grant}"]) where the app runs the graph`
-    }))
+const nonPublic = (url: URL, addresses: ReadonlyArray<NetResolver.ResolvedAddress> | undefined): { readonly address: string; readonly cls: AddressClass } | undefined => {
+  const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname
+  if (isMetadataHost(host)) return { address: host, cls: "cloud metadata" }
+  for (const a of addresses ?? []) {
+    const cls = classify(a.address)
+    if (cls !== undefined) return { address: a.address, cls }
+  }
+  return undefined
+}
+
+/** The refusal of `url`, which is or resolves to `address`, of class `cls`: names the grant that would allow it. */
+const refusal = (url: URL, address: string, cls: AddressClass): ToolError => {
+  const shown = redact(url)
+  const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname
+  const kind = `${/^[aeiou]/.test(cls) ? "an" : "a"} ${cls} address`
+  const what = address === host ? `is ${kind}` : `resolves to ${address}, ${kind}`
+  const grant = `${CAPABILITY}:${url.protocol}//${url.host}/*`
+  return new ToolError({
+    reason: "capability-denied",
+    capability: `${CAPABILITY}:${shown}`,
+    message: `'${shown}' ${what}: a net.fetch grant that does not name this host reaches public addresses only`,
+    fix: `if the run should reach it, grant its host by name: ${Capabilities.ENV_VAR}=${grant} in the environment of stargraph run/serve, or Capabilities.layer(["${grant}"]) where the app runs the graph`
+  })
+}
+
+/**
+ * The addresses one hop may connect to: `url`'s host resolved, and refused when it is
+ * not public ({@link nonPublic}) unless a grant naming the host literally covers `url`.
+ * A metadata name is refused before it is resolved.
+ */
+const checkedAddresses = (url: URL, method: string): Effect.Effect<ReadonlyArray<NetResolver.ResolvedAddress>, ToolError> =>
+  Effect.gen(function*() {
+    const named = Capabilities.coversNamingHost(yield* Capabilities.granted, `${CAPABILITY}:${url.href}`, url.hostname)
+    const byName = named ? undefined : nonPublic(url, undefined)
+    if (byName !== undefined) return yield* refusal(url, byName.address, byName.cls)
+    const addresses = yield* addressesOf(url, method)
+    const byAddress = named ? undefined : nonPublic(url, addresses)
+    if (byAddress !== undefined) return yield* refusal(url, byAddress.address, byAddress.cls)
+    return addresses
   })
 
 /** What {@link request} sends. */
@@ -244,9 +264,7 @@ export const request = (req: HttpRequest): Effect.Effect<HttpResponse, ToolError
     for (let hop = 0; ; hop++) {
       // Matched on the whole URL; named, in the refusal the cassette records, without userinfo or query values.
       yield* Capabilities.demand(`${CAPABILITY}:${url.href}`, `${CAPABILITY}:${redact(url)}`)
-      const addresses = yield* addressesOf(url, method)
-      yield* guardAddresses(url, addresses)
-      pins.set(url.hostname, addresses)
+      pins.set(url.hostname, yield* checkedAddresses(url, method))
       const target = url
       const response = yield* Effect.tryPromise({
         try: (signal) =>
