@@ -230,8 +230,25 @@ describe("a bare net.fetch grant", () => {
     const dns = tableResolver({ "rebind.test": [["192.88.99.1"], ["127.0.0.1"]] })
     const mark = seen.length
     const r = await call(httpFetch, { url: `http://rebind.test:${port}/secret`, timeout_ms: 1000 }, ["net.fetch"], dns.layer)
-    expect(Either.isLeft(r) && r.left.reason).toMatch(/^(failed|timeout)$/)
     expect(since(mark)).toEqual([])
     expect(dns.asked).toEqual(["rebind.test"])
+    expect(Either.isLeft(r) ? r.left.reason : "answered").toMatch(/^(failed|timeout)$/)
+  })
+})
+
+describe("the grant that names a host", () => {
+  it("is a URL glob whose host has no wildcard; the host compares as a URL prints it", () => {
+    expect(Capabilities.globHost("http://127.0.0.1:*")).toBe("127.0.0.1")
+    expect(Capabilities.globHost("https://user:pw@Intranet.Corp:8443/api/*")).toBe("intranet.corp")
+    expect(Capabilities.globHost("http://[::1]:*")).toBe("[::1]")
+    expect(Capabilities.globHost("http://2130706433/*")).toBe("127.0.0.1")
+    expect(Capabilities.globHost("http://*.corp/*")).toBeUndefined()
+    expect(Capabilities.globHost("http://10.0.0.*/*")).toBeUndefined()
+    expect(Capabilities.globHost("http://127.0.0.1*")).toBeUndefined()
+    expect(Capabilities.globHost("*")).toBeUndefined()
+    expect(Capabilities.coversNamingHost(["net.fetch"], "net.fetch:http://127.0.0.1:80/", "127.0.0.1")).toBe(false)
+    expect(Capabilities.coversNamingHost(["net.fetch:http://127.0.0.1:*"], "net.fetch:http://127.0.0.1:80/", "127.0.0.1")).toBe(true)
+    expect(Capabilities.coversNamingHost(["net.fetch:http://127.0.0.1:9/*"], "net.fetch:http://127.0.0.1:80/", "127.0.0.1")).toBe(false)
+    expect(Capabilities.coversNamingHost(["net.fetch:http://10.0.0.5/*"], "net.fetch:http://127.0.0.1/", "127.0.0.1")).toBe(false)
   })
 })
