@@ -25,6 +25,7 @@
  * of your own that reads them from its environment.
  */
 import { isIP, type LookupFunction } from "node:net"
+import type * as Undici from "@effect/platform-node/Undici"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { ToolError } from "../../../errors.js"
@@ -117,7 +118,7 @@ const readCapped = async (response: FetchedResponse, limit: number): Promise<{ r
   return { bytes, truncated }
 }
 
-type UndiciModule = typeof import("@effect/platform-node/Undici")
+type UndiciModule = typeof Undici
 let undiciModule: Promise<UndiciModule> | undefined
 
 /** undici, loaded on the first request (its `fetch` takes the pinning dispatcher). */
