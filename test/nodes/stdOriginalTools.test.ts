@@ -71,34 +71,34 @@ describe("std.http_request and std.fetch_page", () => {
     expect(got).toMatchObject({ status_code: 200, url: `${base}/echo?a=1&b=two+words`, truncated: false })
     expect(got["headers"]["x-server"]).toBe("local")
     expect(JSON.parse(got["text"])).toEqual({ method: "GET", url: "/echo?a=1&b=two+words", body: "", type: null, h: "yes" })
-    const posted = JSON.parse((await ok(httpRequest, { url: `${base}/echo`, method: "post", json_body: { n: 1, list: [true] } }, ["net.fetch"]))["text"])
+    const posted = JSON.parse((await ok(httpRequest, { url: `${base}/echo`, method: "post", json_body: { n: 1, list: [true] } }, ["net.fetch:http://127.0.0.1:*"]))["text"])
     expect(posted).toMatchObject({ method: "POST", body: "{\"n\":1,\"list\":[true]}", type: "application/json" })
-    const raw = JSON.parse((await ok(httpRequest, { url: `${base}/echo`, method: "PUT", body: "plain", headers: { "Content-Type": "text/csv" } }, ["net.fetch"]))["text"])
+    const raw = JSON.parse((await ok(httpRequest, { url: `${base}/echo`, method: "PUT", body: "plain", headers: { "Content-Type": "text/csv" } }, ["net.fetch:http://127.0.0.1:*"]))["text"])
     expect(raw).toMatchObject({ method: "PUT", body: "plain", type: "text/csv" })
-    expect((await ok(httpRequest, { url: `${base}/echo`, method: "OPTIONS" }, ["net.fetch"]))["status_code"]).toBe(200)
-    expect(await ok(httpRequest, { url: `${base}/moved` }, ["net.fetch"])).toMatchObject({ status_code: 200, url: `${base}/echo?moved=1` })
-    const big = await ok(httpRequest, { url: `${base}/big` }, ["net.fetch"])
+    expect((await ok(httpRequest, { url: `${base}/echo`, method: "OPTIONS" }, ["net.fetch:http://127.0.0.1:*"]))["status_code"]).toBe(200)
+    expect(await ok(httpRequest, { url: `${base}/moved` }, ["net.fetch:http://127.0.0.1:*"])).toMatchObject({ status_code: 200, url: `${base}/echo?moved=1` })
+    const big = await ok(httpRequest, { url: `${base}/big` }, ["net.fetch:http://127.0.0.1:*"])
     expect(big["truncated"]).toBe(true)
     expect(Array.from(big["text"] as string).length).toBe(262_144)
   })
 
   it("http_request refuses a bad method, body with json_body, a non-http URL, naming the argument", async () => {
-    expect(await err(httpRequest, { url: `${base}/echo`, method: "BREW" }, ["net.fetch"])).toMatchObject({ reason: "invalid-input", argument: "method" })
-    expect(await err(httpRequest, { url: `${base}/echo`, method: "POST", body: "x", json_body: {} }, ["net.fetch"])).toMatchObject({ reason: "invalid-input", argument: "json_body" })
-    expect(await err(httpRequest, { url: "file:///etc/passwd" }, ["net.fetch"])).toMatchObject({ reason: "invalid-input", argument: "url" })
+    expect(await err(httpRequest, { url: `${base}/echo`, method: "BREW" }, ["net.fetch:http://127.0.0.1:*"])).toMatchObject({ reason: "invalid-input", argument: "method" })
+    expect(await err(httpRequest, { url: `${base}/echo`, method: "POST", body: "x", json_body: {} }, ["net.fetch:http://127.0.0.1:*"])).toMatchObject({ reason: "invalid-input", argument: "json_body" })
+    expect(await err(httpRequest, { url: "file:///etc/passwd" }, ["net.fetch:http://127.0.0.1:*"])).toMatchObject({ reason: "invalid-input", argument: "url" })
   })
 
   it("fetch_page answers an HTML page's title and text, any other body verbatim, cut at max_chars; refused without net.fetch", async () => {
     expect(await err(fetchPage, { url: `${base}/page` })).toMatchObject({ reason: "capability-denied" })
-    expect(await ok(fetchPage, { url: `${base}/page` }, ["net.fetch"])).toEqual({
+    expect(await ok(fetchPage, { url: `${base}/page` }, ["net.fetch:http://127.0.0.1:*"])).toEqual({
       url: `${base}/page`,
       status_code: 200,
       title: "The & Title",
       text: "Head\nFirst <para>\nSecond",
       truncated: false
     })
-    expect(await ok(fetchPage, { url: `${base}/plain` }, ["net.fetch"])).toMatchObject({ title: "", text: "just <b>text</b>" })
-    expect(await ok(fetchPage, { url: `${base}/plain`, max_chars: 4 }, ["net.fetch"])).toMatchObject({ text: "just", truncated: true })
+    expect(await ok(fetchPage, { url: `${base}/plain` }, ["net.fetch:http://127.0.0.1:*"])).toMatchObject({ title: "", text: "just <b>text</b>" })
+    expect(await ok(fetchPage, { url: `${base}/plain`, max_chars: 4 }, ["net.fetch:http://127.0.0.1:*"])).toMatchObject({ text: "just", truncated: true })
   })
 })
 
@@ -247,7 +247,7 @@ describe("the new std tools in the cassette", () => {
     const out = await Effect.runPromise(Effect.gen(function*() {
       const graph = yield* Graph.make(ir)
       const parent = yield* Effect.flatMap(graph.start({ inputs: { path: "in.txt", url } }), (r) => r.start()).pipe(
-        Effect.provide(Capabilities.layer(["fs.read", "fs.write", "net.fetch"])),
+        Effect.provide(Capabilities.layer(["fs.read", "fs.write", "net.fetch:http://127.0.0.1:*"])),
         Effect.provide(FsJail.layer(root))
       )
       // Nothing the tools touched is left, and nothing is granted.

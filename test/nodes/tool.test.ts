@@ -307,7 +307,7 @@ describe("std.http_fetch and capabilities", () => {
   })
 
   it("fetches with the capability (a Layer, a scoped grant, or STARGRAPH_CAPABILITIES)", async () => {
-    expect(await ok(httpFetch, { url: `${base}/hello` }, ["net.fetch"])).toMatchObject({
+    expect(await ok(httpFetch, { url: `${base}/hello` }, ["net.fetch:http://127.0.0.1:*"])).toMatchObject({
       status: 200,
       url: `${base}/hello`,
       body: "hello there",
@@ -317,11 +317,11 @@ describe("std.http_fetch and capabilities", () => {
     })
     expect((await ok(httpFetch, { url: `${base}/hello` }, ["net.fetch:http://127.0.0.1:*"]))["body"]).toBe("hello there")
     expect(await err(httpFetch, { url: `${base}/hello` }, ["net.fetch:https://example.com/*"])).toMatchObject({ reason: "capability-denied" })
-    const posted = await ok(httpFetch, { url: `${base}/echo`, method: "POST", body: "ping", headers: { "x-test": "yes" } }, ["net.fetch"])
+    const posted = await ok(httpFetch, { url: `${base}/echo`, method: "POST", body: "ping", headers: { "x-test": "yes" } }, ["net.fetch:http://127.0.0.1:*"])
     expect(posted["status"]).toBe(201)
     expect(JSON.parse(posted["body"] as string)).toEqual({ method: "POST", body: "ping", h: "yes" })
     const saved = process.env["STARGRAPH_CAPABILITIES"]
-    process.env["STARGRAPH_CAPABILITIES"] = "fs.read, net.fetch"
+    process.env["STARGRAPH_CAPABILITIES"] = "fs.read, net.fetch:http://127.0.0.1:*"
     try {
       expect((await ok(httpFetch, { url: `${base}/hello` }))["status"]).toBe(200)
     } finally {
@@ -331,23 +331,23 @@ describe("std.http_fetch and capabilities", () => {
   })
 
   it("follows redirects, each hop checked against the grant; caps the body; times out", async () => {
-    expect(await ok(httpFetch, { url: `${base}/redirect` }, ["net.fetch"])).toMatchObject({ status: 200, url: `${base}/hello`, body: "hello there" })
+    expect(await ok(httpFetch, { url: `${base}/redirect` }, ["net.fetch:http://127.0.0.1:*"])).toMatchObject({ status: 200, url: `${base}/hello`, body: "hello there" })
     // A grant for 127.0.0.1 does not cover the redirect's other host.
     expect(await err(httpFetch, { url: `${base}/away` }, ["net.fetch:http://127.0.0.1:*"])).toMatchObject({ reason: "capability-denied" })
-    expect((await err(httpFetch, { url: `${base}/loop` }, ["net.fetch"])).message).toContain("more than 5 redirects")
-    expect(await ok(httpFetch, { url: `${base}/big`, max_bytes: 1000 }, ["net.fetch"])).toMatchObject({ size: 1000, truncated: true })
-    expect(await err(httpFetch, { url: `${base}/slow`, timeout_ms: 100 }, ["net.fetch"])).toMatchObject({ reason: "timeout" })
+    expect((await err(httpFetch, { url: `${base}/loop` }, ["net.fetch:http://127.0.0.1:*"])).message).toContain("more than 5 redirects")
+    expect(await ok(httpFetch, { url: `${base}/big`, max_bytes: 1000 }, ["net.fetch:http://127.0.0.1:*"])).toMatchObject({ size: 1000, truncated: true })
+    expect(await err(httpFetch, { url: `${base}/slow`, timeout_ms: 100 }, ["net.fetch:http://127.0.0.1:*"])).toMatchObject({ reason: "timeout" })
   })
 
   it("refuses a URL that is not http(s), a body on GET, and a closed port", async () => {
-    expect(await err(httpFetch, { url: "file:///etc/passwd" }, ["net.fetch"])).toMatchObject({ reason: "invalid-input", argument: "url" })
-    expect(await err(httpFetch, { url: "not a url" }, ["net.fetch"])).toMatchObject({ reason: "invalid-input", argument: "url" })
-    expect(await err(httpFetch, { url: `${base}/hello`, body: "x" }, ["net.fetch"])).toMatchObject({ reason: "invalid-input", argument: "body" })
+    expect(await err(httpFetch, { url: "file:///etc/passwd" }, ["net.fetch:http://127.0.0.1:*"])).toMatchObject({ reason: "invalid-input", argument: "url" })
+    expect(await err(httpFetch, { url: "not a url" }, ["net.fetch:http://127.0.0.1:*"])).toMatchObject({ reason: "invalid-input", argument: "url" })
+    expect(await err(httpFetch, { url: `${base}/hello`, body: "x" }, ["net.fetch:http://127.0.0.1:*"])).toMatchObject({ reason: "invalid-input", argument: "body" })
     const closed = createServer()
     await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve))
     const port = (closed.address() as AddressInfo).port
     await new Promise<void>((resolve) => closed.close(() => resolve()))
-    expect(await err(httpFetch, { url: `http://127.0.0.1:${port}/` }, ["net.fetch"])).toMatchObject({ reason: "failed" })
+    expect(await err(httpFetch, { url: `http://127.0.0.1:${port}/` }, ["net.fetch:http://127.0.0.1:*"])).toMatchObject({ reason: "failed" })
   })
 
   it("covers: a name grants every scope, a glob only what it matches", () => {
@@ -378,7 +378,7 @@ describe("std.http_fetch and capabilities", () => {
     ])
     const denied = await runIr(ir, { inputs: { url: `${base}/hello` } })
     expect(Either.isLeft(denied) && denied.left).toMatchObject({ _tag: "ToolError", reason: "capability-denied", tool: "std.http_fetch@1", nodeId: "get", step: 1 })
-    const allowed = await runIr(ir, { inputs: { url: `${base}/hello` }, layer: Capabilities.layer(["net.fetch"]) })
+    const allowed = await runIr(ir, { inputs: { url: `${base}/hello` }, layer: Capabilities.layer(["net.fetch:http://127.0.0.1:*"]) })
     expect(Either.isRight(allowed) && allowed.right.final_state["page"]).toMatchObject({ status: 200, body: "hello there" })
   })
 })

@@ -8,8 +8,9 @@
  * A capability is `name` or `name:scope`. A grant of `name` covers every scope of that
  * name; a grant of `name:<glob>` covers the scopes its glob matches (`*` any run of
  * characters, `?` one; in a URL glob's scheme and authority they never cross into the path,
- * see {@link covers}). `net.fetch` lets `std.http_fetch` reach any URL;
- * `net.fetch:http://127.0.0.1:*` only local ones. The `std.file_*` tools ask for
+ * see {@link covers}). `net.fetch` lets `std.http_fetch` reach any URL on a public address;
+ * a non-public one (loopback, private, link-local, metadata, …) needs a grant that names
+ * its host ({@link coversNamingHost}): `net.fetch:http://127.0.0.1:*` reaches local ones. The `std.file_*` tools ask for
  * `fs.read:<real path>` or `fs.write:<real path>`; an `fs.*` grant's scope is a path, not a
  * free glob (see {@link invalidGrant}): `/srv/data` covers that path alone, `/srv/data/*`
  * covers `/srv/data` itself and everything beneath it, and any other `*` or `?` makes
@@ -103,6 +104,37 @@ export const covers = (granted: ReadonlyArray<string>, required: string): boolea
     return globRegex(grant.slice(at + 1)).test(scope)
   })
 }
+
+/**
+ * The host a URL glob names literally (as a URL's `hostname`: lower case, IPv6 in
+ * brackets, a numeric IPv4 spelling normalised), or undefined when the glob is not a URL
+ * glob or its host has a `*` or `?`. `http://127.0.0.1:*` names `127.0.0.1`;
+ * `http://*.example.com/*` and `*` name none.
+ */
+export const globHost = (glob: string): string | undefined => {
+  const scheme = glob.indexOf("://")
+  if (scheme < 0) return undefined
+  const rest = glob.slice(scheme + 3)
+  const end = rest.search(/[/?#]/)
+  const authority = (end < 0 ? rest : rest.slice(0, end)).replace(/^.*@/s, "")
+  const host = authority.startsWith("[") ? authority.slice(0, authority.indexOf("]") + 1) : authority.split(":")[0]!
+  if (host === "" || /[*?]/.test(host)) return undefined
+  try {
+    return new URL(`http://${host}/`).hostname
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Whether a grant of `required`'s name that names `hostname` literally ({@link globHost})
+ * covers `required`: what `net.fetch` asks before reaching a non-public address.
+ */
+export const coversNamingHost = (granted: ReadonlyArray<string>, required: string, hostname: string): boolean =>
+  granted.some((grant) => {
+    const at = grant.indexOf(":")
+    return at >= 0 && globHost(grant.slice(at + 1)) === hostname && covers([grant], required)
+  })
 
 /** Everything granted here: the context's grants and `STARGRAPH_CAPABILITIES`. */
 export const granted: Effect.Effect<ReadonlyArray<string>> = Effect.map(Capabilities, (c) => [...c.granted, ...fromEnv()])

@@ -1,7 +1,8 @@
 /**
  * `std.http_fetch@1`: one HTTP request, refused with `ToolError[capability-denied]`
- * unless the run is granted `net.fetch` (any URL) or `net.fetch:<url glob>` (see
- * `Capabilities`). Redirects are followed (at most {@link MAX_REDIRECTS}), each hop
+ * unless the run is granted `net.fetch` (any URL on a public address) or
+ * `net.fetch:<url glob>` (see `Capabilities`; a non-public address needs a grant naming
+ * its host, see below). Redirects are followed (at most {@link MAX_REDIRECTS}), each hop
  * checked against the grant; the whole call has a time limit (`timeout_ms`) and the body
  * read is capped (`max_bytes`, the rest dropped and `truncated` set). The body is
  * decoded as UTF-8 text.
@@ -9,18 +10,29 @@
  * A redirect to another origin (scheme, host or port) drops the `authorization`,
  * `cookie` and `proxy-authorization` headers, as `fetch` and httpx do; a redirect that
  * turns the request into a GET drops its body and body headers. Failure messages name
- * the URL without its userinfo and query values. `net.fetch` alone does not keep a call
- * off loopback or private addresses: scope it with a URL glob where that matters.
+ * the URL without its userinfo and query values.
+ *
+ * Every hop's host is resolved ({@link NetResolver}) and the request connects to the
+ * addresses checked, never to a second lookup's. A `net.fetch` grant reaches public
+ * addresses only: when the host is a metadata name or any address it resolves to is
+ * not public (loopback, private, link-local, CGNAT, unspecified, multicast, reserved,
+ * cloud metadata, or one of these inside IPv6, see `netAddress.ts`), the hop is refused
+ * with `ToolError[capability-denied]` unless a grant that names the host literally
+ * (`net.fetch:http://127.0.0.1:*`, no wildcard in the host) covers the URL.
  *
  * Its arguments and response are recorded in the step's cassette like every tool call
  * (a replay makes no request): keep secrets out of `headers`, or wrap the call in a tool
  * of your own that reads them from its environment.
  */
+import { isIP, type LookupFunction } from "node:net"
+import type * as Undici from "@effect/platform-node/Undici"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { ToolError } from "../../../errors.js"
 import * as Capabilities from "../Capabilities.js"
 import * as Tool from "../Tool.js"
+import { type AddressClass, classify, isMetadataHost } from "./netAddress.js"
+import * as NetResolver from "./NetResolver.js"
 
 /** The capability this tool needs (scoped by the URL). */
 export const CAPABILITY = "net.fetch"
@@ -70,8 +82,15 @@ const parseUrl = (url: string, base?: string): Effect.Effect<URL, ToolError> =>
       : Effect.fail(failed("invalid-input", `'${redact(parsed)}' uses ${parsed.protocol}; only http and https are fetched`, "pass an http:// or https:// URL", "url"))
   })
 
+/** The part of a fetch response read here (the global `Response` and undici's alike). */
+interface FetchedResponse {
+  readonly status: number
+  readonly headers: Headers
+  readonly body: ReadableStream<Uint8Array> | null
+}
+
 /** Read at most `limit` bytes of a body. */
-const readCapped = async (response: Response, limit: number): Promise<{ readonly bytes: Uint8Array; readonly truncated: boolean }> => {
+const readCapped = async (response: FetchedResponse, limit: number): Promise<{ readonly bytes: Uint8Array; readonly truncated: boolean }> => {
   if (response.body === null) return { bytes: new Uint8Array(0), truncated: false }
   const reader = response.body.getReader()
   const parts: Array<Uint8Array> = []
@@ -98,6 +117,102 @@ const readCapped = async (response: Response, limit: number): Promise<{ readonly
   }
   return { bytes, truncated }
 }
+
+type UndiciModule = typeof Undici
+let undiciModule: Promise<UndiciModule> | undefined
+
+/** undici, loaded on the first request (its `fetch` takes the pinning dispatcher). */
+const loadUndici = Effect.tryPromise({
+  try: () => (undiciModule ??= import("@effect/platform-node/Undici")),
+  catch: (error) => failed("failed", `the HTTP client could not be loaded: ${error instanceof Error ? error.message : String(error)}`, "reinstall stargraph's dependencies")
+})
+
+/** Host names checked on this call, and the addresses each may connect to. */
+type Pins = Map<string, ReadonlyArray<NetResolver.ResolvedAddress>>
+
+/**
+ * A `lookup` for the connection that answers only the addresses checked for a host
+ * ({@link Pins}): a name that resolves elsewhere by connect time (DNS rebinding) is not
+ * asked again, and a host that was not checked does not connect.
+ */
+const pinnedLookup = (pins: Pins): LookupFunction => (hostname, options, callback) => {
+  const family = options.family === "IPv4" ? 4 : options.family === "IPv6" ? 6 : options.family
+  const answers = (pins.get(hostname) ?? []).filter((a) => family === undefined || family === 0 || a.family === family)
+  const first = answers[0]
+  if (first === undefined) {
+    const error: NodeJS.ErrnoException = new Error(`${hostname} was not checked before connecting`)
+    error.code = "ENOTFOUND"
+    callback(error, "", 0)
+  } else if (options.all === true) {
+    callback(null, answers.map((a) => ({ address: a.address, family: a.family })))
+  } else {
+    callback(null, first.address, first.family)
+  }
+}
+
+/**
+ * The addresses `url`'s host stands for: itself when it is an IP address, else what the
+ * context's {@link NetResolver} answers (every address).
+ */
+const addressesOf = (url: URL, method: string): Effect.Effect<ReadonlyArray<NetResolver.ResolvedAddress>, ToolError> => {
+  const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname
+  const family = isIP(host)
+  if (family !== 0) return Effect.succeed([{ address: host, family }])
+  return Effect.flatMap(
+    Effect.mapError(NetResolver.resolve(host), (error) =>
+      failed("failed", `${method} ${redact(url)} failed: ${host} did not resolve (${error instanceof Error ? error.message : String(error)})`, "check the URL's host name")),
+    (addresses) =>
+      addresses.length === 0
+        ? Effect.fail(failed("failed", `${method} ${redact(url)} failed: ${host} resolved to no address`, "check the URL's host name"))
+        : Effect.succeed(addresses)
+  )
+}
+
+/**
+ * Why `url` may not be reached under a grant that does not name its host: its host is a
+ * metadata name, or one of `addresses` (all of them checked, `undefined` before they are
+ * resolved) is not public. Undefined when it may.
+ */
+const nonPublic = (url: URL, addresses: ReadonlyArray<NetResolver.ResolvedAddress> | undefined): { readonly address: string; readonly cls: AddressClass } | undefined => {
+  const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname
+  if (isMetadataHost(host)) return { address: host, cls: "cloud metadata" }
+  for (const a of addresses ?? []) {
+    const cls = classify(a.address)
+    if (cls !== undefined) return { address: a.address, cls }
+  }
+  return undefined
+}
+
+/** The refusal of `url`, which is or resolves to `address`, of class `cls`: names the grant that would allow it. */
+const refusal = (url: URL, address: string, cls: AddressClass): ToolError => {
+  const shown = redact(url)
+  const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname
+  const kind = `${/^[aeiou]/.test(cls) ? "an" : "a"} ${cls} address`
+  const what = address === host ? `is ${kind}` : `resolves to ${address}, ${kind}`
+  const grant = `${CAPABILITY}:${url.protocol}//${url.host}/*`
+  return new ToolError({
+    reason: "capability-denied",
+    capability: `${CAPABILITY}:${shown}`,
+    message: `'${shown}' ${what}: a net.fetch grant that does not name this host reaches public addresses only`,
+    fix: `if the run should reach it, grant its host by name: ${Capabilities.ENV_VAR}=${grant} in the environment of stargraph run/serve, or Capabilities.layer(["${grant}"]) where the app runs the graph`
+  })
+}
+
+/**
+ * The addresses one hop may connect to: `url`'s host resolved, and refused when it is
+ * not public ({@link nonPublic}) unless a grant naming the host literally covers `url`.
+ * A metadata name is refused before it is resolved.
+ */
+const checkedAddresses = (url: URL, method: string): Effect.Effect<ReadonlyArray<NetResolver.ResolvedAddress>, ToolError> =>
+  Effect.gen(function*() {
+    const named = Capabilities.coversNamingHost(yield* Capabilities.granted, `${CAPABILITY}:${url.href}`, url.hostname)
+    const byName = named ? undefined : nonPublic(url, undefined)
+    if (byName !== undefined) return yield* refusal(url, byName.address, byName.cls)
+    const addresses = yield* addressesOf(url, method)
+    const byAddress = named ? undefined : nonPublic(url, addresses)
+    if (byAddress !== undefined) return yield* refusal(url, byAddress.address, byAddress.cls)
+    return addresses
+  })
 
 /** What {@link request} sends. */
 export interface HttpRequest {
@@ -129,7 +244,7 @@ export interface HttpResponse {
  * `maxBytes`. Messages name URLs {@link redact}ed.
  */
 export const request = (req: HttpRequest): Effect.Effect<HttpResponse, ToolError> =>
-  Effect.gen(function*() {
+  Effect.scoped(Effect.gen(function*() {
     const timeout = req.timeoutMs
     let method = req.method
     let body = req.body
@@ -138,19 +253,28 @@ export const request = (req: HttpRequest): Effect.Effect<HttpResponse, ToolError
       return yield* failed("invalid-input", `a ${method} request has no body`, "drop body, or use method POST, PUT or PATCH", "body")
     }
     let url = yield* parseUrl(req.url)
+    const undici = yield* loadUndici
+    // The connection's addresses: only those checked below, for the host they were checked for.
+    const pins: Pins = new Map()
+    const dispatcher = yield* Effect.acquireRelease(
+      Effect.sync(() => new undici.Agent({ connect: { lookup: pinnedLookup(pins) } })),
+      (agent) => Effect.ignore(Effect.tryPromise(() => agent.destroy()))
+    )
     // One deadline for the whole call: every hop and the body read.
     const deadline = AbortSignal.timeout(timeout)
     for (let hop = 0; ; hop++) {
       // Matched on the whole URL; named, in the refusal the cassette records, without userinfo or query values.
       yield* Capabilities.demand(`${CAPABILITY}:${url.href}`, `${CAPABILITY}:${redact(url)}`)
+      pins.set(url.hostname, yield* checkedAddresses(url, method))
       const target = url
       const response = yield* Effect.tryPromise({
         try: (signal) =>
-          fetch(target, {
+          undici.fetch(target, {
             method,
             redirect: "manual",
             signal: AbortSignal.any([signal, deadline]),
             headers,
+            dispatcher,
             ...(body !== undefined ? { body } : {})
           }),
         catch: (error) =>
@@ -197,7 +321,7 @@ export const request = (req: HttpRequest): Effect.Effect<HttpResponse, ToolError
         truncated: read.truncated
       }
     }
-  })
+  }))
 
 /** `std.http_fetch@1`. */
 export const httpFetch = Tool.make({
