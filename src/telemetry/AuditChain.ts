@@ -166,12 +166,13 @@ export const verifyJws = (token: string, publicKey: KeyObject): JwsCheck => {
   }
   if (!isObject(header) || header["alg"] !== "EdDSA") return { ok: false, reason: "algorithm is not EdDSA" }
   if (!isObject(claims)) return { ok: false, reason: "payload is not a JSON object" }
-  let valid = false
-  try {
-    valid = verify(null, Buffer.from(`${h}.${p}`), publicKey, Buffer.from(s, "base64url"))
-  } catch {
-    valid = false
-  }
+  const valid = (() => {
+    try {
+      return verify(null, Buffer.from(`${h}.${p}`), publicKey, Buffer.from(s, "base64url"))
+    } catch {
+      return false
+    }
+  })()
   if (!valid) return { ok: false, reason: "signature verification failed" }
   if ("iat" in claims && !Number.isInteger(claims["iat"])) return { ok: false, reason: "iat is not an integer" }
   return { ok: true, header, claims }

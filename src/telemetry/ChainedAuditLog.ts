@@ -142,8 +142,8 @@ const lock = (path: string): (() => void) => {
     } catch (cause) {
       if ((cause as NodeJS.ErrnoException).code !== "EEXIST") throw cause
     }
-    let holder = ""
-    let age = 0
+    let holder: string
+    let age: number
     try {
       holder = readFileSync(lockPath, "utf8")
       age = Date.now() - statSync(lockPath).mtimeMs

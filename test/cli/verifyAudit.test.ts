@@ -7,7 +7,7 @@
 import { appendFileSync, copyFileSync, cpSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
-import { ROOT, stargraph, tempDir } from "../helpers/cli.js"
+import { ROOT, stargraph, startStargraph, tempDir } from "../helpers/cli.js"
 
 let work: string
 
@@ -169,5 +169,30 @@ describe("stargraph run --audit-key + verify-audit", () => {
     expect(env.code, env.stderr).toBe(0)
     expect((await verify([log])).code).toBe(0)
     expect(key).toBe(join(dir, "audit.key"))
+  })
+
+  it("serve --audit-log --audit-key chains its API lines while a CLI command appends to the same log", async () => {
+    const { dir, key, log } = await chainedLog()
+    const served = startStargraph(["serve", "--port", "0", "--db", join(dir, "serve.sqlite"), "--graphs", join(work, "hello"), "--audit-log", log, "--audit-key", key], { cwd: work })
+    try {
+      await served.waitForStdout(/listening on http:\/\/\S+/)
+      const url = /listening on (http:\/\/\S+)/.exec(served.stdout())![1]!
+      const [health, cli] = await Promise.all([
+        fetch(`${url}/healthz`),
+        stargraph(["run", "hello/graph.yaml", "--inputs", "message=beside", "--db", join(dir, "db.sqlite"), "--audit-log", log, "--audit-key", key, "--quiet"], { cwd: work })
+      ])
+      expect(health.status).toBe(200)
+      expect(cli.code, cli.stderr).toBe(0)
+      const listed = await fetch(`${url}/v1/runs`)
+      expect(listed.status).toBe(200)
+    } finally {
+      served.child.kill("SIGTERM")
+      await served.done
+    }
+    const api = lines(log).filter((l) => l.includes("\"event\":\"api."))
+    expect(api.length).toBeGreaterThan(0)
+    expect(lines(log).filter((l) => l.includes("\"event\":\"run.finished\""))).toHaveLength(2)
+    const r = await verify([log])
+    expect(r.code, r.stderr).toBe(0)
   })
 })
