@@ -449,6 +449,20 @@ export class RuleError extends Schema.TaggedError<RuleError>()("RuleError", {
   fix: Schema.String
 }) {}
 
+/**
+ * A chained (tamper-evident) audit log refused an append or could not be opened: a broken or
+ * torn chain (`corrupt`, with the 1-based `line` at fault), a signing key that is not the
+ * log's (`key`), a lock another writer holds too long (`locked`), or a file error (`io`).
+ */
+export class AuditChainError extends Schema.TaggedError<AuditChainError>()("AuditChainError", {
+  reason: Schema.Literal("corrupt", "key", "locked", "io"),
+  /** The audit log (or key file) at fault. */
+  path: Schema.String,
+  line: Schema.optional(Schema.Number),
+  message: Schema.String,
+  fix: Schema.String
+}) {}
+
 /** An internal invariant broke or a service was mis-wired. */
 export class StargraphRuntimeError extends Schema.TaggedError<StargraphRuntimeError>()("StargraphRuntimeError", {
   message: Schema.String
@@ -479,6 +493,7 @@ export const StargraphError = Schema.Union(
   LanguageModelError,
   ModelError,
   ModelIntegrityError,
+  AuditChainError,
   StargraphRuntimeError
 )
 
@@ -561,6 +576,8 @@ const render = (error: StargraphError): string => {
       return `ModelError[${error.reason}]: node '${error.nodeId}' (model ${error.modelId}${error.step !== undefined ? `, step ${error.step}` : ""}): ${error.message} (fix: ${error.fix})`
     case "ModelIntegrityError":
       return `ModelIntegrityError: node '${error.nodeId}' (model ${error.modelId}): ${error.message} (expected sha256 ${error.expectedSha256}, actual ${error.actualSha256}) (fix: ${error.fix})`
+    case "AuditChainError":
+      return `AuditChainError[${error.reason}]: ${error.path}${error.line !== undefined ? `:${error.line}` : ""}: ${error.message} (fix: ${error.fix})`
     default:
       return `${error._tag}: ${error.message}`
   }

@@ -81,7 +81,15 @@ export { MirrorAnnotationId } from "./ir/stateSchema.js"
 export { dryRun, type DryRun, type Fixture, simulate, type Simulated } from "./runtime/dryRun.js"
 export * from "./runtime/events.js"
 export { type Control, type DriveInput, RunLoop, type RunLoopShape } from "./runtime/RunLoop.js"
-export { AuditSink, type AuditRecord, type AuditSinkShape, jsonl as auditJsonl } from "./telemetry/AuditSink.js"
+export { AuditSink, type AuditLogSpec, type AuditRecord, type AuditSinkShape, chained as auditChained, fromSpec as auditFromSpec, jsonl as auditJsonl } from "./telemetry/AuditSink.js"
+export {
+  type AuditChainVerification,
+  canonicalJson as auditCanonicalJson,
+  keyFingerprint as auditKeyFingerprint,
+  verifyAuditChain,
+  type VerifyAuditChainOptions
+} from "./telemetry/AuditChain.js"
+export { type AuditSigner, type ChainedAuditLog, type ChainedLine, loadOrCreateSigner as loadOrCreateAuditSigner, openChainedAuditLog, signerFromPem as auditSignerFromPem } from "./telemetry/ChainedAuditLog.js"
 export {
   disabled as metricsDisabled,
   type DispatchOutcome,

@@ -21,11 +21,12 @@ import { stripAnsi } from "./terminal.js"
 import { thread } from "./thread.js"
 import { updateState } from "./updateState.js"
 import { validate } from "./validate.js"
+import { verifyAudit } from "./verifyAudit.js"
 
 export { DEFAULT_DB } from "./options.js"
 export { ExitCode } from "./exit.js"
 
-const subcommands = [run, resume, respond, updateState, inspect, list, thread, cancel, prune, validate, compile, simulate, replay, counterfactual, serve, newCommand] as const
+const subcommands = [run, resume, respond, updateState, inspect, list, thread, cancel, prune, validate, compile, simulate, replay, counterfactual, serve, newCommand, verifyAudit] as const
 
 /** The subcommands' names, in help order. */
 export const COMMAND_NAMES: ReadonlyArray<string> = subcommands.flatMap((command) => [
@@ -64,7 +65,8 @@ const SUMMARIES: { readonly [name: string]: string } = {
   replay: "fork a counterfactual run, optionally diffed with its parent",
   counterfactual: "check a fork's mutation, print its hashes",
   serve: "serve the HTTP API and the project's triggers",
-  new: "start a graph from one of the original's bundles"
+  new: "start a graph from one of the original's bundles",
+  "verify-audit": "check a chained audit log's hash links and signatures"
 }
 
 /** The summary line of command `name` in `stargraph --help` (without one above: its description up to the first `;`). */

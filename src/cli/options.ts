@@ -6,9 +6,11 @@
  */
 import { Args, HelpDoc, Options, ValidationError } from "@effect/cli"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { statSync } from "node:fs"
 import { resolve } from "node:path"
 import { InputError } from "../errors.js"
+import type { AuditLogSpec } from "../telemetry/AuditSink.js"
 
 /** Default checkpoint database of the CLI (relative to the current folder). */
 export const DEFAULT_DB = ".stargraph/stargraph.sqlite"
@@ -33,11 +35,28 @@ export const dbExisting = Options.text("db").pipe(
   Options.withDescription(`checkpoint database: a SQLite file, which must exist, or a postgres:// URL (default: $STARGRAPH_DB, else ${DEFAULT_DB})`)
 )
 
-/** `--audit-log` (alias `--log-file`). */
-export const auditLog = Options.text("audit-log").pipe(
-  Options.withAlias("log-file"),
-  Options.optional,
-  Options.withDescription("append one JSON line per run event to this file (default: no audit log; --log-file is an alias)")
+/**
+ * `--audit-log` (alias `--log-file`) and `--audit-key`: the audit log, chained and signed
+ * when a key is given (the flag, else `STARGRAPH_AUDIT_KEY`). A key without a log is refused.
+ */
+export const auditLog: Options.Options<Option.Option<AuditLogSpec>> = Options.all({
+  path: Options.text("audit-log").pipe(
+    Options.withAlias("log-file"),
+    Options.optional,
+    Options.withDescription("append one JSON line per run event to this file (default: no audit log; --log-file is an alias)")
+  ),
+  key: Options.text("audit-key").pipe(
+    Options.optional,
+    Options.withDescription("chain and sign the audit log with this Ed25519 private key (PEM; created, mode 0600, when missing), for stargraph verify-audit (default: $STARGRAPH_AUDIT_KEY, else a plain log)")
+  )
+}).pipe(
+  Options.mapEffect(({ key, path }) => {
+    const chosen = Option.orElse(key, () => Option.fromNullable(process.env["STARGRAPH_AUDIT_KEY"] || undefined))
+    if (Option.isNone(path)) {
+      return Option.isSome(key) ? Effect.fail(ValidationError.invalidValue(HelpDoc.p("--audit-key signs an audit log: give --audit-log too"))) : Effect.succeed(Option.none())
+    }
+    return Effect.succeed(Option.some<AuditLogSpec>({ path: path.value, key: Option.getOrUndefined(chosen) }))
+  })
 )
 
 /**

@@ -100,7 +100,7 @@ export const prune = Command.make(
       }).pipe(
         Effect.provide(Database.clientLayer(db.location, { create: false, onMigrate: stores.migrationNotice }).pipe(Layer.mapError((e) => stores.asDbFlagError(e, fieldOf(db))))),
         Effect.provide(ArtifactStore.filesystem(ArtifactStore.besideDatabase(db.location))),
-        Effect.provide(Option.match(o.auditLog, { onNone: () => Layer.empty, onSome: (path) => AuditSink.jsonl(path, "--audit-log") }))
+        Effect.provide(Option.match(o.auditLog, { onNone: () => Layer.empty, onSome: (spec) => AuditSink.fromSpec(spec, "--audit-log") }))
       )
       const failed = result.artifacts_error
       if (o.json) {

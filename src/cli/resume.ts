@@ -12,6 +12,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import { CheckpointError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
+import type { AuditLogSpec } from "../telemetry/AuditSink.js"
 import { chooseDatabase } from "./database.js"
 import { reportError } from "./exit.js"
 import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
@@ -62,7 +63,7 @@ interface ResumeInput extends LmFlags {
   readonly response: Option.Option<string>
   readonly graph: Option.Option<string>
   readonly moduleRoot: ReadonlyArray<string>
-  readonly auditLog: Option.Option<string>
+  readonly auditLog: Option.Option<AuditLogSpec>
   readonly noSummary: boolean
   readonly quiet: boolean
   readonly summaryJson: boolean

@@ -53,7 +53,7 @@ export const storeLayer = (
   options: {
     readonly create: boolean
     readonly readOnly?: boolean
-    readonly auditLog?: Option.Option<string>
+    readonly auditLog?: Option.Option<AuditSink.AuditLogSpec>
     /** The command drives runs: this process beats with this lease (ms, see `Heartbeat`) while it runs. */
     readonly leaseMs?: number | undefined
   }
@@ -64,7 +64,7 @@ export const storeLayer = (
   return Layer.mergeAll(
     options.leaseMs === undefined ? checkpointer : Layer.provideMerge(Heartbeat.layer({ leaseMs: options.leaseMs }), checkpointer),
     ArtifactStore.filesystem(ArtifactStore.besideDatabase(db.location)),
-    Option.match(options.auditLog ?? Option.none(), { onNone: () => Layer.empty, onSome: (path) => AuditSink.jsonl(path, "--audit-log") })
+    Option.match(options.auditLog ?? Option.none(), { onNone: () => Layer.empty, onSome: (spec) => AuditSink.fromSpec(spec, "--audit-log") })
   )
 }
 

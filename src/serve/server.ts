@@ -42,7 +42,7 @@ import { ApiError, type CheckpointError, InputError, StargraphError, StargraphRu
 import * as Heartbeat from "../runtime/Heartbeat.js"
 import * as GraphRegistry from "../scheduler/GraphRegistry.js"
 import * as Scheduler from "../scheduler/Scheduler.js"
-import { AuditSink, discard, jsonl } from "../telemetry/AuditSink.js"
+import { AuditSink, type AuditLogSpec, discard, fromSpec, jsonl } from "../telemetry/AuditSink.js"
 import { Metrics, type MetricsShape } from "../telemetry/Metrics.js"
 import { tracing } from "../telemetry/TracingEnabled.js"
 import { MAX_JSON_DEPTH } from "../ir/json.js"
@@ -93,7 +93,8 @@ export interface ServeOptions {
   readonly db?: string | undefined
   /** SQLite's durability (default `FULL`); ignored for PostgreSQL. */
   readonly synchronous?: "FULL" | "NORMAL" | undefined
-  readonly auditLog?: string | undefined
+  /** The audit log: a path (plain JSONL), or a path and a key file (chained, signed). */
+  readonly auditLog?: string | AuditLogSpec | undefined
   /** Graph files or folders to register. */
   readonly graphs?: ReadonlyArray<string> | undefined
   /**
@@ -677,7 +678,7 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     }
     const base = Scheduler.layer(schedulerOptions).pipe(
       Layer.provideMerge(GraphRegistry.layerFromPaths([...new Set(paths)], { moduleRoots: options.moduleRoots })),
-      Layer.provideMerge(options.auditLog ? jsonl(options.auditLog, "auditLog (--audit-log)") : Layer.succeed(AuditSink, discard)),
+      Layer.provideMerge(options.auditLog ? (typeof options.auditLog === "string" ? jsonl(options.auditLog, "auditLog (--audit-log)") : fromSpec(options.auditLog, "auditLog (--audit-log)")) : Layer.succeed(AuditSink, discard)),
       // Beats from before the Scheduler starts until after it has drained (its runs handed back);
       // removes the stale heartbeats of processes killed long ago, at start and hourly.
       Layer.provideMerge(Heartbeat.layer({ leaseMs: options.leaseMs, sweepEveryMs: Heartbeat.HEARTBEAT_SWEEP_MS })),

@@ -1,14 +1,16 @@
 /**
  * The audit sink: one JSON line per run event (and, later, per API action) with a
  * timestamp and an actor. The default sink discards; `AuditSink.jsonl(path)` appends
- * synchronously with `O_APPEND`, so no line is lost when the process stops.
+ * synchronously with `O_APPEND`, so no line is lost when the process stops;
+ * `AuditSink.chained(path, signer)` writes a tamper-evident log (ChainedAuditLog.ts).
  */
-import { closeSync, fstatSync, mkdirSync, openSync, statSync, writeSync } from "node:fs"
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, statSync, writeSync } from "node:fs"
 import { dirname } from "node:path"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { InputError } from "../errors.js"
+import { type AuditChainError, formatError, InputError } from "../errors.js"
+import { type AuditSigner, loadOrCreateSigner, openChainedAuditLog } from "./ChainedAuditLog.js"
 
 /** One audit line. `event` names what happened; the rest is the event's own fields. */
 export interface AuditRecord {
@@ -100,3 +102,73 @@ export const jsonl = (path: string, field = "path"): Layer.Layer<AuditSink, Inpu
       })
     )
   )
+
+/**
+ * Tamper-evident audit sink: each record is a line of the chained log at `path` (hash
+ * linked, signed by `signer`; see ChainedAuditLog.ts), appended under the log's lock and
+ * fsynced. A log that cannot be opened or whose chain is broken fails the Layer with
+ * `AuditChainError`. A record that cannot be appended later (the chain broke meanwhile, a
+ * full disk) is logged as an error, each time, and the run goes on: nothing is appended
+ * to a broken chain.
+ */
+export const chained = (path: string, signer: AuditSigner): Layer.Layer<AuditSink, AuditChainError> =>
+  Layer.scoped(
+    AuditSink,
+    Effect.map(
+      Effect.acquireRelease(openChainedAuditLog(path, signer), (log) => log.close),
+      (log): AuditSinkShape => ({
+        write: (record) =>
+          log.append(record).pipe(
+            Effect.asVoid,
+            Effect.catchAll((error) => Effect.logError(`audit log ${path}: a line was not written: ${formatError(error)}`))
+          )
+      })
+    )
+  )
+
+/** Where the CLI's audit log goes: a file, chained and signed when `key` names a key file. */
+export interface AuditLogSpec {
+  readonly path: string
+  /** Ed25519 private key PEM (created, 0600, when missing): the log is chained. */
+  readonly key?: string | undefined
+}
+
+/** The first line of `path` when it is a chained line (`jws` and `record` fields). */
+const startsChained = (path: string): boolean => {
+  try {
+    const fd = openSync(path, "r")
+    try {
+      const head = Buffer.alloc(4096)
+      const n = readSync(fd, head, 0, head.length, 0)
+      const first = head.subarray(0, n).toString("utf8").split("\n")[0]!
+      return /^\{"iat":\d+,"jws":"/.test(first)
+    } finally {
+      closeSync(fd)
+    }
+  } catch {
+    return false
+  }
+}
+
+/**
+ * The CLI's audit log: {@link chained} with the key in `spec.key`, else {@link jsonl}.
+ * Either refuses a file of the other kind: plain lines after chained ones would break the
+ * chain, chained lines after plain ones would leave a file no verifier accepts.
+ */
+export const fromSpec = (spec: AuditLogSpec, field = "--audit-log"): Layer.Layer<AuditSink, InputError | AuditChainError> =>
+  Layer.unwrapEffect(Effect.sync(() => chooseSink(spec, field)))
+
+const chooseSink = (spec: AuditLogSpec, field: string): Layer.Layer<AuditSink, InputError | AuditChainError> => {
+  const size = statSync(spec.path, { throwIfNoEntry: false })?.size ?? 0
+  const isChained = size > 0 && startsChained(spec.path)
+  if (spec.key === undefined) {
+    return isChained
+      ? Layer.fail(new InputError({ field, message: `${spec.path} is a chained (signed) audit log: plain lines would break its chain`, fix: "pass its signing key (--audit-key, or STARGRAPH_AUDIT_KEY), or another path" }))
+      : jsonl(spec.path, field)
+  }
+  if (size > 0 && !isChained) {
+    return Layer.fail(new InputError({ field, message: `${spec.path} is a plain JSONL audit log: a chain cannot start in the middle of it`, fix: "give a new path for the chained log (keep the plain one as it is), or drop --audit-key" }))
+  }
+  const key = spec.key
+  return Layer.unwrapEffect(Effect.map(loadOrCreateSigner(key), (signer) => chained(spec.path, signer)))
+}

@@ -1,0 +1,198 @@
+/**
+ * The chained audit log through the built CLI: `run --audit-log --audit-key` writes it,
+ * `verify-audit` checks it (0 valid, 1 no log or key, 2 tampered, the line named), a
+ * reopened log continues its chain, several processes append to one log, and a torn tail
+ * stops every later write with nothing appended.
+ */
+import { appendFileSync, copyFileSync, cpSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { beforeAll, describe, expect, it } from "vitest"
+import { ROOT, stargraph, startStargraph, tempDir } from "../helpers/cli.js"
+
+let work: string
+
+beforeAll(() => {
+  work = tempDir("stargraph-verify-audit-")
+  cpSync(join(ROOT, "examples", "hello"), join(work, "hello"), { recursive: true })
+})
+
+/** A chained log in a fresh folder, written by `runs` runs of hello. */
+const chainedLog = async (runs = 1): Promise<{ dir: string; log: string; key: string }> => {
+  const dir = tempDir("stargraph-chain-")
+  const log = join(dir, "audit.jsonl")
+  const key = join(dir, "audit.key")
+  for (let i = 0; i < runs; i++) {
+    const r = await stargraph(["run", "hello/graph.yaml", "--inputs", `message=m${i}`, "--db", join(dir, "db.sqlite"), "--audit-log", log, "--audit-key", key, "--quiet"], { cwd: work })
+    expect(r.code, r.stderr).toBe(0)
+  }
+  return { dir, log, key }
+}
+
+const lines = (path: string) => readFileSync(path, "utf8").split("\n").filter((l) => l.length > 0)
+const rewrite = (path: string, next: ReadonlyArray<string>) => writeFileSync(path, next.map((l) => l + "\n").join(""))
+const verify = (args: ReadonlyArray<string>) => stargraph(["verify-audit", ...args], { cwd: work })
+
+describe("stargraph run --audit-key + verify-audit", () => {
+  it("a run writes a chained, signed log (key 0600, public key beside the log) that verifies", async () => {
+    const { key, log } = await chainedLog()
+    expect(statSync(key).mode & 0o777).toBe(0o600)
+    expect(existsSync(`${log}.pub.pem`)).toBe(true)
+    const all = lines(log).map((l) => JSON.parse(l) as { seq: number; prev_sha256: string | null; record: { type?: string; event?: string }; jws: string })
+    expect(all[0]!.record.type).toBe("fathom.genesis")
+    expect(all[0]!.prev_sha256).toBeNull()
+    expect(all.map((l) => l.seq)).toEqual(all.map((_, i) => i))
+    expect(all.map((l) => l.record.event)).toContain("run.finished")
+    const r = await verify([log])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.last).toMatch(new RegExp(`^chain valid: ${all.length - 1} records, head_seq=${all.length - 1} head_sha256=[0-9a-f]{64}$`))
+    const json = await verify([log, "--json"])
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, count: all.length - 1, error: null, anchor_ok: null })
+  })
+
+  it("one edited byte, a deleted line, two lines swapped, a wrong key: exit 2, the line named", async () => {
+    const { dir, log } = await chainedLog()
+    const original = lines(log)
+    const at = async (mutated: ReadonlyArray<string>, line: number, pattern: RegExp) => {
+      rewrite(log, mutated)
+      const r = await verify([log])
+      expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code: 2, stderr: expect.stringMatching(pattern) })
+      expect(r.stderr).toContain(`${log}:${line}: verification failed`)
+      rewrite(log, original)
+    }
+    // One byte of line 4's record ("run.started" → "run.startee" or its like): its signature no longer matches.
+    const edited = [...original]
+    const target = edited[3]!
+    const i = target.indexOf("\"record\":{") + 12
+    edited[3] = target.slice(0, i) + (target[i] === "a" ? "b" : "a") + target.slice(i + 1)
+    await at(edited, 4, /signed claims do not match|invalid signature/)
+    // Line 3 deleted: line 3 now holds seq 3.
+    await at(original.filter((_, n) => n !== 2), 3, /seq 3 where 2 belongs/)
+    // Lines 3 and 4 swapped.
+    const swapped = [...original]
+    ;[swapped[2], swapped[3]] = [swapped[3]!, swapped[2]!]
+    await at(swapped, 3, /seq 3 where 2 belongs/)
+    // A line's hash link changed along with its seq still right: the link is checked.
+    const relinked = [...original]
+    relinked[5] = relinked[5]!.replace(/"prev_sha256":"[0-9a-f]{64}"/, `"prev_sha256":"${"0".repeat(64)}"`)
+    await at(relinked, 6, /broken chain at line 6/)
+    // Another key's public key: line 1 (the genesis names the key that started the log).
+    const other = await chainedLog()
+    const r = await verify([log, "--pubkey", `${other.log}.pub.pem`])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain(`${log}:1: verification failed`)
+    expect((await verify([log])).code).toBe(0)
+    expect(dir).not.toBe(other.dir)
+  })
+
+  it("a cut tail verifies alone, and fails against the head kept before (--expected-head)", async () => {
+    const { log } = await chainedLog()
+    const head = (JSON.parse((await verify([log, "--json"])).stdout) as { head_sha256: string }).head_sha256
+    expect((await verify([log, "--expected-head", head])).code).toBe(0)
+    rewrite(log, lines(log).slice(0, -2))
+    expect((await verify([log])).code).toBe(0)
+    const cut = await verify([log, "--expected-head", head])
+    expect(cut.code).toBe(2)
+    expect(cut.stderr).toContain(`expected head ${head} is not the hash of any line`)
+    const badToken = await verify([log, "--anchor-token", "a.b.c"])
+    expect(badToken.code).toBe(2)
+  })
+
+  it("no log, no public key, a public key that is not one: exit 1", async () => {
+    const { dir, log } = await chainedLog()
+    const noLog = await verify([join(dir, "missing.jsonl")])
+    expect(noLog.code).toBe(1)
+    expect(noLog.stderr).toContain("no audit log at")
+    const noKey = await verify([log, "--pubkey", join(dir, "missing.pem")])
+    expect(noKey.code).toBe(1)
+    expect(noKey.stderr).toContain("no public key at")
+    const notKey = await verify([log, "--pubkey", log])
+    expect(notKey.code).toBe(1)
+    copyFileSync(`${log}.pub.pem`, join(dir, "kept.pem"))
+    writeFileSync(`${log}.pub.pem`, "")
+    expect((await verify([log])).code).toBe(1)
+    expect((await verify([log, "--pubkey", join(dir, "kept.pem")])).code).toBe(0)
+  })
+
+  it("a second run on the same log and key continues its chain (one genesis, seq and links unbroken)", async () => {
+    const { log } = await chainedLog(2)
+    const all = lines(log).map((l) => JSON.parse(l) as { seq: number; record: { type?: string; event?: string } })
+    expect(all.filter((l) => l.record.type === "fathom.genesis")).toHaveLength(1)
+    expect(all.filter((l) => l.record.event === "run.finished")).toHaveLength(2)
+    expect(all.map((l) => l.seq)).toEqual(all.map((_, i) => i))
+    expect((await verify([log])).code).toBe(0)
+  })
+
+  it("several processes appending to one log at once keep one chain", async () => {
+    const { dir, key, log } = await chainedLog()
+    const runs = await Promise.all([0, 1, 2, 3].map((i) =>
+      stargraph(["run", "hello/graph.yaml", "--inputs", `message=p${i}`, "--db", join(dir, `db${i}.sqlite`), "--audit-log", log, "--audit-key", key, "--quiet"], { cwd: work })))
+    for (const r of runs) expect(r.code, r.stderr).toBe(0)
+    const r = await verify([log, "--json"])
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    expect(lines(log).filter((l) => l.includes("\"event\":\"run.finished\""))).toHaveLength(5)
+  })
+
+  it("a torn last line: the next run refuses to start, naming the line, and appends nothing", async () => {
+    const { dir, key, log } = await chainedLog()
+    const count = lines(log).length
+    appendFileSync(log, "{\"iat\":1,\"jws\":\"tor")
+    const before = readFileSync(log)
+    const r = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=x", "--db", join(dir, "db.sqlite"), "--audit-log", log, "--audit-key", key, "--quiet"], { cwd: work })
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain(`AuditChainError[corrupt]: ${log}:${count + 1}: refusing to extend a broken chain`)
+    expect(readFileSync(log).equals(before)).toBe(true)
+    const v = await verify([log])
+    expect(v.code).toBe(2)
+    expect(v.stderr).toContain(`${log}:${count + 1}: verification failed`)
+  })
+
+  it("a plain log is never chained and a chained log never gets plain lines; another key is refused", async () => {
+    const { dir, key, log } = await chainedLog()
+    const before = readFileSync(log)
+    const plain = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=x", "--db", join(dir, "db.sqlite"), "--audit-log", log, "--quiet"], { cwd: work })
+    expect(plain.code).toBe(2)
+    expect(plain.stderr).toContain("is a chained (signed) audit log")
+    const otherKey = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=x", "--db", join(dir, "db.sqlite"), "--audit-log", log, "--audit-key", join(dir, "other.key"), "--quiet"], { cwd: work })
+    expect(otherKey.code).toBe(2)
+    expect(otherKey.stderr).toContain("AuditChainError[key]")
+    expect(readFileSync(log).equals(before)).toBe(true)
+    const plainLog = join(dir, "plain.jsonl")
+    writeFileSync(plainLog, "{\"event\":\"x\"}\n")
+    const chained = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=x", "--db", join(dir, "db.sqlite"), "--audit-log", plainLog, "--audit-key", key, "--quiet"], { cwd: work })
+    expect(chained.code).toBe(2)
+    expect(chained.stderr).toContain("is a plain JSONL audit log")
+    const keyAlone = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=x", "--db", join(dir, "db.sqlite"), "--audit-key", key, "--quiet"], { cwd: work })
+    expect(keyAlone.code).not.toBe(0)
+    expect(keyAlone.stderr + keyAlone.stdout).toContain("give --audit-log too")
+    // STARGRAPH_AUDIT_KEY stands for --audit-key.
+    const env = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=y", "--db", join(dir, "db.sqlite"), "--audit-log", log, "--quiet"], { cwd: work, env: { STARGRAPH_AUDIT_KEY: key } })
+    expect(env.code, env.stderr).toBe(0)
+    expect((await verify([log])).code).toBe(0)
+    expect(key).toBe(join(dir, "audit.key"))
+  })
+
+  it("serve --audit-log --audit-key chains its API lines while a CLI command appends to the same log", async () => {
+    const { dir, key, log } = await chainedLog()
+    const served = startStargraph(["serve", "--port", "0", "--db", join(dir, "serve.sqlite"), "--graphs", join(work, "hello"), "--audit-log", log, "--audit-key", key], { cwd: work })
+    try {
+      await served.waitForStdout(/listening on http:\/\/\S+/)
+      const url = /listening on (http:\/\/\S+)/.exec(served.stdout())![1]!
+      const [health, cli] = await Promise.all([
+        fetch(`${url}/healthz`),
+        stargraph(["run", "hello/graph.yaml", "--inputs", "message=beside", "--db", join(dir, "db.sqlite"), "--audit-log", log, "--audit-key", key, "--quiet"], { cwd: work })
+      ])
+      expect(health.status).toBe(200)
+      expect(cli.code, cli.stderr).toBe(0)
+      const listed = await fetch(`${url}/v1/runs`)
+      expect(listed.status).toBe(200)
+    } finally {
+      served.child.kill("SIGTERM")
+      await served.done
+    }
+    const api = lines(log).filter((l) => l.includes("\"event\":\"api."))
+    expect(api.length).toBeGreaterThan(0)
+    expect(lines(log).filter((l) => l.includes("\"event\":\"run.finished\""))).toHaveLength(2)
+    const r = await verify([log])
+    expect(r.code, r.stderr).toBe(0)
+  })
+})
