@@ -59,11 +59,23 @@ const IR_VERSION = "1.0.0"
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 /**
- * Whether a parsed document is in the authoring format: a mapping without `ir_version`
- * that has `state`, `routes` or a `nodes` mapping (an IR document's `nodes` is a list).
+ * Whether a parsed document is an authoring-format graph: a mapping without `ir_version`
+ * whose `nodes` is a mapping (an IR document's `nodes` is a list), as the original's
+ * `is_authoring_format` asks for `nodes`. A YAML file with only a top-level `state:` or
+ * `routes:` (a settings file) is not a graph: a search of a folder skips it.
  */
 export const isAuthoring = (doc: unknown): doc is Record<string, unknown> =>
-  isRecord(doc) && !("ir_version" in doc) && ("state" in doc || "routes" in doc || isRecord(doc["nodes"]))
+  isRecord(doc) && !("ir_version" in doc) && isRecord(doc["nodes"])
+
+/**
+ * Whether a document given as a graph (a file named to `run`, `validate`, ...) is read as
+ * an authoring graph, so that its errors are the authoring ones: {@link isAuthoring}, or a
+ * mapping without `ir_version` with `state`, `routes` or a `nodes` that is not a list
+ * (`nodes:` left empty, say). Not for finding graphs in a folder.
+ */
+export const readsAsAuthoring = (doc: unknown): doc is Record<string, unknown> =>
+  isAuthoring(doc) ||
+  (isRecord(doc) && !("ir_version" in doc) && ("state" in doc || "routes" in doc || ("nodes" in doc && !Array.isArray(doc["nodes"]))))
 
 /** The graph id a file's name gives when the document sets none (`research-bot.yaml` → `research-bot`). */
 export const defaultGraphId = (file: string | undefined): string => {

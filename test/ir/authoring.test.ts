@@ -177,5 +177,12 @@ routes:
     expect(isGraphText("triggers:\n  - {kind: cron}\n")).toBe(false)
     expect(isGraphText("nodes:\n  - {id: a, kind: noop}\n")).toBe(false)
     expect(isGraphText("state: [\n")).toBe(false)
+    // A settings file with a top-level state: or routes: is not a graph (the original asks for nodes).
+    expect(isGraphText("state: enabled\nretries: 3\n")).toBe(false)
+    expect(isGraphText("routes:\n  a: b\n")).toBe(false)
+    expect(isGraphText("nodes:\n  a: {kind: noop}\nretries: 3\n")).toBe(true)
+    // Given as the graph to load, such a file still gets the authoring errors.
+    expect(errorOf("state: enabled\nretries: 3\n")).toMatchObject({ path: "retries", message: "authoring: unknown top-level key 'retries'" })
+    expect(errorOf("state: {q: str}\nnodes:\n").message).toMatch(/^authoring: nodes must be a non-empty mapping/)
   })
 })
