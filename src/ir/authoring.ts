@@ -48,8 +48,15 @@ export const AUTHORING_KEYS = ["id", "state", "nodes", "routes", "lm"] as const
 const ZERO: { readonly [type: string]: unknown } = { str: "", int: 0, float: 0, bool: false, list: [], dict: {} }
 const TYPES = Object.keys(ZERO)
 
-/** Graph ids and node names, as the original accepts them. */
+/** Graph ids, as the original accepts them. */
 const NAME = /^[a-z0-9][a-z0-9_.-]*$/
+/**
+ * Node names: the original's slugs, but starting with a letter. A node id is a bare CLIPS
+ * symbol in the rule engine's facts (`(node-id (id work))`), where a digit-led id (`42`,
+ * `1e3`) would read as a number, so the IR refuses it; the lowering refuses it first, at
+ * the name written.
+ */
+const NODE_NAME = /^[a-z][a-z0-9_.-]*$/
 /** State field names: identifiers. */
 const FIELD = /^[A-Za-z_][A-Za-z0-9_]*$/
 
@@ -133,7 +140,10 @@ const lowerField = (name: string, raw: unknown): Either.Either<LoweredField, Aut
 const lowerNode = (name: string, raw: unknown): Either.Either<Record<string, unknown>, AuthoringProblem> => {
   const at = ["nodes", name]
   if (!isRecord(raw)) return problem(at, `node '${name}' is ${typeName(raw)}: it must be a mapping with a kind`, `write ${name}: {kind: echo}`)
-  if (!NAME.test(name)) return problem(at, `node name '${name}' must be lowercase letters, digits, '_', '.' or '-', starting with a letter or digit`, "rename the node (and the routes that name it)")
+  if (!NODE_NAME.test(name)) {
+    return problem(at, `node name '${name}' must be lowercase letters, digits, '_', '.' or '-', starting with a letter`,
+      `rename the node (and the routes that name it)${/^[0-9]/.test(name) ? `, e.g. n${name}: a node id is a rule-engine symbol, which cannot start with a digit` : ""}`)
+  }
   if (name === DONE) return problem(at, `a node cannot be named '${DONE}': a route to '${DONE}' halts the run`, "rename the node (e.g. finish)")
   const { kind, spec, ...config } = raw
   if (typeof kind !== "string" || kind === "") return problem([...at, ...(kind === undefined ? [] : ["kind"])], `node '${name}' is missing its kind`, `add kind: to ${name}, e.g. {kind: echo} (docs/nodes.md lists the kinds)`)

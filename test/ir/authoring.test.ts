@@ -125,6 +125,7 @@ routes:
     ["empty nodes", "state: {q: str}\nnodes: {}\n", "nodes", /non-empty mapping/, /nodes: \{greet/],
     ["a node without kind", "nodes:\n  n: {template: x}\n", "nodes.n", /node 'n' is missing its kind/, /add kind:/],
     ["a node that is not a mapping", "nodes:\n  n: echo\n", "nodes.n", /must be a mapping with a kind/, /n: \{kind: echo\}/],
+    ["a node name starting with a digit", "nodes:\n  2fetch: {kind: noop}\n", "nodes.2fetch", /node name '2fetch' must be lowercase letters, digits, '_', '.' or '-', starting with a letter$/, /e\.g\. n2fetch/],
     ["a node named done", "nodes:\n  done: {kind: noop}\n", "nodes.done", /cannot be named 'done'/, /rename the node/],
     ["an unknown state type", "state:\n  x: complex\nnodes:\n  n: {kind: noop}\n", "state.x", /unsupported type "complex"/, /use one of: str, int, float, bool, list, dict/],
     ["a misspelt state type in the mapping form", "state:\n  x: {type: strr}\nnodes:\n  n: {kind: noop}\n", "state.x.type", /unsupported type "strr"/, /did you mean 'str'\?/],
