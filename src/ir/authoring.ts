@@ -84,11 +84,11 @@ export const readsAsAuthoring = (doc: unknown): doc is Record<string, unknown> =
   isAuthoring(doc) ||
   (isRecord(doc) && !("ir_version" in doc) && ("state" in doc || "routes" in doc || ("nodes" in doc && !Array.isArray(doc["nodes"]))))
 
-/** The graph id a file's name gives when the document sets none (`research-bot.yaml` → `research-bot`). */
+/** The graph id a file's name gives when the document sets none: its stem, as the original's (`research-bot.yaml`, `research-bot.json` → `research-bot`). */
 export const defaultGraphId = (file: string | undefined): string => {
   if (file === undefined) return "authored"
   const base = file.split(/[\\/]/).pop() ?? file
-  return base.replace(/\.ya?ml$/i, "")
+  return base.replace(/\.(ya?ml|json)$/i, "")
 }
 
 const problem = (path: ReadonlyArray<PropertyKey>, message: string, fix: string): Either.Either<never, AuthoringProblem> =>
@@ -108,6 +108,7 @@ interface LoweredField {
 const lowerField = (name: string, raw: unknown): Either.Either<LoweredField, AuthoringProblem> => {
   const at = ["state", name]
   if (!FIELD.test(name)) return problem(at, `state field '${name}' is not an identifier`, "name it with letters, digits and '_', not starting with a digit")
+  if (name === "__proto__") return problem(at, "a state field cannot be named '__proto__': it names an object's prototype in JavaScript, and would be dropped", "rename the field")
   let type: unknown
   let routed: unknown = false
   let given: unknown
@@ -207,6 +208,10 @@ const lowerRoutes = (
     }
     if (Object.keys(target).length === 0) return problem(at, `route '${source}' maps no verdict values`, `write ${source}: {pass: ${DONE}, fail: next-node}, or remove the route`)
     for (const [value, to] of Object.entries(target)) {
+      if (value === "") {
+        return problem(at, `route '${source}' maps an empty verdict value (a null key, ~, reads as one)`,
+          `name the verdict value the route takes, e.g. ${source}: {pass: ${DONE}, fail: next-node}`)
+      }
       const actions = then(source, to, [...at, value], `${source}: verdict ${value}`)
       if (Either.isLeft(actions)) return Either.left(actions.left)
       rules.push({ ir: { id: uniqueId(`r-${source}-${idPart(value)}`), when: { node: source, verdict: value }, then: actions.right }, from: [...at, value] })
@@ -318,11 +323,13 @@ export const lowerAuthoring = (doc: Record<string, unknown>, defaultId: string):
     }
     if (head === "rules" && typeof index === "number" && rules.right[index] !== undefined) return rules.right[index].from
     if (head === "state_schema") {
-      if (typeof index !== "string" || !stateNames.includes(index)) return ["state"]
-      const written = stateRaw[index]
-      if (!isRecord(written)) return ["state", index]
-      const option = key === "mirror" ? "route" : key
-      return typeof option === "string" && option in written ? ["state", index, option] : ["state", index]
+      // The decoder reads the flat form as `fields`: `state_schema.fields.<name>.default`.
+      const [name, option_] = index === "fields" ? [key, rest[0]] : [index, key]
+      if (typeof name !== "string" || !stateNames.includes(name)) return ["state"]
+      const written = stateRaw[name]
+      if (!isRecord(written)) return ["state", name]
+      const option = option_ === "mirror" ? "route" : option_
+      return typeof option === "string" && option in written ? ["state", name, option] : ["state", name]
     }
     if (head === "id") return "id" in doc ? ["id"] : []
     return head === "ir_version" ? [] : path

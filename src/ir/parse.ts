@@ -149,12 +149,38 @@ const originalFormError = (input: unknown, source: IRSource): IRValidationError 
   return undefined
 }
 
+/**
+ * The path of the first key named `__proto__` in a parsed document, if any: YAML and JSON
+ * read it as an ordinary key, but decoding would set an object's prototype with it, so the
+ * entry (a state field, say) would be dropped without a word.
+ */
+const protoKeyPath = (value: unknown, path: ReadonlyArray<PropertyKey> = [], depth = 0): ReadonlyArray<PropertyKey> | undefined => {
+  if (typeof value !== "object" || value === null || depth > 64) return undefined
+  if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) {
+      const found = protoKeyPath(item, [...path, i], depth + 1)
+      if (found !== undefined) return found
+    }
+    return undefined
+  }
+  if (Object.hasOwn(value, "__proto__")) return [...path, "__proto__"]
+  for (const [key, item] of Object.entries(value)) {
+    const found = protoKeyPath(item, [...path, key], depth + 1)
+    if (found !== undefined) return found
+  }
+  return undefined
+}
+
 /** Decode an already-parsed JS value as an IR document. */
 export const decodeIR = (
   input: unknown,
   source: IRSource = {}
 ): Either.Either<IRDocument, IRValidationError> => {
   if (readsAsAuthoring(input)) return Either.flatMap(lowered(input, source), (at) => decodeIR(at.value, at.source))
+  const proto = protoKeyPath(input)
+  if (proto !== undefined) {
+    return Either.left(irError(source, proto, "a key named '__proto__' is not allowed: it names an object's prototype in JavaScript, and would be dropped", "rename it"))
+  }
   const setField = findSetTypedField(input)
   if (setField) {
     return Either.left(irError(
