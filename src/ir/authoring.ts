@@ -48,8 +48,15 @@ export const AUTHORING_KEYS = ["id", "state", "nodes", "routes", "lm"] as const
 const ZERO: { readonly [type: string]: unknown } = { str: "", int: 0, float: 0, bool: false, list: [], dict: {} }
 const TYPES = Object.keys(ZERO)
 
-/** Graph ids and node names, as the original accepts them. */
+/** Graph ids, as the original accepts them. */
 const NAME = /^[a-z0-9][a-z0-9_.-]*$/
+/**
+ * Node names: the original's slugs, but starting with a letter. A node id is a bare CLIPS
+ * symbol in the rule engine's facts (`(node-id (id work))`), where a digit-led id (`42`,
+ * `1e3`) would read as a number, so the IR refuses it; the lowering refuses it first, at
+ * the name written.
+ */
+const NODE_NAME = /^[a-z][a-z0-9_.-]*$/
 /** State field names: identifiers. */
 const FIELD = /^[A-Za-z_][A-Za-z0-9_]*$/
 
@@ -59,17 +66,29 @@ const IR_VERSION = "1.0.0"
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 /**
- * Whether a parsed document is in the authoring format: a mapping without `ir_version`
- * that has `state`, `routes` or a `nodes` mapping (an IR document's `nodes` is a list).
+ * Whether a parsed document is an authoring-format graph: a mapping without `ir_version`
+ * whose `nodes` is a mapping (an IR document's `nodes` is a list), as the original's
+ * `is_authoring_format` asks for `nodes`. A YAML file with only a top-level `state:` or
+ * `routes:` (a settings file) is not a graph: a search of a folder skips it.
  */
 export const isAuthoring = (doc: unknown): doc is Record<string, unknown> =>
-  isRecord(doc) && !("ir_version" in doc) && ("state" in doc || "routes" in doc || isRecord(doc["nodes"]))
+  isRecord(doc) && !("ir_version" in doc) && isRecord(doc["nodes"])
 
-/** The graph id a file's name gives when the document sets none (`research-bot.yaml` → `research-bot`). */
+/**
+ * Whether a document given as a graph (a file named to `run`, `validate`, ...) is read as
+ * an authoring graph, so that its errors are the authoring ones: {@link isAuthoring}, or a
+ * mapping without `ir_version` with `state`, `routes` or a `nodes` that is not a list
+ * (`nodes:` left empty, say). Not for finding graphs in a folder.
+ */
+export const readsAsAuthoring = (doc: unknown): doc is Record<string, unknown> =>
+  isAuthoring(doc) ||
+  (isRecord(doc) && !("ir_version" in doc) && ("state" in doc || "routes" in doc || ("nodes" in doc && !Array.isArray(doc["nodes"]))))
+
+/** The graph id a file's name gives when the document sets none: its stem, as the original's (`research-bot.yaml`, `research-bot.json` → `research-bot`). */
 export const defaultGraphId = (file: string | undefined): string => {
   if (file === undefined) return "authored"
   const base = file.split(/[\\/]/).pop() ?? file
-  return base.replace(/\.ya?ml$/i, "")
+  return base.replace(/\.(ya?ml|json)$/i, "")
 }
 
 const problem = (path: ReadonlyArray<PropertyKey>, message: string, fix: string): Either.Either<never, AuthoringProblem> =>
@@ -89,6 +108,7 @@ interface LoweredField {
 const lowerField = (name: string, raw: unknown): Either.Either<LoweredField, AuthoringProblem> => {
   const at = ["state", name]
   if (!FIELD.test(name)) return problem(at, `state field '${name}' is not an identifier`, "name it with letters, digits and '_', not starting with a digit")
+  if (name === "__proto__") return problem(at, "a state field cannot be named '__proto__': it names an object's prototype in JavaScript, and would be dropped", "rename the field")
   let type: unknown
   let routed: unknown = false
   let given: unknown
@@ -121,7 +141,10 @@ const lowerField = (name: string, raw: unknown): Either.Either<LoweredField, Aut
 const lowerNode = (name: string, raw: unknown): Either.Either<Record<string, unknown>, AuthoringProblem> => {
   const at = ["nodes", name]
   if (!isRecord(raw)) return problem(at, `node '${name}' is ${typeName(raw)}: it must be a mapping with a kind`, `write ${name}: {kind: echo}`)
-  if (!NAME.test(name)) return problem(at, `node name '${name}' must be lowercase letters, digits, '_', '.' or '-', starting with a letter or digit`, "rename the node (and the routes that name it)")
+  if (!NODE_NAME.test(name)) {
+    return problem(at, `node name '${name}' must be lowercase letters, digits, '_', '.' or '-', starting with a letter`,
+      `rename the node (and the routes that name it)${/^[0-9]/.test(name) ? `, e.g. n${name}: a node id is a rule-engine symbol, which cannot start with a digit` : ""}`)
+  }
   if (name === DONE) return problem(at, `a node cannot be named '${DONE}': a route to '${DONE}' halts the run`, "rename the node (e.g. finish)")
   const { kind, spec, ...config } = raw
   if (typeof kind !== "string" || kind === "") return problem([...at, ...(kind === undefined ? [] : ["kind"])], `node '${name}' is missing its kind`, `add kind: to ${name}, e.g. {kind: echo} (docs/nodes.md lists the kinds)`)
@@ -185,6 +208,10 @@ const lowerRoutes = (
     }
     if (Object.keys(target).length === 0) return problem(at, `route '${source}' maps no verdict values`, `write ${source}: {pass: ${DONE}, fail: next-node}, or remove the route`)
     for (const [value, to] of Object.entries(target)) {
+      if (value === "") {
+        return problem(at, `route '${source}' maps an empty verdict value (a null key, ~, reads as one)`,
+          `name the verdict value the route takes, e.g. ${source}: {pass: ${DONE}, fail: next-node}`)
+      }
       const actions = then(source, to, [...at, value], `${source}: verdict ${value}`)
       if (Either.isLeft(actions)) return Either.left(actions.left)
       rules.push({ ir: { id: uniqueId(`r-${source}-${idPart(value)}`), when: { node: source, verdict: value }, then: actions.right }, from: [...at, value] })
@@ -296,11 +323,13 @@ export const lowerAuthoring = (doc: Record<string, unknown>, defaultId: string):
     }
     if (head === "rules" && typeof index === "number" && rules.right[index] !== undefined) return rules.right[index].from
     if (head === "state_schema") {
-      if (typeof index !== "string" || !stateNames.includes(index)) return ["state"]
-      const written = stateRaw[index]
-      if (!isRecord(written)) return ["state", index]
-      const option = key === "mirror" ? "route" : key
-      return typeof option === "string" && option in written ? ["state", index, option] : ["state", index]
+      // The decoder reads the flat form as `fields`: `state_schema.fields.<name>.default`.
+      const [name, option_] = index === "fields" ? [key, rest[0]] : [index, key]
+      if (typeof name !== "string" || !stateNames.includes(name)) return ["state"]
+      const written = stateRaw[name]
+      if (!isRecord(written)) return ["state", name]
+      const option = option_ === "mirror" ? "route" : option_
+      return typeof option === "string" && option in written ? ["state", name, option] : ["state", name]
     }
     if (head === "id") return "id" in doc ? ["id"] : []
     return head === "ir_version" ? [] : path

@@ -7,7 +7,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as YAML from "yaml"
 import { IRValidationError } from "../errors.js"
-import { defaultGraphId, type GraphModel, isAuthoring, lowerAuthoring } from "./authoring.js"
+import { defaultGraphId, type GraphModel, isAuthoring, lowerAuthoring, readsAsAuthoring } from "./authoring.js"
 import { closestChoice, closestName } from "./didYouMean.js"
 import { MAX_IR_DEPTH, MAX_YAML_ALIASES, maxGraphBytes } from "./limits.js"
 import { ConditionalEdge, EdgeSpec, FlatField, FlatType, IRDocument, RouterEdge, StaticEdge } from "./schema.js"
@@ -149,12 +149,38 @@ const originalFormError = (input: unknown, source: IRSource): IRValidationError 
   return undefined
 }
 
+/**
+ * The path of the first key named `__proto__` in a parsed document, if any: YAML and JSON
+ * read it as an ordinary key, but decoding would set an object's prototype with it, so the
+ * entry (a state field, say) would be dropped without a word.
+ */
+const protoKeyPath = (value: unknown, path: ReadonlyArray<PropertyKey> = [], depth = 0): ReadonlyArray<PropertyKey> | undefined => {
+  if (typeof value !== "object" || value === null || depth > 64) return undefined
+  if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) {
+      const found = protoKeyPath(item, [...path, i], depth + 1)
+      if (found !== undefined) return found
+    }
+    return undefined
+  }
+  if (Object.hasOwn(value, "__proto__")) return [...path, "__proto__"]
+  for (const [key, item] of Object.entries(value)) {
+    const found = protoKeyPath(item, [...path, key], depth + 1)
+    if (found !== undefined) return found
+  }
+  return undefined
+}
+
 /** Decode an already-parsed JS value as an IR document. */
 export const decodeIR = (
   input: unknown,
   source: IRSource = {}
 ): Either.Either<IRDocument, IRValidationError> => {
-  if (isAuthoring(input)) return Either.flatMap(lowered(input, source), (at) => decodeIR(at.value, at.source))
+  if (readsAsAuthoring(input)) return Either.flatMap(lowered(input, source), (at) => decodeIR(at.value, at.source))
+  const proto = protoKeyPath(input)
+  if (proto !== undefined) {
+    return Either.left(irError(source, proto, "a key named '__proto__' is not allowed: it names an object's prototype in JavaScript, and would be dropped", "rename it"))
+  }
   const setField = findSetTypedField(input)
   if (setField) {
     return Either.left(irError(
@@ -324,12 +350,13 @@ export const literalChoices = (issues: ReadonlyArray<ParseResult.ArrayFormatterI
 
 /**
  * Whether a YAML file's text is a graph: it declares `ir_version`, or it is a mapping in
- * the authoring format (`state`, `routes` or a `nodes` mapping at the top level). For
- * finding the graphs in a folder, beside other YAML files (packs, `stargraph.yaml`).
+ * the authoring format (a `nodes` mapping at the top level, {@link isAuthoring}). For
+ * finding the graphs in a folder, beside other YAML files (packs, `stargraph.yaml`, a
+ * settings file with a top-level `state:`), which are skipped.
  */
 export const isGraphText = (text: string): boolean => {
   if (/^\s*ir_version\s*:/m.test(text)) return true
-  if (!/^(state|routes|nodes)\s*:/m.test(text)) return false
+  if (!/^nodes\s*:/m.test(text)) return false
   try {
     return isAuthoring(YAML.parse(text, { maxAliasCount: MAX_YAML_ALIASES }))
   } catch {
@@ -342,7 +369,7 @@ export const isGraphText = (text: string): boolean => {
  * source then maps IR paths back to the keys written, and its `lm:` block comes along).
  */
 export const decodeDocument = (value: unknown, source: IRSource = {}): Either.Either<ParsedIR, IRValidationError> =>
-  isAuthoring(value)
+  readsAsAuthoring(value)
     ? Either.flatMap(lowered(value, source), (at) => Either.map(decodeIR(at.value, at.source), (ir) => ({ ir, source: at.source, lm: at.lm })))
     : Either.map(decodeIR(value, source), (ir) => ({ ir, source }))
 

@@ -125,6 +125,9 @@ routes:
     ["empty nodes", "state: {q: str}\nnodes: {}\n", "nodes", /non-empty mapping/, /nodes: \{greet/],
     ["a node without kind", "nodes:\n  n: {template: x}\n", "nodes.n", /node 'n' is missing its kind/, /add kind:/],
     ["a node that is not a mapping", "nodes:\n  n: echo\n", "nodes.n", /must be a mapping with a kind/, /n: \{kind: echo\}/],
+    ["a node name starting with a digit", "nodes:\n  2fetch: {kind: noop}\n", "nodes.2fetch", /node name '2fetch' must be lowercase letters, digits, '_', '.' or '-', starting with a letter$/, /e\.g\. n2fetch/],
+    ["a state field named __proto__", "state:\n  __proto__: str\n  message: str\nnodes:\n  n: {kind: noop}\n", "state.__proto__", /cannot be named '__proto__'/, /rename the field/],
+    ["a null verdict key", loop.replace("judge: {fail: work, pass: done}", "judge: {fail: work, ~: done}"), "routes.judge", /maps an empty verdict value \(a null key, ~, reads as one\)/, /judge: \{pass: done, fail: next-node\}/],
     ["a node named done", "nodes:\n  done: {kind: noop}\n", "nodes.done", /cannot be named 'done'/, /rename the node/],
     ["an unknown state type", "state:\n  x: complex\nnodes:\n  n: {kind: noop}\n", "state.x", /unsupported type "complex"/, /use one of: str, int, float, bool, list, dict/],
     ["a misspelt state type in the mapping form", "state:\n  x: {type: strr}\nnodes:\n  n: {kind: noop}\n", "state.x.type", /unsupported type "strr"/, /did you mean 'str'\?/],
@@ -164,6 +167,16 @@ routes:
     expect(broker.path).toBe("nodes.work.kind")
   })
 
+  it("a bad state default is named at state.<field>.default; a .json file's default id is its stem; __proto__ in an IR document is refused, not dropped", () => {
+    const bad = errorOf("state:\n  x: {type: int, default: a}\nnodes:\n  n: {kind: noop}\n")
+    expect([bad.path, bad.line]).toEqual(["state.x.default", 2])
+    expect(bad.message).toMatch(/^default does not match type/)
+    const json = build("{\"nodes\": {\"n\": {\"kind\": \"noop\"}}}\n", "graphs/my-graph.json")
+    expect(Either.isRight(json) && json.right.id).toBe("graph:my-graph")
+    const proto = errorOf("ir_version: \"1.0.0\"\nid: g\nstate_schema: {fields: {__proto__: {type: string}, m: {type: string}}}\nnodes: [{id: a, kind: noop}]\n")
+    expect([proto.path, proto.message]).toEqual(["state_schema.fields.__proto__", "a key named '__proto__' is not allowed: it names an object's prototype in JavaScript, and would be dropped"])
+  })
+
   it("an authored react node with bare tool ids builds: the ids get @1, as the original's research-bot writes them", () => {
     const text = loop.replace("work: {kind: passthrough}", "work: {kind: react, input: question, tools: [std.web_search, std.fetch_page], stub: true}")
     const nodes = (lower(text) as { nodes: ReadonlyArray<{ id: string; config?: { tools?: unknown } }> }).nodes
@@ -177,5 +190,12 @@ routes:
     expect(isGraphText("triggers:\n  - {kind: cron}\n")).toBe(false)
     expect(isGraphText("nodes:\n  - {id: a, kind: noop}\n")).toBe(false)
     expect(isGraphText("state: [\n")).toBe(false)
+    // A settings file with a top-level state: or routes: is not a graph (the original asks for nodes).
+    expect(isGraphText("state: enabled\nretries: 3\n")).toBe(false)
+    expect(isGraphText("routes:\n  a: b\n")).toBe(false)
+    expect(isGraphText("nodes:\n  a: {kind: noop}\nretries: 3\n")).toBe(true)
+    // Given as the graph to load, such a file still gets the authoring errors.
+    expect(errorOf("state: enabled\nretries: 3\n")).toMatchObject({ path: "retries", message: "authoring: unknown top-level key 'retries'" })
+    expect(errorOf("state: {q: str}\nnodes:\n").message).toMatch(/^authoring: nodes must be a non-empty mapping/)
   })
 })

@@ -23,6 +23,7 @@ import * as Capabilities from "../../src/nodes/tools/Capabilities.js"
 import * as Tool from "../../src/nodes/tools/Tool.js"
 import * as ToolRegistry from "../../src/nodes/tools/ToolRegistry.js"
 import * as Replay from "../../src/replay/Replay.js"
+import { OBSERVATION_BUDGET, OBSERVATION_LIMIT } from "../../src/nodes/kinds/react.js"
 import { ROOT, tempDir } from "../helpers/cli.js"
 import * as OpenAiServer from "../helpers/openaiServer.js"
 
@@ -304,6 +305,95 @@ describe("react nodes call tools until they answer", () => {
     expect(live.error).toBeUndefined()
     expect(live.checkpoints.map((c) => c.node)).toEqual(["__input__", "agent", "used_tools"])
     expect(live.checkpoints[1]!.rules?.firings.map((f) => f.rule)).toEqual(["r-used"])
+  })
+})
+
+describe("react nodes keep their recorded requests bounded, and retry only the failing model call", () => {
+  it("a long session of large observations: each is capped (with a marker), the oldest are elided past the budget, the step checkpoints under a small limit, and a replay matches", async () => {
+    const turns = 24
+    let served = 0
+    const page = Tool.make({
+      id: "acme.page",
+      version: "1",
+      description: "Fetch a long page.",
+      input: Schema.Struct({ n: Schema.Number }),
+      output: Schema.String,
+      run: ({ n }) => Effect.sync(() => `page ${n} ${String(++served)} `.padEnd(100_000, "x"))
+    })
+    const server = await serve(...Array.from({ length: turns }, (_, n) => step("acme_page", { n })), finish("read them all"))
+    // Without the caps, this step's recorded requests add up to about 30 MB.
+    const layer = SqliteCheckpointer.layer({ filename: join(tempDir(), "runs.sqlite"), maxCheckpointBytes: 8 * 1024 * 1024 })
+    const live = await runGraph(irOf({ api_base: server.url, tools: ["acme.page@1"], max_iters: 32 }), { question: "read" }, layer, ToolRegistry.layer(page))
+    expect(live.error).toBeUndefined()
+    expect(live.summary?.status).toBe("done")
+    const trace = live.summary?.final_state["tool_trace"] as Array<{ observation: string }>
+    expect(trace).toHaveLength(turns)
+    for (const entry of trace) {
+      expect(entry.observation.length).toBeLessThan(OBSERVATION_LIMIT + 100)
+      expect(entry.observation.endsWith("\n[… observation truncated: 80,000 of 100,000 characters cut]")).toBe(true)
+    }
+    expect(server.requests).toHaveLength(turns + 1)
+    for (let i = 0; i < server.requests.length; i++) {
+      const observations = messagesOf(server, i).filter((m) => m.content.startsWith("## observation_"))
+      expect(observations).toHaveLength(i)
+      expect(observations.reduce((n, m) => n + m.content.length, 0)).toBeLessThan(OBSERVATION_BUDGET + 2_000)
+    }
+    const lastSent = messagesOf(server, turns).filter((m) => m.role === "user").slice(1)
+    expect(lastSent[0]!.content).toBe(`## observation_0\n[observation elided to keep the prompt within its budget: ${trace[0]!.observation.length.toLocaleString("en-US")} characters; your thought after it says what it held]`)
+    expect(lastSent[turns - 1]!.content).toBe(`## observation_${turns - 1}\n${trace[turns - 1]!.observation}`)
+
+    await server.close()
+    const fork = await Effect.runPromise(Replay.fork(live.graph, live.runId, {}).pipe(Effect.provide(Layer.merge(layer, ToolRegistry.layer(page)))))
+    expect(fork.error).toBeUndefined()
+    expect(fork.summary.final_state).toEqual(live.summary?.final_state)
+    const replayed = await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(fork.cfRunId)).pipe(Effect.provide(layer)))
+    const same = (cps: ReadonlyArray<Checkpoint>) => cps.map((c) => ({ step: c.step, nodes: c.nodes, state: c.state, writes: c.writes, calls: c.calls }))
+    expect(same(replayed)).toEqual(same(live.checkpoints))
+    expect(served).toBe(turns)
+  })
+
+  it("under retry, a garbled reply mid-loop re-asks the model with the same messages: the tool called before it is not called again; a replay matches", async () => {
+    let posts = 0
+    const post = Tool.make({
+      id: "acme.post",
+      version: "1",
+      description: "Post the order (a side effect).",
+      input: Schema.Struct({}),
+      output: Schema.Struct({ posted: Schema.Number }),
+      run: () => Effect.sync(() => ({ posted: ++posts }))
+    })
+    let garbled = false
+    const server = await OpenAiServer.start({
+      respond: (request) => {
+        const seen = (request.body["messages"] as Array<Sent>).some((m) => m.content.startsWith("## observation_"))
+        if (!seen) return step("acme_post", {})
+        if (!garbled) {
+          garbled = true
+          return "Sure! I posted it."
+        }
+        return finish("posted")
+      }
+    })
+    servers.push(server)
+    const layer = dbLayer()
+    const registry = ToolRegistry.layer(post)
+    const live = await runGraph(irOf({ api_base: server.url, tools: ["acme.post@1"] }, { retry: { max_attempts: 2 } }), { question: "post it" }, layer, registry)
+    expect(live.error).toBeUndefined()
+    expect(live.summary?.final_state).toMatchObject({ answer: "posted", tool_trace: [{ tool: "acme_post", args: {}, observation: "{\"posted\":1}" }] })
+    expect(posts).toBe(1)
+    expect(server.requests).toHaveLength(3)
+    expect(messagesOf(server, 2)).toEqual(messagesOf(server, 1))
+    const calls = live.checkpoints.flatMap((c) => c.calls ?? [])
+    expect(calls.map((c) => c.name)).toEqual(["lm.react", "tool.acme.post", "lm.react", "lm.react"])
+
+    await server.close()
+    const fork = await Effect.runPromise(Replay.fork(live.graph, live.runId, {}).pipe(Effect.provide(Layer.merge(layer, registry))))
+    expect(fork.error).toBeUndefined()
+    const replayed = await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(fork.cfRunId)).pipe(Effect.provide(layer)))
+    const same = (cps: ReadonlyArray<Checkpoint>) => cps.map((c) => ({ step: c.step, nodes: c.nodes, state: c.state, writes: c.writes, calls: c.calls }))
+    expect(same(replayed)).toEqual(same(live.checkpoints))
+    expect(posts).toBe(1)
+    expect(server.requests).toHaveLength(3)
   })
 })
 

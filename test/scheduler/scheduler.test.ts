@@ -358,6 +358,22 @@ describe("GraphRegistry", () => {
     }
     expect(GraphRegistry.findGraphFiles(built)).toEqual([join(built, "src", "graph.yaml")])
   })
+
+  it("skips a YAML file with a top-level state: or routes: but no nodes mapping (a settings file), and still refuses a broken authoring graph", async () => {
+    const { writeFileSync } = await import("node:fs")
+    const dir = tempDir()
+    writeFileSync(join(dir, "g.yaml"), "id: g\nstate: {q: str}\nnodes:\n  a: {kind: noop}\n")
+    writeFileSync(join(dir, "settings.yaml"), "state: enabled\nretries: 3\n")
+    writeFileSync(join(dir, "routing.yaml"), "routes:\n  - {from: a, to: b}\n")
+    writeFileSync(join(dir, "list.yaml"), "nodes:\n  - web\n  - db\n")
+    expect(GraphRegistry.findGraphFiles(dir)).toEqual([join(dir, "g.yaml")])
+    const registry = await Effect.runPromise(GraphRegistry.load([dir]))
+    expect(registry.list().map((g) => g.id)).toEqual(["graph:g"])
+    // A file with a nodes mapping is a graph: broken, it is an error, at its key.
+    writeFileSync(join(dir, "broken.yaml"), "nodes:\n  a: {kind: noop}\nretries: 3\n")
+    const broken = await Effect.runPromise(Effect.either(GraphRegistry.load([dir])))
+    expect(Either.isLeft(broken) && broken.left).toMatchObject({ _tag: "IRValidationError", file: join(dir, "broken.yaml"), path: "retries" })
+  })
 })
 
 describe("run records through the Scheduler", () => {

@@ -21,7 +21,10 @@
  * timeout), is an observation the model reads and may correct, as DSPy's ReAct makes
  * tool errors observations; a capability the run was not granted fails the node
  * (`ToolError[capability-denied]`). No `finish` within `max_iters` calls, or a reply
- * that is not the JSON object, is a `ModelOutputError` (retried under `retry`).
+ * that is not the JSON object, is a `ModelOutputError`. Under `retry`, a failed model call
+ * is retried alone, with the same messages (the tools already called are not called again).
+ * Observations are capped at {@link OBSERVATION_LIMIT} characters and the oldest elided
+ * past {@link OBSERVATION_BUDGET}, so the recorded requests stay bounded.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -120,8 +123,40 @@ const systemText = (instructions: string, input: string, tools: ReadonlyArray<{ 
   ].join("\n")
 }
 
-/** A tool's result as the observation the model reads (and `tool_trace` keeps). */
-const observationOf = (result: unknown): string => (typeof result === "string" ? result : JSON.stringify(result) ?? "null")
+/**
+ * The longest observation the model is shown and `tool_trace` keeps, in characters (UTF-16
+ * units): a longer one is cut there, with a marker saying how much was cut. (`std.fetch_page`
+ * alone may return 100,000 characters; every model call re-sends the observations before it.)
+ */
+export const OBSERVATION_LIMIT = 20_000
+
+/**
+ * The budget of the observations one model call re-sends, in characters: past it, the
+ * oldest observations (never the latest) are replaced by a short marker, as DSPy's ReAct
+ * trims its trajectory, so each recorded request stays within it and a long session's
+ * recorded bytes grow linearly, not quadratically.
+ */
+export const OBSERVATION_BUDGET = 60_000
+
+/** An observation within {@link OBSERVATION_LIMIT}, with the marker when it was cut. */
+export const capObservation = (text: string): string => {
+  if (text.length <= OBSERVATION_LIMIT) return text
+  // Do not split a surrogate pair.
+  const end = /[\uD800-\uDBFF]/.test(text[OBSERVATION_LIMIT - 1]!) ? OBSERVATION_LIMIT - 1 : OBSERVATION_LIMIT
+  return `${text.slice(0, end)}\n[… observation truncated: ${(text.length - end).toLocaleString("en-US")} of ${text.length.toLocaleString("en-US")} characters cut]`
+}
+
+/** A tool's result as the observation the model reads (and `tool_trace` keeps), within {@link OBSERVATION_LIMIT}. */
+const observationOf = (result: unknown): string => capObservation(typeof result === "string" ? result : JSON.stringify(result) ?? "null")
+
+/** The user message that shows the model observation `iter`. */
+const observationMessage = (iter: number, observation: string): Message => ({ role: "user", content: `## observation_${iter}\n${observation}` })
+
+/** The marker an observation elided to keep the prompt within {@link OBSERVATION_BUDGET} is shown as. */
+const elided = (iter: number, observation: string): Message => ({
+  role: "user",
+  content: `## observation_${iter}\n[observation elided to keep the prompt within its budget: ${observation.length.toLocaleString("en-US")} characters; your thought after it says what it held]`
+})
 
 /** The longest completion kept on a `ModelOutputError`. */
 const MAX_SHOWN = 2000
@@ -231,48 +266,86 @@ export const ReactKind = NodeKind.make({
         )
       }
 
-      /** One run of the loop, from the first message. */
-      const loop = (state: State, at: NodeInput, attempt: number): Effect.Effect<NodeOutcome, NodeFailure> =>
+      /**
+       * One model call and its reply decoded: under `retry`, a failure of this call alone
+       * (a reply that is not the step object, a finish without an answer, a retryable model
+       * error) is retried with the same messages; the tools called before it are not called
+       * again. Each attempt is a recorded `lm.react` call, so a replay reads them in order.
+       */
+      const modelStep = (at: NodeInput, sent: ReadonlyArray<Message>) => {
+        let attempt = 0
+        const one = Effect.suspend(() => {
+          const current = ++attempt
+          let defaultModel: string | undefined
+          const live = Effect.suspend(() => liveCompletion(call, at, sent, current, (model) => (defaultModel = model)))
+          const meta = () => (defaultModel === undefined ? undefined : { model: defaultModel, default_model: true })
+          return Effect.flatMap(at.calls.callEffect("lm.react", request(sent), live, { meta }), (response) => {
+            if (!isCompletion(response)) {
+              return Effect.fail(outputError(at, current, JSON.stringify(response) ?? "", { message: "the recorded response is not a completion ({text: string})" }, "the run's cassette is damaged: record the run again"))
+            }
+            const text = response.text
+            const decoded = decode(text)
+            if (Either.isLeft(decoded)) {
+              return Effect.fail(outputError(at, current, text, decoded.left, `reply with the JSON object {next_thought, next_tool_name, next_tool_args, answer}: sharpen config.instructions, add retry: {max_attempts: 3}, or use a model that follows JSON instructions`))
+            }
+            const step = decoded.right
+            if (step.next_tool_name === FINISH && (step.answer === undefined || step.answer === null)) {
+              return Effect.fail(outputError(at, current, text, { field: "answer", message: "the reply finishes without an 'answer'" }, "give the answer with finish: sharpen config.instructions, or add retry: {max_attempts: 3}"))
+            }
+            return Effect.succeed({ text, step })
+          })
+        })
+        return attempts <= 1 ? one : one.pipe(Effect.retry({ times: attempts - 1, schedule: Schedule.spaced(backoff), while: isRetryable }))
+      }
+
+      /**
+       * The messages with the oldest observations elided until the observations re-sent add
+       * up to {@link OBSERVATION_BUDGET} at most (the latest is always kept whole).
+       * Deterministic: the same observations give the same messages, so replay matches.
+       */
+      const withinBudget = (
+        messages: ReadonlyArray<Message>,
+        shown: Array<{ readonly index: number; readonly iter: number; readonly observation: string; elided: boolean }>
+      ): ReadonlyArray<Message> => {
+        let total = shown.reduce((n, o) => n + (o.elided ? 0 : o.observation.length), 0)
+        if (total <= OBSERVATION_BUDGET) return messages
+        const trimmed = [...messages]
+        for (const o of shown.slice(0, -1)) {
+          if (total <= OBSERVATION_BUDGET) break
+          if (o.elided) continue
+          trimmed[o.index] = elided(o.iter, o.observation)
+          o.elided = true
+          total -= o.observation.length
+        }
+        return trimmed
+      }
+
+      /** The loop, from the first message. */
+      const loop = (state: State, at: NodeInput): Effect.Effect<NodeOutcome, NodeFailure> =>
         Effect.gen(function*() {
           let messages: ReadonlyArray<Message> = [
             { role: "system", content: system },
             { role: "user", content: userMessage(asked, { [input]: state[input] }) }
           ]
           const trace: Array<TraceEntry> = []
+          const shown: Array<{ readonly index: number; readonly iter: number; readonly observation: string; elided: boolean }> = []
           let last = ""
           for (let iter = 0; iter < maxIters; iter++) {
             const sent = messages
-            let defaultModel: string | undefined
-            const live = Effect.suspend(() => liveCompletion(call, at, sent, attempt, (model) => (defaultModel = model)))
-            const meta = () => (defaultModel === undefined ? undefined : { model: defaultModel, default_model: true })
-            const response = yield* at.calls.callEffect("lm.react", request(sent), live, { meta })
-            if (!isCompletion(response)) {
-              return yield* outputError(at, attempt, JSON.stringify(response) ?? "", { message: "the recorded response is not a completion ({text: string})" }, "the run's cassette is damaged: record the run again")
-            }
-            last = response.text
-            const decoded = decode(last)
-            if (Either.isLeft(decoded)) {
-              return yield* outputError(at, attempt, last, decoded.left, `reply with the JSON object {next_thought, next_tool_name, next_tool_args, answer}: sharpen config.instructions, add retry: {max_attempts: 3}, or use a model that follows JSON instructions`)
-            }
-            const step = decoded.right
+            const { step, text } = yield* modelStep(at, sent)
+            last = text
             if (step.next_tool_name === FINISH) {
-              if (step.answer === undefined || step.answer === null) {
-                return yield* outputError(at, attempt, last, { field: "answer", message: "the reply finishes without an 'answer'" }, "give the answer with finish: sharpen config.instructions, or add retry: {max_attempts: 3}")
-              }
               return outcome(typeof step.answer === "string" ? step.answer : JSON.stringify(step.answer), trace)
             }
             const args = step.next_tool_args ?? {}
             const observation = yield* callTool(at, step.next_tool_name, args)
             if (byName.has(step.next_tool_name)) trace.push({ tool: step.next_tool_name, args, observation })
-            messages = [
-              ...sent,
-              { role: "assistant", content: last },
-              { role: "user", content: `## observation_${iter}\n${observation}` }
-            ]
+            shown.push({ index: sent.length + 1, iter, observation, elided: false })
+            messages = withinBudget([...sent, { role: "assistant", content: last }, observationMessage(iter, observation)], shown)
           }
           return yield* outputError(
             at,
-            attempt,
+            1,
             last,
             { field: "next_tool_name", message: `react node '${at.nodeId}' did not finish within max_iters: ${maxIters} (each of its ${maxIters} model calls asked for a tool)` },
             `raise config.max_iters (at most ${MAX_ITERS}), or sharpen config.instructions so that the agent answers sooner`
@@ -283,9 +356,7 @@ export const ReactKind = NodeKind.make({
         hashes: { tools: tools.map((t) => t.tool.key).join(",") },
         execute: (state, at) => {
           if (config.stub === true) return Effect.succeed(outcome("stub-answer", []))
-          let attempt = 0
-          const one = Effect.suspend(() => loop(state, at, ++attempt))
-          return attempts <= 1 ? one : one.pipe(Effect.retry({ times: attempts - 1, schedule: Schedule.spaced(backoff), while: isRetryable }))
+          return loop(state, at)
         }
       }
     })
