@@ -33,7 +33,7 @@ export const newCommand = Command.make(
         const file = Option.getOrElse(dir, () => `${RESEARCH_BOT}.yaml`)
         yield* writeNew(file, researchBotYaml, Option.isSome(dir) ? "--dir" : "name")
         yield* Console.log(`wrote ${file}`)
-        yield* Console.log(`next: STARGRAPH_SEARCH_URL=<searxng url> STARGRAPH_CAPABILITIES=net.fetch stargraph run ${file} --lm-url <url> --lm-model <model> --inputs question="…"`)
+        yield* Console.log(`next: STARGRAPH_SEARCH_URL=<searxng url> STARGRAPH_CAPABILITIES='net.fetch net.fetch:<searxng url>/*' stargraph run ${file} --lm-url <url> --lm-model <model> --inputs question="…"`)
         return
       }
       const bundle = yield* bundleNamed(name)

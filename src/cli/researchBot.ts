@@ -13,9 +13,11 @@ export const researchBotYaml = `# research-bot: a research agent with a complete
 # gaps it found. Written in the authoring format (the short form): see what it becomes
 # with \`stargraph compile research-bot.yaml --show-clips\`.
 #
-# Run it on a model and a search backend (a SearXNG instance), letting the agent's
-# tools reach the network:
-#   STARGRAPH_SEARCH_URL=http://127.0.0.1:8888 STARGRAPH_CAPABILITIES=net.fetch \\
+# Run it on a model and a search backend (a SearXNG instance on this machine), letting
+# the agent's tools reach the public web (a bare net.fetch) and the local search host
+# (a host on this machine must be named):
+#   STARGRAPH_SEARCH_URL=http://127.0.0.1:8888 \\
+#   STARGRAPH_CAPABILITIES='net.fetch net.fetch:http://127.0.0.1:8888/*' \\
 #     stargraph run research-bot.yaml --lm-url http://127.0.0.1:11434/v1 --lm-model llama3.1 \\
 #     --inputs question="what does a durable graph runtime record?"
 id: research-bot
