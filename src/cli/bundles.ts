@@ -23,8 +23,9 @@ export interface Bundle {
 /** The files of a bundle folder that `stargraph new` copies (besides a bundle's own extras). */
 export const BUNDLE_FILES: ReadonlyArray<string> = ["graph.yaml", "state.ts", "README.md"]
 
-/** The bundles that ship, in the original's order of its docs (alphabetical). */
+/** The bundles that ship (all of the original's), in the original's order of its docs (alphabetical). */
 export const BUNDLES: ReadonlyArray<Bundle> = [
+  { name: "coding-agent", folder: "coding_agent", files: BUNDLE_FILES },
   { name: "deep-research", folder: "deep_research", files: BUNDLE_FILES },
   { name: "evaluator-optimizer", folder: "evaluator_optimizer", files: BUNDLE_FILES },
   { name: "hitl-approval", folder: "hitl_approval", files: BUNDLE_FILES },
@@ -33,9 +34,6 @@ export const BUNDLES: ReadonlyArray<Bundle> = [
   { name: "rag-qa", folder: "rag_qa", files: [...BUNDLE_FILES, "kb.db", "build-kb.ts"] },
   { name: "triage-router", folder: "triage_router", files: BUNDLE_FILES }
 ]
-
-/** The original's bundles this package does not ship. */
-export const NOT_SHIPPED: ReadonlyArray<string> = ["coding-agent"]
 
 const names = (): string => BUNDLES.map((b) => b.name).join(", ")
 
@@ -47,15 +45,6 @@ export const bundleNamed = (name: string): Effect.Effect<Bundle, InputError> => 
   const wanted = hyphenated(name)
   const found = BUNDLES.find((b) => b.name === wanted)
   if (found !== undefined) return Effect.succeed(found)
-  if (NOT_SHIPPED.includes(wanted)) {
-    return Effect.fail(
-      new InputError({
-        field: "name",
-        message: `the original's '${wanted}' bundle is not shipped with this package`,
-        fix: `use one of the bundles that are: ${names()}`
-      })
-    )
-  }
   const close = closestName(wanted, [RESEARCH_BOT, ...BUNDLES.map((b) => b.name)])
   return Effect.fail(
     new InputError({

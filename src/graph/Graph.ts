@@ -62,6 +62,8 @@ import { type StateUpdate, updateState as editState, type UpdateStateError, type
 import { checkSkipFailed, explainMoved, threadRun } from "./threads.js"
 import { listSome, maxGraphBytes } from "../ir/limits.js"
 import { firstIssue } from "../ir/parseIssue.js"
+import * as GraphInvoker from "../nodes/GraphInvoker.js"
+import { makeInvoker } from "./graphInvoker.js"
 
 /** Why a graph could not be built: its IR, a node module, or its rules (inline, compiled edges, packs). */
 export type { GraphError }
@@ -884,3 +886,6 @@ export const load = (file: string, options: LoadOptions = {}): Effect.Effect<Gra
         ? Effect.fail(folderGiven(file))
         : Effect.fail(graphTooLarge(file, text.size, text.limit))
   )
+
+// `std.graph_invoke@1` runs graph files with this module's `load` (src/nodes cannot import it).
+GraphInvoker.install(makeInvoker((file) => load(file)))

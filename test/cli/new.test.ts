@@ -2,7 +2,7 @@
  * `stargraph new <name> [--dir path]` with the built CLI: each shipped bundle is copied
  * from the package's examples/bundles/ into a new folder and the copy runs to `done`
  * (stubbed); an existing target is refused and left untouched; an unknown name gets the
- * list and a did-you-mean; the original's bundles that are not shipped say so.
+ * list and a did-you-mean. All of the original's bundles ship (coding-agent too).
  */
 import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest"
 import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
 import * as OpenAiServer from "../helpers/openaiServer.js"
 
-const NAMES = "deep-research, evaluator-optimizer, hitl-approval, orchestrator-workers, rag-qa, triage-router"
+const NAMES = "coding-agent, deep-research, evaluator-optimizer, hitl-approval, orchestrator-workers, rag-qa, triage-router"
 
 /** A project folder whose modules resolve `effect` (as one that installed stargraph and its peers). */
 const project = (): string => {
@@ -28,6 +28,7 @@ const snapshot = (dir: string): Record<string, string> =>
   )
 
 const BUNDLES = [
+  { name: "coding-agent", folder: "coding_agent", input: "task=print the first ten primes", halt: "halted at review by r-review-pass-halt: code approved by reviewer" },
   { name: "deep-research", folder: "deep_research", input: "question=what is replay?", halt: "halted at check by r-check-pass-halt: research complete" },
   { name: "evaluator-optimizer", folder: "evaluator_optimizer", input: "task=write a haiku", halt: "halted at evaluate by r-evaluate-pass-halt" },
   { name: "hitl-approval", folder: "hitl_approval", input: "request=rotate the keys", halt: undefined },
@@ -150,13 +151,13 @@ describe("stargraph new", () => {
     expect(readFileSync(join(cwd, "agents", "bot.yaml"), "utf8")).toBe(text)
   })
 
-  it("the original's coding-agent bundle: not shipped, says so with the names that are", async () => {
+  it("the original's coding-agent bundle ships: its folder name too", async () => {
     const cwd = project()
-    for (const name of ["coding-agent", "coding_agent"]) {
-      const r = await stargraph(["new", name], { cwd })
-      expect(r.code, name).toBe(2)
-      expect(r.stderr).toBe(`error: InputError: name: the original's '${name.replace("_", "-")}' bundle is not shipped with this package (fix: use one of the bundles that are: ${NAMES})\n`)
-    }
-    expect(readdirSync(cwd)).toEqual(["node_modules"])
+    const made = await stargraph(["new", "coding_agent"], { cwd })
+    expect([made.code, made.stderr, made.lines[1]]).toEqual([0, "", "next: stargraph run coding_agent/graph.yaml"])
+    expect(snapshot(join(cwd, "coding_agent"))).toEqual(snapshot(join(ROOT, "examples", "bundles", "coding_agent")))
+    const typo = await stargraph(["new", "coding-agnet"], { cwd })
+    expect([typo.code, typo.stderr]).toEqual([2, expect.stringContaining("(did you mean 'coding-agent'?)")])
+    expect(readdirSync(cwd).sort()).toEqual(["coding_agent", "node_modules"])
   })
 })

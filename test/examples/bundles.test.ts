@@ -6,7 +6,7 @@
  */
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
-import { copyFileSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
+import { copyFileSync, existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import { describe, expect, it } from "vitest"
@@ -58,6 +58,11 @@ describe("the original's bundles", () => {
     expect(orchestrated[1]).toMatchObject({ tasks: ["stub-task"], answer: "stub-answer", tool_trace: [], summary: "stub-summary" })
     expect(orchestrated[1]["brief"]).toMatch(/^compare graph runtimes\n\nWork through these subtasks in order.*\n.*stub-task/)
     expect(orchestrated[1]["synth_input"]).toBe("Task:\ncompare graph runtimes\n\nWorker findings:\nstub-answer")
+    const coded = await run("coding_agent", { task: "print the first ten primes" })
+    expect(coded[0]).toBe("done")
+    expect(coded[1]).toMatchObject({ tasks: ["stub-task"], code: "print('stub')", run_result: { exit_code: 0, stdout: "stub\n" }, verdict: "pass", score: "1.0" })
+    expect(coded[1]["brief"]).toBe("print the first ten primes\n\nPlan:\n['stub-task']\n\nReviewer feedback from the previous attempt (empty on the first attempt):\n")
+    expect(coded[1]["review_input"]).toMatch(/^Task:\nprint the first ten primes\n\nGenerated code:\nprint\('stub'\)\n\nExecution result:\n\{'stdout': 'stub\\n', .*'exit_code': 0/)
   })
 
   it("each runs to done from the CLI; hitl_approval stops in awaiting-input and resume finishes it", async () => {
@@ -78,6 +83,11 @@ describe("the original's bundles", () => {
     expect(orchestrated.last).toMatch(/^run_id=run-\S+ status=done$/)
     expect(orchestrated.stdout).toMatch(/halted at synthesize by r-synthesize-halt: orchestration complete/)
     expect((await inspect(runIdOf(orchestrated.last), db)).final_state["summary"]).toBe("stub-summary")
+    // Stubbed, its code node runs no script: no grant needed.
+    const coded = await stargraph(["run", graphOf("coding_agent"), "--inputs", "task=print the first ten primes", "--db", db])
+    expect(coded.code).toBe(0)
+    expect(coded.last).toMatch(/^run_id=run-\S+ status=done$/)
+    expect(coded.stdout).toMatch(/halted at review by r-review-pass-halt: code approved by reviewer/)
     const asked = await stargraph(["run", graphOf("hitl_approval"), "--inputs", "request=rotate the keys", "--db", db])
     expect(asked.code).toBe(3)
     expect(asked.last).toMatch(/status=awaiting-input$/)
@@ -237,6 +247,72 @@ describe("the original's bundles", () => {
     expect((await inspect(cf, db)).final_state).toEqual(recorded.final_state)
     expect(JSON.parse(replayed.lines.at(-2)!)).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {} })
     expect(replayed.last).toBe(`run_id=${cf} status=done`)
+  })
+
+  it("coding_agent on a live model: the script really runs under tools:std:exec, the reviewer's rationale feeds the retry; replayed with the server stopped, running nothing", async () => {
+    const dir = tempDir()
+    const marker = join(dir, "ran.txt")
+    const trace = `open(${JSON.stringify(marker)}, "a").write("ran\\n")\n`
+    const first = `${trace}print(sum(range(100)))`
+    const second = `${trace}print(sum(range(101)))`
+    const server = await OpenAiServer.start({
+      respond: (r) => {
+        const [system, user] = r.body["messages"] as Array<{ content: string }>
+        if (system!.content.includes("Judge the content")) {
+          return JSON.stringify(user!.content.includes("'stdout': '5050\\n'") && user!.content.includes("'exit_code': 0")
+            ? { reasoning: "it prints 5050", verdict: "pass", score: 0.95 }
+            : { reasoning: "it stops at 99: the sum must include 100", verdict: "fail", score: 0.1 })
+        }
+        if (system!.content.includes("ordered list of concrete tasks")) {
+          return JSON.stringify({ reasoning: "two steps", tasks: ["add the numbers 1 to 100", "print the sum"] })
+        }
+        // The coder: the reviewer's objection, once it is in the brief, fixes the script.
+        return JSON.stringify({ reasoning: "sum it", code: "```python\n" + (user!.content.includes("must include 100") ? second : first) + "\n```" })
+      }
+    })
+    const doc = YAML.parse(readFileSync(graphOf("coding_agent"), "utf8")) as { nodes: Array<{ config: Record<string, unknown> }> }
+    for (const node of doc.nodes) delete node.config["stub"]
+    writeFileSync(join(dir, "graph.yaml"), YAML.stringify(doc))
+    copyFileSync(join(BUNDLES, "coding_agent", "state.ts"), join(dir, "state.ts"))
+    symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"))
+    const db = join(dir, "runs.sqlite")
+    const args = ["run", join(dir, "graph.yaml"), "--inputs", "task=print the sum of 1 to 100", "--db", db, "--lm-url", server.url, "--lm-model", "test-model"]
+
+    // Without the grant the script never runs: the code node fails with capability-denied.
+    const denied = await stargraph(args)
+    expect(denied.code).toBe(1)
+    expect(denied.stderr).toMatch(/ToolError\[capability-denied\].*tools:std:exec/)
+    expect(existsSync(marker)).toBe(false)
+
+    const live = await stargraph(args, { env: { STARGRAPH_CAPABILITIES: "tools:std:exec" } })
+    await server.close()
+    expect(live.stderr).toBe("")
+    expect(live.code).toBe(0)
+    expect(live.stdout).toMatch(/halted at review by r-review-pass-halt: code approved by reviewer/)
+    const id = runIdOf(live.last)
+    const recorded = await inspect(id, db)
+    expect(recorded.final_state).toMatchObject({
+      tasks: ["add the numbers 1 to 100", "print the sum"],
+      code: second,
+      run_result: { stdout: "5050\n", exit_code: 0, timed_out: false },
+      verdict: "pass",
+      score: "0.95",
+      rationale: "it prints 5050"
+    })
+    expect(String(recorded.final_state["brief"])).toContain("Plan:\n['add the numbers 1 to 100', 'print the sum']")
+    expect(String(recorded.final_state["brief"])).toContain("it stops at 99: the sum must include 100")
+    // Both scripts really ran.
+    expect(readFileSync(marker, "utf8")).toBe("ran\nran\n")
+
+    // Replayed with no server and no grant: the same final state, and no script ran again.
+    const replayed = await stargraph(["replay", id, "--db", db, "--diff"])
+    expect(replayed.stderr).toBe("")
+    expect(replayed.code).toBe(0)
+    const cf = /cf_run_id=(\S+)/.exec(replayed.stdout)![1]!
+    expect((await inspect(cf, db)).final_state).toEqual(recorded.final_state)
+    expect(JSON.parse(replayed.lines.at(-2)!)).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {} })
+    expect(replayed.last).toBe(`run_id=${cf} status=done`)
+    expect(readFileSync(marker, "utf8")).toBe("ran\nran\n")
   })
 })
 

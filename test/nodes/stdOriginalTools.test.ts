@@ -1,8 +1,7 @@
 /**
  * The original's std tools shipped here: std.http_request and std.fetch_page against a
  * real local server, std.file_read/file_write/file_list in real temp dirs (escapes by
- * `..`, absolute paths and symbolic links, and the fs capability), the message for the
- * original's tools not shipped, and a replay answering from the cassette without the
+ * `..`, absolute paths and symbolic links, and the fs capability), and a replay answering from the cassette without the
  * network or the files.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
@@ -10,10 +9,8 @@ import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
-import { IRValidationError } from "../../src/errors.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as Capabilities from "../../src/nodes/tools/Capabilities.js"
 import { fetchPage } from "../../src/nodes/tools/std/fetchPage.js"
@@ -189,30 +186,6 @@ describe("std.file_read, std.file_write, std.file_list", () => {
     } finally {
       if (saved === undefined) delete process.env["STARGRAPH_TOOLS_FS_ROOT"]
       else process.env["STARGRAPH_TOOLS_FS_ROOT"] = saved
-    }
-  })
-})
-
-describe("the original's std tools not shipped here", () => {
-  it("a graph naming one is told it is not shipped, and how to register a tool under that id", async () => {
-    for (const id of ["std.graph_invoke"]) {
-      const ir = {
-        ir_version: "1.0.0",
-        id: "run:missing",
-        state_schema: { fields: { q: { type: "string" }, out: { type: "object" } } },
-        nodes: [{ id: "call", kind: "tool", tool: `${id}@1`, inputs: { q: "q" }, out: "out" }],
-        edges: []
-      }
-      const exit = await Effect.runPromiseExit(Graph.make(ir))
-      if (Exit.isSuccess(exit)) throw new Error("expected the graph to be refused")
-      const error = exit.cause._tag === "Fail" ? exit.cause.error : undefined
-      expect(error).toBeInstanceOf(IRValidationError)
-      const e = error as IRValidationError
-      expect(e.path).toBe("nodes[0].tool")
-      expect(e.message).toContain(`the original's ${id} is not shipped here`)
-      expect(e.fix).toContain(`register your own tool under that id: Tool.make({ id: "${id}", version: "1"`)
-      expect(e.fix).toContain("ToolRegistry.layer")
-      expect(e.fix).toContain("std.http_request@1")
     }
   })
 })

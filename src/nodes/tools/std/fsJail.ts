@@ -104,10 +104,11 @@ const realOf = (path: string): Effect.Effect<string, ToolError> =>
 
 /**
  * `path` (the tool's `argument`) resolved to a real path inside the root, then
- * `capability:<real path>` demanded: `invalid-input` naming the argument when it
+ * `capability:<real path>` demanded (none when `capability` is undefined: a tool whose
+ * own capability is checked before it runs): `invalid-input` naming the argument when it
  * escapes, `capability-denied` when the grant does not cover it.
  */
-export const resolveJailed = (path: string, capability: string, argument = "path"): Effect.Effect<string, ToolError> =>
+export const resolveJailed = (path: string, capability: string | undefined, argument = "path"): Effect.Effect<string, ToolError> =>
   Effect.gen(function*() {
     if (path.includes("\0")) {
       return yield* new ToolError({ reason: "invalid-input", argument, message: `${argument} holds a NUL character`, fix: "pass a plain path" })
@@ -123,7 +124,7 @@ export const resolveJailed = (path: string, capability: string, argument = "path
         fix: fixRoot
       })
     }
-    yield* Capabilities.demand(`${capability}:${real}`)
+    if (capability !== undefined) yield* Capabilities.demand(`${capability}:${real}`)
     return real
   })
 

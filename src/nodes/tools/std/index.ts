@@ -6,14 +6,15 @@
  * unless it is granted `fs.read` or `fs.write`, and they stay inside the tools'
  * filesystem root. `std.python_exec` and `std.shell` run a child process and are refused
  * unless it is granted `tools:std:exec` or `tools:std:shell`; `std.sql_query` reads a SQLite
- * file in the filesystem root under `fs.read`. The original's other std
- * tools are not shipped: see {@link notShipped}.
+ * file in the filesystem root under `fs.read`. `std.graph_invoke` runs a graph file in the
+ * filesystem root to completion, unless refused without `tools:std:graph_invoke`.
  */
 import type { Tool } from "../Tool.js"
 import { arxiv, arxivSearch } from "./arxiv.js"
 import { calculator } from "./calculator.js"
 import { fetchPage } from "./fetchPage.js"
 import { fileList, fileRead, fileWrite } from "./files.js"
+import { graphInvoke } from "./graphInvoke.js"
 import { httpFetch } from "./httpFetch.js"
 import { httpRequest } from "./httpRequest.js"
 import { jsonPath } from "./jsonPath.js"
@@ -43,10 +44,9 @@ export const stdTools: ReadonlyArray<Tool> = [
   fileList,
   pythonExec,
   shell,
-  sqlQuery
+  sqlQuery,
+  graphInvoke
 ]
 
-/** The original's std tools this runtime does not ship (a graph naming one is told so). */
-export const notShipped: ReadonlyArray<string> = [
-  "std.graph_invoke"
-]
+/** The original's std tools this runtime does not ship (a graph naming one is told so): none now. */
+export const notShipped: ReadonlyArray<string> = []

@@ -1,0 +1,49 @@
+/**
+ * The live invoker behind `std.graph_invoke@1` (see src/nodes/GraphInvoker.ts): it loads
+ * the graph file, starts it with the inputs on a throwaway in-memory checkpointer (the
+ * child's record is dropped when the call returns: the call's result, in the parent's
+ * cassette, is what is kept), and drives it to its end on the caller's fiber services. A
+ * child that stops for input, or fails, is a `ToolError[failed]` naming the child's state
+ * or error. Interrupting the call (the parent node is cancelled or times out) interrupts
+ * the child run's fiber (forked from the caller's, so it goes with it): it takes no further step. `Graph.ts` builds it from its own `load` and installs it.
+ */
+import * as Effect from "effect/Effect"
+import type { RunSummary } from "../checkpoint/models.js"
+import * as MemoryCheckpointer from "../checkpoint/MemoryCheckpointer.js"
+import { formatError, type StargraphError, ToolError } from "../errors.js"
+import type { GraphInvokerShape } from "../nodes/GraphInvoker.js"
+import type { Checkpointer } from "../checkpoint/Checkpointer.js"
+
+/** What the invoker needs of a loaded graph (`Graph.Graph`, structurally: this module does not import Graph.ts). */
+export interface Startable {
+  readonly id: string
+  readonly start: (options: { readonly inputs: Readonly<Record<string, unknown>> }) => Effect.Effect<
+    { readonly runId: string; readonly start: () => Effect.Effect<RunSummary, StargraphError, never> },
+    StargraphError,
+    Checkpointer
+  >
+}
+
+const failed = (message: string, fix: string) => new ToolError({ reason: "failed", message, fix })
+
+/** The invoker over `load` (Graph.load). */
+export const makeInvoker = (load: (file: string) => Effect.Effect<Startable, StargraphError>): GraphInvokerShape => ({
+  invoke: (file, inputs) =>
+    Effect.gen(function*() {
+      const graph = yield* load(file).pipe(
+        Effect.mapError((e) => failed(`graph '${file}' does not load: ${formatError(e)}`, "fix the child graph (stargraph compile <file> shows the problem)"))
+      )
+      const summary = yield* Effect.flatMap(graph.start({ inputs }), (run) => run.start()).pipe(
+        Effect.provide(MemoryCheckpointer.layer),
+        Effect.mapError((e) => failed(`child graph '${graph.id}' failed: ${formatError(e)}`, "fix the child graph or its inputs; run it alone with stargraph run to see its steps"))
+      )
+      if (summary.status === "awaiting-input") {
+        const at = summary.waiting?.node
+        return yield* failed(
+          `child graph '${graph.id}' stopped for input${at !== undefined ? ` at node '${at}'` : ""}: a tool call cannot answer an interrupt`,
+          "run a graph that asks for input with stargraph run/serve (or as a subgraph node, whose interrupt reaches the parent run)"
+        )
+      }
+      return { status: summary.status, final_state: summary.final_state, run_id: summary.run_id, graph_hash: summary.graph_hash }
+    })
+})
