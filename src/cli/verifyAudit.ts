@@ -134,6 +134,6 @@ export const verifyAudit = Command.make(
     })
 ).pipe(
   Command.withDescription(
-    "Verify a chained audit log offline: each line's hash link to the one before and its Ed25519 signature, then the anchors given (--expected-head, --anchor-token) that show a cut tail; exit 0 valid, 1 no log or key, 2 verification failed (the line named)"
+    "Verify a chained audit log offline: each line's hash link to the one before and its Ed25519 signature, then the anchors given (--expected-head, --anchor-token) that show a cut tail; exit 0 valid, 1 no log or key, a plain log or a bad --expected-head, 2 verification failed (the line named)"
   )
 )
