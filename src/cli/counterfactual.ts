@@ -34,7 +34,7 @@ export const counterfactual = Command.make(
   {
     graph: graphArg,
     step: integer("step").pipe(Options.withDescription("the step a fork would start from (0 or more; required: no default)")),
-    mutate: Options.text("mutate").pipe(Options.withDescription(`the mutation: ${FORMS} (required: no default)`)),
+    mutate: Options.text("mutate").pipe(Options.withAlias("mutation"), Options.withDescription(`the mutation: ${FORMS} (required: no default; --mutation, as replay spells it, is the same option)`)),
     json: json("the hashes"),
     moduleRoot
   },

@@ -21,11 +21,11 @@ import { leaseOption, parseLease } from "./lease.js"
 import { lmDefaultLayer, lmOptions } from "./lmDefault.js"
 import { auditLog, dbExisting, graphFile, graphOptions, integer, moduleRoot, runIdArg } from "./options.js"
 
-const MUTATION_FORMS = `inline JSON, --mutation '{"state_overrides":{"risk":"high"}}', or a file holding it, --mutation mutation.json (or @mutation.json)`
+const MUTATION_FORMS = `inline JSON, --mutation '{"state_overrides":{"risk":"high"}}', or a YAML or JSON file holding it, --mutation mutation.yaml (or @mutation.yaml)`
 
 /**
  * `--mutation`: inline JSON when it starts with `{` (as `resume --response` takes its
- * answer), else the path of a JSON file, with or without a leading `@`.
+ * answer), else the path of a YAML or JSON file (JSON is YAML), with or without a leading `@`.
  */
 const parseMutation = (text: string): Effect.Effect<unknown, InputError> => {
   const json = (source: string, what: string) =>
@@ -33,6 +33,17 @@ const parseMutation = (text: string): Effect.Effect<unknown, InputError> => {
       try: () => JSON.parse(source) as unknown,
       catch: (e) => new InputError({ field: "--mutation", message: `${what} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`, fix: `pass the CounterfactualMutation as ${MUTATION_FORMS}` })
     })
+  const yamlOrJson = (source: string, what: string) =>
+    Effect.flatMap(Effect.promise(() => import("yaml")), ({ parse }) =>
+      Effect.try({
+        try: () => parse(source) as unknown,
+        catch: (e) =>
+          new InputError({
+            field: "--mutation",
+            message: `${what} is not valid YAML or JSON: ${e instanceof Error ? (e.message.split("\n")[0] ?? "") : String(e)}`,
+            fix: `pass the CounterfactualMutation as ${MUTATION_FORMS}`
+          })
+      }))
   if (text.trimStart().startsWith("{")) return json(text, "the inline mutation")
   const path = text.startsWith("@") ? text.slice(1) : text
   if (path === "") {
@@ -45,9 +56,9 @@ const parseMutation = (text: string): Effect.Effect<unknown, InputError> => {
         new InputError({
           field: "--mutation",
           message: `${unreadable(path, cause)} (a --mutation value not starting with '{' is a file's path)`,
-          fix: `pass the path of a readable JSON file (relative to ${process.cwd()}), or the mutation itself as JSON: ${MUTATION_FORMS}`
+          fix: `pass the path of a readable YAML or JSON file (relative to ${process.cwd()}), or the mutation itself as JSON: ${MUTATION_FORMS}`
         })
-    })).pipe(Effect.flatMap((content) => json(content, `the file ${path}`)))
+    })).pipe(Effect.flatMap((content) => yamlOrJson(content, `the file ${path}`)))
 }
 
 /** The `replay` command. */
@@ -62,7 +73,7 @@ export const replay = Command.make(
     ),
     mutation: Options.text("mutation").pipe(
       Options.optional,
-      Options.withDescription("the CounterfactualMutation: inline JSON (a value starting with '{'), or a JSON file, as its path or @path (default: none, an exact replay)")
+      Options.withDescription("the CounterfactualMutation: inline JSON (a value starting with '{'), or a YAML or JSON file, as its path or @path (default: none, an exact replay)")
     ),
     diff: Options.boolean("diff", { negationNames: ["no-diff"] }).pipe(Options.withDescription("--diff: after the fork's id, print the parent-vs-fork RunDiff as canonical JSON; --no-diff: print only the fork's id (default: --no-diff)")),
     graph: graphFile("fork"),

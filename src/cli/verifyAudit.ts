@@ -1,14 +1,16 @@
 /**
  * `stargraph verify-audit <log>`: verify a chained audit log offline (every line's hash
  * link and EdDSA signature, then the anchors given). Read-only. Exit codes, as the
- * original's: 0 the chain holds · 1 user error (no log, no public key, not a key) ·
- * 2 verification failed (the line at fault is named).
+ * original's: 0 the chain holds · 1 user error (no log, a plain log, no public key, not
+ * a key, an `--expected-head` that is no SHA-256 hex) · 2 verification failed (the line
+ * at fault is named).
  */
 import { Args, Command, Options } from "@effect/cli"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { readFileSync, statSync } from "node:fs"
+import { createPrivateKey } from "node:crypto"
+import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs"
 import { formatError, InputError } from "../errors.js"
 import { publicKeyFromPem, verifyAuditChain } from "../telemetry/AuditChain.js"
 import { setExit } from "./exit.js"
@@ -21,6 +23,52 @@ const userError = (field: string, message: string, fix: string) =>
   Effect.zipRight(Console.error(`error: ${formatError(new InputError({ field, message, fix }))}`), setExit(VerifyExit.userError))
 
 const readable = (path: string): boolean => statSync(path, { throwIfNoEntry: false })?.isFile() === true
+
+/** A line hash as `head_sha256` prints it: 64 hex digits (read case-insensitively). */
+const SHA256_HEX = /^[0-9a-fA-F]{64}$/
+
+/** The log's first line (up to 64 KiB), or undefined when it cannot be read. */
+const firstLine = (path: string): string | undefined => {
+  try {
+    const fd = openSync(path, "r")
+    try {
+      const head = Buffer.alloc(65536)
+      const n = readSync(fd, head, 0, head.length, 0)
+      return head.subarray(0, n).toString("utf8").split("\n")[0]
+    } catch {
+      return undefined
+    } finally {
+      closeSync(fd)
+    }
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Whether `line` is a plain audit line, as `AuditSink.jsonl` writes one (`ts`, `actor` and
+ * `event` strings, no `jws`): the log was written without `--audit-key`.
+ */
+const isPlainAuditLine = (line: string): boolean => {
+  try {
+    const parsed: unknown = JSON.parse(line)
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return false
+    const obj = parsed as Record<string, unknown>
+    return typeof obj["ts"] === "string" && typeof obj["actor"] === "string" && typeof obj["event"] === "string" && !("jws" in obj)
+  } catch {
+    return false
+  }
+}
+
+/** Whether the PEM holds a private key (a public key's PEM does not parse as one). */
+const isPrivateKeyPem = (pem: Uint8Array): boolean => {
+  try {
+    createPrivateKey(Buffer.from(pem))
+    return true
+  } catch {
+    return false
+  }
+}
 
 /** The `verify-audit` command. */
 export const verifyAudit = Command.make(
@@ -45,13 +93,35 @@ export const verifyAudit = Command.make(
     Effect.gen(function*() {
       const pubkey = Option.getOrElse(o.pubkey, () => `${o.log}.pub.pem`)
       if (!readable(o.log)) return yield* userError("<log>", `no audit log at ${o.log}`, "give the path of a chained audit log")
+      const first = firstLine(o.log)
+      if (first !== undefined && isPlainAuditLine(first)) {
+        return yield* userError(
+          "<log>",
+          `${o.log} is a plain audit log, written without --audit-key: its lines are not chained or signed, there is no chain to verify`,
+          "give a chained audit log (written with --audit-log and --audit-key); to make one, start a new log at another path with --audit-key"
+        )
+      }
+      const expectedHead = Option.getOrUndefined(o.expectedHead)
+      if (expectedHead !== undefined && !SHA256_HEX.test(expectedHead)) {
+        return yield* userError(
+          "--expected-head",
+          `${JSON.stringify(expectedHead)} is not a line hash (64 hex digits)`,
+          "pass a head_sha256 that verify-audit printed earlier (64 hex digits, no prefix)"
+        )
+      }
       if (!readable(pubkey)) {
         return yield* userError("--pubkey", `no public key at ${pubkey}`, "give the log's Ed25519 public key PEM with --pubkey (the writer puts it beside the log as <log>.pub.pem)")
       }
-      const key = publicKeyFromPem(readFileSync(pubkey))
+      const pem = readFileSync(pubkey)
+      const key = publicKeyFromPem(pem)
       if (key === undefined) return yield* userError("--pubkey", `${pubkey} is not an Ed25519 public key (PEM)`, "give the log's <log>.pub.pem, or export it: openssl pkey -in audit.key -pubout")
+      if (isPrivateKeyPem(pem)) {
+        yield* Console.error(
+          `warning: --pubkey: ${pubkey} is a private key (verifying with its public half): whoever can read it can re-sign a forged chain; keep it away from verifiers and give them its public key (openssl pkey -in ${pubkey} -pubout)`
+        )
+      }
       const result = verifyAuditChain(readFileSync(o.log), key, {
-        expectedHead: Option.getOrUndefined(o.expectedHead),
+        expectedHead: expectedHead?.toLowerCase(),
         anchorToken: Option.getOrUndefined(o.anchorToken)
       })
       if (o.json) yield* Console.log(JSON.stringify(result))
@@ -64,6 +134,6 @@ export const verifyAudit = Command.make(
     })
 ).pipe(
   Command.withDescription(
-    "Verify a chained audit log offline: each line's hash link to the one before and its Ed25519 signature, then the anchors given (--expected-head, --anchor-token) that show a cut tail; exit 0 valid, 1 no log or key, 2 verification failed (the line named)"
+    "Verify a chained audit log offline: each line's hash link to the one before and its Ed25519 signature, then the anchors given (--expected-head, --anchor-token) that show a cut tail; exit 0 valid, 1 no log or key, a plain log or a bad --expected-head, 2 verification failed (the line named)"
   )
 )

@@ -383,8 +383,9 @@ describe("stargraph replay", () => {
     const diff = JSON.parse(m.lines.at(-2)!) as { state_deltas: Record<string, unknown>; derived_hash: string }
     expect(diff.state_deltas["1:greet"]).toContainEqual({ op: "replace", path: "/greeting", parent: "Hello, hello!", fork: "Hello, mutated!" })
     expect(diff.derived_hash).not.toBe((JSON.parse(aDiff!) as { derived_hash: string }).derived_hash)
-    // The same mutation inline, and as @file: the same fork (derived_hash) as the file's.
-    for (const value of [JSON.stringify({ state_overrides: { message: "mutated" } }), "@mutation.json"]) {
+    // The same mutation inline, as @file, and as a YAML file: the same fork (derived_hash) as the file's.
+    writeFileSync(join(work, "mutation.yaml"), "state_overrides:\n  message: mutated\n")
+    for (const value of [JSON.stringify({ state_overrides: { message: "mutated" } }), "@mutation.json", "mutation.yaml"]) {
       const same = await stargraph(["replay", parent, "--db", local, "--mutation", value, "--from-step", "0", "--diff"], { cwd: work })
       expect([same.code, same.stderr]).toEqual([0, ""])
       expect((JSON.parse(same.lines.at(-2)!) as { derived_hash: string }).derived_hash, value).toBe(diff.derived_hash)
@@ -430,7 +431,7 @@ describe("stargraph replay", () => {
     const badFact = await stargraph(["replay", parent, "--db", local, "--mutation", "badfact.json"], { cwd: work })
     expect([badFact.code, badFact.stderr]).toEqual([2, expect.stringMatching(/mutation\.facts_assert\.0.*fix: write each fact as CLIPS text, "\(risk \(level high\)\)", or as \{"template"/)])
     writeFileSync(join(work, "notjson.json"), "{")
-    expect((await stargraph(["replay", parent, "--db", local, "--mutation", "notjson.json"], { cwd: work })).stderr).toMatch(/^error: InputError: --mutation: the file notjson\.json is not valid JSON: .*\(fix: pass the CounterfactualMutation as inline JSON, --mutation '\{/)
+    expect((await stargraph(["replay", parent, "--db", local, "--mutation", "notjson.json"], { cwd: work })).stderr).toMatch(/^error: InputError: --mutation: the file notjson\.json is not valid YAML or JSON: .*\(fix: pass the CounterfactualMutation as inline JSON, --mutation '\{/)
     // Inline JSON that does not parse, a file that is not there, '@' alone: each names --mutation.
     const refused = async (value: string) => {
       const r = await stargraph(["replay", parent, "--db", local, "--mutation", value], { cwd: work })
@@ -438,7 +439,7 @@ describe("stargraph replay", () => {
       return r.stderr
     }
     expect(await refused("{\"state_overrides\": ")).toMatch(/^error: InputError: --mutation: the inline mutation is not valid JSON: /)
-    expect(await refused("nothere.json")).toMatch(/^error: InputError: --mutation: there is no file nothere\.json \(a --mutation value not starting with '\{' is a file's path\) \(fix: pass the path of a readable JSON file/)
+    expect(await refused("nothere.json")).toMatch(/^error: InputError: --mutation: there is no file nothere\.json \(a --mutation value not starting with '\{' is a file's path\) \(fix: pass the path of a readable YAML or JSON file/)
     expect(await refused("@nothere.json")).toContain("there is no file nothere.json")
     expect(await refused("@")).toMatch(/^error: InputError: --mutation: '@' names no file/)
     const conn = new Database(local, { readonly: true })

@@ -154,7 +154,7 @@ describe("arguments and help", () => {
     const flags = (text: string) => new Set([...text.matchAll(/(?<![\w-])--[a-z][\w-]*/g)].map((m) => m[0]))
     const section = (name: string) => doc.split(/^## /m).find((s) => s.startsWith(`${name}\n`))!
     // Aliases are in each option table, not in the usage lines.
-    const aliases = (name: string) => new Set(["--log-file", ...(name === "run" ? ["--checkpoint", "--dry-run"] : name === "new" ? ["--dest"] : [])])
+    const aliases = (name: string) => new Set(["--log-file", ...(name === "run" ? ["--checkpoint", "--dry-run"] : name === "new" ? ["--dest"] : name === "counterfactual" ? ["--mutation"] : [])])
     for (const [name] of listed) {
       const usage = /```\n(stargraph [\s\S]*?)```/.exec(section(name!))![1]!
       // respond takes "… the options of resume".

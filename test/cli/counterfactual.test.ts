@@ -35,6 +35,10 @@ describe("stargraph counterfactual", () => {
     expect(record).toMatchObject({ derived_hash: printed.derived_graph_hash, graph_hash: printed.original_graph_hash, fork_step: 1 })
 
     // Another step or another mutation gives another hash; JSON inline gives the same as YAML.
+    // --mutation, as replay spells it, is the same option as --mutate.
+    const aliased = await stargraph(["counterfactual", "hello/graph.yaml", "--step", "1", "--mutation", "mutation.yaml"], { cwd: work })
+    expect([aliased.code, aliased.stderr]).toEqual([0, ""])
+    expect(hashesOf(aliased.lines)).toEqual(printed)
     const step2 = hashesOf((await stargraph(["counterfactual", "hello/graph.yaml", "--step", "2", "--mutate", "mutation.yaml"], { cwd: work })).lines)
     expect(step2.derived_graph_hash).not.toBe(printed.derived_graph_hash)
     const inline = await stargraph(["counterfactual", "hello/graph.yaml", "--step", "1", "--mutate", '{"state_overrides": {"message": "mutated"}}', "--json"], { cwd: work })

@@ -113,6 +113,48 @@ describe("stargraph run --audit-key + verify-audit", () => {
     expect((await verify([log, "--pubkey", join(dir, "kept.pem")])).code).toBe(0)
   })
 
+  it("an --expected-head that is no 64-hex line hash: exit 1 naming the option; an upper-case head is the same head", async () => {
+    const { log } = await chainedLog()
+    const head = (JSON.parse((await verify([log, "--json"])).stdout) as { head_sha256: string }).head_sha256
+    for (const bad of ["zz", head.slice(1), `sha256:${head}`, `${head}0`]) {
+      const r = await verify([log, "--expected-head", bad])
+      expect({ bad, code: r.code }).toEqual({ bad, code: 1 })
+      expect(r.stderr).toMatch(/^error: InputError: --expected-head: .* is not a line hash \(64 hex digits\)/)
+      expect(r.stderr).not.toContain("is not the hash of any line")
+    }
+    expect((await verify([log, "--expected-head", head.toUpperCase()])).code).toBe(0)
+  })
+
+  it("a plain log (no --audit-key) is named as one, exit 1; a plain line inside a chained log is still a failed verification", async () => {
+    const dir = tempDir("stargraph-plain-")
+    const plain = join(dir, "plain.jsonl")
+    const run = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=p", "--db", join(dir, "db.sqlite"), "--audit-log", plain, "--quiet"], { cwd: work })
+    expect(run.code, run.stderr).toBe(0)
+    const { log } = await chainedLog()
+    copyFileSync(`${log}.pub.pem`, `${plain}.pub.pem`)
+    for (const args of [[plain], [plain, "--pubkey", join(dir, "missing.pem")]]) {
+      const r = await verify(args)
+      expect(r.code).toBe(1)
+      expect(r.stderr).toContain(`${plain} is a plain audit log, written without --audit-key`)
+      expect(r.stderr).not.toContain("malformed line")
+    }
+    const mixed = [...lines(log), lines(plain)[0]!]
+    rewrite(log, mixed)
+    const r = await verify([log])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain(`${log}:${mixed.length}: verification failed`)
+  })
+
+  it("a private key given as --pubkey: a warning on stderr, and the log verifies with its public half", async () => {
+    const { key, log } = await chainedLog()
+    const r = await verify([log, "--pubkey", key])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toContain(`warning: --pubkey: ${key} is a private key`)
+    expect(r.last).toMatch(/^chain valid: /)
+    const pub = await verify([log])
+    expect([pub.code, pub.stderr]).toEqual([0, ""])
+  })
+
   it("a second run on the same log and key continues its chain (one genesis, seq and links unbroken)", async () => {
     const { log } = await chainedLog(2)
     const all = lines(log).map((l) => JSON.parse(l) as { seq: number; record: { type?: string; event?: string } })
