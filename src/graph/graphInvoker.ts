@@ -26,16 +26,41 @@ export interface Startable {
 
 const failed = (message: string, fix: string) => new ToolError({ reason: "failed", message, fix })
 
+const FIX_PART = " (fix: "
+
+/**
+ * `error` on one line without its own `(fix: …)`, and that fix: the call's error carries
+ * one fix (the child's, folded into it), not two. The fix is found as the error's `fix`
+ * field, else as a trailing `(fix: …)`.
+ */
+const splitFix = (error: StargraphError): { readonly text: string; readonly fix: string | undefined } => {
+  const text = formatError(error)
+  const field = "fix" in error && typeof error.fix === "string" ? error.fix.replace(/\s*\n\s*/g, " ") : undefined
+  const part = field === undefined ? undefined : `${FIX_PART}${field})`
+  if (part !== undefined && text.includes(part)) return { text: text.replace(part, ""), fix: field }
+  const at = text.lastIndexOf(FIX_PART)
+  return at >= 0 && text.endsWith(")") ? { text: text.slice(0, at), fix: text.slice(at + FIX_PART.length, -1) } : { text, fix: undefined }
+}
+
+/**
+ * The call's error for a child graph's `error`, with one fix: the child's own (said to be
+ * the child graph's) and `hint`, or `ours` and `hint` when the child's error has none.
+ */
+const childFailed = (what: string, error: StargraphError, ours: string, hint: string) => {
+  const { fix, text } = splitFix(error)
+  return failed(`${what}: ${text}`, `${fix === undefined ? ours : `in the child graph: ${fix}`}; ${hint}`)
+}
+
 /** The invoker over `load` (Graph.load). */
 export const makeInvoker = (load: (file: string) => Effect.Effect<Startable, StargraphError>): GraphInvokerShape => ({
   invoke: (file, inputs) =>
     Effect.gen(function*() {
       const graph = yield* load(file).pipe(
-        Effect.mapError((e) => failed(`graph '${file}' does not load: ${formatError(e)}`, "fix the child graph (stargraph compile <file> shows the problem)"))
+        Effect.mapError((e) => childFailed(`graph '${file}' does not load`, e, "fix the child graph", "stargraph compile <file> shows the problem"))
       )
       const summary = yield* Effect.flatMap(graph.start({ inputs }), (run) => run.start()).pipe(
         Effect.provide(MemoryCheckpointer.layer),
-        Effect.mapError((e) => failed(`child graph '${graph.id}' failed: ${formatError(e)}`, "fix the child graph or its inputs; run it alone with stargraph run to see its steps"))
+        Effect.mapError((e) => childFailed(`child graph '${graph.id}' failed`, e, "fix the child graph or its inputs", "run it alone with stargraph run to see its steps"))
       )
       if (summary.status === "awaiting-input") {
         const at = summary.waiting?.node

@@ -109,12 +109,17 @@ describe("code nodes write Python and run it", () => {
     expect(calls[1]).toMatchObject({ request: { args: { timeout_s: 5 } } })
   })
 
-  it("without tools:std:exec the node fails with capability-denied and the script does not run", async () => {
+  it("without tools:std:exec the node fails with capability-denied before asking the model, and the script does not run", async () => {
     const marker = join(tempDir(), "denied.txt")
     const server = await serve(reply(`open(${JSON.stringify(marker)}, "w").write("ran")`))
     const r = await runGraph(irOf({ api_base: server.url }), { task: "t" }, dbLayer(), Capabilities.layer([]))
     expect(r.error).toMatchObject({ _tag: "ToolError", reason: "capability-denied", capability: "tools:std:exec", tool: "std.python_exec@1", nodeId: "coder" })
+    // No (paid) model call for a script that could not run.
+    expect(server.requests).toHaveLength(0)
     expect(existsSync(marker)).toBe(false)
+    // The fix names the exact grant, not every tool.
+    expect((r.error as { fix?: string }).fix).toContain(`STARGRAPH_CAPABILITIES=tools:std:exec in the environment`)
+    expect((r.error as { fix?: string }).fix).toContain(`Capabilities.layer(["tools:std:exec"])`)
   })
 
   it("an empty script is a ModelOutputError, retried with a repair turn", async () => {

@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { afterEach, describe, expect, it } from "vitest"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
-import type { StargraphError } from "../../src/errors.js"
+import { formatError, type StargraphError } from "../../src/errors.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as Capabilities from "../../src/nodes/tools/Capabilities.js"
 import * as FsJail from "../../src/nodes/tools/std/fsJail.js"
@@ -130,6 +130,10 @@ describe("std.graph_invoke@1", () => {
     // Bad inputs for the child are its error too.
     const bad = await toolErr(graphInvoke, { graph: "child.yaml", inputs: { n: "many" } }, GRANT, root)
     expect(bad.message).toMatch(/^child graph 'run:child' failed: StateValidationError/)
+    // One fix: the child's own, folded into the call's (the CLI line shows one `(fix: …)`).
+    expect(bad.message).not.toContain("(fix:")
+    expect(bad.fix).toMatch(/^in the child graph: .+; run it alone with stargraph run to see its steps$/)
+    expect(formatError(bad).match(/\(fix: /g)).toHaveLength(1)
   })
 
   it("a call cut short by the node's timeout_ms stops the child run: it takes no further step", async () => {

@@ -122,6 +122,15 @@ describe("std.python_exec", () => {
     const denied = await call([])
     expect(Either.isLeft(denied) && denied.left.reason).toBe("capability-denied")
     expect(Either.isLeft(denied) && denied.left.capability).toBe("tools:std:exec")
+    // The fix names the exact grant: copying it grants exec, not every tool (shell, graph_invoke).
+    const fix = Either.isLeft(denied) ? denied.left.fix ?? "" : ""
+    expect(fix).toContain("STARGRAPH_CAPABILITIES=tools:std:exec in the environment")
+    expect(fix).toContain(`Capabilities.layer(["tools:std:exec"])`)
+    const copied = /STARGRAPH_CAPABILITIES=(\S+)/.exec(fix)![1]!
+    expect(Either.isRight(await call([copied]))).toBe(true)
+    const shellRun = liveRun(shell, { sourceOf: () => "test" })
+    const shellDenied = await Effect.runPromise(Effect.either(shellRun({ command: "true" })).pipe(Effect.provide(Capabilities.layer([copied]))))
+    expect(Either.isLeft(shellDenied) && shellDenied.left.reason).toBe("capability-denied")
     expect(Either.isLeft(await call(["tools:std:shell"]))).toBe(true)
     for (const grant of ["tools:std:exec", "tools:std:*", "tools"]) {
       const ok = await call([grant])
@@ -195,5 +204,6 @@ describe("std.shell", () => {
     const run = liveRun(shell, { sourceOf: () => "test" })
     const denied = await Effect.runPromise(Effect.either(run({ command: "true" })).pipe(Effect.provide(Capabilities.layer(["tools:std:exec"]))))
     expect(Either.isLeft(denied) && denied.left.capability).toBe("tools:std:shell")
+    expect(Either.isLeft(denied) && denied.left.fix).toBe(`grant it: STARGRAPH_CAPABILITIES=tools:std:shell in the environment of stargraph run/serve, or provide Capabilities.layer(["tools:std:shell"]) where the app runs the graph`)
   })
 })

@@ -119,7 +119,8 @@ describe("std.file_read, std.file_write, std.file_list", () => {
     const { root } = setup()
     const e = await err(fileRead, { path: "a.txt" }, [], root)
     expect(e).toMatchObject({ _tag: "ToolError", reason: "capability-denied", capability: `fs.read:${join(root, "a.txt")}` })
-    expect(e.fix).toContain("STARGRAPH_CAPABILITIES=fs.read")
+    expect(e.fix).toContain(`STARGRAPH_CAPABILITIES=${e.capability} in`)
+    expect(e.fix).toContain(`Capabilities.layer(["${e.capability}"])`)
     expect(await err(fileList, {}, ["net.fetch"], root)).toMatchObject({ reason: "capability-denied" })
     // fs.read does not grant writing.
     expect(await err(fileWrite, { path: "new.txt", content: "x" }, ["fs.read"], root)).toMatchObject({ reason: "capability-denied", capability: `fs.write:${join(root, "new.txt")}` })

@@ -16,6 +16,8 @@ import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import type { ToolError } from "../../src/errors.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as Capabilities from "../../src/nodes/tools/Capabilities.js"
+import { httpFetch } from "../../src/nodes/tools/std/httpFetch.js"
+import * as NetResolver from "../../src/nodes/tools/std/NetResolver.js"
 import { arxiv, arxivSearch } from "../../src/nodes/tools/std/arxiv.js"
 import * as SearchBackend from "../../src/nodes/tools/std/searchBackend.js"
 import { webSearch } from "../../src/nodes/tools/std/webSearch.js"
@@ -234,6 +236,26 @@ describe("std.wikipedia", () => {
     expect(await err(wikipedia, { query: "boom" }, [LOCAL])).toMatchObject({ _tag: "ToolError", reason: "failed", message: expect.stringContaining("HTTP 500") })
     expect(await err(wikipedia, { query: "malformed" }, [LOCAL])).toMatchObject({ reason: "failed", message: expect.stringContaining("not JSON") })
     expect(await err(wikipedia, { query: "nopages" }, [LOCAL])).toMatchObject({ reason: "failed", message: expect.stringContaining("no 'pages' list") })
+  })
+})
+
+describe("std.wikipedia and std.arxiv offline", () => {
+  // No DNS: every name fails to resolve, as on a machine without network access.
+  const offline = NetResolver.layer({ resolve: (host) => Promise.reject(new Error(`getaddrinfo ENOTFOUND ${host}`)) })
+  const run = (tool: Tool.Tool, input: unknown) =>
+    Effect.runPromise(Effect.flip(tool.run(input)).pipe(Effect.provide(Capabilities.layer(["net.fetch"])), Effect.provide(offline)))
+
+  it("say to check the network or point the tool elsewhere, not to check a host name the user never chose", async () => {
+    for (const [tool, input, host] of [[wikipedia, { query: "python" }, "en.wikipedia.org"], [arxivSearch, { query: "agents" }, "export.arxiv.org"]] as const) {
+      const e = await run(tool, input)
+      expect(e).toMatchObject({ _tag: "ToolError", reason: "failed", message: expect.stringContaining(`${host} did not resolve`) })
+      expect(e.fix).toContain("network and DNS access")
+      expect(e.fix).toContain("SearchBackend.endpointsLayer")
+      expect(e.fix).not.toContain("host name")
+    }
+    // A URL the user gave keeps the host-name fix.
+    const fetched = await run(httpFetch, { url: "https://no-such-host.example/" })
+    expect(fetched.fix).toBe("check the URL's host name")
   })
 })
 

@@ -302,7 +302,7 @@ describe("std.http_fetch and capabilities", () => {
     const before = slowHits
     const e = await err(httpFetch, { url: `${base}/slow` })
     expect(e).toMatchObject({ _tag: "ToolError", reason: "capability-denied", capability: `net.fetch:${base}/slow` })
-    expect(e.fix).toContain("STARGRAPH_CAPABILITIES=net.fetch")
+    expect(e.fix).toContain("STARGRAPH_CAPABILITIES=net.fetch in")
     expect(slowHits).toBe(before)
   })
 

@@ -9,8 +9,11 @@
  * `{stdout, stderr, exit_code, timed_out, truncated}`) and `verdict` (`pass` when the script
  * exited 0 within its time, else `fail`); rules route on the verdict.
  *
- * An empty script is a `ModelOutputError` (retried under `retry`); a refused or failed
- * `std.python_exec` call fails the node with its `ToolError`. `config.stub: true` writes a
+ * A live run demands `tools:std:exec` before it asks the model (an ungranted run fails
+ * with `ToolError[capability-denied]` without a model call); a replay answers the
+ * generation from the cassette and needs no grant. An empty script is a
+ * `ModelOutputError` (retried under `retry`); a refused or failed `std.python_exec` call
+ * fails the node with its `ToolError`. `config.stub: true` writes a
  * fixed script and a passing result offline, with neither a model nor a process.
  */
 import * as Effect from "effect/Effect"
@@ -22,6 +25,7 @@ import { checkProvider, checkRead, checkWrite, nodeFields, providerFields, provi
 import { lmExecutor } from "../lm/lmExecutor.js"
 import { FIELD_NAME } from "../lm/Signature.js"
 import * as NodeKind from "../NodeKind.js"
+import * as Capabilities from "../tools/Capabilities.js"
 import { liveRun, located } from "../tools/runTool.js"
 import { resolveTool } from "../tools/toolRef.js"
 
@@ -119,7 +123,10 @@ export const CodeKind = NodeKind.make({
           return code === "" ? Either.left({ field: "code", message: "the model wrote an empty script" }) : Either.right({ code })
         },
         retry: node.retry,
-        timeout_ms: node.timeout_ms
+        timeout_ms: node.timeout_ms,
+        // The script's capabilities, before a live generation: an ungranted run fails before
+        // it pays for a model call. A replay answers the generation and demands nothing.
+        beforeLive: (at) => Effect.forEach(tool.capabilities, (c) => Capabilities.demand(c), { discard: true }).pipe(Effect.mapError((e) => located(e, tool, at)))
       })
       return {
         hashes: { tools: tool.key },

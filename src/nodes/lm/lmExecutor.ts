@@ -14,7 +14,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
-import { LanguageModelError, ModelOutputError } from "../../errors.js"
+import { LanguageModelError, ModelOutputError, type ToolError } from "../../errors.js"
 import { canonicalPlainJson } from "../../ir/hash.js"
 import { checkJson } from "../../ir/json.js"
 import type { State } from "../../ir/stateSchema.js"
@@ -44,6 +44,12 @@ export interface LmNodeSpec {
   readonly allowed?: Signature.AllowedValues | undefined
   readonly retry?: { readonly max_attempts: number; readonly backoff_ms?: number | undefined } | undefined
   readonly timeout_ms?: number | undefined
+  /**
+   * What must succeed before a live completion (not one the cassette answers), e.g. a
+   * capability the node needs after the model answers: an ungranted run then fails
+   * before it pays for a model call. Its failure is the call's (not retried).
+   */
+  readonly beforeLive?: ((input: NodeInput) => Effect.Effect<void, ToolError>) | undefined
 }
 
 /** The longest completion kept on a `ModelOutputError`. */
@@ -193,6 +199,7 @@ export const lmExecutor = (spec: LmNodeSpec): Executor => {
   const attempts = spec.retry?.max_attempts ?? 1
   const backoff = Duration.millis(spec.retry?.backoff_ms ?? 0)
   const name = `lm.${spec.kind}`
+  const beforeLive = spec.beforeLive
   const requests = lmRequests(spec)
   const inputsOf = (state: State) => Object.fromEntries(spec.reads.map((r) => [r.input, state[r.field] ?? null]))
   // Compile-level helpers, not closures made per execution.
@@ -218,7 +225,8 @@ export const lmExecutor = (spec: LmNodeSpec): Executor => {
       const current = attempt
       // Built only when the cassette does not answer the call.
       let defaultModel: string | undefined
-      const live = Effect.suspend(() => liveCompletion(spec, input, sent, current, (model) => (defaultModel = model)))
+      const completion = Effect.suspend(() => liveCompletion(spec, input, sent, current, (model) => (defaultModel = model)))
+      const live = beforeLive === undefined ? completion : Effect.zipRight(beforeLive(input), completion)
       const options = { canonical: () => requests.canonical(sent), meta: () => (defaultModel === undefined ? undefined : { model: defaultModel, default_model: true }) }
       return Effect.flatMap(input.calls.callEffect(name, requests.request(sent), live, options), (response): Effect.Effect<NodeOutcome, ModelOutputError> => {
         if (!isCompletion(response)) {

@@ -140,6 +140,20 @@ export const coversNamingHost = (granted: ReadonlyArray<string>, required: strin
 export const granted: Effect.Effect<ReadonlyArray<string>> = Effect.map(Capabilities, (c) => [...c.granted, ...fromEnv()])
 
 /**
+ * The grant a refusal of `capability` tells the user to give: the capability itself
+ * (`tools:std:exec`, not `tools`, which would grant every tool of that name; `fs.read:<path>`),
+ * except a URL scope, whose refusal names the bare `net.fetch` (a grant per URL, query
+ * included, is of no use; a non-public host's refusal names its host, see httpFetch).
+ */
+export const grantFor = (capability: string): string => {
+  const at = capability.indexOf(":")
+  return at >= 0 && capability.slice(at + 1).includes("://") ? capability.slice(0, at) : capability
+}
+
+/** `word` as one shell word: as it is when plain, else single-quoted. */
+const shellWord = (word: string): string => (/^[\w.:/@+=-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`)
+
+/**
  * Succeed when `capability` is granted, else fail with `ToolError[capability-denied]`
  * saying how to grant it. Tools call it before doing what needs it. `shown` is how the
  * refusal names it (default: as matched), e.g. a URL without its secrets: the refusal is
@@ -148,7 +162,7 @@ export const granted: Effect.Effect<ReadonlyArray<string>> = Effect.map(Capabili
 export const demand = (capability: string, shown: string = capability): Effect.Effect<void, ToolError> =>
   Effect.flatMap(granted, (all) => {
     if (covers(all, capability)) return Effect.void
-    const name = capability.split(":")[0]!
+    const grant = grantFor(capability)
     const ignored = all.flatMap((grant) => {
       const why = invalidGrant(grant)
       return why === undefined ? [] : [`'${grant}' is ignored: ${why}`]
@@ -157,6 +171,6 @@ export const demand = (capability: string, shown: string = capability): Effect.E
       reason: "capability-denied",
       capability: shown,
       message: `'${shown}' is not granted${all.length > 0 ? ` (granted: ${all.join(", ")})` : " (nothing is granted)"}${ignored.length > 0 ? `; ${ignored.join("; ")}` : ""}`,
-      fix: `grant it: ${ENV_VAR}=${name} in the environment of stargraph run/serve, or provide Capabilities.layer(["${name}"]) where the app runs the graph`
+      fix: `grant it: ${ENV_VAR}=${shellWord(grant)} in the environment of stargraph run/serve, or provide Capabilities.layer([${JSON.stringify(grant)}]) where the app runs the graph`
     }))
   })

@@ -14,7 +14,7 @@ import * as Schema from "effect/Schema"
 import { ToolError } from "../../../errors.js"
 import * as Tool from "../Tool.js"
 import { SearchEndpoints } from "./searchEndpoints.js"
-import { clamp, getText, malformed } from "./searchHttp.js"
+import { clamp, ENDPOINT_UNRESOLVED_FIX, getText, malformed } from "./searchHttp.js"
 import * as Xml from "./xmlScan.js"
 
 /** The most results asked for (a larger `max_results` is lowered to it). */
@@ -80,7 +80,7 @@ const definition = (id: string) => ({
       url.searchParams.set("search_query", `all:${input.query}`)
       url.searchParams.set("start", "0")
       url.searchParams.set("max_results", String(clamp(input.max_results ?? 5, MAX_RESULTS)))
-      const text = yield* getText({ what: WHAT, url, timeoutS: input.timeout_s, maxBytes: MAX_BYTES })
+      const text = yield* getText({ what: WHAT, url, timeoutS: input.timeout_s, maxBytes: MAX_BYTES, unresolvedFix: ENDPOINT_UNRESOLVED_FIX })
       const parsed = Xml.parse(text)
       if (Either.isLeft(parsed)) return yield* malformed(WHAT, url, `unreadable XML: ${parsed.left}`)
       const feed = parsed.right

@@ -154,16 +154,16 @@ const pinnedLookup = (pins: Pins): LookupFunction => (hostname, options, callbac
  * The addresses `url`'s host stands for: itself when it is an IP address, else what the
  * context's {@link NetResolver} answers (every address).
  */
-const addressesOf = (url: URL, method: string): Effect.Effect<ReadonlyArray<NetResolver.ResolvedAddress>, ToolError> => {
+const addressesOf = (url: URL, method: string, unresolvedFix: string): Effect.Effect<ReadonlyArray<NetResolver.ResolvedAddress>, ToolError> => {
   const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname
   const family = isIP(host)
   if (family !== 0) return Effect.succeed([{ address: host, family }])
   return Effect.flatMap(
     Effect.mapError(NetResolver.resolve(host), (error) =>
-      failed("failed", `${method} ${redact(url)} failed: ${host} did not resolve (${error instanceof Error ? error.message : String(error)})`, "check the URL's host name")),
+      failed("failed", `${method} ${redact(url)} failed: ${host} did not resolve (${error instanceof Error ? error.message : String(error)})`, unresolvedFix)),
     (addresses) =>
       addresses.length === 0
-        ? Effect.fail(failed("failed", `${method} ${redact(url)} failed: ${host} resolved to no address`, "check the URL's host name"))
+        ? Effect.fail(failed("failed", `${method} ${redact(url)} failed: ${host} resolved to no address`, unresolvedFix))
         : Effect.succeed(addresses)
   )
 }
@@ -203,12 +203,12 @@ const refusal = (url: URL, address: string, cls: AddressClass): ToolError => {
  * not public ({@link nonPublic}) unless a grant naming the host literally covers `url`.
  * A metadata name is refused before it is resolved.
  */
-const checkedAddresses = (url: URL, method: string): Effect.Effect<ReadonlyArray<NetResolver.ResolvedAddress>, ToolError> =>
+const checkedAddresses = (url: URL, method: string, unresolvedFix: string): Effect.Effect<ReadonlyArray<NetResolver.ResolvedAddress>, ToolError> =>
   Effect.gen(function*() {
     const named = Capabilities.coversNamingHost(yield* Capabilities.granted, `${CAPABILITY}:${url.href}`, url.hostname)
     const byName = named ? undefined : nonPublic(url, undefined)
     if (byName !== undefined) return yield* refusal(url, byName.address, byName.cls)
-    const addresses = yield* addressesOf(url, method)
+    const addresses = yield* addressesOf(url, method, unresolvedFix)
     const byAddress = named ? undefined : nonPublic(url, addresses)
     if (byAddress !== undefined) return yield* refusal(url, byAddress.address, byAddress.cls)
     return addresses
@@ -224,6 +224,8 @@ export interface HttpRequest {
   readonly maxBytes: number
   /** How to raise the time limit, in a timeout's fix (e.g. `raise timeout_ms (at most 60000)`). */
   readonly timeoutFix: string
+  /** The fix when a host does not resolve (default: check the URL's host name), for a caller whose URL the user did not choose. */
+  readonly unresolvedFix?: string | undefined
 }
 
 /** What {@link request} answers: the last hop's status, URL and headers, and the body read. */
@@ -265,7 +267,7 @@ export const request = (req: HttpRequest): Effect.Effect<HttpResponse, ToolError
     for (let hop = 0; ; hop++) {
       // Matched on the whole URL; named, in the refusal the cassette records, without userinfo or query values.
       yield* Capabilities.demand(`${CAPABILITY}:${url.href}`, `${CAPABILITY}:${redact(url)}`)
-      pins.set(url.hostname, yield* checkedAddresses(url, method))
+      pins.set(url.hostname, yield* checkedAddresses(url, method, req.unresolvedFix ?? "check the URL's host name"))
       const target = url
       const response = yield* Effect.tryPromise({
         try: (signal) =>

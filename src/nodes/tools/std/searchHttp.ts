@@ -17,7 +17,17 @@ export interface SearchGet {
   readonly maxBytes: number
   /** The fix named for an error status, when the caller knows a better one. */
   readonly statusFix?: ((status: number) => string | undefined) | undefined
+  /** The fix when the endpoint's host does not resolve (default: check the URL's host name). */
+  readonly unresolvedFix?: string | undefined
 }
+
+/**
+ * The fix when an endpoint of `SearchEndpoints` does not resolve: the graph never chose
+ * that host, so the user checks the machine's network, or points the tool elsewhere.
+ */
+export const ENDPOINT_UNRESOLVED_FIX =
+  "check that this machine has network and DNS access, or point the tool at a reachable endpoint with SearchBackend.endpointsLayer({ wikipedia, arxiv }) where the app runs the graph"
+
 
 /** GET `url` and answer its body; a non-2xx status or an oversized body fails. */
 export const getText = (get: SearchGet): Effect.Effect<string, ToolError> =>
@@ -27,7 +37,8 @@ export const getText = (get: SearchGet): Effect.Effect<string, ToolError> =>
       method: "GET",
       headers: { accept: "application/json, application/atom+xml;q=0.9, */*;q=0.5" },
       ...deadlineOf(get.timeoutS),
-      maxBytes: get.maxBytes
+      maxBytes: get.maxBytes,
+      unresolvedFix: get.unresolvedFix
     })
     if (response.status < 200 || response.status > 299) {
       return yield* new ToolError({

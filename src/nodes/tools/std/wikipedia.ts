@@ -15,7 +15,7 @@ import { ToolError } from "../../../errors.js"
 import * as Tool from "../Tool.js"
 import { stripTags } from "./fetchPage.js"
 import { LANG, SearchEndpoints } from "./searchEndpoints.js"
-import { clamp, getText, malformed } from "./searchHttp.js"
+import { clamp, ENDPOINT_UNRESOLVED_FIX, getText, malformed } from "./searchHttp.js"
 
 /** The most results asked for (a larger `limit` is lowered to it). */
 export const MAX_LIMIT = 20
@@ -69,7 +69,7 @@ export const wikipedia = Tool.make({
       }
       url.searchParams.set("q", input.query)
       url.searchParams.set("limit", String(clamp(input.limit ?? 3, MAX_LIMIT)))
-      const text = yield* getText({ what: WHAT, url, timeoutS: input.timeout_s, maxBytes: MAX_BYTES })
+      const text = yield* getText({ what: WHAT, url, timeoutS: input.timeout_s, maxBytes: MAX_BYTES, unresolvedFix: ENDPOINT_UNRESOLVED_FIX })
       let payload: unknown
       try {
         payload = JSON.parse(text)
