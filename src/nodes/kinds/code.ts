@@ -21,9 +21,8 @@ import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { ModelOutputError } from "../../errors.js"
 import type { NodeOutcome } from "../Executor.js"
-import { checkProvider, checkRead, checkWrite, nodeFields, providerFields, providerOf } from "../lm/config.js"
+import { checkInput, checkProvider, checkWrite, nodeFields, providerFields, providerOf } from "../lm/config.js"
 import { lmExecutor } from "../lm/lmExecutor.js"
-import { FIELD_NAME } from "../lm/Signature.js"
 import * as NodeKind from "../NodeKind.js"
 import * as Capabilities from "../tools/Capabilities.js"
 import { liveRun, located } from "../tools/runTool.js"
@@ -85,15 +84,8 @@ export const CodeKind = NodeKind.make({
     const config = settingsOf(node)
     const provider = checkProvider(config)
     if (provider !== undefined) return provider
-    const input = config.input ?? DEFAULT_INPUT
-    const at = config.input === undefined ? ["kind"] : ["config", "input"]
-    if (!FIELD_NAME.test(input)) return { path: at, message: `input '${input}' is not a field name`, fix: "name a state field (letters, digits and _)" }
-    const read = checkRead(input, at, ctx)
-    if (read !== undefined) {
-      return config.input === undefined
-        ? { ...read, message: `code reads state field '${input}' by default, which is not declared`, fix: `declare '${input}', or set config.input to one of: ${ctx.declared}` }
-        : read
-    }
+    const input = checkInput("code", config.input, DEFAULT_INPUT, ctx)
+    if (input !== undefined) return input
     for (const field of ["code", "verdict"]) {
       const problem = checkWrite(field, { _tag: "str" }, ["kind"], ctx)
       if (problem !== undefined) return { ...problem, message: `code ${problem.message}` }

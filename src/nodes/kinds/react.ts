@@ -35,11 +35,10 @@ import * as Schema from "effect/Schema"
 import { ModelOutputError, type ToolError } from "../../errors.js"
 import type { State } from "../../ir/stateSchema.js"
 import type { NodeFailure, NodeInput, NodeOutcome } from "../Executor.js"
-import { checkProvider, checkRead, checkWrite, nodeFields, providerFields, providerOf } from "../lm/config.js"
+import { checkInput, checkProvider, checkWrite, nodeFields, providerFields, providerOf } from "../lm/config.js"
 import { isCompletion, isRetryable, type LmRequest, liveCompletion } from "../lm/lmExecutor.js"
 import { completionDecoder, type OutputProblem } from "../lm/parseCompletion.js"
 import { type Message, type PromptSpec, userMessage } from "../lm/prompt.js"
-import { FIELD_NAME } from "../lm/Signature.js"
 import * as NodeKind from "../NodeKind.js"
 import { liveRun, located } from "../tools/runTool.js"
 import type { Tool } from "../tools/Tool.js"
@@ -180,15 +179,8 @@ export const ReactKind = NodeKind.make({
     }
     const provider = checkProvider(config)
     if (provider !== undefined) return provider
-    const input = config.input ?? DEFAULT_INPUT
-    const at = config.input === undefined ? ["kind"] : ["config", "input"]
-    if (!FIELD_NAME.test(input)) return { path: at, message: `input '${input}' is not a field name`, fix: "name a state field (letters, digits and _)" }
-    const read = checkRead(input, at, ctx)
-    if (read !== undefined) {
-      return config.input === undefined
-        ? { ...read, message: `react reads state field '${input}' by default, which is not declared`, fix: `declare '${input}', or set config.input to one of: ${ctx.declared}` }
-        : read
-    }
+    const input = checkInput("react", config.input, DEFAULT_INPUT, ctx)
+    if (input !== undefined) return input
     const answer = checkWrite("answer", { _tag: "str" }, ["kind"], ctx)
     if (answer !== undefined) return { ...answer, message: `react ${answer.message}` }
     const trace = ctx.fields.get("tool_trace")?.type

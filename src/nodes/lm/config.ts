@@ -10,7 +10,7 @@ import { RetryPolicy } from "../../ir/schema.js"
 import type { CheckContext, NodeProblem } from "../NodeKind.js"
 import type { ProviderConfig } from "./provider.js"
 import type { AllowedValues, FieldType } from "./Signature.js"
-import { typeText } from "./Signature.js"
+import { FIELD_NAME, typeText } from "./Signature.js"
 
 /** Config keys every language-model kind accepts. */
 export const providerFields = {
@@ -111,6 +111,20 @@ export const checkRead = (field: string, path: ReadonlyArray<PropertyKey>, ctx: 
     message: `reads state field '${field}', which is not declared`,
     fix: `declare '${field}' in the state schema, or read one of: ${ctx.declared}`
   }
+
+/**
+ * The state field a kind reads its input from, `config.input` or the kind's `fallback` when that is unset,
+ * must be a field name the state declares; the fallback's problem says it is the default and how to change it.
+ */
+export const checkInput = (kind: string, input: string | undefined, fallback: string, ctx: CheckContext): NodeProblem | undefined => {
+  const field = input ?? fallback
+  const at = input === undefined ? ["kind"] : ["config", "input"]
+  if (!FIELD_NAME.test(field)) return { path: at, message: `input '${field}' is not a field name`, fix: "name a state field (letters, digits and _)" }
+  const read = checkRead(field, at, ctx)
+  return read === undefined || input !== undefined
+    ? read
+    : { ...read, message: `${kind} reads state field '${field}' by default, which is not declared`, fix: `declare '${field}', or set config.input to one of: ${ctx.declared}` }
+}
 
 /** A state field the node writes must be declared, with a type its value fits (when the type is known). */
 export const checkWrite = (field: string, type: FieldType | undefined, path: ReadonlyArray<PropertyKey>, ctx: CheckContext): NodeProblem | undefined => {

@@ -12,7 +12,7 @@ import * as Schema from "effect/Schema"
 import type { State } from "../../ir/stateSchema.js"
 import type { CheckContext, NodeKind, NodeProblem } from "../NodeKind.js"
 import * as NodeKindModule from "../NodeKind.js"
-import { checkProvider, checkRead, checkWrite, nodeFields, providerFields, providerOf } from "./config.js"
+import { checkInput, checkProvider, checkWrite, nodeFields, providerFields, providerOf } from "./config.js"
 import { lmExecutor } from "./lmExecutor.js"
 import type { OutputProblem } from "./parseCompletion.js"
 import type { Module } from "./prompt.js"
@@ -104,12 +104,8 @@ export const makePreset = <F extends Schema.Struct.Fields>(definition: PresetDef
       if (!FIELD_NAME.test(input)) return { path: at, message: `input '${input}' is not a field name`, fix: "name a state field (letters, digits and _)" }
       const own = definition.check?.(config)
       if (own !== undefined) return own
-      const read = checkRead(input, at, ctx)
-      if (read !== undefined) {
-        return config.input === undefined
-          ? { ...read, message: `${definition.name} reads state field '${input}' by default, which is not declared`, fix: `declare '${input}', or set config.input to one of: ${ctx.declared}` }
-          : read
-      }
+      const read = checkInput(definition.name, config.input, definition.defaultInput, ctx)
+      if (read !== undefined) return read
       for (const write of definition.writes(config)) {
         if (write.optional === true) continue
         const problem = checkWrite(write.field, write.type, ["kind"], ctx)
