@@ -9,20 +9,16 @@
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
-import * as Layer from "effect/Layer"
-import { afterEach, describe, expect, it } from "vitest"
-import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
-import type { RunSummary } from "../../src/checkpoint/models.js"
-import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
-import { IRValidationError, type StargraphError } from "../../src/errors.js"
+import { describe, expect, it } from "vitest"
+import { IRValidationError } from "../../src/errors.js"
 import * as Graph from "../../src/graph/Graph.js"
 import { stripCodeFences } from "../../src/nodes/kinds/code.js"
 import * as Capabilities from "../../src/nodes/tools/Capabilities.js"
 import * as Replay from "../../src/replay/Replay.js"
 import { tempDir } from "../helpers/cli.js"
-import * as OpenAiServer from "../helpers/openaiServer.js"
+import { dbLayer, runGraph } from "../helpers/graphRun.js"
+import { scriptedServers } from "../helpers/scriptedServers.js"
 
 const str = { type: "string" }
 const fields = { task: str, code: str, run_result: { type: "object" }, verdict: str }
@@ -34,37 +30,13 @@ const irOf = (config: Record<string, unknown>, stateFields: Record<string, unkno
   nodes: [{ id: "coder", kind: "code", config: { model: "test-model", ...config } }]
 })
 
-const dbLayer = () => SqliteCheckpointer.layer({ filename: join(tempDir(), "runs.sqlite") })
 const exec = Capabilities.layer(["tools:std:exec"])
 
-const runGraph = (ir: unknown, inputs: Record<string, unknown>, layer = dbLayer(), grants: Layer.Layer<Capabilities.Capabilities> = exec) =>
-  Effect.runPromise(Effect.gen(function*() {
-    const graph = yield* Graph.make(ir)
-    const handle = yield* graph.start({ inputs })
-    const result = yield* Effect.either(handle.start())
-    const checkpoints = yield* Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(handle.runId))
-    return {
-      graph,
-      runId: handle.runId,
-      summary: Either.getOrUndefined(result) as RunSummary | undefined,
-      error: Either.isLeft(result) ? (result.left as StargraphError) : undefined,
-      checkpoints
-    }
-  }).pipe(Effect.provide(Layer.merge(layer, grants))))
 
 /** A chain-of-thought reply carrying `code`. */
 const reply = (code: string) => JSON.stringify({ reasoning: "Compute it and print it.", code })
 
-const servers: Array<OpenAiServer.OpenAiServer> = []
-const serve = async (...replies: ReadonlyArray<OpenAiServer.Reply>) => {
-  const s = await OpenAiServer.start({ respond: () => ({ status: 500, message: "no more scripted replies" }) })
-  s.script(...replies)
-  servers.push(s)
-  return s
-}
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close().catch(() => undefined)
-})
+const { serve } = scriptedServers()
 
 describe("code nodes write Python and run it", () => {
   it("runs the model's script through std.python_exec, records both calls; a replay with the server stopped runs nothing", async () => {
@@ -72,7 +44,7 @@ describe("code nodes write Python and run it", () => {
     const script = `open(${JSON.stringify(marker)}, "a").write("ran\\n")\nprint(6 * 7)`
     const server = await serve(reply("```python\n" + script + "\n```"))
     const layer = dbLayer()
-    const live = await runGraph(irOf({ api_base: server.url }), { task: "Print six times seven." }, layer)
+    const live = await runGraph(irOf({ api_base: server.url }), { task: "Print six times seven." }, { layer, provide: exec })
     expect(live.error).toBeUndefined()
     expect(live.summary?.status).toBe("done")
     expect(live.summary?.final_state).toEqual({
@@ -102,7 +74,7 @@ describe("code nodes write Python and run it", () => {
 
   it("a script that exits non-zero is verdict fail", async () => {
     const server = await serve(reply("import sys\nprint('nope', file=sys.stderr)\nsys.exit(3)"))
-    const r = await runGraph(irOf({ api_base: server.url, timeout_s: 5 }), { task: "fail" })
+    const r = await runGraph(irOf({ api_base: server.url, timeout_s: 5 }), { task: "fail" }, { provide: exec })
     expect(r.error).toBeUndefined()
     expect(r.summary?.final_state).toMatchObject({ verdict: "fail", run_result: { exit_code: 3, stderr: "nope\n", timed_out: false } })
     const calls = r.checkpoints.flatMap((c) => c.calls ?? [])
@@ -112,7 +84,7 @@ describe("code nodes write Python and run it", () => {
   it("without tools:std:exec the node fails with capability-denied before asking the model, and the script does not run", async () => {
     const marker = join(tempDir(), "denied.txt")
     const server = await serve(reply(`open(${JSON.stringify(marker)}, "w").write("ran")`))
-    const r = await runGraph(irOf({ api_base: server.url }), { task: "t" }, dbLayer(), Capabilities.layer([]))
+    const r = await runGraph(irOf({ api_base: server.url }), { task: "t" }, { provide: Capabilities.layer([]) })
     expect(r.error).toMatchObject({ _tag: "ToolError", reason: "capability-denied", capability: "tools:std:exec", tool: "std.python_exec@1", nodeId: "coder" })
     // No (paid) model call for a script that could not run.
     expect(server.requests).toHaveLength(0)
@@ -124,17 +96,17 @@ describe("code nodes write Python and run it", () => {
 
   it("an empty script is a ModelOutputError, retried with a repair turn", async () => {
     const server = await serve(reply("```python\n```"), reply("print('ok')"))
-    const r = await runGraph({ ...irOf({ api_base: server.url }), nodes: [{ id: "coder", kind: "code", retry: { max_attempts: 2 }, config: { model: "test-model", api_base: server.url } }] }, { task: "t" })
+    const r = await runGraph({ ...irOf({ api_base: server.url }), nodes: [{ id: "coder", kind: "code", retry: { max_attempts: 2 }, config: { model: "test-model", api_base: server.url } }] }, { task: "t" }, { provide: exec })
     expect(r.error).toBeUndefined()
     expect(r.summary?.final_state).toMatchObject({ code: "print('ok')", verdict: "pass" })
     expect(server.requests).toHaveLength(2)
     const once = await serve(reply("   "))
-    const bad = await runGraph(irOf({ api_base: once.url }), { task: "t" })
+    const bad = await runGraph(irOf({ api_base: once.url }), { task: "t" }, { provide: exec })
     expect(bad.error).toMatchObject({ _tag: "ModelOutputError", field: "code" })
   })
 
   it("stub: true answers offline, with no model and no process", async () => {
-    const r = await runGraph(irOf({ stub: true }), { task: "anything" }, dbLayer(), Capabilities.layer([]))
+    const r = await runGraph(irOf({ stub: true }), { task: "anything" }, { provide: Capabilities.layer([]) })
     expect(r.error).toBeUndefined()
     expect(r.summary?.final_state).toMatchObject({ code: "print('stub')", verdict: "pass", run_result: { exit_code: 0 } })
     expect(r.checkpoints.flatMap((c) => c.calls ?? [])).toEqual([])

@@ -11,17 +11,18 @@ import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
-import type { Checkpoint, RunSummary } from "../../src/checkpoint/models.js"
-import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
+import type { Checkpoint } from "../../src/checkpoint/models.js"
 import { IRValidationError, type StargraphError } from "../../src/errors.js"
 import * as Graph from "../../src/graph/Graph.js"
 import { lexicalScore } from "../../src/nodes/kinds/rag.js"
 import * as Replay from "../../src/replay/Replay.js"
 import { tempDir } from "../helpers/cli.js"
 import { type StoredDoc, writeDocStore } from "../helpers/docStore.js"
-import * as OpenAiServer from "../helpers/openaiServer.js"
+import { dbLayer, runGraph } from "../helpers/graphRun.js"
+import type * as OpenAiServer from "../helpers/openaiServer.js"
+import { scriptedServers } from "../helpers/scriptedServers.js"
 
 const str = { type: "string" }
 const fields = { query: str, answer: str, citations: { type: "array" } }
@@ -48,23 +49,7 @@ const irOf = (config: Record<string, unknown>, stateFields: Record<string, unkno
   nodes: [{ id: "qa", kind: "rag", config: { model: "test-model", stores: [{ provider: "sqlite_doc", path: "./kb.db" }], ...config } }]
 })
 
-const dbLayer = () => SqliteCheckpointer.layer({ filename: join(tempDir(), "runs.sqlite") })
 
-/** Build `ir` as if it were a graph file in `dir`, and run it to its end. */
-const runGraph = (ir: unknown, dir: string, inputs: Record<string, unknown>, layer = dbLayer()) =>
-  Effect.runPromise(Effect.gen(function*() {
-    const graph = yield* Graph.make(ir, { file: join(dir, "graph.yaml") })
-    const handle = yield* graph.start({ inputs })
-    const result = yield* Effect.either(handle.start())
-    const checkpoints = yield* Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(handle.runId))
-    return {
-      graph,
-      runId: handle.runId,
-      summary: Either.getOrUndefined(result) as RunSummary | undefined,
-      error: Either.isLeft(result) ? (result.left as StargraphError) : undefined,
-      checkpoints
-    }
-  }).pipe(Effect.provide(layer)))
 
 const buildError = async (ir: unknown, dir: string): Promise<IRValidationError> => {
   const exit = await Effect.runPromiseExit(Graph.make(ir, { file: join(dir, "graph.yaml") }))
@@ -74,16 +59,7 @@ const buildError = async (ir: unknown, dir: string): Promise<IRValidationError> 
   return error as IRValidationError
 }
 
-const servers: Array<OpenAiServer.OpenAiServer> = []
-const serve = async (...replies: ReadonlyArray<OpenAiServer.Reply>) => {
-  const s = await OpenAiServer.start({ respond: () => ({ status: 500, message: "no more scripted replies" }) })
-  s.script(...replies)
-  servers.push(s)
-  return s
-}
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close().catch(() => undefined)
-})
+const { serve } = scriptedServers()
 
 type Sent = { role: string; content: string }
 const messagesOf = (s: OpenAiServer.OpenAiServer, i: number) => s.requests[i]!.body["messages"] as Array<Sent>
@@ -108,7 +84,7 @@ describe("rag nodes retrieve, then answer with citations", () => {
     const server = await serve(reply("Paris [d-capital]."))
     const layer = dbLayer()
     const question = "What is the capital of France? Paris?"
-    const live = await runGraph(irOf({ api_base: server.url }), dir, { query: question }, layer)
+    const live = await runGraph(irOf({ api_base: server.url }), { query: question }, { file: join(dir, "graph.yaml"), layer })
     expect(live.error).toBeUndefined()
     expect(live.summary?.status).toBe("done")
     // d-capital (paris×2, the×2, is, capital, of, france) first; d-rivers (the, paris, of, france) and d-tokyo (is, the, capital, of) tie at 2: by id.
@@ -159,7 +135,7 @@ describe("rag nodes retrieve, then answer with citations", () => {
       { id: "late", content: "needle haystack haystack" }
     ])
     const server = await serve(reply("a"), reply("b"))
-    const r = await runGraph(irOf({ k: 3, scan_limit: 4, api_base: server.url }), dir, { query: "needle haystack" })
+    const r = await runGraph(irOf({ k: 3, scan_limit: 4, api_base: server.url }), { query: "needle haystack" }, { file: join(dir, "graph.yaml") })
     expect(r.error).toBeUndefined()
     // `late` would rank first but lies past scan_limit; `a-tie`, `long` and `z-tie` tie at 0.5: by id.
     expect(r.summary?.final_state["citations"]).toEqual(["best", "a-tie", "long"])
@@ -168,7 +144,7 @@ describe("rag nodes retrieve, then answer with citations", () => {
     expect(lines[2]).toBe(`[long] ${Array.from(long).slice(0, 1500).join("")}`)
     expect(Array.from(lines[2]!).length).toBe("[long] ".length + 1500)
     // The same question again ranks the same way.
-    const again = await runGraph(irOf({ k: 3, scan_limit: 4, api_base: server.url }), dir, { query: "needle haystack" })
+    const again = await runGraph(irOf({ k: 3, scan_limit: 4, api_base: server.url }), { query: "needle haystack" }, { file: join(dir, "graph.yaml") })
     expect(messagesOf(server, 1)).toEqual(messagesOf(server, 0))
     expect(again.summary?.final_state["citations"]).toEqual(["best", "a-tie", "long"])
   })
@@ -176,7 +152,7 @@ describe("rag nodes retrieve, then answer with citations", () => {
   it("with no hit writes an empty answer and no citations, and asks no model", async () => {
     const dir = storeDir()
     const server = await serve(reply("never"))
-    const r = await runGraph(irOf({ api_base: server.url }), dir, { query: "quantum chromodynamics" })
+    const r = await runGraph(irOf({ api_base: server.url }), { query: "quantum chromodynamics" }, { file: join(dir, "graph.yaml") })
     expect(r.error).toBeUndefined()
     expect(r.summary?.final_state).toEqual({ query: "quantum chromodynamics", answer: "", citations: [] })
     expect(server.requests).toHaveLength(0)
@@ -189,7 +165,7 @@ describe("rag nodes retrieve, then answer with citations", () => {
     writeDocStore(join(dir, "b.db"), [{ id: "b1", content: "alpha" }, { id: "shared", content: "alpha beta" }, { id: "b2", content: "beta" }])
     const server = await serve(reply("fused"))
     const stores = [{ provider: "sqlite_doc", path: "a.db" }, { provider: "sqlite_doc", path: "./b.db" }]
-    const r = await runGraph(irOf({ stores, api_base: server.url, k: 3 }), dir, { query: "alpha beta gamma" })
+    const r = await runGraph(irOf({ stores, api_base: server.url, k: 3 }), { query: "alpha beta gamma" }, { file: join(dir, "graph.yaml") })
     expect(r.error).toBeUndefined()
     // a: a1 (1.5), shared (1.0). b: shared (1.0), b1 (0.5), b2 (0.5; after b1 by id).
     // shared: 1/62 + 1/61; a1: 1/61; b1: 1/62; b2: 1/63 (cut by k: 3).
@@ -200,7 +176,7 @@ describe("rag nodes retrieve, then answer with citations", () => {
 
   it("stub: true retrieves from the store and answers offline", async () => {
     const dir = storeDir()
-    const r = await runGraph(irOf({ stub: true, input: "question" }, { question: str, answer: str, citations: { type: "array" } }), dir, { question: "capital of Japan" })
+    const r = await runGraph(irOf({ stub: true, input: "question" }, { question: str, answer: str, citations: { type: "array" } }), { question: "capital of Japan" }, { file: join(dir, "graph.yaml") })
     expect(r.error).toBeUndefined()
     expect(r.summary?.final_state).toMatchObject({ answer: "stub-answer", citations: ["d-tokyo", "d-capital", "d-rivers"] })
     expect(r.checkpoints.flatMap((c) => c.calls ?? []).map((c) => c.name)).toEqual(["rag.retrieve"])

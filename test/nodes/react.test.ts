@@ -8,15 +8,14 @@
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
-import type { Checkpoint, RunSummary } from "../../src/checkpoint/models.js"
+import type { Checkpoint } from "../../src/checkpoint/models.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
-import { IRValidationError, type StargraphError } from "../../src/errors.js"
+import { IRValidationError } from "../../src/errors.js"
 import * as Graph from "../../src/graph/Graph.js"
 import { DefaultModel } from "../../src/index.js"
 import * as Capabilities from "../../src/nodes/tools/Capabilities.js"
@@ -25,7 +24,9 @@ import * as ToolRegistry from "../../src/nodes/tools/ToolRegistry.js"
 import * as Replay from "../../src/replay/Replay.js"
 import { OBSERVATION_BUDGET, OBSERVATION_LIMIT } from "../../src/nodes/kinds/react.js"
 import { ROOT, tempDir } from "../helpers/cli.js"
+import { dbLayer, runGraph } from "../helpers/graphRun.js"
 import * as OpenAiServer from "../helpers/openaiServer.js"
+import { scriptedServers } from "../helpers/scriptedServers.js"
 
 const str = { type: "string" }
 const fields = { question: str, answer: str, tool_trace: { type: "array" } }
@@ -37,23 +38,7 @@ const irOf = (config: Record<string, unknown>, extra: Record<string, unknown> = 
   nodes: [{ id: "agent", kind: "react", config: { model: "test-model", ...config }, ...extra }]
 })
 
-const dbLayer = () => SqliteCheckpointer.layer({ filename: join(tempDir(), "runs.sqlite") })
 
-/** Run `ir` to its end on `layer` (plus `extra` where graphs are built and run): summary, error, checkpoints. */
-const runGraph = <ROut = never, E = never>(ir: unknown, inputs: Record<string, unknown>, layer = dbLayer(), extra?: Layer.Layer<ROut, E>) =>
-  Effect.runPromise(Effect.gen(function*() {
-    const graph = yield* Graph.make(ir)
-    const handle = yield* graph.start({ inputs })
-    const result = yield* Effect.either(handle.start())
-    const checkpoints = yield* Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(handle.runId))
-    return {
-      graph,
-      runId: handle.runId,
-      summary: Either.getOrUndefined(result) as RunSummary | undefined,
-      error: Either.isLeft(result) ? (result.left as StargraphError) : undefined,
-      checkpoints
-    }
-  }).pipe(Effect.provide(extra === undefined ? layer : Layer.merge(layer, extra))))
 
 const buildError = async (ir: unknown, layer: Layer.Layer<never, unknown> = Layer.empty): Promise<IRValidationError> => {
   const exit = await Effect.runPromiseExit(Graph.make(ir).pipe(Effect.provide(layer)))
@@ -67,16 +52,7 @@ const buildError = async (ir: unknown, layer: Layer.Layer<never, unknown> = Laye
 const step = (tool: string, args: Record<string, unknown>, thought = `call ${tool}`) => JSON.stringify({ next_thought: thought, next_tool_name: tool, next_tool_args: args })
 const finish = (answer: string) => JSON.stringify({ next_thought: "I know it", next_tool_name: "finish", next_tool_args: {}, answer })
 
-const servers: Array<OpenAiServer.OpenAiServer> = []
-const serve = async (...replies: ReadonlyArray<OpenAiServer.Reply>) => {
-  const s = await OpenAiServer.start({ respond: () => ({ status: 500, message: "no more scripted replies" }) })
-  s.script(...replies)
-  servers.push(s)
-  return s
-}
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close().catch(() => undefined)
-})
+const { serve, track } = scriptedServers()
 
 type Sent = { role: string; content: string }
 const messagesOf = (s: OpenAiServer.OpenAiServer, i: number) => s.requests[i]!.body["messages"] as Array<Sent>
@@ -85,7 +61,7 @@ describe("react nodes call tools until they answer", () => {
   it("asks for std.calculator, reads its observation, answers; records both calls; a replay with the server stopped gives the same state", async () => {
     const server = await serve(step("std_calculator", { expression: "6 * 7" }), finish("It is 42."))
     const layer = dbLayer()
-    const live = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"] }), { question: "What is six times seven?" }, layer)
+    const live = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"] }), { question: "What is six times seven?" }, { layer })
     expect(live.error).toBeUndefined()
     expect(live.summary?.status).toBe("done")
     expect(live.summary?.final_state).toEqual({
@@ -141,7 +117,7 @@ describe("react nodes call tools until they answer", () => {
   it("a node that names no model uses the run-wide default model (--lm-url/--lm-model); its request records model null", async () => {
     const server = await serve(finish("hi"))
     const ir = { ...irOf({ tools: ["std.calculator@1"] }), nodes: [{ id: "agent", kind: "react", config: { tools: ["std.calculator@1"] } }] }
-    const r = await runGraph(ir, { question: "hello?" }, dbLayer(), DefaultModel.layer({ apiBase: server.url, model: "default-model" }))
+    const r = await runGraph(ir, { question: "hello?" }, { provide: DefaultModel.layer({ apiBase: server.url, model: "default-model" }) })
     expect(r.error).toBeUndefined()
     expect(r.summary?.final_state).toMatchObject({ answer: "hi", tool_trace: [] })
     expect(server.requests[0]!.body["model"]).toBe("default-model")
@@ -159,7 +135,7 @@ describe("react nodes call tools until they answer", () => {
 
   it("a tool outside the allowlist is never called: the model is told so, and may go on", async () => {
     const server = await serve(step("std_http_fetch", { url: "http://127.0.0.1:1/" }), finish("I could not fetch it."))
-    const r = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"] }), { question: "fetch it" }, dbLayer(), Capabilities.layer(["net.fetch"]))
+    const r = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"] }), { question: "fetch it" }, { provide: Capabilities.layer(["net.fetch"]) })
     expect(r.error).toBeUndefined()
     expect(r.summary?.final_state).toMatchObject({ answer: "I could not fetch it.", tool_trace: [] })
     expect(messagesOf(server, 1).at(-1)!.content).toBe("## observation_0\nUnknown tool 'std_http_fetch': it is not one of the tools you may call. Call one of: std_calculator, finish.")
@@ -169,7 +145,7 @@ describe("react nodes call tools until they answer", () => {
   it("a tool's failure (bad arguments, a bad expression) is an observation the model reads", async () => {
     const server = await serve(step("std_calculator", { expr: "1/0" }), step("std_calculator", { expression: "1/0" }), finish("undefined"))
     const layer = dbLayer()
-    const r = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"] }), { question: "1/0?" }, layer)
+    const r = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"] }), { question: "1/0?" }, { layer })
     expect(r.error).toBeUndefined()
     // The refusals are recorded: a replay with the server stopped reads the same observations.
     await server.close()
@@ -198,11 +174,11 @@ describe("react nodes call tools until they answer", () => {
     const registry = ToolRegistry.layer(secret)
     const denied = await serve(step("acme_secret", {}), finish("no"))
     const ir = (url: string) => irOf({ api_base: url, tools: ["acme.secret@1"] })
-    const r = await runGraph(ir(denied.url), { question: "the secret?" }, dbLayer(), registry)
+    const r = await runGraph(ir(denied.url), { question: "the secret?" }, { provide: registry })
     expect(r.error).toMatchObject({ _tag: "ToolError", reason: "capability-denied", tool: "acme.secret@1", nodeId: "agent", capability: "acme.vault" })
     expect(runs).toBe(0)
     const granted = await serve(step("acme_secret", {}), finish("s1"))
-    const ok = await runGraph(ir(granted.url), { question: "the secret?" }, dbLayer(), Layer.merge(registry, Capabilities.layer(["acme.vault"])))
+    const ok = await runGraph(ir(granted.url), { question: "the secret?" }, { provide: Layer.merge(registry, Capabilities.layer(["acme.vault"])) })
     expect(ok.error).toBeUndefined()
     expect(ok.summary?.final_state["tool_trace"]).toEqual([{ tool: "acme_secret", args: {}, observation: "{\"secret\":\"s1\"}" }])
   })
@@ -323,7 +299,7 @@ describe("react nodes keep their recorded requests bounded, and retry only the f
     const server = await serve(...Array.from({ length: turns }, (_, n) => step("acme_page", { n })), finish("read them all"))
     // Without the caps, this step's recorded requests add up to about 30 MB.
     const layer = SqliteCheckpointer.layer({ filename: join(tempDir(), "runs.sqlite"), maxCheckpointBytes: 8 * 1024 * 1024 })
-    const live = await runGraph(irOf({ api_base: server.url, tools: ["acme.page@1"], max_iters: 32 }), { question: "read" }, layer, ToolRegistry.layer(page))
+    const live = await runGraph(irOf({ api_base: server.url, tools: ["acme.page@1"], max_iters: 32 }), { question: "read" }, { layer, provide: ToolRegistry.layer(page) })
     expect(live.error).toBeUndefined()
     expect(live.summary?.status).toBe("done")
     const trace = live.summary?.final_state["tool_trace"] as Array<{ observation: string }>
@@ -374,10 +350,10 @@ describe("react nodes keep their recorded requests bounded, and retry only the f
         return finish("posted")
       }
     })
-    servers.push(server)
+    track(server)
     const layer = dbLayer()
     const registry = ToolRegistry.layer(post)
-    const live = await runGraph(irOf({ api_base: server.url, tools: ["acme.post@1"] }, { retry: { max_attempts: 2 } }), { question: "post it" }, layer, registry)
+    const live = await runGraph(irOf({ api_base: server.url, tools: ["acme.post@1"] }, { retry: { max_attempts: 2 } }), { question: "post it" }, { layer, provide: registry })
     expect(live.error).toBeUndefined()
     expect(live.summary?.final_state).toMatchObject({ answer: "posted", tool_trace: [{ tool: "acme_post", args: {}, observation: "{\"posted\":1}" }] })
     expect(posts).toBe(1)
