@@ -14,7 +14,7 @@ import * as Schema from "effect/Schema"
 import { ToolError } from "../../../errors.js"
 import * as Tool from "../Tool.js"
 import { SearchEndpoints } from "./searchEndpoints.js"
-import { clamp, ENDPOINT_UNRESOLVED_FIX, getText, malformed } from "./searchHttp.js"
+import { clamp, ENDPOINT_UNRESOLVED_FIX, getText, malformed, SearchInput, searchOutput } from "./searchHttp.js"
 import * as Xml from "./xmlScan.js"
 
 /** The most results asked for (a larger `max_results` is lowered to it). */
@@ -62,12 +62,8 @@ const definition = (id: string) => ({
   id,
   version: "1",
   description: "Search arXiv (needs the net.fetch capability) and return matching papers: title, authors, abstract, published date, abstract and PDF URLs. No API key required.",
-  input: Schema.Struct({
-    query: Schema.String,
-    max_results: Schema.optional(Schema.Int),
-    timeout_s: Schema.optional(Schema.Number.pipe(Schema.positive()))
-  }),
-  output: Schema.Struct({ query: Schema.String, results: Schema.Array(Result) }),
+  input: SearchInput,
+  output: searchOutput(Result),
   run: (input: { readonly query: string; readonly max_results?: number | undefined; readonly timeout_s?: number | undefined }) =>
     Effect.gen(function*() {
       const endpoints = yield* SearchEndpoints

@@ -1,9 +1,10 @@
 /**
  * The GET the search tools make: through `request` (so `net.fetch` grants govern it),
  * an HTTP error status and a body over the cap turned into `ToolError[failed]`, the body
- * decoded as UTF-8 text.
+ * decoded as UTF-8 text; and the arguments and result shape the search tools share.
  */
 import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import { ToolError } from "../../../errors.js"
 import { redact, request } from "./httpFetch.js"
 import { deadlineOf } from "./httpRequest.js"
@@ -67,3 +68,13 @@ export const malformed = (what: string, url: URL, why: string): ToolError =>
 
 /** `n` rounded and kept within `[1, max]` (the original lowers an oversized limit instead of refusing it). */
 export const clamp = (n: number, max: number): number => Math.max(1, Math.min(Math.trunc(n), max))
+
+/** The arguments of the search tools (the original's): the query, how many results (clamped by each tool), a time limit. */
+export const SearchInput = Schema.Struct({
+  query: Schema.String,
+  max_results: Schema.optional(Schema.Int),
+  timeout_s: Schema.optional(Schema.Number.pipe(Schema.positive()))
+})
+
+/** The result of a search tool: the query and its results, each a `result`. */
+export const searchOutput = <R extends Schema.Schema.Any>(result: R) => Schema.Struct({ query: Schema.String, results: Schema.Array(result) })

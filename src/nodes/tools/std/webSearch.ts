@@ -12,7 +12,7 @@ import * as Capabilities from "../Capabilities.js"
 import * as Tool from "../Tool.js"
 import { CAPABILITY } from "./httpFetch.js"
 import { current, shown } from "./searchBackend.js"
-import { clamp } from "./searchHttp.js"
+import { clamp, SearchInput, searchOutput } from "./searchHttp.js"
 
 /** The most results kept (a larger `max_results` is lowered to it). */
 export const MAX_RESULTS = 25
@@ -24,12 +24,8 @@ export const webSearch = Tool.make({
   id: "std.web_search",
   version: "1",
   description: "Search the web (needs the net.fetch capability and a search backend: STARGRAPH_SEARCH_URL or the app's SearchBackend) and return result titles, URLs and snippets.",
-  input: Schema.Struct({
-    query: Schema.String,
-    max_results: Schema.optional(Schema.Int),
-    timeout_s: Schema.optional(Schema.Number.pipe(Schema.positive()))
-  }),
-  output: Schema.Struct({ query: Schema.String, results: Schema.Array(Hit) }),
+  input: SearchInput,
+  output: searchOutput(Hit),
   run: (input) =>
     Effect.gen(function*() {
       const backend = yield* current
