@@ -57,7 +57,7 @@ import { AuditSink } from "../telemetry/AuditSink.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import * as GraphRun from "./GraphRun.js"
 import { type ChildLink, newRunOf } from "./newRun.js"
-import { currentRecord } from "../nodes/lm/DefaultModel.js"
+import { recordIn } from "../nodes/lm/DefaultModel.js"
 import { type StateUpdate, updateState as editState, type UpdateStateError, type UpdateStateOptions } from "./updateState.js"
 import { checkSkipFailed, explainMoved, threadRun } from "./threads.js"
 import { listSome, maxGraphBytes } from "../ir/limits.js"
@@ -471,7 +471,8 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
   const services = Effect.contextWith((context: Context.Context<Checkpointer>) => ({
     checkpointer: Context.get(context, Checkpointer),
     loop: Context.get(context, RunLoop),
-    audit: Context.get(context, AuditSink)
+    audit: Context.get(context, AuditSink),
+    defaultModel: recordIn(context)
   }))
 
   const decodeState = Schema.decodeUnknownEither(definition.state.schema, { onExcessProperty: "error" })
@@ -569,9 +570,8 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
   const start: Graph["start"] = (options = {}) =>
     Effect.gen(function*() {
       const breakpoints = yield* resolveBreakpoints({ before: options.interruptBefore, after: options.interruptAfter }, definition.topology.nodes.keys(), START_FIELDS)
-      const defaultModel = yield* currentRecord
+      const { audit, checkpointer, defaultModel, loop } = yield* services
       const fields = { inputs: options.inputs ?? {}, idempotencyKey: options.idempotencyKey, actor: options.actor, breakpoints, defaultModel }
-      const { checkpointer, loop, audit } = yield* services
       const threadId = options.threadId
       const skipFailed = yield* checkSkipFailed(options.skipFailed, threadId)
       const prepared = threadId === undefined

@@ -7,9 +7,9 @@
  * waits for input the child asked for, continues the same child run instead of starting
  * another: the child resumes inside itself, from its own last checkpoint.
  */
-import { currentRecord } from "../nodes/lm/DefaultModel.js"
 import { existsSync, statSync } from "node:fs"
 import { basename, dirname, isAbsolute, relative, resolve } from "node:path"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
@@ -37,6 +37,7 @@ import { replaySource } from "../runtime/replaySource.js"
 import { waitedChildId } from "../runtime/waitedChild.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import { OWNER } from "../runtime/RunLoop.js"
+import { recordIn } from "../nodes/lm/DefaultModel.js"
 import type { GraphRun } from "./GraphRun.js"
 import type { ChildLink } from "./newRun.js"
 
@@ -219,7 +220,11 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
   checkResponse: graph.checkResponse,
   run: (request) =>
     Effect.gen(function*() {
-      const checkpointer = yield* Checkpointer
+      // One read of the context: the checkpointer and the parent's default model.
+      const { checkpointer, defaultModel } = yield* Effect.contextWith((context: Context.Context<Checkpointer>) => ({
+        checkpointer: Context.get(context, Checkpointer),
+        defaultModel: recordIn(context)
+      }))
       const actor = childActor(request.parentRunId)
       // Driven at once by this process: created running (no separate transition).
       const linked = yield* graph.newRun({
@@ -227,7 +232,7 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
         idempotencyKey: childRunKey(request),
         actor,
         // Its parent's default model (the parent's driver's, or the one on the parent's record).
-        defaultModel: yield* currentRecord,
+        defaultModel,
         child: { parentRunId: request.parentRunId, parentStep: request.parentStep, owner: OWNER }
       })
       // In a replay of the step its parent waited at: the recorded child it replays (a

@@ -68,8 +68,11 @@ export const fromRecord = (record: DefaultModelRecord): DefaultModelSettings => 
   ...(record.api_key_given ? { apiKeyGiven: true } : {})
 })
 
+/** The default model in `context`, as a run's record keeps it (null: none): read with other services at once. */
+export const recordIn = <R>(context: Context.Context<R>): DefaultModelRecord | null => {
+  const found = Context.getOption(context, DefaultModel)
+  return Option.isSome(found) ? toRecord(found.value) : null
+}
+
 /** The default model in the context, as a run's record keeps it (null: none), for a new run. */
-export const currentRecord: Effect.Effect<DefaultModelRecord | null> = Effect.map(
-  Effect.serviceOption(DefaultModel),
-  (found) => (Option.isSome(found) ? toRecord(found.value) : null)
-)
+export const currentRecord: Effect.Effect<DefaultModelRecord | null> = Effect.contextWith(recordIn)
