@@ -84,7 +84,21 @@ const unknownFieldFix = (field: string, known: ReadonlyArray<string>): string =>
     : `remove the unknown field '${field}' (unknown fields are rejected)`
 }
 
-const fixFor = (message: string, path: ReadonlyArray<PropertyKey>, choices: ReadonlyArray<string> = [], actual?: string): string => {
+/**
+ * The fix for a value a refinement refused (a range, a pattern, a length): what to write,
+ * restated from the refinement's message. `Expected a number between 0 and 2, actual 3` →
+ * use a number between 0 and 2; `max_iters must be an integer from 1 to 64` → set max_iters
+ * to an integer from 1 to 64.
+ */
+const refinementFix = (message: string, path: ReadonlyArray<PropertyKey>): string => {
+  const expected = /^Expected (.+), actual /s.exec(message)
+  if (expected !== null) return `use ${expected[1]!}`
+  const field = String(path[path.length - 1])
+  const allowed = message.startsWith(`${field} must be `) ? message.slice(`${field} must be `.length) : undefined
+  return allowed !== undefined && allowed !== "" ? `set ${field} to ${allowed}` : "use a value the message allows"
+}
+
+const fixFor = (message: string, path: ReadonlyArray<PropertyKey>, choices: ReadonlyArray<string> = [], actual?: string, tag?: string): string => {
   if (message.includes("is unexpected")) return unknownFieldFix(String(path[path.length - 1]), expectedFields(message))
   if (message.includes("is missing")) return `add the required field '${String(path[path.length - 1])}'`
   if (path[0] === "rules" && path[2] === "then" && path[path.length - 1] === "kind") {
@@ -99,6 +113,7 @@ const fixFor = (message: string, path: ReadonlyArray<PropertyKey>, choices: Read
     const meant = actual !== undefined ? closestChoice(actual, choices) : undefined
     return `${meant !== undefined ? `did you mean '${meant}'? ` : ""}use one of: ${choices.join(", ")}`
   }
+  if (tag === "Refinement") return refinementFix(message, path)
   return "correct the value to match the expected type shown"
 }
 
@@ -307,7 +322,7 @@ export const decodeError = (source: IRSource, error: ParseResult.ParseError, pre
   // A value outside a union of literals: every allowed value, not only the first the union tried.
   const actual = choices.length > 1 ? /, actual (.+)$/s.exec(first?.message ?? "")?.[1] : undefined
   const message = (actual !== undefined ? `Expected one of ${choices.map((c) => JSON.stringify(c)).join(", ")}, actual ${actual}` : first?.message ?? "invalid IR") + more
-  return irError(source, path, message, fixFor(first?.message ?? "", path, choices, actualString(actual)))
+  return irError(source, path, message, fixFor(first?.message ?? "", path, choices, actualString(actual), first?._tag))
 }
 
 /**

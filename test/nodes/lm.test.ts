@@ -694,4 +694,15 @@ describe("bad config is refused when the graph is built", () => {
     expect(r.left).toMatchObject({ _tag: "IRValidationError", path })
     expect((r.left as { message: string }).message).toContain(message)
   })
+
+  it("a value out of range: the fix restates the range, not 'the expected type shown'", async () => {
+    const fixOf = async (config: Record<string, unknown>) => {
+      const r = await build(qa, ask(config))
+      if (Either.isRight(r)) throw new Error("built")
+      return [(r.left as { path: string }).path, (r.left as { fix: string }).fix]
+    }
+    expect(await fixOf({ temperature: 3 })).toEqual(["nodes[0].config.temperature", "use a number between 0 and 2"])
+    expect(await fixOf({ max_tokens: 0 })).toEqual(["nodes[0].config.max_tokens", "use a positive number"])
+    expect(await fixOf({ model: "" })).toEqual(["nodes[0].config.model", "use a value the message allows"])
+  })
 })

@@ -235,11 +235,12 @@ describe("rag configs refused when the graph is built", () => {
     const unknown = await buildError(irOf({ stores: [{ provider: "chroma", path: "./kb.db" }] }), dir)
     expect(unknown.message).toContain("unknown store provider 'chroma'")
     expect(unknown.fix).toContain("sqlite_doc")
-    for (const k of [0, 51, 2.5]) {
+    for (const [k, fix] of [[0, "set k to an integer from 1 to 50"], [51, "set k to an integer from 1 to 50"], [2.5, "use an integer"]] as const) {
       const e = await buildError(irOf({ k }), dir)
-      expect(e.path).toBe("nodes[0].config.k")
+      expect([e.path, e.fix]).toEqual(["nodes[0].config.k", fix])
     }
-    expect((await buildError(irOf({ scan_limit: 10_001 }), dir)).path).toBe("nodes[0].config.scan_limit")
+    const scan = await buildError(irOf({ scan_limit: 10_001 }), dir)
+    expect([scan.path, scan.message, scan.fix]).toEqual(["nodes[0].config.scan_limit", "scan_limit must be an integer from 1 to 10000", "set scan_limit to an integer from 1 to 10000"])
     expect((await buildError(irOf({ topk: 3 }), dir)).path).toBe("nodes[0].config.topk")
     expect((await buildError(irOf({ stores: [{ provider: "sqlite_doc", path: "./kb.db", kind: "x" }] }), dir)).path).toBe("nodes[0].config.stores[0].kind")
     expect((await buildError(irOf({ stores: [] }), dir)).path).toBe("nodes[0].config.stores")

@@ -390,6 +390,16 @@ describe("react nodes at build", () => {
     expect(e.message).toContain(message)
   })
 
+  it("a max_iters out of range or not whole: the fix says what to write, not 'the expected type shown'", async () => {
+    const ir = (max_iters: unknown) => ({ ir_version: "1.0.0", id: "run:react", state_schema: { fields }, nodes: [{ id: "agent", kind: "react", config: { tools: ["std.calculator@1"], max_iters } }] })
+    expect((await buildError(ir(0))).fix).toBe("set max_iters to an integer from 1 to 64")
+    expect((await buildError(ir(65))).fix).toBe("set max_iters to an integer from 1 to 64")
+    expect((await buildError(ir(2.5))).fix).toBe("use an integer")
+    // A value of the wrong type keeps the typed-mismatch fix: its message shows the type.
+    const typed = await buildError(ir("three"))
+    expect([typed.message, typed.fix]).toEqual(['Expected number, actual "three"', "correct the value to match the expected type shown"])
+  })
+
   it("refuses a state without answer, or a tool_trace that is not a list", async () => {
     const noAnswer = await buildError(irOf({ tools: ["std.calculator@1"] }, {}, { question: str }))
     expect(noAnswer.message).toContain("react writes state field 'answer', which is not declared")
