@@ -6,27 +6,15 @@
  * from step N with it would carry. Nothing is read from or written to a database.
  */
 import { Command, Options } from "@effect/cli"
-import { readFileSync } from "node:fs"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { InputError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { reportError } from "./exit.js"
+import { mutationText } from "./mutationArg.js"
 import { graphArg, graphOptions, integer, json, moduleRoot } from "./options.js"
 
 const FORMS = "a YAML or JSON file holding the CounterfactualMutation (state_overrides, facts_assert, facts_retract, rule_pack_version, node_output_overrides), or the mutation itself inline: --mutate '{\"state_overrides\": {\"risk\": \"high\"}}'"
-
-/** The mutation's text: inline when it starts with `{`, else the file it names (`@` optional). */
-const mutationText = (value: string): Effect.Effect<{ readonly text: string; readonly source: string }, InputError> => {
-  if (value.trimStart().startsWith("{")) return Effect.succeed({ text: value, source: "the inline mutation" })
-  const path = value.startsWith("@") ? value.slice(1) : value
-  if (path === "") return Effect.fail(new InputError({ field: "--mutate", message: "'@' names no file", fix: `pass ${FORMS}` }))
-  return Effect.flatMap(Effect.promise(() => import("./inputs.js")), ({ unreadable }) =>
-    Effect.try({
-      try: () => ({ text: readFileSync(path, "utf8"), source: `the file ${path}` }),
-      catch: (cause) => new InputError({ field: "--mutate", message: unreadable(path, cause), fix: `pass the path of a readable file (relative to ${process.cwd()}): ${FORMS}` })
-    }))
-}
 
 /** The `counterfactual` command. */
 export const counterfactual = Command.make(
@@ -44,7 +32,7 @@ export const counterfactual = Command.make(
       const [Graph, { parse: parseYaml }, { decodeMutation, derivedHash }, { checkMutation }] = yield* Effect.promise(() =>
         Promise.all([import("../graph/Graph.js"), import("yaml"), import("../runtime/Mutation.js"), import("../replay/checkMutation.js")])
       )
-      const { source, text } = yield* mutationText(o.mutate)
+      const { source, text } = yield* mutationText(o.mutate, "--mutate", FORMS)
       const raw = yield* Effect.try({
         try: () => parseYaml(text) as unknown,
         catch: (e) => new InputError({ field: "--mutate", message: `${source} is not valid YAML or JSON: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`, fix: `pass ${FORMS}` })

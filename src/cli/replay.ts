@@ -5,7 +5,6 @@
  * question and the command that answers it on stderr).
  */
 import { Command, Options } from "@effect/cli"
-import { readFileSync } from "node:fs"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -19,6 +18,7 @@ import * as Interrupt from "./interrupt.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { leaseOption, parseLease } from "./lease.js"
 import { lmDefaultLayer, lmOptions } from "./lmDefault.js"
+import { mutationText } from "./mutationArg.js"
 import { auditLog, dbExisting, graphFile, graphOptions, integer, moduleRoot, runIdArg } from "./options.js"
 
 const MUTATION_FORMS = `inline JSON, --mutation '{"state_overrides":{"risk":"high"}}', or a YAML or JSON file holding it, --mutation mutation.yaml (or @mutation.yaml)`
@@ -27,39 +27,23 @@ const MUTATION_FORMS = `inline JSON, --mutation '{"state_overrides":{"risk":"hig
  * `--mutation`: inline JSON when it starts with `{` (as `resume --response` takes its
  * answer), else the path of a YAML or JSON file (JSON is YAML), with or without a leading `@`.
  */
-const parseMutation = (text: string): Effect.Effect<unknown, InputError> => {
-  const json = (source: string, what: string) =>
-    Effect.try({
-      try: () => JSON.parse(source) as unknown,
-      catch: (e) => new InputError({ field: "--mutation", message: `${what} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`, fix: `pass the CounterfactualMutation as ${MUTATION_FORMS}` })
-    })
-  const yamlOrJson = (source: string, what: string) =>
-    Effect.flatMap(Effect.promise(() => import("yaml")), ({ parse }) =>
-      Effect.try({
-        try: () => parse(source) as unknown,
-        catch: (e) =>
-          new InputError({
-            field: "--mutation",
-            message: `${what} is not valid YAML or JSON: ${e instanceof Error ? (e.message.split("\n")[0] ?? "") : String(e)}`,
-            fix: `pass the CounterfactualMutation as ${MUTATION_FORMS}`
-          })
-      }))
-  if (text.trimStart().startsWith("{")) return json(text, "the inline mutation")
-  const path = text.startsWith("@") ? text.slice(1) : text
-  if (path === "") {
-    return Effect.fail(new InputError({ field: "--mutation", message: "'@' names no file", fix: `pass the CounterfactualMutation as ${MUTATION_FORMS}` }))
-  }
-  return Effect.flatMap(Effect.promise(() => import("./inputs.js")), ({ unreadable }) =>
-    Effect.try({
-      try: () => readFileSync(path, "utf8"),
-      catch: (cause) =>
-        new InputError({
-          field: "--mutation",
-          message: `${unreadable(path, cause)} (a --mutation value not starting with '{' is a file's path)`,
-          fix: `pass the path of a readable YAML or JSON file (relative to ${process.cwd()}), or the mutation itself as JSON: ${MUTATION_FORMS}`
-        })
-    })).pipe(Effect.flatMap((content) => yamlOrJson(content, `the file ${path}`)))
-}
+const parseMutation = (value: string): Effect.Effect<unknown, InputError> =>
+  Effect.flatMap(mutationText(value, "--mutation", `the CounterfactualMutation as ${MUTATION_FORMS}`), ({ inline, source, text }) =>
+    inline
+      ? Effect.try({
+        try: () => JSON.parse(text) as unknown,
+        catch: (e) => new InputError({ field: "--mutation", message: `${source} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`, fix: `pass the CounterfactualMutation as ${MUTATION_FORMS}` })
+      })
+      : Effect.flatMap(Effect.promise(() => import("yaml")), ({ parse }) =>
+        Effect.try({
+          try: () => parse(text) as unknown,
+          catch: (e) =>
+            new InputError({
+              field: "--mutation",
+              message: `${source} is not valid YAML or JSON: ${e instanceof Error ? (e.message.split("\n")[0] ?? "") : String(e)}`,
+              fix: `pass the CounterfactualMutation as ${MUTATION_FORMS}`
+            })
+        })))
 
 /** The `replay` command. */
 export const replay = Command.make(

@@ -7,8 +7,13 @@
 import { createRequire } from "node:module"
 import type BetterSqlite3 from "better-sqlite3"
 
-/** The better-sqlite3 constructor (loaded on first use). */
+let loaded: typeof BetterSqlite3 | undefined
+
+/** The better-sqlite3 constructor (resolved and loaded on first use, then kept). */
 export const sqliteDriver = (): typeof BetterSqlite3 => {
-  const require = createRequire(import.meta.url)
-  return createRequire(require.resolve("@effect/sql-sqlite-node"))("better-sqlite3") as typeof BetterSqlite3
+  if (loaded === undefined) {
+    const require = createRequire(import.meta.url)
+    loaded = createRequire(require.resolve("@effect/sql-sqlite-node"))("better-sqlite3") as typeof BetterSqlite3
+  }
+  return loaded
 }

@@ -84,11 +84,17 @@ const tokens = (text: string): ReadonlyArray<string> => casefold(text).match(TOK
  * distinct terms beats repeating one. Terms are summed in sorted order, so the score is
  * the same in every process.
  */
-export const lexicalScore = (query: string, text: string): number => {
+export const lexicalScore = (query: string, text: string): number => termsScore(queryTerms(query), text)
+
+/** A query's distinct terms, sorted (worked out once for every document a store scores). */
+const queryTerms = (query: string): ReadonlyArray<string> => [...new Set(tokens(query))].sort()
+
+/** {@link lexicalScore} of `text` for a query's {@link queryTerms}. */
+const termsScore = (terms: ReadonlyArray<string>, text: string): number => {
   const counts = new Map<string, number>()
   for (const t of tokens(text)) counts.set(t, (counts.get(t) ?? 0) + 1)
   let score = 0
-  for (const term of [...new Set(tokens(query))].sort()) {
+  for (const term of terms) {
     const tf = counts.get(term) ?? 0
     if (tf > 0) score += tf / (tf + 1)
   }
@@ -162,12 +168,14 @@ const scan = (file: string, limit: number): ReadonlyArray<Doc> => {
 }
 
 /** A store's ranked hits for `question`: scored documents (score > 0), best first, ties by id, top `k`. */
-const rank = (docs: ReadonlyArray<Doc>, question: string, k: number): ReadonlyArray<Hit> =>
-  docs
-    .map((d) => ({ id: d.id, score: lexicalScore(question, d.text) }))
+const rank = (docs: ReadonlyArray<Doc>, question: string, k: number): ReadonlyArray<Hit> => {
+  const terms = queryTerms(question)
+  return docs
+    .map((d) => ({ id: d.id, score: termsScore(terms, d.text) }))
     .filter((h) => h.score > 0)
     .sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     .slice(0, k)
+}
 
 /** The first `n` characters (code points, as Python slices) of `text`. */
 const excerpt = (text: string, n: number): string => {

@@ -1,0 +1,32 @@
+/**
+ * The text of a counterfactual mutation given on the command line (`replay --mutation`,
+ * `counterfactual --mutate`): the value itself when it starts with `{`, else the file it
+ * names, with or without a leading `@`. Each command parses the text itself.
+ */
+import { readFileSync } from "node:fs"
+import * as Effect from "effect/Effect"
+import { InputError } from "../errors.js"
+
+/** The mutation's text, where it came from (for messages), and whether it was given inline. */
+export interface MutationText {
+  readonly text: string
+  readonly source: string
+  readonly inline: boolean
+}
+
+/** Read `value` of flag `flag`; `forms` (how to give a mutation) ends each error's fix. */
+export const mutationText = (value: string, flag: string, forms: string): Effect.Effect<MutationText, InputError> => {
+  if (value.trimStart().startsWith("{")) return Effect.succeed({ text: value, source: "the inline mutation", inline: true })
+  const path = value.startsWith("@") ? value.slice(1) : value
+  if (path === "") return Effect.fail(new InputError({ field: flag, message: "'@' names no file", fix: `pass ${forms}` }))
+  return Effect.flatMap(Effect.promise(() => import("./inputs.js")), ({ unreadable }) =>
+    Effect.try({
+      try: () => ({ text: readFileSync(path, "utf8"), source: `the file ${path}`, inline: false }),
+      catch: (cause) =>
+        new InputError({
+          field: flag,
+          message: `${unreadable(path, cause)} (a ${flag} value not starting with '{' is a file's path)`,
+          fix: `pass the path of a readable YAML or JSON file (relative to ${process.cwd()}), or ${forms}`
+        })
+    }))
+}
