@@ -33,7 +33,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameS
 import { createRequire, isBuiltin } from "node:module"
 import { homedir } from "node:os"
 import { delimiter, dirname, extname, isAbsolute, join, relative, resolve, sep } from "node:path"
-import { pathToFileURL } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import * as Effect from "effect/Effect"
 import type * as Esbuild from "esbuild"
 import { NodeModuleError } from "../errors.js"
@@ -528,6 +528,16 @@ const isBareOrUrl = (specifier: string): boolean => !specifier.startsWith(".") &
 
 const inNodeModules = (path: string): boolean => path.split(sep).includes("node_modules")
 
+/** This file's folder: where Stargraph's own packages resolve from. */
+const OWN_DIR = dirname(fileURLToPath(import.meta.url))
+
+/**
+ * Whether `specifier` names a package Stargraph itself imports and shares with node
+ * modules (`effect`, `@effect/*`, `stargraph`): one a module outside any project may take
+ * from Stargraph's own install when its folder has none.
+ */
+const ownsPackage = (specifier: string): boolean => /^(effect|stargraph|@effect\/[^/]+)(\/|$)/.test(specifier)
+
 /** JavaScript that Node imports as it is, as ES modules. */
 const PLAIN_EXTENSIONS = new Set([".js", ".mjs"])
 
@@ -601,8 +611,13 @@ const compile = async (
         }
         if (isBuiltin(args.path)) return { path: args.path, external: true }
         if (/^[a-z][a-z0-9+.-]+:/i.test(args.path)) return { path: args.path, external: true } // file:, data:, …
-        const resolved = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: RESOLVING })
-        if (resolved.errors.length > 0) return { errors: resolved.errors }
+        const found = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: RESOLVING })
+        // A graph folder outside any project (`stargraph new` in an empty folder) imports
+        // Stargraph's own `effect` (and `@effect/*`, `stargraph`), the copy it runs with.
+        const resolved = found.errors.length > 0 && ownsPackage(args.path)
+          ? await build.resolve(args.path, { kind: args.kind, resolveDir: OWN_DIR, pluginData: RESOLVING })
+          : found
+        if (resolved.errors.length > 0) return { errors: found.errors }
         if (resolved.external || resolved.path === "") return { path: args.path, external: true }
         // A `#import` or tsconfig path into the project's own sources is bundled like a relative import.
         if (!inNodeModules(resolved.path)) return { path: resolved.path }

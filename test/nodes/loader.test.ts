@@ -130,6 +130,25 @@ describe("TypeScript node modules", () => {
     }
   })
 
+  it("outside any project (no node_modules above it), effect and stargraph are Stargraph's own", async () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, "nodes.ts"), [
+      `import { Effect } from "effect"`,
+      `import * as Schema from "effect/Schema"`,
+      `import * as Stargraph from "stargraph"`,
+      `export const f = () => ({ n: Schema.decodeUnknownSync(Schema.NumberFromString)("5") })`,
+      `export const EffectNs = Effect`,
+      `export const loadGraph = typeof Stargraph.Graph.load`,
+      ``
+    ].join("\n"))
+    expect(existsSync(join(dir, "node_modules"))).toBe(false)
+    const ns = await loaded(dir)
+    expect((ns["f"] as () => unknown)()).toEqual({ n: 5 })
+    // The copy this process runs (Stargraph's own), not a second one.
+    expect(ns["EffectNs"]).toBe(Effect)
+    expect(ns["loadGraph"]).toBe("function")
+  })
+
   it("an error thrown while the module runs is load-failed with its first line", async () => {
     const dir = graphFolder({ "nodes.ts": `throw new Error("no config\\nsecond line")\nexport const f = () => ({})\n` })
     const error = (await load(dir) as Either.Left<NodeModuleError, unknown>).left
