@@ -66,6 +66,15 @@ describe("stargraph new", () => {
     }
   })
 
+  it("a copy made in an empty folder, outside any project, runs: its modules import Stargraph's own effect", async () => {
+    const cwd = tempDir()
+    expect((await stargraph(["new", "triage-router"], { cwd })).code).toBe(0)
+    const ran = await stargraph(["run", "triage-router/graph.yaml", "--inputs", "item=the routine weekly report", "--db", join(cwd, "runs.sqlite")], { cwd })
+    expect(ran.stderr).toBe("")
+    expect(ran.code).toBe(0)
+    expect(ran.stdout).toContain("halted at routine-path by r-routine-done")
+  })
+
   it("takes the folder names too, and --dir (or the original's --dest) as the folder to create", async () => {
     const cwd = project()
     const made = await stargraph(["new", "orchestrator_workers", "--dir", "graphs/orch"], { cwd })
