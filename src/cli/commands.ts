@@ -22,11 +22,12 @@ import { thread } from "./thread.js"
 import { updateState } from "./updateState.js"
 import { validate } from "./validate.js"
 import { verifyAudit } from "./verifyAudit.js"
+import { auditAnchor } from "./auditAnchor.js"
 
 export { DEFAULT_DB } from "./options.js"
 export { ExitCode } from "./exit.js"
 
-const subcommands = [run, resume, respond, updateState, inspect, list, thread, cancel, prune, validate, compile, simulate, replay, counterfactual, serve, newCommand, verifyAudit] as const
+const subcommands = [run, resume, respond, updateState, inspect, list, thread, cancel, prune, validate, compile, simulate, replay, counterfactual, serve, newCommand, verifyAudit, auditAnchor] as const
 
 /** The subcommands' names, in help order. */
 export const COMMAND_NAMES: ReadonlyArray<string> = subcommands.flatMap((command) => [
@@ -66,7 +67,8 @@ const SUMMARIES: { readonly [name: string]: string } = {
   counterfactual: "check a fork's mutation, print its hashes",
   serve: "serve the HTTP API and the project's triggers",
   new: "start a graph from one of the original's bundles",
-  "verify-audit": "check a chained audit log's hash links and signatures"
+  "verify-audit": "check a chained audit log's hash links and signatures",
+  "audit-anchor": "pin a chained audit log's head; print the anchor to keep"
 }
 
 /** The summary line of command `name` in `stargraph --help` (without one above: its description up to the first `;`). */

@@ -10,9 +10,10 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { createPrivateKey } from "node:crypto"
-import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs"
+import { readFileSync } from "node:fs"
 import { formatError, InputError } from "../errors.js"
 import { publicKeyFromPem, verifyAuditChain } from "../telemetry/AuditChain.js"
+import { isPlainAuditLine, firstLine, readable } from "./auditLogFile.js"
 import { setExit } from "./exit.js"
 import { json } from "./options.js"
 
@@ -22,43 +23,8 @@ const VerifyExit = { valid: 0, userError: 1, invalid: 2 } as const
 const userError = (field: string, message: string, fix: string) =>
   Effect.zipRight(Console.error(`error: ${formatError(new InputError({ field, message, fix }))}`), setExit(VerifyExit.userError))
 
-const readable = (path: string): boolean => statSync(path, { throwIfNoEntry: false })?.isFile() === true
-
 /** A line hash as `head_sha256` prints it: 64 hex digits (read case-insensitively). */
 const SHA256_HEX = /^[0-9a-fA-F]{64}$/
-
-/** The log's first line (up to 64 KiB), or undefined when it cannot be read. */
-const firstLine = (path: string): string | undefined => {
-  try {
-    const fd = openSync(path, "r")
-    try {
-      const head = Buffer.alloc(65536)
-      const n = readSync(fd, head, 0, head.length, 0)
-      return head.subarray(0, n).toString("utf8").split("\n")[0]
-    } catch {
-      return undefined
-    } finally {
-      closeSync(fd)
-    }
-  } catch {
-    return undefined
-  }
-}
-
-/**
- * Whether `line` is a plain audit line, as `AuditSink.jsonl` writes one (`ts`, `actor` and
- * `event` strings, no `jws`): the log was written without `--audit-key`.
- */
-const isPlainAuditLine = (line: string): boolean => {
-  try {
-    const parsed: unknown = JSON.parse(line)
-    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return false
-    const obj = parsed as Record<string, unknown>
-    return typeof obj["ts"] === "string" && typeof obj["actor"] === "string" && typeof obj["event"] === "string" && !("jws" in obj)
-  } catch {
-    return false
-  }
-}
 
 /** Whether the PEM holds a private key (a public key's PEM does not parse as one). */
 const isPrivateKeyPem = (pem: Uint8Array): boolean => {

@@ -238,3 +238,78 @@ describe("stargraph run --audit-key + verify-audit", () => {
     expect(r.code, r.stderr).toBe(0)
   })
 })
+
+describe("stargraph audit-anchor", () => {
+  const checkpoint = (args: ReadonlyArray<string>, env?: NodeJS.ProcessEnv) => stargraph(["audit-anchor", ...args], { cwd: work, ...(env ? { env } : {}) })
+
+  it("appends a signed checkpoint and prints its anchor; verify-audit takes it, and a tail cut before it fails", async () => {
+    const { key, log } = await chainedLog()
+    const before = lines(log)
+    const r = await checkpoint([log, "--audit-key", key])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toBe("")
+    const after = lines(log)
+    expect(after.slice(0, before.length)).toEqual(before)
+    expect(after).toHaveLength(before.length + 1)
+    const line = JSON.parse(after.at(-1)!) as { seq: number; record: { type: string; head_seq: number; head_sha256: string } }
+    expect(line.record).toMatchObject({ type: "fathom.checkpoint", head_seq: before.length - 1 })
+    expect(r.stdout.split("\n")[0]).toBe(`checkpoint appended: seq=${before.length} pins head_seq=${before.length - 1}`)
+    const head = /^expected_head=([0-9a-f]{64})$/m.exec(r.stdout)![1]!
+    const token = /^anchor_token=(\S+)$/m.exec(r.stdout)![1]!
+    // The log goes on after the checkpoint; both anchors verify.
+    const more = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=later", "--db", join(log, "..", "db.sqlite"), "--audit-log", log, "--audit-key", key, "--quiet"], { cwd: work })
+    expect(more.code, more.stderr).toBe(0)
+    const ok = await verify([log, "--anchor-token", token, "--expected-head", head, "--json"])
+    expect(ok.code, ok.stderr).toBe(0)
+    expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, anchor_ok: true })
+    // Cut the tail from the checkpoint on: still a valid chain, but the anchors fail it.
+    rewrite(log, before)
+    expect((await verify([log])).code).toBe(0)
+    expect((await verify([log, "--anchor-token", token])).code).toBe(2)
+    expect((await verify([log, "--expected-head", head])).code).toBe(2)
+  })
+
+  it("the key from STARGRAPH_AUDIT_KEY; --json prints the anchor as one object", async () => {
+    const { key, log } = await chainedLog()
+    const r = await checkpoint([log, "--json"], { ...process.env, STARGRAPH_AUDIT_KEY: key })
+    expect(r.code, r.stderr).toBe(0)
+    const anchor = JSON.parse(r.stdout) as { seq: number; head_seq: number; line_sha256: string; anchor_token: string }
+    expect(anchor.head_seq).toBe(anchor.seq - 1)
+    expect(anchor.line_sha256).toMatch(/^[0-9a-f]{64}$/)
+    expect((await verify([log, "--anchor-token", anchor.anchor_token])).code).toBe(0)
+  })
+
+  it("refuses, writing nothing (exit 2): no log, an empty or plain log, no key, a missing key file, another key, a broken chain", async () => {
+    const { dir, key, log } = await chainedLog()
+    const other = await chainedLog()
+    const plain = join(dir, "plain.jsonl")
+    const plainRun = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=p", "--db", join(dir, "p.sqlite"), "--audit-log", plain, "--quiet"], { cwd: work })
+    expect(plainRun.code, plainRun.stderr).toBe(0)
+    const empty = join(dir, "empty.jsonl")
+    writeFileSync(empty, "")
+    const noEnv = { ...process.env, STARGRAPH_AUDIT_KEY: "" }
+    const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
+      [[join(dir, "none.jsonl"), "--audit-key", key], /InputError: <log>: no audit log at .*none\.jsonl \(fix: give the path of a chained audit log/],
+      [[empty, "--audit-key", key], /InputError: <log>: .*empty\.jsonl is empty/],
+      [[plain, "--audit-key", key], /InputError: <log>: .*plain\.jsonl is a plain audit log/],
+      [[log], /InputError: --audit-key: no signing key given \(fix: pass --audit-key/],
+      [[log, "--audit-key", join(dir, "missing.key")], /InputError: --audit-key: no key file at .*missing\.key \(fix: give the Ed25519 private key the log was started with/],
+      [[log, "--audit-key", other.key], /AuditChainError.*the log was started with key/]
+    ]
+    for (const [args, pattern] of cases) {
+      const snapshot = [log, plain, empty].map((f) => readFileSync(f, "utf8"))
+      const r = await checkpoint(args, noEnv)
+      expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code: 2, stderr: expect.stringMatching(pattern) })
+      expect([log, plain, empty].map((f) => readFileSync(f, "utf8"))).toEqual(snapshot)
+      expect(existsSync(join(dir, "missing.key"))).toBe(false)
+    }
+    // A broken chain (one edited byte in a record): refused, the log left as evidence.
+    const edited = lines(log)
+    edited[2] = edited[2]!.replace("\"seq\":2", "\"seq\":9")
+    rewrite(log, edited)
+    const broken = readFileSync(log, "utf8")
+    const r = await checkpoint([log, "--audit-key", key])
+    expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code: 2, stderr: expect.stringMatching(/AuditChainError.*refusing to extend a broken chain/) })
+    expect(readFileSync(log, "utf8")).toBe(broken)
+  })
+})
