@@ -163,6 +163,24 @@ describe("broker nodes in an app", () => {
     expect(calls).toHaveLength(1)
   })
 
+  it("a fork whose request differs diverges, or asks the broker live with liveAfterFork", async () => {
+    const { calls, layer } = appBroker()
+    const filename = join(tempDir(), "runs.sqlite")
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.make(ir())
+      const parent = yield* Effect.flatMap(graph.start({ inputs: { agent_id: "analyst", intent: "rank" } }), (r) => r.start()).pipe(Effect.provide(Layer.merge(layer, granted)))
+      const mutation = { state_overrides: { intent: "summarize" } }
+      const diverged = yield* Replay.fork(graph, parent.run_id, { mutation })
+      const live = yield* Replay.fork(graph, parent.run_id, { mutation, liveAfterFork: true }).pipe(Effect.provide(Layer.merge(layer, granted)))
+      return { diverged, live }
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename }))))
+    expect(out.diverged.summary.status).toBe("failed")
+    expect(out.diverged.error).toMatchObject({ _tag: "ReplayDivergenceError", reason: "request-mismatch", nodeId: "ask" })
+    expect(out.live.summary.status).toBe("done")
+    expect(calls).toEqual([{ agent_id: "analyst", intent: "rank" }, { agent_id: "analyst", intent: "summarize" }])
+    expect(out.live.summary.final_state["answer"]).toMatchObject({ data: { echo: "summarize" }, __stargraph_provenance__: { source: "acme", external_id: "acme-2" } })
+  })
+
   it("a field that is not a string fails the node naming the field, before the broker is asked", async () => {
     const { calls, layer } = appBroker()
     const e = await failure(ir("any"), { agent_id: 42, intent: "rank" }, Layer.merge(layer, granted))
