@@ -53,6 +53,8 @@ export * as Capabilities from "./nodes/tools/Capabilities.js"
 export { stdTools } from "./nodes/tools/std/index.js"
 /** The engine `std.web_search` asks (`SearchBackend.layer`, `searxngLayer`, or `STARGRAPH_SEARCH_URL`), and `SearchEndpoints` for `std.wikipedia`/`std.arxiv`. */
 export * as SearchBackend from "./nodes/tools/std/searchBackend.js"
+/** The broker `broker` nodes ask (`Broker.layer({name, request})`, `Broker.httpLayer(url)`, or `STARGRAPH_BROKER_URL`). */
+export * as Broker from "./nodes/broker/Broker.js"
 /** How the network tools resolve a host name before they check and pin its addresses (replace it to route names your own way). */
 export * as NetResolver from "./nodes/tools/std/NetResolver.js"
 /** The directory the `std.file_*` tools are confined to (`FsRoot.layer(dir)`, or `STARGRAPH_TOOLS_FS_ROOT`). */

@@ -20,11 +20,6 @@ import { builtinKinds } from "../nodes/kinds/index.js"
 import { fromExport, isPathRef, kindTable, NodeKinds, type PackageKind, packageKinds, parseKindRef } from "../nodes/NodeKinds.js"
 import { firstIssue } from "../ir/parseIssue.js"
 
-/** Node kinds of the original Stargraph that this runtime does not have, with what to write instead. */
-const UNPORTED_KINDS: { readonly [kind: string]: { readonly why: string; readonly fix: string } } = {
-  broker: { why: "the Nautilus broker is not ported", fix: "call the broker from a function node's ctx.call, or a tool registered with Tool.make (docs/tools.md)" }
-}
-
 /** How {@link decodeNodes} loads the modules of module-referenced and package kinds. */
 export interface KindModules {
   readonly baseDir: string
@@ -100,9 +95,8 @@ export const decodeNodes = (
           Effect.tap((kind) => Effect.sync(() => byModule.set(name, kind)))
         )
       }
-      const original = UNPORTED_KINDS[name]
-      return Effect.fail(irError(source, at, original !== undefined ? `the original's '${name}' kind is not part of this runtime (${original.why})` : `unknown node kind '${name}'`,
-        original !== undefined ? original.fix : `${didYouMean(name, [...table.keys()])}use one of: ${listSome(table.keys(), 40)}${packaged(modules.baseDir)}; or a module reference such as ./my-node.ts:MyNode`))
+      return Effect.fail(irError(source, at, `unknown node kind '${name}'`,
+        `${didYouMean(name, [...table.keys()])}use one of: ${listSome(table.keys(), 40)}${packaged(modules.baseDir)}; or a module reference such as ./my-node.ts:MyNode`))
     }
     const decoded: Array<DecodedNode> = []
     const specs: Array<IRDocument["nodes"][number]> = []

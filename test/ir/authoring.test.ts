@@ -162,9 +162,9 @@ routes:
     // A verdict of another type than the values routed: the rule's error is at the route.
     const typed = errorOf(loop.replace("verdict: {type: str, route: true}", "verdict: {type: int, route: true}").replace(/judge: \{kind: judge.*\}/, "judge: {kind: noop}"))
     expect([typed.path, typed.line]).toEqual(["routes.judge.fail", 14])
-    // A kind of the original this runtime does not have gets this runtime's own answer for it, at the node's kind.
+    // A kind's own check is named at the authoring key (the broker kind needs its config).
     const broker = errorOf(loop.replace("work: {kind: passthrough}", "work: {kind: broker}"))
-    expect(broker.path).toBe("nodes.work.kind")
+    expect([broker.path, broker.message]).toEqual(["nodes.work", "a broker node needs config"])
   })
 
   it("a bad state default is named at state.<field>.default; a .json file's default id is its stem; __proto__ in an IR document is refused, not dropped", () => {

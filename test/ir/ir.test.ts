@@ -96,7 +96,8 @@ describe("IR validation", () => {
     const never = irErrorOf(base + "checkpoints: {every: never}\n")
     expect([never.path, never.fix]).toEqual(["checkpoints.every", "remove every, or set it to node-exit"])
     const broker = Effect.runSync(Effect.either(Graph.fromYaml(base.replace("{ id: b, kind: set, values: { n: 1 } }", "{ id: b, kind: broker }"))))
-    expect(Either.isLeft(broker) && broker.left.message).toBe("the original's 'broker' kind is not part of this runtime (the Nautilus broker is not ported)")
+    // The original's broker kind is ported: without its config it is refused for that.
+    expect(Either.isLeft(broker) && broker.left.message).toBe("a broker node needs config")
     // What the original writes when it has nothing to declare is accepted, and hashes as without it.
     const empty = Effect.runSync(Graph.fromYaml(base + "tools: []\nstores: []\nskills: null\n"))
     expect(empty.graphHash).toBe(Effect.runSync(Graph.fromYaml(base)).graphHash)

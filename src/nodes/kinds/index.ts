@@ -4,6 +4,7 @@
  * is one file in this folder plus one line here.
  */
 import type { NodeKind } from "../NodeKind.js"
+import { BrokerKind } from "./broker.js"
 import { CodeKind } from "./code.js"
 import { DspyKind } from "./dspy.js"
 import { EchoKind } from "./echo.js"
@@ -45,5 +46,6 @@ export const builtinKinds: ReadonlyArray<NodeKind> = [
   ReactKind,
   RagKind,
   CodeKind,
-  MlKind
+  MlKind,
+  BrokerKind
 ]
