@@ -57,6 +57,8 @@ export * as SearchBackend from "./nodes/tools/std/searchBackend.js"
 export * as Broker from "./nodes/broker/Broker.js"
 /** How the network tools resolve a host name before they check and pin its addresses (replace it to route names your own way). */
 export * as NetResolver from "./nodes/tools/std/NetResolver.js"
+/** What runs graph files for `std.graph_invoke` (each run's nodes get `Graph.invoker`; `Effect.provideService(GraphInvoker.GraphInvoker, …)` replaces it). */
+export * as GraphInvoker from "./nodes/GraphInvoker.js"
 /** The directory the `std.file_*` tools are confined to (`FsRoot.layer(dir)`, or `STARGRAPH_TOOLS_FS_ROOT`). */
 export * as FsRoot from "./nodes/tools/std/fsJail.js"
 /** Where `write_artifact` nodes store artifacts (`ArtifactStore.filesystem(dir)`, `ArtifactStore.memory`, `ArtifactStore.layer(store)`). */

@@ -467,12 +467,14 @@ const decodeInitial = (definition: GraphDefinition) => {
 const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, ChildGraph>, withPackVersions: Graph["withPackVersions"]): Graph => {
   const initialState = decodeInitial(definition)
 
-  // One context read for the three (an `Effect.all` of them costs several µs a run).
+  // One context read for them all (an `Effect.all` of them costs several µs a run).
   const services = Effect.contextWith((context: Context.Context<Checkpointer>) => ({
     checkpointer: Context.get(context, Checkpointer),
     loop: Context.get(context, RunLoop),
     audit: Context.get(context, AuditSink),
-    defaultModel: recordIn(context)
+    defaultModel: recordIn(context),
+    // The live invoker for `std.graph_invoke`, unless the caller provides one (a child run's caller, its parent's node, has it).
+    invoker: Option.isSome(Context.getOption(context, GraphInvoker.GraphInvoker)) ? undefined : invoker
   }))
 
   const decodeState = Schema.decodeUnknownEither(definition.state.schema, { onExcessProperty: "error" })
@@ -570,7 +572,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
   const start: Graph["start"] = (options = {}) =>
     Effect.gen(function*() {
       const breakpoints = yield* resolveBreakpoints({ before: options.interruptBefore, after: options.interruptAfter }, definition.topology.nodes.keys(), START_FIELDS)
-      const { audit, checkpointer, defaultModel, loop } = yield* services
+      const { audit, checkpointer, defaultModel, invoker, loop } = yield* services
       const fields = { inputs: options.inputs ?? {}, idempotencyKey: options.idempotencyKey, actor: options.actor, breakpoints, defaultModel }
       const threadId = options.threadId
       const skipFailed = yield* checkSkipFailed(options.skipFailed, threadId)
@@ -597,12 +599,13 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         checkpointer,
         loop,
         audit,
+        invoker,
         actor: options.actor ?? "library"
       })
     })
 
   const open: Graph["open"] = (run, checkpoint, options = {}) =>
-    Effect.flatMap(services, ({ audit, checkpointer, loop }) =>
+    Effect.flatMap(services, ({ audit, checkpointer, invoker, loop }) =>
       GraphRun.make({
         graph: definition,
         run,
@@ -611,6 +614,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         checkpointer,
         loop,
         audit,
+        invoker,
         actor: options.actor ?? run.actor ?? "library",
         retainEvents: options.retainEvents,
         onCallerFiber: options.onCallerFiber,
@@ -622,7 +626,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
 
   const resume: Graph["resume"] = (runId, options = {}) =>
     Effect.gen(function*() {
-      const { checkpointer, loop, audit } = yield* services
+      const { audit, checkpointer, invoker, loop } = yield* services
       const run = yield* Effect.flatMap(checkpointer.getRun(runId), Option.match({
         onNone: () => Effect.fail(new CheckpointError({ reason: "unknown-run", runId, message: `no run '${runId}' in this checkpoint database` })),
         onSome: Effect.succeed
@@ -763,6 +767,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         checkpointer,
         loop,
         audit,
+        invoker,
         // Whoever drives it now, its audit lines name who started it unless told otherwise.
         actor: options.actor ?? run.actor ?? "library",
         replay,
@@ -887,5 +892,10 @@ export const load = (file: string, options: LoadOptions = {}): Effect.Effect<Gra
         : Effect.fail(graphTooLarge(file, text.size, text.limit))
   )
 
-// `std.graph_invoke@1` runs graph files with this module's `load` (src/nodes cannot import it).
-GraphInvoker.install(makeInvoker((file) => load(file)))
+/**
+ * The live invoker behind `std.graph_invoke@1`: it runs graph files with this module's
+ * `load` (src/nodes cannot import it). Every run a graph drives provides it to its nodes,
+ * unless the run's caller provides its own `GraphInvoker`; provide it yourself only to call
+ * the tool outside a run.
+ */
+export const invoker: GraphInvoker.GraphInvokerShape = makeInvoker((file) => load(file))

@@ -23,6 +23,7 @@ import { type Control, markError, type RunLoopShape } from "../runtime/RunLoop.j
 import type { ReplaySource } from "../runtime/Cassette.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import type { HandedCommit } from "../nodes/Executor.js"
+import { GraphInvoker, type GraphInvokerShape } from "../nodes/GraphInvoker.js"
 
 /**
  * A handle on one run. `R` is what its nodes need from the context `start()` runs in (the
@@ -63,6 +64,11 @@ export interface GraphRunOptions {
   readonly checkpointer: CheckpointerShape
   readonly loop: RunLoopShape
   readonly audit: AuditSinkShape
+  /**
+   * The `GraphInvoker` the run's nodes get (`std.graph_invoke`), when the context that
+   * drives it has none; undefined leaves the context's.
+   */
+  readonly invoker?: GraphInvokerShape | undefined
   /** Who caused this run, for the audit log (e.g. `cli`, `http:<client>`). */
   readonly actor: string
   /** For a counterfactual fork: what the replay answers from. */
@@ -186,7 +192,7 @@ const build = (options: GraphRunOptions, clock: Clock.Clock, metrics: MetricsSha
           ))
       }
       started = true
-      const driving = options.loop.drive({
+      const loop = options.loop.drive({
         graph,
         run,
         checkpoint: options.checkpoint,
@@ -204,7 +210,8 @@ const build = (options: GraphRunOptions, clock: Clock.Clock, metrics: MetricsSha
         startedBefore: options.startedBefore,
         takenOver: options.takenOver,
         graphHashAccepted: options.graphHashAccepted
-      }).pipe(
+      })
+      const driving = (options.invoker === undefined ? loop : Effect.provideService(loop, GraphInvoker, options.invoker)).pipe(
         Effect.tapError((error) => (error instanceof CheckpointError ? broke(error) : Effect.void)),
         // A defect of the runtime itself: the run is marked `error` (not left `running`), then the defect goes on.
         Effect.tapDefect((defect) =>

@@ -5,9 +5,11 @@
  * cassette, is what is kept), and drives it to its end on the caller's fiber services. A
  * child that stops for input, or fails, is a `ToolError[failed]` naming the child's state
  * or error. Interrupting the call (the parent node is cancelled or times out) interrupts
- * the child run's fiber (forked from the caller's, so it goes with it): it takes no further step. `Graph.ts` builds it from its own `load` and installs it.
+ * the child run's fiber without waiting for it: the call ends then, and the child takes no
+ * further step. `Graph.ts` builds it from its own `load` and provides it to every run's nodes.
  */
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import type { RunSummary } from "../checkpoint/models.js"
 import * as MemoryCheckpointer from "../checkpoint/MemoryCheckpointer.js"
 import { formatError, type StargraphError, ToolError } from "../errors.js"
@@ -51,6 +53,17 @@ const childFailed = (what: string, error: StargraphError, ours: string, hint: st
   return failed(`${what}: ${text}`, `${fix === undefined ? ours : `in the child graph: ${fix}`}; ${hint}`)
 }
 
+/**
+ * `effect` on a fiber of its own (with the caller's services), joined. Interrupting the
+ * caller (the call's timeout, the parent run cancelled) interrupts that fiber without
+ * waiting for it: the call ends at once, while the child run's node that is running gets
+ * its abort signal and the child takes no further step. (A forked child of the caller's
+ * fiber would be awaited, so the call's timeout would wait for the child's running node.)
+ */
+const detached = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(Effect.forkDaemon(effect), (fiber) => restore(Fiber.join(fiber)).pipe(Effect.onInterrupt(() => Fiber.interruptFork(fiber)))))
+
 /** The invoker over `load` (Graph.load). */
 export const makeInvoker = (load: (file: string) => Effect.Effect<Startable, StargraphError>): GraphInvokerShape => ({
   invoke: (file, inputs) =>
@@ -58,8 +71,7 @@ export const makeInvoker = (load: (file: string) => Effect.Effect<Startable, Sta
       const graph = yield* load(file).pipe(
         Effect.mapError((e) => childFailed(`graph '${file}' does not load`, e, "fix the child graph", "stargraph compile <file> shows the problem"))
       )
-      const summary = yield* Effect.flatMap(graph.start({ inputs }), (run) => run.start()).pipe(
-        Effect.provide(MemoryCheckpointer.layer),
+      const summary = yield* detached(Effect.flatMap(graph.start({ inputs }), (run) => run.start()).pipe(Effect.provide(MemoryCheckpointer.layer))).pipe(
         Effect.mapError((e) => childFailed(`child graph '${graph.id}' failed`, e, "fix the child graph or its inputs", "run it alone with stargraph run to see its steps"))
       )
       if (summary.status === "awaiting-input") {

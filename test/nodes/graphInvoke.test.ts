@@ -13,6 +13,7 @@ import { afterEach, describe, expect, it } from "vitest"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import { formatError, type StargraphError } from "../../src/errors.js"
 import * as Graph from "../../src/graph/Graph.js"
+import * as GraphInvoker from "../../src/nodes/GraphInvoker.js"
 import * as Capabilities from "../../src/nodes/tools/Capabilities.js"
 import * as FsJail from "../../src/nodes/tools/std/fsJail.js"
 import { graphInvoke } from "../../src/nodes/tools/std/graphInvoke.js"
@@ -31,7 +32,7 @@ const fixture = () => {
     `import { appendFileSync } from "node:fs"`,
     `export const double = (state) => { appendFileSync(${JSON.stringify(counter)}, "ran\\n"); return { doubled: state.n * 2 } }`,
     `export const boom = () => { throw new Error("the child broke") }`,
-    `export const slow = async () => { appendFileSync(${JSON.stringify(counter)}, "ran\\n"); await new Promise((r) => setTimeout(r, 1500)); appendFileSync(${JSON.stringify(counter)}, "ran\\n"); return { doubled: 1 } }`,
+    `export const slow = async () => { appendFileSync(${JSON.stringify(counter)}, "ran\\n"); await new Promise((r) => setTimeout(r, 2500)); appendFileSync(${JSON.stringify(counter)}, "ran\\n"); return { doubled: 1 } }`,
     `export const after = () => { appendFileSync(${JSON.stringify(counter)}, "ran\\n"); return {} }`,
     ``
   ].join("\n"))
@@ -72,6 +73,9 @@ const runParent = (ir: unknown, inputs: Record<string, unknown>, grants: Readonl
   }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename }))))
 
 const GRANT = ["tools:std:graph_invoke"]
+
+/** The tool called directly (outside a run) with the live invoker provided, as a run's nodes get it. */
+const liveGraphInvoke: typeof graphInvoke = { ...graphInvoke, run: (input) => Effect.provideService(graphInvoke.run(input), GraphInvoker.GraphInvoker, Graph.invoker) }
 
 describe("std.graph_invoke@1", () => {
   it("runs a graph file in the root to done in-process and returns its status, final state, run id and hash; a replay runs no child", async () => {
@@ -119,16 +123,16 @@ describe("std.graph_invoke@1", () => {
 
   it("a child that stops for input, or fails, is a ToolError naming it (the parent run fails)", async () => {
     const { root } = fixture()
-    const asks = await toolErr(graphInvoke, { graph: "asks.yaml" }, GRANT, root)
+    const asks = await toolErr(liveGraphInvoke, { graph: "asks.yaml" }, GRANT, root)
     expect(asks).toMatchObject({ reason: "failed" })
     expect(asks.message).toBe("child graph 'run:asks' stopped for input at node 'ask': a tool call cannot answer an interrupt")
-    const fails = await toolErr(graphInvoke, { graph: "fails.yaml", inputs: { n: 1 } }, GRANT, root)
+    const fails = await toolErr(liveGraphInvoke, { graph: "fails.yaml", inputs: { n: 1 } }, GRANT, root)
     expect(fails).toMatchObject({ reason: "failed" })
     expect(fails.message).toMatch(/^child graph 'run:fails' failed: .*the child broke/)
     const parent = await runParent(parentIr, { graph: "asks.yaml", child_inputs: {} }, GRANT, root)
     expect(Either.isLeft(parent.run) && parent.run.left).toMatchObject({ _tag: "ToolError", reason: "failed", nodeId: "invoke" })
     // Bad inputs for the child are its error too.
-    const bad = await toolErr(graphInvoke, { graph: "child.yaml", inputs: { n: "many" } }, GRANT, root)
+    const bad = await toolErr(liveGraphInvoke, { graph: "child.yaml", inputs: { n: "many" } }, GRANT, root)
     expect(bad.message).toMatch(/^child graph 'run:child' failed: StateValidationError/)
     // One fix: the child's own, folded into the call's (the CLI line shows one `(fix: …)`).
     expect(bad.message).not.toContain("(fix:")
@@ -139,11 +143,48 @@ describe("std.graph_invoke@1", () => {
   it("a call cut short by the node's timeout_ms stops the child run: it takes no further step", async () => {
     const { root, runs } = fixture()
     const ir = { ...parentIr, nodes: [{ ...parentIr.nodes[0], timeout_ms: 300 }] }
+    const started = Date.now()
     const { run } = await runParent(ir, { graph: "slow.yaml", child_inputs: {} }, GRANT, root)
+    // The call ends at its timeout, not when the child's running node (2.5 s) ends.
+    expect(Date.now() - started).toBeLessThan(1500)
     expect(Either.isLeft(run) && run.left).toMatchObject({ _tag: "ToolError", reason: "timeout" })
+    expect(runs()).toBe(1)
     // The slow node's promise cannot be stopped (it wrote twice), but the child's next node never runs.
-    await new Promise((resolve) => setTimeout(resolve, 2000))
+    await new Promise((resolve) => setTimeout(resolve, 3000))
     expect(runs()).toBe(2)
+  })
+
+  it("uses the invoker the run's caller provides, not the live one", async () => {
+    const { root, runs } = fixture()
+    const asked: Array<{ file: string; inputs: unknown }> = []
+    const invoker: GraphInvoker.GraphInvokerShape = {
+      invoke: (file, inputs) =>
+        Effect.sync(() => {
+          asked.push({ file, inputs })
+          return { status: "done", final_state: { from: "provided" }, run_id: "run-provided", graph_hash: "h" }
+        })
+    }
+    const run = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.make(parentIr)
+      return yield* Effect.flatMap(graph.start({ inputs: { graph: "child.yaml", child_inputs: { n: 2 } } }), (r) => r.start())
+    }).pipe(
+      Effect.provideService(GraphInvoker.GraphInvoker, invoker),
+      Effect.provide(Capabilities.layer(GRANT)),
+      Effect.provide(FsJail.layer(root)),
+      Effect.provide(SqliteCheckpointer.layer({ filename: join(tempDir(), "runs.sqlite") }))
+    ))
+    expect(run.final_state["result"]).toEqual({ status: "done", final_state: { from: "provided" }, run_id: "run-provided", graph_hash: "h" })
+    expect(asked).toEqual([{ file: expect.stringMatching(/child\.yaml$/), inputs: { n: 2 } }])
+    expect(runs()).toBe(0)
+  })
+
+  it("called outside a run with no invoker provided, is a ToolError naming the fix", async () => {
+    const { root, runs } = fixture()
+    const e = await toolErr(graphInvoke, { graph: "child.yaml" }, GRANT, root)
+    expect(e).toMatchObject({ _tag: "ToolError", reason: "failed" })
+    expect(e.message).toContain("no graph invoker in this context")
+    expect(e.fix).toContain("Effect.provideService(GraphInvoker, …)")
+    expect(runs()).toBe(0)
   })
 })
 

@@ -1,8 +1,10 @@
 /**
  * std.sql_query against real SQLite files in a temp root: rows and columns, positional
  * parameters, the row cap, writes refused by SQLite (read-only, query_only), ATTACH and
- * VACUUM INTO never run, the filesystem root and the fs.read grant.
+ * VACUUM INTO never run, the filesystem root and the fs.read grant; a query that runs
+ * too long is stopped at timeout_s (its process killed) while the event loop keeps going.
  */
+import { execFileSync } from "node:child_process"
 import { existsSync, mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import Database from "better-sqlite3"
@@ -67,5 +69,42 @@ describe("std.sql_query", () => {
     expect(await toolErr(sqlQuery, { database: "dir", query: "select 1" }, read(), root)).toMatchObject({ reason: "failed", argument: "database" })
     expect(await toolErr(sqlQuery, { database: "not.db", query: "select 1 from x" }, read(), root)).toMatchObject({ reason: "failed" })
     expect(await toolErr(sqlQuery, { database: "shop.db", query: "select 1", engine: "duckdb" }, read(), root)).toMatchObject({ reason: "invalid-input", argument: "engine" })
+  })
+
+  it("stops a query that runs past timeout_s with ToolError[timeout], and the event loop keeps ticking meanwhile", async () => {
+    let ticks = 0
+    const timer = setInterval(() => ticks++, 50)
+    const started = Date.now()
+    try {
+      const e = await toolErr(sqlQuery, {
+        database: "shop.db",
+        query: "with recursive c(x) as (select 1 union all select x + 1 from c where x < 1000000000) select count(*) as n from c",
+        timeout_s: 1
+      }, read(), root)
+      const elapsed = Date.now() - started
+      expect(e).toMatchObject({ _tag: "ToolError", reason: "timeout" })
+      expect(e.message).toBe("the query ran for more than 1 s (timeout_s) and was stopped")
+      expect(e.fix).toContain("raise timeout_s (at most 300)")
+      expect(elapsed).toBeGreaterThanOrEqual(950)
+      expect(elapsed).toBeLessThan(3000)
+      // A query on the main thread would have held the loop: no tick until it ended.
+      expect(ticks).toBeGreaterThanOrEqual(10)
+    } finally {
+      clearInterval(timer)
+    }
+    if (process.platform === "linux") {
+      // The query's process is gone (killed), not left counting on a core.
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      const left = (() => {
+        try {
+          return execFileSync("pgrep", ["-P", String(process.pid), "-f", "job.driverPath"], { encoding: "utf8" }).trim()
+        } catch {
+          return ""
+        }
+      })()
+      expect(left).toBe("")
+    }
+    // The next query answers as before.
+    expect(await toolOk(sqlQuery, { database: "shop.db", query: "select count(*) as n from items", timeout_s: 5 }, read(), root)).toMatchObject({ rows: [{ n: 50 }] })
   })
 })

@@ -19,7 +19,7 @@ import { stat } from "node:fs/promises"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { ToolError } from "../../../errors.js"
-import { GraphInvoker } from "../../GraphInvoker.js"
+import * as GraphInvoker from "../../GraphInvoker.js"
 import * as Tool from "../Tool.js"
 import { resolveJailed } from "./fsJail.js"
 
@@ -50,7 +50,7 @@ export const graphInvoke = Tool.make({
       if (!isFile) {
         return yield* new ToolError({ reason: "invalid-input", argument: "graph", message: `graph '${graph}' is not a file (looked for ${file})`, fix: "pass the path of a graph YAML file inside the tools' filesystem root" })
       }
-      const invoker = yield* GraphInvoker
+      const invoker = yield* GraphInvoker.current
       return yield* invoker.invoke(file, inputs ?? {})
     })
 })
