@@ -588,16 +588,32 @@ describe("presets", () => {
     const fields = { content: str, verdict: str, score: str, rationale: str }
     const ok = await run1(fields, { id: "j", kind: "judge", config: { rubric: "Be right." } }, { content: "x" }, "{\"reasoning\": \"it is right\", \"verdict\": \"PASS\", \"score\": 0.8}")
     expect(ok.summary?.final_state).toEqual({ content: "x", verdict: "pass", score: "0.8", rationale: "it is right" })
-    const bad = await run1(fields, { id: "j", kind: "judge", config: { rubric: "Be right." } }, { content: "x" }, "{\"verdict\": \"maybe\", \"score\": 0.5}")
+    const bad = await run1(fields, { id: "j", kind: "judge", config: { rubric: "Be right." } }, { content: "x" }, "{\"reasoning\": \"unsure\", \"verdict\": \"maybe\", \"score\": 0.5}")
     expect(bad.error).toMatchObject({ _tag: "ModelOutputError", field: "verdict", message: "verdict 'maybe' is neither pass nor fail" })
+  })
+
+  it("a cot reply without reasoning is a ModelOutputError on reasoning (as DSPy's ChainOfThought), not an empty rationale; retried, the model is told", async () => {
+    const fields = { question: str, answer: str, rationale: str }
+    const bare = await run1(fields, { id: "r", kind: "reason" }, { question: "q" }, "{\"answer\": \"a\"}")
+    expect(bare.error).toMatchObject({ _tag: "ModelOutputError", nodeId: "r", field: "reasoning", attempts: 1, message: "the reply has no 'reasoning' (module: cot asks for it first, before the outputs)" })
+    const nulled = await run1({ content: str, verdict: str, score: str, rationale: str }, { id: "j", kind: "judge", config: { rubric: "Be right." } }, { content: "x" }, "{\"reasoning\": null, \"verdict\": \"pass\", \"score\": 1}")
+    expect(nulled.error).toMatchObject({ _tag: "ModelOutputError", field: "reasoning" })
+    const before = server.requests.length
+    const retried = await run1(fields, { id: "r", kind: "reason", retry: { max_attempts: 2 } }, { question: "q" }, "{\"answer\": \"a\"}", "{\"reasoning\": \"because\", \"answer\": \"a\"}")
+    expect(retried.summary?.final_state).toEqual({ question: "q", answer: "a", rationale: "because" })
+    expect(server.requests[before + 1]!.body["messages"].at(-1).content).toContain("the reply has no 'reasoning'")
+    // A plain dspy node with module: cot is held to the same reply.
+    server.script("{\"answer\": \"4\"}")
+    const dspy = await runGraph(irOf(qa, [ask({ api_base: server.url, module: "cot" })]), { question: "q" })
+    expect(dspy.error).toMatchObject({ _tag: "ModelOutputError", field: "reasoning" })
   })
 
   it("reason, summarize, plan and extract write their standard fields (rationale only when declared)", async () => {
     const reason = await run1({ question: str, answer: str }, { id: "r", kind: "reason" }, { question: "q" }, "{\"reasoning\": \"r\", \"answer\": \"a\"}")
     expect(reason.summary?.final_state).toEqual({ question: "q", answer: "a" })
-    const summary = await run1({ text: str, summary: str }, { id: "s", kind: "summarize" }, { text: "long" }, "{\"summary\": \"short\"}")
+    const summary = await run1({ text: str, summary: str }, { id: "s", kind: "summarize" }, { text: "long" }, "{\"reasoning\": \"r\", \"summary\": \"short\"}")
     expect(summary.summary?.final_state).toEqual({ text: "long", summary: "short" })
-    const plan = await run1({ goal: str, tasks: { type: "array" } }, { id: "p", kind: "plan" }, { goal: "g" }, "{\"tasks\": [\"one\", \"two\"]}")
+    const plan = await run1({ goal: str, tasks: { type: "array" } }, { id: "p", kind: "plan" }, { goal: "g" }, "{\"reasoning\": \"r\", \"tasks\": [\"one\", \"two\"]}")
     expect(plan.summary?.final_state).toEqual({ goal: "g", tasks: ["one", "two"] })
     const extract = await run1(
       { text: str, who: str, amount: { type: "number" }, paid: { type: "boolean" }, items: { type: "array" } },

@@ -32,7 +32,7 @@ export interface LmNodeSpec {
   readonly provider: ProviderConfig
   /** Which state field each signature input reads. */
   readonly reads: ReadonlyArray<{ readonly input: string; readonly field: string }>
-  /** The decoded outputs (and the `cot` reasoning, "" when absent) as state writes, or what is wrong with them. */
+  /** The decoded outputs (and the `cot` reasoning, "" for `predict`) as state writes, or what is wrong with them. */
   readonly post: (outputs: { readonly [field: string]: unknown }, reasoning: string) => Either.Either<State, OutputProblem>
   /** The deterministic offline answer (`config.stub: true`): no model, no call. */
   readonly stub?: ((inputs: { readonly [input: string]: unknown }) => State) | undefined
@@ -234,7 +234,8 @@ export const lmExecutor = (spec: LmNodeSpec): Executor => {
         }
         const text = response.text
         const outputs = decode(text)
-        const decoded = Either.isRight(outputs) ? spec.post(outputs.right, spec.prompt.module === "cot" ? reasoningOf(text) : "") : outputs
+        const reasoning = spec.prompt.module === "cot" ? reasoningOf(text) : Either.right("")
+        const decoded = Either.isRight(outputs) ? Either.flatMap(reasoning, (thought) => spec.post(outputs.right, thought)) : outputs
         if (Either.isRight(decoded)) return Effect.succeed({ _tag: "Update", update: decoded.right })
         // The next attempt shows the model its reply and what was wrong with it.
         messages = repair(sent, text, decoded.left.message, spec.prompt)
@@ -247,11 +248,19 @@ export const lmExecutor = (spec: LmNodeSpec): Executor => {
 
 const decodeReasoning = completionDecoder(Schema.Struct({ [REASONING]: Schema.optional(Schema.Unknown) }))
 
-/** The `reasoning` of a `cot` reply ("" when it has none; JSON text when it is not a string). */
-const reasoningOf = (text: string): string => {
+/**
+ * The `reasoning` of a `cot` reply (JSON text when it is not a string). A reply without it
+ * is a problem on `reasoning`, as DSPy's ChainOfThought refuses it (the original's `cot`):
+ * the presets would otherwise write an empty `rationale`.
+ */
+const reasoningOf = (text: string): Either.Either<string, OutputProblem> => {
   const decoded = decodeReasoning(text)
-  const value = Either.isRight(decoded) ? decoded.right[REASONING] : undefined
-  return typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value)
+  if (Either.isLeft(decoded)) return Either.left(decoded.left)
+  const value = decoded.right[REASONING]
+  if (value === undefined || value === null) {
+    return Either.left({ field: REASONING, message: `the reply has no '${REASONING}' (module: cot asks for it first, before the outputs)` })
+  }
+  return Either.right(typeof value === "string" ? value : JSON.stringify(value))
 }
 
 const fixFor = (attempts: number) =>
