@@ -608,6 +608,78 @@ describe("presets", () => {
     expect(dspy.error).toMatchObject({ _tag: "ModelOutputError", field: "reasoning" })
   })
 
+  it("each call records the reply parser it was checked under; a recording made before it (no marker) replays a cot reply without reasoning as it ran, one with the marker is refused", async () => {
+    const own = await OpenAiServer.start({ respond: () => "{\"reasoning\": \"R-TOKEN\", \"answer\": \"a\"}" })
+    const file = join(tempDir(), "runs.sqlite")
+    const layer = SqliteCheckpointer.layer({ filename: file })
+    const ir = irOf({ question: str, answer: str, rationale: str }, [{ id: "r", kind: "reason", config: { model: "m", api_base: own.url } }])
+    const live = await runGraph(ir, { question: "q" }, layer)
+    expect(live.summary?.final_state).toEqual({ question: "q", answer: "a", rationale: "R-TOKEN" })
+    expect(live.checkpoints[1]!.calls!.map((c) => c.meta)).toEqual([{ reply_parser: 2 }])
+    await own.close()
+
+    /** A copy of the run's recording, each step's calls (and state, writes, delta) passed through `edit`. */
+    const copyOf = async (edit: (column: string, text: string) => string) => {
+      const copy = await Effect.runPromise(Effect.gen(function*() {
+        const graph = yield* Graph.make(ir)
+        const handle = yield* graph.start({ inputs: { question: "q" } })
+        return handle.runId
+      }).pipe(Effect.provide(layer)))
+      const Database = (await import("better-sqlite3")).default
+      const db = new Database(file)
+      try {
+        const columns = ["state", "writes", "delta", "calls"]
+        const rows = db.prepare(`SELECT * FROM checkpoints WHERE run_id = ?`).all(live.runId) as Array<Record<string, unknown>>
+        db.prepare("DELETE FROM checkpoints WHERE run_id = ?").run(copy)
+        for (const row of rows) {
+          const next: Record<string, unknown> = { ...row, run_id: copy }
+          for (const column of columns) if (typeof row[column] === "string") next[column] = edit(column, row[column] as string)
+          const keys = Object.keys(next)
+          db.prepare(`INSERT INTO checkpoints (${keys.join(", ")}) VALUES (${keys.map(() => "?").join(", ")})`).run(...keys.map((k) => next[k]))
+        }
+        const run = db.prepare("SELECT status, finished_at, started_at, last_step FROM runs_history WHERE run_id = ?").get(live.runId) as Record<string, unknown>
+        db.prepare("UPDATE runs_history SET status = ?, finished_at = ?, started_at = ?, last_step = ? WHERE run_id = ?").run(run["status"], run["finished_at"], run["started_at"], run["last_step"], copy)
+      } finally {
+        db.close()
+      }
+      return copy
+    }
+    /** The recorded completion without its reasoning (the reply a model that skipped it gave). */
+    const bare = (calls: string) =>
+      JSON.stringify((JSON.parse(calls) as Array<Record<string, unknown>>).map((call) => ({ ...call, response: { ...(call["response"] as object), text: "{\"answer\": \"a\"}" } })))
+    const replayOf = async (runId: string) => {
+      const fork = await Effect.runPromise(Replay.fork(live.graph, runId, {}).pipe(Effect.provide(layer)))
+      const checkpoints = await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(fork.cfRunId)).pipe(Effect.provide(layer)))
+      return { fork, checkpoints }
+    }
+
+    // As a build before the marker recorded it: no meta, and the empty rationale it wrote.
+    const old = await copyOf((column, text) =>
+      column === "calls"
+        ? JSON.stringify((JSON.parse(bare(text)) as Array<Record<string, unknown>>).map(({ meta: _meta, ...call }) => call))
+        : text.replaceAll("\"R-TOKEN\"", "\"\""))
+    const oldCheckpoints = await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(old)).pipe(Effect.provide(layer)))
+    expect(oldCheckpoints[1]!.calls!.map((c) => [c.meta, (c.response as { text: string }).text])).toEqual([[undefined, "{\"answer\": \"a\"}"]])
+    const lenient = await replayOf(old)
+    expect(lenient.fork.error).toBeUndefined()
+    expect(lenient.fork.summary).toMatchObject({ status: "done", final_state: { question: "q", answer: "a", rationale: "" } })
+    const same = (cps: ReadonlyArray<Checkpoint>) => cps.map((c) => ({ step: c.step, nodes: c.nodes, state: c.state, writes: c.writes, next: c.next, calls: c.calls }))
+    // Bit-identical: the fork records the old calls as they were (still no marker).
+    expect(same(lenient.checkpoints)).toEqual(same(oldCheckpoints))
+    expect(lenient.checkpoints[1]!.calls![0]).not.toHaveProperty("meta")
+
+    // The fresh recording replays bit-identically, its marker kept.
+    const fresh = await replayOf(live.runId)
+    expect(fresh.fork.summary).toMatchObject({ status: "done", final_state: live.summary!.final_state })
+    expect(same(fresh.checkpoints)).toEqual(same(live.checkpoints))
+
+    // The same bare reply recorded under the marker (parser 2) is refused on replay, as it was live.
+    const marked = await copyOf((column, text) => (column === "calls" ? bare(text) : text))
+    const strict = await replayOf(marked)
+    expect(strict.fork.summary.status).toBe("failed")
+    expect(strict.fork.error).toMatchObject({ _tag: "ModelOutputError", nodeId: "r", field: "reasoning" })
+  })
+
   it("reason, summarize, plan and extract write their standard fields (rationale only when declared)", async () => {
     const reason = await run1({ question: str, answer: str }, { id: "r", kind: "reason" }, { question: "q" }, "{\"reasoning\": \"r\", \"answer\": \"a\"}")
     expect(reason.summary?.final_state).toEqual({ question: "q", answer: "a" })
