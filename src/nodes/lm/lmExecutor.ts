@@ -6,7 +6,8 @@
  * that does not fit is a `ModelOutputError`, and a failed call a `LanguageModelError`;
  * both are retried under the node's `retry` policy (a retry after a bad reply shows the
  * model its reply and what was wrong). A replay rebuilds the same requests and gets the
- * recorded completions back, so it makes no call and re-derives the same writes.
+ * recorded completions back, so it makes no call and re-derives the same writes, each
+ * completion decoded under the reply parser it was recorded under (`REPLY_PARSER`).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
