@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import type { State } from "../../ir/stateSchema.js"
-import { allowedValues, checkProvider, checkRead, checkWrite, nodeFields, providerFields, providerOf } from "../lm/config.js"
+import { allowedValues, checkProvider, checkRead, checkWrite, needsModel, nodeFields, providerFields, providerOf } from "../lm/config.js"
 import { lmExecutor } from "../lm/lmExecutor.js"
 import type { Module } from "../lm/prompt.js"
 import * as Signature from "../lm/Signature.js"
@@ -154,7 +154,8 @@ export const DspyKind = NodeKind.make({
         stub,
         retry: node.retry,
         timeout_ms: node.timeout_ms
-      })
+      }),
+      needsModel: needsModel(config)
     })
   }
 })
