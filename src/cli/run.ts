@@ -125,8 +125,10 @@ export const run = Command.make(
         return
       }
       // A live language-model node without a model would fail only when it runs, after the
-      // steps before it: refused now, before the database is opened and the run created.
-      yield* checkModels(g.nodes, NO_MODEL_FIX).pipe(Effect.provide(defaultModel))
+      // steps before it: refused now, before the database is opened and the run created. A
+      // node the run pauses before (--interrupt-before) can get one on resume.
+      const reached = new Map([...g.nodes].filter(([id]) => !bp.names(resolved?.before, id)))
+      yield* checkModels(reached, NO_MODEL_FIX).pipe(Effect.provide(defaultModel))
       if (interrupts.count() > 0) {
         yield* Console.error("interrupted before the run started; nothing was written")
         return yield* setExit(ExitCode.interrupted)

@@ -29,6 +29,7 @@ import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import { formatError, type StargraphError } from "../../src/errors.js"
 import * as Graph from "../../src/graph/Graph.js"
 import { DefaultModel, LanguageModels } from "../../src/index.js"
+import { checkModels, nodesNeedingModel } from "../../src/nodes/lm/modelCheck.js"
 import { withDefault } from "../../src/nodes/lm/provider.js"
 import * as Replay from "../../src/replay/Replay.js"
 import * as AuditSink from "../../src/telemetry/AuditSink.js"
@@ -492,6 +493,30 @@ describe("an app's own LanguageModel", () => {
     expect(streamed.summary?.final_state["answer"]).toBe("streamed")
     expect(seen).toEqual(["text:2", "stream", "stream", "stream"])
     expect(server.requests.length).toBe(before)
+  })
+
+  it("checkModels, before a run starts: a live node without a model is refused without a default model or an app LanguageModel; with the app's layer it passes and the run goes on", async () => {
+    const ir = irOf({ ...qa, seen: str }, [
+      { id: "first", kind: "set", values: { seen: "yes" } },
+      { id: "ask", kind: "dspy", config: { signature: "question -> answer" } },
+      { id: "own", kind: "dspy", config: { signature: "question -> answer", model: "own-model" } },
+      { id: "stubbed", kind: "reason", config: { stub: true } }
+    ], { edges: [{ from: "first", to: "ask" }] })
+    const graph = await Effect.runPromise(Graph.make(ir))
+    expect(nodesNeedingModel(graph.nodes)).toEqual(["ask"])
+    const refused = await Effect.runPromise(Effect.either(checkModels(graph.nodes)))
+    expect(Either.getLeft(refused).pipe(Option.getOrUndefined)).toMatchObject({ _tag: "LanguageModelError", reason: "no-model", nodeId: "ask", attempts: 0 })
+    expect(formatError(Either.getLeft(refused).pipe(Option.getOrThrow))).toMatch(/^LanguageModelError\[no-model\]: node 'ask' before the run started: .*\(fix: set config\.model on the node .*an @effect\/ai LanguageModel layer/)
+    // Neither the graph hash nor a graph without such a node is concerned.
+    expect(Either.isRight(await Effect.runPromise(Effect.either(checkModels(new Map([...graph.nodes].filter(([id]) => id !== "ask"))))))).toBe(true)
+    const lm = await Effect.runPromise(appModel([]))
+    const provide = <A, E, R>(e: Effect.Effect<A, E, R>) => Effect.provideService(e, LanguageModel.LanguageModel, lm)
+    expect(Either.isRight(await Effect.runPromise(Effect.either(provide(checkModels(graph.nodes)))))).toBe(true)
+    const defaults = DefaultModel.layer({ apiBase: "http://127.0.0.1:9/v1", model: "default-model" })
+    expect(Either.isRight(await Effect.runPromise(Effect.either(Effect.provide(checkModels(graph.nodes), defaults))))).toBe(true)
+    // The app's model answers the node: the run is done.
+    const r = await runGraph(irOf({ ...qa, seen: str }, [{ id: "first", kind: "set", values: { seen: "yes" } }, { id: "ask", kind: "dspy", config: { signature: "question -> answer" } }], { edges: [{ from: "first", to: "ask" }] }), { question: "q" }, dbLayer(), provide)
+    expect(r.summary).toMatchObject({ status: "done", final_state: { question: "q", seen: "yes", answer: "from the app" } })
   })
 
   it.each([
