@@ -571,7 +571,7 @@ const render = (error: StargraphError): string => {
     case "ModelOutputError":
       return `ModelOutputError: node '${error.nodeId}' step ${error.step}${error.field !== undefined ? ` field '${error.field}'` : ""}: ${error.message} (fix: ${error.fix})`
     case "LanguageModelError":
-      return `LanguageModelError[${error.reason}]: node '${error.nodeId}' step ${error.step}${error.status !== undefined ? ` (status ${error.status})` : ""}: ${error.message} (fix: ${error.fix})`
+      return `LanguageModelError[${error.reason}]: node '${error.nodeId}' ${error.attempts === 0 ? "before the run started" : `step ${error.step}`}${error.status !== undefined ? ` (status ${error.status})` : ""}: ${error.message} (fix: ${error.fix})`
     case "ModelError":
       return `ModelError[${error.reason}]: node '${error.nodeId}' (model ${error.modelId}${error.step !== undefined ? `, step ${error.step}` : ""}): ${error.message} (fix: ${error.fix})`
     case "ModelIntegrityError":

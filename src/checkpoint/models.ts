@@ -86,8 +86,10 @@ export const CallRecord = Schema.Struct({
   abandoned: Schema.optional(Schema.Literal(true, "returned")),
   /**
    * What the recorder was told about a live call beyond its request, not part of its hash
-   * (a replay matches on the request alone): for a language-model call the run-wide default
-   * model answered, `{model}`, the model it named. A replayed call keeps the recorded one.
+   * (a replay matches on the request alone): for a language-model call, `reply_parser`, the
+   * version of the reply parser its completion was checked under (absent: 1, recorded
+   * before it was kept), and when the run-wide default model answered, `{model}`, the model
+   * it named. A replayed call keeps the recorded one.
    */
   meta: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
 })

@@ -24,7 +24,7 @@ import { durationMs } from "./lease.js"
 export const lmOptions = {
   lmUrl: Options.text("lm-url").pipe(
     Options.optional,
-    Options.withDescription("base URL of an OpenAI-compatible server (e.g. http://127.0.0.1:11434/v1) for the language-model nodes that name no model; pair with --lm-model; kept with the run (never its key), so resume and respond use it without the flags, and override it with them (default: none, or on resume/respond the run's own: without one, such a node fails at its first live call)")
+    Options.withDescription("base URL of an OpenAI-compatible server (e.g. http://127.0.0.1:11434/v1) for the language-model nodes that name no model; pair with --lm-model; kept with the run (never its key), so resume and respond use it without the flags, and override it with them (default: none, or on resume/respond the run's own: without one, run refuses to start a graph with such a node, and elsewhere it fails at its first live call)")
   ),
   lmModel: Options.text("lm-model").pipe(
     Options.optional,

@@ -18,6 +18,11 @@ import { leaseOption, parseLease } from "./lease.js"
 import { lmDefaultLayer, lmOptions } from "./lmDefault.js"
 import { auditLog, conflictingOutput, dbCreating, graphArg, graphOptions, moduleRoot, nonInteractive, noSummary, quiet, summaryJson, verbose } from "./options.js"
 
+/** What `run` tells a graph whose language-model node has no model to use. */
+export const NO_MODEL_FIX =
+  "pass --lm-url <base url> --lm-model <name> (and --lm-key-env <VAR> when the server wants a key), add an lm: {model: <name>, port: <port>} block to the graph file, " +
+  "set config.model on the node (and config.api_base for a local server), or set config.stub: true for an offline stub"
+
 /** The `run` command. */
 export const run = Command.make(
   "run",
@@ -72,7 +77,7 @@ export const run = Command.make(
       // Flags that name a server are checked before anything else; the graph's lm block, once it is loaded.
       const flagModel = Option.isSome(o.lmUrl) || Option.isSome(o.lmModel) ? yield* lmDefaultLayer(o) : undefined
       const interrupts = yield* Interrupt.install
-      const [Graph, GraphRegistry, Scheduler, TriggerHost, inputs, stores, follow, Progress, { STOPPED_STATUSES }, { OWNER }, { ownerAlive }, { checkClientKey }, bp, threads, { Checkpointer }] = yield* Effect.promise(() =>
+      const [Graph, GraphRegistry, Scheduler, TriggerHost, inputs, stores, follow, Progress, { STOPPED_STATUSES }, { OWNER }, { ownerAlive }, { checkClientKey }, bp, threads, { Checkpointer }, { checkModels }] = yield* Effect.promise(() =>
         Promise.all([
           import("../graph/Graph.js"),
           import("../scheduler/GraphRegistry.js"),
@@ -88,7 +93,8 @@ export const run = Command.make(
           import("../triggers/TriggerEvent.js"),
           import("../runtime/breakpoints.js"),
           import("../graph/threads.js"),
-          import("../checkpoint/Checkpointer.js")
+          import("../checkpoint/Checkpointer.js"),
+          import("../nodes/lm/modelCheck.js")
         ])
       )
       const key = yield* checkClientKey(Option.getOrUndefined(o.idempotencyKey), "--idempotency-key")
@@ -118,6 +124,11 @@ export const run = Command.make(
         if (Option.isSome(refused)) yield* reportError(refused.value)
         return
       }
+      // A live language-model node without a model would fail only when it runs, after the
+      // steps before it: refused now, before the database is opened and the run created. A
+      // node the run pauses before (--interrupt-before) can get one on resume.
+      const reached = new Map([...g.nodes].filter(([id]) => !bp.names(resolved?.before, id)))
+      yield* checkModels(reached, NO_MODEL_FIX).pipe(Effect.provide(defaultModel))
       if (interrupts.count() > 0) {
         yield* Console.error("interrupted before the run started; nothing was written")
         return yield* setExit(ExitCode.interrupted)

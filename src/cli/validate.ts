@@ -16,13 +16,21 @@ export const validate = Command.make(
   },
   ({ graph, moduleRoot, rules }) =>
     Effect.gen(function*() {
-      const Graph = yield* Effect.promise(() => import("../graph/Graph.js"))
+      const [Graph, { nodesNeedingModel }] = yield* Effect.promise(() => Promise.all([import("../graph/Graph.js"), import("../nodes/lm/modelCheck.js")]))
       const g = yield* Graph.load(graph, yield* graphOptions(moduleRoot))
       const packs = g.rules.packs.map((p) => `${p.id}@${p.version}${p.signedBy ? ` (signed by ${p.signedBy})` : ""}`)
       yield* Console.log(`ok ${g.id}: ${g.topology.nodes.size} nodes, ${g.ir.edges.length} edges, ${g.ir.rules.length} rules, ${g.state.fields.size} state fields${packs.length > 0 ? `, packs ${packs.join(", ")}` : ""}`)
       yield* Console.log(`graph_hash=${g.graphHash}`)
       yield* Console.log(`runtime_hash=${g.runtimeHash}`)
       for (const warning of g.rules.warnings) yield* Console.error(`warning: ${warning}`)
+      // A graph validates without a model; `run` refuses to start it without one.
+      const modelless = g.lm === undefined ? nodesNeedingModel(g.nodes) : []
+      if (modelless.length > 0) {
+        yield* Console.error(
+          `warning: ${modelless.map((id) => `'${id}'`).join(", ")} call${modelless.length === 1 ? "s" : ""} a language model and name${modelless.length === 1 ? "s" : ""} no model: ` +
+            "stargraph run refuses to start the graph without --lm-url <base url> --lm-model <name> (or set config.model, or config.stub: true)"
+        )
+      }
       if (rules) yield* Console.log(g.rules.text)
     }).pipe(traced("stargraph.cli.validate"), Effect.catchAll(reportError))
 ).pipe(Command.withDescription("Validate a graph file and print its graph_hash and runtime_hash (and, with --rules, its compiled rules)"))

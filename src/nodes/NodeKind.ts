@@ -68,6 +68,12 @@ export interface CompiledNode {
   readonly hashes?: { readonly [key: string]: string } | undefined
   /** The child graph a `subgraph` node runs (what cancelling a parent needs to find its child runs' own children). */
   readonly childGraph?: ChildGraph | undefined
+  /**
+   * A language-model node that names no `model` and is not a stub: its live calls need the
+   * run-wide default model or an app's `LanguageModel` (checked before a run starts, see
+   * `nodes/lm/modelCheck.ts`). Not part of the graph hash.
+   */
+  readonly needsModel?: boolean | undefined
 }
 
 /** How a kind can stop a run, for the docs and tools. */

@@ -40,6 +40,13 @@ export interface CallOptions {
    * hashed): called once the live call has answered or failed; undefined records none.
    */
   readonly meta?: () => { readonly [key: string]: unknown } | undefined
+  /**
+   * Told the recorded call's `meta` (undefined when it has none) when the call is answered
+   * with a recorded response instead of live, before the response is returned: a node kind
+   * that reads the response as the code that recorded it did (a language-model call's
+   * `reply_parser`) learns which code that was.
+   */
+  readonly recorded?: (meta: { readonly [key: string]: unknown } | undefined) => void
 }
 
 /** The calls a node can make; available as `ctx.call`, `ctx.now`, `ctx.random`. */

@@ -398,7 +398,7 @@ const recordJson = <A>(state: StepState, node: NodeState, begun: Begun, value: u
  * failure, a divergence, or never (a call its node gave up on in the recording); undefined
  * for a live call.
  */
-const answered = <A, E>(state: StepState, node: NodeState, name: string, begun: Begun): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError> | undefined => {
+const answered = <A, E>(state: StepState, node: NodeState, name: string, begun: Begun, options?: CallOptions): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError> | undefined => {
   const answer = begun.answer
   switch (answer._tag) {
     case "live":
@@ -419,6 +419,7 @@ const answered = <A, E>(state: StepState, node: NodeState, name: string, begun: 
       return Effect.zipRight(Effect.yieldNow(), Effect.fail(unawaited(node, state.step, name, begun)))
     case "recorded":
       // A recorded answer is recorded again at once: no step through the live call's Effect.
+      options?.recorded?.(begun.meta)
       return recordEffect<A>(state, node, name, begun, answer.response)
   }
 }
@@ -489,7 +490,7 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
           return Effect.suspend((): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError, R> => {
             const begun = claim(name, request, options)
             if (!("answer" in begun)) return begun
-            return answered<A, E>(state, node, name, begun) ?? Effect.matchCauseEffect(liveCall, {
+            return answered<A, E>(state, node, name, begun, options) ?? Effect.matchCauseEffect(liveCall, {
               onFailure: (cause) => {
                 settleFailure(state, node, begun, cause)
                 return Effect.failCause(cause)
@@ -501,7 +502,7 @@ export const stepRecorder = (step: number, replay: ReplaySource | undefined): St
         callNow<A, E>(name: string, request: unknown, liveCall: () => Exit.Exit<A, E>, options?: CallOptions): Effect.Effect<A, E | ReplayDivergenceError | NodeExecutionError> {
           const begun = claim(name, request, options)
           if (!("answer" in begun)) return begun
-          const known = answered<A, E>(state, node, name, begun)
+          const known = answered<A, E>(state, node, name, begun, options)
           if (known !== undefined) return known
           let exit: Exit.Exit<A, E>
           try {

@@ -26,7 +26,7 @@ export const finish = (s: { rounds: number }) => ({ message: \`finished after \$
 let work: string
 let server: OpenAi.OpenAiServer
 beforeAll(async () => {
-  server = await OpenAi.start({ respond: () => "{\"answer\": \"42\", \"rationale\": \"because\"}" })
+  server = await OpenAi.start({ respond: () => "{\"reasoning\": \"because\", \"answer\": \"42\"}" })
   work = tempDir()
   writeFileSync(join(work, "loop.yaml"), LOOP)
   writeFileSync(join(work, "nodes.ts"), NODES)

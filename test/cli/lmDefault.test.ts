@@ -5,7 +5,8 @@
  * own keeps it, the graph hash is the same with or without it, a replay answers from the
  * cassette without calling it, and bad values are refused naming the flag.
  */
-import { writeFileSync } from "node:fs"
+import Database from "better-sqlite3"
+import { existsSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { runIdOf, startStargraph, stargraph, tempDir } from "../helpers/cli.js"
@@ -69,15 +70,16 @@ describe("--lm-url / --lm-model: the run's default model", () => {
     expect(sent.map((r) => r.headers["authorization"])).toEqual(["Bearer sk-test-key-1234", undefined, undefined])
     const runId = runIdOf(run.last)
 
-    // Without the flags the same graph (same hash) has no model for `ask`.
+    // Without the flags the same graph (same hash) has no model for `ask`: refused before it starts.
     const bare = await stargraph(["run", graph, "--db", db], { cwd: dir })
-    expect(bare.code).not.toBe(0)
+    expect(bare.code).toBe(2)
     expect(bare.stderr).toContain("no-model")
     expect(bare.stderr).toContain("--lm-url")
-    const [withDefault, without] = await Promise.all([inspectJson(runId, db, dir), inspectJson(runIdOf(bare.stdout + bare.stderr), db, dir)])
+    const withDefault = await inspectJson(runId, db, dir)
     expect(withDefault.status).toBe("done")
     expect(withDefault.final_state).toMatchObject({ answer: "42", second: "s", third: "t" })
-    expect(withDefault.graph_hash).toBe(without.graph_hash)
+    const validated = await stargraph(["validate", graph], { cwd: dir })
+    expect(validated.stdout).toContain(`graph_hash=${withDefault.graph_hash}`)
 
     // A replay, with or without the flags, answers from the cassette: no request.
     const afterRun = server.requests.length
@@ -182,4 +184,78 @@ describe("--lm-url / --lm-model: the run's default model", () => {
     expect(run.code).toBe(2)
     expect(run.stderr).toMatch(/InputError: .*'ftp:\/\/x\/v1' is not an http\(s\) URL/)
   }, 30_000)
+})
+
+describe("a live language-model node with no model is refused before the run starts", () => {
+  /** `first` (a set node), then `ask`, which names no model (`stub`/`model` change that). */
+  const twoSteps = (dir: string, config = "", name = "graph.yaml"): string => {
+    const file = join(dir, name)
+    writeFileSync(file, [
+      "ir_version: \"1.0.0\"", "id: lm:check",
+      "state_schema: { fields: { question: { type: string, default: \"why?\" }, answer: { type: string }, seen: { type: string } } }",
+      "nodes:",
+      "  - { id: first, kind: set, values: { seen: \"yes\" } }",
+      `  - { id: ask, kind: dspy, config: { signature: "question -> answer"${config} } }`,
+      "edges: [{ from: first, to: ask }]",
+      ""
+    ].join("\n"))
+    return file
+  }
+  const runsIn = (db: string): number => {
+    const sqlite = new Database(db, { readonly: true })
+    try {
+      return (sqlite.prepare("SELECT count(*) AS n FROM runs_history").get() as { n: number }).n +
+        (sqlite.prepare("SELECT count(*) AS n FROM pending_runs").get() as { n: number }).n
+    } finally {
+      sqlite.close()
+    }
+  }
+
+  it("run exits 2 naming the node and the flags, with no run created (no step of it ran); with a model, a stub or --interrupt-before it runs", async () => {
+    const dir = tempDir()
+    const graph = twoSteps(dir)
+    const fresh = join(dir, "fresh.sqlite")
+    const refused = await stargraph(["run", graph, "--db", fresh], { cwd: dir })
+    expect(refused.code).toBe(2)
+    expect(refused.stdout).toBe("")
+    expect(refused.stderr).toMatch(/^error: LanguageModelError\[no-model\]: node 'ask' before the run started: .*\(fix: pass --lm-url <base url> --lm-model <name>.*config\.stub: true/)
+    expect(existsSync(fresh)).toBe(false)
+
+    // A database with a run in it gets no second one.
+    const db = join(dir, "runs.sqlite")
+    const before = server.requests.length
+    const ok = await stargraph(["run", graph, "--db", db, "--lm-url", server.url, "--lm-model", "check-model"], { cwd: dir })
+    expect(ok.stderr).toBe("")
+    expect(ok.last).toMatch(/status=done/)
+    expect(server.requests.slice(before).map((r) => r.body["model"])).toEqual(["check-model"])
+    expect(runsIn(db)).toBe(1)
+    const again = await stargraph(["run", graph, "--db", db], { cwd: dir })
+    expect(again.code).toBe(2)
+    expect(again.stderr).toContain("node 'ask'")
+    expect(runsIn(db)).toBe(1)
+
+    // The node's own model, or a stub, needs no default.
+    const own = await stargraph(["run", twoSteps(dir, `, model: node-model, api_base: "${server.url}"`, "own.yaml"), "--db", db], { cwd: dir })
+    expect(own.stderr).toBe("")
+    expect(own.last).toMatch(/status=done/)
+    const stub = await stargraph(["run", twoSteps(dir, ", stub: true", "stub.yaml"), "--db", db], { cwd: dir })
+    expect(stub.stderr).toBe("")
+    expect(stub.last).toMatch(/status=done/)
+    // A run that pauses before the node can be given the model on resume.
+    const paused = await stargraph(["run", graph, "--db", db, "--interrupt-before", "ask"], { cwd: dir })
+    expect(paused.code).toBe(3)
+    expect(runsIn(db)).toBe(4)
+  }, 120_000)
+
+  it("validate warns (exit 0) naming the node; not for a stub or a node with its own model", async () => {
+    const dir = tempDir()
+    const warned = await stargraph(["validate", twoSteps(dir)], { cwd: dir })
+    expect(warned.code).toBe(0)
+    expect(warned.stdout).toMatch(/graph_hash=sha256:/)
+    expect(warned.stderr).toContain("warning: 'ask' calls a language model and names no model: stargraph run refuses to start the graph without --lm-url")
+    const stub = await stargraph(["validate", twoSteps(dir, ", stub: true", "stub.yaml")], { cwd: dir })
+    expect(stub.stderr).toBe("")
+    const own = await stargraph(["validate", twoSteps(dir, ", model: m", "own.yaml")], { cwd: dir })
+    expect(own.stderr).toBe("")
+  }, 60_000)
 })

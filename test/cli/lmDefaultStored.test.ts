@@ -115,7 +115,7 @@ describe("the default model is kept with the run", () => {
 
     // Each call the default answered names its model on its record; the hashed request still says model null.
     const lmCalls = callsOf(db, runId).flatMap((s) => s.calls).filter((c) => c.name.startsWith("lm."))
-    expect(lmCalls.map((c) => [c.node, c.meta])).toEqual([["ask", { model: "stored-model", default_model: true }], ["later", { model: "stored-model", default_model: true }]])
+    expect(lmCalls.map((c) => [c.node, c.meta])).toEqual([["ask", { model: "stored-model", default_model: true, reply_parser: 2 }], ["later", { model: "stored-model", default_model: true, reply_parser: 2 }]])
     for (const call of lmCalls) {
       expect(call.request.model).toBeNull()
       expect(call.request_hash).toBe(requestHash(call.name, call.request))
@@ -265,7 +265,7 @@ describe("the default model is kept with the run", () => {
       expect(fork.status).toBe("done")
       expect(fork.final_state).toMatchObject({ answer: "42", later: "l" })
       const metas = callsOf(file, forkId).flatMap((s) => s.calls).filter((c) => c.name.startsWith("lm.")).map((c) => c.meta)
-      expect(metas).toEqual(file === db ? [{ model: "old-model", default_model: true }, { model: "old-model", default_model: true }] : [undefined, undefined])
+      expect(metas).toEqual(file === db ? [{ model: "old-model", default_model: true, reply_parser: 2 }, { model: "old-model", default_model: true, reply_parser: 2 }] : [undefined, undefined])
     }
     expect(server.requests.length).toBe(before)
   })

@@ -29,6 +29,7 @@ import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import { formatError, type StargraphError } from "../../src/errors.js"
 import * as Graph from "../../src/graph/Graph.js"
 import { DefaultModel, LanguageModels } from "../../src/index.js"
+import { checkModels, nodesNeedingModel } from "../../src/nodes/lm/modelCheck.js"
 import { withDefault } from "../../src/nodes/lm/provider.js"
 import * as Replay from "../../src/replay/Replay.js"
 import * as AuditSink from "../../src/telemetry/AuditSink.js"
@@ -494,6 +495,30 @@ describe("an app's own LanguageModel", () => {
     expect(server.requests.length).toBe(before)
   })
 
+  it("checkModels, before a run starts: a live node without a model is refused without a default model or an app LanguageModel; with the app's layer it passes and the run goes on", async () => {
+    const ir = irOf({ ...qa, seen: str }, [
+      { id: "first", kind: "set", values: { seen: "yes" } },
+      { id: "ask", kind: "dspy", config: { signature: "question -> answer" } },
+      { id: "own", kind: "dspy", config: { signature: "question -> answer", model: "own-model" } },
+      { id: "stubbed", kind: "reason", config: { stub: true } }
+    ], { edges: [{ from: "first", to: "ask" }] })
+    const graph = await Effect.runPromise(Graph.make(ir))
+    expect(nodesNeedingModel(graph.nodes)).toEqual(["ask"])
+    const refused = await Effect.runPromise(Effect.either(checkModels(graph.nodes)))
+    expect(Either.getLeft(refused).pipe(Option.getOrUndefined)).toMatchObject({ _tag: "LanguageModelError", reason: "no-model", nodeId: "ask", attempts: 0 })
+    expect(formatError(Either.getLeft(refused).pipe(Option.getOrThrow))).toMatch(/^LanguageModelError\[no-model\]: node 'ask' before the run started: .*\(fix: set config\.model on the node .*an @effect\/ai LanguageModel layer/)
+    // Neither the graph hash nor a graph without such a node is concerned.
+    expect(Either.isRight(await Effect.runPromise(Effect.either(checkModels(new Map([...graph.nodes].filter(([id]) => id !== "ask"))))))).toBe(true)
+    const lm = await Effect.runPromise(appModel([]))
+    const provide = <A, E, R>(e: Effect.Effect<A, E, R>) => Effect.provideService(e, LanguageModel.LanguageModel, lm)
+    expect(Either.isRight(await Effect.runPromise(Effect.either(provide(checkModels(graph.nodes)))))).toBe(true)
+    const defaults = DefaultModel.layer({ apiBase: "http://127.0.0.1:9/v1", model: "default-model" })
+    expect(Either.isRight(await Effect.runPromise(Effect.either(Effect.provide(checkModels(graph.nodes), defaults))))).toBe(true)
+    // The app's model answers the node: the run is done.
+    const r = await runGraph(irOf({ ...qa, seen: str }, [{ id: "first", kind: "set", values: { seen: "yes" } }, { id: "ask", kind: "dspy", config: { signature: "question -> answer" } }], { edges: [{ from: "first", to: "ask" }] }), { question: "q" }, dbLayer(), provide)
+    expect(r.summary).toMatchObject({ status: "done", final_state: { question: "q", seen: "yes", answer: "from the app" } })
+  })
+
   it.each([
     ["chatCompletions", LanguageModels.chatCompletions, "/v1/chat/completions"],
     ["responses", LanguageModels.responses, "/v1/responses"]
@@ -588,16 +613,104 @@ describe("presets", () => {
     const fields = { content: str, verdict: str, score: str, rationale: str }
     const ok = await run1(fields, { id: "j", kind: "judge", config: { rubric: "Be right." } }, { content: "x" }, "{\"reasoning\": \"it is right\", \"verdict\": \"PASS\", \"score\": 0.8}")
     expect(ok.summary?.final_state).toEqual({ content: "x", verdict: "pass", score: "0.8", rationale: "it is right" })
-    const bad = await run1(fields, { id: "j", kind: "judge", config: { rubric: "Be right." } }, { content: "x" }, "{\"verdict\": \"maybe\", \"score\": 0.5}")
+    const bad = await run1(fields, { id: "j", kind: "judge", config: { rubric: "Be right." } }, { content: "x" }, "{\"reasoning\": \"unsure\", \"verdict\": \"maybe\", \"score\": 0.5}")
     expect(bad.error).toMatchObject({ _tag: "ModelOutputError", field: "verdict", message: "verdict 'maybe' is neither pass nor fail" })
+  })
+
+  it("a cot reply without reasoning is a ModelOutputError on reasoning (as DSPy's ChainOfThought), not an empty rationale; retried, the model is told", async () => {
+    const fields = { question: str, answer: str, rationale: str }
+    const bare = await run1(fields, { id: "r", kind: "reason" }, { question: "q" }, "{\"answer\": \"a\"}")
+    expect(bare.error).toMatchObject({ _tag: "ModelOutputError", nodeId: "r", field: "reasoning", attempts: 1, message: "the reply has no 'reasoning' (module: cot asks for it first, before the outputs)" })
+    const nulled = await run1({ content: str, verdict: str, score: str, rationale: str }, { id: "j", kind: "judge", config: { rubric: "Be right." } }, { content: "x" }, "{\"reasoning\": null, \"verdict\": \"pass\", \"score\": 1}")
+    expect(nulled.error).toMatchObject({ _tag: "ModelOutputError", field: "reasoning" })
+    const before = server.requests.length
+    const retried = await run1(fields, { id: "r", kind: "reason", retry: { max_attempts: 2 } }, { question: "q" }, "{\"answer\": \"a\"}", "{\"reasoning\": \"because\", \"answer\": \"a\"}")
+    expect(retried.summary?.final_state).toEqual({ question: "q", answer: "a", rationale: "because" })
+    expect(server.requests[before + 1]!.body["messages"].at(-1).content).toContain("the reply has no 'reasoning'")
+    // A plain dspy node with module: cot is held to the same reply.
+    server.script("{\"answer\": \"4\"}")
+    const dspy = await runGraph(irOf(qa, [ask({ api_base: server.url, module: "cot" })]), { question: "q" })
+    expect(dspy.error).toMatchObject({ _tag: "ModelOutputError", field: "reasoning" })
+  })
+
+  it("each call records the reply parser it was checked under; a recording made before it (no marker) replays a cot reply without reasoning as it ran, one with the marker is refused", async () => {
+    const own = await OpenAiServer.start({ respond: () => "{\"reasoning\": \"R-TOKEN\", \"answer\": \"a\"}" })
+    const file = join(tempDir(), "runs.sqlite")
+    const layer = SqliteCheckpointer.layer({ filename: file })
+    const ir = irOf({ question: str, answer: str, rationale: str }, [{ id: "r", kind: "reason", config: { model: "m", api_base: own.url } }])
+    const live = await runGraph(ir, { question: "q" }, layer)
+    expect(live.summary?.final_state).toEqual({ question: "q", answer: "a", rationale: "R-TOKEN" })
+    expect(live.checkpoints[1]!.calls!.map((c) => c.meta)).toEqual([{ reply_parser: 2 }])
+    await own.close()
+
+    /** A copy of the run's recording, each step's calls (and state, writes, delta) passed through `edit`. */
+    const copyOf = async (edit: (column: string, text: string) => string) => {
+      const copy = await Effect.runPromise(Effect.gen(function*() {
+        const graph = yield* Graph.make(ir)
+        const handle = yield* graph.start({ inputs: { question: "q" } })
+        return handle.runId
+      }).pipe(Effect.provide(layer)))
+      const Database = (await import("better-sqlite3")).default
+      const db = new Database(file)
+      try {
+        const columns = ["state", "writes", "delta", "calls"]
+        const rows = db.prepare(`SELECT * FROM checkpoints WHERE run_id = ?`).all(live.runId) as Array<Record<string, unknown>>
+        db.prepare("DELETE FROM checkpoints WHERE run_id = ?").run(copy)
+        for (const row of rows) {
+          const next: Record<string, unknown> = { ...row, run_id: copy }
+          for (const column of columns) if (typeof row[column] === "string") next[column] = edit(column, row[column] as string)
+          const keys = Object.keys(next)
+          db.prepare(`INSERT INTO checkpoints (${keys.join(", ")}) VALUES (${keys.map(() => "?").join(", ")})`).run(...keys.map((k) => next[k]))
+        }
+        const run = db.prepare("SELECT status, finished_at, started_at, last_step FROM runs_history WHERE run_id = ?").get(live.runId) as Record<string, unknown>
+        db.prepare("UPDATE runs_history SET status = ?, finished_at = ?, started_at = ?, last_step = ? WHERE run_id = ?").run(run["status"], run["finished_at"], run["started_at"], run["last_step"], copy)
+      } finally {
+        db.close()
+      }
+      return copy
+    }
+    /** The recorded completion without its reasoning (the reply a model that skipped it gave). */
+    const bare = (calls: string) =>
+      JSON.stringify((JSON.parse(calls) as Array<Record<string, unknown>>).map((call) => ({ ...call, response: { ...(call["response"] as object), text: "{\"answer\": \"a\"}" } })))
+    const replayOf = async (runId: string) => {
+      const fork = await Effect.runPromise(Replay.fork(live.graph, runId, {}).pipe(Effect.provide(layer)))
+      const checkpoints = await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(fork.cfRunId)).pipe(Effect.provide(layer)))
+      return { fork, checkpoints }
+    }
+
+    // As a build before the marker recorded it: no meta, and the empty rationale it wrote.
+    const old = await copyOf((column, text) =>
+      column === "calls"
+        ? JSON.stringify((JSON.parse(bare(text)) as Array<Record<string, unknown>>).map(({ meta: _meta, ...call }) => call))
+        : text.replaceAll("\"R-TOKEN\"", "\"\""))
+    const oldCheckpoints = await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(old)).pipe(Effect.provide(layer)))
+    expect(oldCheckpoints[1]!.calls!.map((c) => [c.meta, (c.response as { text: string }).text])).toEqual([[undefined, "{\"answer\": \"a\"}"]])
+    const lenient = await replayOf(old)
+    expect(lenient.fork.error).toBeUndefined()
+    expect(lenient.fork.summary).toMatchObject({ status: "done", final_state: { question: "q", answer: "a", rationale: "" } })
+    const same = (cps: ReadonlyArray<Checkpoint>) => cps.map((c) => ({ step: c.step, nodes: c.nodes, state: c.state, writes: c.writes, next: c.next, calls: c.calls }))
+    // Bit-identical: the fork records the old calls as they were (still no marker).
+    expect(same(lenient.checkpoints)).toEqual(same(oldCheckpoints))
+    expect(lenient.checkpoints[1]!.calls![0]).not.toHaveProperty("meta")
+
+    // The fresh recording replays bit-identically, its marker kept.
+    const fresh = await replayOf(live.runId)
+    expect(fresh.fork.summary).toMatchObject({ status: "done", final_state: live.summary!.final_state })
+    expect(same(fresh.checkpoints)).toEqual(same(live.checkpoints))
+
+    // The same bare reply recorded under the marker (parser 2) is refused on replay, as it was live.
+    const marked = await copyOf((column, text) => (column === "calls" ? bare(text) : text))
+    const strict = await replayOf(marked)
+    expect(strict.fork.summary.status).toBe("failed")
+    expect(strict.fork.error).toMatchObject({ _tag: "ModelOutputError", nodeId: "r", field: "reasoning" })
   })
 
   it("reason, summarize, plan and extract write their standard fields (rationale only when declared)", async () => {
     const reason = await run1({ question: str, answer: str }, { id: "r", kind: "reason" }, { question: "q" }, "{\"reasoning\": \"r\", \"answer\": \"a\"}")
     expect(reason.summary?.final_state).toEqual({ question: "q", answer: "a" })
-    const summary = await run1({ text: str, summary: str }, { id: "s", kind: "summarize" }, { text: "long" }, "{\"summary\": \"short\"}")
+    const summary = await run1({ text: str, summary: str }, { id: "s", kind: "summarize" }, { text: "long" }, "{\"reasoning\": \"r\", \"summary\": \"short\"}")
     expect(summary.summary?.final_state).toEqual({ text: "long", summary: "short" })
-    const plan = await run1({ goal: str, tasks: { type: "array" } }, { id: "p", kind: "plan" }, { goal: "g" }, "{\"tasks\": [\"one\", \"two\"]}")
+    const plan = await run1({ goal: str, tasks: { type: "array" } }, { id: "p", kind: "plan" }, { goal: "g" }, "{\"reasoning\": \"r\", \"tasks\": [\"one\", \"two\"]}")
     expect(plan.summary?.final_state).toEqual({ goal: "g", tasks: ["one", "two"] })
     const extract = await run1(
       { text: str, who: str, amount: { type: "number" }, paid: { type: "boolean" }, items: { type: "array" } },

@@ -21,7 +21,7 @@ import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { ModelOutputError } from "../../errors.js"
 import type { NodeOutcome } from "../Executor.js"
-import { checkInput, checkProvider, checkWrite, nodeFields, providerFields, providerOf } from "../lm/config.js"
+import { checkInput, checkProvider, checkWrite, needsModel, nodeFields, providerFields, providerOf } from "../lm/config.js"
 import { lmExecutor } from "../lm/lmExecutor.js"
 import * as NodeKind from "../NodeKind.js"
 import * as Capabilities from "../tools/Capabilities.js"
@@ -122,6 +122,7 @@ export const CodeKind = NodeKind.make({
       })
       return {
         hashes: { tools: tool.key },
+        needsModel: needsModel(config),
         execute: (state, at) => {
           if (config.stub === true) {
             return Effect.succeed<NodeOutcome>({ _tag: "Update", update: { code: STUB_CODE, run_result: STUB_RESULT, verdict: "pass" } })

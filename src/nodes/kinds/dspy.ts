@@ -5,7 +5,7 @@
  * `signature_map`, state field → signature field), the reply must be a JSON object with
  * the outputs, decoded with the signature's Schema, and the outputs are written back.
  * `module: cot` asks for a `reasoning` field first (written only if the signature
- * declares it). An output written to a state field with an `enum` must be one of its
+ * declares it; a reply without it is a `ModelOutputError`, as DSPy's ChainOfThought). An output written to a state field with an `enum` must be one of its
  * values. `config.stub: true` answers offline and deterministically: `stub-<field>`
  * for a string output (`{answer: "stub-answer"}`, as the original), zero values otherwise.
  */
@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import type { State } from "../../ir/stateSchema.js"
-import { allowedValues, checkProvider, checkRead, checkWrite, nodeFields, providerFields, providerOf } from "../lm/config.js"
+import { allowedValues, checkProvider, checkRead, checkWrite, needsModel, nodeFields, providerFields, providerOf } from "../lm/config.js"
 import { lmExecutor } from "../lm/lmExecutor.js"
 import type { Module } from "../lm/prompt.js"
 import * as Signature from "../lm/Signature.js"
@@ -154,7 +154,8 @@ export const DspyKind = NodeKind.make({
         stub,
         retry: node.retry,
         timeout_ms: node.timeout_ms
-      })
+      }),
+      needsModel: needsModel(config)
     })
   }
 })

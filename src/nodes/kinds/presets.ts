@@ -12,8 +12,9 @@
  *
  * `confidence` and `score` are clamped to [0, 1] and written as numbers to a numeric
  * state field, else as the original's float-as-string (`"0.85"`). `rationale` is written
- * only when the state declares it. A `classify` label outside `labels` or a `judge`
- * verdict other than pass/fail is a `ModelOutputError` (retried under `retry`).
+ * only when the state declares it, from the reply's `reasoning` (a `cot` reply without it
+ * is a `ModelOutputError`). A `classify` label outside `labels` or a `judge` verdict other
+ * than pass/fail is a `ModelOutputError` (retried under `retry`).
  */
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"

@@ -30,7 +30,7 @@ import * as Schema from "effect/Schema"
 import { NodeExecutionError } from "../../errors.js"
 import type { State } from "../../ir/stateSchema.js"
 import type { NodeOutcome } from "../Executor.js"
-import { checkProvider, checkRead, checkWrite, nodeFields, providerFields, providerOf } from "../lm/config.js"
+import { checkProvider, checkRead, checkWrite, needsModel, nodeFields, providerFields, providerOf } from "../lm/config.js"
 import { lmExecutor } from "../lm/lmExecutor.js"
 import { FIELD_NAME } from "../lm/Signature.js"
 import * as NodeKind from "../NodeKind.js"
@@ -285,6 +285,7 @@ export const RagKind = NodeKind.make({
         timeout_ms: node.timeout_ms
       })
       return {
+        needsModel: needsModel(config),
         execute: (state, input) =>
           Effect.gen(function*() {
             const value = state[field]

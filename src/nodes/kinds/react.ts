@@ -35,7 +35,7 @@ import * as Schema from "effect/Schema"
 import { ModelOutputError, type ToolError } from "../../errors.js"
 import type { State } from "../../ir/stateSchema.js"
 import type { NodeFailure, NodeInput, NodeOutcome } from "../Executor.js"
-import { checkInput, checkProvider, checkWrite, nodeFields, providerFields, providerOf } from "../lm/config.js"
+import { checkInput, checkProvider, checkWrite, needsModel, nodeFields, providerFields, providerOf } from "../lm/config.js"
 import { isCompletion, isRetryable, type LmRequest, liveCompletion } from "../lm/lmExecutor.js"
 import { completionDecoder, type OutputProblem } from "../lm/parseCompletion.js"
 import { type Message, type PromptSpec, userMessage } from "../lm/prompt.js"
@@ -346,6 +346,7 @@ export const ReactKind = NodeKind.make({
 
       return {
         hashes: { tools: tools.map((t) => t.tool.key).join(",") },
+        needsModel: needsModel(config),
         execute: (state, at) => {
           if (config.stub === true) return Effect.succeed(outcome("stub-answer", []))
           return loop(state, at)

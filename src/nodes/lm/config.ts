@@ -44,6 +44,9 @@ export const nodeFields = <C extends Schema.Schema.Any>(config: C) => ({
   timeout_ms: Schema.optional(Schema.Int.pipe(Schema.positive()))
 })
 
+/** Whether a node with these keys needs a model from elsewhere: it names no `model` and is not `stub: true` (see `CompiledNode.needsModel`). */
+export const needsModel = (config: ProviderFields | undefined): boolean => config?.stub !== true && config?.model === undefined
+
 /** The provider config of a node. */
 export const providerOf = (config: ProviderFields | undefined): ProviderConfig => ({
   model: config?.model,

@@ -6,7 +6,8 @@
  * that does not fit is a `ModelOutputError`, and a failed call a `LanguageModelError`;
  * both are retried under the node's `retry` policy (a retry after a bad reply shows the
  * model its reply and what was wrong). A replay rebuilds the same requests and gets the
- * recorded completions back, so it makes no call and re-derives the same writes.
+ * recorded completions back, so it makes no call and re-derives the same writes, each
+ * completion decoded under the reply parser it was recorded under (`REPLY_PARSER`).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -32,7 +33,7 @@ export interface LmNodeSpec {
   readonly provider: ProviderConfig
   /** Which state field each signature input reads. */
   readonly reads: ReadonlyArray<{ readonly input: string; readonly field: string }>
-  /** The decoded outputs (and the `cot` reasoning, "" when absent) as state writes, or what is wrong with them. */
+  /** The decoded outputs (and the `cot` reasoning, "" for `predict`) as state writes, or what is wrong with them. */
   readonly post: (outputs: { readonly [field: string]: unknown }, reasoning: string) => Either.Either<State, OutputProblem>
   /** The deterministic offline answer (`config.stub: true`): no model, no call. */
   readonly stub?: ((inputs: { readonly [input: string]: unknown }) => State) | undefined
@@ -50,6 +51,24 @@ export interface LmNodeSpec {
    * before it pays for a model call. Its failure is the call's (not retried).
    */
   readonly beforeLive?: ((input: NodeInput) => Effect.Effect<void, ToolError>) | undefined
+}
+
+/**
+ * The version of the reply parser a language-model call's completion is checked under,
+ * recorded with each call (`CallRecord.meta.reply_parser`, outside its hashed request). A
+ * replay reads a recorded completion under the parser it was recorded under: 2 refuses a
+ * `cot` reply without `reasoning`; a call recorded without it (before it was recorded) was
+ * checked under version 1, which took such a reply with an empty reasoning.
+ */
+export const REPLY_PARSER = 2
+
+/** The meta key {@link REPLY_PARSER} is recorded under. */
+export const REPLY_PARSER_KEY = "reply_parser"
+
+/** The reply parser a recorded call was checked under: its `reply_parser`, else 1 (recorded before it was kept). */
+export const replyParserOf = (meta: { readonly [key: string]: unknown } | undefined): number => {
+  const version = meta?.[REPLY_PARSER_KEY]
+  return typeof version === "number" ? version : 1
 }
 
 /** The longest completion kept on a `ModelOutputError`. */
@@ -225,16 +244,25 @@ export const lmExecutor = (spec: LmNodeSpec): Executor => {
       const current = attempt
       // Built only when the cassette does not answer the call.
       let defaultModel: string | undefined
+      // A live completion is checked under this build's parser; a recorded one under the one it was recorded under.
+      let parser = REPLY_PARSER
       const completion = Effect.suspend(() => liveCompletion(spec, input, sent, current, (model) => (defaultModel = model)))
       const live = beforeLive === undefined ? completion : Effect.zipRight(beforeLive(input), completion)
-      const options = { canonical: () => requests.canonical(sent), meta: () => (defaultModel === undefined ? undefined : { model: defaultModel, default_model: true }) }
+      const options = {
+        canonical: () => requests.canonical(sent),
+        meta: () => (defaultModel === undefined ? { ...PARSER_META } : { model: defaultModel, default_model: true, ...PARSER_META }),
+        recorded: (meta: { readonly [key: string]: unknown } | undefined) => {
+          parser = replyParserOf(meta)
+        }
+      }
       return Effect.flatMap(input.calls.callEffect(name, requests.request(sent), live, options), (response): Effect.Effect<NodeOutcome, ModelOutputError> => {
         if (!isCompletion(response)) {
           return Effect.fail(outputError(input, current, JSON.stringify(response) ?? "", { message: "the recorded response is not a completion ({text: string})" }, "the run's cassette is damaged: record the run again"))
         }
         const text = response.text
         const outputs = decode(text)
-        const decoded = Either.isRight(outputs) ? spec.post(outputs.right, spec.prompt.module === "cot" ? reasoningOf(text) : "") : outputs
+        const reasoning = spec.prompt.module !== "cot" ? Either.right("") : parser >= 2 ? reasoningOf(text) : Either.right(lenientReasoningOf(text))
+        const decoded = Either.isRight(outputs) ? Either.flatMap(reasoning, (thought) => spec.post(outputs.right, thought)) : outputs
         if (Either.isRight(decoded)) return Effect.succeed({ _tag: "Update", update: decoded.right })
         // The next attempt shows the model its reply and what was wrong with it.
         messages = repair(sent, text, decoded.left.message, spec.prompt)
@@ -247,12 +275,33 @@ export const lmExecutor = (spec: LmNodeSpec): Executor => {
 
 const decodeReasoning = completionDecoder(Schema.Struct({ [REASONING]: Schema.optional(Schema.Unknown) }))
 
-/** The `reasoning` of a `cot` reply ("" when it has none; JSON text when it is not a string). */
-const reasoningOf = (text: string): string => {
+/**
+ * The `reasoning` of a `cot` reply (JSON text when it is not a string). A reply without it
+ * is a problem on `reasoning`, as DSPy's ChainOfThought refuses it (the original's `cot`):
+ * the presets would otherwise write an empty `rationale`.
+ */
+const reasoningOf = (text: string): Either.Either<string, OutputProblem> => {
+  const decoded = decodeReasoning(text)
+  if (Either.isLeft(decoded)) return Either.left(decoded.left)
+  const value = decoded.right[REASONING]
+  if (value === undefined || value === null) {
+    return Either.left({ field: REASONING, message: `the reply has no '${REASONING}' (module: cot asks for it first, before the outputs)` })
+  }
+  return Either.right(typeof value === "string" ? value : JSON.stringify(value))
+}
+
+/**
+ * The `reasoning` of a `cot` reply under reply parser 1, for a completion recorded under it:
+ * "" when it has none (JSON text when it is not a string), as that parser took it.
+ */
+const lenientReasoningOf = (text: string): string => {
   const decoded = decodeReasoning(text)
   const value = Either.isRight(decoded) ? decoded.right[REASONING] : undefined
   return typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value)
 }
+
+/** What every call records beside its request: the parser its completion is checked under. */
+const PARSER_META = { [REPLY_PARSER_KEY]: REPLY_PARSER }
 
 const fixFor = (attempts: number) =>
   attempts <= 1

@@ -12,7 +12,7 @@ import * as Schema from "effect/Schema"
 import type { State } from "../../ir/stateSchema.js"
 import type { CheckContext, NodeKind, NodeProblem } from "../NodeKind.js"
 import * as NodeKindModule from "../NodeKind.js"
-import { checkInput, checkProvider, checkWrite, nodeFields, providerFields, providerOf } from "./config.js"
+import { checkInput, checkProvider, checkWrite, needsModel, nodeFields, providerFields, providerOf } from "./config.js"
 import { lmExecutor } from "./lmExecutor.js"
 import type { OutputProblem } from "./parseCompletion.js"
 import type { Module } from "./prompt.js"
@@ -142,7 +142,8 @@ export const makePreset = <F extends Schema.Struct.Fields>(definition: PresetDef
           stub: config.stub === true ? (inputs) => keep(stub(inputs[input])) : undefined,
           retry: node.retry,
           timeout_ms: node.timeout_ms
-        })
+        }),
+        needsModel: needsModel(config)
       })
     }
   })

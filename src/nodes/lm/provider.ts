@@ -373,6 +373,10 @@ export const complete = (config: ProviderConfig, messages: ReadonlyArray<Message
 export const defaultInUse = (): Effect.Effect<Option.Option<DefaultModelSettings>> =>
   Effect.flatMap(appModel(), (provided) => (Option.isSome(provided) ? Effect.succeedNone : Effect.serviceOption(DefaultModel)))
 
+/** Whether a node that names no model has one: the app's `LanguageModel`, or the run-wide default model, is in the context. */
+export const modelProvided = (): Effect.Effect<boolean> =>
+  Effect.flatMap(appModel(), (provided) => (Option.isSome(provided) ? Effect.succeed(true) : Effect.map(Effect.serviceOption(DefaultModel), Option.isSome)))
+
 /** The configs completed with a default model, by default and node config (built once each, so their clients are reused). */
 const defaulted = new WeakMap<DefaultModelSettings, WeakMap<ProviderConfig, ProviderConfig>>()
 
