@@ -10,7 +10,7 @@ import type BetterSqlite3 from "better-sqlite3"
 let loaded: typeof BetterSqlite3 | undefined
 let resolved: string | undefined
 
-/** The absolute path of better-sqlite3's entry (resolved on first use, then kept), for a worker thread to `require`. */
+/** The absolute path of better-sqlite3's entry (resolved on first use, then kept), for the query process to `require`. */
 export const sqliteDriverPath = (): string => {
   if (resolved === undefined) {
     const require = createRequire(import.meta.url)

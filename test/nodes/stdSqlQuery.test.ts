@@ -4,13 +4,17 @@
  * VACUUM INTO never run, the filesystem root and the fs.read grant; a query that runs
  * too long is stopped at timeout_s (its process killed) while the event loop keeps going.
  */
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import { existsSync, mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { pathToFileURL } from "node:url"
+import * as Effect from "effect/Effect"
 import Database from "better-sqlite3"
 import { beforeAll, describe, expect, it } from "vitest"
+import { sqliteDriverPath } from "../../src/nodes/sqliteDriver.js"
 import { sqlQuery } from "../../src/nodes/tools/std/sqlQuery.js"
-import { tempDir } from "../helpers/cli.js"
+import { runQuery } from "../../src/nodes/tools/std/sqlWorker.js"
+import { ROOT, tempDir } from "../helpers/cli.js"
 import { toolErr, toolOk } from "../helpers/toolCalls.js"
 
 let root: string
@@ -31,6 +35,27 @@ beforeAll(() => {
   mkdirSync(join(root, "dir"))
   writeFileSync(join(root, "not.db"), "not a database at all, just text that is long enough")
 })
+
+/** The pids of `pid`'s query processes (pgrep exits 1 when there is none; any other failure fails the test). */
+const childrenOf = (pid: number): Array<number> => {
+  try {
+    return execFileSync("pgrep", ["-P", String(pid), "-f", "job.driverPath"], { encoding: "utf8" }).trim().split("\n").filter((l) => l !== "").map(Number)
+  } catch (e) {
+    if ((e as { status?: number }).status === 1) return []
+    throw e
+  }
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+const LONG_QUERY = "with recursive c(x) as (select 1 union all select x + 1 from c where x < 1000000000) select count(*) as n from c"
 
 describe("std.sql_query", () => {
   it("answers columns and rows, with positional parameters", async () => {
@@ -95,16 +120,45 @@ describe("std.sql_query", () => {
     if (process.platform === "linux") {
       // The query's process is gone (killed), not left counting on a core.
       await new Promise((resolve) => setTimeout(resolve, 200))
-      const left = (() => {
-        try {
-          return execFileSync("pgrep", ["-P", String(process.pid), "-f", "job.driverPath"], { encoding: "utf8" }).trim()
-        } catch {
-          return ""
-        }
-      })()
-      expect(left).toBe("")
+      expect(childrenOf(process.pid)).toEqual([])
     }
     // The next query answers as before.
     expect(await toolOk(sqlQuery, { database: "shop.db", query: "select count(*) as n from items", timeout_s: 5 }, read(), root)).toMatchObject({ rows: [{ n: 50 }] })
+  })
+
+  it("values cross from the query process as they are: a REAL of Infinity is not turned into null", async () => {
+    const result = await Effect.runPromise(runQuery({ driverPath: sqliteDriverPath(), file: join(root, "shop.db"), query: "select 1e999 as inf, -1e999 as ninf", params: [], limit: 10, deadlineMs: 10_000 }))
+    expect(result.rows).toEqual([{ inf: Number.POSITIVE_INFINITY, ninf: Number.NEGATIVE_INFINITY }])
+  })
+
+  it.runIf(process.platform === "linux")("a query process dies with the process that asked for it (kill -9), and at its deadline", { timeout: 30_000 }, async () => {
+    const worker = pathToFileURL(join(ROOT, "dist", "src", "nodes", "tools", "std", "sqlWorker.js")).href
+    const driver = pathToFileURL(join(ROOT, "dist", "src", "nodes", "sqliteDriver.js")).href
+    const script = (deadlineMs: number) => `import * as Effect from "effect/Effect"
+const { runQuery } = await import(${JSON.stringify(worker)})
+const { sqliteDriverPath } = await import(${JSON.stringify(driver)})
+await Effect.runPromise(runQuery({ driverPath: sqliteDriverPath(), file: ${JSON.stringify(join(root, "shop.db"))}, query: ${JSON.stringify(LONG_QUERY)}, params: [], limit: 1, deadlineMs: ${deadlineMs} }))`
+    const waitFor = async (what: () => boolean, ms: number): Promise<boolean> => {
+      const until = Date.now() + ms
+      while (Date.now() < until) {
+        if (what()) return true
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      return what()
+    }
+    // The asking process is killed: its query process notices the closed channel and dies.
+    const parent = spawn(process.execPath, ["--input-type=module", "-e", script(600_000)], { cwd: ROOT, stdio: "ignore" })
+    let query: Array<number> = []
+    expect(await waitFor(() => (query = childrenOf(parent.pid!)).length === 1, 10_000)).toBe(true)
+    parent.kill("SIGKILL")
+    expect(await waitFor(() => !alive(query[0]!), 5_000)).toBe(true)
+    // The asking process lives on (it would wait for ever): the query process dies at its deadline.
+    const waiting = spawn(process.execPath, ["--input-type=module", "-e", script(1_500)], { cwd: ROOT, stdio: "ignore" })
+    try {
+      expect(await waitFor(() => (query = childrenOf(waiting.pid!)).length === 1, 10_000)).toBe(true)
+      expect(await waitFor(() => !alive(query[0]!), 6_000)).toBe(true)
+    } finally {
+      waiting.kill("SIGKILL")
+    }
   })
 })

@@ -65,7 +65,7 @@ export const sqlQuery = Tool.make({
       // SQLite binds a boolean as Python's sqlite3 does: 1 or 0.
       const bound = (params ?? []).map((p) => (typeof p === "boolean" ? (p ? 1 : 0) : p))
       const timeoutMs = clampTimeoutMs(timeout_s ?? DEFAULT_TIMEOUT_S, MAX_SQL_TIMEOUT_S)
-      return yield* runQuery({ driverPath: sqliteDriverPath(), file: real, query, params: bound, limit }).pipe(
+      return yield* runQuery({ driverPath: sqliteDriverPath(), file: real, query, params: bound, limit, deadlineMs: timeoutMs + 1_000 }).pipe(
         Effect.mapError((failure) =>
           failure.kind === "open"
             ? failed(`sqlite open failed: ${failure.message}`, "pass a SQLite database file", "database")

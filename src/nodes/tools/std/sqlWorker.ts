@@ -5,7 +5,9 @@
  * process is killed when the call times out or is interrupted, which stops SQLite
  * mid-statement. (A worker thread cannot be stopped so: `Worker.terminate` waits for the
  * native statement to return, which for such a query is minutes, and better-sqlite3 has no
- * `sqlite3_interrupt`.) The process loads better-sqlite3 from the path this one resolved
+ * `sqlite3_interrupt`.) Inside the process the query runs on a worker thread, so that the
+ * process's own thread can kill it when this process dies first or the deadline passes.
+ * The process loads better-sqlite3 from the path this one resolved
  * (`sqliteDriverPath`), opens the file read-only with `query_only` on, and answers once
  * over IPC. Its code is passed with `-e` (CommonJS), as the ONNX worker's is run with
  * `eval`: nothing to resolve next to this file, which keeps it working from the CLI bundle.
@@ -40,11 +42,19 @@ export interface SqlJob {
   readonly params: ReadonlyArray<string | number | null>
   /** The most rows to return. */
   readonly limit: number
+  /** How long the query process may live, in ms (it kills itself then, even if this process is gone). */
+  readonly deadlineMs: number
 }
 
-const SOURCE = `
-process.once("message", (job) => {
-const answer = (reply) => process.send(reply, () => process.disconnect())
+/**
+ * The query itself, in a worker thread of the query process: the process's own thread stays
+ * free to notice that its parent is gone (the IPC channel closes: a crash, a `kill -9`) or
+ * that the deadline passed, and to kill the process then, so that no query outlives the
+ * process that asked for it or its time limit.
+ */
+const QUERY = `
+const { parentPort, workerData: job } = require("node:worker_threads")
+const answer = (reply) => parentPort.postMessage(reply)
 const value = (v) => v === null || typeof v === "string" || typeof v === "number" || typeof v === "boolean" ? v : Buffer.isBuffer(v) ? v.toString("base64") : String(v)
 const message = (e) => String((e && e.message) || e)
 let db
@@ -83,6 +93,18 @@ if (db !== undefined) {
     db.close()
   }
 }
+`
+
+/** The query process: runs {@link QUERY} on a worker thread, answers once, dies with its parent or at the deadline. */
+const SOURCE = `
+const { Worker } = require("node:worker_threads")
+const die = () => process.kill(process.pid, "SIGKILL")
+process.once("disconnect", die)
+process.once("message", (job) => {
+  setTimeout(die, job.deadlineMs).unref()
+  const worker = new Worker(${JSON.stringify(QUERY)}, { eval: true, workerData: job })
+  worker.once("message", (reply) => process.send(reply, () => process.disconnect()))
+  worker.once("error", (e) => process.send({ ok: false, kind: "worker", message: String((e && e.message) || e) }, () => process.disconnect()))
 })
 `
 
@@ -104,7 +126,10 @@ export const runQuery = (job: SqlJob): Effect.Effect<SqlResult, SqlFailure> =>
       done = true
       resume(result)
     }
-    const child = spawn(process.execPath, ["-e", SOURCE], { stdio: ["ignore", "ignore", "pipe", "ipc"], windowsHide: true })
+    // `advanced` serialization: values cross as they are (a REAL of Infinity stays Infinity,
+    // for the cassette to refuse loudly), not as JSON would turn them (null). No environment:
+    // the process runs only this code.
+    const child = spawn(process.execPath, ["-e", SOURCE], { stdio: ["ignore", "ignore", "pipe", "ipc"], serialization: "advanced", env: {}, windowsHide: true })
     child.stderr?.setEncoding("utf8").on("data", (text: string) => {
       if (stderr.length < MAX_STDERR) stderr += text.slice(0, MAX_STDERR - stderr.length)
     })
