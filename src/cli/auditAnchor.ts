@@ -48,9 +48,15 @@ export const auditAnchor = Command.make(
       if (!readable(keyPath)) {
         return yield* refuse("--audit-key", `no key file at ${keyPath}`, "give the Ed25519 private key the log was started with (a checkpoint never creates a key)")
       }
+      const pem = yield* Effect.either(Effect.try({
+        try: () => readFileSync(keyPath),
+        catch: (e) =>
+          new InputError({ field: "--audit-key", message: `cannot read the key file ${keyPath}: ${e instanceof Error ? e.message : String(e)}`, fix: "give a key file this user may read" })
+      }))
+      if (pem._tag === "Left") return yield* reportError(pem.left)
       const outcome = yield* Effect.either(
-        Effect.flatMap(signerFromPem(readFileSync(keyPath), keyPath), (signer) =>
-          Effect.acquireUseRelease(openChainedAuditLog(o.log, signer), (log) => log.checkpoint(), (log) => log.close))
+        Effect.flatMap(signerFromPem(pem.right, keyPath), (signer) =>
+          Effect.acquireUseRelease(openChainedAuditLog(o.log, signer, { existing: true }), (log) => log.checkpoint(), (log) => log.close))
       )
       if (outcome._tag === "Left") return yield* reportError(outcome.left)
       const line = outcome.right

@@ -180,7 +180,14 @@ const lock = (path: string): (() => void) => {
  * folder, checks the lines there (fails on a broken chain, or a log another key started),
  * writes `<log>.pub.pem`, and on an empty log writes the genesis line.
  */
-export const openChainedAuditLog = (path: string, signer: AuditSigner): Effect.Effect<ChainedAuditLog, AuditChainError> =>
+export const openChainedAuditLog = (
+  path: string,
+  signer: AuditSigner,
+  options: {
+    /** Refuse a log that has no chain yet (empty or missing) instead of starting one (`corrupt`). */
+    readonly existing?: boolean
+  } = {}
+): Effect.Effect<ChainedAuditLog, AuditChainError> =>
   Effect.gen(function*() {
     const publicKeyPath = `${path}.pub.pem`
     const io = (what: string) => (cause: unknown) =>
@@ -279,6 +286,9 @@ export const openChainedAuditLog = (path: string, signer: AuditSigner): Effect.E
           const release = lock(path)
           try {
             catchUp()
+            if (file.scan.count === 0 && options.existing === true) {
+              throw new AuditChainError({ reason: "corrupt", path, message: "the log has no chain yet (it is empty)", fix: "give a chained audit log that a run has written" })
+            }
             if (file.scan.count === 0) {
               writeFileSync(publicKeyPath, signer.publicKey.export({ format: "pem", type: "spki" }))
               write({ type: GENESIS_RECORD_TYPE, log_id: randomUUID().replaceAll("-", ""), key_fingerprint: signer.kid }, file.scan)

@@ -4,7 +4,7 @@
  * canonical JSON as Python writes it), and fail-closed appends when the chain breaks
  * under an open log.
  */
-import { appendFileSync, copyFileSync, readFileSync } from "node:fs"
+import { appendFileSync, copyFileSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -60,6 +60,22 @@ describe("the original's chained format", () => {
 })
 
 describe("fail closed", () => {
+  it("opened as an existing log, an empty file is refused (no genesis written), and a chained one goes on", async () => {
+    const dir = tempDir()
+    const log = join(dir, "audit.jsonl")
+    writeFileSync(log, "")
+    const signer = await Effect.runPromise(loadOrCreateSigner(join(dir, "audit.key")))
+    const refused = await Effect.runPromise(Effect.either(openChainedAuditLog(log, signer, { existing: true })))
+    expect(Either.isLeft(refused) && refused.left).toMatchObject({ _tag: "AuditChainError", reason: "corrupt", message: "the log has no chain yet (it is empty)" })
+    expect(readFileSync(log, "utf8")).toBe("")
+    const { key, log: chainedLog } = originalCopy()
+    const line = await Effect.runPromise(Effect.gen(function*() {
+      const chain = yield* openChainedAuditLog(chainedLog, yield* loadOrCreateSigner(key), { existing: true })
+      return yield* chain.checkpoint()
+    }))
+    expect(line.seq).toBeGreaterThan(0)
+  })
+
   it("a line torn under an open log: every later append fails with AuditChainError naming the line, nothing appended", async () => {
     const { key, log } = originalCopy()
     const results = await Effect.runPromise(Effect.gen(function*() {
