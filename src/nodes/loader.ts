@@ -613,7 +613,7 @@ const compile = async (
         if (/^[a-z][a-z0-9+.-]+:/i.test(args.path)) return { path: args.path, external: true } // file:, data:, …
         const found = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: RESOLVING })
         // A graph folder outside any project (`stargraph new` in an empty folder) imports
-        // Stargraph's own `effect` (and `@effect/*`, `stargraph`), the copy it runs with.
+        // the `effect` (and `@effect/*`, `stargraph`) installed with Stargraph (beside its package; the CLI's bundle has its own inlined copy).
         const resolved = found.errors.length > 0 && ownsPackage(args.path)
           ? await build.resolve(args.path, { kind: args.kind, resolveDir: OWN_DIR, pluginData: RESOLVING })
           : found

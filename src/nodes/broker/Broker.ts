@@ -112,7 +112,7 @@ export const http = (url: string, options: HttpBrokerOptions = {}): BrokerShape 
           body: JSON.stringify({ agent_id, intent }),
           timeoutMs,
           maxBytes: MAX_BYTES,
-          timeoutFix: `make the broker answer faster, or raise the HTTP broker's timeout (Broker.httpLayer(url, {timeoutMs}))`,
+          timeoutFix: `make the broker answer within ${timeoutMs / 1000} s (an app sets another limit with Broker.httpLayer(url, {timeoutMs}); the broker at ${ENV_VAR} has this one)`,
           unresolvedFix: `check the host in ${ENV_VAR}`
         })
         if (response.status < 200 || response.status > 299) {

@@ -222,7 +222,7 @@ export interface HttpRequest {
   readonly body?: string | undefined
   readonly timeoutMs: number
   readonly maxBytes: number
-  /** How to raise the time limit, in a timeout's fix (e.g. `raise timeout_ms (at most 60000)`). */
+  /** How to raise the time limit, in a timeout's fix (e.g. `raise timeout_ms (at most 60000)`), followed by ` or fetch a faster endpoint` / ` or read less`. */
   readonly timeoutFix: string
   /** The fix when a host does not resolve (default: check the URL's host name), for a caller whose URL the user did not choose. */
   readonly unresolvedFix?: string | undefined
