@@ -118,6 +118,12 @@ export const run = Command.make(
         if (Option.isSome(refused)) yield* reportError(refused.value)
         return
       }
+      // Inputs that do not fit the state schema are refused before the database is opened
+      // (or created). A thread's later run applies them to its carried state: checked there.
+      if (threadId === undefined) {
+        const refused = Either.getLeft(g.initialState(parsed))
+        if (Option.isSome(refused)) return yield* refused.value
+      }
       if (interrupts.count() > 0) {
         yield* Console.error("interrupted before the run started; nothing was written")
         return yield* setExit(ExitCode.interrupted)
