@@ -24,6 +24,7 @@ import { otlpConfigured } from "../telemetry/TracingEnabled.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { COMMAND_NAMES, flagsOf, stargraph } from "./commands.js"
 import { ExitCode, setExit } from "./exit.js"
+import { NO_DIFF_STEPS } from "./inspect.js"
 import { tidyHelp } from "./help.js"
 import { colorAllowed, quietOnClosedPipe, stripAnsi } from "./terminal.js"
 
@@ -98,7 +99,10 @@ const STEP = /^(0|[1-9]\d*)$/
 
 /**
  * `argv` with the original Stargraph's spellings the parser cannot read as written put in
- * the form it reads: `inspect … --diff N M` (one flag, two values) as `--diff N --diff M`.
+ * the form it reads: `inspect … --diff N M` (one flag, two values) as `--diff N --diff M`;
+ * a `--diff` with no value as `--diff <none>` ({@link NO_DIFF_STEPS}), and one whose value is not a step with the word
+ * after it, so that `inspect` refuses them (an InputError at `--diff`) rather than the
+ * parser dropping the flag or calling the second word an unknown argument.
  * Anything else, and everything after `--`, is left as it is.
  */
 export const originalSpellings = (argv: ReadonlyArray<string>): ReadonlyArray<string> => {
@@ -108,9 +112,23 @@ export const originalSpellings = (argv: ReadonlyArray<string>): ReadonlyArray<st
   for (let i = at + 1; i < argv.length; i++) {
     const arg = argv[i]!
     if (arg === "--") return [...out, ...argv.slice(i)]
+    const next = argv[i + 1]
     if (arg === "--diff" && i + 2 < argv.length && STEP.test(argv[i + 1]!) && STEP.test(argv[i + 2]!)) {
       out.push("--diff", argv[i + 1]!, "--diff", argv[i + 2]!)
       i += 2
+    } else if (arg === "--diff" && (next === undefined || next.startsWith("-"))) {
+      // No step after it: a value that says so, which `inspect` refuses.
+      out.push("--diff", NO_DIFF_STEPS)
+    } else if (arg === "--diff" && (!STEP.test(next) || (argv[i + 2] !== undefined && !argv[i + 2]!.startsWith("-") && !argv[i + 2]!.startsWith("run-")))) {
+      // A word that is not a step: it and the word after it (the N M pair; not a flag or a
+      // run's id) go to `inspect`, which names the one that is not a step.
+      const after = argv[i + 2]
+      out.push("--diff", next)
+      i += 1
+      if (after !== undefined && !after.startsWith("-") && (!STEP.test(next) || !after.startsWith("run-"))) {
+        out.push("--diff", after)
+        i += 1
+      }
     } else {
       out.push(arg)
     }

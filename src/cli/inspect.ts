@@ -29,6 +29,9 @@ const templatesOf = (file: string | null, options: { readonly moduleRoots: Reado
       Effect.orElseSucceed(() => new Map<string, ReadonlyArray<string>>())
     )
 
+/** The value `originalSpellings` (app.ts) gives a `--diff` written with no step after it. */
+export const NO_DIFF_STEPS = "<none>"
+
 /**
  * The two steps of `--diff N M` (given as `--diff N --diff M` by the parser: see
  * `originalSpellings` in app.ts), or undefined without `--diff`.
@@ -36,10 +39,14 @@ const templatesOf = (file: string | null, options: { readonly moduleRoots: Reado
 const diffSteps = (values: ReadonlyArray<string>, withStep: boolean): Effect.Effect<readonly [number, number] | undefined, InputError> => {
   if (values.length === 0) return Effect.succeed(undefined)
   if (withStep) return Effect.fail(new InputError({ field: "--diff", message: "--step and --diff ask for different views", fix: "pass one of them: --step N for one step, --diff N M for the facts between two" }))
+  const fix = "pass --diff N M, e.g. --diff 1 3 (the facts added and removed from step 1 to step 3)"
+  if (values.every((v) => v === NO_DIFF_STEPS)) return Effect.fail(new InputError({ field: "--diff", message: "--diff takes two step numbers, and none was given", fix }))
   const steps = values.map((v) => (/^(0|[1-9]\d*)$/.test(v) ? Number(v) : undefined))
+  const notStep = values.find((v) => !/^(0|[1-9]\d*)$/.test(v))
+  if (notStep !== undefined) return Effect.fail(new InputError({ field: "--diff", message: `'${notStep}' is not a step number (--diff takes two: N M)`, fix }))
   const [from, to] = steps
   if (steps.length !== 2 || from === undefined || to === undefined) {
-    return Effect.fail(new InputError({ field: "--diff", message: `--diff takes two step numbers, not ${values.map((v) => `'${v}'`).join(" ")}`, fix: "pass --diff N M, e.g. --diff 1 3 (the facts added and removed from step 1 to step 3)" }))
+    return Effect.fail(new InputError({ field: "--diff", message: `--diff takes two step numbers, not ${values.map((v) => `'${v}'`).join(" ")}`, fix }))
   }
   return Effect.succeed([from, to])
 }
@@ -92,12 +99,11 @@ export const inspect = Command.make(
             const last = checkpoints[checkpoints.length - 1]?.step ?? 0
             return yield* new InputError({ field: "--diff", message: `run ${runId} has steps 0..${last}, not ${(from === undefined ? between[0] : between[1])}`, fix: `pass two of those steps, e.g. --diff 0 ${last}` })
           }
-          const { renderStored } = yield* Effect.promise(() => import("../fathom/facts.js"))
+          const { factDelta } = yield* Effect.promise(() => import("../fathom/facts.js"))
           const templates = yield* templatesOf(record.graph_source, loading)
-          const factsOf = (c: typeof from) => new Set((c.facts?.facts ?? []).map((f) => renderStored(f, templates)))
-          const [a, b] = [factsOf(from), factsOf(to)]
-          const added = [...b].filter((f) => !a.has(f)).sort()
-          const removed = [...a].filter((f) => !b.has(f)).sort()
+          // As a RunDiff's fact_deltas compares facts, and `_step` too: a kept fact is mirrored again each step.
+          const delta = factDelta(from.facts, to.facts, templates, { acrossSteps: true })
+          const [added, removed] = [[...new Set(delta.asserted)].sort(), [...new Set(delta.retracted)].sort()]
           return yield* Console.log(JSON.stringify({ added, removed }, null, 2))
         }
         if (step._tag === "Some") {

@@ -55,6 +55,11 @@ export interface LmFlags {
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 
+/** Where the default model's URL and model were given, as fixes name them (see `DefaultModelSettings.origin`). */
+const FLAGS = { apiBase: "the --lm-url URL", model: "--lm-model" } as const
+const GRAPH_LM = { apiBase: "the graph's lm block (lm.host, lm.port: the server's /v1)", model: "the graph's lm.model" } as const
+const STORED = { apiBase: "the --lm-url the run was started with (kept on its record; pass --lm-url to use another)", model: "--lm-model" } as const
+
 /** The longest `--lm-timeout`: one day. */
 const DAY_MS = 86_400_000
 
@@ -132,7 +137,8 @@ export const lmDefaultLayer = (o: LmFlags, graph?: GraphModel | undefined): Effe
       model: model.trim(),
       apiKey,
       timeoutMs,
-      ...(Option.isSome(o.lmKeyEnv) ? { apiKeyEnv: o.lmKeyEnv.value } : Option.isSome(o.lmKey) ? { apiKeyGiven: true } : {})
+      ...(Option.isSome(o.lmKeyEnv) ? { apiKeyEnv: o.lmKeyEnv.value } : Option.isSome(o.lmKey) ? { apiKeyGiven: true } : {}),
+      origin: graph !== undefined ? GRAPH_LM : FLAGS
     })
   })
 
@@ -211,7 +217,8 @@ export const resumeDefaultLayer = (
       model: stored.model,
       apiKey,
       timeoutMs,
-      ...(apiKeyEnv !== undefined ? { apiKeyEnv } : stored.api_key_given || apiKey !== undefined ? { apiKeyGiven: true } : {})
+      ...(apiKeyEnv !== undefined ? { apiKeyEnv } : stored.api_key_given || apiKey !== undefined ? { apiKeyGiven: true } : {}),
+      origin: STORED
     })
   })
 

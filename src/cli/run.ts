@@ -124,6 +124,12 @@ export const run = Command.make(
         if (Option.isSome(refused)) yield* reportError(refused.value)
         return
       }
+      // Inputs that do not fit the state schema are refused before the database is opened
+      // (or created). A thread's later run applies them to its carried state: checked there.
+      if (threadId === undefined) {
+        const refused = Either.getLeft(g.initialState(parsed))
+        if (Option.isSome(refused)) return yield* refused.value
+      }
       // A live language-model node without a model would fail only when it runs, after the
       // steps before it: refused now, before the database is opened and the run created. A
       // node the run pauses before (--interrupt-before) can get one on resume.

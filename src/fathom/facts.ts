@@ -86,46 +86,51 @@ export const renderStored = (fact: StoredFact, templates: TemplateSlots): string
 
 /**
  * Slots that differ between a run and its replay by construction: the provenance slots
- * naming the run and the time of mirrored facts, and the run of an answer's evidence.
+ * naming the run and the time of mirrored facts, and the run of an answer's evidence; with
+ * `acrossSteps`, the step too (a fact kept from one step of a run to a later one is
+ * mirrored again with the later step).
  */
-const runIdentity = (template: string, slot: string): boolean =>
-  slot === "_run_id" || slot === "_timestamp" || (template === "stargraph.evidence" && slot === "run_id")
+const runIdentity = (template: string, slot: string, acrossSteps: boolean): boolean =>
+  slot === "_run_id" || slot === "_timestamp" || (acrossSteps && slot === "_step") || (template === "stargraph.evidence" && slot === "run_id")
 
 /** A stored template's name without its module (`MOD::risk` → `risk`). */
 const baseName = (name: string): string => (name.includes("::") ? name.split("::")[1]! : name)
 
 /** A stored fact without its run-identity slots (see {@link runIdentity}). */
-const withoutRunIdentity = (fact: StoredFact, templates: TemplateSlots): StoredFact => {
+const withoutRunIdentity = (fact: StoredFact, templates: TemplateSlots, acrossSteps: boolean): StoredFact => {
   const [id, name, values] = fact
   const template = baseName(name)
   const slots = templates.get(template)
-  return slots === undefined ? fact : [id, name, values.filter((_, i) => !runIdentity(template, slots[i]!))]
+  return slots === undefined ? fact : [id, name, values.filter((_, i) => !runIdentity(template, slots[i]!, acrossSteps))]
 }
 
 /** The CLIPS text of a fact without its run-identity slots. */
-const renderWithoutRunIdentity = (fact: StoredFact, templates: TemplateSlots): string => {
+const renderWithoutRunIdentity = (fact: StoredFact, templates: TemplateSlots, acrossSteps: boolean): string => {
   const template = baseName(fact[1])
   const slots = templates.get(template)
   if (slots === undefined) return renderStored(fact, templates)
-  return renderStored(withoutRunIdentity(fact, templates), new Map([[template, slots.filter((s) => !runIdentity(template, s))]]))
+  return renderStored(withoutRunIdentity(fact, templates, acrossSteps), new Map([[template, slots.filter((s) => !runIdentity(template, s, acrossSteps))]]))
 }
 
 /**
  * Facts in `b` and not in `a` (asserted), and in `a` and not in `b` (retracted), as CLIPS
  * text. Slots that name the run or the time are left out of the comparison and the text:
- * a replay asserts the same facts in another run.
+ * a replay asserts the same facts in another run. `acrossSteps`: `a` and `b` are two steps
+ * of one run (`inspect --diff N M`), so the `_step` slot is left out as well.
  */
 export const factDelta = (
   a: FactsSnapshot | undefined,
   b: FactsSnapshot | undefined,
-  templates: TemplateSlots
+  templates: TemplateSlots,
+  options: { readonly acrossSteps?: boolean } = {}
 ): { readonly asserted: ReadonlyArray<string>; readonly retracted: ReadonlyArray<string> } => {
-  const identity = (f: StoredFact) => JSON.stringify(withoutRunIdentity(f, templates).slice(1))
+  const acrossSteps = options.acrossSteps === true
+  const identity = (f: StoredFact) => JSON.stringify(withoutRunIdentity(f, templates, acrossSteps).slice(1))
   const left = new Map((a?.facts ?? []).map((f) => [identity(f), f]))
   const right = new Map((b?.facts ?? []).map((f) => [identity(f), f]))
   return {
-    asserted: [...right].filter(([k]) => !left.has(k)).map(([, f]) => renderWithoutRunIdentity(f, templates)),
-    retracted: [...left].filter(([k]) => !right.has(k)).map(([, f]) => renderWithoutRunIdentity(f, templates))
+    asserted: [...right].filter(([k]) => !left.has(k)).map(([, f]) => renderWithoutRunIdentity(f, templates, acrossSteps)),
+    retracted: [...left].filter(([k]) => !right.has(k)).map(([, f]) => renderWithoutRunIdentity(f, templates, acrossSteps))
   }
 }
 

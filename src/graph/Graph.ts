@@ -30,7 +30,7 @@ import { graphHash, runtimeHash } from "../ir/hash.js"
 import { decodeDocument, graphTooLarge, irError, isGraphText, parseIR, type IRSource } from "../ir/parse.js"
 import type { GraphModel } from "../ir/authoring.js"
 import { IRDocument } from "../ir/schema.js"
-import { compileInline, compileModuleSchema, type CompiledStateSchema, type CompileProblem, declaredAs, type State, stateSchemaSource } from "../ir/stateSchema.js"
+import { compileInline, compileModuleSchema, type CompiledStateSchema, type CompileProblem, declaredAs, declaredAt, type State, stateSchemaSource } from "../ir/stateSchema.js"
 import { buildTopology } from "../ir/topology.js"
 import { asFunction } from "../nodes/callFunction.js"
 import type { ChildGraph } from "../nodes/ChildGraph.js"
@@ -443,7 +443,7 @@ const decodeInitial = (definition: GraphDefinition) => {
       const issue = firstIssue(error)
       const field = (issue?.path ?? []).map(String).join(".") || "<inputs>"
       const declared = listSome([...definition.state.fields.values()].map((f) => `${f.name}${declaredAs(f) !== undefined ? `: ${declaredAs(f)}` : ""}`))
-      const takes = declaredAs(definition.state.fields.get(String(issue?.path[0] ?? "")))
+      const takes = declaredAt(definition.state.fields.get(String(issue?.path[0] ?? "")), issue?.path.slice(1) ?? [])
       const missing = issue?.message === "is missing"
       return new StateValidationError({
         source: "inputs",

@@ -39,6 +39,8 @@ export interface FieldInfo {
   readonly valueType?: "string" | "number" | "boolean" | undefined
   /** The values an inline field's `enum` allows, when it declares one. */
   readonly enum?: ReadonlyArray<string | number | boolean> | undefined
+  /** An inline field's declaration, for what a list element or object key inside it takes. */
+  readonly spec?: FieldSpec | undefined
 }
 
 /** The compiled state schema. */
@@ -309,11 +311,28 @@ const oneLine = (error: ParseResult.ParseError): string => {
  * value (`string, one of "low", "high"`); undefined when its schema says nothing simple
  * (a module schema's structured field).
  */
-export const declaredAs = (field: FieldInfo | undefined): string | undefined => {
-  if (field === undefined) return undefined
-  const type = field.type ?? field.valueType
-  const values = field.enum?.map((v) => JSON.stringify(v)).join(", ")
+export const declaredAs = (field: FieldInfo | undefined): string | undefined =>
+  field === undefined ? undefined : describeType(field.type ?? field.valueType, field.enum)
+
+const describeType = (type: string | undefined, allowed: ReadonlyArray<string | number | boolean> | undefined): string | undefined => {
+  const values = allowed?.map((v) => JSON.stringify(v)).join(", ")
   return type === undefined ? undefined : values === undefined ? type : `${type}, one of ${values}`
+}
+
+/**
+ * What the value at `path` inside `field` takes (`path` without the field's own name: `[0]`
+ * for a list's first element, `["city"]` for an object's key), as {@link declaredAs} says
+ * it; the field's own type for an empty path; undefined when the declaration says nothing
+ * of that place (a module schema's nested value, a list without `items`).
+ */
+export const declaredAt = (field: FieldInfo | undefined, path: ReadonlyArray<PropertyKey>): string | undefined => {
+  if (path.length === 0) return declaredAs(field)
+  let spec: FieldSpec | undefined = field?.spec
+  for (const key of path) {
+    if (spec === undefined) return undefined
+    spec = typeof key === "number" ? spec.items : spec.properties?.[String(key)]
+  }
+  return spec === undefined ? undefined : describeType(spec.type, spec.enum !== undefined && spec.enum.length > 0 ? spec.enum : undefined)
 }
 
 /** Whether `value` is a value of a scalar field `type` (an `enum` entry must be). */
@@ -375,7 +394,8 @@ export const compileInline = (
       type: spec.type,
       mirror: spec.mirror ?? SCALAR_TYPES.has(spec.type),
       mirrorAlways: spec.mirror === true,
-      ...(spec.enum !== undefined && spec.enum.length > 0 ? { enum: spec.enum } : {})
+      ...(spec.enum !== undefined && spec.enum.length > 0 ? { enum: spec.enum } : {}),
+      spec
     })
   }
   const schema = Schema.Struct(

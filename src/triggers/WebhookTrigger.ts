@@ -16,7 +16,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { formatError, type StargraphError, TriggerError, WebhookError } from "../errors.js"
+import { formatError, type StargraphError, StateValidationError, TriggerError, WebhookError } from "../errors.js"
 import { Metrics } from "../telemetry/Metrics.js"
 import { envelopeOf, statusOf } from "./httpError.js"
 import { MAX_BODY_DEPTH, nestsDeeperThan } from "./jsonDepth.js"
@@ -76,6 +76,29 @@ const STATUS: Record<WebhookError["reason"], number> = {
 
 /** The HTTP answer for any Stargraph error (the API's one error envelope and status). */
 const envelope = (error: StargraphError): TriggerResponse => ({ status: statusOf(error), body: envelopeOf(error) })
+
+/**
+ * `error` as a delivery's sender should read it: params that do not fit the state schema
+ * came from the webhook's body (or its fixed `params` in stargraph.yaml), not from
+ * `--inputs` or `POST /v1/runs`, so the fix says where to put them right.
+ */
+const forDelivery = <E extends StargraphError>(error: E, spec: WebhookSpec): E | StateValidationError => {
+  if (error._tag !== "StateValidationError" || error.source !== "inputs") return error
+  const top = error.field.split(/[.[]/)[0] ?? error.field
+  const mapping = spec.payload_field === undefined
+    ? "the body's keys are the run's params, over the webhook's params"
+    : `the whole body goes into '${spec.payload_field}', over the webhook's params`
+  const fix = error.message.startsWith("is missing")
+    ? spec.payload_field === undefined || top === spec.payload_field
+      ? `send '${top}' in the webhook's JSON body, or set params.${top} of webhook '${spec.id}' in stargraph.yaml (${mapping})`
+      : `set params.${top} of webhook '${spec.id}' in stargraph.yaml, or give '${top}' a default in the state schema (${mapping})`
+    : spec.payload_field !== undefined && top === spec.payload_field
+    ? `'${top}' takes the webhook's whole JSON body (an object): declare it in the state schema as an object that body fits (or type any), or name another field in the webhook's payload_field`
+    : error.message.startsWith("is unexpected")
+    ? `leave '${top}' out of the webhook's body and its params in stargraph.yaml, or declare it in the state schema (${mapping})`
+    : `${error.fix ?? `correct '${error.field}'`} in the webhook's body, or in params.${top} of webhook '${spec.id}' in stargraph.yaml (${mapping})`
+  return new StateValidationError({ source: error.source, field: error.field, message: error.message, fix, ...(error.step !== undefined ? { step: error.step } : {}), ...(error.nodeId !== undefined ? { nodeId: error.nodeId } : {}) })
+}
 
 /** An accepted delivery's answer in the OpenAPI document: the run, as `POST /v1/runs` answers (`deduplicated` fixed to `deduplicated`). */
 const enqueuedAnswer = (description: string, deduplicated: boolean) => ({
@@ -292,7 +315,7 @@ export const make = (
           if (Either.isLeft(enqueued)) {
             // Not accepted (e.g. the database was locked): the sender may retry with the same nonce.
             nonces.delete(`${spec.id}\u0000${request.headers[HEADERS.nonce]}`)
-            const failed = envelope(enqueued.left)
+            const failed = envelope(forDelivery(enqueued.left, spec))
             if (failed.status >= 500) yield* Effect.logError(`${triggerId}: delivery failed (${failed.status}): ${formatError(enqueued.left)}`)
             return failed
           }

@@ -340,6 +340,15 @@ describe("bad input through the CLI", () => {
     expect(json.checkpoints).toHaveLength(2)
   })
 
+  it("inputs of the wrong type are refused before the database is created, the fix naming a list element's own type", async () => {
+    const db = join(work, "wrong-type", "y2.sqlite")
+    const r = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=x", "--inputs", "log=[1]", "--db", db], { cwd: work })
+    expect([r.code, r.stdout]).toEqual([2, ""])
+    expect(r.stderr).toMatch(/^error: StateValidationError: inputs field 'log\.0': Expected string, actual 1 .*\(fix: give 'log\.0' a value of its declared type \(string\)\)\n$/)
+    expect(existsSync(db)).toBe(false)
+    expect(existsSync(join(work, "wrong-type"))).toBe(false)
+  })
+
   it("a folder given as the graph names the graph file in it as the fix", async () => {
     const folder = await stargraph(["run", "hello", "--inputs", "message=x", "--db", join(work, "never.sqlite")], { cwd: work })
     expect([folder.code, folder.stdout, folder.stderr]).toEqual([2, "", "error: IRValidationError: hello <document>: hello is a folder, not a graph file (fix: pass the graph file in it: hello/graph.yaml)\n"])

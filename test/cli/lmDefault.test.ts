@@ -100,6 +100,18 @@ describe("--lm-url / --lm-model: the run's default model", () => {
     expect(run.stderr).toContain("no completion within 300 ms (--lm-timeout)")
   }, 60_000)
 
+  it("a call that gets no answer names where the URL was given: --lm-url for the default model, config.api_base for a node's own", async () => {
+    const dir = tempDir()
+    const byFlag = await stargraph(["run", graphIn(dir), "--db", join(dir, "flag.sqlite"), "--lm-url", "http://127.0.0.1:2/v1", "--lm-model", "x"], { cwd: dir })
+    expect(byFlag.code).not.toBe(0)
+    expect(byFlag.stderr).toMatch(/no answer from http:\/\/127\.0\.0\.1:2\/v1.*\(fix: check that the server is running and the --lm-url URL is right;/)
+    expect(byFlag.stderr).not.toContain("config.api_base")
+    // `ask` is answered by the default model; `own` names its own server, which is down.
+    const own = await stargraph(["run", graphIn(dir, "http://127.0.0.1:2/v1"), "--db", join(dir, "own.sqlite"), "--lm-url", server.url, "--lm-model", "default-model"], { cwd: dir })
+    expect(own.code).not.toBe(0)
+    expect(own.stderr).toMatch(/node 'own'.*\(fix: check that the server is running and config\.api_base is right;/s)
+  }, 60_000)
+
   it("--lm-key is taken, with a warning that the process list shows it", async () => {
     const dir = tempDir()
     const before = server.requests.length

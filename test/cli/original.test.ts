@@ -246,5 +246,25 @@ describe("the original's first-graph tutorial: inspect with its database path, -
     expect(await refused(["--diff", "1", "7"])).toBe(`error: InputError: --diff: run ${runId} has steps 0..2, not 7 (fix: pass two of those steps, e.g. --diff 0 2)\n`)
     expect(await refused(["--diff", "1"])).toBe("error: InputError: --diff: --diff takes two step numbers, not '1' (fix: pass --diff N M, e.g. --diff 1 3 (the facts added and removed from step 1 to step 3))\n")
     expect(await refused(["--diff", "1", "2", "--step", "1"])).toMatch(/^error: InputError: --diff: --step and --diff ask for different views/)
+    // No step, or a word that is not a step: an InputError at --diff naming it, never ignored.
+    const fix = "(fix: pass --diff N M, e.g. --diff 1 3 (the facts added and removed from step 1 to step 3))"
+    expect(await refused(["--diff"])).toBe(`error: InputError: --diff: --diff takes two step numbers, and none was given ${fix}\n`)
+    expect(await refused(["--diff", "--json"])).toBe(`error: InputError: --diff: --diff takes two step numbers, and none was given ${fix}\n`)
+    expect(await refused(["--diff", "a", "b"])).toBe(`error: InputError: --diff: 'a' is not a step number (--diff takes two: N M) ${fix}\n`)
+    expect(await refused(["--diff", "1", "b"])).toBe(`error: InputError: --diff: 'b' is not a step number (--diff takes two: N M) ${fix}\n`)
+  })
+})
+
+describe("inspect --diff N M over mirrored state facts", () => {
+  it("a state fact kept from N to M is in neither list, though each step mirrors it again with its own _step and _timestamp", async () => {
+    const db = join(work, "diff-kept.sqlite")
+    const ran = await stargraph(["run", join(ROOT, "examples", "rules", "fathom-rules", "graph.yaml"), "--inputs", "risk_class=high", "--db", db, "--no-summary"], { cwd: work })
+    expect(ran.code).toBe(0)
+    const diff = await stargraph(["inspect", runIdOf(ran.last), "--db", db, "--diff", "1", "2"], { cwd: work })
+    expect([diff.code, diff.stderr]).toEqual([0, ""])
+    expect(JSON.parse(diff.stdout)).toEqual({ added: ["(node-id (id node_review))"], removed: ["(node-id (id node_a))"] })
+    // The fact is there at both steps: kept, not missing.
+    const step = await stargraph(["inspect", runIdOf(ran.last), "--db", db, "--step", "2"], { cwd: work })
+    expect(step.stdout).toMatch(/\(risk_class \(value "high"\)/)
   })
 })

@@ -318,6 +318,30 @@ describe("Graph / GraphRun", () => {
     expect(result.runs).toBe(0)
   })
 
+  it("a wrong list element's fix names the element's type, not the list's", async () => {
+    const ir = counterIR({
+      state_schema: {
+        fields: {
+          n: { type: "integer", default: 0, reducer: "add" },
+          log: { type: "array", items: { type: "string" }, default: [], reducer: "append" },
+          scores: { type: "array", items: { type: "number" } },
+          level: { type: "object", properties: { name: { type: "string", enum: ["low", "high"] } } },
+          bag: { type: "array" }
+        }
+      }
+    })
+    const fixOf = (inputs: Record<string, unknown>) => run(Effect.gen(function*() {
+      const graph = yield* Graph.make(ir, { modules })
+      const refused = yield* Effect.flip(graph.start({ inputs }))
+      return { field: (refused as { field?: string }).field, fix: (refused as { fix?: string }).fix }
+    }))
+    expect(await fixOf({ log: [1] })).toEqual({ field: "log.0", fix: "give 'log.0' a value of its declared type (string)" })
+    expect(await fixOf({ scores: [1, 2, "a"] })).toEqual({ field: "scores.2", fix: "give 'scores.2' a value of its declared type (number)" })
+    expect(await fixOf({ level: { name: "mid" } })).toEqual({ field: "level.name", fix: "give 'level.name' a value of its declared type (string, one of \"low\", \"high\")" })
+    // The list itself of the wrong type still names the list's type.
+    expect(await fixOf({ log: "x" })).toEqual({ field: "log", fix: "give 'log' a value of its declared type (array)" })
+  })
+
   it("pauses at an interrupt and resumes warm with a response, refusing the wrong state", async () => {
     const ir = {
       ...counterIR(),

@@ -538,6 +538,43 @@ describe("webhook trigger, a delivery that is not accepted", () => {
     expect(typeOf(out.retry)).toEqual([400, "StateValidationError"])
     expect(out.runs).toHaveLength(0)
   })
+
+  it("a body the state schema refuses gets a fix about the webhook's body and its params, never --inputs or POST /v1/runs", async () => {
+    const graphIr = { ...ir, state_schema: { fields: { ...ir.state_schema.fields, order: { type: "string", required: true }, payload: { type: "object" } } } } as typeof ir
+    const specs = [
+      { id: "keys", graph: "g:echo", secret_env: "S", window_s: 300, max_body_bytes: 4096, params: {} },
+      { id: "whole", graph: "g:echo", secret_env: "S", window_s: 300, max_body_bytes: 4096, params: {}, payload_field: "payload" },
+      { id: "text", graph: "g:echo", secret_env: "S", window_s: 300, max_body_bytes: 4096, params: { order: "o" }, payload_field: "message" }
+    ] as unknown as ReadonlyArray<WebhookTrigger.WebhookSpec>
+    const fixes = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const started = yield* TriggerHost.start({ config: yield* ProjectConfig.decode({ webhooks: specs }, undefined), env: { S: "k" } })
+      const deliver = (id: string, payload: unknown, nonce: string) => {
+        const body = JSON.stringify(payload)
+        const route = started.routes.find((r) => r.path === `/v1/triggers/webhook/${id}`)!
+        return Effect.map(
+          route.handle({ headers: WebhookTrigger.sign("k", body, Math.floor(Date.now() / 1000), nonce), body: Buffer.from(body), params: {} }),
+          (r) => [r.status, (r.body as { error: { details: { fix?: string } } }).error.details.fix]
+        )
+      }
+      return [
+        yield* deliver("keys", { message: "hi" }, "n1"),
+        yield* deliver("keys", { order: 5 }, "n2"),
+        yield* deliver("keys", { order: "o", colour: "blue" }, "n3"),
+        yield* deliver("whole", { any: "thing" }, "n4"),
+        yield* deliver("text", { any: "thing" }, "n5")
+      ]
+    })).pipe(Effect.provide(stack(join(tempDir(), "db.sqlite"), graphIr))))
+    const keys = "(the body's keys are the run's params, over the webhook's params)"
+    expect(fixes).toEqual([
+      [400, `send 'order' in the webhook's JSON body, or set params.order of webhook 'keys' in stargraph.yaml ${keys}`],
+      [400, `give 'order' a value of its declared type (string) in the webhook's body, or in params.order of webhook 'keys' in stargraph.yaml ${keys}`],
+      [400, `leave 'colour' out of the webhook's body and its params in stargraph.yaml, or declare it in the state schema ${keys}`],
+      // The body goes into `payload`: `order` can only come from the webhook's params.
+      [400, "set params.order of webhook 'whole' in stargraph.yaml, or give 'order' a default in the state schema (the whole body goes into 'payload', over the webhook's params)"],
+      // The body goes into a string field: the declaration or payload_field is at fault.
+      [400, "'message' takes the webhook's whole JSON body (an object): declare it in the state schema as an object that body fits (or type any), or name another field in the webhook's payload_field"]
+    ])
+  })
 })
 
 describe("trigger configuration is checked at start", () => {

@@ -37,6 +37,12 @@ export interface DefaultModelSettings {
    * the default fails with a `LanguageModelError` naming the flag.
    */
   readonly apiKeyGiven?: boolean | undefined
+  /**
+   * Where the URL and the model were given, as an error's fix names them (`--lm-url` and
+   * `--lm-model`, the graph's `lm` block): a failing call says to check those, not the
+   * node's `config.api_base`.
+   */
+  readonly origin?: { readonly apiBase: string; readonly model: string } | undefined
 }
 
 /** The run-wide default model, when the driver provides one. */

@@ -45,7 +45,15 @@ export interface ProviderConfig {
    * not again where it is driven now (the key is never stored): a live call fails.
    */
   readonly keyNotGiven?: boolean | undefined
+  /** Where `apiBase` and `model` were given, when not in the node's config (see `DefaultModelSettings.origin`). */
+  readonly origin?: { readonly apiBase: string; readonly model: string } | undefined
 }
+
+/** Where `config`'s URL was given, for a fix: the node's `config.api_base` unless the default model's. */
+const baseFrom = (config: ProviderConfig): string => config.origin?.apiBase ?? "config.api_base"
+
+/** Where `config`'s model was given, for a fix. */
+const modelFrom = (config: ProviderConfig): string => config.origin?.model ?? "config.model"
 
 /** The failure of a live call through a default model whose `--lm-key` was not given again. */
 const keyNotGiven = (site: CallSite, config: ProviderConfig) =>
@@ -312,7 +320,7 @@ const languageModelError = (error: unknown, site: CallSite, config: ProviderConf
   if (Predicate.isTagged(error, "HttpResponseError")) {
     const e = error as unknown as { readonly reason: string; readonly response: { readonly status: number }; readonly body?: string }
     if (e.reason !== "StatusCode") {
-      return new LanguageModelError({ ...base, reason: "bad-response", status: e.response.status, message: `${where} answered with something that is not a completion: ${malformed(error, clean)}`, fix: "check that api_base points at an OpenAI-compatible server (…/v1) and that api matches what it speaks (chat or responses)" })
+      return new LanguageModelError({ ...base, reason: "bad-response", status: e.response.status, message: `${where} answered with something that is not a completion: ${malformed(error, clean)}`, fix: `check that ${baseFrom(config)} points at an OpenAI-compatible server (…/v1) and that config.api matches what it speaks (chat or responses)` })
     }
     const status = e.response.status
     const said = serverMessage(e.body, clean)
@@ -324,9 +332,9 @@ const languageModelError = (error: unknown, site: CallSite, config: ProviderConf
       fix: status === 401 || status === 403
         ? "check the API key (the variable config.api_key_env names)"
         : status === 404
-        ? "check config.api_base (it usually ends in /v1), config.api (chat or responses) and config.model"
+        ? `check ${baseFrom(config)} (it usually ends in /v1), config.api (chat or responses) and ${modelFrom(config)}`
         : status >= 300 && status < 400
-        ? "the server redirects the request elsewhere (requests to a model are not followed): set config.api_base to the URL it redirects to"
+        ? `the server redirects the request elsewhere (requests to a model are not followed): set ${baseFrom(config)} to the URL it redirects to`
         : status === 429 || status >= 500
         ? "the server is busy or failing: add retry: {max_attempts: 3, backoff_ms: 1000} to the node, or try later"
         : "check the node's config (model, temperature, max_tokens) against what the server accepts"
@@ -334,10 +342,10 @@ const languageModelError = (error: unknown, site: CallSite, config: ProviderConf
   }
   if (Predicate.isTagged(error, "HttpRequestError")) {
     const what = stringField(error, "description") ?? stringField(error, "reason") ?? "the request failed"
-    return new LanguageModelError({ ...base, reason: "request-failed", message: `no answer from ${where}: ${clean(what)}`, fix: "check that the server is running and config.api_base is right; add a retry policy for flaky networks" })
+    return new LanguageModelError({ ...base, reason: "request-failed", message: `no answer from ${where}: ${clean(what)}`, fix: `check that the server is running and ${baseFrom(config)} is right; add a retry policy for flaky networks` })
   }
   if (Predicate.isTagged(error, "MalformedOutput")) {
-    return new LanguageModelError({ ...base, reason: "bad-response", message: `${where} answered with something that is not a completion: ${malformed(error, clean)}`, fix: "check that api_base points at an OpenAI-compatible server and that config.api matches what it speaks (chat or responses)" })
+    return new LanguageModelError({ ...base, reason: "bad-response", message: `${where} answered with something that is not a completion: ${malformed(error, clean)}`, fix: `check that ${baseFrom(config)} points at an OpenAI-compatible server and that config.api matches what it speaks (chat or responses)` })
   }
   const message = Predicate.isTagged(error, "UnknownError") && stringField(error, "description") !== undefined
     ? stringField(error, "description")!
@@ -400,6 +408,11 @@ export const withDefault = (config: ProviderConfig, fallback: DefaultModelSettin
     model: fallback.model,
     apiBase: config.apiBase ?? (config.apiKeyEnv !== undefined ? undefined : fallback.apiBase),
     api: config.api ?? "chat",
+    ...(config.apiBase === undefined && config.apiKeyEnv === undefined && fallback.origin !== undefined
+      ? { origin: fallback.origin }
+      : fallback.origin !== undefined
+      ? { origin: { apiBase: "config.api_base", model: fallback.origin.model } }
+      : {}),
     ...(own
       ? {}
       : fallback.apiKey !== undefined
