@@ -21,6 +21,9 @@ const fixtures = () => {
   return dir
 }
 
+/** A run's summary, or its error: the run's record then says how it ended. */
+const ended = <A>(effect: Effect.Effect<A, unknown, Checkpointer>) => Effect.either(effect)
+
 const setup = (file: string, db = join(tempDir(), "runs.sqlite")) => {
   const layer = SqliteCheckpointer.layer({ filename: db })
   const run = <A, E>(effect: Effect.Effect<A, E, Checkpointer>) => Effect.runPromise(Effect.provide(effect, layer) as Effect.Effect<A, E>)
@@ -67,5 +70,93 @@ describe("map nodes", () => {
     const finished = [...children].sort((a, b) => String(a.finished_at).localeCompare(String(b.finished_at)))
     const itemOf = async (runId: string) => ((await t.checkpoints(runId))[0]!.state["document"] as { text: string }).text
     expect(await itemOf(finished[0]!.run_id)).not.toBe("d0")
+  })
+
+  it("an empty list writes [] and starts no child run", async () => {
+    const t = setup(join(FIXTURES, "parent.yaml"))
+    const graph = await t.graph
+    const summary = await t.run(Effect.flatMap(graph.start({ inputs: { topic: "none", documents: [] } }), (r) => r.start()))
+    expect(summary).toMatchObject({ status: "done", final_state: { scores: [], report: "none: done" } })
+    expect(await t.runs()).toHaveLength(1)
+  })
+
+  it("a replay of the run is exact: the same steps and final state, served from the recording without a child run", async () => {
+    const t = setup(join(FIXTURES, "parent.yaml"))
+    const graph = await t.graph
+    const first = await t.run(Effect.flatMap(graph.start({ inputs: { topic: "cves", documents: documents(4, 5) } }), (r) => r.start()))
+    expect(first.status).toBe("done")
+    expect(await t.runs()).toHaveLength(5)
+    const fork = await t.run(Replay.fork(graph, first.run_id, {}))
+    expect(fork.summary).toMatchObject({ status: "done", final_state: first.final_state })
+    expect(fork.diff).toMatchObject({ added_steps: [], removed_steps: [], state_deltas: {} })
+    const strip = (cps: ReadonlyArray<{ step: number; nodes: ReadonlyArray<string>; state: unknown; writes?: unknown }>) => cps.map((c) => [c.step, c.nodes, c.state, c.writes])
+    expect(strip(await t.checkpoints(fork.cfRunId))).toEqual(strip(await t.checkpoints(first.run_id)))
+    // No child run was made by the replay.
+    expect((await t.runs()).filter((r) => r.parent_run_id === fork.cfRunId)).toEqual([])
+    expect(await t.runs()).toHaveLength(6)
+    // The CLI's replay too.
+    const cli = await stargraph(["replay", first.run_id, "--db", t.db])
+    expect([cli.code, cli.stderr]).toEqual([0, ""])
+    expect((await t.runs()).filter((r) => r.graph_id === "map:score_one")).toHaveLength(4)
+  })
+
+  it("a child that fails fails the step with NodeExecutionError naming the item and its child run; one that asks for input is refused", async () => {
+    const t = setup(join(FIXTURES, "parent.yaml"))
+    const graph = await t.graph
+    const docs = [{ text: "ok", ms: 1 }, { text: "bad", ms: 1 }, { text: "fine", ms: 1 }]
+    const started = await t.run(Effect.flatMap(graph.start({ inputs: { topic: "t", documents: docs } }), (r) => Effect.map(ended(r.start()), (e) => ({ e, id: r.runId }))))
+    expect(Either.isLeft(started.e) && started.e.left).toMatchObject({ _tag: "NodeExecutionError", nodeId: "score_all", step: 2 })
+    const summary = await t.record(started.id)
+    expect(summary.status).toBe("failed")
+    expect(summary.error?.type).toBe("NodeExecutionError")
+    const bad = (await t.runs()).find((r) => r.status === "failed" && r.graph_id === "map:score_one")!
+    expect((await t.checkpoints(bad.run_id))[0]!.state["document"]).toEqual({ text: "bad", ms: 1 })
+    expect(summary.error?.message).toContain(`item 1: child run ${bad.run_id}`)
+    expect(summary.error?.message).toContain("node 'score_all'")
+    // The other items' children ran to their end.
+    expect((await t.runs()).filter((r) => r.graph_id === "map:score_one").map((r) => r.status).sort()).toEqual(["done", "done", "failed"])
+
+    const a = setup(join(FIXTURES, "ask_parent.yaml"))
+    const askingId = await a.run(Effect.flatMap((await a.graph).start({ inputs: { documents: [{ text: "x" }] } }), (r) => Effect.as(ended(r.start()), r.runId)))
+    const asking = await a.record(askingId)
+    expect(asking.status).toBe("failed")
+    expect(asking.error?.message).toMatch(/node 'score_all' failed at step 1: item 0: child run \S+ asks for input \("score it\?"\); map children cannot ask for input/)
+  })
+
+  it("refuse a list field that holds no list, or more than max_items items, naming the node and the field", async () => {
+    const dir = fixtures()
+    const t = setup(join(dir, "parent.yaml"))
+    const graph = await t.graph
+    expect((await t.run(Effect.flatMap(graph.start({ inputs: { topic: "t", documents: [] } }), (r) => r.start()))).status).toBe("done")
+    // A state whose list field holds an object (an `any` typed copy of the parent).
+    writeFileSync(join(dir, "loose.yaml"), readFileSync(join(dir, "parent.yaml"), "utf8").replace("documents: { type: array, default: [] }", "documents: { type: any }").replace("concurrency: 2", "concurrency: 2\n      max_items: 3"))
+    const l = setup(join(dir, "loose.yaml"))
+    const loose = await l.graph
+    const object = await l.record(await l.run(Effect.flatMap(loose.start({ inputs: { topic: "t", documents: { text: "x" } } }), (r) => Effect.as(ended(r.start()), r.runId))))
+    expect(object).toMatchObject({ status: "failed", error: { type: "StateValidationError" } })
+    expect(object.error?.message).toContain("map node 'score_all' runs over 'documents', which holds an object, not a list")
+    const many = await l.record(await l.run(Effect.flatMap(loose.start({ inputs: { topic: "t", documents: documents(4, 1) } }), (r) => Effect.as(ended(r.start()), r.runId))))
+    expect(many).toMatchObject({ status: "failed", error: { type: "StateValidationError" } })
+    expect(many.error?.message).toContain("holds 4 items, more than max_items (3)")
+    expect((await l.runs()).filter((r) => r.graph_id === "map:score_one")).toEqual([])
+  })
+
+  it("refuse bad config at build: fields that are not declared lists, undeclared child fields, unknown keys, out-of-range numbers", async () => {
+    const dir = fixtures()
+    const base = readFileSync(join(dir, "parent.yaml"), "utf8")
+    const variant = async (name: string, from: string, to: string) => {
+      expect(base).toContain(from)
+      writeFileSync(join(dir, name), base.replace(from, to))
+      return buildError(join(dir, name))
+    }
+    expect(await variant("a.yaml", "over: documents", "over: topic")).toMatchObject({ _tag: "IRValidationError", path: "nodes[1].config.over", message: expect.stringContaining("of type string, not a list") })
+    expect(await variant("b.yaml", "output: scores", "output: nowhere")).toMatchObject({ path: "nodes[1].config.output", message: expect.stringContaining("undeclared parent field 'nowhere'") })
+    expect(await variant("c.yaml", "item: document", "item: doc")).toMatchObject({ path: "nodes[1].config.item", message: expect.stringContaining("child field 'doc', which graph 'map:score_one' does not declare") })
+    expect(await variant("d.yaml", "result: score", "result: grade")).toMatchObject({ path: "nodes[1].config.result", fix: expect.stringContaining("document, topic, score") })
+    expect(await variant("e.yaml", "concurrency: 2", "concurrency: 2\n      parallel: 3")).toMatchObject({ _tag: "IRValidationError", path: "nodes[1].config.parallel", message: expect.stringContaining("unexpected") })
+    expect(await variant("f.yaml", "concurrency: 2", "concurrency: 65")).toMatchObject({ _tag: "IRValidationError", path: "nodes[1].config.concurrency", message: expect.stringContaining("between 1 and 64") })
+    expect(await variant("g.yaml", "concurrency: 2", "max_items: 0")).toMatchObject({ _tag: "IRValidationError", path: "nodes[1].config.max_items" })
+    expect(await variant("h.yaml", "inputs: { topic: topic }", "inputs: { document: topic }")).toMatchObject({ path: "nodes[1].config.inputs.document" })
+    expect(await variant("i.yaml", "inputs: { topic: topic }", "inputs: { topic: subject }")).toMatchObject({ path: "nodes[1].config.inputs.topic", message: expect.stringContaining("undeclared parent field 'subject'") })
   })
 })

@@ -108,7 +108,7 @@ export const MapKind = NodeKind.make({
               field: over,
               nodeId: input.nodeId,
               step: input.step,
-              message: `map node '${input.nodeId}' runs over '${over}', which holds ${items === undefined || items === null ? "nothing" : `a ${typeof items}`}, not a list`,
+              message: `map node '${input.nodeId}' runs over '${over}', which holds ${items === undefined || items === null ? "nothing" : `${typeof items === "object" ? "an" : "a"} ${typeof items}`}, not a list`,
               fix: `write a list to '${over}' before node '${input.nodeId}' runs`
             }))
           }
