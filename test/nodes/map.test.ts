@@ -159,4 +159,67 @@ describe("map nodes", () => {
     expect(await variant("h.yaml", "inputs: { topic: topic }", "inputs: { document: topic }")).toMatchObject({ path: "nodes[1].config.inputs.document" })
     expect(await variant("i.yaml", "inputs: { topic: topic }", "inputs: { topic: subject }")).toMatchObject({ path: "nodes[1].config.inputs.topic", message: expect.stringContaining("undeclared parent field 'subject'") })
   })
+
+  it("a kill -9 mid-map, resumed, keeps the finished children, continues the unfinished ones and starts the rest: each item's child run once", async () => {
+    const dir = fixtures()
+    const db = join(dir, "runs.sqlite")
+    const log = join(dir, "scored.log")
+    // Two quick items, two slow ones (running when the process is killed), two not started yet.
+    const docs = [100, 100, 4000, 4000, 100, 100].map((ms, i) => ({ text: `d${i}`, ms }))
+    const proc = spawn(process.execPath, [join(ROOT, "bin", "stargraph.js"), "run", join(dir, "parent.yaml"), "--db", db, "--inputs", JSON.stringify({ topic: "crash", documents: docs }), "--quiet"], {
+      stdio: "ignore",
+      env: { ...process.env, MAP_LOG: log }
+    })
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => proc.on("exit", (_code, signal) => resolve(signal)))
+    type Row = { run_id: string; graph_id: string; status: string; item: string }
+    const children = (): Array<Row> => {
+      const conn = new Database(db, { readonly: true, fileMustExist: true })
+      try {
+        const rows = conn.prepare("SELECT run_id, graph_id, status, inputs FROM runs_history WHERE graph_id = 'map:score_one'").all() as Array<{ run_id: string; graph_id: string; status: string; inputs: string }>
+        return rows.map(({ inputs, ...r }) => ({ ...r, item: (JSON.parse(inputs) as { document: { text: string } }).document.text })).sort((a, b) => a.item.localeCompare(b.item))
+      } finally {
+        conn.close()
+      }
+    }
+    let seen: Array<Row> = []
+    for (let i = 0; i < 400 && !(seen.length === 4 && seen.filter((r) => r.status === "done").length === 2); i++) {
+      await new Promise((r) => setTimeout(r, 25))
+      try {
+        seen = existsSync(db) ? children() : []
+      } catch {
+        // not created yet
+      }
+    }
+    await new Promise((r) => setTimeout(r, 200))
+    proc.kill("SIGKILL")
+    expect(await exited).toBe("SIGKILL")
+    const before = children()
+    // The finished children's ends are durable; the slow ones were running; the last two not started.
+    expect(before.map((r) => [r.item, r.status])).toEqual([["d0", "done"], ["d1", "done"], ["d2", "running"], ["d3", "running"]])
+    expect(readFileSync(log, "utf8").split("\n").filter(Boolean).sort()).toEqual(["d0", "d1"])
+    const parentId = (() => {
+      const conn = new Database(db, { readonly: true })
+      try {
+        return (conn.prepare("SELECT run_id FROM runs_history WHERE graph_id = 'map:parent'").get() as { run_id: string }).run_id
+      } finally {
+        conn.close()
+      }
+    })()
+
+    const resumed = await stargraph(["resume", parentId, "--db", db, "--quiet"], { env: { MAP_LOG: log, MAP_SLOW: "0.01" } })
+    expect(resumed.stderr).toBe("")
+    expect(resumed.last).toBe(`run_id=${parentId} status=done`)
+    const after = children()
+    // Each item's child run once: the same runs as before the crash, and one each for the items not reached.
+    expect(after.map((r) => [r.item, r.status])).toEqual(docs.map((d) => [d.text, "done"]))
+    expect(after.slice(0, 4).map((r) => r.run_id)).toEqual(before.map((r) => r.run_id))
+    // Every item scored once: the finished ones were not run again.
+    expect(readFileSync(log, "utf8").split("\n").filter(Boolean).sort()).toEqual(docs.map((d) => d.text))
+    const conn = new Database(db, { readonly: true })
+    const final = JSON.parse((conn.prepare("SELECT state FROM checkpoints WHERE run_id = ? ORDER BY step DESC LIMIT 1").get(parentId) as { state: string }).state) as { scores: Array<string> }
+    const steps = after.map((r) => (conn.prepare("SELECT step FROM checkpoints WHERE run_id = ? ORDER BY step").all(r.run_id) as Array<{ step: number }>).map((c) => c.step))
+    conn.close()
+    expect(final.scores).toEqual(docs.map((d) => `crash/${d.text}!`))
+    expect(steps).toEqual(docs.map(() => [0, 1, 2]))
+  })
 })
