@@ -222,4 +222,37 @@ describe("map nodes", () => {
     expect(final.scores).toEqual(docs.map((d) => `crash/${d.text}!`))
     expect(steps).toEqual(docs.map(() => [0, 1, 2]))
   })
+
+  it("cancelling a parent killed mid-map cancels its unfinished map children (found by item); finished ones stay done", async () => {
+    const dir = fixtures()
+    const db = join(dir, "runs.sqlite")
+    const docs = [50, 5000, 5000, 5000].map((ms, i) => ({ text: `d${i}`, ms }))
+    const proc = spawn(process.execPath, [join(ROOT, "bin", "stargraph.js"), "run", join(dir, "parent.yaml"), "--db", db, "--inputs", JSON.stringify({ topic: "stop", documents: docs }), "--quiet"], { stdio: "ignore" })
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => proc.on("exit", (_code, signal) => resolve(signal)))
+    const rows = (): Array<{ run_id: string; graph_id: string; status: string }> => {
+      const conn = new Database(db, { readonly: true, fileMustExist: true })
+      try {
+        return conn.prepare("SELECT run_id, graph_id, status FROM runs_history ORDER BY created_at").all() as Array<{ run_id: string; graph_id: string; status: string }>
+      } finally {
+        conn.close()
+      }
+    }
+    let seen: ReturnType<typeof rows> = []
+    for (let i = 0; i < 400 && seen.filter((r) => r.graph_id === "map:score_one").length < 3; i++) {
+      await new Promise((r) => setTimeout(r, 25))
+      try {
+        seen = existsSync(db) ? rows() : []
+      } catch {
+        // not created yet
+      }
+    }
+    await new Promise((r) => setTimeout(r, 200))
+    proc.kill("SIGKILL")
+    expect(await exited).toBe("SIGKILL")
+    const parent = rows().find((r) => r.graph_id === "map:parent")!
+    expect(rows().filter((r) => r.graph_id === "map:score_one").map((r) => r.status)).toEqual(["done", "running", "running"])
+    const cancelled = await stargraph(["cancel", parent.run_id, "--db", db])
+    expect([cancelled.code, cancelled.stderr]).toEqual([0, ""])
+    expect(rows().map((r) => [r.graph_id, r.status])).toEqual([["map:parent", "cancelled"], ["map:score_one", "done"], ["map:score_one", "cancelled"], ["map:score_one", "cancelled"]])
+  })
 })
