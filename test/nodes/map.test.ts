@@ -4,6 +4,7 @@ import { join } from "node:path"
 import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
@@ -254,5 +255,36 @@ describe("map nodes", () => {
     const cancelled = await stargraph(["cancel", parent.run_id, "--db", db])
     expect([cancelled.code, cancelled.stderr]).toEqual([0, ""])
     expect(rows().map((r) => [r.graph_id, r.status])).toEqual([["map:parent", "cancelled"], ["map:score_one", "done"], ["map:score_one", "cancelled"], ["map:score_one", "cancelled"]])
+  })
+
+  it("a parent interrupted mid-map (paused) leaves its running children paused; an edit is refused; resumed, each item's child run continues once", async () => {
+    const t = setup(join(FIXTURES, "parent.yaml"))
+    const graph = await t.graph
+    const docs = [20, 20, 1500, 1500, 20].map((ms, i) => ({ text: `d${i}`, ms }))
+    const children = () => t.run(Effect.map(Effect.flatMap(Checkpointer, (c) => c.listRuns({ limit: 100 })), (page) => page.runs.filter((r) => r.graph_id === "map:score_one")))
+    const out = await t.run(Effect.gen(function*() {
+      const handle = yield* graph.start({ inputs: { topic: "p", documents: docs } })
+      const fiber = yield* Effect.fork(handle.start())
+      for (let i = 0; i < 400; i++) {
+        yield* Effect.sleep(10)
+        const seen = yield* Effect.promise(children)
+        if (seen.length === 4) break
+      }
+      // Interrupted inside the step (a caller's timeout, a closed scope): paused, not cancelled.
+      const paused = yield* Fiber.interrupt(fiber)
+      return { runId: handle.runId, paused }
+    }))
+    expect(out.paused._tag).toBe("Failure")
+    expect((await t.record(out.runId)).status).toBe("paused")
+    const before = (await children()).map((r) => [r.run_id, r.status]).sort()
+    expect(before.map(([, status]) => status).sort()).toEqual(["done", "done", "paused", "paused"])
+    const edit = await t.run(Effect.either(graph.updateState(out.runId, { topic: "edited" })))
+    expect(Either.isLeft(edit) && edit.left).toMatchObject({ _tag: "RunStateError", message: expect.stringContaining("whose map node 'score_all' started child run") })
+    const done = await t.run(Effect.flatMap(graph.resume(out.runId), (r) => r.start()))
+    expect(done).toMatchObject({ status: "done", final_state: { scores: docs.map((d) => `p/${d.text}!`) } })
+    const after = await children()
+    expect(after).toHaveLength(5)
+    expect(after.every((r) => r.status === "done")).toBe(true)
+    expect(before.every(([id]) => after.some((r) => r.run_id === id))).toBe(true)
   })
 })
