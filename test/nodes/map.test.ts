@@ -95,10 +95,17 @@ describe("map nodes", () => {
     // No child run was made by the replay.
     expect((await t.runs()).filter((r) => r.parent_run_id === fork.cfRunId)).toEqual([])
     expect(await t.runs()).toHaveLength(6)
+
+    // A fork whose items' inputs changed diverges; with live_after_fork its map runs live, under the fork.
+    const diverged = await t.run(Replay.fork(graph, first.run_id, { fromStep: 1, mutation: { state_overrides: { topic: "memes" } } }))
+    expect(diverged.error).toMatchObject({ _tag: "ReplayDivergenceError", nodeId: "score_all", call: "map" })
+    const live = await t.run(Replay.fork(graph, first.run_id, { fromStep: 1, mutation: { state_overrides: { topic: "memes" } }, liveAfterFork: true }))
+    expect(live.summary).toMatchObject({ status: "done", final_state: { scores: ["memes/d0!", "memes/d1!", "memes/d2!", "memes/d3!"] } })
+    expect((await t.runs()).filter((r) => r.parent_run_id === live.cfRunId)).toHaveLength(4)
     // The CLI's replay too.
     const cli = await stargraph(["replay", first.run_id, "--db", t.db])
     expect([cli.code, cli.stderr]).toEqual([0, ""])
-    expect((await t.runs()).filter((r) => r.graph_id === "map:score_one")).toHaveLength(4)
+    expect((await t.runs()).filter((r) => r.graph_id === "map:score_one")).toHaveLength(8)
   })
 
   it("a child that fails fails the step with NodeExecutionError naming the item and its child run; one that asks for input is refused", async () => {
