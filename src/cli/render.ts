@@ -56,13 +56,16 @@ export interface ChildRun {
   readonly checkpoints: ReadonlyArray<Checkpoint>
 }
 
-/** The child runs a run's steps started (`subgraph` calls, and the child it waits on), by step. */
+/** The child runs a run's steps started (`subgraph` and `map` calls, and the child it waits on), by step. */
 export const childRunIds = (run: RunRecord, checkpoints: ReadonlyArray<Checkpoint>): ReadonlyArray<{ readonly step: number; readonly node: string; readonly runId: string }> => {
   const ids: Array<{ step: number; node: string; runId: string }> = []
   for (const c of checkpoints) {
     for (const call of c.calls ?? []) {
       const runId = call.name === "subgraph" ? (call.response as { readonly run_id?: unknown } | null)?.run_id : undefined
       if (typeof runId === "string") ids.push({ step: c.step, node: call.node, runId })
+      // A `map` node's children, in item order.
+      const runIds = call.name === "map" ? (call.response as { readonly run_ids?: unknown } | null)?.run_ids : undefined
+      if (Array.isArray(runIds)) for (const id of runIds) if (typeof id === "string") ids.push({ step: c.step, node: call.node, runId: id })
     }
   }
   const waitingOn = run.waiting?.payload?.["child_run_id"]

@@ -5,7 +5,8 @@
  * its step-0 checkpoint's `parent_step` are the parent step, and its idempotency key
  * (`subgraph:<parent run>:<step>:<node>`) finds it again. So a parent that crashed, or
  * waits for input the child asked for, continues the same child run instead of starting
- * another: the child resumes inside itself, from its own last checkpoint.
+ * another: the child resumes inside itself, from its own last checkpoint. A `map` node runs
+ * its child graph this way once per item, each keyed with `#<index>` after that key.
  */
 import { existsSync, statSync } from "node:fs"
 import { basename, dirname, isAbsolute, relative, resolve } from "node:path"

@@ -16,12 +16,12 @@ import { writtenDelta } from "../ir/json.js"
 import { listSome } from "../ir/limits.js"
 import { firstIssue } from "../ir/parseIssue.js"
 import { declaredAs, type State } from "../ir/stateSchema.js"
-import { childRunKey } from "../nodes/ChildGraph.js"
 import { breakpointPrompt } from "../runtime/breakpointPrompt.js"
 import { requestHash } from "../runtime/Cassette.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import { describeOwner, ownerAlive, ownerElsewhere } from "../runtime/owner.js"
 import { applyWrites } from "../runtime/reducers.js"
+import { stepChildren } from "../runtime/stepChildren.js"
 import { nowIso } from "../runtime/RunLoop.js"
 import { waitedChildId } from "../runtime/waitedChild.js"
 import { AuditSink } from "../telemetry/AuditSink.js"
@@ -154,11 +154,11 @@ export const updateState = (
     // A paused run's uncommitted step may have child runs under way: resumed after an edit
     // (one step later), the step would start them again.
     for (const [nodeId, node] of graph.topology.nodes) {
-      if (node.kind !== "subgraph") continue
-      const started = yield* checkpointer.findByIdempotencyKey(childRunKey({ parentRunId: runId, parentStep: run.last_step + 1, nodeId }))
-      if (Option.isSome(started)) {
+      if (node.kind !== "subgraph" && node.kind !== "map") continue
+      const [started] = yield* stepChildren(checkpointer, { parentRunId: runId, parentStep: run.last_step + 1, nodeId })
+      if (started !== undefined) {
         return yield* refuse(
-          `run ${runId} stopped inside step ${run.last_step + 1}, whose subgraph node '${nodeId}' started child run ${started.value.run_id}; an edit here would start that child again. ` +
+          `run ${runId} stopped inside step ${run.last_step + 1}, whose ${node.kind} node '${nodeId}' started child run ${started.run_id}; an edit here would start that child again. ` +
             "Resume the run until that step commits, or edit the child run's state instead"
         )
       }

@@ -148,7 +148,7 @@ const lowerNode = (name: string, raw: unknown): Either.Either<Record<string, unk
   if (name === DONE) return problem(at, `a node cannot be named '${DONE}': a route to '${DONE}' halts the run`, "rename the node (e.g. finish)")
   const { kind, spec, ...config } = raw
   if (typeof kind !== "string" || kind === "") return problem([...at, ...(kind === undefined ? [] : ["kind"])], `node '${name}' is missing its kind`, `add kind: to ${name}, e.g. {kind: echo} (docs/nodes.md lists the kinds)`)
-  if (spec !== undefined && kind !== "subgraph") return problem([...at, "spec"], `node '${name}': spec is only valid on kind: subgraph`, "remove spec, or set kind: subgraph")
+  if (spec !== undefined && kind !== "subgraph" && kind !== "map") return problem([...at, "spec"], `node '${name}': spec is only valid on kind: subgraph (or map)`, "remove spec, or set kind: subgraph")
   if (Array.isArray(config["tools"])) config["tools"] = config["tools"].map(versioned)
   if (typeof config["tool"] === "string") config["tool"] = versioned(config["tool"])
   const configured = Object.keys(config).length > 0

@@ -24,15 +24,20 @@ export interface ChildRunRequest {
   readonly cancelling?: (() => boolean) | undefined
   /** Where the child leaves its last commit when it ends, for the parent step's commit (`NodeInput.childCommits`). */
   readonly commits?: ChildCommits | undefined
+  /** The item a `map` node's child run is for (its position in the list): one child run per item, each with its own key. */
+  readonly index?: number | undefined
 }
 
 /** The `subgraph` nodes among `nodes` (a graph's compiled nodes) and the child graphs they run, by node id. */
 export const subgraphsOf = (nodes: ReadonlyMap<string, { readonly childGraph?: ChildGraph | undefined }>): ReadonlyMap<string, ChildGraph> =>
   new Map([...nodes].flatMap(([id, node]) => (node.childGraph !== undefined ? [[id, node.childGraph] as const] : [])))
 
-/** The idempotency key of the child run a parent step starts (it finds that child again). */
-export const childRunKey = (request: Pick<ChildRunRequest, "parentRunId" | "parentStep" | "nodeId">): string =>
-  `subgraph:${request.parentRunId}:${request.parentStep}:${request.nodeId}`
+/**
+ * The idempotency key of the child run a parent step starts (it finds that child again):
+ * a `map` node's child of item `index` has `#<index>` after the `subgraph` node's key.
+ */
+export const childRunKey = (request: Pick<ChildRunRequest, "parentRunId" | "parentStep" | "nodeId" | "index">): string =>
+  `subgraph:${request.parentRunId}:${request.parentStep}:${request.nodeId}${request.index === undefined ? "" : `#${request.index}`}`
 
 /** How a child run ended for now. */
 export type ChildOutcome =

@@ -48,10 +48,10 @@ import { assertEvidence, assertToolFacts, type RuleSession } from "../fathom/Rul
 import { canonicalJson, hashJson } from "../ir/hash.js"
 import { END } from "../ir/schema.js"
 import { declaredAs, type FieldInfo, type State } from "../ir/stateSchema.js"
-import { childRunKey } from "../nodes/ChildGraph.js"
+import { stepChildren } from "./stepChildren.js"
 import { DefaultModel, fromRecord } from "../nodes/lm/DefaultModel.js"
 import { cancelStopped, type SubgraphIndex, subgraphIndex } from "./cancelStopped.js"
-import { OWNER, takeOverOfRunning } from "./owner.js"
+import { OWNER, ownerAlive, takeOverOfRunning } from "./owner.js"
 import type { HandedCommit, InterruptRequest, NodeEnv, NodeFailure, NodeOutcome, UnfinishedChild } from "../nodes/Executor.js"
 import { nodeFailed } from "../nodes/callFunction.js"
 import { Checkpointer, type CheckpointerShape, type CommitOptions } from "../checkpoint/Checkpointer.js"
@@ -592,10 +592,13 @@ const loop = (
     const cancelLeftChildren = (nodes: ReadonlyArray<string>, at: number) =>
       Effect.forEach(nodes.filter((id) => graph.nodes.get(id)?.childGraph !== undefined), (nodeId) =>
         Effect.gen(function*() {
-          const child = Option.getOrUndefined(yield* checkpointer.findByIdempotencyKey(childRunKey({ parentRunId: run.run_id, parentStep: at, nodeId })))
-          // With its own children, at every depth.
-          if (child !== undefined && (child.status === "paused" || child.status === "awaiting-input" || child.status === "pending")) {
-            yield* cancelStopped(checkpointer, child, isoNow(), childIndex ??= subgraphIndex(graph))
+          // A `map` node's, every item's; with their own children, at every depth.
+          for (const child of yield* stepChildren(checkpointer, { parentRunId: run.run_id, parentStep: at, nodeId })) {
+            // Or left `running` by a process that died (a crash inside the step).
+            const orphaned = child.status === "running" && child.owner !== null && !ownerAlive(child.owner)
+            if (child.status === "paused" || child.status === "awaiting-input" || child.status === "pending" || orphaned) {
+              yield* cancelStopped(checkpointer, child, isoNow(), childIndex ??= subgraphIndex(graph))
+            }
           }
         }), { discard: true })
 

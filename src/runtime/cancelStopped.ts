@@ -8,10 +8,11 @@ import * as Option from "effect/Option"
 import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type RunRecord, TERMINAL_STATUSES } from "../checkpoint/models.js"
 import type { CheckpointError } from "../errors.js"
-import { type ChildGraph, childRunKey, subgraphsOf } from "../nodes/ChildGraph.js"
+import { type ChildGraph, subgraphsOf } from "../nodes/ChildGraph.js"
 import { Metrics, type MetricsShape } from "../telemetry/Metrics.js"
 import type { GraphDefinition } from "./GraphDefinition.js"
 import { ownerAlive, takeOverOfRunning } from "./owner.js"
+import { stepChildren } from "./stepChildren.js"
 import { waitedChildId } from "./waitedChild.js"
 
 /** The `subgraph` node ids of a graph and of every graph nested under it, by graph hash. */
@@ -33,12 +34,12 @@ export const subgraphIndex = (graph: GraphDefinition): SubgraphIndex => {
   return index
 }
 
-/** The child runs of `record` that may be left stopped: the one its wait names, and those of its uncommitted step. */
+/** The child runs of `record` that may be left stopped: the one its wait names, and those of its uncommitted step (a `map` node's, every item's). */
 const childrenOf = (checkpointer: CheckpointerShape, record: RunRecord, index: SubgraphIndex) =>
   Effect.map(
     Effect.forEach(index.get(record.graph_hash) ?? [], (nodeId) =>
-      Effect.map(checkpointer.findByIdempotencyKey(childRunKey({ parentRunId: record.run_id, parentStep: record.last_step + 1, nodeId })), (c) => Option.getOrUndefined(c)?.run_id)),
-    (ids) => [...new Set([waitedChildId(record), ...ids].filter((id): id is string => id !== undefined))]
+      Effect.map(stepChildren(checkpointer, { parentRunId: record.run_id, parentStep: record.last_step + 1, nodeId }), (children) => children.map((c) => c.run_id))),
+    (ids) => [...new Set([waitedChildId(record), ...ids.flat()].filter((id): id is string => id !== undefined))]
   )
 
 /** Count a cancelled run in the metrics: its duration only when it had started. */

@@ -63,10 +63,11 @@ describe("the authoring format (no ir_version)", () => {
     })
   })
 
-  it("a plain route is a goto (or a halt for done); bare tool ids get @1; spec stays on a subgraph; the id defaults to the file's name", () => {
+  it("a plain route is a goto (or a halt for done); bare tool ids get @1; spec stays on a subgraph or map; the id defaults to the file's name", () => {
     const doc = lower(`nodes:
   a: {kind: tool, tool: std.calculator, args: {expression: "1+1"}}
   b: {kind: subgraph, spec: ./child.yaml, inputs: {x: y}}
+  m: {kind: map, spec: ./one.yaml, over: xs, item: x, result: y, output: ys}
   c: {kind: agent, tools: [std.web_search, custom.thing@2]}
 routes:
   a: c
@@ -76,6 +77,7 @@ routes:
     expect(doc["nodes"]).toEqual([
       { id: "a", kind: "tool", config: { tool: "std.calculator@1", args: { expression: "1+1" } } },
       { id: "b", kind: "subgraph", spec: "./child.yaml", config: { inputs: { x: "y" } } },
+      { id: "m", kind: "map", spec: "./one.yaml", config: { over: "xs", item: "x", result: "y", output: "ys" } },
       { id: "c", kind: "agent", config: { tools: ["std.web_search@1", "custom.thing@2"] } }
     ])
     expect(doc["rules"]).toEqual([

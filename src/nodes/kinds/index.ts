@@ -11,6 +11,7 @@ import { EchoKind } from "./echo.js"
 import { FunctionKind } from "./function.js"
 import { HaltKind } from "./halt.js"
 import { InterruptKind } from "./interrupt.js"
+import { MapKind } from "./map.js"
 import { MlKind } from "./ml.js"
 import { NoopKind } from "./noop.js"
 import { PassthroughKind } from "./passthrough.js"
@@ -34,6 +35,7 @@ export const builtinKinds: ReadonlyArray<NodeKind> = [
   HaltKind,
   TemplateKind,
   SubgraphKind,
+  MapKind,
   ToolKind,
   WriteArtifactKind,
   DspyKind,

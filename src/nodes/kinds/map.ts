@@ -1,0 +1,202 @@
+/**
+ * `map`: dynamic fan-out (what LangGraph calls `Send`). Runs a child graph (`spec`, as a
+ * `subgraph` node names it) once per item of the parent's list field `config.over`,
+ * `config.concurrency` at a time, and writes each child's `config.result` field, in item
+ * order, to the parent's list field `config.output`. Each item's child is its own run,
+ * linked to the parent step and checkpointed step by step, keyed
+ * `subgraph:<parent run>:<step>:<node>#<index>`: a parent step resumed after a crash
+ * continues the unfinished children and takes the finished ones' results as they are.
+ * The whole map is one recorded call (request: the child graph hash and every item's
+ * child inputs; response: the results and child run ids, in item order), so a replay or
+ * fork serves it without running a child, whatever order the children finished in.
+ * Children cannot ask for input (a `subgraph` node per item can).
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import { formatError, NodeExecutionError, StateValidationError } from "../../errors.js"
+import { canonicalPlainJson } from "../../ir/hash.js"
+import type { FieldInfo, State } from "../../ir/stateSchema.js"
+import type { ChildGraph } from "../ChildGraph.js"
+import type { NodeEnv, NodeFailure, NodeInput, NodeOutcome } from "../Executor.js"
+import * as NodeKind from "../NodeKind.js"
+
+/** The default number of children run at once. */
+export const DEFAULT_CONCURRENCY = 4
+/** The default longest list a `map` node takes. */
+export const DEFAULT_MAX_ITEMS = 1000
+
+/** Whether a field can hold a list (declared an array, `any`, or of a type the schema does not show). */
+const holdsList = (field: FieldInfo): boolean => field.type === undefined || field.type === "array" || field.type === "any"
+
+/** What the map step records: each child's result and run id, in item order. */
+interface MapResponse {
+  readonly results: ReadonlyArray<unknown>
+  readonly run_ids: ReadonlyArray<string>
+}
+
+/** The `map` kind. */
+export const MapKind = NodeKind.make({
+  name: "map",
+  summary: "Runs a child graph (spec: its YAML path) once per item of a list field, concurrently, as linked child runs; collects a child field into a list, in item order.",
+  fields: {
+    spec: Schema.String,
+    config: Schema.Struct({
+      /** The parent's list field: one child run per item. */
+      over: Schema.String,
+      /** The child field each item is written to. */
+      item: Schema.String,
+      /** Other child fields, from parent fields (child field → parent field). */
+      inputs: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+      /** The child field collected from each child's final state. */
+      result: Schema.String,
+      /** The parent's list field the results are written to, in item order. */
+      output: Schema.String,
+      concurrency: Schema.optional(Schema.Int.pipe(Schema.between(1, 64))),
+      max_items: Schema.optional(Schema.Int.pipe(Schema.between(1, 1_000_000))),
+      max_steps: Schema.optional(Schema.Int.pipe(Schema.between(1, 1_000_000)))
+    })
+  },
+  stops: "never",
+  check: (node, ctx) => {
+    const { over, output, inputs } = node.config
+    for (const [key, field] of [["over", over], ["output", output]] as const) {
+      const info = ctx.fields.get(field)
+      if (info === undefined) {
+        return { path: ["config", key], message: `${key} names undeclared parent field '${field}'`, fix: `declare '${field}' as a list (type: array), or use one of: ${ctx.declared}` }
+      }
+      if (!holdsList(info)) {
+        return { path: ["config", key], message: `${key} names parent field '${field}' of type ${info.type}, not a list`, fix: `declare '${field}' with type: array, or name a list field` }
+      }
+    }
+    for (const [child, parent] of Object.entries(inputs ?? {})) {
+      if (!ctx.fields.has(parent)) {
+        return { path: ["config", "inputs", child], message: `inputs reads undeclared parent field '${parent}'`, fix: `map '${child}' to one of: ${ctx.declared}` }
+      }
+      if (child === node.config.item) {
+        return { path: ["config", "inputs", child], message: `inputs writes child field '${child}', which each item is written to (config.item)`, fix: `remove '${child}' from inputs, or write the items to another child field` }
+      }
+    }
+    return undefined
+  },
+  compile: (node, ctx) =>
+    Effect.gen(function*() {
+      const { item, result, over, output } = node.config
+      const inputs = node.config.inputs ?? {}
+      const concurrency = node.config.concurrency ?? DEFAULT_CONCURRENCY
+      const maxItems = node.config.max_items ?? DEFAULT_MAX_ITEMS
+      const child = yield* ctx.subgraph(node.spec, { at: ["spec"], maxSteps: node.config.max_steps })
+      const childFields = () => [...child.fields.keys()].join(", ")
+      for (const [key, field] of [["item", item], ["result", result]] as const) {
+        if (!child.fields.has(field)) {
+          return yield* ctx.invalid(["config", key], `${key} names child field '${field}', which graph '${child.id}' does not declare`, `use one of the child's fields: ${childFields()}`)
+        }
+      }
+      for (const key of Object.keys(inputs)) {
+        if (!child.fields.has(key)) {
+          return yield* ctx.invalid(["config", "inputs", key], `inputs writes child field '${key}', which graph '${child.id}' does not declare`, `use one of the child's fields: ${childFields()}`)
+        }
+      }
+      return {
+        hashes: { subgraph: child.graphHash },
+        childGraph: child,
+        execute: (state, input) => {
+          const items = state[over]
+          if (!Array.isArray(items)) {
+            return Effect.fail(new StateValidationError({
+              source: "node-update",
+              field: over,
+              nodeId: input.nodeId,
+              step: input.step,
+              message: `map node '${input.nodeId}' runs over '${over}', which holds ${items === undefined || items === null ? "nothing" : `${typeof items === "object" ? "an" : "a"} ${typeof items}`}, not a list`,
+              fix: `write a list to '${over}' before node '${input.nodeId}' runs`
+            }))
+          }
+          if (items.length > maxItems) {
+            return Effect.fail(new StateValidationError({
+              source: "node-update",
+              field: over,
+              nodeId: input.nodeId,
+              step: input.step,
+              message: `map node '${input.nodeId}' runs over '${over}', which holds ${items.length} items, more than max_items (${maxItems})`,
+              fix: `raise config.max_items (at most 1000000), or split '${over}'`
+            }))
+          }
+          // Nothing to run: no child run, no recorded call.
+          if (items.length === 0) return Effect.succeed<NodeOutcome>({ _tag: "Update", update: { [output]: [] } })
+          const shared: Record<string, unknown> = {}
+          for (const [key, from] of Object.entries(inputs)) {
+            if (state[from] !== undefined) shared[key] = state[from]
+          }
+          const childInputs: ReadonlyArray<State> = items.map((value: unknown) => ({ ...shared, [item]: value }))
+          const request = { graph: child.graphHash, items: childInputs }
+          const canonical = () => `{"graph":${JSON.stringify(child.graphHash)},"items":[${childInputs.map(canonicalPlainJson).join(",")}]}`
+          return input.calls.callEffect("map", request, runAll(child, childInputs, concurrency, result, input), { canonical, jsonResponse: true }).pipe(
+            Effect.map((response): NodeOutcome => ({ _tag: "Update", update: { [output]: response.results } }))
+          )
+        }
+      }
+    })
+})
+
+/**
+ * Run (or continue) every item's child, `concurrency` at a time. Each child's end is made
+ * durable as it ends while others still run (so a crash loses no finished child); the
+ * last ones' ends go with the parent step's commit. A child that fails, or asks for
+ * input, fails the step once every child has ended: the first such item, in item order.
+ */
+const runAll = (
+  child: ChildGraph,
+  childInputs: ReadonlyArray<State>,
+  concurrency: number,
+  result: string,
+  input: NodeInput
+): Effect.Effect<MapResponse, NodeFailure, NodeEnv> =>
+  Effect.gen(function*() {
+    let unfinished = childInputs.length
+    const outcomes = yield* Effect.forEach(childInputs, (inputs, index) =>
+      child.run({
+        parentRunId: input.runId,
+        parentStep: input.step,
+        nodeId: input.nodeId,
+        index,
+        inputs,
+        cancelling: input.cancelling,
+        commits: input.childCommits
+      }).pipe(
+        Effect.either,
+        Effect.tap(() => {
+          unfinished -= 1
+          return unfinished > 0 && input.childCommits !== undefined ? input.childCommits.flush : Effect.void
+        })
+      ), { concurrency })
+    const results: Array<unknown> = []
+    const runIds: Array<string> = []
+    for (const [index, outcome] of outcomes.entries()) {
+      if (Either.isLeft(outcome)) {
+        const error = outcome.left
+        if (error._tag === "CheckpointError") return yield* Effect.fail(error)
+        return yield* new NodeExecutionError({
+          nodeId: input.nodeId,
+          step: input.step,
+          attempts: 1,
+          cause: `item ${index}: ${error._tag === "NodeExecutionError" ? error.cause : formatError(error)}`,
+          errorTag: error._tag,
+          error
+        })
+      }
+      const done = outcome.right
+      if (done._tag === "Waiting") {
+        return yield* new NodeExecutionError({
+          nodeId: input.nodeId,
+          step: input.step,
+          attempts: 1,
+          cause: `item ${index}: child run ${done.runId} asks for input (${JSON.stringify(done.prompt)}); map children cannot ask for input: run a subgraph node per item instead`
+        })
+      }
+      const value = done.state[result]
+      results.push(value === undefined ? null : value)
+      runIds.push(done.runId)
+    }
+    return { results, run_ids: runIds }
+  })
