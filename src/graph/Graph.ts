@@ -467,6 +467,10 @@ const decodeInitial = (definition: GraphDefinition) => {
 const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, ChildGraph>, withPackVersions: Graph["withPackVersions"]): Graph => {
   const initialState = decodeInitial(definition)
 
+  // Only a graph whose nodes name `std.graph_invoke` (a tool node's `tool`, an agent's
+  // `tools`) gets the live invoker: providing it costs every run about 25 operations.
+  const callsGraphs = definition.ir.nodes.some((node) => JSON.stringify(node).includes("graph_invoke"))
+
   // One context read for them all (an `Effect.all` of them costs several µs a run).
   const services = Effect.contextWith((context: Context.Context<Checkpointer>) => ({
     checkpointer: Context.get(context, Checkpointer),
@@ -474,7 +478,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
     audit: Context.get(context, AuditSink),
     defaultModel: recordIn(context),
     // The live invoker for `std.graph_invoke`, unless the caller provides one (a child run's caller, its parent's node, has it).
-    invoker: Option.isSome(Context.getOption(context, GraphInvoker.GraphInvoker)) ? undefined : invoker
+    invoker: !callsGraphs || Option.isSome(Context.getOption(context, GraphInvoker.GraphInvoker)) ? undefined : invoker
   }))
 
   const decodeState = Schema.decodeUnknownEither(definition.state.schema, { onExcessProperty: "error" })
