@@ -152,6 +152,56 @@ describe("react with tool_protocol: native", () => {
     expect(retried.checkpoints.flatMap((c) => c.calls ?? []).map((c) => c.name)).toEqual(["lm.react", "lm.react", "tool.std.calculator", "lm.react"])
   })
 
+  it("streamed (stream: true): tool_calls deltas are put together by index, the answer streams; the cassette holds the same completion, and a replay matches", async () => {
+    const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
+      `data: ${JSON.stringify({ id: "chatcmpl-test", object: "chat.completion.chunk", choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`
+    const deltas = OpenAiServer.Raw.sse([
+      chunk({ role: "assistant", content: null }),
+      chunk({ tool_calls: [{ index: 0, id: "call_a", type: "function", function: { name: "std_calculator", arguments: "" } }] }),
+      chunk({ tool_calls: [{ index: 0, function: { arguments: "{\"expression\": " } }] }),
+      chunk({ tool_calls: [{ index: 1, id: "call_b", type: "function", function: { name: "std_calculator", arguments: "{\"expression\"" } }] }),
+      chunk({ tool_calls: [{ index: 0, function: { arguments: "\"6 * 7\"}" } }] }),
+      chunk({ tool_calls: [{ index: 1, function: { arguments: ": \"1 + 2\"}" } }] }),
+      chunk({}, "tool_calls"),
+      `data: ${JSON.stringify({ id: "chatcmpl-test", object: "chat.completion.chunk", choices: [], usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 } })}\n\n`,
+      "data: [DONE]\n\n"
+    ])
+    const server = await serve(deltas, "42 and 3.")
+    const layer = dbLayer()
+    const live = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"], stream: true }), { question: "?" }, { layer })
+    expect(live.error).toBeUndefined()
+    expect(server.requests.map((q) => q.body["stream"])).toEqual([true, true])
+    expect(live.summary?.final_state).toMatchObject({
+      answer: "42 and 3.",
+      tool_trace: [{ args: { expression: "6 * 7" }, observation: "{\"result\":42}" }, { args: { expression: "1 + 2" }, observation: "{\"result\":3}" }]
+    })
+    expect(messagesOf(server, 1).slice(2)).toEqual([
+      {
+        role: "assistant",
+        content: null,
+        tool_calls: [
+          { id: "call_a", type: "function", function: { name: "std_calculator", arguments: "{\"expression\": \"6 * 7\"}" } },
+          { id: "call_b", type: "function", function: { name: "std_calculator", arguments: "{\"expression\": \"1 + 2\"}" } }
+        ]
+      },
+      { role: "tool", tool_call_id: "call_a", content: "{\"result\":42}" },
+      { role: "tool", tool_call_id: "call_b", content: "{\"result\":3}" }
+    ])
+    const calls = live.checkpoints.flatMap((c) => c.calls ?? [])
+    expect(calls[0]!.response).toEqual({ text: "", tool_calls: [{ id: "call_a", name: "std_calculator", arguments: "{\"expression\": \"6 * 7\"}" }, { id: "call_b", name: "std_calculator", arguments: "{\"expression\": \"1 + 2\"}" }], finish_reason: "tool_calls", usage: { input_tokens: 7, output_tokens: 3 } })
+    expect(calls.at(-1)!.response).toMatchObject({ text: "42 and 3.", tool_calls: [], finish_reason: "stop" })
+
+    await server.close()
+    const fork = await Effect.runPromise(Replay.fork(live.graph, live.runId, {}).pipe(Effect.provide(layer)))
+    expect(fork.summary.final_state).toEqual(live.summary?.final_state)
+  })
+
+  it("a stream cut before it finishes is a LanguageModelError (request-failed)", async () => {
+    const server = await serve(OpenAiServer.Raw.sse([`data: ${JSON.stringify({ choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: "c", function: { name: "std_calculator", arguments: "{" } }] } }] })}\n\n`], "cut"))
+    const r = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"], stream: true }), { question: "?" })
+    expect(r.error).toMatchObject({ _tag: "LanguageModelError", reason: "request-failed" })
+  })
+
   it("a reply with neither tool calls nor content is a ModelOutputError on answer", async () => {
     const server = await serve("")
     const r = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"] }), { question: "?" })

@@ -169,6 +169,12 @@ const elided = (iter: number, observation: string): Message => ({
 /** The longest completion kept on a `ModelOutputError`. */
 const MAX_SHOWN = 2000
 
+/** Where a streamed reply's text goes: the run's `node.delta` events, when the node streams. */
+const emitOf = (at: NodeInput) => {
+  const emit = at.emitDelta
+  return emit === undefined ? undefined : (text: string) => emit(text, at.nodeId, at.step)
+}
+
 /** An observation shown at `index` of the messages, and the message it is elided to past the budget. */
 interface Shown<M> {
   readonly index: number
@@ -394,7 +400,7 @@ export const ReactKind = NodeKind.make({
           const current = ++attempt
           let defaultModel: string | undefined
           const site = { nodeId: at.nodeId, step: at.step, attempt: current }
-          const live = Effect.suspend(() => timedLive(call, at, current, completeWithTools(provider, { messages: sent, tools: functionTools }, site), (model) => (defaultModel = model)))
+          const live = Effect.suspend(() => timedLive(call, at, current, completeWithTools(provider, { messages: sent, tools: functionTools }, site, emitOf(at)), (model) => (defaultModel = model)))
           const meta = () => (defaultModel === undefined ? undefined : { model: defaultModel, default_model: true })
           return Effect.flatMap(at.calls.callEffect("lm.react", nativeRequest(sent), live, { meta }), (response) => {
             const decoded = decodeToolCompletion(response)

@@ -449,12 +449,13 @@ const asLanguageModelError = <A>(effect: Effect.Effect<A, unknown>, site: CallSi
 
 /**
  * One live native tool-calling completion (`react`'s `tool_protocol: native`) over the
- * node's own `/chat/completions` endpoint, or the run-wide default model's. An app's
+ * node's own `/chat/completions` endpoint, or the run-wide default model's (streamed when
+ * the config says `stream`, its text handed to `onDelta`). An app's
  * `LanguageModel` cannot carry the tools and the tool messages (its prompt is text), so
  * with one provided the call fails (`provider-error`, naming the fix) rather than send
  * the prompt without its tools; so does a node whose `api` is `responses`.
  */
-export const completeWithTools = (config: ProviderConfig, request: ChatTools.ToolRequest, site: CallSite): Effect.Effect<ChatTools.ToolCompletion, LanguageModelError> =>
+export const completeWithTools = (config: ProviderConfig, request: ChatTools.ToolRequest, site: CallSite, onDelta?: OnDelta): Effect.Effect<ChatTools.ToolCompletion, LanguageModelError> =>
   Effect.flatMap(appModel(), (provided) => {
     if (Option.isSome(provided)) {
       return Effect.fail(
@@ -482,7 +483,7 @@ export const completeWithTools = (config: ProviderConfig, request: ChatTools.Too
         )
       }
       return asLanguageModelError(
-        Effect.flatMap(fromClient(builtToolChats, used, site, (_modules, client, options) => Effect.succeed(ChatTools.make(_modules, client, options))), (chat) => chat(request) as Effect.Effect<ChatTools.ToolCompletion, unknown>),
+        Effect.flatMap(fromClient(builtToolChats, used, site, (modules, client, options) => Effect.succeed(ChatTools.make(modules, client, { ...options, stream: used.stream }))), (chat) => chat(request, onDelta) as Effect.Effect<ChatTools.ToolCompletion, unknown>),
         site,
         used,
         used.apiBase ?? OPENAI_API
