@@ -10,7 +10,10 @@
  * Each turn the model replies with one JSON object, `{next_thought, next_tool_name,
  * next_tool_args, answer}` (`answer` with `finish` only), decoded with a Schema, the
  * text protocol of DSPy's ReAct; so any model works, over `/chat/completions`,
- * `/responses`, streamed or not, or an app's `LanguageModel`. A tool is named to the
+ * `/responses`, streamed or not, or an app's `LanguageModel`. `config.tool_protocol:
+ * native` uses OpenAI-style tool calling over `/chat/completions` instead (`tools` in the
+ * request, `tool_calls` in the reply, `role: tool` messages back; see `ChatTools.ts`), a
+ * reply without tool calls being the answer. A tool is named to the
  * model as `<namespace>_<name>` (`std_calculator`, as the original). Every model call is
  * recorded as `lm.react` (the request of every language-model kind: `{model, messages,
  * signature, params}`) and every tool call as the `tool` kind records it (`tool.<id>`,
@@ -193,7 +196,7 @@ const settingsOf = (node: { readonly config?: typeof Config.Type | undefined }) 
 export const ReactKind = NodeKind.make({
   name: "react",
   summary:
-    "A tool-calling agent: a language model answers config.input (default question) by calling the registry tools of config.tools, one at a time, until it finishes (at most config.max_iters model calls, 1-64, default 8); writes answer and tool_trace. Every model and tool call is recorded. config.stub: true answers offline.",
+    "A tool-calling agent: a language model answers config.input (default question) by calling the registry tools of config.tools, one at a time, until it finishes (at most config.max_iters model calls, 1-64, default 8); writes answer and tool_trace. config.tool_protocol: native uses the server's own tool calling (tools/tool_calls) instead of the JSON text protocol. Every model and tool call is recorded. config.stub: true answers offline.",
   fields: nodeFields(Config),
   modules: (node) => (settingsOf(node)?.tools ?? []).flatMap(toolModules),
   check: (node, ctx) => {
