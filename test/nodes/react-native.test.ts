@@ -11,12 +11,16 @@ import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import type { Checkpoint } from "../../src/checkpoint/models.js"
 import { IRValidationError } from "../../src/errors.js"
 import * as Graph from "../../src/graph/Graph.js"
 import { DefaultModel, LanguageModels } from "../../src/index.js"
+import { OBSERVATION_BUDGET, OBSERVATION_LIMIT } from "../../src/nodes/kinds/react.js"
+import * as Tool from "../../src/nodes/tools/Tool.js"
+import * as ToolRegistry from "../../src/nodes/tools/ToolRegistry.js"
 import * as Replay from "../../src/replay/Replay.js"
 import { dbLayer, runGraph } from "../helpers/graphRun.js"
 import * as OpenAiServer from "../helpers/openaiServer.js"
@@ -200,6 +204,32 @@ describe("react with tool_protocol: native", () => {
     const server = await serve(OpenAiServer.Raw.sse([`data: ${JSON.stringify({ choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: "c", function: { name: "std_calculator", arguments: "{" } }] } }] })}\n\n`], "cut"))
     const r = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"], stream: true }), { question: "?" })
     expect(r.error).toMatchObject({ _tag: "LanguageModelError", reason: "request-failed" })
+  })
+
+  it("large observations are capped, and the oldest role: tool messages elided past the budget (keeping their tool_call_id); a replay matches", async () => {
+    const turns = 6
+    const page = Tool.make({
+      id: "acme.page",
+      version: "1",
+      description: "Fetch a long page.",
+      input: Schema.Struct({ n: Schema.Number }),
+      output: Schema.String,
+      run: ({ n }) => Effect.succeed(`page ${n} `.padEnd(50_000, "x"))
+    })
+    const server = await serve(...Array.from({ length: turns }, (_, n) => toolCalls({ id: `c${n}`, name: "acme_page", args: { n } })), "read them all")
+    const layer = dbLayer()
+    const live = await runGraph(irOf({ api_base: server.url, tools: ["acme.page@1"] }), { question: "read" }, { layer, provide: ToolRegistry.layer(page) })
+    expect(live.error).toBeUndefined()
+    const last = messagesOf(server, turns).filter((m) => m["role"] === "tool")
+    expect(last.map((m) => m["tool_call_id"])).toEqual(Array.from({ length: turns }, (_, n) => `c${n}`))
+    expect(last[0]!["content"]).toMatch(/^\[observation elided to keep the prompt within its budget: /)
+    expect(String(last[turns - 1]!["content"]).length).toBeLessThan(OBSERVATION_LIMIT + 100)
+    expect(String(last[turns - 1]!["content"])).toMatch(/observation truncated: 30,000 of 50,000 characters cut\]$/)
+    expect(last.reduce((n, m) => n + String(m["content"]).length, 0)).toBeLessThan(OBSERVATION_BUDGET + 2_000)
+
+    await server.close()
+    const fork = await Effect.runPromise(Replay.fork(live.graph, live.runId, {}).pipe(Effect.provide(Layer.merge(layer, ToolRegistry.layer(page)))))
+    expect(fork.summary.final_state).toEqual(live.summary?.final_state)
   })
 
   it("a reply with neither tool calls nor content is a ModelOutputError on answer", async () => {
