@@ -13,7 +13,9 @@
  * `/responses`, streamed or not, or an app's `LanguageModel`. `config.tool_protocol:
  * native` uses OpenAI-style tool calling over `/chat/completions` instead (`tools` in the
  * request, `tool_calls` in the reply, `role: tool` messages back; see `ChatTools.ts`), a
- * reply without tool calls being the answer. A tool is named to the
+ * reply without tool calls being the answer; its `lm.react` requests add `tools` and
+ * record the messages as sent (`tool_calls`, `role: tool`), its responses `{text,
+ * tool_calls}`. A tool is named to the
  * model as `<namespace>_<name>` (`std_calculator`, as the original). Every model call is
  * recorded as `lm.react` (the request of every language-model kind: `{model, messages,
  * signature, params}`) and every tool call as the `tool` kind records it (`tool.<id>`,
