@@ -39,6 +39,7 @@ import { waitedChildId } from "../runtime/waitedChild.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import { OWNER } from "../runtime/RunLoop.js"
 import { recordIn } from "../nodes/lm/DefaultModel.js"
+import { nodesNeedingModel } from "../nodes/lm/modelCheck.js"
 import type { GraphRun } from "./GraphRun.js"
 import type { ChildLink } from "./newRun.js"
 
@@ -218,6 +219,7 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
   graphHash: graph.graphHash,
   fields: graph.state.fields,
   subgraphs: subgraphsOf(graph.nodes),
+  needsModel: nodesNeedingModel(graph.nodes),
   checkResponse: graph.checkResponse,
   run: (request) =>
     Effect.gen(function*() {

@@ -55,6 +55,13 @@ export interface ChildGraph {
   readonly run: (request: ChildRunRequest) => Effect.Effect<ChildOutcome, NodeFailure, Checkpointer>
   /** The child graph's own `subgraph` nodes and the graphs they run (nested children), by node id. */
   readonly subgraphs: ReadonlyMap<string, ChildGraph>
+  /**
+   * The child's language-model nodes whose live calls need a model from where the run is
+   * driven (`CompiledNode.needsModel`), nested children's as `<subgraph node>/<node>`, in
+   * graph order: a child run uses its parent's default model or app `LanguageModel`, so the
+   * check before a run starts (`nodes/lm/modelCheck.ts`) looks at them too.
+   */
+  readonly needsModel: ReadonlyArray<string>
   /** Refuse, before anything changes, an answer the child run `runId` could not take (see `Graph.checkResponse`). */
   readonly checkResponse: (runId: string, value: unknown) => Effect.Effect<void, StateValidationError | CheckpointError, Checkpointer>
 }

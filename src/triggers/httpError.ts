@@ -35,6 +35,9 @@ export const statusOf = (error: StargraphError): number => {
     case "WebhookError":
     case "ApiError":
       return error.status
+    // A run refused before it starts: a node needs a model the server was not given.
+    case "LanguageModelError":
+      return error.reason === "no-model" ? 400 : 500
     default:
       return 500
   }

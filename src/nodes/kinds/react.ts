@@ -10,7 +10,12 @@
  * Each turn the model replies with one JSON object, `{next_thought, next_tool_name,
  * next_tool_args, answer}` (`answer` with `finish` only), decoded with a Schema, the
  * text protocol of DSPy's ReAct; so any model works, over `/chat/completions`,
- * `/responses`, streamed or not, or an app's `LanguageModel`. A tool is named to the
+ * `/responses`, streamed or not, or an app's `LanguageModel`. `config.tool_protocol:
+ * native` uses OpenAI-style tool calling over `/chat/completions` instead (`tools` in the
+ * request, `tool_calls` in the reply, `role: tool` messages back; see `ChatTools.ts`), a
+ * reply without tool calls being the answer; its `lm.react` requests add `tools` and
+ * record the messages as sent (`tool_calls`, `role: tool`), its responses `{text,
+ * tool_calls}`. A tool is named to the
  * model as `<namespace>_<name>` (`std_calculator`, as the original). Every model call is
  * recorded as `lm.react` (the request of every language-model kind: `{model, messages,
  * signature, params}`) and every tool call as the `tool` kind records it (`tool.<id>`,
@@ -36,13 +41,16 @@ import { ModelOutputError, type ToolError } from "../../errors.js"
 import type { State } from "../../ir/stateSchema.js"
 import type { NodeFailure, NodeInput, NodeOutcome } from "../Executor.js"
 import { checkInput, checkProvider, checkWrite, needsModel, nodeFields, providerFields, providerOf } from "../lm/config.js"
-import { isCompletion, isRetryable, type LmRequest, liveCompletion } from "../lm/lmExecutor.js"
+import { type FunctionTool, ToolCompletion, type ToolMessage } from "../lm/ChatTools.js"
+import { isCompletion, isRetryable, type LmRequest, liveCompletion, timedLive } from "../lm/lmExecutor.js"
 import { completionDecoder, type OutputProblem } from "../lm/parseCompletion.js"
+import { completeWithTools } from "../lm/provider.js"
 import { type Message, type PromptSpec, userMessage } from "../lm/prompt.js"
 import * as NodeKind from "../NodeKind.js"
 import { liveRun, located } from "../tools/runTool.js"
 import type { Tool } from "../tools/Tool.js"
 import { pythonRefProblem, resolveTool, toolModules } from "../tools/toolRef.js"
+import { nativeArgs, nativeSystemText, nativeTool } from "../lm/reactNative.js"
 
 /** The original's bounds and default of `max_iters`. */
 const MIN_ITERS = 1
@@ -68,6 +76,12 @@ const Config = Schema.Struct({
   max_iters: Schema.optional(Schema.Int.pipe(Schema.between(MIN_ITERS, MAX_ITERS, { message: () => `max_iters must be an integer from ${MIN_ITERS} to ${MAX_ITERS}` }))),
   /** Overrides the agent's instructions. */
   instructions: Schema.optional(Schema.String),
+  /**
+   * How the model asks for tools: `json` (default), a JSON step object in its reply text
+   * (any model, any API); `native`, OpenAI-style tool calling over `/chat/completions`
+   * (`tools` in the request, `tool_calls` in the reply, `role: tool` messages back).
+   */
+  tool_protocol: Schema.optional(Schema.Literal("json", "native")),
   ...providerFields
 })
 
@@ -154,11 +168,29 @@ const observationMessage = (iter: number, observation: string): Message => ({ ro
 /** The marker an observation elided to keep the prompt within {@link OBSERVATION_BUDGET} is shown as. */
 const elided = (iter: number, observation: string): Message => ({
   role: "user",
-  content: `## observation_${iter}\n[observation elided to keep the prompt within its budget: ${observation.length.toLocaleString("en-US")} characters; your thought after it says what it held]`
+  content: `## observation_${iter}\n${elidedText(observation)}`
 })
 
 /** The longest completion kept on a `ModelOutputError`. */
 const MAX_SHOWN = 2000
+
+/** Where a streamed reply's text goes: the run's `node.delta` events, when the node streams. */
+const emitOf = (at: NodeInput) => {
+  const emit = at.emitDelta
+  return emit === undefined ? undefined : (text: string) => emit(text, at.nodeId, at.step)
+}
+
+/** An observation shown at `index` of the messages, and the message it is elided to past the budget. */
+interface Shown<M> {
+  readonly index: number
+  readonly observation: string
+  readonly short: M
+  elided: boolean
+}
+
+/** The marker text an observation elided to keep the prompt within {@link OBSERVATION_BUDGET} is shown as. */
+const elidedText = (observation: string): string =>
+  `[observation elided to keep the prompt within its budget: ${observation.length.toLocaleString("en-US")} characters; your thought after it says what it held]`
 
 const settingsOf = (node: { readonly config?: typeof Config.Type | undefined }) => node.config
 
@@ -166,7 +198,7 @@ const settingsOf = (node: { readonly config?: typeof Config.Type | undefined }) 
 export const ReactKind = NodeKind.make({
   name: "react",
   summary:
-    "A tool-calling agent: a language model answers config.input (default question) by calling the registry tools of config.tools, one at a time, until it finishes (at most config.max_iters model calls, 1-64, default 8); writes answer and tool_trace. Every model and tool call is recorded. config.stub: true answers offline.",
+    "A tool-calling agent: a language model answers config.input (default question) by calling the registry tools of config.tools, one at a time, until it finishes (at most config.max_iters model calls, 1-64, default 8); writes answer and tool_trace. config.tool_protocol: native uses the server's own tool calling (tools/tool_calls) instead of the JSON text protocol. Every model and tool call is recorded. config.stub: true answers offline.",
   fields: nodeFields(Config),
   modules: (node) => (settingsOf(node)?.tools ?? []).flatMap(toolModules),
   check: (node, ctx) => {
@@ -179,6 +211,9 @@ export const ReactKind = NodeKind.make({
     }
     const provider = checkProvider(config)
     if (provider !== undefined) return provider
+    if (config.tool_protocol === "native" && config.api === "responses") {
+      return { path: ["config", "tool_protocol"], message: "tool_protocol: native speaks /chat/completions, and config.api is responses", fix: "remove config.api (or set api: chat), or use tool_protocol: json" }
+    }
     const input = checkInput("react", config.input, DEFAULT_INPUT, ctx)
     if (input !== undefined) return input
     const answer = checkWrite("answer", { _tag: "str" }, ["kind"], ctx)
@@ -295,17 +330,14 @@ export const ReactKind = NodeKind.make({
        * up to {@link OBSERVATION_BUDGET} at most (the latest is always kept whole).
        * Deterministic: the same observations give the same messages, so replay matches.
        */
-      const withinBudget = (
-        messages: ReadonlyArray<Message>,
-        shown: Array<{ readonly index: number; readonly iter: number; readonly observation: string; elided: boolean }>
-      ): ReadonlyArray<Message> => {
+      const withinBudget = <M>(messages: ReadonlyArray<M>, shown: Array<Shown<M>>): ReadonlyArray<M> => {
         let total = shown.reduce((n, o) => n + (o.elided ? 0 : o.observation.length), 0)
         if (total <= OBSERVATION_BUDGET) return messages
         const trimmed = [...messages]
         for (const o of shown.slice(0, -1)) {
           if (total <= OBSERVATION_BUDGET) break
           if (o.elided) continue
-          trimmed[o.index] = elided(o.iter, o.observation)
+          trimmed[o.index] = o.short
           o.elided = true
           total -= o.observation.length
         }
@@ -320,7 +352,7 @@ export const ReactKind = NodeKind.make({
             { role: "user", content: userMessage(asked, { [input]: state[input] }) }
           ]
           const trace: Array<TraceEntry> = []
-          const shown: Array<{ readonly index: number; readonly iter: number; readonly observation: string; elided: boolean }> = []
+          const shown: Array<Shown<Message>> = []
           let last = ""
           for (let iter = 0; iter < maxIters; iter++) {
             const sent = messages
@@ -332,7 +364,7 @@ export const ReactKind = NodeKind.make({
             const args = step.next_tool_args ?? {}
             const observation = yield* callTool(at, step.next_tool_name, args)
             if (byName.has(step.next_tool_name)) trace.push({ tool: step.next_tool_name, args, observation })
-            shown.push({ index: sent.length + 1, iter, observation, elided: false })
+            shown.push({ index: sent.length + 1, observation, short: elided(iter, observation), elided: false })
             messages = withinBudget([...sent, { role: "assistant", content: last }, observationMessage(iter, observation)], shown)
           }
           return yield* outputError(
@@ -344,12 +376,100 @@ export const ReactKind = NodeKind.make({
           )
         })
 
+      // The native protocol (tool_protocol: native): tools in the request, tool_calls in the reply.
+      const functionTools: ReadonlyArray<FunctionTool> = tools.map((t) => nativeTool(t.name, t.tool))
+      const nativeSystem = nativeSystemText(config.instructions?.trim() || INSTRUCTIONS, input)
+      const nativeRequest = (messages: ReadonlyArray<ToolMessage>) => ({ ...fixed, messages, tools: functionTools })
+      const decodeToolCompletion = Schema.decodeUnknownEither(ToolCompletion)
+
+      /** A native reply decoded: its text and its tool calls with their arguments read, or the problem with it. */
+      const nativeReply = (reply: ToolCompletion): Either.Either<ReadonlyArray<{ readonly id: string; readonly name: string; readonly args: { readonly [arg: string]: unknown } }>, OutputProblem> => {
+        const calls: Array<{ readonly id: string; readonly name: string; readonly args: { readonly [arg: string]: unknown } }> = []
+        for (const [i, call] of reply.tool_calls.entries()) {
+          const args = nativeArgs(call.arguments)
+          if (Either.isLeft(args)) return Either.left({ field: `tool_calls[${i}].arguments`, message: `tool call ${i} (${call.name}): ${args.left}` })
+          calls.push({ id: call.id, name: call.name, args: args.right })
+        }
+        if (calls.length === 0 && reply.text.trim() === "") return Either.left({ field: "answer", message: "the reply has neither tool calls nor an answer" })
+        return Either.right(calls)
+      }
+
+      /**
+       * One native model call and its reply decoded, retried under `retry` as {@link modelStep}
+       * retries (a tool call whose arguments are not a JSON object, an empty reply, a
+       * retryable model error), with the same messages. Each attempt is a recorded `lm.react` call.
+       */
+      const nativeStep = (at: NodeInput, sent: ReadonlyArray<ToolMessage>) => {
+        let attempt = 0
+        const one = Effect.suspend(() => {
+          const current = ++attempt
+          let defaultModel: string | undefined
+          const site = { nodeId: at.nodeId, step: at.step, attempt: current }
+          const live = Effect.suspend(() => timedLive(call, at, current, completeWithTools(provider, { messages: sent, tools: functionTools }, site, emitOf(at)), (model) => (defaultModel = model)))
+          const meta = () => (defaultModel === undefined ? undefined : { model: defaultModel, default_model: true })
+          return Effect.flatMap(at.calls.callEffect("lm.react", nativeRequest(sent), live, { meta }), (response) => {
+            const decoded = decodeToolCompletion(response)
+            if (Either.isLeft(decoded)) {
+              return Effect.fail(outputError(at, current, JSON.stringify(response) ?? "", { message: "the recorded response is not a native completion ({text, tool_calls})" }, "the run's cassette is damaged: record the run again"))
+            }
+            const reply = decoded.right
+            const calls = nativeReply(reply)
+            if (Either.isLeft(calls)) {
+              return Effect.fail(outputError(at, current, JSON.stringify(reply), calls.left, "answer with tool calls whose arguments are JSON objects, or with the answer as text: sharpen config.instructions, add retry: {max_attempts: 3}, or use a model that supports tool calling"))
+            }
+            return Effect.succeed({ reply, calls: calls.right })
+          })
+        })
+        return attempts <= 1 ? one : one.pipe(Effect.retry({ times: attempts - 1, schedule: Schedule.spaced(backoff), while: isRetryable }))
+      }
+
+      /** The native loop, from the first message. */
+      const nativeLoop = (state: State, at: NodeInput): Effect.Effect<NodeOutcome, NodeFailure> =>
+        Effect.gen(function*() {
+          let messages: ReadonlyArray<ToolMessage> = [
+            { role: "system", content: nativeSystem },
+            { role: "user", content: userMessage(asked, { [input]: state[input] }) }
+          ]
+          const trace: Array<TraceEntry> = []
+          const shown: Array<Shown<ToolMessage>> = []
+          let last = ""
+          for (let iter = 0; iter < maxIters; iter++) {
+            const sent = messages
+            const { calls, reply } = yield* nativeStep(at, sent)
+            last = JSON.stringify(reply)
+            if (calls.length === 0) return outcome(reply.text, trace)
+            const next: Array<ToolMessage> = [
+              ...sent,
+              {
+                role: "assistant",
+                content: reply.text === "" ? null : reply.text,
+                tool_calls: reply.tool_calls.map((c) => ({ id: c.id, type: "function", function: { name: c.name, arguments: c.arguments } }))
+              }
+            ]
+            for (const c of calls) {
+              const observation = yield* callTool(at, c.name, c.args)
+              if (byName.has(c.name)) trace.push({ tool: c.name, args: c.args, observation })
+              shown.push({ index: next.length, observation, short: { role: "tool", tool_call_id: c.id, content: elidedText(observation) }, elided: false })
+              next.push({ role: "tool", tool_call_id: c.id, content: observation })
+            }
+            messages = withinBudget(next, shown)
+          }
+          return yield* outputError(
+            at,
+            1,
+            last,
+            { field: "tool_calls", message: `react node '${at.nodeId}' did not finish within max_iters: ${maxIters} (each of its ${maxIters} model calls asked for a tool)` },
+            `raise config.max_iters (at most ${MAX_ITERS}), or sharpen config.instructions so that the agent answers sooner`
+          )
+        })
+
+      const native = config.tool_protocol === "native"
       return {
         hashes: { tools: tools.map((t) => t.tool.key).join(",") },
         needsModel: needsModel(config),
         execute: (state, at) => {
           if (config.stub === true) return Effect.succeed(outcome("stub-answer", []))
-          return loop(state, at)
+          return native ? nativeLoop(state, at) : loop(state, at)
         }
       }
     })

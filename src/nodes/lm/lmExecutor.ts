@@ -186,7 +186,22 @@ export const liveCompletion = (
 ): Effect.Effect<Completion, LanguageModelError> => {
   const emit = input.emitDelta
   const call = complete(spec.provider, sent, { nodeId: input.nodeId, step: input.step, attempt }, emit === undefined ? undefined : (text) => emit(text, input.nodeId, input.step))
-  return Effect.flatMap(defaultInUse(), (fallback) => {
+  return timedLive(spec, input, attempt, call, answeredBy)
+}
+
+/**
+ * A live model call (`call`) under the node's timeout (by default
+ * {@link DEFAULT_LM_TIMEOUT_MS}, or the default model's `--lm-timeout`), as
+ * {@link liveCompletion} makes it; `answeredBy` hears the run-wide default model's name.
+ */
+export const timedLive = <A>(
+  spec: Pick<LmNodeSpec, "provider" | "timeout_ms" | "retry">,
+  input: NodeInput,
+  attempt: number,
+  call: Effect.Effect<A, LanguageModelError>,
+  answeredBy?: (model: string) => void
+): Effect.Effect<A, LanguageModelError> =>
+  Effect.flatMap(defaultInUse(), (fallback) => {
     // The default model's timeout (--lm-timeout) for a node that uses it and sets no timeout_ms
     // (not when the app's LanguageModel answers instead).
     const runWide = spec.timeout_ms === undefined && spec.provider.model === undefined ? Option.getOrUndefined(fallback)?.timeoutMs : undefined
@@ -210,7 +225,6 @@ export const liveCompletion = (
       })
     )
   })
-}
 
 /** Compile a language-model node. */
 export const lmExecutor = (spec: LmNodeSpec): Executor => {

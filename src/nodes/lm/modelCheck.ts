@@ -9,11 +9,25 @@
  */
 import * as Effect from "effect/Effect"
 import { LanguageModelError } from "../../errors.js"
+import type { ChildGraph } from "../ChildGraph.js"
 import { modelProvided } from "./provider.js"
 
-/** The ids of the nodes (a graph's compiled nodes) whose live calls need a model from elsewhere, in graph order. */
-export const nodesNeedingModel = (nodes: ReadonlyMap<string, { readonly needsModel?: boolean | undefined }>): ReadonlyArray<string> =>
-  [...nodes].flatMap(([id, node]) => (node.needsModel === true ? [id] : []))
+/** A compiled node, as far as the check goes: whether it needs a model, and the child graph it runs. */
+export interface ModelNeeds {
+  readonly needsModel?: boolean | undefined
+  readonly childGraph?: Pick<ChildGraph, "needsModel"> | undefined
+}
+
+/**
+ * The ids of the nodes (a graph's compiled nodes) whose live calls need a model from
+ * elsewhere, in graph order, those of the child graphs `subgraph` nodes run included (as
+ * `<subgraph node>/<node>`, nested ones likewise): a child run uses the parent's model.
+ */
+export const nodesNeedingModel = (nodes: ReadonlyMap<string, ModelNeeds>): ReadonlyArray<string> =>
+  [...nodes].flatMap(([id, node]) => [
+    ...(node.needsModel === true ? [id] : []),
+    ...(node.childGraph?.needsModel ?? []).map((child) => `${id}/${child}`)
+  ])
 
 /** The fix a library caller is told (the CLI says its flags instead). */
 export const LIBRARY_FIX =
@@ -26,7 +40,7 @@ export const LIBRARY_FIX =
  * how to give one where the run is started.
  */
 export const checkModels = (
-  nodes: ReadonlyMap<string, { readonly needsModel?: boolean | undefined }>,
+  nodes: ReadonlyMap<string, ModelNeeds>,
   fix: string = LIBRARY_FIX
 ): Effect.Effect<void, LanguageModelError> => {
   const needing = nodesNeedingModel(nodes)

@@ -20,6 +20,7 @@ import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import { LanguageModelError } from "../../errors.js"
 import * as ChatCompletions from "./ChatCompletions.js"
+import * as ChatTools from "./ChatTools.js"
 import type { AiModules } from "./ChatCompletions.js"
 import * as Responses from "./Responses.js"
 import type { Message } from "./prompt.js"
@@ -152,48 +153,73 @@ const loadOpenAi = (site: CallSite, model: string): Effect.Effect<OpenAiModules,
  */
 const built = new WeakMap<ProviderConfig, Map<string, LanguageModelModule.Service>>()
 
-/** The model the node's config names (the API key is read from the environment on every call). */
-const configModel = (config: ProviderConfig, site: CallSite): Effect.Effect<LanguageModelModule.Service, LanguageModelError> =>
-  Effect.gen(function*() {
-    const model = config.model
-    if (model === undefined) {
-      return yield* new LanguageModelError({
-        ...ids(site),
-        reason: "no-model",
-        message: "the node names no model, and neither a default model (--lm-url/--lm-model) nor an app's LanguageModel was given",
-        fix: "set config.model (and config.api_base for a local server), pass --lm-url <base url> --lm-model <name> to the command, provide an @effect/ai LanguageModel layer where the run is driven, or set config.stub: true"
-      })
-    }
-    const keyEnv = config.apiKey !== undefined ? undefined : keyEnvOf(config)
-    // A key read from a mounted secret file often ends in a newline: the key is what is inside.
-    const key = config.apiKey !== undefined ? Redacted.value(config.apiKey).trim() : keyEnv === undefined ? undefined : process.env[keyEnv]?.trim()
-    if (keyEnv !== undefined && (key === undefined || key === "")) {
-      return yield* new LanguageModelError({
+/** The failure of a node with no model to call. */
+const noModel = (site: CallSite) =>
+  new LanguageModelError({
+    ...ids(site),
+    reason: "no-model",
+    message: "the node names no model, and neither a default model (--lm-url/--lm-model) nor an app's LanguageModel was given",
+    fix: "set config.model (and config.api_base for a local server), pass --lm-url <base url> --lm-model <name> to the command, provide an @effect/ai LanguageModel layer where the run is driven, or set config.stub: true"
+  })
+
+/** The API key a node's own model is called with (read from the environment on every call; undefined: none is sent). */
+const keyOf = (config: ProviderConfig, site: CallSite, model: string): Effect.Effect<string | undefined, LanguageModelError> => {
+  const keyEnv = config.apiKey !== undefined ? undefined : keyEnvOf(config)
+  // A key read from a mounted secret file often ends in a newline: the key is what is inside.
+  const key = config.apiKey !== undefined ? Redacted.value(config.apiKey).trim() : keyEnv === undefined ? undefined : process.env[keyEnv]?.trim()
+  if (keyEnv !== undefined && (key === undefined || key === "")) {
+    return Effect.fail(
+      new LanguageModelError({
         ...ids(site),
         reason: "missing-api-key",
         model,
         message: `the environment variable ${keyEnv} (${config.apiKeyEnv !== undefined ? "config.api_key_env" : "the default for OpenAI's API"}) is not set`,
         fix: `export ${keyEnv}=<your key>, or set config.api_key_env to the variable that holds it`
       })
-    }
-    const byKey = built.get(config) ?? new Map<string, LanguageModelModule.Service>()
-    built.set(config, byKey)
+    )
+  }
+  return Effect.succeed(key)
+}
+
+/**
+ * Something built once per node config and key from the node's own OpenAI client (a
+ * `LanguageModel`, a native tool-calling request maker), cached in `cache`.
+ */
+const fromClient = <A>(
+  cache: WeakMap<ProviderConfig, Map<string, A>>,
+  config: ProviderConfig,
+  site: CallSite,
+  build: (modules: OpenAiModules, client: OpenAiClientModule.Service, options: { readonly model: string; readonly temperature: number | undefined; readonly maxTokens: number | undefined; readonly redact: (text: string) => string }) => Effect.Effect<A>
+): Effect.Effect<A, LanguageModelError> =>
+  Effect.gen(function*() {
+    const model = config.model
+    if (model === undefined) return yield* noModel(site)
+    const key = yield* keyOf(config, site, model)
+    const byKey = cache.get(config) ?? new Map<string, A>()
+    cache.set(config, byKey)
     const known = byKey.get(key ?? "")
     if (known !== undefined) return known
     const modules = yield* loadOpenAi(site, model)
     // The client's scope only restores a logging setting (redacted header names) once built.
-    const lm = yield* Effect.gen(function*() {
+    const built = yield* Effect.gen(function*() {
       const client = yield* modules.OpenAiClient.make({
         apiUrl: config.apiBase ?? OPENAI_API,
         ...(key !== undefined ? { apiKey: Redacted.make(key) } : {})
       })
       const secrets = secretsOf(config)
-      const options = { model: wireModel(model), temperature: config.temperature, maxTokens: config.maxTokens, redact: (text: string) => redact(text, secrets) }
-      return apiOf(config) === "chat" ? yield* ChatCompletions.make(modules, client, options) : yield* Responses.make(modules, client, options)
+      return yield* build(modules, client, { model: wireModel(model), temperature: config.temperature, maxTokens: config.maxTokens, redact: (text: string) => redact(text, secrets) })
     }).pipe(Effect.scoped, Effect.provideService(HttpClient.HttpClient, modules.httpClient))
-    byKey.set(key ?? "", lm)
-    return lm
+    byKey.set(key ?? "", built)
+    return built
   })
+
+/** The model the node's config names (the API key is read from the environment on every call). */
+const configModel = (config: ProviderConfig, site: CallSite): Effect.Effect<LanguageModelModule.Service, LanguageModelError> =>
+  fromClient(built, config, site, (modules, client, options) =>
+    apiOf(config) === "chat" ? ChatCompletions.make(modules, client, options) : Responses.make(modules, client, options))
+
+/** The native tool-calling request makers built from node configs, by config and API key. */
+const builtToolChats = new WeakMap<ProviderConfig, Map<string, ChatTools.ToolChat>>()
 
 /** What a streamed completion's text is handed to as it arrives (the node's `node.delta` events). */
 export type OnDelta = (text: string) => Effect.Effect<void>
@@ -433,3 +459,47 @@ const asLanguageModelError = <A>(effect: Effect.Effect<A, unknown>, site: CallSi
     Effect.mapError((e) => toLanguageModelError(e, site, config, where)),
     Effect.catchAllDefect((defect) => Effect.fail(toLanguageModelError(defect, site, config, where)))
   )
+
+/**
+ * One live native tool-calling completion (`react`'s `tool_protocol: native`) over the
+ * node's own `/chat/completions` endpoint, or the run-wide default model's (streamed when
+ * the config says `stream`, its text handed to `onDelta`). An app's
+ * `LanguageModel` cannot carry the tools and the tool messages (its prompt is text), so
+ * with one provided the call fails (`provider-error`, naming the fix) rather than send
+ * the prompt without its tools; so does a node whose `api` is `responses`.
+ */
+export const completeWithTools = (config: ProviderConfig, request: ChatTools.ToolRequest, site: CallSite, onDelta?: OnDelta): Effect.Effect<ChatTools.ToolCompletion, LanguageModelError> =>
+  Effect.flatMap(appModel(), (provided) => {
+    if (Option.isSome(provided)) {
+      return Effect.fail(
+        new LanguageModelError({
+          ...ids(site),
+          reason: "provider-error",
+          ...(config.model !== undefined ? { model: config.model } : {}),
+          message: "tool_protocol: native sends the tools and the tool messages in the chat request, and the app's LanguageModel takes a text prompt only: it cannot carry them",
+          fix: "set config.tool_protocol: json on the react node (the JSON text protocol works with any LanguageModel), or drive the run without the app's LanguageModel layer so the node calls its own chat server (config.model/config.api_base, or --lm-url/--lm-model)"
+        })
+      )
+    }
+    return Effect.flatMap(Effect.serviceOption(DefaultModel), (fallback) => {
+      const used = Option.isSome(fallback) ? withDefault(config, fallback.value) : config
+      if (used.keyNotGiven === true) return Effect.fail(keyNotGiven(site, used))
+      if (used.api === "responses") {
+        return Effect.fail(
+          new LanguageModelError({
+            ...ids(site),
+            reason: "provider-error",
+            ...(used.model !== undefined ? { model: used.model } : {}),
+            message: "tool_protocol: native speaks /chat/completions, and the node's api is responses",
+            fix: "remove config.api (or set api: chat), or set config.tool_protocol: json"
+          })
+        )
+      }
+      return asLanguageModelError(
+        Effect.flatMap(fromClient(builtToolChats, used, site, (modules, client, options) => Effect.succeed(ChatTools.make(modules, client, { ...options, stream: used.stream }))), (chat) => chat(request, onDelta) as Effect.Effect<ChatTools.ToolCompletion, unknown>),
+        site,
+        used,
+        used.apiBase ?? OPENAI_API
+      )
+    })
+  })

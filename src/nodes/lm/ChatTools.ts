@@ -1,0 +1,240 @@
+/**
+ * Native (OpenAI-style) tool calling over an OpenAI-compatible `POST /chat/completions`
+ * endpoint, the `react` kind's `tool_protocol: native`: the request carries `tools` (one
+ * `function` tool each, its `parameters` a JSON Schema) and messages with the assistant's
+ * `tool_calls` and the `role: tool` replies to them; the reply is its text and its
+ * `tool_calls`. `@effect/ai`'s text prompt cannot carry these messages, so the request is
+ * made here, on `OpenAiClient`'s HTTP client through {@link Wire}, with lenient wire schemas
+ * (a server that leaves out `id`, `type`, `refusal` or `usage` is fine). Streamed (`stream:
+ * true`), the text deltas are handed on as they come and the `tool_calls` deltas are put
+ * together by their `index` (the first delta of a call has its id and name, the next ones
+ * pieces of its arguments); the completion is the same as unstreamed.
+ */
+import type * as AiErrorModule from "@effect/ai/AiError"
+import type * as OpenAiClientModule from "@effect/ai-openai/OpenAiClient"
+import * as Effect from "effect/Effect"
+import { identity } from "effect/Function"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { type AiModules, decode, eventJson, postJson, postStream, serverErrorMessage, streamError, unfinished, type Wire } from "./wire.js"
+
+/** A tool as `/chat/completions` takes it. */
+export interface FunctionTool {
+  readonly type: "function"
+  readonly function: {
+    readonly name: string
+    readonly description: string
+    /** The JSON Schema of the tool's arguments. */
+    readonly parameters: unknown
+  }
+}
+
+/** One tool call of an assistant message, as the wire (and the recorded request) holds it. */
+export interface WireToolCall {
+  readonly id: string
+  readonly type: "function"
+  readonly function: { readonly name: string; readonly arguments: string }
+}
+
+/** One message of a native request. */
+export type ToolMessage =
+  | { readonly role: "system" | "user"; readonly content: string }
+  | { readonly role: "assistant"; readonly content: string | null; readonly tool_calls?: ReadonlyArray<WireToolCall> }
+  | { readonly role: "tool"; readonly tool_call_id: string; readonly content: string }
+
+/** One tool call of a reply, as recorded: its id, the tool's name, its arguments (JSON text, as the model wrote them). */
+export const ToolCall = Schema.Struct({ id: Schema.String, name: Schema.String, arguments: Schema.String })
+
+/** A native completion, as the cassette records it: the text (maybe empty) and the tool calls (maybe none). */
+export const ToolCompletion = Schema.Struct({
+  text: Schema.String,
+  tool_calls: Schema.Array(ToolCall),
+  finish_reason: Schema.optional(Schema.String),
+  usage: Schema.optional(Schema.Struct({ input_tokens: Schema.optional(Schema.Number), output_tokens: Schema.optional(Schema.Number) }))
+})
+
+/** A native completion. */
+export type ToolCompletion = typeof ToolCompletion.Type
+
+/** A native request's parts besides the model: messages, tools, sampling. */
+export interface ToolRequest {
+  readonly messages: ReadonlyArray<ToolMessage>
+  readonly tools: ReadonlyArray<FunctionTool>
+}
+
+/** Options of {@link make}. */
+export interface ToolChatOptions {
+  readonly model: string
+  readonly temperature?: number | undefined
+  readonly maxTokens?: number | undefined
+  readonly redact?: ((text: string) => string) | undefined
+  /** Stream the reply (SSE). */
+  readonly stream?: boolean | undefined
+}
+
+/** What a streamed reply's text is handed to as it arrives. */
+export type OnText = (text: string) => Effect.Effect<void>
+
+/** A chat completion with tool calls (ids and types optional: llama.cpp and others leave them out). */
+const ChatToolCompletion = Schema.Struct({
+  choices: Schema.NonEmptyArray(Schema.Struct({
+    message: Schema.Struct({
+      content: Schema.optional(Schema.NullOr(Schema.String)),
+      tool_calls: Schema.optional(Schema.NullOr(Schema.Array(Schema.Struct({
+        id: Schema.optional(Schema.NullOr(Schema.String)),
+        function: Schema.Struct({
+          name: Schema.String,
+          /** JSON text; some servers send an object instead. */
+          arguments: Schema.optional(Schema.NullOr(Schema.Unknown))
+        })
+      }))))
+    }),
+    finish_reason: Schema.optional(Schema.NullOr(Schema.String))
+  })),
+  usage: Schema.optional(Schema.NullOr(Schema.Struct({
+    prompt_tokens: Schema.optional(Schema.NullOr(Schema.Number)),
+    completion_tokens: Schema.optional(Schema.NullOr(Schema.Number))
+  })))
+})
+
+/** One SSE chunk of a streamed chat completion with tool calls. */
+const ChatToolChunk = Schema.Struct({
+  choices: Schema.optionalWith(
+    Schema.Array(Schema.Struct({
+      index: Schema.optional(Schema.NullOr(Schema.Number)),
+      delta: Schema.optional(Schema.NullOr(Schema.Struct({
+        content: Schema.optional(Schema.NullOr(Schema.String)),
+        tool_calls: Schema.optional(Schema.NullOr(Schema.Array(Schema.Struct({
+          index: Schema.optional(Schema.NullOr(Schema.Number)),
+          id: Schema.optional(Schema.NullOr(Schema.String)),
+          function: Schema.optional(Schema.NullOr(Schema.Struct({
+            name: Schema.optional(Schema.NullOr(Schema.String)),
+            arguments: Schema.optional(Schema.NullOr(Schema.String))
+          })))
+        }))))
+      }))),
+      finish_reason: Schema.optional(Schema.NullOr(Schema.String))
+    })),
+    { default: () => [] }
+  ),
+  usage: Schema.optional(Schema.NullOr(Schema.Struct({
+    prompt_tokens: Schema.optional(Schema.NullOr(Schema.Number)),
+    completion_tokens: Schema.optional(Schema.NullOr(Schema.Number))
+  }))),
+  error: Schema.optional(Schema.Unknown)
+})
+
+const PATH = "/chat/completions"
+
+/** A streamed reply put together so far. */
+interface Accumulated {
+  text: string
+  readonly calls: Array<{ id: string | undefined; name: string; arguments: string }>
+  reason: string | null | undefined
+  usage: typeof ChatToolCompletion.Type["usage"]
+  done: boolean
+}
+
+/** A streamed reply as the whole completion it adds up to. */
+const accumulatedReply = (acc: Accumulated): typeof ChatToolCompletion.Type => ({
+  choices: [{
+    message: { content: acc.text, tool_calls: acc.calls.map((c) => ({ id: c.id, function: { name: c.name, arguments: c.arguments } })) },
+    finish_reason: acc.reason
+  }],
+  usage: acc.usage
+})
+
+/** One chunk folded into the reply (choice 0 only); its text, handed to `onText`. */
+const addChunk = (acc: Accumulated, chunk: typeof ChatToolChunk.Type): string => {
+  if (chunk.usage !== undefined && chunk.usage !== null) acc.usage = chunk.usage
+  const choice = chunk.choices.find((c) => (c.index ?? 0) === 0)
+  if (choice === undefined) return ""
+  if (choice.finish_reason !== undefined && choice.finish_reason !== null) acc.reason = choice.finish_reason
+  for (const [position, delta] of (choice.delta?.tool_calls ?? []).entries()) {
+    const index = delta.index ?? position
+    const call = (acc.calls[index] ??= { id: undefined, name: "", arguments: "" })
+    if (delta.id !== undefined && delta.id !== null && delta.id !== "") call.id = delta.id
+    call.name += delta.function?.name ?? ""
+    call.arguments += delta.function?.arguments ?? ""
+  }
+  const text = choice.delta?.content ?? ""
+  acc.text += text
+  return text
+}
+
+/** A tool call's arguments as JSON text: a string as it is, anything else (an object some servers send) as JSON. */
+const argumentsText = (value: unknown): string => (typeof value === "string" ? value : value === undefined || value === null ? "" : JSON.stringify(value))
+
+/** The reply as a {@link ToolCompletion}; a call without an id gets `call_<index>` (recorded, so a replay sends the same). */
+const completionOf = (reply: typeof ChatToolCompletion.Type): ToolCompletion => {
+  const choice = reply.choices[0]
+  const calls = (choice.message.tool_calls ?? []).map((call, i) => ({
+    id: call.id ?? `call_${i}`,
+    name: call.function.name,
+    arguments: argumentsText(call.function.arguments)
+  }))
+  const input = reply.usage?.prompt_tokens ?? undefined
+  const output = reply.usage?.completion_tokens ?? undefined
+  const usage = { ...(input !== undefined ? { input_tokens: input } : {}), ...(output !== undefined ? { output_tokens: output } : {}) }
+  return {
+    text: choice.message.content ?? "",
+    tool_calls: calls,
+    ...(choice.finish_reason !== undefined && choice.finish_reason !== null ? { finish_reason: choice.finish_reason } : {}),
+    ...(Object.keys(usage).length > 0 ? { usage } : {})
+  }
+}
+
+/** A native tool-calling request maker over `client`'s `/chat/completions`. */
+export const make = (ai: AiModules, client: OpenAiClientModule.Service, options: ToolChatOptions) => {
+  const wire: Wire = { ai, client, module: "ChatTools", redact: options.redact ?? identity }
+  const body = (request: ToolRequest) => ({
+    model: options.model,
+    messages: request.messages,
+    tools: request.tools,
+    ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
+    ...(options.maxTokens !== undefined ? { max_tokens: options.maxTokens } : {})
+  })
+  const streamed = (request: ToolRequest, onText: OnText | undefined): Effect.Effect<ToolCompletion, AiErrorModule.AiError> =>
+    Effect.suspend(() => {
+      const acc: Accumulated = { text: "", calls: [], reason: undefined, usage: undefined, done: false }
+      const items = postStream(wire, PATH, { ...body(request), stream: true, stream_options: { include_usage: true } })
+      const run = items.pipe(
+        Stream.takeUntil((item) => item._tag === "Whole" || item.data.trim() === "[DONE]"),
+        Stream.runForEach((item): Effect.Effect<void, AiErrorModule.AiError> => {
+          if (item._tag === "Whole") {
+            // The server ignored `stream: true` and answered the whole completion.
+            return Effect.map(decode(wire, "streamText", ChatToolCompletion, item.value), (reply) => {
+              acc.done = true
+              const whole = completionOf(reply)
+              acc.text = whole.text
+              acc.reason = whole.finish_reason
+              acc.usage = reply.usage
+              acc.calls.push(...whole.tool_calls.map((c) => ({ ...c })))
+            })
+          }
+          if (item.data.trim() === "[DONE]") {
+            acc.done = true
+            return Effect.void
+          }
+          return Effect.flatMap(eventJson(wire, item.data), (json) =>
+            item.event === "error"
+              ? Effect.fail(streamError(wire, PATH, serverErrorMessage(json) ?? JSON.stringify(json)))
+              : Effect.flatMap(decode(wire, "streamText", ChatToolChunk, json), (chunk): Effect.Effect<void, AiErrorModule.AiError> => {
+                if (chunk.error !== undefined && chunk.error !== null) return Effect.fail(streamError(wire, PATH, serverErrorMessage(chunk.error) ?? JSON.stringify(chunk.error)))
+                const text = addChunk(acc, chunk)
+                return text !== "" && onText !== undefined ? onText(text) : Effect.void
+              }))
+        })
+      )
+      return Effect.flatMap(run, () =>
+        // A stream that ends without `[DONE]` or a finish reason was cut short.
+        !acc.done && (acc.reason === undefined || acc.reason === null)
+          ? Effect.fail(unfinished(wire, "streamText", PATH))
+          : Effect.succeed(completionOf(accumulatedReply(acc))))
+    })
+  return (request: ToolRequest, onText?: OnText): Effect.Effect<ToolCompletion, AiErrorModule.AiError> =>
+    options.stream === true ? streamed(request, onText) : Effect.map(postJson(wire, PATH, body(request), ChatToolCompletion), completionOf)
+}
+
+/** A native tool-calling request maker. */
+export type ToolChat = ReturnType<typeof make>
