@@ -12,6 +12,7 @@ import { existsSync, statSync } from "node:fs"
 import { basename, dirname, isAbsolute, relative, resolve } from "node:path"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type Checkpoint, type DefaultModelRecord, type NewRun, type RunRecord, type RunSummary, toSummary, type WaitingInfo } from "../checkpoint/models.js"
@@ -70,6 +71,7 @@ export interface RunnableGraph extends GraphDefinition {
     options: ChildDriving & { readonly response?: { readonly value: unknown }; readonly actor: string; readonly replay?: ReplaySource }
   ) => Effect.Effect<GraphRun, CheckpointError | RunStateError | StateValidationError, Checkpointer>
   readonly checkResponse: (runId: string, value: unknown) => Effect.Effect<void, StateValidationError | CheckpointError, Checkpointer>
+  readonly initialState: (inputs: { readonly [field: string]: unknown }) => Either.Either<unknown, StateValidationError>
 }
 
 /** Where a child graph is named, and how to build one. */
@@ -221,6 +223,7 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
   subgraphs: subgraphsOf(graph.nodes),
   needsModel: nodesNeedingModel(graph.nodes),
   checkResponse: graph.checkResponse,
+  checkInputs: (inputs) => Either.map(graph.initialState(inputs), () => undefined),
   run: (request) =>
     Effect.gen(function*() {
       // One read of the context: the checkpointer and the parent's default model.

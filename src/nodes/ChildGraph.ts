@@ -4,6 +4,7 @@
  * it as its own run linked to the parent step.
  */
 import type * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
 import type { Checkpointer } from "../checkpoint/Checkpointer.js"
 import type { CheckpointError, StateValidationError } from "../errors.js"
 import type { State, FieldInfo } from "../ir/stateSchema.js"
@@ -62,6 +63,8 @@ export interface ChildGraph {
    * check before a run starts (`nodes/lm/modelCheck.ts`) looks at them too.
    */
   readonly needsModel: ReadonlyArray<string>
+  /** Refuse inputs the child's state schema would refuse, before any child run is made (what starting a child checks). */
+  readonly checkInputs: (inputs: State) => Either.Either<void, StateValidationError>
   /** Refuse, before anything changes, an answer the child run `runId` could not take (see `Graph.checkResponse`). */
   readonly checkResponse: (runId: string, value: unknown) => Effect.Effect<void, StateValidationError | CheckpointError, Checkpointer>
 }

@@ -73,6 +73,42 @@ describe("map nodes", () => {
     expect(await itemOf(finished[0]!.run_id)).not.toBe("d0")
   })
 
+  it("an item the child's schema refuses fails the step before any child run starts, naming the item", async () => {
+    const t = setup(join(FIXTURES, "parent.yaml"))
+    const graph = await t.graph
+    peak.__mapPeak = 0
+    const started = await t.run(Effect.flatMap(graph.start({ inputs: { topic: "t", documents: [{ text: "fine" }, "not an object", { text: "also fine" }] } }), (h) => Effect.map(ended(h.start()), (e) => ({ e, id: h.runId }))))
+    expect(Either.isLeft(started.e) && started.e.left).toMatchObject({ _tag: "StateValidationError", field: "documents.1", nodeId: "score_all" })
+    const summary = await t.record(started.id)
+    expect(summary.status).toBe("failed")
+    expect(summary.error?.message).toMatch(/map node 'score_all': item 1 of 'documents' does not fit child graph 'map:score_one'/)
+    // No child ran, none was created.
+    expect(peak.__mapPeak).toBe(0)
+    expect(await t.runs()).toHaveLength(1)
+  })
+
+  it("a child that ends without the result field fails the step naming the item (not a null result)", async () => {
+    const dir = fixtures()
+    writeFileSync(join(dir, "silent_one.yaml"), [
+      `ir_version: "1.0.0"`,
+      `id: map:silent_one`,
+      `state_schema:`,
+      `  fields:`,
+      `    document: { type: object, required: true }`,
+      `    verdict: { type: string }`,
+      `nodes:`,
+      `  - { id: look, kind: noop }`,
+      ``
+    ].join("\n"))
+    writeFileSync(join(dir, "silent.yaml"), readFileSync(join(dir, "parent.yaml"), "utf8").replace("./score_one.yaml", "./silent_one.yaml").replace("result: score", "result: verdict").replace("inputs: { topic: topic }", "inputs: {}"))
+    const t = setup(join(dir, "silent.yaml"))
+    const graph = await t.graph
+    const runId = await t.run(Effect.flatMap(graph.start({ inputs: { topic: "t", documents: [{ text: "a" }] } }), (h) => Effect.as(ended(h.start()), h.runId)))
+    const summary = await t.record(runId)
+    expect(summary.status).toBe("failed")
+    expect(summary.error?.message).toMatch(/item 0: child run \S+ ended without 'verdict' \(config.result\); a missing result is not read as null/)
+  })
+
   it("an empty list writes [] and starts no child run", async () => {
     const t = setup(join(FIXTURES, "parent.yaml"))
     const graph = await t.graph

@@ -129,6 +129,22 @@ export const MapKind = NodeKind.make({
             if (state[from] !== undefined) shared[key] = state[from]
           }
           const childInputs: ReadonlyArray<State> = items.map((value: unknown) => ({ ...shared, [item]: value }))
+          // Every item's inputs are checked before any child starts: one the child refuses
+          // fails the step with nothing run (no child's work spent, no child left behind).
+          for (const [index, inputs] of childInputs.entries()) {
+            const refused = child.checkInputs(inputs)
+            if (Either.isLeft(refused)) {
+              const e = refused.left
+              return Effect.fail(new StateValidationError({
+                source: "node-update",
+                field: e.field === item ? `${over}.${index}` : e.field,
+                nodeId: input.nodeId,
+                step: input.step,
+                message: `map node '${input.nodeId}': item ${index} of '${over}' does not fit child graph '${child.id}': ${e.message}`,
+                fix: e.field === item ? `make every item of '${over}' a value the child's '${item}' field takes (${e.fix})` : e.fix
+              }))
+            }
+          }
           const request = { graph: child.graphHash, items: childInputs }
           const canonical = () => `{"graph":${JSON.stringify(child.graphHash)},"items":[${childInputs.map(canonicalPlainJson).join(",")}]}`
           return input.calls.callEffect("map", request, runAll(child, childInputs, concurrency, result, input), { canonical, jsonResponse: true }).pipe(
@@ -195,7 +211,16 @@ const runAll = (
         })
       }
       const value = done.state[result]
-      results.push(value === undefined ? null : value)
+      if (value === undefined) {
+        return yield* new NodeExecutionError({
+          nodeId: input.nodeId,
+          step: input.step,
+          attempts: 1,
+          cause: `item ${index}: child run ${done.runId} ended without '${result}' (config.result); a missing result is not read as null. ` +
+            `Fix: make the child graph write '${result}', or give it a default in the child's state schema`
+        })
+      }
+      results.push(value)
       runIds.push(done.runId)
     }
     return { results, run_ids: runIds }
