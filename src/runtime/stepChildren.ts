@@ -1,8 +1,10 @@
 /**
  * The child runs a parent step's `subgraph` or `map` node started, found by their
  * idempotency keys: a `subgraph` node's one child (`childRunKey`), or a `map` node's, one
- * per item (`childRunKey` + `#<index>`), which it creates in item order, so the items are
- * looked up from 0 up to the first one with no child run.
+ * per item (`childRunKey` + `#<index>`). A map starts its items in order, at most 64 at
+ * once, but a child whose start was still on its way when the process stopped leaves a
+ * gap behind later ones: the items are looked up from 0 until {@link MAX_GAP} in a row
+ * have no child run.
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -10,6 +12,9 @@ import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import type { RunRecord } from "../checkpoint/models.js"
 import type { CheckpointError } from "../errors.js"
 import { childRunKey } from "../nodes/ChildGraph.js"
+
+/** Items in a row without a child run after which no later item has one: a map's most children at once (`concurrency` ≤ 64). */
+const MAX_GAP = 64
 
 /** The child runs node `nodeId` of run `parentRunId` started at `parentStep` (none when it started none). */
 export const stepChildren = (
@@ -19,11 +24,11 @@ export const stepChildren = (
   Effect.flatMap(checkpointer.findByIdempotencyKey(childRunKey(at)), (single) => {
     if (Option.isSome(single)) return Effect.succeed([single.value])
     const found: Array<RunRecord> = []
-    const from = (index: number): Effect.Effect<ReadonlyArray<RunRecord>, CheckpointError> =>
+    const from = (index: number, missed: number): Effect.Effect<ReadonlyArray<RunRecord>, CheckpointError> =>
       Effect.flatMap(checkpointer.findByIdempotencyKey(childRunKey({ ...at, index })), (child) => {
-        if (Option.isNone(child)) return Effect.succeed(found)
+        if (Option.isNone(child)) return missed + 1 >= MAX_GAP ? Effect.succeed(found) : from(index + 1, missed + 1)
         found.push(child.value)
-        return from(index + 1)
+        return from(index + 1, 0)
       })
-    return from(0)
+    return from(0, 0)
   })
