@@ -99,7 +99,7 @@ const readsAndRefusesWrites = (db: string, ids: { readonly done: string; readonl
   expect(resumed.stderr).toMatch(READ_ONLY)
   const cancelled = unprivileged(["cancel", ids.waiting, "--db", db])
   expect([cancelled.code, cancelled.stderr]).toEqual([2, expect.stringMatching(READ_ONLY)])
-  const run = unprivileged(["run", join(ROOT, "examples", "hello", "graph.yaml"), "--db", db, "--quiet"])
+  const run = unprivileged(["run", join(ROOT, "examples", "hello", "graph.yaml"), "--inputs", "message=hi", "--db", db, "--quiet"])
   expect([run.code, run.stderr]).toEqual([2, expect.stringMatching(READ_ONLY)])
   // The readers made no -wal or -shm beside it (they read it in place, immutable), and no copy.
   expect(readdirSync(dirname(db))).toEqual(beside)
