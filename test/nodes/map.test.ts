@@ -406,4 +406,35 @@ describe("map nodes", () => {
     expect(mapChildren(db, parentId).map((r) => r.status)).toEqual(docs.map(() => "done"))
     expect(runsIn(db).filter((r) => r.status !== "done")).toEqual([])
   })
+  it("stargraph cancel of a parent a live `stargraph run` drives inside its map step: that process cancels it and its running children; finished ones stay done, no further item starts", async () => {
+    const dir = fixtures()
+    const db = join(dir, "runs.sqlite")
+    const log = join(dir, "scored.log")
+    const docs = [100, 100, 8000, 8000, 100, 100].map((ms, i) => ({ text: `d${i}`, ms }))
+    const parentOf = (runs: Array<RunRow>) => runs.find((r) => r.graph_id === "map:parent")?.run_id
+    const run = startStargraph(["run", join(dir, "parent.yaml"), "--db", db, "--inputs", JSON.stringify({ topic: "stop", documents: docs }), "--quiet"], { env: { MAP_LOG: log } })
+    for (let i = 0; i < 600; i++) {
+      await new Promise((r) => setTimeout(r, 25))
+      try {
+        if (existsSync(db) && midMap(parentOf)(runsIn(db))) break
+      } catch {
+        // not created yet
+      }
+    }
+    const parentId = parentOf(runsIn(db))!
+    const cancelled = await stargraph(["cancel", parentId, "--db", db])
+    expect([cancelled.code, cancelled.last]).toEqual([0, `run_id=${parentId} status=cancelled`])
+    expect(cancelled.stderr).toContain("asked it to cancel the run through its record")
+    // The driving process ends the run cancelled (exit 1), long before the slow items would have finished.
+    const ended = await run.done
+    expect([ended.code, ended.last]).toEqual([1, `run_id=${parentId} status=cancelled`])
+    expect(runsIn(db).map((r) => [r.graph_id, r.item, r.status])).toEqual([
+      ["map:parent", undefined, "cancelled"],
+      ["map:score_one", "d0", "done"],
+      ["map:score_one", "d1", "done"],
+      ["map:score_one", "d2", "cancelled"],
+      ["map:score_one", "d3", "cancelled"]
+    ])
+    expect(scored(log)).toEqual(["d0", "d1"])
+  })
 })
