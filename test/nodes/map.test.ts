@@ -11,7 +11,7 @@ import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as Replay from "../../src/replay/Replay.js"
-import { ROOT, type RunningCli, startStargraph, stargraph, tempDir } from "../helpers/cli.js"
+import { ROOT, runIdOf, type RunningCli, startStargraph, stargraph, tempDir } from "../helpers/cli.js"
 
 const FIXTURES = join(ROOT, "test", "fixtures", "map")
 
@@ -436,5 +436,39 @@ describe("map nodes", () => {
       ["map:score_one", "d3", "cancelled"]
     ])
     expect(scored(log)).toEqual(["d0", "d1"])
+  })
+  it("stargraph prune deletes a map parent with every item's child run, and keeps the children of a parent that stays, as a subgraph's child", async () => {
+    const dir = fixtures()
+    const db = join(dir, "runs.sqlite")
+    const quick = (topic: string, docs: ReadonlyArray<{ text: string; ms: number }>) =>
+      stargraph(["run", join(dir, "parent.yaml"), "--db", db, "--inputs", JSON.stringify({ topic, documents: docs }), "--quiet"])
+    const done = runIdOf((await quick("a", documents(3, 1))).last)
+    const failed = runIdOf((await quick("b", [{ text: "ok", ms: 1 }, { text: "bad", ms: 1 }, { text: "fine", ms: 1 }])).last)
+    // A fork of the done run whose map ran live: its own children go with it.
+    const fork = await stargraph(["replay", done, "--db", db, "--from-step", "1", "--mutation", JSON.stringify({ state_overrides: { topic: "f" } }), "--live-after-fork", "--quiet"])
+    const forkId = runIdOf(fork.last)
+    expect(fork.last).toBe(`run_id=${forkId} status=done`)
+    // A parent killed mid-map stays (it is not ended): so do its finished children, however old.
+    const docs = [50, 50, 5000, 5000].map((ms, i) => ({ text: `d${i}`, ms }))
+    const killed = startStargraph(["run", join(dir, "parent.yaml"), "--db", db, "--inputs", JSON.stringify({ topic: "k", documents: docs }), "--quiet"])
+    const stays = (runs: Array<RunRow>) => runs.find((r) => r.graph_id === "map:parent" && r.status === "running")?.run_id
+    await killWhen(killed, db, midMap(stays))
+    const stayingId = stays(runsIn(db))!
+    expect([done, failed, forkId].map((id) => mapChildren(db, id).length)).toEqual([3, 3, 3])
+    const staying = mapChildren(db, stayingId)
+    expect(staying.map((r) => r.status)).toEqual(["done", "done", "running", "running"])
+
+    const pruned = await stargraph(["prune", "--before", "0m", "--db", db, "--json"])
+    expect([pruned.code, pruned.stderr]).toEqual([0, ""])
+    const result = JSON.parse(pruned.stdout) as { runs: number; kept: number; run_ids: Array<string> }
+    const gone = [done, failed, forkId]
+    expect(result).toMatchObject({ runs: 12, kept: 2 })
+    expect(runsIn(db).map((r) => r.run_id).sort()).toEqual([stayingId, ...staying.map((r) => r.run_id)].sort())
+    expect(result.run_ids.every((id) => !runsIn(db).some((r) => r.run_id === id))).toBe(true)
+    expect(gone.every((id) => result.run_ids.includes(id))).toBe(true)
+    const conn = new Database(db, { readonly: true })
+    const orphans = conn.prepare("SELECT count(*) AS n FROM checkpoints WHERE run_id NOT IN (SELECT run_id FROM runs_history)").get() as { n: number }
+    conn.close()
+    expect(orphans.n).toBe(0)
   })
 })
