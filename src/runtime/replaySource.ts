@@ -11,11 +11,11 @@ import { Checkpointer } from "../checkpoint/Checkpointer.js"
 import { type CallRecord, type Checkpoint, type ErrorRecord, type RunRecord, type StepAttempt, TERMINAL_STATUSES, UPDATE_NODE } from "../checkpoint/models.js"
 import { CheckpointError, ReplayDivergenceError } from "../errors.js"
 import type { State } from "../ir/stateSchema.js"
-import { childRunKey } from "../nodes/ChildGraph.js"
 import type { RecordedEdit, ReplaySource } from "./Cassette.js"
 import { TIMEOUT_NODE } from "./RunLoop.js"
 import type { GraphDefinition } from "./GraphDefinition.js"
 import { type CounterfactualMutation, decodeMutation, isEmptyMutation } from "./Mutation.js"
+import { stepChildren } from "./stepChildren.js"
 
 const group = (calls: ReadonlyArray<CallRecord>, step: number, into: Map<string, Array<CallRecord>>) => {
   for (const call of calls) {
@@ -274,19 +274,27 @@ export const forkReplaySource = (
     // one its children had not finished.
     const waiting = fork.waiting
     if (waiting !== null && waiting !== undefined && typeof waiting.payload?.["child_run_id"] === "string") return ownChildren(graph, fork, source, waiting.step)
-    // Where its children can be: a step of the parent that ran a subgraph node (the fork's
-    // replayed steps may not be committed yet), or the one after its last.
-    const subgraphs = [...graph.topology.nodes].flatMap(([id, node]) => (node.kind === "subgraph" ? [id] : []))
-    if (subgraphs.length === 0) return source
-    const steps = new Set([fork.last_step + 1, ...parent.filter((cp) => cp.step > (fork.fork_step ?? 0) && cp.nodes.some((n) => subgraphs.includes(n))).map((cp) => cp.step)])
+    // Where its children can be: a step of the parent that ran a `subgraph` or `map` node
+    // (the fork's replayed steps may not be committed yet), or the one after its last.
+    const linking = childNodes(graph)
+    if (linking.size === 0) return source
+    const steps = new Set([fork.last_step + 1, ...parent.filter((cp) => cp.step > (fork.fork_step ?? 0) && cp.nodes.some((n) => linking.has(n))).map((cp) => cp.step)])
     for (const step of steps) {
-      for (const id of subgraphs) {
-        const child = yield* checkpointer.findByIdempotencyKey(childRunKey({ parentRunId: fork.run_id, parentStep: step, nodeId: id }))
-        if (Option.isSome(child) && !TERMINAL_STATUSES.has(child.value.status)) return ownChildren(graph, fork, source, step)
+      for (const [id, kind] of linking) {
+        const children = yield* stepChildren(checkpointer, { parentRunId: fork.run_id, parentStep: step, nodeId: id })
+        // A child not ended goes on; so does a `map` step the fork stopped in between two
+        // items (its children so far ended, the next not started): each is the fork's own.
+        const unfinished = children.some((child) => !TERMINAL_STATUSES.has(child.status)) ||
+          (kind === "map" && step === fork.last_step + 1 && children.length > 0)
+        if (unfinished) return ownChildren(graph, fork, source, step)
       }
     }
     return source
   })
+
+/** The nodes that start linked child runs (`subgraph`: one per step, `map`: one per item), with their kind. */
+const childNodes = (graph: GraphDefinition): ReadonlyMap<string, "subgraph" | "map"> =>
+  new Map([...graph.topology.nodes].flatMap(([id, node]) => (node.kind === "subgraph" || node.kind === "map" ? [[id, node.kind] as const] : [])))
 
 /**
  * The fork's own child runs of `step` go on (its own answer goes into them, what they had
@@ -296,8 +304,7 @@ export const forkReplaySource = (
 const ownChildren = (graph: GraphDefinition, fork: RunRecord, source: ReplaySource, step: number): ReplaySource => {
   const calls = new Map(source.calls)
   const responses = new Map(source.responses)
-  for (const [id, node] of graph.topology.nodes) {
-    if (node.kind !== "subgraph") continue
+  for (const id of childNodes(graph).keys()) {
     calls.delete(`${step}:${id}`)
     responses.delete(`${step}:${id}`)
   }

@@ -11,7 +11,7 @@ import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as Replay from "../../src/replay/Replay.js"
-import { ROOT, stargraph, tempDir } from "../helpers/cli.js"
+import { ROOT, runIdOf, type RunningCli, startStargraph, stargraph, tempDir } from "../helpers/cli.js"
 
 const FIXTURES = join(ROOT, "test", "fixtures", "map")
 
@@ -45,6 +45,60 @@ const peak = globalThis as unknown as { __mapRunning?: number; __mapPeak?: numbe
 
 /** Documents whose children finish in reverse order: the first sleeps longest. */
 const documents = (n: number, ms = 40) => Array.from({ length: n }, (_, i) => ({ text: `d${i}`, ms: (n - i) * ms }))
+
+
+type RunRow = { run_id: string; graph_id: string; status: string; parent_run_id: string | null; item: string | undefined }
+
+/** Every run of `db` (read as another process would), oldest first, with the item a map child runs for. */
+const runsIn = (db: string): Array<RunRow> => {
+  const conn = new Database(db, { readonly: true, fileMustExist: true })
+  try {
+    const rows = conn.prepare("SELECT run_id, graph_id, status, parent_run_id, inputs FROM runs_history ORDER BY rowid").all() as Array<Omit<RunRow, "item"> & { inputs: string }>
+    return rows.map(({ inputs, ...r }) => ({ ...r, item: (JSON.parse(inputs) as { document?: { text: string } }).document?.text }))
+  } finally {
+    conn.close()
+  }
+}
+
+/** The map children of run `parentId`, by item. */
+const mapChildren = (db: string, parentId: string) => runsIn(db).filter((r) => r.parent_run_id === parentId && r.graph_id === "map:score_one").sort((a, b) => String(a.item).localeCompare(String(b.item)))
+
+/** Wait until `ready` holds of `db`'s runs (polling), then kill `proc` -9 once a little more has passed. */
+const killWhen = async (proc: RunningCli, db: string, ready: (runs: Array<RunRow>) => boolean) => {
+  let seen = false
+  for (let i = 0; i < 600 && !seen; i++) {
+    await new Promise((r) => setTimeout(r, 25))
+    try {
+      seen = existsSync(db) && ready(runsIn(db))
+    } catch {
+      // not created yet
+    }
+  }
+  await new Promise((r) => setTimeout(r, 200))
+  proc.child.kill("SIGKILL")
+  expect([(await proc.done).signal, proc.stderr()]).toEqual(["SIGKILL", ""])
+}
+
+/** Two map children of `parentId` done and two running: the process is inside the map step. */
+const midMap = (parentId: (runs: Array<RunRow>) => string | undefined) => (runs: Array<RunRow>) => {
+  const id = parentId(runs)
+  const children = runs.filter((r) => id !== undefined && r.parent_run_id === id && r.graph_id === "map:score_one")
+  return children.length === 4 && children.filter((r) => r.status === "done").length === 2
+}
+
+/** The lines of an item log: the items scored, sorted. */
+const scored = (log: string) => (existsSync(log) ? readFileSync(log, "utf8").split("\n").filter(Boolean).sort() : [])
+
+/** The recorded `map` call of `runId`'s step `step`: its response. */
+const mapResponse = (db: string, runId: string, step: number) => {
+  const conn = new Database(db, { readonly: true })
+  try {
+    const row = conn.prepare("SELECT calls FROM checkpoints WHERE run_id = ? AND step = ?").get(runId, step) as { calls: string }
+    return (JSON.parse(row.calls) as Array<{ name: string; response: { results: Array<string>; run_ids: Array<string> } }>).find((c) => c.name === "map")!.response
+  } finally {
+    conn.close()
+  }
+}
 
 describe("map nodes", () => {
   it("run one linked child run per item, at most `concurrency` at once, and collect the results in item order whatever order they finished in", async () => {
@@ -329,5 +383,128 @@ describe("map nodes", () => {
     expect(after).toHaveLength(5)
     expect(after.every((r) => r.status === "done")).toBe(true)
     expect(before.every(([id]) => after.some((r) => r.run_id === id))).toBe(true)
+  })
+  it("a replay fork (no mutation, live_after_fork) of a parent killed mid-map, killed mid-map itself, resumed after the parent finished: it continues its own children, each item's child once", async () => {
+    const dir = fixtures()
+    const db = join(dir, "runs.sqlite")
+    const [parentLog, forkLog] = [join(dir, "parent.log"), join(dir, "fork.log")]
+    const docs = [100, 100, 4000, 4000, 100, 100].map((ms, i) => ({ text: `d${i}`, ms }))
+    const parentOf = (runs: Array<RunRow>) => runs.find((r) => r.graph_id === "map:parent")?.run_id
+    const run = startStargraph(["run", join(dir, "parent.yaml"), "--db", db, "--inputs", JSON.stringify({ topic: "cf", documents: docs }), "--quiet"], { env: { MAP_LOG: parentLog } })
+    await killWhen(run, db, midMap(parentOf))
+    const parentId = parentOf(runsIn(db))!
+    // The fork's recording ends inside the map step: it runs its map live, under itself.
+    const replay = startStargraph(["replay", parentId, "--db", db, "--live-after-fork", "--quiet"], { env: { MAP_LOG: forkLog } })
+    const forkOf = (runs: Array<RunRow>) => runs.find((r) => r.run_id.startsWith("cf-"))?.run_id
+    await killWhen(replay, db, midMap(forkOf))
+    const forkId = forkOf(runsIn(db))!
+    const before = mapChildren(db, forkId)
+    expect(before.map((r) => [r.item, r.status])).toEqual([["d0", "done"], ["d1", "done"], ["d2", "running"], ["d3", "running"]])
+    expect(scored(forkLog)).toEqual(["d0", "d1"])
+
+    // The parent finishes meanwhile: its recording now answers the map step with the same request.
+    const parentDone = await stargraph(["resume", parentId, "--db", db, "--quiet"], { env: { MAP_LOG: parentLog, MAP_SLOW: "0.01" } })
+    expect([parentDone.stderr, parentDone.last]).toEqual(["", `run_id=${parentId} status=done`])
+    // Resumed, the fork goes on with its own children, not the parent's recorded ones.
+    const resumed = await stargraph(["resume", forkId, "--db", db, "--quiet"], { env: { MAP_LOG: forkLog, MAP_SLOW: "0.01" } })
+    expect([resumed.stderr, resumed.last]).toEqual(["", `run_id=${forkId} status=done`])
+    const after = mapChildren(db, forkId)
+    expect(after.map((r) => [r.item, r.status])).toEqual(docs.map((d) => [d.text, "done"]))
+    expect(after.slice(0, 4).map((r) => r.run_id)).toEqual(before.map((r) => r.run_id))
+    expect(scored(forkLog)).toEqual(docs.map((d) => d.text))
+    // The fork's map step names its own children, in item order.
+    expect(mapResponse(db, forkId, 2)).toEqual({ results: docs.map((d) => `cf/${d.text}!`), run_ids: after.map((r) => r.run_id) })
+    expect(runsIn(db).filter((r) => r.status !== "done")).toEqual([])
+  })
+
+  it("a live_after_fork fork with a changed input, killed mid-map, resumed: each item's child run once, under the fork, with the fork's input", async () => {
+    const dir = fixtures()
+    const db = join(dir, "runs.sqlite")
+    const forkLog = join(dir, "fork.log")
+    const docs = [100, 100, 4000, 4000, 100, 100].map((ms, i) => ({ text: `d${i}`, ms }))
+    const first = await stargraph(["run", join(dir, "parent.yaml"), "--db", db, "--inputs", JSON.stringify({ topic: "old", documents: docs }), "--quiet"], { env: { MAP_SLOW: "0.01" } })
+    const parentId = /run_id=(\S+) status=done/.exec(first.last)![1]!
+    const mutation = JSON.stringify({ state_overrides: { topic: "new" } })
+    const replay = startStargraph(["replay", parentId, "--db", db, "--from-step", "1", "--mutation", mutation, "--live-after-fork", "--quiet"], { env: { MAP_LOG: forkLog } })
+    const forkOf = (runs: Array<RunRow>) => runs.find((r) => r.run_id.startsWith("cf-"))?.run_id
+    await killWhen(replay, db, midMap(forkOf))
+    const forkId = forkOf(runsIn(db))!
+    const before = mapChildren(db, forkId)
+    expect(before.map((r) => [r.item, r.status])).toEqual([["d0", "done"], ["d1", "done"], ["d2", "running"], ["d3", "running"]])
+    const resumed = await stargraph(["resume", forkId, "--db", db, "--quiet"], { env: { MAP_LOG: forkLog, MAP_SLOW: "0.01" } })
+    expect([resumed.stderr, resumed.last]).toEqual(["", `run_id=${forkId} status=done`])
+    const after = mapChildren(db, forkId)
+    expect(after.map((r) => [r.item, r.status])).toEqual(docs.map((d) => [d.text, "done"]))
+    expect(after.slice(0, 4).map((r) => r.run_id)).toEqual(before.map((r) => r.run_id))
+    expect(scored(forkLog)).toEqual(docs.map((d) => d.text))
+    expect(mapResponse(db, forkId, 2)).toEqual({ results: docs.map((d) => `new/${d.text}!`), run_ids: after.map((r) => r.run_id) })
+    // The parent's children are the parent's: six, untouched.
+    expect(mapChildren(db, parentId).map((r) => r.status)).toEqual(docs.map(() => "done"))
+    expect(runsIn(db).filter((r) => r.status !== "done")).toEqual([])
+  })
+  it("stargraph cancel of a parent a live `stargraph run` drives inside its map step: that process cancels it and its running children; finished ones stay done, no further item starts", async () => {
+    const dir = fixtures()
+    const db = join(dir, "runs.sqlite")
+    const log = join(dir, "scored.log")
+    const docs = [100, 100, 8000, 8000, 100, 100].map((ms, i) => ({ text: `d${i}`, ms }))
+    const parentOf = (runs: Array<RunRow>) => runs.find((r) => r.graph_id === "map:parent")?.run_id
+    const run = startStargraph(["run", join(dir, "parent.yaml"), "--db", db, "--inputs", JSON.stringify({ topic: "stop", documents: docs }), "--quiet"], { env: { MAP_LOG: log } })
+    for (let i = 0; i < 600; i++) {
+      await new Promise((r) => setTimeout(r, 25))
+      try {
+        if (existsSync(db) && midMap(parentOf)(runsIn(db))) break
+      } catch {
+        // not created yet
+      }
+    }
+    const parentId = parentOf(runsIn(db))!
+    const cancelled = await stargraph(["cancel", parentId, "--db", db])
+    expect([cancelled.code, cancelled.last]).toEqual([0, `run_id=${parentId} status=cancelled`])
+    expect(cancelled.stderr).toContain("asked it to cancel the run through its record")
+    // The driving process ends the run cancelled (exit 1), long before the slow items would have finished.
+    const ended = await run.done
+    expect([ended.code, ended.last]).toEqual([1, `run_id=${parentId} status=cancelled`])
+    expect(runsIn(db).map((r) => [r.graph_id, r.item, r.status])).toEqual([
+      ["map:parent", undefined, "cancelled"],
+      ["map:score_one", "d0", "done"],
+      ["map:score_one", "d1", "done"],
+      ["map:score_one", "d2", "cancelled"],
+      ["map:score_one", "d3", "cancelled"]
+    ])
+    expect(scored(log)).toEqual(["d0", "d1"])
+  })
+  it("stargraph prune deletes a map parent with every item's child run, and keeps the children of a parent that stays, as a subgraph's child", async () => {
+    const dir = fixtures()
+    const db = join(dir, "runs.sqlite")
+    const quick = (topic: string, docs: ReadonlyArray<{ text: string; ms: number }>) =>
+      stargraph(["run", join(dir, "parent.yaml"), "--db", db, "--inputs", JSON.stringify({ topic, documents: docs }), "--quiet"])
+    const done = runIdOf((await quick("a", documents(3, 1))).last)
+    const failed = runIdOf((await quick("b", [{ text: "ok", ms: 1 }, { text: "bad", ms: 1 }, { text: "fine", ms: 1 }])).last)
+    // A fork of the done run whose map ran live: its own children go with it.
+    const fork = await stargraph(["replay", done, "--db", db, "--from-step", "1", "--mutation", JSON.stringify({ state_overrides: { topic: "f" } }), "--live-after-fork", "--quiet"])
+    const forkId = runIdOf(fork.last)
+    expect(fork.last).toBe(`run_id=${forkId} status=done`)
+    // A parent killed mid-map stays (it is not ended): so do its finished children, however old.
+    const docs = [50, 50, 5000, 5000].map((ms, i) => ({ text: `d${i}`, ms }))
+    const killed = startStargraph(["run", join(dir, "parent.yaml"), "--db", db, "--inputs", JSON.stringify({ topic: "k", documents: docs }), "--quiet"])
+    const stays = (runs: Array<RunRow>) => runs.find((r) => r.graph_id === "map:parent" && r.status === "running")?.run_id
+    await killWhen(killed, db, midMap(stays))
+    const stayingId = stays(runsIn(db))!
+    expect([done, failed, forkId].map((id) => mapChildren(db, id).length)).toEqual([3, 3, 3])
+    const staying = mapChildren(db, stayingId)
+    expect(staying.map((r) => r.status)).toEqual(["done", "done", "running", "running"])
+
+    const pruned = await stargraph(["prune", "--before", "0m", "--db", db, "--json"])
+    expect([pruned.code, pruned.stderr]).toEqual([0, ""])
+    const result = JSON.parse(pruned.stdout) as { runs: number; kept: number; run_ids: Array<string> }
+    const gone = [done, failed, forkId]
+    expect(result).toMatchObject({ runs: 12, kept: 2 })
+    expect(runsIn(db).map((r) => r.run_id).sort()).toEqual([stayingId, ...staying.map((r) => r.run_id)].sort())
+    expect(result.run_ids.every((id) => !runsIn(db).some((r) => r.run_id === id))).toBe(true)
+    expect(gone.every((id) => result.run_ids.includes(id))).toBe(true)
+    const conn = new Database(db, { readonly: true })
+    const orphans = conn.prepare("SELECT count(*) AS n FROM checkpoints WHERE run_id NOT IN (SELECT run_id FROM runs_history)").get() as { n: number }
+    conn.close()
+    expect(orphans.n).toBe(0)
   })
 })
