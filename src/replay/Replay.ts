@@ -68,7 +68,7 @@ const checkMaxSteps = (maxSteps: unknown, field: string): Effect.Effect<number |
     : Effect.fail(
       new InputError({
         field,
-        message: `${field} is ${typeof maxSteps === "number" ? String(maxSteps) : JSON.stringify(maxSteps) ?? typeof maxSteps}, not a whole number ≥ 1`,
+        message: `${typeof maxSteps === "number" ? String(maxSteps) : JSON.stringify(maxSteps) ?? typeof maxSteps} is not a whole number ≥ 1`,
         fix: `give ${field} a whole number ≥ 1: the most steps the fork may take after its fork step (e.g. ${field.startsWith("--") ? `${field} 50` : `${field}: 50`}), or leave it out for none but the graph's max_steps`
       })
     )

@@ -129,7 +129,7 @@ describe("a fork's step budget (maxSteps)", () => {
     expect(Either.isLeft(outcome) && outcome.left).toMatchObject({
       _tag: "InputError",
       field: "max_steps",
-      message: `max_steps is ${shown}, not a whole number ≥ 1`,
+      message: `${shown} is not a whole number ≥ 1`,
       fix: expect.stringContaining("give max_steps a whole number ≥ 1: the most steps the fork may take after its fork step")
     })
     expect(await runCount()).toBe(before)
