@@ -53,7 +53,7 @@ describe("stargraph replay --max-steps", () => {
     const r = await stargraph(["replay", parent, "--db", db, "--from-step", "1", "--mutation", LOOP, "--max-steps", "3", "--interrupt-after", "count", "-q"], { cwd: work })
     expect(r.code).toBe(3)
     const cf = runIdOf(r.last)
-    const codes: Array<number> = []
+    const codes: Array<number | null> = []
     let last = ""
     for (let i = 0; i < 6; i++) {
       const resumed = await stargraph(["resume", cf, "--db", db, "-q"], { cwd: work })
