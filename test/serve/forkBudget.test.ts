@@ -14,7 +14,6 @@ const boot = async (options: Serve.ServeOptions) => {
   return { ...started, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 const call = async (url: string, init: RequestInit & { json?: unknown } = {}): Promise<{ status: number; body: Record<string, any> }> => {
   const response = await fetch(url, {
     ...init,
@@ -24,7 +23,6 @@ const call = async (url: string, init: RequestInit & { json?: unknown } = {}): P
   return { status: response.status, body: text ? JSON.parse(text) : {} }
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 const waitFor = async (url: string, until: (body: Record<string, any>) => boolean, ms = 10_000) => {
   const deadline = Date.now() + ms
   for (;;) {
