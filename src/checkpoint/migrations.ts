@@ -241,6 +241,13 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
     version: 15,
     name: "runs keep their default model",
     statements: ["ALTER TABLE runs_history ADD COLUMN default_model TEXT"]
+  },
+  {
+    // A fork's step budget (`max_steps` of the fork: the most steps after its fork step;
+    // NULL: none): resumed, answered or adopted later, it stops at the same step.
+    version: 16,
+    name: "forks keep their step budget",
+    statements: ["ALTER TABLE runs_history ADD COLUMN fork_max_steps INTEGER"]
   }
 ]
 

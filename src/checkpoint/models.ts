@@ -322,6 +322,12 @@ export const RunRecord = Schema.Struct({
   mutation: Schema.optionalWith(Schema.NullOr(Schema.Unknown), { default: () => null }),
   /** For a counterfactual fork: where its recording runs out, it calls live (kept for every later resume). */
   live_after_fork: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /**
+   * For a counterfactual fork: its step budget, the most steps it may take after its fork
+   * step (`max_steps` of the fork; null: none, only the graph's `max_steps`). Kept for every
+   * later resume; not part of `derived_hash`.
+   */
+  fork_max_steps: Schema.optionalWith(Schema.NullOr(Schema.Int), { default: () => null }),
   /** Who started the run (`cli`, `http:<address>`, `cron:<id>`, `library`…), for the audit lines of whoever drives it later. */
   actor: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
   /** The nodes the run pauses before and after (`interrupt_before`, `interrupt_after`), or null for none. */
@@ -365,6 +371,8 @@ export interface NewRun {
   readonly mutation?: unknown
   /** A fork that calls live where its recording runs out. */
   readonly live_after_fork?: boolean | undefined
+  /** A fork's step budget after its fork step (kept on its record). */
+  readonly fork_max_steps?: number | null | undefined
   /** Who started the run (kept on its record). */
   readonly actor?: string | null | undefined
   /** The nodes it pauses before and after (kept on its record). */
@@ -449,6 +457,7 @@ export const newRunRecord = (runId: string, run: NewRun): RunRecord => ({
   derived_hash: run.derived_hash ?? null,
   mutation: run.mutation ?? null,
   live_after_fork: run.live_after_fork === true,
+  fork_max_steps: run.fork_max_steps ?? null,
   actor: run.actor ?? null,
   breakpoints: run.breakpoints ?? null,
   thread_id: run.thread_id ?? null,

@@ -163,6 +163,12 @@ export const PG_MIGRATIONS: ReadonlyArray<Migration> = [
     version: 15,
     name: "runs keep their default model (SQLite schema 15)",
     statements: ["ALTER TABLE runs_history ADD COLUMN default_model text"]
+  },
+  {
+    // SQLite's schema 16: a fork's step budget after its fork step (NULL: none).
+    version: 16,
+    name: "forks keep their step budget (SQLite schema 16)",
+    statements: ["ALTER TABLE runs_history ADD COLUMN fork_max_steps integer"]
   }
 ]
 

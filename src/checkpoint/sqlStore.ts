@@ -87,8 +87,8 @@ const checkpointParams = (cp: Checkpoint, limit: number, creating = false): Eith
 // are one atomic step across processes.
 const INSERT_RUN = `INSERT INTO runs_history (run_id, graph_id, graph_hash, runtime_hash, status, inputs, created_at,
   idempotency_key, parent_run_id, fork_step, graph_source, last_step, derived_hash, mutation, owner, started_at, live_after_fork, actor, breakpoints,
-  thread_id, continued_from, default_model)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  thread_id, continued_from, default_model, fork_max_steps)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (idempotency_key) DO NOTHING`
 
 /**
@@ -97,7 +97,7 @@ const INSERT_RUN = `INSERT INTO runs_history (run_id, graph_id, graph_hash, runt
  */
 const RUN_COLUMNS = `run_id, graph_id, graph_hash, runtime_hash, status, inputs, created_at, started_at, finished_at,
   error, waiting, idempotency_key, parent_run_id, fork_step, graph_source, owner, derived_hash, mutation, live_after_fork, actor, breakpoints,
-  thread_id, continued_from, taken_over, default_model, COALESCE((SELECT MAX(step) FROM checkpoints WHERE checkpoints.run_id = runs_history.run_id), last_step) AS last_step`
+  thread_id, continued_from, taken_over, default_model, fork_max_steps, COALESCE((SELECT MAX(step) FROM checkpoints WHERE checkpoints.run_id = runs_history.run_id), last_step) AS last_step`
 
 const SELECT_BY_KEY = `SELECT ${RUN_COLUMNS} FROM runs_history WHERE idempotency_key = ?`
 
@@ -280,6 +280,7 @@ interface RunRow {
   readonly continued_from: string | null
   readonly taken_over?: string | null
   readonly default_model?: string | null
+  readonly fork_max_steps?: number | string | null
   /** Its place in insertion order (a `listRuns` cursor); PostgreSQL's `bigint` comes as text. */
   readonly seq?: number | string | undefined
 }
@@ -360,7 +361,8 @@ const toRun = (filename: string) => (row: RunRow): Effect.Effect<RunRecord, Chec
       breakpoints: parseJson(row.breakpoints),
       taken_over: parseJson(row.taken_over ?? null),
       default_model: parseJson(row.default_model ?? null),
-      live_after_fork: row.live_after_fork === 1
+      live_after_fork: row.live_after_fork === 1,
+      fork_max_steps: row.fork_max_steps === null || row.fork_max_steps === undefined ? null : Number(row.fork_max_steps)
     }),
     catch: (cause) => corrupt(filename, `run ${row.run_id}`, cause)
   }).pipe(
@@ -458,7 +460,7 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
           record.idempotency_key, record.parent_run_id, record.fork_step, record.graph_source, record.last_step,
           record.derived_hash, record.mutation === null ? null : json(record.mutation), record.owner, record.started_at,
           record.live_after_fork ? 1 : 0, record.actor, record.breakpoints === null ? null : json(record.breakpoints), record.thread_id, record.continued_from,
-          record.default_model === null ? null : json(record.default_model)
+          record.default_model === null ? null : json(record.default_model), record.fork_max_steps
         ])
         if (inserted.changes === 0) {
           const rows = yield* db.all<RunRow>(SELECT_BY_KEY, [record.idempotency_key])

@@ -65,6 +65,10 @@ export const replay = Command.make(
     liveAfterFork: Options.boolean("live-after-fork").pipe(
       Options.withDescription("answer calls the cassette cannot with live calls instead of failing with ReplayDivergenceError (default: off)")
     ),
+    maxSteps: integer("max-steps").pipe(
+      Options.optional,
+      Options.withDescription("the fork's step budget: it may take at most this many steps after its fork step (replayed and live alike), then fails with StepLimitError, its steps kept; kept for a resume of the fork (default: none, only the graph's max_steps)")
+    ),
     interruptBefore: Options.text("interrupt-before").pipe(
       Options.optional,
       Options.withDescription("pause the fork before these nodes run: node ids, comma-separated, or '*' (default: none; a fork does not inherit its parent's breakpoints)")
@@ -120,7 +124,9 @@ export const replay = Command.make(
           actor: "cli",
           interruptBefore: Option.getOrUndefined(Option.map(o.interruptBefore, bp.parseNodeList)),
           interruptAfter: Option.getOrUndefined(Option.map(o.interruptAfter, bp.parseNodeList)),
-          breakpointFields: { before: "--interrupt-before", after: "--interrupt-after" }
+          breakpointFields: { before: "--interrupt-before", after: "--interrupt-after" },
+          maxSteps: Option.getOrUndefined(o.maxSteps),
+          maxStepsField: "--max-steps"
         }).pipe(
           // The step is the flag the user typed (`from_step` is its name over HTTP).
           Effect.mapError((e) => (e._tag === "InputError" && e.field === "from_step" ? new InputError({ field: "--from-step", message: e.message, fix: e.fix.replace(/^pass a step/, "pass a --from-step") }) : e))

@@ -50,7 +50,28 @@ export interface ForkOptions {
   readonly interruptAfter?: BreakpointNodes | undefined
   /** How the breakpoint options are named in an error (default `interrupt_before`, `interrupt_after`). */
   readonly breakpointFields?: BreakpointFields | undefined
+  /**
+   * The fork's step budget: the most steps it may take after its fork step (replayed and
+   * live alike), a whole number ≥ 1 (default none: only the graph's `max_steps`). Past it
+   * the fork fails with `StepLimitError`, its steps kept. Kept on the fork's record for
+   * every later resume; not part of `derived_hash`. A fork of this fork takes its own.
+   */
+  readonly maxSteps?: number | undefined
+  /** How the budget is named in an error (default `max_steps`; the CLI's `--max-steps`). */
+  readonly maxStepsField?: string | undefined
 }
+
+/** A fork's step budget checked: a whole number ≥ 1, else an `InputError` naming `field`. */
+const checkMaxSteps = (maxSteps: unknown, field: string): Effect.Effect<number | undefined, InputError> =>
+  maxSteps === undefined || (typeof maxSteps === "number" && Number.isSafeInteger(maxSteps) && maxSteps >= 1)
+    ? Effect.succeed(maxSteps)
+    : Effect.fail(
+      new InputError({
+        field,
+        message: `${typeof maxSteps === "number" ? String(maxSteps) : JSON.stringify(maxSteps) ?? typeof maxSteps} is not a whole number ≥ 1`,
+        fix: `give ${field} a whole number ≥ 1: the most steps the fork may take after its fork step (e.g. ${field.startsWith("--") ? `${field} 50` : `${field}: 50`}), or leave it out for none but the graph's max_steps`
+      })
+    )
 
 /** What a fork produced. */
 export interface ForkResult {
@@ -156,6 +177,7 @@ export const start = <R = never>(
   options: ForkOptions = {}
 ): Effect.Effect<StartedFork<R>, CheckpointError | InputError | StateValidationError | RunStateError | RuleError, Checkpointer> =>
   Effect.gen(function*() {
+    const maxSteps = yield* checkMaxSteps(options.maxSteps, options.maxStepsField ?? "max_steps")
     const checkpointer = yield* Checkpointer
     const parent = yield* Effect.flatMap(checkpointer.getRun(parentRunId), Option.match({
       onNone: () => Effect.fail(new CheckpointError({ reason: "unknown-run", runId: parentRunId, message: `no run '${parentRunId}' to replay` })),
@@ -264,6 +286,8 @@ export const start = <R = never>(
       derived_hash: derived,
       mutation,
       live_after_fork: options.liveAfterFork === true,
+      // Not in `derived_hash`: a budget changes no step the fork takes before it.
+      fork_max_steps: maxSteps ?? null,
       breakpoints,
       // The default model of the replay's driver, else the parent's (for its live calls after the fork).
       default_model: (yield* currentRecord) ?? parent.default_model,

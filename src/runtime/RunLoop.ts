@@ -981,6 +981,18 @@ const loop = (
         yield* emit(requested === "pause" ? { type: "run.paused", step } : { type: "run.paused", step, requeued: true })
         return toSummary(run, state)
       }
+      // A fork's step budget (`max_steps` of the fork): at most that many steps after its
+      // fork step, replayed and live alike (the parent's recorded edits too).
+      if (run.fork_max_steps !== null && run.fork_step !== null && step + 1 > run.fork_step + run.fork_max_steps) {
+        yield* flush
+        return yield* fail(new StepLimitError({
+          maxSteps: run.fork_max_steps,
+          message: `fork ${run.run_id} used its step budget: max_steps ${run.fork_max_steps} after its fork step ${run.fork_step} ` +
+            `(its steps ${run.fork_step + 1}..${run.fork_step + run.fork_max_steps} are kept); a loop the fork's mutation keeps going (a node_output_overrides entry applies at every execution) never reached its exit. ` +
+            "Fork again with a larger budget (--max-steps on stargraph replay, \"max_steps\" in the POST /v1/runs/{id}/counterfactual body, maxSteps in Replay.fork's options), " +
+            "or with an override that lets the loop exit"
+        }))
+      }
       // In a replay, the parent's edit of its state where it was stopped, as recorded.
       if (recordedEdit(step + 1) !== undefined && recordedStart(input.replay, step + 1, next) !== undefined) {
         yield* replayEdits

@@ -82,6 +82,8 @@ export const CounterfactualBody = Schema.Struct({
   mutation: Schema.optional(Schema.Unknown),
   /** Default false. */
   live_after_fork: Schema.optional(Schema.Boolean),
+  /** The fork's step budget: the most steps it may take after its fork step (default none: only the graph's max_steps). */
+  max_steps: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(1))),
   /** The fork's own breakpoints (default none: a fork does not inherit its parent's). */
   interrupt_before: Schema.optional(BreakpointNodes),
   interrupt_after: Schema.optional(BreakpointNodes)

@@ -406,6 +406,7 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
             fromStep: payload.from_step,
             mutation: payload.mutation,
             liveAfterFork: payload.live_after_fork ?? false,
+            maxSteps: payload.max_steps,
             actor: actorOf(request),
             interruptBefore: payload.interrupt_before,
             interruptAfter: payload.interrupt_after

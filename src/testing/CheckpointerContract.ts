@@ -124,6 +124,18 @@ export const cases: ReadonlyArray<ContractCase> = [
       if (c.hasRun !== undefined) yield* is((yield* c.hasRun(record.run_id)) && (yield* c.hasRun(other.record.run_id)), "hasRun is true for a stored run")
     })),
 
+  check("createRun keeps a fork's step budget (fork_max_steps) on its record (getRun, listRuns); a run without one reads null", (c, is) =>
+    Effect.gen(function*() {
+      const { record } = yield* c.createRun(newRun({ fork_max_steps: 25 }))
+      yield* is(record.fork_max_steps === 25, `createRun's record should carry the budget: ${String(record.fork_max_steps)}`)
+      const read = yield* some("createRun", "getRun", yield* c.getRun(record.run_id))
+      yield* is(read.fork_max_steps === 25, `getRun should return the budget as a number: ${JSON.stringify(read.fork_max_steps)}`)
+      const listed = (yield* c.listRuns({ limit: 1000 })).runs.find((r) => r.run_id === record.run_id)
+      yield* is(listed?.fork_max_steps === 25, "listRuns should return the budget too")
+      const bare = yield* c.createRun(newRun())
+      const plain = yield* some("createRun", "getRun", yield* c.getRun(bare.record.run_id))
+      yield* is(plain.fork_max_steps === null, "a run created without a budget reads fork_max_steps null")
+    })),
   check("createRun keeps the run's default model on its record (getRun, listRuns); a run without one reads null", (c, is) =>
     Effect.gen(function*() {
       const model = { api_base: "http://127.0.0.1:11434/v1", model: "llama3.1", api_key_env: "LM_KEY", api_key_given: false, timeout_ms: 30_000 }
