@@ -238,6 +238,27 @@ describe("react with tool_protocol: native", () => {
     expect(r.error).toMatchObject({ _tag: "ModelOutputError", field: "answer", message: "the reply has neither tool calls nor an answer" })
   })
 
+  it.each([
+    ["length", /finish_reason: length/, /max_tokens/],
+    ["content_filter", /finish_reason: content_filter/, /content filter/],
+    ["tool_calls", /finish_reason: tool_calls/, /retry/]
+  ])("a reply without tool calls that ended with finish_reason %s is a ModelOutputError on answer, retried under retry", async (reason, message, fix) => {
+    const cut = OpenAiServer.Raw.body(JSON.stringify({
+      id: "chatcmpl-test",
+      object: "chat.completion",
+      choices: [{ index: 0, message: { role: "assistant", content: "The answer is" }, finish_reason: reason }]
+    }))
+    const server = await serve(cut)
+    const r = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"], max_tokens: 5 }), { question: "?" })
+    expect(r.error).toMatchObject({ _tag: "ModelOutputError", nodeId: "agent", field: "answer", message: expect.stringMatching(message), fix: expect.stringMatching(fix) })
+
+    const again = await serve(cut, "The answer is 4.")
+    const retried = await runGraph(irOf({ api_base: again.url, tools: ["std.calculator@1"] }, { retry: { max_attempts: 2 } }), { question: "?" })
+    expect(retried.error).toBeUndefined()
+    expect(retried.summary?.final_state).toMatchObject({ answer: "The answer is 4." })
+    expect(again.requests).toHaveLength(2)
+  })
+
   it("no final answer within max_iters is a ModelOutputError after exactly max_iters calls", async () => {
     const server = await serve(...Array.from({ length: 3 }, (_, i) => toolCalls({ id: `c${i}`, name: "std_calculator", args: { expression: "1" } })))
     const r = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"], max_iters: 2 }), { question: "?" })

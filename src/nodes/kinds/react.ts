@@ -192,6 +192,37 @@ interface Shown<M> {
 const elidedText = (observation: string): string =>
   `[observation elided to keep the prompt within its budget: ${observation.length.toLocaleString("en-US")} characters; your thought after it says what it held]`
 
+/**
+ * The finish reasons of a reply that ended on its own: OpenAI's `stop` (and TGI's
+ * `eos_token`, `stop_sequence`); a reply without one is taken as finished too.
+ */
+const FINISHED = new Set(["stop", "eos_token", "stop_sequence"])
+
+/**
+ * Why a native reply without tool calls is not an answer, from its finish reason: cut at
+ * `max_tokens` (`length`), withheld by the server's content filter (`content_filter`), or
+ * ended some other way than on its own; `undefined` when it finished (or says nothing).
+ */
+export const unfinishedAnswer = (reason: string | undefined): { readonly message: string; readonly fix: string } | undefined => {
+  if (reason === undefined || FINISHED.has(reason)) return undefined
+  if (reason === "length") {
+    return {
+      message: "the reply was cut at the token limit (finish_reason: length): its text is not a whole answer",
+      fix: "raise config.max_tokens (or remove it), ask for a shorter answer in config.instructions, or add retry: {max_attempts: 3}"
+    }
+  }
+  if (reason === "content_filter") {
+    return {
+      message: "the server's content filter withheld the reply (finish_reason: content_filter): its text is not a whole answer",
+      fix: "rephrase the input or config.instructions so that the provider's content filter lets the answer through, or add retry: {max_attempts: 3}"
+    }
+  }
+  return {
+    message: `the reply has no tool calls and did not finish on its own (finish_reason: ${reason}): its text is not taken as the answer`,
+    fix: "add retry: {max_attempts: 3}, sharpen config.instructions, or use a model whose server supports tool calling"
+  }
+}
+
 const settingsOf = (node: { readonly config?: typeof Config.Type | undefined }) => node.config
 
 /** The `react` kind. */
@@ -382,15 +413,21 @@ export const ReactKind = NodeKind.make({
       const nativeRequest = (messages: ReadonlyArray<ToolMessage>) => ({ ...fixed, messages, tools: functionTools })
       const decodeToolCompletion = Schema.decodeUnknownEither(ToolCompletion)
 
-      /** A native reply decoded: its text and its tool calls with their arguments read, or the problem with it. */
-      const nativeReply = (reply: ToolCompletion): Either.Either<ReadonlyArray<{ readonly id: string; readonly name: string; readonly args: { readonly [arg: string]: unknown } }>, OutputProblem> => {
+      const replyFix = "answer with tool calls whose arguments are JSON objects, or with the answer as text: sharpen config.instructions, add retry: {max_attempts: 3}, or use a model that supports tool calling"
+
+      /** A native reply decoded: its text and its tool calls with their arguments read, or the problem with it (and its fix). */
+      const nativeReply = (reply: ToolCompletion): Either.Either<ReadonlyArray<{ readonly id: string; readonly name: string; readonly args: { readonly [arg: string]: unknown } }>, { readonly problem: OutputProblem; readonly fix: string }> => {
         const calls: Array<{ readonly id: string; readonly name: string; readonly args: { readonly [arg: string]: unknown } }> = []
         for (const [i, call] of reply.tool_calls.entries()) {
           const args = nativeArgs(call.arguments)
-          if (Either.isLeft(args)) return Either.left({ field: `tool_calls[${i}].arguments`, message: `tool call ${i} (${call.name}): ${args.left}` })
+          if (Either.isLeft(args)) return Either.left({ problem: { field: `tool_calls[${i}].arguments`, message: `tool call ${i} (${call.name}): ${args.left}` }, fix: replyFix })
           calls.push({ id: call.id, name: call.name, args: args.right })
         }
-        if (calls.length === 0 && reply.text.trim() === "") return Either.left({ field: "answer", message: "the reply has neither tool calls nor an answer" })
+        if (calls.length === 0) {
+          const unfinished = unfinishedAnswer(reply.finish_reason)
+          if (unfinished !== undefined) return Either.left({ problem: { field: "answer", message: unfinished.message }, fix: unfinished.fix })
+          if (reply.text.trim() === "") return Either.left({ problem: { field: "answer", message: "the reply has neither tool calls nor an answer" }, fix: replyFix })
+        }
         return Either.right(calls)
       }
 
@@ -414,9 +451,7 @@ export const ReactKind = NodeKind.make({
             }
             const reply = decoded.right
             const calls = nativeReply(reply)
-            if (Either.isLeft(calls)) {
-              return Effect.fail(outputError(at, current, JSON.stringify(reply), calls.left, "answer with tool calls whose arguments are JSON objects, or with the answer as text: sharpen config.instructions, add retry: {max_attempts: 3}, or use a model that supports tool calling"))
-            }
+            if (Either.isLeft(calls)) return Effect.fail(outputError(at, current, JSON.stringify(reply), calls.left.problem, calls.left.fix))
             return Effect.succeed({ reply, calls: calls.right })
           })
         })
