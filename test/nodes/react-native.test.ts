@@ -59,6 +59,10 @@ const toolCalls = (...calls: ReadonlyArray<Call>): OpenAiServer.Reply =>
     usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 }
   }))
 
+/** One streamed chunk of choice 0 with `delta` (and a finish reason). */
+const toolChunk = (delta: Record<string, unknown>, finish: string | null = null) =>
+  `data: ${JSON.stringify({ id: "chatcmpl-test", object: "chat.completion.chunk", choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`
+
 const { serve } = scriptedServers()
 
 type Sent = Record<string, unknown>
@@ -198,6 +202,45 @@ describe("react with tool_protocol: native", () => {
     await server.close()
     const fork = await Effect.runPromise(Replay.fork(live.graph, live.runId, {}).pipe(Effect.provide(layer)))
     expect(fork.summary.final_state).toEqual(live.summary?.final_state)
+  })
+
+  it.each([
+    ["not an integer", [{ index: 0.5, id: "c", function: { name: "std_calculator", arguments: "{}" } }], "tool-call index 0.5 is not an integer ≥ 0"],
+    ["negative", [{ index: -1, id: "c", function: { name: "std_calculator", arguments: "{}" } }], "tool-call index -1 is not an integer ≥ 0"],
+    ["leaving a hole", [{ index: 0, id: "a", function: { name: "std_calculator", arguments: "{}" } }, { index: 2, id: "b", function: { name: "std_calculator", arguments: "{}" } }], "tool-call index 2 leaves a hole"]
+  ])("streamed tool-call deltas with an index %s are a LanguageModelError saying the server sent malformed deltas (not a damaged cassette, no call dropped)", async (_label, calls, message) => {
+    const server = await serve(OpenAiServer.Raw.sse([
+      ...calls.map((call) => toolChunk({ tool_calls: [call] })),
+      toolChunk({}, "tool_calls"),
+      "data: [DONE]\n\n"
+    ]))
+    const r = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"], stream: true }), { question: "?" })
+    expect(r.error).toMatchObject({ _tag: "LanguageModelError", reason: "bad-response", message: expect.stringContaining(`the server sent malformed tool-call deltas: ${message}`) })
+    expect(r.checkpoints.flatMap((c) => c.calls ?? []).filter((c) => c.name.startsWith("tool."))).toEqual([])
+  })
+
+  it("streamed tool-call deltas without an index start a new call on a new id, and a name repeated in every delta is not doubled", async () => {
+    const server = await serve(
+      OpenAiServer.Raw.sse([
+        toolChunk({ tool_calls: [{ id: "call_a", type: "function", function: { name: "std_calculator", arguments: "" } }] }),
+        toolChunk({ tool_calls: [{ function: { name: "std_calculator", arguments: "{\"expression\": " } }] }),
+        toolChunk({ tool_calls: [{ id: "call_a", function: { name: "std_calculator", arguments: "\"6 * 7\"}" } }] }),
+        toolChunk({ tool_calls: [{ id: "call_b", type: "function", function: { name: "std_calculator", arguments: "{\"expression\"" } }] }),
+        toolChunk({ tool_calls: [{ function: { arguments: ": \"1 + 2\"}" } }] }),
+        toolChunk({}, "tool_calls"),
+        "data: [DONE]\n\n"
+      ]),
+      "42 and 3."
+    )
+    const r = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"], stream: true }), { question: "?" })
+    expect(r.error).toBeUndefined()
+    expect(r.checkpoints.flatMap((c) => c.calls ?? [])[0]!.response).toMatchObject({
+      tool_calls: [
+        { id: "call_a", name: "std_calculator", arguments: "{\"expression\": \"6 * 7\"}" },
+        { id: "call_b", name: "std_calculator", arguments: "{\"expression\": \"1 + 2\"}" }
+      ]
+    })
+    expect(r.summary?.final_state).toMatchObject({ answer: "42 and 3.", tool_trace: [{ observation: "{\"result\":42}" }, { observation: "{\"result\":3}" }] })
   })
 
   it("a stream cut before it finishes is a LanguageModelError (request-failed)", async () => {
