@@ -329,6 +329,19 @@ describe("react with tool_protocol: native", () => {
     expect(await refused({ tool_protocol: "xml" })).toContain("tool_protocol")
   })
 
+  it("refuses, with tool_protocol: native, a tool whose name to the model is longer than 64 characters (OpenAI's limit), naming it; json takes it", async () => {
+    const id = `acme.${"x".repeat(60)}`
+    const long = Tool.make({ id, version: "1", description: "A tool with a long id.", input: Schema.Struct({}), output: Schema.String, run: () => Effect.succeed("ok") })
+    const build = (protocol: string) => Effect.runPromiseExit(Graph.make(irOf({ tools: [`${id}@1`], tool_protocol: protocol })).pipe(Effect.provide(ToolRegistry.layer(long))))
+    const exit = await build("native")
+    const error = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined
+    expect(error).toBeInstanceOf(IRValidationError)
+    expect(JSON.stringify(error)).toContain(`acme_${"x".repeat(60)}`)
+    expect(JSON.stringify(error)).toContain("64 characters at most")
+    expect(JSON.stringify(error)).toContain("shorter id")
+    expect(Exit.isSuccess(await build("json"))).toBe(true)
+  })
+
   it("tool_protocol: json (the default) sends no tools and records the request as before", async () => {
     const finish = JSON.stringify({ next_thought: "ok", next_tool_name: "finish", next_tool_args: {}, answer: "a" })
     const server = await serve(finish, finish)

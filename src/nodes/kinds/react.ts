@@ -57,6 +57,9 @@ const MIN_ITERS = 1
 const MAX_ITERS = 64
 const DEFAULT_ITERS = 8
 
+/** The longest function name OpenAI's tool calling takes (`^[a-zA-Z0-9_-]{1,64}$`). */
+const MAX_TOOL_NAME = 64
+
 /** The state field read by default. */
 const DEFAULT_INPUT = "question"
 
@@ -266,6 +269,13 @@ export const ReactKind = NodeKind.make({
         const twin = tools.find((t) => t.name === name)
         if (twin !== undefined) {
           return yield* ctx.invalid(["config", "tools", i], `'${ref}' is named ${name} to the model, as ${twin.tool.key} is`, "list each tool once (one version of it)")
+        }
+        if (config.tool_protocol === "native" && name.length > MAX_TOOL_NAME) {
+          return yield* ctx.invalid(
+            ["config", "tools", i],
+            `'${ref}' is named ${name} to the model, ${name.length} characters: tool calling (tool_protocol: native) takes names of ${MAX_TOOL_NAME} characters at most, and the server would refuse the request`,
+            `give the tool a shorter id (namespace.name, at most ${MAX_TOOL_NAME} characters), or use tool_protocol: json`
+          )
         }
         tools.push({ name, tool, run: liveRun(tool, { sourceOf: (arg) => (arg !== undefined ? `the model's argument '${arg}'` : "the model's arguments") }) })
       }
