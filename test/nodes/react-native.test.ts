@@ -302,6 +302,45 @@ describe("react with tool_protocol: native", () => {
     expect(again.requests).toHaveLength(2)
   })
 
+  it("a reply asking for more tool calls than max_tool_calls_per_step (default 8) is a ModelOutputError on tool_calls before any of them runs; retried under retry", async () => {
+    const calc = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `c${i}`, name: "std_calculator", args: { expression: `${i} + 1` } }))
+    const many = await serve(toolCalls(...calc(9)))
+    const r = await runGraph(irOf({ api_base: many.url, tools: ["std.calculator@1"] }), { question: "?" })
+    expect(r.error).toMatchObject({ _tag: "ModelOutputError", field: "tool_calls", message: "the reply asks for 9 tool calls, more than config.max_tool_calls_per_step: 8", fix: expect.stringContaining("max_tool_calls_per_step") })
+    expect(many.requests).toHaveLength(1)
+    expect(r.checkpoints.flatMap((c) => c.calls ?? []).filter((c) => c.name.startsWith("tool."))).toEqual([])
+
+    const server = await serve(toolCalls(...calc(3)), toolCalls(...calc(2)), "done")
+    const retried = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"], max_tool_calls_per_step: 2 }, { retry: { max_attempts: 2 } }), { question: "?" })
+    expect(retried.error).toBeUndefined()
+    expect(retried.checkpoints.flatMap((c) => c.calls ?? []).map((c) => c.name)).toEqual(["lm.react", "lm.react", "tool.std.calculator", "tool.std.calculator", "lm.react"])
+
+    for (const bad of [0, 65, 2.5]) {
+      const exit = await Effect.runPromiseExit(Graph.make(irOf({ tools: ["std.calculator@1"], max_tool_calls_per_step: bad })))
+      expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined).toBeInstanceOf(IRValidationError)
+    }
+  })
+
+  it("an empty id is taken as missing and a duplicate id within one reply is made unique, before the reply is recorded; a replay matches", async () => {
+    const server = await serve(
+      toolCalls(
+        { id: "", name: "std_calculator", args: { expression: "1 + 1" } },
+        { id: "dup", name: "std_calculator", args: { expression: "2 + 2" } },
+        { id: "dup", name: "std_calculator", args: { expression: "3 + 3" } }
+      ),
+      "ok"
+    )
+    const layer = dbLayer()
+    const live = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"] }), { question: "?" }, { layer })
+    expect(live.error).toBeUndefined()
+    expect(messagesOf(server, 1).filter((m) => m["role"] === "tool").map((m) => m["tool_call_id"])).toEqual(["call_0", "dup", "dup_2"])
+    expect((live.checkpoints.flatMap((c) => c.calls ?? [])[0]!.response as { tool_calls: Array<{ id: string }> }).tool_calls.map((c) => c.id)).toEqual(["call_0", "dup", "dup_2"])
+
+    await server.close()
+    const fork = await Effect.runPromise(Replay.fork(live.graph, live.runId, {}).pipe(Effect.provide(layer)))
+    expect(fork.summary.final_state).toEqual(live.summary?.final_state)
+  })
+
   it("no final answer within max_iters is a ModelOutputError after exactly max_iters calls", async () => {
     const server = await serve(...Array.from({ length: 3 }, (_, i) => toolCalls({ id: `c${i}`, name: "std_calculator", args: { expression: "1" } })))
     const r = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"], max_iters: 2 }), { question: "?" })

@@ -57,6 +57,11 @@ const MIN_ITERS = 1
 const MAX_ITERS = 64
 const DEFAULT_ITERS = 8
 
+/** The bounds and default of `max_tool_calls_per_step` (native protocol). */
+const MIN_CALLS = 1
+const MAX_CALLS = 64
+const DEFAULT_CALLS = 8
+
 /** The longest function name OpenAI's tool calling takes (`^[a-zA-Z0-9_-]{1,64}$`). */
 const MAX_TOOL_NAME = 64
 
@@ -85,6 +90,10 @@ const Config = Schema.Struct({
    * (`tools` in the request, `tool_calls` in the reply, `role: tool` messages back).
    */
   tool_protocol: Schema.optional(Schema.Literal("json", "native")),
+  /** With `tool_protocol: native`: the tool calls one reply may ask for (1–64, default 8); a reply asking for more is a `ModelOutputError`. */
+  max_tool_calls_per_step: Schema.optional(
+    Schema.Int.pipe(Schema.between(MIN_CALLS, MAX_CALLS, { message: () => `max_tool_calls_per_step must be an integer from ${MIN_CALLS} to ${MAX_CALLS}` }))
+  ),
   ...providerFields
 })
 
@@ -232,7 +241,7 @@ const settingsOf = (node: { readonly config?: typeof Config.Type | undefined }) 
 export const ReactKind = NodeKind.make({
   name: "react",
   summary:
-    "A tool-calling agent: a language model answers config.input (default question) by calling the registry tools of config.tools, one at a time, until it finishes (at most config.max_iters model calls, 1-64, default 8); writes answer and tool_trace. config.tool_protocol: native uses the server's own tool calling (tools/tool_calls) instead of the JSON text protocol. Every model and tool call is recorded. config.stub: true answers offline.",
+    "A tool-calling agent: a language model answers config.input (default question) by calling the registry tools of config.tools, one at a time, until it finishes (at most config.max_iters model calls, 1-64, default 8); writes answer and tool_trace. config.tool_protocol: native uses the server's own tool calling (tools/tool_calls) instead of the JSON text protocol, at most config.max_tool_calls_per_step calls per reply (1-64, default 8). Every model and tool call is recorded. config.stub: true answers offline.",
   fields: nodeFields(Config),
   modules: (node) => (settingsOf(node)?.tools ?? []).flatMap(toolModules),
   check: (node, ctx) => {
@@ -282,6 +291,7 @@ export const ReactKind = NodeKind.make({
       const byName = new Map(tools.map((t) => [t.name, t]))
       const input = config.input ?? DEFAULT_INPUT
       const maxIters = config.max_iters ?? DEFAULT_ITERS
+      const maxCalls = config.max_tool_calls_per_step ?? DEFAULT_CALLS
       const writesTrace = ctx.fields.has("tool_trace")
       const outcome = (answer: string, trace: ReadonlyArray<TraceEntry>): NodeOutcome => ({
         _tag: "Update",
@@ -428,6 +438,12 @@ export const ReactKind = NodeKind.make({
       /** A native reply decoded: its text and its tool calls with their arguments read, or the problem with it (and its fix). */
       const nativeReply = (reply: ToolCompletion): Either.Either<ReadonlyArray<{ readonly id: string; readonly name: string; readonly args: { readonly [arg: string]: unknown } }>, { readonly problem: OutputProblem; readonly fix: string }> => {
         const calls: Array<{ readonly id: string; readonly name: string; readonly args: { readonly [arg: string]: unknown } }> = []
+        if (reply.tool_calls.length > maxCalls) {
+          return Either.left({
+            problem: { field: "tool_calls", message: `the reply asks for ${reply.tool_calls.length} tool calls, more than config.max_tool_calls_per_step: ${maxCalls}` },
+            fix: `ask for fewer tool calls per reply in config.instructions, raise config.max_tool_calls_per_step (at most ${MAX_CALLS}), or add retry: {max_attempts: 3}`
+          })
+        }
         for (const [i, call] of reply.tool_calls.entries()) {
           const args = nativeArgs(call.arguments)
           if (Either.isLeft(args)) return Either.left({ problem: { field: `tool_calls[${i}].arguments`, message: `tool call ${i} (${call.name}): ${args.left}` }, fix: replyFix })

@@ -200,11 +200,29 @@ const addChunk = (acc: Accumulated, chunk: typeof ChatToolChunk.Type): Either.Ei
 /** A tool call's arguments as JSON text: a string as it is, anything else (an object some servers send) as JSON. */
 const argumentsText = (value: unknown): string => (typeof value === "string" ? value : value === undefined || value === null ? "" : JSON.stringify(value))
 
-/** The reply as a {@link ToolCompletion}; a call without an id gets `call_<index>` (recorded, so a replay sends the same). */
+/**
+ * The ids of a reply's calls, unique: a call without one (missing, `null` or `""`) gets
+ * `call_<index>`, and an id already taken by an earlier call of the reply gets `_<index>`
+ * appended until it is free, so each `role: tool` message answers one call. A reply whose
+ * ids are given and distinct keeps them as they are.
+ */
+const uniqueIds = (given: ReadonlyArray<string | null | undefined>): ReadonlyArray<string> => {
+  const taken = new Set<string>()
+  return given.map((id, i) => {
+    let unique = id === undefined || id === null || id === "" ? `call_${i}` : id
+    while (taken.has(unique)) unique = `${unique}_${i}`
+    taken.add(unique)
+    return unique
+  })
+}
+
+/** The reply as a {@link ToolCompletion}, its call ids made unique by {@link uniqueIds} (recorded, so a replay sends the same). */
 const completionOf = (reply: typeof ChatToolCompletion.Type): ToolCompletion => {
   const choice = reply.choices[0]
-  const calls = (choice.message.tool_calls ?? []).map((call, i) => ({
-    id: call.id ?? `call_${i}`,
+  const given = choice.message.tool_calls ?? []
+  const ids = uniqueIds(given.map((call) => call.id))
+  const calls = given.map((call, i) => ({
+    id: ids[i]!,
     name: call.function.name,
     arguments: argumentsText(call.function.arguments)
   }))
