@@ -59,6 +59,10 @@ const toolCalls = (...calls: ReadonlyArray<Call>): OpenAiServer.Reply =>
     usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 }
   }))
 
+/** One streamed chunk of choice 0 with `delta` (and a finish reason). */
+const toolChunk = (delta: Record<string, unknown>, finish: string | null = null) =>
+  `data: ${JSON.stringify({ id: "chatcmpl-test", object: "chat.completion.chunk", choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`
+
 const { serve } = scriptedServers()
 
 type Sent = Record<string, unknown>
@@ -200,6 +204,45 @@ describe("react with tool_protocol: native", () => {
     expect(fork.summary.final_state).toEqual(live.summary?.final_state)
   })
 
+  it.each([
+    ["not an integer", [{ index: 0.5, id: "c", function: { name: "std_calculator", arguments: "{}" } }], "tool-call index 0.5 is not an integer ≥ 0"],
+    ["negative", [{ index: -1, id: "c", function: { name: "std_calculator", arguments: "{}" } }], "tool-call index -1 is not an integer ≥ 0"],
+    ["leaving a hole", [{ index: 0, id: "a", function: { name: "std_calculator", arguments: "{}" } }, { index: 2, id: "b", function: { name: "std_calculator", arguments: "{}" } }], "tool-call index 2 leaves a hole"]
+  ])("streamed tool-call deltas with an index %s are a LanguageModelError saying the server sent malformed deltas (not a damaged cassette, no call dropped)", async (_label, calls, message) => {
+    const server = await serve(OpenAiServer.Raw.sse([
+      ...calls.map((call) => toolChunk({ tool_calls: [call] })),
+      toolChunk({}, "tool_calls"),
+      "data: [DONE]\n\n"
+    ]))
+    const r = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"], stream: true }), { question: "?" })
+    expect(r.error).toMatchObject({ _tag: "LanguageModelError", reason: "bad-response", message: expect.stringContaining(`the server sent malformed tool-call deltas: ${message}`) })
+    expect(r.checkpoints.flatMap((c) => c.calls ?? []).filter((c) => c.name.startsWith("tool."))).toEqual([])
+  })
+
+  it("streamed tool-call deltas without an index start a new call on a new id, and a name repeated in every delta is not doubled", async () => {
+    const server = await serve(
+      OpenAiServer.Raw.sse([
+        toolChunk({ tool_calls: [{ id: "call_a", type: "function", function: { name: "std_calculator", arguments: "" } }] }),
+        toolChunk({ tool_calls: [{ function: { name: "std_calculator", arguments: "{\"expression\": " } }] }),
+        toolChunk({ tool_calls: [{ id: "call_a", function: { name: "std_calculator", arguments: "\"6 * 7\"}" } }] }),
+        toolChunk({ tool_calls: [{ id: "call_b", type: "function", function: { name: "std_calculator", arguments: "{\"expression\"" } }] }),
+        toolChunk({ tool_calls: [{ function: { arguments: ": \"1 + 2\"}" } }] }),
+        toolChunk({}, "tool_calls"),
+        "data: [DONE]\n\n"
+      ]),
+      "42 and 3."
+    )
+    const r = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"], stream: true }), { question: "?" })
+    expect(r.error).toBeUndefined()
+    expect(r.checkpoints.flatMap((c) => c.calls ?? [])[0]!.response).toMatchObject({
+      tool_calls: [
+        { id: "call_a", name: "std_calculator", arguments: "{\"expression\": \"6 * 7\"}" },
+        { id: "call_b", name: "std_calculator", arguments: "{\"expression\": \"1 + 2\"}" }
+      ]
+    })
+    expect(r.summary?.final_state).toMatchObject({ answer: "42 and 3.", tool_trace: [{ observation: "{\"result\":42}" }, { observation: "{\"result\":3}" }] })
+  })
+
   it("a stream cut before it finishes is a LanguageModelError (request-failed)", async () => {
     const server = await serve(OpenAiServer.Raw.sse([`data: ${JSON.stringify({ choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: "c", function: { name: "std_calculator", arguments: "{" } }] } }] })}\n\n`], "cut"))
     const r = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"], stream: true }), { question: "?" })
@@ -238,6 +281,66 @@ describe("react with tool_protocol: native", () => {
     expect(r.error).toMatchObject({ _tag: "ModelOutputError", field: "answer", message: "the reply has neither tool calls nor an answer" })
   })
 
+  it.each([
+    ["length", /finish_reason: length/, /max_tokens/],
+    ["content_filter", /finish_reason: content_filter/, /content filter/],
+    ["tool_calls", /finish_reason: tool_calls/, /retry/]
+  ])("a reply without tool calls that ended with finish_reason %s is a ModelOutputError on answer, retried under retry", async (reason, message, fix) => {
+    const cut = OpenAiServer.Raw.body(JSON.stringify({
+      id: "chatcmpl-test",
+      object: "chat.completion",
+      choices: [{ index: 0, message: { role: "assistant", content: "The answer is" }, finish_reason: reason }]
+    }))
+    const server = await serve(cut)
+    const r = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"], max_tokens: 5 }), { question: "?" })
+    expect(r.error).toMatchObject({ _tag: "ModelOutputError", nodeId: "agent", field: "answer", message: expect.stringMatching(message), fix: expect.stringMatching(fix) })
+
+    const again = await serve(cut, "The answer is 4.")
+    const retried = await runGraph(irOf({ api_base: again.url, tools: ["std.calculator@1"] }, { retry: { max_attempts: 2 } }), { question: "?" })
+    expect(retried.error).toBeUndefined()
+    expect(retried.summary?.final_state).toMatchObject({ answer: "The answer is 4." })
+    expect(again.requests).toHaveLength(2)
+  })
+
+  it("a reply asking for more tool calls than max_tool_calls_per_step (default 8) is a ModelOutputError on tool_calls before any of them runs; retried under retry", async () => {
+    const calc = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `c${i}`, name: "std_calculator", args: { expression: `${i} + 1` } }))
+    const many = await serve(toolCalls(...calc(9)))
+    const r = await runGraph(irOf({ api_base: many.url, tools: ["std.calculator@1"] }), { question: "?" })
+    expect(r.error).toMatchObject({ _tag: "ModelOutputError", field: "tool_calls", message: "the reply asks for 9 tool calls, more than config.max_tool_calls_per_step: 8", fix: expect.stringContaining("max_tool_calls_per_step") })
+    expect(many.requests).toHaveLength(1)
+    expect(r.checkpoints.flatMap((c) => c.calls ?? []).filter((c) => c.name.startsWith("tool."))).toEqual([])
+
+    const server = await serve(toolCalls(...calc(3)), toolCalls(...calc(2)), "done")
+    const retried = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"], max_tool_calls_per_step: 2 }, { retry: { max_attempts: 2 } }), { question: "?" })
+    expect(retried.error).toBeUndefined()
+    expect(retried.checkpoints.flatMap((c) => c.calls ?? []).map((c) => c.name)).toEqual(["lm.react", "lm.react", "tool.std.calculator", "tool.std.calculator", "lm.react"])
+
+    for (const bad of [0, 65, 2.5]) {
+      const exit = await Effect.runPromiseExit(Graph.make(irOf({ tools: ["std.calculator@1"], max_tool_calls_per_step: bad })))
+      expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined).toBeInstanceOf(IRValidationError)
+    }
+  })
+
+  it("an empty id is taken as missing and a duplicate id within one reply is made unique, before the reply is recorded; a replay matches", async () => {
+    const server = await serve(
+      toolCalls(
+        { id: "", name: "std_calculator", args: { expression: "1 + 1" } },
+        { id: "dup", name: "std_calculator", args: { expression: "2 + 2" } },
+        { id: "dup", name: "std_calculator", args: { expression: "3 + 3" } }
+      ),
+      "ok"
+    )
+    const layer = dbLayer()
+    const live = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"] }), { question: "?" }, { layer })
+    expect(live.error).toBeUndefined()
+    expect(messagesOf(server, 1).filter((m) => m["role"] === "tool").map((m) => m["tool_call_id"])).toEqual(["call_0", "dup", "dup_2"])
+    expect((live.checkpoints.flatMap((c) => c.calls ?? [])[0]!.response as { tool_calls: Array<{ id: string }> }).tool_calls.map((c) => c.id)).toEqual(["call_0", "dup", "dup_2"])
+
+    await server.close()
+    const fork = await Effect.runPromise(Replay.fork(live.graph, live.runId, {}).pipe(Effect.provide(layer)))
+    expect(fork.summary.final_state).toEqual(live.summary?.final_state)
+  })
+
   it("no final answer within max_iters is a ModelOutputError after exactly max_iters calls", async () => {
     const server = await serve(...Array.from({ length: 3 }, (_, i) => toolCalls({ id: `c${i}`, name: "std_calculator", args: { expression: "1" } })))
     const r = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"], max_iters: 2 }), { question: "?" })
@@ -263,6 +366,19 @@ describe("react with tool_protocol: native", () => {
     }
     expect(await refused({ api: "responses" })).toContain("tool_protocol: native speaks /chat/completions")
     expect(await refused({ tool_protocol: "xml" })).toContain("tool_protocol")
+  })
+
+  it("refuses, with tool_protocol: native, a tool whose name to the model is longer than 64 characters (OpenAI's limit), naming it; json takes it", async () => {
+    const id = `acme.${"x".repeat(60)}`
+    const long = Tool.make({ id, version: "1", description: "A tool with a long id.", input: Schema.Struct({}), output: Schema.String, run: () => Effect.succeed("ok") })
+    const build = (protocol: string) => Effect.runPromiseExit(Graph.make(irOf({ tools: [`${id}@1`], tool_protocol: protocol })).pipe(Effect.provide(ToolRegistry.layer(long))))
+    const exit = await build("native")
+    const error = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined
+    expect(error).toBeInstanceOf(IRValidationError)
+    expect(JSON.stringify(error)).toContain(`acme_${"x".repeat(60)}`)
+    expect(JSON.stringify(error)).toContain("64 characters at most")
+    expect(JSON.stringify(error)).toContain("shorter id")
+    expect(Exit.isSuccess(await build("json"))).toBe(true)
   })
 
   it("tool_protocol: json (the default) sends no tools and records the request as before", async () => {

@@ -57,6 +57,14 @@ const MIN_ITERS = 1
 const MAX_ITERS = 64
 const DEFAULT_ITERS = 8
 
+/** The bounds and default of `max_tool_calls_per_step` (native protocol). */
+const MIN_CALLS = 1
+const MAX_CALLS = 64
+const DEFAULT_CALLS = 8
+
+/** The longest function name OpenAI's tool calling takes (`^[a-zA-Z0-9_-]{1,64}$`). */
+const MAX_TOOL_NAME = 64
+
 /** The state field read by default. */
 const DEFAULT_INPUT = "question"
 
@@ -82,6 +90,10 @@ const Config = Schema.Struct({
    * (`tools` in the request, `tool_calls` in the reply, `role: tool` messages back).
    */
   tool_protocol: Schema.optional(Schema.Literal("json", "native")),
+  /** With `tool_protocol: native`: the tool calls one reply may ask for (1–64, default 8); a reply asking for more is a `ModelOutputError`. */
+  max_tool_calls_per_step: Schema.optional(
+    Schema.Int.pipe(Schema.between(MIN_CALLS, MAX_CALLS, { message: () => `max_tool_calls_per_step must be an integer from ${MIN_CALLS} to ${MAX_CALLS}` }))
+  ),
   ...providerFields
 })
 
@@ -192,13 +204,44 @@ interface Shown<M> {
 const elidedText = (observation: string): string =>
   `[observation elided to keep the prompt within its budget: ${observation.length.toLocaleString("en-US")} characters; your thought after it says what it held]`
 
+/**
+ * The finish reasons of a reply that ended on its own: OpenAI's `stop` (and TGI's
+ * `eos_token`, `stop_sequence`); a reply without one is taken as finished too.
+ */
+const FINISHED = new Set(["stop", "eos_token", "stop_sequence"])
+
+/**
+ * Why a native reply without tool calls is not an answer, from its finish reason: cut at
+ * `max_tokens` (`length`), withheld by the server's content filter (`content_filter`), or
+ * ended some other way than on its own; `undefined` when it finished (or says nothing).
+ */
+export const unfinishedAnswer = (reason: string | undefined): { readonly message: string; readonly fix: string } | undefined => {
+  if (reason === undefined || FINISHED.has(reason)) return undefined
+  if (reason === "length") {
+    return {
+      message: "the reply was cut at the token limit (finish_reason: length): its text is not a whole answer",
+      fix: "raise config.max_tokens (or remove it), ask for a shorter answer in config.instructions, or add retry: {max_attempts: 3}"
+    }
+  }
+  if (reason === "content_filter") {
+    return {
+      message: "the server's content filter withheld the reply (finish_reason: content_filter): its text is not a whole answer",
+      fix: "rephrase the input or config.instructions so that the provider's content filter lets the answer through, or add retry: {max_attempts: 3}"
+    }
+  }
+  return {
+    message: `the reply has no tool calls and did not finish on its own (finish_reason: ${reason}): its text is not taken as the answer`,
+    fix: "add retry: {max_attempts: 3}, sharpen config.instructions, or use a model whose server supports tool calling"
+  }
+}
+
 const settingsOf = (node: { readonly config?: typeof Config.Type | undefined }) => node.config
 
 /** The `react` kind. */
 export const ReactKind = NodeKind.make({
   name: "react",
   summary:
-    "A tool-calling agent: a language model answers config.input (default question) by calling the registry tools of config.tools, one at a time, until it finishes (at most config.max_iters model calls, 1-64, default 8); writes answer and tool_trace. config.tool_protocol: native uses the server's own tool calling (tools/tool_calls) instead of the JSON text protocol. Every model and tool call is recorded. config.stub: true answers offline.",
+    "A tool-calling agent: a language model answers config.input (default question) by calling the registry tools of config.tools, one at a time, until it finishes (at most config.max_iters model calls, 1-64, default 8); writes answer and tool_trace. config.tool_protocol: native uses the server's own tool calling (tools/tool_calls) instead of the JSON text protocol, at most config.max_tool_calls_per_step calls per reply (1-64, default 8). Every model and tool call is recorded. config.stub: true answers offline.",
   fields: nodeFields(Config),
   modules: (node) => (settingsOf(node)?.tools ?? []).flatMap(toolModules),
   check: (node, ctx) => {
@@ -236,11 +279,19 @@ export const ReactKind = NodeKind.make({
         if (twin !== undefined) {
           return yield* ctx.invalid(["config", "tools", i], `'${ref}' is named ${name} to the model, as ${twin.tool.key} is`, "list each tool once (one version of it)")
         }
+        if (config.tool_protocol === "native" && name.length > MAX_TOOL_NAME) {
+          return yield* ctx.invalid(
+            ["config", "tools", i],
+            `'${ref}' is named ${name} to the model, ${name.length} characters: tool calling (tool_protocol: native) takes names of ${MAX_TOOL_NAME} characters at most, and the server would refuse the request`,
+            `give the tool a shorter id (namespace.name, at most ${MAX_TOOL_NAME} characters), or use tool_protocol: json`
+          )
+        }
         tools.push({ name, tool, run: liveRun(tool, { sourceOf: (arg) => (arg !== undefined ? `the model's argument '${arg}'` : "the model's arguments") }) })
       }
       const byName = new Map(tools.map((t) => [t.name, t]))
       const input = config.input ?? DEFAULT_INPUT
       const maxIters = config.max_iters ?? DEFAULT_ITERS
+      const maxCalls = config.max_tool_calls_per_step ?? DEFAULT_CALLS
       const writesTrace = ctx.fields.has("tool_trace")
       const outcome = (answer: string, trace: ReadonlyArray<TraceEntry>): NodeOutcome => ({
         _tag: "Update",
@@ -382,15 +433,27 @@ export const ReactKind = NodeKind.make({
       const nativeRequest = (messages: ReadonlyArray<ToolMessage>) => ({ ...fixed, messages, tools: functionTools })
       const decodeToolCompletion = Schema.decodeUnknownEither(ToolCompletion)
 
-      /** A native reply decoded: its text and its tool calls with their arguments read, or the problem with it. */
-      const nativeReply = (reply: ToolCompletion): Either.Either<ReadonlyArray<{ readonly id: string; readonly name: string; readonly args: { readonly [arg: string]: unknown } }>, OutputProblem> => {
+      const replyFix = "answer with tool calls whose arguments are JSON objects, or with the answer as text: sharpen config.instructions, add retry: {max_attempts: 3}, or use a model that supports tool calling"
+
+      /** A native reply decoded: its text and its tool calls with their arguments read, or the problem with it (and its fix). */
+      const nativeReply = (reply: ToolCompletion): Either.Either<ReadonlyArray<{ readonly id: string; readonly name: string; readonly args: { readonly [arg: string]: unknown } }>, { readonly problem: OutputProblem; readonly fix: string }> => {
         const calls: Array<{ readonly id: string; readonly name: string; readonly args: { readonly [arg: string]: unknown } }> = []
+        if (reply.tool_calls.length > maxCalls) {
+          return Either.left({
+            problem: { field: "tool_calls", message: `the reply asks for ${reply.tool_calls.length} tool calls, more than config.max_tool_calls_per_step: ${maxCalls}` },
+            fix: `ask for fewer tool calls per reply in config.instructions, raise config.max_tool_calls_per_step (at most ${MAX_CALLS}), or add retry: {max_attempts: 3}`
+          })
+        }
         for (const [i, call] of reply.tool_calls.entries()) {
           const args = nativeArgs(call.arguments)
-          if (Either.isLeft(args)) return Either.left({ field: `tool_calls[${i}].arguments`, message: `tool call ${i} (${call.name}): ${args.left}` })
+          if (Either.isLeft(args)) return Either.left({ problem: { field: `tool_calls[${i}].arguments`, message: `tool call ${i} (${call.name}): ${args.left}` }, fix: replyFix })
           calls.push({ id: call.id, name: call.name, args: args.right })
         }
-        if (calls.length === 0 && reply.text.trim() === "") return Either.left({ field: "answer", message: "the reply has neither tool calls nor an answer" })
+        if (calls.length === 0) {
+          const unfinished = unfinishedAnswer(reply.finish_reason)
+          if (unfinished !== undefined) return Either.left({ problem: { field: "answer", message: unfinished.message }, fix: unfinished.fix })
+          if (reply.text.trim() === "") return Either.left({ problem: { field: "answer", message: "the reply has neither tool calls nor an answer" }, fix: replyFix })
+        }
         return Either.right(calls)
       }
 
@@ -414,9 +477,7 @@ export const ReactKind = NodeKind.make({
             }
             const reply = decoded.right
             const calls = nativeReply(reply)
-            if (Either.isLeft(calls)) {
-              return Effect.fail(outputError(at, current, JSON.stringify(reply), calls.left, "answer with tool calls whose arguments are JSON objects, or with the answer as text: sharpen config.instructions, add retry: {max_attempts: 3}, or use a model that supports tool calling"))
-            }
+            if (Either.isLeft(calls)) return Effect.fail(outputError(at, current, JSON.stringify(reply), calls.left.problem, calls.left.fix))
             return Effect.succeed({ reply, calls: calls.right })
           })
         })
