@@ -21,6 +21,7 @@ import * as Stream from "effect/Stream"
 import { LanguageModelError } from "../../errors.js"
 import * as ChatCompletions from "./ChatCompletions.js"
 import * as ChatTools from "./ChatTools.js"
+import type { ToolCompletion, ToolRequest } from "./toolMessages.js"
 import type { AiModules } from "./ChatCompletions.js"
 import * as Responses from "./Responses.js"
 import type { Message } from "./prompt.js"
@@ -468,7 +469,7 @@ const asLanguageModelError = <A>(effect: Effect.Effect<A, unknown>, site: CallSi
  * with one provided the call fails (`provider-error`, naming the fix) rather than send
  * the prompt without its tools; so does a node whose `api` is `responses`.
  */
-export const completeWithTools = (config: ProviderConfig, request: ChatTools.ToolRequest, site: CallSite, onDelta?: OnDelta): Effect.Effect<ChatTools.ToolCompletion, LanguageModelError> =>
+export const completeWithTools = (config: ProviderConfig, request: ToolRequest, site: CallSite, onDelta?: OnDelta): Effect.Effect<ToolCompletion, LanguageModelError> =>
   Effect.flatMap(appModel(), (provided) => {
     if (Option.isSome(provided)) {
       return Effect.fail(
@@ -496,7 +497,7 @@ export const completeWithTools = (config: ProviderConfig, request: ChatTools.Too
         )
       }
       return asLanguageModelError(
-        Effect.flatMap(fromClient(builtToolChats, used, site, (modules, client, options) => Effect.succeed(ChatTools.make(modules, client, { ...options, stream: used.stream }))), (chat) => chat(request, onDelta) as Effect.Effect<ChatTools.ToolCompletion, unknown>),
+        Effect.flatMap(fromClient(builtToolChats, used, site, (modules, client, options) => Effect.succeed(ChatTools.make(modules, client, { ...options, stream: used.stream }))), (chat) => chat(request, onDelta) as Effect.Effect<ToolCompletion, unknown>),
         site,
         used,
         used.apiBase ?? OPENAI_API

@@ -8,7 +8,7 @@
 import * as Either from "effect/Either"
 import * as JSONSchema from "effect/JSONSchema"
 import type { Tool } from "../tools/Tool.js"
-import type { FunctionTool } from "./ChatTools.js"
+import type { FunctionTool } from "./toolMessages.js"
 
 /** The JSON Schema of a tool's arguments (without `$schema`); an open object when its Schema has none to give. */
 export const parametersOf = (tool: Tool): unknown => {
