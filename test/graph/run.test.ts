@@ -207,6 +207,17 @@ describe("Graph / GraphRun", () => {
     expect(summary.final_state["log"]).toEqual(["a", "b", "a", "c"])
   })
 
+  it("a router that throws undefined, or returns a value JSON cannot print, fails the run with a NodeExecutionError saying so", async () => {
+    const routed = (route: () => unknown) => run(Effect.flip(Effect.flatMap(
+      Graph.make(counterIR({ edges: [{ from: "a", router: { module: "r", export: "route" }, targets: ["b", "c"] }] }), { modules: { m: modules.m, r: { route } } }),
+      (g) => Effect.flatMap(g.start(), (r) => r.start())
+    )))
+    const thrown = await routed(() => { throw undefined })
+    expect(thrown).toMatchObject({ _tag: "NodeExecutionError", nodeId: "a#router", cause: "the router failed with undefined (no error value)" })
+    const big = await routed(() => 10n)
+    expect(big).toMatchObject({ _tag: "NodeExecutionError", nodeId: "a#router", cause: expect.stringMatching(/^router returned 10n; return a node id/) })
+  })
+
   const failing = (exportName: string) =>
     run(Effect.gen(function*() {
       const graph = yield* Graph.make(counterIR({ nodes: [{ id: "a", kind: "function", module: "m", export: "inc" }, { id: "b", kind: "function", module: "m", export: exportName }, { id: "c", kind: "noop" }] }), { modules })

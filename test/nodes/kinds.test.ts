@@ -898,4 +898,29 @@ describe("node functions in Effect apps", () => {
     const other = new NodeExecutionError({ nodeId: "n", step: 1, attempts: 1, cause: "x", error: { _tag: "Other", reason: "no" } })
     expect(Option.isNone(nodeErrorAs(other, Refused))).toBe(true)
   })
+
+  it("a node that fails with no error value (undefined), or one JSON cannot print, gets a NodeExecutionError saying what it failed with", async () => {
+    const circular: Record<string, unknown> = {}
+    circular["self"] = circular
+    const bodies: Record<string, [NodeFunction, RegExp]> = {
+      rejectsEmpty: [() => Promise.reject(), /^the node failed with undefined \(no error value\)/],
+      throwsUndefined: [() => { throw undefined }, /^the node failed with undefined \(no error value\)/],
+      failsUndefined: [() => Effect.fail(undefined), /^the node failed with undefined \(no error value\)/],
+      throwsNull: [() => { throw null }, /^null$/],
+      throwsBigint: [() => { throw 10n }, /^10n?$/],
+      throwsSymbol: [() => { throw Symbol("gone") }, /Symbol\(gone\)/],
+      throwsFunction: [() => { throw function later() {} }, /function later/],
+      throwsCircular: [() => { throw circular }, /\[object Object\]|circular/i]
+    }
+    const layer = sqlite()
+    for (const [name, [body, cause]] of Object.entries(bodies)) {
+      const graph = await Effect.runPromise(Graph.make(ir(name), { modules: { m: { [name]: body } } }))
+      const error = await run(Effect.flip(runToEnd(graph, { name: "ada" })), layer)
+      expect(error, name).toBeInstanceOf(NodeExecutionError)
+      if (!(error instanceof NodeExecutionError)) continue
+      expect(error.errorTag, name).toBeUndefined()
+      expect(error.cause, name).toMatch(cause)
+      expect(error.message, name).toMatch(/^node 'greet' failed at step 1: /)
+    }
+  })
 })
