@@ -857,6 +857,9 @@ describe("node functions in Effect apps", () => {
   })
   const greet: NodeFunction<never, Greeting> = (state) => Effect.map(Greeting, (g) => ({ message: `${g.word} ${String(state["name"])}` }))
   const refuse: NodeFunction<Refused> = () => Effect.fail(new Refused({ reason: "not today" }))
+  // Typed with its own error only, though ctx.randomEffect and ctx.nowEffect may fail with a NodeContextError (tsc checks this line).
+  const lucky: NodeFunction<Refused> = (_state, ctx) =>
+    Effect.flatMap(Effect.zip(ctx.randomEffect, ctx.nowEffect), ([r, t]) => (r > 1 || t < 0 ? Effect.fail(new Refused({ reason: "unlucky" })) : Effect.succeed({ message: "lucky" })))
 
   it("a node's Effect gets the services the app provides where it runs the graph", async () => {
     const graph = await Effect.runPromise(Graph.make(ir("greet"), { modules: { m: { greet } } }))
@@ -876,6 +879,11 @@ describe("node functions in Effect apps", () => {
     const missing = await run(Effect.flip(runToEnd(graph as Graph.Graph, { name: "ada" })))
     expect(missing._tag).toBe("NodeExecutionError")
     expect((missing as { cause: string }).cause).toMatch(/test\/Greeting/)
+  })
+
+  it("a NodeFunction<MyError> may use ctx.randomEffect and ctx.nowEffect without declaring their errors", async () => {
+    const graph = await Effect.runPromise(Graph.make(ir("lucky"), { modules: { m: { lucky } } }))
+    expect((await run(runToEnd(graph, { name: "ada" }))).final_state["message"]).toBe("lucky")
   })
 
   it("a node's own typed error is kept as the NodeExecutionError's error (and its tag persisted)", async () => {
