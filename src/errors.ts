@@ -537,9 +537,10 @@ const render = (error: StargraphError): string => {
     case "NodeModuleError":
       return `NodeModuleError: node '${error.nodeId}' ${error.message}${error.file ? ` (graph ${error.file})` : ""} (fix: ${error.fix})`
     case "StateValidationError":
-      return `StateValidationError: ${error.source} field '${error.field}'${
+      // A message that names its field already (fieldProblem) is printed as it is.
+      return `StateValidationError: ${error.message.includes(`field '${error.field}'`) ? "" : `${error.source} field '${error.field}'${
         error.nodeId ? ` (node '${error.nodeId}', step ${error.step})` : ""
-      }: ${error.message}${error.fix !== undefined ? ` (fix: ${error.fix})` : ""}`
+      }: `}${error.message}${error.fix !== undefined ? ` (fix: ${error.fix})` : ""}`
     case "CheckpointError":
       return `CheckpointError[${error.reason}]: ${error.message}${
         error.expectedHash ? ` (expected ${error.expectedHash}, actual ${error.actualHash})` : ""

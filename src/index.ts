@@ -34,7 +34,7 @@ export * as IR from "./ir/schema.js"
 export { canonicalJson, graphHash, hashJson, runtimeHash, sha256 } from "./ir/hash.js"
 export type { CompiledStateSchema, FieldInfo, State } from "./ir/stateSchema.js"
 
-export type { InterruptOptions, NodeContext, NodeFunction, NodeUpdate, RouterFunction, Executor, NodeInput, NodeOutcome, InterruptRequest, NodeFailure, NodeEnv, ChildCommits, HandedCommit } from "./nodes/Executor.js"
+export type { InterruptOptions, NodeContext, NodeContextError, NodeFunction, NodeUpdate, RouterFunction, Executor, NodeInput, NodeOutcome, InterruptRequest, NodeFailure, NodeEnv, ChildCommits, HandedCommit } from "./nodes/Executor.js"
 export * as NodeKind from "./nodes/NodeKind.js"
 export { NodeKinds, layer as nodeKindsLayer } from "./nodes/NodeKinds.js"
 export { DEFAULT_ABORT_GRACE_MS, NodeAbortGrace } from "./nodes/NodeAbortGrace.js"

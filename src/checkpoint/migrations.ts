@@ -1,8 +1,8 @@
 /**
  * Versioned SQLite migrations, tracked in `PRAGMA user_version`, or, in a file shared with
  * an application (`shareFile`), whose `user_version` is the application's, in the table
- * `stargraph_schema`. Each migration runs in its own transaction; a database newer than
- * this build is refused.
+ * `stargraph_schema`. The pending migrations run in one transaction under the write lock; a
+ * database newer than this build is refused.
  */
 import { existsSync } from "node:fs"
 import { dirname } from "node:path"
@@ -10,6 +10,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Schedule from "effect/Schedule"
 import { CheckpointError } from "../errors.js"
 import { literalPath } from "./sqlitePaths.js"
@@ -304,7 +305,10 @@ const noticeOf = (filename: string, from: number, backup: string | null): Migrat
 
 /**
  * Bring the database up to {@link SCHEMA_VERSION}. Safe to run from several processes at
- * once. An existing database with an older schema is first copied (see
+ * once: the pending migrations run in one transaction that holds the write lock
+ * (`BEGIN IMMEDIATE`) from the moment the version is read, so a process that opens the
+ * file meanwhile waits, then reads the version the other left (a new file is never seen
+ * half-migrated). An existing database with an older schema is first copied (see
  * {@link MigrateOptions.backup}) and the change announced ({@link MigrateOptions.onMigrate}).
  */
 export const migrate = (filename: string, options: MigrateOptions = {}): Effect.Effect<void, CheckpointError, SqlClient.SqlClient> =>
@@ -316,44 +320,60 @@ export const migrate = (filename: string, options: MigrateOptions = {}): Effect.
         filename,
         message: `migrating ${filename} failed: ${cause instanceof Error ? cause.message : String(cause)}`
       })
-    const { where, version } = yield* foundVersion(sql, filename, options.shared === true, failed)
-    // A shared file whose user_version was Stargraph's: from now on the version is in the table.
-    if (where === "legacy") yield* Effect.mapError(writeVersion(sql, "table", version).pipe(sql.withTransaction), failed)
-    if (version === SCHEMA_VERSION) return
-    if (version > 0 && filename !== ":memory:") {
+    const shared = options.shared === true
+    const seen = yield* foundVersion(sql, filename, shared, failed)
+    if (seen.version === SCHEMA_VERSION && seen.where !== "legacy") return
+    if (seen.version > 0 && seen.version < SCHEMA_VERSION && filename !== ":memory:") {
+      // Copied before the write lock is taken: VACUUM INTO cannot run inside a transaction.
       let backup: string | null = null
       if (options.backup !== false) {
-        const path = backupName(filename, version, yield* Clock.currentTimeMillis)
+        const path = backupName(filename, seen.version, yield* Clock.currentTimeMillis)
         // One read transaction: a consistent copy while other processes write.
         yield* sql`VACUUM INTO ${literalPath(path)}`.pipe(
           Effect.mapError((cause) =>
             new CheckpointError({
               reason: "migration-failed",
               filename,
-              message: `${filename} has schema ${version} and needs migrating to ${SCHEMA_VERSION}, but its backup ${path} could not be written ` +
+              message: `${filename} has schema ${seen.version} and needs migrating to ${SCHEMA_VERSION}, but its backup ${path} could not be written ` +
                 `(${cause.cause instanceof Error ? cause.cause.message : cause.message}); nothing was changed: free disk space or make ${dirname(path)} writable`
             })
           )
         )
         backup = path
       }
-      const notice = noticeOf(filename, version, backup)
+      const notice = noticeOf(filename, seen.version, backup)
       yield* options.onMigrate === undefined ? Effect.logWarning(notice.message) : options.onMigrate(notice)
     }
-    for (const migration of MIGRATIONS) {
-      const apply = Effect.gen(function*() {
-        // Re-read inside the transaction: another process may have applied it meanwhile.
-        const now = yield* schemaVersion(sql, where)
-        if (now >= migration.version) return
+    const pending = Effect.gen(function*() {
+      // Read again under the lock: another process may have migrated the file meanwhile.
+      const { where, version } = yield* foundVersion(sql, filename, shared, failed)
+      // A shared file whose user_version was Stargraph's: from now on the version is in the table.
+      if (where === "legacy") yield* writeVersion(sql, "table", version)
+      if (version === SCHEMA_VERSION) return
+      for (const migration of MIGRATIONS) {
+        if (migration.version <= version) continue
         for (const statement of migration.statements) yield* sql.unsafe(statement)
-        yield* writeVersion(sql, where, migration.version)
-      }).pipe(sql.withTransaction)
-      yield* apply.pipe(
-        Effect.retry({ times: 5, schedule: Schedule.exponential("20 millis") }),
-        Effect.mapError(failed)
-      )
-    }
+      }
+      yield* writeVersion(sql, where, SCHEMA_VERSION)
+    })
+    yield* writeLocked(sql, pending).pipe(
+      Effect.retry({ times: 5, schedule: Schedule.exponential("20 millis"), while: (e) => e._tag === "SqlError" }),
+      Effect.mapError((e) => (e._tag === "SqlError" ? failed(e) : e))
+    )
   })
+
+/**
+ * `body` in one transaction that takes the write lock first (`BEGIN IMMEDIATE`, waiting up
+ * to the connection's busy timeout for another writer), committed when it succeeds and
+ * rolled back when it fails. A deferred `BEGIN` would read under a shared lock and could
+ * not always upgrade it.
+ */
+const writeLocked = <A, E>(sql: SqlClient.SqlClient, body: Effect.Effect<A, E>): Effect.Effect<A, E | SqlError> =>
+  Effect.acquireUseRelease(
+    sql.unsafe("BEGIN IMMEDIATE"),
+    () => Effect.zipLeft(body, sql.unsafe("COMMIT")),
+    (_, exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.ignore(sql.unsafe("ROLLBACK")))
+  )
 
 /** The table that holds Stargraph's schema version in a file shared with an application. */
 const VERSION_TABLE = "stargraph_schema"

@@ -61,7 +61,7 @@ import { recordIn } from "../nodes/lm/DefaultModel.js"
 import { type StateUpdate, updateState as editState, type UpdateStateError, type UpdateStateOptions } from "./updateState.js"
 import { checkSkipFailed, explainMoved, threadRun } from "./threads.js"
 import { listSome, maxGraphBytes } from "../ir/limits.js"
-import { firstIssue } from "../ir/parseIssue.js"
+import { fieldProblem, firstIssue } from "../ir/parseIssue.js"
 import * as GraphInvoker from "../nodes/GraphInvoker.js"
 import { makeInvoker } from "./graphInvoker.js"
 
@@ -435,7 +435,7 @@ const decodeInitial = (definition: GraphDefinition) => {
   return (inputs: { readonly [field: string]: unknown }): Either.Either<State, StateValidationError> => {
     for (const [k, v] of Object.entries(inputs)) {
       const problem = checkJson(v, k)
-      if (problem) return Either.left(new StateValidationError({ source: "inputs", field: problem.path, message: problem.message }))
+      if (problem) return Either.left(new StateValidationError({ source: "inputs", field: problem.path, message: fieldProblem("inputs", problem.path, problem.message) }))
     }
     const fast = definition.state.initialState?.(inputs)
     if (fast !== undefined) return Either.right(fast)
@@ -448,7 +448,7 @@ const decodeInitial = (definition: GraphDefinition) => {
       return new StateValidationError({
         source: "inputs",
         field,
-        message: `${issue?.message ?? "invalid inputs"} (state fields: ${declared})`,
+        message: `${fieldProblem("inputs", field, issue?.message ?? "is invalid")} (state fields: ${declared})`,
         fix: missing
           ? `pass it: --inputs ${field}=<value> on the CLI, or "params": {"${field}": …} in POST /v1/runs`
           : issue?.message.startsWith("is unexpected") === true

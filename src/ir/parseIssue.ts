@@ -13,6 +13,14 @@ export const firstIssue = (error: ParseResult.ParseError): ParseResult.ArrayForm
   return folded === undefined ? undefined : { ...folded, message: clipActual(folded.message) }
 }
 
+/**
+ * A `StateValidationError` message that names its field: `inputs field 'amount' is
+ * missing`, `inputs field 'log.0': Expected string, actual 1` (the issue's message after
+ * the field, a colon before one that is not an `is …` phrase).
+ */
+export const fieldProblem = (where: string, field: string, problem: string): string =>
+  `${where} field '${field}'${problem.startsWith("is ") ? " " : ": "}${problem}`
+
 /** Longest quoted value an issue keeps (a request's field may be megabytes; the error is not the place to echo it). */
 const MAX_ACTUAL = 200
 

@@ -66,11 +66,18 @@ export interface NodeContext extends NodeCalls {
  * field with a reducer is what the reducer takes: a list of items to `append`, a number
  * to `add`). The types are the author's promise; the run still checks every write
  * against the declared schema.
+ *
+ * The Effect may also fail with {@link NodeContextError}, what `ctx.nowEffect`,
+ * `ctx.randomEffect` and `ctx.callEffect` fail with: `NodeFunction<MyError>` takes a body
+ * that uses them without declaring those errors.
  */
 export type NodeFunction<E = unknown, R = never, S = State> = (
   state: S,
   ctx: NodeContext
-) => NodeUpdate<S> | Promise<NodeUpdate<S>> | Effect.Effect<NodeUpdate<S>, E, R>
+) => NodeUpdate<S> | Promise<NodeUpdate<S>> | Effect.Effect<NodeUpdate<S>, E | NodeContextError, R>
+
+/** What the recorded calls of a node's context (`ctx.nowEffect`, `ctx.randomEffect`, `ctx.callEffect`) fail with. */
+export type NodeContextError = ReplayDivergenceError | NodeExecutionError
 
 /** What a node function returns: some fields of the state, or nothing. */
 export type NodeUpdate<S = State> = Partial<S> | void | undefined | null

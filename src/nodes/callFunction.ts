@@ -32,17 +32,44 @@ class InterruptSignal extends Error {
   }
 }
 
-/** The error's text: message plus the head of its stack, or its tag and message. */
+/** What a failure with no error value (`throw undefined`, `Promise.reject()`, `Effect.fail(undefined)`) says. */
+const NO_ERROR_VALUE = "the node failed with undefined (no error value)"
+
+/**
+ * A value as text, whatever it is: JSON when JSON can print it, else its own text
+ * (`undefined`, a bigint as `10n`, a symbol, a function, an object that refers to itself);
+ * never throws.
+ */
+export const valueText = (value: unknown): string => {
+  if (typeof value === "bigint") return `${value}n`
+  try {
+    const json = JSON.stringify(value) as string | undefined
+    if (json !== undefined) return json
+  } catch {
+    // A circular object, a bigint inside, a throwing toJSON: its own text below.
+  }
+  try {
+    return String(value)
+  } catch {
+    return Object.prototype.toString.call(value)
+  }
+}
+
+/** A string as itself, anything else as {@link valueText} gives it. */
+const asText = (value: unknown): string => (typeof value === "string" ? value : valueText(value))
+
+/** The error's text: message plus the head of its stack, or its tag and message, or the value itself. */
 export const renderCause = (cause: unknown): string => {
+  if (cause === undefined) return NO_ERROR_VALUE
   if (cause instanceof Error) {
-    const stack = cause.stack?.split("\n").slice(0, 4).join("\n")
-    return stack ?? `${cause.name}: ${cause.message}`
+    const stack = typeof cause.stack === "string" ? cause.stack.split("\n").slice(0, 4).join("\n") : undefined
+    return stack ?? `${asText(cause.name)}: ${asText(cause.message)}`
   }
   if (cause !== null && typeof cause === "object" && "_tag" in cause) {
     const tagged = cause as { readonly _tag: unknown; readonly message?: unknown }
-    return `${String(tagged._tag)}: ${String(tagged.message ?? JSON.stringify(cause))}`
+    return `${asText(tagged._tag)}: ${tagged.message === undefined || tagged.message === null ? valueText(cause) : asText(tagged.message)}`
   }
-  return typeof cause === "string" ? cause : JSON.stringify(cause)
+  return asText(cause)
 }
 
 const tagOf = (cause: unknown): string | undefined => {

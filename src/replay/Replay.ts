@@ -245,7 +245,7 @@ export const start = <R = never>(
         source: "mutation",
         field,
         step: fromStep,
-        message: `state_overrides do not fit the state schema: ${issue?.message ?? "invalid"}`,
+        message: `state_overrides field '${field}' does not fit the state schema: ${issue?.message ?? "invalid"}`,
         fix: declared === undefined
           ? `override declared fields only: ${listSome(graph.state.fields.keys())}`
           : `give '${top}' a value of its declared type${declaredAs(declared) !== undefined ? ` (${declaredAs(declared)})` : ""}`

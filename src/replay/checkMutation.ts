@@ -53,7 +53,7 @@ const checkOverrides = <R>(graph: Graph<R>, mutation: CounterfactualMutation, st
           source: "mutation",
           field,
           step,
-          message: `state_overrides names '${field}', which the state schema does not declare`,
+          message: `state_overrides field '${field}' is not a state field (the state schema does not declare it)`,
           fix: `override declared fields only: ${listSome(graph.state.fields.keys())}`
         })
       }
@@ -66,7 +66,7 @@ const checkOverrides = <R>(graph: Graph<R>, mutation: CounterfactualMutation, st
           source: "mutation",
           field,
           step,
-          message: `state_overrides do not fit the state schema: ${firstIssue(invalid.value)?.message ?? "invalid"}`,
+          message: `state_overrides field '${field}' does not fit the state schema: ${firstIssue(invalid.value)?.message ?? "invalid"}`,
           fix: `give '${field}' a value of its declared type${as !== undefined ? ` (${as})` : ""}`
         })
       }

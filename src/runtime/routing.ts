@@ -19,6 +19,7 @@ import * as Effect from "effect/Effect"
 import type { ParallelGroup } from "../checkpoint/models.js"
 import type { Decision } from "../fathom/Decision.js"
 import { NodeExecutionError } from "../errors.js"
+import { renderCause, valueText } from "../nodes/callFunction.js"
 import { listSome } from "../ir/limits.js"
 import { END } from "../ir/schema.js"
 import type { State } from "../ir/stateSchema.js"
@@ -58,11 +59,11 @@ export const evaluateRouters = (
       const failed = (cause: string) => new NodeExecutionError({ nodeId: `${id}#router`, step, attempts: 1, cause })
       return Effect.tryPromise({
         try: async () => await fn(state),
-        catch: (cause) => failed(cause instanceof Error ? cause.stack ?? cause.message : String(cause))
+        catch: (cause) => failed(cause === undefined ? "the router failed with undefined (no error value)" : renderCause(cause))
       }).pipe(Effect.flatMap((result) => {
         const targets = typeof result === "string" ? [result] : Array.isArray(result) ? result : undefined
         if (targets === undefined || targets.some((t) => typeof t !== "string")) {
-          return Effect.fail(failed(`router returned ${JSON.stringify(result)}; return a node id or a list of node ids`))
+          return Effect.fail(failed(`router returned ${valueText(result)}; return a node id or a list of node ids`))
         }
         const bad = targets.find((t) => !e.targets.includes(t))
         return bad === undefined

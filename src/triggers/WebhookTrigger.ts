@@ -88,13 +88,14 @@ const forDelivery = <E extends StargraphError>(error: E, spec: WebhookSpec): E |
   const mapping = spec.payload_field === undefined
     ? "the body's keys are the run's params, over the webhook's params"
     : `the whole body goes into '${spec.payload_field}', over the webhook's params`
-  const fix = error.message.startsWith("is missing")
+  const says = (phrase: string) => error.message.startsWith(`inputs field '${error.field}' ${phrase}`)
+  const fix = says("is missing")
     ? spec.payload_field === undefined || top === spec.payload_field
       ? `send '${top}' in the webhook's JSON body, or set params.${top} of webhook '${spec.id}' in stargraph.yaml (${mapping})`
       : `set params.${top} of webhook '${spec.id}' in stargraph.yaml, or give '${top}' a default in the state schema (${mapping})`
     : spec.payload_field !== undefined && top === spec.payload_field
     ? `'${top}' takes the webhook's whole JSON body (an object): declare it in the state schema as an object that body fits (or type any), or name another field in the webhook's payload_field`
-    : error.message.startsWith("is unexpected")
+    : says("is unexpected")
     ? `leave '${top}' out of the webhook's body and its params in stargraph.yaml, or declare it in the state schema (${mapping})`
     : `${error.fix ?? `correct '${error.field}'`} in the webhook's body, or in params.${top} of webhook '${spec.id}' in stargraph.yaml (${mapping})`
   return new StateValidationError({ source: error.source, field: error.field, message: error.message, fix, ...(error.step !== undefined ? { step: error.step } : {}), ...(error.nodeId !== undefined ? { nodeId: error.nodeId } : {}) })

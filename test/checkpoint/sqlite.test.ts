@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process"
 import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import Database from "better-sqlite3"
@@ -12,7 +13,7 @@ import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import { MIGRATIONS, type MigrationNotice, SCHEMA_VERSION } from "../../src/checkpoint/migrations.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
-import { tempDir } from "../helpers/cli.js"
+import { ROOT, tempDir } from "../helpers/cli.js"
 import { conformance, type Store } from "./conformance.js"
 
 const ir = {
@@ -347,4 +348,41 @@ describe("SQLite Checkpointer", () => {
     }
     expect(writes.status).toEqual(Option.some("done"))
   })
+})
+
+describe("several processes opening one new SQLite file at once", () => {
+  /** A process that opens `file` (the built library) when the clock reaches `at`, then exits; its output kept. */
+  const opener = (file: string, at: number) =>
+    new Promise<{ readonly code: number | null; readonly output: string }>((resolve) => {
+      const script = `
+        const Effect = await import("effect/Effect")
+        const Layer = await import("effect/Layer")
+        const { layer } = await import(${JSON.stringify(join(ROOT, "dist", "src", "checkpoint", "SqliteCheckpointer.js"))})
+        while (Date.now() < ${at}) {}
+        await Effect.runPromise(Effect.scoped(Layer.build(layer({ filename: ${JSON.stringify(file)} }))))
+      `
+      const child = spawn(process.execPath, ["--input-type=module", "-e", script], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] })
+      let output = ""
+      child.stdout.on("data", (d: Buffer) => (output += d.toString()))
+      child.stderr.on("data", (d: Buffer) => (output += d.toString()))
+      child.on("exit", (code) => resolve({ code, output }))
+    })
+
+  it("migrates it once, silently: no warning, no backup, every process opens it, the version is the current one", async () => {
+    for (let round = 0; round < 8; round++) {
+      const dir = tempDir()
+      const file = join(dir, "new.sqlite")
+      const at = Date.now() + 1500
+      const results = await Promise.all(Array.from({ length: 4 }, () => opener(file, at)))
+      expect(results.map((r) => r.code), results.map((r) => r.output).join("\n")).toEqual([0, 0, 0, 0])
+      expect(results.map((r) => r.output).join(""), `round ${round}`).not.toMatch(/migrating|WARN|schema-\d+\.bak/)
+      expect(readdirSync(dir).filter((f) => f.endsWith(".bak")), `round ${round}`).toEqual([])
+      const db = new Database(file, { readonly: true })
+      try {
+        expect(db.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION)
+      } finally {
+        db.close()
+      }
+    }
+  }, 120_000)
 })

@@ -48,7 +48,7 @@ describe("stargraph counterfactual", () => {
   it.each([
     ["an unknown mutation field", "state_overide:\n  message: x\n", /--mutate|mutation\.state_overide.*unknown field|state_overide/],
     ["an undeclared state field", "state_overrides:\n  mesage: x\n", /StateValidationError: .*'mesage'.*not declare/],
-    ["a field of the wrong type", "state_overrides:\n  rounds: many\n", /StateValidationError: .*state_overrides do not fit/],
+    ["a field of the wrong type", "state_overrides:\n  rounds: many\n", /StateValidationError: state_overrides field 'rounds' does not fit the state schema: Expected/],
     ["an override of a node the graph lacks", "node_output_overrides:\n  nope: { greeting: x }\n", /no node 'nope' in graph run:hello-stargraph/],
     ["a list instead of a mapping", "- state_overrides: {}\n", /holds a list, not a mapping/],
     ["YAML that does not parse", "state_overrides: {message: [\n", /is not valid YAML or JSON/]

@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
-import { CheckpointError } from "../../src/errors.js"
+import { CheckpointError, formatError, type StateValidationError } from "../../src/errors.js"
 import * as Graph from "../../src/graph/Graph.js"
 import { tempDir } from "../helpers/cli.js"
 
@@ -205,6 +205,35 @@ describe("Graph / GraphRun", () => {
     })
     const summary = await run(Effect.flatMap(Graph.make(ir, { modules }), (g) => Effect.flatMap(g.start(), (r) => r.start())))
     expect(summary.final_state["log"]).toEqual(["a", "b", "a", "c"])
+  })
+
+  it("a router that throws undefined, or returns a value JSON cannot print, fails the run with a NodeExecutionError saying so", async () => {
+    const routed = (route: () => unknown) => run(Effect.flip(Effect.flatMap(
+      Graph.make(counterIR({ edges: [{ from: "a", router: { module: "r", export: "route" }, targets: ["b", "c"] }] }), { modules: { m: modules.m, r: { route } } }),
+      (g) => Effect.flatMap(g.start(), (r) => r.start())
+    )))
+    const thrown = await routed(() => { throw undefined })
+    expect(thrown).toMatchObject({ _tag: "NodeExecutionError", nodeId: "a#router", cause: "the router failed with undefined (no error value)" })
+    const big = await routed(() => 10n)
+    expect(big).toMatchObject({ _tag: "NodeExecutionError", nodeId: "a#router", cause: expect.stringMatching(/^router returned 10n; return a node id/) })
+  })
+
+  it("inputs that do not fit the state schema are a StateValidationError whose message names the field, as the CLI prints it (once)", async () => {
+    const graph = await Effect.runPromise(Graph.make(counterIR(), { modules }))
+    const refused = (inputs: Record<string, unknown>) => run(Effect.flip(graph.start({ inputs })))
+    const flat = await Effect.runPromise(Graph.make({ ir_version: "1.0.0", id: "run:flat", state_schema: { label: "str" }, nodes: [{ id: "a", kind: "noop" }] }))
+    const missing = await run(Effect.flip(flat.start({ inputs: {} })))
+    expect(missing).toMatchObject({ _tag: "StateValidationError", field: "label" })
+    expect(missing.message).toMatch(/^inputs field 'label' is missing \(state fields: label/)
+    const wrong = await refused({ label: "x", n: "many" })
+    expect(wrong.message).toMatch(/^inputs field 'n': Expected number, actual "many" \(state fields: /)
+    const item = await refused({ label: "x", log: [1] })
+    expect(item.message).toMatch(/^inputs field 'log.0': Expected string, actual 1 /)
+    const extra = await refused({ label: "x", nope: 1 })
+    expect(extra.message).toMatch(/^inputs field 'nope' is unexpected, expected: /)
+    const notJson = await refused({ label: "x", n: Number.NaN })
+    expect(notJson.message).toMatch(/^inputs field 'n'/)
+    expect(formatError(wrong as StateValidationError)).toMatch(/^StateValidationError: inputs field 'n': Expected number, actual "many" \(state fields: .*\) \(fix: give 'n' a value of its declared type/)
   })
 
   const failing = (exportName: string) =>

@@ -857,6 +857,9 @@ describe("node functions in Effect apps", () => {
   })
   const greet: NodeFunction<never, Greeting> = (state) => Effect.map(Greeting, (g) => ({ message: `${g.word} ${String(state["name"])}` }))
   const refuse: NodeFunction<Refused> = () => Effect.fail(new Refused({ reason: "not today" }))
+  // Typed with its own error only, though ctx.randomEffect and ctx.nowEffect may fail with a NodeContextError (tsc checks this line).
+  const lucky: NodeFunction<Refused> = (_state, ctx) =>
+    Effect.flatMap(Effect.zip(ctx.randomEffect, ctx.nowEffect), ([r, t]) => (r > 1 || t < 0 ? Effect.fail(new Refused({ reason: "unlucky" })) : Effect.succeed({ message: "lucky" })))
 
   it("a node's Effect gets the services the app provides where it runs the graph", async () => {
     const graph = await Effect.runPromise(Graph.make(ir("greet"), { modules: { m: { greet } } }))
@@ -878,6 +881,11 @@ describe("node functions in Effect apps", () => {
     expect((missing as { cause: string }).cause).toMatch(/test\/Greeting/)
   })
 
+  it("a NodeFunction<MyError> may use ctx.randomEffect and ctx.nowEffect without declaring their errors", async () => {
+    const graph = await Effect.runPromise(Graph.make(ir("lucky"), { modules: { m: { lucky } } }))
+    expect((await run(runToEnd(graph, { name: "ada" }))).final_state["message"]).toBe("lucky")
+  })
+
   it("a node's own typed error is kept as the NodeExecutionError's error (and its tag persisted)", async () => {
     const graph = await Effect.runPromise(Graph.make(ir("refuse"), { modules: { m: { refuse } } }))
     const layer = sqlite()
@@ -897,5 +905,30 @@ describe("node functions in Effect apps", () => {
     expect(Option.map(nodeErrorAs(copy, Refused), (e) => [e instanceof Refused, e.reason])).toEqual(Option.some([true, "copied"]))
     const other = new NodeExecutionError({ nodeId: "n", step: 1, attempts: 1, cause: "x", error: { _tag: "Other", reason: "no" } })
     expect(Option.isNone(nodeErrorAs(other, Refused))).toBe(true)
+  })
+
+  it("a node that fails with no error value (undefined), or one JSON cannot print, gets a NodeExecutionError saying what it failed with", async () => {
+    const circular: Record<string, unknown> = {}
+    circular["self"] = circular
+    const bodies: Record<string, [NodeFunction, RegExp]> = {
+      rejectsEmpty: [() => Promise.reject(), /^the node failed with undefined \(no error value\)/],
+      throwsUndefined: [() => { throw undefined }, /^the node failed with undefined \(no error value\)/],
+      failsUndefined: [() => Effect.fail(undefined), /^the node failed with undefined \(no error value\)/],
+      throwsNull: [() => { throw null }, /^null$/],
+      throwsBigint: [() => { throw 10n }, /^10n?$/],
+      throwsSymbol: [() => { throw Symbol("gone") }, /Symbol\(gone\)/],
+      throwsFunction: [() => { throw function later() {} }, /function later/],
+      throwsCircular: [() => { throw circular }, /\[object Object\]|circular/i]
+    }
+    const layer = sqlite()
+    for (const [name, [body, cause]] of Object.entries(bodies)) {
+      const graph = await Effect.runPromise(Graph.make(ir(name), { modules: { m: { [name]: body } } }))
+      const error = await run(Effect.flip(runToEnd(graph, { name: "ada" })), layer)
+      expect(error, name).toBeInstanceOf(NodeExecutionError)
+      if (!(error instanceof NodeExecutionError)) continue
+      expect(error.errorTag, name).toBeUndefined()
+      expect(error.cause, name).toMatch(cause)
+      expect(error.message, name).toMatch(/^node 'greet' failed at step 1: /)
+    }
   })
 })

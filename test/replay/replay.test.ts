@@ -14,7 +14,7 @@ import * as Graph from "../../src/graph/Graph.js"
 import type { NodeFunction } from "../../src/nodes/Executor.js"
 import * as Replay from "../../src/replay/Replay.js"
 import { renderDiff } from "../../src/replay/RunDiff.js"
-import { formatError } from "../../src/errors.js"
+import { formatError, type StateValidationError } from "../../src/errors.js"
 import { OWNER } from "../../src/runtime/owner.js"
 import { tempDir } from "../helpers/cli.js"
 
@@ -261,6 +261,10 @@ describe("replay and counterfactual forks", () => {
     // The fix names the declared type, or the declared fields.
     expect(Either.isLeft(cases[3]!) && (cases[3].left as { fix?: string }).fix).toBe("give 'times' a value of its declared type (integer)")
     expect(Either.isLeft(cases[5]!) && (cases[5].left as { fix?: string }).fix).toMatch(/^override declared fields only: topic, times, label/)
+    // The message names the field, as the CLI prints it (once).
+    expect(Either.isLeft(cases[3]!) && cases[3].left.message).toBe("state_overrides field 'times' does not fit the state schema: Expected number, actual \"many\"")
+    expect(Either.isLeft(cases[5]!) && cases[5].left.message).toMatch(/^state_overrides field 'ghost' does not fit the state schema: is unexpected, expected: /)
+    expect(Either.isLeft(cases[3]!) && formatError(cases[3].left as StateValidationError)).toMatch(/^StateValidationError: state_overrides field 'times' does not fit the state schema: Expected number, actual "many" \(fix: /)
     const other = await Effect.runPromise(Graph.make({ ...ir, description: "edited" }, { modules: { m: { ask, decide } } }))
     const mismatch = await Effect.runPromise(Effect.either(Replay.fork(other, parent.run_id, {})).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: (await setup()).filename }))))
     expect(Either.isLeft(mismatch) && mismatch.left._tag).toBe("CheckpointError")

@@ -83,7 +83,7 @@ describe("rules from the CLI", () => {
     expect([given.code, given.lines, given.stderr]).toEqual([0, loop, ""])
     const unnamed = await stargraph(["run", hello, "--inspect"], { cwd: dir })
     expect([unnamed.code, unnamed.lines]).toEqual([2, loop])
-    expect(unnamed.stderr).toMatch(/^error: StateValidationError: inputs field 'message': is missing .*\(fix: pass it: --inputs message=<value> on the CLI/)
+    expect(unnamed.stderr).toMatch(/^error: StateValidationError: inputs field 'message' is missing .*\(fix: pass it: --inputs message=<value> on the CLI/)
     expect(unnamed.stderr.trim().split("\n")).toHaveLength(1)
     const fixtures = join(dir, "fixtures.json")
     writeFileSync(fixtures, JSON.stringify([
