@@ -478,6 +478,12 @@ const writeMismatch = (
   return undefined
 }
 
+/** Whether a fork's stored mutation overrides some node's output (`node_output_overrides`). */
+const overridesNodes = (mutation: unknown): boolean => {
+  const overrides = typeof mutation === "object" && mutation !== null ? (mutation as { readonly node_output_overrides?: unknown }).node_output_overrides : undefined
+  return typeof overrides === "object" && overrides !== null && Object.keys(overrides).length > 0
+}
+
 const loop = (
   input: DriveInput,
   traced: boolean,
@@ -988,9 +994,11 @@ const loop = (
         return yield* fail(new StepLimitError({
           maxSteps: run.fork_max_steps,
           message: `fork ${run.run_id} used its step budget: max_steps ${run.fork_max_steps} after its fork step ${run.fork_step} ` +
-            `(its steps ${run.fork_step + 1}..${run.fork_step + run.fork_max_steps} are kept); a loop the fork's mutation keeps going (a node_output_overrides entry applies at every execution) never reached its exit. ` +
-            "Fork again with a larger budget (--max-steps on stargraph replay, \"max_steps\" in the POST /v1/runs/{id}/counterfactual body, maxSteps in Replay.fork's options), " +
-            "or with an override that lets the loop exit"
+            `(its steps ${run.fork_step + 1}..${run.fork_step + run.fork_max_steps} are kept), and had not ended. ` +
+            "Fork again with a larger budget (--max-steps on stargraph replay, \"max_steps\" in the POST /v1/runs/{id}/counterfactual body, maxSteps in Replay.fork's options)" +
+            (overridesNodes(run.mutation)
+              ? ", or with an override that lets a loop exit (a node_output_overrides entry applies at every execution)"
+              : "")
         }))
       }
       // In a replay, the parent's edit of its state where it was stopped, as recorded.

@@ -219,6 +219,13 @@ describe("map nodes", () => {
     const asking = await a.record(askingId)
     expect(asking.status).toBe("failed")
     expect(asking.error?.message).toMatch(/node 'score_all' failed at step 1: item 0: child run \S+ asks for input \("score it\?"\); map children cannot ask for input/)
+    // One at a time: once item 0 asked, the other items are not started.
+    const dir = fixtures()
+    writeFileSync(join(dir, "ask_one_by_one.yaml"), readFileSync(join(dir, "ask_parent.yaml"), "utf8").replace("output: scores }", "output: scores, concurrency: 1 }"))
+    const o = setup(join(dir, "ask_one_by_one.yaml"))
+    const oneId = await o.run(Effect.flatMap((await o.graph).start({ inputs: { documents: [{ text: "x" }, { text: "y" }, { text: "z" }] } }), (r) => Effect.as(ended(r.start()), r.runId)))
+    expect((await o.record(oneId)).status).toBe("failed")
+    expect((await o.runs()).filter((r) => r.run_id !== oneId)).toHaveLength(1)
   })
 
   it("refuse a list field that holds no list, or more than max_items items, naming the node and the field", async () => {

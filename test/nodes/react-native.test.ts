@@ -135,7 +135,7 @@ describe("react with tool_protocol: native", () => {
     const tools = messagesOf(server, 1).filter((m) => m["role"] === "tool")
     expect(tools.map((m) => m["tool_call_id"])).toEqual(["c1", "c2", "call_2"])
     expect(tools[0]!["content"]).toBe("{\"result\":2}")
-    expect(tools[1]!["content"]).toMatch(/^Unknown tool 'std_http_fetch'/)
+    expect(tools[1]!["content"]).toBe("Unknown tool 'std_http_fetch': it is not one of the tools you may call. Call one of: std_calculator.")
     expect(tools[2]!["content"]).toMatch(/^Execution error in std_calculator: /)
     expect(r.summary?.final_state).toMatchObject({ answer: "2" })
     // Only the allowed tools' calls are traced (as the JSON protocol traces them).

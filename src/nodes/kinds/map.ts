@@ -17,7 +17,7 @@ import * as Schema from "effect/Schema"
 import { formatError, NodeExecutionError, StateValidationError } from "../../errors.js"
 import { canonicalPlainJson } from "../../ir/hash.js"
 import type { FieldInfo, State } from "../../ir/stateSchema.js"
-import type { ChildGraph } from "../ChildGraph.js"
+import type { ChildGraph, ChildOutcome } from "../ChildGraph.js"
 import type { NodeEnv, NodeFailure, NodeInput, NodeOutcome } from "../Executor.js"
 import * as NodeKind from "../NodeKind.js"
 
@@ -155,11 +155,15 @@ export const MapKind = NodeKind.make({
     })
 })
 
+/** An item not started because an earlier one asked for input. */
+const NOT_STARTED = { _tag: "NotStarted" } as const
+
 /**
  * Run (or continue) every item's child, `concurrency` at a time. Each child's end is made
  * durable as it ends while others still run (so a crash loses no finished child); the
  * last ones' ends go with the parent step's commit. A child that fails, or asks for
- * input, fails the step once every child has ended: the first such item, in item order.
+ * input, fails the step once every started child has ended: the first such item, in item
+ * order. After a child asked for input, no further item is started.
  */
 const runAll = (
   child: ChildGraph,
@@ -170,8 +174,11 @@ const runAll = (
 ): Effect.Effect<MapResponse, NodeFailure, NodeEnv> =>
   Effect.gen(function*() {
     let unfinished = childInputs.length
-    const outcomes = yield* Effect.forEach(childInputs, (inputs, index) =>
-      child.run({
+    // Once a child asks for input the step fails: the items not started yet are not started.
+    let asked = false
+    type Outcome = Either.Either<ChildOutcome | typeof NOT_STARTED, NodeFailure>
+    const outcomes = yield* Effect.forEach(childInputs, (inputs, index): Effect.Effect<Outcome, NodeFailure, NodeEnv> =>
+      asked ? Effect.succeed(Either.right(NOT_STARTED)) : child.run({
         parentRunId: input.runId,
         parentStep: input.step,
         nodeId: input.nodeId,
@@ -181,7 +188,8 @@ const runAll = (
         commits: input.childCommits
       }).pipe(
         Effect.either,
-        Effect.tap(() => {
+        Effect.tap((outcome) => {
+          if (Either.isRight(outcome) && outcome.right._tag === "Waiting") asked = true
           unfinished -= 1
           return unfinished > 0 && input.childCommits !== undefined ? input.childCommits.flush : Effect.void
         })
@@ -202,6 +210,8 @@ const runAll = (
         })
       }
       const done = outcome.right
+      // (Only after an item that asked, which the loop reports first.)
+      if (done._tag === "NotStarted") continue
       if (done._tag === "Waiting") {
         return yield* new NodeExecutionError({
           nodeId: input.nodeId,

@@ -312,7 +312,8 @@ export const ReactKind = NodeKind.make({
       const decode = completionDecoder(Step)
       /** The question as the other language-model kinds show an input (`## <input>` and its value). */
       const asked: PromptSpec = { signature: { inputs: [{ name: input, type: { _tag: "str" } }], outputs: [{ name: "answer", type: { _tag: "str" } }] }, instructions: undefined, module: "predict" }
-      const names = [...byName.keys(), FINISH].join(", ")
+      // The names the model may call: with tool calling there is no `finish` pseudo-tool (a reply without tool calls answers).
+      const names = [...byName.keys(), ...(config.tool_protocol === "native" ? [] : [FINISH])].join(", ")
       const attempts = node.retry?.max_attempts ?? 1
       const backoff = Duration.millis(node.retry?.backoff_ms ?? 0)
 
