@@ -10,8 +10,8 @@ await Effect.runPromise(Effect.gen(function*() {
     const once = Effect.flatMap(g.start({ inputs: { counter: 0 } }), (r) => r.start())
     for (let i = 0; i < 300; i++) yield* once
     const c0 = process.cpuUsage()
-    for (let i = 0; i < 2000; i++) yield* once
+    for (let i = 0; i < Number(process.env.N ?? 2000); i++) yield* once
     const c = process.cpuUsage(c0)
-    console.log(file, "cpu us/run", ((c.user + c.system) / 2000).toFixed(0))
+    console.log(file, "cpu us/run", ((c.user + c.system) / Number(process.env.N ?? 2000)).toFixed(0))
   }
 }).pipe(Effect.provide(MemoryCheckpointer.layer)))
