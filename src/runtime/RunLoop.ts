@@ -5,6 +5,7 @@
  * against the compiled schema, and commits exactly one checkpoint. Lifecycle states
  * are transitioned only here.
  */
+import { DEFAULT_MAX_STEPS } from "../ir/topology.js"
 import * as Duration from "effect/Duration"
 import * as Context from "effect/Context"
 import * as Cause from "effect/Cause"
@@ -1018,7 +1019,11 @@ const loop = (
         return yield* fail(new StepLimitError({
           maxSteps: graph.topology.maxSteps,
           message: `the run exceeded max_steps (${graph.topology.maxSteps}); a loop never reached its exit.${cycle} ` +
-            "Fix the loop's exit condition (a rule or edge that leaves it, or a halt) or raise max_steps in the IR"
+            "Fix the loop's exit condition (a rule or edge that leaves it, or a halt) or raise " +
+            // A child whose limit its parent's node set (`config.max_steps` of a subgraph or map node).
+            (run.parent_run_id !== null && run.fork_step !== null && run.derived_hash === null && (graph.ir.max_steps ?? DEFAULT_MAX_STEPS) !== graph.topology.maxSteps
+              ? "config.max_steps of the parent graph's node that runs this graph (it sets this child's limit)"
+              : "max_steps in the IR")
         }))
       }
       const frontier = next

@@ -163,6 +163,18 @@ describe("map nodes", () => {
     expect(summary.error?.message).toMatch(/item 0: child run \S+ ended without 'verdict' \(config.result\); a missing result is not read as null/)
   })
 
+  it("a child past the max_steps its map node set is told to raise that config.max_steps, not the IR's", async () => {
+    const dir = fixtures()
+    writeFileSync(join(dir, "short.yaml"), readFileSync(join(dir, "parent.yaml"), "utf8").replace("concurrency: 2", "concurrency: 2\n      max_steps: 1"))
+    const t = setup(join(dir, "short.yaml"))
+    const runId = await t.run(Effect.flatMap((await t.graph).start({ inputs: { topic: "t", documents: [{ text: "a" }] } }), (h) => Effect.as(ended(h.start()), h.runId)))
+    const summary = await t.record(runId)
+    expect(summary.status).toBe("failed")
+    expect(summary.error?.message).toContain("the run exceeded max_steps (1)")
+    expect(summary.error?.message).toContain("raise config.max_steps of the parent graph's node that runs this graph")
+    expect(summary.error?.message).not.toContain("max_steps in the IR")
+  })
+
   it("an empty list writes [] and starts no child run", async () => {
     const t = setup(join(FIXTURES, "parent.yaml"))
     const graph = await t.graph
