@@ -155,7 +155,7 @@ export const updateState = (
     // (one step later), the step would start them again.
     for (const [nodeId, node] of graph.topology.nodes) {
       if (node.kind !== "subgraph" && node.kind !== "map") continue
-      const [started] = yield* stepChildren(checkpointer, { parentRunId: runId, parentStep: run.last_step + 1, nodeId })
+      const [started] = yield* stepChildren(checkpointer, { parentRunId: runId, parentStep: run.last_step + 1, nodeId }, node.kind)
       if (started !== undefined) {
         return yield* refuse(
           `run ${runId} stopped inside step ${run.last_step + 1}, whose ${node.kind} node '${nodeId}' started child run ${started.run_id}; an edit here would start that child again. ` +

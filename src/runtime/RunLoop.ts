@@ -49,7 +49,7 @@ import { assertEvidence, assertToolFacts, type RuleSession } from "../fathom/Rul
 import { canonicalJson, hashJson } from "../ir/hash.js"
 import { END } from "../ir/schema.js"
 import { declaredAs, type FieldInfo, type State } from "../ir/stateSchema.js"
-import { stepChildren } from "./stepChildren.js"
+import { linkKind, stepChildren } from "./stepChildren.js"
 import { DefaultModel, fromRecord } from "../nodes/lm/DefaultModel.js"
 import { cancelStopped, type SubgraphIndex, subgraphIndex } from "./cancelStopped.js"
 import { OWNER, ownerAlive, takeOverOfRunning } from "./owner.js"
@@ -600,7 +600,7 @@ const loop = (
       Effect.forEach(nodes.filter((id) => graph.nodes.get(id)?.childGraph !== undefined), (nodeId) =>
         Effect.gen(function*() {
           // A `map` node's, every item's; with their own children, at every depth.
-          for (const child of yield* stepChildren(checkpointer, { parentRunId: run.run_id, parentStep: at, nodeId })) {
+          for (const child of yield* stepChildren(checkpointer, { parentRunId: run.run_id, parentStep: at, nodeId }, linkKind(graph.topology.nodes.get(nodeId)?.kind))) {
             // Or left `running` by a process that died (a crash inside the step).
             const orphaned = child.status === "running" && child.owner !== null && !ownerAlive(child.owner)
             if (child.status === "paused" || child.status === "awaiting-input" || child.status === "pending" || orphaned) {

@@ -281,7 +281,7 @@ export const forkReplaySource = (
     const steps = new Set([fork.last_step + 1, ...parent.filter((cp) => cp.step > (fork.fork_step ?? 0) && cp.nodes.some((n) => linking.has(n))).map((cp) => cp.step)])
     for (const step of steps) {
       for (const [id, kind] of linking) {
-        const children = yield* stepChildren(checkpointer, { parentRunId: fork.run_id, parentStep: step, nodeId: id })
+        const children = yield* stepChildren(checkpointer, { parentRunId: fork.run_id, parentStep: step, nodeId: id }, kind)
         // A child not ended goes on; so does a `map` step the fork stopped in between two
         // items (its children so far ended, the next not started): each is the fork's own.
         const unfinished = children.some((child) => !TERMINAL_STATUSES.has(child.status)) ||

@@ -16,13 +16,17 @@ import { childRunKey } from "../nodes/ChildGraph.js"
 /** Items in a row without a child run after which no later item has one: a map's most children at once (`concurrency` ≤ 64). */
 const MAX_GAP = 64
 
-/** The child runs node `nodeId` of run `parentRunId` started at `parentStep` (none when it started none). */
+/**
+ * The child runs node `nodeId` of run `parentRunId` started at `parentStep` (none when it
+ * started none). With the node's `kind`, only its own keys are looked up (a `subgraph`
+ * node's one key, a `map` node's item keys); without it, both.
+ */
 export const stepChildren = (
   checkpointer: CheckpointerShape,
-  at: { readonly parentRunId: string; readonly parentStep: number; readonly nodeId: string }
-): Effect.Effect<ReadonlyArray<RunRecord>, CheckpointError> =>
-  Effect.flatMap(checkpointer.findByIdempotencyKey(childRunKey(at)), (single) => {
-    if (Option.isSome(single)) return Effect.succeed([single.value])
+  at: { readonly parentRunId: string; readonly parentStep: number; readonly nodeId: string },
+  kind?: "subgraph" | "map"
+): Effect.Effect<ReadonlyArray<RunRecord>, CheckpointError> => {
+  const items = (): Effect.Effect<ReadonlyArray<RunRecord>, CheckpointError> => {
     const found: Array<RunRecord> = []
     const from = (index: number, missed: number): Effect.Effect<ReadonlyArray<RunRecord>, CheckpointError> =>
       Effect.flatMap(checkpointer.findByIdempotencyKey(childRunKey({ ...at, index })), (child) => {
@@ -31,4 +35,11 @@ export const stepChildren = (
         return from(index + 1, 0)
       })
     return from(0, 0)
-  })
+  }
+  if (kind === "map") return items()
+  return Effect.flatMap(checkpointer.findByIdempotencyKey(childRunKey(at)), (single) =>
+    Option.isSome(single) ? Effect.succeed([single.value]) : kind === "subgraph" ? Effect.succeed([]) : items())
+}
+
+/** A node kind as {@link stepChildren} takes it: `subgraph` or `map`, else undefined (both looked up). */
+export const linkKind = (kind: string | undefined): "subgraph" | "map" | undefined => (kind === "subgraph" || kind === "map" ? kind : undefined)
