@@ -111,7 +111,8 @@ export const timeline = (
     lines.push(...childLines(c.step))
   }
   if (run.status === "awaiting-input" && run.waiting) {
-    lines.push(`${pad(String(run.waiting.step), 5)} ${pad(run.waiting.node, nodeWidth)} ${pad("awaiting-input", 15)} ${pad("-", 10)} ${run.waiting.prompt}`)
+    const item = run.waiting.payload?.["item"]
+    lines.push(`${pad(String(run.waiting.step), 5)} ${pad(run.waiting.node, nodeWidth)} ${pad("awaiting-input", 15)} ${pad("-", 10)} ${run.waiting.prompt}${typeof item === "number" ? `  (item ${item} asks)` : ""}`)
     lines.push(...childLines(run.waiting.step))
   } else if ((run.status === "failed" || run.status === "error") && run.error) {
     const node = failedAt ?? nextNodes
@@ -162,7 +163,11 @@ export const waitingLines = (summary: RunSummary, db?: string): ReadonlyArray<st
   if (summary.waiting?.kind === "breakpoint") {
     return summary.status === "awaiting-input" ? [`paused at a ${summary.waiting.prompt}`, `  continue with: ${resume}`] : []
   }
-  return summary.waiting ? [`waiting at '${summary.waiting.node}': ${summary.waiting.prompt}`, `  answer with: ${resume} --response '<json>'`] : []
+  // A `map` node's item that asked: which one (its child run is in the payload, and in inspect's children).
+  const item = summary.waiting?.payload?.["item"]
+  const child = summary.waiting?.payload?.["child_run_id"]
+  const of = typeof item === "number" && typeof child === "string" ? ` (item ${item}, child run ${child})` : ""
+  return summary.waiting ? [`waiting at '${summary.waiting.node}'${of}: ${summary.waiting.prompt}`, `  answer with: ${resume} --response '<json>'`] : []
 }
 
 /** `halted at node_b by r-halt: <reason>` when a rule or a halt node ended the run. */

@@ -483,7 +483,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
 
   const decodeState = Schema.decodeUnknownEither(definition.state.schema, { onExcessProperty: "error" })
 
-  /** The child run (and its graph) `run` waits for, when a `subgraph` node's child asked for input. */
+  /** The child run (and its graph) `run` waits for, when a `subgraph` node's child (or a `map` node's item's) asked for input. */
   const waitedChild = (run: RunRecord): { readonly child: ChildGraph; readonly runId: string } | undefined => {
     const child = run.waiting === null ? undefined : children.get(run.waiting.node)
     const runId = waitedChildId(run)
@@ -502,6 +502,10 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
     const waited = waitedChild(run)
     if (waited !== undefined) {
       const childRunId = waited.runId
+      const item = waiting.payload?.["item"]
+      const via = definition.topology.nodes.get(waiting.node)?.kind === "map" && typeof item === "number"
+        ? `map node '${waiting.node}' (item ${item})`
+        : `subgraph node '${waiting.node}'`
       return waited.child.checkResponse(childRunId, value).pipe(
         Effect.provideService(Checkpointer, checkpointer),
         Effect.mapError((e) =>
@@ -513,7 +517,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
               field: e.field,
               nodeId: e.nodeId,
               step: e.step,
-              message: `${e.message} (the answer goes to child run ${childRunId} of subgraph node '${waiting.node}', which waits at its node '${childNodeOf(waiting) ?? e.nodeId ?? "?"}')`,
+              message: `${e.message} (the answer goes to child run ${childRunId} of ${via}, which waits at its node '${childNodeOf(waiting) ?? e.nodeId ?? "?"}')`,
               fix: e.fix
             })
             : e

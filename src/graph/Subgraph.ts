@@ -30,7 +30,7 @@ import {
 import { listSome } from "../ir/limits.js"
 import { formatPath, irError, type IRSource } from "../ir/parse.js"
 import { allowFolder } from "../nodes/loader.js"
-import { type ChildGraph, type ChildOutcome, type ChildRunRequest, childRunKey, subgraphsOf } from "../nodes/ChildGraph.js"
+import { type ChildGraph, type ChildOutcome, type ChildRunRequest, childRunKey, itemOfKey, subgraphsOf } from "../nodes/ChildGraph.js"
 import type { HandedCommit, UnfinishedChild } from "../nodes/Executor.js"
 import { plainJsonEqual } from "../ir/json.js"
 import { requestHash, type ReplaySource } from "../runtime/Cassette.js"
@@ -130,11 +130,14 @@ const isInside = (path: string, root: string): boolean => {
 /** Who drives a child run for its parent (the actor of its audit records). */
 export const childActor = (parentRunId: string): string => `subgraph:${parentRunId}`
 
-/** The question a run waiting on child run `childRunId` shows for the child's `waiting`. */
-const parentWaiting = (parent: WaitingInfo, childRunId: string, asked: WaitingInfo): WaitingInfo => ({
+/**
+ * The question a run waiting on child run `childRunId` shows for the child's `waiting`
+ * (`item`: the child's item, when the run waits at a `map` node).
+ */
+const parentWaiting = (parent: WaitingInfo, childRunId: string, asked: WaitingInfo, item: number | undefined): WaitingInfo => ({
   ...parent,
   prompt: asked.prompt,
-  payload: { ...asked.payload, child_run_id: childRunId, child_node: asked.node },
+  payload: { ...asked.payload, child_run_id: childRunId, child_node: asked.node, ...(item !== undefined ? { item } : {}) },
   ...(asked.asked_at !== undefined ? { asked_at: asked.asked_at } : {})
 })
 
@@ -150,12 +153,15 @@ export const askedAgain = (checkpointer: CheckpointerShape, summary: RunSummary)
     let childId = summary.run_id
     let asked: WaitingInfo = summary.waiting
     let parentId = summary.parent_run_id ?? null
+    // The child's key: a `map` node's child's names its item.
+    let childKey = parentId === null ? undefined : Option.getOrUndefined(yield* checkpointer.getRun(childId))?.idempotency_key
     while (parentId !== null) {
       const parent = Option.getOrUndefined(yield* checkpointer.getRun(parentId))
       if (parent === undefined || parent.status !== "awaiting-input" || parent.waiting === null || waitedChildId(parent) !== childId) return
-      const waiting = parentWaiting(parent.waiting, childId, asked)
+      const waiting = parentWaiting(parent.waiting, childId, asked, itemOfKey(childKey))
       if (!(yield* checkpointer.takeOver(parentId, { status: "awaiting-input", owner: parent.owner }, { waiting }))) return
       childId = parentId
+      childKey = parent.idempotency_key
       asked = waiting
       parentId = parent.derived_hash === null ? parent.parent_run_id : null
     }
@@ -224,6 +230,9 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
   needsModel: nodesNeedingModel(graph.nodes),
   checkResponse: graph.checkResponse,
   checkInputs: (inputs) => Either.map(graph.initialState(inputs), () => undefined),
+  asks: (request) =>
+    Effect.flatMap(Checkpointer, (checkpointer) =>
+      Effect.map(checkpointer.findByIdempotencyKey(childRunKey(request)), (found) => Option.isSome(found) && found.value.status === "awaiting-input")),
   run: (request) =>
     Effect.gen(function*() {
       // One read of the context: the checkpointer and the parent's default model.

@@ -40,6 +40,12 @@ export const subgraphsOf = (nodes: ReadonlyMap<string, { readonly childGraph?: C
 export const childRunKey = (request: Pick<ChildRunRequest, "parentRunId" | "parentStep" | "nodeId" | "index">): string =>
   `subgraph:${request.parentRunId}:${request.parentStep}:${request.nodeId}${request.index === undefined ? "" : `#${request.index}`}`
 
+/** The item a `map` node's child run is for, read from its idempotency key (`#<index>` at its end); undefined for a `subgraph` node's child, or no child run. */
+export const itemOfKey = (key: string | null | undefined): number | undefined => {
+  const match = key === null || key === undefined ? null : /^subgraph:.*#(\d+)$/.exec(key)
+  return match === null ? undefined : Number(match[1])
+}
+
 /** How a child run ended for now. */
 export type ChildOutcome =
   | { readonly _tag: "Done"; readonly runId: string; readonly state: State }
@@ -65,6 +71,8 @@ export interface ChildGraph {
   readonly needsModel: ReadonlyArray<string>
   /** Refuse inputs the child's state schema would refuse, before any child run is made (what starting a child checks). */
   readonly checkInputs: (inputs: State) => Either.Either<void, StateValidationError>
+  /** Whether the child run a parent step started for `request` (found by its key) waits for input: a `map` node's answer goes to the first such item. */
+  readonly asks: (request: Pick<ChildRunRequest, "parentRunId" | "parentStep" | "nodeId" | "index">) => Effect.Effect<boolean, CheckpointError, Checkpointer>
   /** Refuse, before anything changes, an answer the child run `runId` could not take (see `Graph.checkResponse`). */
   readonly checkResponse: (runId: string, value: unknown) => Effect.Effect<void, StateValidationError | CheckpointError, Checkpointer>
 }

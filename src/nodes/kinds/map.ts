@@ -9,7 +9,10 @@
  * The whole map is one recorded call (request: the child graph hash and every item's
  * child inputs; response: the results and child run ids, in item order), so a replay or
  * fork serves it without running a child, whatever order the children finished in.
- * Children cannot ask for input (a `subgraph` node per item can).
+ * A child that asks for input stops the parent in `awaiting-input` at the map node (the
+ * lowest-index asking item's question, its payload naming `child_run_id`, `child_node`
+ * and `item`); the answer goes to that item's child when the step runs again, one
+ * question at a time. A waiting map is not recorded: only its end is.
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -17,6 +20,7 @@ import * as Schema from "effect/Schema"
 import { formatError, NodeExecutionError, StateValidationError } from "../../errors.js"
 import { canonicalPlainJson } from "../../ir/hash.js"
 import type { FieldInfo, State } from "../../ir/stateSchema.js"
+import { Unrecorded } from "../calls.js"
 import type { ChildGraph, ChildOutcome } from "../ChildGraph.js"
 import type { NodeEnv, NodeFailure, NodeInput, NodeOutcome } from "../Executor.js"
 import * as NodeKind from "../NodeKind.js"
@@ -33,6 +37,14 @@ const holdsList = (field: FieldInfo): boolean => field.type === undefined || fie
 interface MapResponse {
   readonly results: ReadonlyArray<unknown>
   readonly run_ids: ReadonlyArray<string>
+}
+
+/** An item's child run that stopped for input (not a result: nothing is recorded for it). */
+interface ItemWaiting {
+  readonly _tag: "ItemWaiting"
+  readonly [Unrecorded]: true
+  readonly index: number
+  readonly outcome: Extract<ChildOutcome, { _tag: "Waiting" }>
 }
 
 /** The `map` kind. */
@@ -57,7 +69,7 @@ export const MapKind = NodeKind.make({
       max_steps: Schema.optional(Schema.Int.pipe(Schema.between(1, 1_000_000)))
     })
   },
-  stops: "never",
+  stops: "may-ask-for-input",
   check: (node, ctx) => {
     const { over, output, inputs } = node.config
     for (const [key, field] of [["over", over], ["output", output]] as const) {
@@ -147,8 +159,18 @@ export const MapKind = NodeKind.make({
           }
           const request = { graph: child.graphHash, items: childInputs }
           const canonical = () => `{"graph":${JSON.stringify(child.graphHash)},"items":[${childInputs.map(canonicalPlainJson).join(",")}]}`
-          return input.calls.callEffect("map", request, runAll(child, childInputs, concurrency, result, input), { canonical, jsonResponse: true }).pipe(
-            Effect.map((response): NodeOutcome => ({ _tag: "Update", update: { [output]: response.results } }))
+          // Resumed with an answer: it goes to the item whose child asked (the lowest-index one still asking).
+          const answer = input.answers.length > 0 ? { value: input.answers[input.answers.length - 1] } : undefined
+          return input.calls.callEffect("map", request, runAll(child, childInputs, concurrency, result, input, answer), { canonical, jsonResponse: true }).pipe(
+            Effect.map((response): NodeOutcome => ({ _tag: "Update", update: { [output]: response.results } })),
+            Effect.catchIf((e): e is ItemWaiting => e._tag === "ItemWaiting", ({ index, outcome }) =>
+              Effect.succeed<NodeOutcome>({
+                _tag: "Interrupt",
+                prompt: outcome.prompt,
+                responseField: outcome.responseField,
+                payload: { ...outcome.payload, item: index },
+                answered: outcome.answered
+              }))
           )
         }
       }
@@ -161,29 +183,38 @@ const NOT_STARTED = { _tag: "NotStarted" } as const
 /**
  * Run (or continue) every item's child, `concurrency` at a time. Each child's end is made
  * durable as it ends while others still run (so a crash loses no finished child); the
- * last ones' ends go with the parent step's commit. A child that fails, or asks for
- * input, fails the step once every started child has ended: the first such item, in item
- * order. After a child asked for input, no further item is started.
+ * last ones' ends go with the parent step's commit. A child that fails fails the step
+ * once every started child has ended: the first such item, in item order. After a child
+ * asked for input (or is found still asking), no further item is started; once the
+ * started ones have ended or asked, the step stops for the lowest-index asking item's
+ * question (`ItemWaiting`). `answer` (the step resumed with one) goes to the child of the
+ * lowest-index item still asking: the one the parent waited for.
  */
 const runAll = (
   child: ChildGraph,
   childInputs: ReadonlyArray<State>,
   concurrency: number,
   result: string,
-  input: NodeInput
-): Effect.Effect<MapResponse, NodeFailure, NodeEnv> =>
+  input: NodeInput,
+  answer: { readonly value: unknown } | undefined
+): Effect.Effect<MapResponse, NodeFailure | ItemWaiting, NodeEnv> =>
   Effect.gen(function*() {
+    const keyOf = (index: number) => ({ parentRunId: input.runId, parentStep: input.step, nodeId: input.nodeId, index })
+    let answered: number | undefined
+    if (answer !== undefined) {
+      for (let index = 0; index < childInputs.length && answered === undefined; index++) {
+        if (yield* child.asks(keyOf(index))) answered = index
+      }
+    }
     let unfinished = childInputs.length
-    // Once a child asks for input the step fails: the items not started yet are not started.
+    // Once a child asks for input the step waits: the items not started yet are not started.
     let asked = false
     type Outcome = Either.Either<ChildOutcome | typeof NOT_STARTED, NodeFailure>
     const outcomes = yield* Effect.forEach(childInputs, (inputs, index): Effect.Effect<Outcome, NodeFailure, NodeEnv> =>
       asked ? Effect.succeed(Either.right(NOT_STARTED)) : child.run({
-        parentRunId: input.runId,
-        parentStep: input.step,
-        nodeId: input.nodeId,
-        index,
+        ...keyOf(index),
         inputs,
+        answer: index === answered ? answer : undefined,
         cancelling: input.cancelling,
         commits: input.childCommits
       }).pipe(
@@ -196,6 +227,8 @@ const runAll = (
       ), { concurrency })
     const results: Array<unknown> = []
     const runIds: Array<string> = []
+    // The lowest-index item asking for input: the step waits for it, unless an item failed.
+    let waiting: ItemWaiting | undefined
     for (const [index, outcome] of outcomes.entries()) {
       if (Either.isLeft(outcome)) {
         const error = outcome.left
@@ -210,16 +243,14 @@ const runAll = (
         })
       }
       const done = outcome.right
-      // (Only after an item that asked, which the loop reports first.)
+      // (Only after an item that asked.)
       if (done._tag === "NotStarted") continue
       if (done._tag === "Waiting") {
-        return yield* new NodeExecutionError({
-          nodeId: input.nodeId,
-          step: input.step,
-          attempts: 1,
-          cause: `item ${index}: child run ${done.runId} asks for input (${JSON.stringify(done.prompt)}); map children cannot ask for input: run a subgraph node per item instead`
-        })
+        waiting ??= { _tag: "ItemWaiting", [Unrecorded]: true, index, outcome: done }
+        continue
       }
+      // Results matter only once no item waits (a later item's missing result fails the step then).
+      if (waiting !== undefined) continue
       const value = done.state[result]
       if (value === undefined) {
         return yield* new NodeExecutionError({
@@ -233,5 +264,6 @@ const runAll = (
       results.push(value)
       runIds.push(done.runId)
     }
+    if (waiting !== undefined) return yield* Effect.fail(waiting)
     return { results, run_ids: runIds }
   })
