@@ -22,11 +22,12 @@ import * as Logger from "effect/Logger"
 import { closestName } from "../ir/didYouMean.js"
 import { otlpConfigured } from "../telemetry/TracingEnabled.js"
 import { STARGRAPH_VERSION } from "../version.js"
-import { COMMAND_NAMES, flagsOf, stargraph } from "./commands.js"
+import { COMMAND_NAMES, flagsOf, stargraph, valueFlagsOf } from "./commands.js"
 import { ExitCode, setExit } from "./exit.js"
 import { NO_DIFF_STEPS } from "./inspect.js"
 import { tidyHelp } from "./help.js"
 import { colorAllowed, quietOnClosedPipe, stripAnsi } from "./terminal.js"
+import { VerifyExit } from "./verifyAudit.js"
 
 /** The console the parser prints through: help without colour where colour is off; its own error output dropped (see `cli`). */
 const parserConsole = (base: Console.Console, color: boolean): Console.Console => ({
@@ -93,6 +94,65 @@ export const emptyValue = (argv: ReadonlyArray<string>): string | undefined => {
   }
   return undefined
 }
+
+/** The command named in `argv`, if any. */
+const commandOf = (argv: ReadonlyArray<string>): string | undefined => argv.slice(2).find((a) => COMMANDS.has(a))
+
+/**
+ * The exit code of an argument error (the parser's, an empty or missing value) of the
+ * command in `argv`: 2 as every bad input, but 1 for `verify-audit`, whose 2 means the log
+ * failed verification (its codes are the original's).
+ */
+export const usageExit = (argv: ReadonlyArray<string>): number =>
+  commandOf(argv) === "verify-audit" ? VerifyExit.userError : ExitCode.usage
+
+/**
+ * What to give a flag whose value is empty or missing, where "pass a value" says too little
+ * (by command, then flag).
+ */
+const VALUE_FIXES: { readonly [command: string]: { readonly [flag: string]: string } } = {
+  "verify-audit": {
+    "--expected-head": "give the head to check for (64 hex digits): the expected_head=… line stargraph audit-anchor printed, or the head_sha256=… verify-audit printed",
+    "--anchor-token": "give the anchor_token=… line stargraph audit-anchor printed",
+    "--pubkey": "give the log's Ed25519 public key (PEM; the writer puts it beside the log as <log>.pub.pem)"
+  }
+}
+
+/** The fix for an empty or missing value of `flag` in `argv`'s command, when it has its own. */
+const valueFix = (argv: ReadonlyArray<string>, flag: string): string | undefined => VALUE_FIXES[commandOf(argv) ?? ""]?.[flag]
+
+/**
+ * The first flag in `argv` that takes a value and was given none: the last argument, or
+ * followed by another flag of its command (`verify-audit log --expected-head`, `list --db
+ * --json`), with what it takes (`text`, `integer`, its choices). The parser would call it
+ * an unknown argument (or take the next flag for its value). Everything after `--` is left
+ * as it is.
+ */
+export const missingValue = (argv: ReadonlyArray<string>): { readonly flag: string; readonly takes: string; readonly optional: boolean } | undefined => {
+  const at = argv.findIndex((a, i) => i >= 2 && COMMANDS.has(a))
+  const takes = at < 0 ? undefined : valueFlagsOf(argv[at]!)
+  const known = at < 0 ? undefined : flagsOf(argv[at]!)
+  if (takes === undefined || known === undefined) return undefined
+  for (let i = at + 1; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (arg === "--") return undefined
+    const kind = takes.get(arg)
+    if (kind === undefined) continue
+    const next = argv[i + 1]
+    const name = next?.split("=")[0]
+    if (next === undefined || (name !== undefined && (known.has(name) || BUILT_IN_FLAGS.has(name)))) return { flag: arg, ...kind }
+    i += 1
+  }
+  return undefined
+}
+
+/** The fix for {@link missingValue}'s flag: its own, else what to write after it; or to leave it out, when it may be. */
+const missingFix = (argv: ReadonlyArray<string>, missing: { readonly flag: string; readonly takes: string; readonly optional: boolean }): string =>
+  (valueFix(argv, missing.flag) ??
+    (missing.takes.includes(" | ")
+      ? `put one of ${missing.takes.split(" | ").join(", ")} right after it (${missing.flag} ${missing.takes.split(" | ")[0]})`
+      : `put its value right after it (${missing.flag} <${missing.takes}>)`)) +
+  (missing.optional ? ", or leave the flag out" : "")
 
 /** A step number, as `inspect --diff N M` takes two. */
 const STEP = /^(0|[1-9]\d*)$/
@@ -198,12 +258,21 @@ const app = (argv: ReadonlyArray<string>, color: boolean) =>
     const commands = stargraph.pipe(Command.transformHandler((handler) => Effect.withConsole(handler, base)))
     const empty = emptyValue(argv)
     if (empty !== undefined) {
+      const fix = valueFix(argv, empty) ?? "pass a value"
       return Effect.zipRight(
-        Effect.withConsole(Console.error(`error: InputError: ${empty}: the value is empty (fix: pass a value, or leave ${empty === "argument" ? "it" : "the flag"} out; see ${helpHint(argv)})`), base),
-        setExit(ExitCode.usage)
+        Effect.withConsole(Console.error(`error: InputError: ${empty}: the value is empty (fix: ${fix}, or leave ${empty === "argument" ? "it" : "the flag"} out; see ${helpHint(argv)})`), base),
+        setExit(usageExit(argv))
       )
     }
-    return parse(commands, originalSpellings(argv)).pipe(
+    const respelt = originalSpellings(argv)
+    const missing = missingValue(respelt)
+    if (missing !== undefined) {
+      return Effect.zipRight(
+        Effect.withConsole(Console.error(`error: InputError: ${missing.flag} needs a value (fix: ${missingFix(argv, missing)}; see ${helpHint(argv)})`), base),
+        setExit(usageExit(argv))
+      )
+    }
+    return parse(commands, respelt).pipe(
       Effect.withConsole(parserConsole(base, color)),
       Effect.catchIf(ValidationError.isValidationError, (error) => {
         // As every bad input: `error: InputError: <what> (fix: <how>)`, the help to read last.
@@ -216,7 +285,7 @@ const app = (argv: ReadonlyArray<string>, color: boolean) =>
               ? `error: InputError: ${message} (fix: ${[...(meant === undefined ? [] : [`did you mean '${meant}'?`]), ...fixes, `see ${helpHint(argv)}`].join("; ")})`
               : `error: InputError: Received unknown option: '${original.flag}': ${original.message} (fix: ${original.fix}; see ${helpHint(argv)})`
           ),
-          setExit(ExitCode.usage)
+          setExit(usageExit(argv))
         )
       })
     )

@@ -4,7 +4,8 @@
  * runs on (graph loading, the Scheduler, SQLite, the server, replay) when it runs, so
  * `--help` and argument errors start fast. Exit codes: see `exit.ts`.
  */
-import { CliConfig, Command, HelpDoc } from "@effect/cli"
+import { CliConfig, Command, HelpDoc, type Usage } from "@effect/cli"
+import * as Option from "effect/Option"
 import { cancel } from "./cancel.js"
 import { compile } from "./compile.js"
 import { counterfactual } from "./counterfactual.js"
@@ -47,6 +48,48 @@ export const flagsOf = (name: string): ReadonlySet<string> | undefined => {
   const help = helpOf(name)
   if (help === undefined) return undefined
   return new Set([...help.matchAll(/(?<![\w-])--?[A-Za-z][\w-]*/g)].map((m) => m[0]))
+}
+
+/**
+ * The named parts of a usage (flags and arguments), each with the values it accepts (none:
+ * a flag that takes no value) and whether it may be left out.
+ */
+const namedIn = (usage: Usage.Usage, optional = false): ReadonlyArray<{ readonly named: Usage.Named; readonly optional: boolean }> => {
+  switch (usage._tag) {
+    case "Named":
+      return [{ named: usage, optional }]
+    case "Optional":
+      return namedIn(usage.usage, true)
+    case "Repeated":
+      return namedIn(usage.usage, optional)
+    case "Alternation":
+    case "Concat":
+      return [...namedIn(usage.left, optional), ...namedIn(usage.right, optional)]
+    default:
+      return []
+  }
+}
+
+/** A flag that takes a value: what it takes as its help writes it, and whether it may be left out. */
+export interface ValueFlag {
+  readonly takes: string
+  readonly optional: boolean
+}
+
+/**
+ * The flags of subcommand `name` that take a value (`--db`, `-i`, …), each with what it
+ * takes as its help writes it (`text`, `integer`, `pending | running | …`) and whether it
+ * may be left out; undefined for an unknown name. Read off the command's own options, so a flag added is covered.
+ */
+export const valueFlagsOf = (name: string): ReadonlyMap<string, ValueFlag> | undefined => {
+  const command = subcommands.find((c) => [...Command.getNames(c as Command.Command<string, never, never, unknown>)].includes(name))
+  if (command === undefined) return undefined
+  const flags = new Map<string, ValueFlag>()
+  for (const { named, optional } of namedIn(Command.getUsage(command as Command.Command<string, never, never, unknown>))) {
+    if (Option.isNone(named.acceptedValues)) continue
+    for (const flag of named.names) if (flag.startsWith("-")) flags.set(flag, { takes: named.acceptedValues.value, optional })
+  }
+  return flags
 }
 
 /** One line per command for `stargraph --help`; a command's own `--help` has its whole description. */

@@ -145,7 +145,7 @@ export const inspect = Command.make(
             graph_id: children.get(c.runId)?.record.graph_id ?? null,
             status: children.get(c.runId)?.record.status ?? null
           }))
-          yield* Console.log(JSON.stringify({ ...summary, thread_id: record.thread_id, continued_from: record.continued_from, taken_over: record.taken_over, takeovers, default_model: record.default_model, children: nested, checkpoints, artifacts, missing_artifacts: check.missing, unindexed_artifacts: check.unindexed }, null, 2))
+          yield* Console.log(JSON.stringify({ ...summary, thread_id: record.thread_id, continued_from: record.continued_from, taken_over: record.taken_over, takeovers, default_model: record.default_model, fork_max_steps: record.fork_max_steps, children: nested, checkpoints, artifacts, missing_artifacts: check.missing, unindexed_artifacts: check.unindexed }, null, 2))
           return
         }
         yield* Console.log(`run ${record.run_id}  graph ${record.graph_id}  status ${record.status}`)
@@ -174,6 +174,10 @@ export const inspect = Command.make(
         } else if (record.parent_run_id !== null) {
           yield* Console.log(`forked from ${record.parent_run_id} at step ${record.fork_step}  derived_hash ${record.derived_hash ?? "-"}`)
           if (record.mutation !== null) yield* Console.log(`mutation ${JSON.stringify(record.mutation)}`)
+          const budget = record.fork_max_steps
+          if (budget !== null && record.fork_step !== null) {
+            yield* Console.log(`step budget ${budget} after its fork step (steps ${record.fork_step + 1}..${record.fork_step + budget} at most)`)
+          }
         }
         yield* Console.log("")
         for (const line of timeline(record, checkpoints, (id) => children.get(id))) yield* Console.log(line)

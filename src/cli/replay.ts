@@ -67,7 +67,7 @@ export const replay = Command.make(
     ),
     maxSteps: integer("max-steps").pipe(
       Options.optional,
-      Options.withDescription("the fork's step budget: it may take at most this many steps after its fork step (replayed and live alike), then fails with StepLimitError, its steps kept; kept for a resume of the fork (default: none, only the graph's max_steps)")
+      Options.withDescription("the fork's step budget: it may take at most this many steps after its fork step (replayed and live alike), then fails with StepLimitError, its steps kept; kept for a resume of the fork (default: when the run replayed is a fork with a budget, that budget, counted from the new fork step; else none, only the graph's max_steps)")
     ),
     interruptBefore: Options.text("interrupt-before").pipe(
       Options.optional,

@@ -2,8 +2,8 @@
  * `stargraph verify-audit <log>`: verify a chained audit log offline (every line's hash
  * link and EdDSA signature, then the anchors given). Read-only. Exit codes, as the
  * original's: 0 the chain holds · 1 user error (no log, a plain log, no public key, not
- * a key, an `--expected-head` that is no SHA-256 hex) · 2 verification failed (the line
- * at fault is named).
+ * a key, an `--expected-head` that is no SHA-256 hex, and every argument error: an empty
+ * or missing value, an unknown flag) · 2 verification failed (the line at fault is named).
  */
 import { Args, Command, Options } from "@effect/cli"
 import * as Console from "effect/Console"
@@ -17,8 +17,12 @@ import { isPlainAuditLine, firstLine, readable } from "./auditLogFile.js"
 import { setExit } from "./exit.js"
 import { json } from "./options.js"
 
-/** Exit codes of `verify-audit` (the original's, not the other commands'). */
-const VerifyExit = { valid: 0, userError: 1, invalid: 2 } as const
+/**
+ * Exit codes of `verify-audit` (the original's, not the other commands'): every bad input,
+ * argument errors from the parser included (see `app.ts`), is `userError`, so `invalid`
+ * always means the log failed verification.
+ */
+export const VerifyExit = { valid: 0, userError: 1, invalid: 2 } as const
 
 const userError = (field: string, message: string, fix: string) =>
   Effect.zipRight(Console.error(`error: ${formatError(new InputError({ field, message, fix }))}`), setExit(VerifyExit.userError))
@@ -100,6 +104,6 @@ export const verifyAudit = Command.make(
     })
 ).pipe(
   Command.withDescription(
-    "Verify a chained audit log offline: each line's hash link to the one before and its Ed25519 signature, then the anchors given (--expected-head, --anchor-token) that show a cut tail; exit 0 valid, 1 no log or key, a plain log or a bad --expected-head, 2 verification failed (the line named)"
+    "Verify a chained audit log offline: each line's hash link to the one before and its Ed25519 signature, then the anchors given (--expected-head, --anchor-token) that show a cut tail; exit 0 valid, 1 bad input (no log or key, a plain log, a bad or missing flag value), 2 verification failed (the line named)"
   )
 )

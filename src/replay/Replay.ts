@@ -54,7 +54,8 @@ export interface ForkOptions {
    * The fork's step budget: the most steps it may take after its fork step (replayed and
    * live alike), a whole number ≥ 1 (default none: only the graph's `max_steps`). Past it
    * the fork fails with `StepLimitError`, its steps kept. Kept on the fork's record for
-   * every later resume; not part of `derived_hash`. A fork of this fork takes its own.
+   * every later resume; not part of `derived_hash`. A fork of a fork given none takes its
+   * parent fork's, counted from its own fork step (the same number of steps after it).
    */
   readonly maxSteps?: number | undefined
   /** How the budget is named in an error (default `max_steps`; the CLI's `--max-steps`). */
@@ -177,12 +178,15 @@ export const start = <R = never>(
   options: ForkOptions = {}
 ): Effect.Effect<StartedFork<R>, CheckpointError | InputError | StateValidationError | RunStateError | RuleError, Checkpointer> =>
   Effect.gen(function*() {
-    const maxSteps = yield* checkMaxSteps(options.maxSteps, options.maxStepsField ?? "max_steps")
+    const ownBudget = yield* checkMaxSteps(options.maxSteps, options.maxStepsField ?? "max_steps")
     const checkpointer = yield* Checkpointer
     const parent = yield* Effect.flatMap(checkpointer.getRun(parentRunId), Option.match({
       onNone: () => Effect.fail(new CheckpointError({ reason: "unknown-run", runId: parentRunId, message: `no run '${parentRunId}' to replay` })),
       onSome: Effect.succeed
     }))
+    // A fork of a fork given no budget of its own takes its parent fork's: the same number
+    // of steps after its own fork step (only a fork's record has one).
+    const maxSteps = ownBudget ?? parent.fork_max_steps ?? undefined
     // A fork of a fork: what the first fork's mutation goes on doing after its fork step
     // (its node output overrides, its pack version) carries on into this one.
     const inherited = parent.fork_step !== null && parent.mutation !== null

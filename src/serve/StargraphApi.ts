@@ -82,7 +82,7 @@ export const CounterfactualBody = Schema.Struct({
   mutation: Schema.optional(Schema.Unknown),
   /** Default false. */
   live_after_fork: Schema.optional(Schema.Boolean),
-  /** The fork's step budget: the most steps it may take after its fork step (default none: only the graph's max_steps). */
+  /** The fork's step budget: the most steps it may take after its fork step (default: when the run forked is a fork with a budget, that budget; else none, only the graph's max_steps). */
   max_steps: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(1))),
   /** The fork's own breakpoints (default none: a fork does not inherit its parent's). */
   interrupt_before: Schema.optional(BreakpointNodes),
@@ -150,7 +150,13 @@ export const RunView = Schema.Struct({
    * `{api_base, model, api_key_env, api_key_given, timeout_ms}`, never a key; null: none
    * (optional: a derived client of an older server has none).
    */
-  default_model: Schema.optional(Schema.NullOr(DefaultModelRecord))
+  default_model: Schema.optional(Schema.NullOr(DefaultModelRecord)),
+  /**
+   * A counterfactual fork's step budget: the most steps it may take after its fork step
+   * (given, or taken from the fork it forks); null: none, only the graph's `max_steps`
+   * (optional: a derived client of an older server has none).
+   */
+  fork_max_steps: Schema.optional(Schema.NullOr(Schema.Int))
 }).annotations({ identifier: "RunView" })
 
 /** How the process that drives a running run stands (see `OwnerLiveness` in runtime/owner.ts). */

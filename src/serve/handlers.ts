@@ -259,7 +259,8 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
               continued_from: record.continued_from,
               taken_over: record.taken_over,
               takeovers: yield* takeOversOf(checkpointer, record),
-              default_model: record.default_model
+              default_model: record.default_model,
+              fork_max_steps: record.fork_max_steps
             }
             // Kept once final; an `error` run can still be resumed, so it is read afresh.
             if (!TERMINAL_STATUSES.has(record.status) || record.status === "error") return view

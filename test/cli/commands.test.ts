@@ -71,6 +71,26 @@ describe("arguments and help", () => {
     }
   })
 
+  it("a flag given without its value says it needs one, with what to put after it, on any command: exit 2, nothing run", async () => {
+    for (const [args, expected] of [
+      [["list", "--db"], "--db needs a value (fix: put its value right after it (--db <text>), or leave the flag out; see stargraph list --help)"],
+      [["list", "--limit", "--json"], "--limit needs a value (fix: put its value right after it (--limit <integer>), or leave the flag out; see stargraph list --help)"],
+      [["list", "--status"], "--status needs a value (fix: put one of pending, running, paused, awaiting-input, done, cancelled, error, failed right after it (--status pending), or leave the flag out; see stargraph list --help)"],
+      [["replay", "run-x", "--max-steps"], "--max-steps needs a value (fix: put its value right after it (--max-steps <integer>), or leave the flag out; see stargraph replay --help)"],
+      [["run", "hello/graph.yaml", "-i"], "-i needs a value (fix: put its value right after it (-i <text>), or leave the flag out; see stargraph run --help)"],
+      // A flag the command requires: no "leave it out".
+      [["prune", "--before"], "--before needs a value (fix: put its value right after it (--before <text>); see stargraph prune --help)"]
+    ] as const) {
+      const r = await stargraph([...args], { cwd: work })
+      expect({ args, code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ args, code: 2, stdout: "", stderr: `error: InputError: ${expected}\n` })
+    }
+    // `list --db --json` would have opened a database named `--json`.
+    expect(existsSync(join(work, "--json"))).toBe(false)
+    // A value that merely starts with a dash (not one of the command's flags) is still a value.
+    const r = await stargraph(["run", "--inputs", "-x=1", "--no-such-flag", "hello/graph.yaml"], { cwd: work })
+    expect(r.stderr).toContain("unknown option: '--no-such-flag'")
+  })
+
   it("an integer flag takes decimal digits only: hex, exponents and fractions are refused naming the flag", async () => {
     for (const [args, flag, value] of [[["list", "--limit", "0x10"], "--limit", "0x10"], [["inspect", "run-x", "--step", "1e1"], "--step", "1e1"], [["serve", "--port", "80.0"], "--port", "80.0"], [["serve", "--port", "-0"], "--port", "-0"]] as const) {
       const r = await stargraph([...args], { cwd: work })

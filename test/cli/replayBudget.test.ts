@@ -36,6 +36,28 @@ describe("stargraph replay --max-steps", () => {
     expect(await stepsOf(cf)).toEqual([0, 1, 2, 3, 4, 5])
   })
 
+  it("a fork of a fork without --max-steps takes its parent fork's budget, counted from its own fork step; inspect shows it", async () => {
+    const first = await stargraph(["replay", parent, "--db", db, "--from-step", "1", "--mutation", LOOP, "--max-steps", "3", "-q"], { cwd: work })
+    const cf = runIdOf(first.last)
+    const inspected = await stargraph(["inspect", cf, "--db", db], { cwd: work })
+    expect(inspected.stdout).toContain("step budget 3 after its fork step (steps 2..4 at most)\n")
+    expect((JSON.parse((await stargraph(["inspect", cf, "--db", db, "--json"], { cwd: work })).stdout) as { fork_max_steps: unknown }).fork_max_steps).toBe(3)
+    // The parent run has none: null, and no budget line.
+    const plain = await stargraph(["inspect", parent, "--db", db], { cwd: work })
+    expect(plain.stdout).not.toContain("step budget")
+    expect((JSON.parse((await stargraph(["inspect", parent, "--db", db, "--json"], { cwd: work })).stdout) as { fork_max_steps: unknown }).fork_max_steps).toBeNull()
+
+    const again = await stargraph(["replay", cf, "--db", db, "--from-step", "2", "-q"], { cwd: work })
+    expect(again.code).toBe(1)
+    const second = runIdOf(again.last)
+    expect(again.stderr).toContain(`error: StepLimitError: fork ${second} used its step budget: max_steps 3 after its fork step 2 (its steps 3..5 are kept)`)
+    expect(await stepsOf(second)).toEqual([0, 1, 2, 3, 4, 5])
+    expect((await stargraph(["inspect", second, "--db", db], { cwd: work })).stdout).toContain("step budget 3 after its fork step (steps 3..5 at most)")
+    const own = await stargraph(["replay", cf, "--db", db, "--from-step", "2", "--max-steps", "1", "-q"], { cwd: work })
+    expect(own.stderr).toContain("max_steps 1 after its fork step 2 (its steps 3..3 are kept)")
+    expect((JSON.parse((await stargraph(["inspect", runIdOf(own.last), "--db", db, "--json"], { cwd: work })).stdout) as { fork_max_steps: unknown }).fork_max_steps).toBe(1)
+  })
+
   it.each([
     ["0", "InputError: --max-steps: 0 is not a whole number ≥ 1 (fix: give --max-steps a whole number ≥ 1"],
     ["-2", "InputError: --max-steps: -2 is not a whole number ≥ 1 (fix: give --max-steps a whole number ≥ 1"],

@@ -125,6 +125,29 @@ describe("stargraph run --audit-key + verify-audit", () => {
     expect((await verify([log, "--expected-head", head.toUpperCase()])).code).toBe(0)
   })
 
+  it("an empty or missing --expected-head (or other flag value), and an unknown flag, are bad input: exit 1 naming the flag and the fix, never 2 (a failed verification)", async () => {
+    const { log } = await chainedLog()
+    for (const args of [[log, "--expected-head", ""], [log, "--expected-head="]]) {
+      const r = await verify(args)
+      expect([r.code, r.stdout]).toEqual([1, ""])
+      expect(r.stderr).toBe("error: InputError: --expected-head: the value is empty (fix: give the head to check for (64 hex digits): the expected_head=… line stargraph audit-anchor printed, or the head_sha256=… verify-audit printed, or leave the flag out; see stargraph verify-audit --help)\n")
+    }
+    const missing = await verify([log, "--expected-head"])
+    expect([missing.code, missing.stdout]).toEqual([1, ""])
+    expect(missing.stderr).toBe("error: InputError: --expected-head needs a value (fix: give the head to check for (64 hex digits): the expected_head=… line stargraph audit-anchor printed, or the head_sha256=… verify-audit printed, or leave the flag out; see stargraph verify-audit --help)\n")
+    // Followed by another of its flags: that flag is not taken for the head.
+    const beforeFlag = await verify([log, "--anchor-token", "--json"])
+    expect([beforeFlag.code, beforeFlag.stdout]).toEqual([1, ""])
+    expect(beforeFlag.stderr).toMatch(/^error: InputError: --anchor-token needs a value \(fix: give the anchor_token=… line stargraph audit-anchor printed, or leave the flag out; see stargraph verify-audit --help\)\n$/)
+    const unknown = await verify([log, "--expected-haed", "x"])
+    expect([unknown.code, unknown.stderr]).toEqual([1, "error: InputError: Received unknown option: '--expected-haed' (fix: did you mean '--expected-head'?; see stargraph verify-audit --help)\n"])
+    // The head audit-anchor printed is the fix the message names: it verifies.
+    const anchor = await stargraph(["audit-anchor", log, "--audit-key", join(log, "..", "audit.key")], { cwd: work })
+    const head = /^expected_head=([0-9a-f]{64})$/m.exec(anchor.stdout)?.[1]
+    expect(head, anchor.stdout + anchor.stderr).toBeDefined()
+    expect((await verify([log, "--expected-head", head!])).code).toBe(0)
+  })
+
   it("a plain log (no --audit-key) is named as one, exit 1; a plain line inside a chained log is still a failed verification", async () => {
     const dir = tempDir("stargraph-plain-")
     const plain = join(dir, "plain.jsonl")

@@ -116,6 +116,40 @@ describe("a fork's step budget (maxSteps)", () => {
     expect(budgeted.right.summary.steps).toBe(4)
   })
 
+  it("a fork of a fork given no budget takes its parent fork's, counted from its own fork step; one given a budget keeps its own", async () => {
+    const { graph, fork, record, steps, run } = await setup()
+    const first = await fork({ mutation: FAIL, liveAfterFork: true, maxSteps: 3 })
+    if (Either.isLeft(first)) throw new Error(first.left.message)
+    const parentFork = first.right.cfRunId
+    expect(await steps(parentFork)).toEqual(range(0, 3))
+    const forkOf = (options: Replay.ForkOptions) => run(Effect.either(Replay.fork(graph, parentFork, options)))
+
+    // No budget of its own: its parent fork's 3, after its own fork step 2 (steps 3..5).
+    const inherited = await forkOf({ fromStep: 2, liveAfterFork: true })
+    if (Either.isLeft(inherited)) throw new Error(inherited.left.message)
+    expect(inherited.right.error?._tag).toBe("StepLimitError")
+    expect(inherited.right.error?.message).toContain(`fork ${inherited.right.cfRunId} used its step budget: max_steps 3 after its fork step 2 (its steps 3..5 are kept)`)
+    expect(await steps(inherited.right.cfRunId)).toEqual(range(0, 5))
+    expect((await record(inherited.right.cfRunId)).fork_max_steps).toBe(3)
+
+    // Its own budget, larger or smaller, wins.
+    for (const own of [6, 1]) {
+      const kept = await forkOf({ fromStep: 2, liveAfterFork: true, maxSteps: own })
+      if (Either.isLeft(kept)) throw new Error(kept.left.message)
+      expect(kept.right.error?.message).toContain(`max_steps ${own} after its fork step 2 (its steps 3..${2 + own} are kept)`)
+      expect(await steps(kept.right.cfRunId)).toEqual(range(0, 2 + own))
+      expect((await record(kept.right.cfRunId)).fork_max_steps).toBe(own)
+    }
+
+    // A fork of a fork without a budget has none to pass on: the graph's max_steps (40) stops it.
+    const unbounded = await fork({ mutation: FAIL, liveAfterFork: true, })
+    if (Either.isLeft(unbounded)) throw new Error(unbounded.left.message)
+    const again = await run(Effect.either(Replay.fork(graph, unbounded.right.cfRunId, { fromStep: 30, liveAfterFork: true })))
+    if (Either.isLeft(again)) throw new Error(again.left.message)
+    expect(again.right.error?.message).toMatch(/^the run exceeded max_steps \(40\)/)
+    expect((await record(again.right.cfRunId)).fork_max_steps).toBeNull()
+  })
+
   it.each([
     ["zero", 0, "0"],
     ["a negative number", -3, "-3"],

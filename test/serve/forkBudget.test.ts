@@ -72,6 +72,26 @@ describe("POST /v1/runs/{id}/counterfactual max_steps", () => {
     expect(budgeted.body["derived_hash"]).toBe(plain.body["derived_hash"])
   })
 
+  it("GET /v1/runs/{id} shows fork_max_steps (null without one); a fork of a fork sent none takes its parent fork's, one sent max_steps keeps its own", async () => {
+    expect((await call(`${server.url}/v1/runs/${parent}`)).body).toMatchObject({ fork_max_steps: null })
+    const first = await call(`${server.url}/v1/runs/${parent}/counterfactual`, { json: { from_step: 1, mutation: LOOP, max_steps: 4 } })
+    const cf = first.body["cf_run_id"] as string
+    expect((await call(`${server.url}/v1/runs/${cf}`)).body).toMatchObject({ status: "failed", fork_max_steps: 4, fork_step: 1 })
+    // Its own budget counted from its own fork step 3: steps 4..7.
+    const inherited = await call(`${server.url}/v1/runs/${cf}/counterfactual`, { json: { from_step: 3 } })
+    expect([inherited.status, inherited.body["status"]]).toEqual([201, "failed"])
+    const second = inherited.body["cf_run_id"] as string
+    expect(inherited.body["error"]["message"]).toContain(`fork ${second} used its step budget: max_steps 4 after its fork step 3 (its steps 4..7 are kept)`)
+    expect((await call(`${server.url}/v1/runs/${second}`)).body).toMatchObject({ fork_max_steps: 4, parent_run_id: cf })
+    expect(await nodesOf(second)).toEqual([0, 1, 2, 3, 4, 5, 6, 7])
+    const own = await call(`${server.url}/v1/runs/${cf}/counterfactual`, { json: { from_step: 3, max_steps: 2 } })
+    expect((await call(`${server.url}/v1/runs/${own.body["cf_run_id"]}`)).body).toMatchObject({ status: "failed", fork_max_steps: 2 })
+    expect(await nodesOf(own.body["cf_run_id"])).toEqual([0, 1, 2, 3, 4, 5])
+    // A fork without a budget reads null too.
+    const plain = await call(`${server.url}/v1/runs/${parent}/counterfactual`, { json: {} })
+    expect((await call(`${server.url}/v1/runs/${plain.body["cf_run_id"]}`)).body).toMatchObject({ status: "done", fork_max_steps: null })
+  })
+
   it.each([0, -1, 1.5, "3", null, true])("refuses max_steps %j with 400 naming it and the fix, creating nothing", async (value) => {
     const before = await runCount()
     const r = await call(`${server.url}/v1/runs/${parent}/counterfactual`, { json: { mutation: LOOP, max_steps: value } })
