@@ -86,7 +86,7 @@ describe("the library: graph.start and Graph.resume", () => {
       return { refused, after, started: [before.runId, given.runId] }
     }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: db }))))
     expect(out.refused).toMatchObject({ _tag: "LanguageModelError", reason: "no-model", nodeId: "ask", attempts: 0 })
-    expect(out.refused.fix).toContain("DefaultModel layer")
+    expect(out.refused._tag === "LanguageModelError" && out.refused.fix).toContain("DefaultModel layer")
     expect(out.after).toBe(0)
     expect(out.started).toHaveLength(2)
   })

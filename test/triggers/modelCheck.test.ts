@@ -54,7 +54,7 @@ const stack = (filename: string, current: { graph: Graph.Graph }) => {
 }
 
 const runs = Effect.flatMap(Checkpointer, (c) => Effect.map(c.listRuns({ limit: 100 }), (p) => p.runs))
-const schedule = { id: "nightly", graph: "g:lm", cron: "0 * * * *", timezone: "UTC", catch_up: "none" }
+const schedule = { id: "nightly", graph: "g:lm", cron: "0 * * * *", timezone: "UTC", catch_up: "none" as const }
 const hook = { id: "hook", graph: "g:lm", secret_env: "S" }
 
 describe("registering a schedule or webhook of a graph that needs a model", () => {
