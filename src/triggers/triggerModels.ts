@@ -6,7 +6,7 @@
  * the fix, instead of at every tick or delivery. The graph's `needsModel` is read once per
  * loaded graph: a graph without such nodes costs nothing.
  */
-import * as Effect from "effect/Effect"
+import type * as Effect from "effect/Effect"
 import type { LanguageModelError } from "../errors.js"
 import { checkNeeding, LIBRARY_FIX } from "../nodes/lm/modelCheck.js"
 
