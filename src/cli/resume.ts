@@ -18,7 +18,7 @@ import { reportError } from "./exit.js"
 import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
 import * as Interrupt from "./interrupt.js"
 import { leaseOption, parseLease } from "./lease.js"
-import { type LmFlags, lmOptions, resumeDefaultLayer, resumeFlagsLayer, resumeGraphDefaultLayer } from "./lmDefault.js"
+import { type LmFlags, lmOptions, NO_MODEL_FIX, resumeDefaultLayer, resumeFlagsLayer, resumeGraphDefaultLayer } from "./lmDefault.js"
 import { auditLog, conflictingOutput, dbExisting, graphFile, graphOptions, moduleRoot, noSummary, quiet, runIdArg, summaryJson, verbose } from "./options.js"
 
 /** Options `resume` and `respond` share. */
@@ -133,6 +133,9 @@ const resumeRun = (o: ResumeInput) =>
         acceptGraphHash: Option.getOrUndefined(o.acceptGraphHash),
         liveAfterFork: o.liveAfterFork,
         takeOver: o.takeOver,
+        // A live language-model node it would reach without a model (no flags, no lm: block,
+        // none on its record) is refused before the run changes.
+        noModelFix: NO_MODEL_FIX,
         ...(answer !== undefined ? { response: answer } : {})
       })
       const progress = Progress.make({ nodeIds: g.topology.nodes.keys(), silent: o.quiet, verbose: o.verbose, fromStep: record.last_step })

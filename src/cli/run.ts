@@ -15,13 +15,9 @@ import { traced } from "../telemetry/TracingEnabled.js"
 import * as Interrupt from "./interrupt.js"
 import { chooseDatabase } from "./database.js"
 import { leaseOption, parseLease } from "./lease.js"
-import { lmDefaultLayer, lmOptions } from "./lmDefault.js"
+import { lmDefaultLayer, lmOptions, NO_MODEL_FIX } from "./lmDefault.js"
 import { auditLog, conflictingOutput, dbCreating, graphArg, graphOptions, moduleRoot, nonInteractive, noSummary, quiet, summaryJson, verbose } from "./options.js"
 
-/** What `run` tells a graph whose language-model node has no model to use. */
-export const NO_MODEL_FIX =
-  "pass --lm-url <base url> --lm-model <name> (and --lm-key-env <VAR> when the server wants a key), add an lm: {model: <name>, port: <port>} block to the graph file, " +
-  "set config.model on the node (and config.api_base for a local server), or set config.stub: true for an offline stub"
 
 /** The `run` command. */
 export const run = Command.make(

@@ -21,6 +21,7 @@ import {
   CheckpointError,
   type GraphError,
   type InputError,
+  type LanguageModelError,
   NodeModuleError,
   RunStateError,
   StateValidationError,
@@ -58,6 +59,7 @@ import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import * as GraphRun from "./GraphRun.js"
 import { type ChildLink, newRunOf } from "./newRun.js"
 import { recordIn } from "../nodes/lm/DefaultModel.js"
+import { checkNeeding, nodesNeedingModel, reachedBefore } from "../nodes/lm/modelCheck.js"
 import { type StateUpdate, updateState as editState, type UpdateStateError, type UpdateStateOptions } from "./updateState.js"
 import { checkSkipFailed, explainMoved, threadRun } from "./threads.js"
 import { listSome, maxGraphBytes } from "../ir/limits.js"
@@ -174,6 +176,15 @@ export interface ResumeOptions {
    * `run.started` (and so the audit line) names it.
    */
   readonly takenOver?: TakenOver | undefined
+  /**
+   * Leave out the check that refuses, before anything changes, a run whose live
+   * language-model nodes need a model nobody gives (no default model in the context nor on
+   * the run's record, no app `LanguageModel`): for a caller that accepted the run already
+   * (the Scheduler driving a run it queued, a parent's node driving its child run).
+   */
+  readonly skipModelCheck?: boolean | undefined
+  /** The fix that check's `LanguageModelError[no-model]` names (default: how a library caller gives a model). */
+  readonly noModelFix?: string | undefined
 }
 
 /**
@@ -181,6 +192,13 @@ export interface ResumeOptions {
  * (see {@link GraphRun.GraphRun}): inferred by {@link make} from the `modules` it is given.
  */
 export interface Graph<out R = never> extends GraphDefinition {
+  /**
+   * The live language-model nodes that name no model (`stub: true` ones left out), their
+   * child graphs' as `<subgraph node>/<node>`, in graph order (`nodesNeedingModel`): what
+   * must be given a model where a run is started or resumed. Computed once when the graph
+   * is built; empty for a graph without such nodes, which then costs no check.
+   */
+  readonly needsModel: ReadonlyArray<string>
   /** Apply defaults to `inputs` and validate them against the state schema. */
   readonly initialState: (inputs: { readonly [field: string]: unknown }) => Either.Either<State, StateValidationError>
   /**
@@ -195,7 +213,7 @@ export interface Graph<out R = never> extends GraphDefinition {
    */
   readonly start: (
     options?: StartOptions
-  ) => Effect.Effect<GraphRun.GraphRun<R>, StateValidationError | InputError | CheckpointError | RunStateError | ThreadError, Checkpointer>
+  ) => Effect.Effect<GraphRun.GraphRun<R>, StateValidationError | InputError | CheckpointError | RunStateError | ThreadError | LanguageModelError, Checkpointer>
   /**
    * A handle on a run this process just created (record and step-0 checkpoint in hand),
    * without re-reading them. Use `resume` for anything else.
@@ -223,7 +241,7 @@ export interface Graph<out R = never> extends GraphDefinition {
   readonly resume: (
     runId: string,
     options?: ResumeOptions
-  ) => Effect.Effect<GraphRun.GraphRun<R>, CheckpointError | RunStateError | StateValidationError, Checkpointer>
+  ) => Effect.Effect<GraphRun.GraphRun<R>, CheckpointError | RunStateError | StateValidationError | LanguageModelError, Checkpointer>
   /**
    * Check an answer for the interrupt run `runId` waits at (in a child run too, when it
    * waits for one) without changing anything: what `resume` with that response would refuse.
@@ -466,6 +484,8 @@ const decodeInitial = (definition: GraphDefinition) => {
 
 const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, ChildGraph>, withPackVersions: Graph["withPackVersions"]): Graph => {
   const initialState = decodeInitial(definition)
+  // What needs a model from where a run is driven: read once here, checked per start or resume.
+  const needsModel = nodesNeedingModel(definition.nodes)
 
   // Only a graph whose nodes name `std.graph_invoke` (a tool node's `tool`, an agent's
   // `tools`) gets the live invoker: providing it costs every run about 25 operations.
@@ -580,6 +600,9 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
   const start: Graph["start"] = (options = {}) =>
     Effect.gen(function*() {
       const breakpoints = yield* resolveBreakpoints({ before: options.interruptBefore, after: options.interruptAfter }, definition.topology.nodes.keys(), START_FIELDS)
+      // A live language-model node without a model would fail only when reached: refused
+      // before the run is created (a node the run pauses before can get one on resume).
+      yield* checkNeeding(reachedBefore(needsModel, breakpoints?.before))
       const { audit, checkpointer, defaultModel, invoker, loop } = yield* services
       const fields = { inputs: options.inputs ?? {}, idempotencyKey: options.idempotencyKey, actor: options.actor, breakpoints, defaultModel }
       const threadId = options.threadId
@@ -754,12 +777,24 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
               "take the run over (stargraph resume --take-over; in an app, resume options { takeOver: true })"
         )
       }
+      const isFork = run.parent_run_id !== null && run.derived_hash !== null
+      // A live language-model node it would reach without a model (none in the context, none
+      // on its record) is refused before anything changes; a fork or a replay answers from
+      // its cassette, and a run that waits at a breakpoint before a node runs that node next.
+      if (needsModel.length > 0 && options.skipModelCheck !== true && !isFork && options.replay === undefined && (run.default_model ?? null) === null) {
+        const waiting = run.waiting
+        const resumedBefore = run.status === "awaiting-input" && waiting?.kind === "breakpoint" && waiting.when === "before" ? waiting.node : undefined
+        const before = run.breakpoints?.before.filter((id) => id !== resumedBefore)
+        const pausedBefore = before !== undefined && before[0] === "*" && resumedBefore !== undefined
+          ? [...definition.topology.nodes.keys()].filter((id) => id !== resumedBefore)
+          : before
+        yield* checkNeeding(reachedBefore(needsModel, pausedBefore), options.noModelFix, `run ${runId} would fail when it reached it, so it was not resumed (nothing was changed)`)
+      }
       const checkpoint = yield* Effect.flatMap(checkpointer.latestCheckpoint(runId), Option.match({
         onNone: () => Effect.fail(new CheckpointError({ reason: "no-checkpoint", runId, message: `run ${runId} has no checkpoint to resume from` })),
         onSome: Effect.succeed
       }))
       if (options.response !== undefined) yield* checkWaiting(checkpointer, run, checkpoint.state, options.response.value)
-      const isFork = run.parent_run_id !== null && run.derived_hash !== null
       // A fork resumed with live calls allowed keeps that for every later resume (a crash, a pause).
       if (isFork && options.liveAfterFork === true && !run.live_after_fork && options.replay === undefined) {
         yield* checkpointer.updateRun(runId, { live_after_fork: true })
@@ -797,7 +832,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
 
   const updateState: Graph["updateState"] = (runId, values, options) => editState(definition, runId, values, options)
 
-  return { ...definition, initialState, newRun, start, open, resume, checkResponse, updateState, withPackVersions }
+  return { ...definition, needsModel, initialState, newRun, start, open, resume, checkResponse, updateState, withPackVersions }
 }
 
 /**

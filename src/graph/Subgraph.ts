@@ -23,6 +23,7 @@ import {
   IRValidationError,
   NodeExecutionError,
   ReplayDivergenceError,
+  type LanguageModelError,
   type RunFailure,
   type RunStateError,
   type StateValidationError
@@ -68,8 +69,8 @@ export interface RunnableGraph extends GraphDefinition {
   ) => Effect.Effect<GraphRun, never, Checkpointer>
   readonly resume: (
     runId: string,
-    options: ChildDriving & { readonly response?: { readonly value: unknown }; readonly actor: string; readonly replay?: ReplaySource }
-  ) => Effect.Effect<GraphRun, CheckpointError | RunStateError | StateValidationError, Checkpointer>
+    options: ChildDriving & { readonly response?: { readonly value: unknown }; readonly actor: string; readonly replay?: ReplaySource; readonly skipModelCheck?: boolean }
+  ) => Effect.Effect<GraphRun, CheckpointError | RunStateError | StateValidationError | LanguageModelError, Checkpointer>
   readonly checkResponse: (runId: string, value: unknown) => Effect.Effect<void, StateValidationError | CheckpointError, Checkpointer>
   readonly initialState: (inputs: { readonly [field: string]: unknown }) => Either.Either<unknown, StateValidationError>
 }
@@ -317,7 +318,7 @@ const childReplay = (graph: RunnableGraph, request: ChildRunRequest, recorded: U
   })
 
 const resumeChild = (graph: RunnableGraph, request: ChildRunRequest, runId: string, answer: { readonly value: unknown } | undefined, replay?: ReplaySource) =>
-  graph.resume(runId, { ...(answer !== undefined ? { response: answer } : {}), actor: childActor(request.parentRunId), ...(replay !== undefined ? { replay } : {}), ...driving(request) }).pipe(
+  graph.resume(runId, { ...(answer !== undefined ? { response: answer } : {}), actor: childActor(request.parentRunId), ...(replay !== undefined ? { replay } : {}), ...driving(request), skipModelCheck: true }).pipe(
     Effect.catchAll((error): Effect.Effect<never, NodeExecutionError | CheckpointError | RunFailure> =>
       error._tag === "CheckpointError" && error.reason !== "graph-hash-mismatch"
         ? Effect.fail(error)

@@ -319,7 +319,10 @@ export const start = <R = never>(
     const run = yield* forkGraph.resume(cfRunId, {
       replay: replaySource(forkGraph, checkpoints, fromStep, mutation, options.liveAfterFork === true, parent),
       actor: options.actor ?? "replay"
-    })
+    }).pipe(
+      // A fork is driven against its cassette: no model is checked for (it is never refused for one).
+      Effect.catchTag("LanguageModelError", (e) => Effect.die(e))
+    )
     const finish = (outcome: Either.Either<RunSummary, StargraphError>) =>
       Effect.gen(function*() {
         const forkCheckpoints = yield* checkpointer.listCheckpoints(cfRunId)

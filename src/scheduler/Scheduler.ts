@@ -30,6 +30,7 @@ import { type Checkpoint, type CreatedRun, type NewRun, type RunPatch, type RunR
 import {
   CheckpointError,
   type InputError,
+  type LanguageModelError,
   RunStateError,
   SchedulerError,
   type StargraphError,
@@ -40,6 +41,7 @@ import type { Graph } from "../graph/Graph.js"
 import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
 import type { GraphRun } from "../graph/GraphRun.js"
 import { currentRecord } from "../nodes/lm/DefaultModel.js"
+import { checkNeeding, reachedBefore } from "../nodes/lm/modelCheck.js"
 import { type BreakpointFields, type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints.js"
 import { checkSkipFailed, explainMoved, prepareThreadRun } from "../graph/threads.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
@@ -82,6 +84,12 @@ export interface SchedulerOptions {
    * `stargraph serve` says so on stderr. Default: nothing (the audit log and the record say it).
    */
   readonly onRunError?: ((run: RunRecord) => Effect.Effect<void>) | undefined
+  /**
+   * The fix `enqueue` and `resume` name when they refuse a run whose live language-model
+   * nodes need a model nobody gives (`LanguageModelError[no-model]`; default: how a library
+   * caller gives one). `stargraph serve` names its flags.
+   */
+  readonly noModelFix?: string | undefined
 }
 
 /** What shutdown's drain did with the runs in flight when it began (and those opened meanwhile). */
@@ -135,7 +143,7 @@ export interface SchedulerShape {
     graphId: string,
     params: { readonly [field: string]: unknown },
     options?: EnqueueOptions
-  ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | InputError | CheckpointError | RunStateError | ThreadError>
+  ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | InputError | CheckpointError | RunStateError | ThreadError | LanguageModelError>
   /**
    * Continue a stopped run (`paused`, `awaiting-input` with a response, or paused at a
    * breakpoint, without one) in this process. Durable before it returns: the run is put on the queue, `pending` with the
@@ -145,7 +153,7 @@ export interface SchedulerShape {
   readonly resume: (
     runId: string,
     options?: { readonly response?: { readonly value: unknown }; readonly actor?: string }
-  ) => Effect.Effect<Enqueued, SchedulerError | CheckpointError | RunStateError | StateValidationError>
+  ) => Effect.Effect<Enqueued, SchedulerError | CheckpointError | RunStateError | StateValidationError | LanguageModelError>
   /** The run's summary once it stops (waits for it when it is still queued or running). */
   readonly await: (runId: string) => Effect.Effect<RunSummary, CheckpointError>
   /** The live handle of a run executing in this process. */
@@ -283,7 +291,8 @@ export const make = (
               { actor: job.actor }
             )
             // An answer given through `resume` is on the record (`waiting.given`): the run consumes it.
-            : job.graph.resume(job.runId, { actor: job.actor, startedBefore, takenOver })
+            // Accepted when it was queued or resumed (checked there for a model): driven on as it is.
+            : job.graph.resume(job.runId, { actor: job.actor, startedBefore, takenOver, skipModelCheck: true })
         )
         if (Either.isLeft(opened)) {
           // The run cannot continue here (e.g. its graph changed since it was queued): record why.
@@ -394,6 +403,10 @@ export const make = (
         yield* refuseWhileDraining
         const graph = yield* registry.get(graphId)
         const breakpoints = yield* resolveBreakpoints({ before: opts.interruptBefore, after: opts.interruptAfter }, graph.topology.nodes.keys(), opts.breakpointFields)
+        // A live language-model node the run would reach without a model (none in the caller's
+        // context: a server's --lm-url, an app's layer) is refused before the run is written,
+        // whoever asks (POST /v1/runs, a cron tick, a webhook delivery, a plugin).
+        yield* checkNeeding(reachedBefore(graph.needsModel, breakpoints?.before), options.noModelFix)
         const threadId = opts.threadId
         const skipFailed = yield* checkSkipFailed(opts.skipFailed, threadId)
         const defaultModel = yield* currentRecord
@@ -443,7 +456,8 @@ export const make = (
         }))
         const graph = yield* registry.get(record.graph_id)
         // Validate now (status rules, hashes, the response) so the caller gets the error.
-        yield* graph.resume(runId, { response: opts.response })
+        // (And a live language-model node it would reach without a model, in the caller's context.)
+        yield* graph.resume(runId, { response: opts.response, noModelFix: options.noModelFix })
         const actor = opts.actor ?? "scheduler"
         const deferred = yield* waiter(runId)
         if (known.has(runId)) return { runId, graphId: graph.id, deduplicated: false, status: record.status, summary: deferred }

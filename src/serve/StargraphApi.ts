@@ -351,12 +351,14 @@ export class RunsGroup extends HttpApiGroup.make("runs")
   .add(
     HttpApiEndpoint.post("resume", "/v1/runs/:id/resume").setPath(RunPath).addSuccess(RunAction, { status: 202 })
       .addError(UnknownRun).addError(WrongState).addError(ShuttingDown)
+      .addError(ErrorAt(400, "a language-model node (a subgraph's included) the run would reach names no model, and neither the server nor the run's record has a default model (LanguageModelError no-model; the run is left as it was)"))
       .annotate(OpenApi.Summary, "Continue a paused run (or one paused at a breakpoint) in this server")
   )
   .add(
     HttpApiEndpoint.post("respond", "/v1/runs/:id/respond").setPath(RunPath).setPayload(RespondBody)
       .addSuccess(RunAction, { status: 202 })
       .addError(UnknownRun).addError(WrongState).addError(ShuttingDown)
+      .addError(ErrorAt(400, "an answer that does not fit the field it is written to (StateValidationError), or a language-model node the run would reach that names no model while neither the server nor the run's record has a default model (LanguageModelError no-model; the run is left as it was)"))
       .annotate(OpenApi.Summary, "Answer a run awaiting input; it resumes in this server (warm)")
   )
   .add(

@@ -38,9 +38,7 @@ import { identified, parseLastEventId, recordStop, type ResumePoint, resumeAfter
 import { checkClientKey } from "../triggers/TriggerEvent.js"
 import { pendingCounts } from "./metricsRoute.js"
 import { runEvents } from "./runEvents.js"
-import { checkModels } from "../nodes/lm/modelCheck.js"
-import { names } from "../runtime/breakpoints.js"
-import { type BreakpointNodes, RunView, StargraphApi } from "./StargraphApi.js"
+import { RunView, StargraphApi } from "./StargraphApi.js"
 
 /** `http:<client address>`: who did it, for run records and the audit log. */
 export const actorOf = (request: HttpServerRequest.HttpServerRequest) =>
@@ -158,24 +156,10 @@ export const graphsLayer = HttpApiBuilder.group(StargraphApi, "graphs", (handler
       }))
   }))
 
-/** What `POST /v1/runs` tells a graph whose language-model node has no model to use. */
+/** The fix a server names when it refuses a run (`POST /v1/runs`, a resume or answer, a schedule or webhook) whose language-model node has no model to use. */
 export const SERVE_NO_MODEL_FIX =
   "start the server with --lm-url <base url> --lm-model <name> (and --lm-key-env <VAR> when the server wants a key), or provide a DefaultModel or an @effect/ai LanguageModel layer to Serve.start; " +
   "or set config.model on the node (and config.api_base for a local server), or config.stub: true for an offline stub"
-
-/**
- * Before `POST /v1/runs` creates a run: a live language-model node it would reach (its
- * subgraphs' included; not one it pauses before) that names no model, while the server
- * has neither a default model nor an app `LanguageModel`, refuses the request (400,
- * `LanguageModelError[no-model]`) instead of a run that fails when it reaches that node.
- * An unknown graph is left to `enqueue` to report.
- */
-const modelCheck = (registry: GraphRegistryShape, graphId: string, interruptBefore: typeof BreakpointNodes.Type | undefined) =>
-  Effect.flatMap(Effect.option(registry.get(graphId)), (found) => {
-    if (Option.isNone(found)) return Effect.void
-    const before = interruptBefore === undefined ? undefined : typeof interruptBefore === "string" ? [interruptBefore] : interruptBefore
-    return checkModels(new Map([...found.value.nodes].filter(([id]) => !names(before, id))), SERVE_NO_MODEL_FIX)
-  })
 
 /** Options of {@link handlersLayer}. */
 export interface HandlersOptions {
@@ -209,14 +193,16 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
             Effect.all([checkClientKey(payload.idempotency_key, "idempotency_key"), payload.thread_id === undefined ? Effect.succeed(undefined) : checkThreadId(payload.thread_id, "thread_id")]),
             ([idempotencyKey, threadId]) =>
               Effect.flatMap(checkSkipFailed(payload.skip_failed, threadId, "skip_failed", "thread_id"), (skipFailed) =>
-                Effect.mapError(Effect.zipRight(modelCheck(registry, payload.graph_id, payload.interrupt_before), scheduler.enqueue(payload.graph_id, payload.params ?? {}, {
+                // (A live language-model node without a model the server was given is refused by
+                // `enqueue`, with SERVE_NO_MODEL_FIX: `Serve.start` gives it to the Scheduler.)
+                Effect.mapError(scheduler.enqueue(payload.graph_id, payload.params ?? {}, {
                   idempotencyKey,
                   actor: actorOf(request),
                   interruptBefore: payload.interrupt_before,
                   interruptAfter: payload.interrupt_after,
                   threadId,
                   skipFailed
-                })), hint))
+                }), hint))
           ),
           (enqueued) => ({ run_id: enqueued.runId, status: enqueued.status, graph_id: enqueued.graphId, deduplicated: enqueued.deduplicated })
         ))

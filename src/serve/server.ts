@@ -54,7 +54,7 @@ import type { TriggerRoute } from "../triggers/Trigger.js"
 import * as TriggerHost from "../triggers/TriggerHost.js"
 import { clientAddress, type TrustedProxies, trustedProxies } from "./clientAddress.js"
 import { errorResponse } from "./envelope.js"
-import { handlersLayer } from "./handlers.js"
+import { handlersLayer, SERVE_NO_MODEL_FIX } from "./handlers.js"
 import { checkCancelWait } from "../runtime/askCancel.js"
 import { fileIdentity, watchDatabase } from "./databaseWatch.js"
 import { metricsRouteLayer } from "./metricsRoute.js"
@@ -667,6 +667,8 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
       ...(config?.config.scheduler?.abort_grace_ms !== undefined ? { abortGraceMs: config.config.scheduler.abort_grace_ms } : {}),
       ...(config?.config.scheduler?.drain_timeout_ms !== undefined ? { drainTimeoutMs: config.config.scheduler.drain_timeout_ms } : {}),
       onRunError: (run) => Console.error(runErrorLine(run)),
+      // A run refused for a model the server was not given says how to give it one.
+      noModelFix: SERVE_NO_MODEL_FIX,
       ...options.scheduler,
       // Once the drain is over (the runs' streams got their `run.paused` and ended), the
       // connections still open (a stream held on a stopped run, a slow client) are closed:
@@ -689,7 +691,7 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     const context = yield* Layer.build(base)
     // The database file as opened: removed or replaced later, the server's writes are lost (`lost`).
     const opened = fileIdentity(db)
-    const triggers = yield* TriggerHost.start({ config, pluginRoot: options.pluginRoot, ...(options.env ? { env: options.env } : {}) }).pipe(
+    const triggers = yield* TriggerHost.start({ config, pluginRoot: options.pluginRoot, noModelFix: SERVE_NO_MODEL_FIX, ...(options.env ? { env: options.env } : {}) }).pipe(
       Effect.provide(context)
     )
     const routes = [...apiRoutes, ...triggers.routes.map(triggerRouteInfo)]

@@ -20,6 +20,7 @@ import { nextTick, ticksBetween } from "./cronTicks.js"
 import { idempotencyKeyOf } from "./TriggerEvent.js"
 import { firstIssue } from "../ir/parseIssue.js"
 import { checkThreadId } from "../graph/threads.js"
+import { checkTriggerModel } from "./triggerModels.js"
 
 /** What to do with ticks missed while no process was running the schedule. */
 export const CatchUp = Schema.Literal("latest", "all", "none")
@@ -177,9 +178,16 @@ export const make = (specs: ReadonlyArray<CronSpecInput>): Effect.Effect<Trigger
 
     return {
       name: "cron",
-      init: (d) => {
-        deps = d
-      },
+      // Registered: a schedule whose graph needs a model nobody gives is refused now, not at every tick.
+      init: (d) =>
+        Effect.zipRight(
+          Effect.forEach(compiled, (c) =>
+            Effect.flatMap(Effect.option(d.registry.get(c.spec.graph)), (graph) =>
+              graph._tag === "Some" ? checkTriggerModel(`schedule '${c.spec.id}'`, graph.value) : Effect.void), { discard: true }),
+          Effect.sync(() => {
+            deps = d
+          })
+        ),
       start: () =>
         Effect.gen(function*() {
           fibers = []

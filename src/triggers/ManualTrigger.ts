@@ -4,7 +4,7 @@
  * HTTP API see identical run records and idempotency (the spec's convergence guarantee).
  */
 import * as Effect from "effect/Effect"
-import { type CheckpointError, type InputError, type RunStateError, type SchedulerError, StargraphRuntimeError, type StateValidationError, type ThreadError } from "../errors.js"
+import { type CheckpointError, type InputError, type LanguageModelError, type RunStateError, type SchedulerError, StargraphRuntimeError, type StateValidationError, type ThreadError } from "../errors.js"
 import type { Enqueued, EnqueueOptions, SchedulerShape } from "../scheduler/Scheduler.js"
 import type { Trigger } from "./Trigger.js"
 
@@ -18,7 +18,7 @@ export interface ManualTrigger extends Trigger {
     actor?: string,
     /** The run's breakpoints and thread (see `EnqueueOptions`). */
     options?: Pick<EnqueueOptions, "interruptBefore" | "interruptAfter" | "breakpointFields" | "threadId" | "skipFailed">
-  ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | InputError | CheckpointError | RunStateError | ThreadError | StargraphRuntimeError>
+  ) => Effect.Effect<Enqueued, SchedulerError | StateValidationError | InputError | CheckpointError | RunStateError | ThreadError | LanguageModelError | StargraphRuntimeError>
 }
 
 /** A fresh manual trigger; `init` must receive the scheduler before `enqueue` works. */
@@ -38,7 +38,7 @@ export const make = (): ManualTrigger => {
     stop: () => undefined,
     routes: () => [],
     enqueue: (graphId, params, idempotencyKey, actor, options) =>
-      Effect.suspend((): Effect.Effect<Enqueued, SchedulerError | StateValidationError | InputError | CheckpointError | RunStateError | ThreadError | StargraphRuntimeError> =>
+      Effect.suspend((): Effect.Effect<Enqueued, SchedulerError | StateValidationError | InputError | CheckpointError | RunStateError | ThreadError | LanguageModelError | StargraphRuntimeError> =>
         scheduler === undefined
           ? Effect.fail(new StargraphRuntimeError({ message: "ManualTrigger.enqueue called before init: start the triggers first" }))
           : scheduler.enqueue(graphId, params, { idempotencyKey, actor: actor ?? "manual", ...options })

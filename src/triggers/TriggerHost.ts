@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Scope from "effect/Scope"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
-import { TriggerError } from "../errors.js"
+import { type LanguageModelError, TriggerError } from "../errors.js"
 import { closestName } from "../ir/didYouMean.js"
 import { listSome } from "../ir/limits.js"
 import type { Graph } from "../graph/Graph.js"
@@ -26,6 +26,7 @@ import { discoverPackagePlugins, loadPlugin, type PluginRef } from "./plugins.js
 import { isPath, type ResolvedConfig } from "./ProjectConfig.js"
 import { ExtraTriggers, type Trigger, type TriggerDeps, type TriggerRoute } from "./Trigger.js"
 import * as WebhookTrigger from "./WebhookTrigger.js"
+import { checkTriggerModel } from "./triggerModels.js"
 
 /** What the host started. */
 export interface StartedTriggers {
@@ -54,6 +55,11 @@ export interface TriggerHostOptions {
   readonly env?: { readonly [name: string]: string | undefined }
   /** How long each trigger's init, start, routes and stop may take (default 10 s; see `HOOK_TIMEOUT_MS`). */
   readonly hookTimeoutMs?: number | undefined
+  /**
+   * The fix named when a schedule or webhook of the config is refused for a graph whose
+   * language-model node has no model to use (default: how a library caller gives one).
+   */
+  readonly noModelFix?: string | undefined
 }
 
 /**
@@ -185,7 +191,7 @@ const metered = (scheduler: SchedulerShape, name: string, metrics: MetricsShape)
 /** Build, init and start every trigger; stop them when the scope closes. */
 export const start = (
   options: TriggerHostOptions = {}
-): Effect.Effect<StartedTriggers, TriggerError, Scope.Scope | Scheduler | GraphRegistry | Checkpointer> =>
+): Effect.Effect<StartedTriggers, TriggerError | LanguageModelError, Scope.Scope | Scheduler | GraphRegistry | Checkpointer> =>
   Effect.gen(function*() {
     const scheduler = yield* Scheduler
     const registry = yield* GraphRegistry
@@ -197,13 +203,16 @@ export const start = (
       // Checked now, so a mistake stops the start instead of failing at every tick.
       const schedules = yield* Effect.forEach(config.config.schedules, (s, i) =>
         Effect.flatMap(graphOf(s.graph, config, registry, { triggerId: `cron:${s.id}`, field: `schedules[${i}].graph` }), (graph) =>
-          Effect.as(checkParams(`cron:${s.id}`, graph, s.params, "complete"), { ...s, graph: graph.id })))
+          Effect.as(
+            Effect.zipRight(checkParams(`cron:${s.id}`, graph, s.params, "complete"), checkTriggerModel(`schedule '${s.id}' (schedules[${i}] in stargraph.yaml)`, graph, options.noModelFix)),
+            { ...s, graph: graph.id }
+          )))
       const webhooks = yield* Effect.forEach(config.config.webhooks, (w, i) =>
         Effect.flatMap(graphOf(w.graph, config, registry, { triggerId: `webhook:${w.id}`, field: `webhooks[${i}].graph` }), (graph) =>
           Effect.as(
             Effect.zipRight(
               checkParams(`webhook:${w.id}`, graph, { ...w.params, ...(w.payload_field !== undefined ? { [w.payload_field]: null } : {}) }, "partial"),
-              checkThreadFrom(`webhook:${w.id}`, graph, w)
+              Effect.zipRight(checkThreadFrom(`webhook:${w.id}`, graph, w), checkTriggerModel(`webhook '${w.id}' (webhooks[${i}] in stargraph.yaml)`, graph, options.noModelFix))
             ),
             { ...w, graph: graph.id }
           )))

@@ -22,6 +22,7 @@ import { envelopeOf, statusOf } from "./httpError.js"
 import { MAX_BODY_DEPTH, nestsDeeperThan } from "./jsonDepth.js"
 import type { Trigger, TriggerDeps, TriggerRequest, TriggerResponse, TriggerRoute } from "./Trigger.js"
 import { idempotencyKeyOf } from "./TriggerEvent.js"
+import { checkTriggerModel } from "./triggerModels.js"
 
 /** One webhook (a `webhooks:` entry of `stargraph.yaml`). */
 export const WebhookSpec = Schema.Struct({
@@ -339,9 +340,16 @@ export const make = (
 
     return {
       name: "webhook",
-      init: (d) => {
-        deps = d
-      },
+      // Registered: a webhook whose graph needs a model nobody gives is refused now, not at every delivery.
+      init: (d) =>
+        Effect.zipRight(
+          Effect.forEach(specs, (spec) =>
+            Effect.flatMap(Effect.option(d.registry.get(spec.graph)), (graph) =>
+              graph._tag === "Some" ? checkTriggerModel(`webhook '${spec.id}'`, graph.value) : Effect.void), { discard: true }),
+          Effect.sync(() => {
+            deps = d
+          })
+        ),
       start: () => undefined,
       stop: () => undefined,
       routes: () => specs.map((spec) => route(spec))

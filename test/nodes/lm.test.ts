@@ -49,17 +49,20 @@ const irOf = (fields: Fields, nodes: ReadonlyArray<Record<string, unknown>>, ext
 
 const dbLayer = () => SqliteCheckpointer.layer({ filename: join(tempDir(), "runs.sqlite") })
 
-/** Run a graph to its end on `layer`; the summary and its checkpoints (and the run's error). */
+/**
+ * Run a graph to its end on `layer`; the summary and its checkpoints (and the run's error).
+ * `around` wraps the start and the drive (a model the app gives is checked for at the start).
+ */
 const runGraph = (
   ir: unknown,
   inputs: Record<string, unknown>,
   layer = dbLayer(),
   around: <A, E, R>(e: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = (e) => e
 ) =>
-  Effect.runPromise(Effect.gen(function*() {
+  Effect.runPromise(around(Effect.gen(function*() {
     const graph = yield* Graph.make(ir)
     const handle = yield* graph.start({ inputs })
-    const result = yield* around(Effect.either(handle.start()))
+    const result = yield* Effect.either(handle.start())
     const checkpoints = yield* Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(handle.runId))
     const run = yield* Effect.flatMap(Checkpointer, (c) => c.getRun(handle.runId))
     return {
@@ -70,7 +73,7 @@ const runGraph = (
       record: run._tag === "Some" ? run.value : undefined,
       checkpoints
     }
-  }).pipe(Effect.provide(layer)))
+  })).pipe(Effect.provide(layer)))
 
 const ask = (config: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ id: "ask", kind: "dspy", config: { signature: "question -> answer", model: "test-model", ...config }, ...extra })
 
@@ -427,9 +430,27 @@ describe("bad completions and failed calls", () => {
     } finally {
       if (saved !== undefined) process.env["OPENAI_API_KEY"] = saved
     }
-    const none = await runGraph(irOf(qa, [{ id: "ask", kind: "dspy", config: { signature: "question -> answer" } }]), { question: "q" })
-    expect(none.error).toMatchObject({ _tag: "LanguageModelError", reason: "no-model" })
-    expect((none.error as { fix: string }).fix).toContain("LanguageModel layer")
+    // graph.start refuses a run whose node names no model (none given) before creating it.
+    const modelless = irOf(qa, [{ id: "ask", kind: "dspy", config: { signature: "question -> answer" } }])
+    const refused = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.make(modelless)
+      const started = yield* Effect.either(graph.start({ inputs: { question: "q" } }))
+      const runs = yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({ limit: 10 }))
+      return { started, runs: runs.runs }
+    }).pipe(Effect.provide(dbLayer())))
+    expect(Either.getLeft(refused.started).pipe(Option.getOrUndefined)).toMatchObject({ _tag: "LanguageModelError", reason: "no-model", nodeId: "ask", attempts: 0 })
+    expect(refused.runs).toEqual([])
+    // A run made without that check (newRun and open, as a Scheduler drives one it queued) fails at the node.
+    const none = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.make(modelless)
+      const checkpointer = yield* Checkpointer
+      const prepared = yield* graph.newRun({ inputs: { question: "q" } })
+      const { record } = yield* checkpointer.createRun(prepared)
+      const handle = yield* graph.open(record, { ...prepared.initial, run_id: record.run_id })
+      return yield* Effect.either(handle.start())
+    }).pipe(Effect.provide(dbLayer())))
+    expect(Either.getLeft(none).pipe(Option.getOrUndefined)).toMatchObject({ _tag: "LanguageModelError", reason: "no-model" })
+    expect((Either.getLeft(none).pipe(Option.getOrThrow) as { fix: string }).fix).toContain("LanguageModel layer")
   })
 })
 
@@ -550,9 +571,11 @@ describe("an app's own LanguageModel", () => {
     ])
     // Not recorded: the requests of the nodes without a model say null, as without the default.
     expect(r.checkpoints[1]!.calls![0]!.request).toMatchObject({ model: null })
-    const without = await runGraph(ir, { question: "q" })
+    // Without it, the same graph (same hash) is refused before a run is created, naming both nodes.
+    const without = await Effect.runPromise(Effect.flatMap(Graph.make(ir), (graph) => Effect.map(Effect.flip(graph.start({ inputs: { question: "q" } })), (error) => ({ graph, error }))).pipe(Effect.provide(dbLayer())))
     expect(without.graph.graphHash).toBe(r.graph.graphHash)
-    expect(without.error).toMatchObject({ _tag: "LanguageModelError", reason: "no-model" })
+    expect(without.error).toMatchObject({ _tag: "LanguageModelError", reason: "no-model", nodeId: "ask" })
+    expect(without.error.message).toContain("'ask', 'c'")
   })
 
   it("the default model's URL never receives a node's own key: a node naming api_key_env without api_base keeps its own endpoint", () => {

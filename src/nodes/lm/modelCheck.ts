@@ -34,6 +34,46 @@ export const LIBRARY_FIX =
   "set config.model on the node (and config.api_base for a local server), provide a DefaultModel layer or an @effect/ai LanguageModel layer where the run is started, or set config.stub: true"
 
 /**
+ * `needing` (ids from {@link nodesNeedingModel}) without the nodes a run pauses before
+ * (`pausedBefore`, its `interrupt_before`; `["*"]`: every node): such a node can be given a
+ * model when the run is resumed. A child graph's node goes with its subgraph node.
+ */
+export const reachedBefore = (needing: ReadonlyArray<string>, pausedBefore: ReadonlyArray<string> | undefined): ReadonlyArray<string> =>
+  pausedBefore === undefined || pausedBefore.length === 0 || needing.length === 0
+    ? needing
+    : pausedBefore[0] === "*"
+    ? []
+    : needing.filter((id) => !pausedBefore.includes(id.split("/")[0]!))
+
+/** The refusal of a run whose nodes `needing` need a model nobody gives (see {@link checkNeeding}). */
+export const noModelError = (needing: ReadonlyArray<string>, fix: string = LIBRARY_FIX, what = "the run would fail when it reached it, so it was not started"): LanguageModelError =>
+  new LanguageModelError({
+    nodeId: needing[0]!,
+    step: 0,
+    reason: "no-model",
+    attempts: 0,
+    message: `${needing.length === 1 ? "the node calls" : `the nodes ${needing.map((id) => `'${id}'`).join(", ")} call`} a language model and name${needing.length === 1 ? "s" : ""} no model, and no default model or app LanguageModel is given: ` +
+      what,
+    fix
+  })
+
+/**
+ * Fails with `LanguageModelError[no-model]` (attempts 0: no call was made) naming the first
+ * of `needing` (node ids, as {@link nodesNeedingModel} lists them: computed once per loaded
+ * graph) when neither an app's `LanguageModel` nor a default model is in the context;
+ * succeeds otherwise, and at once (reading nothing) when `needing` is empty. `fix` says how
+ * to give one where the run is started; `what` what was refused.
+ */
+export const checkNeeding = (
+  needing: ReadonlyArray<string>,
+  fix: string = LIBRARY_FIX,
+  what?: string
+): Effect.Effect<void, LanguageModelError> =>
+  needing.length === 0
+    ? Effect.void
+    : Effect.flatMap(modelProvided(), (provided) => (provided ? Effect.void : Effect.fail(noModelError(needing, fix, what))))
+
+/**
  * Fails with `LanguageModelError[no-model]` (attempts 0: no call was made) naming the first
  * node that needs a model when neither an app's `LanguageModel` nor a default model is in
  * the context; succeeds otherwise (and at once for a graph without such nodes). `fix` says
@@ -42,21 +82,4 @@ export const LIBRARY_FIX =
 export const checkModels = (
   nodes: ReadonlyMap<string, ModelNeeds>,
   fix: string = LIBRARY_FIX
-): Effect.Effect<void, LanguageModelError> => {
-  const needing = nodesNeedingModel(nodes)
-  if (needing.length === 0) return Effect.void
-  return Effect.flatMap(modelProvided(), (provided) =>
-    provided
-      ? Effect.void
-      : Effect.fail(
-        new LanguageModelError({
-          nodeId: needing[0]!,
-          step: 0,
-          reason: "no-model",
-          attempts: 0,
-          message: `${needing.length === 1 ? "the node calls" : `the nodes ${needing.map((id) => `'${id}'`).join(", ")} call`} a language model and name${needing.length === 1 ? "s" : ""} no model, and no default model or app LanguageModel is given: ` +
-            "the run would fail when it reached it, so it was not started",
-          fix
-        })
-      ))
-}
+): Effect.Effect<void, LanguageModelError> => checkNeeding(nodesNeedingModel(nodes), fix)
