@@ -444,7 +444,7 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
     /** Insert one run (inside the caller's transaction); an existing idempotency key wins. */
     const insertRun = (db: Statements, run: NewRun) =>
       Effect.gen(function*() {
-        const runId = `${run.runIdPrefix ?? "run"}-${randomUUID()}`
+        const runId = run.run_id ?? `${run.runIdPrefix ?? "run"}-${randomUUID()}`
         const record = newRunRecord(runId, run)
         if (record.thread_id !== null) {
           // A retried start (same idempotency key) is answered before the thread is checked.
@@ -473,6 +473,23 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
         }
         return { _tag: "created" as const, record }
       })
+
+    /**
+     * Create the run a commit creates (`CommitOptions.creates`), inside the commit's
+     * transaction: one whose key is taken (another process started it) fails the commit.
+     */
+    const insertCreated = (db: Statements, run: NewRun): Effect.Effect<void, SqlError | CheckpointError> =>
+      Effect.flatMap(insertRun(db, run), (inserted) =>
+        inserted._tag === "created"
+          ? Effect.void
+          : Effect.fail(
+            new CheckpointError({
+              reason: "run-changed",
+              runId: inserted.row.run_id,
+              filename,
+              message: `run ${inserted.row.run_id} (key ${run.idempotency_key ?? "none"}) was created by another writer first; this one's first steps were not written`
+            })
+          ))
 
     /** A patch that keeps the run going: one statement, no transaction needed. */
     const patchAlone = (runId: string, patch: RunPatch) => {
@@ -553,6 +570,7 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
     const shape: CheckpointerShape = {
       createRun: (run) => Effect.map(createRuns([run]), (created) => created[0]!),
       createRuns,
+      createsInCommit: true,
 
       commitSteps: (checkpoints, patch, options) => {
         const last = checkpoints[checkpoints.length - 1]!
@@ -606,7 +624,8 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
                   ))
             ))
         }
-        if (patch === undefined && checkpoints.length === 1) {
+        const creates = options?.creates
+        if (patch === undefined && checkpoints.length === 1 && creates === undefined) {
           const params = checkpointParams(last, maxBytes)
           if (Either.isLeft(params)) return Effect.fail(params.left)
           return owner === undefined
@@ -614,7 +633,10 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
             : Effect.flatMap(Effect.mapError(runOne(sql, INSERT_OWNED_CHECKPOINT, [...params.right, last.run_id, owner], sync), failed), wrote)
         }
         return Effect.flatMap(Effect.forEach(checkpoints, (cp) => checkpointParams(cp, maxBytes)), (rows) =>
-          transaction(sql, (db) => writeSteps(db, last, rows, patch, owner), sync).pipe(Effect.mapError(failed), Effect.flatMap(wrote)))
+          transaction(sql, (db) => creates === undefined ? writeSteps(db, last, rows, patch, owner) : Effect.zipRight(insertCreated(db, creates), writeSteps(db, last, rows, patch, owner)), sync).pipe(
+            Effect.catchAll((e) => Effect.fail(e._tag === "CheckpointError" ? e : failed(e))),
+            Effect.flatMap(wrote)
+          ))
       },
 
       commitTogether: (commits) =>
@@ -628,6 +650,7 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
               Effect.gen(function*() {
                 for (const [i, commit] of commits.entries()) {
                   const owner = commit.options?.owner
+                  if (commit.options?.creates !== undefined) yield* insertCreated(db, commit.options.creates)
                   const inserted = yield* writeSteps(db, lastOf(commit), rows[i]!, commit.patch, owner)
                   // Another process owns that run now: nothing of any commit is written.
                   if (inserted.changes === 0 && owner !== undefined) return yield* Effect.fail<NotOwned>({ _tag: "NotOwned", commit, owner })
@@ -636,6 +659,8 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
               Effect.catchAll((e): Effect.Effect<void, CheckpointError> =>
                 e._tag === "NotOwned"
                   ? notOwner(lastOf(e.commit).run_id, e.owner, stepsOf(e.commit.checkpoints))
+                  : e._tag === "CheckpointError"
+                  ? Effect.fail(e)
                   : Effect.fail(storage(filename, `persisting ${commits.map((c) => `${stepsOf(c.checkpoints)} of ${lastOf(c).run_id}`).join(", ")}`)(e)))
             )
           }

@@ -57,6 +57,7 @@ import { nowIso, OWNER, RunLoop } from "../runtime/RunLoop.js"
 import { AuditSink } from "../telemetry/AuditSink.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import * as GraphRun from "./GraphRun.js"
+import type { UnwrittenRun } from "./firstCommitCreates.js"
 import { type ChildLink, newRunOf } from "./newRun.js"
 import { recordIn } from "../nodes/lm/DefaultModel.js"
 import { checkNeeding, nodesNeedingModel, reachedBefore } from "../nodes/lm/modelCheck.js"
@@ -235,6 +236,12 @@ export interface Graph<out R = never> extends GraphDefinition {
       readonly commitWithParent?: ((commits: ReadonlyArray<HandedCommit>) => void) | undefined
       /** Answer its calls from a recording (a replay's new child run; see `ResumeOptions.replay`). */
       readonly replay?: ReplaySource | undefined
+      /**
+       * The run is not written yet (`run` and `checkpoint` are what it will be): its first
+       * commit creates it (see `GraphRunOptions.unwritten`), when the Checkpointer has
+       * `createsInCommit`.
+       */
+      readonly unwritten?: UnwrittenRun | undefined
     }
   ) => Effect.Effect<GraphRun.GraphRun<R>, never, Checkpointer>
   /** Reload a persisted run for this graph and return a handle that continues it. */
@@ -652,7 +659,8 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         cancelledWith: options.cancelledWith,
         parentCommits: options.parentCommits,
         commitWithParent: options.commitWithParent,
-        replay: options.replay
+        replay: options.replay,
+        unwritten: options.unwritten
       }))
 
   const resume: Graph["resume"] = (runId, options = {}) =>

@@ -8,6 +8,7 @@
  * another: the child resumes inside itself, from its own last checkpoint. A `map` node runs
  * its child graph this way once per item, each keyed with `#<index>` after that key.
  */
+import { randomUUID } from "node:crypto"
 import { existsSync, statSync } from "node:fs"
 import { basename, dirname, isAbsolute, relative, resolve } from "node:path"
 import * as Context from "effect/Context"
@@ -15,7 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
-import { type Checkpoint, type DefaultModelRecord, type NewRun, type RunRecord, type RunSummary, toSummary, type WaitingInfo } from "../checkpoint/models.js"
+import { type Checkpoint, type DefaultModelRecord, type NewRun, newRunRecord, type RunRecord, type RunSummary, toSummary, type WaitingInfo } from "../checkpoint/models.js"
 import {
   type CheckpointError,
   formatError,
@@ -42,6 +43,7 @@ import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import { OWNER } from "../runtime/RunLoop.js"
 import { recordIn } from "../nodes/lm/DefaultModel.js"
 import { nodesNeedingModel } from "../nodes/lm/modelCheck.js"
+import type { UnwrittenRun } from "./firstCommitCreates.js"
 import type { GraphRun } from "./GraphRun.js"
 import type { ChildLink } from "./newRun.js"
 
@@ -65,7 +67,13 @@ export interface RunnableGraph extends GraphDefinition {
   readonly open: (
     run: RunRecord,
     checkpoint: Checkpoint,
-    options: ChildDriving & { readonly actor: string; readonly retainEvents?: boolean; readonly replay?: ReplaySource | undefined }
+    options: ChildDriving & {
+      readonly actor: string
+      readonly retainEvents?: boolean
+      readonly replay?: ReplaySource | undefined
+      /** The run is not written yet: its first commit creates it (see firstCommitCreates.ts). */
+      readonly unwritten?: UnwrittenRun | undefined
+    }
   ) => Effect.Effect<GraphRun, never, Checkpointer>
   readonly resume: (
     runId: string,
@@ -254,10 +262,31 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
       // In a replay of the step its parent waited at: the recorded child it replays (a
       // divergence is refused before a child run is made).
       const replay = request.replayOf === undefined ? undefined : yield* childReplay(graph, request, request.replayOf)
-      const { created, record: found } = yield* checkpointer.createRun(linked)
-      if (created) {
-        const handle = yield* graph.open(found, { ...linked.initial, run_id: found.run_id }, { actor, retainEvents: false, replay, ...driving(request) })
-        return yield* drive(request, handle)
+      let found: RunRecord
+      if (checkpointer.createsInCommit === true) {
+        // Written with its first step's commit (see firstCommitCreates.ts), unless this step started it before.
+        const key = linked.idempotency_key!
+        const before = request.newStep === true ? Option.none() : yield* checkpointer.findByIdempotencyKey(key)
+        if (Option.isNone(before) && request.commits?.creates(key) !== true) {
+          const unwritten: UnwrittenRun = { ...linked, run_id: `run-${randomUUID()}` }
+          const record = newRunRecord(unwritten.run_id, unwritten)
+          const handle = yield* graph.open(record, { ...linked.initial, run_id: record.run_id }, { actor, retainEvents: false, replay, ...driving(request), unwritten })
+          return yield* drive(request, handle)
+        }
+        // Started by a first attempt of this step (a retried node), its first commit handed over but not made: made now.
+        found = Option.isSome(before)
+          ? before.value
+          : yield* Effect.zipRight(request.commits!.flush, Effect.flatMap(checkpointer.findByIdempotencyKey(key), Option.match({
+            onNone: () => Effect.fail(childFailed(request, "?", "was handed to this step but not written")),
+            onSome: Effect.succeed
+          })))
+      } else {
+        const made = yield* checkpointer.createRun(linked)
+        if (made.created) {
+          const handle = yield* graph.open(made.record, { ...linked.initial, run_id: made.record.run_id }, { actor, retainEvents: false, replay, ...driving(request) })
+          return yield* drive(request, handle)
+        }
+        found = made.record
       }
       // The child this parent step started before: finish it, pass it the answer, or report it.
       // One that ended in a first attempt of a retried node handed its end to the step: made now, it is found done.

@@ -216,7 +216,8 @@ const runAll = (
         inputs,
         answer: index === answered ? answer : undefined,
         cancelling: input.cancelling,
-        commits: input.childCommits
+        commits: input.childCommits,
+        newStep: input.newStep
       }).pipe(
         Effect.either,
         Effect.tap((outcome) => {
