@@ -67,15 +67,19 @@ export const firstCommitCreates = (checkpointer: CheckpointerShape, run: Unwritt
   }, WRITE_DEADLINE_MS)
   timer.unref()
 
-  /** `write` by the run loop, after the deadline's creation when it is being made. */
-  const afterDeadline = <A, E>(write: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-    Effect.suspend(() => (deadline === undefined ? write : Effect.zipRight(Effect.promise(() => deadline ?? Promise.resolve()), write)))
-  /** The loop's own write of it (its first commit, or a creation on its own): the deadline is off. */
-  const loopWrites = <A>(write: Effect.Effect<A, CheckpointError>): Effect.Effect<A, CheckpointError> =>
+  /**
+   * The loop's write that stores it: `creating` (which creates it), or `plain` once it is
+   * written. Waits out the deadline's creation when one is being made; decided in one
+   * synchronous turn, so the deadline cannot start one in between.
+   */
+  const firstWrite = <A>(creating: Effect.Effect<A, CheckpointError>, plain: Effect.Effect<A, CheckpointError>): Effect.Effect<A, CheckpointError> =>
     Effect.suspend(() => {
+      if (written) return plain
+      const pending = deadline
+      if (pending !== undefined) return Effect.zipRight(Effect.promise(() => pending), firstWrite(creating, plain))
       writing = true
       clearTimeout(timer)
-      return Effect.onExit(write, (exit) => {
+      return Effect.onExit(creating, (exit) => {
         writing = false
         if (Exit.isFailure(exit)) return Effect.void
         written = true
@@ -83,14 +87,15 @@ export const firstCommitCreates = (checkpointer: CheckpointerShape, run: Unwritt
       })
     })
   /** Create it on its own, before a write or read that is not its first commit. */
-  const ensure: Effect.Effect<void, CheckpointError> = afterDeadline(Effect.suspend(() =>
-    written ? Effect.void : loopWrites(Effect.flatMap(checkpointer.createRun(run), ({ record }) =>
+  const ensure: Effect.Effect<void, CheckpointError> = firstWrite(
+    Effect.flatMap(checkpointer.createRun(run), ({ record }) =>
       record.run_id === runId ? Effect.void : Effect.fail(new CheckpointError({
         reason: "run-changed",
         runId: record.run_id,
         message: `child run ${record.run_id} (key ${run.idempotency_key ?? "none"}) was created by another writer first; run ${runId} was not written`
-      }))))
-  ))
+      }))),
+    Effect.void
+  )
   const first = <A, E>(id: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | CheckpointError> =>
     written || id !== runId ? effect : Effect.zipRight(ensure, effect)
   const withCreate = (options: Omit<CommitOptions, "expected"> | undefined): Omit<CommitOptions, "expected"> => ({ ...options, creates: run })
@@ -103,9 +108,7 @@ export const firstCommitCreates = (checkpointer: CheckpointerShape, run: Unwritt
         ? checkpointer.commitSteps(checkpoints, patch, options)
         : options?.expected !== undefined
         ? Effect.zipRight(ensure, checkpointer.commitSteps(checkpoints, patch, options))
-        : afterDeadline(Effect.suspend(() =>
-          written ? checkpointer.commitSteps(checkpoints, patch, options) : loopWrites(checkpointer.commitSteps(checkpoints, patch, withCreate(options)))
-        )),
+        : firstWrite(checkpointer.commitSteps(checkpoints, patch, withCreate(options)), checkpointer.commitSteps(checkpoints, patch, options)),
     // (Its own commit with its children's, a first one among them: created on its own first.)
     commitTogether: checkpointer.commitTogether === undefined
       ? undefined
