@@ -329,8 +329,8 @@ export const make = (
         return refuse(
           "replayed-nonce",
           `nonce '${nonce}' was already used by another delivery`,
-          "send a new random nonce with every delivery; a retry of a delivery resends its exact request (the same timestamp, nonce, signature" +
-            (idHeader === undefined ? ")" : ` and ${idHeader})`)
+          "send a new random nonce with every delivery; a retry of a delivery resends its exact request (the same timestamp, nonce" +
+            (idHeader === undefined ? " and signature)" : `, signature and ${idHeader})`)
         )
       }
       const jsonFix = "send a JSON object as the body (Content-Type: application/json)"
