@@ -428,7 +428,9 @@ export class ReplayDivergenceError extends Schema.TaggedError<ReplayDivergenceEr
 export class ApiError extends Schema.TaggedError<ApiError>()("ApiError", {
   reason: Schema.Literal("unauthorized", "rate-limited", "body-too-large", "not-found", "not-implemented", "unavailable", "forbidden", "method-not-allowed"),
   status: Schema.Int,
-  message: Schema.String
+  message: Schema.String,
+  /** What the client should change (e.g. the header a 401 wants). */
+  fix: Schema.optional(Schema.String)
 }) {}
 
 /**
@@ -579,6 +581,8 @@ const render = (error: StargraphError): string => {
       return `ModelIntegrityError: node '${error.nodeId}' (model ${error.modelId}): ${error.message} (expected sha256 ${error.expectedSha256}, actual ${error.actualSha256}) (fix: ${error.fix})`
     case "AuditChainError":
       return `AuditChainError[${error.reason}]: ${error.path}${error.line !== undefined ? `:${error.line}` : ""}: ${error.message} (fix: ${error.fix})`
+    case "ApiError":
+      return `ApiError: ${error.message}${error.fix !== undefined ? ` (fix: ${error.fix})` : ""}`
     default:
       return `${error._tag}: ${error.message}`
   }

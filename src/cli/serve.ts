@@ -113,7 +113,7 @@ export const serve = Command.make(
     ),
     authTokenEnv: Options.text("auth-token-env").pipe(
       Options.optional,
-      Options.withDescription("environment variable holding the bearer token every route but /healthz requires (default: no token)")
+      Options.withDescription("environment variable holding the bearer token every route but /healthz and the signed webhook deliveries requires (default: no token)")
     ),
     rateLimit: integer("rate-limit").pipe(
       Options.optional,

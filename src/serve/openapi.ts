@@ -32,13 +32,15 @@ const CHALLENGE_HEADER = {
   "WWW-Authenticate": { description: "Bearer realm=\"stargraph\", on a missing or wrong bearer token", schema: { type: "string" } }
 }
 
-/** `paths` with `headers(status)` declared on every operation's answer of that status. */
+/** `paths` with `headers(status)` declared on every operation's answer of that status (but the operations `skip` names, `method path`). */
 const withHeaders = (
   paths: Record<string, Record<string, Record<string, unknown>>>,
-  headers: (status: string) => Record<string, unknown>
+  headers: (status: string) => Record<string, unknown>,
+  skip: ReadonlySet<string> = new Set()
 ) => {
-  for (const operations of Object.values(paths)) {
-    for (const operation of Object.values(operations)) {
+  for (const [path, operations] of Object.entries(paths)) {
+    for (const [method, operation] of Object.entries(operations)) {
+      if (skip.has(`${method} ${path}`)) continue
       const responses = operation["responses"] as Record<string, Record<string, unknown>>
       for (const [status, response] of Object.entries(responses)) {
         const more = headers(status)
@@ -121,7 +123,7 @@ const withoutDecodeError = (value: unknown): unknown => {
 
 /** What the document says about the server it describes. */
 export interface DocumentOptions {
-  /** A bearer token guards every route but `/healthz`. */
+  /** A bearer token guards every route but `/healthz` and the trigger routes that authenticate themselves (webhooks). */
   readonly auth: boolean
   /** Every answer carries the `X-RateLimit-*` headers. */
   readonly rateLimited: boolean
@@ -161,11 +163,13 @@ export const openApiDocument = (triggerRoutes: ReadonlyArray<TriggerRoute>, { au
     }
   }
   if (auth) {
+    // Trigger routes that check their own credentials (a webhook's signature) are not behind the token.
+    const own = new Set(triggerRoutes.filter((r) => r.authenticatesItself === true).map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:([A-Za-z_]+)/g, "{$1}")}`))
     for (const [path, operations] of Object.entries(paths)) {
       if (path === "/healthz") continue
-      for (const operation of Object.values(operations)) operation["security"] = [{ bearer: [] }]
+      for (const [method, operation] of Object.entries(operations)) operation["security"] = own.has(`${method} ${path}`) ? [] : [{ bearer: [] }]
     }
-    withHeaders(paths, (status) => (status === "401" ? CHALLENGE_HEADER : {}))
+    withHeaders(paths, (status) => (status === "401" ? CHALLENGE_HEADER : {}), own)
   }
   const rateLimitRefs = Object.fromEntries(Object.keys(RATE_LIMIT_HEADERS).map((name) => [name, { $ref: `#/components/headers/${name}` }]))
   if (rateLimited) withHeaders(paths, () => rateLimitRefs)

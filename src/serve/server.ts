@@ -106,7 +106,7 @@ export interface ServeOptions {
   readonly config?: string | undefined
   /** Folder scanned for trigger plugins in package.json files (default: none). */
   readonly pluginRoot?: string | undefined
-  /** Bearer token every route but `/healthz` requires. */
+  /** Bearer token every route requires but `/healthz` and the webhook deliveries (their signature authenticates them). */
   readonly authToken?: string | undefined
   /**
    * Host names (the request's `Host`, port aside) the server answers to besides
@@ -328,6 +328,9 @@ const BEARER_CHALLENGE = { "www-authenticate": "Bearer realm=\"stargraph\"" }
 /** Routes that never need the bearer token (`/openapi.json` does: it names every graph and webhook). */
 const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/healthz"])
 
+/** What a client refused for its bearer token should send (the 401's `fix`). */
+const BEARER_FIX = "send the header Authorization: Bearer <token>, with the token the server was started with (stargraph serve --auth-token-env NAME reads it from $NAME)"
+
 /**
  * The concerns every route shares, around the whole app: per-client rate limit, bearer
  * token, body size, the envelope for anything the API itself did not answer (unknown
@@ -337,6 +340,8 @@ const guard = (
   options: Pick<ServeOptions, "authToken" | "rateLimitPerMinute" | "maxBodyBytes"> & {
     readonly hostNames: ReadonlySet<string> | undefined
     readonly trusted: TrustedProxies | undefined
+    /** `METHOD path` of the routes that authenticate their requests themselves (webhooks): no bearer token asked for. */
+    readonly selfAuthenticated?: ReadonlySet<string> | undefined
     /** Where each request is counted (`stargraph_http_*`), by its route's template. */
     readonly metrics?: { readonly recorder: MetricsShape; readonly templateOf: (method: string, path: string) => string } | undefined
   },
@@ -369,8 +374,9 @@ const guard = (
         ? new ApiError({ reason: "rate-limited", status: 429, message: `more than ${options.rateLimitPerMinute} request${options.rateLimitPerMinute === 1 ? "" : "s"} per minute from ${client}` })
         : foreign !== undefined
         ? new ApiError({ reason: "forbidden", status: 403, message: foreign })
-        : bearer !== undefined && !PUBLIC_PATHS.has(path) && !sameToken(request.headers["authorization"] ?? "", bearer)
-        ? new ApiError({ reason: "unauthorized", status: 401, message: "missing or wrong bearer token (send Authorization: Bearer <token>)" })
+        : bearer !== undefined && !PUBLIC_PATHS.has(path) && !options.selfAuthenticated?.has(`${request.method} ${path}`) &&
+            !sameToken(request.headers["authorization"] ?? "", bearer)
+        ? new ApiError({ reason: "unauthorized", status: 401, message: "missing or wrong bearer token", fix: BEARER_FIX })
         : Number(request.headers["content-length"] ?? "0") > maxBody
         ? new ApiError({ reason: "body-too-large", status: 413, message: `body of ${request.headers["content-length"]} bytes exceeds the limit of ${maxBody} bytes${raise}` })
         : undefined
@@ -717,7 +723,8 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     const nameOf = routeNamer(routes)
     const methodsAt = routeMethods(routes)
     const bodyLimits = new Map<string, number>(triggers.routes.flatMap((r) => (r.maxBodyBytes !== undefined ? [[`${r.method} ${r.path}`, r.maxBodyBytes] as const] : [])))
-    const guarded = guard({ ...options, rateLimitPerMinute, hostNames: hostNames(options, bindHost), trusted, metrics: { recorder: metrics, templateOf: routeTemplate(routes) } }, Context.get(context, AuditSink), nameOf, methodsAt, (method, path) => bodyLimits.get(`${method} ${path}`))(app)
+    const selfAuthenticated = new Set(triggers.routes.filter((r) => r.authenticatesItself === true).map((r) => `${r.method} ${r.path}`))
+    const guarded = guard({ ...options, rateLimitPerMinute, hostNames: hostNames(options, bindHost), trusted, selfAuthenticated, metrics: { recorder: metrics, templateOf: routeTemplate(routes) } }, Context.get(context, AuditSink), nameOf, methodsAt, (method, path) => bodyLimits.get(`${method} ${path}`))(app)
     const wanted = options.port ?? 8000
     const server = yield* NodeHttpServer.make(() => (listening = createServer()), { host: bindHost, port: wanted }).pipe(
       Effect.mapError((e) => {

@@ -49,6 +49,13 @@ export interface TriggerRoute {
    * generic entry. Error answers may refer to `#/components/schemas/ErrorEnvelope`.
    */
   readonly openapi?: { readonly [key: string]: unknown } | undefined
+  /**
+   * The route checks its requests' credentials itself (a webhook's signature), so the
+   * server's bearer token (`--auth-token-env`) is not asked for on it. Senders such as
+   * GitHub or Stripe cannot add an `Authorization` header; a route without a check of
+   * its own must leave this unset.
+   */
+  readonly authenticatesItself?: boolean | undefined
   readonly handle: (request: TriggerRequest) => Effect.Effect<TriggerResponse>
 }
 

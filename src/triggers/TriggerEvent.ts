@@ -15,7 +15,7 @@ export const TriggerEvent = Schema.Struct({
   trigger_id: Schema.String.pipe(Schema.minLength(1)),
   /** The canonical fire time (ISO 8601): the cron tick, or receipt time for webhook/manual. */
   scheduled_fire: Schema.String.pipe(Schema.filter((s) => !Number.isNaN(Date.parse(s)), { message: () => "not an ISO 8601 time" })),
-  /** Dedup key: cron sha256(trigger_id || scheduled_fire), webhook sha256(trigger_id || body_hash), manual caller-supplied. */
+  /** Dedup key: cron sha256(trigger_id || scheduled_fire), webhook sha256(trigger_id || delivery id, or signed timestamp || nonce), manual caller-supplied. */
   idempotency_key: Schema.String.pipe(Schema.minLength(1)),
   /** Parameters forwarded to the run. */
   payload: Schema.Record({ key: Schema.String, value: Schema.Unknown })

@@ -7,11 +7,13 @@
  *   X-Stargraph-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<nonce>.<raw body>")>
  *
  * compared in constant time, and a JSON object body under the size limit, nested at most
- * `MAX_BODY_DEPTH` levels. The run's idempotency key is `trigger:` + sha256(trigger_id || sha256(body)),
- * so a redelivered body never starts a second run. Every refusal is a distinct
- * `WebhookError` and enqueues nothing.
+ * `MAX_BODY_DEPTH` levels. A *delivery*, not a body, is deduplicated: the run's idempotency
+ * key (`deliveryKeyOf`) is made from the sender's delivery id when the webhook names its
+ * header (`delivery_id_header`), else from the signed timestamp and nonce, so a retry of
+ * one delivery returns the run it started and the same body sent again as a new delivery
+ * starts a new run. Every refusal is a distinct `WebhookError` and enqueues nothing.
  */
-import { createHash, createHmac, timingSafeEqual } from "node:crypto"
+import { createHmac, timingSafeEqual } from "node:crypto"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -50,13 +52,32 @@ export const WebhookSpec = Schema.Struct({
    * With `thread_from`: a delivery's run passes over its thread's newest failed or
    * cancelled runs and continues from the newest done run before them (default false).
    */
-  thread_skip_failed: Schema.optional(Schema.Boolean)
+  thread_skip_failed: Schema.optional(Schema.Boolean),
+  /**
+   * Header carrying the sender's id of a delivery, the same on each of its retries (e.g.
+   * `X-GitHub-Delivery`, `Idempotency-Key`): every delivery must send it, and it is the run's
+   * idempotency key. Without it, a delivery is known by its signed timestamp and nonce.
+   */
+  delivery_id_header: Schema.optional(Schema.String.pipe(
+    Schema.pattern(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, { message: () => "delivery_id_header is an HTTP header name, such as X-GitHub-Delivery" })
+  ))
 })
 /** One webhook. */
 export type WebhookSpec = typeof WebhookSpec.Type
 
 /** Header names (lower case). */
 export const HEADERS = { timestamp: "x-stargraph-timestamp", nonce: "x-stargraph-nonce", signature: "x-stargraph-signature" } as const
+
+/**
+ * The idempotency key of a delivery's run: from the sender's delivery id when the webhook
+ * names its header, else from the signed timestamp and nonce (a retry of a signed delivery
+ * resends both; a new delivery has a new nonce). Deterministic, so every server on one
+ * database, before and after a restart, finds the same run.
+ */
+export const deliveryKeyOf = (triggerId: string, delivery: { readonly id: string } | { readonly timestamp: number; readonly nonce: string }): string =>
+  "id" in delivery
+    ? idempotencyKeyOf(triggerId, "delivery", delivery.id)
+    : idempotencyKeyOf(triggerId, "signed", String(delivery.timestamp), delivery.nonce)
 
 /** Sign a delivery the way senders must: returns the headers to send. */
 export const sign = (secret: string, body: string | Uint8Array, timestamp: number, nonce: string): Record<string, string> => ({
@@ -121,8 +142,13 @@ const enqueuedAnswer = (description: string, deduplicated: boolean) => ({
 const operationOf = (spec: WebhookSpec) => ({
   summary: `Signed webhook delivery: enqueues a run of ${spec.graph}`,
   description: "Accepted only when signed with the webhook's shared secret: X-Stargraph-Signature is " +
-    "sha256=<hex HMAC-SHA256(secret, \"<timestamp>.<nonce>.<raw body>\")>. The run's idempotency key is " +
-    "trigger: + sha256(trigger_id || sha256(body)), so a redelivered body never starts a second run.",
+    "sha256=<hex HMAC-SHA256(secret, \"<timestamp>.<nonce>.<raw body>\")>. " +
+    (spec.delivery_id_header === undefined
+      ? "A delivery is known by its timestamp and nonce: a retry of it (the same signed request) answers the run it started; " +
+        "the same body sent as a new delivery (a new nonce) starts a new run."
+      : `A delivery is known by its ${spec.delivery_id_header} header: a retry of it (re-signed or not) answers the run it started; ` +
+        "the same body sent with a new delivery id starts a new run.") +
+    " The bearer token of the server (--auth-token-env) is not asked for: the signature authenticates the delivery.",
   parameters: [
     {
       name: "X-Stargraph-Timestamp",
@@ -144,7 +170,14 @@ const operationOf = (spec: WebhookSpec) => ({
       required: true,
       description: "sha256=<hex HMAC-SHA256(secret, \"<timestamp>.<nonce>.<raw body>\")>, compared in constant time",
       schema: { type: "string", pattern: "^sha256=[0-9a-f]{64}$" }
-    }
+    },
+    ...(spec.delivery_id_header === undefined ? [] : [{
+      name: spec.delivery_id_header,
+      in: "header",
+      required: true,
+      description: "The sender's id of this delivery, the same on each of its retries: the run's idempotency key",
+      schema: { type: "string", minLength: 1 }
+    }])
   ],
   requestBody: {
     required: true,
@@ -157,20 +190,21 @@ const operationOf = (spec: WebhookSpec) => ({
   },
   responses: {
     202: enqueuedAnswer("queued: a new run (deduplicated is false)", false),
-    200: enqueuedAnswer("this body was delivered before: the run its first delivery enqueued (deduplicated is true), as POST /v1/runs answers a known idempotency_key", true),
+    200: enqueuedAnswer("a retry of a delivery already accepted: the run it enqueued (deduplicated is true), as POST /v1/runs answers a known idempotency_key", true),
     400: refusal("missing header (missing-header), body not a JSON object (not-json), no usable thread id at thread_from (bad-thread), or params the graph's state schema refuses"),
     401: refusal("bad signature (bad-signature) or timestamp outside the window (stale-timestamp)"),
     404: refusal("the webhook's graph is not registered (SchedulerError unknown-graph)"),
-    409: refusal("nonce already used within the window (replayed-nonce)"),
+    409: refusal("nonce already used within the window by another delivery (replayed-nonce)"),
     413: refusal(`body over ${spec.max_body_bytes} bytes (body-too-large)`),
     503: refusal("the server is draining (SchedulerError shutting-down)")
   }
 })
 
-/** A delivery that passed the checks: its body, and the thread its run joins (`thread_from`). */
+/** A delivery that passed the checks: its body, the thread its run joins (`thread_from`), and its run's idempotency key. */
 interface Delivery {
   readonly body: Record<string, unknown>
   readonly thread: string | undefined
+  readonly key: string
 }
 
 /**
@@ -242,8 +276,9 @@ export const make = (
       secrets.set(spec.id, secret)
     }
     let deps: TriggerDeps | undefined
-    // nonce → expiry (ms); entries are dropped once outside the window.
-    const nonces = new Map<string, number>()
+    // nonce → the delivery that used it (its timestamp, signature and delivery id) and
+    // expiry (ms); entries are dropped once outside the window.
+    const nonces = new Map<string, { readonly delivery: string; readonly expiry: number }>()
 
     const verify = (spec: WebhookSpec, request: TriggerRequest, now: number): Either.Either<Delivery, WebhookError> => {
       const triggerId = `webhook:${spec.id}`
@@ -263,6 +298,15 @@ export const make = (
         const missing = [[HEADERS.timestamp, timestamp], [HEADERS.nonce, nonce], [HEADERS.signature, signature]].filter(([, v]) => !v).map(([h]) => h)
         return refuse("missing-header", `the delivery has no ${missing.join(", no ")} header`, SIGNING)
       }
+      const idHeader = spec.delivery_id_header?.toLowerCase()
+      const deliveryId = idHeader === undefined ? undefined : request.headers[idHeader]?.trim()
+      if (idHeader !== undefined && !deliveryId) {
+        return refuse(
+          "missing-header",
+          `the delivery has no ${idHeader} header (delivery_id_header: the id of the delivery, the same on each of its retries)`,
+          `send ${idHeader} with the sender's id of the delivery (the same on every retry of it, new for every other delivery), or remove delivery_id_header from webhook '${spec.id}' in stargraph.yaml`
+        )
+      }
       const seconds = Number(timestamp)
       if (!Number.isInteger(seconds) || Math.abs(now / 1000 - seconds) > spec.window_s) {
         return refuse(
@@ -276,10 +320,19 @@ export const make = (
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
         return refuse("bad-signature", "signature does not match HMAC-SHA256 of \"<timestamp>.<nonce>.<body>\"", signatureFix(signature, spec.secret_env))
       }
-      for (const [n, expiry] of nonces) if (expiry < now) nonces.delete(n)
+      for (const [n, used] of nonces) if (used.expiry < now) nonces.delete(n)
       const nonceKey = `${spec.id}\u0000${nonce}`
-      if (nonces.has(nonceKey)) {
-        return refuse("replayed-nonce", `nonce '${nonce}' was already used`, "send a new random nonce with every delivery (a redelivered body still starts no second run)")
+      // The same signed request again (a retry of one delivery) passes on to find its run;
+      // the nonce with anything else signed, or another delivery id, is another delivery.
+      const delivery = `${seconds}\u0000${signature}\u0000${deliveryId ?? ""}`
+      const used = nonces.get(nonceKey)
+      if (used !== undefined && used.delivery !== delivery) {
+        return refuse(
+          "replayed-nonce",
+          `nonce '${nonce}' was already used by another delivery`,
+          "send a new random nonce with every delivery; a retry of a delivery resends its exact request (the same timestamp, nonce" +
+            (idHeader === undefined ? " and signature)" : `, signature and ${idHeader})`)
+        )
       }
       const jsonFix = "send a JSON object as the body (Content-Type: application/json)"
       if (nestsDeeperThan(request.body)) return refuse("not-json", `body nests deeper than ${MAX_BODY_DEPTH} levels`, jsonFix)
@@ -292,9 +345,10 @@ export const make = (
       if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return refuse("not-json", "body must be a JSON object", jsonFix)
       const thread = spec.thread_from === undefined ? undefined : threadOf(parsed as Record<string, unknown>, spec.thread_from)
       if (thread !== undefined && typeof thread !== "string") return refuse("bad-thread", thread.problem, `send the conversation's id at '${spec.thread_from}' as a string or an integer`)
-      // Reserved now (a concurrent replay is refused); released if the delivery is not accepted.
-      nonces.set(nonceKey, now + spec.window_s * 2000)
-      return Either.right({ body: parsed as Record<string, unknown>, thread })
+      // Reserved now (a concurrent other delivery with it is refused); released if the delivery is not accepted.
+      nonces.set(nonceKey, { delivery, expiry: now + spec.window_s * 2000 })
+      const key = deliveryKeyOf(triggerId, deliveryId === undefined ? { timestamp: seconds, nonce } : { id: deliveryId })
+      return Either.right({ body: parsed as Record<string, unknown>, thread, key })
     }
 
     const route = (spec: WebhookSpec, triggerId = `webhook:${spec.id}`): TriggerRoute => ({
@@ -302,17 +356,17 @@ export const make = (
       path: `/v1/triggers/webhook/${spec.id}`,
       maxBodyBytes: spec.max_body_bytes,
       openapi: operationOf(spec),
+      authenticatesItself: true,
       handle: (request) =>
         Effect.gen(function*() {
           const verified = verify(spec, request, yield* Clock.currentTimeMillis)
           if (Either.isLeft(verified)) return envelope(verified.left)
-          const bodyHash = createHash("sha256").update(request.body).digest("hex")
-          const { body, thread } = verified.right
+          const { body, key, thread } = verified.right
           const params = spec.payload_field === undefined
             ? { ...spec.params, ...body }
             : { ...spec.params, [spec.payload_field]: body }
           const enqueued = yield* Effect.either(
-            deps!.scheduler.enqueue(spec.graph, params, { idempotencyKey: idempotencyKeyOf(triggerId, bodyHash), actor: triggerId, threadId: thread, skipFailed: spec.thread_skip_failed })
+            deps!.scheduler.enqueue(spec.graph, params, { idempotencyKey: key, actor: triggerId, threadId: thread, skipFailed: spec.thread_skip_failed })
           )
           if (Either.isLeft(enqueued)) {
             // Not accepted (e.g. the database was locked): the sender may retry with the same nonce.
@@ -325,11 +379,11 @@ export const make = (
           if (skipped !== undefined) {
             yield* Effect.logWarning(`${triggerId}: run ${enqueued.right.runId} passed over thread ${thread}'s ${skipped.map((r) => `${r.status} run ${r.run_id}`).join(", ")} (thread_skip_failed)`)
           }
-          // As POST /v1/runs answers: 202 with a new run, 200 with the run an earlier delivery of the same body enqueued.
+          // As POST /v1/runs answers: 202 with a new run, 200 with the run an earlier attempt of this delivery enqueued.
           const { deduplicated, graphId, runId, status } = enqueued.right
           return { status: deduplicated ? 200 : 202, body: { run_id: runId, status, graph_id: graphId, deduplicated } }
         }).pipe(
-          // One dispatch per delivery: accepted (a run enqueued, or the one a delivery of the same body enqueued found), or refused.
+          // One dispatch per request: accepted (a run enqueued, or the one an earlier attempt of the delivery enqueued found), or refused.
           Effect.tap((answer) =>
             Effect.map(Metrics, (metrics) =>
               metrics.triggerDispatched(triggerId, "webhook", answer.status === 202 ? "success" : answer.status === 200 ? "deduplicated" : "failure")

@@ -207,10 +207,11 @@ describe("GET /metrics", () => {
     const now = Math.floor(Date.now() / 1000)
     const bad = await fetch(url, { method: "POST", body, headers: { ...auth, ...WebhookTrigger.sign("wrong", body, now, "n-bad") } })
     expect(bad.status).toBe(401)
-    const good = await fetch(url, { method: "POST", body, headers: { ...auth, ...WebhookTrigger.sign("s3cret", body, now, "n-good") } })
+    const signed = WebhookTrigger.sign("s3cret", body, now, "n-good")
+    const good = await fetch(url, { method: "POST", body, headers: { ...auth, ...signed } })
     expect(good.status).toBe(202)
-    // The same body delivered again (a sender's retry): answered with the run it enqueued, not counted as a success again.
-    const again = await fetch(url, { method: "POST", body, headers: { ...auth, ...WebhookTrigger.sign("s3cret", body, now, "n-again") } })
+    // The sender retries the delivery (the same signed request): answered with the run it enqueued, not counted as a success again.
+    const again = await fetch(url, { method: "POST", body, headers: { ...auth, ...signed } })
     expect([again.status, (await again.json() as Record<string, unknown>)["deduplicated"]]).toEqual([200, true])
     const m = parse((await scrape(server.url)).text)
     expect(m.types.get("stargraph_trigger_dispatches_total")).toBe("counter")

@@ -684,7 +684,9 @@ describe("bad requests get the envelope", () => {
         .toEqual([["X-Stargraph-Timestamp", true], ["X-Stargraph-Nonce", true], ["X-Stargraph-Signature", true]])
       expect(webhook["requestBody"]).toMatchObject({ required: true, content: { "application/json": { schema: { type: "object" } } } })
       expect(Object.keys(webhook["responses"]).sort()).toEqual(["200", "202", "400", "401", "403", "404", "409", "413", "429", "500", "503"])
-      expect(webhook["security"]).toEqual([{ bearer: [] }])
+      // Its signature authenticates a delivery: the bearer token is not asked for (senders cannot add it).
+      expect(webhook["security"]).toEqual([])
+      expect(doc["paths"]["/v1/runs"]["post"]["security"]).toEqual([{ bearer: [] }])
     } finally {
       await s.close()
     }
@@ -708,7 +710,9 @@ describe("bad requests get the envelope", () => {
         for (const [status, response] of Object.entries(responses)) {
           expect([at, status, Object.keys(response.headers ?? {})]).toEqual([at, status, expect.arrayContaining(["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"])])
         }
-        expect(Object.keys(responses["401"]!.headers ?? {})).toContain("WWW-Authenticate")
+        // A webhook's 401 is a signature refusal, not a bearer challenge.
+        if (at === "POST /v1/triggers/webhook/nvd-mirror") expect(Object.keys(responses["401"]!.headers ?? {})).not.toContain("WWW-Authenticate")
+        else expect(Object.keys(responses["401"]!.headers ?? {})).toContain("WWW-Authenticate")
       }
       expect(Object.keys(doc["components"]["headers"]).sort()).toEqual(["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"])
       const at = (path: string, method: string) => doc["paths"][path][method]["responses"] as Record<string, Record<string, any>>
@@ -857,6 +861,9 @@ describe("auth, rate limits, webhooks, restart", () => {
       expect(health.body["db"]).toBe("db.sqlite")
       const denied = await call(`${local.url}/v1/graphs`)
       expect([denied.status, denied.body["error"]["details"]["reason"]]).toEqual([401, "unauthorized"])
+      // The refusal says which header to send.
+      expect(denied.body["error"]["details"]["fix"]).toMatch(/^send the header Authorization: Bearer <token>/)
+      expect(denied.body["error"]["message"]).toMatch(/^ApiError: missing or wrong bearer token \(fix: send the header Authorization: Bearer <token>/)
       // Every 401 names the scheme the token goes in (RFC 9110 §11.6.1).
       expect(denied.headers.get("www-authenticate")).toBe("Bearer realm=\"stargraph\"")
       expect((await call(`${local.url}/v1/graphs`, { headers: { authorization: "Bearer wrong" } })).headers.get("www-authenticate")).toMatch(/^Bearer /)
@@ -905,32 +912,99 @@ describe("auth, rate limits, webhooks, restart", () => {
     }
   })
 
-  it("a redelivered webhook body is answered as POST /v1/runs answers a known idempotency key: 200, the existing run, deduplicated", async () => {
+  it("a server behind a bearer token still receives signed webhook deliveries without it; every other route, the webhook's path with another method included, asks for the token", async () => {
     const local = tempDir()
     const config = join(local, "stargraph.yaml")
     writeFileSync(config, `webhooks:\n  - { id: nvd-mirror, graph: ${join(graphs, "hello", "graph.yaml")}, secret_env: NVD_SECRET }\n`)
-    const s = await boot({ db: join(local, "db.sqlite"), config, env: { NVD_SECRET: "k" } })
+    const s = await boot({ db: join(local, "db.sqlite"), config, env: { NVD_SECRET: "k" }, authToken: "t0ken" })
     try {
-      const deliver = async (body: string, nonce: string) => {
-        const r = await fetch(`${s.url}/v1/triggers/webhook/nvd-mirror`, { method: "POST", body, headers: WebhookTrigger.sign("k", body, Math.floor(Date.now() / 1000), nonce) })
-        return { status: r.status, body: await r.json() as Record<string, unknown> }
+      const url = `${s.url}/v1/triggers/webhook/nvd-mirror`
+      const body = JSON.stringify({ message: "CVE-9" })
+      const now = Math.floor(Date.now() / 1000)
+      // As GitHub or Stripe send it: signed, no Authorization header.
+      const delivered = await call(url, { method: "POST", body, headers: WebhookTrigger.sign("k", body, now, "t1") })
+      expect([delivered.status, delivered.body["deduplicated"]]).toEqual([202, false])
+      // The signature is what authenticates it: a wrong one is the webhook's own 401, with no bearer challenge.
+      const forged = await call(url, { method: "POST", body, headers: WebhookTrigger.sign("wrong", body, now, "t2") })
+      expect([forged.status, forged.body["error"]["type"], forged.body["error"]["details"]["reason"], forged.headers.get("www-authenticate")]).toEqual([401, "WebhookError", "bad-signature", null])
+      const unsigned = await call(url, { method: "POST", body })
+      expect([unsigned.status, unsigned.body["error"]["details"]["reason"]]).toEqual([400, "missing-header"])
+      // Everything else still needs the token: the run the delivery started, the API, the document, the webhook's path with GET.
+      for (const [method, path] of [["GET", `/v1/runs/${delivered.body["run_id"]}`], ["GET", "/v1/runs"], ["POST", "/v1/runs"], ["GET", "/openapi.json"], ["GET", "/metrics"], ["GET", "/v1/triggers/webhook/nvd-mirror"]] as const) {
+        const denied = await call(`${s.url}${path}`, { method, ...(method === "POST" ? { body: "{}" } : {}) })
+        expect([method, path, denied.status, denied.body["error"]?.["type"], denied.headers.get("www-authenticate")]).toEqual([method, path, 401, "ApiError", "Bearer realm=\"stargraph\""])
       }
-      const body = JSON.stringify({ message: "CVE-7" })
-      const first = await deliver(body, "d1")
-      expect(first).toEqual({ status: 202, body: { run_id: expect.stringMatching(/^run-/), status: "pending", graph_id: "run:hello-stargraph", deduplicated: false } })
-      // The sender retries the same body with a new nonce and signature: the run it started, as POST /v1/runs answers a known key.
-      const again = await deliver(body, "d2")
-      const viaRuns = await call(`${s.url}/v1/runs`, { json: { graph_id: "run:hello-stargraph", params: { message: "x" }, idempotency_key: "client-key-7" } })
-      const viaRunsAgain = await call(`${s.url}/v1/runs`, { json: { graph_id: "run:hello-stargraph", params: { message: "x" }, idempotency_key: "client-key-7" } })
-      expect(viaRunsAgain.status).toBe(200)
-      expect(again.status).toBe(viaRunsAgain.status)
-      expect(Object.keys(again.body).sort()).toEqual(Object.keys(viaRunsAgain.body).sort())
-      expect(again.body).toEqual({ run_id: first.body["run_id"], status: expect.any(String), graph_id: "run:hello-stargraph", deduplicated: true })
-      expect([viaRuns.status, viaRunsAgain.body["deduplicated"]]).toEqual([202, true])
-      // A different body is a new run again.
-      expect((await deliver(JSON.stringify({ message: "CVE-8" }), "d3")).status).toBe(202)
+      const seen = await call(`${s.url}/v1/runs/${delivered.body["run_id"]}`, { headers: { authorization: "Bearer t0ken" } })
+      expect([seen.status, seen.body["inputs"]["message"]]).toEqual([200, "CVE-9"])
     } finally {
       await s.close()
+    }
+  })
+
+  it("deduplicates a webhook delivery, not its body: a retry answers its run as POST /v1/runs answers a known key, on any server of the database and after a restart; the same body as a new delivery starts a new run", async () => {
+    const local = tempDir()
+    const config = join(local, "stargraph.yaml")
+    const hello = join(graphs, "hello", "graph.yaml")
+    writeFileSync(config, [
+      "webhooks:",
+      `  - { id: chat, graph: ${hello}, secret_env: HOOK_SECRET }`,
+      `  - { id: gh, graph: ${hello}, secret_env: HOOK_SECRET, delivery_id_header: X-GitHub-Delivery }`,
+      ""
+    ].join("\n"))
+    const options = { db: join(local, "db.sqlite"), config, env: { HOOK_SECRET: "k" } }
+    const a = await boot(options)
+    const b = await boot(options)
+    let restarted: Awaited<ReturnType<typeof boot>> | undefined
+    let aOpen = true
+    try {
+      const post = async (target: { url: string }, id: string, body: string, headers: Record<string, string>) => {
+        const r = await fetch(`${target.url}/v1/triggers/webhook/${id}`, { method: "POST", body, headers })
+        return { status: r.status, body: await r.json() as Record<string, any> }
+      }
+      const now = Math.floor(Date.now() / 1000)
+      const yes = JSON.stringify({ message: "yes" })
+      const signed = WebhookTrigger.sign("k", yes, now, "c1")
+      const first = await post(a, "chat", yes, signed)
+      expect(first).toEqual({ status: 202, body: { run_id: expect.stringMatching(/^run-/), status: "pending", graph_id: "run:hello-stargraph", deduplicated: false } })
+      const run = first.body["run_id"]
+      // The sender retries the delivery (the exact signed request), to this server and to another one on the database.
+      const retryHere = await post(a, "chat", yes, signed)
+      const retryThere = await post(b, "chat", yes, signed)
+      const viaRuns = await call(`${a.url}/v1/runs`, { json: { graph_id: "run:hello-stargraph", params: { message: "x" }, idempotency_key: "client-key-7" } })
+      const viaRunsAgain = await call(`${a.url}/v1/runs`, { json: { graph_id: "run:hello-stargraph", params: { message: "x" }, idempotency_key: "client-key-7" } })
+      expect([viaRuns.status, viaRunsAgain.status, viaRunsAgain.body["deduplicated"]]).toEqual([202, 200, true])
+      for (const retry of [retryHere, retryThere]) {
+        expect(retry.status).toBe(viaRunsAgain.status)
+        expect(Object.keys(retry.body).sort()).toEqual(Object.keys(viaRunsAgain.body).sort())
+        expect(retry.body).toEqual({ run_id: run, status: expect.any(String), graph_id: "run:hello-stargraph", deduplicated: true })
+      }
+      // The chat user says "yes" again: the same body, a new delivery (new nonce), a new run.
+      const second = await post(b, "chat", yes, WebhookTrigger.sign("k", yes, now, "c2"))
+      expect([second.status, second.body["deduplicated"], second.body["run_id"] === run]).toEqual([202, false, false])
+
+      // With delivery_id_header, a retry re-signed with a new timestamp and nonce is the same delivery.
+      const push = JSON.stringify({ message: "push" })
+      const delivered = await post(a, "gh", push, { ...WebhookTrigger.sign("k", push, now, "g1"), "x-github-delivery": "d-1" })
+      const resigned = await post(b, "gh", push, { ...WebhookTrigger.sign("k", push, now + 1, "g2"), "x-github-delivery": "d-1" })
+      const nextDelivery = await post(a, "gh", push, { ...WebhookTrigger.sign("k", push, now, "g3"), "x-github-delivery": "d-2" })
+      const noId = await post(a, "gh", push, WebhookTrigger.sign("k", push, now, "g4"))
+      expect([delivered.status, resigned.status, resigned.body["run_id"] === delivered.body["run_id"], resigned.body["deduplicated"]]).toEqual([202, 200, true, true])
+      expect([nextDelivery.status, nextDelivery.body["run_id"] === delivered.body["run_id"]]).toEqual([202, false])
+      expect([noId.status, noId.body["error"]["details"]["reason"]]).toEqual([400, "missing-header"])
+      expect(noId.body["error"]["details"]["fix"]).toMatch(/^send x-github-delivery with the sender's id of the delivery/)
+
+      // After a restart (no nonce remembered), the retry still finds its run.
+      await a.close()
+      aOpen = false
+      restarted = await boot(options)
+      const afterRestart = await post(restarted, "chat", yes, signed)
+      expect([afterRestart.status, afterRestart.body["run_id"], afterRestart.body["deduplicated"]]).toEqual([200, run, true])
+      // Runs: the two "yes" deliveries, the two pushes, and the POST /v1/runs one.
+      expect((await call(`${b.url}/v1/runs?limit=50`)).body["runs"]).toHaveLength(5)
+    } finally {
+      if (aOpen) await a.close()
+      await b.close()
+      await restarted?.close()
     }
   })
 

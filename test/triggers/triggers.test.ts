@@ -233,7 +233,7 @@ describe("webhook trigger", () => {
     expect(Either.isLeft(result) && result.left.fix).toContain("NVD_SECRET")
   })
 
-  it("accepts only signed, fresh, unseen JSON; every refusal is distinct and enqueues nothing", async () => {
+  it("accepts only signed, fresh JSON whose nonce no other delivery used; every refusal is distinct and enqueues nothing", async () => {
     const filename = join(tempDir(), "db.sqlite")
     const out = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
       const started = yield* TriggerHost.start({
@@ -246,8 +246,14 @@ describe("webhook trigger", () => {
         route.handle({ headers, body: Buffer.from(body), params: {} })
       const body = JSON.stringify({ message: "CVE-2026-0001" })
       const ok = yield* call(body, WebhookTrigger.sign(SECRET, body, now, "n1"))
-      const redelivered = yield* call(body, WebhookTrigger.sign(SECRET, body, now, "n2"))
-      const replayed = yield* call(body, WebhookTrigger.sign(SECRET, body, now, "n1"))
+      // The sender retries the same delivery: the exact request again.
+      const retried = yield* call(body, WebhookTrigger.sign(SECRET, body, now, "n1"))
+      // The same body as a new delivery (a chat user's second "yes"): a new nonce.
+      const fresh = yield* call(body, WebhookTrigger.sign(SECRET, body, now, "n2"))
+      // A nonce another delivery used, with another body or timestamp: refused.
+      const otherBody = JSON.stringify({ message: "CVE-2026-0009" })
+      const replayed = yield* call(otherBody, WebhookTrigger.sign(SECRET, otherBody, now, "n1"))
+      const replayedLater = yield* call(body, WebhookTrigger.sign(SECRET, body, now + 1, "n1"))
       const badSig = yield* call(body, WebhookTrigger.sign("wrong", body, now, "n3"))
       const signed = WebhookTrigger.sign(SECRET, body, now, "n9")
       const noPrefix = yield* call(body, { ...signed, "x-stargraph-signature": signed["x-stargraph-signature"]!.slice("sha256=".length) })
@@ -261,19 +267,22 @@ describe("webhook trigger", () => {
       const other = JSON.stringify({ message: "CVE-2026-0002" })
       const second = yield* call(other, WebhookTrigger.sign(SECRET, other, now, "n7"))
       const runs = yield* countRuns
-      return { ok, redelivered, replayed, badSig, noPrefix, stale, tooLarge, notJson, noHeaders, tooDeep, second, runs }
+      return { ok, retried, fresh, replayed, replayedLater, badSig, noPrefix, stale, tooLarge, notJson, noHeaders, tooDeep, second, runs }
     })).pipe(Effect.provide(stack(filename))))
     expect(out.ok.status).toBe(202)
     const okBody = out.ok.body as { run_id: string; deduplicated: boolean }
     expect(okBody.deduplicated).toBe(false)
-    // A redelivered body is answered as POST /v1/runs answers a known idempotency key: 200 with the existing run.
-    expect([out.ok.body, out.redelivered.status, out.redelivered.body]).toEqual([
+    // A retried delivery is answered as POST /v1/runs answers a known idempotency key: 200 with the existing run.
+    expect([out.ok.body, out.retried.status, out.retried.body]).toEqual([
       { run_id: okBody.run_id, status: "pending", graph_id: "g:echo", deduplicated: false },
       200,
       { run_id: okBody.run_id, status: expect.any(String), graph_id: "g:echo", deduplicated: true }
     ])
+    // The same body as a new delivery starts a run of its own.
+    expect([out.fresh.status, (out.fresh.body as { run_id: string }).run_id === okBody.run_id]).toEqual([202, false])
     const reasonOf = (r: { status: number; body: unknown }) => [r.status, (r.body as { error: { type: string; details: { reason: string } } }).error.details.reason]
     expect(reasonOf(out.replayed)).toEqual([409, "replayed-nonce"])
+    expect(reasonOf(out.replayedLater)).toEqual([409, "replayed-nonce"])
     expect(reasonOf(out.badSig)).toEqual([401, "bad-signature"])
     expect(reasonOf(out.stale)).toEqual([401, "stale-timestamp"])
     expect(reasonOf(out.tooLarge)).toEqual([413, "body-too-large"])
@@ -294,8 +303,8 @@ describe("webhook trigger", () => {
     expect(JSON.stringify(out.tooDeep.body)).toContain("nests deeper than 520 levels")
     expect((out.badSig.body as { error: { type: string } }).error.type).toBe("WebhookError")
     expect(out.second.status).toBe(202)
-    expect(out.runs).toHaveLength(2)
-    expect(out.runs.map((r) => r.inputs["message"]).sort()).toEqual(["CVE-2026-0001", "CVE-2026-0002"])
+    expect(out.runs).toHaveLength(3)
+    expect(out.runs.map((r) => r.inputs["message"]).sort()).toEqual(["CVE-2026-0001", "CVE-2026-0001", "CVE-2026-0002"])
   })
 })
 
