@@ -144,7 +144,12 @@ export interface SchedulerShape {
    */
   readonly resume: (
     runId: string,
-    options?: { readonly response?: { readonly value: unknown }; readonly actor?: string }
+    options?: {
+      readonly response?: { readonly value: unknown }
+      readonly actor?: string
+      /** For a counterfactual fork: allow live calls where its parent's recording cannot answer (kept on the fork's record). */
+      readonly liveAfterFork?: boolean
+    }
   ) => Effect.Effect<Enqueued, SchedulerError | CheckpointError | RunStateError | StateValidationError>
   /** The run's summary once it stops (waits for it when it is still queued or running). */
   readonly await: (runId: string) => Effect.Effect<RunSummary, CheckpointError>
@@ -443,7 +448,8 @@ export const make = (
         }))
         const graph = yield* registry.get(record.graph_id)
         // Validate now (status rules, hashes, the response) so the caller gets the error.
-        yield* graph.resume(runId, { response: opts.response })
+        // (A fork allowed live calls keeps that on its record: the drive that picks it up reads it there.)
+        yield* graph.resume(runId, { response: opts.response, liveAfterFork: opts.liveAfterFork === true })
         const actor = opts.actor ?? "scheduler"
         const deferred = yield* waiter(runId)
         if (known.has(runId)) return { runId, graphId: graph.id, deduplicated: false, status: record.status, summary: deferred }
