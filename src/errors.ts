@@ -337,7 +337,9 @@ export class RunStateError extends Schema.TaggedError<RunStateError>()("RunState
   runId: Schema.String,
   status: Schema.String,
   operation: Schema.String,
-  message: Schema.String
+  message: Schema.String,
+  /** How to go on, when one command does it (e.g. answering a fork with live calls allowed). */
+  fix: Schema.optional(Schema.String)
 }) {}
 
 /**
@@ -555,6 +557,8 @@ const render = (error: StargraphError): string => {
       return `NodeExecutionError: ${error.message}`
     case "InputError":
       return `InputError: ${error.field}: ${error.message} (fix: ${error.fix})`
+    case "RunStateError":
+      return `RunStateError: ${error.message}${error.fix !== undefined ? ` (fix: ${error.fix})` : ""}`
     case "ThreadError":
       return `ThreadError[${error.reason}]: ${error.field !== undefined ? `${error.field}: ` : ""}${error.message} (fix: ${error.fix})`
     case "SchedulerError":

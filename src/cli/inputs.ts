@@ -43,6 +43,14 @@ export const parseInputs = (
       if (parsed.right === null || typeof parsed.right !== "object" || Array.isArray(parsed.right)) {
         return Either.left(new InputError({ field: flag, message: "a JSON value here must be an object", fix: `pass ${flag} '{"field": value}'` }))
       }
+      // `Object.assign` would set the prototype with it, silently dropping it: refused as any key that is not a field.
+      if (Object.hasOwn(parsed.right, "__proto__")) {
+        return Either.left(new InputError({
+          field: `${flag} __proto__`,
+          message: "'__proto__' is not a state field (it names an object's prototype in JavaScript, and would be dropped)",
+          fix: `leave it out; the state fields are: ${[...fields.keys()].join(", ")}`
+        }))
+      }
       const repeated = Object.keys(parsed.right).find((k) => Object.hasOwn(out, k))
       if (repeated !== undefined) return Either.left(twice(repeated))
       Object.assign(out, parsed.right)

@@ -1,6 +1,7 @@
 /** Human-readable rendering of runs for the terminal. */
 import { describeDecision } from "../fathom/Decision.js"
 import { type Checkpoint, type RunRecord, type RunSummary, UPDATE_NODE } from "../checkpoint/models.js"
+import { forkAnswerCommand } from "../runtime/forkAnswer.js"
 
 const clip = (text: string, width: number): string => (text.length > width ? text.slice(0, width - 1) + "…" : text)
 
@@ -167,7 +168,10 @@ export const waitingLines = (summary: RunSummary, db?: string): ReadonlyArray<st
   const item = summary.waiting?.payload?.["item"]
   const child = summary.waiting?.payload?.["child_run_id"]
   const of = typeof item === "number" && typeof child === "string" ? ` (item ${item}, child run ${child})` : ""
-  return summary.waiting ? [`waiting at '${summary.waiting.node}'${of}: ${summary.waiting.prompt}`, `  answer with: ${resume} --response '<json>'`] : []
+  // A fork: an answer takes it past its parent's recording (the parent had not answered,
+  // or answered otherwise), so the command allows the live calls what follows may need.
+  const answer = summary.fork_step !== null ? forkAnswerCommand(summary.run_id, dbOption(db)) : `${resume} --response '<json>'`
+  return summary.waiting ? [`waiting at '${summary.waiting.node}'${of}: ${summary.waiting.prompt}`, `  answer with: ${answer}`] : []
 }
 
 /** `halted at node_b by r-halt: <reason>` when a rule or a halt node ended the run. */

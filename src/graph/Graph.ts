@@ -45,6 +45,7 @@ import { compileProgram } from "../fathom/program.js"
 import { checkJson } from "../ir/json.js"
 import { IRValidationError } from "../errors.js"
 import type { ReplaySource } from "../runtime/Cassette.js"
+import { forkAnswerFix } from "../runtime/forkAnswer.js"
 import { forkReplaySource } from "../runtime/replaySource.js"
 import { type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints.js"
 
@@ -810,6 +811,23 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
       const replay = options.replay ?? (isFork
         ? yield* forkReplaySource(definition, run, options.liveAfterFork === true || run.live_after_fork).pipe(Effect.provideService(Checkpointer, checkpointer))
         : undefined)
+      // A fork that may not call live, answered where its parent's recording ends (the parent
+      // still waits there, or stopped before answering): the answer is new input and what
+      // follows is recorded nowhere. Refused before anything changes, naming the command that
+      // answers it with live calls allowed, instead of failing part-way at its next call.
+      const waitingAt = run.waiting?.step
+      if (isFork && options.replay === undefined && replay !== undefined && !replay.liveAfterFork && options.response !== undefined &&
+        waitingAt !== undefined && (replay.lastStep ?? -1) < waitingAt) {
+        return yield* new RunStateError({
+          runId,
+          status: run.status,
+          operation: "resume",
+          message: `fork ${runId} waits at node '${run.waiting?.node}' (step ${waitingAt}) where its parent run ${run.parent_run_id} stopped: ` +
+            "the parent's recording holds no answer to this question and nothing after it, and the fork may not make live calls " +
+            "(it was made without live_after_fork), so it could not go past the answer",
+          fix: forkAnswerFix(runId)
+        })
+      }
       const handle = yield* GraphRun.make({
         graph: definition,
         run,

@@ -93,6 +93,11 @@ export interface ReplaySource {
    * running by a process that stopped): a call past it names that, not another path.
    */
   readonly endsAt?: { readonly runId: string; readonly step: number; readonly status: string } | undefined
+  /**
+   * The parent's last committed step (in the fork's numbering): a fork waiting at a later
+   * step waits where the recording holds no answer, so any answer it is given goes past it.
+   */
+  readonly lastStep?: number | undefined
 }
 
 /** The recorded start of `step` when the replay runs it from the parent's frontier (else undefined: the step is the fork's own). */
@@ -235,6 +240,14 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
   return { name, index, hash, answer: { _tag: "diverged", error }, request: kept, status: "settled" }
 }
 
+/**
+ * How to let a fork call live where the recording cannot answer: when it is made, or when
+ * it is answered (a fork that waited, answered otherwise than its parent was).
+ */
+const LIVE_FIX = "fork again with live_after_fork (--live-after-fork on the CLI) to allow live calls; a fork waiting for input is answered with " +
+  "them allowed by stargraph respond <cf_run_id> --response '<json>' --live-after-fork (HTTP: POST /v1/runs/{id}/respond with " +
+  "{\"response\": <JSON>, \"live_after_fork\": true})"
+
 /** The divergence of call #`index` (`name`, hashed `hash`) from the recording (`recorded`: the call in its place, if any). */
 const divergence = (
   nodeId: string,
@@ -254,9 +267,9 @@ const divergence = (
       "Fork from a step after the subgraph node's, resume the parent and fork it then, or fork with live_after_fork (--live-after-fork) to run the child live"
     : recorded === undefined
     ? `node '${nodeId}' made call #${index} '${name}' at step ${step}, but the cassette holds no such call; ` +
-      "the fork took a path the parent never recorded (fork with live_after_fork, or --live-after-fork on the CLI, to allow live calls)"
+      `the fork took a path the parent never recorded (${LIVE_FIX})`
     : `node '${nodeId}' call #${index} '${name}' at step ${step} differs from the recorded request ` +
-      `(recorded '${recorded.name}' ${recorded.request_hash}, now ${hash}); fork with live_after_fork, or --live-after-fork on the CLI, to allow live calls`
+      `(recorded '${recorded.name}' ${recorded.request_hash}, now ${hash}); ${LIVE_FIX}`
   return new ReplayDivergenceError({
     reason: recorded === undefined ? "missing-entry" : "request-mismatch",
     nodeId,

@@ -240,6 +240,7 @@ export const replaySource = (
     timedOut: haltedByTimeout(parentRecord?.error, fromStep),
     divergence: divergedAgain(parentRecord?.error, fromStep, live),
     startedAt,
+    lastStep: parent[parent.length - 1]?.step,
     endsAt: parentRecord?.run_id !== undefined && parentRecord.status !== undefined && (STOPPED_PART_WAY.has(parentRecord.status) || atBreakpoint)
       ? { runId: parentRecord.run_id, step: parent[parent.length - 1]?.step ?? 0, status: parentRecord.status }
       : undefined

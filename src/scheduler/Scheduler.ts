@@ -152,7 +152,12 @@ export interface SchedulerShape {
    */
   readonly resume: (
     runId: string,
-    options?: { readonly response?: { readonly value: unknown }; readonly actor?: string }
+    options?: {
+      readonly response?: { readonly value: unknown }
+      readonly actor?: string
+      /** For a counterfactual fork: allow live calls where its parent's recording cannot answer (kept on the fork's record). */
+      readonly liveAfterFork?: boolean
+    }
   ) => Effect.Effect<Enqueued, SchedulerError | CheckpointError | RunStateError | StateValidationError | LanguageModelError>
   /** The run's summary once it stops (waits for it when it is still queued or running). */
   readonly await: (runId: string) => Effect.Effect<RunSummary, CheckpointError>
@@ -456,8 +461,9 @@ export const make = (
         }))
         const graph = yield* registry.get(record.graph_id)
         // Validate now (status rules, hashes, the response) so the caller gets the error.
-        // (And a live language-model node it would reach without a model, in the caller's context.)
-        yield* graph.resume(runId, { response: opts.response, noModelFix: options.noModelFix })
+        // (And a live language-model node it would reach without a model, in the caller's context;
+        // a fork allowed live calls keeps that on its record: the drive that picks it up reads it there.)
+        yield* graph.resume(runId, { response: opts.response, noModelFix: options.noModelFix, liveAfterFork: opts.liveAfterFork === true })
         const actor = opts.actor ?? "scheduler"
         const deferred = yield* waiter(runId)
         if (known.has(runId)) return { runId, graphId: graph.id, deduplicated: false, status: record.status, summary: deferred }

@@ -51,7 +51,11 @@ export const CreateRunBody = Schema.Struct({
 }).annotations({ ...strict, identifier: "CreateRunBody" })
 
 /** Body of `POST /v1/runs/{id}/respond`. */
-export const RespondBody = Schema.Struct({ response: Schema.Unknown }).annotations({ ...strict, identifier: "RespondBody" })
+export const RespondBody = Schema.Struct({
+  response: Schema.Unknown,
+  /** For a counterfactual fork: make live calls where its parent's recording cannot answer what follows the answer (default false; kept on the fork from then on). */
+  live_after_fork: Schema.optional(Schema.Boolean)
+}).annotations({ ...strict, identifier: "RespondBody" })
 
 /** Body of `POST /v1/runs/{id}/state`: the fields to write (one write, through each field's reducer), and who it is attributed to. */
 export const UpdateStateBody = Schema.Struct({

@@ -34,6 +34,7 @@ import { Scheduler } from "../scheduler/Scheduler.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { envelopeOf, redact, redactErrorRecord } from "../triggers/httpError.js"
 import { checkSkipFailed, checkThreadId, threadView } from "../graph/threads.js"
+import { forkAnswerRequest } from "../runtime/forkAnswer.js"
 import { identified, parseLastEventId, recordStop, type ResumePoint, resumeAfter, withKeepAlive } from "./sse.js"
 import { checkClientKey } from "../triggers/TriggerEvent.js"
 import { pendingCounts } from "./metricsRoute.js"
@@ -363,13 +364,16 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
             return yield* refuse(runId, record.status, "respond", `run ${runId} is ${record.status}, not awaiting input`)
           }
           // The run refuses an answer as its resume's (at a breakpoint, a settled child): named as the respond the client asked for.
-          yield* Effect.mapError(scheduler.resume(runId, { actor: actorOf(request), response: { value: payload.response } }), (error) =>
+          const liveAfterFork = payload.live_after_fork === true
+          yield* Effect.mapError(scheduler.resume(runId, { actor: actorOf(request), response: { value: payload.response }, liveAfterFork }), (error) =>
             error._tag === "RunStateError" && error.operation === "resume"
               ? new RunStateError({
                 runId: error.runId,
                 status: error.status,
                 operation: "respond",
-                message: error.message.replace(/; resume it without a response$/, `; resume it instead: POST /v1/runs/${runId}/resume (no body)`)
+                message: error.message.replace(/; resume it without a response$/, `; resume it instead: POST /v1/runs/${runId}/resume (no body)`),
+                // A fork whose recording cannot follow the answer: the request that answers it with live calls allowed.
+                ...(error.fix !== undefined ? { fix: `answer it with live calls allowed: ${forkAnswerRequest(runId)} (calls that match the recording are still answered from it)` } : {})
               })
               : error)
           return { run_id: runId, status: "running" }

@@ -85,8 +85,9 @@ export const compile = (specs: ReadonlyArray<CronSpec>): Either.Either<ReadonlyA
     const invalid = (message: string) =>
       Either.left(new TriggerError({ reason: "invalid-cron", triggerId, message: `invalid cron expression '${spec.cron}': ${message}`, fix: "use five fields (minute hour day-of-month month day-of-week), e.g. \"0 2 * * *\"" }))
     // Effect's parser also takes a leading seconds field; a schedule here has five.
+    if (spec.cron.trim() === "") return invalid("the expression is empty")
     const fields = spec.cron.trim().split(/\s+/).length
-    if (fields !== 5) return invalid(`${fields} fields, not five`)
+    if (fields !== 5) return invalid(`${fields} ${fields === 1 ? "field" : "fields"}, not five`)
     const parsed = Cron.parse(spec.cron, spec.timezone)
     if (Either.isLeft(parsed)) {
       const zone = /time ?zone/i.test(parsed.left.message)

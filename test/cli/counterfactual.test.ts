@@ -71,3 +71,34 @@ describe("stargraph counterfactual", () => {
     expect([fact.code, fact.stderr]).toEqual([2, expect.stringContaining("mutation.facts_assert[0]")])
   })
 })
+
+describe("answering a fork of a waiting run", () => {
+  it("the hint names --live-after-fork; an answer past the recording without it is refused before anything changes; with it the fork finishes", async () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, "child.yaml"), [
+      'ir_version: "1.0.0"', "id: run:ichild", "state_schema:", "  fields:", "    q: { type: string, required: true }", "    ans: { type: integer, nullable: true }",
+      "nodes:", '  - { id: ask, kind: interrupt, prompt: "number?", response_field: ans }', ""
+    ].join("\n"))
+    writeFileSync(join(dir, "graph.yaml"), [
+      'ir_version: "1.0.0"', "id: run:iparent", "state_schema:", "  fields:", "    q: { type: string, required: true }", "    got: { type: integer, default: 0 }",
+      "    doubled: { type: integer, default: 0 }", "nodes:", "  - id: sub", "    kind: subgraph", "    spec: ./child.yaml", "    config: { inputs: { q: q }, outputs: { got: ans } }",
+      '  - { id: dbl, kind: tool, tool: std.calculator@1, inputs: { expression: "{{got}} * 2" }, out: { doubled: result } }', "edges:", "  - { from: sub, to: dbl }", ""
+    ].join("\n"))
+    const db = join(dir, "w.sqlite")
+    const run = await stargraph(["run", "graph.yaml", "--db", db, "--inputs", "q=w", "-q"], { cwd: dir })
+    expect(run.code).toBe(3)
+    const fork = await stargraph(["replay", runIdOf(run.last), "--db", db], { cwd: dir })
+    expect(fork.code).toBe(3)
+    const cf = runIdOf(fork.last)
+    expect(fork.stderr).toContain(`answer with: stargraph respond ${cf} --db ${db} --response '<json>' --live-after-fork`)
+    const refused = await stargraph(["respond", cf, "--db", db, "--response", "7"], { cwd: dir })
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toMatch(/^error: RunStateError: fork cf-\S+ waits at node 'sub' \(step 1\) where its parent run run-\S+ stopped: .*\(fix: answer it with live calls allowed: stargraph respond cf-\S+ --response '<json>' --live-after-fork on the CLI, POST \/v1\/runs\/cf-\S+\/respond with \{"response": <JSON>, "live_after_fork": true\} over HTTP/)
+    const listed = JSON.parse((await stargraph(["list", "--db", db, "--json"], { cwd: dir })).stdout) as { runs: ReadonlyArray<{ run_id: string; status: string; steps?: number }> }
+    expect(listed.runs.find((r) => r.run_id === cf)?.status).toBe("awaiting-input")
+    const answered = await stargraph(["respond", cf, "--db", db, "--response", "7", "--live-after-fork", "-q"], { cwd: dir })
+    expect([answered.code, answered.last]).toEqual([0, `run_id=${cf} status=done`])
+    const summary = JSON.parse((await stargraph(["inspect", cf, "--db", db, "--json"], { cwd: dir })).stdout) as { final_state: unknown }
+    expect(summary.final_state).toMatchObject({ got: 7, doubled: 14 })
+  })
+})

@@ -686,7 +686,7 @@ describe("subgraph nodes", () => {
     expect((await byGraph("run:leaf")).map((r) => r.status)).toEqual(["awaiting-input", "awaiting-input"])
     expect((await byGraph("run:mid")).map((r) => r.status)).toEqual(["awaiting-input", "awaiting-input"])
     // Answered, the fork finishes with the recorded draw and its own answer.
-    const done = await t.run(Effect.flatMap(graph.resume(fork.cfRunId, { response: { value: "left" } }), (r) => r.start()))
+    const done = await t.run(Effect.flatMap(graph.resume(fork.cfRunId, { response: { value: "left" }, liveAfterFork: true }), (r) => r.start()))
     const draw = Number(/pick for (.*)\?/.exec(first.waiting?.prompt ?? "")?.[1])
     expect(done).toMatchObject({ status: "done", final_state: { topic: "cves", draw, choice: "left" } })
 

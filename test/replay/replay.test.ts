@@ -339,19 +339,24 @@ describe("replay and counterfactual forks", () => {
       const record = yield* Effect.flatMap(Checkpointer, (c) => c.getRun(live.cfRunId))
       const answered = yield* Effect.flatMap(waiter.resume(live.cfRunId, { response: { value: "yes" } }), (r) => r.start())
       const refused = yield* Effect.either(Effect.flatMap(waiter.resume(exact.cfRunId, { response: { value: "yes" } }), (r) => r.start()))
+      const exactAfter = Option.getOrThrow(yield* Effect.flatMap(Checkpointer, (c) => c.getRun(exact.cfRunId)))
       // A fork made without it, resumed with it: kept from then on.
       const later = yield* Replay.fork(waiter, parent.run_id, {})
       const resumedLive = yield* Effect.flatMap(waiter.resume(later.cfRunId, { response: { value: "yes" }, liveAfterFork: true }), (r) => r.start())
       const laterRecord = yield* Effect.flatMap(Checkpointer, (c) => c.getRun(later.cfRunId))
-      return { parent, live, exact, record: Option.getOrThrow(record), answered, refused, resumedLive, laterRecord: Option.getOrThrow(laterRecord) }
+      return { parent, live, exact, exactAfter, record: Option.getOrThrow(record), answered, refused, resumedLive, laterRecord: Option.getOrThrow(laterRecord) }
     }).pipe(Effect.provide(layer)))
     expect([out.parent.status, out.live.summary.status, out.exact.summary.status]).toEqual(["awaiting-input", "awaiting-input", "awaiting-input"])
     expect(out.record.live_after_fork).toBe(true)
     expect(out.answered).toMatchObject({ status: "done", final_state: { answer: "yes", result: "live-1" } })
     // One live call each: the live fork answered, and the fork resumed with live calls allowed.
     expect(calls.live).toBe(2)
-    // A fork made without it still refuses the call its recording cannot answer.
-    expect(Either.isLeft(out.refused) && out.refused.left._tag).toBe("ReplayDivergenceError")
+    // A fork made without it refuses an answer its recording cannot follow (the parent never
+    // answered), before anything changes, naming the command that answers it with live calls.
+    expect(Either.isLeft(out.refused) && out.refused.left._tag).toBe("RunStateError")
+    const refusal = Either.isLeft(out.refused) ? out.refused.left : undefined
+    expect(refusal?._tag === "RunStateError" ? refusal.fix : undefined).toContain(`stargraph respond ${out.exact.cfRunId} --response '<json>' --live-after-fork`)
+    expect(out.exactAfter).toMatchObject({ status: "awaiting-input", live_after_fork: false })
     expect(out.resumedLive).toMatchObject({ status: "done", final_state: { result: "live-2" } })
     expect(out.laterRecord.live_after_fork).toBe(true)
   })
@@ -387,7 +392,8 @@ describe("replay and counterfactual forks", () => {
           const waitingFork = yield* Replay.fork(fanOut, summary.run_id, { fromStep: 1 })
           partial.push({ prompt: summary.waiting?.prompt, others: summary.waiting?.others, answers: summary.waiting?.answers })
           partial.push({ prompt: waitingFork.summary.waiting?.prompt, others: waitingFork.summary.waiting?.others, answers: waitingFork.summary.waiting?.answers })
-          const finished = yield* Effect.flatMap(fanOut.resume(waitingFork.cfRunId, { response: { value: 4 } }), (r) => r.start())
+          // (Its parent has not answered: the answer goes past the recording, so live calls are allowed.)
+          const finished = yield* Effect.flatMap(fanOut.resume(waitingFork.cfRunId, { response: { value: 4 }, liveAfterFork: true }), (r) => r.start())
           partial.push({ prompt: finished.status, others: finished.final_state, answers: undefined })
         }
       }

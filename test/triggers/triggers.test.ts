@@ -131,6 +131,19 @@ describe("cron trigger", () => {
     ])
   })
 
+  it("says an empty expression is empty, and counts a one-field one as one field", async () => {
+    const results = await Effect.runPromise(Effect.all([
+      Effect.either(CronTrigger.make([spec({ cron: "" })])),
+      Effect.either(CronTrigger.make([spec({ cron: "   " })])),
+      Effect.either(CronTrigger.make([spec({ cron: "@daily" })]))
+    ]))
+    expect(results.map((r) => Either.isLeft(r) && r.left.message)).toEqual([
+      "invalid cron expression '': the expression is empty",
+      "invalid cron expression '   ': the expression is empty",
+      "invalid cron expression '@daily': 1 field, not five"
+    ])
+  })
+
   effectIt.scoped("enqueues exactly one run per tick, with key sha256(trigger_id || scheduled_fire), and never twice across restarts", () =>
     Effect.gen(function*() {
       const filename = join(tempDir(), "db.sqlite")

@@ -1,0 +1,64 @@
+import { mkdirSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Serve from "../../src/serve/server.js"
+import { tempDir } from "../helpers/cli.js"
+
+const call = async (url: string, json?: unknown): Promise<{ status: number; body: Record<string, any> }> => {
+  const response = await fetch(url, json !== undefined ? { method: "POST", body: JSON.stringify(json), headers: { "content-type": "application/json" } } : {})
+  const text = await response.text()
+  return { status: response.status, body: text ? JSON.parse(text) : {} }
+}
+
+const waitFor = async (url: string, until: (body: Record<string, any>) => boolean, ms = 10_000) => {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const r = await call(url)
+    if (until(r.body) || Date.now() > deadline) return r
+    await new Promise((res) => setTimeout(res, 25))
+  }
+}
+
+const GRAPH = [
+  'ir_version: "1.0.0"', "id: run:ask-double", "state_schema:", "  fields:", "    n: { type: integer, default: 0 }", "    doubled: { type: integer, default: 0 }",
+  "nodes:", '  - { id: ask, kind: interrupt, prompt: "number?", response_field: n }',
+  '  - { id: dbl, kind: tool, tool: std.calculator@1, inputs: { expression: "{{n}} * 2" }, out: { doubled: result } }', "edges:", "  - { from: ask, to: dbl }", ""
+].join("\n")
+
+let server: { url: string; close: () => Promise<void> }
+
+beforeAll(async () => {
+  const dir = tempDir()
+  mkdirSync(join(dir, "graphs"), { recursive: true })
+  writeFileSync(join(dir, "graphs", "graph.yaml"), GRAPH)
+  const scope = Effect.runSync(Scope.make())
+  const started = await Effect.runPromise(Serve.start({ port: 0, db: join(dir, "serve.sqlite"), graphs: [join(dir, "graphs")], scheduler: { pollIntervalMs: 50 } }).pipe(Scope.extend(scope)))
+  server = { url: started.url, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+})
+
+afterAll(() => server.close())
+
+describe("POST /v1/runs/{id}/respond on a fork of a waiting run", () => {
+  it("refuses an answer past the recording with a 409 whose fix is the request with live_after_fork; with it the fork finishes", async () => {
+    const created = await call(`${server.url}/v1/runs`, { graph_id: "run:ask-double", params: {} })
+    const parent = created.body["run_id"] as string
+    expect((await waitFor(`${server.url}/v1/runs/${parent}`, (b) => b["status"] === "awaiting-input")).body["status"]).toBe("awaiting-input")
+    const forked = await call(`${server.url}/v1/runs/${parent}/counterfactual`, {})
+    const cf = forked.body["cf_run_id"] as string
+    expect((await waitFor(`${server.url}/v1/runs/${cf}`, (b) => b["status"] === "awaiting-input")).body["status"]).toBe("awaiting-input")
+    const refused = await call(`${server.url}/v1/runs/${cf}/respond`, { response: 7 })
+    expect(refused.status).toBe(409)
+    expect(refused.body["error"]).toMatchObject({ type: "RunStateError", details: { operation: "respond" } })
+    expect(refused.body["error"]["details"]["fix"]).toBe(
+      `answer it with live calls allowed: POST /v1/runs/${cf}/respond with {"response": <JSON>, "live_after_fork": true} (calls that match the recording are still answered from it)`
+    )
+    expect((await call(`${server.url}/v1/runs/${cf}`)).body["status"]).toBe("awaiting-input")
+    const answered = await call(`${server.url}/v1/runs/${cf}/respond`, { response: 7, live_after_fork: true })
+    expect(answered.status).toBe(202)
+    const done = await waitFor(`${server.url}/v1/runs/${cf}`, (b) => b["status"] === "done" || b["status"] === "failed")
+    expect(done.body).toMatchObject({ status: "done", final_state: { n: 7, doubled: 14 } })
+  })
+})
