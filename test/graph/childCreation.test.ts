@@ -71,6 +71,26 @@ describe("a new child run", () => {
     expect(rows(db)).toEqual([{ graph_id: "run:child", status: "done", last_step: 3 }])
   })
 
+  it("of a graph whose nodes store records under it (a child run of its own) is created before its first step: a crash in that step leaves nothing under a run never written", async () => {
+    const dir = graphs(0)
+    writeFileSync(join(dir, "middle.yaml"), [
+      "ir_version: \"1.0.0\"", "id: run:middle", "state_schema: { fields: { n: { type: integer, default: 0 } } }", "nodes:",
+      "  - { id: inner, kind: subgraph, spec: ./child.yaml }"
+    ].join("\n"))
+    writeFileSync(join(dir, "top.yaml"), [
+      "ir_version: \"1.0.0\"", "id: run:top", "state_schema: { fields: { n: { type: integer, default: 0 } } }", "nodes:",
+      "  - { id: outer, kind: subgraph, spec: ./middle.yaml }"
+    ].join("\n"))
+    const db = join(dir, "runs.sqlite")
+    const { created, createdInCommit, layer } = noting(db)
+    const graph = await Effect.runPromise(Graph.load(join(dir, "top.yaml")))
+    const summary = await Effect.runPromise(Effect.provide(Effect.flatMap(graph.start({ inputs: {} }), (r) => r.start()), layer))
+    expect(summary).toMatchObject({ status: "done", final_state: { n: 3 } })
+    // The middle run starts a child of its own in its first step: created on its own first; the leaf child with its first commit.
+    expect(created).toEqual(["run:top", "run:middle"])
+    expect(createdInCommit).toEqual(["run:child"])
+  })
+
   it("whose first step runs past the deadline is created on its own, so it shows running (at step 0) while that step runs", async () => {
     const dir = graphs(WRITE_DEADLINE_MS * 12)
     const db = join(dir, "runs.sqlite")
