@@ -26,6 +26,7 @@ import { ApiError, type ArtifactStoreError, CheckpointError, InputError, RunStat
 import { canonicalJson } from "../ir/hash.js"
 import { ownerAlive, runsLiveness } from "../runtime/owner.js"
 import { askToCancel, DEFAULT_CANCEL_WAIT_MS, stillExecuting } from "../runtime/askCancel.js"
+import { alreadyAnswered, answererOf } from "../runtime/answeredBy.js"
 import { cancelStopped, subgraphIndex } from "../runtime/cancelStopped.js"
 import { settledChild } from "../runtime/waitedChild.js"
 import * as Replay from "../replay/Replay.js"
@@ -373,7 +374,15 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
           }
           const record = yield* getRun(checkpointer, runId)
           if (record.status !== "awaiting-input") {
-            return yield* refuse(runId, record.status, "respond", `run ${runId} is ${record.status}, not awaiting input`)
+            // Answered by another request or process first (kept on its record, or recorded in its steps): said so.
+            const answered = record.waiting?.given !== undefined && record.waiting.kind !== "breakpoint"
+            const answerer = answered || record.status === "done" || record.status === "failed" ? yield* answererOf(checkpointer, record) : undefined
+            return yield* refuse(
+              runId,
+              record.status,
+              "respond",
+              answered || answerer !== undefined ? alreadyAnswered(record, answerer) : `run ${runId} is ${record.status}, not awaiting input`
+            )
           }
           // The run refuses an answer as its resume's (at a breakpoint, a settled child): named as the respond the client asked for.
           yield* Effect.mapError(scheduler.resume(runId, { actor: actorOf(request), response: { value: payload.response } }), (error) =>
