@@ -713,7 +713,12 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
       const settled = run.status === "awaiting-input" ? yield* settledChild(checkpointer, run) : undefined
       if (settled !== undefined && options.response !== undefined) {
         return yield* refuse(
-          `run ${runId} waited for child run ${settled.runId}, which was answered directly and is now ${settled.status}; resume it without a response`
+          `run ${runId} waited for child run ${settled.runId}, which no longer waits for input: ` +
+            (settled.status === "cancelled"
+              ? `it was cancelled on its own; this answer was not applied: cancel run ${runId} too, or resume it without a response ` +
+                `to take the child's outcome (its subgraph node '${run.waiting?.node ?? "?"}' fails)`
+              : `it was answered or resumed on its own (not through this run) and is now ${settled.status}; this answer was not applied: ` +
+                `resume run ${runId} without a response to go on with the child's outcome`)
         )
       }
       // Paused at a breakpoint: it goes on without an answer, and refuses one (nothing asked).

@@ -28,6 +28,7 @@ import { ownerAlive, runsLiveness } from "../runtime/owner.js"
 import { askToCancel, DEFAULT_CANCEL_WAIT_MS, stillExecuting } from "../runtime/askCancel.js"
 import { alreadyAnswered, answererOf } from "../runtime/answeredBy.js"
 import { cancelStopped, subgraphIndex } from "../runtime/cancelStopped.js"
+import { cancelWaitedChild, parentWaitingOn } from "../runtime/waitingParent.js"
 import { settledChild } from "../runtime/waitedChild.js"
 import * as Replay from "../replay/Replay.js"
 import { GraphRegistry, type GraphRegistryShape } from "../scheduler/GraphRegistry.js"
@@ -302,6 +303,11 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
           let record = yield* getRun(checkpointer, runId)
           if (TERMINAL_STATUSES.has(record.status)) {
             return yield* refuse(runId, record.status, "cancel", `run ${runId} is already ${record.status}`)
+          }
+          // A child run its parent waits on goes only with its parent.
+          const waitingParent = yield* parentWaitingOn(checkpointer, record)
+          if (waitingParent !== undefined) {
+            return yield* refuse(runId, record.status, "cancel", cancelWaitedChild(record, waitingParent, `POST /v1/runs/${waitingParent.run_id}/cancel`))
           }
           const live = scheduler.live(runId)
           if (Option.isSome(live)) {
