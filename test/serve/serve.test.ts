@@ -238,9 +238,29 @@ describe("run control over HTTP", () => {
     const late = await call(`${server.url}/v1/runs/${id}/respond`, { json: { response: { approved: true } } })
     expect(late.status).toBe(409)
     expect(late.body["error"]["type"]).toBe("RunStateError")
+    // A late answer is told the question was answered (by whom, when), not given advice to resume.
+    expect(late.body["error"]["message"]).toMatch(new RegExp(`^RunStateError: run ${id} was already answered by '[^']+' at \\d{4}-.*: it went on and is now done; this answer was not applied`))
     expect((await call(`${server.url}/v1/runs/${id}/cancel`, { method: "POST" })).status).toBe(409)
     expect((await call(`${server.url}/v1/runs/run-nope/cancel`, { method: "POST" })).status).toBe(404)
   })
+
+  it("two answers to one wait at once: one is taken, the other gets a 409 saying it was already answered, never a silent 202", async () => {
+    for (let round = 0; round < 4; round++) {
+      const created = await call(`${server.url}/v1/runs`, { json: { graph_id: "run:approval", params: { request: `race ${round}` } } })
+      const id = created.body["run_id"]
+      await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "awaiting-input")
+      const answers = await Promise.all([true, false].map((approved) => call(`${server.url}/v1/runs/${id}/respond`, { json: { response: { approved } } })))
+      expect(answers.map((a) => a.status).sort()).toEqual([202, 409])
+      const loser = answers.find((a) => a.status === 409)!
+      expect(loser.body["error"]).toMatchObject({ type: "RunStateError", details: { operation: "respond" } })
+      expect(loser.body["error"]["message"]).toMatch(new RegExp(`^RunStateError: run ${id} was already answered by '[^']+' at .*; this answer was not applied`))
+      expect(loser.body["error"]["message"]).not.toContain("/resume")
+      const done = await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "done")
+      // The winner's answer is the one applied.
+      const winner = answers.indexOf(answers.find((a) => a.status === 202)!) === 0
+      expect(done.body["final_state"]["outcome"]).toContain(winner ? "published" : "rejected")
+    }
+  }, 30_000)
 
   it("a run a dead process left running can be resumed or cancelled over HTTP (a server that does not adopt it)", async () => {
     const own = join(dir, "orphans.sqlite")
