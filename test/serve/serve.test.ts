@@ -249,25 +249,25 @@ describe("run control over HTTP", () => {
     const own = join(tempDir(), "subappr")
     mkdirSync(own)
     for (const f of ["approval-parent.yaml", "approval-child.yaml"]) writeFileSync(join(own, f), readFileSync(join(ROOT, "test", "fixtures", "subgraph", f)))
-    const server = await boot({ db: join(own, "db.sqlite"), graphs: [join(own, "approval-parent.yaml")], scheduler: { pollIntervalMs: 50 } })
+    const local = await boot({ db: join(own, "db.sqlite"), graphs: [join(own, "approval-parent.yaml")], scheduler: { pollIntervalMs: 50 } })
     try {
-      const created = await call(`${server.url}/v1/runs`, { json: { graph_id: "run:approval-parent", params: { request: "deploy" } } })
+      const created = await call(`${local.url}/v1/runs`, { json: { graph_id: "run:approval-parent", params: { request: "deploy" } } })
       const parent = created.body["run_id"]
-      const waiting = await waitFor(`${server.url}/v1/runs/${parent}`, (b) => b["status"] === "awaiting-input")
+      const waiting = await waitFor(`${local.url}/v1/runs/${parent}`, (b) => b["status"] === "awaiting-input")
       const child = waiting.body["waiting"]["payload"]["child_run_id"]
-      const refused = await call(`${server.url}/v1/runs/${child}/cancel`, { method: "POST" })
+      const refused = await call(`${local.url}/v1/runs/${child}/cancel`, { method: "POST" })
       expect(refused.status).toBe(409)
       expect(refused.body["error"]).toMatchObject({ type: "RunStateError", details: { operation: "cancel" } })
       expect(refused.body["error"]["message"]).toContain(
         `run ${child} is a subgraph's child run whose parent run ${parent} (awaiting-input) waits on it at node 'review'; ` +
           `cancelling the child alone would leave the parent waiting on a question nobody can answer. Cancel the parent (POST /v1/runs/${parent}/cancel)`
       )
-      expect((await call(`${server.url}/v1/runs/${child}`)).body["status"]).toBe("awaiting-input")
-      expect((await call(`${server.url}/v1/runs/${parent}/respond`, { json: { response: "approved" } })).status).toBe(202)
-      const done = await waitFor(`${server.url}/v1/runs/${parent}`, (b) => b["status"] === "done")
+      expect((await call(`${local.url}/v1/runs/${child}`)).body["status"]).toBe("awaiting-input")
+      expect((await call(`${local.url}/v1/runs/${parent}/respond`, { json: { response: "approved" } })).status).toBe(202)
+      const done = await waitFor(`${local.url}/v1/runs/${parent}`, (b) => b["status"] === "done")
       expect(done.body["final_state"]).toMatchObject({ decision: "approved" })
     } finally {
-      await server.close()
+      await local.close()
     }
   })
 
