@@ -159,8 +159,9 @@ export const WaitingInfo = Schema.Struct({
    * The answer a resume brought, kept (with the run `running`) until the step it answers
    * is checkpointed: a process that dies before then leaves it for the next resume. For a
    * breakpoint, who resumed it (`value` null): its step does not pause there again.
+   * `at`: when it was given (ISO 8601; records written before it was kept have none).
    */
-  given: Schema.optional(Schema.Struct({ value: Schema.Unknown, actor: Schema.String }))
+  given: Schema.optional(Schema.Struct({ value: Schema.Unknown, actor: Schema.String, at: Schema.optional(Schema.String) }))
 })
 /** Why a run stopped for input. */
 export type WaitingInfo = typeof WaitingInfo.Type

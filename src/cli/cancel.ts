@@ -20,7 +20,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type { HeartbeatRecord } from "../checkpoint/Checkpointer.js"
 import { InputError, RunStateError } from "../errors.js"
-import { chooseDatabase } from "./database.js"
+import { chooseDatabase, hintDb } from "./database.js"
 import { ExitCode, reportError, setExit } from "./exit.js"
 import { parseUpToAnHour, secondsText } from "./lease.js"
 import { traced } from "../telemetry/TracingEnabled.js"
@@ -61,7 +61,7 @@ export const cancel = Command.make(
       // Checked before the database is opened.
       const waitFlagMs = Option.isSome(o.wait) ? yield* parseCancelWait(o.wait.value) : undefined
       const db = yield* chooseDatabase(o.db)
-      const [Graph, { Checkpointer }, { TERMINAL_STATUSES }, owners, leases, { cancelStopped, subgraphIndex }, stores, { finalLine }, { AuditSink }] = yield* Effect.promise(() =>
+      const [Graph, { Checkpointer }, { TERMINAL_STATUSES }, owners, leases, { cancelStopped, subgraphIndex }, stores, { dbOption, finalLine }, { AuditSink }, { cancelWaitedChild, parentWaitingOn }] = yield* Effect.promise(() =>
         Promise.all([
           import("../graph/Graph.js"),
           import("../checkpoint/Checkpointer.js"),
@@ -71,7 +71,8 @@ export const cancel = Command.make(
           import("../runtime/cancelStopped.js"),
           import("./stores.js"),
           import("./render.js"),
-          import("../telemetry/AuditSink.js")
+          import("../telemetry/AuditSink.js"),
+          import("../runtime/waitingParent.js")
         ])
       )
       const { ownerAlive, ownerElsewhere, ownerGone } = owners
@@ -82,6 +83,11 @@ export const cancel = Command.make(
           return yield* refuse(`run ${o.runId} is already ${record.status}; nothing to cancel`)
         }
         const checkpointer = yield* Checkpointer
+        // A child run its parent waits on goes only with its parent.
+        const waitingParent = yield* parentWaitingOn(checkpointer, record)
+        if (waitingParent !== undefined) {
+          return yield* refuse(cancelWaitedChild(record, waitingParent, `stargraph cancel ${waitingParent.run_id}${dbOption(hintDb(db))}`))
+        }
         /**
          * The run executes in live process `owner`, which beats (`heartbeat`): ask it through
          * the run's record, and wait until it let the run go (cancelled, or stopped some other

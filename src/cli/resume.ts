@@ -8,6 +8,7 @@
 import { Command, Options } from "@effect/cli"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import { CheckpointError } from "../errors.js"
@@ -149,6 +150,10 @@ const resumeRun = (o: ResumeInput) =>
         progress,
         db
       })
+      // Refused before it drove a step (another process answered or took the run over first):
+      // this process's own error, not the outcome of a drive it did not make.
+      const driven = yield* Fiber.join(driving)
+      if (Either.isLeft(driven) && driven.left._tag === "RunStateError") return yield* driven.left
       yield* follow.report(o.runId, { ...o, db, progress, interrupted: interrupts.count() > 0 })
       }).pipe(Effect.provide(defaultModel))
     }).pipe(Effect.provide(stores.storeLayer(db, { create: false, auditLog: o.auditLog, leaseMs })))

@@ -52,6 +52,7 @@ import { type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints
 /** How `start` names its breakpoint options in an error. */
 const START_FIELDS = { before: "interruptBefore", after: "interruptAfter" } as const
 import { leaseState } from "../runtime/leases.js"
+import { alreadyAnswered, answererOf } from "../runtime/answeredBy.js"
 import { ownerElsewhere, ownerGone } from "../runtime/owner.js"
 import { childNodeOf, waitedChildId } from "../runtime/waitedChild.js"
 import { nowIso, OWNER, RunLoop } from "../runtime/RunLoop.js"
@@ -671,6 +672,16 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         onNone: () => Effect.fail(new CheckpointError({ reason: "unknown-run", runId, message: `no run '${runId}' in this checkpoint database` })),
         onSome: Effect.succeed
       }))
+      // An answer to a question another process or request answered first (the answer kept
+      // on the record while the run is queued or driven with it, or recorded in its steps):
+      // refused, saying who answered and when, whatever graph it ran with.
+      const keptAnswer = run.waiting?.given !== undefined && run.waiting.kind !== "breakpoint"
+      if (options.response !== undefined && run.status !== "awaiting-input" && (keptAnswer || run.status === "done" || run.status === "failed")) {
+        const answerer = yield* answererOf(checkpointer, run)
+        if (keptAnswer || answerer !== undefined) {
+          return yield* new RunStateError({ runId, status: run.status, operation: "resume", message: alreadyAnswered(run, answerer) })
+        }
+      }
       // A run that ended can never be resumed: said first, whatever graph it ran with.
       // `error` is the runtime's failure (a checkpoint write failed, e.g. a database locked
       // too long), not the run's: its committed steps are intact, so it resumes from them.
@@ -738,7 +749,12 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
       const settled = run.status === "awaiting-input" ? yield* settledChild(checkpointer, run) : undefined
       if (settled !== undefined && options.response !== undefined) {
         return yield* refuse(
-          `run ${runId} waited for child run ${settled.runId}, which was answered directly and is now ${settled.status}; resume it without a response`
+          `run ${runId} waited for child run ${settled.runId}, which no longer waits for input: ` +
+            (settled.status === "cancelled"
+              ? `it was cancelled on its own; this answer was not applied: cancel run ${runId} too, or resume it without a response ` +
+                `to take the child's outcome (its subgraph node '${run.waiting?.node ?? "?"}' fails)`
+              : `it was answered or resumed on its own (not through this run) and is now ${settled.status}; this answer was not applied: ` +
+                `resume run ${runId} without a response to go on with the child's outcome`)
         )
       }
       // Paused at a breakpoint: it goes on without an answer, and refuses one (nothing asked).

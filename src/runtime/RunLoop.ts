@@ -53,6 +53,7 @@ import { linkKind, stepChildren } from "./stepChildren.js"
 import { DefaultModel, fromRecord } from "../nodes/lm/DefaultModel.js"
 import { cancelStopped, type SubgraphIndex, subgraphIndex } from "./cancelStopped.js"
 import { OWNER, ownerAlive, takeOverOfRunning } from "./owner.js"
+import { alreadyAnswered, answeredSince, answererOf } from "./answeredBy.js"
 import type { HandedCommit, InterruptRequest, NodeEnv, NodeFailure, NodeOutcome, UnfinishedChild } from "../nodes/Executor.js"
 import { nodeFailed } from "../nodes/callFunction.js"
 import { Checkpointer, type CheckpointerShape, type CommitOptions } from "../checkpoint/Checkpointer.js"
@@ -686,7 +687,7 @@ const loop = (
         started_at: run.started_at ?? isoNow(),
         owner: OWNER,
         waiting: waitingAtStart !== null && response !== undefined
-          ? { ...waitingAtStart, given: { value: response.value, actor: carried?.given?.actor ?? actor } }
+          ? { ...waitingAtStart, given: carried?.given ?? { value: response.value, actor, at: isoNow() } }
           : waitingAtStart?.kind === "breakpoint"
           ? { ...waitingAtStart, given: waitingAtStart.given ?? { value: null, actor } }
           : null,
@@ -702,12 +703,16 @@ const loop = (
         const seen = Option.match(now, { onNone: () => "gone", onSome: (r) => `${r.status}${r.owner !== null ? `, driven by ${r.owner}` : ""}` })
         const read = Option.getOrUndefined(now)
         const edited = read !== undefined && read.status === run.status && read.owner === run.owner && read.last_step !== input.checkpoint.step
+        // An answer that lost the race for the wait to another answer: said so, never applied.
+        const beaten = read !== undefined && input.response !== undefined && run.status === "awaiting-input" && answeredSince(read, input.checkpoint.step)
         return yield* new RunStateError({
           runId: run.run_id,
           status: Option.match(now, { onNone: () => "unknown", onSome: (r) => r.status }),
           operation: "resume",
           message: edited
             ? `run ${run.run_id} changed since it was read: its state was edited (step ${read.last_step}, read at step ${input.checkpoint.step}); nothing was done here: resume it again`
+            : beaten
+            ? alreadyAnswered(read, yield* answererOf(checkpointer, read, input.checkpoint.step))
             : `run ${run.run_id} changed since it was read (${run.status} then, ${seen} now): another process took it over first; nothing was done here`
         })
       }

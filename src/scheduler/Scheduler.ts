@@ -44,6 +44,7 @@ import { currentRecord } from "../nodes/lm/DefaultModel.js"
 import { checkNeeding, reachedBefore } from "../nodes/lm/modelCheck.js"
 import { type BreakpointFields, type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints.js"
 import { checkSkipFailed, explainMoved, prepareThreadRun } from "../graph/threads.js"
+import { alreadyAnswered, answeredSince, answererOf } from "../runtime/answeredBy.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
 import { nowIso, OWNER } from "../runtime/RunLoop.js"
 import { leaseGraceMs, leaseState, observeHeartbeats } from "../runtime/leases.js"
@@ -466,7 +467,10 @@ export const make = (
         yield* graph.resume(runId, { response: opts.response, noModelFix: options.noModelFix, liveAfterFork: opts.liveAfterFork === true })
         const actor = opts.actor ?? "scheduler"
         const deferred = yield* waiter(runId)
-        if (known.has(runId)) return { runId, graphId: graph.id, deduplicated: false, status: record.status, summary: deferred }
+        // Queued or executing here already: nothing to queue. A run known here that stopped
+        // (awaiting input, paused: its job is ending) is queued below all the same, and the
+        // poller picks it up once that job is done: its answer is never dropped.
+        if (known.has(runId) && (record.status === "running" || record.status === "pending")) return { runId, graphId: graph.id, deduplicated: false, status: record.status, summary: deferred }
         // Durable before the caller is told: `pending` and on the queue (one transaction) with
         // the answer kept on the record (as a resumed run keeps it until its step commits).
         // Taken from the status and owner just read: an answer or resume that raced this one
@@ -482,7 +486,7 @@ export const make = (
           // An `error` run (the runtime broke under it) goes on from its committed steps, as in `stargraph resume`.
           ...(record.status === "error" ? { error: null, finished_at: null } : {}),
           ...(opts.response !== undefined && record.waiting !== null && record.waiting !== undefined
-            ? { waiting: { ...record.waiting, given: { value: opts.response.value, actor } } }
+            ? { waiting: { ...record.waiting, given: { value: opts.response.value, actor, at: yield* nowIso } } }
             : record.status === "awaiting-input" && record.waiting?.kind === "breakpoint"
             ? { waiting: { ...record.waiting, given: { value: null, actor } } }
             : {})
@@ -490,11 +494,15 @@ export const make = (
         // (And from its last step: a run whose state was edited meanwhile is not queued with the wait read before.)
         if (!(yield* checkpointer.takeOver(runId, { status: record.status, owner: record.owner, step: record.last_step }, patch))) {
           const now = Option.getOrUndefined(yield* checkpointer.getRun(runId))
+          // An answer that lost the race for the wait to another one: said so (who, when), never applied.
+          const beaten = now !== undefined && opts.response !== undefined && record.status === "awaiting-input" && answeredSince(now, record.last_step)
           return yield* new RunStateError({
             runId,
             status: now?.status ?? record.status,
             operation: opts.response !== undefined ? "respond" : "resume",
-            message: `run ${runId} changed while it was being ${opts.response !== undefined ? "answered" : "resumed"} (now ${now?.status ?? "gone"}): another request or process got there first; read it again`
+            message: beaten
+              ? alreadyAnswered(now, yield* answererOf(checkpointer, now, record.last_step))
+              : `run ${runId} changed while it was being ${opts.response !== undefined ? "answered" : "resumed"} (now ${now?.status ?? "gone"}): another request or process got there first; read it again`
           })
         }
         yield* offer({ runId, graph, actor, claim: true })

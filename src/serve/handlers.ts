@@ -26,7 +26,9 @@ import { ApiError, type ArtifactStoreError, CheckpointError, InputError, RunStat
 import { canonicalJson } from "../ir/hash.js"
 import { ownerAlive, runsLiveness } from "../runtime/owner.js"
 import { askToCancel, DEFAULT_CANCEL_WAIT_MS, stillExecuting } from "../runtime/askCancel.js"
+import { alreadyAnswered, answererOf } from "../runtime/answeredBy.js"
 import { cancelStopped, subgraphIndex } from "../runtime/cancelStopped.js"
+import { cancelWaitedChild, parentWaitingOn } from "../runtime/waitingParent.js"
 import { settledChild } from "../runtime/waitedChild.js"
 import * as Replay from "../replay/Replay.js"
 import { GraphRegistry, type GraphRegistryShape } from "../scheduler/GraphRegistry.js"
@@ -290,6 +292,11 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
           if (TERMINAL_STATUSES.has(record.status)) {
             return yield* refuse(runId, record.status, "cancel", `run ${runId} is already ${record.status}`)
           }
+          // A child run its parent waits on goes only with its parent.
+          const waitingParent = yield* parentWaitingOn(checkpointer, record)
+          if (waitingParent !== undefined) {
+            return yield* refuse(runId, record.status, "cancel", cancelWaitedChild(record, waitingParent, `POST /v1/runs/${waitingParent.run_id}/cancel`))
+          }
           const live = scheduler.live(runId)
           if (Option.isSome(live)) {
             yield* live.value.cancel()
@@ -361,7 +368,15 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
           }
           const record = yield* getRun(checkpointer, runId)
           if (record.status !== "awaiting-input") {
-            return yield* refuse(runId, record.status, "respond", `run ${runId} is ${record.status}, not awaiting input`)
+            // Answered by another request or process first (kept on its record, or recorded in its steps): said so.
+            const answered = record.waiting?.given !== undefined && record.waiting.kind !== "breakpoint"
+            const answerer = answered || record.status === "done" || record.status === "failed" ? yield* answererOf(checkpointer, record) : undefined
+            return yield* refuse(
+              runId,
+              record.status,
+              "respond",
+              answered || answerer !== undefined ? alreadyAnswered(record, answerer) : `run ${runId} is ${record.status}, not awaiting input`
+            )
           }
           // The run refuses an answer as its resume's (at a breakpoint, a settled child): named as the respond the client asked for.
           const liveAfterFork = payload.live_after_fork === true

@@ -604,7 +604,7 @@ describe("subgraph nodes", () => {
     expect(answered.status).toBe("done")
     const withAnswer = await t.run(Effect.either(graph.resume(first.run_id, { response: { value: "ignored" } })))
     expect(Either.isLeft(withAnswer) && withAnswer.left).toMatchObject({ _tag: "RunStateError", operation: "resume" })
-    expect(Either.isLeft(withAnswer) && withAnswer.left.message).toContain(`waited for child run ${childId}, which was answered directly and is now done; resume it without a response`)
+    expect(Either.isLeft(withAnswer) && withAnswer.left.message).toContain(`waited for child run ${childId}, which no longer waits for input: it was answered or resumed on its own (not through this run) and is now done; this answer was not applied: resume run ${first.run_id} without a response`)
     const resumed = await t.run(Effect.flatMap(graph.resume(first.run_id), (r) => r.start()))
     expect(resumed).toMatchObject({ status: "done", final_state: { request: "deploy v3", decision: "approved", note: "deploy v3 -> approved" } })
     expect(await t.runs()).toHaveLength(2)

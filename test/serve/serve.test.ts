@@ -238,9 +238,56 @@ describe("run control over HTTP", () => {
     const late = await call(`${server.url}/v1/runs/${id}/respond`, { json: { response: { approved: true } } })
     expect(late.status).toBe(409)
     expect(late.body["error"]["type"]).toBe("RunStateError")
+    // A late answer is told the question was answered (by whom, when), not given advice to resume.
+    expect(late.body["error"]["message"]).toMatch(new RegExp(`^RunStateError: run ${id} was already answered by '[^']+' at \\d{4}-.*: it went on and is now done; this answer was not applied`))
     expect((await call(`${server.url}/v1/runs/${id}/cancel`, { method: "POST" })).status).toBe(409)
     expect((await call(`${server.url}/v1/runs/run-nope/cancel`, { method: "POST" })).status).toBe(404)
   })
+
+  it("cancelling a child run its parent waits on is a 409 naming the parent; the parent still waits and its answer goes through", async () => {
+    // A subgraph whose child run asks for approval (its parent waits on it), on a server of its own.
+    const own = join(tempDir(), "subappr")
+    mkdirSync(own)
+    for (const f of ["approval-parent.yaml", "approval-child.yaml"]) writeFileSync(join(own, f), readFileSync(join(ROOT, "test", "fixtures", "subgraph", f)))
+    const local = await boot({ db: join(own, "db.sqlite"), graphs: [join(own, "approval-parent.yaml")], scheduler: { pollIntervalMs: 50 } })
+    try {
+      const created = await call(`${local.url}/v1/runs`, { json: { graph_id: "run:approval-parent", params: { request: "deploy" } } })
+      const parent = created.body["run_id"]
+      const waiting = await waitFor(`${local.url}/v1/runs/${parent}`, (b) => b["status"] === "awaiting-input")
+      const child = waiting.body["waiting"]["payload"]["child_run_id"]
+      const refused = await call(`${local.url}/v1/runs/${child}/cancel`, { method: "POST" })
+      expect(refused.status).toBe(409)
+      expect(refused.body["error"]).toMatchObject({ type: "RunStateError", details: { operation: "cancel" } })
+      expect(refused.body["error"]["message"]).toContain(
+        `run ${child} is a subgraph's child run whose parent run ${parent} (awaiting-input) waits on it at node 'review'; ` +
+          `cancelling the child alone would leave the parent waiting on a question nobody can answer. Cancel the parent (POST /v1/runs/${parent}/cancel)`
+      )
+      expect((await call(`${local.url}/v1/runs/${child}`)).body["status"]).toBe("awaiting-input")
+      expect((await call(`${local.url}/v1/runs/${parent}/respond`, { json: { response: "approved" } })).status).toBe(202)
+      const done = await waitFor(`${local.url}/v1/runs/${parent}`, (b) => b["status"] === "done")
+      expect(done.body["final_state"]).toMatchObject({ decision: "approved" })
+    } finally {
+      await local.close()
+    }
+  })
+
+  it("two answers to one wait at once: one is taken, the other gets a 409 saying it was already answered, never a silent 202", async () => {
+    for (let round = 0; round < 4; round++) {
+      const created = await call(`${server.url}/v1/runs`, { json: { graph_id: "run:approval", params: { request: `race ${round}` } } })
+      const id = created.body["run_id"]
+      await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "awaiting-input")
+      const answers = await Promise.all([true, false].map((approved) => call(`${server.url}/v1/runs/${id}/respond`, { json: { response: { approved } } })))
+      expect(answers.map((a) => a.status).sort()).toEqual([202, 409])
+      const loser = answers.find((a) => a.status === 409)!
+      expect(loser.body["error"]).toMatchObject({ type: "RunStateError", details: { operation: "respond" } })
+      expect(loser.body["error"]["message"]).toMatch(new RegExp(`^RunStateError: run ${id} was already answered by '[^']+' at .*; this answer was not applied`))
+      expect(loser.body["error"]["message"]).not.toContain("/resume")
+      const done = await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "done")
+      // The winner's answer is the one applied.
+      const winner = answers.indexOf(answers.find((a) => a.status === 202)!) === 0
+      expect(done.body["final_state"]["outcome"]).toContain(winner ? "published" : "rejected")
+    }
+  }, 30_000)
 
   it("a run a dead process left running can be resumed or cancelled over HTTP (a server that does not adopt it)", async () => {
     const own = join(dir, "orphans.sqlite")

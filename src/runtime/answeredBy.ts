@@ -1,0 +1,73 @@
+/**
+ * A question answered by someone else first: who answered it and when (as far as the run's
+ * record or its checkpoints say), and the refusal a second answer gets. Two answers to one
+ * wait race for the take-over of the run's record (compare-and-set on its status, owner
+ * and step); the one that loses is refused with this, never applied, and never reported as
+ * its own success.
+ */
+import * as Effect from "effect/Effect"
+import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
+import type { RunRecord } from "../checkpoint/models.js"
+import type { CheckpointError } from "../errors.js"
+import { ownerAlive } from "./owner.js"
+
+/** Who answered, and when, when it is recorded. */
+export interface Answerer {
+  readonly actor?: string | undefined
+  readonly at?: string | undefined
+}
+
+const actorIn = (request: unknown): string | undefined => {
+  const actor = typeof request === "object" && request !== null && "actor" in request ? request.actor : undefined
+  return typeof actor === "string" ? actor : undefined
+}
+
+/**
+ * Whether `now` (the run's record as read after another process moved it on) shows the
+ * wait read at step `step` answered: the answer kept on its record (queued or being
+ * driven with it), or steps committed past the wait.
+ */
+export const answeredSince = (now: RunRecord, step: number): boolean =>
+  now.status !== "awaiting-input" && ((now.waiting?.given !== undefined && now.waiting.kind !== "breakpoint") || now.last_step > step)
+
+/**
+ * Who answered the run's question: the answer kept on its record while it is queued or
+ * driven with it (`waiting.given`), else the newest answer its checkpoints after step
+ * `after` record (an `interrupt.response` call, with the step's start as when). Undefined
+ * when neither says.
+ */
+export const answererOf = (checkpointer: CheckpointerShape, now: RunRecord, after = -1): Effect.Effect<Answerer | undefined, CheckpointError> => {
+  const given = now.status !== "awaiting-input" && now.waiting?.kind !== "breakpoint" ? now.waiting?.given : undefined
+  if (given !== undefined && given.actor !== "") return Effect.succeed({ actor: given.actor, at: given.at })
+  return Effect.map(checkpointer.listCheckpoints(now.run_id), (checkpoints) => {
+    for (const checkpoint of [...checkpoints].reverse()) {
+      if (checkpoint.step <= after) break
+      const call = [...(checkpoint.calls ?? [])].reverse().find((c) => c.name === "interrupt.response")
+      if (call !== undefined) return { actor: actorIn(call.request), at: checkpoint.started_at }
+    }
+    return undefined
+  })
+}
+
+/** What became of the run since it was answered, as `now` says. */
+const whereNow = (now: RunRecord): string =>
+  now.status === "running" && now.owner !== null
+    ? `it is being driven with that answer by ${ownerAlive(now.owner) ? "live " : ""}process ${now.owner}`
+    : now.status === "pending"
+    ? "it is queued to continue with that answer"
+    : now.status === "paused" && now.waiting?.given !== undefined
+    ? "it is paused with that answer kept (resume it without a response to go on with it)"
+    : now.status === "awaiting-input"
+    ? `it went on and now waits at node '${now.waiting?.node ?? "?"}' for another answer`
+    : `it went on and is now ${now.status}`
+
+/**
+ * The message refusing an answer to run `now` whose question another process (or request)
+ * answered first: who and when, where the run is now, and that this answer was not applied.
+ */
+export const alreadyAnswered = (now: RunRecord, answerer: Answerer | undefined): string => {
+  const by = answerer?.actor !== undefined ? ` by '${answerer.actor}'` : ""
+  const when = answerer?.at !== undefined ? ` at ${answerer.at}` : ""
+  return `run ${now.run_id} was already answered${by}${when} through another process or request: ${whereNow(now)}; ` +
+    "this answer was not applied (read the run to see its outcome)"
+}
