@@ -41,7 +41,9 @@ export interface CheckpointerShape {
   /**
    * Whether `commitSteps` and `commitTogether` honour `CommitOptions.creates` (a run
    * written with its first commit). With it, a child run a `subgraph` or `map` node starts
-   * is not written on its own first: one transaction fewer per child run. Optional.
+   * is not written on its own first: one transaction fewer per child run. Optional. A
+   * wrapper that spreads another Checkpointer (`...base`) inherits it: it must pass
+   * `options.creates` through to `base` (or set this false).
    */
   readonly createsInCommit?: boolean | undefined
   /**
@@ -210,8 +212,10 @@ export interface CommitOptions {
   readonly expected?: TakeOverExpectation | undefined
   /**
    * The run is new: create it as `createRun` would (under its `run_id`, which is given),
-   * in the same transaction, before its checkpoints. When its id or idempotency key is
-   * taken, nothing is written and the commit fails with `CheckpointError[run-changed]`.
+   * in the same transaction, before its checkpoints. When another run has its idempotency
+   * key, nothing is written and the commit fails with `CheckpointError[run-changed]`; when
+   * the run itself exists (created on its own meanwhile: only its creator knows its id),
+   * the commit goes on as a commit of its steps.
    * Passed only to a Checkpointer with `createsInCommit`, never with `expected`.
    */
   readonly creates?: NewRun | undefined

@@ -476,11 +476,13 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
 
     /**
      * Create the run a commit creates (`CommitOptions.creates`), inside the commit's
-     * transaction: one whose key is taken (another process started it) fails the commit.
+     * transaction: one whose key another run has (another process started it) fails the
+     * commit; the run itself, created meanwhile under its own id (which only its creator
+     * minted: a creation on its own raced the commit), is taken as created.
      */
     const insertCreated = (db: Statements, run: NewRun): Effect.Effect<void, SqlError | CheckpointError> =>
       Effect.flatMap(insertRun(db, run), (inserted) =>
-        inserted._tag === "created"
+        inserted._tag === "created" || inserted.row.run_id === run.run_id
           ? Effect.void
           : Effect.fail(
             new CheckpointError({
@@ -633,7 +635,7 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
             : Effect.flatMap(Effect.mapError(runOne(sql, INSERT_OWNED_CHECKPOINT, [...params.right, last.run_id, owner], sync), failed), wrote)
         }
         return Effect.flatMap(Effect.forEach(checkpoints, (cp) => checkpointParams(cp, maxBytes)), (rows) =>
-          transaction(sql, (db) => creates === undefined ? writeSteps(db, last, rows, patch, owner) : Effect.zipRight(insertCreated(db, creates), writeSteps(db, last, rows, patch, owner)), sync).pipe(
+          transaction(sql, (db) => creates === undefined ? writeSteps(db, last, rows, patch, owner) : Effect.zipRight(insertCreated(db, creates), writeSteps(db, last, rows, patch, undefined)), sync).pipe(
             Effect.catchAll((e) => Effect.fail(e._tag === "CheckpointError" ? e : failed(e))),
             Effect.flatMap(wrote)
           ))
@@ -650,8 +652,9 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
               Effect.gen(function*() {
                 for (const [i, commit] of commits.entries()) {
                   const owner = commit.options?.owner
+                  // A run created here is this writer's: its first steps need no owner check.
                   if (commit.options?.creates !== undefined) yield* insertCreated(db, commit.options.creates)
-                  const inserted = yield* writeSteps(db, lastOf(commit), rows[i]!, commit.patch, owner)
+                  const inserted = yield* writeSteps(db, lastOf(commit), rows[i]!, commit.patch, commit.options?.creates === undefined ? owner : undefined)
                   // Another process owns that run now: nothing of any commit is written.
                   if (inserted.changes === 0 && owner !== undefined) return yield* Effect.fail<NotOwned>({ _tag: "NotOwned", commit, owner })
                 }

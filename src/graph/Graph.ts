@@ -170,7 +170,8 @@ export interface ResumeOptions {
    * For a run the caller has just claimed off the queue (the Scheduler): whether it had
    * started before that claim (a run a draining server requeued before it committed a
    * step). The claim marks the run started, so the record read now cannot tell; such a
-   * run is resumed (`run.started` says so), not counted started again.
+   * run is resumed (`run.started` says so), not counted started again. Also given for a
+   * child run its parent's step drives again (found `running` under this process).
    */
   readonly startedBefore?: boolean | undefined
   /**

@@ -204,6 +204,7 @@ const build = (options: GraphRunOptions, clock: Clock.Clock, metrics: MetricsSha
           ))
       }
       started = true
+      deferred?.arm()
       const loop = options.loop.drive({
         graph,
         run,

@@ -78,7 +78,7 @@ export interface RunnableGraph extends GraphDefinition {
   ) => Effect.Effect<GraphRun, never, Checkpointer>
   readonly resume: (
     runId: string,
-    options: ChildDriving & { readonly response?: { readonly value: unknown }; readonly actor: string; readonly replay?: ReplaySource; readonly skipModelCheck?: boolean }
+    options: ChildDriving & { readonly response?: { readonly value: unknown }; readonly actor: string; readonly replay?: ReplaySource; readonly skipModelCheck?: boolean; readonly startedBefore?: boolean }
   ) => Effect.Effect<GraphRun, CheckpointError | RunStateError | StateValidationError | LanguageModelError, Checkpointer>
   readonly checkResponse: (runId: string, value: unknown) => Effect.Effect<void, StateValidationError | CheckpointError, Checkpointer>
   readonly initialState: (inputs: { readonly [field: string]: unknown }) => Either.Either<unknown, StateValidationError>
@@ -362,7 +362,7 @@ const childReplay = (graph: RunnableGraph, request: ChildRunRequest, recorded: U
   })
 
 const resumeChild = (graph: RunnableGraph, request: ChildRunRequest, runId: string, answer: { readonly value: unknown } | undefined, replay?: ReplaySource) =>
-  graph.resume(runId, { ...(answer !== undefined ? { response: answer } : {}), actor: childActor(request.parentRunId), ...(replay !== undefined ? { replay } : {}), ...driving(request), skipModelCheck: true }).pipe(
+  graph.resume(runId, { ...(answer !== undefined ? { response: answer } : {}), actor: childActor(request.parentRunId), ...(replay !== undefined ? { replay } : {}), ...driving(request), skipModelCheck: true, startedBefore: true }).pipe(
     Effect.catchAll((error): Effect.Effect<never, NodeExecutionError | CheckpointError | RunFailure> =>
       error._tag === "CheckpointError" && error.reason !== "graph-hash-mismatch"
         ? Effect.fail(error)

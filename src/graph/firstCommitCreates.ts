@@ -35,6 +35,8 @@ export interface FirstCommitCreates {
   readonly handOver: (defer: (commits: ReadonlyArray<HandedCommit>) => void) => (commits: ReadonlyArray<HandedCommit>) => void
   /** `write` (a run event's audit record) now, when the run is stored; else after the write that stores it. */
   readonly hold: (write: Effect.Effect<void>) => Effect.Effect<void>
+  /** Its drive starts: from now, a first step past the deadline gets the run created on its own. */
+  readonly arm: () => void
 }
 
 /** `checkpointer`, for the run loop that drives `run`: `run` is created with its first write. */
@@ -57,29 +59,36 @@ export const firstCommitCreates = (checkpointer: CheckpointerShape, run: Unwritt
     held = []
     return Effect.forEach(writes, (write) => write, { discard: true })
   })
-  const timer = setTimeout(() => {
+  // Created on its own once its first step runs past the deadline (armed when its drive starts).
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const createOnItsOwn = () => {
     if (written || writing) return
     deadline = Effect.runPromise(Effect.exit(checkpointer.createRun(run))).then((exit) => {
       deadline = undefined
-      // Created (or found created: a creation whose answer was lost); its held events go out with the loop's next one.
-      if (Exit.isSuccess(exit) && exit.value.record.run_id === runId) written = durable = true
+      // Created (or found created: a creation whose answer was lost): its held records go out now.
+      if (Exit.isSuccess(exit) && exit.value.record.run_id === runId) {
+        written = durable = true
+        Effect.runFork(release)
+      }
     })
-  }, WRITE_DEADLINE_MS)
-  timer.unref()
+  }
+  const disarm = () => {
+    if (timer !== undefined) clearTimeout(timer)
+  }
 
   /**
    * The loop's write that stores it: `creating` (which creates it), or `plain` once it is
    * written. Waits out the deadline's creation when one is being made; decided in one
    * synchronous turn, so the deadline cannot start one in between.
    */
-  const firstWrite = <A>(creating: Effect.Effect<A, CheckpointError>, plain: Effect.Effect<A, CheckpointError>): Effect.Effect<A, CheckpointError> =>
+  const firstWrite = <A>(creating: () => Effect.Effect<A, CheckpointError>, plain: () => Effect.Effect<A, CheckpointError>): Effect.Effect<A, CheckpointError> =>
     Effect.suspend(() => {
-      if (written) return plain
+      if (written) return plain()
       const pending = deadline
       if (pending !== undefined) return Effect.zipRight(Effect.promise(() => pending), firstWrite(creating, plain))
       writing = true
-      clearTimeout(timer)
-      return Effect.onExit(creating, (exit) => {
+      disarm()
+      return Effect.onExit(creating(), (exit) => {
         writing = false
         if (Exit.isFailure(exit)) return Effect.void
         written = true
@@ -88,13 +97,13 @@ export const firstCommitCreates = (checkpointer: CheckpointerShape, run: Unwritt
     })
   /** Create it on its own, before a write or read that is not its first commit. */
   const ensure: Effect.Effect<void, CheckpointError> = firstWrite(
-    Effect.flatMap(checkpointer.createRun(run), ({ record }) =>
+    () => Effect.flatMap(checkpointer.createRun(run), ({ record }) =>
       record.run_id === runId ? Effect.void : Effect.fail(new CheckpointError({
         reason: "run-changed",
         runId: record.run_id,
         message: `child run ${record.run_id} (key ${run.idempotency_key ?? "none"}) was created by another writer first; run ${runId} was not written`
       }))),
-    Effect.void
+    () => Effect.void
   )
   const first = <A, E>(id: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | CheckpointError> =>
     written || id !== runId ? effect : Effect.zipRight(ensure, effect)
@@ -108,7 +117,7 @@ export const firstCommitCreates = (checkpointer: CheckpointerShape, run: Unwritt
         ? checkpointer.commitSteps(checkpoints, patch, options)
         : options?.expected !== undefined
         ? Effect.zipRight(ensure, checkpointer.commitSteps(checkpoints, patch, options))
-        : firstWrite(checkpointer.commitSteps(checkpoints, patch, withCreate(options)), checkpointer.commitSteps(checkpoints, patch, options)),
+        : firstWrite(() => checkpointer.commitSteps(checkpoints, patch, withCreate(options)), () => checkpointer.commitSteps(checkpoints, patch, options)),
     // (Its own commit with its children's, a first one among them: created on its own first.)
     commitTogether: checkpointer.commitTogether === undefined
       ? undefined
@@ -132,7 +141,7 @@ export const firstCommitCreates = (checkpointer: CheckpointerShape, run: Unwritt
       // Handed over, its first commit is the parent step's to make (or, the step failing, to
       // make on its own); once made, the events it held go out before the ones it settles.
       written = true
-      clearTimeout(timer)
+      disarm()
       defer(commits.map((handed): HandedCommit =>
         mine(handed.commit)
           ? {
@@ -142,6 +151,11 @@ export const firstCommitCreates = (checkpointer: CheckpointerShape, run: Unwritt
           : handed
       ))
     },
-    hold: (write) => (stored ? write : durable ? Effect.zipRight(release, write) : Effect.sync(() => void held.push(write)))
+    hold: (write) => (stored ? write : durable ? Effect.zipRight(release, write) : Effect.sync(() => void held.push(write))),
+    arm: () => {
+      if (timer !== undefined || written) return
+      timer = setTimeout(createOnItsOwn, WRITE_DEADLINE_MS)
+      timer.unref()
+    }
   }
 }

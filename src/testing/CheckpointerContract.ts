@@ -321,7 +321,7 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* is((yield* c.listCheckpoints(stolen)).length === 1, "nor the refused run's step")
     })),
 
-  check("createsInCommit (optional): a commit with creates writes the new run (under its given id) with its steps in one write; a taken key or id is refused with run-changed and nothing is written", (c, is) =>
+  check("createsInCommit (optional): a commit with creates writes the new run (under its given id) with its steps in one write; a key another run has is refused with run-changed and nothing is written", (c, is) =>
     Effect.gen(function*() {
       if (c.createsInCommit !== true) return
       const owner = `contract-owner-${randomUUID()}`

@@ -13,6 +13,7 @@ import { Checkpointer, type CheckpointerShape } from "../../src/checkpoint/Check
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import { WRITE_DEADLINE_MS } from "../../src/graph/firstCommitCreates.js"
+import { AuditSink } from "../../src/telemetry/AuditSink.js"
 import { tempDir } from "../helpers/cli.js"
 
 /** A parent with one subgraph node whose child runs `first` (ms of sleep) then two quick steps. */
@@ -114,5 +115,44 @@ describe("a new child run", () => {
     expect(created).toEqual(["run:parent", "run:child"])
     expect(createdInCommit).toEqual([])
     expect(rows(db)).toEqual([{ graph_id: "run:child", status: "done", last_step: 3 }])
+  })
+
+  it("whose one step ends while its creation on its own is still being answered is written once: its end, handed to the parent's step, finds it created and goes on", async () => {
+    // A one-step child past the deadline, and a Checkpointer that answers a child's creation late (as over a network).
+    const dir = graphs(WRITE_DEADLINE_MS + 15)
+    writeFileSync(join(dir, "child.yaml"), [
+      "ir_version: \"1.0.0\"", "id: run:child", "state_schema: { fields: { n: { type: integer, default: 0 } } }", "nodes:",
+      "  - { id: a, kind: function, module: ./nodes.mjs, export: first }"
+    ].join("\n"))
+    const db = join(dir, "runs.sqlite")
+    const late = Layer.effect(
+      Checkpointer,
+      Effect.map(Checkpointer, (base): CheckpointerShape => ({
+        ...base,
+        createRun: (run) => Effect.tap(base.createRun(run), () => (run.parent_run_id ? Effect.sleep(WRITE_DEADLINE_MS * 2) : Effect.void))
+      }))
+    ).pipe(Layer.provide(SqliteCheckpointer.layer({ filename: db })))
+    const graph = await Effect.runPromise(Graph.load(join(dir, "parent.yaml")))
+    const summary = await Effect.runPromise(Effect.provide(Effect.flatMap(graph.start({ inputs: {} }), (r) => r.start()), late))
+    expect(summary).toMatchObject({ status: "done", final_state: { n: 1 } })
+    expect(rows(db)).toEqual([{ graph_id: "run:child", status: "done", last_step: 1 }])
+  })
+
+  it("created on its own past the deadline has its audit records written then, not held until its first step ends", async () => {
+    const dir = graphs(WRITE_DEADLINE_MS * 12)
+    const db = join(dir, "runs.sqlite")
+    const records: Array<{ readonly event: string; readonly run_id: unknown; readonly atMs: number }> = []
+    const sink = { write: (record: { readonly event: string; readonly run_id?: unknown }) => Effect.sync(() => void records.push({ event: record.event, run_id: record.run_id, atMs: Date.now() })) }
+    const graph = await Effect.runPromise(Graph.load(join(dir, "parent.yaml")))
+    const summary = await Effect.runPromise(
+      Effect.flatMap(graph.start({ inputs: {} }), (r) => r.start()).pipe(Effect.provideService(AuditSink, sink), Effect.provide(SqliteCheckpointer.layer({ filename: db })))
+    )
+    expect(summary.status).toBe("done")
+    const parentId = summary.run_id
+    const child = records.filter((r) => r.run_id !== parentId)
+    const started = child.find((r) => r.event === "run.started")!
+    const firstStep = child.find((r) => r.event === "step.completed")!
+    // Written about the deadline after the child started, long before its 600 ms first step ended.
+    expect(firstStep.atMs - started.atMs).toBeGreaterThan(WRITE_DEADLINE_MS * 6)
   })
 })
