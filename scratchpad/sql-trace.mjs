@@ -1,4 +1,4 @@
-// Count and time the SQL each arm runs (K=3 inlined vs subgraph), built library, SQLite NORMAL:
+// Count and time the SQL each arm runs (and the writes made outside a transaction: each its own commit) (K=3 inlined vs subgraph), built library, SQLite NORMAL:
 //   node scratchpad/sql-trace.mjs [K]
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
@@ -13,6 +13,7 @@ const wrapStmt = (proto, name) => {
   const orig = proto[name]
   proto[name] = function(...a) {
     if (!on) return orig.apply(this, a)
+    if (!this.database.inTransaction && !this.reader) { const s = stats.get("~autocommit write") ?? { n: 0, ns: 0n }; s.n++; stats.set("~autocommit write", s) }
     const t = process.hrtime.bigint()
     try { return orig.apply(this, a) } finally {
       const k = this.source.replace(/\s+/g, " ").slice(0, 90)
