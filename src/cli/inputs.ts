@@ -9,6 +9,7 @@ import * as Either from "effect/Either"
 import { readFileSync, statSync } from "node:fs"
 import { InputError } from "../errors.js"
 import type { FieldInfo } from "../ir/stateSchema.js"
+import { didYouMean } from "../ir/didYouMean.js"
 
 export { flatZeroInputs } from "../ir/stateSchema.js"
 
@@ -72,7 +73,7 @@ export const parseInputs = (
       return Either.left(new InputError({
         field: `${flag} ${key}`,
         message: `'${key}' is not a state field`,
-        fix: `use one of: ${[...fields.keys()].join(", ")}`
+        fix: `${didYouMean(key, [...fields.keys()])}use one of: ${[...fields.keys()].join(", ")}`
       }))
     }
     if (field.type === "string") {

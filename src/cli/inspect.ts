@@ -12,6 +12,7 @@ import { chooseDatabase } from "./database.js"
 import { reportError } from "./exit.js"
 import { dbExisting, graphOptions, integer, json, moduleRoot, runIdArg } from "./options.js"
 import type { ChildRun } from "./render.js"
+import { counted } from "./counted.js"
 
 /** At most this many child runs are read for one `inspect`. */
 const MAX_CHILDREN = 200
@@ -176,7 +177,7 @@ export const inspect = Command.make(
           if (record.mutation !== null) yield* Console.log(`mutation ${JSON.stringify(record.mutation)}`)
           const budget = record.fork_max_steps
           if (budget !== null && record.fork_step !== null) {
-            yield* Console.log(`step budget ${budget} after its fork step (steps ${record.fork_step + 1}..${record.fork_step + budget} at most)`)
+            yield* Console.log(`step budget ${budget} after its fork step (${budget === 1 ? `step ${record.fork_step + 1}` : `steps ${record.fork_step + 1}..${record.fork_step + budget}`} at most)`)
           }
         }
         yield* Console.log("")
@@ -186,7 +187,7 @@ export const inspect = Command.make(
           yield* Console.log("")
           yield* Console.log(`artifacts (${artifacts.length}):`)
           for (const a of artifacts) {
-            yield* Console.log(`  step ${a.step}  ${a.node}  ${a.name}  ${a.content_type}  ${a.size} bytes  ${a.artifact_id}`)
+            yield* Console.log(`  step ${a.step}  ${a.node}  ${a.name}  ${a.content_type}  ${counted(a.size, "byte")}  ${a.artifact_id}`)
           }
         }
         if (check.missing.length > 0) {

@@ -17,6 +17,7 @@ import { traced } from "../telemetry/TracingEnabled.js"
 import { chooseDatabase, fieldOf } from "./database.js"
 import { ExitCode, reportError, setExit } from "./exit.js"
 import { auditLog, dbExisting, json, oneOf } from "./options.js"
+import { counted } from "./counted.js"
 
 const ENDED = ["done", "failed", "cancelled"] as const
 
@@ -121,7 +122,7 @@ export const prune = Command.make(
         }
         const a = result.artifacts
         if (a !== null && (a.entries > 0 || a.blobs > 0)) {
-          yield* Console.log(`${verb} ${a.entries} artifact entr${a.entries === 1 ? "y" : "ies"} and ${a.blobs} blob${a.blobs === 1 ? "" : "s"} nothing else refers to (${a.bytes} bytes)`)
+          yield* Console.log(`${verb} ${a.entries} artifact entr${a.entries === 1 ? "y" : "ies"} and ${a.blobs} blob${a.blobs === 1 ? "" : "s"} nothing else refers to (${counted(a.bytes, "byte")})`)
         }
       }
       if (failed !== undefined) {

@@ -6,6 +6,7 @@ import type { Checkpoint } from "../checkpoint/models.js"
 import { describeDecision } from "../fathom/Decision.js"
 import { renderStored, type TemplateSlots } from "../fathom/facts.js"
 import type { DryRun, DryRunStop, Simulated } from "../runtime/dryRun.js"
+import { counted } from "./counted.js"
 
 /** The dry-run trace: one line per rule firing, with the node and its decision. */
 export const traceLines = (graphHash: string, trace: DryRun): ReadonlyArray<string> => {
@@ -59,7 +60,7 @@ export const stepLines = (checkpoint: Checkpoint, templates: TemplateSlots): Rea
     `step ${checkpoint.step}  node ${checkpoint.node}`,
     "rules fired:",
     ...(rules === undefined || rules.firings.length === 0 ? ["  (none)"] : rules.firings.map((f) => `  ${f.rule}  after ${f.node}  facts ${f.facts.map((id) => (id === null ? "*" : `f-${id}`)).join(",")}`)),
-    ...(rules !== undefined && rules.effects.length > 0 ? ["effects:", ...rules.effects.map((e) => `  ${e.kind} ${e.fact}${e.count !== undefined ? ` (${e.count} facts)` : ""}  by ${e.rule}`)] : []),
+    ...(rules !== undefined && rules.effects.length > 0 ? ["effects:", ...rules.effects.map((e) => `  ${e.kind} ${e.fact}${e.count !== undefined ? ` (${counted(e.count, "fact")})` : ""}  by ${e.rule}`)] : []),
     "routing:",
     ...(rules === undefined ? ["  (none recorded)"] : Object.entries(rules.decisions).map(([node, d]) => `  ${node}: ${describeDecision(d)}`)),
     "facts:",

@@ -13,6 +13,7 @@ import { reportError } from "./exit.js"
 import { leaseOption, parseLease, parseUpToAnHour, secondsText } from "./lease.js"
 import { lmDefaultLayer, lmOptions } from "./lmDefault.js"
 import { auditLog, choice, graphOptions, integer, moduleRoot } from "./options.js"
+import { counted } from "./counted.js"
 
 /** Access-control presets `--profile` accepts. `oss-default` is today's behaviour. */
 export const PROFILES = ["oss-default"] as const
@@ -231,7 +232,7 @@ export const serve = Command.make(
       const registered = new Set([...graphs, ...configured].flatMap((p) => GraphRegistry.findGraphFiles(p)).map((f) => resolve(f))).size
       const from = o.graphs.length === 0 && configured.length === 0 ? ` from ${process.cwd()} (no --graphs given)` : ""
       yield* Console.error(`registered ${registered} graph${registered === 1 ? "" : "s"}${from}`)
-      yield* Console.log(`stargraph serve listening on ${started.url} (db ${started.db}, ${started.routes.length} routes, profile ${o.profile})`)
+      yield* Console.log(`stargraph serve listening on ${started.url} (db ${started.db}, ${counted(started.routes.length, "route")}, profile ${o.profile})`)
       // Which schedules, webhooks and plugins run, so a schedule is seen to be active before its first tick.
       if (resolved !== undefined) {
         for (const line of triggerLines(resolved, started, new Date())) yield* Console.error(line)

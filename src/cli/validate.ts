@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { reportError } from "./exit.js"
 import { graphArg, graphOptions, moduleRoot } from "./options.js"
+import { counted } from "./counted.js"
 
 /** The `validate` command. */
 export const validate = Command.make(
@@ -19,7 +20,7 @@ export const validate = Command.make(
       const [Graph, { nodesNeedingModel }] = yield* Effect.promise(() => Promise.all([import("../graph/Graph.js"), import("../nodes/lm/modelCheck.js")]))
       const g = yield* Graph.load(graph, yield* graphOptions(moduleRoot))
       const packs = g.rules.packs.map((p) => `${p.id}@${p.version}${p.signedBy ? ` (signed by ${p.signedBy})` : ""}`)
-      yield* Console.log(`ok ${g.id}: ${g.topology.nodes.size} nodes, ${g.ir.edges.length} edges, ${g.ir.rules.length} rules, ${g.state.fields.size} state fields${packs.length > 0 ? `, packs ${packs.join(", ")}` : ""}`)
+      yield* Console.log(`ok ${g.id}: ${counted(g.topology.nodes.size, "node")}, ${counted(g.ir.edges.length, "edge")}, ${counted(g.ir.rules.length, "rule")}, ${counted(g.state.fields.size, "state field")}${packs.length > 0 ? `, packs ${packs.join(", ")}` : ""}`)
       yield* Console.log(`graph_hash=${g.graphHash}`)
       yield* Console.log(`runtime_hash=${g.runtimeHash}`)
       for (const warning of g.rules.warnings) yield* Console.error(`warning: ${warning}`)

@@ -16,6 +16,7 @@ import { publicKeyFromPem, verifyAuditChain } from "../telemetry/AuditChain.js"
 import { isPlainAuditLine, firstLine, readable } from "./auditLogFile.js"
 import { setExit } from "./exit.js"
 import { json } from "./options.js"
+import { counted } from "./counted.js"
 
 /**
  * Exit codes of `verify-audit` (the original's, not the other commands'): every bad input,
@@ -96,7 +97,7 @@ export const verifyAudit = Command.make(
       })
       if (o.json) yield* Console.log(JSON.stringify(result))
       else if (result.ok) {
-        yield* Console.log(`chain valid: ${result.count} records, head_seq=${result.head_seq} head_sha256=${result.head_sha256}${result.anchor_ok === true ? " (anchor ok)" : ""}`)
+        yield* Console.log(`chain valid: ${counted(result.count, "record")}, head_seq=${result.head_seq} head_sha256=${result.head_sha256}${result.anchor_ok === true ? " (anchor ok)" : ""}`)
       } else {
         yield* Console.error(`error: ${o.log}${result.error_line !== null ? `:${result.error_line}` : ""}: verification failed: ${result.error}`)
       }

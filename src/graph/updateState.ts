@@ -15,7 +15,7 @@ import { CheckpointError, InputError, RunStateError, StateValidationError } from
 import { writtenDelta } from "../ir/json.js"
 import { listSome } from "../ir/limits.js"
 import { firstIssue } from "../ir/parseIssue.js"
-import { declaredAs, type State } from "../ir/stateSchema.js"
+import { declaredAs, type State, undeclaredFieldFix } from "../ir/stateSchema.js"
 import { breakpointPrompt } from "../runtime/breakpointPrompt.js"
 import { requestHash } from "../runtime/Cassette.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
@@ -192,14 +192,14 @@ export const updateState = (
         step,
         message,
         fix: fix ?? (declared === undefined
-          ? `write declared fields only: ${listSome(graph.state.fields.keys())}`
+          ? undeclaredFieldFix(top, graph.state.fields.keys())
           : `give '${top}' a value of its declared type${declaredAs(declared) !== undefined ? ` (${declaredAs(declared)})` : ""}, which its reducer (${declared.reducer}) takes`)
       })
     }
     // One write, through each field's reducer, exactly as a node's write is merged.
     const writes = [{ node: writer, update: values }]
     const merged = applyWrites(latest.state, writes, graph.state.fields, step)
-    if (Either.isLeft(merged)) return yield* invalid(merged.left.field, merged.left.message)
+    if (Either.isLeft(merged)) return yield* invalid(merged.left.field, merged.left.message, merged.left._tag === "StateValidationError" ? merged.left.fix : undefined)
     const decoded = Schema.decodeUnknownEither(graph.state.schema, { onExcessProperty: "error" })(merged.right)
     if (Either.isLeft(decoded)) {
       const issue = firstIssue(decoded.left)

@@ -51,3 +51,9 @@ export const closestChoice = (value: string, allowed: ReadonlyArray<string>): st
   const starts = allowed.filter((a) => a.toLowerCase().startsWith(folded))
   return starts.length === 1 ? starts[0] : undefined
 }
+
+/** `did you mean 'total'? ` when a candidate is {@link closestName} to `name`, else nothing. */
+export const didYouMean = (name: string, candidates: ReadonlyArray<string>): string => {
+  const meant = closestName(name, candidates)
+  return meant !== undefined ? `did you mean '${meant}'? ` : ""
+}

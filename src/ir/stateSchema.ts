@@ -12,6 +12,8 @@ import * as AST from "effect/SchemaAST"
 import { type FieldCheck, fieldCheck, initialStateOf } from "./fieldCheck.js"
 import { type FieldSpec, type FieldType, FlatStateSchema, type FlatType, InlineStateSchema, ModuleStateSchema, type Reducer, type StateSchemaSpec } from "./schema.js"
 import { firstIssue } from "./parseIssue.js"
+import { didYouMean } from "./didYouMean.js"
+import { listSome } from "./limits.js"
 
 /** Run state: a JSON object keyed by declared field names. */
 export type State = { readonly [field: string]: unknown }
@@ -265,6 +267,31 @@ const reducerTypes: Record<Reducer, ReadonlyArray<FieldType> | undefined> = {
 const reducersFor = (type: FieldType): ReadonlyArray<Reducer> =>
   [...(Object.keys(reducerTypes) as Array<Reducer>).filter((r) => reducerTypes[r]?.includes(type) === true), "replace"]
 
+/**
+ * An `integer` field's values, saying so when refused: `Expected integer, actual "str"` for
+ * a value that is no number (`Schema.Int` says `Expected number`), `Expected integer (a
+ * whole number), actual 2.5` for a fraction. Its JSON Schema is `Schema.Int`'s (the same
+ * `Int` definition), so graph hashes do not change.
+ */
+const IntegerField = Schema.Int.annotations({
+  identifier: "Int",
+  message: (issue) => ({
+    message: issue._tag === "Refinement" && issue.kind === "Predicate"
+      ? `Expected integer (a whole number), actual ${quoted(issue.actual)}`
+      : `Expected integer, actual ${quoted(issue.actual)}`,
+    override: true
+  })
+})
+
+/** A refused value as a Schema issue quotes it (`"str"`, `2.5`, `null`). */
+const quoted = (value: unknown): string => {
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return String(value)
+  }
+}
+
 const fieldSchema = (spec: FieldSpec): Schema.Schema.Any => {
   const base = ((): Schema.Schema.Any => {
     if (spec.enum && spec.enum.length > 0) return Schema.Literal(...spec.enum)
@@ -272,7 +299,7 @@ const fieldSchema = (spec: FieldSpec): Schema.Schema.Any => {
       case "string":
         return Schema.String
       case "integer":
-        return Schema.Int
+        return IntegerField
       case "number":
         return Schema.Finite
       case "boolean":
@@ -304,6 +331,16 @@ const oneLine = (error: ParseResult.ParseError): string => {
   const issue = firstIssue(error)
   const at = issue && issue.path.length > 0 ? `at ${issue.path.map((p) => (typeof p === "number" ? `[${p}]` : String(p))).join(".")}: ` : ""
   return `${at}${issue?.message ?? "invalid"}`.replace(/\s*\n\s*/g, " ")
+}
+
+/**
+ * The fix for a write (`verb`: write, override) to `field`, which the state schema does not
+ * declare: the declared field it is close to, if any (`did you mean 'total'? `), then
+ * either way to fix it: write a declared field, or declare this one.
+ */
+export const undeclaredFieldFix = (field: string, declared: Iterable<string>, verb = "write"): string => {
+  const names = [...declared]
+  return `${didYouMean(field, names)}${verb} one of the declared fields (${listSome(names)}), or declare '${field}' in state_schema.fields`
 }
 
 /**

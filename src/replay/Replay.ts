@@ -22,7 +22,7 @@ import { actorOf, nowIso, OWNER } from "../runtime/RunLoop.js"
 import type { FactsSnapshot } from "../fathom/facts.js"
 import { RuleEngine } from "../fathom/RuleEngine.js"
 import { assertEvidence, assertToolFacts } from "../fathom/RuleSession.js"
-import { declaredAs, type State } from "../ir/stateSchema.js"
+import { declaredAs, type State, undeclaredFieldFix } from "../ir/stateSchema.js"
 import { type CounterfactualMutation, decodeMutation, derivedHash } from "../runtime/Mutation.js"
 import { evaluateRouters, route } from "../runtime/routing.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
@@ -30,7 +30,6 @@ import { replaySource } from "../runtime/replaySource.js"
 import { type BreakpointFields, type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints.js"
 import { diffRuns, type RunDiff } from "./RunDiff.js"
 import { checkOverriddenNodes, packLoadError } from "./checkMutation.js"
-import { listSome } from "../ir/limits.js"
 import { firstIssue } from "../ir/parseIssue.js"
 
 /** How to fork. */
@@ -251,7 +250,7 @@ export const start = <R = never>(
         step: fromStep,
         message: `state_overrides field '${field}' does not fit the state schema: ${issue?.message ?? "invalid"}`,
         fix: declared === undefined
-          ? `override declared fields only: ${listSome(graph.state.fields.keys())}`
+          ? undeclaredFieldFix(top, graph.state.fields.keys(), "override")
           : `give '${top}' a value of its declared type${declaredAs(declared) !== undefined ? ` (${declaredAs(declared)})` : ""}`
       })
     }

@@ -12,7 +12,7 @@ import { type Graph, packVersions } from "../graph/Graph.js"
 import { checkJson } from "../ir/json.js"
 import { listSome } from "../ir/limits.js"
 import { firstIssue } from "../ir/parseIssue.js"
-import { declaredAs } from "../ir/stateSchema.js"
+import { declaredAs, undeclaredFieldFix } from "../ir/stateSchema.js"
 import { RuleEngine } from "../fathom/RuleEngine.js"
 import type { CounterfactualMutation } from "../runtime/Mutation.js"
 
@@ -54,7 +54,7 @@ const checkOverrides = <R>(graph: Graph<R>, mutation: CounterfactualMutation, st
           field,
           step,
           message: `state_overrides field '${field}' is not a state field (the state schema does not declare it)`,
-          fix: `override declared fields only: ${listSome(graph.state.fields.keys())}`
+          fix: undeclaredFieldFix(field, graph.state.fields.keys(), "override")
         })
       }
       const schema = graph.state.fieldSchemas?.get(field)

@@ -4,9 +4,8 @@
 import * as Either from "effect/Either"
 import { StateConflictError, StateValidationError } from "../errors.js"
 import type { Reducer } from "../ir/schema.js"
-import type { FieldInfo, State } from "../ir/stateSchema.js"
+import { type FieldInfo, type State, undeclaredFieldFix } from "../ir/stateSchema.js"
 import { checkJson, freezeShell, frozenCopy, jsonEqual } from "../ir/json.js"
-import { listSome } from "../ir/limits.js"
 import { addMessages } from "../ir/messagesReducer.js"
 
 /** One node's update in a step, in deterministic (declaration) order. */
@@ -38,6 +37,9 @@ export const reduce = (reducer: Reducer, current: unknown, incoming: unknown, ty
     }
     case "add": {
       const base = current === undefined || current === null ? 0 : current
+      if (type === "integer" && typeof base === "number" && typeof incoming !== "number") {
+        return Either.left(`add reducer: the field is an integer and the write is ${describe(incoming)}; add whole numbers`)
+      }
       if (typeof base !== "number" || typeof incoming !== "number") {
         return Either.left(`add reducer: expected numbers, got ${typeof base} and ${typeof incoming}`)
       }
@@ -85,7 +87,8 @@ export const applyWrites = (
           field: key,
           nodeId: node,
           step,
-          message: `'${key}' is not a declared state field (declared: ${listSome(fields.keys())})`
+          message: `'${key}' is not a declared state field`,
+          fix: undeclaredFieldFix(key, fields.keys())
         }))
       }
       const jsonProblem = checkJson(value, key)

@@ -116,6 +116,10 @@ describe("stargraph run / inspect / validate", () => {
     expect(ok.code).toBe(0)
     expect(ok.stdout).toMatch(/graph_hash=sha256:[0-9a-f]{64}/)
     expect(ok.stdout).toMatch(/runtime_hash=sha256:[0-9a-f]{64}/)
+    expect(ok.stdout).toMatch(/^ok run:hello-stargraph: 3 nodes, 2 edges, 0 rules, 5 state fields\n/)
+    // One of a thing is singular.
+    writeFileSync(join(work, "one-edge.yaml"), "ir_version: \"1.0.0\"\nid: run:one\nstate_schema: { fields: { x: { type: integer, default: 0 } } }\nnodes: [{ id: a, kind: noop }, { id: b, kind: noop }]\nedges: [{ from: a, to: b }]\n")
+    expect((await stargraph(["validate", "one-edge.yaml"], { cwd: work })).stdout).toMatch(/^ok run:one: 2 nodes, 1 edge, 0 rules, 1 state field\n/)
     writeFileSync(join(work, "bad.yaml"), readFileSync(join(work, "hello", "graph.yaml"), "utf8").replace("to: summarise", "to: sumarise").replace("default: summarise", "default: sumarise"))
     const bad = await stargraph(["validate", "bad.yaml"], { cwd: work })
     expect(bad.code).toBe(2)

@@ -164,7 +164,7 @@ describe("a subgraph spec outside the graph's folder", () => {
 
     // STARGRAPH_MODULE_ROOTS: folders separated by the path delimiter, for every graph loaded.
     const env = await stargraph(["validate", "app/graph.yaml"], { cwd, env: { STARGRAPH_MODULE_ROOTS: `${join(cwd, "elsewhere")}:shared` } })
-    expect([env.code, env.lines[0]]).toEqual([0, "ok graph:parent: 1 nodes, 0 edges, 0 rules, 1 state fields"])
+    expect([env.code, env.lines[0]]).toEqual([0, "ok graph:parent: 1 node, 0 edges, 0 rules, 1 state field"])
     // A root that does not hold the child is named in the refusal.
     const other = await stargraph(["validate", "app/graph.yaml"], { cwd, env: { STARGRAPH_MODULE_ROOTS: join(cwd, "app") } })
     expect(other.stderr).toContain(`subgraph '../shared/child.yaml' resolves to ${join(shared, "child.yaml")}, outside the graph's folder and its module roots (${join(cwd, "app")})`)

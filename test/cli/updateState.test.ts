@@ -77,7 +77,10 @@ describe("stargraph update-state", () => {
     const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
       [[finished, "--set", "draft=x"], /^error: RunStateError: run \S+ is done; only a stopped run \(paused, or awaiting input\) can have its state edited: fork it/],
       [[paused, "--set", "nope=1"], /^error: InputError: --set nope: 'nope' is not a state field \(fix: use one of: draft, n, log\)/],
-      [[paused, "--values", "{\"nope\": 1}"], /^error: StateValidationError: state-update field 'nope': 'nope' is not a declared state field .*\(fix: write declared fields only: draft, n, log\)/],
+      [[paused, "--values", "{\"nope\": 1}"], /^error: StateValidationError: state-update field 'nope': 'nope' is not a declared state field \(fix: write one of the declared fields \(draft, n, log\), or declare 'nope' in state_schema.fields\)/],
+      [[paused, "--values", "{\"drat\": 1}"], /^error: StateValidationError: state-update field 'drat': 'drat' is not a declared state field \(fix: did you mean 'draft'\? write one of the declared fields \(draft, n, log\), or declare 'drat' in state_schema.fields\)/],
+      [[paused, "--set", "drat=x"], /^error: InputError: --set drat: 'drat' is not a state field \(fix: did you mean 'draft'\? use one of: draft, n, log\)/],
+      [[paused, "--values", "{\"n\": \"two\"}"], /^error: StateValidationError: state-update field 'n': add reducer: the field is an integer and the write is a string; add whole numbers/],
       [[paused, "--values", "{\"draft\": 3}"], /^error: StateValidationError: state-update field 'draft': the state after the edit does not match the state schema: .*\(fix: give 'draft' a value of its declared type \(string\)/],
       [[paused, "--set", "n=1.5"], /^error: StateValidationError: state-update field 'n': add reducer: the field is an integer/],
       [[paused, "--values", "[1]"], /^error: InputError: --values: takes a JSON object/],

@@ -48,6 +48,9 @@ const modules = {
     },
     badType: () => ({ label: 42 }),
     undeclared: () => ({ nope: 1 }),
+    misspelt: () => ({ lable: "x" }),
+    textToInteger: () => ({ n: "str" }),
+    fractionToInteger: () => ({ label: "x", n: 2.5 }),
     setValue: () => ({ log: new Set(["x"]) }),
     changeField: (s: { n: number }) => {
       s.n = 99
@@ -226,14 +229,14 @@ describe("Graph / GraphRun", () => {
     expect(missing).toMatchObject({ _tag: "StateValidationError", field: "label" })
     expect(missing.message).toMatch(/^inputs field 'label' is missing \(state fields: label/)
     const wrong = await refused({ label: "x", n: "many" })
-    expect(wrong.message).toMatch(/^inputs field 'n': Expected number, actual "many" \(state fields: /)
+    expect(wrong.message).toMatch(/^inputs field 'n': Expected integer, actual "many" \(state fields: /)
     const item = await refused({ label: "x", log: [1] })
     expect(item.message).toMatch(/^inputs field 'log.0': Expected string, actual 1 /)
     const extra = await refused({ label: "x", nope: 1 })
     expect(extra.message).toMatch(/^inputs field 'nope' is unexpected, expected: /)
     const notJson = await refused({ label: "x", n: Number.NaN })
     expect(notJson.message).toMatch(/^inputs field 'n'/)
-    expect(formatError(wrong as StateValidationError)).toMatch(/^StateValidationError: inputs field 'n': Expected number, actual "many" \(state fields: .*\) \(fix: give 'n' a value of its declared type/)
+    expect(formatError(wrong as StateValidationError)).toMatch(/^StateValidationError: inputs field 'n': Expected integer, actual "many" \(state fields: .*\) \(fix: give 'n' a value of its declared type/)
   })
 
   const failing = (exportName: string) =>
@@ -267,8 +270,27 @@ describe("Graph / GraphRun", () => {
 
   it("fails the run when a node writes an undeclared field or a Set", async () => {
     expect((await failing("undeclared")).record.error?.details["field"]).toBe("nope")
+    // The error says how to fix it: write a declared field, or declare this one; and which was meant, when one is close.
+    const undeclared = (await failing("undeclared")).record.error
+    expect(undeclared?.message).toMatch(/'nope' is not a declared state field \(fix: write one of the declared fields \(n, log, label\), or declare 'nope' in state_schema.fields\)$/)
+    expect((await failing("misspelt")).record.error?.details["fix"]).toBe("did you mean 'label'? write one of the declared fields (n, log, label), or declare 'lable' in state_schema.fields")
     const set = await failing("setValue")
     expect(set.record.error?.message).toMatch(/Set is not allowed/)
+  })
+
+  it("a node writing a non-number or a fraction to an integer field is told the field is an integer (a whole number)", async () => {
+    expect((await failing("textToInteger")).record.error?.message).toMatch(/add reducer: the field is an integer and the write is a string; add whole numbers/)
+    expect((await failing("fractionToInteger")).record.error?.message).toMatch(/add reducer: the field is an integer and the write adds 2.5; add whole numbers/)
+    // Without a reducer, the state schema's check says it.
+    const replaced = (exportName: string) =>
+      run(Effect.gen(function*() {
+        const ir = counterIR({ nodes: [{ id: "a", kind: "function", module: "m", export: exportName }], edges: [] })
+        const graph = yield* Graph.make({ ...ir, state_schema: { fields: { n: { type: "integer", default: 0 }, label: { type: "string" } } } }, { modules })
+        const handle = yield* graph.start()
+        return yield* Effect.flip(handle.start())
+      }))
+    expect((await replaced("textToInteger")).message).toMatch(/: Expected integer, actual "str" \('n' is declared integer\)/)
+    expect((await replaced("fractionToInteger")).message).toMatch(/: Expected integer \(a whole number\), actual 2.5 \('n' is declared integer\)/)
   })
 
   it("a node that changes the state it reads in place fails, saying to return its update; the state it saw is unchanged", async () => {

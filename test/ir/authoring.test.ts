@@ -157,7 +157,7 @@ routes:
 
   it("an error the kinds or the rule compiler find is named at the key written, with its line", () => {
     const template = errorOf(loop.replace("work: {kind: passthrough}", "work:\n    kind: template\n    template: \"{question} {missing}\"\n    out: answer"))
-    expect([template.path, template.line, template.message]).toEqual(["nodes.work.template", 13, "the template reads undeclared state field '{missing}'"])
+    expect([template.path, template.line, template.message]).toEqual(["nodes.work.template", 13, "the template reads undeclared state field 'missing'"])
     const kind = errorOf(loop.replace("kind: passthrough", "kind: pasthrough"))
     expect([kind.path, kind.line]).toEqual(["nodes.work.kind", 11])
     expect(kind.fix).toMatch(/did you mean .passthrough.\?/)

@@ -113,9 +113,20 @@ nodes:
     expect(cause).toContain("fix: 'score' is declared number, a Python float: write {score:.0f} to print it rounded, or declare it integer (int) if it holds whole numbers")
   })
 
+  it("a set node's {{placeholder}} of an undeclared field names the field without braces, and the declared field it is close to", async () => {
+    const error = await buildError(Graph.fromYaml(yaml(`
+state_schema: { fields: { name: { type: string }, greeting: { type: string } } }
+nodes:
+  - { id: greet, kind: set, values: { greeting: "hi {{nmae.first}}" } }
+`), { file: "g.yaml" }))
+    expect(error._tag).toBe("IRValidationError")
+    expect([error.message, (error as { fix?: string }).fix]).toEqual(["the template reads undeclared state field 'nmae'", "did you mean 'name'? use a declared field in the placeholder: name, greeting"])
+  })
+
   it("refuses placeholders that are not bare declared fields, bad braces and an undeclared out field, at their path", async () => {
     const cases: Array<[string, string, RegExp]> = [
-      ["{nope}", "prompt", /undeclared state field '\{nope\}'/],
+      ["{nope}", "prompt", /undeclared state field 'nope'$/],
+      ["{tsak}", "prompt", /undeclared state field 'tsak'$/],
       ["{task.attr}", "prompt", /must name a state field/],
       ["{0}", "prompt", /must name a state field/],
       ["open { brace", "prompt", /unclosed '\{'/],
@@ -129,6 +140,7 @@ nodes:
 `), { file: "g.yaml" }))
       expect(error._tag).toBe("IRValidationError")
       expect(error.message).toMatch(message)
+      if (template === "{tsak}") expect((error as { fix?: string }).fix).toBe("did you mean 'task'? use a declared field: task, prompt")
       expect((error as { path: string }).path).toMatch(/^nodes\[0\]\.config\.(template|out)$/)
       expect((error as { line?: number }).line).toBe(6)
     }

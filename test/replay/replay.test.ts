@@ -247,7 +247,9 @@ describe("replay and counterfactual forks", () => {
       fork({ mutation: { state_overrides: {}, surprise: 1 } }),
       fork({ mutation: { state_overrides: { times: "many" } } }),
       fork({ mutation: { node_output_overrides: { ghost: {} } } }),
-      fork({ mutation: { state_overrides: { ghost: 1 } } })
+      fork({ mutation: { state_overrides: { ghost: 1 } } }),
+      fork({ mutation: { state_overrides: { tims: 1 } } }),
+      fork({ mutation: { state_overrides: { times: 2.5 } } })
     ])
     const tags = cases.map((c) => (Either.isLeft(c) ? [c.left._tag, "reason" in c.left ? c.left.reason : "field" in c.left ? c.left.field : ""] : ["ok"]))
     expect(tags).toEqual([
@@ -256,15 +258,20 @@ describe("replay and counterfactual forks", () => {
       ["InputError", "mutation.surprise"],
       ["StateValidationError", "times"],
       ["InputError", "mutation.node_output_overrides.ghost"],
-      ["StateValidationError", "ghost"]
+      ["StateValidationError", "ghost"],
+      ["StateValidationError", "tims"],
+      ["StateValidationError", "times"]
     ])
     // The fix names the declared type, or the declared fields.
     expect(Either.isLeft(cases[3]!) && (cases[3].left as { fix?: string }).fix).toBe("give 'times' a value of its declared type (integer)")
-    expect(Either.isLeft(cases[5]!) && (cases[5].left as { fix?: string }).fix).toMatch(/^override declared fields only: topic, times, label/)
+    expect(Either.isLeft(cases[5]!) && (cases[5].left as { fix?: string }).fix).toMatch(/^override one of the declared fields \(topic, times, label, .*\), or declare 'ghost' in state_schema.fields$/)
+    // A name close to a declared field's is named; an integer field says integer, and whole number for a fraction.
+    expect(Either.isLeft(cases[6]!) && (cases[6].left as { fix?: string }).fix).toMatch(/^did you mean 'times'\? override one of the declared fields \(topic, times, label, .*\), or declare 'tims' in state_schema.fields$/)
+    expect(Either.isLeft(cases[7]!) && cases[7].left.message).toBe("state_overrides field 'times' does not fit the state schema: Expected integer (a whole number), actual 2.5")
     // The message names the field, as the CLI prints it (once).
-    expect(Either.isLeft(cases[3]!) && cases[3].left.message).toBe("state_overrides field 'times' does not fit the state schema: Expected number, actual \"many\"")
+    expect(Either.isLeft(cases[3]!) && cases[3].left.message).toBe("state_overrides field 'times' does not fit the state schema: Expected integer, actual \"many\"")
     expect(Either.isLeft(cases[5]!) && cases[5].left.message).toMatch(/^state_overrides field 'ghost' does not fit the state schema: is unexpected, expected: /)
-    expect(Either.isLeft(cases[3]!) && formatError(cases[3].left as StateValidationError)).toMatch(/^StateValidationError: state_overrides field 'times' does not fit the state schema: Expected number, actual "many" \(fix: /)
+    expect(Either.isLeft(cases[3]!) && formatError(cases[3].left as StateValidationError)).toMatch(/^StateValidationError: state_overrides field 'times' does not fit the state schema: Expected integer, actual "many" \(fix: /)
     const other = await Effect.runPromise(Graph.make({ ...ir, description: "edited" }, { modules: { m: { ask, decide } } }))
     const mismatch = await Effect.runPromise(Effect.either(Replay.fork(other, parent.run_id, {})).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: (await setup()).filename }))))
     expect(Either.isLeft(mismatch) && mismatch.left._tag).toBe("CheckpointError")

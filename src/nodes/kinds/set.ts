@@ -2,6 +2,7 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { State } from "../../ir/stateSchema.js"
+import { didYouMean } from "../../ir/didYouMean.js"
 import { expand, placeholders } from "../../ir/template.js"
 import * as NodeKind from "../NodeKind.js"
 
@@ -17,7 +18,8 @@ export const SetKind = NodeKind.make({
       }
       const unknown = placeholders(value).find((p) => !ctx.fields.has(p.split(".")[0]!))
       if (unknown !== undefined) {
-        return { path: ["values", key], message: `the template reads undeclared state field '{{${unknown}}}'`, fix: `use a declared field in the placeholder: ${ctx.declared}` }
+        const head = unknown.split(".")[0]!
+        return { path: ["values", key], message: `the template reads undeclared state field '${head}'`, fix: `${didYouMean(head, [...ctx.fields.keys()])}use a declared field in the placeholder: ${ctx.declared}` }
       }
     }
     return undefined

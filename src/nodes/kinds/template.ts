@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { NodeExecutionError } from "../../errors.js"
+import { didYouMean } from "../../ir/didYouMean.js"
 import type { FieldInfo } from "../../ir/stateSchema.js"
 import * as NodeKind from "../NodeKind.js"
 import * as PyFormat from "../pyFormat.js"
@@ -38,7 +39,7 @@ export const TemplateKind = NodeKind.make({
     if (Either.isLeft(parsed)) return { path: ["config", "template"], message: parsed.left, fix: "write placeholders as {field}, {field!r} or {field:spec}" }
     const unknown = PyFormat.fieldsOf(parsed.right).find((f) => !ctx.fields.has(f))
     if (unknown !== undefined) {
-      return { path: ["config", "template"], message: `the template reads undeclared state field '{${unknown}}'`, fix: `use a declared field: ${ctx.declared}` }
+      return { path: ["config", "template"], message: `the template reads undeclared state field '${unknown}'`, fix: `${didYouMean(unknown, [...ctx.fields.keys()])}use a declared field: ${ctx.declared}` }
     }
     if (!ctx.fields.has(node.config.out)) {
       return { path: ["config", "out"], message: `out '${node.config.out}' is not a declared state field`, fix: `declare it in the state schema or use one of: ${ctx.declared}` }
