@@ -552,10 +552,11 @@ const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError, body?: unknown) 
   const unexpected = issue !== undefined && issue.path.length > 0 && issue.message.startsWith("is unexpected")
   const name = String(issue?.path[issue.path.length - 1] ?? "")
   const known = unexpected ? [...issue.message.slice(issue.message.indexOf("expected:")).matchAll(/"([^"]*)"/g)].map((m) => m[1]!) : []
-  // Or the one field the object lacks: `{"answer": …}` for `{"response": …}`.
+  // Or, in an object that has none of its fields, the first it lacks (the bodies declare their
+  // required fields first): `{"answer": …}` for `{"response": …}`. One that has some gets no guess.
   const holder = unexpected ? issue.path.slice(0, -1).reduce<unknown>((at, key) => (typeof at === "object" && at !== null ? (at as Record<PropertyKey, unknown>)[key] : undefined), body) : undefined
-  const lacking = typeof holder === "object" && holder !== null ? known.filter((k) => !(k in holder)) : []
-  const meant = unexpected ? closestName(name, known) ?? (lacking.length === 1 ? lacking[0] : undefined) : undefined
+  const bare = typeof holder === "object" && holder !== null && !known.some((k) => k in holder)
+  const meant = unexpected ? closestName(name, known) ?? (bare ? known[0] : undefined) : undefined
   return new InputError({
     field,
     message: choices.length > 1 ? `Expected one of ${choices.join(" | ")}, actual ${actual ?? "?"}` : plainMessageOf(issue) ?? failure.message,

@@ -419,12 +419,13 @@ describe("stargraph replay", () => {
     expect(fork.lines).toEqual([`cf_run_id=${cf}`, expect.stringMatching(/^step 1 +draft +.*draft="Proposed change: x"$/), `run_id=${cf} status=awaiting-input`])
     expect(fork.stderr.trim().split("\n")).toEqual([
       `waiting at 'review': Approve the draft? Answer {"approved": true|false, "comment": "..."}`,
-      `  answer with: stargraph resume ${cf} --db ${local} --response '<json>'`
+      // A fork waiting where its parent's recording ends: what follows the answer is live (docs/replay.md).
+      `  answer with: stargraph respond ${cf} --db ${local} --response '<json>' --live-after-fork`
     ])
     const quiet = await stargraph(["replay", parent, "--db", local, "--quiet"], { cwd: work })
     expect([quiet.code, quiet.lines]).toEqual([3, [expect.stringMatching(/^cf_run_id=cf-/), expect.stringMatching(/^run_id=cf-\S+ status=awaiting-input$/)]])
-    expect(quiet.stderr).toContain("answer with: stargraph resume cf-")
-    const answered = await stargraph(["resume", cf, "--db", local, "--response", '{"approved": true}', "--quiet"], { cwd: work })
+    expect(quiet.stderr).toContain("answer with: stargraph respond cf-")
+    const answered = await stargraph(["resume", cf, "--db", local, "--response", '{"approved": true}', "--live-after-fork", "--quiet"], { cwd: work })
     expect([answered.code, answered.last]).toEqual([0, `run_id=${cf} status=done`])
   })
 

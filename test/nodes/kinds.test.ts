@@ -583,7 +583,7 @@ edges: [{ from: start, to: [x, y] }]
     expect(second).toMatchObject({ status: "awaiting-input", waiting: { prompt: "y?", others: { x: ["X"] } } })
     const fork = await run(Replay.fork(graph, first.run_id, {}), layer)
     expect(fork.summary).toMatchObject({ status: "awaiting-input", waiting: { prompt: "y?", others: { x: ["X"] } } })
-    const done = await run(Effect.flatMap(graph.resume(fork.cfRunId, { response: { value: "Y" } }), (r) => r.start()), layer)
+    const done = await run(Effect.flatMap(graph.resume(fork.cfRunId, { response: { value: "Y" }, liveAfterFork: true }), (r) => r.start()), layer)
     expect(done).toMatchObject({ status: "done", final_state: { a: "X", b: "Y", s: "started" } })
   })
 
