@@ -148,7 +148,7 @@ describe("interrupt and cold resume", () => {
     expect(first.code).toBe(3)
     const id = runIdOf(first.last)
     // Without the summary block, the question and how to answer it still show, on stderr.
-    expect(first.stderr).toMatch(/waiting at 'review': .+\n {2}answer with: stargraph resume run-/)
+    expect(first.stderr).toMatch(/waiting at 'review': .+\n {2}answer with: stargraph respond run-\S+ --wait-id w[0-9a-f]{12} --response/)
     // With it, the state of a run that stopped is the state so far, not a final one.
     const shown = await stargraph(["run", "approval/graph.yaml", "--inputs", "request=ship it", "--checkpoint", db], { cwd: work })
     expect([shown.code, shown.lines.includes("state so far:"), shown.lines.includes("final state:")]).toEqual([3, true, false])
@@ -415,11 +415,11 @@ describe("stargraph replay", () => {
     expect(fork.lines).toEqual([`cf_run_id=${cf}`, expect.stringMatching(/^step 1 +draft +.*draft="Proposed change: x"$/), `run_id=${cf} status=awaiting-input`])
     expect(fork.stderr.trim().split("\n")).toEqual([
       `waiting at 'review': Approve the draft? Answer {"approved": true|false, "comment": "..."}`,
-      `  answer with: stargraph resume ${cf} --db ${local} --response '<json>'`
+      expect.stringMatching(new RegExp(`^  answer with: stargraph respond ${cf} --db ${local} --wait-id w[0-9a-f]{12} --response '<json>'$`))
     ])
     const quiet = await stargraph(["replay", parent, "--db", local, "--quiet"], { cwd: work })
     expect([quiet.code, quiet.lines]).toEqual([3, [expect.stringMatching(/^cf_run_id=cf-/), expect.stringMatching(/^run_id=cf-\S+ status=awaiting-input$/)]])
-    expect(quiet.stderr).toContain("answer with: stargraph resume cf-")
+    expect(quiet.stderr).toContain("answer with: stargraph respond cf-")
     const answered = await stargraph(["resume", cf, "--db", local, "--response", '{"approved": true}', "--quiet"], { cwd: work })
     expect([answered.code, answered.last]).toEqual([0, `run_id=${cf} status=done`])
   })
