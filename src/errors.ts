@@ -339,7 +339,9 @@ export class RunStateError extends Schema.TaggedError<RunStateError>()("RunState
   operation: Schema.String,
   message: Schema.String,
   /** How to go on, when one command does it (e.g. answering a fork with live calls allowed). */
-  fix: Schema.optional(Schema.String)
+  fix: Schema.optional(Schema.String),
+  /** An answer naming a wait the run no longer waits at: the id of the wait it waits at now, if any. */
+  waitId: Schema.optional(Schema.String)
 }) {}
 
 /**

@@ -241,6 +241,13 @@ export interface TakeOverExpectation {
    * the stale step. A Checkpointer must honour it (`commitSteps` with `expected` reads it too).
    */
   readonly step?: number | undefined
+  /**
+   * And the run still waits at this wait (its `waiting`'s id, `waitIdOf`): an answer that
+   * names the question it answers is applied only to that question, never to another the
+   * run asked since at the same status, owner and step (a node that asks again, the next
+   * item of a `map`). Read in the write's transaction. `takeOver` must honour it.
+   */
+  readonly waitId?: string | undefined
 }
 
 /** The Checkpointer service tag. */

@@ -14,6 +14,7 @@ import { CheckpointError } from "../errors.js"
 import { Checkpointer, type CheckpointerShape, type CommitOptions, type HeartbeatRecord } from "./Checkpointer.js"
 import { checkpointTooLarge, encodeJson, maxCheckpointBytes, overLimit } from "./checkpointSize.js"
 import { ACTIVE_STATUSES, type Checkpoint, type CreatedRun, expectedThreadNewest, newRunRecord, type PendingRun, type RunPatch, type RunRecord, stopsRun, type TakenOver } from "./models.js"
+import { waitIdOf } from "./waitId.js"
 
 /** When a run put back on the queue counts as queued: its creation (it keeps its place), never later than `now` (as SQLite does). */
 const queuedAt = (run: RunRecord, now: string): string => (run.created_at < now ? run.created_at : now)
@@ -216,6 +217,7 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
         const run = runs.get(runId)
         if (!run || run.status !== expected.status || run.owner !== expected.owner) return false
         if (expected.step !== undefined && (checkpoints.get(runId) ?? []).some((c) => c.step > expected.step!)) return false
+        if (expected.waitId !== undefined && (run.waiting === null || waitIdOf(run.waiting) !== expected.waitId)) return false
         runs.set(runId, { ...run, ...patch })
         appendTakeOver(runId, patch.taken_over)
         dropCancelRequest(runId, patch.status)

@@ -161,7 +161,13 @@ export const WaitingInfo = Schema.Struct({
    * breakpoint, who resumed it (`value` null): its step does not pause there again.
    * `at`: when it was given (ISO 8601; records written before it was kept have none).
    */
-  given: Schema.optional(Schema.Struct({ value: Schema.Unknown, actor: Schema.String, at: Schema.optional(Schema.String) }))
+  given: Schema.optional(Schema.Struct({ value: Schema.Unknown, actor: Schema.String, at: Schema.optional(Schema.String) })),
+  /**
+   * The wait's id (`w` and 12 hex digits, see `checkpoint/waitId`): set when it is first
+   * written, from what it waits for; a run waiting on a child run's question has the
+   * child's. An answer naming it is applied only while the run still waits there.
+   */
+  wait_id: Schema.optional(Schema.String)
 })
 /** Why a run stopped for input. */
 export type WaitingInfo = typeof WaitingInfo.Type

@@ -17,7 +17,8 @@ import type { CheckpointerShape, HeartbeatRecord, RunCommit } from "./Checkpoint
 import { checkpointTooLarge, encodeJson, maxCheckpointBytes as resolveMaxCheckpointBytes, overLimit } from "./checkpointSize.js"
 import { type Param, runOne, type Statements, transaction, type WriteOptions, type WriteResult } from "./connection.js"
 import { sweepStaleHeartbeats } from "./heartbeatSweep.js"
-import { Checkpoint, type CreatedRun, expectedThreadNewest, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun, TakenOver } from "./models.js"
+import { Checkpoint, type CreatedRun, expectedThreadNewest, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun, TakenOver, WaitingInfo } from "./models.js"
+import { waitIdOf } from "./waitId.js"
 
 /** Whether SQLite refused a write because the database was opened, or is, read-only (`SQLITE_READONLY…`). */
 const readOnlyRefusal = (cause: SqlError): boolean =>
@@ -154,6 +155,13 @@ const INSERT_TAKEOVER = `INSERT INTO run_takeovers (run_id, seq, from_owner, to_
 
 /** The take-over a patch records (`taken_over` set), if any. */
 const takeOverIn = (patch: RunPatch | undefined): TakenOver | undefined => patch?.taken_over ?? undefined
+
+/** Whether a run's `waiting` text is the wait `waitId` (as `waitIdOf` names it). */
+const waitsAtText = (waiting: string | null | undefined, waitId: string): boolean => {
+  if (waiting === null || waiting === undefined) return false
+  const decoded = Schema.decodeUnknownEither(Schema.parseJson(WaitingInfo))(waiting)
+  return Either.isRight(decoded) && waitIdOf(decoded.right) === waitId
+}
 
 /**
  * Whether a run's `waiting` text keeps an answer given to the run (`waiting.given`), read
@@ -689,10 +697,14 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
           // previous owner made before (one made after finds the owner changed). A take-over
           // recorded (`taken_over`) joins the run's history in the same transaction.
           const took = takeOverIn(patch)
-          const write = movesQueue(patch.status) || step !== undefined || took !== undefined
+          const waitId = expected.waitId
+          const write = movesQueue(patch.status) || step !== undefined || took !== undefined || waitId !== undefined
             ? transaction(sql, (db) =>
               Effect.gen(function*() {
-                if (step !== undefined && dialect.lockRun !== undefined) yield* db.all(dialect.lockRun, [runId])
+                if ((step !== undefined || waitId !== undefined) && dialect.lockRun !== undefined) yield* db.all(dialect.lockRun, [runId])
+                // The wait named: read in this transaction (the run row locked), so no other
+                // write comes between the check and the update.
+                if (waitId !== undefined && !waitsAtText((yield* db.all<{ waiting: string | null }>(READ_WAITING, [runId]))[0]?.waiting, waitId)) return 0
                 const r = yield* db.run(guarded, guards)
                 if (r.changes > 0 && movesQueue(patch.status)) yield* queueAfter(db, runId, patch.status)
                 if (r.changes > 0) yield* appendTakeOver(db, runId, took)

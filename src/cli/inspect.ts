@@ -77,7 +77,7 @@ export const inspect = Command.make(
       const db = yield* chooseDatabase(dbFlag)
       const loading = yield* graphOptions(moduleRoot)
       const between = yield* diffSteps(diff, step._tag === "Some")
-      const [{ Checkpointer }, { toSummary }, stores, { childRunIds, errorCauseLines, timeline }, { ArtifactStore }, { describeOwner, describeTakeOver, ownerElsewhere }, { checkArtifacts, missingMessage }, { takeOversOf }] = yield* Effect
+      const [{ Checkpointer }, { toSummary }, stores, { childRunIds, errorCauseLines, timeline }, { ArtifactStore }, { describeOwner, describeTakeOver, ownerElsewhere }, { checkArtifacts, missingMessage }, { takeOversOf }, { withWaitId }] = yield* Effect
         .promise(() =>
           Promise.all([
             import("../checkpoint/Checkpointer.js"),
@@ -87,7 +87,8 @@ export const inspect = Command.make(
             import("../checkpoint/ArtifactStore.js"),
             import("../runtime/owner.js"),
             import("../checkpoint/artifactRefs.js"),
-            import("../checkpoint/takeOvers.js")
+            import("../checkpoint/takeOvers.js"),
+            import("../checkpoint/waitId.js")
           ])
         )
       yield* Effect.gen(function*() {
@@ -118,7 +119,9 @@ export const inspect = Command.make(
           for (const line of stepLines(at, templates)) yield* Console.log(line)
           return
         }
-        const summary = toSummary(record, checkpoints[checkpoints.length - 1]?.state ?? {})
+        const read = toSummary(record, checkpoints[checkpoints.length - 1]?.state ?? {})
+        // Its wait's id, also on a wait written before ids were kept.
+        const summary = { ...read, waiting: withWaitId(read.waiting) }
         // Child runs of subgraph nodes, to any depth (each read once).
         const children = new Map<string, ChildRun>()
         const queue = [...childRunIds(record, checkpoints)]

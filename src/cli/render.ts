@@ -2,6 +2,7 @@
 import { describeDecision } from "../fathom/Decision.js"
 import { type Checkpoint, type RunRecord, type RunSummary, UPDATE_NODE } from "../checkpoint/models.js"
 import { forkAnswerCommand } from "../runtime/forkAnswer.js"
+import { waitIdOf } from "../checkpoint/waitId.js"
 
 const clip = (text: string, width: number): string => (text.length > width ? text.slice(0, width - 1) + "…" : text)
 
@@ -156,8 +157,9 @@ export const summaryBlock = (
 ]
 
 /**
- * For a run waiting for input: the question and the command that answers it (at a
- * breakpoint: the one that continues it), with `--db <db>` unless `db` is undefined.
+ * For a run waiting for input: the question and the command that answers it, naming its
+ * wait (`--wait-id`; at a breakpoint: the command that continues it), with `--db <db>`
+ * unless `db` is undefined.
  */
 export const waitingLines = (summary: RunSummary, db?: string): ReadonlyArray<string> => {
   const resume = `stargraph resume ${summary.run_id}${dbOption(db)}`
@@ -170,7 +172,10 @@ export const waitingLines = (summary: RunSummary, db?: string): ReadonlyArray<st
   const of = typeof item === "number" && typeof child === "string" ? ` (item ${item}, child run ${child})` : ""
   // A fork: an answer takes it past its parent's recording (the parent had not answered,
   // or answered otherwise), so the command allows the live calls what follows may need.
-  const answer = summary.fork_step !== null ? forkAnswerCommand(summary.run_id, dbOption(db)) : `${resume} --response '<json>'`
+  // Else the answer names the wait it is for: given after the run asked something else, it is refused.
+  const answer = summary.fork_step !== null
+    ? forkAnswerCommand(summary.run_id, dbOption(db))
+    : `stargraph respond ${summary.run_id}${dbOption(db)}${summary.waiting ? ` --wait-id ${waitIdOf(summary.waiting)}` : ""} --response '<json>'`
   return summary.waiting ? [`waiting at '${summary.waiting.node}'${of}: ${summary.waiting.prompt}`, `  answer with: ${answer}`] : []
 }
 

@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import { CheckpointError } from "../errors.js"
+import { CheckpointError, InputError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import type { AuditLogSpec } from "../telemetry/AuditSink.js"
 import { chooseDatabase } from "./database.js"
@@ -53,6 +53,13 @@ const common = {
         "(needed for one that has none: an older Stargraph; default: off, a run whose owner's lease lapsed is taken over after watching it)"
     )
   ),
+  waitId: Options.text("wait-id").pipe(
+    Options.optional,
+    Options.withDescription(
+      "with --response: the wait it answers (waiting.wait_id, as the waiting hint and inspect show it); refused, changing nothing, " +
+        "when the run waits elsewhere by then (default: whatever it waits at)"
+    )
+  ),
   lease: leaseOption,
   ...lmOptions
 }
@@ -74,6 +81,7 @@ interface ResumeInput extends LmFlags {
   readonly acceptGraphHash: Option.Option<string>
   readonly liveAfterFork: boolean
   readonly takeOver: boolean
+  readonly waitId: Option.Option<string>
   readonly lease: string
 }
 
@@ -82,6 +90,9 @@ const resumeRun = (o: ResumeInput) =>
   Effect.scoped(Effect.gen(function*() {
     const conflict = conflictingOutput(o)
     if (conflict !== undefined) return yield* conflict
+    if (Option.isSome(o.waitId) && Option.isNone(o.response)) {
+      return yield* new InputError({ field: "--wait-id", message: "it names the wait an answer is for, and no --response was given", fix: "pass the answer too: --response '<json>'" })
+    }
     const db = yield* chooseDatabase(o.db)
     const leaseMs = yield* parseLease(o.lease)
     // Flags that name a server are checked before anything else; the graph's lm block, once it is loaded.
@@ -137,7 +148,7 @@ const resumeRun = (o: ResumeInput) =>
         // A live language-model node it would reach without a model (no flags, no lm: block,
         // none on its record) is refused before the run changes.
         noModelFix: NO_MODEL_FIX,
-        ...(answer !== undefined ? { response: answer } : {})
+        ...(answer !== undefined ? { response: answer, waitId: Option.getOrUndefined(o.waitId) } : {})
       })
       const progress = Progress.make({ nodeIds: g.topology.nodes.keys(), silent: o.quiet, verbose: o.verbose, fromStep: record.last_step })
       // Subscribed before the run starts; the handle also replays past events to late subscribers.

@@ -46,6 +46,7 @@ import { checkJson } from "../ir/json.js"
 import { IRValidationError } from "../errors.js"
 import type { ReplaySource } from "../runtime/Cassette.js"
 import { forkAnswerFix } from "../runtime/forkAnswer.js"
+import { notWaitingAt } from "../runtime/waitMoved.js"
 import { forkReplaySource } from "../runtime/replaySource.js"
 import { type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints.js"
 
@@ -123,6 +124,12 @@ export interface NewRunOptions extends Omit<StartOptions, "interruptBefore" | "i
 export interface ResumeOptions {
   /** Answer to the interrupt the run waits at (required for `awaiting-input` runs). */
   readonly response?: { readonly value: unknown } | undefined
+  /**
+   * With `response`: the id of the wait it answers (`waiting.wait_id`). Applied only while
+   * the run still waits there (checked in the write that takes the run over); else refused
+   * (`RunStateError`, its `waitId` the wait the run is at now) and nothing changes.
+   */
+  readonly waitId?: string | undefined
   readonly actor?: string | undefined
   /** Resume even if this process's runtime hash differs from the run's (Node.js upgrade). */
   readonly allowRuntimeDrift?: boolean | undefined
@@ -676,6 +683,11 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
       // An answer to a question another process or request answered first (the answer kept
       // on the record while the run is queued or driven with it, or recorded in its steps):
       // refused, saying who answered and when, whatever graph it ran with.
+      // An answer naming a wait the run is no longer at (it asked again, was answered, ended).
+      if (options.response !== undefined && options.waitId !== undefined) {
+        const moved = notWaitingAt(run, runId, options.waitId)
+        if (moved !== undefined) return yield* moved
+      }
       const keptAnswer = run.waiting?.given !== undefined && run.waiting.kind !== "breakpoint"
       if (options.response !== undefined && run.status !== "awaiting-input" && (keptAnswer || run.status === "done" || run.status === "failed")) {
         const answerer = yield* answererOf(checkpointer, run)
@@ -849,7 +861,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         graph: definition,
         run,
         checkpoint,
-        response: options.response,
+        response: options.response !== undefined && options.waitId !== undefined ? { ...options.response, waitId: options.waitId } : options.response,
         checkpointer,
         loop,
         audit,

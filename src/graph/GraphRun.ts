@@ -61,7 +61,8 @@ export interface GraphRunOptions {
   readonly graph: GraphDefinition
   readonly run: RunRecord
   readonly checkpoint: Checkpoint
-  readonly response: { readonly value: unknown } | undefined
+  /** The answer to the run's wait, when resuming one (with `waitId`: only to that wait; see `DriveInput.response`). */
+  readonly response: { readonly value: unknown; readonly waitId?: string | undefined } | undefined
   readonly checkpointer: CheckpointerShape
   readonly loop: RunLoopShape
   readonly audit: AuditSinkShape

@@ -16,6 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
+import { waitIdOf } from "../checkpoint/waitId.js"
 import { type Checkpoint, type DefaultModelRecord, type NewRun, newRunRecord, type RunRecord, type RunSummary, toSummary, type WaitingInfo } from "../checkpoint/models.js"
 import {
   type CheckpointError,
@@ -148,7 +149,8 @@ const parentWaiting = (parent: WaitingInfo, childRunId: string, asked: WaitingIn
   ...parent,
   prompt: asked.prompt,
   payload: { ...asked.payload, child_run_id: childRunId, child_node: asked.node, ...(item !== undefined ? { item } : {}) },
-  ...(asked.asked_at !== undefined ? { asked_at: asked.asked_at } : {})
+  ...(asked.asked_at !== undefined ? { asked_at: asked.asked_at } : {}),
+  wait_id: waitIdOf(asked)
 })
 
 /**
@@ -199,6 +201,8 @@ const outcomeOf = (request: ChildRunRequest, summary: RunSummary): Effect.Effect
         prompt: waiting?.prompt ?? "",
         responseField: "",
         payload: { ...waiting?.payload, child_run_id: summary.run_id, child_node: waiting?.node ?? "" },
+        // The innermost question's id: the parent waits at the child's question.
+        ...(waiting !== null && waiting !== undefined ? { waitId: waitIdOf(waiting) } : {}),
         // The child keeps its own answers: the parent passes on only the next one.
         answered: 0
       })

@@ -102,6 +102,11 @@ export interface InterruptRequest {
   /** How long to wait (ms) and what happens then: `halt` or `goto:<node>`. */
   readonly timeoutMs?: number | undefined
   readonly onTimeout?: string | undefined
+  /**
+   * The id of the question asked, when it is another run's (a child run's question its
+   * parent asks on: the innermost question's id); else the wait's own is derived.
+   */
+  readonly waitId?: string | undefined
 }
 
 /** Result of executing one node. */

@@ -54,6 +54,7 @@ import { DefaultModel, fromRecord } from "../nodes/lm/DefaultModel.js"
 import { cancelStopped, type SubgraphIndex, subgraphIndex } from "./cancelStopped.js"
 import { OWNER, ownerAlive, takeOverOfRunning } from "./owner.js"
 import { alreadyAnswered, answeredSince, answererOf } from "./answeredBy.js"
+import { notWaitingAt } from "./waitMoved.js"
 import type { HandedCommit, InterruptRequest, NodeEnv, NodeFailure, NodeOutcome, UnfinishedChild } from "../nodes/Executor.js"
 import { nodeFailed } from "../nodes/callFunction.js"
 import { Checkpointer, type CheckpointerShape, type CommitOptions } from "../checkpoint/Checkpointer.js"
@@ -68,6 +69,7 @@ import { evaluateRouters, route } from "./routing.js"
 import { checkJson, frozenCopy, jsonEqual, writtenDelta } from "../ir/json.js"
 import { applyWrites, type NodeWrite } from "./reducers.js"
 import { names } from "./breakpoints.js"
+import { deriveWaitId } from "../checkpoint/waitId.js"
 import { firstIssue } from "../ir/parseIssue.js"
 
 export { markError } from "./markError.js"
@@ -81,8 +83,11 @@ export interface DriveInput {
   readonly graph: GraphDefinition
   readonly run: RunRecord
   readonly checkpoint: Checkpoint
-  /** The response to the interrupt the run waits at, when resuming one. */
-  readonly response: { readonly value: unknown } | undefined
+  /**
+   * The response to the interrupt the run waits at, when resuming one; with `waitId`, it
+   * is applied only if the run still waits at that wait (checked in the take-over's write).
+   */
+  readonly response: { readonly value: unknown; readonly waitId?: string | undefined } | undefined
   readonly checkpointer: CheckpointerShape
   /**
    * The Checkpointer the run's nodes get, when not `checkpointer` (a run not written yet
@@ -154,6 +159,9 @@ const SYNC_FOLLOWS: CommitOptions = { syncFollows: true, owner: OWNER }
  * A write of run `runId` by this process applied to nothing: the run is gone
  * (`unknown-run`), or another process owns it now (`taken-over`, naming it).
  */
+/** An interrupt's wait with its id, derived from what it waits for. */
+const withId = (waiting: WaitingInfo): WaitingInfo => ({ ...waiting, wait_id: deriveWaitId(waiting) })
+
 const lostRun = (checkpointer: CheckpointerShape, runId: string, what: string): Effect.Effect<never, CheckpointError> =>
   Effect.flatMap(checkpointer.getRun(runId), (now) =>
     Effect.fail(Option.match(now, {
@@ -698,8 +706,12 @@ const loop = (
       // Also from the step it was read at: a previous owner that committed a step since (it
       // woke up from a stall before its run was taken over) keeps the run, and a stopped run
       // whose state was edited since (a step added) is not taken over from the stale step.
-      if (!(yield* checkpointer.takeOver(run.run_id, { status: run.status, owner: run.owner, step: input.checkpoint.step }, patch))) {
+      // An answer naming its wait (`waitId`): only while the run still waits there, in the same write.
+      const waitId = input.response?.waitId
+      if (!(yield* checkpointer.takeOver(run.run_id, { status: run.status, owner: run.owner, step: input.checkpoint.step, ...(waitId !== undefined ? { waitId } : {}) }, patch))) {
         const now = yield* checkpointer.getRun(run.run_id)
+        const moved = waitId !== undefined ? notWaitingAt(Option.getOrUndefined(now), run.run_id, waitId) : undefined
+        if (moved !== undefined) return yield* moved
         const seen = Option.match(now, { onNone: () => "gone", onSome: (r) => `${r.status}${r.owner !== null ? `, driven by ${r.owner}` : ""}` })
         const read = Option.getOrUndefined(now)
         const edited = read !== undefined && read.status === run.status && read.owner === run.owner && read.last_step !== input.checkpoint.step
@@ -802,7 +814,7 @@ const loop = (
       })
 
     /** What a run waits for when a rule's `interrupt` action stopped the routing of step `at`. */
-    const ruleWaiting = (node: string, d: Extract<Decision, { _tag: "interrupt" }>, at: number): WaitingInfo => ({
+    const ruleWaiting = (node: string, d: Extract<Decision, { _tag: "interrupt" }>, at: number): WaitingInfo => withId({
       node,
       prompt: d.prompt,
       step: at + 1,
@@ -948,7 +960,7 @@ const loop = (
       : waitingAtStart.breakpoint_passed === true ? waitingAtStart.step : undefined
 
     /** The wait of a breakpoint before or after `node`, which runs (ran) at step `at` (`then`: what the run did after that step, before it paused). */
-    const breakpointWaiting = (node: string, when: "before" | "after", at: number, then?: string): WaitingInfo => ({
+    const breakpointWaiting = (node: string, when: "before" | "after", at: number, then?: string): WaitingInfo => withId({
       node,
       prompt: breakpointPrompt(node, when, at, then),
       step: at,
@@ -962,7 +974,7 @@ const loop = (
     const waitFor = (node: string, request: InterruptRequest, at: number, given: ReadonlyArray<unknown>, attempt?: StepAttempt) =>
       Effect.gen(function*() {
         const others = [...answered].filter(([id]) => id !== node)
-        const waiting: WaitingInfo = {
+        let waiting: WaitingInfo = {
           node,
           prompt: request.prompt,
           step: at,
@@ -979,6 +991,8 @@ const loop = (
             ? { deadline: new Date(clock.unsafeCurrentTimeMillis() + request.timeoutMs).toISOString(), on_timeout: request.onTimeout ?? "halt" }
             : {})
         }
+        // Its id: the child's question's when it asks on a child run's behalf, else its own.
+        waiting = { ...waiting, wait_id: request.waitId ?? deriveWaitId(waiting) }
         yield* transition({ status: "awaiting-input", waiting, owner: null })
         yield* emit({ type: "run.waiting", waiting })
       })

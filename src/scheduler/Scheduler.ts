@@ -45,6 +45,7 @@ import { checkNeeding, reachedBefore } from "../nodes/lm/modelCheck.js"
 import { type BreakpointFields, type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints.js"
 import { checkSkipFailed, explainMoved, prepareThreadRun } from "../graph/threads.js"
 import { alreadyAnswered, answeredSince, answererOf } from "../runtime/answeredBy.js"
+import { notWaitingAt } from "../runtime/waitMoved.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
 import { nowIso, OWNER } from "../runtime/RunLoop.js"
 import { leaseGraceMs, leaseState, observeHeartbeats } from "../runtime/leases.js"
@@ -155,6 +156,8 @@ export interface SchedulerShape {
     runId: string,
     options?: {
       readonly response?: { readonly value: unknown }
+      /** With `response`: the wait it answers (`waiting.wait_id`); applied only while the run waits there, else refused (`RunStateError`). */
+      readonly waitId?: string | undefined
       readonly actor?: string
       /** For a counterfactual fork: allow live calls where its parent's recording cannot answer (kept on the fork's record). */
       readonly liveAfterFork?: boolean
@@ -464,7 +467,7 @@ export const make = (
         // Validate now (status rules, hashes, the response) so the caller gets the error.
         // (And a live language-model node it would reach without a model, in the caller's context;
         // a fork allowed live calls keeps that on its record: the drive that picks it up reads it there.)
-        yield* graph.resume(runId, { response: opts.response, noModelFix: options.noModelFix, liveAfterFork: opts.liveAfterFork === true })
+        yield* graph.resume(runId, { response: opts.response, waitId: opts.waitId, noModelFix: options.noModelFix, liveAfterFork: opts.liveAfterFork === true })
         const actor = opts.actor ?? "scheduler"
         const deferred = yield* waiter(runId)
         // Queued or executing here already: nothing to queue. A run known here that stopped
@@ -491,9 +494,13 @@ export const make = (
             ? { waiting: { ...record.waiting, given: { value: null, actor } } }
             : {})
         }
-        // (And from its last step: a run whose state was edited meanwhile is not queued with the wait read before.)
-        if (!(yield* checkpointer.takeOver(runId, { status: record.status, owner: record.owner, step: record.last_step }, patch))) {
+        // (And from its last step: a run whose state was edited meanwhile is not queued with the wait read before;
+        // and, an answer naming its wait, only while the run still waits there.)
+        const waitId = opts.response !== undefined ? opts.waitId : undefined
+        if (!(yield* checkpointer.takeOver(runId, { status: record.status, owner: record.owner, step: record.last_step, ...(waitId !== undefined ? { waitId } : {}) }, patch))) {
           const now = Option.getOrUndefined(yield* checkpointer.getRun(runId))
+          const moved = waitId !== undefined ? notWaitingAt(now, runId, waitId) : undefined
+          if (moved !== undefined) return yield* moved
           // An answer that lost the race for the wait to another one: said so (who, when), never applied.
           const beaten = now !== undefined && opts.response !== undefined && record.status === "awaiting-input" && answeredSince(now, record.last_step)
           return yield* new RunStateError({

@@ -53,6 +53,11 @@ export const CreateRunBody = Schema.Struct({
 /** Body of `POST /v1/runs/{id}/respond`. */
 export const RespondBody = Schema.Struct({
   response: Schema.Unknown,
+  /**
+   * The wait this answers (`waiting.wait_id` of the run): applied only while the run still
+   * waits there, else a 409 saying where it waits now (nothing changes). Default: whatever it waits at.
+   */
+  wait_id: Schema.optional(Schema.String),
   /** For a counterfactual fork: make live calls where its parent's recording cannot answer what follows the answer (default false; kept on the fork from then on). */
   live_after_fork: Schema.optional(Schema.Boolean)
 }).annotations({ ...strict, identifier: "RespondBody" })

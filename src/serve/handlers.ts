@@ -29,6 +29,8 @@ import { askToCancel, DEFAULT_CANCEL_WAIT_MS, stillExecuting } from "../runtime/
 import { alreadyAnswered, answererOf } from "../runtime/answeredBy.js"
 import { cancelStopped, subgraphIndex } from "../runtime/cancelStopped.js"
 import { cancelWaitedChild, parentWaitingOn } from "../runtime/waitingParent.js"
+import { notWaitingAt } from "../runtime/waitMoved.js"
+import { withWaitId } from "../checkpoint/waitId.js"
 import { settledChild } from "../runtime/waitedChild.js"
 import * as Replay from "../replay/Replay.js"
 import { GraphRegistry, type GraphRegistryShape } from "../scheduler/GraphRegistry.js"
@@ -239,6 +241,8 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
             const view = {
               ...summary,
               error: summary.error === null ? null : redactErrorRecord(summary.error),
+              // Its id, also on a wait written before ids were kept.
+              waiting: withWaitId(summary.waiting),
               created_at: record.created_at,
               idempotency_key: record.idempotency_key,
               owner: record.owner,
@@ -367,6 +371,10 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
             return yield* new InputError({ field: "response", message: "the body has no \"response\"", fix: "send the answer as {\"response\": <JSON>} (null is an answer too)" })
           }
           const record = yield* getRun(checkpointer, runId)
+          // An answer to a wait the run is no longer at (asked again, answered, ended): where it waits now.
+          const waitId = payload.wait_id
+          const moved = waitId !== undefined ? notWaitingAt(record, runId, waitId) : undefined
+          if (moved !== undefined) return yield* moved
           if (record.status !== "awaiting-input") {
             // Answered by another request or process first (kept on its record, or recorded in its steps): said so.
             const answered = record.waiting?.given !== undefined && record.waiting.kind !== "breakpoint"
@@ -380,7 +388,7 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
           }
           // The run refuses an answer as its resume's (at a breakpoint, a settled child): named as the respond the client asked for.
           const liveAfterFork = payload.live_after_fork === true
-          yield* Effect.mapError(scheduler.resume(runId, { actor: actorOf(request), response: { value: payload.response }, liveAfterFork }), (error) =>
+          yield* Effect.mapError(scheduler.resume(runId, { actor: actorOf(request), response: { value: payload.response }, waitId, liveAfterFork }), (error) =>
             error._tag === "RunStateError" && error.operation === "resume"
               ? new RunStateError({
                 runId: error.runId,

@@ -5,15 +5,15 @@
  * run's live events, or its checkpoints read back) and whichever process drove it: the
  * last step the run had completed when the event happened (`7`), and, for the event a
  * stream ends with, `7.end` where the run ended (finished, failed, cancelled) or
- * `7.end.<stop>` where it stopped and may go on: `paused`, or `w` and a hash of what it
- * waits for. A run can stop several times at one step (paused, then waiting; a node that
+ * `7.end.<stop>` where it stopped and may go on: `paused`, or the wait id of what it waits
+ * for (`w` and 12 hex digits of a hash of it; `waiting.wait_id` on the run's record). A run can stop several times at one step (paused, then waiting; a node that
  * asks again once answered), and each of those stops has its own id. A reconnect's
  * `Last-Event-ID` so says where the client is: {@link resumeAfter} drops what it has seen.
  */
 import type * as Duration from "effect/Duration"
 import * as Stream from "effect/Stream"
 import type { RunRecord, WaitingInfo } from "../checkpoint/models.js"
-import { hashJson } from "../ir/hash.js"
+import { waitIdOf } from "../checkpoint/waitId.js"
 import { FINAL_EVENT_TYPES, type RunEvent } from "../runtime/events.js"
 
 /** An event with its SSE id. */
@@ -27,8 +27,8 @@ export interface IdentifiedEvent {
   readonly event: RunEvent
 }
 
-/** What a run waiting for input waits for, as an id part: `w` and 12 hex digits of its hash. */
-const waitTag = (waiting: WaitingInfo): string => `w${hashJson(waiting).slice("sha256:".length, "sha256:".length + 12)}`
+/** What a run waiting for input waits for, as an id part: its wait id (`w` and 12 hex digits; see `checkpoint/waitId`). */
+const waitTag = (waiting: WaitingInfo): string => waitIdOf(waiting)
 
 /** Which stop a final event is, when the run may go on from it: `paused`, or what it waits for. */
 const stopOf = (event: RunEvent): string | undefined =>

@@ -21,6 +21,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import type { Checkpoint, NewRun, RunRecord } from "../checkpoint/models.js"
+import { deriveWaitId } from "../checkpoint/waitId.js"
 import { canonicalJson } from "../ir/hash.js"
 
 /** A backend broke the contract: which check, and what it saw. */
@@ -351,6 +352,24 @@ export const cases: ReadonlyArray<ContractCase> = [
         { checkpoints: [cp(again.run_id, 1)], options: { owner, creates: again } }
       ])).pipe(Effect.flatMap((result) => is(Either.isLeft(result), "a joint commit creating a run whose key is taken is refused")))
       yield* is(same((yield* c.listCheckpoints(parent)).map((x) => x.step), [0, 1]), "nothing of the refused joint commit is written")
+    })),
+
+  check("takeOver with waitId applies only while the run waits at that wait (its waiting's id), in the same write: another wait at the same status, owner and step is not taken", (c, is) =>
+    Effect.gen(function*() {
+      const id = (yield* c.createRun(newRun())).record.run_id
+      const asked = { node: "ask", prompt: "Pick a number", step: 1, response_field: "", asked_at: "2026-01-01T00:00:00.000Z" }
+      const first = { ...asked, wait_id: deriveWaitId(asked) }
+      const again = { ...asked, asked_at: "2026-01-01T00:00:01.000Z", answers: [1] }
+      const second = { ...again, wait_id: deriveWaitId(again) }
+      yield* is(first.wait_id !== second.wait_id, "two asks of one question have two ids")
+      yield* c.commitSteps([cp(id, 1)], { status: "awaiting-input", owner: null, waiting: second })
+      yield* is(!(yield* c.takeOver(id, { status: "awaiting-input", owner: null, step: 1, waitId: first.wait_id }, { status: "running", owner: "host:1" })), "a take-over naming a wait the run is no longer at does not apply")
+      const kept = yield* some("waitId", "getRun", yield* c.getRun(id))
+      yield* is(kept.status === "awaiting-input" && kept.owner === null && same(kept.waiting, second), `nothing changed: ${JSON.stringify(kept)}`)
+      // A wait written before ids were kept: its id is derived from what it waits for.
+      yield* c.updateRun(id, { waiting: again })
+      yield* is(yield* c.takeOver(id, { status: "awaiting-input", owner: null, step: 1, waitId: second.wait_id }, { status: "running", owner: "host:1" }), "a take-over naming the wait the run is at applies")
+      yield* is((yield* some("waitId", "getRun", yield* c.getRun(id))).owner === "host:1", "the run was taken over")
     })),
 
   check("commitSteps with expected writes only while status and owner are as read and no step after the one read is committed: else run-changed, nothing written", (c, is) =>

@@ -558,9 +558,9 @@ describe("the CLI and stargraph serve on PostgreSQL (--db postgres://…)", () =
     // A waiting run's hint leaves --db out (the variable names the database); with --db, the URL shows without its password.
     const asking = await cli(["run", approval, "--inputs", "request=x"])
     const waiting = runIdOf(asking.last)
-    expect(asking.stdout).toContain(`  answer with: stargraph resume ${waiting} --response '<json>'\n`)
+    expect(asking.stdout).toMatch(new RegExp(`  answer with: stargraph respond ${waiting} --wait-id w[0-9a-f]{12} --response '<json>'\n`))
     const flagged = await cli(["run", approval, "--inputs", "request=y", "--db", url], {})
-    expect(flagged.stdout).toContain(`  answer with: stargraph resume ${runIdOf(flagged.last)} --db '${shown}' --response '<json>'\n`)
+    expect(flagged.stdout).toContain(`  answer with: stargraph respond ${runIdOf(flagged.last)} --db '${shown}' --wait-id `)
     const listed = await cli(["list", "--thread", "t-pg", "--json"])
     expect((JSON.parse(listed.stdout) as { runs: Array<{ run_id: string; thread_id: string }> }).runs.map((r) => [r.run_id, r.thread_id])).toEqual([[done, "t-pg"]])
     expect((await cli(["list", "--limit", "1"])).stderr).toMatch(/^more: stargraph list --limit 1 --cursor \S+\n$/)

@@ -332,7 +332,7 @@ describe("the database from STARGRAPH_DB", () => {
     // A waiting run's hints leave --db out: run where the variable is set, they find it again.
     const waiting = await stargraph(["run", join(work, "approval", "graph.yaml"), "--inputs", "request=x"], { cwd: dir, env })
     const asking = runIdOf(waiting.last)
-    expect(waiting.stdout).toContain(`  answer with: stargraph resume ${asking} --response '<json>'\n`)
+    expect(waiting.stdout).toMatch(new RegExp(`  answer with: stargraph respond ${asking} --wait-id w[0-9a-f]{12} --response '<json>'\n`))
     const other = runIdOf((await stargraph(["run", join(work, "approval", "graph.yaml"), "--inputs", "request=y", "--quiet"], { cwd: dir, env })).last)
     const listed = await stargraph(["list", "--json"], { cwd: dir, env })
     expect((JSON.parse(listed.stdout) as { runs: Array<{ run_id: string }> }).runs.map((r) => r.run_id)).toEqual([other, asking, done])

@@ -476,6 +476,32 @@ describe("streams", () => {
   })
 })
 
+describe("answering a specific wait over HTTP (wait_id)", () => {
+  it("the wait id agrees between GET and the SSE end id; a late answer naming the first question gets a 409 naming the second, nothing changes; the right id is taken", async () => {
+    const id = (await call(`${server.url}/v1/runs`, { json: { graph_id: "run:twoq" } })).body["run_id"]
+    const asked = await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "awaiting-input")
+    const first = asked.body["waiting"]["wait_id"] as string
+    expect(first).toMatch(/^w[0-9a-f]{12}$/)
+    const endId = async () => [...(await (await fetch(`${server.url}/v1/runs/${id}/stream`)).text()).matchAll(/^id: (.+)$/gm)].pop()![1]
+    expect(await endId()).toBe(`1.end.${first}`)
+    expect((await call(`${server.url}/v1/runs/${id}/respond`, { json: { response: "alice", wait_id: first } })).status).toBe(202)
+    const again = await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "awaiting-input" && b["waiting"]["prompt"] === "Why?")
+    const second = again.body["waiting"]["wait_id"] as string
+    expect(second).not.toBe(first)
+    expect(await endId()).toBe(`1.end.${second}`)
+    const checkpoints = (await call(`${server.url}/v1/runs/${id}/checkpoints`)).text
+    const late = await call(`${server.url}/v1/runs/${id}/respond`, { json: { response: "mallory", wait_id: first } })
+    expect(late.status).toBe(409)
+    expect(late.body["error"]).toMatchObject({ type: "RunStateError", details: { operation: "respond", wait_id: second } })
+    expect(late.body["error"]["message"]).toBe(`RunStateError: run ${id} does not wait at ${first}: it waits at ${second} now (node 'ask': "Why?"); this answer was not applied`)
+    expect((await call(`${server.url}/v1/runs/${id}`)).body).toEqual(again.body)
+    expect((await call(`${server.url}/v1/runs/${id}/checkpoints`)).text).toBe(checkpoints)
+    expect((await call(`${server.url}/v1/runs/${id}/respond`, { json: { response: "cleanup", wait_id: second } })).status).toBe(202)
+    const done = await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "done")
+    expect(done.body["final_state"]["out"]).toBe("alice:cleanup")
+  })
+})
+
 /** A request with headers `fetch` may not set (Host), answered as status and body. */
 const rawRequest = (url: string, method: string, headers: Record<string, string>, body?: string) =>
   new Promise<{ status: number; body: string }>((resolve, reject) => {

@@ -169,7 +169,8 @@ export const MapKind = NodeKind.make({
                 prompt: outcome.prompt,
                 responseField: outcome.responseField,
                 payload: { ...outcome.payload, item: index },
-                answered: outcome.answered
+                answered: outcome.answered,
+                ...(outcome.waitId !== undefined ? { waitId: outcome.waitId } : {})
               }))
           )
         }

@@ -1,0 +1,122 @@
+/**
+ * Answering a specific wait: every wait has an id (`waiting.wait_id`), shown by the
+ * waiting hint and `inspect --json`; an answer naming one (`respond --wait-id`, library
+ * `waitId`) is applied only while the run still waits there, checked in the write that
+ * takes the run over, and otherwise refused (RunStateError naming where the run waits
+ * now) with nothing changed. A parent waiting on its child's question has the child's id.
+ */
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import { describe, expect, it } from "vitest"
+import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
+import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
+import * as Graph from "../../src/graph/Graph.js"
+import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
+
+const TWICE = join(ROOT, "test", "fixtures", "waitid", "ask-twice.yaml")
+const PARENT = join(ROOT, "test", "fixtures", "waitid", "ask-twice-parent.yaml")
+
+const inspect = async (id: string, db: string) => JSON.parse((await stargraph(["inspect", id, "--db", db, "--json"])).stdout) as Record<string, any>
+
+describe("answering a specific wait (--wait-id)", () => {
+  it("CLI: an answer to the first question given after it was answered is refused naming the second, nothing changes; the right id works", async () => {
+    const db = join(tempDir(), "runs.sqlite")
+    const audit = join(tempDir(), "audit.jsonl")
+    const started = await stargraph(["run", TWICE, "--db", db, "--audit-log", audit])
+    expect(started.code).toBe(3)
+    const id = runIdOf(started.last)
+    const first = (await inspect(id, db))["waiting"]["wait_id"] as string
+    expect(first).toMatch(/^w[0-9a-f]{12}$/)
+    // The hint names the wait; the run.waiting audit record carries it too.
+    expect(started.stdout).toContain(`  answer with: stargraph respond ${id} --db ${db} --wait-id ${first} --response '<json>'\n`)
+    const waitingRecords = () => readFileSync(audit, "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((r) => r.event === "run.waiting")
+    expect(waitingRecords().map((r) => r.waiting.wait_id)).toEqual([first])
+    const answered = await stargraph(["respond", id, "--db", db, "--wait-id", first, "--response", "1", "--audit-log", audit, "--quiet"])
+    expect([answered.code, answered.last]).toEqual([3, `run_id=${id} status=awaiting-input`])
+    const before = await inspect(id, db)
+    const second = before["waiting"]["wait_id"] as string
+    expect(second).toMatch(/^w[0-9a-f]{12}$/)
+    expect(second).not.toBe(first)
+    expect(before["waiting"]["prompt"]).toBe("Pick a number")
+    expect(waitingRecords().map((r) => r.waiting.wait_id)).toEqual([first, second])
+    // The late answer for the first question (same node, prompt, status and step as the second).
+    const late = await stargraph(["respond", id, "--db", db, "--wait-id", first, "--response", "99", "--audit-log", audit, "--quiet"])
+    expect(late.code).toBe(2)
+    expect(late.stdout).toBe("")
+    expect(late.stderr).toBe(
+      `error: RunStateError: run ${id} does not wait at ${first}: it waits at ${second} now (node 'ask': "Pick a number"); this answer was not applied\n`
+    )
+    expect(await inspect(id, db)).toEqual(before)
+    expect(waitingRecords()).toHaveLength(2)
+    const done = await stargraph(["respond", id, "--db", db, "--wait-id", second, "--response", "2", "--quiet"])
+    expect([done.code, done.last]).toEqual([0, `run_id=${id} status=done`])
+    expect((await inspect(id, db))["final_state"]).toEqual({ picks: "1,2" })
+    // Once it ended, any wait id is refused the same way.
+    const ended = await stargraph(["respond", id, "--db", db, "--wait-id", second, "--response", "3", "--quiet"])
+    expect(ended.code).toBe(2)
+    expect(ended.stderr).toMatch(new RegExp(`^error: RunStateError: run ${id} does not wait at ${second}: .*; this answer was not applied`))
+  })
+
+  it("library: an answer naming the first wait that loses to an answer of it is refused when it starts, even though the run waits again at the same status, owner and step", async () => {
+    const db = join(tempDir(), "runs.sqlite")
+    const outcome = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.load(TWICE)
+      const asked = yield* Effect.flatMap(graph.start({}), (run) => run.start())
+      const first = asked.waiting!.wait_id!
+      // Both read the run while it waited at the first question, so both pass the checks.
+      const alice = yield* graph.resume(asked.run_id, { response: { value: 1 }, waitId: first, actor: "alice" })
+      const bob = yield* graph.resume(asked.run_id, { response: { value: 7 }, waitId: first, actor: "bob" })
+      const again = yield* alice.start()
+      const lost = yield* Effect.either(bob.start())
+      const checkpointer = yield* Checkpointer
+      const after = yield* checkpointer.getRun(asked.run_id)
+      return { first, again, lost, after }
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: db }))))
+    expect(outcome.again).toMatchObject({ status: "awaiting-input", waiting: { step: 1, answers: [1] } })
+    const second = outcome.again.waiting!.wait_id!
+    expect(second).not.toBe(outcome.first)
+    expect(Either.isLeft(outcome.lost) && outcome.lost.left).toMatchObject({ _tag: "RunStateError", waitId: second })
+    expect(Either.isLeft(outcome.lost) && outcome.lost.left.message).toBe(
+      `run ${outcome.again.run_id} does not wait at ${outcome.first}: it waits at ${second} now (node 'ask': "Pick a number"); this answer was not applied`
+    )
+    // Bob's 7 was not taken as the second answer: the run still waits there, unanswered.
+    expect(outcome.after._tag === "Some" && outcome.after.value).toMatchObject({ status: "awaiting-input", owner: null, waiting: { wait_id: second, answers: [1] } })
+    expect(outcome.after._tag === "Some" && outcome.after.value.waiting?.given).toBeUndefined()
+  })
+
+  it("a parent waiting on its child's question has the child's wait id; answering the parent with it works, a stale one is refused", async () => {
+    const db = join(tempDir(), "runs.sqlite")
+    const started = await stargraph(["run", PARENT, "--db", db, "--quiet"])
+    expect(started.code).toBe(3)
+    const parent = runIdOf(started.last)
+    const shown = await inspect(parent, db)
+    const child = shown["waiting"]["payload"]["child_run_id"] as string
+    const first = shown["waiting"]["wait_id"] as string
+    expect((await inspect(child, db))["waiting"]["wait_id"]).toBe(first)
+    const answered = await stargraph(["respond", parent, "--db", db, "--wait-id", first, "--response", "1", "--quiet"])
+    expect(answered.code).toBe(3)
+    const [parentNow, childNow] = [await inspect(parent, db), await inspect(child, db)]
+    const second = childNow["waiting"]["wait_id"] as string
+    expect(second).not.toBe(first)
+    expect(parentNow["waiting"]["wait_id"]).toBe(second)
+    const stale = await stargraph(["respond", parent, "--db", db, "--wait-id", first, "--response", "9", "--quiet"])
+    expect(stale.code).toBe(2)
+    expect(stale.stderr).toContain(`does not wait at ${first}: it waits at ${second} now`)
+    expect(await inspect(parent, db)).toEqual(parentNow)
+    const done = await stargraph(["respond", parent, "--db", db, "--wait-id", second, "--response", "2", "--quiet"])
+    expect([done.code, done.last]).toEqual([0, `run_id=${parent} status=done`])
+    expect((await inspect(parent, db))["final_state"]).toEqual({ picks: "1,2" })
+  })
+
+  it("--wait-id without --response is bad input (exit 2), nothing changes", async () => {
+    const db = join(tempDir(), "runs.sqlite")
+    const id = runIdOf((await stargraph(["run", TWICE, "--db", db, "--quiet"])).last)
+    const before = await inspect(id, db)
+    const bare = await stargraph(["resume", id, "--db", db, "--wait-id", before["waiting"]["wait_id"]])
+    expect(bare.code).toBe(2)
+    expect(bare.stderr).toMatch(/^error: InputError: --wait-id: it names the wait an answer is for, and no --response was given \(fix: pass the answer too/)
+    expect(await inspect(id, db)).toEqual(before)
+  })
+})
