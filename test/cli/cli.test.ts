@@ -152,7 +152,7 @@ describe("interrupt and cold resume", () => {
     expect(first.code).toBe(3)
     const id = runIdOf(first.last)
     // Without the summary block, the question and how to answer it still show, on stderr.
-    expect(first.stderr).toMatch(/waiting at 'review': .+\n {2}answer with: stargraph respond run-\S+ --wait-id w[0-9a-f]{12} --response/)
+    expect(first.stderr).toMatch(/waiting at 'review': .+\n {2}answer with: stargraph respond run-\S+ (--db \S+ )?--wait-id w[0-9a-f]{12} --response/)
     // With it, the state of a run that stopped is the state so far, not a final one.
     const shown = await stargraph(["run", "approval/graph.yaml", "--inputs", "request=ship it", "--checkpoint", db], { cwd: work })
     expect([shown.code, shown.lines.includes("state so far:"), shown.lines.includes("final state:")]).toEqual([3, true, false])

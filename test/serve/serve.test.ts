@@ -492,7 +492,7 @@ describe("answering a specific wait over HTTP (wait_id)", () => {
     const checkpoints = (await call(`${server.url}/v1/runs/${id}/checkpoints`)).text
     const late = await call(`${server.url}/v1/runs/${id}/respond`, { json: { response: "mallory", wait_id: first } })
     expect(late.status).toBe(409)
-    expect(late.body["error"]).toMatchObject({ type: "RunStateError", details: { operation: "respond", wait_id: second } })
+    expect(late.body["error"]).toMatchObject({ type: "RunStateError", details: { operation: "respond", waitId: second } })
     expect(late.body["error"]["message"]).toBe(`RunStateError: run ${id} does not wait at ${first}: it waits at ${second} now (node 'ask': "Why?"); this answer was not applied`)
     expect((await call(`${server.url}/v1/runs/${id}`)).body).toEqual(again.body)
     expect((await call(`${server.url}/v1/runs/${id}/checkpoints`)).text).toBe(checkpoints)
