@@ -222,6 +222,10 @@ describe("map nodes whose children ask for input", () => {
     expect(before.map((r) => r.status)).toEqual(["awaiting-input", "running", "awaiting-input"])
     const parent = rows().find((r) => r.graph_id === "map:ask_some_parent")!
     expect(parent.status).toBe("running")
+    // inspect shows every child of the step the parent was running, under its row, in item order.
+    const running = await stargraph(["inspect", parent.run_id, "--db", db])
+    const under = running.lines.slice(running.lines.findIndex((l) => /^1 +score_all +running/.test(l)) + 1).filter((l) => l.startsWith("      ↳ child run"))
+    expect(under).toEqual(before.map((r) => `      ↳ child run ${r.run_id}  graph map:ask_some  status ${r.status}`))
 
     // A fresh process: the parent's map step runs again, item 1 goes on, and the parent waits for item 0.
     const resumed = await stargraph(["resume", parent.run_id, "--db", db], { env: { MAP_SLOW: "0.01" } })
@@ -229,7 +233,10 @@ describe("map nodes whose children ask for input", () => {
     expect(resumed.stdout).toContain(`waiting at 'score_all' (item 0, child run ${before[0]!.run_id}): score d0?`)
     expect(children().map((r) => r.status)).toEqual(["awaiting-input", "done", "awaiting-input"])
     const json = await stargraph(["inspect", parent.run_id, "--db", db, "--json"])
-    expect((JSON.parse(json.stdout) as { waiting: unknown }).waiting).toMatchObject({ node: "score_all", payload: { item: 0, child_run_id: before[0]!.run_id, child_node: "ask" } })
+    const shown = JSON.parse(json.stdout) as { waiting: unknown; children: unknown }
+    expect(shown.waiting).toMatchObject({ node: "score_all", payload: { item: 0, child_run_id: before[0]!.run_id, child_node: "ask" } })
+    // Every item's child of the waiting step, the one done too, in item order.
+    expect(shown.children).toEqual(before.map((r, i) => ({ run_id: r.run_id, parent_step: 1, node: "score_all", graph_id: "map:ask_some", status: ["awaiting-input", "done", "awaiting-input"][i] })))
 
     const answered0 = await stargraph(["respond", parent.run_id, "--db", db, "--response", "\"first\"", "--quiet"])
     expect([answered0.code, answered0.last]).toEqual([3, `run_id=${parent.run_id} status=awaiting-input`])
