@@ -177,7 +177,9 @@ export const inspect = Command.make(
           yield* Console.log(`thread ${record.thread_id}  ${record.continued_from !== null ? `continued from ${record.continued_from}` : "its first run"}`)
         }
         if (record.parent_run_id !== null && record.derived_hash === null) {
-          yield* Console.log(`child run of ${record.parent_run_id} at step ${record.fork_step} (a subgraph node)`)
+          const { startedBy } = yield* Effect.promise(() => import("../nodes/ChildGraph.js"))
+          const by = startedBy(record.idempotency_key, record.parent_run_id, record.fork_step) ?? "a subgraph or map node"
+          yield* Console.log(`child run of ${record.parent_run_id} at step ${record.fork_step} (${by})`)
         } else if (record.parent_run_id !== null) {
           yield* Console.log(`forked from ${record.parent_run_id} at step ${record.fork_step}  derived_hash ${record.derived_hash ?? "-"}`)
           if (record.mutation !== null) yield* Console.log(`mutation ${JSON.stringify(record.mutation)}`)

@@ -49,6 +49,15 @@ describe("map nodes whose children ask for input", () => {
     const shown = await stargraph(["inspect", parentId, "--db", t.db])
     expect(shown.stdout).toMatch(/\n1 +score_all +awaiting-input +- +Score it\? {2}\(item 0 asks\)\n/)
     expect(shown.stdout).toContain(`↳ child run ${c0!.run_id}  graph map:ask_typed  status awaiting-input`)
+    // Every item's child, the one not asked about yet too, in item order.
+    expect(shown.lines.filter((l) => l.startsWith("      ↳"))).toEqual([c0!, c1!].map((c) => `      ↳ child run ${c.run_id}  graph map:ask_typed  status awaiting-input`))
+    // The parent's wait writes no field of its own (as a subgraph node's): the child's wait names its field.
+    expect((await t.record(c0!.run_id)).waiting).toMatchObject({ node: "ask", response_field: "score" })
+    // A child names its map node and item; an edit of the waiting parent names them too.
+    const child = await stargraph(["inspect", c1!.run_id, "--db", t.db])
+    expect(child.lines).toContain(`child run of ${parentId} at step 1 (map node 'score_all', item 1)`)
+    const edit = await stargraph(["update-state", parentId, "--db", t.db, "--set", "verdicts=[]"])
+    expect([edit.code, edit.stderr]).toEqual([expect.any(Number), expect.stringContaining(`waits for its child run ${c0!.run_id} (map node 'score_all', item 0), whose step`)])
 
     const second = await t.run(Effect.flatMap(graph.resume(parentId, { response: { value: "good" } }), (r) => r.start()))
     // Item 0 is done with its answer; item 1's question surfaces next.
