@@ -178,14 +178,15 @@ export const summaryBlock = (
   summary.status === "awaiting-input" || summary.status === "paused" || summary.status === "running" || summary.status === "pending" ? "state so far:" : "final state:",
   ...Object.entries(summary.final_state).map(([k, v]) => `  ${k}: ${clip(JSON.stringify(v), 120)}`),
   ...haltLines(checkpoints),
-  ...waitingLines(summary, db)
+  ...waitingLines(summary, db, run.live_after_fork)
 ]
 
 /**
  * For a run waiting for input: the question and the command that answers it (at a
- * breakpoint: the one that continues it), with `--db <db>` unless `db` is undefined.
+ * breakpoint: the one that continues it), with `--db <db>` unless `db` is undefined; a
+ * fork's with `--live-after-fork` unless it allows live calls already (`liveAfterFork`).
  */
-export const waitingLines = (summary: RunSummary, db?: string): ReadonlyArray<string> => {
+export const waitingLines = (summary: RunSummary, db?: string, liveAfterFork?: boolean): ReadonlyArray<string> => {
   const resume = `stargraph resume ${summary.run_id}${dbOption(db)}`
   if (summary.waiting?.kind === "breakpoint") {
     return summary.status === "awaiting-input" ? [`paused at a ${summary.waiting.prompt}`, `  continue with: ${resume}`] : []
@@ -196,7 +197,8 @@ export const waitingLines = (summary: RunSummary, db?: string): ReadonlyArray<st
   const of = typeof item === "number" && typeof child === "string" ? ` (item ${item}, child run ${child})` : ""
   // A fork: an answer takes it past its parent's recording (the parent had not answered,
   // or answered otherwise), so the command allows the live calls what follows may need.
-  const answer = summary.fork_step !== null ? forkAnswerCommand(summary.run_id, dbOption(db)) : `${resume} --response '<json>'`
+  // A fork made (or answered) with live calls allowed keeps them: its answer needs no flag.
+  const answer = summary.fork_step !== null && liveAfterFork !== true ? forkAnswerCommand(summary.run_id, dbOption(db)) : `${resume} --response '<json>'`
   return summary.waiting ? [`waiting at '${summary.waiting.node}'${of}: ${summary.waiting.prompt}`, `  answer with: ${answer}`] : []
 }
 

@@ -824,9 +824,11 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
       if (isFork && options.liveAfterFork === true && !run.live_after_fork && options.replay === undefined) {
         yield* checkpointer.updateRun(runId, { live_after_fork: true })
       }
-      const replay = options.replay ?? (isFork
+      const source = options.replay ?? (isFork
         ? yield* forkReplaySource(definition, run, options.liveAfterFork === true || run.live_after_fork).pipe(Effect.provideService(Checkpointer, checkpointer))
         : undefined)
+      // A fork answered: a divergence past the answer names how a waiting fork is answered with live calls allowed.
+      const replay = source !== undefined && isFork && options.response !== undefined ? { ...source, answered: true } : source
       // A fork that may not call live, answered where its parent's recording ends (the parent
       // still waits there, or stopped before answering): the answer is new input and what
       // follows is recorded nowhere. Refused before anything changes, naming the command that

@@ -175,6 +175,10 @@ describe("map nodes whose children ask for input", () => {
     expect(first.status).toBe("awaiting-input")
     const exact = await t.run(Replay.fork(graph, first.run_id, {}))
     expect(exact.error).toMatchObject({ _tag: "ReplayDivergenceError", reason: "missing-entry", nodeId: "score_all", call: "map" })
+    // The recording ends where the parent waits, and says so (not "another path"); no advice for answering a waiting fork.
+    const message = (exact.error as { message: string }).message
+    expect(message).toContain(`past the end of the recording: run ${first.run_id} stopped after step 0 (it is awaiting-input, its step 1 not recorded until it is answered). Answer that run and fork it again`)
+    expect(message).not.toContain("a fork waiting for input")
     expect((await t.runs()).filter((r) => r.parent_run_id === exact.cfRunId)).toEqual([])
     const live = await t.run(Replay.fork(graph, first.run_id, { liveAfterFork: true }))
     expect(live.summary.status).toBe("awaiting-input")
