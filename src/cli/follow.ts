@@ -153,7 +153,7 @@ export const report = (
     const error = summary.error?.message ?? options.error
     if (error !== undefined) yield* Console.error(`error: ${error}`)
     // Without the summary block, a waiting run's question still shows (on stderr, like an error).
-    if (options.quiet || options.noSummary) for (const line of waitingLines(summary, hint)) yield* Console.error(line)
+    if (options.quiet || options.noSummary) for (const line of waitingLines(summary, hint, record.live_after_fork)) yield* Console.error(line)
     if (!options.interrupted && !STOPPED_STATUSES.has(summary.status) && record.owner !== OWNER) {
       // This process stopped driving a run that goes on: another process took it over.
       yield* Console.error(

@@ -11,7 +11,7 @@ import { traced } from "../telemetry/TracingEnabled.js"
 import { chooseDatabase } from "./database.js"
 import { reportError } from "./exit.js"
 import { dbExisting, graphOptions, integer, json, moduleRoot, runIdArg } from "./options.js"
-import type { ChildRun } from "./render.js"
+import type { ChildRun, ChildRunId } from "./render.js"
 import { counted } from "./counted.js"
 
 /** At most this many child runs are read for one `inspect`. */
@@ -77,7 +77,7 @@ export const inspect = Command.make(
       const db = yield* chooseDatabase(dbFlag)
       const loading = yield* graphOptions(moduleRoot)
       const between = yield* diffSteps(diff, step._tag === "Some")
-      const [{ Checkpointer }, { toSummary }, stores, { childRunIds, errorCauseLines, timeline }, { ArtifactStore }, { describeOwner, describeTakeOver, ownerElsewhere }, { checkArtifacts, missingMessage }, { takeOversOf }, { withWaitId }] = yield* Effect
+      const [{ Checkpointer }, { toSummary }, stores, { childRunIds, errorCauseLines, timeline }, { ArtifactStore }, { describeOwner, describeTakeOver, ownerElsewhere }, { checkArtifacts, missingMessage }, { takeOversOf }, { uncommittedChildren }, { withWaitId }] = yield* Effect
         .promise(() =>
           Promise.all([
             import("../checkpoint/Checkpointer.js"),
@@ -88,6 +88,7 @@ export const inspect = Command.make(
             import("../runtime/owner.js"),
             import("../checkpoint/artifactRefs.js"),
             import("../checkpoint/takeOvers.js"),
+            import("../runtime/stepChildren.js"),
             import("../checkpoint/waitId.js")
           ])
         )
@@ -122,17 +123,23 @@ export const inspect = Command.make(
         const read = toSummary(record, checkpoints[checkpoints.length - 1]?.state ?? {})
         // Its wait's id, also on a wait written before ids were kept.
         const summary = { ...read, waiting: withWaitId(read.waiting) }
-        // Child runs of subgraph nodes, to any depth (each read once).
+        /** The children of a run's uncommitted step (being run, waited at or stopped in), which no checkpoint names yet. */
+        const uncommittedOf = (run: typeof record, runCheckpoints: typeof checkpoints) =>
+          Effect.map(uncommittedChildren(checkpointer, run, runCheckpoints[runCheckpoints.length - 1]), (found) =>
+            found.map((c): ChildRunId => ({ step: c.step, node: c.node, runId: c.run.run_id })))
+        const uncommitted = yield* uncommittedOf(record, checkpoints)
+        // Child runs of subgraph and map nodes, to any depth (each read once).
         const children = new Map<string, ChildRun>()
-        const queue = [...childRunIds(record, checkpoints)]
+        const queue = [...childRunIds(record, checkpoints, uncommitted)]
         while (queue.length > 0 && children.size < MAX_CHILDREN) {
           const { runId: childId } = queue.shift()!
           if (children.has(childId)) continue
           const child = yield* checkpointer.getRun(childId)
           if (child._tag === "None") continue
           const childCheckpoints = yield* checkpointer.listCheckpoints(childId)
-          children.set(childId, { record: child.value, checkpoints: childCheckpoints })
-          queue.push(...childRunIds(child.value, childCheckpoints))
+          const childUncommitted = yield* uncommittedOf(child.value, childCheckpoints)
+          children.set(childId, { record: child.value, checkpoints: childCheckpoints, uncommitted: childUncommitted })
+          queue.push(...childRunIds(child.value, childCheckpoints, childUncommitted))
         }
         const store = yield* ArtifactStore
         const artifacts = yield* store.list(runId)
@@ -142,7 +149,7 @@ export const inspect = Command.make(
         if (missing !== undefined) yield* Console.error(`warning: ${missing}`)
         const takeovers = yield* takeOversOf(checkpointer, record)
         if (json) {
-          const nested = childRunIds(record, checkpoints).map((c) => ({
+          const nested = childRunIds(record, checkpoints, uncommitted).map((c) => ({
             run_id: c.runId,
             parent_step: c.step,
             node: c.node,
@@ -174,7 +181,9 @@ export const inspect = Command.make(
           yield* Console.log(`thread ${record.thread_id}  ${record.continued_from !== null ? `continued from ${record.continued_from}` : "its first run"}`)
         }
         if (record.parent_run_id !== null && record.derived_hash === null) {
-          yield* Console.log(`child run of ${record.parent_run_id} at step ${record.fork_step} (a subgraph node)`)
+          const { startedBy } = yield* Effect.promise(() => import("../nodes/ChildGraph.js"))
+          const by = startedBy(record.idempotency_key, record.parent_run_id, record.fork_step) ?? "a subgraph or map node"
+          yield* Console.log(`child run of ${record.parent_run_id} at step ${record.fork_step} (${by})`)
         } else if (record.parent_run_id !== null) {
           yield* Console.log(`forked from ${record.parent_run_id} at step ${record.fork_step}  derived_hash ${record.derived_hash ?? "-"}`)
           if (record.mutation !== null) yield* Console.log(`mutation ${JSON.stringify(record.mutation)}`)
@@ -184,7 +193,7 @@ export const inspect = Command.make(
           }
         }
         yield* Console.log("")
-        for (const line of timeline(record, checkpoints, (id) => children.get(id))) yield* Console.log(line)
+        for (const line of timeline(record, checkpoints, (id) => children.get(id), 0, uncommitted)) yield* Console.log(line)
         for (const line of errorCauseLines(record)) yield* Console.log(line)
         if (artifacts.length > 0) {
           yield* Console.log("")

@@ -52,15 +52,31 @@ const editNote = (c: Checkpoint): string => {
   return `[edited${by}${writer !== undefined && writer !== UPDATE_NODE ? ` as ${writer}` : ""}]`
 }
 
-/** A child run of a `subgraph` node, with its checkpoints (for nested timelines). */
+/** A child run a parent step started: the step, its node and the child's run id. */
+export interface ChildRunId {
+  readonly step: number
+  readonly node: string
+  readonly runId: string
+}
+
+/**
+ * A child run of a `subgraph` or `map` node, with its checkpoints (for nested timelines)
+ * and the children of its own uncommitted step (`uncommitted`, see {@link childRunIds}).
+ */
 export interface ChildRun {
   readonly record: RunRecord
   readonly checkpoints: ReadonlyArray<Checkpoint>
+  readonly uncommitted?: ReadonlyArray<ChildRunId> | undefined
 }
 
-/** The child runs a run's steps started (`subgraph` and `map` calls, and the child it waits on), by step. */
-export const childRunIds = (run: RunRecord, checkpoints: ReadonlyArray<Checkpoint>): ReadonlyArray<{ readonly step: number; readonly node: string; readonly runId: string }> => {
-  const ids: Array<{ step: number; node: string; runId: string }> = []
+/**
+ * The child runs a run's steps started, by step: the `subgraph` and `map` calls of its
+ * committed steps, then `uncommitted`, the children of the step it runs, waits at or
+ * stopped in (found by their keys: `uncommittedChildren`), in item order, and the child
+ * its wait names if not among them. Each child once.
+ */
+export const childRunIds = (run: RunRecord, checkpoints: ReadonlyArray<Checkpoint>, uncommitted: ReadonlyArray<ChildRunId> = []): ReadonlyArray<ChildRunId> => {
+  const ids: Array<ChildRunId> = []
   for (const c of checkpoints) {
     for (const call of c.calls ?? []) {
       const runId = call.name === "subgraph" ? (call.response as { readonly run_id?: unknown } | null)?.run_id : undefined
@@ -70,8 +86,14 @@ export const childRunIds = (run: RunRecord, checkpoints: ReadonlyArray<Checkpoin
       if (Array.isArray(runIds)) for (const id of runIds) if (typeof id === "string") ids.push({ step: c.step, node: call.node, runId: id })
     }
   }
+  const seen = new Set(ids.map((c) => c.runId))
+  for (const c of uncommitted) {
+    if (seen.has(c.runId)) continue
+    seen.add(c.runId)
+    ids.push(c)
+  }
   const waitingOn = run.waiting?.payload?.["child_run_id"]
-  if (run.status === "awaiting-input" && typeof waitingOn === "string") ids.push({ step: run.waiting!.step, node: run.waiting!.node, runId: waitingOn })
+  if (run.status === "awaiting-input" && typeof waitingOn === "string" && !seen.has(waitingOn)) ids.push({ step: run.waiting!.step, node: run.waiting!.node, runId: waitingOn })
   return ids
 }
 
@@ -80,13 +102,15 @@ const MAX_NESTING = 4
 
 /**
  * The step table: step, node, status, duration, state delta. With `children`, each step
- * that ran a child graph is followed by the child run's own table, indented.
+ * that ran a child graph is followed by the child run's own table, indented: the step
+ * being run or waited at too, with the children it has started so far (`uncommitted`).
  */
 export const timeline = (
   run: RunRecord,
   checkpoints: ReadonlyArray<Checkpoint>,
   children?: (runId: string) => ChildRun | undefined,
-  depth = 0
+  depth = 0,
+  uncommitted: ReadonlyArray<ChildRunId> = []
 ): ReadonlyArray<string> => {
   const last = checkpoints[checkpoints.length - 1]
   const nextStep = String((last?.step ?? 0) + 1)
@@ -95,14 +119,14 @@ export const timeline = (
   // As wide as the longest node shown (the rows after the last step too), and two spaces after it.
   const nodeWidth = Math.max(10, ...checkpoints.map((c) => c.node.length), run.waiting?.node.length ?? 0, failedAt?.length ?? 0, nextNodes.length) + 1
   const lines = [`${pad("step", 5)} ${pad("node", nodeWidth)} ${pad("status", 15)} ${pad("duration", 10)} delta`]
-  const nested = children === undefined || depth >= MAX_NESTING ? [] : childRunIds(run, checkpoints)
+  const nested = children === undefined || depth >= MAX_NESTING ? [] : childRunIds(run, checkpoints, uncommitted)
   const childLines = (step: number): ReadonlyArray<string> =>
     nested.filter((n) => n.step === step).flatMap((n) => {
       const child = children?.(n.runId)
       if (child === undefined) return [`      ↳ child run ${n.runId} (not in this database)`]
       return [
         `      ↳ child run ${n.runId}  graph ${child.record.graph_id}  status ${child.record.status}`,
-        ...timeline(child.record, child.checkpoints, children, depth + 1).map((l) => `        ${l}`)
+        ...timeline(child.record, child.checkpoints, children, depth + 1, child.uncommitted).map((l) => `        ${l}`)
       ]
     })
   for (const c of checkpoints) {
@@ -119,9 +143,11 @@ export const timeline = (
   } else if ((run.status === "failed" || run.status === "error") && run.error) {
     const node = failedAt ?? nextNodes
     lines.push(`${pad(nextStep, 5)} ${pad(node, nodeWidth)} ${pad(run.status, 15)} ${pad("-", 10)} ${clip(run.error.message, 100)}`)
+    lines.push(...childLines(Number(nextStep)))
   } else if (run.status !== "done" && last && last.next.length > 0) {
     const label = run.status === "running" || run.status === "paused" || run.status === "cancelled" ? run.status : "pending"
     lines.push(`${pad(nextStep, 5)} ${pad(nextNodes, nodeWidth)} ${pad(label, 15)} ${pad("-", 10)}`)
+    lines.push(...childLines(Number(nextStep)))
   }
   return lines
 }
@@ -153,15 +179,16 @@ export const summaryBlock = (
   summary.status === "awaiting-input" || summary.status === "paused" || summary.status === "running" || summary.status === "pending" ? "state so far:" : "final state:",
   ...Object.entries(summary.final_state).map(([k, v]) => `  ${k}: ${clip(JSON.stringify(v), 120)}`),
   ...haltLines(checkpoints),
-  ...waitingLines(summary, db)
+  ...waitingLines(summary, db, run.live_after_fork)
 ]
 
 /**
  * For a run waiting for input: the question and the command that answers it, naming its
  * wait (`--wait-id`; at a breakpoint: the command that continues it), with `--db <db>`
- * unless `db` is undefined.
+ * unless `db` is undefined; a fork's with `--live-after-fork` unless it allows live calls
+ * already (`liveAfterFork`).
  */
-export const waitingLines = (summary: RunSummary, db?: string): ReadonlyArray<string> => {
+export const waitingLines = (summary: RunSummary, db?: string, liveAfterFork?: boolean): ReadonlyArray<string> => {
   const resume = `stargraph resume ${summary.run_id}${dbOption(db)}`
   if (summary.waiting?.kind === "breakpoint") {
     return summary.status === "awaiting-input" ? [`paused at a ${summary.waiting.prompt}`, `  continue with: ${resume}`] : []
@@ -172,8 +199,9 @@ export const waitingLines = (summary: RunSummary, db?: string): ReadonlyArray<st
   const of = typeof item === "number" && typeof child === "string" ? ` (item ${item}, child run ${child})` : ""
   // A fork: an answer takes it past its parent's recording (the parent had not answered,
   // or answered otherwise), so the command allows the live calls what follows may need.
+  // A fork made (or answered) with live calls allowed keeps them: its answer needs no flag.
   // Else the answer names the wait it is for: given after the run asked something else, it is refused.
-  const answer = summary.fork_step !== null
+  const answer = summary.fork_step !== null && liveAfterFork !== true
     ? forkAnswerCommand(summary.run_id, dbOption(db))
     : `stargraph respond ${summary.run_id}${dbOption(db)}${summary.waiting ? ` --wait-id ${waitIdOf(summary.waiting)}` : ""} --response '<json>'`
   return summary.waiting ? [`waiting at '${summary.waiting.node}'${of}: ${summary.waiting.prompt}`, `  answer with: ${answer}`] : []

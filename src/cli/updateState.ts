@@ -92,7 +92,7 @@ export const updateState = Command.make(
         const hint = hintDb(db)
         const lines = after.status === "paused"
           ? [`run ${o.runId} is paused`, `  continue with: stargraph resume ${o.runId}${dbOption(hint)}`]
-          : waitingLines(toSummary(after, edit.state), hint)
+          : waitingLines(toSummary(after, edit.state), hint, after.live_after_fork)
         for (const line of lines) yield* Console.error(line)
         yield* Console.log(finalLine(edit))
       }).pipe(Effect.provide(stores.storeLayer(db, { create: false, auditLog: o.auditLog })))

@@ -55,7 +55,7 @@ const START_FIELDS = { before: "interruptBefore", after: "interruptAfter" } as c
 import { leaseState } from "../runtime/leases.js"
 import { alreadyAnswered, answererOf } from "../runtime/answeredBy.js"
 import { ownerElsewhere, ownerGone } from "../runtime/owner.js"
-import { childNodeOf, waitedChildId } from "../runtime/waitedChild.js"
+import { childNodeOf, waitedChildId, waitedKind } from "../runtime/waitedChild.js"
 import { nowIso, OWNER, RunLoop } from "../runtime/RunLoop.js"
 import { AuditSink } from "../telemetry/AuditSink.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
@@ -765,7 +765,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
           `run ${runId} waited for child run ${settled.runId}, which no longer waits for input: ` +
             (settled.status === "cancelled"
               ? `it was cancelled on its own; this answer was not applied: cancel run ${runId} too, or resume it without a response ` +
-                `to take the child's outcome (its subgraph node '${run.waiting?.node ?? "?"}' fails)`
+                `to take the child's outcome (its ${waitedKind(run.waiting)} node '${run.waiting?.node ?? "?"}' fails)`
               : `it was answered or resumed on its own (not through this run) and is now ${settled.status}; this answer was not applied: ` +
                 `resume run ${runId} without a response to go on with the child's outcome`)
         )
@@ -837,9 +837,11 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
       if (isFork && options.liveAfterFork === true && !run.live_after_fork && options.replay === undefined) {
         yield* checkpointer.updateRun(runId, { live_after_fork: true })
       }
-      const replay = options.replay ?? (isFork
+      const source = options.replay ?? (isFork
         ? yield* forkReplaySource(definition, run, options.liveAfterFork === true || run.live_after_fork).pipe(Effect.provideService(Checkpointer, checkpointer))
         : undefined)
+      // A fork answered: a divergence past the answer names how a waiting fork is answered with live calls allowed.
+      const replay = source !== undefined && isFork && options.response !== undefined ? { ...source, answered: true } : source
       // A fork that may not call live, answered where its parent's recording ends (the parent
       // still waits there, or stopped before answering): the answer is new input and what
       // follows is recorded nowhere. Refused before anything changes, naming the command that

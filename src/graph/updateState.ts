@@ -23,7 +23,7 @@ import { describeOwner, ownerAlive, ownerElsewhere } from "../runtime/owner.js"
 import { applyWrites } from "../runtime/reducers.js"
 import { stepChildren } from "../runtime/stepChildren.js"
 import { nowIso } from "../runtime/RunLoop.js"
-import { waitedChildId } from "../runtime/waitedChild.js"
+import { waitedChildId, waitedVia } from "../runtime/waitedChild.js"
 import { AuditSink } from "../telemetry/AuditSink.js"
 
 /** The call an edit step records: who made the edit, and who its write is attributed to. */
@@ -147,7 +147,7 @@ export const updateState = (
     const child = waitedChildId(run)
     if (child !== undefined) {
       return yield* refuse(
-        `run ${runId} waits for its child run ${child} (subgraph node '${run.waiting?.node ?? "?"}'), whose step it has not committed; an edit here would start that child again. ` +
+        `run ${runId} waits for its child run ${child} (${waitedVia(run.waiting)}), whose step it has not committed; an edit here would start that child again. ` +
           `Edit the child run's state instead (stargraph update-state ${child}), or answer it`
       )
     }

@@ -48,6 +48,19 @@ export const itemOfKey = (key: string | null | undefined): number | undefined =>
   return match === null ? undefined : Number(match[1])
 }
 
+/**
+ * What started a child run, read from its idempotency key (`childRunKey`) given its parent
+ * run and step: `map node 'x', item i` for a `map` node's item, `subgraph node 'x'` for a
+ * `subgraph` node's child; undefined when the key is not such a key.
+ */
+export const startedBy = (key: string | null, parentRunId: string, parentStep: number | null): string | undefined => {
+  const prefix = `subgraph:${parentRunId}:${parentStep}:`
+  if (key === null || parentStep === null || !key.startsWith(prefix)) return undefined
+  const rest = key.slice(prefix.length)
+  const item = /#(\d+)$/.exec(rest)
+  return item === null ? `subgraph node '${rest}'` : `map node '${rest.slice(0, item.index)}', item ${item[1]}`
+}
+
 /** How a child run ended for now. */
 export type ChildOutcome =
   | { readonly _tag: "Done"; readonly runId: string; readonly state: State }

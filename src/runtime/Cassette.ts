@@ -89,8 +89,9 @@ export interface ReplaySource {
    */
   readonly startedAt?: ReadonlyMap<number, { readonly frontier: string; readonly at: string }> | undefined
   /**
-   * Where the recording ends when the parent stopped part-way (paused, cancelled, or left
-   * running by a process that stopped): a call past it names that, not another path.
+   * Where the recording ends when the parent stopped part-way (paused, cancelled, left
+   * running by a process that stopped, or waiting for input): a call past it names that,
+   * not another path.
    */
   readonly endsAt?: { readonly runId: string; readonly step: number; readonly status: string } | undefined
   /**
@@ -98,6 +99,11 @@ export interface ReplaySource {
    * step waits where the recording holds no answer, so any answer it is given goes past it.
    */
   readonly lastStep?: number | undefined
+  /**
+   * True for a fork driven on with an answer to its wait: a divergence then also names how
+   * a waiting fork is answered with live calls allowed (advice a fork that did not wait has no use for).
+   */
+  readonly answered?: boolean | undefined
 }
 
 /** The recorded start of `step` when the replay runs it from the parent's frontier (else undefined: the step is the fork's own). */
@@ -230,7 +236,7 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
   // Where the parent itself diverged (same call, same request): its error again.
   const error = recorded === undefined && again !== undefined && again.step === step && again.nodeId === nodeId && again.call === name && again.actualHash === hash
     ? again
-    : divergence(nodeId, step, index, name, hash, recorded, replay.endsAt)
+    : divergence(nodeId, step, index, name, hash, recorded, replay.endsAt, replay.answered)
   if (state.diverged === undefined) {
     state.diverged = error
     // The step fails uncommitted, with its calls kept on the run's error: the recorded call
@@ -244,9 +250,14 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
  * How to let a fork call live where the recording cannot answer: when it is made, or when
  * it is answered (a fork that waited, answered otherwise than its parent was).
  */
-const LIVE_FIX = "fork again with live_after_fork (--live-after-fork on the CLI) to allow live calls; a fork waiting for input is answered with " +
-  "them allowed by stargraph respond <cf_run_id> --response '<json>' --live-after-fork (HTTP: POST /v1/runs/{id}/respond with " +
-  "{\"response\": <JSON>, \"live_after_fork\": true})"
+const LIVE_FIX = "fork again with live_after_fork (--live-after-fork on the CLI) to allow live calls"
+
+/** {@link LIVE_FIX} for a fork that was answered: how a waiting fork is answered with live calls allowed too. */
+const liveFix = (answered: boolean | undefined): string =>
+  answered === true
+    ? `${LIVE_FIX}; a fork waiting for input is answered with them allowed by stargraph respond <cf_run_id> --response '<json>' --live-after-fork ` +
+      "(HTTP: POST /v1/runs/{id}/respond with {\"response\": <JSON>, \"live_after_fork\": true})"
+    : LIVE_FIX
 
 /** The divergence of call #`index` (`name`, hashed `hash`) from the recording (`recorded`: the call in its place, if any). */
 const divergence = (
@@ -256,20 +267,22 @@ const divergence = (
   name: string,
   hash: string,
   recorded: CallRecord | undefined,
-  endsAt?: ReplaySource["endsAt"]
+  endsAt?: ReplaySource["endsAt"],
+  answered?: boolean
 ): ReplayDivergenceError => {
   const message = recorded === undefined && endsAt !== undefined && step > endsAt.step
     ? `node '${nodeId}' made call #${index} '${name}' at step ${step}, past the end of the recording: run ${endsAt.runId} stopped after step ${endsAt.step} ` +
-      `(it is ${endsAt.status}). Resume that run and fork it again once it went further, or fork with live_after_fork (--live-after-fork) to make the call live`
+      `(it is ${endsAt.status}${endsAt.status === "awaiting-input" ? ", its step " + String(endsAt.step + 1) + " not recorded until it is answered" : ""}). ` +
+      `${endsAt.status === "awaiting-input" ? "Answer that run" : "Resume that run"} and fork it again once it went further, or fork with live_after_fork (--live-after-fork) to make the call live`
     : recorded === undefined && name === "subgraph"
     ? `node '${nodeId}' runs a child graph at step ${step}, and the recording holds no outcome of it: the parent stopped inside ` +
       "that child run before it finished (paused, cancelled, or its process stopped), or the fork took another path. " +
       "Fork from a step after the subgraph node's, resume the parent and fork it then, or fork with live_after_fork (--live-after-fork) to run the child live"
     : recorded === undefined
     ? `node '${nodeId}' made call #${index} '${name}' at step ${step}, but the cassette holds no such call; ` +
-      `the fork took a path the parent never recorded (${LIVE_FIX})`
+      `the fork took a path the parent never recorded (${liveFix(answered)})`
     : `node '${nodeId}' call #${index} '${name}' at step ${step} differs from the recorded request ` +
-      `(recorded '${recorded.name}' ${recorded.request_hash}, now ${hash}); ${LIVE_FIX}`
+      `(recorded '${recorded.name}' ${recorded.request_hash}, now ${hash}); ${liveFix(answered)}`
   return new ReplayDivergenceError({
     reason: recorded === undefined ? "missing-entry" : "request-mismatch",
     nodeId,

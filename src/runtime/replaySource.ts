@@ -241,7 +241,7 @@ export const replaySource = (
     divergence: divergedAgain(parentRecord?.error, fromStep, live),
     startedAt,
     lastStep: parent[parent.length - 1]?.step,
-    endsAt: parentRecord?.run_id !== undefined && parentRecord.status !== undefined && (STOPPED_PART_WAY.has(parentRecord.status) || atBreakpoint)
+    endsAt: parentRecord?.run_id !== undefined && parentRecord.status !== undefined && (STOPPED_PART_WAY.has(parentRecord.status) || atBreakpoint || parentRecord.status === "awaiting-input")
       ? { runId: parentRecord.run_id, step: parent[parent.length - 1]?.step ?? 0, status: parentRecord.status }
       : undefined
   }

@@ -43,3 +43,38 @@ export const stepChildren = (
 
 /** A node kind as {@link stepChildren} takes it: `subgraph` or `map`, else undefined (both looked up). */
 export const linkKind = (kind: string | undefined): "subgraph" | "map" | undefined => (kind === "subgraph" || kind === "map" ? kind : undefined)
+
+/** A child run of a parent step, with the step and the node that started it. */
+export interface StepChild {
+  readonly step: number
+  readonly node: string
+  readonly run: RunRecord
+}
+
+/**
+ * The child runs of `run`'s uncommitted step (the one it runs, waits at, or stopped in:
+ * the `next` nodes of its last checkpoint `last`, at step `last.step + 1`), each node's in
+ * item order: a map's items already done, asking or still running, or a subgraph's child,
+ * before the step that records them commits. None for a run that is done. The node's kind
+ * is known only from a wait that names the child (`payload.item`: a map); otherwise both
+ * kinds of key are looked up.
+ */
+export const uncommittedChildren = (
+  checkpointer: CheckpointerShape,
+  run: RunRecord,
+  last: { readonly step: number; readonly next: ReadonlyArray<string> } | undefined
+): Effect.Effect<ReadonlyArray<StepChild>, CheckpointError> => {
+  if (run.status === "done" || last === undefined || last.next.length === 0) return Effect.succeed([])
+  const step = last.step + 1
+  const waiting = run.waiting
+  const kindOf = (node: string): "subgraph" | "map" | undefined =>
+    waiting?.node !== node || waiting.step !== step || typeof waiting.payload?.["child_run_id"] !== "string"
+      ? undefined
+      : typeof waiting.payload["item"] === "number" ? "map" : "subgraph"
+  return Effect.map(
+    Effect.forEach(last.next, (node) =>
+      Effect.map(stepChildren(checkpointer, { parentRunId: run.run_id, parentStep: step, nodeId: node }, kindOf(node)), (children) =>
+        children.map((child): StepChild => ({ step, node, run: child })))),
+    (all) => all.flat()
+  )
+}

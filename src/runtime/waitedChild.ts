@@ -21,6 +21,17 @@ export const childNodeOf = (waiting: { readonly payload?: { readonly [key: strin
   return typeof node === "string" && node !== "" ? node : undefined
 }
 
+/** The kind of node a parent waiting for a child run waits at: `map` when its wait names an item (`waiting.payload.item`), else `subgraph`. */
+export const waitedKind = (waiting: { readonly payload?: { readonly [key: string]: unknown } | null | undefined } | null | undefined): "map" | "subgraph" =>
+  typeof waiting?.payload?.["item"] === "number" ? "map" : "subgraph"
+
+/**
+ * The node a parent waiting for a child run waits at, as messages name it: `map node 'x',
+ * item i` for a `map` node's item, else `subgraph node 'x'`.
+ */
+export const waitedVia = (waiting: { readonly node: string; readonly payload?: { readonly [key: string]: unknown } | null | undefined } | null | undefined): string =>
+  waitedKind(waiting) === "map" ? `map node '${waiting?.node ?? "?"}', item ${String(waiting?.payload?.["item"])}` : `subgraph node '${waiting?.node ?? "?"}'`
+
 /**
  * The child a parent awaiting input waits for, when that child no longer waits and no
  * live process drives it (it was answered directly and finished, failed, was cancelled or

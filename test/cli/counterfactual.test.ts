@@ -100,5 +100,10 @@ describe("answering a fork of a waiting run", () => {
     expect([answered.code, answered.last]).toEqual([0, `run_id=${cf} status=done`])
     const summary = JSON.parse((await stargraph(["inspect", cf, "--db", db, "--json"], { cwd: dir })).stdout) as { final_state: unknown }
     expect(summary.final_state).toMatchObject({ got: 7, doubled: 14 })
+    // A fork made with live calls allowed keeps them: its hint has no flag to add.
+    const live = await stargraph(["replay", runIdOf(run.last), "--db", db, "--live-after-fork"], { cwd: dir })
+    expect(live.code).toBe(3)
+    expect(live.stderr).toContain(`answer with: stargraph resume ${runIdOf(live.last)} --db ${db} --response '<json>'\n`)
+    expect(live.stderr).not.toContain("--live-after-fork")
   })
 })

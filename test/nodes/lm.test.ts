@@ -221,6 +221,10 @@ describe("the cassette: replay and forks", () => {
     const diverged = await Effect.runPromise(Replay.fork(live.graph, live.runId, { mutation }).pipe(Effect.provide(layer)))
     expect(diverged.summary.status).toBe("failed")
     expect(diverged.error).toMatchObject({ _tag: "ReplayDivergenceError", reason: "request-mismatch", nodeId: "classify", step: 1, call: "lm.classify" })
+    // A fork that never waited is told how to fork again, not how to answer a waiting fork.
+    const message = (diverged.error as { message: string }).message
+    expect(message).toContain("fork again with live_after_fork (--live-after-fork on the CLI) to allow live calls")
+    expect(message).not.toContain("a fork waiting for input")
     expect(own.requests).toHaveLength(2)
     const relive = await Effect.runPromise(Replay.fork(live.graph, live.runId, { mutation, liveAfterFork: true }).pipe(Effect.provide(layer)))
     expect(relive.summary.status).toBe("done")

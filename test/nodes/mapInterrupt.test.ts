@@ -49,6 +49,15 @@ describe("map nodes whose children ask for input", () => {
     const shown = await stargraph(["inspect", parentId, "--db", t.db])
     expect(shown.stdout).toMatch(/\n1 +score_all +awaiting-input +- +Score it\? {2}\(item 0 asks\)\n/)
     expect(shown.stdout).toContain(`↳ child run ${c0!.run_id}  graph map:ask_typed  status awaiting-input`)
+    // Every item's child, the one not asked about yet too, in item order.
+    expect(shown.lines.filter((l) => l.startsWith("      ↳"))).toEqual([c0!, c1!].map((c) => `      ↳ child run ${c.run_id}  graph map:ask_typed  status awaiting-input`))
+    // The parent's wait writes no field of its own (as a subgraph node's): the child's wait names its field.
+    expect((await t.record(c0!.run_id)).waiting).toMatchObject({ node: "ask", response_field: "score" })
+    // A child names its map node and item; an edit of the waiting parent names them too.
+    const child = await stargraph(["inspect", c1!.run_id, "--db", t.db])
+    expect(child.lines).toContain(`child run of ${parentId} at step 1 (map node 'score_all', item 1)`)
+    const edit = await stargraph(["update-state", parentId, "--db", t.db, "--set", "verdicts=[]"])
+    expect([edit.code, edit.stderr]).toEqual([expect.any(Number), expect.stringContaining(`waits for its child run ${c0!.run_id} (map node 'score_all', item 0), whose step`)])
 
     const second = await t.run(Effect.flatMap(graph.resume(parentId, { response: { value: "good" } }), (r) => r.start()))
     // Item 0 is done with its answer; item 1's question surfaces next.
@@ -166,6 +175,10 @@ describe("map nodes whose children ask for input", () => {
     expect(first.status).toBe("awaiting-input")
     const exact = await t.run(Replay.fork(graph, first.run_id, {}))
     expect(exact.error).toMatchObject({ _tag: "ReplayDivergenceError", reason: "missing-entry", nodeId: "score_all", call: "map" })
+    // The recording ends where the parent waits, and says so (not "another path"); no advice for answering a waiting fork.
+    const message = (exact.error as { message: string }).message
+    expect(message).toContain(`past the end of the recording: run ${first.run_id} stopped after step 0 (it is awaiting-input, its step 1 not recorded until it is answered). Answer that run and fork it again`)
+    expect(message).not.toContain("a fork waiting for input")
     expect((await t.runs()).filter((r) => r.parent_run_id === exact.cfRunId)).toEqual([])
     const live = await t.run(Replay.fork(graph, first.run_id, { liveAfterFork: true }))
     expect(live.summary.status).toBe("awaiting-input")
@@ -222,6 +235,10 @@ describe("map nodes whose children ask for input", () => {
     expect(before.map((r) => r.status)).toEqual(["awaiting-input", "running", "awaiting-input"])
     const parent = rows().find((r) => r.graph_id === "map:ask_some_parent")!
     expect(parent.status).toBe("running")
+    // inspect shows every child of the step the parent was running, under its row, in item order.
+    const running = await stargraph(["inspect", parent.run_id, "--db", db])
+    const under = running.lines.slice(running.lines.findIndex((l) => /^1 +score_all +running/.test(l)) + 1).filter((l) => l.startsWith("      ↳ child run"))
+    expect(under).toEqual(before.map((r) => `      ↳ child run ${r.run_id}  graph map:ask_some  status ${r.status}`))
 
     // A fresh process: the parent's map step runs again, item 1 goes on, and the parent waits for item 0.
     const resumed = await stargraph(["resume", parent.run_id, "--db", db], { env: { MAP_SLOW: "0.01" } })
@@ -229,7 +246,10 @@ describe("map nodes whose children ask for input", () => {
     expect(resumed.stdout).toContain(`waiting at 'score_all' (item 0, child run ${before[0]!.run_id}): score d0?`)
     expect(children().map((r) => r.status)).toEqual(["awaiting-input", "done", "awaiting-input"])
     const json = await stargraph(["inspect", parent.run_id, "--db", db, "--json"])
-    expect((JSON.parse(json.stdout) as { waiting: unknown }).waiting).toMatchObject({ node: "score_all", payload: { item: 0, child_run_id: before[0]!.run_id, child_node: "ask" } })
+    const shown = JSON.parse(json.stdout) as { waiting: unknown; children: unknown }
+    expect(shown.waiting).toMatchObject({ node: "score_all", payload: { item: 0, child_run_id: before[0]!.run_id, child_node: "ask" } })
+    // Every item's child of the waiting step, the one done too, in item order.
+    expect(shown.children).toEqual(before.map((r, i) => ({ run_id: r.run_id, parent_step: 1, node: "score_all", graph_id: "map:ask_some", status: ["awaiting-input", "done", "awaiting-input"][i] })))
 
     const answered0 = await stargraph(["respond", parent.run_id, "--db", db, "--response", "\"first\"", "--quiet"])
     expect([answered0.code, answered0.last]).toEqual([3, `run_id=${parent.run_id} status=awaiting-input`])

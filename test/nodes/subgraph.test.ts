@@ -913,7 +913,7 @@ describe("subgraph nodes", () => {
     const json = JSON.parse((await stargraph(["inspect", parentId, "--db", db, "--json"])).stdout) as { children: unknown }
     expect(json.children).toEqual([{ run_id: childId, parent_step: 2, node: "work", graph_id: "run:child", status: "done" }])
     const child = await stargraph(["inspect", childId, "--db", db])
-    expect(child.lines).toContain(`child run of ${parentId} at step 2 (a subgraph node)`)
+    expect(child.lines).toContain(`child run of ${parentId} at step 2 (subgraph node 'work')`)
 
     // A parent waiting on its child shows the child's wait under its own.
     const waiting = await stargraph(["run", join(dir, "approval-parent.yaml"), "--db", db, "--inputs", "request=deploy", "--quiet"])
