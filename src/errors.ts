@@ -339,7 +339,9 @@ export class RunStateError extends Schema.TaggedError<RunStateError>()("RunState
   operation: Schema.String,
   message: Schema.String,
   /** How to go on, when one command does it (e.g. answering a fork with live calls allowed). */
-  fix: Schema.optional(Schema.String)
+  fix: Schema.optional(Schema.String),
+  /** A fork's child run answered or resumed directly: the fork to answer or resume instead. */
+  forkRunId: Schema.optional(Schema.String)
 }) {}
 
 /**

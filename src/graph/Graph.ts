@@ -46,6 +46,7 @@ import { checkJson } from "../ir/json.js"
 import { IRValidationError } from "../errors.js"
 import type { ReplaySource } from "../runtime/Cassette.js"
 import { forkAnswerFix } from "../runtime/forkAnswer.js"
+import { forkAbove, forkAnswerNeedsLive, forkDescendantRefusal } from "../runtime/forkDescendant.js"
 import { forkReplaySource } from "../runtime/replaySource.js"
 import { type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints.js"
 
@@ -692,6 +693,16 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
           operation: "resume",
           message: `run ${runId} is already ${run.status}; nothing to resume (start a new run, or fork this one with \`stargraph replay\`)`
         })
+      }
+      // A fork's child run (or theirs) answered or resumed directly, not by its parent: it
+      // would have no replay source and run live past the fork's recording. Refused, naming
+      // the fork, which passes the answer down (or drives it on) with its replay source.
+      if (run.parent_run_id !== null && run.derived_hash === null && options.actor !== childActor(run.parent_run_id)) {
+        const fork = yield* forkAbove(checkpointer, run)
+        if (fork !== undefined) {
+          const parentLast = fork.parent_run_id === null ? undefined : Option.getOrUndefined(yield* checkpointer.latestCheckpoint(fork.parent_run_id))?.step
+          return yield* forkDescendantRefusal(run, fork, options.response !== undefined, forkAnswerNeedsLive(fork, parentLast))
+        }
       }
       // A fork on other pack versions runs (and resumes) with those versions' rules.
       const versions = forkPackVersions(run.mutation)
