@@ -241,7 +241,9 @@ export class LanguageModelError extends Schema.TaggedError<LanguageModelError>()
   status: Schema.optional(Schema.Int),
   attempts: Schema.Number,
   message: Schema.String,
-  fix: Schema.String
+  fix: Schema.String,
+  /** A `no-model` refusal made before any call (attempts 0): before the run started (`start`, the default) or before it was resumed (`resume`). */
+  refusedAt: Schema.optional(Schema.Literal("start", "resume"))
 }) {}
 
 /**
@@ -580,7 +582,7 @@ const render = (error: StargraphError): string => {
     case "ModelOutputError":
       return `ModelOutputError: node '${error.nodeId}' step ${error.step}${error.field !== undefined ? ` field '${error.field}'` : ""}: ${error.message} (fix: ${error.fix})`
     case "LanguageModelError":
-      return `LanguageModelError[${error.reason}]: node '${error.nodeId}' ${error.attempts === 0 ? "before the run started" : `step ${error.step}`}${error.status !== undefined ? ` (status ${error.status})` : ""}: ${error.message} (fix: ${error.fix})`
+      return `LanguageModelError[${error.reason}]: node '${error.nodeId}' ${error.attempts === 0 ? (error.refusedAt === "resume" ? "before the run was resumed" : "before the run started") : `step ${error.step}`}${error.status !== undefined ? ` (status ${error.status})` : ""}: ${error.message} (fix: ${error.fix})`
     case "ModelError":
       return `ModelError[${error.reason}]: node '${error.nodeId}' (model ${error.modelId}${error.step !== undefined ? `, step ${error.step}` : ""}): ${error.message} (fix: ${error.fix})`
     case "ModelIntegrityError":

@@ -63,7 +63,7 @@ import * as GraphRun from "./GraphRun.js"
 import type { UnwrittenRun } from "./firstCommitCreates.js"
 import { type ChildLink, newRunOf } from "./newRun.js"
 import { recordIn } from "../nodes/lm/DefaultModel.js"
-import { checkNeeding, nodesNeedingModel, reachedBefore } from "../nodes/lm/modelCheck.js"
+import { checkNeeding, nextNeeding, nodesNeedingModel, reachedBefore } from "../nodes/lm/modelCheck.js"
 import { type StateUpdate, updateState as editState, type UpdateStateError, type UpdateStateOptions } from "./updateState.js"
 import { checkSkipFailed, explainMoved, threadRun } from "./threads.js"
 import { listSome, maxGraphBytes } from "../ir/limits.js"
@@ -814,9 +814,16 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         )
       }
       const isFork = run.parent_run_id !== null && run.derived_hash !== null
-      // A live language-model node it would reach without a model (none in the context, none
-      // on its record) is refused before anything changes; a fork or a replay answers from
-      // its cassette, and a run that waits at a breakpoint before a node runs that node next.
+      const checkpoint = yield* Effect.flatMap(checkpointer.latestCheckpoint(runId), Option.match({
+        onNone: () => Effect.fail(new CheckpointError({ reason: "no-checkpoint", runId, message: `run ${runId} has no checkpoint to resume from` })),
+        onSome: Effect.succeed
+      }))
+      // A live language-model node it runs next (its latest checkpoint's frontier: the
+      // waiting node's step) without a model (none in the context, none on its record) is
+      // refused before anything changes. Only those: which nodes follow is decided by rules
+      // as it goes (a later one without a model fails at the node). A fork or a replay
+      // answers from its cassette; a node the run pauses before (a breakpoint) is not run
+      // now, unless the run is resumed from that very breakpoint.
       if (needsModel.length > 0 && options.skipModelCheck !== true && !isFork && options.replay === undefined && (run.default_model ?? null) === null) {
         const waiting = run.waiting
         const resumedBefore = run.status === "awaiting-input" && waiting?.kind === "breakpoint" && waiting.when === "before" ? waiting.node : undefined
@@ -824,12 +831,13 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         const pausedBefore = before !== undefined && before[0] === "*" && resumedBefore !== undefined
           ? [...definition.topology.nodes.keys()].filter((id) => id !== resumedBefore)
           : before
-        yield* checkNeeding(reachedBefore(needsModel, pausedBefore), options.noModelFix, `run ${runId} would fail when it reached it, so it was not resumed (nothing was changed)`)
+        yield* checkNeeding(
+          reachedBefore(nextNeeding(needsModel, checkpoint.next), pausedBefore),
+          options.noModelFix,
+          `run ${runId} runs it next, so it was not resumed (nothing was changed)`,
+          "resume"
+        )
       }
-      const checkpoint = yield* Effect.flatMap(checkpointer.latestCheckpoint(runId), Option.match({
-        onNone: () => Effect.fail(new CheckpointError({ reason: "no-checkpoint", runId, message: `run ${runId} has no checkpoint to resume from` })),
-        onSome: Effect.succeed
-      }))
       if (options.response !== undefined) yield* checkWaiting(checkpointer, run, checkpoint.state, options.response.value)
       // A fork resumed with live calls allowed keeps that for every later resume (a crash, a pause).
       if (isFork && options.liveAfterFork === true && !run.live_after_fork && options.replay === undefined) {
