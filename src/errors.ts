@@ -241,7 +241,9 @@ export class LanguageModelError extends Schema.TaggedError<LanguageModelError>()
   status: Schema.optional(Schema.Int),
   attempts: Schema.Number,
   message: Schema.String,
-  fix: Schema.String
+  fix: Schema.String,
+  /** A `no-model` refusal made before any call (attempts 0): before the run started (`start`, the default) or before it was resumed (`resume`). */
+  refusedAt: Schema.optional(Schema.Literal("start", "resume"))
 }) {}
 
 /**
@@ -341,7 +343,9 @@ export class RunStateError extends Schema.TaggedError<RunStateError>()("RunState
   /** How to go on, when one command does it (e.g. answering a fork with live calls allowed). */
   fix: Schema.optional(Schema.String),
   /** An answer naming a wait the run no longer waits at: the id of the wait it waits at now, if any. */
-  waitId: Schema.optional(Schema.String)
+  waitId: Schema.optional(Schema.String),
+  /** A fork's child run answered or resumed directly: the fork to answer or resume instead. */
+  forkRunId: Schema.optional(Schema.String)
 }) {}
 
 /**
@@ -580,7 +584,7 @@ const render = (error: StargraphError): string => {
     case "ModelOutputError":
       return `ModelOutputError: node '${error.nodeId}' step ${error.step}${error.field !== undefined ? ` field '${error.field}'` : ""}: ${error.message} (fix: ${error.fix})`
     case "LanguageModelError":
-      return `LanguageModelError[${error.reason}]: node '${error.nodeId}' ${error.attempts === 0 ? "before the run started" : `step ${error.step}`}${error.status !== undefined ? ` (status ${error.status})` : ""}: ${error.message} (fix: ${error.fix})`
+      return `LanguageModelError[${error.reason}]: node '${error.nodeId}' ${error.attempts === 0 ? (error.refusedAt === "resume" ? "before the run was resumed" : "before the run started") : `step ${error.step}`}${error.status !== undefined ? ` (status ${error.status})` : ""}: ${error.message} (fix: ${error.fix})`
     case "ModelError":
       return `ModelError[${error.reason}]: node '${error.nodeId}' (model ${error.modelId}${error.step !== undefined ? `, step ${error.step}` : ""}): ${error.message} (fix: ${error.fix})`
     case "ModelIntegrityError":

@@ -47,6 +47,7 @@ import { IRValidationError } from "../errors.js"
 import type { ReplaySource } from "../runtime/Cassette.js"
 import { forkAnswerFix } from "../runtime/forkAnswer.js"
 import { notWaitingAt } from "../runtime/waitMoved.js"
+import { forkAbove, forkAnswerNeedsLive, forkDescendantRefusal } from "../runtime/forkDescendant.js"
 import { forkReplaySource } from "../runtime/replaySource.js"
 import { type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints.js"
 
@@ -63,7 +64,7 @@ import * as GraphRun from "./GraphRun.js"
 import type { UnwrittenRun } from "./firstCommitCreates.js"
 import { type ChildLink, newRunOf } from "./newRun.js"
 import { recordIn } from "../nodes/lm/DefaultModel.js"
-import { checkNeeding, nodesNeedingModel, reachedBefore } from "../nodes/lm/modelCheck.js"
+import { checkNeeding, nextNeeding, nodesNeedingModel, reachedBefore } from "../nodes/lm/modelCheck.js"
 import { type StateUpdate, updateState as editState, type UpdateStateError, type UpdateStateOptions } from "./updateState.js"
 import { checkSkipFailed, explainMoved, threadRun } from "./threads.js"
 import { listSome, maxGraphBytes } from "../ir/limits.js"
@@ -706,6 +707,16 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
           message: `run ${runId} is already ${run.status}; nothing to resume (start a new run, or fork this one with \`stargraph replay\`)`
         })
       }
+      // A fork's child run (or theirs) answered or resumed directly, not by its parent: it
+      // would have no replay source and run live past the fork's recording. Refused, naming
+      // the fork, which passes the answer down (or drives it on) with its replay source.
+      if (run.parent_run_id !== null && run.derived_hash === null && options.actor !== childActor(run.parent_run_id)) {
+        const fork = yield* forkAbove(checkpointer, run)
+        if (fork !== undefined) {
+          const parentLast = fork.parent_run_id === null ? undefined : Option.getOrUndefined(yield* checkpointer.latestCheckpoint(fork.parent_run_id))?.step
+          return yield* forkDescendantRefusal(run, fork, options.response !== undefined, forkAnswerNeedsLive(fork, parentLast))
+        }
+      }
       // A fork on other pack versions runs (and resumes) with those versions' rules.
       const versions = forkPackVersions(run.mutation)
       if (versions !== undefined && run.graph_hash !== definition.graphHash) {
@@ -816,9 +827,16 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         )
       }
       const isFork = run.parent_run_id !== null && run.derived_hash !== null
-      // A live language-model node it would reach without a model (none in the context, none
-      // on its record) is refused before anything changes; a fork or a replay answers from
-      // its cassette, and a run that waits at a breakpoint before a node runs that node next.
+      const checkpoint = yield* Effect.flatMap(checkpointer.latestCheckpoint(runId), Option.match({
+        onNone: () => Effect.fail(new CheckpointError({ reason: "no-checkpoint", runId, message: `run ${runId} has no checkpoint to resume from` })),
+        onSome: Effect.succeed
+      }))
+      // A live language-model node it runs next (its latest checkpoint's frontier: the
+      // waiting node's step) without a model (none in the context, none on its record) is
+      // refused before anything changes. Only those: which nodes follow is decided by rules
+      // as it goes (a later one without a model fails at the node). A fork or a replay
+      // answers from its cassette; a node the run pauses before (a breakpoint) is not run
+      // now, unless the run is resumed from that very breakpoint.
       if (needsModel.length > 0 && options.skipModelCheck !== true && !isFork && options.replay === undefined && (run.default_model ?? null) === null) {
         const waiting = run.waiting
         const resumedBefore = run.status === "awaiting-input" && waiting?.kind === "breakpoint" && waiting.when === "before" ? waiting.node : undefined
@@ -826,12 +844,13 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         const pausedBefore = before !== undefined && before[0] === "*" && resumedBefore !== undefined
           ? [...definition.topology.nodes.keys()].filter((id) => id !== resumedBefore)
           : before
-        yield* checkNeeding(reachedBefore(needsModel, pausedBefore), options.noModelFix, `run ${runId} would fail when it reached it, so it was not resumed (nothing was changed)`)
+        yield* checkNeeding(
+          reachedBefore(nextNeeding(needsModel, checkpoint.next), pausedBefore),
+          options.noModelFix,
+          `run ${runId} runs it next, so it was not resumed (nothing was changed)`,
+          "resume"
+        )
       }
-      const checkpoint = yield* Effect.flatMap(checkpointer.latestCheckpoint(runId), Option.match({
-        onNone: () => Effect.fail(new CheckpointError({ reason: "no-checkpoint", runId, message: `run ${runId} has no checkpoint to resume from` })),
-        onSome: Effect.succeed
-      }))
       if (options.response !== undefined) yield* checkWaiting(checkpointer, run, checkpoint.state, options.response.value)
       // A fork resumed with live calls allowed keeps that for every later resume (a crash, a pause).
       if (isFork && options.liveAfterFork === true && !run.live_after_fork && options.replay === undefined) {

@@ -323,7 +323,8 @@ const childGraph = (graph: RunnableGraph): ChildGraph => {
             if (request.answer === undefined) {
               return yield* outcomeOf(request, toSummary(record, {}))
             }
-            return yield* drive(request, yield* resumeChild(graph, request, record.run_id, request.answer))
+            // A fork's child answered through the fork goes on against the recorded child (live past it only when the fork may call live).
+            return yield* drive(request, yield* resumeChild(graph, request, record.run_id, request.answer, replay))
           default:
             // Stopped part-way (paused, its process died, or the runtime broke under it:
             // `error`, whose committed steps are intact): a replaying child goes on replaying.

@@ -42,6 +42,7 @@ import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
 import type { GraphRun } from "../graph/GraphRun.js"
 import { currentRecord } from "../nodes/lm/DefaultModel.js"
 import { checkNeeding, reachedBefore } from "../nodes/lm/modelCheck.js"
+import { forkAbove } from "../runtime/forkDescendant.js"
 import { type BreakpointFields, type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints.js"
 import { checkSkipFailed, explainMoved, prepareThreadRun } from "../graph/threads.js"
 import { alreadyAnswered, answeredSince, answererOf } from "../runtime/answeredBy.js"
@@ -590,6 +591,8 @@ export const make = (
           if (run.parent_run_id !== null && run.derived_hash === null) {
             const parent = Option.getOrUndefined(yield* checkpointer.getRun(run.parent_run_id))
             if (parent === undefined || parent.status === "running" || parent.status === "pending") continue
+            // A fork's child goes on only through its fork (which hands it its replay source).
+            if ((yield* forkAbove(checkpointer, run)) !== undefined) continue
           }
           const graph = yield* Effect.either(registry.get(run.graph_id))
           // Only a run of the graph this server has (same hash): another version's run is

@@ -395,8 +395,10 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
                 status: error.status,
                 operation: "respond",
                 message: error.message.replace(/; resume it without a response$/, `; resume it instead: POST /v1/runs/${runId}/resume (no body)`),
+                // A fork's child run answered directly: the fork to answer instead (each way), as it was.
+                ...(error.forkRunId !== undefined ? { fix: error.fix, forkRunId: error.forkRunId } : {}),
                 // A fork whose recording cannot follow the answer: the request that answers it with live calls allowed.
-                ...(error.fix !== undefined ? { fix: `answer it with live calls allowed: ${forkAnswerRequest(runId)} (calls that match the recording are still answered from it)` } : {})
+                ...(error.fix !== undefined && error.forkRunId === undefined ? { fix: `answer it with live calls allowed: ${forkAnswerRequest(runId)} (calls that match the recording are still answered from it)` } : {})
               })
               : error)
           return { run_id: runId, status: "running" }

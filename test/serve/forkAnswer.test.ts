@@ -34,6 +34,10 @@ beforeAll(async () => {
   const dir = tempDir()
   mkdirSync(join(dir, "graphs"), { recursive: true })
   writeFileSync(join(dir, "graphs", "graph.yaml"), GRAPH)
+  writeFileSync(join(dir, "graphs", "parent.yaml"), [
+    'ir_version: "1.0.0"', "id: run:sub-ask-double", "state_schema:", "  fields:", "    n: { type: integer, default: 0 }", "    doubled: { type: integer, default: 0 }",
+    "nodes:", "  - { id: sub, kind: subgraph, spec: ./graph.yaml }", ""
+  ].join("\n"))
   const scope = Effect.runSync(Scope.make())
   const started = await Effect.runPromise(Serve.start({ port: 0, db: join(dir, "serve.sqlite"), graphs: [join(dir, "graphs")], scheduler: { pollIntervalMs: 50 } }).pipe(Scope.extend(scope)))
   server = { url: started.url, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
@@ -58,6 +62,25 @@ describe("POST /v1/runs/{id}/respond on a fork of a waiting run", () => {
     expect((await call(`${server.url}/v1/runs/${cf}`)).body["status"]).toBe("awaiting-input")
     const answered = await call(`${server.url}/v1/runs/${cf}/respond`, { response: 7, live_after_fork: true })
     expect(answered.status).toBe(202)
+    const done = await waitFor(`${server.url}/v1/runs/${cf}`, (b) => b["status"] === "done" || b["status"] === "failed")
+    expect(done.body).toMatchObject({ status: "done", final_state: { n: 7, doubled: 14 } })
+  })
+})
+
+describe("POST /v1/runs/{id}/respond and /resume on a fork's child run", () => {
+  it("refuse it with a 409 naming the fork (no replay source: it would call live); answered through the fork, it finishes", async () => {
+    const created = await call(`${server.url}/v1/runs`, { graph_id: "run:sub-ask-double", params: {} })
+    const parent = created.body["run_id"] as string
+    expect((await waitFor(`${server.url}/v1/runs/${parent}`, (b) => b["status"] === "awaiting-input")).body["status"]).toBe("awaiting-input")
+    const cf = (await call(`${server.url}/v1/runs/${parent}/counterfactual`, {})).body["cf_run_id"] as string
+    const waiting = await waitFor(`${server.url}/v1/runs/${cf}`, (b) => b["status"] === "awaiting-input")
+    const child = waiting.body["waiting"]["payload"]["child_run_id"] as string
+    const refused = await call(`${server.url}/v1/runs/${child}/respond`, { response: 7 })
+    expect(refused.status).toBe(409)
+    expect(refused.body["error"]).toMatchObject({ type: "RunStateError", details: { operation: "respond", forkRunId: cf } })
+    expect(refused.body["error"]["details"]["fix"]).toContain(`POST /v1/runs/${cf}/respond with {"response": <JSON>, "live_after_fork": true}`)
+    expect((await call(`${server.url}/v1/runs/${child}`)).body["status"]).toBe("awaiting-input")
+    expect((await call(`${server.url}/v1/runs/${cf}/respond`, { response: 7, live_after_fork: true })).status).toBe(202)
     const done = await waitFor(`${server.url}/v1/runs/${cf}`, (b) => b["status"] === "done" || b["status"] === "failed")
     expect(done.body).toMatchObject({ status: "done", final_state: { n: 7, doubled: 14 } })
   })

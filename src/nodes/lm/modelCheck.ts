@@ -45,9 +45,25 @@ export const reachedBefore = (needing: ReadonlyArray<string>, pausedBefore: Read
     ? []
     : needing.filter((id) => !pausedBefore.includes(id.split("/")[0]!))
 
-/** The refusal of a run whose nodes `needing` need a model nobody gives (see {@link checkNeeding}). */
-export const noModelError = (needing: ReadonlyArray<string>, fix: string = LIBRARY_FIX, what = "the run would fail when it reached it, so it was not started"): LanguageModelError =>
+/**
+ * On a resume: the ids of `needing` (from {@link nodesNeedingModel}) among `next`, the nodes
+ * the run executes next (its latest checkpoint's frontier, the waiting node's step). Which
+ * nodes follow those is decided by rules as the run goes, so only these are sure to run; a
+ * child graph's node is left out (its child run may be past it): a later node without a
+ * model fails at the node.
+ */
+export const nextNeeding = (needing: ReadonlyArray<string>, next: ReadonlyArray<string>): ReadonlyArray<string> =>
+  needing.filter((id) => !id.includes("/") && next.includes(id))
+
+/** The refusal of a run whose nodes `needing` need a model nobody gives (see {@link checkNeeding}); `at`: before it started or was resumed. */
+export const noModelError = (
+  needing: ReadonlyArray<string>,
+  fix: string = LIBRARY_FIX,
+  what = "the run would fail when it reached it, so it was not started",
+  at: "start" | "resume" = "start"
+): LanguageModelError =>
   new LanguageModelError({
+    ...(at === "resume" ? { refusedAt: "resume" as const } : {}),
     nodeId: needing[0]!,
     step: 0,
     reason: "no-model",
@@ -62,16 +78,17 @@ export const noModelError = (needing: ReadonlyArray<string>, fix: string = LIBRA
  * of `needing` (node ids, as {@link nodesNeedingModel} lists them: computed once per loaded
  * graph) when neither an app's `LanguageModel` nor a default model is in the context;
  * succeeds otherwise, and at once (reading nothing) when `needing` is empty. `fix` says how
- * to give one where the run is started; `what` what was refused.
+ * to give one where the run is started; `what` what was refused; `at` whether before a start or a resume.
  */
 export const checkNeeding = (
   needing: ReadonlyArray<string>,
   fix: string = LIBRARY_FIX,
-  what?: string
+  what?: string,
+  at: "start" | "resume" = "start"
 ): Effect.Effect<void, LanguageModelError> =>
   needing.length === 0
     ? Effect.void
-    : Effect.flatMap(modelProvided(), (provided) => (provided ? Effect.void : Effect.fail(noModelError(needing, fix, what))))
+    : Effect.flatMap(modelProvided(), (provided) => (provided ? Effect.void : Effect.fail(noModelError(needing, fix, what, at))))
 
 /**
  * Fails with `LanguageModelError[no-model]` (attempts 0: no call was made) naming the first
