@@ -103,7 +103,7 @@ describe("answering a fork of a waiting run", () => {
     // A fork made with live calls allowed keeps them: its hint has no flag to add.
     const live = await stargraph(["replay", runIdOf(run.last), "--db", db, "--live-after-fork"], { cwd: dir })
     expect(live.code).toBe(3)
-    expect(live.stderr).toContain(`answer with: stargraph resume ${runIdOf(live.last)} --db ${db} --response '<json>'\n`)
+    expect(live.stderr).toMatch(new RegExp(`answer with: stargraph respond ${runIdOf(live.last)} --db ${db} --wait-id w[0-9a-f]{12} --response '<json>'\n`))
     expect(live.stderr).not.toContain("--live-after-fork")
   })
 })
