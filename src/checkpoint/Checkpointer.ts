@@ -39,14 +39,6 @@ export interface CheckpointerShape {
    */
   readonly commitTogether?: ((commits: readonly [RunCommit, ...Array<RunCommit>]) => Effect.Effect<void, CheckpointError>) | undefined
   /**
-   * Whether `commitSteps` and `commitTogether` honour `CommitOptions.creates` (a run
-   * written with its first commit). With it, a child run a `subgraph` or `map` node starts
-   * is not written on its own first: one transaction fewer per child run. Optional. A
-   * wrapper that spreads another Checkpointer (`...base`) inherits it: it must pass
-   * `options.creates` through to `base` (or set this false).
-   */
-  readonly createsInCommit?: boolean | undefined
-  /**
    * Change the run record. Here and in `commitSteps`, a patch that stops the run (any
    * status but `running`/`pending`) also removes its `pending_runs` row, and a patch
    * that sets it `pending` puts it on the queue (unclaimed), atomically.
@@ -210,15 +202,6 @@ export interface CommitOptions {
    * Unlike `syncFollows` and `owner`, a Checkpointer must honour it. With `owner` too, both hold.
    */
   readonly expected?: TakeOverExpectation | undefined
-  /**
-   * The run is new: create it as `createRun` would (under its `run_id`, which is given),
-   * in the same transaction, before its checkpoints. When another run has its idempotency
-   * key, nothing is written and the commit fails with `CheckpointError[run-changed]`; when
-   * the run itself exists (created on its own meanwhile: only its creator knows its id),
-   * the commit goes on as a commit of its steps.
-   * Passed only to a Checkpointer with `createsInCommit`, never with `expected`.
-   */
-  readonly creates?: NewRun | undefined
 }
 
 /** One run's commit among others (see `CheckpointerShape.commitTogether`): `commitSteps`' arguments. */

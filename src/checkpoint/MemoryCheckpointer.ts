@@ -168,7 +168,7 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
             }))
           }
         }
-        const runId = run.run_id ?? `${run.runIdPrefix ?? "run"}-${randomUUID()}`
+        const runId = `${run.runIdPrefix ?? "run"}-${randomUUID()}`
         const stored = storeAll([run.initial, ...(run.history ?? [])].map((c) => ({ ...c, run_id: runId })), maxBytes, true)
         if (stored instanceof CheckpointError) return Effect.fail(stored)
         const record = newRunRecord(runId, run)

@@ -359,11 +359,6 @@ export type RunPatch = Partial<
 /** What the Checkpointer needs to create a run (it mints the id). */
 export interface NewRun {
   readonly runIdPrefix?: "run" | "cf" | undefined
-  /**
-   * The id to create it under, minted by the caller (a run written with its first commit:
-   * `CommitOptions.creates`); left out, the Checkpointer mints one.
-   */
-  readonly run_id?: string | undefined
   readonly graph_id: string
   readonly graph_hash: string
   readonly runtime_hash: string

@@ -452,7 +452,7 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
     /** Insert one run (inside the caller's transaction); an existing idempotency key wins. */
     const insertRun = (db: Statements, run: NewRun) =>
       Effect.gen(function*() {
-        const runId = run.run_id ?? `${run.runIdPrefix ?? "run"}-${randomUUID()}`
+        const runId = `${run.runIdPrefix ?? "run"}-${randomUUID()}`
         const record = newRunRecord(runId, run)
         if (record.thread_id !== null) {
           // A retried start (same idempotency key) is answered before the thread is checked.
@@ -481,25 +481,6 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
         }
         return { _tag: "created" as const, record }
       })
-
-    /**
-     * Create the run a commit creates (`CommitOptions.creates`), inside the commit's
-     * transaction: one whose key another run has (another process started it) fails the
-     * commit; the run itself, created meanwhile under its own id (which only its creator
-     * minted: a creation on its own raced the commit), is taken as created.
-     */
-    const insertCreated = (db: Statements, run: NewRun): Effect.Effect<void, SqlError | CheckpointError> =>
-      Effect.flatMap(insertRun(db, run), (inserted) =>
-        inserted._tag === "created" || inserted.row.run_id === run.run_id
-          ? Effect.void
-          : Effect.fail(
-            new CheckpointError({
-              reason: "run-changed",
-              runId: inserted.row.run_id,
-              filename,
-              message: `run ${inserted.row.run_id} (key ${run.idempotency_key ?? "none"}) was created by another writer first; this one's first steps were not written`
-            })
-          ))
 
     /** A patch that keeps the run going: one statement, no transaction needed. */
     const patchAlone = (runId: string, patch: RunPatch) => {
@@ -580,7 +561,6 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
     const shape: CheckpointerShape = {
       createRun: (run) => Effect.map(createRuns([run]), (created) => created[0]!),
       createRuns,
-      createsInCommit: true,
 
       commitSteps: (checkpoints, patch, options) => {
         const last = checkpoints[checkpoints.length - 1]!
@@ -634,8 +614,7 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
                   ))
             ))
         }
-        const creates = options?.creates
-        if (patch === undefined && checkpoints.length === 1 && creates === undefined) {
+        if (patch === undefined && checkpoints.length === 1) {
           const params = checkpointParams(last, maxBytes)
           if (Either.isLeft(params)) return Effect.fail(params.left)
           return owner === undefined
@@ -643,10 +622,7 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
             : Effect.flatMap(Effect.mapError(runOne(sql, INSERT_OWNED_CHECKPOINT, [...params.right, last.run_id, owner], sync), failed), wrote)
         }
         return Effect.flatMap(Effect.forEach(checkpoints, (cp) => checkpointParams(cp, maxBytes)), (rows) =>
-          transaction(sql, (db) => creates === undefined ? writeSteps(db, last, rows, patch, owner) : Effect.zipRight(insertCreated(db, creates), writeSteps(db, last, rows, patch, undefined)), sync).pipe(
-            Effect.catchAll((e) => Effect.fail(e._tag === "CheckpointError" ? e : failed(e))),
-            Effect.flatMap(wrote)
-          ))
+          transaction(sql, (db) => writeSteps(db, last, rows, patch, owner), sync).pipe(Effect.mapError(failed), Effect.flatMap(wrote)))
       },
 
       commitTogether: (commits) =>
@@ -660,9 +636,7 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
               Effect.gen(function*() {
                 for (const [i, commit] of commits.entries()) {
                   const owner = commit.options?.owner
-                  // A run created here is this writer's: its first steps need no owner check.
-                  if (commit.options?.creates !== undefined) yield* insertCreated(db, commit.options.creates)
-                  const inserted = yield* writeSteps(db, lastOf(commit), rows[i]!, commit.patch, commit.options?.creates === undefined ? owner : undefined)
+                  const inserted = yield* writeSteps(db, lastOf(commit), rows[i]!, commit.patch, owner)
                   // Another process owns that run now: nothing of any commit is written.
                   if (inserted.changes === 0 && owner !== undefined) return yield* Effect.fail<NotOwned>({ _tag: "NotOwned", commit, owner })
                 }
@@ -670,8 +644,6 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
               Effect.catchAll((e): Effect.Effect<void, CheckpointError> =>
                 e._tag === "NotOwned"
                   ? notOwner(lastOf(e.commit).run_id, e.owner, stepsOf(e.commit.checkpoints))
-                  : e._tag === "CheckpointError"
-                  ? Effect.fail(e)
                   : Effect.fail(storage(filename, `persisting ${commits.map((c) => `${stepsOf(c.checkpoints)} of ${lastOf(c).run_id}`).join(", ")}`)(e)))
             )
           }

@@ -61,7 +61,6 @@ import { nowIso, OWNER, RunLoop } from "../runtime/RunLoop.js"
 import { AuditSink } from "../telemetry/AuditSink.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import * as GraphRun from "./GraphRun.js"
-import type { UnwrittenRun } from "./firstCommitCreates.js"
 import { type ChildLink, newRunOf } from "./newRun.js"
 import { recordIn } from "../nodes/lm/DefaultModel.js"
 import { checkNeeding, nextNeeding, nodesNeedingModel, reachedBefore } from "../nodes/lm/modelCheck.js"
@@ -247,12 +246,6 @@ export interface Graph<out R = never> extends GraphDefinition {
       readonly commitWithParent?: ((commits: ReadonlyArray<HandedCommit>) => void) | undefined
       /** Answer its calls from a recording (a replay's new child run; see `ResumeOptions.replay`). */
       readonly replay?: ReplaySource | undefined
-      /**
-       * The run is not written yet (`run` and `checkpoint` are what it will be): its first
-       * commit creates it (see `GraphRunOptions.unwritten`), when the Checkpointer has
-       * `createsInCommit`.
-       */
-      readonly unwritten?: UnwrittenRun | undefined
     }
   ) => Effect.Effect<GraphRun.GraphRun<R>, never, Checkpointer>
   /** Reload a persisted run for this graph and return a handle that continues it. */
@@ -670,8 +663,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         cancelledWith: options.cancelledWith,
         parentCommits: options.parentCommits,
         commitWithParent: options.commitWithParent,
-        replay: options.replay,
-        unwritten: options.unwritten
+        replay: options.replay
       }))
 
   const resume: Graph["resume"] = (runId, options = {}) =>
@@ -690,7 +682,8 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         if (moved !== undefined) return yield* moved
       }
       const keptAnswer = run.waiting?.given !== undefined && run.waiting.kind !== "breakpoint"
-      if (options.response !== undefined && run.status !== "awaiting-input" && (keptAnswer || run.status === "done" || run.status === "failed")) {
+      // (Also a run driven or queued past the answered step: the answer is then in its steps.)
+      if (options.response !== undefined && run.status !== "awaiting-input" && (keptAnswer || run.status === "done" || run.status === "failed" || run.status === "running" || run.status === "pending")) {
         const answerer = yield* answererOf(checkpointer, run)
         if (keptAnswer || answerer !== undefined) {
           return yield* new RunStateError({ runId, status: run.status, operation: "resume", message: alreadyAnswered(run, answerer) })

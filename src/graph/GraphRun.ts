@@ -24,7 +24,6 @@ import type { ReplaySource } from "../runtime/Cassette.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import type { HandedCommit } from "../nodes/Executor.js"
 import { GraphInvoker, type GraphInvokerShape } from "../nodes/GraphInvoker.js"
-import { firstCommitCreates, type UnwrittenRun } from "./firstCommitCreates.js"
 
 /**
  * A handle on one run. `R` is what its nodes need from the context `start()` runs in (the
@@ -104,12 +103,6 @@ export interface GraphRunOptions {
   readonly takenOver?: TakenOver | undefined
   /** The run goes on under this graph, started with another (see `DriveInput.graphHashAccepted`). */
   readonly graphHashAccepted?: boolean | undefined
-  /**
-   * The run is not written yet (`run` is the record it will have): its first commit
-   * creates it (a child run: see firstCommitCreates.ts). Only with a Checkpointer that
-   * has `createsInCommit`.
-   */
-  readonly unwritten?: UnwrittenRun | undefined
 }
 
 /** Build a run handle (no I/O; two Effect operations: a child run is made on every parent step that reaches its node). */
@@ -117,10 +110,7 @@ export const make = (options: GraphRunOptions): Effect.Effect<GraphRun> =>
   Effect.clockWith((clock) => Effect.contextWith((context: Context.Context<never>) => build(options, clock, Context.get(context, Metrics))))
 
 const build = (options: GraphRunOptions, clock: Clock.Clock, metrics: MetricsShape): GraphRun => {
-  const { graph, run } = options
-  // A run not written yet writes through a Checkpointer that creates it first; its nodes get the plain one.
-  const deferred = options.unwritten === undefined ? undefined : firstCommitCreates(options.checkpointer, options.unwritten)
-  const checkpointer = deferred?.checkpointer ?? options.checkpointer
+  const { graph, run, checkpointer } = options
   const status = Ref.unsafeMake<RunStatus>(run.status)
   const control = Ref.unsafeMake<Control>("run")
   // The fiber driving the run, while it runs: `cancel` interrupts it (only its nodes are interruptible).
@@ -174,9 +164,7 @@ const build = (options: GraphRunOptions, clock: Clock.Clock, metrics: MetricsSha
       // Streamed text and published data are for live watchers, not the audit trail (the step's calls keep the text).
       if (!auditing || event.type === "node.delta" || event.type === "node.custom") return published
       const { type, ...fields } = event
-      const audited = options.audit.write({ ts: at, actor: options.actor, event: type, ...fields })
-      // A run not written yet: its records wait for the write that stores it.
-      return Effect.zipRight(published, deferred === undefined ? audited : deferred.hold(audited))
+      return Effect.zipRight(published, options.audit.write({ ts: at, actor: options.actor, event: type, ...fields }))
     })
 
   /**
@@ -205,21 +193,19 @@ const build = (options: GraphRunOptions, clock: Clock.Clock, metrics: MetricsSha
           ))
       }
       started = true
-      deferred?.arm()
       const loop = options.loop.drive({
         graph,
         run,
         checkpoint: options.checkpoint,
         response: options.response,
         checkpointer,
-        nodeCheckpointer: deferred === undefined ? undefined : options.checkpointer,
         emit,
         setStatus: (s) => Ref.set(status, s),
         control,
         cancelRequested: () => cancelRequested,
         parentCancelling: options.onCallerFiber === true ? options.cancelledWith : undefined,
         parentCommits: options.parentCommits,
-        commitWithParent: deferred !== undefined && options.commitWithParent !== undefined ? deferred.handOver(options.commitWithParent) : options.commitWithParent,
+        commitWithParent: options.commitWithParent,
         replay: options.replay,
         actor: options.actor,
         startedBefore: options.startedBefore,

@@ -8,7 +8,6 @@
  * another: the child resumes inside itself, from its own last checkpoint. A `map` node runs
  * its child graph this way once per item, each keyed with `#<index>` after that key.
  */
-import { randomUUID } from "node:crypto"
 import { existsSync, statSync } from "node:fs"
 import { basename, dirname, isAbsolute, relative, resolve } from "node:path"
 import * as Context from "effect/Context"
@@ -17,7 +16,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { waitIdOf } from "../checkpoint/waitId.js"
-import { type Checkpoint, type DefaultModelRecord, type NewRun, newRunRecord, type RunRecord, type RunSummary, toSummary, type WaitingInfo } from "../checkpoint/models.js"
+import { type Checkpoint, type DefaultModelRecord, type NewRun, type RunRecord, type RunSummary, toSummary, type WaitingInfo } from "../checkpoint/models.js"
 import {
   type CheckpointError,
   formatError,
@@ -32,7 +31,6 @@ import {
 } from "../errors.js"
 import { listSome } from "../ir/limits.js"
 import { formatPath, irError, type IRSource } from "../ir/parse.js"
-import { builtinKinds } from "../nodes/kinds/index.js"
 import { allowFolder } from "../nodes/loader.js"
 import { type ChildGraph, type ChildOutcome, type ChildRunRequest, childRunKey, itemOfKey, subgraphsOf } from "../nodes/ChildGraph.js"
 import type { HandedCommit, UnfinishedChild } from "../nodes/Executor.js"
@@ -45,7 +43,6 @@ import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import { OWNER } from "../runtime/RunLoop.js"
 import { recordIn } from "../nodes/lm/DefaultModel.js"
 import { nodesNeedingModel } from "../nodes/lm/modelCheck.js"
-import type { UnwrittenRun } from "./firstCommitCreates.js"
 import type { GraphRun } from "./GraphRun.js"
 import type { ChildLink } from "./newRun.js"
 
@@ -69,13 +66,7 @@ export interface RunnableGraph extends GraphDefinition {
   readonly open: (
     run: RunRecord,
     checkpoint: Checkpoint,
-    options: ChildDriving & {
-      readonly actor: string
-      readonly retainEvents?: boolean
-      readonly replay?: ReplaySource | undefined
-      /** The run is not written yet: its first commit creates it (see firstCommitCreates.ts). */
-      readonly unwritten?: UnwrittenRun | undefined
-    }
+    options: ChildDriving & { readonly actor: string; readonly retainEvents?: boolean; readonly replay?: ReplaySource | undefined }
   ) => Effect.Effect<GraphRun, never, Checkpointer>
   readonly resume: (
     runId: string,
@@ -236,103 +227,68 @@ const driving = (request: ChildRunRequest): ChildDriving => ({
 })
 
 /** A loaded child graph as the `subgraph` kind uses it. */
-/**
- * Whether a new child run of `graph` may be written with its first step's commit (see
- * firstCommitCreates.ts): none of its nodes stores records of its own under the run (child
- * runs, artifacts), which a crash before that commit would leave under a run never
- * written, and every node is of a built-in kind (what another kind stores is not known).
- */
-const writtenWithFirstCommit = (graph: RunnableGraph): boolean =>
-  [...graph.nodes].every(([id, node]) => node.childGraph === undefined && node.storesUnderRun !== true && BUILTIN_KINDS.has(graph.topology.nodes.get(id)?.kind ?? ""))
-
-const BUILTIN_KINDS: ReadonlySet<string> = new Set(builtinKinds.map((kind) => kind.name))
-
-const childGraph = (graph: RunnableGraph): ChildGraph => {
-  const deferrable = writtenWithFirstCommit(graph)
-  return {
-    id: graph.id,
-    graphHash: graph.graphHash,
-    fields: graph.state.fields,
-    subgraphs: subgraphsOf(graph.nodes),
-    needsModel: nodesNeedingModel(graph.nodes),
-    checkResponse: graph.checkResponse,
-    checkInputs: (inputs) => Either.map(graph.initialState(inputs), () => undefined),
-    asks: (request) =>
-      Effect.flatMap(Checkpointer, (checkpointer) =>
-        Effect.map(checkpointer.findByIdempotencyKey(childRunKey(request)), (found) => Option.isSome(found) && found.value.status === "awaiting-input")),
-    run: (request) =>
-      Effect.gen(function*() {
-        // One read of the context: the checkpointer and the parent's default model.
-        const { checkpointer, defaultModel } = yield* Effect.contextWith((context: Context.Context<Checkpointer>) => ({
-          checkpointer: Context.get(context, Checkpointer),
-          defaultModel: recordIn(context)
-        }))
-        const actor = childActor(request.parentRunId)
-        // Driven at once by this process: created running (no separate transition).
-        const linked = yield* graph.newRun({
-          inputs: request.inputs,
-          idempotencyKey: childRunKey(request),
-          actor,
-          // Its parent's default model (the parent's driver's, or the one on the parent's record).
-          defaultModel,
-          child: { parentRunId: request.parentRunId, parentStep: request.parentStep, owner: OWNER }
-        })
-        // In a replay of the step its parent waited at: the recorded child it replays (a
-        // divergence is refused before a child run is made).
-        const replay = request.replayOf === undefined ? undefined : yield* childReplay(graph, request, request.replayOf)
-        let found: RunRecord
-        if (checkpointer.createsInCommit === true && deferrable) {
-          // Written with its first step's commit (see firstCommitCreates.ts), unless this step started it before.
-          const key = linked.idempotency_key!
-          const before = request.newStep === true ? Option.none() : yield* checkpointer.findByIdempotencyKey(key)
-          if (Option.isNone(before) && request.commits?.creates(key) !== true) {
-            const unwritten: UnwrittenRun = { ...linked, run_id: `run-${randomUUID()}` }
-            const record = newRunRecord(unwritten.run_id, unwritten)
-            const handle = yield* graph.open(record, { ...linked.initial, run_id: record.run_id }, { actor, retainEvents: false, replay, ...driving(request), unwritten })
-            return yield* drive(request, handle)
-          }
-          // Started by a first attempt of this step (a retried node), its first commit handed over but not made: made now.
-          found = Option.isSome(before)
-            ? before.value
-            : yield* Effect.zipRight(request.commits!.flush, Effect.flatMap(checkpointer.findByIdempotencyKey(key), Option.match({
-              onNone: () => Effect.fail(childFailed(request, "?", "was handed to this step but not written")),
-              onSome: Effect.succeed
-            })))
-        } else {
-          const made = yield* checkpointer.createRun(linked)
-          if (made.created) {
-            const handle = yield* graph.open(made.record, { ...linked.initial, run_id: made.record.run_id }, { actor, retainEvents: false, replay, ...driving(request) })
-            return yield* drive(request, handle)
-          }
-          found = made.record
-        }
-        // The child this parent step started before: finish it, pass it the answer, or report it.
-        // One that ended in a first attempt of a retried node handed its end to the step: made now, it is found done.
-        const record = found.status === "running" && request.commits !== undefined
-          ? yield* Effect.zipRight(request.commits.flush, Effect.map(checkpointer.getRun(found.run_id), Option.getOrElse(() => found)))
-          : found
-        switch (record.status) {
-          case "done": {
-            const latest = yield* checkpointer.latestCheckpoint(record.run_id)
-            return { _tag: "Done", runId: record.run_id, state: Option.match(latest, { onNone: () => ({}), onSome: (c) => c.state }) } satisfies ChildOutcome
-          }
-          case "failed":
-          case "cancelled":
-            return yield* childFailed(request, record.run_id, `is ${record.status}${record.error ? `: ${record.error.message}` : ""}`)
-          case "awaiting-input":
-            if (request.answer === undefined) {
-              return yield* outcomeOf(request, toSummary(record, {}))
-            }
-            // A fork's child answered through the fork goes on against the recorded child (live past it only when the fork may call live).
-            return yield* drive(request, yield* resumeChild(graph, request, record.run_id, request.answer, replay))
-          default:
-            // Stopped part-way (paused, its process died, or the runtime broke under it:
-            // `error`, whose committed steps are intact): a replaying child goes on replaying.
-            return yield* drive(request, yield* resumeChild(graph, request, record.run_id, undefined, replay))
-        }
+const childGraph = (graph: RunnableGraph): ChildGraph => ({
+  id: graph.id,
+  graphHash: graph.graphHash,
+  fields: graph.state.fields,
+  subgraphs: subgraphsOf(graph.nodes),
+  needsModel: nodesNeedingModel(graph.nodes),
+  checkResponse: graph.checkResponse,
+  checkInputs: (inputs) => Either.map(graph.initialState(inputs), () => undefined),
+  asks: (request) =>
+    Effect.flatMap(Checkpointer, (checkpointer) =>
+      Effect.map(checkpointer.findByIdempotencyKey(childRunKey(request)), (found) => Option.isSome(found) && found.value.status === "awaiting-input")),
+  run: (request) =>
+    Effect.gen(function*() {
+      // One read of the context: the checkpointer and the parent's default model.
+      const { checkpointer, defaultModel } = yield* Effect.contextWith((context: Context.Context<Checkpointer>) => ({
+        checkpointer: Context.get(context, Checkpointer),
+        defaultModel: recordIn(context)
+      }))
+      const actor = childActor(request.parentRunId)
+      // Driven at once by this process: created running (no separate transition).
+      const linked = yield* graph.newRun({
+        inputs: request.inputs,
+        idempotencyKey: childRunKey(request),
+        actor,
+        // Its parent's default model (the parent's driver's, or the one on the parent's record).
+        defaultModel,
+        child: { parentRunId: request.parentRunId, parentStep: request.parentStep, owner: OWNER }
       })
-  }
-}
+      // In a replay of the step its parent waited at: the recorded child it replays (a
+      // divergence is refused before a child run is made).
+      const replay = request.replayOf === undefined ? undefined : yield* childReplay(graph, request, request.replayOf)
+      const { created, record: found } = yield* checkpointer.createRun(linked)
+      if (created) {
+        const handle = yield* graph.open(found, { ...linked.initial, run_id: found.run_id }, { actor, retainEvents: false, replay, ...driving(request) })
+        return yield* drive(request, handle)
+      }
+      // The child this parent step started before: finish it, pass it the answer, or report it.
+      // One that ended in a first attempt of a retried node handed its end to the step: made now, it is found done.
+      const record = found.status === "running" && request.commits !== undefined
+        ? yield* Effect.zipRight(request.commits.flush, Effect.map(checkpointer.getRun(found.run_id), Option.getOrElse(() => found)))
+        : found
+      switch (record.status) {
+        case "done": {
+          const latest = yield* checkpointer.latestCheckpoint(record.run_id)
+          return { _tag: "Done", runId: record.run_id, state: Option.match(latest, { onNone: () => ({}), onSome: (c) => c.state }) } satisfies ChildOutcome
+        }
+        case "failed":
+        case "cancelled":
+          return yield* childFailed(request, record.run_id, `is ${record.status}${record.error ? `: ${record.error.message}` : ""}`)
+        case "awaiting-input":
+          if (request.answer === undefined) {
+            return yield* outcomeOf(request, toSummary(record, {}))
+          }
+          // A fork's child answered through the fork goes on against the recorded child (live past it only when the fork may call live).
+          return yield* drive(request, yield* resumeChild(graph, request, record.run_id, request.answer, replay))
+        default:
+          // Stopped part-way (paused, its process died, or the runtime broke under it:
+          // `error`, whose committed steps are intact): a replaying child goes on replaying.
+          return yield* drive(request, yield* resumeChild(graph, request, record.run_id, undefined, replay))
+      }
+    })
+})
 
 /**
  * What a replay's new child replays: the recorded parent's child run of the same node and

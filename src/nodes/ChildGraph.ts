@@ -25,8 +25,6 @@ export interface ChildRunRequest {
   readonly cancelling?: (() => boolean) | undefined
   /** Where the child leaves its last commit when it ends, for the parent step's commit (`NodeInput.childCommits`). */
   readonly commits?: ChildCommits | undefined
-  /** No child run of this parent step can exist yet (`NodeInput.newStep`): it is not looked for. */
-  readonly newStep?: boolean | undefined
   /** The item a `map` node's child run is for (its position in the list): one child run per item, each with its own key. */
   readonly index?: number | undefined
 }

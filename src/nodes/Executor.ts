@@ -146,12 +146,6 @@ export interface NodeInput {
    */
   readonly unfinishedChild?: UnfinishedChild | undefined
   /**
-   * No drive attempted this step before (the run started afresh, or the step comes after
-   * the one a live drive resumed at): no child run of it exists yet, so a `subgraph` or
-   * `map` node starts its children without looking for them (absent: they are looked for).
-   */
-  readonly newStep?: boolean | undefined
-  /**
    * Whether the run is being cancelled (absent outside a run: no). A node that drives a
    * child run on its own fiber (a `subgraph`) cancels the child when its step is
    * interrupted for this reason, and leaves it paused for any other (a timeout, a shutdown).
@@ -179,8 +173,6 @@ export interface ChildCommits {
   readonly defer: (commits: ReadonlyArray<HandedCommit>) => void
   /** Make the commits handed over so far, now (nothing when there are none). */
   readonly flush: Effect.Effect<void, CheckpointError>
-  /** Whether a commit handed over and not made yet creates the run with this idempotency key (`CommitOptions.creates`). */
-  readonly creates: (idempotencyKey: string) => boolean
 }
 
 /**

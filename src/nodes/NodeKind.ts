@@ -74,12 +74,6 @@ export interface CompiledNode {
    * `nodes/lm/modelCheck.ts`). Not part of the graph hash.
    */
   readonly needsModel?: boolean | undefined
-  /**
-   * The node stores records of its own under the run's id (an artifact; a `subgraph` or
-   * `map` node's child runs are known by `childGraph`): a child run of a graph with such a
-   * node is created before its first step, not with that step's commit.
-   */
-  readonly storesUnderRun?: boolean | undefined
 }
 
 /** How a kind can stop a run, for the docs and tools. */

@@ -89,11 +89,6 @@ export interface DriveInput {
    */
   readonly response: { readonly value: unknown; readonly waitId?: string | undefined } | undefined
   readonly checkpointer: CheckpointerShape
-  /**
-   * The Checkpointer the run's nodes get, when not `checkpointer` (a run not written yet
-   * writes through a wrapper of it that creates the run first: see `GraphRunOptions.unwritten`).
-   */
-  readonly nodeCheckpointer?: CheckpointerShape | undefined
   readonly emit: (event: RunEventInput) => Effect.Effect<void>
   readonly setStatus: (status: RunStatus) => Effect.Effect<void>
   readonly control: Ref.Ref<Control>
@@ -528,8 +523,7 @@ const loop = (
       })
     const validate = validateState(graph)
     // Nodes get the run's Checkpointer; a run driven through a Graph already has it in its context.
-    const nodeCheckpointer = input.nodeCheckpointer ?? checkpointer
-    const hasCheckpointer = Option.exists(Context.getOption(yield* Effect.context<never>(), Checkpointer), (c) => c === nodeCheckpointer)
+    const hasCheckpointer = Option.exists(Context.getOption(yield* Effect.context<never>(), Checkpointer), (c) => c === checkpointer)
     // The fiber's Clock (a TestClock in tests), read synchronously.
     const clock = yield* Effect.clock
     // Steps often start and finish within one millisecond: format each millisecond once.
@@ -1132,9 +1126,6 @@ const loop = (
           ...(fromRecording.has(id) ? { answersRecorded: true } : {}),
           graphHash: graph.graphHash,
           unfinishedChild: input.replay === undefined ? undefined : unfinishedChild(input.replay, current),
-          // Not after a resume, but for the steps after its first in a live drive (a replay
-          // commits its steps in batches: one a dead drive started may be past its last commit).
-          newStep: !resumed || (input.replay === undefined && current > input.checkpoint.step + 1),
           cancelling,
           childCommits: children,
           emitDelta,
@@ -1150,7 +1141,7 @@ const loop = (
       // (The context holds this Checkpointer already when `hasCheckpointer`: checked at the start of the drive.)
       const nodes = hasCheckpointer
         ? (frontierRun as Effect.Effect<Effect.Effect.Success<typeof frontierRun>, NodeFailure>)
-        : Effect.provideService(frontierRun, Checkpointer, nodeCheckpointer)
+        : Effect.provideService(frontierRun, Checkpointer, checkpointer)
       // A retry's backoff is waited out before the step, except in a replay.
       const wait = backoffMs > 0 && input.replay === undefined ? Effect.zipRight(Effect.sleep(Duration.millis(backoffMs)), nodes) : nodes
       backoffMs = 0

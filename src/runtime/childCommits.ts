@@ -41,7 +41,6 @@ export const stepCommits = (checkpointer: CheckpointerShape): StepCommits => {
       held.push(...commits)
     },
     take,
-    creates: (key) => held.some((handed) => handed.commit.options?.creates?.idempotency_key === key),
     // Uninterruptible: once taken, the commits are made (a node's retry flushes them inside its interruptible step).
     flush: Effect.uninterruptible(Effect.suspend(() => (held.length === 0 ? Effect.void : commitAll(checkpointer, take()))))
   }

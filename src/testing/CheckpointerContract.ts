@@ -322,38 +322,6 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* is((yield* c.listCheckpoints(stolen)).length === 1, "nor the refused run's step")
     })),
 
-  check("createsInCommit (optional): a commit with creates writes the new run (under its given id) with its steps in one write; a key another run has is refused with run-changed and nothing is written", (c, is) =>
-    Effect.gen(function*() {
-      if (c.createsInCommit !== true) return
-      const owner = `contract-owner-${randomUUID()}`
-      const key = `contract-key-${randomUUID()}`
-      const fresh = { ...newRun({ idempotency_key: key, running: { owner, started_at: AT } }), run_id: `run-${randomUUID()}` }
-      yield* c.commitSteps([cp(fresh.run_id, 1)], undefined, { owner, creates: fresh })
-      const read = yield* some("creates", "getRun", yield* c.getRun(fresh.run_id))
-      yield* is(read.status === "running" && read.owner === owner && read.idempotency_key === key && read.last_step === 1, `the run is created with its step: ${JSON.stringify(read)}`)
-      yield* is(same((yield* c.listCheckpoints(fresh.run_id)).map((x) => x.step), [0, 1]), "its step-0 checkpoint and its step are written")
-      // Its key taken: nothing of the second one is written.
-      const twin = { ...fresh, run_id: `run-${randomUUID()}` }
-      yield* failsWith("creates", "a commit creating a run whose key is taken", c.commitSteps([cp(twin.run_id, 1)], { status: "done", finished_at: AT, owner: null }, { owner, creates: twin }), "run-changed")
-      yield* is(Option.isNone(yield* c.getRun(twin.run_id)) && (yield* c.listCheckpoints(twin.run_id)).length === 0, "the refused run is not written")
-      // With commitTogether: created with the other commit, all or nothing.
-      const together = c.commitTogether
-      if (together === undefined) return
-      const parent = (yield* c.createRun(newRun({ running: { owner, started_at: AT } }))).record.run_id
-      const child = { ...newRun({ idempotency_key: `contract-key-${randomUUID()}`, running: { owner, started_at: AT } }), run_id: `run-${randomUUID()}` }
-      yield* together([
-        { checkpoints: [cp(child.run_id, 1)], patch: { status: "done", finished_at: AT, owner: null }, options: { owner, creates: child } },
-        { checkpoints: [cp(parent, 1)], options: { owner } }
-      ])
-      yield* is((yield* some("creates", "getRun", yield* c.getRun(child.run_id))).status === "done", "a run created in a joint commit is written with it")
-      const again = { ...child, run_id: `run-${randomUUID()}` }
-      yield* Effect.either(together([
-        { checkpoints: [cp(parent, 2)], options: { owner } },
-        { checkpoints: [cp(again.run_id, 1)], options: { owner, creates: again } }
-      ])).pipe(Effect.flatMap((result) => is(Either.isLeft(result), "a joint commit creating a run whose key is taken is refused")))
-      yield* is(same((yield* c.listCheckpoints(parent)).map((x) => x.step), [0, 1]), "nothing of the refused joint commit is written")
-    })),
-
   check("takeOver with waitId applies only while the run waits at that wait (its waiting's id), in the same write: another wait at the same status, owner and step is not taken", (c, is) =>
     Effect.gen(function*() {
       const id = (yield* c.createRun(newRun())).record.run_id

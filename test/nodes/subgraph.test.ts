@@ -333,7 +333,7 @@ describe("subgraph nodes", () => {
     })
   })
 
-  it("when two children's ends cannot be written together and one cannot be written at all, the other is still written, that one (a one-step child, written with its end) is not stored at all, nor named in the audit trail, and the parent step is not committed (the parent is error, resumable)", async () => {
+  it("when two children's ends cannot be written together and one cannot be written at all, the other is still written, that one is marked error, and the parent step is not committed (the parent is error, resumable)", async () => {
     const dir = fixtures()
     const child = (id: string, node: string) => [
       "ir_version: \"1.0.0\"",
@@ -380,13 +380,13 @@ describe("subgraph nodes", () => {
     const t = setup(join(dir, "both.yaml"), db)
     const runs = await t.runs()
     const children = runs.filter((r) => r.parent_run_id === started.runId)
-    // a's only commit was to create it too: lost, it was never stored (a resume starts it again).
-    expect(children.map((r) => [r.graph_id, r.status, r.last_step]).sort()).toEqual([["run:b", "done", 1]])
-    // The audit trail says the same: b finished; a is not named (its records waited for the write that would store it).
+    expect(children.map((r) => [r.graph_id, r.status, r.last_step]).sort()).toEqual([["run:a", "error", 0], ["run:b", "done", 1]])
+    // The audit trail says the same: b finished; a, whose end was never written, failed (it never reports a finish).
     const ends = (runId: string) => audit.filter((r) => r.run_id === runId && (r.event === "run.finished" || r.event === "run.failed")).map((r) => [r.event, r.status])
+    const a = children.find((r) => r.graph_id === "run:a")!
     const b = children.find((r) => r.graph_id === "run:b")!
+    expect(ends(a.run_id)).toEqual([["run.failed", "error"]])
     expect(ends(b.run_id)).toEqual([["run.finished", "done"]])
-    expect([...new Set(audit.map((r) => r.run_id))].sort()).toEqual([started.runId, b.run_id].sort())
     expect(runs.find((r) => r.run_id === started.runId)).toMatchObject({ status: "error", owner: null })
     // The step that ran both children was not committed: a resume runs it again (b found done, a resumed).
     expect((await t.checkpoints(started.runId)).map((c) => c.nodes)).toEqual([["__input__"], ["start"]])

@@ -217,8 +217,7 @@ const runAll = (
         inputs,
         answer: index === answered ? answer : undefined,
         cancelling: input.cancelling,
-        commits: input.childCommits,
-        newStep: input.newStep
+        commits: input.childCommits
       }).pipe(
         Effect.either,
         Effect.tap((outcome) => {

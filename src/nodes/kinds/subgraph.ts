@@ -81,7 +81,7 @@ export const SubgraphKind = NodeKind.make({
         execute: (state, input) => {
           const childInputs = into(state)
           const answer = input.answers.length > 0 ? { value: input.answers[input.answers.length - 1] } : undefined
-          const run = child.run({ parentRunId: input.runId, parentStep: input.step, nodeId: input.nodeId, inputs: childInputs, answer, replayOf: input.unfinishedChild, cancelling: input.cancelling, commits: input.childCommits, newStep: input.newStep }).pipe(
+          const run = child.run({ parentRunId: input.runId, parentStep: input.step, nodeId: input.nodeId, inputs: childInputs, answer, replayOf: input.unfinishedChild, cancelling: input.cancelling, commits: input.childCommits }).pipe(
             Effect.flatMap((outcome) =>
               outcome._tag === "Done"
                 ? Effect.succeed({ run_id: outcome.runId, state: outcome.state })

@@ -110,7 +110,6 @@ export const WriteArtifactKind = NodeKind.make({
       const metadata = s.metadata ?? {}
       const templated = s.name.includes("{{")
       return {
-        storesUnderRun: true,
         execute: (state, input) =>
           Effect.gen(function*() {
             const fail = (reason: ArtifactStoreError["reason"], message: string, fix: string, at: { readonly name?: string; readonly path?: string | undefined } = {}) =>
