@@ -6,21 +6,7 @@ import * as Scope from "effect/Scope"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Serve from "../../src/serve/server.js"
 import { tempDir } from "../helpers/cli.js"
-
-const call = async (url: string, json?: unknown): Promise<{ status: number; body: Record<string, any> }> => {
-  const response = await fetch(url, json !== undefined ? { method: "POST", body: JSON.stringify(json), headers: { "content-type": "application/json" } } : {})
-  const text = await response.text()
-  return { status: response.status, body: text ? JSON.parse(text) : {} }
-}
-
-const waitFor = async (url: string, until: (body: Record<string, any>) => boolean, ms = 10_000) => {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const r = await call(url)
-    if (until(r.body) || Date.now() > deadline) return r
-    await new Promise((res) => setTimeout(res, 25))
-  }
-}
+import { call, waitFor } from "../helpers/server.js"
 
 const GRAPH = [
   'ir_version: "1.0.0"', "id: run:ask-double", "state_schema:", "  fields:", "    n: { type: integer, default: 0 }", "    doubled: { type: integer, default: 0 }",
