@@ -165,7 +165,13 @@ export const RunView = Schema.Struct({
    * (given, or taken from the fork it forks); null: none, only the graph's `max_steps`
    * (optional: a derived client of an older server has none).
    */
-  fork_max_steps: Schema.optional(Schema.NullOr(Schema.Int))
+  fork_max_steps: Schema.optional(Schema.NullOr(Schema.Int)),
+  /**
+   * A counterfactual fork made (or answered) with `live_after_fork`: where its parent's
+   * recording cannot answer, it calls live; false for any other run, as `GET /v1/runs`
+   * shows it (optional: a derived client of an older server has none).
+   */
+  live_after_fork: Schema.optional(Schema.Boolean)
 }).annotations({ identifier: "RunView" })
 
 /** How the process that drives a running run stands (see `OwnerLiveness` in runtime/owner.ts). */

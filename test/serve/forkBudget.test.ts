@@ -103,6 +103,17 @@ describe("POST /v1/runs/{id}/counterfactual max_steps", () => {
     expect(await runCount()).toBe(before)
   })
 
+  it("GET /v1/runs/{id} shows live_after_fork as GET /v1/runs lists it (false for a run, true for a fork made with it)", async () => {
+    const live = await call(`${server.url}/v1/runs/${parent}/counterfactual`, { json: { from_step: 1, live_after_fork: true } })
+    expect(live.status).toBe(201)
+    const listed = (await call(`${server.url}/v1/runs?limit=500`)).body["runs"] as Array<Record<string, unknown>>
+    for (const [runId, expected] of [[parent, false], [live.body["cf_run_id"] as string, true]] as const) {
+      expect(listed.find((r) => r["run_id"] === runId)?.["live_after_fork"]).toBe(expected)
+      // Read twice: the second answer of an ended run is the cached one.
+      for (let i = 0; i < 2; i++) expect((await call(`${server.url}/v1/runs/${runId}`)).body["live_after_fork"]).toBe(expected)
+    }
+  })
+
   it("a fork stopped at a breakpoint keeps its budget when the server resumes it", async () => {
     const r = await call(`${server.url}/v1/runs/${parent}/counterfactual`, { json: { from_step: 1, mutation: LOOP, max_steps: 2, interrupt_after: ["count"] } })
     expect([r.status, r.body["status"]]).toEqual([201, "awaiting-input"])
