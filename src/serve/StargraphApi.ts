@@ -84,6 +84,17 @@ export const StateUpdated = Schema.Struct({
   waiting: Schema.NullOr(WaitingInfo)
 }).annotations({ identifier: "StateUpdated" })
 
+/**
+ * A fork's step budget in a request body: a whole number from 1 to 2^53 - 1
+ * (`Number.MAX_SAFE_INTEGER`, the largest whole number a JSON number carries exactly), an
+ * integer in OpenAPI. One past it is refused with the range, not "Expected an integer".
+ */
+export const ForkMaxSteps = Schema.Int.pipe(Schema.between(1, Number.MAX_SAFE_INTEGER)).annotations({
+  jsonSchema: { type: "integer", minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+  description: `the most steps the fork may take after its fork step, a whole number from 1 to ${Number.MAX_SAFE_INTEGER}`,
+  message: (issue) => ({ message: `Expected a whole number from 1 to ${Number.MAX_SAFE_INTEGER}, actual ${JSON.stringify(issue.actual)}`, override: true })
+})
+
 /** Body of `POST /v1/runs/{id}/counterfactual`. */
 export const CounterfactualBody = Schema.Struct({
   /** Default 0; for a fork, its own fork step. */
@@ -92,7 +103,7 @@ export const CounterfactualBody = Schema.Struct({
   /** Default false. */
   live_after_fork: Schema.optional(Schema.Boolean),
   /** The fork's step budget: the most steps it may take after its fork step (default: when the run forked is a fork with a budget, that budget; else none, only the graph's max_steps). */
-  max_steps: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(1))),
+  max_steps: Schema.optional(ForkMaxSteps),
   /** The fork's own breakpoints (default none: a fork does not inherit its parent's). */
   interrupt_before: Schema.optional(BreakpointNodes),
   interrupt_after: Schema.optional(BreakpointNodes)
@@ -165,7 +176,13 @@ export const RunView = Schema.Struct({
    * (given, or taken from the fork it forks); null: none, only the graph's `max_steps`
    * (optional: a derived client of an older server has none).
    */
-  fork_max_steps: Schema.optional(Schema.NullOr(Schema.Int))
+  fork_max_steps: Schema.optional(Schema.NullOr(Schema.Int)),
+  /**
+   * A counterfactual fork made (or answered) with `live_after_fork`: where its parent's
+   * recording cannot answer, it calls live; false for any other run, as `GET /v1/runs`
+   * shows it (optional: a derived client of an older server has none).
+   */
+  live_after_fork: Schema.optional(Schema.Boolean)
 }).annotations({ identifier: "RunView" })
 
 /** How the process that drives a running run stands (see `OwnerLiveness` in runtime/owner.ts). */

@@ -253,7 +253,8 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
               taken_over: record.taken_over,
               takeovers: yield* takeOversOf(checkpointer, record),
               default_model: record.default_model,
-              fork_max_steps: record.fork_max_steps
+              fork_max_steps: record.fork_max_steps,
+              live_after_fork: record.live_after_fork
             }
             // Kept once final; an `error` run can still be resumed, so it is read afresh.
             if (!TERMINAL_STATUSES.has(record.status) || record.status === "error") return view

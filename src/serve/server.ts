@@ -521,7 +521,7 @@ const isStargraphError = Schema.is(StargraphError)
 const FIELD_FIXES: ReadonlyMap<string, string> = new Map([
   // The CLI's --inputs is "params" in a POST /v1/runs body.
   ["inputs", "send a run's initial state as \"params\": {…}"],
-  ["max_steps", "send \"max_steps\" as a whole number ≥ 1, the most steps the fork may take after its fork step (e.g. \"max_steps\": 50), or leave it out for none but the graph's max_steps"],
+  ["max_steps", `send "max_steps" as a whole number from 1 to ${Number.MAX_SAFE_INTEGER}, the most steps the fork may take after its fork step (e.g. "max_steps": 50), or leave it out for none but the graph's max_steps`],
   ["limit", "pass limit as a whole number from 1 to 500 in decimal digits, e.g. ?limit=50 (default 50)"],
   ["skip_failed", "send \"skip_failed\": true (with \"thread_id\") to pass over the thread's failed and cancelled runs, or leave it out"]
 ])

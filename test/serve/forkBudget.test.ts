@@ -98,9 +98,40 @@ describe("POST /v1/runs/{id}/counterfactual max_steps", () => {
     expect(r.status).toBe(400)
     expect(r.body["error"]).toMatchObject({
       type: "InputError",
-      details: { field: "max_steps", fix: expect.stringContaining("send \"max_steps\" as a whole number ≥ 1, the most steps the fork may take after its fork step") }
+      details: { field: "max_steps", fix: expect.stringContaining(`send "max_steps" as a whole number from 1 to ${Number.MAX_SAFE_INTEGER}, the most steps the fork may take after its fork step`) }
     })
     expect(await runCount()).toBe(before)
+  })
+
+  it("refuses a max_steps past 2^53 - 1 (an integer, read as 9007199254740992) with the range, not 'Expected an integer', creating nothing", async () => {
+    const before = await runCount()
+    const r = await call(`${server.url}/v1/runs/${parent}/counterfactual`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: `{"mutation": ${JSON.stringify(LOOP)}, "max_steps": 9007199254740993}`
+    })
+    expect(r.status).toBe(400)
+    expect(r.body["error"]).toMatchObject({
+      type: "InputError",
+      message: expect.stringContaining("max_steps: Expected a whole number from 1 to 9007199254740991, actual 9007199254740992 (fix: "),
+      details: { field: "max_steps" }
+    })
+    expect(await runCount()).toBe(before)
+    // The largest allowed is taken (the fork ends as it would without a budget).
+    const largest = await call(`${server.url}/v1/runs/${parent}/counterfactual`, { json: { max_steps: Number.MAX_SAFE_INTEGER } })
+    expect(largest.status).toBe(201)
+    expect((await call(`${server.url}/v1/runs/${largest.body["cf_run_id"]}`)).body).toMatchObject({ status: "done", fork_max_steps: Number.MAX_SAFE_INTEGER })
+  })
+
+  it("GET /v1/runs/{id} shows live_after_fork as GET /v1/runs lists it (false for a run, true for a fork made with it)", async () => {
+    const live = await call(`${server.url}/v1/runs/${parent}/counterfactual`, { json: { from_step: 1, live_after_fork: true } })
+    expect(live.status).toBe(201)
+    const listed = (await call(`${server.url}/v1/runs?limit=500`)).body["runs"] as Array<Record<string, unknown>>
+    for (const [runId, expected] of [[parent, false], [live.body["cf_run_id"] as string, true]] as const) {
+      expect(listed.find((r) => r["run_id"] === runId)?.["live_after_fork"]).toBe(expected)
+      // Read twice: the second answer of an ended run is the cached one.
+      for (let i = 0; i < 2; i++) expect((await call(`${server.url}/v1/runs/${runId}`)).body["live_after_fork"]).toBe(expected)
+    }
   })
 
   it("a fork stopped at a breakpoint keeps its budget when the server resumes it", async () => {
