@@ -54,7 +54,7 @@ import { type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints
 /** How `start` names its breakpoint options in an error. */
 const START_FIELDS = { before: "interruptBefore", after: "interruptAfter" } as const
 import { leaseState } from "../runtime/leases.js"
-import { alreadyAnswered, answererOf } from "../runtime/answeredBy.js"
+import { answeredFirst } from "../runtime/answeredBy.js"
 import { ownerElsewhere, ownerGone } from "../runtime/owner.js"
 import { childNodeOf, waitedChildId, waitedKind } from "../runtime/waitedChild.js"
 import { nowIso, OWNER, RunLoop } from "../runtime/RunLoop.js"
@@ -681,14 +681,8 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         const moved = notWaitingAt(run, runId, options.waitId)
         if (moved !== undefined) return yield* moved
       }
-      const keptAnswer = run.waiting?.given !== undefined && run.waiting.kind !== "breakpoint"
-      // (Also a run driven or queued past the answered step: the answer is then in its steps.)
-      if (options.response !== undefined && run.status !== "awaiting-input" && (keptAnswer || run.status === "done" || run.status === "failed" || run.status === "running" || run.status === "pending")) {
-        const answerer = yield* answererOf(checkpointer, run)
-        if (keptAnswer || answerer !== undefined) {
-          return yield* new RunStateError({ runId, status: run.status, operation: "resume", message: alreadyAnswered(run, answerer) })
-        }
-      }
+      const answered = options.response === undefined ? undefined : yield* answeredFirst(checkpointer, run)
+      if (answered !== undefined) return yield* new RunStateError({ runId, status: run.status, operation: "resume", message: answered })
       // A run that ended can never be resumed: said first, whatever graph it ran with.
       // `error` is the runtime's failure (a checkpoint write failed, e.g. a database locked
       // too long), not the run's: its committed steps are intact, so it resumes from them.

@@ -71,3 +71,18 @@ export const alreadyAnswered = (now: RunRecord, answerer: Answerer | undefined):
   return `run ${now.run_id} was already answered${by}${when} through another process or request: ${whereNow(now)}; ` +
     "this answer was not applied (read the run to see its outcome)"
 }
+
+/** The statuses past an answered wait whose steps (or record) say who answered it. */
+const PAST_AN_ANSWER: ReadonlySet<RunRecord["status"]> = new Set(["done", "failed", "running", "pending"])
+
+/**
+ * Why an answer to `run` (its record, read now) is refused because another was applied
+ * first: `alreadyAnswered`'s message, when the run no longer waits and its record keeps
+ * an answer or its steps say who answered; undefined otherwise (the caller's other checks
+ * decide).
+ */
+export const answeredFirst = (checkpointer: CheckpointerShape, run: RunRecord): Effect.Effect<string | undefined, CheckpointError> => {
+  const kept = run.waiting?.given !== undefined && run.waiting.kind !== "breakpoint"
+  if (run.status === "awaiting-input" || !(kept || PAST_AN_ANSWER.has(run.status))) return Effect.succeed(undefined)
+  return Effect.map(answererOf(checkpointer, run), (answerer) => (kept || answerer !== undefined ? alreadyAnswered(run, answerer) : undefined))
+}

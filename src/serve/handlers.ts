@@ -26,7 +26,7 @@ import { ApiError, type ArtifactStoreError, CheckpointError, InputError, RunStat
 import { canonicalJson } from "../ir/hash.js"
 import { ownerAlive, runsLiveness } from "../runtime/owner.js"
 import { askToCancel, DEFAULT_CANCEL_WAIT_MS, stillExecuting } from "../runtime/askCancel.js"
-import { alreadyAnswered, answererOf } from "../runtime/answeredBy.js"
+import { answeredFirst } from "../runtime/answeredBy.js"
 import { cancelStopped, subgraphIndex } from "../runtime/cancelStopped.js"
 import { cancelWaitedChild, parentWaitingOn } from "../runtime/waitingParent.js"
 import { notWaitingAt } from "../runtime/waitMoved.js"
@@ -378,14 +378,8 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
           if (moved !== undefined) return yield* moved
           if (record.status !== "awaiting-input") {
             // Answered by another request or process first (kept on its record, or recorded in its steps): said so.
-            const answered = record.waiting?.given !== undefined && record.waiting.kind !== "breakpoint"
-            const answerer = answered || record.status === "done" || record.status === "failed" ? yield* answererOf(checkpointer, record) : undefined
-            return yield* refuse(
-              runId,
-              record.status,
-              "respond",
-              answered || answerer !== undefined ? alreadyAnswered(record, answerer) : `run ${runId} is ${record.status}, not awaiting input`
-            )
+            const answered = yield* answeredFirst(checkpointer, record)
+            return yield* refuse(runId, record.status, "respond", answered ?? `run ${runId} is ${record.status}, not awaiting input`)
           }
           // The run refuses an answer as its resume's (at a breakpoint, a settled child): named as the respond the client asked for.
           const liveAfterFork = payload.live_after_fork === true
