@@ -156,10 +156,12 @@ const INSERT_TAKEOVER = `INSERT INTO run_takeovers (run_id, seq, from_owner, to_
 /** The take-over a patch records (`taken_over` set), if any. */
 const takeOverIn = (patch: RunPatch | undefined): TakenOver | undefined => patch?.taken_over ?? undefined
 
+const decodeWaitingText = Schema.decodeUnknownEither(Schema.parseJson(WaitingInfo))
+
 /** Whether a run's `waiting` text is the wait `waitId` (as `waitIdOf` names it). */
 const waitsAtText = (waiting: string | null | undefined, waitId: string): boolean => {
   if (waiting === null || waiting === undefined) return false
-  const decoded = Schema.decodeUnknownEither(Schema.parseJson(WaitingInfo))(waiting)
+  const decoded = decodeWaitingText(waiting)
   return Either.isRight(decoded) && waitIdOf(decoded.right) === waitId
 }
 
