@@ -5,7 +5,6 @@
  * long run's history is a few strings to the garbage collector rather than thousands
  * of small objects.
  */
-import { randomUUID } from "node:crypto"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -14,6 +13,7 @@ import { CheckpointError } from "../errors.js"
 import { Checkpointer, type CheckpointerShape, type CommitOptions, type HeartbeatRecord } from "./Checkpointer.js"
 import { checkpointTooLarge, encodeJson, maxCheckpointBytes, overLimit } from "./checkpointSize.js"
 import { ACTIVE_STATUSES, type Checkpoint, type CreatedRun, expectedThreadNewest, newRunRecord, type PendingRun, type RunPatch, type RunRecord, stopsRun, type TakenOver } from "./models.js"
+import { newRunId } from "./runId.js"
 import { waitIdOf } from "./waitId.js"
 
 /** When a run put back on the queue counts as queued: its creation (it keeps its place), never later than `now` (as SQLite does). */
@@ -168,7 +168,7 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
             }))
           }
         }
-        const runId = `${run.runIdPrefix ?? "run"}-${randomUUID()}`
+        const runId = newRunId(run.runIdPrefix ?? "run", Date.parse(run.created_at))
         const stored = storeAll([run.initial, ...(run.history ?? [])].map((c) => ({ ...c, run_id: runId })), maxBytes, true)
         if (stored instanceof CheckpointError) return Effect.fail(stored)
         const record = newRunRecord(runId, run)

@@ -4,7 +4,6 @@
  * semantics. The few statements the two databases spell differently come from a
  * {@link Dialect}; everything else (row codecs, the queue, compare-and-set claims) is shared.
  */
-import { randomUUID } from "node:crypto"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Clock from "effect/Clock"
@@ -18,6 +17,7 @@ import { checkpointTooLarge, encodeJson, maxCheckpointBytes as resolveMaxCheckpo
 import { type Param, runOne, type Statements, transaction, type WriteOptions, type WriteResult } from "./connection.js"
 import { sweepStaleHeartbeats } from "./heartbeatSweep.js"
 import { Checkpoint, type CreatedRun, expectedThreadNewest, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun, TakenOver, WaitingInfo } from "./models.js"
+import { newRunId } from "./runId.js"
 import { waitIdOf } from "./waitId.js"
 
 /** Whether SQLite refused a write because the database was opened, or is, read-only (`SQLITE_READONLY…`). */
@@ -454,7 +454,7 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
     /** Insert one run (inside the caller's transaction); an existing idempotency key wins. */
     const insertRun = (db: Statements, run: NewRun) =>
       Effect.gen(function*() {
-        const runId = `${run.runIdPrefix ?? "run"}-${randomUUID()}`
+        const runId = newRunId(run.runIdPrefix ?? "run", Date.parse(run.created_at))
         const record = newRunRecord(runId, run)
         if (record.thread_id !== null) {
           // A retried start (same idempotency key) is answered before the thread is checked.
