@@ -28,6 +28,7 @@ export * as PgCheckpointer from "./checkpoint/PgCheckpointer.js"
 export * as Prune from "./checkpoint/prune.js"
 export * as MemoryCheckpointer from "./checkpoint/MemoryCheckpointer.js"
 export { checkpointTooLarge, DEFAULT_MAX_CHECKPOINT_BYTES, encodeJson, maxCheckpointBytes } from "./checkpoint/checkpointSize.js"
+export { newRunId } from "./checkpoint/runId.js"
 export * from "./checkpoint/models.js"
 
 export * as IR from "./ir/schema.js"
