@@ -92,8 +92,9 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
  * through each field's reducer (`messages` adds or replaces by id, `append` appends,
  * `replace` replaces…), checked against the state schema, and committed as a new step
  * (`__update__`) whose frontier, joins and parallel groups are the last step's. Only a
- * run that is `paused` or `awaiting-input` (a breakpoint, an interrupt) and that no
- * live process holds is edited; the write is a compare-and-set on the run as read, so an
+ * run that is `paused` or `awaiting-input` (a breakpoint, an interrupt), that no live
+ * process holds, and that is neither a counterfactual fork nor a fork's child run (each
+ * replays a recording step by step, which an edit would put a step off) is edited; the write is a compare-and-set on the run as read, so an
  * edit racing a resume, an answer or another edit either lands first or is refused
  * (`RunStateError`), never both. Nothing is written when it fails.
  */
