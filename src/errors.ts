@@ -344,8 +344,13 @@ export class RunStateError extends Schema.TaggedError<RunStateError>()("RunState
   fix: Schema.optional(Schema.String),
   /** An answer naming a wait the run no longer waits at: the id of the wait it waits at now, if any. */
   waitId: Schema.optional(Schema.String),
-  /** A fork's child run answered or resumed directly: the fork to answer or resume instead. */
-  forkRunId: Schema.optional(Schema.String)
+  /** A fork's child run answered, resumed or edited directly: the fork to answer, resume or fork again instead. */
+  forkRunId: Schema.optional(Schema.String),
+  /**
+   * An option given that does not apply to the run, as the caller spells it: live calls
+   * after a fork (`liveAfterFork`; `live_after_fork` over HTTP) for a run that is not a fork.
+   */
+  field: Schema.optional(Schema.String)
 }) {}
 
 /**

@@ -45,7 +45,7 @@ const common = {
     Options.withDescription("the graph hash the run was started with (sha256:…, as its graph-hash-mismatch error says): continue it under the current graph anyway, e.g. after a Stargraph upgrade hashed the same files differently (default: refuse)")
   ),
   liveAfterFork: Options.boolean("live-after-fork").pipe(
-    Options.withDescription("for a counterfactual fork: make live calls where its parent's cassette cannot answer (default: off)")
+    Options.withDescription("for a counterfactual fork: make live calls where its parent's cassette cannot answer (default: off; refused for a run that is not a fork)")
   ),
   takeOver: Options.boolean("take-over").pipe(
     Options.withDescription(

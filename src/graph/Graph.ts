@@ -48,6 +48,7 @@ import type { ReplaySource } from "../runtime/Cassette.js"
 import { forkAnswerFix } from "../runtime/forkAnswer.js"
 import { notWaitingAt } from "../runtime/waitMoved.js"
 import { forkAbove, forkAnswerNeedsLive, forkDescendantRefusal } from "../runtime/forkDescendant.js"
+import { liveAfterForkRefusal } from "../runtime/liveAfterFork.js"
 import { forkReplaySource } from "../runtime/replaySource.js"
 import { type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints.js"
 
@@ -150,7 +151,10 @@ export interface ResumeOptions {
   readonly replay?: ReplaySource | undefined
   /**
    * For a fork rebuilt as above: answer calls the cassette cannot with live calls. A fork
-   * made with `live_after_fork` keeps it without this (its run record says so).
+   * made with `live_after_fork` keeps it without this (its run record says so). Given for
+   * a run that is not a fork, it is refused before anything changes (`RunStateError`,
+   * `field: "liveAfterFork"`): such a run calls live anyway. A fork's child run is answered
+   * through its fork (answered directly it is refused, naming the fork).
    */
   readonly liveAfterFork?: boolean | undefined
   /**
@@ -703,6 +707,12 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
           const parentLast = fork.parent_run_id === null ? undefined : Option.getOrUndefined(yield* checkpointer.latestCheckpoint(fork.parent_run_id))?.step
           return yield* forkDescendantRefusal(run, fork, options.response !== undefined, forkAnswerNeedsLive(fork, parentLast))
         }
+      }
+      // Live calls after a fork asked for a run that is not a fork (no parent's recording:
+      // it calls live anyway): refused rather than ignored. (A fork's child answered directly
+      // got the refusal above, which names its fork and whether to answer that with them.)
+      if (options.liveAfterFork === true && (run.parent_run_id === null || run.derived_hash === null)) {
+        return yield* liveAfterForkRefusal(run, options.response !== undefined)
       }
       // A fork on other pack versions runs (and resumes) with those versions' rules.
       const versions = forkPackVersions(run.mutation)

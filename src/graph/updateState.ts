@@ -10,13 +10,14 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
-import { type CallRecord, type Checkpoint, type RunRecord, type RunStatus, UPDATE_NODE, type WaitingInfo } from "../checkpoint/models.js"
+import { type CallRecord, type Checkpoint, type RunRecord, type RunStatus, TERMINAL_STATUSES, UPDATE_NODE, type WaitingInfo } from "../checkpoint/models.js"
 import { CheckpointError, InputError, RunStateError, StateValidationError } from "../errors.js"
 import { writtenDelta } from "../ir/json.js"
 import { listSome } from "../ir/limits.js"
 import { firstIssue } from "../ir/parseIssue.js"
 import { declaredAs, type State, undeclaredFieldFix } from "../ir/stateSchema.js"
 import { breakpointPrompt } from "../runtime/breakpointPrompt.js"
+import { forkAbove, forkDescendantEditRefusal } from "../runtime/forkDescendant.js"
 import { requestHash } from "../runtime/Cassette.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import { describeOwner, ownerAlive, ownerElsewhere } from "../runtime/owner.js"
@@ -91,8 +92,9 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
  * through each field's reducer (`messages` adds or replaces by id, `append` appends,
  * `replace` replaces…), checked against the state schema, and committed as a new step
  * (`__update__`) whose frontier, joins and parallel groups are the last step's. Only a
- * run that is `paused` or `awaiting-input` (a breakpoint, an interrupt) and that no
- * live process holds is edited; the write is a compare-and-set on the run as read, so an
+ * run that is `paused` or `awaiting-input` (a breakpoint, an interrupt), that no live
+ * process holds, and that is neither a counterfactual fork nor a fork's child run (each
+ * replays a recording step by step, which an edit would put a step off) is edited; the write is a compare-and-set on the run as read, so an
  * edit racing a resume, an answer or another edit either lands first or is refused
  * (`RunStateError`), never both. Nothing is written when it fails.
  */
@@ -117,6 +119,12 @@ export const updateState = (
         ownerElsewhere(owner) && checkpointer.heartbeats !== undefined ? checkpointer.heartbeats([owner]) : Effect.succeed(undefined),
         (rows) => describeOwner(owner, rows === undefined ? undefined : rows[0] ?? null)
       )
+    // A fork's child run (or theirs), in any status it could go on from: the fork drives it
+    // against its recording, which an edit step would put it a step off (as for the fork).
+    if (run.parent_run_id !== null && run.derived_hash === null && (!TERMINAL_STATUSES.has(run.status) || run.status === "error")) {
+      const fork = yield* forkAbove(checkpointer, run)
+      if (fork !== undefined) return yield* forkDescendantEditRefusal(run, fork)
+    }
     if (run.status !== "paused" && run.status !== "awaiting-input") {
       const by = run.owner === null ? "no process" : yield* holder(run.owner)
       return yield* refuse(

@@ -2,7 +2,9 @@
  * A child run of a counterfactual fork (its `subgraph` or `map` node's child, or theirs
  * further down) answers its calls from the recording only when its fork drives it: the fork
  * hands it its replay source. Answered or resumed directly it would have none and run live
- * past the recording, so it is refused, naming the fork to answer or resume instead.
+ * past the recording, so it is refused, naming the fork to answer or resume instead. Its
+ * state edited directly, it would be a step off that recording: refused too, naming the
+ * fork to fork again with the state wanted.
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -66,3 +68,28 @@ export const forkDescendantRefusal = (run: RunRecord, fork: RunRecord, answering
     forkRunId: fork.run_id
   })
 }
+
+/**
+ * The refusal of editing the state of `run` (`update-state`), a descendant of `fork`: the
+ * fork drives it against the recording of its parent's child step by step, and an edit
+ * step would put it a step off that recording (as an edit of the fork itself would). The
+ * fix forks the fork again from its last step with the state wanted and live calls allowed
+ * (its node starts a new child run from that state, with inputs the recording does not
+ * have), each way of doing it. Nothing was written.
+ */
+export const forkDescendantEditRefusal = (run: RunRecord, fork: RunRecord): RunStateError =>
+  new RunStateError({
+    runId: run.run_id,
+    status: run.status,
+    operation: "update-state",
+    message: `run ${run.run_id} is a child run of fork ${fork.run_id}${run.parent_run_id !== fork.run_id ? ` (through run ${run.parent_run_id})` : ""}, ` +
+      "which drives it against the recording of the run it was forked from step by step: an edit step would put it a step off that recording, " +
+      "so its state was not edited (nothing was written)",
+    fix: `fork ${fork.run_id} again from its last step with the state you want instead, with live calls allowed ` +
+      "(its node starts a new child run from that state, whose inputs the recording does not have): " +
+      `stargraph replay ${fork.run_id} --from-step ${fork.last_step} --mutation '{"state_overrides": {…}}' --live-after-fork on the CLI, ` +
+      `POST /v1/runs/${fork.run_id}/counterfactual with {"from_step": ${fork.last_step}, "mutation": {"state_overrides": {…}}, "live_after_fork": true} over HTTP, ` +
+      `Replay.fork(graph, "${fork.run_id}", { fromStep: ${fork.last_step}, mutation: { state_overrides: {…} }, liveAfterFork: true }) in an app; ` +
+      `or answer or resume fork ${fork.run_id} as it is`,
+    forkRunId: fork.run_id
+  })

@@ -58,7 +58,10 @@ export const RespondBody = Schema.Struct({
    * waits there, else a 409 saying where it waits now (nothing changes). Default: whatever it waits at.
    */
   wait_id: Schema.optional(Schema.String),
-  /** For a counterfactual fork: make live calls where its parent's recording cannot answer what follows the answer (default false; kept on the fork from then on). */
+  /**
+   * For a counterfactual fork: make live calls where its parent's recording cannot answer what follows the answer (default false; kept on the fork from then on).
+   * `true` for a run that is not a fork is refused (409 `RunStateError`, `details.field` `live_after_fork`), nothing changed.
+   */
   live_after_fork: Schema.optional(Schema.Boolean)
 }).annotations({ ...strict, identifier: "RespondBody" })
 

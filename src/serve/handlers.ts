@@ -39,6 +39,7 @@ import { STARGRAPH_VERSION } from "../version.js"
 import { envelopeOf, redact, redactErrorRecord } from "../triggers/httpError.js"
 import { checkSkipFailed, checkThreadId, threadView } from "../graph/threads.js"
 import { forkAnswerRequest } from "../runtime/forkAnswer.js"
+import { LIVE_AFTER_FORK_OPTION } from "../runtime/liveAfterFork.js"
 import { identified, parseLastEventId, recordStop, type ResumePoint, resumeAfter, withKeepAlive } from "./sse.js"
 import { checkClientKey } from "../triggers/TriggerEvent.js"
 import { pendingCounts } from "./metricsRoute.js"
@@ -392,8 +393,12 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
                 message: error.message.replace(/; resume it without a response$/, `; resume it instead: POST /v1/runs/${runId}/resume (no body)`),
                 // A fork's child run answered directly: the fork to answer instead (each way), as it was.
                 ...(error.forkRunId !== undefined ? { fix: error.fix, forkRunId: error.forkRunId } : {}),
+                // live_after_fork for a run that is not a fork: the field as the body spells it, and the answer without it.
+                ...(error.field !== undefined ? { fix: error.fix, field: error.field === LIVE_AFTER_FORK_OPTION ? "live_after_fork" : error.field } : {}),
                 // A fork whose recording cannot follow the answer: the request that answers it with live calls allowed.
-                ...(error.fix !== undefined && error.forkRunId === undefined ? { fix: `answer it with live calls allowed: ${forkAnswerRequest(runId)} (calls that match the recording are still answered from it)` } : {})
+                ...(error.fix !== undefined && error.forkRunId === undefined && error.field === undefined
+                  ? { fix: `answer it with live calls allowed: ${forkAnswerRequest(runId)} (calls that match the recording are still answered from it)` }
+                  : {})
               })
               : error)
           return { run_id: runId, status: "running" }

@@ -77,6 +77,53 @@ describe("a counterfactual fork's child run", () => {
     expect(await t.record(t.forkChild)).toMatchObject({ status: "done" })
   })
 
+  it("answered directly with live calls after a fork allowed, gets the same refusal naming the fork (whose answer carries the option), not one saying it is no fork", async () => {
+    const t = await setup()
+    const before = { child: await t.record(t.forkChild), fork: await t.record(t.cf), checkpoints: await t.checkpoints(t.forkChild) }
+    const answered = await t.run(Effect.either(t.child.resume(t.forkChild, { response: { value: 7 }, liveAfterFork: true })))
+    if (Either.isRight(answered)) throw new Error("expected the direct answer to be refused")
+    expect(answered.left).toMatchObject({ _tag: "RunStateError", runId: t.forkChild, forkRunId: t.cf })
+    expect(answered.left.message).toContain(`is a child run of fork ${t.cf}`)
+    expect((answered.left as { field?: string }).field).toBeUndefined()
+    expect((answered.left as { fix?: string }).fix).toContain(`stargraph respond ${t.cf} --response '<json>' --live-after-fork`)
+    expect({ child: await t.record(t.forkChild), fork: await t.record(t.cf), checkpoints: await t.checkpoints(t.forkChild) }).toEqual(before)
+  })
+
+  it("is refused an edit of its state (update-state), naming the fork to fork again with the state wanted; nothing is written, and the fork still finishes", async () => {
+    const t = await setup()
+    const before = { child: await t.record(t.forkChild), fork: await t.record(t.cf), checkpoints: await t.checkpoints(t.forkChild), forkCheckpoints: await t.checkpoints(t.cf) }
+    const edited = await t.run(Effect.either(t.child.updateState(t.forkChild, { n: 5 })))
+    if (Either.isRight(edited)) throw new Error("expected the edit to be refused")
+    expect(edited.left).toMatchObject({ _tag: "RunStateError", runId: t.forkChild, operation: "update-state", forkRunId: t.cf })
+    expect(edited.left.message).toContain(`run ${t.forkChild} is a child run of fork ${t.cf}`)
+    expect(edited.left.message).toContain("nothing was written")
+    const fix = (edited.left as { fix?: string }).fix ?? ""
+    const forkLast = before.fork.last_step
+    expect(fix).toContain(`stargraph replay ${t.cf} --from-step ${forkLast} --mutation '{"state_overrides": {…}}' --live-after-fork on the CLI`)
+    expect(fix).toContain(`POST /v1/runs/${t.cf}/counterfactual with {"from_step": ${forkLast}, "mutation": {"state_overrides": {…}}, "live_after_fork": true} over HTTP`)
+    expect({ child: await t.record(t.forkChild), fork: await t.record(t.cf), checkpoints: await t.checkpoints(t.forkChild), forkCheckpoints: await t.checkpoints(t.cf) }).toEqual(before)
+    // Paused part-way (as its fork is), it is refused the same way.
+    await t.run(Effect.flatMap(Checkpointer, (c) => Effect.zipRight(c.updateRun(t.forkChild, { status: "paused", waiting: null }), c.updateRun(t.cf, { status: "paused", waiting: null }))))
+    const paused = await t.run(Effect.either(t.child.updateState(t.forkChild, { n: 5 })))
+    expect(Either.isLeft(paused) && paused.left).toMatchObject({ _tag: "RunStateError", operation: "update-state", forkRunId: t.cf })
+    expect(await t.checkpoints(t.forkChild)).toEqual(before.checkpoints)
+    await t.run(Effect.flatMap(Checkpointer, (c) =>
+      Effect.zipRight(c.updateRun(t.forkChild, { status: "awaiting-input", waiting: before.child.waiting }), c.updateRun(t.cf, { status: "awaiting-input", waiting: before.fork.waiting }))))
+    // The fix: forked again from its last step with the state wanted (live calls allowed), its node starts a new child run from that state.
+    const again = await t.run(Replay.fork(t.parent, t.cf, { fromStep: forkLast, mutation: { state_overrides: { n: 5 } }, liveAfterFork: true }))
+    expect([again.summary.status, again.summary.error]).toEqual(["awaiting-input", null])
+    const newChild = String(again.summary.waiting?.payload?.["child_run_id"])
+    expect(newChild).not.toBe(t.forkChild)
+    expect((await t.checkpoints(newChild))[0]?.state).toMatchObject({ n: 5 })
+    // The fork, answered, still finishes from where it stopped.
+    const done = await t.run(Effect.flatMap(t.parent.resume(t.cf, { response: { value: 7 }, liveAfterFork: true }), (r) => r.start()))
+    expect(done).toMatchObject({ status: "done", final_state: { n: 7, doubled: 14 } })
+    // A child of a run that is not a fork is edited as before.
+    const plainChild = String((await t.record(t.first.run_id)).waiting?.payload?.["child_run_id"])
+    const plain = await t.run(t.child.updateState(plainChild, { n: 5 }))
+    expect(plain).toMatchObject({ run_id: plainChild, status: "awaiting-input", delta: { n: 5 } })
+  })
+
   it("answered through its fork after the recording went on, replays the recorded child's calls: another answer diverges instead of calling live", async () => {
     const t = await setup()
     // The parent is answered: its recording now holds its child's tool call for 3.

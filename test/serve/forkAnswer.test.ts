@@ -71,3 +71,51 @@ describe("POST /v1/runs/{id}/respond and /resume on a fork's child run", () => {
     expect(done.body).toMatchObject({ status: "done", final_state: { n: 7, doubled: 14 } })
   })
 })
+
+/** A run's record and checkpoints as the server reads them. */
+const stored = async (id: string) => ({
+  record: (await call(`${server.url}/v1/runs/${id}`)).body,
+  checkpoints: (await call(`${server.url}/v1/runs/${id}/checkpoints`)).body
+})
+
+describe("POST /v1/runs/{id}/respond with live_after_fork on a run that is not a fork", () => {
+  it("refuses it with a 409 RunStateError (details.field live_after_fork) whose fix is the answer without it; nothing changes; without it the run finishes", async () => {
+    const created = await call(`${server.url}/v1/runs`, { graph_id: "run:ask-double", params: {} })
+    const id = created.body["run_id"] as string
+    expect((await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "awaiting-input")).body["status"]).toBe("awaiting-input")
+    const before = await stored(id)
+    const refused = await call(`${server.url}/v1/runs/${id}/respond`, { response: 7, live_after_fork: true })
+    expect(refused.status).toBe(409)
+    expect(refused.body["error"]).toMatchObject({ type: "RunStateError", details: { operation: "respond", field: "live_after_fork", runId: id } })
+    expect(refused.body["error"]["message"]).toContain(`run ${id} is not a counterfactual fork`)
+    expect(refused.body["error"]["message"]).toContain("live_after_fork over HTTP")
+    expect(refused.body["error"]["details"]["fix"]).toContain(`POST /v1/runs/${id}/respond with {"response": <JSON>} over HTTP`)
+    expect(await stored(id)).toEqual(before)
+    expect((await call(`${server.url}/v1/runs/${id}/respond`, { response: 7 })).status).toBe(202)
+    const done = await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "done" || b["status"] === "failed")
+    expect(done.body).toMatchObject({ status: "done", final_state: { n: 7, doubled: 14 } })
+  })
+})
+
+describe("POST /v1/runs/{id}/state on a fork's child run", () => {
+  it("refuses the edit with a 409 naming the fork (details.forkRunId) and the request that forks it again; nothing is written", async () => {
+    const created = await call(`${server.url}/v1/runs`, { graph_id: "run:sub-ask-double", params: {} })
+    const parent = created.body["run_id"] as string
+    await waitFor(`${server.url}/v1/runs/${parent}`, (b) => b["status"] === "awaiting-input")
+    const cf = (await call(`${server.url}/v1/runs/${parent}/counterfactual`, {})).body["cf_run_id"] as string
+    const waiting = await waitFor(`${server.url}/v1/runs/${cf}`, (b) => b["status"] === "awaiting-input")
+    const child = waiting.body["waiting"]["payload"]["child_run_id"] as string
+    const before = { child: await stored(child), fork: await stored(cf) }
+    const refused = await call(`${server.url}/v1/runs/${child}/state`, { values: { n: 5 } })
+    expect(refused.status).toBe(409)
+    expect(refused.body["error"]).toMatchObject({ type: "RunStateError", details: { operation: "update-state", forkRunId: cf } })
+    expect(refused.body["error"]["message"]).toContain(`run ${child} is a child run of fork ${cf}`)
+    expect(refused.body["error"]["details"]["fix"]).toMatch(new RegExp(`POST /v1/runs/${cf}/counterfactual with \\{"from_step": \\d+, "mutation": \\{"state_overrides": \\{…\\}\\}, "live_after_fork": true\\} over HTTP`))
+    // Answered directly with live_after_fork: the refusal naming the fork to answer with it, not one saying it is no fork.
+    const answered = await call(`${server.url}/v1/runs/${child}/respond`, { response: 7, live_after_fork: true })
+    expect(answered.status).toBe(409)
+    expect(answered.body["error"]).toMatchObject({ type: "RunStateError", details: { operation: "respond", forkRunId: cf } })
+    expect(answered.body["error"]["details"]["field"]).toBeUndefined()
+    expect({ child: await stored(child), fork: await stored(cf) }).toEqual(before)
+  })
+})
