@@ -249,7 +249,11 @@ export interface Graph<out R = never> extends GraphDefinition {
       readonly replay?: ReplaySource | undefined
     }
   ) => Effect.Effect<GraphRun.GraphRun<R>, never, Checkpointer>
-  /** Reload a persisted run for this graph and return a handle that continues it. */
+  /**
+   * Reload a persisted run for this graph and return a handle that continues it. An answer
+   * (`response`) refused here, or by the handle's `start()` (another answer took the wait
+   * over first), writes one `answer.refused` record to the `AuditSink` (see `answerRefused.ts`).
+   */
   readonly resume: (
     runId: string,
     options?: ResumeOptions
