@@ -88,6 +88,7 @@ export { MirrorAnnotationId } from "./ir/stateSchema.js"
 export { dryRun, type DryRun, type Fixture, simulate, type Simulated } from "./runtime/dryRun.js"
 export * from "./runtime/events.js"
 export { type Control, type DriveInput, RunLoop, type RunLoopShape } from "./runtime/RunLoop.js"
+export { ANSWER_REFUSED_EVENT, AnswerRefused, AnswerRefusedReason } from "./runtime/answerRefused.js"
 export { AuditSink, type AuditLogSpec, type AuditRecord, type AuditSinkShape, chained as auditChained, fromSpec as auditFromSpec, jsonl as auditJsonl } from "./telemetry/AuditSink.js"
 export {
   type AuditChainVerification,

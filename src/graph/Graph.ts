@@ -56,6 +56,7 @@ import { type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints
 const START_FIELDS = { before: "interruptBefore", after: "interruptAfter" } as const
 import { leaseState } from "../runtime/leases.js"
 import { answeredFirst } from "../runtime/answeredBy.js"
+import { type AnswerRefusedReason, auditAnswerRefused } from "../runtime/answerRefused.js"
 import { ownerElsewhere, ownerGone } from "../runtime/owner.js"
 import { childNodeOf, waitedChildId, waitedKind } from "../runtime/waitedChild.js"
 import { nowIso, OWNER, RunLoop } from "../runtime/RunLoop.js"
@@ -252,7 +253,11 @@ export interface Graph<out R = never> extends GraphDefinition {
       readonly replay?: ReplaySource | undefined
     }
   ) => Effect.Effect<GraphRun.GraphRun<R>, never, Checkpointer>
-  /** Reload a persisted run for this graph and return a handle that continues it. */
+  /**
+   * Reload a persisted run for this graph and return a handle that continues it. An answer
+   * (`response`) refused here, or by the handle's `start()` (another answer took the wait
+   * over first), writes one `answer.refused` record to the `AuditSink` (see `answerRefused.ts`).
+   */
   readonly resume: (
     runId: string,
     options?: ResumeOptions
@@ -497,6 +502,16 @@ const decodeInitial = (definition: GraphDefinition) => {
   }
 }
 
+/** What `resume` learnt of an answer it refuses, for its `answer.refused` record. */
+interface Refusing {
+  /** The run as read. */
+  run: RunRecord | undefined
+  /** Why, where the refusal said it. */
+  reason: AnswerRefusedReason | undefined
+  /** Handed to the graph on the fork's pack versions, whose `resume` writes the record. */
+  delegated: boolean
+}
+
 const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, ChildGraph>, withPackVersions: Graph["withPackVersions"]): Graph => {
   const initialState = decodeInitial(definition)
   // What needs a model from where a run is driven: read once here, checked per start or resume.
@@ -670,33 +685,70 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         replay: options.replay
       }))
 
-  const resume: Graph["resume"] = (runId, options = {}) =>
+  /**
+   * `resume`, refusing an answer with an `answer.refused` audit record (see
+   * `answerRefused.ts`): one per refused answer, the refusal itself unchanged.
+   */
+  const resume: Graph["resume"] = (runId, options = {}) => {
+    const response = options.response
+    if (response === undefined) return resumeRun(runId, options, undefined)
+    const refusing: Refusing = { run: undefined, reason: undefined, delegated: false }
+    return resumeRun(runId, options, refusing).pipe(
+      Effect.tapError((error) =>
+        (error._tag === "RunStateError" || error._tag === "StateValidationError") && !refusing.delegated && refusing.run !== undefined
+          ? Effect.flatMap(services, ({ audit }) =>
+            auditAnswerRefused(audit, {
+              runId,
+              // As its drive's records would name it (see `GraphRun.make` below).
+              actor: options.actor ?? refusing.run?.actor ?? "library",
+              value: response.value,
+              waitId: options.waitId,
+              run: refusing.run,
+              reason: refusing.reason ?? (error._tag === "StateValidationError" ? "invalid-value" : "other"),
+              error
+            }))
+          : Effect.void
+      )
+    )
+  }
+
+  const resumeRun = (runId: string, options: ResumeOptions, refusing: Refusing | undefined) =>
     Effect.gen(function*() {
       const { audit, checkpointer, invoker, loop } = yield* services
       const run = yield* Effect.flatMap(checkpointer.getRun(runId), Option.match({
         onNone: () => Effect.fail(new CheckpointError({ reason: "unknown-run", runId, message: `no run '${runId}' in this checkpoint database` })),
         onSome: Effect.succeed
       }))
+      if (refusing !== undefined) refusing.run = run
+      /** `error`, an answer refused for `reason` (its audit record's). */
+      const refusedAs = <E>(reason: AnswerRefusedReason, error: E) =>
+        Effect.suspend(() => {
+          if (refusing !== undefined) refusing.reason = reason
+          return Effect.fail(error)
+        })
       // An answer to a question another process or request answered first (the answer kept
       // on the record while the run is queued or driven with it, or recorded in its steps):
       // refused, saying who answered and when, whatever graph it ran with.
       // An answer naming a wait the run is no longer at (it asked again, was answered, ended).
       if (options.response !== undefined && options.waitId !== undefined) {
         const moved = notWaitingAt(run, runId, options.waitId)
-        if (moved !== undefined) return yield* moved
+        if (moved !== undefined) return yield* refusedAs("wait-moved", moved)
       }
       const answered = options.response === undefined ? undefined : yield* answeredFirst(checkpointer, run)
-      if (answered !== undefined) return yield* new RunStateError({ runId, status: run.status, operation: "resume", message: answered })
+      if (answered !== undefined) return yield* refusedAs("answered-first", new RunStateError({ runId, status: run.status, operation: "resume", message: answered }))
       // A run that ended can never be resumed: said first, whatever graph it ran with.
       // `error` is the runtime's failure (a checkpoint write failed, e.g. a database locked
       // too long), not the run's: its committed steps are intact, so it resumes from them.
       if (TERMINAL_STATUSES.has(run.status) && run.status !== "error") {
-        return yield* new RunStateError({
-          runId,
-          status: run.status,
-          operation: "resume",
-          message: `run ${runId} is already ${run.status}; nothing to resume (start a new run, or fork this one with \`stargraph replay\`)`
-        })
+        return yield* refusedAs(
+          "not-waiting",
+          new RunStateError({
+            runId,
+            status: run.status,
+            operation: "resume",
+            message: `run ${runId} is already ${run.status}; nothing to resume (start a new run, or fork this one with \`stargraph replay\`)`
+          })
+        )
       }
       // A fork's child run (or theirs) answered or resumed directly, not by its parent: it
       // would have no replay source and run live past the fork's recording. Refused, naming
@@ -705,7 +757,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         const fork = yield* forkAbove(checkpointer, run)
         if (fork !== undefined) {
           const parentLast = fork.parent_run_id === null ? undefined : Option.getOrUndefined(yield* checkpointer.latestCheckpoint(fork.parent_run_id))?.step
-          return yield* forkDescendantRefusal(run, fork, options.response !== undefined, forkAnswerNeedsLive(fork, parentLast))
+          return yield* refusedAs("fork-descendant", forkDescendantRefusal(run, fork, options.response !== undefined, forkAnswerNeedsLive(fork, parentLast)))
         }
       }
       // Live calls after a fork asked for a run that is not a fork (no parent's recording:
@@ -720,7 +772,11 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         const variant = yield* withPackVersions(versions).pipe(Effect.mapError((e) =>
           new CheckpointError({ reason: "graph-hash-mismatch", runId, message: `fork ${runId} runs on pack versions ${JSON.stringify(versions)}, which cannot be loaded: ${e.message}` })
         ))
-        if (variant.graphHash !== definition.graphHash) return yield* variant.resume(runId, options)
+        if (variant.graphHash !== definition.graphHash) {
+          // Its resume writes the refused answer's record, if any.
+          if (refusing !== undefined) refusing.delegated = true
+          return yield* variant.resume(runId, options)
+        }
       }
       let accepted = false
       if (run.graph_hash !== definition.graphHash && options.acceptGraphHash === run.graph_hash && run.graph_id === definition.id) {
@@ -769,25 +825,25 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
       // Waiting for a child run that was answered directly: nothing to ask any more.
       const settled = run.status === "awaiting-input" ? yield* settledChild(checkpointer, run) : undefined
       if (settled !== undefined && options.response !== undefined) {
-        return yield* refuse(
+        return yield* refusedAs("not-waiting", refuse(
           `run ${runId} waited for child run ${settled.runId}, which no longer waits for input: ` +
             (settled.status === "cancelled"
               ? `it was cancelled on its own; this answer was not applied: cancel run ${runId} too, or resume it without a response ` +
                 `to take the child's outcome (its ${waitedKind(run.waiting)} node '${run.waiting?.node ?? "?"}' fails)`
               : `it was answered or resumed on its own (not through this run) and is now ${settled.status}; this answer was not applied: ` +
                 `resume run ${runId} without a response to go on with the child's outcome`)
-        )
+        ))
       }
       // Paused at a breakpoint: it goes on without an answer, and refuses one (nothing asked).
       const atBreakpoint = run.status === "awaiting-input" && run.waiting?.kind === "breakpoint"
       if (atBreakpoint && options.response !== undefined) {
-        return yield* refuse(`run ${runId} is paused at a ${run.waiting?.prompt ?? "breakpoint"}, not waiting for an answer; resume it without a response`)
+        return yield* refusedAs("not-waiting", refuse(`run ${runId} is paused at a ${run.waiting?.prompt ?? "breakpoint"}, not waiting for an answer; resume it without a response`))
       }
       if (run.status === "awaiting-input" && options.response === undefined && !timedOut && settled === undefined && !atBreakpoint) {
         return yield* refuse(`run ${runId} is awaiting input at node '${run.waiting?.node}': ${run.waiting?.prompt} (pass a response${deadline !== undefined ? `, or wait until it times out at ${deadline}` : ""})`)
       }
       if (run.status !== "awaiting-input" && options.response !== undefined) {
-        return yield* refuse(`run ${runId} is ${run.status}, not awaiting input; resume it without a response`)
+        return yield* refusedAs("not-waiting", refuse(`run ${runId} is ${run.status}, not awaiting input; resume it without a response`))
       }
       // A child run whose question was already answered through a parent up its chain (the
       // answer kept on that parent while it waits for its turn, and passed down then): a
@@ -798,15 +854,21 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
           const parent = Option.getOrUndefined(yield* checkpointer.getRun(below.parent_run_id))
           if (parent === undefined || waitedChildId(parent) !== below.run_id) break
           if (parent.waiting?.given !== undefined) {
-            return yield* refuse(`run ${runId} was already answered through its parent run ${parent.run_id}, which passes that answer on when it continues; a second answer is refused`)
+            return yield* refusedAs(
+              "answered-first",
+              refuse(`run ${runId} was already answered through its parent run ${parent.run_id}, which passes that answer on when it continues; a second answer is refused`)
+            )
           }
           below = parent
         }
       }
       if (timedOut && options.response !== undefined) {
-        return yield* refuse(
-          `run ${runId} stopped waiting for '${run.waiting?.prompt}' at node '${run.waiting?.node}' at ${deadline}; a late answer is refused ` +
-            `(resume it without a response to apply on_timeout: ${run.waiting?.on_timeout ?? "halt"})`
+        return yield* refusedAs(
+          "timed-out",
+          refuse(
+            `run ${runId} stopped waiting for '${run.waiting?.prompt}' at node '${run.waiting?.node}' at ${deadline}; a late answer is refused ` +
+              `(resume it without a response to apply on_timeout: ${run.waiting?.on_timeout ?? "halt"})`
+          )
         )
       }
       if (run.status === "running" && run.owner !== null && run.owner !== OWNER && !ownerGone(run.owner, options.takeOver === true)) {

@@ -208,6 +208,7 @@ const build = (options: GraphRunOptions, clock: Clock.Clock, metrics: MetricsSha
         commitWithParent: options.commitWithParent,
         replay: options.replay,
         actor: options.actor,
+        audit: options.audit,
         startedBefore: options.startedBefore,
         takenOver: options.takenOver,
         graphHashAccepted: options.graphHashAccepted

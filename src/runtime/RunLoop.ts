@@ -61,6 +61,8 @@ import { Checkpointer, type CheckpointerShape, type CommitOptions } from "../che
 import { commitAll, inOrder, type StepCommits, stepCommits } from "./childCommits.js"
 import { recordedStart, type ReplaySource, requestHash, stepRecorder } from "./Cassette.js"
 import { tracing } from "../telemetry/TracingEnabled.js"
+import type { AuditSinkShape } from "../telemetry/AuditSink.js"
+import { type AnswerRefusedReason, auditAnswerRefused } from "./answerRefused.js"
 import { breakpointPrompt } from "./breakpointPrompt.js"
 import { toErrorRecord } from "./errorRecord.js"
 import type { RunEventInput } from "./events.js"
@@ -120,6 +122,8 @@ export interface DriveInput {
   readonly replay?: ReplaySource | undefined
   /** Who drives the run (the actor of the evidence facts an answer asserts). */
   readonly actor?: string | undefined
+  /** Where an answer (`response`) refused before the drive takes the run over is recorded (`answer.refused`). */
+  readonly audit?: AuditSinkShape | undefined
   /**
    * The run had started before the queue claim that handed it to this drive (a run a
    * draining server requeued before it committed a step): the claim set its `started_at`,
@@ -397,6 +401,23 @@ const runsChildren = (graph: GraphDefinition): boolean => {
 }
 const withChildren = new WeakMap<GraphDefinition, boolean>()
 
+/**
+ * Record the drive's answer (if it carries one) as refused with `error`, for `reason`
+ * (`answer.refused`, to `input.audit`); `now` is the run's record as read then.
+ */
+const answerRefused = (input: DriveInput, reason: AnswerRefusedReason, error: RunStateError, now: RunRecord | undefined): Effect.Effect<void> =>
+  input.response === undefined || input.audit === undefined
+    ? Effect.void
+    : auditAnswerRefused(input.audit, {
+      runId: input.run.run_id,
+      actor: input.actor ?? "library",
+      value: input.response.value,
+      waitId: input.response.waitId,
+      run: now,
+      reason,
+      error
+    })
+
 /** The run's rule session, once opened (given back to the engine when the drive ends). */
 interface Held {
   session: RuleSession | undefined
@@ -413,12 +434,14 @@ const makeDrive = (): RunLoopShape["drive"] => {
       Effect.flatMap(RuleEngine, (ruleEngine) => {
         const runId = input.run.run_id
         if (driving.has(runId)) {
-          return Effect.fail(new RunStateError({
+          const busy = new RunStateError({
             runId,
             status: "running",
             operation: "resume",
             message: `run ${runId} is being driven in this process already (by another handle); nothing was done here: wait for that handle, or cancel it`
-          }))
+          })
+          // (Another handle drives it: the record as read here says nothing of where it waits now.)
+          return Effect.zipRight(answerRefused(input, "other", busy, undefined), Effect.fail(busy))
         }
         driving.add(runId)
         const held: Held = { session: undefined }
@@ -705,13 +728,16 @@ const loop = (
       if (!(yield* checkpointer.takeOver(run.run_id, { status: run.status, owner: run.owner, step: input.checkpoint.step, ...(waitId !== undefined ? { waitId } : {}) }, patch))) {
         const now = yield* checkpointer.getRun(run.run_id)
         const moved = waitId !== undefined ? notWaitingAt(Option.getOrUndefined(now), run.run_id, waitId) : undefined
-        if (moved !== undefined) return yield* moved
+        if (moved !== undefined) {
+          yield* answerRefused(input, "wait-moved", moved, Option.getOrUndefined(now))
+          return yield* moved
+        }
         const seen = Option.match(now, { onNone: () => "gone", onSome: (r) => `${r.status}${r.owner !== null ? `, driven by ${r.owner}` : ""}` })
         const read = Option.getOrUndefined(now)
         const edited = read !== undefined && read.status === run.status && read.owner === run.owner && read.last_step !== input.checkpoint.step
         // An answer that lost the race for the wait to another answer: said so, never applied.
         const beaten = read !== undefined && input.response !== undefined && run.status === "awaiting-input" && answeredSince(read, input.checkpoint.step)
-        return yield* new RunStateError({
+        const refused = new RunStateError({
           runId: run.run_id,
           status: Option.match(now, { onNone: () => "unknown", onSome: (r) => r.status }),
           operation: "resume",
@@ -721,6 +747,8 @@ const loop = (
             ? alreadyAnswered(read, yield* answererOf(checkpointer, read, input.checkpoint.step))
             : `run ${run.run_id} changed since it was read (${run.status} then, ${seen} now): another process took it over first; nothing was done here`
         })
+        yield* answerRefused(input, beaten ? "answered-first" : "other", refused, read)
+        return yield* refused
       }
       if (patch.graph_hash !== undefined) {
         yield* Effect.logWarning(`run ${run.run_id}: continuing under graph hash ${patch.graph_hash} (it was started with ${run.graph_hash}; accepted)`)

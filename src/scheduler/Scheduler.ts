@@ -47,6 +47,7 @@ import { type BreakpointFields, type BreakpointNodes, resolveBreakpoints } from 
 import { checkSkipFailed, explainMoved, prepareThreadRun } from "../graph/threads.js"
 import { alreadyAnswered, answeredSince, answererOf } from "../runtime/answeredBy.js"
 import { notWaitingAt } from "../runtime/waitMoved.js"
+import { type AnswerRefusedReason, refuseAnswer } from "../runtime/answerRefused.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
 import { nowIso, OWNER } from "../runtime/RunLoop.js"
 import { leaseGraceMs, leaseState, observeHeartbeats } from "../runtime/leases.js"
@@ -468,8 +469,9 @@ export const make = (
         // Validate now (status rules, hashes, the response) so the caller gets the error.
         // (And a live language-model node it would reach without a model, in the caller's context;
         // a fork allowed live calls keeps that on its record: the drive that picks it up reads it there.)
-        yield* graph.resume(runId, { response: opts.response, waitId: opts.waitId, noModelFix: options.noModelFix, liveAfterFork: opts.liveAfterFork === true })
+        // (Its refusal of an answer writes the `answer.refused` record, naming this actor.)
         const actor = opts.actor ?? "scheduler"
+        yield* graph.resume(runId, { response: opts.response, waitId: opts.waitId, actor, noModelFix: options.noModelFix, liveAfterFork: opts.liveAfterFork === true })
         const deferred = yield* waiter(runId)
         // Queued or executing here already: nothing to queue. A run known here that stopped
         // (awaiting input, paused: its job is ending) is queued below all the same, and the
@@ -500,18 +502,25 @@ export const make = (
         const waitId = opts.response !== undefined ? opts.waitId : undefined
         if (!(yield* checkpointer.takeOver(runId, { status: record.status, owner: record.owner, step: record.last_step, ...(waitId !== undefined ? { waitId } : {}) }, patch))) {
           const now = Option.getOrUndefined(yield* checkpointer.getRun(runId))
+          const response = opts.response
+          /** `error`, refusing the answer (if any) for `reason`: its `answer.refused` record first. */
+          const refused = (reason: AnswerRefusedReason, error: RunStateError) =>
+            response === undefined ? Effect.fail(error) : refuseAnswer({ runId, actor, value: response.value, waitId, run: now, reason, error })
           const moved = waitId !== undefined ? notWaitingAt(now, runId, waitId) : undefined
-          if (moved !== undefined) return yield* moved
+          if (moved !== undefined) return yield* refused("wait-moved", moved)
           // An answer that lost the race for the wait to another one: said so (who, when), never applied.
           const beaten = now !== undefined && opts.response !== undefined && record.status === "awaiting-input" && answeredSince(now, record.last_step)
-          return yield* new RunStateError({
-            runId,
-            status: now?.status ?? record.status,
-            operation: opts.response !== undefined ? "respond" : "resume",
-            message: beaten
-              ? alreadyAnswered(now, yield* answererOf(checkpointer, now, record.last_step))
-              : `run ${runId} changed while it was being ${opts.response !== undefined ? "answered" : "resumed"} (now ${now?.status ?? "gone"}): another request or process got there first; read it again`
-          })
+          return yield* refused(
+            beaten ? "answered-first" : "other",
+            new RunStateError({
+              runId,
+              status: now?.status ?? record.status,
+              operation: opts.response !== undefined ? "respond" : "resume",
+              message: beaten
+                ? alreadyAnswered(now, yield* answererOf(checkpointer, now, record.last_step))
+                : `run ${runId} changed while it was being ${opts.response !== undefined ? "answered" : "resumed"} (now ${now?.status ?? "gone"}): another request or process got there first; read it again`
+            })
+          )
         }
         yield* offer({ runId, graph, actor, claim: true })
         return { runId, graphId: graph.id, deduplicated: false, status: record.status, summary: deferred }

@@ -30,6 +30,7 @@ import { answeredFirst } from "../runtime/answeredBy.js"
 import { cancelStopped, subgraphIndex } from "../runtime/cancelStopped.js"
 import { cancelWaitedChild, parentWaitingOn } from "../runtime/waitingParent.js"
 import { notWaitingAt } from "../runtime/waitMoved.js"
+import { type AnswerRefusedReason, refuseAnswer } from "../runtime/answerRefused.js"
 import { withWaitId } from "../checkpoint/waitId.js"
 import { settledChild } from "../runtime/waitedChild.js"
 import * as Replay from "../replay/Replay.js"
@@ -373,18 +374,22 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
             return yield* new InputError({ field: "response", message: "the body has no \"response\"", fix: "send the answer as {\"response\": <JSON>} (null is an answer too)" })
           }
           const record = yield* getRun(checkpointer, runId)
-          // An answer to a wait the run is no longer at (asked again, answered, ended): where it waits now.
+          const actor = actorOf(request)
           const waitId = payload.wait_id
+          // Refused here: its `answer.refused` record first (past here, the scheduler and the graph write theirs).
+          const refused = (reason: AnswerRefusedReason, error: RunStateError) =>
+            refuseAnswer({ runId, actor, value: payload.response, waitId, run: record, reason, error })
+          // An answer to a wait the run is no longer at (asked again, answered, ended): where it waits now.
           const moved = waitId !== undefined ? notWaitingAt(record, runId, waitId) : undefined
-          if (moved !== undefined) return yield* moved
+          if (moved !== undefined) return yield* refused("wait-moved", moved)
           if (record.status !== "awaiting-input") {
             // Answered by another request or process first (kept on its record, or recorded in its steps): said so.
             const answered = yield* answeredFirst(checkpointer, record)
-            return yield* refuse(runId, record.status, "respond", answered ?? `run ${runId} is ${record.status}, not awaiting input`)
+            return yield* refused(answered !== undefined ? "answered-first" : "not-waiting", refuse(runId, record.status, "respond", answered ?? `run ${runId} is ${record.status}, not awaiting input`))
           }
           // The run refuses an answer as its resume's (at a breakpoint, a settled child): named as the respond the client asked for.
           const liveAfterFork = payload.live_after_fork === true
-          yield* Effect.mapError(scheduler.resume(runId, { actor: actorOf(request), response: { value: payload.response }, waitId, liveAfterFork }), (error) =>
+          yield* Effect.mapError(scheduler.resume(runId, { actor, response: { value: payload.response }, waitId, liveAfterFork }), (error) =>
             error._tag === "RunStateError" && error.operation === "resume"
               ? new RunStateError({
                 runId: error.runId,
