@@ -19,6 +19,8 @@ export interface StateIssue {
   readonly field: string
   /** The top-level field the path starts at, when it has one. */
   readonly top: string | undefined
+  /** The path inside the top-level field (`[0]` for `scores[0]`; empty for the field itself). */
+  readonly inside: ReadonlyArray<PropertyKey>
   /** The schema's issue, e.g. `Expected integer, actual "x"`. */
   readonly issue: string
   /** The field's declared type, for an issue with the field itself (a nested part says its own type). */
@@ -35,6 +37,7 @@ const issueOf = (error: ParseResult.ParseError, prefix: ReadonlyArray<PropertyKe
   return {
     field: field || "<state>",
     top: path[0] === undefined ? undefined : String(path[0]),
+    inside: path.slice(1),
     issue: issue?.message ?? "invalid",
     takes: path.length === 1 ? declaredAs(fields.get(String(path[0]))) : undefined
   }
