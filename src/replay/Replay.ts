@@ -29,7 +29,7 @@ import { toErrorRecord } from "../runtime/errorRecord.js"
 import { replaySource } from "../runtime/replaySource.js"
 import { type BreakpointFields, type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints.js"
 import { diffRuns, type RunDiff } from "./RunDiff.js"
-import { checkOverriddenNodes, packLoadError } from "./checkMutation.js"
+import { checkOutputOverrides, checkOverriddenNodes, packLoadError } from "./checkMutation.js"
 import { firstIssue } from "../ir/parseIssue.js"
 
 /** How to fork. */
@@ -254,6 +254,9 @@ export const start = <R = never>(
           : `give '${top}' a value of its declared type${declaredAs(declared) !== undefined ? ` (${declaredAs(declared)})` : ""}`
       })
     }
+    // Each node output override is a write the run loop would refuse or accept: checked now
+    // against the fork step's state, before anything is written.
+    yield* checkOutputOverrides(graph, mutation, fromStep, state)
 
     const derived = derivedHash(parent.graph_hash, fromStep, mutation)
     // A fork on another pack version runs that version's rules.

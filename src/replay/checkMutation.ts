@@ -12,9 +12,11 @@ import { type Graph, packVersions } from "../graph/Graph.js"
 import { checkJson } from "../ir/json.js"
 import { listSome } from "../ir/limits.js"
 import { firstIssue } from "../ir/parseIssue.js"
-import { declaredAs, undeclaredFieldFix } from "../ir/stateSchema.js"
+import { declaredAs, declaredAt, type State, undeclaredFieldFix } from "../ir/stateSchema.js"
 import { RuleEngine } from "../fathom/RuleEngine.js"
 import type { CounterfactualMutation } from "../runtime/Mutation.js"
+import { applyWrites } from "../runtime/reducers.js"
+import { stateCheck } from "../runtime/stateValidator.js"
 
 /** The error for packs a `rule_pack_version` names that cannot be loaded. */
 export const packLoadError = (version: string) => (e: { readonly message: string; readonly fix?: string | undefined }): InputError =>
@@ -73,6 +75,66 @@ const checkOverrides = <R>(graph: Graph<R>, mutation: CounterfactualMutation, st
     }
   })
 
+/**
+ * Each `node_output_overrides` entry is a write its node could make: an override replaces
+ * the node's update, so it is merged as the run loop merges one (`applyWrites`: declared
+ * fields, plain JSON, a value each field's reducer takes) and the fields it writes are
+ * checked with the run loop's own state check (`stateCheck`). `state` is what the writes
+ * are merged into: the fork step's state, when known. Without it (a dry run, the graph
+ * alone) each written field starts empty (its reducer's empty value), the fields are
+ * checked one by one where the graph has per-field schemas (inline schemas), and a
+ * `merge` field's type is left to the fork (what it merges into decides it).
+ */
+export const checkOutputOverrides = <R>(
+  graph: Graph<R>,
+  mutation: CounterfactualMutation,
+  step: number,
+  state?: State
+): Effect.Effect<void, StateValidationError> =>
+  Effect.gen(function*() {
+    const fields = graph.state.fields
+    const check = state !== undefined || graph.state.fieldSchemas !== undefined ? stateCheck(graph) : undefined
+    for (const [nodeId, update] of Object.entries(mutation.node_output_overrides)) {
+      const where = `node_output_overrides.${nodeId}`
+      const fixFor = (top: string, field = top, inside: ReadonlyArray<PropertyKey> = []): string => {
+        const declared = fields.get(top)
+        const as = declaredAt(declared, inside)
+        return `give '${field}' in ${where} a value of its declared type${as !== undefined ? ` (${as})` : ""}` +
+          `${declared !== undefined && declared.reducer !== "replace" && inside.length === 0 ? `, which its reducer (${declared.reducer}) takes` : ""}`
+      }
+      const writes = [{ node: nodeId, update }]
+      const merged = applyWrites(state ?? {}, writes, fields, step)
+      if (Either.isLeft(merged)) {
+        const e = merged.left
+        const top = e.field.split(/[.[]/)[0] ?? e.field
+        const undeclared = !fields.has(top)
+        return yield* new StateValidationError({
+          source: "mutation",
+          field: e.field,
+          nodeId,
+          step,
+          message: undeclared
+            ? `${where} field '${e.field}' is not a state field (the state schema does not declare it)`
+            : `${where} field '${e.field}' is not a write the field takes: ${e.message}`,
+          fix: undeclared ? undeclaredFieldFix(top, fields.keys()) : fixFor(top)
+        })
+      }
+      if (check === undefined) continue
+      const checked = state !== undefined ? writes : [{ node: nodeId, update: Object.fromEntries(Object.entries(update).filter(([key]) => fields.get(key)?.reducer !== "merge")) }]
+      const found = check(merged.right, checked)
+      if (found !== undefined) {
+        return yield* new StateValidationError({
+          source: "mutation",
+          field: found.field,
+          nodeId,
+          step,
+          message: `${where} field '${found.field}' does not fit the state schema: ${found.issue}`,
+          fix: fixFor(found.top ?? found.field, found.field, found.inside)
+        })
+      }
+    }
+  })
+
 /** The facts a mutation asserts or retracts parse against the graph's fact templates. */
 const checkFacts = <R>(graph: Graph<R>, mutation: CounterfactualMutation): Effect.Effect<void, InputError | RuleError> =>
   Effect.gen(function*() {
@@ -90,8 +152,8 @@ const checkFacts = <R>(graph: Graph<R>, mutation: CounterfactualMutation): Effec
   })
 
 /**
- * Check `mutation` against `graph` alone: overridden nodes exist, overridden fields are
- * declared and typed, facts fit the rules' templates, and a `rule_pack_version` loads.
+ * Check `mutation` against `graph` alone: overridden nodes exist, overridden fields and
+ * the fields of node output overrides are declared and typed, facts fit the rules' templates, and a `rule_pack_version` loads.
  * Succeeds with the graph the fork would run (another pack version's, or `graph`).
  */
 export const checkMutation = <R>(
@@ -102,6 +164,7 @@ export const checkMutation = <R>(
   Effect.gen(function*() {
     yield* checkOverriddenNodes(graph, mutation)
     yield* checkOverrides(graph, mutation, step)
+    yield* checkOutputOverrides(graph, mutation, step)
     const forkGraph = mutation.rule_pack_version === undefined
       ? graph
       : yield* graph.withPackVersions(packVersions(mutation.rule_pack_version)).pipe(Effect.mapError(packLoadError(mutation.rule_pack_version)))

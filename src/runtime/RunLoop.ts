@@ -14,9 +14,7 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as HashSet from "effect/HashSet"
 import * as Option from "effect/Option"
-import type * as ParseResult from "effect/ParseResult"
 import * as Ref from "effect/Ref"
-import * as Schema from "effect/Schema"
 import {
   type CallRecord,
   type Checkpoint,
@@ -39,7 +37,6 @@ import {
   type RunFailure,
   RunStateError,
   type StargraphError,
-  StateValidationError,
   StepLimitError
 } from "../errors.js"
 import type { GraphDefinition } from "./GraphDefinition.js"
@@ -48,7 +45,7 @@ import { RuleEngine, type RuleEngineShape } from "../fathom/RuleEngine.js"
 import { assertEvidence, assertToolFacts, type RuleSession } from "../fathom/RuleSession.js"
 import { canonicalJson, hashJson } from "../ir/hash.js"
 import { END } from "../ir/schema.js"
-import { declaredAs, type FieldInfo, type State } from "../ir/stateSchema.js"
+import type { State } from "../ir/stateSchema.js"
 import { linkKind, stepChildren } from "./stepChildren.js"
 import { DefaultModel, fromRecord } from "../nodes/lm/DefaultModel.js"
 import { cancelStopped, type SubgraphIndex, subgraphIndex } from "./cancelStopped.js"
@@ -70,9 +67,9 @@ import { type Executed, executeFrontier, PARALLEL_NODE, recordedWinners, winners
 import { evaluateRouters, route } from "./routing.js"
 import { checkJson, frozenCopy, jsonEqual, writtenDelta } from "../ir/json.js"
 import { applyWrites, type NodeWrite } from "./reducers.js"
+import { validateState } from "./stateValidator.js"
 import { names } from "./breakpoints.js"
 import { deriveWaitId } from "../checkpoint/waitId.js"
-import { firstIssue } from "../ir/parseIssue.js"
 
 export { markError } from "./markError.js"
 export { nowIso } from "./nowIso.js"
@@ -325,70 +322,6 @@ export { OWNER }
 
 /** Replayed steps committed per transaction (see `flush` in the loop). */
 export const REPLAY_BATCH = 64
-
-const invalidState = (
-  error: ParseResult.ParseError,
-  prefix: ReadonlyArray<PropertyKey>,
-  writes: ReadonlyArray<NodeWrite>,
-  step: number,
-  fields: ReadonlyMap<string, FieldInfo>
-): StateValidationError => {
-  const issue = firstIssue(error)
-  const path = [...prefix, ...(issue?.path ?? [])]
-  const field = path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("")
-  const writer = writes.find((w) => path[0] !== undefined && String(path[0]) in w.update)
-  // The field as declared, for a write to the field itself (a nested part says its own type).
-  const takes = path.length === 1 ? declaredAs(fields.get(String(path[0]))) : undefined
-  return new StateValidationError({
-    source: "node-update",
-    field: field || "<state>",
-    nodeId: writer?.node,
-    step,
-    message: `state after step ${step} does not match the state schema: ${issue?.message ?? "invalid"}${takes !== undefined ? ` ('${field}' is declared ${takes})` : ""}`,
-    ...(writer !== undefined ? { fix: `make node '${writer.node}' write ${takes !== undefined ? `a value of '${field}''s declared type (${takes})` : `what the state schema declares at '${field}'`}, or change the field's declaration` } : {})
-  })
-}
-
-/** Checks the state after a step; the writes say which fields changed. */
-type StateValidator = (state: State, writes: ReadonlyArray<NodeWrite>, step: number) => Either.Either<void, StateValidationError>
-
-/**
- * The state validator of a graph, built once per graph. Where the compiled schema offers
- * per-field schemas (every inline schema), only the fields the step wrote are checked:
- * the others were valid before and did not change. An inline field's plain check passes
- * a valid value without decoding it. Otherwise, and for a write to an
- * undeclared field, the whole state is decoded.
- */
-const validateState = (graph: GraphDefinition): StateValidator => {
-  const cached = validators.get(graph)
-  if (cached) return cached
-  const decodeAll = Schema.decodeUnknownEither(graph.state.schema, { onExcessProperty: "error" })
-  const whole: StateValidator = (state, writes, step) => {
-    const result = decodeAll(state)
-    return Either.isRight(result) ? Either.void : Either.left(invalidState(result.left, [], writes, step, graph.state.fields))
-  }
-  const fields = graph.state.fieldSchemas
-  const perField = fields && new Map(
-    [...fields].map(([name, schema]) => [name, Schema.decodeUnknownEither(schema as Schema.Schema<unknown, unknown>, { onExcessProperty: "error" })])
-  )
-  const checks = graph.state.fieldChecks
-  const validator: StateValidator = perField === undefined ? whole : (state, writes, step) => {
-    for (const write of writes) {
-      for (const key in write.update) {
-        if (checks?.get(key)?.(state[key]) === true) continue
-        const decode = perField.get(key)
-        if (decode === undefined) return whole(state, writes, step)
-        const result = decode(state[key])
-        if (Either.isLeft(result)) return Either.left(invalidState(result.left, [key], writes, step, graph.state.fields))
-      }
-    }
-    return Either.void
-  }
-  validators.set(graph, validator)
-  return validator
-}
-
-const validators = new WeakMap<GraphDefinition, StateValidator>()
 
 /** Whether `graph` has `subgraph` nodes (whose child runs hand their last commits to the step). */
 const runsChildren = (graph: GraphDefinition): boolean => {

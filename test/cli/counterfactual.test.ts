@@ -50,6 +50,10 @@ describe("stargraph counterfactual", () => {
     ["an undeclared state field", "state_overrides:\n  mesage: x\n", /StateValidationError: .*'mesage'.*not declare/],
     ["a field of the wrong type", "state_overrides:\n  rounds: many\n", /StateValidationError: state_overrides field 'rounds' does not fit the state schema: Expected/],
     ["an override of a node the graph lacks", "node_output_overrides:\n  nope: { greeting: x }\n", /no node 'nope' in graph run:hello-stargraph/],
+    ["a node output override of an undeclared field", "node_output_overrides:\n  count: { nofield: 1 }\n", /^error: StateValidationError: node_output_overrides\.count field 'nofield' is not a state field \(the state schema does not declare it\) \(fix: write one of the declared fields \(message, greeting, rounds, log, summary\), or declare 'nofield' in state_schema\.fields\)\n$/],
+    ["a node output override of the wrong type", "node_output_overrides:\n  greet: { greeting: 3 }\n", /^error: StateValidationError: node_output_overrides\.greet field 'greeting' does not fit the state schema: Expected string, actual 3 \(fix: give 'greeting' in node_output_overrides\.greet a value of its declared type \(string\)\)\n$/],
+    ["a node output override its field's reducer refuses", "node_output_overrides:\n  count: { log: again }\n", /^error: StateValidationError: node_output_overrides\.count field 'log' is not a write the field takes: append reducer: the write is a string, not a list .*\(fix: give 'log' in node_output_overrides\.count a value of its declared type \(array\), which its reducer \(append\) takes\)\n$/],
+    ["a node output override with an item of the wrong type", "node_output_overrides:\n  count: { log: [1] }\n", /node_output_overrides\.count field 'log\[0\]' does not fit the state schema: Expected string, actual 1 \(fix: give 'log\[0\]' in node_output_overrides\.count a value of its declared type \(string\)\)/],
     ["a list instead of a mapping", "- state_overrides: {}\n", /holds a list, not a mapping/],
     ["YAML that does not parse", "state_overrides: {message: [\n", /is not valid YAML or JSON/]
   ])("refuses %s with a typed error and exit 2", async (_what, text, expected) => {
@@ -60,6 +64,34 @@ describe("stargraph counterfactual", () => {
     expect(r.stdout).toBe("")
     expect(r.stderr).toMatch(/^error: /)
     expect(r.stderr).toMatch(expected)
+  })
+
+  it("a replay refuses a node output override that does not fit the state schema before writing anything (exit 2, no fork); a valid one forks", async () => {
+    const db = join(work, "overrides.sqlite")
+    const run = await stargraph(["run", "hello/graph.yaml", "-i", "message=hi", "--db", db, "-q"], { cwd: work })
+    expect(run.code).toBe(0)
+    const id = runIdOf(run.last)
+    const runs = async () => (JSON.parse((await stargraph(["list", "--db", db, "--json"], { cwd: work })).stdout) as { runs: ReadonlyArray<{ run_id: string }> }).runs.map((r) => r.run_id)
+    const steps = async () => (JSON.parse((await stargraph(["inspect", id, "--db", db, "--json"], { cwd: work })).stdout) as { steps: number }).steps
+    const before = { runs: await runs(), steps: await steps() }
+    expect(before.runs).toEqual([id])
+    const refusals: ReadonlyArray<[unknown, RegExp]> = [
+      [{ count: { nofield: 1 } }, /^error: StateValidationError: node_output_overrides\.count field 'nofield' is not a state field .*\(fix: write one of the declared fields \(message, greeting, rounds, log, summary\), or declare 'nofield' in state_schema\.fields\)\n$/],
+      [{ count: { rounds: "many" } }, /^error: StateValidationError: node_output_overrides\.count field 'rounds' is not a write the field takes: add reducer: .*\(fix: give 'rounds' in node_output_overrides\.count a value of its declared type \(integer\), which its reducer \(add\) takes\)\n$/],
+      [{ summarise: { summary: ["not", "a", "string"] } }, /^error: StateValidationError: node_output_overrides\.summarise field 'summary' does not fit the state schema: Expected string, actual \["not","a","string"\] \(fix: give 'summary' in node_output_overrides\.summarise a value of its declared type \(string\)\)\n$/]
+    ]
+    for (const [overrides, expected] of refusals) {
+      const r = await stargraph(["replay", id, "--db", db, "--from-step", "1", "--mutation", JSON.stringify({ node_output_overrides: overrides })], { cwd: work })
+      expect([r.code, r.stdout]).toEqual([2, ""])
+      expect(r.stderr).toMatch(expected)
+    }
+    expect({ runs: await runs(), steps: await steps() }).toEqual(before)
+    const valid = await stargraph(["replay", id, "--db", db, "--from-step", "1", "--mutation", JSON.stringify({ node_output_overrides: { summarise: { summary: "overridden" } } }), "-q"], { cwd: work })
+    expect([valid.code, valid.stderr]).toEqual([0, ""])
+    const cf = runIdOf(valid.last)
+    expect(cf).toMatch(/^cf-/)
+    expect(valid.last).toBe(`run_id=${cf} status=done`)
+    expect((await runs()).sort()).toEqual([id, cf].sort())
   })
 
   it("refuses a missing mutation file, a negative step and a fact of no template", async () => {

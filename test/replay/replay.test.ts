@@ -14,6 +14,8 @@ import * as Graph from "../../src/graph/Graph.js"
 import type { NodeFunction } from "../../src/nodes/Executor.js"
 import * as Replay from "../../src/replay/Replay.js"
 import { renderDiff } from "../../src/replay/RunDiff.js"
+import { checkMutation } from "../../src/replay/checkMutation.js"
+import { emptyMutation } from "../../src/runtime/Mutation.js"
 import { formatError, type StateValidationError } from "../../src/errors.js"
 import { OWNER } from "../../src/runtime/owner.js"
 import { tempDir } from "../helpers/cli.js"
@@ -276,6 +278,89 @@ describe("replay and counterfactual forks", () => {
     const mismatch = await Effect.runPromise(Effect.either(Replay.fork(other, parent.run_id, {})).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: (await setup()).filename }))))
     expect(Either.isLeft(mismatch) && mismatch.left._tag).toBe("CheckpointError")
     expect(await runCount()).toBe(count)
+  })
+
+  it("refuses a node output override that is no write its node could make, before writing anything: the node, the field and the fix", async () => {
+    const { fork, runCount, layer, parent } = await setup()
+    const checkpointCount = () =>
+      Effect.runPromise(Effect.gen(function*() {
+        const checkpointer = yield* Checkpointer
+        const { runs } = yield* checkpointer.listRuns({ limit: 500 })
+        let total = 0
+        for (const r of runs) total += (yield* checkpointer.listCheckpoints(r.run_id)).length
+        return total
+      }).pipe(Effect.provide(layer)))
+    const before = { runs: await runCount(), checkpoints: await checkpointCount() }
+    const cases = [
+      fork({ mutation: { node_output_overrides: { decide: { nofield: 1 } } } }),
+      fork({ mutation: { node_output_overrides: { decide: { verdict: 3 } } } }),
+      fork({ mutation: { node_output_overrides: { ask: { hits: "one" } } } }),
+      fork({ fromStep: 1, mutation: { node_output_overrides: { ask: { hits: ["ok", 2] } } } })
+    ]
+    const errors = (await Promise.all(cases)).map((c) => (Either.isLeft(c) ? c.left : undefined) as StateValidationError | undefined)
+    expect(errors.map((e) => e && { _tag: e._tag, source: e.source, nodeId: e.nodeId, field: e.field, step: e.step })).toEqual([
+      { _tag: "StateValidationError", source: "mutation", nodeId: "decide", field: "nofield", step: 0 },
+      { _tag: "StateValidationError", source: "mutation", nodeId: "decide", field: "verdict", step: 0 },
+      { _tag: "StateValidationError", source: "mutation", nodeId: "ask", field: "hits", step: 0 },
+      { _tag: "StateValidationError", source: "mutation", nodeId: "ask", field: "hits[1]", step: 1 }
+    ])
+    expect(errors.map((e) => e && formatError(e))).toEqual([
+      "StateValidationError: node_output_overrides.decide field 'nofield' is not a state field (the state schema does not declare it) " +
+      "(fix: write one of the declared fields (topic, times, label, seen_at, dice, hits, verdict), or declare 'nofield' in state_schema.fields)",
+      "StateValidationError: node_output_overrides.decide field 'verdict' does not fit the state schema: Expected string, actual 3 " +
+      "(fix: give 'verdict' in node_output_overrides.decide a value of its declared type (string))",
+      "StateValidationError: node_output_overrides.ask field 'hits' does not fit the state schema: Expected ReadonlyArray<string>, actual \"one\" " +
+      "(fix: give 'hits' in node_output_overrides.ask a value of its declared type (array))",
+      "StateValidationError: node_output_overrides.ask field 'hits[1]' does not fit the state schema: Expected string, actual 2 " +
+      "(fix: give 'hits[1]' in node_output_overrides.ask a value of its declared type (string))"
+    ])
+    expect({ runs: await runCount(), checkpoints: await checkpointCount() }).toEqual(before)
+    // The same check, on the graph alone, before any run: `stargraph counterfactual`'s.
+    const { graph } = await setup()
+    const dry = await Effect.runPromise(Effect.either(checkMutation(graph, { ...emptyMutation, node_output_overrides: { decide: { verdict: 3 } } }, 0)))
+    expect(Either.isLeft(dry) && dry.left).toMatchObject({ _tag: "StateValidationError", source: "mutation", nodeId: "decide", field: "verdict" })
+    // A valid override still forks, and replaces its node's execution.
+    const valid = await fork({ mutation: { node_output_overrides: { decide: { verdict: "overridden" } } } })
+    if (Either.isLeft(valid)) throw valid.left
+    expect(valid.right.summary).toMatchObject({ status: "done", parent_run_id: parent.run_id, final_state: { verdict: "overridden" } })
+    expect(await runCount()).toBe(before.runs + 1)
+  })
+
+  it("a node output override is merged through its fields' reducers: checked against the fork step's state, and from empty fields on the graph alone", async () => {
+    const layer = freshLayer()
+    const g = await Effect.runPromise(Graph.make({
+      ir_version: "1.0.0",
+      id: "run:merge",
+      state_schema: {
+        fields: {
+          meta: { type: "object", reducer: "merge", properties: { a: { type: "integer", required: true }, b: { type: "integer", required: true } }, default: { a: 0, b: 0 } },
+          total: { type: "integer", default: 0, reducer: "add" },
+          log: LOG_FIELD
+        }
+      },
+      nodes: [{ id: "a", kind: "set", values: { log: ["a"], total: 1 } }, { id: "b", kind: "set", values: { meta: { a: 1, b: 1 }, log: ["b"] } }]
+    }))
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const parent = yield* Effect.flatMap(g.start({}), (r) => r.start())
+      const partial = yield* Replay.fork(g, parent.run_id, { fromStep: 1, mutation: { node_output_overrides: { b: { meta: { b: 2 }, log: ["B"] } } } })
+      const unexpected = yield* Effect.either(Replay.fork(g, parent.run_id, { fromStep: 1, mutation: { node_output_overrides: { b: { meta: { c: 1 } } } } }))
+      const notObject = yield* Effect.either(Replay.fork(g, parent.run_id, { fromStep: 1, mutation: { node_output_overrides: { b: { meta: [1] } } } }))
+      const fraction = yield* Effect.either(Replay.fork(g, parent.run_id, { fromStep: 1, mutation: { node_output_overrides: { b: { total: 0.5 } } } }))
+      const runs = (yield* Effect.flatMap(Checkpointer, (c) => c.listRuns({ limit: 50 }))).runs.length
+      return { partial, unexpected, notObject, fraction, runs }
+    }).pipe(Effect.provide(layer)))
+    // Merged into the fork step's state, a part of the object is a valid write.
+    expect(out.partial.summary.final_state).toEqual({ meta: { a: 0, b: 2 }, total: 1, log: ["a", "B"] })
+    expect(Either.isLeft(out.unexpected) && out.unexpected.left).toMatchObject({ _tag: "StateValidationError", source: "mutation", nodeId: "b", field: "meta.c" })
+    expect(Either.isLeft(out.notObject) && out.notObject.left.message).toBe("node_output_overrides.b field 'meta' is not a write the field takes: merge reducer: expected objects, got a list to merge")
+    expect(Either.isLeft(out.fraction) && out.fraction.left).toMatchObject({ _tag: "StateValidationError", nodeId: "b", field: "total", fix: "give 'total' in node_output_overrides.b a value of its declared type (integer), which its reducer (add) takes" })
+    expect(out.runs).toBe(2)
+    // On the graph alone what a merge makes depends on what it merges into: only its form is checked.
+    const dry = (overrides: Record<string, Record<string, unknown>>) => Effect.runPromise(Effect.either(checkMutation(g, { ...emptyMutation, node_output_overrides: overrides }, 1)))
+    expect(Either.isRight(await dry({ b: { meta: { b: 2 }, log: ["B"] } }))).toBe(true)
+    expect(Either.isLeft(await dry({ b: { meta: [1] } }))).toBe(true)
+    const item = await dry({ b: { log: [1] } })
+    expect(Either.isLeft(item) && item.left).toMatchObject({ _tag: "StateValidationError", nodeId: "b", field: "log[0]" })
   })
 
   it("replays a run that waited for input with the recorded response", async () => {
