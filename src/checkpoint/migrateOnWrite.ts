@@ -20,7 +20,7 @@ import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
 
 /** Every operation of the shape, the optional ones included (undefined when the reader has none). */
 type Complete = {
-  readonly [K in keyof Required<CheckpointerShape>]: {} extends Pick<CheckpointerShape, K> ? CheckpointerShape[K] | undefined : CheckpointerShape[K]
+  readonly [K in keyof Required<CheckpointerShape>]: undefined extends CheckpointerShape[K] ? CheckpointerShape[K] | undefined : CheckpointerShape[K]
 }
 
 /**
