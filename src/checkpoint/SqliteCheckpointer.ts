@@ -17,7 +17,8 @@ import type * as Scope from "effect/Scope"
 import { CheckpointError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
-import { migrate, type MigrationNotice, readAsIs } from "./migrations.js"
+import * as MigrateOnWrite from "./migrateOnWrite.js"
+import { migrate, type MigrationNotice, readAsIs, SCHEMA_VERSION } from "./migrations.js"
 import { immutableUri, literalPath } from "./sqlitePaths.js"
 import * as SqlStore from "./sqlStore.js"
 
@@ -76,6 +77,15 @@ export interface SqliteCheckpointerOptions {
   readonly backupBeforeMigrate?: boolean | undefined
   /** Told before an existing database is migrated: from, to, the backup (default: a warning in the Effect log). */
   readonly onMigrate?: ((notice: MigrationNotice) => Effect.Effect<void>) | undefined
+  /**
+   * Migrate a database with an older Stargraph schema only when the Checkpointer first
+   * writes (default false: when it opens). Until then it is read as it is, as `readOnly`
+   * reads it (see `migrateOnWrite.ts`): a caller that is refused after reading, or only
+   * reads, leaves it as it was, usable by the older Stargraph that wrote it. A database
+   * that is up to date (or new) is opened once, as without it. For `layer` only (not with
+   * `readOnly` or `shareFile`); the CLI's writing commands open so.
+   */
+  readonly migrateOnFirstWrite?: boolean | undefined
 }
 
 const SQLITE_HEADER = "SQLite format 3\u0000"
@@ -335,11 +345,43 @@ export const layerClient = (
 }
 
 /**
- * The SQLite Checkpointer as a Layer. It provides only `Checkpointer`: its SQL client stays
- * inside, so an app's own `SqlClient` (another database) is not shadowed by it.
+ * Whether the file's header says it has an older Stargraph schema than this build's: its
+ * `user_version` (offset 60) from 1 to {@link SCHEMA_VERSION} - 1. A missing file, or one
+ * that is not SQLite, is not (opening it says what it is). The header may lag a `-wal`
+ * that holds a migration already made: such a file is then read first, then found up to
+ * date when written (nothing more is migrated).
  */
-export const layer = (options: SqliteCheckpointerOptions): Layer.Layer<Checkpointer, CheckpointError> =>
-  Layer.provide(Layer.effect(Checkpointer, make(options.filename, options.synchronous ?? "FULL", options.maxCheckpointBytes)), layerClient(options))
+const olderSchemaOnDisk = (filename: string): boolean => {
+  if (filename === ":memory:") return false
+  try {
+    const fd = openSync(filename, "r")
+    try {
+      const header = Buffer.alloc(100)
+      if (readSync(fd, header, 0, 100, 0) < 100 || header.toString("latin1", 0, 16) !== SQLITE_HEADER) return false
+      const version = header.readUInt32BE(60)
+      return version >= 1 && version < SCHEMA_VERSION
+    } finally {
+      closeSync(fd)
+    }
+  } catch {
+    return false
+  }
+}
+
+/**
+ * The SQLite Checkpointer as a Layer. It provides only `Checkpointer`: its SQL client stays
+ * inside, so an app's own `SqlClient` (another database) is not shadowed by it. With
+ * `migrateOnFirstWrite`, an older database is read as it is until the first write.
+ */
+export const layer = (options: SqliteCheckpointerOptions): Layer.Layer<Checkpointer, CheckpointError> => {
+  const opened = Layer.provide(Layer.effect(Checkpointer, make(options.filename, options.synchronous ?? "FULL", options.maxCheckpointBytes)), layerClient(options))
+  if (options.migrateOnFirstWrite !== true || options.readOnly === true || options.shareFile === true) return opened
+  return Layer.unwrapEffect(Effect.sync(() =>
+    olderSchemaOnDisk(options.filename)
+      ? MigrateOnWrite.layer(layer({ ...options, readOnly: true, migrateOnFirstWrite: false }), opened)
+      : opened
+  ))
+}
 
 /** The SQLite Checkpointer and its migrated SQL client, for code that queries Stargraph's tables itself. */
 export const layerWithClient = (

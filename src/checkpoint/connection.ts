@@ -112,6 +112,11 @@ export interface WriteOptions {
    * caller's transaction.
    */
   readonly deferSync?: boolean
+  /**
+   * The body only reads (a dry run): SQLite begins a deferred transaction, one consistent
+   * snapshot without the write lock, which a read-only connection can take too.
+   */
+  readonly readOnly?: boolean
 }
 
 /** Around `write` on a top-level SQLite connection: relax `synchronous` for its commit when asked. */
@@ -169,7 +174,7 @@ export const transaction = <A, E>(
 ): Effect.Effect<A, E | SqlError> => {
   const pg = isPostgres(sql)
   const once = withConnection(sql, (conn, outerDepth) => {
-    const bracket = outerDepth !== undefined ? savepoint : pg ? pgTopLevel : topLevel
+    const bracket = outerDepth !== undefined ? savepoint : pg ? pgTopLevel : options?.readOnly === true ? readTopLevel : topLevel
     const depth = outerDepth === undefined ? 0 : outerDepth + 1
     const atomic = Effect.uninterruptible(
       Effect.zipRight(
@@ -193,6 +198,7 @@ interface Bracket {
 }
 
 const topLevel: Bracket = { begin: "BEGIN IMMEDIATE", commit: "COMMIT", rollback: ["ROLLBACK"] }
+const readTopLevel: Bracket = { begin: "BEGIN", commit: "COMMIT", rollback: ["ROLLBACK"] }
 const pgTopLevel: Bracket = { begin: "BEGIN", commit: "COMMIT", rollback: ["ROLLBACK"] }
 const savepoint: Bracket = {
   begin: "SAVEPOINT stargraph_write",

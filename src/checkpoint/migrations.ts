@@ -4,7 +4,7 @@
  * `stargraph_schema`. The pending migrations run in one transaction under the write lock; a
  * database newer than this build is refused.
  */
-import { existsSync } from "node:fs"
+import { existsSync, renameSync, rmSync } from "node:fs"
 import { dirname } from "node:path"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
@@ -309,7 +309,11 @@ const noticeOf = (filename: string, from: number, backup: string | null): Migrat
  * (`BEGIN IMMEDIATE`) from the moment the version is read, so a process that opens the
  * file meanwhile waits, then reads the version the other left (a new file is never seen
  * half-migrated). An existing database with an older schema is first copied (see
- * {@link MigrateOptions.backup}) and the change announced ({@link MigrateOptions.onMigrate}).
+ * {@link MigrateOptions.backup}) and the change announced ({@link MigrateOptions.onMigrate})
+ * by the process that migrates it, and by no other: the copy is made before the lock (as
+ * `VACUUM INTO` cannot run in a transaction) under a temporary name, and given its name,
+ * and the change announced, under the lock once the version read there is still the one
+ * copied; a process that finds the file migrated meanwhile removes its copy and says nothing.
  */
 export const migrate = (filename: string, options: MigrateOptions = {}): Effect.Effect<void, CheckpointError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
@@ -323,43 +327,57 @@ export const migrate = (filename: string, options: MigrateOptions = {}): Effect.
     const shared = options.shared === true
     const seen = yield* foundVersion(sql, filename, shared, failed)
     if (seen.version === SCHEMA_VERSION && seen.where !== "legacy") return
-    if (seen.version > 0 && seen.version < SCHEMA_VERSION && filename !== ":memory:") {
-      // Copied before the write lock is taken: VACUUM INTO cannot run inside a transaction.
-      let backup: string | null = null
-      if (options.backup !== false) {
-        const path = backupName(filename, seen.version, yield* Clock.currentTimeMillis)
-        // One read transaction: a consistent copy while other processes write.
-        yield* sql`VACUUM INTO ${literalPath(path)}`.pipe(
-          Effect.mapError((cause) =>
-            new CheckpointError({
-              reason: "migration-failed",
-              filename,
-              message: `${filename} has schema ${seen.version} and needs migrating to ${SCHEMA_VERSION}, but its backup ${path} could not be written ` +
-                `(${cause.cause instanceof Error ? cause.cause.message : cause.message}); nothing was changed: free disk space or make ${dirname(path)} writable`
-            })
-          )
+    const existing = seen.version > 0 && seen.version < SCHEMA_VERSION && filename !== ":memory:"
+    // Copied before the write lock is taken (VACUUM INTO cannot run inside a transaction), under a temporary name.
+    const copy = existing && options.backup !== false ? `${filename}.schema-${seen.version}.bak.${process.pid}-${yield* Clock.currentTimeMillis}.partial` : undefined
+    if (copy !== undefined) {
+      // One read transaction: a consistent copy while other processes write.
+      yield* sql`VACUUM INTO ${literalPath(copy)}`.pipe(
+        Effect.mapError((cause) =>
+          new CheckpointError({
+            reason: "migration-failed",
+            filename,
+            message: `${filename} has schema ${seen.version} and needs migrating to ${SCHEMA_VERSION}, but its backup ${copy} could not be written ` +
+              `(${cause.cause instanceof Error ? cause.cause.message : cause.message}); nothing was changed: free disk space or make ${dirname(copy)} writable`
+          })
         )
-        backup = path
-      }
-      const notice = noticeOf(filename, seen.version, backup)
-      yield* options.onMigrate === undefined ? Effect.logWarning(notice.message) : options.onMigrate(notice)
+      )
     }
+    let announced = false
     const pending = Effect.gen(function*() {
       // Read again under the lock: another process may have migrated the file meanwhile.
       const { where, version } = yield* foundVersion(sql, filename, shared, failed)
       // A shared file whose user_version was Stargraph's: from now on the version is in the table.
       if (where === "legacy") yield* writeVersion(sql, "table", version)
-      if (version === SCHEMA_VERSION) return
+      if (version === SCHEMA_VERSION) return "done" as const
+      // Migrated part of the way meanwhile (by an older Stargraph): the copy is not of what is migrated now; start again.
+      if (existing && version !== seen.version) return "changed" as const
+      if (existing && !announced) {
+        // This process migrates: the copy gets its name, and the change is told, before anything changes.
+        let backup: string | null = null
+        if (copy !== undefined) {
+          const named = backupName(filename, version, yield* Clock.currentTimeMillis)
+          yield* Effect.try({ try: () => renameSync(copy, named), catch: failed })
+          backup = named
+        }
+        const notice = noticeOf(filename, version, backup)
+        yield* options.onMigrate === undefined ? Effect.logWarning(notice.message) : options.onMigrate(notice)
+        announced = true
+      }
       for (const migration of MIGRATIONS) {
         if (migration.version <= version) continue
         for (const statement of migration.statements) yield* sql.unsafe(statement)
       }
       yield* writeVersion(sql, where, SCHEMA_VERSION)
+      return "done" as const
     })
-    yield* writeLocked(sql, pending).pipe(
+    const outcome = yield* writeLocked(sql, pending).pipe(
       Effect.retry({ times: 5, schedule: Schedule.exponential("20 millis"), while: (e) => e._tag === "SqlError" }),
-      Effect.mapError((e) => (e._tag === "SqlError" ? failed(e) : e))
+      Effect.mapError((e) => (e._tag === "SqlError" ? failed(e) : e)),
+      // The copy, unless it became the backup: this process did not migrate (or failed to).
+      Effect.ensuring(copy === undefined ? Effect.void : Effect.ignore(Effect.try(() => rmSync(copy, { force: true }))))
     )
+    if (outcome === "changed") return yield* migrate(filename, options)
   })
 
 /**

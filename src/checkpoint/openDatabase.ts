@@ -19,6 +19,12 @@ export interface OpenOptions {
   readonly create?: boolean | undefined
   /** SQLite: read an older schema as it is, without migrating it (`list`, `inspect`). PostgreSQL migrates it. */
   readonly readOnly?: boolean | undefined
+  /**
+   * SQLite: migrate an older schema only at the Checkpointer's first write, reading it as it
+   * is until then (the CLI's writing commands: one refused, or that only reads, leaves it
+   * as it was). PostgreSQL migrates it when it opens.
+   */
+  readonly migrateOnFirstWrite?: boolean | undefined
   /** SQLite's durability (`FULL` or `NORMAL`); PostgreSQL commits as its server is configured. */
   readonly synchronous?: "FULL" | "NORMAL" | undefined
   /** Told before an existing database is migrated. */
@@ -37,11 +43,16 @@ export const checkpointerLayer = (db: string, options: OpenOptions = {}): Layer.
       create: options.create,
       readOnly: options.readOnly,
       onMigrate: options.onMigrate,
+      migrateOnFirstWrite: options.migrateOnFirstWrite,
       ...(options.synchronous !== undefined ? { synchronous: options.synchronous } : {})
     })
 
-/** The migrated SQL client on `db`, for code that queries Stargraph's tables itself (`prune`). */
+/**
+ * The migrated SQL client on `db`, for code that queries Stargraph's tables itself
+ * (`prune`); with `readOnly`, a SQLite database with an older schema is read as it is
+ * (`prune --dry-run`).
+ */
 export const clientLayer = (db: string, options: OpenOptions = {}): Layer.Layer<SqlClient.SqlClient, CheckpointError> =>
   isPostgresUrl(db)
     ? PgCheckpointer.layerClient({ url: db, create: options.create, onMigrate: options.onMigrate })
-    : SqliteCheckpointer.layerClient({ filename: db, create: options.create, onMigrate: options.onMigrate })
+    : SqliteCheckpointer.layerClient({ filename: db, create: options.create, readOnly: options.readOnly, onMigrate: options.onMigrate })

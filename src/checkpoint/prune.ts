@@ -230,8 +230,7 @@ export const prune = (filename: string, options: PruneOptions): Effect.Effect<Pr
         // Heartbeats left by processes killed long ago (a clean stop removes its own row).
         const owners = yield* sweepStaleHeartbeats(db, isPostgres(sql) ? POSTGRES.nowMs : SQLITE.nowMs, STALE_HEARTBEAT, options.dryRun === true)
         return { runs: list.length, checkpoints, kept, kept_newest, run_ids: list, heartbeats: owners.length, heartbeat_owners: owners }
-      })
-    ).pipe(Effect.mapError((e: SqlError) => new CheckpointError({ reason: "storage-failure", filename, message: `pruning runs: ${e.cause instanceof Error ? e.cause.message : e.message}` })))
+      }), { readOnly: options.dryRun === true }).pipe(Effect.mapError((e: SqlError) => new CheckpointError({ reason: "storage-failure", filename, message: `pruning runs: ${e.cause instanceof Error ? e.cause.message : e.message}` })))
     if (options.dryRun !== true && options.afterCommit !== undefined) yield* options.afterCommit(deleted)
     const store = yield* ArtifactStore
     if (store.deleteRuns === undefined) return { ...deleted, artifacts: null }

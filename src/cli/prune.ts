@@ -78,6 +78,7 @@ export const prune = Command.make(
           import("../checkpoint/databaseUrl.js")
         ])
       )
+      // A dry run opens the database read-only: an older schema is read as it is, never migrated.
       // The audit log opens first (its Layer is built before the prune runs): a path it
       // cannot open is refused before anything is deleted.
       const result = yield* Effect.gen(function*() {
@@ -99,7 +100,7 @@ export const prune = Command.make(
         }
         return pruned
       }).pipe(
-        Effect.provide(Database.clientLayer(db.location, { create: false, onMigrate: stores.migrationNotice }).pipe(Layer.mapError((e) => stores.asDbFlagError(e, fieldOf(db))))),
+        Effect.provide(Database.clientLayer(db.location, { create: false, readOnly: o.dryRun, onMigrate: stores.migrationNotice }).pipe(Layer.mapError((e) => stores.asDbFlagError(e, fieldOf(db))))),
         Effect.provide(ArtifactStore.filesystem(ArtifactStore.besideDatabase(db.location))),
         Effect.provide(Option.match(o.auditLog, { onNone: () => Layer.empty, onSome: (spec) => AuditSink.fromSpec(spec, "--audit-log") }))
       )

@@ -44,8 +44,10 @@ export const asDbFlagError = <E>(error: E, field = "--db"): E | InputError => {
  * the artifact store beside it (`<db>.artifacts/`, the same as `stargraph serve` uses; for
  * PostgreSQL `$STARGRAPH_ARTIFACTS_DIR`, else `.stargraph/artifacts`), and the audit log
  * when one is given. With `readOnly`, a SQLite database with an older schema is read as it
- * is, not migrated (`list`, `inspect`); otherwise it is backed up and migrated, with
- * {@link migrationNotice}. A bad URL or an unreachable server is an `InputError` on the
+ * is, not migrated (`list`, `inspect`); otherwise it is read as it is until the command's
+ * first write, and then backed up and migrated, with {@link migrationNotice} (see
+ * `migrateOnWrite.ts`): a command refused after its checks, or that only reads, leaves it
+ * as it was. A bad URL or an unreachable server is an `InputError` on the
  * flag or variable that named the database.
  */
 export const storeLayer = (
@@ -58,7 +60,12 @@ export const storeLayer = (
     readonly leaseMs?: number | undefined
   }
 ) => {
-  const checkpointer = checkpointerLayer(db.location, { create: options.create, readOnly: options.readOnly, onMigrate: migrationNotice }).pipe(
+  const checkpointer = checkpointerLayer(db.location, {
+    create: options.create,
+    readOnly: options.readOnly,
+    migrateOnFirstWrite: options.readOnly !== true,
+    onMigrate: migrationNotice
+  }).pipe(
     Layer.mapError((e) => asDbFlagError(e, fieldOf(db)))
   )
   return Layer.mergeAll(

@@ -350,7 +350,7 @@ describe("SQLite Checkpointer", () => {
   })
 })
 
-describe("several processes opening one new SQLite file at once", () => {
+describe("several processes opening one SQLite file at once", () => {
   /** A process that opens `file` (the built library) when the clock reaches `at`, then exits; its output kept. */
   const opener = (file: string, at: number) =>
     new Promise<{ readonly code: number | null; readonly output: string }>((resolve) => {
@@ -377,6 +377,30 @@ describe("several processes opening one new SQLite file at once", () => {
       expect(results.map((r) => r.code), results.map((r) => r.output).join("\n")).toEqual([0, 0, 0, 0])
       expect(results.map((r) => r.output).join(""), `round ${round}`).not.toMatch(/migrating|WARN|schema-\d+\.bak/)
       expect(readdirSync(dir).filter((f) => f.endsWith(".bak")), `round ${round}`).toEqual([])
+      const db = new Database(file, { readonly: true })
+      try {
+        expect(db.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION)
+      } finally {
+        db.close()
+      }
+    }
+  }, 120_000)
+
+  it("an older file is migrated once: one process writes the backup and tells it, the others say nothing and leave no copy", async () => {
+    for (let round = 0; round < 4; round++) {
+      const dir = tempDir()
+      const file = join(dir, "old.sqlite")
+      const old = new Database(file)
+      old.pragma("journal_mode = WAL")
+      for (const m of MIGRATIONS.filter((m) => m.version <= 13)) for (const st of m.statements) old.exec(st)
+      old.pragma("user_version = 13")
+      old.close()
+      const at = Date.now() + 1500
+      const results = await Promise.all(Array.from({ length: 4 }, () => opener(file, at)))
+      const output = results.map((r) => r.output).join("\n")
+      expect(results.map((r) => r.code), output).toEqual([0, 0, 0, 0])
+      expect(output.match(/migrating \S+ from schema 13/g), `round ${round}: ${output}`).toHaveLength(1)
+      expect(readdirSync(dir).filter((f) => /\.(bak|partial)$/.test(f)), `round ${round}`).toEqual(["old.sqlite.schema-13.bak"])
       const db = new Database(file, { readonly: true })
       try {
         expect(db.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION)
