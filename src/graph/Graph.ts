@@ -911,10 +911,10 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         )
       }
       if (options.response !== undefined) yield* checkWaiting(checkpointer, run, checkpoint.state, options.response.value)
-      // A fork resumed with live calls allowed keeps that for every later resume (a crash, a pause).
-      if (isFork && options.liveAfterFork === true && !run.live_after_fork && options.replay === undefined) {
-        yield* checkpointer.updateRun(runId, { live_after_fork: true })
-      }
+      // A fork resumed with live calls allowed keeps that for every later resume (a crash, a
+      // pause): stored by the write that takes it over to drive it on, never before (a
+      // refusal, here or by that write, changes nothing).
+      const keepLiveAfterFork = isFork && options.liveAfterFork === true && !run.live_after_fork && options.replay === undefined
       const source = options.replay ?? (isFork
         ? yield* forkReplaySource(definition, run, options.liveAfterFork === true || run.live_after_fork).pipe(Effect.provideService(Checkpointer, checkpointer))
         : undefined)
@@ -955,7 +955,8 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         commitWithParent: options.commitWithParent,
         startedBefore: options.startedBefore,
         takenOver: options.takenOver,
-        graphHashAccepted: accepted
+        graphHashAccepted: accepted,
+        keepLiveAfterFork
       })
       // A child run answered directly (not through its parent) that asks again: the runs
       // waiting on it show its new question.

@@ -103,6 +103,8 @@ export interface GraphRunOptions {
   readonly takenOver?: TakenOver | undefined
   /** The run goes on under this graph, started with another (see `DriveInput.graphHashAccepted`). */
   readonly graphHashAccepted?: boolean | undefined
+  /** A fork resumed with live calls allowed: kept on its record by the write that drives it on (see `DriveInput.keepLiveAfterFork`). */
+  readonly keepLiveAfterFork?: boolean | undefined
 }
 
 /** Build a run handle (no I/O; two Effect operations: a child run is made on every parent step that reaches its node). */
@@ -211,7 +213,8 @@ const build = (options: GraphRunOptions, clock: Clock.Clock, metrics: MetricsSha
         audit: options.audit,
         startedBefore: options.startedBefore,
         takenOver: options.takenOver,
-        graphHashAccepted: options.graphHashAccepted
+        graphHashAccepted: options.graphHashAccepted,
+        keepLiveAfterFork: options.keepLiveAfterFork
       })
       const driving = (options.invoker === undefined ? loop : Effect.provideService(loop, GraphInvoker, options.invoker)).pipe(
         Effect.tapError((error) => (error instanceof CheckpointError ? broke(error) : Effect.void)),

@@ -138,6 +138,13 @@ export interface DriveInput {
    * this graph's hash, in the same write (a resume refused before it stores nothing).
    */
   readonly graphHashAccepted?: boolean | undefined
+  /**
+   * A counterfactual fork resumed (or answered) with live calls allowed
+   * (`ResumeOptions.liveAfterFork`): `live_after_fork` is stored on its record, for every
+   * later resume, by the write that takes it over to drive it on (a resume refused before
+   * it, or by it, stores nothing).
+   */
+  readonly keepLiveAfterFork?: boolean | undefined
 }
 
 const NO_ANSWERS: ReadonlyArray<unknown> = []
@@ -630,7 +637,15 @@ const loop = (
     // from a `running` run's owner (dead, its lease lapsed, or an operator's --take-over).
     let takenOver = claimed ? input.takenOver : undefined
     if (claimed) {
-      // Claimed by this process's Scheduler, which marked it running in the same transaction.
+      // Claimed by this process's Scheduler, which marked it running in the same transaction
+      // (and kept live calls allowed on a fork it queued so). Asked for now, on the run this
+      // process holds: kept on its record before it drives a step.
+      if (input.keepLiveAfterFork === true && !run.live_after_fork) {
+        if (!(yield* checkpointer.takeOver(run.run_id, { status: run.status, owner: run.owner }, { live_after_fork: true }))) {
+          return yield* lostRun(checkpointer, run.run_id, "its live_after_fork change")
+        }
+        run = { ...run, live_after_fork: true }
+      }
       yield* input.setStatus("running")
     } else {
       // Taken over atomically from the status and owner it was read with: of two
@@ -651,6 +666,7 @@ const loop = (
           : null,
         error: null,
         ...(input.graphHashAccepted === true && run.graph_hash !== graph.graphHash ? { graph_hash: graph.graphHash } : {}),
+        ...(input.keepLiveAfterFork === true && !run.live_after_fork ? { live_after_fork: true } : {}),
         ...(takenOverHere !== undefined ? { taken_over: takenOverHere } : {})
       }
       // Also from the step it was read at: a previous owner that committed a step since (it

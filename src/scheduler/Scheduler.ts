@@ -467,8 +467,7 @@ export const make = (
         }))
         const graph = yield* registry.get(record.graph_id)
         // Validate now (status rules, hashes, the response) so the caller gets the error.
-        // (And a live language-model node it would reach without a model, in the caller's context;
-        // a fork allowed live calls keeps that on its record: the drive that picks it up reads it there.)
+        // (And a live language-model node it would reach without a model, in the caller's context.)
         // (Its refusal of an answer writes the `answer.refused` record, naming this actor.)
         const actor = opts.actor ?? "scheduler"
         yield* graph.resume(runId, { response: opts.response, waitId: opts.waitId, actor, noModelFix: options.noModelFix, liveAfterFork: opts.liveAfterFork === true })
@@ -485,9 +484,13 @@ export const make = (
         // A run left `running` by a process that is gone: the take-over is recorded here,
         // where its owner is dropped (the claim that follows finds no owner to name).
         const takenOver = takeOverOfRunning(record, yield* nowIso)
+        // A fork allowed live calls keeps that on its record, written here with its queueing
+        // (the check above writes nothing): the drive that picks it up reads it there.
+        const keepLiveAfterFork = opts.liveAfterFork === true && record.parent_run_id !== null && record.derived_hash !== null && !record.live_after_fork
         const patch: RunPatch = {
           status: "pending",
           owner: null,
+          ...(keepLiveAfterFork ? { live_after_fork: true } : {}),
           ...(takenOver !== undefined ? { taken_over: takenOver } : {}),
           // An `error` run (the runtime broke under it) goes on from its committed steps, as in `stargraph resume`.
           ...(record.status === "error" ? { error: null, finished_at: null } : {}),

@@ -65,6 +65,29 @@ export const RespondBody = Schema.Struct({
   live_after_fork: Schema.optional(Schema.Boolean)
 }).annotations({ ...strict, identifier: "RespondBody" })
 
+/**
+ * Body of `POST /v1/runs/{id}/resume`, every field optional: the `stargraph resume` options
+ * that mean something over HTTP (an answer goes to `/respond`; the actor is the request's).
+ */
+export const ResumeBody = Schema.Struct({
+  /**
+   * For a counterfactual fork: make live calls where its parent's recording cannot answer what follows (default false; kept on the fork from then on), as `stargraph resume --live-after-fork`.
+   * `true` for a run that is not a fork is refused (409 `RunStateError`, `details.field` `live_after_fork`), nothing changed.
+   */
+  live_after_fork: Schema.optional(Schema.Boolean)
+}).annotations({ ...strict, identifier: "ResumeBody" })
+
+/** What `POST /v1/runs/{id}/resume` takes: a `ResumeBody`, or no body at all (read as JSON `null`), as `{}`. */
+export const ResumePayload = Schema.Union(ResumeBody, Schema.Null).annotations({
+  description: "optional: a ResumeBody, or no body (the same as {}); unknown fields are refused"
+})
+
+/** The body of `/resume` is optional: its operation says so (OpenAPI marks every declared body required). */
+const optionalBody = (operation: Record<string, unknown>): Record<string, unknown> =>
+  typeof operation["requestBody"] === "object" && operation["requestBody"] !== null
+    ? { ...operation, requestBody: { ...(operation["requestBody"] as Record<string, unknown>), required: false } }
+    : operation
+
 /** Body of `POST /v1/runs/{id}/state`: the fields to write (one write, through each field's reducer), and who it is attributed to. */
 export const UpdateStateBody = Schema.Struct({
   values: StateRecord.annotations({ description: "state fields to write, applied as one write through each field's reducer (messages by id, append appends, replace replaces)" }),
@@ -378,10 +401,11 @@ export class RunsGroup extends HttpApiGroup.make("runs")
       .annotate(OpenApi.Summary, "Stop a run executing in this server after its current step (status becomes paused)")
   )
   .add(
-    HttpApiEndpoint.post("resume", "/v1/runs/:id/resume").setPath(RunPath).addSuccess(RunAction, { status: 202 })
+    HttpApiEndpoint.post("resume", "/v1/runs/:id/resume").setPath(RunPath).setPayload(ResumePayload).addSuccess(RunAction, { status: 202 })
       .addError(UnknownRun).addError(WrongState).addError(ShuttingDown)
       .addError(ErrorAt(400, "a language-model node (a subgraph's included) the run would reach names no model, and neither the server nor the run's record has a default model (LanguageModelError no-model; the run is left as it was)"))
-      .annotate(OpenApi.Summary, "Continue a paused run (or one paused at a breakpoint) in this server")
+      .annotate(OpenApi.Summary, "Continue a paused run (or one paused at a breakpoint) in this server; a counterfactual fork with live calls allowed when the body says live_after_fork")
+      .annotate(OpenApi.Transform, optionalBody)
   )
   .add(
     HttpApiEndpoint.post("respond", "/v1/runs/:id/respond").setPath(RunPath).setPayload(RespondBody)

@@ -347,9 +347,11 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
           yield* live.value.pause()
           return { run_id: runId, status: "pausing" }
         }))
-      .handle("resume", ({ path, request }) =>
+      .handle("resume", ({ path, payload, request }) =>
         Effect.gen(function*() {
           const runId = path.id
+          // No body (JSON null) is `{}`: resumed as before.
+          const liveAfterFork = payload?.live_after_fork === true
           const record = yield* getRun(checkpointer, runId)
           // Paused, or left `running` by a process that died (it resumes from its last checkpoint),
           // or ended `error`.
@@ -364,7 +366,9 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
           if (record.status !== "paused" && !orphaned && !settled && !atBreakpoint && !broken) {
             return yield* refuse(runId, record.status, "resume", `run ${runId} is ${record.status}, not paused${record.status === "awaiting-input" ? " (answer it with /respond)" : ""}`)
           }
-          yield* scheduler.resume(runId, { actor: actorOf(request) })
+          yield* Effect.mapError(scheduler.resume(runId, { actor: actorOf(request), liveAfterFork }), (error) =>
+            // live_after_fork for a run that is not a fork: the field as the body spells it.
+            error._tag === "RunStateError" && error.field === LIVE_AFTER_FORK_OPTION ? new RunStateError({ runId: error.runId, status: error.status, operation: error.operation, message: error.message, fix: error.fix, field: "live_after_fork" }) : error)
           return { run_id: runId, status: "running" }
         }))
       .handle("respond", ({ path, payload, request }) =>

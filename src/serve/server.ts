@@ -526,6 +526,19 @@ const FIELD_FIXES: ReadonlyMap<string, string> = new Map([
   ["skip_failed", "send \"skip_failed\": true (with \"thread_id\") to pass over the thread's failed and cancelled runs, or leave it out"]
 ])
 
+/** `POST /v1/runs/{id}/resume`, whose body (`ResumeBody`) has no required field. */
+const RESUME_ROUTE = /^\/v1\/runs\/[^/]+\/resume$/
+
+/**
+ * The way out for an unknown field of a `/resume` body that another route takes: an answer
+ * and the wait it answers go to `/respond`, a step budget is a fork's, given when it is made.
+ */
+const RESUME_FIELD_FIXES: ReadonlyMap<string, string> = new Map([
+  ["response", "an answer goes to POST /v1/runs/{id}/respond as {\"response\": <JSON>}; /resume takes only \"live_after_fork\" (unknown fields are refused)"],
+  ["wait_id", "the wait an answer is for goes with it to POST /v1/runs/{id}/respond as {\"response\": <JSON>, \"wait_id\": …}; /resume takes only \"live_after_fork\" (unknown fields are refused)"],
+  ["max_steps", "a fork's step budget is given when it is made, POST /v1/runs/{id}/counterfactual with \"max_steps\"; /resume takes only \"live_after_fork\" (unknown fields are refused)"]
+])
+
 /** An issue's message, an object's schema name said in JSON's terms (the request body must be a JSON object, got null). */
 const plainMessageOf = (issue: HttpApiError.HttpApiDecodeError["issues"][number] | undefined): string | undefined => {
   if (issue === undefined) return undefined
@@ -536,9 +549,10 @@ const plainMessageOf = (issue: HttpApiError.HttpApiDecodeError["issues"][number]
 
 /**
  * The API's own decode failure as an `InputError` naming the field; `body` (the request's
- * JSON, when it has one) tells which fields an object with an unknown one already has.
+ * JSON, when it has one) tells which fields an object with an unknown one already has, and
+ * `path` (the request's) which route's body it is.
  */
-const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError, body?: unknown) => {
+const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError, body?: unknown, path?: string) => {
   const issue = failure.issues[0]
   // A union of literals (a status) reports one issue per member at the same path: list them all.
   const at = JSON.stringify(issue?.path ?? [])
@@ -554,15 +568,19 @@ const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError, body?: unknown) 
   const known = unexpected ? [...issue.message.slice(issue.message.indexOf("expected:")).matchAll(/"([^"]*)"/g)].map((m) => m[1]!) : []
   // Or, in an object that has none of its fields, the first it lacks (the bodies declare their
   // required fields first): `{"answer": …}` for `{"response": …}`. One that has some gets no guess.
+  // (Not in a /resume body, which has no required field: only a close name is a guess there.)
+  const resume = path !== undefined && RESUME_ROUTE.test(path)
   const holder = unexpected ? issue.path.slice(0, -1).reduce<unknown>((at, key) => (typeof at === "object" && at !== null ? (at as Record<PropertyKey, unknown>)[key] : undefined), body) : undefined
-  const bare = typeof holder === "object" && holder !== null && !known.some((k) => k in holder)
+  const bare = !resume && typeof holder === "object" && holder !== null && !known.some((k) => k in holder)
   const meant = unexpected ? closestName(name, known) ?? (bare ? known[0] : undefined) : undefined
+  // An unknown field of a /resume body: the route that takes it, if any (FIELD_FIXES are other bodies' fields).
+  const fieldFix = resume && unexpected ? RESUME_FIELD_FIXES.get(field) : FIELD_FIXES.get(field)
   return new InputError({
     field,
     message: choices.length > 1 ? `Expected one of ${choices.join(" | ")}, actual ${actual ?? "?"}` : plainMessageOf(issue) ?? failure.message,
     fix: choices.length > 1
       ? `use one of: ${choices.map((c) => c.slice(1, -1)).join(", ")}`
-      : FIELD_FIXES.get(field) ?? (meant !== undefined
+      : fieldFix ?? (meant !== undefined
         ? `did you mean '${meant}'? rename '${name}' to '${meant}' (unknown fields are refused)`
         : unexpected
         ? `remove the unknown field '${name}' (unknown fields are refused)`
@@ -582,8 +600,9 @@ const decodeErrorsLayer = HttpApiBuilder.middleware(StargraphApi, (app) =>
       const decode = failure.value
       // The body was read (and kept) to be decoded: read again here, it is not read twice.
       return Effect.flatMap(
-        Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => Effect.orElseSucceed(request.json, () => undefined)),
-        (body) => Effect.fail(inputErrorOf(decode, body))
+        Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+          Effect.map(Effect.orElseSucceed(request.json, () => undefined), (body) => ({ body, path: request.url.split("?")[0] }))),
+        ({ body, path }) => Effect.fail(inputErrorOf(decode, body, path))
       )
     }
     if (Option.isSome(failure) && isStargraphError(failure.value) && statusOf(failure.value) === 500) {

@@ -14,6 +14,7 @@ import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as Replay from "../../src/replay/Replay.js"
+import { cancelStopped } from "../../src/runtime/cancelStopped.js"
 import { tempDir } from "../helpers/cli.js"
 
 // Asks for a number, then doubles it with a recorded tool call.
@@ -75,5 +76,45 @@ describe("resume options liveAfterFork for a run that is not a fork", () => {
     const done = await t.run(Effect.flatMap(t.graph.resume(fork.cfRunId, { response: { value: 7 }, liveAfterFork: true }), (r) => r.start()))
     expect(done).toMatchObject({ status: "done", final_state: { n: 7, doubled: 14 } })
     expect((await t.stored(fork.cfRunId)).record.live_after_fork).toBe(true)
+  })
+})
+
+describe("resume options liveAfterFork on a fork, refused after its checks", () => {
+  it("is stored only by the write that drives the fork on: a handle not started, or refused at its take-over (the fork cancelled meanwhile), leaves live_after_fork as it was", async () => {
+    const t = await setup()
+    const first = await t.run(Effect.flatMap(t.graph.start({ inputs: {} }), (r) => r.start()))
+    expect(first.status).toBe("awaiting-input")
+    // Forked at the question: the parent's recording ends there, so the answer needs live calls.
+    const fork = await t.run(Replay.fork(t.graph, first.run_id, {}))
+    expect(fork.summary.status).toBe("awaiting-input")
+    const before = await t.stored(fork.cfRunId)
+    expect(before.record.live_after_fork).toBe(false)
+    const waitId = before.record.waiting?.wait_id
+    expect(waitId).toBeTypeOf("string")
+    // In one process (one database connection): every check passed and the handle is made,
+    // but nothing is driven yet, so nothing is stored; then the fork is cancelled (by another
+    // process, say) before the handle starts: its take-over is refused, and live_after_fork
+    // stays false (the answer, naming its wait, was not applied either).
+    const { made, stopped, refused } = await t.run(Effect.gen(function*() {
+      const checkpointer = yield* Checkpointer
+      const handle = yield* t.graph.resume(fork.cfRunId, { response: { value: 7 }, waitId, liveAfterFork: true })
+      const made = Option.getOrThrow(yield* checkpointer.getRun(fork.cfRunId))
+      expect(yield* cancelStopped(checkpointer, made, new Date().toISOString())).toEqual([fork.cfRunId])
+      const stopped = yield* Effect.all({ record: Effect.map(checkpointer.getRun(fork.cfRunId), Option.getOrThrow), checkpoints: checkpointer.listCheckpoints(fork.cfRunId) })
+      return { made, stopped, refused: yield* Effect.either(handle.start()) }
+    }))
+    expect(made).toEqual(before.record)
+    expect(stopped.record.status).toBe("cancelled")
+    if (Either.isRight(refused)) throw new Error("expected the answer's take-over to be refused after the cancel")
+    expect(refused.left).toMatchObject({ _tag: "RunStateError", runId: fork.cfRunId, status: "cancelled", operation: "respond" })
+    expect(refused.left.message).toBe(`run ${fork.cfRunId} does not wait at ${waitId}: it is cancelled now, waiting for no answer; this answer was not applied`)
+    const after = await t.stored(fork.cfRunId)
+    expect(after.record.live_after_fork).toBe(false)
+    expect(after).toEqual(stopped)
+    // A second fork, answered with it: the take-over stores it (with the answer) and the fork calls live past its parent's recording.
+    const again = await t.run(Replay.fork(t.graph, first.run_id, {}))
+    const done = await t.run(Effect.flatMap(t.graph.resume(again.cfRunId, { response: { value: 7 }, liveAfterFork: true }), (r) => r.start()))
+    expect(done).toMatchObject({ status: "done", final_state: { n: 7, doubled: 14 } })
+    expect((await t.stored(again.cfRunId)).record.live_after_fork).toBe(true)
   })
 })

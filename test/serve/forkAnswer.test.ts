@@ -119,3 +119,95 @@ describe("POST /v1/runs/{id}/state on a fork's child run", () => {
     expect({ child: await stored(child), fork: await stored(cf) }).toEqual(before)
   })
 })
+
+/** POST `url` with `body` as it is (text, or nothing at all), no content type: the status and parsed body. */
+const post = async (url: string, body?: string) => {
+  const response = await fetch(url, { method: "POST", ...(body !== undefined ? { body } : {}) })
+  const text = await response.text()
+  return { status: response.status, body: text ? JSON.parse(text) as Record<string, any> : {} }
+}
+
+/**
+ * A fork paused at its breakpoint before `dbl` where its parent's recording ends (the
+ * parent stopped at the same breakpoint: `dbl`'s call was never made): the fork's parent and id.
+ */
+const pausedFork = async () => {
+  const created = await call(`${server.url}/v1/runs`, { graph_id: "run:ask-double", params: {}, interrupt_before: ["dbl"] })
+  const parent = created.body["run_id"] as string
+  await waitFor(`${server.url}/v1/runs/${parent}`, (b) => b["status"] === "awaiting-input")
+  expect((await call(`${server.url}/v1/runs/${parent}/respond`, { response: 7 })).status).toBe(202)
+  const atBreakpoint = await waitFor(`${server.url}/v1/runs/${parent}`, (b) => b["waiting"]?.["kind"] === "breakpoint")
+  expect(atBreakpoint.body["waiting"]).toMatchObject({ kind: "breakpoint", node: "dbl", when: "before" })
+  const forked = await call(`${server.url}/v1/runs/${parent}/counterfactual`, { from_step: atBreakpoint.body["steps"], interrupt_before: ["dbl"] })
+  expect(forked.status).toBe(201)
+  const cf = forked.body["cf_run_id"] as string
+  const paused = await waitFor(`${server.url}/v1/runs/${cf}`, (b) => b["waiting"]?.["kind"] === "breakpoint")
+  expect(paused.body).toMatchObject({ status: "awaiting-input", waiting: { kind: "breakpoint", node: "dbl" }, live_after_fork: false })
+  return { parent, cf }
+}
+
+describe("POST /v1/runs/{id}/resume body", () => {
+  it("is documented in /openapi.json as an optional ResumeBody (live_after_fork, no other field) or nothing", async () => {
+    const doc = (await call(`${server.url}/openapi.json`)).body
+    const body = doc["paths"]["/v1/runs/{id}/resume"]["post"]["requestBody"]
+    expect(body["required"]).toBe(false)
+    expect(JSON.stringify(body["content"]["application/json"]["schema"])).toContain("#/components/schemas/ResumeBody")
+    expect(doc["components"]["schemas"]["ResumeBody"]).toMatchObject({ type: "object", properties: { live_after_fork: { type: "boolean" } }, additionalProperties: false })
+    expect(Object.keys(doc["components"]["schemas"]["ResumeBody"]["properties"])).toEqual(["live_after_fork"])
+  })
+
+  it("refuses an unknown field with a 400 naming it (did you mean, for a misspelling; /respond for an answer), nothing changed", async () => {
+    const { cf } = await pausedFork()
+    const before = await stored(cf)
+    const misspelt = await call(`${server.url}/v1/runs/${cf}/resume`, { live_after_forks: true })
+    expect(misspelt.status).toBe(400)
+    expect(misspelt.body["error"]).toMatchObject({ type: "InputError", details: { field: "live_after_forks", fix: "did you mean 'live_after_fork'? rename 'live_after_forks' to 'live_after_fork' (unknown fields are refused)" } })
+    const unknown = await call(`${server.url}/v1/runs/${cf}/resume`, { live: true })
+    expect(unknown.status).toBe(400)
+    expect(unknown.body["error"]).toMatchObject({ type: "InputError", details: { field: "live", fix: "remove the unknown field 'live' (unknown fields are refused)" } })
+    const answer = await call(`${server.url}/v1/runs/${cf}/resume`, { response: 7 })
+    expect(answer.status).toBe(400)
+    expect(answer.body["error"]["details"]).toMatchObject({ field: "response" })
+    expect(answer.body["error"]["details"]["fix"]).toContain("an answer goes to POST /v1/runs/{id}/respond")
+    const budget = await call(`${server.url}/v1/runs/${cf}/resume`, { max_steps: 5 })
+    expect(budget.body["error"]["details"]["fix"]).toContain("POST /v1/runs/{id}/counterfactual with \"max_steps\"")
+    const wrongType = await call(`${server.url}/v1/runs/${cf}/resume`, { live_after_fork: "yes" })
+    expect(wrongType.status).toBe(400)
+    expect(wrongType.body["error"]["details"]).toMatchObject({ field: "live_after_fork" })
+    expect(await stored(cf)).toEqual(before)
+  })
+
+  it("live_after_fork: true resumes a paused fork whose recording ends with live calls (its record says so); without it the fork fails at the call, as with the CLI", async () => {
+    const withIt = await pausedFork()
+    const resumed = await call(`${server.url}/v1/runs/${withIt.cf}/resume`, { live_after_fork: true })
+    expect(resumed.status).toBe(202)
+    const done = await waitFor(`${server.url}/v1/runs/${withIt.cf}`, (b) => b["status"] === "done" || b["status"] === "failed")
+    expect(done.body).toMatchObject({ status: "done", final_state: { n: 7, doubled: 14 }, live_after_fork: true })
+    // Without it (an empty JSON object, no body at all): accepted, and the fork cannot make the call its parent never made.
+    for (const body of ["{}", undefined]) {
+      const without = await pausedFork()
+      expect((await post(`${server.url}/v1/runs/${without.cf}/resume`, body)).status).toBe(202)
+      const failed = await waitFor(`${server.url}/v1/runs/${without.cf}`, (b) => b["status"] === "done" || b["status"] === "failed")
+      expect(failed.body).toMatchObject({ status: "failed", live_after_fork: false, error: { type: "ReplayDivergenceError" } })
+      expect(JSON.stringify(failed.body["error"])).toContain("live_after_fork")
+    }
+  })
+
+  it("live_after_fork: true on a run that is not a fork: 409 RunStateError (details.field live_after_fork) whose fix is the resume without it; nothing changes", async () => {
+    const created = await call(`${server.url}/v1/runs`, { graph_id: "run:ask-double", params: {}, interrupt_before: ["ask"] })
+    const id = created.body["run_id"] as string
+    await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["waiting"]?.["kind"] === "breakpoint")
+    const before = await stored(id)
+    const refused = await call(`${server.url}/v1/runs/${id}/resume`, { live_after_fork: true })
+    expect(refused.status).toBe(409)
+    expect(refused.body["error"]).toMatchObject({ type: "RunStateError", details: { operation: "resume", field: "live_after_fork", runId: id } })
+    expect(refused.body["error"]["message"]).toContain(`run ${id} is not a counterfactual fork`)
+    expect(refused.body["error"]["message"]).toContain("It was not resumed (nothing was changed)")
+    expect(refused.body["error"]["details"]["fix"]).toContain(`POST /v1/runs/${id}/resume over HTTP`)
+    expect(await stored(id)).toEqual(before)
+    // With no body, it resumes: past the breakpoint to the question.
+    expect((await post(`${server.url}/v1/runs/${id}/resume`)).status).toBe(202)
+    const asked = await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["waiting"]?.["prompt"] === "number?")
+    expect(asked.body).toMatchObject({ status: "awaiting-input", waiting: { node: "ask", kind: "node", prompt: "number?" } })
+  })
+})
