@@ -59,6 +59,7 @@ import { checkCancelWait } from "../runtime/askCancel.js"
 import { fileIdentity, watchDatabase } from "./databaseWatch.js"
 import { metricsRouteLayer } from "./metricsRoute.js"
 import { openApiDocument } from "./openapi.js"
+import { queryParameterNames, unknownQueryParameter } from "./queryParameter.js"
 import { apiRoutes, type RouteInfo, routeMethods, routeNamer, routeTemplate, triggerRouteInfo } from "./routes.js"
 import { StargraphApi } from "./StargraphApi.js"
 import { closestName } from "../ir/didYouMean.js"
@@ -536,9 +537,11 @@ const plainMessageOf = (issue: HttpApiError.HttpApiDecodeError["issues"][number]
 
 /**
  * The API's own decode failure as an `InputError` naming the field; `body` (the request's
- * JSON, when it has one) tells which fields an object with an unknown one already has.
+ * JSON, when it has one) tells which fields an object with an unknown one already has, and
+ * `query` (the query parameters of a request without a body) that an unknown name is a
+ * query parameter.
  */
-const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError, body?: unknown) => {
+const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError, body?: unknown, query: ReadonlySet<string> = new Set()) => {
   const issue = failure.issues[0]
   // A union of literals (a status) reports one issue per member at the same path: list them all.
   const at = JSON.stringify(issue?.path ?? [])
@@ -552,6 +555,7 @@ const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError, body?: unknown) 
   const unexpected = issue !== undefined && issue.path.length > 0 && issue.message.startsWith("is unexpected")
   const name = String(issue?.path[issue.path.length - 1] ?? "")
   const known = unexpected ? [...issue.message.slice(issue.message.indexOf("expected:")).matchAll(/"([^"]*)"/g)].map((m) => m[1]!) : []
+  if (unexpected && issue.path.length === 1 && query.has(name)) return unknownQueryParameter(name, known)
   // Or, in an object that has none of its fields, the first it lacks (the bodies declare their
   // required fields first): `{"answer": …}` for `{"response": …}`. One that has some gets no guess.
   const holder = unexpected ? issue.path.slice(0, -1).reduce<unknown>((at, key) => (typeof at === "object" && at !== null ? (at as Record<PropertyKey, unknown>)[key] : undefined), body) : undefined
@@ -581,10 +585,11 @@ const decodeErrorsLayer = HttpApiBuilder.middleware(StargraphApi, (app) =>
     if (Option.isSome(failure) && failure.value instanceof HttpApiError.HttpApiDecodeError) {
       const decode = failure.value
       // The body was read (and kept) to be decoded: read again here, it is not read twice.
-      return Effect.flatMap(
-        Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => Effect.orElseSucceed(request.json, () => undefined)),
-        (body) => Effect.fail(inputErrorOf(decode, body))
-      )
+      return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+        // A request without a body (GET, HEAD) failed on its query string (its path parameters are plain strings).
+        request.method === "GET" || request.method === "HEAD"
+          ? Effect.fail(inputErrorOf(decode, undefined, queryParameterNames(request.url)))
+          : Effect.flatMap(Effect.orElseSucceed(request.json, () => undefined), (body) => Effect.fail(inputErrorOf(decode, body))))
     }
     if (Option.isSome(failure) && isStargraphError(failure.value) && statusOf(failure.value) === 500) {
       return Effect.zipRight(Effect.logError(`request failed: ${failure.value._tag}`, cause), Effect.failCause(cause))
