@@ -495,7 +495,8 @@ const errorOfCause = (cause: Cause.Cause<unknown>, maxBody: number, raise: strin
       const path = failure.request.url.split("?")[0] ?? "/"
       const allowed = methodsAt(path)
       return Effect.succeed(
-        allowed.length > 0
+        // (A path the router did not match though its template answers this method: a path parameter over its length limit.)
+        allowed.length > 0 && !allowed.includes(method)
           ? new ApiError({ reason: "method-not-allowed", status: 405, message: `${path} does not answer ${method}: use ${allowed.join(", ")}` })
           : new ApiError({ reason: "not-found", status: 404, message: `no route ${method} ${path}` })
       )
@@ -517,6 +518,13 @@ const errorOfCause = (cause: Cause.Cause<unknown>, maxBody: number, raise: strin
 }
 
 const isStargraphError = Schema.is(StargraphError)
+
+/**
+ * The longest path parameter the router matches, in characters as the URL carries them: a
+ * thread id of 200 characters, each percent-encoded (up to 12 characters for one of 4 UTF-8
+ * bytes), with room to spare. A longer one answers 404.
+ */
+const MAX_PATH_PARAM_LENGTH = 4096
 
 /** The way out for a field whose decode failure needs more than the route's parameters. */
 const FIELD_FIXES: ReadonlyMap<string, string> = new Map([
@@ -725,7 +733,8 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
         Layer.provide(Layer.succeedContext(context))
       )
     )
-    const app = yield* HttpApiBuilder.httpApp.pipe(Effect.provide(apiContext))
+    // A path parameter as long as the API takes (a thread id of 200 characters, percent-encoded), not the router's default 100.
+    const app = yield* HttpApiBuilder.httpApp.pipe(HttpRouter.withRouterConfig({ maxParamLength: MAX_PATH_PARAM_LENGTH }), Effect.provide(apiContext))
     const nameOf = routeNamer(routes)
     const methodsAt = routeMethods(routes)
     const bodyLimits = new Map<string, number>(triggers.routes.flatMap((r) => (r.maxBodyBytes !== undefined ? [[`${r.method} ${r.path}`, r.maxBodyBytes] as const] : [])))

@@ -85,6 +85,18 @@ describe("query parameters", () => {
     expect([posted.status, posted.body["error"]["details"]["reason"]]).toEqual([400, "invalid-thread-id"])
     const unprintable = await call(`${server.url}/v1/threads/tab%09here`)
     expect([unprintable.status, unprintable.body["error"]["type"], unprintable.body["error"]["details"]["reason"]]).toEqual([400, "ThreadError", "invalid-thread-id"])
+    // The longest thread id POST /v1/runs takes can be read back by its path, percent-encoded too (over the router's default 100 characters).
+    for (const threadId of ["t".repeat(200), "é".repeat(150)]) {
+      const started = await call(`${server.url}/v1/runs`, { graph_id: "run:hello-stargraph", params: { message: "long" }, thread_id: threadId })
+      expect(started.status).toBe(202)
+      await settled(started.body["run_id"], ["done"])
+      const thread = await call(`${server.url}/v1/threads/${encodeURIComponent(threadId)}`)
+      expect([thread.status, thread.body["thread_id"], thread.body["runs"]?.length]).toEqual([200, threadId, 1])
+      expect((await call(`${server.url}/v1/runs?thread_id=${encodeURIComponent(threadId)}`)).body["runs"]).toHaveLength(1)
+    }
+    // A path parameter past the router's limit is not a route: 404, not a 405 that says GET is not answered and to use GET.
+    const tooLong = await call(`${server.url}/v1/runs/${"x".repeat(5000)}`)
+    expect([tooLong.status, tooLong.body["error"]["details"]["reason"]]).toEqual([404, "not-found"])
     // A valid id no run is on: an empty page, and 404 for the thread itself.
     expect((await call(`${server.url}/v1/runs?thread_id=nobody`)).body).toEqual({ runs: [], next_cursor: null })
     expect((await call(`${server.url}/v1/threads/nobody`)).status).toBe(404)
