@@ -1,7 +1,8 @@
 /**
  * The text of a counterfactual mutation given on the command line (`replay --mutation`,
  * `counterfactual --mutate`): the value itself when it starts with `{`, else the file it
- * names, with or without a leading `@`. Each command parses the text itself.
+ * names, with or without a leading `@`; a value that is no file and reads as JSON but not
+ * an object (`[1,2]`, `42`) is refused as such. Each command parses the text itself.
  */
 import { readFileSync } from "node:fs"
 import * as Effect from "effect/Effect"
@@ -23,10 +24,28 @@ export const mutationText = (value: string, flag: string, forms: string): Effect
     Effect.try({
       try: () => ({ text: readFileSync(path, "utf8"), source: `the file ${path}`, inline: false }),
       catch: (cause) =>
-        new InputError({
-          field: flag,
-          message: `${unreadable(path, cause)} (a ${flag} value not starting with '{' is a file's path)`,
-          fix: `pass the path of a readable YAML or JSON file (relative to ${process.cwd()}), or ${forms}`
-        })
+        // JSON that is not an object (`[1,2]`, `"x"`, `42`) was meant as the mutation, not a file's name.
+        looksLikeJson(value)
+          ? new InputError({
+            field: flag,
+            message: `${value} is not a JSON object: a mutation must be a JSON object, or the path of a file holding one (there is no file ${path})`,
+            fix: `pass ${forms}`
+          })
+          : new InputError({
+            field: flag,
+            message: `${unreadable(path, cause)} (a ${flag} value not starting with '{' is a file's path)`,
+            fix: `pass the path of a readable YAML or JSON file (relative to ${process.cwd()}), or ${forms}`
+          })
     }))
+}
+
+/** Whether `value` reads as JSON (`[1,2]`, `42`, `"x"`, `null`) or begins as an array or a string does. */
+const looksLikeJson = (value: string): boolean => {
+  if (/^\s*[["]/.test(value)) return true
+  try {
+    JSON.parse(value)
+    return true
+  } catch {
+    return false
+  }
 }

@@ -11,13 +11,15 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import { CheckpointError, InputError } from "../errors.js"
+import { CheckpointError, InputError, RunStateError } from "../errors.js"
+import { isNotWaitingAt } from "../runtime/waitMoved.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import type { AuditLogSpec } from "../telemetry/AuditSink.js"
-import { chooseDatabase } from "./database.js"
+import { chooseDatabase, type Database, hintDb } from "./database.js"
 import { reportError } from "./exit.js"
 import { NodeAbortGrace } from "../nodes/NodeAbortGrace.js"
 import * as Interrupt from "./interrupt.js"
+import { dbOption } from "./render.js"
 import { leaseOption, parseLease } from "./lease.js"
 import { type LmFlags, lmOptions, NO_MODEL_FIX, resumeDefaultLayer, resumeFlagsLayer, resumeGraphDefaultLayer } from "./lmDefault.js"
 import { auditLog, conflictingOutput, dbExisting, graphFile, graphOptions, moduleRoot, noSummary, quiet, runIdArg, summaryJson, verbose } from "./options.js"
@@ -167,8 +169,27 @@ const resumeRun = (o: ResumeInput) =>
       if (Either.isLeft(driven) && driven.left._tag === "RunStateError") return yield* driven.left
       yield* follow.report(o.runId, { ...o, db, progress, interrupted: interrupts.count() > 0 })
       }).pipe(Effect.provide(defaultModel))
-    }).pipe(Effect.provide(stores.storeLayer(db, { create: false, auditLog: o.auditLog, leaseMs })))
+    }).pipe(
+      Effect.provide(stores.storeLayer(db, { create: false, auditLog: o.auditLog, leaseMs })),
+      // An answer to a wait the run is not at: say how to see where it waits.
+      Effect.mapError((error) => Option.isSome(o.waitId) && isNotWaitingAt(error, o.waitId.value) ? withWaitFix(error, db) : error)
+    )
   }))
+
+/** {@link isNotWaitingAt}'s refusal with the way out: read the question the run waits at now, or answer without `--wait-id`. */
+const withWaitFix = (error: RunStateError, db: Database): RunStateError => {
+  const inspect = `stargraph inspect ${error.runId}${dbOption(hintDb(db))}`
+  return new RunStateError({
+    runId: error.runId,
+    status: error.status,
+    operation: error.operation,
+    message: error.message,
+    ...(error.waitId !== undefined ? { waitId: error.waitId } : {}),
+    fix: error.waitId !== undefined
+      ? `run ${inspect} to read the question it waits at now, and answer that one with --wait-id ${error.waitId}; or leave out --wait-id to answer whatever it waits at`
+      : `${inspect} shows where the run is; it waits for no answer now`
+  })
+}
 
 /** The `resume` command. */
 export const resume = Command.make(

@@ -12,6 +12,9 @@ import { RunStateError } from "../errors.js"
 export const waitsAt = (run: RunRecord, waitId: string): boolean =>
   run.status === "awaiting-input" && run.waiting !== null && waitIdOf(run.waiting) === waitId
 
+/** How {@link notWaitingAt}'s message begins. */
+const notWaitingPrefix = (runId: string, waitId: string) => `run ${runId} does not wait at ${waitId}: `
+
 /**
  * The refusal of an answer to wait `waitId` of run `runId`, as `now` (its record, read
  * now; undefined: gone) shows it; undefined when it still waits there.
@@ -30,7 +33,14 @@ export const notWaitingAt = (now: RunRecord | undefined, runId: string, waitId: 
     runId,
     status: now?.status ?? "unknown",
     operation: "respond",
-    message: `run ${runId} does not wait at ${waitId}: ${where}; this answer was not applied`,
+    message: `${notWaitingPrefix(runId, waitId)}${where}; this answer was not applied`,
     ...(current !== undefined ? { waitId: waitIdOf(current) } : {})
   })
 }
+
+/**
+ * Whether `error` is {@link notWaitingAt}'s refusal of an answer to wait `waitId`, so a
+ * caller can add the way out in its own terms (a command to run, a route to read).
+ */
+export const isNotWaitingAt = (error: unknown, waitId: string): error is RunStateError =>
+  error instanceof RunStateError && error.operation === "respond" && error.message.startsWith(notWaitingPrefix(error.runId, waitId))

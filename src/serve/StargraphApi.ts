@@ -12,12 +12,12 @@ import * as OpenApi from "@effect/platform/OpenApi"
 import * as Schema from "effect/Schema"
 import { ArtifactEntry } from "../checkpoint/artifactModels.js"
 import { MissingArtifact } from "../checkpoint/artifactRefs.js"
-import { Breakpoints, DefaultModelRecord, RunRecord, RunStatus, RunSummary, StateRecord, TakenOver, WaitingInfo } from "../checkpoint/models.js"
+import { Breakpoints, DefaultModelRecord, RunStatus, RunSummary, StateRecord, TakenOver, WaitingInfo } from "../checkpoint/models.js"
 import { ThreadView } from "../graph/threads.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { ErrorAt } from "./envelope.js"
 
-/** Refuse unknown fields in a request body (the spec's `extra='forbid'`). */
+/** Refuse unknown fields in a request body or query string (the spec's `extra='forbid'`). */
 const strict = { parseOptions: { onExcessProperty: "error" } } as const
 
 /** Node ids, or `"*"` for every node: where a run pauses (`interrupt_before`, `interrupt_after`). */
@@ -148,32 +148,54 @@ const PageLimit = Schema.compose(Schema.String.pipe(Schema.pattern(/^[0-9]+$/)),
   message: (issue) => ({ message: `Expected a whole number from 1 to 500, actual ${JSON.stringify(issue.actual)}`, override: true })
 })
 
-/** Query of `GET /v1/runs`. */
+/** Query of `GET /v1/runs` (unknown parameters refused, as unknown body fields are). */
 export const ListRunsQuery = Schema.Struct({
   status: Schema.optional(RunStatus),
   graph_id: Schema.optional(Schema.String),
-  /** Only the runs of this thread. */
+  /** Only the runs of this thread (1 to 200 printable characters, as `POST /v1/runs` takes it). */
   thread_id: Schema.optional(Schema.String),
   /** Default 50. */
   limit: Schema.optional(PageLimit),
   cursor: Schema.optional(Schema.String)
-})
+}).annotations(strict)
 
-/** Query of `GET /v1/threads/{id}`: a page of its runs. */
+/** Query of `GET /v1/threads/{id}`: a page of its runs (unknown parameters refused). */
 export const ThreadQuery = Schema.Struct({
   /** Default 50. */
   limit: Schema.optional(PageLimit),
   cursor: Schema.optional(Schema.String)
-})
+}).annotations(strict)
 
 const RunPath = Schema.Struct({ id: Schema.String })
 
-/** A run as `GET /v1/runs/{id}` shows it: the RunSummary plus the record's provenance. */
-export const RunView = Schema.Struct({
-  ...RunSummary.fields,
+/**
+ * A run's record as the API shows it, in `GET /v1/runs/{id}` and each item of `GET /v1/runs`
+ * alike: the RunSummary's fields but `final_state`, plus the record's provenance. Never the
+ * graph file's path on the server (the record's `graph_source`; `GET /v1/graphs` names a
+ * graph's file relative to the folder it was found under).
+ */
+const RunFields = {
+  run_id: RunSummary.fields.run_id,
+  graph_id: RunSummary.fields.graph_id,
+  status: RunSummary.fields.status,
+  graph_hash: RunSummary.fields.graph_hash,
+  runtime_hash: RunSummary.fields.runtime_hash,
+  started_at: RunSummary.fields.started_at,
+  finished_at: RunSummary.fields.finished_at,
+  steps: RunSummary.fields.steps,
+  error: RunSummary.fields.error,
+  waiting: RunSummary.fields.waiting,
+  parent_run_id: RunSummary.fields.parent_run_id,
+  fork_step: RunSummary.fields.fork_step,
   created_at: Schema.String,
   idempotency_key: Schema.NullOr(Schema.String),
   owner: Schema.NullOr(Schema.String),
+  /**
+   * Who started the run: `http:<client address>`, `cli`, `cron:<id>`, `webhook:<id>`,
+   * `library`…; null for a run written before it was kept (optional: a derived client of
+   * an older server has none).
+   */
+  actor: Schema.optional(Schema.NullOr(Schema.String)),
   inputs: StateRecord,
   /** The run's breakpoints, or null for none (optional: a derived client of an older server has none). */
   breakpoints: Schema.optional(Schema.NullOr(Breakpoints)),
@@ -187,16 +209,18 @@ export const RunView = Schema.Struct({
    */
   taken_over: Schema.optional(Schema.NullOr(TakenOver)),
   /**
-   * Every take-over of the run, oldest first (`taken_over` is the last of them); empty:
-   * never (optional: a derived client of an older server has none).
-   */
-  takeovers: Schema.optional(Schema.Array(TakenOver)),
-  /**
    * The run-wide default model the run was started with (`--lm-url`, `--lm-model`, …):
    * `{api_base, model, api_key_env, api_key_given, timeout_ms}`, never a key; null: none
    * (optional: a derived client of an older server has none).
    */
   default_model: Schema.optional(Schema.NullOr(DefaultModelRecord)),
+  /**
+   * A counterfactual fork's `derived_hash` (sha256 of its parent's graph hash, its fork step
+   * and its canonical mutation) and the mutation it was forked with; null for any other run
+   * (optional: a derived client of an older server has none).
+   */
+  derived_hash: Schema.optional(Schema.NullOr(Schema.String)),
+  mutation: Schema.optional(Schema.NullOr(Schema.Unknown)),
   /**
    * A counterfactual fork's step budget: the most steps it may take after its fork step
    * (given, or taken from the fork it forks); null: none, only the graph's `max_steps`
@@ -205,10 +229,21 @@ export const RunView = Schema.Struct({
   fork_max_steps: Schema.optional(Schema.NullOr(Schema.Int)),
   /**
    * A counterfactual fork made (or answered) with `live_after_fork`: where its parent's
-   * recording cannot answer, it calls live; false for any other run, as `GET /v1/runs`
-   * shows it (optional: a derived client of an older server has none).
+   * recording cannot answer, it calls live; false for any other run (optional: a derived
+   * client of an older server has none).
    */
   live_after_fork: Schema.optional(Schema.Boolean)
+}
+
+/** A run as `GET /v1/runs/{id}` shows it: its record ({@link RunFields}), its latest state and every take-over. */
+export const RunView = Schema.Struct({
+  ...RunFields,
+  final_state: RunSummary.fields.final_state,
+  /**
+   * Every take-over of the run, oldest first (`taken_over` is the last of them); empty:
+   * never (optional: a derived client of an older server has none).
+   */
+  takeovers: Schema.optional(Schema.Array(TakenOver))
 }).annotations({ identifier: "RunView" })
 
 /** How the process that drives a running run stands (see `OwnerLiveness` in runtime/owner.ts). */
@@ -220,9 +255,13 @@ export const OwnerLivenessView = Schema.Struct({
   heartbeat_age_ms: Schema.NullOr(Schema.Number)
 }).annotations({ identifier: "OwnerLiveness" })
 
-/** A run as `GET /v1/runs` lists it: its record, and how its owner stands while it runs. */
+/**
+ * A run as `GET /v1/runs` lists it: its record as `GET /v1/runs/{id}` shows it (without the
+ * two fields read from elsewhere for one run: `final_state`, `takeovers`), and how its owner
+ * stands while it runs.
+ */
 export const RunListItem = Schema.Struct({
-  ...RunRecord.fields,
+  ...RunFields,
   /** Null unless the run is running with an owner (optional: a derived client of an older server has none). */
   owner_liveness: Schema.optional(Schema.NullOr(OwnerLivenessView))
 }).annotations({ identifier: "RunListItem" })
@@ -282,13 +321,13 @@ export const RunArtifacts = Schema.Struct({
 
 const ArtifactPath = Schema.Struct({ id: Schema.String.annotations({ description: "sha256:<64 hex digits>" }) })
 
-/** `GET /v1/artifacts/{id}?run_id=`: whose index entry's content type to serve the bytes with. */
+/** `GET /v1/artifacts/{id}?run_id=`: whose index entry's content type to serve the bytes with (unknown parameters refused). */
 export const ArtifactQuery = Schema.Struct({
   run_id: Schema.optional(Schema.String.annotations({
     description: "serve the bytes with the content type this run's index entry for them records (the ref in its state names it); " +
       "without it, or for a run with no entry for them (a fork), the type every entry agrees on, else application/octet-stream"
   }))
-})
+}).annotations(strict)
 
 /**
  * The bytes of an artifact, served with the content type they were stored with (any: a

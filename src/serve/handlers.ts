@@ -20,7 +20,7 @@ import { checkArtifacts, missingMessage } from "../checkpoint/artifactRefs.js"
 import { databaseName, isPostgresUrl } from "../checkpoint/databaseUrl.js"
 import { databaseReplaced, fileIdentity } from "./databaseWatch.js"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
-import { type RunRecord, type RunStatus, TERMINAL_STATUSES, toSummary } from "../checkpoint/models.js"
+import { type RunRecord, type RunStatus, TERMINAL_STATUSES } from "../checkpoint/models.js"
 import { takeOversOf } from "../checkpoint/takeOvers.js"
 import { ApiError, type ArtifactStoreError, CheckpointError, InputError, RunStateError, SchedulerError, type StargraphError } from "../errors.js"
 import { canonicalJson } from "../ir/hash.js"
@@ -31,13 +31,12 @@ import { cancelStopped, subgraphIndex } from "../runtime/cancelStopped.js"
 import { cancelWaitedChild, parentWaitingOn } from "../runtime/waitingParent.js"
 import { notWaitingAt } from "../runtime/waitMoved.js"
 import { type AnswerRefusedReason, refuseAnswer } from "../runtime/answerRefused.js"
-import { withWaitId } from "../checkpoint/waitId.js"
 import { settledChild } from "../runtime/waitedChild.js"
 import * as Replay from "../replay/Replay.js"
 import { GraphRegistry, type GraphRegistryShape } from "../scheduler/GraphRegistry.js"
 import { Scheduler } from "../scheduler/Scheduler.js"
 import { STARGRAPH_VERSION } from "../version.js"
-import { envelopeOf, redact, redactErrorRecord } from "../triggers/httpError.js"
+import { envelopeOf, redact } from "../triggers/httpError.js"
 import { checkSkipFailed, checkThreadId, threadView } from "../graph/threads.js"
 import { forkAnswerRequest } from "../runtime/forkAnswer.js"
 import { LIVE_AFTER_FORK_OPTION } from "../runtime/liveAfterFork.js"
@@ -45,6 +44,7 @@ import { identified, parseLastEventId, recordStop, type ResumePoint, resumeAfter
 import { checkClientKey } from "../triggers/TriggerEvent.js"
 import { pendingCounts } from "./metricsRoute.js"
 import { runEvents } from "./runEvents.js"
+import { runFieldsOf } from "./runView.js"
 import { RunView, StargraphApi } from "./StargraphApi.js"
 
 /** `http:<client address>`: who did it, for run records and the audit log. */
@@ -215,14 +215,16 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
         ))
       .handle("list", ({ urlParams }) =>
         Effect.gen(function*() {
-          const page = yield* checkpointer.listRuns({ ...urlParams, limit: urlParams.limit ?? 50 }).pipe(
+          // A thread id no run can have is refused (as POST /v1/runs and `list --thread` refuse it), not answered with an empty page.
+          const threadId = urlParams.thread_id === undefined ? undefined : yield* checkThreadId(urlParams.thread_id, "thread_id")
+          const page = yield* checkpointer.listRuns({ ...urlParams, thread_id: threadId, limit: urlParams.limit ?? 50 }).pipe(
             Effect.mapError((e): StargraphError =>
               e.reason === "invalid-cursor" ? new InputError({ field: "cursor", message: e.message, fix: "pass the next_cursor of a previous page" }) : e)
           )
           // How the owner of each running run stands: one read of the heartbeats for the page.
           const liveness = yield* runsLiveness(checkpointer, page.runs)
           return {
-            runs: page.runs.map((r) => ({ ...(r.error === null ? r : { ...r, error: redactErrorRecord(r.error) }), owner_liveness: liveness.get(r.run_id) ?? null })),
+            runs: page.runs.map((r) => ({ ...runFieldsOf(r), owner_liveness: liveness.get(r.run_id) ?? null })),
             next_cursor: page.next_cursor
           }
         }))
@@ -239,24 +241,10 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
           return Effect.gen(function*() {
             const record = yield* getRun(checkpointer, path.id)
             const latest = yield* checkpointer.latestCheckpoint(path.id)
-            const summary = toSummary(record, Option.match(latest, { onNone: () => ({}), onSome: (c) => c.state }))
             const view = {
-              ...summary,
-              error: summary.error === null ? null : redactErrorRecord(summary.error),
-              // Its id, also on a wait written before ids were kept.
-              waiting: withWaitId(summary.waiting),
-              created_at: record.created_at,
-              idempotency_key: record.idempotency_key,
-              owner: record.owner,
-              inputs: record.inputs,
-              breakpoints: record.breakpoints,
-              thread_id: record.thread_id,
-              continued_from: record.continued_from,
-              taken_over: record.taken_over,
-              takeovers: yield* takeOversOf(checkpointer, record),
-              default_model: record.default_model,
-              fork_max_steps: record.fork_max_steps,
-              live_after_fork: record.live_after_fork
+              ...runFieldsOf(record),
+              final_state: Option.match(latest, { onNone: () => ({}), onSome: (c) => c.state }),
+              takeovers: yield* takeOversOf(checkpointer, record)
             }
             // Kept once final; an `error` run can still be resumed, so it is read afresh.
             if (!TERMINAL_STATUSES.has(record.status) || record.status === "error") return view
@@ -623,7 +611,8 @@ export const threadsLayer = HttpApiBuilder.group(StargraphApi, "threads", (handl
   Effect.gen(function*() {
     const checkpointer = yield* Checkpointer
     return handlers.handle("get", ({ path, urlParams }) =>
-      threadView(path.id, urlParams).pipe(
+      // A thread id no run can have (over 200 characters, unprintable ones) is refused, not answered 404.
+      Effect.flatMap(checkThreadId(path.id, "id"), (threadId) => threadView(threadId, urlParams)).pipe(
         Effect.provideService(Checkpointer, checkpointer),
         Effect.mapError((e): StargraphError =>
           e._tag === "CheckpointError" && e.reason === "invalid-cursor" ? new InputError({ field: "cursor", message: e.message, fix: "pass the next_cursor of a previous page" }) : e),

@@ -59,6 +59,7 @@ import { checkCancelWait } from "../runtime/askCancel.js"
 import { fileIdentity, watchDatabase } from "./databaseWatch.js"
 import { metricsRouteLayer } from "./metricsRoute.js"
 import { openApiDocument } from "./openapi.js"
+import { queryParameterNames, unknownQueryParameter } from "./queryParameter.js"
 import { apiRoutes, type RouteInfo, routeMethods, routeNamer, routeTemplate, triggerRouteInfo } from "./routes.js"
 import { StargraphApi } from "./StargraphApi.js"
 import { closestName } from "../ir/didYouMean.js"
@@ -494,7 +495,8 @@ const errorOfCause = (cause: Cause.Cause<unknown>, maxBody: number, raise: strin
       const path = failure.request.url.split("?")[0] ?? "/"
       const allowed = methodsAt(path)
       return Effect.succeed(
-        allowed.length > 0
+        // (A path the router did not match though its template answers this method: a path parameter over its length limit.)
+        allowed.length > 0 && !allowed.includes(method)
           ? new ApiError({ reason: "method-not-allowed", status: 405, message: `${path} does not answer ${method}: use ${allowed.join(", ")}` })
           : new ApiError({ reason: "not-found", status: 404, message: `no route ${method} ${path}` })
       )
@@ -516,6 +518,13 @@ const errorOfCause = (cause: Cause.Cause<unknown>, maxBody: number, raise: strin
 }
 
 const isStargraphError = Schema.is(StargraphError)
+
+/**
+ * The longest path parameter the router matches, in characters as the URL carries them: a
+ * thread id of 200 characters, each percent-encoded (up to 12 characters for one of 4 UTF-8
+ * bytes), with room to spare. A longer one answers 404.
+ */
+const MAX_PATH_PARAM_LENGTH = 4096
 
 /** The way out for a field whose decode failure needs more than the route's parameters. */
 const FIELD_FIXES: ReadonlyMap<string, string> = new Map([
@@ -550,9 +559,10 @@ const plainMessageOf = (issue: HttpApiError.HttpApiDecodeError["issues"][number]
 /**
  * The API's own decode failure as an `InputError` naming the field; `body` (the request's
  * JSON, when it has one) tells which fields an object with an unknown one already has, and
- * `path` (the request's) which route's body it is.
+ * `path` (the request's) which route's body it is, and `query` (the query parameters of a
+ * request without a body) that an unknown name is a query parameter.
  */
-const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError, body?: unknown, path?: string) => {
+const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError, body?: unknown, path?: string, query: ReadonlySet<string> = new Set()) => {
   const issue = failure.issues[0]
   // A union of literals (a status) reports one issue per member at the same path: list them all.
   const at = JSON.stringify(issue?.path ?? [])
@@ -566,6 +576,7 @@ const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError, body?: unknown, 
   const unexpected = issue !== undefined && issue.path.length > 0 && issue.message.startsWith("is unexpected")
   const name = String(issue?.path[issue.path.length - 1] ?? "")
   const known = unexpected ? [...issue.message.slice(issue.message.indexOf("expected:")).matchAll(/"([^"]*)"/g)].map((m) => m[1]!) : []
+  if (unexpected && issue.path.length === 1 && query.has(name)) return unknownQueryParameter(name, known)
   // Or, in an object that has none of its fields, the first it lacks (the bodies declare their
   // required fields first): `{"answer": …}` for `{"response": …}`. One that has some gets no guess.
   // (Not in a /resume body, which has no required field: only a close name is a guess there.)
@@ -599,11 +610,11 @@ const decodeErrorsLayer = HttpApiBuilder.middleware(StargraphApi, (app) =>
     if (Option.isSome(failure) && failure.value instanceof HttpApiError.HttpApiDecodeError) {
       const decode = failure.value
       // The body was read (and kept) to be decoded: read again here, it is not read twice.
-      return Effect.flatMap(
-        Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-          Effect.map(Effect.orElseSucceed(request.json, () => undefined), (body) => ({ body, path: request.url.split("?")[0] }))),
-        ({ body, path }) => Effect.fail(inputErrorOf(decode, body, path))
-      )
+      return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+        // A request without a body (GET, HEAD) failed on its query string (its path parameters are plain strings).
+        request.method === "GET" || request.method === "HEAD"
+          ? Effect.fail(inputErrorOf(decode, undefined, undefined, queryParameterNames(request.url)))
+          : Effect.flatMap(Effect.orElseSucceed(request.json, () => undefined), (body) => Effect.fail(inputErrorOf(decode, body, request.url.split("?")[0]))))
     }
     if (Option.isSome(failure) && isStargraphError(failure.value) && statusOf(failure.value) === 500) {
       return Effect.zipRight(Effect.logError(`request failed: ${failure.value._tag}`, cause), Effect.failCause(cause))
@@ -739,7 +750,8 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
         Layer.provide(Layer.succeedContext(context))
       )
     )
-    const app = yield* HttpApiBuilder.httpApp.pipe(Effect.provide(apiContext))
+    // A path parameter as long as the API takes (a thread id of 200 characters, percent-encoded), not the router's default 100.
+    const app = yield* HttpApiBuilder.httpApp.pipe(HttpRouter.withRouterConfig({ maxParamLength: MAX_PATH_PARAM_LENGTH }), Effect.provide(apiContext))
     const nameOf = routeNamer(routes)
     const methodsAt = routeMethods(routes)
     const bodyLimits = new Map<string, number>(triggers.routes.flatMap((r) => (r.maxBodyBytes !== undefined ? [[`${r.method} ${r.path}`, r.maxBodyBytes] as const] : [])))

@@ -455,6 +455,13 @@ describe("stargraph replay", () => {
     expect(await refused("{\"state_overrides\": ")).toMatch(/^error: InputError: --mutation: the inline mutation is not valid JSON: /)
     expect(await refused("nothere.json")).toMatch(/^error: InputError: --mutation: there is no file nothere\.json \(a --mutation value not starting with '\{' is a file's path\) \(fix: pass the path of a readable YAML or JSON file/)
     expect(await refused("@nothere.json")).toContain("there is no file nothere.json")
+    // JSON that is not an object was meant as the mutation, not as a file's name: said so.
+    for (const json of ["[1,2]", "42", "\"x\"", "null", "[1,"]) {
+      expect(await refused(json)).toBe(
+        `error: InputError: --mutation: ${json} is not a JSON object: a mutation must be a JSON object, or the path of a file holding one (there is no file ${json}) ` +
+          `(fix: pass the CounterfactualMutation as inline JSON, --mutation '{"state_overrides":{"risk":"high"}}', or a YAML or JSON file holding it, --mutation mutation.yaml (or @mutation.yaml))\n`
+      )
+    }
     expect(await refused("@")).toMatch(/^error: InputError: --mutation: '@' names no file/)
     const conn = new Database(local, { readonly: true })
     expect(conn.prepare("SELECT count(*) AS n FROM runs_history").get()).toEqual({ n: 1 })

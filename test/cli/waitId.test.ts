@@ -45,9 +45,18 @@ describe("answering a specific wait (--wait-id)", () => {
     const late = await stargraph(["respond", id, "--db", db, "--wait-id", first, "--response", "99", "--audit-log", audit, "--quiet"])
     expect(late.code).toBe(2)
     expect(late.stdout).toBe("")
+    // The refusal says what to do: read the question it waits at now, or answer without --wait-id.
+    const fix = `(fix: run stargraph inspect ${id} --db ${db} to read the question it waits at now, and answer that one with --wait-id ${second}; or leave out --wait-id to answer whatever it waits at)`
     expect(late.stderr).toBe(
-      `error: RunStateError: run ${id} does not wait at ${first}: it waits at ${second} now (node 'ask': "Pick a number"); this answer was not applied\n`
+      `error: RunStateError: run ${id} does not wait at ${first}: it waits at ${second} now (node 'ask': "Pick a number"); this answer was not applied ${fix}\n`
     )
+    // A wait id the run never had gets the same way out.
+    const bogus = await stargraph(["respond", id, "--db", db, "--wait-id", "wbogus", "--response", "99", "--quiet"])
+    expect([bogus.code, bogus.stdout, bogus.stderr]).toEqual([
+      2,
+      "",
+      `error: RunStateError: run ${id} does not wait at wbogus: it waits at ${second} now (node 'ask': "Pick a number"); this answer was not applied ${fix}\n`
+    ])
     expect(await inspect(id, db)).toEqual(before)
     expect(waitingRecords()).toHaveLength(2)
     const done = await stargraph(["respond", id, "--db", db, "--wait-id", second, "--response", "2", "--quiet"])
@@ -56,7 +65,7 @@ describe("answering a specific wait (--wait-id)", () => {
     // Once it ended, any wait id is refused the same way.
     const ended = await stargraph(["respond", id, "--db", db, "--wait-id", second, "--response", "3", "--quiet"])
     expect(ended.code).toBe(2)
-    expect(ended.stderr).toMatch(new RegExp(`^error: RunStateError: run ${id} does not wait at ${second}: .*; this answer was not applied`))
+    expect(ended.stderr).toMatch(new RegExp(`^error: RunStateError: run ${id} does not wait at ${second}: .*; this answer was not applied \\(fix: stargraph inspect ${id} --db ${db} shows where the run is; it waits for no answer now\\)\n$`))
   })
 
   it("library: an answer naming the first wait that loses to an answer of it is refused when it starts, even though the run waits again at the same status, owner and step", async () => {
