@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { CheckpointError } from "../errors.js"
 import { traced } from "../telemetry/TracingEnabled.js"
@@ -284,6 +285,12 @@ const snapshot = (filename: string, why: string): Effect.Effect<string, Checkpoi
     ({ folder }) => Effect.sync(() => rmSync(folder, { recursive: true, force: true }))
   ).pipe(Effect.map(({ copy }) => copy))
 
+/** Whether opening failed on another process's lock (`SQLITE_BUSY`, thrown by the driver as it opens). */
+const busyOnOpen = (cause: Cause.Cause<unknown>): boolean => {
+  const error = Cause.squash(cause)
+  return typeof error === "object" && error !== null && "code" in error && error.code === "SQLITE_BUSY"
+}
+
 /** The SQL client layer with Stargraph's pragmas applied and migrations run (or, `readOnly`, the schema read as it is). */
 export const layerClient = (
   options: SqliteCheckpointerOptions
@@ -319,7 +326,11 @@ export const layerClient = (
     return readOnlyAt(literalPath(yield* snapshot(filename, why)))
   })
   const client = Layer.unwrapScoped(open).pipe(
-    Layer.catchAllCause((cause) =>
+    // Several processes switching one new file to WAL at once: SQLite may answer one of them
+    // SQLITE_BUSY at once instead of waiting (its deadlock rule); that one opens it again.
+    Layer.catchAllCause((cause) => Layer.fail(cause)),
+    Layer.retry(Schedule.exponential("20 millis").pipe(Schedule.intersect(Schedule.recurs(6)), Schedule.whileInput(busyOnOpen))),
+    Layer.catchAll((cause) =>
       Layer.fail(
         Cause.failureOption(cause).pipe(
           Option.filter((e): e is CheckpointError => e instanceof CheckpointError),
