@@ -327,7 +327,8 @@ export const make = (
       const signature = request.headers[HEADERS.signature]
       // A timestamp header sent empty is there, and malformed (bad-timestamp below).
       if (timestamp === undefined || !nonce || !signature) {
-        const missing = [[HEADERS.timestamp, timestamp ?? ""], [HEADERS.nonce, nonce], [HEADERS.signature, signature]].filter(([, v]) => v === undefined || v.length === 0).map(([h]) => h)
+        const missing = [timestamp === undefined && HEADERS.timestamp, !nonce && HEADERS.nonce, !signature && HEADERS.signature]
+          .filter((header) => header !== false)
         return refuse("missing-header", `the delivery has no ${missing.join(", no ")} header`, SIGNING)
       }
       const idHeader = spec.delivery_id_header?.toLowerCase()

@@ -105,11 +105,15 @@ describe("webhook timestamp header", () => {
     expect(await runCount()).toBe(before + 1)
   })
 
-  it("still calls a delivery without the timestamp header missing-header", async () => {
+  it("still calls a delivery without the timestamp header missing-header, and names only the headers left out", async () => {
     const body = JSON.stringify({ message: "CVE-9" })
     const { "x-stargraph-timestamp": _, ...rest } = WebhookTrigger.sign(SECRET, body, Math.floor(Date.now() / 1000), "m3")
     const r = await post(body, rest)
     expect([r.status, r.body["error"]["details"]["reason"], r.body["error"]["details"]["message"]]).toEqual([400, "missing-header", "the delivery has no x-stargraph-timestamp header"])
+    // An empty timestamp is there (and malformed): only the header really left out is named.
+    const { "x-stargraph-nonce": __, ...noNonce } = signedAsSent(body, "", "m3")
+    const empty = await post(body, noNonce)
+    expect([empty.status, empty.body["error"]["details"]["reason"], empty.body["error"]["details"]["message"]]).toEqual([400, "missing-header", "the delivery has no x-stargraph-nonce header"])
   })
 
   it("documents the one accepted form in /openapi.json", async () => {
