@@ -405,7 +405,7 @@ export class TriggerError extends Schema.TaggedError<TriggerError>()("TriggerErr
 
 /** A webhook delivery was refused; `status` is the HTTP status to answer with. */
 export class WebhookError extends Schema.TaggedError<WebhookError>()("WebhookError", {
-  reason: Schema.Literal("bad-signature", "stale-timestamp", "replayed-nonce", "body-too-large", "not-json", "missing-header", "bad-thread"),
+  reason: Schema.Literal("bad-signature", "bad-timestamp", "stale-timestamp", "replayed-nonce", "body-too-large", "not-json", "missing-header", "bad-thread"),
   triggerId: Schema.String,
   status: Schema.Int,
   message: Schema.String,

@@ -2,11 +2,12 @@
  * Signed webhooks: each spec mounts `POST /v1/triggers/webhook/<id>`. A delivery is
  * accepted only with
  *
- *   X-Stargraph-Timestamp: <unix seconds>          inside the window (default 300 s)
+ *   X-Stargraph-Timestamp: <unix seconds>          canonical decimal digits, inside the window (default 300 s)
  *   X-Stargraph-Nonce:     <unique string>         not seen inside the window
  *   X-Stargraph-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<nonce>.<raw body>")>
  *
- * compared in constant time, and a JSON object body under the size limit, nested at most
+ * compared in constant time over the timestamp header's exact text (which must be canonical,
+ * `TIMESTAMP_PATTERN`), and a JSON object body under the size limit, nested at most
  * `MAX_BODY_DEPTH` levels. A *delivery*, not a body, is deduplicated: the run's idempotency
  * key (`deliveryKeyOf`) is made from the sender's delivery id when the webhook names its
  * header (`delivery_id_header`), else from the signed timestamp and nonce, so a retry of
@@ -79,17 +80,46 @@ export const deliveryKeyOf = (triggerId: string, delivery: { readonly id: string
     ? idempotencyKeyOf(triggerId, "delivery", delivery.id)
     : idempotencyKeyOf(triggerId, "signed", String(delivery.timestamp), delivery.nonce)
 
-/** Sign a delivery the way senders must: returns the headers to send. */
+/**
+ * The one accepted form of `X-Stargraph-Timestamp`: Unix time in whole seconds as plain
+ * ASCII decimal digits, no sign, no leading zero (but `0` itself), no fraction, exponent or
+ * hex, at most 11 digits (Unix seconds have 10 until 2286; milliseconds have 13). The
+ * signature covers this exact text, so there is one spelling of each timestamp.
+ */
+export const TIMESTAMP_PATTERN = /^(?:0|[1-9][0-9]{0,10})$/
+
+/** `sha256=<hex HMAC-SHA256(secret, "<timestamp>.<nonce>.<raw body>")>`, over the timestamp's text as sent. */
+const signatureOf = (secret: string, body: string | Uint8Array, timestamp: string, nonce: string): string =>
+  `sha256=${createHmac("sha256", secret).update(`${timestamp}.${nonce}.`).update(body).digest("hex")}`
+
+/** Sign a delivery the way senders must: returns the headers to send (`timestamp` in whole Unix seconds). */
 export const sign = (secret: string, body: string | Uint8Array, timestamp: number, nonce: string): Record<string, string> => ({
   [HEADERS.timestamp]: String(timestamp),
   [HEADERS.nonce]: nonce,
-  [HEADERS.signature]: `sha256=${createHmac("sha256", secret).update(`${timestamp}.${nonce}.`).update(body).digest("hex")}`
+  [HEADERS.signature]: signatureOf(secret, body, String(timestamp), nonce)
 })
+
+/** What is wrong with a timestamp header that does not match `TIMESTAMP_PATTERN`, for the sender. */
+const timestampProblem = (timestamp: string): string => {
+  if (timestamp.length === 0) return "is empty"
+  if (/^[0-9]+$/.test(timestamp)) {
+    return timestamp.length > 1 && timestamp.startsWith("0")
+      ? "has a leading zero"
+      : `has ${timestamp.length} digits, more than Unix seconds' 11${timestamp.length === 13 ? " (milliseconds?)" : ""}`
+  }
+  if (/^[+-]/.test(timestamp)) return "has a sign"
+  const other = [...timestamp].find((c) => c < "0" || c > "9")!
+  return `has ${JSON.stringify(other)}, which is not a decimal digit (no fraction, exponent, hex or spaces)`
+}
+
+/** A header value as a refusal quotes it: JSON-quoted, cut at 24 characters. */
+const quoted = (value: string): string => JSON.stringify(value.length > 24 ? `${value.slice(0, 24)}…` : value)
 
 const STATUS: Record<WebhookError["reason"], number> = {
   "missing-header": 400,
   "not-json": 400,
   "bad-signature": 401,
+  "bad-timestamp": 400,
   "stale-timestamp": 401,
   "replayed-nonce": 409,
   "body-too-large": 413,
@@ -154,8 +184,9 @@ const operationOf = (spec: WebhookSpec) => ({
       name: "X-Stargraph-Timestamp",
       in: "header",
       required: true,
-      description: `Unix time in seconds; refused when more than ${spec.window_s} s away from the server's clock`,
-      schema: { type: "string", pattern: "^[0-9]+$" }
+      description: "Unix time in whole seconds as plain decimal digits (no sign, leading zero, fraction, exponent or hex; " +
+        `at most 11 digits), signed as sent; refused when more than ${spec.window_s} s away from the server's clock`,
+      schema: { type: "string", pattern: TIMESTAMP_PATTERN.source }
     },
     {
       name: "X-Stargraph-Nonce",
@@ -191,7 +222,7 @@ const operationOf = (spec: WebhookSpec) => ({
   responses: {
     202: enqueuedAnswer("queued: a new run (deduplicated is false)", false),
     200: enqueuedAnswer("a retry of a delivery already accepted: the run it enqueued (deduplicated is true), as POST /v1/runs answers a known idempotency_key", true),
-    400: refusal("missing header (missing-header), body not a JSON object (not-json), no usable thread id at thread_from (bad-thread), or params the graph's state schema refuses"),
+    400: refusal("missing header (missing-header), timestamp not in canonical Unix seconds (bad-timestamp), body not a JSON object (not-json), no usable thread id at thread_from (bad-thread), or params the graph's state schema refuses"),
     401: refusal("bad signature (bad-signature) or timestamp outside the window (stale-timestamp)"),
     404: refusal("the webhook's graph is not registered (SchedulerError unknown-graph)"),
     409: refusal("nonce already used within the window by another delivery (replayed-nonce)"),
@@ -225,7 +256,7 @@ const threadOf = (body: Record<string, unknown>, path: string): string | { reado
 }
 
 /** How a delivery is signed, for a sender that left a header out. */
-const SIGNING = `send ${HEADERS.timestamp} (Unix seconds), ${HEADERS.nonce} (new for every delivery) and ${HEADERS.signature}: ` +
+const SIGNING = `send ${HEADERS.timestamp} (Unix seconds, plain decimal digits), ${HEADERS.nonce} (new for every delivery) and ${HEADERS.signature}: ` +
   "sha256=<hex HMAC-SHA256 of \"<timestamp>.<nonce>.<raw body>\" with the webhook's secret> (docs/triggers.md)"
 
 /** What a sender whose signature did not match should check, from the signature's shape. */
@@ -294,8 +325,10 @@ export const make = (
       const timestamp = request.headers[HEADERS.timestamp]
       const nonce = request.headers[HEADERS.nonce]
       const signature = request.headers[HEADERS.signature]
-      if (!timestamp || !nonce || !signature) {
-        const missing = [[HEADERS.timestamp, timestamp], [HEADERS.nonce, nonce], [HEADERS.signature, signature]].filter(([, v]) => !v).map(([h]) => h)
+      // A timestamp header sent empty is there, and malformed (bad-timestamp below).
+      if (timestamp === undefined || !nonce || !signature) {
+        const missing = [timestamp === undefined && HEADERS.timestamp, !nonce && HEADERS.nonce, !signature && HEADERS.signature]
+          .filter((header) => header !== false)
         return refuse("missing-header", `the delivery has no ${missing.join(", no ")} header`, SIGNING)
       }
       const idHeader = spec.delivery_id_header?.toLowerCase()
@@ -307,15 +340,24 @@ export const make = (
           `send ${idHeader} with the sender's id of the delivery (the same on every retry of it, new for every other delivery), or remove delivery_id_header from webhook '${spec.id}' in stargraph.yaml`
         )
       }
+      // One spelling per timestamp: the signature covers the header's text, and the delivery's key its value.
+      if (!TIMESTAMP_PATTERN.test(timestamp)) {
+        return refuse(
+          "bad-timestamp",
+          `${HEADERS.timestamp} ${quoted(timestamp)} ${timestampProblem(timestamp)}: expected Unix time in whole seconds as plain decimal digits`,
+          `send the current Unix time in whole seconds as decimal digits with no sign, leading zero, fraction or exponent in ${HEADERS.timestamp} ` +
+            `(this server's is ${Math.floor(now / 1000)}), and sign over exactly that text`
+        )
+      }
       const seconds = Number(timestamp)
-      if (!Number.isInteger(seconds) || Math.abs(now / 1000 - seconds) > spec.window_s) {
+      if (Math.abs(now / 1000 - seconds) > spec.window_s) {
         return refuse(
           "stale-timestamp",
           `timestamp ${timestamp} is outside the ${spec.window_s} s window`,
           `send the current Unix time in whole seconds in ${HEADERS.timestamp} (this server's is ${Math.floor(now / 1000)}); check the sender's clock`
         )
       }
-      const expected = Buffer.from(sign(secrets.get(spec.id)!, request.body, seconds, nonce)[HEADERS.signature]!)
+      const expected = Buffer.from(signatureOf(secrets.get(spec.id)!, request.body, timestamp, nonce))
       const given = Buffer.from(signature)
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
         return refuse("bad-signature", "signature does not match HMAC-SHA256 of \"<timestamp>.<nonce>.<body>\"", signatureFix(signature, spec.secret_env))

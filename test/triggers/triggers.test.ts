@@ -307,7 +307,7 @@ describe("webhook trigger", () => {
     expect((out.noPrefix.body as { error: { message: string } }).error.message).toMatch(/^WebhookError\[bad-signature\] webhook:nvd-mirror: signature does not match/)
     expect(fixOf(out.stale)).toMatch(/^send the current Unix time in whole seconds in x-stargraph-timestamp \(this server's is \d+\); check the sender's clock$/)
     expect(fixOf(out.replayed)).toMatch(/^send a new random nonce with every delivery/)
-    expect(fixOf(out.noHeaders)).toMatch(/^send x-stargraph-timestamp \(Unix seconds\), x-stargraph-nonce/)
+    expect(fixOf(out.noHeaders)).toMatch(/^send x-stargraph-timestamp \(Unix seconds, plain decimal digits\), x-stargraph-nonce/)
     expect((out.noHeaders.body as { error: { details: { message: string } } }).error.details.message).toBe("the delivery has no x-stargraph-timestamp, no x-stargraph-nonce, no x-stargraph-signature header")
     expect(fixOf(out.notJson)).toBe("send a JSON object as the body (Content-Type: application/json)")
     expect(reasonOf(out.notJson)).toEqual([400, "not-json"])
