@@ -10,8 +10,11 @@
  * `{"type":"fathom.genesis","log_id":<uuid hex>,"key_fingerprint":<kid>}`. The JWS
  * (header `{"alg":"EdDSA","kid":<kid>,"typ":"JWT"}`, `kid` the SHA-256 hex of the raw
  * 32-byte public key) signs `{iss:"fathom-chain",iat,seq,prev_sha256,record_sha256,log_id,v}`,
- * `record_sha256` hashing the record's canonical JSON. An edit, a deleted or reordered line
- * breaks the hash links; without the private key nobody can re-sign a consistent chain.
+ * `record_sha256` hashing the record's canonical JSON. A line must be exactly its canonical
+ * serialization (the record's bytes as written, since the signature hashes them): an edit
+ * of its bytes alone, spaces or key order, is refused at that line. An edit, a deleted or
+ * reordered line breaks the hash links; without the private key nobody can re-sign a
+ * consistent chain.
  * A truncated tail is only seen against a head mirrored elsewhere (`expectedHead`) or a
  * checkpoint token (`anchorToken`).
  *
