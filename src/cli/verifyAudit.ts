@@ -1,6 +1,7 @@
 /**
- * `stargraph verify-audit <log>`: verify a chained audit log offline (every line's hash
- * link and EdDSA signature, then the anchors given). Read-only. Exit codes, as the
+ * `stargraph verify-audit <log>`: verify a chained audit log offline (every line's bytes,
+ * hash link and EdDSA signature, then the anchors given; the line named is the one that
+ * changed). Read-only. Exit codes, as the
  * original's: 0 the chain holds · 1 user error (no log, a plain log, no public key, not
  * a key, an `--expected-head` that is no SHA-256 hex, and every argument error: an empty
  * or missing value, an unknown flag) · 2 verification failed (the line at fault is named).
@@ -105,6 +106,6 @@ export const verifyAudit = Command.make(
     })
 ).pipe(
   Command.withDescription(
-    "Verify a chained audit log offline: each line's hash link to the one before and its Ed25519 signature, then the anchors given (--expected-head, --anchor-token) that show a cut tail; exit 0 valid, 1 bad input (no log or key, a plain log, a bad or missing flag value), 2 verification failed (the line named)"
+    "Verify a chained audit log offline: each line's bytes (as the writer serializes it), its hash link to the one before and its Ed25519 signature, then the anchors given (--expected-head, --anchor-token) that show a cut tail; exit 0 valid, 1 bad input (no log or key, a plain log, a bad or missing flag value), 2 verification failed (the line named)"
   )
 )

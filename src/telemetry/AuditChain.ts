@@ -10,8 +10,11 @@
  * `{"type":"fathom.genesis","log_id":<uuid hex>,"key_fingerprint":<kid>}`. The JWS
  * (header `{"alg":"EdDSA","kid":<kid>,"typ":"JWT"}`, `kid` the SHA-256 hex of the raw
  * 32-byte public key) signs `{iss:"fathom-chain",iat,seq,prev_sha256,record_sha256,log_id,v}`,
- * `record_sha256` hashing the record's canonical JSON. An edit, a deleted or reordered line
- * breaks the hash links; without the private key nobody can re-sign a consistent chain.
+ * `record_sha256` hashing the record's canonical JSON. A line must be exactly its canonical
+ * serialization (the record's bytes as written, since the signature hashes them): an edit
+ * of its bytes alone, spaces or key order, is refused at that line. An edit, a deleted or
+ * reordered line breaks the hash links; without the private key nobody can re-sign a
+ * consistent chain.
  * A truncated tail is only seen against a head mirrored elsewhere (`expectedHead`) or a
  * checkpoint token (`anchorToken`).
  *
@@ -201,10 +204,46 @@ export interface ChainScan {
   error: string | null
   /** 1-based line of `error`. */
   errorLine: number | null
+  /** The head before the last accepted line, and whether that line counted in `records`: to take it back. */
+  previous: { readonly head: string | null; readonly record: boolean } | null
 }
 
 /** An empty scan, before line 1. */
-export const emptyScan = (): ChainScan => ({ count: 0, records: 0, head: null, logId: null, genesisFingerprint: null, error: null, errorLine: null })
+export const emptyScan = (): ChainScan => ({ count: 0, records: 0, head: null, logId: null, genesisFingerprint: null, error: null, errorLine: null, previous: null })
+
+/** Accept a line whose hash is `sha256` as the scan's new head (`record`: a record, not the genesis or a checkpoint). */
+export const advanceScan = (scan: ChainScan, sha256: string, record: boolean): void => {
+  scan.previous = { head: scan.head, record }
+  scan.head = sha256
+  scan.count++
+  if (record) scan.records++
+}
+
+/** Take back the last accepted line (it turned out to be the one at fault). */
+const retreatScan = (scan: ChainScan): void => {
+  if (scan.previous === null) return
+  scan.head = scan.previous.head
+  scan.count--
+  if (scan.previous.record) scan.records--
+  scan.previous = null
+}
+
+/**
+ * The canonical bytes of a chained line whose fields are `obj` and whose record is the
+ * text `recordText` as written: the envelope as the writer serializes it (keys sorted, no
+ * spaces, non-ASCII escaped), around the record's own bytes (those are pinned by the
+ * signature's `record_sha256`, and kept as written so a record the original serialized,
+ * Python floats like `1.0` included, stays as it is).
+ */
+const canonicalLine = (obj: Readonly<Record<string, unknown>>, recordText: string): string =>
+  `{${LINE_FIELDS.map((f) => `${JSON.stringify(f)}:${f === "record" ? recordText : canonicalJson(obj[f])}`).join(",")}}`
+
+/** The 1-based position of the first byte where `a` and `b` differ (both differ in length at least). */
+const firstDifference = (a: Uint8Array, b: Uint8Array): number => {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i + 1
+  return n + 1
+}
 
 /** What {@link checkLine} also checks and collects when verifying. */
 export interface LineVerifier {
@@ -212,6 +251,17 @@ export interface LineVerifier {
   readonly kid: string
   readonly hashes: Set<string>
   readonly tokens: Set<string>
+}
+
+/** What each signed claim of a line stands for, in messages. */
+const CLAIM_NAMES: Readonly<Record<string, string>> = {
+  iss: "its issuer (iss)",
+  iat: "its time (iat)",
+  seq: "its position (seq)",
+  prev_sha256: "its hash link (prev_sha256)",
+  record_sha256: "its record",
+  log_id: "its log (log_id)",
+  v: "its format version (v)"
 }
 
 const fail = (scan: ChainScan, lineno: number, error: string): false => {
@@ -237,9 +287,27 @@ export const checkLine = (scan: ChainScan, line: Uint8Array, verifier?: LineVeri
   if (!isObject(parsed) || !LINE_FIELDS.every((f) => f in parsed)) return fail(scan, lineno, `malformed line ${lineno}: not a chained line (needs ${LINE_FIELDS.join(", ")})`)
   const obj = parsed
   if (obj["v"] !== CHAIN_FORMAT_VERSION) return fail(scan, lineno, `line ${lineno}: format version ${JSON.stringify(obj["v"])}, this reader knows ${CHAIN_FORMAT_VERSION}`)
+  // The line's bytes must be exactly what the writer wrote: a change that keeps every value
+  // (spaces, key order, escapes, a duplicate key) would change the line's hash, the next
+  // line's link and the head, yet leave the signed content as it was.
+  const recordText = rawField(text, "record")
+  const canonical = recordText === undefined ? undefined : Buffer.from(canonicalLine(obj, recordText), "utf8")
+  if (canonical === undefined || !canonical.equals(line)) {
+    const at = canonical === undefined ? "" : ` (byte ${firstDifference(canonical, line)} differs from the writer's serialization)`
+    return fail(scan, lineno, `line ${lineno} is not in canonical form: its bytes were changed after it was written${at}`)
+  }
   if (obj["seq"] !== scan.count) return fail(scan, lineno, `line ${lineno}: seq ${JSON.stringify(obj["seq"])} where ${scan.count} belongs (a line deleted or moved)`)
-  if (obj["prev_sha256"] !== scan.head) {
-    return fail(scan, lineno, `broken chain at line ${lineno}: prev_sha256 ${JSON.stringify(obj["prev_sha256"])} is not the hash of line ${lineno - 1} (${JSON.stringify(scan.head)})`)
+  const linked = obj["prev_sha256"] === scan.head
+  const link = `prev_sha256 ${JSON.stringify(obj["prev_sha256"])}, not the hash of line ${lineno - 1} (${JSON.stringify(scan.head)})`
+  if (!linked && (verifier === undefined || lineno === 1)) {
+    // Unsigned (or on line 1, which links to nothing): the link alone cannot tell which line changed.
+    return fail(
+      scan,
+      lineno,
+      lineno === 1
+        ? `broken chain at line 1: the first line links to nothing, yet has prev_sha256 ${JSON.stringify(obj["prev_sha256"])}`
+        : `broken chain at line ${lineno}: ${link}: either line ${lineno - 1}'s bytes changed after line ${lineno} was written, or line ${lineno}'s prev_sha256 was changed (verify its signature to tell which: stargraph verify-audit)`
+    )
   }
   const record = obj["record"]
   if (scan.count === 0) {
@@ -255,25 +323,35 @@ export const checkLine = (scan: ChainScan, line: Uint8Array, verifier?: LineVeri
     const checked = typeof jws === "string" ? verifyJws(jws, verifier.key) : { ok: false as const, reason: "jws is not a string" }
     if (!checked.ok) return fail(scan, lineno, `invalid signature at line ${lineno}: ${checked.reason}`)
     if (checked.header["kid"] !== verifier.kid) return fail(scan, lineno, `line ${lineno}: signed with kid ${JSON.stringify(checked.header["kid"])}, expected ${verifier.kid}`)
-    const recordText = rawField(text, "record") ?? "null"
     const expected: Record<string, unknown> = {
       iss: CHAIN_ISSUER,
       iat: obj["iat"],
       seq: obj["seq"],
       prev_sha256: obj["prev_sha256"],
-      record_sha256: sha256Hex(recordText),
+      record_sha256: sha256Hex(recordText ?? "null"),
       log_id: scan.logId,
       v: CHAIN_FORMAT_VERSION
     }
     const claims = checked.claims
-    const same = Object.keys(claims).length === Object.keys(expected).length && Object.entries(expected).every(([k, v]) => claims[k] === v)
-    if (!same) return fail(scan, lineno, `line ${lineno}: the signed claims do not match the line (its record, position or log were changed)`)
+    const differ = [...new Set([...Object.keys(claims), ...Object.keys(expected)])].filter((k) => claims[k] !== expected[k])
+    if (differ.length > 0) {
+      const what = differ.map((k) => CLAIM_NAMES[k] ?? `claim ${k}`).join(", ")
+      return fail(scan, lineno, `line ${lineno}: the signed claims do not match the line: ${what} not as signed (the line was changed after it was signed, or comes from another log)`)
+    }
+    if (!linked) {
+      // Line `lineno` is authentic, its prev_sha256 included: the line before it is not the one it was chained to.
+      retreatScan(scan)
+      return fail(
+        scan,
+        lineno - 1,
+        `line ${lineno - 1}'s bytes changed after line ${lineno} was written: line ${lineno} is signed with ${link}`
+      )
+    }
     verifier.tokens.add(jws as string)
   }
-  scan.head = sha256Hex(line)
-  scan.count++
-  if (!(isObject(record) && (record["type"] === GENESIS_RECORD_TYPE || record["type"] === CHECKPOINT_RECORD_TYPE))) scan.records++
-  verifier?.hashes.add(scan.head)
+  const sha256 = sha256Hex(line)
+  advanceScan(scan, sha256, !(isObject(record) && (record["type"] === GENESIS_RECORD_TYPE || record["type"] === CHECKPOINT_RECORD_TYPE)))
+  verifier?.hashes.add(sha256)
   return true
 }
 

@@ -16,7 +16,7 @@ import { hostname } from "node:os"
 import { dirname } from "node:path"
 import * as Effect from "effect/Effect"
 import { AuditChainError } from "../errors.js"
-import { canonicalJson, CHAIN_FORMAT_VERSION, CHAIN_ISSUER, CHECKPOINT_RECORD_TYPE, type ChainScan, emptyScan, GENESIS_RECORD_TYPE, keyFingerprint, scanChunk, sha256Hex, signJws, tornTail } from "./AuditChain.js"
+import { advanceScan, canonicalJson, CHAIN_FORMAT_VERSION, CHAIN_ISSUER, CHECKPOINT_RECORD_TYPE, type ChainScan, emptyScan, GENESIS_RECORD_TYPE, keyFingerprint, scanChunk, sha256Hex, signJws, tornTail } from "./AuditChain.js"
 
 /** An Ed25519 key pair that signs a chained log; `kid` is the public key's fingerprint. */
 export interface AuditSigner {
@@ -269,13 +269,13 @@ export const openChainedAuditLog = (
       while (written < bytes.length) written += writeSync(file.fd, bytes, written)
       fsyncSync(file.fd)
       file.offset += bytes.length
-      scan.count++
-      scan.head = sha256Hex(line)
+      const sha256 = sha256Hex(line)
+      advanceScan(scan, sha256, record["type"] !== GENESIS_RECORD_TYPE && record["type"] !== CHECKPOINT_RECORD_TYPE)
       if (seq === 0) {
         scan.logId = logId
         scan.genesisFingerprint = signer.kid
       }
-      return { seq, sha256: scan.head, jws }
+      return { seq, sha256, jws }
     }
 
     /** Under the lock: catch up, start the chain on an empty log, then `then`. */

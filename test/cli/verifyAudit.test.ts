@@ -71,10 +71,10 @@ describe("stargraph run --audit-key + verify-audit", () => {
     const swapped = [...original]
     ;[swapped[2], swapped[3]] = [swapped[3]!, swapped[2]!]
     await at(swapped, 3, /seq 3 where 2 belongs/)
-    // A line's hash link changed along with its seq still right: the link is checked.
+    // A line's hash link changed along with its seq still right: the link is signed, so line 6 is at fault.
     const relinked = [...original]
     relinked[5] = relinked[5]!.replace(/"prev_sha256":"[0-9a-f]{64}"/, `"prev_sha256":"${"0".repeat(64)}"`)
-    await at(relinked, 6, /broken chain at line 6/)
+    await at(relinked, 6, /line 6: the signed claims do not match the line: its hash link \(prev_sha256\) not as signed/)
     // Another key's public key: line 1 (the genesis names the key that started the log).
     const other = await chainedLog()
     const r = await verify([log, "--pubkey", `${other.log}.pub.pem`])
@@ -82,6 +82,61 @@ describe("stargraph run --audit-key + verify-audit", () => {
     expect(r.stderr).toContain(`${log}:1: verification failed`)
     expect((await verify([log])).code).toBe(0)
     expect(dir).not.toBe(other.dir)
+  })
+
+  it("a byte-only edit of a middle line (whitespace, key order, an escape) is named at that line, not the next", async () => {
+    const { log } = await chainedLog(2)
+    const original = lines(log)
+    const n = Math.floor(original.length / 2)
+    expect(n).toBeGreaterThan(2)
+    const target = original[n - 1]!
+    const reordered = JSON.parse(target) as Record<string, unknown>
+    for (const edit of [
+      target.replace("{\"iat\":", "{\"iat\": "), // a space inside
+      `${target} `, // trailing whitespace
+      `{${target.slice(target.indexOf("\"jws\""), -1)},"iat":${String(reordered["iat"])}}`, // iat moved last
+      target.replace("\"jws\":\"e", "\"jws\":\"\\u0065") // the same string, one letter escaped
+    ]) {
+      expect(edit).not.toBe(target)
+      expect(JSON.parse(edit)).toEqual(reordered)
+      rewrite(log, original.map((l, i) => (i === n - 1 ? edit : l)))
+      const r = await verify([log])
+      expect({ edit, code: r.code }).toEqual({ edit, code: 2 })
+      expect(r.stderr).toContain(`${log}:${n}: verification failed: line ${n} is not in canonical form: its bytes were changed after it was written`)
+      const json = JSON.parse((await verify([log, "--json"])).stdout) as { ok: boolean; error_line: number; head_seq: number }
+      expect(json).toMatchObject({ ok: false, error_line: n, head_seq: n - 2 })
+    }
+    rewrite(log, original)
+    expect((await verify([log])).code).toBe(0)
+  })
+
+  it("a byte-only edit of the last line (whitespace, key order) is found at the last line: the head it would change is refused", async () => {
+    const { log } = await chainedLog()
+    const original = lines(log)
+    const last = original.at(-1)!
+    const parsed = JSON.parse(last) as Record<string, unknown>
+    const valid = JSON.parse((await verify([log, "--json"])).stdout) as { head_sha256: string }
+    const seqAt = last.lastIndexOf(",\"seq\":")
+    const recordAt = last.indexOf("\"record\":{") + "\"record\":{".length
+    const notCanonical = new RegExp(`^line ${original.length} is not in canonical form: its bytes were changed after it was written`)
+    for (const [edit, pattern] of [
+      [`${last.slice(0, seqAt)}, ${last.slice(seqAt + 1)}`, notCanonical], // a space before "seq"
+      [`${last}\t`, notCanonical], // trailing whitespace
+      [`{"v":1,${last.slice(1, last.lastIndexOf(",\"v\":1}"))}}`, notCanonical], // v moved first
+      // A space inside the record: its bytes are the signed ones (record_sha256), so the signature says it.
+      [`${last.slice(0, recordAt)} ${last.slice(recordAt)}`, new RegExp(`^line ${original.length}: the signed claims do not match the line: its record not as signed`)]
+    ] as const) {
+      expect(JSON.parse(edit)).toEqual(parsed)
+      rewrite(log, [...original.slice(0, -1), edit])
+      const r = await verify([log, "--json"])
+      expect({ edit, code: r.code }).toEqual({ edit, code: 2 })
+      const verdict = JSON.parse(r.stdout) as { ok: boolean; error: string; error_line: number; head_sha256: string }
+      expect(verdict).toMatchObject({ ok: false, error_line: original.length })
+      expect(verdict.error).toMatch(pattern)
+      expect(verdict.head_sha256).not.toBe(valid.head_sha256)
+    }
+    rewrite(log, original)
+    expect(JSON.parse((await verify([log, "--json"])).stdout)).toMatchObject({ ok: true, head_sha256: valid.head_sha256 })
   })
 
   it("a cut tail verifies alone, and fails against the head kept before (--expected-head)", async () => {

@@ -114,3 +114,67 @@ describe("fail closed", () => {
     expect(written.some((l) => l.includes("refused"))).toBe(false)
   })
 })
+
+describe("which line is at fault", () => {
+  /** The original's log forked: copies `a` and `b` of it, each continued by our writer with its own records. */
+  const forked = async () => {
+    const a = originalCopy()
+    const b = originalCopy()
+    await Effect.runPromise(Effect.gen(function*() {
+      const signer = yield* loadOrCreateSigner(a.key)
+      const left = yield* openChainedAuditLog(a.log, signer)
+      yield* left.append({ event: "a.first", n: 1 })
+      yield* left.append({ event: "a.second", n: 2 })
+      yield* left.close
+      const right = yield* openChainedAuditLog(b.log, signer)
+      yield* right.append({ event: "b.first", n: 1 })
+      yield* right.close
+    }))
+    return { a, b }
+  }
+
+  it("a signed line whose link misses the line before: the line before is named (its bytes changed after the signed line was written)", async () => {
+    const { a, b } = await forked()
+    // Line 6 is b's (signed, in canonical form, in place), line 7 is a's: its signed prev_sha256 is the hash of a's line 6.
+    const spliced = [...lines(a.log).slice(0, 5), lines(b.log)[5]!, lines(a.log)[6]!]
+    writeFileSync(a.log, spliced.map((l) => l + "\n").join(""))
+    const result = verifyAuditChain(readFileSync(a.log), readFileSync(`${a.log}.pub.pem`))
+    expect(result).toMatchObject({ ok: false, error_line: 6, head_seq: 4, count: 3 })
+    expect(result.error).toMatch(/^line 6's bytes changed after line 7 was written: line 7 is signed with prev_sha256 "[0-9a-f]{64}", not the hash of line 6 \("[0-9a-f]{64}"\)$/)
+    // The writer checks no signature: it cannot tell which of the two changed, and says so.
+    const signer = await Effect.runPromise(loadOrCreateSigner(a.key))
+    const refused = await Effect.runPromise(Effect.either(openChainedAuditLog(a.log, signer)))
+    expect(Either.isLeft(refused) && refused.left).toMatchObject({ _tag: "AuditChainError", reason: "corrupt", line: 7 })
+    expect(Either.isLeft(refused) && refused.left.message).toContain("broken chain at line 7: prev_sha256 ")
+    expect(Either.isLeft(refused) && refused.left.message).toContain("either line 6's bytes changed after line 7 was written, or line 7's prev_sha256 was changed")
+    // The fork the line came from verifies alone.
+    expect(verifyAuditChain(readFileSync(b.log), readFileSync(`${b.log}.pub.pem`))).toMatchObject({ ok: true, head_seq: 5 })
+  })
+
+  it("a whitespace edit of a middle line is named at that line by the verifier and by the writer", async () => {
+    const { key, log } = originalCopy()
+    const edited = lines(log)
+    edited[2] = edited[2]!.replace("\"prev_sha256\":", "\"prev_sha256\" :")
+    writeFileSync(log, edited.map((l) => l + "\n").join(""))
+    const result = verifyAuditChain(readFileSync(log), readFileSync(`${log}.pub.pem`))
+    expect(result).toMatchObject({ ok: false, error_line: 3, head_seq: 1 })
+    expect(result.error).toMatch(/^line 3 is not in canonical form: its bytes were changed after it was written \(byte \d+ differs/)
+    const refused = await Effect.runPromise(Effect.either(Effect.flatMap(loadOrCreateSigner(key), (signer) => openChainedAuditLog(log, signer))))
+    expect(Either.isLeft(refused) && refused.left).toMatchObject({ _tag: "AuditChainError", reason: "corrupt", line: 3 })
+    expect(Either.isLeft(refused) && refused.left.message).toContain("line 3 is not in canonical form")
+  })
+
+  it("every line our writer writes is in canonical form: genesis, records of every JSON shape, checkpoints", async () => {
+    const dir = tempDir("stargraph-chain-canonical-")
+    const log = join(dir, "audit.jsonl")
+    await Effect.runPromise(Effect.gen(function*() {
+      const chain = yield* openChainedAuditLog(log, yield* loadOrCreateSigner(join(dir, "audit.key")))
+      yield* chain.append({ z: 1, a: "héllo ☃ 😀 \u2028\n\"", nested: { b: [1, 2.5, -0, 1e-7, 1e21, null, true], a: {} }, skipped: undefined, at: new Date(0), "é": "k" })
+      yield* chain.checkpoint()
+      yield* chain.append({ event: "answer.refused", response_sha256: `sha256:${"0".repeat(64)}`, small: 0.0001, tiny: 1e-5 })
+      yield* chain.close
+    }))
+    expect(lines(log)).toHaveLength(4)
+    expect(verifyAuditChain(readFileSync(log), readFileSync(`${log}.pub.pem`))).toMatchObject({ ok: true, count: 2, head_seq: 3 })
+  })
+})
