@@ -764,7 +764,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
       // it calls live anyway): refused rather than ignored. (A fork's child answered directly
       // got the refusal above, which names its fork and whether to answer that with them.)
       if (options.liveAfterFork === true && (run.parent_run_id === null || run.derived_hash === null)) {
-        return yield* liveAfterForkRefusal(run, options.response !== undefined)
+        return yield* refusedAs("not-a-fork", liveAfterForkRefusal(run, options.response !== undefined))
       }
       // A fork on other pack versions runs (and resumes) with those versions' rules.
       const versions = forkPackVersions(run.mutation)
