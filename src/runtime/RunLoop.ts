@@ -50,7 +50,7 @@ import { linkKind, stepChildren } from "./stepChildren.js"
 import { DefaultModel, fromRecord } from "../nodes/lm/DefaultModel.js"
 import { cancelStopped, type SubgraphIndex, subgraphIndex } from "./cancelStopped.js"
 import { OWNER, ownerAlive, takeOverOfRunning } from "./owner.js"
-import { alreadyAnswered, answeredSince, answeredWaitMeta, answererOf } from "./answeredBy.js"
+import { alreadyAnswered, answeredSince, answeredWaitMeta, answeredWaitOf, answererOf } from "./answeredBy.js"
 import { refuseWaitId } from "./waitMoved.js"
 import type { HandedCommit, InterruptRequest, NodeEnv, NodeFailure, NodeOutcome, UnfinishedChild } from "../nodes/Executor.js"
 import { nodeFailed } from "../nodes/callFunction.js"
@@ -264,17 +264,22 @@ const consumedAnswers = (
     const answers = given.get(node)
     const resumed = answers !== undefined && answers.length > 0
     if (!resumed && replay?.responses.has(`${step}:${node}`) !== true) return []
-    // The answer the run was resumed with (the node's last): the wait it answered.
-    const waitId = resumed && answeredWait?.node === node ? answeredWait.waitId : undefined
+    // The answer the run was resumed with (the node's last): the wait it answered. An answer
+    // a replay gives from the recording keeps the wait the recording says (as a replayed call keeps its meta).
+    const own = resumed && answeredWait?.node === node ? answeredWait.waitId : undefined
     const waits = graph.nodes.get(node)!.waitsForInput
     if (resumed && waits === undefined && answers.length > 1) {
       // A node that asked several times consumed each answer: each is recorded (a replay
       // gives them all back) and is evidence.
       const records = replay?.calls.get(`${step}:${node}`)?.filter((c) => c.name === "interrupt.response") ?? []
-      return answers.map((value, i) => ({ node, value, recorded: value, prompt: "", actor: actorOf(records[i]?.request) ?? actor, ...(i === answers.length - 1 && waitId !== undefined ? { waitId } : {}) }))
+      return answers.map((value, i) => {
+        const waitId = i === answers.length - 1 && own !== undefined ? own : answeredWaitOf(records[i]?.meta)
+        return { node, value, recorded: value, prompt: "", actor: actorOf(records[i]?.request) ?? actor, ...(waitId !== undefined ? { waitId } : {}) }
+      })
     }
     const value = resumed ? answers[answers.length - 1] : replay!.responses.get(`${step}:${node}`)
     const record = replay?.calls.get(`${step}:${node}`)?.find((c) => c.name === "interrupt.response")
+    const waitId = own ?? answeredWaitOf(record?.meta)
     return [{
       node,
       value,
@@ -894,7 +899,7 @@ const loop = (
         const replayed = recordedResponse(step)
         if (replayed !== undefined) {
           yield* replayEdits
-          yield* answer(asking, replayed.response, actorOf(replayed.request) ?? actor)
+          yield* answer(asking, replayed.response, actorOf(replayed.request) ?? actor, undefined, answeredWaitOf(replayed.meta))
         } else if (timesOutInReplay(pastEdits(step) + 1)) {
           yield* replayEdits
           yield* replayTimeout(step + 1)
@@ -1315,7 +1320,7 @@ const loop = (
           // as the parent's did), after the parent's edits there; a breakpoint after the step
           // pauses the run once that is applied.
           yield* replayEdits
-          yield* replayed !== undefined ? answer(asking, replayed.response, actorOf(replayed.request) ?? actor, afterWaiting) : replayTimeout(step + 1, afterWaiting)
+          yield* replayed !== undefined ? answer(asking, replayed.response, actorOf(replayed.request) ?? actor, afterWaiting, answeredWaitOf(replayed.meta)) : replayTimeout(step + 1, afterWaiting)
           if (afterWaiting !== undefined && run.status === "awaiting-input") {
             yield* emit({ type: "run.waiting", waiting: afterWaiting })
             return toSummary(run, state)

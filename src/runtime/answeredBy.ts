@@ -60,7 +60,7 @@ export const answererOf = (checkpointer: CheckpointerShape, now: RunRecord, afte
 export const answeredWaitMeta = (waitId: string): { readonly wait_id: string } => ({ wait_id: waitId })
 
 /** The wait an `interrupt.response` record says it answered (its `meta.wait_id`), if it says. */
-const answeredWaitOf = (meta: { readonly [key: string]: unknown } | undefined): string | undefined =>
+export const answeredWaitOf = (meta: { readonly [key: string]: unknown } | undefined): string | undefined =>
   typeof meta?.["wait_id"] === "string" ? meta["wait_id"] : undefined
 
 /**
