@@ -46,7 +46,7 @@ import { checkJson } from "../ir/json.js"
 import { IRValidationError } from "../errors.js"
 import type { ReplaySource } from "../runtime/Cassette.js"
 import { forkAnswerFix } from "../runtime/forkAnswer.js"
-import { notWaitingAt } from "../runtime/waitMoved.js"
+import { refuseWaitId } from "../runtime/waitMoved.js"
 import { forkAbove, forkAnswerNeedsLive, forkDescendantRefusal } from "../runtime/forkDescendant.js"
 import { liveAfterForkRefusal } from "../runtime/liveAfterFork.js"
 import { forkReplaySource } from "../runtime/replaySource.js"
@@ -731,8 +731,8 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
       // refused, saying who answered and when, whatever graph it ran with.
       // An answer naming a wait the run is no longer at (it asked again, was answered, ended).
       if (options.response !== undefined && options.waitId !== undefined) {
-        const moved = notWaitingAt(run, runId, options.waitId)
-        if (moved !== undefined) return yield* refusedAs("wait-moved", moved)
+        const moved = yield* refuseWaitId(checkpointer, run, runId, options.waitId)
+        if (moved !== undefined) return yield* refusedAs(moved.reason, moved.error)
       }
       const answered = options.response === undefined ? undefined : yield* answeredFirst(checkpointer, run)
       if (answered !== undefined) return yield* refusedAs("answered-first", new RunStateError({ runId, status: run.status, operation: "resume", message: answered }))
@@ -764,7 +764,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
       // it calls live anyway): refused rather than ignored. (A fork's child answered directly
       // got the refusal above, which names its fork and whether to answer that with them.)
       if (options.liveAfterFork === true && (run.parent_run_id === null || run.derived_hash === null)) {
-        return yield* liveAfterForkRefusal(run, options.response !== undefined)
+        return yield* refusedAs("not-a-fork", liveAfterForkRefusal(run, options.response !== undefined))
       }
       // A fork on other pack versions runs (and resumes) with those versions' rules.
       const versions = forkPackVersions(run.mutation)

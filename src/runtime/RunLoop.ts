@@ -50,8 +50,8 @@ import { linkKind, stepChildren } from "./stepChildren.js"
 import { DefaultModel, fromRecord } from "../nodes/lm/DefaultModel.js"
 import { cancelStopped, type SubgraphIndex, subgraphIndex } from "./cancelStopped.js"
 import { OWNER, ownerAlive, takeOverOfRunning } from "./owner.js"
-import { alreadyAnswered, answeredSince, answererOf } from "./answeredBy.js"
-import { notWaitingAt } from "./waitMoved.js"
+import { alreadyAnswered, answeredSince, answeredWaitMeta, answeredWaitOf, answererOf } from "./answeredBy.js"
+import { refuseWaitId } from "./waitMoved.js"
 import type { HandedCommit, InterruptRequest, NodeEnv, NodeFailure, NodeOutcome, UnfinishedChild } from "../nodes/Executor.js"
 import { nodeFailed } from "../nodes/callFunction.js"
 import { Checkpointer, type CheckpointerShape, type CommitOptions } from "../checkpoint/Checkpointer.js"
@@ -69,7 +69,7 @@ import { checkJson, frozenCopy, jsonEqual, writtenDelta } from "../ir/json.js"
 import { applyWrites, type NodeWrite } from "./reducers.js"
 import { validateState } from "./stateValidator.js"
 import { names } from "./breakpoints.js"
-import { deriveWaitId } from "../checkpoint/waitId.js"
+import { deriveWaitId, waitIdOf } from "../checkpoint/waitId.js"
 
 export { markError } from "./markError.js"
 export { nowIso } from "./nowIso.js"
@@ -240,6 +240,8 @@ interface ConsumedAnswer {
   readonly recorded: unknown
   readonly prompt: string
   readonly actor: string
+  /** The wait this answer was given to, when the run was resumed with it (`meta.wait_id` of its record). */
+  readonly waitId?: string | undefined
 }
 
 /**
@@ -255,27 +257,36 @@ const consumedAnswers = (
   frontier: ReadonlyArray<string>,
   given: ReadonlyMap<string, ReadonlyArray<unknown>>,
   replay: ReplaySource | undefined,
-  actor: string
+  actor: string,
+  answeredWait?: { readonly node: string; readonly waitId: string } | undefined
 ): ReadonlyArray<ConsumedAnswer> =>
   given.size === 0 && replay === undefined ? NO_CONSUMED : frontier.flatMap((node): ReadonlyArray<ConsumedAnswer> => {
     const answers = given.get(node)
     const resumed = answers !== undefined && answers.length > 0
     if (!resumed && replay?.responses.has(`${step}:${node}`) !== true) return []
+    // The answer the run was resumed with (the node's last): the wait it answered. An answer
+    // a replay gives from the recording keeps the wait the recording says (as a replayed call keeps its meta).
+    const own = resumed && answeredWait?.node === node ? answeredWait.waitId : undefined
     const waits = graph.nodes.get(node)!.waitsForInput
     if (resumed && waits === undefined && answers.length > 1) {
       // A node that asked several times consumed each answer: each is recorded (a replay
       // gives them all back) and is evidence.
       const records = replay?.calls.get(`${step}:${node}`)?.filter((c) => c.name === "interrupt.response") ?? []
-      return answers.map((value, i) => ({ node, value, recorded: value, prompt: "", actor: actorOf(records[i]?.request) ?? actor }))
+      return answers.map((value, i) => {
+        const waitId = i === answers.length - 1 && own !== undefined ? own : answeredWaitOf(records[i]?.meta)
+        return { node, value, recorded: value, prompt: "", actor: actorOf(records[i]?.request) ?? actor, ...(waitId !== undefined ? { waitId } : {}) }
+      })
     }
     const value = resumed ? answers[answers.length - 1] : replay!.responses.get(`${step}:${node}`)
     const record = replay?.calls.get(`${step}:${node}`)?.find((c) => c.name === "interrupt.response")
+    const waitId = own ?? answeredWaitOf(record?.meta)
     return [{
       node,
       value,
       recorded: resumed && waits !== undefined ? answers[0] : value,
       prompt: waits?.prompt ?? "",
-      actor: actorOf(record?.request) ?? actor
+      actor: actorOf(record?.request) ?? actor,
+      ...(waitId !== undefined ? { waitId } : {})
     }]
   })
 
@@ -286,12 +297,13 @@ const consumedAnswers = (
 const withResponses = (calls: ReadonlyArray<CallRecord>, answered: ReadonlyArray<ConsumedAnswer>): ReadonlyArray<CallRecord> => {
   if (answered.length === 0) return calls
   const next = new Map<string, number>()
-  const added = answered.map(({ node, prompt, actor, recorded }): CallRecord => {
+  const added = answered.map(({ node, prompt, actor, recorded, waitId }): CallRecord => {
     const request = { prompt, node, actor }
     // After the node's calls, and after its answers recorded before this one.
     const seq = next.get(node) ?? calls.filter((c) => c.node === node).length
     next.set(node, seq + 1)
-    return { node, seq, name: "interrupt.response", request_hash: requestHash("interrupt.response", request), request, response: recorded }
+    // The wait answered, outside the hashed request (see `answeredWaitMeta`).
+    return { node, seq, name: "interrupt.response", request_hash: requestHash("interrupt.response", request), request, response: recorded, ...(waitId !== undefined ? { meta: answeredWaitMeta(waitId) } : {}) }
   })
   return [...calls, ...added].sort((a, b) => (a.node === b.node ? a.seq - b.seq : a.node < b.node ? -1 : 1))
 }
@@ -676,10 +688,11 @@ const loop = (
       const waitId = input.response?.waitId
       if (!(yield* checkpointer.takeOver(run.run_id, { status: run.status, owner: run.owner, step: input.checkpoint.step, ...(waitId !== undefined ? { waitId } : {}) }, patch))) {
         const now = yield* checkpointer.getRun(run.run_id)
-        const moved = waitId !== undefined ? notWaitingAt(Option.getOrUndefined(now), run.run_id, waitId) : undefined
+        // Answered first by another (who, when), else moved on without an answer: see `refuseWaitId`.
+        const moved = waitId !== undefined ? yield* refuseWaitId(checkpointer, Option.getOrUndefined(now), run.run_id, waitId) : undefined
         if (moved !== undefined) {
-          yield* answerRefused(input, "wait-moved", moved, Option.getOrUndefined(now))
-          return yield* moved
+          yield* answerRefused(input, moved.reason, moved.error, Option.getOrUndefined(now))
+          return yield* moved.error
         }
         const seen = Option.match(now, { onNone: () => "gone", onSome: (r) => `${r.status}${r.owner !== null ? `, driven by ${r.owner}` : ""}` })
         const read = Option.getOrUndefined(now)
@@ -838,20 +851,29 @@ const loop = (
       })
 
     /** Answer a rule's interrupt: the response (and its evidence fact) as a step (then `pause`, if given: see `pseudoStep`). */
-    const answer = (waiting: WaitingInfo, value: unknown, by: string, pause?: WaitingInfo) =>
+    const answer = (waiting: WaitingInfo, value: unknown, by: string, pause?: WaitingInfo, waitId?: string) =>
       Effect.gen(function*() {
         const current = step + 1
         const evidence = assertEvidence(session, { runId: run.run_id, step: current, node: waiting.node, actor: by, data: value })
         if (Either.isLeft(evidence)) return yield* fail(evidence.left)
         const request = { prompt: waiting.prompt, node: waiting.node, actor: by }
-        const call: CallRecord = { node: RESPONSE_NODE, seq: 0, name: "interrupt.response", request_hash: requestHash("interrupt.response", request), request, response: value }
+        const call: CallRecord = {
+          node: RESPONSE_NODE,
+          seq: 0,
+          name: "interrupt.response",
+          request_hash: requestHash("interrupt.response", request),
+          request,
+          response: value,
+          // The wait this run was resumed with an answer to (not a replayed one): see `answeredWaitMeta`.
+          ...(waitId !== undefined ? { meta: answeredWaitMeta(waitId) } : {})
+        }
         yield* pseudoStep(RESPONSE_NODE, waiting.response_field !== "" ? { [waiting.response_field]: value } : {}, [call], undefined, { pause })
       })
 
     if (waitingAtStart !== null) {
       const deadline = waitingAtStart.deadline
       if (waitingAtStart.kind === "rule" && response !== undefined) {
-        yield* answer(waitingAtStart, response.value, answerActor)
+        yield* answer(waitingAtStart, response.value, answerActor, undefined, waitIdOf(waitingAtStart))
       } else if (response === undefined && deadline !== undefined && clock.unsafeCurrentTimeMillis() >= Date.parse(deadline)) {
         const onTimeout = waitingAtStart.on_timeout ?? "halt"
         if (onTimeout === "halt") {
@@ -877,7 +899,7 @@ const loop = (
         const replayed = recordedResponse(step)
         if (replayed !== undefined) {
           yield* replayEdits
-          yield* answer(asking, replayed.response, actorOf(replayed.request) ?? actor)
+          yield* answer(asking, replayed.response, actorOf(replayed.request) ?? actor, undefined, answeredWaitOf(replayed.meta))
         } else if (timesOutInReplay(pastEdits(step) + 1)) {
           yield* replayEdits
           yield* replayTimeout(step + 1)
@@ -895,12 +917,15 @@ const loop = (
     let answered = new Map<string, ReadonlyArray<unknown>>()
     // The nodes whose `answered` entry is the recording's (a replay), not given to this run.
     let fromRecording = new Set<string>()
+    // The wait the run was resumed with an answer to, and its node: recorded with that answer's `interrupt.response`.
+    let answeredWait: { readonly node: string; readonly waitId: string } | undefined
     // Whether this drive of an exact replay starts from the state the recording had at this
     // step, with no answer of its own: then each step it replays must write what the recorded one did.
     const exactState = input.replay?.writes !== undefined && response === undefined && jsonEqual(input.replay.stateAt?.(step), state)
     if (waitingAtStart !== null && waitingAtStart.kind !== "rule" && response !== undefined) {
       for (const [node, list] of Object.entries(waitingAtStart.others ?? {})) answered.set(node, list)
       answered.set(waitingAtStart.node, [...(waitingAtStart.answers ?? []), response.value])
+      answeredWait = { node: waitingAtStart.node, waitId: waitIdOf(waitingAtStart) }
     }
 
     // A step that asked part-way runs again from its start: the calls it made before it
@@ -1080,7 +1105,7 @@ const loop = (
        * instead of asking again.
        */
       const failedAttempt = (): StepAttempt | undefined => {
-        const calls = withResponses(recorder.entries(), consumedAnswers(graph, current, frontier, answered, input.replay, answerActor))
+        const calls = withResponses(recorder.entries(), consumedAnswers(graph, current, frontier, answered, input.replay, answerActor, answeredWait))
         return calls.length > 0 ? { step: current, calls } : undefined
       }
       // Resuming the step a node asked at: the siblings that had finished keep their writes
@@ -1199,7 +1224,7 @@ const loop = (
       if (Either.isLeft(valid)) return yield* fail(valid.left, failedAttempt())
       // The answers the step's nodes consumed are evidence for the rules (a losing branch's
       // answer is recorded, for a replay, but its effects are dropped with its writes).
-      const consumed = consumedAnswers(graph, current, frontier, answered, input.replay, answerActor)
+      const consumed = consumedAnswers(graph, current, frontier, answered, input.replay, answerActor, answeredWait)
       for (const a of consumed) {
         if (!executedIds.includes(a.node)) continue
         const evidence = assertEvidence(session, { runId: run.run_id, step: current, node: a.node, actor: a.actor, data: a.value })
@@ -1269,6 +1294,7 @@ const loop = (
         : undefined
       yield* commit(checkpoint, patch, input.replay !== undefined && recorder.liveCalls() === 0 && stop === undefined)
       if (answered.size > 0) answered = new Map()
+      answeredWait = undefined
       if (fromRecording.size > 0) fromRecording = new Set()
       resumedAttempt = undefined
       yield* emit({
@@ -1294,7 +1320,7 @@ const loop = (
           // as the parent's did), after the parent's edits there; a breakpoint after the step
           // pauses the run once that is applied.
           yield* replayEdits
-          yield* replayed !== undefined ? answer(asking, replayed.response, actorOf(replayed.request) ?? actor, afterWaiting) : replayTimeout(step + 1, afterWaiting)
+          yield* replayed !== undefined ? answer(asking, replayed.response, actorOf(replayed.request) ?? actor, afterWaiting, answeredWaitOf(replayed.meta)) : replayTimeout(step + 1, afterWaiting)
           if (afterWaiting !== undefined && run.status === "awaiting-input") {
             yield* emit({ type: "run.waiting", waiting: afterWaiting })
             return toSummary(run, state)

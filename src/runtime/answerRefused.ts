@@ -24,15 +24,21 @@ import { AuditSink, type AuditSinkShape, discard } from "../telemetry/AuditSink.
 export const ANSWER_REFUSED_EVENT = "answer.refused"
 
 /**
- * Why an answer was refused: `wait-moved` (the wait it named is not the run's current
- * one), `answered-first` (another answer to that wait was applied first), `fork-descendant`
- * (a fork's child run answered directly), `invalid-value` (not JSON, or not a value of the
- * waited field's type), `not-waiting` (the run waits for no answer: ended, paused,
+ * Why an answer was refused: `wait-moved` (the wait it named is not the run's current one,
+ * and nothing says the run took an answer to it: an id it never waited at, or a wait it
+ * left unanswered), `answered-first` (another answer to that wait was applied first: the
+ * loser of two answers, or an answer after the run went on, also when it names that wait),
+ * `fork-descendant` (a fork's child run answered directly), `invalid-value` (a value that
+ * does not fit the waited field, or, given through the library, is not JSON: then
+ * `response_sha256` is null), `not-waiting` (the run waits for no answer: ended, paused,
  * running, at a breakpoint, or the child run it waited on settled), `timed-out` (past the
- * wait's deadline), `other` (another process or handle drives the run, or it changed since
- * it was read; a fork that cannot follow the answer without live calls).
+ * wait's deadline), `not-a-fork` (live calls after a fork asked for a run that is not a
+ * fork), `other` (another process or handle drives the run, or it changed since it was
+ * read; a fork that cannot follow the answer without live calls). Text that does not parse
+ * as JSON (`respond --response`, an HTTP body) is refused before any answer is attempted,
+ * as bad input, and writes no record.
  */
-export const AnswerRefusedReason = Schema.Literal("wait-moved", "answered-first", "fork-descendant", "invalid-value", "not-waiting", "timed-out", "other")
+export const AnswerRefusedReason = Schema.Literal("wait-moved", "answered-first", "fork-descendant", "invalid-value", "not-waiting", "timed-out", "not-a-fork", "other")
 /** See {@link AnswerRefusedReason}. */
 export type AnswerRefusedReason = typeof AnswerRefusedReason.Type
 

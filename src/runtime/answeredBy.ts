@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import type { RunRecord } from "../checkpoint/models.js"
 import type { CheckpointError } from "../errors.js"
+import { waitIdOf } from "../checkpoint/waitId.js"
 import { ownerAlive } from "./owner.js"
 
 /** Who answered, and when, when it is recorded. */
@@ -43,6 +44,42 @@ export const answererOf = (checkpointer: CheckpointerShape, now: RunRecord, afte
     for (const checkpoint of [...checkpoints].reverse()) {
       if (checkpoint.step <= after) break
       const call = [...(checkpoint.calls ?? [])].reverse().find((c) => c.name === "interrupt.response")
+      if (call !== undefined) return { actor: actorIn(call.request), at: checkpoint.started_at }
+    }
+    return undefined
+  })
+}
+
+/**
+ * What an answer's `interrupt.response` record keeps, outside its hashed request (a replay
+ * matches on the request alone), when the run was resumed with it: the wait it answered
+ * (`meta.wait_id`). How a later answer naming that wait is known to come after it (see
+ * {@link waitAnswerer}), once the step it answered committed and the record's `waiting`
+ * moved on.
+ */
+export const answeredWaitMeta = (waitId: string): { readonly wait_id: string } => ({ wait_id: waitId })
+
+/** The wait an `interrupt.response` record says it answered (its `meta.wait_id`), if it says. */
+export const answeredWaitOf = (meta: { readonly [key: string]: unknown } | undefined): string | undefined =>
+  typeof meta?.["wait_id"] === "string" ? meta["wait_id"] : undefined
+
+/**
+ * Who answered the run's wait `waitId`, when it was answered (the run was at that wait, and
+ * an answer to it was taken): the answer kept on its record (`waiting.given` of that wait,
+ * while the run is queued, driven or paused with it), else the `interrupt.response` record
+ * of a committed step that says it answered that wait (`meta.wait_id`, with the step's start
+ * as when). `{}` when it was answered but who is not known; undefined when nothing says the
+ * run ever took an answer to that wait (an id it never waited at, or a wait it left
+ * unanswered: a `map`'s next item, a timeout, a cancel).
+ */
+export const waitAnswerer = (checkpointer: CheckpointerShape, now: RunRecord, waitId: string): Effect.Effect<Answerer | undefined, CheckpointError> => {
+  const waiting = now.waiting
+  if (now.status !== "awaiting-input" && waiting !== null && waiting.kind !== "breakpoint" && waiting.given !== undefined && waitIdOf(waiting) === waitId) {
+    return Effect.succeed({ actor: waiting.given.actor !== "" ? waiting.given.actor : undefined, at: waiting.given.at })
+  }
+  return Effect.map(checkpointer.listCheckpoints(now.run_id), (checkpoints) => {
+    for (const checkpoint of [...checkpoints].reverse()) {
+      const call = (checkpoint.calls ?? []).find((c) => c.name === "interrupt.response" && answeredWaitOf(c.meta) === waitId)
       if (call !== undefined) return { actor: actorIn(call.request), at: checkpoint.started_at }
     }
     return undefined

@@ -1,12 +1,17 @@
 /**
  * An answer that names the wait it answers (`respond --wait-id`, `wait_id` in the respond
- * body, `waitId` in `graph.resume`) given when the run no longer waits there: it asked
- * another question since, was answered, or ended. The refusal says where the run is now
- * (its current wait's id and prompt) and that the answer was not applied.
+ * body, `waitId` in `graph.resume`) given when the run no longer waits there. When another
+ * answer to that wait was taken first, it is refused as that (`answered-first`: who
+ * answered, when, where the run is now); otherwise (it asked another question without that
+ * one being answered, ended, or never waited there) the refusal says where the run is now
+ * (its current wait's id and prompt) and that the answer was not applied (`wait-moved`).
  */
+import * as Effect from "effect/Effect"
+import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import type { RunRecord } from "../checkpoint/models.js"
 import { waitIdOf } from "../checkpoint/waitId.js"
-import { RunStateError } from "../errors.js"
+import { type CheckpointError, RunStateError } from "../errors.js"
+import { alreadyAnswered, waitAnswerer } from "./answeredBy.js"
 
 /** Whether `run` waits for an answer at the wait `waitId` now. */
 export const waitsAt = (run: RunRecord, waitId: string): boolean =>
@@ -26,8 +31,6 @@ export const notWaitingAt = (now: RunRecord | undefined, runId: string, waitId: 
     ? "it is gone"
     : current !== undefined
     ? `it waits at ${waitIdOf(current)} now (node '${current.node}': ${JSON.stringify(current.prompt)})`
-    : now.waiting?.given !== undefined && now.waiting.kind !== "breakpoint" && waitIdOf(now.waiting) === waitId
-    ? `that wait was already answered and the run is ${now.status} now`
     : `it is ${now.status} now, waiting for no answer`
   return new RunStateError({
     runId,
@@ -37,6 +40,43 @@ export const notWaitingAt = (now: RunRecord | undefined, runId: string, waitId: 
     ...(current !== undefined ? { waitId: waitIdOf(current) } : {})
   })
 }
+
+/** An answer naming a wait refused: why (its `answer.refused` reason) and the error it is refused with. */
+export interface WaitRefusal {
+  readonly reason: "wait-moved" | "answered-first"
+  readonly error: RunStateError
+}
+
+/**
+ * The refusal of an answer to wait `waitId` of run `runId`, as `now` (its record, read now;
+ * undefined: gone) and its checkpoints show it; undefined when it still waits there. A wait
+ * the run was at and took an answer to (kept on its record, or recorded with its step:
+ * {@link waitAnswerer}) is `answered-first`, naming who answered and when
+ * ({@link alreadyAnswered}); any other (an id the run never waited at, a wait it left
+ * unanswered: a `map`'s next item asking) is `wait-moved` ({@link notWaitingAt}).
+ */
+export const refuseWaitId = (
+  checkpointer: CheckpointerShape,
+  now: RunRecord | undefined,
+  runId: string,
+  waitId: string
+): Effect.Effect<WaitRefusal | undefined, CheckpointError> =>
+  Effect.gen(function*() {
+    const moved = notWaitingAt(now, runId, waitId)
+    if (moved === undefined || now === undefined) return moved === undefined ? undefined : { reason: "wait-moved", error: moved }
+    const answerer = yield* waitAnswerer(checkpointer, now, waitId)
+    if (answerer === undefined) return { reason: "wait-moved", error: moved }
+    return {
+      reason: "answered-first",
+      error: new RunStateError({
+        runId,
+        status: now.status,
+        operation: "respond",
+        message: alreadyAnswered(now, answerer),
+        ...(moved.waitId !== undefined ? { waitId: moved.waitId } : {})
+      })
+    }
+  })
 
 /**
  * Whether `error` is {@link notWaitingAt}'s refusal of an answer to wait `waitId`, so a

@@ -46,7 +46,7 @@ import { forkAbove } from "../runtime/forkDescendant.js"
 import { type BreakpointFields, type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints.js"
 import { checkSkipFailed, explainMoved, prepareThreadRun } from "../graph/threads.js"
 import { alreadyAnswered, answeredSince, answererOf } from "../runtime/answeredBy.js"
-import { notWaitingAt } from "../runtime/waitMoved.js"
+import { refuseWaitId } from "../runtime/waitMoved.js"
 import { type AnswerRefusedReason, refuseAnswer } from "../runtime/answerRefused.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
 import { nowIso, OWNER } from "../runtime/RunLoop.js"
@@ -509,8 +509,9 @@ export const make = (
           /** `error`, refusing the answer (if any) for `reason`: its `answer.refused` record first. */
           const refused = (reason: AnswerRefusedReason, error: RunStateError) =>
             response === undefined ? Effect.fail(error) : refuseAnswer({ runId, actor, value: response.value, waitId, run: now, reason, error })
-          const moved = waitId !== undefined ? notWaitingAt(now, runId, waitId) : undefined
-          if (moved !== undefined) return yield* refused("wait-moved", moved)
+          // Answered first by another (who, when), else moved on without an answer: see `refuseWaitId`.
+          const moved = waitId !== undefined ? yield* refuseWaitId(checkpointer, now, runId, waitId) : undefined
+          if (moved !== undefined) return yield* refused(moved.reason, moved.error)
           // An answer that lost the race for the wait to another one: said so (who, when), never applied.
           const beaten = now !== undefined && opts.response !== undefined && record.status === "awaiting-input" && answeredSince(now, record.last_step)
           return yield* refused(

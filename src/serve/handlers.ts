@@ -29,7 +29,7 @@ import { askToCancel, DEFAULT_CANCEL_WAIT_MS, stillExecuting } from "../runtime/
 import { answeredFirst } from "../runtime/answeredBy.js"
 import { cancelStopped, subgraphIndex } from "../runtime/cancelStopped.js"
 import { cancelWaitedChild, parentWaitingOn } from "../runtime/waitingParent.js"
-import { notWaitingAt } from "../runtime/waitMoved.js"
+import { refuseWaitId } from "../runtime/waitMoved.js"
 import { type AnswerRefusedReason, refuseAnswer } from "../runtime/answerRefused.js"
 import { settledChild } from "../runtime/waitedChild.js"
 import * as Replay from "../replay/Replay.js"
@@ -371,9 +371,10 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
           // Refused here: its `answer.refused` record first (past here, the scheduler and the graph write theirs).
           const refused = (reason: AnswerRefusedReason, error: RunStateError) =>
             refuseAnswer({ runId, actor, value: payload.response, waitId, run: record, reason, error })
-          // An answer to a wait the run is no longer at (asked again, answered, ended): where it waits now.
-          const moved = waitId !== undefined ? notWaitingAt(record, runId, waitId) : undefined
-          if (moved !== undefined) return yield* refused("wait-moved", moved)
+          // An answer to a wait the run is no longer at: answered first by another (who, when),
+          // else moved on without it (asked again, ended, never there): where it waits now.
+          const moved = waitId !== undefined ? yield* refuseWaitId(checkpointer, record, runId, waitId) : undefined
+          if (moved !== undefined) return yield* refused(moved.reason, moved.error)
           if (record.status !== "awaiting-input") {
             // Answered by another request or process first (kept on its record, or recorded in its steps): said so.
             const answered = yield* answeredFirst(checkpointer, record)

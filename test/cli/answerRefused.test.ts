@@ -1,6 +1,6 @@
 /**
  * A refused answer is audited: each kind of refusal (a wait id the run no longer waits at,
- * the loser of two answers to one wait, a fork's child run answered directly, a value that
+ * the loser of two answers to one wait (`answered-first`, also when it names that wait), a fork's child run answered directly, a value that
  * does not fit the waited field) writes exactly one `answer.refused` record to the run's
  * audit log (chained and signed here: `verify-audit` still passes), naming who answered,
  * the wait it named and the one the run is at, why (a tag, the error and its message) and
@@ -74,7 +74,9 @@ describe("answer.refused audit records (CLI)", () => {
     expect(late.code).toBe(2)
     expect(late.stdout).toBe("")
     const message = `run ${id} does not wait at ${first}: it waits at ${second} now (node 'ask': "Pick a number"); this answer was not applied`
-    expect(late.stderr).toBe(`error: RunStateError: ${message}\n`)
+    // The way out (read the question it waits at now, answer that one) follows as the error's fix.
+    expect(messageOf(late.stderr, "RunStateError").replace(/ \(fix: .*\)$/, "")).toBe(message)
+    expect(late.stderr).toContain(`answer that one with --wait-id ${second}`)
     expect(await inspect(id, t.db)).toEqual(before)
     const refused = refusedIn(t.log)
     expect(refused).toEqual([{
@@ -126,6 +128,51 @@ describe("answer.refused audit records (CLI)", () => {
     }])
     await expectVerified(t.log)
   })
+
+  it("a second answer naming the right --wait-id after the first was applied: answered-first naming who answered and when, not wait-moved; a wait id never waited at stays wait-moved", async () => {
+    const t = setup()
+    const started = await stargraph(["run", APPROVAL, "--inputs", "request=r", "--db", t.db, ...t.audit, "--quiet"])
+    const id = runIdOf(started.last)
+    const wait = (await inspect(id, t.db))["waiting"]["wait_id"] as string
+    const alice = await stargraph(["respond", id, "--db", t.db, "--wait-id", wait, "--response", '{"approved":true}', "--actor", "alice", ...t.audit, "--quiet"])
+    expect([alice.code, alice.last]).toEqual([0, `run_id=${id} status=done`])
+    const before = await inspect(id, t.db)
+    const bob = await stargraph(["respond", id, "--db", t.db, "--wait-id", wait, "--response", '{"approved":false}', "--actor", "bob", ...t.audit, "--quiet"])
+    expect(bob.code).toBe(2)
+    expect(bob.stdout).toBe("")
+    const message = messageOf(bob.stderr, "RunStateError")
+    expect(message).toMatch(new RegExp(`^run ${id} was already answered by 'alice' at \\d{4}-.*: it went on and is now done; this answer was not applied`))
+    const garbage = "w000000000000"
+    const carol = await stargraph(["respond", id, "--db", t.db, "--wait-id", garbage, "--response", '{"approved":false}', "--actor", "carol", ...t.audit, "--quiet"])
+    expect(carol.code).toBe(2)
+    const moved = messageOf(carol.stderr, "RunStateError").replace(/ \(fix: .*\)$/, "")
+    expect(moved).toBe(`run ${id} does not wait at ${garbage}: it is done now, waiting for no answer; this answer was not applied`)
+    expect(await inspect(id, t.db)).toEqual(before)
+    expect(refusedIn(t.log)).toEqual([
+      { ts: expect.stringMatching(ISO), actor: "bob", event: "answer.refused", run_id: id, wait_id: wait, current_wait_id: null, reason: "answered-first", error: "RunStateError", message, response_sha256: hashJson({ approved: false }) },
+      { ts: expect.stringMatching(ISO), actor: "carol", event: "answer.refused", run_id: id, wait_id: garbage, current_wait_id: null, reason: "wait-moved", error: "RunStateError", message: moved, response_sha256: hashJson({ approved: false }) }
+    ])
+    await expectVerified(t.log)
+  })
+
+  it("two respond processes at once naming the wait: the loser is answered-first, one record; the chain holds", async () => {
+    const t = setup()
+    for (let round = 0; round < 3; round++) {
+      const started = await stargraph(["run", APPROVAL, "--inputs", `request=r${round}`, "--db", t.db, ...t.audit, "--quiet"])
+      const id = runIdOf(started.last)
+      const wait = (await inspect(id, t.db))["waiting"]["wait_id"] as string
+      const [alice, bob] = await Promise.all([
+        stargraph(["respond", id, "--db", t.db, "--wait-id", wait, "--response", '{"approved":true}', "--actor", "alice", ...t.audit, "--quiet"]),
+        stargraph(["respond", id, "--db", t.db, "--wait-id", wait, "--response", '{"approved":false}', "--actor", "bob", ...t.audit, "--quiet"])
+      ])
+      expect([alice.code, bob.code].sort(), `round ${round}: ${alice.stderr} | ${bob.stderr}`).toEqual([0, 2])
+      const [loser, loserName, winnerName] = alice.code === 0 ? [bob, "bob", "alice"] : [alice, "alice", "bob"]
+      const message = messageOf(loser.stderr, "RunStateError")
+      expect(message).toMatch(new RegExp(`^run ${id} was already answered by '${winnerName}' at .*; this answer was not applied`))
+      expect(refusedIn(t.log).filter((r) => r["run_id"] === id)).toEqual([expect.objectContaining({ actor: loserName, wait_id: wait, reason: "answered-first", message })])
+    }
+    await expectVerified(t.log)
+  }, 120_000)
 
   it("two respond processes at once: the one refused writes exactly one record, naming itself; the chain holds", async () => {
     const t = setup()
@@ -210,6 +257,36 @@ describe("answer.refused audit records (CLI)", () => {
 })
 
 describe("answer.refused audit records (library)", () => {
+  it("of two handles resumed with answers naming the same wait, the loser is answered-first at its take-over; graph.resume naming it after the run ended too", async () => {
+    const t = setup()
+    const sink = Layer.unwrapEffect(Effect.map(loadOrCreateSigner(t.key), (signer) => chained(t.log, signer)))
+    const outcome = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.load(APPROVAL)
+      const first = yield* Effect.flatMap(graph.start({ inputs: { request: "r" } }), (run) => run.start())
+      const wait = first.waiting!.wait_id!
+      // Both read the run while it waited, so both pass the checks; only one takes the wait over.
+      const alice = yield* graph.resume(first.run_id, { response: { value: { approved: true } }, waitId: wait, actor: "alice" })
+      const bob = yield* graph.resume(first.run_id, { response: { value: { approved: false } }, waitId: wait, actor: "bob" })
+      const won = yield* alice.start()
+      const lost = yield* Effect.either(bob.start())
+      // Read after it ended: refused by graph.resume itself.
+      const late = yield* Effect.either(graph.resume(first.run_id, { response: { value: { approved: false } }, waitId: wait, actor: "carol" }))
+      return { won, lost, late, wait }
+    }).pipe(Effect.provide(Layer.merge(SqliteCheckpointer.layer({ filename: t.db }), sink))))
+    expect(outcome.won.status).toBe("done")
+    if (Either.isRight(outcome.lost) || Either.isRight(outcome.late)) throw new Error("expected the later answers to be refused")
+    const id = outcome.won.run_id
+    for (const refused of [outcome.lost.left, outcome.late.left]) {
+      expect(refused).toMatchObject({ _tag: "RunStateError" })
+      expect(refused.message).toMatch(new RegExp(`^run ${id} was already answered by 'alice' at \\d{4}-.*; this answer was not applied`))
+    }
+    expect(refusedIn(t.log).map((r) => [r["actor"], r["wait_id"], r["reason"], r["message"]])).toEqual([
+      ["bob", outcome.wait, "answered-first", outcome.lost.left.message],
+      ["carol", outcome.wait, "answered-first", outcome.late.left.message]
+    ])
+    await expectVerified(t.log)
+  })
+
   it("of two handles resumed with answers to one wait, the one refused at its take-over writes one record through the app's sink; the chain verifies", async () => {
     const t = setup()
     const sink = Layer.unwrapEffect(Effect.map(loadOrCreateSigner(t.key), (signer) => chained(t.log, signer)))

@@ -62,10 +62,13 @@ describe("answering a specific wait (--wait-id)", () => {
     const done = await stargraph(["respond", id, "--db", db, "--wait-id", second, "--response", "2", "--quiet"])
     expect([done.code, done.last]).toEqual([0, `run_id=${id} status=done`])
     expect((await inspect(id, db))["final_state"]).toEqual({ picks: "1,2" })
-    // Once it ended, any wait id is refused the same way.
+    // Once it ended, the wait it answered last is refused as answered (who, when); an id it never waited at, as a wait it is not at.
     const ended = await stargraph(["respond", id, "--db", db, "--wait-id", second, "--response", "3", "--quiet"])
     expect(ended.code).toBe(2)
-    expect(ended.stderr).toMatch(new RegExp(`^error: RunStateError: run ${id} does not wait at ${second}: .*; this answer was not applied \\(fix: stargraph inspect ${id} --db ${db} shows where the run is; it waits for no answer now\\)\n$`))
+    expect(ended.stderr).toMatch(new RegExp(`^error: RunStateError: run ${id} was already answered by 'cli' at \\d{4}-.*: it went on and is now done; this answer was not applied \\(read the run to see its outcome\\)\n$`))
+    const never = await stargraph(["respond", id, "--db", db, "--wait-id", "w000000000000", "--response", "3", "--quiet"])
+    expect(never.code).toBe(2)
+    expect(never.stderr).toMatch(new RegExp(`^error: RunStateError: run ${id} does not wait at w000000000000: it is done now, waiting for no answer; this answer was not applied \\(fix: stargraph inspect ${id} --db ${db} shows where the run is; it waits for no answer now\\)\n$`))
   })
 
   it("library: an answer naming the first wait that loses to an answer of it is refused when it starts, even though the run waits again at the same status, owner and step", async () => {

@@ -15,6 +15,7 @@ import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
 import * as Replay from "../../src/replay/Replay.js"
 import { cancelStopped } from "../../src/runtime/cancelStopped.js"
+import { type AuditRecord, AuditSink, type AuditSinkShape } from "../../src/telemetry/AuditSink.js"
 import { tempDir } from "../helpers/cli.js"
 
 // Asks for a number, then doubles it with a recorded tool call.
@@ -42,8 +43,12 @@ describe("resume options liveAfterFork for a run that is not a fork", () => {
     const first = await t.run(Effect.flatMap(t.graph.start({ inputs: {} }), (r) => r.start()))
     expect(first.status).toBe("awaiting-input")
     const before = await t.stored(first.run_id)
-    const refused = await t.run(Effect.either(t.graph.resume(first.run_id, { response: { value: 7 }, liveAfterFork: true })))
+    // Its `answer.refused` record names why: `not-a-fork`.
+    const audited: Array<AuditRecord> = []
+    const sink: AuditSinkShape = { write: (record) => Effect.sync(() => void audited.push(record)) }
+    const refused = await t.run(Effect.either(Effect.provideService(t.graph.resume(first.run_id, { response: { value: 7 }, liveAfterFork: true }), AuditSink, sink)))
     if (Either.isRight(refused)) throw new Error("expected the answer with liveAfterFork to be refused")
+    expect(audited).toEqual([expect.objectContaining({ event: "answer.refused", run_id: first.run_id, reason: "not-a-fork", error: "RunStateError", message: refused.left.message })])
     expect(refused.left).toMatchObject({ _tag: "RunStateError", runId: first.run_id, status: "awaiting-input", operation: "resume", field: "liveAfterFork" })
     expect(refused.left.message).toContain(`run ${first.run_id} is not a counterfactual fork`)
     expect(refused.left.message).toContain("--live-after-fork on the CLI, live_after_fork over HTTP, liveAfterFork in an app")

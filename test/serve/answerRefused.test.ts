@@ -1,6 +1,7 @@
 /**
  * A refused `POST /v1/runs/{id}/respond` is audited: each kind of refusal (a `wait_id` the
- * run no longer waits at, the loser of two answers to one wait, a fork's child run answered
+ * run no longer waits at, the loser of two answers to one wait (`answered-first`, also when
+ * it names the wait it lost: not `wait-moved`), a fork's child run answered
  * directly, a value that does not fit the waited field) writes exactly one `answer.refused`
  * record to the server's chained audit log, with the client as actor (`http:127.0.0.1`),
  * whether the handler, the scheduler or the graph refused it; the response (status, error)
@@ -121,6 +122,55 @@ describe("answer.refused audit records (HTTP respond)", () => {
     await expectVerified()
   })
 
+  it("a second answer naming the right wait_id after the first was accepted: 409 answered-first (who, when), not wait-moved", async () => {
+    const { id, record } = await waiting("run:approval", { request: "w" })
+    const wait = record["waiting"]["wait_id"] as string
+    expect((await respond(id, { response: { approved: true }, wait_id: wait })).status).toBe(202)
+    // Refused while the run is driven with the first answer, and once it is done (the answer is then read from its step).
+    const early = await respond(id, { response: { approved: false }, wait_id: wait })
+    await ended(id)
+    const late = await respond(id, { response: { approved: false }, wait_id: wait })
+    for (const refused of [early, late]) {
+      expect(refused.status, refused.text).toBe(409)
+      expect(refused.body["error"]).toMatchObject({ type: "RunStateError", details: { operation: "respond" } })
+      expect(refused.body["error"]["details"]["message"]).toMatch(new RegExp(`^run ${id} was already answered by '${ACTOR}' at \\d{4}-.*; this answer was not applied`))
+    }
+    expect(late.body["error"]["details"]["message"]).toContain("it went on and is now done")
+    expect(refusedFor(id)).toEqual([early, late].map((refused) => ({
+      ts: expect.stringMatching(ISO),
+      actor: ACTOR,
+      event: "answer.refused",
+      run_id: id,
+      wait_id: wait,
+      current_wait_id: null,
+      reason: "answered-first",
+      error: "RunStateError",
+      message: refused.body["error"]["details"]["message"],
+      response_sha256: hashJson({ approved: false })
+    })))
+    expect((await run(id)).body).toMatchObject({ status: "done", final_state: { outcome: "published: Proposed change: w" } })
+    await expectVerified()
+  })
+
+  it("a wait_id the run never waited at: 409 wait-moved, whether it waits or is done", async () => {
+    const { id, record } = await waiting("run:approval", { request: "g" })
+    const wait = record["waiting"]["wait_id"] as string
+    const garbage = "w000000000000"
+    const waitingNow = await respond(id, { response: { approved: false }, wait_id: garbage })
+    expect(waitingNow.status).toBe(409)
+    expect(waitingNow.body["error"]["details"]["message"]).toBe(`run ${id} does not wait at ${garbage}: it waits at ${wait} now (node 'review': ${JSON.stringify(record["waiting"]["prompt"])}); this answer was not applied`)
+    expect((await respond(id, { response: { approved: true }, wait_id: wait })).status).toBe(202)
+    await ended(id)
+    const doneNow = await respond(id, { response: { approved: false }, wait_id: garbage })
+    expect(doneNow.status).toBe(409)
+    expect(doneNow.body["error"]["details"]["message"]).toBe(`run ${id} does not wait at ${garbage}: it is done now, waiting for no answer; this answer was not applied`)
+    expect(refusedFor(id).map((r) => [r["reason"], r["wait_id"], r["current_wait_id"], r["message"]])).toEqual([
+      ["wait-moved", garbage, wait, waitingNow.body["error"]["details"]["message"]],
+      ["wait-moved", garbage, null, doneNow.body["error"]["details"]["message"]]
+    ])
+    await expectVerified()
+  })
+
   it("two answers at once: one 202, one 409, and exactly one record, for the refused one", async () => {
     for (let round = 0; round < 4; round++) {
       const { id, record } = await waiting("run:approval", { request: `r${round}` })
@@ -131,10 +181,12 @@ describe("answer.refused audit records (HTTP respond)", () => {
       ])
       expect([a.status, b.status].sort(), `round ${round}: ${a.text} | ${b.text}`).toEqual([202, 409])
       const loser = a.status === 409 ? a : b
+      // The loser named the right wait: it lost to the other answer (who, when), whether the handler or the scheduler refused it.
+      expect(loser.body["error"]["details"]["message"]).toMatch(new RegExp(`^run ${id} was already answered by '${ACTOR}' at .*; this answer was not applied`))
       expect(refusedFor(id)).toEqual([expect.objectContaining({
         actor: ACTOR,
         wait_id: wait,
-        reason: expect.stringMatching(/^(answered-first|wait-moved)$/),
+        reason: "answered-first",
         error: "RunStateError",
         message: loser.body["error"]["details"]["message"],
         response_sha256: hashJson({ approved: a.status === 409 })
