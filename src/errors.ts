@@ -577,7 +577,7 @@ const render = (error: StargraphError): string => {
     case "InputError":
       return `InputError: ${error.field}: ${error.message} (fix: ${error.fix})`
     case "RunStateError":
-      return `RunStateError: ${error.message}${error.fix !== undefined ? ` (fix: ${error.fix})` : ""}`
+      return `RunStateError${error.reason !== undefined ? `[${error.reason}]` : ""}: ${error.message}${error.fix !== undefined ? ` (fix: ${error.fix})` : ""}`
     case "ThreadError":
       return `ThreadError[${error.reason}]: ${error.field !== undefined ? `${error.field}: ` : ""}${error.message} (fix: ${error.fix})`
     case "SchedulerError":

@@ -147,7 +147,7 @@ describe("Scheduler", () => {
     expect(result.event).toMatchObject({ runId: result.first.runId, deduplicated: true })
     expect(result.params).toMatchObject({ _tag: "RunStateError", reason: "idempotency-key-reused", field: "params", operation: "enqueue", runId: result.first.runId, status: "done" })
     expect(result.params.message).toMatch(/^idempotency key 'req-1' already belongs to run \S+, started with other params \(they differ at 'n'\)/)
-    expect(result.params.fix).toMatch(/use a new idempotency key .*or resend the request run \S+ was started with/)
+    expect(result.params).toMatchObject({ fix: expect.stringMatching(/use a new idempotency key .*or resend the request run \S+ was started with/) })
     expect(result.fewer).toMatchObject({ reason: "idempotency-key-reused", field: "params" })
     expect(result.fewer.message).toContain("they differ at 'label'")
     expect(result.thread).toMatchObject({ _tag: "RunStateError", reason: "idempotency-key-reused", field: "thread_id" })
