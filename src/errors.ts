@@ -342,6 +342,11 @@ export class RunStateError extends Schema.TaggedError<RunStateError>()("RunState
   message: Schema.String,
   /** How to go on, when one command does it (e.g. answering a fork with live calls allowed). */
   fix: Schema.optional(Schema.String),
+  /**
+   * `idempotency-key-reused`: a start or enqueue whose idempotency key a run of another
+   * request holds (another graph, params, thread or breakpoints; `field` names which).
+   */
+  reason: Schema.optional(Schema.Literal("idempotency-key-reused")),
   /** An answer naming a wait the run no longer waits at: the id of the wait it waits at now, if any. */
   waitId: Schema.optional(Schema.String),
   /** A fork's child run answered, resumed or edited directly: the fork to answer, resume or fork again instead. */
@@ -349,6 +354,9 @@ export class RunStateError extends Schema.TaggedError<RunStateError>()("RunState
   /**
    * An option given that does not apply to the run, as the caller spells it: live calls
    * after a fork (`liveAfterFork`; `live_after_fork` over HTTP) for a run that is not a fork.
+   * With reason `idempotency-key-reused`: the first field of the request that differs from
+   * the run's, as the HTTP body names it (`graph_id`, `params`, `thread_id`,
+   * `interrupt_before`, `interrupt_after`).
    */
   field: Schema.optional(Schema.String)
 }) {}
@@ -569,7 +577,7 @@ const render = (error: StargraphError): string => {
     case "InputError":
       return `InputError: ${error.field}: ${error.message} (fix: ${error.fix})`
     case "RunStateError":
-      return `RunStateError: ${error.message}${error.fix !== undefined ? ` (fix: ${error.fix})` : ""}`
+      return `RunStateError${error.reason !== undefined ? `[${error.reason}]` : ""}: ${error.message}${error.fix !== undefined ? ` (fix: ${error.fix})` : ""}`
     case "ThreadError":
       return `ThreadError[${error.reason}]: ${error.field !== undefined ? `${error.field}: ` : ""}${error.message} (fix: ${error.fix})`
     case "SchedulerError":

@@ -143,8 +143,13 @@ export const run = Command.make(
         // A thread's later run: the zero values are not inputs (they would replace the carried state).
         // With --skip-failed the run continues a done run, when the thread has one, else it is the thread's first.
         const checkpointer = yield* Checkpointer
+        // A retry (its key taken) sends the inputs its run was started with: that run's
+        // continuing or not decides, not the thread it may have moved on since.
+        const retried = threadId === undefined || key === undefined ? undefined : Option.getOrUndefined(yield* checkpointer.findByIdempotencyKey(key))
         const continues = threadId === undefined
           ? false
+          : retried !== undefined
+          ? retried.continued_from !== null
           : skipFailed
           ? (yield* checkpointer.listRuns({ thread_id: threadId, status: "done", limit: 1 })).runs.length > 0
           : Option.isSome(yield* threads.newestRun(checkpointer, threadId))

@@ -68,6 +68,7 @@ import { recordIn } from "../nodes/lm/DefaultModel.js"
 import { checkNeeding, nextNeeding, nodesNeedingModel, reachedBefore } from "../nodes/lm/modelCheck.js"
 import { type StateUpdate, updateState as editState, type UpdateStateError, type UpdateStateOptions } from "./updateState.js"
 import { checkSkipFailed, explainMoved, threadRun } from "./threads.js"
+import { keyReused, requestDifference } from "./keyReuse.js"
 import { listSome, maxGraphBytes } from "../ir/limits.js"
 import { fieldProblem, firstIssue } from "../ir/parseIssue.js"
 import * as GraphInvoker from "../nodes/GraphInvoker.js"
@@ -225,7 +226,9 @@ export interface Graph<out R = never> extends GraphDefinition {
   readonly newRun: (options?: NewRunOptions) => Effect.Effect<NewRun, StateValidationError>
   /**
    * Persist a new run (minting its id) and return its single-use handle. An
-   * idempotency key that is already used fails with `RunStateError` naming its run.
+   * idempotency key that is already used fails with `RunStateError` naming its run (with
+   * reason `idempotency-key-reused` and the differing `field` when the request is not
+   * the one that run was started with: see `keyReuse.ts`).
    */
   readonly start: (
     options?: StartOptions
@@ -644,6 +647,9 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         Effect.catchAll(threadId === undefined ? Effect.fail : explainMoved(checkpointer, threadId, definition.id, skipFailed))
       )
       if (!created) {
+        // Another request under a held key (another graph, params, thread or breakpoints) says what differs.
+        const difference = requestDifference(run, prepared)
+        if (difference !== undefined) return yield* keyReused(options.idempotencyKey, run, prepared, difference, "start")
         return yield* new RunStateError({
           runId: run.run_id,
           status: run.status,

@@ -45,6 +45,7 @@ import { checkNeeding, reachedBefore } from "../nodes/lm/modelCheck.js"
 import { forkAbove } from "../runtime/forkDescendant.js"
 import { type BreakpointFields, type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints.js"
 import { checkSkipFailed, explainMoved, prepareThreadRun } from "../graph/threads.js"
+import { keyReused, requestDifference } from "../graph/keyReuse.js"
 import { alreadyAnswered, answeredSince, answererOf } from "../runtime/answeredBy.js"
 import { refuseWaitId } from "../runtime/waitMoved.js"
 import { type AnswerRefusedReason, refuseAnswer } from "../runtime/answerRefused.js"
@@ -121,6 +122,16 @@ export interface EnqueueOptions {
   readonly threadId?: string | undefined
   /** With `threadId`: pass over the thread's newest failed and cancelled runs (see `StartOptions.skipFailed`). */
   readonly skipFailed?: boolean | undefined
+  /**
+   * What `idempotencyKey` names. `request` (default, a client's key: `POST /v1/runs`,
+   * `stargraph run`): a run that holds it is returned only for the same request (graph,
+   * params as canonical JSON, thread, breakpoints); another request is refused with
+   * `RunStateError` reason `idempotency-key-reused` (see `graph/keyReuse.ts`). `event` (a
+   * trigger's key: a webhook delivery, a cron tick, a plugin's event): its run is returned
+   * for any params of the same graph (a webhook retry re-sent with another body is the
+   * same delivery).
+   */
+  readonly idempotency?: "request" | "event" | undefined
 }
 
 /** The answer of `enqueue`. */
@@ -433,15 +444,11 @@ export const make = (
             Effect.catchAll(explainMoved(checkpointer, threadId, graph.id, skipFailed)),
             Effect.tap((c) => Effect.sync(() => c.created && enqueuing.add(c.record.run_id)))
           )
-        if (!created && record.graph_id !== graph.id) {
-          // The same key for another graph's run is a mistake, not a retry of this request.
-          return yield* new RunStateError({
-            runId: record.run_id,
-            status: record.status,
-            operation: "enqueue",
-            message: `idempotency key '${opts.idempotencyKey}' already belongs to run ${record.run_id} of graph ${record.graph_id}, not ${graph.id}; ` +
-              "use another key for this graph (keys are unique across every graph of the database)"
-          })
+        // A key held by a run of another request (another graph, params, thread or breakpoints;
+        // for a trigger's key, another graph only) is a mistake, not a retry: refused, nothing written.
+        const difference = created ? undefined : requestDifference(record, prepared)
+        if (difference !== undefined && (opts.idempotency !== "event" || difference.field === "graph_id")) {
+          return yield* keyReused(opts.idempotencyKey, record, prepared, difference, "enqueue")
         }
         const deferred = yield* waiter(record.run_id)
         if (created) {

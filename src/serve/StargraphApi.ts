@@ -386,7 +386,7 @@ const UnknownRun = ErrorAt(404, "unknown run (CheckpointError unknown-run) or gr
 const UnknownGraph = ErrorAt(404, "unknown graph (SchedulerError unknown-graph)")
 const WrongState = ErrorAt(409, "the run is in the wrong state (RunStateError), or its graph changed (CheckpointError graph-hash-mismatch)")
 const ShuttingDown = ErrorAt(503, "the server is draining (SchedulerError shutting-down)")
-const KeyTaken = ErrorAt(409, "the idempotency_key is held by a run of another graph (RunStateError)")
+const KeyTaken = ErrorAt(409, "the idempotency_key is held by a run of another request: another graph_id, params, thread_id, interrupt_before or interrupt_after (RunStateError reason idempotency-key-reused, details.field the first that differs); nothing is written")
 
 /** Health: the one route that never needs the bearer token. */
 export class HealthGroup extends HttpApiGroup.make("health").add(
@@ -411,7 +411,7 @@ export class RunsGroup extends HttpApiGroup.make("runs")
       .addError(KeyTaken)
       .addError(ErrorAt(400, "an invalid thread_id (ThreadError invalid-thread-id), skip_failed without thread_id (InputError), params that do not fit the thread's state (StateValidationError), or a language-model node (a subgraph's included) that names no model while the server has no default model (LanguageModelError no-model; no run is created)"))
       .addError(ShuttingDown)
-      .annotate(OpenApi.Summary, "Enqueue a run (the same path as `stargraph run`); idempotent by idempotency_key (200 with the existing run)")
+      .annotate(OpenApi.Summary, "Enqueue a run (the same path as `stargraph run`); idempotent by idempotency_key (200 with the existing run for the same request; 409 for another request under a used key)")
   )
   .add(
     HttpApiEndpoint.get("list", "/v1/runs").setUrlParams(ListRunsQuery)

@@ -141,7 +141,7 @@ export const make = (specs: ReadonlyArray<CronSpecInput>): Effect.Effect<Trigger
           Effect.flatMap(Clock.currentTimeMillis, (now) => audit.write({ ts: new Date(now).toISOString(), actor: c.triggerId, event: "trigger.cron.tick", graph_id: c.spec.graph, scheduled_for: scheduled, ...fields }))
         const key = idempotencyKeyOf(c.triggerId, scheduled)
         const enqueued = yield* Effect.either(
-          deps!.scheduler.enqueue(c.spec.graph, c.spec.params, { idempotencyKey: key, actor: c.triggerId, threadId: c.spec.thread_id, skipFailed: c.spec.thread_skip_failed })
+          deps!.scheduler.enqueue(c.spec.graph, c.spec.params, { idempotencyKey: key, idempotency: "event", actor: c.triggerId, threadId: c.spec.thread_id, skipFailed: c.spec.thread_skip_failed })
         )
         const metrics = yield* Metrics
         metrics.triggerDispatched(c.triggerId, "cron", Either.isLeft(enqueued) ? "failure" : enqueued.right.deduplicated ? "deduplicated" : "success")

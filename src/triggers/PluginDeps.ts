@@ -108,6 +108,8 @@ export const makePluginDeps = (deps: TriggerDeps, runtime: Runtime.Runtime<never
           Effect.map(
             scheduler.enqueue(graphId, params, {
               idempotencyKey: options?.idempotencyKey === undefined ? undefined : pluginKey(plugin, options.idempotencyKey),
+              // A plugin's key names an event (as a webhook's delivery id): its run answers any params.
+              idempotency: "event",
               actor: options?.actor ?? plugin,
               threadId: options?.threadId,
               skipFailed: options?.skipFailed

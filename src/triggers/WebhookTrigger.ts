@@ -408,7 +408,7 @@ export const make = (
             ? { ...spec.params, ...body }
             : { ...spec.params, [spec.payload_field]: body }
           const enqueued = yield* Effect.either(
-            deps!.scheduler.enqueue(spec.graph, params, { idempotencyKey: key, actor: triggerId, threadId: thread, skipFailed: spec.thread_skip_failed })
+            deps!.scheduler.enqueue(spec.graph, params, { idempotencyKey: key, idempotency: "event", actor: triggerId, threadId: thread, skipFailed: spec.thread_skip_failed })
           )
           if (Either.isLeft(enqueued)) {
             // Not accepted (e.g. the database was locked): the sender may retry with the same nonce.

@@ -63,6 +63,47 @@ describe("stargraph run / inspect / validate", () => {
     expect(inspect.stdout).toMatch(/\n2 +node_review {2,}completed +/)
   })
 
+  it("--idempotency-key with other --inputs, another --thread or other breakpoints is refused (exit 2), writing nothing; the same inputs in any key order get the run", async () => {
+    const local = join(work, "idem-differ.sqlite")
+    const base = ["run", "hello/graph.yaml", "--checkpoint", local, "--no-summary", "--idempotency-key", "op-77"]
+    const first = await stargraph([...base, "--inputs", "message=once", "--inputs", "rounds=1"], { cwd: work })
+    expect(first.code).toBe(0)
+    const reordered = await stargraph([...base, "--inputs", "{\"rounds\": 1, \"message\": \"once\"}"], { cwd: work })
+    expect([reordered.code, runIdOf(reordered.last)]).toEqual([0, runIdOf(first.last)])
+    const count = () => {
+      const conn = new Database(local, { readonly: true })
+      const out = { runs: conn.prepare("SELECT count(*) AS n FROM runs_history").get(), checkpoints: conn.prepare("SELECT count(*) AS n FROM checkpoints").get(), inputs: conn.prepare("SELECT inputs FROM runs_history").all() }
+      conn.close()
+      return out
+    }
+    const before = count()
+    for (const [extra, field] of [[["--inputs", "message=twice", "--inputs", "rounds=1"], "params"], [["--inputs", "message=once", "--inputs", "rounds=1", "--thread", "chat-1"], "thread_id"], [["--inputs", "message=once", "--inputs", "rounds=1", "--interrupt-after", "greet"], "interrupt_after"]] as const) {
+      const refused = await stargraph([...base, ...extra], { cwd: work })
+      expect(refused.code, field).toBe(2)
+      expect(refused.stdout, field).toBe("")
+      expect(refused.stderr, field).toMatch(new RegExp(`^error: RunStateError\\[idempotency-key-reused\\]: idempotency key 'op-77' already belongs to run ${runIdOf(first.last)}, started .*\\(${field} differs\\); nothing was written \\(fix: use a new idempotency key for this request, or resend the request run \\S+ was started with`))
+    }
+    expect(count()).toEqual(before)
+    expect(before.inputs).toEqual([{ inputs: JSON.stringify({ message: "once", rounds: 1 }) }])
+  })
+
+  it("--idempotency-key on a thread: a retry of the thread's first run gets that run, after the thread has it", async () => {
+    const local = join(work, "idem-thread.sqlite")
+    // A flat state_schema: run gives its fields without a default their zero value, which the thread's later runs do not get.
+    mkdirSync(join(work, "flat"), { recursive: true })
+    writeFileSync(join(work, "flat", "graph.yaml"), "ir_version: \"1.0.0\"\nid: run:flat\nstate_schema: {say: str, turns: int}\nnodes:\n  - {id: n, kind: noop}\n")
+    const args = ["run", "flat/graph.yaml", "--checkpoint", local, "--no-summary", "--thread", "chat-9", "--inputs", "say=hi", "--idempotency-key", "turn-1"]
+    const first = await stargraph(args, { cwd: work })
+    expect(first.code, first.stderr).toBe(0)
+    const again = await stargraph(args, { cwd: work })
+    expect([again.code, runIdOf(again.last)], again.stderr).toEqual([0, runIdOf(first.last)])
+    const later = await stargraph([...args.slice(0, -1), "turn-2"], { cwd: work })
+    expect(later.code, later.stderr).toBe(0)
+    expect(runIdOf(later.last)).not.toBe(runIdOf(first.last))
+    const laterAgain = await stargraph([...args.slice(0, -1), "turn-2"], { cwd: work })
+    expect([laterAgain.code, runIdOf(laterAgain.last)], laterAgain.stderr).toEqual([0, runIdOf(later.last)])
+  })
+
   it("--idempotency-key twice returns the same run id and runs the graph once", async () => {
     const local = join(work, "idem.sqlite")
     const args = ["run", "hello/graph.yaml", "--inputs", "message=once", "--checkpoint", local, "--no-summary", "--idempotency-key", "op-1234"]

@@ -206,6 +206,13 @@ describe("threads", () => {
     // Graph.start refuses a taken key (the Scheduler answers with the run instead), naming that run, not the thread.
     expect(again).toMatchObject({ _tag: "RunStateError", runId: first.runId })
     expect(again.message).toContain("idempotency key 'op-1'")
+    expect(again).not.toHaveProperty("reason")
+    // Another request under the key says what differs (the inputs, the thread).
+    const otherInputs = await fails(filename, graph.start({ threadId: "k", inputs: { user: "bob" }, idempotencyKey: "op-1" }))
+    expect(otherInputs).toMatchObject({ _tag: "RunStateError", runId: first.runId, operation: "start", reason: "idempotency-key-reused", field: "params" })
+    const otherThread = await fails(filename, graph.start({ threadId: "j", inputs: { user: "ada" }, idempotencyKey: "op-1" }))
+    expect(otherThread).toMatchObject({ _tag: "RunStateError", reason: "idempotency-key-reused", field: "thread_id" })
+    expect(otherThread.message).toContain("started on thread 'k', not 'j'")
   })
 
   it("two processes starting on one thread at once: one run is written, the other is refused (the database checks the thread in the write)", async () => {

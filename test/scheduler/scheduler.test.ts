@@ -123,6 +123,42 @@ describe("Scheduler", () => {
     expect(gauge.calls).toBe(1)
   })
 
+  it("a used idempotency key deduplicates the same request (params in any key order) and refuses another one (params, thread, breakpoints), writing nothing", async () => {
+    const { gauge, result } = await withScheduler((scheduler) =>
+      Effect.gen(function*() {
+        const checkpointer = yield* Checkpointer
+        const first = yield* scheduler.enqueue("g:one", { n: 1, label: "a" }, { idempotencyKey: "req-1" })
+        yield* Deferred.await(first.summary)
+        const before = Option.getOrThrow(yield* checkpointer.getRun(first.runId))
+        const same = yield* scheduler.enqueue("g:one", { n: 1, label: "a" }, { idempotencyKey: "req-1" })
+        const reordered = yield* scheduler.enqueue("g:one", { label: "a", n: 1 }, { idempotencyKey: "req-1" })
+        const params = yield* Effect.flip(scheduler.enqueue("g:one", { n: 2, label: "a" }, { idempotencyKey: "req-1" }))
+        const fewer = yield* Effect.flip(scheduler.enqueue("g:one", { n: 1 }, { idempotencyKey: "req-1" }))
+        const thread = yield* Effect.flip(scheduler.enqueue("g:one", { n: 1, label: "a" }, { idempotencyKey: "req-1", threadId: "t-1" }))
+        const breakpoint = yield* Effect.flip(scheduler.enqueue("g:one", { n: 1, label: "a" }, { idempotencyKey: "req-1", interruptBefore: ["work"] }))
+        // A trigger's key names an event: the same graph with other params is its run again.
+        const event = yield* scheduler.enqueue("g:one", { n: 7 }, { idempotencyKey: "req-1", idempotency: "event" })
+        const after = Option.getOrThrow(yield* checkpointer.getRun(first.runId))
+        const runs = (yield* checkpointer.listRuns({ limit: 50 })).runs.length
+        return { first, same, reordered, params, fewer, thread, breakpoint, event, before, after, runs }
+      }))
+    expect(result.same).toMatchObject({ runId: result.first.runId, deduplicated: true })
+    expect(result.reordered).toMatchObject({ runId: result.first.runId, deduplicated: true })
+    expect(result.event).toMatchObject({ runId: result.first.runId, deduplicated: true })
+    expect(result.params).toMatchObject({ _tag: "RunStateError", reason: "idempotency-key-reused", field: "params", operation: "enqueue", runId: result.first.runId, status: "done" })
+    expect(result.params.message).toMatch(/^idempotency key 'req-1' already belongs to run \S+, started with other params \(they differ at 'n'\)/)
+    expect(result.params).toMatchObject({ fix: expect.stringMatching(/use a new idempotency key .*or resend the request run \S+ was started with/) })
+    expect(result.fewer).toMatchObject({ reason: "idempotency-key-reused", field: "params" })
+    expect(result.fewer.message).toContain("they differ at 'label'")
+    expect(result.thread).toMatchObject({ _tag: "RunStateError", reason: "idempotency-key-reused", field: "thread_id" })
+    expect(result.breakpoint).toMatchObject({ _tag: "RunStateError", reason: "idempotency-key-reused", field: "interrupt_before" })
+    // Nothing written: one run, untouched, and the graph ran once.
+    expect(result.runs).toBe(1)
+    expect(result.after).toEqual(result.before)
+    expect(result.after.inputs).toEqual({ n: 1, label: "a" })
+    expect(gauge.calls).toBe(1)
+  })
+
   it("respects the per-graph concurrency limit and runs each graph FIFO", async () => {
     const { gauge, result: order } = await withScheduler((scheduler) =>
       Effect.gen(function*() {

@@ -170,6 +170,61 @@ describe("stargraph serve: the tutorial flow", () => {
   })
 })
 
+describe("idempotency keys over HTTP", () => {
+  /** Every run of `graph`, page by page. */
+  const runsOf = async (graph: string) => {
+    const ids: Array<string> = []
+    for (let cursor: string | null = null, first = true; first || cursor !== null; first = false) {
+      const page = await call(`${server.url}/v1/runs?graph_id=${encodeURIComponent(graph)}&limit=500${cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`}`)
+      ids.push(...page.body["runs"].map((r: { run_id: string }) => r.run_id))
+      cursor = page.body["next_cursor"]
+    }
+    return ids
+  }
+  const raw = (body: string) => call(`${server.url}/v1/runs`, { method: "POST", body, headers: { "content-type": "application/json" } })
+
+  it("20 parallel identical requests make one run; a byte-identical retry, or one with its keys reordered and other whitespace, gets it (200)", async () => {
+    const key = `same-${Date.now()}`
+    const body = JSON.stringify({ graph_id: "run:hello-stargraph", params: { message: "hi", rounds: 1 }, idempotency_key: key })
+    const answers = await Promise.all(Array.from({ length: 20 }, () => raw(body)))
+    expect(answers.map((a) => a.status).sort()).toEqual([...Array.from({ length: 19 }, () => 200), 202])
+    const runId = answers.find((a) => a.status === 202)!.body["run_id"]
+    expect(new Set(answers.map((a) => a.body["run_id"]))).toEqual(new Set([runId]))
+    const reordered = `{\n  "idempotency_key" : "${key}",\n  "params": {"rounds": 1,   "message":"hi"},\n  "graph_id":"run:hello-stargraph"\n}`
+    for (const retry of [body, reordered]) {
+      const again = await raw(retry)
+      expect([again.status, again.body["run_id"], again.body["deduplicated"]]).toEqual([200, runId, true])
+    }
+  })
+
+  it("a used key with other params, another thread_id or other breakpoints is a 409 naming the key, the run, the field and the fix; nothing is written", async () => {
+    const key = `differ-${Date.now()}`
+    const created = await call(`${server.url}/v1/runs`, { json: { graph_id: "run:hello-stargraph", params: { message: "first" }, idempotency_key: key } })
+    expect(created.status).toBe(202)
+    const runId = created.body["run_id"]
+    const done = await waitFor(`${server.url}/v1/runs/${runId}`, (b) => b["status"] === "done")
+    const before = await runsOf("run:hello-stargraph")
+    const cases = [
+      [{ params: { message: "second" } }, "params", /started with other params \(they differ at 'message'\)/],
+      [{ params: { message: "first", rounds: 2 } }, "params", /they differ at 'rounds'/],
+      [{ params: { message: "first" }, thread_id: "t-1" }, "thread_id", /started on no thread/],
+      [{ params: { message: "first" }, interrupt_before: ["greet"] }, "interrupt_before", /interrupt_before: none, not greet/]
+    ] as const
+    for (const [fields, field, message] of cases) {
+      const refused = await call(`${server.url}/v1/runs`, { json: { graph_id: "run:hello-stargraph", idempotency_key: key, ...fields } })
+      expect(refused.status, field).toBe(409)
+      expect(refused.body["error"], field).toMatchObject({ type: "RunStateError", details: { reason: "idempotency-key-reused", field, runId, status: "done", operation: "enqueue" } })
+      expect(refused.body["error"]["message"]).toContain(`idempotency key '${key}' already belongs to run ${runId}`)
+      expect(refused.body["error"]["message"]).toMatch(message)
+      expect(refused.body["error"]["details"]["fix"]).toMatch(/use a new idempotency key for this request, or resend the request run \S+ was started with/)
+    }
+    expect(await runsOf("run:hello-stargraph")).toEqual(before)
+    const after = await call(`${server.url}/v1/runs/${runId}`)
+    expect(after.body).toEqual(done.body)
+    expect(after.body["inputs"]).toEqual({ message: "first" })
+  })
+})
+
 describe("finished runs another process deletes", () => {
   it("a finished run served from the server's memory answers 404 once another process prunes it from the database; the others are still served", async () => {
     const own = join(tempDir(), "pruned")
@@ -918,7 +973,7 @@ describe("the API as a typed HttpApi", () => {
       return { taken, forbidden }
     }).pipe(Effect.provide(FetchHttpClient.layer)))
     expect(out.taken).toBeInstanceOf(RunStateError)
-    expect(out.taken).toMatchObject({ operation: "enqueue" })
+    expect(out.taken).toMatchObject({ operation: "enqueue", reason: "idempotency-key-reused", field: "graph_id" })
     expect(out.forbidden).toBeInstanceOf(ApiError)
     expect(out.forbidden).toMatchObject({ reason: "forbidden", status: 403 })
   })
