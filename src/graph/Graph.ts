@@ -732,14 +732,15 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
           if (refusing !== undefined) refusing.reason = reason
           return Effect.fail(error)
         })
-      // An answer to a question another process or request answered first (the answer kept
-      // on the record while the run is queued or driven with it, or recorded in its steps):
-      // refused, saying who answered and when, whatever graph it ran with.
-      // An answer naming a wait the run is no longer at (it asked again, was answered, ended).
+      // An answer naming a wait the run is no longer at (answered first by another: who and
+      // when; else it asked again or ended): see `refuseWaitId`.
       if (options.response !== undefined && options.waitId !== undefined) {
         const moved = yield* refuseWaitId(checkpointer, run, runId, options.waitId)
         if (moved !== undefined) return yield* refusedAs(moved.reason, moved.error)
       }
+      // An answer to a question another process or request answered first (the answer kept
+      // on the record while the run is queued or driven with it, or recorded in its steps):
+      // refused, saying who answered and when, whatever graph it ran with.
       const answered = options.response === undefined ? undefined : yield* answeredFirst(checkpointer, run)
       if (answered !== undefined) return yield* refusedAs("answered-first", new RunStateError({ runId, status: run.status, operation: "resume", message: answered }))
       // A run that ended can never be resumed: said first, whatever graph it ran with.
