@@ -130,17 +130,23 @@ const valueFix = (argv: ReadonlyArray<string>, flag: string): string | undefined
  */
 export const missingValue = (argv: ReadonlyArray<string>): { readonly flag: string; readonly takes: string; readonly optional: boolean } | undefined => {
   const at = argv.findIndex((a, i) => i >= 2 && COMMANDS.has(a))
-  const takes = at < 0 ? undefined : valueFlagsOf(argv[at]!)
-  const known = at < 0 ? undefined : flagsOf(argv[at]!)
-  if (takes === undefined || known === undefined) return undefined
+  const command = at < 0 ? undefined : argv[at]!
+  const takes = command === undefined ? undefined : valueFlagsOf(command)
+  if (command === undefined || takes === undefined) return undefined
+  // The command's flags, read off its help (rendering it costs milliseconds): only once a value looks like a flag.
+  let known: ReadonlySet<string> | undefined
   for (let i = at + 1; i < argv.length; i++) {
     const arg = argv[i]!
     if (arg === "--") return undefined
     const kind = takes.get(arg)
     if (kind === undefined) continue
     const next = argv[i + 1]
-    const name = next?.split("=")[0]
-    if (next === undefined || (name !== undefined && (known.has(name) || BUILT_IN_FLAGS.has(name)))) return { flag: arg, ...kind }
+    if (next === undefined) return { flag: arg, ...kind }
+    const name = next.split("=")[0]!
+    if (name.startsWith("-")) {
+      known ??= flagsOf(command) ?? new Set()
+      if (known.has(name) || BUILT_IN_FLAGS.has(name)) return { flag: arg, ...kind }
+    }
     i += 1
   }
   return undefined

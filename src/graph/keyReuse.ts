@@ -9,6 +9,7 @@
 import type { NewRun, RunRecord } from "../checkpoint/models.js"
 import { RunStateError } from "../errors.js"
 import { canonicalJson } from "../ir/hash.js"
+import { jsonEqual } from "../ir/json.js"
 import { listSome } from "../ir/limits.js"
 
 /** A field of the request a reused key's run was started with (the HTTP body's names). */
@@ -46,7 +47,7 @@ const asSet = (nodes: ReadonlyArray<string> | undefined): string => canonicalJso
  */
 export const requestDifference = (kept: RunRecord, asked: NewRun): RequestDifference | undefined => {
   if (kept.graph_id !== asked.graph_id) return { field: "graph_id", detail: `of graph ${kept.graph_id}, not ${asked.graph_id}` }
-  if (canonicalJson(kept.inputs) !== canonicalJson(asked.inputs)) {
+  if (!jsonEqual(kept.inputs, asked.inputs)) {
     const names = differingParams(kept.inputs, asked.inputs).map((n) => `'${n}'`)
     return { field: "params", detail: `with other params${names.length > 0 ? ` (they differ at ${listSome(names, 5)})` : ""}` }
   }

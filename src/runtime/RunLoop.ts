@@ -50,8 +50,8 @@ import { linkKind, stepChildren } from "./stepChildren.js"
 import { DefaultModel, fromRecord } from "../nodes/lm/DefaultModel.js"
 import { cancelStopped, type SubgraphIndex, subgraphIndex } from "./cancelStopped.js"
 import { OWNER, ownerAlive, takeOverOfRunning } from "./owner.js"
-import { alreadyAnswered, answeredSince, answeredWaitMeta, answeredWaitOf, answererOf } from "./answeredBy.js"
-import { refuseWaitId } from "./waitMoved.js"
+import { actorOf, answeredWaitMeta, answeredWaitOf } from "./answeredBy.js"
+import { refuseLostAnswer } from "./waitMoved.js"
 import type { HandedCommit, InterruptRequest, NodeEnv, NodeFailure, NodeOutcome, UnfinishedChild } from "../nodes/Executor.js"
 import { nodeFailed } from "../nodes/callFunction.js"
 import { Checkpointer, type CheckpointerShape, type CommitOptions } from "../checkpoint/Checkpointer.js"
@@ -179,12 +179,6 @@ const lostRun = (checkpointer: CheckpointerShape, runId: string, what: string): 
         })
     })))
 const NO_CONSUMED: ReadonlyArray<ConsumedAnswer> = []
-
-/** The actor an `interrupt.response` record names (recordings made before it was recorded name none). */
-export const actorOf = (request: unknown): string | undefined => {
-  const actor = typeof request === "object" && request !== null && "actor" in request ? request.actor : undefined
-  return typeof actor === "string" ? actor : undefined
-}
 
 /** A step whose nodes ended interrupted though nobody interrupted the run. */
 const selfInterrupted = (frontier: ReadonlyArray<string>, step: number): NodeExecutionError =>
@@ -688,28 +682,26 @@ const loop = (
       const waitId = input.response?.waitId
       if (!(yield* checkpointer.takeOver(run.run_id, { status: run.status, owner: run.owner, step: input.checkpoint.step, ...(waitId !== undefined ? { waitId } : {}) }, patch))) {
         const now = yield* checkpointer.getRun(run.run_id)
-        // Answered first by another (who, when), else moved on without an answer: see `refuseWaitId`.
-        const moved = waitId !== undefined ? yield* refuseWaitId(checkpointer, Option.getOrUndefined(now), run.run_id, waitId) : undefined
-        if (moved !== undefined) {
-          yield* answerRefused(input, moved.reason, moved.error, Option.getOrUndefined(now))
-          return yield* moved.error
+        const read = Option.getOrUndefined(now)
+        // An answer whose wait moved, or that another answer beat to it: see `refuseLostAnswer`.
+        const lost = input.response !== undefined
+          ? yield* refuseLostAnswer(checkpointer, read, run.run_id, waitId, { status: run.status, step: input.checkpoint.step }, "resume")
+          : undefined
+        if (lost !== undefined) {
+          yield* answerRefused(input, lost.reason, lost.error, read)
+          return yield* lost.error
         }
         const seen = Option.match(now, { onNone: () => "gone", onSome: (r) => `${r.status}${r.owner !== null ? `, driven by ${r.owner}` : ""}` })
-        const read = Option.getOrUndefined(now)
         const edited = read !== undefined && read.status === run.status && read.owner === run.owner && read.last_step !== input.checkpoint.step
-        // An answer that lost the race for the wait to another answer: said so, never applied.
-        const beaten = read !== undefined && input.response !== undefined && run.status === "awaiting-input" && answeredSince(read, input.checkpoint.step)
         const refused = new RunStateError({
           runId: run.run_id,
           status: Option.match(now, { onNone: () => "unknown", onSome: (r) => r.status }),
           operation: "resume",
           message: edited
             ? `run ${run.run_id} changed since it was read: its state was edited (step ${read.last_step}, read at step ${input.checkpoint.step}); nothing was done here: resume it again`
-            : beaten
-            ? alreadyAnswered(read, yield* answererOf(checkpointer, read, input.checkpoint.step))
             : `run ${run.run_id} changed since it was read (${run.status} then, ${seen} now): another process took it over first; nothing was done here`
         })
-        yield* answerRefused(input, beaten ? "answered-first" : "other", refused, read)
+        yield* answerRefused(input, "other", refused, read)
         return yield* refused
       }
       if (patch.graph_hash !== undefined) {

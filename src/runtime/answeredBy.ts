@@ -18,7 +18,8 @@ export interface Answerer {
   readonly at?: string | undefined
 }
 
-const actorIn = (request: unknown): string | undefined => {
+/** The actor an `interrupt.response` record names (recordings made before it was recorded name none). */
+export const actorOf = (request: unknown): string | undefined => {
   const actor = typeof request === "object" && request !== null && "actor" in request ? request.actor : undefined
   return typeof actor === "string" ? actor : undefined
 }
@@ -44,7 +45,7 @@ export const answererOf = (checkpointer: CheckpointerShape, now: RunRecord, afte
     for (const checkpoint of [...checkpoints].reverse()) {
       if (checkpoint.step <= after) break
       const call = [...(checkpoint.calls ?? [])].reverse().find((c) => c.name === "interrupt.response")
-      if (call !== undefined) return { actor: actorIn(call.request), at: checkpoint.started_at }
+      if (call !== undefined) return { actor: actorOf(call.request), at: checkpoint.started_at }
     }
     return undefined
   })
@@ -80,7 +81,7 @@ export const waitAnswerer = (checkpointer: CheckpointerShape, now: RunRecord, wa
   return Effect.map(checkpointer.listCheckpoints(now.run_id), (checkpoints) => {
     for (const checkpoint of [...checkpoints].reverse()) {
       const call = (checkpoint.calls ?? []).find((c) => c.name === "interrupt.response" && answeredWaitOf(c.meta) === waitId)
-      if (call !== undefined) return { actor: actorIn(call.request), at: checkpoint.started_at }
+      if (call !== undefined) return { actor: actorOf(call.request), at: checkpoint.started_at }
     }
     return undefined
   })

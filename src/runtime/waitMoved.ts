@@ -11,7 +11,7 @@ import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import type { RunRecord } from "../checkpoint/models.js"
 import { waitIdOf } from "../checkpoint/waitId.js"
 import { type CheckpointError, RunStateError } from "../errors.js"
-import { alreadyAnswered, waitAnswerer } from "./answeredBy.js"
+import { alreadyAnswered, answeredSince, answererOf, waitAnswerer } from "./answeredBy.js"
 
 /** Whether `run` waits for an answer at the wait `waitId` now. */
 export const waitsAt = (run: RunRecord, waitId: string): boolean =>
@@ -76,6 +76,29 @@ export const refuseWaitId = (
         ...(moved.waitId !== undefined ? { waitId: moved.waitId } : {})
       })
     }
+  })
+
+/**
+ * Why an answer is refused that lost the write applying it (the run's record, read with
+ * status `read.status` at step `read.step`, changed before it): the wait it named moved
+ * ({@link refuseWaitId}), or another answer to the wait it read was taken first
+ * (`answered-first`: who and when, where the run is now). Undefined when neither: the
+ * caller says what else changed.
+ */
+export const refuseLostAnswer = (
+  checkpointer: CheckpointerShape,
+  now: RunRecord | undefined,
+  runId: string,
+  waitId: string | undefined,
+  read: { readonly status: RunRecord["status"]; readonly step: number },
+  operation: "resume" | "respond"
+): Effect.Effect<WaitRefusal | undefined, CheckpointError> =>
+  Effect.gen(function*() {
+    const moved = waitId !== undefined ? yield* refuseWaitId(checkpointer, now, runId, waitId) : undefined
+    if (moved !== undefined) return moved
+    if (now === undefined || read.status !== "awaiting-input" || !answeredSince(now, read.step)) return undefined
+    const message = alreadyAnswered(now, yield* answererOf(checkpointer, now, read.step))
+    return { reason: "answered-first", error: new RunStateError({ runId, status: now.status, operation, message }) }
   })
 
 /**

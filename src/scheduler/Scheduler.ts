@@ -46,8 +46,7 @@ import { forkAbove } from "../runtime/forkDescendant.js"
 import { type BreakpointFields, type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints.js"
 import { checkSkipFailed, explainMoved, prepareThreadRun } from "../graph/threads.js"
 import { keyReused, requestDifference } from "../graph/keyReuse.js"
-import { alreadyAnswered, answeredSince, answererOf } from "../runtime/answeredBy.js"
-import { refuseWaitId } from "../runtime/waitMoved.js"
+import { refuseLostAnswer } from "../runtime/waitMoved.js"
 import { type AnswerRefusedReason, refuseAnswer } from "../runtime/answerRefused.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
 import { nowIso, OWNER } from "../runtime/RunLoop.js"
@@ -516,20 +515,19 @@ export const make = (
           /** `error`, refusing the answer (if any) for `reason`: its `answer.refused` record first. */
           const refused = (reason: AnswerRefusedReason, error: RunStateError) =>
             response === undefined ? Effect.fail(error) : refuseAnswer({ runId, actor, value: response.value, waitId, run: now, reason, error })
-          // Answered first by another (who, when), else moved on without an answer: see `refuseWaitId`.
-          const moved = waitId !== undefined ? yield* refuseWaitId(checkpointer, now, runId, waitId) : undefined
-          if (moved !== undefined) return yield* refused(moved.reason, moved.error)
-          // An answer that lost the race for the wait to another one: said so (who, when), never applied.
-          const beaten = now !== undefined && opts.response !== undefined && record.status === "awaiting-input" && answeredSince(now, record.last_step)
+          // An answer whose wait moved, or that another answer beat to it: see `refuseLostAnswer`.
+          const lost = response !== undefined
+            ? yield* refuseLostAnswer(checkpointer, now, runId, waitId, { status: record.status, step: record.last_step }, "respond")
+            : undefined
+          if (lost !== undefined) return yield* refused(lost.reason, lost.error)
           return yield* refused(
-            beaten ? "answered-first" : "other",
+            "other",
             new RunStateError({
               runId,
               status: now?.status ?? record.status,
-              operation: opts.response !== undefined ? "respond" : "resume",
-              message: beaten
-                ? alreadyAnswered(now, yield* answererOf(checkpointer, now, record.last_step))
-                : `run ${runId} changed while it was being ${opts.response !== undefined ? "answered" : "resumed"} (now ${now?.status ?? "gone"}): another request or process got there first; read it again`
+              operation: response !== undefined ? "respond" : "resume",
+              message: `run ${runId} changed while it was being ${response !== undefined ? "answered" : "resumed"} (now ${now?.status ?? "gone"}): ` +
+                "another request or process got there first; read it again"
             })
           )
         }
