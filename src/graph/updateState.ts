@@ -8,13 +8,11 @@
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
 import { Checkpointer } from "../checkpoint/Checkpointer.js"
 import { type CallRecord, type Checkpoint, type RunRecord, type RunStatus, TERMINAL_STATUSES, UPDATE_NODE, type WaitingInfo } from "../checkpoint/models.js"
 import { CheckpointError, InputError, RunStateError, StateValidationError } from "../errors.js"
 import { writtenDelta } from "../ir/json.js"
 import { listSome } from "../ir/limits.js"
-import { firstIssue } from "../ir/parseIssue.js"
 import { declaredAs, type State, undeclaredFieldFix } from "../ir/stateSchema.js"
 import { breakpointPrompt } from "../runtime/breakpointPrompt.js"
 import { forkAbove, forkDescendantEditRefusal } from "../runtime/forkDescendant.js"
@@ -22,6 +20,7 @@ import { requestHash } from "../runtime/Cassette.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import { describeOwner, ownerAlive, ownerElsewhere } from "../runtime/owner.js"
 import { applyWrites } from "../runtime/reducers.js"
+import { stateCheck } from "../runtime/stateValidator.js"
 import { stepChildren } from "../runtime/stepChildren.js"
 import { nowIso } from "../runtime/RunLoop.js"
 import { waitedChildId, waitedVia } from "../runtime/waitedChild.js"
@@ -208,13 +207,9 @@ export const updateState = (
     const writes = [{ node: writer, update: values }]
     const merged = applyWrites(latest.state, writes, graph.state.fields, step)
     if (Either.isLeft(merged)) return yield* invalid(merged.left.field, merged.left.message, merged.left._tag === "StateValidationError" ? merged.left.fix : undefined)
-    const decoded = Schema.decodeUnknownEither(graph.state.schema, { onExcessProperty: "error" })(merged.right)
-    if (Either.isLeft(decoded)) {
-      const issue = firstIssue(decoded.left)
-      const path = issue?.path ?? []
-      const field = path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("") || "<state>"
-      return yield* invalid(field, `the state after the edit does not match the state schema: ${issue?.message ?? "invalid"}`)
-    }
+    // Checked as a step's writes are (the run's graph is this graph, so the fields not written were valid).
+    const found = stateCheck(graph)(merged.right, writes)
+    if (found !== undefined) return yield* invalid(found.field, `the state after the edit does not match the state schema: ${found.issue}`)
     const actor = options.actor ?? "library"
     const at = yield* nowIso
     const request = { actor, node: writer }
