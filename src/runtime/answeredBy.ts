@@ -25,12 +25,19 @@ export const actorOf = (request: unknown): string | undefined => {
 }
 
 /**
+ * The answer `run`'s record keeps while it is queued, driven or paused with it
+ * (`waiting.given` of a question, not of a breakpoint, once it no longer waits).
+ */
+const keptAnswer = (run: RunRecord): NonNullable<RunRecord["waiting"]>["given"] =>
+  run.status !== "awaiting-input" && run.waiting !== null && run.waiting.kind !== "breakpoint" ? run.waiting.given : undefined
+
+/**
  * Whether `now` (the run's record as read after another process moved it on) shows the
  * wait read at step `step` answered: the answer kept on its record (queued or being
  * driven with it), or steps committed past the wait.
  */
 export const answeredSince = (now: RunRecord, step: number): boolean =>
-  now.status !== "awaiting-input" && ((now.waiting?.given !== undefined && now.waiting.kind !== "breakpoint") || now.last_step > step)
+  now.status !== "awaiting-input" && (keptAnswer(now) !== undefined || now.last_step > step)
 
 /**
  * Who answered the run's question: the answer kept on its record while it is queued or
@@ -39,7 +46,7 @@ export const answeredSince = (now: RunRecord, step: number): boolean =>
  * when neither says.
  */
 export const answererOf = (checkpointer: CheckpointerShape, now: RunRecord, after = -1): Effect.Effect<Answerer | undefined, CheckpointError> => {
-  const given = now.status !== "awaiting-input" && now.waiting?.kind !== "breakpoint" ? now.waiting?.given : undefined
+  const given = keptAnswer(now)
   if (given !== undefined && given.actor !== "") return Effect.succeed({ actor: given.actor, at: given.at })
   return Effect.map(checkpointer.listCheckpoints(now.run_id), (checkpoints) => {
     for (const checkpoint of [...checkpoints].reverse()) {
@@ -74,9 +81,9 @@ export const answeredWaitOf = (meta: { readonly [key: string]: unknown } | undef
  * unanswered: a `map`'s next item, a timeout, a cancel).
  */
 export const waitAnswerer = (checkpointer: CheckpointerShape, now: RunRecord, waitId: string): Effect.Effect<Answerer | undefined, CheckpointError> => {
-  const waiting = now.waiting
-  if (now.status !== "awaiting-input" && waiting !== null && waiting.kind !== "breakpoint" && waiting.given !== undefined && waitIdOf(waiting) === waitId) {
-    return Effect.succeed({ actor: waiting.given.actor !== "" ? waiting.given.actor : undefined, at: waiting.given.at })
+  const given = keptAnswer(now)
+  if (given !== undefined && now.waiting !== null && waitIdOf(now.waiting) === waitId) {
+    return Effect.succeed({ actor: given.actor !== "" ? given.actor : undefined, at: given.at })
   }
   return Effect.map(checkpointer.listCheckpoints(now.run_id), (checkpoints) => {
     for (const checkpoint of [...checkpoints].reverse()) {
@@ -120,7 +127,7 @@ const PAST_AN_ANSWER: ReadonlySet<RunRecord["status"]> = new Set(["done", "faile
  * decide).
  */
 export const answeredFirst = (checkpointer: CheckpointerShape, run: RunRecord): Effect.Effect<string | undefined, CheckpointError> => {
-  const kept = run.waiting?.given !== undefined && run.waiting.kind !== "breakpoint"
+  const kept = keptAnswer(run) !== undefined
   if (run.status === "awaiting-input" || !(kept || PAST_AN_ANSWER.has(run.status))) return Effect.succeed(undefined)
   return Effect.map(answererOf(checkpointer, run), (answerer) => (kept || answerer !== undefined ? alreadyAnswered(run, answerer) : undefined))
 }
