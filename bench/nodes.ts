@@ -4,7 +4,10 @@
  * `InferenceSession.run`, a replayed language-model node against the live call, and a
  * subgraph against the same nodes inlined. Prints one JSON document.
  *
- *   npx tsx bench/nodes.ts [ml] [lm] [subgraph]
+ *   npx tsx bench/nodes.ts [ml] [lm] [subgraph] [--build]
+ *
+ * `--build` runs each section against the compiled library (`dist/`, what an installed
+ * package runs; `npm run build` first) instead of the sources through tsx.
  */
 import { existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
@@ -19,7 +22,7 @@ for (const area of wanted.length > 0 ? wanted : AREAS) {
     results[area] = { skipped: `bench/nodes/${area}.ts is not there` }
     continue
   }
-  const section = (await import(`./nodes/${area}.ts`)) as { readonly run: () => Promise<Record<string, unknown>> }
-  results[area] = await section.run()
+  const section = (await import(`./nodes/${area}.ts`)) as { readonly run: (options: { readonly build?: boolean }) => Promise<Record<string, unknown>> }
+  results[area] = await section.run({ build: process.argv.includes("--build") })
 }
 console.log(JSON.stringify(results, null, 1))

@@ -17,17 +17,34 @@
  * them: what a replay costs when the CPU's caches are warm. `in_runs_local` compares
  * whole runs instead: a 10-node chain run live and then replayed, per step.
  *
- *   npx tsx bench/nodes/lm.ts [--pairs 200]
+ *   npx tsx bench/nodes/lm.ts [--pairs 200] [--build]
+ *
+ * `--build` runs the compiled library (`dist/`, what an installed package and the bundled
+ * CLI run; `npm run build` first) instead of the sources through tsx, whose per-closure
+ * name wrappers weigh on a replay of a few microseconds (not on the live call).
  */
 import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"
-import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
-import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
-import * as Graph from "../../src/graph/Graph.js"
+import type * as CheckpointerModule from "../../src/checkpoint/Checkpointer.js"
+import type * as MemoryCheckpointerModule from "../../src/checkpoint/MemoryCheckpointer.js"
+import type * as GraphModule from "../../src/graph/Graph.js"
 import type { NodeInput } from "../../src/nodes/Executor.js"
-import * as Replay from "../../src/replay/Replay.js"
-import { stepRecorder } from "../../src/runtime/Cassette.js"
+import type * as ReplayModule from "../../src/replay/Replay.js"
+import type * as CassetteModule from "../../src/runtime/Cassette.js"
 import * as OpenAiServer from "../../test/helpers/openaiServer.js"
+
+/** The library's modules: the sources through tsx, or the compiled build (`--build`: what an installed package runs). */
+const library = async (build: boolean) => {
+  const root = build ? "../../dist/src/" : "../../src/"
+  return {
+    Checkpointer: ((await import(`${root}checkpoint/Checkpointer.js`)) as typeof CheckpointerModule).Checkpointer,
+    MemoryCheckpointer: (await import(`${root}checkpoint/MemoryCheckpointer.js`)) as typeof MemoryCheckpointerModule,
+    Graph: (await import(`${root}graph/Graph.js`)) as typeof GraphModule,
+    Replay: (await import(`${root}replay/Replay.js`)) as typeof ReplayModule,
+    stepRecorder: ((await import(`${root}runtime/Cassette.js`)) as typeof CassetteModule).stepRecorder
+  }
+}
+let { Checkpointer, MemoryCheckpointer, Graph, Replay, stepRecorder } = await library(false)
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`)
@@ -173,10 +190,12 @@ const inRuns = async (rounds: number, nodes: number) => {
 }
 
 /** Run the benchmark; the figures as JSON. */
-export const run = async (): Promise<Record<string, unknown>> => {
+export const run = async (options: { readonly build?: boolean } = {}): Promise<Record<string, unknown>> => {
+  if (options.build === true) ({ Checkpointer, MemoryCheckpointer, Graph, Replay, stepRecorder } = await library(true))
   const pairs = arg("pairs", 200)
   return {
     bench: "nodes/lm",
+    library: options.build === true ? "dist (compiled)" : "src (tsx)",
     what: "one dspy node executed live against a local OpenAI-compatible server vs replayed from its cassette, interleaved (µs medians per execution)",
     local: await scenario(0, pairs),
     latency_20ms: await scenario(20, Math.max(20, Math.round(pairs / 4))),
@@ -184,4 +203,4 @@ export const run = async (): Promise<Record<string, unknown>> => {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) console.log(JSON.stringify(await run(), null, 2))
+if (import.meta.url === `file://${process.argv[1]}`) console.log(JSON.stringify(await run({ build: process.argv.includes("--build") }), null, 2))
