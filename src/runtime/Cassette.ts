@@ -444,9 +444,10 @@ const answered = <A, E>(state: StepState, node: NodeState, name: string, begun: 
       abandonedAgain(state, node, begun, "returned")
       return Effect.zipRight(Effect.yieldNow(), Effect.fail(unawaited(node, state.step, name, begun)))
     case "recorded":
-      // A recorded answer is recorded again at once: no step through the live call's Effect.
+      // A recorded answer is recorded again at once: no step through the live call's Effect,
+      // and no JSON check (it was read from a checkpoint, which holds JSON only).
       options?.recorded?.(begun.meta)
-      return recordEffect<A>(state, node, name, begun, answer.response)
+      return recordJson<A>(state, node, begun, answer.response)
   }
 }
 

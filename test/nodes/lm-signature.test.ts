@@ -1,5 +1,6 @@
 /** Signatures, prompts and completion parsing of the language-model nodes (pure functions). */
 import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
 import { describe, expect, it } from "vitest"
 import { decodeCompletion, jsonObject } from "../../src/nodes/lm/parseCompletion.js"
 import { messages, repair, replyFields } from "../../src/nodes/lm/prompt.js"
@@ -83,6 +84,50 @@ describe("prompts", () => {
       { role: "assistant", content: "nope" },
       { role: "user", content: "That reply could not be used: the completion is not a JSON object. Reply again with only the JSON object, with the keys \"reasoning\", \"answer\", \"confidence\"." }
     ])
+  })
+})
+
+describe("the string-outputs shortcut", () => {
+  it("decodes every reply to what the outputs' Schema decodes it to, or leaves it to the Schema", () => {
+    const fields = parsed("q -> answer, note").outputs
+    const schema = Signature.outputSchema(fields)
+    const shortcut = Signature.stringOutputs(fields)!
+    expect(shortcut).toBeDefined()
+    const objects: ReadonlyArray<Record<string, unknown>> = [
+      { answer: "x", note: "y" },
+      { note: "y", answer: "x", reasoning: "r", extra: 1 },
+      { answer: "", note: "" },
+      { answer: "x" },
+      { answer: "x", note: null },
+      { answer: 1, note: "y" },
+      { answer: ["x"], note: "y" },
+      JSON.parse("{\"answer\": \"x\", \"note\": \"y\", \"__proto__\": {\"z\": 1}}") as Record<string, unknown>,
+      Object.assign(Object.create({ answer: "inherited" }) as Record<string, unknown>, { note: "y" })
+    ]
+    let taken = 0
+    for (const object of objects) {
+      const quick = shortcut(object)
+      const viaSchema = Schema.decodeUnknownEither(schema)(object)
+      if (quick === undefined) {
+        // Left to the Schema: it refuses the object (what the shortcut cannot read is wrong).
+        expect(Either.isLeft(viaSchema)).toBe(true)
+      } else {
+        taken++
+        expect(Either.right(quick)).toEqual(viaSchema)
+        expect(Object.keys(quick)).toEqual(["answer", "note"])
+      }
+    }
+    expect(taken).toBe(5)
+    // Through the decoder: the same reply, the same outputs, key order included.
+    const reply = JSON.stringify({ note: "n", answer: "a", reasoning: "r" })
+    expect(Object.keys(Either.getOrThrow(decodeCompletion(reply, schema)))).toEqual(["answer", "note"])
+  })
+
+  it("is only for outputs that are all plain strings", () => {
+    expect(Signature.stringOutputs(parsed("q -> answer, n: int").outputs)).toBeUndefined()
+    expect(Signature.stringOutputs(parsed("q -> label").outputs, { label: ["a", "b"] })).toBeUndefined()
+    expect(Signature.stringOutputs(parsed("q -> __proto__").outputs)).toBeUndefined()
+    expect(Signature.stringOutputs(parsed("q -> label").outputs, { other: ["a"] })).toBeDefined()
   })
 })
 

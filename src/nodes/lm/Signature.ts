@@ -271,3 +271,28 @@ export const outputSchema = (fields: ReadonlyArray<SignatureField>, allowed: All
     const values = Object.hasOwn(allowed, f.name) ? allowed[f.name] : undefined
     return [f.name, values !== undefined && values.length > 0 ? oneOf(schemaOf(f.type), values) : schemaOf(f.type)]
   }))) as unknown as Schema.Schema<{ readonly [field: string]: unknown }, unknown>
+
+/**
+ * For outputs that are all `str` with no allowed values (the common signature, e.g.
+ * `question -> answer`): what {@link outputSchema} decodes a reply's object to, read
+ * without the Schema (each output's string, in signature order), or undefined when the
+ * object does not hold every output as a string (the Schema then says what is wrong).
+ * Undefined for other outputs. An output named `__proto__` is left to the Schema; a
+ * property is read as the Schema reads it (an inherited one too, which a parsed reply never has).
+ */
+export const stringOutputs = (
+  fields: ReadonlyArray<SignatureField>,
+  allowed: AllowedValues = {}
+): ((object: { readonly [key: string]: unknown }) => { readonly [field: string]: string } | undefined) | undefined => {
+  const names = fields.map((f) => f.name)
+  if (fields.some((f) => f.type._tag !== "str" || f.name === "__proto__" || (Object.hasOwn(allowed, f.name) && allowed[f.name]!.length > 0))) return undefined
+  return (object) => {
+    const outputs: { [field: string]: string } = {}
+    for (const name of names) {
+      const value = object[name]
+      if (typeof value !== "string") return undefined
+      outputs[name] = value
+    }
+    return outputs
+  }
+}

@@ -228,7 +228,8 @@ export const timedLive = <A>(
 
 /** Compile a language-model node. */
 export const lmExecutor = (spec: LmNodeSpec): Executor => {
-  const decode = completionDecoder(Signature.outputSchema(spec.prompt.signature.outputs, spec.allowed))
+  const fields = spec.prompt.signature.outputs
+  const decode = completionDecoder(Signature.outputSchema(fields, spec.allowed), Signature.stringOutputs(fields, spec.allowed))
   const attempts = spec.retry?.max_attempts ?? 1
   const backoff = Duration.millis(spec.retry?.backoff_ms ?? 0)
   const name = `lm.${spec.kind}`

@@ -58,12 +58,22 @@ export const jsonObject = (completion: string): Either.Either<{ readonly [key: s
   })
 }
 
-/** A decoder of completions with the outputs' Schema (compile it once per node). */
-export const completionDecoder = <A, I>(schema: Schema.Schema<A, I>): (completion: string) => Either.Either<A, OutputProblem> => {
+/**
+ * A decoder of completions with the outputs' Schema (compile it once per node). `shortcut`,
+ * when given, reads the object first: what it returns is what the Schema decodes the
+ * object to, and undefined sends the object to the Schema (which then also says what is
+ * wrong with it).
+ */
+export const completionDecoder = <A, I>(
+  schema: Schema.Schema<A, I>,
+  shortcut?: (object: { readonly [key: string]: unknown }) => A | undefined
+): (completion: string) => Either.Either<A, OutputProblem> => {
   const decode = Schema.decodeUnknownEither(schema, { errors: "first" })
   return (completion) => {
     const object = jsonObject(completion)
     if (Either.isLeft(object)) return Either.left(object.left)
+    const quick = shortcut?.(object.right)
+    if (quick !== undefined) return Either.right(quick)
     const decoded = decode(object.right)
     return Either.isRight(decoded) ? decoded : Either.left(problemOf(decoded.left))
   }
