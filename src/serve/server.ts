@@ -12,7 +12,6 @@ import { isIP } from "node:net"
 import { hostname, tmpdir } from "node:os"
 import { isAbsolute, join } from "node:path"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as Headers from "@effect/platform/Headers"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiError from "@effect/platform/HttpApiError"
@@ -52,6 +51,7 @@ import * as ProjectConfig from "../triggers/ProjectConfig.js"
 import type { DispatchResult } from "../triggers/Dispatcher.js"
 import type { TriggerRoute } from "../triggers/Trigger.js"
 import * as TriggerHost from "../triggers/TriggerHost.js"
+import { isChunked, readChunked } from "./chunkedBody.js"
 import { clientAddress, type TrustedProxies, trustedProxies } from "./clientAddress.js"
 import { errorResponse } from "./envelope.js"
 import { handlersLayer, SERVE_NO_MODEL_FIX } from "./handlers.js"
@@ -218,50 +218,6 @@ const asJson = (request: HttpServerRequest.HttpServerRequest) =>
   request.method === "GET" || (request.headers["content-type"] ?? "").startsWith("application/json")
     ? request
     : request.modify({ headers: Headers.set(request.headers, "content-type", "application/json") })
-
-/** A request whose body comes without a Content-Length. */
-const isChunked = (request: HttpServerRequest.HttpServerRequest) =>
-  request.method !== "GET" && request.method !== "HEAD" && request.headers["content-length"] === undefined &&
-  request.headers["transfer-encoding"] !== undefined
-
-/**
- * Read a chunked body up to `limit` bytes and return the request with that body in
- * memory (Content-Length set), or null when it is larger (the rest is drained, not
- * kept, so the connection can still carry the 413).
- */
-const readChunked = (request: HttpServerRequest.HttpServerRequest, limit: number) =>
-  Effect.async<HttpServerRequest.HttpServerRequest | null>((resume) => {
-    const incoming = NodeHttpServerRequest.toIncomingMessage(request)
-    const parts: Array<Buffer> = []
-    let size = 0
-    let over = false
-    incoming.on("data", (chunk: Buffer) => {
-      if (over) return
-      size += chunk.length
-      if (size > limit) {
-        over = true
-        resume(Effect.succeed(null))
-      } else {
-        parts.push(chunk)
-      }
-    })
-    incoming.on("error", () => {
-      if (!over) resume(Effect.succeed(null))
-      over = true
-    })
-    incoming.on("end", () => {
-      if (over) return
-      const body = Buffer.concat(parts)
-      const headers: Record<string, string> = {}
-      for (const [k, v] of Object.entries(request.headers)) if (k !== "transfer-encoding") headers[k] = v
-      headers["content-length"] = String(body.byteLength)
-      const web = new Request(`http://localhost${request.url}`, { method: request.method, headers, body })
-      resume(Effect.succeed(HttpServerRequest.fromWeb(web).modify({
-        url: request.url,
-        ...(Option.isSome(request.remoteAddress) ? { remoteAddress: request.remoteAddress.value } : {})
-      })))
-    })
-  })
 
 /** The host name of a `Host` header (lower-case, port dropped; IPv6 in brackets). */
 const hostName = (header: string): string => {
