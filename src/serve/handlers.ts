@@ -40,7 +40,7 @@ import { envelopeOf, redact } from "../triggers/httpError.js"
 import { checkSkipFailed, checkThreadId, threadView } from "../graph/threads.js"
 import { forkAnswerRequest } from "../runtime/forkAnswer.js"
 import { LIVE_AFTER_FORK_OPTION } from "../runtime/liveAfterFork.js"
-import { identified, parseLastEventId, recordStop, type ResumePoint, resumeAfter, withKeepAlive } from "./sse.js"
+import { identified, lastEventIdOf, parseLastEventId, recordStop, type ResumePoint, resumeAfter, withKeepAlive } from "./sse.js"
 import { checkClientKey } from "../triggers/TriggerEvent.js"
 import { pendingCounts } from "./metricsRoute.js"
 import { runEvents } from "./runEvents.js"
@@ -460,7 +460,8 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
           // run's end gets 204, which tells an EventSource to stop reconnecting. The end it saw
           // must be the run's last one (`<last step>.end`): an earlier end is where the run
           // stopped waiting or paused before it was resumed, and what came after is still owed.
-          const from = parseLastEventId(request.headers["last-event-id"])
+          // (Or its `?lastEventId=`: event-source-polyfill's reconnect sends no header.)
+          const from = parseLastEventId(lastEventIdOf(request.headers["last-event-id"], request.url))
           if (sawFinalEnd(from, record)) return HttpServerResponse.empty({ status: 204 })
           // One that saw the run stop to wait (or pause) where it still is waits with it, kept
           // alive, and gets the events once the run goes on: not an empty answer to reconnect on.

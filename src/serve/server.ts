@@ -59,8 +59,8 @@ import { checkCancelWait } from "../runtime/askCancel.js"
 import { fileIdentity, watchDatabase } from "./databaseWatch.js"
 import { metricsRouteLayer } from "./metricsRoute.js"
 import { openApiDocument } from "./openapi.js"
-import { queryParameterNames, unknownQueryParameter } from "./queryParameter.js"
-import { apiRoutes, type RouteInfo, routeMethods, routeNamer, routeTemplate, triggerRouteInfo } from "./routes.js"
+import { refuseAnyQuery, unknownQueryParameter } from "./queryParameter.js"
+import { apiRoutes, type QueryRule, type RouteInfo, routeMethods, routeNamer, routeQuery, routeTemplate, triggerRouteInfo } from "./routes.js"
 import { StargraphApi } from "./StargraphApi.js"
 import { closestName } from "../ir/didYouMean.js"
 import { objectExpectation } from "../ir/parseIssue.js"
@@ -306,6 +306,8 @@ const guard = (
   nameOf: (method: string, path: string) => string,
   /** The methods routes answer at a path (a 405's `Allow`); none for an unknown path. */
   methodsAt: (path: string) => ReadonlyArray<string>,
+  /** What a route does with query parameters (`none`: any is refused here, before the route runs). */
+  queryRuleOf: (method: string, path: string) => QueryRule | undefined,
   /** A route's own body limit (a webhook's `max_body_bytes`), which replaces the server's. */
   routeBodyLimit: (method: string, path: string) => number | undefined = () => undefined
 ) => {
@@ -327,7 +329,7 @@ const guard = (
       const maxBody = routeLimit ?? serverMaxBody
       const raise = raiseLimit(routeLimit !== undefined)
       const foreign = foreignRequest(request, options.hostNames)
-      const refusal: ApiError | undefined = limit && !limit.allowed
+      const refusal: ApiError | InputError | undefined = limit && !limit.allowed
         ? new ApiError({ reason: "rate-limited", status: 429, message: `more than ${options.rateLimitPerMinute} request${options.rateLimitPerMinute === 1 ? "" : "s"} per minute from ${client}` })
         : foreign !== undefined
         ? new ApiError({ reason: "forbidden", status: 403, message: foreign })
@@ -336,12 +338,15 @@ const guard = (
         ? new ApiError({ reason: "unauthorized", status: 401, message: "missing or wrong bearer token", fix: BEARER_FIX })
         : Number(request.headers["content-length"] ?? "0") > maxBody
         ? new ApiError({ reason: "body-too-large", status: 413, message: `body of ${request.headers["content-length"]} bytes exceeds the limit of ${maxBody} bytes${raise}` })
+        // A route that takes no query parameters refuses any, as one with a query schema refuses those it does not declare.
+        : queryRuleOf(request.method, path) === "none"
+        ? refuseAnyQuery(request.url)
         : undefined
       // A chunked body (no Content-Length) is read here, up to the limit, so that an
       // oversize one still gets its 413 (the platform's own limit drops the connection).
       const buffered = refusal === undefined && isChunked(request) ? yield* readChunked(request, maxBody) : undefined
       let response = refusal !== undefined
-        ? errorResponse(refusal, refusal.reason === "unauthorized" ? BEARER_CHALLENGE : {})
+        ? errorResponse(refusal, refusal instanceof ApiError && refusal.reason === "unauthorized" ? BEARER_CHALLENGE : {})
         : buffered === null
         ? errorResponse(new ApiError({ reason: "body-too-large", status: 413, message: `chunked body exceeds the limit of ${maxBody} bytes${raise}` }))
         : yield* Effect.suspend(() => {
@@ -515,10 +520,11 @@ const plainMessageOf = (issue: HttpApiError.HttpApiDecodeError["issues"][number]
 /**
  * The API's own decode failure as an `InputError` naming the field; `body` (the request's
  * JSON, when it has one) tells which fields an object with an unknown one already has, and
- * `path` (the request's) which route's body it is, and `query` (the query parameters of a
- * request without a body) that an unknown name is a query parameter.
+ * `path` (the request's) which route's body it is. `fromQuery`: the failure is the query
+ * string's (a request without a body: its query is the one strict input it has), so an
+ * unknown name is a query parameter.
  */
-const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError, body?: unknown, path?: string, query: ReadonlySet<string> = new Set()) => {
+const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError, body?: unknown, path?: string, fromQuery = false) => {
   const issue = failure.issues[0]
   // A union of literals (a status) reports one issue per member at the same path: list them all.
   const at = JSON.stringify(issue?.path ?? [])
@@ -532,7 +538,7 @@ const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError, body?: unknown, 
   const unexpected = issue !== undefined && issue.path.length > 0 && issue.message.startsWith("is unexpected")
   const name = String(issue?.path[issue.path.length - 1] ?? "")
   const known = unexpected ? [...issue.message.slice(issue.message.indexOf("expected:")).matchAll(/"([^"]*)"/g)].map((m) => m[1]!) : []
-  if (unexpected && issue.path.length === 1 && query.has(name)) return unknownQueryParameter(name, known)
+  if (unexpected && issue.path.length === 1 && fromQuery) return unknownQueryParameter(name, known)
   // Or, in an object that has none of its fields, the first it lacks (the bodies declare their
   // required fields first): `{"answer": …}` for `{"response": …}`. One that has some gets no guess.
   // (Not in a /resume body, which has no required field: only a close name is a guess there.)
@@ -567,9 +573,10 @@ const decodeErrorsLayer = HttpApiBuilder.middleware(StargraphApi, (app) =>
       const decode = failure.value
       // The body was read (and kept) to be decoded: read again here, it is not read twice.
       return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-        // A request without a body (GET, HEAD) failed on its query string (its path parameters are plain strings).
+        // A request without a body (GET, HEAD) failed on its query string (its path parameters are
+        // plain strings; a route with a body declares no query schema: `none`, checked in `guard`).
         request.method === "GET" || request.method === "HEAD"
-          ? Effect.fail(inputErrorOf(decode, undefined, undefined, queryParameterNames(request.url)))
+          ? Effect.fail(inputErrorOf(decode, undefined, undefined, true))
           : Effect.flatMap(Effect.orElseSucceed(request.json, () => undefined), (body) => Effect.fail(inputErrorOf(decode, body, request.url.split("?")[0]))))
     }
     if (Option.isSome(failure) && isStargraphError(failure.value) && statusOf(failure.value) === 500) {
@@ -712,7 +719,7 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     const methodsAt = routeMethods(routes)
     const bodyLimits = new Map<string, number>(triggers.routes.flatMap((r) => (r.maxBodyBytes !== undefined ? [[`${r.method} ${r.path}`, r.maxBodyBytes] as const] : [])))
     const selfAuthenticated = new Set(triggers.routes.filter((r) => r.authenticatesItself === true).map((r) => `${r.method} ${r.path}`))
-    const guarded = guard({ ...options, rateLimitPerMinute, hostNames: hostNames(options, bindHost), trusted, selfAuthenticated, metrics: { recorder: metrics, templateOf: routeTemplate(routes) } }, Context.get(context, AuditSink), nameOf, methodsAt, (method, path) => bodyLimits.get(`${method} ${path}`))(app)
+    const guarded = guard({ ...options, rateLimitPerMinute, hostNames: hostNames(options, bindHost), trusted, selfAuthenticated, metrics: { recorder: metrics, templateOf: routeTemplate(routes) } }, Context.get(context, AuditSink), nameOf, methodsAt, routeQuery(routes), (method, path) => bodyLimits.get(`${method} ${path}`))(app)
     const wanted = options.port ?? 8000
     const server = yield* NodeHttpServer.make(() => (listening = createServer()), { host: bindHost, port: wanted }).pipe(
       Effect.mapError((e) => {
