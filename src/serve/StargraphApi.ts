@@ -184,7 +184,7 @@ export class AnyQuery extends Context.Tag("stargraph/AnyQuery")<AnyQuery, true>(
  * graph file's path on the server (the record's `graph_source`; `GET /v1/graphs` names a
  * graph's file relative to the folder it was found under).
  */
-const RunFields = {
+export const RunFields = {
   run_id: RunSummary.fields.run_id,
   graph_id: RunSummary.fields.graph_id,
   status: RunSummary.fields.status,
