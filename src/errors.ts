@@ -361,6 +361,17 @@ export class RunStateError extends Schema.TaggedError<RunStateError>()("RunState
   field: Schema.optional(Schema.String)
 }) {}
 
+/** A `RunStateError`'s fields, as its constructor takes them. */
+const runStateFields = Schema.encodeSync(Schema.Struct(RunStateError.fields))
+
+/**
+ * `error` with `changes`, every field they do not name as it was: how a caller restates a
+ * refusal in its own terms (the operation the client asked for, a field as its HTTP body
+ * spells it, a fix in CLI or HTTP words) without dropping what it does not restate.
+ */
+export const runStateErrorWith = (error: RunStateError, changes: Partial<Schema.Struct.Type<typeof RunStateError.fields>>): RunStateError =>
+  new RunStateError({ ...runStateFields(error), ...changes })
+
 /**
  * A thread (a conversation of runs, `threadId`) refused a run or a read: a thread id that
  * is not one (`invalid-thread-id`, naming the option or field), a thread of another graph

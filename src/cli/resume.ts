@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import { CheckpointError, InputError, RunStateError } from "../errors.js"
+import { CheckpointError, InputError, type RunStateError, runStateErrorWith } from "../errors.js"
 import { isNotWaitingAt } from "../runtime/waitMoved.js"
 import { traced } from "../telemetry/TracingEnabled.js"
 import type { AuditLogSpec } from "../telemetry/AuditSink.js"
@@ -179,12 +179,7 @@ const resumeRun = (o: ResumeInput) =>
 /** {@link isNotWaitingAt}'s refusal with the way out: read the question the run waits at now, or answer without `--wait-id`. */
 const withWaitFix = (error: RunStateError, db: Database): RunStateError => {
   const inspect = `stargraph inspect ${error.runId}${dbOption(hintDb(db))}`
-  return new RunStateError({
-    runId: error.runId,
-    status: error.status,
-    operation: error.operation,
-    message: error.message,
-    ...(error.waitId !== undefined ? { waitId: error.waitId } : {}),
+  return runStateErrorWith(error, {
     fix: error.waitId !== undefined
       ? `run ${inspect} to read the question it waits at now, and answer that one with --wait-id ${error.waitId}; or leave out --wait-id to answer whatever it waits at`
       : `${inspect} shows where the run is; it waits for no answer now`

@@ -9,6 +9,7 @@ import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
+import * as Context from "effect/Context"
 import * as Schema from "effect/Schema"
 import { ArtifactEntry } from "../checkpoint/artifactModels.js"
 import { MissingArtifact } from "../checkpoint/artifactRefs.js"
@@ -169,12 +170,21 @@ export const ThreadQuery = Schema.Struct({
 const RunPath = Schema.Struct({ id: Schema.String })
 
 /**
+ * Marks an endpoint that takes query parameters it does not declare, and ignores them: the
+ * event stream, whose EventSource clients add their own (event-source-polyfill reconnects
+ * with `?lastEventId=<id>`, which the stream reads as `Last-Event-ID`; others add cache
+ * busters). An endpoint without it and without a query schema refuses any query parameter
+ * (400 `InputError`, as an endpoint with a schema refuses one it does not declare).
+ */
+export class AnyQuery extends Context.Tag("stargraph/AnyQuery")<AnyQuery, true>() {}
+
+/**
  * A run's record as the API shows it, in `GET /v1/runs/{id}` and each item of `GET /v1/runs`
  * alike: the RunSummary's fields but `final_state`, plus the record's provenance. Never the
  * graph file's path on the server (the record's `graph_source`; `GET /v1/graphs` names a
  * graph's file relative to the folder it was found under).
  */
-const RunFields = {
+export const RunFields = {
   run_id: RunSummary.fields.run_id,
   graph_id: RunSummary.fields.graph_id,
   status: RunSummary.fields.status,
@@ -471,6 +481,7 @@ export class RunsGroup extends HttpApiGroup.make("runs")
       .addSuccess(HttpApiSchema.Empty(101).annotations({ description: "switching to a WebSocket (the request asked to upgrade): one JSON text frame per event, closed 1000 after the last" }))
       .addError(UnknownRun)
       .annotate(OpenApi.Summary, "Run events live (past events first): WebSocket when upgraded, otherwise Server-Sent Events")
+      .annotate(AnyQuery, true)
   )
 {}
 

@@ -22,14 +22,13 @@ import { databaseReplaced, fileIdentity } from "./databaseWatch.js"
 import { Checkpointer, type CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import { type RunRecord, type RunStatus, TERMINAL_STATUSES } from "../checkpoint/models.js"
 import { takeOversOf } from "../checkpoint/takeOvers.js"
-import { ApiError, type ArtifactStoreError, CheckpointError, InputError, RunStateError, SchedulerError, type StargraphError } from "../errors.js"
+import { ApiError, type ArtifactStoreError, CheckpointError, InputError, RunStateError, runStateErrorWith, SchedulerError, type StargraphError } from "../errors.js"
 import { canonicalJson } from "../ir/hash.js"
 import { ownerAlive, runsLiveness } from "../runtime/owner.js"
 import { askToCancel, DEFAULT_CANCEL_WAIT_MS, stillExecuting } from "../runtime/askCancel.js"
-import { answeredFirst } from "../runtime/answeredBy.js"
 import { cancelStopped, subgraphIndex } from "../runtime/cancelStopped.js"
 import { cancelWaitedChild, parentWaitingOn } from "../runtime/waitingParent.js"
-import { refuseWaitId } from "../runtime/waitMoved.js"
+import { refuseStaleAnswer } from "../runtime/staleAnswer.js"
 import { type AnswerRefusedReason, refuseAnswer } from "../runtime/answerRefused.js"
 import { settledChild } from "../runtime/waitedChild.js"
 import * as Replay from "../replay/Replay.js"
@@ -40,7 +39,7 @@ import { envelopeOf, redact } from "../triggers/httpError.js"
 import { checkSkipFailed, checkThreadId, threadView } from "../graph/threads.js"
 import { forkAnswerRequest } from "../runtime/forkAnswer.js"
 import { LIVE_AFTER_FORK_OPTION } from "../runtime/liveAfterFork.js"
-import { identified, parseLastEventId, recordStop, type ResumePoint, resumeAfter, withKeepAlive } from "./sse.js"
+import { identified, lastEventIdOf, parseLastEventId, recordStop, type ResumePoint, resumeAfter, withKeepAlive } from "./sse.js"
 import { checkClientKey } from "../triggers/TriggerEvent.js"
 import { pendingCounts } from "./metricsRoute.js"
 import { runEvents } from "./runEvents.js"
@@ -356,7 +355,7 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
           }
           yield* Effect.mapError(scheduler.resume(runId, { actor: actorOf(request), liveAfterFork }), (error) =>
             // live_after_fork for a run that is not a fork: the field as the body spells it.
-            error._tag === "RunStateError" && error.field === LIVE_AFTER_FORK_OPTION ? new RunStateError({ runId: error.runId, status: error.status, operation: error.operation, message: error.message, fix: error.fix, field: "live_after_fork" }) : error)
+            error._tag === "RunStateError" && error.field === LIVE_AFTER_FORK_OPTION ? runStateErrorWith(error, { field: "live_after_fork" }) : error)
           return { run_id: runId, status: "running" }
         }))
       .handle("respond", ({ path, payload, request }) =>
@@ -371,29 +370,26 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
           // Refused here: its `answer.refused` record first (past here, the scheduler and the graph write theirs).
           const refused = (reason: AnswerRefusedReason, error: RunStateError) =>
             refuseAnswer({ runId, actor, value: payload.response, waitId, run: record, reason, error })
-          // An answer to a wait the run is no longer at: answered first by another (who, when),
-          // else moved on without it (asked again, ended, never there): where it waits now.
-          const moved = waitId !== undefined ? yield* refuseWaitId(checkpointer, record, runId, waitId) : undefined
-          if (moved !== undefined) return yield* refused(moved.reason, moved.error)
+          // An answer to a wait the run is no longer at, or to a question another answered first
+          // (who, when): the checks `graph.resume` makes first, made here as the respond's.
+          const stale = yield* refuseStaleAnswer(checkpointer, record, waitId, "respond")
+          if (stale !== undefined) return yield* refused(stale.reason, stale.error)
+          // A run that waits for no answer: said so here, whatever graph the server has for it
+          // (`graph.resume` refuses it too, after its graph's checks, and in the CLI's terms).
           if (record.status !== "awaiting-input") {
-            // Answered by another request or process first (kept on its record, or recorded in its steps): said so.
-            const answered = yield* answeredFirst(checkpointer, record)
-            return yield* refused(answered !== undefined ? "answered-first" : "not-waiting", refuse(runId, record.status, "respond", answered ?? `run ${runId} is ${record.status}, not awaiting input`))
+            return yield* refused("not-waiting", refuse(runId, record.status, "respond", `run ${runId} is ${record.status}, not awaiting input`))
           }
           // The run refuses an answer as its resume's (at a breakpoint, a settled child): named as the respond the client asked for.
           const liveAfterFork = payload.live_after_fork === true
           yield* Effect.mapError(scheduler.resume(runId, { actor, response: { value: payload.response }, waitId, liveAfterFork }), (error) =>
             error._tag === "RunStateError" && error.operation === "resume"
-              ? new RunStateError({
-                runId: error.runId,
-                status: error.status,
+              ? runStateErrorWith(error, {
                 operation: "respond",
                 message: error.message.replace(/; resume it without a response$/, `; resume it instead: POST /v1/runs/${runId}/resume (no body)`),
-                // A fork's child run answered directly: the fork to answer instead (each way), as it was.
-                ...(error.forkRunId !== undefined ? { fix: error.fix, forkRunId: error.forkRunId } : {}),
                 // live_after_fork for a run that is not a fork: the field as the body spells it, and the answer without it.
-                ...(error.field !== undefined ? { fix: error.fix, field: error.field === LIVE_AFTER_FORK_OPTION ? "live_after_fork" : error.field } : {}),
+                ...(error.field === LIVE_AFTER_FORK_OPTION ? { field: "live_after_fork" } : {}),
                 // A fork whose recording cannot follow the answer: the request that answers it with live calls allowed.
+                // (A fork's child run answered directly keeps its fix: the fork to answer instead, each way.)
                 ...(error.fix !== undefined && error.forkRunId === undefined && error.field === undefined
                   ? { fix: `answer it with live calls allowed: ${forkAnswerRequest(runId)} (calls that match the recording are still answered from it)` }
                   : {})
@@ -460,7 +456,8 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
           // run's end gets 204, which tells an EventSource to stop reconnecting. The end it saw
           // must be the run's last one (`<last step>.end`): an earlier end is where the run
           // stopped waiting or paused before it was resumed, and what came after is still owed.
-          const from = parseLastEventId(request.headers["last-event-id"])
+          // (Or its `?lastEventId=`: event-source-polyfill's reconnect sends no header.)
+          const from = parseLastEventId(lastEventIdOf(request.headers["last-event-id"], request.url))
           if (sawFinalEnd(from, record)) return HttpServerResponse.empty({ status: 204 })
           // One that saw the run stop to wait (or pause) where it still is waits with it, kept
           // alive, and gets the events once the run goes on: not an empty answer to reconnect on.

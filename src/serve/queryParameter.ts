@@ -1,7 +1,8 @@
 /**
- * A query parameter a route does not take (`GET /v1/runs?graph=…`, `?statuss=…`): refused
- * like an unknown body field, naming the parameter and the one it was likely meant as,
- * rather than ignored (an ignored filter answers every run as if it had matched).
+ * A query parameter a route does not take (`GET /v1/runs?graph=…`, `?statuss=…`,
+ * `GET /v1/runs/{id}?fields=…`): refused like an unknown body field, naming the parameter
+ * and the one it was likely meant as, rather than ignored (an ignored filter answers every
+ * run as if it had matched; an ignored option does something else than asked).
  */
 import { InputError } from "../errors.js"
 import { closestChoice } from "../ir/didYouMean.js"
@@ -26,4 +27,13 @@ export const unknownQueryParameter = (name: string, known: ReadonlyArray<string>
 export const queryParameterNames = (url: string): ReadonlySet<string> => {
   const at = url.indexOf("?")
   return at < 0 ? new Set() : new Set(new URLSearchParams(url.slice(at + 1)).keys())
+}
+
+/**
+ * The 400 for a request with a query string to a route that takes no query parameters,
+ * naming its first parameter; undefined when it has none (`?` alone included).
+ */
+export const refuseAnyQuery = (url: string): InputError | undefined => {
+  const [first] = queryParameterNames(url)
+  return first === undefined ? undefined : unknownQueryParameter(first, [])
 }

@@ -12,7 +12,6 @@ import { isIP } from "node:net"
 import { hostname, tmpdir } from "node:os"
 import { isAbsolute, join } from "node:path"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as Headers from "@effect/platform/Headers"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiError from "@effect/platform/HttpApiError"
@@ -52,6 +51,7 @@ import * as ProjectConfig from "../triggers/ProjectConfig.js"
 import type { DispatchResult } from "../triggers/Dispatcher.js"
 import type { TriggerRoute } from "../triggers/Trigger.js"
 import * as TriggerHost from "../triggers/TriggerHost.js"
+import { isChunked, readChunked } from "./chunkedBody.js"
 import { clientAddress, type TrustedProxies, trustedProxies } from "./clientAddress.js"
 import { errorResponse } from "./envelope.js"
 import { handlersLayer, SERVE_NO_MODEL_FIX } from "./handlers.js"
@@ -59,8 +59,8 @@ import { checkCancelWait } from "../runtime/askCancel.js"
 import { fileIdentity, watchDatabase } from "./databaseWatch.js"
 import { metricsRouteLayer } from "./metricsRoute.js"
 import { openApiDocument } from "./openapi.js"
-import { queryParameterNames, unknownQueryParameter } from "./queryParameter.js"
-import { apiRoutes, type RouteInfo, routeMethods, routeNamer, routeTemplate, triggerRouteInfo } from "./routes.js"
+import { refuseAnyQuery, unknownQueryParameter } from "./queryParameter.js"
+import { apiRoutes, type QueryRule, type RouteInfo, routeMethods, routeNamer, routeQuery, routeTemplate, triggerRouteInfo } from "./routes.js"
 import { StargraphApi } from "./StargraphApi.js"
 import { closestName } from "../ir/didYouMean.js"
 import { objectExpectation } from "../ir/parseIssue.js"
@@ -219,50 +219,6 @@ const asJson = (request: HttpServerRequest.HttpServerRequest) =>
     ? request
     : request.modify({ headers: Headers.set(request.headers, "content-type", "application/json") })
 
-/** A request whose body comes without a Content-Length. */
-const isChunked = (request: HttpServerRequest.HttpServerRequest) =>
-  request.method !== "GET" && request.method !== "HEAD" && request.headers["content-length"] === undefined &&
-  request.headers["transfer-encoding"] !== undefined
-
-/**
- * Read a chunked body up to `limit` bytes and return the request with that body in
- * memory (Content-Length set), or null when it is larger (the rest is drained, not
- * kept, so the connection can still carry the 413).
- */
-const readChunked = (request: HttpServerRequest.HttpServerRequest, limit: number) =>
-  Effect.async<HttpServerRequest.HttpServerRequest | null>((resume) => {
-    const incoming = NodeHttpServerRequest.toIncomingMessage(request)
-    const parts: Array<Buffer> = []
-    let size = 0
-    let over = false
-    incoming.on("data", (chunk: Buffer) => {
-      if (over) return
-      size += chunk.length
-      if (size > limit) {
-        over = true
-        resume(Effect.succeed(null))
-      } else {
-        parts.push(chunk)
-      }
-    })
-    incoming.on("error", () => {
-      if (!over) resume(Effect.succeed(null))
-      over = true
-    })
-    incoming.on("end", () => {
-      if (over) return
-      const body = Buffer.concat(parts)
-      const headers: Record<string, string> = {}
-      for (const [k, v] of Object.entries(request.headers)) if (k !== "transfer-encoding") headers[k] = v
-      headers["content-length"] = String(body.byteLength)
-      const web = new Request(`http://localhost${request.url}`, { method: request.method, headers, body })
-      resume(Effect.succeed(HttpServerRequest.fromWeb(web).modify({
-        url: request.url,
-        ...(Option.isSome(request.remoteAddress) ? { remoteAddress: request.remoteAddress.value } : {})
-      })))
-    })
-  })
-
 /** The host name of a `Host` header (lower-case, port dropped; IPv6 in brackets). */
 const hostName = (header: string): string => {
   const host = header.trim().toLowerCase()
@@ -350,6 +306,8 @@ const guard = (
   nameOf: (method: string, path: string) => string,
   /** The methods routes answer at a path (a 405's `Allow`); none for an unknown path. */
   methodsAt: (path: string) => ReadonlyArray<string>,
+  /** What a route does with query parameters (`none`: any is refused here, before the route runs). */
+  queryRuleOf: (method: string, path: string) => QueryRule | undefined,
   /** A route's own body limit (a webhook's `max_body_bytes`), which replaces the server's. */
   routeBodyLimit: (method: string, path: string) => number | undefined = () => undefined
 ) => {
@@ -371,7 +329,7 @@ const guard = (
       const maxBody = routeLimit ?? serverMaxBody
       const raise = raiseLimit(routeLimit !== undefined)
       const foreign = foreignRequest(request, options.hostNames)
-      const refusal: ApiError | undefined = limit && !limit.allowed
+      const refusal: ApiError | InputError | undefined = limit && !limit.allowed
         ? new ApiError({ reason: "rate-limited", status: 429, message: `more than ${options.rateLimitPerMinute} request${options.rateLimitPerMinute === 1 ? "" : "s"} per minute from ${client}` })
         : foreign !== undefined
         ? new ApiError({ reason: "forbidden", status: 403, message: foreign })
@@ -380,12 +338,15 @@ const guard = (
         ? new ApiError({ reason: "unauthorized", status: 401, message: "missing or wrong bearer token", fix: BEARER_FIX })
         : Number(request.headers["content-length"] ?? "0") > maxBody
         ? new ApiError({ reason: "body-too-large", status: 413, message: `body of ${request.headers["content-length"]} bytes exceeds the limit of ${maxBody} bytes${raise}` })
+        // A route that takes no query parameters refuses any, as one with a query schema refuses those it does not declare.
+        : queryRuleOf(request.method, path) === "none"
+        ? refuseAnyQuery(request.url)
         : undefined
       // A chunked body (no Content-Length) is read here, up to the limit, so that an
       // oversize one still gets its 413 (the platform's own limit drops the connection).
       const buffered = refusal === undefined && isChunked(request) ? yield* readChunked(request, maxBody) : undefined
       let response = refusal !== undefined
-        ? errorResponse(refusal, refusal.reason === "unauthorized" ? BEARER_CHALLENGE : {})
+        ? errorResponse(refusal, refusal instanceof ApiError && refusal.reason === "unauthorized" ? BEARER_CHALLENGE : {})
         : buffered === null
         ? errorResponse(new ApiError({ reason: "body-too-large", status: 413, message: `chunked body exceeds the limit of ${maxBody} bytes${raise}` }))
         : yield* Effect.suspend(() => {
@@ -559,10 +520,11 @@ const plainMessageOf = (issue: HttpApiError.HttpApiDecodeError["issues"][number]
 /**
  * The API's own decode failure as an `InputError` naming the field; `body` (the request's
  * JSON, when it has one) tells which fields an object with an unknown one already has, and
- * `path` (the request's) which route's body it is, and `query` (the query parameters of a
- * request without a body) that an unknown name is a query parameter.
+ * `path` (the request's) which route's body it is. `fromQuery`: the failure is the query
+ * string's (a request without a body: its query is the one strict input it has), so an
+ * unknown name is a query parameter.
  */
-const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError, body?: unknown, path?: string, query: ReadonlySet<string> = new Set()) => {
+const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError, body?: unknown, path?: string, fromQuery = false) => {
   const issue = failure.issues[0]
   // A union of literals (a status) reports one issue per member at the same path: list them all.
   const at = JSON.stringify(issue?.path ?? [])
@@ -576,7 +538,7 @@ const inputErrorOf = (failure: HttpApiError.HttpApiDecodeError, body?: unknown, 
   const unexpected = issue !== undefined && issue.path.length > 0 && issue.message.startsWith("is unexpected")
   const name = String(issue?.path[issue.path.length - 1] ?? "")
   const known = unexpected ? [...issue.message.slice(issue.message.indexOf("expected:")).matchAll(/"([^"]*)"/g)].map((m) => m[1]!) : []
-  if (unexpected && issue.path.length === 1 && query.has(name)) return unknownQueryParameter(name, known)
+  if (unexpected && issue.path.length === 1 && fromQuery) return unknownQueryParameter(name, known)
   // Or, in an object that has none of its fields, the first it lacks (the bodies declare their
   // required fields first): `{"answer": …}` for `{"response": …}`. One that has some gets no guess.
   // (Not in a /resume body, which has no required field: only a close name is a guess there.)
@@ -611,9 +573,10 @@ const decodeErrorsLayer = HttpApiBuilder.middleware(StargraphApi, (app) =>
       const decode = failure.value
       // The body was read (and kept) to be decoded: read again here, it is not read twice.
       return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-        // A request without a body (GET, HEAD) failed on its query string (its path parameters are plain strings).
+        // A request without a body (GET, HEAD) failed on its query string (its path parameters are
+        // plain strings; a route with a body declares no query schema: `none`, checked in `guard`).
         request.method === "GET" || request.method === "HEAD"
-          ? Effect.fail(inputErrorOf(decode, undefined, undefined, queryParameterNames(request.url)))
+          ? Effect.fail(inputErrorOf(decode, undefined, undefined, true))
           : Effect.flatMap(Effect.orElseSucceed(request.json, () => undefined), (body) => Effect.fail(inputErrorOf(decode, body, request.url.split("?")[0]))))
     }
     if (Option.isSome(failure) && isStargraphError(failure.value) && statusOf(failure.value) === 500) {
@@ -756,7 +719,7 @@ export const start = (options: ServeOptions = {}): Effect.Effect<Started, Stargr
     const methodsAt = routeMethods(routes)
     const bodyLimits = new Map<string, number>(triggers.routes.flatMap((r) => (r.maxBodyBytes !== undefined ? [[`${r.method} ${r.path}`, r.maxBodyBytes] as const] : [])))
     const selfAuthenticated = new Set(triggers.routes.filter((r) => r.authenticatesItself === true).map((r) => `${r.method} ${r.path}`))
-    const guarded = guard({ ...options, rateLimitPerMinute, hostNames: hostNames(options, bindHost), trusted, selfAuthenticated, metrics: { recorder: metrics, templateOf: routeTemplate(routes) } }, Context.get(context, AuditSink), nameOf, methodsAt, (method, path) => bodyLimits.get(`${method} ${path}`))(app)
+    const guarded = guard({ ...options, rateLimitPerMinute, hostNames: hostNames(options, bindHost), trusted, selfAuthenticated, metrics: { recorder: metrics, templateOf: routeTemplate(routes) } }, Context.get(context, AuditSink), nameOf, methodsAt, routeQuery(routes), (method, path) => bodyLimits.get(`${method} ${path}`))(app)
     const wanted = options.port ?? 8000
     const server = yield* NodeHttpServer.make(() => (listening = createServer()), { host: bindHost, port: wanted }).pipe(
       Effect.mapError((e) => {

@@ -8,7 +8,8 @@
  * `7.end.<stop>` where it stopped and may go on: `paused`, or the wait id of what it waits
  * for (`w` and 12 hex digits of a hash of it; `waiting.wait_id` on the run's record). A run can stop several times at one step (paused, then waiting; a node that
  * asks again once answered), and each of those stops has its own id. A reconnect's
- * `Last-Event-ID` so says where the client is: {@link resumeAfter} drops what it has seen.
+ * `Last-Event-ID` (or `?lastEventId=`, {@link lastEventIdOf}) so says where the client is:
+ * {@link resumeAfter} drops what it has seen.
  */
 import type * as Duration from "effect/Duration"
 import * as Stream from "effect/Stream"
@@ -59,6 +60,17 @@ export interface ResumePoint {
   readonly step: number
   readonly ended: boolean
   readonly stop?: string | undefined
+}
+
+/**
+ * The `Last-Event-ID` a reconnecting client sent: the header, else the `lastEventId` query
+ * parameter (its first value), which event-source-polyfill sends instead of the header;
+ * undefined when neither is there.
+ */
+export const lastEventIdOf = (header: string | undefined, url: string): string | undefined => {
+  if (header !== undefined) return header
+  const at = url.indexOf("?")
+  return at < 0 ? undefined : new URLSearchParams(url.slice(at + 1)).get("lastEventId") ?? undefined
 }
 
 /** A `Last-Event-ID` header as a resume point (undefined: none, or not one of these ids). */

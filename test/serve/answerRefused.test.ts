@@ -171,6 +171,24 @@ describe("answer.refused audit records (HTTP respond)", () => {
     await expectVerified()
   })
 
+  it("an answer to a run that waits for none (cancelled while it waited): 409 not-waiting, said in the respond's terms, one record", async () => {
+    const { id } = await waiting("run:approval", { request: "c" })
+    expect((await call(`${server.url}/v1/runs/${id}/cancel`, {})).body).toEqual({ run_id: id, status: "cancelled" })
+    const before = (await run(id)).body
+    const refused = await respond(id, { response: { approved: true } })
+    expect([refused.status, refused.body["error"]["type"], refused.body["error"]["details"]]).toEqual([409, "RunStateError", {
+      runId: id,
+      status: "cancelled",
+      operation: "respond",
+      message: `run ${id} is cancelled, not awaiting input`
+    }])
+    expect((await run(id)).body).toEqual(before)
+    expect(refusedFor(id).map((r) => [r["actor"], r["reason"], r["wait_id"], r["current_wait_id"], r["message"]])).toEqual([
+      [ACTOR, "not-waiting", null, null, `run ${id} is cancelled, not awaiting input`]
+    ])
+    await expectVerified()
+  })
+
   it("two answers at once: one 202, one 409, and exactly one record, for the refused one", async () => {
     for (let round = 0; round < 4; round++) {
       const { id, record } = await waiting("run:approval", { request: `r${round}` })

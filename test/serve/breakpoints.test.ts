@@ -4,21 +4,14 @@
  * continuing it, and unknown node ids refused with 400 before anything is written. A real
  * server on 127.0.0.1 (ephemeral port) over a real SQLite file.
  */
-import { mkdirSync } from "node:fs"
-import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { writeBreakpointGraph } from "../helpers/breakpointGraph.js"
-import { tempDir } from "../helpers/cli.js"
-import { boot, call, waitFor } from "../helpers/server.js"
+import { bootBreakpointServer } from "../helpers/breakpointGraph.js"
+import { call, waitFor } from "../helpers/server.js"
 
-let server: Awaited<ReturnType<typeof boot>>
+let server: Awaited<ReturnType<typeof bootBreakpointServer>>
 
 beforeAll(async () => {
-  const dir = tempDir()
-  const graphs = join(dir, "graphs")
-  mkdirSync(graphs)
-  writeBreakpointGraph(graphs)
-  server = await boot({ db: join(dir, "serve.sqlite"), graphs: [graphs], scheduler: { pollIntervalMs: 50 } })
+  server = await bootBreakpointServer()
 })
 
 afterAll(async () => {

@@ -103,6 +103,75 @@ describe("query parameters", () => {
   })
 })
 
+/** The status, text and (for a JSON answer) parsed body of `method path` (a JSON body for a POST). */
+const ask = async (method: "GET" | "HEAD" | "POST", path: string, json?: unknown) => {
+  const response = await fetch(`${server.url}${path}`, method === "POST" ? { method, body: JSON.stringify(json ?? {}), headers: { "content-type": "application/json" } } : { method })
+  const text = await response.text()
+  const isJson = (response.headers.get("content-type") ?? "").startsWith("application/json")
+  return { status: response.status, text, body: (isJson && text ? JSON.parse(text) : {}) as Record<string, any> }
+}
+
+describe("routes that take no query parameters", () => {
+  it("refuse one with the typed 400 the list routes give (naming it; nothing done), HEAD and POST alike", async () => {
+    const created = await call(`${server.url}/v1/runs`, { graph_id: "run:hello-stargraph", params: { message: "none" } })
+    const id = created.body["run_id"] as string
+    await settled(id, ["done"])
+    const before = (await call(`${server.url}/v1/runs?limit=500`)).body["runs"].length
+    for (const [method, path, json] of [
+      ["GET", "/healthz?probe=1", undefined],
+      ["GET", "/v1/graphs?graph_id=run:hello-stargraph", undefined],
+      ["GET", `/v1/runs/${id}?fields=status`, undefined],
+      ["GET", `/v1/runs/${id}/checkpoints?step=1`, undefined],
+      ["GET", `/v1/runs/${id}/artifacts?limit=5`, undefined],
+      ["GET", "/openapi.json?format=yaml", undefined],
+      // A body field given as a query parameter is not read from there: refused, no run started.
+      ["POST", "/v1/runs?idempotency_key=k1", { graph_id: "run:hello-stargraph", params: { message: "q" } }],
+      ["POST", `/v1/runs/${id}/cancel?force=true`, undefined],
+      ["POST", `/v1/runs/${id}/pause?after=1`, undefined],
+      ["POST", `/v1/runs/${id}/resume?live_after_fork=true`, undefined],
+      ["POST", `/v1/runs/${id}/respond?wait_id=w1`, { response: true }],
+      ["POST", `/v1/runs/${id}/state?as_node=a`, { values: { message: "x" } }],
+      ["POST", `/v1/runs/${id}/counterfactual?from_step=1`, { from_step: 1 }]
+    ] as const) {
+      const r = await ask(method, path, json)
+      const name = new URL(path, server.url).searchParams.keys().next().value!
+      expect([method, path, r.status, r.body["error"]?.["type"], r.body["error"]?.["details"]]).toEqual([method, path, 400, "InputError", {
+        field: name,
+        message: `unknown query parameter '${name}': this route takes none`,
+        fix: `remove the query parameter '${name}' (unknown query parameters are refused)`
+      }])
+    }
+    expect((await ask("HEAD", `/v1/runs/${id}?x=1`)).status).toBe(400)
+    // Nothing was started, forked or changed.
+    expect((await call(`${server.url}/v1/runs?limit=500`)).body["runs"]).toHaveLength(before)
+    expect((await call(`${server.url}/v1/runs/${id}`)).body["status"]).toBe("done")
+    // Without the query string, the same requests are answered.
+    expect((await ask("GET", `/v1/runs/${id}`)).status).toBe(200)
+    expect((await ask("GET", "/healthz")).status).toBe(200)
+  })
+
+  it("the event stream takes what EventSource polyfills add: lastEventId (event-source-polyfill's reconnect) as Last-Event-ID, and ignores the rest", async () => {
+    const created = await call(`${server.url}/v1/runs`, { graph_id: "run:hello-stargraph", params: { message: "sse" } })
+    const id = created.body["run_id"] as string
+    await settled(id, ["done"])
+    const ids = (body: string) => [...body.matchAll(/^id: (.+)$/gm)].map((m) => m[1])
+    const whole = await ask("GET", `/v1/runs/${id}/stream`)
+    const last = ids(whole.text).at(-1)!
+    expect(last).toMatch(/^\d+\.end$/)
+    // A cache buster, a polyfill's own parameters: the whole stream, as without them.
+    const busted = await ask("GET", `/v1/runs/${id}/stream?_=1700000000000&evs_transport=xhr`)
+    expect([busted.status, ids(busted.text)]).toEqual([200, ids(whole.text)])
+    // event-source-polyfill reconnects with ?lastEventId=<id> (no header): read as Last-Event-ID.
+    const resumed = await ask("GET", `/v1/runs/${id}/stream?lastEventId=1`)
+    expect(ids(resumed.text)).toEqual(ids(whole.text).filter((i) => !/^[01]$/.test(i!)))
+    const ended = await ask("GET", `/v1/runs/${id}/stream?lastEventId=${encodeURIComponent(last)}`)
+    expect([ended.status, ended.text]).toEqual([204, ""])
+    // The header, when sent, is what the client saw.
+    const both = await fetch(`${server.url}/v1/runs/${id}/stream?lastEventId=${encodeURIComponent(last)}`, { headers: { "last-event-id": "1" } })
+    expect([both.status, ids(await both.text())]).toEqual([200, ids(resumed.text)])
+  })
+})
+
 describe("GET /v1/runs lists each run as GET /v1/runs/{id} shows it", () => {
   it("the same fields and values (but final_state and takeovers), plus owner_liveness; never the graph file's path on the server", async () => {
     const done = await call(`${server.url}/v1/runs`, { graph_id: "run:hello-stargraph", params: { message: "list" } })

@@ -6,7 +6,7 @@ import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { describe, expect } from "vitest"
-import { parseLastEventId, withKeepAlive } from "../../src/serve/sse.js"
+import { lastEventIdOf, parseLastEventId, withKeepAlive } from "../../src/serve/sse.js"
 
 describe("SSE streams", () => {
   it.effect("a quiet stream gets a keep-alive every interval (none at the start) and still ends with its last event", () =>
@@ -27,5 +27,14 @@ describe("SSE streams", () => {
       expect(parseLastEventId("3.end.other")).toBeUndefined()
       expect(parseLastEventId("abc")).toBeUndefined()
       expect(parseLastEventId(undefined)).toBeUndefined()
+    }))
+
+  it.effect("takes the Last-Event-ID header, else the lastEventId query parameter event-source-polyfill sends instead", () =>
+    Effect.sync(() => {
+      expect(lastEventIdOf("3", "/v1/runs/r/stream?lastEventId=7")).toBe("3")
+      expect(lastEventIdOf(undefined, "/v1/runs/r/stream?_=1&lastEventId=7.end&lastEventId=9")).toBe("7.end")
+      expect(lastEventIdOf(undefined, "/v1/runs/r/stream?lastEventId=3.end.w0123456789ab")).toBe("3.end.w0123456789ab")
+      expect(lastEventIdOf(undefined, "/v1/runs/r/stream?_=1")).toBeUndefined()
+      expect(lastEventIdOf(undefined, "/v1/runs/r/stream")).toBeUndefined()
     }))
 })
