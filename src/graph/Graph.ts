@@ -45,7 +45,6 @@ import { compileProgram } from "../fathom/program.js"
 import { checkJson } from "../ir/json.js"
 import { IRValidationError } from "../errors.js"
 import type { ReplaySource } from "../runtime/Cassette.js"
-import { forkAnswerFix } from "../runtime/forkAnswer.js"
 import { refuseWaitId } from "../runtime/waitMoved.js"
 import { forkAbove, forkAnswerNeedsLive, forkDescendantRefusal } from "../runtime/forkDescendant.js"
 import { liveAfterForkRefusal } from "../runtime/liveAfterFork.js"
@@ -926,24 +925,14 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         ? yield* forkReplaySource(definition, run, options.liveAfterFork === true || run.live_after_fork).pipe(Effect.provideService(Checkpointer, checkpointer))
         : undefined)
       // A fork answered: a divergence past the answer names how a waiting fork is answered with live calls allowed.
-      const replay = source !== undefined && isFork && options.response !== undefined ? { ...source, answered: true } : source
-      // A fork that may not call live, answered where its parent's recording ends (the parent
-      // still waits there, or stopped before answering): the answer is new input and what
-      // follows is recorded nowhere. Refused before anything changes, naming the command that
-      // answers it with live calls allowed, instead of failing part-way at its next call.
-      const waitingAt = run.waiting?.step
-      if (isFork && options.replay === undefined && replay !== undefined && !replay.liveAfterFork && options.response !== undefined &&
-        waitingAt !== undefined && (replay.lastStep ?? -1) < waitingAt) {
-        return yield* new RunStateError({
-          runId,
-          status: run.status,
-          operation: "resume",
-          message: `fork ${runId} waits at node '${run.waiting?.node}' (step ${waitingAt}) where its parent run ${run.parent_run_id} stopped: ` +
-            "the parent's recording holds no answer to this question and nothing after it, and the fork may not make live calls " +
-            "(it was made without live_after_fork), so it could not go past the answer",
-          fix: forkAnswerFix(runId)
-        })
-      }
+      // Answered where its parent's recording ends (the parent still waits there, or stopped
+      // before answering), a fork that may not call live takes the answer all the same: the
+      // nodes after it run against the recording as far as they make no call it cannot
+      // answer (a node that calls nothing needs no live call); the first call past it fails
+      // the fork with a `ReplayDivergenceError` naming `--live-after-fork` (see `Cassette.begin`).
+      // (Answered here, or queued with its answer kept on its record: a server's respond.)
+      const carriesAnswer = run.status !== "awaiting-input" && run.waiting?.given !== undefined && run.waiting.kind !== "breakpoint"
+      const replay = source !== undefined && isFork && (options.response !== undefined || carriesAnswer) ? { ...source, answered: true } : source
       const handle = yield* GraphRun.make({
         graph: definition,
         run,
