@@ -64,7 +64,8 @@ import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import * as GraphRun from "./GraphRun.js"
 import { type ChildLink, newRunOf } from "./newRun.js"
 import { recordIn } from "../nodes/lm/DefaultModel.js"
-import { checkNeeding, nextNeeding, nodesNeedingModel, reachedBefore } from "../nodes/lm/modelCheck.js"
+import { checkNeeding, nodesNeedingModel, reachedBefore } from "../nodes/lm/modelCheck.js"
+import { reachableNeeding, stillReachable } from "../runtime/reachable.js"
 import { type StateUpdate, updateState as editState, type UpdateStateError, type UpdateStateOptions } from "./updateState.js"
 import { checkSkipFailed, explainMoved, threadRun } from "./threads.js"
 import { keyReused, requestDifference } from "./keyReuse.js"
@@ -896,12 +897,12 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         onNone: () => Effect.fail(new CheckpointError({ reason: "no-checkpoint", runId, message: `run ${runId} has no checkpoint to resume from` })),
         onSome: Effect.succeed
       }))
-      // A live language-model node it runs next (its latest checkpoint's frontier: the
-      // waiting node's step) without a model (none in the context, none on its record) is
-      // refused before anything changes. Only those: which nodes follow is decided by rules
-      // as it goes (a later one without a model fails at the node). A fork or a replay
-      // answers from its cassette; a node the run pauses before (a breakpoint) is not run
-      // now, unless the run is resumed from that very breakpoint.
+      // A live language-model node it can still reach (its latest checkpoint's frontier: the
+      // waiting node's step, and every node the graph lets it go to from there: see
+      // `stillReachable`) without a model (none in the context, none on its record) is
+      // refused before anything changes. A fork or a replay answers from its cassette; a
+      // node the run pauses before (a breakpoint) is not run now, unless the run is resumed
+      // from that very breakpoint.
       if (needsModel.length > 0 && options.skipModelCheck !== true && !isFork && options.replay === undefined && (run.default_model ?? null) === null) {
         const waiting = run.waiting
         const resumedBefore = run.status === "awaiting-input" && waiting?.kind === "breakpoint" && waiting.when === "before" ? waiting.node : undefined
@@ -909,12 +910,16 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         const pausedBefore = before !== undefined && before[0] === "*" && resumedBefore !== undefined
           ? [...definition.topology.nodes.keys()].filter((id) => id !== resumedBefore)
           : before
-        yield* checkNeeding(
-          reachedBefore(nextNeeding(needsModel, checkpoint.next), pausedBefore),
-          options.noModelFix,
-          `run ${runId} runs it next, so it was not resumed (nothing was changed)`,
-          "resume"
-        )
+        // The wait it stops at may time out to another node (kept with the wait, whoever asked).
+        const timeoutTo = waiting?.deadline !== undefined && waiting.on_timeout?.startsWith("goto:") === true ? [waiting.on_timeout.slice("goto:".length)] : []
+        const reach = stillReachable(definition, checkpoint.next, timeoutTo)
+        const needing = reachedBefore(reachableNeeding(needsModel, reach), pausedBefore)
+        const how = needing[0] !== undefined && reach.next.has(needing[0])
+          ? "runs it next"
+          : reach.later === "any"
+          ? "may reach it (its rules choose where it goes as it runs)"
+          : "may reach it after the nodes it runs next"
+        yield* checkNeeding(needing, options.noModelFix, `run ${runId} ${how}, so it was not resumed (nothing was changed)`, "resume")
       }
       if (options.response !== undefined) yield* checkWaiting(checkpointer, run, checkpoint.state, options.response.value)
       // A fork resumed with live calls allowed keeps that for every later resume (a crash, a
