@@ -45,7 +45,6 @@ import { compileProgram } from "../fathom/program.js"
 import { checkJson } from "../ir/json.js"
 import { IRValidationError } from "../errors.js"
 import type { ReplaySource } from "../runtime/Cassette.js"
-import { forkAnswerFix } from "../runtime/forkAnswer.js"
 import { refuseWaitId } from "../runtime/waitMoved.js"
 import { forkAbove, forkAnswerNeedsLive, forkDescendantRefusal } from "../runtime/forkDescendant.js"
 import { liveAfterForkRefusal } from "../runtime/liveAfterFork.js"
@@ -65,7 +64,8 @@ import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import * as GraphRun from "./GraphRun.js"
 import { type ChildLink, newRunOf } from "./newRun.js"
 import { recordIn } from "../nodes/lm/DefaultModel.js"
-import { checkNeeding, nextNeeding, nodesNeedingModel, reachedBefore } from "../nodes/lm/modelCheck.js"
+import { checkNeeding, nodesNeedingModel, reachedBefore } from "../nodes/lm/modelCheck.js"
+import { reachableNeeding, stillReachable } from "../runtime/reachable.js"
 import { type StateUpdate, updateState as editState, type UpdateStateError, type UpdateStateOptions } from "./updateState.js"
 import { checkSkipFailed, explainMoved, threadRun } from "./threads.js"
 import { keyReused, requestDifference } from "./keyReuse.js"
@@ -897,12 +897,12 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         onNone: () => Effect.fail(new CheckpointError({ reason: "no-checkpoint", runId, message: `run ${runId} has no checkpoint to resume from` })),
         onSome: Effect.succeed
       }))
-      // A live language-model node it runs next (its latest checkpoint's frontier: the
-      // waiting node's step) without a model (none in the context, none on its record) is
-      // refused before anything changes. Only those: which nodes follow is decided by rules
-      // as it goes (a later one without a model fails at the node). A fork or a replay
-      // answers from its cassette; a node the run pauses before (a breakpoint) is not run
-      // now, unless the run is resumed from that very breakpoint.
+      // A live language-model node it can still reach (its latest checkpoint's frontier: the
+      // waiting node's step, and every node the graph lets it go to from there: see
+      // `stillReachable`) without a model (none in the context, none on its record) is
+      // refused before anything changes. A fork or a replay answers from its cassette; a
+      // node the run pauses before (a breakpoint) is not run now, unless the run is resumed
+      // from that very breakpoint.
       if (needsModel.length > 0 && options.skipModelCheck !== true && !isFork && options.replay === undefined && (run.default_model ?? null) === null) {
         const waiting = run.waiting
         const resumedBefore = run.status === "awaiting-input" && waiting?.kind === "breakpoint" && waiting.when === "before" ? waiting.node : undefined
@@ -910,12 +910,16 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         const pausedBefore = before !== undefined && before[0] === "*" && resumedBefore !== undefined
           ? [...definition.topology.nodes.keys()].filter((id) => id !== resumedBefore)
           : before
-        yield* checkNeeding(
-          reachedBefore(nextNeeding(needsModel, checkpoint.next), pausedBefore),
-          options.noModelFix,
-          `run ${runId} runs it next, so it was not resumed (nothing was changed)`,
-          "resume"
-        )
+        // The wait it stops at may time out to another node (kept with the wait, whoever asked).
+        const timeoutTo = waiting?.deadline !== undefined && waiting.on_timeout?.startsWith("goto:") === true ? [waiting.on_timeout.slice("goto:".length)] : []
+        const reach = stillReachable(definition, checkpoint.next, timeoutTo)
+        const needing = reachedBefore(reachableNeeding(needsModel, reach), pausedBefore)
+        const how = needing[0] !== undefined && reach.next.has(needing[0])
+          ? "runs it next"
+          : reach.later === "any"
+          ? "may reach it (its rules choose where it goes as it runs)"
+          : "may reach it after the nodes it runs next"
+        yield* checkNeeding(needing, options.noModelFix, `run ${runId} ${how}, so it was not resumed (nothing was changed)`, "resume")
       }
       if (options.response !== undefined) yield* checkWaiting(checkpointer, run, checkpoint.state, options.response.value)
       // A fork resumed with live calls allowed keeps that for every later resume (a crash, a
@@ -926,24 +930,14 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         ? yield* forkReplaySource(definition, run, options.liveAfterFork === true || run.live_after_fork).pipe(Effect.provideService(Checkpointer, checkpointer))
         : undefined)
       // A fork answered: a divergence past the answer names how a waiting fork is answered with live calls allowed.
-      const replay = source !== undefined && isFork && options.response !== undefined ? { ...source, answered: true } : source
-      // A fork that may not call live, answered where its parent's recording ends (the parent
-      // still waits there, or stopped before answering): the answer is new input and what
-      // follows is recorded nowhere. Refused before anything changes, naming the command that
-      // answers it with live calls allowed, instead of failing part-way at its next call.
-      const waitingAt = run.waiting?.step
-      if (isFork && options.replay === undefined && replay !== undefined && !replay.liveAfterFork && options.response !== undefined &&
-        waitingAt !== undefined && (replay.lastStep ?? -1) < waitingAt) {
-        return yield* new RunStateError({
-          runId,
-          status: run.status,
-          operation: "resume",
-          message: `fork ${runId} waits at node '${run.waiting?.node}' (step ${waitingAt}) where its parent run ${run.parent_run_id} stopped: ` +
-            "the parent's recording holds no answer to this question and nothing after it, and the fork may not make live calls " +
-            "(it was made without live_after_fork), so it could not go past the answer",
-          fix: forkAnswerFix(runId)
-        })
-      }
+      // Answered where its parent's recording ends (the parent still waits there, or stopped
+      // before answering), a fork that may not call live takes the answer all the same: the
+      // nodes after it run against the recording as far as they make no call it cannot
+      // answer (a node that calls nothing needs no live call); the first call past it fails
+      // the fork with a `ReplayDivergenceError` naming `--live-after-fork` (see `Cassette.begin`).
+      // (Answered here, or queued with its answer kept on its record: a server's respond.)
+      const carriesAnswer = run.status !== "awaiting-input" && run.waiting?.given !== undefined && run.waiting.kind !== "breakpoint"
+      const replay = source !== undefined && isFork && (options.response !== undefined || carriesAnswer) ? { ...source, answered: true } : source
       const handle = yield* GraphRun.make({
         graph: definition,
         run,

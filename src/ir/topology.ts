@@ -161,8 +161,8 @@ export const buildTopology = (
   return Either.right(topology)
 }
 
-/** Successors a node may trigger, for static analysis (END omitted). */
-const possibleSuccessors = (topology: Topology, id: string): { readonly next: ReadonlyArray<string>; readonly canEnd: boolean } => {
+/** Successors a node may trigger through its edges, for static analysis (END omitted; `canEnd`: a branch may end there). */
+export const possibleSuccessors = (topology: Topology, id: string): { readonly next: ReadonlyArray<string>; readonly canEnd: boolean } => {
   const edges = topology.outgoing.get(id) ?? []
   if (edges.length === 0) return { next: [], canEnd: true }
   const next: Array<string> = []

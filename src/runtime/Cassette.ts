@@ -252,12 +252,12 @@ const begin = (state: StepState, node: NodeState, name: string, request: unknown
  */
 const LIVE_FIX = "fork again with live_after_fork (--live-after-fork on the CLI) to allow live calls"
 
+/** How a waiting fork is answered with live calls allowed. */
+const ANSWERED_FIX = "a fork waiting for input is answered with them allowed by stargraph respond <cf_run_id> --response '<json>' --live-after-fork " +
+  "(HTTP: POST /v1/runs/{id}/respond with {\"response\": <JSON>, \"live_after_fork\": true})"
+
 /** {@link LIVE_FIX} for a fork that was answered: how a waiting fork is answered with live calls allowed too. */
-const liveFix = (answered: boolean | undefined): string =>
-  answered === true
-    ? `${LIVE_FIX}; a fork waiting for input is answered with them allowed by stargraph respond <cf_run_id> --response '<json>' --live-after-fork ` +
-      "(HTTP: POST /v1/runs/{id}/respond with {\"response\": <JSON>, \"live_after_fork\": true})"
-    : LIVE_FIX
+const liveFix = (answered: boolean | undefined): string => (answered === true ? `${LIVE_FIX}; ${ANSWERED_FIX}` : LIVE_FIX)
 
 /** The divergence of call #`index` (`name`, hashed `hash`) from the recording (`recorded`: the call in its place, if any). */
 const divergence = (
@@ -273,7 +273,9 @@ const divergence = (
   const message = recorded === undefined && endsAt !== undefined && step > endsAt.step
     ? `node '${nodeId}' made call #${index} '${name}' at step ${step}, past the end of the recording: run ${endsAt.runId} stopped after step ${endsAt.step} ` +
       `(it is ${endsAt.status}${endsAt.status === "awaiting-input" ? ", its step " + String(endsAt.step + 1) + " not recorded until it is answered" : ""}). ` +
-      `${endsAt.status === "awaiting-input" ? "Answer that run" : "Resume that run"} and fork it again once it went further, or fork with live_after_fork (--live-after-fork) to make the call live`
+      `${endsAt.status === "awaiting-input" ? "Answer that run" : "Resume that run"} and fork it again once it went further, or fork with live_after_fork (--live-after-fork) to make the call live` +
+      // A fork answered past the recording took the answer: forked again, it is answered with them allowed.
+      (answered === true ? `; ${ANSWERED_FIX}` : "")
     : recorded === undefined && name === "subgraph"
     ? `node '${nodeId}' runs a child graph at step ${step}, and the recording holds no outcome of it: the parent stopped inside ` +
       "that child run before it finished (paused, cancelled, or its process stopped), or the fork took another path. " +

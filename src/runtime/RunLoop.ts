@@ -50,7 +50,7 @@ import { linkKind, stepChildren } from "./stepChildren.js"
 import { DefaultModel, fromRecord } from "../nodes/lm/DefaultModel.js"
 import { cancelStopped, type SubgraphIndex, subgraphIndex } from "./cancelStopped.js"
 import { OWNER, ownerAlive, takeOverOfRunning } from "./owner.js"
-import { actorOf, answeredWaitMeta, answeredWaitOf } from "./answeredBy.js"
+import { actorOf, answeredWaitMeta, answeredWaitOf, answererOfMeta, askedAgainMeta } from "./answeredBy.js"
 import { refuseLostAnswer } from "./waitMoved.js"
 import type { HandedCommit, InterruptRequest, NodeEnv, NodeFailure, NodeOutcome, UnfinishedChild } from "../nodes/Executor.js"
 import { nodeFailed } from "../nodes/callFunction.js"
@@ -236,6 +236,16 @@ interface ConsumedAnswer {
   readonly actor: string
   /** The wait this answer was given to, when the run was resumed with it (`meta.wait_id` of its record). */
   readonly waitId?: string | undefined
+  /** When it was given, for an answer a node consumed before it asked again (`meta.at` of its record). */
+  readonly at?: string | undefined
+}
+
+/** The wait the run was resumed with an answer to, its node, who answered and when (see `askedAgainMeta`). */
+interface AnsweredWait {
+  readonly node: string
+  readonly waitId: string
+  readonly actor: string
+  readonly at: string | undefined
 }
 
 /**
@@ -252,7 +262,8 @@ const consumedAnswers = (
   given: ReadonlyMap<string, ReadonlyArray<unknown>>,
   replay: ReplaySource | undefined,
   actor: string,
-  answeredWait?: { readonly node: string; readonly waitId: string } | undefined
+  answeredWait: AnsweredWait | undefined,
+  stepCalls: () => ReadonlyArray<CallRecord>
 ): ReadonlyArray<ConsumedAnswer> =>
   given.size === 0 && replay === undefined ? NO_CONSUMED : frontier.flatMap((node): ReadonlyArray<ConsumedAnswer> => {
     const answers = given.get(node)
@@ -264,11 +275,25 @@ const consumedAnswers = (
     const waits = graph.nodes.get(node)!.waitsForInput
     if (resumed && waits === undefined && answers.length > 1) {
       // A node that asked several times consumed each answer: each is recorded (a replay
-      // gives them all back) and is evidence.
+      // gives them all back) and is evidence. An answer given before the node asked again
+      // is known by its answered `ctx.interrupt` call (`askedAgainMeta`: its wait, who, when),
+      // else, in a replay, by the recording's record of it.
       const records = replay?.calls.get(`${step}:${node}`)?.filter((c) => c.name === "interrupt.response") ?? []
       return answers.map((value, i) => {
-        const waitId = i === answers.length - 1 && own !== undefined ? own : answeredWaitOf(records[i]?.meta)
-        return { node, value, recorded: value, prompt: "", actor: actorOf(records[i]?.request) ?? actor, ...(waitId !== undefined ? { waitId } : {}) }
+        const last = i === answers.length - 1 && own !== undefined
+        const asked = last ? undefined : stepCalls().find((c) => c.node === node && c.name === "interrupt" && requestIndex(c.request) === i && answeredWaitOf(c.meta) !== undefined)
+        const source = asked?.meta ?? records[i]?.meta
+        const waitId = last ? own : answeredWaitOf(source)
+        const by = asked !== undefined ? answererOfMeta(asked.meta) : { actor: actorOf(records[i]?.request), at: answererOfMeta(records[i]?.meta).at }
+        return {
+          node,
+          value,
+          recorded: value,
+          prompt: "",
+          actor: by.actor ?? actor,
+          ...(waitId !== undefined ? { waitId } : {}),
+          ...(by.at !== undefined && !last ? { at: by.at } : {})
+        }
       })
     }
     const value = resumed ? answers[answers.length - 1] : replay!.responses.get(`${step}:${node}`)
@@ -291,13 +316,13 @@ const consumedAnswers = (
 const withResponses = (calls: ReadonlyArray<CallRecord>, answered: ReadonlyArray<ConsumedAnswer>): ReadonlyArray<CallRecord> => {
   if (answered.length === 0) return calls
   const next = new Map<string, number>()
-  const added = answered.map(({ node, prompt, actor, recorded, waitId }): CallRecord => {
+  const added = answered.map(({ node, prompt, actor, recorded, waitId, at }): CallRecord => {
     const request = { prompt, node, actor }
     // After the node's calls, and after its answers recorded before this one.
     const seq = next.get(node) ?? calls.filter((c) => c.node === node).length
     next.set(node, seq + 1)
     // The wait answered, outside the hashed request (see `answeredWaitMeta`).
-    return { node, seq, name: "interrupt.response", request_hash: requestHash("interrupt.response", request), request, response: recorded, ...(waitId !== undefined ? { meta: answeredWaitMeta(waitId) } : {}) }
+    return { node, seq, name: "interrupt.response", request_hash: requestHash("interrupt.response", request), request, response: recorded, ...(waitId !== undefined ? { meta: answeredWaitMeta(waitId, at) } : {}) }
   })
   return [...calls, ...added].sort((a, b) => (a.node === b.node ? a.seq - b.seq : a.node < b.node ? -1 : 1))
 }
@@ -312,6 +337,29 @@ const withKeptWrites = (attempt: StepAttempt | undefined, executed: ReadonlyArra
   const writes = executed.flatMap(({ id, outcome }) => (outcome._tag === "Update" && !racing.has(id) ? [{ node: id, update: outcome.update }] : []))
   if (writes.length === 0) return attempt
   return { step: at, calls: attempt?.calls ?? [], writes }
+}
+
+/** The `index` of a `ctx.interrupt` call's request (its place among the node's questions in the step). */
+const requestIndex = (request: unknown): number | undefined => {
+  const index = typeof request === "object" && request !== null && "index" in request ? request.index : undefined
+  return typeof index === "number" ? index : undefined
+}
+
+/**
+ * The attempt a wait of `node` keeps, when `node` was resumed with an answer (`answered`:
+ * the wait, who, when) and asked again in the same step: its `ctx.interrupt` call that
+ * answer answered (the `index`-th, its last) keeps the wait, who and when in its meta
+ * (`askedAgainMeta`), so a late answer to that wait is known as answered. Its earlier
+ * answered calls keep theirs (answered again from the attempt, with their meta).
+ */
+const withAskedAgain = (attempt: StepAttempt | undefined, node: string, index: number, answered: AnsweredWait | undefined): StepAttempt | undefined => {
+  if (attempt === undefined || answered === undefined || answered.node !== node) return attempt
+  const calls = attempt.calls.map((c) =>
+    c.node === node && c.name === "interrupt" && requestIndex(c.request) === index && c.meta === undefined
+      ? { ...c, meta: askedAgainMeta(answered.waitId, answered.actor, answered.at) }
+      : c
+  )
+  return { ...attempt, calls }
 }
 
 /** Node of the step that records the answer to a rule's interrupt. */
@@ -909,15 +957,17 @@ const loop = (
     let answered = new Map<string, ReadonlyArray<unknown>>()
     // The nodes whose `answered` entry is the recording's (a replay), not given to this run.
     let fromRecording = new Set<string>()
-    // The wait the run was resumed with an answer to, and its node: recorded with that answer's `interrupt.response`.
-    let answeredWait: { readonly node: string; readonly waitId: string } | undefined
+    // The wait the run was resumed with an answer to, its node, who answered and when:
+    // recorded with that answer's `interrupt.response` (and, when its node asks again in
+    // the step, with its answered `ctx.interrupt` call: see `withAskedAgain`).
+    let answeredWait: AnsweredWait | undefined
     // Whether this drive of an exact replay starts from the state the recording had at this
     // step, with no answer of its own: then each step it replays must write what the recorded one did.
     const exactState = input.replay?.writes !== undefined && response === undefined && jsonEqual(input.replay.stateAt?.(step), state)
     if (waitingAtStart !== null && waitingAtStart.kind !== "rule" && response !== undefined) {
       for (const [node, list] of Object.entries(waitingAtStart.others ?? {})) answered.set(node, list)
       answered.set(waitingAtStart.node, [...(waitingAtStart.answers ?? []), response.value])
-      answeredWait = { node: waitingAtStart.node, waitId: waitIdOf(waitingAtStart) }
+      answeredWait = { node: waitingAtStart.node, waitId: waitIdOf(waitingAtStart), actor: answerActor, at: run.waiting?.given?.at }
     }
 
     // A step that asked part-way runs again from its start: the calls it made before it
@@ -1097,7 +1147,7 @@ const loop = (
        * instead of asking again.
        */
       const failedAttempt = (): StepAttempt | undefined => {
-        const calls = withResponses(recorder.entries(), consumedAnswers(graph, current, frontier, answered, input.replay, answerActor, answeredWait))
+        const calls = withResponses(recorder.entries(), consumedAnswers(graph, current, frontier, answered, input.replay, answerActor, answeredWait, () => recorder.entries()))
         return calls.length > 0 ? { step: current, calls } : undefined
       }
       // Resuming the step a node asked at: the siblings that had finished keep their writes
@@ -1191,7 +1241,9 @@ const loop = (
         // node that reads `input.answers` (a kind's Interrupt outcome), the first `answered` of them.
         const fromCalls = recorder.entries().flatMap((c) => (c.node === asked.id && c.name === "interrupt" ? [c.response] : []))
         const given = fromCalls.length > 0 ? fromCalls : (answered.get(asked.id) ?? NO_ANSWERS).slice(0, Math.max(0, asked.outcome.answered))
-        yield* waitFor(asked.id, asked.outcome, current, given, withKeptWrites(attempt(), executed, frontierGroups, current))
+        // Asked again after the answer this run was resumed with: its call keeps which wait that answered (see `withAskedAgain`).
+        const tagged = withAskedAgain(attempt(), asked.id, (answered.get(asked.id)?.length ?? 0) - 1, fromRecording.has(asked.id) ? undefined : answeredWait)
+        yield* waitFor(asked.id, asked.outcome, current, given, withKeptWrites(tagged, executed, frontierGroups, current))
         return toSummary(run, state)
       }
       // Which branches won is part of the step's cassette (a replay reruns the same ones).
@@ -1216,7 +1268,7 @@ const loop = (
       if (Either.isLeft(valid)) return yield* fail(valid.left, failedAttempt())
       // The answers the step's nodes consumed are evidence for the rules (a losing branch's
       // answer is recorded, for a replay, but its effects are dropped with its writes).
-      const consumed = consumedAnswers(graph, current, frontier, answered, input.replay, answerActor, answeredWait)
+      const consumed = consumedAnswers(graph, current, frontier, answered, input.replay, answerActor, answeredWait, () => recorder.entries())
       for (const a of consumed) {
         if (!executedIds.includes(a.node)) continue
         const evidence = assertEvidence(session, { runId: run.run_id, step: current, node: a.node, actor: a.actor, data: a.value })

@@ -34,9 +34,8 @@ export const ANSWER_REFUSED_EVENT = "answer.refused"
  * running, at a breakpoint, or the child run it waited on settled), `timed-out` (past the
  * wait's deadline), `not-a-fork` (live calls after a fork asked for a run that is not a
  * fork), `other` (another process or handle drives the run, or it changed since it was
- * read; a fork that cannot follow the answer without live calls). Text that does not parse
- * as JSON (`respond --response`, an HTTP body) is refused before any answer is attempted,
- * as bad input, and writes no record.
+ * read). Text that does not parse as JSON (`respond --response`, an HTTP body) is refused
+ * before any answer is attempted, as bad input, and writes no record.
  */
 export const AnswerRefusedReason = Schema.Literal("wait-moved", "answered-first", "fork-descendant", "invalid-value", "not-waiting", "timed-out", "not-a-fork", "other")
 /** See {@link AnswerRefusedReason}. */

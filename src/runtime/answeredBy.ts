@@ -6,11 +6,13 @@
  * its own success.
  */
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
 import type { RunRecord } from "../checkpoint/models.js"
 import type { CheckpointError } from "../errors.js"
 import { waitIdOf } from "../checkpoint/waitId.js"
 import { ownerAlive } from "./owner.js"
+import { waitedChildId } from "./waitedChild.js"
 
 /** Who answered, and when, when it is recorded. */
 export interface Answerer {
@@ -63,36 +65,80 @@ export const answererOf = (checkpointer: CheckpointerShape, now: RunRecord, afte
  * matches on the request alone), when the run was resumed with it: the wait it answered
  * (`meta.wait_id`). How a later answer naming that wait is known to come after it (see
  * {@link waitAnswerer}), once the step it answered committed and the record's `waiting`
- * moved on.
+ * moved on. `at`, when the answer was given: kept for an answer to a question its node asked
+ * before it asked again in the step (the step's start is when its last answer was given).
  */
-export const answeredWaitMeta = (waitId: string): { readonly wait_id: string } => ({ wait_id: waitId })
+export const answeredWaitMeta = (waitId: string, at?: string): { readonly wait_id: string; readonly at?: string } =>
+  at !== undefined ? { wait_id: waitId, at } : { wait_id: waitId }
 
-/** The wait an `interrupt.response` record says it answered (its `meta.wait_id`), if it says. */
+/** The wait an `interrupt.response` record (or an answered `interrupt` call: {@link askedAgainMeta}) says it answered (its `meta.wait_id`), if it says. */
 export const answeredWaitOf = (meta: { readonly [key: string]: unknown } | undefined): string | undefined =>
   typeof meta?.["wait_id"] === "string" ? meta["wait_id"] : undefined
 
 /**
+ * What a node's `ctx.interrupt` call answered by a resume keeps, outside its hashed request,
+ * when the node asks again in the same step: the wait it answered, who answered it and when.
+ * The step is not committed yet (it runs again from its start with each answer), so this
+ * call, kept with the next wait's attempt (`waiting.attempt`), is what says that the earlier
+ * question was answered: a late answer to it is refused as answered (see
+ * {@link waitAnswerer}), and the step's `interrupt.response` record of that answer, once it
+ * commits, names its wait and who gave it.
+ */
+export const askedAgainMeta = (waitId: string, actor: string, at: string | undefined): { readonly wait_id: string; readonly actor: string; readonly at?: string } =>
+  at !== undefined ? { wait_id: waitId, actor, at } : { wait_id: waitId, actor }
+
+/** Who answered, and when, as a call's meta says ({@link askedAgainMeta}; an `interrupt.response`'s `at`). */
+export const answererOfMeta = (meta: { readonly [key: string]: unknown } | undefined): Answerer => ({
+  actor: typeof meta?.["actor"] === "string" ? meta["actor"] : undefined,
+  at: typeof meta?.["at"] === "string" ? meta["at"] : undefined
+})
+
+/**
  * Who answered the run's wait `waitId`, when it was answered (the run was at that wait, and
  * an answer to it was taken): the answer kept on its record (`waiting.given` of that wait,
- * while the run is queued, driven or paused with it), else the `interrupt.response` record
- * of a committed step that says it answered that wait (`meta.wait_id`, with the step's start
- * as when). `{}` when it was answered but who is not known; undefined when nothing says the
- * run ever took an answer to that wait (an id it never waited at, or a wait it left
- * unanswered: a `map`'s next item, a timeout, a cancel).
+ * while the run is queued, driven or paused with it); else, for a question a node asked
+ * before it asked again in the same step (not committed yet), the answered `ctx.interrupt`
+ * call its current wait's attempt keeps ({@link askedAgainMeta}); else the
+ * `interrupt.response` record of a committed step that says it answered that wait
+ * (`meta.wait_id`, with its `meta.at`, or the step's start, as when). `{}` when it was
+ * answered but who is not known; undefined when nothing says the run ever took an answer
+ * to that wait (an id it never waited at, or a wait it left unanswered: a `map`'s next
+ * item, a timeout, a cancel).
  */
 export const waitAnswerer = (checkpointer: CheckpointerShape, now: RunRecord, waitId: string): Effect.Effect<Answerer | undefined, CheckpointError> => {
   const given = keptAnswer(now)
   if (given !== undefined && now.waiting !== null && waitIdOf(now.waiting) === waitId) {
     return Effect.succeed({ actor: given.actor !== "" ? given.actor : undefined, at: given.at })
   }
-  return Effect.map(checkpointer.listCheckpoints(now.run_id), (checkpoints) => {
-    for (const checkpoint of [...checkpoints].reverse()) {
+  const asked = now.waiting?.attempt?.calls.find((c) => c.name === "interrupt" && answeredWaitOf(c.meta) === waitId)
+  if (asked !== undefined) return Effect.succeed(answererOfMeta(asked.meta))
+  return Effect.gen(function*() {
+    for (const checkpoint of [...yield* checkpointer.listCheckpoints(now.run_id)].reverse()) {
       const call = (checkpoint.calls ?? []).find((c) => c.name === "interrupt.response" && answeredWaitOf(c.meta) === waitId)
-      if (call !== undefined) return { actor: actorOf(call.request), at: checkpoint.started_at }
+      if (call !== undefined) return { actor: actorOf(call.request), at: answererOfMeta(call.meta).at ?? checkpoint.started_at }
     }
-    return undefined
+    return yield* childAnswerer(checkpointer, now, waitId)
   })
 }
+
+/**
+ * For a run waiting on its child run's question (a `subgraph` node's: its waits are the
+ * child's), whether the child took an answer to wait `waitId`: a question the child asked
+ * before it asked again in its step, answered through this run. When it was answered; who,
+ * only when the child names someone other than this run relaying the answer (this run's
+ * own record keeps no trace of its step's earlier answer until the step commits).
+ */
+const childAnswerer = (checkpointer: CheckpointerShape, now: RunRecord, waitId: string): Effect.Effect<Answerer | undefined, CheckpointError> =>
+  Effect.gen(function*() {
+    const childId = waitedChildId(now)
+    if (childId === undefined) return undefined
+    const child = Option.getOrUndefined(yield* checkpointer.getRun(childId))
+    if (child === undefined || child.parent_run_id !== now.run_id) return undefined
+    const answerer = yield* waitAnswerer(checkpointer, child, waitId)
+    if (answerer === undefined) return undefined
+    // (`subgraph:<run>`: the child's actor when its parent drives it, see `Subgraph.childActor`.)
+    return answerer.actor === `subgraph:${now.run_id}` ? { at: answerer.at } : answerer
+  })
 
 /** What became of the run since it was answered, as `now` says. */
 const whereNow = (now: RunRecord): string =>

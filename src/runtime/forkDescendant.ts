@@ -31,9 +31,11 @@ export const forkAbove = (checkpointer: CheckpointerShape, record: RunRecord): E
   })
 
 /**
- * Whether answering `fork` needs live calls allowed: it may not call live, and it waits at
- * a step after the last its parent recorded (`parentLastStep`), so the recording holds no
- * answer there (the rule `Graph.resume` applies to the fork itself).
+ * Whether an answer to `fork` takes it past its parent's recording with no live calls
+ * allowed: it may not call live, and it waits at a step after the last its parent recorded
+ * (`parentLastStep`), so the recording holds no answer there and nothing after it. Such an
+ * answer is taken, but the first call after it fails the fork (`ReplayDivergenceError`), so
+ * the fix for a fork's child answered directly names the fork's answer with them allowed.
  */
 export const forkAnswerNeedsLive = (fork: RunRecord, parentLastStep: number | undefined): boolean =>
   !fork.live_after_fork && fork.waiting !== null && fork.waiting !== undefined && (parentLastStep ?? -1) < fork.waiting.step

@@ -70,10 +70,11 @@ describe("answer.refused audit records (CLI)", () => {
     expect(refusedIn(t.log)).toEqual([])
     const before = await inspect(id, t.db)
     const second = before["waiting"]["wait_id"] as string
-    const late = await stargraph(["respond", id, "--db", t.db, "--wait-id", first, "--response", "99", "--actor", "alice", ...t.audit, "--quiet"])
+    const garbage = "w000000000000"
+    const late = await stargraph(["respond", id, "--db", t.db, "--wait-id", garbage, "--response", "99", "--actor", "alice", ...t.audit, "--quiet"])
     expect(late.code).toBe(2)
     expect(late.stdout).toBe("")
-    const message = `run ${id} does not wait at ${first}: it waits at ${second} now (node 'ask': "Pick a number"); this answer was not applied`
+    const message = `run ${id} does not wait at ${garbage}: it waits at ${second} now (node 'ask': "Pick a number"); this answer was not applied`
     // The way out (read the question it waits at now, answer that one) follows as the error's fix.
     expect(messageOf(late.stderr, "RunStateError").replace(/ \(fix: .*\)$/, "")).toBe(message)
     expect(late.stderr).toContain(`answer that one with --wait-id ${second}`)
@@ -84,7 +85,7 @@ describe("answer.refused audit records (CLI)", () => {
       actor: "alice",
       event: "answer.refused",
       run_id: id,
-      wait_id: first,
+      wait_id: garbage,
       current_wait_id: second,
       reason: "wait-moved",
       error: "RunStateError",
@@ -97,6 +98,39 @@ describe("answer.refused audit records (CLI)", () => {
     const done = await stargraph(["respond", id, "--db", t.db, "--wait-id", second, "--response", "2", ...t.audit, "--quiet"])
     expect([done.code, done.last]).toEqual([0, `run_id=${id} status=done`])
     expect(refusedIn(t.log)).toHaveLength(1)
+    await expectVerified(t.log)
+  })
+
+  it("a node that asked again in the same step: a late answer to its first question is answered-first (who, when), not wait-moved, while it waits at the second and once it ended", async () => {
+    const t = setup()
+    const id = runIdOf((await stargraph(["run", TWICE, "--db", t.db, ...t.audit, "--quiet"])).last)
+    const first = (await inspect(id, t.db))["waiting"]["wait_id"] as string
+    const answered = await stargraph(["respond", id, "--db", t.db, "--wait-id", first, "--response", "1", "--actor", "alice", ...t.audit, "--quiet"])
+    expect(answered.code).toBe(3)
+    const before = await inspect(id, t.db)
+    const second = before["waiting"]["wait_id"] as string
+    const bob = await stargraph(["respond", id, "--db", t.db, "--wait-id", first, "--response", "99", "--actor", "bob", ...t.audit, "--quiet"])
+    expect(bob.code).toBe(2)
+    expect(bob.stdout).toBe("")
+    const message = messageOf(bob.stderr, "RunStateError")
+    expect(message).toMatch(new RegExp(
+      `^run ${id} was already answered by 'alice' at \\d{4}-[^ ]+ through another process or request: it went on and now waits at node 'ask' for another answer; this answer was not applied`
+    ))
+    expect(await inspect(id, t.db)).toEqual(before)
+    const done = await stargraph(["respond", id, "--db", t.db, "--wait-id", second, "--response", "2", "--actor", "carol", ...t.audit, "--quiet"])
+    expect(done.code).toBe(0)
+    const dave = await stargraph(["respond", id, "--db", t.db, "--wait-id", first, "--response", "98", "--actor", "dave", ...t.audit, "--quiet"])
+    expect(dave.code).toBe(2)
+    const ended = messageOf(dave.stderr, "RunStateError")
+    // Still alice, at the same time, read from the committed step's record of her answer.
+    expect(ended).toBe(message.replace("it went on and now waits at node 'ask' for another answer", "it went on and is now done"))
+    expect(refusedIn(t.log)).toEqual([
+      { ts: expect.stringMatching(ISO), actor: "bob", event: "answer.refused", run_id: id, wait_id: first, current_wait_id: second, reason: "answered-first", error: "RunStateError", message, response_sha256: hashJson(99) },
+      { ts: expect.stringMatching(ISO), actor: "dave", event: "answer.refused", run_id: id, wait_id: first, current_wait_id: null, reason: "answered-first", error: "RunStateError", message: ended, response_sha256: hashJson(98) }
+    ])
+    // The committed step records each answer with its wait and who gave it.
+    const calls = (await inspect(id, t.db))["checkpoints"].flatMap((c: Record<string, any>) => c["calls"] ?? []).filter((c: Record<string, any>) => c["name"] === "interrupt.response")
+    expect(calls.map((c: Record<string, any>) => [c["request"]["actor"], c["meta"]["wait_id"], c["response"]])).toEqual([["alice", first, 1], ["carol", second, 2]])
     await expectVerified(t.log)
   })
 

@@ -105,7 +105,7 @@ describe("stargraph counterfactual", () => {
 })
 
 describe("answering a fork of a waiting run", () => {
-  it("the hint names --live-after-fork; an answer past the recording without it is refused before anything changes; with it the fork finishes", async () => {
+  it("the hint names --live-after-fork; answered without it, the fork runs on until a call past the recording fails it (ReplayDivergenceError naming the flag); with it the fork finishes", async () => {
     const dir = tempDir()
     writeFileSync(join(dir, "child.yaml"), [
       'ir_version: "1.0.0"', "id: run:ichild", "state_schema:", "  fields:", "    q: { type: string, required: true }", "    ans: { type: integer, nullable: true }",
@@ -123,19 +123,43 @@ describe("answering a fork of a waiting run", () => {
     expect(fork.code).toBe(3)
     const cf = runIdOf(fork.last)
     expect(fork.stderr).toContain(`answer with: stargraph respond ${cf} --db ${db} --response '<json>' --live-after-fork`)
-    const refused = await stargraph(["respond", cf, "--db", db, "--response", "7"], { cwd: dir })
-    expect(refused.code).toBe(2)
-    expect(refused.stderr).toMatch(/^error: RunStateError: fork cf-\S+ waits at node 'sub' \(step 1\) where its parent run run-\S+ stopped: .*\(fix: answer it with live calls allowed: stargraph respond cf-\S+ --response '<json>' --live-after-fork on the CLI, POST \/v1\/runs\/cf-\S+\/respond with \{"response": <JSON>, "live_after_fork": true\} over HTTP/)
-    const listed = JSON.parse((await stargraph(["list", "--db", db, "--json"], { cwd: dir })).stdout) as { runs: ReadonlyArray<{ run_id: string; status: string; steps?: number }> }
-    expect(listed.runs.find((r) => r.run_id === cf)?.status).toBe("awaiting-input")
-    const answered = await stargraph(["respond", cf, "--db", db, "--response", "7", "--live-after-fork", "-q"], { cwd: dir })
-    expect([answered.code, answered.last]).toEqual([0, `run_id=${cf} status=done`])
-    const summary = JSON.parse((await stargraph(["inspect", cf, "--db", db, "--json"], { cwd: dir })).stdout) as { final_state: unknown }
+    // The answer is taken (the child and `sub` need no call); `dbl`'s tool call is past the recording.
+    const failed = await stargraph(["respond", cf, "--db", db, "--response", "7"], { cwd: dir })
+    expect(failed.code).toBe(1)
+    expect(failed.stderr).toMatch(/ReplayDivergenceError: node 'dbl' made call #0 'tool\.std\.calculator' at step 2, past the end of the recording: .*--live-after-fork/)
+    expect(failed.stderr).toContain("stargraph respond <cf_run_id> --response '<json>' --live-after-fork")
+    const failedRecord = JSON.parse((await stargraph(["inspect", cf, "--db", db, "--json"], { cwd: dir })).stdout) as { status: string; final_state: unknown }
+    expect(failedRecord.status).toBe("failed")
+    expect(failedRecord.final_state).toMatchObject({ got: 7, doubled: 0 })
+    // A fork answered with the flag makes the call live and finishes.
+    const second = runIdOf((await stargraph(["replay", runIdOf(run.last), "--db", db, "-q"], { cwd: dir })).last)
+    const answered = await stargraph(["respond", second, "--db", db, "--response", "7", "--live-after-fork", "-q"], { cwd: dir })
+    expect([answered.code, answered.last]).toEqual([0, `run_id=${second} status=done`])
+    const summary = JSON.parse((await stargraph(["inspect", second, "--db", db, "--json"], { cwd: dir })).stdout) as { final_state: unknown }
     expect(summary.final_state).toMatchObject({ got: 7, doubled: 14 })
     // A fork made with live calls allowed keeps them: its hint has no flag to add.
     const live = await stargraph(["replay", runIdOf(run.last), "--db", db, "--live-after-fork"], { cwd: dir })
     expect(live.code).toBe(3)
     expect(live.stderr).toMatch(new RegExp(`answer with: stargraph respond ${runIdOf(live.last)} --db ${db} --wait-id w[0-9a-f]{12} --response '<json>'\n`))
     expect(live.stderr).not.toContain("--live-after-fork")
+  })
+
+  it("answered without --live-after-fork, a fork whose nodes after the answer make no call finishes (stargraph replay, then respond)", async () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, "graph.yaml"), [
+      'ir_version: "1.0.0"', "id: run:iquiet", "state_schema:", "  fields:", "    n: { type: integer, default: 0 }", "    said: { type: string, default: \"\" }",
+      "nodes:", '  - { id: ask, kind: interrupt, prompt: "number?", response_field: n }', '  - { id: echo, kind: set, values: { said: "got {{n}}" } }',
+      "edges:", "  - { from: ask, to: echo }", ""
+    ].join("\n"))
+    const db = join(dir, "q.sqlite")
+    const run = await stargraph(["run", "graph.yaml", "--db", db, "-q"], { cwd: dir })
+    expect(run.code).toBe(3)
+    const cf = runIdOf((await stargraph(["replay", runIdOf(run.last), "--db", db, "-q"], { cwd: dir })).last)
+    const answered = await stargraph(["respond", cf, "--db", db, "--response", "5", "-q"], { cwd: dir })
+    expect([answered.code, answered.stderr, answered.last]).toEqual([0, "", `run_id=${cf} status=done`])
+    const summary = JSON.parse((await stargraph(["inspect", cf, "--db", db, "--json"], { cwd: dir })).stdout) as { final_state: unknown; live_after_fork?: boolean }
+    expect(summary.final_state).toEqual({ n: 5, said: "got 5" })
+    // The parent still waits, unanswered.
+    expect(JSON.parse((await stargraph(["inspect", runIdOf(run.last), "--db", db, "--json"], { cwd: dir })).stdout)).toMatchObject({ status: "awaiting-input" })
   })
 })

@@ -41,16 +41,20 @@ describe("answering a specific wait (--wait-id)", () => {
     expect(second).not.toBe(first)
     expect(before["waiting"]["prompt"]).toBe("Pick a number")
     expect(waitingRecords().map((r) => r.waiting.wait_id)).toEqual([first, second])
-    // The late answer for the first question (same node, prompt, status and step as the second).
+    // The late answer for the first question (same node, prompt, status and step as the
+    // second): that question was answered (by 'cli', when), in a step not committed yet.
     const late = await stargraph(["respond", id, "--db", db, "--wait-id", first, "--response", "99", "--audit-log", audit, "--quiet"])
     expect(late.code).toBe(2)
     expect(late.stdout).toBe("")
-    // The refusal says what to do: read the question it waits at now, or answer without --wait-id.
-    const fix = `(fix: run stargraph inspect ${id} --db ${db} to read the question it waits at now, and answer that one with --wait-id ${second}; or leave out --wait-id to answer whatever it waits at)`
+    const at = before["waiting"]["attempt"]["calls"][0]["meta"]["at"] as string
+    expect(at).toMatch(/^\d{4}-\d\d-\d\dT/)
     expect(late.stderr).toBe(
-      `error: RunStateError: run ${id} does not wait at ${first}: it waits at ${second} now (node 'ask': "Pick a number"); this answer was not applied ${fix}\n`
+      `error: RunStateError: run ${id} was already answered by 'cli' at ${at} through another process or request: it went on and now waits at node 'ask' for another answer; ` +
+        "this answer was not applied (read the run to see its outcome)\n"
     )
-    // A wait id the run never had gets the same way out.
+    // A wait id the run never had: refused naming where it waits now, with the way out
+    // (read the question it waits at now, or answer without --wait-id).
+    const fix = `(fix: run stargraph inspect ${id} --db ${db} to read the question it waits at now, and answer that one with --wait-id ${second}; or leave out --wait-id to answer whatever it waits at)`
     const bogus = await stargraph(["respond", id, "--db", db, "--wait-id", "wbogus", "--response", "99", "--quiet"])
     expect([bogus.code, bogus.stdout, bogus.stderr]).toEqual([
       2,
@@ -66,12 +70,16 @@ describe("answering a specific wait (--wait-id)", () => {
     const ended = await stargraph(["respond", id, "--db", db, "--wait-id", second, "--response", "3", "--quiet"])
     expect(ended.code).toBe(2)
     expect(ended.stderr).toMatch(new RegExp(`^error: RunStateError: run ${id} was already answered by 'cli' at \\d{4}-.*: it went on and is now done; this answer was not applied \\(read the run to see its outcome\\)\n$`))
+    // The first question too, answered by the step that committed since (its answer's record keeps who and when).
+    const firstEnded = await stargraph(["respond", id, "--db", db, "--wait-id", first, "--response", "3", "--quiet"])
+    expect(firstEnded.code).toBe(2)
+    expect(firstEnded.stderr).toBe(`error: RunStateError: run ${id} was already answered by 'cli' at ${at} through another process or request: it went on and is now done; this answer was not applied (read the run to see its outcome)\n`)
     const never = await stargraph(["respond", id, "--db", db, "--wait-id", "w000000000000", "--response", "3", "--quiet"])
     expect(never.code).toBe(2)
     expect(never.stderr).toMatch(new RegExp(`^error: RunStateError: run ${id} does not wait at w000000000000: it is done now, waiting for no answer; this answer was not applied \\(fix: stargraph inspect ${id} --db ${db} shows where the run is; it waits for no answer now\\)\n$`))
   })
 
-  it("library: an answer naming the first wait that loses to an answer of it is refused when it starts, even though the run waits again at the same status, owner and step", async () => {
+  it("library: an answer naming the first wait that loses to an answer of it is refused (answered-first) when it starts, even though the run waits again at the same status, owner and step", async () => {
     const db = join(tempDir(), "runs.sqlite")
     const outcome = await Effect.runPromise(Effect.gen(function*() {
       const graph = yield* Graph.load(TWICE)
@@ -90,15 +98,16 @@ describe("answering a specific wait (--wait-id)", () => {
     const second = outcome.again.waiting!.wait_id!
     expect(second).not.toBe(outcome.first)
     expect(Either.isLeft(outcome.lost) && outcome.lost.left).toMatchObject({ _tag: "RunStateError", waitId: second })
-    expect(Either.isLeft(outcome.lost) && outcome.lost.left.message).toBe(
-      `run ${outcome.again.run_id} does not wait at ${outcome.first}: it waits at ${second} now (node 'ask': "Pick a number"); this answer was not applied`
-    )
+    // Refused as the loser of two answers to that question (alice's was applied first), not as a moved wait.
+    expect(Either.isLeft(outcome.lost) && outcome.lost.left.message).toMatch(new RegExp(
+      `^run ${outcome.again.run_id} was already answered by 'alice' at \\d{4}-[^ ]+ through another process or request: it went on and now waits at node 'ask' for another answer; this answer was not applied`
+    ))
     // Bob's 7 was not taken as the second answer: the run still waits there, unanswered.
     expect(outcome.after._tag === "Some" && outcome.after.value).toMatchObject({ status: "awaiting-input", owner: null, waiting: { wait_id: second, answers: [1] } })
     expect(outcome.after._tag === "Some" && outcome.after.value.waiting?.given).toBeUndefined()
   })
 
-  it("a parent waiting on its child's question has the child's wait id; answering the parent with it works, a stale one is refused", async () => {
+  it("a parent waiting on its child's question has the child's wait id; answering the parent with it works, a stale one is refused as answered", async () => {
     const db = join(tempDir(), "runs.sqlite")
     const started = await stargraph(["run", PARENT, "--db", db, "--quiet"])
     expect(started.code).toBe(3)
@@ -113,10 +122,19 @@ describe("answering a specific wait (--wait-id)", () => {
     const second = childNow["waiting"]["wait_id"] as string
     expect(second).not.toBe(first)
     expect(parentNow["waiting"]["wait_id"]).toBe(second)
+    // The first question, answered through the parent: refused as answered (when; who is
+    // on the parent's step, not committed yet), as the child refuses it (naming the parent, its answerer).
     const stale = await stargraph(["respond", parent, "--db", db, "--wait-id", first, "--response", "9", "--quiet"])
     expect(stale.code).toBe(2)
-    expect(stale.stderr).toContain(`does not wait at ${first}: it waits at ${second} now`)
+    expect(stale.stderr).toMatch(new RegExp(`^error: RunStateError: run ${parent} was already answered at \\d{4}-[^ ]+ through another process or request: it went on and now waits at node 'sub' for another answer; this answer was not applied`))
+    const direct = await stargraph(["respond", child, "--db", db, "--wait-id", first, "--response", "9", "--quiet"])
+    expect(direct.code).toBe(2)
+    expect(direct.stderr).toContain(`run ${child} was already answered by 'subgraph:${parent}' at `)
+    // A wait id neither ever had: refused naming where it waits now.
+    const never = await stargraph(["respond", parent, "--db", db, "--wait-id", "w000000000000", "--response", "9", "--quiet"])
+    expect(never.stderr).toContain(`does not wait at w000000000000: it waits at ${second} now`)
     expect(await inspect(parent, db)).toEqual(parentNow)
+    expect(await inspect(child, db)).toEqual(childNow)
     const done = await stargraph(["respond", parent, "--db", db, "--wait-id", second, "--response", "2", "--quiet"])
     expect([done.code, done.last]).toEqual([0, `run_id=${parent} status=done`])
     expect((await inspect(parent, db))["final_state"]).toEqual({ picks: "1,2" })

@@ -443,12 +443,12 @@ describe("replay and counterfactual forks", () => {
     expect(out.answered).toMatchObject({ status: "done", final_state: { answer: "yes", result: "live-1" } })
     // One live call each: the live fork answered, and the fork resumed with live calls allowed.
     expect(calls.live).toBe(2)
-    // A fork made without it refuses an answer its recording cannot follow (the parent never
-    // answered), before anything changes, naming the command that answers it with live calls.
-    expect(Either.isLeft(out.refused) && out.refused.left._tag).toBe("RunStateError")
+    // A fork made without it takes the answer (the parent never answered), and fails at the
+    // call its recording cannot answer, naming the command that answers a fork with live calls.
+    expect(Either.isLeft(out.refused) && out.refused.left._tag).toBe("ReplayDivergenceError")
     const refusal = Either.isLeft(out.refused) ? out.refused.left : undefined
-    expect(refusal?._tag === "RunStateError" ? refusal.fix : undefined).toContain(`stargraph respond ${out.exact.cfRunId} --response '<json>' --live-after-fork`)
-    expect(out.exactAfter).toMatchObject({ status: "awaiting-input", live_after_fork: false })
+    expect(refusal?.message).toContain("stargraph respond <cf_run_id> --response '<json>' --live-after-fork")
+    expect(out.exactAfter).toMatchObject({ status: "failed", live_after_fork: false })
     expect(out.resumedLive).toMatchObject({ status: "done", final_state: { result: "live-2" } })
     expect(out.laterRecord.live_after_fork).toBe(true)
   })

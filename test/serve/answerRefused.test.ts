@@ -75,26 +75,44 @@ describe("answer.refused audit records (HTTP respond)", () => {
     const again = await waitFor(`${server.url}/v1/runs/${id}`, (b) => b["status"] === "awaiting-input" && b["waiting"]["wait_id"] !== first)
     const second = again.body["waiting"]["wait_id"] as string
     expect(refusedFor(id)).toEqual([])
-    const late = await respond(id, { response: 99, wait_id: first })
+    const garbage = "w000000000000"
+    const late = await respond(id, { response: 99, wait_id: garbage })
     expect(late.status).toBe(409)
-    const message = `run ${id} does not wait at ${first}: it waits at ${second} now (node 'ask': "Pick a number"); this answer was not applied`
+    const message = `run ${id} does not wait at ${garbage}: it waits at ${second} now (node 'ask': "Pick a number"); this answer was not applied`
     expect(late.body["error"]).toMatchObject({ type: "RunStateError", message: `RunStateError: ${message}`, details: { operation: "respond", waitId: second, message } })
+    // The first question, which the node asked before it asked again in the step: answered (who, when), not moved.
+    const answered = await respond(id, { response: 98, wait_id: first })
+    expect(answered.status).toBe(409)
+    const already = answered.body["error"]["details"]["message"] as string
+    expect(already).toMatch(new RegExp(`^run ${id} was already answered by '${ACTOR}' at \\d{4}-[^ ]+ through another process or request: it went on and now waits at node 'ask' for another answer; this answer was not applied`))
+    expect(answered.body["error"]).toMatchObject({ type: "RunStateError", details: { operation: "respond", waitId: second } })
     expect((await run(id)).body).toEqual(again.body)
     expect(refusedFor(id)).toEqual([{
       ts: expect.stringMatching(ISO),
       actor: ACTOR,
       event: "answer.refused",
       run_id: id,
-      wait_id: first,
+      wait_id: garbage,
       current_wait_id: second,
       reason: "wait-moved",
       error: "RunStateError",
       message,
       response_sha256: hashJson(99)
+    }, {
+      ts: expect.stringMatching(ISO),
+      actor: ACTOR,
+      event: "answer.refused",
+      run_id: id,
+      wait_id: first,
+      current_wait_id: second,
+      reason: "answered-first",
+      error: "RunStateError",
+      message: already,
+      response_sha256: hashJson(98)
     }])
     expect((await respond(id, { response: 2, wait_id: second })).status).toBe(202)
     expect((await ended(id)).body).toMatchObject({ status: "done", final_state: { picks: "1,2" } })
-    expect(refusedFor(id)).toHaveLength(1)
+    expect(refusedFor(id)).toHaveLength(2)
     await expectVerified()
   })
 

@@ -32,23 +32,22 @@ beforeAll(async () => {
 afterAll(() => server.close())
 
 describe("POST /v1/runs/{id}/respond on a fork of a waiting run", () => {
-  it("refuses an answer past the recording with a 409 whose fix is the request with live_after_fork; with it the fork finishes", async () => {
+  it("takes an answer past the recording without live_after_fork (202); the fork fails at the call its parent never made, naming live_after_fork; with it the fork finishes", async () => {
     const created = await call(`${server.url}/v1/runs`, { graph_id: "run:ask-double", params: {} })
     const parent = created.body["run_id"] as string
     expect((await waitFor(`${server.url}/v1/runs/${parent}`, (b) => b["status"] === "awaiting-input")).body["status"]).toBe("awaiting-input")
     const forked = await call(`${server.url}/v1/runs/${parent}/counterfactual`, {})
     const cf = forked.body["cf_run_id"] as string
     expect((await waitFor(`${server.url}/v1/runs/${cf}`, (b) => b["status"] === "awaiting-input")).body["status"]).toBe("awaiting-input")
-    const refused = await call(`${server.url}/v1/runs/${cf}/respond`, { response: 7 })
-    expect(refused.status).toBe(409)
-    expect(refused.body["error"]).toMatchObject({ type: "RunStateError", details: { operation: "respond" } })
-    expect(refused.body["error"]["details"]["fix"]).toBe(
-      `answer it with live calls allowed: POST /v1/runs/${cf}/respond with {"response": <JSON>, "live_after_fork": true} (calls that match the recording are still answered from it)`
-    )
-    expect((await call(`${server.url}/v1/runs/${cf}`)).body["status"]).toBe("awaiting-input")
-    const answered = await call(`${server.url}/v1/runs/${cf}/respond`, { response: 7, live_after_fork: true })
+    expect((await call(`${server.url}/v1/runs/${cf}/respond`, { response: 7 })).status).toBe(202)
+    const failed = await waitFor(`${server.url}/v1/runs/${cf}`, (b) => b["status"] === "done" || b["status"] === "failed")
+    expect(failed.body).toMatchObject({ status: "failed", live_after_fork: false, final_state: { n: 7, doubled: 0 }, error: { type: "ReplayDivergenceError" } })
+    expect(failed.body["error"]["message"]).toContain(`"live_after_fork": true`)
+    const again = (await call(`${server.url}/v1/runs/${parent}/counterfactual`, {})).body["cf_run_id"] as string
+    await waitFor(`${server.url}/v1/runs/${again}`, (b) => b["status"] === "awaiting-input")
+    const answered = await call(`${server.url}/v1/runs/${again}/respond`, { response: 7, live_after_fork: true })
     expect(answered.status).toBe(202)
-    const done = await waitFor(`${server.url}/v1/runs/${cf}`, (b) => b["status"] === "done" || b["status"] === "failed")
+    const done = await waitFor(`${server.url}/v1/runs/${again}`, (b) => b["status"] === "done" || b["status"] === "failed")
     expect(done.body).toMatchObject({ status: "done", final_state: { n: 7, doubled: 14 } })
   })
 })
