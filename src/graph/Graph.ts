@@ -45,7 +45,7 @@ import { compileProgram } from "../fathom/program.js"
 import { checkJson } from "../ir/json.js"
 import { IRValidationError } from "../errors.js"
 import type { ReplaySource } from "../runtime/Cassette.js"
-import { refuseWaitId } from "../runtime/waitMoved.js"
+import { refuseStaleAnswer } from "../runtime/staleAnswer.js"
 import { forkAbove, forkAnswerNeedsLive, forkDescendantRefusal } from "../runtime/forkDescendant.js"
 import { liveAfterForkRefusal } from "../runtime/liveAfterFork.js"
 import { forkReplaySource } from "../runtime/replaySource.js"
@@ -54,7 +54,6 @@ import { type BreakpointNodes, resolveBreakpoints } from "../runtime/breakpoints
 /** How `start` names its breakpoint options in an error. */
 const START_FIELDS = { before: "interruptBefore", after: "interruptAfter" } as const
 import { leaseState } from "../runtime/leases.js"
-import { answeredFirst } from "../runtime/answeredBy.js"
 import { type AnswerRefusedReason, auditAnswerRefused } from "../runtime/answerRefused.js"
 import { ownerElsewhere, ownerGone } from "../runtime/owner.js"
 import { childNodeOf, waitedChildId, waitedKind } from "../runtime/waitedChild.js"
@@ -732,17 +731,11 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
           if (refusing !== undefined) refusing.reason = reason
           return Effect.fail(error)
         })
-      // An answer naming a wait the run is no longer at (answered first by another: who and
-      // when; else it asked again or ended): see `refuseWaitId`.
-      if (options.response !== undefined && options.waitId !== undefined) {
-        const moved = yield* refuseWaitId(checkpointer, run, runId, options.waitId)
-        if (moved !== undefined) return yield* refusedAs(moved.reason, moved.error)
-      }
-      // An answer to a question another process or request answered first (the answer kept
-      // on the record while the run is queued or driven with it, or recorded in its steps):
-      // refused, saying who answered and when, whatever graph it ran with.
-      const answered = options.response === undefined ? undefined : yield* answeredFirst(checkpointer, run)
-      if (answered !== undefined) return yield* refusedAs("answered-first", new RunStateError({ runId, status: run.status, operation: "resume", message: answered }))
+      // An answer naming a wait the run is no longer at, or to a question another process or
+      // request answered first: refused, saying who answered and when, whatever graph it ran
+      // with (see `refuseStaleAnswer`).
+      const stale = options.response === undefined ? undefined : yield* refuseStaleAnswer(checkpointer, run, options.waitId, "resume")
+      if (stale !== undefined) return yield* refusedAs(stale.reason, stale.error)
       // A run that ended can never be resumed: said first, whatever graph it ran with.
       // `error` is the runtime's failure (a checkpoint write failed, e.g. a database locked
       // too long), not the run's: its committed steps are intact, so it resumes from them.

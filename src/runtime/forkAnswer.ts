@@ -10,6 +10,3 @@
 export const forkAnswerCommand = (runId: string, db = ""): string =>
   `stargraph respond ${runId}${db} --response '<json>' --live-after-fork`
 
-/** The HTTP request that does the same. */
-export const forkAnswerRequest = (runId: string): string =>
-  `POST /v1/runs/${runId}/respond with {"response": <JSON>, "live_after_fork": true}`

@@ -37,7 +37,6 @@ import { Scheduler } from "../scheduler/Scheduler.js"
 import { STARGRAPH_VERSION } from "../version.js"
 import { envelopeOf, redact } from "../triggers/httpError.js"
 import { checkSkipFailed, checkThreadId, threadView } from "../graph/threads.js"
-import { forkAnswerRequest } from "../runtime/forkAnswer.js"
 import { LIVE_AFTER_FORK_OPTION } from "../runtime/liveAfterFork.js"
 import { identified, lastEventIdOf, parseLastEventId, recordStop, type ResumePoint, resumeAfter, withKeepAlive } from "./sse.js"
 import { checkClientKey } from "../triggers/TriggerEvent.js"
@@ -387,12 +386,7 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
                 operation: "respond",
                 message: error.message.replace(/; resume it without a response$/, `; resume it instead: POST /v1/runs/${runId}/resume (no body)`),
                 // live_after_fork for a run that is not a fork: the field as the body spells it, and the answer without it.
-                ...(error.field === LIVE_AFTER_FORK_OPTION ? { field: "live_after_fork" } : {}),
-                // A fork whose recording cannot follow the answer: the request that answers it with live calls allowed.
-                // (A fork's child run answered directly keeps its fix: the fork to answer instead, each way.)
-                ...(error.fix !== undefined && error.forkRunId === undefined && error.field === undefined
-                  ? { fix: `answer it with live calls allowed: ${forkAnswerRequest(runId)} (calls that match the recording are still answered from it)` }
-                  : {})
+                ...(error.field === LIVE_AFTER_FORK_OPTION ? { field: "live_after_fork" } : {})
               })
               : error)
           return { run_id: runId, status: "running" }

@@ -45,16 +45,6 @@ export const reachedBefore = (needing: ReadonlyArray<string>, pausedBefore: Read
     ? []
     : needing.filter((id) => !pausedBefore.includes(id.split("/")[0]!))
 
-/**
- * On a resume: the ids of `needing` (from {@link nodesNeedingModel}) among `next`, the nodes
- * the run executes next (its latest checkpoint's frontier, the waiting node's step). Which
- * nodes follow those is decided by rules as the run goes, so only these are sure to run; a
- * child graph's node is left out (its child run may be past it): a later node without a
- * model fails at the node.
- */
-export const nextNeeding = (needing: ReadonlyArray<string>, next: ReadonlyArray<string>): ReadonlyArray<string> =>
-  needing.filter((id) => !id.includes("/") && next.includes(id))
-
 /** The refusal of a run whose nodes `needing` need a model nobody gives (see {@link checkNeeding}); `at`: before it started or was resumed. */
 export const noModelError = (
   needing: ReadonlyArray<string>,
