@@ -240,7 +240,7 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
     listRuns: (query) =>
       Effect.suspend(() => {
         const limit = Math.max(1, Math.min(query.limit ?? 50, 500))
-        // Cursors are opaque: base64url of a position, as SQLite hands out (there, a rowid).
+        // Cursors are opaque: base64url of a position (nothing is deleted here, so a position keeps its run; SQL stores name the run too).
         const decoded = query.cursor === undefined ? undefined : Buffer.from(query.cursor, "base64url").toString()
         // The cursor is the 1-based position of the last run handed out; the page holds older ones.
         const position = decoded === undefined ? order.length + 1 : /^[1-9][0-9]*$/.test(decoded) ? Number(decoded) : Number.NaN

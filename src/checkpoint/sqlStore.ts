@@ -17,6 +17,7 @@ import { checkpointTooLarge, encodeJson, maxCheckpointBytes as resolveMaxCheckpo
 import { type Param, runOne, type Statements, transaction, type WriteOptions, type WriteResult } from "./connection.js"
 import { sweepStaleHeartbeats } from "./heartbeatSweep.js"
 import { Checkpoint, type CreatedRun, expectedThreadNewest, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun, TakenOver, WaitingInfo } from "./models.js"
+import { decodeRunCursor, encodeRunCursor, invalidCursor } from "./runCursor.js"
 import { newRunId } from "./runId.js"
 import { waitIdOf } from "./waitId.js"
 
@@ -732,25 +733,33 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
       listRuns: (query) =>
         Effect.gen(function*() {
           const limit = Math.max(1, Math.min(query.limit ?? 50, 500))
-          const decoded = query.cursor === undefined ? undefined : Buffer.from(query.cursor, "base64url").toString()
-          const before = decoded === undefined ? undefined : /^[1-9][0-9]*$/.test(decoded) ? Number(decoded) : Number.NaN
-          if (before !== undefined && !Number.isSafeInteger(before)) {
-            return yield* new CheckpointError({ reason: "invalid-cursor", filename, message: `invalid cursor '${query.cursor}'` })
-          }
+          const given = query.cursor
+          const decoded = given === undefined ? undefined : decodeRunCursor(given)
+          if (given !== undefined && decoded !== undefined && Either.isLeft(decoded)) return yield* invalidCursor(given, decoded.left, filename)
+          const after = decoded === undefined ? undefined : Either.getOrUndefined(decoded)
+          const seq = sql.literal(dialect.seq)
           const conditions = [
             ...(query.status ? [sql`status = ${query.status}`] : []),
             ...(query.graph_id ? [sql`graph_id = ${query.graph_id}`] : []),
             ...(query.thread_id !== undefined ? [sql`thread_id = ${query.thread_id}`] : []),
-            ...(before !== undefined ? [sql`${sql.literal(dialect.seq)} < ${before}`] : [])
+            // Before the cursor's place, while its run still holds it (read in this statement: see `runCursor.ts`).
+            ...(after !== undefined
+              ? [sql`${seq} < ${after.seq}`, sql`EXISTS (SELECT 1 FROM runs_history anchor WHERE anchor.${seq} = ${after.seq} AND anchor.run_id = ${after.runId})`]
+              : [])
           ]
-          const rows = yield* sql<RunRow>`SELECT ${sql.literal(dialect.seq)} AS seq, ${sql.literal(RUN_COLUMNS)} FROM runs_history WHERE ${sql.and(conditions)}
-            ORDER BY ${sql.literal(dialect.seq)} DESC LIMIT ${limit + 1}`.pipe(Effect.mapError(storage(filename, "listing runs")))
+          const rows = yield* sql<RunRow>`SELECT ${seq} AS seq, ${sql.literal(RUN_COLUMNS)} FROM runs_history WHERE ${sql.and(conditions)}
+            ORDER BY ${seq} DESC LIMIT ${limit + 1}`.pipe(Effect.mapError(storage(filename, "listing runs")))
+          if (rows.length === 0 && after !== undefined && given !== undefined) {
+            // Nothing before the place, or its run is gone (then the place may be a newer run's).
+            const anchor = yield* sql<{ readonly found: number }>`SELECT 1 AS found FROM runs_history WHERE ${seq} = ${after.seq} AND run_id = ${after.runId}`.pipe(
+              Effect.mapError(storage(filename, "listing runs"))
+            )
+            if (anchor.length === 0) return yield* invalidCursor(given, "gone", filename, after.runId)
+          }
           const page = rows.slice(0, limit)
           const runs = yield* Effect.forEach(page, toRun(filename))
           const last = page[page.length - 1]
-          const next_cursor = rows.length > limit && last?.seq !== undefined
-            ? Buffer.from(String(last.seq)).toString("base64url")
-            : null
+          const next_cursor = rows.length > limit && last?.seq !== undefined ? encodeRunCursor(Number(last.seq), last.run_id) : null
           return { runs, next_cursor }
         }),
 

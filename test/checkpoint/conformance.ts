@@ -144,6 +144,51 @@ export const conformance = (backend: Backend): void => {
       expect(pages.none).toBe(0)
     })
 
+    it("an old cursor never reads on into runs made after its page: valid while the run it ends at is there, refused (invalid-cursor) once a prune deleted it", async () => {
+      const store = await backend.fresh()
+      const layer = Layer.mergeAll(store.layer(), store.client(), ArtifactStore.memory)
+      const out = await Effect.runPromise(Effect.gen(function*() {
+        const graph = yield* Graph.make(tiny)
+        const c = yield* Checkpointer
+        const runOne = Effect.map(Effect.flatMap(graph.start(), (r) => r.start()), (s) => s.run_id)
+        const cutoff = () => Effect.zipRight(Effect.sleep("5 millis"), Effect.map(Effect.sync(() => new Date().toISOString()), (at) => at)).pipe(Effect.zipLeft(Effect.sleep("5 millis")))
+        // The oldest run ends before the first cutoff, the others after it.
+        const oldest = yield* runOne
+        const first = yield* cutoff()
+        const kept = [yield* runOne, yield* runOne, yield* runOne, yield* runOne]
+        const page1 = yield* c.listRuns({ limit: 2 })
+        const cursor = page1.next_cursor!
+        // A prune that deletes older runs only, then new runs: the cursor still pages on, to the older runs left.
+        yield* prune(store.db, { before: first })
+        const newer = yield* runOne
+        const page2 = yield* c.listRuns({ limit: 2, cursor })
+        // A prune that deletes every run, the cursor's too, then new runs (SQLite hands them
+        // the deleted rows' rowids, below the cursor's place): the cursor is refused.
+        const second = yield* cutoff()
+        yield* prune(store.db, { before: second })
+        const after = [yield* runOne, yield* runOne, yield* runOne, yield* runOne, yield* runOne]
+        const stale = yield* Effect.either(c.listRuns({ limit: 2, cursor }))
+        const staleFiltered = yield* Effect.either(c.listRuns({ limit: 2, status: "done", cursor }))
+        // A cursor of an older Stargraph (the place alone) cannot be checked: refused too.
+        const older = yield* Effect.either(c.listRuns({ limit: 2, cursor: Buffer.from("3").toString("base64url") }))
+        // Paging from the top again reads the new runs, newest first.
+        const fresh = yield* c.listRuns({ limit: 10 })
+        return { oldest, kept, page1, page2, newer, after, stale, staleFiltered, older, fresh }
+      }).pipe(Effect.provide(layer)))
+      expect(out.page1.runs.map((r) => r.run_id)).toEqual([out.kept[3], out.kept[2]])
+      expect(out.page2.runs.map((r) => r.run_id)).toEqual([out.kept[1], out.kept[0]])
+      expect(out.page2.next_cursor).toBeNull()
+      for (const refused of [out.stale, out.staleFiltered]) {
+        // (Before cursors named their run, SQLite's answer here was two of the runs made after the prune.)
+        expect(Either.isRight(refused) ? refused.right.runs.map((r) => r.run_id) : []).toEqual([])
+        expect(Either.isLeft(refused) && refused.left).toMatchObject({ _tag: "CheckpointError", reason: "invalid-cursor", runId: out.kept[2] })
+        expect(Either.isLeft(refused) ? refused.left.message : "").toContain(`continues after run ${out.kept[2]}, which was deleted since`)
+      }
+      expect(Either.isLeft(out.older) && out.older.left).toMatchObject({ _tag: "CheckpointError", reason: "invalid-cursor" })
+      expect(Either.isLeft(out.older) ? out.older.left.message : "").toContain("older Stargraph")
+      expect(out.fresh.runs.map((r) => r.run_id)).toEqual([...out.after].reverse())
+    })
+
     it("lists one thread's runs (thread_id), with the status and graph filters and the cursor, and no other run", async () => {
       const store = await backend.fresh()
       const out = await Effect.runPromise(Effect.gen(function*() {
