@@ -12,7 +12,7 @@ import * as Option from "effect/Option"
 import { CheckpointError } from "../errors.js"
 import { Checkpointer, type CheckpointerShape, type CommitOptions, type HeartbeatRecord } from "./Checkpointer.js"
 import { checkpointTooLarge, encodeJson, maxCheckpointBytes, overLimit } from "./checkpointSize.js"
-import { ACTIVE_STATUSES, type Checkpoint, type CreatedRun, expectedThreadNewest, newRunRecord, type PendingRun, type RunPatch, type RunRecord, stopsRun, type TakenOver } from "./models.js"
+import { ACTIVE_STATUSES, type Checkpoint, createdNoEarlierThan, type CreatedRun, expectedThreadNewest, newRunRecord, type PendingRun, type RunPatch, type RunRecord, stopsRun, type TakenOver } from "./models.js"
 import { newRunId } from "./runId.js"
 import { waitIdOf } from "./waitId.js"
 
@@ -151,8 +151,11 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
   }
 
   const shape: CheckpointerShape = {
-    createRun: (run) =>
+    createRun: (asked) =>
       Effect.suspend((): Effect.Effect<CreatedRun, CheckpointError> => {
+        // Never created earlier than the run written before it (see `createdNoEarlierThan`).
+        const previous = order.length === 0 ? undefined : runs.get(order[order.length - 1]!)
+        const run = createdNoEarlierThan(asked, previous?.created_at)
         const key = run.idempotency_key ?? null
         const existing = key === null ? undefined : byKey.get(key)
         if (existing !== undefined) return Effect.succeed({ record: runs.get(existing)!, created: false })

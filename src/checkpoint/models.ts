@@ -473,6 +473,26 @@ export const newRunRecord = (runId: string, run: NewRun): RunRecord => ({
   default_model: run.default_model ?? null
 })
 
+/**
+ * `run` as written after a run created at `newest` (the creation time of the last run the
+ * store wrote, read in the transaction that writes this one): a run is never created
+ * earlier than the run written before it. `created_at` is the time the run was prepared,
+ * taken before the write waited for the store (another writer's lock, a group commit), so
+ * a writer that prepared its run first may write it second; it is then raised to
+ * `newest`, as is the start of a run created `running`, and the id is minted from it. So
+ * the runs' creation times (and their ids' times) never disagree with the order they are
+ * listed in. Unchanged when `newest` is earlier, absent or not a time.
+ */
+export const createdNoEarlierThan = (run: NewRun, newest: string | undefined): NewRun => {
+  if (newest === undefined || !(Date.parse(run.created_at) < Date.parse(newest))) return run
+  const running = run.running
+  return {
+    ...run,
+    created_at: newest,
+    ...(running !== undefined && Date.parse(running.started_at) < Date.parse(newest) ? { running: { ...running, started_at: newest } } : {})
+  }
+}
+
 /** The terminal (or stopped) outcome of a run. */
 export const RunSummary = Schema.Struct({
   run_id: Schema.String,

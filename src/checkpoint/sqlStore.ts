@@ -16,7 +16,7 @@ import type { CheckpointerShape, HeartbeatRecord, RunCommit } from "./Checkpoint
 import { checkpointTooLarge, encodeJson, maxCheckpointBytes as resolveMaxCheckpointBytes, overLimit } from "./checkpointSize.js"
 import { type Param, runOne, type Statements, transaction, type WriteOptions, type WriteResult } from "./connection.js"
 import { sweepStaleHeartbeats } from "./heartbeatSweep.js"
-import { Checkpoint, type CreatedRun, expectedThreadNewest, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun, TakenOver, WaitingInfo } from "./models.js"
+import { Checkpoint, createdNoEarlierThan, type CreatedRun, expectedThreadNewest, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun, TakenOver, WaitingInfo } from "./models.js"
 import { decodeRunCursor, encodeRunCursor, invalidCursor } from "./runCursor.js"
 import { newRunId } from "./runId.js"
 import { waitIdOf } from "./waitId.js"
@@ -448,13 +448,18 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
     const maxBytes = resolveMaxCheckpointBytes(options.maxCheckpointBytes)
     const REQUEUE = requeueStatement(dialect.least)
     const THREAD_NEWEST = `SELECT run_id FROM runs_history WHERE thread_id = ? ORDER BY ${dialect.seq} DESC LIMIT 1`
+    const NEWEST_CREATED = `SELECT created_at FROM runs_history ORDER BY ${dialect.seq} DESC LIMIT 1`
     const READ_WAITING = `SELECT waiting FROM runs_history WHERE run_id = ?${dialect.forUpdate}`
     const INSERT_OWNED_CHECKPOINT = insertOwnedCheckpoint(dialect.lockShared)
     const BEAT = beatStatement(dialect.nowMs)
 
-    /** Insert one run (inside the caller's transaction); an existing idempotency key wins. */
-    const insertRun = (db: Statements, run: NewRun) =>
+    /**
+     * Insert one run (inside the caller's transaction); an existing idempotency key wins.
+     * `newest`: the creation time of the run written last (see `createdNoEarlierThan`).
+     */
+    const insertRun = (db: Statements, asked: NewRun, newest: string | undefined) =>
       Effect.gen(function*() {
+        const run = createdNoEarlierThan(asked, newest)
         const runId = newRunId(run.runIdPrefix ?? "run", Date.parse(run.created_at))
         const record = newRunRecord(runId, run)
         if (record.thread_id !== null) {
@@ -498,7 +503,19 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
         // Runs created `running` are driven at once by this process: like the `running`
         // transition, their creation needs no fsync of its own (see `make`).
         const sync = runs.length > 0 && runs.every((run) => run.running !== undefined) ? startsRun : undefined
-        const results = yield* transaction(sql, (db) => Effect.forEach(runs, (run) => insertRun(db, run)), sync).pipe(
+        const results = yield* transaction(sql, (db) =>
+          Effect.gen(function*() {
+            // The last run written, read under the write lock (SQLite's one writer; on
+            // PostgreSQL, the last one committed): no run is created earlier than it.
+            let newest = (yield* db.all<{ created_at: string }>(NEWEST_CREATED, []))[0]?.created_at
+            const out: Array<{ readonly _tag: "existing"; readonly row: RunRow } | { readonly _tag: "created"; readonly record: RunRecord }> = []
+            for (const run of runs) {
+              const result = yield* insertRun(db, run, newest)
+              if (result._tag === "created") newest = result.record.created_at
+              out.push(result)
+            }
+            return out
+          }), sync).pipe(
           Effect.catchTag("SqlError", (e) =>
             // The database's own guard (one unfinished run per thread) stopped a second one.
             Effect.fail(

@@ -75,6 +75,43 @@ const runMany = (layer: Layer.Layer<Checkpointer, CheckpointError>, count: numbe
 const reasonOf = (result: Either.Either<unknown, unknown>): string =>
   Either.isLeft(result) ? (result.left as { readonly reason?: string }).reason ?? String(result.left) : "ok"
 
+/** The time (ms) in a run id's version 7 UUID: its first 48 bits. */
+const idTime = (runId: string): number => parseInt(runId.replace(/^[a-z]+-/, "").replace(/-/g, "").slice(0, 12), 16)
+
+/**
+ * Two writers interleaved: the first prepares its run (its `created_at` taken then), the
+ * second prepares one 40 ms later and writes it first (it got the write lock first), then
+ * the first writes; then a group commit of two runs offered in the other order, and a run
+ * created `running`. Each run's record and listing, newest first.
+ */
+export const writtenOutOfOrder = Effect.gen(function*() {
+  const graph = yield* Graph.make(tiny)
+  const c = yield* Checkpointer
+  const base = yield* graph.newRun({})
+  const at = Date.parse(base.created_at)
+  const iso = (ms: number) => new Date(ms).toISOString()
+  const second = yield* c.createRun({ ...base, created_at: iso(at + 40) })
+  const first = yield* c.createRun({ ...base, created_at: iso(at) })
+  const batch = yield* c.createRuns([{ ...base, created_at: iso(at + 80) }, { ...base, created_at: iso(at + 60) }])
+  const running = yield* c.createRun({ ...base, created_at: iso(at + 70), running: { owner: "host:1:1", started_at: iso(at + 70) } })
+  const listed = (yield* c.listRuns({ limit: 10 })).runs
+  return { at, iso, second, first, batch, running, listed }
+})
+
+/** What {@link writtenOutOfOrder} must show: creation times (and ids' times) in list order, each raised only as far as the run written before it. */
+export const expectCreatedInListOrder = (out: Effect.Effect.Success<typeof writtenOutOfOrder>): void => {
+  const { at, iso } = out
+  expect(out.listed.map((r) => r.run_id)).toEqual([out.running, out.batch[1]!, out.batch[0]!, out.first, out.second].map((r) => r.record.run_id))
+  // Newest first: no run is listed above one created later, by its record or by its id.
+  const times = out.listed.map((r) => r.created_at)
+  expect(times).toEqual([...times].sort().reverse())
+  for (const r of out.listed) expect(idTime(r.run_id), r.run_id).toBe(Date.parse(r.created_at))
+  // Each time as prepared, unless the run written before it was created later: then that one's.
+  expect(out.listed.map((r) => r.created_at)).toEqual([iso(at + 80), iso(at + 80), iso(at + 80), iso(at + 40), iso(at + 40)])
+  expect(out.running.record).toMatchObject({ created_at: iso(at + 80), started_at: iso(at + 80), status: "running", owner: "host:1:1" })
+  expect(out.first.record.created_at).toBe(iso(at + 40))
+}
+
 /** The shared suite, for `backend`. */
 export const conformance = (backend: Backend): void => {
   describe(`Checkpointer conformance: ${backend.name}`, () => {
@@ -142,6 +179,11 @@ export const conformance = (backend: Backend): void => {
       expect(pages.ids).toEqual(pages.all)
       expect(new Set(pages.ids).size).toBe(25)
       expect(pages.none).toBe(0)
+    })
+
+    it("a run is never created earlier than the run written before it: a writer that prepared its run first but wrote it second takes that run's time (record, listing, id)", async () => {
+      const store = await backend.fresh()
+      expectCreatedInListOrder(await Effect.runPromise(writtenOutOfOrder.pipe(Effect.provide(store.layer()))))
     })
 
     it("an old cursor never reads on into runs made after its page: valid while the run it ends at is there, refused (invalid-cursor) once a prune deleted it", async () => {
