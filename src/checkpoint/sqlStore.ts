@@ -89,8 +89,8 @@ const checkpointParams = (cp: Checkpoint, limit: number, creating = false): Eith
 // are one atomic step across processes.
 const INSERT_RUN = `INSERT INTO runs_history (run_id, graph_id, graph_hash, runtime_hash, status, inputs, created_at,
   idempotency_key, parent_run_id, fork_step, graph_source, last_step, derived_hash, mutation, owner, started_at, live_after_fork, actor, breakpoints,
-  thread_id, continued_from, default_model, fork_max_steps)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  thread_id, continued_from, default_model, fork_max_steps, skip_failed)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (idempotency_key) DO NOTHING`
 
 /**
@@ -99,7 +99,7 @@ const INSERT_RUN = `INSERT INTO runs_history (run_id, graph_id, graph_hash, runt
  */
 const RUN_COLUMNS = `run_id, graph_id, graph_hash, runtime_hash, status, inputs, created_at, started_at, finished_at,
   error, waiting, idempotency_key, parent_run_id, fork_step, graph_source, owner, derived_hash, mutation, live_after_fork, actor, breakpoints,
-  thread_id, continued_from, taken_over, default_model, fork_max_steps, COALESCE((SELECT MAX(step) FROM checkpoints WHERE checkpoints.run_id = runs_history.run_id), last_step) AS last_step`
+  thread_id, continued_from, taken_over, default_model, fork_max_steps, skip_failed, COALESCE((SELECT MAX(step) FROM checkpoints WHERE checkpoints.run_id = runs_history.run_id), last_step) AS last_step`
 
 const SELECT_BY_KEY = `SELECT ${RUN_COLUMNS} FROM runs_history WHERE idempotency_key = ?`
 
@@ -292,6 +292,7 @@ interface RunRow {
   readonly taken_over?: string | null
   readonly default_model?: string | null
   readonly fork_max_steps?: number | string | null
+  readonly skip_failed?: number | string | null
   /** Its place in insertion order (a `listRuns` cursor); PostgreSQL's `bigint` comes as text. */
   readonly seq?: number | string | undefined
 }
@@ -373,7 +374,8 @@ const toRun = (filename: string) => (row: RunRow): Effect.Effect<RunRecord, Chec
       taken_over: parseJson(row.taken_over ?? null),
       default_model: parseJson(row.default_model ?? null),
       live_after_fork: row.live_after_fork === 1,
-      fork_max_steps: row.fork_max_steps === null || row.fork_max_steps === undefined ? null : Number(row.fork_max_steps)
+      fork_max_steps: row.fork_max_steps === null || row.fork_max_steps === undefined ? null : Number(row.fork_max_steps),
+      skip_failed: row.skip_failed === null || row.skip_failed === undefined ? null : Number(row.skip_failed) === 1
     }),
     catch: (cause) => corrupt(filename, `run ${row.run_id}`, cause)
   }).pipe(
@@ -476,7 +478,8 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
           record.idempotency_key, record.parent_run_id, record.fork_step, record.graph_source, record.last_step,
           record.derived_hash, record.mutation === null ? null : json(record.mutation), record.owner, record.started_at,
           record.live_after_fork ? 1 : 0, record.actor, record.breakpoints === null ? null : json(record.breakpoints), record.thread_id, record.continued_from,
-          record.default_model === null ? null : json(record.default_model), record.fork_max_steps
+          record.default_model === null ? null : json(record.default_model), record.fork_max_steps,
+          record.skip_failed === null ? null : record.skip_failed ? 1 : 0
         ])
         if (inserted.changes === 0) {
           const rows = yield* db.all<RunRow>(SELECT_BY_KEY, [record.idempotency_key])

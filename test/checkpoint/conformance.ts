@@ -186,6 +186,65 @@ export const conformance = (backend: Backend): void => {
       expectCreatedInListOrder(await Effect.runPromise(writtenOutOfOrder.pipe(Effect.provide(store.layer()))))
     })
 
+    it("a used idempotency key is compared with the request its run's record keeps (graph, params, thread, skip_failed, breakpoints): another request is refused and nothing written; skip_failed unknown (NULL, a row from before schema 17) is not compared", async () => {
+      const store = await backend.fresh()
+      const layer = Layer.mergeAll(store.layer(), store.client())
+      const out = await Effect.runPromise(Effect.gen(function*() {
+        const graph = yield* Graph.make(tiny)
+        const other = yield* Graph.make({ ...tiny, id: "run:other" })
+        const c = yield* Checkpointer
+        const sql = yield* SqlClient.SqlClient
+        const refusal = <R>(start: Effect.Effect<unknown, unknown, R>) =>
+          Effect.map(Effect.flip(start), (e) => e as { readonly _tag: string; readonly reason?: string; readonly field?: string; readonly runId?: string; readonly message: string })
+        const plain = (yield* graph.start({ inputs: { n: 1 }, idempotencyKey: "k-plain" })).runId
+        const onThread = (yield* graph.start({ inputs: { n: 1 }, threadId: "t", idempotencyKey: "k-thread" })).runId
+        const skipping = (yield* graph.start({ inputs: { n: 1 }, threadId: "u", skipFailed: true, idempotencyKey: "k-skip" })).runId
+        const records = {
+          plain: Option.getOrThrow(yield* c.getRun(plain)).skip_failed,
+          onThread: Option.getOrThrow(yield* c.getRun(onThread)).skip_failed,
+          skipping: Option.getOrThrow(yield* c.getRun(skipping)).skip_failed
+        }
+        const before = (yield* c.listRuns({ limit: 50 })).runs
+        const refused = {
+          same: yield* refusal(graph.start({ inputs: { n: 1 }, idempotencyKey: "k-plain" })),
+          graph: yield* refusal(other.start({ inputs: { n: 1 }, idempotencyKey: "k-plain" })),
+          params: yield* refusal(graph.start({ inputs: { n: 2 }, idempotencyKey: "k-plain" })),
+          thread: yield* refusal(graph.start({ inputs: { n: 1 }, threadId: "v", idempotencyKey: "k-plain" })),
+          breakpoints: yield* refusal(graph.start({ inputs: { n: 1 }, interruptBefore: ["b"], idempotencyKey: "k-plain" })),
+          skipAsked: yield* refusal(graph.start({ inputs: { n: 1 }, threadId: "t", skipFailed: true, idempotencyKey: "k-thread" })),
+          skipDropped: yield* refusal(graph.start({ inputs: { n: 1 }, threadId: "u", idempotencyKey: "k-skip" })),
+          threadSame: yield* refusal(graph.start({ inputs: { n: 1 }, threadId: "t", idempotencyKey: "k-thread" }))
+        }
+        const after = (yield* c.listRuns({ limit: 50 })).runs
+        // A row written before schema 17 does not know: a retry is not refused for it, either way.
+        yield* sql`UPDATE runs_history SET skip_failed = NULL WHERE run_id = ${onThread}`
+        const unknown = {
+          record: Option.getOrThrow(yield* c.getRun(onThread)).skip_failed,
+          asked: yield* refusal(graph.start({ inputs: { n: 1 }, threadId: "t", skipFailed: true, idempotencyKey: "k-thread" })),
+          notAsked: yield* refusal(graph.start({ inputs: { n: 1 }, threadId: "t", idempotencyKey: "k-thread" }))
+        }
+        return { plain, onThread, skipping, records, refused, unknown, before, after }
+      }).pipe(Effect.provide(layer)))
+      expect(out.records).toEqual({ plain: null, onThread: false, skipping: true })
+      // The same request: the run is there already (Graph.start says so; the Scheduler answers with it).
+      for (const same of [out.refused.same, out.refused.threadSame, out.unknown.asked, out.unknown.notAsked]) {
+        expect(same).toMatchObject({ _tag: "RunStateError" })
+        expect(same).not.toHaveProperty("reason")
+      }
+      const reused = (field: string, runId: string) => ({ _tag: "RunStateError", reason: "idempotency-key-reused", field, runId, operation: "start" })
+      expect(out.refused.graph).toMatchObject(reused("graph_id", out.plain))
+      expect(out.refused.params).toMatchObject(reused("params", out.plain))
+      expect(out.refused.thread).toMatchObject(reused("thread_id", out.plain))
+      expect(out.refused.breakpoints).toMatchObject(reused("interrupt_before", out.plain))
+      expect(out.refused.skipAsked).toMatchObject(reused("skip_failed", out.onThread))
+      expect(out.refused.skipAsked.message).toContain(`idempotency key 'k-thread' already belongs to run ${out.onThread}, started without skip_failed, and this request passes over`)
+      expect(out.refused.skipDropped).toMatchObject(reused("skip_failed", out.skipping))
+      expect(out.refused.skipDropped.message).toContain("passing over the thread's failed and cancelled runs (skip_failed), and this request does not")
+      expect(out.unknown.record).toBeNull()
+      // Nothing written by any of them.
+      expect(out.after).toEqual(out.before)
+    })
+
     it("an old cursor never reads on into runs made after its page: valid while the run it ends at is there, refused (invalid-cursor) once a prune deleted it", async () => {
       const store = await backend.fresh()
       const layer = Layer.mergeAll(store.layer(), store.client(), ArtifactStore.memory)

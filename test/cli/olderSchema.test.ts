@@ -6,8 +6,8 @@
  * just before its first write, with the note and the backup.
  *
  * The older files are made here: runs written by this build, then taken back to an older
- * schema by dropping what later migrations added (the columns and tables of 14 to 16 for
- * schema 13, and of 10 to 16 for schema 9), as an older Stargraph left them.
+ * schema by dropping what later migrations added (the columns and tables of 14 to 17 for
+ * schema 13, and of 10 to 17 for schema 9), as an older Stargraph left them.
  */
 import Database from "better-sqlite3"
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs"
@@ -16,8 +16,8 @@ import { beforeAll, describe, expect, it } from "vitest"
 import { SCHEMA_VERSION } from "../../src/checkpoint/migrations.js"
 import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
 
-/** What migrations 14 to 16 added, dropped: a schema-13 file. */
-const TO_13 = ["ALTER TABLE runs_history DROP COLUMN fork_max_steps", "ALTER TABLE runs_history DROP COLUMN default_model", "DROP TABLE run_takeovers"]
+/** What migrations 14 to 17 added, dropped: a schema-13 file. */
+const TO_13 = ["ALTER TABLE runs_history DROP COLUMN skip_failed", "ALTER TABLE runs_history DROP COLUMN fork_max_steps", "ALTER TABLE runs_history DROP COLUMN default_model", "DROP TABLE run_takeovers"]
 /** And what 10 to 13 added: a schema-9 file (no heartbeats table, no threads). */
 const TO_9 = [
   ...TO_13,
