@@ -344,7 +344,7 @@ export class RunStateError extends Schema.TaggedError<RunStateError>()("RunState
   fix: Schema.optional(Schema.String),
   /**
    * `idempotency-key-reused`: a start or enqueue whose idempotency key a run of another
-   * request holds (another graph, params, thread or breakpoints; `field` names which).
+   * request holds (another graph, params, thread, skip_failed or breakpoints; `field` names which).
    */
   reason: Schema.optional(Schema.Literal("idempotency-key-reused")),
   /** An answer naming a wait the run no longer waits at: the id of the wait it waits at now, if any. */
@@ -356,7 +356,7 @@ export class RunStateError extends Schema.TaggedError<RunStateError>()("RunState
    * after a fork (`liveAfterFork`; `live_after_fork` over HTTP) for a run that is not a fork.
    * With reason `idempotency-key-reused`: the first field of the request that differs from
    * the run's, as the HTTP body names it (`graph_id`, `params`, `thread_id`,
-   * `interrupt_before`, `interrupt_after`).
+   * `skip_failed`, `interrupt_before`, `interrupt_after`).
    */
   field: Schema.optional(Schema.String)
 }) {}

@@ -12,7 +12,7 @@ import * as Option from "effect/Option"
 import { CheckpointError } from "../errors.js"
 import { Checkpointer, type CheckpointerShape, type CommitOptions, type HeartbeatRecord } from "./Checkpointer.js"
 import { checkpointTooLarge, encodeJson, maxCheckpointBytes, overLimit } from "./checkpointSize.js"
-import { ACTIVE_STATUSES, type Checkpoint, type CreatedRun, expectedThreadNewest, newRunRecord, type PendingRun, type RunPatch, type RunRecord, stopsRun, type TakenOver } from "./models.js"
+import { ACTIVE_STATUSES, type Checkpoint, createdNoEarlierThan, type CreatedRun, expectedThreadNewest, newRunRecord, type PendingRun, type RunPatch, type RunRecord, stopsRun, type TakenOver } from "./models.js"
 import { newRunId } from "./runId.js"
 import { waitIdOf } from "./waitId.js"
 
@@ -151,8 +151,11 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
   }
 
   const shape: CheckpointerShape = {
-    createRun: (run) =>
+    createRun: (asked) =>
       Effect.suspend((): Effect.Effect<CreatedRun, CheckpointError> => {
+        // Never created earlier than the run written before it (see `createdNoEarlierThan`).
+        const previous = order.length === 0 ? undefined : runs.get(order[order.length - 1]!)
+        const run = createdNoEarlierThan(asked, previous?.created_at)
         const key = run.idempotency_key ?? null
         const existing = key === null ? undefined : byKey.get(key)
         if (existing !== undefined) return Effect.succeed({ record: runs.get(existing)!, created: false })
@@ -240,7 +243,7 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
     listRuns: (query) =>
       Effect.suspend(() => {
         const limit = Math.max(1, Math.min(query.limit ?? 50, 500))
-        // Cursors are opaque: base64url of a position, as SQLite hands out (there, a rowid).
+        // Cursors are opaque: base64url of a position (nothing is deleted here, so a position keeps its run; SQL stores name the run too).
         const decoded = query.cursor === undefined ? undefined : Buffer.from(query.cursor, "base64url").toString()
         // The cursor is the 1-based position of the last run handed out; the page holds older ones.
         const position = decoded === undefined ? order.length + 1 : /^[1-9][0-9]*$/.test(decoded) ? Number(decoded) : Number.NaN

@@ -82,7 +82,8 @@ export interface SqliteCheckpointerOptions {
    * Migrate a database with an older Stargraph schema only when the Checkpointer first
    * writes (default false: when it opens). Until then it is read as it is, as `readOnly`
    * reads it (see `migrateOnWrite.ts`): a caller that is refused after reading, or only
-   * reads, leaves it as it was, usable by the older Stargraph that wrote it. A database
+   * reads (a `createRun` retry whose idempotency key's run is there reads), leaves it as it
+   * was, usable by the older Stargraph that wrote it. A database
    * that is up to date (or new) is opened once, as without it. For `layer` only (not with
    * `readOnly` or `shareFile`); the CLI's writing commands open so.
    */

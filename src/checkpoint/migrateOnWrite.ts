@@ -8,6 +8,14 @@
  * the database as it was, usable by the older Stargraph that wrote it; one that writes
  * migrates it just before its first write, as it would have when it opened it.
  *
+ * A `createRun` (or `createRuns`) that is a retry, every run of it under an idempotency key
+ * a run already holds, is answered through the reader, as the writer would answer it
+ * (`created: false`, nothing written), and a `releaseClaims` of an owner that holds no
+ * claim changes nothing: `stargraph run --idempotency-key K` retried against an older
+ * database (its scheduler releasing its own claims as it stops) reads it only. A run whose
+ * key is not there yet is created through the writer, which checks the key again in its
+ * transaction.
+ *
  * Heartbeats are deferred: a beat asked for before the first write is not written (a
  * process that only reads drives no run), and is written, the latest one, right after the
  * migration, before that write.
@@ -15,8 +23,10 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type { CheckpointError } from "../errors.js"
 import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
+import type { CreatedRun, NewRun } from "./models.js"
 
 /** Every operation of the shape, the optional ones included (undefined when the reader has none). */
 type Complete = {
@@ -68,10 +78,29 @@ export const layer = (
         name: string,
         args: A
       ): Effect.Effect<R, CheckpointError> => (f === undefined ? Effect.dieMessage(`the writer Checkpointer has no ${name}, which its reader has`) : f(...args))
+      /**
+       * Before the first write: the runs `runs` asks to create when each one's idempotency key
+       * is held by a run already there (read through the reader), as `createRuns` answers a
+       * retry; undefined when one of them has no key, or a key not used yet (it is written).
+       */
+      const retried = (runs: ReadonlyArray<NewRun>): Effect.Effect<ReadonlyArray<CreatedRun> | undefined, CheckpointError> =>
+        Effect.suspend(() => {
+          if (written !== undefined || runs.length === 0) return Effect.succeed(undefined)
+          const keys: Array<string> = []
+          for (const run of runs) {
+            if (run.idempotency_key === undefined || run.idempotency_key === null) return Effect.succeed(undefined)
+            keys.push(run.idempotency_key)
+          }
+          return Effect.map(Effect.forEach(keys, (key) => read.findByIdempotencyKey(key)), (found) => {
+            const records = found.flatMap((f) => (Option.isSome(f) ? [{ record: f.value, created: false }] : []))
+            return records.length === runs.length ? records : undefined
+          })
+        })
       const shape: Complete = {
-        // Writes.
-        createRun: (run) => Effect.flatMap(writable, (c) => c.createRun(run)),
-        createRuns: (runs) => Effect.flatMap(writable, (c) => c.createRuns(runs)),
+        // Writes (a retry of a run already there writes nothing: read).
+        createRun: (run) =>
+          Effect.flatMap(retried([run]), (found) => (found?.[0] !== undefined ? Effect.succeed(found[0]) : Effect.flatMap(writable, (c) => c.createRun(run)))),
+        createRuns: (runs) => Effect.flatMap(retried(runs), (found) => (found !== undefined ? Effect.succeed(found) : Effect.flatMap(writable, (c) => c.createRuns(runs)))),
         commitSteps: (checkpoints, patch, options) => Effect.flatMap(writable, (c) => c.commitSteps(checkpoints, patch, options)),
         commitTogether: optional("commitTogether", () => (commits: Parameters<NonNullable<CheckpointerShape["commitTogether"]>>[0]) => Effect.flatMap(writable, (c) => call(c.commitTogether, "commitTogether", [commits]))),
         updateRun: (runId, patch) => Effect.flatMap(writable, (c) => c.updateRun(runId, patch)),
@@ -79,7 +108,15 @@ export const layer = (
         claimPending: (runId, owner, at, expected, takenOver) => Effect.flatMap(writable, (c) => c.claimPending(runId, owner, at, expected, takenOver)),
         requeue: (runId, at) => Effect.flatMap(writable, (c) => c.requeue(runId, at)),
         completePending: (runId) => Effect.flatMap(writable, (c) => c.completePending(runId)),
-        releaseClaims: (owner) => Effect.flatMap(writable, (c) => c.releaseClaims(owner)),
+        // A release of claims `owner` does not hold (this process's own, before it wrote: it
+        // claimed nothing) changes nothing: read, not written (a scheduler that stops releases its own).
+        releaseClaims: (owner) =>
+          Effect.suspend(() =>
+            written !== undefined
+              ? written.releaseClaims(owner)
+              : Effect.flatMap(read.listPending(Number.MAX_SAFE_INTEGER, { claimed: true }), (rows) =>
+                rows.some((row) => row.claimed_by === owner) ? Effect.flatMap(writable, (c) => c.releaseClaims(owner)) : Effect.succeed(0))
+          ),
         setCursor: (key, value) => Effect.flatMap(writable, (c) => c.setCursor(key, value)),
         requestCancel: optional("requestCancel", () => (runId: string, owner: string) => Effect.flatMap(writable, (c) => call(c.requestCancel, "requestCancel", [runId, owner]))),
         sweepHeartbeats: optional("sweepHeartbeats", () => (staleness: Parameters<NonNullable<CheckpointerShape["sweepHeartbeats"]>>[0], dryRun?: boolean) =>

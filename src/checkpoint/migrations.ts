@@ -249,6 +249,14 @@ export const MIGRATIONS: ReadonlyArray<Migration> = [
     version: 16,
     name: "forks keep their step budget",
     statements: ["ALTER TABLE runs_history ADD COLUMN fork_max_steps INTEGER"]
+  },
+  {
+    // A thread's run keeps whether its request passed over the thread's failed and cancelled
+    // runs (`skip_failed`: 1 or 0; NULL: not known, as for every run written before), which a
+    // retry under its idempotency key is compared with.
+    version: 17,
+    name: "runs keep skip_failed",
+    statements: ["ALTER TABLE runs_history ADD COLUMN skip_failed INTEGER"]
   }
 ]
 

@@ -346,7 +346,14 @@ export const RunRecord = Schema.Struct({
   /** The last time the run was taken over from a process that held it (null: never): see {@link TakenOver}. */
   taken_over: Schema.optionalWith(Schema.NullOr(TakenOver), { default: () => null }),
   /** The default model the run was started with (null: none), see {@link DefaultModelRecord}; its child runs inherit it. */
-  default_model: Schema.optionalWith(Schema.NullOr(DefaultModelRecord), { default: () => null })
+  default_model: Schema.optionalWith(Schema.NullOr(DefaultModelRecord), { default: () => null }),
+  /**
+   * For a thread's run started or enqueued (schema 17): whether the request passed over the
+   * thread's failed and cancelled runs (`skipFailed`, `skip_failed`), compared when its
+   * idempotency key is used again. Null: not known (a run without a thread, one made
+   * otherwise, or one recorded before it was kept), and then not compared.
+   */
+  skip_failed: Schema.optionalWith(Schema.NullOr(Schema.Boolean), { default: () => null })
 })
 /** The run record. */
 export type RunRecord = typeof RunRecord.Type
@@ -386,6 +393,8 @@ export interface NewRun {
   readonly breakpoints?: Breakpoints | null | undefined
   /** The default model it was started with (kept on its record). */
   readonly default_model?: DefaultModelRecord | null | undefined
+  /** Whether a thread's start asked to pass over the thread's failed and cancelled runs (kept on its record; absent: not known). */
+  readonly skip_failed?: boolean | null | undefined
   /**
    * Create the run already `running`, owned by `owner` from `started_at` (a process that
    * drives it at once, such as a subgraph node starting its child run): no separate
@@ -470,8 +479,29 @@ export const newRunRecord = (runId: string, run: NewRun): RunRecord => ({
   thread_id: run.thread_id ?? null,
   continued_from: run.continued_from ?? null,
   taken_over: null,
-  default_model: run.default_model ?? null
+  default_model: run.default_model ?? null,
+  skip_failed: run.skip_failed ?? null
 })
+
+/**
+ * `run` as written after a run created at `newest` (the creation time of the last run the
+ * store wrote, read in the transaction that writes this one): a run is never created
+ * earlier than the run written before it. `created_at` is the time the run was prepared,
+ * taken before the write waited for the store (another writer's lock, a group commit), so
+ * a writer that prepared its run first may write it second; it is then raised to
+ * `newest`, as is the start of a run created `running`, and the id is minted from it. So
+ * the runs' creation times (and their ids' times) never disagree with the order they are
+ * listed in. Unchanged when `newest` is earlier, absent or not a time.
+ */
+export const createdNoEarlierThan = (run: NewRun, newest: string | undefined): NewRun => {
+  if (newest === undefined || !(Date.parse(run.created_at) < Date.parse(newest))) return run
+  const running = run.running
+  return {
+    ...run,
+    created_at: newest,
+    ...(running !== undefined && Date.parse(running.started_at) < Date.parse(newest) ? { running: { ...running, started_at: newest } } : {})
+  }
+}
 
 /** The terminal (or stopped) outcome of a run. */
 export const RunSummary = Schema.Struct({

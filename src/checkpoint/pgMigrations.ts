@@ -169,6 +169,12 @@ export const PG_MIGRATIONS: ReadonlyArray<Migration> = [
     version: 16,
     name: "forks keep their step budget (SQLite schema 16)",
     statements: ["ALTER TABLE runs_history ADD COLUMN fork_max_steps integer"]
+  },
+  {
+    // SQLite's schema 17: whether a thread's run was asked to pass over failed runs (NULL: not known).
+    version: 17,
+    name: "runs keep skip_failed (SQLite schema 17)",
+    statements: ["ALTER TABLE runs_history ADD COLUMN skip_failed integer"]
   }
 ]
 

@@ -16,7 +16,8 @@ import type { CheckpointerShape, HeartbeatRecord, RunCommit } from "./Checkpoint
 import { checkpointTooLarge, encodeJson, maxCheckpointBytes as resolveMaxCheckpointBytes, overLimit } from "./checkpointSize.js"
 import { type Param, runOne, type Statements, transaction, type WriteOptions, type WriteResult } from "./connection.js"
 import { sweepStaleHeartbeats } from "./heartbeatSweep.js"
-import { Checkpoint, type CreatedRun, expectedThreadNewest, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun, TakenOver, WaitingInfo } from "./models.js"
+import { Checkpoint, createdNoEarlierThan, type CreatedRun, expectedThreadNewest, type NewRun, newRunRecord, type PendingRun, type RunPatch, RunRecord, stopsRun, TakenOver, WaitingInfo } from "./models.js"
+import { decodeRunCursor, encodeRunCursor, invalidCursor } from "./runCursor.js"
 import { newRunId } from "./runId.js"
 import { waitIdOf } from "./waitId.js"
 
@@ -88,8 +89,8 @@ const checkpointParams = (cp: Checkpoint, limit: number, creating = false): Eith
 // are one atomic step across processes.
 const INSERT_RUN = `INSERT INTO runs_history (run_id, graph_id, graph_hash, runtime_hash, status, inputs, created_at,
   idempotency_key, parent_run_id, fork_step, graph_source, last_step, derived_hash, mutation, owner, started_at, live_after_fork, actor, breakpoints,
-  thread_id, continued_from, default_model, fork_max_steps)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  thread_id, continued_from, default_model, fork_max_steps, skip_failed)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (idempotency_key) DO NOTHING`
 
 /**
@@ -98,7 +99,7 @@ const INSERT_RUN = `INSERT INTO runs_history (run_id, graph_id, graph_hash, runt
  */
 const RUN_COLUMNS = `run_id, graph_id, graph_hash, runtime_hash, status, inputs, created_at, started_at, finished_at,
   error, waiting, idempotency_key, parent_run_id, fork_step, graph_source, owner, derived_hash, mutation, live_after_fork, actor, breakpoints,
-  thread_id, continued_from, taken_over, default_model, fork_max_steps, COALESCE((SELECT MAX(step) FROM checkpoints WHERE checkpoints.run_id = runs_history.run_id), last_step) AS last_step`
+  thread_id, continued_from, taken_over, default_model, fork_max_steps, skip_failed, COALESCE((SELECT MAX(step) FROM checkpoints WHERE checkpoints.run_id = runs_history.run_id), last_step) AS last_step`
 
 const SELECT_BY_KEY = `SELECT ${RUN_COLUMNS} FROM runs_history WHERE idempotency_key = ?`
 
@@ -291,6 +292,7 @@ interface RunRow {
   readonly taken_over?: string | null
   readonly default_model?: string | null
   readonly fork_max_steps?: number | string | null
+  readonly skip_failed?: number | string | null
   /** Its place in insertion order (a `listRuns` cursor); PostgreSQL's `bigint` comes as text. */
   readonly seq?: number | string | undefined
 }
@@ -372,7 +374,8 @@ const toRun = (filename: string) => (row: RunRow): Effect.Effect<RunRecord, Chec
       taken_over: parseJson(row.taken_over ?? null),
       default_model: parseJson(row.default_model ?? null),
       live_after_fork: row.live_after_fork === 1,
-      fork_max_steps: row.fork_max_steps === null || row.fork_max_steps === undefined ? null : Number(row.fork_max_steps)
+      fork_max_steps: row.fork_max_steps === null || row.fork_max_steps === undefined ? null : Number(row.fork_max_steps),
+      skip_failed: row.skip_failed === null || row.skip_failed === undefined ? null : Number(row.skip_failed) === 1
     }),
     catch: (cause) => corrupt(filename, `run ${row.run_id}`, cause)
   }).pipe(
@@ -447,13 +450,18 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
     const maxBytes = resolveMaxCheckpointBytes(options.maxCheckpointBytes)
     const REQUEUE = requeueStatement(dialect.least)
     const THREAD_NEWEST = `SELECT run_id FROM runs_history WHERE thread_id = ? ORDER BY ${dialect.seq} DESC LIMIT 1`
+    const NEWEST_CREATED = `SELECT created_at FROM runs_history ORDER BY ${dialect.seq} DESC LIMIT 1`
     const READ_WAITING = `SELECT waiting FROM runs_history WHERE run_id = ?${dialect.forUpdate}`
     const INSERT_OWNED_CHECKPOINT = insertOwnedCheckpoint(dialect.lockShared)
     const BEAT = beatStatement(dialect.nowMs)
 
-    /** Insert one run (inside the caller's transaction); an existing idempotency key wins. */
-    const insertRun = (db: Statements, run: NewRun) =>
+    /**
+     * Insert one run (inside the caller's transaction); an existing idempotency key wins.
+     * `newest`: the creation time of the run written last (see `createdNoEarlierThan`).
+     */
+    const insertRun = (db: Statements, asked: NewRun, newest: string | undefined) =>
       Effect.gen(function*() {
+        const run = createdNoEarlierThan(asked, newest)
         const runId = newRunId(run.runIdPrefix ?? "run", Date.parse(run.created_at))
         const record = newRunRecord(runId, run)
         if (record.thread_id !== null) {
@@ -470,7 +478,8 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
           record.idempotency_key, record.parent_run_id, record.fork_step, record.graph_source, record.last_step,
           record.derived_hash, record.mutation === null ? null : json(record.mutation), record.owner, record.started_at,
           record.live_after_fork ? 1 : 0, record.actor, record.breakpoints === null ? null : json(record.breakpoints), record.thread_id, record.continued_from,
-          record.default_model === null ? null : json(record.default_model), record.fork_max_steps
+          record.default_model === null ? null : json(record.default_model), record.fork_max_steps,
+          record.skip_failed === null ? null : record.skip_failed ? 1 : 0
         ])
         if (inserted.changes === 0) {
           const rows = yield* db.all<RunRow>(SELECT_BY_KEY, [record.idempotency_key])
@@ -497,7 +506,19 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
         // Runs created `running` are driven at once by this process: like the `running`
         // transition, their creation needs no fsync of its own (see `make`).
         const sync = runs.length > 0 && runs.every((run) => run.running !== undefined) ? startsRun : undefined
-        const results = yield* transaction(sql, (db) => Effect.forEach(runs, (run) => insertRun(db, run)), sync).pipe(
+        const results = yield* transaction(sql, (db) =>
+          Effect.gen(function*() {
+            // The last run written, read under the write lock (SQLite's one writer; on
+            // PostgreSQL, the last one committed): no run is created earlier than it.
+            let newest = (yield* db.all<{ created_at: string }>(NEWEST_CREATED, []))[0]?.created_at
+            const out: Array<{ readonly _tag: "existing"; readonly row: RunRow } | { readonly _tag: "created"; readonly record: RunRecord }> = []
+            for (const run of runs) {
+              const result = yield* insertRun(db, run, newest)
+              if (result._tag === "created") newest = result.record.created_at
+              out.push(result)
+            }
+            return out
+          }), sync).pipe(
           Effect.catchTag("SqlError", (e) =>
             // The database's own guard (one unfinished run per thread) stopped a second one.
             Effect.fail(
@@ -732,25 +753,33 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
       listRuns: (query) =>
         Effect.gen(function*() {
           const limit = Math.max(1, Math.min(query.limit ?? 50, 500))
-          const decoded = query.cursor === undefined ? undefined : Buffer.from(query.cursor, "base64url").toString()
-          const before = decoded === undefined ? undefined : /^[1-9][0-9]*$/.test(decoded) ? Number(decoded) : Number.NaN
-          if (before !== undefined && !Number.isSafeInteger(before)) {
-            return yield* new CheckpointError({ reason: "invalid-cursor", filename, message: `invalid cursor '${query.cursor}'` })
-          }
+          const given = query.cursor
+          const decoded = given === undefined ? undefined : decodeRunCursor(given)
+          if (given !== undefined && decoded !== undefined && Either.isLeft(decoded)) return yield* invalidCursor(given, decoded.left, filename)
+          const after = decoded === undefined ? undefined : Either.getOrUndefined(decoded)
+          const seq = sql.literal(dialect.seq)
           const conditions = [
             ...(query.status ? [sql`status = ${query.status}`] : []),
             ...(query.graph_id ? [sql`graph_id = ${query.graph_id}`] : []),
             ...(query.thread_id !== undefined ? [sql`thread_id = ${query.thread_id}`] : []),
-            ...(before !== undefined ? [sql`${sql.literal(dialect.seq)} < ${before}`] : [])
+            // Before the cursor's place, while its run still holds it (read in this statement: see `runCursor.ts`).
+            ...(after !== undefined
+              ? [sql`${seq} < ${after.seq}`, sql`EXISTS (SELECT 1 FROM runs_history anchor WHERE anchor.${seq} = ${after.seq} AND anchor.run_id = ${after.runId})`]
+              : [])
           ]
-          const rows = yield* sql<RunRow>`SELECT ${sql.literal(dialect.seq)} AS seq, ${sql.literal(RUN_COLUMNS)} FROM runs_history WHERE ${sql.and(conditions)}
-            ORDER BY ${sql.literal(dialect.seq)} DESC LIMIT ${limit + 1}`.pipe(Effect.mapError(storage(filename, "listing runs")))
+          const rows = yield* sql<RunRow>`SELECT ${seq} AS seq, ${sql.literal(RUN_COLUMNS)} FROM runs_history WHERE ${sql.and(conditions)}
+            ORDER BY ${seq} DESC LIMIT ${limit + 1}`.pipe(Effect.mapError(storage(filename, "listing runs")))
+          if (rows.length === 0 && after !== undefined && given !== undefined) {
+            // Nothing before the place, or its run is gone (then the place may be a newer run's).
+            const anchor = yield* sql<{ readonly found: number }>`SELECT 1 AS found FROM runs_history WHERE ${seq} = ${after.seq} AND run_id = ${after.runId}`.pipe(
+              Effect.mapError(storage(filename, "listing runs"))
+            )
+            if (anchor.length === 0) return yield* invalidCursor(given, "gone", filename, after.runId)
+          }
           const page = rows.slice(0, limit)
           const runs = yield* Effect.forEach(page, toRun(filename))
           const last = page[page.length - 1]
-          const next_cursor = rows.length > limit && last?.seq !== undefined
-            ? Buffer.from(String(last.seq)).toString("base64url")
-            : null
+          const next_cursor = rows.length > limit && last?.seq !== undefined ? encodeRunCursor(Number(last.seq), last.run_id) : null
           return { runs, next_cursor }
         }),
 

@@ -646,7 +646,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         Effect.catchAll(threadId === undefined ? Effect.fail : explainMoved(checkpointer, threadId, definition.id, skipFailed))
       )
       if (!created) {
-        // Another request under a held key (another graph, params, thread or breakpoints) says what differs.
+        // Another request under a held key (another graph, params, thread, skip_failed or breakpoints) says what differs.
         const difference = requestDifference(run, prepared)
         if (difference !== undefined) return yield* keyReused(options.idempotencyKey, run, prepared, difference, "start")
         return yield* new RunStateError({

@@ -2,7 +2,9 @@
  * A reused idempotency key (Stripe's and Temporal's rule: a key names one request). A
  * start or enqueue whose key a run already holds is a retry of that run's request only if
  * it asks for what the run's record keeps: the same graph, params (its `inputs`, compared
- * as canonical JSON: key order and whitespace do not count), thread and breakpoints.
+ * as canonical JSON: key order and whitespace do not count), thread, `skip_failed` (when
+ * the record knows it: a run recorded before it was kept, schema 17, is not refused for it)
+ * and breakpoints.
  * Anything else is refused with `RunStateError` (reason `idempotency-key-reused`), naming
  * the key, the run and the first field that differs; nothing is written.
  */
@@ -13,7 +15,7 @@ import { jsonEqual } from "../ir/json.js"
 import { listSome } from "../ir/limits.js"
 
 /** A field of the request a reused key's run was started with (the HTTP body's names). */
-export type RequestField = "graph_id" | "params" | "thread_id" | "interrupt_before" | "interrupt_after"
+export type RequestField = "graph_id" | "params" | "thread_id" | "skip_failed" | "interrupt_before" | "interrupt_after"
 
 /** How a request differs from the run its key holds: the field, and a short account of how. */
 export interface RequestDifference {
@@ -42,8 +44,9 @@ const asSet = (nodes: ReadonlyArray<string> | undefined): string => canonicalJso
 /**
  * How `asked` (a run prepared for a start or enqueue, not written) differs from `kept`,
  * the run its idempotency key already holds, or undefined when it asks for that run.
- * Not compared: who asks (`actor`), the default model in the caller's context, and
- * `skipFailed` (none is kept on the record, or each may differ between honest retries).
+ * Not compared: who asks (`actor`) and the default model in the caller's context (each may
+ * differ between honest retries), and `skip_failed` when either side does not know it (a
+ * record written before it was kept, a run prepared without it).
  */
 export const requestDifference = (kept: RunRecord, asked: NewRun): RequestDifference | undefined => {
   if (kept.graph_id !== asked.graph_id) return { field: "graph_id", detail: `of graph ${kept.graph_id}, not ${asked.graph_id}` }
@@ -59,6 +62,11 @@ export const requestDifference = (kept: RunRecord, asked: NewRun): RequestDiffer
       detail: keptThread === null ? "on no thread" : askedThread === null ? `on thread '${keptThread}', and this request names none` : `on thread '${keptThread}', not '${askedThread}'`
     }
   }
+  const keptSkip = kept.skip_failed ?? null
+  const askedSkip = asked.skip_failed ?? null
+  if (keptSkip !== null && askedSkip !== null && keptSkip !== askedSkip) {
+    return { field: "skip_failed", detail: keptSkip ? "passing over the thread's failed and cancelled runs (skip_failed), and this request does not" : "without skip_failed, and this request passes over the thread's failed and cancelled runs" }
+  }
   for (const [when, field] of [["before", "interrupt_before"], ["after", "interrupt_after"]] as const) {
     const was = kept.breakpoints?.[when]
     const is = asked.breakpoints?.[when]
@@ -72,7 +80,7 @@ export const requestDifference = (kept: RunRecord, asked: NewRun): RequestDiffer
 
 /** What to do about a key held by a run of another request. */
 export const keyReusedFix = (runId: string): string =>
-  `use a new idempotency key for this request, or resend the request run ${runId} was started with (the same graph, params, thread and breakpoints) to get that run back`
+  `use a new idempotency key for this request, or resend the request run ${runId} was started with (the same graph, params, thread, skip_failed and breakpoints) to get that run back`
 
 /** The refusal of a key `key` that `kept` holds, for a request (`asked`) that differs as `difference` says. */
 export const keyReused = (key: string | undefined, kept: RunRecord, asked: NewRun, difference: RequestDifference, operation: string): RunStateError =>

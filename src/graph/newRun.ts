@@ -17,6 +17,11 @@ export interface NewRunFields {
   /** The default model the run starts with (null or absent: none), kept on its record. */
   readonly defaultModel?: DefaultModelRecord | null | undefined
   /**
+   * For a thread's run: whether the request passed over the thread's failed and cancelled
+   * runs, kept on its record (`skip_failed`: a retry under its key is compared with it).
+   */
+  readonly skipFailed?: boolean | undefined
+  /**
    * The thread the run joins, the thread's run it continues (null: its first), and the
    * thread's newest run as read when the run was prepared (`NewRun.thread_newest`; left
    * out: the run it continues).
@@ -57,6 +62,7 @@ export const newRunOf = (
   actor: fields.actor ?? null,
   breakpoints: fields.breakpoints ?? null,
   ...(fields.defaultModel != null ? { default_model: fields.defaultModel } : {}),
+  ...(fields.skipFailed !== undefined ? { skip_failed: fields.skipFailed } : {}),
   created_at: at,
   queued: fields.queued ?? false,
   ...(fields.thread !== undefined ? { thread_id: fields.thread.id, continued_from: fields.thread.continuedFrom } : {}),

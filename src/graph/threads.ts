@@ -223,7 +223,8 @@ export const prepareThreadRun = (
   Effect.gen(function*() {
     const checkpointer = yield* Checkpointer
     const threadId = yield* checkThreadId(options.threadId)
-    const { skipFailed: _skipFailed, ...fields } = options
+    // The request's skipFailed is kept on the run's record (a retry under its key is compared with it).
+    const fields = { ...options, skipFailed: options.skipFailed === true }
     const inputs = options.inputs
     // A retried start (its idempotency key taken): `createRun` answers with that run and
     // writes nothing, so the thread is not checked (it may be that very run, unfinished).

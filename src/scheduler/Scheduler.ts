@@ -443,7 +443,7 @@ export const make = (
             Effect.catchAll(explainMoved(checkpointer, threadId, graph.id, skipFailed)),
             Effect.tap((c) => Effect.sync(() => c.created && enqueuing.add(c.record.run_id)))
           )
-        // A key held by a run of another request (another graph, params, thread or breakpoints;
+        // A key held by a run of another request (another graph, params, thread, skip_failed or breakpoints;
         // for a trigger's key, another graph only) is a mistake, not a retry: refused, nothing written.
         const difference = created ? undefined : requestDifference(record, prepared)
         if (difference !== undefined && (opts.idempotency !== "event" || difference.field === "graph_id")) {

@@ -75,6 +75,43 @@ const runMany = (layer: Layer.Layer<Checkpointer, CheckpointError>, count: numbe
 const reasonOf = (result: Either.Either<unknown, unknown>): string =>
   Either.isLeft(result) ? (result.left as { readonly reason?: string }).reason ?? String(result.left) : "ok"
 
+/** The time (ms) in a run id's version 7 UUID: its first 48 bits. */
+const idTime = (runId: string): number => parseInt(runId.replace(/^[a-z]+-/, "").replace(/-/g, "").slice(0, 12), 16)
+
+/**
+ * Two writers interleaved: the first prepares its run (its `created_at` taken then), the
+ * second prepares one 40 ms later and writes it first (it got the write lock first), then
+ * the first writes; then a group commit of two runs offered in the other order, and a run
+ * created `running`. Each run's record and listing, newest first.
+ */
+export const writtenOutOfOrder = Effect.gen(function*() {
+  const graph = yield* Graph.make(tiny)
+  const c = yield* Checkpointer
+  const base = yield* graph.newRun({})
+  const at = Date.parse(base.created_at)
+  const iso = (ms: number) => new Date(ms).toISOString()
+  const second = yield* c.createRun({ ...base, created_at: iso(at + 40) })
+  const first = yield* c.createRun({ ...base, created_at: iso(at) })
+  const batch = yield* c.createRuns([{ ...base, created_at: iso(at + 80) }, { ...base, created_at: iso(at + 60) }])
+  const running = yield* c.createRun({ ...base, created_at: iso(at + 70), running: { owner: "host:1:1", started_at: iso(at + 70) } })
+  const listed = (yield* c.listRuns({ limit: 10 })).runs
+  return { at, iso, second, first, batch, running, listed }
+})
+
+/** What {@link writtenOutOfOrder} must show: creation times (and ids' times) in list order, each raised only as far as the run written before it. */
+export const expectCreatedInListOrder = (out: Effect.Effect.Success<typeof writtenOutOfOrder>): void => {
+  const { at, iso } = out
+  expect(out.listed.map((r) => r.run_id)).toEqual([out.running, out.batch[1]!, out.batch[0]!, out.first, out.second].map((r) => r.record.run_id))
+  // Newest first: no run is listed above one created later, by its record or by its id.
+  const times = out.listed.map((r) => r.created_at)
+  expect(times).toEqual([...times].sort().reverse())
+  for (const r of out.listed) expect(idTime(r.run_id), r.run_id).toBe(Date.parse(r.created_at))
+  // Each time as prepared, unless the run written before it was created later: then that one's.
+  expect(out.listed.map((r) => r.created_at)).toEqual([iso(at + 80), iso(at + 80), iso(at + 80), iso(at + 40), iso(at + 40)])
+  expect(out.running.record).toMatchObject({ created_at: iso(at + 80), started_at: iso(at + 80), status: "running", owner: "host:1:1" })
+  expect(out.first.record.created_at).toBe(iso(at + 40))
+}
+
 /** The shared suite, for `backend`. */
 export const conformance = (backend: Backend): void => {
   describe(`Checkpointer conformance: ${backend.name}`, () => {
@@ -142,6 +179,115 @@ export const conformance = (backend: Backend): void => {
       expect(pages.ids).toEqual(pages.all)
       expect(new Set(pages.ids).size).toBe(25)
       expect(pages.none).toBe(0)
+    })
+
+    it("a run is never created earlier than the run written before it: a writer that prepared its run first but wrote it second takes that run's time (record, listing, id)", async () => {
+      const store = await backend.fresh()
+      expectCreatedInListOrder(await Effect.runPromise(writtenOutOfOrder.pipe(Effect.provide(store.layer()))))
+    })
+
+    it("a used idempotency key is compared with the request its run's record keeps (graph, params, thread, skip_failed, breakpoints): another request is refused and nothing written; skip_failed unknown (NULL, a row from before schema 17) is not compared", async () => {
+      const store = await backend.fresh()
+      const layer = Layer.mergeAll(store.layer(), store.client())
+      const out = await Effect.runPromise(Effect.gen(function*() {
+        const graph = yield* Graph.make(tiny)
+        const other = yield* Graph.make({ ...tiny, id: "run:other" })
+        const c = yield* Checkpointer
+        const sql = yield* SqlClient.SqlClient
+        const refusal = <R>(start: Effect.Effect<unknown, unknown, R>) =>
+          Effect.map(Effect.flip(start), (e) => e as { readonly _tag: string; readonly reason?: string; readonly field?: string; readonly runId?: string; readonly message: string })
+        const plain = (yield* graph.start({ inputs: { n: 1 }, idempotencyKey: "k-plain" })).runId
+        const onThread = (yield* graph.start({ inputs: { n: 1 }, threadId: "t", idempotencyKey: "k-thread" })).runId
+        const skipping = (yield* graph.start({ inputs: { n: 1 }, threadId: "u", skipFailed: true, idempotencyKey: "k-skip" })).runId
+        const records = {
+          plain: Option.getOrThrow(yield* c.getRun(plain)).skip_failed,
+          onThread: Option.getOrThrow(yield* c.getRun(onThread)).skip_failed,
+          skipping: Option.getOrThrow(yield* c.getRun(skipping)).skip_failed
+        }
+        const before = (yield* c.listRuns({ limit: 50 })).runs
+        const refused = {
+          same: yield* refusal(graph.start({ inputs: { n: 1 }, idempotencyKey: "k-plain" })),
+          graph: yield* refusal(other.start({ inputs: { n: 1 }, idempotencyKey: "k-plain" })),
+          params: yield* refusal(graph.start({ inputs: { n: 2 }, idempotencyKey: "k-plain" })),
+          thread: yield* refusal(graph.start({ inputs: { n: 1 }, threadId: "v", idempotencyKey: "k-plain" })),
+          breakpoints: yield* refusal(graph.start({ inputs: { n: 1 }, interruptBefore: ["b"], idempotencyKey: "k-plain" })),
+          skipAsked: yield* refusal(graph.start({ inputs: { n: 1 }, threadId: "t", skipFailed: true, idempotencyKey: "k-thread" })),
+          skipDropped: yield* refusal(graph.start({ inputs: { n: 1 }, threadId: "u", idempotencyKey: "k-skip" })),
+          threadSame: yield* refusal(graph.start({ inputs: { n: 1 }, threadId: "t", idempotencyKey: "k-thread" }))
+        }
+        const after = (yield* c.listRuns({ limit: 50 })).runs
+        // A row written before schema 17 does not know: a retry is not refused for it, either way.
+        yield* sql`UPDATE runs_history SET skip_failed = NULL WHERE run_id = ${onThread}`
+        const unknown = {
+          record: Option.getOrThrow(yield* c.getRun(onThread)).skip_failed,
+          asked: yield* refusal(graph.start({ inputs: { n: 1 }, threadId: "t", skipFailed: true, idempotencyKey: "k-thread" })),
+          notAsked: yield* refusal(graph.start({ inputs: { n: 1 }, threadId: "t", idempotencyKey: "k-thread" }))
+        }
+        return { plain, onThread, skipping, records, refused, unknown, before, after }
+      }).pipe(Effect.provide(layer)))
+      expect(out.records).toEqual({ plain: null, onThread: false, skipping: true })
+      // The same request: the run is there already (Graph.start says so; the Scheduler answers with it).
+      for (const same of [out.refused.same, out.refused.threadSame, out.unknown.asked, out.unknown.notAsked]) {
+        expect(same).toMatchObject({ _tag: "RunStateError" })
+        expect(same).not.toHaveProperty("reason")
+      }
+      const reused = (field: string, runId: string) => ({ _tag: "RunStateError", reason: "idempotency-key-reused", field, runId, operation: "start" })
+      expect(out.refused.graph).toMatchObject(reused("graph_id", out.plain))
+      expect(out.refused.params).toMatchObject(reused("params", out.plain))
+      expect(out.refused.thread).toMatchObject(reused("thread_id", out.plain))
+      expect(out.refused.breakpoints).toMatchObject(reused("interrupt_before", out.plain))
+      expect(out.refused.skipAsked).toMatchObject(reused("skip_failed", out.onThread))
+      expect(out.refused.skipAsked.message).toContain(`idempotency key 'k-thread' already belongs to run ${out.onThread}, started without skip_failed, and this request passes over`)
+      expect(out.refused.skipDropped).toMatchObject(reused("skip_failed", out.skipping))
+      expect(out.refused.skipDropped.message).toContain("passing over the thread's failed and cancelled runs (skip_failed), and this request does not")
+      expect(out.unknown.record).toBeNull()
+      // Nothing written by any of them.
+      expect(out.after).toEqual(out.before)
+    })
+
+    it("an old cursor never reads on into runs made after its page: valid while the run it ends at is there, refused (invalid-cursor) once a prune deleted it", async () => {
+      const store = await backend.fresh()
+      const layer = Layer.mergeAll(store.layer(), store.client(), ArtifactStore.memory)
+      const out = await Effect.runPromise(Effect.gen(function*() {
+        const graph = yield* Graph.make(tiny)
+        const c = yield* Checkpointer
+        const runOne = Effect.map(Effect.flatMap(graph.start(), (r) => r.start()), (s) => s.run_id)
+        const cutoff = () => Effect.zipRight(Effect.sleep("5 millis"), Effect.map(Effect.sync(() => new Date().toISOString()), (at) => at)).pipe(Effect.zipLeft(Effect.sleep("5 millis")))
+        // The oldest run ends before the first cutoff, the others after it.
+        const oldest = yield* runOne
+        const first = yield* cutoff()
+        const kept = [yield* runOne, yield* runOne, yield* runOne, yield* runOne]
+        const page1 = yield* c.listRuns({ limit: 2 })
+        const cursor = page1.next_cursor!
+        // A prune that deletes older runs only, then new runs: the cursor still pages on, to the older runs left.
+        yield* prune(store.db, { before: first })
+        const newer = yield* runOne
+        const page2 = yield* c.listRuns({ limit: 2, cursor })
+        // A prune that deletes every run, the cursor's too, then new runs (SQLite hands them
+        // the deleted rows' rowids, below the cursor's place): the cursor is refused.
+        const second = yield* cutoff()
+        yield* prune(store.db, { before: second })
+        const after = [yield* runOne, yield* runOne, yield* runOne, yield* runOne, yield* runOne]
+        const stale = yield* Effect.either(c.listRuns({ limit: 2, cursor }))
+        const staleFiltered = yield* Effect.either(c.listRuns({ limit: 2, status: "done", cursor }))
+        // A cursor of an older Stargraph (the place alone) cannot be checked: refused too.
+        const older = yield* Effect.either(c.listRuns({ limit: 2, cursor: Buffer.from("3").toString("base64url") }))
+        // Paging from the top again reads the new runs, newest first.
+        const fresh = yield* c.listRuns({ limit: 10 })
+        return { oldest, kept, page1, page2, newer, after, stale, staleFiltered, older, fresh }
+      }).pipe(Effect.provide(layer)))
+      expect(out.page1.runs.map((r) => r.run_id)).toEqual([out.kept[3], out.kept[2]])
+      expect(out.page2.runs.map((r) => r.run_id)).toEqual([out.kept[1], out.kept[0]])
+      expect(out.page2.next_cursor).toBeNull()
+      for (const refused of [out.stale, out.staleFiltered]) {
+        // (Before cursors named their run, SQLite's answer here was two of the runs made after the prune.)
+        expect(Either.isRight(refused) ? refused.right.runs.map((r) => r.run_id) : []).toEqual([])
+        expect(Either.isLeft(refused) && refused.left).toMatchObject({ _tag: "CheckpointError", reason: "invalid-cursor", runId: out.kept[2] })
+        expect(Either.isLeft(refused) ? refused.left.message : "").toContain(`continues after run ${out.kept[2]}, which was deleted since`)
+      }
+      expect(Either.isLeft(out.older) && out.older.left).toMatchObject({ _tag: "CheckpointError", reason: "invalid-cursor" })
+      expect(Either.isLeft(out.older) ? out.older.left.message : "").toContain("older Stargraph")
+      expect(out.fresh.runs.map((r) => r.run_id)).toEqual([...out.after].reverse())
     })
 
     it("lists one thread's runs (thread_id), with the status and graph filters and the cursor, and no other run", async () => {

@@ -257,6 +257,7 @@ describe("PostgreSQL Checkpointer: schema", () => {
     // A schema-13 database: no history table, one run taken over once.
     const taken = { from: "host-a:41:1700000000000", to: "host-b:42:1700000000001", reason: "lease-lapsed", at: "2026-11-20T10:00:00.000Z" }
     await server.query("DROP TABLE run_takeovers", [], name)
+    await server.query("ALTER TABLE runs_history DROP COLUMN skip_failed", [], name)
     await server.query("ALTER TABLE runs_history DROP COLUMN default_model", [], name)
     await server.query("ALTER TABLE runs_history DROP COLUMN fork_max_steps", [], name)
     await server.query("UPDATE runs_history SET taken_over = $1 WHERE run_id = $2", [JSON.stringify(taken), runA], name)

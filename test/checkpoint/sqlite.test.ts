@@ -212,9 +212,9 @@ describe("SQLite Checkpointer", () => {
     const dir = tempDir()
     const filename = join(dir, "db.sqlite")
     await Effect.runPromise(runMany(filename, 2))
-    // Make it a schema-5 database: drop the tables, columns and indexes migrations 6 to 16 added (11's table is created only if missing).
+    // Make it a schema-5 database: drop the tables, columns and indexes migrations 6 to 17 added (11's table is created only if missing).
     const old = new Database(filename)
-    for (const st of ["ALTER TABLE runs_history DROP COLUMN fork_max_steps", "ALTER TABLE runs_history DROP COLUMN default_model", "DROP TABLE run_takeovers", "ALTER TABLE runs_history DROP COLUMN taken_over", "DROP INDEX runs_history_cancel_requested", "ALTER TABLE runs_history DROP COLUMN cancel_requested_of", "DROP INDEX runs_history_thread_active", "DROP INDEX runs_history_thread", "ALTER TABLE runs_history DROP COLUMN continued_from",
+    for (const st of ["ALTER TABLE runs_history DROP COLUMN skip_failed", "ALTER TABLE runs_history DROP COLUMN fork_max_steps", "ALTER TABLE runs_history DROP COLUMN default_model", "DROP TABLE run_takeovers", "ALTER TABLE runs_history DROP COLUMN taken_over", "DROP INDEX runs_history_cancel_requested", "ALTER TABLE runs_history DROP COLUMN cancel_requested_of", "DROP INDEX runs_history_thread_active", "DROP INDEX runs_history_thread", "ALTER TABLE runs_history DROP COLUMN continued_from",
       "ALTER TABLE runs_history DROP COLUMN thread_id", "ALTER TABLE runs_history DROP COLUMN breakpoints", "ALTER TABLE runs_history DROP COLUMN actor", "ALTER TABLE runs_history DROP COLUMN live_after_fork",
       "ALTER TABLE checkpoints DROP COLUMN facts", "ALTER TABLE checkpoints DROP COLUMN rules", "ALTER TABLE checkpoints DROP COLUMN groups"]) old.exec(st)
     old.pragma("user_version = 5")
@@ -272,6 +272,7 @@ describe("SQLite Checkpointer", () => {
     const old = new Database(filename)
     const [runA, runB] = (old.prepare("SELECT run_id FROM runs_history ORDER BY rowid").all() as Array<{ run_id: string }>).map((r) => r.run_id)
     old.exec("DROP TABLE run_takeovers")
+    old.exec("ALTER TABLE runs_history DROP COLUMN skip_failed")
     old.exec("ALTER TABLE runs_history DROP COLUMN fork_max_steps")
     old.exec("ALTER TABLE runs_history DROP COLUMN default_model")
     old.prepare("UPDATE runs_history SET taken_over = ? WHERE run_id = ?").run(JSON.stringify(taken), runA)

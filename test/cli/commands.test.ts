@@ -403,12 +403,12 @@ describe("a database written by an older Stargraph", () => {
   it("list and inspect read it as it is (no migration, no note); run backs it up and says so on stderr, then migrates", async () => {
     const db = join(work, "older.sqlite")
     const id = runIdOf((await stargraph(["run", "hello/graph.yaml", "--inputs", "message=old", "--db", db, "--quiet"], { cwd: work })).last)
-    // Seven schemas back: what the newest migrations (10, threads; 11, process heartbeats; 12, cancel requests; 13, take-overs; 14, the take-over history; 15, the run's default model; 16, a fork's step budget) added is not there yet.
+    // Eight schemas back: what the newest migrations (10, threads; 11, process heartbeats; 12, cancel requests; 13, take-overs; 14, the take-over history; 15, the run's default model; 16, a fork's step budget; 17, skip_failed) added is not there yet.
     const version = (file: string, set?: number) => {
       const conn = new Database(file)
       try {
         if (set !== undefined) {
-          for (const st of ["ALTER TABLE runs_history DROP COLUMN fork_max_steps", "ALTER TABLE runs_history DROP COLUMN default_model", "DROP TABLE run_takeovers", "ALTER TABLE runs_history DROP COLUMN taken_over", "DROP INDEX runs_history_cancel_requested", "ALTER TABLE runs_history DROP COLUMN cancel_requested_of",
+          for (const st of ["ALTER TABLE runs_history DROP COLUMN skip_failed", "ALTER TABLE runs_history DROP COLUMN fork_max_steps", "ALTER TABLE runs_history DROP COLUMN default_model", "DROP TABLE run_takeovers", "ALTER TABLE runs_history DROP COLUMN taken_over", "DROP INDEX runs_history_cancel_requested", "ALTER TABLE runs_history DROP COLUMN cancel_requested_of",
             "DROP TABLE process_heartbeats", "DROP INDEX runs_history_thread_active", "DROP INDEX runs_history_thread",
             "ALTER TABLE runs_history DROP COLUMN continued_from", "ALTER TABLE runs_history DROP COLUMN thread_id"]) conn.exec(st)
           conn.pragma(`user_version = ${set}`)
@@ -419,23 +419,23 @@ describe("a database written by an older Stargraph", () => {
       }
     }
     const current = version(db)
-    expect(version(db, current - 7)).toBe(current - 7)
+    expect(version(db, current - 8)).toBe(current - 8)
     const list = await stargraph(["list", "--db", db], { cwd: work })
     expect([list.code, list.stderr]).toEqual([0, ""])
     expect(list.lines[1]).toMatch(new RegExp(`^${id}\\s+run:hello-stargraph\\s+done`))
     const inspect = await stargraph(["inspect", id, "--db", db, "--json"], { cwd: work })
     expect([inspect.code, inspect.stderr]).toEqual([0, ""])
     expect((JSON.parse(inspect.stdout) as { status: string }).status).toBe("done")
-    expect(version(db)).toBe(current - 7)
-    expect(existsSync(`${db}.schema-${current - 7}.bak`)).toBe(false)
+    expect(version(db)).toBe(current - 8)
+    expect(existsSync(`${db}.schema-${current - 8}.bak`)).toBe(false)
 
     const run = await stargraph(["run", "hello/graph.yaml", "--inputs", "message=new", "--db", db, "--quiet"], { cwd: work })
     expect(run.code).toBe(0)
-    const backup = `${db}.schema-${current - 7}.bak`
-    expect(run.stderr).toContain(`note: migrating ${db} from schema ${current - 7} to ${current}`)
+    const backup = `${db}.schema-${current - 8}.bak`
+    expect(run.stderr).toContain(`note: migrating ${db} from schema ${current - 8} to ${current}`)
     expect(run.stderr).toContain(`A copy as it was is at ${backup}; to roll back`)
     expect(version(db)).toBe(current)
-    expect(version(backup)).toBe(current - 7)
+    expect(version(backup)).toBe(current - 8)
     // Once migrated, nothing more is said.
     expect((await stargraph(["run", "hello/graph.yaml", "--inputs", "message=again", "--db", db, "--quiet"], { cwd: work })).stderr).toBe("")
   })

@@ -1,13 +1,14 @@
 /**
  * A SQLite database written by an older Stargraph, through the built CLI: a command that
  * is refused (an unknown run, a step out of range, a bad mutation or answer, a run in the
- * wrong state) or that only looks (`prune --dry-run`) leaves the file exactly as it was:
- * the same bytes, its schema version, no backup, no note. A command that writes migrates it
- * just before its first write, with the note and the backup.
+ * wrong state, an idempotency key of another request) or that only looks (`prune
+ * --dry-run`, a `run --idempotency-key` retry that finds its run already there) leaves the
+ * file exactly as it was: the same bytes, its schema version, no backup, no note. A
+ * command that writes migrates it just before its first write, with the note and the backup.
  *
  * The older files are made here: runs written by this build, then taken back to an older
- * schema by dropping what later migrations added (the columns and tables of 14 to 16 for
- * schema 13, and of 10 to 16 for schema 9), as an older Stargraph left them.
+ * schema by dropping what later migrations added (the columns and tables of 14 to 17 for
+ * schema 13, and of 10 to 17 for schema 9), as an older Stargraph left them.
  */
 import Database from "better-sqlite3"
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs"
@@ -16,8 +17,8 @@ import { beforeAll, describe, expect, it } from "vitest"
 import { SCHEMA_VERSION } from "../../src/checkpoint/migrations.js"
 import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
 
-/** What migrations 14 to 16 added, dropped: a schema-13 file. */
-const TO_13 = ["ALTER TABLE runs_history DROP COLUMN fork_max_steps", "ALTER TABLE runs_history DROP COLUMN default_model", "DROP TABLE run_takeovers"]
+/** What migrations 14 to 17 added, dropped: a schema-13 file. */
+const TO_13 = ["ALTER TABLE runs_history DROP COLUMN skip_failed", "ALTER TABLE runs_history DROP COLUMN fork_max_steps", "ALTER TABLE runs_history DROP COLUMN default_model", "DROP TABLE run_takeovers"]
 /** And what 10 to 13 added: a schema-9 file (no heartbeats table, no threads). */
 const TO_9 = [
   ...TO_13,
@@ -34,6 +35,9 @@ const TO_9 = [
 let work: string
 let done: string
 let waiting: string
+/** A run started with an idempotency key, and one on a thread (not passing over failed runs). */
+let keyed: string
+let threaded: string
 /** The older files, by schema version: copied for each command. */
 const originals = new Map<number, string>()
 
@@ -49,6 +53,12 @@ beforeAll(async () => {
   const approval = await stargraph(["run", join(ROOT, "examples", "approval", "graph.yaml"), "--inputs", "request=ship it", "--db", db, "--quiet"], { cwd: work })
   expect(approval.code, approval.stderr).toBe(3)
   waiting = runIdOf(approval.last)
+  const withKey = await stargraph(["run", join(ROOT, "examples", "hello", "graph.yaml"), "--inputs", "message=keyed", "--idempotency-key", "op-1", "--db", db, "--quiet"], { cwd: work })
+  expect(withKey.code, withKey.stderr).toBe(0)
+  keyed = runIdOf(withKey.last)
+  const onThread = await stargraph(["run", join(ROOT, "examples", "hello", "graph.yaml"), "--inputs", "message=t", "--thread", "t-1", "--idempotency-key", "op-t", "--db", db, "--quiet"], { cwd: work })
+  expect(onThread.code, onThread.stderr).toBe(0)
+  threaded = runIdOf(onThread.last)
   for (const [version, drops] of [[13, TO_13], [9, TO_9]] as const) {
     const dir = join(work, `schema-${version}`)
     mkdirSync(dir)
@@ -75,6 +85,8 @@ const olderCopy = (version: number) => {
 }
 
 describe.each([13, 9])("a schema-%i database", (version) => {
+  // The done runs a prune deletes: all three, but from schema 10 (threads) the thread's run is its thread's newest, kept.
+  const prunable = version >= 10 ? 2 : 3
   const refusals: ReadonlyArray<{ readonly name: string; readonly args: () => ReadonlyArray<string>; readonly code: number; readonly says: RegExp }> = [
     { name: "replay of an unknown run", args: () => ["replay", "run-nope"], code: 2, says: /error: CheckpointError\[unknown-run\]: no run 'run-nope'/ },
     { name: "replay from a step the run does not have", args: () => ["replay", done, "--from-step", "99"], code: 2, says: /error: InputError: --from-step: run \S+ has steps 0\.\.5; there is no step 99/ },
@@ -86,7 +98,19 @@ describe.each([13, 9])("a schema-%i database", (version) => {
     { name: "resume of a run that ended", args: () => ["resume", done], code: 2, says: /error: RunStateError: run \S+ is already done; nothing to resume/ },
     { name: "respond with an answer the field refuses", args: () => ["respond", waiting, "--response", "{\"nope\":1}"], code: 2, says: /error: StateValidationError: response field 'decision\.nope'/ },
     { name: "respond naming a wait the run is not at", args: () => ["respond", waiting, "--response", "{\"approved\":true}", "--wait-id", "w-nope"], code: 2, says: /error: RunStateError: run \S+ does not wait at w-nope/ },
-    { name: "prune --dry-run", args: () => ["prune", "--before", "0m", "--dry-run"], code: 0, says: /^would delete 1 run that finished before \S+ \(6 checkpoints\)$/m }
+    { name: "prune --dry-run", args: () => ["prune", "--before", "0m", "--dry-run"], code: 0, says: new RegExp(`^would delete ${prunable} runs that finished before \\S+ \\(${prunable * 6} checkpoints\\)$`, "m") },
+    {
+      name: "run --idempotency-key retried with the same request (it finds its run, done, and starts nothing)",
+      args: () => ["run", join(ROOT, "examples", "hello", "graph.yaml"), "--inputs", "message=keyed", "--idempotency-key", "op-1", "--quiet"],
+      code: 0,
+      says: /idempotency key 'op-1' already belongs to run \S+ \(done\): no new run was started/
+    },
+    {
+      name: "run --idempotency-key with another request under the key",
+      args: () => ["run", join(ROOT, "examples", "hello", "graph.yaml"), "--inputs", "message=other", "--idempotency-key", "op-1"],
+      code: 2,
+      says: /error: RunStateError\[idempotency-key-reused\]: idempotency key 'op-1' already belongs to run \S+, started with other params/
+    }
   ]
 
   it.each(refusals)("$name leaves it as it was: the same bytes and schema, no backup, no note", async ({ args, code, says }) => {
@@ -98,6 +122,20 @@ describe.each([13, 9])("a schema-%i database", (version) => {
     expect(readFileSync(file).equals(bytes)).toBe(true)
     expect(headerVersion(file)).toBe(version)
     expect(readdirSync(dir).filter((f) => f.endsWith(".bak") || f.endsWith(".partial"))).toEqual([])
+  })
+
+  it("a retry finds its run through the older schema: the run it returns is the keyed run; a thread's run, whose record does not know skip_failed, is not refused for it", async () => {
+    const { file, bytes } = olderCopy(version)
+    const retry = await stargraph(["run", join(ROOT, "examples", "hello", "graph.yaml"), "--inputs", "message=keyed", "--idempotency-key", "op-1", "--db", file, "--quiet"], { cwd: work })
+    expect([retry.code, retry.last], retry.stderr).toEqual([0, `run_id=${keyed} status=done`])
+    if (version >= 10) {
+      // Threads came with schema 10; skip_failed with 17: an older record does not know it, so --skip-failed is not a difference.
+      const again = await stargraph(["run", join(ROOT, "examples", "hello", "graph.yaml"), "--inputs", "message=t", "--thread", "t-1", "--skip-failed", "--idempotency-key", "op-t", "--db", file, "--quiet"], { cwd: work })
+      expect([again.code, again.last], again.stderr).toEqual([0, `run_id=${threaded} status=done`])
+      expect(again.stderr).toContain(`idempotency key 'op-t' already belongs to run ${threaded} (done): no new run was started`)
+    }
+    expect(readFileSync(file).equals(bytes)).toBe(true)
+    expect(headerVersion(file)).toBe(version)
   })
 
   it("a command that writes migrates it just before its first write: the note, the backup, then the write (respond, update-state, replay, prune)", async () => {
@@ -131,7 +169,13 @@ describe.each([13, 9])("a schema-%i database", (version) => {
     const pruned = olderCopy(version)
     const prune = await stargraph(["prune", "--before", "0m", "--db", pruned.file], { cwd: work })
     migrated(prune, pruned.file, 0)
-    expect(prune.stdout).toMatch(/^deleted 1 run that finished before/)
+    expect(prune.stdout).toMatch(new RegExp(`^deleted ${prunable} runs that finished before`))
+    // A key's first use starts a run: migrated just before it is written.
+    const firstUse = olderCopy(version)
+    const fresh = await stargraph(["run", join(ROOT, "examples", "hello", "graph.yaml"), "--inputs", "message=keyed", "--idempotency-key", "op-2", "--db", firstUse.file, "--quiet"], { cwd: work })
+    migrated(fresh, firstUse.file, 0)
+    expect(fresh.last).toMatch(/^run_id=run-\S+ status=done$/)
+    expect(fresh.last).not.toContain(keyed)
     // Once migrated, nothing more is said.
     const again = await stargraph(["list", "--db", answered.file], { cwd: work })
     expect([again.code, again.stderr]).toEqual([0, ""])
