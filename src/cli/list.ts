@@ -70,7 +70,7 @@ export const list = Command.make(
         })).pipe(
           Effect.mapError((e) =>
             e.reason === "invalid-cursor"
-              ? new InputError({ field: "--cursor", message: e.message, fix: "pass the next_cursor printed by a previous `stargraph list`" })
+              ? new InputError({ field: "--cursor", message: e.message, fix: "pass the next_cursor printed by a previous `stargraph list`, or list again from the first page (no --cursor)" })
               : e
           ),
           Effect.provide(stores.storeLayer(db, { create: false, readOnly: true }))

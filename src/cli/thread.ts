@@ -36,7 +36,7 @@ export const thread = Command.make(
       const view = yield* threadView(o.threadId, { limit: o.limit, cursor: Option.getOrUndefined(o.cursor) }).pipe(
         Effect.mapError((e) =>
           e._tag === "CheckpointError" && e.reason === "invalid-cursor"
-            ? new InputError({ field: "--cursor", message: e.message, fix: "pass the next_cursor printed by a previous `stargraph thread`" })
+            ? new InputError({ field: "--cursor", message: e.message, fix: "pass the next_cursor printed by a previous `stargraph thread`, or list again from the first page (no --cursor)" })
             : e
         ),
         Effect.provide(stores.storeLayer(db, { create: false, readOnly: true }))

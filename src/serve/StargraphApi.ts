@@ -213,6 +213,12 @@ export const RunFields = {
   thread_id: Schema.NullOr(Schema.String),
   continued_from: Schema.NullOr(Schema.String),
   /**
+   * For a thread's run: whether it continued from the thread's last run that finished,
+   * skipping failed and cancelled ones (`skip_failed`); null for a run without a thread or
+   * written before it was kept (optional: a derived client of an older server has none).
+   */
+  skip_failed: Schema.optional(Schema.NullOr(Schema.Boolean)),
+  /**
    * The last time the run was taken over from the process that held it (it died, its lease
    * lapsed, an operator forced it): `{from, to, reason, at}`; null: never (optional: a
    * derived client of an older server has none).

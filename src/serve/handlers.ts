@@ -217,7 +217,7 @@ export const runsLayer = (options: HandlersOptions = {}) => HttpApiBuilder.group
           const threadId = urlParams.thread_id === undefined ? undefined : yield* checkThreadId(urlParams.thread_id, "thread_id")
           const page = yield* checkpointer.listRuns({ ...urlParams, thread_id: threadId, limit: urlParams.limit ?? 50 }).pipe(
             Effect.mapError((e): StargraphError =>
-              e.reason === "invalid-cursor" ? new InputError({ field: "cursor", message: e.message, fix: "pass the next_cursor of a previous page" }) : e)
+              e.reason === "invalid-cursor" ? new InputError({ field: "cursor", message: e.message, fix: "pass the next_cursor of a previous page, or list again from the first page (no cursor)" }) : e)
           )
           // How the owner of each running run stands: one read of the heartbeats for the page.
           const liveness = yield* runsLiveness(checkpointer, page.runs)
@@ -607,7 +607,7 @@ export const threadsLayer = HttpApiBuilder.group(StargraphApi, "threads", (handl
       Effect.flatMap(checkThreadId(path.id, "id"), (threadId) => threadView(threadId, urlParams)).pipe(
         Effect.provideService(Checkpointer, checkpointer),
         Effect.mapError((e): StargraphError =>
-          e._tag === "CheckpointError" && e.reason === "invalid-cursor" ? new InputError({ field: "cursor", message: e.message, fix: "pass the next_cursor of a previous page" }) : e),
+          e._tag === "CheckpointError" && e.reason === "invalid-cursor" ? new InputError({ field: "cursor", message: e.message, fix: "pass the next_cursor of a previous page, or list again from the first page (no cursor)" }) : e),
         Effect.map((view) => ({ ...view, runs: view.runs.map((r) => (r.error === null ? r : { ...r, error: { type: r.error.type, message: redact(r.error.message) } })) }))
       ))
   }))

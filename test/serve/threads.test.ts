@@ -98,7 +98,7 @@ describe("skip_failed over HTTP", () => {
     const skipped = await start({ params: { say: "next" }, thread_id: "web-sf", skip_failed: true })
     expect(skipped.status).toBe(202)
     const done = await waitDone(skipped.body["run_id"])
-    expect(done.body).toMatchObject({ status: "done", thread_id: "web-sf", continued_from: first.body["run_id"] })
+    expect(done.body).toMatchObject({ status: "done", thread_id: "web-sf", continued_from: first.body["run_id"], skip_failed: true })
     expect(done.body["final_state"]["turns"]).toBe(2)
     expect(done.body["final_state"]["messages"].map((m: { content: string }) => m.content)).not.toContain("boom")
 
@@ -108,6 +108,8 @@ describe("skip_failed over HTTP", () => {
     expect(waiting.body["status"]).toBe("awaiting-input")
     expect((await call(`${server.url}/v1/runs/${paused.body["run_id"]}/cancel`, {})).body["status"]).toBe("cancelled")
     expect((await start({ params: { say: "again" }, thread_id: "web-sf" })).status).toBe(409)
+    // The run view says how each thread run was started.
+    expect((await call(`${server.url}/v1/runs/${paused.body["run_id"]}`)).body["skip_failed"]).toBe(false)
     const afterCancel = await start({ params: { say: "again" }, thread_id: "web-sf", skip_failed: true })
     expect(afterCancel.status).toBe(202)
     expect((await waitDone(afterCancel.body["run_id"])).body).toMatchObject({ status: "done", continued_from: skipped.body["run_id"] })
