@@ -263,10 +263,16 @@ export const migrate = (where: string, options: PgMigrateOptions = {}): Effect.E
         filename: where,
         message: `migrating ${where} failed: ${cause.cause instanceof Error ? cause.cause.message : cause.message}`
       })
-    const found = yield* Effect.mapError(recordedVersion(sql), failed)
+    let found = yield* Effect.mapError(recordedVersion(sql), failed)
+    // Tables but no version: read the version again, after the tables were seen. Another
+    // process's first migration may have committed between the two reads (its tables and
+    // its version become visible at once), which is not another application's tables.
+    if (found === undefined && (yield* Effect.mapError(hasTable(sql, "runs_history"), failed))) {
+      found = yield* Effect.mapError(recordedVersion(sql), failed)
+      if (found === undefined) return yield* notOurs(where)
+    }
     if (found !== undefined && found > PG_SCHEMA_VERSION) return yield* newerSchema(where, found)
     if (found === PG_SCHEMA_VERSION) return
-    if (found === undefined && (yield* Effect.mapError(hasTable(sql, "runs_history"), failed))) return yield* notOurs(where)
     if (found === undefined && options.create === false) return yield* noSchema(where)
     const apply = Effect.gen(function*() {
       yield* sql.unsafe(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`)
