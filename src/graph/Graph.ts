@@ -31,7 +31,7 @@ import { graphHash, runtimeHash } from "../ir/hash.js"
 import { decodeDocument, graphTooLarge, irError, isGraphText, parseIR, type IRSource } from "../ir/parse.js"
 import type { GraphModel } from "../ir/authoring.js"
 import { IRDocument } from "../ir/schema.js"
-import { compileInline, compileModuleSchema, type CompiledStateSchema, type CompileProblem, declaredAs, declaredAt, type State, stateSchemaSource } from "../ir/stateSchema.js"
+import { compileInline, compileModuleSchema, type CompiledStateSchema, type CompileProblem, declaredAs, declaredAt, declaredTypeFix, type State, stateSchemaSource } from "../ir/stateSchema.js"
 import { buildTopology } from "../ir/topology.js"
 import { asFunction } from "../nodes/callFunction.js"
 import type { ChildGraph } from "../nodes/ChildGraph.js"
@@ -493,7 +493,7 @@ const decodeInitial = (definition: GraphDefinition) => {
           ? `pass it: --inputs ${field}=<value> on the CLI, or "params": {"${field}": …} in POST /v1/runs`
           : issue?.message.startsWith("is unexpected") === true
           ? `leave out '${field}' (it is not a state field), or declare it in the state schema`
-          : `give '${field}' a value of its declared type${takes !== undefined ? ` (${takes})` : ""}`
+          : declaredTypeFix(field, takes)
       })
     }
     return decode(inputs).pipe(

@@ -16,7 +16,7 @@ import { ACTIVE_STATUSES, INPUT_NODE, type NewRun, type RunRecord, type RunStatu
 import { CheckpointError, InputError, RunStateError, StateValidationError, ThreadError } from "../errors.js"
 import { jsonEqual } from "../ir/json.js"
 import { firstIssue } from "../ir/parseIssue.js"
-import { declaredAs, type State } from "../ir/stateSchema.js"
+import { declaredAs, declaredTypeFix, type State } from "../ir/stateSchema.js"
 import { applyWrites } from "../runtime/reducers.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import { nowIso } from "../runtime/RunLoop.js"
@@ -275,7 +275,7 @@ export const prepareThreadRun = (
           source: "inputs",
           field,
           message: issue?.message ?? "invalid",
-          fix: `give '${top}' a value of its declared type${declaredAs(info) !== undefined ? ` (${declaredAs(info)})` : ""}`
+          fix: declaredTypeFix(top, declaredAs(info))
         })
       }
       return yield* new StateValidationError({

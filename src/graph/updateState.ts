@@ -13,7 +13,7 @@ import { type CallRecord, type Checkpoint, type RunRecord, type RunStatus, TERMI
 import { CheckpointError, InputError, RunStateError, StateValidationError } from "../errors.js"
 import { writtenDelta } from "../ir/json.js"
 import { listSome } from "../ir/limits.js"
-import { declaredAs, type State, undeclaredFieldFix } from "../ir/stateSchema.js"
+import { declaredAs, declaredTypeFix, type State, undeclaredFieldFix } from "../ir/stateSchema.js"
 import { breakpointPrompt } from "../runtime/breakpointPrompt.js"
 import { forkAbove, forkDescendantEditRefusal } from "../runtime/forkDescendant.js"
 import { requestHash } from "../runtime/Cassette.js"
@@ -200,7 +200,7 @@ export const updateState = (
         message,
         fix: fix ?? (declared === undefined
           ? undeclaredFieldFix(top, graph.state.fields.keys())
-          : `give '${top}' a value of its declared type${declaredAs(declared) !== undefined ? ` (${declaredAs(declared)})` : ""}, which its reducer (${declared.reducer}) takes`)
+          : `${declaredTypeFix(top, declaredAs(declared))}, which its reducer (${declared.reducer}) takes`)
       })
     }
     // One write, through each field's reducer, exactly as a node's write is merged.

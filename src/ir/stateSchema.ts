@@ -344,6 +344,14 @@ export const undeclaredFieldFix = (field: string, declared: Iterable<string>, ve
 }
 
 /**
+ * An error's fix for a value that `field` does not take: give it one of its declared type,
+ * named when known (`takes`: {@link declaredAs} or {@link declaredAt}); `where` says where
+ * the value was given (` in node_output_overrides.n`).
+ */
+export const declaredTypeFix = (field: string, takes: string | undefined, where = ""): string =>
+  `give '${field}'${where} a value of its declared type${takes !== undefined ? ` (${takes})` : ""}`
+
+/**
  * What a field takes, for an error's fix: its declared type and, for an `enum`, every
  * value (`string, one of "low", "high"`); undefined when its schema says nothing simple
  * (a module schema's structured field).

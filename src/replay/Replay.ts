@@ -23,7 +23,7 @@ import { nowIso, OWNER } from "../runtime/RunLoop.js"
 import type { FactsSnapshot } from "../fathom/facts.js"
 import { RuleEngine } from "../fathom/RuleEngine.js"
 import { assertEvidence, assertToolFacts } from "../fathom/RuleSession.js"
-import { declaredAs, type State, undeclaredFieldFix } from "../ir/stateSchema.js"
+import { declaredAs, declaredTypeFix, type State, undeclaredFieldFix } from "../ir/stateSchema.js"
 import { type CounterfactualMutation, decodeMutation, derivedHash } from "../runtime/Mutation.js"
 import { evaluateRouters, route } from "../runtime/routing.js"
 import { toErrorRecord } from "../runtime/errorRecord.js"
@@ -252,7 +252,7 @@ export const start = <R = never>(
         message: `state_overrides field '${field}' does not fit the state schema: ${issue?.message ?? "invalid"}`,
         fix: declared === undefined
           ? undeclaredFieldFix(top, graph.state.fields.keys(), "override")
-          : `give '${top}' a value of its declared type${declaredAs(declared) !== undefined ? ` (${declaredAs(declared)})` : ""}`
+          : declaredTypeFix(top, declaredAs(declared))
       })
     }
     // Each node output override is a write the run loop would refuse or accept: checked now

@@ -12,7 +12,7 @@ import { type Graph, packVersions } from "../graph/Graph.js"
 import { checkJson } from "../ir/json.js"
 import { listSome } from "../ir/limits.js"
 import { firstIssue } from "../ir/parseIssue.js"
-import { declaredAs, declaredAt, type State, undeclaredFieldFix } from "../ir/stateSchema.js"
+import { declaredAs, declaredAt, declaredTypeFix, type State, undeclaredFieldFix } from "../ir/stateSchema.js"
 import { RuleEngine } from "../fathom/RuleEngine.js"
 import type { CounterfactualMutation } from "../runtime/Mutation.js"
 import { applyWrites } from "../runtime/reducers.js"
@@ -69,7 +69,7 @@ const checkOverrides = <R>(graph: Graph<R>, mutation: CounterfactualMutation, st
           field,
           step,
           message: `state_overrides field '${field}' does not fit the state schema: ${firstIssue(invalid.value)?.message ?? "invalid"}`,
-          fix: `give '${field}' a value of its declared type${as !== undefined ? ` (${as})` : ""}`
+          fix: declaredTypeFix(field, as)
         })
       }
     }
@@ -99,7 +99,7 @@ export const checkOutputOverrides = <R>(
       const fixFor = (top: string, field = top, inside: ReadonlyArray<PropertyKey> = []): string => {
         const declared = fields.get(top)
         const as = declaredAt(declared, inside)
-        return `give '${field}' in ${where} a value of its declared type${as !== undefined ? ` (${as})` : ""}` +
+        return declaredTypeFix(field, as, ` in ${where}`) +
           `${declared !== undefined && declared.reducer !== "replace" && inside.length === 0 ? `, which its reducer (${declared.reducer}) takes` : ""}`
       }
       const writes = [{ node: nodeId, update }]
