@@ -33,7 +33,7 @@ export const thread = Command.make(
       const [{ threadView }, stores, { dbOption, shellQuote }] = yield* Effect.promise(() =>
         Promise.all([import("../graph/threads.js"), import("./stores.js"), import("./render.js")])
       )
-      const view = yield* threadView(o.threadId, { limit: o.limit, cursor: Option.getOrUndefined(o.cursor) }).pipe(
+      const view = yield* threadView(o.threadId, { limit: o.limit, cursor: Option.getOrUndefined(o.cursor) }, "<thread_id>").pipe(
         Effect.mapError((e) =>
           e._tag === "CheckpointError" && e.reason === "invalid-cursor"
             ? new InputError({ field: "--cursor", message: e.message, fix: "pass the next_cursor printed by a previous `stargraph thread`, or list again from the first page (no --cursor)" })

@@ -364,13 +364,17 @@ export const threadRunView = (run: RunRecord): ThreadRunView => ({
 
 /**
  * A thread's runs (newest first, a page of `limit`, default 50) and the final state of its
- * newest `done` run; `ThreadError[unknown-thread]` when no run is on it.
+ * newest `done` run; `ThreadError[unknown-thread]` when no run is on it, and
+ * `ThreadError[invalid-thread-id]` naming `field` for an id no thread can have.
  */
 export const threadView = (
   threadId: string,
-  page: { readonly limit?: number | undefined; readonly cursor?: string | undefined } = {}
+  page: { readonly limit?: number | undefined; readonly cursor?: string | undefined } = {},
+  field = "threadId"
 ): Effect.Effect<ThreadView, ThreadError | CheckpointError, Checkpointer> =>
   Effect.gen(function*() {
+    // A thread id no run can have (over 200 characters, unprintable ones) is refused, naming `field`, not "unknown".
+    yield* checkThreadId(threadId, field)
     const checkpointer = yield* Checkpointer
     const runs = yield* checkpointer.listRuns({ thread_id: threadId, limit: page.limit ?? 50, cursor: page.cursor })
     if (runs.runs.length === 0 && page.cursor === undefined) {

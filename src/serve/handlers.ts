@@ -604,7 +604,7 @@ export const threadsLayer = HttpApiBuilder.group(StargraphApi, "threads", (handl
     const checkpointer = yield* Checkpointer
     return handlers.handle("get", ({ path, urlParams }) =>
       // A thread id no run can have (over 200 characters, unprintable ones) is refused, not answered 404.
-      Effect.flatMap(checkThreadId(path.id, "id"), (threadId) => threadView(threadId, urlParams)).pipe(
+      threadView(path.id, urlParams, "id").pipe(
         Effect.provideService(Checkpointer, checkpointer),
         Effect.mapError((e): StargraphError =>
           e._tag === "CheckpointError" && e.reason === "invalid-cursor" ? new InputError({ field: "cursor", message: e.message, fix: "pass the next_cursor of a previous page, or list again from the first page (no cursor)" }) : e),

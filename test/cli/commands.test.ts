@@ -338,6 +338,10 @@ describe("the database from STARGRAPH_DB", () => {
     expect((JSON.parse(listed.stdout) as { runs: Array<{ run_id: string }> }).runs.map((r) => r.run_id)).toEqual([other, asking, done])
     expect((await stargraph(["inspect", done], { cwd: dir, env })).stdout).toContain("Hello, env!")
     expect((await stargraph(["thread", "t-env", "--json"], { cwd: dir, env })).stdout).toContain(done)
+    // A thread id no thread can have is refused as that, naming the argument (not "no run is on thread").
+    const badThread = await stargraph(["thread", "t\u0007x"], { cwd: dir, env })
+    expect([badThread.code, badThread.stderr]).toEqual([2, expect.stringMatching(/^error: ThreadError\[invalid-thread-id\]: .*not printable \(U\+0007 at 1\)/)])
+    expect(badThread.stderr).toContain("<thread_id>")
     expect((await stargraph(["resume", asking, "--response", "{\"approved\":true}", "--quiet"], { cwd: dir, env })).last).toBe(`run_id=${asking} status=done`)
     expect((await stargraph(["cancel", other], { cwd: dir, env })).last).toBe(`run_id=${other} status=cancelled`)
     expect((await stargraph(["replay", done], { cwd: dir, env })).stdout).toMatch(/^cf_run_id=cf-/)
