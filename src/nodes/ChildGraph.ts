@@ -91,8 +91,6 @@ export interface ChildGraph {
   readonly needsModel: ReadonlyArray<string>
   /** Refuse inputs the child's state schema would refuse, before any child run is made (what starting a child checks). */
   readonly checkInputs: (inputs: State) => Either.Either<void, StateValidationError>
-  /** Whether the child run a parent step started for `request` (found by its key) waits for input: a `map` node's answer goes to the first such item. */
-  readonly asks: (request: Pick<ChildRunRequest, "parentRunId" | "parentStep" | "nodeId" | "index" | "attempt">) => Effect.Effect<boolean, CheckpointError, Checkpointer>
   /** Refuse, before anything changes, an answer the child run `runId` could not take (see `Graph.checkResponse`). */
   readonly checkResponse: (runId: string, value: unknown) => Effect.Effect<void, StateValidationError | CheckpointError, Checkpointer>
 }
