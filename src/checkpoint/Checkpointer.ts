@@ -121,6 +121,16 @@ export interface CheckpointerShape {
   /** Store a per-trigger cursor. */
   readonly setCursor: (key: string, value: string) => Effect.Effect<void, CheckpointError>
   /**
+   * Store `claim.value` under cursor `claim.key` (written at `claim.at`, ISO) unless the key
+   * holds a value already, and return the value it holds then: the one just stored, or the
+   * one found. Atomic over every process on the database: of concurrent claims of one key,
+   * one wins and all read its value (how a webhook binds a signed timestamp and nonce to the
+   * first delivery id sent with them). First, the cursors under `claim.drop.prefix` written
+   * before `claim.drop.before` are deleted (claims that outlived their use). Optional:
+   * without it a caller reads and then writes, which two processes may interleave.
+   */
+  readonly claimCursor?: ((claim: CursorClaim) => Effect.Effect<string, CheckpointError>) | undefined
+  /**
    * Record a beat of process `owner`'s heartbeat (see `Heartbeat`): its counter goes up by
    * one, stamped with the database's clock, with the lease it declares (ms). Optional, as
    * are `endHeartbeat` and `heartbeats`: a Checkpointer without them keeps no heartbeats,
@@ -150,6 +160,16 @@ export interface CheckpointerShape {
   readonly requestCancel?: ((runId: string, owner: string) => Effect.Effect<boolean, CheckpointError>) | undefined
   /** The runs `owner` drives (`running` under it) that it was asked to cancel (`requestCancel`). */
   readonly cancelRequests?: ((owner: string) => Effect.Effect<ReadonlyArray<string>, CheckpointError>) | undefined
+}
+
+/** A claim of a cursor key (see `CheckpointerShape.claimCursor`). */
+export interface CursorClaim {
+  readonly key: string
+  readonly value: string
+  /** When it is written (ISO), the cursor's `updated_at`. */
+  readonly at: string
+  /** Delete the cursors whose key starts with `prefix` written before `before` (ISO) first. */
+  readonly drop?: { readonly prefix: string; readonly before: string } | undefined
 }
 
 /**

@@ -73,6 +73,8 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
   const byKey = new Map<string, string>()
   const pending = new Map<string, PendingRun>()
   const cursors = new Map<string, string>()
+  // When each claimed cursor was written (`claimCursor`), to drop it once outlived.
+  const claimedAt = new Map<string, string>()
   /** Process heartbeats by owner: the count, the lease, when it last beat (this process's clock is the database's). */
   const beats = new Map<string, { readonly beat: number; readonly leaseMs: number; readonly at: number }>()
   /** Cancel requests: run id → the owner asked to cancel it (`requestCancel`). */
@@ -312,6 +314,22 @@ export const makeWith = (options: MemoryCheckpointerOptions): Effect.Effect<Chec
     }),
     getCursor: (key) => Effect.sync(() => Option.fromNullable(cursors.get(key))),
     setCursor: (key, value) => Effect.sync(() => void cursors.set(key, value)),
+    claimCursor: (claim) =>
+      Effect.sync(() => {
+        if (claim.drop !== undefined) {
+          for (const [key, at] of claimedAt) {
+            if (key.startsWith(claim.drop.prefix) && at < claim.drop.before) {
+              claimedAt.delete(key)
+              cursors.delete(key)
+            }
+          }
+        }
+        const held = cursors.get(claim.key)
+        if (held !== undefined) return held
+        cursors.set(claim.key, claim.value)
+        claimedAt.set(claim.key, claim.at)
+        return claim.value
+      }),
     beat: (owner, leaseMs) =>
       Effect.sync(() => void beats.set(owner, { beat: (beats.get(owner)?.beat ?? 0) + 1, leaseMs, at: Date.now() })),
     endHeartbeat: (owner) => Effect.sync(() => void beats.delete(owner)),

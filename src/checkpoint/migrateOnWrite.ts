@@ -25,7 +25,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { CheckpointError } from "../errors.js"
-import { Checkpointer, type CheckpointerShape } from "./Checkpointer.js"
+import { Checkpointer, type CheckpointerShape, type CursorClaim } from "./Checkpointer.js"
 import type { CreatedRun, NewRun } from "./models.js"
 
 /** Every operation of the shape, the optional ones included (undefined when the reader has none). */
@@ -118,6 +118,7 @@ export const layer = (
                 rows.some((row) => row.claimed_by === owner) ? Effect.flatMap(writable, (c) => c.releaseClaims(owner)) : Effect.succeed(0))
           ),
         setCursor: (key, value) => Effect.flatMap(writable, (c) => c.setCursor(key, value)),
+        claimCursor: optional("claimCursor", () => (claim: CursorClaim) => Effect.flatMap(writable, (c) => call(c.claimCursor, "claimCursor", [claim]))),
         requestCancel: optional("requestCancel", () => (runId: string, owner: string) => Effect.flatMap(writable, (c) => call(c.requestCancel, "requestCancel", [runId, owner]))),
         sweepHeartbeats: optional("sweepHeartbeats", () => (staleness: Parameters<NonNullable<CheckpointerShape["sweepHeartbeats"]>>[0], dryRun?: boolean) =>
           dryRun === true && written === undefined

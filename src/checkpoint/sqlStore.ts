@@ -841,6 +841,17 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
           Effect.mapError(storage(filename, `reading cursor ${key}`))
         ),
 
+      claimCursor: (claim) =>
+        transaction(sql, (db) =>
+          Effect.gen(function*() {
+            if (claim.drop !== undefined) {
+              yield* db.run("DELETE FROM trigger_cursors WHERE substr(trigger_id, 1, ?) = ? AND updated_at < ?", [claim.drop.prefix.length, claim.drop.prefix, claim.drop.before])
+            }
+            yield* db.run("INSERT INTO trigger_cursors (trigger_id, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (trigger_id) DO NOTHING", [claim.key, claim.value, claim.at])
+            const held = yield* db.all<{ readonly value: string }>("SELECT value FROM trigger_cursors WHERE trigger_id = ?", [claim.key])
+            return held[0]?.value ?? claim.value
+          })).pipe(Effect.mapError(storage(filename, `claiming cursor ${claim.key}`))),
+
       beat: (owner, leaseMs) =>
         runOne(sql, BEAT, [owner, leaseMs]).pipe(Effect.asVoid, Effect.mapError(storage(filename, `recording the heartbeat of ${owner}`))),
 

@@ -235,9 +235,6 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
   needsModel: nodesNeedingModel(graph.nodes),
   checkResponse: graph.checkResponse,
   checkInputs: (inputs) => Either.map(graph.initialState(inputs), () => undefined),
-  asks: (request) =>
-    Effect.flatMap(Checkpointer, (checkpointer) =>
-      Effect.map(checkpointer.findByIdempotencyKey(childRunKey(request)), (found) => Option.isSome(found) && found.value.status === "awaiting-input")),
   run: (request) =>
     Effect.gen(function*() {
       // One read of the context: the checkpointer and the parent's default model.

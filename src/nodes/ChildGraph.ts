@@ -27,6 +27,8 @@ export interface ChildRunRequest {
   readonly commits?: ChildCommits | undefined
   /** The item a `map` node's child run is for (its position in the list): one child run per item, each with its own key. */
   readonly index?: number | undefined
+  /** With `index`: the attempt at the item under the `map` node's `retry` (from 1; each attempt a child run with its own key). */
+  readonly attempt?: number | undefined
 }
 
 /** The `subgraph` nodes among `nodes` (a graph's compiled nodes) and the child graphs they run, by node id. */
@@ -35,14 +37,19 @@ export const subgraphsOf = (nodes: ReadonlyMap<string, { readonly childGraph?: C
 
 /**
  * The idempotency key of the child run a parent step starts (it finds that child again):
- * a `map` node's child of item `index` has `#<index>` after the `subgraph` node's key.
+ * a `map` node's child of item `index` has `#<index>` after the `subgraph` node's key, and
+ * `@<attempt>` after that from its second attempt on (a retry of a failed item).
  */
-export const childRunKey = (request: Pick<ChildRunRequest, "parentRunId" | "parentStep" | "nodeId" | "index">): string =>
-  `subgraph:${request.parentRunId}:${request.parentStep}:${request.nodeId}${request.index === undefined ? "" : `#${request.index}`}`
+export const childRunKey = (request: Pick<ChildRunRequest, "parentRunId" | "parentStep" | "nodeId" | "index" | "attempt">): string =>
+  `subgraph:${request.parentRunId}:${request.parentStep}:${request.nodeId}${request.index === undefined ? "" : `#${request.index}`}` +
+  `${request.index === undefined || request.attempt === undefined || request.attempt <= 1 ? "" : `@${request.attempt}`}`
 
-/** The item a `map` node's child run is for, read from its idempotency key (`#<index>` at its end); undefined for a `subgraph` node's child, or no child run. */
+/** A map child's key's end: `#<index>`, then `@<attempt>` from the second attempt. */
+const ITEM_KEY = /#(\d+)(?:@(\d+))?$/
+
+/** The item a `map` node's child run is for, read from its idempotency key (`#<index>` at its end, before any `@<attempt>`); undefined for a `subgraph` node's child, or no child run. */
 export const itemOfKey = (key: string | null | undefined): number | undefined => {
-  const match = key === null || key === undefined ? null : /^subgraph:.*#(\d+)$/.exec(key)
+  const match = key === null || key === undefined || !key.startsWith("subgraph:") ? null : ITEM_KEY.exec(key)
   return match === null ? undefined : Number(match[1])
 }
 
@@ -55,8 +62,8 @@ export const startedBy = (key: string | null, parentRunId: string, parentStep: n
   const prefix = `subgraph:${parentRunId}:${parentStep}:`
   if (key === null || parentStep === null || !key.startsWith(prefix)) return undefined
   const rest = key.slice(prefix.length)
-  const item = /#(\d+)$/.exec(rest)
-  return item === null ? `subgraph node '${rest}'` : `map node '${rest.slice(0, item.index)}', item ${item[1]}`
+  const item = ITEM_KEY.exec(rest)
+  return item === null ? `subgraph node '${rest}'` : `map node '${rest.slice(0, item.index)}', item ${item[1]}${item[2] === undefined ? "" : `, attempt ${item[2]}`}`
 }
 
 /** How a child run ended for now. */
@@ -84,8 +91,6 @@ export interface ChildGraph {
   readonly needsModel: ReadonlyArray<string>
   /** Refuse inputs the child's state schema would refuse, before any child run is made (what starting a child checks). */
   readonly checkInputs: (inputs: State) => Either.Either<void, StateValidationError>
-  /** Whether the child run a parent step started for `request` (found by its key) waits for input: a `map` node's answer goes to the first such item. */
-  readonly asks: (request: Pick<ChildRunRequest, "parentRunId" | "parentStep" | "nodeId" | "index">) => Effect.Effect<boolean, CheckpointError, Checkpointer>
   /** Refuse, before anything changes, an answer the child run `runId` could not take (see `Graph.checkResponse`). */
   readonly checkResponse: (runId: string, value: unknown) => Effect.Effect<void, StateValidationError | CheckpointError, Checkpointer>
 }

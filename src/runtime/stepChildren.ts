@@ -1,7 +1,8 @@
 /**
  * The child runs a parent step's `subgraph` or `map` node started, found by their
  * idempotency keys: a `subgraph` node's one child (`childRunKey`), or a `map` node's, one
- * per item (`childRunKey` + `#<index>`). A map starts its items in order, at most 64 at
+ * per item (`childRunKey` + `#<index>`) and one per retry of a failed item (`@<attempt>`
+ * after it: an attempt is started only once the one before failed). A map starts its items in order, at most 64 at
  * once, but a child whose start was still on its way when the process stopped leaves a
  * gap behind later ones: the items are looked up from 0 until {@link MAX_GAP} in a row
  * have no child run.
@@ -28,11 +29,18 @@ export const stepChildren = (
 ): Effect.Effect<ReadonlyArray<RunRecord>, CheckpointError> => {
   const items = (): Effect.Effect<ReadonlyArray<RunRecord>, CheckpointError> => {
     const found: Array<RunRecord> = []
+    // An item's retries, after its failed attempt `attempt`: each started only once the one before failed.
+    const retries = (index: number, attempt: number): Effect.Effect<void, CheckpointError> =>
+      Effect.flatMap(checkpointer.findByIdempotencyKey(childRunKey({ ...at, index, attempt: attempt + 1 })), (retry) => {
+        if (Option.isNone(retry)) return Effect.void
+        found.push(retry.value)
+        return retry.value.status === "failed" ? retries(index, attempt + 1) : Effect.void
+      })
     const from = (index: number, missed: number): Effect.Effect<ReadonlyArray<RunRecord>, CheckpointError> =>
       Effect.flatMap(checkpointer.findByIdempotencyKey(childRunKey({ ...at, index })), (child) => {
         if (Option.isNone(child)) return missed + 1 >= MAX_GAP ? Effect.succeed(found) : from(index + 1, missed + 1)
         found.push(child.value)
-        return from(index + 1, 0)
+        return Effect.zipRight(child.value.status === "failed" ? retries(index, 1) : Effect.void, from(index + 1, 0))
       })
     return from(0, 0)
   }

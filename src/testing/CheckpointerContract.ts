@@ -750,6 +750,30 @@ export const cases: ReadonlyArray<ContractCase> = [
       yield* c.setCursor(key, "2026-01-02T00:00:00.000Z")
       const value = yield* some("cursor", "getCursor", yield* c.getCursor(key))
       yield* is(value === "2026-01-02T00:00:00.000Z", `expected the latest value, got ${value}`)
+    })),
+
+  check("claimed cursors: the first claim of a key wins, concurrent claims all read it, and outlived claims under a prefix are dropped", (c, is) =>
+    Effect.gen(function*() {
+      const claimCursor = c.claimCursor
+      // Optional: a Checkpointer without it has nothing to check here.
+      if (claimCursor === undefined) return
+      const prefix = `webhook-claim:contract-${randomUUID()}:`
+      const claim = (key: string, value: string, at = "2026-01-01T00:00:00.000Z", before?: string) =>
+        claimCursor({ key: `${prefix}${key}`, value, at, ...(before !== undefined ? { drop: { prefix, before } } : {}) })
+      yield* is((yield* claim("a", "first")) === "first", "an unclaimed key takes the value")
+      yield* is((yield* claim("a", "second")) === "first", "a claimed key keeps its first value")
+      const raced = yield* Effect.forEach(Array.from({ length: 8 }, (_, i) => `v${i}`), (v) => claim("b", v), { concurrency: "unbounded" })
+      yield* is(new Set(raced).size === 1, `concurrent claims read one value, got ${[...new Set(raced)].join(", ")}`)
+      const read = yield* some("cursor", "getCursor", yield* c.getCursor(`${prefix}b`))
+      yield* is(read === raced[0], "the winning claim is the cursor's value")
+      // A later claim dropping those written before 2026-01-02: "a" and "b" go, the new one stays.
+      yield* is((yield* claim("c", "third", "2026-01-03T00:00:00.000Z", "2026-01-02T00:00:00.000Z")) === "third", "a new key is claimed after the drop")
+      yield* is(Option.isNone(yield* c.getCursor(`${prefix}a`)), "an outlived claim under the prefix is dropped")
+      yield* is((yield* claim("a", "again", "2026-01-03T00:00:00.000Z")) === "again", "a dropped key can be claimed anew")
+      const other = `cron:contract-${randomUUID()}`
+      yield* c.setCursor(other, "kept")
+      yield* claim("d", "x", "2026-01-04T00:00:00.000Z", "2099-01-01T00:00:00.000Z")
+      yield* is(Option.isSome(yield* c.getCursor(other)), "a cursor outside the prefix is never dropped")
     }))
 ]
 

@@ -12,14 +12,17 @@
  * key (`deliveryKeyOf`) is made from the sender's delivery id when the webhook names its
  * header (`delivery_id_header`), else from the signed timestamp and nonce, so a retry of
  * one delivery returns the run it started and the same body sent again as a new delivery
- * starts a new run. Every refusal is a distinct `WebhookError` and enqueues nothing.
+ * starts a new run. The delivery id header is not signed: the signed timestamp and nonce
+ * are claimed durably for the first delivery id sent with them (`claimKeyOf`), so a signed
+ * request resent under another id is that first delivery (its run), never a new one.
+ * Every refusal is a distinct `WebhookError` and enqueues nothing.
  */
 import { createHmac, timingSafeEqual } from "node:crypto"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { formatError, type StargraphError, StateValidationError, TriggerError, WebhookError } from "../errors.js"
+import { type CheckpointError, formatError, type StargraphError, StateValidationError, TriggerError, WebhookError } from "../errors.js"
 import { Metrics } from "../telemetry/Metrics.js"
 import { envelopeOf, statusOf } from "./httpError.js"
 import { MAX_BODY_DEPTH, nestsDeeperThan } from "./jsonDepth.js"
@@ -79,6 +82,26 @@ export const deliveryKeyOf = (triggerId: string, delivery: { readonly id: string
   "id" in delivery
     ? idempotencyKeyOf(triggerId, "delivery", delivery.id)
     : idempotencyKeyOf(triggerId, "signed", String(delivery.timestamp), delivery.nonce)
+
+/** Where the claims of a webhook's signed timestamps and nonces are kept (a cursor key prefix): see `claimKeyOf`. */
+export const claimPrefixOf = (triggerId: string): string => `webhook-claim:${triggerId}:`
+
+/**
+ * The cursor that binds a signed timestamp and nonce to the delivery (its run's idempotency
+ * key) first sent with them, for a webhook with `delivery_id_header`, whose header the
+ * signature does not cover: the same signed request under another delivery id is that
+ * delivery. Under `claimPrefixOf(triggerId)`.
+ */
+export const claimKeyOf = (triggerId: string, timestamp: number, nonce: string): string =>
+  `${claimPrefixOf(triggerId)}${deliveryKeyOf(triggerId, { timestamp, nonce })}`
+
+/**
+ * How long a claim is kept (ms): while a request with its timestamp can still be accepted.
+ * A claim is written at most `window_s` before its timestamp, which is accepted up to
+ * `window_s` after it (each server by its own clock, which writes and drops the claims it
+ * reads by), so twice the window, and a minute for the write itself.
+ */
+const claimLifeMs = (windowS: number): number => (2 * windowS + 60) * 1000
 
 /**
  * The one accepted form of `X-Stargraph-Timestamp`: Unix time in whole seconds as plain
@@ -177,7 +200,8 @@ const operationOf = (spec: WebhookSpec) => ({
       ? "A delivery is known by its timestamp and nonce: a retry of it (the same signed request) answers the run it started; " +
         "the same body sent as a new delivery (a new nonce) starts a new run."
       : `A delivery is known by its ${spec.delivery_id_header} header: a retry of it (re-signed or not) answers the run it started; ` +
-        "the same body sent with a new delivery id starts a new run.") +
+        "the same body sent with a new delivery id and a new nonce starts a new run. That header is not signed: a signed timestamp and nonce " +
+        `belong to the first ${spec.delivery_id_header} sent with them, so the same signed request under another id answers that delivery's run.`) +
     " The bearer token of the server (--auth-token-env) is not asked for: the signature authenticates the delivery.",
   parameters: [
     {
@@ -206,7 +230,8 @@ const operationOf = (spec: WebhookSpec) => ({
       name: spec.delivery_id_header,
       in: "header",
       required: true,
-      description: "The sender's id of this delivery, the same on each of its retries: the run's idempotency key",
+      description: "The sender's id of this delivery, the same on each of its retries: the run's idempotency key " +
+        "(not signed: a signed timestamp and nonce already sent with another id keep that id's delivery)",
       schema: { type: "string", minLength: 1 }
     }])
   ],
@@ -225,17 +250,22 @@ const operationOf = (spec: WebhookSpec) => ({
     400: refusal("missing header (missing-header), timestamp not in canonical Unix seconds (bad-timestamp), body not a JSON object (not-json), no usable thread id at thread_from (bad-thread), or params the graph's state schema refuses"),
     401: refusal("bad signature (bad-signature) or timestamp outside the window (stale-timestamp)"),
     404: refusal("the webhook's graph is not registered (SchedulerError unknown-graph)"),
-    409: refusal("nonce already used within the window by another delivery (replayed-nonce)"),
+    409: refusal("nonce already used within the window by another signed request (replayed-nonce)"),
     413: refusal(`body over ${spec.max_body_bytes} bytes (body-too-large)`),
     503: refusal("the server is draining (SchedulerError shutting-down)")
   }
 })
 
-/** A delivery that passed the checks: its body, the thread its run joins (`thread_from`), and its run's idempotency key. */
+/**
+ * A delivery that passed the checks: its body, the thread its run joins (`thread_from`),
+ * its run's idempotency key, and, with `delivery_id_header`, the claim of its signed
+ * timestamp and nonce (`claimKeyOf`) that may name another delivery's key instead.
+ */
 interface Delivery {
   readonly body: Record<string, unknown>
   readonly thread: string | undefined
   readonly key: string
+  readonly claim: string | undefined
 }
 
 /**
@@ -307,8 +337,8 @@ export const make = (
       secrets.set(spec.id, secret)
     }
     let deps: TriggerDeps | undefined
-    // nonce → the delivery that used it (its timestamp, signature and delivery id) and
-    // expiry (ms); entries are dropped once outside the window.
+    // nonce → the signed request that used it (its timestamp and signature) and expiry
+    // (ms); entries are dropped once outside the window.
     const nonces = new Map<string, { readonly delivery: string; readonly expiry: number }>()
 
     const verify = (spec: WebhookSpec, request: TriggerRequest, now: number): Either.Either<Delivery, WebhookError> => {
@@ -364,16 +394,17 @@ export const make = (
       }
       for (const [n, used] of nonces) if (used.expiry < now) nonces.delete(n)
       const nonceKey = `${spec.id}\u0000${nonce}`
-      // The same signed request again (a retry of one delivery) passes on to find its run;
-      // the nonce with anything else signed, or another delivery id, is another delivery.
-      const delivery = `${seconds}\u0000${signature}\u0000${deliveryId ?? ""}`
+      // The same signed request again (a retry of one delivery, whatever its unsigned delivery
+      // id: its claim finds the first one's) passes on to find its run; the nonce with
+      // anything else signed is another delivery.
+      const delivery = `${seconds}\u0000${signature}`
       const used = nonces.get(nonceKey)
       if (used !== undefined && used.delivery !== delivery) {
         return refuse(
           "replayed-nonce",
           `nonce '${nonce}' was already used by another delivery`,
-          "send a new random nonce with every delivery; a retry of a delivery resends its exact request (the same timestamp, nonce" +
-            (idHeader === undefined ? " and signature)" : `, signature and ${idHeader})`)
+          "send a new random nonce with every delivery; a retry of a delivery resends its exact request (the same timestamp, nonce and signature)" +
+            (idHeader === undefined ? "" : `, or is signed anew with the same ${idHeader}`)
         )
       }
       const jsonFix = "send a JSON object as the body (Content-Type: application/json)"
@@ -390,7 +421,23 @@ export const make = (
       // Reserved now (a concurrent other delivery with it is refused); released if the delivery is not accepted.
       nonces.set(nonceKey, { delivery, expiry: now + spec.window_s * 2000 })
       const key = deliveryKeyOf(triggerId, deliveryId === undefined ? { timestamp: seconds, nonce } : { id: deliveryId })
-      return Either.right({ body: parsed as Record<string, unknown>, thread, key })
+      const claim = deliveryId === undefined ? undefined : claimKeyOf(triggerId, seconds, nonce)
+      return Either.right({ body: parsed as Record<string, unknown>, thread, key, claim })
+    }
+
+    /**
+     * The idempotency key of the delivery that first sent the signed timestamp and nonce
+     * `claim` names: `key` when this request is the first, else the first one's. Atomic on
+     * a Checkpointer with `claimCursor` (every one of Stargraph's); read then written otherwise.
+     */
+    const claimed = (claim: string, key: string, triggerId: string, windowS: number, now: number): Effect.Effect<string, CheckpointError> => {
+      const checkpointer = deps!.checkpointer
+      const at = new Date(now).toISOString()
+      if (checkpointer.claimCursor !== undefined) {
+        return checkpointer.claimCursor({ key: claim, value: key, at, drop: { prefix: claimPrefixOf(triggerId), before: new Date(now - claimLifeMs(windowS)).toISOString() } })
+      }
+      return Effect.flatMap(checkpointer.getCursor(claim), (held) =>
+        held._tag === "Some" ? Effect.succeed(held.value) : Effect.as(checkpointer.setCursor(claim, key), key))
     }
 
     const route = (spec: WebhookSpec, triggerId = `webhook:${spec.id}`): TriggerRoute => ({
@@ -401,15 +448,18 @@ export const make = (
       authenticatesItself: true,
       handle: (request) =>
         Effect.gen(function*() {
-          const verified = verify(spec, request, yield* Clock.currentTimeMillis)
+          const now = yield* Clock.currentTimeMillis
+          const verified = verify(spec, request, now)
           if (Either.isLeft(verified)) return envelope(verified.left)
-          const { body, key, thread } = verified.right
+          const { body, claim, thread } = verified.right
           const params = spec.payload_field === undefined
             ? { ...spec.params, ...body }
             : { ...spec.params, [spec.payload_field]: body }
-          const enqueued = yield* Effect.either(
-            deps!.scheduler.enqueue(spec.graph, params, { idempotencyKey: key, idempotency: "event", actor: triggerId, threadId: thread, skipFailed: spec.thread_skip_failed })
-          )
+          // The signed timestamp and nonce belong to the first delivery id sent with them: under
+          // another id (the header is not signed), this request is that delivery.
+          const key = claim === undefined ? Effect.succeed(verified.right.key) : claimed(claim, verified.right.key, triggerId, spec.window_s, now)
+          const enqueued = yield* Effect.either(Effect.flatMap(key, (idempotencyKey) =>
+            deps!.scheduler.enqueue(spec.graph, params, { idempotencyKey, idempotency: "event", actor: triggerId, threadId: thread, skipFailed: spec.thread_skip_failed })))
           if (Either.isLeft(enqueued)) {
             // Not accepted (e.g. the database was locked): the sender may retry with the same nonce.
             nonces.delete(`${spec.id}\u0000${request.headers[HEADERS.nonce]}`)

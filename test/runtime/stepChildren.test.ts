@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as MemoryCheckpointer from "../../src/checkpoint/MemoryCheckpointer.js"
 import * as Graph from "../../src/graph/Graph.js"
-import { childRunKey } from "../../src/nodes/ChildGraph.js"
+import { childRunKey, itemOfKey, startedBy } from "../../src/nodes/ChildGraph.js"
 import { stepChildren } from "../../src/runtime/stepChildren.js"
 import { ROOT } from "../helpers/cli.js"
 
@@ -28,5 +28,21 @@ describe("stepChildren", () => {
     }).pipe(Effect.provide(MemoryCheckpointer.layer)))
     // Item 70 is 66 items past item 3: no map has that many children on their way at once.
     expect(found).toEqual([{ text: "d1" }, { text: "d3" }])
+  })
+
+  it("names a map item's retries: #<index>@<attempt> from the second attempt, read back as the item (and its attempt)", () => {
+    const at = { parentRunId: "run-p", parentStep: 2, nodeId: "score_all" }
+    expect([childRunKey(at), childRunKey({ ...at, index: 1 }), childRunKey({ ...at, index: 1, attempt: 1 }), childRunKey({ ...at, index: 1, attempt: 3 })]).toEqual([
+      "subgraph:run-p:2:score_all",
+      "subgraph:run-p:2:score_all#1",
+      "subgraph:run-p:2:score_all#1",
+      "subgraph:run-p:2:score_all#1@3"
+    ])
+    expect([itemOfKey("subgraph:run-p:2:score_all#1@3"), itemOfKey("subgraph:run-p:2:score_all#4"), itemOfKey("subgraph:run-p:2:score_all"), itemOfKey("trigger:x#1@2")]).toEqual([1, 4, undefined, undefined])
+    expect([startedBy("subgraph:run-p:2:score_all#1@3", "run-p", 2), startedBy("subgraph:run-p:2:score_all#1", "run-p", 2), startedBy("subgraph:run-p:2:sub", "run-p", 2)]).toEqual([
+      "map node 'score_all', item 1, attempt 3",
+      "map node 'score_all', item 1",
+      "subgraph node 'sub'"
+    ])
   })
 })

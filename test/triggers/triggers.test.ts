@@ -5,6 +5,7 @@ import { it as effectIt } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
 import { describe, expect, it } from "vitest"
@@ -319,6 +320,46 @@ describe("webhook trigger", () => {
     expect(out.runs).toHaveLength(3)
     expect(out.runs.map((r) => r.inputs["message"]).sort()).toEqual(["CVE-2026-0001", "CVE-2026-0001", "CVE-2026-0002"])
   })
+
+  effectIt.scoped("with delivery_id_header: the signed timestamp and nonce are claimed in the database for the first delivery id, and the claim is dropped once no request with them can be accepted", () =>
+    Effect.gen(function*() {
+      const filename = join(tempDir(), "db.sqlite")
+      const hook = [{ id: "gh", graph: "g:echo", secret_env: "S", window_s: 10, delivery_id_header: "X-GitHub-Delivery" }]
+      const start = Date.parse("2026-11-25T10:00:00Z")
+      yield* TestClock.setTime(start)
+      const out = yield* Effect.gen(function*() {
+        const started = yield* TriggerHost.start({ config: yield* ProjectConfig.decode({ webhooks: hook }, undefined), env: { S: SECRET } })
+        const route = started.routes.find((r) => r.path === "/v1/triggers/webhook/gh")!
+        const checkpointer = yield* Checkpointer
+        const body = JSON.stringify({ message: "push" })
+        const deliver = (seconds: number, nonce: string, id: string) =>
+          route.handle({ headers: { ...WebhookTrigger.sign(SECRET, body, seconds, nonce), "x-github-delivery": id }, body: Buffer.from(body), params: {} })
+        const t0 = start / 1000
+        const first = yield* deliver(t0, "n1", "d-1")
+        const forged = yield* deliver(t0, "n1", "forged")
+        const claim = WebhookTrigger.claimKeyOf("webhook:gh", t0, "n1")
+        const held = yield* checkpointer.getCursor(claim)
+        // Past the claim's life (twice the window, and a minute): the next delivery's claim drops it.
+        yield* TestClock.adjust(`${2 * 10 + 60 + 1} seconds`)
+        const t1 = t0 + 81
+        const later = yield* deliver(t1, "n2", "d-2")
+        return {
+          first,
+          forged,
+          held,
+          later,
+          dropped: yield* checkpointer.getCursor(claim),
+          kept: yield* checkpointer.getCursor(WebhookTrigger.claimKeyOf("webhook:gh", t1, "n2")),
+          runs: (yield* countRuns).length
+        }
+      }).pipe(Effect.provide(stack(filename)))
+      const run = (out.first.body as { run_id: string }).run_id
+      expect([out.first.status, out.forged.status, (out.forged.body as { run_id: string }).run_id]).toEqual([202, 200, run])
+      expect(out.held).toEqual(Option.some(WebhookTrigger.deliveryKeyOf("webhook:gh", { id: "d-1" })))
+      expect(out.later.status).toBe(202)
+      expect([out.dropped, out.kept]).toEqual([Option.none(), Option.some(WebhookTrigger.deliveryKeyOf("webhook:gh", { id: "d-2" }))])
+      expect(out.runs).toBe(2)
+    }))
 })
 
 /** Wait (real time, up to 10 s) until every run in the database has finished. */

@@ -12,16 +12,24 @@
  * A child that asks for input stops the parent in `awaiting-input` at the map node (the
  * lowest-index asking item's question, its payload naming `child_run_id`, `child_node`
  * and `item`); the answer goes to that item's child when the step runs again, one
- * question at a time. A waiting map is not recorded: only its end is.
+ * question at a time. A waiting map is not recorded: only its end is. Under `retry`, an
+ * item whose child run failed is run again in a new child run (`@<attempt>` after its key),
+ * after `backoff_ms`, up to `max_attempts` child runs for the item; the items that did not
+ * fail are not run again, and the recording names the failed attempts' runs (`retried`).
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { formatError, NodeExecutionError, StateValidationError } from "../../errors.js"
+import { Checkpointer } from "../../checkpoint/Checkpointer.js"
+import type { RunRecord } from "../../checkpoint/models.js"
+import { type CheckpointError, formatError, NodeExecutionError, StateValidationError } from "../../errors.js"
 import { canonicalPlainJson } from "../../ir/hash.js"
+import { RetryPolicy } from "../../ir/schema.js"
 import type { FieldInfo, State } from "../../ir/stateSchema.js"
 import { Unrecorded } from "../calls.js"
-import type { ChildGraph, ChildOutcome } from "../ChildGraph.js"
+import { type ChildGraph, type ChildOutcome, childRunKey } from "../ChildGraph.js"
 import type { NodeEnv, NodeFailure, NodeInput, NodeOutcome } from "../Executor.js"
 import * as NodeKind from "../NodeKind.js"
 
@@ -33,10 +41,21 @@ export const DEFAULT_MAX_ITEMS = 1000
 /** Whether a field can hold a list (declared an array, `any`, or of a type the schema does not show). */
 const holdsList = (field: FieldInfo): boolean => field.type === undefined || field.type === "array" || field.type === "any"
 
-/** What the map step records: each child's result and run id, in item order. */
+/**
+ * What the map step records: each child's result and run id, in item order; under
+ * `retry`, when an item was run again, `retried`: the failed attempts' child runs by item
+ * (its index as text), oldest first.
+ */
 interface MapResponse {
   readonly results: ReadonlyArray<unknown>
   readonly run_ids: ReadonlyArray<string>
+  readonly retried?: { readonly [item: string]: ReadonlyArray<string> }
+}
+
+/** An item's retry policy: child runs at most (`max_attempts`) and the wait between two. */
+interface ItemRetry {
+  readonly attempts: number
+  readonly backoff: Duration.Duration
 }
 
 /** An item's child run that stopped for input (not a result: nothing is recorded for it). */
@@ -50,9 +69,11 @@ interface ItemWaiting {
 /** The `map` kind. */
 export const MapKind = NodeKind.make({
   name: "map",
-  summary: "Runs a child graph (spec: its YAML path) once per item of a list field, concurrently, as linked child runs; collects a child field into a list, in item order.",
+  summary: "Runs a child graph (spec: its YAML path) once per item of a list field, concurrently, as linked child runs; collects a child field into a list, in item order. retry runs a failed item again in a new child run.",
   fields: {
     spec: Schema.String,
+    /** Per item: a child run that failed is followed by a new one, up to `max_attempts` runs for the item, `backoff_ms` apart. */
+    retry: Schema.optional(RetryPolicy),
     config: Schema.Struct({
       /** The parent's list field: one child run per item. */
       over: Schema.String,
@@ -97,6 +118,7 @@ export const MapKind = NodeKind.make({
       const inputs = node.config.inputs ?? {}
       const concurrency = node.config.concurrency ?? DEFAULT_CONCURRENCY
       const maxItems = node.config.max_items ?? DEFAULT_MAX_ITEMS
+      const retry: ItemRetry = { attempts: node.retry?.max_attempts ?? 1, backoff: Duration.millis(node.retry?.backoff_ms ?? 0) }
       const child = yield* ctx.subgraph(node.spec, { at: ["spec"], maxSteps: node.config.max_steps })
       const childFields = () => [...child.fields.keys()].join(", ")
       for (const [key, field] of [["item", item], ["result", result]] as const) {
@@ -161,7 +183,7 @@ export const MapKind = NodeKind.make({
           const canonical = () => `{"graph":${JSON.stringify(child.graphHash)},"items":[${childInputs.map(canonicalPlainJson).join(",")}]}`
           // Resumed with an answer: it goes to the item whose child asked (the lowest-index one still asking).
           const answer = input.answers.length > 0 ? { value: input.answers[input.answers.length - 1] } : undefined
-          return input.calls.callEffect("map", request, runAll(child, childInputs, concurrency, result, input, answer), { canonical, jsonResponse: true }).pipe(
+          return input.calls.callEffect("map", request, runAll(child, childInputs, concurrency, retry, result, input, answer), { canonical, jsonResponse: true }).pipe(
             Effect.map((response): NodeOutcome => ({ _tag: "Update", update: { [output]: response.results } })),
             Effect.catchIf((e): e is ItemWaiting => e._tag === "ItemWaiting", ({ index, outcome }) =>
               Effect.succeed<NodeOutcome>({
@@ -181,46 +203,86 @@ export const MapKind = NodeKind.make({
 /** An item not started because an earlier one asked for input. */
 const NOT_STARTED = { _tag: "NotStarted" } as const
 
+/** How an item ended for now: its last attempt's outcome (or failure), with that attempt and the failed attempts' child runs before it. */
+interface ItemEnd {
+  readonly outcome: Either.Either<ChildOutcome | typeof NOT_STARTED, NodeFailure>
+  readonly attempt: number
+  readonly failed: ReadonlyArray<string>
+}
+
 /**
  * Run (or continue) every item's child, `concurrency` at a time. Each child's end is made
  * durable as it ends while others still run (so a crash loses no finished child); the
- * last ones' ends go with the parent step's commit. A child that fails fails the step
- * once every started child has ended: the first such item, in item order. After a child
- * asked for input (or is found still asking), no further item is started; once the
- * started ones have ended or asked, the step stops for the lowest-index asking item's
- * question (`ItemWaiting`). `answer` (the step resumed with one) goes to the child of the
- * lowest-index item still asking: the one the parent waited for.
+ * last ones' ends go with the parent step's commit. Under `retry`, an item whose child run
+ * ended `failed` is run again in a new child run (its next attempt's key), after the
+ * backoff, while attempts remain; a step run again (resumed) goes on from each item's
+ * latest attempt. A child that still fails fails the step once every started child has
+ * ended: the first such item, in item order. After a child asked for input (or is found
+ * still asking), no further item is started; once the started ones have ended or asked,
+ * the step stops for the lowest-index asking item's question (`ItemWaiting`). `answer`
+ * (the step resumed with one) goes to the child of the lowest-index item still asking:
+ * the one the parent waited for.
  */
 const runAll = (
   child: ChildGraph,
   childInputs: ReadonlyArray<State>,
   concurrency: number,
+  retry: ItemRetry,
   result: string,
   input: NodeInput,
   answer: { readonly value: unknown } | undefined
 ): Effect.Effect<MapResponse, NodeFailure | ItemWaiting, NodeEnv> =>
   Effect.gen(function*() {
-    const keyOf = (index: number) => ({ parentRunId: input.runId, parentStep: input.step, nodeId: input.nodeId, index })
+    const checkpointer = yield* Checkpointer
+    const keyOf = (index: number, attempt = 1) => ({ parentRunId: input.runId, parentStep: input.step, nodeId: input.nodeId, index, attempt })
+    /**
+     * The item's latest attempt so far: the first whose child run is not there yet or did
+     * not fail (or the last one allowed), with that run, and the failed runs before it.
+     */
+    const latest = (index: number): Effect.Effect<{ readonly attempt: number; readonly run: RunRecord | undefined; readonly failed: ReadonlyArray<string> }, CheckpointError> =>
+      Effect.gen(function*() {
+        const failed: Array<string> = []
+        for (let attempt = 1;; attempt++) {
+          const run = Option.getOrUndefined(yield* checkpointer.findByIdempotencyKey(childRunKey(keyOf(index, attempt))))
+          if (run === undefined || run.status !== "failed" || attempt >= retry.attempts) return { attempt, run, failed }
+          failed.push(run.run_id)
+        }
+      })
     let answered: number | undefined
     if (answer !== undefined) {
       for (let index = 0; index < childInputs.length && answered === undefined; index++) {
-        if (yield* child.asks(keyOf(index))) answered = index
+        if ((yield* latest(index)).run?.status === "awaiting-input") answered = index
       }
     }
     let unfinished = childInputs.length
     // Once a child asks for input the step waits: the items not started yet are not started.
     let asked = false
-    type Outcome = Either.Either<ChildOutcome | typeof NOT_STARTED, NodeFailure>
-    const outcomes = yield* Effect.forEach(childInputs, (inputs, index): Effect.Effect<Outcome, NodeFailure, NodeEnv> =>
-      asked ? Effect.succeed(Either.right(NOT_STARTED)) : child.run({
-        ...keyOf(index),
-        inputs,
-        answer: index === answered ? answer : undefined,
-        cancelling: input.cancelling,
-        commits: input.childCommits
-      }).pipe(
+    /**
+     * The child run of the item's `attempt` (given the answer when it is the attempt the
+     * step found asking), and, when it failed with attempts left, the next attempt's after
+     * the backoff.
+     */
+    const attemptAt = (index: number, inputs: State, attempt: number, failed: ReadonlyArray<string>, given: { readonly value: unknown } | undefined): Effect.Effect<ItemEnd, CheckpointError, NodeEnv> =>
+      child.run({ ...keyOf(index, attempt), inputs, answer: given, cancelling: input.cancelling, commits: input.childCommits }).pipe(
         Effect.either,
-        Effect.tap((outcome) => {
+        Effect.flatMap((outcome): Effect.Effect<ItemEnd, CheckpointError, NodeEnv> => {
+          if (Either.isRight(outcome) || outcome.left._tag !== "NodeExecutionError" || attempt >= retry.attempts) return Effect.succeed({ outcome, attempt, failed })
+          // Retried only when the child run itself failed (not cancelled, stopped or broken): its end written first, to read it.
+          return Effect.gen(function*() {
+            if (input.childCommits !== undefined) yield* input.childCommits.flush
+            const run = Option.getOrUndefined(yield* checkpointer.findByIdempotencyKey(childRunKey(keyOf(index, attempt))))
+            if (run?.status !== "failed") return { outcome, attempt, failed }
+            yield* Effect.sleep(retry.backoff)
+            return yield* attemptAt(index, inputs, attempt + 1, [...failed, run.run_id], undefined)
+          })
+        })
+      )
+    const ends = yield* Effect.forEach(childInputs, (inputs, index): Effect.Effect<ItemEnd, CheckpointError, NodeEnv> =>
+      asked ? Effect.succeed({ outcome: Either.right(NOT_STARTED), attempt: 0, failed: [] }) : (retry.attempts <= 1
+        ? attemptAt(index, inputs, 1, [], index === answered ? answer : undefined)
+        : Effect.flatMap(latest(index), (at) => attemptAt(index, inputs, at.attempt, at.failed, index === answered ? answer : undefined))
+      ).pipe(
+        Effect.tap(({ outcome }) => {
           if (Either.isRight(outcome) && outcome.right._tag === "Waiting") asked = true
           unfinished -= 1
           return unfinished > 0 && input.childCommits !== undefined ? input.childCommits.flush : Effect.void
@@ -228,17 +290,19 @@ const runAll = (
       ), { concurrency })
     const results: Array<unknown> = []
     const runIds: Array<string> = []
+    const retried: Record<string, ReadonlyArray<string>> = {}
     // The lowest-index item asking for input: the step waits for it, unless an item failed.
     let waiting: ItemWaiting | undefined
-    for (const [index, outcome] of outcomes.entries()) {
+    for (const [index, { attempt, failed, outcome }] of ends.entries()) {
       if (Either.isLeft(outcome)) {
         const error = outcome.left
         if (error._tag === "CheckpointError") return yield* Effect.fail(error)
         return yield* new NodeExecutionError({
           nodeId: input.nodeId,
           step: input.step,
-          attempts: 1,
-          cause: `item ${index}: ${error._tag === "NodeExecutionError" ? error.cause : formatError(error)}`,
+          attempts: attempt,
+          cause: `item ${index}: ${error._tag === "NodeExecutionError" ? error.cause : formatError(error)}` +
+            (failed.length === 0 ? "" : ` (attempt ${attempt} of ${retry.attempts}; the earlier attempts' child runs failed too: ${failed.join(", ")})`),
           errorTag: error._tag,
           error
         })
@@ -257,14 +321,15 @@ const runAll = (
         return yield* new NodeExecutionError({
           nodeId: input.nodeId,
           step: input.step,
-          attempts: 1,
+          attempts: attempt,
           cause: `item ${index}: child run ${done.runId} ended without '${result}' (config.result); a missing result is not read as null. ` +
             `Fix: make the child graph write '${result}', or give it a default in the child's state schema`
         })
       }
       results.push(value)
       runIds.push(done.runId)
+      if (failed.length > 0) retried[String(index)] = failed
     }
     if (waiting !== undefined) return yield* Effect.fail(waiting)
-    return { results, run_ids: runIds }
+    return Object.keys(retried).length === 0 ? { results, run_ids: runIds } : { results, run_ids: runIds, retried }
   })
