@@ -308,8 +308,19 @@ describe("bad completions and failed calls", () => {
     const n = server.requests.length
     const denied = await runGraph(irOf(qa, [ask({ api_base: server.url }, { retry: { max_attempts: 3 } })]), { question: "2+2?" })
     expect(denied.error).toMatchObject({ _tag: "LanguageModelError", reason: "http-status", status: 401 })
-    expect((denied.error as { fix: string }).fix).toContain("API key")
+    // The node sets api_base and no api_key_env: no key was sent, and the fix says so.
+    expect((denied.error as { fix: string }).fix).toBe("no API key was sent (config.api_base is set and config.api_key_env is not): set config.api_key_env to the environment variable that holds the server's key")
+    expect(server.requests.at(-1)!.headers["authorization"]).toBeUndefined()
     expect(server.requests.length).toBe(n + 1)
+    // With api_key_env, the fix names the variable whose key was refused.
+    process.env["QA_LM_KEY"] = "sk-qa-refused"
+    try {
+      server.script({ status: 403, message: "forbidden" })
+      const forbidden = await runGraph(irOf(qa, [ask({ api_base: server.url, api_key_env: "QA_LM_KEY" })]), { question: "2+2?" })
+      expect(forbidden.error).toMatchObject({ _tag: "LanguageModelError", reason: "http-status", status: 403, fix: "check the API key in the environment variable QA_LM_KEY (config.api_key_env)" })
+    } finally {
+      delete process.env["QA_LM_KEY"]
+    }
   })
 
   it.each([
@@ -810,6 +821,7 @@ describe("bad config is refused when the graph is built", () => {
     ["an undeclared input", { answer: str }, ask({}), "nodes[0].config.signature", "reads state field 'question'"],
     ["an undeclared output", { question: str }, ask({}), "nodes[0].config.signature", "writes state field 'answer'"],
     ["an output of the wrong type", { question: str, answer: { type: "number" } }, ask({}), "nodes[0].config.signature", "writes a str to state field 'answer', declared number"],
+    ["an int output to a string field", qa, ask({ signature: "question -> answer: int" }), "nodes[0].config.signature", "writes an int to state field 'answer', declared string"],
     ["signature_map to a field not in the signature", qa, ask({ signature_map: { question: "q" } }), "nodes[0].config.signature_map.question", "not in the signature"],
     ["signature_map mapping two fields to one", { ...qa, q2: str }, ask({ signature_map: { question: "question", q2: "question" } }), "nodes[0].config.signature_map.q2", "to the same signature field 'question'"],
     ["an unknown config key", qa, ask({ temprature: 0.2 }), "nodes[0].config.temprature", ""],

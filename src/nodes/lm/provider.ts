@@ -57,6 +57,23 @@ const baseFrom = (config: ProviderConfig): string => config.origin?.apiBase ?? "
 /** Where `config`'s model was given, for a fix. */
 const modelFrom = (config: ProviderConfig): string => config.origin?.model ?? "config.model"
 
+/**
+ * The fix for a 401/403: which key was sent, or that none was (a node with its own
+ * `api_base` sends one only when it names `api_key_env`).
+ */
+const keyFix = (config: ProviderConfig): string => {
+  if (config.apiKey !== undefined) return "check the API key the run's default model was given (--lm-key-env <VAR>, or --lm-key)"
+  const keyEnv = keyEnvOf(config)
+  // The variable came from the default model's --lm-key-env unless the node names its own endpoint or key.
+  const fromDefault = config.origin !== undefined && config.origin.apiBase !== "config.api_base"
+  if (keyEnv === undefined) {
+    return fromDefault
+      ? "no API key was sent: pass --lm-key-env <VAR> naming the environment variable that holds the server's key"
+      : "no API key was sent (config.api_base is set and config.api_key_env is not): set config.api_key_env to the environment variable that holds the server's key"
+  }
+  return `check the API key in the environment variable ${keyEnv} (${config.apiKeyEnv === undefined ? "the default variable for OpenAI's API; set config.api_key_env to use another" : fromDefault ? "--lm-key-env" : "config.api_key_env"})`
+}
+
 /** The failure of a live call through a default model whose `--lm-key` was not given again. */
 const keyNotGiven = (site: CallSite, config: ProviderConfig) =>
   new LanguageModelError({
@@ -357,7 +374,7 @@ const languageModelError = (error: unknown, site: CallSite, config: ProviderConf
       status,
       message: `${where} answered ${status}${said !== undefined ? `: ${said}` : ""}`,
       fix: status === 401 || status === 403
-        ? "check the API key (the variable config.api_key_env names)"
+        ? keyFix(config)
         : status === 404
         ? `check ${baseFrom(config)} (it usually ends in /v1), config.api (chat or responses) and ${modelFrom(config)}`
         : status >= 300 && status < 400
