@@ -304,6 +304,12 @@ describe("bad completions and failed calls", () => {
     expect((failed.error as { message: string }).message).toBe(`${server.url} answered 500: overloaded`)
     expect(failed.record?.error?.type).toBe("LanguageModelError")
 
+    expect((failed.error as { fix: string }).fix).toBe("the server is busy or failing: add retry: {max_attempts: 3, backoff_ms: 1000} to the node, or try later")
+    // Past its retries, the fix does not ask for the policy the node has.
+    server.script({ status: 503, message: "loading" }, { status: 503, message: "loading" })
+    const exhausted = await runGraph(irOf(qa, [ask({ api_base: server.url }, { retry: { max_attempts: 2 } })]), { question: "2+2?" })
+    expect(exhausted.error).toMatchObject({ _tag: "LanguageModelError", status: 503, attempts: 2, fix: "the server is busy or failing: raise the node's retry.max_attempts (2) or retry.backoff_ms, or try later" })
+
     server.script({ status: 401, message: "bad key" })
     const n = server.requests.length
     const denied = await runGraph(irOf(qa, [ask({ api_base: server.url }, { retry: { max_attempts: 3 } })]), { question: "2+2?" })
@@ -395,6 +401,10 @@ describe("bad completions and failed calls", () => {
     await gone.close()
     const down = await runGraph(irOf(qa, [ask({ api_base: url })]), { question: "q" })
     expect(down.error).toMatchObject({ _tag: "LanguageModelError", reason: "request-failed" })
+    expect((down.error as { fix: string }).fix).toBe(`check that the server is running and config.api_base is right; add a retry policy for flaky networks`)
+    // A node that retried already is not told to add a retry policy.
+    const retried = await runGraph(irOf(qa, [ask({ api_base: url }, { retry: { max_attempts: 2 } })]), { question: "q" })
+    expect(retried.error).toMatchObject({ _tag: "LanguageModelError", reason: "request-failed", attempts: 2, fix: "check that the server is running and config.api_base is right" })
     const slow = await OpenAiServer.start({ latencyMs: 1000 })
     const late = await runGraph(irOf(qa, [ask({ api_base: slow.url }, { timeout_ms: 50 })]), { question: "q" })
     expect(late.error).toMatchObject({ _tag: "LanguageModelError", reason: "timeout", message: "no completion within 50 ms (timeout_ms)" })

@@ -96,7 +96,12 @@ export interface CallSite {
   readonly nodeId: string
   readonly step: number
   readonly attempt: number
+  /** The node's `retry.max_attempts` when known, so a fix does not ask for a retry policy the node has. */
+  readonly maxAttempts?: number | undefined
 }
+
+/** Whether the node calling at `site` retries its calls already (more than one attempt). */
+const retries = (site: CallSite): boolean => (site.maxAttempts ?? 1) > 1
 
 /** The OpenAI endpoint a node without `api_base` talks to. */
 export const OPENAI_API = "https://api.openai.com/v1"
@@ -380,13 +385,15 @@ const languageModelError = (error: unknown, site: CallSite, config: ProviderConf
         : status >= 300 && status < 400
         ? `the server redirects the request elsewhere (requests to a model are not followed): set ${baseFrom(config)} to the URL it redirects to`
         : status === 429 || status >= 500
-        ? "the server is busy or failing: add retry: {max_attempts: 3, backoff_ms: 1000} to the node, or try later"
+        ? retries(site)
+          ? `the server is busy or failing: raise the node's retry.max_attempts (${site.maxAttempts}) or retry.backoff_ms, or try later`
+          : "the server is busy or failing: add retry: {max_attempts: 3, backoff_ms: 1000} to the node, or try later"
         : "check the node's config (model, temperature, max_tokens) against what the server accepts"
     })
   }
   if (Predicate.isTagged(error, "HttpRequestError")) {
     const what = stringField(error, "description") ?? stringField(error, "reason") ?? "the request failed"
-    return new LanguageModelError({ ...base, reason: "request-failed", message: `no answer from ${where}: ${clean(what)}`, fix: `check that the server is running and ${baseFrom(config)} is right; add a retry policy for flaky networks` })
+    return new LanguageModelError({ ...base, reason: "request-failed", message: `no answer from ${where}: ${clean(what)}`, fix: `check that the server is running and ${baseFrom(config)} is right${retries(site) ? "" : "; add a retry policy for flaky networks"}` })
   }
   if (Predicate.isTagged(error, "MalformedOutput")) {
     return new LanguageModelError({ ...base, reason: "bad-response", message: `${where} answered with something that is not a completion: ${malformed(error, clean)}`, fix: `check that ${baseFrom(config)} points at an OpenAI-compatible server and that config.api matches what it speaks (chat or responses)` })
