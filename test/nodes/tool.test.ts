@@ -302,8 +302,16 @@ describe("std.http_fetch and capabilities", () => {
     const before = slowHits
     const e = await err(httpFetch, { url: `${base}/slow` })
     expect(e).toMatchObject({ _tag: "ToolError", reason: "capability-denied", capability: `net.fetch:${base}/slow` })
-    expect(e.fix).toContain("STARGRAPH_CAPABILITIES=net.fetch in")
+    // The server is on 127.0.0.1, which a bare net.fetch does not reach: the fix names its host,
+    // so following it works the first time (before, it said net.fetch, which was refused next).
+    const grant = `net.fetch:${new URL(base).origin}/*`
+    expect(e.fix).toBe(`grant its host by name: STARGRAPH_CAPABILITIES=${grant} in the environment of stargraph run/serve, or Capabilities.layer(["${grant}"]) where the app runs the graph`)
+    expect(e.message).toContain("127.0.0.1 is a loopback address, which a bare net.fetch grant does not reach")
+    expect(await ok(httpFetch, { url: `${base}/hello` }, [grant])).toMatchObject({ status: 200 })
     expect(slowHits).toBe(before)
+    // A public host's refusal names the bare grant (no request is made: it is refused first).
+    const publicHost = await err(httpFetch, { url: "https://example.com/x" })
+    expect(publicHost.fix).toContain("STARGRAPH_CAPABILITIES=net.fetch in")
   })
 
   it("fetches with the capability (a Layer, a scoped grant, or STARGRAPH_CAPABILITIES)", async () => {
