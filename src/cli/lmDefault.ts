@@ -22,7 +22,7 @@ import { durationMs } from "./lease.js"
 
 /** What `run`, `resume` and `respond` tell a graph whose language-model node has no model to use. */
 export const NO_MODEL_FIX =
-  "pass --lm-url <base url> --lm-model <name> (and --lm-key-env <VAR> when the server wants a key), add an lm: {model: <name>, port: <port>} block to the graph file, " +
+  "pass --lm-url <base url> --lm-model <name> (and --lm-key-env <VAR> when the server wants a key; an authoring-format graph, one without ir_version, may name it in an lm: {model: <name>, port: <port>} block instead), " +
   "set config.model on the node (and config.api_base for a local server), or set config.stub: true for an offline stub"
 
 /** The flags, to spread into a command's options. */

@@ -6,7 +6,7 @@
  * cassette without calling it, and bad values are refused naming the flag.
  */
 import Database from "better-sqlite3"
-import { existsSync, writeFileSync } from "node:fs"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { runIdOf, startStargraph, stargraph, tempDir } from "../helpers/cli.js"
@@ -232,6 +232,12 @@ describe("a live language-model node with no model is refused before the run sta
     expect(refused.stdout).toBe("")
     expect(refused.stderr).toMatch(/^error: LanguageModelError\[no-model\]: node 'ask' before the run started: .*\(fix: pass --lm-url <base url> --lm-model <name>.*config\.stub: true/)
     expect(existsSync(fresh)).toBe(false)
+    // An lm: block is the authoring format's: this graph (ir_version) refuses one, so the fix does not offer it plainly.
+    expect(refused.stderr).toContain("an authoring-format graph, one without ir_version, may name it in an lm: {model: <name>, port: <port>} block instead")
+    const withBlock = join(dir, "with-lm.yaml")
+    writeFileSync(withBlock, `${readFileSync(graph, "utf8")}lm: { model: m, port: 8000 }\n`)
+    const blocked = await stargraph(["validate", withBlock], { cwd: dir })
+    expect([blocked.code, blocked.stderr]).toEqual([2, expect.stringContaining("lm: a graph cannot launch its model server here")])
 
     // A database with a run in it gets no second one.
     const db = join(dir, "runs.sqlite")

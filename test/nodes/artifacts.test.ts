@@ -458,6 +458,24 @@ describe("the write_artifact kind", () => {
     expect(underConfig.path).toBe("nodes[0].config.name")
   })
 
+  it("refuses an output_field declared as a type that cannot hold the reference (it would fail the step after writing the blob), when the graph is built", async () => {
+    const typed = (type: string, output?: string) => ({
+      ...writerIr,
+      state_schema: { fields: { report: { type: "string" }, ref: { type }, artifact_ref: { type } } },
+      nodes: [{ id: "w", kind: "write_artifact", content_field: "report", name: "r.txt", ...(output !== undefined ? { output_field: output } : {}) }],
+      edges: []
+    })
+    const named = await buildError(typed("string", "ref"))
+    expect([named.path, named.message, named.fix]).toEqual([
+      "nodes[0].output_field",
+      "the reference ({artifact_id, sha256, size, name, …}) goes to state field 'ref', declared string, which cannot hold it",
+      "declare 'ref' as an object (type: object, or dict), or set output_field to an object field"
+    ])
+    const byDefault = await buildError(typed("array"))
+    expect([byDefault.path, byDefault.message]).toEqual(["nodes[0].content_field", "the reference ({artifact_id, sha256, size, name, …}) goes to state field 'artifact_ref' (output_field's default), declared array, which cannot hold it"])
+    for (const type of ["object", "any"]) expect((await Effect.runPromiseExit(Graph.make(typed(type, "ref"))))._tag).toBe("Success")
+  })
+
   it("refuses a templated name that renders to a path, or reads an unset field, at run time, writing nothing", async () => {
     const root = join(tempDir(), "artifacts")
     const r = await run(Effect.gen(function*() {

@@ -145,6 +145,29 @@ nodes:
       expect((error as { line?: number }).line).toBe(6)
     }
   })
+
+  it("refuses an out field whose declared type cannot hold the rendered string (an int, a list with append), when the graph is built", async () => {
+    const cases: Array<[string, string]> = [
+      ["n", "the template renders a string, which state field 'n' (declared integer) cannot hold"],
+      ["log", "the template renders a string, which state field 'log' (declared array, reducer append) cannot hold"]
+    ]
+    for (const [out, message] of cases) {
+      const error = await buildError(Graph.fromYaml(yaml(`
+state_schema: { fields: { task: { type: string }, n: { type: integer }, log: { type: array, reducer: append }, loose: { type: any } } }
+nodes:
+  - { id: render, kind: template, config: { template: "{task}", out: ${out} } }
+`), { file: "g.yaml" }))
+      expect(error).toMatchObject({ _tag: "IRValidationError", path: "nodes[0].config.out", message, fix: `set out to a string field (task, loose), or declare '${out}' as a string` })
+    }
+    // A string or untyped field takes it, as before.
+    const graph = await Effect.runPromise(Graph.fromYaml(yaml(`
+state_schema: { fields: { task: { type: string }, loose: { type: any } } }
+nodes:
+  - { id: render, kind: template, config: { template: "{task}!", out: loose } }
+`)))
+    const summary = await run(runToEnd(graph, { task: "go" }))
+    expect(summary.final_state["loose"]).toBe("go!")
+  })
 })
 
 describe("node decoding by kind", () => {

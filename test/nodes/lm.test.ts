@@ -304,12 +304,29 @@ describe("bad completions and failed calls", () => {
     expect((failed.error as { message: string }).message).toBe(`${server.url} answered 500: overloaded`)
     expect(failed.record?.error?.type).toBe("LanguageModelError")
 
+    expect((failed.error as { fix: string }).fix).toBe("the server is busy or failing: add retry: {max_attempts: 3, backoff_ms: 1000} to the node, or try later")
+    // Past its retries, the fix does not ask for the policy the node has.
+    server.script({ status: 503, message: "loading" }, { status: 503, message: "loading" })
+    const exhausted = await runGraph(irOf(qa, [ask({ api_base: server.url }, { retry: { max_attempts: 2 } })]), { question: "2+2?" })
+    expect(exhausted.error).toMatchObject({ _tag: "LanguageModelError", status: 503, attempts: 2, fix: "the server is busy or failing: raise the node's retry.max_attempts (2) or retry.backoff_ms, or try later" })
+
     server.script({ status: 401, message: "bad key" })
     const n = server.requests.length
     const denied = await runGraph(irOf(qa, [ask({ api_base: server.url }, { retry: { max_attempts: 3 } })]), { question: "2+2?" })
     expect(denied.error).toMatchObject({ _tag: "LanguageModelError", reason: "http-status", status: 401 })
-    expect((denied.error as { fix: string }).fix).toContain("API key")
+    // The node sets api_base and no api_key_env: no key was sent, and the fix says so.
+    expect((denied.error as { fix: string }).fix).toBe("no API key was sent (config.api_base is set and config.api_key_env is not): set config.api_key_env to the environment variable that holds the server's key")
+    expect(server.requests.at(-1)!.headers["authorization"]).toBeUndefined()
     expect(server.requests.length).toBe(n + 1)
+    // With api_key_env, the fix names the variable whose key was refused.
+    process.env["QA_LM_KEY"] = "sk-qa-refused"
+    try {
+      server.script({ status: 403, message: "forbidden" })
+      const forbidden = await runGraph(irOf(qa, [ask({ api_base: server.url, api_key_env: "QA_LM_KEY" })]), { question: "2+2?" })
+      expect(forbidden.error).toMatchObject({ _tag: "LanguageModelError", reason: "http-status", status: 403, fix: "check the API key in the environment variable QA_LM_KEY (config.api_key_env)" })
+    } finally {
+      delete process.env["QA_LM_KEY"]
+    }
   })
 
   it.each([
@@ -384,6 +401,10 @@ describe("bad completions and failed calls", () => {
     await gone.close()
     const down = await runGraph(irOf(qa, [ask({ api_base: url })]), { question: "q" })
     expect(down.error).toMatchObject({ _tag: "LanguageModelError", reason: "request-failed" })
+    expect((down.error as { fix: string }).fix).toBe(`check that the server is running and config.api_base is right; add a retry policy for flaky networks`)
+    // A node that retried already is not told to add a retry policy.
+    const retried = await runGraph(irOf(qa, [ask({ api_base: url }, { retry: { max_attempts: 2 } })]), { question: "q" })
+    expect(retried.error).toMatchObject({ _tag: "LanguageModelError", reason: "request-failed", attempts: 2, fix: "check that the server is running and config.api_base is right" })
     const slow = await OpenAiServer.start({ latencyMs: 1000 })
     const late = await runGraph(irOf(qa, [ask({ api_base: slow.url }, { timeout_ms: 50 })]), { question: "q" })
     expect(late.error).toMatchObject({ _tag: "LanguageModelError", reason: "timeout", message: "no completion within 50 ms (timeout_ms)" })
@@ -810,6 +831,7 @@ describe("bad config is refused when the graph is built", () => {
     ["an undeclared input", { answer: str }, ask({}), "nodes[0].config.signature", "reads state field 'question'"],
     ["an undeclared output", { question: str }, ask({}), "nodes[0].config.signature", "writes state field 'answer'"],
     ["an output of the wrong type", { question: str, answer: { type: "number" } }, ask({}), "nodes[0].config.signature", "writes a str to state field 'answer', declared number"],
+    ["an int output to a string field", qa, ask({ signature: "question -> answer: int" }), "nodes[0].config.signature", "writes an int to state field 'answer', declared string"],
     ["signature_map to a field not in the signature", qa, ask({ signature_map: { question: "q" } }), "nodes[0].config.signature_map.question", "not in the signature"],
     ["signature_map mapping two fields to one", { ...qa, q2: str }, ask({ signature_map: { question: "question", q2: "question" } }), "nodes[0].config.signature_map.q2", "to the same signature field 'question'"],
     ["an unknown config key", qa, ask({ temprature: 0.2 }), "nodes[0].config.temprature", ""],

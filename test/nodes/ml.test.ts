@@ -689,6 +689,29 @@ describe("ml node: bad input", () => {
     const unknownField = await buildError(ir({ config: { ...linearNode(), batch: 4 } }))
     expect(unknownField).toMatchObject({ _tag: "IRValidationError", path: "nodes[0].config.batch" })
   })
+
+  it("refuses an output field declared as a type the prediction can never be (every run would fail at the step), naming the output and its type", async () => {
+    const error = async (fields: Record<string, unknown>, node: Record<string, unknown>) => {
+      const e = await buildError(irOf({ fields, node }))
+      expect(e._tag).toBe("IRValidationError")
+      return e as unknown as { path: string; message: string; fix: string }
+    }
+    const scored = await error({ features: { type: "array" }, score: { type: "string" } }, linearNode())
+    expect([scored.path, scored.message, scored.fix]).toEqual([
+      "nodes[0].output_field",
+      "the model's output 'score' (float32) gives numbers, which state field 'score' (declared string) cannot hold",
+      "declare 'score' as a number (or a list, for batches), or write the prediction to another field"
+    ])
+    const mapped = await error({ x: ANY, label: ANY, probs: { type: "boolean" } }, { config: { model_id: "cls", version: "1", runtime: "onnx", file_uri: "classifier.onnx", output_field: "label", outputs: { probs: "probabilities" } } })
+    expect([mapped.path, mapped.message]).toEqual(["nodes[0].config.outputs.probs", "the model's output 'probabilities' (float32) gives numbers, which state field 'probs' (declared boolean) cannot hold"])
+    const xgb = await error({ x: ANY, y: { type: "object" } }, { model_id: "xgb", version: "1", runtime: "xgboost", file_uri: "xgb_binary.json" })
+    expect([xgb.path, xgb.message]).toEqual(["nodes[0].output_field", "an XGBoost model predicts numbers, which state field 'y' (declared object) cannot hold"])
+    // A number, an integer (an int64 label), a list (a batch) or an untyped field takes a prediction.
+    for (const type of ["number", "integer", "array", "any"]) {
+      await built(irOf({ fields: { features: { type: "array" }, score: { type } }, node: linearNode() }))
+      await built(irOf({ fields: { x: ANY, y: { type } }, node: { model_id: "xgb", version: "1", runtime: "xgboost", file_uri: "xgb_binary.json" } }))
+    }
+  })
 })
 
 describe("ml node: runs, replays and the graph hash", () => {

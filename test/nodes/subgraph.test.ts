@@ -806,6 +806,27 @@ describe("subgraph nodes", () => {
       .toMatchObject({ file: join(dir, "broken-child.yaml"), path: "nodes[0].kind", message: "unknown node kind 'sett' (in subgraph ./broken-child.yaml, named at broken-parent.yaml nodes[0].spec)" })
   })
 
+  it("refuse fields passed in or given back between declared types that clash (mapped or shared by name), when the graph is built: no run starts", async () => {
+    const dir = fixtures()
+    const write = (name: string, body: string) => {
+      writeFileSync(join(dir, name), `ir_version: "1.0.0"\nid: run:${name.replace(".yaml", "")}\n${body}`)
+      return join(dir, name)
+    }
+    // child.yaml: subject string, count integer (add), log list (append).
+    expect(await buildError(write("in-mapped.yaml", "state_schema: { fields: { n: { type: integer }, count: { type: integer } } }\nnodes: [{ id: s, kind: subgraph, spec: ./child.yaml, config: { inputs: { subject: n } } }]\n")))
+      .toMatchObject({ path: "nodes[0].config.inputs.subject", message: "inputs feeds child field 'subject' (declared string in graph 'run:child') from parent field 'n' (declared integer)" })
+    expect(await buildError(write("in-shared.yaml", "state_schema: { fields: { subject: { type: boolean } } }\nnodes: [{ id: s, kind: subgraph, spec: ./child.yaml }]\n")))
+      .toMatchObject({ path: "nodes[0].spec", message: "the shared field feeds child field 'subject' (declared string in graph 'run:child') from parent field 'subject' (declared boolean)" })
+    expect(await buildError(write("out-mapped.yaml", "state_schema: { fields: { subject: { type: string }, total: { type: string } } }\nnodes: [{ id: s, kind: subgraph, spec: ./child.yaml, config: { outputs: { total: count } } }]\n")))
+      .toMatchObject({ path: "nodes[0].config.outputs.total", message: "outputs gives child field 'count' (declared integer in graph 'run:child') back to parent field 'total' (declared string)" })
+    // Shared by name but fed from another parent field: what is given back still clashes.
+    expect(await buildError(write("out-shared.yaml", "state_schema: { fields: { s: { type: string }, subject: { type: array } } }\nnodes: [{ id: s, kind: subgraph, spec: ./child.yaml, config: { inputs: { subject: s } } }]\n")))
+      .toMatchObject({ path: "nodes[0].spec", message: "the shared field gives child field 'subject' (declared string in graph 'run:child') back to parent field 'subject' (declared array)" })
+    // Types that can agree are taken: number and integer, any, an untyped (module) field.
+    const ok = await Effect.runPromiseExit(Graph.load(write("compatible.yaml", "state_schema: { fields: { subject: { type: any }, count: { type: number } } }\nnodes: [{ id: s, kind: subgraph, spec: ./child.yaml }]\n")))
+    expect(ok._tag).toBe("Success")
+  })
+
   it("a fork killed while its child replays, resumed after the parent was answered, finishes that child: no child run is left running", async () => {
     const dir = tempDir()
     writeFileSync(join(dir, "nodes.mjs"), [

@@ -302,8 +302,16 @@ describe("std.http_fetch and capabilities", () => {
     const before = slowHits
     const e = await err(httpFetch, { url: `${base}/slow` })
     expect(e).toMatchObject({ _tag: "ToolError", reason: "capability-denied", capability: `net.fetch:${base}/slow` })
-    expect(e.fix).toContain("STARGRAPH_CAPABILITIES=net.fetch in")
+    // The server is on 127.0.0.1, which a bare net.fetch does not reach: the fix names its host,
+    // so following it works the first time (before, it said net.fetch, which was refused next).
+    const grant = `net.fetch:${new URL(base).origin}/*`
+    expect(e.fix).toBe(`grant its host by name: STARGRAPH_CAPABILITIES=${grant} in the environment of stargraph run/serve, or Capabilities.layer(["${grant}"]) where the app runs the graph`)
+    expect(e.message).toContain("127.0.0.1 is a loopback address, which a bare net.fetch grant does not reach")
+    expect(await ok(httpFetch, { url: `${base}/hello` }, [grant])).toMatchObject({ status: 200 })
     expect(slowHits).toBe(before)
+    // A public host's refusal names the bare grant (no request is made: it is refused first).
+    const publicHost = await err(httpFetch, { url: "https://example.com/x" })
+    expect(publicHost.fix).toContain("STARGRAPH_CAPABILITIES=net.fetch in")
   })
 
   it("fetches with the capability (a Layer, a scoped grant, or STARGRAPH_CAPABILITIES)", async () => {
@@ -397,6 +405,32 @@ describe("the tool kind at build", () => {
     expect(version.path).toBe("nodes[0].config.tool")
     expect(version.message).toContain("has no version '9'")
     expect(version.fix).toContain("std.calculator@1")
+  })
+
+  it("names an unknown tool before the undeclared field its result would go to by default (no out, no tool_result)", async () => {
+    const bare = (tool: string) => graphIr({ expression: { type: "string" } }, [{ id: "calc", kind: "tool", tool, inputs: { expression: "expression" } }])
+    const unknown = await buildError(bare("std.nope@1"))
+    expect([unknown.path, unknown.message]).toEqual(["nodes[0].tool", "unknown tool 'std.nope@1'"])
+    const version = await buildError(bare("std.calculator@9"))
+    expect(version.message).toContain("has no version '9'")
+    // A known tool: then the default field is the problem.
+    const known = await buildError(bare("std.calculator@1"))
+    expect([known.path, known.message]).toEqual(["nodes[0].tool", "the result goes to state field 'tool_result' (out's default), which is not declared"])
+  })
+
+  it("refuses an object result written whole to a field declared as a scalar or a list, naming the keys to pick", async () => {
+    const into = (type: string, out?: string) =>
+      graphIr({ expression: { type: "string" }, total: { type }, tool_result: { type } }, [{ id: "calc", kind: "tool", tool: "std.calculator@1", inputs: { expression: "expression" }, ...(out !== undefined ? { out } : {}) }])
+    const scalar = await buildError(into("number", "total"))
+    expect([scalar.path, scalar.message]).toEqual(["nodes[0].out", "std.calculator@1 returns an object {result}, which state field 'total' (declared number) cannot hold"])
+    expect(scalar.fix).toBe("pick a key of the result into the field: out: {total: result}; or declare 'total' as an object")
+    const byDefault = await buildError(into("string"))
+    expect([byDefault.path, byDefault.message]).toEqual(["nodes[0].tool", "std.calculator@1 returns an object {result}, which state field 'tool_result' (declared string) cannot hold"])
+    // An object or untyped field holds it, as before.
+    for (const type of ["object", "any"]) {
+      const r = await runIr(into(type, "total"), { inputs: { expression: "2 * 3" } })
+      expect(Either.isRight(r) && r.right.final_state["total"]).toEqual({ result: 6 })
+    }
   })
 
   it("checks argument names, required arguments and constants against the input Schema", async () => {

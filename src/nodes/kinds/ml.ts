@@ -83,6 +83,23 @@ const fields = {
   config: Schema.optional(MlConfig)
 }
 
+/** What JSON an output tensor of `type` becomes in state: a string, a boolean or a number (each, or nested arrays of them). */
+const jsonOf = (type: string): "string" | "boolean" | "number" => (type === "string" ? "string" : type === "bool" ? "boolean" : "number")
+
+/**
+ * A problem when `field`, declared `declared`, can never hold a prediction of `kind`
+ * (one sample gives a value, a batch a list: a list field may hold either, as `any` does).
+ */
+const cannotHold = (kind: "string" | "boolean" | "number", field: string, declared: string | undefined, what: string, path: ReadonlyArray<PropertyKey>): NodeKind.NodeProblem | undefined => {
+  if (declared === undefined || declared === "any" || declared === "array") return undefined
+  if (declared === kind || (kind === "number" && declared === "integer")) return undefined
+  return {
+    path,
+    message: `${what} ${kind === "number" ? "numbers" : `${kind}s`}, which state field '${field}' (declared ${declared}) cannot hold`,
+    fix: `declare '${field}' as ${kind === "number" ? "a number" : `a ${kind}`} (or a list, for batches), or write the prediction to another field`
+  }
+}
+
 /** The `ml` kind. */
 export const MlKind = NodeKind.make({
   name: "ml",
@@ -127,6 +144,8 @@ export const MlKind = NodeKind.make({
       if (onnxOnly !== undefined) {
         return { path: at(onnxOnly), message: `${onnxOnly} applies to runtime: onnx; an XGBoost model has one output`, fix: `remove ${onnxOnly}` }
       }
+      // An XGBoost model predicts numbers. (An ONNX model's output types are checked once it is loaded.)
+      return cannotHold("number", output, ctx.fields.get(output)?.type, "an XGBoost model predicts", at("output_field"))
     }
     return undefined
   },
@@ -255,6 +274,14 @@ export const MlKind = NodeKind.make({
       }
       const main = yield* pick(spec.output ?? names[0] ?? "", "output")
       const extra = yield* Effect.forEach(Object.entries(spec.outputs ?? {}), ([field, name]) => Effect.map(pick(name, `outputs.${field}`), (n) => [field, n] as const))
+      // Each output's element type against the field it is written to.
+      const at = (field: string): ReadonlyArray<PropertyKey> => (node.config !== undefined ? ["config", field] : [field])
+      for (const [field, name, path] of [[outputField, main, at("output_field")] as const, ...extra.map(([f, n]) => [f, n, [...at("outputs"), f]] as const)]) {
+        const meta = model.outputs.find((o) => o.name === name)
+        const type = meta !== undefined && meta.isTensor ? meta.type : ""
+        const problem = cannotHold(jsonOf(type), field, ctx.fields.get(field)?.type, `the model's output '${name}' (${type}) gives`, path)
+        if (problem !== undefined) return yield* ctx.invalid(problem.path, problem.message, problem.fix)
+      }
       // What the node fetches, each once, and which state fields each one fills.
       const fetches = [...new Set([main, ...extra.map(([, n]) => n)])]
       const targets: ReadonlyArray<readonly [string, string]> = [[outputField, main], ...extra]

@@ -468,7 +468,7 @@ export const ReactKind = NodeKind.make({
         const one = Effect.suspend(() => {
           const current = ++attempt
           let defaultModel: string | undefined
-          const site = { nodeId: at.nodeId, step: at.step, attempt: current }
+          const site = { nodeId: at.nodeId, step: at.step, attempt: current, maxAttempts: call.retry?.max_attempts ?? 1 }
           const live = Effect.suspend(() => timedLive(call, at, current, completeWithTools(provider, { messages: sent, tools: functionTools }, site, emitOf(at)), (model) => (defaultModel = model)))
           const meta = () => (defaultModel === undefined ? undefined : { model: defaultModel, default_model: true })
           return Effect.flatMap(at.calls.callEffect("lm.react", nativeRequest(sent), live, { meta }), (response) => {

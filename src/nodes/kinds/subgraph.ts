@@ -73,6 +73,8 @@ export const SubgraphKind = NodeKind.make({
           return yield* ctx.invalid(["config", "outputs", parent], `outputs reads child field '${key}', which graph '${child.id}' does not declare`, `use one of the child's fields: ${[...child.fields.keys()].join(", ")}`)
         }
       }
+      const mismatch = typeMismatch(child, inputs, outputs, ctx.fields)
+      if (mismatch !== undefined) return yield* ctx.invalid(mismatch.path, mismatch.message, mismatch.fix)
       const into = projectIn(child, inputs, ctx.fields)
       const out = projectOut(child, inputs, outputs, ctx.fields)
       return {
@@ -101,6 +103,58 @@ export const SubgraphKind = NodeKind.make({
       }
     })
 })
+
+/**
+ * Whether declared types `from` and `to` can never agree: both known, neither `any`, and
+ * different (an integer fits a number field, and a number field may hold whole numbers).
+ */
+const clash = (from: FieldInfo | undefined, to: FieldInfo | undefined): boolean => {
+  const a = from?.type
+  const b = to?.type
+  if (a === undefined || b === undefined || a === "any" || b === "any" || a === b) return false
+  return !(a === "integer" && b === "number") && !(a === "number" && b === "integer")
+}
+
+/**
+ * A parent field that feeds a child field (an `inputs` mapping or a shared name), or a
+ * child field given back to a parent field (an `outputs` mapping, or a shared name when
+ * none is mapped), whose declared types clash: the child run, or the parent's step, would
+ * fail on every run; refused when the graph is built.
+ */
+const typeMismatch = (
+  child: ChildGraph,
+  inputs: { readonly [child: string]: string },
+  outputs: { readonly [parent: string]: string },
+  parentFields: ReadonlyMap<string, FieldInfo>
+): NodeKind.NodeProblem | undefined => {
+  for (const [field, info] of child.fields) {
+    const from = seedOf(inputs, parentFields, field)
+    if (from === undefined || !clash(parentFields.get(from), info)) continue
+    const mapped = inputs[field] !== undefined
+    return {
+      path: mapped ? ["config", "inputs", field] : ["spec"],
+      message: `${mapped ? "inputs feeds" : "the shared field feeds"} child field '${field}' (declared ${info.type} in graph '${child.id}') from parent field '${from}' (declared ${parentFields.get(from)?.type})`,
+      fix: mapped
+        ? `map '${field}' from a parent field of its type, or declare the two fields alike`
+        : `declare '${field}' alike in both graphs, or map the child field from another parent field (config.inputs: {${field}: <parent field>})`
+    }
+  }
+  const given = Object.keys(outputs).length > 0
+    ? Object.entries(outputs)
+    : [...parentFields.keys()].filter((f) => child.fields.has(f)).map((f) => [f, f] as const)
+  for (const [parent, field] of given) {
+    if (!clash(child.fields.get(field), parentFields.get(parent))) continue
+    const mapped = Object.keys(outputs).length > 0
+    return {
+      path: mapped ? ["config", "outputs", parent] : ["spec"],
+      message: `${mapped ? "outputs gives" : "the shared field gives"} child field '${field}' (declared ${child.fields.get(field)?.type} in graph '${child.id}') back to parent field '${parent}' (declared ${parentFields.get(parent)?.type})`,
+      fix: mapped
+        ? `map '${parent}' from a child field of its type, or declare the two fields alike`
+        : `declare '${field}' alike in both graphs, or map the fields to give back (config.outputs: {<parent field>: <child field>}) to leave it out`
+    }
+  }
+  return undefined
+}
 
 /** The parent field a child field starts from: the one `inputs` maps to it, else the parent's field of the same name. */
 const seedOf = (inputs: { readonly [child: string]: string }, parentFields: ReadonlyMap<string, unknown>, field: string): string | undefined =>

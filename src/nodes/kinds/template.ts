@@ -41,8 +41,18 @@ export const TemplateKind = NodeKind.make({
     if (unknown !== undefined) {
       return { path: ["config", "template"], message: `the template reads undeclared state field '${unknown}'`, fix: `${didYouMean(unknown, [...ctx.fields.keys()])}use a declared field: ${ctx.declared}` }
     }
-    if (!ctx.fields.has(node.config.out)) {
+    const out = ctx.fields.get(node.config.out)
+    if (out === undefined) {
       return { path: ["config", "out"], message: `out '${node.config.out}' is not a declared state field`, fix: `declare it in the state schema or use one of: ${ctx.declared}` }
+    }
+    // The node writes a string: a field declared as another type would refuse every write.
+    if (out.type !== undefined && out.type !== "string" && out.type !== "any") {
+      const strings = [...ctx.fields.values()].filter((f) => f.type === "string" || f.type === "any").map((f) => f.name)
+      return {
+        path: ["config", "out"],
+        message: `the template renders a string, which state field '${out.name}' (declared ${out.type}${out.reducer !== "replace" ? `, reducer ${out.reducer}` : ""}) cannot hold`,
+        fix: `set out to a string field${strings.length > 0 ? ` (${strings.join(", ")})` : ""}, or declare '${out.name}' as a string`
+      }
     }
     return undefined
   },

@@ -16,14 +16,16 @@
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import type * as SchemaAST from "effect/SchemaAST"
+import * as SchemaAST from "effect/SchemaAST"
 import { ToolError } from "../../errors.js"
 import { checkJson } from "../../ir/json.js"
 import type { State } from "../../ir/stateSchema.js"
 import { expand, placeholders, readPath } from "../../ir/template.js"
 import type { NodeInput } from "../Executor.js"
+import type { CheckContext } from "../NodeKind.js"
 import * as NodeKind from "../NodeKind.js"
 import { issueText, liveRun, located } from "../tools/runTool.js"
+import type { Tool } from "../tools/Tool.js"
 import { pythonRefProblem, resolveTool, toolModules } from "../tools/toolRef.js"
 import { firstIssue } from "../../ir/parseIssue.js"
 
@@ -73,6 +75,36 @@ const structOf = (ast: SchemaAST.AST): SchemaAST.TypeLiteral | undefined =>
   ast._tag === "TypeLiteral" ? ast : ast._tag === "Transformation" && ast.from._tag === "TypeLiteral" ? ast.from : undefined
 
 
+/** `out` (one field for the whole result; `byDefault` when it is out's default) must be declared. */
+const outProblem = (out: string, byDefault: boolean, at: ReadonlyArray<string>, ctx: CheckContext): NodeKind.NodeProblem | undefined =>
+  ctx.fields.has(out) ? undefined : {
+    path: byDefault ? [...at, "tool"] : [...at, "out"],
+    message: `the result goes to state field '${out}'${byDefault ? " (out's default)" : ""}, which is not declared`,
+    fix: `declare it, or set out to one of: ${ctx.declared}`
+  }
+
+/** Declared types that cannot hold an object. */
+const NOT_OBJECT: ReadonlySet<string> = new Set(["string", "integer", "number", "boolean", "array"])
+
+/**
+ * A tool whose result is an object (its output Schema encodes to a struct, as every std
+ * tool's does) written whole to a field declared as a scalar or a list: every call would
+ * fail the run when its update is checked, so it is refused when the graph is built.
+ */
+const wholeResultProblem = (tool: Tool, out: string, byDefault: boolean, at: ReadonlyArray<string>, ctx: CheckContext): NodeKind.NodeProblem | undefined => {
+  const declared = ctx.fields.get(out)?.type
+  const encoded = SchemaAST.encodedAST(tool.output.ast)
+  if (declared === undefined || !NOT_OBJECT.has(declared) || encoded._tag !== "TypeLiteral") return undefined
+  const keys = encoded.propertySignatures.map((p) => String(p.name))
+  return {
+    path: byDefault ? [...at, "tool"] : [...at, "out"],
+    message: `${tool.key} returns an object {${keys.join(", ")}}, which state field '${out}' (declared ${declared}) cannot hold`,
+    fix: keys.length > 0
+      ? `pick a key of the result into the field: out: {${out}: ${keys[0]}}; or declare '${out}' as an object`
+      : `declare '${out}' as an object`
+  }
+}
+
 /** The `tool` kind. */
 export const ToolKind = NodeKind.make({
   name: "tool",
@@ -112,15 +144,11 @@ export const ToolKind = NodeKind.make({
     }
     const problem = checkJson(s.static ?? {}, "static")
     if (problem !== undefined) return { path: [...at, ...problem.path.split(".")], message: problem.message, fix: "static arguments are JSON values" }
-    const out = s.out ?? DEFAULT_OUT
-    if (typeof out === "string") {
-      return ctx.fields.has(out) ? undefined : {
-        path: s.out === undefined ? [...at, "tool"] : [...at, "out"],
-        message: `the result goes to state field '${out}'${s.out === undefined ? " (out's default)" : ""}, which is not declared`,
-        fix: `declare it, or set out to one of: ${ctx.declared}`
-      }
-    }
-    const undeclared = Object.keys(out).find((f) => !ctx.fields.has(f))
+    // `out`'s default is checked once the tool is resolved (in compile): an unknown tool is
+    // the problem to report first, not the undeclared field its result would go to.
+    if (s.out === undefined) return undefined
+    if (typeof s.out === "string") return outProblem(s.out, false, at, ctx)
+    const undeclared = Object.keys(s.out).find((f) => !ctx.fields.has(f))
     return undeclared === undefined ? undefined : { path: [...at, "out", undeclared], message: `out writes undeclared state field '${undeclared}'`, fix: `write to one of: ${ctx.declared}` }
   },
   compile: (node, ctx) =>
@@ -132,6 +160,11 @@ export const ToolKind = NodeKind.make({
       }
       const { at, s } = form
       const tool = yield* resolveTool(s.tool, [...at, "tool"], ctx)
+      const outField = typeof s.out === "object" ? undefined : s.out ?? DEFAULT_OUT
+      if (outField !== undefined) {
+        const problem = outProblem(outField, s.out === undefined, at, ctx) ?? wholeResultProblem(tool, outField, s.out === undefined, at, ctx)
+        if (problem !== undefined) return yield* ctx.invalid(problem.path, problem.message, problem.fix)
+      }
       const inputs = Object.entries(s.inputs ?? {})
       // The fields each templated argument reads, found once.
       const templatePaths = new Map(inputs.flatMap(([arg, source]) => (source.includes("{{") ? [[arg, placeholders(source)] as const] : [])))

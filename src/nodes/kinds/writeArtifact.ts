@@ -88,6 +88,15 @@ export const WriteArtifactKind = NodeKind.make({
         fix: `declare it (type: object), or set output_field to one of: ${ctx.declared}`
       }
     }
+    // The reference is an object: a field declared as another type would refuse it after the blob is written.
+    const outputType = ctx.fields.get(output)?.type
+    if (outputType !== undefined && outputType !== "object" && outputType !== "any") {
+      return {
+        path: s.output_field === undefined ? [...at, "content_field"] : [...at, "output_field"],
+        message: `the reference ({artifact_id, sha256, size, name, …}) goes to state field '${output}'${s.output_field === undefined ? " (output_field's default)" : ""}, declared ${outputType}, which cannot hold it`,
+        fix: `declare '${output}' as an object (type: object, or dict), or set output_field to an object field`
+      }
+    }
     if (s.name.includes("{{")) {
       const unknown = placeholders(s.name).map((p) => p.split(".")[0]!).find((f) => !ctx.fields.has(f))
       if (unknown !== undefined) return { path: [...at, "name"], message: `the name reads undeclared state field '{{${unknown}}}'`, fix: `use a declared field: ${ctx.declared}` }

@@ -136,7 +136,8 @@ export const checkWrite = (field: string, type: FieldType | undefined, path: Rea
     return { path, message: `writes state field '${field}', which is not declared`, fix: `declare '${field}' in the state schema (or map the output to a declared field): ${ctx.declared}` }
   }
   if (type !== undefined && info.type !== undefined && !fits(type, info.type)) {
-    return { path, message: `writes a ${typeText(type)} to state field '${field}', declared ${info.type}`, fix: `declare '${field}' with a matching type, or change the output's type in the signature` }
+    const text = typeText(type)
+    return { path, message: `writes ${/^[aeiou]/i.test(text) ? "an" : "a"} ${text} to state field '${field}', declared ${info.type}`, fix: `declare '${field}' with a matching type, or change the output's type in the signature` }
   }
   return undefined
 }

@@ -185,7 +185,7 @@ export const liveCompletion = (
   answeredBy?: (model: string) => void
 ): Effect.Effect<Completion, LanguageModelError> => {
   const emit = input.emitDelta
-  const call = complete(spec.provider, sent, { nodeId: input.nodeId, step: input.step, attempt }, emit === undefined ? undefined : (text) => emit(text, input.nodeId, input.step))
+  const call = complete(spec.provider, sent, { nodeId: input.nodeId, step: input.step, attempt, maxAttempts: spec.retry?.max_attempts ?? 1 }, emit === undefined ? undefined : (text) => emit(text, input.nodeId, input.step))
   return timedLive(spec, input, attempt, call, answeredBy)
 }
 

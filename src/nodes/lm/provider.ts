@@ -57,6 +57,23 @@ const baseFrom = (config: ProviderConfig): string => config.origin?.apiBase ?? "
 /** Where `config`'s model was given, for a fix. */
 const modelFrom = (config: ProviderConfig): string => config.origin?.model ?? "config.model"
 
+/**
+ * The fix for a 401/403: which key was sent, or that none was (a node with its own
+ * `api_base` sends one only when it names `api_key_env`).
+ */
+const keyFix = (config: ProviderConfig): string => {
+  if (config.apiKey !== undefined) return "check the API key the run's default model was given (--lm-key-env <VAR>, or --lm-key)"
+  const keyEnv = keyEnvOf(config)
+  // The variable came from the default model's --lm-key-env unless the node names its own endpoint or key.
+  const fromDefault = config.origin !== undefined && config.origin.apiBase !== "config.api_base"
+  if (keyEnv === undefined) {
+    return fromDefault
+      ? "no API key was sent: pass --lm-key-env <VAR> naming the environment variable that holds the server's key"
+      : "no API key was sent (config.api_base is set and config.api_key_env is not): set config.api_key_env to the environment variable that holds the server's key"
+  }
+  return `check the API key in the environment variable ${keyEnv} (${config.apiKeyEnv === undefined ? "the default variable for OpenAI's API; set config.api_key_env to use another" : fromDefault ? "--lm-key-env" : "config.api_key_env"})`
+}
+
 /** The failure of a live call through a default model whose `--lm-key` was not given again. */
 const keyNotGiven = (site: CallSite, config: ProviderConfig) =>
   new LanguageModelError({
@@ -79,7 +96,12 @@ export interface CallSite {
   readonly nodeId: string
   readonly step: number
   readonly attempt: number
+  /** The node's `retry.max_attempts` when known, so a fix does not ask for a retry policy the node has. */
+  readonly maxAttempts?: number | undefined
 }
+
+/** Whether the node calling at `site` retries its calls already (more than one attempt). */
+const retries = (site: CallSite): boolean => (site.maxAttempts ?? 1) > 1
 
 /** The OpenAI endpoint a node without `api_base` talks to. */
 export const OPENAI_API = "https://api.openai.com/v1"
@@ -357,19 +379,21 @@ const languageModelError = (error: unknown, site: CallSite, config: ProviderConf
       status,
       message: `${where} answered ${status}${said !== undefined ? `: ${said}` : ""}`,
       fix: status === 401 || status === 403
-        ? "check the API key (the variable config.api_key_env names)"
+        ? keyFix(config)
         : status === 404
         ? `check ${baseFrom(config)} (it usually ends in /v1), config.api (chat or responses) and ${modelFrom(config)}`
         : status >= 300 && status < 400
         ? `the server redirects the request elsewhere (requests to a model are not followed): set ${baseFrom(config)} to the URL it redirects to`
         : status === 429 || status >= 500
-        ? "the server is busy or failing: add retry: {max_attempts: 3, backoff_ms: 1000} to the node, or try later"
+        ? retries(site)
+          ? `the server is busy or failing: raise the node's retry.max_attempts (${site.maxAttempts}) or retry.backoff_ms, or try later`
+          : "the server is busy or failing: add retry: {max_attempts: 3, backoff_ms: 1000} to the node, or try later"
         : "check the node's config (model, temperature, max_tokens) against what the server accepts"
     })
   }
   if (Predicate.isTagged(error, "HttpRequestError")) {
     const what = stringField(error, "description") ?? stringField(error, "reason") ?? "the request failed"
-    return new LanguageModelError({ ...base, reason: "request-failed", message: `no answer from ${where}: ${clean(what)}`, fix: `check that the server is running and ${baseFrom(config)} is right; add a retry policy for flaky networks` })
+    return new LanguageModelError({ ...base, reason: "request-failed", message: `no answer from ${where}: ${clean(what)}`, fix: `check that the server is running and ${baseFrom(config)} is right${retries(site) ? "" : "; add a retry policy for flaky networks"}` })
   }
   if (Predicate.isTagged(error, "MalformedOutput")) {
     return new LanguageModelError({ ...base, reason: "bad-response", message: `${where} answered with something that is not a completion: ${malformed(error, clean)}`, fix: `check that ${baseFrom(config)} points at an OpenAI-compatible server and that config.api matches what it speaks (chat or responses)` })

@@ -199,6 +199,25 @@ const refusal = (url: URL, address: string, cls: AddressClass): ToolError => {
 }
 
 /**
+ * A refusal of `url` for want of any grant, when its host is by itself a non-public
+ * address (an IP literal such as 127.0.0.1, a metadata name): the bare `net.fetch` the
+ * refusal would name cannot reach it either, so its fix names the grant that does.
+ */
+const namingHost = (error: ToolError, url: URL): ToolError => {
+  const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname
+  const family = isIP(host)
+  const why = nonPublic(url, family === 0 ? undefined : [{ address: host, family }])
+  if (why === undefined) return error
+  const grant = `${CAPABILITY}:${url.protocol}//${url.host}/*`
+  return new ToolError({
+    reason: error.reason,
+    ...(error.capability !== undefined ? { capability: error.capability } : {}),
+    message: `${error.message}; ${host} is ${/^[aeiou]/.test(why.cls) ? "an" : "a"} ${why.cls} address, which a bare net.fetch grant does not reach`,
+    fix: `grant its host by name: ${Capabilities.ENV_VAR}=${grant} in the environment of stargraph run/serve, or Capabilities.layer(["${grant}"]) where the app runs the graph`
+  })
+}
+
+/**
  * The addresses one hop may connect to: `url`'s host resolved, and refused when it is
  * not public ({@link nonPublic}) unless a grant naming the host literally covers `url`.
  * A metadata name is refused before it is resolved.
@@ -266,7 +285,7 @@ export const request = (req: HttpRequest): Effect.Effect<HttpResponse, ToolError
     const deadline = AbortSignal.timeout(timeout)
     for (let hop = 0; ; hop++) {
       // Matched on the whole URL; named, in the refusal the cassette records, without userinfo or query values.
-      yield* Capabilities.demand(`${CAPABILITY}:${url.href}`, `${CAPABILITY}:${redact(url)}`)
+      yield* Capabilities.demand(`${CAPABILITY}:${url.href}`, `${CAPABILITY}:${redact(url)}`).pipe(Effect.mapError((e) => namingHost(e, url)))
       pins.set(url.hostname, yield* checkedAddresses(url, method, req.unresolvedFix ?? "check the URL's host name"))
       const target = url
       const response = yield* Effect.tryPromise({
