@@ -116,8 +116,10 @@ export type StepAttempt = typeof StepAttempt.Type
  * that step is not committed: the wait, the node that asked it, who answered and when
  * (absent: not known). Written where nothing else of the step keeps it: a run waiting on
  * its child run's question (a `subgraph` or `map` node, whose questions are the child's)
- * that was answered and asked again in the same step. The step's record of the answer it
- * commits with keeps them (`meta.answered_waits` of its `interrupt.response`).
+ * that was answered and asked again in the same step, or a step whose nodes ask in turn
+ * (an answer kept in `others` while the next node asks). Once the step commits, the
+ * `interrupt.response` of each node's answer keeps its own: the wait and who gave it, and
+ * a node's earlier ones in `meta.answered_waits`.
  */
 export const AnsweredWait = Schema.Struct({
   wait_id: Schema.String,

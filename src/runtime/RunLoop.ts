@@ -281,6 +281,10 @@ const consumedAnswers = (
     // a replay gives from the recording keeps the wait the recording says (as a replayed call keeps its meta).
     const own = resumed && answeredWait?.node === node ? answeredWait.waitId : undefined
     const waits = graph.nodes.get(node)!.waitsForInput
+    // What the wait the run was resumed at kept of this node's answers (see `answeredWaitsFor`);
+    // for a node answered with an earlier resume of the step, its last is the one it consumes.
+    const mine = answeredWait === undefined ? [] : answeredWait.earlier.filter((w) => w.node === node)
+    const keptBefore = resumed && own === undefined ? mine[mine.length - 1] : undefined
     if (resumed && waits === undefined && answers.length > 1) {
       // A node that asked several times consumed each answer: each is recorded (a replay
       // gives them all back) and is evidence. An answer given before the node asked again
@@ -293,7 +297,12 @@ const consumedAnswers = (
         const source = asked?.meta ?? records[i]?.meta
         const waitId = last ? own : answeredWaitOf(source)
         const by = asked !== undefined ? answererOfMeta(asked.meta) : { actor: actorOf(records[i]?.request), at: answererOfMeta(records[i]?.meta).at }
-        const earlier = last ? earlierOf(answeredWait, node) : answeredWaitsOf(records[i]?.meta)
+        // The node's last answer, given with an earlier resume of the step (kept in `others`): its wait's record.
+        const kept = i === answers.length - 1 ? keptBefore : undefined
+        const earlier = last ? mine : kept !== undefined ? mine.slice(0, -1) : answeredWaitsOf(records[i]?.meta)
+        if (kept !== undefined && asked === undefined) {
+          return { node, value, recorded: value, prompt: "", actor: kept.actor, waitId: kept.wait_id, ...(kept.at !== undefined ? { at: kept.at } : {}), ...(earlier.length > 0 ? { earlier } : {}) }
+        }
         return {
           node,
           value,
@@ -308,23 +317,20 @@ const consumedAnswers = (
     }
     const value = resumed ? answers[answers.length - 1] : replay!.responses.get(`${step}:${node}`)
     const record = replay?.calls.get(`${step}:${node}`)?.find((c) => c.name === "interrupt.response")
-    const waitId = own ?? answeredWaitOf(record?.meta)
+    const waitId = own ?? keptBefore?.wait_id ?? answeredWaitOf(record?.meta)
     // Its earlier answered waits: the wait it was resumed at kept them (else, a replayed answer, its record's).
-    const earlier = own !== undefined ? earlierOf(answeredWait, node) : answeredWaitsOf(record?.meta)
+    const earlier = own !== undefined ? mine : keptBefore !== undefined ? mine.slice(0, -1) : answeredWaitsOf(record?.meta)
     return [{
       node,
       value,
       recorded: resumed && waits !== undefined ? answers[0] : value,
       prompt: waits?.prompt ?? "",
-      actor: actorOf(record?.request) ?? actor,
+      actor: keptBefore?.actor ?? actorOf(record?.request) ?? actor,
       ...(waitId !== undefined ? { waitId } : {}),
+      ...(keptBefore?.at !== undefined ? { at: keptBefore.at } : {}),
       ...(earlier.length > 0 ? { earlier } : {})
     }]
   })
-
-/** The earlier answered waits of `node`'s step the wait the run was resumed at kept (see `AnsweredWait`). */
-const earlierOf = (answeredWait: AnsweredWait | undefined, node: string): ReadonlyArray<AnsweredWaitRecord> =>
-  answeredWait === undefined ? [] : answeredWait.earlier.filter((w) => w.node === node)
 
 /**
  * The step's calls plus the answers its nodes consumed and who gave them (what a replay
@@ -385,7 +391,9 @@ const withAskedAgain = (attempt: StepAttempt | undefined, node: string, index: n
  * wait it was resumed at kept, and that wait, unless the new wait's attempt keeps it in an
  * answered `ctx.interrupt` call (a node asking again itself: see `withAskedAgain`). So a
  * run waiting on its child run's question, answered through it, keeps who answered the
- * child's earlier question and when, which its own calls do not record.
+ * child's earlier question and when, which its own calls do not record; and so does a run
+ * whose step asks several nodes in turn (the answers kept in `others`), each answer's
+ * record crediting whoever gave it, not the last answerer.
  */
 const answeredWaitsFor = (attempt: StepAttempt | undefined, answered: AnsweredWait | undefined): ReadonlyArray<AnsweredWaitRecord> => {
   if (answered === undefined) return []
@@ -1047,9 +1055,11 @@ const loop = (
     })
 
     /** Stop the run in `awaiting-input` for `request`, asked by `node` at `at` (the answers of the step's other nodes kept). */
-    const waitFor = (node: string, request: InterruptRequest, at: number, given: ReadonlyArray<unknown>, attempt?: StepAttempt, answeredWaits: ReadonlyArray<AnsweredWaitRecord> = []) =>
+    const waitFor = (node: string, request: InterruptRequest, at: number, given: ReadonlyArray<unknown>, attempt?: StepAttempt) =>
       Effect.gen(function*() {
         const others = [...answered].filter(([id]) => id !== node)
+        // The waits of this step answered before, which nothing else of the step keeps (see `answeredWaitsFor`).
+        const answeredWaits = answeredWaitsFor(attempt, answeredWait)
         let waiting: WaitingInfo = {
           node,
           prompt: request.prompt,
@@ -1282,8 +1292,7 @@ const loop = (
         const given = fromCalls.length > 0 ? fromCalls : (answered.get(asked.id) ?? NO_ANSWERS).slice(0, Math.max(0, asked.outcome.answered))
         // Asked again after the answer this run was resumed with: its call keeps which wait that answered (see `withAskedAgain`).
         const tagged = withAskedAgain(attempt(), asked.id, (answered.get(asked.id)?.length ?? 0) - 1, fromRecording.has(asked.id) ? undefined : answeredWait)
-        // The waits of this step answered before, which nothing else of the step keeps (see `answeredWaitsFor`).
-        yield* waitFor(asked.id, asked.outcome, current, given, withKeptWrites(tagged, executed, frontierGroups, current), answeredWaitsFor(tagged, answeredWait))
+        yield* waitFor(asked.id, asked.outcome, current, given, withKeptWrites(tagged, executed, frontierGroups, current))
         return toSummary(run, state)
       }
       // Which branches won is part of the step's cassette (a replay reruns the same ones).

@@ -201,6 +201,44 @@ describe("answering a specific wait (--wait-id)", () => {
     expect([late.code, late.stderr]).toEqual([2, already("it went on and is now done")])
   })
 
+  it("library: a step asking two nodes in turn keeps who answered the first (answered_waits): a late answer to it is refused as theirs, and the step's records credit each answer to whoever gave it", async () => {
+    const db = join(tempDir(), "runs.sqlite")
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.make({
+        ir_version: "1.0.0",
+        id: "waitid:two-asks",
+        state_schema: { fields: { a: { type: "integer" }, b: { type: "integer" } } },
+        nodes: [
+          { id: "start", kind: "noop" },
+          { id: "ask_a", kind: "interrupt", prompt: "A?", response_field: "a" },
+          { id: "ask_b", kind: "interrupt", prompt: "B?", response_field: "b" }
+        ],
+        edges: [{ from: "start", to: ["ask_a", "ask_b"] }]
+      })
+      const asked = yield* Effect.flatMap(graph.start({}), (run) => run.start())
+      const first = asked.waiting!.wait_id!
+      const again = yield* Effect.flatMap(graph.resume(asked.run_id, { response: { value: 1 }, waitId: first, actor: "alice" }), (run) => run.start())
+      const stale = yield* Effect.either(graph.resume(asked.run_id, { response: { value: 9 }, waitId: first, actor: "mallory" }))
+      const done = yield* Effect.flatMap(graph.resume(asked.run_id, { response: { value: 2 }, waitId: again.waiting!.wait_id!, actor: "bob" }), (run) => run.start())
+      const ended = yield* Effect.either(graph.resume(asked.run_id, { response: { value: 9 }, waitId: first, actor: "mallory" }))
+      const checkpoints = yield* Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(asked.run_id))
+      return { id: asked.run_id, first, again, stale, done, ended, checkpoints }
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: db }))))
+    expect(out.again.waiting).toMatchObject({ node: "ask_b", others: { ask_a: [1] }, answered_waits: [{ wait_id: out.first, node: "ask_a", actor: "alice" }] })
+    const at = out.again.waiting!.answered_waits![0]!.at!
+    expect(at).toMatch(/^\d{4}-\d\d-\d\dT/)
+    const refusal = (now: string) => `run ${out.id} was already answered by 'alice' at ${at} through another process or request: ${now}; this answer was not applied (read the run to see its outcome)`
+    expect(Either.isLeft(out.stale) && out.stale.left).toMatchObject({ _tag: "RunStateError", message: refusal("it went on and now waits at node 'ask_b' for another answer") })
+    expect(out.done).toMatchObject({ status: "done", final_state: { a: 1, b: 2 } })
+    expect(Either.isLeft(out.ended) && out.ended.left).toMatchObject({ _tag: "RunStateError", message: refusal("it went on and is now done") })
+    // Each answer's record names its wait and who gave it (alice's, given with an earlier resume of the step, when).
+    const responses = out.checkpoints.flatMap((cp) => (cp.calls ?? []).filter((c) => c.name === "interrupt.response"))
+    expect(responses.map((c) => [c.node, c.request, c.response, c.meta])).toEqual([
+      ["ask_a", { prompt: "A?", node: "ask_a", actor: "alice" }, 1, { wait_id: out.first, at }],
+      ["ask_b", { prompt: "B?", node: "ask_b", actor: "bob" }, 2, { wait_id: out.again.waiting!.wait_id! }]
+    ])
+  })
+
   it("a parent's record written before it kept its step's answered waits reads as before: the child's record says when, nothing says who; once committed, the late answer is a moved wait", async () => {
     const db = join(tempDir(), "runs.sqlite")
     const parent = runIdOf((await stargraph(["run", PARENT, "--db", db, "--quiet"])).last)
