@@ -112,6 +112,25 @@ export const StepAttempt = Schema.Struct({ step: Schema.Int, calls: Schema.Array
 export type StepAttempt = typeof StepAttempt.Type
 
 /**
+ * An earlier wait of the step a run waits at that the run took an answer to, kept while
+ * that step is not committed: the wait, the node that asked it, who answered and when
+ * (absent: not known). Written where nothing else of the step keeps it: a run waiting on
+ * its child run's question (a `subgraph` or `map` node, whose questions are the child's)
+ * that was answered and asked again in the same step, or a step whose nodes ask in turn
+ * (an answer kept in `others` while the next node asks). Once the step commits, the
+ * `interrupt.response` of each node's answer keeps its own: the wait and who gave it, and
+ * a node's earlier ones in `meta.answered_waits`.
+ */
+export const AnsweredWait = Schema.Struct({
+  wait_id: Schema.String,
+  node: Schema.String,
+  actor: Schema.String,
+  at: Schema.optional(Schema.String)
+})
+/** An earlier answered wait of the step a run waits at. */
+export type AnsweredWait = typeof AnsweredWait.Type
+
+/**
  * Why a run stopped for input: the interrupt node (or the node after which a rule's
  * `interrupt` action fired), its prompt and the step it waits at; or, `kind: "breakpoint"`,
  * the node a run-time breakpoint paused it before or after (`when`), at the step that node
@@ -162,6 +181,12 @@ export const WaitingInfo = Schema.Struct({
    * `at`: when it was given (ISO 8601; records written before it was kept have none).
    */
   given: Schema.optional(Schema.Struct({ value: Schema.Unknown, actor: Schema.String, at: Schema.optional(Schema.String) })),
+  /**
+   * The waits of this step the run took answers to before it asked this question, whose
+   * answers the step's other records do not keep (see {@link AnsweredWait}): a late answer
+   * to one is refused as answered (who, when). Absent in records written before it was kept.
+   */
+  answered_waits: Schema.optional(Schema.Array(AnsweredWait)),
   /**
    * The wait's id (`w` and 12 hex digits, see `checkpoint/waitId`): set when it is first
    * written, from what it waits for; a run waiting on a child run's question has the

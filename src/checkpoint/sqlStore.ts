@@ -198,6 +198,15 @@ export interface Dialect {
    * runs read the same newest run of a thread and both continue it.
    */
   readonly lockThread: string | undefined
+  /**
+   * A statement that serializes run creation across every process on the database until
+   * the transaction ends, or none where write transactions already run one at a time
+   * (SQLite). Taken first in `createRuns`' transaction, before the last run is read: the
+   * run written before this one is then committed, so its creation time is read and this
+   * one is never created earlier (see `createdNoEarlierThan`), and ids, `seq` and
+   * `created_at` agree with the order the runs are written in.
+   */
+  readonly lockCreation: string | undefined
   /** Null-safe equality with a parameter, `?` included. */
   readonly isParam: string
   /** The column that numbers rows in insertion order (`runs_history`, `pending_runs`). */
@@ -225,6 +234,7 @@ export const SQLITE: Dialect = {
   least: "MIN",
   forUpdate: "",
   lockThread: undefined,
+  lockCreation: undefined,
   isParam: "IS ?",
   seq: "rowid",
   nowMs: "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)",
@@ -232,12 +242,20 @@ export const SQLITE: Dialect = {
   lockRun: undefined
 }
 
+/**
+ * The advisory lock key every Stargraph process takes on PostgreSQL while it creates runs
+ * (the bytes `StgCreat` as a bigint; the migration lock is `Stargrap`): one transaction at
+ * a time reads the last run and writes the next (see `Dialect.lockCreation`).
+ */
+export const CREATION_LOCK = "6013544941826171252"
+
 /** PostgreSQL's spelling. */
 export const POSTGRES: Dialect = {
   name: "PostgreSQL",
   least: "LEAST",
   forUpdate: " FOR UPDATE",
   lockThread: "SELECT pg_advisory_xact_lock(hashtextextended('stargraph:thread:' || ?, 0))",
+  lockCreation: `SELECT pg_advisory_xact_lock(${CREATION_LOCK})`,
   isParam: "IS NOT DISTINCT FROM ?",
   seq: "seq",
   nowMs: "CAST(round(extract(epoch from clock_timestamp()) * 1000) AS bigint)",
@@ -509,7 +527,9 @@ export const make = (options: SqlStoreOptions): Effect.Effect<CheckpointerShape,
         const results = yield* transaction(sql, (db) =>
           Effect.gen(function*() {
             // The last run written, read under the write lock (SQLite's one writer; on
-            // PostgreSQL, the last one committed): no run is created earlier than it.
+            // PostgreSQL, the creation lock, held to the commit): no run is created earlier
+            // than it. Nothing in this transaction waits on anything but the database.
+            if (dialect.lockCreation !== undefined) yield* db.all(dialect.lockCreation, [])
             let newest = (yield* db.all<{ created_at: string }>(NEWEST_CREATED, []))[0]?.created_at
             const out: Array<{ readonly _tag: "existing"; readonly row: RunRow } | { readonly _tag: "created"; readonly record: RunRecord }> = []
             for (const run of runs) {

@@ -16,6 +16,7 @@ import * as HashSet from "effect/HashSet"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import {
+  type AnsweredWait as AnsweredWaitRecord,
   type CallRecord,
   type Checkpoint,
   type ParallelGroup,
@@ -50,7 +51,7 @@ import { linkKind, stepChildren } from "./stepChildren.js"
 import { DefaultModel, fromRecord } from "../nodes/lm/DefaultModel.js"
 import { cancelStopped, type SubgraphIndex, subgraphIndex } from "./cancelStopped.js"
 import { OWNER, ownerAlive, takeOverOfRunning } from "./owner.js"
-import { actorOf, answeredWaitMeta, answeredWaitOf, answererOfMeta, askedAgainMeta } from "./answeredBy.js"
+import { actorOf, answeredWaitMeta, answeredWaitOf, answeredWaitsOf, answererOfMeta, askedAgainMeta } from "./answeredBy.js"
 import { refuseLostAnswer } from "./waitMoved.js"
 import type { HandedCommit, InterruptRequest, NodeEnv, NodeFailure, NodeOutcome, UnfinishedChild } from "../nodes/Executor.js"
 import { nodeFailed } from "../nodes/callFunction.js"
@@ -238,14 +239,21 @@ interface ConsumedAnswer {
   readonly waitId?: string | undefined
   /** When it was given, for an answer a node consumed before it asked again (`meta.at` of its record). */
   readonly at?: string | undefined
+  /** The earlier waits of the step its node took answers to that no other record keeps (`meta.answered_waits` of its record). */
+  readonly earlier?: ReadonlyArray<AnsweredWaitRecord> | undefined
 }
 
-/** The wait the run was resumed with an answer to, its node, who answered and when (see `askedAgainMeta`). */
+/**
+ * The wait the run was resumed with an answer to, its node, who answered and when (see
+ * `askedAgainMeta`), and the earlier answered waits of its step that wait kept
+ * (`waiting.answered_waits`).
+ */
 interface AnsweredWait {
   readonly node: string
   readonly waitId: string
   readonly actor: string
   readonly at: string | undefined
+  readonly earlier: ReadonlyArray<AnsweredWaitRecord>
 }
 
 /**
@@ -273,6 +281,10 @@ const consumedAnswers = (
     // a replay gives from the recording keeps the wait the recording says (as a replayed call keeps its meta).
     const own = resumed && answeredWait?.node === node ? answeredWait.waitId : undefined
     const waits = graph.nodes.get(node)!.waitsForInput
+    // What the wait the run was resumed at kept of this node's answers (see `answeredWaitsFor`);
+    // for a node answered with an earlier resume of the step, its last is the one it consumes.
+    const mine = answeredWait === undefined ? [] : answeredWait.earlier.filter((w) => w.node === node)
+    const keptBefore = resumed && own === undefined ? mine[mine.length - 1] : undefined
     if (resumed && waits === undefined && answers.length > 1) {
       // A node that asked several times consumed each answer: each is recorded (a replay
       // gives them all back) and is evidence. An answer given before the node asked again
@@ -285,6 +297,12 @@ const consumedAnswers = (
         const source = asked?.meta ?? records[i]?.meta
         const waitId = last ? own : answeredWaitOf(source)
         const by = asked !== undefined ? answererOfMeta(asked.meta) : { actor: actorOf(records[i]?.request), at: answererOfMeta(records[i]?.meta).at }
+        // The node's last answer, given with an earlier resume of the step (kept in `others`): its wait's record.
+        const kept = i === answers.length - 1 ? keptBefore : undefined
+        const earlier = last ? mine : kept !== undefined ? mine.slice(0, -1) : answeredWaitsOf(records[i]?.meta)
+        if (kept !== undefined && asked === undefined) {
+          return { node, value, recorded: value, prompt: "", actor: kept.actor, waitId: kept.wait_id, ...(kept.at !== undefined ? { at: kept.at } : {}), ...(earlier.length > 0 ? { earlier } : {}) }
+        }
         return {
           node,
           value,
@@ -292,20 +310,25 @@ const consumedAnswers = (
           prompt: "",
           actor: by.actor ?? actor,
           ...(waitId !== undefined ? { waitId } : {}),
-          ...(by.at !== undefined && !last ? { at: by.at } : {})
+          ...(by.at !== undefined && !last ? { at: by.at } : {}),
+          ...(earlier.length > 0 ? { earlier } : {})
         }
       })
     }
     const value = resumed ? answers[answers.length - 1] : replay!.responses.get(`${step}:${node}`)
     const record = replay?.calls.get(`${step}:${node}`)?.find((c) => c.name === "interrupt.response")
-    const waitId = own ?? answeredWaitOf(record?.meta)
+    const waitId = own ?? keptBefore?.wait_id ?? answeredWaitOf(record?.meta)
+    // Its earlier answered waits: the wait it was resumed at kept them (else, a replayed answer, its record's).
+    const earlier = own !== undefined ? mine : keptBefore !== undefined ? mine.slice(0, -1) : answeredWaitsOf(record?.meta)
     return [{
       node,
       value,
       recorded: resumed && waits !== undefined ? answers[0] : value,
       prompt: waits?.prompt ?? "",
-      actor: actorOf(record?.request) ?? actor,
-      ...(waitId !== undefined ? { waitId } : {})
+      actor: keptBefore?.actor ?? actorOf(record?.request) ?? actor,
+      ...(waitId !== undefined ? { waitId } : {}),
+      ...(keptBefore?.at !== undefined ? { at: keptBefore.at } : {}),
+      ...(earlier.length > 0 ? { earlier } : {})
     }]
   })
 
@@ -316,13 +339,13 @@ const consumedAnswers = (
 const withResponses = (calls: ReadonlyArray<CallRecord>, answered: ReadonlyArray<ConsumedAnswer>): ReadonlyArray<CallRecord> => {
   if (answered.length === 0) return calls
   const next = new Map<string, number>()
-  const added = answered.map(({ node, prompt, actor, recorded, waitId, at }): CallRecord => {
+  const added = answered.map(({ node, prompt, actor, recorded, waitId, at, earlier }): CallRecord => {
     const request = { prompt, node, actor }
     // After the node's calls, and after its answers recorded before this one.
     const seq = next.get(node) ?? calls.filter((c) => c.node === node).length
     next.set(node, seq + 1)
     // The wait answered, outside the hashed request (see `answeredWaitMeta`).
-    return { node, seq, name: "interrupt.response", request_hash: requestHash("interrupt.response", request), request, response: recorded, ...(waitId !== undefined ? { meta: answeredWaitMeta(waitId, at) } : {}) }
+    return { node, seq, name: "interrupt.response", request_hash: requestHash("interrupt.response", request), request, response: recorded, ...(waitId !== undefined ? { meta: answeredWaitMeta(waitId, at, earlier) } : {}) }
   })
   return [...calls, ...added].sort((a, b) => (a.node === b.node ? a.seq - b.seq : a.node < b.node ? -1 : 1))
 }
@@ -360,6 +383,23 @@ const withAskedAgain = (attempt: StepAttempt | undefined, node: string, index: n
       : c
   )
   return { ...attempt, calls }
+}
+
+/**
+ * The answered waits of its step a new wait keeps (`waiting.answered_waits`), when the run
+ * was resumed with an answer (`answered`) and asks again in the same step: the ones the
+ * wait it was resumed at kept, and that wait, unless the new wait's attempt keeps it in an
+ * answered `ctx.interrupt` call (a node asking again itself: see `withAskedAgain`). So a
+ * run waiting on its child run's question, answered through it, keeps who answered the
+ * child's earlier question and when, which its own calls do not record; and so does a run
+ * whose step asks several nodes in turn (the answers kept in `others`), each answer's
+ * record crediting whoever gave it, not the last answerer.
+ */
+const answeredWaitsFor = (attempt: StepAttempt | undefined, answered: AnsweredWait | undefined): ReadonlyArray<AnsweredWaitRecord> => {
+  if (answered === undefined) return []
+  if (attempt?.calls.some((c) => c.name === "interrupt" && answeredWaitOf(c.meta) === answered.waitId) === true) return answered.earlier
+  const at = answered.at !== undefined ? { at: answered.at } : {}
+  return [...answered.earlier, { wait_id: answered.waitId, node: answered.node, actor: answered.actor, ...at }]
 }
 
 /** Node of the step that records the answer to a rule's interrupt. */
@@ -967,7 +1007,13 @@ const loop = (
     if (waitingAtStart !== null && waitingAtStart.kind !== "rule" && response !== undefined) {
       for (const [node, list] of Object.entries(waitingAtStart.others ?? {})) answered.set(node, list)
       answered.set(waitingAtStart.node, [...(waitingAtStart.answers ?? []), response.value])
-      answeredWait = { node: waitingAtStart.node, waitId: waitIdOf(waitingAtStart), actor: answerActor, at: run.waiting?.given?.at }
+      answeredWait = {
+        node: waitingAtStart.node,
+        waitId: waitIdOf(waitingAtStart),
+        actor: answerActor,
+        at: run.waiting?.given?.at,
+        earlier: waitingAtStart.answered_waits ?? []
+      }
     }
 
     // A step that asked part-way runs again from its start: the calls it made before it
@@ -1012,6 +1058,8 @@ const loop = (
     const waitFor = (node: string, request: InterruptRequest, at: number, given: ReadonlyArray<unknown>, attempt?: StepAttempt) =>
       Effect.gen(function*() {
         const others = [...answered].filter(([id]) => id !== node)
+        // The waits of this step answered before, which nothing else of the step keeps (see `answeredWaitsFor`).
+        const answeredWaits = answeredWaitsFor(attempt, answeredWait)
         let waiting: WaitingInfo = {
           node,
           prompt: request.prompt,
@@ -1024,6 +1072,7 @@ const loop = (
           ...(given.length > 0 ? { answers: given } : {}),
           ...(others.length > 0 ? { others: Object.fromEntries(others) } : {}),
           ...(attempt !== undefined ? { attempt } : {}),
+          ...(answeredWaits.length > 0 ? { answered_waits: answeredWaits } : {}),
           ...(passedBefore === at ? { breakpoint_passed: true } : {}),
           ...(request.timeoutMs !== undefined
             ? { deadline: new Date(clock.unsafeCurrentTimeMillis() + request.timeoutMs).toISOString(), on_timeout: request.onTimeout ?? "halt" }

@@ -7,8 +7,9 @@
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import type { CheckpointerShape } from "../checkpoint/Checkpointer.js"
-import type { RunRecord } from "../checkpoint/models.js"
+import { AnsweredWait, type RunRecord } from "../checkpoint/models.js"
 import type { CheckpointError } from "../errors.js"
 import { waitIdOf } from "../checkpoint/waitId.js"
 import { ownerAlive } from "./owner.js"
@@ -68,8 +69,26 @@ export const answererOf = (checkpointer: CheckpointerShape, now: RunRecord, afte
  * moved on. `at`, when the answer was given: kept for an answer to a question its node asked
  * before it asked again in the step (the step's start is when its last answer was given).
  */
-export const answeredWaitMeta = (waitId: string, at?: string): { readonly wait_id: string; readonly at?: string } =>
-  at !== undefined ? { wait_id: waitId, at } : { wait_id: waitId }
+export const answeredWaitMeta = (
+  waitId: string,
+  at?: string,
+  earlier?: ReadonlyArray<AnsweredWait>
+): { readonly wait_id: string; readonly at?: string; readonly answered_waits?: ReadonlyArray<AnsweredWait> } => ({
+  wait_id: waitId,
+  ...(at !== undefined ? { at } : {}),
+  ...(earlier !== undefined && earlier.length > 0 ? { answered_waits: earlier } : {})
+})
+
+const decodeAnsweredWaits = Schema.decodeUnknownOption(Schema.Array(AnsweredWait))
+
+/**
+ * The earlier waits of its step an `interrupt.response` record says the run took answers
+ * to before this one (`meta.answered_waits`, from the wait's `answered_waits`: a run
+ * waiting on its child run's question, answered and asked again in one step); none when it
+ * says none or what it says is not that.
+ */
+export const answeredWaitsOf = (meta: { readonly [key: string]: unknown } | undefined): ReadonlyArray<AnsweredWait> =>
+  meta?.["answered_waits"] === undefined ? [] : Option.getOrElse(decodeAnsweredWaits(meta["answered_waits"]), (): ReadonlyArray<AnsweredWait> => [])
 
 /** The wait an `interrupt.response` record (or an answered `interrupt` call: {@link askedAgainMeta}) says it answered (its `meta.wait_id`), if it says. */
 export const answeredWaitOf = (meta: { readonly [key: string]: unknown } | undefined): string | undefined =>
@@ -96,26 +115,33 @@ export const answererOfMeta = (meta: { readonly [key: string]: unknown } | undef
 /**
  * Who answered the run's wait `waitId`, when it was answered (the run was at that wait, and
  * an answer to it was taken): the answer kept on its record (`waiting.given` of that wait,
- * while the run is queued, driven or paused with it); else, for a question a node asked
- * before it asked again in the same step (not committed yet), the answered `ctx.interrupt`
- * call its current wait's attempt keeps ({@link askedAgainMeta}); else the
- * `interrupt.response` record of a committed step that says it answered that wait
- * (`meta.wait_id`, with its `meta.at`, or the step's start, as when). `{}` when it was
- * answered but who is not known; undefined when nothing says the run ever took an answer
- * to that wait (an id it never waited at, or a wait it left unanswered: a `map`'s next
- * item, a timeout, a cancel).
+ * while the run is queued, driven or paused with it); else, for a question asked before
+ * the run's node asked again in the same step (not committed yet), its current wait's
+ * record of it: `waiting.answered_waits` (a question of a child run, answered through this
+ * run), or the answered `ctx.interrupt` call its attempt keeps ({@link askedAgainMeta});
+ * else the `interrupt.response` record of a committed step that says it answered that wait
+ * (`meta.wait_id`, with its `meta.at`, or the step's start, as when; or one of the earlier
+ * waits its `meta.answered_waits` names). `{}` when it was answered but who is not known;
+ * undefined when nothing says the run ever took an answer to that wait (an id it never
+ * waited at, or a wait it left unanswered: a `map`'s next item, a timeout, a cancel).
  */
 export const waitAnswerer = (checkpointer: CheckpointerShape, now: RunRecord, waitId: string): Effect.Effect<Answerer | undefined, CheckpointError> => {
   const given = keptAnswer(now)
   if (given !== undefined && now.waiting !== null && waitIdOf(now.waiting) === waitId) {
     return Effect.succeed({ actor: given.actor !== "" ? given.actor : undefined, at: given.at })
   }
+  const earlier = now.waiting?.answered_waits?.find((w) => w.wait_id === waitId)
+  if (earlier !== undefined) return Effect.succeed({ actor: earlier.actor, at: earlier.at })
   const asked = now.waiting?.attempt?.calls.find((c) => c.name === "interrupt" && answeredWaitOf(c.meta) === waitId)
   if (asked !== undefined) return Effect.succeed(answererOfMeta(asked.meta))
   return Effect.gen(function*() {
     for (const checkpoint of [...yield* checkpointer.listCheckpoints(now.run_id)].reverse()) {
-      const call = (checkpoint.calls ?? []).find((c) => c.name === "interrupt.response" && answeredWaitOf(c.meta) === waitId)
-      if (call !== undefined) return { actor: actorOf(call.request), at: answererOfMeta(call.meta).at ?? checkpoint.started_at }
+      for (const call of checkpoint.calls ?? []) {
+        if (call.name !== "interrupt.response") continue
+        if (answeredWaitOf(call.meta) === waitId) return { actor: actorOf(call.request), at: answererOfMeta(call.meta).at ?? checkpoint.started_at }
+        const before = answeredWaitsOf(call.meta).find((w) => w.wait_id === waitId)
+        if (before !== undefined) return { actor: before.actor, at: before.at ?? checkpoint.started_at }
+      }
     }
     return yield* childAnswerer(checkpointer, now, waitId)
   })
@@ -124,9 +150,9 @@ export const waitAnswerer = (checkpointer: CheckpointerShape, now: RunRecord, wa
 /**
  * For a run waiting on its child run's question (a `subgraph` node's: its waits are the
  * child's), whether the child took an answer to wait `waitId`: a question the child asked
- * before it asked again in its step, answered through this run. When it was answered; who,
- * only when the child names someone other than this run relaying the answer (this run's
- * own record keeps no trace of its step's earlier answer until the step commits).
+ * before it asked again in its step, answered directly, or through this run in a record
+ * written before `waiting.answered_waits` was kept. When it was answered; who, only when
+ * the child names someone other than this run relaying the answer.
  */
 const childAnswerer = (checkpointer: CheckpointerShape, now: RunRecord, waitId: string): Effect.Effect<Answerer | undefined, CheckpointError> =>
   Effect.gen(function*() {

@@ -76,7 +76,7 @@ const reasonOf = (result: Either.Either<unknown, unknown>): string =>
   Either.isLeft(result) ? (result.left as { readonly reason?: string }).reason ?? String(result.left) : "ok"
 
 /** The time (ms) in a run id's version 7 UUID: its first 48 bits. */
-const idTime = (runId: string): number => parseInt(runId.replace(/^[a-z]+-/, "").replace(/-/g, "").slice(0, 12), 16)
+export const idTime = (runId: string): number => parseInt(runId.replace(/^[a-z]+-/, "").replace(/-/g, "").slice(0, 12), 16)
 
 /**
  * Two writers interleaved: the first prepares its run (its `created_at` taken then), the

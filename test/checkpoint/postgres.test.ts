@@ -41,7 +41,7 @@ import * as Serve from "../../src/serve/server.js"
 import { ROOT, runIdOf, stargraph, startStargraph, tempDir } from "../helpers/cli.js"
 import { heartbeatChecks, ownerGuardChecks } from "../helpers/leaseChecks.js"
 import { freePort, type PostgresServer, startPostgres } from "../helpers/postgres.js"
-import { conformance, type Store } from "./conformance.js"
+import { conformance, idTime, type Store } from "./conformance.js"
 
 let server: PostgresServer
 
@@ -162,6 +162,59 @@ describe("PostgreSQL Checkpointer: several processes on one database", () => {
       }))
     expect(new Set(out.statuses)).toEqual(new Set(["cancelled"]))
     expect(out.queue).toBe(0)
+  })
+
+  it("two processes' run creations whose transactions overlap: the second waits for the first to commit, and takes its creation time (listing, created_at, ids and seq agree)", async () => {
+    const url = await server.freshDatabase()
+    const name = databaseName(url)
+    // A's insert waits inside its transaction for a lock this test holds (a slow round trip,
+    // a pause): B's creation starts, and would finish, while A's transaction is open.
+    const BARRIER = 7_301_977
+    const holdInserts = () => server.query(`CREATE FUNCTION held_insert() RETURNS trigger AS $$ BEGIN IF NEW.inputs LIKE '%hold%' THEN PERFORM pg_advisory_xact_lock_shared(${BARRIER}); END IF; RETURN NEW; END $$ LANGUAGE plpgsql;
+      CREATE TRIGGER held_insert AFTER INSERT ON runs_history FOR EACH ROW EXECUTE FUNCTION held_insert();`, [], name)
+    const barrier = await server.connect(name)
+    await barrier.query(`SELECT pg_advisory_lock(${BARRIER})`)
+    const waitingLocks = async () => Number((await server.query("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted", [], name))[0]?.["n"])
+    const base = Date.parse(AT)
+    const iso = (ms: number) => new Date(ms).toISOString()
+    try {
+      const out = await withTwoPools(url, (a, b) =>
+        Effect.gen(function*() {
+          yield* Effect.promise(holdInserts)
+          // A prepared its run 40 ms after B did, and writes it first.
+          const first = yield* Effect.fork(a.createRun(queued("overlap", { inputs: { say: "hold" }, created_at: iso(base + 40) })))
+          for (let waited = 0; (yield* Effect.promise(waitingLocks)) < 1; waited++) {
+            if (waited > 200) return yield* Effect.dieMessage("A's insert never waited for the barrier")
+            yield* Effect.sleep("25 millis")
+          }
+          const second = yield* Effect.fork(b.createRun(queued("overlap", { inputs: { say: "b" }, created_at: iso(base) })))
+          // B waits for A's transaction (a second waiting lock), or, unserialized, is written at once.
+          let bWaited = false
+          for (let waited = 0; waited < 80; waited++) {
+            if (Option.isSome(yield* second.poll)) break
+            if ((yield* Effect.promise(waitingLocks)) >= 2) {
+              bWaited = true
+              break
+            }
+            yield* Effect.sleep("25 millis")
+          }
+          yield* Effect.promise(() => barrier.query(`SELECT pg_advisory_unlock(${BARRIER})`))
+          const [ra, rb] = [yield* first.await, yield* second.await]
+          const listed = (yield* a.listRuns({ graph_id: "overlap", limit: 10 })).runs
+          return { bWaited, ra, rb, listed }
+        }))
+      const a = Exit.isSuccess(out.ra) ? out.ra.value.record : undefined
+      const b = Exit.isSuccess(out.rb) ? out.rb.value.record : undefined
+      expect([a?.created_at, b?.created_at]).toEqual([iso(base + 40), iso(base + 40)])
+      expect(out.bWaited).toBe(true)
+      // Newest first: B (written second) above A, neither created earlier than the run below it, each id minted from its time.
+      expect(out.listed.map((r) => r.run_id)).toEqual([b?.run_id, a?.run_id])
+      for (const r of out.listed) expect(idTime(r.run_id), r.run_id).toBe(Date.parse(r.created_at))
+      const seqs = await server.query("SELECT run_id, seq::int AS seq, created_at FROM runs_history ORDER BY seq", [], name)
+      expect(seqs.map((r) => [r["run_id"], r["created_at"]])).toEqual([[a?.run_id, iso(base + 40)], [b?.run_id, iso(base + 40)]])
+    } finally {
+      await barrier.end()
+    }
   })
 
   it("processes that start at once on a new database migrate it once", async () => {

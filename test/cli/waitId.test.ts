@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import Database from "better-sqlite3"
 import { describe, expect, it } from "vitest"
 import { Checkpointer } from "../../src/checkpoint/Checkpointer.js"
 import * as SqliteCheckpointer from "../../src/checkpoint/SqliteCheckpointer.js"
@@ -17,6 +18,7 @@ import { ROOT, runIdOf, stargraph, tempDir } from "../helpers/cli.js"
 
 const TWICE = join(ROOT, "test", "fixtures", "waitid", "ask-twice.yaml")
 const PARENT = join(ROOT, "test", "fixtures", "waitid", "ask-twice-parent.yaml")
+const MAP_PARENT = join(ROOT, "test", "fixtures", "map", "ask_typed_parent.yaml")
 
 const inspect = async (id: string, db: string) => JSON.parse((await stargraph(["inspect", id, "--db", db, "--json"])).stdout) as Record<string, any>
 
@@ -107,8 +109,9 @@ describe("answering a specific wait (--wait-id)", () => {
     expect(outcome.after._tag === "Some" && outcome.after.value.waiting?.given).toBeUndefined()
   })
 
-  it("a parent waiting on its child's question has the child's wait id; answering the parent with it works, a stale one is refused as answered", async () => {
+  it("a parent waiting on its child's question has the child's wait id; answering the parent with it works; a stale one is refused as answered, naming who answered it and when, before and after the parent's step commits", async () => {
     const db = join(tempDir(), "runs.sqlite")
+    const audit = join(tempDir(), "audit.jsonl")
     const started = await stargraph(["run", PARENT, "--db", db, "--quiet"])
     expect(started.code).toBe(3)
     const parent = runIdOf(started.last)
@@ -116,17 +119,21 @@ describe("answering a specific wait (--wait-id)", () => {
     const child = shown["waiting"]["payload"]["child_run_id"] as string
     const first = shown["waiting"]["wait_id"] as string
     expect((await inspect(child, db))["waiting"]["wait_id"]).toBe(first)
-    const answered = await stargraph(["respond", parent, "--db", db, "--wait-id", first, "--response", "1", "--quiet"])
+    const answered = await stargraph(["respond", parent, "--db", db, "--wait-id", first, "--response", "1", "--actor", "alice", "--quiet"])
     expect(answered.code).toBe(3)
     const [parentNow, childNow] = [await inspect(parent, db), await inspect(child, db)]
     const second = childNow["waiting"]["wait_id"] as string
     expect(second).not.toBe(first)
     expect(parentNow["waiting"]["wait_id"]).toBe(second)
-    // The first question, answered through the parent: refused as answered (when; who is
-    // on the parent's step, not committed yet), as the child refuses it (naming the parent, its answerer).
-    const stale = await stargraph(["respond", parent, "--db", db, "--wait-id", first, "--response", "9", "--quiet"])
-    expect(stale.code).toBe(2)
-    expect(stale.stderr).toMatch(new RegExp(`^error: RunStateError: run ${parent} was already answered at \\d{4}-[^ ]+ through another process or request: it went on and now waits at node 'sub' for another answer; this answer was not applied`))
+    // The parent's wait keeps the child's earlier question it took an answer to: which, who, when.
+    expect(parentNow["waiting"]["answered_waits"]).toEqual([{ wait_id: first, node: "sub", actor: "alice", at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) }])
+    const at = parentNow["waiting"]["answered_waits"][0]["at"] as string
+    // The first question, answered through the parent: refused as answered by alice, when she did,
+    // as the child refuses it (naming the parent, its answerer).
+    const already = (now: string) =>
+      `error: RunStateError: run ${parent} was already answered by 'alice' at ${at} through another process or request: ${now}; this answer was not applied (read the run to see its outcome)\n`
+    const stale = await stargraph(["respond", parent, "--db", db, "--wait-id", first, "--response", "9", "--actor", "mallory", "--audit-log", audit, "--quiet"])
+    expect([stale.code, stale.stderr]).toEqual([2, already("it went on and now waits at node 'sub' for another answer")])
     const direct = await stargraph(["respond", child, "--db", db, "--wait-id", first, "--response", "9", "--quiet"])
     expect(direct.code).toBe(2)
     expect(direct.stderr).toContain(`run ${child} was already answered by 'subgraph:${parent}' at `)
@@ -135,9 +142,120 @@ describe("answering a specific wait (--wait-id)", () => {
     expect(never.stderr).toContain(`does not wait at w000000000000: it waits at ${second} now`)
     expect(await inspect(parent, db)).toEqual(parentNow)
     expect(await inspect(child, db)).toEqual(childNow)
-    const done = await stargraph(["respond", parent, "--db", db, "--wait-id", second, "--response", "2", "--quiet"])
+    const done = await stargraph(["respond", parent, "--db", db, "--wait-id", second, "--response", "2", "--actor", "bob", "--quiet"])
     expect([done.code, done.last]).toEqual([0, `run_id=${parent} status=done`])
     expect((await inspect(parent, db))["final_state"]).toEqual({ picks: "1,2" })
+    // Once the parent's step committed, the first question is still known as alice's (not a moved wait).
+    const late = await stargraph(["respond", parent, "--db", db, "--wait-id", first, "--response", "9", "--actor", "mallory", "--audit-log", audit, "--quiet"])
+    expect([late.code, late.stderr]).toEqual([2, already("it went on and is now done")])
+    const refused = readFileSync(audit, "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((r) => r.event === "answer.refused")
+    expect(refused.map((r) => [r.actor, r.wait_id, r.current_wait_id, r.reason])).toEqual([["mallory", first, second, "answered-first"], ["mallory", first, null, "answered-first"]])
+    // The parent's committed step records bob's answer to the second question, crediting alice with the first.
+    const calls = await Effect.runPromise(Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(parent)).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: db }))))
+    const responses = calls.flatMap((cp) => (cp.calls ?? []).filter((c) => c.name === "interrupt.response"))
+    expect(responses.map((c) => [c.node, c.request, c.response, c.meta])).toEqual([[
+      "sub",
+      { prompt: "", node: "sub", actor: "bob" },
+      2,
+      { wait_id: second, answered_waits: [{ wait_id: first, node: "sub", actor: "alice", at }] }
+    ]])
+  })
+
+  it("library: a parent answered at its child's first question and asked again refuses a late answer to it as answered by whoever answered it, while it waits and once its step committed", async () => {
+    const db = join(tempDir(), "runs.sqlite")
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.load(PARENT)
+      const asked = yield* Effect.flatMap(graph.start({}), (run) => run.start())
+      const first = asked.waiting!.wait_id!
+      const again = yield* Effect.flatMap(graph.resume(asked.run_id, { response: { value: 1 }, waitId: first, actor: "alice" }), (run) => run.start())
+      const waiting = yield* Effect.either(graph.resume(asked.run_id, { response: { value: 9 }, waitId: first, actor: "mallory" }))
+      const done = yield* Effect.flatMap(graph.resume(asked.run_id, { response: { value: 2 }, waitId: again.waiting!.wait_id!, actor: "bob" }), (run) => run.start())
+      const ended = yield* Effect.either(graph.resume(asked.run_id, { response: { value: 9 }, waitId: first, actor: "mallory" }))
+      return { id: asked.run_id, again, waiting, done, ended }
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: db }))))
+    const at = out.again.waiting?.answered_waits?.[0]?.at
+    expect(at).toMatch(/^\d{4}-\d\d-\d\dT/)
+    expect(out.done.status).toBe("done")
+    const refusal = (now: string) => `run ${out.id} was already answered by 'alice' at ${at} through another process or request: ${now}; this answer was not applied (read the run to see its outcome)`
+    expect(Either.isLeft(out.waiting) && out.waiting.left).toMatchObject({ _tag: "RunStateError", waitId: out.again.waiting!.wait_id!, message: refusal("it went on and now waits at node 'sub' for another answer") })
+    expect(Either.isLeft(out.ended) && out.ended.left).toMatchObject({ _tag: "RunStateError", message: refusal("it went on and is now done") })
+  })
+
+  it("a map whose item 0's question was answered through it, its item 1 asking now: a late answer to item 0's question is refused as answered by whoever answered it, before and after the map's step commits", async () => {
+    const db = join(tempDir(), "runs.sqlite")
+    const started = await stargraph(["run", MAP_PARENT, "--inputs", "{\"documents\":[\"a\",\"b\"]}", "--db", db, "--quiet"])
+    expect(started.code).toBe(3)
+    const parent = runIdOf(started.last)
+    const item0 = (await inspect(parent, db))["waiting"]["wait_id"] as string
+    expect((await stargraph(["respond", parent, "--db", db, "--wait-id", item0, "--response", "\"yes\"", "--actor", "alice", "--quiet"])).code).toBe(3)
+    const waiting = (await inspect(parent, db))["waiting"]
+    expect(waiting["payload"]["item"]).toBe(1)
+    expect(waiting["answered_waits"]).toEqual([{ wait_id: item0, node: "score_all", actor: "alice", at: expect.stringMatching(/^\d{4}-/) }])
+    const already = (now: string) =>
+      `error: RunStateError: run ${parent} was already answered by 'alice' at ${waiting["answered_waits"][0]["at"]} through another process or request: ${now}; this answer was not applied (read the run to see its outcome)\n`
+    const stale = await stargraph(["respond", parent, "--db", db, "--wait-id", item0, "--response", "\"no\"", "--quiet"])
+    expect([stale.code, stale.stderr]).toEqual([2, already("it went on and now waits at node 'score_all' for another answer")])
+    const done = await stargraph(["respond", parent, "--db", db, "--wait-id", waiting["wait_id"], "--response", "\"maybe\"", "--actor", "bob", "--quiet"])
+    expect([done.code, done.last]).toEqual([0, `run_id=${parent} status=done`])
+    const late = await stargraph(["respond", parent, "--db", db, "--wait-id", item0, "--response", "\"no\"", "--quiet"])
+    expect([late.code, late.stderr]).toEqual([2, already("it went on and is now done")])
+  })
+
+  it("library: a step asking two nodes in turn keeps who answered the first (answered_waits): a late answer to it is refused as theirs, and the step's records credit each answer to whoever gave it", async () => {
+    const db = join(tempDir(), "runs.sqlite")
+    const out = await Effect.runPromise(Effect.gen(function*() {
+      const graph = yield* Graph.make({
+        ir_version: "1.0.0",
+        id: "waitid:two-asks",
+        state_schema: { fields: { a: { type: "integer" }, b: { type: "integer" } } },
+        nodes: [
+          { id: "start", kind: "noop" },
+          { id: "ask_a", kind: "interrupt", prompt: "A?", response_field: "a" },
+          { id: "ask_b", kind: "interrupt", prompt: "B?", response_field: "b" }
+        ],
+        edges: [{ from: "start", to: ["ask_a", "ask_b"] }]
+      })
+      const asked = yield* Effect.flatMap(graph.start({}), (run) => run.start())
+      const first = asked.waiting!.wait_id!
+      const again = yield* Effect.flatMap(graph.resume(asked.run_id, { response: { value: 1 }, waitId: first, actor: "alice" }), (run) => run.start())
+      const stale = yield* Effect.either(graph.resume(asked.run_id, { response: { value: 9 }, waitId: first, actor: "mallory" }))
+      const done = yield* Effect.flatMap(graph.resume(asked.run_id, { response: { value: 2 }, waitId: again.waiting!.wait_id!, actor: "bob" }), (run) => run.start())
+      const ended = yield* Effect.either(graph.resume(asked.run_id, { response: { value: 9 }, waitId: first, actor: "mallory" }))
+      const checkpoints = yield* Effect.flatMap(Checkpointer, (c) => c.listCheckpoints(asked.run_id))
+      return { id: asked.run_id, first, again, stale, done, ended, checkpoints }
+    }).pipe(Effect.provide(SqliteCheckpointer.layer({ filename: db }))))
+    expect(out.again.waiting).toMatchObject({ node: "ask_b", others: { ask_a: [1] }, answered_waits: [{ wait_id: out.first, node: "ask_a", actor: "alice" }] })
+    const at = out.again.waiting!.answered_waits![0]!.at!
+    expect(at).toMatch(/^\d{4}-\d\d-\d\dT/)
+    const refusal = (now: string) => `run ${out.id} was already answered by 'alice' at ${at} through another process or request: ${now}; this answer was not applied (read the run to see its outcome)`
+    expect(Either.isLeft(out.stale) && out.stale.left).toMatchObject({ _tag: "RunStateError", message: refusal("it went on and now waits at node 'ask_b' for another answer") })
+    expect(out.done).toMatchObject({ status: "done", final_state: { a: 1, b: 2 } })
+    expect(Either.isLeft(out.ended) && out.ended.left).toMatchObject({ _tag: "RunStateError", message: refusal("it went on and is now done") })
+    // Each answer's record names its wait and who gave it (alice's, given with an earlier resume of the step, when).
+    const responses = out.checkpoints.flatMap((cp) => (cp.calls ?? []).filter((c) => c.name === "interrupt.response"))
+    expect(responses.map((c) => [c.node, c.request, c.response, c.meta])).toEqual([
+      ["ask_a", { prompt: "A?", node: "ask_a", actor: "alice" }, 1, { wait_id: out.first, at }],
+      ["ask_b", { prompt: "B?", node: "ask_b", actor: "bob" }, 2, { wait_id: out.again.waiting!.wait_id! }]
+    ])
+  })
+
+  it("a parent's record written before it kept its step's answered waits reads as before: the child's record says when, nothing says who; once committed, the late answer is a moved wait", async () => {
+    const db = join(tempDir(), "runs.sqlite")
+    const parent = runIdOf((await stargraph(["run", PARENT, "--db", db, "--quiet"])).last)
+    const first = (await inspect(parent, db))["waiting"]["wait_id"] as string
+    expect((await stargraph(["respond", parent, "--db", db, "--wait-id", first, "--response", "1", "--actor", "alice", "--quiet"])).code).toBe(3)
+    // As an older Stargraph wrote it: no answered_waits on the wait.
+    const file = new Database(db)
+    file.prepare("UPDATE runs_history SET waiting = json_remove(waiting, '$.answered_waits') WHERE run_id = ?").run(parent)
+    file.close()
+    const before = await inspect(parent, db)
+    expect(before["waiting"]["answered_waits"]).toBeUndefined()
+    const second = before["waiting"]["wait_id"] as string
+    const stale = await stargraph(["respond", parent, "--db", db, "--wait-id", first, "--response", "9", "--quiet"])
+    expect(stale.stderr).toMatch(new RegExp(`^error: RunStateError: run ${parent} was already answered at \\d{4}-[^ ]+ through another process or request: it went on and now waits at node 'sub' for another answer;`))
+    expect((await stargraph(["respond", parent, "--db", db, "--wait-id", second, "--response", "2", "--quiet"])).code).toBe(0)
+    const late = await stargraph(["respond", parent, "--db", db, "--wait-id", first, "--response", "9", "--quiet"])
+    expect(late.stderr).toContain(`run ${parent} does not wait at ${first}: it is done now, waiting for no answer; this answer was not applied`)
   })
 
   it("--wait-id without --response is bad input (exit 2), nothing changes", async () => {
