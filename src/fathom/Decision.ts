@@ -106,7 +106,7 @@ export const describeDecision = (d: Decision): string => {
     case "parallel":
       return `parallel ${d.targets.join(", ")}${d.join ? ` → ${d.join}` : ""} [${d.strategy}] (${d.rule})`
     case "halt":
-      return `halt${d.reason ? `: ${d.reason}` : ""} (${d.rule})`
+      return `halt${d.reason ? `: ${d.reason}` : ""}${d.rule ? ` (${d.rule})` : " (halt node)"}`
     case "interrupt":
       return `interrupt: ${d.prompt} (${d.rule})`
   }

@@ -65,7 +65,7 @@ import { breakpointPrompt } from "./breakpointPrompt.js"
 import { toErrorRecord } from "./errorRecord.js"
 import type { RunEventInput } from "./events.js"
 import { type Executed, executeFrontier, PARALLEL_NODE, recordedWinners, winnersCall } from "./branches.js"
-import { evaluateRouters, route } from "./routing.js"
+import { evaluateRouters, route, withHaltNode } from "./routing.js"
 import { checkJson, frozenCopy, jsonEqual, writtenDelta } from "../ir/json.js"
 import { applyWrites, type NodeWrite } from "./reducers.js"
 import { validateState } from "./stateValidator.js"
@@ -1335,6 +1335,7 @@ const loop = (
       const rules = session.route({ runId: run.run_id, step: current, at: stepStartedAt, state: merged.right, nodes: executedIds, routes: routes.right })
       if (Either.isLeft(rules)) return yield* fail(rules.left, failedAttempt())
       const routed = route(graph, { step: current, executed: executedIds, decisions: rules.right.decisions, joins, groups: frontierGroups })
+      const ruled = withHaltNode(rules.right, routed.stop)
       backoffMs = routed.backoffMs
 
       const delta = writtenDelta(merged.right, writes)
@@ -1361,7 +1362,7 @@ const loop = (
         // does not run it); its answer, if it had one, stays (a replay needs it to start the step).
         calls: withResponses(executedIds.length === frontier.length ? recorder.entries() : recorder.entries().filter((c) => executedIds.includes(c.node) || !frontier.includes(c.node)), consumed),
         facts: session.snapshot(),
-        rules: rules.right,
+        rules: ruled,
         ...(routed.groups.length > 0 ? { groups: routed.groups } : {})
       }
       const stop = routed.stop
@@ -1398,8 +1399,8 @@ const loop = (
         next,
         duration_ms,
         rules: {
-          fired: rules.right.firings.map((f) => f.rule),
-          decisions: Object.fromEntries(Object.entries(rules.right.decisions).map(([node, d]) => [node, describeDecision(d)]))
+          fired: ruled.firings.map((f) => f.rule),
+          decisions: Object.fromEntries(Object.entries(ruled.decisions).map(([node, d]) => [node, describeDecision(d)]))
         }
       })
       if (stop?._tag === "halt") {

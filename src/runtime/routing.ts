@@ -17,7 +17,7 @@
  */
 import * as Effect from "effect/Effect"
 import type { ParallelGroup } from "../checkpoint/models.js"
-import type { Decision } from "../fathom/Decision.js"
+import type { Decision, StepRules } from "../fathom/Decision.js"
 import { NodeExecutionError } from "../errors.js"
 import { renderCause, valueText } from "../nodes/callFunction.js"
 import { listSome } from "../ir/limits.js"
@@ -29,6 +29,16 @@ import type { GraphDefinition } from "./GraphDefinition.js"
 export type Stop =
   | { readonly _tag: "halt"; readonly node: string; readonly rule: string; readonly reason: string }
   | { readonly _tag: "interrupt"; readonly node: string; readonly decision: Extract<Decision, { _tag: "interrupt" }> }
+
+/**
+ * The step's rule outcome with a `halt` node's stop as that node's decision (`halt`, rule
+ * "", its reason) where the rules left it `continue`: a halt node ends the run as a rule's
+ * halt does, and its checkpoint, `inspect` and the run's summary say so and why.
+ */
+export const withHaltNode = (rules: StepRules, stop: Stop | undefined): StepRules =>
+  stop?._tag === "halt" && stop.rule === "" && rules.decisions[stop.node]?._tag === "continue"
+    ? { ...rules, decisions: { ...rules.decisions, [stop.node]: { _tag: "halt", rule: "", reason: stop.reason } } }
+    : rules
 
 /** The frontier after a step, its join progress and groups, and a stop if any. */
 export interface Routed {

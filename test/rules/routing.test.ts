@@ -128,6 +128,8 @@ describe("rules route transitions", () => {
     }, { message: "x" })
     expect(Either.isRight(outcome) && outcome.right.status).toBe("done")
     expect(nodesOf(checkpoints)).toEqual(["a", "stop"])
+    // Its checkpoint says it halted, and why, as a rule's halt is recorded (inspect and the summary read it).
+    expect(checkpoints[2]!.rules?.decisions["stop"]).toEqual({ _tag: "halt", rule: "", reason: "enough" })
   })
 
   it("routes on a mirrored field with the mapping sugar (strings, integers, booleans) and with raw CLIPS patterns", async () => {
