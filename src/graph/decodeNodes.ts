@@ -95,6 +95,11 @@ export const decodeNodes = (
           Effect.tap((kind) => Effect.sync(() => byModule.set(name, kind)))
         )
       }
+      // A module path without its export (`./my-node.ts`): said as that, not as an unknown kind.
+      if (/^\.{1,2}\/|^\/|\.(?:[cm]?[jt]s|tsx|jsx)$/.test(name)) {
+        return Effect.fail(irError(source, at, `node kind '${name}' names a module but not its export`,
+          `write kind: "${name}:<Export>", the export holding the kind (a NodeKind, a class with execute(state, ctx), or a function), e.g. ${name}:MyNode`))
+      }
       return Effect.fail(irError(source, at, `unknown node kind '${name}'`,
         `${didYouMean(name, [...table.keys()])}use one of: ${listSome(table.keys(), 40)}${packaged(modules.baseDir)}; or a module reference such as ./my-node.ts:MyNode`))
     }

@@ -330,6 +330,15 @@ state_schema: { message: str }
 nodes: [{ id: s, kind: stamp, stamp: approved }]
 `)
     expect(await buildError(Graph.fromYaml(text))).toMatchObject({ message: "unknown node kind 'stamp'" })
+    // A module path without its export is said as that, with the form to write.
+    for (const ref of ["./my-node.ts", "../nodes/stamp.js", "stamp.mjs"]) {
+      const noExport = await buildError(Graph.fromYaml(yaml(`
+state_schema: { message: str }
+nodes: [{ id: s, kind: "${ref}" }]
+`)))
+      expect(noExport).toMatchObject({ _tag: "IRValidationError", path: "nodes[0].kind", message: `node kind '${ref}' names a module but not its export` })
+      expect(noExport.fix).toContain(`kind: "${ref}:<Export>"`)
+    }
     const summary = await run(Effect.flatMap(Graph.fromYaml(text), (g) => runToEnd(g, { message: "draft" })).pipe(Effect.provide(NodeKinds.layer(Stamp))))
     expect(summary.final_state).toEqual({ message: "approved" })
     const impostor = NodeKind.make({ name: "set", summary: "Not the real set kind.", fields: {}, compile: () => Effect.die("never") })
