@@ -81,9 +81,17 @@ export const childRunIds = (run: RunRecord, checkpoints: ReadonlyArray<Checkpoin
     for (const call of c.calls ?? []) {
       const runId = call.name === "subgraph" ? (call.response as { readonly run_id?: unknown } | null)?.run_id : undefined
       if (typeof runId === "string") ids.push({ step: c.step, node: call.node, runId })
-      // A `map` node's children, in item order.
-      const runIds = call.name === "map" ? (call.response as { readonly run_ids?: unknown } | null)?.run_ids : undefined
-      if (Array.isArray(runIds)) for (const id of runIds) if (typeof id === "string") ids.push({ step: c.step, node: call.node, runId: id })
+      // A `map` node's children, in item order, each item's failed attempts (`retry`) before its last.
+      const mapped = call.name === "map" ? (call.response as { readonly run_ids?: unknown; readonly retried?: unknown } | null) : undefined
+      const runIds = mapped?.run_ids
+      const retried = typeof mapped?.retried === "object" && mapped.retried !== null ? (mapped.retried as { readonly [item: string]: unknown }) : {}
+      if (Array.isArray(runIds)) {
+        for (const [item, id] of runIds.entries()) {
+          const failed = retried[String(item)]
+          if (Array.isArray(failed)) for (const f of failed) if (typeof f === "string") ids.push({ step: c.step, node: call.node, runId: f })
+          if (typeof id === "string") ids.push({ step: c.step, node: call.node, runId: id })
+        }
+      }
     }
   }
   const seen = new Set(ids.map((c) => c.runId))

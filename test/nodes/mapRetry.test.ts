@@ -134,6 +134,10 @@ describe("map retry", () => {
     const inspected = await stargraph(["inspect", id("score_all#2@3"), "--db", db])
     expect([inspected.code, inspected.stderr]).toEqual([0, ""])
     expect(inspected.stdout).toContain(`child run of ${summary.run_id} at step 1 (map node 'score_all', item 2, attempt 3)`)
+    // `inspect` of the parent shows every child run of the step, the failed attempts too.
+    const parentShown = await stargraph(["inspect", summary.run_id, "--db", db])
+    expect([parentShown.code, parentShown.stderr]).toEqual([0, ""])
+    for (const key of ["score_all#1", "score_all#2", "score_all#2@2", "score_all#2@3"]) expect(parentShown.stdout).toContain(id(key))
   })
 
   it("an item that fails every attempt fails the step, naming the item, its attempts and every failed child run; the other items stay done and run once", async () => {
