@@ -508,6 +508,9 @@ export const newRunRecord = (runId: string, run: NewRun): RunRecord => ({
   skip_failed: run.skip_failed ?? null
 })
 
+/** How much later than a new run's prepared time the last written run may be for the new run to be raised to it (ms): longer than a writer waits for the store. */
+export const MAX_CREATED_RAISE_MS = 30_000
+
 /**
  * `run` as written after a run created at `newest` (the creation time of the last run the
  * store wrote, read in the transaction that writes this one): a run is never created
@@ -516,10 +519,14 @@ export const newRunRecord = (runId: string, run: NewRun): RunRecord => ({
  * a writer that prepared its run first may write it second; it is then raised to
  * `newest`, as is the start of a run created `running`, and the id is minted from it. So
  * the runs' creation times (and their ids' times) never disagree with the order they are
- * listed in. Unchanged when `newest` is earlier, absent or not a time.
+ * listed in. Unchanged when `newest` is earlier, absent or not a time, and when it is more
+ * than {@link MAX_CREATED_RAISE_MS} later: that is not a wait for the store but a clock
+ * that was ahead (another host's, a stepped clock, an app's test clock), which must not
+ * pin every later run to its time.
  */
 export const createdNoEarlierThan = (run: NewRun, newest: string | undefined): NewRun => {
-  if (newest === undefined || !(Date.parse(run.created_at) < Date.parse(newest))) return run
+  const gap = newest === undefined ? Number.NaN : Date.parse(newest) - Date.parse(run.created_at)
+  if (!(gap > 0 && gap <= MAX_CREATED_RAISE_MS) || newest === undefined) return run
   const running = run.running
   return {
     ...run,

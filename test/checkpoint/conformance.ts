@@ -95,7 +95,10 @@ export const writtenOutOfOrder = Effect.gen(function*() {
   const batch = yield* c.createRuns([{ ...base, created_at: iso(at + 80) }, { ...base, created_at: iso(at + 60) }])
   const running = yield* c.createRun({ ...base, created_at: iso(at + 70), running: { owner: "host:1:1", started_at: iso(at + 70) } })
   const listed = (yield* c.listRuns({ limit: 10 })).runs
-  return { at, iso, second, first, batch, running, listed }
+  // A run written with a clock a day ahead does not pin the runs after it to its time.
+  yield* c.createRun({ ...base, created_at: iso(at + 86_400_000) })
+  const afterAhead = yield* c.createRun({ ...base, created_at: iso(at + 100), running: { owner: "host:1:1", started_at: iso(at + 100) } })
+  return { at, iso, second, first, batch, running, listed, afterAhead }
 })
 
 /** What {@link writtenOutOfOrder} must show: creation times (and ids' times) in list order, each raised only as far as the run written before it. */
@@ -110,6 +113,8 @@ export const expectCreatedInListOrder = (out: Effect.Effect.Success<typeof writt
   expect(out.listed.map((r) => r.created_at)).toEqual([iso(at + 80), iso(at + 80), iso(at + 80), iso(at + 40), iso(at + 40)])
   expect(out.running.record).toMatchObject({ created_at: iso(at + 80), started_at: iso(at + 80), status: "running", owner: "host:1:1" })
   expect(out.first.record.created_at).toBe(iso(at + 40))
+  expect(out.afterAhead.record).toMatchObject({ created_at: iso(at + 100), started_at: iso(at + 100) })
+  expect(idTime(out.afterAhead.record.run_id)).toBe(at + 100)
 }
 
 /** The shared suite, for `backend`. */
