@@ -78,8 +78,9 @@ const ruleTargets = (graph: GraphDefinition): ReadonlySet<string> | "any" => {
 const successors = (graph: GraphDefinition, id: string): ReadonlyArray<string> => {
   const { topology } = graph
   const out = [...possibleSuccessors(topology, id).next]
-  // A graph routed by rules: a node no rule routes continues with the next one declared.
-  if (!graph.rules.edgeMode) {
+  // A graph routed by rules: a node no rule routes continues with the next one declared
+  // (a `halt` node stops the run there instead).
+  if (!graph.rules.edgeMode && graph.nodes.get(id)?.halts === undefined) {
     const following = graph.ir.nodes[topology.order.get(id)! + 1]
     if (following !== undefined) out.push(following.id)
   }

@@ -402,11 +402,11 @@ const UnknownRun = ErrorAt(404, "unknown run (CheckpointError unknown-run) or gr
 const UnknownGraph = ErrorAt(404, "unknown graph (SchedulerError unknown-graph)")
 const WrongState = ErrorAt(409, "the run is in the wrong state (RunStateError), or its graph changed (CheckpointError graph-hash-mismatch)")
 const ShuttingDown = ErrorAt(503, "the server is draining (SchedulerError shutting-down)")
-const KeyTaken = ErrorAt(409, "the idempotency_key is held by a run of another request: another graph_id, params, thread_id, interrupt_before or interrupt_after (RunStateError reason idempotency-key-reused, details.field the first that differs); nothing is written")
+const KeyTaken = ErrorAt(409, "the idempotency_key is held by a run of another request: another graph_id, params, thread_id, skip_failed, interrupt_before or interrupt_after (RunStateError reason idempotency-key-reused, details.field the first that differs); nothing is written")
 
 /** Health: the one route that never needs the bearer token. */
 export class HealthGroup extends HttpApiGroup.make("health").add(
-  HttpApiEndpoint.get("health", "/healthz").addSuccess(Health)
+  HttpApiEndpoint.get("health", "/healthz").addSuccess(Health).annotate(AnyQuery, true)
     .addError(ErrorAt(503, "the database file was removed or replaced while the server runs (ApiError unavailable): restart the server"))
     .annotate(OpenApi.Summary, "Liveness: the server, its database and its graphs")
 ) {}

@@ -24,7 +24,7 @@ export const unknownQueryParameter = (name: string, known: ReadonlyArray<string>
 }
 
 /** The names of the query parameters of request URL `url` (path and query, as a request carries it). */
-export const queryParameterNames = (url: string): ReadonlySet<string> => {
+const queryParameterNames = (url: string): ReadonlySet<string> => {
   const at = url.indexOf("?")
   return at < 0 ? new Set() : new Set(new URLSearchParams(url.slice(at + 1)).keys())
 }

@@ -50,6 +50,8 @@ const GRAPHS: Record<string, ReadonlyArray<string>> = {
   ],
   // Routed by rules (no edges): a node no rule routes continues with the next declared.
   "declared.yaml": [WAIT, FIN, ASK],
+  // Routed by rules: a halt node between the wait and the language-model node ends the run there.
+  "halted.yaml": [WAIT, "  - { id: stop, kind: halt, config: { reason: enough } }", ASK],
   // A subgraph node after the wait, whose child graph has the language-model node.
   "sub.yaml": [WAIT, "  - { id: sub, kind: subgraph, spec: ./child.yaml }", "edges: [{ from: wait, to: sub }]"],
   "child.yaml": [ASK]
@@ -116,5 +118,11 @@ describe("the model check of a resume", () => {
     const t = setup()
     const { outcome } = await waitThenAnswer(t, "past.yaml")
     expect(Either.getOrUndefined(outcome)).toMatchObject({ status: "done", final_state: { answer: "42", reply: "yes", done: "yes" } })
+  })
+
+  it("does not count the node declared after a halt node (the run stops at the halt)", async () => {
+    const t = setup()
+    const { outcome } = await waitThenAnswer(t, "halted.yaml")
+    expect(Either.getOrUndefined(outcome)).toMatchObject({ status: "done", final_state: { answer: "", reply: "yes" } })
   })
 })
