@@ -64,7 +64,7 @@ import * as GraphRun from "./GraphRun.js"
 import { type ChildLink, newRunOf } from "./newRun.js"
 import { recordIn } from "../nodes/lm/DefaultModel.js"
 import { checkNeeding, nodesNeedingModel, reachedBefore } from "../nodes/lm/modelCheck.js"
-import { reachableNeeding, stillReachable } from "../runtime/reachable.js"
+import { reachableFrom, reachableNeeding } from "../runtime/reachable.js"
 import { type StateUpdate, updateState as editState, type UpdateStateError, type UpdateStateOptions } from "./updateState.js"
 import { checkSkipFailed, explainMoved, threadRun } from "./threads.js"
 import { keyReused, requestDifference } from "./keyReuse.js"
@@ -904,9 +904,16 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
           ? [...definition.topology.nodes.keys()].filter((id) => id !== resumedBefore)
           : before
         // The wait it stops at may time out to another node (kept with the wait, whoever asked).
-        const timeoutTo = waiting?.deadline !== undefined && waiting.on_timeout?.startsWith("goto:") === true ? [waiting.on_timeout.slice("goto:".length)] : []
-        const reach = stillReachable(definition, checkpoint.next, timeoutTo)
-        const needing = reachedBefore(reachableNeeding(needsModel, reach), pausedBefore)
+        const reach = reachableFrom(definition, checkpoint.next, waiting)
+        // The child run it waits on goes on from where it stopped: its nodes it can still
+        // reach count (a `map`'s whole child graph: items not started, or retried, run it all).
+        const waitedNode = run.status === "awaiting-input" && waiting !== null && waiting.kind !== "breakpoint" ? waiting.node : undefined
+        const waitedChild = waitedNode === undefined ? undefined : definition.nodes.get(waitedNode)?.childGraph
+        const childRun = waitedChildId(run)
+        const inChild = waitedChild === undefined || childRun === undefined || !reach.next.has(waitedNode!)
+          ? []
+          : (waitedKind(waiting) === "map" ? waitedChild.needsModel : yield* waitedChild.stillNeeding(childRun)).map((id) => `${waitedNode}/${id}`)
+        const needing = reachedBefore([...new Set([...reachableNeeding(needsModel, reach), ...inChild])], pausedBefore)
         const how = needing[0] !== undefined && reach.next.has(needing[0])
           ? "runs it next"
           : reach.later === "any"

@@ -38,6 +38,7 @@ import { plainJsonEqual } from "../ir/json.js"
 import { requestHash, type ReplaySource } from "../runtime/Cassette.js"
 import { emptyMutation } from "../runtime/Mutation.js"
 import { replaySource } from "../runtime/replaySource.js"
+import { reachableFrom, reachableNeeding } from "../runtime/reachable.js"
 import { waitedChildId } from "../runtime/waitedChild.js"
 import type { GraphDefinition } from "../runtime/GraphDefinition.js"
 import { OWNER } from "../runtime/RunLoop.js"
@@ -233,6 +234,17 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
   fields: graph.state.fields,
   subgraphs: subgraphsOf(graph.nodes),
   needsModel: nodesNeedingModel(graph.nodes),
+  stillNeeding: (runId) =>
+    Effect.gen(function*() {
+      const needing = nodesNeedingModel(graph.nodes)
+      const checkpointer = yield* Checkpointer
+      const record = Option.getOrUndefined(yield* checkpointer.getRun(runId))
+      const latest = record === undefined ? undefined : Option.getOrUndefined(yield* checkpointer.latestCheckpoint(runId))
+      if (record === undefined || latest === undefined) return needing
+      const reach = reachableFrom(graph, latest.next, record.waiting)
+      // A nested child it waits on (a frontier node's) may not be past its nodes: counted whole.
+      return needing.filter((id) => reachableNeeding([id], reach).length > 0 || reach.next.has(id.split("/")[0]!))
+    }),
   checkResponse: graph.checkResponse,
   checkInputs: (inputs) => Either.map(graph.initialState(inputs), () => undefined),
   run: (request) =>

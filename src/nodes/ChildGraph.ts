@@ -89,6 +89,12 @@ export interface ChildGraph {
    * check before a run starts (`nodes/lm/modelCheck.ts`) looks at them too.
    */
   readonly needsModel: ReadonlyArray<string>
+  /**
+   * The ids of {@link needsModel} that child run `runId` (stopped, waiting) can still reach
+   * from where it stopped (its latest checkpoint's frontier, its wait's timeout; a node of a
+   * nested child it waits on is counted whole); all of them when the run is not there.
+   */
+  readonly stillNeeding: (runId: string) => Effect.Effect<ReadonlyArray<string>, CheckpointError, Checkpointer>
   /** Refuse inputs the child's state schema would refuse, before any child run is made (what starting a child checks). */
   readonly checkInputs: (inputs: State) => Either.Either<void, StateValidationError>
   /** Refuse, before anything changes, an answer the child run `runId` could not take (see `Graph.checkResponse`). */

@@ -19,6 +19,7 @@
  */
 import { possibleSuccessors } from "../ir/topology.js"
 import type { Action } from "../ir/rules.js"
+import type { RunRecord } from "../checkpoint/models.js"
 import type { GraphDefinition } from "./GraphDefinition.js"
 
 /** The template rule actions are asserted as: a rule asserting it itself decides where the run goes at run time. */
@@ -129,3 +130,13 @@ export const reachableNeeding = (needing: ReadonlyArray<string>, reach: StillRea
     const later = reach.later as ReadonlySet<string>
     return slash === -1 ? reach.next.has(id) || later.has(id) : later.has(id.slice(0, slash))
   })
+
+/**
+ * Where run `run` can still go from its latest checkpoint's frontier `next`: with the
+ * `goto:<node>` timeout of the wait it stops at, if that wait has a deadline (kept with the
+ * wait, whoever asked).
+ */
+export const reachableFrom = (graph: GraphDefinition, next: ReadonlyArray<string>, waiting: RunRecord["waiting"]): StillReachable => {
+  const to = waiting?.deadline !== undefined ? timeoutTarget(waiting.on_timeout) : undefined
+  return stillReachable(graph, next, to !== undefined ? [to] : [])
+}

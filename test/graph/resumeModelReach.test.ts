@@ -54,7 +54,13 @@ const GRAPHS: Record<string, ReadonlyArray<string>> = {
   "halted.yaml": [WAIT, "  - { id: stop, kind: halt, config: { reason: enough } }", ASK],
   // A subgraph node after the wait, whose child graph has the language-model node.
   "sub.yaml": [WAIT, "  - { id: sub, kind: subgraph, spec: ./child.yaml }", "edges: [{ from: wait, to: sub }]"],
-  "child.yaml": [ASK]
+  "child.yaml": [ASK],
+  // The wait is the child run's: the parent waits on it; the language-model node follows it in the child.
+  "nested.yaml": ["  - { id: inner, kind: subgraph, spec: ./child_waits.yaml }"],
+  "child_waits.yaml": [WAIT, ASK, "edges: [{ from: wait, to: ask }]"],
+  // ... or ran before it in the child: nothing leads back.
+  "nested_past.yaml": ["  - { id: inner, kind: subgraph, spec: ./child_past.yaml }"],
+  "child_past.yaml": [ASK, WAIT, FIN, "edges: [{ from: ask, to: wait }, { from: wait, to: fin }]"]
 }
 
 const setup = () => {
@@ -73,12 +79,12 @@ const app = Effect.runSync(LanguageModel.make({
 }))
 
 /** Start `file` under the app's model until it waits; then answer it "yes" where no model is given. */
-const waitThenAnswer = async (t: ReturnType<typeof setup>, file: string) => {
+const waitThenAnswer = async (t: ReturnType<typeof setup>, file: string, waitsAt = "wait") => {
   const first = await Effect.runPromise(Effect.gen(function*() {
     const graph = yield* Graph.load(join(t.dir, file))
     return yield* Effect.flatMap(graph.start({ inputs: {} }), (r) => r.start())
   }).pipe(Effect.provideService(LanguageModel.LanguageModel, app), Effect.provide(t.layer)))
-  expect(first).toMatchObject({ status: "awaiting-input", waiting: { node: "wait" } })
+  expect(first).toMatchObject({ status: "awaiting-input", waiting: { node: waitsAt } })
   const stored = () =>
     Effect.runPromise(Effect.gen(function*() {
       const checkpointer = yield* Checkpointer
@@ -118,6 +124,16 @@ describe("the model check of a resume", () => {
     const t = setup()
     const { outcome } = await waitThenAnswer(t, "past.yaml")
     expect(Either.getOrUndefined(outcome)).toMatchObject({ status: "done", final_state: { answer: "42", reply: "yes", done: "yes" } })
+  })
+
+  it("counts the nodes the child run it waits on can still reach, not those it ran", async () => {
+    const t = setup()
+    const nested = await waitThenAnswer(t, "nested.yaml", "inner")
+    if (Either.isRight(nested.outcome)) throw new Error(`expected the resume to be refused, got ${nested.outcome.right.status}`)
+    expect(nested.outcome.left).toMatchObject({ _tag: "LanguageModelError", reason: "no-model", nodeId: "inner/ask", refusedAt: "resume" })
+    expect(nested.after).toEqual(nested.before)
+    const past = await waitThenAnswer(t, "nested_past.yaml", "inner")
+    expect(Either.getOrUndefined(past.outcome)).toMatchObject({ status: "done" })
   })
 
   it("does not count the node declared after a halt node (the run stops at the halt)", async () => {
