@@ -368,6 +368,18 @@ describe("react with tool_protocol: native", () => {
     expect(await refused({ tool_protocol: "xml" })).toContain("tool_protocol")
   })
 
+  it("refuses max_tool_calls_per_step without tool_protocol: native (the JSON protocol calls one tool per reply: the key would do nothing)", async () => {
+    for (const protocol of ["json", undefined]) {
+      const exit = await Effect.runPromiseExit(Graph.make(irOf({ tools: ["std.calculator@1"], tool_protocol: protocol, max_tool_calls_per_step: 4 })))
+      const error = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined
+      expect(error).toBeInstanceOf(IRValidationError)
+      expect(error).toMatchObject({ path: "nodes[0].config.max_tool_calls_per_step" })
+      expect(JSON.stringify(error)).toContain("tool_protocol: native")
+    }
+    const native = await Effect.runPromiseExit(Graph.make(irOf({ tools: ["std.calculator@1"], max_tool_calls_per_step: 4 })))
+    expect(Exit.isSuccess(native)).toBe(true)
+  })
+
   it("refuses, with tool_protocol: native, a tool whose name to the model is longer than 64 characters (OpenAI's limit), naming it; json takes it", async () => {
     const id = `acme.${"x".repeat(60)}`
     const long = Tool.make({ id, version: "1", description: "A tool with a long id.", input: Schema.Struct({}), output: Schema.String, run: () => Effect.succeed("ok") })

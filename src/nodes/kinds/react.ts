@@ -257,6 +257,14 @@ export const ReactKind = NodeKind.make({
     if (config.tool_protocol === "native" && config.api === "responses") {
       return { path: ["config", "tool_protocol"], message: "tool_protocol: native speaks /chat/completions, and config.api is responses", fix: "remove config.api (or set api: chat), or use tool_protocol: json" }
     }
+    // The JSON protocol calls one tool per reply: the key would silently do nothing there.
+    if (config.max_tool_calls_per_step !== undefined && config.tool_protocol !== "native") {
+      return {
+        path: ["config", "max_tool_calls_per_step"],
+        message: `max_tool_calls_per_step bounds the tool calls of one reply under tool_protocol: native; this node uses tool_protocol: ${config.tool_protocol ?? "json"} (the default), whose replies call one tool each`,
+        fix: "remove max_tool_calls_per_step, or set tool_protocol: native"
+      }
+    }
     const input = checkInput("react", config.input, DEFAULT_INPUT, ctx)
     if (input !== undefined) return input
     const answer = checkWrite("answer", { _tag: "str" }, ["kind"], ctx)
