@@ -400,3 +400,39 @@ describe("a dspy output written to a state field with an enum (the graph)", () =
     expect(failed.error).toMatchObject({ _tag: "ModelOutputError", field: "level", message: "'level': must be one of \"low\", \"high\", not \"medium\"" })
   })
 })
+
+describe("a reply cut at the token limit", () => {
+  const cut = "{\"answer\": \"a long answ"
+  const responsesCut = Raw.body(JSON.stringify({
+    id: "resp_cut",
+    object: "response",
+    status: "incomplete",
+    incomplete_details: { reason: "max_output_tokens" },
+    output: [{ type: "message", id: "m", status: "incomplete", role: "assistant", content: [{ type: "output_text", text: cut, annotations: [] }] }]
+  }))
+  const chatCut = Raw.body(JSON.stringify({ id: "c", object: "chat.completion", choices: [{ index: 0, message: { role: "assistant", content: cut }, finish_reason: "length" }] }))
+
+  it("is a ModelOutputError that says so, whose fix names max_tokens (Responses incomplete, chat finish_reason length, streamed or not)", async () => {
+    const cases: ReadonlyArray<[string, OpenAiServer.Reply, Record<string, unknown>]> = [
+      ["responses: incomplete (max_output_tokens)", responsesCut, { api: "responses", max_tokens: 16 }],
+      ["chat: finish_reason length", chatCut, { max_tokens: 16 }],
+      ["chat streamed: finish_reason length", Raw.sse([Raw.chatChunk(cut), Raw.chatChunk(undefined, "length"), "data: [DONE]\n\n"]), { stream: true }]
+    ]
+    for (const [label, reply, config] of cases) {
+      server.script(reply)
+      const r = await runGraph(irOf([ask(config)]))
+      expect(r.error, label).toMatchObject({ _tag: "ModelOutputError" })
+      const error = r.error as { message: string; fix: string }
+      expect(error.message, label).toContain("cut at the token limit")
+      expect(error.fix, label).toContain("config.max_tokens")
+      if (config["max_tokens"] !== undefined) expect(error.fix, label).toContain("(16)")
+    }
+  })
+
+  it("a reply that finished on its own keeps the usual error and fix", async () => {
+    server.script(Raw.body(JSON.stringify({ id: "c", object: "chat.completion", choices: [{ index: 0, message: { role: "assistant", content: cut }, finish_reason: "stop" }] })))
+    const r = await runGraph(irOf([ask({})]))
+    expect(r.error).toMatchObject({ _tag: "ModelOutputError", message: "the completion is not a JSON object" })
+    expect((r.error as { fix: string }).fix).not.toContain("max_tokens")
+  })
+})

@@ -281,7 +281,11 @@ export const lmExecutor = (spec: LmNodeSpec): Executor => {
         if (Either.isRight(decoded)) return Effect.succeed({ _tag: "Update", update: decoded.right })
         // The next attempt shows the model its reply and what was wrong with it.
         messages = repair(sent, text, decoded.left.message, spec.prompt)
-        return Effect.fail(outputError(input, current, text, decoded.left, fixFor(attempts)))
+        // A reply cut at the token limit is unusable because it was cut: said, with the limit to raise.
+        const cut = (response as { readonly finish_reason?: unknown }).finish_reason === "length"
+        return Effect.fail(cut
+          ? outputError(input, current, text, { ...decoded.left, message: `${decoded.left.message} (${CUT_NOTE})` }, cutFix(spec.provider.maxTokens))
+          : outputError(input, current, text, decoded.left, fixFor(attempts)))
       })
     })
     return attempts <= 1 ? one : one.pipe(Effect.retry({ times: attempts - 1, schedule: Schedule.spaced(backoff), while: isRetryable }))
@@ -317,6 +321,12 @@ const lenientReasoningOf = (text: string): string => {
 
 /** What every call records beside its request: the parser its completion is checked under. */
 const PARSER_META = { [REPLY_PARSER_KEY]: REPLY_PARSER }
+
+const CUT_NOTE = "the reply was cut at the token limit: finish_reason length, or a Responses reply incomplete at max_output_tokens"
+
+/** The fix of a reply cut at the token limit: the limit to raise (the node's, or the server's default). */
+const cutFix = (maxTokens: number | undefined) =>
+  `raise config.max_tokens${maxTokens !== undefined ? ` (${maxTokens})` : " (not set: the server's default limit applied)"}, or ask for a shorter reply in config.instructions`
 
 const fixFor = (attempts: number) =>
   attempts <= 1
