@@ -114,6 +114,15 @@ describe("react nodes call tools until they answer", () => {
     expect(server.requests.map((q) => q.path)).toEqual([path, path])
   })
 
+  it("a reply cut at the token limit is a ModelOutputError that says so, whose fix names config.max_tokens", async () => {
+    const cut = OpenAiServer.Raw.body(JSON.stringify({ id: "c", object: "chat.completion", choices: [{ index: 0, message: { role: "assistant", content: "{\"next_thought\": \"I should" }, finish_reason: "length" }] }))
+    const server = await serve(cut)
+    const r = await runGraph(irOf({ api_base: server.url, tools: ["std.calculator@1"], max_tokens: 8 }), { question: "3 + 4?" })
+    expect(r.error).toMatchObject({ _tag: "ModelOutputError" })
+    expect((r.error as { message: string }).message).toContain("cut at the token limit")
+    expect((r.error as { fix: string }).fix).toContain("raise config.max_tokens (8)")
+  })
+
   it("a node that names no model uses the run-wide default model (--lm-url/--lm-model); its request records model null", async () => {
     const server = await serve(finish("hi"))
     const ir = { ...irOf({ tools: ["std.calculator@1"] }), nodes: [{ id: "agent", kind: "react", config: { tools: ["std.calculator@1"] } }] }

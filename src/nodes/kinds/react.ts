@@ -42,7 +42,7 @@ import type { State } from "../../ir/stateSchema.js"
 import type { NodeFailure, NodeInput, NodeOutcome } from "../Executor.js"
 import { checkInput, checkProvider, checkWrite, needsModel, nodeFields, providerFields, providerOf } from "../lm/config.js"
 import { type FunctionTool, ToolCompletion, type ToolMessage } from "../lm/toolMessages.js"
-import { isCompletion, isRetryable, type LmRequest, liveCompletion, timedLive } from "../lm/lmExecutor.js"
+import { cutAtLimit, isCompletion, isRetryable, type LmRequest, liveCompletion, timedLive } from "../lm/lmExecutor.js"
 import { completionDecoder, type OutputProblem } from "../lm/parseCompletion.js"
 import { completeWithTools } from "../lm/provider.js"
 import { type Message, type PromptSpec, userMessage } from "../lm/prompt.js"
@@ -373,6 +373,8 @@ export const ReactKind = NodeKind.make({
             const text = response.text
             const decoded = decode(text)
             if (Either.isLeft(decoded)) {
+              const cut = cutAtLimit(response, decoded.left, call.provider.maxTokens)
+              if (cut !== undefined) return Effect.fail(outputError(at, current, text, cut.problem, cut.fix))
               return Effect.fail(outputError(at, current, text, decoded.left, `reply with the JSON object {next_thought, next_tool_name, next_tool_args, answer}: sharpen config.instructions, add retry: {max_attempts: 3}, or use a model that follows JSON instructions`))
             }
             const step = decoded.right

@@ -13,6 +13,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { LanguageModelError, ModelOutputError, type ToolError } from "../../errors.js"
@@ -281,10 +282,9 @@ export const lmExecutor = (spec: LmNodeSpec): Executor => {
         if (Either.isRight(decoded)) return Effect.succeed({ _tag: "Update", update: decoded.right })
         // The next attempt shows the model its reply and what was wrong with it.
         messages = repair(sent, text, decoded.left.message, spec.prompt)
-        // A reply cut at the token limit is unusable because it was cut: said, with the limit to raise.
-        const cut = (response as { readonly finish_reason?: unknown }).finish_reason === "length"
-        return Effect.fail(cut
-          ? outputError(input, current, text, { ...decoded.left, message: `${decoded.left.message} (${CUT_NOTE})` }, cutFix(spec.provider.maxTokens))
+        const cut = cutAtLimit(response, decoded.left, spec.provider.maxTokens)
+        return Effect.fail(cut !== undefined
+          ? outputError(input, current, text, cut.problem, cut.fix)
           : outputError(input, current, text, decoded.left, fixFor(attempts)))
       })
     })
@@ -322,11 +322,23 @@ const lenientReasoningOf = (text: string): string => {
 /** What every call records beside its request: the parser its completion is checked under. */
 const PARSER_META = { [REPLY_PARSER_KEY]: REPLY_PARSER }
 
-const CUT_NOTE = "the reply was cut at the token limit: finish_reason length, or a Responses reply incomplete at max_output_tokens"
-
-/** The fix of a reply cut at the token limit: the limit to raise (the node's, or the server's default). */
-const cutFix = (maxTokens: number | undefined) =>
-  `raise config.max_tokens${maxTokens !== undefined ? ` (${maxTokens})` : " (not set: the server's default limit applied)"}, or ask for a shorter reply in config.instructions`
+/**
+ * For a completion that could not be used (`problem`) because the server cut it at the
+ * token limit (chat's `finish_reason: length`, a Responses reply `incomplete` at
+ * `max_output_tokens`): the problem saying so, and a fix naming the limit to raise.
+ * Undefined for a completion that finished otherwise.
+ */
+export const cutAtLimit = (
+  response: unknown,
+  problem: OutputProblem,
+  maxTokens: number | undefined
+): { readonly problem: OutputProblem; readonly fix: string } | undefined =>
+  Predicate.hasProperty(response, "finish_reason") && response.finish_reason === "length"
+    ? {
+      problem: { ...problem, message: `${problem.message} (the reply was cut at the token limit: finish_reason length, or a Responses reply incomplete at max_output_tokens)` },
+      fix: `raise config.max_tokens${maxTokens !== undefined ? ` (${maxTokens})` : " (not set: the server's default limit applied)"}, or ask for a shorter reply in config.instructions`
+    }
+    : undefined
 
 const fixFor = (attempts: number) =>
   attempts <= 1
