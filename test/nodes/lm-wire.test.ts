@@ -312,6 +312,8 @@ describe("a reply in the wrong format is bad-response, never an empty completion
       const r = await runGraph(irOf([ask({ stream: true, ...config }, { retry: { max_attempts: 2 } })]))
       expect(r.error, label).toMatchObject({ _tag: "LanguageModelError", reason: "request-failed" })
       expect((r.error as { message: string }).message, label).toBe(`no answer from ${server.url}: the server ended the stream with an error: model overloaded`)
+      // The server answered: the fix says to retry, not to check that it runs.
+      expect((r.error as { fix: string }).fix, label).toBe("the server reported an error mid-reply (overloaded, rate limited, its model failed): raise the node's retry.max_attempts (2) or retry.backoff_ms, or try later")
       expect(server.requests.length - before, label).toBe(2)
     }
   })

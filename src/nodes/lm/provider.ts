@@ -27,6 +27,7 @@ import * as Responses from "./Responses.js"
 import type { Message } from "./prompt.js"
 import { firstIssue } from "../../ir/parseIssue.js"
 import { DefaultModel, type DefaultModelSettings } from "./DefaultModel.js"
+import { STREAM_ERROR } from "./wire.js"
 
 /** The wire API of a node's own model: `/chat/completions` or `/responses`. */
 export type Api = "chat" | "responses"
@@ -393,7 +394,11 @@ const languageModelError = (error: unknown, site: CallSite, config: ProviderConf
   }
   if (Predicate.isTagged(error, "HttpRequestError")) {
     const what = stringField(error, "description") ?? stringField(error, "reason") ?? "the request failed"
-    return new LanguageModelError({ ...base, reason: "request-failed", message: `no answer from ${where}: ${clean(what)}`, fix: `check that the server is running and ${baseFrom(config)} is right${retries(site) ? "" : "; add a retry policy for flaky networks"}` })
+    // The server is up and answered, then said why it stopped: "check that it runs" would mislead.
+    const fix = what.startsWith(STREAM_ERROR)
+      ? `the server reported an error mid-reply (overloaded, rate limited, its model failed): ${retries(site) ? `raise the node's retry.max_attempts (${site.maxAttempts}) or retry.backoff_ms` : "add retry: {max_attempts: 3, backoff_ms: 1000} to the node"}, or try later`
+      : `check that the server is running and ${baseFrom(config)} is right${retries(site) ? "" : "; add a retry policy for flaky networks"}`
+    return new LanguageModelError({ ...base, reason: "request-failed", message: `no answer from ${where}: ${clean(what)}`, fix })
   }
   if (Predicate.isTagged(error, "MalformedOutput")) {
     return new LanguageModelError({ ...base, reason: "bad-response", message: `${where} answered with something that is not a completion: ${malformed(error, clean)}`, fix: `check that ${baseFrom(config)} points at an OpenAI-compatible server and that config.api matches what it speaks (chat or responses)` })

@@ -113,7 +113,10 @@ export const unfinished = (wire: Wire, method: Method, path: string): AiErrorMod
  * be tried again.
  */
 export const streamError = (wire: Wire, path: string, message: string): AiErrorModule.AiError =>
-  transport(wire, "streamText", path, `the server ended the stream with an error: ${preview(message, wire)}`)
+  transport(wire, "streamText", path, `${STREAM_ERROR}: ${preview(message, wire)}`)
+
+/** How a {@link streamError}'s description starts: the server answered, then reported an error. */
+export const STREAM_ERROR = "the server ended the stream with an error"
 
 /** The message of an error object a server sent (`{message}`, `{error: {message}}`, a string), if it has one. */
 export const serverErrorMessage = (value: unknown): string | undefined => {
