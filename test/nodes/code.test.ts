@@ -124,6 +124,11 @@ describe("code nodes write Python and run it", () => {
     expect((await refused(irOf({}, { task: str, code: str, verdict: str }))).message).toContain("run_result")
     expect((await refused(irOf({ timeout_s: 0 }))).message).toContain("timeout_s")
     expect(JSON.stringify(await refused(irOf({ bogus: 1 })))).toContain("bogus")
+    // Its outputs are fixed: the fix says how to declare the field, not to change a signature it does not have.
+    const wrongType = await refused(irOf({}, { ...fields, run_result: str }))
+    expect(wrongType.message).toContain("writes a dict to state field 'run_result', declared string")
+    expect(wrongType.fix).toBe("declare 'run_result' with a type that holds a dict (this kind's outputs are fixed)")
+    expect((await refused(irOf({}, { task: str, run_result: { type: "object" }, verdict: str }))).fix).toBe("declare 'code' in the state schema (this kind always writes it)")
   })
 
   it("strips one markdown fence, as the original", () => {

@@ -227,6 +227,15 @@ describe("rag configs refused when the graph is built", () => {
     expect((await buildError(irOf({}), dir)).message).toContain("has no 'documents' table")
   })
 
+  it("a write to a field of the wrong type or undeclared: the fix says how to declare it (rag's outputs are fixed: no signature to change)", async () => {
+    const dir = storeDir()
+    const wrongType = await buildError(irOf({}, { ...fields, citations: str }), dir)
+    expect(wrongType.message).toContain("writes a list[str] to state field 'citations', declared string")
+    expect(wrongType.fix).toBe("declare 'citations' with a type that holds a list[str] (this kind's outputs are fixed)")
+    const { answer: _answer, ...noAnswer } = fields
+    expect((await buildError(irOf({}, noAnswer), dir)).fix).toBe("declare 'answer' in the state schema (this kind always writes it)")
+  })
+
   it("refuses lancedb, an unknown provider, k or scan_limit out of range, unknown keys, and undeclared fields", async () => {
     const dir = storeDir()
     const lance = await buildError(irOf({ stores: [{ provider: "lancedb", path: "./idx", table_name: "vectors" }] }), dir)

@@ -87,10 +87,10 @@ export const CodeKind = NodeKind.make({
     const input = checkInput("code", config.input, DEFAULT_INPUT, ctx)
     if (input !== undefined) return input
     for (const field of ["code", "verdict"]) {
-      const problem = checkWrite(field, { _tag: "str" }, ["kind"], ctx)
+      const problem = checkWrite(field, { _tag: "str" }, ["kind"], ctx, true)
       if (problem !== undefined) return { ...problem, message: `code ${problem.message}` }
     }
-    const result = checkWrite("run_result", { _tag: "dict" }, ["kind"], ctx)
+    const result = checkWrite("run_result", { _tag: "dict" }, ["kind"], ctx, true)
     if (result !== undefined) return { ...result, message: `code ${result.message} (run_result is {stdout, stderr, exit_code, timed_out, truncated})` }
     return undefined
   },

@@ -237,9 +237,9 @@ export const RagKind = NodeKind.make({
         ? { ...read, message: `rag reads state field 'query' by default, which is not declared`, fix: `declare 'query', or set config.query to one of: ${ctx.declared}` }
         : read
     }
-    const answer = checkWrite("answer", { _tag: "str" }, ["kind"], ctx)
+    const answer = checkWrite("answer", { _tag: "str" }, ["kind"], ctx, true)
     if (answer !== undefined) return { ...answer, message: `rag ${answer.message}` }
-    const citations = checkWrite("citations", { _tag: "list", item: { _tag: "str" } }, ["kind"], ctx)
+    const citations = checkWrite("citations", { _tag: "list", item: { _tag: "str" } }, ["kind"], ctx, true)
     if (citations !== undefined) return { ...citations, message: `rag ${citations.message}` }
     return undefined
   },

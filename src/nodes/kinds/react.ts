@@ -267,7 +267,7 @@ export const ReactKind = NodeKind.make({
     }
     const input = checkInput("react", config.input, DEFAULT_INPUT, ctx)
     if (input !== undefined) return input
-    const answer = checkWrite("answer", { _tag: "str" }, ["kind"], ctx)
+    const answer = checkWrite("answer", { _tag: "str" }, ["kind"], ctx, true)
     if (answer !== undefined) return { ...answer, message: `react ${answer.message}` }
     const trace = ctx.fields.get("tool_trace")?.type
     if (trace !== undefined && trace !== "array" && trace !== "any") {

@@ -129,15 +129,34 @@ export const checkInput = (kind: string, input: string | undefined, fallback: st
     : { ...read, message: `${kind} reads state field '${field}' by default, which is not declared`, fix: `declare '${field}', or set config.input to one of: ${ctx.declared}` }
 }
 
-/** A state field the node writes must be declared, with a type its value fits (when the type is known). */
-export const checkWrite = (field: string, type: FieldType | undefined, path: ReadonlyArray<PropertyKey>, ctx: CheckContext): NodeProblem | undefined => {
+/**
+ * A state field the node writes must be declared, with a type its value fits (when the type
+ * is known). `fixed`: the kind's outputs are fixed (no signature or mapping to change), so
+ * the fix only says how to declare the field.
+ */
+export const checkWrite = (
+  field: string,
+  type: FieldType | undefined,
+  path: ReadonlyArray<PropertyKey>,
+  ctx: CheckContext,
+  fixed = false
+): NodeProblem | undefined => {
   const info = ctx.fields.get(field)
   if (info === undefined) {
-    return { path, message: `writes state field '${field}', which is not declared`, fix: `declare '${field}' in the state schema (or map the output to a declared field): ${ctx.declared}` }
+    return {
+      path,
+      message: `writes state field '${field}', which is not declared`,
+      fix: fixed ? `declare '${field}' in the state schema (this kind always writes it)` : `declare '${field}' in the state schema (or map the output to a declared field): ${ctx.declared}`
+    }
   }
   if (type !== undefined && info.type !== undefined && !fits(type, info.type)) {
     const text = typeText(type)
-    return { path, message: `writes ${/^[aeiou]/i.test(text) ? "an" : "a"} ${text} to state field '${field}', declared ${info.type}`, fix: `declare '${field}' with a matching type, or change the output's type in the signature` }
+    return {
+      path,
+      message: `writes ${/^[aeiou]/i.test(text) ? "an" : "a"} ${text} to state field '${field}', declared ${info.type}`,
+      // A kind whose outputs are fixed (rag, code, react) has no signature to change.
+      fix: fixed ? `declare '${field}' with a type that holds ${/^[aeiou]/i.test(text) ? "an" : "a"} ${text} (this kind's outputs are fixed)` : `declare '${field}' with a matching type, or change the output's type in the signature`
+    }
   }
   return undefined
 }
