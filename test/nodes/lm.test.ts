@@ -857,6 +857,20 @@ describe("bad config is refused when the graph is built", () => {
     expect((r.left as { message: string }).message).toContain(message)
   })
 
+  it("a preset writing to a mistyped field: the fix names what to change (a fixed output's field; extract's config.fields), never a signature it does not have", async () => {
+    const fixOf = async (fields: Fields, node: Record<string, unknown>) => {
+      const r = await build(fields, node)
+      if (Either.isRight(r)) throw new Error("built")
+      return (r.left as { fix: string }).fix
+    }
+    expect(await fixOf({ text: str, verdict: { type: "integer" }, confidence: str }, { id: "c", kind: "classify", config: { labels: ["a", "b"] } }))
+      .toBe("declare 'verdict' with a type that holds a str (this kind's outputs are fixed)")
+    expect(await fixOf({ text: str, confidence: str }, { id: "c", kind: "classify", config: { labels: ["a", "b"] } }))
+      .toBe("declare 'verdict' in the state schema (this kind always writes it)")
+    expect(await fixOf({ text: str, who: { type: "integer" } }, { id: "e", kind: "extract", config: { fields: { who: "str" } } }))
+      .toBe("declare 'who' with a matching type, or change its type in config.fields")
+  })
+
   it("a value out of range: the fix restates the range, not 'the expected type shown'", async () => {
     const fixOf = async (config: Record<string, unknown>) => {
       const r = await build(qa, ask(config))

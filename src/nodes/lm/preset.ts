@@ -108,8 +108,13 @@ export const makePreset = <F extends Schema.Struct.Fields>(definition: PresetDef
       if (read !== undefined) return read
       for (const write of definition.writes(config)) {
         if (write.optional === true) continue
-        const problem = checkWrite(write.field, write.type, ["kind"], ctx)
-        if (problem !== undefined) return { ...problem, message: `${definition.name} ${problem.message}` }
+        // Only extract's outputs are the user's (config.fields); the other presets' are fixed.
+        const extract = definition.name === "extract"
+        const problem = checkWrite(write.field, write.type, ["kind"], ctx, !extract)
+        if (problem !== undefined) {
+          const fix = extract ? problem.fix.replace("change the output's type in the signature", "change its type in config.fields").replace(" (or map the output to a declared field)", "") : problem.fix
+          return { ...problem, message: `${definition.name} ${problem.message}`, fix }
+        }
         // A score (no signature type) is a number or the original's float-as-string.
         const declared = ctx.fields.get(write.field)?.type
         if (write.type === undefined && declared !== undefined && declared !== "string" && declared !== "number" && declared !== "any") {
