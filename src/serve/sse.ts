@@ -3,7 +3,10 @@
  *
  * Ids for a run's events, the same whichever way the stream is made (a
  * run's live events, or its checkpoints read back) and whichever process drove it: the
- * last step the run had completed when the event happened (`7`), and, for the event a
+ * last step the run had completed when the event happened (`7`: `run.started`,
+ * `step.completed`); for the events of the step being run (`step.started`, `node.delta`,
+ * `node.custom`, only in a live stream), that step and their place among them (`7.1`,
+ * `7.2`, …), so a reconnect made while a step runs gets the ones it missed; and, for the event a
  * stream ends with, `7.end` where the run ended (finished, failed, cancelled) or
  * `7.end.<stop>` where it stopped and may go on: `paused`, or the wait id of what it waits
  * for (`w` and 12 hex digits of a hash of it; `waiting.wait_id` on the run's record). A run can stop several times at one step (paused, then waiting; a node that
@@ -22,6 +25,8 @@ export interface IdentifiedEvent {
   readonly id: string
   /** The last completed step when it happened. */
   readonly step: number
+  /** Its place among the events of the step being run (1, 2, …); 0 for a step's own (`run.started`, `step.completed`) and a final event. */
+  readonly seq: number
   readonly final: boolean
   /** For the event of a stop the run may go on from: which stop (see {@link stopOf}). */
   readonly stop?: string | undefined
@@ -45,19 +50,25 @@ const stepAfter = (event: RunEvent, before: number): number =>
 
 /** Each event of a run's stream with its id. */
 export const identified = <E, R>(events: Stream.Stream<RunEvent, E, R>): Stream.Stream<IdentifiedEvent, E, R> =>
-  Stream.mapAccum(events, 0, (before, event): readonly [number, IdentifiedEvent] => {
-    const step = stepAfter(event, before)
-    if (!FINAL_EVENT_TYPES.has(event.type)) return [step, { id: String(step), step, final: false, event }]
-    const stop = stopOf(event)
-    return [step, { id: stop === undefined ? `${step}.end` : `${step}.end.${stop}`, step, final: true, stop, event }]
+  Stream.mapAccum(events, { step: 0, seq: 0 }, (before, event): readonly [{ readonly step: number; readonly seq: number }, IdentifiedEvent] => {
+    const step = stepAfter(event, before.step)
+    if (FINAL_EVENT_TYPES.has(event.type)) {
+      const stop = stopOf(event)
+      return [{ step, seq: before.seq }, { id: stop === undefined ? `${step}.end` : `${step}.end.${stop}`, step, seq: 0, final: true, stop, event }]
+    }
+    if (event.type === "run.started" || event.type === "step.completed") return [{ step, seq: 0 }, { id: String(step), step, seq: 0, final: false, event }]
+    const seq = before.seq + 1
+    return [{ step, seq }, { id: `${step}.${seq}`, step, seq, final: false, event }]
   })
 
 /**
- * Where a `Last-Event-ID` says the client is: after step `step`'s events, and past the
- * final event when `ended`: the run's end, or the stop `stop`.
+ * Where a `Last-Event-ID` says the client is: after step `step`'s events (and the first
+ * `seq` events of the step run after it), and past the final event when `ended`: the
+ * run's end, or the stop `stop`.
  */
 export interface ResumePoint {
   readonly step: number
+  readonly seq?: number | undefined
   readonly ended: boolean
   readonly stop?: string | undefined
 }
@@ -75,17 +86,25 @@ export const lastEventIdOf = (header: string | undefined, url: string): string |
 
 /** A `Last-Event-ID` header as a resume point (undefined: none, or not one of these ids). */
 export const parseLastEventId = (header: string | undefined): ResumePoint | undefined => {
-  const m = header === undefined ? null : /^(\d+)(\.end(?:\.(paused|w[0-9a-f]{12}))?)?$/.exec(header.trim())
+  const text = header?.trim()
+  const inStep = text === undefined ? null : /^(\d+)\.([1-9]\d*)$/.exec(text)
+  if (inStep !== null) return { step: Number(inStep[1]), seq: Number(inStep[2]), ended: false, stop: undefined }
+  const m = text === undefined ? null : /^(\d+)(\.end(?:\.(paused|w[0-9a-f]{12}))?)?$/.exec(text)
   return m === null ? undefined : { step: Number(m[1]), ended: m[2] !== undefined, stop: m[3] }
 }
 
 /**
- * The events a client resuming at `from` has not seen: those of later steps, and the
- * final event of its step unless it is the one it saw (the run's end, or the same stop;
- * a run that stopped there and went on may stop there again, or end there).
+ * The events a client resuming at `from` has not seen: those of later steps, those of the
+ * step run after its step past the ones it saw (`seq`), and the final event of its step
+ * unless it is the one it saw (the run's end, or the same stop; a run that stopped there
+ * and went on may stop there again, or end there).
  */
 export const resumeAfter = <E, R>(events: Stream.Stream<IdentifiedEvent, E, R>, from: ResumePoint | undefined): Stream.Stream<IdentifiedEvent, E, R> =>
-  from === undefined ? events : Stream.filter(events, (e) => e.step > from.step || (e.step === from.step && e.final && !(from.ended && from.stop === e.stop)))
+  from === undefined
+    ? events
+    : Stream.filter(events, (e) =>
+      e.step > from.step ||
+      (e.step === from.step && (e.final ? !(from.ended && from.stop === e.stop) : e.seq > (from.seq ?? 0))))
 
 /**
  * `stream` with `beat` added every `every` (not at the start): what keeps an idle SSE

@@ -164,7 +164,8 @@ describe("routes that take no query parameters", () => {
     expect([busted.status, ids(busted.text)]).toEqual([200, ids(whole.text)])
     // event-source-polyfill reconnects with ?lastEventId=<id> (no header): read as Last-Event-ID.
     const resumed = await ask("GET", `/v1/runs/${id}/stream?lastEventId=1`)
-    expect(ids(resumed.text)).toEqual(ids(whole.text).filter((i) => !/^[01]$/.test(i!)))
+    // After step 1: the events of the steps after it (a live stream's step 2 events would be 1.1, 1.2, …).
+    expect(ids(resumed.text)).toEqual(ids(whole.text).filter((i) => !/^(0(\.\d+)?|1)$/.test(i!)))
     const ended = await ask("GET", `/v1/runs/${id}/stream?lastEventId=${encodeURIComponent(last)}`)
     expect([ended.status, ended.text]).toEqual([204, ""])
     // The header, when sent, is what the client saw.

@@ -6,7 +6,8 @@ import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { describe, expect } from "vitest"
-import { lastEventIdOf, parseLastEventId, withKeepAlive } from "../../src/serve/sse.js"
+import type { RunEvent } from "../../src/runtime/events.js"
+import { identified, lastEventIdOf, parseLastEventId, resumeAfter, withKeepAlive } from "../../src/serve/sse.js"
 
 describe("SSE streams", () => {
   it.effect("a quiet stream gets a keep-alive every interval (none at the start) and still ends with its last event", () =>
@@ -24,9 +25,35 @@ describe("SSE streams", () => {
       expect(parseLastEventId(" 12.end ")).toEqual({ step: 12, ended: true, stop: undefined })
       expect(parseLastEventId("12.end.paused")).toEqual({ step: 12, ended: true, stop: "paused" })
       expect(parseLastEventId("3.end.w0123456789ab")).toEqual({ step: 3, ended: true, stop: "w0123456789ab" })
+      expect(parseLastEventId("7.3")).toEqual({ step: 7, seq: 3, ended: false, stop: undefined })
+      expect(parseLastEventId("7.0")).toBeUndefined()
       expect(parseLastEventId("3.end.other")).toBeUndefined()
       expect(parseLastEventId("abc")).toBeUndefined()
       expect(parseLastEventId(undefined)).toBeUndefined()
+    }))
+
+  it.effect("numbers the events of the step being run after their step, so a reconnect made mid-step gets the ones it missed", () =>
+    Effect.gen(function*() {
+      const at = "2026-01-01T00:00:00.000Z"
+      const events = [
+        { type: "run.started", from_step: 0 },
+        { type: "step.started", step: 1, nodes: ["a"] },
+        { type: "node.delta", step: 1, node: "a", text: "x" },
+        { type: "step.completed", step: 1 },
+        { type: "step.started", step: 2, nodes: ["b"] },
+        { type: "node.delta", step: 2, node: "b", text: "y" },
+        { type: "node.delta", step: 2, node: "b", text: "z" },
+        { type: "step.completed", step: 2 },
+        { type: "run.finished", status: "done", steps: 2 }
+      ].map((e) => ({ run_id: "r", at, ...e }) as unknown as RunEvent)
+      const ids = (from: string | undefined) =>
+        Effect.map(Stream.runCollect(resumeAfter(identified(Stream.fromIterable(events)), parseLastEventId(from))), (c) => Chunk.toArray(c).map((e) => e.id))
+      expect(yield* ids(undefined)).toEqual(["0", "0.1", "0.2", "1", "1.1", "1.2", "1.3", "2", "2.end"])
+      // Saw step 1's end: all of step 2's events, those sent before the reconnect too.
+      expect(yield* ids("1")).toEqual(["1.1", "1.2", "1.3", "2", "2.end"])
+      // Saw step 2's first delta (its second event): the rest.
+      expect(yield* ids("1.2")).toEqual(["1.3", "2", "2.end"])
+      expect(yield* ids("2")).toEqual(["2.end"])
     }))
 
   it.effect("takes the Last-Event-ID header, else the lastEventId query parameter event-source-polyfill sends instead", () =>
