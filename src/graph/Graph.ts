@@ -910,7 +910,7 @@ const withRuns = (definition: GraphDefinition, children: ReadonlyMap<string, Chi
         const waitedNode = run.status === "awaiting-input" && waiting !== null && waiting.kind !== "breakpoint" ? waiting.node : undefined
         const waitedChild = waitedNode === undefined ? undefined : definition.nodes.get(waitedNode)?.childGraph
         const childRun = waitedChildId(run)
-        const inChild = waitedChild === undefined || childRun === undefined || !reach.next.has(waitedNode!)
+        const inChild = waitedNode === undefined || waitedChild === undefined || childRun === undefined || !reach.next.has(waitedNode)
           ? []
           : (waitedKind(waiting) === "map" ? waitedChild.needsModel : yield* waitedChild.stillNeeding(childRun)).map((id) => `${waitedNode}/${id}`)
         const needing = reachedBefore([...new Set([...reachableNeeding(needsModel, reach), ...inChild])], pausedBefore)

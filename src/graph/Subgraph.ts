@@ -243,7 +243,8 @@ const childGraph = (graph: RunnableGraph): ChildGraph => ({
       if (record === undefined || latest === undefined) return needing
       const reach = reachableFrom(graph, latest.next, record.waiting)
       // A nested child it waits on (a frontier node's) may not be past its nodes: counted whole.
-      return needing.filter((id) => reachableNeeding([id], reach).length > 0 || reach.next.has(id.split("/")[0]!))
+      const reached = new Set(reachableNeeding(needing, reach))
+      return needing.filter((id) => reached.has(id) || reach.next.has(id.split("/")[0]!))
     }),
   checkResponse: graph.checkResponse,
   checkInputs: (inputs) => Either.map(graph.initialState(inputs), () => undefined),
